@@ -1,0 +1,7 @@
+"""``python -m softgrad`` runs the command-line interface."""
+
+import sys
+
+from softgrad.cli import main
+
+sys.exit(main())

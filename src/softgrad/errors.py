@@ -1,0 +1,47 @@
+"""The softgrad exception tree.
+
+Bad arguments to a function raise the built-in ValueError or TypeError. The classes here mark the
+failures a user can meet outside a single call: a data file or model file that is not what it
+claims to be, a data set that is not installed, an optional dependency that is missing, or a
+training run that diverged. Data-format and model-file errors also subclass ValueError so that
+``except ValueError`` keeps working for callers that do not know softgrad's tree.
+"""
+
+from __future__ import annotations
+
+
+class SoftgradError(Exception):
+    """Base class of every error softgrad raises on purpose."""
+
+
+class DataFormatError(SoftgradError, ValueError):
+    """A data file (IDX, CSV, NPZ, image) is malformed, truncated or holds invalid values."""
+
+
+class ModelFileError(SoftgradError, ValueError):
+    """A model or checkpoint file is truncated, corrupted, foreign or pickled."""
+
+
+class DatasetNotFoundError(SoftgradError, FileNotFoundError):
+    """A named data set is not installed where softgrad looks for it."""
+
+
+class MissingDependencyError(SoftgradError, ImportError):
+    """An optional dependency (matplotlib, onnx, ...) is needed but not installed."""
+
+
+class DivergenceError(SoftgradError, FloatingPointError):
+    """Training produced a non-finite loss.
+
+    Attributes
+    ----------
+    epoch : int
+        1-based epoch in which the loss became non-finite.
+    batch : int
+        1-based batch within that epoch.
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
