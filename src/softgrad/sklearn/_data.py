@@ -1,0 +1,85 @@
+"""Input handling of the estimator: validation with sklearn's utilities, labels, weights, targets."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+WHERE = "MLPClassifier"
+
+
+def check_X(est, X, dtype, reset: bool) -> np.ndarray:
+    """Validated 2-D float array in ``dtype``, with at most one copy.
+
+    float32 and float64 input pass validation unchanged (sklearn's ``dtype`` list keeps either);
+    anything else (ints, bools, lists, DataFrames) is converted straight to ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    other = np.float64 if dtype == np.float32 else np.float32
+    X = validate_data(est, X, dtype=[dtype, other], reset=reset)
+    return X.astype(dtype, copy=False)
+
+
+def check_X_y(est, X, y, dtype, reset: bool):
+    """Validated (X, y): X as in :func:`check_X`, y a 1-D array of class labels."""
+    if y is not None and type_of_target(y, input_name="y").startswith("multilabel"):
+        raise ValueError(
+            f"{WHERE}: y must be a 1-D array of class labels; got a multilabel indicator matrix "
+            f"of shape {np.shape(y)!r} (multilabel classification is not supported)"
+        )
+    dtype = np.dtype(dtype)
+    other = np.float64 if dtype == np.float32 else np.float32
+    X, y = validate_data(est, X, y, dtype=[dtype, other], reset=reset)
+    check_classification_targets(y)
+    return X.astype(dtype, copy=False), y
+
+
+def encode_labels(y, classes) -> np.ndarray:
+    """Indices of y's labels in the sorted ``classes``; ValueError naming unknown labels."""
+    idx = np.searchsorted(classes, y)
+    idx = np.clip(idx, 0, len(classes) - 1)
+    unknown = classes[idx] != y
+    if np.any(unknown):
+        raise ValueError(
+            f"{WHERE}: y must only hold labels in classes_ {classes.tolist()!r}; "
+            f"got {np.unique(np.asarray(y)[unknown]).tolist()!r}"
+        )
+    return idx
+
+
+def sample_weights(est, X, y, y_idx, classes, sample_weight, incremental: bool):
+    """Per-sample weights: sample_weight times class_weight[y], or None when both are absent."""
+    weight = None
+    if sample_weight is not None:
+        weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+    if est.class_weight is None:
+        return weight
+    if est.class_weight == "balanced" and incremental:
+        raise ValueError(
+            f"{WHERE}: class_weight must be None or a dict for partial_fit; got 'balanced' "
+            "(the class frequencies of a stream are unknown: pass a dict computed on all of y)"
+        )
+    present = classes if incremental else np.unique(y)
+    per_class = np.ones(len(classes))
+    cw = compute_class_weight(est.class_weight, classes=present, y=y)
+    per_class[np.searchsorted(classes, present)] = cw
+    per_sample = per_class[y_idx].astype(X.dtype)
+    return per_sample if weight is None else per_sample * weight
+
+
+def targets(y_idx, n_classes: int, label_smoothing: float, dtype) -> np.ndarray:
+    """Dense training targets: (N, 1) for two classes, else (N, C); smoothed towards uniform.
+
+    Smoothing mixes the one-hot target with the uniform distribution over the C classes:
+    t = (1 - eps) * onehot + eps / C (for two classes, t = (1 - eps) * y + eps / 2).
+    """
+    if n_classes == 2:
+        t = y_idx.astype(dtype)[:, None]
+        if label_smoothing:
+            t = t * (1 - label_smoothing) + label_smoothing / 2
+        return t.astype(dtype, copy=False)
+    t = np.full((len(y_idx), n_classes), label_smoothing / n_classes, dtype=dtype)
+    t[np.arange(len(y_idx)), y_idx] += 1 - label_smoothing
+    return t

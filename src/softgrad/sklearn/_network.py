@@ -1,0 +1,232 @@
+"""The multilayer perceptron trained by the estimator, with scikit-learn's parameter layout.
+
+All parameters live in one flat buffer (coefficients first, then intercepts) and ``coefs`` /
+``intercepts`` are views into it, so an optimizer step is a handful of vectorized passes over one
+array, and the L2 penalty is one pass over the coefficient block. A training step reuses
+preallocated batch buffers: a forward and a backward pass are a few BLAS calls plus in-place
+elementwise work, with no allocation proportional to the batch.
+
+Output layer: softmax over C logits for C > 2 classes; for two classes one logit z with the
+logistic output p(class 1) = sigmoid(z), exactly as sklearn's MLPClassifier (so ``coefs_`` have
+sklearn's shapes and conversion is exact).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+from scipy.special import expit
+
+
+def activate(name: str, z: np.ndarray) -> None:
+    """Apply the hidden activation ``name`` to ``z`` in place."""
+    if name == "relu":
+        np.maximum(z, 0, out=z)
+    elif name == "tanh":
+        np.tanh(z, out=z)
+    elif name == "logistic":
+        expit(z, out=z)
+
+
+def activation_vjp(name: str, a: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    """g *= f'(z), written with the activation's output a = f(z) (in place; tmp is scratch)."""
+    if name == "relu":
+        np.greater(a, 0, out=tmp)  # tmp is a float buffer: True -> 1.0
+        g *= tmp
+    elif name == "tanh":
+        np.multiply(a, a, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        g *= tmp
+    elif name == "logistic":
+        np.subtract(1, a, out=tmp)
+        tmp *= a
+        g *= tmp
+
+
+def softmax_loss_delta(z: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> float:
+    """Summed (weighted) cross-entropy of logits z against dense targets; z becomes s - target.
+
+    loss_i = logsumexp(z_i) - sum_c target_ic * z_ic  (targets sum to 1 per row).
+    """
+    z -= z.max(axis=1, keepdims=True)  # shift by the row max so exp() cannot overflow
+    if weight is None:
+        dot = float(np.vdot(target, z))
+    else:
+        dot = float(weight @ np.einsum("ij,ij->i", target, z))
+    np.exp(z, out=z)
+    total = z.sum(axis=1, keepdims=True)
+    z /= total
+    lse = np.log(total[:, 0])
+    loss = float(lse.sum() if weight is None else weight @ lse) - dot
+    z -= target
+    return loss
+
+
+def logistic_loss_delta(z: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> float:
+    """Summed (weighted) binary cross-entropy of one logit column; z becomes sigmoid(z) - target.
+
+    loss_i = log(1 + exp(z_i)) - target_i * z_i, written with logaddexp so it never overflows.
+    """
+    per_sample = np.logaddexp(0, z[:, 0]) - target[:, 0] * z[:, 0]
+    loss = float(per_sample.sum() if weight is None else weight @ per_sample)
+    expit(z, out=z)
+    z -= target
+    return loss
+
+
+class Network:
+    """Dense layers ``layer_units[0] -> ... -> layer_units[-1]`` with sklearn's weight layout.
+
+    Parameters
+    ----------
+    layer_units : list of int
+        [D, H1, ..., C_out]; C_out is 1 for a binary (logistic) output.
+    activation : {"identity", "logistic", "tanh", "relu"}
+    dtype : np.float32 or np.float64
+    """
+
+    def __init__(self, layer_units, activation: str, dtype) -> None:
+        self.layer_units = [int(u) for u in layer_units]
+        self.activation = activation
+        self.dtype = np.dtype(dtype)
+        shapes = list(pairwise(self.layer_units))
+        self.n_coef = sum(i * o for i, o in shapes)
+        size = self.n_coef + sum(o for _, o in shapes)
+        self.flat = np.zeros(size, dtype=self.dtype)
+        self.grad = np.zeros(size, dtype=self.dtype)
+        self.coefs, self.intercepts = self._views(self.flat)
+        self.coef_grads, self.intercept_grads = self._views(self.grad)
+        self._buffers: dict = {}
+
+    def _views(self, flat):
+        coefs, intercepts, start = [], [], 0
+        for fan_in, fan_out in pairwise(self.layer_units):
+            coefs.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+            start += fan_in * fan_out
+        for fan_out in self.layer_units[1:]:
+            intercepts.append(flat[start : start + fan_out])
+            start += fan_out
+        return coefs, intercepts
+
+    def __getstate__(self):
+        # views do not survive pickling: store the flat buffer and rebuild them
+        return {"layer_units": self.layer_units, "activation": self.activation, "flat": self.flat}
+
+    def __setstate__(self, state):
+        self.__init__(state["layer_units"], state["activation"], state["flat"].dtype)
+        self.flat[...] = state["flat"]
+
+    @property
+    def out_activation(self) -> str:
+        return "logistic" if self.layer_units[-1] == 1 else "softmax"
+
+    def init_glorot(self, rng: np.random.Generator) -> None:
+        """sklearn's initialisation: U(+-sqrt(f / (fan_in + fan_out))), f = 2 for logistic, else 6."""
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for coef, intercept in zip(self.coefs, self.intercepts, strict=True):
+            bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
+            coef[...] = rng.uniform(-bound, bound, coef.shape)
+            intercept[...] = rng.uniform(-bound, bound, intercept.shape)
+
+    def set_arrays(self, coefs, intercepts) -> None:
+        """Copy weight arrays (sklearn shapes) into the flat buffer."""
+        for dst, src in zip(self.coefs + self.intercepts, list(coefs) + list(intercepts), strict=True):
+            dst[...] = src
+
+    def logits(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Output-layer pre-activations, shape (N, C_out), computed in chunks of rows."""
+        out = np.empty((X.shape[0], self.layer_units[-1]), dtype=self.dtype)
+        for start in range(0, X.shape[0], batch_size):
+            a = X[start : start + batch_size]
+            for i, (coef, intercept) in enumerate(zip(self.coefs, self.intercepts, strict=True)):
+                a = a @ coef
+                a += intercept
+                if i < len(self.coefs) - 1:
+                    activate(self.activation, a)
+            out[start : start + batch_size] = a
+        return out
+
+    def _batch_buffers(self, batch_size: int, dropout: float):
+        key = (batch_size, dropout > 0)
+        if key not in self._buffers:
+            self._buffers.clear()
+            hidden = self.layer_units[1:-1]
+            self._buffers[key] = {
+                "z": [np.empty((batch_size, u), self.dtype) for u in self.layer_units[1:]],
+                "delta": [np.empty((batch_size, u), self.dtype) for u in hidden],
+                "tmp": [np.empty((batch_size, u), self.dtype) for u in hidden],
+                "dropped": [np.empty((batch_size, u), self.dtype) for u in hidden]
+                if dropout > 0
+                else [],
+                "mask": [np.empty((batch_size, u), self.dtype) for u in hidden]
+                if dropout > 0
+                else [],
+            }
+        return self._buffers[key]
+
+    def loss_and_grad(self, x, target, weight, alpha, dropout=0.0, rng=None, capacity=None):
+        """sklearn's batch objective and its gradient (written into ``self.grad``).
+
+        loss = sum_i w_i * CE_i / sum(w) + alpha * ||W||^2 / (2 * sum(w)), w_i = 1 without
+        weights; sklearn's MLP minimizes exactly this per mini-batch.
+
+        Parameters
+        ----------
+        x : ndarray of shape (B, D)
+        target : ndarray of shape (B, C_out)
+            Dense (possibly smoothed) targets.
+        weight : ndarray of shape (B,) or None
+        alpha : float
+        dropout : float
+            Inverted-dropout rate on hidden activations (training only).
+        rng : np.random.Generator
+            Draws the dropout masks.
+        capacity : int
+            Rows of the reusable buffers (the full batch size); B <= capacity.
+        """
+        n = x.shape[0]
+        buf = self._batch_buffers(capacity or n, dropout)
+        n_layers = len(self.coefs)
+        inputs = [x]
+        for i in range(n_layers):
+            z = buf["z"][i][:n]
+            np.matmul(inputs[-1], self.coefs[i], out=z)
+            z += self.intercepts[i]
+            if i < n_layers - 1:
+                activate(self.activation, z)
+                if dropout > 0:
+                    mask = buf["mask"][i][:n]
+                    rng.random(out=mask, dtype=self.dtype)
+                    np.greater_equal(mask, dropout, out=mask)
+                    mask *= 1.0 / (1.0 - dropout)
+                    z = np.multiply(z, mask, out=buf["dropped"][i][:n])
+            inputs.append(z)
+        weight_sum = float(n if weight is None else weight.sum())
+        if weight_sum <= 0:  # a batch of zero-weight samples carries no information
+            self.grad[...] = 0
+            return 0.0
+        delta = buf["z"][-1][:n]
+        if self.layer_units[-1] == 1:
+            loss = logistic_loss_delta(delta, target, weight)
+        else:
+            loss = softmax_loss_delta(delta, target, weight)
+        if weight is None:
+            delta *= 1.0 / weight_sum
+        else:
+            delta *= (weight / weight_sum)[:, None].astype(self.dtype, copy=False)
+        for i in range(n_layers - 1, -1, -1):
+            np.matmul(inputs[i].T, delta, out=self.coef_grads[i])
+            np.sum(delta, axis=0, out=self.intercept_grads[i])
+            if i > 0:
+                prev = buf["delta"][i - 1][:n]
+                np.matmul(delta, self.coefs[i].T, out=prev)
+                if dropout > 0:
+                    prev *= buf["mask"][i - 1][:n]
+                activation_vjp(self.activation, buf["z"][i - 1][:n], prev, buf["tmp"][i - 1][:n])
+                delta = prev
+        coefs = self.flat[: self.n_coef]
+        if alpha > 0:
+            self.grad[: self.n_coef] += (alpha / weight_sum) * coefs
+            loss += 0.5 * alpha * float(np.dot(coefs, coefs))
+        return loss / weight_sum

@@ -1,0 +1,90 @@
+"""scikit-learn's two stochastic solvers, as in-place updates of one flat parameter buffer.
+
+The update rules are sklearn's own (``sklearn/neural_network/_stochastic_optimizers.py``), not
+torch's: the SGD velocity holds the learning rate (v = momentum * v - lr * g), and Adam folds the
+bias corrections into the step size (lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)), so a
+softgrad estimator and a sklearn one follow the same path from the same weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SGDSolver:
+    """SGD with (Nesterov) momentum and sklearn's learning-rate options."""
+
+    def __init__(self, size, dtype, lr, schedule="constant", momentum=0.9, nesterov=True, power_t=0.5):
+        self.lr_init = float(lr)
+        self.lr = float(lr)
+        self.schedule = schedule
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.power_t = float(power_t)
+        self.velocity = np.zeros(size, dtype=dtype)
+        self._tmp = np.empty(size, dtype=dtype)
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """v = momentum * v - lr * g; params += v, or += momentum * v - lr * g (Nesterov)."""
+        np.multiply(grads, -self.lr, out=self._tmp)
+        self.velocity *= self.momentum
+        self.velocity += self._tmp
+        if self.nesterov:
+            self._tmp += self.momentum * self.velocity
+            params += self._tmp
+        else:
+            params += self.velocity
+
+    def iteration_ends(self, time_step: int) -> None:
+        """invscaling: lr = lr_init / (t + 1) ** power_t, t = samples seen so far."""
+        if self.schedule == "invscaling":
+            self.lr = self.lr_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self) -> tuple[bool, str]:
+        """At a plateau: stop, or (adaptive) divide the learning rate by 5 and go on."""
+        if self.schedule != "adaptive":
+            return True, " Stopping."
+        if self.lr <= 1e-6:
+            return True, " Learning rate too small. Stopping."
+        self.lr /= 5.0
+        return False, f" Setting learning rate to {self.lr:f}"
+
+
+class AdamSolver:
+    """Adam with sklearn's parametrisation (bias corrections folded into the step size)."""
+
+    def __init__(self, size, dtype, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.lr_init = float(lr)
+        self.lr = float(lr)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.t = 0
+        self.m = np.zeros(size, dtype=dtype)
+        self.v = np.zeros(size, dtype=dtype)
+        self._tmp = np.empty(size, dtype=dtype)
+
+    def step(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """m, v moving averages of g and g^2; params -= lr_t * m / (sqrt(v) + eps)."""
+        self.t += 1
+        tmp = self._tmp
+        self.m *= self.beta_1
+        np.multiply(grads, 1.0 - self.beta_1, out=tmp)
+        self.m += tmp
+        self.v *= self.beta_2
+        np.multiply(grads, grads, out=tmp)
+        tmp *= 1.0 - self.beta_2
+        self.v += tmp
+        step = self.lr * np.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
+        np.sqrt(self.v, out=tmp)
+        tmp += self.epsilon
+        np.divide(self.m, tmp, out=tmp)
+        tmp *= -step
+        params += tmp
+
+    def iteration_ends(self, time_step: int) -> None:
+        """Adam keeps its base learning rate across epochs (sklearn ignores learning_rate)."""
+
+    def trigger_stopping(self) -> tuple[bool, str]:
+        """At a plateau Adam stops."""
+        return True, " Stopping."

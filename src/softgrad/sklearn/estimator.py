@@ -1,0 +1,336 @@
+"""MLPClassifier: scikit-learn's multilayer perceptron classifier, trained by softgrad in float32.
+
+Same constructor, methods and fitted attributes as sklearn.neural_network.MLPClassifier (solvers
+"sgd" and "adam", sklearn's update rules, L2 penalty and stopping rules), plus dtype,
+class_weight, label_smoothing, dropout, lr_schedule, callbacks and a per-epoch ``history_`` with
+the validation loss.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted, check_random_state
+
+from softgrad.sklearn import _data, _params, _training
+from softgrad.sklearn._network import Network
+from softgrad.sklearn._solvers import AdamSolver, SGDSolver
+
+
+class MLPClassifier(ClassifierMixin, BaseEstimator):
+    """Multilayer perceptron classifier with scikit-learn's interface, trained in float32.
+
+    Parameters
+    ----------
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
+    momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
+    n_iter_no_change
+        As in sklearn.neural_network.MLPClassifier (same defaults, same meaning). ``solver``
+        is "adam" or "sgd"; "lbfgs" is rejected with a ValueError (use sklearn's estimator and
+        :meth:`from_sklearn`). ``alpha`` is sklearn's L2 term alpha * ||W||^2 / (2 * sum(w)) per
+        mini-batch, w the sample weights (1 each by default): not torch's weight decay.
+    dtype : np.float32 or np.float64, default=np.float32
+        Precision of the weights and of training; inputs are converted once.
+    class_weight : dict, "balanced" or None, default=None
+        Weights per class, multiplied into the sample weights ("balanced": n / (C * count)).
+    label_smoothing : float in [0, 1], default=0.0
+        Targets (1 - eps) * onehot + eps / C.
+    dropout : float in [0, 1), default=0.0
+        Inverted-dropout rate on hidden activations during training.
+    lr_schedule : callable or None, default=None
+        ``lr_schedule(epoch) -> learning rate`` (epoch 0-based, counted over warm starts and
+        partial_fit calls), set before each epoch for either solver; overrides learning_rate.
+    callbacks : sequence or None, default=None
+        Each called after every epoch as ``cb(logs)`` (or ``cb.on_epoch_end(logs)``), logs a dict
+        with epoch, loss, val_loss, val_score, learning_rate, estimator; a true return stops.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, feature_names_in_, loss_, best_loss_, loss_curve_,
+    validation_scores_, best_validation_score_, n_iter_, t_, coefs_, intercepts_, n_layers_,
+    n_outputs_, out_activation_
+        As in sklearn. For two classes the output is one logistic unit (``n_outputs_ == 1``,
+        ``out_activation_ == "logistic"``), else softmax over C units: the shapes of
+        ``coefs_`` are sklearn's, so conversion both ways is exact.
+    history_ : dict of lists
+        Per epoch: "loss", "val_loss", "val_score" (None without a validation set),
+        "learning_rate".
+
+    Notes
+    -----
+    ``decision_function`` returns the logits: shape (N,) for two classes (positive means
+    classes_[1], like sklearn's linear classifiers), (N, C) otherwise. ``predict_log_proba`` is
+    computed from the logits (log-softmax / log-sigmoid), so it stays finite where
+    ``predict_proba`` rounds to 0. ``n_iter_`` counts the epochs of the last ``fit`` call and
+    accumulates over ``partial_fit`` calls.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from softgrad.sklearn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=300,
+    ...                     random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95, clf.predict_proba(X[:1]).shape, clf.predict_proba(X).dtype
+    (np.True_, (1, 3), dtype('float32'))
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        dtype=np.float32,
+        class_weight=None,
+        label_smoothing=0.0,
+        dropout=0.0,
+        lr_schedule=None,
+        callbacks=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
+        self.dropout = dropout
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+
+    # ---- fitted weights: views into the network's flat parameter buffer -------------------
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1])."""
+        return self._network.coefs
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],)."""
+        return self._network.intercepts
+
+    # ---- training -----------------------------------------------------------------------------
+    def fit(self, X, y, sample_weight=None, validation_data=None):
+        """Train on (X, y) until a stopping rule fires (see the class docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+        y : array-like of shape (N,)
+            Class labels (any sortable type: ints, strings ...).
+        sample_weight : array-like of shape (N,), optional
+        validation_data : tuple (X_val, y_val), optional
+            A held-out set scored after every epoch (history_ "val_loss", "val_score"); with
+            early_stopping=True it replaces the validation_fraction split.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight, validation_data, incremental=False, classes=None)
+
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y); ``classes`` (all labels of the stream) is required on the first call."""
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError(
+                "MLPClassifier.partial_fit: classes must be given on the first call; got None"
+            )
+        if not first and classes is not None and not np.array_equal(
+            np.unique(classes), self.classes_
+        ):
+            raise ValueError(
+                f"MLPClassifier.partial_fit: classes must equal classes_ {self.classes_!r} "
+                f"of the first call; got {classes!r}"
+            )
+        return self._fit(X, y, sample_weight, None, incremental=True, classes=classes)
+
+    def _fit(self, X, y, sample_weight, validation_data, incremental, classes):
+        _params.check_params(self)
+        if self.early_stopping and incremental:
+            raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+        dtype = _params.resolve_dtype(self.dtype) if first else self._network.dtype
+        X, y = _data.check_X_y(self, X, y, dtype, reset=first)
+        self._set_classes(y, classes, first, incremental)
+        y_idx = _data.encode_labels(y, self.classes_)
+        w = _data.sample_weights(self, X, y, y_idx, self.classes_, sample_weight, incremental)
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        if first:
+            self._initialize(X.shape[1], dtype, rng)
+        elif self._network.layer_units[1:-1] != _params.hidden_sizes(self.hidden_layer_sizes):
+            raise ValueError(
+                "MLPClassifier: hidden_layer_sizes must stay "
+                f"{tuple(self._network.layer_units[1:-1])!r} with warm_start/partial_fit; "
+                f"got {self.hidden_layer_sizes!r}"
+            )
+        if not incremental or not hasattr(self, "_solver"):
+            self._solver = self._make_solver()
+        train, val = self._split(X, y_idx, w, validation_data, rng)
+        batch_size = _params.batch_size_for(self.batch_size, train[0].shape[0])
+        if self.batch_size != "auto" and self.batch_size > train[0].shape[0]:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                "clipped",
+                stacklevel=3,
+            )
+        _training.run_epochs(self, train, val, self.early_stopping, rng, batch_size, incremental)
+        return self
+
+    def _set_classes(self, y, classes, first, incremental):
+        labels = np.unique(y)
+        if incremental and not hasattr(self, "classes_"):
+            self.classes_ = np.unique(classes)
+        elif first:
+            self.classes_ = labels
+        elif self.warm_start and not incremental and not np.array_equal(labels, self.classes_):
+            raise ValueError(
+                f"MLPClassifier: with warm_start, y must have the classes {self.classes_!r} of "
+                f"the previous fit; got {labels!r}"
+            )
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "MLPClassifier: y must hold at least 2 classes; got 1 class "
+                f"({self.classes_.tolist()!r})"
+            )
+
+    def _initialize(self, n_features, dtype, rng):
+        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
+        n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
+        self._network = Network([n_features, *hidden, n_out], self.activation, dtype)
+        self._network.init_glorot(rng)
+        self.n_layers_ = len(hidden) + 2
+        self.n_outputs_ = n_out
+        self.out_activation_ = self._network.out_activation
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.history_ = {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+            self._best_flat = self._network.flat.copy()
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _make_solver(self):
+        size, dtype = self._network.flat.size, self._network.dtype
+        if self.solver == "sgd":
+            return SGDSolver(size, dtype, self.learning_rate_init, self.learning_rate,
+                             self.momentum, self.nesterovs_momentum, self.power_t)
+        return AdamSolver(size, dtype, self.learning_rate_init, self.beta_1, self.beta_2,
+                          self.epsilon)
+
+    def _split(self, X, y_idx, w, validation_data, rng):
+        """(train, val): val from validation_data, else (early stopping) a stratified split."""
+        dtype = self._network.dtype
+        if validation_data is not None:
+            X_val, y_val = validation_data
+            X_val, y_val = _data.check_X_y(self, X_val, y_val, dtype, reset=False)
+            val = (X_val, _data.encode_labels(y_val, self.classes_), None)
+        elif self.early_stopping:
+            seed = int(rng.integers(2**31 - 1))
+            parts = [X, y_idx] if w is None else [X, y_idx, w]
+            split = train_test_split(*parts, random_state=seed,
+                                     test_size=self.validation_fraction, stratify=y_idx)
+            X, X_val, y_idx, y_val = split[:4]
+            w, w_val = (None, None) if w is None else split[4:]
+            if X_val.shape[0] < 2:
+                raise ValueError(
+                    "MLPClassifier: the validation set must hold at least 2 samples; got "
+                    f"{X_val.shape[0]} (increase validation_fraction or use more data)"
+                )
+            val = (X_val, y_val, w_val)
+        else:
+            val = None
+        T = _data.targets(y_idx, len(self.classes_), self.label_smoothing, dtype)
+        return (X, T, w), val
+
+    # ---- prediction -----------------------------------------------------------------------------
+    def decision_function(self, X) -> np.ndarray:
+        """Logits: shape (N,) for two classes (> 0 means classes_[1]), else (N, C)."""
+        check_is_fitted(self)
+        X = _data.check_X(self, X, self._network.dtype, reset=False)
+        logits = self._network.logits(X)
+        return logits[:, 0] if logits.shape[1] == 1 else logits
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (N, C), columns in the order of classes_."""
+        logits = self.decision_function(X)
+        if logits.ndim == 1:
+            return np.column_stack([expit(-logits), expit(logits)])
+        return softmax(logits, axis=1)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """Log-probabilities from the logits (log-softmax), finite where probabilities round to 0."""
+        logits = self.decision_function(X)
+        if logits.ndim == 1:
+            return np.column_stack([log_expit(-logits), log_expit(logits)])
+        return log_softmax(logits, axis=1)
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class label of each row, shape (N,)."""
+        logits = self.decision_function(X)
+        idx = (logits > 0).astype(np.intp) if logits.ndim == 1 else np.argmax(logits, axis=1)
+        return self.classes_[idx]
+
+    # ---- conversion -----------------------------------------------------------------------------
+    @classmethod
+    def from_sklearn(cls, mlp, **params):
+        """A fitted softgrad estimator with the weights of a fitted sklearn MLPClassifier."""
+        from softgrad.sklearn.convert import from_sklearn
+
+        return from_sklearn(cls, mlp, **params)
+
+    def to_sklearn(self):
+        """A fitted sklearn.neural_network.MLPClassifier with this estimator's weights."""
+        from softgrad.sklearn.convert import to_sklearn
+
+        return to_sklearn(self)
