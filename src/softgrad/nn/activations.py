@@ -1,0 +1,227 @@
+"""Parameter-free activation layers: ReLU, Tanh, Sigmoid, Identity, Softmax, LogSoftmax.
+
+Each forward calls its formula in :mod:`softgrad.functional` and caches its *output*, because
+every one of these derivatives is cheapest in terms of the output::
+
+    ReLU        y = max(x, 0)          grad_x = grad_y * (y > 0)
+    Tanh        t = tanh(x)            grad_x = grad_y * (1 - t*t)
+    Sigmoid     s = 1 / (1 + e^-x)     grad_x = grad_y * s * (1 - s)
+    Softmax     s = softmax(x)         grad_x = s * (grad_y - sum(grad_y * s, axis))
+    LogSoftmax  l = log_softmax(x)     grad_x = grad_y - exp(l) * sum(grad_y, axis)
+    Identity    y = x                  grad_x = grad_y
+
+Forward outputs are fresh arrays. The cached output is the returned array itself (no copy), so
+modifying it in place before ``backward`` changes the gradient. dtypes follow
+:mod:`softgrad.functional`: float16/32/64 in, same dtype out; int/bool in, float64 out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad import functional as F
+from softgrad.nn.layer import Layer
+
+
+def _as_float(x: Any) -> np.ndarray:
+    """x as an ndarray with a floating dtype (int/bool become float64, floats keep theirs)."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+class _OutputCached(Layer):
+    """Shared plumbing: cache the forward output ``_y``, check ``grad_y`` against it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._y: np.ndarray | None = None
+
+    def _checked_grad(self, grad_y: Any) -> np.ndarray:
+        self._check_forward_done(self._y)
+        grad_y = np.asarray(grad_y)
+        if grad_y.shape != self._y.shape:
+            raise ValueError(
+                f"{type(self).__name__}.backward: grad_y must have shape {self._y.shape}; "
+                f"got shape {grad_y.shape}"
+            )
+        if grad_y.dtype != self._y.dtype:
+            grad_y = grad_y.astype(self._y.dtype)
+        return grad_y
+
+
+class ReLU(_OutputCached):
+    """Rectified linear unit, ``y = max(x, 0)``, elementwise on any shape.
+
+    The derivative at x = 0 is taken as 0 (as in PyTorch).
+
+    Examples
+    --------
+    >>> layer = ReLU()
+    >>> layer.forward(np.array([-2.0, 0.0, 3.0]))
+    array([0., 0., 3.])
+    >>> layer.backward(np.array([1.0, 1.0, 1.0]))
+    array([0., 0., 1.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x : ndarray of shape (...) -> y : ndarray of shape (...)."""
+        self._y = F.relu(_as_float(x))
+        return self._y
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0)."""
+        grad_y = self._checked_grad(grad_y)
+        return F.relu_vjp(self._y, grad_y) if input_grad else None
+
+
+class Tanh(_OutputCached):
+    """Hyperbolic tangent, elementwise; backward uses ``1 - t*t`` from the cached output t.
+
+    Examples
+    --------
+    >>> layer = Tanh()
+    >>> layer.forward(np.array([0.0]))
+    array([0.])
+    >>> layer.backward(np.array([2.0]))
+    array([2.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x : ndarray of shape (...) -> t : ndarray of shape (...)."""
+        self._y = F.tanh(_as_float(x))
+        return self._y
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """grad_y : ndarray of shape (...) -> grad_x = grad_y * (1 - t*t)."""
+        grad_y = self._checked_grad(grad_y)
+        return F.tanh_vjp(self._y, grad_y) if input_grad else None
+
+
+class Sigmoid(_OutputCached):
+    """Logistic sigmoid ``s = 1 / (1 + exp(-x))``, elementwise, stable for large ``|x|``.
+
+    Examples
+    --------
+    >>> layer = Sigmoid()
+    >>> layer.forward(np.array([0.0]))
+    array([0.5])
+    >>> layer.backward(np.array([1.0]))  # 0.5 * (1 - 0.5)
+    array([0.25])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x : ndarray of shape (...) -> s : ndarray of shape (...)."""
+        self._y = F.sigmoid(_as_float(x))
+        return self._y
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """grad_y : ndarray of shape (...) -> grad_x = grad_y * s * (1 - s)."""
+        grad_y = self._checked_grad(grad_y)
+        return F.sigmoid_vjp(self._y, grad_y) if input_grad else None
+
+
+class Identity(_OutputCached):
+    """The identity ``y = x`` (a fresh copy); backward returns a copy of ``grad_y``.
+
+    Examples
+    --------
+    >>> Identity().forward(np.array([1, 2]))
+    array([1., 2.])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x : ndarray of shape (...) -> y : ndarray of shape (...), a copy."""
+        x = _as_float(x)
+        self._y = np.array(x, copy=True)
+        return self._y
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """grad_y : ndarray of shape (...) -> grad_x = grad_y (a copy)."""
+        grad_y = self._checked_grad(grad_y)
+        return np.array(grad_y, copy=True) if input_grad else None
+
+
+class _AlongAxis(_OutputCached):
+    """A layer normalising along one axis; validates ``axis`` against each input."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{type(self).__name__}: axis must be an int; got {axis!r}")
+        self.axis = int(axis)
+
+    def _checked_input(self, x: Any) -> np.ndarray:
+        x = _as_float(x)
+        if not -x.ndim <= self.axis < x.ndim:
+            raise ValueError(
+                f"{type(self).__name__}.forward: axis must be in [{-x.ndim}, {x.ndim}) for an "
+                f"input of shape {x.shape}; got {self.axis!r}"
+            )
+        return x
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments: axis."""
+        return {"axis": self.axis}
+
+
+class Softmax(_AlongAxis):
+    """Softmax along ``axis``: ``s_i = exp(x_i) / sum_j exp(x_j)``.
+
+    Backward is the O(n) vector-Jacobian product ``s * (grad_y - sum(grad_y * s, axis))``;
+    the n x n Jacobian ``J[i, j] = s_i * (delta_ij - s_j)`` is never built.
+
+    Parameters
+    ----------
+    axis : int, default -1
+        Axis along which the entries sum to 1.
+
+    Examples
+    --------
+    >>> layer = Softmax()
+    >>> layer.forward(np.array([0.0, 0.0]))
+    array([0.5, 0.5])
+    >>> layer.backward(np.array([1.0, 0.0]))  # 0.5 * ([1, 0] - 0.5)
+    array([ 0.25, -0.25])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x : ndarray of shape S -> s : ndarray of shape S, summing to 1 along ``axis``."""
+        self._y = F.softmax(self._checked_input(x), axis=self.axis)
+        return self._y
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """grad_y : ndarray of shape S -> grad_x = s * (grad_y - sum(grad_y * s, axis))."""
+        grad_y = self._checked_grad(grad_y)
+        return F.softmax_vjp(self._y, grad_y, axis=self.axis) if input_grad else None
+
+
+class LogSoftmax(_AlongAxis):
+    """Log-softmax along ``axis``: ``l_i = x_i - logsumexp(x)``.
+
+    Backward: ``grad_x = grad_y - exp(l) * sum(grad_y, axis)``.
+
+    Parameters
+    ----------
+    axis : int, default -1
+        Axis along which exp(l) sums to 1.
+
+    Examples
+    --------
+    >>> layer = LogSoftmax()
+    >>> layer.forward(np.array([0.0, 0.0]))
+    array([-0.69314718, -0.69314718])
+    >>> layer.backward(np.array([1.0, 0.0]))  # [1, 0] - 0.5 * 1
+    array([ 0.5, -0.5])
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """x : ndarray of shape S -> log-probabilities of shape S."""
+        self._y = F.log_softmax(self._checked_input(x), axis=self.axis)
+        return self._y
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """grad_y : ndarray of shape S -> grad_x = grad_y - exp(l) * sum(grad_y, axis)."""
+        grad_y = self._checked_grad(grad_y)
+        return F.log_softmax_vjp(self._y, grad_y, axis=self.axis) if input_grad else None

@@ -1,0 +1,176 @@
+"""The Layer base class: the forward/backward contract every softgrad layer follows.
+
+A layer is a plain object with live parameter arrays and a pair of methods::
+
+    y = layer.forward(x)                     # caches what backward needs (_x, _s, _mask, ...)
+    grad_x = layer.backward(grad_y)          # assigns layer.grads[name], returns dL/dx
+    layer.backward(grad_y, input_grad=False) # parameter gradients only, returns None
+
+``params`` holds the live weights: an optimizer updates them in place, and writing into
+``params["W"][...]`` changes what ``forward`` computes. ``grads`` has the same keys; ``backward``
+writes the gradients into these arrays (reused across steps) and never updates parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+
+
+def as_float_dtype(dtype: Any, where: str) -> np.dtype:
+    """Validate a floating dtype argument (``np.float32``, ``"float64"`` ...) and return it.
+
+    Parameters
+    ----------
+    dtype : dtype-like
+        The requested dtype.
+    where : str
+        Name of the caller, for the error message.
+
+    Returns
+    -------
+    numpy.dtype
+        One of float16, float32, float64.
+    """
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"{where}: dtype must be one of float16, float32, float64; got {dtype!r}"
+        ) from None
+    if resolved.type not in _FLOAT_DTYPES:
+        raise TypeError(f"{where}: dtype must be one of float16, float32, float64; got {dtype!r}")
+    return resolved
+
+
+def as_generator(rng: Any, where: str) -> np.random.Generator:
+    """Turn ``rng`` (a Generator, an int seed or None) into a ``np.random.Generator``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or int or None
+        An existing generator is returned as is (so that layers share its stream); an int seeds
+        a new one; None draws fresh entropy from the operating system.
+    where : str
+        Name of the caller, for the error message.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"{where}: rng must be a numpy.random.Generator, an int or None; got {rng!r}")
+
+
+class Layer:
+    """Base class of every layer: live ``params``, matching ``grads``, a ``training`` flag.
+
+    Subclasses implement ``forward`` and ``backward`` and, when they take constructor
+    arguments, ``get_config``.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The live parameter arrays (empty for parameter-free layers).
+    grads : dict of str to ndarray
+        Same keys and shapes as ``params``; filled by ``backward``.
+    training : bool
+        True (the default) in training mode; ``eval()`` sets it to False (Dropout then passes
+        its input through).
+
+    Examples
+    --------
+    >>> from softgrad.nn import ReLU
+    >>> layer = ReLU()
+    >>> layer.forward(np.array([-1.0, 2.0]))
+    array([0., 2.])
+    >>> layer.backward(np.array([5.0, 5.0]))
+    array([0., 5.])
+    """
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.training = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Compute the layer's output for input ``x`` and cache what ``backward`` needs."""
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Given dL/dy, assign ``grads`` and return dL/dx (None when ``input_grad`` is False)."""
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> Layer:
+        """Set training mode (``mode=True``) or evaluation mode (``mode=False``); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> Layer:
+        """Set evaluation mode; returns self."""
+        return self.train(False)
+
+    def get_config(self) -> dict[str, Any]:
+        """The JSON-safe constructor arguments that rebuild this layer (no rng, no weights)."""
+        return {}
+
+    def astype(self, dtype: Any) -> Layer:
+        """Convert every parameter and gradient to ``dtype``, replacing the dict values.
+
+        The dicts themselves are kept (their identity does not change), but the arrays in them
+        are new: references taken earlier (e.g. an optimizer's state) must be refreshed.
+        Cached forward state is dropped, so ``backward`` needs a new ``forward`` first.
+
+        Parameters
+        ----------
+        dtype : {float16, float32, float64}
+            The new dtype.
+
+        Returns
+        -------
+        Layer
+            self.
+        """
+        resolved = as_float_dtype(dtype, f"{type(self).__name__}.astype")
+        for name in self.params:
+            self.params[name] = self.params[name].astype(resolved)
+        for name in self.grads:
+            self.grads[name] = self.grads[name].astype(resolved)
+        self._clear_cache()
+        return self
+
+    def _clear_cache(self) -> None:
+        """Forget the forward cache (attributes starting with ``_`` that hold arrays)."""
+        for name, value in list(vars(self).items()):
+            if name.startswith("_") and isinstance(value, np.ndarray):
+                setattr(self, name, None)
+
+    def _check_forward_done(self, cached: Any) -> None:
+        """Raise the RuntimeError for ``backward`` called before ``forward``."""
+        if cached is None:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: forward must be called before backward; "
+                "got no cached forward pass"
+            )
+
+    def _grad_buffer(self, name: str) -> np.ndarray:
+        """The array ``grads[name]``, reallocated only if the parameter's shape or dtype changed."""
+        param = self.params[name]
+        grad = self.grads.get(name)
+        if grad is None or grad.shape != param.shape or grad.dtype != param.dtype:
+            grad = np.zeros_like(param)
+            self.grads[name] = grad
+        return grad
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,178 @@
+"""Linear (fully connected) layer: y = x @ W + b."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from softgrad.nn.layer import Layer, as_float_dtype, as_generator
+
+_INITS = ("he", "glorot")
+
+
+class Linear(Layer):
+    """Fully connected layer ``y = x @ W + b`` on input of shape ``(..., in_features)``.
+
+    Parameters
+    ----------
+    in_features : int
+        Size D of the last input axis.
+    out_features : int
+        Size H of the last output axis.
+    bias : bool, default True
+        Whether to add the bias ``b``.
+    rng : numpy.random.Generator or int or None
+        Source of the initial weights (None: fresh entropy).
+    init : {"he", "glorot"}, default "he"
+        ``"he"``: W ~ Normal(0, std = sqrt(2 / in_features)), the He/Kaiming normal scheme that
+        keeps the activation variance constant through ReLU layers. ``"glorot"``:
+        W ~ Uniform(-a, a) with a = sqrt(6 / (in_features + out_features)), the Glorot/Xavier
+        uniform scheme for tanh, sigmoid and identity layers. The bias starts at 0.
+    dtype : {float32, float64, float16}, default float32
+        dtype of the parameters; inputs of another dtype are cast to it.
+
+    Attributes
+    ----------
+    params : dict
+        ``"W"`` : ndarray of shape (in_features, out_features); ``"b"`` : ndarray of shape
+        (out_features,) (absent when ``bias=False``). These are the live weights.
+    grads : dict
+        Same keys; ``backward`` writes into these arrays, reused across steps.
+
+    Notes
+    -----
+    Forward and backward, with x flattened to X of shape (M, D) (M = product of leading dims)::
+
+        y = X @ W + b
+        dL/dW = X^T @ grad_y        dL/db = sum over rows of grad_y
+        dL/dx = grad_y @ W^T        (skipped when backward(..., input_grad=False))
+
+    Inputs of shape (..., D) are reshaped to (M, D) as a view (no copy when contiguous). The
+    forward output is a fresh array; ``forward`` keeps a reference to the input for ``backward``,
+    so modifying the input in place between forward and backward changes dL/dW.
+
+    Examples
+    --------
+    >>> layer = Linear(2, 1, rng=0, dtype=np.float64)
+    >>> layer.params["W"][...] = [[1.0], [2.0]]
+    >>> layer.params["b"][...] = [0.5]
+    >>> layer.forward(np.array([[3.0, 4.0]]))  # 3*1 + 4*2 + 0.5
+    array([[11.5]])
+    >>> layer.backward(np.array([[1.0]]))
+    array([[1., 2.]])
+    >>> layer.grads["W"].ravel(), layer.grads["b"]
+    (array([3., 4.]), array([1.]))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        rng: Any = None,
+        init: str = "he",
+        dtype: Any = np.float32,
+    ) -> None:
+        super().__init__()
+        for what, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"Linear: {what} must be a positive int; got {value!r}")
+        if init not in _INITS:
+            raise ValueError(f"Linear: init must be one of 'he', 'glorot'; got {init!r}")
+        resolved = as_float_dtype(dtype, "Linear")
+        generator = as_generator(rng, "Linear")
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.init = init
+        shape = (self.in_features, self.out_features)
+        if init == "he":
+            weights = generator.standard_normal(shape) * math.sqrt(2.0 / self.in_features)
+        else:
+            limit = math.sqrt(6.0 / (self.in_features + self.out_features))
+            weights = generator.uniform(-limit, limit, size=shape)
+        self.params["W"] = weights.astype(resolved)
+        self.grads["W"] = np.zeros(shape, dtype=resolved)
+        if bias:
+            self.params["b"] = np.zeros(self.out_features, dtype=resolved)
+            self.grads["b"] = np.zeros(self.out_features, dtype=resolved)
+        self._x: np.ndarray | None = None
+        self._x_shape: tuple[int, ...] = ()
+
+    @property
+    def bias(self) -> bool:
+        """Whether the layer has a bias."""
+        return "b" in self.params
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Compute ``x @ W + b``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (..., in_features)
+            Input; cast to W's dtype if it differs.
+
+        Returns
+        -------
+        y : ndarray of shape (..., out_features)
+            A fresh array of W's dtype.
+        """
+        weights = self.params["W"]
+        x = np.asarray(x)
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Linear.forward: x must have shape (..., {self.in_features}); got shape {x.shape}"
+            )
+        if x.dtype != weights.dtype:
+            x = x.astype(weights.dtype)
+        x2 = x.reshape(-1, self.in_features)
+        y = np.matmul(x2, weights)
+        if "b" in self.params:
+            np.add(y, self.params["b"], out=y)
+        self._x = x2
+        self._x_shape = x.shape
+        return y.reshape(*x.shape[:-1], self.out_features)
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Assign ``grads["W"]``, ``grads["b"]`` and return dL/dx.
+
+        Parameters
+        ----------
+        grad_y : ndarray of shape (..., out_features)
+            dL/dy, same leading shape as the last forward input.
+        input_grad : bool, default True
+            If False, skip the dL/dx matrix product (first layer of a network) and return None.
+
+        Returns
+        -------
+        grad_x : ndarray of shape (..., in_features) or None
+        """
+        self._check_forward_done(self._x)
+        weights = self.params["W"]
+        grad_y = np.asarray(grad_y)
+        expected = (*self._x_shape[:-1], self.out_features)
+        if grad_y.shape != expected:
+            raise ValueError(
+                f"Linear.backward: grad_y must have shape {expected}; got shape {grad_y.shape}"
+            )
+        if grad_y.dtype != weights.dtype:
+            grad_y = grad_y.astype(weights.dtype)
+        g2 = grad_y.reshape(-1, self.out_features)
+        np.matmul(self._x.T, g2, out=self._grad_buffer("W"))
+        if "b" in self.params:
+            np.sum(g2, axis=0, out=self._grad_buffer("b"))
+        if not input_grad:
+            return None
+        grad_x = np.matmul(g2, weights.T)
+        return grad_x.reshape(self._x_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments: in_features, out_features, bias, init, dtype (a name)."""
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias,
+            "init": self.init,
+            "dtype": self.params["W"].dtype.name,
+        }

@@ -1,0 +1,273 @@
+"""Loss layers: CrossEntropyLoss (fused, the fast path) and NLLLoss (on log-probabilities or on
+probabilities, the textbook Softmax -> negative-log-likelihood network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad import functional as F
+from softgrad.nn.layer import Layer
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class Loss(Layer):
+    """Base of the loss layers: ``forward(x, target) -> loss``, ``backward(grad_y=None)``.
+
+    Handles option validation, caching and scaling by the cotangent ``grad_y`` of the loss.
+    """
+
+    def __init__(self, axis: int, reduction: str, weight: Any, ignore_index: Any) -> None:
+        super().__init__()
+        where = type(self).__name__
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"{where}: axis must be an int; got {axis!r}")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"{where}: reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}"
+            )
+        if ignore_index is not None and (
+            isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
+        ):
+            raise TypeError(f"{where}: ignore_index must be an int or None; got {ignore_index!r}")
+        if weight is not None:
+            weight = np.array(weight, dtype=np.float64)
+            if weight.ndim != 1 or not np.all(np.isfinite(weight)) or np.any(weight < 0):
+                raise ValueError(
+                    f"{where}: weight must be a 1-d array of finite non-negative class weights; "
+                    f"got {weight!r}"
+                )
+        self.axis = int(axis)
+        self.reduction = reduction
+        self.weight = weight
+        self.ignore_index = None if ignore_index is None else int(ignore_index)
+        self._input: np.ndarray | None = None
+        self._target: np.ndarray | None = None
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "axis": self.axis,
+            "reduction": self.reduction,
+            "weight": self.weight,
+            "ignore_index": self.ignore_index,
+        }
+
+    def _result(self, loss: Any) -> float | np.ndarray:
+        return np.asarray(loss) if self.reduction == "none" else float(loss)
+
+    def _scale(self, grad: np.ndarray, grad_y: Any) -> np.ndarray:
+        """grad * grad_y, with grad_y a scalar (mean/sum) or per-sample losses' cotangent."""
+        if grad_y is None:
+            return grad
+        grad_y = np.asarray(grad_y, dtype=grad.dtype)
+        if self.reduction != "none":
+            if grad_y.ndim != 0:
+                raise ValueError(
+                    f"{type(self).__name__}.backward: grad_y must be a scalar for reduction "
+                    f"{self.reduction!r}; got shape {grad_y.shape}"
+                )
+            return np.multiply(grad, grad_y, out=grad)
+        expected = grad.shape[: self.axis % grad.ndim] + grad.shape[self.axis % grad.ndim + 1 :]
+        if grad.ndim == 0 or grad_y.shape != expected:
+            raise ValueError(
+                f"{type(self).__name__}.backward: grad_y must have shape {expected} for "
+                f"reduction 'none'; got shape {grad_y.shape}"
+            )
+        return np.multiply(grad, np.expand_dims(grad_y, self.axis), out=grad)
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-safe constructor arguments (weight as a list of floats)."""
+        config = self._options()
+        config["weight"] = None if self.weight is None else self.weight.tolist()
+        return config
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy on logits, with the fused gradient ``softmax(logits) - target``.
+
+    Semantics are those of :func:`softgrad.functional.cross_entropy` (PyTorch's
+    ``cross_entropy``): class-index or class-probability targets, class ``weight``,
+    ``ignore_index``, ``label_smoothing`` and ``reduction``.
+
+    Parameters
+    ----------
+    axis : int, default -1
+        The class axis of the logits.
+    reduction : {"mean", "sum", "none"}, default "mean"
+    weight : array-like of shape (C,), optional
+        Non-negative class weights.
+    ignore_index : int, optional
+        Class-index target value that contributes neither loss nor gradient.
+    label_smoothing : float in [0, 1], default 0.0
+
+    Examples
+    --------
+    >>> loss = CrossEntropyLoss()
+    >>> round(loss.forward(np.array([[0.0, 0.0]]), np.array([0])), 6)  # -log(1/2)
+    0.693147
+    >>> loss.backward()  # softmax - onehot = [0.5 - 1, 0.5]
+    array([[-0.5,  0.5]])
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str = "mean",
+        weight: Any = None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(axis, reduction, weight, ignore_index)
+        if isinstance(label_smoothing, bool) or not isinstance(
+            label_smoothing, (int, float, np.floating)
+        ):
+            raise TypeError(
+                f"CrossEntropyLoss: label_smoothing must be a float in [0, 1]; "
+                f"got {label_smoothing!r}"
+            )
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(
+                f"CrossEntropyLoss: label_smoothing must be a float in [0, 1]; "
+                f"got {label_smoothing!r}"
+            )
+        self.label_smoothing = float(label_smoothing)
+
+    def _options(self) -> dict[str, Any]:
+        return {**super()._options(), "label_smoothing": self.label_smoothing}
+
+    def forward(self, logits: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+        """Loss of ``logits`` (shape S, classes along ``axis``) against ``target``.
+
+        Parameters
+        ----------
+        logits : ndarray of shape (N, C) (or any shape S with C along ``axis``)
+        target : ndarray of int of shape S without ``axis``, or of float of shape S
+
+        Returns
+        -------
+        float, or ndarray of shape S without ``axis`` for ``reduction="none"``
+        """
+        logits = np.asarray(logits)
+        target = np.asarray(target)
+        loss = F.cross_entropy(logits, target, **self._options())
+        self._input, self._target = logits, target
+        return self._result(loss)
+
+    def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dlogits, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
+
+        Returns
+        -------
+        grad_logits : ndarray of the logits' shape and dtype (None if ``input_grad`` is False)
+        """
+        self._check_forward_done(self._input)
+        if not input_grad:
+            return None
+        grad = F.cross_entropy_grad(self._input, self._target, **self._options())
+        return self._scale(grad, grad_y)
+
+
+class NLLLoss(Loss):
+    """Negative log-likelihood of class-index targets, on log-probabilities or probabilities.
+
+    ``log_input=True`` (default): the input is log-probabilities ``logp`` (e.g. the output of
+    LogSoftmax) and the loss is :func:`softgrad.functional.nll_loss` (PyTorch's ``nll_loss``):
+    ``-w[t] * logp[t]`` per sample, reduced.
+
+    ``log_input=False``: the input is probabilities ``p`` (the output of a Softmax layer, the
+    textbook network) and the loss is the same on ``log(p)``; backward returns
+    ``dL/dp = dL/dlogp / p``, which a Softmax layer's backward turns into the exact
+    ``w * (s - onehot) / N``.
+
+    Parameters
+    ----------
+    axis : int, default -1
+    reduction : {"mean", "sum", "none"}, default "mean"
+    weight : array-like of shape (C,), optional
+    ignore_index : int, optional
+    log_input : bool, default True
+
+    Notes
+    -----
+    With ``log_input=False``, probabilities are clipped below at ``tiny``, the smallest positive
+    *normal* number of their dtype (1.2e-38 in float32, 2.2e-308 in float64), before the log:
+    an exact 0 (a softmax that underflowed) would give an infinite loss and ``1 / p`` would
+    overflow. Clipping at the smallest subnormal instead would still let ``1 / p`` overflow in
+    float32. So the per-sample loss is at most ``-log(tiny)`` (87.3 in float32, 708.4 in
+    float64), and for a clipped entry the gradient is ``dL/dlogp / tiny`` (finite, pointing the
+    right way) rather than the derivative of the clipped function (0). For every p >= tiny the
+    loss and the gradient are exact. Negative probabilities are rejected.
+
+    Examples
+    --------
+    >>> loss = NLLLoss(log_input=False)
+    >>> round(loss.forward(np.array([[0.25, 0.75]]), np.array([1])), 6)  # -log(0.75)
+    0.287682
+    >>> loss.backward()  # -1 / 0.75 at the target
+    array([[ 0.        , -1.33333333]])
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str = "mean",
+        weight: Any = None,
+        ignore_index: int | None = None,
+        log_input: bool = True,
+    ) -> None:
+        super().__init__(axis, reduction, weight, ignore_index)
+        if not isinstance(log_input, (bool, np.bool_)):
+            raise TypeError(f"NLLLoss: log_input must be a bool; got {log_input!r}")
+        self.log_input = bool(log_input)
+        self._clipped: np.ndarray | None = None
+
+    def get_config(self) -> dict[str, Any]:
+        """JSON-safe constructor arguments."""
+        return {**super().get_config(), "log_input": self.log_input}
+
+    def forward(self, x: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+        """Loss of log-probabilities (or probabilities, ``log_input=False``) against ``target``.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, C) (or any shape S with C along ``axis``)
+        target : ndarray of int of shape S without ``axis``
+
+        Returns
+        -------
+        float, or ndarray of shape S without ``axis`` for ``reduction="none"``
+        """
+        x = np.asarray(x)
+        target = np.asarray(target)
+        if self.log_input:
+            logp, clipped = x, None
+        else:
+            if not np.issubdtype(x.dtype, np.floating):
+                x = x.astype(np.float64)
+            if np.any(x < 0):
+                raise ValueError(
+                    "NLLLoss.forward: probabilities must be >= 0 (log_input=False); "
+                    f"got a minimum of {x.min()!r}"
+                )
+            clipped = np.maximum(x, np.finfo(x.dtype).tiny)
+            logp = np.log(clipped)
+        loss = F.nll_loss(logp, target, **self._options())
+        self._input, self._target, self._clipped = logp, target, clipped
+        return self._result(loss)
+
+    def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dinput, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
+
+        Returns
+        -------
+        ndarray of the input's shape and dtype (None if ``input_grad`` is False)
+        """
+        self._check_forward_done(self._input)
+        if not input_grad:
+            return None
+        grad = F.nll_loss_grad(self._input, self._target, **self._options())
+        if self._clipped is not None:
+            np.divide(grad, self._clipped, out=grad)
+        return self._scale(grad, grad_y)

@@ -1,0 +1,101 @@
+"""build_mlp: the multi-layer perceptron that produces logits."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from softgrad.nn.activations import Identity, ReLU, Sigmoid, Tanh
+from softgrad.nn.dropout import Dropout
+from softgrad.nn.layer import Layer, as_float_dtype, as_generator
+from softgrad.nn.linear import Linear
+from softgrad.nn.sequential import Sequential
+
+#: activation name -> layer class ("logistic" is scikit-learn's name for the sigmoid)
+ACTIVATIONS: dict[str, type[Layer]] = {
+    "relu": ReLU,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "logistic": Sigmoid,
+    "identity": Identity,
+}
+
+
+def build_mlp(
+    in_features: int,
+    hidden_sizes: Sequence[int],
+    n_classes: int,
+    activation: str = "relu",
+    dropout: float = 0.0,
+    rng: Any = None,
+    dtype: Any = np.float32,
+    init: str | None = None,
+) -> Sequential:
+    """Build ``Linear, activation, [Dropout], ..., Linear`` producing logits.
+
+    Parameters
+    ----------
+    in_features : int
+        Number of input features D.
+    hidden_sizes : sequence of int
+        Sizes of the hidden layers (may be empty: then the network is one Linear layer).
+    n_classes : int
+        Number of outputs C (the logits; pair with CrossEntropyLoss).
+    activation : {"relu", "tanh", "sigmoid", "logistic", "identity"}, default "relu"
+    dropout : float in [0, 1), default 0.0
+        If > 0, a Dropout layer follows every hidden activation.
+    rng : numpy.random.Generator or int or None
+        One generator shared by every layer, in order (weights, then dropout masks).
+    dtype : {float32, float64}, default float32
+    init : {"he", "glorot"} or None
+        Weight initialisation of every Linear layer; None picks "he" for relu and "glorot"
+        otherwise.
+
+    Returns
+    -------
+    Sequential
+        Parameters named ``"0.W"``, ``"0.b"``, ``"2.W"`` ... (index of the Linear layer).
+
+    Examples
+    --------
+    >>> net = build_mlp(784, [100], 10, rng=0)
+    >>> [type(layer).__name__ for layer in net]
+    ['Linear', 'ReLU', 'Linear']
+    >>> {name: array.shape for name, array in net.named_params().items()}
+    {'0.W': (784, 100), '0.b': (100,), '2.W': (100, 10), '2.b': (10,)}
+    """
+    for what, value in (("in_features", in_features), ("n_classes", n_classes)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"build_mlp: {what} must be a positive int; got {value!r}")
+    if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
+        raise TypeError(f"build_mlp: hidden_sizes must be a sequence of ints; got {hidden_sizes!r}")
+    for size in hidden_sizes:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(
+                f"build_mlp: hidden_sizes must hold positive ints; got {list(hidden_sizes)!r}"
+            )
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"build_mlp: activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}"
+        )
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)):
+        raise TypeError(f"build_mlp: dropout must be a float in [0, 1); got {dropout!r}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"build_mlp: dropout must be a float in [0, 1); got {dropout!r}")
+    if init is None:
+        init = "he" if activation == "relu" else "glorot"
+    resolved = as_float_dtype(dtype, "build_mlp")
+    generator = as_generator(rng, "build_mlp")
+
+    layers: list[Layer] = []
+    sizes = [int(in_features), *(int(size) for size in hidden_sizes)]
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        layers.append(Linear(fan_in, fan_out, rng=generator, init=init, dtype=resolved))
+        layers.append(ACTIVATIONS[activation]())
+        if dropout > 0:
+            layers.append(Dropout(float(dropout), rng=generator))
+    layers.append(Linear(sizes[-1], int(n_classes), rng=generator, init=init, dtype=resolved))
+    return Sequential(*layers)

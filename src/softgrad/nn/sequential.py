@@ -1,0 +1,213 @@
+"""Sequential: a chain of layers, its qualified parameter names, and the LAYERS registry."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from softgrad.nn.dropout import Dropout
+from softgrad.nn.layer import Layer, as_generator
+from softgrad.nn.linear import Linear
+
+
+class Sequential(Layer):
+    """Layers applied in order; backward runs them in reverse.
+
+    Parameters
+    ----------
+    *layers : Layer
+        The layers, in forward order (a Sequential may contain a Sequential).
+
+    Attributes
+    ----------
+    layers : list of Layer
+    params, grads : dict of str to ndarray
+        Same as ``named_params()`` / ``named_grads()``: qualified names ``"0.W"``, ``"0.b"``,
+        ``"2.W"`` ... (layer index, dot, parameter name) mapping to the layers' live arrays.
+
+    Examples
+    --------
+    >>> net = Sequential(Linear(3, 4, rng=0), ReLU(), Linear(4, 2, rng=1))
+    >>> list(net.named_params())
+    ['0.W', '0.b', '2.W', '2.b']
+    >>> net.forward(np.ones((5, 3), dtype=np.float32)).shape
+    (5, 2)
+    >>> net.backward(np.ones((5, 2), dtype=np.float32), input_grad=False) is None
+    True
+    >>> net.named_grads()["0.W"].shape
+    (3, 4)
+    """
+
+    def __init__(self, *layers: Layer) -> None:
+        super().__init__()
+        for index, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"Sequential: layers must be Layer instances; got {layer!r} at position {index}"
+                )
+        self.layers: list[Layer] = list(layers)
+
+    # params/grads are views of the children's dicts (the arrays are the live ones)
+    @property  # type: ignore[override]
+    def params(self) -> dict[str, np.ndarray]:
+        return self.named_params()
+
+    @params.setter
+    def params(self, value: dict[str, np.ndarray]) -> None:
+        if value:
+            raise AttributeError("Sequential: params must be set on the layers; got a dict")
+
+    @property  # type: ignore[override]
+    def grads(self) -> dict[str, np.ndarray]:
+        return self.named_grads()
+
+    @grads.setter
+    def grads(self, value: dict[str, np.ndarray]) -> None:
+        if value:
+            raise AttributeError("Sequential: grads must be set on the layers; got a dict")
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Layer:
+        return self.layers[index]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def named_params(self) -> dict[str, np.ndarray]:
+        """Qualified name (``"0.W"``) -> live parameter array, in layer order."""
+        return {
+            f"{index}.{name}": array
+            for index, layer in enumerate(self.layers)
+            for name, array in layer.params.items()
+        }
+
+    def named_grads(self) -> dict[str, np.ndarray]:
+        """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``."""
+        return {
+            f"{index}.{name}": array
+            for index, layer in enumerate(self.layers)
+            for name, array in layer.grads.items()
+        }
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Run ``x`` through every layer; returns the last layer's (fresh) output."""
+        if not self.layers:
+            return np.array(x, copy=True)
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backpropagate ``grad_y`` through the layers in reverse, assigning every gradient.
+
+        With ``input_grad=False`` no gradient is computed below the first layer that has
+        parameters (that layer skips its input-gradient matrix product) and None is returned.
+        """
+        first_with_params = next(
+            (index for index, layer in enumerate(self.layers) if layer.params), len(self.layers)
+        )
+        if not self.layers:
+            return np.array(grad_y, copy=True) if input_grad else None
+        for index in range(len(self.layers) - 1, -1, -1):
+            need_input = input_grad or index > first_with_params
+            grad_y = self.layers[index].backward(grad_y, input_grad=need_input)
+            if not need_input:
+                return None
+        return grad_y
+
+    def train(self, mode: bool = True) -> Sequential:
+        """Set training mode on this container and every layer; returns self."""
+        self.training = bool(mode)
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
+    def astype(self, dtype: Any) -> Sequential:
+        """Convert every layer's parameters and gradients to ``dtype``; returns self."""
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    def _clear_cache(self) -> None:
+        for layer in self.layers:
+            layer._clear_cache()
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"layers": [{"type": "Linear", "config": {...}}, ...]}`` (JSON-safe, no weights)."""
+        return {
+            "layers": [
+                {"type": type(layer).__name__, "config": layer.get_config()}
+                for layer in self.layers
+            ]
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], rng: Any = None) -> Sequential:
+        """Build a Sequential from ``get_config()`` output (fresh weights drawn from ``rng``).
+
+        Parameters
+        ----------
+        config : dict
+            ``{"layers": [{"type": name, "config": {...}}, ...]}`` with names from LAYERS.
+        rng : numpy.random.Generator or int or None
+            Shared by every layer that takes an rng (Linear, Dropout), in layer order.
+
+        Returns
+        -------
+        Sequential
+        """
+        generator = as_generator(rng, "Sequential.from_config")
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError(
+                "Sequential.from_config: config must be a dict with a 'layers' list; "
+                f"got {config!r}"
+            )
+        return cls(*(_layer_from_spec(spec, generator) for spec in config["layers"]))
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  ({index}): {layer!r}" for index, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)" if self.layers else "Sequential()"
+
+
+def _layer_from_spec(spec: Any, rng: np.random.Generator) -> Layer:
+    if not isinstance(spec, dict) or spec.get("type") not in LAYERS:
+        raise ValueError(
+            "Sequential.from_config: each layer must be a dict with 'type' one of "
+            f"{sorted(LAYERS)}; got {spec!r}"
+        )
+    layer_cls = LAYERS[spec["type"]]
+    kwargs = dict(spec.get("config") or {})
+    if layer_cls is Sequential:
+        return Sequential.from_config(kwargs, rng=rng)
+    if "rng" in inspect.signature(layer_cls).parameters:
+        kwargs["rng"] = rng
+    try:
+        return layer_cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(
+            f"Sequential.from_config: config of a {spec['type']} must be its constructor "
+            f"arguments; got {spec.get('config')!r} ({exc})"
+        ) from None
+
+
+#: Layer type name -> class; used by ``Sequential.from_config`` and by model serialization.
+LAYERS: dict[str, type[Layer]] = {
+    cls.__name__: cls
+    for cls in (
+        Linear,
+        ReLU,
+        Tanh,
+        Sigmoid,
+        Identity,
+        Softmax,
+        LogSoftmax,
+        Dropout,
+        Sequential,
+    )
+}
