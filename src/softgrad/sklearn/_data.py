@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 WHERE = "MLPClassifier"
@@ -24,10 +24,11 @@ def check_X(est, X, dtype, reset: bool) -> np.ndarray:
 
 def check_X_y(est, X, y, dtype, reset: bool):
     """Validated (X, y): X as in :func:`check_X`, y a 1-D array of class labels."""
-    if y is not None and type_of_target(y, input_name="y").startswith("multilabel"):
+    shape = getattr(y, "shape", ())  # nested lists are left to validate_data's 1-D check
+    if len(shape) == 2 and shape[1] > 1:
         raise ValueError(
-            f"{WHERE}: y must be a 1-D array of class labels; got a multilabel indicator matrix "
-            f"of shape {np.shape(y)!r} (multilabel classification is not supported)"
+            f"{WHERE}: y must be a 1-D array of class labels; got shape {shape!r} (multilabel "
+            "and multi-output classification are not supported)"
         )
     dtype = np.dtype(dtype)
     other = np.float64 if dtype == np.float32 else np.float32
