@@ -1,0 +1,43 @@
+"""The ``softgrad`` command line: train, evaluate, predict, gradcheck, jacobian, export.
+
+``main(argv)`` is the console script (``softgrad = softgrad.cli:main``) and ``python -m softgrad``.
+This package is the only part of softgrad that prints: the workflows it drives (training, data
+sets, model files, metrics) report through return values and callbacks.
+
+Exit status: 0 success; 1 a check failed (``gradcheck``); 2 any bad input, reported as one line
+``softgrad: error: ...`` on stderr with nothing written; 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from softgrad.cli.errors import run_guarded
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``softgrad`` command line and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        0 on success, 1 when ``gradcheck`` finds a wrong gradient, 2 on any bad input, 130 when
+        interrupted.
+    """
+    from softgrad.cli.parser import parse_args
+
+    arguments = list(sys.argv[1:] if argv is None else argv)
+
+    def command() -> int:
+        args = parse_args(arguments)
+        return args.run(args)
+
+    return run_guarded(command)

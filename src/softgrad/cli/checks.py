@@ -1,0 +1,79 @@
+"""Checks run before any work starts, so a bad command line never leaves a file behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from softgrad.cli.errors import UsageError
+
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> Path | None:
+    """Check that ``path`` can be written: its folder exists and is writable, it is not a folder.
+
+    Raises UsageError naming ``option`` otherwise; returns the path (None stays None).
+    """
+    if path is None:
+        return None
+    p = Path(path)
+    suffixes = tuple(suffixes)
+    if suffixes and p.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} must end in one of {', '.join(suffixes)}; got {path!r}")
+    if p.is_dir():
+        raise UsageError(f"{option} must be a file name, not a folder; got {path!r}")
+    folder = p.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option}: folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option}: folder {str(folder)!r} is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{option}: file {path!r} is not writable")
+    return p
+
+
+def input_file(path: str, option: str) -> Path:
+    """Check that ``path`` is an existing, readable file."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{option}: file {path!r} does not exist")
+    if p.is_dir():
+        raise UsageError(f"{option} must be a file, not a folder; got {path!r}")
+    if not os.access(p, os.R_OK):
+        raise UsageError(f"{option}: file {path!r} is not readable")
+    return p
+
+
+def distinct(paths: dict[str, Path | None]) -> None:
+    """Refuse two options naming the same file (one would overwrite the other)."""
+    seen: dict[Path, str] = {}
+    for option, p in paths.items():
+        if p is None:
+            continue
+        key = Path(os.path.abspath(p))
+        if key in seen:
+            raise UsageError(f"{seen[key]} and {option} must name different files; both are {str(p)!r}")
+        seen[key] = option
+
+
+def finite_features(X: np.ndarray, where: str) -> None:
+    """Refuse NaN or infinite features, naming the first bad row."""
+    X = np.asarray(X)
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{where}: features must be real numbers; got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.floating):
+        bad = ~np.isfinite(X)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"{where}: features must be finite; got NaN or inf in row {row}")
+
+
+def feature_count(X: np.ndarray, n_features: int, where: str) -> None:
+    """Refuse rows whose width differs from the model's input size."""
+    if X.ndim != 2 or X.shape[1] != n_features:
+        got = X.shape[1] if X.ndim == 2 else X.shape
+        raise ValueError(f"{where}: samples must have {n_features} features for this model; got {got!r}")

@@ -1,0 +1,61 @@
+"""How the CLI turns a failure into one line on stderr and an exit status.
+
+Every anticipated failure (a bad option, a missing or corrupted file, data that does not fit the
+model, a diverged run, Ctrl-C) becomes exactly one line ``softgrad: error: ...`` on stderr and exit
+status 2 (130 for Ctrl-C), never a traceback. Anything else is a bug in softgrad and keeps its
+traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from softgrad.errors import SoftgradError
+
+EXIT_OK = 0
+EXIT_FAILED_CHECK = 1  # the command ran but its check failed (gradcheck)
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# the failures a user can cause; anything else is a bug and keeps its traceback
+EXPECTED_ERRORS = (SoftgradError, ValueError, TypeError, OSError, FloatingPointError, MemoryError)
+
+
+class UsageError(Exception):
+    """A bad command line: unknown option, bad option value, missing argument."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on a single line, with OSErrors spelled as ``reason: file``."""
+    if isinstance(exc, OSError) and not isinstance(exc, SoftgradError) and exc.strerror:
+        filename = f": {exc.filename}" if exc.filename else ""
+        text = f"{exc.strerror}{filename}"
+    elif isinstance(exc, MemoryError):
+        text = f"out of memory {exc}".strip()
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def report(message: str, stream: TextIO | None = None) -> None:
+    """Print ``softgrad: error: <message>`` as one line on stderr."""
+    print(f"softgrad: error: {' '.join(message.split())}", file=stream or sys.stderr, flush=True)
+
+
+def run_guarded(command: Callable[[], int]) -> int:
+    """Run ``command`` and map every expected failure to one error line and an exit status."""
+    try:
+        return command()
+    except SystemExit as exc:  # --help and --version end through argparse's exit(0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        report("interrupted")
+        return EXIT_INTERRUPTED
+    except UsageError as exc:
+        report(str(exc))
+        return EXIT_USAGE
+    except EXPECTED_ERRORS as exc:
+        report(one_line(exc))
+        return EXIT_USAGE

@@ -1,0 +1,47 @@
+"""``softgrad export``: write a saved model as an ONNX graph."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from softgrad.cli import checks
+from softgrad.cli.evaluate import load_model
+from softgrad.cli.output import print_json
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    p = commands.add_parser(
+        "export",
+        help="export a saved model to ONNX",
+        description="Write the model as an ONNX graph (input 'input' of shape (batch, D), output "
+        "the class probabilities). Needs the onnx extra: pip install 'softgrad[onnx]'.",
+    )
+    p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
+    p.add_argument("--out", required=True, help="ONNX file to write (.onnx)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    out = checks.output_path(args.out, "--out", (".onnx",))
+    checks.distinct({"--model": Path(args.model), "--out": out})
+    model = load_model(args.model)
+    from softgrad.onnx_export import export_onnx
+
+    # export beside the destination, then rename: a failed export leaves no partial file
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp.onnx"
+    try:
+        export_onnx(model, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    size = out.stat().st_size
+    if args.json:
+        print_json({"model": args.model, "out": str(out), "bytes": size})
+    else:
+        print(f"exported {args.model} to {out} ({size:,} bytes)")
+    return 0

@@ -1,0 +1,116 @@
+"""Reading ``softgrad predict``'s inputs: .npy/.npz/.csv rows and image files."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softgrad.cli import checks
+from softgrad.cli.images import IMAGE_SUFFIXES, load_image
+from softgrad.errors import DataFormatError
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
+
+
+def _from_npz(path: Path) -> np.ndarray:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except zipfile.BadZipFile as exc:
+        raise DataFormatError(f"predict: {str(path)!r} is not a valid .npz file ({exc})") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        return archive  # a .npy payload under a .npz name
+    with archive:
+        keys = list(archive.files)
+        if "X" in keys:
+            return archive["X"]
+        if len(keys) == 1:
+            return archive[keys[0]]
+    raise DataFormatError(
+        f"predict: {str(path)!r} must hold an array named X (or exactly one array); got {keys!r}"
+    )
+
+
+def _from_csv(path: Path) -> np.ndarray:
+    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    if not lines:
+        raise DataFormatError(f"predict: {str(path)!r} has no rows")
+    header = [c.strip().lower() for c in lines[0].split(",")]
+    try:
+        [float(c) for c in header]
+        rows, label_col = lines, None
+    except ValueError:  # a header row; a column called label/target/class is not a feature
+        rows = lines[1:]
+        label_col = next((k for k, c in enumerate(header) if c in ("label", "target", "class", "y")),
+                         None)
+    table = []
+    for number, line in enumerate(rows, start=2 if rows is not lines else 1):
+        cells = [c.strip() for c in line.split(",")]
+        if label_col is not None and len(cells) == len(header):
+            del cells[label_col]
+        try:
+            table.append([float(c) for c in cells])
+        except ValueError:
+            raise DataFormatError(f"predict: {path}: line {number} must hold numbers; got {line!r}") from None
+    if len({len(r) for r in table}) > 1:
+        raise DataFormatError(f"predict: {str(path)!r} has rows of different lengths")
+    return np.asarray(table, dtype=np.float64)
+
+
+def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 1 and array.size == n_features:
+        array = array[None, :]
+    elif array.ndim >= 3 and int(np.prod(array.shape[1:])) == n_features:
+        array = array.reshape(array.shape[0], -1)  # a stack of images
+    checks.feature_count(array, n_features, f"predict: {path}")
+    checks.finite_features(array, f"predict: {path}")
+    if array.shape[0] == 0:
+        raise DataFormatError(f"predict: {str(path)!r} holds no samples")
+    return array
+
+
+def read_inputs(paths: list[str], model: Any, invert: str = "auto") -> tuple[np.ndarray, list[str],
+                                                                             list[str]]:
+    """All samples of ``paths`` as raw rows, a label per sample, and notes for the user.
+
+    Returns ``(X, names, notes)``: X of shape (N, D) in the model's raw input units; ``names[k]``
+    is the file (with ``[row]`` for array files); ``notes`` mention inverted images.
+    """
+    rows, names, notes = [], [], []
+    for text in paths:
+        path = checks.input_file(text, "INPUT")
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            rows.append(_image_row(path, model, invert, notes)[None, :])
+            names.append(text)
+            continue
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            array = _from_npz(path)
+        elif suffix == ".csv":
+            array = _from_csv(path)
+        else:
+            raise checks.UsageError(
+                f"predict: INPUT must end in one of {', '.join(ARRAY_SUFFIXES + IMAGE_SUFFIXES)}; "
+                f"got {text!r}"
+            )
+        X = _as_rows(array, path, model.n_features)
+        rows.append(X)
+        names.extend(f"{text}[{k}]" for k in range(X.shape[0]))
+    return np.concatenate([r.astype(np.float64, copy=False) for r in rows]), names, notes
+
+
+def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndarray:
+    if model.image_shape is None or len(model.image_shape) != 2:
+        raise ValueError(f"predict: {path} is an image, but this model was not trained on images; "
+                         "give rows in a .npy, .npz or .csv file")
+    input_max = (model.metadata or {}).get("input_max") or 255.0
+    row, inverted = load_image(path, model.image_shape, float(input_max), invert)
+    if inverted and invert == "auto":
+        notes.append(f"{path} is dark-on-light; inverted it to match the light-on-dark training "
+                     "images (use --invert no to keep it)")
+    return row

@@ -1,0 +1,85 @@
+"""Formatting what the CLI prints: aligned tables, JSON, short model descriptions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def print_json(obj: Any, stream: TextIO | None = None) -> None:
+    """Print ``obj`` as indented JSON (numpy scalars and arrays become plain numbers and lists)."""
+    print(json.dumps(obj, indent=2, default=_jsonable, allow_nan=True), file=stream or sys.stdout)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] = ()) -> str:
+    """Lay ``rows`` out under ``headers`` in aligned columns (numbers right-aligned).
+
+    ``right[k]`` forces column k right-aligned; by default a column is right-aligned when every
+    cell in it is a number.
+    """
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(r[k]) for r in cells) for k in range(len(headers))]
+    if not right:
+        right = [all(isinstance(row[k], (int, float, np.number)) for row in rows) for k in
+                 range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def matrix(values: np.ndarray, fmt: str = "{:.4f}", row_labels: Sequence[str] = (),
+           col_labels: Sequence[str] = ()) -> str:
+    """A 2-D array as text with every column right-aligned to a common width."""
+    texts = [[fmt.format(v) for v in row] for row in np.asarray(values)]
+    cols = [list(col_labels)] if col_labels else []
+    width = max([len(t) for row in texts + cols for t in row] or [1])
+    label_width = max([len(str(r)) for r in row_labels] or [0])
+    lines = []
+    if col_labels:
+        pad = " " * (label_width + 2) if row_labels else ""
+        lines.append(pad + "  ".join(str(c).rjust(width) for c in col_labels))
+    for k, row in enumerate(texts):
+        head = f"{str(row_labels[k]).ljust(label_width)}  " if row_labels else ""
+        lines.append(head + "  ".join(t.rjust(width) for t in row))
+    return "\n".join(lines)
+
+
+def describe_network(network: Any) -> str:
+    """A short architecture string such as ``784-256-10 relu`` from a Sequential's config."""
+    layers = network.get_config()["layers"]
+    sizes: list[int] = []
+    activations: list[str] = []
+    for layer in layers:
+        cfg = layer.get("config", {})
+        if layer["type"] == "Linear":
+            if not sizes:
+                sizes.append(int(cfg["in_features"]))
+            sizes.append(int(cfg["out_features"]))
+        elif layer["type"] not in ("Dropout", "Identity") and layer["type"].lower() not in activations:
+            activations.append(layer["type"].lower())
+    text = "-".join(str(s) for s in sizes) or "empty network"
+    return f"{text} {'/'.join(activations)}".strip()

@@ -1,0 +1,147 @@
+"""The argument parser: argparse, but every mistake is one line and exit status 2.
+
+argparse's own ``error()`` prints the usage block and then the message (several lines). Here
+``error()`` raises :class:`~softgrad.cli.errors.UsageError` instead, which ``main`` reports as the
+single line ``softgrad: error: <command>: <message>``. ``--help`` keeps working (it exits 0).
+The value checkers below (``positive_int`` ...) turn bad values such as ``--epochs 0`` or
+``--lr -1`` into the same kind of one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+
+from softgrad import __version__
+from softgrad.cli.errors import UsageError
+
+COMMANDS = ("train", "evaluate", "predict", "gradcheck", "jacobian", "export")
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors raise UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        command = self.prog.removeprefix("softgrad").strip()
+        raise UsageError(f"{command}: {message}" if command else message)
+
+
+def _number(text: str, kind: type) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0; got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a float in [0, 1)."""
+    value = _number(text, float)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1); got {text!r}")
+    return value
+
+
+def hidden_sizes(text: str) -> list[int]:
+    """argparse type: comma-separated positive layer widths, e.g. ``256`` or ``256,128``."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(
+            f"must be positive layer widths separated by commas (e.g. 256 or 256,128); got {text!r}"
+        )
+    return sizes
+
+
+def build_parser() -> Parser:
+    """The ``softgrad`` parser with one subparser per command."""
+    from softgrad.cli import evaluate, export, gradcheck_cmd, jacobian, predict, train
+
+    parser = Parser(
+        prog="softgrad",
+        description="Train, evaluate and inspect softmax neural networks written in NumPy.",
+        epilog="Run 'softgrad COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"softgrad {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for module in (train, evaluate, predict, gradcheck_cmd, jacobian, export):
+        sub = module.add_parser(commands)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def _protect_negative_numbers(argv: list[str]) -> list[str]:
+    """Make ``softgrad jacobian -1 -2.5e3`` read the numbers as values, not as options.
+
+    argparse takes any token starting with ``-`` for an option unless it looks like a plain
+    negative number (and it does not accept exponents such as ``-1e3``). A leading space keeps
+    the token a positional argument; ``float()`` ignores the space.
+    """
+    if not argv or argv[0] != "jacobian":
+        return argv
+    out = [argv[0]]
+    for token in argv[1:]:
+        if token.startswith("-") and not token.startswith("--"):
+            try:
+                float(token)
+            except ValueError:
+                out.append(token)
+                continue
+            token = " " + token
+        out.append(token)
+    return out
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv`` (without the program name); raises UsageError on any mistake."""
+    parser = build_parser()
+    argv = list(argv)
+    try:
+        args = parser.parse_args(_protect_negative_numbers(argv))
+    except UsageError as exc:
+        # the top-level parser reports leftovers ("unrecognized arguments"): name the command
+        command = argv[0] if argv and argv[0] in COMMANDS else None
+        if command and not str(exc).startswith(f"{command}:"):
+            raise UsageError(f"{command}: {exc}") from None
+        raise
+    if args.command is None:
+        raise UsageError(f"a command is required: one of {', '.join(COMMANDS)} (see softgrad --help)")
+    return args

@@ -1,0 +1,61 @@
+"""``softgrad predict``: the most probable classes of samples in array files or images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from softgrad.cli.evaluate import load_model
+from softgrad.cli.images import INVERT_CHOICES
+from softgrad.cli.inputs import read_inputs
+from softgrad.cli.output import print_json
+from softgrad.cli.parser import positive_int
+
+
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    p = commands.add_parser(
+        "predict",
+        help="classify samples with a saved model",
+        description="Print one line per sample: its most probable class and that probability. "
+        "INPUT is a .npy/.npz (array X) file or a .csv file of raw feature rows (as in the "
+        "training data, before scaling), or an image (PNG, JPEG ...) for image models: it is "
+        "converted to grey, padded to a square, resized to the model's image size and scaled "
+        "like the training pixels.",
+    )
+    p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="array files or images")
+    p.add_argument("--top", type=positive_int, default=1, help="show the K most probable classes")
+    p.add_argument("--invert", choices=INVERT_CHOICES, default="auto",
+                   help="images: turn dark-on-light into light-on-dark like the training images "
+                   "(auto: when the border is bright)")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    model = load_model(args.model)
+    X, names, notes = read_inputs(args.inputs, model, args.invert)
+    probs = model.predict_proba(X)
+    k = min(args.top, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    classes = [str(c) for c in model.classes]
+    results = [
+        {"input": name,
+         "top": [{"class": classes[j], "probability": float(p[j])} for j in idx]}
+        for name, p, idx in zip(names, probs, order)
+    ]
+    for note in notes:
+        print(f"softgrad: note: {note}", file=sys.stderr)
+    if args.json:
+        print_json({"model": args.model, "predictions": [
+            {"input": r["input"], "class": r["top"][0]["class"],
+             "probability": r["top"][0]["probability"], "top": r["top"]} for r in results]})
+        return 0
+    width = max(len(n) for n in names)
+    for r in results:
+        ranked = ", ".join(f"{t['class']} ({t['probability']:.4f})" for t in r["top"])
+        print(f"{r['input'].ljust(width)}  {ranked}")
+    return 0

@@ -1,0 +1,98 @@
+"""Training progress for a person: a tqdm bar per epoch on a terminal, plain lines otherwise.
+
+:class:`EpochProgress` is a :func:`softgrad.training.fit` callback. When its stream (stderr by
+default) is a terminal it draws one progress bar per epoch that fills batch by batch and ends with
+the epoch's metrics; when the output goes to a file or a pipe (CI logs, ``2> log.txt``) it prints
+one plain line per epoch instead, so logs are not full of carriage returns.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+
+def _last(values: Any) -> float | None:
+    return float(values[-1]) if values else None
+
+
+def epoch_summary(history: Any) -> str:
+    """The metrics of the last epoch of ``history`` as ``train loss 0.1234  acc 0.9650 ...``."""
+    parts = []
+    for label, key in (
+        ("loss", "train_loss"),
+        ("acc", "train_acc"),
+        ("val loss", "val_loss"),
+        ("val acc", "val_acc"),
+    ):
+        value = _last(getattr(history, key, None))
+        if value is not None:
+            parts.append(f"{label} {value:.4f}")
+    lr = _last(getattr(history, "lr", None))
+    if lr is not None:
+        parts.append(f"lr {lr:.3g}")
+    seconds = _last(getattr(history, "epoch_time", None))
+    if seconds is not None:
+        parts.append(f"{seconds:.1f}s")
+    return "  ".join(parts)
+
+
+class EpochProgress:
+    """A fit callback showing one bar (terminal) or one line (otherwise) per epoch.
+
+    Parameters
+    ----------
+    epochs : int
+        The planned number of epochs, shown as ``epoch 3/20``.
+    stream : text stream, optional
+        Where to draw; ``sys.stderr`` when None (stdout stays clean for results and ``--json``).
+    bar : bool, optional
+        Force the tqdm bar on or off; by default it is on exactly when ``stream`` is a terminal.
+    """
+
+    def __init__(self, epochs: int, stream: TextIO | None = None, bar: bool | None = None):
+        self.epochs = epochs
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar = _isatty(self.stream) if bar is None else bar
+        self._tqdm: Any = None
+
+    def on_batch_end(self, state: Any) -> None:
+        if not self.bar:
+            return None
+        if self._tqdm is None:
+            from tqdm import tqdm
+
+            self._tqdm = tqdm(
+                total=state.n_batches,
+                desc=f"epoch {state.epoch}/{self.epochs}",
+                unit="batch",
+                file=self.stream,
+                leave=True,
+                dynamic_ncols=True,
+            )
+        self._tqdm.update(state.batch - self._tqdm.n)
+        return None
+
+    def on_epoch_end(self, state: Any) -> None:
+        summary = epoch_summary(state.history)
+        if self._tqdm is not None:
+            self._tqdm.set_postfix_str(summary, refresh=False)
+            self.close()
+        else:
+            width = len(str(self.epochs))
+            print(f"epoch {state.epoch:>{width}}/{self.epochs}  {summary}", file=self.stream,
+                  flush=True)
+        return None
+
+    def close(self) -> None:
+        """Close an open bar (called at epoch end, and by the CLI when training stops early)."""
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
