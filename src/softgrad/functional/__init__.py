@@ -1,0 +1,45 @@
+"""softgrad.functional: the math floor. Pure functions on ndarrays; imports nothing of softgrad.
+
+Softmax, log-softmax and logsumexp; the softmax and log-softmax Jacobians, VJPs and JVPs;
+cross-entropy (torch semantics) and negative log-likelihood with their gradients; ReLU, sigmoid
+and tanh with output-based VJPs.
+
+Shape legend: N samples, D input features, H hidden units, C classes, ``...`` any leading
+dimensions. dtype rule everywhere: float16/32/64 in, same dtype out (float16 computed in
+float32); int and bool in, float64 out.
+"""
+
+from .activations import relu, relu_vjp, sigmoid, sigmoid_vjp, tanh, tanh_vjp
+from .cross_entropy import cross_entropy, cross_entropy_grad
+from .nll_loss import nll_loss, nll_loss_grad
+from .softmax import log_softmax, logsumexp, softmax
+from .softmax_grad import (
+    log_softmax_jacobian,
+    log_softmax_jvp,
+    log_softmax_vjp,
+    softmax_jacobian,
+    softmax_jvp,
+    softmax_vjp,
+)
+
+__all__ = [
+    "cross_entropy",
+    "cross_entropy_grad",
+    "log_softmax",
+    "log_softmax_jacobian",
+    "log_softmax_jvp",
+    "log_softmax_vjp",
+    "logsumexp",
+    "nll_loss",
+    "nll_loss_grad",
+    "relu",
+    "relu_vjp",
+    "sigmoid",
+    "sigmoid_vjp",
+    "softmax",
+    "softmax_jacobian",
+    "softmax_jvp",
+    "softmax_vjp",
+    "tanh",
+    "tanh_vjp",
+]

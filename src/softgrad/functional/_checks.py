@@ -1,0 +1,103 @@
+"""Argument validation shared by the functional package (the public boundary).
+
+Every check raises ValueError/TypeError in the house template
+``"{where}: {what} must be {expected}; got {actual!r}"``. Private helpers elsewhere in the
+package trust what these functions return.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "as_float_array",
+    "check_out",
+    "check_same_shape",
+    "check_where",
+    "normalize_axis",
+    "result_dtypes",
+]
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    # float16 has too little range and precision for exp/log sums: compute in float32
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.dtype]:
+    """Return ``(array in its compute dtype, output dtype)`` following the package dtype rule.
+
+    float16/32/64 keep their dtype on output (float16 is computed in float32); integer and bool
+    input is computed and returned in float64. Anything else raises TypeError.
+    """
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind == "f":
+        out_dtype = a.dtype
+    elif kind in "biu":
+        out_dtype = np.dtype(np.float64)
+    else:
+        raise TypeError(
+            f"{where}: {name} must be a real array (float, int or bool dtype); got dtype "
+            f"{str(a.dtype)!r}"
+        )
+    compute = _compute_dtype(out_dtype)
+    if a.dtype != compute:
+        a = a.astype(compute)
+    return a, out_dtype
+
+
+def result_dtypes(*dtypes: np.dtype) -> tuple[np.dtype, np.dtype]:
+    """Common ``(compute dtype, output dtype)`` of several already-converted output dtypes."""
+    out_dtype = np.result_type(*dtypes)
+    return _compute_dtype(out_dtype), out_dtype
+
+
+def normalize_axis(axis: Any, ndim: int, where: str) -> int:
+    """Return ``axis`` as a non-negative int, checking its type and range for ``ndim``-d input."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: axis must be an int; got {axis!r}")
+    if ndim == 0:
+        raise ValueError(f"{where}: x must have at least 1 dimension; got a 0-d array")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{where}: axis must be in [{-ndim}, {ndim - 1}] for {ndim}-d input; got {int(axis)!r}"
+        )
+    return int(axis) % ndim
+
+
+def check_where(mask: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """Return the bool mask broadcast to ``shape`` (a read-only view, no copy)."""
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"{where}: where must be a bool array; got dtype {str(m.dtype)!r}")
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError:
+        raise ValueError(
+            f"{where}: where must be broadcastable to x's shape {shape}; got shape {m.shape}"
+        ) from None
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str, str]) -> None:
+    """Raise ValueError unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{where}: {names[1]} must have the same shape as {names[0]} {a.shape}; "
+            f"got shape {b.shape}"
+        )
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> np.ndarray:
+    """Check a user-supplied ``out`` buffer: an ndarray of exactly ``shape`` and ``dtype``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{where}: out must be a numpy.ndarray or None; got {type(out).__name__!r}")
+    if out.shape != shape:
+        raise ValueError(f"{where}: out must have shape {shape}; got shape {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{where}: out must have dtype {str(dtype)!r}; got {str(out.dtype)!r}")
+    if not out.flags.writeable:
+        raise ValueError(f"{where}: out must be writeable; got a read-only array")
+    return out

@@ -1,0 +1,102 @@
+"""Private softmax kernels: validated, compute-dtype arrays in, results written into a buffer.
+
+These trust their inputs (the public functions in ``softmax.py`` validate). Each runs in as few
+full passes over memory as NumPy allows: max, subtract into the buffer, exp in place, sum,
+scale in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["log_softmax_into", "logsumexp_kernel", "softmax_into"]
+
+
+def _slice_max(x: np.ndarray, axis: int, mask: np.ndarray | None) -> np.ndarray:
+    # the shift: the max over the entries that take part (masked ones do not)
+    if mask is None:
+        return np.max(x, axis=axis, keepdims=True)
+    return np.max(x, axis=axis, keepdims=True, where=mask, initial=-np.inf)
+
+
+def _posinf_hits(x: np.ndarray, m: np.ndarray, mask: np.ndarray | None) -> np.ndarray | None:
+    # slices whose max is +inf: the limit gives the +inf entries equal shares, the rest 0
+    posinf = np.isposinf(m)
+    if not posinf.any():
+        return None
+    hits = x == np.inf
+    if mask is not None:
+        hits &= mask
+    return hits & posinf
+
+
+def softmax_into(
+    x: np.ndarray, axis: int, mask: np.ndarray | None, buf: np.ndarray, scale: float = 1.0
+) -> np.ndarray:
+    """Write ``scale * softmax(x)`` along ``axis`` into ``buf`` (may be ``x`` itself)."""
+    if x.size == 0:
+        return buf
+    m = _slice_max(x, axis, mask)
+    hits = _posinf_hits(x, m, mask)
+    # inf - inf (a +inf max) and huge - (-huge) are resolved below; silence their flags
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.subtract(x, m, out=buf)
+        np.exp(buf, out=buf)
+    if mask is not None:
+        np.copyto(buf, 0.0, where=~mask)
+    if hits is not None:
+        np.copyto(buf, hits, where=np.broadcast_to(np.isposinf(m), buf.shape))
+    total = np.sum(buf, axis=axis, keepdims=True)
+    if mask is not None:
+        # a slice with no selected entry sums to 0: leave its zeros as they are
+        total[total == 0] = 1.0
+    if scale != 1.0:
+        np.divide(scale, total, out=total)
+        np.multiply(buf, total, out=buf)
+    else:
+        np.divide(buf, total, out=buf)
+    return buf
+
+
+def log_softmax_into(
+    x: np.ndarray, axis: int, mask: np.ndarray | None, buf: np.ndarray
+) -> np.ndarray:
+    """Write ``log_softmax(x)`` along ``axis`` into ``buf`` (may be ``x`` itself)."""
+    if x.size == 0:
+        return buf
+    m = _slice_max(x, axis, mask)
+    hits = _posinf_hits(x, m, mask)
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.subtract(x, m, out=buf)
+        e = np.exp(buf)
+    if mask is not None:
+        np.copyto(e, 0.0, where=~mask)
+    if hits is not None:
+        posinf = np.broadcast_to(np.isposinf(m), buf.shape)
+        np.copyto(e, hits, where=posinf)
+        np.copyto(buf, np.where(hits, 0.0, -np.inf), where=posinf)
+    total = np.sum(e, axis=axis, keepdims=True)
+    if mask is not None:
+        total[total == 0] = 1.0
+    np.log(total, out=total)
+    np.subtract(buf, total, out=buf)
+    if mask is not None:
+        np.copyto(buf, -np.inf, where=~mask)
+    return buf
+
+
+def logsumexp_kernel(x: np.ndarray, axis: int, mask: np.ndarray | None) -> np.ndarray:
+    """``log(sum(exp(x)))`` along ``axis`` with keepdims; -inf for empty or all -inf slices."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf, where=True if mask is None else mask)
+    # a non-finite max cannot be a shift: +inf, -inf and NaN come out of the sum on their own
+    shift = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.subtract(x, shift)
+        np.exp(e, out=e)
+    if mask is not None:
+        np.copyto(e, 0.0, where=~mask)
+    total = np.sum(e, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore"):
+        np.log(total, out=total)
+    np.add(total, shift, out=total)
+    return total

@@ -1,0 +1,153 @@
+"""Validation and layout shared by the losses: logits as rows, targets, weights, options.
+
+The losses work on a 2-d view (M, C) of the logits with the class axis moved last; M is the
+number of slices (samples). ``Rows`` carries that view and how to put results back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_float_array, normalize_axis
+
+__all__ = [
+    "REDUCTIONS",
+    "Rows",
+    "check_options",
+    "class_targets",
+    "prob_targets",
+    "to_rows",
+    "weights",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass
+class Rows:
+    """Logits as a (M, C) array in the compute dtype, with what is needed to undo the layout."""
+
+    x: np.ndarray  # (M, C), compute dtype
+    out_dtype: np.dtype
+    axis: int  # normalised class axis of the original array
+    shape: tuple[int, ...]  # original logits shape
+    lead: tuple[int, ...]  # original shape without the class axis (the target shape)
+
+    @property
+    def n_classes(self) -> int:
+        return self.x.shape[1]
+
+    def restore(self, r: np.ndarray) -> np.ndarray:
+        """(M, C) rows back to the original logits layout (a view when possible)."""
+        return np.moveaxis(r.reshape(*self.lead, self.n_classes), -1, self.axis)
+
+    def row_view(self, out: np.ndarray) -> np.ndarray | None:
+        """``out`` seen as (M, C) rows without a copy, or None when that is impossible."""
+        if out.dtype != self.x.dtype or self.axis != len(self.shape) - 1:
+            return None
+        if not out.flags.c_contiguous:
+            return None
+        return out.reshape(-1, self.n_classes)
+
+
+def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
+    """Validate logits and lay them out as (M, C) rows (a view for the default last axis)."""
+    xc, out_dtype = as_float_array(logits, where, name)
+    ax = normalize_axis(axis, xc.ndim, where)
+    lead = xc.shape[:ax] + xc.shape[ax + 1 :]
+    moved = np.moveaxis(xc, ax, -1)
+    return Rows(moved.reshape(-1, xc.shape[ax]), out_dtype, ax, xc.shape, lead)
+
+
+def check_options(reduction: Any, label_smoothing: Any, ignore_index: Any, where: str) -> float:
+    """Check reduction / label_smoothing / ignore_index; return label_smoothing as a float."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(
+            f"{where}: reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}"
+        )
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"{where}: label_smoothing must be a float; got {label_smoothing!r}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"{where}: label_smoothing must be in [0, 1]; got {label_smoothing!r}")
+    if ignore_index is not None and (
+        isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
+    ):
+        raise TypeError(f"{where}: ignore_index must be an int or None; got {ignore_index!r}")
+    return eps
+
+
+def weights(weight: Any, n_classes: int, dtype: np.dtype, where: str) -> np.ndarray | None:
+    """Validate a class-weight vector: shape (C,), finite and non-negative; cast to ``dtype``."""
+    if weight is None:
+        return None
+    w = np.asarray(weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: weight must be a real array; got dtype {str(w.dtype)!r}")
+    if w.shape != (n_classes,):
+        raise ValueError(
+            f"{where}: weight must have shape ({n_classes},) (one per class); got shape {w.shape}"
+        )
+    w = w.astype(dtype, copy=False)
+    if not np.all(np.isfinite(w) & (w >= 0)):
+        bad = int(np.flatnonzero(~(np.isfinite(w) & (w >= 0)))[0])
+        raise ValueError(
+            f"{where}: weight must be finite and non-negative; got {w[bad].item()!r} at index {bad}"
+        )
+    return w
+
+
+def class_targets(
+    target: np.ndarray, rows: Rows, ignore_index: int | None, where: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Flatten class-index targets; return ``(safe indices (M,), valid mask (M,) or None)``.
+
+    Ignored entries get index 0 in the safe indices (so they can still be gathered) and False in
+    the mask; the mask is None when nothing is ignored.
+    """
+    if target.dtype.kind not in "iu":
+        raise TypeError(
+            f"{where}: target must be integer class indices or float class probabilities; "
+            f"got dtype {str(target.dtype)!r}"
+        )
+    if target.shape != rows.lead:
+        raise ValueError(
+            f"{where}: target (class indices) must have shape {rows.lead} (logits' shape "
+            f"without the class axis); got shape {target.shape}"
+        )
+    t = target.reshape(-1).astype(np.intp, copy=False)
+    n = rows.n_classes
+    valid = None if ignore_index is None else t != ignore_index
+    if t.size:
+        bad = (t < 0) | (t >= n)
+        if valid is not None:
+            bad &= valid
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            index = np.unravel_index(i, rows.lead) if rows.lead else ()
+            raise ValueError(
+                f"{where}: target must be class indices in [0, {n - 1}] (or ignore_index); "
+                f"got {int(t[i])!r} at index {tuple(int(k) for k in index)}"
+            )
+    if valid is not None:
+        if valid.all():
+            valid = None
+        else:
+            t = np.where(valid, t, 0)
+    return t, valid
+
+
+def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
+    """Class-probability targets as (M, C) rows in the compute dtype."""
+    if target.shape != rows.shape:
+        raise ValueError(
+            f"{where}: target (class probabilities) must have the logits' shape {rows.shape}; "
+            f"got shape {target.shape}"
+        )
+    moved = np.moveaxis(target.astype(rows.x.dtype, copy=False), rows.axis, -1)
+    return moved.reshape(-1, rows.n_classes)

@@ -1,0 +1,258 @@
+"""Cross-entropy on logits and its fused gradient, with torch.nn.functional.cross_entropy's options.
+
+Shape legend: N samples, C classes, ``...`` any leading dimensions. Logits have the class axis
+at ``axis``; class-index targets have the logits' shape without it, probability targets the
+logits' own shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._checks import check_out
+from ._kernels import log_softmax_into, softmax_into
+from ._targets import Rows, check_options, class_targets, prob_targets, to_rows, weights
+
+__all__ = ["cross_entropy", "cross_entropy_grad"]
+
+
+class _Problem:
+    """Validated arguments of one cross-entropy call, in (M, C) row layout."""
+
+    def __init__(self, logits, target, axis, reduction, weight, ignore_index, eps, where):
+        self.eps = check_options(reduction, eps, ignore_index, where)
+        self.reduction = reduction
+        self.rows: Rows = to_rows(logits, axis, where)
+        dtype = self.rows.x.dtype
+        self.w = weights(weight, self.rows.n_classes, dtype, where)
+        target = np.asarray(target)
+        self.probs = target.dtype.kind == "f"
+        if self.probs:
+            if ignore_index is not None:
+                raise ValueError(
+                    f"{where}: ignore_index must be None with class-probability (float) targets; "
+                    f"got {ignore_index!r}"
+                )
+            self.t = prob_targets(target, self.rows, where)
+            self.valid = None
+        else:
+            self.t, self.valid = class_targets(target, self.rows, ignore_index, where)
+
+    def class_weights(self) -> tuple[np.ndarray | None, float]:
+        """``(w[y_n] with 0 for ignored rows, or None for all ones; the 'mean' divisor)``.
+
+        torch's 'mean' divides by the total weight of the non-ignored targets, for the
+        smoothing part too; ``reduce`` turns a zero divisor into a 0.0 loss (torch: NaN).
+        """
+        wy = None if self.w is None else self.w[self.t]
+        if self.valid is not None:
+            wy = self.valid.astype(self.rows.x.dtype) if wy is None else wy * self.valid
+        divisor = float(self.rows.x.shape[0] if wy is None else np.sum(wy, dtype=np.float64))
+        return wy, divisor
+
+    def smoothed_targets(self) -> np.ndarray:
+        """Probability targets after smoothing and class weighting: t' = w * ((1-eps) t + eps/C)."""
+        t = self.t
+        if self.eps:
+            t = t * (1.0 - self.eps) + self.eps / self.rows.n_classes
+        if self.w is not None:
+            t = t * self.w
+        return t
+
+    def reduce(self, per_row: np.ndarray, divisor: float) -> Any:
+        dtype = self.rows.out_dtype
+        if self.reduction == "none":
+            return per_row.reshape(self.rows.lead).astype(dtype, copy=False)
+        total = float(np.sum(per_row, dtype=np.float64))
+        if self.reduction == "mean":
+            total = total / divisor if divisor > 0 else 0.0
+        return dtype.type(total)
+
+
+def cross_entropy(
+    logits: Any,
+    target: Any,
+    axis: int = -1,
+    reduction: str = "mean",
+    weight: Any = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+) -> Any:
+    """Cross-entropy between softmax(logits) and the targets, as torch.nn.functional.cross_entropy.
+
+    With logp = log_softmax(logits, axis), C classes and eps = label_smoothing:
+
+    - class indices y: loss_n = (1 - eps) * w[y_n] * (-logp[n, y_n])
+      + (eps / C) * sum_c w[c] * (-logp[n, c]); ignored targets have loss 0.
+    - class probabilities t: loss_n = -sum_c w[c] * t'[n, c] * logp[n, c] with
+      t' = (1 - eps) * t + eps / C.
+
+    Parameters
+    ----------
+    logits : array_like of shape (..., C, ...)
+        Unnormalised scores, class axis at ``axis``.
+    target : array_like of int, shape logits.shape without axis; or of float, shape logits.shape
+        Class indices in [0, C) (or ``ignore_index``), or class probabilities.
+    axis : int, default -1
+        The class axis of ``logits``.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        'mean' divides the sum by sum_n w[y_n] over non-ignored targets (class indices) or by
+        the number of samples (probabilities); 'none' returns the per-sample losses.
+    weight : array_like of shape (C,), optional
+        Finite, non-negative class weights (default all 1).
+    ignore_index : int, optional
+        A target value whose samples are left out (loss and gradient 0, not counted by 'mean').
+        Only for class-index targets.
+    label_smoothing : float in [0, 1], default 0.0
+        Mixes the target with the uniform distribution, as torch does (weights included).
+
+    Returns
+    -------
+    loss : scalar of the output dtype ('mean', 'sum'), or ndarray of shape target's sample shape
+
+    Notes
+    -----
+    - Exactly torch's semantics, except that a 'mean' over zero non-ignored targets (or zero
+      total weight, or zero samples), where torch returns NaN, returns 0.0 here (and its
+      gradient is zero).
+    - dtype: float16/32/64 logits give that dtype (float16 computed in float32); int/bool
+      logits give float64. Finite logits give a finite loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import cross_entropy
+    >>> logits = np.array([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    >>> round(float(cross_entropy(logits, np.array([0, 2]))), 6)
+    0.669079
+    >>> cross_entropy(logits, np.array([0, 2]), reduction="none", label_smoothing=0.1)
+    array([0.3728781 , 1.09861229])
+    """
+    p = _Problem(
+        logits, target, axis, reduction, weight, ignore_index, label_smoothing, "cross_entropy"
+    )
+    x = p.rows.x
+    logp = log_softmax_into(x, 1, None, np.empty_like(x))
+    if p.probs:
+        per_row = np.einsum("ij,ij->i", logp, p.smoothed_targets())
+        np.negative(per_row, out=per_row)
+        return p.reduce(per_row, x.shape[0])
+    wy, divisor = p.class_weights()
+    rows = np.arange(x.shape[0])
+    nll = logp[rows, p.t]
+    if wy is not None:
+        nll *= wy
+    np.negative(nll, out=nll)
+    per_row = nll * (1.0 - p.eps) if p.eps else nll
+    if p.eps:
+        smooth = logp.sum(axis=1) if p.w is None else logp @ p.w
+        per_row -= smooth * (p.eps / p.rows.n_classes)
+    if p.valid is not None:
+        # an ignored row may hold -inf/NaN log-probabilities: force its loss to exactly 0
+        per_row = np.where(p.valid, per_row, 0.0).astype(x.dtype, copy=False)
+    return p.reduce(per_row, divisor)
+
+
+def cross_entropy_grad(
+    logits: Any,
+    target: Any,
+    axis: int = -1,
+    reduction: str = "mean",
+    weight: Any = None,
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Gradient of :func:`cross_entropy` with respect to the logits, in the fused form.
+
+    With s = softmax(logits, axis) and the smoothed, weighted target of each sample,
+
+    - class indices: grad_n = r * (s_n * ((1 - eps) w[y_n] + (eps / C) sum_c w[c])
+      - (1 - eps) w[y_n] onehot(y_n) - (eps / C) w); unweighted: r * (s_n - t'_n) with
+      t' = (1 - eps) onehot(y) + eps / C, "softmax minus smoothed target";
+    - probabilities: grad_n = r * (s_n * sum_c t2[n, c] - t2_n), t2 = w * ((1 - eps) t + eps / C);
+
+    r = 1 / (the 'mean' divisor) for 'mean', else 1. Ignored samples get zero rows.
+
+    Parameters
+    ----------
+    logits, target, axis, reduction, weight, ignore_index, label_smoothing
+        As :func:`cross_entropy`.
+    out : ndarray of shape logits.shape, optional
+        Buffer for the result (output dtype). May be ``logits`` itself (in-place).
+
+    Returns
+    -------
+    grad_logits : ndarray of shape logits.shape
+        dL/dlogits. For reduction='none' row n holds d loss_n / d logits_n, which is also the
+        gradient of the sum of the per-sample losses (each depends on its own row only).
+
+    Notes
+    -----
+    One softmax pass plus an in-place correction: no log-softmax, no Jacobian. A 'mean' over
+    zero non-ignored targets gives an all-zero gradient (torch: NaN). dtype as cross_entropy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import cross_entropy_grad
+    >>> cross_entropy_grad(np.array([[0.0, 0.0], [0.0, np.log(3.0)]]), np.array([0, 1]))
+    array([[-0.25 ,  0.25 ],
+           [ 0.125, -0.125]])
+    """
+    name = "cross_entropy_grad"
+    p = _Problem(logits, target, axis, reduction, weight, ignore_index, label_smoothing, name)
+    if out is not None:
+        check_out(out, p.rows.shape, p.rows.out_dtype, name)
+    view = None if out is None else p.rows.row_view(out)
+    x = p.rows.x
+    buf = view if view is not None else np.empty_like(x)
+    if p.probs:
+        _prob_grad(p, buf)
+    else:
+        _class_grad(p, buf)
+    if view is not None:
+        return out
+    grad = p.rows.restore(buf)
+    if out is not None:
+        np.copyto(out, grad, casting="same_kind")
+        return out
+    return np.ascontiguousarray(grad).astype(p.rows.out_dtype, copy=False)
+
+
+def _prob_grad(p: _Problem, buf: np.ndarray) -> None:
+    t = p.smoothed_targets()
+    softmax_into(p.rows.x, 1, None, buf)
+    buf *= np.sum(t, axis=1, keepdims=True)
+    buf -= t
+    if p.reduction == "mean" and buf.shape[0]:
+        buf *= 1.0 / buf.shape[0]
+
+
+def _class_grad(p: _Problem, buf: np.ndarray) -> None:
+    x, eps, n = p.rows.x, p.eps, p.rows.n_classes
+    wy, divisor = p.class_weights()
+    scale = 1.0
+    if p.reduction == "mean":
+        scale = 1.0 / divisor if divisor > 0 else 0.0
+    if wy is None:
+        # unweighted, nothing ignored: the coefficient of s is the constant scale, fused into
+        # the softmax normalisation
+        softmax_into(x, 1, None, buf, scale=scale)
+    else:
+        w_total = float(n) if p.w is None else float(np.sum(p.w, dtype=np.float64))
+        coef = wy * (scale * (1.0 - eps))
+        if eps:
+            smooth = scale * eps / n * w_total
+            coef += smooth if p.valid is None else p.valid.astype(coef.dtype) * smooth
+        softmax_into(x, 1, None, buf)
+        buf *= coef[:, None]
+    if eps:
+        uniform = scale * eps / n
+        buf -= uniform if p.w is None else p.w * uniform
+    rows = np.arange(x.shape[0])
+    buf[rows, p.t] -= scale * (1.0 - eps) if wy is None else wy * (scale * (1.0 - eps))
+    if p.valid is not None:
+        buf[~p.valid] = 0.0

@@ -1,0 +1,173 @@
+"""Softmax, log-softmax and logsumexp: forward values.
+
+Shape legend: N samples, C classes, ``...`` any leading dimensions; ``axis`` picks the dimension
+the softmax normalises over (C, the last one by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_float_array, check_out, check_where, normalize_axis
+from ._kernels import log_softmax_into, logsumexp_kernel, softmax_into
+
+__all__ = ["log_softmax", "logsumexp", "softmax"]
+
+
+def _prepare(x: Any, axis: Any, where: Any, out: Any, name: str):
+    xc, out_dtype = as_float_array(x, name)
+    ax = normalize_axis(axis, xc.ndim, name)
+    mask = None if where is None else check_where(where, xc.shape, name)
+    if out is not None:
+        check_out(out, xc.shape, out_dtype, name)
+    return xc, out_dtype, ax, mask
+
+
+def _finish(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    if out is not None:
+        if buf is not out:
+            np.copyto(out, buf, casting="same_kind")
+        return out
+    return buf if buf.dtype == out_dtype else buf.astype(out_dtype)
+
+
+def _buffer(xc: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    # write straight into the caller's buffer when it has the compute dtype (float32/64)
+    if out is not None and out.dtype == xc.dtype:
+        return out
+    return np.empty_like(xc)
+
+
+def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Softmax along ``axis``: s_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j.
+
+    Parameters
+    ----------
+    x : array_like of shape (..., C, ...)
+        Scores (logits). ``C = x.shape[axis]``.
+    axis : int, default -1
+        The dimension to normalise over.
+    where : array_like of bool, broadcastable to x.shape, optional
+        Entries that take part. Entries where False get probability exactly 0 and do not enter
+        the max shift.
+    out : ndarray of shape x.shape, optional
+        Buffer for the result, with the output dtype (see Notes). May be ``x`` itself.
+
+    Returns
+    -------
+    probs : ndarray of shape x.shape
+        Non-negative, summing to 1 along ``axis`` (0 for a slice with no selected entry).
+
+    Notes
+    -----
+    - dtype: float16/32/64 in, same dtype out; float16 is computed in float32; int and bool
+      input give float64.
+    - Shifting by the slice max means exp never overflows: finite input (even +-3e38, or huge and
+      tiny values in one slice) never gives NaN or inf.
+    - +inf entries: the limit, i.e. the +inf entries of a slice share its mass equally and the
+      other entries get 0.
+    - A NaN makes its own slice NaN and no other. A slice whose selected entries are all -inf
+      has no limit and gives NaN; a slice with no selected entry (``where`` all False) gives all
+      zeros, never NaN.
+    - Works on any axis and on empty arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import softmax
+    >>> softmax(np.array([1.0, 2.0, 3.0]))
+    array([0.09003057, 0.24472847, 0.66524096])
+    >>> softmax(np.array([[0.0, 0.0, 5.0]]), where=np.array([True, True, False]))
+    array([[0.5, 0.5, 0. ]])
+    """
+    xc, out_dtype, ax, mask = _prepare(x, axis, where, out, "softmax")
+    buf = softmax_into(xc, ax, mask, _buffer(xc, out))
+    return _finish(buf, out_dtype, out)
+
+
+def log_softmax(
+    x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Log-softmax along ``axis``: log s_i = (x_i - m) - log(sum_j exp(x_j - m)), m = max_j x_j.
+
+    Parameters
+    ----------
+    x : array_like of shape (..., C, ...)
+        Scores (logits). ``C = x.shape[axis]``.
+    axis : int, default -1
+        The dimension to normalise over.
+    where : array_like of bool, broadcastable to x.shape, optional
+        Entries that take part. Entries where False get exactly -inf and do not enter the shift.
+    out : ndarray of shape x.shape, optional
+        Buffer for the result, with the output dtype. May be ``x`` itself.
+
+    Returns
+    -------
+    logp : ndarray of shape x.shape
+        ``log(softmax(x))`` computed without forming ``softmax(x)`` (no log(0) underflow).
+
+    Notes
+    -----
+    - dtype: as :func:`softmax` (float16 computed in float32, int/bool -> float64).
+    - Finite input gives finite output whenever the true value is representable: within a slice,
+      log s_i >= -(max - min) - log(C). Only when ``max - min`` itself overflows the dtype (e.g.
+      [3e38, -3e38] in float32, whose true log-probability -6e38 is beyond float32's range) does
+      the small entry round to -inf, exactly as IEEE arithmetic rounds an overflowing value;
+      its probability exp(-6e38) is 0 in any dtype.
+    - +inf entries share the mass: log(1/k) for the k +inf entries, -inf for the rest.
+    - NaN stays in its slice. A slice whose selected entries are all -inf gives NaN; a slice with
+      no selected entry gives all -inf, never NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import log_softmax
+    >>> log_softmax(np.array([1.0, 2.0, 3.0]))
+    array([-2.40760596, -1.40760596, -0.40760596])
+    >>> log_softmax(np.array([1000.0, 0.0]))
+    array([    0., -1000.])
+    """
+    xc, out_dtype, ax, mask = _prepare(x, axis, where, out, "log_softmax")
+    buf = log_softmax_into(xc, ax, mask, _buffer(xc, out))
+    return _finish(buf, out_dtype, out)
+
+
+def logsumexp(x: Any, axis: int = -1, keepdims: bool = False, where: Any = None) -> np.ndarray:
+    """log(sum(exp(x))) along ``axis``, computed as m + log(sum(exp(x - m))) with m the max.
+
+    Parameters
+    ----------
+    x : array_like of shape (..., C, ...)
+        Values to reduce.
+    axis : int, default -1
+        The dimension to reduce.
+    keepdims : bool, default False
+        Keep the reduced dimension with size 1.
+    where : array_like of bool, broadcastable to x.shape, optional
+        Entries that take part; the others are left out of the sum.
+
+    Returns
+    -------
+    lse : ndarray of shape x.shape without axis (or with size 1 there if keepdims)
+        Output dtype as :func:`softmax`.
+
+    Notes
+    -----
+    - Never overflows for finite input: the result lies in [m, m + log(C)].
+    - An empty slice, an all -inf slice or a slice with no selected entry gives -inf (the log of
+      an empty sum); a +inf entry gives +inf; a NaN gives NaN for its slice only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import logsumexp
+    >>> logsumexp(np.array([[1.0, 2.0, 3.0], [1000.0, 1000.0, -np.inf]]))
+    array([   3.40760596, 1000.69314718])
+    """
+    xc, out_dtype, ax, mask = _prepare(x, axis, where, None, "logsumexp")
+    total = logsumexp_kernel(xc, ax, mask)
+    if not keepdims:
+        total = np.squeeze(total, axis=ax)
+    return np.asarray(total, dtype=out_dtype)

@@ -1,0 +1,288 @@
+"""Derivatives of softmax and log-softmax: explicit Jacobians, VJPs and JVPs.
+
+The VJP/JVP take the forward *output* (``s = softmax(x)`` or ``logp = log_softmax(x)``), where
+the derivative is cheapest, and cost O(C) per slice: no Jacobian is ever built for them.
+``softmax_jacobian`` exists to look at J, not for backprop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._checks import as_float_array, check_out, check_same_shape, normalize_axis, result_dtypes
+from ._kernels import softmax_into
+
+__all__ = [
+    "log_softmax_jacobian",
+    "log_softmax_jvp",
+    "log_softmax_vjp",
+    "softmax_jacobian",
+    "softmax_jvp",
+    "softmax_vjp",
+]
+
+
+def _jacobian_probs(x: Any, axis: Any, name: str) -> tuple[np.ndarray, np.dtype]:
+    xc, out_dtype = as_float_array(x, name)
+    ax = normalize_axis(axis, xc.ndim, name)
+    s = softmax_into(xc, ax, None, np.empty_like(xc))
+    return np.moveaxis(s, ax, -1), out_dtype
+
+
+def softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
+    """The Jacobian of softmax along ``axis``: J[..., i, j] = d s_i / d x_j = s_i (delta_ij - s_j).
+
+    Parameters
+    ----------
+    x : array_like of shape S
+        Scores; ``C = S[axis]``.
+    axis : int, default -1
+        The softmax dimension.
+
+    Returns
+    -------
+    J : ndarray of shape S without axis + (C, C)
+        One C x C Jacobian per slice: J = diag(s) - s s^T. It is symmetric and its rows and
+        columns sum to 0 (J @ 1 = 0: adding a constant to x leaves s unchanged).
+
+    Notes
+    -----
+    O(C^2) memory per slice: for gradients use :func:`softmax_vjp` (O(C)). dtype as softmax.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import softmax_jacobian
+    >>> softmax_jacobian(np.log([1.0, 3.0]))
+    array([[ 0.1875, -0.1875],
+           [-0.1875,  0.1875]])
+    """
+    s, out_dtype = _jacobian_probs(x, axis, "softmax_jacobian")
+    n = s.shape[-1]
+    jac = np.multiply(s[..., :, None], s[..., None, :])
+    np.negative(jac, out=jac)
+    # the diagonal of each (C, C) block, as a strided view of the flattened block
+    diag = jac.reshape(*jac.shape[:-2], n * n)[..., :: n + 1]
+    diag += s
+    return jac.astype(out_dtype, copy=False)
+
+
+def log_softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
+    """The Jacobian of log-softmax along ``axis``: J[..., i, j] = delta_ij - s_j.
+
+    Parameters
+    ----------
+    x : array_like of shape S
+        Scores; ``C = S[axis]``.
+    axis : int, default -1
+        The softmax dimension.
+
+    Returns
+    -------
+    J : ndarray of shape S without axis + (C, C)
+        J = I - 1 s^T: every row is the same except for the 1 on the diagonal; J @ 1 = 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import log_softmax_jacobian
+    >>> log_softmax_jacobian(np.log([1.0, 3.0]))
+    array([[ 0.75, -0.75],
+           [-0.25,  0.25]])
+    """
+    s, out_dtype = _jacobian_probs(x, axis, "log_softmax_jacobian")
+    n = s.shape[-1]
+    jac = np.negative(np.broadcast_to(s[..., None, :], (*s.shape, n)))
+    diag = jac.reshape(*jac.shape[:-2], n * n)[..., :: n + 1]
+    diag += 1.0
+    return jac.astype(out_dtype, copy=False)
+
+
+def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]):
+    ac, a_dtype = as_float_array(a, name, names[0])
+    bc, b_dtype = as_float_array(b, name, names[1])
+    check_same_shape(ac, bc, name, names)
+    ax = normalize_axis(axis, ac.ndim, name)
+    compute, out_dtype = result_dtypes(a_dtype, b_dtype)
+    ac = ac.astype(compute, copy=False)
+    bc = bc.astype(compute, copy=False)
+    if out is not None:
+        check_out(out, ac.shape, out_dtype, name)
+    direct = out is not None and out.dtype == compute
+    # the kernels read both inputs after writing the buffer: never write over an input
+    if direct and (np.may_share_memory(out, ac) or np.may_share_memory(out, bc)):
+        direct = False
+    buf = out if direct else np.empty_like(ac)
+    return ac, bc, ax, out_dtype, buf
+
+
+def _finish(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    if out is not None:
+        if buf is not out:
+            np.copyto(out, buf, casting="same_kind")
+        return out
+    return buf.astype(out_dtype, copy=False)
+
+
+def _softmax_product(s: np.ndarray, g: np.ndarray, ax: int, buf: np.ndarray) -> np.ndarray:
+    # s * (g - sum(g * s)): three in-place passes and one reduction, no temporaries
+    np.multiply(g, s, out=buf)
+    dot = np.sum(buf, axis=ax, keepdims=True)
+    np.subtract(g, dot, out=buf)
+    np.multiply(buf, s, out=buf)
+    return buf
+
+
+def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Vector-Jacobian product of softmax: g @ J = s * (g - sum(g * s, axis)).
+
+    Parameters
+    ----------
+    s : array_like of shape S
+        The softmax output ``softmax(x, axis)``.
+    g : array_like of shape S
+        The cotangent dL/ds.
+    axis : int, default -1
+        The softmax dimension.
+    out : ndarray of shape S, optional
+        Buffer for the result (output dtype). If it overlaps an input, a temporary is used.
+
+    Returns
+    -------
+    grad_x : ndarray of shape S
+        dL/dx. O(C) per slice; equals ``g @ softmax_jacobian(x)`` along ``axis``.
+
+    Notes
+    -----
+    Entries with s = 0 (masked by ``where``) get gradient exactly 0. dtype: the common dtype of
+    s and g under the package rule (float16 computed in float32).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import softmax_vjp
+    >>> softmax_vjp(np.array([0.25, 0.75]), np.array([1.0, 0.0]))
+    array([ 0.1875, -0.1875])
+    """
+    sc, gc, ax, out_dtype, buf = _pair(s, g, axis, out, "softmax_vjp", ("s", "g"))
+    return _finish(_softmax_product(sc, gc, ax, buf), out_dtype, out)
+
+
+def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Jacobian-vector product of softmax: J @ v = s * (v - sum(s * v, axis)).
+
+    Parameters
+    ----------
+    s : array_like of shape S
+        The softmax output ``softmax(x, axis)``.
+    v : array_like of shape S
+        The tangent (a perturbation of x).
+    axis : int, default -1
+        The softmax dimension.
+    out : ndarray of shape S, optional
+        Buffer for the result (output dtype).
+
+    Returns
+    -------
+    ds : ndarray of shape S
+        The directional derivative of s. J is symmetric, so this is the same formula as the VJP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import softmax_jvp
+    >>> softmax_jvp(np.array([0.25, 0.75]), np.array([1.0, 1.0]))
+    array([0., 0.])
+    """
+    sc, vc, ax, out_dtype, buf = _pair(s, v, axis, out, "softmax_jvp", ("s", "v"))
+    return _finish(_softmax_product(sc, vc, ax, buf), out_dtype, out)
+
+
+def _log_softmax_product(
+    logp: np.ndarray, a: np.ndarray, ax: int, buf: np.ndarray, weighted_sum: bool
+) -> np.ndarray:
+    # -inf entries of logp (masked, or -inf input) are locally constant: zero derivative, and
+    # their cotangent does not enter the sum
+    neg = np.isneginf(logp)
+    has_neg = bool(neg.any())
+    np.exp(logp, out=buf)
+    keep = ~neg if has_neg else True
+    if weighted_sum:  # JVP: v - sum(s * v)
+        total = np.sum(
+            np.multiply(buf, a, where=keep, out=np.zeros_like(buf)), axis=ax, keepdims=True
+        )
+        np.subtract(a, total, out=buf)
+    else:  # VJP: g - s * sum(g)
+        total = np.sum(a, axis=ax, keepdims=True, where=keep)
+        np.multiply(buf, total, out=buf)
+        np.subtract(a, buf, out=buf)
+    if has_neg:
+        np.copyto(buf, 0.0, where=neg)
+    return buf
+
+
+def log_softmax_vjp(logp: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Vector-Jacobian product of log-softmax: g @ J = g - exp(logp) * sum(g, axis).
+
+    Parameters
+    ----------
+    logp : array_like of shape S
+        The log-softmax output ``log_softmax(x, axis)``.
+    g : array_like of shape S
+        The cotangent dL/dlogp.
+    axis : int, default -1
+        The softmax dimension.
+    out : ndarray of shape S, optional
+        Buffer for the result (output dtype).
+
+    Returns
+    -------
+    grad_x : ndarray of shape S
+        dL/dx; equals ``g @ log_softmax_jacobian(x)`` along ``axis``.
+
+    Notes
+    -----
+    An entry with logp = -inf (masked by ``where``, or a -inf input) does not change under any
+    finite perturbation: it gets gradient exactly 0 and its g is left out of the sum.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import log_softmax_vjp
+    >>> log_softmax_vjp(np.log([0.25, 0.75]), np.array([1.0, 0.0]))
+    array([ 0.75, -0.75])
+    """
+    lc, gc, ax, out_dtype, buf = _pair(logp, g, axis, out, "log_softmax_vjp", ("logp", "g"))
+    return _finish(_log_softmax_product(lc, gc, ax, buf, False), out_dtype, out)
+
+
+def log_softmax_jvp(logp: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+    """Jacobian-vector product of log-softmax: J @ v = v - sum(exp(logp) * v, axis).
+
+    Parameters
+    ----------
+    logp : array_like of shape S
+        The log-softmax output ``log_softmax(x, axis)``.
+    v : array_like of shape S
+        The tangent.
+    axis : int, default -1
+        The softmax dimension.
+    out : ndarray of shape S, optional
+        Buffer for the result (output dtype).
+
+    Returns
+    -------
+    dlogp : ndarray of shape S
+        The directional derivative of logp (0 at entries where logp = -inf).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.functional import log_softmax_jvp
+    >>> log_softmax_jvp(np.log([0.25, 0.75]), np.array([1.0, 0.0]))
+    array([ 0.75, -0.25])
+    """
+    lc, vc, ax, out_dtype, buf = _pair(logp, v, axis, out, "log_softmax_jvp", ("logp", "v"))
+    return _finish(_log_softmax_product(lc, vc, ax, buf, True), out_dtype, out)
