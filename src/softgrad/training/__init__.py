@@ -1,0 +1,26 @@
+"""Training: the mini-batch loop, its history and callbacks, checkpoints, batched inference.
+
+:func:`fit` trains a model and returns a :class:`History`; it reports progress only through
+callbacks (:class:`Callback`, which see a :class:`TrainState`), so the CLI draws a progress bar
+and the estimator prints its verbose lines without the loop printing anything.
+:func:`evaluate`, :func:`predict_logits` and :func:`predict_proba` run in batches in eval mode.
+"""
+
+from softgrad.training.callbacks import Callback, TrainState
+from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.fit import fit
+from softgrad.training.history import History
+from softgrad.training.predict import evaluate, predict_logits, predict_proba
+from softgrad.training.split import stratified_split
+
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "History",
+    "TrainState",
+    "evaluate",
+    "fit",
+    "predict_logits",
+    "predict_proba",
+    "stratified_split",
+]

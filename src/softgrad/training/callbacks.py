@@ -1,0 +1,127 @@
+"""How the training loop reports progress without printing: callbacks and the state they see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from softgrad.training.history import History
+
+_HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
+
+
+@dataclass
+class TrainState:
+    """What a callback sees: one object, updated in place as training runs.
+
+    Attributes
+    ----------
+    epoch : int
+        1-based epoch in progress (0 before the first epoch).
+    batch : int
+        1-based batch within the epoch (0 before its first batch).
+    n_batches : int
+        Mini-batches per epoch.
+    epochs : int
+        Epochs requested.
+    n_samples : int
+        Training samples per epoch (after any validation split).
+    history : History
+        The run so far (the current epoch is appended before ``on_epoch_end``).
+    model, optimizer : object
+        The network being trained and its optimizer (read them; do not replace them).
+    logs : dict
+        After a batch: ``loss`` (that batch's loss) and ``batch_size``. After an epoch:
+        ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (None without validation),
+        ``lr`` and ``epoch_time``.
+
+    Example
+    -------
+    >>> state = TrainState(epochs=3, n_batches=10, n_samples=1280)
+    >>> state.epoch, state.batch, state.history.epochs
+    (0, 0, 0)
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    n_batches: int = 0
+    epochs: int = 0
+    n_samples: int = 0
+    history: History = field(default_factory=History)
+    model: Any = None
+    optimizer: Any = None
+    logs: dict[str, Any] = field(default_factory=dict)
+
+
+class Callback:
+    """Base class for training callbacks; every hook is optional and does nothing here.
+
+    Subclassing is not required: :func:`fit` accepts any object with some of the methods
+    ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end`` and
+    ``on_train_end``, each taking the :class:`TrainState`. ``on_batch_end`` or ``on_epoch_end``
+    returning True stops training (after a batch, the partial epoch is still validated and
+    recorded).
+
+    Example
+    -------
+    >>> class StopAfter(Callback):
+    ...     def __init__(self, n):
+    ...         self.n = n
+    ...     def on_epoch_end(self, state):
+    ...         return state.epoch >= self.n
+    >>> StopAfter(2).on_epoch_end(TrainState(epoch=2))
+    True
+    """
+
+    def on_train_begin(self, state: TrainState) -> None:
+        """Called once before the first epoch (after a resume, before the next epoch)."""
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        """Called before each epoch's first batch."""
+
+    def on_batch_end(self, state: TrainState) -> bool | None:
+        """Called after each update step; return True to stop training."""
+        return None
+
+    def on_epoch_end(self, state: TrainState) -> bool | None:
+        """Called after each epoch is recorded in ``state.history``; return True to stop."""
+        return None
+
+    def on_train_end(self, state: TrainState) -> None:
+        """Called once when training ends (normally, early or by a callback)."""
+
+
+class CallbackList:
+    """The hooks of several callbacks, looked up once so the batch loop pays only for real ones."""
+
+    def __init__(self, callbacks: Any) -> None:
+        callbacks = list(callbacks or ())
+        for cb in callbacks:
+            if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
+                raise TypeError(
+                    f"fit: callbacks must have at least one of the methods {_HOOKS}; "
+                    f"got {cb!r}"
+                )
+        self.hooks = {
+            hook: [getattr(cb, hook) for cb in callbacks if callable(getattr(cb, hook, None))]
+            for hook in _HOOKS
+        }
+        # a Callback subclass that does not override on_batch_end costs nothing per batch
+        self.hooks["on_batch_end"] = [
+            fn
+            for fn in self.hooks["on_batch_end"]
+            if getattr(fn, "__func__", None) is not Callback.on_batch_end
+        ]
+
+    @property
+    def has_batch_hooks(self) -> bool:
+        """True when some callback wants to hear about every batch."""
+        return bool(self.hooks["on_batch_end"])
+
+    def call(self, hook: str, state: TrainState) -> bool:
+        """Run every callback's ``hook``; True when any of them asked to stop."""
+        stop = False
+        for fn in self.hooks[hook]:
+            if fn(state) is True:
+                stop = True
+        return stop

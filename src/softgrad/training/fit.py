@@ -1,0 +1,327 @@
+"""fit: the mini-batch training loop (shuffling, validation, early stopping, callbacks,
+checkpoints and resume). It prints nothing: progress goes to callbacks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import DivergenceError
+from softgrad.nn.layer import as_generator
+from softgrad.training import data
+from softgrad.training.callbacks import CallbackList, TrainState
+from softgrad.training.checkpoint import (
+    Checkpoint,
+    layer_generators,
+    load_checkpoint,
+    save_checkpoint,
+)
+from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.history import History
+from softgrad.training.loop import EpochRunner
+from softgrad.training.predict import evaluate, model_mode
+from softgrad.training.split import stratified_split
+
+
+@dataclass
+class _Run:
+    """Everything one fit call works with, gathered so the helpers stay small."""
+
+    model: Any
+    loss: Any
+    optimizer: Any
+    lr_schedule: Any
+    generator: np.random.Generator
+    train_idx: np.ndarray
+    val_idx: np.ndarray | None
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
+    stopper: EarlyStopping
+    history: History
+    shuffle: bool
+    data_info: dict[str, Any]
+
+
+def fit(
+    model: Any,
+    loss: Any,
+    optimizer: Any,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    rng: np.random.Generator | int | None = None,
+    shuffle: bool = True,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_fraction: float = 0.0,
+    early_stopping: bool = False,
+    patience: int = 10,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    lr_schedule: Any = None,
+    callbacks: Any = (),
+    sample_weight: Any = None,
+    checkpoint: str | PathLike | None = None,
+    resume: str | PathLike | None = None,
+) -> History:
+    """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; return its History.
+
+    Parameters
+    ----------
+    model : Sequential
+        Produces logits; its parameters are updated in place.
+    loss : loss layer
+        ``forward(logits, target) -> float`` and ``backward() -> grad_logits``, e.g.
+        CrossEntropyLoss() (reduction "mean" or "sum").
+    optimizer : Optimizer
+        ``step(params, grads)``, ``lr``, ``state_dict()``/``load_state_dict()``.
+    X : ndarray of shape (N, D)
+        Preprocessed inputs; converted once to the model's dtype if needed (float32 stays
+        float32, with no copy when already C-contiguous).
+    y : ndarray of int of shape (N,)
+        Class indices 0..C-1.
+    epochs : int, default 10
+        Total number of epochs (a resumed run counts the epochs already done).
+    batch_size : int, default 128
+        The last batch of an epoch holds the remainder.
+    rng : numpy.random.Generator or int or None
+        Draws the validation split (first) and one permutation per epoch. The same seed, model
+        initialisation and arguments give bit-identical weights and history (except epoch_time).
+    shuffle : bool, default True
+    validation_data : (X_val, y_val), optional
+    validation_fraction : float in [0, 1), default 0.0
+        Hold out this share of (X, y), stratified by class (see ``stratified_split``).
+    early_stopping : bool, default False
+        Stop after ``patience`` epochs in which the validation loss (the training loss when
+        there is no validation set) did not fall below the best by more than ``min_delta``.
+    patience : int, default 10
+    min_delta : float, default 0.0
+    restore_best : bool, default True
+        With early stopping, copy the best epoch's weights back into the live arrays at the end.
+    lr_schedule : schedule, optional
+        Stepped once per epoch with the monitored loss: ``lr_schedule.step(loss)``.
+    callbacks : sequence of objects, optional
+        With any of on_train_begin, on_epoch_begin, on_batch_end, on_epoch_end, on_train_end
+        (see :class:`Callback`); on_batch_end / on_epoch_end returning True stops training.
+    sample_weight : ndarray of shape (N,), optional
+        Non-negative weights: each batch minimises ``sum(w_i l_i) / sum(w_i)`` over its
+        samples (scikit-learn's MLP semantics); a batch whose weights are all 0 is skipped.
+        Training accuracy and loss, and the validation figures of a validation_fraction split,
+        are weighted the same way.
+    checkpoint : path, optional
+        After every epoch, atomically write the run's full state there.
+    resume : path, optional
+        Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    DivergenceError
+        The training or validation loss became NaN/inf. It names the 1-based epoch and batch,
+        and the model keeps the last finite weights (see its message); ``err.history`` holds
+        the completed epochs.
+
+    Example
+    -------
+    >>> from softgrad.nn import CrossEntropyLoss, build_mlp
+    >>> from softgrad.optim import SGD
+    >>> X = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> model = build_mlp(2, [8], 2, rng=0)
+    >>> history = fit(model, CrossEntropyLoss(), SGD(lr=0.5), X, y, epochs=20, rng=0)
+    >>> history.epochs, history.train_acc[-1] > 0.95
+    (20, True)
+    """
+    epochs = data.check_positive_int(epochs, "epochs")
+    batch_size = data.check_positive_int(batch_size, "batch_size")
+    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
+        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
+    params = model.named_params()
+    if not params:
+        raise ValueError(f"fit: model must have parameters to train; got {model!r}")
+    dtype = next(iter(params.values())).dtype
+    X = data.check_features(X, dtype)
+    target = data.check_target(y, len(X), data.output_width(model))
+    weight = data.check_weight(sample_weight, len(X), dtype)
+    run = _prepare(
+        model, loss, optimizer, lr_schedule, X, target, weight, rng, shuffle, validation_data,
+        validation_fraction, EarlyStopping(patience, min_delta, restore_best, early_stopping),
+    )
+    start = 0
+    if resume is not None:
+        start = _resume(run, load_checkpoint(resume), X, target, weight)
+    runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
+    hooks = CallbackList(callbacks)
+    state = TrainState(
+        epoch=start, epochs=epochs, n_batches=runner.n_batches(len(run.train_idx)),
+        n_samples=len(run.train_idx), history=run.history, model=model, optimizer=optimizer,
+    )
+    with model_mode(model, True):
+        hooks.call("on_train_begin", state)
+        try:
+            finished = run.history.stop_reason == "early_stopping"
+            for epoch in range(start + 1, epochs + 1):
+                if finished:
+                    break
+                finished = _epoch(run, runner, hooks, state, epoch)
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, _snapshot(run, epoch))
+            run.stopper.restore(params)
+        finally:
+            hooks.call("on_train_end", state)
+    return run.history
+
+
+def _prepare(
+    model, loss, optimizer, lr_schedule, X, target, weight, rng, shuffle, validation_data,
+    validation_fraction, stopper,
+) -> _Run:
+    generator = as_generator(rng, "fit")
+    val_idx = validation = None
+    if validation_data is not None and validation_fraction:
+        raise ValueError(
+            "fit: validation_data and validation_fraction must not both be given; got both"
+        )
+    if validation_fraction:
+        train_idx, val_idx = stratified_split(target, float(validation_fraction), generator)
+        validation = (X[val_idx], target[val_idx], None if weight is None else weight[val_idx])
+    else:
+        train_idx = np.arange(len(X))
+        if validation_data is not None:
+            validation = _check_validation(validation_data, X, model)
+    info = {
+        "n_samples": len(X),
+        "n_features": X.shape[1],
+        "validation": "fraction" if val_idx is not None else "data" if validation else None,
+    }
+    return _Run(
+        model, loss, optimizer, lr_schedule, generator, train_idx, val_idx, validation,
+        stopper, History(), bool(shuffle), info,
+    )
+
+
+def _check_validation(validation_data, X, model) -> tuple[np.ndarray, np.ndarray, None]:
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+        raise ValueError(
+            f"fit: validation_data must be a pair (X_val, y_val); got {type(validation_data)!r}"
+        )
+    X_val = data.check_features(validation_data[0], X.dtype, "X_val")
+    if X_val.shape[1:] != X.shape[1:]:
+        raise ValueError(
+            f"fit: X_val must have shape (N, {X.shape[1]}) like X; got shape {X_val.shape}"
+        )
+    y_val = data.check_target(validation_data[1], len(X_val), data.output_width(model), "y_val")
+    return X_val, y_val, None
+
+
+def _epoch(run: _Run, runner: EpochRunner, hooks: CallbackList, state: TrainState, epoch: int):
+    """Train, validate and record one epoch; True when training must stop."""
+    state.epoch, state.batch = epoch, 0
+    hooks.call("on_epoch_begin", state)
+    started = time.perf_counter()
+    lr = run.optimizer.lr
+    order = run.train_idx[run.generator.permutation(len(run.train_idx))] if run.shuffle else run.train_idx
+    try:
+        result = runner.run(order, state, hooks)
+        val_loss = val_acc = None
+        if run.validation is not None:
+            val_loss, val_acc = _validate(run, runner, epoch, state.n_batches)
+    except DivergenceError as err:
+        err.history = run.history
+        raise
+    run.history.append(
+        train_loss=result.loss, train_acc=result.accuracy, lr=lr,
+        epoch_time=time.perf_counter() - started, val_loss=val_loss, val_acc=val_acc,
+    )
+    monitored = result.loss if val_loss is None else val_loss
+    stop_early = run.stopper.update(epoch, monitored, run.model.named_params())
+    run.history.best_epoch = run.stopper.best_epoch
+    if run.lr_schedule is not None:
+        run.lr_schedule.step(monitored)
+    state.logs = {
+        "train_loss": result.loss, "train_acc": result.accuracy, "val_loss": val_loss,
+        "val_acc": val_acc, "lr": lr, "epoch_time": run.history.epoch_time[-1],
+    }
+    stop_callback = hooks.call("on_epoch_end", state) or result.stopped
+    if stop_early or stop_callback:
+        run.history.stopped_early = True
+        run.history.stop_reason = "early_stopping" if stop_early else "callback"
+    return stop_early or stop_callback
+
+
+def _validate(run: _Run, runner: EpochRunner, epoch: int, n_batches: int) -> tuple[float, float]:
+    X_val, y_val, w_val = run.validation
+    val_loss, val_acc = evaluate(run.model, X_val, y_val, run.loss, sample_weight=w_val)
+    if not np.isfinite(val_loss):
+        # the epoch's weights are useless: go back to those it started from
+        for name, value in runner.params.items():
+            np.copyto(value, runner.snapshot[name])
+        raise DivergenceError(
+            f"fit: the validation loss must be finite; got {val_loss!r} after epoch {epoch}. "
+            f"Training diverged: try a lower learning rate (now {run.optimizer.lr!r}). The "
+            f"model keeps the weights at the start of epoch {epoch}.",
+            epoch=epoch,
+            batch=n_batches,
+        )
+    return val_loss, val_acc
+
+
+def _snapshot(run: _Run, epoch: int) -> Checkpoint:
+    return Checkpoint(
+        epoch=epoch,
+        params=run.model.named_params(),
+        optimizer=run.optimizer.state_dict(),
+        schedule=None if run.lr_schedule is None else run.lr_schedule.state_dict(),
+        rng=run.generator.bit_generator.state,
+        layer_rngs={k: g.bit_generator.state for k, g in layer_generators(run.model).items()},
+        history=run.history,
+        stopper=run.stopper.state_dict(),
+        val_idx=run.val_idx,
+        data=run.data_info,
+    )
+
+
+def _resume(run: _Run, ckpt: Checkpoint, X, target, weight) -> int:
+    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
+    if ckpt.data != run.data_info:
+        raise ValueError(
+            f"fit: resume must continue a run on the same data; the checkpoint was written for "
+            f"{ckpt.data!r}; got {run.data_info!r}"
+        )
+    params = run.model.named_params()
+    shapes = {name: value.shape for name, value in params.items()}
+    saved = {name: value.shape for name, value in ckpt.params.items()}
+    if shapes != saved:
+        raise ValueError(
+            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
+            f"got {shapes!r}"
+        )
+    for name, value in params.items():
+        np.copyto(value, ckpt.params[name])
+    run.optimizer.load_state_dict(ckpt.optimizer)
+    if run.lr_schedule is not None and ckpt.schedule is not None:
+        run.lr_schedule.load_state_dict(ckpt.schedule)
+    run.generator.bit_generator.state = ckpt.rng
+    for key, generator in layer_generators(run.model).items():
+        if key in ckpt.layer_rngs:
+            generator.bit_generator.state = ckpt.layer_rngs[key]
+    run.stopper.load_state_dict(ckpt.stopper)
+    run.history = ckpt.history
+    if run.history.stop_reason == "callback":
+        # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
+        run.history.stopped_early, run.history.stop_reason = False, None
+    if ckpt.val_idx is not None:
+        # the split of the original run, whatever generator this call was given
+        val_idx = np.asarray(ckpt.val_idx, dtype=np.intp)
+        keep = np.ones(len(X), dtype=bool)
+        keep[val_idx] = False
+        run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
+        run.validation = (X[val_idx], target[val_idx], None if weight is None else weight[val_idx])
+    return ckpt.epoch

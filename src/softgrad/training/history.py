@@ -1,0 +1,117 @@
+"""The record of a training run: one entry per epoch, JSON-safe for model files and checkpoints."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+_LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time")
+_STOP_REASONS = (None, "early_stopping", "callback")
+
+
+@dataclass
+class History:
+    """Per-epoch losses, accuracies, learning rates and times of one :func:`fit` run.
+
+    Attributes
+    ----------
+    train_loss, train_acc : list of float, one per epoch
+        Running averages over the epoch's mini-batches, each batch's loss taken before its
+        update step (the weighted mean when ``sample_weight`` is given).
+    val_loss, val_acc : list of float
+        Loss and accuracy on the validation set after each epoch; empty without validation.
+    lr : list of float
+        The learning rate used during each epoch (before the schedule stepped).
+    epoch_time : list of float
+        Wall-clock seconds per epoch, training and validation included.
+    best_epoch : int or None
+        1-based epoch with the lowest monitored loss (validation loss, else training loss).
+    stopped_early : bool
+        True when early stopping or a callback ended training before ``epochs``.
+    stop_reason : {None, "early_stopping", "callback"}
+        What ended training early.
+
+    Example
+    -------
+    >>> h = History(train_loss=[0.9, 0.5], train_acc=[0.6, 0.8], lr=[0.1, 0.1],
+    ...             epoch_time=[0.2, 0.2], best_epoch=2)
+    >>> h.epochs, h.monitored_loss
+    (2, [0.9, 0.5])
+    >>> History.from_dict(h.to_dict()) == h
+    True
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    stop_reason: str | None = None
+
+    @property
+    def epochs(self) -> int:
+        """Number of epochs recorded."""
+        return len(self.train_loss)
+
+    @property
+    def monitored_loss(self) -> list[float]:
+        """The loss early stopping watches: validation loss when there is one, else train loss."""
+        return self.val_loss if self.val_loss else self.train_loss
+
+    def append(
+        self,
+        *,
+        train_loss: float,
+        train_acc: float,
+        lr: float,
+        epoch_time: float,
+        val_loss: float | None = None,
+        val_acc: float | None = None,
+    ) -> None:
+        """Record one epoch (validation values only when a validation set exists)."""
+        self.train_loss.append(float(train_loss))
+        self.train_acc.append(float(train_acc))
+        self.lr.append(float(lr))
+        self.epoch_time.append(float(epoch_time))
+        if val_loss is not None:
+            self.val_loss.append(float(val_loss))
+            self.val_acc.append(float(val_acc))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (plain lists of floats; non-finite values become None)."""
+        out: dict[str, Any] = {name: [_json_float(v) for v in getattr(self, name)] for name in _LISTS}
+        out["best_epoch"] = self.best_epoch
+        out["stopped_early"] = self.stopped_early
+        out["stop_reason"] = self.stop_reason
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        """Rebuild a History from :meth:`to_dict` output (None entries come back as NaN)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"History.from_dict: d must be a dict; got {type(d).__name__!r}")
+        missing = [name for name in _LISTS if name not in d]
+        if missing:
+            raise ValueError(f"History.from_dict: d must have the keys {list(_LISTS)}; got {sorted(d)!r}")
+        lists = {name: [math.nan if v is None else float(v) for v in d[name]] for name in _LISTS}
+        best_epoch = d.get("best_epoch")
+        stop_reason = d.get("stop_reason")
+        if stop_reason not in _STOP_REASONS:
+            raise ValueError(
+                f"History.from_dict: stop_reason must be one of {_STOP_REASONS}; got {stop_reason!r}"
+            )
+        return cls(
+            **lists,
+            best_epoch=None if best_epoch is None else int(best_epoch),
+            stopped_early=bool(d.get("stopped_early", False)),
+            stop_reason=stop_reason,
+        )
+
+
+def _json_float(value: float) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,190 @@
+"""Inference in batches: logits, probabilities and (loss, accuracy) without materialising
+more than one batch of activations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from softgrad import functional as F
+from softgrad.training.loop import per_sample_loss
+
+
+@contextmanager
+def model_mode(model: Any, training: bool) -> Iterator[None]:
+    """Put ``model`` in training or evaluation mode for the block, then restore every layer's
+    own previous mode (a model whose layers had mixed modes gets them back as they were)."""
+    layers = list(getattr(model, "layers", ()))
+    modes = [getattr(layer, "training", True) for layer in layers]
+    own_mode = getattr(model, "training", None)
+    model.train(training)
+    try:
+        yield
+    finally:
+        for layer, mode in zip(layers, modes):
+            layer.train(mode)
+        if own_mode is not None:
+            model.training = own_mode
+
+
+def eval_mode(model: Any) -> Any:
+    """``model_mode(model, False)``: evaluation mode for the block (Dropout off)."""
+    return model_mode(model, False)
+
+
+def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim < 2:
+        raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"{where}: batch_size must be a positive int; got {batch_size!r}")
+    return X
+
+
+def _batches(n_samples: int, batch_size: int) -> Iterator[slice]:
+    # one (empty) batch for N == 0, so the output still gets its class axis
+    for start in range(0, max(n_samples, 1), batch_size):
+        yield slice(start, start + batch_size)
+
+
+def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs (logits) for ``X``, computed ``batch_size`` rows at a time.
+
+    Parameters
+    ----------
+    model : Sequential
+        Put in evaluation mode for the call (Dropout off); each layer's mode is restored after.
+    X : ndarray of shape (N, D)
+        Preprocessed inputs (cast to the model's dtype one batch at a time).
+    batch_size : int, default 1024
+
+    Returns
+    -------
+    logits : ndarray of shape (N, C)
+        In the model's dtype. Only one batch of hidden activations exists at any time.
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, Sequential
+    >>> model = Sequential(Linear(2, 3, rng=0, dtype=np.float64))
+    >>> X = np.arange(10.0).reshape(5, 2)
+    >>> np.array_equal(predict_logits(model, X, batch_size=2), model.forward(X))
+    True
+    """
+    X = _check_inputs(X, batch_size, "predict_logits")
+    out = None
+    with eval_mode(model):
+        for rows in _batches(len(X), batch_size):
+            logits = model.forward(X[rows])
+            if out is None:
+                out = np.empty((len(X), *logits.shape[1:]), dtype=logits.dtype)
+            out[rows] = logits
+    return out
+
+
+def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities ``softmax(logits)`` for ``X``, computed in batches.
+
+    Parameters
+    ----------
+    model : Sequential producing logits
+    X : ndarray of shape (N, D)
+    batch_size : int, default 1024
+
+    Returns
+    -------
+    probs : ndarray of shape (N, C)
+        Rows sum to 1; the softmax of each batch is written straight into the output.
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, Sequential
+    >>> model = Sequential(Linear(2, 3, rng=0))
+    >>> probs = predict_proba(model, np.ones((4, 2), dtype=np.float32), batch_size=3)
+    >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
+    ((4, 3), dtype('float32'), True)
+    """
+    X = _check_inputs(X, batch_size, "predict_proba")
+    out = None
+    with eval_mode(model):
+        for rows in _batches(len(X), batch_size):
+            logits = model.forward(X[rows])
+            if out is None:
+                out = np.empty((len(X), *logits.shape[1:]), dtype=logits.dtype)
+            F.softmax(logits, axis=-1, out=out[rows])
+    return out
+
+
+def evaluate(
+    model: Any,
+    X: Any,
+    y: Any,
+    loss: Any = None,
+    batch_size: int = 1024,
+    sample_weight: Any = None,
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``(X, y)``, computed in batches in eval mode.
+
+    Parameters
+    ----------
+    model : Sequential producing logits
+    X : ndarray of shape (N, D)
+    y : ndarray of int of shape (N,)
+        Class indices 0..C-1.
+    loss : loss layer, optional
+        Any layer with a ``reduction`` attribute (its per-sample losses are averaged). Default:
+        softmax cross-entropy on the logits.
+    batch_size : int, default 1024
+    sample_weight : ndarray of shape (N,), optional
+        Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
+        sum(w_i [pred_i == y_i]) / sum(w_i)``.
+
+    Returns
+    -------
+    loss : float
+    accuracy : float
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, Sequential
+    >>> model = Sequential(Linear(2, 2, bias=False, rng=0, dtype=np.float64))
+    >>> model.layers[0].params["W"][...] = np.eye(2)
+    >>> X, y = np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 1])
+    >>> loss, acc = evaluate(model, X, y)  # row 0: log 2; row 1: log(1 + e^2) - 0; argmax 0, 0
+    >>> round(loss, 4), acc
+    (1.4807, 0.5)
+    """
+    X = _check_inputs(X, batch_size, "evaluate")
+    y = np.asarray(y)
+    if len(X) == 0:
+        raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
+    if y.shape != X.shape[:1]:
+        raise ValueError(f"evaluate: y must have shape ({len(X)},); got shape {y.shape}")
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != y.shape:
+            raise ValueError(
+                f"evaluate: sample_weight must have shape ({len(X)},); got shape "
+                f"{sample_weight.shape}"
+            )
+    per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
+    loss_sum = hits = 0.0
+    with eval_mode(model):
+        for rows in _batches(len(X), batch_size):
+            logits = model.forward(X[rows])
+            if per_sample is None:
+                losses = F.cross_entropy(logits, y[rows], reduction="none")
+            else:
+                losses = per_sample.forward(logits, y[rows])
+            hit = np.argmax(logits, axis=-1) == y[rows]
+            if sample_weight is None:
+                loss_sum += float(np.sum(losses, dtype=np.float64))
+                hits += float(np.count_nonzero(hit))
+            else:
+                loss_sum += float(np.dot(sample_weight[rows], losses))
+                hits += float(np.dot(sample_weight[rows], hit))
+    total = float(len(X)) if sample_weight is None else float(sample_weight.sum())
+    return loss_sum / total, hits / total

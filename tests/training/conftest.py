@@ -1,0 +1,26 @@
+"""Small data sets and models shared by the training tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def make_blobs(n_samples: int, n_features: int, n_classes: int, seed: int, spread: float = 1.0):
+    """Gaussian blobs around random centres: float32 X (N, D), int y (N,)."""
+    gen = np.random.default_rng(seed)
+    centres = gen.normal(scale=3.0, size=(n_classes, n_features))
+    y = gen.integers(0, n_classes, size=n_samples)
+    X = centres[y] + spread * gen.normal(size=(n_samples, n_features))
+    return X.astype(np.float32), y
+
+
+@pytest.fixture
+def blobs():
+    """300 samples, 5 features, 3 classes (float32)."""
+    return make_blobs(300, 5, 3, seed=7)
+
+
+@pytest.fixture
+def blobs_factory():
+    return make_blobs
