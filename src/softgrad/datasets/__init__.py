@@ -1,0 +1,91 @@
+"""Data sets: the embedded 8x8 digits, (Fashion-)MNIST from IDX files, and user files.
+
+:func:`load_data` takes the spec the CLI's ``--data`` takes: ``"digits"``, ``"fashion-mnist"``,
+``"mnist"`` or a path (.npz, .csv, or a folder of IDX files). Every loader returns a
+:class:`Dataset` with raw features (uint8 pixels stay uint8; scaling is the model's job).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.digits import load_digits
+from softgrad.datasets.files import load_file
+from softgrad.datasets.idx import load_idx, save_idx
+from softgrad.datasets.mnist import (
+    FASHION_MNIST_CLASSES,
+    MNIST_CLASSES,
+    load_fashion_mnist,
+    load_idx_folder,
+    load_mnist,
+)
+from softgrad.datasets.split import stratified_split
+from softgrad.errors import DatasetNotFoundError
+
+__all__ = [
+    "DATASET_NAMES",
+    "FASHION_MNIST_CLASSES",
+    "MNIST_CLASSES",
+    "Dataset",
+    "load_data",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_file",
+    "load_idx",
+    "load_idx_folder",
+    "load_mnist",
+    "save_idx",
+    "stratified_split",
+]
+
+DATASET_NAMES = ("digits", "fashion-mnist", "mnist")
+
+
+def load_data(spec: str | os.PathLike, *, root: str | os.PathLike | None = None) -> Dataset:
+    """Load a data set by name or path.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        ``"digits"`` (embedded), ``"fashion-mnist"``, ``"mnist"`` (case and ``_``/``-`` do not
+        matter), or the path of an .npz file, a .csv file or a folder of IDX files.
+    root : str or PathLike, optional
+        Folder of the IDX files for ``"fashion-mnist"`` and ``"mnist"`` (default: their
+        standard places, see :func:`load_fashion_mnist`). Not allowed with other specs.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Neither a known name nor an existing path; or a named data set that is not installed.
+    DataFormatError
+        The file is malformed (see :func:`load_file`).
+
+    Example
+    -------
+    >>> X_train, y_train, X_test, y_test = load_data("digits")
+    >>> X_train.shape, X_test.shape
+    ((1438, 64), (359, 64))
+    """
+    name = str(spec).strip().lower().replace("_", "-")
+    loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist}
+    if name in loaders:
+        return loaders[name](root)
+    if root is not None:
+        raise ValueError(
+            f"load_data: root must be None unless spec is 'fashion-mnist' or 'mnist'; "
+            f"got spec {str(spec)!r} with root {str(root)!r}"
+        )
+    if name == "digits":
+        return load_digits()
+    if Path(spec).exists():
+        return load_file(spec)
+    raise DatasetNotFoundError(
+        f"load_data: data must be one of 'digits', 'fashion-mnist', 'mnist' or an existing "
+        f".npz/.csv file or IDX folder; got {str(spec)!r}"
+    )

@@ -1,0 +1,140 @@
+"""The Dataset record every loader returns: a train/test split with its class names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["Dataset"]
+
+
+class Dataset:
+    """A labelled train/test split, raw features kept as stored (uint8 pixels stay uint8).
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (N, D)
+        Raw training features (any numeric dtype).
+    y_train : ndarray of shape (N,)
+        Training labels, integers in 0..C-1 (stored as int64).
+    X_test : ndarray of shape (M, D)
+        Raw test features, same D as ``X_train``.
+    y_test : ndarray of shape (M,)
+        Test labels in 0..C-1.
+    class_names : sequence of str, length C
+        Display name of each class; label ``k`` is ``class_names[k]``.
+    image_shape : tuple of int, optional
+        ``(height, width)`` when each row is a flattened image (``prod(image_shape) == D``).
+    name : str
+        Where the data came from (``"digits"``, ``"fashion-mnist"``, a file name).
+    scale : float, optional
+        Maximum raw feature value (255 for 8-bit images, 16 for the 8x8 digits): features are then
+        scaled by ``1 / scale``. None means "standardise with the training set's statistics".
+
+    Notes
+    -----
+    Iterating yields ``(X_train, y_train, X_test, y_test)``, so
+    ``X_train, y_train, X_test, y_test = load_data("digits")`` works.
+
+    Example
+    -------
+    >>> ds = Dataset(np.zeros((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [1, 0], ["no", "yes"])
+    >>> ds
+    Dataset(name='', n_train=4, n_test=2, n_features=2, n_classes=2, image_shape=None, scale=None)
+    >>> X_train, y_train, X_test, y_test = ds
+    >>> y_test
+    array([1, 0])
+    """
+
+    def __init__(
+        self,
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        class_names: Sequence[str],
+        image_shape: tuple[int, ...] | None = None,
+        name: str = "",
+        scale: float | None = None,
+    ):
+        self.X_train = np.asarray(X_train)
+        self.y_train = np.asarray(y_train, dtype=np.int64)
+        self.X_test = np.asarray(X_test)
+        self.y_test = np.asarray(y_test, dtype=np.int64)
+        self.class_names = [str(c) for c in class_names]
+        self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
+        self.name = str(name)
+        self.scale = None if scale is None else float(scale)
+        self._validate()
+
+    def _validate(self) -> None:
+        for split, X, y in (
+            ("train", self.X_train, self.y_train),
+            ("test", self.X_test, self.y_test),
+        ):
+            if X.ndim != 2:
+                raise ValueError(
+                    f"Dataset: X_{split} must be 2-D (n_samples, n_features); got shape {X.shape}"
+                )
+            if y.shape != (X.shape[0],):
+                raise ValueError(
+                    f"Dataset: y_{split} must have shape ({X.shape[0]},); got {y.shape}"
+                )
+            if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
+                raise ValueError(
+                    f"Dataset: y_{split} must be in 0..{len(self.class_names) - 1}; "
+                    f"got {int(y.min())}..{int(y.max())}"
+                )
+        if self.X_test.shape[1] != self.X_train.shape[1]:
+            raise ValueError(
+                f"Dataset: X_test must have {self.X_train.shape[1]} features like X_train; "
+                f"got {self.X_test.shape[1]}"
+            )
+        if self.image_shape is not None and int(np.prod(self.image_shape)) != self.n_features:
+            raise ValueError(
+                f"Dataset: image_shape must multiply to {self.n_features} features; "
+                f"got {self.image_shape}"
+            )
+        if self.scale is not None and not (np.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(
+                f"Dataset: scale must be a positive number or None; got {self.scale!r}"
+            )
+
+    @property
+    def n_features(self) -> int:
+        """D, the number of features per sample."""
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        """C, the number of classes (``len(class_names)``)."""
+        return len(self.class_names)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter((self.X_train, self.y_train, self.X_test, self.y_test))
+
+    def __len__(self) -> int:
+        return 4
+
+    def fit_scaler(self):
+        """The input scaling this data set calls for, fitted on the training split only.
+
+        Returns
+        -------
+        Scaler
+            ``Scaler.for_range(scale)`` when :attr:`scale` is set, else
+            ``Scaler.fit_standard(X_train)``.
+        """
+        from softgrad.preprocessing import Scaler
+
+        if self.scale is not None:
+            return Scaler.for_range(self.scale)
+        return Scaler.fit_standard(self.X_train)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, n_train={len(self.y_train)}, n_test={len(self.y_test)}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes}, "
+            f"image_shape={self.image_shape}, scale={self.scale})"
+        )

@@ -1,0 +1,54 @@
+"""The 8x8 handwritten digits bundled with scikit-learn: softgrad's embedded default data set."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.split import stratified_split
+
+__all__ = ["DIGITS_SEED", "DIGITS_TEST_FRACTION", "load_digits"]
+
+# fixed split: the same 1438 training and 359 test images on every machine and every run
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SEED = 0
+
+
+def load_digits() -> Dataset:
+    """The 1797 8x8 digit images from scikit-learn, split 80/20 per class, deterministically.
+
+    Returns
+    -------
+    Dataset
+        X uint8 of shape (1438, 64) and (359, 64) with pixel values 0..16, y int64 in 0..9,
+        ``image_shape`` (8, 8), ``scale`` 16, class names ``"0"`` .. ``"9"``.
+
+    Notes
+    -----
+    The split is :func:`stratified_split` with ``test_fraction=DIGITS_TEST_FRACTION`` (0.2) and
+    ``rng=DIGITS_SEED`` (0): 20% of each digit's images (rounded) are held out for testing. No
+    download: the images ship inside scikit-learn.
+
+    Example
+    -------
+    >>> ds = load_digits()
+    >>> ds.X_train.shape, ds.X_test.shape, ds.X_train.dtype.name, ds.scale
+    ((1438, 64), (359, 64), 'uint8', 16.0)
+    """
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    # sklearn stores the 0..16 pixel counts as float64; they are exact small integers
+    X = bunch.data.astype(np.uint8)
+    y = bunch.target.astype(np.int64)
+    train_idx, test_idx = stratified_split(y, DIGITS_TEST_FRACTION, rng=DIGITS_SEED)
+    return Dataset(
+        X[train_idx],
+        y[train_idx],
+        X[test_idx],
+        y[test_idx],
+        [str(k) for k in range(10)],
+        image_shape=(8, 8),
+        name="digits",
+        scale=16.0,
+    )

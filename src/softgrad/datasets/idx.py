@@ -1,0 +1,194 @@
+"""IDX files: the binary format of MNIST and Fashion-MNIST, plain or gzipped.
+
+An IDX file is a 4-byte magic number ``00 00 TT NN`` (TT the data type, NN the number of
+dimensions), NN big-endian uint32 sizes, then the data in big-endian C order. Every type of the
+format is read and written:
+
+====  ===========  =====
+TT    meaning      dtype
+====  ===========  =====
+0x08  unsigned     uint8
+0x09  signed       int8
+0x0B  short        int16
+0x0C  int          int32
+0x0D  float        float32
+0x0E  double       float64
+====  ===========  =====
+
+Arrays come back in native byte order, writable, read straight into their final buffer (no
+Python loop, no second copy), so Fashion-MNIST's 47 MB of training images load in the time gzip
+takes to inflate them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from softgrad.errors import DataFormatError
+
+__all__ = ["IDX_DTYPES", "load_idx", "save_idx"]
+
+# IDX type code -> big-endian dtype of the data on disk
+IDX_DTYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_CODE_OF_KIND = {(dt.kind, dt.itemsize): code for code, dt in IDX_DTYPES.items()}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open ``path`` for reading, inflating it on the fly when it starts with the gzip magic."""
+    with open(path, "rb") as f:
+        is_gzip = f.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rb") if is_gzip else open(path, "rb")  # type: ignore[return-value]
+
+
+def _read_exact(f: BinaryIO, n_bytes: int) -> bytes:
+    data = f.read(n_bytes)
+    return data if data is not None else b""
+
+
+def _read_header(f: BinaryIO, where: str) -> tuple[np.dtype, tuple[int, ...]]:
+    magic = _read_exact(f, 4)
+    if len(magic) < 4:
+        raise DataFormatError(
+            f"{where}: file must start with a 4-byte IDX magic number; got {len(magic)} bytes"
+        )
+    zero, code, ndim = struct.unpack(">HBB", magic)
+    if zero != 0 or code not in IDX_DTYPES:
+        raise DataFormatError(
+            f"{where}: magic number must be 00 00 TT NN with TT one of 08 09 0B 0C 0D 0E; "
+            f"got {magic.hex(' ')} (not an IDX file?)"
+        )
+    if ndim == 0:
+        raise DataFormatError(f"{where}: number of dimensions must be at least 1; got 0")
+    sizes = _read_exact(f, 4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DataFormatError(
+            f"{where}: header must hold {ndim} dimension sizes ({4 * ndim} bytes); "
+            f"got {len(sizes)} bytes (truncated file)"
+        )
+    return IDX_DTYPES[code], struct.unpack(f">{ndim}I", sizes)
+
+
+def _read_data(f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], where: str) -> np.ndarray:
+    count = int(np.prod(shape, dtype=np.int64))
+    n_bytes = count * dtype.itemsize
+    buf = np.empty(n_bytes, dtype=np.uint8)
+    view = memoryview(buf)
+    filled = 0
+    while filled < n_bytes:
+        got = f.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    if filled < n_bytes:
+        raise DataFormatError(
+            f"{where}: data must be {n_bytes} bytes for shape {shape} of {dtype.name}; "
+            f"got {filled} bytes (truncated file)"
+        )
+    if _read_exact(f, 1):
+        raise DataFormatError(
+            f"{where}: file must end after {n_bytes} data bytes for shape {shape}; "
+            "got trailing bytes (size mismatch between header and data)"
+        )
+    data = buf.view(dtype).reshape(shape)
+    if dtype.byteorder == ">" and np.little_endian:
+        # swap in place, then relabel: same buffer, native byte order, no copy
+        data = data.byteswap(inplace=True).view(dtype.newbyteorder("="))
+    return data
+
+
+def load_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file, plain or gzipped (detected from its content, not its name).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file, e.g. ``train-images-idx3-ubyte.gz``.
+
+    Returns
+    -------
+    ndarray of the shape in the file's header
+        In native byte order and writable; dtype from the table in the module docstring.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    DataFormatError
+        Bad magic number, truncated header or data, trailing bytes after the data, or a corrupt
+        gzip stream. The message names the file.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> save_idx(folder / "a-idx2-short.gz", np.array([[1, -2], [3, 300]], dtype=np.int16))
+    >>> load_idx(folder / "a-idx2-short.gz")
+    array([[  1,  -2],
+           [  3, 300]], dtype=int16)
+    """
+    path = Path(path)
+    where = f"load_idx: '{path}'"
+    if not path.is_file():
+        raise FileNotFoundError(f"{where}: no such file")
+    try:
+        with _open(path) as f:
+            dtype, shape = _read_header(f, where)
+            return _read_data(f, dtype, shape, where)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise DataFormatError(f"{where}: gzip stream must be intact; got {exc}") from exc
+
+
+def save_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | None = None) -> None:
+    """Write ``array`` as an IDX file, atomically (temp file in the same folder, then rename).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination file.
+    array : ndarray of any shape with at least one dimension
+        dtype uint8, int8, int16, int32, float32 or float64 (any byte order).
+    compress : bool, optional
+        Gzip the file. Default: when ``path`` ends in ``.gz``.
+
+    Raises
+    ------
+    ValueError
+        Unsupported dtype, a 0-d array, or more than 255 dimensions.
+    """
+    from softgrad.serialization import atomic_write
+
+    array = np.asarray(array)
+    code = _CODE_OF_KIND.get((array.dtype.kind, array.dtype.itemsize))
+    if code is None or array.dtype.kind not in "uif":
+        raise ValueError(
+            "save_idx: array dtype must be one of uint8, int8, int16, int32, float32, float64; "
+            f"got {array.dtype.name!r}"
+        )
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"save_idx: array must have 1 to 255 dimensions; got {array.ndim}")
+    path = Path(path)
+    if compress is None:
+        compress = path.suffix == ".gz"
+    header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
+    with atomic_write(path) as f:
+        if compress:
+            # mtime=0: the same array always gives the same bytes
+            f.write(gzip.compress(payload, mtime=0))
+        else:
+            f.write(payload)

@@ -1,0 +1,233 @@
+"""MNIST and Fashion-MNIST from a folder of the four standard IDX files (each optionally .gz)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.idx import load_idx
+from softgrad.errors import DataFormatError, DatasetNotFoundError
+
+__all__ = [
+    "FASHION_MNIST_CLASSES",
+    "IDX_FILES",
+    "MNIST_CLASSES",
+    "find_idx_folder",
+    "load_fashion_mnist",
+    "load_idx_folder",
+    "load_mnist",
+]
+
+# role -> standard file name (the loader also accepts each with a .gz suffix)
+IDX_FILES = {
+    "X_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "X_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+MNIST_CLASSES = [str(k) for k in range(10)]
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+MNIST_DIR = "/usr/share/datasets/mnist"
+_FASHION_HOWTO = (
+    "install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or download the "
+    "four files from https://github.com/zalandoresearch/fashion-mnist (data/fashion) into a "
+    "folder and pass that folder (root=..., or --data FOLDER), or set SOFTGRAD_DATA to it"
+)
+_MNIST_HOWTO = (
+    "download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz "
+    "and t10k-labels-idx1-ubyte.gz (the MNIST database: yann.lecun.com/exdb/mnist or a mirror) "
+    "into a folder and pass that folder (root=..., or --data FOLDER), or put them in "
+    "$SOFTGRAD_DATA/mnist"
+)
+
+
+def _file_in(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing(folder: Path) -> str:
+    return ", ".join(stem for stem in IDX_FILES.values() if _file_in(folder, stem) is None)
+
+
+def find_idx_folder(folder: str | os.PathLike) -> dict[str, Path] | None:
+    """The four standard IDX files in ``folder`` (role -> path), or None if any is missing."""
+    found = {role: _file_in(Path(folder), stem) for role, stem in IDX_FILES.items()}
+    if any(path is None for path in found.values()):
+        return None
+    return found  # type: ignore[return-value]
+
+
+def _check_pair(X: np.ndarray, y: np.ndarray, X_path: Path, y_path: Path) -> None:
+    if X.ndim < 2:
+        raise DataFormatError(
+            f"load_idx_folder: '{X_path}' must hold samples of at least 1 dimension "
+            f"(n_samples, ...); got shape {X.shape}"
+        )
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise DataFormatError(
+            f"load_idx_folder: '{y_path}' must hold 1-D integer labels; "
+            f"got shape {y.shape} of {y.dtype.name}"
+        )
+    if len(X) != len(y):
+        raise DataFormatError(
+            f"load_idx_folder: '{y_path}' must hold one label per sample of '{X_path}' "
+            f"({len(X)}); got {len(y)} labels"
+        )
+    if len(y) == 0:
+        raise DataFormatError(f"load_idx_folder: '{X_path}' must hold samples; got none")
+    if y.min() < 0:
+        raise DataFormatError(
+            f"load_idx_folder: labels in '{y_path}' must be >= 0; got {int(y.min())} "
+            f"at index {int(np.argmin(y))}"
+        )
+
+
+def load_idx_folder(
+    folder: str | os.PathLike, *, name: str | None = None, class_names: list[str] | None = None
+) -> Dataset:
+    """Load a folder holding the four standard IDX files as a :class:`Dataset`.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        Holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each optionally ``.gz``.
+    name : str, optional
+        Data set name; default the folder's name.
+    class_names : list of str, optional
+        Default ``"0"``, ``"1"``, ... up to the largest label.
+
+    Returns
+    -------
+    Dataset
+        Images flattened to rows (a view, no copy) with ``image_shape`` the per-sample shape
+        when it is 2-D; ``scale`` 255 for uint8 images, else None (standardise).
+    """
+    folder = Path(folder)
+    files = find_idx_folder(folder)
+    if files is None:
+        raise DatasetNotFoundError(
+            f"load_idx_folder: folder '{folder}' must hold the four IDX files; "
+            f"missing {_missing(folder)} (each may end in .gz)"
+        )
+    arrays = {role: load_idx(path) for role, path in files.items()}
+    for split in ("train", "test"):
+        X, y = arrays[f"X_{split}"], arrays[f"y_{split}"]
+        _check_pair(X, y, files[f"X_{split}"], files[f"y_{split}"])
+    sample_shape = arrays["X_train"].shape[1:]
+    if arrays["X_test"].shape[1:] != sample_shape:
+        raise DataFormatError(
+            f"load_idx_folder: samples in '{files['X_test']}' must have shape {sample_shape} "
+            f"like the training set; got {arrays['X_test'].shape[1:]}"
+        )
+    n_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
+    if class_names is None:
+        class_names = [str(k) for k in range(n_classes)]
+    elif n_classes > len(class_names):
+        raise DataFormatError(
+            f"load_idx_folder: labels in '{folder}' must be in 0..{len(class_names) - 1}; "
+            f"got {n_classes - 1}"
+        )
+    X_train, X_test = arrays["X_train"], arrays["X_test"]
+    return Dataset(
+        X_train.reshape(len(X_train), -1),
+        arrays["y_train"],
+        X_test.reshape(len(X_test), -1),
+        arrays["y_test"],
+        class_names,
+        image_shape=sample_shape if len(sample_shape) == 2 else None,
+        name=folder.name if name is None else name,
+        scale=255.0 if X_train.dtype == np.uint8 else None,
+    )
+
+
+def _default_root(candidates: list[str | None], where: str, howto: str) -> Path:
+    for folder in candidates:
+        if folder and find_idx_folder(folder) is not None:
+            return Path(folder)
+    looked = ", ".join(f"'{c}'" for c in candidates if c) or "nowhere"
+    raise DatasetNotFoundError(f"{where}: data set not found (looked in {looked}); {howto}")
+
+
+def load_fashion_mnist(root: str | os.PathLike | None = None) -> Dataset:
+    """Fashion-MNIST: 60000 + 10000 grayscale 28x28 images of clothing in 10 classes.
+
+    Parameters
+    ----------
+    root : str or PathLike, optional
+        Folder of the four IDX files. Default: ``$SOFTGRAD_DATA``, then
+        ``$SOFTGRAD_DATA/fashion-mnist``, then ``/usr/share/datasets/fashion-mnist`` (the Debian
+        package ``dataset-fashion-mnist``), the first that holds them.
+
+    Returns
+    -------
+    Dataset
+        X uint8 of shape (60000, 784) and (10000, 784), y int64 in 0..9, ``image_shape``
+        (28, 28), ``scale`` 255, class names ``FASHION_MNIST_CLASSES``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The files are not there; the message says how to get them.
+    DataFormatError
+        A file is corrupt or the files disagree.
+    """
+    if root is None:
+        env = os.environ.get("SOFTGRAD_DATA")
+        candidates = [env, env and os.path.join(env, "fashion-mnist"), FASHION_MNIST_DIR]
+        root = _default_root(candidates, "load_fashion_mnist", _FASHION_HOWTO)
+    elif find_idx_folder(root) is None:
+        raise DatasetNotFoundError(
+            f"load_fashion_mnist: folder '{root}' must hold the four Fashion-MNIST IDX files; "
+            f"missing {_missing(Path(root))}; {_FASHION_HOWTO}"
+        )
+    return load_idx_folder(root, name="fashion-mnist", class_names=FASHION_MNIST_CLASSES)
+
+
+def load_mnist(root: str | os.PathLike | None = None) -> Dataset:
+    """MNIST: 60000 + 10000 grayscale 28x28 images of handwritten digits 0-9.
+
+    Parameters
+    ----------
+    root : str or PathLike, optional
+        Folder of the four IDX files. Default: ``$SOFTGRAD_DATA/mnist``, then
+        ``/usr/share/datasets/mnist``.
+
+    Returns
+    -------
+    Dataset
+        Like :func:`load_fashion_mnist`, class names ``"0"`` .. ``"9"``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        The files are not there; the message says how to get them.
+    """
+    if root is None:
+        env = os.environ.get("SOFTGRAD_DATA")
+        candidates = [env and os.path.join(env, "mnist"), MNIST_DIR]
+        root = _default_root(candidates, "load_mnist", _MNIST_HOWTO)
+    elif find_idx_folder(root) is None:
+        raise DatasetNotFoundError(
+            f"load_mnist: folder '{root}' must hold the four MNIST IDX files; "
+            f"missing {_missing(Path(root))}; {_MNIST_HOWTO}"
+        )
+    return load_idx_folder(root, name="mnist", class_names=MNIST_CLASSES)

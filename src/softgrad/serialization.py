@@ -1,0 +1,311 @@
+"""Model and checkpoint files: one .npz of plain arrays plus a JSON header, written atomically.
+
+Layout of a file written by :func:`write_npz`::
+
+    __meta__         uint8 array: UTF-8 JSON {"format": "softgrad", "kind": "model", "version": 1,
+                     ...caller's fields}
+    <name>           every array the caller passed (numbers or fixed-width strings, never objects)
+
+A model file (:func:`save`) holds the weights under their qualified names (``"0.W"``, ``"0.b"``,
+``"2.W"`` ...), ``scaler.offset``, ``scaler.scale`` and ``classes``, and in its JSON the network
+architecture (``Sequential.get_config()``), ``image_shape`` and the user's ``metadata``. Files are
+read with ``allow_pickle=False``: nothing in them can run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from softgrad.errors import ModelFileError
+from softgrad.model import Model
+from softgrad.preprocessing import Scaler
+
+__all__ = ["FORMAT", "VERSION", "atomic_write", "load", "read_npz", "save", "write_npz"]
+
+FORMAT = "softgrad"
+VERSION = 1
+META_KEY = "__meta__"
+KINDS = ("model", "checkpoint")
+_RESERVED = ("format", "kind", "version")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """Open a temp file beside ``path`` for binary writing; on success rename it onto ``path``.
+
+    The data is flushed and fsync'ed before ``os.replace``, so ``path`` is either the old file
+    or the complete new one, never a partial write. If the body raises, the temp file is removed
+    and ``path`` is untouched. The new file gets the usual permissions (0666 less the umask).
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
+    >>> with atomic_write(target) as f:
+    ...     _ = f.write(b"all or nothing")
+    >>> target.read_bytes()
+    b'all or nothing'
+    """
+    path = Path(path)
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
+    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    # make the rename itself durable (best effort: not every platform can open a folder)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def write_npz(
+    path: str | os.PathLike,
+    arrays: dict[str, np.ndarray],
+    meta: dict[str, Any] | None = None,
+    kind: str = "model",
+) -> None:
+    """Write ``arrays`` and a JSON header atomically to ``path`` (that exact name, no suffix added).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination; its folder must exist.
+    arrays : dict of str to ndarray
+        Numeric, boolean or fixed-width string arrays (object arrays are refused).
+    meta : dict, optional
+        JSON-serialisable fields stored in the header next to ``format``, ``kind``, ``version``.
+    kind : {"model", "checkpoint"}
+        What the file is; :func:`read_npz` checks it.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind``, an object array, the key ``"__meta__"``, ``meta`` that is not JSON
+        or that sets ``format``/``kind``/``version`` differently.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"write_npz: kind must be one of {KINDS}; got {kind!r}")
+    meta = dict(meta or {})
+    for key, value in (("format", FORMAT), ("kind", kind), ("version", VERSION)):
+        if meta.setdefault(key, value) != value:
+            raise ValueError(f"write_npz: meta[{key!r}] must be {value!r}; got {meta[key]!r}")
+    payload = {}
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        if name == META_KEY or array.dtype.hasobject:
+            raise ValueError(
+                f"write_npz: arrays must be non-object arrays not named {META_KEY!r}; "
+                f"got {name!r} of dtype {array.dtype}"
+            )
+        payload[name] = array
+    try:
+        text = json.dumps(meta, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
+    payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    with atomic_write(path) as f:
+        np.savez(f, **payload)
+
+
+def _fail(where: str, problem: str) -> ModelFileError:
+    return ModelFileError(f"{where}: {problem}")
+
+
+def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except PermissionError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
+        raise _fail(where, f"file is truncated or corrupted ({exc})") from exc
+    except (ValueError, KeyError, NotImplementedError, AttributeError, TypeError) as exc:
+        if "pickle" in str(exc).lower():
+            raise _fail(
+                where,
+                "file holds pickled data (object arrays), which softgrad never writes "
+                "and refuses to load",
+            ) from exc
+        raise _fail(where, f"file is not a valid .npz archive ({exc})") from exc
+
+
+def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]:
+    if raw is None:
+        raise _fail(where, f"file has no {META_KEY} entry: not a softgrad file (a plain .npz?)")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _fail(where, f"{META_KEY} must be a 1-D uint8 array; got {raw.dtype} {raw.shape}")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(where, f"{META_KEY} is not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
+    version = meta.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise _fail(where, f"format version must be a positive integer; got {version!r}")
+    if version > VERSION:
+        raise _fail(
+            where,
+            f"file was written by a newer softgrad (format version {version}; this "
+            f"softgrad reads up to {VERSION}): upgrade softgrad",
+        )
+    if meta.get("kind") != kind:
+        raise _fail(where, f"file must be a {kind} file; got a {meta.get('kind')!r} file")
+    return meta
+
+
+def read_npz(
+    path: str | os.PathLike, kind: str = "model"
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by :func:`write_npz`, checking it thoroughly.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    kind : {"model", "checkpoint"}
+        What the file must be.
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        Every array except the header, read eagerly (the file is closed on return).
+    meta : dict
+        The JSON header, including ``format``, ``kind`` and ``version``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        Truncated, corrupted, foreign (no softgrad header, not a zip), pickled, of another
+        kind, or written by a newer format version. The message names the file.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"read_npz: kind must be one of {KINDS}; got {kind!r}")
+    path = Path(path)
+    where = f"{kind} file '{path}'"
+    if not path.exists():
+        raise FileNotFoundError(f"{where}: no such file")
+    if path.is_dir():
+        raise _fail(where, "is a folder, not a file")
+    arrays = _read_all(path, where)
+    meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
+    return arrays, meta
+
+
+def save(model: Model, path: str | os.PathLike) -> None:
+    """Write ``model`` to ``path`` as one .npz file (atomically).
+
+    Parameters
+    ----------
+    model : Model
+    path : str or PathLike
+        Written exactly as given (``np.savez``'s automatic ``.npz`` suffix does not apply).
+
+    Raises
+    ------
+    ValueError
+        ``model.metadata`` is not JSON-serialisable.
+    """
+    from softgrad import __version__
+
+    arrays: dict[str, np.ndarray] = dict(model.network.named_params())
+    for name, array in model.scaler.to_arrays().items():
+        arrays[f"scaler.{name}"] = array
+    arrays["classes"] = model.classes
+    meta = {
+        "network": model.network.get_config(),
+        "image_shape": None if model.image_shape is None else list(model.image_shape),
+        "metadata": model.metadata,
+        "softgrad_version": __version__,
+    }
+    write_npz(path, arrays, meta, kind="model")
+
+
+def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str):
+    from softgrad.nn import Sequential
+
+    try:
+        network = Sequential.from_config(meta["network"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(where, f"architecture is not one this softgrad can build ({exc})") from exc
+    params = network.named_params()
+    missing = [name for name in params if name not in arrays]
+    if missing:
+        raise _fail(where, f"file lacks the weights {missing} its architecture needs")
+    for name, param in params.items():
+        stored = arrays.pop(name)
+        if stored.shape != param.shape or stored.dtype.kind != "f":
+            raise _fail(
+                where,
+                f"weight {name!r} must be floating point of shape {param.shape}; "
+                f"got {stored.dtype} of shape {stored.shape}",
+            )
+        if stored.dtype != param.dtype:
+            network.astype(stored.dtype)
+            params = network.named_params()
+        params[name][...] = stored
+    return network
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Read a model written by :func:`save` (or ``Model.save``).
+
+    Parameters
+    ----------
+    path : str or PathLike
+
+    Returns
+    -------
+    Model
+        Predicts bit-identically to the model that was saved.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        Anything wrong with the file (see :func:`read_npz`), or contents that do not fit
+        together (weights missing or of the wrong shape, classes not matching the output size).
+    """
+    arrays, meta = read_npz(path, "model")
+    where = f"model file '{path}'"
+    network = _build_network(meta, arrays, where)
+    try:
+        scaler = Scaler.from_arrays(
+            {"offset": arrays.pop("scaler.offset"), "scale": arrays.pop("scaler.scale")}
+        )
+        classes = arrays.pop("classes")
+        image_shape = meta.get("image_shape")
+        return Model(
+            network,
+            classes,
+            scaler,
+            image_shape=None if image_shape is None else tuple(image_shape),
+            metadata=meta.get("metadata"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(where, f"contents do not fit together ({exc})") from exc
