@@ -1,0 +1,205 @@
+"""Classification metrics on integer labels 0..C-1: accuracy, confusion matrix, precision and
+recall per class, log loss. Vectorised (one ``np.bincount`` for the confusion matrix), no
+Python loop over samples or classes; conventions follow :mod:`sklearn.metrics`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["accuracy", "confusion_matrix", "log_loss", "precision_recall"]
+
+
+def _labels(where: str, what: str, labels: Any) -> np.ndarray:
+    """``labels`` as a 1-D integer ndarray (TypeError for other dtypes, ValueError for shape)."""
+    array = np.asarray(labels)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{where}: {what} must hold integer class labels 0..C-1; got dtype {array.dtype}"
+        )
+    if array.ndim != 1:
+        raise ValueError(f"{where}: {what} must be 1-D (N,); got shape {array.shape}")
+    return array
+
+
+def _pair(where: str, y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    true = _labels(where, "y_true", y_true)
+    pred = _labels(where, "y_pred", y_pred)
+    if true.shape != pred.shape:
+        raise ValueError(
+            f"{where}: y_pred must have the length of y_true ({true.size}); got {pred.size}"
+        )
+    if true.size == 0:
+        raise ValueError(f"{where}: y_true must hold at least one sample; got 0")
+    return true, pred
+
+
+def accuracy(y_true: Any, y_pred: Any) -> float:
+    """Fraction of samples whose predicted label equals the true one.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+
+    Returns
+    -------
+    float
+        ``mean(y_true == y_pred)``, in [0, 1].
+
+    Examples
+    --------
+    >>> from softgrad.metrics import accuracy
+    >>> accuracy([0, 1, 2, 2], [0, 2, 2, 2])
+    0.75
+    """
+    true, pred = _pair("accuracy", y_true, y_pred)
+    return float(np.count_nonzero(true == pred) / true.size)
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
+    """Counts of (true, predicted) label pairs.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int, shape (N,)
+        Labels in 0..n_classes-1.
+    n_classes : int
+        C, >= 1.
+
+    Returns
+    -------
+    ndarray of int64, shape (C, C)
+        ``cm[i, j]`` = number of samples of class i predicted as j (rows true, columns
+        predicted, as sklearn's).
+
+    Raises
+    ------
+    ValueError
+        A label is outside 0..n_classes-1.
+
+    Examples
+    --------
+    >>> from softgrad.metrics import confusion_matrix
+    >>> confusion_matrix([0, 1, 2, 2], [0, 2, 2, 2], n_classes=3)
+    array([[1, 0, 0],
+           [0, 0, 1],
+           [0, 0, 2]])
+    """
+    where = "confusion_matrix"
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)):
+        raise TypeError(f"{where}: n_classes must be an int; got {n_classes!r}")
+    if n_classes < 1:
+        raise ValueError(f"{where}: n_classes must be >= 1; got {n_classes!r}")
+    true, pred = _pair(where, y_true, y_pred)
+    for what, labels in (("y_true", true), ("y_pred", pred)):
+        low, high = labels.min(), labels.max()
+        if low < 0 or high >= n_classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{where}: {what} labels must be in 0..{n_classes - 1}; got {int(bad)}"
+            )
+    n_classes = int(n_classes)
+    # one pass: pair (i, j) -> flat index i * C + j, counted by bincount
+    flat = true.astype(np.int64) * n_classes + pred
+    counts = np.bincount(flat, minlength=n_classes * n_classes)
+    return counts.reshape(n_classes, n_classes).astype(np.int64, copy=False)
+
+
+def precision_recall(cm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision and recall from a confusion matrix.
+
+    ``precision[j] = cm[j, j] / sum(cm[:, j])`` (of the samples predicted j, the share that
+    are j) and ``recall[i] = cm[i, i] / sum(cm[i, :])`` (of the samples of class i, the share
+    predicted i).
+
+    Parameters
+    ----------
+    cm : array-like of int, shape (C, C)
+        Rows true, columns predicted (:func:`confusion_matrix`).
+
+    Returns
+    -------
+    precision, recall : ndarray of float64, shape (C,)
+
+    Notes
+    -----
+    Undefined values are 0: precision of a class never predicted, recall of a class absent
+    from y_true (sklearn's ``zero_division=0``, without its warning).
+
+    Examples
+    --------
+    >>> from softgrad.metrics import precision_recall
+    >>> precision, recall = precision_recall([[1, 0, 0], [0, 0, 1], [0, 0, 2]])
+    >>> precision
+    array([1.        , 0.        , 0.66666667])
+    >>> recall
+    array([1., 0., 1.])
+    """
+    matrix = np.asarray(cm)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(
+            f"precision_recall: cm must be a square (C, C) matrix; got shape {matrix.shape}"
+        )
+    if matrix.dtype.kind not in "iuf" or (matrix < 0).any():
+        raise ValueError(
+            "precision_recall: cm must hold counts >= 0; "
+            f"got dtype {matrix.dtype} with min {matrix.min()!r}"
+        )
+    diagonal = np.diagonal(matrix).astype(np.float64)
+    predicted = matrix.sum(axis=0, dtype=np.float64)
+    actual = matrix.sum(axis=1, dtype=np.float64)
+    precision = np.divide(diagonal, predicted, out=np.zeros_like(diagonal), where=predicted > 0)
+    recall = np.divide(diagonal, actual, out=np.zeros_like(diagonal), where=actual > 0)
+    return precision, recall
+
+
+def log_loss(y_true: Any, probs: Any) -> float:
+    """Mean negative log-likelihood of the true class: ``-mean(log(probs[n, y_true[n]]))``.
+
+    Parameters
+    ----------
+    y_true : array-like of int, shape (N,)
+        Labels in 0..C-1.
+    probs : array-like of float, shape (N, C)
+        Class probabilities, each row summing to 1 (the output of ``predict_proba``).
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    Probabilities are clipped to ``[eps, 1 - eps]`` with eps the machine epsilon of their
+    dtype, so a confident mistake costs ``-log(eps)`` rather than infinity (as
+    ``sklearn.metrics.log_loss``). Rows must sum to 1 within ``sqrt(eps)``.
+
+    Examples
+    --------
+    >>> from softgrad.metrics import log_loss
+    >>> round(log_loss([0, 1], [[0.5, 0.5], [0.25, 0.75]]), 6)  # -(log 0.5 + log 0.75) / 2
+    0.490415
+    """
+    where = "log_loss"
+    true = _labels(where, "y_true", y_true)
+    p = np.asarray(probs)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
+    if p.ndim != 2 or p.shape[0] != true.size or true.size == 0:
+        raise ValueError(
+            f"{where}: probs must have shape (N, C) with N = len(y_true) "
+            f"= {true.size} >= 1; got {p.shape}"
+        )
+    if true.min() < 0 or true.max() >= p.shape[1]:
+        raise ValueError(
+            f"{where}: y_true labels must be in 0..{p.shape[1] - 1}; "
+            f"got range {int(true.min())}..{int(true.max())}"
+        )
+    eps = np.finfo(p.dtype).eps
+    if not np.isfinite(p).all() or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=eps**0.5):
+        raise ValueError(
+            f"{where}: probs must be finite rows summing to 1 (pass probabilities, not logits)"
+        )
+    picked = np.clip(np.take_along_axis(p, true[:, None], axis=1)[:, 0], eps, 1 - eps)
+    return float(-np.mean(np.log(picked)))

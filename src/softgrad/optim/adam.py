@@ -1,0 +1,192 @@
+"""Adam (L2 weight decay in the gradient) and AdamW (decoupled weight decay)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from softgrad.optim._checks import check_number
+from softgrad.optim.optimizer import Optimizer
+
+__all__ = ["Adam", "AdamW"]
+
+
+class Adam(Optimizer):
+    """Adam, with exactly the semantics of ``torch.optim.Adam`` (amsgrad not supported).
+
+    At step t (counted per parameter, from 1), with ``g = grad + weight_decay * W``::
+
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        W -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    Parameters
+    ----------
+    lr : float, default=1e-3
+        Learning rate, >= 0.
+    betas : (float, float), default=(0.9, 0.999)
+        Decay rates of the first and second moment estimates, each in [0, 1).
+    eps : float, default=1e-8
+        Added to the bias-corrected ``sqrt(v)``, >= 0.
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient (torch's Adam), >= 0. See :class:`AdamW` for the
+        decoupled form.
+
+    Notes
+    -----
+    Speed: the state holds the moments without their ``(1 - beta)`` factors,
+    ``"m.<key>" = m / (1 - beta1)`` and ``"v.<key>" = v / (1 - beta2)``, which the update
+    folds into two scalars; this is the same update in exact arithmetic and saves two passes
+    over every parameter (it agrees with torch to rounding). The step then is::
+
+        W -= c * m' / (sqrt(v') + e)
+        c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
+        e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.optim import Adam
+    >>> params = {"0.b": np.array([1.0, -1.0])}
+    >>> opt = Adam(lr=0.1)
+    >>> opt.step(params, {"0.b": np.array([0.5, -2.0])})  # first step: W -= lr * sign(g)
+    >>> params["0.b"]
+    array([ 0.9, -0.9])
+    """
+
+    _HYPER_NAMES = ("beta1", "beta2", "eps", "weight_decay")
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        where = type(self).__name__
+        if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
+            raise TypeError(f"{where}: betas must be a pair (beta1, beta2); got {betas!r}")
+        hyper = self._validate(
+            {"beta1": betas[0], "beta2": betas[1], "eps": eps, "weight_decay": weight_decay}
+        )
+        self.beta1: float = hyper["beta1"]
+        self.beta2: float = hyper["beta2"]
+        self.eps: float = hyper["eps"]
+        self.weight_decay: float = hyper["weight_decay"]
+
+    @classmethod
+    def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        where = cls.__name__
+        return {
+            "beta1": check_number(where, "betas[0]", hyper["beta1"], 0.0, 1.0, high_open=True),
+            "beta2": check_number(where, "betas[1]", hyper["beta2"], 0.0, 1.0, high_open=True),
+            "eps": check_number(where, "eps", hyper["eps"], 0.0),
+            "weight_decay": check_number(where, "weight_decay", hyper["weight_decay"], 0.0),
+        }
+
+    @classmethod
+    def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("m", "v")
+
+    @property
+    def betas(self) -> tuple[float, float]:
+        """``(beta1, beta2)``."""
+        return (self.beta1, self.beta2)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-safe apart from the ``betas`` tuple)."""
+        return {
+            "lr": self.lr,
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
+
+    def _n_scratch(self) -> int:
+        # L2 decay needs g + weight_decay * W beside the temporary of the update
+        return 2 if self._coupled_decay() else 1
+
+    def _coupled_decay(self) -> bool:
+        return self.weight_decay != 0.0
+
+    def _update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        step: int,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> None:
+        beta1, beta2, tmp = self.beta1, self.beta2, scratch[0]
+        if self._coupled_decay():
+            decayed = np.multiply(param, self.weight_decay, out=scratch[1])
+            decayed += grad
+            grad = decayed
+        m, v = slots["m"], slots["v"]
+        m *= beta1
+        m += grad
+        v *= beta2
+        np.multiply(grad, grad, out=tmp)
+        v += tmp
+        root_bias2 = math.sqrt(1.0 - beta2**step)
+        root_decay2 = math.sqrt(1.0 - beta2)
+        scale = self.lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * root_bias2 / root_decay2
+        np.divide(m, tmp, out=tmp)
+        tmp *= -scale
+        param += tmp
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, exactly ``torch.optim.AdamW``.
+
+    Each step first shrinks the weights, ``W *= 1 - lr * weight_decay``, then applies the Adam
+    update of the plain gradient (see :class:`Adam`, whose Notes on the state apply here).
+
+    Parameters
+    ----------
+    lr : float, default=1e-3
+    betas : (float, float), default=(0.9, 0.999)
+    eps : float, default=1e-8
+    weight_decay : float, default=0.01
+        Decoupled decay rate, >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.optim import AdamW
+    >>> params = {"0.W": np.array([2.0, -2.0])}
+    >>> opt = AdamW(lr=0.1, weight_decay=0.5)
+    >>> opt.step(params, {"0.W": np.array([1.0, 0.0])})  # W *= 0.95, then W -= 0.1 * sign(g)
+    >>> params["0.W"]
+    array([ 1.8, -1.9])
+    """
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(lr, betas, eps, weight_decay)
+
+    def _coupled_decay(self) -> bool:
+        return False
+
+    def _update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        step: int,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> None:
+        if self.weight_decay != 0.0:
+            param *= 1.0 - self.lr * self.weight_decay
+        super()._update(param, grad, step, slots, scratch)

@@ -1,0 +1,260 @@
+"""The optimizer base class: in-place updates, per-parameter state keyed by qualified names.
+
+An optimizer never sees a model. ``step(params, grads)`` receives two dicts with the same keys
+(the qualified names a :class:`~softgrad.nn.Sequential` gives them, ``"0.W"``, ``"0.b"``, ...)
+and writes the update into the live parameter arrays. Its state (a step count per parameter and
+the subclass's slot arrays, such as Adam's moments) is created lazily on the first step that
+sees a key, with that parameter's dtype, and is exported by :meth:`Optimizer.state_dict` as a
+flat dict of JSON-safe scalars and ndarrays, ready to be split into an ``.npz`` and a JSON
+header and restored later for a bit-identical resumed run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from softgrad.optim._checks import check_number
+
+__all__ = ["Optimizer"]
+
+
+def _check_step_args(where: str, params: Any, grads: Any) -> None:
+    """Validate ``step``'s arguments: same keys, float ndarrays, equal shapes, writable params."""
+    for what, value in (("params", params), ("grads", grads)):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where}: {what} must be a dict of name -> ndarray; got {value!r}")
+    if params.keys() != grads.keys():
+        missing = sorted(set(params) - set(grads))
+        extra = sorted(set(grads) - set(params))
+        raise ValueError(
+            f"{where}: grads must have the same keys as params; "
+            f"got missing {missing!r}, unexpected {extra!r}"
+        )
+    for key, param in params.items():
+        grad = grads[key]
+        if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+            raise TypeError(
+                f"{where}: params[{key!r}] must be a floating-point ndarray; "
+                f"got {type(param).__name__} of dtype {getattr(param, 'dtype', None)}"
+            )
+        if not isinstance(grad, np.ndarray) or grad.dtype.kind != "f":
+            raise TypeError(
+                f"{where}: grads[{key!r}] must be a floating-point ndarray; "
+                f"got {type(grad).__name__} of dtype {getattr(grad, 'dtype', None)}"
+            )
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"{where}: grads[{key!r}] must have the shape of params[{key!r}] "
+                f"{param.shape}; got {grad.shape}"
+            )
+        if not param.flags.writeable:
+            raise ValueError(f"{where}: params[{key!r}] must be writable (updated in place)")
+
+
+class Optimizer:
+    """Base class of the optimizers: ``step(params, grads)`` updates the parameters in place.
+
+    Subclasses define the hyperparameters (:meth:`_validate` checks them, one attribute each),
+    the names of their per-parameter state arrays (:meth:`_slot_names`) and the update
+    (:meth:`_update`).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, >= 0. Settable at any time (the schedules do so once per epoch).
+
+    Notes
+    -----
+    State is keyed by the parameter names passed to :meth:`step`; a key seen for the first
+    time gets fresh state (step count 0, zero-filled slots) with that parameter's dtype, so
+    float32 models are updated in float32 throughout. Temporaries used by the update are
+    allocated once per key and reused; they are not part of the state.
+    """
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+        self._steps: dict[str, int] = {}
+        self._slots: dict[str, dict[str, np.ndarray]] = {}
+        self._scratch: dict[str, list[np.ndarray]] = {}
+
+    # ---- hyperparameters -------------------------------------------------------------------
+    @property
+    def lr(self) -> float:
+        """Learning rate (float >= 0)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = check_number(f"{type(self).__name__}.lr", "lr", value, 0.0)
+
+    @classmethod
+    def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated flat hyperparameters (JSON-safe values); subclasses extend."""
+        return {}
+
+    @classmethod
+    def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
+        """Names of the per-parameter state arrays under these hyperparameters."""
+        return ()
+
+    _HYPER_NAMES: tuple[str, ...] = ()  # flat hyperparameter names, one attribute each
+
+    def _hyper(self) -> dict[str, Any]:
+        """The current flat hyperparameters (without lr)."""
+        return {name: getattr(self, name) for name in self._HYPER_NAMES}
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments (JSON-safe)."""
+        return {"lr": self.lr, **self._hyper()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={value!r}" for name, value in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # ---- the update --------------------------------------------------------------------------
+    def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update every parameter in place from its gradient.
+
+        Parameters
+        ----------
+        params : dict of str -> ndarray
+            The live parameter arrays (e.g. ``model.named_params()``); written in place,
+            never rebound.
+        grads : dict of str -> ndarray
+            Gradients with the same keys and shapes.
+
+        Raises
+        ------
+        TypeError
+            A parameter or gradient is not a floating-point ndarray.
+        ValueError
+            Keys or shapes differ, or a parameter's shape differs from its saved state.
+        """
+        where = f"{type(self).__name__}.step"
+        _check_step_args(where, params, grads)
+        for key, param in params.items():
+            slots = self._slots.get(key)
+            if slots is None:
+                slots = self._new_state(key, param)
+            else:
+                slots = self._match_state(where, key, param, slots)
+            self._steps[key] += 1
+            self._update(param, grads[key], self._steps[key], slots, self._scratch[key])
+
+    def _update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        step: int,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> None:
+        raise NotImplementedError
+
+    _N_SCRATCH = 1
+
+    def _new_state(self, key: str, param: np.ndarray) -> dict[str, np.ndarray]:
+        names = self._slot_names(self._hyper())
+        self._steps[key] = 0
+        self._slots[key] = {name: np.zeros_like(param) for name in names}
+        self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
+        return self._slots[key]
+
+    def _n_scratch(self) -> int:
+        return self._N_SCRATCH
+
+    def _match_state(
+        self, where: str, key: str, param: np.ndarray, slots: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Check restored state against the parameter; convert it once to the param's dtype."""
+        for name, array in slots.items():
+            if array.shape != param.shape:
+                raise ValueError(
+                    f"{where}: the {name!r} state of {key!r} must have the parameter's shape "
+                    f"{param.shape}; got {array.shape} (state from another model?)"
+                )
+            if array.dtype != param.dtype:
+                slots[name] = array.astype(param.dtype)
+        scratch = self._scratch.get(key)
+        if scratch is None or scratch[0].dtype != param.dtype:
+            self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
+        return slots
+
+    # ---- saving and restoring ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: flat keys, JSON-safe scalars and ndarray copies.
+
+        Returns
+        -------
+        dict
+            ``"type"`` (class name), ``"lr"``, each hyperparameter, then per parameter key
+            ``"step.<key>"`` (int) and ``"<slot>.<key>"`` (ndarray copy), e.g. ``"m.0.W"``.
+            The scalars go through ``json.dumps``; the arrays fit in an ``.npz``.
+        """
+        state: dict[str, Any] = {"type": type(self).__name__, "lr": self.lr, **self._hyper()}
+        for key, step in self._steps.items():
+            state[f"step.{key}"] = int(step)
+            for name, array in self._slots[key].items():
+                state[f"{name}.{key}"] = array.copy()
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore hyperparameters and per-parameter state saved by :meth:`state_dict`.
+
+        Everything is validated before anything changes: on error the optimizer is untouched.
+        Arrays are copied (the caller's arrays are never updated by later steps).
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"{where}: state['type'] must be {type(self).__name__!r}; got {state.get('type')!r}"
+            )
+        names = ("lr", *self._HYPER_NAMES)
+        missing = [name for name in names if name not in state]
+        if missing:
+            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        lr = check_number(where, "state['lr']", state["lr"], 0.0)
+        hyper = type(self)._validate({name: state[name] for name in self._HYPER_NAMES})
+        steps, slots = _parse_entries(where, state, {"type", *names}, type(self)._slot_names(hyper))
+        self._lr = lr
+        for name, value in hyper.items():
+            setattr(self, name, value)
+        self._steps, self._slots, self._scratch = steps, slots, {}
+
+
+def _parse_entries(
+    where: str, state: Mapping[str, Any], scalar_keys: set[str], slot_names: tuple[str, ...]
+) -> tuple[dict, dict]:
+    """Split ``"step.<key>"`` / ``"<slot>.<key>"`` entries into per-key steps and slot arrays."""
+    steps: dict[str, int] = {}
+    slots: dict[str, dict[str, np.ndarray]] = {}
+    for entry, value in state.items():
+        if entry in scalar_keys:
+            continue
+        kind, dot, key = str(entry).partition(".")
+        if not dot or kind not in ("step", *slot_names):
+            allowed = ", ".join(f"'{name}.<param>'" for name in ("step", *slot_names))
+            raise ValueError(f"{where}: state keys must be {allowed}; got {entry!r}")
+        if kind == "step":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{where}: {entry} must be an int >= 0; got {value!r}")
+            steps[key] = int(value)
+        else:
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                raise ValueError(
+                    f"{where}: {entry} must be a floating-point ndarray; got {type(value).__name__}"
+                )
+            slots.setdefault(key, {})[kind] = np.array(value, copy=True)
+    for key in steps.keys() | slots.keys():
+        have = slots.setdefault(key, {})
+        if key not in steps or set(have) != set(slot_names):
+            raise ValueError(
+                f"{where}: parameter {key!r} must have 'step' and {list(slot_names)!r} entries; "
+                f"got step={key in steps}, slots {sorted(have)!r}"
+            )
+    return steps, slots

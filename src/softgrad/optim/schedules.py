@@ -1,0 +1,317 @@
+"""Learning-rate schedules: set an optimizer's ``lr`` once per epoch.
+
+Every schedule wraps one optimizer, is stepped once per epoch with ``step(metric=None)`` (the
+plateau schedules in :mod:`softgrad.optim.plateau` need the metric, the others ignore it), and
+saves its counters with ``state_dict()`` / ``load_state_dict()``. The closed-form schedules
+here compute the rate of epoch ``e`` from the optimizer's rate when the schedule was built
+(``base_lr``), as torch's schedulers do in closed form, so a restored schedule continues
+exactly; each overrides any ``lr`` set by hand at its next step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from softgrad.optim._checks import check_int, check_number
+from softgrad.optim.optimizer import Optimizer
+
+__all__ = ["ConstantLR", "CosineLR", "InvScalingLR", "LRSchedule", "StepLR"]
+
+
+class LRSchedule:
+    """Base class: holds the optimizer, the epoch counter and the save/restore logic.
+
+    Subclasses list their constructor arguments in ``_CONFIG`` (validated by
+    :meth:`_validate`) and their extra scalar counters in ``_COUNTERS``.
+
+    Attributes
+    ----------
+    optimizer : Optimizer
+    base_lr : float
+        The optimizer's ``lr`` when the schedule was built.
+    last_epoch : int
+        Number of ``step`` calls so far.
+    """
+
+    _CONFIG: tuple[str, ...] = ()
+    _COUNTERS: tuple[str, ...] = ()
+
+    def __init__(self, optimizer: Optimizer, **config: Any) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: optimizer must be a softgrad.optim.Optimizer; "
+                f"got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lr: float = optimizer.lr
+        self.last_epoch = 0
+        for name, value in self._validate(config).items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def step(self, metric: float | None = None) -> None:
+        """End of an epoch: advance the counter and set the optimizer's ``lr``."""
+        raise NotImplementedError
+
+    @property
+    def last_lr(self) -> float:
+        """The optimizer's current learning rate."""
+        return self.optimizer.lr
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments other than the optimizer (JSON-safe)."""
+        return {name: getattr(self, name) for name in self._CONFIG}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={value!r}" for name, value in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Configuration and counters: flat keys, JSON-safe scalars (no arrays).
+
+        The optimizer's own state (which holds the current ``lr``) is saved separately.
+        """
+        counters = {name: getattr(self, name) for name in self._COUNTERS}
+        return {
+            "type": type(self).__name__,
+            **self.get_config(),
+            "base_lr": self.base_lr,
+            "last_epoch": self.last_epoch,
+            **counters,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; validated first, untouched on error."""
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"{where}: state['type'] must be {type(self).__name__!r}; got {state.get('type')!r}"
+            )
+        names = (*self._CONFIG, "base_lr", "last_epoch", *self._COUNTERS)
+        missing = [name for name in names if name not in state]
+        if missing:
+            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        config = self._validate({name: state[name] for name in self._CONFIG})
+        values = {
+            "base_lr": check_number(where, "base_lr", state["base_lr"], 0.0),
+            "last_epoch": check_int(where, "last_epoch", state["last_epoch"], 0),
+            **self._validate_counters(where, {name: state[name] for name in self._COUNTERS}),
+        }
+        for name, value in {**config, **values}.items():
+            setattr(self, name, value)
+
+    def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: check_int(where, name, value, 0) for name, value in counters.items()}
+
+
+class _ClosedForm(LRSchedule):
+    """A schedule whose rate at epoch e is a function of ``base_lr`` and e alone."""
+
+    def __init__(self, optimizer: Optimizer, **config: Any) -> None:
+        super().__init__(optimizer, **config)
+        optimizer.lr = self.lr_at(0)  # torch's schedulers set epoch 0's rate when built
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate during epoch ``epoch`` (0 before the first ``step``)."""
+        raise NotImplementedError
+
+    def step(self, metric: float | None = None) -> None:
+        """End of an epoch: ``optimizer.lr = lr_at(last_epoch + 1)``; ``metric`` is ignored."""
+        self.last_epoch += 1
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+
+
+class ConstantLR(_ClosedForm):
+    """Constant rate, optionally scaled by ``factor`` for the first ``total_iters`` epochs.
+
+    ``lr(e) = base_lr * factor`` if ``e < total_iters`` else ``base_lr`` (torch's ConstantLR;
+    the defaults keep the rate constant).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    factor : float, default=1.0
+        In (0, 1].
+    total_iters : int, default=0
+
+    Examples
+    --------
+    >>> from softgrad.optim import SGD, ConstantLR
+    >>> opt = SGD(lr=0.3)
+    >>> schedule = ConstantLR(opt, factor=0.5, total_iters=1)
+    >>> rates = [opt.lr]
+    >>> schedule.step()
+    >>> rates + [opt.lr]
+    [0.15, 0.3]
+    """
+
+    _CONFIG = ("factor", "total_iters")
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0, total_iters: int = 0) -> None:
+        super().__init__(optimizer, factor=factor, total_iters=total_iters)
+
+    @classmethod
+    def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        where = cls.__name__
+        return {
+            "factor": check_number(where, "factor", config["factor"], 0.0, 1.0, low_open=True),
+            "total_iters": check_int(where, "total_iters", config["total_iters"], 0),
+        }
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.factor if epoch < self.total_iters else self.base_lr
+
+
+class StepLR(_ClosedForm):
+    """Multiply the rate by ``gamma`` every ``step_size`` epochs.
+
+    ``lr(e) = base_lr * gamma ** (e // step_size)`` (torch's StepLR).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    step_size : int
+        Epochs between decays, >= 1.
+    gamma : float, default=0.1
+        Decay factor, >= 0.
+
+    Examples
+    --------
+    >>> from softgrad.optim import SGD, StepLR
+    >>> opt = SGD(lr=1.0)
+    >>> schedule = StepLR(opt, step_size=2, gamma=0.5)
+    >>> rates = []
+    >>> for epoch in range(5):
+    ...     rates.append(opt.lr)
+    ...     schedule.step()
+    >>> rates
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    _CONFIG = ("step_size", "gamma")
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
+
+    @classmethod
+    def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        where = cls.__name__
+        return {
+            "step_size": check_int(where, "step_size", config["step_size"], 1),
+            "gamma": check_number(where, "gamma", config["gamma"], 0.0),
+        }
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineLR(_ClosedForm):
+    """Cosine annealing from ``base_lr`` down to ``eta_min`` over ``t_max`` epochs.
+
+    ``lr(e) = eta_min + (base_lr - eta_min) * (1 + cos(pi * e / t_max)) / 2`` (torch's
+    CosineAnnealingLR in closed form). Past ``t_max`` the cosine continues, rising again as
+    torch's does: set ``t_max`` to the number of epochs.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    t_max : int
+        Epochs of the half period, >= 1.
+    eta_min : float, default=0.0
+        Final rate, >= 0.
+
+    Examples
+    --------
+    >>> from softgrad.optim import SGD, CosineLR
+    >>> opt = SGD(lr=1.0)
+    >>> schedule = CosineLR(opt, t_max=2)
+    >>> rates = []
+    >>> for epoch in range(3):
+    ...     rates.append(round(opt.lr, 12))
+    ...     schedule.step()
+    >>> rates
+    [1.0, 0.5, 0.0]
+    """
+
+    _CONFIG = ("t_max", "eta_min")
+
+    def __init__(self, optimizer: Optimizer, t_max: int, eta_min: float = 0.0) -> None:
+        super().__init__(optimizer, t_max=t_max, eta_min=eta_min)
+
+    @classmethod
+    def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        where = cls.__name__
+        return {
+            "t_max": check_int(where, "t_max", config["t_max"], 1),
+            "eta_min": check_number(where, "eta_min", config["eta_min"], 0.0),
+        }
+
+    def lr_at(self, epoch: int) -> float:
+        cosine = math.cos(math.pi * epoch / self.t_max)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1.0 + cosine) / 2.0
+
+
+class InvScalingLR(_ClosedForm):
+    """Inverse scaling in the number of samples seen: scikit-learn's ``'invscaling'``.
+
+    ``lr = base_lr / (t + 1) ** power_t``, where ``t`` counts training samples seen so far,
+    exactly as ``MLPClassifier(solver="sgd", learning_rate="invscaling")`` computes it at the
+    end of each epoch.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    power_t : float, default=0.5
+        Exponent, >= 0.
+    samples_per_epoch : int, default=1
+        Added to ``t`` by each ``step()`` that is not given ``t``; pass the training-set size
+        to follow scikit-learn (with the default, ``t`` counts epochs).
+
+    Examples
+    --------
+    >>> from softgrad.optim import SGD, InvScalingLR
+    >>> opt = SGD(lr=0.1)
+    >>> schedule = InvScalingLR(opt, power_t=0.5, samples_per_epoch=3)
+    >>> schedule.step()  # t = 3: 0.1 / 4 ** 0.5
+    >>> opt.lr
+    0.05
+    """
+
+    _CONFIG = ("power_t", "samples_per_epoch")
+    _COUNTERS = ("t",)
+
+    def __init__(
+        self, optimizer: Optimizer, power_t: float = 0.5, samples_per_epoch: int = 1
+    ) -> None:
+        self.t = 0
+        super().__init__(optimizer, power_t=power_t, samples_per_epoch=samples_per_epoch)
+
+    @classmethod
+    def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        where = cls.__name__
+        return {
+            "power_t": check_number(where, "power_t", config["power_t"], 0.0),
+            "samples_per_epoch": check_int(
+                where, "samples_per_epoch", config["samples_per_epoch"], 1
+            ),
+        }
+
+    def lr_at(self, epoch: int) -> float:
+        """The rate for the current ``t`` (``epoch`` only identifies the call)."""
+        return float(self.base_lr) / (self.t + 1) ** self.power_t
+
+    def step(self, metric: float | None = None, *, t: int | None = None) -> None:
+        """End of an epoch: ``t`` becomes the given sample count, else grows by
+        ``samples_per_epoch``; then ``lr = base_lr / (t + 1) ** power_t``."""
+        if t is None:
+            self.t += self.samples_per_epoch
+        else:
+            self.t = check_int(f"{type(self).__name__}.step", "t", t, 0)
+        super().step(metric)

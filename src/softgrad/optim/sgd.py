@@ -1,0 +1,133 @@
+"""Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from softgrad.optim._checks import check_number
+from softgrad.optim.optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with exactly the semantics of ``torch.optim.SGD``.
+
+    With ``g = grad + weight_decay * W`` and the momentum buffer ``b`` (dampening 0)::
+
+        b = g                        on a parameter's first step
+        b = momentum * b + g         afterwards
+        W -= lr * (g + momentum * b)     if nesterov
+        W -= lr * b                      if momentum > 0
+        W -= lr * g                      if momentum == 0
+
+    Parameters
+    ----------
+    lr : float, default=0.01
+        Learning rate, >= 0.
+    momentum : float, default=0.0
+        Momentum factor, >= 0.
+    nesterov : bool, default=False
+        Nesterov momentum (needs ``momentum > 0``).
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient, >= 0.
+
+    Notes
+    -----
+    State per parameter: ``"momentum_buffer.<key>"`` (only when ``momentum > 0``) and the step
+    count. The buffer of a parameter's first step is the gradient itself, as in torch, not
+    ``(1 - dampening) * g``. The learning rate is applied at each step, so changing ``lr``
+    between steps scales the whole step (torch's convention, unlike scikit-learn's SGD,
+    whose velocity already holds past learning rates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.optim import SGD
+    >>> params = {"0.W": np.array([1.0, 2.0], dtype=np.float32)}
+    >>> grads = {"0.W": np.array([0.5, -1.0], dtype=np.float32)}
+    >>> opt = SGD(lr=0.1, momentum=0.9)
+    >>> opt.step(params, grads)  # b = g; W -= 0.1 * b
+    >>> params["0.W"]
+    array([0.95, 2.1 ], dtype=float32)
+    >>> opt.step(params, grads)  # b = 0.9 * b + g = 1.9 * g; W -= 0.1 * b
+    >>> params["0.W"]
+    array([0.855, 2.29 ], dtype=float32)
+    """
+
+    _HYPER_NAMES = ("momentum", "nesterov", "weight_decay")
+
+    def __init__(
+        self,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(lr)
+        hyper = self._validate(
+            {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
+        )
+        self.momentum: float = hyper["momentum"]
+        self.nesterov: bool = hyper["nesterov"]
+        self.weight_decay: float = hyper["weight_decay"]
+
+    @classmethod
+    def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        where = cls.__name__
+        momentum = check_number(where, "momentum", hyper["momentum"], 0.0)
+        nesterov = hyper["nesterov"]
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"{where}: nesterov must be a bool; got {nesterov!r}")
+        if nesterov and momentum == 0.0:
+            raise ValueError(
+                f"{where}: momentum must be > 0 when nesterov=True; got {momentum!r} "
+                "(set momentum, e.g. 0.9, or nesterov=False)"
+            )
+        weight_decay = check_number(where, "weight_decay", hyper["weight_decay"], 0.0)
+        return {"momentum": momentum, "nesterov": bool(nesterov), "weight_decay": weight_decay}
+
+    @classmethod
+    def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
+        return ("momentum_buffer",) if hyper["momentum"] != 0.0 else ()
+
+    def _n_scratch(self) -> int:
+        # Nesterov with weight decay holds g and momentum * b at once
+        return 2 if self.nesterov and self.weight_decay != 0.0 else 1
+
+    def _update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        step: int,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> None:
+        tmp = scratch[0]
+        if self.weight_decay != 0.0:
+            np.multiply(param, self.weight_decay, out=tmp)
+            tmp += grad
+            grad = tmp
+        if self.momentum == 0.0:
+            np.multiply(grad, -self.lr, out=tmp)
+            param += tmp
+            return
+        buf = slots["momentum_buffer"]
+        if step == 1:
+            np.copyto(buf, grad)
+        else:
+            buf *= self.momentum
+            buf += grad
+        if self.nesterov:
+            # W -= lr * (g + momentum * b); g may live in tmp already (weight decay)
+            out = scratch[1] if grad is tmp else tmp
+            np.multiply(buf, self.momentum, out=out)
+            out += grad
+            out *= -self.lr
+        else:
+            out = tmp
+            np.multiply(buf, -self.lr, out=out)
+        param += out
