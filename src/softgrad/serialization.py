@@ -3,7 +3,7 @@
 Layout of a file written by :func:`write_npz`::
 
     __meta__         uint8 array: UTF-8 JSON {"format": "softgrad", "kind": "model", "version": 1,
-                     ...caller's fields}
+                     "meta": {...the caller's fields, returned as is by read_npz}}
     <name>           every array the caller passed (numbers or fixed-width strings, never objects)
 
 A model file (:func:`save`) holds the weights under their qualified names (``"0.W"``, ``"0.b"``,
@@ -36,7 +36,6 @@ FORMAT = "softgrad"
 VERSION = 1
 META_KEY = "__meta__"
 KINDS = ("model", "checkpoint")
-_RESERVED = ("format", "kind", "version")
 
 
 @contextlib.contextmanager
@@ -96,22 +95,19 @@ def write_npz(
     arrays : dict of str to ndarray
         Numeric, boolean or fixed-width string arrays (object arrays are refused).
     meta : dict, optional
-        JSON-serialisable fields stored in the header next to ``format``, ``kind``, ``version``.
+        JSON-serialisable fields, stored in the header under ``"meta"`` (beside ``format``,
+        ``kind`` and ``version``, which they cannot clash with) and returned by :func:`read_npz`.
     kind : {"model", "checkpoint"}
         What the file is; :func:`read_npz` checks it.
 
     Raises
     ------
     ValueError
-        Unknown ``kind``, an object array, the key ``"__meta__"``, ``meta`` that is not JSON
-        or that sets ``format``/``kind``/``version`` differently.
+        Unknown ``kind``, an object array, the key ``"__meta__"``, or ``meta`` that is not JSON.
     """
     if kind not in KINDS:
         raise ValueError(f"write_npz: kind must be one of {KINDS}; got {kind!r}")
-    meta = dict(meta or {})
-    for key, value in (("format", FORMAT), ("kind", kind), ("version", VERSION)):
-        if meta.setdefault(key, value) != value:
-            raise ValueError(f"write_npz: meta[{key!r}] must be {value!r}; got {meta[key]!r}")
+    header = {"format": FORMAT, "kind": kind, "version": VERSION, "meta": dict(meta or {})}
     payload = {}
     for name, array in arrays.items():
         array = np.asarray(array)
@@ -122,7 +118,7 @@ def write_npz(
             )
         payload[name] = array
     try:
-        text = json.dumps(meta, sort_keys=True)
+        text = json.dumps(header, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
@@ -174,11 +170,13 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
         )
     if meta.get("kind") != kind:
         raise _fail(where, f"file must be a {kind} file; got a {meta.get('kind')!r} file")
-    return meta
+    if not isinstance(meta.get("meta"), dict):
+        raise _fail(where, "header must hold a 'meta' object; it does not")
+    return meta["meta"]
 
 
 def read_npz(
-    path: str | os.PathLike, kind: str = "model"
+    path: str | os.PathLike, kind: str = "model", *, what: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a file written by :func:`write_npz`, checking it thoroughly.
 
@@ -187,13 +185,15 @@ def read_npz(
     path : str or PathLike
     kind : {"model", "checkpoint"}
         What the file must be.
+    what : {"model", "checkpoint"}, optional
+        Same as ``kind`` (the name SPEC.md uses); overrides it when given.
 
     Returns
     -------
     arrays : dict of str to ndarray
         Every array except the header, read eagerly (the file is closed on return).
     meta : dict
-        The JSON header, including ``format``, ``kind`` and ``version``.
+        The ``meta`` dict given to :func:`write_npz`.
 
     Raises
     ------
@@ -203,6 +203,8 @@ def read_npz(
         Truncated, corrupted, foreign (no softgrad header, not a zip), pickled, of another
         kind, or written by a newer format version. The message names the file.
     """
+    if what is not None:
+        kind = what
     if kind not in KINDS:
         raise ValueError(f"read_npz: kind must be one of {KINDS}; got {kind!r}")
     path = Path(path)
