@@ -1,0 +1,192 @@
+"""Export a trained softgrad network to ONNX: Gemm layers, activations and a Softmax.
+
+The graph takes ``input`` (float32, shape (N, D), N dynamic) and returns ``probabilities``
+(N, C) and ``logits`` (N, C). A :class:`softgrad.model.Model`'s input scaler is kept as explicit
+``Sub`` (offset) and ``Mul`` (scale) nodes before the first Gemm, the same float32 arithmetic as
+:meth:`Scaler.transform`, so the graph accepts raw features. A two-class
+:class:`softgrad.sklearn.MLPClassifier` (one logistic output z) is exported as the logits
+[0, z]: softmax([0, z]) = [sigmoid(-z), sigmoid(z)], its predict_proba.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import MissingDependencyError
+
+__all__ = ["export_onnx"]
+
+OPSET = 17
+IR_VERSION = 8  # readable by every onnxruntime >= 1.14
+_ACTIVATION_OPS = {"relu": "Relu", "tanh": "Tanh", "logistic": "Sigmoid", "identity": None}
+_LAYER_ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "logistic", "Identity": "identity"}
+
+
+def _from_estimator(est) -> tuple[list, None]:
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est)
+    coefs = [np.asarray(c) for c in est.coefs_]
+    intercepts = [np.asarray(b) for b in est.intercepts_]
+    if coefs[-1].shape[1] == 1:  # logistic output z -> softmax logits [0, z]
+        coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
+        intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
+    plan: list = []
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
+        plan.append(("gemm", coef, intercept))
+        if i < len(coefs) - 1:
+            plan.append(("act", est.activation))
+    return plan, None
+
+
+def _from_sequential(network) -> list:
+    plan: list = []
+    layers = list(network.layers)
+    for position, layer in enumerate(layers):
+        kind = type(layer).__name__
+        last = position == len(layers) - 1
+        if kind == "Linear":
+            W = np.asarray(layer.params["W"])
+            b = layer.params.get("b")
+            plan.append(("gemm", W, np.zeros(W.shape[1], W.dtype) if b is None else np.asarray(b)))
+        elif kind in _LAYER_ACTIVATIONS:
+            plan.append(("act", _LAYER_ACTIVATIONS[kind]))
+        elif kind == "Dropout":
+            continue  # identity at inference
+        elif kind in ("Softmax", "LogSoftmax") and last:
+            continue  # the graph adds its own Softmax over the logits
+        else:
+            raise ValueError(
+                f"export_onnx: layers must be Linear, ReLU, Tanh, Sigmoid, Identity, Dropout or a "
+                f"final Softmax/LogSoftmax; got {kind} at position {position}"
+            )
+    if not any(step[0] == "gemm" for step in plan):
+        raise ValueError("export_onnx: the network must contain a Linear layer; got none")
+    return plan
+
+
+def _plan(model) -> tuple[list, Any]:
+    """(steps, scaler): steps ("gemm", W, b) / ("act", name) in order; scaler or None."""
+    if hasattr(model, "coefs_") or type(model).__name__ == "MLPClassifier":
+        return _from_estimator(model)
+    if hasattr(model, "network") and hasattr(model, "scaler"):
+        return _from_sequential(model.network), model.scaler
+    if hasattr(model, "layers"):
+        return _from_sequential(model), None
+    raise TypeError(
+        "export_onnx: model must be a softgrad.model.Model, a softgrad.nn.Sequential or a fitted "
+        f"softgrad.sklearn.MLPClassifier; got {type(model).__name__}"
+    )
+
+
+def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
+    current = "input"
+    offset = np.asarray(scaler.offset, dtype=np.float32)
+    scale = np.asarray(scaler.scale, dtype=np.float32)
+    if np.any(offset != 0):
+        inits.append(numpy_helper.from_array(offset, "scaler_offset"))
+        nodes.append(helper.make_node("Sub", [current, "scaler_offset"], ["scaled_0"]))
+        current = "scaled_0"
+    if np.any(scale != 1):
+        inits.append(numpy_helper.from_array(scale, "scaler_scale"))
+        nodes.append(helper.make_node("Mul", [current, "scaler_scale"], ["scaled"]))
+        current = "scaled"
+    return current
+
+
+def build_graph(model, name: str = "softgrad"):
+    """The ONNX ModelProto of ``model`` (see :func:`export_onnx`), checked by onnx.checker."""
+    onnx = _import_onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    plan, scaler = _plan(model)
+    n_features = next(step[1].shape[0] for step in plan if step[0] == "gemm")
+    n_classes = [step[1].shape[1] for step in plan if step[0] == "gemm"][-1]
+    inits: list = []
+    nodes: list = []
+    current = "input" if scaler is None else _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
+    n_gemm = sum(step[0] == "gemm" for step in plan)
+    gemm_index = 0
+    for step in plan:
+        if step[0] == "gemm":
+            W, b = step[1].astype(np.float32), step[2].astype(np.float32)
+            inits += [numpy_helper.from_array(W, f"W{gemm_index}"),
+                      numpy_helper.from_array(b, f"b{gemm_index}")]
+            gemm_index += 1
+            out = "logits" if gemm_index == n_gemm else f"z{gemm_index}"
+            nodes.append(helper.make_node(
+                "Gemm", [current, f"W{gemm_index - 1}", f"b{gemm_index - 1}"], [out]))
+            current = out
+        elif _ACTIVATION_OPS[step[1]] is not None and current != "logits":
+            out = f"a{gemm_index}"
+            nodes.append(helper.make_node(_ACTIVATION_OPS[step[1]], [current], [out]))
+            current = out
+    nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+    batch = "N"
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, n_features])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, n_classes]),
+         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n_classes])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="softgrad")
+    proto.ir_version = IR_VERSION
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Path:
+    """Write ``model`` as an ONNX file (atomically) and return its path.
+
+    Parameters
+    ----------
+    model : softgrad.model.Model, softgrad.nn.Sequential or fitted softgrad.sklearn.MLPClassifier
+        A Sequential may end with a Softmax or LogSoftmax (dropped: the graph adds its own
+        Softmax); Dropout layers are left out (identity at inference).
+    path : str or PathLike
+        Destination; written to a temporary file in the same folder, then renamed.
+    name : str
+        The graph's name.
+
+    Returns
+    -------
+    Path
+        ``path``. The graph: input "input" float32 (N, D); outputs "probabilities" and
+        "logits", float32 (N, C); N is a dynamic axis. Opset 17, Gemm + Relu/Tanh/Sigmoid +
+        Softmax(axis=1); weights stored as float32.
+
+    Raises
+    ------
+    MissingDependencyError
+        When the ``onnx`` package is not installed.
+    """
+    proto = build_graph(model, name=name)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(proto.SerializeToString())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _import_onnx():
+    try:
+        import onnx
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "export_onnx: the onnx package must be installed to export models; "
+            "pip install 'softgrad[onnx]' (or pip install onnx)"
+        ) from exc
+    return onnx

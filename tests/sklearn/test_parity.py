@@ -1,0 +1,103 @@
+"""softgrad's MLPClassifier follows sklearn's MLPClassifier step for step (float64, same weights).
+
+Both estimators start from the same weights (sklearn fits one epoch, the weights are copied with
+from_sklearn), then both continue with warm_start on the same data without shuffling: any
+difference in the update rules, the L2 penalty, sample weighting, the learning-rate schedule or
+the stopping rules shows up in the loss curve and the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier as SkMLP
+
+from softgrad.sklearn import MLPClassifier
+
+SETTINGS = [
+    dict(solver="adam"),
+    dict(solver="adam", alpha=0.5, learning_rate_init=0.01),
+    dict(solver="sgd", learning_rate_init=0.05),
+    dict(solver="sgd", nesterovs_momentum=False, momentum=0.5, learning_rate_init=0.05),
+    dict(solver="sgd", learning_rate="invscaling", power_t=0.3, learning_rate_init=0.2),
+    dict(solver="sgd", learning_rate_init=0.05, activation="tanh", alpha=0.01),
+    dict(solver="adam", activation="logistic", hidden_layer_sizes=(7, 5)),
+    dict(solver="adam", activation="identity", batch_size=16),
+]
+
+
+def _data(n_classes, seed=0):
+    return make_classification(
+        n_samples=90, n_features=6, n_informative=4, n_classes=n_classes, random_state=seed
+    )
+
+
+def _pair(params, X, y, sample_weight=None):
+    params = {"hidden_layer_sizes": (8,), "batch_size": 32, "shuffle": False, **params}
+    sk = SkMLP(max_iter=1, random_state=0, **params)
+    with pytest.warns(ConvergenceWarning):  # sklearn warns after its single epoch
+        sk.fit(X, y, sample_weight=sample_weight)
+    ours = MLPClassifier.from_sklearn(sk, dtype=np.float64)
+    sk.set_params(warm_start=True, max_iter=6)
+    ours.set_params(warm_start=True, max_iter=6)
+    return sk, ours
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("params", SETTINGS, ids=lambda p: "-".join(map(str, p.values())))
+# 6 epochs never converge: both estimators warn, which is part of what is compared.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_training_matches_sklearn_step_for_step(params, n_classes):
+    X, y = _data(n_classes)
+    sk, ours = _pair(params, X, y)
+    sk.fit(X, y)
+    ours.fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-12)
+    assert (ours.n_iter_, ours.t_) == (sk.n_iter_, sk.t_)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 6 epochs, as above
+def test_sample_weight_matches_sklearn():
+    X, y = _data(3)
+    weight = np.random.default_rng(0).uniform(0.2, 3.0, size=len(y))
+    sk, ours = _pair(dict(solver="adam", alpha=0.1), X, y, sample_weight=weight)
+    sk.fit(X, y, sample_weight=weight)
+    ours.fit(X, y, sample_weight=weight)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_tol_stopping_matches_sklearn(solver):
+    # tol larger than any possible improvement: every epoch counts as "no improvement" (the
+    # warm start keeps best_loss_ of the first epoch), so both stop after n_iter_no_change + 1
+    # epochs, without ConvergenceWarning.
+    X, y = _data(3)
+    sk, ours = _pair(dict(solver=solver, tol=10.0, n_iter_no_change=3), X, y)
+    sk.set_params(max_iter=50)
+    ours.set_params(max_iter=50)
+    sk.fit(X, y)
+    ours.fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_ == 4
+    assert ours.best_loss_ == pytest.approx(sk.best_loss_, rel=1e-10)
+
+
+def test_adaptive_learning_rate_matches_sklearn():
+    # sgd + adaptive: at each plateau the rate is divided by 5 until it drops to 1e-6
+    X, y = _data(3)
+    params = dict(solver="sgd", learning_rate="adaptive", tol=10.0, n_iter_no_change=1)
+    sk, ours = _pair(params, X, y)
+    sk.set_params(max_iter=100)
+    ours.set_params(max_iter=100)
+    sk.fit(X, y)
+    ours.fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_
+    assert ours._solver.lr == pytest.approx(sk._optimizer.learning_rate)
+    rates = np.array(ours.history_["learning_rate"][1:])  # [0]: the epoch sklearn trained
+    assert rates[0] == ours.learning_rate_init
+    assert set(np.round(rates[1:] / rates[:-1], 12)) <= {1.0, 0.2}
