@@ -1,0 +1,43 @@
+"""load_digits: the embedded default data set and its fixed split."""
+
+import numpy as np
+from sklearn.datasets import load_digits as sklearn_digits
+
+from softgrad.datasets import load_digits
+
+
+def test_shapes_dtypes_and_hints():
+    ds = load_digits()
+    assert ds.X_train.shape == (1438, 64) and ds.X_test.shape == (359, 64)
+    assert ds.X_train.dtype == np.uint8
+    assert ds.y_train.dtype == np.int64
+    assert ds.image_shape == (8, 8)
+    assert ds.scale == 16.0
+    assert ds.class_names == [str(k) for k in range(10)]
+    assert ds.name == "digits"
+    assert ds.X_train.max() == 16
+
+
+def test_split_is_deterministic():
+    a, b = load_digits(), load_digits()
+    np.testing.assert_array_equal(a.X_test, b.X_test)
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+
+
+def test_split_is_stratified_20_percent():
+    ds = load_digits()
+    total = np.bincount(np.concatenate([ds.y_train, ds.y_test]))
+    np.testing.assert_array_equal(np.bincount(ds.y_test), np.rint(total * 0.2).astype(int))
+
+
+def test_split_is_a_partition_of_sklearn_data():
+    ds = load_digits()
+    bunch = sklearn_digits()
+    mine = np.concatenate(
+        [np.column_stack([ds.X_train, ds.y_train]), np.column_stack([ds.X_test, ds.y_test])]
+    )
+    theirs = np.column_stack([bunch.data, bunch.target]).astype(np.int64)
+    # same multiset of (pixels, label) rows: sort both lexicographically
+    mine = mine[np.lexsort(mine.T[::-1])]
+    theirs = theirs[np.lexsort(theirs.T[::-1])]
+    np.testing.assert_array_equal(mine, theirs)
