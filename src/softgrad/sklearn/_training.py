@@ -96,8 +96,16 @@ def run_epochs(est, train, val, early_stopping, rng, batch_size, incremental):
     train = (X, T, w); val = (X_val, y_idx_val, w_val) or None.
     """
     net, solver = est._network, est._solver
-    X, T, w = train
     est.n_iter_ = 0
+    # overflow is caught by the finite-loss check (DivergenceError), not by numpy warnings
+    with np.errstate(over="ignore", invalid="ignore"):
+        _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incremental)
+    if early_stopping:
+        net.flat[...] = est._best_flat
+
+
+def _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incremental):
+    X, T, w = train
     for _ in range(est.max_iter):
         epoch = len(est.loss_curve_)
         if est.lr_schedule is not None:
@@ -141,7 +149,5 @@ def run_epochs(est, train, val, early_stopping, rng, batch_size, incremental):
                 f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
                 "optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
-    if early_stopping:
-        net.flat[...] = est._best_flat

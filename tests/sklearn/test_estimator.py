@@ -1,0 +1,260 @@
+"""Behaviour of softgrad.sklearn.MLPClassifier beyond sklearn's parity: labels, outputs, extras."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from scipy.special import log_softmax
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import log_loss
+from sklearn.utils.class_weight import compute_sample_weight
+
+from softgrad.errors import DivergenceError
+from softgrad.sklearn import MLPClassifier
+
+# Most fits here are deliberately short (a few epochs) and never converge: ConvergenceWarning is
+# expected and is checked explicitly in test_convergence_warning_at_max_iter.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _data(n_classes=3, n_samples=120, seed=0):
+    return make_classification(n_samples=n_samples, n_features=5, n_informative=4,
+                               n_redundant=0, n_classes=n_classes, random_state=seed)
+
+
+def _clf(**params):
+    return MLPClassifier(**{"hidden_layer_sizes": (10,), "max_iter": 5, "random_state": 0,
+                            **params})
+
+
+@pytest.mark.parametrize("labels", [np.array(["cat", "dog", "emu"]), np.array([3, 7, 11])])
+def test_string_and_non_contiguous_labels(labels):
+    X, y = _data(3)
+    y_named = labels[y]
+    clf = _clf(max_iter=200, learning_rate_init=0.01).fit(X, y_named)
+    np.testing.assert_array_equal(clf.classes_, labels)
+    assert set(clf.predict(X)) <= set(labels)
+    assert clf.score(X, y_named) > 0.8
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.predict(X), labels[np.argmax(proba, axis=1)])
+
+
+def test_binary_uses_one_logistic_output_like_sklearn():
+    X, y = _data(2)
+    clf = _clf().fit(X, np.array(["no", "yes"])[y])
+    assert (clf.n_outputs_, clf.out_activation_, clf.n_layers_) == (1, "logistic", 3)
+    assert [c.shape for c in clf.coefs_] == [(5, 10), (10, 1)]
+    scores = clf.decision_function(X)
+    assert scores.shape == (120,)
+    np.testing.assert_array_equal(clf.predict(X), np.where(scores > 0, "yes", "no"))
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-scores.astype(float))), rtol=1e-6)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_multiclass_outputs():
+    X, y = _data(4, n_samples=160)
+    clf = _clf().fit(X, y)
+    logits = clf.decision_function(X)
+    assert logits.shape == (160, 4) and clf.out_activation_ == "softmax"
+    np.testing.assert_allclose(clf.predict_log_proba(X), log_softmax(logits, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_predict_log_proba_finite_where_proba_saturates(n_classes):
+    X, y = _data(n_classes)
+    clf = _clf().fit(X, y)
+    clf.coefs_[-1][...] *= 1e4  # logits of order 1e4: exp underflows to probabilities 0
+    assert np.any(clf.predict_proba(X) == 0)
+    log_proba = clf.predict_log_proba(X)
+    assert np.all(np.isfinite(log_proba))
+    logits = clf.decision_function(X).astype(np.float64)
+    if n_classes == 2:
+        logits = np.column_stack([np.zeros_like(logits), logits])
+    # atol: log-probabilities of ~-1e-35 (float32) against the float64 reference's exact 0.0
+    np.testing.assert_allclose(log_proba, log_softmax(logits, axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_multilabel_is_rejected_clearly():
+    X, _ = _data(3)
+    Y = np.random.default_rng(0).integers(0, 2, size=(120, 3))
+    with pytest.raises(ValueError, match="multilabel"):
+        _clf().fit(X, Y)
+
+
+def test_lbfgs_and_bad_parameters_are_rejected():
+    X, y = _data(3)
+    with pytest.raises(ValueError, match="lbfgs.*from_sklearn"):
+        _clf(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be positive ints; got"):
+        _clf(hidden_layer_sizes=(10, 0)).fit(X, y)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        _clf(activation="gelu").fit(X, y)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0.0, 1.0\]; got 1.5"):
+        _clf(momentum=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="dtype must be np.float32 or np.float64"):
+        _clf(dtype=np.int32).fit(X, y)
+
+
+def test_not_fitted_error():
+    with pytest.raises(NotFittedError):
+        _clf().predict(np.zeros((2, 5)))
+
+
+def test_convergence_warning_at_max_iter():
+    X, y = _data(3)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        _clf(max_iter=3).fit(X, y)
+
+
+def test_dtype_float32_default_and_float64():
+    X, y = _data(3)
+    assert _clf().fit(X, y).coefs_[0].dtype == np.float32
+    clf64 = _clf(dtype=np.float64).fit(X, y)
+    assert clf64.coefs_[0].dtype == np.float64 and clf64.predict_proba(X).dtype == np.float64
+
+
+def test_verbose_prints_like_sklearn(capsys):
+    X, y = _data(3)
+    _clf(verbose=True, max_iter=2, early_stopping=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ")
+    assert lines[1].startswith("Validation score: ")
+    assert lines[2].startswith("Iteration 2, loss = ")
+
+
+def test_early_stopping_keeps_best_weights_and_history():
+    X, y = _data(3, n_samples=200)
+    snapshots = []
+    clf = _clf(early_stopping=True, max_iter=30, n_iter_no_change=30, learning_rate_init=0.05,
+               validation_fraction=0.2,
+               callbacks=[lambda logs: snapshots.append(logs["estimator"].coefs_[0].copy())])
+    clf.fit(X, y)
+    scores = clf.validation_scores_
+    assert len(scores) == clf.n_iter_ == 30 and clf.best_validation_score_ == max(scores)
+    assert clf.best_loss_ is None
+    assert clf.history_["val_score"] == scores
+    assert all(loss > 0 for loss in clf.history_["val_loss"])
+    # the weights after fit are those of the first epoch with the best validation score
+    np.testing.assert_array_equal(clf.coefs_[0], snapshots[int(np.argmax(scores))])
+
+
+def test_validation_data_gives_validation_loss():
+    X, y = _data(3, n_samples=200)
+    X_val, y_val = _data(3, n_samples=60, seed=1)
+    clf = _clf(max_iter=3, dtype=np.float64).fit(X, y, validation_data=(X_val, y_val))
+    assert clf.validation_scores_ is None  # no early stopping: sklearn's attribute stays None
+    assert clf.history_["val_loss"][-1] == pytest.approx(
+        log_loss(y_val, clf.predict_proba(X_val)), rel=1e-9)
+    assert clf.history_["val_score"][-1] == pytest.approx(clf.score(X_val, y_val))
+
+
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 1.0, 1: 3.0, 2: 0.5}])
+def test_class_weight_equals_sample_weight(class_weight):
+    X, y = _data(3)
+    y = np.where(np.arange(len(y)) < 80, y, 0)  # unbalanced classes
+    a = _clf(class_weight=class_weight, dtype=np.float64).fit(X, y)
+    b = _clf(dtype=np.float64).fit(X, y, sample_weight=compute_sample_weight(class_weight, y))
+    np.testing.assert_allclose(a.coefs_[0], b.coefs_[0], rtol=1e-12)
+
+
+def test_label_smoothing_bounds_confidence():
+    X, y = _data(3)
+    sharp = _clf(max_iter=300, learning_rate_init=0.05).fit(X, y)
+    smooth = _clf(max_iter=300, learning_rate_init=0.05, label_smoothing=0.3).fit(X, y)
+    # the smoothed optimum puts 1 - 0.3 + 0.1 = 0.8 on the true class: far below saturation
+    assert smooth.predict_proba(X).max() < 0.95 < sharp.predict_proba(X).max()
+
+
+def test_dropout_is_seeded_and_off_at_prediction():
+    X, y = _data(3)
+    a = _clf(dropout=0.5).fit(X, y)
+    b = _clf(dropout=0.5).fit(X, y)
+    c = _clf(dropout=0.0).fit(X, y)
+    np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
+    assert not np.allclose(a.coefs_[0], c.coefs_[0])
+    np.testing.assert_array_equal(a.predict_proba(X), a.predict_proba(X))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_lr_schedule_sets_each_epoch(solver):
+    X, y = _data(3)
+    clf = _clf(solver=solver, lr_schedule=lambda epoch: 0.1 * 0.5**epoch, max_iter=4).fit(X, y)
+    assert clf.history_["learning_rate"] == [0.1, 0.05, 0.025, 0.0125]
+
+
+def test_callbacks_receive_logs_and_can_stop(recwarn):
+    X, y = _data(3)
+    seen = []
+
+    class StopAtThree:
+        def on_epoch_end(self, logs):
+            return logs["epoch"] == 3
+
+    clf = _clf(max_iter=10, callbacks=[lambda logs: seen.append(logs["loss"]), StopAtThree()])
+    clf.fit(X, y)
+    assert clf.n_iter_ == 3 and seen == clf.loss_curve_
+    assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_partial_fit():
+    X, y = _data(3)
+    clf = _clf()
+    with pytest.raises(ValueError, match="classes must be given on the first call"):
+        clf.partial_fit(X, y)
+    clf.partial_fit(X[y != 2], y[y != 2], classes=[0, 1, 2])
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    for _ in range(3):
+        clf.partial_fit(X, y)
+    assert clf.n_iter_ == 1 and len(clf.loss_curve_) == 4 and clf.t_ == 80 + 3 * 120
+    with pytest.raises(ValueError, match="labels in classes_"):
+        clf.partial_fit(X, y + 5)
+    with pytest.raises(ValueError, match="early_stopping"):
+        _clf(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_warm_start_continues():
+    X, y = _data(3)
+    clf = _clf(warm_start=True, max_iter=3).fit(X, y)
+    first = clf.coefs_[0].copy()
+    clf.fit(X, y)
+    assert len(clf.loss_curve_) == 6 and not np.array_equal(first, clf.coefs_[0])
+    with pytest.raises(ValueError, match="warm_start"):
+        clf.fit(X, np.where(y == 2, 1, y))
+
+
+def test_fit_is_reproducible_and_refit_restarts():
+    X, y = _data(3)
+    clf = _clf()
+    a = clf.fit(X, y).predict_proba(X)
+    b = clf.fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_round_trip_and_training_after_it():
+    X, y = _data(3)
+    clf = _clf(warm_start=True).fit(X, y)
+    clone = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
+    clone.fit(X, y)  # the weights are live views again: training moves them
+    assert not np.array_equal(clone.coefs_[0], clf.coefs_[0])
+
+
+def test_divergence_names_epoch_and_batch():
+    X, y = _data(3)
+    with pytest.raises(DivergenceError, match="learning_rate_init") as info:
+        _clf(solver="sgd", learning_rate_init=1e30, batch_size=40).fit(X * 1e18, y)
+    assert info.value.epoch >= 1 and 1 <= info.value.batch <= 3
+
+
+def test_pandas_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = _data(3)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    clf = _clf().fit(frame, y)
+    np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
+    assert clf.to_sklearn().feature_names_in_.tolist() == list(frame.columns)
