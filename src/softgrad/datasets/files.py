@@ -60,7 +60,8 @@ def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]
         if bad.size:
             row, col = int(bad[0, 0]) + start, int(bad[0, 1])
             raise DataFormatError(
-                f"{where}: features must be finite; got {flat[row, col]!r} at {locate(row, col)}"
+                f"{where}: features must be finite; got {flat[row, col].item()!r} "
+                f"at {locate(row, col)}"
             )
 
 

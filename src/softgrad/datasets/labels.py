@@ -98,7 +98,7 @@ def encode_labels(
             i = int(np.flatnonzero(~(np.isfinite(y) & (y == np.round(y))))[0])  # type: ignore[operator]
         raise DataFormatError(
             f"{where}: labels must be integers 0..C-1 or class names; "
-            f"got {parts[k][i]!r} at {locate(k, i)}"
+            f"got {parts[k][i].item()!r} at {locate(k, i)}"
         )
     strings = [np.char.strip(y.astype(str)) for y in parts]
     for k, y in enumerate(strings):

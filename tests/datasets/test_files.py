@@ -1,0 +1,285 @@
+"""load_file: user .npz and .csv files (and IDX folders), with every rejection it promises."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from softgrad.datasets import load_file
+from softgrad.datasets.files import SPLIT_SEED, TEST_FRACTION
+from softgrad.datasets.split import stratified_split
+from softgrad.errors import DataFormatError, DatasetNotFoundError
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _balanced_csv(n_per_class=5, label_header="label"):
+    """Column b tells the class: 0 cat, 1 dog, 2 ant."""
+    lines = [f"a,b,{label_header}"]
+    for i in range(n_per_class):
+        lines += [f"{i},0,cat", f"{i + 0.5},1,dog", f"{-i},2,ant"]
+    return "\n".join(lines) + "\n"
+
+
+# --- .npz -------------------------------------------------------------------------------------
+
+
+def test_npz_without_test_set_gets_the_documented_split(tmp_path, rng):
+    X = rng.standard_normal((40, 3))
+    y = np.arange(40) % 4
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    ds = load_file(tmp_path / "d.npz")
+
+    train_idx, test_idx = stratified_split(y, TEST_FRACTION, rng=SPLIT_SEED)
+    np.testing.assert_array_equal(ds.X_train, X[train_idx])
+    np.testing.assert_array_equal(ds.y_test, y[test_idx])
+    assert ds.class_names == ["0", "1", "2", "3"]
+    assert ds.scale is None and ds.image_shape is None and ds.name == "d.npz"
+    assert np.bincount(ds.y_test).tolist() == [2, 2, 2, 2]
+
+
+def test_npz_with_its_own_test_set(tmp_path, rng):
+    X, X_test = rng.standard_normal((6, 2)), rng.standard_normal((3, 2))
+    np.savez(tmp_path / "d.npz", X=X, y=[0, 1, 2, 0, 1, 2], X_test=X_test, y_test=[2, 2, 0])
+    ds = load_file(tmp_path / "d.npz")
+    np.testing.assert_array_equal(ds.X_train, X)
+    np.testing.assert_array_equal(ds.X_test, X_test)
+    np.testing.assert_array_equal(ds.y_test, [2, 2, 0])
+
+
+def test_npz_uint8_images_keep_dtype_shape_and_range(tmp_path, rng):
+    X = rng.integers(0, 256, (20, 5, 4), dtype=np.uint8)
+    np.savez(tmp_path / "img.npz", X=X, y=np.arange(20) % 2)
+    ds = load_file(tmp_path / "img.npz")
+    assert ds.X_train.dtype == np.uint8 and ds.X_train.shape == (16, 20)
+    assert ds.image_shape == (5, 4) and ds.scale == 255.0
+
+
+def test_npz_string_labels_map_to_sorted_class_names(tmp_path):
+    y = np.array(["pear", "apple", "fig", "apple", "pear", "fig"] * 2)
+    np.savez(tmp_path / "s.npz", X=np.arange(24.0).reshape(12, 2), y=y)
+    ds = load_file(tmp_path / "s.npz")
+    assert ds.class_names == ["apple", "fig", "pear"]
+    X_all = np.concatenate([ds.X_train, ds.X_test])
+    y_all = np.concatenate([ds.y_train, ds.y_test])
+    # every row keeps its own label through the mapping
+    for row, code in zip(X_all, y_all, strict=True):
+        assert ds.class_names[code] == y[int(row[0]) // 2]
+
+
+def test_npz_class_names_array_names_integer_labels(tmp_path):
+    np.savez(
+        tmp_path / "n.npz",
+        X=np.eye(6),
+        y=[0, 1, 0, 1, 0, 1],
+        class_names=np.array(["no", "yes", "maybe"]),
+    )
+    assert load_file(tmp_path / "n.npz").class_names == ["no", "yes", "maybe"]
+
+
+def test_npz_integral_float_labels_are_accepted(tmp_path):
+    np.savez(tmp_path / "f.npz", X=np.eye(4), y=np.array([0.0, 1.0, 0.0, 1.0]))
+    assert load_file(tmp_path / "f.npz").y_train.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"X": np.eye(3)}, "must hold arrays X and y"),
+        ({"X": np.eye(4), "y": [0, 1, 0, 1], "X_test": np.eye(4)}, "both X_test and y_test"),
+        ({"X": np.eye(4), "y": [0, 1, 0]}, r"labels must have shape \(4,\)"),
+        ({"X": np.zeros((0, 3)), "y": np.zeros(0, int)}, "at least one sample"),
+        ({"X": np.zeros((3, 0)), "y": [0, 1, 0]}, "at least one sample and one feature"),
+        ({"X": np.arange(4.0), "y": [0, 1, 0, 1]}, "must be .n_samples, n_features."),
+        ({"X": np.array([["a", "b"]] * 4), "y": [0, 1, 0, 1]}, "features must be numeric"),
+        ({"X": np.eye(4), "y": [0, -1, 0, 1]}, r"got -1 at y\[1\]"),
+        ({"X": np.eye(4), "y": [0, 1.5, 0, 1]}, r"got 1\.5 at y\[1\]"),
+        ({"X": np.eye(4), "y": [0, 1, 2, 1], "class_names": np.array(["a", "b"])}, r"0\.\.1"),
+        ({"X": np.eye(4), "y": [0, 1, 0, 1], "class_names": np.arange(2)}, "class_names must"),
+        (
+            {"X": np.eye(2), "y": [0, 1], "X_test": np.eye(3), "y_test": [0, 1, 0]},
+            r"X_test samples must have shape \(2,\)",
+        ),
+        (
+            {"X": np.eye(2), "y": [0, 1], "X_test": np.eye(2), "y_test": [0, 5.5]},
+            r"y_test\[1\]",
+        ),
+    ],
+    ids=[
+        "no-y",
+        "X_test-alone",
+        "short-y",
+        "no-rows",
+        "no-columns",
+        "1-D",
+        "strings",
+        "negative",
+        "fraction",
+        "beyond-names",
+        "numeric-names",
+        "test-shape",
+        "test-label",
+    ],
+)
+def test_bad_npz_contents(tmp_path, arrays, message):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataFormatError, match=message) as info:
+        load_file(tmp_path / "bad.npz")
+    assert "bad.npz" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_npz_non_finite_feature_is_located(tmp_path, bad):
+    X = np.ones((6, 3))
+    X[4, 2] = bad
+    np.savez(tmp_path / "nan.npz", X=X, y=[0, 1] * 3)
+    with pytest.raises(DataFormatError, match=r"must be finite; got .* at X\[4, 2\]"):
+        load_file(tmp_path / "nan.npz")
+
+
+def test_npz_non_finite_in_test_set_is_located(tmp_path):
+    X_test = np.ones((3, 2), dtype=np.float32)
+    X_test[2, 1] = np.nan
+    np.savez(tmp_path / "t.npz", X=np.eye(2), y=[0, 1], X_test=X_test, y_test=[0, 1, 0])
+    with pytest.raises(DataFormatError, match=r"\(test\).*X_test\[2, 1\]"):
+        load_file(tmp_path / "t.npz")
+
+
+def test_npz_with_object_array_is_refused_as_pickled(tmp_path):
+    np.savez(tmp_path / "p.npz", X=np.eye(2), y=np.array([0, "a"], dtype=object))
+    with pytest.raises(DataFormatError, match="pickled"):
+        load_file(tmp_path / "p.npz")
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip at all", pickle.dumps({"X": 1})])
+def test_npz_that_is_not_an_archive(tmp_path, content):
+    (tmp_path / "junk.npz").write_bytes(content)
+    with pytest.raises(DataFormatError, match=r"junk\.npz"):
+        load_file(tmp_path / "junk.npz")
+
+
+def test_npz_too_small_to_split(tmp_path):
+    np.savez(tmp_path / "tiny.npz", X=np.eye(3), y=[0, 1, 2])
+    with pytest.raises(DataFormatError, match="at least 2 samples of some class"):
+        load_file(tmp_path / "tiny.npz")
+
+
+# --- .csv -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label_header", ["label", "Target", "y"])
+def test_csv_named_label_column(tmp_path, label_header):
+    text = f"f1,{label_header},f2\n" + "".join(f"{i},{i % 2},{10 * i}\n" for i in range(10))
+    ds = load_file(_write(tmp_path, "named.csv", text))
+    X = np.concatenate([ds.X_train, ds.X_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    assert X.shape == (10, 2)
+    np.testing.assert_array_equal(X[:, 1], 10 * X[:, 0])  # label column removed, order kept
+    np.testing.assert_array_equal(y, X[:, 0].astype(int) % 2)
+    assert ds.class_names == ["0", "1"]
+
+
+def test_csv_label_preference_order(tmp_path):
+    text = "y,target,label\n" + "1,2,0\n2,1,1\n" * 3
+    ds = load_file(_write(tmp_path, "many.csv", text))
+    X = np.concatenate([ds.X_train, ds.X_test])
+    y = np.concatenate([ds.y_train, ds.y_test])
+    np.testing.assert_array_equal(y, X[:, 0] - 1)  # "label" wins over "target" and "y"
+
+
+def test_csv_last_column_is_the_default_label(tmp_path):
+    ds = load_file(_write(tmp_path, "last.csv", _balanced_csv(label_header="kind")))
+    assert ds.class_names == ["ant", "cat", "dog"]
+    assert ds.X_train.shape[1] == 2 and ds.X_train.dtype == np.float64
+    assert len(ds.y_train) + len(ds.y_test) == 15
+    assert np.bincount(ds.y_test).tolist() == [1, 1, 1]
+
+
+def test_csv_string_labels_keep_rows_and_names_together(tmp_path):
+    ds = load_file(_write(tmp_path, "animals.csv", _balanced_csv()))
+    X = np.concatenate([ds.X_train, ds.X_test])
+    names = np.array(ds.class_names)[np.concatenate([ds.y_train, ds.y_test])]
+    np.testing.assert_array_equal(names, np.array(["cat", "dog", "ant"])[X[:, 1].astype(int)])
+
+
+def test_csv_quotes_whitespace_bom_and_blank_lines(tmp_path):
+    text = '\ufeff"x 1", x2 ,label\n" 1.5",2,a\n\n3, 4 ,b\n5,6,a\n7,8,b\n'
+    ds = load_file(_write(tmp_path, "q.csv", text))
+    X = np.concatenate([ds.X_train, ds.X_test])
+    assert sorted(X[:, 0].tolist()) == [1.5, 3.0, 5.0, 7.0]
+    assert ds.class_names == ["a", "b"]
+
+
+def test_csv_is_deterministic(tmp_path):
+    path = _write(tmp_path, "det.csv", _balanced_csv(8))
+    a, b = load_file(path), load_file(path)
+    np.testing.assert_array_equal(a.X_test, b.X_test)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "header line; got an empty file"),
+        ("a,b,label\n", "at least one data row"),
+        ("label\n1\n", "at least 2 columns"),
+        ("a,b,label\n1,2,0\n3,0\n", "3 columns like the header; got 2 on line 3"),
+        ("a,b,label\n1,2,0\n3,4,5,1\n", "got 4 on line 3"),
+        ("a,b,label\n1,2,0\n3,x,1\n", r"got 'x' on line 3, column 2 \('b'\)"),
+        ("a,b,label\n1,,0\n3,4,1\n", r"got '' on line 2, column 2 \('b'\)"),
+        ("a,b,label\n1,2,0\n3,nan,1\n", r"finite; got .*nan.* at line 3, column 2 \('b'\)"),
+        ("a,label,b\n1,0,2\n3,1,-inf\n", r"finite; got .*inf.* at line 3, column 3 \('b'\)"),
+        ("a,b,label\n1,2,0\n3,4,-2\n", r"got -2 at line 3 \(label column 'label'\)"),
+        ("a,b,label\n1,2,0\n3,4,0.5\n", r"got '0.5' at line 3"),
+        ("a,b,label\n1,2,0\n3,4,nan\n", r"got 'nan' at line 3"),
+        ("a,b,label\n1,2,cat\n3,4, \n", r"must not be empty; got '' at line 3"),
+    ],
+    ids=[
+        "empty",
+        "header-only",
+        "one-column",
+        "short-row",
+        "long-row",
+        "word",
+        "blank-cell",
+        "nan",
+        "inf",
+        "negative-label",
+        "fraction-label",
+        "nan-label",
+        "blank-label",
+    ],
+)
+def test_bad_csv(tmp_path, text, message):
+    with pytest.raises(DataFormatError, match=message) as info:
+        load_file(_write(tmp_path, "bad.csv", text))
+    assert "bad.csv" in str(info.value)
+
+
+def test_csv_that_is_not_utf8(tmp_path):
+    (tmp_path / "latin.csv").write_bytes(b"a,label\n\xff\xfe,1\n")
+    with pytest.raises(DataFormatError, match="UTF-8"):
+        load_file(tmp_path / "latin.csv")
+
+
+# --- other paths ------------------------------------------------------------------------------
+
+
+def test_idx_folder(make_idx_folder):
+    folder, arrays = make_idx_folder("mine")
+    ds = load_file(folder)
+    assert ds.name == "mine" and ds.image_shape == (4, 3)
+    np.testing.assert_array_equal(ds.y_train, arrays["y_train"])
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="no such file or folder"):
+        load_file(tmp_path / "absent.csv")
+
+
+def test_unknown_suffix(tmp_path):
+    with pytest.raises(DataFormatError, match=r"must be an \.npz, a \.csv or a folder.*'\.txt'"):
+        load_file(_write(tmp_path, "data.txt", "1,2\n"))
