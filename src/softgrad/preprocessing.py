@@ -18,7 +18,8 @@ def _as_float32(value: Any, what: str) -> np.ndarray:
             f"Scaler: {what} must be a number or a 1-D numeric array (D,); "
             f"got {array.dtype.name} of shape {array.shape}"
         )
-    array = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # out of float32 range becomes inf, reported below
+        array = array.astype(np.float32)
     if not np.all(np.isfinite(array)):
         raise ValueError(f"Scaler: {what} must be finite in float32; got {value!r}")
     return array
@@ -100,15 +101,19 @@ class Scaler:
                 "Scaler.fit_standard: X must be a non-empty numeric 2-D array (N, D); "
                 f"got {X.dtype.name} of shape {X.shape}"
             )
-        mean = np.mean(X, axis=0, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf are reported below
+            mean = np.mean(X, axis=0, dtype=np.float64)
+        if not np.all(np.isfinite(mean)):
+            raise ValueError(
+                "Scaler.fit_standard: X must be finite; got NaN or inf in feature "
+                f"{int(np.flatnonzero(~np.isfinite(mean))[0])}"
+            )
         sum_sq = np.zeros(X.shape[1], dtype=np.float64)
         for start in range(0, X.shape[0], _CHUNK_ROWS):
             block = X[start : start + _CHUNK_ROWS].astype(np.float64)
             block -= mean
             sum_sq += np.einsum("ij,ij->j", block, block)
         std = np.sqrt(sum_sq / X.shape[0])
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std))):
-            raise ValueError("Scaler.fit_standard: X must be finite; got NaN or inf")
         # a constant feature: std is 0 or rounding noise relative to its magnitude
         constant = std <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
         scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))

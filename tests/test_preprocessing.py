@@ -1,0 +1,147 @@
+"""Scaler: (X - offset) * scale in float32, fitted standardisation, saving."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from softgrad import preprocessing
+from softgrad.preprocessing import Scaler
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.float32, np.float64, np.bool_])
+def test_transform_is_float32_formula(rng, dtype):
+    X = rng.integers(0, 200, (17, 5)) if dtype != np.bool_ else rng.integers(0, 2, (17, 5))
+    X = X.astype(dtype)
+    offset = rng.standard_normal(5).astype(np.float32)
+    scale = rng.uniform(0.1, 2, 5).astype(np.float32)
+    out = Scaler(offset, scale).transform(X)
+    assert out.dtype == np.float32 and out.shape == X.shape
+    # the same arithmetic done by hand in float32: bit-identical (no float64 detour)
+    expected = (X.astype(np.float32) - offset) * scale
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_float64_input_is_rounded_once_to_float32(rng):
+    X = rng.standard_normal((50, 3)) * 1e3
+    out = Scaler(1.0, 0.5).transform(X)
+    np.testing.assert_allclose(out, (X - 1.0) * 0.5, rtol=2e-7, atol=0)
+
+
+def test_transform_does_not_touch_its_input(rng):
+    X = rng.integers(0, 256, (4, 3), dtype=np.uint8)
+    before = X.copy()
+    Scaler.for_range(255).transform(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_transform_accepts_leading_dims_and_lists():
+    out = Scaler([0.0, 1.0], [1.0, 2.0]).transform([[[1, 1]], [[2, 3]]])
+    np.testing.assert_array_equal(out, np.array([[[1, 0]], [[2, 4]]], dtype=np.float32))
+
+
+def test_transform_peak_memory_is_the_float32_result(rng):
+    X = rng.integers(0, 256, (2000, 784), dtype=np.uint8)
+    scaler = Scaler.fit_standard(X)
+    tracemalloc.start()
+    try:
+        out = scaler.transform(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.1 * out.nbytes, (peak, out.nbytes)
+
+
+def test_for_range_maps_0_max_to_0_1():
+    out = Scaler.for_range(16).transform(np.array([[0, 8, 16]]))
+    np.testing.assert_array_equal(out, [[0.0, 0.5, 1.0]])
+
+
+@pytest.mark.parametrize("max_value", [0, -1, np.inf, np.nan])
+def test_for_range_rejects_bad_max(max_value):
+    with pytest.raises(ValueError, match="max_value must be positive"):
+        Scaler.for_range(max_value)
+
+
+@pytest.mark.parametrize("chunk", [7, 4096])
+def test_fit_standard_matches_numpy(rng, monkeypatch, chunk):
+    monkeypatch.setattr(preprocessing, "_CHUNK_ROWS", chunk)
+    X = rng.integers(0, 256, (100, 6), dtype=np.uint8)
+    scaler = Scaler.fit_standard(X)
+    np.testing.assert_allclose(scaler.offset, X.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale, 1 / X.std(axis=0), rtol=1e-6)
+    Z = scaler.transform(X)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-5)
+
+
+def test_fit_standard_constant_features_map_to_zero(rng):
+    X = np.column_stack([np.full(10, 7.0), rng.standard_normal(10), np.zeros(10), np.full(10, 0.1)])
+    scaler = Scaler.fit_standard(X)
+    np.testing.assert_array_equal(scaler.scale[[0, 2, 3]], [1.0, 1.0, 1.0])
+    Z = scaler.transform(X)
+    assert np.all(np.isfinite(Z))
+    np.testing.assert_allclose(Z[:, [0, 2, 3]], 0, atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fit_standard_rejects_non_finite(bad):
+    X = np.ones((4, 2))
+    X[1, 1] = bad
+    with pytest.raises(ValueError, match="X must be finite"):
+        Scaler.fit_standard(X)
+
+
+@pytest.mark.parametrize("X", [np.zeros((0, 3)), np.zeros(3), np.array([["a"]])])
+def test_fit_standard_rejects_bad_shapes(X):
+    with pytest.raises(ValueError, match="non-empty numeric 2-D array"):
+        Scaler.fit_standard(X)
+
+
+def test_transform_checks_feature_count():
+    scaler = Scaler(np.zeros(3), 1.0)
+    assert scaler.n_features == 3
+    with pytest.raises(
+        ValueError, match=r"X must have 3 features \(last axis\); got shape \(2, 4\)"
+    ):
+        scaler.transform(np.zeros((2, 4)))
+    assert Scaler(0.0, 1.0).n_features is None
+
+
+def test_transform_rejects_non_numeric():
+    with pytest.raises(ValueError, match="X must be numeric"):
+        Scaler().transform(np.array([["1"]]))
+
+
+@pytest.mark.parametrize(
+    ("offset", "scale", "message"),
+    [
+        (np.zeros(3), np.ones(4), "same length"),
+        (np.zeros((2, 2)), 1.0, "offset must be a number or a 1-D"),
+        (0.0, np.nan, "scale must be finite"),
+        (1e39, 1.0, "offset must be finite in float32"),
+        ("a", 1.0, "offset must be a number"),
+    ],
+)
+def test_constructor_checks(offset, scale, message):
+    with pytest.raises(ValueError, match=message):
+        Scaler(offset, scale)
+
+
+def test_arrays_round_trip(rng):
+    scaler = Scaler.fit_standard(rng.standard_normal((20, 4)))
+    arrays = scaler.to_arrays()
+    assert set(arrays) == {"offset", "scale"}
+    assert all(a.dtype == np.float32 for a in arrays.values())
+    again = Scaler.from_arrays(arrays)
+    assert again == scaler
+    X = rng.standard_normal((5, 4))
+    np.testing.assert_array_equal(again.transform(X), scaler.transform(X))
+    assert Scaler.from_arrays(Scaler.for_range(255).to_arrays()) == Scaler.for_range(255)
+    with pytest.raises(ValueError, match="missing \\['scale'\\]"):
+        Scaler.from_arrays({"offset": arrays["offset"]})
+
+
+def test_repr():
+    assert repr(Scaler.for_range(4)) == "Scaler(offset=0.0, scale=0.25)"
+    assert repr(Scaler(np.zeros(3), 2.0)) == "Scaler(offset=<3 values>, scale=2.0)"
