@@ -1,0 +1,165 @@
+"""Model: batched, eval-mode inference on raw features, with clear input errors."""
+
+import numpy as np
+import pytest
+
+from softgrad.model import Model
+from softgrad.nn import Dropout, Linear, ReLU, Sequential, build_mlp
+from softgrad.preprocessing import Scaler
+
+
+def _hand_model(classes=("cat", "dog", "eel")):
+    """2 inputs -> 3 logits, weights set by hand: logits = [x0, x1, x0 + x1 - 1] on x / 10."""
+    net = Sequential(Linear(2, 3, rng=0, dtype=np.float64))
+    net[0].params["W"][...] = [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]
+    net[0].params["b"][...] = [0.0, 0.0, -1.0]
+    return Model(net, list(classes), Scaler.for_range(10))
+
+
+def test_hand_computed_outputs():
+    model = _hand_model()
+    X = np.array([[10, 0], [0, 30], [20, 20]])
+    # scaled x = [1, 0], [0, 3], [2, 2]  ->  logits [1, 0, 0], [0, 3, 2], [2, 2, 3]
+    logits = np.array([[1.0, 0, 0], [0, 3, 2], [2, 2, 3]])
+    np.testing.assert_allclose(model.decision_function(X), logits, rtol=1e-15)
+    e = np.exp(logits)
+    np.testing.assert_allclose(model.predict_proba(X), e / e.sum(1, keepdims=True), rtol=1e-14)
+    log_p = logits - np.log(e.sum(1, keepdims=True))
+    np.testing.assert_allclose(model.predict_log_proba(X), log_p, rtol=1e-14)
+    np.testing.assert_array_equal(model.predict(X), ["cat", "dog", "eel"])
+
+
+def test_integer_classes_are_returned_as_given():
+    model = _hand_model(classes=(3, 7, 11))
+    pred = model.predict(np.array([[0, 30], [10, 0]]))
+    np.testing.assert_array_equal(pred, [7, 3])
+    assert pred.dtype == np.int64
+
+
+def test_properties_and_repr():
+    model = _hand_model()
+    assert (model.n_features, model.n_classes) == (2, 3)
+    assert "n_features=2" in repr(model) and "'cat'" in repr(model)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64, 5000])
+def test_batch_size_does_not_change_results(rng, batch_size):
+    model = Model(build_mlp(8, [16], 5, rng=1), np.arange(5), Scaler.for_range(255))
+    X = rng.integers(0, 256, (300, 8), dtype=np.uint8)
+    full = model.predict_proba(X, batch_size=300)
+    np.testing.assert_allclose(model.predict_proba(X, batch_size=batch_size), full, rtol=1e-6)
+    np.testing.assert_array_equal(model.predict(X, batch_size=batch_size), np.argmax(full, axis=1))
+
+
+def test_only_one_batch_goes_through_the_network_at_a_time(rng, monkeypatch):
+    model = Model(build_mlp(4, [8], 3, rng=2), ["a", "b", "c"], Scaler.for_range(1))
+    rows_seen = []
+    forward = model.network.forward
+
+    def spy(x):
+        rows_seen.append(x.shape[0])
+        assert x.dtype == np.float32  # the scaler's output, per batch
+        return forward(x)
+
+    monkeypatch.setattr(model.network, "forward", spy)
+    proba = model.predict_proba(rng.standard_normal((2500, 4)), batch_size=1000)
+    assert rows_seen == [1000, 1000, 500]
+    assert proba.shape == (2500, 3) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+
+
+def test_eval_mode_during_prediction_and_mode_restored(rng):
+    net = Sequential(Linear(4, 6, rng=0), ReLU(), Dropout(0.5, rng=1), Linear(6, 2, rng=2))
+    model = Model(net, [0, 1], Scaler())
+    X = rng.standard_normal((50, 4))
+    first = model.predict_proba(X)
+    np.testing.assert_array_equal(model.predict_proba(X), first)  # no dropout noise
+    plain = Sequential(net[0], net[1], net[3]).eval()
+    np.testing.assert_allclose(first, Model(plain, [0, 1], Scaler()).predict_proba(X), rtol=1e-6)
+    assert net.training and net[2].training  # put back the way it was
+    net.eval()
+    model.predict(X)
+    assert not net.training
+
+
+def test_image_shaped_input_is_flattened():
+    net = Sequential(Linear(6, 2, rng=0))
+    model = Model(net, ["a", "b"], Scaler.for_range(255), image_shape=(2, 3))
+    images = np.arange(24, dtype=np.uint8).reshape(4, 2, 3)
+    np.testing.assert_array_equal(
+        model.predict_proba(images), model.predict_proba(images.reshape(4, 6))
+    )
+
+
+def test_feature_count_error_message():
+    model = Model(build_mlp(784, [4], 10, rng=0), np.arange(10), Scaler.for_range(255))
+    with pytest.raises(ValueError) as info:
+        model.predict(np.zeros((3, 64)))
+    assert str(info.value) == (
+        "Model.predict: X must have 784 features (the model's input size); got 64"
+    )
+    with pytest.raises(ValueError, match=r"Model\.predict_proba: X must have 784 features"):
+        model.predict_proba(np.zeros((3, 64)))
+
+
+def test_one_dimensional_input_suggests_reshape():
+    with pytest.raises(
+        ValueError, match=r"2-D \(n_samples, n_features\); got shape \(2,\); .*reshape"
+    ):
+        _hand_model().predict(np.zeros(2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_names_the_row(bad):
+    X = np.zeros((5, 2))
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match="X must be finite; got NaN or inf in row 3"):
+        _hand_model().predict_proba(X, batch_size=2)
+
+
+def test_non_numeric_input():
+    with pytest.raises(ValueError, match="X must be numeric"):
+        _hand_model().predict(np.array([["a", "b"]]))
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "error"), [(0, ValueError), (2.5, TypeError), (True, TypeError)]
+)
+def test_bad_batch_size(batch_size, error):
+    with pytest.raises(error, match="batch_size must be a positive int"):
+        _hand_model().predict(np.zeros((2, 2)), batch_size=batch_size)
+
+
+def test_empty_input_gives_empty_outputs():
+    model = _hand_model()
+    assert model.predict_proba(np.zeros((0, 2))).shape == (0, 3)
+    assert model.decision_function(np.zeros((0, 2))).shape == (0, 3)
+    assert model.predict(np.zeros((0, 2))).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"classes": ["a", "b"]}, ValueError, r"one entry per network output \(3\); got 2"),
+        ({"classes": ["a", "a", "b"]}, ValueError, "distinct"),
+        ({"classes": [[0, 1, 2]]}, ValueError, "1-D"),
+        ({"image_shape": (3, 3)}, ValueError, "image_shape must multiply to the input size 2"),
+        ({"scaler": "minmax"}, TypeError, "scaler must be a softgrad Scaler"),
+        ({"metadata": ["x"]}, TypeError, "metadata must be a dict"),
+    ],
+)
+def test_constructor_checks(kwargs, error, message):
+    args = {
+        "network": Sequential(Linear(2, 3, rng=0)),
+        "classes": ["a", "b", "c"],
+        "scaler": Scaler(),
+    }
+    with pytest.raises(error, match=message):
+        Model(**{**args, **kwargs})
+
+
+def test_metadata_is_copied():
+    meta = {"epochs": 3}
+    model = Model(Sequential(Linear(2, 3, rng=0)), [0, 1, 2], Scaler(), metadata=meta)
+    meta["epochs"] = 4
+    assert model.metadata == {"epochs": 3}
