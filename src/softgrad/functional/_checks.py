@@ -18,6 +18,8 @@ __all__ = [
     "check_where",
     "normalize_axis",
     "result_dtypes",
+    "to_output",
+    "to_scalar",
 ]
 
 
@@ -101,3 +103,23 @@ def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> 
     if not out.flags.writeable:
         raise ValueError(f"{where}: out must be writeable; got a read-only array")
     return out
+
+
+def to_output(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Deliver a computed buffer: into ``out`` if given, else as ``out_dtype`` (no copy if equal).
+
+    A float32 computation delivered as float16 rounds values beyond float16's range to +-inf,
+    as IEEE casting does; that rounding is documented, so its overflow flag is not a warning.
+    """
+    with np.errstate(over="ignore"):
+        if out is not None:
+            if buf is not out:
+                np.copyto(out, buf, casting="same_kind")
+            return out
+        return buf.astype(out_dtype, copy=False)
+
+
+def to_scalar(value: float, dtype: np.dtype) -> np.generic:
+    """A Python float as a NumPy scalar of ``dtype`` (overflow rounds to inf, see to_output)."""
+    with np.errstate(over="ignore"):
+        return dtype.type(value)

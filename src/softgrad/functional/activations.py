@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_out, check_same_shape, result_dtypes
+from ._checks import as_float_array, check_out, check_same_shape, result_dtypes, to_output
 
 __all__ = ["relu", "relu_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_vjp"]
 
@@ -38,14 +38,6 @@ def _binary(a: Any, g: Any, out: Any, name: str, a_name: str):
     return ac, gc, out_dtype, np.empty_like(ac)
 
 
-def _finish(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
-    if out is not None:
-        if buf is not out:
-            np.copyto(out, buf, casting="same_kind")
-        return out
-    return buf.astype(out_dtype, copy=False)
-
-
 def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     """Rectified linear unit: y = max(x, 0).
 
@@ -70,7 +62,7 @@ def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     """
     xc, out_dtype, buf = _unary(x, out, "relu")
     np.maximum(xc, 0.0, out=buf)
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def relu_vjp(y: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -100,7 +92,7 @@ def relu_vjp(y: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     yc, gc, out_dtype, buf = _binary(y, g, out, "relu_vjp", "y")
     # greater + multiply beat copyto(where=) by 8x on these machines
     np.multiply(gc, np.greater(yc, 0.0), out=buf)
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -139,7 +131,7 @@ def sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     np.divide(buf, denom, out=buf)
     # for x >= 0, 1 - e / (1 + e) = 1 / (1 + e)
     np.subtract(1.0, buf, out=buf, where=nonneg)
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def sigmoid_vjp(s: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -171,7 +163,7 @@ def sigmoid_vjp(s: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     np.subtract(1.0, sc, out=buf)
     buf *= sc
     buf *= gc
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def tanh(x: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -198,7 +190,7 @@ def tanh(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     """
     xc, out_dtype, buf = _unary(x, out, "tanh")
     np.tanh(xc, out=buf)
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def tanh_vjp(t: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -230,4 +222,4 @@ def tanh_vjp(t: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     np.multiply(tc, tc, out=buf)
     np.subtract(1.0, buf, out=buf)
     buf *= gc
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)

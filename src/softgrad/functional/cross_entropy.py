@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_out
+from ._checks import check_out, to_output, to_scalar
 from ._kernels import log_softmax_into, softmax_into
 from ._targets import Rows, check_options, class_targets, prob_targets, to_rows, weights
 
@@ -64,11 +64,11 @@ class _Problem:
     def reduce(self, per_row: np.ndarray, divisor: float) -> Any:
         dtype = self.rows.out_dtype
         if self.reduction == "none":
-            return per_row.reshape(self.rows.lead).astype(dtype, copy=False)
+            return to_output(per_row.reshape(self.rows.lead), dtype)
         total = float(np.sum(per_row, dtype=np.float64))
         if self.reduction == "mean":
             total = total / divisor if divisor > 0 else 0.0
-        return dtype.type(total)
+        return to_scalar(total, dtype)
 
 
 def cross_entropy(
@@ -216,10 +216,7 @@ def cross_entropy_grad(
     if view is not None:
         return out
     grad = p.rows.restore(buf)
-    if out is not None:
-        np.copyto(out, grad, casting="same_kind")
-        return out
-    return np.ascontiguousarray(grad).astype(p.rows.out_dtype, copy=False)
+    return to_output(grad if out is not None else np.ascontiguousarray(grad), p.rows.out_dtype, out)
 
 
 def _prob_grad(p: _Problem, buf: np.ndarray) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_out
+from ._checks import check_out, to_output, to_scalar
 from ._targets import check_options, class_targets, to_rows, weights
 
 __all__ = ["nll_loss", "nll_loss_grad"]
@@ -83,11 +83,11 @@ def nll_loss(
     if valid is not None:
         per_row = np.where(valid, per_row, 0.0).astype(rows.x.dtype, copy=False)
     if reduction == "none":
-        return per_row.reshape(rows.lead).astype(rows.out_dtype, copy=False)
+        return to_output(per_row.reshape(rows.lead), rows.out_dtype)
     total = float(np.sum(per_row, dtype=np.float64))
     if reduction == "mean":
         total = total / divisor if divisor > 0 else 0.0
-    return rows.out_dtype.type(total)
+    return to_scalar(total, rows.out_dtype)
 
 
 def nll_loss_grad(
@@ -131,9 +131,9 @@ def nll_loss_grad(
     if reduction == "mean":
         scale = 1.0 / divisor if divisor > 0 else 0.0
     grad = np.zeros_like(rows.x)
-    grad[np.arange(grad.shape[0]), t] = -scale if wy is None else wy * -scale
+    # 0.0 - w * r, not w * -r: an ignored (zero-weight) entry stays +0.0, never -0.0
+    grad[np.arange(grad.shape[0]), t] = -scale if wy is None else 0.0 - wy * scale
     result = rows.restore(grad)
-    if out is not None:
-        np.copyto(out, result, casting="same_kind")
-        return out
-    return np.ascontiguousarray(result).astype(rows.out_dtype, copy=False)
+    if out is None:
+        result = np.ascontiguousarray(result)
+    return to_output(result, rows.out_dtype, out)

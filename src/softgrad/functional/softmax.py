@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_out, check_where, normalize_axis
+from ._checks import as_float_array, check_out, check_where, normalize_axis, to_output
 from ._kernels import log_softmax_into, logsumexp_kernel, softmax_into
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
@@ -23,14 +23,6 @@ def _prepare(x: Any, axis: Any, where: Any, out: Any, name: str):
     if out is not None:
         check_out(out, xc.shape, out_dtype, name)
     return xc, out_dtype, ax, mask
-
-
-def _finish(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
-    if out is not None:
-        if buf is not out:
-            np.copyto(out, buf, casting="same_kind")
-        return out
-    return buf if buf.dtype == out_dtype else buf.astype(out_dtype)
 
 
 def _buffer(xc: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -84,7 +76,7 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
     """
     xc, out_dtype, ax, mask = _prepare(x, axis, where, out, "softmax")
     buf = softmax_into(xc, ax, mask, _buffer(xc, out))
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def log_softmax(
@@ -131,7 +123,7 @@ def log_softmax(
     """
     xc, out_dtype, ax, mask = _prepare(x, axis, where, out, "log_softmax")
     buf = log_softmax_into(xc, ax, mask, _buffer(xc, out))
-    return _finish(buf, out_dtype, out)
+    return to_output(buf, out_dtype, out)
 
 
 def logsumexp(x: Any, axis: int = -1, keepdims: bool = False, where: Any = None) -> np.ndarray:
@@ -170,4 +162,4 @@ def logsumexp(x: Any, axis: int = -1, keepdims: bool = False, where: Any = None)
     total = logsumexp_kernel(xc, ax, mask)
     if not keepdims:
         total = np.squeeze(total, axis=ax)
-    return np.asarray(total, dtype=out_dtype)
+    return to_output(total, out_dtype)

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, check_out, check_same_shape, normalize_axis, result_dtypes
+from ._checks import (
+    as_float_array,
+    check_out,
+    check_same_shape,
+    normalize_axis,
+    result_dtypes,
+    to_output,
+)
 from ._kernels import softmax_into
 
 __all__ = [
@@ -66,7 +73,7 @@ def softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
     # the diagonal of each (C, C) block, as a strided view of the flattened block
     diag = jac.reshape(*jac.shape[:-2], n * n)[..., :: n + 1]
     diag += s
-    return jac.astype(out_dtype, copy=False)
+    return to_output(jac, out_dtype)
 
 
 def log_softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
@@ -97,7 +104,7 @@ def log_softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
     jac = np.negative(np.broadcast_to(s[..., None, :], (*s.shape, n)))
     diag = jac.reshape(*jac.shape[:-2], n * n)[..., :: n + 1]
     diag += 1.0
-    return jac.astype(out_dtype, copy=False)
+    return to_output(jac, out_dtype)
 
 
 def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]):
@@ -116,14 +123,6 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
         direct = False
     buf = out if direct else np.empty_like(ac)
     return ac, bc, ax, out_dtype, buf
-
-
-def _finish(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None) -> np.ndarray:
-    if out is not None:
-        if buf is not out:
-            np.copyto(out, buf, casting="same_kind")
-        return out
-    return buf.astype(out_dtype, copy=False)
 
 
 def _softmax_product(s: np.ndarray, g: np.ndarray, ax: int, buf: np.ndarray) -> np.ndarray:
@@ -167,7 +166,7 @@ def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -
     array([ 0.1875, -0.1875])
     """
     sc, gc, ax, out_dtype, buf = _pair(s, g, axis, out, "softmax_vjp", ("s", "g"))
-    return _finish(_softmax_product(sc, gc, ax, buf), out_dtype, out)
+    return to_output(_softmax_product(sc, gc, ax, buf), out_dtype, out)
 
 
 def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
@@ -197,7 +196,7 @@ def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -
     array([0., 0.])
     """
     sc, vc, ax, out_dtype, buf = _pair(s, v, axis, out, "softmax_jvp", ("s", "v"))
-    return _finish(_softmax_product(sc, vc, ax, buf), out_dtype, out)
+    return to_output(_softmax_product(sc, vc, ax, buf), out_dtype, out)
 
 
 def _log_softmax_product(
@@ -255,7 +254,7 @@ def log_softmax_vjp(logp: Any, g: Any, axis: int = -1, out: np.ndarray | None = 
     array([ 0.75, -0.75])
     """
     lc, gc, ax, out_dtype, buf = _pair(logp, g, axis, out, "log_softmax_vjp", ("logp", "g"))
-    return _finish(_log_softmax_product(lc, gc, ax, buf, False), out_dtype, out)
+    return to_output(_log_softmax_product(lc, gc, ax, buf, False), out_dtype, out)
 
 
 def log_softmax_jvp(logp: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
@@ -285,4 +284,4 @@ def log_softmax_jvp(logp: Any, v: Any, axis: int = -1, out: np.ndarray | None = 
     array([ 0.75, -0.25])
     """
     lc, vc, ax, out_dtype, buf = _pair(logp, v, axis, out, "log_softmax_jvp", ("logp", "v"))
-    return _finish(_log_softmax_product(lc, vc, ax, buf, True), out_dtype, out)
+    return to_output(_log_softmax_product(lc, vc, ax, buf, True), out_dtype, out)

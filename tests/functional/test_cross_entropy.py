@@ -1,0 +1,330 @@
+"""cross_entropy / cross_entropy_grad / nll_loss / nll_loss_grad without torch.
+
+Values against hand-written formulas, gradients against float64 central differences for every
+option combination, every axis, float32 and float64; the documented deviation from torch
+(mean over zero targets -> 0.0); argument errors in the house template.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from softgrad.functional import (
+    cross_entropy,
+    cross_entropy_grad,
+    log_softmax,
+    nll_loss,
+    nll_loss_grad,
+    softmax,
+)
+
+REDUCTIONS = ["mean", "sum", "none"]
+OPTIONS = [
+    dict(weight=w, ignore_index=ig, label_smoothing=ls)
+    for w, ig, ls in itertools.product([None, "w"], [None, 1], [0.0, 0.3])
+]
+DTYPES = [(np.float64, 1e-6, 1e-8), (np.float32, 1e-4, 1e-5)]
+SHAPES_AXES = [((4,), 0), ((5, 4), -1), ((4, 5), 0), ((2, 3, 4), 1), ((2, 3, 4), -1)]
+
+
+def _case(rng, shape, axis, options, dtype, probs=False):
+    n = shape[axis]
+    lead = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    logits = (rng.normal(size=shape) * 2).astype(dtype)
+    if probs:
+        target = np.moveaxis(rng.dirichlet(np.ones(n), size=lead), -1, axis).astype(dtype)
+    else:
+        target = rng.integers(0, n, size=lead)
+        if target.size > 1:
+            target.flat[0] = 1  # make sure ignore_index=1 is exercised, not all ignored
+            target.flat[-1] = 0
+    kw = dict(options)
+    if kw.get("weight") == "w":
+        kw["weight"] = rng.uniform(0.2, 2.0, size=n)
+    return logits, target, kw
+
+
+def _onehot_reference(logits, target, axis, reduction, weight, ignore_index, label_smoothing):
+    # the torch definition written out in float64 with the class axis moved last
+    logp = np.moveaxis(log_softmax(logits.astype(np.float64), axis), axis, -1)
+    n = logp.shape[-1]
+    w = np.ones(n) if weight is None else np.asarray(weight, np.float64)
+    valid = np.ones(target.shape, bool) if ignore_index is None else target != ignore_index
+    t = np.where(valid, target, 0)
+    onehot = np.eye(n)[t]
+    nll = -np.sum(onehot * logp, axis=-1) * w[t] * valid
+    smooth = -np.sum(logp * w, axis=-1) * valid
+    per = (1 - label_smoothing) * nll + label_smoothing / n * smooth
+    if reduction == "none":
+        return per
+    if reduction == "sum":
+        return per.sum()
+    denom = np.sum(w[t] * valid)
+    return per.sum() / denom if denom > 0 else 0.0
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
+)
+@pytest.mark.parametrize(("shape", "axis"), SHAPES_AXES)
+def test_class_target_values_match_definition(rng, close, shape, axis, options, reduction):
+    logits, target, kw = _case(rng, shape, axis, options, np.float64)
+    expected = _onehot_reference(logits, target, axis, reduction, **kw)
+    actual = cross_entropy(logits, target, axis=axis, reduction=reduction, **kw)
+    close(actual, expected, rtol=1e-12, atol=1e-14, what=f"cross_entropy {reduction} {kw}")
+
+
+@pytest.mark.parametrize(("dtype", "rtol", "atol"), DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize(
+    "options", OPTIONS, ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items())
+)
+@pytest.mark.parametrize(("shape", "axis"), SHAPES_AXES)
+def test_class_target_grad_matches_central_differences(
+    rng, close, central_diff, shape, axis, options, reduction, dtype, rtol, atol
+):
+    logits, target, kw = _case(rng, shape, axis, options, dtype)
+
+    def loss_sum(z):
+        return np.sum(cross_entropy(z, target, axis=axis, reduction=reduction, **kw))
+
+    expected = central_diff(loss_sum, logits, 1.0)
+    actual = cross_entropy_grad(logits, target, axis=axis, reduction=reduction, **kw)
+    assert actual.dtype == dtype and actual.shape == logits.shape
+    close(actual, expected, rtol, atol, what=f"cross_entropy_grad {reduction} {kw}")
+
+
+@pytest.mark.parametrize(("dtype", "rtol", "atol"), DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES_AXES)
+def test_prob_target_values_and_grad(
+    rng, close, central_diff, shape, axis, weighted, label_smoothing, reduction, dtype, rtol, atol
+):
+    opts = dict(weight="w" if weighted else None, label_smoothing=label_smoothing)
+    logits, target, kw = _case(rng, shape, axis, opts, dtype, probs=True)
+    n = shape[axis]
+    t = target.astype(np.float64) * (1 - label_smoothing) + label_smoothing / n
+    w = np.ones(n) if kw["weight"] is None else kw["weight"]
+    per = -np.sum(np.moveaxis(log_softmax(logits.astype(np.float64), axis) * t, axis, -1) * w, -1)
+    expected = {"none": per, "sum": per.sum(), "mean": per.sum() / max(per.size, 1)}[reduction]
+    got = cross_entropy(logits, target, axis=axis, reduction=reduction, **kw)
+    close(got, expected, rtol, atol, what="prob-target value")
+
+    def loss_sum(z):
+        return np.sum(cross_entropy(z, target, axis=axis, reduction=reduction, **kw))
+
+    grad = cross_entropy_grad(logits, target, axis=axis, reduction=reduction, **kw)
+    close(grad, central_diff(loss_sum, logits, 1.0), rtol, atol, what="prob-target grad")
+
+
+def test_unweighted_grad_is_softmax_minus_smoothed_target(close):
+    logits = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    target = np.array([2, 0])
+    eps = 0.1
+    smoothed = (1 - eps) * np.eye(3)[target] + eps / 3
+    expected = (softmax(logits) - smoothed) / 2  # mean over N = 2
+    close(cross_entropy_grad(logits, target, label_smoothing=eps), expected, 1e-15, 1e-17, "fused")
+
+
+def test_hand_computed_value():
+    # logits [0, 0] target 0: -log(1/2) = log 2; with weight [3, 1] the mean is still log 2
+    assert cross_entropy(np.zeros((1, 2)), np.array([0])) == pytest.approx(np.log(2), rel=1e-15)
+    loss = cross_entropy(np.zeros((2, 2)), np.array([0, 1]), weight=np.array([3.0, 1.0]))
+    assert loss == pytest.approx(np.log(2), rel=1e-15)  # (3 log2 + 1 log2) / (3 + 1)
+
+
+def test_scalar_types_follow_logits_dtype():
+    assert isinstance(cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1])), np.float32)
+    assert isinstance(cross_entropy(np.zeros((2, 3), np.float16), np.array([0, 1])), np.float16)
+    assert isinstance(cross_entropy(np.zeros((2, 3), int), np.array([0, 1])), np.float64)
+    assert (
+        cross_entropy(np.zeros((2, 3), np.float32), np.array([0, 1]), reduction="none").dtype
+        == np.float32
+    )
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(ignore_index=2, target=[2, 2]),
+        dict(weight=[0.0, 1.0, 1.0], target=[0, 0]),
+        dict(target=np.zeros(0, int), logits=np.zeros((0, 3))),
+    ],
+)
+def test_mean_over_zero_targets_is_zero_not_nan(kw):
+    logits = kw.pop("logits", np.ones((2, 3)))
+    target = np.asarray(kw.pop("target"))
+    assert cross_entropy(logits, target, **kw) == 0.0
+    assert np.all(cross_entropy_grad(logits, target, **kw) == 0.0)
+    assert nll_loss(log_softmax(logits), target, **kw) == 0.0
+    assert np.all(nll_loss_grad(log_softmax(logits), target, **kw) == 0.0)
+
+
+def test_ignored_rows_have_zero_gradient_even_with_nonfinite_logits():
+    logits = np.array([[1.0, 2.0], [np.nan, np.inf], [0.0, 0.0]])
+    target = np.array([0, -100, 1])
+    grad = cross_entropy_grad(logits, target, ignore_index=-100, label_smoothing=0.2)
+    assert np.all(grad[1] == 0) and np.all(np.isfinite(grad))
+    assert np.isfinite(cross_entropy(logits, target, ignore_index=-100, label_smoothing=0.2))
+
+
+def test_finite_huge_logits_give_finite_loss_and_grad():
+    logits = np.array([[3e38, -3e38, 0.0], [1e4, -1e4, 1e-30]], np.float32)
+    target = np.array([0, 1])
+    assert np.all(np.isfinite(cross_entropy_grad(logits, target)))
+    assert np.isfinite(cross_entropy(logits, target, reduction="none")[0])
+
+
+def test_out_buffer_and_in_place(rng, close):
+    logits = rng.normal(size=(6, 4)).astype(np.float32)
+    target = rng.integers(0, 4, size=6)
+    expected = cross_entropy_grad(logits, target)
+    out = np.empty_like(logits)
+    assert cross_entropy_grad(logits, target, out=out) is out
+    close(out, expected, 0, 0, "out=")
+    assert cross_entropy_grad(logits, target, out=logits) is logits
+    close(logits, expected, 0, 0, "out=logits")
+    out_t = np.empty((4, 6), np.float32).T  # non-contiguous buffer, axis 0 layout
+    assert cross_entropy_grad(
+        expected.T.copy(), target, axis=0, out=np.empty((4, 6), np.float32)
+    ).shape == (4, 6)
+    assert cross_entropy_grad(logits, target, out=out_t) is out_t
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore_index", [None, 0])
+@pytest.mark.parametrize(("shape", "axis"), [((5, 3), -1), ((3, 5), 0), ((2, 3, 4), 1)])
+def test_nll_loss_and_grad(
+    rng, close, central_diff, shape, axis, weighted, ignore_index, reduction
+):
+    opts = dict(weight="w" if weighted else None, ignore_index=ignore_index, label_smoothing=0.0)
+    logits, target, kw = _case(rng, shape, axis, opts, np.float64)
+    del kw["label_smoothing"]
+    logp = log_softmax(logits, axis)
+    # cross_entropy(logits) == nll_loss(log_softmax(logits)) by definition
+    close(
+        nll_loss(logp, target, axis, reduction, **kw),
+        cross_entropy(logits, target, axis, reduction, **kw),
+        1e-13,
+        1e-15,
+        "nll vs ce",
+    )
+
+    def loss_sum(z):
+        return np.sum(nll_loss(z, target, axis, reduction, **kw))
+
+    close(
+        nll_loss_grad(logp, target, axis, reduction, **kw),
+        central_diff(loss_sum, logp, 1.0),
+        1e-6,
+        1e-8,
+        "nll grad vs FD",
+    )
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad])
+def test_bad_arguments(fn):
+    name = fn.__name__
+    x = np.zeros((2, 3))
+    t = np.array([0, 2])
+    cases = [
+        (
+            ValueError,
+            dict(target=np.array([0, 3])),
+            rf"^{name}: target must be class indices in \[0, 2\] \(or ignore_index\); "
+            r"got 3 at index \(1,\)$",
+        ),
+        (ValueError, dict(target=np.array([-1, 0])), r"got -1 at index \(0,\)$"),
+        (
+            ValueError,
+            dict(reduction="avg"),
+            rf"^{name}: reduction must be one of 'mean', 'sum', 'none'; got 'avg'$",
+        ),
+        (
+            ValueError,
+            dict(weight=[1.0, -1.0, 1.0]),
+            rf"^{name}: weight must be finite and non-negative; got -1.0 at index 1$",
+        ),
+        (
+            ValueError,
+            dict(weight=[1.0, np.nan, 1.0]),
+            r"weight must be finite and non-negative; got nan",
+        ),
+        (
+            ValueError,
+            dict(weight=[1.0, 1.0]),
+            rf"^{name}: weight must have shape \(3,\) \(one per class\); got shape \(2,\)$",
+        ),
+        (ValueError, dict(axis=2), rf"^{name}: axis must be in \[-2, 1\] for 2-d input; got 2$"),
+        (
+            ValueError,
+            dict(target=np.array([0, 1, 2])),
+            rf"^{name}: target \(class indices\) must have shape \(2,\) .*; got shape \(3,\)$",
+        ),
+        (
+            TypeError,
+            dict(target=np.array([True, False])),
+            rf"^{name}: target must be .*; got dtype 'bool'$",
+        ),
+        (
+            TypeError,
+            dict(ignore_index=1.5),
+            rf"^{name}: ignore_index must be an int or None; got 1.5$",
+        ),
+    ]
+    if fn in (cross_entropy, cross_entropy_grad):
+        cases += [
+            (
+                ValueError,
+                dict(label_smoothing=1.5),
+                rf"^{name}: label_smoothing must be in \[0, 1\]; got 1.5$",
+            ),
+            (
+                ValueError,
+                dict(label_smoothing=-0.1),
+                r"label_smoothing must be in \[0, 1\]; got -0.1$",
+            ),
+            (
+                TypeError,
+                dict(label_smoothing="0.1"),
+                rf"^{name}: label_smoothing must be a float; got '0.1'$",
+            ),
+            (
+                ValueError,
+                dict(target=np.zeros((3, 2))),
+                rf"^{name}: target \(class probabilities\) must have the logits' shape \(2, 3\); "
+                r"got shape \(3, 2\)$",
+            ),
+            (
+                ValueError,
+                dict(target=np.full((2, 3), 1 / 3), ignore_index=0),
+                rf"^{name}: ignore_index must be None with class-probability \(float\) "
+                r"targets; got 0$",
+            ),
+        ]
+    else:
+        cases.append(
+            (
+                TypeError,
+                dict(target=np.zeros(2)),
+                rf"^{name}: target must be an integer array of class indices; got dtype 'float64'$",
+            )
+        )
+    for error, kw, pattern in cases:
+        args = dict(kw)
+        target = args.pop("target", t)
+        with pytest.raises(error, match=pattern):
+            fn(x, target, **args)
+
+
+def test_ignore_index_outside_class_range_is_allowed():
+    # torch's default ignore_index is -100: a target equal to it is skipped, not out of range
+    loss = cross_entropy(np.zeros((2, 3)), np.array([-100, 1]), ignore_index=-100)
+    assert loss == pytest.approx(np.log(3), rel=1e-15)

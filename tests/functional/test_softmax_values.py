@@ -1,0 +1,268 @@
+"""softmax / log_softmax / logsumexp forward values: the numerics list of issue 2, case by case.
+
+Hypothesis versions of the same properties live in test_properties.py; these are the named
+edge cases with their exact expected outputs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softgrad.functional import (
+    log_softmax,
+    log_softmax_jacobian,
+    log_softmax_vjp,
+    logsumexp,
+    softmax,
+    softmax_jacobian,
+    softmax_vjp,
+)
+
+INF = np.inf
+FLOATS = [np.float16, np.float32, np.float64]
+
+
+def _reference_softmax(x, axis):
+    # the textbook formula in float64 (fine for moderate inputs)
+    e = np.exp(np.asarray(x, np.float64) - np.max(x, axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "rtol"), [(np.float16, 2e-3), (np.float32, 1e-6), (np.float64, 1e-13)]
+)
+@pytest.mark.parametrize(("shape", "axis"), [((7,), 0), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1)])
+def test_values_match_textbook_formula(rng, close, dtype, rtol, shape, axis):
+    x = rng.normal(size=shape).astype(dtype) * 3
+    ref = _reference_softmax(x, axis)
+    s = softmax(x, axis)
+    assert s.dtype == dtype
+    close(s, ref, rtol=rtol, atol=0, what="softmax")
+    close(log_softmax(x, axis), np.log(ref), rtol=rtol, atol=rtol, what="log_softmax")
+    lse = np.log(np.sum(np.exp(x.astype(np.float64)), axis=axis))
+    # absolute error ~ eps * |max|: atol, since lse itself may be near 0
+    close(logsumexp(x, axis), lse, rtol=rtol, atol=5 * rtol, what="logsumexp")
+    close(logsumexp(x, axis, keepdims=True), np.expand_dims(lse, axis), rtol, 5 * rtol, "keepdims")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_float_dtype_preserved_everywhere(dtype):
+    x = np.array([[1.0, 2.0, 3.0]], dtype)
+    for fn in (softmax, log_softmax, logsumexp, softmax_jacobian, log_softmax_jacobian):
+        assert fn(x).dtype == dtype, fn.__name__
+    assert softmax_vjp(softmax(x), x).dtype == dtype
+    assert log_softmax_vjp(log_softmax(x), x).dtype == dtype
+
+
+def test_float16_is_computed_in_float32():
+    # float16 arithmetic would saturate exp(x - m)'s sum: 70000 entries of exp(0) = 1 exceed
+    # float16's max (65504); computed in float32 each probability is 1/70000
+    x = np.zeros(70000, np.float16)
+    s = softmax(x)
+    assert s.dtype == np.float16
+    assert np.all(s == np.float16(1 / 70000)), s[:3]
+    assert log_softmax(x)[0] == np.float16(-np.log(70000.0))
+    assert logsumexp(x) == np.float16(np.log(70000.0))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int64, np.uint8, np.bool_])
+def test_int_and_bool_give_float64(dtype):
+    x = np.array([0, 1, 1], dtype)
+    s = softmax(x)
+    assert s.dtype == np.float64
+    np.testing.assert_allclose(s, _reference_softmax(x.astype(np.float64), -1), rtol=1e-15)
+    assert log_softmax(x).dtype == np.float64
+    assert logsumexp(x).dtype == np.float64
+    assert softmax_jacobian(x).dtype == np.float64
+
+
+def test_python_lists_accepted():
+    np.testing.assert_allclose(softmax([0.0, 0.0]), [0.5, 0.5])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "row",
+    [
+        [1e4, -1e4, 0.0],
+        [3e38, -3e38, 1e-30],
+        [-3e38, -3e38, -3e38],
+        [3e38, 3e38, 3e38],
+        [3e38, 1e-45, -1e-45, 5.0],
+    ],
+)
+def test_finite_input_never_gives_nan_or_inf(dtype, row):
+    x = np.array(row, dtype)
+    s = softmax(x)
+    assert np.all(np.isfinite(s)), s
+    assert abs(float(np.sum(s, dtype=np.float64)) - 1) < 1e-6
+    assert np.isfinite(logsumexp(x)), logsumexp(x)
+    vjp = softmax_vjp(s, np.ones_like(x))
+    assert np.all(np.isfinite(vjp)), vjp
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_finite_while_representable(dtype):
+    big = np.finfo(dtype).max / 4  # max - min = max / 2: representable
+    x = np.array([big, -big, 0.0, 1.0], dtype)
+    logp = log_softmax(x)
+    assert np.all(np.isfinite(logp)), logp
+    assert logp[0] == 0 and logp[1] == -2 * big
+
+
+def test_log_softmax_overflowing_range_rounds_to_minus_inf_like_ieee():
+    # documented: log s = -6e38 is beyond float32; it rounds to -inf (probability 0 anyway)
+    logp = log_softmax(np.array([3e38, -3e38], np.float32))
+    assert logp[0] == 0 and logp[1] == -INF
+
+
+def test_shift_invariance_exact_for_large_offsets(close):
+    x = np.array([0.5, -1.0, 2.0])
+    close(softmax(x + 1e6), softmax(x), rtol=1e-9, atol=0, what="shift by 1e6")
+
+
+def test_where_masks_entries_exactly():
+    x = np.array([[1.0, 50.0, 2.0], [3.0, 4.0, 5.0]])
+    mask = np.array([[True, False, True], [False, False, False]])
+    s = softmax(x, where=mask)
+    # masked entries get exactly 0, the 50.0 does not enter the shift, the empty row is 0 not NaN
+    np.testing.assert_array_equal(s[1], [0.0, 0.0, 0.0])
+    assert s[0, 1] == 0.0
+    np.testing.assert_allclose(s[0, [0, 2]], _reference_softmax([1.0, 2.0], -1), rtol=1e-15)
+    logp = log_softmax(x, where=mask)
+    np.testing.assert_array_equal(logp[1], [-INF, -INF, -INF])
+    assert logp[0, 1] == -INF
+    np.testing.assert_allclose(logp[0, [0, 2]], np.log(s[0, [0, 2]]), rtol=1e-14)
+    lse = logsumexp(x, where=mask)
+    assert lse[1] == -INF
+    np.testing.assert_allclose(lse[0], np.log(np.exp(1.0) + np.exp(2.0)), rtol=1e-15)
+
+
+def test_where_masked_entries_may_hold_anything():
+    x = np.array([np.nan, INF, -INF, 1.0, 3e38])
+    mask = np.array([False, False, False, True, False])
+    np.testing.assert_array_equal(softmax(x, where=mask), [0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(log_softmax(x, where=mask), [-INF, -INF, -INF, 0, -INF])
+
+
+def test_where_broadcasts_along_rows():
+    x = np.arange(6.0).reshape(2, 3)
+    s = softmax(x, where=np.array([True, True, False]))
+    np.testing.assert_array_equal(s[:, 2], [0.0, 0.0])
+    np.testing.assert_allclose(s.sum(axis=1), [1.0, 1.0])
+
+
+def test_where_gradients_are_exactly_zero(rng):
+    x = rng.normal(size=(3, 4))
+    mask = np.array([[True, False, True, True], [False] * 4, [True, True, False, False]])
+    g = rng.normal(size=x.shape)
+    grad = softmax_vjp(softmax(x, where=mask), g)
+    assert np.all(grad[~mask] == 0.0), grad
+    grad = log_softmax_vjp(log_softmax(x, where=mask), g)
+    assert np.all(grad[~mask] == 0.0), grad
+    assert np.all(np.isfinite(grad))
+
+
+def test_posinf_entries_share_the_mass():
+    x = np.array([[INF, 1.0, INF, -INF], [INF, 2.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(softmax(x), [[0.5, 0, 0.5, 0], [1, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        log_softmax(x), [[-np.log(2), -INF, -np.log(2), -INF], [0, -INF, -INF, -INF]]
+    )
+    np.testing.assert_array_equal(logsumexp(x), [INF, INF])
+    mask = np.array([True, True, False, True])  # the masked +inf does not take a share
+    np.testing.assert_array_equal(softmax(x, where=mask)[0], [1, 0, 0, 0])
+
+
+def test_nan_confined_to_its_slice():
+    x = np.array([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0], [np.nan, INF, 0.0]])
+    for fn in (softmax, log_softmax):
+        y = fn(x)
+        assert np.all(np.isnan(y[0])) and np.all(np.isnan(y[2])), fn.__name__
+        assert np.all(np.isfinite(y[1])), fn.__name__
+    lse = logsumexp(x)
+    assert np.isnan(lse[0]) and np.isnan(lse[2]) and np.isfinite(lse[1])
+
+
+def test_nan_along_axis_zero_stays_in_its_column():
+    x = np.array([[1.0, np.nan], [2.0, 3.0]])
+    s = softmax(x, axis=0)
+    assert np.all(np.isnan(s[:, 1])) and np.all(np.isfinite(s[:, 0]))
+
+
+def test_all_neg_inf_slice():
+    x = np.array([[-INF, -INF], [0.0, -INF]])
+    assert np.all(np.isnan(softmax(x)[0])) and np.all(np.isnan(log_softmax(x)[0]))
+    np.testing.assert_array_equal(softmax(x)[1], [1.0, 0.0])
+    np.testing.assert_array_equal(logsumexp(x), [-INF, 0.0])
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0), (2, 0, 4)])
+def test_empty_arrays(shape):
+    for axis in range(-len(shape), len(shape)):
+        x = np.zeros(shape, np.float32)
+        assert softmax(x, axis).shape == shape
+        assert log_softmax(x, axis).shape == shape
+        lse = logsumexp(x, axis)
+        assert lse.shape == tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+        assert np.all(lse == -INF)  # log of an empty sum
+        n = shape[axis]
+        lead = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+        assert softmax_jacobian(x, axis).shape == (*lead, n, n)
+
+
+@pytest.mark.parametrize("fn", [softmax, log_softmax])
+def test_out_buffer(rng, fn):
+    x = rng.normal(size=(4, 5)).astype(np.float32)
+    expected = fn(x)
+    out = np.empty_like(x)
+    assert fn(x, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    assert fn(x, out=x) is x  # in place
+    np.testing.assert_array_equal(x, expected)
+    x16 = np.zeros((2, 3), np.float16)
+    out16 = np.empty_like(x16)
+    assert fn(x16, out=out16) is out16
+    np.testing.assert_array_equal(out16, fn(x16))
+
+
+@pytest.mark.parametrize("fn", [softmax, log_softmax, logsumexp])
+def test_bad_arguments(fn):
+    name = fn.__name__
+    with pytest.raises(
+        ValueError, match=rf"^{name}: axis must be in \[-2, 1\] for 2-d input; got -3$"
+    ):
+        fn(np.zeros((2, 3)), axis=-3)
+    with pytest.raises(TypeError, match=rf"^{name}: axis must be an int; got None$"):
+        fn(np.zeros((2, 3)), axis=None)
+    with pytest.raises(ValueError, match=rf"^{name}: x must have at least 1 dimension"):
+        fn(np.float64(1.0))
+    with pytest.raises(
+        TypeError, match=rf"^{name}: x must be a real array .*; got dtype 'complex128'$"
+    ):
+        fn(np.zeros(3, complex))
+    with pytest.raises(
+        TypeError, match=rf"^{name}: where must be a bool array; got dtype 'int64'$"
+    ):
+        fn(np.zeros(3), where=np.ones(3, np.int64))
+    with pytest.raises(
+        ValueError,
+        match=rf"^{name}: where must be broadcastable to x's shape \(2, 3\); got shape \(2,\)$",
+    ):
+        fn(np.zeros((2, 3)), where=np.ones(2, bool))
+
+
+@pytest.mark.parametrize("fn", [softmax, log_softmax])
+def test_bad_out(fn):
+    name = fn.__name__
+    with pytest.raises(
+        ValueError, match=rf"^{name}: out must have shape \(2, 3\); got shape \(3, 2\)$"
+    ):
+        fn(np.zeros((2, 3)), out=np.zeros((3, 2)))
+    with pytest.raises(TypeError, match=rf"^{name}: out must have dtype 'float64'; got 'float32'$"):
+        fn(np.zeros((2, 3)), out=np.zeros((2, 3), np.float32))
+    with pytest.raises(
+        TypeError, match=rf"^{name}: out must be a numpy.ndarray or None; got 'list'$"
+    ):
+        fn(np.zeros(2), out=[0.0, 0.0])
