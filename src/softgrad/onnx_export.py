@@ -10,6 +10,7 @@ The graph takes ``input`` (float32, shape (N, D), N dynamic) and returns ``proba
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -109,18 +110,25 @@ def build_graph(model, name: str = "softgrad"):
     n_classes = [step[1].shape[1] for step in plan if step[0] == "gemm"][-1]
     inits: list = []
     nodes: list = []
-    current = "input" if scaler is None else _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
+    current = (
+        "input" if scaler is None else _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
+    )
     n_gemm = sum(step[0] == "gemm" for step in plan)
     gemm_index = 0
     for step in plan:
         if step[0] == "gemm":
             W, b = step[1].astype(np.float32), step[2].astype(np.float32)
-            inits += [numpy_helper.from_array(W, f"W{gemm_index}"),
-                      numpy_helper.from_array(b, f"b{gemm_index}")]
+            inits += [
+                numpy_helper.from_array(W, f"W{gemm_index}"),
+                numpy_helper.from_array(b, f"b{gemm_index}"),
+            ]
             gemm_index += 1
             out = "logits" if gemm_index == n_gemm else f"z{gemm_index}"
-            nodes.append(helper.make_node(
-                "Gemm", [current, f"W{gemm_index - 1}", f"b{gemm_index - 1}"], [out]))
+            nodes.append(
+                helper.make_node(
+                    "Gemm", [current, f"W{gemm_index - 1}", f"b{gemm_index - 1}"], [out]
+                )
+            )
             current = out
         elif _ACTIVATION_OPS[step[1]] is not None and current != "logits":
             out = f"a{gemm_index}"
@@ -132,13 +140,19 @@ def build_graph(model, name: str = "softgrad"):
         nodes,
         name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, n_features])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, n_classes]),
-         helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n_classes])],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, n_classes]),
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n_classes]),
+        ],
         inits,
     )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="softgrad")
+    proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="softgrad"
+    )
     proto.ir_version = IR_VERSION
+    classes = getattr(model, "classes_", getattr(model, "classes", None))
+    if classes is not None:  # the label of each probability column, for consumers of the file
+        helper.set_model_props(proto, {"classes": json.dumps(np.asarray(classes).tolist())})
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
@@ -161,7 +175,8 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     Path
         ``path``. The graph: input "input" float32 (N, D); outputs "probabilities" and
         "logits", float32 (N, C); N is a dynamic axis. Opset 17, Gemm + Relu/Tanh/Sigmoid +
-        Softmax(axis=1); weights stored as float32.
+        Softmax(axis=1); weights stored as float32. The class labels (when the model has
+        them) are stored as JSON in the metadata property "classes".
 
     Raises
     ------

@@ -21,13 +21,20 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 def _data(n_classes=3, n_samples=120, seed=0):
-    return make_classification(n_samples=n_samples, n_features=5, n_informative=4,
-                               n_redundant=0, n_classes=n_classes, random_state=seed)
+    return make_classification(
+        n_samples=n_samples,
+        n_features=5,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        random_state=seed,
+    )
 
 
 def _clf(**params):
-    return MLPClassifier(**{"hidden_layer_sizes": (10,), "max_iter": 5, "random_state": 0,
-                            **params})
+    return MLPClassifier(
+        **{"hidden_layer_sizes": (10,), "max_iter": 5, "random_state": 0, **params}
+    )
 
 
 @pytest.mark.parametrize("labels", [np.array(["cat", "dog", "emu"]), np.array([3, 7, 11])])
@@ -88,7 +95,7 @@ def test_multilabel_is_rejected_clearly():
 
 def test_lbfgs_and_bad_parameters_are_rejected():
     X, y = _data(3)
-    with pytest.raises(ValueError, match="lbfgs.*from_sklearn"):
+    with pytest.raises(ValueError, match=r"lbfgs.*from_sklearn"):
         _clf(solver="lbfgs").fit(X, y)
     with pytest.raises(ValueError, match="hidden_layer_sizes must be positive ints; got"):
         _clf(hidden_layer_sizes=(10, 0)).fit(X, y)
@@ -96,7 +103,7 @@ def test_lbfgs_and_bad_parameters_are_rejected():
         _clf(activation="gelu").fit(X, y)
     with pytest.raises(ValueError, match=r"momentum must be in \[0.0, 1.0\]; got 1.5"):
         _clf(momentum=1.5).fit(X, y)
-    with pytest.raises(ValueError, match="dtype must be np.float32 or np.float64"):
+    with pytest.raises(ValueError, match=r"dtype must be np\.float32 or np\.float64"):
         _clf(dtype=np.int32).fit(X, y)
 
 
@@ -130,9 +137,14 @@ def test_verbose_prints_like_sklearn(capsys):
 def test_early_stopping_keeps_best_weights_and_history():
     X, y = _data(3, n_samples=200)
     snapshots = []
-    clf = _clf(early_stopping=True, max_iter=30, n_iter_no_change=30, learning_rate_init=0.05,
-               validation_fraction=0.2,
-               callbacks=[lambda logs: snapshots.append(logs["estimator"].coefs_[0].copy())])
+    clf = _clf(
+        early_stopping=True,
+        max_iter=30,
+        n_iter_no_change=30,
+        learning_rate_init=0.05,
+        validation_fraction=0.2,
+        callbacks=[lambda logs: snapshots.append(logs["estimator"].coefs_[0].copy())],
+    )
     clf.fit(X, y)
     scores = clf.validation_scores_
     assert len(scores) == clf.n_iter_ == 30 and clf.best_validation_score_ == max(scores)
@@ -149,7 +161,8 @@ def test_validation_data_gives_validation_loss():
     clf = _clf(max_iter=3, dtype=np.float64).fit(X, y, validation_data=(X_val, y_val))
     assert clf.validation_scores_ is None  # no early stopping: sklearn's attribute stays None
     assert clf.history_["val_loss"][-1] == pytest.approx(
-        log_loss(y_val, clf.predict_proba(X_val)), rel=1e-9)
+        log_loss(y_val, clf.predict_proba(X_val)), rel=1e-9
+    )
     assert clf.history_["val_score"][-1] == pytest.approx(clf.score(X_val, y_val))
 
 

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 def test_pipeline():
     X, y = load_iris(return_X_y=True)
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=100, learning_rate_init=0.01,
-                                                         random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier(max_iter=100, learning_rate_init=0.01, random_state=0)
+    )
     pipe.fit(X, y)
     assert pipe.score(X, y) > 0.9
     assert pipe.predict_proba(X).shape == (150, 3)
@@ -48,11 +49,18 @@ def test_cross_val_score():
 
 
 def _fitted_sklearn(n_classes, solver="adam"):
-    X, y = make_classification(n_samples=150, n_features=6, n_informative=4, n_redundant=0,
-                               n_classes=n_classes, random_state=0)
+    X, y = make_classification(
+        n_samples=150,
+        n_features=6,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        random_state=0,
+    )
     labels = np.array(["a", "b", "c", "d"])[:n_classes]
-    sk = SkMLP(hidden_layer_sizes=(9, 4), activation="tanh", solver=solver, max_iter=50,
-               random_state=0).fit(X, labels[y])
+    sk = SkMLP(
+        hidden_layer_sizes=(9, 4), activation="tanh", solver=solver, max_iter=50, random_state=0
+    ).fit(X, labels[y])
     return sk, X, labels[y]
 
 
@@ -71,15 +79,23 @@ def test_from_sklearn_equal_predict_proba(n_classes, solver):
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_to_sklearn_equal_predict_proba(n_classes):
-    X, y = make_classification(n_samples=150, n_features=6, n_informative=4, n_redundant=0,
-                               n_classes=n_classes, random_state=1)
+    X, y = make_classification(
+        n_samples=150,
+        n_features=6,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        random_state=1,
+    )
     for dtype in (np.float32, np.float64):
-        ours = MLPClassifier(hidden_layer_sizes=(7,), max_iter=20, random_state=0,
-                             dtype=dtype).fit(X, y + 10)
+        ours = MLPClassifier(hidden_layer_sizes=(7,), max_iter=20, random_state=0, dtype=dtype).fit(
+            X, y + 10
+        )
         sk = ours.to_sklearn()
         X_in = X.astype(dtype)
-        np.testing.assert_allclose(sk.predict_proba(X_in), ours.predict_proba(X), rtol=1e-6,
-                                   atol=1e-7)
+        np.testing.assert_allclose(
+            sk.predict_proba(X_in), ours.predict_proba(X), rtol=1e-6, atol=1e-7
+        )
         np.testing.assert_array_equal(sk.predict(X_in), ours.predict(X))
         assert sk.loss_curve_ == ours.loss_curve_
 
@@ -93,5 +109,5 @@ def test_sklearn_continues_training_after_to_sklearn():
 
 
 def test_from_sklearn_rejects_other_models():
-    with pytest.raises(TypeError, match="sklearn.neural_network.MLPClassifier"):
+    with pytest.raises(TypeError, match=r"sklearn\.neural_network\.MLPClassifier"):
         MLPClassifier.from_sklearn(StandardScaler())

@@ -55,7 +55,9 @@ def test_training_matches_sklearn_step_for_step(params, n_classes):
     sk.fit(X, y)
     ours.fit(X, y)
     np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
-    for mine, theirs in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True):
+    for mine, theirs in zip(
+        ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_, strict=True
+    ):
         np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-12)
     assert (ours.n_iter_, ours.t_) == (sk.n_iter_, sk.t_)
     np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)

@@ -1,4 +1,4 @@
-"""Input handling of the estimator: validation with sklearn's utilities, labels, weights, targets."""
+"""Estimator input handling: validation with sklearn's utilities, labels, weights, targets."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ class Network:
         return "logistic" if self.layer_units[-1] == 1 else "softmax"
 
     def init_glorot(self, rng: np.random.Generator) -> None:
-        """sklearn's initialisation: U(+-sqrt(f / (fan_in + fan_out))), f = 2 for logistic, else 6."""
+        """sklearn's init: U(+-sqrt(f / (fan_in + fan_out))), f = 2 for logistic, else 6."""
         factor = 2.0 if self.activation == "logistic" else 6.0
         for coef, intercept in zip(self.coefs, self.intercepts, strict=True):
             bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
@@ -131,7 +131,9 @@ class Network:
 
     def set_arrays(self, coefs, intercepts) -> None:
         """Copy weight arrays (sklearn shapes) into the flat buffer."""
-        for dst, src in zip(self.coefs + self.intercepts, list(coefs) + list(intercepts), strict=True):
+        for dst, src in zip(
+            self.coefs + self.intercepts, list(coefs) + list(intercepts), strict=True
+        ):
             dst[...] = src
 
     def logits(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:

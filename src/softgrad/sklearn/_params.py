@@ -33,7 +33,9 @@ def _check_number(name, value, low, high=None, *, integral=False, low_open=False
 
 def _check_option(name, value, options):
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{WHERE}: {name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+        raise ValueError(
+            f"{WHERE}: {name} must be one of {', '.join(map(repr, options))}; got {value!r}"
+        )
 
 
 def hidden_sizes(hidden_layer_sizes) -> list[int]:

@@ -14,7 +14,9 @@ import numpy as np
 class SGDSolver:
     """SGD with (Nesterov) momentum and sklearn's learning-rate options."""
 
-    def __init__(self, size, dtype, lr, schedule="constant", momentum=0.9, nesterov=True, power_t=0.5):
+    def __init__(
+        self, size, dtype, lr, schedule="constant", momentum=0.9, nesterov=True, power_t=0.5
+    ):
         self.lr_init = float(lr)
         self.lr = float(lr)
         self.schedule = schedule

@@ -128,14 +128,22 @@ def _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incre
             print(f"Validation score: {val_score:f}")
         update_no_improvement(est, val_score if early_stopping else None)
         solver.iteration_ends(est.t_)
-        logs = {"epoch": epoch + 1, "loss": est.loss_, "val_loss": val_loss,
-                "val_score": val_score, "learning_rate": lr, "estimator": est}
+        logs = {
+            "epoch": epoch + 1,
+            "loss": est.loss_,
+            "val_loss": val_loss,
+            "val_score": val_score,
+            "learning_rate": lr,
+            "estimator": est,
+        }
         if _run_callbacks(est, logs):
             break
         if est._no_improvement_count > est.n_iter_no_change:
             what = "Validation score" if early_stopping else "Training loss"
-            msg = (f"{what} did not improve more than tol={est.tol:f} for "
-                   f"{est.n_iter_no_change} consecutive epochs.")
+            msg = (
+                f"{what} did not improve more than tol={est.tol:f} for "
+                f"{est.n_iter_no_change} consecutive epochs."
+            )
             stop, tail = solver.trigger_stopping()
             if est.verbose:
                 print(msg + tail)

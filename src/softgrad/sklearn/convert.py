@@ -10,10 +10,28 @@ from __future__ import annotations
 import numpy as np
 
 _SHARED = (
-    "hidden_layer_sizes", "activation", "solver", "alpha", "batch_size", "learning_rate",
-    "learning_rate_init", "power_t", "max_iter", "shuffle", "random_state", "tol", "verbose",
-    "warm_start", "momentum", "nesterovs_momentum", "early_stopping", "validation_fraction",
-    "beta_1", "beta_2", "epsilon", "n_iter_no_change",
+    "hidden_layer_sizes",
+    "activation",
+    "solver",
+    "alpha",
+    "batch_size",
+    "learning_rate",
+    "learning_rate_init",
+    "power_t",
+    "max_iter",
+    "shuffle",
+    "random_state",
+    "tol",
+    "verbose",
+    "warm_start",
+    "momentum",
+    "nesterovs_momentum",
+    "early_stopping",
+    "validation_fraction",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "n_iter_no_change",
 )
 _FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "best_validation_score_")
 

@@ -76,8 +76,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=300,
     ...                     random_state=0).fit(X, y)
-    >>> clf.score(X, y) > 0.95, clf.predict_proba(X[:1]).shape, clf.predict_proba(X).dtype
-    (np.True_, (1, 3), dtype('float32'))
+    >>> bool(clf.score(X, y) > 0.95), clf.predict_proba(X[:1]).shape, clf.predict_proba(X).dtype
+    (True, (1, 3), dtype('float32'))
     """
 
     def __init__(
@@ -173,14 +173,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, validation_data, incremental=False, classes=None)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
-        """One epoch over (X, y); ``classes`` (all labels of the stream) is required on the first call."""
+        """One epoch over (X, y); ``classes`` (every label of the stream) is required at first."""
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError(
                 "MLPClassifier.partial_fit: classes must be given on the first call; got None"
             )
-        if not first and classes is not None and not np.array_equal(
-            np.unique(classes), self.classes_
+        if (
+            not first
+            and classes is not None
+            and not np.array_equal(np.unique(classes), self.classes_)
         ):
             raise ValueError(
                 f"MLPClassifier.partial_fit: classes must equal classes_ {self.classes_!r} "
@@ -263,10 +265,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _make_solver(self):
         size, dtype = self._network.flat.size, self._network.dtype
         if self.solver == "sgd":
-            return SGDSolver(size, dtype, self.learning_rate_init, self.learning_rate,
-                             self.momentum, self.nesterovs_momentum, self.power_t)
-        return AdamSolver(size, dtype, self.learning_rate_init, self.beta_1, self.beta_2,
-                          self.epsilon)
+            return SGDSolver(
+                size,
+                dtype,
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+            )
+        return AdamSolver(
+            size, dtype, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
+        )
 
     def _split(self, X, y_idx, w, validation_data, rng):
         """(train, val): val from validation_data, else (early stopping) a stratified split."""
@@ -278,8 +288,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif self.early_stopping:
             seed = int(rng.integers(2**31 - 1))
             parts = [X, y_idx] if w is None else [X, y_idx, w]
-            split = train_test_split(*parts, random_state=seed,
-                                     test_size=self.validation_fraction, stratify=y_idx)
+            split = train_test_split(
+                *parts, random_state=seed, test_size=self.validation_fraction, stratify=y_idx
+            )
             X, X_val, y_idx, y_val = split[:4]
             w, w_val = (None, None) if w is None else split[4:]
             if X_val.shape[0] < 2:
@@ -309,7 +320,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return softmax(logits, axis=1)
 
     def predict_log_proba(self, X) -> np.ndarray:
-        """Log-probabilities from the logits (log-softmax), finite where probabilities round to 0."""
+        """Log-probabilities from the logits (log-softmax): finite where probabilities are 0."""
         logits = self.decision_function(X)
         if logits.ndim == 1:
             return np.column_stack([log_expit(-logits), log_expit(logits)])

@@ -1,0 +1,149 @@
+"""ONNX export, checked by running the exported graph in ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from sklearn.datasets import make_classification
+
+from softgrad.errors import MissingDependencyError
+from softgrad.onnx_export import build_graph, export_onnx
+from softgrad.sklearn import MLPClassifier
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+# Short fits: the weights only need to be non-trivial, convergence is irrelevant here.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+ACTIVATIONS = ["relu", "tanh", "logistic", "identity"]
+
+
+def _run(path, X):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probs, logits = session.run(["probabilities", "logits"], {"input": X.astype(np.float32)})
+    return probs, logits
+
+
+def _data(n_classes):
+    X, y = make_classification(
+        n_samples=80,
+        n_features=6,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        random_state=0,
+    )
+    return X.astype(np.float32) * 3, y
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_estimator_export_matches_predict_proba(tmp_path, activation, n_classes):
+    X, y = _data(n_classes)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(12, 7),
+        activation=activation,
+        max_iter=30,
+        learning_rate_init=0.01,
+        random_state=0,
+    ).fit(X, y)
+    path = export_onnx(clf, tmp_path / "model.onnx")
+    onnx.checker.check_model(str(path), full_check=True)
+    for rows in (X, X[:1], X[:37]):  # the batch axis is dynamic
+        probs, logits = _run(path, rows)
+        assert np.abs(probs - clf.predict_proba(rows)).max() <= 1e-5
+        assert probs.shape == (len(rows), n_classes)
+    assert (
+        np.abs(
+            logits[:, -1]
+            - (
+                clf.decision_function(X[:37])
+                if n_classes == 2
+                else clf.decision_function(X[:37])[:, -1]
+            )
+        ).max()
+        <= 1e-5
+    )
+
+
+def test_graph_interface(tmp_path):
+    X, y = _data(3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y + 1)
+    proto = onnx.load(str(export_onnx(clf, tmp_path / "m.onnx")))
+    graph = proto.graph
+    assert [i.name for i in graph.input] == ["input"]
+    assert [o.name for o in graph.output] == ["probabilities", "logits"]
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "N" and dims[1].dim_value == 6
+    assert [n.op_type for n in graph.node] == ["Gemm", "Relu", "Gemm", "Softmax"]
+    assert json.loads({p.key: p.value for p in proto.metadata_props}["classes"]) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_sequential_export(tmp_path, activation):
+    from softgrad.nn import Softmax, build_mlp
+
+    net = build_mlp(6, [10, 8], 3, activation=activation, dropout=0.3, rng=0)
+    X = np.random.default_rng(1).normal(size=(25, 6)).astype(np.float32)
+    net.eval()
+    expected = softmax(net.forward(X).astype(np.float64), axis=1)
+    probs, _ = _run(export_onnx(net, tmp_path / "net.onnx"), X)
+    assert np.abs(probs - expected).max() <= 1e-5
+    net.layers.append(Softmax())  # a final Softmax layer is folded into the graph's own
+    probs, _ = _run(export_onnx(net, tmp_path / "net2.onnx"), X)
+    assert np.abs(probs - expected).max() <= 1e-5
+
+
+def test_model_export_keeps_the_scaler(tmp_path):
+    from softgrad.model import Model
+    from softgrad.nn import build_mlp
+    from softgrad.preprocessing import Scaler
+
+    rng = np.random.default_rng(2)
+    X_raw = rng.integers(0, 256, size=(30, 6)).astype(np.float32)
+    scaler = Scaler(rng.uniform(0, 100, size=6), rng.uniform(0.001, 0.05, size=6))
+    model = Model(build_mlp(6, [9], 4, activation="tanh", rng=0), ["a", "b", "c", "d"], scaler)
+    path = export_onnx(model, tmp_path / "model.onnx")
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ops[:2] == ["Sub", "Mul"]  # raw features in: (x - offset) * scale, as Scaler does
+    probs, _ = _run(path, X_raw)
+    assert np.abs(probs - model.predict_proba(X_raw)).max() <= 1e-5
+
+
+def test_write_is_atomic(tmp_path, monkeypatch):
+    X, y = _data(3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"previous")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        export_onnx(clf, target)
+    assert target.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_missing_onnx_names_the_install(monkeypatch):
+    X, y = _data(3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # makes "import onnx" fail
+    with pytest.raises(MissingDependencyError, match=r"pip install 'softgrad\[onnx\]'"):
+        build_graph(clf)
+
+
+def test_unsupported_models_are_rejected():
+    from softgrad.nn import Linear, Sequential, Softmax
+
+    with pytest.raises(TypeError, match=r"model must be a softgrad\.model\.Model"):
+        build_graph(object())
+    with pytest.raises(ValueError, match="got Softmax at position 1"):
+        build_graph(Sequential(Linear(3, 3, rng=0), Softmax(), Linear(3, 2, rng=0)))
