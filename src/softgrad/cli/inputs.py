@@ -16,18 +16,20 @@ ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 
 
 def _from_npz(path: Path) -> np.ndarray:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except zipfile.BadZipFile as exc:
-        raise DataFormatError(f"predict: {str(path)!r} is not a valid .npz file ({exc})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        return archive  # a .npy payload under a .npz name
-    with archive:
-        keys = list(archive.files)
-        if "X" in keys:
-            return archive["X"]
-        if len(keys) == 1:
-            return archive[keys[0]]
+    # np.load is given an open file: on a corrupted zip it would leak the one it opened itself
+    with open(path, "rb") as fh:
+        try:
+            archive = np.load(fh, allow_pickle=False)
+        except zipfile.BadZipFile as exc:
+            raise DataFormatError(f"predict: {str(path)!r} is not a valid .npz file ({exc})") from None
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            return archive  # a .npy payload under a .npz name
+        with archive:
+            keys = list(archive.files)
+            if "X" in keys:
+                return archive["X"]
+            if len(keys) == 1:
+                return archive[keys[0]]
     raise DataFormatError(
         f"predict: {str(path)!r} must hold an array named X (or exactly one array); got {keys!r}"
     )
@@ -88,7 +90,8 @@ def read_inputs(paths: list[str], model: Any, invert: str = "auto") -> tuple[np.
             names.append(text)
             continue
         if suffix == ".npy":
-            array = np.load(path, allow_pickle=False)
+            with open(path, "rb") as fh:
+                array = np.load(fh, allow_pickle=False)
         elif suffix == ".npz":
             array = _from_npz(path)
         elif suffix == ".csv":

@@ -13,7 +13,7 @@ from typing import Any
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {
-        "hidden": [100], "activation": "relu", "epochs": 30, "batch_size": 32, "lr": 1e-3,
+        "hidden": [100], "activation": "relu", "epochs": 30, "batch_size": 32, "lr": 3e-3,
         "optimizer": "adam", "lr_schedule": "cosine", "val_fraction": 0.1, "patience": None,
         "dropout": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0, "momentum": 0.9, "seed": 0,
     },
@@ -37,7 +37,7 @@ SCHEDULES = ("constant", "step", "cosine", "plateau")
 
 def defaults_for(data: str) -> dict[str, Any]:
     """The default row for ``--data data`` (``file`` for anything that is not a named set)."""
-    return DEFAULTS.get(data, DEFAULTS["file"])
+    return DEFAULTS.get(str(data).strip().lower().replace("_", "-"), DEFAULTS["file"])
 
 
 def resolve(args: argparse.Namespace) -> dict[str, Any]:

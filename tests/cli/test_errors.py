@@ -1,0 +1,201 @@
+"""Every bad input: exit 2, exactly one line 'softgrad: error: ...', no traceback, no file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def files_in(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        ([], "a command is required"),
+        (["fly"], "invalid choice"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--epochs", "0"], "--epochs: must be a positive integer; got '0'"),
+        (["train", "--epochs", "ten"], "--epochs: must be a number; got 'ten'"),
+        (["train", "--lr", "-1"], "--lr: must be a number > 0; got '-1'"),
+        (["train", "--lr", "nan"], "--lr: must be a finite number"),
+        (["train", "--batch-size", "-5"], "--batch-size"),
+        (["train", "--val-fraction", "1.5"], "--val-fraction: must be in [0, 1)"),
+        (["train", "--dropout", "1"], "--dropout: must be in [0, 1)"),
+        (["train", "--hidden", "0"], "--hidden: must be positive layer widths"),
+        (["train", "--hidden", "64,x"], "--hidden"),
+        (["train", "--activation", "softplus"], "invalid choice: 'softplus'"),
+        (["train", "--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+        (["train", "--patience", "0"], "--patience"),
+        (["train", "--weight-decay", "-0.1"], "--weight-decay"),
+        (["train", "--data", "cifar10"], "cifar10"),
+        (["train", "--data", "missing.npz"], "missing.npz"),
+        (["train", "--out", "no/such/dir/model.npz"], "does not exist"),
+        (["train", "--out", "model.txt"], "--out must end in one of .npz"),
+        (["train", "--plot", "curves.gif"], "--plot must end in one of"),
+        (["train", "--plot", "x/curves.png"], "does not exist"),
+        (["train", "--out", "a.npz", "--plot", "a.npz"], "must end in"),
+        (["train", "--resume", "nothing.npz"], "--resume: file 'nothing.npz' does not exist"),
+        (["evaluate"], "required: --model"),
+        (["evaluate", "--model", "nope.npz"], "nope.npz"),
+        (["predict", "--model", "nope.npz", "x.npy"], "nope.npz"),
+        (["jacobian"], "required: X"),
+        (["jacobian", "1", "two"], "must be a number; got 'two'"),
+        (["jacobian", "1", "inf"], "must be a finite number"),
+        (["jacobian", "1", "2", "--precision", "-1"], "--precision"),
+        (["export", "--model", "nope.npz"], "required: --out"),
+        (["gradcheck", "--seed", "x"], "--seed"),
+    ],
+)
+def test_bad_command_lines(usage_error, tmp_path, monkeypatch, argv, fragment):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error(*argv)
+    assert fragment in line
+    assert files_in(tmp_path) == []
+
+
+def test_same_file_for_two_outputs(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--plot", "a.png", "--misclassified", "a.png")
+    assert "must name different files" in line
+    assert files_in(tmp_path) == []
+
+
+def test_out_is_a_folder(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dir.npz").mkdir()
+    assert "not a folder" in usage_error("train", "--out", "dir.npz")
+    assert files_in(tmp_path) == ["dir.npz"]
+
+
+def _write_npz(path, X, y):
+    np.savez(path, X=X, y=y)
+    return path
+
+
+def test_nan_in_training_data(usage_error, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    X = rng.standard_normal((40, 3))
+    X[7, 1] = np.nan
+    _write_npz(tmp_path / "data.npz", X, np.arange(40) % 2)
+    line = usage_error("train", "--data", "data.npz", "--plot", "c.png")
+    assert "finite" in line or "NaN" in line
+    assert files_in(tmp_path) == ["data.npz"]
+
+
+def test_labels_out_of_range_in_training_data(usage_error, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    _write_npz(tmp_path / "data.npz", rng.standard_normal((40, 3)), np.arange(40) % 2 - 1)
+    usage_error("train", "--data", "data.npz")
+    assert files_in(tmp_path) == ["data.npz"]
+
+
+def test_misclassified_needs_images(usage_error, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    _write_npz(tmp_path / "data.npz", rng.standard_normal((40, 3)), np.arange(40) % 2)
+    line = usage_error("train", "--data", "data.npz", "--misclassified", "m.png")
+    assert "needs image data" in line
+    assert files_in(tmp_path) == ["data.npz"]
+
+
+# serialization.load passes the path to np.load, which leaks its own file handle when the zip
+# directory is unreadable (numpy closes it only on success); the error itself is right. Reported
+# to the serialization owner; the filter only silences that ResourceWarning.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_corrupted_model(usage_error, tmp_path, monkeypatch, digits_model):
+    monkeypatch.chdir(tmp_path)
+    good = digits_model.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
+    (tmp_path / "junk.npz").write_bytes(b"not a model at all" * 10)
+    np.save(tmp_path / "x.npy", np.zeros((1, 64)))
+    before = files_in(tmp_path)
+    for name in ("cut.npz", "junk.npz"):
+        assert name in usage_error("evaluate", "--model", name)
+        assert name in usage_error("predict", "--model", name, "x.npy")
+        assert name in usage_error("export", "--model", name, "--out", "m.onnx")
+    assert files_in(tmp_path) == before
+
+
+def test_pickled_model_is_refused(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "evil.npy").rename(tmp_path / "evil.npz")
+    usage_error("evaluate", "--model", "evil.npz")
+
+
+def test_wrong_feature_count(usage_error, tmp_path, monkeypatch, digits_model, rng):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "rows.npy", rng.random((3, 10)))
+    line = usage_error("predict", "--model", str(digits_model), "rows.npy")
+    assert "64 features" in line and "10" in line
+    _write_npz(tmp_path / "other.npz", rng.random((50, 10)), np.arange(50) % 3)
+    line = usage_error("evaluate", "--model", str(digits_model), "--data", "other.npz",
+                       "--confusion", "cm.png")
+    assert "64 features" in line
+    assert "cm.png" not in files_in(tmp_path)
+
+
+def test_labels_out_of_range_for_the_model(usage_error, tmp_path, monkeypatch, digits_model, rng):
+    monkeypatch.chdir(tmp_path)
+    _write_npz(tmp_path / "twelve.npz", rng.random((120, 64)) * 16, np.arange(120) % 12)
+    line = usage_error("evaluate", "--model", str(digits_model), "--data", "twelve.npz")
+    assert "labels must be in 0..9" in line
+
+
+def test_nan_in_predict_input(usage_error, tmp_path, monkeypatch, digits_model):
+    monkeypatch.chdir(tmp_path)
+    rows = np.zeros((2, 64))
+    rows[1, 3] = np.inf
+    np.save(tmp_path / "rows.npy", rows)
+    assert "row 1" in usage_error("predict", "--model", str(digits_model), "rows.npy")
+
+
+def test_predict_bad_inputs(usage_error, tmp_path, monkeypatch, digits_model):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    assert "INPUT must end in one of" in usage_error("predict", "--model", str(digits_model),
+                                                     "notes.txt")
+    (tmp_path / "fake.png").write_bytes(b"\x89PNG but not really")
+    assert "not a readable image" in usage_error("predict", "--model", str(digits_model),
+                                                 "fake.png")
+    (tmp_path / "rows.csv").write_text("1,2,3\n4,five,6\n")
+    assert "line 2" in usage_error("predict", "--model", str(digits_model), "rows.csv")
+    assert "does not exist" in usage_error("predict", "--model", str(digits_model), "gone.npy")
+
+
+def test_export_refuses_wrong_suffix_before_loading(usage_error, tmp_path, monkeypatch, digits_model):
+    monkeypatch.chdir(tmp_path)
+    assert "--out must end in one of .onnx" in usage_error(
+        "export", "--model", str(digits_model), "--out", "model.npz"
+    )
+    assert files_in(tmp_path) == []
+
+
+def test_divergence_is_one_line(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--lr", "1e30", "--epochs", "3", "--quiet", "--optimizer", "sgd")
+    assert "lr" in line.lower() or "learning rate" in line.lower()
+    assert files_in(tmp_path) == []
+
+
+def test_ctrl_c_exits_130(cli, tmp_path, monkeypatch):
+    import softgrad.training
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(softgrad.training, "fit", interrupted)
+    result = cli("train", "--quiet")
+    assert result.code == 130
+    assert result.err.splitlines() == ["softgrad: error: interrupted"]
+    assert files_in(tmp_path) == []
+
+
+def test_help_still_works(cli):
+    result = cli("train", "--help")
+    assert result.code == 0
+    assert "--epochs" in result.out and "--val-fraction" in result.out
+    assert cli("--help").code == 0
+    assert cli("--version").out.startswith("softgrad ")
