@@ -42,7 +42,7 @@ def test_non_finite_values_become_none_then_nan():
 
 
 def test_from_dict_rejects_bad_input():
-    with pytest.raises(TypeError, match="History.from_dict: d must be a dict"):
+    with pytest.raises(TypeError, match=r"History\.from_dict: d must be a dict"):
         History.from_dict([1, 2])
     with pytest.raises(ValueError, match="must have the keys"):
         History.from_dict({"train_loss": []})

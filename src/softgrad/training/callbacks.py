@@ -99,8 +99,7 @@ class CallbackList:
         for cb in callbacks:
             if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
                 raise TypeError(
-                    f"fit: callbacks must have at least one of the methods {_HOOKS}; "
-                    f"got {cb!r}"
+                    f"fit: callbacks must have at least one of the methods {_HOOKS}; got {cb!r}"
                 )
         self.hooks = {
             hook: [getattr(cb, hook) for cb in callbacks if callable(getattr(cb, hook, None))]

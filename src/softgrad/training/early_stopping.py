@@ -51,7 +51,11 @@ class EarlyStopping:
         restore_best: bool = True,
         enabled: bool = True,
     ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 1:
+        if (
+            isinstance(patience, bool)
+            or not isinstance(patience, (int, np.integer))
+            or patience < 1
+        ):
             raise ValueError(f"fit: patience must be a positive int; got {patience!r}")
         if not (isinstance(min_delta, (int, float, np.floating)) and min_delta >= 0.0):
             raise ValueError(f"fit: min_delta must be a float >= 0; got {min_delta!r}")

@@ -4,7 +4,6 @@ checkpoints and resume). It prints nothing: progress goes to callbacks."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from os import PathLike
 from typing import Any
 
@@ -14,35 +13,14 @@ from softgrad.errors import DivergenceError
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.checkpoint import (
-    Checkpoint,
-    layer_generators,
-    load_checkpoint,
-    save_checkpoint,
-)
+from softgrad.training.checkpoint import load_checkpoint, save_checkpoint
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.history import History
 from softgrad.training.loop import EpochRunner
 from softgrad.training.predict import evaluate, model_mode
+from softgrad.training.run import Run, snapshot
+from softgrad.training.run import resume as resume_run
 from softgrad.training.split import stratified_split
-
-
-@dataclass
-class _Run:
-    """Everything one fit call works with, gathered so the helpers stay small."""
-
-    model: Any
-    loss: Any
-    optimizer: Any
-    lr_schedule: Any
-    generator: np.random.Generator
-    train_idx: np.ndarray
-    val_idx: np.ndarray | None
-    validation: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
-    stopper: EarlyStopping
-    history: History
-    shuffle: bool
-    data_info: dict[str, Any]
 
 
 def fit(
@@ -151,19 +129,35 @@ def fit(
     target = data.check_target(y, len(X), data.output_width(model))
     weight = data.check_weight(sample_weight, len(X), dtype)
     run = _prepare(
-        model, loss, optimizer, lr_schedule, X, target, weight, rng, shuffle, validation_data,
-        validation_fraction, EarlyStopping(patience, min_delta, restore_best, early_stopping),
+        model,
+        loss,
+        optimizer,
+        lr_schedule,
+        X,
+        target,
+        weight,
+        rng,
+        shuffle,
+        validation_data,
+        validation_fraction,
+        EarlyStopping(patience, min_delta, restore_best, early_stopping),
     )
     start = 0
     if resume is not None:
-        start = _resume(run, load_checkpoint(resume), X, target, weight)
+        start = resume_run(run, load_checkpoint(resume), X, target, weight)
     runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
     hooks = CallbackList(callbacks)
     state = TrainState(
-        epoch=start, epochs=epochs, n_batches=runner.n_batches(len(run.train_idx)),
-        n_samples=len(run.train_idx), history=run.history, model=model, optimizer=optimizer,
+        epoch=start,
+        epochs=epochs,
+        n_batches=runner.n_batches(len(run.train_idx)),
+        n_samples=len(run.train_idx),
+        history=run.history,
+        model=model,
+        optimizer=optimizer,
     )
-    with model_mode(model, True):
+    # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
+    with model_mode(model, True), np.errstate(over="ignore", invalid="ignore"):
         hooks.call("on_train_begin", state)
         try:
             finished = run.history.stop_reason == "early_stopping"
@@ -172,7 +166,7 @@ def fit(
                     break
                 finished = _epoch(run, runner, hooks, state, epoch)
                 if checkpoint is not None:
-                    save_checkpoint(checkpoint, _snapshot(run, epoch))
+                    save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
         finally:
             hooks.call("on_train_end", state)
@@ -180,9 +174,19 @@ def fit(
 
 
 def _prepare(
-    model, loss, optimizer, lr_schedule, X, target, weight, rng, shuffle, validation_data,
-    validation_fraction, stopper,
-) -> _Run:
+    model,
+    loss,
+    optimizer,
+    lr_schedule,
+    X,
+    target,
+    weight,
+    rng,
+    shuffle,
+    validation_data,
+    validation_fraction,
+    stopper,
+) -> Run:
     generator = as_generator(rng, "fit")
     val_idx = validation = None
     if validation_data is not None and validation_fraction:
@@ -201,9 +205,19 @@ def _prepare(
         "n_features": X.shape[1],
         "validation": "fraction" if val_idx is not None else "data" if validation else None,
     }
-    return _Run(
-        model, loss, optimizer, lr_schedule, generator, train_idx, val_idx, validation,
-        stopper, History(), bool(shuffle), info,
+    return Run(
+        model,
+        loss,
+        optimizer,
+        lr_schedule,
+        generator,
+        train_idx,
+        val_idx,
+        validation,
+        stopper,
+        History(),
+        bool(shuffle),
+        info,
     )
 
 
@@ -221,13 +235,17 @@ def _check_validation(validation_data, X, model) -> tuple[np.ndarray, np.ndarray
     return X_val, y_val, None
 
 
-def _epoch(run: _Run, runner: EpochRunner, hooks: CallbackList, state: TrainState, epoch: int):
+def _epoch(run: Run, runner: EpochRunner, hooks: CallbackList, state: TrainState, epoch: int):
     """Train, validate and record one epoch; True when training must stop."""
     state.epoch, state.batch = epoch, 0
     hooks.call("on_epoch_begin", state)
     started = time.perf_counter()
     lr = run.optimizer.lr
-    order = run.train_idx[run.generator.permutation(len(run.train_idx))] if run.shuffle else run.train_idx
+    order = (
+        run.train_idx[run.generator.permutation(len(run.train_idx))]
+        if run.shuffle
+        else run.train_idx
+    )
     try:
         result = runner.run(order, state, hooks)
         val_loss = val_acc = None
@@ -237,8 +255,12 @@ def _epoch(run: _Run, runner: EpochRunner, hooks: CallbackList, state: TrainStat
         err.history = run.history
         raise
     run.history.append(
-        train_loss=result.loss, train_acc=result.accuracy, lr=lr,
-        epoch_time=time.perf_counter() - started, val_loss=val_loss, val_acc=val_acc,
+        train_loss=result.loss,
+        train_acc=result.accuracy,
+        lr=lr,
+        epoch_time=time.perf_counter() - started,
+        val_loss=val_loss,
+        val_acc=val_acc,
     )
     monitored = result.loss if val_loss is None else val_loss
     stop_early = run.stopper.update(epoch, monitored, run.model.named_params())
@@ -246,8 +268,12 @@ def _epoch(run: _Run, runner: EpochRunner, hooks: CallbackList, state: TrainStat
     if run.lr_schedule is not None:
         run.lr_schedule.step(monitored)
     state.logs = {
-        "train_loss": result.loss, "train_acc": result.accuracy, "val_loss": val_loss,
-        "val_acc": val_acc, "lr": lr, "epoch_time": run.history.epoch_time[-1],
+        "train_loss": result.loss,
+        "train_acc": result.accuracy,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "lr": lr,
+        "epoch_time": run.history.epoch_time[-1],
     }
     stop_callback = hooks.call("on_epoch_end", state) or result.stopped
     if stop_early or stop_callback:
@@ -256,7 +282,7 @@ def _epoch(run: _Run, runner: EpochRunner, hooks: CallbackList, state: TrainStat
     return stop_early or stop_callback
 
 
-def _validate(run: _Run, runner: EpochRunner, epoch: int, n_batches: int) -> tuple[float, float]:
+def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tuple[float, float]:
     X_val, y_val, w_val = run.validation
     val_loss, val_acc = evaluate(run.model, X_val, y_val, run.loss, sample_weight=w_val)
     if not np.isfinite(val_loss):
@@ -271,57 +297,3 @@ def _validate(run: _Run, runner: EpochRunner, epoch: int, n_batches: int) -> tup
             batch=n_batches,
         )
     return val_loss, val_acc
-
-
-def _snapshot(run: _Run, epoch: int) -> Checkpoint:
-    return Checkpoint(
-        epoch=epoch,
-        params=run.model.named_params(),
-        optimizer=run.optimizer.state_dict(),
-        schedule=None if run.lr_schedule is None else run.lr_schedule.state_dict(),
-        rng=run.generator.bit_generator.state,
-        layer_rngs={k: g.bit_generator.state for k, g in layer_generators(run.model).items()},
-        history=run.history,
-        stopper=run.stopper.state_dict(),
-        val_idx=run.val_idx,
-        data=run.data_info,
-    )
-
-
-def _resume(run: _Run, ckpt: Checkpoint, X, target, weight) -> int:
-    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
-    if ckpt.data != run.data_info:
-        raise ValueError(
-            f"fit: resume must continue a run on the same data; the checkpoint was written for "
-            f"{ckpt.data!r}; got {run.data_info!r}"
-        )
-    params = run.model.named_params()
-    shapes = {name: value.shape for name, value in params.items()}
-    saved = {name: value.shape for name, value in ckpt.params.items()}
-    if shapes != saved:
-        raise ValueError(
-            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
-            f"got {shapes!r}"
-        )
-    for name, value in params.items():
-        np.copyto(value, ckpt.params[name])
-    run.optimizer.load_state_dict(ckpt.optimizer)
-    if run.lr_schedule is not None and ckpt.schedule is not None:
-        run.lr_schedule.load_state_dict(ckpt.schedule)
-    run.generator.bit_generator.state = ckpt.rng
-    for key, generator in layer_generators(run.model).items():
-        if key in ckpt.layer_rngs:
-            generator.bit_generator.state = ckpt.layer_rngs[key]
-    run.stopper.load_state_dict(ckpt.stopper)
-    run.history = ckpt.history
-    if run.history.stop_reason == "callback":
-        # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
-        run.history.stopped_early, run.history.stop_reason = False, None
-    if ckpt.val_idx is not None:
-        # the split of the original run, whatever generator this call was given
-        val_idx = np.asarray(ckpt.val_idx, dtype=np.intp)
-        keep = np.ones(len(X), dtype=bool)
-        keep[val_idx] = False
-        run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
-        run.validation = (X[val_idx], target[val_idx], None if weight is None else weight[val_idx])
-    return ckpt.epoch

@@ -83,7 +83,9 @@ class History:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (plain lists of floats; non-finite values become None)."""
-        out: dict[str, Any] = {name: [_json_float(v) for v in getattr(self, name)] for name in _LISTS}
+        out: dict[str, Any] = {
+            name: [_json_float(v) for v in getattr(self, name)] for name in _LISTS
+        }
         out["best_epoch"] = self.best_epoch
         out["stopped_early"] = self.stopped_early
         out["stop_reason"] = self.stop_reason
@@ -96,13 +98,16 @@ class History:
             raise TypeError(f"History.from_dict: d must be a dict; got {type(d).__name__!r}")
         missing = [name for name in _LISTS if name not in d]
         if missing:
-            raise ValueError(f"History.from_dict: d must have the keys {list(_LISTS)}; got {sorted(d)!r}")
+            raise ValueError(
+                f"History.from_dict: d must have the keys {list(_LISTS)}; got {sorted(d)!r}"
+            )
         lists = {name: [math.nan if v is None else float(v) for v in d[name]] for name in _LISTS}
         best_epoch = d.get("best_epoch")
         stop_reason = d.get("stop_reason")
         if stop_reason not in _STOP_REASONS:
             raise ValueError(
-                f"History.from_dict: stop_reason must be one of {_STOP_REASONS}; got {stop_reason!r}"
+                f"History.from_dict: stop_reason must be one of {_STOP_REASONS}; "
+                f"got {stop_reason!r}"
             )
         return cls(
             **lists,

@@ -151,7 +151,11 @@ class EpochRunner:
         return batch_loss, weight, correct
 
     def _diverged(self, batch_loss: float, epoch: int, batch: int) -> None:
-        kept = f"the weights after batch {batch - 1}" if batch > 1 else f"the weights at the start of epoch {epoch}"
+        kept = (
+            f"the weights after batch {batch - 1}"
+            if batch > 1
+            else f"the weights at the start of epoch {epoch}"
+        )
         if not all(np.isfinite(value).all() for value in self.params.values()):
             # the last step overflowed the weights themselves: fall back to the epoch's start
             for name, value in self.params.items():

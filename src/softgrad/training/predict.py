@@ -24,7 +24,7 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for layer, mode in zip(layers, modes):
+        for layer, mode in zip(layers, modes, strict=True):
             layer.train(mode)
         if own_mode is not None:
             model.training = own_mode
@@ -39,7 +39,11 @@ def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
         raise ValueError(f"{where}: batch_size must be a positive int; got {batch_size!r}")
     return X
 
@@ -153,9 +157,9 @@ def evaluate(
     >>> model = Sequential(Linear(2, 2, bias=False, rng=0, dtype=np.float64))
     >>> model.layers[0].params["W"][...] = np.eye(2)
     >>> X, y = np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 1])
-    >>> loss, acc = evaluate(model, X, y)  # row 0: log 2; row 1: log(1 + e^2) - 0; argmax 0, 0
-    >>> round(loss, 4), acc
-    (1.4807, 0.5)
+    >>> loss, acc = evaluate(model, X, y)  # logits [0, 0] and [2, 0]; both predict class 0
+    >>> round(loss, 4), acc  # (log 2 + log(e^2 + 1)) / 2 = (0.6931 + 2.1269) / 2
+    (1.41, 0.5)
     """
     X = _check_inputs(X, batch_size, "evaluate")
     y = np.asarray(y)

@@ -50,7 +50,7 @@ def stratified_split(
             f"fit: validation_fraction must leave at least one training sample; got "
             f"{fraction!r} of {n_samples} samples"
         )
-    classes, inverse, counts = np.unique(target, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(target, return_inverse=True, return_counts=True)
     per_class = _allocate(counts, n_val)
     # a random permutation, then a stable sort by class: each class's members in random order
     order = rng.permutation(n_samples)

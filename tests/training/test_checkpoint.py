@@ -1,0 +1,139 @@
+"""checkpoint= and resume=: an interrupted run continues to the very same result."""
+
+import numpy as np
+import pytest
+
+from softgrad.errors import ModelFileError
+from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.optim import Adam, ReduceLROnPlateau
+from softgrad.serialization import read_npz, write_npz
+from softgrad.training import fit
+
+
+def _setup(seed=0):
+    model = build_mlp(5, [16], 3, dropout=0.2, rng=seed)  # dropout: a layer-owned generator
+    optimizer = Adam(lr=0.02)
+    schedule = ReduceLROnPlateau(optimizer, factor=0.5, patience=0, threshold=0.6)
+    return model, optimizer, schedule
+
+
+def _fit(X, y, epochs, rng, **kwargs):
+    model, optimizer, schedule = _setup()
+    history = fit(
+        model,
+        CrossEntropyLoss(),
+        optimizer,
+        X,
+        y,
+        epochs=epochs,
+        batch_size=32,
+        rng=rng,
+        validation_fraction=0.2,
+        early_stopping=True,
+        patience=10,
+        lr_schedule=schedule,
+        **kwargs,
+    )
+    return model, history
+
+
+def _without_time(history):
+    d = history.to_dict()
+    del d["epoch_time"]
+    return d
+
+
+@pytest.mark.parametrize("resume_rng", [7, None])
+def test_resume_equals_an_uninterrupted_run(blobs, tmp_path, resume_rng):
+    X, y = blobs
+    path = tmp_path / "run.ckpt.npz"
+    model_full, history_full = _fit(X, y, 4, rng=7)
+    _fit(X, y, 2, rng=7, checkpoint=path)
+    # a fresh process would rebuild the model from scratch: the checkpoint restores it all
+    model_resumed, history_resumed = _fit(X, y, 4, rng=resume_rng, resume=path, checkpoint=path)
+    assert history_resumed.epochs == 4
+    assert _without_time(history_resumed) == _without_time(history_full)
+    assert history_full.lr[-1] != history_full.lr[0]  # the schedule state mattered
+    for name, value in model_full.named_params().items():
+        assert np.array_equal(value, model_resumed.named_params()[name]), name
+
+
+def test_checkpoint_file_holds_the_run_state(blobs, tmp_path):
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    model, history = _fit(X, y, 2, rng=1, checkpoint=path)
+    arrays, meta = read_npz(path, what="checkpoint")
+    assert meta["epoch"] == 2
+    assert meta["history"]["train_loss"] == history.train_loss
+    assert meta["optimizer"]["type"] == "Adam"
+    assert "split.val_idx" in arrays and len(arrays["split.val_idx"]) == 60
+    assert meta["layer_rngs"]  # Dropout's generator state
+    for name in model.named_params():
+        assert f"param.{name}" in arrays
+    assert not list(tmp_path.glob("*.tmp*"))  # the atomic write left no temp file
+
+
+def test_resuming_a_finished_early_stopped_run_does_nothing_more(tmp_path):
+    gen = np.random.default_rng(0)
+    X = gen.normal(size=(128, 2)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    X_val = gen.normal(size=(64, 2)).astype(np.float32)
+    y_val = (X_val[:, 0] <= 0).astype(int)  # flipped labels: validation loss rises
+    path = tmp_path / "ckpt.npz"
+
+    def run(**kwargs):
+        model = build_mlp(2, [8], 2, rng=1)
+        history = fit(
+            model,
+            CrossEntropyLoss(),
+            Adam(lr=0.05),
+            X,
+            y,
+            epochs=40,
+            rng=0,
+            validation_data=(X_val, y_val),
+            early_stopping=True,
+            patience=2,
+            **kwargs,
+        )
+        return model, history
+
+    model_a, history_a = run(checkpoint=path)
+    assert history_a.stopped_early
+    model_b, history_b = run(resume=path)
+    assert _without_time(history_b) == _without_time(history_a)
+    for name, value in model_a.named_params().items():
+        assert np.array_equal(value, model_b.named_params()[name]), name
+
+
+def test_resume_rejects_other_data_and_other_models(blobs, tmp_path):
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    _fit(X, y, 1, rng=0, checkpoint=path)
+    with pytest.raises(ValueError, match="resume must continue a run on the same data"):
+        _fit(X[:-1], y[:-1], 2, rng=0, resume=path)
+    with pytest.raises(ValueError, match="resume must continue the same model"):
+        fit(
+            build_mlp(5, [4], 3, rng=0),
+            CrossEntropyLoss(),
+            Adam(),
+            X,
+            y,
+            epochs=2,
+            validation_fraction=0.2,
+            resume=path,
+        )
+
+
+def test_resume_rejects_files_that_are_not_checkpoints(blobs, tmp_path):
+    X, y = blobs
+    model_file = tmp_path / "model.npz"
+    write_npz(model_file, {"a": np.zeros(1)}, {"x": 1}, kind="model")
+    with pytest.raises(ModelFileError):
+        _fit(X, y, 2, rng=0, resume=model_file)
+    foreign = tmp_path / "foreign.npz"
+    write_npz(foreign, {"a": np.zeros(1)}, {"format": "other"}, kind="checkpoint")
+    with pytest.raises(ModelFileError, match="must be a softgrad checkpoint"):
+        _fit(X, y, 2, rng=0, resume=foreign)
+    with pytest.raises(FileNotFoundError):
+        _fit(X, y, 2, rng=0, resume=tmp_path / "missing.npz")
