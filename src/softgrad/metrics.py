@@ -15,6 +15,8 @@ __all__ = ["accuracy", "confusion_matrix", "log_loss", "precision_recall"]
 def _labels(where: str, what: str, labels: Any) -> np.ndarray:
     """``labels`` as a 1-D integer ndarray (TypeError for other dtypes, ValueError for shape)."""
     array = np.asarray(labels)
+    if array.size == 0:  # [] is float64 to NumPy; the emptiness is reported by the caller
+        array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
         raise TypeError(
             f"{where}: {what} must hold integer class labels 0..C-1; got dtype {array.dtype}"

@@ -127,6 +127,12 @@ class _ClosedForm(LRSchedule):
         self.last_epoch += 1
         self.optimizer.lr = self.lr_at(self.last_epoch)
 
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the saved state and set the optimizer's ``lr`` to the restored epoch's rate
+        (so it does not matter whether the optimizer's state is loaded before or after)."""
+        super().load_state_dict(state)
+        self.optimizer.lr = self.lr_at(self.last_epoch)
+
 
 class ConstantLR(_ClosedForm):
     """Constant rate, optionally scaled by ``factor`` for the first ``total_iters`` epochs.

@@ -1,0 +1,363 @@
+"""Learning-rate schedules: closed forms, torch.optim.lr_scheduler and scikit-learn as oracles,
+state round trips, argument checks."""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+
+import numpy as np
+import pytest
+
+from softgrad.optim import (
+    SGD,
+    Adam,
+    AdaptiveLR,
+    ConstantLR,
+    CosineLR,
+    InvScalingLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
+
+# a loss curve with improvements, plateaus, a tiny (sub-threshold) gain, a NaN and a rise
+METRICS = [
+    1.0,
+    0.8,
+    0.8,
+    0.79995,
+    0.8,
+    0.81,
+    0.7,
+    0.7,
+    0.7,
+    0.7,
+    float("nan"),
+    0.7,
+    0.69,
+    0.69,
+    0.69,
+    0.69,
+    0.69,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+    0.5,
+]
+
+
+def rates(schedule, metrics):
+    """The optimizer's lr during each epoch (before that epoch's step)."""
+    out = []
+    for metric in metrics:
+        out.append(schedule.optimizer.lr)
+        schedule.step(metric)
+    return out
+
+
+def test_step_lr_closed_form():
+    # lr(e) = 0.4 * 0.5 ** (e // 3)
+    got = rates(StepLR(SGD(lr=0.4), step_size=3, gamma=0.5), [None] * 8)
+    assert got == [0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1, 0.1]
+
+
+def test_cosine_closed_form():
+    # lr(e) = 0.1 + (1.1 - 0.1) * (1 + cos(pi e / 4)) / 2 : 1.1, 0.953.., 0.6, 0.246.., 0.1
+    got = rates(CosineLR(SGD(lr=1.1), t_max=4, eta_min=0.1), [None] * 5)
+    half = math.sqrt(0.5)
+    expected = [1.1, 0.1 + (1 + half) / 2, 0.6, 0.1 + (1 - half) / 2, 0.1]
+    np.testing.assert_allclose(got, expected, rtol=1e-15, atol=1e-16)
+
+
+def test_constant_lr():
+    assert rates(ConstantLR(SGD(lr=0.3)), [None] * 3) == [0.3, 0.3, 0.3]
+    got = rates(ConstantLR(SGD(lr=0.3), factor=0.5, total_iters=2), [None] * 4)
+    assert got == [0.15, 0.15, 0.3, 0.3]
+
+
+def test_plateau_by_hand():
+    # factor 0.5, patience 1, cooldown 1, relative threshold 0.1:
+    # 1.0 best ; 0.95 not < 0.9 -> bad 1 ; 0.95 bad 2 > 1 -> lr 0.5, cooldown 1
+    # 0.95 bad 1, then cooldown 1 -> 0 clears it ; 0.95 bad 1 ; 0.95 bad 2 -> lr 0.25
+    schedule = ReduceLROnPlateau(SGD(lr=1.0), factor=0.5, patience=1, threshold=0.1, cooldown=1)
+    assert rates(schedule, [1.0, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95]) == [
+        1.0,
+        1.0,
+        1.0,
+        0.5,
+        0.5,
+        0.5,
+        0.25,
+    ]
+
+
+def test_plateau_respects_min_lr_and_eps():
+    schedule = ReduceLROnPlateau(SGD(lr=1.0), factor=0.1, patience=0, min_lr=0.05)
+    assert rates(schedule, [1.0, 1.0, 1.0, 1.0]) == [1.0, 1.0, 0.1, 0.05]
+    # a reduction smaller than eps is skipped
+    tiny = ReduceLROnPlateau(SGD(lr=1e-8), factor=0.5, patience=0)
+    rates(tiny, [1.0, 1.0, 1.0])
+    assert tiny.optimizer.lr == 1e-8
+
+
+@pytest.mark.parametrize("metric", [None, "0.5", [0.5]])
+def test_plateau_schedules_need_a_number(metric):
+    for schedule in (ReduceLROnPlateau(SGD()), AdaptiveLR(SGD())):
+        with pytest.raises((ValueError, TypeError), match="step: metric must be"):
+            schedule.step(metric)
+
+
+def test_plateau_accepts_numpy_scalars():
+    schedule = ReduceLROnPlateau(SGD(), patience=0)
+    schedule.step(np.float32(0.5))
+    schedule.step(np.array(0.25))
+    assert schedule.best == 0.25
+
+
+def test_invscaling_follows_sklearn_formula():
+    # t counts samples: after epoch k, t = 150 k ; lr = 0.1 / (t + 1) ** 0.25
+    schedule = InvScalingLR(SGD(lr=0.1), power_t=0.25, samples_per_epoch=150)
+    got = [*rates(schedule, [None] * 4), schedule.optimizer.lr]
+    assert got == [0.1 / (150 * k + 1) ** 0.25 for k in range(5)]
+    schedule.step(t=999)  # an explicit sample count, as the estimator's partial_fit has
+    assert schedule.optimizer.lr == 0.1 / 1000**0.25 and schedule.t == 999
+
+
+def test_invscaling_matches_sklearn_sgd_optimizer():
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+
+    reference = SGDOptimizer(
+        [np.zeros(1)], learning_rate_init=0.05, lr_schedule="invscaling", power_t=0.7
+    )
+    schedule = InvScalingLR(SGD(lr=0.05), power_t=0.7, samples_per_epoch=37)
+    for epoch in range(1, 8):
+        reference.iteration_ends(37 * epoch)
+        schedule.step(0.123)
+        assert schedule.optimizer.lr == reference.learning_rate
+
+
+def sklearn_adaptive(scores, mode, tol, n_iter_no_change):
+    """Drive scikit-learn's own end-of-epoch code (stopping counter, then trigger_stopping)."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+
+    optimizer = SGDOptimizer([np.zeros(1)], learning_rate_init=1e-4, lr_schedule="adaptive")
+    state = types.SimpleNamespace(
+        tol=tol,
+        verbose=False,
+        loss_curve_=[],
+        validation_scores_=[],
+        best_loss_=np.inf,
+        best_validation_score_=-np.inf,
+        _no_improvement_count=0,
+        coefs_=[],
+        intercepts_=[],
+    )
+    early_stopping = mode == "max"
+    out = []
+    for score in scores:
+        out.append(optimizer.learning_rate)
+        state.loss_curve_.append(score)
+        state._score = lambda X, y, sample_weight=None, s=score: s
+        MLPClassifier._update_no_improvement_count(state, early_stopping, None, None, None)
+        if state._no_improvement_count > n_iter_no_change:
+            if optimizer.trigger_stopping("", verbose=False):
+                out.append("stop")
+                break
+            state._no_improvement_count = 0
+    return out
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+@pytest.mark.parametrize(("tol", "n_iter_no_change"), [(1e-4, 2), (0.05, 1), (0.0, 3)])
+def test_adaptive_matches_sklearn(mode, tol, n_iter_no_change):
+    rng = np.random.default_rng(3)
+    # a noisy curve that mostly stalls, long enough to reach sklearn's 1e-6 floor
+    sign = 1.0 if mode == "min" else -1.0
+    scores = [sign * float(v) for v in 1.0 + 0.01 * rng.standard_normal(60)]
+    expected = sklearn_adaptive(scores, mode, tol, n_iter_no_change)
+    schedule = AdaptiveLR(SGD(lr=1e-4), tol=tol, n_iter_no_change=n_iter_no_change, mode=mode)
+    got = []
+    for score in scores:
+        got.append(schedule.optimizer.lr)
+        schedule.step(score)
+        if schedule.should_stop:
+            got.append("stop")
+            break
+    assert got == expected
+    assert "stop" in got  # the curve is long enough to exercise sklearn's stopping rule
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (
+            lambda o: StepLR(o, step_size=3, gamma=0.3),
+            lambda t, o: t.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.3),
+        ),
+        (
+            lambda o: CosineLR(o, t_max=7, eta_min=1e-3),
+            lambda t, o: t.optim.lr_scheduler.CosineAnnealingLR(o, T_max=7, eta_min=1e-3),
+        ),
+        (
+            lambda o: CosineLR(o, t_max=10),
+            lambda t, o: t.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10),
+        ),
+        (
+            lambda o: ConstantLR(o, factor=0.25, total_iters=4),
+            lambda t, o: t.optim.lr_scheduler.ConstantLR(o, factor=0.25, total_iters=4),
+        ),
+        (lambda o: ReduceLROnPlateau(o), lambda t, o: t.optim.lr_scheduler.ReduceLROnPlateau(o)),
+        (
+            lambda o: ReduceLROnPlateau(o, factor=0.5, patience=2, threshold=1e-3, cooldown=1),
+            lambda t, o: t.optim.lr_scheduler.ReduceLROnPlateau(
+                o, factor=0.5, patience=2, threshold=1e-3, cooldown=1
+            ),
+        ),
+        (
+            lambda o: ReduceLROnPlateau(
+                o, factor=0.3, patience=1, threshold=0.05, threshold_mode="abs", min_lr=0.02
+            ),
+            lambda t, o: t.optim.lr_scheduler.ReduceLROnPlateau(
+                o, factor=0.3, patience=1, threshold=0.05, threshold_mode="abs", min_lr=0.02
+            ),
+        ),
+        (
+            lambda o: ReduceLROnPlateau(o, mode="max", factor=0.5, patience=0, threshold=0.01),
+            lambda t, o: t.optim.lr_scheduler.ReduceLROnPlateau(
+                o, mode="max", factor=0.5, patience=0, threshold=0.01
+            ),
+        ),
+    ],
+)
+def test_matches_torch_schedulers(ours, theirs):
+    torch = pytest.importorskip("torch")
+    weight = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([weight], lr=0.7)
+    tsched = theirs(torch, topt)
+    schedule = ours(SGD(lr=0.7))
+    plateau = isinstance(schedule, ReduceLROnPlateau)
+    for epoch, metric in enumerate(METRICS):
+        theirs_lr = topt.param_groups[0]["lr"]
+        assert schedule.optimizer.lr == pytest.approx(theirs_lr, rel=1e-13, abs=1e-16), epoch
+        topt.step()  # torch expects optimizer.step() before scheduler.step()
+        if plateau:
+            tsched.step(metric)
+        else:
+            tsched.step()
+        schedule.step(metric)
+
+
+def make_schedules():
+    return [
+        lambda o: ConstantLR(o, factor=0.5, total_iters=3),
+        lambda o: StepLR(o, step_size=2, gamma=0.5),
+        lambda o: CosineLR(o, t_max=6, eta_min=0.01),
+        lambda o: InvScalingLR(o, power_t=0.5, samples_per_epoch=10),
+        lambda o: ReduceLROnPlateau(o, patience=1, factor=0.5, cooldown=1),
+        lambda o: AdaptiveLR(o, n_iter_no_change=1, tol=0.01),
+    ]
+
+
+@pytest.mark.parametrize("optimizer_first", [True, False])
+@pytest.mark.parametrize("build", make_schedules())
+def test_resume_gives_the_same_rates(build, optimizer_first):
+    straight = build(Adam(lr=0.2))
+    expected = rates(straight, METRICS)
+    first = build(Adam(lr=0.2))
+    head = rates(first, METRICS[:9])
+    opt_state = json.loads(json.dumps(first.optimizer.state_dict()))
+    sched_state = json.loads(json.dumps(first.state_dict()))
+    optimizer = Adam(lr=0.2)  # fresh objects, restored in either order
+    if optimizer_first:
+        optimizer.load_state_dict(opt_state)
+        resumed = build(optimizer)
+        resumed.load_state_dict(sched_state)
+    else:
+        resumed = build(optimizer)
+        optimizer.load_state_dict(opt_state)
+        resumed.load_state_dict(sched_state)
+    assert resumed.state_dict() == first.state_dict()
+    assert head + rates(resumed, METRICS[9:]) == expected
+
+
+@pytest.mark.parametrize(
+    ("build", "text"),
+    [
+        (lambda o: ConstantLR(o), "ConstantLR(factor=1.0, total_iters=0)"),
+        (lambda o: StepLR(o, 5), "StepLR(step_size=5, gamma=0.1)"),
+        (lambda o: CosineLR(o, 10), "CosineLR(t_max=10, eta_min=0.0)"),
+        (lambda o: InvScalingLR(o), "InvScalingLR(power_t=0.5, samples_per_epoch=1)"),
+        (
+            lambda o: ReduceLROnPlateau(o),
+            "ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=0.0001, "
+            "threshold_mode='rel', cooldown=0, min_lr=0.0, eps=1e-08)",
+        ),
+        (
+            lambda o: AdaptiveLR(o),
+            "AdaptiveLR(tol=0.0001, n_iter_no_change=10, mode='min', min_lr=1e-06)",
+        ),
+    ],
+)
+def test_repr(build, text):
+    assert repr(build(SGD())) == text
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "match"),
+    [
+        (lambda o: StepLR(o, step_size=0), ValueError, "StepLR: step_size must be >= 1; got 0"),
+        (lambda o: StepLR(o, step_size=2.0), TypeError, "StepLR: step_size must be an int"),
+        (lambda o: StepLR(o, 1, gamma=-0.5), ValueError, "gamma must be >= 0.0"),
+        (lambda o: CosineLR(o, t_max=0), ValueError, "CosineLR: t_max must be >= 1"),
+        (lambda o: CosineLR(o, 5, eta_min=-1.0), ValueError, "eta_min must be >= 0.0"),
+        (lambda o: ConstantLR(o, factor=0.0), ValueError, r"factor must be in \(0.0, 1.0\]"),
+        (lambda o: ConstantLR(o, total_iters=-1), ValueError, "total_iters must be >= 0"),
+        (lambda o: InvScalingLR(o, power_t=-1.0), ValueError, "power_t must be >= 0.0"),
+        (lambda o: InvScalingLR(o, samples_per_epoch=0), ValueError, "samples_per_epoch"),
+        (
+            lambda o: ReduceLROnPlateau(o, mode="minimum"),
+            ValueError,
+            "ReduceLROnPlateau: mode must be one of 'min', 'max'; got 'minimum'",
+        ),
+        (
+            lambda o: ReduceLROnPlateau(o, factor=1.0),
+            ValueError,
+            r"factor must be in \(0.0, 1.0\); got 1.0",
+        ),
+        (
+            lambda o: ReduceLROnPlateau(o, threshold_mode="relative"),
+            ValueError,
+            "threshold_mode must be one of 'rel', 'abs'",
+        ),
+        (lambda o: ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be >= 0"),
+        (lambda o: AdaptiveLR(o, n_iter_no_change=0), ValueError, "n_iter_no_change"),
+        (lambda o: AdaptiveLR(o, tol=-1.0), ValueError, "tol must be >= 0.0"),
+    ],
+)
+def test_bad_arguments(build, error, match):
+    with pytest.raises(error, match=match):
+        build(SGD())
+
+
+def test_schedule_needs_an_optimizer():
+    with pytest.raises(TypeError, match=r"StepLR: optimizer must be a softgrad\.optim\.Optimizer"):
+        StepLR(object(), step_size=1)
+
+
+def test_bad_schedule_state():
+    schedule = StepLR(SGD(lr=0.1), step_size=2)
+    state = schedule.state_dict()
+    with pytest.raises(ValueError, match=r"state\['type'\] must be 'StepLR'; got 'CosineLR'"):
+        schedule.load_state_dict({**state, "type": "CosineLR"})
+    with pytest.raises(ValueError, match=r"missing \['last_epoch'\]"):
+        schedule.load_state_dict({k: v for k, v in state.items() if k != "last_epoch"})
+    with pytest.raises(ValueError, match="step_size must be >= 1"):
+        schedule.load_state_dict({**state, "step_size": 0, "last_epoch": 4})
+    assert schedule.state_dict() == state  # untouched by the failed loads

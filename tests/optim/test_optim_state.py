@@ -1,0 +1,188 @@
+"""Optimizer state: save k steps, restore through JSON + .npz, resume bit-identically."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from softgrad.optim import SGD, Adam, AdamW
+
+CONFIGS = [
+    (SGD, {"lr": 0.1}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}),
+    (Adam, {"lr": 0.01, "weight_decay": 1e-2}),
+    (AdamW, {"lr": 0.01, "betas": (0.8, 0.95)}),
+]
+
+
+def through_files(state):
+    """Store like a checkpoint: scalars through JSON, arrays through an in-memory .npz."""
+    scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as npz:
+        restored = {k: npz[k] for k in npz.files}
+    return {**json.loads(json.dumps(scalars, allow_nan=False)), **restored}
+
+
+def make_run(dtype, seed=7, n_steps=12):
+    rng = np.random.default_rng(seed)
+    shapes = {"0.W": (5, 4), "0.b": (4,), "2.W": (4, 3), "2.b": (3,)}
+    params = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    grads = [
+        {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()} for _ in range(n_steps)
+    ]
+    return params, grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("cls", "config"), CONFIGS)
+def test_resume_is_bit_identical(cls, config, dtype):
+    params, grads = make_run(dtype)
+    straight = {k: v.copy() for k, v in params.items()}
+    opt = cls(**config)
+    for i, g in enumerate(grads):
+        if i == 3:  # as a schedule would: lr is part of the saved state
+            opt.lr = opt.lr / 2
+        opt.step(straight, g)
+
+    resumed = {k: v.copy() for k, v in params.items()}
+    first = cls(**config)
+    for i, g in enumerate(grads[:5]):
+        if i == 3:
+            first.lr = first.lr / 2
+        first.step(resumed, g)
+    saved = through_files(first.state_dict())
+    fresh = cls()  # defaults: load_state_dict restores the hyperparameters too
+    fresh.load_state_dict(saved)
+    assert fresh.get_config() == first.get_config()
+    for g in grads[5:]:
+        fresh.step(resumed, g)
+    for key in params:
+        np.testing.assert_array_equal(resumed[key], straight[key], err_msg=key)
+        assert resumed[key].dtype == dtype
+
+
+def test_state_dict_layout():
+    opt = Adam(lr=0.01)
+    opt.step({"0.W": np.ones((2, 2), np.float32)}, {"0.W": np.ones((2, 2), np.float32)})
+    state = opt.state_dict()
+    assert sorted(state) == sorted(
+        ["type", "lr", "beta1", "beta2", "eps", "weight_decay", "step.0.W", "m.0.W", "v.0.W"]
+    )
+    assert state["type"] == "Adam" and state["step.0.W"] == 1
+    assert all(isinstance(v, (str, int, float, bool, np.ndarray)) for v in state.values())
+    json.dumps({k: v for k, v in state.items() if not isinstance(v, np.ndarray)})
+    # m and v are stored without their (1 - beta) factors: m = g, v = g * g after step 1
+    np.testing.assert_array_equal(state["m.0.W"], 1.0)
+    np.testing.assert_array_equal(state["v.0.W"], 1.0)
+
+
+def test_plain_sgd_state_has_no_arrays():
+    opt = SGD(lr=0.1)
+    opt.step({"a": np.zeros(2)}, {"a": np.ones(2)})
+    assert opt.state_dict() == {
+        "type": "SGD",
+        "lr": 0.1,
+        "momentum": 0.0,
+        "nesterov": False,
+        "weight_decay": 0.0,
+        "step.a": 1,
+    }
+
+
+def test_state_arrays_are_copies_both_ways():
+    opt = SGD(lr=0.1, momentum=0.9)
+    params = {"a": np.zeros(2)}
+    opt.step(params, {"a": np.ones(2)})
+    state = opt.state_dict()
+    state["momentum_buffer.a"][:] = 100.0  # editing the export does not touch the optimizer
+    assert opt.state_dict()["momentum_buffer.a"].tolist() == [1.0, 1.0]
+    fresh = SGD()
+    fresh.load_state_dict(state)
+    state["momentum_buffer.a"][:] = -5.0  # nor does editing what was loaded
+    assert fresh.state_dict()["momentum_buffer.a"].tolist() == [100.0, 100.0]
+
+
+def test_loaded_state_takes_the_parameter_dtype():
+    opt = Adam(lr=0.1)
+    opt.load_state_dict(
+        {
+            "type": "Adam",
+            "lr": 0.1,
+            "beta1": 0.9,
+            "beta2": 0.999,
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "step.w": 1,
+            "m.w": np.ones(2),
+            "v.w": np.ones(2),
+        }
+    )
+    params = {"w": np.zeros(2, np.float32)}
+    opt.step(params, {"w": np.ones(2, np.float32)})
+    assert params["w"].dtype == np.float32
+    assert opt.state_dict()["m.w"].dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "match"),
+    [
+        (lambda s: s.update(type="SGD"), ValueError, r"state\['type'\] must be 'Adam'; got 'SGD'"),
+        (lambda s: s.pop("beta2"), ValueError, r"missing \['beta2'\]"),
+        (lambda s: s.update(beta1=1.5), ValueError, r"betas\[0\] must be in \[0.0, 1.0\)"),
+        (lambda s: s.update(lr=-1.0), ValueError, r"state\['lr'\] must be >= 0.0"),
+        (
+            lambda s: s.update({"velocity.w": np.ones(2)}),
+            ValueError,
+            "state keys must be 'step.<param>', 'm.<param>', 'v.<param>'; got 'velocity.w'",
+        ),
+        (lambda s: s.update({"step.w": 1.5}), ValueError, "step.w must be an int >= 0; got 1.5"),
+        (
+            lambda s: s.update({"m.w": [1.0, 1.0]}),
+            ValueError,
+            "m.w must be a floating-point ndarray; got list",
+        ),
+        (
+            lambda s: s.pop("v.w"),
+            ValueError,
+            r"parameter 'w' must have 'step' and \['m', 'v'\] entries",
+        ),
+        (lambda s: s.pop("step.w"), ValueError, "must have 'step'"),
+    ],
+)
+def test_bad_state_is_rejected_and_leaves_the_optimizer_untouched(edit, error, match):
+    source = Adam(lr=0.5)
+    source.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+    state = source.state_dict()
+    edit(state)
+    target = Adam(lr=0.01)
+    target.step({"u": np.zeros(1)}, {"u": np.ones(1)})
+    before = target.state_dict()
+    with pytest.raises(error, match=match):
+        target.load_state_dict(state)
+    after = target.state_dict()
+    assert after.keys() == before.keys()
+    assert all(np.array_equal(after[k], before[k]) for k in before)
+
+
+def test_not_a_mapping_is_a_type_error():
+    with pytest.raises(TypeError, match="state must be a dict from state_dict"):
+        SGD().load_state_dict([("lr", 0.1)])
+
+
+def test_state_from_another_model_fails_at_the_step():
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.step({"0.W": np.zeros((3, 2))}, {"0.W": np.ones((3, 2))})
+    with pytest.raises(
+        ValueError,
+        match=r"'momentum_buffer' state of '0.W' must have the "
+        r"parameter's shape \(2, 2\); got \(3, 2\)",
+    ):
+        opt.step({"0.W": np.zeros((2, 2))}, {"0.W": np.ones((2, 2))})

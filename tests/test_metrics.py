@@ -1,0 +1,141 @@
+"""softgrad.metrics against sklearn.metrics, plus hand-made cases and argument checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sklearn.metrics as skm
+from hypothesis import given
+from hypothesis import strategies as st
+
+from softgrad.metrics import accuracy, confusion_matrix, log_loss, precision_recall
+
+
+@st.composite
+def label_pairs(draw):
+    n_classes = draw(st.integers(2, 7))  # sklearn warns on a 1 x 1 matrix: see below
+    n = draw(st.integers(1, 60))
+    labels = st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)
+    return np.array(draw(labels)), np.array(draw(labels)), n_classes
+
+
+@given(label_pairs())
+def test_accuracy_matches_sklearn(pair):
+    y_true, y_pred, _ = pair
+    assert accuracy(y_true, y_pred) == skm.accuracy_score(y_true, y_pred)
+
+
+@given(label_pairs())
+def test_confusion_matrix_matches_sklearn(pair):
+    y_true, y_pred, n_classes = pair
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    expected = skm.confusion_matrix(y_true, y_pred, labels=np.arange(n_classes))
+    np.testing.assert_array_equal(cm, expected)
+    assert cm.dtype == np.int64 and cm.sum() == y_true.size
+
+
+@given(label_pairs())
+def test_precision_recall_match_sklearn_with_zero_division_0(pair):
+    y_true, y_pred, n_classes = pair
+    precision, recall = precision_recall(confusion_matrix(y_true, y_pred, n_classes))
+    labels = np.arange(n_classes)
+    np.testing.assert_allclose(
+        precision,
+        skm.precision_score(y_true, y_pred, labels=labels, average=None, zero_division=0),
+        rtol=1e-15,
+    )
+    np.testing.assert_allclose(
+        recall,
+        skm.recall_score(y_true, y_pred, labels=labels, average=None, zero_division=0),
+        rtol=1e-15,
+    )
+
+
+def test_single_class():
+    cm = confusion_matrix([0, 0, 0], [0, 0, 0], n_classes=1)
+    np.testing.assert_array_equal(cm, [[3]])
+    assert [a.tolist() for a in precision_recall(cm)] == [[1.0], [1.0]]
+
+
+def test_precision_recall_undefined_are_zero():
+    # class 1 never predicted (precision 0/0) and absent from y_true (recall 0/0);
+    # class 2: predicted twice, right once -> precision 0.5, recall 1/1
+    cm = confusion_matrix([0, 0, 2], [0, 2, 2], n_classes=3)
+    precision, recall = precision_recall(cm)
+    np.testing.assert_array_equal(precision, [1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(recall, [0.5, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_loss_matches_sklearn(dtype, rng):
+    logits = rng.standard_normal((50, 4)) * 3
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = (probs / probs.sum(axis=1, keepdims=True)).astype(dtype)
+    y = rng.integers(0, 4, size=50)
+    expected = skm.log_loss(y, probs, labels=np.arange(4))
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    assert log_loss(y, probs) == pytest.approx(expected, rel=rtol)
+
+
+def test_log_loss_clips_certain_mistakes():
+    # p = 0 for the true class costs -log(eps), eps = 2.22e-16 for float64 (about 36.04)
+    got = log_loss([0], np.array([[0.0, 1.0]]))
+    assert got == pytest.approx(-np.log(np.finfo(np.float64).eps), rel=1e-15)
+    assert got == pytest.approx(skm.log_loss([0], [[0.0, 1.0]], labels=[0, 1]), rel=1e-15)
+
+
+def test_large_input_is_vectorised():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 10, 200_000)
+    y_pred = np.where(rng.random(200_000) < 0.9, y_true, rng.integers(0, 10, 200_000))
+    cm = confusion_matrix(y_true, y_pred, 10)
+    assert cm.sum() == 200_000
+    assert np.trace(cm) / 200_000 == accuracy(y_true, y_pred)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (
+            lambda: accuracy([0, 1], [0]),
+            ValueError,
+            r"accuracy: y_pred must have the length of y_true \(2\); got 1",
+        ),
+        (lambda: accuracy([], []), ValueError, "y_true must hold at least one sample; got 0"),
+        (
+            lambda: accuracy([0.0, 1.0], [0, 1]),
+            TypeError,
+            "accuracy: y_true must hold integer class labels 0..C-1; got dtype float64",
+        ),
+        (lambda: accuracy([[0, 1]], [[0, 1]]), ValueError, r"must be 1-D \(N,\)"),
+        (
+            lambda: confusion_matrix([0, 3], [0, 1], 3),
+            ValueError,
+            "confusion_matrix: y_true labels must be in 0..2; got 3",
+        ),
+        (
+            lambda: confusion_matrix([0, 1], [-1, 1], 3),
+            ValueError,
+            "y_pred labels must be in 0..2; got -1",
+        ),
+        (lambda: confusion_matrix([0], [0], 0), ValueError, "n_classes must be >= 1; got 0"),
+        (lambda: confusion_matrix([0], [0], 2.0), TypeError, "n_classes must be an int"),
+        (
+            lambda: precision_recall(np.ones((2, 3))),
+            ValueError,
+            r"cm must be a square \(C, C\) matrix; got shape \(2, 3\)",
+        ),
+        (lambda: precision_recall([[1, -1], [0, 1]]), ValueError, "cm must hold counts >= 0"),
+        (lambda: log_loss([0, 1], [[0.5, 0.5]]), ValueError, r"probs must have shape \(N, C\)"),
+        (
+            lambda: log_loss([0, 2], [[0.5, 0.5], [0.5, 0.5]]),
+            ValueError,
+            "y_true labels must be in 0..1",
+        ),
+        (lambda: log_loss([0], [[2.0, -1.5]]), ValueError, "pass probabilities, not logits"),
+        (lambda: log_loss([0], [[np.nan, 1.0]]), ValueError, "finite rows summing to 1"),
+    ],
+)
+def test_bad_arguments(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
