@@ -132,7 +132,8 @@ def _fail(where: str, problem: str) -> ModelFileError:
 
 def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # open the file here: np.load leaks its own handle when the zip turns out invalid
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except PermissionError:
         raise

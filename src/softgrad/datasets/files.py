@@ -118,7 +118,8 @@ def _finish(
 
 def _load_npz(path: Path, where: str) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # open the file here: np.load leaks its own handle when the zip turns out invalid
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             keys = set(npz.files)
             wanted = [k for k in ("X", "y", "X_test", "y_test", "class_names") if k in keys]
             parts = {k: npz[k] for k in wanted}

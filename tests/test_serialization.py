@@ -1,0 +1,358 @@
+"""Model files: exact round trips, atomic writes, and a clear error for every broken file."""
+
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+import softgrad
+from softgrad import serialization
+from softgrad.errors import ModelFileError
+from softgrad.model import Model
+from softgrad.nn import Dropout, Linear, ReLU, Sequential, Tanh, build_mlp
+from softgrad.preprocessing import Scaler
+from softgrad.serialization import atomic_write, load, read_npz, save, write_npz
+
+
+def _model(rng, dtype=np.float32, classes=None):
+    net = build_mlp(784, [32], 10, rng=rng, dtype=dtype)
+    X = rng.integers(0, 256, (64, 784), dtype=np.uint8)
+    classes = [f"class {k}" for k in range(10)] if classes is None else classes
+    metadata = {"data": "fashion-mnist", "epochs": 3, "history": {"loss": [0.5, 0.25]}}
+    return Model(net, classes, Scaler.fit_standard(X), (28, 28), metadata), X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("classes", [None, list(range(10)), [f"{k:02d}" for k in range(10)]])
+def test_round_trip_is_bit_identical(tmp_path, rng, dtype, classes):
+    model, X = _model(rng, dtype, classes)
+    model.save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz")
+
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert again.predict_proba(X).dtype == model.predict_proba(X).dtype
+    np.testing.assert_array_equal(again.classes, model.classes)
+    assert again.classes.dtype.kind == model.classes.dtype.kind
+    assert again.scaler == model.scaler
+    assert again.image_shape == (28, 28)
+    assert again.metadata == model.metadata
+    assert again.network.get_config() == model.network.get_config()
+    for name, param in model.network.named_params().items():
+        np.testing.assert_array_equal(again.network.named_params()[name], param)
+        assert again.network.named_params()[name].dtype == param.dtype
+
+
+def test_round_trip_of_every_layer_type(tmp_path, rng):
+    net = Sequential(
+        Linear(5, 7, rng=0, init="glorot"), Tanh(), Dropout(0.3), Linear(7, 2, bias=False, rng=1)
+    )
+    model = Model(net, ["no", "yes"], Scaler.for_range(3))
+    save(model, tmp_path / "m")  # no suffix added
+    assert (tmp_path / "m").exists() and not (tmp_path / "m.npz").exists()
+    again = softgrad.load(tmp_path / "m")
+    X = rng.integers(0, 4, (20, 5))
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert again.image_shape is None and again.metadata == {}
+
+
+def test_file_is_plain_arrays_with_a_json_header(tmp_path, rng):
+    model, _ = _model(rng)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}  # no object arrays anywhere
+    assert set(arrays) == {
+        "0.W",
+        "0.b",
+        "2.W",
+        "2.b",
+        "scaler.offset",
+        "scaler.scale",
+        "classes",
+        "__meta__",
+    }
+    assert arrays["classes"].dtype.kind == "U"
+    header = json.loads(arrays["__meta__"].tobytes().decode("utf-8"))
+    assert (header["format"], header["kind"], header["version"]) == ("softgrad", "model", 1)
+    assert header["meta"]["network"]["layers"][0]["type"] == "Linear"
+    assert header["meta"]["image_shape"] == [28, 28]
+    assert header["meta"]["softgrad_version"] == softgrad.__version__
+
+
+def test_metadata_must_be_json(tmp_path, rng):
+    model, _ = _model(rng)
+    model.metadata["bad"] = object()
+    with pytest.raises(ValueError, match="meta must be JSON-serialisable"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- write_npz / read_npz -----------------------------------------------------------------------
+
+
+def test_write_read_npz_round_trip(tmp_path):
+    arrays = {"a": np.arange(3), "b.c": np.array(["x", "yz"]), "flag": np.array(True)}
+    write_npz(tmp_path / "c.npz", arrays, {"epoch": 4, "nested": {"x": [1, 2]}}, kind="checkpoint")
+    got, meta = read_npz(tmp_path / "c.npz", "checkpoint")
+    assert meta == {"epoch": 4, "nested": {"x": [1, 2]}}
+    assert set(got) == set(arrays)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(got[name], array)
+    got, meta = read_npz(tmp_path / "c.npz", what="checkpoint")  # SPEC's keyword
+    assert meta["epoch"] == 4
+
+
+def test_caller_meta_may_use_any_keys(tmp_path):
+    meta = {"format": "softgrad-checkpoint", "version": 7, "kind": "mine"}
+    write_npz(tmp_path / "c.npz", {}, meta, kind="checkpoint")
+    assert read_npz(tmp_path / "c.npz", "checkpoint")[1] == meta
+
+
+@pytest.mark.parametrize(
+    ("arrays", "kind", "message"),
+    [
+        ({"x": np.array([1, "a"], dtype=object)}, "model", "non-object arrays"),
+        ({"__meta__": np.zeros(2, np.uint8)}, "model", "not named '__meta__'"),
+        ({}, "weights", "kind must be one of"),
+    ],
+)
+def test_write_npz_rejects(tmp_path, arrays, kind, message):
+    with pytest.raises(ValueError, match=message):
+        write_npz(tmp_path / "x.npz", arrays, {}, kind=kind)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_kind_is_a_model_file_error(tmp_path):
+    write_npz(tmp_path / "ckpt.npz", {"a": np.zeros(2)}, {}, kind="checkpoint")
+    with pytest.raises(ModelFileError, match="must be a model file; got a 'checkpoint' file"):
+        load(tmp_path / "ckpt.npz")
+    write_npz(tmp_path / "model.npz", {"a": np.zeros(2)}, {}, kind="model")
+    with pytest.raises(ModelFileError, match="must be a checkpoint file; got a 'model' file"):
+        read_npz(tmp_path / "model.npz", "checkpoint")
+
+
+# --- broken files -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def saved(tmp_path, rng):
+    model, _ = _model(rng)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.01, 0.3, 0.5, 0.9, 0.999])
+def test_truncated_file(saved, fraction):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(ModelFileError, match=r"m\.npz") as info:
+        load(saved)
+    assert "truncated or corrupted" in str(info.value) or "not a valid .npz" in str(info.value)
+
+
+def _member_data_span(path, member):
+    """Byte range of an uncompressed member's data inside the zip file."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = np.frombuffer(f.read(4), dtype="<u2")
+    start = info.header_offset + 30 + int(name_len) + int(extra_len)
+    return start, start + info.compress_size
+
+
+@pytest.mark.parametrize("member", ["0.W.npy", "2.b.npy", "classes.npy", "__meta__.npy"])
+def test_corrupted_bytes_inside_a_member(saved, member):
+    start, end = _member_data_span(saved, member)
+    data = bytearray(saved.read_bytes())
+    middle = (start + end) // 2
+    data[middle : middle + 4] = bytes(255 - b for b in data[middle : middle + 4])
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="truncated or corrupted"):
+        load(saved)
+
+
+def test_corrupted_central_directory(saved):
+    data = bytearray(saved.read_bytes())
+    data[-22:-18] = b"XXXX"  # end-of-central-directory signature
+    saved.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"m\.npz"):
+        load(saved)
+
+
+def test_foreign_npz_without_header(tmp_path):
+    np.savez(tmp_path / "plain.npz", W=np.eye(3))
+    with pytest.raises(ModelFileError, match="no __meta__ entry: not a softgrad file"):
+        load(tmp_path / "plain.npz")
+
+
+def test_npz_with_a_foreign_header(tmp_path):
+    header = np.frombuffer(json.dumps({"format": "other"}).encode(), np.uint8)
+    np.savez(tmp_path / "other.npz", __meta__=header)
+    with pytest.raises(ModelFileError, match="not a softgrad file"):
+        load(tmp_path / "other.npz")
+    np.savez(tmp_path / "junk.npz", __meta__=np.frombuffer(b"{not json", np.uint8))
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load(tmp_path / "junk.npz")
+    np.savez(tmp_path / "float.npz", __meta__=np.zeros(3))
+    with pytest.raises(ModelFileError, match="1-D uint8 array"):
+        load(tmp_path / "float.npz")
+
+
+def test_newer_format_version_asks_for_an_upgrade(tmp_path):
+    header = {"format": "softgrad", "kind": "model", "version": 2, "meta": {}}
+    np.savez(tmp_path / "new.npz", __meta__=np.frombuffer(json.dumps(header).encode(), np.uint8))
+    with pytest.raises(ModelFileError, match=r"newer softgrad .*upgrade softgrad"):
+        load(tmp_path / "new.npz")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"hello, I am a text file\n", b"PK\x03\x04 garbage", pickle.dumps({"W": [1, 2]})],
+    ids=["empty", "text", "fake-zip", "pickle"],
+)
+def test_non_npz_files(tmp_path, content):
+    (tmp_path / "x.npz").write_bytes(content)
+    with pytest.raises(ModelFileError, match=r"x\.npz"):
+        load(tmp_path / "x.npz")
+
+
+def test_npy_file_is_not_a_model(tmp_path):
+    np.save(tmp_path / "w.npy", np.eye(2))
+    with pytest.raises(ModelFileError, match=r"not a valid \.npz archive"):
+        load(tmp_path / "w.npy")
+
+
+def test_pickled_object_array_is_refused(tmp_path, rng):
+    model, _ = _model(rng)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["classes"] = np.array(["a", 1, None, 3, 4, 5, 6, 7, 8, 9], dtype=object)
+    np.savez(tmp_path / "evil.npz", **arrays)
+    with pytest.raises(ModelFileError, match="pickled data"):
+        load(tmp_path / "evil.npz")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda a, m: a.pop("2.W"), r"lacks the weights \['2.W'\]"),
+        (
+            lambda a, m: a.update({"0.b": np.zeros(5, np.float32)}),
+            r"'0.b' must be floating point of shape \(32,\)",
+        ),
+        (lambda a, m: a.update({"0.b": np.zeros(32, np.int32)}), "must be floating point"),
+        (lambda a, m: a.pop("classes"), "contents do not fit together"),
+        (lambda a, m: a.update({"classes": np.arange(3)}), "one entry per network output"),
+        (lambda a, m: a.pop("scaler.scale"), "contents do not fit together"),
+        (lambda a, m: m.update({"network": {"layers": [{"type": "Conv2d"}]}}), "architecture"),
+        (lambda a, m: m.pop("network"), "architecture"),
+        (lambda a, m: m.update({"image_shape": [5, 5]}), "image_shape must multiply"),
+    ],
+    ids=[
+        "missing-W",
+        "bias-shape",
+        "int-bias",
+        "no-classes",
+        "few-classes",
+        "no-scale",
+        "conv",
+        "no-net",
+        "image",
+    ],
+)
+def test_inconsistent_contents(tmp_path, rng, edit, message):
+    model, _ = _model(rng)
+    model.save(tmp_path / "m.npz")
+    arrays, meta = read_npz(tmp_path / "m.npz")
+    edit(arrays, meta)
+    write_npz(tmp_path / "m.npz", arrays, meta)
+    with pytest.raises(ModelFileError, match=message):
+        load(tmp_path / "m.npz")
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"absent\.npz.*no such file") as info:
+        load(tmp_path / "absent.npz")
+    assert not isinstance(info.value, ModelFileError)
+
+
+def test_folder_is_not_a_model(tmp_path):
+    with pytest.raises(ModelFileError, match="is a folder"):
+        load(tmp_path)
+
+
+def test_model_file_error_is_a_value_error(tmp_path):
+    (tmp_path / "x").write_text("nope")
+    with pytest.raises(ValueError):
+        load(tmp_path / "x")
+
+
+# --- atomic writes ------------------------------------------------------------------------------
+
+
+def _failing_savez(file, **arrays):
+    file.write(b"PK\x03\x04 half a model")  # some bytes reach the temp file first
+    raise OSError("disk full")
+
+
+def test_failed_write_leaves_no_file(tmp_path, rng, monkeypatch):
+    model, _ = _model(rng)
+    monkeypatch.setattr(np, "savez", _failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, rng, monkeypatch):
+    model, _ = _model(rng)
+    model.save(tmp_path / "m.npz")
+    before = (tmp_path / "m.npz").read_bytes()
+    monkeypatch.setattr(np, "savez", _failing_savez)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(tmp_path / "m.npz")
+    assert (tmp_path / "m.npz").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_keyboard_interrupt_also_cleans_up(tmp_path):
+    with pytest.raises(KeyboardInterrupt), atomic_write(tmp_path / "out") as f:
+        f.write(b"partial")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_needs_an_existing_folder(tmp_path, rng):
+    model, _ = _model(rng)
+    with pytest.raises(FileNotFoundError, match="must exist"):
+        model.save(tmp_path / "no" / "such" / "m.npz")
+
+
+def test_new_file_gets_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f") as f:
+            f.write(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+
+
+def test_overwrite_replaces_content(tmp_path, rng):
+    first, _ = _model(rng)
+    second, X = _model(rng)
+    first.save(tmp_path / "m.npz")
+    second.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(
+        load(tmp_path / "m.npz").predict_proba(X), second.predict_proba(X)
+    )
+
+
+def test_module_exports():
+    assert serialization.FORMAT == "softgrad" and serialization.VERSION == 1
+    assert softgrad.save is save and softgrad.load is load
+    assert isinstance(Sequential(Linear(1, 1, rng=0), ReLU()), Sequential)
