@@ -21,10 +21,11 @@ def _close(actual, expected, rtol, atol, what="value"):
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
     same = (a == e) | (np.isnan(a) & np.isnan(e))
-    err = np.where(same, 0.0, np.abs(a - e))
-    bad = ~same & ~(err <= atol + rtol * np.abs(e))
-    if bad.any():
+    with np.errstate(invalid="ignore"):  # inf - inf where only one side is +-inf
+        err = np.where(same, 0.0, np.abs(a - e))
+        bad = ~same & ~(err <= atol + rtol * np.abs(e))
         excess = np.where(bad, np.nan_to_num(err - atol - rtol * np.abs(e), nan=np.inf), -1.0)
+    if bad.any():
         idx = np.unravel_index(int(np.argmax(excess)), a.shape) if a.ndim else ()
         raise AssertionError(
             f"{what}: {int(bad.sum())} of {a.size} entries differ (rtol={rtol}, atol={atol}); "
