@@ -190,3 +190,12 @@ def test_repr_and_config():
     opt = SGD(lr=0.1, momentum=0.9, nesterov=True)
     assert repr(opt) == "SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.0)"
     assert SGD(**opt.get_config()).get_config() == opt.get_config()
+
+
+def test_stateless_sgd_follows_a_parameter_that_changed_shape_or_dtype():
+    opt = SGD(lr=1.0)
+    opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+    params = {"w": np.zeros(3, np.float32)}  # e.g. a rebuilt model under the same name
+    opt.step(params, {"w": np.ones(3, np.float32)})
+    np.testing.assert_array_equal(params["w"], [-1.0, -1.0, -1.0])
+    assert params["w"].dtype == np.float32

@@ -72,6 +72,15 @@ class Optimizer:
     time gets fresh state (step count 0, zero-filled slots) with that parameter's dtype, so
     float32 models are updated in float32 throughout. Temporaries used by the update are
     allocated once per key and reused; they are not part of the state.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from softgrad.optim import Adam
+    >>> opt = Adam()
+    >>> opt.step({"0.W": np.zeros(2)}, {"0.W": np.ones(2)})
+    >>> sorted(opt.state_dict())
+    ['beta1', 'beta2', 'eps', 'lr', 'm.0.W', 'step.0.W', 'type', 'v.0.W', 'weight_decay']
     """
 
     def __init__(self, lr: float) -> None:
@@ -154,8 +163,6 @@ class Optimizer:
     ) -> None:
         raise NotImplementedError
 
-    _N_SCRATCH = 1
-
     def _new_state(self, key: str, param: np.ndarray) -> dict[str, np.ndarray]:
         names = self._slot_names(self._hyper())
         self._steps[key] = 0
@@ -164,12 +171,16 @@ class Optimizer:
         return self._slots[key]
 
     def _n_scratch(self) -> int:
-        return self._N_SCRATCH
+        """How many parameter-sized temporaries :meth:`_update` needs."""
+        return 1
 
     def _match_state(
         self, where: str, key: str, param: np.ndarray, slots: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """Check restored state against the parameter; convert it once to the param's dtype."""
+        """Check the state against the parameter; convert it once to the param's dtype.
+
+        Temporaries are (re)allocated when missing (restored state) or no longer matching.
+        """
         for name, array in slots.items():
             if array.shape != param.shape:
                 raise ValueError(
@@ -179,7 +190,7 @@ class Optimizer:
             if array.dtype != param.dtype:
                 slots[name] = array.astype(param.dtype)
         scratch = self._scratch.get(key)
-        if scratch is None or scratch[0].dtype != param.dtype:
+        if scratch is None or scratch[0].shape != param.shape or scratch[0].dtype != param.dtype:
             self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
         return slots
 
