@@ -137,3 +137,9 @@ def test_resume_rejects_files_that_are_not_checkpoints(blobs, tmp_path):
         _fit(X, y, 2, rng=0, resume=foreign)
     with pytest.raises(FileNotFoundError):
         _fit(X, y, 2, rng=0, resume=tmp_path / "missing.npz")
+
+
+def test_checkpoint_folder_must_exist_before_training(blobs, tmp_path):
+    X, y = blobs
+    with pytest.raises(ValueError, match="checkpoint must be in an existing folder"):
+        _fit(X, y, 1, rng=0, checkpoint=tmp_path / "missing" / "ckpt.npz")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,17 @@ def fit(
         and the model keeps the last finite weights (see its message); ``err.history`` holds
         the completed epochs.
 
+    Notes
+    -----
+    - Each batch's loss is checked BEFORE its backward pass, so a NaN/inf loss leaves the
+      weights of the last completed step; if that step itself overflowed the weights, they are
+      reset to those at the start of the epoch (one copy per epoch, not per step). NumPy's
+      overflow/invalid warnings are silenced inside the loop: the DivergenceError reports it.
+    - The model is in training mode during fit; each layer's previous mode is restored after.
+    - The per-batch step is: gather the batch into a preallocated buffer
+      (``np.take(..., out=, mode="clip")``), forward, loss, backward without the first layer's
+      input gradient, optimizer step. Nothing is promoted to float64.
+
     Example
     -------
     >>> from softgrad.nn import CrossEntropyLoss, build_mlp
@@ -121,6 +133,9 @@ def fit(
     batch_size = data.check_positive_int(batch_size, "batch_size")
     if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
         raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        # fail now, not after the first epoch's work
+        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
     params = model.named_params()
     if not params:
         raise ValueError(f"fit: model must have parameters to train; got {model!r}")
