@@ -20,7 +20,8 @@ def load_digits() -> Dataset:
     Returns
     -------
     Dataset
-        X uint8 of shape (1438, 64) and (359, 64) with pixel values 0..16, y int64 in 0..9,
+        X float64 of shape (1438, 64) and (359, 64) with pixel values 0..16 (scikit-learn's own
+        array, so arithmetic on it cannot wrap around as uint8 would), y int64 in 0..9,
         ``image_shape`` (8, 8), ``scale`` 16, class names ``"0"`` .. ``"9"``.
 
     Notes
@@ -33,13 +34,12 @@ def load_digits() -> Dataset:
     -------
     >>> ds = load_digits()
     >>> ds.X_train.shape, ds.X_test.shape, ds.X_train.dtype.name, ds.scale
-    ((1438, 64), (359, 64), 'uint8', 16.0)
+    ((1438, 64), (359, 64), 'float64', 16.0)
     """
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
-    # sklearn stores the 0..16 pixel counts as float64; they are exact small integers
-    X = bunch.data.astype(np.uint8)
+    X = bunch.data  # float64 counts 0..16, as scikit-learn ships them
     y = bunch.target.astype(np.int64)
     train_idx, test_idx = stratified_split(y, DIGITS_TEST_FRACTION, rng=DIGITS_SEED)
     return Dataset(
