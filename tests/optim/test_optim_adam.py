@@ -148,3 +148,20 @@ def test_repr_and_defaults():
     opt = AdamW(lr=0.1, betas=(0.5, 0.75))
     assert AdamW(**opt.get_config()).get_config() == opt.get_config()
     assert opt.betas == (0.5, 0.75)
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_numpy_float64_hyperparameters_do_not_promote_float32(cls):
+    # NumPy 2: an np.float64 scalar times a float32 array is float64; the optimizer stores
+    # Python floats so float32 parameters and state stay float32
+    opt = cls(
+        lr=np.float64(0.01),
+        betas=(np.float64(0.9), np.float64(0.99)),
+        eps=np.float64(1e-7),
+        weight_decay=np.float64(0.1),
+    )
+    opt.lr = np.float64(0.02)
+    params = {"W": np.ones(3, np.float32)}
+    opt.step(params, {"W": np.ones(3, np.float32)})
+    assert params["W"].dtype == np.float32
+    assert all(type(v) is float for k, v in opt.get_config().items() if k != "betas")
