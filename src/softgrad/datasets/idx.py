@@ -23,6 +23,7 @@ takes to inflate them.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -46,6 +47,8 @@ IDX_DTYPES: dict[int, np.dtype] = {
 }
 _CODE_OF_KIND = {(dt.kind, dt.itemsize): code for code, dt in IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+# deflate inflates at most ~1032x: a header claiming more data than that is corrupt or truncated
+_MAX_GZIP_RATIO = 1100
 
 
 def _open(path: Path) -> BinaryIO:
@@ -83,9 +86,16 @@ def _read_header(f: BinaryIO, where: str) -> tuple[np.dtype, tuple[int, ...]]:
     return IDX_DTYPES[code], struct.unpack(f">{ndim}I", sizes)
 
 
-def _read_data(f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], where: str) -> np.ndarray:
-    count = int(np.prod(shape, dtype=np.int64))
-    n_bytes = count * dtype.itemsize
+def _read_data(
+    f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], where: str, max_bytes: int
+) -> np.ndarray:
+    n_bytes = math.prod(shape) * dtype.itemsize
+    if n_bytes > max_bytes:
+        # checked before allocating: a corrupt header must not ask for terabytes
+        raise DataFormatError(
+            f"{where}: data must be {n_bytes} bytes for shape {shape} of {dtype.name}; "
+            f"got a file that cannot hold more than {max_bytes} (truncated file or bad header)"
+        )
     buf = np.empty(n_bytes, dtype=np.uint8)
     view = memoryview(buf)
     filled = 0
@@ -146,9 +156,14 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{where}: no such file")
     try:
+        size = path.stat().st_size
         with _open(path) as f:
             dtype, shape = _read_header(f, where)
-            return _read_data(f, dtype, shape, where)
+            if isinstance(f, gzip.GzipFile):
+                max_bytes = _MAX_GZIP_RATIO * size
+            else:
+                max_bytes = size - 4 - 4 * len(shape)
+            return _read_data(f, dtype, shape, where, max_bytes)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataFormatError(f"{where}: gzip stream must be intact; got {exc}") from exc
 
