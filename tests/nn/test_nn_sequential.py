@@ -4,6 +4,7 @@ network, and the textbook Softmax + NLL(probabilities) network against the fused
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -97,6 +98,17 @@ def test_len_getitem_iter_train_eval(rng):
     np.testing.assert_array_equal(net.forward(x), net.forward(x))  # no dropout in eval
     net.train()
     assert net.training and all(layer.training for layer in net)
+
+
+def test_slicing_shares_the_layers_and_pickling_round_trips(rng):
+    net = small_net(rng)
+    head = net[:2]
+    assert isinstance(head, Sequential) and head.layers == net.layers[:2]
+    x = rng.standard_normal((2, 3))
+    np.testing.assert_array_equal(net[2].forward(head.forward(x)), net.forward(x))
+    clone = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(clone.forward(x), net.forward(x))
+    assert clone.named_params()["0.W"] is not net.named_params()["0.W"]
 
 
 def test_backward_before_forward_raises_naming_the_layer(rng):

@@ -73,7 +73,10 @@ class Sequential(Layer):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, index: int) -> Layer:
+    def __getitem__(self, index: int | slice) -> Layer:
+        """The layer at ``index``; a slice gives a Sequential sharing those layers."""
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
         return self.layers[index]
 
     def __iter__(self) -> Iterator[Layer]:
