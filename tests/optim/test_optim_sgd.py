@@ -199,3 +199,17 @@ def test_stateless_sgd_follows_a_parameter_that_changed_shape_or_dtype():
     opt.step(params, {"w": np.ones(3, np.float32)})
     np.testing.assert_array_equal(params["w"], [-1.0, -1.0, -1.0])
     assert params["w"].dtype == np.float32
+
+
+def test_hyperparameters_changed_between_steps():
+    # nesterov + weight decay needs a second temporary: switching it on later must work
+    # lr = 0.1, momentum = 0.5, W = 1.0, g = 1.0
+    # step 1 (no decay): b = 1 ; W = 1 - 0.1 * (1 + 0.5) = 0.85
+    # step 2 (decay 1.0): g = 1 + 0.85 = 1.85 ; b = 0.5 + 1.85 = 2.35
+    #         W = 0.85 - 0.1 * (1.85 + 0.5 * 2.35) = 0.85 - 0.3025 = 0.5475
+    opt = SGD(lr=0.1, momentum=0.5, nesterov=True)
+    params = {"w": np.ones(1)}
+    opt.step(params, {"w": np.ones(1)})
+    opt.weight_decay = 1.0
+    opt.step(params, {"w": np.ones(1)})
+    np.testing.assert_allclose(params["w"], [0.5475], rtol=1e-14)

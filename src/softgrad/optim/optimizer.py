@@ -190,7 +190,12 @@ class Optimizer:
             if array.dtype != param.dtype:
                 slots[name] = array.astype(param.dtype)
         scratch = self._scratch.get(key)
-        if scratch is None or scratch[0].shape != param.shape or scratch[0].dtype != param.dtype:
+        if (
+            scratch is None
+            or len(scratch) < self._n_scratch()  # hyperparameters changed since
+            or scratch[0].shape != param.shape
+            or scratch[0].dtype != param.dtype
+        ):
             self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
         return slots
 
