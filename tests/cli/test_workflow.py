@@ -1,0 +1,188 @@
+"""train -> evaluate -> predict -> export on the digits, in-process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import softgrad
+from softgrad.datasets import load_data
+
+
+def test_train_writes_model_and_summary(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = cli("train", "--epochs", "3", "--hidden", "32", "--seed", "3")
+    assert result.code == 0, result.err
+    assert (tmp_path / "model.npz").exists()  # the default --out
+    assert "trained 64-32-10 relu on digits: 3 epochs" in result.out
+    assert "test accuracy 0." in result.out and "samples/s" in result.out
+    # not a terminal: one plain progress line per epoch on stderr
+    lines = result.err.splitlines()
+    assert [ln.split()[1] for ln in lines] == ["1/3", "2/3", "3/3"]
+    model = softgrad.load(tmp_path / "model.npz")
+    assert model.n_features == 64 and model.n_classes == 10
+    assert model.metadata["settings"]["hidden"] == [32]
+    assert model.metadata["data_spec"] == "digits"
+
+
+def test_train_json_matches_saved_model(cli, tmp_path):
+    out = tmp_path / "m.npz"
+    result = cli("train", "--epochs", "4", "--out", out, "--json", "--quiet", "--seed", "2",
+                 "--optimizer", "sgd", "--lr", "0.05", "--lr-schedule", "step")
+    assert result.code == 0, result.err
+    assert result.err == ""  # --quiet: no progress
+    summary = result.json()
+    assert summary["epochs_run"] == 4
+    assert summary["settings"]["optimizer"] == "sgd"
+    assert len(summary["history"]["train_loss"]) == 4
+    # the reported test accuracy is the saved model's accuracy on the test split
+    data = load_data("digits")
+    model = softgrad.load(out)
+    accuracy = np.mean(model.predict(data.X_test).astype(int) == data.y_test)
+    assert summary["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
+
+
+def test_same_seed_same_model(cli, tmp_path):
+    for name in ("a.npz", "b.npz"):
+        assert cli("train", "--epochs", "2", "--quiet", "--seed", "7", "--dropout", "0.2",
+                   "--out", tmp_path / name).code == 0
+    a, b = softgrad.load(tmp_path / "a.npz"), softgrad.load(tmp_path / "b.npz")
+    for key, value in a.network.named_params().items():
+        np.testing.assert_array_equal(value, b.network.named_params()[key])
+
+
+def test_train_with_pictures_and_early_stopping(cli, tmp_path):
+    result = cli("train", "--epochs", "40", "--patience", "2", "--lr", "0.05", "--quiet",
+                 "--out", tmp_path / "m.npz", "--plot", tmp_path / "c.png",
+                 "--misclassified", tmp_path / "wrong.png", "--json")
+    assert result.code == 0, result.err
+    summary = result.json()
+    assert summary["stopped_early"] and summary["epochs_run"] < 40
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert (tmp_path / "wrong.png").stat().st_size > 0
+
+
+def test_checkpoint_and_resume_match_an_uninterrupted_run(cli, tmp_path):
+    common = ["--quiet", "--seed", "5", "--lr-schedule", "constant", "--val-fraction", "0.1"]
+    assert cli("train", "--epochs", "4", "--out", tmp_path / "full.npz", *common).code == 0
+    assert cli("train", "--epochs", "2", "--out", tmp_path / "half.npz",
+               "--checkpoint", tmp_path / "ckpt.npz", *common).code == 0
+    result = cli("train", "--epochs", "4", "--out", tmp_path / "resumed.npz",
+                 "--resume", tmp_path / "ckpt.npz", *common)
+    assert result.code == 0, result.err
+    full, resumed = softgrad.load(tmp_path / "full.npz"), softgrad.load(tmp_path / "resumed.npz")
+    for key, value in full.network.named_params().items():
+        np.testing.assert_array_equal(value, resumed.network.named_params()[key])
+
+
+def test_evaluate_text_and_json(cli, digits_model, tmp_path):
+    result = cli("evaluate", "--model", digits_model, "--confusion", tmp_path / "cm.png")
+    assert result.code == 0, result.err
+    assert "on digits test set (359 samples)" in result.out
+    assert "precision" in result.out and "confusion matrix" in result.out
+    assert (tmp_path / "cm.png").stat().st_size > 0
+    report = cli("evaluate", "--model", digits_model, "--json").json()
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 359
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / 359)
+    recall = np.array(report["recall"])
+    np.testing.assert_allclose(recall, np.diag(cm) / cm.sum(axis=1))
+    # the printed accuracy is the same number
+    assert f"accuracy {report['accuracy']:.4f}" in result.out
+
+
+def test_evaluate_on_a_user_file(cli, digits_model, tmp_path):
+    data = load_data("digits")
+    np.savez(tmp_path / "mine.npz", X=data.X_test[:60], y=data.y_test[:60])
+    report = cli("evaluate", "--model", digits_model, "--data", tmp_path / "mine.npz",
+                 "--json").json()
+    model = softgrad.load(digits_model)
+    pred = model.predict(data.X_test[:60]).astype(int)
+    n = report["n_samples"]
+    assert n in (12, 60)  # the file's own test split, or all of it
+    assert 0.0 <= report["accuracy"] <= 1.0
+    assert np.array(report["confusion_matrix"]).sum() == n
+    assert np.mean(pred == data.y_test[:60]) > 0.8
+
+
+def test_predict_rows_from_npy_npz_csv(cli, digits_model, tmp_path):
+    data = load_data("digits")
+    rows = data.X_test[:5]
+    np.save(tmp_path / "rows.npy", rows)
+    np.savez(tmp_path / "rows.npz", X=rows)
+    np.savetxt(tmp_path / "rows.csv", rows, delimiter=",", fmt="%g")
+    expected = softgrad.load(digits_model).predict_proba(rows)
+    for name in ("rows.npy", "rows.npz", "rows.csv"):
+        result = cli("predict", "--model", digits_model, tmp_path / name)
+        assert result.code == 0, result.err
+        lines = result.out.splitlines()
+        assert len(lines) == 5
+        for k, line in enumerate(lines):
+            label, prob = line.split()[-2:]
+            assert label == str(expected[k].argmax())
+            assert float(prob.strip("()")) == pytest.approx(expected[k].max(), abs=5e-5)
+
+
+def test_predict_json_and_top_k(cli, digits_model, tmp_path):
+    data = load_data("digits")
+    np.save(tmp_path / "one.npy", data.X_test[0])  # a single row (D,)
+    result = cli("predict", "--model", digits_model, tmp_path / "one.npy", "--top", "3", "--json")
+    assert result.code == 0, result.err
+    (pred,) = result.json()["predictions"]
+    probs = [t["probability"] for t in pred["top"]]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True)
+    assert pred["class"] == pred["top"][0]["class"]
+    text = cli("predict", "--model", digits_model, tmp_path / "one.npy", "--top", "2").out
+    assert text.count("(") == 2
+
+
+def _digit_png(path, pixels_0_16, dark_on_light=False, scale=4):
+    from PIL import Image
+
+    grey = np.round(pixels_0_16.reshape(8, 8) * (255 / 16)).astype(np.uint8)
+    if dark_on_light:
+        grey = 255 - grey
+    Image.fromarray(grey).resize((8 * scale, 8 * scale), Image.Resampling.NEAREST).save(path)
+
+
+def test_predict_images(cli, digits_model, tmp_path):
+    data = load_data("digits")
+    model = softgrad.load(digits_model)
+    # a light-on-dark PNG at the model's own size is read back exactly
+    _digit_png(tmp_path / "same.png", data.X_test[0], scale=1)
+    result = cli("predict", "--model", digits_model, tmp_path / "same.png", "--json")
+    assert result.code == 0, result.err
+    expected = model.predict_proba(np.round(data.X_test[:1] * (255 / 16)) * (16 / 255))[0]
+    pred = result.json()["predictions"][0]
+    assert pred["class"] == str(expected.argmax())
+    assert pred["probability"] == pytest.approx(expected.max(), abs=1e-5)
+    assert result.err == ""
+
+
+def test_predict_inverts_dark_on_light_images(cli, digits_model, tmp_path):
+    data = load_data("digits")
+    model = softgrad.load(digits_model)
+    pred = model.predict(data.X_test[:40])
+    picks = [k for k in range(40) if pred[k] == data.class_names[data.y_test[k]]][:6]
+    assert len(picks) == 6
+    for k in picks:
+        _digit_png(tmp_path / f"paper{k}.png", data.X_test[k], dark_on_light=True)
+    result = cli("predict", "--model", digits_model, *[tmp_path / f"paper{k}.png" for k in picks])
+    assert result.code == 0, result.err
+    assert result.err.count("inverted") == len(picks)
+    got = [line.split()[1] for line in result.out.splitlines()]
+    hits = sum(g == data.class_names[data.y_test[k]] for g, k in zip(got, picks))
+    assert hits >= len(picks) - 1  # upscaled then resized back: nearly the same picture
+    kept = cli("predict", "--model", digits_model, tmp_path / f"paper{picks[0]}.png",
+               "--invert", "no")
+    assert kept.code == 0 and kept.err == ""
+
+
+def test_export_onnx(cli, digits_model, tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    result = cli("export", "--model", digits_model, "--out", tmp_path / "m.onnx")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temp file left
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[-1] == 64
