@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-import softgrad.gradcheck as gc_module
+import softgrad.gradcheck.identities as identities_module
 from softgrad import functional as F
 from softgrad.gradcheck import GradcheckResult, check_adjoint, check_softmax_jacobian, gradcheck
 from softgrad.nn import CrossEntropyLoss, Linear, ReLU, Sequential, Softmax, Tanh
@@ -242,7 +242,7 @@ def test_check_softmax_jacobian_catches_a_diagonal_only_jacobian(monkeypatch, rn
         s = np.moveaxis(F.softmax(x, axis=axis), axis, -1)
         return s[..., :, None] * np.eye(s.shape[-1]) * (1 - s[..., None, :])
 
-    monkeypatch.setattr(gc_module.F, "softmax_jacobian", diagonal_only)
+    monkeypatch.setattr(identities_module.F, "softmax_jacobian", diagonal_only)
     result = check_softmax_jacobian(rng.standard_normal((2, 4)), rng=rng)
     assert not result.ok
     assert set(result.failed()) == {
@@ -260,3 +260,12 @@ def test_check_softmax_jacobian_validates_arguments():
         check_softmax_jacobian(np.ones((2, 2)), axis=2)
     with pytest.raises(ValueError, match="x must be finite"):
         check_softmax_jacobian(np.array([np.inf, 1.0]))
+
+
+def test_softgrad_gradcheck_is_callable_whatever_was_imported_first(rng):
+    import softgrad
+    import softgrad.gradcheck as module
+
+    layer, x = Linear(2, 2, rng=0), rng.standard_normal((3, 2))
+    assert module(layer, x).ok  # the module object delegates to the function
+    assert softgrad.gradcheck(layer, x).ok

@@ -1,0 +1,36 @@
+"""Gradient verification: central differences, the adjoint identity, the softmax Jacobian.
+
+Three independent ways to trust a derivative:
+
+* :func:`gradcheck` compares an analytic vector-Jacobian product (a layer's or network's
+  ``backward``, or a function paired with its VJP) with float64 central differences of
+  ``phi(x) = sum(g * f(x))`` for a random cotangent g, for the input and every parameter.
+* :func:`check_adjoint` checks ``sum(u * jvp(v)) == sum(vjp(u) * v)`` for random u, v.
+* :func:`check_softmax_jacobian` checks J = softmax_jacobian(x) against its invariants:
+  symmetric, rows summing to 0, equal to ``diag(s) - s s^T``, and consistent with the VJP/JVP.
+
+Each returns a :class:`GradcheckResult`: ``.ok``, the worst errors, and one :class:`Check` per
+compared quantity (``"x"``, ``"W"``, ``"0.b"`` ...), printable as a table.
+"""
+
+import sys
+import types
+from typing import Any
+
+from softgrad.gradcheck.finite_differences import gradcheck
+from softgrad.gradcheck.identities import check_adjoint, check_softmax_jacobian
+from softgrad.gradcheck.result import Check, GradcheckResult
+
+__all__ = ["Check", "GradcheckResult", "check_adjoint", "check_softmax_jacobian", "gradcheck"]
+
+
+class _CallableModule(types.ModuleType):
+    """``softgrad.gradcheck`` names both this module and the function. Importing the module
+    binds the attribute ``softgrad.gradcheck`` to the module, so calling the module must mean
+    calling the function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> GradcheckResult:
+        return gradcheck(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,216 @@
+"""The result of a gradient check: one Check per compared quantity, gathered in a
+GradcheckResult that prints as a table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Check:
+    """The comparison of one quantity (an input gradient, a parameter gradient, an identity).
+
+    Attributes
+    ----------
+    name : str
+        What was compared: ``"x"``, ``"W"``, ``"0.W"``, ``"symmetric"`` ...
+    shape : tuple of int
+    ok : bool
+        Every entry satisfies ``|actual - expected| <= atol + rtol * |expected|``.
+    max_abs_err : float
+        Largest ``|actual - expected|``.
+    max_rel_err : float
+        Largest ``|actual - expected| / max(|actual|, |expected|)`` over the entries whose
+        magnitude exceeds atol (relative error of entries that are numerically zero means
+        nothing).
+    worst_index : tuple of int
+        Index of the entry that is furthest outside (or least inside) its tolerance.
+    actual, expected : float
+        The two values at ``worst_index`` (analytic and numeric for a gradient).
+    note : str
+        Why a check failed without numbers (a missing gradient, a wrong shape), else "".
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    ok: bool
+    max_abs_err: float
+    max_rel_err: float
+    worst_index: tuple[int, ...]
+    actual: float
+    expected: float
+    note: str = ""
+    excess: float = 0.0  # max(|actual - expected| - tolerance); > 0 means failure
+
+
+@dataclass(frozen=True)
+class GradcheckResult:
+    """Outcome of :func:`gradcheck`, :func:`check_adjoint` or :func:`check_softmax_jacobian`.
+
+    Attributes
+    ----------
+    name : str
+        What was checked (a layer's or function's name).
+    checks : tuple of Check
+        One entry per compared quantity.
+    eps, atol, rtol : float
+        Settings used (eps is 0 when no finite differences were taken).
+    """
+
+    name: str
+    checks: tuple[Check, ...]
+    eps: float
+    atol: float
+    rtol: float
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(check.ok for check in self.checks)
+
+    @property
+    def max_abs_err(self) -> float:
+        """Largest absolute error over all checks."""
+        return max((check.max_abs_err for check in self.checks), default=0.0)
+
+    @property
+    def max_rel_err(self) -> float:
+        """Largest relative error over all checks."""
+        return max((check.max_rel_err for check in self.checks), default=0.0)
+
+    @property
+    def worst(self) -> Check | None:
+        """The check furthest outside (or least inside) its tolerance."""
+        return max(self.checks, key=lambda check: check.excess, default=None)
+
+    @property
+    def worst_index(self) -> tuple[str, tuple[int, ...]] | None:
+        """``(check name, index)`` of the worst entry, e.g. ``("0.W", (2, 1))``."""
+        worst = self.worst
+        return None if worst is None else (worst.name, worst.worst_index)
+
+    def failed(self) -> list[str]:
+        """Names of the checks that failed."""
+        return [check.name for check in self.checks if not check.ok]
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary (for ``--json`` output)."""
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "max_abs_err": self.max_abs_err,
+            "max_rel_err": self.max_rel_err,
+            "eps": self.eps,
+            "atol": self.atol,
+            "rtol": self.rtol,
+            "checks": [
+                {
+                    "name": c.name,
+                    "shape": list(c.shape),
+                    "ok": c.ok,
+                    "max_abs_err": c.max_abs_err,
+                    "max_rel_err": c.max_rel_err,
+                    "worst_index": list(c.worst_index),
+                    "actual": c.actual,
+                    "expected": c.expected,
+                    "note": c.note,
+                }
+                for c in self.checks
+            ],
+        }
+
+    def __str__(self) -> str:
+        header = (
+            "check",
+            "shape",
+            "max_abs_err",
+            "max_rel_err",
+            "worst_index",
+            "actual",
+            "expected",
+            "status",
+        )
+        rows = [
+            (
+                c.name,
+                str(c.shape),
+                f"{c.max_abs_err:.2e}",
+                f"{c.max_rel_err:.2e}",
+                str(c.worst_index),
+                f"{c.actual:.6g}",
+                f"{c.expected:.6g}",
+                "ok" if c.ok else f"FAIL {c.note}".rstrip(),
+            )
+            for c in self.checks
+        ]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        title = (
+            f"{self.name}: {'ok' if self.ok else 'FAILED'} "
+            f"(eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
+        )
+        table = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            for row in [header, *rows]
+        ]
+        return "\n".join([title, *("  " + line.rstrip() for line in table)])
+
+
+def compare(name: str, actual: Any, expected: np.ndarray, atol: float, rtol: float) -> Check:
+    """Entrywise comparison of ``actual`` with ``expected`` (float64) as a Check."""
+    expected = np.asarray(expected, dtype=np.float64)
+    if actual is None:
+        return failed_check(name, expected.shape, "no gradient was computed")
+    actual = np.asarray(actual, dtype=np.float64)
+    if actual.shape != expected.shape:
+        return failed_check(name, expected.shape, f"shape {actual.shape} != {expected.shape}")
+    if expected.size == 0:
+        return Check(name, expected.shape, True, 0.0, 0.0, (), 0.0, 0.0, excess=-np.inf)
+    diff = np.abs(actual - expected)
+    diff[np.isnan(diff)] = np.inf
+    excess = diff - (atol + rtol * np.abs(expected))
+    worst = np.unravel_index(int(np.argmax(excess)), expected.shape)
+    magnitude = np.maximum(np.abs(actual), np.abs(expected))
+    meaningful = magnitude > atol
+    rel = diff[meaningful] / magnitude[meaningful] if meaningful.any() else np.zeros(1)
+    return Check(
+        name=name,
+        shape=expected.shape,
+        ok=bool(np.all(excess <= 0)),
+        max_abs_err=float(diff.max()),
+        max_rel_err=float(rel.max()),
+        worst_index=tuple(int(i) for i in worst),
+        actual=float(actual[worst]),
+        expected=float(expected[worst]),
+        excess=float(excess[worst]),
+    )
+
+
+def failed_check(name: str, shape: tuple[int, ...], note: str) -> Check:
+    """A failed Check without numbers (missing gradient, wrong shape), explained by ``note``."""
+    nan = float("nan")
+    return Check(name, tuple(shape), False, np.inf, np.inf, (), nan, nan, note, excess=np.inf)
+
+
+def check_settings(where: str, eps: Any, atol: Any, rtol: Any) -> tuple[float, float, float]:
+    """Validate eps (> 0), atol and rtol (>= 0); returns them as floats."""
+    for what, value, positive in (("eps", eps, True), ("atol", atol, False), ("rtol", rtol, False)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{where}: {what} must be a real number; got {value!r}")
+        if not np.isfinite(value) or value < 0 or (positive and value == 0):
+            expected = "a positive finite number" if positive else "a finite number >= 0"
+            raise ValueError(f"{where}: {what} must be {expected}; got {value!r}")
+    return float(eps), float(atol), float(rtol)
+
+
+def as_float64(x: Any, where: str, what: str = "x") -> np.ndarray:
+    """A float64 copy of ``x``, which must be numeric and finite."""
+    try:
+        array = np.array(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: {what} must be a numeric array; got {x!r}") from None
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{where}: {what} must be finite; got non-finite entries in {x!r}")
+    return array
