@@ -199,3 +199,20 @@ def test_help_still_works(cli):
     assert "--epochs" in result.out and "--val-fraction" in result.out
     assert cli("--help").code == 0
     assert cli("--version").out.startswith("softgrad ")
+
+
+def test_missing_matplotlib_is_reported_before_training(usage_error, tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    line = usage_error("train", "--plot", "c.png")
+    assert line == "softgrad: error: plots need matplotlib: pip install 'softgrad[plots]'"
+    assert files_in(tmp_path) == []

@@ -1,0 +1,79 @@
+"""softgrad jacobian and softgrad gradcheck."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _table(text):
+    """The numbers of the aligned rows printed by `softgrad jacobian` (labels dropped)."""
+    rows = []
+    for line in text.splitlines():
+        cells = line.split()
+        if cells and cells[0].startswith("[") and cells[0].endswith("]") and len(cells) > 1:
+            if all(c.startswith("[") for c in cells):
+                continue  # the column header
+            rows.append([float(c) for c in cells[1:]])
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("values", [["1", "2", "3"], ["-1", "0", "2.5e0"], ["-1e3", "-1e3"]])
+def test_softmax_jacobian_values(cli, values):
+    result = cli("jacobian", *values, "--precision", "6")
+    assert result.code == 0, result.err
+    x = np.array([float(v) for v in values])
+    s = _softmax(x)
+    J = np.diag(s) - np.outer(s, s)
+    np.testing.assert_allclose(_table(result.out), J, atol=1e-6)
+    assert "softmax(x)" in result.out
+    softmax_line = next(ln for ln in result.out.splitlines() if ln.startswith("softmax(x)"))
+    np.testing.assert_allclose([float(c) for c in softmax_line.split()[1:]], s, atol=1e-6)
+
+
+def test_log_softmax_jacobian_and_json(cli):
+    result = cli("jacobian", "1", "-2", "3", "--log", "--json")
+    assert result.code == 0, result.err
+    got = result.json()
+    x = np.array([1.0, -2.0, 3.0])
+    s = _softmax(x)
+    np.testing.assert_allclose(got["log_softmax"], np.log(s), rtol=1e-12)
+    np.testing.assert_allclose(got["jacobian"], np.eye(3) - s[None, :], rtol=1e-12)
+    text = cli("jacobian", "1", "-2", "3", "--log").out
+    np.testing.assert_allclose(_table(text), np.eye(3) - s[None, :], atol=1e-4)
+
+
+def test_jacobian_columns_are_aligned(cli):
+    out = cli("jacobian", "-1", "20", "3").out
+    lines = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert len({len(ln) for ln in lines}) == 1  # same width: right-aligned columns
+
+
+def test_gradcheck_passes(cli):
+    result = cli("gradcheck")
+    assert result.code == 0, result.out + result.err
+    for case in ("Linear", "ReLU", "Softmax", "LogSoftmax", "CrossEntropyLoss", "NLLLoss", "MLP"):
+        assert case in result.out
+    assert "all 14 cases passed" in result.out
+    report = cli("gradcheck", "--json").json()
+    assert report["ok"] and report["failed"] == []
+    assert all(r["max_abs_err"] < 1e-6 for r in report["results"])
+
+
+def test_gradcheck_exit_1_on_a_wrong_gradient(cli, monkeypatch):
+    from softgrad.nn import Tanh
+
+    real_backward = Tanh.backward
+
+    def wrong(self, grad_y, input_grad=True):
+        return 1.5 * real_backward(self, grad_y, input_grad)
+
+    monkeypatch.setattr(Tanh, "backward", wrong)
+    result = cli("gradcheck")
+    assert result.code == 1
+    assert "FAILED" in result.out and "Tanh" in result.out

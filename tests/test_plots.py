@@ -1,0 +1,121 @@
+"""softgrad.plots: the pictures exist, have the documented pixel size, and fail cleanly."""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+Image = pytest.importorskip("PIL.Image")
+
+from softgrad import plots  # noqa: E402
+from softgrad.errors import MissingDependencyError  # noqa: E402
+from softgrad.training import History  # noqa: E402
+
+NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+         "Bag", "Ankle boot"]
+
+
+def _size(path):
+    assert path.stat().st_size > 0
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        return img.size
+
+
+def _history(n=12, validation=True):
+    t = np.arange(1, n + 1)
+    return History(
+        train_loss=list(1 / t), train_acc=list(1 - 0.5 / t), lr=[1e-3] * n, epoch_time=[0.1] * n,
+        val_loss=list(1.2 / t + 0.01 * t) if validation else [],
+        val_acc=list(0.9 - 0.4 / t) if validation else [], best_epoch=9 if validation else None,
+    )
+
+
+def test_learning_curves_size_and_no_temp_files(tmp_path):
+    path = plots.plot_learning_curves(_history(), tmp_path / "curves.png")
+    assert path == tmp_path / "curves.png"
+    assert _size(path) == (1100, 420)
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
+
+
+def test_learning_curves_from_a_dict_without_validation(tmp_path):
+    path = plots.plot_learning_curves(_history(validation=False).to_dict(), tmp_path / "c.png",
+                                      dpi=50)
+    assert _size(path) == (550, 210)
+
+
+def test_learning_curves_need_an_epoch(tmp_path):
+    with pytest.raises(ValueError, match="at least one epoch"):
+        plots.plot_learning_curves(History(), tmp_path / "c.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("n_classes", [3, 10, 15])
+def test_confusion_matrix_size(tmp_path, rng, n_classes):
+    cm = rng.integers(0, 20, (n_classes, n_classes)) + 500 * np.eye(n_classes, dtype=int)
+    names = (NAMES * 2)[:n_classes]
+    path = plots.plot_confusion_matrix(cm, names, tmp_path / "cm.png")
+    side = round(100 * plots.confusion_figsize(n_classes)[0])
+    assert _size(path) == (side, side)
+    assert side == (1000 if n_classes == 10 else side)
+
+
+def test_confusion_matrix_rejects_bad_shapes(tmp_path):
+    with pytest.raises(ValueError, match="square"):
+        plots.plot_confusion_matrix(np.zeros((2, 3)), ["a", "b"], tmp_path / "cm.png")
+    with pytest.raises(ValueError, match="class_names must have 2 entries"):
+        plots.plot_confusion_matrix(np.eye(2), ["a"], tmp_path / "cm.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("n", "size"), [(20, (1020, 860)), (4, (680, 260)), (0, (400, 150))])
+def test_misclassified_grid_size(tmp_path, rng, n, size):
+    images = rng.integers(0, 256, (n, 28 * 28))
+    y_true = rng.integers(0, 10, n)
+    path = plots.plot_misclassified(images, y_true, (y_true + 1) % 10, NAMES, (28, 28),
+                                    tmp_path / "wrong.png")
+    assert _size(path) == size
+
+
+def test_misclassified_rejects_wrong_image_shape(tmp_path):
+    with pytest.raises(ValueError, match="image_shape"):
+        plots.plot_misclassified(np.zeros((2, 64)), [0, 1], [1, 0], ["a", "b"], (7, 9),
+                                 tmp_path / "w.png")
+
+
+def test_other_formats_follow_the_suffix(tmp_path):
+    path = plots.plot_learning_curves(_history(3), tmp_path / "curves.svg")
+    assert path.read_text().lstrip().startswith("<?xml")
+
+
+def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    (tmp_path / "c.png").write_bytes(b"old")
+    with pytest.raises(OSError, match="disk full"):
+        plots.plot_learning_curves(_history(3), tmp_path / "c.png")
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"]
+    assert (tmp_path / "c.png").read_bytes() == b"old"  # the old picture survives
+
+
+def test_missing_matplotlib_gives_the_install_hint(monkeypatch, tmp_path):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'softgrad\[plots\]'"):
+        plots.plot_learning_curves(_history(3), tmp_path / "c.png")
+    with pytest.raises(MissingDependencyError):
+        plots.require_matplotlib()
+    assert list(tmp_path.iterdir()) == []
