@@ -214,6 +214,27 @@ def test_csv_quotes_whitespace_bom_and_blank_lines(tmp_path):
     assert ds.class_names == ["a", "b"]
 
 
+def test_quoted_and_plain_csv_read_the_same(tmp_path):
+    plain = "a,b,label\r\n1,2.5,x\r\n-3,4e2,y\r\n\r\n5,6,x\r\n7,8,y\r\n"
+    quoted = plain.replace("2.5", '"2.5"')  # any quote sends the file down the csv-module path
+    a = load_file(_write(tmp_path, "plain.csv", plain))
+    b = load_file(_write(tmp_path, "quoted.csv", quoted))
+    for left, right in zip(a, b, strict=True):
+        np.testing.assert_array_equal(left, right)
+    assert sorted(np.concatenate([a.X_train, a.X_test])[:, 1].tolist()) == [2.5, 6, 8, 400]
+
+
+def test_quoted_csv_bad_cell_is_located(tmp_path):
+    text = 'a,b,label\n"1",2,x\n"3","oops",y\n'
+    with pytest.raises(DataFormatError, match=r"got 'oops' on line 3, column 2 \('b'\)"):
+        load_file(_write(tmp_path, "q.csv", text))
+
+
+def test_hash_is_not_a_comment(tmp_path):
+    with pytest.raises(DataFormatError, match=r"got '#3' on line 3, column 1"):
+        load_file(_write(tmp_path, "h.csv", "a,b,label\n1,2,x\n#3,4,y\n"))
+
+
 def test_csv_is_deterministic(tmp_path):
     path = _write(tmp_path, "det.csv", _balanced_csv(8))
     a, b = load_file(path), load_file(path)

@@ -22,6 +22,7 @@ same file always gives the same split. Features keep their dtype; uint8 features
 from __future__ import annotations
 
 import csv
+import io
 import os
 import zipfile
 from collections.abc import Callable
@@ -158,67 +159,73 @@ def _label_column(header: list[str]) -> int:
     return len(header) - 1
 
 
-def _read_csv(path: Path, where: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Header, string table (N, columns) and the file line number of each row."""
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise DataFormatError(f"{where}: file must start with a header line; got an empty file")
-        if len(header) < 2:
+def _read_csv(text: str, where: str) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header, rows (lists of cells) and the 1-based line number of each row."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or not any(h.strip() for h in header):
+        raise DataFormatError(f"{where}: file must start with a header line; got an empty file")
+    if len(header) < 2:
+        raise DataFormatError(
+            f"{where}: header must name at least 2 columns (features and a label); got {header!r}"
+        )
+    rows, lines = [], []
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if len(row) != len(header):
             raise DataFormatError(
-                f"{where}: header must name at least 2 columns (features and a label); "
-                f"got {header!r}"
+                f"{where}: every row must have {len(header)} columns like the header; "
+                f"got {len(row)} on line {reader.line_num}"
             )
-        rows, lines = [], []
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            if len(row) != len(header):
-                raise DataFormatError(
-                    f"{where}: every row must have {len(header)} columns like the header; "
-                    f"got {len(row)} on line {reader.line_num}"
-                )
-            rows.append(row)
-            lines.append(reader.line_num)
+        rows.append(row)
+        lines.append(reader.line_num)
     if not rows:
         raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
-    return header, np.array(rows, dtype=str), np.array(lines)
+    return header, rows, lines
 
 
-def _parse_features(table: np.ndarray, columns: list[int], header, where, lines) -> np.ndarray:
-    try:
-        return table[:, columns].astype(np.float64)
-    except ValueError:
-        pass
-    for col in columns:  # error path only: find the first cell numpy cannot parse
-        try:
-            table[:, col].astype(np.float64)
-            continue
-        except ValueError:
-            pass
-        for row, cell in enumerate(table[:, col]):
+def _parse_features(text: str, rows: list[list[str]], columns: list[int], lines: list[int]):
+    """Features as float64 (N, len(columns)); ValueError if a cell is not a number."""
+    if '"' not in text:
+        # no quoting: each row is its physical line, and numpy's C parser reads them ~3x faster
+        # than converting a table of Python strings
+        physical = text.split("\n")
+        data = [physical[n - 1] for n in lines]
+        return np.loadtxt(
+            data, delimiter=",", usecols=columns, dtype=np.float64, ndmin=2, comments=None
+        )
+    return np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)
+
+
+def _first_bad_cell(rows, columns, header, where, lines) -> DataFormatError:
+    for col in columns:  # error path only: find the first cell that is not a number
+        for row, cells in enumerate(rows):
             try:
-                np.array(cell).astype(np.float64)
+                np.float64(cells[col])
             except ValueError:
-                raise DataFormatError(
-                    f"{where}: features must be numbers; got {str(cell)!r} on line {lines[row]}, "
+                return DataFormatError(
+                    f"{where}: features must be numbers; got {cells[col]!r} on line {lines[row]}, "
                     f"column {col + 1} ({header[col]!r})"
-                ) from None
-    raise DataFormatError(f"{where}: features must be numbers")
+                )
+    return DataFormatError(f"{where}: features must be numbers")
 
 
 def _load_csv(path: Path, where: str) -> Dataset:
     try:
-        header, table, lines = _read_csv(path, where)
+        text = path.read_text(encoding="utf-8-sig")
+        header, rows, lines = _read_csv(text, where)
     except UnicodeDecodeError as exc:
         raise DataFormatError(f"{where}: file must be UTF-8 text; got {exc.reason}") from exc
     except csv.Error as exc:
         raise DataFormatError(f"{where}: file must be valid CSV; got {exc}") from exc
     label_col = _label_column(header)
     feature_cols = [c for c in range(len(header)) if c != label_col]
-    X = _parse_features(table, feature_cols, header, where, lines)
-    y = table[:, label_col]
+    try:
+        X = _parse_features(text, rows, feature_cols, lines)
+    except ValueError:
+        raise _first_bad_cell(rows, feature_cols, header, where, lines) from None
+    y = np.array([row[label_col] for row in rows])
 
     def locate(split: str, row: int, col: int | None) -> str:
         if col is None:
