@@ -143,3 +143,16 @@ def test_checkpoint_folder_must_exist_before_training(blobs, tmp_path):
     X, y = blobs
     with pytest.raises(ValueError, match="checkpoint must be in an existing folder"):
         _fit(X, y, 1, rng=0, checkpoint=tmp_path / "missing" / "ckpt.npz")
+
+
+def test_fit_holds_out_the_stratified_split_drawn_first_from_rng(blobs, tmp_path):
+    from softgrad.training import stratified_split
+
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    _fit(X, y, 1, rng=11, checkpoint=path)
+    arrays, _ = read_npz(path, what="checkpoint")
+    _, expected = stratified_split(y, 0.2, np.random.default_rng(11))
+    assert np.array_equal(arrays["split.val_idx"], expected)
+    counts = np.bincount(y[expected], minlength=3)
+    assert np.all(np.abs(counts - np.bincount(y) * 0.2) < 1.0)

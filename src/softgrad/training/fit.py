@@ -88,9 +88,13 @@ def fit(
         (see :class:`Callback`); on_batch_end / on_epoch_end returning True stops training.
     sample_weight : ndarray of shape (N,), optional
         Non-negative weights: each batch minimises ``sum(w_i l_i) / sum(w_i)`` over its
-        samples (scikit-learn's MLP semantics); a batch whose weights are all 0 is skipped.
-        Training accuracy and loss, and the validation figures of a validation_fraction split,
-        are weighted the same way.
+        samples, so dL/dlogits_i = w_i * dl_i/dlogits_i / sum(w) (scikit-learn's MLP
+        semantics); a batch whose weights are all 0 is skipped. A zero-weight sample adds
+        nothing but still fills a batch slot: it equals dropping the sample exactly only in
+        full-batch training. The epoch's training loss and accuracy are ``sum(w_i l_i) /
+        sum(w_i)`` and ``sum(w_i hit_i) / sum(w_i)`` over the epoch (scikit-learn averages
+        batch losses by batch size instead); the validation figures of a validation_fraction
+        split are weighted the same way.
     checkpoint : path, optional
         After every epoch, atomically write the run's full state there.
     resume : path, optional
