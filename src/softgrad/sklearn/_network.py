@@ -156,6 +156,8 @@ class Network:
             hidden = self.layer_units[1:-1]
             self._buffers[key] = {
                 "z": [np.empty((batch_size, u), self.dtype) for u in self.layer_units[1:]],
+                "ones": np.ones(batch_size, self.dtype),
+                "scratch": np.empty(self.n_coef, self.dtype),
                 "delta": [np.empty((batch_size, u), self.dtype) for u in hidden],
                 "tmp": [np.empty((batch_size, u), self.dtype) for u in hidden],
                 "dropped": [np.empty((batch_size, u), self.dtype) for u in hidden]
@@ -219,7 +221,7 @@ class Network:
             delta *= (weight / weight_sum)[:, None].astype(self.dtype, copy=False)
         for i in range(n_layers - 1, -1, -1):
             np.matmul(inputs[i].T, delta, out=self.coef_grads[i])
-            np.sum(delta, axis=0, out=self.intercept_grads[i])
+            np.matmul(buf["ones"][:n], delta, out=self.intercept_grads[i])  # column sums
             if i > 0:
                 prev = buf["delta"][i - 1][:n]
                 np.matmul(delta, self.coefs[i].T, out=prev)
@@ -229,6 +231,7 @@ class Network:
                 delta = prev
         coefs = self.flat[: self.n_coef]
         if alpha > 0:
-            self.grad[: self.n_coef] += (alpha / weight_sum) * coefs
+            np.multiply(coefs, alpha / weight_sum, out=buf["scratch"])
+            self.grad[: self.n_coef] += buf["scratch"]
             loss += 0.5 * alpha * float(np.dot(coefs, coefs))
         return loss / weight_sum

@@ -8,6 +8,8 @@ softgrad estimator and a sklearn one follow the same path from the same weights.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -28,12 +30,14 @@ class SGDSolver:
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         """v = momentum * v - lr * g; params += v, or += momentum * v - lr * g (Nesterov)."""
-        np.multiply(grads, -self.lr, out=self._tmp)
+        tmp = self._tmp
+        np.multiply(grads, -self.lr, out=tmp)
         self.velocity *= self.momentum
-        self.velocity += self._tmp
+        self.velocity += tmp
         if self.nesterov:
-            self._tmp += self.momentum * self.velocity
-            params += self._tmp
+            params += tmp
+            np.multiply(self.velocity, self.momentum, out=tmp)
+            params += tmp
         else:
             params += self.velocity
 
@@ -53,7 +57,12 @@ class SGDSolver:
 
 
 class AdamSolver:
-    """Adam with sklearn's parametrisation (bias corrections folded into the step size)."""
+    """Adam with sklearn's parametrisation (bias corrections folded into the step size).
+
+    The moments are stored rescaled, m' = m / (1 - beta_1) and v' = v / (1 - beta_2), which
+    turns each moving average into two in-place passes (m' = beta_1 * m' + g); the step
+    lr_t * m / (sqrt(v) + eps) is the same number written with m', v' (see ``step``).
+    """
 
     def __init__(self, size, dtype, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.lr_init = float(lr)
@@ -62,26 +71,30 @@ class AdamSolver:
         self.beta_2 = float(beta_2)
         self.epsilon = float(epsilon)
         self.t = 0
-        self.m = np.zeros(size, dtype=dtype)
-        self.v = np.zeros(size, dtype=dtype)
+        self.m_scaled = np.zeros(size, dtype=dtype)
+        self.v_scaled = np.zeros(size, dtype=dtype)
         self._tmp = np.empty(size, dtype=dtype)
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """m, v moving averages of g and g^2; params -= lr_t * m / (sqrt(v) + eps)."""
+        """params -= lr_t * m / (sqrt(v) + eps), lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t).
+
+        With m = (1 - beta_1) m' and v = (1 - beta_2) v' this is
+        params -= lr_t (1 - beta_1) / sqrt(1 - beta_2) * m' / (sqrt(v') + eps / sqrt(1 - beta_2)).
+        """
         self.t += 1
         tmp = self._tmp
-        self.m *= self.beta_1
-        np.multiply(grads, 1.0 - self.beta_1, out=tmp)
-        self.m += tmp
-        self.v *= self.beta_2
+        self.m_scaled *= self.beta_1
+        self.m_scaled += grads
         np.multiply(grads, grads, out=tmp)
-        tmp *= 1.0 - self.beta_2
-        self.v += tmp
-        step = self.lr * np.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
-        np.sqrt(self.v, out=tmp)
-        tmp += self.epsilon
-        np.divide(self.m, tmp, out=tmp)
-        tmp *= -step
+        self.v_scaled *= self.beta_2
+        self.v_scaled += tmp
+        # python floats, not numpy float64 scalars: those would make each pass compute in float64
+        root = math.sqrt(1.0 - self.beta_2)
+        lr_t = self.lr * math.sqrt(1.0 - self.beta_2**self.t) / (1.0 - self.beta_1**self.t)
+        np.sqrt(self.v_scaled, out=tmp)
+        tmp += self.epsilon / root
+        np.divide(self.m_scaled, tmp, out=tmp)
+        tmp *= -lr_t * (1.0 - self.beta_1) / root
         params += tmp
 
     def iteration_ends(self, time_step: int) -> None:

@@ -1,0 +1,168 @@
+"""softgrad.sklearn.MLPClassifier against sklearn.neural_network.MLPClassifier on Fashion-MNIST.
+
+Both estimators get the same call: ``fit(X_train, y_train)`` with X_train = images / 255.0 (the
+float64 array a scikit-learn user has), hidden_layer_sizes=(100,), batch_size=128, max_iter=10
+epochs, random_state, and each solver's settings (sgd: learning_rate_init=0.05, momentum 0.9,
+Nesterov; adam: learning_rate_init=0.001). The timed region is the whole ``fit`` call, input
+validation and dtype conversion included (softgrad converts to float32 once; sklearn trains in
+float64, the dtype of the data it is given). A second sklearn row gets float32 input (sklearn
+then trains in float32) for reference. Runs are interleaved (A B C A B C ...) and the median of
+the repeats is reported; test accuracy is on the 10,000 test images.
+
+Usage: python benchmarks/bench_sklearn.py [--repeats 3] [--epochs 10] [--threads 1] [--no-write]
+Writes its section of BENCHMARKS.md between ``<!-- sklearn:begin -->`` and
+``<!-- sklearn:end -->`` (markers appended at the end of the file when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier as SkMLP
+
+import sklearn
+from softgrad.datasets import load_fashion_mnist
+from softgrad.sklearn import MLPClassifier
+
+BEGIN, END = "<!-- sklearn:begin -->", "<!-- sklearn:end -->"
+BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+SOLVERS = {"sgd": {"learning_rate_init": 0.05}, "adam": {"learning_rate_init": 0.001}}
+TARGETS = {"sgd": 1.8, "adam": 2.2}
+
+
+def _peers(solver, epochs, seed):
+    common = dict(
+        hidden_layer_sizes=(100,),
+        batch_size=128,
+        max_iter=epochs,
+        solver=solver,
+        random_state=seed,
+        **SOLVERS[solver],
+    )
+    return {
+        "softgrad": (MLPClassifier(**common), np.float64),
+        "sklearn": (SkMLP(**common), np.float64),
+        "sklearn (float32 input)": (SkMLP(**common), np.float32),
+    }
+
+
+def _time_fit(estimator, X, y):
+    with warnings.catch_warnings():
+        # 10 epochs never meet sklearn's tol rule: the ConvergenceWarning is expected
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        return time.perf_counter() - start
+
+
+def run(repeats, epochs):
+    """{solver: {peer: (median seconds, [seconds], test accuracy)}}."""
+    X_train, y_train, X_test, y_test = load_fashion_mnist()
+    inputs = {
+        np.float64: X_train / 255.0,
+        np.float32: (X_train / np.float32(255)).astype(np.float32),
+    }
+    tests = {np.float64: X_test / 255.0, np.float32: (X_test / np.float32(255)).astype(np.float32)}
+    times: dict = {s: {} for s in SOLVERS}
+    accuracy: dict = {s: {} for s in SOLVERS}
+    # warm-up: the first touch of fresh memory is slow on VMs; not timed
+    _time_fit(_peers("adam", 1, 0)["softgrad"][0], inputs[np.float64][:5000], y_train[:5000])
+    for repeat in range(repeats):
+        for solver in SOLVERS:
+            for name, (estimator, dtype) in _peers(solver, epochs, repeat).items():
+                seconds = _time_fit(estimator, inputs[dtype], y_train)
+                times[solver].setdefault(name, []).append(seconds)
+                acc = estimator.score(tests[dtype], y_test)
+                accuracy[solver].setdefault(name, []).append(acc)
+                print(f"{solver:5s} {name:24s} {seconds:7.2f} s  test acc {acc:.4f}", flush=True)
+    return {
+        s: {
+            n: (statistics.median(t), t, statistics.median(accuracy[s][n]))
+            for n, t in times[s].items()
+        }
+        for s in SOLVERS
+    }
+
+
+def section(results, repeats, epochs, threads):
+    lines = [
+        "## scikit-learn drop-in: `softgrad.sklearn.MLPClassifier` vs sklearn's MLPClassifier",
+        "",
+        f"Fashion-MNIST (60,000 train / 10,000 test), hidden (100,), batch 128, {epochs} epochs, "
+        "same hyperparameters (sgd: lr 0.05, momentum 0.9, Nesterov; adam: lr 0.001), whole "
+        "`fit` call timed (input validation and conversion included), input `X / 255.0` "
+        f"(float64). Median of {repeats} interleaved runs; BLAS threads: {threads}. "
+        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs. Produced by `benchmarks/bench_sklearn.py`.",
+        "",
+        "| solver | estimator | fit time (s) | runs (s) | test accuracy | sklearn time / this |",
+        "|---|---|---|---|---|---|",
+    ]
+    for solver, peers in results.items():
+        base = peers["sklearn"][0]
+        for name, (median, runs, acc) in peers.items():
+            runs_text = ", ".join(f"{r:.1f}" for r in runs)
+            lines.append(
+                f"| {solver} | {name} | {median:.2f} | {runs_text} | {acc:.4f} | "
+                f"{base / median:.2f}x |"
+            )
+    lines.append("")
+    for solver, peers in results.items():
+        ratio = peers["sklearn"][0] / peers["softgrad"][0]
+        better = peers["softgrad"][2] >= peers["sklearn"][2]
+        lines.append(
+            f"- {solver}: softgrad is {ratio:.2f}x faster than sklearn (target "
+            f"{TARGETS[solver]}x: {'met' if ratio >= TARGETS[solver] else 'NOT met'}); test "
+            f"accuracy {peers['softgrad'][2]:.4f} vs {peers['sklearn'][2]:.4f} "
+            f"({'equal or better' if better else 'lower'})."
+        )
+    return "\n".join(lines)
+
+
+def write_section(text, path=BENCHMARKS_MD):
+    """Replace the text between the markers (appending them when absent), atomically."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        new = head + block + rest.split(END, 1)[1]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".BENCHMARKS.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (0: library default)")
+    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(args.threads):
+            results = run(args.repeats, args.epochs)
+    else:
+        results = run(args.repeats, args.epochs)
+    text = section(results, args.repeats, args.epochs, args.threads or "library default")
+    print(text)
+    if not args.no_write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
