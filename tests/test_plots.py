@@ -14,8 +14,18 @@ from softgrad import plots  # noqa: E402
 from softgrad.errors import MissingDependencyError  # noqa: E402
 from softgrad.training import History  # noqa: E402
 
-NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-         "Bag", "Ankle boot"]
+NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def _size(path):
@@ -28,9 +38,13 @@ def _size(path):
 def _history(n=12, validation=True):
     t = np.arange(1, n + 1)
     return History(
-        train_loss=list(1 / t), train_acc=list(1 - 0.5 / t), lr=[1e-3] * n, epoch_time=[0.1] * n,
+        train_loss=list(1 / t),
+        train_acc=list(1 - 0.5 / t),
+        lr=[1e-3] * n,
+        epoch_time=[0.1] * n,
         val_loss=list(1.2 / t + 0.01 * t) if validation else [],
-        val_acc=list(0.9 - 0.4 / t) if validation else [], best_epoch=9 if validation else None,
+        val_acc=list(0.9 - 0.4 / t) if validation else [],
+        best_epoch=9 if validation else None,
     )
 
 
@@ -42,8 +56,9 @@ def test_learning_curves_size_and_no_temp_files(tmp_path):
 
 
 def test_learning_curves_from_a_dict_without_validation(tmp_path):
-    path = plots.plot_learning_curves(_history(validation=False).to_dict(), tmp_path / "c.png",
-                                      dpi=50)
+    path = plots.plot_learning_curves(
+        _history(validation=False).to_dict(), tmp_path / "c.png", dpi=50
+    )
     assert _size(path) == (550, 210)
 
 
@@ -75,15 +90,17 @@ def test_confusion_matrix_rejects_bad_shapes(tmp_path):
 def test_misclassified_grid_size(tmp_path, rng, n, size):
     images = rng.integers(0, 256, (n, 28 * 28))
     y_true = rng.integers(0, 10, n)
-    path = plots.plot_misclassified(images, y_true, (y_true + 1) % 10, NAMES, (28, 28),
-                                    tmp_path / "wrong.png")
+    path = plots.plot_misclassified(
+        images, y_true, (y_true + 1) % 10, NAMES, (28, 28), tmp_path / "wrong.png"
+    )
     assert _size(path) == size
 
 
 def test_misclassified_rejects_wrong_image_shape(tmp_path):
     with pytest.raises(ValueError, match="image_shape"):
-        plots.plot_misclassified(np.zeros((2, 64)), [0, 1], [1, 0], ["a", "b"], (7, 9),
-                                 tmp_path / "w.png")
+        plots.plot_misclassified(
+            np.zeros((2, 64)), [0, 1], [1, 0], ["a", "b"], (7, 9), tmp_path / "w.png"
+        )
 
 
 def test_other_formats_follow_the_suffix(tmp_path):

@@ -126,7 +126,9 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
                 ax.plot(epochs, values, style, markersize=3, label=label)
         best = h["best_epoch"]
         if best:
-            ax.axvline(best, color="gray", linestyle="--", linewidth=1, label=f"best (epoch {best})")
+            ax.axvline(
+                best, color="gray", linestyle="--", linewidth=1, label=f"best (epoch {best})"
+            )
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(title.lower())
@@ -137,7 +139,13 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
 
 
 def confusion_figsize(n_classes: int) -> tuple[float, float]:
-    """Figure size in inches of :func:`plot_confusion_matrix` for ``n_classes`` classes."""
+    """Figure size in inches of :func:`plot_confusion_matrix` for ``n_classes`` classes.
+
+    Example
+    -------
+    >>> confusion_figsize(10)
+    (10.0, 10.0)
+    """
     side = max(6.0, 0.75 * n_classes + 2.5)
     return (side, side)
 
@@ -165,7 +173,9 @@ def plot_confusion_matrix(
     """
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
-        raise ValueError(f"plot_confusion_matrix: cm must be a non-empty square matrix; got {cm.shape!r}")
+        raise ValueError(
+            f"plot_confusion_matrix: cm must be a non-empty square matrix; got {cm.shape!r}"
+        )
     n = cm.shape[0]
     if len(class_names) != n:
         raise ValueError(
@@ -195,7 +205,13 @@ def plot_confusion_matrix(
 
 
 def misclassified_figsize(n_images: int) -> tuple[float, float]:
-    """Figure size in inches of :func:`plot_misclassified` for ``n_images`` pictures."""
+    """Figure size in inches of :func:`plot_misclassified` for ``n_images`` pictures.
+
+    Example
+    -------
+    >>> misclassified_figsize(20)  # 6 columns, 4 rows
+    (10.2, 8.6)
+    """
     if n_images == 0:
         return (4.0, 1.5)
     cols = min(n_images, _GRID_MAX_COLS)
@@ -265,8 +281,14 @@ def plot_misclassified(
         ax.imshow(images[k].reshape(shape), cmap="gray_r", interpolation="nearest")
         ax.set_title(f"true: {names[int(y_true[k])]}", fontsize=9, pad=14)
         ax.text(
-            0.5, 1.02, f"pred: {names[int(y_pred[k])]}", transform=ax.transAxes,
-            ha="center", va="bottom", color="crimson", fontsize=9,
+            0.5,
+            1.02,
+            f"pred: {names[int(y_pred[k])]}",
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            color="crimson",
+            fontsize=9,
         )
     fig.suptitle(f"Misclassified samples (first {n})", fontsize=11)
     fig.tight_layout()

@@ -18,8 +18,9 @@ def test_bare_train_on_digits_reaches_097(cli, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_fashion_mnist_defaults_reach_0885(cli, tmp_path):
-    result = cli("train", "--data", "fashion-mnist", "--json", "--quiet",
-                 "--out", tmp_path / "fashion.npz")
+    result = cli(
+        "train", "--data", "fashion-mnist", "--json", "--quiet", "--out", tmp_path / "fashion.npz"
+    )
     assert result.code == 0, result.err
     summary = result.json()
     assert summary["architecture"] == "784-256-10 relu"

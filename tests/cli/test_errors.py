@@ -130,8 +130,9 @@ def test_wrong_feature_count(usage_error, tmp_path, monkeypatch, digits_model, r
     line = usage_error("predict", "--model", str(digits_model), "rows.npy")
     assert "64 features" in line and "10" in line
     _write_npz(tmp_path / "other.npz", rng.random((50, 10)), np.arange(50) % 3)
-    line = usage_error("evaluate", "--model", str(digits_model), "--data", "other.npz",
-                       "--confusion", "cm.png")
+    line = usage_error(
+        "evaluate", "--model", str(digits_model), "--data", "other.npz", "--confusion", "cm.png"
+    )
     assert "64 features" in line
     assert "cm.png" not in files_in(tmp_path)
 
@@ -154,17 +155,21 @@ def test_nan_in_predict_input(usage_error, tmp_path, monkeypatch, digits_model):
 def test_predict_bad_inputs(usage_error, tmp_path, monkeypatch, digits_model):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("hello")
-    assert "INPUT must end in one of" in usage_error("predict", "--model", str(digits_model),
-                                                     "notes.txt")
+    assert "INPUT must end in one of" in usage_error(
+        "predict", "--model", str(digits_model), "notes.txt"
+    )
     (tmp_path / "fake.png").write_bytes(b"\x89PNG but not really")
-    assert "not a readable image" in usage_error("predict", "--model", str(digits_model),
-                                                 "fake.png")
+    assert "not a readable image" in usage_error(
+        "predict", "--model", str(digits_model), "fake.png"
+    )
     (tmp_path / "rows.csv").write_text("1,2,3\n4,five,6\n")
     assert "line 2" in usage_error("predict", "--model", str(digits_model), "rows.csv")
     assert "does not exist" in usage_error("predict", "--model", str(digits_model), "gone.npy")
 
 
-def test_export_refuses_wrong_suffix_before_loading(usage_error, tmp_path, monkeypatch, digits_model):
+def test_export_refuses_wrong_suffix_before_loading(
+    usage_error, tmp_path, monkeypatch, digits_model
+):
     monkeypatch.chdir(tmp_path)
     assert "--out must end in one of .onnx" in usage_error(
         "export", "--model", str(digits_model), "--out", "model.npz"

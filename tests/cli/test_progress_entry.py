@@ -24,8 +24,14 @@ def _run_epochs(progress, n_epochs=2, n_batches=3):
         for batch in range(1, n_batches + 1):
             state.batch = batch
             progress.on_batch_end(state)
-        history.append(train_loss=1.0 / epoch, train_acc=0.5, lr=0.01, epoch_time=0.25,
-                       val_loss=2.0 / epoch, val_acc=0.4)
+        history.append(
+            train_loss=1.0 / epoch,
+            train_acc=0.5,
+            lr=0.01,
+            epoch_time=0.25,
+            val_loss=2.0 / epoch,
+            val_acc=0.4,
+        )
         progress.on_epoch_end(state)
 
 
@@ -51,13 +57,29 @@ def test_tqdm_bar_on_a_terminal():
 
 def test_python_dash_m(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "softgrad", "train", "--epochs", "2", "--quiet", "--out",
-         str(tmp_path / "m.npz")], capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "softgrad",
+            "train",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "m.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout
-    bad = subprocess.run([sys.executable, "-m", "softgrad", "train", "--epochs", "0"],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "softgrad", "train", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2
     assert bad.stderr.splitlines() == [
         "softgrad: error: train: argument --epochs: must be a positive integer; got '0'"
@@ -68,7 +90,8 @@ def test_console_script():
     script = shutil.which("softgrad") or str(
         __import__("pathlib").Path(sys.executable).with_name("softgrad")
     )
-    result = subprocess.run([script, "jacobian", "-1", "1"], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [script, "jacobian", "-1", "1"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "softmax(x)" in result.stdout

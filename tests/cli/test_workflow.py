@@ -27,8 +27,23 @@ def test_train_writes_model_and_summary(cli, tmp_path, monkeypatch):
 
 def test_train_json_matches_saved_model(cli, tmp_path):
     out = tmp_path / "m.npz"
-    result = cli("train", "--epochs", "4", "--out", out, "--json", "--quiet", "--seed", "2",
-                 "--optimizer", "sgd", "--lr", "0.05", "--lr-schedule", "step")
+    result = cli(
+        "train",
+        "--epochs",
+        "4",
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+        "--seed",
+        "2",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--lr-schedule",
+        "step",
+    )
     assert result.code == 0, result.err
     assert result.err == ""  # --quiet: no progress
     summary = result.json()
@@ -44,17 +59,44 @@ def test_train_json_matches_saved_model(cli, tmp_path):
 
 def test_same_seed_same_model(cli, tmp_path):
     for name in ("a.npz", "b.npz"):
-        assert cli("train", "--epochs", "2", "--quiet", "--seed", "7", "--dropout", "0.2",
-                   "--out", tmp_path / name).code == 0
+        assert (
+            cli(
+                "train",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--seed",
+                "7",
+                "--dropout",
+                "0.2",
+                "--out",
+                tmp_path / name,
+            ).code
+            == 0
+        )
     a, b = softgrad.load(tmp_path / "a.npz"), softgrad.load(tmp_path / "b.npz")
     for key, value in a.network.named_params().items():
         np.testing.assert_array_equal(value, b.network.named_params()[key])
 
 
 def test_train_with_pictures_and_early_stopping(cli, tmp_path):
-    result = cli("train", "--epochs", "40", "--patience", "2", "--lr", "0.05", "--quiet",
-                 "--out", tmp_path / "m.npz", "--plot", tmp_path / "c.png",
-                 "--misclassified", tmp_path / "wrong.png", "--json")
+    result = cli(
+        "train",
+        "--epochs",
+        "40",
+        "--patience",
+        "2",
+        "--lr",
+        "0.05",
+        "--quiet",
+        "--out",
+        tmp_path / "m.npz",
+        "--plot",
+        tmp_path / "c.png",
+        "--misclassified",
+        tmp_path / "wrong.png",
+        "--json",
+    )
     assert result.code == 0, result.err
     summary = result.json()
     assert summary["stopped_early"] and summary["epochs_run"] < 40
@@ -65,10 +107,29 @@ def test_train_with_pictures_and_early_stopping(cli, tmp_path):
 def test_checkpoint_and_resume_match_an_uninterrupted_run(cli, tmp_path):
     common = ["--quiet", "--seed", "5", "--lr-schedule", "constant", "--val-fraction", "0.1"]
     assert cli("train", "--epochs", "4", "--out", tmp_path / "full.npz", *common).code == 0
-    assert cli("train", "--epochs", "2", "--out", tmp_path / "half.npz",
-               "--checkpoint", tmp_path / "ckpt.npz", *common).code == 0
-    result = cli("train", "--epochs", "4", "--out", tmp_path / "resumed.npz",
-                 "--resume", tmp_path / "ckpt.npz", *common)
+    assert (
+        cli(
+            "train",
+            "--epochs",
+            "2",
+            "--out",
+            tmp_path / "half.npz",
+            "--checkpoint",
+            tmp_path / "ckpt.npz",
+            *common,
+        ).code
+        == 0
+    )
+    result = cli(
+        "train",
+        "--epochs",
+        "4",
+        "--out",
+        tmp_path / "resumed.npz",
+        "--resume",
+        tmp_path / "ckpt.npz",
+        *common,
+    )
     assert result.code == 0, result.err
     full, resumed = softgrad.load(tmp_path / "full.npz"), softgrad.load(tmp_path / "resumed.npz")
     for key, value in full.network.named_params().items():
@@ -94,8 +155,9 @@ def test_evaluate_text_and_json(cli, digits_model, tmp_path):
 def test_evaluate_on_a_user_file(cli, digits_model, tmp_path):
     data = load_data("digits")
     np.savez(tmp_path / "mine.npz", X=data.X_test[:60], y=data.y_test[:60])
-    report = cli("evaluate", "--model", digits_model, "--data", tmp_path / "mine.npz",
-                 "--json").json()
+    report = cli(
+        "evaluate", "--model", digits_model, "--data", tmp_path / "mine.npz", "--json"
+    ).json()
     model = softgrad.load(digits_model)
     pred = model.predict(data.X_test[:60]).astype(int)
     n = report["n_samples"]
@@ -171,10 +233,11 @@ def test_predict_inverts_dark_on_light_images(cli, digits_model, tmp_path):
     assert result.code == 0, result.err
     assert result.err.count("inverted") == len(picks)
     got = [line.split()[1] for line in result.out.splitlines()]
-    hits = sum(g == data.class_names[data.y_test[k]] for g, k in zip(got, picks))
+    hits = sum(g == data.class_names[data.y_test[k]] for g, k in zip(got, picks, strict=True))
     assert hits >= len(picks) - 1  # upscaled then resized back: nearly the same picture
-    kept = cli("predict", "--model", digits_model, tmp_path / f"paper{picks[0]}.png",
-               "--invert", "no")
+    kept = cli(
+        "predict", "--model", digits_model, tmp_path / f"paper{picks[0]}.png", "--invert", "no"
+    )
     assert kept.code == 0 and kept.err == ""
 
 

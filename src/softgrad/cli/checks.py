@@ -56,7 +56,9 @@ def distinct(paths: dict[str, Path | None]) -> None:
             continue
         key = Path(os.path.abspath(p))
         if key in seen:
-            raise UsageError(f"{seen[key]} and {option} must name different files; both are {str(p)!r}")
+            raise UsageError(
+                f"{seen[key]} and {option} must name different files; both are {str(p)!r}"
+            )
         seen[key] = option
 
 
@@ -76,4 +78,6 @@ def feature_count(X: np.ndarray, n_features: int, where: str) -> None:
     """Refuse rows whose width differs from the model's input size."""
     if X.ndim != 2 or X.shape[1] != n_features:
         got = X.shape[1] if X.ndim == 2 else X.shape
-        raise ValueError(f"{where}: samples must have {n_features} features for this model; got {got!r}")
+        raise ValueError(
+            f"{where}: samples must have {n_features} features for this model; got {got!r}"
+        )

@@ -28,7 +28,15 @@ class UsageError(Exception):
 
 
 def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on a single line, with OSErrors spelled as ``reason: file``."""
+    """The message of ``exc`` on a single line, with OSErrors spelled as ``reason: file``.
+
+    Example
+    -------
+    >>> one_line(FileNotFoundError(2, "No such file or directory", "data.npz"))
+    'No such file or directory: data.npz'
+    >>> one_line(ValueError("two\\nlines"))
+    'two lines'
+    """
     if isinstance(exc, OSError) and not isinstance(exc, SoftgradError) and exc.strerror:
         filename = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{filename}"

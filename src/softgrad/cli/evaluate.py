@@ -36,7 +36,9 @@ def load_model(path: str) -> Any:
 def _data_spec(args: argparse.Namespace, model: Any) -> str:
     spec = args.data or (model.metadata or {}).get("data_spec")
     if not spec:
-        raise checks.UsageError("evaluate: --data is required: the model does not record its data set")
+        raise checks.UsageError(
+            "evaluate: --data is required: the model does not record its data set"
+        )
     return str(spec)
 
 
@@ -56,8 +58,14 @@ def _score(model: Any, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     pred = predict_proba(model.network, X_scaled).argmax(axis=1)
     cm = metrics.confusion_matrix(y, pred, model.n_classes)
     precision, recall = metrics.precision_recall(cm)
-    return {"loss": float(loss), "accuracy": float(accuracy), "confusion_matrix": cm,
-            "precision": precision, "recall": recall, "support": cm.sum(axis=1)}
+    return {
+        "loss": float(loss),
+        "accuracy": float(accuracy),
+        "confusion_matrix": cm,
+        "precision": precision,
+        "recall": recall,
+        "support": cm.sum(axis=1),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,16 +83,24 @@ def run(args: argparse.Namespace) -> int:
     checks.feature_count(X, model.n_features, where)
     checks.finite_features(X, where)
     if y.size and int(y.max()) >= model.n_classes:
-        raise ValueError(f"{where}: labels must be in 0..{model.n_classes - 1} for this model; "
-                         f"got {int(y.max())}")
+        raise ValueError(
+            f"{where}: labels must be in 0..{model.n_classes - 1} for this model; "
+            f"got {int(y.max())}"
+        )
     scores = _score(model, X, y)
     names = [str(c) for c in model.classes]
     if confusion is not None:
         from softgrad.plots import plot_confusion_matrix
 
         plot_confusion_matrix(scores["confusion_matrix"], names, confusion)
-    head = {"model": args.model, "architecture": describe_network(model.network),
-            "data": data.name, "split": split, "n_samples": len(y), "class_names": names}
+    head = {
+        "model": args.model,
+        "architecture": describe_network(model.network),
+        "data": data.name,
+        "split": split,
+        "n_samples": len(y),
+        "class_names": names,
+    }
     if args.json:
         print_json({**head, **scores, "confusion": args.confusion})
     else:
@@ -93,12 +109,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None) -> None:
-    print(f"evaluated {head['model']} ({head['architecture']}) on {head['data']} "
-          f"{head['split']} ({head['n_samples']} samples)")
+    print(
+        f"evaluated {head['model']} ({head['architecture']}) on {head['data']} "
+        f"{head['split']} ({head['n_samples']} samples)"
+    )
     print(f"accuracy {s['accuracy']:.4f}  loss {s['loss']:.4f}")
     print()
-    rows = [[name, float(p), float(r), int(n)] for name, p, r, n in
-            zip(head["class_names"], s["precision"], s["recall"], s["support"])]
+    rows = [
+        [name, float(p), float(r), int(n)]
+        for name, p, r, n in zip(
+            head["class_names"], s["precision"], s["recall"], s["support"], strict=True
+        )
+    ]
     print(table(["class", "precision", "recall", "support"], rows, right=[False, True, True, True]))
     print()
     print("confusion matrix (rows: true class, columns: predicted class)")

@@ -63,11 +63,19 @@ def cases(seed: int) -> list[tuple[str, Callable[[], Any]]]:
         layer("LogSoftmax", nn.LogSoftmax(), logits),
         layer("Dropout(p=0.5)", nn.Dropout(0.5, rng=seed), x),
         layer("CrossEntropyLoss", nn.CrossEntropyLoss(), logits, target=target),
-        layer("CrossEntropyLoss(label_smoothing=0.1)", nn.CrossEntropyLoss(label_smoothing=0.1),
-              logits, target=target),
+        layer(
+            "CrossEntropyLoss(label_smoothing=0.1)",
+            nn.CrossEntropyLoss(label_smoothing=0.1),
+            logits,
+            target=target,
+        ),
         layer("NLLLoss(log_input=True)", nn.NLLLoss(), F.log_softmax(logits), target=target),
-        layer("NLLLoss(log_input=False)", nn.NLLLoss(log_input=False), F.softmax(logits),
-              target=target),
+        layer(
+            "NLLLoss(log_input=False)",
+            nn.NLLLoss(log_input=False),
+            F.softmax(logits),
+            target=target,
+        ),
         layer(f"MLP {D}-6-{C} tanh", model, x),
         ("softmax_jacobian", lambda: check_softmax_jacobian(logits, rng=seed)),
     ]
@@ -77,18 +85,31 @@ def run(args: argparse.Namespace) -> int:
     results = [(name, thunk()) for name, thunk in cases(args.seed)]
     failed = [name for name, r in results if not r.ok]
     if args.json:
-        print_json({"ok": not failed, "failed": failed,
-                    "results": [r.as_dict() for _, r in results]})
+        print_json(
+            {"ok": not failed, "failed": failed, "results": [r.as_dict() for _, r in results]}
+        )
         return 1 if failed else 0
     rows = []
     for name, r in results:
         checked = ", ".join(c.name for c in r.checks)
         worst = r.worst
         where = "" if worst is None or worst.ok else f" (worst: {worst.name} {worst.worst_index})"
-        rows.append([name, checked, f"{r.max_abs_err:.2e}", f"{r.max_rel_err:.2e}",
-                     ("ok" if r.ok else "FAIL") + where])
-    print(table(["case", "checked", "max abs err", "max rel err", "result"], rows,
-                right=[False, False, True, True, False]))
+        rows.append(
+            [
+                name,
+                checked,
+                f"{r.max_abs_err:.2e}",
+                f"{r.max_rel_err:.2e}",
+                ("ok" if r.ok else "FAIL") + where,
+            ]
+        )
+    print(
+        table(
+            ["case", "checked", "max abs err", "max rel err", "result"],
+            rows,
+            right=[False, False, True, True, False],
+        )
+    )
     print()
     if failed:
         print(f"{len(failed)} of {len(results)} cases FAILED: {', '.join(failed)}")

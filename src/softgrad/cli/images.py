@@ -57,12 +57,13 @@ def _square(pixels: np.ndarray, background: float) -> np.ndarray:
     side = max(h, w)
     out = np.full((side, side), background, dtype=np.float32)
     top, left = (side - h) // 2, (side - w) // 2
-    out[top:top + h, left:left + w] = pixels
+    out[top : top + h, left : left + w] = pixels
     return out
 
 
-def load_image(path: str | Path, image_shape: tuple[int, int], input_max: float,
-               invert: str = "auto") -> tuple[np.ndarray, bool]:
+def load_image(
+    path: str | Path, image_shape: tuple[int, int], input_max: float, invert: str = "auto"
+) -> tuple[np.ndarray, bool]:
     """One image file as a raw feature row for a model trained on ``image_shape`` images.
 
     Parameters
@@ -99,6 +100,8 @@ def load_image(path: str | Path, image_shape: tuple[int, int], input_max: float,
         background = 0.0
     square = _square(pixels, background)
     height, width = (int(s) for s in image_shape)
-    small = Image.fromarray(square.astype(np.uint8)).resize((width, height), Image.Resampling.LANCZOS)
+    small = Image.fromarray(square.astype(np.uint8)).resize(
+        (width, height), Image.Resampling.LANCZOS
+    )
     row = np.asarray(small, dtype=np.float32).reshape(-1) * np.float32(input_max / 255.0)
     return row, inverted

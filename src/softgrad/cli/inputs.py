@@ -21,7 +21,9 @@ def _from_npz(path: Path) -> np.ndarray:
         try:
             archive = np.load(fh, allow_pickle=False)
         except zipfile.BadZipFile as exc:
-            raise DataFormatError(f"predict: {str(path)!r} is not a valid .npz file ({exc})") from None
+            raise DataFormatError(
+                f"predict: {str(path)!r} is not a valid .npz file ({exc})"
+            ) from None
         if not isinstance(archive, np.lib.npyio.NpzFile):
             return archive  # a .npy payload under a .npz name
         with archive:
@@ -45,8 +47,9 @@ def _from_csv(path: Path) -> np.ndarray:
         rows, label_col = lines, None
     except ValueError:  # a header row; a column called label/target/class is not a feature
         rows = lines[1:]
-        label_col = next((k for k, c in enumerate(header) if c in ("label", "target", "class", "y")),
-                         None)
+        label_col = next(
+            (k for k, c in enumerate(header) if c in ("label", "target", "class", "y")), None
+        )
     table = []
     for number, line in enumerate(rows, start=2 if rows is not lines else 1):
         cells = [c.strip() for c in line.split(",")]
@@ -55,7 +58,9 @@ def _from_csv(path: Path) -> np.ndarray:
         try:
             table.append([float(c) for c in cells])
         except ValueError:
-            raise DataFormatError(f"predict: {path}: line {number} must hold numbers; got {line!r}") from None
+            raise DataFormatError(
+                f"predict: {path}: line {number} must hold numbers; got {line!r}"
+            ) from None
     if len({len(r) for r in table}) > 1:
         raise DataFormatError(f"predict: {str(path)!r} has rows of different lengths")
     return np.asarray(table, dtype=np.float64)
@@ -74,8 +79,9 @@ def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
     return array
 
 
-def read_inputs(paths: list[str], model: Any, invert: str = "auto") -> tuple[np.ndarray, list[str],
-                                                                             list[str]]:
+def read_inputs(
+    paths: list[str], model: Any, invert: str = "auto"
+) -> tuple[np.ndarray, list[str], list[str]]:
     """All samples of ``paths`` as raw rows, a label per sample, and notes for the user.
 
     Returns ``(X, names, notes)``: X of shape (N, D) in the model's raw input units; ``names[k]``
@@ -109,11 +115,15 @@ def read_inputs(paths: list[str], model: Any, invert: str = "auto") -> tuple[np.
 
 def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndarray:
     if model.image_shape is None or len(model.image_shape) != 2:
-        raise ValueError(f"predict: {path} is an image, but this model was not trained on images; "
-                         "give rows in a .npy, .npz or .csv file")
+        raise ValueError(
+            f"predict: {path} is an image, but this model was not trained on images; "
+            "give rows in a .npy, .npz or .csv file"
+        )
     input_max = (model.metadata or {}).get("input_max") or 255.0
     row, inverted = load_image(path, model.image_shape, float(input_max), invert)
     if inverted and invert == "auto":
-        notes.append(f"{path} is dark-on-light; inverted it to match the light-on-dark training "
-                     "images (use --invert no to keep it)")
+        notes.append(
+            f"{path} is dark-on-light; inverted it to match the light-on-dark training "
+            "images (use --invert no to keep it)"
+        )
     return row

@@ -31,8 +31,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("x", nargs="+", type=_value, metavar="X", help="the scores (logits)")
     p.add_argument("--log", action="store_true", help="use log_softmax instead of softmax")
-    p.add_argument("--precision", type=nonnegative_int, default=4,
-                   help="digits after the decimal point (default 4)")
+    p.add_argument(
+        "--precision",
+        type=nonnegative_int,
+        default=4,
+        help="digits after the decimal point (default 4)",
+    )
     p.add_argument("--json", action="store_true", help="print the values as JSON")
     return p
 

@@ -32,15 +32,26 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
 
     ``right[k]`` forces column k right-aligned; by default a column is right-aligned when every
     cell in it is a number.
+
+    Example
+    -------
+    >>> print(table(["class", "recall"], [["cat", 0.5], ["dog", 1.0]]))
+    class  recall
+    cat    0.5000
+    dog    1.0000
     """
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(r[k]) for r in cells) for k in range(len(headers))]
     if not right:
-        right = [all(isinstance(row[k], (int, float, np.number)) for row in rows) for k in
-                 range(len(headers))]
+        right = [
+            all(isinstance(row[k], (int, float, np.number)) for row in rows)
+            for k in range(len(headers))
+        ]
     lines = []
     for row in cells:
-        parts = [c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right)]
+        parts = [
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
+        ]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
 
@@ -51,9 +62,21 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def matrix(values: np.ndarray, fmt: str = "{:.4f}", row_labels: Sequence[str] = (),
-           col_labels: Sequence[str] = ()) -> str:
-    """A 2-D array as text with every column right-aligned to a common width."""
+def matrix(
+    values: np.ndarray,
+    fmt: str = "{:.4f}",
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+) -> str:
+    """A 2-D array as text with every column right-aligned to a common width.
+
+    Example
+    -------
+    >>> print(matrix(np.array([[1.0, -0.25], [0.5, 12.0]]), "{:.2f}", ["a", "b"], ["x", "y"]))
+           x      y
+    a   1.00  -0.25
+    b   0.50  12.00
+    """
     texts = [[fmt.format(v) for v in row] for row in np.asarray(values)]
     cols = [list(col_labels)] if col_labels else []
     width = max([len(t) for row in texts + cols for t in row] or [1])
@@ -69,7 +92,14 @@ def matrix(values: np.ndarray, fmt: str = "{:.4f}", row_labels: Sequence[str] = 
 
 
 def describe_network(network: Any) -> str:
-    """A short architecture string such as ``784-256-10 relu`` from a Sequential's config."""
+    """A short architecture string such as ``784-256-10 relu`` from a Sequential's config.
+
+    Example
+    -------
+    >>> from softgrad.nn import build_mlp
+    >>> describe_network(build_mlp(64, [100], 10, rng=0))
+    '64-100-10 relu'
+    """
     layers = network.get_config()["layers"]
     sizes: list[int] = []
     activations: list[str] = []
@@ -79,7 +109,10 @@ def describe_network(network: Any) -> str:
             if not sizes:
                 sizes.append(int(cfg["in_features"]))
             sizes.append(int(cfg["out_features"]))
-        elif layer["type"] not in ("Dropout", "Identity") and layer["type"].lower() not in activations:
+        elif (
+            layer["type"] not in ("Dropout", "Identity")
+            and layer["type"].lower() not in activations
+        ):
             activations.append(layer["type"].lower())
     text = "-".join(str(s) for s in sizes) or "empty network"
     return f"{text} {'/'.join(activations)}".strip()

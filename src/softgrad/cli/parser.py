@@ -38,7 +38,17 @@ def _number(text: str, kind: type) -> float | int:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+    """argparse type: an integer >= 1.
+
+    Example
+    -------
+    >>> positive_int("3")
+    3
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a positive integer; got '0'
+    """
     value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
@@ -143,5 +153,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             raise UsageError(f"{command}: {exc}") from None
         raise
     if args.command is None:
-        raise UsageError(f"a command is required: one of {', '.join(COMMANDS)} (see softgrad --help)")
+        raise UsageError(
+            f"a command is required: one of {', '.join(COMMANDS)} (see softgrad --help)"
+        )
     return args

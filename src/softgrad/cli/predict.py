@@ -28,9 +28,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="array files or images")
     p.add_argument("--top", type=positive_int, default=1, help="show the K most probable classes")
-    p.add_argument("--invert", choices=INVERT_CHOICES, default="auto",
-                   help="images: turn dark-on-light into light-on-dark like the training images "
-                   "(auto: when the border is bright)")
+    p.add_argument(
+        "--invert",
+        choices=INVERT_CHOICES,
+        default="auto",
+        help="images: turn dark-on-light into light-on-dark like the training images "
+        "(auto: when the border is bright)",
+    )
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     return p
 
@@ -43,16 +47,26 @@ def run(args: argparse.Namespace) -> int:
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     classes = [str(c) for c in model.classes]
     results = [
-        {"input": name,
-         "top": [{"class": classes[j], "probability": float(p[j])} for j in idx]}
-        for name, p, idx in zip(names, probs, order)
+        {"input": name, "top": [{"class": classes[j], "probability": float(p[j])} for j in idx]}
+        for name, p, idx in zip(names, probs, order, strict=True)
     ]
     for note in notes:
         print(f"softgrad: note: {note}", file=sys.stderr)
     if args.json:
-        print_json({"model": args.model, "predictions": [
-            {"input": r["input"], "class": r["top"][0]["class"],
-             "probability": r["top"][0]["probability"], "top": r["top"]} for r in results]})
+        print_json(
+            {
+                "model": args.model,
+                "predictions": [
+                    {
+                        "input": r["input"],
+                        "class": r["top"][0]["class"],
+                        "probability": r["top"][0]["probability"],
+                        "top": r["top"],
+                    }
+                    for r in results
+                ],
+            }
+        )
         return 0
     width = max(len(n) for n in names)
     for r in results:

@@ -17,7 +17,15 @@ def _last(values: Any) -> float | None:
 
 
 def epoch_summary(history: Any) -> str:
-    """The metrics of the last epoch of ``history`` as ``train loss 0.1234  acc 0.9650 ...``."""
+    """The metrics of the last epoch of ``history`` as ``loss 0.1234  acc 0.9650 ...``.
+
+    Example
+    -------
+    >>> from softgrad.training import History
+    >>> h = History(train_loss=[0.5], train_acc=[0.8], lr=[0.001], epoch_time=[1.25])
+    >>> epoch_summary(h)
+    'loss 0.5000  acc 0.8000  lr 0.001  1.2s'
+    """
     parts = []
     for label, key in (
         ("loss", "train_loss"),
@@ -80,8 +88,11 @@ class EpochProgress:
             self.close()
         else:
             width = len(str(self.epochs))
-            print(f"epoch {state.epoch:>{width}}/{self.epochs}  {summary}", file=self.stream,
-                  flush=True)
+            print(
+                f"epoch {state.epoch:>{width}}/{self.epochs}  {summary}",
+                file=self.stream,
+                flush=True,
+            )
         return None
 
     def close(self) -> None:

@@ -28,13 +28,15 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "train",
         help="train a network and save it",
-        description="Train an MLP with a softmax output. Options left out take the defaults of the "
-        "chosen data set (digits: 64-100-10, 30 epochs; fashion-mnist/mnist: 784-256-10, "
-        "15 epochs; both Adam lr 1e-3 with a cosine schedule).",
+        description="Train an MLP with a softmax output. Options left out take the defaults of "
+        f"the chosen data set: {train_config.describe_defaults()}.",
     )
-    p.add_argument("--data", default="digits",
-                   help="digits (default, built in), fashion-mnist, mnist, or a .npz/.csv file or "
-                   "a folder of IDX files")
+    p.add_argument(
+        "--data",
+        default="digits",
+        help="digits (default, built in), fashion-mnist, mnist, or a .npz/.csv file or "
+        "a folder of IDX files",
+    )
     p.add_argument("--hidden", type=hidden_sizes, help="hidden layer widths, e.g. 256 or 256,128")
     p.add_argument("--activation", choices=train_config.ACTIVATIONS)
     p.add_argument("--epochs", type=positive_int)
@@ -47,11 +49,17 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=fraction, help="dropout probability after each hidden layer")
     p.add_argument("--label-smoothing", type=fraction)
     p.add_argument("--seed", type=nonnegative_int)
-    p.add_argument("--val-fraction", type=fraction,
-                   help="share of the training set held out for validation (0 for none)")
-    p.add_argument("--patience", type=positive_int,
-                   help="stop after this many epochs without a better validation loss and keep "
-                   "the best weights (default: no early stopping)")
+    p.add_argument(
+        "--val-fraction",
+        type=fraction,
+        help="share of the training set held out for validation (0 for none)",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive_int,
+        help="stop after this many epochs without a better validation loss and keep "
+        "the best weights (default: no early stopping)",
+    )
     p.add_argument("--out", default="model.npz", help="model file to write (default model.npz)")
     p.add_argument("--plot", help="learning curves picture (.png, .pdf, .svg)")
     p.add_argument("--misclassified", help="picture of misclassified test images (image data only)")
@@ -66,8 +74,9 @@ def _check_paths(args: argparse.Namespace) -> dict[str, Path | None]:
     paths = {
         "--out": checks.output_path(args.out, "--out", (".npz",)),
         "--plot": checks.output_path(args.plot, "--plot", checks.PLOT_SUFFIXES),
-        "--misclassified": checks.output_path(args.misclassified, "--misclassified",
-                                              checks.PLOT_SUFFIXES),
+        "--misclassified": checks.output_path(
+            args.misclassified, "--misclassified", checks.PLOT_SUFFIXES
+        ),
         "--checkpoint": checks.output_path(args.checkpoint, "--checkpoint", (".npz",)),
     }
     checks.distinct(paths)
@@ -89,15 +98,18 @@ def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
 
     data = load_data(args.data)
     if len(data.y_train) < 2 or len(data.y_test) == 0:
-        raise ValueError(f"train: data must have at least 2 training and 1 test samples; got {data!r}")
+        raise ValueError(
+            f"train: data must have at least 2 training and 1 test samples; got {data!r}"
+        )
     checks.finite_features(data.X_train, f"train: {data.name} training set")
     checks.finite_features(data.X_test, f"train: {data.name} test set")
     if args.misclassified and data.image_shape is None:
         raise ValueError(f"train: --misclassified needs image data; {data.name} has no image shape")
     if settings["val_fraction"] and settings["val_fraction"] * len(data.y_train) < data.n_classes:
         raise ValueError(
-            f"train: --val-fraction must leave at least one validation sample per class; got "
-            f"{settings['val_fraction']} of {len(data.y_train)} samples for {data.n_classes} classes"
+            "train: --val-fraction must leave at least one validation sample per class; got "
+            f"{settings['val_fraction']} of {len(data.y_train)} samples for "
+            f"{data.n_classes} classes"
         )
     return data
 
@@ -107,8 +119,14 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float]:
     from softgrad.training import fit
 
     rng = np.random.default_rng(settings["seed"])
-    network = build_mlp(data.n_features, settings["hidden"], data.n_classes,
-                        activation=settings["activation"], dropout=settings["dropout"], rng=rng)
+    network = build_mlp(
+        data.n_features,
+        settings["hidden"],
+        data.n_classes,
+        activation=settings["activation"],
+        dropout=settings["dropout"],
+        rng=rng,
+    )
     optimizer = train_config.make_optimizer(settings)
     schedule = train_config.make_schedule(settings, optimizer)
     loss = CrossEntropyLoss(label_smoothing=settings["label_smoothing"])
@@ -116,11 +134,18 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float]:
     start = time.perf_counter()
     try:
         history = fit(
-            network, loss, optimizer, scaler.transform(data.X_train), data.y_train,
-            epochs=settings["epochs"], batch_size=settings["batch_size"], rng=rng,
+            network,
+            loss,
+            optimizer,
+            scaler.transform(data.X_train),
+            data.y_train,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            rng=rng,
             validation_fraction=settings["val_fraction"],
             early_stopping=settings["patience"] is not None,
-            patience=settings["patience"] or 10, lr_schedule=schedule,
+            patience=settings["patience"] or 10,
+            lr_schedule=schedule,
             callbacks=() if args.quiet else (progress,),
             checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
             resume=args.resume,
@@ -144,8 +169,14 @@ def _write_pictures(args, data, history, network, X_test_scaled) -> None:
     if args.misclassified:
         pred = predict_proba(network, X_test_scaled).argmax(axis=1)
         wrong = np.flatnonzero(pred != data.y_test)[:MISCLASSIFIED_SHOWN]
-        plots.plot_misclassified(data.X_test[wrong], data.y_test[wrong], pred[wrong],
-                                 data.class_names, data.image_shape, args.misclassified)
+        plots.plot_misclassified(
+            data.X_test[wrong],
+            data.y_test[wrong],
+            pred[wrong],
+            data.class_names,
+            data.image_shape,
+            args.misclassified,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,16 +193,28 @@ def run(args: argparse.Namespace) -> int:
     test_loss, test_acc = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     n_train = round(len(data.y_train) * (1 - settings["val_fraction"]))
     summary = {
-        "data": data.name, "model": str(paths["--out"]), "architecture": describe_network(network),
-        "test_accuracy": float(test_acc), "test_loss": float(test_loss),
-        "n_train": n_train, "n_test": len(data.y_test), "epochs_run": history.epochs,
-        "best_epoch": history.best_epoch, "stopped_early": history.stopped_early,
-        "time_s": seconds, "samples_per_s": n_train * history.epochs / max(seconds, 1e-9),
-        "settings": settings, "plot": args.plot, "misclassified": args.misclassified,
+        "data": data.name,
+        "model": str(paths["--out"]),
+        "architecture": describe_network(network),
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "n_train": n_train,
+        "n_test": len(data.y_test),
+        "epochs_run": history.epochs,
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "time_s": seconds,
+        "samples_per_s": n_train * history.epochs / max(seconds, 1e-9),
+        "settings": settings,
+        "plot": args.plot,
+        "misclassified": args.misclassified,
     }
-    metadata = {**{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
-                "data_spec": _data_spec(args.data), "history": history.to_dict(),
-                "input_max": float(data.scale) if data.scale is not None else None}
+    metadata = {
+        **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
+        "data_spec": _data_spec(args.data),
+        "history": history.to_dict(),
+        "input_max": float(data.scale) if data.scale is not None else None,
+    }
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     model.save(paths["--out"])
     _write_pictures(args, data, history, network, X_test)
@@ -184,10 +227,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_summary(s: dict[str, Any]) -> None:
     early = f", stopped early (best epoch {s['best_epoch']})" if s["stopped_early"] else ""
-    print(f"trained {s['architecture']} on {s['data']}: {s['epochs_run']} epochs in "
-          f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}")
-    print(f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
-          f"({s['n_test']} samples)")
+    print(
+        f"trained {s['architecture']} on {s['data']}: {s['epochs_run']} epochs in "
+        f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}"
+    )
+    print(
+        f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
+        f"({s['n_test']} samples)"
+    )
     print(f"model saved to {s['model']}")
     if s["plot"]:
         print(f"learning curves saved to {s['plot']}")

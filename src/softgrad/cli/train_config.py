@@ -13,19 +13,52 @@ from typing import Any
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {
-        "hidden": [100], "activation": "relu", "epochs": 30, "batch_size": 32, "lr": 3e-3,
-        "optimizer": "adam", "lr_schedule": "cosine", "val_fraction": 0.1, "patience": None,
-        "dropout": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0, "momentum": 0.9, "seed": 0,
+        "hidden": [100],
+        "activation": "relu",
+        "epochs": 30,
+        "batch_size": 32,
+        "lr": 3e-3,
+        "optimizer": "adam",
+        "lr_schedule": "cosine",
+        "val_fraction": 0.1,
+        "patience": None,
+        "dropout": 0.0,
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "momentum": 0.9,
+        "seed": 0,
     },
     "fashion-mnist": {
-        "hidden": [256], "activation": "relu", "epochs": 15, "batch_size": 128, "lr": 1e-3,
-        "optimizer": "adam", "lr_schedule": "cosine", "val_fraction": 0.1, "patience": None,
-        "dropout": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0, "momentum": 0.9, "seed": 0,
+        "hidden": [256],
+        "activation": "relu",
+        "epochs": 15,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "optimizer": "adam",
+        "lr_schedule": "cosine",
+        "val_fraction": 0.1,
+        "patience": None,
+        "dropout": 0.0,
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "momentum": 0.9,
+        "seed": 0,
     },
     "file": {
-        "hidden": [100], "activation": "relu", "epochs": 20, "batch_size": 64, "lr": 1e-3,
-        "optimizer": "adam", "lr_schedule": "cosine", "val_fraction": 0.1, "patience": None,
-        "dropout": 0.0, "weight_decay": 0.0, "label_smoothing": 0.0, "momentum": 0.9, "seed": 0,
+        "hidden": [100],
+        "activation": "relu",
+        "epochs": 20,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "optimizer": "adam",
+        "lr_schedule": "cosine",
+        "val_fraction": 0.1,
+        "patience": None,
+        "dropout": 0.0,
+        "weight_decay": 0.0,
+        "label_smoothing": 0.0,
+        "momentum": 0.9,
+        "seed": 0,
     },
 }
 DEFAULTS["mnist"] = dict(DEFAULTS["fashion-mnist"])
@@ -38,6 +71,26 @@ SCHEDULES = ("constant", "step", "cosine", "plateau")
 def defaults_for(data: str) -> dict[str, Any]:
     """The default row for ``--data data`` (``file`` for anything that is not a named set)."""
     return DEFAULTS.get(str(data).strip().lower().replace("_", "-"), DEFAULTS["file"])
+
+
+def describe_defaults() -> str:
+    """The default table in one sentence, for ``softgrad train --help``.
+
+    Example
+    -------
+    >>> describe_defaults().split("; ")[0]
+    'digits: hidden 100, 30 epochs, batch 32, adam lr 0.003 (cosine), val 0.1'
+    """
+    parts = []
+    for name in ("digits", "fashion-mnist", "file"):
+        d = DEFAULTS[name]
+        label = {"file": "files", "fashion-mnist": "fashion-mnist/mnist"}.get(name, name)
+        hidden = ",".join(str(h) for h in d["hidden"])
+        parts.append(
+            f"{label}: hidden {hidden}, {d['epochs']} epochs, batch {d['batch_size']}, "
+            f"{d['optimizer']} lr {d['lr']:g} ({d['lr_schedule']}), val {d['val_fraction']:g}"
+        )
+    return "; ".join(parts)
 
 
 def resolve(args: argparse.Namespace) -> dict[str, Any]:
@@ -55,8 +108,9 @@ def make_optimizer(settings: dict[str, Any]) -> Any:
 
     lr, wd = settings["lr"], settings["weight_decay"]
     if settings["optimizer"] == "sgd":
-        return optim.SGD(lr=lr, momentum=settings["momentum"], nesterov=settings["momentum"] > 0,
-                         weight_decay=wd)
+        return optim.SGD(
+            lr=lr, momentum=settings["momentum"], nesterov=settings["momentum"] > 0, weight_decay=wd
+        )
     if settings["optimizer"] == "adamw":
         return optim.AdamW(lr=lr, weight_decay=wd)
     return optim.Adam(lr=lr, weight_decay=wd)
