@@ -40,6 +40,9 @@ _LAZY = {
     "save": "softgrad.serialization",
     "fit": "softgrad.training",
     "export_onnx": "softgrad.onnx_export",
+    "load_data": "softgrad.datasets",
+    "Dataset": "softgrad.datasets",
+    "Scaler": "softgrad.preprocessing",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
