@@ -111,3 +111,27 @@ def test_sklearn_continues_training_after_to_sklearn():
 def test_from_sklearn_rejects_other_models():
     with pytest.raises(TypeError, match=r"sklearn\.neural_network\.MLPClassifier"):
         MLPClassifier.from_sklearn(StandardScaler())
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_to_model_predicts_the_same_and_round_trips(tmp_path, n_classes):
+    from softgrad.serialization import load
+
+    X, y = make_classification(
+        n_samples=90,
+        n_features=5,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        random_state=2,
+    )
+    labels = np.array(["x", "y", "z"])[:n_classes]
+    ours = MLPClassifier(
+        hidden_layer_sizes=(6, 4), activation="tanh", max_iter=10, random_state=0
+    ).fit(X, labels[y])
+    model = ours.to_model()
+    np.testing.assert_allclose(model.predict_proba(X), ours.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(model.predict(X), ours.predict(X))
+    model.save(tmp_path / "model.npz")
+    loaded = load(tmp_path / "model.npz")
+    np.testing.assert_allclose(loaded.predict_proba(X), ours.predict_proba(X), atol=1e-6)

@@ -130,3 +130,35 @@ def to_sklearn(est):
     mlp._best_coefs = [c.copy() for c in mlp.coefs_]
     mlp._best_intercepts = [b.copy() for b in mlp.intercepts_]
     return mlp
+
+
+def to_model(est):
+    """A :class:`softgrad.model.Model` (Linear and activation layers) with the same weights.
+
+    The model predicts what the estimator predicts; it can be saved with ``Model.save`` and used
+    by the ``softgrad`` command line. A two-class estimator (one logistic output z) becomes a
+    network with the logits [0, z]: softmax([0, z]) = [sigmoid(-z), sigmoid(z)]. The scaler is
+    the identity (the estimator takes its features as they are).
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    from softgrad.model import Model
+    from softgrad.nn import Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
+    from softgrad.preprocessing import Scaler
+
+    check_is_fitted(est)
+    activation = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": Identity}
+    coefs, intercepts = list(est.coefs_), list(est.intercepts_)
+    if coefs[-1].shape[1] == 1:
+        coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
+        intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
+    layers = []
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
+        linear = Linear(coef.shape[0], coef.shape[1], rng=0, dtype=coef.dtype)
+        linear.params["W"][...] = coef
+        linear.params["b"][...] = intercept
+        layers.append(linear)
+        if i < len(coefs) - 1:
+            layers.append(activation[est.activation]())
+    metadata = {"source": "softgrad.sklearn.MLPClassifier", "n_iter": int(est.n_iter_)}
+    return Model(Sequential(*layers), est.classes_, Scaler(0.0, 1.0), metadata=metadata)

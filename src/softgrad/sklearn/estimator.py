@@ -345,3 +345,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         from softgrad.sklearn.convert import to_sklearn
 
         return to_sklearn(self)
+
+    def to_model(self):
+        """This network as a :class:`softgrad.model.Model` (for ``save``, the CLI, ONNX)."""
+        from softgrad.sklearn.convert import to_model
+
+        return to_model(self)
