@@ -141,3 +141,21 @@ def test_train_and_eval_return_the_layer_and_set_the_flag():
     layer = ReLU()
     assert layer.eval() is layer and layer.training is False
     assert layer.train() is layer and layer.training is True
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_layer_backward_equals_g_times_the_explicit_jacobian(log, shape, rng):
+    from softgrad import functional as F
+
+    x = 2 * rng.standard_normal(shape)
+    g = rng.standard_normal(shape)
+    for axis in range(-len(shape), len(shape)):
+        layer = LogSoftmax(axis=axis) if log else Softmax(axis=axis)
+        layer.forward(x)
+        jacobian = (F.log_softmax_jacobian if log else F.softmax_jacobian)(x, axis=axis)
+        # J has shape S-without-axis + (n, n) with J[..., i, j] = d y_i / d x_j
+        expected = np.einsum("...i,...ij->...j", np.moveaxis(g, axis, -1), jacobian)
+        np.testing.assert_allclose(
+            layer.backward(g), np.moveaxis(expected, -1, axis), rtol=1e-12, atol=1e-14
+        )
