@@ -191,6 +191,31 @@ class Network:
         """
         n = x.shape[0]
         buf = self._batch_buffers(capacity or n, dropout)
+        inputs = self._forward_train(x, buf, dropout, rng)
+        weight_sum = float(n if weight is None else weight.sum())
+        if weight_sum <= 0:  # a batch of zero-weight samples carries no information
+            self.grad[...] = 0
+            return 0.0
+        delta = buf["z"][-1][:n]
+        if self.layer_units[-1] == 1:
+            loss = logistic_loss_delta(delta, target, weight)
+        else:
+            loss = softmax_loss_delta(delta, target, weight)
+        if weight is None:
+            delta *= 1.0 / weight_sum
+        else:
+            delta *= (weight / weight_sum)[:, None].astype(self.dtype, copy=False)
+        self._backward(inputs, delta, buf, dropout)
+        coefs = self.flat[: self.n_coef]
+        if alpha > 0:
+            np.multiply(coefs, alpha / weight_sum, out=buf["scratch"])
+            self.grad[: self.n_coef] += buf["scratch"]
+            loss += 0.5 * alpha * float(np.dot(coefs, coefs))
+        return loss / weight_sum
+
+    def _forward_train(self, x, buf, dropout, rng) -> list[np.ndarray]:
+        """Inputs of every layer (x, hidden activations after dropout, logits) in the buffers."""
+        n = x.shape[0]
         n_layers = len(self.coefs)
         inputs = [x]
         for i in range(n_layers):
@@ -206,20 +231,12 @@ class Network:
                     mask *= 1.0 / (1.0 - dropout)
                     z = np.multiply(z, mask, out=buf["dropped"][i][:n])
             inputs.append(z)
-        weight_sum = float(n if weight is None else weight.sum())
-        if weight_sum <= 0:  # a batch of zero-weight samples carries no information
-            self.grad[...] = 0
-            return 0.0
-        delta = buf["z"][-1][:n]
-        if self.layer_units[-1] == 1:
-            loss = logistic_loss_delta(delta, target, weight)
-        else:
-            loss = softmax_loss_delta(delta, target, weight)
-        if weight is None:
-            delta *= 1.0 / weight_sum
-        else:
-            delta *= (weight / weight_sum)[:, None].astype(self.dtype, copy=False)
-        for i in range(n_layers - 1, -1, -1):
+        return inputs
+
+    def _backward(self, inputs, delta, buf, dropout) -> None:
+        """Parameter gradients from dL/dlogits (``delta``); no gradient for the input x."""
+        n = delta.shape[0]
+        for i in range(len(self.coefs) - 1, -1, -1):
             np.matmul(inputs[i].T, delta, out=self.coef_grads[i])
             np.matmul(buf["ones"][:n], delta, out=self.intercept_grads[i])  # column sums
             if i > 0:
@@ -229,9 +246,3 @@ class Network:
                     prev *= buf["mask"][i - 1][:n]
                 activation_vjp(self.activation, buf["z"][i - 1][:n], prev, buf["tmp"][i - 1][:n])
                 delta = prev
-        coefs = self.flat[: self.n_coef]
-        if alpha > 0:
-            np.multiply(coefs, alpha / weight_sum, out=buf["scratch"])
-            self.grad[: self.n_coef] += buf["scratch"]
-            loss += 0.5 * alpha * float(np.dot(coefs, coefs))
-        return loss / weight_sum

@@ -115,41 +115,10 @@ def _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incre
         est.n_iter_ += 1
         est.t_ += X.shape[0]
         est.loss_curve_.append(est.loss_)
-        if est.verbose:
-            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-        val_loss = val_score = None
-        if val is not None:
-            val_loss, val_score = validation_metrics(net, *val)
-        est.history_["loss"].append(est.loss_)
-        est.history_["val_loss"].append(val_loss)
-        est.history_["val_score"].append(val_score)
-        est.history_["learning_rate"].append(lr)
-        if early_stopping and est.verbose:
-            print(f"Validation score: {val_score:f}")
-        update_no_improvement(est, val_score if early_stopping else None)
+        logs = _record_epoch(est, net, val, early_stopping, lr)
         solver.iteration_ends(est.t_)
-        logs = {
-            "epoch": epoch + 1,
-            "loss": est.loss_,
-            "val_loss": val_loss,
-            "val_score": val_score,
-            "learning_rate": lr,
-            "estimator": est,
-        }
-        if _run_callbacks(est, logs):
+        if _run_callbacks(est, logs) or _plateau_stops(est, solver, early_stopping):
             break
-        if est._no_improvement_count > est.n_iter_no_change:
-            what = "Validation score" if early_stopping else "Training loss"
-            msg = (
-                f"{what} did not improve more than tol={est.tol:f} for "
-                f"{est.n_iter_no_change} consecutive epochs."
-            )
-            stop, tail = solver.trigger_stopping()
-            if est.verbose:
-                print(msg + tail)
-            if stop:
-                break
-            est._no_improvement_count = 0
         if incremental:
             break
         if est.n_iter_ == est.max_iter:
@@ -159,3 +128,42 @@ def _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incre
                 ConvergenceWarning,
                 stacklevel=5,
             )
+
+
+def _record_epoch(est, net, val, early_stopping, lr) -> dict:
+    """Verbose lines, history_, sklearn's improvement bookkeeping; returns the callbacks' logs."""
+    if est.verbose:
+        print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+    val_loss = val_score = None
+    if val is not None:
+        val_loss, val_score = validation_metrics(net, *val)
+    logs = {
+        "epoch": len(est.loss_curve_),
+        "loss": est.loss_,
+        "val_loss": val_loss,
+        "val_score": val_score,
+        "learning_rate": lr,
+    }
+    for key in ("loss", "val_loss", "val_score", "learning_rate"):
+        est.history_[key].append(logs[key])
+    if early_stopping and est.verbose:
+        print(f"Validation score: {val_score:f}")
+    update_no_improvement(est, val_score if early_stopping else None)
+    return {**logs, "estimator": est}
+
+
+def _plateau_stops(est, solver, early_stopping) -> bool:
+    """After more than n_iter_no_change epochs without improvement: stop, or lower the lr."""
+    if est._no_improvement_count <= est.n_iter_no_change:
+        return False
+    what = "Validation score" if early_stopping else "Training loss"
+    msg = (
+        f"{what} did not improve more than tol={est.tol:f} for "
+        f"{est.n_iter_no_change} consecutive epochs."
+    )
+    stop, tail = solver.trigger_stopping()
+    if est.verbose:
+        print(msg + tail)
+    if not stop:
+        est._no_improvement_count = 0
+    return stop
