@@ -249,3 +249,32 @@ def test_export_onnx(cli, digits_model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temp file left
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[-1] == 64
+
+
+def test_user_csv_with_string_labels(cli, tmp_path, rng):
+    # two well separated blobs named "left" and "right"; the model keeps the names
+    n = 120
+    X = rng.standard_normal((n, 3)) + np.where(np.arange(n) % 2 == 0, -3.0, 3.0)[:, None]
+    names = np.where(np.arange(n) % 2 == 0, "left", "right")
+    lines = ["a,b,c,label"] + [f"{r[0]},{r[1]},{r[2]},{c}" for r, c in zip(X, names, strict=True)]
+    (tmp_path / "blobs.csv").write_text("\n".join(lines) + "\n")
+    result = cli(
+        "train",
+        "--data",
+        tmp_path / "blobs.csv",
+        "--out",
+        tmp_path / "m.npz",
+        "--epochs",
+        "20",
+        "--lr",
+        "0.05",
+        "--json",
+        "--quiet",
+    )
+    assert result.code == 0, result.err
+    assert result.json()["test_accuracy"] == 1.0
+    np.savetxt(tmp_path / "new.csv", [[-3.0, -3.0, -3.0], [3.0, 3.0, 3.0]], delimiter=",")
+    out = cli("predict", "--model", tmp_path / "m.npz", tmp_path / "new.csv").out
+    assert [line.split()[1] for line in out.splitlines()] == ["left", "right"]
+    report = cli("evaluate", "--model", tmp_path / "m.npz", "--json").json()  # data from metadata
+    assert report["accuracy"] == 1.0 and report["class_names"] == ["left", "right"]

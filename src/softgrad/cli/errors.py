@@ -2,12 +2,14 @@
 
 Every anticipated failure (a bad option, a missing or corrupted file, data that does not fit the
 model, a diverged run, Ctrl-C) becomes exactly one line ``softgrad: error: ...`` on stderr and exit
-status 2 (130 for Ctrl-C), never a traceback. Anything else is a bug in softgrad and keeps its
+status 2 (130 for Ctrl-C), never a traceback. A closed stdout pipe (``| head``) ends quietly
+with 141, as a shell reports SIGPIPE. Anything else is a bug in softgrad and keeps its
 traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -18,6 +20,7 @@ EXIT_OK = 0
 EXIT_FAILED_CHECK = 1  # the command ran but its check failed (gradcheck)
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
 
 # the failures a user can cause; anything else is a bug and keeps its traceback
 EXPECTED_ERRORS = (SoftgradError, ValueError, TypeError, OSError, FloatingPointError, MemoryError)
@@ -52,12 +55,25 @@ def report(message: str, stream: TextIO | None = None) -> None:
     print(f"softgrad: error: {' '.join(message.split())}", file=stream or sys.stderr, flush=True)
 
 
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (captured in tests): nothing will flush to a pipe
+
+
 def run_guarded(command: Callable[[], int]) -> int:
     """Run ``command`` and map every expected failure to one error line and an exit status."""
     try:
         return command()
     except SystemExit as exc:  # --help and --version end through argparse's exit(0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except BrokenPipeError:
+        # the reader of stdout went away (``softgrad predict ... | head``): stop quietly, and
+        # point stdout at /dev/null so the interpreter's final flush does not fail again
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         report("interrupted")
         return EXIT_INTERRUPTED

@@ -56,13 +56,31 @@ class EpochProgress:
         Where to draw; ``sys.stderr`` when None (stdout stays clean for results and ``--json``).
     bar : bool, optional
         Force the tqdm bar on or off; by default it is on exactly when ``stream`` is a terminal.
+    quiet : bool
+        Show nothing; only count (``--quiet``).
+
+    Attributes
+    ----------
+    epochs_seen : int
+        Epochs trained while this callback listened (a resumed run counts only its own).
+    n_samples : int
+        Training samples per epoch (after the validation split), as fit reported it.
     """
 
-    def __init__(self, epochs: int, stream: TextIO | None = None, bar: bool | None = None):
+    def __init__(
+        self,
+        epochs: int,
+        stream: TextIO | None = None,
+        bar: bool | None = None,
+        quiet: bool = False,
+    ):
         self.epochs = epochs
         self.stream = stream if stream is not None else sys.stderr
-        self.bar = _isatty(self.stream) if bar is None else bar
+        self.quiet = quiet
+        self.bar = not quiet and (_isatty(self.stream) if bar is None else bar)
         self._tqdm: Any = None
+        self.epochs_seen = 0
+        self.n_samples = 0
 
     def on_batch_end(self, state: Any) -> None:
         if not self.bar:
@@ -82,6 +100,10 @@ class EpochProgress:
         return None
 
     def on_epoch_end(self, state: Any) -> None:
+        self.epochs_seen += 1
+        self.n_samples = int(state.n_samples)
+        if self.quiet:
+            return None
         summary = epoch_summary(state.history)
         if self._tqdm is not None:
             self._tqdm.set_postfix_str(summary, refresh=False)

@@ -114,7 +114,7 @@ def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     return data
 
 
-def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float]:
+def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochProgress]:
     from softgrad.nn import CrossEntropyLoss, build_mlp
     from softgrad.training import fit
 
@@ -130,7 +130,7 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float]:
     optimizer = train_config.make_optimizer(settings)
     schedule = train_config.make_schedule(settings, optimizer)
     loss = CrossEntropyLoss(label_smoothing=settings["label_smoothing"])
-    progress = EpochProgress(settings["epochs"])
+    progress = EpochProgress(settings["epochs"], quiet=args.quiet)
     start = time.perf_counter()
     try:
         history = fit(
@@ -146,13 +146,13 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float]:
             early_stopping=settings["patience"] is not None,
             patience=settings["patience"] or 10,
             lr_schedule=schedule,
-            callbacks=() if args.quiet else (progress,),
+            callbacks=(progress,),
             checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
             resume=args.resume,
         )
     finally:
         progress.close()
-    return network, history, time.perf_counter() - start
+    return network, history, time.perf_counter() - start, progress
 
 
 def _data_spec(data: str) -> str:
@@ -188,10 +188,10 @@ def run(args: argparse.Namespace) -> int:
     paths = _check_paths(args)
     data = _load(args, settings)
     scaler = data.fit_scaler()
-    network, history, seconds = _fit(args, settings, data, scaler, paths)
+    network, history, seconds, progress = _fit(args, settings, data, scaler, paths)
     X_test = scaler.transform(data.X_test)
     test_loss, test_acc = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
-    n_train = round(len(data.y_train) * (1 - settings["val_fraction"]))
+    n_train = progress.n_samples
     summary = {
         "data": data.name,
         "model": str(paths["--out"]),
@@ -201,10 +201,11 @@ def run(args: argparse.Namespace) -> int:
         "n_train": n_train,
         "n_test": len(data.y_test),
         "epochs_run": history.epochs,
+        "epochs_this_run": progress.epochs_seen,
         "best_epoch": history.best_epoch,
         "stopped_early": history.stopped_early,
         "time_s": seconds,
-        "samples_per_s": n_train * history.epochs / max(seconds, 1e-9),
+        "samples_per_s": n_train * progress.epochs_seen / max(seconds, 1e-9),
         "settings": settings,
         "plot": args.plot,
         "misclassified": args.misclassified,
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
 def _print_summary(s: dict[str, Any]) -> None:
     early = f", stopped early (best epoch {s['best_epoch']})" if s["stopped_early"] else ""
     print(
-        f"trained {s['architecture']} on {s['data']}: {s['epochs_run']} epochs in "
+        f"trained {s['architecture']} on {s['data']}: {s['epochs_this_run']} epochs in "
         f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}"
     )
     print(
