@@ -10,9 +10,9 @@ float32); int and bool in, float64 out.
 """
 
 from .activations import relu, relu_vjp, sigmoid, sigmoid_vjp, tanh, tanh_vjp
-from .cross_entropy import cross_entropy, cross_entropy_grad
-from .nll_loss import nll_loss, nll_loss_grad
-from .softmax import log_softmax, logsumexp, softmax
+from .cross_entropy_loss import cross_entropy, cross_entropy_grad
+from .nll import nll_loss, nll_loss_grad
+from .softmax_forward import log_softmax, logsumexp, softmax
 from .softmax_grad import (
     log_softmax_jacobian,
     log_softmax_jvp,

@@ -53,7 +53,8 @@ def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.
 
 def result_dtypes(*dtypes: np.dtype) -> tuple[np.dtype, np.dtype]:
     """Common ``(compute dtype, output dtype)`` of several already-converted output dtypes."""
-    out_dtype = np.result_type(*dtypes)
+    first = dtypes[0]
+    out_dtype = first if all(d == first for d in dtypes) else np.result_type(*dtypes)
     return _compute_dtype(out_dtype), out_dtype
 
 
@@ -111,6 +112,8 @@ def to_output(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None = Non
     A float32 computation delivered as float16 rounds values beyond float16's range to +-inf,
     as IEEE casting does; that rounding is documented, so its overflow flag is not a warning.
     """
+    if out is None and buf.dtype == out_dtype:
+        return buf
     with np.errstate(over="ignore"):
         if out is not None:
             if buf is not out:

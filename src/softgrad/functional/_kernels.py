@@ -1,15 +1,27 @@
 """Private softmax kernels: validated, compute-dtype arrays in, results written into a buffer.
 
-These trust their inputs (the public functions in ``softmax.py`` validate). Each runs in as few
-full passes over memory as NumPy allows: max, subtract into the buffer, exp in place, sum,
-scale in place.
+These trust their inputs (the public functions validate). Two strategies:
+
+- the shifted kernels (``shifted_softmax``, ``shifted_log_softmax``): the textbook-safe
+  max, subtract, exp, sum, scale on any axis, with the ``where``/+inf/NaN rules;
+- ``softmax_into`` / ``log_softmax_into`` dispatch the common case (no mask, softmax over the
+  last, contiguous axis) to the row-blocked fast path in ``_rows.py``, which falls back to the
+  shifted kernels block by block whenever its checks fail.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["log_softmax_into", "logsumexp_kernel", "softmax_into"]
+from ._rows import rows_fast_path
+
+__all__ = [
+    "log_softmax_into",
+    "logsumexp_kernel",
+    "shifted_log_softmax",
+    "shifted_softmax",
+    "softmax_into",
+]
 
 
 def _slice_max(x: np.ndarray, axis: int, mask: np.ndarray | None) -> np.ndarray:
@@ -36,6 +48,30 @@ def softmax_into(
     """Write ``scale * softmax(x)`` along ``axis`` into ``buf`` (may be ``x`` itself)."""
     if x.size == 0:
         return buf
+    if mask is None and rows_fast_path(
+        x, axis, buf, scale, False, lambda xb, bb: shifted_softmax(xb, 1, None, bb, scale)
+    ):
+        return buf
+    return shifted_softmax(x, axis, mask, buf, scale)
+
+
+def log_softmax_into(
+    x: np.ndarray, axis: int, mask: np.ndarray | None, buf: np.ndarray
+) -> np.ndarray:
+    """Write ``log_softmax(x)`` along ``axis`` into ``buf`` (may be ``x`` itself)."""
+    if x.size == 0:
+        return buf
+    if mask is None and rows_fast_path(
+        x, axis, buf, 1.0, True, lambda xb, bb: shifted_log_softmax(xb, 1, None, bb)
+    ):
+        return buf
+    return shifted_log_softmax(x, axis, mask, buf)
+
+
+def shifted_softmax(
+    x: np.ndarray, axis: int, mask: np.ndarray | None, buf: np.ndarray, scale: float = 1.0
+) -> np.ndarray:
+    """``scale * softmax(x)`` shifted by the slice max; every edge case of the Notes."""
     m = _slice_max(x, axis, mask)
     hits = _posinf_hits(x, m, mask)
     # inf - inf (a +inf max) and huge - (-huge) are resolved below; silence their flags
@@ -58,12 +94,10 @@ def softmax_into(
     return buf
 
 
-def log_softmax_into(
+def shifted_log_softmax(
     x: np.ndarray, axis: int, mask: np.ndarray | None, buf: np.ndarray
 ) -> np.ndarray:
-    """Write ``log_softmax(x)`` along ``axis`` into ``buf`` (may be ``x`` itself)."""
-    if x.size == 0:
-        return buf
+    """``log_softmax(x)`` shifted by the slice max; every edge case of the Notes."""
     m = _slice_max(x, axis, mask)
     hits = _posinf_hits(x, m, mask)
     with np.errstate(over="ignore", invalid="ignore"):

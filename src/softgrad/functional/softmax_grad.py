@@ -20,6 +20,7 @@ from ._checks import (
     to_output,
 )
 from ._kernels import softmax_into
+from ._rows import rows_softmax_product
 
 __all__ = [
     "log_softmax_jacobian",
@@ -126,7 +127,9 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
 
 
 def _softmax_product(s: np.ndarray, g: np.ndarray, ax: int, buf: np.ndarray) -> np.ndarray:
-    # s * (g - sum(g * s)): three in-place passes and one reduction, no temporaries
+    # s * (g - sum(g * s)): blocked on the last axis, else three in-place passes and a reduction
+    if rows_softmax_product(s, g, ax, buf):
+        return buf
     np.multiply(g, s, out=buf)
     dot = np.sum(buf, axis=ax, keepdims=True)
     np.subtract(g, dot, out=buf)

@@ -1,0 +1,119 @@
+"""Row-blocked fast paths for the common layout: the softmax axis is last and contiguous.
+
+Why blocks: every NumPy ufunc is one pass over memory. Working through the rows in blocks of
+``BLOCK_ELEMENTS`` entries keeps a block and its scratch in the per-core L2 cache between the
+passes, so main memory sees about one read and one write.
+
+Why no max shift on the fast path: for an unmasked row, exp(x) can be summed directly whenever
+the row sum S = sum_j exp(x_j) lands in [1, inf). Then no entry overflowed (S is finite), and
+every entry that underflowed has probability exp(x_i) / S <= exp(x_i), i.e. it is below the
+smallest normal number, where the shifted formula underflows too. Rows failing that check (S
+overflows, S < 1, NaN, +-inf) are recomputed by the shifted kernel, block by block. This saves
+the max and subtract passes for typical logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["BLOCK_ELEMENTS", "rows_fast_path", "rows_softmax_product"]
+
+# 128 Ki entries: 512 KiB per float32 block, so a block, its scratch and its output (1.5 MiB)
+# stay in the 2 MiB L2 cache measured on these machines
+BLOCK_ELEMENTS = 1 << 17
+
+
+def _last_axis_rows(axis: int, *arrays: np.ndarray) -> list[np.ndarray] | None:
+    # (M, C) views of arrays laid out with the softmax axis last and contiguous, else None
+    first = arrays[0]
+    if axis != first.ndim - 1 or not all(a.flags.c_contiguous for a in arrays):
+        return None
+    n = first.shape[-1]
+    return [a.reshape(-1, n) for a in arrays]
+
+
+def _fast_block(x, buf, e, scale, log, fallback) -> None:
+    # overflow to inf is caught by the check on the sum below
+    with np.errstate(over="ignore"):
+        np.exp(x, out=e)
+    # einsum's row sum is 2.6x faster than add.reduce(axis=1) on these machines
+    total = np.einsum("ij->i", e).reshape(-1, 1)
+    if not (total.min() >= 1.0 and total.max() < np.inf):  # NaN fails both
+        fallback(x, buf)
+    elif log:
+        np.log(total, out=total)
+        np.subtract(x, total, out=buf)
+    elif scale != 1.0:
+        np.divide(scale, total, out=total)
+        np.multiply(e, total, out=buf)
+    else:
+        np.divide(e, total, out=buf)
+
+
+def rows_fast_path(
+    x: np.ndarray,
+    axis: int,
+    buf: np.ndarray,
+    scale: float,
+    log: bool,
+    fallback: Callable[[np.ndarray, np.ndarray], object],
+) -> bool:
+    """Write ``scale * softmax(x)`` (or ``log_softmax(x)``) into ``buf`` without a max shift.
+
+    Returns False (having written nothing) when the layout does not allow it. ``fallback(xb,
+    bb)`` computes a block the shifted way when its check fails. ``buf`` may be ``x``.
+    """
+    views = _last_axis_rows(axis, x, buf)
+    if views is None:
+        return False
+    x2, b2 = views
+    n_rows, n = x2.shape
+    step = max(1, BLOCK_ELEMENTS // max(n, 1))
+    if n_rows <= step:
+        # one block: exp straight into the output, unless the output is the input (a failed
+        # check must still find x intact for the fallback)
+        e = np.empty_like(x2) if np.may_share_memory(x2, b2) else b2
+        _fast_block(x2, b2, e, scale, log, fallback)
+        return True
+    scratch = np.empty((step, n), x.dtype)
+    for start in range(0, n_rows, step):
+        xb = x2[start : start + step]
+        _fast_block(xb, b2[start : start + step], scratch[: xb.shape[0]], scale, log, fallback)
+    return True
+
+
+def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2) or a stacked
+    # (1, C) @ (C, 1) matmul
+    if _VECDOT is not None:
+        return _VECDOT(a, b)
+    return np.matmul(a[:, None, :], b[:, :, None])
+
+
+_VECDOT = getattr(np, "vecdot", None)
+
+
+def rows_softmax_product(s: np.ndarray, a: np.ndarray, axis: int, buf: np.ndarray) -> bool:
+    """``s * (a - sum(a * s))`` along the last axis in L2-sized blocks; False if not laid out.
+
+    The per-row dot product reads each input once and makes no (M, C) temporary. ``buf`` must
+    not overlap ``s`` or ``a``.
+    """
+    views = _last_axis_rows(axis, s, a, buf)
+    if views is None:
+        return False
+    if s.size == 0:
+        return True
+    s2, a2, b2 = views
+    n_rows, n = s2.shape
+    step = max(1, BLOCK_ELEMENTS // max(n, 1))
+    for start in range(0, n_rows, step):
+        sb = s2[start : start + step]
+        ab = a2[start : start + step]
+        bb = b2[start : start + step]
+        dot = _row_dot(ab, sb).reshape(-1, 1)
+        np.subtract(ab, dot, out=bb)
+        np.multiply(bb, sb, out=bb)
+    return True
