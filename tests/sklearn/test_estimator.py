@@ -271,3 +271,17 @@ def test_pandas_feature_names():
     clf = _clf().fit(frame, y)
     np.testing.assert_array_equal(clf.feature_names_in_, frame.columns)
     assert clf.to_sklearn().feature_names_in_.tolist() == list(frame.columns)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_sparse_input_trains_like_dense(shuffle):
+    from scipy import sparse
+
+    X, y = _data(3)
+    X[np.abs(X) < 0.8] = 0.0  # mostly zeros, as sparse data is
+    dense = _clf(dtype=np.float64, shuffle=shuffle).fit(X, y)
+    csr = _clf(dtype=np.float64, shuffle=shuffle).fit(sparse.csr_matrix(X), y)
+    np.testing.assert_allclose(csr.loss_curve_, dense.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(
+        csr.predict_proba(sparse.csc_matrix(X)), dense.predict_proba(X), rtol=1e-9
+    )

@@ -6,18 +6,21 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import (
     check_sample_weight_equivalence_on_dense_data,
+    check_sample_weight_equivalence_on_sparse_data,
     parametrize_with_checks,
 )
 
 from softgrad.sklearn import MLPClassifier
 
-# The one expected failure, with its reason; the same check is then run in float64 below.
+# The expected failures, with their reason; the same checks are then run in float64 below.
+_FLOAT32_REASON = (
+    "compares predict_proba with rtol=1e-7, below float32 resolution: in float32 (the "
+    "default dtype) weighting and repeating differ only by rounding (~6e-8); the check "
+    "passes in float64 (test_sample_weight_equivalence_in_float64)"
+)
 EXPECTED_FAILED = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "compares predict_proba with rtol=1e-7, below float32 resolution: in float32 (the "
-        "default dtype) weighting and repeating differ only by rounding (~6e-8); the check "
-        "passes in float64 (test_sample_weight_equivalence_in_float64)"
-    )
+    "check_sample_weight_equivalence_on_dense_data": _FLOAT32_REASON,
+    "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_REASON,
 }
 
 
@@ -35,8 +38,11 @@ def test_sklearn_estimator_checks(estimator, check):
 
 # Same reason as above: a 15-sample fit does not converge in max_iter=100.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_sample_weight_equivalence_in_float64():
+@pytest.mark.parametrize(
+    "check",
+    [check_sample_weight_equivalence_on_dense_data, check_sample_weight_equivalence_on_sparse_data],
+)
+def test_sample_weight_equivalence_in_float64(check):
     # With n <= 200 the "auto" batch is the whole data set, so a weight k is exactly k
     # repetitions of the sample: same objective, same sklearn normalisation by sum(w).
-    estimator = MLPClassifier(max_iter=100, random_state=0, dtype=np.float64)
-    check_sample_weight_equivalence_on_dense_data("MLPClassifier", estimator)
+    check("MLPClassifier", MLPClassifier(max_iter=100, random_state=0, dtype=np.float64))

@@ -11,14 +11,14 @@ WHERE = "MLPClassifier"
 
 
 def check_X(est, X, dtype, reset: bool) -> np.ndarray:
-    """Validated 2-D float array in ``dtype``, with at most one copy.
+    """Validated 2-D float array (or CSR matrix) in ``dtype``, with at most one copy.
 
     float32 and float64 input pass validation unchanged (sklearn's ``dtype`` list keeps either);
     anything else (ints, bools, lists, DataFrames) is converted straight to ``dtype``.
     """
     dtype = np.dtype(dtype)
     other = np.float64 if dtype == np.float32 else np.float32
-    X = validate_data(est, X, dtype=[dtype, other], reset=reset)
+    X = validate_data(est, X, accept_sparse="csr", dtype=[dtype, other], reset=reset)
     return X.astype(dtype, copy=False)
 
 
@@ -32,7 +32,7 @@ def check_X_y(est, X, y, dtype, reset: bool):
         )
     dtype = np.dtype(dtype)
     other = np.float64 if dtype == np.float32 else np.float32
-    X, y = validate_data(est, X, y, dtype=[dtype, other], reset=reset)
+    X, y = validate_data(est, X, y, accept_sparse="csr", dtype=[dtype, other], reset=reset)
     check_classification_targets(y)
     return X.astype(dtype, copy=False), y
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
+from scipy import sparse
 from scipy.special import expit
 
 
@@ -142,7 +143,7 @@ class Network:
         for start in range(0, X.shape[0], batch_size):
             a = X[start : start + batch_size]
             for i, (coef, intercept) in enumerate(zip(self.coefs, self.intercepts, strict=True)):
-                a = a @ coef
+                a = np.asarray(a @ coef)  # a CSR batch times a dense matrix is dense
                 a += intercept
                 if i < len(self.coefs) - 1:
                     activate(self.activation, a)
@@ -220,7 +221,10 @@ class Network:
         inputs = [x]
         for i in range(n_layers):
             z = buf["z"][i][:n]
-            np.matmul(inputs[-1], self.coefs[i], out=z)
+            if i == 0 and sparse.issparse(x):
+                z[...] = x @ self.coefs[0]
+            else:
+                np.matmul(inputs[-1], self.coefs[i], out=z)
             z += self.intercepts[i]
             if i < n_layers - 1:
                 activate(self.activation, z)
@@ -237,7 +241,10 @@ class Network:
         """Parameter gradients from dL/dlogits (``delta``); no gradient for the input x."""
         n = delta.shape[0]
         for i in range(len(self.coefs) - 1, -1, -1):
-            np.matmul(inputs[i].T, delta, out=self.coef_grads[i])
+            if i == 0 and sparse.issparse(inputs[0]):
+                self.coef_grads[0][...] = inputs[0].T @ delta
+            else:
+                np.matmul(inputs[i].T, delta, out=self.coef_grads[i])
             np.matmul(buf["ones"][:n], delta, out=self.intercept_grads[i])  # column sums
             if i > 0:
                 prev = buf["delta"][i - 1][:n]

@@ -14,6 +14,7 @@ import math
 import warnings
 
 import numpy as np
+from scipy import sparse
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
@@ -24,14 +25,18 @@ def epoch_loss(est, net, solver, X, T, w, rng, batch_size, epoch):
     """One pass over (X, T) in mini-batches; returns the sample-weighted mean batch loss."""
     n = X.shape[0]
     order = rng.permutation(n) if est.shuffle else None
-    x_buf = np.empty((batch_size, X.shape[1]), dtype=X.dtype) if est.shuffle else None
+    dense = not sparse.issparse(X)
+    x_buf = np.empty((batch_size, X.shape[1]), dtype=X.dtype) if est.shuffle and dense else None
     t_buf = np.empty((batch_size, T.shape[1]), dtype=T.dtype) if est.shuffle else None
     accumulated = 0.0
     for batch, start in enumerate(range(0, n, batch_size), start=1):
         stop = min(start + batch_size, n)
         if est.shuffle:
             idx = order[start:stop]
-            xb = np.take(X, idx, axis=0, out=x_buf[: stop - start], mode="clip")
+            if dense:
+                xb = np.take(X, idx, axis=0, out=x_buf[: stop - start], mode="clip")
+            else:
+                xb = X[idx]
             tb = np.take(T, idx, axis=0, out=t_buf[: stop - start], mode="clip")
             wb = None if w is None else w[idx]
         else:

@@ -141,6 +141,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.callbacks = callbacks
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR input, as sklearn's MLP (CSC is converted)
+        return tags
+
     # ---- fitted weights: views into the network's flat parameter buffer -------------------
     @property
     def coefs_(self) -> list[np.ndarray]:
