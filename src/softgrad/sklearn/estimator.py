@@ -66,8 +66,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``decision_function`` returns the logits: shape (N,) for two classes (positive means
     classes_[1], like sklearn's linear classifiers), (N, C) otherwise. ``predict_log_proba`` is
     computed from the logits (log-softmax / log-sigmoid), so it stays finite where
-    ``predict_proba`` rounds to 0. ``n_iter_`` counts the epochs of the last ``fit`` call and
-    accumulates over ``partial_fit`` calls.
+    ``predict_proba`` rounds to 0. As in sklearn, ``n_iter_`` counts the epochs of the last call
+    (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
+    ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
+    dtypes are converted once per call; CSR/CSC matrices are accepted.
 
     Examples
     --------
