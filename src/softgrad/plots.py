@@ -219,6 +219,26 @@ def misclassified_figsize(n_images: int) -> tuple[float, float]:
     return (1.7 * cols, 2.0 * rows + 0.6)
 
 
+def _grid_inputs(images, y_true, y_pred, image_shape):
+    """Validated arrays for :func:`plot_misclassified` and the (height, width) of one image."""
+    images = np.asarray(images)
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    n = images.shape[0] if images.ndim else 0
+    if images.ndim != 2 or len(y_true) != n or len(y_pred) != n:
+        raise ValueError(
+            "plot_misclassified: images must be (n, D) with n labels in y_true and y_pred; got "
+            f"{images.shape!r}, {y_true.shape!r}, {y_pred.shape!r}"
+        )
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 2 or shape[0] * shape[1] != images.shape[1]:
+        raise ValueError(
+            f"plot_misclassified: image_shape must be (height, width) with "
+            f"{images.shape[1]} pixels; got {image_shape!r}"
+        )
+    return images, y_true, y_pred, shape
+
+
 def plot_misclassified(
     images: np.ndarray,
     y_true: np.ndarray,
@@ -251,21 +271,8 @@ def plot_misclassified(
     Path
         The file written.
     """
-    images = np.asarray(images)
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    n = images.shape[0] if images.ndim else 0
-    if images.ndim != 2 or len(y_true) != n or len(y_pred) != n:
-        raise ValueError(
-            "plot_misclassified: images must be (n, D) with n labels in y_true and y_pred; got "
-            f"{images.shape!r}, {y_true.shape!r}, {y_pred.shape!r}"
-        )
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 2 or shape[0] * shape[1] != images.shape[1]:
-        raise ValueError(
-            f"plot_misclassified: image_shape must be (height, width) with "
-            f"{images.shape[1]} pixels; got {image_shape!r}"
-        )
+    images, y_true, y_pred, shape = _grid_inputs(images, y_true, y_pred, image_shape)
+    n = images.shape[0]
     names = [str(c) for c in class_names]
     fig = _new_figure(misclassified_figsize(n))
     if n == 0:

@@ -179,6 +179,29 @@ def _write_pictures(args, data, history, network, X_test_scaled) -> None:
         )
 
 
+def _summary(args, settings, data, network, history, seconds, progress, test) -> dict[str, Any]:
+    """Everything the run reports (printed, or JSON with ``--json``)."""
+    test_loss, test_acc = test
+    return {
+        "data": data.name,
+        "model": str(args.out),
+        "architecture": describe_network(network),
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "n_train": progress.n_samples,
+        "n_test": len(data.y_test),
+        "epochs_run": history.epochs,
+        "epochs_this_run": progress.epochs_seen,
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "time_s": seconds,
+        "samples_per_s": progress.n_samples * progress.epochs_seen / max(seconds, 1e-9),
+        "settings": settings,
+        "plot": args.plot,
+        "misclassified": args.misclassified,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from softgrad.model import Model
     from softgrad.nn import CrossEntropyLoss
@@ -190,26 +213,8 @@ def run(args: argparse.Namespace) -> int:
     scaler = data.fit_scaler()
     network, history, seconds, progress = _fit(args, settings, data, scaler, paths)
     X_test = scaler.transform(data.X_test)
-    test_loss, test_acc = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
-    n_train = progress.n_samples
-    summary = {
-        "data": data.name,
-        "model": str(paths["--out"]),
-        "architecture": describe_network(network),
-        "test_accuracy": float(test_acc),
-        "test_loss": float(test_loss),
-        "n_train": n_train,
-        "n_test": len(data.y_test),
-        "epochs_run": history.epochs,
-        "epochs_this_run": progress.epochs_seen,
-        "best_epoch": history.best_epoch,
-        "stopped_early": history.stopped_early,
-        "time_s": seconds,
-        "samples_per_s": n_train * progress.epochs_seen / max(seconds, 1e-9),
-        "settings": settings,
-        "plot": args.plot,
-        "misclassified": args.misclassified,
-    }
+    test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
+    summary = _summary(args, settings, data, network, history, seconds, progress, test)
     metadata = {
         **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
         "data_spec": _data_spec(args.data),
