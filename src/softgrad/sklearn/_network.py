@@ -17,32 +17,28 @@ from itertools import pairwise
 
 import numpy as np
 from scipy import sparse
-from scipy.special import expit
+
+from softgrad import functional as F
 
 
 def activate(name: str, z: np.ndarray) -> None:
-    """Apply the hidden activation ``name`` to ``z`` in place."""
+    """Apply the hidden activation ``name`` to ``z`` in place (formulas in softgrad.functional)."""
     if name == "relu":
-        np.maximum(z, 0, out=z)
+        F.relu(z, out=z)
     elif name == "tanh":
-        np.tanh(z, out=z)
+        F.tanh(z, out=z)
     elif name == "logistic":
-        expit(z, out=z)
+        F.sigmoid(z, out=z)
 
 
-def activation_vjp(name: str, a: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
-    """g *= f'(z), written with the activation's output a = f(z) (in place; tmp is scratch)."""
+def activation_vjp(name: str, a: np.ndarray, g: np.ndarray) -> None:
+    """g = g * f'(z) in place, written with the activation's output a = f(z)."""
     if name == "relu":
-        np.greater(a, 0, out=tmp)  # tmp is a float buffer: True -> 1.0
-        g *= tmp
+        F.relu_vjp(a, g, out=g)
     elif name == "tanh":
-        np.multiply(a, a, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        g *= tmp
+        F.tanh_vjp(a, g, out=g)
     elif name == "logistic":
-        np.subtract(1, a, out=tmp)
-        tmp *= a
-        g *= tmp
+        F.sigmoid_vjp(a, g, out=g)
 
 
 def softmax_loss_delta(z: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> float:
@@ -71,7 +67,7 @@ def logistic_loss_delta(z: np.ndarray, target: np.ndarray, weight: np.ndarray | 
     """
     per_sample = np.logaddexp(0, z[:, 0]) - target[:, 0] * z[:, 0]
     loss = float(per_sample.sum() if weight is None else weight @ per_sample)
-    expit(z, out=z)
+    F.sigmoid(z, out=z)
     z -= target
     return loss
 
@@ -160,7 +156,6 @@ class Network:
                 "ones": np.ones(batch_size, self.dtype),
                 "scratch": np.empty(self.n_coef, self.dtype),
                 "delta": [np.empty((batch_size, u), self.dtype) for u in hidden],
-                "tmp": [np.empty((batch_size, u), self.dtype) for u in hidden],
                 "dropped": [np.empty((batch_size, u), self.dtype) for u in hidden]
                 if dropout > 0
                 else [],
@@ -251,5 +246,5 @@ class Network:
                 np.matmul(delta, self.coefs[i].T, out=prev)
                 if dropout > 0:
                     prev *= buf["mask"][i - 1][:n]
-                activation_vjp(self.activation, buf["z"][i - 1][:n], prev, buf["tmp"][i - 1][:n])
+                activation_vjp(self.activation, buf["z"][i - 1][:n], prev)
                 delta = prev

@@ -11,11 +11,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
+from softgrad import functional as F
 from softgrad.sklearn import _data, _params, _training
 from softgrad.sklearn._network import Network
 from softgrad.sklearn._solvers import AdamSolver, SGDSolver
@@ -319,19 +319,20 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         logits = self._network.logits(X)
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (N, C), columns in the order of classes_."""
+    def _softmax_logits(self, X) -> np.ndarray:
+        """(N, C) logits; two classes: [0, z], since softmax([0, z]) = [sigmoid(-z), sigmoid(z)]."""
         logits = self.decision_function(X)
         if logits.ndim == 1:
-            return np.column_stack([expit(-logits), expit(logits)])
-        return softmax(logits, axis=1)
+            return np.column_stack([np.zeros_like(logits), logits])
+        return logits
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (N, C), columns in the order of classes_."""
+        return F.softmax(self._softmax_logits(X), axis=1)
 
     def predict_log_proba(self, X) -> np.ndarray:
         """Log-probabilities from the logits (log-softmax): finite where probabilities are 0."""
-        logits = self.decision_function(X)
-        if logits.ndim == 1:
-            return np.column_stack([log_expit(-logits), log_expit(logits)])
-        return log_softmax(logits, axis=1)
+        return F.log_softmax(self._softmax_logits(X), axis=1)
 
     def predict(self, X) -> np.ndarray:
         """Most probable class label of each row, shape (N,)."""
