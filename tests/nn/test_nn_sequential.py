@@ -318,3 +318,16 @@ def test_textbook_net_gradient_is_exact_for_confident_predictions():
     grad = softmax.backward(nll.backward())
     expected = softmax.forward(logits) - np.array([[0.0, 1.0, 0.0]])
     np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "identity"])
+def test_a_float32_training_step_stays_float32(activation, rng):
+    net = build_mlp(5, [7, 6], 3, activation=activation, dropout=0.3, rng=rng)
+    loss = CrossEntropyLoss(weight=[1.0, 2.0, 0.5], label_smoothing=0.1)
+    x = rng.standard_normal((8, 5)).astype(np.float32)
+    logits = net.forward(x)
+    loss.forward(logits, rng.integers(0, 3, 8))
+    grad_logits = loss.backward()
+    grad_x = net.backward(grad_logits)
+    assert logits.dtype == grad_logits.dtype == grad_x.dtype == np.float32
+    assert all(grad.dtype == np.float32 for grad in net.named_grads().values())
