@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from softgrad.training import stratified_split
 
@@ -45,3 +47,26 @@ def test_split_rejects_fractions_outside_the_open_interval(fraction):
 def test_split_must_leave_a_training_sample():
     with pytest.raises(ValueError, match="at least one training sample"):
         stratified_split(np.zeros(3, dtype=int), 0.9, np.random.default_rng(0))
+
+
+@settings(max_examples=50)
+@given(
+    labels=st.lists(st.integers(0, 5), min_size=2, max_size=200),
+    fraction=st.floats(0.01, 0.99),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_split_properties(labels, fraction, seed):
+    target = np.array(labels)
+    n = len(target)
+    n_val = int(np.ceil(fraction * n))
+    if n_val >= n:
+        with pytest.raises(ValueError, match="at least one training sample"):
+            stratified_split(target, fraction, np.random.default_rng(seed))
+        return
+    train_idx, val_idx = stratified_split(target, fraction, np.random.default_rng(seed))
+    assert len(val_idx) == n_val
+    assert np.array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(n))
+    counts = np.bincount(target, minlength=6)
+    got = np.bincount(target[val_idx], minlength=6)
+    exact = counts * n_val / n
+    assert np.all(got >= np.floor(exact)) and np.all(got <= np.ceil(exact)), (got, exact)
