@@ -247,6 +247,7 @@ def plot_misclassified(
     image_shape: tuple[int, ...],
     path: str | os.PathLike,
     *,
+    n_total: int | None = None,
     dpi: int = 100,
 ) -> Path:
     """Draw a grid of images, each titled with its true and (in red) predicted class.
@@ -263,6 +264,9 @@ def plot_misclassified(
         ``height * width`` must equal D.
     path : str or PathLike
         Output file.
+    n_total : int, optional
+        How many samples were misclassified in all, when ``images`` shows only the first few
+        (the title then says "first n of n_total").
     dpi : int
         Resolution; see :func:`misclassified_figsize` for the size in inches.
 
@@ -297,6 +301,7 @@ def plot_misclassified(
             color="crimson",
             fontsize=9,
         )
-    fig.suptitle(f"Misclassified samples (first {n})", fontsize=11)
+    shown = f"first {n} of {n_total}" if n_total and n_total > n else f"{n}"
+    fig.suptitle(f"Misclassified samples ({shown})", fontsize=11)
     fig.tight_layout()
     return _save_atomic(fig, path, dpi)

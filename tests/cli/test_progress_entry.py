@@ -23,6 +23,7 @@ def _run_epochs(progress, n_epochs=2, n_batches=3):
         state.epoch = epoch
         for batch in range(1, n_batches + 1):
             state.batch = batch
+            state.logs = {"loss": 0.75, "batch_size": 8}
             progress.on_batch_end(state)
         history.append(
             train_loss=1.0 / epoch,
@@ -50,9 +51,20 @@ def test_tqdm_bar_on_a_terminal():
     _run_epochs(EpochProgress(2, stream=stream))
     text = stream.getvalue()
     assert "\r" in text  # a redrawn bar, not plain lines
-    assert "epoch 1/2" in text and "epoch 2/2" in text
-    assert "3/3" in text  # every batch counted
-    assert "val acc 0.4000" in text
+    assert "epoch 1/2:" in text and "batch/s" in text  # tqdm's bar for each epoch
+    # each bar is replaced by the epoch's summary line
+    summaries = [part for part in text.split("\r") if part.startswith("epoch 2/2  loss")]
+    assert summaries == [
+        "epoch 2/2  loss 0.5000  acc 0.5000  val loss 1.0000  val acc 0.4000  lr 0.01  0.2s\n"
+    ]
+
+
+def test_quiet_prints_nothing_but_counts():
+    stream = FakeTerminal()
+    progress = EpochProgress(2, stream=stream, quiet=True)
+    _run_epochs(progress, n_epochs=2)
+    assert stream.getvalue() == ""
+    assert progress.epochs_seen == 2
 
 
 def test_python_dash_m(tmp_path):

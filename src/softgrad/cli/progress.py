@@ -1,13 +1,15 @@
 """Training progress for a person: a tqdm bar per epoch on a terminal, plain lines otherwise.
 
 :class:`EpochProgress` is a :func:`softgrad.training.fit` callback. When its stream (stderr by
-default) is a terminal it draws one progress bar per epoch that fills batch by batch and ends with
-the epoch's metrics; when the output goes to a file or a pipe (CI logs, ``2> log.txt``) it prints
-one plain line per epoch instead, so logs are not full of carriage returns.
+default) is a terminal it draws one progress bar per epoch that fills batch by batch (with the
+running batch loss) and is replaced, when the epoch ends, by the epoch's summary line; when the
+output goes to a file or a pipe (CI logs, ``2> log.txt``) it prints only those summary lines, so
+logs are not full of carriage returns.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Any, TextIO
 
@@ -88,14 +90,20 @@ class EpochProgress:
         if self._tqdm is None:
             from tqdm import tqdm
 
+            # a terminal that reports no size (a bare pty) would hide the bar entirely
+            size = shutil.get_terminal_size(fallback=(100, 24))
             self._tqdm = tqdm(
                 total=state.n_batches,
                 desc=f"epoch {state.epoch}/{self.epochs}",
                 unit="batch",
                 file=self.stream,
-                leave=True,
-                dynamic_ncols=True,
+                leave=False,  # replaced by the epoch's summary line when the epoch ends
+                ncols=size.columns or 100,
+                nrows=size.lines or 24,
             )
+        loss = state.logs.get("loss")
+        if loss is not None:
+            self._tqdm.set_postfix_str(f"loss {loss:.4f}", refresh=False)
         self._tqdm.update(state.batch - self._tqdm.n)
         return None
 
@@ -104,18 +112,16 @@ class EpochProgress:
         self.n_samples = int(state.n_samples)
         if self.quiet:
             return None
+        self.close()
+        width = len(str(self.epochs))
         summary = epoch_summary(state.history)
-        if self._tqdm is not None:
-            self._tqdm.set_postfix_str(summary, refresh=False)
-            self.close()
-        else:
-            width = len(str(self.epochs))
-            print(
-                f"epoch {state.epoch:>{width}}/{self.epochs}  {summary}",
-                file=self.stream,
-                flush=True,
-            )
+        print(
+            f"epoch {state.epoch:>{width}}/{self.epochs}  {summary}", file=self.stream, flush=True
+        )
         return None
+
+    def on_train_end(self, state: Any) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close an open bar (called at epoch end, and by the CLI when training stops early)."""

@@ -168,7 +168,8 @@ def _write_pictures(args, data, history, network, X_test_scaled) -> None:
         plots.plot_learning_curves(history, args.plot)
     if args.misclassified:
         pred = predict_proba(network, X_test_scaled).argmax(axis=1)
-        wrong = np.flatnonzero(pred != data.y_test)[:MISCLASSIFIED_SHOWN]
+        all_wrong = np.flatnonzero(pred != data.y_test)
+        wrong = all_wrong[:MISCLASSIFIED_SHOWN]
         plots.plot_misclassified(
             data.X_test[wrong],
             data.y_test[wrong],
@@ -176,6 +177,7 @@ def _write_pictures(args, data, history, network, X_test_scaled) -> None:
             data.class_names,
             data.image_shape,
             args.misclassified,
+            n_total=len(all_wrong),
         )
 
 
