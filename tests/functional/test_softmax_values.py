@@ -266,3 +266,62 @@ def test_bad_out(fn):
         TypeError, match=rf"^{name}: out must be a numpy.ndarray or None; got 'list'$"
     ):
         fn(np.zeros(2), out=[0.0, 0.0])
+
+
+def _mixed_rows(rng, dtype, n_rows=300, n=1000):
+    # 300 x 1000 spans three row blocks of the fast path; the middle block holds rows that
+    # must fall back to the shifted kernel (sum < 1, overflow, NaN, +-inf)
+    x = rng.normal(size=(n_rows, n)).astype(dtype) * 3
+    x[140] = -200.0  # every exp underflows: sum < 1
+    x[141, :3] = [3e38, -3e38, 1e-30]  # exp overflows
+    x[142, 5] = np.nan
+    x[143, [1, 7]] = INF
+    x[144] = -INF
+    x[145] = x[145] - 80.0  # sum < 1 but finite: the shift keeps tiny probabilities exact
+    return x
+
+
+@pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 4e-6), (np.float64, 1e-14)])
+def test_fast_path_and_shifted_path_both_accurate(rng, close, dtype, rtol):
+    # axis=-1 on a C-contiguous array takes the blocked fast path; the transposed array with
+    # axis=0 takes the shifted kernel: both must match a float64 reference, NaN for NaN
+    x = _mixed_rows(rng, dtype)
+    ref = _reference_softmax(np.where(np.isinf(x), 0.0, x), -1)  # finite rows; fixed below
+    ref[143] = [0, 0.5] + [0] * 5 + [0.5] + [0] * 992
+    ref[[142, 144]] = np.nan
+    with np.errstate(divide="ignore"):  # log(0) = -inf for the +inf row's other entries
+        ref_log = np.log(ref)
+    fast = softmax(x)
+    shifted = softmax(np.ascontiguousarray(x.T), axis=0).T
+    close(fast, ref, rtol=rtol, atol=1e-37, what="softmax fast path")
+    close(shifted, ref, rtol=rtol, atol=1e-37, what="softmax shifted path")
+    finite = np.delete(np.arange(300), [141, 142, 143, 144])
+    fast_log = log_softmax(x)
+    shifted_log = log_softmax(np.ascontiguousarray(x.T), axis=0).T
+    for got, what in [(fast_log, "fast"), (shifted_log, "shifted")]:
+        close(got[finite], ref_log[finite], rtol, rtol * 10, what=f"log_softmax {what} path")
+        assert np.all(np.isnan(got[[142, 144]])), what
+    g = rng.normal(size=x.shape).astype(dtype)
+    s = np.nan_to_num(fast)
+    ref_vjp = s.astype(np.float64) * (g - np.sum(g * s.astype(np.float64), -1, keepdims=True))
+    blocked = softmax_vjp(s, g)
+    general = softmax_vjp(np.ascontiguousarray(s.T), np.ascontiguousarray(g.T), axis=0).T
+    close(blocked, ref_vjp, rtol=rtol * 10, atol=rtol * 1e-2, what="vjp blocked path")
+    close(general, ref_vjp, rtol=rtol * 10, atol=rtol * 1e-2, what="vjp general path")
+
+
+@pytest.mark.parametrize("fn", [softmax, log_softmax])
+def test_in_place_with_fallback_blocks_keeps_input_for_the_fallback(rng, fn):
+    x = _mixed_rows(rng, np.float32)
+    expected = fn(x)
+    assert fn(x, out=x) is x
+    np.testing.assert_array_equal(x, expected)
+
+
+def test_tiny_probabilities_are_not_flushed_by_the_fast_path():
+    # a row summing to >= 1 takes the fast path; exp(-100) is a float32 subnormal either way
+    x = np.array([[0.0, -100.0, -20.0], [-100.0, -120.0, -101.0]], np.float32)
+    s = softmax(x)
+    np.testing.assert_allclose(s[0, 2], np.exp(-20.0), rtol=1e-6)
+    # second row: sum < 1, shifted: its second entry is exp(-20) / (1 + e^-1 + e^-20)
+    np.testing.assert_allclose(s[1, 1], np.exp(-20.0) / (1 + np.exp(-1.0)), rtol=1e-5)

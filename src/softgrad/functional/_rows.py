@@ -28,10 +28,15 @@ BLOCK_ELEMENTS = 1 << 17
 def _last_axis_rows(axis: int, *arrays: np.ndarray) -> list[np.ndarray] | None:
     # (M, C) views of arrays laid out with the softmax axis last and contiguous, else None
     first = arrays[0]
-    if axis != first.ndim - 1 or not all(a.flags.c_contiguous for a in arrays):
+    if axis != first.ndim - 1:
         return None
     n = first.shape[-1]
-    return [a.reshape(-1, n) for a in arrays]
+    views = []
+    for a in arrays:  # a plain loop: this runs on every call, and all(genexpr) costs 0.5 us
+        if not a.flags.c_contiguous:
+            return None
+        views.append(a.reshape(-1, n))
+    return views
 
 
 def _fast_block(x, buf, e, scale, log, fallback) -> None:
@@ -85,11 +90,11 @@ def rows_fast_path(
 
 
 def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2) or a stacked
-    # (1, C) @ (C, 1) matmul
+    # per-row dot products (M,) without an (M, C) temporary: np.vecdot (NumPy >= 2) or a
+    # stacked (1, C) @ (C, 1) matmul
     if _VECDOT is not None:
         return _VECDOT(a, b)
-    return np.matmul(a[:, None, :], b[:, :, None])
+    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
 
 
 _VECDOT = getattr(np, "vecdot", None)
@@ -109,11 +114,15 @@ def rows_softmax_product(s: np.ndarray, a: np.ndarray, axis: int, buf: np.ndarra
     s2, a2, b2 = views
     n_rows, n = s2.shape
     step = max(1, BLOCK_ELEMENTS // max(n, 1))
+    if n_rows <= step:
+        _product_block(s2, a2, b2)
+        return True
     for start in range(0, n_rows, step):
-        sb = s2[start : start + step]
-        ab = a2[start : start + step]
-        bb = b2[start : start + step]
-        dot = _row_dot(ab, sb).reshape(-1, 1)
-        np.subtract(ab, dot, out=bb)
-        np.multiply(bb, sb, out=bb)
+        stop = start + step
+        _product_block(s2[start:stop], a2[start:stop], b2[start:stop])
     return True
+
+
+def _product_block(s: np.ndarray, a: np.ndarray, buf: np.ndarray) -> None:
+    np.subtract(a, _row_dot(a, s)[:, None], out=buf)
+    np.multiply(buf, s, out=buf)

@@ -43,6 +43,8 @@ class Rows:
 
     def restore(self, r: np.ndarray) -> np.ndarray:
         """(M, C) rows back to the original logits layout (a view when possible)."""
+        if self.axis == len(self.shape) - 1:
+            return r.reshape(self.shape)
         return np.moveaxis(r.reshape(*self.lead, self.n_classes), -1, self.axis)
 
     def row_view(self, out: np.ndarray) -> np.ndarray | None:
@@ -124,8 +126,9 @@ def class_targets(
     t = target.reshape(-1).astype(np.intp, copy=False)
     n = rows.n_classes
     valid = None if ignore_index is None else t != ignore_index
-    # two reductions are the cheap common case; the mask only when something is out of range
-    if t.size and (t.min() < 0 or t.max() >= n):
+    # seen as unsigned, a negative index is huge: one max() checks both ends; the mask is
+    # built only when something is out of range
+    if t.size and t.view(np.uintp).max() >= n:
         bad = (t < 0) | (t >= n)
         if valid is not None:
             bad &= valid

@@ -19,7 +19,7 @@ from ._checks import (
     result_dtypes,
     to_output,
 )
-from ._kernels import softmax_into
+from ._kernels import slice_sum, softmax_into
 from ._rows import rows_softmax_product
 
 __all__ = [
@@ -114,8 +114,10 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
     check_same_shape(ac, bc, name, names)
     ax = normalize_axis(axis, ac.ndim, name)
     compute, out_dtype = result_dtypes(a_dtype, b_dtype)
-    ac = ac.astype(compute, copy=False)
-    bc = bc.astype(compute, copy=False)
+    if ac.dtype != compute:
+        ac = ac.astype(compute)
+    if bc.dtype != compute:
+        bc = bc.astype(compute)
     if out is not None:
         check_out(out, ac.shape, out_dtype, name)
     direct = out is not None and out.dtype == compute
@@ -131,7 +133,7 @@ def _softmax_product(s: np.ndarray, g: np.ndarray, ax: int, buf: np.ndarray) -> 
     if rows_softmax_product(s, g, ax, buf):
         return buf
     np.multiply(g, s, out=buf)
-    dot = np.sum(buf, axis=ax, keepdims=True)
+    dot = slice_sum(buf, ax)
     np.subtract(g, dot, out=buf)
     np.multiply(buf, s, out=buf)
     return buf
@@ -212,12 +214,10 @@ def _log_softmax_product(
     np.exp(logp, out=buf)
     keep = ~neg if has_neg else True
     if weighted_sum:  # JVP: v - sum(s * v)
-        total = np.sum(
-            np.multiply(buf, a, where=keep, out=np.zeros_like(buf)), axis=ax, keepdims=True
-        )
+        total = slice_sum(np.multiply(buf, a, where=keep, out=np.zeros_like(buf)), ax)
         np.subtract(a, total, out=buf)
     else:  # VJP: g - s * sum(g)
-        total = np.sum(a, axis=ax, keepdims=True, where=keep)
+        total = slice_sum(a, ax, where=keep)
         np.multiply(buf, total, out=buf)
         np.subtract(a, buf, out=buf)
     if has_neg:
