@@ -103,3 +103,28 @@ def test_adaptive_learning_rate_matches_sklearn():
     rates = np.array(ours.history_["learning_rate"][1:])  # [0]: the epoch sklearn trained
     assert rates[0] == ours.learning_rate_init
     assert set(np.round(rates[1:] / rates[:-1], 12)) <= {1.0, 0.2}
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam"),
+        dict(solver="sgd", learning_rate_init=0.05, activation="logistic"),
+        dict(solver="adam", early_stopping=True, validation_fraction=0.2, n_iter_no_change=3),
+        dict(solver="sgd", early_stopping=True, learning_rate="adaptive", tol=0.05),
+    ],
+    ids=lambda p: "-".join(map(str, p.values())),
+)
+# 15 epochs may or may not converge: both estimators behave alike, which is what is compared.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_same_random_state_same_fit_as_sklearn(params, n_classes):
+    # same random_state: same initial weights, validation split and batch order as sklearn
+    X, y = _data(n_classes)
+    common = dict(hidden_layer_sizes=(8,), batch_size=20, max_iter=15, random_state=3, **params)
+    sk = SkMLP(**common).fit(X, y)
+    ours = MLPClassifier(dtype=np.float64, **common).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    assert ours.validation_scores_ == sk.validation_scores_
+    assert ours.n_iter_ == sk.n_iter_
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)

@@ -84,3 +84,8 @@ def targets(y_idx, n_classes: int, label_smoothing: float, dtype) -> np.ndarray:
     t = np.full((len(y_idx), n_classes), label_smoothing / n_classes, dtype=dtype)
     t[np.arange(len(y_idx)), y_idx] += 1 - label_smoothing
     return t
+
+
+def indicator(y_idx) -> np.ndarray:
+    """sklearn's LabelBinarizer column of a binary problem, as bool of shape (N, 1)."""
+    return (y_idx == 1)[:, None]

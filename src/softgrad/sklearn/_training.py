@@ -21,10 +21,12 @@ from sklearn.exceptions import ConvergenceWarning
 from softgrad.errors import DivergenceError
 
 
-def epoch_loss(est, net, solver, X, T, w, rng, batch_size, epoch):
-    """One pass over (X, T) in mini-batches; returns the sample-weighted mean batch loss."""
+def epoch_loss(est, net, solver, X, T, w, order, dropout_rng, batch_size, epoch):
+    """One pass over (X, T) in mini-batches (rows in ``order``, or as stored when None).
+
+    Returns the sample-weighted mean batch loss.
+    """
     n = X.shape[0]
-    order = rng.permutation(n) if est.shuffle else None
     dense = not sparse.issparse(X)
     x_buf = np.empty((batch_size, X.shape[1]), dtype=X.dtype) if est.shuffle and dense else None
     t_buf = np.empty((batch_size, T.shape[1]), dtype=T.dtype) if est.shuffle else None
@@ -42,7 +44,7 @@ def epoch_loss(est, net, solver, X, T, w, rng, batch_size, epoch):
         else:
             xb, tb = X[start:stop], T[start:stop]
             wb = None if w is None else w[start:stop]
-        loss = net.loss_and_grad(xb, tb, wb, est.alpha, est.dropout, rng, batch_size)
+        loss = net.loss_and_grad(xb, tb, wb, est.alpha, est.dropout, dropout_rng, batch_size)
         if not math.isfinite(loss):
             raise DivergenceError(
                 f"MLPClassifier: the training loss must stay finite; got {loss!r} in epoch "
@@ -95,28 +97,49 @@ def _run_callbacks(est, logs) -> bool:
     return stop
 
 
-def run_epochs(est, train, val, early_stopping, rng, batch_size, incremental):
+def run_epochs(est, train, val, early_stopping, random_state, batch_size, incremental):
     """Train ``est._network`` with ``est._solver`` until a stopping rule fires.
 
-    train = (X, T, w); val = (X_val, y_idx_val, w_val) or None.
+    train = (X, T, w); val = (X_val, y_idx_val, w_val) or None. ``random_state`` (a
+    np.random.RandomState) shuffles exactly as sklearn's MLP does, so the same random_state
+    visits the samples in the same order.
     """
     net, solver = est._network, est._solver
     est.n_iter_ = 0
     # overflow is caught by the finite-loss check (DivergenceError), not by numpy warnings
     with np.errstate(over="ignore", invalid="ignore"):
-        _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incremental)
+        _epochs(est, net, solver, train, val, early_stopping, random_state, batch_size, incremental)
     if early_stopping:
         net.flat[...] = est._best_flat
 
 
-def _epochs(est, net, solver, train, val, early_stopping, rng, batch_size, incremental):
+def _epochs(est, net, solver, train, val, early_stopping, random_state, batch_size, incremental):
     X, T, w = train
+    order = np.arange(X.shape[0])
+    dropout_rng = None
+    if est.dropout > 0:
+        dropout_rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
     for _ in range(est.max_iter):
+        if est.shuffle:  # sklearn's order: each epoch permutes the previous epoch's order
+            permutation = np.arange(X.shape[0])
+            random_state.shuffle(permutation)
+            order = order[permutation]
         epoch = len(est.loss_curve_)
         if est.lr_schedule is not None:
             solver.lr = float(est.lr_schedule(epoch))
         lr = solver.lr
-        est.loss_ = epoch_loss(est, net, solver, X, T, w, rng, batch_size, epoch + 1)
+        est.loss_ = epoch_loss(
+            est,
+            net,
+            solver,
+            X,
+            T,
+            w,
+            order if est.shuffle else None,
+            dropout_rng,
+            batch_size,
+            epoch + 1,
+        )
         est.n_iter_ += 1
         est.t_ += X.shape[0]
         est.loss_curve_.append(est.loss_)

@@ -30,7 +30,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
     n_iter_no_change
-        As in sklearn.neural_network.MLPClassifier (same defaults, same meaning). ``solver``
+        As in sklearn.neural_network.MLPClassifier (same defaults, same meaning; the same
+        ``random_state`` gives sklearn's initial weights, validation split and batch order, so
+        with dtype=np.float64 a fit reproduces sklearn's to rounding). ``solver``
         is "adam" or "sgd"; "lbfgs" is rejected with a ValueError (use sklearn's estimator and
         :meth:`from_sklearn`). ``alpha`` is sklearn's L2 term alpha * ||W||^2 / (2 * sum(w)) per
         mini-batch, w the sample weights (1 each by default): not torch's weight decay.
@@ -207,9 +209,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._set_classes(y, classes, first, incremental)
         y_idx = _data.encode_labels(y, self.classes_)
         w = _data.sample_weights(self, X, y, y_idx, self.classes_, sample_weight, incremental)
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        # sklearn's random stream, consumed in sklearn's order (weights, split, shuffles): the
+        # same random_state gives the same initial weights and batches as sklearn's MLP
+        random_state = check_random_state(self.random_state)
         if first:
-            self._initialize(X.shape[1], dtype, rng)
+            self._initialize(X.shape[1], dtype, random_state)
         elif self._network.layer_units[1:-1] != _params.hidden_sizes(self.hidden_layer_sizes):
             raise ValueError(
                 "MLPClassifier: hidden_layer_sizes must stay "
@@ -218,7 +222,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         if not incremental or not hasattr(self, "_solver"):
             self._solver = self._make_solver()
-        train, val = self._split(X, y_idx, w, validation_data, rng)
+        train, val = self._split(X, y_idx, w, validation_data, random_state)
         batch_size = _params.batch_size_for(self.batch_size, train[0].shape[0])
         if self.batch_size != "auto" and self.batch_size > train[0].shape[0]:
             warnings.warn(
@@ -226,7 +230,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 "clipped",
                 stacklevel=3,
             )
-        _training.run_epochs(self, train, val, self.early_stopping, rng, batch_size, incremental)
+        _training.run_epochs(
+            self, train, val, self.early_stopping, random_state, batch_size, incremental
+        )
         return self
 
     def _set_classes(self, y, classes, first, incremental):
@@ -246,11 +252,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"({self.classes_.tolist()!r})"
             )
 
-    def _initialize(self, n_features, dtype, rng):
+    def _initialize(self, n_features, dtype, random_state):
         hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
         self._network = Network([n_features, *hidden, n_out], self.activation, dtype)
-        self._network.init_glorot(rng)
+        self._network.init_glorot(random_state)
         self.n_layers_ = len(hidden) + 2
         self.n_outputs_ = n_out
         self.out_activation_ = self._network.out_activation
@@ -285,7 +291,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             size, dtype, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
         )
 
-    def _split(self, X, y_idx, w, validation_data, rng):
+    def _split(self, X, y_idx, w, validation_data, random_state):
         """(train, val): val from validation_data, else (early stopping) a stratified split."""
         dtype = self._network.dtype
         if validation_data is not None:
@@ -293,10 +299,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             X_val, y_val = _data.check_X_y(self, X_val, y_val, dtype, reset=False)
             val = (X_val, _data.encode_labels(y_val, self.classes_), None)
         elif self.early_stopping:
-            seed = int(rng.integers(2**31 - 1))
             parts = [X, y_idx] if w is None else [X, y_idx, w]
             split = train_test_split(
-                *parts, random_state=seed, test_size=self.validation_fraction, stratify=y_idx
+                *parts,
+                random_state=random_state,
+                test_size=self.validation_fraction,
+                # sklearn's MLP stratifies only binary problems (n_outputs_ == 1), on its label
+                # indicator column: the same choice gives the same split
+                stratify=_data.indicator(y_idx) if len(self.classes_) == 2 else None,
             )
             X, X_val, y_idx, y_val = split[:4]
             w, w_val = (None, None) if w is None else split[4:]
