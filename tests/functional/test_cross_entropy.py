@@ -188,13 +188,17 @@ def test_out_buffer_and_in_place(rng, close):
     out = np.empty_like(logits)
     assert cross_entropy_grad(logits, target, out=out) is out
     close(out, expected, 0, 0, "out=")
-    assert cross_entropy_grad(logits, target, out=logits) is logits
-    close(logits, expected, 0, 0, "out=logits")
-    out_t = np.empty((4, 6), np.float32).T  # non-contiguous buffer, axis 0 layout
-    assert cross_entropy_grad(
-        expected.T.copy(), target, axis=0, out=np.empty((4, 6), np.float32)
-    ).shape == (4, 6)
+    out_t = np.empty((4, 6), np.float32).T  # a non-contiguous buffer is filled, not replaced
     assert cross_entropy_grad(logits, target, out=out_t) is out_t
+    close(out_t, expected, 0, 0, "non-contiguous out=")
+    # the class axis first: the same numbers, transposed, into a buffer of that layout
+    out_0 = np.empty((4, 6), np.float32)
+    assert cross_entropy_grad(logits.T.copy(), target, axis=0, out=out_0) is out_0
+    close(out_0, expected.T, 1e-6, 1e-8, "axis=0 out=")
+    assert cross_entropy_grad(logits, target, out=logits) is logits  # in place, last
+    close(logits, expected, 0, 0, "out=logits")
+    with pytest.raises(TypeError, match=r"^cross_entropy_grad: out must have dtype 'float32'"):
+        cross_entropy_grad(logits, target, out=np.empty((6, 4)))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
