@@ -123,7 +123,7 @@ def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None
     ]
     print(table(["class", "precision", "recall", "support"], rows, right=[False, True, True, True]))
     print()
-    print("confusion matrix (rows: true class, columns: predicted class)")
+    print("confusion matrix (rows: true class; columns: predicted class, numbered as the rows)")
     labels = [str(k) for k in range(len(head["class_names"]))]
     print(matrix(s["confusion_matrix"], "{:d}", row_labels=head["class_names"], col_labels=labels))
     if confusion:
