@@ -78,7 +78,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from softgrad.sklearn import MLPClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=300,
+    >>> clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=1000,
     ...                     random_state=0).fit(X, y)
     >>> bool(clf.score(X, y) > 0.95), clf.predict_proba(X[:1]).shape, clf.predict_proba(X).dtype
     (True, (1, 3), dtype('float32'))
