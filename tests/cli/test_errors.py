@@ -99,10 +99,6 @@ def test_misclassified_needs_images(usage_error, tmp_path, monkeypatch, rng):
     assert files_in(tmp_path) == ["data.npz"]
 
 
-# serialization.load passes the path to np.load, which leaks its own file handle when the zip
-# directory is unreadable (numpy closes it only on success); the error itself is right. Reported
-# to the serialization owner; the filter only silences that ResourceWarning.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_corrupted_model(usage_error, tmp_path, monkeypatch, digits_model):
     monkeypatch.chdir(tmp_path)
     good = digits_model.read_bytes()

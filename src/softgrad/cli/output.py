@@ -109,10 +109,7 @@ def describe_network(network: Any) -> str:
             if not sizes:
                 sizes.append(int(cfg["in_features"]))
             sizes.append(int(cfg["out_features"]))
-        elif (
-            layer["type"] not in ("Dropout", "Identity")
-            and layer["type"].lower() not in activations
-        ):
+        elif layer["type"] != "Dropout" and layer["type"].lower() not in activations:
             activations.append(layer["type"].lower())
     text = "-".join(str(s) for s in sizes) or "empty network"
     return f"{text} {'/'.join(activations)}".strip()
