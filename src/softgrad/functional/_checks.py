@@ -23,6 +23,10 @@ __all__ = [
 ]
 
 
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _compute_dtype(dtype: np.dtype) -> np.dtype:
     # float16 has too little range and precision for exp/log sums: compute in float32
     return np.dtype(np.float32) if dtype == np.float16 else dtype
@@ -34,6 +38,8 @@ def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.
     float16/32/64 keep their dtype on output (float16 is computed in float32); integer and bool
     input is computed and returned in float64. Anything else raises TypeError.
     """
+    if type(x) is np.ndarray and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64):
+        return x, x.dtype  # the common case, without the general checks below
     a = np.asarray(x)
     kind = a.dtype.kind
     if kind == "f":
@@ -51,15 +57,16 @@ def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.
     return a, out_dtype
 
 
-def result_dtypes(*dtypes: np.dtype) -> tuple[np.dtype, np.dtype]:
-    """Common ``(compute dtype, output dtype)`` of several already-converted output dtypes."""
-    first = dtypes[0]
-    out_dtype = first if all(d == first for d in dtypes) else np.result_type(*dtypes)
+def result_dtypes(a: np.dtype, b: np.dtype) -> tuple[np.dtype, np.dtype]:
+    """Common ``(compute dtype, output dtype)`` of two already-converted output dtypes."""
+    out_dtype = a if a == b else np.result_type(a, b)
     return _compute_dtype(out_dtype), out_dtype
 
 
 def normalize_axis(axis: Any, ndim: int, where: str) -> int:
     """Return ``axis`` as a non-negative int, checking its type and range for ``ndim``-d input."""
+    if type(axis) is int and -ndim <= axis < ndim:
+        return axis % ndim  # the common case first
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{where}: axis must be an int; got {axis!r}")
     if ndim == 0:

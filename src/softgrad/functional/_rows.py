@@ -25,18 +25,18 @@ __all__ = ["BLOCK_ELEMENTS", "rows_fast_path", "rows_softmax_product"]
 BLOCK_ELEMENTS = 1 << 17
 
 
-def _last_axis_rows(axis: int, *arrays: np.ndarray) -> list[np.ndarray] | None:
+def _last_axis_rows(axis: int, *arrays: np.ndarray) -> list[np.ndarray] | tuple | None:
     # (M, C) views of arrays laid out with the softmax axis last and contiguous, else None
     first = arrays[0]
     if axis != first.ndim - 1:
         return None
-    n = first.shape[-1]
-    views = []
     for a in arrays:  # a plain loop: this runs on every call, and all(genexpr) costs 0.5 us
         if not a.flags.c_contiguous:
             return None
-        views.append(a.reshape(-1, n))
-    return views
+    if first.ndim == 2:  # already rows
+        return arrays
+    n = first.shape[-1]
+    return [a.reshape(-1, n) for a in arrays]
 
 
 def _fast_block(x, buf, e, scale, log, fallback) -> None:
