@@ -268,8 +268,14 @@ def test_bad_out(fn):
         fn(np.zeros(2), out=[0.0, 0.0])
 
 
+@pytest.fixture
+def small_blocks(monkeypatch):
+    # 100 rows of 1000 per block, so that the 300 rows of _mixed_rows span three blocks
+    monkeypatch.setattr("softgrad.functional._rows.BLOCK_ELEMENTS", 100_000)
+
+
 def _mixed_rows(rng, dtype, n_rows=300, n=1000):
-    # 300 x 1000 spans three row blocks of the fast path; the middle block holds rows that
+    # with small_blocks: three row blocks of the fast path, the middle one holding rows that
     # must fall back to the shifted kernel (sum < 1, overflow, NaN, +-inf)
     x = rng.normal(size=(n_rows, n)).astype(dtype) * 3
     x[140] = -200.0  # every exp underflows: sum < 1
@@ -282,7 +288,7 @@ def _mixed_rows(rng, dtype, n_rows=300, n=1000):
 
 
 @pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 4e-6), (np.float64, 1e-14)])
-def test_fast_path_and_shifted_path_both_accurate(rng, close, dtype, rtol):
+def test_fast_path_and_shifted_path_both_accurate(rng, close, small_blocks, dtype, rtol):
     # axis=-1 on a C-contiguous array takes the blocked fast path; the transposed array with
     # axis=0 takes the shifted kernel: both must match a float64 reference, NaN for NaN
     x = _mixed_rows(rng, dtype)
@@ -311,7 +317,7 @@ def test_fast_path_and_shifted_path_both_accurate(rng, close, dtype, rtol):
 
 
 @pytest.mark.parametrize("fn", [softmax, log_softmax])
-def test_in_place_with_fallback_blocks_keeps_input_for_the_fallback(rng, fn):
+def test_in_place_with_fallback_blocks_keeps_input_for_the_fallback(rng, small_blocks, fn):
     x = _mixed_rows(rng, np.float32)
     expected = fn(x)
     assert fn(x, out=x) is x

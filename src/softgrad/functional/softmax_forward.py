@@ -64,7 +64,7 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
       has no limit and gives NaN; a slice with no selected entry (``where`` all False) gives all
       zeros, never NaN.
     - Works on any axis and on empty arrays.
-    - Speed: along the last axis of a C-contiguous array the rows are processed in L2-sized
+    - Speed: along the last axis of a C-contiguous array the rows are processed in cache-sized
       blocks, and a row whose sum of exp(x) lands in [1, inf) skips the max shift (two fewer
       passes, and no accuracy lost: any entry that underflows there is below the smallest
       normal number in the exact result too); every other row takes the shifted path.
