@@ -74,8 +74,10 @@ def run(repeats, epochs):
     tests = {np.float64: X_test / 255.0, np.float32: (X_test / np.float32(255)).astype(np.float32)}
     times: dict = {s: {} for s in SOLVERS}
     accuracy: dict = {s: {} for s in SOLVERS}
-    # warm-up: the first touch of fresh memory is slow on VMs; not timed
-    _time_fit(_peers("adam", 1, 0)["softgrad"][0], inputs[np.float64][:5000], y_train[:5000])
+    # warm-up, not timed: one epoch of every peer on the full data. The first touch of fresh
+    # memory is slow on VMs (softgrad's float32 copy of X would pay it in its first timed run)
+    for estimator, dtype in _peers("sgd", 1, 0).values():
+        _time_fit(estimator, inputs[dtype], y_train)
     for repeat in range(repeats):
         for solver in SOLVERS:
             for name, (estimator, dtype) in _peers(solver, epochs, repeat).items():
