@@ -38,6 +38,14 @@ def _binary(a: Any, g: Any, out: Any, name: str, a_name: str):
     return ac, gc, out_dtype, np.empty_like(ac)
 
 
+def _scratch(buf: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    # the derivative factor needs its own array only when the output overwrites an input
+    # (out=g, the in-place backward): otherwise it is built in the output itself
+    if np.may_share_memory(buf, y) or np.may_share_memory(buf, g):
+        return np.empty_like(y)
+    return buf
+
+
 def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     """Rectified linear unit: y = max(x, 0).
 
@@ -158,11 +166,10 @@ def sigmoid_vjp(s: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([0.25 , 0.375])
     """
     sc, gc, out_dtype, buf = _binary(s, g, out, "sigmoid_vjp", "s")
-    if buf is gc or buf is sc:
-        buf = np.empty_like(sc)
-    np.subtract(1.0, sc, out=buf)
-    buf *= sc
-    buf *= gc
+    tmp = _scratch(buf, sc, gc)
+    np.subtract(1.0, sc, out=tmp)
+    tmp *= sc
+    np.multiply(gc, tmp, out=buf)
     return to_output(buf, out_dtype, out)
 
 
@@ -217,9 +224,8 @@ def tanh_vjp(t: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([1.  , 0.75])
     """
     tc, gc, out_dtype, buf = _binary(t, g, out, "tanh_vjp", "t")
-    if buf is gc or buf is tc:
-        buf = np.empty_like(tc)
-    np.multiply(tc, tc, out=buf)
-    np.subtract(1.0, buf, out=buf)
-    buf *= gc
+    tmp = _scratch(buf, tc, gc)
+    np.multiply(tc, tc, out=tmp)
+    np.subtract(1.0, tmp, out=tmp)
+    np.multiply(gc, tmp, out=buf)
     return to_output(buf, out_dtype, out)
