@@ -104,7 +104,9 @@ def to_sklearn(est):
     """A fitted sklearn.neural_network.MLPClassifier with the weights of softgrad's ``est``.
 
     The weights keep the estimator's dtype (float32 by default); sklearn predicts in that dtype
-    for float32 input and upcasts for float64 input.
+    for float32 input and upcasts for float64 input. softgrad's extras (dtype, class_weight,
+    label_smoothing, dropout, lr_schedule, callbacks) have no sklearn counterpart: they shaped
+    the weights but are not carried over for further training.
     """
     from sklearn.neural_network import MLPClassifier as SkMLP
     from sklearn.preprocessing import LabelBinarizer
