@@ -147,3 +147,17 @@ def test_unsupported_models_are_rejected():
         build_graph(object())
     with pytest.raises(ValueError, match="got Softmax at position 1"):
         build_graph(Sequential(Linear(3, 3, rng=0), Softmax(), Linear(3, 2, rng=0)))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_sklearn_mlp_exports_too(tmp_path, n_classes):
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _data(n_classes)
+    sk = SkMLP(hidden_layer_sizes=(6,), activation="tanh", max_iter=20, random_state=0).fit(X, y)
+    probs, _ = _run(export_onnx(sk, tmp_path / "sk.onnx"), X)
+    assert np.abs(probs - sk.predict_proba(X)).max() <= 1e-5
+    multilabel = SkMLP(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+    multilabel.fit(X, np.column_stack([y == 0, y == 1]))
+    with pytest.raises(ValueError, match="multilabel"):
+        build_graph(multilabel)

@@ -32,6 +32,13 @@ def _from_estimator(est) -> tuple[list, None]:
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(est)
+    if getattr(est, "out_activation_", "softmax") not in ("softmax", "logistic") or (
+        est.out_activation_ == "logistic" and est.coefs_[-1].shape[1] != 1
+    ):
+        raise ValueError(
+            "export_onnx: model must be a binary or multiclass classifier; got out_activation_="
+            f"{est.out_activation_!r} with {est.coefs_[-1].shape[1]} outputs (multilabel?)"
+        )
     coefs = [np.asarray(c) for c in est.coefs_]
     intercepts = [np.asarray(b) for b in est.intercepts_]
     if coefs[-1].shape[1] == 1:  # logistic output z -> softmax logits [0, z]
@@ -163,8 +170,9 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     Parameters
     ----------
     model : softgrad.model.Model, softgrad.nn.Sequential or fitted softgrad.sklearn.MLPClassifier
-        A Sequential may end with a Softmax or LogSoftmax (dropped: the graph adds its own
-        Softmax); Dropout layers are left out (identity at inference).
+        A fitted sklearn.neural_network.MLPClassifier works too. A Sequential may end with a
+        Softmax or LogSoftmax (dropped: the graph adds its own Softmax); Dropout layers are left
+        out (identity at inference).
     path : str or PathLike
         Destination; written to a temporary file in the same folder, then renamed.
     name : str
