@@ -95,6 +95,11 @@ def test_cross_entropy_finite_for_finite_logits(case, data):
     eps = data.draw(st.sampled_from([0.0, 0.1]))
     grad = cross_entropy_grad(x, target, axis=axis, label_smoothing=eps)
     assert np.all(np.isfinite(grad))
+    loss = cross_entropy(x, target, axis=axis, label_smoothing=eps, reduction="none")
+    # each loss is at most the row's spread + log(C): finite whenever that is representable
+    spread = np.ptp(x.astype(np.float64), axis=axis) + np.log(n)
+    representable = (spread < float(np.finfo(x.dtype).max)).reshape(loss.shape)
+    assert np.all(np.isfinite(loss[representable])), loss
     # the gradient of a mean loss: each slice sums to 0 (softmax and target both sum to 1)
     assert np.all(np.abs(np.sum(grad.astype(np.float64), axis=axis)) <= 1e-5)
 

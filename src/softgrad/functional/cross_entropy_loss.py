@@ -126,7 +126,11 @@ def cross_entropy(
       total weight, or zero samples), where torch returns NaN, returns 0.0 here (and its
       gradient is zero).
     - dtype: float16/32/64 logits give that dtype (float16 computed in float32); int/bool
-      logits give float64. Finite logits give a finite loss.
+      logits give float64.
+    - Finite logits give a finite loss whenever the loss itself is representable (it can only
+      overflow when a row's logits span more than the dtype's range, e.g. [3e38, -3e38] in
+      float32 with target 1: the true loss 6e38 rounds to inf, see ``log_softmax``), and
+      always a finite gradient.
 
     Examples
     --------
@@ -143,23 +147,26 @@ def cross_entropy(
     )
     x = p.rows.x
     logp = log_softmax_into(x, 1, None, np.empty_like(x))
+    # per-row losses are accumulated in float64 (an (M,) vector, cheap): a float32 row sum of
+    # log-probabilities can overflow although the loss itself is representable
     if p.probs:
-        per_row = np.einsum("ij,ij->i", logp, p.smoothed_targets())
+        per_row = np.einsum("ij,ij->i", logp, p.smoothed_targets(), dtype=np.float64)
         np.negative(per_row, out=per_row)
         return p.reduce(per_row, x.shape[0])
     wy, divisor = p.class_weights()
-    rows = np.arange(x.shape[0])
-    nll = logp[rows, p.t]
+    per_row = -logp[np.arange(x.shape[0]), p.t].astype(np.float64)
     if wy is not None:
-        nll *= wy
-    np.negative(nll, out=nll)
-    per_row = nll * (1.0 - p.eps) if p.eps else nll
+        per_row *= wy
     if p.eps:
-        smooth = logp.sum(axis=1) if p.w is None else logp @ p.w
+        per_row *= 1.0 - p.eps
+        if p.w is None:
+            smooth = np.sum(logp, axis=1, dtype=np.float64)
+        else:
+            smooth = np.einsum("ij,j->i", logp, p.w, dtype=np.float64)
         per_row -= smooth * (p.eps / p.rows.n_classes)
     if p.valid is not None:
         # an ignored row may hold -inf/NaN log-probabilities: force its loss to exactly 0
-        per_row = np.where(p.valid, per_row, 0.0).astype(x.dtype, copy=False)
+        per_row[~p.valid] = 0.0
     return p.reduce(per_row, divisor)
 
 
