@@ -48,6 +48,13 @@ def test_log_softmax_jacobian_and_json(cli):
     np.testing.assert_allclose(_table(text), np.eye(3) - s[None, :], atol=1e-4)
 
 
+def test_options_may_sit_between_negative_values(cli):
+    result = cli("jacobian", "1", "--log", "-3", "--precision", "3", "-2.5e-1", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["x"] == [1.0, -3.0, -0.25]
+    assert "expected one argument" in cli("jacobian", "1", "--precision").err
+
+
 def test_jacobian_columns_are_aligned(cli):
     out = cli("jacobian", "-1", "20", "3").out
     lines = [ln for ln in out.splitlines() if ln.startswith("[")]

@@ -119,25 +119,41 @@ def build_parser() -> Parser:
 
 
 def _protect_negative_numbers(argv: list[str]) -> list[str]:
-    """Make ``softgrad jacobian -1 -2.5e3`` read the numbers as values, not as options.
+    """Make ``softgrad jacobian -1 --log -2.5e3`` read the numbers as values, not as options.
 
     argparse takes any token starting with ``-`` for an option unless it looks like a plain
-    negative number (and it does not accept exponents such as ``-1e3``). A leading space keeps
-    the token a positional argument; ``float()`` ignores the space.
+    negative number (and it does not accept exponents such as ``-1e3``); it also stops reading
+    the values at the first option. So for ``jacobian`` every number gets a leading space (a
+    positional argument for argparse; ``float()`` ignores the space) and the options are moved
+    in front of the values.
     """
     if not argv or argv[0] != "jacobian":
         return argv
-    out = [argv[0]]
-    for token in argv[1:]:
-        if token.startswith("-") and not token.startswith("--"):
-            try:
-                float(token)
-            except ValueError:
-                out.append(token)
-                continue
-            token = " " + token
-        out.append(token)
-    return out
+    options: list[str] = []
+    values: list[str] = []
+    tokens = iter(argv[1:])
+    for token in tokens:
+        if token in _JACOBIAN_VALUED_OPTIONS:
+            value = next(tokens, None)
+            options += [token] if value is None else [token, value]
+        elif _is_number(token):
+            values.append(" " + token if token.startswith("-") else token)
+        elif token.startswith("-"):
+            options.append(token)
+        else:
+            values.append(token)  # not a number: argparse reports it as a bad value
+    return [argv[0], *options, *values]
+
+
+_JACOBIAN_VALUED_OPTIONS = ("--precision",)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
