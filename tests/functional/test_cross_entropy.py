@@ -16,6 +16,8 @@ from softgrad.functional import (
     cross_entropy,
     cross_entropy_grad,
     log_softmax,
+    log_softmax_jacobian,
+    log_softmax_vjp,
     nll_loss,
     nll_loss_grad,
     softmax,
@@ -27,7 +29,14 @@ OPTIONS = [
     for w, ig, ls in itertools.product([None, "w"], [None, 1], [0.0, 0.3])
 ]
 DTYPES = [(np.float64, 1e-6, 1e-8), (np.float32, 1e-4, 1e-5)]
-SHAPES_AXES = [((4,), 0), ((5, 4), -1), ((4, 5), 0), ((2, 3, 4), 1), ((2, 3, 4), -1)]
+SHAPES_AXES = [
+    ((4,), 0),
+    ((5, 4), -1),
+    ((4, 5), 0),
+    ((2, 3, 4), 0),
+    ((2, 3, 4), 1),
+    ((2, 3, 4), -1),
+]
 
 
 def _case(rng, shape, axis, options, dtype, probs=False):
@@ -121,6 +130,28 @@ def test_prob_target_values_and_grad(
 
     grad = cross_entropy_grad(logits, target, axis=axis, reduction=reduction, **kw)
     close(grad, central_diff(loss_sum, logits, 1.0), rtol, atol, what="prob-target grad")
+
+
+@pytest.mark.parametrize(("dtype", "rtol", "atol"), DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("ignore_index", [None, 1])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES_AXES)
+def test_fused_grad_equals_chain_rule_and_explicit_jacobian(
+    rng, close, shape, axis, weighted, ignore_index, reduction, dtype, rtol, atol
+):
+    # cross_entropy = nll_loss o log_softmax: the fused gradient must equal the chain rule
+    # through log_softmax_vjp and through the explicit log-softmax Jacobian
+    opts = dict(weight="w" if weighted else None, ignore_index=ignore_index, label_smoothing=0.0)
+    logits, target, kw = _case(rng, shape, axis, opts, dtype)
+    del kw["label_smoothing"]
+    fused = cross_entropy_grad(logits, target, axis, reduction, **kw)
+    logp = log_softmax(logits, axis)
+    g = nll_loss_grad(logp, target, axis, reduction, **kw)  # dL/dlogp
+    close(fused, log_softmax_vjp(logp, g, axis), rtol, atol, what="fused vs chain rule")
+    jac = log_softmax_jacobian(logits, axis)  # (..., i, j) = d logp_i / d x_j
+    via_jac = np.einsum("...i,...ij->...j", np.moveaxis(g, axis, -1), jac)
+    close(fused, np.moveaxis(via_jac, -1, axis), rtol, atol, what="fused vs g @ J")
 
 
 def test_unweighted_grad_is_softmax_minus_smoothed_target(close):
