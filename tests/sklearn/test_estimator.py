@@ -202,6 +202,17 @@ def test_lr_schedule_sets_each_epoch(solver):
     assert clf.history_["learning_rate"] == [0.1, 0.05, 0.025, 0.0125]
 
 
+def test_lr_schedule_from_softgrad_optim():
+    from softgrad.optim import SGD, CosineLR
+
+    X, y = _data(3)
+    schedule = CosineLR(SGD(lr=0.2), t_max=4)
+    clf = _clf(lr_schedule=schedule, max_iter=4).fit(X, y)
+    # lr(e) = 0.2 * (1 + cos(pi * e / 4)) / 2
+    expected = [0.2 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)]
+    np.testing.assert_allclose(clf.history_["learning_rate"], expected, rtol=1e-12)
+
+
 def test_callbacks_receive_logs_and_can_stop(recwarn):
     X, y = _data(3)
     seen = []

@@ -97,10 +97,11 @@ def check_params(est) -> None:
     cw = est.class_weight
     if cw is not None and cw != "balanced" and not isinstance(cw, dict):
         raise ValueError(f"{WHERE}: class_weight must be None, 'balanced' or a dict; got {cw!r}")
-    if est.lr_schedule is not None and not callable(est.lr_schedule):
+    schedule = est.lr_schedule
+    if schedule is not None and not (callable(schedule) or hasattr(schedule, "lr_at")):
         raise TypeError(
-            f"{WHERE}: lr_schedule must be None or a callable epoch -> learning rate; "
-            f"got {est.lr_schedule!r}"
+            f"{WHERE}: lr_schedule must be None, a callable epoch -> learning rate or a "
+            f"softgrad.optim schedule with lr_at(epoch); got {schedule!r}"
         )
     for callback in est.callbacks or ():
         if not (callable(callback) or hasattr(callback, "on_epoch_end")):

@@ -126,7 +126,8 @@ def _epochs(est, net, solver, train, val, early_stopping, random_state, batch_si
             order = order[permutation]
         epoch = len(est.loss_curve_)
         if est.lr_schedule is not None:
-            solver.lr = float(est.lr_schedule(epoch))
+            lr_at = getattr(est.lr_schedule, "lr_at", est.lr_schedule)
+            solver.lr = float(lr_at(epoch))
         lr = solver.lr
         est.loss_ = epoch_loss(
             est,

@@ -44,9 +44,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Targets (1 - eps) * onehot + eps / C.
     dropout : float in [0, 1), default=0.0
         Inverted-dropout rate on hidden activations during training.
-    lr_schedule : callable or None, default=None
+    lr_schedule : callable, softgrad.optim schedule or None, default=None
         ``lr_schedule(epoch) -> learning rate`` (epoch 0-based, counted over warm starts and
-        partial_fit calls), set before each epoch for either solver; overrides learning_rate.
+        partial_fit calls), or a closed-form schedule of :mod:`softgrad.optim` (its
+        ``lr_at(epoch)``, e.g. ``CosineLR(SGD(lr=0.1), t_max=20)``), set before each epoch for
+        either solver; it overrides learning_rate and learning_rate_init.
     callbacks : sequence or None, default=None
         Each called after every epoch as ``cb(logs)`` (or ``cb.on_epoch_end(logs)``), logs a dict
         with epoch, loss, val_loss, val_score, learning_rate, estimator; a true return stops.
