@@ -363,3 +363,22 @@ def test_ignore_index_outside_class_range_is_allowed():
     # torch's default ignore_index is -100: a target equal to it is skipped, not out of range
     loss = cross_entropy(np.zeros((2, 3)), np.array([-100, 1]), ignore_index=-100)
     assert loss == pytest.approx(np.log(3), rel=1e-15)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_default_options_lane_matches_general_path(rng, close, reduction, dtype):
+    # C-contiguous (N, C) logits with default options take a lean lane; a Fortran-ordered copy
+    # of the same logits goes through the general path
+    logits = (rng.normal(size=(7, 5)) * 3).astype(dtype)
+    target = rng.integers(0, 5, size=7)
+    lane = cross_entropy_grad(logits, target, reduction=reduction)
+    general = cross_entropy_grad(np.asfortranarray(logits), target, reduction=reduction)
+    assert lane.dtype == dtype and lane.flags.c_contiguous
+    close(lane, general, rtol=1e-6, atol=1e-9, what="lean lane vs general path")
+    out = np.empty_like(logits)
+    assert cross_entropy_grad(logits, target, reduction=reduction, out=out) is out
+    close(out, lane, 0, 0, what="lean lane out=")
+    for bad in ([0, 1, 2, 3, 4, 5, 0], [-1, 0, 0, 0, 0, 0, 0]):
+        with pytest.raises(ValueError, match=r"target must be class indices in \[0, 4\]"):
+            cross_entropy_grad(logits, np.array(bad), reduction=reduction)
