@@ -128,6 +128,29 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
     return ac, bc, ax, out_dtype, buf
 
 
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _lean_product(s: Any, a: Any, axis: Any, out: Any) -> np.ndarray | None:
+    """The backward pass's call (two float32/64 arrays of one dtype and shape, C-contiguous,
+    last axis, no out) straight to the blocked kernel; None sends anything else through the
+    general path, which validates."""
+    if not (
+        out is None
+        and type(s) is np.ndarray
+        and type(a) is np.ndarray
+        and type(axis) is int
+        and s.dtype in _FAST_DTYPES
+        and a.dtype == s.dtype
+        and s.shape == a.shape
+        and s.ndim > 0
+        and (axis == -1 or axis == s.ndim - 1)
+    ):
+        return None
+    buf = np.empty(s.shape, s.dtype)
+    return buf if rows_softmax_product(s, a, s.ndim - 1, buf) else None
+
+
 def _softmax_product(s: np.ndarray, g: np.ndarray, ax: int, buf: np.ndarray) -> np.ndarray:
     # s * (g - sum(g * s)): blocked on the last axis, else three in-place passes and a reduction
     if rows_softmax_product(s, g, ax, buf):
@@ -170,6 +193,9 @@ def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -
     >>> softmax_vjp(np.array([0.25, 0.75]), np.array([1.0, 0.0]))
     array([ 0.1875, -0.1875])
     """
+    fast = _lean_product(s, g, axis, out)
+    if fast is not None:
+        return fast
     sc, gc, ax, out_dtype, buf = _pair(s, g, axis, out, "softmax_vjp", ("s", "g"))
     return to_output(_softmax_product(sc, gc, ax, buf), out_dtype, out)
 
@@ -200,6 +226,9 @@ def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -
     >>> softmax_jvp(np.array([0.25, 0.75]), np.array([1.0, 1.0]))
     array([0., 0.])
     """
+    fast = _lean_product(s, v, axis, out)
+    if fast is not None:
+        return fast
     sc, vc, ax, out_dtype, buf = _pair(s, v, axis, out, "softmax_jvp", ("s", "v"))
     return to_output(_softmax_product(sc, vc, ax, buf), out_dtype, out)
 
