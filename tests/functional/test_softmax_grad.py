@@ -195,3 +195,12 @@ def test_vjp_mixed_dtypes_follow_numpy_promotion():
     assert softmax_vjp(s, np.ones(3, np.float64)).dtype == np.float64
     assert softmax_vjp(s.astype(np.float16), np.ones(3, np.float16)).dtype == np.float16
     assert softmax_vjp(s, np.ones(3, np.int64)).dtype == np.float64
+
+
+def test_vjp_without_vecdot_uses_matmul(rng, close, monkeypatch):
+    # NumPy < 2 has no np.vecdot: the stacked-matmul row dot must give the same result
+    s = softmax(rng.normal(size=(6, 5)))
+    g = rng.normal(size=s.shape)
+    expected = softmax_vjp(s, g)
+    monkeypatch.setattr("softgrad.functional._rows._VECDOT", None)
+    close(softmax_vjp(s, g), expected, rtol=1e-14, atol=1e-16, what="matmul row dot")

@@ -60,9 +60,13 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
       tiny values in one slice) never gives NaN or inf.
     - +inf entries: the limit, i.e. the +inf entries of a slice share its mass equally and the
       other entries get 0.
-    - A NaN makes its own slice NaN and no other. A slice whose selected entries are all -inf
-      has no limit and gives NaN; a slice with no selected entry (``where`` all False) gives all
-      zeros, never NaN.
+    - A NaN makes its own slice NaN and no other (a NaN where ``where`` is False is ignored,
+      like any masked value). A slice whose selected entries are all -inf has no limit and
+      gives NaN; a slice with no selected entry (``where`` all False) gives all zeros, never
+      NaN.
+    - Gradients: :func:`softmax_vjp` of the result gives masked entries exactly 0.
+    - Unlike torch.softmax, which returns NaN for a slice holding +inf, the +inf limit above is
+      returned.
     - Works on any axis and on empty arrays.
     - Speed: along the last axis of a C-contiguous array the rows are processed in cache-sized
       blocks, and a row whose sum of exp(x) lands in [1, inf) skips the max shift (two fewer
