@@ -1,0 +1,126 @@
+"""Interleaved training runs: every peer trains epoch by epoch, A B C A B C, in one process.
+
+softgrad trains as a user trains it, with ONE ``fit(..., epochs=N)`` call: its callback times
+each epoch (on_epoch_begin -> on_epoch_end) and, at each epoch's end, runs the other peers'
+epoch, so the machine's drift hits every peer alike. Test accuracy is measured after every epoch
+of every peer, outside the timed region. The one-time cost of starting fit (input checks,
+buffers) is recorded apart and added to softgrad's time to reach the target accuracy.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from data import BenchData
+from peers import PEERS, RunSpec
+
+
+@dataclass
+class PeerRun:
+    """Per-epoch figures of one peer in one configuration."""
+
+    peer: str
+    epoch_times: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    setup_time: float = 0.0
+
+    def median_epoch(self, warmup: int = 1) -> float:
+        timed = self.epoch_times[warmup:] or self.epoch_times
+        return statistics.median(timed)
+
+    def time_to(self, accuracy: float) -> float | None:
+        """Training seconds (setup and warm-up included) until test accuracy >= ``accuracy``."""
+        total = self.setup_time
+        for seconds, acc in zip(self.epoch_times, self.test_acc, strict=True):
+            total += seconds
+            if acc >= accuracy:
+                return total
+        return None
+
+    def epochs_to(self, accuracy: float) -> int | None:
+        for epoch, acc in enumerate(self.test_acc, start=1):
+            if acc >= accuracy:
+                return epoch
+        return None
+
+
+@dataclass
+class ConfigResult:
+    """One configuration (data set + RunSpec) run by every peer."""
+
+    dataset: str
+    spec: RunSpec
+    n_train: int
+    epochs: int
+    runs: dict[str, PeerRun]
+    peers: dict = field(default_factory=dict, repr=False)  # the trained peer objects
+
+
+class _EpochClock:
+    """fit() callback: times softgrad's epochs and hands control to the other peers."""
+
+    def __init__(self, run: PeerRun, after_epoch) -> None:
+        self.run, self.after_epoch = run, after_epoch
+        self.started = self.called = time.perf_counter()
+
+    def on_epoch_begin(self, state) -> None:
+        self.started = time.perf_counter()
+        if not self.run.epoch_times:
+            self.run.setup_time = self.started - self.called
+
+    def on_epoch_end(self, state) -> bool:
+        self.run.epoch_times.append(time.perf_counter() - self.started)
+        self.after_epoch()
+        return False
+
+
+def run_config(
+    data: BenchData, spec: RunSpec, peer_names: list[str], epochs: int, log=None
+) -> ConfigResult:
+    """Train every peer for ``epochs`` epochs, interleaved, and collect their figures."""
+    peers = [PEERS[name](spec, data.X_train, data.y_train, data.n_classes) for name in peer_names]
+    runs = {p.name: PeerRun(p.name) for p in peers}
+    driver = next((p for p in peers if hasattr(p, "train")), None)
+    others = [p for p in peers if p is not driver]
+
+    def evaluate(peer) -> None:
+        runs[peer.name].test_acc.append(peer.accuracy(data.X_test, data.y_test))
+
+    def other_epochs() -> None:
+        if driver is not None:
+            evaluate(driver)
+        for peer in others:
+            gc.collect()
+            started = time.perf_counter()
+            peer.train_epoch()
+            runs[peer.name].epoch_times.append(time.perf_counter() - started)
+            evaluate(peer)
+        if log is not None:
+            done = len(runs[peers[0].name].epoch_times)
+            log(
+                f"  {data.name} {spec.label} epoch {done}/{epochs}: "
+                + "  ".join(
+                    f"{name} {r.epoch_times[-1]:.3f}s acc {r.test_acc[-1]:.4f}"
+                    for name, r in runs.items()
+                )
+            )
+        gc.collect()
+
+    gc.collect()
+    if driver is not None:
+        clock = _EpochClock(runs[driver.name], other_epochs)
+        driver.train(epochs, callbacks=[clock])
+    else:
+        for _ in range(epochs):
+            other_epochs()
+    return ConfigResult(
+        data.name, spec, len(data.X_train), epochs, runs, {p.name: p for p in peers}
+    )
+
+
+def trained_peers(config: ConfigResult) -> dict:
+    """name -> trained Peer of a finished configuration."""
+    return dict(config.peers)

@@ -1,0 +1,124 @@
+"""Inference throughput: predict_proba on the 10,000 test images in batches of 1,024.
+
+Peers: softgrad (``softgrad.training.predict_proba``), PyTorch (inference_mode, the same
+batches), scikit-learn (``predict_proba`` on the whole array: it has no batch argument) and
+ONNX Runtime running the graph of the trained softgrad network written by
+``softgrad.export_onnx`` (or, if softgrad has no exporter, the same graph built here with
+onnx.helper). Each figure is the median of several full passes after a warm-up pass; the
+probabilities of every peer are checked against softgrad's (same weights for ONNX Runtime).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BATCH = 1024
+
+
+@dataclass
+class InferenceResult:
+    peer: str
+    seconds: float  # median time for all test images
+    n_samples: int
+    max_abs_diff: float | None = None  # vs the softgrad network it was exported from
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.n_samples / self.seconds
+
+
+def _median_time(fn, repeats: int) -> tuple[float, np.ndarray]:
+    out = fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), out
+
+
+def _helper_graph(weights: list[np.ndarray]):
+    """x @ W1 + b1 -> Relu -> @ W2 + b2 -> Softmax, built with onnx.helper."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    W1, b1, W2, b2 = (np.asarray(w, dtype=np.float32) for w in weights)
+    nodes = [
+        helper.make_node("Gemm", ["input", "W1", "b1"], ["z1"]),
+        helper.make_node("Relu", ["z1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "W2", "b2"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    inits = [
+        numpy_helper.from_array(a, n)
+        for a, n in zip((W1, b1, W2, b2), ("W1", "b1", "W2", "b2"), strict=True)
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", W1.shape[0]])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", W2.shape[1]])],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def onnx_session(softgrad_model, threads: int):
+    """An ONNX Runtime session for the softgrad network; returns (session, how it was built)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        try:
+            from softgrad import export_onnx
+
+            export_onnx(softgrad_model, path)
+            how = "softgrad.export_onnx"
+        except (ImportError, AttributeError):
+            params = softgrad_model.named_params()
+            proto = _helper_graph([params[k] for k in ("0.W", "0.b", "2.W", "2.b")])
+            path.write_bytes(proto.SerializeToString())
+            how = "onnx.helper graph"
+        session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    return session, how
+
+
+def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 7) -> tuple[list, str]:
+    """Throughput of each trained peer (name -> Peer) plus ONNX Runtime on softgrad's network."""
+    results = []
+    reference = None
+    for name, peer in peers.items():
+        seconds, probs = _median_time(lambda p=peer: p.predict_proba(X), repeats)
+        if name == "softgrad":
+            reference = probs
+        results.append(InferenceResult(name, seconds, len(X)))
+    how = "not run (softgrad peer absent or onnxruntime missing)"
+    if "softgrad" in peers:
+        try:
+            session, how = onnx_session(peers["softgrad"].model, threads)
+        except ImportError:
+            session = None
+        if session is not None:
+
+            def run_ort():
+                return np.concatenate(
+                    [
+                        session.run(["probabilities"], {"input": X[i : i + BATCH]})[0]
+                        for i in range(0, len(X), BATCH)
+                    ]
+                )
+
+            seconds, probs = _median_time(run_ort, repeats)
+            diff = float(np.max(np.abs(probs - reference)))
+            results.append(InferenceResult("onnxruntime", seconds, len(X), diff))
+    return results, how

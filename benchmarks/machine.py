@@ -1,0 +1,81 @@
+"""What machine and libraries a benchmark ran on: CPU, cores, NumPy's BLAS, thread counts."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+
+
+def blas_info() -> dict:
+    """NumPy's BLAS as threadpoolctl sees it (library, version, kernel architecture, threads)."""
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    np.ones(1) @ np.ones(1)  # make sure the BLAS is loaded
+    for info in threadpool_info():
+        if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
+            return info
+    for info in threadpool_info():
+        if info.get("user_api") == "blas":
+            return info
+    return {}
+
+
+def blas_threads() -> int:
+    """Threads NumPy's BLAS uses (the count every peer is given)."""
+    return int(blas_info().get("num_threads") or os.cpu_count() or 1)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def describe() -> dict:
+    """A JSON-safe description of the machine and library versions."""
+    import numpy as np
+
+    blas = blas_info()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    return {
+        "cpu": cpu_model(),
+        "cores": cores,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": (
+            f"{blas.get('internal_api', '?')} {blas.get('version', '?')}, kernel "
+            f"{blas.get('architecture', '?')}, {blas.get('num_threads', '?')} threads"
+        ),
+        "blas_threads": blas_threads(),
+        "torch": _version("torch"),
+        "scikit-learn": _version("scikit-learn"),
+        "onnxruntime": _version("onnxruntime"),
+        "softgrad": _version("softgrad"),
+        "openblas_env": env or "unset",
+        "load_average": load_average(),
+    }

@@ -1,0 +1,121 @@
+"""Where softgrad's training epoch goes: a stage breakdown and a cProfile listing.
+
+Stage breakdown: perf_counter around each part of the step (batch gather, every layer's
+forward and backward, the loss, the optimizer), installed as wrappers on the instances of one
+fit() run (nothing in softgrad changes). The Linear layers' time is their matrix products
+plus their bias and bookkeeping; the GEMM-only bound of the same shapes (gemm_bound.py) tells
+which part of it is BLAS. cProfile adds per-function totals (its own overhead inflates the
+small functions; the stage times are the ones to trust).
+
+Run standalone: ``python benchmarks/profile_step.py --hidden 100 --batch 128 --optimizer sgd``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import time
+from collections import defaultdict
+
+from peers import RunSpec, SoftgradPeer
+
+
+def _timed(table: dict, key: str, fn):
+    def wrapper(*args, **kwargs):
+        started = time.perf_counter()
+        out = fn(*args, **kwargs)
+        table[key] += time.perf_counter() - started
+        return out
+
+    return wrapper
+
+
+class _Stages:
+    """fit() callback installing stage timers on the run's EpochRunner, layers and optimizer."""
+
+    def __init__(self, peer: SoftgradPeer, warmup: int) -> None:
+        self.peer, self.warmup = peer, warmup
+        self.table: dict[str, float] = defaultdict(float)
+        self.epoch_time = 0.0
+        self.started = 0.0
+        self.epoch = 0
+
+    def on_epoch_begin(self, state) -> None:
+        self.epoch += 1
+        if self.epoch == self.warmup + 1:
+            self.table.clear()
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, state) -> bool:
+        self.epoch_time = time.perf_counter() - self.started
+        return False
+
+
+def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[float, dict]:
+    """(epoch seconds, {stage: seconds}) for the last of warmup + 1 epochs."""
+    from softgrad.training import loop
+
+    peer = SoftgradPeer(spec, X, y, n_classes)
+    stages = _Stages(peer, warmup)
+    table = stages.table
+    for index, layer in enumerate(peer.model.layers):
+        name = f"{index}:{type(layer).__name__}"
+        layer.forward = _timed(table, f"{name} forward", layer.forward)
+        layer.backward = _timed(table, f"{name} backward", layer.backward)
+    peer.loss.forward = _timed(table, "loss forward", peer.loss.forward)
+    peer.loss.backward = _timed(table, "loss backward", peer.loss.backward)
+    peer.opt.step = _timed(table, "optimizer step", peer.opt.step)
+    original = (loop.EpochRunner._gather, loop.EpochRunner._hits)
+    loop.EpochRunner._gather = _timed(table, "gather batch", original[0])
+    loop.EpochRunner._hits = _timed(table, "accuracy (argmax)", original[1])
+    try:
+        peer.train(warmup + 1, callbacks=[stages])
+    finally:
+        loop.EpochRunner._gather, loop.EpochRunner._hits = original
+    rest = stages.epoch_time - sum(table.values())
+    out = dict(sorted(table.items(), key=lambda kv: -kv[1]))
+    out["rest of the loop"] = rest
+    return stages.epoch_time, out
+
+
+def cprofile_top(X, y, n_classes, spec: RunSpec, top: int = 15) -> str:
+    """cProfile of one epoch (after a warm-up epoch), sorted by own time."""
+    peer = SoftgradPeer(spec, X, y, n_classes)
+    peer.train_epoch()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    peer.train_epoch()
+    profiler.disable()
+    stream = io.StringIO()
+    pstats.Stats(profiler, stream=stream).sort_stats("tottime").print_stats(top)
+    return stream.getvalue()
+
+
+def main(argv=None) -> None:
+    import data
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--optimizer", default="sgd")
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--cprofile", action="store_true")
+    args = parser.parse_args(argv)
+    bench = data.load_fashion()
+    spec = RunSpec(args.hidden, args.batch, args.optimizer, args.lr)
+    epoch, stages = stage_breakdown(bench.X_train, bench.y_train, bench.n_classes, spec)
+    n_steps = -(-len(bench.X_train) // args.batch)
+    print(f"epoch {epoch:.3f} s, {n_steps} steps ({spec.label})")
+    for stage, seconds in stages.items():
+        print(
+            f"  {stage:<24} {seconds:7.4f} s  {100 * seconds / epoch:5.1f} %  "
+            f"{1e6 * seconds / n_steps:7.1f} us/step"
+        )
+    if args.cprofile:
+        print(cprofile_top(bench.X_train, bench.y_train, bench.n_classes, spec))
+
+
+if __name__ == "__main__":
+    main()

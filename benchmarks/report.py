@@ -1,0 +1,210 @@
+"""Tables of a training benchmark run: printed to the console and written into BENCHMARKS.md.
+
+Only the text between ``<!-- training:begin -->`` and ``<!-- training:end -->`` is rewritten;
+other sections of BENCHMARKS.md (ops, sklearn) are left byte for byte as they are. The
+hand-written analysis in benchmarks/training_findings.md is copied in below the tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BEGIN, END = "<!-- training:begin -->", "<!-- training:end -->"
+HEADING = "# softgrad benchmarks\n"
+TARGET_ACC = 0.88
+PEER_TITLES = {
+    "softgrad": "softgrad",
+    "pytorch": "PyTorch",
+    "sklearn": "scikit-learn",
+    "numpy-ref": "NumPy reference",
+    "onnxruntime": "ONNX Runtime",
+}
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+
+
+def epoch_table(configs, bounds) -> str:
+    """One row per configuration: median epoch per peer, ratios, GEMM bound."""
+    rows = []
+    for cfg in configs:
+        runs = cfg.runs
+        med = {name: run.median_epoch() for name, run in runs.items()}
+        sg = med.get("softgrad", med.get("numpy-ref"))
+        bound = bounds.get((cfg.dataset, cfg.spec.hidden, cfg.spec.batch_size))
+        rows.append(
+            [
+                f"{cfg.dataset} {cfg.spec.label}",
+                _seconds(med.get("softgrad")),
+                _seconds(med.get("pytorch")),
+                _seconds(med.get("sklearn")),
+                _ratio(sg, med.get("pytorch")),
+                _ratio(sg, med.get("sklearn")),
+                _seconds(bound.seconds) if bound else "-",
+                _ratio(sg, bound.seconds) if bound else "-",
+                f"{100 * bound.seconds / sg:.0f} %" if bound and sg else "-",
+            ]
+        )
+    return _table(
+        [
+            "config",
+            "softgrad s",
+            "PyTorch s",
+            "sklearn s",
+            "softgrad / PyTorch",
+            "softgrad / sklearn",
+            "GEMM bound s",
+            "softgrad / bound",
+            "GEMM share",
+        ],
+        rows,
+    )
+
+
+def detail_table(configs) -> str:
+    """One row per (configuration, peer): samples/s, accuracy, time to TARGET_ACC."""
+    rows = []
+    for cfg in configs:
+        for name, run in cfg.runs.items():
+            med = run.median_epoch()
+            to_acc = run.time_to(TARGET_ACC)
+            epochs_to = run.epochs_to(TARGET_ACC)
+            rows.append(
+                [
+                    f"{cfg.dataset} {cfg.spec.label}",
+                    PEER_TITLES.get(name, name),
+                    _seconds(med),
+                    f"{cfg.n_train / med:,.0f}",
+                    f"{run.test_acc[-1]:.4f}",
+                    f"{max(run.test_acc):.4f}",
+                    "-" if epochs_to is None else str(epochs_to),
+                    "not reached" if to_acc is None else _seconds(to_acc),
+                ]
+            )
+    return _table(
+        [
+            "config",
+            "peer",
+            "median epoch s",
+            "samples/s",
+            f"test acc after {configs[0].epochs if configs else 'N'} ep.",
+            "best test acc",
+            f"epochs to {TARGET_ACC}",
+            f"time to {TARGET_ACC} s",
+        ],
+        rows,
+    )
+
+
+def memory_table(records) -> str:
+    rows = []
+    for rec in records:
+        budget = 2 * (rec["train_set_mib"] + rec["model_mib"])
+        used = rec["peak_mib"] - rec["rss_imports_mib"]
+        rows.append(
+            [
+                PEER_TITLES.get(rec["peer"], rec["peer"]),
+                f"{rec['rss_imports_mib']:.0f}",
+                f"{rec['rss_data_mib']:.0f}",
+                f"{rec['peak_mib']:.0f}",
+                f"{used:.0f}",
+                f"{used / (rec['train_set_mib'] + rec['model_mib']):.2f}x",
+                f"{budget:.0f}",
+            ]
+        )
+    return _table(
+        [
+            "peer",
+            "RSS after imports MiB",
+            "RSS with train set MiB",
+            "peak RSS training MiB",
+            "peak - imports MiB",
+            "x (train set + model)",
+            "target MiB (2x)",
+        ],
+        rows,
+    )
+
+
+def inference_table(results) -> str:
+    sg = next((r.seconds for r in results if r.peer == "softgrad"), None)
+    rows = [
+        [
+            PEER_TITLES.get(r.peer, r.peer),
+            f"{1000 * r.seconds:.1f}",
+            f"{r.samples_per_s:,.0f}",
+            _ratio(sg, r.seconds),
+            "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}",
+        ]
+        for r in results
+    ]
+    return _table(
+        [
+            "peer",
+            "10,000 images ms",
+            "samples/s",
+            "softgrad time / peer time",
+            "max |p - p_softgrad|",
+        ],
+        rows,
+    )
+
+
+def stage_table(epoch: float, stages: dict, n_steps: int) -> str:
+    rows = [
+        [
+            stage,
+            f"{seconds:.4f}",
+            f"{100 * seconds / epoch:.1f} %",
+            f"{1e6 * seconds / n_steps:.1f}",
+        ]
+        for stage, seconds in stages.items()
+    ]
+    return _table(["stage", "s / epoch", "share", "us / step"], rows)
+
+
+def bound_table(bounds) -> str:
+    rows = []
+    for (dataset, hidden, batch), b in sorted(bounds.items()):
+        detail = ", ".join(f"{k} {v:.3f}" for k, v in b.per_shape.items())
+        rows.append(
+            [
+                f"{dataset} h{hidden} b{batch}",
+                f"{b.gflop:.2f}",
+                _seconds(b.seconds),
+                f"{b.gflops:.0f}",
+                detail,
+            ]
+        )
+    return _table(["shapes", "GFLOP / epoch", "bound s", "GFLOP/s", "per product s"], rows)
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace the text between the training markers (creating file/markers if absent)."""
+    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
+    if path.exists():
+        text = path.read_text()
+    else:
+        text = HEADING
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

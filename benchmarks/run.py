@@ -1,0 +1,353 @@
+"""The training benchmark suite: softgrad against PyTorch CPU and scikit-learn, in one command.
+
+    python benchmarks/run.py            # full run (< 10 min on 2 cores), rewrites BENCHMARKS.md
+    python benchmarks/run.py --quick    # a smoke run of every part (about a minute)
+    python benchmarks/run.py --epochs 15 --sizes 100 256 --batches 32 64 512 --no-write
+
+Workload: Fashion-MNIST (60,000 x 784 train, 10,000 test, [0, 1] float32), the network
+784-H-10 (Linear, ReLU, Linear, softmax cross-entropy) for H in --sizes, batch 128 with SGD
+(momentum 0.9) and Adam, a batch-size sweep (--batches) with SGD at H=100, and the 8x8 digits
+(64-100-10) as the small case. Peers train interleaved epoch by epoch in this one process with
+the same thread count as NumPy's BLAS. Then: the GEMM-only lower bound of each shape, peak RSS
+per peer (subprocesses), inference throughput (plus ONNX Runtime) and where softgrad's epoch
+goes (stage profile). Prints every table and rewrites the "Training" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import data  # noqa: E402
+import gemm_bound  # noqa: E402
+import harness  # noqa: E402
+import inference  # noqa: E402
+import machine  # noqa: E402
+import memory  # noqa: E402
+import profile_step  # noqa: E402
+import report  # noqa: E402
+from peers import RunSpec, softgrad_available  # noqa: E402
+
+LR = {"sgd": 0.03, "adam": 1e-3}
+FINDINGS = HERE / "training_findings.md"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="softgrad training benchmarks against PyTorch CPU and scikit-learn"
+    )
+    parser.add_argument("--quick", action="store_true", help="few epochs, h100 only: a smoke run")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epochs of the batch-128 runs (default 15)"
+    )
+    parser.add_argument(
+        "--sweep-epochs", type=int, default=None, help="epochs of the batch sweep (default 4)"
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="hidden sizes")
+    parser.add_argument(
+        "--batches", type=int, nargs="*", default=None, help="sweep batch sizes (SGD, H=100)"
+    )
+    parser.add_argument(
+        "--peers", nargs="+", default=None, help="softgrad pytorch sklearn numpy-ref"
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
+    parser.add_argument("--json", type=Path, default=None, help="also dump raw figures here")
+    parser.add_argument("--output", type=Path, default=HERE.parent / "BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    if args.epochs is None:
+        args.epochs = 3 if quick else 15
+    if args.sweep_epochs is None:
+        args.sweep_epochs = 2 if quick else 4
+    if args.sizes is None:
+        args.sizes = [100] if quick else [100, 256]
+    if args.batches is None:
+        args.batches = [] if quick else [32, 64, 512]
+    if args.peers is None:
+        args.peers = ["softgrad", "pytorch", "sklearn"]
+    if "softgrad" in args.peers and not softgrad_available():
+        args.peers = ["numpy-ref" if p == "softgrad" else p for p in args.peers]
+    return args
+
+
+def plan(args) -> list[tuple[str, RunSpec, int]]:
+    """(dataset, spec, epochs) of every training configuration, in run order."""
+    runs = []
+    for hidden in args.sizes:
+        for optimizer in ("sgd", "adam"):
+            runs.append(
+                ("fashion-mnist", RunSpec(hidden, 128, optimizer, LR[optimizer]), args.epochs)
+            )
+    for batch in args.batches:
+        runs.append(("fashion-mnist", RunSpec(100, batch, "sgd", LR["sgd"]), args.sweep_epochs))
+    runs.append(("digits", RunSpec(100, 128, "sgd", LR["sgd"]), 5 if args.quick else 20))
+    return runs
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    threads = machine.blas_threads()
+    if "pytorch" in args.peers:
+        import torch
+
+        torch.set_num_threads(threads)
+    info = machine.describe()
+    command = "python benchmarks/run.py" + (" " + shlex.join(argv) if argv else "")
+    if argv is None and sys.argv[1:]:
+        command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
+    log(f"machine: {json.dumps(info)}")
+    log(f"peers: {args.peers}; threads per peer: {threads}")
+
+    fashion = data.load_fashion()
+    digits = data.load_digits_split()
+    sets = {"fashion-mnist": fashion, "digits": digits}
+
+    configs = []
+    for dataset, spec, epochs in plan(args):
+        log(f"training {dataset} {spec.label} lr {spec.lr} for {epochs} epochs")
+        configs.append(harness.run_config(sets[dataset], spec, args.peers, epochs, log=log))
+
+    bounds = {}
+    for dataset, spec, _ in plan(args):
+        key = (dataset, spec.hidden, spec.batch_size)
+        if key not in bounds:
+            bench = sets[dataset]
+            bounds[key] = gemm_bound.epoch_bound(
+                len(bench.X_train), spec.batch_size, bench.n_features, spec.hidden, bench.n_classes
+            )
+            log(f"GEMM bound {key}: {bounds[key].seconds:.3f} s ({bounds[key].gflops:.0f} GFLOP/s)")
+
+    log("inference throughput")
+    sg_name = "softgrad" if "softgrad" in args.peers else None
+    inf_spec = RunSpec(args.sizes[0], 128, "adam", LR["adam"])
+    inf_cfg = next(
+        (c for c in configs if c.spec == inf_spec and c.dataset == "fashion-mnist"), None
+    )
+    trained = harness.trained_peers(inf_cfg) if inf_cfg else {}
+    inf_results, onnx_how = inference.measure(trained, fashion.X_test, threads)
+
+    log("peak memory (subprocesses)")
+    mem_records = memory.measure(
+        [p for p in args.peers if p != "numpy-ref"] or args.peers,
+        hidden=args.sizes[0],
+        batch_size=128,
+        optimizer="sgd",
+        lr=LR["sgd"],
+        epochs=1,
+    )
+
+    stages = None
+    if sg_name:
+        log("stage profile of softgrad's epoch")
+        prof_spec = RunSpec(args.sizes[0], 128, "sgd", LR["sgd"])
+        stages = profile_step.stage_breakdown(
+            fashion.X_train, fashion.y_train, fashion.n_classes, prof_spec
+        )
+    info["load_average_end"] = machine.load_average()
+    elapsed = time.perf_counter() - started
+
+    body = render(args, info, command, configs, bounds, inf_results, onnx_how, mem_records, stages)
+    body += f"\nWhole run: {elapsed:.0f} s.\n"
+    print()
+    print(body)
+    if not args.no_write:
+        report.write_section(args.output, body)
+        log(f"rewrote the training section of {args.output}")
+    if args.json:
+        dump = {
+            "machine": info,
+            "configs": [
+                {
+                    "dataset": c.dataset,
+                    "spec": c.spec.__dict__,
+                    "runs": {n: r.__dict__ for n, r in c.runs.items()},
+                }
+                for c in configs
+            ],
+            "bounds": {str(k): b.__dict__ for k, b in bounds.items()},
+            "inference": [r.__dict__ for r in inf_results],
+            "memory": mem_records,
+        }
+        args.json.write_text(json.dumps(dump, indent=1, default=str))
+    return 0
+
+
+def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_records, stages):
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    fashion_cfgs = [c for c in configs if c.dataset == "fashion-mnist"]
+    other_cfgs = [c for c in configs if c.dataset != "fashion-mnist"]
+    lines = [
+        "## Training",
+        "",
+        f"Last run: {today}, `{command}`"
+        + (" (quick smoke run: too few epochs for stable figures)" if args.quick else ""),
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
+        f"NumPy {info['numpy']} with {info['blas']}; PyTorch {info['torch']} "
+        f"({machine.blas_threads()} threads, set to NumPy's BLAS count); scikit-learn "
+        f"{info['scikit-learn']}; ONNX Runtime {info['onnxruntime']}; OPENBLAS_CORETYPE / "
+        f"OPENBLAS_L2_SIZE: {info['openblas_env']}. Load average at start "
+        f"{info['load_average']}, at end {info['load_average_end']}.",
+        "",
+        "Workload: 784-H-10 MLP (Linear, ReLU, Linear, softmax cross-entropy), float32 inputs in "
+        "[0, 1], Glorot-uniform weights (softgrad and PyTorch start from the same arrays; "
+        "scikit-learn draws its own from the same distribution), SGD momentum 0.9 (no Nesterov) "
+        f"lr {LR['sgd']} or Adam lr {LR['adam']}, no weight decay, shuffled every epoch. Peers "
+        "train interleaved epoch by epoch in one process; epoch time = median over the epochs "
+        "after the first (warm-up); test accuracy is measured after each epoch, outside the "
+        "timed region. softgrad trains with one `fit(..., epochs=N)` call; PyTorch idiomatically "
+        "(preloaded tensors, `torch.randperm` indices, `F.cross_entropy`, `torch.optim`); "
+        "scikit-learn's `MLPClassifier` with one `partial_fit` per epoch (exactly one pass, "
+        "`alpha=0`, constant lr, no early stopping).",
+        "",
+        "### Epoch time, ratios and the GEMM-only bound",
+        "",
+        report.epoch_table(configs, bounds),
+        "",
+        "softgrad / peer below 1 means softgrad is faster. GEMM share = bound / softgrad epoch.",
+        "",
+        "### Throughput, accuracy and time to 0.88 test accuracy",
+        "",
+        report.detail_table(fashion_cfgs),
+        "",
+    ]
+    if other_cfgs:
+        lines += [report.detail_table(other_cfgs), ""]
+    lines += [
+        "### Targets (issue 4)",
+        "",
+        targets_table(configs, bounds, mem_records),
+        "",
+        "### GEMM-only lower bound (NumPy float32, this machine)",
+        "",
+        "Per batch: x @ W1, h @ W2, h^T @ d2, d2 @ W2^T, x^T @ d1 (no input gradient), the "
+        "last short batch included; each product timed in NumPy's BLAS on preallocated operands "
+        "laid out as in training (`benchmarks/gemm_bound.py`).",
+        "",
+        report.bound_table(bounds),
+        "",
+        "### Peak memory while training (Fashion-MNIST, h"
+        f"{args.sizes[0]} b128 SGD, one epoch, one subprocess per peer)",
+        "",
+        report.memory_table(mem_records),
+        "",
+        "Peak RSS is read from VmHWM after resetting it once the data is loaded, so it covers "
+        "training only; 'peak - imports' excludes the interpreter and library code.",
+        "",
+        "### Inference: predict_proba on the 10,000 test images, batch 1,024",
+        "",
+        report.inference_table(inf_results),
+        "",
+        f"ONNX Runtime runs the trained softgrad network exported by {onnx_how}; scikit-learn "
+        "predicts the whole array in one call (no batch argument).",
+        "",
+    ]
+    if stages is not None:
+        epoch, table = stages
+        n_steps = -(-60_000 // 128)
+        lines += [
+            f"### Where softgrad's epoch goes (h{args.sizes[0]} b128 SGD, one epoch "
+            f"{epoch:.3f} s, perf_counter stages)",
+            "",
+            report.stage_table(epoch, table, n_steps),
+            "",
+        ]
+    if FINDINGS.exists():
+        lines += [FINDINGS.read_text().strip(), ""]
+    return "\n".join(lines)
+
+
+def _status(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def targets_table(configs, bounds, mem_records) -> str:
+    rows = []
+
+    def find(hidden, batch, optimizer):
+        for c in configs:
+            s = c.spec
+            if (c.dataset, s.hidden, s.batch_size, s.optimizer) == (
+                "fashion-mnist",
+                hidden,
+                batch,
+                optimizer,
+            ):
+                return c
+        return None
+
+    def ratio(cfg, peer):
+        if cfg is None or "softgrad" not in cfg.runs or peer not in cfg.runs:
+            return None
+        return cfg.runs["softgrad"].median_epoch() / cfg.runs[peer].median_epoch()
+
+    for hidden, batch, limit in ((100, 128, 0.6), (256, 128, 0.8), (100, 64, 0.6), (100, 32, 0.6)):
+        for optimizer in ("sgd", "adam"):
+            cfg = find(hidden, batch, optimizer)
+            r = ratio(cfg, "pytorch")
+            if cfg is None:
+                continue
+            rows.append(
+                [
+                    f"h{hidden} b{batch} {optimizer}: epoch <= {limit}x PyTorch",
+                    "-" if r is None else f"{r:.2f}x",
+                    _status(None if r is None else r <= limit),
+                ]
+            )
+    for c in configs:
+        if c.dataset != "fashion-mnist" or "sklearn" not in c.runs or "softgrad" not in c.runs:
+            continue
+        need = 1.8 if c.spec.optimizer == "sgd" else 2.2
+        speedup = 1 / ratio(c, "sklearn")
+        acc_sg, acc_sk = c.runs["softgrad"].test_acc[-1], c.runs["sklearn"].test_acc[-1]
+        rows.append(
+            [
+                f"{c.spec.label}: >= {need}x faster than sklearn at equal or better accuracy",
+                f"{speedup:.2f}x, acc {acc_sg:.4f} vs {acc_sk:.4f}",
+                _status(speedup >= need and acc_sg >= acc_sk),
+            ]
+        )
+    for hidden, limit in ((100, 1.3), (256, 1.25)):
+        for optimizer in ("sgd", "adam"):
+            cfg = find(hidden, 128, optimizer)
+            bound = bounds.get(("fashion-mnist", hidden, 128))
+            if cfg is None or bound is None or "softgrad" not in cfg.runs:
+                continue
+            r = cfg.runs["softgrad"].median_epoch() / bound.seconds
+            rows.append(
+                [
+                    f"h{hidden} b128 {optimizer}: epoch <= {limit}x GEMM-only bound",
+                    f"{r:.2f}x",
+                    _status(r <= limit),
+                ]
+            )
+    for rec in mem_records:
+        if rec["peer"] != "softgrad":
+            continue
+        used = rec["peak_mib"] - rec["rss_imports_mib"]
+        budget = 2 * (rec["train_set_mib"] + rec["model_mib"])
+        rows.append(
+            [
+                "peak memory <= 2x (float32 train set + model)",
+                f"{used:.0f} MiB of {budget:.0f} MiB ({rec['peak_mib']:.0f} MiB total RSS)",
+                _status(used <= budget),
+            ]
+        )
+    return report._table(["target", "measured", "status"], rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
