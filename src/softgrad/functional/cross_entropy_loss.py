@@ -304,7 +304,7 @@ def _class_grad(p: _Problem, buf: np.ndarray) -> None:
         coef = wy * (scale * (1.0 - eps))
         if eps:
             smooth = scale * eps / n * w_total
-            coef += smooth if p.valid is None else p.valid.astype(coef.dtype) * smooth
+            coef += smooth  # ignored rows are zeroed at the end
         softmax_into(x, 1, None, buf)
         buf *= coef[:, None]
     if eps:
