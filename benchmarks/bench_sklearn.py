@@ -20,7 +20,6 @@ import argparse
 import os
 import platform
 import statistics
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -145,8 +144,8 @@ def write_section(text, path=BENCHMARKS_MD):
         new = head + block + rest.split(END, 1)[1]
     else:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".BENCHMARKS.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: rename is atomic
+    with open(tmp, "w") as handle:
         handle.write(new)
     os.replace(tmp, path)
 

@@ -116,6 +116,15 @@ def test_model_export_keeps_the_scaler(tmp_path):
     assert np.abs(probs - model.predict_proba(X_raw)).max() <= 1e-5
 
 
+def test_written_file_has_umask_permissions(tmp_path):
+    X, y = _data(3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
+    reference = tmp_path / "plain.bin"
+    reference.write_bytes(b"")  # a file created the ordinary way, under the same umask
+    path = export_onnx(clf, tmp_path / "model.onnx")
+    assert path.stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+
+
 def test_write_is_atomic(tmp_path, monkeypatch):
     X, y = _data(3)
     clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0).fit(X, y)
@@ -129,7 +138,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         export_onnx(clf, target)
     assert target.read_bytes() == b"previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temp file left
 
 
 def test_missing_onnx_names_the_install(monkeypatch):

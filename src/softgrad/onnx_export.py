@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -193,13 +193,15 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     """
     proto = build_graph(model, name=name)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    # a fresh name in the same folder, opened with "x" so the file gets the usual umask
+    # permissions (tempfile.mkstemp would leave it readable by its owner only)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "xb") as handle:
             handle.write(proto.SerializeToString())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
