@@ -170,3 +170,14 @@ def test_sklearn_mlp_exports_too(tmp_path, n_classes):
     multilabel.fit(X, np.column_stack([y == 0, y == 1]))
     with pytest.raises(ValueError, match="multilabel"):
         build_graph(multilabel)
+
+
+def test_trailing_activation_is_part_of_the_logits(tmp_path):
+    from softgrad.nn import Linear, Sequential, Tanh
+
+    # a network whose output passes through tanh: its logits are tanh(z), not z
+    net = Sequential(Linear(4, 3, rng=0), Tanh())
+    X = np.random.default_rng(3).normal(size=(10, 4)).astype(np.float32) * 3
+    probs, logits = _run(export_onnx(net, tmp_path / "tanh.onnx"), X)
+    assert np.abs(logits - net.forward(X)).max() <= 1e-6
+    assert np.abs(probs - softmax(net.forward(X).astype(np.float64), axis=1)).max() <= 1e-5

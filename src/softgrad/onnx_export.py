@@ -107,49 +107,45 @@ def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
     return current
 
 
+def _body_nodes(plan, current, helper, numpy_helper, inits, nodes) -> None:
+    """Gemm and activation nodes from ``current`` on; the last one writes "logits"."""
+    steps = [step for step in plan if step[0] == "gemm" or _ACTIVATION_OPS[step[1]] is not None]
+    for index, step in enumerate(steps):
+        out = "logits" if index == len(steps) - 1 else f"t{index}"
+        if step[0] == "gemm":
+            W, b = step[1].astype(np.float32), step[2].astype(np.float32)
+            inits += [
+                numpy_helper.from_array(W, f"W{index}"),
+                numpy_helper.from_array(b, f"b{index}"),
+            ]
+            nodes.append(helper.make_node("Gemm", [current, f"W{index}", f"b{index}"], [out]))
+        else:
+            nodes.append(helper.make_node(_ACTIVATION_OPS[step[1]], [current], [out]))
+        current = out
+
+
 def build_graph(model, name: str = "softgrad"):
     """The ONNX ModelProto of ``model`` (see :func:`export_onnx`), checked by onnx.checker."""
     onnx = _import_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
     plan, scaler = _plan(model)
-    n_features = next(step[1].shape[0] for step in plan if step[0] == "gemm")
-    n_classes = [step[1].shape[1] for step in plan if step[0] == "gemm"][-1]
+    gemms = [step[1] for step in plan if step[0] == "gemm"]
+    n_features, n_classes = gemms[0].shape[0], gemms[-1].shape[1]
     inits: list = []
     nodes: list = []
-    current = (
-        "input" if scaler is None else _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
-    )
-    n_gemm = sum(step[0] == "gemm" for step in plan)
-    gemm_index = 0
-    for step in plan:
-        if step[0] == "gemm":
-            W, b = step[1].astype(np.float32), step[2].astype(np.float32)
-            inits += [
-                numpy_helper.from_array(W, f"W{gemm_index}"),
-                numpy_helper.from_array(b, f"b{gemm_index}"),
-            ]
-            gemm_index += 1
-            out = "logits" if gemm_index == n_gemm else f"z{gemm_index}"
-            nodes.append(
-                helper.make_node(
-                    "Gemm", [current, f"W{gemm_index - 1}", f"b{gemm_index - 1}"], [out]
-                )
-            )
-            current = out
-        elif _ACTIVATION_OPS[step[1]] is not None and current != "logits":
-            out = f"a{gemm_index}"
-            nodes.append(helper.make_node(_ACTIVATION_OPS[step[1]], [current], [out]))
-            current = out
+    current = "input"
+    if scaler is not None:
+        current = _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
+    _body_nodes(plan, current, helper, numpy_helper, inits, nodes)
     nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
-    batch = "N"
     graph = helper.make_graph(
         nodes,
         name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, n_features])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", n_features])],
         [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [batch, n_classes]),
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, n_classes]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", n_classes]),
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_classes]),
         ],
         inits,
     )
