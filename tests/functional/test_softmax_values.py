@@ -314,6 +314,11 @@ def test_fast_path_and_shifted_path_both_accurate(rng, close, small_blocks, dtyp
     general = softmax_vjp(np.ascontiguousarray(s.T), np.ascontiguousarray(g.T), axis=0).T
     close(blocked, ref_vjp, rtol=rtol * 10, atol=rtol * 1e-2, what="vjp blocked path")
     close(general, ref_vjp, rtol=rtol * 10, atol=rtol * 1e-2, what="vjp general path")
+    # log-softmax VJP: the middle block holds -inf log-probabilities (row 143) and NaN rows
+    blocked = log_softmax_vjp(fast_log, g)
+    general = log_softmax_vjp(np.ascontiguousarray(fast_log.T), np.ascontiguousarray(g.T), axis=0).T
+    close(blocked, general, rtol=rtol * 10, atol=rtol, what="log_softmax_vjp blocked vs general")
+    assert np.all(blocked[143][fast_log[143] == -INF] == 0)
 
 
 @pytest.mark.parametrize("fn", [softmax, log_softmax])

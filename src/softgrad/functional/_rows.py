@@ -18,7 +18,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["BLOCK_ELEMENTS", "rows_fast_path", "rows_softmax_product"]
+__all__ = [
+    "BLOCK_ELEMENTS",
+    "rows_fast_path",
+    "rows_log_softmax_product",
+    "rows_softmax_product",
+]
 
 # 512 Ki entries (2 MiB of float32) per block: measured best on these machines (2 MiB L2 per
 # core, 32 MiB shared L3) between 64 Ki and 8 Mi; smaller blocks pay more per-call overhead
@@ -128,3 +133,39 @@ def rows_softmax_product(s: np.ndarray, a: np.ndarray, axis: int, buf: np.ndarra
 def _product_block(s: np.ndarray, a: np.ndarray, buf: np.ndarray) -> None:
     np.subtract(a, _row_dot(a, s)[:, None], out=buf)
     np.multiply(buf, s, out=buf)
+
+
+def rows_log_softmax_product(
+    logp: np.ndarray,
+    a: np.ndarray,
+    axis: int,
+    buf: np.ndarray,
+    jvp: bool,
+    fallback: Callable[[np.ndarray, np.ndarray, np.ndarray], object],
+) -> bool:
+    """Log-softmax VJP ``a - exp(logp) * sum(a)`` (or JVP ``a - sum(exp(logp) * a)``) in blocks.
+
+    A block holding a -inf (or NaN) log-probability goes to ``fallback(logp_b, a_b, buf_b)``,
+    which applies the -inf rule; the others need no mask. ``buf`` must not overlap the inputs.
+    False (nothing written) when the layout does not allow it.
+    """
+    views = _last_axis_rows(axis, logp, a, buf)
+    if views is None:
+        return False
+    if logp.size == 0:
+        return True
+    l2, a2, b2 = views
+    n_rows, n = l2.shape
+    step = max(1, BLOCK_ELEMENTS // max(n, 1))
+    for start in range(0, n_rows, step):
+        lb, ab, bb = l2[start : start + step], a2[start : start + step], b2[start : start + step]
+        if not lb.min() > -np.inf:  # a -inf or NaN entry: the masked rule
+            fallback(lb, ab, bb)
+            continue
+        np.exp(lb, out=bb)
+        if jvp:
+            np.subtract(ab, _row_dot(bb, ab)[:, None], out=bb)
+        else:
+            bb *= np.einsum("ij->i", ab)[:, None]
+            np.subtract(ab, bb, out=bb)
+    return True

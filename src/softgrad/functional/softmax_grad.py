@@ -20,7 +20,7 @@ from ._checks import (
     to_output,
 )
 from ._kernels import slice_sum, softmax_into
-from ._rows import rows_softmax_product
+from ._rows import rows_log_softmax_product, rows_softmax_product
 
 __all__ = [
     "log_softmax_jacobian",
@@ -234,10 +234,24 @@ def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -
 
 
 def _log_softmax_product(
-    logp: np.ndarray, a: np.ndarray, ax: int, buf: np.ndarray, weighted_sum: bool
+    logp: np.ndarray,
+    a: np.ndarray,
+    ax: int,
+    buf: np.ndarray,
+    weighted_sum: bool,
+    blocked: bool = True,
 ) -> np.ndarray:
     # -inf entries of logp (masked, or -inf input) are locally constant: zero derivative, and
     # their cotangent does not enter the sum
+    if blocked and rows_log_softmax_product(
+        logp,
+        a,
+        ax,
+        buf,
+        weighted_sum,
+        lambda lb, ab, bb: _log_softmax_product(lb, ab, 1, bb, weighted_sum, blocked=False),
+    ):
+        return buf
     neg = np.isneginf(logp)
     has_neg = bool(neg.any())
     np.exp(logp, out=buf)
