@@ -11,16 +11,10 @@ float32); int and bool in, float64 out.
 
 from .activations import relu, relu_vjp, sigmoid, sigmoid_vjp, tanh, tanh_vjp
 from .cross_entropy_loss import cross_entropy, cross_entropy_grad
+from .jacobians import log_softmax_jacobian, softmax_jacobian
 from .nll import nll_loss, nll_loss_grad
 from .softmax_forward import log_softmax, logsumexp, softmax
-from .softmax_grad import (
-    log_softmax_jacobian,
-    log_softmax_jvp,
-    log_softmax_vjp,
-    softmax_jacobian,
-    softmax_jvp,
-    softmax_vjp,
-)
+from .softmax_grad import log_softmax_jvp, log_softmax_vjp, softmax_jvp, softmax_vjp
 
 __all__ = [
     "cross_entropy",

@@ -1,5 +1,7 @@
 """Validation and layout shared by the losses: logits as rows, targets, weights, options.
 
+``Problem`` bundles one validated cross-entropy call.
+
 The losses work on a 2-d view (M, C) of the logits with the class axis moved last; M is the
 number of slices (samples). ``Rows`` carries that view and how to put results back.
 """
@@ -11,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, normalize_axis
+from ._checks import as_float_array, normalize_axis, to_output, to_scalar
 
 __all__ = [
     "REDUCTIONS",
+    "Problem",
     "Rows",
     "check_options",
     "class_targets",
@@ -168,3 +171,56 @@ def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
         )
     moved = np.moveaxis(target.astype(rows.x.dtype, copy=False), rows.axis, -1)
     return moved.reshape(-1, rows.n_classes)
+
+
+class Problem:
+    """Validated arguments of one cross-entropy call, in (M, C) row layout."""
+
+    def __init__(self, logits, target, axis, reduction, weight, ignore_index, eps, where):
+        self.eps = check_options(reduction, eps, ignore_index, where)
+        self.reduction = reduction
+        self.rows: Rows = to_rows(logits, axis, where)
+        dtype = self.rows.x.dtype
+        self.w = weights(weight, self.rows.n_classes, dtype, where)
+        target = np.asarray(target)
+        self.probs = target.dtype.kind == "f"
+        if self.probs:
+            if ignore_index is not None:
+                raise ValueError(
+                    f"{where}: ignore_index must be None with class-probability (float) targets; "
+                    f"got {ignore_index!r}"
+                )
+            self.t = prob_targets(target, self.rows, where)
+            self.valid = None
+        else:
+            self.t, self.valid = class_targets(target, self.rows, ignore_index, where)
+
+    def class_weights(self) -> tuple[np.ndarray | None, float]:
+        """``(w[y_n] with 0 for ignored rows, or None for all ones; the 'mean' divisor)``.
+
+        torch's 'mean' divides by the total weight of the non-ignored targets, for the
+        smoothing part too; ``reduce`` turns a zero divisor into a 0.0 loss (torch: NaN).
+        """
+        wy = None if self.w is None else self.w[self.t]
+        if self.valid is not None:
+            wy = self.valid.astype(self.rows.x.dtype) if wy is None else wy * self.valid
+        divisor = float(self.rows.x.shape[0] if wy is None else np.sum(wy, dtype=np.float64))
+        return wy, divisor
+
+    def smoothed_targets(self) -> np.ndarray:
+        """Probability targets after smoothing and class weighting: t' = w * ((1-eps) t + eps/C)."""
+        t = self.t
+        if self.eps:
+            t = t * (1.0 - self.eps) + self.eps / self.rows.n_classes
+        if self.w is not None:
+            t = t * self.w
+        return t
+
+    def reduce(self, per_row: np.ndarray, divisor: float) -> Any:
+        dtype = self.rows.out_dtype
+        if self.reduction == "none":
+            return to_output(per_row.reshape(self.rows.lead), dtype)
+        total = float(np.sum(per_row, dtype=np.float64))
+        if self.reduction == "mean":
+            total = total / divisor if divisor > 0 else 0.0
+        return to_scalar(total, dtype)

@@ -11,72 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_out, to_output, to_scalar
+from ._checks import check_out, to_output
 from ._kernels import log_softmax_into, softmax_into
-from ._targets import (
-    Rows,
-    check_options,
-    class_targets,
-    prob_targets,
-    subtract_at_targets,
-    to_rows,
-    weights,
-)
+from ._targets import Problem, subtract_at_targets
 
 __all__ = ["cross_entropy", "cross_entropy_grad"]
-
-
-class _Problem:
-    """Validated arguments of one cross-entropy call, in (M, C) row layout."""
-
-    def __init__(self, logits, target, axis, reduction, weight, ignore_index, eps, where):
-        self.eps = check_options(reduction, eps, ignore_index, where)
-        self.reduction = reduction
-        self.rows: Rows = to_rows(logits, axis, where)
-        dtype = self.rows.x.dtype
-        self.w = weights(weight, self.rows.n_classes, dtype, where)
-        target = np.asarray(target)
-        self.probs = target.dtype.kind == "f"
-        if self.probs:
-            if ignore_index is not None:
-                raise ValueError(
-                    f"{where}: ignore_index must be None with class-probability (float) targets; "
-                    f"got {ignore_index!r}"
-                )
-            self.t = prob_targets(target, self.rows, where)
-            self.valid = None
-        else:
-            self.t, self.valid = class_targets(target, self.rows, ignore_index, where)
-
-    def class_weights(self) -> tuple[np.ndarray | None, float]:
-        """``(w[y_n] with 0 for ignored rows, or None for all ones; the 'mean' divisor)``.
-
-        torch's 'mean' divides by the total weight of the non-ignored targets, for the
-        smoothing part too; ``reduce`` turns a zero divisor into a 0.0 loss (torch: NaN).
-        """
-        wy = None if self.w is None else self.w[self.t]
-        if self.valid is not None:
-            wy = self.valid.astype(self.rows.x.dtype) if wy is None else wy * self.valid
-        divisor = float(self.rows.x.shape[0] if wy is None else np.sum(wy, dtype=np.float64))
-        return wy, divisor
-
-    def smoothed_targets(self) -> np.ndarray:
-        """Probability targets after smoothing and class weighting: t' = w * ((1-eps) t + eps/C)."""
-        t = self.t
-        if self.eps:
-            t = t * (1.0 - self.eps) + self.eps / self.rows.n_classes
-        if self.w is not None:
-            t = t * self.w
-        return t
-
-    def reduce(self, per_row: np.ndarray, divisor: float) -> Any:
-        dtype = self.rows.out_dtype
-        if self.reduction == "none":
-            return to_output(per_row.reshape(self.rows.lead), dtype)
-        total = float(np.sum(per_row, dtype=np.float64))
-        if self.reduction == "mean":
-            total = total / divisor if divisor > 0 else 0.0
-        return to_scalar(total, dtype)
 
 
 def cross_entropy(
@@ -142,7 +81,7 @@ def cross_entropy(
     >>> cross_entropy(logits, np.array([0, 2]), reduction="none", label_smoothing=0.1)
     array([0.3728781 , 1.09861229])
     """
-    p = _Problem(
+    p = Problem(
         logits, target, axis, reduction, weight, ignore_index, label_smoothing, "cross_entropy"
     )
     x = p.rows.x
@@ -223,7 +162,7 @@ def cross_entropy_grad(
         if grad is not None:
             return grad
     name = "cross_entropy_grad"
-    p = _Problem(logits, target, axis, reduction, weight, ignore_index, label_smoothing, name)
+    p = Problem(logits, target, axis, reduction, weight, ignore_index, label_smoothing, name)
     if out is not None:
         check_out(out, p.rows.shape, p.rows.out_dtype, name)
     view = None if out is None else p.rows.row_view(out)
@@ -280,7 +219,7 @@ def _plain_rows_grad(logits, target, axis, reduction, eps, out) -> np.ndarray | 
     return buf
 
 
-def _prob_grad(p: _Problem, buf: np.ndarray) -> None:
+def _prob_grad(p: Problem, buf: np.ndarray) -> None:
     t = p.smoothed_targets()
     softmax_into(p.rows.x, 1, None, buf)
     buf *= np.sum(t, axis=1, keepdims=True)
@@ -289,7 +228,7 @@ def _prob_grad(p: _Problem, buf: np.ndarray) -> None:
         buf *= 1.0 / buf.shape[0]
 
 
-def _class_grad(p: _Problem, buf: np.ndarray) -> None:
+def _class_grad(p: Problem, buf: np.ndarray) -> None:
     x, eps, n = p.rows.x, p.eps, p.rows.n_classes
     wy, divisor = p.class_weights()
     scale = 1.0

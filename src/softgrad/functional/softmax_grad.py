@@ -1,8 +1,8 @@
-"""Derivatives of softmax and log-softmax: explicit Jacobians, VJPs and JVPs.
+"""Derivatives of softmax and log-softmax for backprop: VJPs and JVPs.
 
-The VJP/JVP take the forward *output* (``s = softmax(x)`` or ``logp = log_softmax(x)``), where
-the derivative is cheapest, and cost O(C) per slice: no Jacobian is ever built for them.
-``softmax_jacobian`` exists to look at J, not for backprop.
+They take the forward *output* (``s = softmax(x)`` or ``logp = log_softmax(x)``), where the
+derivative is cheapest, and cost O(C) per slice: no Jacobian is ever built (the explicit
+Jacobians, for looking at J, are in ``jacobians.py``).
 """
 
 from __future__ import annotations
@@ -19,93 +19,15 @@ from ._checks import (
     result_dtypes,
     to_output,
 )
-from ._kernels import slice_sum, softmax_into
+from ._kernels import slice_sum
 from ._rows import rows_log_softmax_product, rows_softmax_product
 
 __all__ = [
-    "log_softmax_jacobian",
     "log_softmax_jvp",
     "log_softmax_vjp",
-    "softmax_jacobian",
     "softmax_jvp",
     "softmax_vjp",
 ]
-
-
-def _jacobian_probs(x: Any, axis: Any, name: str) -> tuple[np.ndarray, np.dtype]:
-    xc, out_dtype = as_float_array(x, name)
-    ax = normalize_axis(axis, xc.ndim, name)
-    s = softmax_into(xc, ax, None, np.empty_like(xc))
-    return np.moveaxis(s, ax, -1), out_dtype
-
-
-def softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
-    """The Jacobian of softmax along ``axis``: J[..., i, j] = d s_i / d x_j = s_i (delta_ij - s_j).
-
-    Parameters
-    ----------
-    x : array_like of shape S
-        Scores; ``C = S[axis]``.
-    axis : int, default -1
-        The softmax dimension.
-
-    Returns
-    -------
-    J : ndarray of shape S without axis + (C, C)
-        One C x C Jacobian per slice: J = diag(s) - s s^T. It is symmetric and its rows and
-        columns sum to 0 (J @ 1 = 0: adding a constant to x leaves s unchanged).
-
-    Notes
-    -----
-    O(C^2) memory per slice: for gradients use :func:`softmax_vjp` (O(C)). dtype as softmax.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from softgrad.functional import softmax_jacobian
-    >>> softmax_jacobian(np.log([1.0, 3.0]))
-    array([[ 0.1875, -0.1875],
-           [-0.1875,  0.1875]])
-    """
-    s, out_dtype = _jacobian_probs(x, axis, "softmax_jacobian")
-    n = s.shape[-1]
-    jac = np.multiply(s[..., :, None], s[..., None, :])
-    np.negative(jac, out=jac)
-    # the diagonal of each (C, C) block, as a strided view of the flattened block
-    diag = jac.reshape(*jac.shape[:-2], n * n)[..., :: n + 1]
-    diag += s
-    return to_output(jac, out_dtype)
-
-
-def log_softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
-    """The Jacobian of log-softmax along ``axis``: J[..., i, j] = delta_ij - s_j.
-
-    Parameters
-    ----------
-    x : array_like of shape S
-        Scores; ``C = S[axis]``.
-    axis : int, default -1
-        The softmax dimension.
-
-    Returns
-    -------
-    J : ndarray of shape S without axis + (C, C)
-        J = I - 1 s^T: every row is the same except for the 1 on the diagonal; J @ 1 = 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from softgrad.functional import log_softmax_jacobian
-    >>> log_softmax_jacobian(np.log([1.0, 3.0]))
-    array([[ 0.75, -0.75],
-           [-0.25,  0.25]])
-    """
-    s, out_dtype = _jacobian_probs(x, axis, "log_softmax_jacobian")
-    n = s.shape[-1]
-    jac = np.negative(np.broadcast_to(s[..., None, :], (*s.shape, n)))
-    diag = jac.reshape(*jac.shape[:-2], n * n)[..., :: n + 1]
-    diag += 1.0
-    return to_output(jac, out_dtype)
 
 
 def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]):
@@ -241,8 +163,6 @@ def _log_softmax_product(
     weighted_sum: bool,
     blocked: bool = True,
 ) -> np.ndarray:
-    # -inf entries of logp (masked, or -inf input) are locally constant: zero derivative, and
-    # their cotangent does not enter the sum
     if blocked and rows_log_softmax_product(
         logp,
         a,
@@ -252,6 +172,8 @@ def _log_softmax_product(
         lambda lb, ab, bb: _log_softmax_product(lb, ab, 1, bb, weighted_sum, blocked=False),
     ):
         return buf
+    # -inf entries of logp (masked, or -inf input) are locally constant: zero derivative, and
+    # their cotangent does not enter the sum
     neg = np.isneginf(logp)
     has_neg = bool(neg.any())
     np.exp(logp, out=buf)
