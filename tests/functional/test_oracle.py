@@ -220,3 +220,13 @@ def test_activations(rng, close, dtype, rtol, atol):
         y = ours(x)
         close(y, yt.detach().numpy(), rtol * 10, atol, what=f"{ours.__name__} value")
         close(ours_vjp(y, g), xt.grad.numpy(), rtol * 10, atol, what=f"{ours.__name__} vjp")
+
+
+def test_float16_matches_torch_half(rng, close):
+    torch = pytest.importorskip("torch")
+    x = (rng.normal(size=(8, 50)) * 4).astype(np.float16)
+    xt = _t(torch, x)
+    # both compute in float32 and round once to float16: within one float16 ulp
+    close(softmax(x), torch.softmax(xt, -1).numpy(), rtol=1e-3, atol=1e-6, what="half softmax")
+    close(log_softmax(x), torch.log_softmax(xt, -1).numpy(), 1e-3, 1e-3, what="half log_softmax")
+    assert softmax(x).dtype == np.float16 and log_softmax(x).dtype == np.float16
