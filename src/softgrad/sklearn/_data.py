@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -89,3 +90,37 @@ def targets(y_idx, n_classes: int, label_smoothing: float, dtype) -> np.ndarray:
 def indicator(y_idx) -> np.ndarray:
     """sklearn's LabelBinarizer column of a binary problem, as bool of shape (N, 1)."""
     return (y_idx == 1)[:, None]
+
+
+def split(est, X, y_idx, w, validation_data, random_state):
+    """(train, val) for the epoch loop: train = (X, T, w), val = (X_val, y_idx_val, w_val) or None.
+
+    val comes from validation_data, else (early stopping) from sklearn's split of the data.
+    """
+    dtype = est._network.dtype
+    if validation_data is not None:
+        X_val, y_val = validation_data
+        X_val, y_val = check_X_y(est, X_val, y_val, dtype, reset=False)
+        val = (X_val, encode_labels(y_val, est.classes_), None)
+    elif est.early_stopping:
+        parts = [X, y_idx] if w is None else [X, y_idx, w]
+        halves = train_test_split(
+            *parts,
+            random_state=random_state,
+            test_size=est.validation_fraction,
+            # sklearn's MLP stratifies only binary problems (n_outputs_ == 1), on its label
+            # indicator column: the same choice gives the same split
+            stratify=indicator(y_idx) if len(est.classes_) == 2 else None,
+        )
+        X, X_val, y_idx, y_val = halves[:4]
+        w, w_val = (None, None) if w is None else halves[4:]
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "MLPClassifier: the validation set must hold at least 2 samples; got "
+                f"{X_val.shape[0]} (increase validation_fraction or use more data)"
+            )
+        val = (X_val, y_val, w_val)
+    else:
+        val = None
+    T = targets(y_idx, len(est.classes_), est.label_smoothing, dtype)
+    return (X, T, w), val

@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from softgrad import functional as F
@@ -224,7 +223,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         if not incremental or not hasattr(self, "_solver"):
             self._solver = self._make_solver()
-        train, val = self._split(X, y_idx, w, validation_data, random_state)
+        train, val = _data.split(self, X, y_idx, w, validation_data, random_state)
         batch_size = _params.batch_size_for(self.batch_size, train[0].shape[0])
         if self.batch_size != "auto" and self.batch_size > train[0].shape[0]:
             warnings.warn(
@@ -292,36 +291,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return AdamSolver(
             size, dtype, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
         )
-
-    def _split(self, X, y_idx, w, validation_data, random_state):
-        """(train, val): val from validation_data, else (early stopping) a stratified split."""
-        dtype = self._network.dtype
-        if validation_data is not None:
-            X_val, y_val = validation_data
-            X_val, y_val = _data.check_X_y(self, X_val, y_val, dtype, reset=False)
-            val = (X_val, _data.encode_labels(y_val, self.classes_), None)
-        elif self.early_stopping:
-            parts = [X, y_idx] if w is None else [X, y_idx, w]
-            split = train_test_split(
-                *parts,
-                random_state=random_state,
-                test_size=self.validation_fraction,
-                # sklearn's MLP stratifies only binary problems (n_outputs_ == 1), on its label
-                # indicator column: the same choice gives the same split
-                stratify=_data.indicator(y_idx) if len(self.classes_) == 2 else None,
-            )
-            X, X_val, y_idx, y_val = split[:4]
-            w, w_val = (None, None) if w is None else split[4:]
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "MLPClassifier: the validation set must hold at least 2 samples; got "
-                    f"{X_val.shape[0]} (increase validation_fraction or use more data)"
-                )
-            val = (X_val, y_val, w_val)
-        else:
-            val = None
-        T = _data.targets(y_idx, len(self.classes_), self.label_smoothing, dtype)
-        return (X, T, w), val
 
     # ---- prediction -----------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
