@@ -382,3 +382,18 @@ def test_default_options_lane_matches_general_path(rng, close, reduction, dtype)
     for bad in ([0, 1, 2, 3, 4, 5, 0], [-1, 0, 0, 0, 0, 0, 0]):
         with pytest.raises(ValueError, match=r"target must be class indices in \[0, 4\]"):
             cross_entropy_grad(logits, np.array(bad), reduction=reduction)
+
+
+def test_nonfinite_logits_follow_log_softmax_limits():
+    # +inf logits share the mass (log_softmax's limit): the loss of a target at one of the k
+    # +inf entries is log(k), elsewhere inf; a NaN row gives NaN and leaves the others alone
+    logits = np.array([[np.inf, 0.0, np.inf], [1.0, 2.0, 3.0], [np.nan, 0.0, 0.0]])
+    per = cross_entropy(logits, np.array([0, 2, 1]), reduction="none")
+    assert per[0] == pytest.approx(np.log(2), rel=1e-15)
+    assert per[1] == pytest.approx(np.log(np.exp([-2.0, -1.0, 0.0]).sum()), rel=1e-15)
+    assert np.isnan(per[2])
+    assert cross_entropy(logits[:1], np.array([1])) == np.inf
+    # -inf logits (a common mask) stay on the fast path: loss inf only at a -inf target
+    masked = np.array([[0.0, -np.inf, 0.0]])
+    assert cross_entropy(masked, np.array([0])) == pytest.approx(np.log(2), rel=1e-15)
+    assert cross_entropy(masked, np.array([1])) == np.inf

@@ -319,6 +319,11 @@ def test_fast_path_and_shifted_path_both_accurate(rng, close, small_blocks, dtyp
     general = log_softmax_vjp(np.ascontiguousarray(fast_log.T), np.ascontiguousarray(g.T), axis=0).T
     close(blocked, general, rtol=rtol * 10, atol=rtol, what="log_softmax_vjp blocked vs general")
     assert np.all(blocked[143][fast_log[143] == -INF] == 0)
+    # logsumexp: blocked rows (with fallback blocks) vs the shifted kernel on axis 0
+    lse_rows = logsumexp(x)
+    lse_cols = logsumexp(np.ascontiguousarray(x.T), axis=0)
+    close(lse_rows, lse_cols, rtol=rtol, atol=rtol, what="logsumexp blocked vs shifted")
+    assert np.isnan(lse_rows[142]) and lse_rows[143] == INF and lse_rows[144] == -INF
 
 
 @pytest.mark.parametrize("fn", [softmax, log_softmax])

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._rows import rows_fast_path
+from ._rows import rows_fast_path, rows_logsumexp
 
 __all__ = [
     "log_softmax_into",
     "logsumexp_kernel",
+    "row_logsumexp",
     "shifted_log_softmax",
     "shifted_softmax",
     "slice_sum",
@@ -146,3 +147,10 @@ def logsumexp_kernel(x: np.ndarray, axis: int, mask: np.ndarray | None) -> np.nd
         np.log(total, out=total)
     np.add(total, shift, out=total)
     return total
+
+
+def row_logsumexp(x2: np.ndarray) -> np.ndarray:
+    """logsumexp of each row of an (M, C) array, shape (M,): blocked when C-contiguous."""
+    if x2.flags.c_contiguous and x2.size:
+        return rows_logsumexp(x2, lambda xb: logsumexp_kernel(xb, 1, None)[:, 0])
+    return logsumexp_kernel(x2, 1, None)[:, 0]

@@ -22,6 +22,7 @@ __all__ = [
     "BLOCK_ELEMENTS",
     "rows_fast_path",
     "rows_log_softmax_product",
+    "rows_logsumexp",
     "rows_softmax_product",
 ]
 
@@ -169,3 +170,26 @@ def rows_log_softmax_product(
             bb *= np.einsum("ij->i", ab)[:, None]
             np.subtract(ab, bb, out=bb)
     return True
+
+
+def rows_logsumexp(x2: np.ndarray, fallback: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``log(sum(exp(x2), axis=1))`` of C-contiguous (M, C) rows, shape (M,), in blocks.
+
+    The same unshifted sum and [1, inf) check as ``rows_fast_path``; ``fallback(xb)`` gives a
+    failing block's (rows,) result the shifted way. Only a block-sized scratch is written.
+    """
+    n_rows, n = x2.shape
+    lse = np.empty(n_rows, x2.dtype)
+    step = max(1, BLOCK_ELEMENTS // max(n, 1))
+    scratch = np.empty((min(step, n_rows), n), x2.dtype)
+    for start in range(0, n_rows, step):
+        xb = x2[start : start + step]
+        e = scratch[: xb.shape[0]]
+        with np.errstate(over="ignore"):
+            np.exp(xb, out=e)
+        total = np.einsum("ij->i", e)
+        if total.min() >= 1.0 and total.max() < np.inf:
+            np.log(total, out=lse[start : start + step])
+        else:
+            lse[start : start + step] = fallback(xb)
+    return lse

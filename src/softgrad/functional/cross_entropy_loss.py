@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_out, to_output
-from ._kernels import log_softmax_into, softmax_into
+from ._kernels import log_softmax_into, row_logsumexp, softmax_into
 from ._targets import Problem, subtract_at_targets
 
 __all__ = ["cross_entropy", "cross_entropy_grad"]
@@ -85,29 +85,43 @@ def cross_entropy(
         logits, target, axis, reduction, weight, ignore_index, label_smoothing, "cross_entropy"
     )
     x = p.rows.x
-    logp = log_softmax_into(x, 1, None, np.empty_like(x))
-    # per-row losses are accumulated in float64 (an (M,) vector, cheap): a float32 row sum of
-    # log-probabilities can overflow although the loss itself is representable
+    # -logp = lse - x: one exp pass for the row logsumexp, no (M, C) log-probabilities, unless
+    # a row has no finite lse (+inf, NaN, all -inf), which takes log_softmax's limits
+    lse = row_logsumexp(x)
+    if np.all(np.isfinite(lse)):
+        base, offset = x, lse.astype(np.float64)
+    else:
+        base, offset = log_softmax_into(x, 1, None, np.empty_like(x)), 0.0
+    # per-row losses are accumulated in float64 (an (M,) vector, cheap); only an
+    # unrepresentable loss overflows, to inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_row, divisor = _per_row_losses(p, base, offset)
+    return p.reduce(per_row, divisor)
+
+
+def _per_row_losses(p: Problem, base: np.ndarray, offset: Any) -> tuple[np.ndarray, float]:
+    # with -logp = offset - base: (base, offset) = (logits, lse) or (logp, 0)
     if p.probs:
-        per_row = np.einsum("ij,ij->i", logp, p.smoothed_targets(), dtype=np.float64)
-        np.negative(per_row, out=per_row)
-        return p.reduce(per_row, x.shape[0])
+        t = p.smoothed_targets()
+        per_row = offset * np.sum(t, axis=1, dtype=np.float64)
+        per_row -= np.einsum("ij,ij->i", base, t, dtype=np.float64)
+        return per_row, float(base.shape[0])
     wy, divisor = p.class_weights()
-    per_row = -logp[np.arange(x.shape[0]), p.t].astype(np.float64)
+    per_row = offset - base[np.arange(base.shape[0]), p.t].astype(np.float64)
     if wy is not None:
         per_row *= wy
     if p.eps:
         per_row *= 1.0 - p.eps
-        # scale the weights before summing: sum_c w_c logp_c alone can overflow even float64
+        # the weights are scaled before summing: sum_c w_c logp_c alone can overflow
         share = np.full(p.rows.n_classes, p.eps / p.rows.n_classes)
         if p.w is not None:
             share *= p.w
-        with np.errstate(over="ignore"):  # only an unrepresentable loss overflows: inf
-            per_row -= np.einsum("ij,j->i", logp, share, dtype=np.float64)
+        per_row += offset * float(np.sum(share))
+        per_row -= np.einsum("ij,j->i", base, share, dtype=np.float64)
     if p.valid is not None:
         # an ignored row may hold -inf/NaN log-probabilities: force its loss to exactly 0
         per_row[~p.valid] = 0.0
-    return p.reduce(per_row, divisor)
+    return per_row, divisor
 
 
 def cross_entropy_grad(

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import as_float_array, check_out, check_where, normalize_axis, to_output
-from ._kernels import log_softmax_into, logsumexp_kernel, softmax_into
+from ._kernels import log_softmax_into, logsumexp_kernel, row_logsumexp, softmax_into
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -167,7 +167,13 @@ def logsumexp(x: Any, axis: int = -1, keepdims: bool = False, where: Any = None)
     array([   3.40760596, 1000.69314718])
     """
     xc, out_dtype, ax, mask = _prepare(x, axis, where, None, "logsumexp")
-    total = logsumexp_kernel(xc, ax, mask)
-    if not keepdims:
-        total = np.squeeze(total, axis=ax)
+    if mask is None and ax == xc.ndim - 1 and xc.size and xc.flags.c_contiguous:
+        lead = xc.shape[:-1]
+        total = row_logsumexp(xc.reshape(-1, xc.shape[-1])).reshape(lead)
+        if keepdims:
+            total = total[..., None]
+    else:
+        total = logsumexp_kernel(xc, ax, mask)
+        if not keepdims:
+            total = np.squeeze(total, axis=ax)
     return to_output(total, out_dtype)
