@@ -70,6 +70,9 @@ def cross_entropy(
       overflow when a row's logits span more than the dtype's range, e.g. [3e38, -3e38] in
       float32 with target 1: the true loss 6e38 rounds to inf, see ``log_softmax``), and
       always a finite gradient.
+    - Non-finite logits follow :func:`log_softmax`: -inf logits (a mask) are fine, k +inf
+      logits share the mass (loss log(k) at one of them, inf elsewhere; torch gives NaN), a
+      NaN makes only its own sample's loss NaN.
 
     Examples
     --------
