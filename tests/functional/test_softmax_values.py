@@ -341,3 +341,14 @@ def test_tiny_probabilities_are_not_flushed_by_the_fast_path():
     np.testing.assert_allclose(s[0, 2], np.exp(-20.0), rtol=1e-6)
     # second row: sum < 1, shifted: its second entry is exp(-20) / (1 + e^-1 + e^-20)
     np.testing.assert_allclose(s[1, 1], np.exp(-20.0) / (1 + np.exp(-1.0)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fn", [softmax, log_softmax])
+def test_in_place_with_where_and_inf(fn):
+    x = np.array([[INF, 1.0, INF, 5.0], [1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+    mask = np.array([[True, True, False, True], [True, False, True, True], [False] * 4])
+    expected = fn(x, where=mask)
+    y = x.copy()
+    assert fn(y, where=mask, out=y) is y
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(np.exp(y[0]) if fn is log_softmax else y[0], [1, 0, 0, 0])
