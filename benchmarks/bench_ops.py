@@ -165,9 +165,14 @@ def machine(torch, threads: int) -> dict[str, str]:
     try:
         from threadpoolctl import threadpool_info
 
-        info = next(i for i in threadpool_info() if i.get("user_api") == "blas")
-        blas = f"{info['internal_api']} {info['version']} ({info.get('architecture')})"
-    except (ImportError, StopIteration):
+        blases = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        # NumPy's own BLAS (scipy and torch bring theirs)
+        info = next((i for i in blases if "numpy" in i.get("filepath", "")), blases[0])
+        blas = (
+            f"{info['internal_api']} {info['version']}, {info.get('architecture')} kernels, "
+            f"{info.get('num_threads')} thread(s) during the run"
+        )
+    except (ImportError, IndexError):
         pass
     return {
         "cpu": f"{cpu}, {os.cpu_count()} cores",
