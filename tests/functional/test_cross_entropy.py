@@ -379,9 +379,20 @@ def test_default_options_lane_matches_general_path(rng, close, reduction, dtype)
     out = np.empty_like(logits)
     assert cross_entropy_grad(logits, target, reduction=reduction, out=out) is out
     close(out, lane, 0, 0, what="lean lane out=")
+    loss_lane = cross_entropy(logits, target, reduction=reduction)
+    loss_general = cross_entropy(np.asfortranarray(logits), target, reduction=reduction)
+    close(loss_lane, loss_general, rtol=1e-6, atol=1e-9, what="loss lane vs general path")
     for bad in ([0, 1, 2, 3, 4, 5, 0], [-1, 0, 0, 0, 0, 0, 0]):
-        with pytest.raises(ValueError, match=r"target must be class indices in \[0, 4\]"):
-            cross_entropy_grad(logits, np.array(bad), reduction=reduction)
+        for fn in (cross_entropy, cross_entropy_grad):
+            with pytest.raises(ValueError, match=r"target must be class indices in \[0, 4\]"):
+                fn(logits, np.array(bad), reduction=reduction)
+
+
+def test_float64_extreme_logits_overflow_silently_to_inf():
+    # the true loss 3.4e308 is beyond float64: it rounds to inf without a warning
+    logits = np.array([[1.7e308, -1.7e308]])
+    assert cross_entropy(logits, np.array([1])) == np.inf
+    assert np.all(np.isfinite(cross_entropy_grad(logits, np.array([1]))))
 
 
 def test_nonfinite_logits_follow_log_softmax_limits():

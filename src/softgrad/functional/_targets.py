@@ -23,6 +23,7 @@ __all__ = [
     "class_targets",
     "prob_targets",
     "subtract_at_targets",
+    "target_offsets",
     "to_rows",
     "weights",
 ]
@@ -155,11 +156,15 @@ def subtract_at_targets(buf: np.ndarray, t: np.ndarray, value: Any) -> None:
 
     A flat index is 1.7x faster than ``buf[np.arange(M), t]`` here.
     """
-    n_rows, n = buf.shape
+    flat = buf.reshape(-1)
+    flat[target_offsets(*buf.shape, t)] -= value
+
+
+def target_offsets(n_rows: int, n: int, t: np.ndarray) -> np.ndarray:
+    """Flat offsets n * C + t[n] of the target entries of C-contiguous (M, C) rows."""
     idx = np.arange(0, n_rows * n, n)
     idx += t
-    flat = buf.reshape(-1)
-    flat[idx] -= value
+    return idx
 
 
 def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
