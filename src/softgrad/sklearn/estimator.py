@@ -74,6 +74,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
     dtypes are converted once per call; CSR/CSC matrices are accepted.
 
+    See Also
+    --------
+    from_sklearn, to_sklearn : conversion from / to a fitted sklearn MLPClassifier.
+    to_model : the network as a :class:`softgrad.model.Model` (save, CLI).
+    softgrad.export_onnx : the fitted estimator as an ONNX graph.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
