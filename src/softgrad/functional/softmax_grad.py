@@ -53,11 +53,9 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _lean_product(s: Any, a: Any, axis: Any, out: Any) -> np.ndarray | None:
-    """The backward pass's call (two float32/64 arrays of one dtype and shape, C-contiguous,
-    last axis, no out) straight to the blocked kernel; None sends anything else through the
-    general path, which validates."""
-    if not (
+def _is_lean_call(s: Any, a: Any, axis: Any, out: Any) -> bool:
+    # the backward pass's call: two float32/64 arrays of one dtype and shape, last axis, no out
+    return (
         out is None
         and type(s) is np.ndarray
         and type(a) is np.ndarray
@@ -67,10 +65,32 @@ def _lean_product(s: Any, a: Any, axis: Any, out: Any) -> np.ndarray | None:
         and s.shape == a.shape
         and s.ndim > 0
         and (axis == -1 or axis == s.ndim - 1)
-    ):
+    )
+
+
+def _lean_product(s: Any, a: Any, axis: Any, out: Any) -> np.ndarray | None:
+    """A lean call straight to the blocked kernel; None sends anything else (or a layout the
+    kernel cannot take) through the general path, which validates."""
+    if not _is_lean_call(s, a, axis, out):
         return None
     buf = np.empty(s.shape, s.dtype)
     return buf if rows_softmax_product(s, a, s.ndim - 1, buf) else None
+
+
+def _lean_log_product(logp: Any, a: Any, axis: Any, out: Any, jvp: bool) -> np.ndarray | None:
+    """As ``_lean_product``, for the log-softmax VJP/JVP."""
+    if not _is_lean_call(logp, a, axis, out):
+        return None
+    buf = np.empty(logp.shape, logp.dtype)
+    ax = logp.ndim - 1
+    if rows_log_softmax_product(logp, a, ax, buf, jvp, _log_block_fallback(jvp)):
+        return buf
+    return None
+
+
+def _log_block_fallback(jvp: bool):
+    # a block holding -inf/NaN log-probabilities: the general kernel with the masked rule
+    return lambda lb, ab, bb: _log_softmax_product(lb, ab, 1, bb, jvp, blocked=False)
 
 
 def _softmax_product(s: np.ndarray, g: np.ndarray, ax: int, buf: np.ndarray) -> np.ndarray:
@@ -164,12 +184,7 @@ def _log_softmax_product(
     blocked: bool = True,
 ) -> np.ndarray:
     if blocked and rows_log_softmax_product(
-        logp,
-        a,
-        ax,
-        buf,
-        weighted_sum,
-        lambda lb, ab, bb: _log_softmax_product(lb, ab, 1, bb, weighted_sum, blocked=False),
+        logp, a, ax, buf, weighted_sum, _log_block_fallback(weighted_sum)
     ):
         return buf
     # -inf entries of logp (masked, or -inf input) are locally constant: zero derivative, and
@@ -221,6 +236,9 @@ def log_softmax_vjp(logp: Any, g: Any, axis: int = -1, out: np.ndarray | None = 
     >>> log_softmax_vjp(np.log([0.25, 0.75]), np.array([1.0, 0.0]))
     array([ 0.75, -0.75])
     """
+    fast = _lean_log_product(logp, g, axis, out, jvp=False)
+    if fast is not None:
+        return fast
     lc, gc, ax, out_dtype, buf = _pair(logp, g, axis, out, "log_softmax_vjp", ("logp", "g"))
     return to_output(_log_softmax_product(lc, gc, ax, buf, False), out_dtype, out)
 
@@ -251,5 +269,8 @@ def log_softmax_jvp(logp: Any, v: Any, axis: int = -1, out: np.ndarray | None = 
     >>> log_softmax_jvp(np.log([0.25, 0.75]), np.array([1.0, 0.0]))
     array([ 0.75, -0.25])
     """
+    fast = _lean_log_product(logp, v, axis, out, jvp=True)
+    if fast is not None:
+        return fast
     lc, vc, ax, out_dtype, buf = _pair(logp, v, axis, out, "log_softmax_jvp", ("logp", "v"))
     return to_output(_log_softmax_product(lc, vc, ax, buf, True), out_dtype, out)
