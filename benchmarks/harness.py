@@ -31,6 +31,11 @@ class PeerRun:
         timed = self.epoch_times[warmup:] or self.epoch_times
         return statistics.median(timed)
 
+    def final_accuracy(self, last: int = 3) -> float:
+        """Mean test accuracy over the last ``last`` epochs."""
+        tail = self.test_acc[-last:]
+        return sum(tail) / len(tail)
+
     def time_to(self, accuracy: float) -> float | None:
         """Training seconds (setup and warm-up included) until test accuracy >= ``accuracy``."""
         total = self.setup_time

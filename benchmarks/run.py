@@ -312,10 +312,13 @@ def targets_table(configs, bounds, mem_records) -> str:
             continue
         need = 1.8 if c.spec.optimizer == "sgd" else 2.2
         speedup = 1 / ratio(c, "sklearn")
-        acc_sg, acc_sk = c.runs["softgrad"].test_acc[-1], c.runs["sklearn"].test_acc[-1]
+        # accuracy reached: the mean over the last 3 epochs (one epoch's figure moves by about
+        # +-0.005 from epoch to epoch), the same estimator for both peers
+        acc_sg, acc_sk = (c.runs[name].final_accuracy() for name in ("softgrad", "sklearn"))
         rows.append(
             [
-                f"{c.spec.label}: >= {need}x faster than sklearn at equal or better accuracy",
+                f"{c.dataset} {c.spec.label}: >= {need}x faster than sklearn at equal or "
+                "better accuracy (mean of the last 3 epochs)",
                 f"{speedup:.2f}x, acc {acc_sg:.4f} vs {acc_sk:.4f}",
                 _status(speedup >= need and acc_sg >= acc_sk),
             ]

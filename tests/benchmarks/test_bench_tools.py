@@ -1,0 +1,103 @@
+"""The benchmark suite's bookkeeping: the GEMM-bound FLOP count and the BENCHMARKS.md rewrite.
+
+No timings here: these pin what the numbers mean (which products an epoch performs, how many
+FLOPs) and that a benchmark run rewrites only its own section of the shared BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"softgrad_bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+gemm_bound = _load("gemm_bound")
+report = _load("report")
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "batch", "expected"),
+    [
+        (60_000, 128, [(128, 468), (96, 1)]),  # the last short batch is counted
+        (60_000, 512, [(512, 117), (96, 1)]),
+        (256, 256, [(256, 1)]),
+        (100, 128, [(100, 1)]),
+    ],
+)
+def test_epoch_batches(n_samples, batch, expected):
+    assert gemm_bound.epoch_batches(n_samples, batch) == expected
+
+
+@pytest.mark.parametrize("batch", [32, 64, 128, 512])
+def test_epoch_flops_counts_five_products_per_sample(batch):
+    # per sample: x @ W1 and x^T @ d1 (2 * D * H each); h @ W2, h^T @ d2, d2 @ W2^T (2 * H * C
+    # each); no input gradient. Every sample is in exactly one batch, so the total is exact.
+    n, d, h, c = 60_000, 784, 100, 10
+    expected = n * (2 * 2 * d * h + 3 * 2 * h * c)
+    assert gemm_bound.epoch_flops(n, batch, d, h, c) == expected
+
+
+def test_step_shapes_match_a_real_step():
+    rng = np.random.default_rng(0)
+    b, d, h, c = 5, 7, 4, 3
+    x, W1, W2 = rng.random((b, d)), rng.random((d, h)), rng.random((h, c))
+    hidden = x @ W1
+    d2 = rng.random((b, c))
+    d1 = rng.random((b, h))
+    products = {
+        "x @ W1": (x, W1),
+        "h @ W2": (hidden, W2),
+        "h^T @ d2": (hidden.T, d2),
+        "d2 @ W2^T": (d2, W2.T),
+        "x^T @ d1": (x.T, d1),
+    }
+    for shape in gemm_bound.step_shapes(b, d, h, c):
+        a, bb = products[shape.name]
+        assert (shape.m, shape.k) == a.shape and (shape.k, shape.n) == bb.shape, shape
+        # transposed operands are views of C-contiguous arrays, as in training
+        assert shape.a_t == (not a.flags.c_contiguous)
+        assert shape.b_t == (not bb.flags.c_contiguous)
+
+
+def test_write_section_creates_the_file_with_only_its_markers(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    report.write_section(path, "## Training\n\nfigures")
+    assert path.read_text() == (
+        "# softgrad benchmarks\n\n<!-- training:begin -->\n## Training\n\nfigures\n"
+        "<!-- training:end -->\n"
+    )
+
+
+def test_write_section_rewrites_only_between_its_markers(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    others = (
+        "# softgrad benchmarks\n\n<!-- ops:begin -->\nops table | x |\n<!-- ops:end -->\n\n"
+        "<!-- training:begin -->\nold figures\n<!-- training:end -->\n\n"
+        "<!-- sklearn:begin -->\nsklearn table\n<!-- sklearn:end -->\n"
+    )
+    path.write_text(others)
+    report.write_section(path, "new figures\n")
+    report.write_section(path, "new figures\n")  # idempotent
+    assert path.read_text() == others.replace("old figures", "new figures")
+
+
+def test_write_section_appends_its_markers_when_missing(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# softgrad benchmarks\n\n<!-- ops:begin -->\nops\n<!-- ops:end -->\n")
+    report.write_section(path, "figures")
+    text = path.read_text()
+    assert text.startswith("# softgrad benchmarks\n\n<!-- ops:begin -->\nops\n<!-- ops:end -->\n")
+    assert text.endswith("\n\n<!-- training:begin -->\nfigures\n<!-- training:end -->\n")
