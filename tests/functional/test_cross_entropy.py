@@ -232,36 +232,29 @@ def test_out_buffer_and_in_place(rng, close):
         cross_entropy_grad(logits, target, out=np.empty((6, 4)))
 
 
+@pytest.mark.parametrize(("dtype", "rtol", "atol"), DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("ignore_index", [None, 0])
-@pytest.mark.parametrize(("shape", "axis"), [((5, 3), -1), ((3, 5), 0), ((2, 3, 4), 1)])
+@pytest.mark.parametrize(("shape", "axis"), SHAPES_AXES)
 def test_nll_loss_and_grad(
-    rng, close, central_diff, shape, axis, weighted, ignore_index, reduction
+    rng, close, central_diff, shape, axis, weighted, ignore_index, reduction, dtype, rtol, atol
 ):
     opts = dict(weight="w" if weighted else None, ignore_index=ignore_index, label_smoothing=0.0)
-    logits, target, kw = _case(rng, shape, axis, opts, np.float64)
+    logits, target, kw = _case(rng, shape, axis, opts, dtype)
     del kw["label_smoothing"]
     logp = log_softmax(logits, axis)
     # cross_entropy(logits) == nll_loss(log_softmax(logits)) by definition
-    close(
-        nll_loss(logp, target, axis, reduction, **kw),
-        cross_entropy(logits, target, axis, reduction, **kw),
-        1e-13,
-        1e-15,
-        "nll vs ce",
-    )
+    loss = nll_loss(logp, target, axis, reduction, **kw)
+    assert np.asarray(loss).dtype == dtype
+    close(loss, cross_entropy(logits, target, axis, reduction, **kw), rtol, atol, "nll vs ce")
 
     def loss_sum(z):
         return np.sum(nll_loss(z, target, axis, reduction, **kw))
 
-    close(
-        nll_loss_grad(logp, target, axis, reduction, **kw),
-        central_diff(loss_sum, logp, 1.0),
-        1e-6,
-        1e-8,
-        "nll grad vs FD",
-    )
+    grad = nll_loss_grad(logp, target, axis, reduction, **kw)
+    assert grad.dtype == dtype and grad.shape == logp.shape
+    close(grad, central_diff(loss_sum, logp, 1.0), rtol, atol, "nll grad vs FD")
 
 
 @pytest.mark.parametrize("fn", [cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad])
