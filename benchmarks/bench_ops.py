@@ -121,8 +121,10 @@ def _calls_per_measurement(fn: Callable) -> int:
     return max(1, int(MIN_SECONDS / max(once, 1e-9)))
 
 
-def time_interleaved(impls: dict[str, Callable], repeats: int, slow: set[str]) -> dict[str, float]:
-    """Median seconds per call of each implementation, measured in interleaved rounds."""
+def time_interleaved(
+    impls: dict[str, Callable], repeats: int, slow: set[str]
+) -> dict[str, list[float]]:
+    """Seconds per call of each implementation, one sample per interleaved round."""
     numbers = {name: _calls_per_measurement(fn) for name, fn in impls.items()}
     samples: dict[str, list[float]] = {name: [] for name in impls}
     for round_ in range(repeats):
@@ -134,7 +136,7 @@ def time_interleaved(impls: dict[str, Callable], repeats: int, slow: set[str]) -
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - start) / n)
-    return {name: float(np.median(v)) for name, v in samples.items()}
+    return samples
 
 
 def check_agreement(op: str, impls: dict[str, Callable], data: dict) -> None:
@@ -194,7 +196,7 @@ def _fmt_ratio(r: float | None) -> str:
     return "—" if r is None else (f"{r:.2f}x" if r < 10 else f"{r:,.0f}x")
 
 
-def table(results: dict) -> list[str]:
+def table(results: dict, spreads: dict) -> list[str]:
     lines = [
         "| op | shape | softgrad | torch | scipy | plain NumPy | per-sample loop "
         "| softgrad / torch | scipy / softgrad | NumPy / softgrad | loop / softgrad |",
@@ -209,14 +211,12 @@ def table(results: dict) -> list[str]:
             return ours / t[name] if inverse else t[name] / ours
 
         cells = [_fmt_time(t.get(name)) for name in PEERS]
-        ratios = [ratio("torch", True), ratio("scipy"), ratio("numpy"), ratio("loop")]
-        lines.append(
-            f"| {op} | {shape} | "
-            + " | ".join(cells)
-            + " | "
-            + " | ".join(_fmt_ratio(r) for r in ratios)
-            + " |"
-        )
+        ratios = [_fmt_ratio(r) for r in (ratio("scipy"), ratio("numpy"), ratio("loop"))]
+        torch_ratio = _fmt_ratio(ratio("torch", True))
+        if (op, shape) in spreads:
+            lo, hi = spreads[(op, shape)]
+            torch_ratio += f" ({lo:.2f}–{hi:.2f})"
+        lines.append(f"| {op} | {shape} | " + " | ".join([*cells, torch_ratio, *ratios]) + " |")
     return lines
 
 
@@ -244,7 +244,7 @@ def verdicts(results: dict) -> list[str]:
     return out or ["- every target met in this run"]
 
 
-def section(results, info, repeats, load_before, load_after, command) -> str:
+def section(results, spreads, info, repeats, load_before, load_after, command) -> str:
     cores = os.cpu_count() or 1
     busy = max(load_before[0], load_after[0]) > 0.5 * cores
     lines = [
@@ -268,9 +268,10 @@ def section(results, info, repeats, load_before, load_after, command) -> str:
         "",
         f"float32, time per call, median of {repeats} interleaved rounds (the loop: "
         f"{max(3, repeats // 3)}). Ratios above 1 in the last three columns mean softgrad is "
-        "faster; `softgrad / torch` below 2 meets the target.",
+        "faster; `softgrad / torch` below 2 meets the target (in brackets: the interquartile "
+        "range of that ratio over the rounds, a measure of how much load moved it).",
         "",
-        *table(results),
+        *table(results, spreads),
         "",
         "What the peers are: torch = `torch.softmax` / `torch.log_softmax` / "
         "`aten._softmax_backward_data` (the kernel autograd runs) / the same fused "
@@ -344,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = np.random.default_rng(0)
     load_before = os.getloadavg()
     results = {}
+    spreads = {}
     for shape in SHAPES:
         x = (rng.normal(size=shape) * 3).astype(np.float32)
         data = {
@@ -356,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
         for op in OPS:
             impls = implementations(op, data, torch, scipy_special)
             check_agreement(op, impls, data)
-            t = time_interleaved(impls, args.repeats, slow={"loop"})
+            samples = time_interleaved(impls, args.repeats, slow={"loop"})
+            t = {name: float(np.median(v)) for name, v in samples.items()}
+            if "torch" in samples:  # same rounds: the ratio round by round
+                per_round = np.array(samples["softgrad"]) / np.array(samples["torch"])
+                spreads[(op, shape)] = tuple(np.percentile(per_round, [25, 75]))
             if "loop" in t:
                 t["loop"] *= shape[0] / data["loop_rows"]
             results[(op, shape)] = t
@@ -369,7 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "/work/venv/bin/python benchmarks/bench_ops.py"
     if argv:
         command += " " + " ".join(argv)
-    text = section(results, machine(torch, threads), args.repeats, load_before, load_after, command)
+    text = section(
+        results, spreads, machine(torch, threads), args.repeats, load_before, load_after, command
+    )
     print()
     print(text)
     if not args.no_write:
