@@ -82,7 +82,7 @@ def _operands(shape: GemmShape, rng: np.random.Generator):
 
 
 def time_step_gemms(
-    b: int, n_features: int, hidden: int, n_classes: int, *, repeats: int = 7, min_time=0.05
+    b: int, n_features: int, hidden: int, n_classes: int, *, repeats: int = 15, min_time=0.02
 ) -> tuple[float, dict[str, float]]:
     """Fastest seconds of one step's five products run back to back, and per product.
 
@@ -138,7 +138,7 @@ class Bound:
 
 
 def epoch_bound(
-    n_samples: int, batch_size: int, n_features: int, hidden: int, n_classes: int, repeats=7
+    n_samples: int, batch_size: int, n_features: int, hidden: int, n_classes: int, repeats=15
 ) -> Bound:
     """Time exactly one epoch's GEMM shapes (full batches and the last short one)."""
     seconds = 0.0

@@ -64,6 +64,16 @@ class ConfigResult:
     peers: dict = field(default_factory=dict, repr=False)  # the trained peer objects
 
 
+# OpenBLAS's idle workers spin for about 2**28 cycles (~0.1 s) after a product before they
+# sleep, and would compete with the next peer's threads for the two cores: every timed epoch
+# starts after this pause (outside the timed region, the same for every peer)
+SETTLE_SECONDS = 0.15
+
+
+def settle() -> None:
+    time.sleep(SETTLE_SECONDS)
+
+
 class _EpochClock:
     """fit() callback: times softgrad's epochs and hands control to the other peers."""
 
@@ -99,6 +109,7 @@ def run_config(
             evaluate(driver)
         for peer in others:
             gc.collect()
+            settle()
             started = time.perf_counter()
             peer.train_epoch()
             runs[peer.name].epoch_times.append(time.perf_counter() - started)
@@ -113,8 +124,10 @@ def run_config(
                 )
             )
         gc.collect()
+        settle()  # before the driver's next epoch
 
     gc.collect()
+    settle()
     if driver is not None:
         clock = _EpochClock(runs[driver.name], other_epochs)
         driver.train(epochs, callbacks=[clock])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from harness import settle
 
 BATCH = 1024
 
@@ -34,6 +35,8 @@ class InferenceResult:
 
 
 def _median_time(fn, repeats: int) -> tuple[float, np.ndarray]:
+    # let the previous library's spinning worker threads park first (see harness.settle)
+    settle()
     out = fn()  # warm-up
     times = []
     for _ in range(repeats):

@@ -124,6 +124,7 @@ def main(argv=None) -> int:
     for dataset, spec, _ in plan(args):
         key = (dataset, spec.hidden, spec.batch_size)
         if key not in bounds:
+            harness.settle()
             bench = sets[dataset]
             bounds[key] = gemm_bound.epoch_bound(
                 len(bench.X_train), spec.batch_size, bench.n_features, spec.hidden, bench.n_classes
