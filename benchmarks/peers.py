@@ -12,6 +12,7 @@ only thing timed), ``predict_proba(X)`` and ``accuracy(X, y)``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -286,25 +287,25 @@ class NumpyRefPeer(Peer):
             return
         self.t += 1
         beta1, beta2 = spec.betas
-        step = lr / (1.0 - beta1**self.t)
-        root_bc = np.float32(np.sqrt(1.0 - beta2**self.t))
+        # moments kept without their (1 - beta) factors (m / (1 - beta1), v / (1 - beta2)),
+        # which fold into two scalars: torch's Adam in 10 passes per parameter
+        root_bias2 = math.sqrt(1.0 - beta2**self.t)  # Python floats: no float64 promotion
+        root_decay2 = math.sqrt(1.0 - beta2)
+        scale = spec.lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**self.t) * root_decay2)
+        eps = spec.eps * root_bias2 / root_decay2
         for p, g, m, v, tmp in zip(
             self.params, self.grads, self.state1, self.state2, self.tmp, strict=True
         ):
-            m *= np.float32(beta1)
-            np.multiply(g, np.float32(1.0 - beta1), out=tmp)
-            m += tmp
-            v *= np.float32(beta2)
+            m *= beta1
+            m += g
+            v *= beta2
             np.multiply(g, g, out=tmp)
-            tmp *= np.float32(1.0 - beta2)
             v += tmp
-            # torch's Adam: p -= step * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
             np.sqrt(v, out=tmp)
-            tmp /= root_bc
-            tmp += np.float32(spec.eps)
+            tmp += eps
             np.divide(m, tmp, out=tmp)
-            tmp *= np.float32(step)
-            p -= tmp
+            tmp *= -scale
+            p += tmp
 
     def train_epoch(self) -> None:
         n_samples, b = self.X.shape[0], self.spec.batch_size
