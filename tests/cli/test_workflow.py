@@ -139,13 +139,13 @@ def test_checkpoint_and_resume_match_an_uninterrupted_run(cli, tmp_path):
 def test_evaluate_text_and_json(cli, digits_model, tmp_path):
     result = cli("evaluate", "--model", digits_model, "--confusion", tmp_path / "cm.png")
     assert result.code == 0, result.err
-    assert "on digits test set (359 samples)" in result.out
+    assert "on digits test set (360 samples)" in result.out
     assert "precision" in result.out and "confusion matrix" in result.out
     assert (tmp_path / "cm.png").stat().st_size > 0
     report = cli("evaluate", "--model", digits_model, "--json").json()
     cm = np.array(report["confusion_matrix"])
-    assert cm.shape == (10, 10) and cm.sum() == 359
-    assert report["accuracy"] == pytest.approx(np.trace(cm) / 359)
+    assert cm.shape == (10, 10) and cm.sum() == 360
+    assert report["accuracy"] == pytest.approx(np.trace(cm) / 360)
     recall = np.array(report["recall"])
     np.testing.assert_allclose(recall, np.diag(cm) / cm.sum(axis=1))
     # the printed accuracy is the same number

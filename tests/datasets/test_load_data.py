@@ -9,7 +9,7 @@ from softgrad.errors import DatasetNotFoundError
 
 def test_digits_by_name():
     ds = load_data("digits")
-    assert ds.name == "digits" and ds.X_train.shape == (1438, 64)
+    assert ds.name == "digits" and ds.X_train.shape == (1437, 64)
 
 
 @pytest.mark.parametrize("spec", ["fashion-mnist", "Fashion_MNIST", " FASHION-mnist "])

@@ -146,7 +146,7 @@ def test_checkpoint_folder_must_exist_before_training(blobs, tmp_path):
 
 
 def test_fit_holds_out_the_stratified_split_drawn_first_from_rng(blobs, tmp_path):
-    from softgrad.training import stratified_split
+    from softgrad.datasets import stratified_split
 
     X, y = blobs
     path = tmp_path / "ckpt.npz"

@@ -363,6 +363,21 @@ def test_float32_input_is_not_copied():
         ({"sample_weight": np.zeros(300)}, ValueError, "not all 0"),
         ({"sample_weight": np.ones(3)}, ValueError, r"sample_weight must have shape \(300,\)"),
         ({"patience": 0}, ValueError, "patience must be a positive int"),
+        (
+            {"validation_fraction": 1.0},
+            ValueError,
+            r"fit: validation_fraction must be in \(0, 1\); got 1.0",
+        ),
+        (
+            {"validation_fraction": -0.1},
+            ValueError,
+            r"fit: validation_fraction must be in \(0, 1\); got -0.1",
+        ),
+        (
+            {"validation_fraction": 0.999},
+            ValueError,
+            "fit: validation_fraction must leave at least one training sample; got 0.999 of 300",
+        ),
     ],
 )
 def test_bad_arguments(blobs, kwargs, error, match):

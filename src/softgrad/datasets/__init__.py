@@ -70,7 +70,7 @@ def load_data(spec: str | os.PathLike, *, root: str | os.PathLike | None = None)
     -------
     >>> X_train, y_train, X_test, y_test = load_data("digits")
     >>> X_train.shape, X_test.shape
-    ((1438, 64), (359, 64))
+    ((1437, 64), (360, 64))
     """
     name = str(spec).strip().lower().replace("_", "-")
     loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist}

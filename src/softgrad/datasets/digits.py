@@ -9,7 +9,7 @@ from softgrad.datasets.split import stratified_split
 
 __all__ = ["DIGITS_SEED", "DIGITS_TEST_FRACTION", "load_digits"]
 
-# fixed split: the same 1438 training and 359 test images on every machine and every run
+# fixed split: the same 1437 training and 360 test images on every machine and every run
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SEED = 0
 
@@ -20,21 +20,22 @@ def load_digits() -> Dataset:
     Returns
     -------
     Dataset
-        X float64 of shape (1438, 64) and (359, 64) with pixel values 0..16 (scikit-learn's own
+        X float64 of shape (1437, 64) and (360, 64) with pixel values 0..16 (scikit-learn's own
         array, so arithmetic on it cannot wrap around as uint8 would), y int64 in 0..9,
         ``image_shape`` (8, 8), ``scale`` 16, class names ``"0"`` .. ``"9"``.
 
     Notes
     -----
-    The split is :func:`stratified_split` with ``test_fraction=DIGITS_TEST_FRACTION`` (0.2) and
-    ``rng=DIGITS_SEED`` (0): 20% of each digit's images (rounded) are held out for testing. No
-    download: the images ship inside scikit-learn.
+    The split is :func:`stratified_split` with ``fraction=DIGITS_TEST_FRACTION`` (0.2) and
+    ``rng=DIGITS_SEED`` (0): ``ceil(0.2 * 1797) = 360`` images are held out for testing, 35 to 37
+    of each digit (largest remainder of its 20% share). No download: the images ship inside
+    scikit-learn.
 
     Example
     -------
     >>> ds = load_digits()
     >>> ds.X_train.shape, ds.X_test.shape, ds.X_train.dtype.name, ds.scale
-    ((1438, 64), (359, 64), 'float64', 16.0)
+    ((1437, 64), (360, 64), 'float64', 16.0)
     """
     from sklearn.datasets import load_digits as sklearn_digits
 

@@ -14,9 +14,10 @@ folder
 
 Labels are integers 0..C-1, or strings (class names) which are mapped to 0..C-1 in sorted order
 with ``class_names`` holding the strings. Without a test set of its own, the data is split with
-:func:`stratified_split` (``TEST_FRACTION`` = 0.2 of each class, seed ``SPLIT_SEED`` = 0), so the
-same file always gives the same split. Features keep their dtype; uint8 features get
-``scale`` 255 (pixels), others None (standardise).
+:func:`stratified_split` (``ceil(TEST_FRACTION * N)`` samples with ``TEST_FRACTION`` = 0.2, shared
+among the classes by largest remainder, seed ``SPLIT_SEED`` = 0), so the same file always gives the
+same split; it needs some class with at least 2 samples. Features keep their dtype; uint8 features
+get ``scale`` 255 (pixels), others None (standardise).
 """
 
 from __future__ import annotations
@@ -96,13 +97,14 @@ def _finish(
         X_train, y_train = X, codes[0]
         X_test, y_test = parts["X_test"], codes[1]
     else:
-        train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
-        if test_idx.size == 0:
+        # with every class a single sample the test set could only hold unseen classes
+        if np.bincount(codes[0]).max(initial=0) < 2:
             raise DataFormatError(
                 f"{where}: data must have at least 2 samples of some class to hold out a test "
                 f"set; got {len(X)} samples in {len(class_names)} classes (add rows, or give "
                 "X_test and y_test)"
             )
+        train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
         X_train, y_train = X[train_idx], codes[0][train_idx]
         X_test, y_test = X[test_idx], codes[0][test_idx]
     return Dataset(

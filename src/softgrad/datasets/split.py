@@ -1,62 +1,132 @@
-"""A deterministic stratified train/test split, vectorised (no loop over samples or classes)."""
+"""softgrad's one stratified split: the test set of a data set and fit's validation set.
+
+The held-out part has exactly ``ceil(fraction * N)`` samples (scikit-learn's rounding of
+``test_size``), shared among the classes by largest remainder, vectorised (no loop over samples
+or classes).
+"""
 
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 import numpy as np
+
+from softgrad.nn.layer import as_generator
 
 __all__ = ["stratified_split"]
 
 
 def stratified_split(
-    y: np.ndarray, test_fraction: float, rng: np.random.Generator | int | None = None
+    y: np.ndarray, fraction: float, rng: np.random.Generator | int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split sample indices so every class keeps its share in both parts.
+    """Split sample indices so that every class keeps its share in the held-out part.
 
     Parameters
     ----------
-    y : ndarray of shape (N,)
-        Integer labels, ``y >= 0``.
-    test_fraction : float
-        Share of each class sent to the test part, ``0 < test_fraction < 1``.
-    rng : numpy.random.Generator or int, optional
-        Source of the shuffle; an int is a seed. The same seed always gives the same split.
+    y : ndarray of int of shape (N,)
+        Class labels, non-negative integers (need not be contiguous), ``N >= 2``.
+    fraction : float
+        Share of the samples to hold out, ``0 < fraction < 1``; the held-out part has
+        ``M = ceil(fraction * N)`` samples and must leave at least one: ``M < N``.
+    rng : numpy.random.Generator or int or None
+        Source of the random choice; an int is a seed, so the same seed always gives the same
+        split. A Generator is advanced by exactly one permutation of N.
 
     Returns
     -------
-    train_idx, test_idx : ndarray of shape (N - M,) and (M,), int64
+    train_idx : ndarray of int of shape (N - M,)
+    held_out_idx : ndarray of int of shape (M,)
         Sorted, disjoint indices covering ``range(N)``.
+
+    Raises
+    ------
+    ValueError
+        ``y`` is not 1-D non-negative integers or has fewer than 2 samples; ``fraction`` is
+        outside (0, 1) or would hold out every sample.
+    TypeError
+        ``fraction`` is not a real number; ``rng`` is not a Generator, an int or None.
 
     Notes
     -----
-    A class of ``n`` samples sends ``round(test_fraction * n)`` of them to the test part, but
-    always keeps at least one for training, and sends at least one to the test part when it has
-    two or more. A class of a single sample goes to training.
+    Largest remainder: class c of ``N_c`` samples first gets ``floor(M * N_c / N)``; the ones
+    still missing go, one each, to the classes with the largest remainders of ``M * N_c / N``
+    (exact integer arithmetic; ties: larger class, then smaller label). So the counts add up to
+    exactly M, each class gets the floor or the ceiling of its exact share, and no class gives
+    more samples than it has (a class may go entirely to the held-out part when ``fraction``
+    is large, as in scikit-learn).
+
+    A class with a single sample cannot be on both sides. It stays in training unless M can
+    only be reached by holding it out: the remaining samples go first to classes with two or
+    more samples that have a remainder, and only then to single-sample classes.
 
     Example
     -------
-    >>> train_idx, test_idx = stratified_split(np.array([0, 0, 0, 0, 1, 1, 1, 1]), 0.25, rng=0)
-    >>> len(train_idx), len(test_idx)
-    (6, 2)
-    >>> np.bincount(np.array([0, 0, 0, 0, 1, 1, 1, 1])[test_idx]).tolist()
-    [1, 1]
+    >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
+    >>> train_idx, held_out_idx = stratified_split(y, 0.25, rng=0)
+    >>> np.bincount(y[held_out_idx]).tolist(), len(train_idx)
+    ([1, 2], 9)
     """
-    y = np.asarray(y)
-    if y.ndim != 1 or (y.size and (y.dtype.kind not in "iu" or y.min() < 0)):
-        raise ValueError(f"stratified_split: y must be 1-D non-negative integers; got {y.dtype}")
-    if not 0.0 < float(test_fraction) < 1.0:
+    labels = _check_labels(y)
+    n_samples = len(labels)
+    n_held = _check_fraction(fraction, n_samples)
+    generator = as_generator(rng, "stratified_split")
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    per_class = _allocate(counts, n_held)
+    # a random permutation, then a stable sort by class: each class's members in random order,
+    # and a member's rank within its class decides its side
+    order = generator.permutation(n_samples)
+    grouped = order[np.argsort(inverse[order], kind="stable")]
+    starts = np.cumsum(counts) - counts
+    rank = np.arange(n_samples) - np.repeat(starts, counts)
+    is_held = rank < np.repeat(per_class, counts)
+    return np.sort(grouped[~is_held]), np.sort(grouped[is_held])
+
+
+def _check_labels(y) -> np.ndarray:
+    labels = np.asarray(y)
+    if labels.ndim != 1:
         raise ValueError(
-            f"stratified_split: test_fraction must be in (0, 1); got {test_fraction!r}"
+            f"stratified_split: y must be 1-D non-negative integers; got shape {labels.shape}"
         )
-    rng = np.random.default_rng(rng)
-    counts = np.bincount(y) if y.size else np.zeros(0, dtype=np.int64)
-    n_test = np.rint(counts * float(test_fraction)).astype(np.int64)
-    n_test = np.clip(n_test, np.minimum(counts - 1, 1), np.maximum(counts - 1, 0))
-    # shuffle, then stable-sort by class: each class's samples form a run in random order, and a
-    # sample's rank within its run decides its side
-    order = rng.permutation(y.size)
-    order = order[np.argsort(y[order], kind="stable")]
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if counts.size else counts
-    rank = np.arange(y.size) - np.repeat(starts, counts)
-    is_test = np.empty(y.size, dtype=bool)
-    is_test[order] = rank < np.repeat(n_test, counts)
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"stratified_split: y must be 1-D non-negative integers; got dtype {labels.dtype}"
+        )
+    if labels.size and labels.min() < 0:
+        raise ValueError(
+            f"stratified_split: y must be 1-D non-negative integers; got {labels.min().item()!r}"
+        )
+    if labels.size < 2:
+        raise ValueError(
+            f"stratified_split: y must have at least 2 samples to split; got {labels.size}"
+        )
+    return labels
+
+
+def _check_fraction(fraction, n_samples: int) -> int:
+    """Validate ``fraction`` and return the held-out size ``ceil(fraction * n_samples)``."""
+    if not isinstance(fraction, Real) or isinstance(fraction, bool):
+        raise TypeError(f"stratified_split: fraction must be a real number; got {fraction!r}")
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"stratified_split: fraction must be in (0, 1); got {fraction!r}")
+    n_held = math.ceil(fraction * n_samples)
+    if n_held >= n_samples:
+        raise ValueError(
+            f"stratified_split: fraction must leave at least one training sample, "
+            f"ceil(fraction * N) < N; got {fraction!r} of {n_samples} samples"
+        )
+    return n_held
+
+
+def _allocate(counts: np.ndarray, n_held: int) -> np.ndarray:
+    """Largest-remainder shares of ``n_held`` in proportion to ``counts``."""
+    # integers throughout: M * N_c // N and its remainder are exact, so ties are real ties
+    per_class, remainder = np.divmod(counts * n_held, counts.sum())
+    short = n_held - int(per_class.sum())
+    # sum(remainder) / N == short < number of positive remainders, so a class without remainder
+    # is never reached and every class ends at the floor or ceiling of its share; lexsort's last
+    # key is its first: positive remainder, then 2+ samples, largest remainder, larger class
+    ranking = np.lexsort((np.arange(len(counts)), -counts, -remainder, counts == 1, remainder == 0))
+    per_class[ranking[:short]] += 1
+    return per_class

@@ -11,7 +11,6 @@ from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.fit import fit
 from softgrad.training.history import History
 from softgrad.training.predict import evaluate, predict_logits, predict_proba
-from softgrad.training.split import stratified_split
 
 __all__ = [
     "Callback",
@@ -22,5 +21,4 @@ __all__ = [
     "fit",
     "predict_logits",
     "predict_proba",
-    "stratified_split",
 ]

@@ -3,6 +3,7 @@ checkpoints and resume). It prints nothing: progress goes to callbacks."""
 
 from __future__ import annotations
 
+import math
 import time
 from os import PathLike
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.datasets.split import stratified_split
 from softgrad.errors import DivergenceError
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
@@ -21,7 +23,6 @@ from softgrad.training.loop import EpochRunner
 from softgrad.training.predict import evaluate, model_mode
 from softgrad.training.run import Run, snapshot
 from softgrad.training.run import resume as resume_run
-from softgrad.training.split import stratified_split
 
 
 def fit(
@@ -73,7 +74,8 @@ def fit(
     shuffle : bool, default True
     validation_data : (X_val, y_val), optional
     validation_fraction : float in [0, 1), default 0.0
-        Hold out this share of (X, y), stratified by class (see ``stratified_split``).
+        Hold out ``ceil(validation_fraction * N)`` samples of (X, y), stratified by class
+        (see :func:`softgrad.datasets.stratified_split`).
     early_stopping : bool, default False
         Stop after ``patience`` epochs in which the validation loss (the training loss when
         there is no validation set) did not fall below the best by more than ``min_delta``.
@@ -213,7 +215,7 @@ def _prepare(
             "fit: validation_data and validation_fraction must not both be given; got both"
         )
     if validation_fraction:
-        train_idx, val_idx = stratified_split(target, float(validation_fraction), generator)
+        train_idx, val_idx = _split_validation(target, float(validation_fraction), generator)
         validation = (X[val_idx], target[val_idx], None if weight is None else weight[val_idx])
     else:
         train_idx = np.arange(len(X))
@@ -238,6 +240,20 @@ def _prepare(
         bool(shuffle),
         info,
     )
+
+
+def _split_validation(
+    target: np.ndarray, fraction: float, generator: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """stratified_split, behind checks whose messages name fit's own argument."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: validation_fraction must be in (0, 1); got {fraction!r}")
+    if math.ceil(fraction * len(target)) >= len(target):
+        raise ValueError(
+            f"fit: validation_fraction must leave at least one training sample; got "
+            f"{fraction!r} of {len(target)} samples"
+        )
+    return stratified_split(target, fraction, generator)
 
 
 def _check_validation(validation_data, X, model) -> tuple[np.ndarray, np.ndarray, None]:
