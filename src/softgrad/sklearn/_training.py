@@ -36,10 +36,10 @@ def epoch_loss(est, net, solver, X, T, w, order, dropout_rng, batch_size, epoch)
         if est.shuffle:
             idx = order[start:stop]
             if dense:
-                xb = np.take(X, idx, axis=0, out=x_buf[: stop - start], mode="clip")
+                xb = X.take(idx, axis=0, out=x_buf[: stop - start], mode="clip")
             else:
                 xb = X[idx]
-            tb = np.take(T, idx, axis=0, out=t_buf[: stop - start], mode="clip")
+            tb = T.take(idx, axis=0, out=t_buf[: stop - start], mode="clip")
             wb = None if w is None else w[idx]
         else:
             xb, tb = X[start:stop], T[start:stop]
