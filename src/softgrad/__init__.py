@@ -41,7 +41,6 @@ _LAZY = {
             "tanh_vjp",
         )
     },
-    "gradcheck": "softgrad.gradcheck",
     "GradcheckResult": "softgrad.gradcheck",
     "check_adjoint": "softgrad.gradcheck",
     "check_softmax_jacobian": "softgrad.gradcheck",
@@ -55,10 +54,30 @@ _LAZY = {
     "Scaler": "softgrad.preprocessing",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+# subpackages reachable as ``softgrad.<name>`` after a plain ``import softgrad``. ``gradcheck`` is
+# both the module and its main function: the module is callable (``softgrad.gradcheck(f, x)``) and
+# still holds ``check_adjoint`` and the rest, whichever way it was imported first.
+_SUBMODULES = (
+    "datasets",
+    "functional",
+    "gradcheck",
+    "metrics",
+    "nn",
+    "optim",
+    "plots",
+    "preprocessing",
+    "serialization",
+    "training",
+)
+
+__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"softgrad.{name}")
+        globals()[name] = value
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'softgrad' has no attribute {name!r}")
@@ -68,4 +87,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
