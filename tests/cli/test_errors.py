@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import softgrad
+
 
 def files_in(folder):
     return sorted(p.name for p in folder.iterdir())
@@ -84,11 +86,15 @@ def test_nan_in_training_data(usage_error, tmp_path, monkeypatch, rng):
     assert files_in(tmp_path) == ["data.npz"]
 
 
-def test_labels_out_of_range_in_training_data(usage_error, tmp_path, monkeypatch, rng):
+def test_huge_integer_labels_are_class_values_not_sizes(cli, tmp_path, monkeypatch, rng):
+    # labels {0, 10**9} used to size a 10**9-class network (killed by the OOM killer);
+    # they are two classes named by their values
     monkeypatch.chdir(tmp_path)
-    _write_npz(tmp_path / "data.npz", rng.standard_normal((40, 3)), np.arange(40) % 2 - 1)
-    usage_error("train", "--data", "data.npz")
-    assert files_in(tmp_path) == ["data.npz"]
+    _write_npz(tmp_path / "data.npz", rng.standard_normal((40, 3)), (np.arange(40) % 2) * 10**9)
+    result = cli("train", "--data", "data.npz", "--epochs", "1", "--val-fraction", "0.1", "--quiet")
+    assert result.code == 0, result.err
+    assert "3-100-2 relu" in result.out
+    assert softgrad.load(tmp_path / "model.npz").classes.tolist() == ["0", "1000000000"]
 
 
 def test_misclassified_needs_images(usage_error, tmp_path, monkeypatch, rng):

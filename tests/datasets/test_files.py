@@ -81,6 +81,35 @@ def test_npz_class_names_array_names_integer_labels(tmp_path):
     assert load_file(tmp_path / "n.npz").class_names == ["no", "yes", "maybe"]
 
 
+@pytest.mark.parametrize(
+    ("labels", "names", "codes"),
+    [
+        ([0, 5, 0, 5], ["0", "5"], [0, 1, 0, 1]),
+        ([0, 10**9, 0, 10**9], ["0", "1000000000"], [0, 1, 0, 1]),
+        ([3, 1, 2, 1], ["1", "2", "3"], [2, 0, 1, 0]),
+        ([-1, 1, 1, -1], ["-1", "1"], [0, 1, 1, 0]),
+        ([2, 0, 1, 0], ["0", "1", "2"], [2, 0, 1, 0]),
+    ],
+    ids=["gap", "huge", "one-based", "plus-minus-one", "contiguous"],
+)
+def test_npz_integer_labels_not_0_to_C_minus_1_map_like_strings(tmp_path, labels, names, codes):
+    # a huge label value costs nothing: no array is ever sized by it
+    X = np.arange(16.0).reshape(4, 4)
+    np.savez(tmp_path / "i.npz", X=X, y=np.array(labels), X_test=X, y_test=np.array(labels))
+    ds = load_file(tmp_path / "i.npz")
+    assert ds.class_names == names
+    np.testing.assert_array_equal(ds.y_train, codes)
+    np.testing.assert_array_equal(ds.y_test, codes)
+
+
+def test_csv_sparse_integer_labels_keep_rows_and_values_together(tmp_path):
+    text = "a,label\n" + "".join(f"{v},{v}\n" for v in [0, 10**9, 7, 0, 10**9, 7] * 2)
+    ds = load_file(_write(tmp_path, "sparse.csv", text))
+    assert ds.class_names == ["0", "7", "1000000000"]
+    for X, y in ((ds.X_train, ds.y_train), (ds.X_test, ds.y_test)):
+        assert [ds.class_names[k] for k in y] == [str(int(v)) for v in X[:, 0]]
+
+
 def test_npz_integral_float_labels_are_accepted(tmp_path):
     np.savez(tmp_path / "f.npz", X=np.eye(4), y=np.array([0.0, 1.0, 0.0, 1.0]))
     assert load_file(tmp_path / "f.npz").y_train.dtype == np.int64
@@ -96,9 +125,15 @@ def test_npz_integral_float_labels_are_accepted(tmp_path):
         ({"X": np.zeros((3, 0)), "y": [0, 1, 0]}, "at least one sample and one feature"),
         ({"X": np.arange(4.0), "y": [0, 1, 0, 1]}, "must be .n_samples, n_features."),
         ({"X": np.array([["a", "b"]] * 4), "y": [0, 1, 0, 1]}, "features must be numeric"),
-        ({"X": np.eye(4), "y": [0, -1, 0, 1]}, r"got -1 at y\[1\]"),
+        (
+            {"X": np.eye(4), "y": [0, -1, 0, 1], "class_names": np.array(["a", "b"])},
+            r"labels must be in 0\.\.1 to match class_names; got -1 at y\[1\]",
+        ),
         ({"X": np.eye(4), "y": [0, 1.5, 0, 1]}, r"got 1\.5 at y\[1\]"),
-        ({"X": np.eye(4), "y": [0, 1, 2, 1], "class_names": np.array(["a", "b"])}, r"0\.\.1"),
+        (
+            {"X": np.eye(4), "y": [0, 1, 2, 1], "class_names": np.array(["a", "b"])},
+            r"labels must be in 0\.\.1 to match class_names; got 2 at y\[2\]",
+        ),
         ({"X": np.eye(4), "y": [0, 1, 0, 1], "class_names": np.arange(2)}, "class_names must"),
         (
             {"X": np.eye(2), "y": [0, 1], "X_test": np.eye(3), "y_test": [0, 1, 0]},
@@ -117,7 +152,7 @@ def test_npz_integral_float_labels_are_accepted(tmp_path):
         "no-columns",
         "1-D",
         "strings",
-        "negative",
+        "negative-with-names",
         "fraction",
         "beyond-names",
         "numeric-names",
@@ -253,7 +288,7 @@ def test_csv_is_deterministic(tmp_path):
         ("a,b,label\n1,,0\n3,4,1\n", r"got '' on line 2, column 2 \('b'\)"),
         ("a,b,label\n1,2,0\n3,nan,1\n", r"finite; got .*nan.* at line 3, column 2 \('b'\)"),
         ("a,label,b\n1,0,2\n3,1,-inf\n", r"finite; got .*inf.* at line 3, column 3 \('b'\)"),
-        ("a,b,label\n1,2,0\n3,4,-2\n", r"got -2 at line 3 \(label column 'label'\)"),
+        ("a,b,label\n1,2,0\n3,4,1e300\n", r"got '1e300' at line 3 \(label column 'label'\)"),
         ("a,b,label\n1,2,0\n3,4,0.5\n", r"got '0.5' at line 3"),
         ("a,b,label\n1,2,0\n3,4,nan\n", r"got 'nan' at line 3"),
         ("a,b,label\n1,2,cat\n3,4, \n", r"must not be empty; got '' at line 3"),
@@ -268,7 +303,7 @@ def test_csv_is_deterministic(tmp_path):
         "blank-cell",
         "nan",
         "inf",
-        "negative-label",
+        "huge-float-label",
         "fraction-label",
         "nan-label",
         "blank-label",

@@ -12,8 +12,14 @@ Formats
 folder
     The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``.
 
-Labels are integers 0..C-1, or strings (class names) which are mapped to 0..C-1 in sorted order
-with ``class_names`` holding the strings. Without a test set of its own, the data is split with
+Labels are integers or strings. Integers that are exactly 0..C-1 (every value present, over the
+training and test labels together) are used as they are, with ``class_names`` ``"0"`` ..
+``"C-1"`` (or the .npz's own ``class_names``, which then must cover every label). Any other
+integers (``{0, 5}``, 1-based ``{1, 2, 3}``, ``{-1, 1}``, ``{0, 10**9}``) are mapped to 0..C-1 in
+numeric order, like strings, and ``class_names`` holds their values (``"0"``, ``"5"``); strings
+are mapped in sorted order with ``class_names`` holding the strings. Nothing is sized by a
+label's value, so a huge label costs no memory. Non-integral numbers, NaN and empty labels are
+errors naming the sample. Without a test set of its own, the data is split with
 :func:`stratified_split` (``ceil(TEST_FRACTION * N)`` samples with ``TEST_FRACTION`` = 0.2, shared
 among the classes by largest remainder, seed ``SPLIT_SEED`` = 0), so the same file always gives the
 same split; it needs some class with at least 2 samples. Features keep their dtype; uint8 features
@@ -256,7 +262,7 @@ def load_file(path: str | os.PathLike) -> Dataset:
         ``path`` does not exist (also a FileNotFoundError).
     DataFormatError
         Unknown extension; missing arrays; ragged rows; non-numeric, NaN or infinite features;
-        an empty set; labels that are negative or non-integral numbers. The message names the
+        an empty set; labels that are non-integral numbers, NaN or empty. The message names the
         file and the row and column.
 
     Example

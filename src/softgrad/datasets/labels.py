@@ -11,22 +11,32 @@ from softgrad.errors import DataFormatError
 __all__ = ["encode_labels"]
 
 
+_INT_LIMIT = 2.0**53  # integral floats beyond this are no longer exact integers
+
+
+def _integral(y: np.ndarray) -> np.ndarray:
+    """Mask of the float entries that are exact integers (finite, whole, below 2**53)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < _INT_LIMIT)
+
+
 def _as_integers(y: np.ndarray) -> np.ndarray | None:
     """``y`` as int64 when every entry is an integer (12, 12.0, "12"), else None."""
     if y.dtype.kind in "biu":
+        if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+            return None
         return y.astype(np.int64)
     if y.dtype.kind in "US":
         try:
             return y.astype(np.int64)
-        except ValueError:
+        except (ValueError, OverflowError):
             try:
                 y = y.astype(np.float64)
             except ValueError:
                 return None
     if y.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            if not np.all(np.isfinite(y) & (y == np.round(y))):
-                return None
+        if not np.all(_integral(y)):
+            return None
         return y.astype(np.int64)
     return None
 
@@ -37,6 +47,30 @@ def _as_floats(y: np.ndarray) -> np.ndarray | None:
         return y.astype(np.float64)
     except (ValueError, TypeError):
         return None
+
+
+def _encode_integers(
+    ints: list[np.ndarray],
+    where: str,
+    locate: Callable[[int, int], str],
+    class_names: Sequence[str] | None,
+) -> tuple[list[np.ndarray], list[str]]:
+    """Integer labels: kept when they are 0..C-1 (or index ``class_names``), else mapped."""
+    if class_names is not None:
+        for k, codes in enumerate(ints):
+            bad = np.flatnonzero((codes < 0) | (codes >= len(class_names)))
+            if bad.size:
+                i = int(bad[0])
+                raise DataFormatError(
+                    f"{where}: labels must be in 0..{len(class_names) - 1} to match "
+                    f"class_names; got {codes[i]} at {locate(k, i)}"
+                )
+        return ints, [str(c) for c in class_names]
+    # sort-based, so memory follows the number of samples, never the size of a label's value
+    values = np.unique(np.concatenate(ints))
+    if values.size and values[0] == 0 and values[-1] == values.size - 1:
+        return ints, [str(k) for k in range(values.size)]
+    return [np.searchsorted(values, c).astype(np.int64) for c in ints], [str(v) for v in values]
 
 
 def encode_labels(
@@ -63,41 +97,39 @@ def encode_labels(
     codes : list of ndarray of shape (N_k,), int64
         Labels in 0..C-1, one array per part.
     class_names : list of str, length C
-        For integer labels ``"0"`` .. ``str(max)`` (or the given names); for string labels the
-        distinct strings, sorted, so ``codes == k`` means ``class_names[k]``.
+        For integer labels that are exactly 0..C-1 (every value present), ``"0"`` .. ``"C-1"``
+        (or the given names); for any other integers (``{0, 5}``, ``{1, 2, 3}``, ``{-1, 1}``)
+        and for strings, the distinct values sorted (integers numerically, e.g. ``"-1"``,
+        ``"1"``), so ``codes == k`` means ``class_names[k]``.
 
     Raises
     ------
     DataFormatError
-        Negative integer labels, non-integral numbers, NaN, or more integer labels than names.
+        Non-integral numbers, NaN, empty strings; with ``class_names``, integer labels outside
+        0..len(class_names)-1.
+
+    Notes
+    -----
+    Nothing is sized by a label's value (``np.unique`` sorts; no ``bincount`` of raw labels),
+    so a label of 10**9 costs what a label of 1 does.
+
+    Example
+    -------
+    >>> codes, names = encode_labels([np.array([5, 0, 5, 10**9])], "f.npz: y", None)
+    >>> codes[0], names
+    (array([1, 0, 1, 2]), ['0', '5', '1000000000'])
     """
     ints = [_as_integers(y) for y in parts]
     if all(codes is not None for codes in ints):
-        for k, codes in enumerate(ints):
-            if codes.size and codes.min() < 0:  # type: ignore[union-attr]
-                i = int(np.argmin(codes))  # type: ignore[arg-type]
-                raise DataFormatError(
-                    f"{where}: labels must be integers 0..C-1 (or class names); "
-                    f"got {codes[i]} at {locate(k, i)}"  # type: ignore[index]
-                )
-        n_classes = max(int(c.max()) + 1 for c in ints if c.size)  # type: ignore[union-attr]
-        if class_names is None:
-            return ints, [str(k) for k in range(n_classes)]  # type: ignore[return-value]
-        if n_classes > len(class_names):
-            raise DataFormatError(
-                f"{where}: labels must be in 0..{len(class_names) - 1} to match class_names; "
-                f"got {n_classes - 1}"
-            )
-        return ints, [str(c) for c in class_names]  # type: ignore[return-value]
+        return _encode_integers(ints, where, locate, class_names)  # type: ignore[arg-type]
     floats = [_as_floats(y) for y in parts]
     if all(f is not None for f in floats):
         # all numbers, but some are not integers (1.5, nan): not class labels
         k = next(k for k, codes in enumerate(ints) if codes is None)
         y = floats[k]
-        with np.errstate(invalid="ignore"):
-            i = int(np.flatnonzero(~(np.isfinite(y) & (y == np.round(y))))[0])  # type: ignore[operator]
+        i = int(np.flatnonzero(~_integral(y))[0])  # type: ignore[arg-type]
         raise DataFormatError(
-            f"{where}: labels must be integers 0..C-1 or class names; "
+            f"{where}: labels must be whole numbers (below 2**53 in size) or class names; "
             f"got {parts[k][i].item()!r} at {locate(k, i)}"
         )
     strings = [np.char.strip(y.astype(str)) for y in parts]
