@@ -1,26 +1,25 @@
 """fit: the mini-batch training loop (shuffling, validation, early stopping, callbacks,
-checkpoints and resume). It prints nothing: progress goes to callbacks."""
+checkpoints and resume). It prints nothing: progress goes to callbacks.
+
+Its argument checks and the Run they build live in :mod:`softgrad.training.prepare`; one epoch
+(batches, validation, history, early stopping, schedule) in :mod:`softgrad.training.epoch`.
+"""
 
 from __future__ import annotations
 
-import math
-import time
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from softgrad.datasets.split import stratified_split
-from softgrad.errors import DivergenceError
-from softgrad.nn.layer import as_generator
-from softgrad.training import data
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.checkpoint import load_checkpoint, save_checkpoint
 from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.epoch import train_epoch
 from softgrad.training.history import History
 from softgrad.training.loop import EpochRunner
-from softgrad.training.predict import evaluate, model_mode
+from softgrad.training.predict import model_mode
+from softgrad.training.prepare import check_arguments, new_run
 from softgrad.training.run import Run, snapshot
 from softgrad.training.run import resume as resume_run
 
@@ -135,21 +134,11 @@ def fit(
     >>> history.epochs, history.train_acc[-1] > 0.95
     (20, True)
     """
-    epochs = data.check_positive_int(epochs, "epochs")
-    batch_size = data.check_positive_int(batch_size, "batch_size")
-    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
-        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
-        # fail now, not after the first epoch's work
-        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
+    epochs, batch_size, X, target, weight = check_arguments(
+        model, loss, X, y, sample_weight, epochs, batch_size, checkpoint
+    )
     params = model.named_params()
-    if not params:
-        raise ValueError(f"fit: model must have parameters to train; got {model!r}")
-    dtype = next(iter(params.values())).dtype
-    X = data.check_features(X, dtype)
-    target = data.check_target(y, len(X), data.output_width(model))
-    weight = data.check_weight(sample_weight, len(X), dtype)
-    run = _prepare(
+    run = new_run(
         model,
         loss,
         optimizer,
@@ -168,15 +157,7 @@ def fit(
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
     runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
     hooks = CallbackList(callbacks)
-    state = TrainState(
-        epoch=start,
-        epochs=epochs,
-        n_batches=runner.n_batches(len(run.train_idx)),
-        n_samples=len(run.train_idx),
-        history=run.history,
-        model=model,
-        optimizer=optimizer,
-    )
+    state = _train_state(run, runner, start, epochs)
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
     with model_mode(model, True), np.errstate(over="ignore", invalid="ignore"):
         hooks.call("on_train_begin", state)
@@ -185,7 +166,7 @@ def fit(
             for epoch in range(start + 1, epochs + 1):
                 if finished:
                     break
-                finished = _epoch(run, runner, hooks, state, epoch)
+                finished = train_epoch(run, runner, hooks, state, epoch)
                 if checkpoint is not None:
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
@@ -194,141 +175,14 @@ def fit(
     return run.history
 
 
-def _prepare(
-    model,
-    loss,
-    optimizer,
-    lr_schedule,
-    X,
-    target,
-    weight,
-    rng,
-    shuffle,
-    validation_data,
-    validation_fraction,
-    stopper,
-) -> Run:
-    generator = as_generator(rng, "fit")
-    val_idx = validation = None
-    if validation_data is not None and validation_fraction:
-        raise ValueError(
-            "fit: validation_data and validation_fraction must not both be given; got both"
-        )
-    if validation_fraction:
-        train_idx, val_idx = _split_validation(target, float(validation_fraction), generator)
-        validation = (X[val_idx], target[val_idx], None if weight is None else weight[val_idx])
-    else:
-        train_idx = np.arange(len(X))
-        if validation_data is not None:
-            validation = _check_validation(validation_data, X, model)
-    info = {
-        "n_samples": len(X),
-        "n_features": X.shape[1],
-        "validation": "fraction" if val_idx is not None else "data" if validation else None,
-    }
-    return Run(
-        model,
-        loss,
-        optimizer,
-        lr_schedule,
-        generator,
-        train_idx,
-        val_idx,
-        validation,
-        stopper,
-        History(),
-        bool(shuffle),
-        info,
+def _train_state(run: Run, runner: EpochRunner, start: int, epochs: int) -> TrainState:
+    """What the callbacks see of the run, before epoch ``start + 1`` of ``epochs``."""
+    return TrainState(
+        epoch=start,
+        epochs=epochs,
+        n_batches=runner.n_batches(len(run.train_idx)),
+        n_samples=len(run.train_idx),
+        history=run.history,
+        model=run.model,
+        optimizer=run.optimizer,
     )
-
-
-def _split_validation(
-    target: np.ndarray, fraction: float, generator: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """stratified_split, behind checks whose messages name fit's own argument."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fit: validation_fraction must be in (0, 1); got {fraction!r}")
-    if math.ceil(fraction * len(target)) >= len(target):
-        raise ValueError(
-            f"fit: validation_fraction must leave at least one training sample; got "
-            f"{fraction!r} of {len(target)} samples"
-        )
-    return stratified_split(target, fraction, generator)
-
-
-def _check_validation(validation_data, X, model) -> tuple[np.ndarray, np.ndarray, None]:
-    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-        raise ValueError(
-            f"fit: validation_data must be a pair (X_val, y_val); got {type(validation_data)!r}"
-        )
-    X_val = data.check_features(validation_data[0], X.dtype, "X_val")
-    if X_val.shape[1:] != X.shape[1:]:
-        raise ValueError(
-            f"fit: X_val must have shape (N, {X.shape[1]}) like X; got shape {X_val.shape}"
-        )
-    y_val = data.check_target(validation_data[1], len(X_val), data.output_width(model), "y_val")
-    return X_val, y_val, None
-
-
-def _epoch(run: Run, runner: EpochRunner, hooks: CallbackList, state: TrainState, epoch: int):
-    """Train, validate and record one epoch; True when training must stop."""
-    state.epoch, state.batch = epoch, 0
-    hooks.call("on_epoch_begin", state)
-    started = time.perf_counter()
-    lr = run.optimizer.lr
-    order = (
-        run.train_idx[run.generator.permutation(len(run.train_idx))]
-        if run.shuffle
-        else run.train_idx
-    )
-    try:
-        result = runner.run(order, state, hooks)
-        val_loss = val_acc = None
-        if run.validation is not None:
-            val_loss, val_acc = _validate(run, runner, epoch, state.n_batches)
-    except DivergenceError as err:
-        err.history = run.history
-        raise
-    run.history.append(
-        train_loss=result.loss,
-        train_acc=result.accuracy,
-        lr=lr,
-        epoch_time=time.perf_counter() - started,
-        val_loss=val_loss,
-        val_acc=val_acc,
-    )
-    monitored = result.loss if val_loss is None else val_loss
-    stop_early = run.stopper.update(epoch, monitored, run.model.named_params())
-    run.history.best_epoch = run.stopper.best_epoch
-    if run.lr_schedule is not None:
-        run.lr_schedule.step(monitored)
-    state.logs = {
-        "train_loss": result.loss,
-        "train_acc": result.accuracy,
-        "val_loss": val_loss,
-        "val_acc": val_acc,
-        "lr": lr,
-        "epoch_time": run.history.epoch_time[-1],
-    }
-    stop_callback = hooks.call("on_epoch_end", state) or result.stopped
-    if stop_early or stop_callback:
-        run.history.stopped_early = True
-        run.history.stop_reason = "early_stopping" if stop_early else "callback"
-    return stop_early or stop_callback
-
-
-def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tuple[float, float]:
-    X_val, y_val, w_val = run.validation
-    val_loss, val_acc = evaluate(run.model, X_val, y_val, run.loss, sample_weight=w_val)
-    if not np.isfinite(val_loss):
-        # the epoch's weights are useless: go back to those it started from
-        for name, value in runner.params.items():
-            np.copyto(value, runner.snapshot[name])
-        raise DivergenceError(
-            f"fit: the validation loss must be finite; got {val_loss!r} after epoch {epoch}. "
-            f"Training diverged: try a lower learning rate (now {run.optimizer.lr!r}). The "
-            f"model keeps the weights at the start of epoch {epoch}.",
-            epoch=epoch,
-            batch=n_batches,
-        )
-    return val_loss, val_acc
