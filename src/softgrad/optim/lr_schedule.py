@@ -1,0 +1,114 @@
+"""The base of every learning-rate schedule: the wrapped optimizer, the epoch counter, and
+saving and restoring both (``state_dict()`` / ``load_state_dict()``, validated before anything
+changes). The schedules themselves are in :mod:`softgrad.optim.schedules` (closed form) and
+:mod:`softgrad.optim.plateau` (driven by a metric).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from softgrad.optim._checks import check_int, check_number
+from softgrad.optim.optimizer import Optimizer
+
+__all__ = ["LRSchedule"]
+
+
+class LRSchedule:
+    """Base class: holds the optimizer, the epoch counter and the save/restore logic.
+
+    Subclasses list their constructor arguments in ``_CONFIG`` (validated by
+    :meth:`_validate`) and their extra scalar counters in ``_COUNTERS``.
+
+    Attributes
+    ----------
+    optimizer : Optimizer
+    base_lr : float
+        The optimizer's ``lr`` when the schedule was built.
+    last_epoch : int
+        Number of ``step`` calls so far.
+
+    Examples
+    --------
+    >>> from softgrad.optim import SGD, StepLR
+    >>> schedule = StepLR(SGD(lr=0.1), step_size=1, gamma=0.5)
+    >>> schedule.step()
+    >>> schedule.state_dict()
+    {'type': 'StepLR', 'step_size': 1, 'gamma': 0.5, 'base_lr': 0.1, 'last_epoch': 1}
+    """
+
+    _CONFIG: tuple[str, ...] = ()
+    _COUNTERS: tuple[str, ...] = ()
+
+    def __init__(self, optimizer: Optimizer, **config: Any) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: optimizer must be a softgrad.optim.Optimizer; "
+                f"got {type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lr: float = optimizer.lr
+        self.last_epoch = 0
+        for name, value in self._validate(config).items():
+            setattr(self, name, value)
+
+    @classmethod
+    def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def step(self, metric: float | None = None) -> None:
+        """End of an epoch: advance the counter and set the optimizer's ``lr``."""
+        raise NotImplementedError
+
+    @property
+    def last_lr(self) -> float:
+        """The optimizer's current learning rate."""
+        return self.optimizer.lr
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments other than the optimizer (JSON-safe)."""
+        return {name: getattr(self, name) for name in self._CONFIG}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={value!r}" for name, value in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def state_dict(self) -> dict[str, Any]:
+        """Configuration and counters: flat keys, JSON-safe scalars (no arrays).
+
+        The optimizer's own state (which holds the current ``lr``) is saved separately.
+        """
+        counters = {name: getattr(self, name) for name in self._COUNTERS}
+        return {
+            "type": type(self).__name__,
+            **self.get_config(),
+            "base_lr": self.base_lr,
+            "last_epoch": self.last_epoch,
+            **counters,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved; validated first, untouched on error."""
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
+        if state.get("type") != type(self).__name__:
+            raise ValueError(
+                f"{where}: state['type'] must be {type(self).__name__!r}; got {state.get('type')!r}"
+            )
+        names = (*self._CONFIG, "base_lr", "last_epoch", *self._COUNTERS)
+        missing = [name for name in names if name not in state]
+        if missing:
+            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        config = self._validate({name: state[name] for name in self._CONFIG})
+        values = {
+            "base_lr": check_number(where, "base_lr", state["base_lr"], 0.0),
+            "last_epoch": check_int(where, "last_epoch", state["last_epoch"], 0),
+            **self._validate_counters(where, {name: state[name] for name in self._COUNTERS}),
+        }
+        for name, value in {**config, **values}.items():
+            setattr(self, name, value)
+
+    def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: check_int(where, name, value, 0) for name, value in counters.items()}
