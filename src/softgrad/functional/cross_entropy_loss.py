@@ -7,18 +7,16 @@ logits' own shape.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from ._checks import check_out, to_output, to_scalar
+from ._ce_lean import plain_rows_grad, plain_rows_loss
+from ._checks import check_out, to_output
 from ._kernels import log_softmax_into, row_logsumexp, softmax_into
-from ._targets import Problem, subtract_at_targets, target_offsets
+from ._targets import Problem, subtract_at_targets
 
 __all__ = ["cross_entropy", "cross_entropy_grad"]
-
-_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def cross_entropy(
@@ -88,7 +86,7 @@ def cross_entropy(
     array([0.3728781 , 1.09861229])
     """
     if weight is None and ignore_index is None and type(label_smoothing) is float:
-        loss = _plain_rows_loss(logits, target, axis, reduction, label_smoothing)
+        loss = plain_rows_loss(logits, target, axis, reduction, label_smoothing)
         if loss is not None:
             return loss
     p = Problem(
@@ -107,29 +105,6 @@ def cross_entropy(
     with np.errstate(over="ignore", invalid="ignore"):
         per_row, divisor = _per_row_losses(p, base, offset)
     return p.reduce(per_row, divisor)
-
-
-def _plain_rows_loss(logits, target, axis, reduction, eps) -> Any:
-    """The training step's call, (N, C) logits and (N,) indices with default options: loss_n =
-    lse_n - logits[n, y_n] without the general machinery; None when anything differs (or a loss
-    is not finite), and the general path then validates and computes (or raises)."""
-    if not _is_plain_rows_call(logits, target, axis, reduction, eps):
-        return None
-    n_rows, n = logits.shape
-    t = target.astype(np.intp, copy=False)
-    if t.view(np.uintp).max() >= n:  # negative indices are huge as unsigned
-        return None
-    per_row = row_logsumexp(logits).astype(np.float64)
-    # overflow: only an unrepresentable loss, inf; invalid: inf - inf of a +inf row, whose NaN
-    # total sends the call to the general path
-    with np.errstate(over="ignore", invalid="ignore"):
-        per_row -= logits.reshape(-1)[target_offsets(n_rows, n, t)]
-        total = float(per_row.sum())
-    if not math.isfinite(total):
-        return None  # a non-finite row: the general path applies log_softmax's limits
-    if reduction == "none":
-        return to_output(per_row, logits.dtype)
-    return to_scalar(total / n_rows if reduction == "mean" else total, logits.dtype)
 
 
 def _per_row_losses(p: Problem, base: np.ndarray, offset: Any) -> tuple[np.ndarray, float]:
@@ -205,7 +180,7 @@ def cross_entropy_grad(
            [ 0.125, -0.125]])
     """
     if weight is None and ignore_index is None and type(label_smoothing) is float:
-        grad = _plain_rows_grad(logits, target, axis, reduction, label_smoothing, out)
+        grad = plain_rows_grad(logits, target, axis, reduction, label_smoothing, out)
         if grad is not None:
             return grad
     name = "cross_entropy_grad"
@@ -224,48 +199,6 @@ def cross_entropy_grad(
         return out
     grad = p.rows.restore(buf)
     return to_output(grad if out is not None else np.ascontiguousarray(grad), p.rows.out_dtype, out)
-
-
-def _is_plain_rows_call(logits, target, axis, reduction, eps) -> bool:
-    # (N, C) C-contiguous float32/64 logits, (N,) integer targets, class axis last, no smoothing
-    return (
-        type(logits) is np.ndarray
-        and type(target) is np.ndarray
-        and logits.ndim == 2
-        and target.ndim == 1
-        and (axis == -1 or axis == 1)
-        and type(axis) is int
-        and eps == 0.0
-        and reduction in ("mean", "sum", "none")
-        and logits.dtype in _FAST_DTYPES
-        and target.dtype.kind in "iu"
-        and logits.flags.c_contiguous
-        and 0 < target.shape[0] == logits.shape[0]
-    )
-
-
-def _plain_rows_grad(logits, target, axis, reduction, eps, out) -> np.ndarray | None:
-    """The training step's call, (N, C) logits and (N,) indices with default options, without
-    the general machinery (a quarter of the time at (128, 10)); None when anything differs,
-    and the general path then validates and computes (or raises)."""
-    if not _is_plain_rows_call(logits, target, axis, reduction, eps):
-        return None
-    n_rows, n = logits.shape
-    t = target.astype(np.intp, copy=False)
-    if t.view(np.uintp).max() >= n:  # negative indices are huge as unsigned
-        return None
-    if out is None:
-        buf = np.empty_like(logits)
-    elif type(out) is np.ndarray and out.dtype == logits.dtype and out.shape == logits.shape:
-        if not (out.flags.c_contiguous and out.flags.writeable):
-            return None
-        buf = out
-    else:
-        return None
-    scale = 1.0 / n_rows if reduction == "mean" else 1.0
-    softmax_into(logits, 1, None, buf, scale=scale)
-    subtract_at_targets(buf, t, scale)
-    return buf
 
 
 def _prob_grad(p: Problem, buf: np.ndarray) -> None:
