@@ -189,6 +189,29 @@ def load_fashion_mnist(root: str | os.PathLike | None = None) -> Dataset:
         The files are not there; the message says how to get them.
     DataFormatError
         A file is corrupt or the files disagree.
+
+    Examples
+    --------
+    A stand-in folder with the four files (gzipped here; the real ones load the same way):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from softgrad.datasets import save_idx
+    >>> rng = np.random.default_rng(0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for role, stem in IDX_FILES.items():
+    ...         n = 6 if role.endswith("train") else 2
+    ...         if role.startswith("X"):
+    ...             array = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    ...         else:
+    ...             array = np.arange(n, dtype=np.uint8)  # labels 0..n-1
+    ...         save_idx(Path(folder) / f"{stem}.gz", array)
+    ...     data = load_fashion_mnist(folder)
+    >>> data
+    Dataset(name='fashion-mnist', n_train=6, n_test=2, n_features=784, n_classes=10,
+            image_shape=(28, 28), scale=255.0)
+    >>> data.X_train.dtype, data.y_train, data.class_names[data.y_test[1]]
+    (dtype('uint8'), array([0, 1, 2, 3, 4, 5]), 'Trouser')
     """
     if root is None:
         env = os.environ.get("SOFTGRAD_DATA")
@@ -220,6 +243,26 @@ def load_mnist(root: str | os.PathLike | None = None) -> Dataset:
     ------
     DatasetNotFoundError
         The files are not there; the message says how to get them.
+
+    Examples
+    --------
+    A stand-in folder with the four files (uncompressed here; ``.gz`` works too):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from softgrad.datasets import save_idx
+    >>> rng = np.random.default_rng(0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for role, stem in IDX_FILES.items():
+    ...         n = 5 if role.endswith("train") else 3
+    ...         if role.startswith("X"):
+    ...             array = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    ...         else:
+    ...             array = np.arange(n, dtype=np.uint8) * 2  # even digits
+    ...         save_idx(Path(folder) / stem, array)
+    ...     X_train, y_train, X_test, y_test = load_mnist(folder)
+    >>> X_train.shape, y_train, X_test.shape, y_test
+    ((5, 784), array([0, 2, 4, 6, 8]), (3, 784), array([0, 2, 4]))
     """
     if root is None:
         env = os.environ.get("SOFTGRAD_DATA")
