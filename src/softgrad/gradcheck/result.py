@@ -58,6 +58,22 @@ class GradcheckResult:
         One entry per compared quantity.
     eps, atol, rtol : float
         Settings used (eps is 0 when no finite differences were taken).
+
+    Examples
+    --------
+    A wrong derivative (sin's VJP written with sin instead of cos) is caught, and printing the
+    result shows where:
+
+    >>> from softgrad.gradcheck import gradcheck
+    >>> result = gradcheck(np.sin, np.array([0.5, 1.0, 2.0]), vjp=lambda x, g: g * np.sin(x))
+    >>> result.ok, result.failed(), result.worst_index
+    (False, ['x'], ('x', (2,)))
+    >>> print(result)
+    sin: FAILED (eps=1e-06, atol=1e-05, rtol=0.0001)
+      check  shape  max_abs_err  max_rel_err  worst_index  actual    expected  status
+      x      (3,)   8.49e-01     1.46e+00     (2,)         0.582335  -0.26651  FAIL
+    >>> result.as_dict()["checks"][0]["worst_index"]
+    [2]
     """
 
     name: str
