@@ -81,7 +81,22 @@ class Checkpoint:
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` atomically to ``path`` (serialization.write_npz, kind "checkpoint")."""
+    """Write ``ckpt`` atomically to ``path`` (serialization.write_npz, kind "checkpoint").
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> ckpt = Checkpoint(
+    ...     epoch=2, params={"0.W": np.ones((2, 2), np.float32)}, optimizer={"lr": 0.1},
+    ...     schedule=None, rng=np.random.default_rng(0).bit_generator.state, layer_rngs={},
+    ...     history=History(), stopper={}, val_idx=None)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_checkpoint(Path(folder) / "run.npz", ckpt)
+    ...     back = load_checkpoint(Path(folder) / "run.npz")
+    >>> back.epoch, back.params["0.W"].dtype, back.rng == ckpt.rng
+    (2, dtype('float32'), True)
+    """
     from softgrad.serialization import write_npz
 
     arrays: dict[str, np.ndarray] = {}
@@ -103,7 +118,30 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
 
 
 def load_checkpoint(path: str | PathLike) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; ModelFileError if it is not one."""
+    """Read a checkpoint written by :func:`save_checkpoint`; ModelFileError if it is not one.
+
+    Examples
+    --------
+    ``fit(..., checkpoint=path)`` writes one after every epoch; ``fit(..., resume=path)``
+    continues from it.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from softgrad.nn import CrossEntropyLoss, build_mlp
+    >>> from softgrad.optim import SGD
+    >>> from softgrad.training import fit
+    >>> X = np.random.default_rng(0).normal(size=(40, 2)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> model = build_mlp(2, [4], 2, rng=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "run.npz"
+    ...     _ = fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=3, rng=0, checkpoint=path)
+    ...     ckpt = load_checkpoint(path)
+    >>> ckpt.epoch, ckpt.history.epochs, sorted(ckpt.params), ckpt.data["n_samples"]
+    (3, 3, ['0.W', '0.b', '2.W', '2.b'], 40)
+    >>> all(np.array_equal(ckpt.params[k], v) for k, v in model.named_params().items())
+    True
+    """
     from softgrad.serialization import read_npz
 
     arrays, meta = read_npz(path, what="checkpoint")
