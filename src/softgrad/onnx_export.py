@@ -186,6 +186,30 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     ------
     MissingDependencyError
         When the ``onnx`` package is not installed.
+
+    Examples
+    --------
+    Export a network, read the file back with onnx and run it with onnxruntime:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import onnx
+    >>> import onnxruntime
+    >>> from softgrad.nn import build_mlp
+    >>> from softgrad.training import predict_proba
+    >>> net = build_mlp(4, [8], 3, rng=0)
+    >>> X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = export_onnx(net, Path(folder) / "net.onnx")
+    ...     graph = onnx.load(path).graph
+    ...     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ...     probs, logits = session.run(None, {"input": X})
+    >>> [i.name for i in graph.input], [o.name for o in graph.output]
+    (['input'], ['probabilities', 'logits'])
+    >>> [node.op_type for node in graph.node]
+    ['Gemm', 'Relu', 'Gemm', 'Softmax']
+    >>> probs.shape, bool(np.allclose(probs, predict_proba(net, X), atol=1e-6))
+    ((5, 3), True)
     """
     proto = build_graph(model, name=name)
     path = Path(path)
