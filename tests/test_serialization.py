@@ -150,7 +150,8 @@ def test_truncated_file(saved, fraction):
     saved.write_bytes(data[: int(len(data) * fraction)])
     with pytest.raises(ModelFileError, match=r"m\.npz") as info:
         load(saved)
-    assert "truncated or corrupted" in str(info.value) or "not a valid .npz" in str(info.value)
+    expected = "got an empty file" if fraction == 0.0 else "got a truncated or corrupted zip"
+    assert expected in str(info.value)
 
 
 def _member_data_span(path, member):
@@ -210,19 +211,33 @@ def test_newer_format_version_asks_for_an_upgrade(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"hello, I am a text file\n", b"PK\x03\x04 garbage", pickle.dumps({"W": [1, 2]})],
-    ids=["empty", "text", "fake-zip", "pickle"],
+    ("content", "what"),
+    [
+        (b"", "got an empty file"),
+        (b"hello, I am a text file\n", "got a text file (starting 'hello, I am a text file')"),
+        (b"PK\x03\x04 garbage", "got a truncated or corrupted zip"),
+        (pickle.dumps({"W": [1, 2]}), "got a Python pickle (softgrad never loads pickled data"),
+        (b"\x1f\x8b\x08\x00 gzip", "got gzip-compressed data"),
+        (bytes(range(256)), "got binary data of an unknown format"),
+    ],
+    ids=["empty", "text", "fake-zip", "pickle", "gzip", "binary"],
 )
-def test_non_npz_files(tmp_path, content):
+def test_non_npz_files_are_named_for_what_they_are(tmp_path, content, what):
+    # a text file used to be reported as "holds pickled data"
     (tmp_path / "x.npz").write_bytes(content)
-    with pytest.raises(ModelFileError, match=r"x\.npz"):
+    with pytest.raises(ModelFileError) as info:
         load(tmp_path / "x.npz")
+    message = str(info.value)
+    assert message.startswith(f"model file '{tmp_path / 'x.npz'}': file must be a softgrad .npz")
+    assert what in message
+    assert "pickled data" not in message or content.startswith(b"\x80")
 
 
 def test_npy_file_is_not_a_model(tmp_path):
     np.save(tmp_path / "w.npy", np.eye(2))
-    with pytest.raises(ModelFileError, match=r"not a valid \.npz archive"):
+    with pytest.raises(
+        ModelFileError, match=r"w\.npy': file must be a softgrad \.npz file; got a single NumPy"
+    ):
         load(tmp_path / "w.npy")
 
 
@@ -233,7 +248,10 @@ def test_pickled_object_array_is_refused(tmp_path, rng):
         arrays = {name: npz[name] for name in npz.files}
     arrays["classes"] = np.array(["a", 1, None, 3, 4, 5, 6, 7, 8, 9], dtype=object)
     np.savez(tmp_path / "evil.npz", **arrays)
-    with pytest.raises(ModelFileError, match="pickled data"):
+    with pytest.raises(
+        ModelFileError,
+        match=r"evil\.npz': array 'classes' must be numbers or strings; got Python objects",
+    ):
         load(tmp_path / "evil.npz")
 
 

@@ -18,8 +18,6 @@ import contextlib
 import json
 import os
 import secrets
-import zipfile
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -131,22 +129,9 @@ def _fail(where: str, problem: str) -> ModelFileError:
 
 
 def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
-    try:
-        # open the file here: np.load leaks its own handle when the zip turns out invalid
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except PermissionError:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
-        raise _fail(where, f"file is truncated or corrupted ({exc})") from exc
-    except (ValueError, KeyError, NotImplementedError, AttributeError, TypeError) as exc:
-        if "pickle" in str(exc).lower():
-            raise _fail(
-                where,
-                "file holds pickled data (object arrays), which softgrad never writes "
-                "and refuses to load",
-            ) from exc
-        raise _fail(where, f"file is not a valid .npz archive ({exc})") from exc
+    from softgrad.datasets.sniff import read_arrays
+
+    return read_arrays(path, where, ModelFileError, "a softgrad .npz file")
 
 
 def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]:

@@ -223,3 +223,30 @@ def test_missing_matplotlib_is_reported_before_training(usage_error, tmp_path, m
     line = usage_error("train", "--plot", "c.png")
     assert line == "softgrad: error: plots need matplotlib: pip install 'softgrad[plots]'"
     assert files_in(tmp_path) == []
+
+
+def test_predict_names_bad_array_files_and_what_they_are(
+    usage_error, tmp_path, monkeypatch, digits_model
+):
+    # numpy's own "Object arrays cannot be loaded when allow_pickle=False" named no file
+    monkeypatch.chdir(tmp_path)
+    model = str(digits_model)
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "garbage.npy").write_bytes(b"\x93NUMPY garbage")
+    np.savez(tmp_path / "pickled.npz", X=np.array([None, 1], dtype=object))
+    np.savez(tmp_path / "foreign.npz", a=np.zeros((1, 64)), b=np.zeros((1, 64)))
+    (tmp_path / "text.npz").write_text("hello")
+    expected = {
+        "objects.npy": "'objects.npy': its array must be numbers or strings; got Python objects",
+        "garbage.npy": "'garbage.npy': file must be a .npy array or an .npz archive "
+        "(np.save, np.savez); got a truncated or corrupted npy",
+        "pickled.npz": "'pickled.npz': array 'X' must be numbers or strings; got Python objects",
+        "foreign.npz": "'foreign.npz': file must hold an array named X (or exactly one array); "
+        "got ['a', 'b']",
+        "text.npz": "'text.npz': file must be a .npy array or an .npz archive (np.save, np.savez);"
+        " got a text file (starting 'hello')",
+    }
+    for name, fragment in expected.items():
+        line = usage_error("predict", "--model", model, name)
+        assert fragment in line, (name, line)
+        assert "allow_pickle" not in line

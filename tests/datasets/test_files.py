@@ -186,15 +186,45 @@ def test_npz_non_finite_in_test_set_is_located(tmp_path):
 
 def test_npz_with_object_array_is_refused_as_pickled(tmp_path):
     np.savez(tmp_path / "p.npz", X=np.eye(2), y=np.array([0, "a"], dtype=object))
-    with pytest.raises(DataFormatError, match="pickled"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"p\.npz': array 'y' must be numbers or strings; got Python objects, which are "
+        "pickled",
+    ):
         load_file(tmp_path / "p.npz")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a zip at all", pickle.dumps({"X": 1})])
-def test_npz_that_is_not_an_archive(tmp_path, content):
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"", "got an empty file"),
+        (b"not a zip at all", "got a text file (starting 'not a zip at all')"),
+        (pickle.dumps({"X": 1}), "got a Python pickle"),
+        (b"PK\x03\x04 cut", "got a truncated or corrupted zip"),
+    ],
+    ids=["empty", "text", "pickle", "fake-zip"],
+)
+def test_npz_that_is_not_an_archive(tmp_path, content, what):
+    # used to say "file must be pickled (object) arrays; it is not" for a pickle and for text
     (tmp_path / "junk.npz").write_bytes(content)
-    with pytest.raises(DataFormatError, match=r"junk\.npz"):
+    with pytest.raises(DataFormatError) as info:
         load_file(tmp_path / "junk.npz")
+    message = str(info.value)
+    assert "junk.npz': file must be an .npz archive of arrays X and y (np.savez); " in message
+    assert what in message
+
+
+def test_npy_named_npz_is_reported_as_npy(tmp_path):
+    np.save(tmp_path / "a.npy", np.eye(2))
+    (tmp_path / "a.npy").rename(tmp_path / "a.npz")
+    with pytest.raises(DataFormatError, match=r"a\.npz'.*; got a single NumPy array \(\.npy\)"):
+        load_file(tmp_path / "a.npz")
+
+
+def test_npz_without_X_names_what_it_holds(tmp_path):
+    np.savez(tmp_path / "other.npz", a=np.eye(2), b=np.zeros(2))
+    with pytest.raises(DataFormatError, match=r"must hold arrays X and y; got \['a', 'b'\]"):
+        load_file(tmp_path / "other.npz")
 
 
 def test_npz_too_small_to_split(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,25 +14,26 @@ from softgrad.errors import DataFormatError
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 
 
-def _from_npz(path: Path) -> np.ndarray:
-    # np.load is given an open file: on a corrupted zip it would leak the one it opened itself
-    with open(path, "rb") as fh:
-        try:
-            archive = np.load(fh, allow_pickle=False)
-        except zipfile.BadZipFile as exc:
-            raise DataFormatError(
-                f"predict: {str(path)!r} is not a valid .npz file ({exc})"
-            ) from None
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            return archive  # a .npy payload under a .npz name
-        with archive:
-            keys = list(archive.files)
-            if "X" in keys:
-                return archive["X"]
-            if len(keys) == 1:
-                return archive[keys[0]]
+def _from_array_file(path: Path) -> np.ndarray:
+    """The array of a .npy file, or the array X (or the only array) of a .npz file."""
+    from softgrad.datasets.sniff import read_arrays
+
+    where = f"predict: {str(path)!r}"
+    arrays = read_arrays(
+        path,
+        where,
+        DataFormatError,
+        "a .npy array or an .npz archive (np.save, np.savez)",
+        npy=True,
+    )
+    if "" in arrays:
+        return arrays[""]
+    if "X" in arrays:
+        return arrays["X"]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
     raise DataFormatError(
-        f"predict: {str(path)!r} must hold an array named X (or exactly one array); got {keys!r}"
+        f"{where}: file must hold an array named X (or exactly one array); got {sorted(arrays)!r}"
     )
 
 
@@ -95,11 +95,8 @@ def read_inputs(
             rows.append(_image_row(path, model, invert, notes)[None, :])
             names.append(text)
             continue
-        if suffix == ".npy":
-            with open(path, "rb") as fh:
-                array = np.load(fh, allow_pickle=False)
-        elif suffix == ".npz":
-            array = _from_npz(path)
+        if suffix in (".npy", ".npz"):
+            array = _from_array_file(path)
         elif suffix == ".csv":
             array = _from_csv(path)
         else:

@@ -40,6 +40,7 @@ import numpy as np
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.labels import encode_labels
 from softgrad.datasets.mnist import load_idx_folder
+from softgrad.datasets.sniff import read_arrays
 from softgrad.datasets.split import stratified_split
 from softgrad.errors import DataFormatError, DatasetNotFoundError
 
@@ -126,17 +127,16 @@ def _finish(
 
 
 def _load_npz(path: Path, where: str) -> Dataset:
-    try:
-        # open the file here: np.load leaks its own handle when the zip turns out invalid
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            keys = set(npz.files)
-            wanted = [k for k in ("X", "y", "X_test", "y_test", "class_names") if k in keys]
-            parts = {k: npz[k] for k in wanted}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, AttributeError) as exc:
-        if isinstance(exc, PermissionError):
-            raise
-        what = "pickled (object) arrays" if "pickle" in str(exc) else f"a readable .npz ({exc})"
-        raise DataFormatError(f"{where}: file must be {what}; it is not") from exc
+    parts = read_arrays(
+        path,
+        where,
+        DataFormatError,
+        "an .npz archive of arrays X and y (np.savez)",
+        keys=("X", "y", "X_test", "y_test", "class_names"),
+    )
+    if "X" not in parts or "y" not in parts or ("X_test" in parts) != ("y_test" in parts):
+        with zipfile.ZipFile(path) as archive:  # read fine just now: name what it holds
+            keys = {name.removesuffix(".npy") for name in archive.namelist()}
     if "X" not in parts or "y" not in parts:
         raise DataFormatError(f"{where}: file must hold arrays X and y; got {sorted(keys)}")
     if ("X_test" in parts) != ("y_test" in parts):

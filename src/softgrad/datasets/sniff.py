@@ -1,0 +1,161 @@
+"""What a file really is, from its first bytes, and reading NumPy array files without pickle.
+
+Used by every reader of ``.npz``/``.npy`` files (data files, model and checkpoint files, the
+CLI's ``predict`` inputs), so a text file, a Python pickle or a truncated archive is reported as
+what it is, with the file's name, instead of NumPy's own words.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+
+import numpy as np
+
+__all__ = ["describe", "read_arrays", "sniff"]
+
+_MAGIC = (
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty zip archive
+    (b"\x93NUMPY", "npy"),
+    (b"\x1f\x8b", "gzip"),
+)
+_HEAD = 64
+
+_DESCRIPTIONS = {
+    "zip": "a zip archive",
+    "npy": "a single NumPy array (.npy)",
+    "pickle": "a Python pickle (softgrad never loads pickled data: it can run code)",
+    "gzip": "gzip-compressed data",
+    "empty": "an empty file",
+    "binary": "binary data of an unknown format",
+}
+
+
+def sniff(path: str | os.PathLike) -> str:
+    """The kind of file at ``path``, from its first bytes.
+
+    Returns
+    -------
+    str
+        ``"zip"`` (an .npz is one), ``"npy"``, ``"pickle"`` (protocol 2+), ``"gzip"``,
+        ``"empty"``, ``"text"`` (UTF-8 without control characters) or ``"binary"``.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.npz"
+    >>> _ = path.write_text("hello")
+    >>> sniff(path), describe(path)
+    ('text', "a text file (starting 'hello')")
+    """
+    with open(path, "rb") as f:
+        head = f.read(_HEAD)
+    if not head:
+        return "empty"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle"
+    return "text" if _text(head) is not None else "binary"
+
+
+def _text(head: bytes) -> str | None:
+    """``head`` decoded when it reads as UTF-8 text (a cut multi-byte character allowed)."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:
+            return None
+        text = head[: exc.start].decode("utf-8")
+    if any(ord(c) < 32 and c not in "\t\n\r\f" for c in text):
+        return None
+    return text
+
+
+def describe(path: str | os.PathLike) -> str:
+    """What the file at ``path`` is, in words for an error message (see :func:`sniff`)."""
+    kind = sniff(path)
+    if kind != "text":
+        return _DESCRIPTIONS[kind]
+    with open(path, "rb") as f:
+        start = (_text(f.read(_HEAD)) or "").strip().splitlines()
+    first = start[0] if start else ""
+    if len(first) > 30:
+        first = first[:30] + "..."
+    return f"a text file (starting {first!r})" if first else "a text file of blank lines"
+
+
+def read_arrays(
+    path: str | os.PathLike,
+    where: str,
+    error: type[Exception],
+    expected: str,
+    *,
+    keys: tuple[str, ...] | None = None,
+    npy: bool = False,
+) -> dict[str, np.ndarray]:
+    """Every array (or those named in ``keys``) of an .npz file, read eagerly without pickle.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    where : str
+        Message prefix naming the file, e.g. ``"load_file: 'data.npz'"``.
+    error : exception class
+        Raised for anything wrong with the file (DataFormatError, ModelFileError).
+    expected : str
+        What the file must be, for the message: ``"an .npz archive of arrays X and y"``.
+    keys : tuple of str, optional
+        Read only these members (the ones present); default all.
+    npy : bool
+        Also accept a single .npy array, returned as ``{"": array}``.
+
+    Returns
+    -------
+    dict of str to ndarray
+
+    Raises
+    ------
+    error
+        ``"{where}: file must be {expected}; got {what it is}"`` for a text file, a pickle, an
+        empty file ...; object (pickled) arrays; truncated or corrupted archives.
+    PermissionError
+        The file cannot be read (passed through).
+    """
+    kind = sniff(path)
+    if kind not in ("zip", "npy") or (kind == "npy" and not npy):
+        raise error(f"{where}: file must be {expected}; got {describe(path)}")
+    name = ""
+    try:
+        # open the file here: np.load leaks its own handle when the zip turns out invalid
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if kind == "npy":
+                return {"": loaded}
+            with loaded as npz:
+                wanted = [k for k in npz.files if keys is None or k in keys]
+                arrays = {}
+                for name in wanted:
+                    arrays[name] = npz[name]
+                return arrays
+    except PermissionError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            holder = f"array {name!r}" if kind == "zip" else "its array"
+            raise error(
+                f"{where}: {holder} must be numbers or strings; got Python objects, which are "
+                "pickled and which softgrad never loads (they can run code)"
+            ) from None
+        raise error(
+            f"{where}: file must be {expected}; got a truncated or corrupted {kind} ({exc})"
+        ) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError) as exc:
+        raise error(
+            f"{where}: file must be {expected}; got a truncated or corrupted {kind} ({exc})"
+        ) from None
+    except (KeyError, NotImplementedError, AttributeError, TypeError) as exc:
+        raise error(f"{where}: file must be {expected}; got an unreadable one ({exc})") from None
