@@ -163,6 +163,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (0: library default)")
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     if args.threads:
         from threadpoolctl import threadpool_limits
 
@@ -171,6 +172,11 @@ def main(argv=None):
     else:
         results = run(args.repeats, args.epochs)
     text = section(results, args.repeats, args.epochs, args.threads or "library default")
+    # other work on the machine shows in the spread of the runs: say how busy it was
+    text += (
+        f"\n\nMachine load (1-minute load average) at start / end: {load_before:.2f} / "
+        f"{os.getloadavg()[0]:.2f}."
+    )
     print(text)
     if not args.no_write:
         write_section(text)
