@@ -155,16 +155,90 @@ def test_evaluate_text_and_json(cli, digits_model, tmp_path):
 def test_evaluate_on_a_user_file(cli, digits_model, tmp_path):
     data = load_data("digits")
     np.savez(tmp_path / "mine.npz", X=data.X_test[:60], y=data.y_test[:60])
+    model = softgrad.load(digits_model)
+    pred = model.predict(data.X_test[:60]).astype(int)
+    # another file than the training data, without a test set of its own: scored whole
     report = cli(
         "evaluate", "--model", digits_model, "--data", tmp_path / "mine.npz", "--json"
     ).json()
-    model = softgrad.load(digits_model)
-    pred = model.predict(data.X_test[:60]).astype(int)
-    n = report["n_samples"]
-    assert n in (12, 60)  # the file's own test split, or all of it
-    assert 0.0 <= report["accuracy"] <= 1.0
-    assert np.array(report["confusion_matrix"]).sum() == n
-    assert np.mean(pred == data.y_test[:60]) > 0.8
+    assert report["split"] == "all samples" and report["n_samples"] == 60
+    assert report["accuracy"] == pytest.approx(np.mean(pred == data.y_test[:60]))
+    cm = np.array(report["confusion_matrix"])
+    assert cm.sum() == 60
+    np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(data.y_test[:60], minlength=10))
+    test_only = cli(
+        "evaluate",
+        "--model",
+        digits_model,
+        "--data",
+        tmp_path / "mine.npz",
+        "--split",
+        "test",
+        "--json",
+    ).json()
+    assert test_only["split"] == "test set" and test_only["n_samples"] == 12
+    # the model's own data set: its test split by default, every sample with --split all
+    assert cli("evaluate", "--model", digits_model, "--json").json()["n_samples"] == 360
+    every = cli("evaluate", "--model", digits_model, "--split", "all", "--json").json()
+    assert every["n_samples"] == 1797
+
+
+def test_evaluate_computes_logits_once(cli, digits_model, monkeypatch):
+    import softgrad.training as training
+
+    calls = []
+    real = training.predict_logits
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("evaluate must not run the network a second time")
+
+    monkeypatch.setattr(training, "predict_logits", counted)
+    monkeypatch.setattr(training, "predict_proba", forbidden)
+    monkeypatch.setattr(training, "evaluate", forbidden)
+    result = cli("evaluate", "--model", digits_model, "--json")
+    assert result.code == 0, result.err
+    assert len(calls) == 1
+
+
+def _animals_csv(path, rng, names, n_per_class=30):
+    # one well separated blob per animal, at x = 10 * (index in the full cat/dog/fish list)
+    centre = {"cat": 0.0, "dog": 10.0, "fish": 20.0}
+    lines = ["a,b,label"]
+    for _ in range(n_per_class):
+        for name in names:
+            a, b = rng.standard_normal(2) + centre[name]
+            lines.append(f"{a},{b},{name}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_evaluate_matches_classes_by_name(cli, usage_error, tmp_path, rng):
+    # trained on cat/dog/fish; a file holding only dog and fish encodes dog as 0, which the model
+    # calls cat: scored by the data's own codes, every dog was "wrong"
+    train = _animals_csv(tmp_path / "train.csv", rng, ["cat", "dog", "fish"])
+    model = tmp_path / "m.npz"
+    result = cli(
+        "train", "--data", train, "--out", model, "--epochs", "30", "--lr", "0.05", "--quiet"
+    )
+    assert result.code == 0, result.err
+    some = _animals_csv(tmp_path / "some.csv", rng, ["dog", "fish"], n_per_class=10)
+    report = cli("evaluate", "--model", model, "--data", some, "--json").json()
+    assert report["class_names"] == ["cat", "dog", "fish"]
+    assert report["accuracy"] == 1.0
+    np.testing.assert_array_equal(report["confusion_matrix"], [[0, 0, 0], [0, 10, 0], [0, 0, 10]])
+    text = cli("evaluate", "--model", model, "--data", some).out
+    assert "[0] cat" in text and "[2] fish" in text
+    bird = tmp_path / "bird.csv"
+    bird.write_text("a,b,label\n0,0,dog\n1,1,bird\n2,2,dog\n3,3,bird\n")
+    line = usage_error("evaluate", "--model", model, "--data", bird)
+    assert line == (
+        "softgrad: error: evaluate: bird.csv: classes must be ones the model knows "
+        "(cat, dog, fish); got 'bird'"
+    )
 
 
 def test_predict_rows_from_npy_npz_csv(cli, digits_model, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -10,16 +12,29 @@ import numpy as np
 from softgrad.cli import checks
 from softgrad.cli.output import describe_network, matrix, print_json, table
 
+SPLITS = ("auto", "test", "all")
+
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "evaluate",
         help="score a saved model on a data set",
-        description="Score a model on the test split of a data set (the one it was trained on "
-        "unless --data says otherwise; a user file without a test split is scored whole).",
+        description="Score a model on a data set (the one it was trained on unless --data says "
+        "otherwise). The data's classes are matched to the model's by name, so a file holding "
+        "only some of the classes (or naming them in another order) is scored correctly; a "
+        "class the model does not know is an error.",
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("--data", help="digits, fashion-mnist, mnist, or a .npz/.csv file or IDX folder")
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="auto",
+        help="which samples to score: 'test' (the data's test set: its own, or the fixed 20%% "
+        "split softgrad train held out of a file without one), 'all' (every sample), or "
+        "'auto' (default): 'test' for a named data set, an IDX folder, a file with its own "
+        "X_test/y_test and the model's own training data; 'all' for any other file",
+    )
     p.add_argument("--confusion", help="draw the confusion matrix into this picture (.png ...)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
@@ -42,25 +57,61 @@ def _data_spec(args: argparse.Namespace, model: Any) -> str:
     return str(spec)
 
 
-def _split(data: Any) -> tuple[np.ndarray, np.ndarray, str]:
-    if len(data.y_test):
+def _has_own_test_set(spec: str) -> bool:
+    """Whether ``spec`` names a data set with a test set of its own (not a 20% split of a file)."""
+    path = Path(spec)
+    if not path.exists() or path.is_dir():
+        return True  # a named set or an IDX folder
+    if path.suffix.lower() != ".npz":
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "X_test.npy" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False  # load_data has already read it: this cannot happen in practice
+
+
+def _same_file(spec: str, trained_on: str | None) -> bool:
+    return trained_on is not None and Path(spec).resolve() == Path(trained_on).resolve()
+
+
+def _split(data: Any, choice: str, spec: str, model: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    if choice == "auto":
+        trained_on = (model.metadata or {}).get("data_spec")
+        own_data = _same_file(spec, trained_on)
+        choice = "test" if own_data or _has_own_test_set(spec) else "all"
+    if choice == "test":
         return data.X_test, data.y_test, "test set"
-    return data.X_train, data.y_train, "whole file"
+    X = np.concatenate([data.X_train, data.X_test])
+    return X, np.concatenate([data.y_train, data.y_test]), "all samples"
+
+
+def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
+    """``code_map[k]``: the model's output index for the data's class ``k``, matched by name."""
+    known = {str(c): k for k, c in enumerate(model.classes)}
+    unknown = [name for name in data.class_names if name not in known]
+    if unknown:
+        shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ValueError(
+            f"{where}: classes must be ones the model knows ({', '.join(known)}); got {shown}"
+        )
+    return np.array([known[name] for name in data.class_names], dtype=np.int64)
 
 
 def _score(model: Any, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     from softgrad import metrics
-    from softgrad.nn import CrossEntropyLoss
-    from softgrad.training import evaluate, predict_proba
+    from softgrad.functional import cross_entropy
+    from softgrad.training import predict_logits
 
-    X_scaled = model.scaler.transform(X)
-    loss, accuracy = evaluate(model.network, X_scaled, y, loss=CrossEntropyLoss())
-    pred = predict_proba(model.network, X_scaled).argmax(axis=1)
+    # one pass over the data: loss and predictions both come from these logits
+    logits = predict_logits(model.network, model.scaler.transform(X))
+    pred = logits.argmax(axis=1)
+    loss = cross_entropy(logits, y)
     cm = metrics.confusion_matrix(y, pred, model.n_classes)
     precision, recall = metrics.precision_recall(cm)
     return {
         "loss": float(loss),
-        "accuracy": float(accuracy),
+        "accuracy": float(np.mean(pred == y)),
         "confusion_matrix": cm,
         "precision": precision,
         "recall": recall,
@@ -77,17 +128,15 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     from softgrad.datasets import load_data
 
-    data = load_data(_data_spec(args, model))
-    X, y, split = _split(data)
+    spec = _data_spec(args, model)
+    data = load_data(spec)
+    X, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"
     checks.feature_count(X, model.n_features, where)
     checks.finite_features(X, where)
-    if y.size and int(y.max()) >= model.n_classes:
-        raise ValueError(
-            f"{where}: labels must be in 0..{model.n_classes - 1} for this model; "
-            f"got {int(y.max())}"
-        )
-    scores = _score(model, X, y)
+    if len(y) == 0:
+        raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
+    scores = _score(model, X, _model_codes(data, model, where)[y])
     names = [str(c) for c in model.classes]
     if confusion is not None:
         from softgrad.plots import plot_confusion_matrix
@@ -123,8 +172,10 @@ def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None
     ]
     print(table(["class", "precision", "recall", "support"], rows, right=[False, True, True, True]))
     print()
-    print("confusion matrix (rows: true class; columns: predicted class, numbered as the rows)")
-    labels = [str(k) for k in range(len(head["class_names"]))]
-    print(matrix(s["confusion_matrix"], "{:d}", row_labels=head["class_names"], col_labels=labels))
+    print("confusion matrix (rows: true class; columns: predicted class, by the rows' [index])")
+    names = head["class_names"]
+    labels = [f"[{k}]" for k in range(len(names))]
+    rows = [f"[{k}] {name}" for k, name in enumerate(names)]
+    print(matrix(s["confusion_matrix"], "{:d}", row_labels=rows, col_labels=labels))
     if confusion:
         print(f"confusion matrix drawn in {confusion}")
