@@ -352,3 +352,35 @@ def test_user_csv_with_string_labels(cli, tmp_path, rng):
     assert [line.split()[1] for line in out.splitlines()] == ["left", "right"]
     report = cli("evaluate", "--model", tmp_path / "m.npz", "--json").json()  # data from metadata
     assert report["accuracy"] == 1.0 and report["class_names"] == ["left", "right"]
+
+
+def test_resume_keeps_the_cosine_schedule_of_the_run_it_continues(
+    cli, usage_error, tmp_path, monkeypatch
+):
+    from softgrad.cli.progress import EpochProgress
+
+    common = ["--quiet", "--seed", "5", "--json"]
+    full = cli("train", "--epochs", "4", "--out", tmp_path / "full.npz", *common).json()
+    real = EpochProgress.on_batch_end
+
+    def interrupt_in_epoch_3(self, state):
+        if state.epoch == 3:
+            raise KeyboardInterrupt
+        real(self, state)
+
+    monkeypatch.setattr(EpochProgress, "on_batch_end", interrupt_in_epoch_3)
+    ckpt = tmp_path / "ckpt.npz"
+    cut = cli("train", "--epochs", "4", "--out", tmp_path / "a.npz", "--checkpoint", ckpt, *common)
+    assert cut.code == 130
+    monkeypatch.setattr(EpochProgress, "on_batch_end", real)
+    line = usage_error("train", "--epochs", "6", "--resume", ckpt, "--out", tmp_path / "b.npz")
+    assert line == (
+        f"softgrad: error: train: --epochs must be 4 to resume {ckpt}, the epochs its run was "
+        "started with (its cosine learning-rate schedule spans exactly those); got 6 (leave "
+        "--epochs out to finish that run, or start a new one)"
+    )
+    # without --epochs the run finishes where it was headed, on the same decreasing schedule
+    resumed = cli("train", "--resume", ckpt, "--out", tmp_path / "c.npz", *common).json()
+    assert resumed["epochs_run"] == 4 and resumed["epochs_this_run"] == 2
+    assert resumed["history"]["lr"] == full["history"]["lr"]
+    assert np.all(np.diff(resumed["history"]["lr"]) < 0)

@@ -64,7 +64,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--plot", help="learning curves picture (.png, .pdf, .svg)")
     p.add_argument("--misclassified", help="picture of misclassified test images (image data only)")
     p.add_argument("--checkpoint", help="write a resumable checkpoint (.npz) after every epoch")
-    p.add_argument("--resume", help="continue the run saved in this checkpoint")
+    p.add_argument(
+        "--resume",
+        help="continue the run saved in this checkpoint (give the same data and settings); "
+        "with the cosine schedule the run ends at the epochs it was started with: --epochs "
+        "defaults to them and any other value is refused, since the schedule spans exactly "
+        "those epochs",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     return p
@@ -211,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = train_config.resolve(args)
     paths = _check_paths(args)
+    settings = train_config.match_checkpoint(args, settings)
     data = _load(args, settings)
     scaler = data.fit_scaler()
     network, history, seconds, progress = _fit(args, settings, data, scaler, paths)

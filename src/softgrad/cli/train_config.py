@@ -128,3 +128,29 @@ def make_schedule(settings: dict[str, Any], optimizer: Any) -> Any:
     if name == "plateau":
         return optim.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
     return optim.ConstantLR(optimizer)
+
+
+def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with the epochs of the run ``--resume`` continues, when its schedule needs them.
+
+    A cosine schedule spans exactly the epochs its run was started with (``t_max``, restored
+    from the checkpoint): going on past them would climb the learning rate back up (3 epochs
+    resumed to 6 gave 0.003, 0.00225, 0.00075, 0, 0.00075, 0.00225). So with a cosine schedule
+    ``--epochs`` left out means the checkpoint's epochs, and any other value is refused. The
+    other schedules do not depend on the total and may be continued for more epochs.
+    """
+    if args.resume is None:
+        return settings
+    from softgrad.training.checkpoint import load_checkpoint
+
+    schedule = load_checkpoint(args.resume).schedule or {}
+    if schedule.get("type") != "CosineLR":
+        return settings
+    started = int(schedule["t_max"])
+    if args.epochs is not None and args.epochs != started:
+        raise ValueError(
+            f"train: --epochs must be {started} to resume {args.resume}, the epochs its run was "
+            f"started with (its cosine learning-rate schedule spans exactly those); got "
+            f"{args.epochs} (leave --epochs out to finish that run, or start a new one)"
+        )
+    return {**settings, "epochs": started}
