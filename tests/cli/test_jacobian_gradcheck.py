@@ -85,3 +85,25 @@ def test_gradcheck_exit_1_on_a_wrong_gradient(cli, monkeypatch):
     result = cli("gradcheck")
     assert result.code == 1
     assert "FAILED" in result.out and "Tanh" in result.out
+
+
+def test_jacobian_prints_huge_tiny_and_saturated_values_readably(cli):
+    # a fixed 4 decimals printed 3e38 as a 39-digit number, 1e-30 as 0.0000, and the
+    # saturated entries -s_i s_j == -0.0 as -0.0000
+    out = cli("jacobian", "3e38", "0", "1e-30").out
+    x_line = next(ln for ln in out.splitlines() if ln.startswith("x "))
+    assert x_line.split()[1:] == ["3e+38", "0", "1e-30"]
+    cells = [c for ln in out.splitlines() if ln.startswith("[") for c in ln.split()[1:]]
+    assert cells and "-0" not in cells and all(len(c) <= 10 for c in cells)
+    assert "0000" not in out
+
+
+def test_jacobian_keeps_tiny_entries_to_their_significant_digits(cli):
+    out = cli("jacobian", "1", "2", "30").out
+    s = _softmax(np.array([1.0, 2.0, 30.0]))
+    J = np.diag(s) - np.outer(s, s)
+    got = _table(out)
+    np.testing.assert_allclose(got, J, rtol=1e-3)  # 4 significant digits, even at 1e-25
+    assert "-1.759e-25" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("[")]
+    assert len({len(ln) for ln in lines}) == 1

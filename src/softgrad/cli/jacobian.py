@@ -21,6 +21,11 @@ def _value(text: str) -> float:
     return value
 
 
+def _no_negative_zero(values: np.ndarray) -> np.ndarray:
+    """``values`` with -0.0 made 0.0 (a saturated softmax gives -s_i s_j == -0.0)."""
+    return values + 0.0
+
+
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "jacobian",
@@ -35,7 +40,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--precision",
         type=nonnegative_int,
         default=4,
-        help="digits after the decimal point (default 4)",
+        help="significant digits of each value (default 4; 3e38 prints as 3e+38, 1e-30 as 1e-30)",
     )
     p.add_argument("--json", action="store_true", help="print the values as JSON")
     return p
@@ -59,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"x": x, name: y, "jacobian": J})
         return 0
-    fmt = f"{{:.{args.precision}f}}"
+    # general format: a fixed number of decimals printed 3e38 as 39 digits and 1e-30 as 0.0000
+    fmt = f"{{:.{max(args.precision, 1)}g}}"
     labels = [f"[{i}]" for i in range(len(x))]
-    print(matrix(np.stack([x, y]), fmt, row_labels=["x", f"{name}(x)"], col_labels=labels))
+    top = _no_negative_zero(np.stack([x, y]))
+    print(matrix(top, fmt, row_labels=["x", f"{name}(x)"], col_labels=labels))
     print()
     print(formula)
-    print(matrix(J, fmt, row_labels=labels, col_labels=labels))
+    print(matrix(_no_negative_zero(J), fmt, row_labels=labels, col_labels=labels))
     return 0
