@@ -384,3 +384,24 @@ def test_resume_keeps_the_cosine_schedule_of_the_run_it_continues(
     assert resumed["epochs_run"] == 4 and resumed["epochs_this_run"] == 2
     assert resumed["history"]["lr"] == full["history"]["lr"]
     assert np.all(np.diff(resumed["history"]["lr"]) < 0)
+
+
+@pytest.mark.parametrize("patience", [None, "2"])
+def test_curves_mark_the_best_epoch_only_when_the_model_holds_it(
+    cli, tmp_path, monkeypatch, patience
+):
+    # without --patience the saved weights are the last epoch's: a "best (epoch k)" line would
+    # point at weights nobody kept
+    import softgrad.plots
+
+    drawn = []
+    monkeypatch.setattr(softgrad.plots, "plot_learning_curves", lambda h, p: drawn.append(h))
+    extra = [] if patience is None else ["--patience", patience]
+    argv = ["train", "--epochs", "3", "--quiet", "--json", "--plot", tmp_path / "c.png"]
+    result = cli(*argv, "--out", tmp_path / "m.npz", *extra)
+    assert result.code == 0, result.err
+    (history,) = drawn
+    assert history["train_loss"] == result.json()["history"]["train_loss"]
+    expected = None if patience is None else result.json()["history"]["best_epoch"]
+    assert history["best_epoch"] == expected
+    assert patience is None or expected is not None

@@ -166,12 +166,17 @@ def _data_spec(data: str) -> str:
     return str(Path(data).resolve()) if Path(data).exists() else data
 
 
-def _write_pictures(args, data, history, network, X_test_scaled) -> None:
+def _write_pictures(args, settings, data, history, network, X_test_scaled) -> None:
     from softgrad import plots
     from softgrad.training import predict_proba
 
     if args.plot:
-        plots.plot_learning_curves(history, args.plot)
+        curves = history.to_dict()
+        if settings["patience"] is None:
+            # without early stopping the saved model holds the last epoch's weights, not the
+            # best epoch's: marking "best" would point at weights nobody kept
+            curves["best_epoch"] = None
+        plots.plot_learning_curves(curves, args.plot)
     if args.misclassified:
         pred = predict_proba(network, X_test_scaled).argmax(axis=1)
         all_wrong = np.flatnonzero(pred != data.y_test)
@@ -232,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     }
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     model.save(paths["--out"])
-    _write_pictures(args, data, history, network, X_test)
+    _write_pictures(args, settings, data, history, network, X_test)
     if args.json:
         print_json({**summary, "history": history.to_dict()})
     else:
