@@ -253,3 +253,24 @@ def test_predict_names_bad_array_files_and_what_they_are(
         line = usage_error("predict", "--model", model, name)
         assert fragment in line, (name, line)
         assert "allow_pickle" not in line
+
+
+def test_predict_says_what_is_wrong_before_counting_features(
+    usage_error, tmp_path, monkeypatch, digits_model
+):
+    # both used to say "samples must have 64 features for this model; got (2,)" or "(0,)"
+    monkeypatch.chdir(tmp_path)
+    model = str(digits_model)
+    (tmp_path / "header.csv").write_text("a,b,c\n")
+    np.save(tmp_path / "words.npy", np.array(["cat", "dog"]))
+    np.save(tmp_path / "none.npy", np.zeros((0, 64)))
+    assert usage_error("predict", "--model", model, "header.csv") == (
+        "softgrad: error: predict: 'header.csv' holds no samples"
+    )
+    assert usage_error("predict", "--model", model, "words.npy") == (
+        "softgrad: error: predict: 'words.npy': samples must be numeric; got dtype '<U3' "
+        "(first value 'cat')"
+    )
+    assert usage_error("predict", "--model", model, "none.npy") == (
+        "softgrad: error: predict: 'none.npy' holds no samples"
+    )

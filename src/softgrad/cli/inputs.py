@@ -68,14 +68,21 @@ def _from_csv(path: Path) -> np.ndarray:
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
     array = np.asarray(array)
+    # what is wrong with the contents comes before their shape: a header-only .csv is empty,
+    # not "(0,)" wide, and strings are not numbers whatever their count
+    if array.size == 0:
+        raise DataFormatError(f"predict: {str(path)!r} holds no samples")
+    if array.dtype.kind not in "biuf":
+        raise DataFormatError(
+            f"predict: {str(path)!r}: samples must be numeric; got dtype {str(array.dtype)!r} "
+            f"(first value {array.flat[0].item()!r})"
+        )
     if array.ndim == 1 and array.size == n_features:
         array = array[None, :]
     elif array.ndim >= 3 and int(np.prod(array.shape[1:])) == n_features:
         array = array.reshape(array.shape[0], -1)  # a stack of images
     checks.feature_count(array, n_features, f"predict: {path}")
     checks.finite_features(array, f"predict: {path}")
-    if array.shape[0] == 0:
-        raise DataFormatError(f"predict: {str(path)!r} holds no samples")
     return array
 
 
