@@ -17,14 +17,19 @@ from itertools import pairwise
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import blas
 
 from softgrad import functional as F
+from softgrad.functional.activations import _relu_into, _relu_vjp_into
+
+# y += a * x in place in one pass (numpy would take two: a temporary, then the add)
+_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
 
 
 def activate(name: str, z: np.ndarray) -> None:
     """Apply the hidden activation ``name`` to ``z`` in place (formulas in softgrad.functional)."""
-    if name == "relu":
-        F.relu(z, out=z)
+    if name == "relu":  # the check-free kernel: z is one of our own float buffers
+        _relu_into(z, z)
     elif name == "tanh":
         F.tanh(z, out=z)
     elif name == "logistic":
@@ -34,7 +39,7 @@ def activate(name: str, z: np.ndarray) -> None:
 def activation_vjp(name: str, a: np.ndarray, g: np.ndarray) -> None:
     """g = g * f'(z) in place, written with the activation's output a = f(z)."""
     if name == "relu":
-        F.relu_vjp(a, g, out=g)
+        _relu_vjp_into(a, g, g)
     elif name == "tanh":
         F.tanh_vjp(a, g, out=g)
     elif name == "logistic":
@@ -46,15 +51,17 @@ def softmax_loss_delta(z: np.ndarray, target: np.ndarray, weight: np.ndarray | N
 
     loss_i = logsumexp(z_i) - sum_c target_ic * z_ic  (targets sum to 1 per row).
     """
-    z -= z.max(axis=1, keepdims=True)  # shift by the row max so exp() cannot overflow
+    # shift by the row max so exp() cannot overflow; a max over the short rows of z is ~5x
+    # slower in numpy than over the long rows of a contiguous copy of z.T
+    z -= np.ascontiguousarray(z.T).max(axis=0)[:, None]
     if weight is None:
         dot = float(np.vdot(target, z))
     else:
         dot = float(weight @ np.einsum("ij,ij->i", target, z))
     np.exp(z, out=z)
-    total = z.sum(axis=1, keepdims=True)
-    z /= total
-    lse = np.log(total[:, 0])
+    total = z @ np.ones(z.shape[1], z.dtype)  # row sums (BLAS: faster than sum(axis=1))
+    z /= total[:, None]
+    lse = np.log(total)
     loss = float(lse.sum() if weight is None else weight @ lse) - dot
     z -= target
     return loss
@@ -154,7 +161,6 @@ class Network:
             self._buffers[key] = {
                 "z": [np.empty((batch_size, u), self.dtype) for u in self.layer_units[1:]],
                 "ones": np.ones(batch_size, self.dtype),
-                "scratch": np.empty(self.n_coef, self.dtype),
                 "delta": [np.empty((batch_size, u), self.dtype) for u in hidden],
                 "dropped": [np.empty((batch_size, u), self.dtype) for u in hidden]
                 if dropout > 0
@@ -204,8 +210,7 @@ class Network:
         self._backward(inputs, delta, buf, dropout)
         coefs = self.flat[: self.n_coef]
         if alpha > 0:
-            np.multiply(coefs, alpha / weight_sum, out=buf["scratch"])
-            self.grad[: self.n_coef] += buf["scratch"]
+            _AXPY[self.dtype](coefs, self.grad[: self.n_coef], a=alpha / weight_sum)
             loss += 0.5 * alpha * float(np.dot(coefs, coefs))
         return loss / weight_sum
 
