@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
+from softgrad.nn import _fused_ce
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -102,6 +103,13 @@ class CrossEntropyLoss(Loss):
         Class-index target value that contributes neither loss nor gradient.
     label_smoothing : float in [0, 1], default 0.0
 
+    Notes
+    -----
+    The training step's call ((N, C) float32/float64 logits, (N,) class indices, default
+    options, reduction "mean" or "sum") computes ``exp(logits)`` once in ``forward`` and reuses
+    it in ``backward`` (:mod:`softgrad.nn._fused_ce`); loss and gradient are bit-identical to
+    the functional ones, which every other call uses.
+
     Examples
     --------
     >>> loss = CrossEntropyLoss()
@@ -133,9 +141,29 @@ class CrossEntropyLoss(Loss):
                 f"got {label_smoothing!r}"
             )
         self.label_smoothing = float(label_smoothing)
+        self._fused: _fused_ce.FusedCache | None = None
+        self._exp: np.ndarray | None = None
 
     def _options(self) -> dict[str, Any]:
         return {**super()._options(), "label_smoothing": self.label_smoothing}
+
+    def _fused_forward(self, logits: np.ndarray, target: np.ndarray) -> float | None:
+        """The training step's call in one exp pass (see softgrad.nn._fused_ce), else None."""
+        if not (
+            self.weight is None
+            and self.ignore_index is None
+            and self.label_smoothing == 0.0
+            and _fused_ce.is_plain_call(logits, target, self.axis, self.reduction)
+        ):
+            return None
+        e = getattr(self, "_exp", None)  # absent from layers pickled before it existed
+        if e is None or e.shape != logits.shape or e.dtype != logits.dtype:
+            e = self._exp = np.empty_like(logits)
+        fused = _fused_ce.fused_forward(logits, target, self.reduction, e)
+        if fused is None:
+            return None
+        loss, self._fused = fused
+        return loss
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         """Loss of ``logits`` (shape S, classes along ``axis``) against ``target``.
@@ -151,9 +179,12 @@ class CrossEntropyLoss(Loss):
         """
         logits = np.asarray(logits)
         target = np.asarray(target)
-        loss = F.cross_entropy(logits, target, **self._options())
+        self._fused = None
+        loss = self._fused_forward(logits, target)
+        if loss is None:
+            loss = self._result(F.cross_entropy(logits, target, **self._options()))
         self._input, self._target = logits, target
-        return self._result(loss)
+        return loss
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
@@ -165,7 +196,11 @@ class CrossEntropyLoss(Loss):
         self._check_forward_done(self._input)
         if not input_grad:
             return None
-        grad = F.cross_entropy_grad(self._input, self._target, **self._options())
+        fused = getattr(self, "_fused", None)
+        if fused is not None:
+            grad = _fused_ce.fused_backward(fused)
+        else:
+            grad = F.cross_entropy_grad(self._input, self._target, **self._options())
         return self._scale(grad, grad_y)
 
 

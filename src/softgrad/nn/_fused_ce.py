@@ -1,0 +1,101 @@
+"""The training step's cross-entropy: loss and gradient from ONE exponential pass.
+
+CrossEntropyLoss's forward and backward each used to call softgrad.functional, which computes
+``exp(logits)`` and its row sums twice per step (once for the loss, once for the gradient) and
+validates the arguments both times. For the call every training step makes -- (N, C)
+C-contiguous float32/float64 logits, (N,) class indices, no weight, ignore_index or label
+smoothing, reduction "mean" or "sum" -- the forward here keeps ``e = exp(logits)`` and its row
+sums ``S`` and the backward reuses them. The arithmetic is the functional fast path's, operation
+for operation, so the loss and the gradient are bit-identical to
+``functional.cross_entropy`` / ``functional.cross_entropy_grad`` (pinned by the tests)::
+
+    loss_n  = log(S_n) - logits[n, y_n]          (float64 accumulation)
+    grad    = r * e / S - r * onehot(y),  r = 1/N ("mean") or 1 ("sum")
+
+Like the functional fast path it skips the max shift, which is exact whenever every row sum
+lies in [1, inf) (see softgrad.functional._rows). When that check fails (huge or very negative
+logits, NaN/inf), or the call is not the plain case, ``fused_forward`` returns None and the
+layer takes the general path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class FusedCache(NamedTuple):
+    """What the backward pass reuses: e = exp(logits), its row sums, the target offsets."""
+
+    e: np.ndarray  # (N, C)
+    total: np.ndarray  # (N, 1), row sums of e
+    offsets: np.ndarray  # (N,) flat offsets n * C + y_n
+    mean: bool  # reduction "mean" (else "sum")
+
+
+def is_plain_call(logits: np.ndarray, target: np.ndarray, axis: int, reduction: str) -> bool:
+    """True for (N, C) C-contiguous float32/64 logits, (N,) int targets, class axis last."""
+    return (
+        type(logits) is np.ndarray
+        and type(target) is np.ndarray
+        and logits.ndim == 2
+        and target.ndim == 1
+        and axis in (-1, 1)
+        and reduction in ("mean", "sum")
+        and logits.dtype in _DTYPES
+        and target.dtype.kind in "iu"
+        and logits.flags.c_contiguous
+        and 0 < target.shape[0] == logits.shape[0]
+    )
+
+
+def fused_forward(
+    logits: np.ndarray, target: np.ndarray, reduction: str, e: np.ndarray
+) -> tuple[float, FusedCache] | None:
+    """(loss, cache) of a plain call (see :func:`is_plain_call`), or None for the general path.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, C)
+    target : ndarray of int of shape (N,)
+    reduction : {"mean", "sum"}
+    e : ndarray of shape (N, C), logits' dtype
+        Scratch for exp(logits); kept in the cache (do not reuse it before backward).
+    """
+    n_rows, n_classes = logits.shape
+    t = target.astype(np.intp, copy=False)
+    if t.view(np.uintp).max() >= n_classes:  # negative indices are huge as unsigned
+        return None
+    with np.errstate(over="ignore"):  # an overflow fails the check below
+        np.exp(logits, out=e)
+    total = np.einsum("ij->i", e)
+    if not (total.min() >= 1.0 and total.max() < np.inf):  # NaN fails both
+        return None
+    offsets = np.arange(0, n_rows * n_classes, n_classes)
+    offsets += t
+    per_row = np.log(total).astype(np.float64)
+    per_row -= logits.reshape(-1)[offsets]
+    loss = float(per_row.sum())
+    if not math.isfinite(loss):
+        return None
+    mean = reduction == "mean"
+    with np.errstate(over="ignore"):  # as functional: an unrepresentable loss rounds to inf
+        value = float(logits.dtype.type(loss / n_rows if mean else loss))
+    return value, FusedCache(e, total.reshape(-1, 1), offsets, mean)
+
+
+def fused_backward(cache: FusedCache) -> np.ndarray:
+    """dL/dlogits = r * (e / S - onehot(y)) as a fresh (N, C) array."""
+    e, total, offsets, mean = cache
+    scale = 1.0 / e.shape[0] if mean else 1.0
+    # the same two branches as functional's softmax_into(scale=...): bit-identical results
+    if scale != 1.0:
+        grad = np.multiply(e, np.divide(scale, total))
+    else:
+        grad = np.divide(e, total)
+    grad.reshape(-1)[offsets] -= scale
+    return grad
