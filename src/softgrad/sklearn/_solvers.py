@@ -23,7 +23,7 @@ _RESCALE_BELOW = 2.0**-20
 
 
 # y += a * x and x *= a in place, for contiguous arrays of the dtype (all buffers here are);
-# looked up per call, as scipy's BLAS wrappers do not pickle
+# looked up per call: scipy's BLAS wrappers do not pickle, and fitted estimators must
 _AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
 _SCAL = {np.dtype(np.float32): blas.sscal, np.dtype(np.float64): blas.dscal}
 
@@ -81,16 +81,13 @@ class _Moment:
         self.scale = 1.0
 
     def update(self, x: np.ndarray) -> None:
+        """m' = beta * m' + x (one axpy; one scal more when the scale is folded back)."""
         scale = self.beta * self.scale
         if scale < _RESCALE_BELOW:  # includes beta = 0: buf becomes beta * m', scale 1
             _SCAL[self.buf.dtype](scale, self.buf)
             scale = 1.0
         self.scale = scale
         _AXPY[self.buf.dtype](x, self.buf, a=1.0 / scale)
-
-    def value(self) -> np.ndarray:
-        """m' itself (a new array)."""
-        return self.buf * self.scale
 
 
 class AdamSolver:
