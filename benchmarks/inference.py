@@ -96,7 +96,7 @@ def onnx_session(softgrad_model, threads: int):
     return session, how
 
 
-def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 7) -> tuple[list, str]:
+def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 15) -> tuple[list, str]:
     """Throughput of each trained peer (name -> Peer) plus ONNX Runtime on softgrad's network."""
     results = []
     reference = None
