@@ -37,6 +37,23 @@ def _seconds(value: float | None) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
+def round_ratios(cfg, peer: str, warmup: int = 1) -> list[float]:
+    """softgrad / peer epoch by epoch (after the warm-up): each pair ran back to back."""
+    sg, other = cfg.runs.get("softgrad"), cfg.runs.get(peer)
+    if sg is None or other is None:
+        return []
+    pairs = zip(sg.epoch_times[warmup:], other.epoch_times[warmup:], strict=True)
+    return sorted(a / b for a, b in pairs)
+
+
+def _round_ratios(cfg, peer: str) -> str:
+    ratios = round_ratios(cfg, peer)
+    if len(ratios) < 3:
+        return ""
+    q1, q2, q3 = (ratios[int(q * (len(ratios) - 1) + 0.5)] for q in (0.25, 0.5, 0.75))
+    return f" ({q2:.2f}; {q1:.2f}-{q3:.2f})"
+
+
 def epoch_table(configs, bounds) -> str:
     """One row per configuration: median epoch per peer, ratios, GEMM bound."""
     rows = []
@@ -52,8 +69,8 @@ def epoch_table(configs, bounds) -> str:
                 _seconds(med.get("pytorch")),
                 _seconds(med.get("sklearn")),
                 _seconds(med.get("numpy-ref")),
-                _ratio(sg, med.get("pytorch")),
-                _ratio(sg, med.get("sklearn")),
+                _ratio(sg, med.get("pytorch")) + _round_ratios(cfg, "pytorch"),
+                _ratio(sg, med.get("sklearn")) + _round_ratios(cfg, "sklearn"),
                 _seconds(bound.seconds) if bound else "-",
                 _ratio(sg, bound.seconds) if bound else "-",
                 f"{100 * bound.seconds / sg:.0f} %" if bound and sg else "-",

@@ -227,7 +227,10 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "",
         report.epoch_table(configs, bounds),
         "",
-        "softgrad / peer below 1 means softgrad is faster. GEMM share = bound / softgrad epoch. "
+        "softgrad / peer below 1 means softgrad is faster: the ratio of the medians, then in "
+        "brackets the median and interquartile range of the epoch-by-epoch ratios (each pair of "
+        "epochs ran back to back, so load that comes and goes moves both). GEMM share = bound / "
+        "softgrad epoch. "
         "NumPy ref = the same step hand-written inside the benchmark (`NumpyRefPeer` in "
         "benchmarks/peers.py: preallocated buffers, fused softmax-CE gradient, no loss value, "
         "no accuracy, no checks), a yardstick for how much of softgrad's time is layering.",
