@@ -372,10 +372,12 @@ def targets_table(configs, bounds, mem_records) -> str:
             r = ratio(cfg, "pytorch")
             if cfg is None:
                 continue
+            rounds = report.round_ratios(cfg, "pytorch")
+            per_round = f" (epoch by epoch: {rounds[len(rounds) // 2]:.2f}x)" if rounds else ""
             rows.append(
                 [
                     f"h{hidden} b{batch} {optimizer}: epoch <= {limit}x PyTorch",
-                    "-" if r is None else f"{r:.2f}x",
+                    "-" if r is None else f"{r:.2f}x{per_round}",
                     _status(None if r is None else r <= limit),
                 ]
             )
