@@ -18,7 +18,6 @@ def _run(solver, reference, rng, steps, size=37):
     return params, ref_params[0]
 
 
-# 400 steps: the moments' scales are folded back several times (beta_1 = 0.9 every ~131 steps)
 @pytest.mark.parametrize("beta_1", [0.0, 0.5, 0.9])
 @pytest.mark.parametrize("beta_2", [0.0, 0.9, 0.999])
 def test_adam_matches_sklearn(rng, beta_1, beta_2):

@@ -16,13 +16,9 @@ from __future__ import annotations
 from itertools import pairwise
 
 import numpy as np
-from scipy.linalg import blas
 
 from softgrad import functional as F
 from softgrad.functional.activations import _relu_into, _relu_vjp_into
-
-# y += a * x in place in one pass (numpy would take two: a temporary, then the add)
-_AXPY = {np.dtype(np.float32): blas.saxpy, np.dtype(np.float64): blas.daxpy}
 
 
 def activate(name: str, z: np.ndarray) -> None:
@@ -167,6 +163,7 @@ class Network:
                 "z": [np.empty((batch_size, u), self.dtype) for u in self.layer_units[1:]],
                 "ones": np.ones(batch_size, self.dtype),
                 "ones_out": np.ones(self.layer_units[-1], self.dtype),
+                "scratch": np.empty(self.n_coef, self.dtype),
                 "delta": [np.empty((batch_size, u), self.dtype) for u in hidden],
                 "dropped": [np.empty((batch_size, u), self.dtype) for u in hidden]
                 if dropout > 0
@@ -216,7 +213,10 @@ class Network:
         self._backward(inputs, delta, buf, dropout)
         coefs = self.flat[: self.n_coef]
         if alpha > 0:
-            _AXPY[self.dtype](coefs, self.grad[: self.n_coef], a=alpha / weight_sum)
+            # numpy ufuncs, not SciPy's BLAS axpy: SciPy's wheel brings a second OpenBLAS whose
+            # thread pool spins against numpy's (100x slower steps with default threads)
+            np.multiply(coefs, alpha / weight_sum, out=buf["scratch"])
+            self.grad[: self.n_coef] += buf["scratch"]
             loss += 0.5 * alpha * float(np.dot(coefs, coefs))
         return loss / weight_sum
 
