@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from softgrad import functional as F
-from softgrad.nn import CrossEntropyLoss, _fused_ce, build_mlp
+from softgrad.functional import _ce_fused as _fused_ce
+from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam
 from softgrad.training import fit
 

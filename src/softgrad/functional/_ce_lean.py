@@ -17,7 +17,7 @@ from ._checks import to_output, to_scalar
 from ._kernels import row_logsumexp, softmax_into
 from ._targets import subtract_at_targets, target_offsets
 
-__all__ = ["plain_rows_grad", "plain_rows_loss"]
+__all__ = ["is_plain_rows_call", "plain_rows_grad", "plain_rows_loss"]
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -26,7 +26,7 @@ def plain_rows_loss(logits, target, axis, reduction, eps) -> Any:
     """The training step's call, (N, C) logits and (N,) indices with default options: loss_n =
     lse_n - logits[n, y_n] without the general machinery; None when anything differs (or a loss
     is not finite), and the general path then validates and computes (or raises)."""
-    if not _is_plain_rows_call(logits, target, axis, reduction, eps):
+    if not is_plain_rows_call(logits, target, axis, reduction, eps):
         return None
     n_rows, n = logits.shape
     t = target.astype(np.intp, copy=False)
@@ -45,7 +45,7 @@ def plain_rows_loss(logits, target, axis, reduction, eps) -> Any:
     return to_scalar(total / n_rows if reduction == "mean" else total, logits.dtype)
 
 
-def _is_plain_rows_call(logits, target, axis, reduction, eps) -> bool:
+def is_plain_rows_call(logits, target, axis, reduction, eps) -> bool:
     # (N, C) C-contiguous float32/64 logits, (N,) integer targets, class axis last, no smoothing
     return (
         type(logits) is np.ndarray
@@ -67,7 +67,7 @@ def plain_rows_grad(logits, target, axis, reduction, eps, out) -> np.ndarray | N
     """The training step's call, (N, C) logits and (N,) indices with default options, without
     the general machinery (a quarter of the time at (128, 10)); None when anything differs,
     and the general path then validates and computes (or raises)."""
-    if not _is_plain_rows_call(logits, target, axis, reduction, eps):
+    if not is_plain_rows_call(logits, target, axis, reduction, eps):
         return None
     n_rows, n = logits.shape
     t = target.astype(np.intp, copy=False)

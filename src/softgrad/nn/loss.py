@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
-from softgrad.nn import _fused_ce
+from softgrad.functional import _ce_fused as _fused_ce
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -107,8 +107,8 @@ class CrossEntropyLoss(Loss):
     -----
     The training step's call ((N, C) float32/float64 logits, (N,) class indices, default
     options, reduction "mean" or "sum") computes ``exp(logits)`` once in ``forward`` and reuses
-    it in ``backward`` (:mod:`softgrad.nn._fused_ce`); loss and gradient are bit-identical to
-    the functional ones, which every other call uses.
+    it in ``backward`` (:mod:`softgrad.functional._ce_fused`); loss and gradient are
+    bit-identical to the functional ones, which every other call uses.
 
     Examples
     --------
@@ -148,7 +148,7 @@ class CrossEntropyLoss(Loss):
         return {**super()._options(), "label_smoothing": self.label_smoothing}
 
     def _fused_forward(self, logits: np.ndarray, target: np.ndarray) -> float | None:
-        """The training step's call in one exp pass (see softgrad.nn._fused_ce), else None."""
+        """The training step's call in one exp pass (softgrad.functional._ce_fused), else None."""
         if not (
             self.weight is None
             and self.ignore_index is None

@@ -1,13 +1,15 @@
 """The training step's cross-entropy: loss and gradient from ONE exponential pass.
 
-CrossEntropyLoss's forward and backward each used to call softgrad.functional, which computes
-``exp(logits)`` and its row sums twice per step (once for the loss, once for the gradient) and
-validates the arguments both times. For the call every training step makes -- (N, C)
-C-contiguous float32/float64 logits, (N,) class indices, no weight, ignore_index or label
-smoothing, reduction "mean" or "sum" -- the forward here keeps ``e = exp(logits)`` and its row
-sums ``S`` and the backward reuses them. The arithmetic is the functional fast path's, operation
-for operation, so the loss and the gradient are bit-identical to
-``functional.cross_entropy`` / ``functional.cross_entropy_grad`` (pinned by the tests)::
+Used by :class:`softgrad.nn.CrossEntropyLoss`, which caches what forward computes for backward:
+:func:`cross_entropy` and :func:`cross_entropy_grad` are separate calls, so each would compute
+``exp(logits)`` and its row sums (twice per step) and validate the arguments both times. For
+the call every training step makes -- (N, C) C-contiguous float32/float64 logits, (N,) class
+indices, no weight, ignore_index or label smoothing, reduction "mean" or "sum" -- the forward
+here keeps ``e = exp(logits)`` and its row sums ``S`` and the backward reuses them. The call
+check and the target offsets are the lean lane's (softgrad.functional._ce_lean), shared.
+The arithmetic is the functional fast path's, operation for operation, so the loss and the
+gradient are bit-identical to ``functional.cross_entropy`` / ``functional.cross_entropy_grad``
+(pinned by the tests)::
 
     loss_n  = log(S_n) - logits[n, y_n]          (float64 accumulation)
     grad    = r * e / S - r * onehot(y),  r = 1/N ("mean") or 1 ("sum")
@@ -25,7 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+from ._ce_lean import is_plain_rows_call
+from ._targets import target_offsets
 
 
 class FusedCache(NamedTuple):
@@ -38,19 +41,9 @@ class FusedCache(NamedTuple):
 
 
 def is_plain_call(logits: np.ndarray, target: np.ndarray, axis: int, reduction: str) -> bool:
-    """True for (N, C) C-contiguous float32/64 logits, (N,) int targets, class axis last."""
-    return (
-        type(logits) is np.ndarray
-        and type(target) is np.ndarray
-        and logits.ndim == 2
-        and target.ndim == 1
-        and axis in (-1, 1)
-        and reduction in ("mean", "sum")
-        and logits.dtype in _DTYPES
-        and target.dtype.kind in "iu"
-        and logits.flags.c_contiguous
-        and 0 < target.shape[0] == logits.shape[0]
-    )
+    """True for (N, C) C-contiguous float32/64 logits, (N,) int targets, class axis last,
+    reduction "mean" or "sum": the lean lane's call (see softgrad.functional._ce_lean)."""
+    return reduction in ("mean", "sum") and is_plain_rows_call(logits, target, axis, reduction, 0.0)
 
 
 def fused_forward(
@@ -75,8 +68,7 @@ def fused_forward(
     total = np.einsum("ij->i", e)
     if not (total.min() >= 1.0 and total.max() < np.inf):  # NaN fails both
         return None
-    offsets = np.arange(0, n_rows * n_classes, n_classes)
-    offsets += t
+    offsets = target_offsets(n_rows, n_classes, t)
     per_row = np.log(total).astype(np.float64)
     per_row -= logits.reshape(-1)[offsets]
     loss = float(per_row.sum())
