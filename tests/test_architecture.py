@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "softgrad"
 # floor of each top-level part of the package (modules and subpackages)
 FLOORS = {
     "errors": 0,
+    "_blas": 0,
     "functional": 0,
     "nn": 1,
     "optim": 1,
