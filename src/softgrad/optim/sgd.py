@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad._blas import axpy, scal
 from softgrad.optim._checks import check_number
 from softgrad.optim.optimizer import Optimizer
 
@@ -95,8 +96,8 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if hyper["momentum"] != 0.0 else ()
 
     def _n_scratch(self) -> int:
-        # Nesterov with weight decay holds g and momentum * b at once
-        return 2 if self.nesterov and self.weight_decay != 0.0 else 1
+        # g + weight_decay * W; the updates themselves need no temporary (axpy, scal)
+        return 1 if self.weight_decay != 0.0 else 0
 
     def _update(
         self,
@@ -106,28 +107,23 @@ class SGD(Optimizer):
         slots: dict[str, np.ndarray],
         scratch: list[np.ndarray],
     ) -> None:
-        tmp = scratch[0]
         if self.weight_decay != 0.0:
+            tmp = scratch[0]
             np.multiply(param, self.weight_decay, out=tmp)
             tmp += grad
             grad = tmp
         if self.momentum == 0.0:
-            np.multiply(grad, -self.lr, out=tmp)
-            param += tmp
+            axpy(-self.lr, grad, param)
             return
         buf = slots["momentum_buffer"]
         if step == 1:
             np.copyto(buf, grad)
         else:
-            buf *= self.momentum
-            buf += grad
+            scal(self.momentum, buf)  # threaded BLAS passes (softgrad._blas)
+            axpy(1.0, grad, buf)
         if self.nesterov:
-            # W -= lr * (g + momentum * b); g may live in tmp already (weight decay)
-            out = scratch[1] if grad is tmp else tmp
-            np.multiply(buf, self.momentum, out=out)
-            out += grad
-            out *= -self.lr
+            # W -= lr * (g + momentum * b), as two one-pass updates of W
+            axpy(-self.lr, grad, param)
+            axpy(-self.lr * self.momentum, buf, param)
         else:
-            out = tmp
-            np.multiply(buf, -self.lr, out=out)
-        param += out
+            axpy(-self.lr, buf, param)
