@@ -12,6 +12,7 @@ from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.linear import Linear
+from softgrad.nn.packing import pack
 
 
 class Sequential(Layer):
@@ -28,6 +29,14 @@ class Sequential(Layer):
     params, grads : dict of str to ndarray
         Same as ``named_params()`` / ``named_grads()``: qualified names ``"0.W"``, ``"0.b"``,
         ``"2.W"`` ... (layer index, dot, parameter name) mapping to the layers' live arrays.
+
+    Notes
+    -----
+    Construction moves the layers' parameters (and gradients) into one contiguous buffer each,
+    with the same values: ``layer.params["W"]`` is afterwards a view of that buffer, so take
+    references to a layer's arrays after building the Sequential, not before. The optimizers
+    then update the whole network in one set of passes (softgrad.nn.packing). Slicing
+    (``net[1:]``) shares the layers and their buffer as they are.
 
     Examples
     --------
@@ -50,6 +59,7 @@ class Sequential(Layer):
                     f"Sequential: layers must be Layer instances; got {layer!r} at position {index}"
                 )
         self.layers: list[Layer] = list(layers)
+        self._packing = pack(self.layers)
 
     # params/grads are views of the children's dicts (the arrays are the live ones)
     @property  # type: ignore[override]
@@ -76,7 +86,9 @@ class Sequential(Layer):
     def __getitem__(self, index: int | slice) -> Layer:
         """The layer at ``index``; a slice gives a Sequential sharing those layers."""
         if isinstance(index, slice):
-            return Sequential(*self.layers[index])
+            shared = Sequential()
+            shared.layers = self.layers[index]  # the same arrays: no packing of its own
+            return shared
         return self.layers[index]
 
     def __iter__(self) -> Iterator[Layer]:
@@ -84,19 +96,23 @@ class Sequential(Layer):
 
     def named_params(self) -> dict[str, np.ndarray]:
         """Qualified name (``"0.W"``) -> live parameter array, in layer order."""
-        return {
+        params = {
             f"{index}.{name}": array
             for index, layer in enumerate(self.layers)
             for name, array in layer.params.items()
         }
+        packing = getattr(self, "_packing", None)  # absent from models pickled before it
+        return params if packing is None else packing.view(params, grads=False)
 
     def named_grads(self) -> dict[str, np.ndarray]:
         """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``."""
-        return {
+        grads = {
             f"{index}.{name}": array
             for index, layer in enumerate(self.layers)
             for name, array in layer.grads.items()
         }
+        packing = getattr(self, "_packing", None)
+        return grads if packing is None else packing.view(grads, grads=True)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every layer; returns the last layer's (fresh) output."""
@@ -135,7 +151,18 @@ class Sequential(Layer):
         """Convert every layer's parameters and gradients to ``dtype``; returns self."""
         for layer in self.layers:
             layer.astype(dtype)
+        self._packing = pack(self.layers)
         return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a pickled or deep-copied view is a copy: pack the copies afresh on the way back
+        state = self.__dict__.copy()
+        state.pop("_packing", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._packing = pack(self.layers)
 
     def _clear_cache(self) -> None:
         for layer in self.layers:

@@ -1,0 +1,111 @@
+"""Sequential keeps its parameters and gradients in one buffer each (softgrad.nn.packing)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+from softgrad.nn import Linear, ReLU, Sequential, Tanh, build_mlp
+from softgrad.nn.packing import ParamDict
+
+
+def _net(dtype=np.float32):
+    return Sequential(Linear(5, 7, rng=0, dtype=dtype), ReLU(), Linear(7, 3, rng=1, dtype=dtype))
+
+
+def _intervals(flat, arrays):
+    base = flat.__array_interface__["data"][0]
+    size = flat.itemsize
+    return [((a.__array_interface__["data"][0] - base) // size, a.size) for a in arrays.values()]
+
+
+def test_construction_keeps_the_values_and_moves_them_into_one_buffer():
+    layers = [Linear(5, 7, rng=0), ReLU(), Linear(7, 3, rng=1)]
+    before = {f"{i}.{n}": a.copy() for i, l in enumerate(layers) for n, a in l.params.items()}
+    net = Sequential(*layers)
+    params = net.named_params()
+    assert isinstance(params, ParamDict)
+    for key, value in before.items():
+        np.testing.assert_array_equal(params[key], value)
+        assert params[key].base is params.flat
+    assert layers[0].params["W"] is params["0.W"]  # the layer's own dict holds the view
+
+
+def test_each_array_starts_on_a_16_element_boundary_and_the_gaps_are_zero():
+    net = _net()
+    params = net.named_params()
+    spans = _intervals(params.flat, params)
+    assert [start for start, _ in spans] == [0, 48, 64, 96]  # 35 -> 48, 7 -> 16, 21 -> 32
+    covered = np.zeros(params.flat.size, dtype=bool)
+    for start, size in spans:
+        covered[start : start + size] = True
+    assert params.flat.size == 96 + 16
+    assert not params.flat[~covered].any()
+    assert not net.named_grads().flat[~covered].any()
+
+
+def test_backward_writes_into_the_gradient_buffer():
+    net = _net(np.float64)
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    net.forward(x)
+    net.backward(np.ones((4, 3)), input_grad=False)
+    grads = net.named_grads()
+    assert isinstance(grads, ParamDict)
+    for (start, size), grad in zip(_intervals(grads.flat, grads), grads.values(), strict=True):
+        assert grad.base is grads.flat
+        np.testing.assert_array_equal(grads.flat[start : start + size], grad.ravel())
+    h = net.layers[1]._y  # the hidden activations
+    np.testing.assert_allclose(grads["2.W"], h.T @ np.ones((4, 3)))
+    np.testing.assert_allclose(grads["2.b"], [4.0, 4.0, 4.0])
+
+
+def test_replacing_a_layers_array_turns_the_dicts_back_into_plain_dicts():
+    net = _net()
+    net.layers[2].params["b"] = np.zeros(3, dtype=np.float32)
+    assert type(net.named_params()) is dict
+    assert isinstance(net.named_grads(), ParamDict)  # the gradients are still the packed views
+
+
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda net: pickle.loads(pickle.dumps(net))])
+def test_a_copy_is_packed_afresh_and_independent(clone):
+    net = _net()
+    twin = clone(net)
+    params, twin_params = net.named_params(), twin.named_params()
+    assert isinstance(twin_params, ParamDict)
+    assert twin_params.flat is not params.flat
+    twin_params["0.W"][...] = 5.0
+    assert twin_params.flat[0] == 5.0
+    assert not np.any(params["0.W"] == 5.0)
+
+
+def test_a_slice_shares_the_layers_and_leaves_the_parent_packed():
+    net = _net()
+    head = net[2:]
+    assert head.layers[0].params["W"] is net.layers[2].params["W"]
+    assert isinstance(net.named_params(), ParamDict)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Sequential(Sequential(Linear(2, 2, rng=0)), Linear(2, 2, rng=1)),  # nested
+        lambda: (lambda shared: Sequential(shared, Tanh(), shared))(Linear(3, 3, rng=0)),
+        lambda: Sequential(Linear(2, 2, dtype=np.float32), Linear(2, 2, dtype=np.float64)),
+        lambda: Sequential(ReLU(), Tanh()),
+    ],
+    ids=["nested", "shared-layer", "mixed-dtypes", "no-params"],
+)
+def test_what_is_not_packed_keeps_plain_dicts(make):
+    assert type(make().named_params()) is dict
+
+
+def test_astype_packs_the_converted_arrays():
+    net = build_mlp(4, [3], 2, rng=0)
+    w = net.named_params()["0.W"].copy()
+    net.astype(np.float64)
+    params = net.named_params()
+    assert isinstance(params, ParamDict) and params.flat.dtype == np.float64
+    np.testing.assert_array_equal(params["0.W"], w.astype(np.float64))
