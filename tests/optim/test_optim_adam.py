@@ -99,10 +99,10 @@ def test_updates_in_place_and_keeps_dtype(cls, dtype, rng):
         ("AdamW", {"lr": 0.01, "weight_decay": 0.3, "betas": (0.8, 0.99)}),
     ],
 )
-def test_matches_torch(name, config, dtype, rng):
+def test_matches_torch(name, config, dtype, lane, make_params, rng):
     torch = pytest.importorskip("torch")
-    shapes = {"0.W": (6, 4), "0.b": (4,), "2.W": (4, 3)}
-    params = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    params, grads = make_params(lane, dtype, rng)
+    shapes = {k: v.shape for k, v in params.items()}
     tparams = {k: torch.tensor(v.copy()) for k, v in params.items()}
     opt = {"Adam": Adam, "AdamW": AdamW}[name](**config)
     topt = getattr(torch.optim, name)(list(tparams.values()), **config)
@@ -112,9 +112,10 @@ def test_matches_torch(name, config, dtype, rng):
             topt.param_groups[0]["lr"] = config["lr"] / 10
         # gradients of varying scale exercise eps and the bias corrections
         scale = 10.0 ** rng.integers(-3, 2)
-        grads = {k: (scale * rng.standard_normal(s)).astype(dtype) for k, s in shapes.items()}
+        for k, s in shapes.items():
+            grads[k][...] = (scale * rng.standard_normal(s)).astype(dtype)
         for k, p in tparams.items():
-            p.grad = torch.tensor(grads[k])
+            p.grad = torch.tensor(grads[k].copy())
         topt.step()
         opt.step(params, grads)
         for k in shapes:

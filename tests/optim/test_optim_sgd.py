@@ -96,10 +96,10 @@ def test_new_keys_get_fresh_state():
         {"lr": 0.02, "momentum": 0.8, "weight_decay": 0.05},
     ],
 )
-def test_matches_torch_sgd(config, dtype, rng):
+def test_matches_torch_sgd(config, dtype, lane, make_params, rng):
     torch = pytest.importorskip("torch")
-    shapes = {"0.W": (6, 4), "0.b": (4,), "2.W": (4, 3)}
-    params = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+    params, grads = make_params(lane, dtype, rng)
+    shapes = {k: v.shape for k, v in params.items()}
     tparams = {k: torch.tensor(v.copy()) for k, v in params.items()}
     opt = SGD(**config)
     topt = torch.optim.SGD(list(tparams.values()), **config)
@@ -107,9 +107,10 @@ def test_matches_torch_sgd(config, dtype, rng):
         if step == 20:  # lr changes between steps apply to the whole step in both
             opt.lr = config["lr"] / 3
             topt.param_groups[0]["lr"] = config["lr"] / 3
-        grads = {k: rng.standard_normal(s).astype(dtype) for k, s in shapes.items()}
+        for k, s in shapes.items():
+            grads[k][...] = rng.standard_normal(s).astype(dtype)
         for k, p in tparams.items():
-            p.grad = torch.tensor(grads[k])
+            p.grad = torch.tensor(grads[k].copy())
         topt.step()
         opt.step(params, grads)
         for k in shapes:

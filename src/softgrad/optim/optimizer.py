@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.optim._checks import check_number
+from softgrad.optim.flat import FlatState, flat_step
 
 __all__ = ["Optimizer"]
 
@@ -71,7 +72,9 @@ class Optimizer:
     State is keyed by the parameter names passed to :meth:`step`; a key seen for the first
     time gets fresh state (step count 0, zero-filled slots) with that parameter's dtype, so
     float32 models are updated in float32 throughout. Temporaries used by the update are
-    allocated once per key and reused; they are not part of the state.
+    allocated once per key and reused; they are not part of the state. Given the dicts of a
+    Sequential (whose parameters share one buffer), the update runs once over the whole
+    buffer (softgrad.optim.flat) and the state is kept in buffers of the same layout.
 
     Examples
     --------
@@ -88,6 +91,7 @@ class Optimizer:
         self._steps: dict[str, int] = {}
         self._slots: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, list[np.ndarray]] = {}
+        self._flat: FlatState | None = None  # the state over a packed network (optim.flat)
 
     # ---- hyperparameters -------------------------------------------------------------------
     @property
@@ -142,6 +146,8 @@ class Optimizer:
         ValueError
             Keys or shapes differ, or a parameter's shape differs from its saved state.
         """
+        if flat_step(self, params, grads):  # a packed Sequential's dicts: one flat update
+            return
         where = f"{type(self).__name__}.step"
         _check_step_args(where, params, grads)
         for key, param in params.items():
@@ -193,8 +199,7 @@ class Optimizer:
         if (
             scratch is None
             or len(scratch) < self._n_scratch()  # hyperparameters changed since
-            or scratch[0].shape != param.shape
-            or scratch[0].dtype != param.dtype
+            or any(tmp.shape != param.shape or tmp.dtype != param.dtype for tmp in scratch)
         ):
             self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
         return slots
@@ -240,7 +245,7 @@ class Optimizer:
         self._lr = lr
         for name, value in hyper.items():
             setattr(self, name, value)
-        self._steps, self._slots, self._scratch = steps, slots, {}
+        self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None
 
 
 def _parse_entries(
