@@ -331,3 +331,60 @@ def test_a_float32_training_step_stays_float32(activation, rng):
     grad_x = net.backward(grad_logits)
     assert logits.dtype == grad_logits.dtype == grad_x.dtype == np.float32
     assert all(grad.dtype == np.float32 for grad in net.named_grads().values())
+
+
+# ---- activations in place on a Linear's fresh output (Layer._forward_scratch) ----------------
+
+
+def _layer_by_layer(layers, x, grad_y):
+    """Forward and backward through ``layers`` one public call at a time (nothing in place)."""
+    out = x
+    for layer in layers:
+        out = layer.forward(out)
+    grad = grad_y
+    for layer in reversed(layers):
+        grad = layer.backward(grad)
+    return (
+        out,
+        grad,
+        {f"{i}.{n}": g.copy() for i, l in enumerate(layers) for n, g in l.grads.items()},
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_activations_give_the_layer_by_layer_results_bit_for_bit(dtype):
+    def layers():
+        return [
+            Linear(6, 5, rng=0, dtype=dtype),
+            ReLU(),
+            Linear(5, 4, rng=1, dtype=dtype),
+            ReLU(),
+            Linear(4, 3, rng=2, dtype=dtype),
+        ]
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 6)).astype(dtype)
+    grad_y = rng.standard_normal((8, 3)).astype(dtype)
+    out_ref, gx_ref, grads_ref = _layer_by_layer(layers(), x, grad_y)
+    net = Sequential(*layers())
+    x_before, g_before = x.copy(), grad_y.copy()
+    out = net.forward(x)
+    gx = net.backward(grad_y)
+    np.testing.assert_array_equal(out, out_ref)
+    np.testing.assert_array_equal(gx, gx_ref)
+    for key, value in grads_ref.items():
+        np.testing.assert_array_equal(net.named_grads()[key], value)
+    np.testing.assert_array_equal(x, x_before)  # the caller's arrays are never overwritten
+    np.testing.assert_array_equal(grad_y, g_before)
+
+
+def test_an_activation_works_in_place_only_on_a_linear_output():
+    x = np.array([[-1.0, 2.0]])
+    for net in (Sequential(ReLU(), ReLU()), Sequential(Dropout(0.5, rng=0).eval(), ReLU())):
+        net.forward(x)
+        np.testing.assert_array_equal(x, [[-1.0, 2.0]])
+    lin = Linear(2, 2, rng=0, dtype=np.float64)
+    net = Sequential(lin, ReLU())
+    y = net.forward(x)
+    assert net.layers[1]._y is y  # the Linear's output, rectified where it lay
+    assert lin._x.base is x or lin._x is x  # the Linear still holds its own input

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
+from softgrad.functional.activations import _relu_into, _relu_vjp_into
 from softgrad.nn.layer import Layer
 
 
@@ -29,6 +30,10 @@ def _as_float(x: Any) -> np.ndarray:
     """x as an ndarray with a floating dtype (int/bool become float64, floats keep theirs)."""
     x = np.asarray(x)
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def _writable_float(x: Any) -> bool:
+    return type(x) is np.ndarray and x.dtype.kind == "f" and x.flags.writeable
 
 
 class _OutputCached(Layer):
@@ -69,6 +74,23 @@ class ReLU(_OutputCached):
         """x : ndarray of shape (...) -> y : ndarray of shape (...)."""
         self._y = F.relu(_as_float(x))
         return self._y
+
+    def _forward_scratch(self, x: np.ndarray) -> np.ndarray:
+        # the same formula, written over the input (inside a Sequential, after a Linear)
+        if not _writable_float(x):
+            return self.forward(x)
+        _relu_into(x, x)
+        self._y = x
+        return x
+
+    def _backward_scratch(self, grad_y: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        y = self._y
+        if not (input_grad and y is not None and _writable_float(grad_y)) or (
+            grad_y.shape != y.shape or grad_y.dtype != y.dtype
+        ):
+            return self.backward(grad_y, input_grad=input_grad)
+        _relu_vjp_into(y, grad_y, grad_y)
+        return grad_y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0)."""

@@ -110,6 +110,21 @@ class Layer:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
+    # ---- in place inside a Sequential --------------------------------------------------------
+    # A layer whose forward output (backward input gradient) is a fresh array that it keeps no
+    # reference to says so here; Sequential then lets the next layer overwrite that array
+    # instead of allocating another (an activation after a Linear: no new array per step).
+    _output_is_scratch = False
+    _input_grad_is_scratch = False
+
+    def _forward_scratch(self, x: np.ndarray) -> np.ndarray:
+        """``forward`` on an input nobody else holds: it may be overwritten (default: not)."""
+        return self.forward(x)
+
+    def _backward_scratch(self, grad_y: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        """``backward`` on a ``grad_y`` nobody else holds: it may be overwritten."""
+        return self.backward(grad_y, input_grad=input_grad)
+
     def train(self, mode: bool = True) -> Layer:
         """Set training mode (``mode=True``) or evaluation mode (``mode=False``); returns self."""
         self.training = bool(mode)

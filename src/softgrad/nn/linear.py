@@ -66,6 +66,11 @@ class Linear(Layer):
     (array([3., 4.]), array([1.]))
     """
 
+    # forward's output and backward's input gradient are fresh arrays the layer keeps no
+    # reference to (it caches its input): a following activation may work in place on them
+    _output_is_scratch = True
+    _input_grad_is_scratch = True
+
     def __init__(
         self,
         in_features: int,

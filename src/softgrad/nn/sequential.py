@@ -118,8 +118,10 @@ class Sequential(Layer):
         """Run ``x`` through every layer; returns the last layer's (fresh) output."""
         if not self.layers:
             return np.array(x, copy=True)
+        scratch = False  # whether x is a fresh array only this loop holds (Layer docstring)
         for layer in self.layers:
-            x = layer.forward(x)
+            x = layer._forward_scratch(x) if scratch else layer.forward(x)
+            scratch = layer._output_is_scratch
         return x
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -133,11 +135,17 @@ class Sequential(Layer):
         )
         if not self.layers:
             return np.array(grad_y, copy=True) if input_grad else None
+        scratch = False  # the caller's grad_y is never overwritten
         for index in range(len(self.layers) - 1, -1, -1):
             need_input = input_grad or index > first_with_params
-            grad_y = self.layers[index].backward(grad_y, input_grad=need_input)
+            layer = self.layers[index]
+            if scratch:
+                grad_y = layer._backward_scratch(grad_y, need_input)
+            else:
+                grad_y = layer.backward(grad_y, input_grad=need_input)
             if not need_input:
                 return None
+            scratch = layer._input_grad_is_scratch
         return grad_y
 
     def train(self, mode: bool = True) -> Sequential:
