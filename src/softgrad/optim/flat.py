@@ -12,7 +12,9 @@ softgrad._blas's size threshold through NumPy, the flat path runs everything thr
 (whose kernels may fuse a multiply and an add).
 
 The flat path is taken only when every parameter has the same step count (a state restored from
-a per-array run is copied in on the first flat step); anything else goes array by array.
+a per-array run is copied in on the first flat step); anything else goes array by array. A step
+array by array, or restoring a state, drops the flat state; the next flat step rebuilds it from
+the per-key state (values copied, so nothing is lost).
 """
 
 from __future__ import annotations
@@ -33,19 +35,10 @@ class FlatState:
         self.step = step
         self.scratch = [np.empty_like(packing.params) for _ in range(n_scratch)]
 
-    def intact(self, opt: Any) -> bool:
-        """Whether the optimizer's per-key state is still this state's views, at one step."""
-        steps, slots = opt._steps, opt._slots
-        for key, *_ in self.packing.layout:
-            if steps.get(key) != self.step:
-                return False
-            per_key = slots.get(key)
-            if per_key is None or len(per_key) != len(self.slots):
-                return False
-            for name, array in per_key.items():
-                if array.base is not self.slots.get(name):
-                    return False
-        return len(self.scratch) >= opt._n_scratch()
+    def usable(self, opt: Any, packing: Any) -> bool:
+        """Whether this state still serves ``packing`` (the per-array path, or restoring a
+        state, drops it: ``Optimizer.step`` and ``load_state_dict`` set ``opt._flat = None``)."""
+        return self.packing is packing and len(self.scratch) >= opt._n_scratch()
 
 
 def _build(opt: Any, packing: Any) -> FlatState | None:
@@ -91,7 +84,7 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
     ):
         return False
     state = getattr(opt, "_flat", None)  # absent from optimizers pickled before it
-    if state is None or state.packing is not packing or not state.intact(opt):
+    if state is None or not state.usable(opt, packing):
         state = opt._flat = _build(opt, packing)
         if state is None:
             return False

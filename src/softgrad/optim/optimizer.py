@@ -148,6 +148,7 @@ class Optimizer:
         """
         if flat_step(self, params, grads):  # a packed Sequential's dicts: one flat update
             return
+        self._flat = None  # this step moves some parameters on their own: state array by array
         where = f"{type(self).__name__}.step"
         _check_step_args(where, params, grads)
         for key, param in params.items():
