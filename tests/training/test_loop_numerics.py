@@ -1,18 +1,33 @@
 """The optimised batch loop (preallocated buffers, np.take(out=, mode="clip"), no input gradient
-for the first layer, running sums) computes what a plain textbook loop computes."""
+for the first layer, running sums, activations in place, one flat optimizer update over the
+packed parameters, BLAS axpy/scal) computes what a plain textbook loop computes: layer by layer,
+fresh arrays, one optimizer update per parameter array."""
 
 import math
 
 import numpy as np
 import pytest
 
+from softgrad import _blas
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam
 from softgrad.training import fit
 
 
+def _forward(model, x):
+    for layer in model.layers:  # public calls one by one: nothing in place
+        x = layer.forward(x)
+    return x
+
+
+def _backward(model, grad):
+    for layer in reversed(model.layers):
+        grad = layer.backward(grad)
+
+
 def _naive_fit(model, loss, optimizer, X, y, epochs, batch_size, seed, sample_weight=None):
-    """Fancy indexing, fresh arrays, full backward; same permutation stream as fit."""
+    """Fancy indexing, fresh arrays, full backward, plain dicts (the optimizer's per-array
+    path); same permutation stream as fit."""
     gen = np.random.default_rng(seed)
     losses, accs = [], []
     for _ in range(epochs):
@@ -21,7 +36,7 @@ def _naive_fit(model, loss, optimizer, X, y, epochs, batch_size, seed, sample_we
         for start in range(0, len(X), batch_size):
             idx = order[start : start + batch_size]
             xb, yb = X[idx], y[idx]
-            logits = model.forward(xb)
+            logits = _forward(model, xb)
             if sample_weight is None:
                 batch_loss = loss.forward(logits, yb)
                 grad = loss.backward()
@@ -31,8 +46,8 @@ def _naive_fit(model, loss, optimizer, X, y, epochs, batch_size, seed, sample_we
                 per_sample = CrossEntropyLoss(reduction="none")
                 batch_loss = float(np.sum(w * per_sample.forward(logits, yb)) / w.sum())
                 grad = per_sample.backward((w / w.sum()).astype(logits.dtype))
-            model.backward(grad)
-            optimizer.step(model.named_params(), model.named_grads())
+            _backward(model, grad)
+            optimizer.step(dict(model.named_params()), dict(model.named_grads()))
             total += batch_loss * w.sum()
             hits += float(np.sum(w * (logits.argmax(axis=1) == yb)))
             weight_total += w.sum()
@@ -97,6 +112,33 @@ def test_unweighted_loop_is_bit_identical_to_the_naive_loop(blobs):
     _naive_fit(model_naive, CrossEntropyLoss(), SGD(lr=0.1, momentum=0.9), X, y, 2, 64, 5)
     for name, value in model_fast.named_params().items():
         assert np.array_equal(value, model_naive.named_params()[name]), name
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [lambda: SGD(lr=0.05, momentum=0.9), lambda: SGD(lr=0.05), lambda: Adam(3e-3)],
+    ids=["sgd-momentum", "sgd", "adam"],
+)
+def test_the_blas_sized_loop_matches_a_pure_numpy_naive_loop(
+    blobs_factory, make_optimizer, monkeypatch
+):
+    # 80 x 96 = 7,680 weights: BLAS axpy/scal in fit; the naive loop runs NumPy ufuncs only
+    X, y = blobs_factory(400, 80, 4, seed=3)
+    model_fast = build_mlp(80, [96], 4, rng=2)
+    model_naive = build_mlp(80, [96], 4, rng=2)
+    history = fit(
+        model_fast, CrossEntropyLoss(), make_optimizer(), X, y, epochs=3, batch_size=64, rng=5
+    )
+    assert _blas.available() == (_blas.library_path() is not None)
+    with monkeypatch.context() as patch:
+        patch.setattr(_blas, "_library", lambda: None)
+        losses, _ = _naive_fit(model_naive, CrossEntropyLoss(), make_optimizer(), X, y, 3, 64, 5)
+    # float32, one fused multiply-add per update where NumPy rounds twice, over 21 steps
+    np.testing.assert_allclose(history.train_loss, losses, rtol=1e-5)
+    for name, value in model_fast.named_params().items():
+        np.testing.assert_allclose(
+            value, model_naive.named_params()[name], rtol=1e-5, atol=1e-6, err_msg=name
+        )
 
 
 def test_train_loss_is_the_mean_of_the_batch_losses_before_each_step(blobs):
