@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad._blas import axpy, scal
+from softgrad._blas import axpy
 from softgrad.optim._checks import check_number
 from softgrad.optim.optimizer import Optimizer
 
@@ -128,8 +128,8 @@ class Adam(Optimizer):
             decayed += grad
             grad = decayed
         m, v = slots["m"], slots["v"]
-        scal(beta1, m)  # threaded BLAS passes where NumPy has no better (softgrad._blas)
-        axpy(1.0, grad, m)
+        m *= beta1
+        m += grad
         v *= beta2
         np.multiply(grad, grad, out=tmp)
         v += tmp
@@ -139,7 +139,7 @@ class Adam(Optimizer):
         np.sqrt(v, out=tmp)
         tmp += self.eps * root_bias2 / root_decay2
         np.divide(m, tmp, out=tmp)
-        axpy(-scale, tmp, param)
+        axpy(-scale, tmp, param)  # one BLAS pass for NumPy's two (softgrad._blas)
 
 
 class AdamW(Adam):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad._blas import axpy, scal
+from softgrad._blas import axpy
 from softgrad.optim._checks import check_number
 from softgrad.optim.optimizer import Optimizer
 
@@ -96,7 +96,7 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if hyper["momentum"] != 0.0 else ()
 
     def _n_scratch(self) -> int:
-        # g + weight_decay * W; the updates themselves need no temporary (axpy, scal)
+        # g + weight_decay * W; the updates themselves need no temporary (axpy)
         return 1 if self.weight_decay != 0.0 else 0
 
     def _update(
@@ -119,7 +119,7 @@ class SGD(Optimizer):
         if step == 1:
             np.copyto(buf, grad)
         else:
-            scal(self.momentum, buf)  # threaded BLAS passes (softgrad._blas)
+            buf *= self.momentum
             axpy(1.0, grad, buf)
         if self.nesterov:
             # W -= lr * (g + momentum * b), as two one-pass updates of W
