@@ -147,3 +147,14 @@ def test_training_with_the_fused_loss_matches_the_unfused_loss_bit_for_bit(
     assert fused_loss == plain_loss
     for name, value in fused_params.items():
         np.testing.assert_array_equal(value, plain_params[name], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_infinite_logits_leave_the_fused_path_without_a_warning(dtype):
+    # +inf logits make exp(logits) and its row sums inf: the check must catch that before any
+    # inf - inf reaches the loss (pytest turns a RuntimeWarning into an error)
+    logits = np.array([[np.inf, 0.0], [0.0, 1.0]], dtype=dtype)
+    layer = CrossEntropyLoss()
+    loss = layer.forward(logits, np.zeros(2, dtype=np.int64))
+    assert layer._fused is None
+    assert loss == pytest.approx(float(F.cross_entropy(logits, np.zeros(2, dtype=np.int64))))

@@ -28,7 +28,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ._ce_lean import is_plain_rows_call
-from ._targets import target_offsets
 
 
 class FusedCache(NamedTuple):
@@ -46,8 +45,24 @@ def is_plain_call(logits: np.ndarray, target: np.ndarray, axis: int, reduction: 
     return reduction in ("mean", "sum") and is_plain_rows_call(logits, target, axis, reduction, 0.0)
 
 
+class Scratch:
+    """Buffers a caller keeps between calls of one shape: exp(logits), the row starts n * C
+    and the target offsets (a training step then allocates none of them)."""
+
+    def __init__(self, logits: np.ndarray) -> None:
+        n_rows, n_classes = logits.shape
+        self.shape, self.dtype = logits.shape, logits.dtype
+        self.e = np.empty_like(logits)
+        self.row_starts = np.arange(0, n_rows * n_classes, n_classes)
+        self.offsets = np.empty(n_rows, dtype=np.intp)
+        self.largest = float(np.finfo(logits.dtype).max)
+
+    def fits(self, logits: np.ndarray) -> bool:
+        return self.shape == logits.shape and self.dtype == logits.dtype
+
+
 def fused_forward(
-    logits: np.ndarray, target: np.ndarray, reduction: str, e: np.ndarray
+    logits: np.ndarray, target: np.ndarray, reduction: str, scratch: Scratch
 ) -> tuple[float, FusedCache] | None:
     """(loss, cache) of a plain call (see :func:`is_plain_call`), or None for the general path.
 
@@ -56,27 +71,33 @@ def fused_forward(
     logits : ndarray of shape (N, C)
     target : ndarray of int of shape (N,)
     reduction : {"mean", "sum"}
-    e : ndarray of shape (N, C), logits' dtype
-        Scratch for exp(logits); kept in the cache (do not reuse it before backward).
+    scratch : Scratch
+        Buffers for this shape; ``scratch.e`` and ``scratch.offsets`` are kept in the cache
+        (do not reuse them before backward).
     """
     n_rows, n_classes = logits.shape
     t = target.astype(np.intp, copy=False)
     if t.view(np.uintp).max() >= n_classes:  # negative indices are huge as unsigned
         return None
+    e = scratch.e
     with np.errstate(over="ignore"):  # an overflow fails the check below
         np.exp(logits, out=e)
     total = np.einsum("ij->i", e)
     if not (total.min() >= 1.0 and total.max() < np.inf):  # NaN fails both
         return None
-    offsets = target_offsets(n_rows, n_classes, t)
+    offsets = np.add(scratch.row_starts, t, out=scratch.offsets)
     per_row = np.log(total).astype(np.float64)
     per_row -= logits.reshape(-1)[offsets]
     loss = float(per_row.sum())
     if not math.isfinite(loss):
         return None
     mean = reduction == "mean"
-    with np.errstate(over="ignore"):  # as functional: an unrepresentable loss rounds to inf
-        value = float(logits.dtype.type(loss / n_rows if mean else loss))
+    value = loss / n_rows if mean else loss
+    if -scratch.largest <= value <= scratch.largest:
+        value = float(logits.dtype.type(value))  # cannot overflow: no errstate needed
+    else:
+        with np.errstate(over="ignore"):  # as functional: an unrepresentable loss rounds to inf
+            value = float(logits.dtype.type(value))
     return value, FusedCache(e, total.reshape(-1, 1), offsets, mean)
 
 

@@ -142,7 +142,7 @@ class CrossEntropyLoss(Loss):
             )
         self.label_smoothing = float(label_smoothing)
         self._fused: _fused_ce.FusedCache | None = None
-        self._exp: np.ndarray | None = None
+        self._scratch: _fused_ce.Scratch | None = None
 
     def _options(self) -> dict[str, Any]:
         return {**super()._options(), "label_smoothing": self.label_smoothing}
@@ -156,10 +156,10 @@ class CrossEntropyLoss(Loss):
             and _fused_ce.is_plain_call(logits, target, self.axis, self.reduction)
         ):
             return None
-        e = getattr(self, "_exp", None)  # absent from layers pickled before it existed
-        if e is None or e.shape != logits.shape or e.dtype != logits.dtype:
-            e = self._exp = np.empty_like(logits)
-        fused = _fused_ce.fused_forward(logits, target, self.reduction, e)
+        scratch = getattr(self, "_scratch", None)  # absent from layers pickled before it
+        if scratch is None or not scratch.fits(logits):
+            scratch = self._scratch = _fused_ce.Scratch(logits)
+        fused = _fused_ce.fused_forward(logits, target, self.reduction, scratch)
         if fused is None:
             return None
         loss, self._fused = fused
