@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from pathlib import Path
 
@@ -81,3 +82,13 @@ def test_a_read_only_target_is_refused_as_numpy_refuses_it(path):
     y.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         _blas.axpy(1.0, np.ones_like(y), y)
+
+
+def test_a_build_whose_integer_width_disagrees_with_numpys_config_is_not_used(monkeypatch):
+    # NumPy says its BLAS takes 32-bit integers: the 64-bit entry points must not be bound
+    if not _blas.available():
+        pytest.skip("NumPy's BLAS was not found here")
+    lib = ctypes.CDLL(_blas.library_path())
+    monkeypatch.setattr(_blas, "_declared_ilp64", lambda: False)
+    bound = _blas._bind(lib, _blas.library_path())
+    assert bound is None or all(f.argtypes[0] is ctypes.c_int32 for f in bound.axpy.values())

@@ -35,12 +35,12 @@ import numpy as np
 
 __all__ = ["available", "axpy", "library_path"]
 
-# the shapes of NumPy's BLAS builds: (symbol template, integer type of its interface)
+# NumPy's OpenBLAS builds: (symbol template, integer type of its interface). Only builds whose
+# symbol names say their integer width: a wrong width would pass garbage sizes to BLAS.
 _SYMBOLS = (
     ("scipy_cblas_{}64_", ctypes.c_int64),  # NumPy >= 2.0 wheels (scipy-openblas64)
     ("cblas_{}64_", ctypes.c_int64),  # NumPy 1.22-1.26 wheels (openblas64_)
-    ("scipy_cblas_{}", ctypes.c_int32),  # scipy-openblas32
-    ("cblas_{}", ctypes.c_int32),  # a plain CBLAS (LP64)
+    ("scipy_cblas_{}", ctypes.c_int32),  # scipy-openblas32 (32-bit integer builds)
 )
 
 # below this many elements the ctypes call (~3 us with its pointer lookups) costs more than
@@ -77,9 +77,22 @@ def _mapped_blas_files() -> list[str]:
     return found
 
 
+def _declared_ilp64() -> bool | None:
+    """Whether NumPy's build config says its BLAS uses 64-bit integers (None: not said)."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception:  # older NumPy: no dict mode; the symbol names decide
+        return None
+    config = str(blas.get("openblas configuration", ""))
+    return "USE64BITINT" in config if config else None
+
+
 def _bind(lib: ctypes.CDLL, path: str) -> _Blas | None:
     c_p = ctypes.c_void_p
+    ilp64 = _declared_ilp64()
     for template, c_int in _SYMBOLS:
+        if ilp64 is not None and ilp64 != (c_int is ctypes.c_int64):
+            continue
         try:
             functions = {
                 prefix + name: getattr(lib, template.format(prefix + name))
