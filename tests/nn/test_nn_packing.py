@@ -109,3 +109,35 @@ def test_astype_packs_the_converted_arrays():
     params = net.named_params()
     assert isinstance(params, ParamDict) and params.flat.dtype == np.float64
     np.testing.assert_array_equal(params["0.W"], w.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    "hold",
+    [
+        lambda layer: layer.params["W"],  # a variable holding the weights
+        lambda layer: layer.params["b"][1:],  # a view of the bias
+        lambda layer: layer.grads["W"],  # the gradient array
+    ],
+    ids=["weights", "view-of-bias", "gradient"],
+)
+def test_arrays_referenced_before_construction_are_never_moved(hold):
+    first = Linear(5, 7, rng=0)
+    held = hold(first)
+    net = Sequential(first, ReLU(), Linear(7, 3, rng=1))
+    assert type(net.named_params()) is dict  # not packed: nothing was moved
+    base = held if held.base is None else held.base
+    assert any(base is a for a in (*first.params.values(), *first.grads.values()))
+    net.named_params()["0.b"][...] = 2.0  # and the held array is still the live one
+    if held.base is not None:
+        np.testing.assert_array_equal(held, 2.0)
+
+
+def test_a_custom_layer_keeping_its_own_reference_is_not_packed():
+    class Scale(Linear):
+        def __init__(self):
+            super().__init__(2, 2, rng=0)
+            self.W = self.params["W"]  # an attribute of its own: moving W would strand it
+
+    net = Sequential(Scale(), Tanh())
+    assert type(net.named_params()) is dict
+    assert net.layers[0].W is net.named_params()["0.W"]

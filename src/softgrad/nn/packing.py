@@ -10,14 +10,17 @@ the 100 x 10 output layer) the per-call cost is all there is (see softgrad.optim
 Each array starts on a 16-element boundary (64 bytes: a cache line, the widest SIMD load); the
 gaps between arrays hold zeros in both buffers, so an elementwise update leaves them zero.
 
-``named_params()`` / ``named_grads()`` return a :class:`ParamDict` (a dict, plus the flat buffer)
-only while the layers still hold the packed views: replacing a layer's array (``astype``, or
-assigning ``layer.params["W"] = ...``) quietly turns them back into plain dicts, and everything
-keeps working array by array.
+Packing never leaves a reference stale: an array that anything besides its layer's dict refers
+to (a variable holding ``layer.params["W"]``, a view of it, a custom layer's own attribute) is
+left where it is, and the network is simply not packed. ``named_params()`` / ``named_grads()``
+return a :class:`ParamDict` (a dict, plus the flat buffer) only while the layers still hold the
+packed views: replacing a layer's array (``astype``, or assigning ``layer.params["W"] = ...``)
+quietly turns them back into plain dicts, and everything keeps working array by array.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,12 +86,22 @@ class Packing:
         return out
 
 
+def _referenced_elsewhere(layer: Any, name: str) -> bool:
+    """Whether anything but the layer's own dicts refers to its parameter or gradient array."""
+    if not hasattr(sys, "getrefcount"):  # not CPython: no way to tell, so do not move arrays
+        return True
+    # 2 = the dict's reference + getrefcount's argument
+    grad_shared = name in layer.grads and sys.getrefcount(layer.grads[name]) > 2
+    return sys.getrefcount(layer.params[name]) > 2 or grad_shared
+
+
 def pack(layers: Sequence[Any]) -> Packing | None:
     """Pack the parameters of ``layers`` (see the module docstring); None when not possible.
 
-    Not packed: no parameters at all, parameters of more than one dtype, a layer that appears
-    twice (shared weights), or a nested layer that reports qualified names itself (a Sequential
-    inside a Sequential), whose arrays live in its own children.
+    Not packed: no parameters at all, parameters of more than one dtype, an array referenced
+    from outside its layer, a layer that appears twice (shared weights), or a nested layer that
+    reports qualified names itself (a Sequential inside a Sequential), whose arrays live in its
+    own children.
     """
     owners = []
     seen = set()
@@ -99,7 +112,7 @@ def pack(layers: Sequence[Any]) -> Packing | None:
             return None
         seen.add(id(layer))
         owners.extend((layer, name, f"{index}.{name}") for name in layer.params)
-    if not owners:
+    if not owners or any(_referenced_elsewhere(layer, name) for layer, name, _ in owners):
         return None
     dtypes = {layer.params[name].dtype for layer, name, _ in owners}
     if len(dtypes) != 1:

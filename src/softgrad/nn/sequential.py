@@ -12,7 +12,7 @@ from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.linear import Linear
-from softgrad.nn.packing import pack
+from softgrad.nn.packing import Packing, pack
 
 
 class Sequential(Layer):
@@ -33,10 +33,11 @@ class Sequential(Layer):
     Notes
     -----
     Construction moves the layers' parameters (and gradients) into one contiguous buffer each,
-    with the same values: ``layer.params["W"]`` is afterwards a view of that buffer, so take
-    references to a layer's arrays after building the Sequential, not before. The optimizers
-    then update the whole network in one set of passes (softgrad.nn.packing). Slicing
-    (``net[1:]``) shares the layers and their buffer as they are.
+    with the same values: ``layer.params["W"]`` is afterwards a view of that buffer, and the
+    optimizers update the whole network in one set of passes (softgrad.nn.packing). Arrays that
+    something else already refers to (a variable, a view) are never moved: the network then
+    stays unpacked and is updated array by array. Slicing (``net[1:]``) shares the layers and
+    their buffer as they are.
 
     Examples
     --------
@@ -96,23 +97,29 @@ class Sequential(Layer):
 
     def named_params(self) -> dict[str, np.ndarray]:
         """Qualified name (``"0.W"``) -> live parameter array, in layer order."""
+        packing = self._current_packing()  # first: packing never moves a referenced array
         params = {
             f"{index}.{name}": array
             for index, layer in enumerate(self.layers)
             for name, array in layer.params.items()
         }
-        packing = getattr(self, "_packing", None)  # absent from models pickled before it
         return params if packing is None else packing.view(params, grads=False)
 
     def named_grads(self) -> dict[str, np.ndarray]:
         """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``."""
+        packing = self._current_packing()  # first: packing never moves a referenced array
         grads = {
             f"{index}.{name}": array
             for index, layer in enumerate(self.layers)
             for name, array in layer.grads.items()
         }
-        packing = getattr(self, "_packing", None)
         return grads if packing is None else packing.view(grads, grads=True)
+
+    def _current_packing(self) -> Packing | None:
+        if getattr(self, "_repack", False):  # a copy, packed once its unpickling is over
+            self._repack = False
+            self._packing = pack(self.layers)
+        return getattr(self, "_packing", None)  # absent from models pickled before it
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every layer; returns the last layer's (fresh) output."""
@@ -169,8 +176,10 @@ class Sequential(Layer):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # the unpickler still refers to every array here, and packing never moves a referenced
+        # array: pack at the first named_params()/named_grads() call instead
         self.__dict__.update(state)
-        self._packing = pack(self.layers)
+        self._packing, self._repack = None, True
 
     def _clear_cache(self) -> None:
         for layer in self.layers:
