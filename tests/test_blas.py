@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -92,3 +93,27 @@ def test_a_build_whose_integer_width_disagrees_with_numpys_config_is_not_used(mo
     monkeypatch.setattr(_blas, "_declared_ilp64", lambda: False)
     bound = _blas._bind(lib, _blas.library_path())
     assert bound is None or all(f.argtypes[0] is ctypes.c_int32 for f in bound.axpy.values())
+
+
+def test_alpha_zero_computes_zero_times_x_like_numpy(path):
+    # BLAS skips the update when alpha == 0; NumPy (and torch) compute 0 * x, NaN for NaN
+    y = np.ones(10_000, dtype=np.float32)
+    x = np.full(10_000, np.nan, dtype=np.float32)
+    _blas.axpy(0.0, x, y)
+    assert np.isnan(y).all()
+
+
+def test_byte_swapped_arrays_are_updated_by_numpy(path):
+    y = np.ones(10_000, dtype=">f4")
+    _blas.axpy(0.5, np.ones(10_000, dtype=">f4"), y)
+    np.testing.assert_array_equal(y, 1.5)
+    assert y.dtype == np.dtype(">f4")
+
+
+def test_a_size_beyond_the_librarys_integer_type_goes_through_numpy():
+    if not _blas.available():
+        pytest.skip("NumPy's BLAS was not found here")
+    small_ints = dataclasses.replace(_blas._library(), max_size=9_999)
+    x = np.ones(10_000, dtype=np.float32)
+    assert not _blas._direct(small_ints, 1.0, x, x.copy())
+    assert _blas._direct(_blas._library(), 1.0, x, x.copy())

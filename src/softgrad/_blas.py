@@ -52,6 +52,7 @@ _MIN_SIZE = 4096
 class _Blas:
     path: str
     axpy: dict[Any, Any]
+    max_size: int  # the largest size its integer type holds
 
 
 def _numpy_dirs() -> list[Path]:
@@ -109,7 +110,7 @@ def _bind(lib: ctypes.CDLL, path: str) -> _Blas | None:
             f = axpy[dtype] = functions[prefix + "axpy"]
             f.argtypes = [c_int, c_real, c_p, c_int, c_p, c_int]
             f.restype = None
-        return _Blas(path, axpy)
+        return _Blas(path, axpy, 2**63 - 1 if c_int is ctypes.c_int64 else 2**31 - 1)
     return None
 
 
@@ -140,8 +141,22 @@ def library_path() -> str | None:
     return None if lib is None else lib.path
 
 
-def _direct(y: np.ndarray) -> bool:
-    return y.size >= _MIN_SIZE and y.flags.c_contiguous and y.flags.writeable
+def _direct(lib: _Blas, alpha: float, x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether BLAS may do this call: same native float dtype and shape, contiguous, aligned,
+    writable, large enough to be worth a ctypes call, small enough for its integer type, and a
+    nonzero alpha (BLAS skips alpha == 0, NumPy computes 0 * x, NaN where x is not finite)."""
+    return (
+        y.dtype in lib.axpy
+        and x.dtype == y.dtype
+        and x.shape == y.shape
+        and _MIN_SIZE <= y.size <= lib.max_size
+        and alpha != 0.0
+        and x.flags.c_contiguous
+        and y.flags.c_contiguous
+        and x.flags.aligned
+        and y.flags.aligned
+        and y.flags.writeable
+    )
 
 
 def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
@@ -151,7 +166,7 @@ def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
     ----------
     alpha : float
     x : ndarray
-        Same shape and dtype as ``y``.
+        Same shape as ``y``; not overlapping ``y`` unless it is ``y``.
     y : ndarray
         Updated in place.
 
@@ -163,16 +178,9 @@ def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
     array([ 0., -1., -2.], dtype=float32)
     """
     lib = _library()
-    if (
-        lib is not None
-        and y.dtype in lib.axpy
-        and x.dtype == y.dtype
-        and x.shape == y.shape
-        and x.flags.c_contiguous
-        and _direct(y)
-    ):
+    if lib is not None and _direct(lib, alpha, x, y):
         lib.axpy[y.dtype](y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
     elif alpha == 1.0:
         y += x
     else:
-        y += np.multiply(x, alpha, dtype=y.dtype)
+        y += np.multiply(x, alpha)  # no dtype=: a byte-swapped dtype is no ufunc loop dtype

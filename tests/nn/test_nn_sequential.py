@@ -388,3 +388,28 @@ def test_an_activation_works_in_place_only_on_a_linear_output():
     y = net.forward(x)
     assert net.layers[1]._y is y  # the Linear's output, rectified where it lay
     assert lin._x.base is x or lin._x is x  # the Linear still holds its own input
+
+
+def test_subclasses_are_never_bypassed_by_the_in_place_path():
+    class Leaky(ReLU):  # a forward and backward of its own
+        def forward(self, x):
+            self._y = np.where(x > 0, x, 0.1 * x)
+            return self._y
+
+        def backward(self, grad_y, input_grad=True):
+            return np.where(self._y > 0, grad_y, 0.1 * grad_y)
+
+    class Keeping(Linear):  # keeps its output: a following layer must not overwrite it
+        def forward(self, x):
+            self.kept = super().forward(x)
+            return self.kept
+
+    x = np.array([[1.0, -2.0]])
+    net = Sequential(Keeping(2, 2, rng=0, dtype=np.float64), Leaky())
+    out = net.forward(x)
+    z = net.layers[0].kept
+    np.testing.assert_array_equal(out, np.where(z > 0, z, 0.1 * z))
+    assert (z < 0).any()  # the Linear's own output was left as it was
+    grad = net.backward(np.ones_like(out))
+    W = net.layers[0].params["W"]
+    np.testing.assert_allclose(grad, (np.where(z > 0, 1.0, 0.1)) @ W.T)

@@ -214,3 +214,16 @@ def test_hyperparameters_changed_between_steps():
     opt.weight_decay = 1.0
     opt.step(params, {"w": np.ones(1)})
     np.testing.assert_allclose(params["w"], [0.5475], rtol=1e-14)
+
+
+@pytest.mark.parametrize("cls", ["SGD", "Adam"])
+def test_byte_swapped_parameters_are_updated(cls):
+    from softgrad.optim import Adam
+
+    opt = {"SGD": SGD(lr=0.1, momentum=0.9), "Adam": Adam(lr=0.1)}[cls]
+    params = {"w": np.ones(5000, dtype=">f4")}
+    opt.step(params, {"w": np.ones(5000, dtype=">f4")})
+    opt.step(params, {"w": np.ones(5000, dtype=">f4")})
+    assert params["w"].dtype == np.dtype(">f4")
+    expected = {"SGD": 1 - 0.1 - 0.19, "Adam": 1 - 0.2}[cls]
+    np.testing.assert_allclose(params["w"], expected, rtol=1e-6)

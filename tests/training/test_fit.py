@@ -449,3 +449,27 @@ def test_fit_updates_a_packed_network_in_one_flat_pass(blobs):
     fit(model, CrossEntropyLoss(), opt, X, y, epochs=1, batch_size=64, rng=0)
     assert opt._flat is not None and opt._flat.packing is model.named_params().packing
     assert opt.state_dict()["step.0.W"] == 5  # 300 rows in batches of 64
+
+
+def test_fit_reads_the_gradients_a_layer_assigns_anew_each_backward(blobs):
+    # Layer.backward "assigns" grads[name]: a layer may put a fresh array there every step
+    from softgrad.nn import Linear, ReLU, Sequential
+
+    class FreshGrads(Linear):
+        def backward(self, grad_y, input_grad=True):
+            out = super().backward(grad_y, input_grad)
+            self.grads = {k: v.copy() for k, v in self.grads.items()}
+            return out
+
+    X, y = blobs
+    seen = []
+
+    class Spy(SGD):
+        def step(self, params, grads):
+            seen.append(grads["2.W"].copy())
+            super().step(params, grads)
+
+    model = Sequential(Linear(5, 8, rng=0), ReLU(), FreshGrads(8, 3, rng=1))
+    fit(model, CrossEntropyLoss(), Spy(lr=0.1), X, y, epochs=1, batch_size=100, rng=0)
+    assert len(seen) == 3
+    assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])

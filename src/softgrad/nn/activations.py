@@ -76,8 +76,9 @@ class ReLU(_OutputCached):
         return self._y
 
     def _forward_scratch(self, x: np.ndarray) -> np.ndarray:
-        # the same formula, written over the input (inside a Sequential, after a Linear)
-        if not _writable_float(x):
+        # the same formula, written over the input (inside a Sequential, after a Linear); a
+        # subclass (a leaky variant, say) has a forward of its own: use it
+        if type(self) is not ReLU or not _writable_float(x):
             return self.forward(x)
         _relu_into(x, x)
         self._y = x
@@ -85,9 +86,9 @@ class ReLU(_OutputCached):
 
     def _backward_scratch(self, grad_y: np.ndarray, input_grad: bool) -> np.ndarray | None:
         y = self._y
-        if not (input_grad and y is not None and _writable_float(grad_y)) or (
-            grad_y.shape != y.shape or grad_y.dtype != y.dtype
-        ):
+        if not (
+            type(self) is ReLU and input_grad and y is not None and _writable_float(grad_y)
+        ) or (grad_y.shape != y.shape or grad_y.dtype != y.dtype):
             return self.backward(grad_y, input_grad=input_grad)
         _relu_vjp_into(y, grad_y, grad_y)
         return grad_y

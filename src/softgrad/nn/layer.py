@@ -114,6 +114,8 @@ class Layer:
     # A layer whose forward output (backward input gradient) is a fresh array that it keeps no
     # reference to says so here; Sequential then lets the next layer overwrite that array
     # instead of allocating another (an activation after a Linear: no new array per step).
+    # Both sides say it of their exact class only, so that a subclass overriding forward or
+    # backward is never bypassed.
     _output_is_scratch = False
     _input_grad_is_scratch = False
 

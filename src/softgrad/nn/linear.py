@@ -67,9 +67,15 @@ class Linear(Layer):
     """
 
     # forward's output and backward's input gradient are fresh arrays the layer keeps no
-    # reference to (it caches its input): a following activation may work in place on them
-    _output_is_scratch = True
-    _input_grad_is_scratch = True
+    # reference to (it caches its input): a following activation may work in place on them.
+    # Said of Linear itself only: a subclass may keep what it returns.
+    @property
+    def _output_is_scratch(self) -> bool:  # type: ignore[override]
+        return type(self) is Linear
+
+    @property
+    def _input_grad_is_scratch(self) -> bool:  # type: ignore[override]
+        return type(self) is Linear
 
     def __init__(
         self,

@@ -59,6 +59,7 @@ class Adam(Optimizer):
     """
 
     _HYPER_NAMES = ("beta1", "beta2", "eps", "weight_decay")
+    _elementwise_update = True  # the update of a packed network may run on its flat buffer
 
     def __init__(
         self,
@@ -166,6 +167,8 @@ class AdamW(Adam):
     >>> params["0.W"]
     array([ 1.8, -1.9])
     """
+
+    _elementwise_update = True
 
     def __init__(
         self,

@@ -196,6 +196,9 @@ class Optimizer:
                 )
             if array.dtype != param.dtype:
                 slots[name] = array.astype(param.dtype)
+        for name in self._slot_names(self._hyper()):
+            if name not in slots:  # a hyperparameter changed (momentum 0 -> 0.9): as in torch,
+                slots[name] = np.zeros_like(param)  # the new buffer starts from zero state
         scratch = self._scratch.get(key)
         if (
             scratch is None
@@ -204,6 +207,13 @@ class Optimizer:
         ):
             self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
         return slots
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the flat state refers to a network's buffers (and so to the network): a pickled or
+        # copied optimizer keeps only its per-key state and rebuilds the flat one on its next step
+        state = self.__dict__.copy()
+        state["_flat"] = None
+        return state
 
     # ---- saving and restoring ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

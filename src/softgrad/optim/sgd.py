@@ -60,6 +60,7 @@ class SGD(Optimizer):
     """
 
     _HYPER_NAMES = ("momentum", "nesterov", "weight_decay")
+    _elementwise_update = True  # the update of a packed network may run on its flat buffer
 
     def __init__(
         self,

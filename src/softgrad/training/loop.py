@@ -69,10 +69,10 @@ class EpochRunner:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.X, self.target, self.sample_weight = X, target, sample_weight
         self.batch_size = batch_size
-        # fetched once: the same arrays every step (for a Sequential, views of its two buffers,
-        # which the optimizer then updates in one flat pass: softgrad.optim.flat)
+        # the parameter arrays are the same every step; the gradient dict is fetched after each
+        # backward, which may assign new arrays (for a Sequential both dicts carry its flat
+        # buffers, and the optimizer updates them in one pass: softgrad.optim.flat)
         self.params = model.named_params()
-        self._grads: dict[str, np.ndarray] | None = None
         size = min(batch_size, len(X))
         self.x_buf = np.empty((size, *X.shape[1:]), dtype=X.dtype)
         self.t_buf = np.empty(size, dtype=target.dtype)
@@ -131,7 +131,7 @@ class EpochRunner:
         correct = np.count_nonzero(self._hits(logits, t))
         grad = self.loss.backward()
         self.model.backward(grad, input_grad=False)
-        self.optimizer.step(self.params, self._model_grads())
+        self.optimizer.step(self.params, self.model.named_grads())
         n = len(idx)
         return (batch_loss / n if self.loss_is_sum else batch_loss), n, correct
 
@@ -150,16 +150,8 @@ class EpochRunner:
             # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
             grad = self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype))
             self.model.backward(grad, input_grad=False)
-            self.optimizer.step(self.params, self._model_grads())
+            self.optimizer.step(self.params, self.model.named_grads())
         return batch_loss, weight, correct
-
-    def _model_grads(self) -> dict[str, np.ndarray]:
-        """The model's gradient arrays, fetched again only until every parameter has one (a
-        custom layer may create its gradients in its first backward)."""
-        grads = self._grads
-        if grads is None or len(grads) != len(self.params):
-            grads = self._grads = self.model.named_grads()
-        return grads
 
     def _diverged(self, batch_loss: float, epoch: int, batch: int) -> None:
         kept = (
