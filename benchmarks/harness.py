@@ -62,6 +62,8 @@ class ConfigResult:
     epochs: int
     runs: dict[str, PeerRun]
     peers: dict = field(default_factory=dict, repr=False)  # the trained peer objects
+    # the GEMM-only bound re-measured after every round of epochs, paired with that round
+    bound_times: list[float] = field(default_factory=list)
 
 
 # OpenBLAS's idle workers spin for about 2**28 cycles (~0.1 s) after a product before they
@@ -93,13 +95,19 @@ class _EpochClock:
 
 
 def run_config(
-    data: BenchData, spec: RunSpec, peer_names: list[str], epochs: int, log=None
+    data: BenchData, spec: RunSpec, peer_names: list[str], epochs: int, log=None, bound=None
 ) -> ConfigResult:
-    """Train every peer for ``epochs`` epochs, interleaved, and collect their figures."""
+    """Train every peer for ``epochs`` epochs, interleaved, and collect their figures.
+
+    ``bound``, if given, is called after every round of epochs and returns the GEMM-only epoch
+    time measured then (``ConfigResult.bound_times``): paired with that round's epochs, it gives
+    an epoch / bound ratio that load coming and going moves on both sides.
+    """
     peers = [PEERS[name](spec, data.X_train, data.y_train, data.n_classes) for name in peer_names]
     runs = {p.name: PeerRun(p.name) for p in peers}
     driver = next((p for p in peers if hasattr(p, "train")), None)
     others = [p for p in peers if p is not driver]
+    bound_times: list[float] = []
 
     def evaluate(peer) -> None:
         runs[peer.name].test_acc.append(peer.accuracy(data.X_test, data.y_test))
@@ -114,6 +122,10 @@ def run_config(
             peer.train_epoch()
             runs[peer.name].epoch_times.append(time.perf_counter() - started)
             evaluate(peer)
+        if bound is not None:
+            gc.collect()
+            settle()
+            bound_times.append(bound())
         if log is not None:
             done = len(runs[peers[0].name].epoch_times)
             log(
@@ -135,7 +147,7 @@ def run_config(
         for _ in range(epochs):
             other_epochs()
     return ConfigResult(
-        data.name, spec, len(data.X_train), epochs, runs, {p.name: p for p in peers}
+        data.name, spec, len(data.X_train), epochs, runs, {p.name: p for p in peers}, bound_times
     )
 
 

@@ -46,12 +46,25 @@ def round_ratios(cfg, peer: str, warmup: int = 1) -> list[float]:
     return sorted(a / b for a, b in pairs)
 
 
-def _round_ratios(cfg, peer: str) -> str:
-    ratios = round_ratios(cfg, peer)
+def bound_ratios(cfg, warmup: int = 1) -> list[float]:
+    """softgrad epoch / GEMM-only bound re-measured right after it, epoch by epoch."""
+    sg = cfg.runs.get("softgrad")
+    bounds = getattr(cfg, "bound_times", [])
+    if sg is None or len(bounds) != len(sg.epoch_times):
+        return []
+    pairs = zip(sg.epoch_times[warmup:], bounds[warmup:], strict=True)
+    return sorted(a / b for a, b in pairs)
+
+
+def _quartiles(ratios: list[float]) -> str:
     if len(ratios) < 3:
         return ""
     q1, q2, q3 = (ratios[int(q * (len(ratios) - 1) + 0.5)] for q in (0.25, 0.5, 0.75))
     return f" ({q2:.2f}; {q1:.2f}-{q3:.2f})"
+
+
+def _round_ratios(cfg, peer: str) -> str:
+    return _quartiles(round_ratios(cfg, peer))
 
 
 def epoch_table(configs, bounds) -> str:
@@ -72,7 +85,7 @@ def epoch_table(configs, bounds) -> str:
                 _ratio(sg, med.get("pytorch")) + _round_ratios(cfg, "pytorch"),
                 _ratio(sg, med.get("sklearn")) + _round_ratios(cfg, "sklearn"),
                 _seconds(bound.seconds) if bound else "-",
-                _ratio(sg, bound.seconds) if bound else "-",
+                (_ratio(sg, bound.seconds) + _quartiles(bound_ratios(cfg))) if bound else "-",
                 f"{100 * bound.seconds / sg:.0f} %" if bound and sg else "-",
             ]
         )

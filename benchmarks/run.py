@@ -127,7 +127,22 @@ def main(argv=None) -> int:
         if args.reference and spec.batch_size == 128 and "numpy-ref" not in peer_names:
             peer_names.append("numpy-ref")
         log(f"training {dataset} {spec.label} lr {spec.lr} for {epochs} epochs: {peer_names}")
-        configs.append(harness.run_config(sets[dataset], spec, peer_names, epochs, log=log))
+        bench = sets[dataset]
+
+        def quick_bound(bench=bench, spec=spec) -> float:
+            return gemm_bound.epoch_bound(
+                len(bench.X_train),
+                spec.batch_size,
+                bench.n_features,
+                spec.hidden,
+                bench.n_classes,
+                repeats=3,
+                per_shape=False,
+            ).seconds
+
+        configs.append(
+            harness.run_config(bench, spec, peer_names, epochs, log=log, bound=quick_bound)
+        )
 
     bounds = {}
     for dataset, spec, _ in plan(args):
@@ -229,8 +244,11 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "",
         "softgrad / peer below 1 means softgrad is faster: the ratio of the medians, then in "
         "brackets the median and interquartile range of the epoch-by-epoch ratios (each pair of "
-        "epochs ran back to back, so load that comes and goes moves both). GEMM share = bound / "
-        "softgrad epoch. "
+        "epochs ran back to back, so load that comes and goes moves both). softgrad / bound: "
+        "against the bound measured at the end of the run (next sections), then in brackets "
+        "the same statistics of softgrad's epochs against a quick bound re-measured right "
+        "after each of them (3 repeats instead of 15, so a little higher). GEMM share = bound "
+        "/ softgrad epoch. "
         "NumPy ref = the same step hand-written inside the benchmark (`NumpyRefPeer` in "
         "benchmarks/peers.py: preallocated buffers, fused softmax-CE gradient, no loss value, "
         "no accuracy, no checks), a yardstick for how much of softgrad's time is layering.",

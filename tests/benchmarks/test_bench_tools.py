@@ -1,4 +1,5 @@
-"""The benchmark suite's bookkeeping: the GEMM-bound FLOP count and the BENCHMARKS.md rewrite.
+"""The benchmark suite's bookkeeping: the GEMM-bound FLOP count, the epoch / bound pairing and
+the BENCHMARKS.md rewrite.
 
 No timings here: these pin what the numbers mean (which products an epoch performs, how many
 FLOPs) and that a benchmark run rewrites only its own section of the shared BENCHMARKS.md.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -101,3 +103,22 @@ def test_write_section_appends_its_markers_when_missing(tmp_path):
     text = path.read_text()
     assert text.startswith("# softgrad benchmarks\n\n<!-- ops:begin -->\nops\n<!-- ops:end -->\n")
     assert text.endswith("\n\n<!-- training:begin -->\nfigures\n<!-- training:end -->\n")
+
+
+def test_bound_ratios_pair_each_epoch_with_the_bound_measured_after_it():
+    run = SimpleNamespace(epoch_times=[9.0, 2.0, 3.0, 4.0, 6.0])
+    cfg = SimpleNamespace(runs={"softgrad": run}, bound_times=[1.0, 1.0, 2.0, 2.0, 2.0])
+    # the warm-up epoch is left out; then 2/1, 3/2, 4/2, 6/2
+    assert report.bound_ratios(cfg) == [1.5, 2.0, 2.0, 3.0]
+    assert report._quartiles(report.bound_ratios(cfg)) == " (2.00; 2.00-2.00)"
+    cfg.bound_times = [1.0]  # not one per epoch: no pairing
+    assert report.bound_ratios(cfg) == []
+
+
+def test_a_quick_bound_times_the_step_without_the_per_product_breakdown():
+    step, shapes = gemm_bound.time_step_gemms(
+        8, 16, 4, 3, repeats=2, min_time=0.001, per_shape=False
+    )
+    assert step > 0 and shapes == {}
+    step, shapes = gemm_bound.time_step_gemms(8, 16, 4, 3, repeats=2, min_time=0.001)
+    assert set(shapes) == {"x @ W1", "h @ W2", "h^T @ d2", "d2 @ W2^T", "x^T @ d1"}
