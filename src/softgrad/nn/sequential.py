@@ -97,23 +97,20 @@ class Sequential(Layer):
 
     def named_params(self) -> dict[str, np.ndarray]:
         """Qualified name (``"0.W"``) -> live parameter array, in layer order."""
-        packing = self._current_packing()  # first: packing never moves a referenced array
-        params = {
-            f"{index}.{name}": array
-            for index, layer in enumerate(self.layers)
-            for name, array in layer.params.items()
-        }
-        return params if packing is None else packing.view(params, grads=False)
+        return self._named(grads=False)
 
     def named_grads(self) -> dict[str, np.ndarray]:
         """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``."""
+        return self._named(grads=True)
+
+    def _named(self, grads: bool) -> dict[str, np.ndarray]:
         packing = self._current_packing()  # first: packing never moves a referenced array
-        grads = {
+        arrays = {
             f"{index}.{name}": array
             for index, layer in enumerate(self.layers)
-            for name, array in layer.grads.items()
+            for name, array in (layer.grads if grads else layer.params).items()
         }
-        return grads if packing is None else packing.view(grads, grads=True)
+        return arrays if packing is None else packing.view(arrays, grads=grads)
 
     def _current_packing(self) -> Packing | None:
         if getattr(self, "_repack", False):  # a copy, packed once its unpickling is over

@@ -56,6 +56,7 @@ def _build(opt: Any, packing: Any) -> FlatState | None:
     steps = {opt._steps.get(key, 0) for key in keys}
     if len(steps) != 1:
         return None
+    (step,) = steps
     where = f"{type(opt).__name__}.step"
     names = opt._slot_names(opt._hyper())
     flat_slots = {name: np.zeros_like(packing.params) for name in names}
@@ -70,9 +71,9 @@ def _build(opt: Any, packing: Any) -> FlatState | None:
             if old is not None and name in old:  # a slot new to this key stays zero
                 np.copyto(view, old[name])
         opt._slots[key] = views
-        opt._steps[key] = steps.copy().pop()
+        opt._steps[key] = step
         opt._scratch.pop(key, None)
-    return FlatState(packing, flat_slots, steps.pop(), opt._n_scratch())
+    return FlatState(packing, flat_slots, step, opt._n_scratch())
 
 
 def flat_step(opt: Any, params: Any, grads: Any) -> bool:
