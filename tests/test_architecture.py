@@ -18,6 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "softgrad"
 FLOORS = {
     "errors": 0,
     "_blas": 0,
+    "kernels": 0,
     "functional": 0,
     "nn": 1,
     "optim": 1,

@@ -1,0 +1,21 @@
+"""NumpyOps: the NumPy implementation of the kernel seam, one mixin per concept."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from softgrad.kernels.activations import ActivationKernels
+from softgrad.kernels.gather import GatherKernels
+from softgrad.kernels.losses import LossKernels
+from softgrad.kernels.softmax import SoftmaxKernels
+from softgrad.kernels.updates import UpdateKernels
+
+
+class NumpyOps(SoftmaxKernels, LossKernels, ActivationKernels, UpdateKernels, GatherKernels):
+    """The NumPy lane: every routine as a few ufunc passes with ``out=`` buffers."""
+
+    name = "numpy"
+    xp = np
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
