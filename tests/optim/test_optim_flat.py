@@ -17,6 +17,8 @@ CONFIGS = [
     (Adam, {"lr": 0.01}),
     (Adam, {"lr": 0.01, "weight_decay": 0.1}),
     (AdamW, {"lr": 0.01, "weight_decay": 0.3}),
+    (SGD, {"lr": 0.02, "momentum": 0.8, "nesterov": True, "lr_in_velocity": True}),
+    (Adam, {"lr": 0.01, "fold_bias_correction": True}),
 ]
 IDS = [f"{cls.__name__}-{'-'.join(map(str, cfg.values()))}" for cls, cfg in CONFIGS]
 

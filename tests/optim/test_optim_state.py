@@ -16,6 +16,8 @@ CONFIGS = [
     (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}),
     (Adam, {"lr": 0.01, "weight_decay": 1e-2}),
     (AdamW, {"lr": 0.01, "betas": (0.8, 0.95)}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "lr_in_velocity": True}),
+    (Adam, {"lr": 0.01, "fold_bias_correction": True}),
 ]
 
 

@@ -49,6 +49,13 @@ def check_int(where: str, what: str, value: Any, low: int) -> int:
     return int(value)
 
 
+def check_bool(where: str, what: str, value: Any) -> bool:
+    """``bool(value)`` when it is a bool (NumPy's included); else TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {what} must be a bool; got {value!r}")
+    return bool(value)
+
+
 def check_choice(where: str, what: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` when it is one of ``choices``; else ValueError listing them."""
     if value not in choices:

@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from softgrad._blas import axpy
-from softgrad.optim._checks import check_number
+from softgrad.optim._checks import check_bool, check_number
 from softgrad.optim.optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
 
 
 class Adam(Optimizer):
-    """Adam, with exactly the semantics of ``torch.optim.Adam`` (amsgrad not supported).
+    """Adam: torch's rule, or scikit-learn's with ``fold_bias_correction`` (no amsgrad).
 
     At step t (counted per parameter, from 1), with ``g = grad + weight_decay * W``::
 
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
         W -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    which is exactly ``torch.optim.Adam``: ``eps`` is added to the bias-corrected ``sqrt(v)``.
+    With ``fold_bias_correction=True`` it is scikit-learn's ``AdamOptimizer`` (the rule of
+    ``MLPClassifier(solver="adam")``), which folds both corrections into the step size and adds
+    ``eps`` to the uncorrected ``sqrt(v)``::
+
+        lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        W -= lr_t * m / (sqrt(v) + eps)
+
+    The two differ only through where ``eps`` sits (by a factor ``sqrt(1 - beta2**t)``).
 
     Parameters
     ----------
@@ -35,6 +45,8 @@ class Adam(Optimizer):
     weight_decay : float, default=0.0
         L2 penalty added to the gradient (torch's Adam), >= 0. See :class:`AdamW` for the
         decoupled form.
+    fold_bias_correction : bool, default=False
+        scikit-learn's placement of ``eps`` (above) instead of torch's.
 
     Notes
     -----
@@ -45,7 +57,11 @@ class Adam(Optimizer):
 
         W -= c * m' / (sqrt(v') + e)
         c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
-        e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)
+        e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      (torch's rule)
+        e = eps / sqrt(1 - beta2)                           (fold_bias_correction)
+
+    A state saved before ``fold_bias_correction`` existed loads as
+    ``fold_bias_correction=False``.
 
     Examples
     --------
@@ -58,7 +74,8 @@ class Adam(Optimizer):
     array([ 0.9, -0.9])
     """
 
-    _HYPER_NAMES = ("beta1", "beta2", "eps", "weight_decay")
+    _HYPER_NAMES = ("beta1", "beta2", "eps", "weight_decay", "fold_bias_correction")
+    _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {"fold_bias_correction": False}
     _elementwise_update = True  # the update of a packed network may run on its flat buffer
 
     def __init__(
@@ -67,18 +84,26 @@ class Adam(Optimizer):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        fold_bias_correction: bool = False,
     ) -> None:
         super().__init__(lr)
         where = type(self).__name__
         if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
             raise TypeError(f"{where}: betas must be a pair (beta1, beta2); got {betas!r}")
         hyper = self._validate(
-            {"beta1": betas[0], "beta2": betas[1], "eps": eps, "weight_decay": weight_decay}
+            {
+                "beta1": betas[0],
+                "beta2": betas[1],
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "fold_bias_correction": fold_bias_correction,
+            }
         )
         self.beta1: float = hyper["beta1"]
         self.beta2: float = hyper["beta2"]
         self.eps: float = hyper["eps"]
         self.weight_decay: float = hyper["weight_decay"]
+        self.fold_bias_correction: bool = hyper["fold_bias_correction"]
 
     @classmethod
     def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,6 +113,9 @@ class Adam(Optimizer):
             "beta2": check_number(where, "betas[1]", hyper["beta2"], 0.0, 1.0, high_open=True),
             "eps": check_number(where, "eps", hyper["eps"], 0.0),
             "weight_decay": check_number(where, "weight_decay", hyper["weight_decay"], 0.0),
+            "fold_bias_correction": check_bool(
+                where, "fold_bias_correction", hyper["fold_bias_correction"]
+            ),
         }
 
     @classmethod
@@ -100,13 +128,11 @@ class Adam(Optimizer):
         return (self.beta1, self.beta2)
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-safe apart from the ``betas`` tuple)."""
-        return {
-            "lr": self.lr,
-            "betas": self.betas,
-            "eps": self.eps,
-            "weight_decay": self.weight_decay,
-        }
+        """Constructor arguments (JSON-safe apart from the ``betas`` tuple; the option
+        ``fold_bias_correction`` only when on, as in the saved state)."""
+        hyper = self._hyper()
+        del hyper["beta1"], hyper["beta2"]
+        return {"lr": self.lr, "betas": self.betas, **hyper}
 
     def _n_scratch(self) -> int:
         # L2 decay needs g + weight_decay * W beside the temporary of the update
@@ -138,7 +164,8 @@ class Adam(Optimizer):
         root_decay2 = math.sqrt(1.0 - beta2)
         scale = self.lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
         np.sqrt(v, out=tmp)
-        tmp += self.eps * root_bias2 / root_decay2
+        # eps sits outside the bias correction in scikit-learn's rule, inside it in torch's
+        tmp += self.eps * (1.0 if self.fold_bias_correction else root_bias2) / root_decay2
         np.divide(m, tmp, out=tmp)
         axpy(-scale, tmp, param)  # one BLAS pass for NumPy's two (softgrad._blas)
 
@@ -156,6 +183,8 @@ class AdamW(Adam):
     eps : float, default=1e-8
     weight_decay : float, default=0.01
         Decoupled decay rate, >= 0.
+    fold_bias_correction : bool, default=False
+        scikit-learn's placement of ``eps`` (see :class:`Adam`).
 
     Examples
     --------
@@ -176,8 +205,9 @@ class AdamW(Adam):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        fold_bias_correction: bool = False,
     ) -> None:
-        super().__init__(lr, betas, eps, weight_decay)
+        super().__init__(lr, betas, eps, weight_decay, fold_bias_correction)
 
     def _coupled_decay(self) -> bool:
         return False

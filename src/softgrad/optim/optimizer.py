@@ -12,7 +12,7 @@ header and restored later for a bit-identical resumed run.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -114,10 +114,19 @@ class Optimizer:
         return ()
 
     _HYPER_NAMES: tuple[str, ...] = ()  # flat hyperparameter names, one attribute each
+    # options added after checkpoints were first written (scikit-learn's rules), with the
+    # default that those checkpoints were trained with: a saved state or config lists an option
+    # only when it differs from its default, so files and reprs of the default rules keep
+    # their format, and a state without the option loads with the default
+    _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {}
 
     def _hyper(self) -> dict[str, Any]:
-        """The current flat hyperparameters (without lr)."""
-        return {name: getattr(self, name) for name in self._HYPER_NAMES}
+        """The current flat hyperparameters (without lr; options only when not the default)."""
+        return {
+            name: getattr(self, name)
+            for name in self._HYPER_NAMES
+            if name not in self._HYPER_DEFAULTS or getattr(self, name) != self._HYPER_DEFAULTS[name]
+        }
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments (JSON-safe)."""
@@ -247,11 +256,12 @@ class Optimizer:
                 f"{where}: state['type'] must be {type(self).__name__!r}; got {state.get('type')!r}"
             )
         names = ("lr", *self._HYPER_NAMES)
-        missing = [name for name in names if name not in state]
+        missing = [name for name in names if name not in state and name not in self._HYPER_DEFAULTS]
         if missing:
             raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
         lr = check_number(where, "state['lr']", state["lr"], 0.0)
-        hyper = type(self)._validate({name: state[name] for name in self._HYPER_NAMES})
+        saved = {**self._HYPER_DEFAULTS, **{name: state[name] for name in names if name in state}}
+        hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})
         steps, slots = _parse_entries(where, state, {"type", *names}, type(self)._slot_names(hyper))
         self._lr = lr
         for name, value in hyper.items():

@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from softgrad._blas import axpy
-from softgrad.optim._checks import check_number
+from softgrad.optim._checks import check_bool, check_number
 from softgrad.optim.optimizer import Optimizer
 
 __all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, with exactly the semantics of ``torch.optim.SGD``.
+    """Stochastic gradient descent: torch's rule, or scikit-learn's with ``lr_in_velocity``.
 
-    With ``g = grad + weight_decay * W`` and the momentum buffer ``b`` (dampening 0)::
+    With ``g = grad + weight_decay * W`` and the momentum buffer ``b`` (dampening 0), the
+    default is exactly ``torch.optim.SGD``::
 
         b = g                        on a parameter's first step
         b = momentum * b + g         afterwards
         W -= lr * (g + momentum * b)     if nesterov
         W -= lr * b                      if momentum > 0
         W -= lr * g                      if momentum == 0
+
+    With ``lr_in_velocity=True`` it is scikit-learn's ``SGDOptimizer`` (the rule of
+    ``MLPClassifier(solver="sgd")``), whose velocity ``v`` (zero before the first step)
+    carries the learning rates of past steps::
+
+        v = momentum * v - lr * g
+        W += momentum * v - lr * g       if nesterov
+        W += v                           otherwise
+
+    While ``lr`` stays constant the two rules give the same weights (``v = -lr * b``); they
+    part when ``lr`` changes between steps (a schedule such as :class:`InvScalingLR`).
 
     Parameters
     ----------
@@ -35,14 +47,17 @@ class SGD(Optimizer):
         Nesterov momentum (needs ``momentum > 0``).
     weight_decay : float, default=0.0
         L2 penalty added to the gradient, >= 0.
+    lr_in_velocity : bool, default=False
+        Keep the learning rate inside the velocity (scikit-learn's rule, above) instead of
+        applying it to the whole step (torch's).
 
     Notes
     -----
     State per parameter: ``"momentum_buffer.<key>"`` (only when ``momentum > 0``) and the step
-    count. The buffer of a parameter's first step is the gradient itself, as in torch, not
-    ``(1 - dampening) * g``. The learning rate is applied at each step, so changing ``lr``
-    between steps scales the whole step (torch's convention, unlike scikit-learn's SGD,
-    whose velocity already holds past learning rates).
+    count. The buffer holds torch's ``b`` or, with ``lr_in_velocity``, scikit-learn's ``v``.
+    The buffer of a parameter's first step is the gradient itself, as in torch, not
+    ``(1 - dampening) * g``. A state saved before ``lr_in_velocity`` existed loads as
+    ``lr_in_velocity=False``.
 
     Examples
     --------
@@ -57,9 +72,20 @@ class SGD(Optimizer):
     >>> opt.step(params, grads)  # b = 0.9 * b + g = 1.9 * g; W -= 0.1 * b
     >>> params["0.W"]
     array([0.855, 2.29 ], dtype=float32)
+
+    scikit-learn's rule: the velocity keeps the rate it was built with when ``lr`` changes
+
+    >>> params = {"0.W": np.array([1.0])}
+    >>> opt = SGD(lr=0.1, momentum=0.5, lr_in_velocity=True)
+    >>> opt.step(params, {"0.W": np.array([1.0])})  # v = -0.1 ; W = 0.9
+    >>> opt.lr = 0.01
+    >>> opt.step(params, {"0.W": np.array([1.0])})  # v = 0.5 * -0.1 - 0.01 = -0.06 ; W = 0.84
+    >>> params["0.W"]
+    array([0.84])
     """
 
-    _HYPER_NAMES = ("momentum", "nesterov", "weight_decay")
+    _HYPER_NAMES = ("momentum", "nesterov", "weight_decay", "lr_in_velocity")
+    _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_in_velocity": False}
     _elementwise_update = True  # the update of a packed network may run on its flat buffer
 
     def __init__(
@@ -68,29 +94,38 @@ class SGD(Optimizer):
         momentum: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        lr_in_velocity: bool = False,
     ) -> None:
         super().__init__(lr)
         hyper = self._validate(
-            {"momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay}
+            {
+                "momentum": momentum,
+                "nesterov": nesterov,
+                "weight_decay": weight_decay,
+                "lr_in_velocity": lr_in_velocity,
+            }
         )
         self.momentum: float = hyper["momentum"]
         self.nesterov: bool = hyper["nesterov"]
         self.weight_decay: float = hyper["weight_decay"]
+        self.lr_in_velocity: bool = hyper["lr_in_velocity"]
 
     @classmethod
     def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         momentum = check_number(where, "momentum", hyper["momentum"], 0.0)
-        nesterov = hyper["nesterov"]
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"{where}: nesterov must be a bool; got {nesterov!r}")
+        nesterov = check_bool(where, "nesterov", hyper["nesterov"])
         if nesterov and momentum == 0.0:
             raise ValueError(
                 f"{where}: momentum must be > 0 when nesterov=True; got {momentum!r} "
                 "(set momentum, e.g. 0.9, or nesterov=False)"
             )
-        weight_decay = check_number(where, "weight_decay", hyper["weight_decay"], 0.0)
-        return {"momentum": momentum, "nesterov": bool(nesterov), "weight_decay": weight_decay}
+        return {
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "weight_decay": check_number(where, "weight_decay", hyper["weight_decay"], 0.0),
+            "lr_in_velocity": check_bool(where, "lr_in_velocity", hyper["lr_in_velocity"]),
+        }
 
     @classmethod
     def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
@@ -117,6 +152,16 @@ class SGD(Optimizer):
             axpy(-self.lr, grad, param)
             return
         buf = slots["momentum_buffer"]
+        if self.lr_in_velocity:
+            # scikit-learn: v = momentum * v - lr * g (v starts at zero: no first-step case)
+            buf *= self.momentum
+            axpy(-self.lr, grad, buf)
+            if self.nesterov:
+                axpy(self.momentum, buf, param)
+                axpy(-self.lr, grad, param)
+            else:
+                param += buf
+            return
         if step == 1:
             np.copyto(buf, grad)
         else:
