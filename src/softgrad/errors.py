@@ -45,3 +45,9 @@ class DivergenceError(SoftgradError, FloatingPointError):
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
+
+
+class UserCodeError(SoftgradError):
+    """Code that softgrad runs on the user's behalf (their node's ``forward`` or ``backward``,
+    their constructor, their module) raised; the message quotes the user's own exception, which is
+    chained as ``__cause__``."""

@@ -2,22 +2,30 @@
 
 Three independent ways to trust a derivative:
 
-* :func:`gradcheck` compares an analytic vector-Jacobian product (a layer's or network's
-  ``backward``, or a function paired with its VJP) with float64 central differences of
-  ``phi(x) = sum(g * f(x))`` for a random cotangent g, for the input and every parameter.
+* :func:`gradcheck` compares an analytic vector-Jacobian product (a softgrad layer's or
+  network's ``backward``, your own node's ``backward``, or a function paired with its VJP) with
+  float64 central differences of ``phi(x) = sum(g * f(x))`` for a random cotangent g, for the
+  input and every parameter; a failure is diagnosed against a table of classic mistakes.
 * :func:`check_adjoint` checks ``sum(u * jvp(v)) == sum(vjp(u) * v)`` for random u, v.
 * :func:`check_softmax_jacobian` checks J = softmax_jacobian(x) against its invariants:
   symmetric, rows summing to 0, equal to ``diag(s) - s s^T``, and consistent with the VJP/JVP.
 
-Each returns a :class:`GradcheckResult`: ``.ok``, the worst errors, and one :class:`Check` per
-compared quantity (``"x"``, ``"W"``, ``"0.b"`` ...), printable as a table.
+Each returns a :class:`GradcheckResult`: ``.ok``, the worst errors, one :class:`Check` per
+compared quantity (``"x"``, ``"W"``, ``"0.b"`` ...), printable as a table, and for a failed
+gradient check a ``.diagnosis``.
+
+Modules: ``check`` (gradcheck itself), ``runners`` and ``user_objects`` (how a function, a
+softgrad layer or your own node is run on copies), ``finite_differences``, ``forward_ops``
+(recognising a softmax, sigmoid, tanh or cross-entropy forward), ``mistakes`` (the table of
+known wrong backwards), ``diagnosis`` and ``hints`` (naming the mistake, or locating the error),
+``identities`` (adjoint identity, softmax Jacobian invariants), ``result``.
 """
 
 import sys
 import types
 from typing import Any
 
-from softgrad.gradcheck.finite_differences import gradcheck
+from softgrad.gradcheck.check import gradcheck
 from softgrad.gradcheck.identities import check_adjoint, check_softmax_jacobian
 from softgrad.gradcheck.result import Check, GradcheckResult
 

@@ -3,6 +3,7 @@ GradcheckResult that prints as a table."""
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,16 @@ class GradcheckResult:
         One entry per compared quantity.
     eps, atol, rtol : float
         Settings used (eps is 0 when no finite differences were taken).
+    diagnosis : str or None
+        For a failed gradient check: the mistake that reproduces the wrong gradient, named with
+        the right formula (one line per failed quantity), or, when no known mistake matches, where
+        the error sits (worst entries, rows, diagonal or not). None when the check passed.
+    mistakes : tuple of str
+        Keys of the named mistakes (``"softmax_diagonal"``, ``"constant_factor"`` ...; see
+        :data:`softgrad.gradcheck.mistakes.MISTAKES`), in the order of the failed checks.
+    notes : tuple of str
+        What the check had to assume or work around (a node that could not be deep-copied,
+        arrays taken as constants, a forward that computes in float32).
 
     Examples
     --------
@@ -65,15 +76,19 @@ class GradcheckResult:
     result shows where:
 
     >>> from softgrad.gradcheck import gradcheck
-    >>> result = gradcheck(np.sin, np.array([0.5, 1.0, 2.0]), vjp=lambda x, g: g * np.sin(x))
+    >>> result = gradcheck(np.sin, np.array([0.5, 2.0]), vjp=lambda x, g: g * np.sin(x))
     >>> result.ok, result.failed(), result.worst_index
-    (False, ['x'], ('x', (2,)))
+    (False, ['x'], ('x', (1,)))
     >>> print(result)
     sin: FAILED (eps=1e-06, atol=1e-05, rtol=0.0001)
-      check  shape  max_abs_err  max_rel_err  worst_index  actual    expected  status
-      x      (3,)   8.49e-01     1.46e+00     (2,)         0.582335  -0.26651  FAIL
+      check  shape  max_abs_err  max_rel_err  worst_index  actual     expected  status
+      x      (2,)   1.75e-01     1.46e+00     (1,)         -0.120123  0.054975  FAIL
+    diagnosis:
+      no known mistake matches; where the error is:
+      x: worst entries [1] -0.1201 (right 0.05498), [0] 0.06028 (right 0.1103)
+          wrong Jacobian entries d y[i] / d x[j]: on the diagonal 2 of 2, off the diagonal 0 of 2
     >>> result.as_dict()["checks"][0]["worst_index"]
-    [2]
+    [1]
     """
 
     name: str
@@ -81,6 +96,9 @@ class GradcheckResult:
     eps: float
     atol: float
     rtol: float
+    diagnosis: str | None = None
+    mistakes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -122,6 +140,9 @@ class GradcheckResult:
             "eps": self.eps,
             "atol": self.atol,
             "rtol": self.rtol,
+            "diagnosis": self.diagnosis,
+            "mistakes": list(self.mistakes),
+            "notes": list(self.notes),
             "checks": [
                 {
                     "name": c.name,
@@ -171,7 +192,16 @@ class GradcheckResult:
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
             for row in [header, *rows]
         ]
-        return "\n".join([title, *("  " + line.rstrip() for line in table)])
+        lines = [title, *("  " + line.rstrip() for line in table)]
+        lines += [f"  note: {note}" for note in self.notes]
+        if self.diagnosis:
+            lines.append("diagnosis:")
+            for line in self.diagnosis.splitlines():
+                indent = "  " + " " * (len(line) - len(line.lstrip()))
+                lines += textwrap.wrap(
+                    line.strip(), 100, initial_indent=indent, subsequent_indent=indent + "  "
+                )
+        return "\n".join(lines)
 
 
 def compare(name: str, actual: Any, expected: np.ndarray, atol: float, rtol: float) -> Check:

@@ -1,0 +1,287 @@
+"""gradcheck: a backward against float64 central differences, with the mistake named."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from softgrad.gradcheck.diagnosis import Probe, diagnose
+from softgrad.gradcheck.finite_differences import central_differences
+from softgrad.gradcheck.forward_ops import recognise
+from softgrad.gradcheck.mistakes import Evidence
+from softgrad.gradcheck.result import (
+    Check,
+    GradcheckResult,
+    as_float64,
+    check_settings,
+    compare,
+    failed_check,
+)
+from softgrad.gradcheck.runners import FunctionRunner, LayerRunner
+from softgrad.gradcheck.user_objects import NodeRunner, is_node
+from softgrad.nn.layer import Layer, as_generator
+from softgrad.nn.loss import Loss
+
+
+def gradcheck(
+    f: Any,
+    x: Any,
+    *,
+    target: Any = None,
+    vjp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    rng: Any = None,
+    check_params: bool = True,
+    name: str | None = None,
+) -> GradcheckResult:
+    """Compare analytic gradients with float64 central differences, and name the mistake.
+
+    With a random cotangent g (standard normal, the shape of f's output; 1 for a scalar output)
+    the scalar ``phi = sum(g * f(x))`` has gradient ``vjp(g)``; each entry is compared with
+    ``(phi(x + eps e_i) - phi(x - eps e_i)) / (2 eps)``, for x and (``check_params``) every
+    parameter. When a check fails, the wrong gradient is compared with a table of classic
+    mistakes (:mod:`softgrad.gradcheck.mistakes`) and ``result.diagnosis`` names the one that
+    reproduces it, with the right formula.
+
+    Parameters
+    ----------
+    f : Layer, object with forward/backward, or callable
+        A softgrad layer or network is checked through its ``backward`` on a float64 deep copy.
+        Any other object with ``forward(x)`` and ``backward(grad_y)`` (your own node: no base
+        class needed) is checked the same way; its parameters are found in a ``params``/``grads``
+        dict pair or in attribute pairs ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
+        :mod:`softgrad.gradcheck.user_objects`). f itself is never modified. A plain callable
+        ``f(x) -> y`` must come with ``vjp``.
+    x : array_like of shape S
+        The point at which to check (finite; converted to float64).
+    target : array_like, optional
+        A loss's target: ``f.forward(x, target)``. Required for a softgrad loss layer.
+    vjp : callable, optional
+        For a plain callable: ``vjp(x, g) -> grad_x`` of shape S.
+    eps : float, default 1e-6
+        Finite-difference step.
+    atol, rtol : float, default 1e-5, 1e-4
+        An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    rng : numpy.random.Generator or int or None
+        Source of g. None means a fixed seed (0), so that a report is reproducible.
+    check_params : bool, default True
+        Also check every parameter gradient (``"W"``, ``"b"``; ``"0.W"`` ... for a Sequential).
+    name : str, optional
+        Name shown in the report (default: the class or function name).
+
+    Returns
+    -------
+    GradcheckResult
+        ``.ok``, the worst errors, one Check per quantity (``"x"`` first, then the parameters),
+        ``.diagnosis`` (None when ok) and ``.mistakes`` (keys of the named mistakes).
+
+    Raises
+    ------
+    softgrad.errors.UserCodeError
+        The node's own forward or backward raised; the message quotes its exception.
+
+    Notes
+    -----
+    Each evaluation runs on a fresh copy, so a node with randomness draws the same numbers every
+    time and state kept between forward and backward starts from the same place. The number of
+    forward passes is 2 * (x.size + number of parameters): keep the checked shapes small. A
+    backward that returns None, a tuple or the wrong shape fails its check with that message.
+
+    Examples
+    --------
+    >>> from softgrad.nn import Linear
+    >>> result = gradcheck(Linear(3, 2, rng=0), np.ones((4, 3)), rng=0)
+    >>> result.ok, [check.name for check in result.checks], result.diagnosis
+    (True, ['x', 'W', 'b'], None)
+    >>> gradcheck(np.sin, np.array([0.5, 1.0]), vjp=lambda x, g: g * np.cos(x)).ok
+    True
+
+    Your own node, with the classic softmax mistake (only the diagonal of the Jacobian):
+
+    >>> class MySoftmax:
+    ...     def forward(self, x):
+    ...         e = np.exp(x - x.max(axis=-1, keepdims=True))
+    ...         self.s = e / e.sum(axis=-1, keepdims=True)
+    ...         return self.s
+    ...     def backward(self, g):
+    ...         return g * self.s * (1 - self.s)
+    >>> result = gradcheck(MySoftmax(), np.arange(6.0).reshape(2, 3))
+    >>> result.ok, result.mistakes
+    (False, ('softmax_diagonal',))
+    """
+    where = "gradcheck"
+    eps, atol, rtol = check_settings(where, eps, atol, rtol)
+    x64 = as_float64(x, where)
+    g_rng = as_generator(0 if rng is None else rng, where)
+    runner = _runner(f, target, vjp, name, check_params, where)
+    try:
+        return _check(runner, x64, target, g_rng, eps, atol, rtol)
+    finally:
+        runner.close()
+
+
+def _runner(
+    f: Any, target: Any, vjp: Any, name: str | None, check_params: bool, where: str
+) -> FunctionRunner | LayerRunner | NodeRunner:
+    """The runner for what f is: a softgrad Layer, a node with forward/backward, a function."""
+    is_loss = isinstance(f, Loss)
+    if is_loss and target is None:
+        raise ValueError(f"{where}: target must be given for a loss layer; got None")
+    if isinstance(f, Layer) or is_node(f):
+        if vjp is not None:
+            raise ValueError(f"{where}: vjp must be None for a layer (its backward is checked)")
+        if isinstance(f, Layer) and not is_loss and target is not None:
+            raise ValueError(
+                f"{where}: target must be None unless f is a loss layer; got {target!r}"
+            )
+        label = name or type(f).__name__
+        if isinstance(f, Layer):
+            return LayerRunner(f, target, label, check_params)
+        return NodeRunner(f, target, label, check_params)
+    if not callable(f):
+        raise TypeError(
+            f"{where}: f must be a Layer, an object with forward(x) and backward(grad_y) methods, "
+            f"or a callable with vjp=; got {f!r}"
+        )
+    if target is not None:
+        raise ValueError(f"{where}: target must be None for a plain function; got {target!r}")
+    if not callable(vjp):
+        raise TypeError(
+            f"{where}: vjp must be a callable vjp(x, g) for a plain function; got {vjp!r}"
+        )
+    label = (
+        name or getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", "f")
+    )
+    return FunctionRunner(f, vjp, label)
+
+
+def _output(y: Any, name: str) -> np.ndarray:
+    """The forward output as a float64 array; a tuple or a non-numeric value is refused."""
+    if isinstance(y, (tuple, list)) and y and not np.isscalar(y[0]) and np.ndim(y[0]) > 0:
+        raise TypeError(
+            f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
+            f"{len(y)} items"
+        )
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
+
+
+def _gradient_problem(raw: Any) -> str | None:
+    """What is wrong with what backward returned as grad_x, before looking at numbers."""
+    if raw is None:
+        return "backward returned None"
+    if isinstance(raw, tuple):
+        return f"backward returned a tuple of {len(raw)} items"
+    if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
+        return f"backward returned a {type(raw).__name__}"
+    return None
+
+
+def _problem_advice(problem: str, shape: tuple[int, ...]) -> str:
+    if problem.endswith("None"):
+        return (
+            f"x: {problem}; it must return grad_x, the gradient with respect to its input, an "
+            f"array of x's shape {shape} (is a `return` missing?)"
+        )
+    return (
+        f"x: {problem}; it must return grad_x alone, an array of x's shape {shape}, and keep "
+        "parameter gradients as attributes (dW or grad_W next to W) or in a grads dict"
+    )
+
+
+@dataclass
+class _Run:
+    """One check's quantities: the point, the output, the cotangent and every gradient."""
+
+    x: np.ndarray
+    y: np.ndarray
+    g: np.ndarray
+    target: Any
+    raws: dict[str, Any]  # what backward produced, by quantity ("x", "W" ...)
+    numerics: dict[str, np.ndarray]  # central differences, by quantity
+    problem: str | None  # what is wrong with grad_x before looking at numbers
+
+
+def _check(
+    runner: FunctionRunner | LayerRunner | NodeRunner,
+    x64: np.ndarray,
+    target: Any,
+    g_rng: np.random.Generator,
+    eps: float,
+    atol: float,
+    rtol: float,
+) -> GradcheckResult:
+    raw_y = runner.forward(x64.copy())
+    y = _output(raw_y, runner.name)
+    g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
+    raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
+    notes = list(runner.notes)
+    if isinstance(raw_y, np.ndarray) and raw_y.dtype.kind == "f" and raw_y.dtype != np.float64:
+        notes.append(f"forward computes in {raw_y.dtype}: finite differences need float64")
+
+    def phi() -> float:
+        return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
+
+    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, _gradient_problem(raw_x))
+    run.numerics["x"] = central_differences(phi, x64, eps)
+    if run.problem:
+        checks = [failed_check("x", x64.shape, run.problem)]
+    else:
+        checks = [compare("x", raw_x, run.numerics["x"], atol, rtol)]
+    for name, array in runner.params.items():
+        run.numerics[name] = central_differences(phi, array, eps)
+        checks.append(compare(name, raw_params.get(name), run.numerics[name], atol, rtol))
+    diagnosis, mistakes = None, ()
+    if not all(check.ok for check in checks):
+        diagnosis, mistakes = _diagnosis(runner, run, checks, eps, atol, rtol)
+    return GradcheckResult(
+        runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, tuple(notes)
+    )
+
+
+def _diagnosis(
+    runner: FunctionRunner | LayerRunner | NodeRunner,
+    run: _Run,
+    checks: list[Check],
+    eps: float,
+    atol: float,
+    rtol: float,
+) -> tuple[str | None, tuple[str, ...]]:
+    """Evidence for every failed quantity, handed to :func:`diagnose`."""
+    op = recognise(run.x, run.y, run.g, run.target)
+    weights = {k: v.copy() for k, v in runner.params.items() if v.ndim == 2}
+    advice = [_problem_advice(run.problem, run.x.shape)] if run.problem else []
+    evidence = []
+    for check in checks:
+        raw = run.raws.get(check.name)
+        if check.ok or (check.name == "x" and run.problem):
+            continue
+        if raw is None:
+            where = runner.grad_names.get(check.name, "its gradient")
+            advice.append(f"{check.name}: backward left no gradient for it; set {where}")
+            continue
+        param = runner.params.get(check.name)
+        evidence.append(
+            Evidence(
+                check.name,
+                np.asarray(raw, dtype=np.float64),
+                run.numerics[check.name],
+                run.x,
+                np.asarray(run.g),
+                op if check.name == "x" else None,
+                None if param is None else param.copy(),
+                weights,
+            )
+        )
+
+    def vjp(cotangent: Any) -> Any:
+        return runner.gradients(run.x.copy(), cotangent)[0]
+
+    return diagnose(evidence, advice, Probe(runner.forward, vjp, run.x, run.y, eps), atol, rtol)

@@ -1,0 +1,115 @@
+"""Where a wrong gradient is wrong, when no known mistake reproduces it: the worst entries, the
+rows, and for the input gradient which Jacobian entries (diagonal, off the diagonal within a
+sample, across samples)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from softgrad.gradcheck.finite_differences import central_jacobian
+from softgrad.gradcheck.mistakes import Evidence
+
+if TYPE_CHECKING:
+    from softgrad.gradcheck.diagnosis import Probe
+
+# the Jacobian hint costs y.size backward and 2 * x.size forward passes: small cases only
+_MAX_JACOBIAN_ENTRIES = 40_000
+_MAX_OUTPUTS = 400
+
+
+def shape_hint(ev: Evidence) -> str:
+    """``"x: backward returned shape (10,); it must have x's shape (4, 10) (...)"``."""
+    got, want = ev.analytic.shape, ev.numeric.shape
+    what = "backward returned" if ev.name == "x" else "the gradient has"
+    text = f"{ev.name}: {what} shape {got}; it must have {ev.name}'s shape {want}"
+    if got == want[::-1] and len(want) == 2:
+        return text + " (transposed?)"
+    for axis in range(len(want)):
+        if got == want[:axis] + want[axis + 1 :]:
+            role = " (the batch)" if axis == 0 and len(want) >= 2 else ""
+            return text + f" (summed over axis {axis}{role}?)"
+    return text
+
+
+def _rows_text(wrong: np.ndarray) -> str:
+    if wrong.ndim < 2:
+        return ""
+    rows = np.unique(np.nonzero(wrong)[0])
+    total = wrong.shape[0]
+    if len(rows) == total:
+        return f"wrong in every row (all {total})"
+    shown = ", ".join(str(r) for r in rows[:8]) + (", ..." if len(rows) > 8 else "")
+    return f"wrong in rows {shown} of {total}"
+
+
+def describe_error(ev: Evidence, probe: Probe, atol: float, rtol: float) -> str:
+    """One line (or two) saying where ``ev.analytic`` differs from ``ev.numeric``.
+
+    Examples
+    --------
+    >>> ev = Evidence("W", np.array([[1.0, 2.0], [3.0, 5.0]]), np.array([[1.0, 2.0], [3.0, 4.0]]),
+    ...               np.ones((2, 2)), np.ones((2, 2)))
+    >>> print(describe_error(ev, None, 1e-5, 1e-4))
+    W: worst entries [1, 1] 5 (right 4)
+        wrong in rows 1 of 2
+    """
+    if ev.analytic.shape != ev.numeric.shape:
+        return shape_hint(ev)
+    diff = np.abs(ev.analytic - ev.numeric)
+    diff[np.isnan(diff)] = np.inf
+    wrong = diff > atol + rtol * np.abs(ev.numeric)
+    order = np.argsort(-diff, axis=None, kind="stable")[: min(3, int(wrong.sum()))]
+    entries = []
+    for flat in order:
+        index = np.unravel_index(int(flat), diff.shape)
+        where = "[" + ", ".join(str(int(i)) for i in index) + "]"
+        entries.append(f"{where} {ev.analytic[index]:.4g} (right {ev.numeric[index]:.4g})")
+    parts = [f"{ev.name}: worst entries " + ", ".join(entries)]
+    rows = _rows_text(wrong)
+    if rows:
+        parts.append(rows)
+    if ev.name == "x" and probe is not None:
+        jacobian = _jacobian_hint(probe, atol, rtol)
+        if jacobian:
+            parts.append(jacobian)
+    return "\n    ".join(parts)
+
+
+def _jacobian_hint(probe: Probe, atol: float, rtol: float) -> str | None:
+    """Which entries d y[i] / d x[j] of the Jacobian the backward gets wrong."""
+    x, y = probe.x, probe.y
+    if y.ndim == 0 or y.size > _MAX_OUTPUTS or x.size * y.size > _MAX_JACOBIAN_ENTRIES:
+        return None
+    point = x.copy()
+    right = central_jacobian(lambda: probe.forward(point.copy()), point, probe.eps)
+    rows = []
+    for j in range(y.size):
+        basis = np.zeros(y.size)
+        basis[j] = 1.0
+        row = np.asarray(probe.vjp(basis.reshape(y.shape)), dtype=np.float64)
+        if row.shape != x.shape:
+            return None
+        rows.append(row.reshape(-1))
+    wrong = np.abs(np.stack(rows) - right) > atol + rtol * np.abs(right)
+    if not wrong.any():
+        return None
+    out_index = np.array(list(np.ndindex(y.shape))).reshape(y.size, -1)
+    in_index = np.array(list(np.ndindex(x.shape))).reshape(x.size, -1)
+    regions = {}
+    batched = y.ndim >= 2 and x.ndim >= 2 and y.shape[0] == x.shape[0]
+    same_sample = out_index[:, :1] == in_index[:, :1].T if batched else np.ones_like(wrong)
+    if y.shape == x.shape:
+        diagonal = np.eye(y.size, dtype=bool)
+        regions["on the diagonal"] = diagonal
+        within = " within a sample" if batched else ""
+        regions[f"off the diagonal{within}"] = same_sample & ~diagonal
+    if batched:
+        regions["across samples (backward mixes the batch)"] = ~same_sample
+    if not regions:
+        return None
+    counts = ", ".join(
+        f"{name} {int((wrong & mask).sum())} of {int(mask.sum())}" for name, mask in regions.items()
+    )
+    return f"wrong Jacobian entries d y[i] / d x[j]: {counts}"

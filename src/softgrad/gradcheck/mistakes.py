@@ -1,0 +1,281 @@
+"""The table of known wrong backwards, each a small function that computes what that mistake
+would return from the same forward quantities (x, the output s, the cotangent g, the parameters).
+
+A failed quantity is compared with every prediction of every :class:`Mistake` in
+:data:`MISTAKES`; :func:`matching_mistakes` returns those that reproduce the user's gradient. A
+mistake may *supersede* a more generic one that necessarily matches as well (a gradient missing
+the 1/N of a mean loss is also "off by a factor N"), so that each wrong backward is named once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from softgrad.gradcheck.forward_ops import Op, same
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the table may look at for one checked quantity.
+
+    Attributes
+    ----------
+    name : str
+        ``"x"`` for the input gradient, else the parameter's name (``"W"``, ``"b"``).
+    analytic : ndarray
+        What the user's backward produced (any shape: a shape mistake is evidence too).
+    numeric : ndarray
+        The right gradient, from central differences.
+    x : ndarray
+        The checked point (float64).
+    g : ndarray
+        The cotangent (of the output's shape; 1.0 for a scalar loss).
+    op : Op or None
+        The recognised forward function (softmax, sigmoid, tanh, cross-entropy).
+    param : ndarray or None
+        The parameter's value (None for x).
+    weights : mapping of str to ndarray
+        Every 2-d parameter, by name (for an input gradient written with W where W.T belongs).
+    """
+
+    name: str
+    analytic: np.ndarray
+    numeric: np.ndarray
+    x: np.ndarray
+    g: np.ndarray
+    op: Op | None = None
+    param: np.ndarray | None = None
+    weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        """N: the length of x's first axis (1 for a 1-d x)."""
+        return self.x.shape[0] if self.x.ndim >= 2 else 1
+
+    def axis_name(self, axis: int | None) -> str:
+        """``"axis 0 (the batch)"``, ``"axis -1 (the classes)"``, ``"every axis"``."""
+        if axis is None:
+            return "every axis (one total)"
+        ndim = self.x.ndim
+        shown = axis - ndim if axis == ndim - 1 else axis
+        role = "the batch" if axis == 0 and ndim >= 2 else "the classes" if shown == -1 else ""
+        return f"axis {shown} ({role})" if role else f"axis {shown}"
+
+
+# what a mistaken backward returns, and how it was written
+Prediction = tuple[np.ndarray, str]
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One known wrong backward.
+
+    Attributes
+    ----------
+    key : str
+        Stable identifier (``"softmax_diagonal"``), listed in ``GradcheckResult.mistakes``.
+    title : str
+        What went wrong, in a few words.
+    predict : callable
+        ``predict(evidence) -> list of (array, formula)``: what this mistake would return, or
+        an empty list when it cannot apply (another forward, another kind of quantity).
+    supersedes : tuple of str
+        Keys of generic mistakes that match whenever this one does.
+    """
+
+    key: str
+    title: str
+    predict: Callable[[Evidence], list[Prediction]]
+    supersedes: tuple[str, ...] = ()
+
+
+def _on_x(ev: Evidence, *names: str) -> bool:
+    return ev.name == "x" and ev.op is not None and ev.op.name in names
+
+
+def _softmax_diagonal(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "softmax"):
+        return []
+    s, g = ev.op.s, ev.g
+    return [(g * s * (1 - s), "g * s * (1 - s), only the diagonal of J = diag(s) - s s^T")]
+
+
+def _input_for_output(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "softmax", "sigmoid", "tanh"):
+        return []
+    x, g = ev.x, ev.g
+    if ev.op.name == "tanh":
+        return [(g * (1 - x**2), "g * (1 - x**2)")]
+    diagonal = (g * x * (1 - x), "g * x * (1 - x)")
+    if ev.op.name == "sigmoid":
+        return [diagonal]
+    axis = ev.op.axis
+    full = x * (g - np.sum(g * x, axis=axis, keepdims=True))
+    return [(full, "x * (g - sum(g * x)), with x where s belongs"), diagonal]
+
+
+def _wrong_axis(ev: Evidence) -> list[Prediction]:
+    if _on_x(ev, "softmax"):
+        s, g, right = ev.op.s, ev.g, ev.op.axis
+        axes = [a for a in range(ev.x.ndim) if a != right] + [None]
+        return [
+            (
+                s * (g - np.sum(g * s, axis=a, keepdims=True)),
+                f"sum(g * s) over {ev.axis_name(a)} instead of {ev.axis_name(right)}",
+            )
+            for a in axes
+        ]
+    if _is_bias(ev):
+        return [
+            (np.sum(ev.g, axis=-1), "grad_y summed over axis -1 (the features)"),
+            (np.sum(ev.g, axis=-1, keepdims=True), "grad_y summed over axis -1 (the features)"),
+        ]
+    return []
+
+
+def _is_bias(ev: Evidence) -> bool:
+    """The parameter is added to every row of the output: its gradient is g summed over rows."""
+    if ev.param is None or ev.g.ndim < 2 or ev.param.size != ev.g.shape[-1]:
+        return False
+    summed = np.sum(ev.g, axis=tuple(range(ev.g.ndim - 1)))
+    return same(ev.numeric, summed.reshape(ev.numeric.shape))
+
+
+def _bias_not_summed(ev: Evidence) -> list[Prediction]:
+    return [(ev.g, "grad_y itself, one row per sample")] if _is_bias(ev) else []
+
+
+def _transposed_weight(ev: Evidence) -> list[Prediction]:
+    if ev.param is not None:
+        if ev.param.ndim == 2:
+            return [(ev.numeric.T, f"the transpose of d{ev.name}, shape {ev.numeric.T.shape}")]
+        return []
+    if ev.name != "x" or ev.g.ndim != 2 or ev.x.ndim != 2:
+        return []
+    predictions = []
+    for name, w in ev.weights.items():
+        # y = x @ W  gives grad_x = g @ W.T;  y = x @ W.T  gives grad_x = g @ W
+        for right, wrong, formula in ((w.T, w, f"g @ {name}"), (w, w.T, f"g @ {name}.T")):
+            if ev.g.shape[1] == right.shape[0] == wrong.shape[0]:
+                if same(ev.numeric, ev.g @ right):
+                    predictions.append((ev.g @ wrong, f"{formula}, with {name} transposed"))
+    return predictions
+
+
+def _ce_missing_mean(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "cross_entropy"):
+        return []
+    return [(ev.op.sum_grad, "softmax(x) - onehot(target), without the 1/N of the mean")]
+
+
+def _ce_mean_twice(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "cross_entropy"):
+        return []
+    n = ev.op.n_rows
+    return [(ev.op.right / n, f"(softmax(x) - onehot(target)) / N / N, N = {n}")]
+
+
+def _sign_flipped(ev: Evidence) -> list[Prediction]:
+    return [(-ev.numeric, "minus the right gradient")]
+
+
+def _zero(ev: Evidence) -> list[Prediction]:
+    return [(np.zeros_like(ev.numeric), "all zeros")]
+
+
+def _constant_factor(ev: Evidence) -> list[Prediction]:
+    if ev.analytic.shape != ev.numeric.shape:
+        return []
+    norm = float(np.sum(ev.numeric * ev.numeric))
+    if norm == 0.0:
+        return []
+    factor = float(np.sum(ev.analytic * ev.numeric)) / norm
+    if abs(factor) < 1e-9:
+        return []
+    name = factor_name(factor, ev)
+    cause = {
+        "(= N,": "; a 1/N (a mean over the batch) is missing",
+        "(= 1/N,": "; divided by N once too often",
+    }
+    why = next((text for label, text in cause.items() if label in name), "")
+    return [(factor * ev.numeric, f"{name} times the right gradient{why}")]
+
+
+def factor_name(factor: float, ev: Evidence) -> str:
+    """``"2"``, ``"1/4 (= 1/N, N = 4 the batch size)"``, ``"0.37"``: a factor as a person reads it.
+
+    Examples
+    --------
+    >>> ev = Evidence("x", np.ones(1), np.ones(1), np.ones((4, 10)), np.ones(1))
+    >>> factor_name(2.0, ev), factor_name(0.25, ev), factor_name(10.0, ev), factor_name(0.37, ev)
+    ('2', '1/4 (= 1/N, N = 4 the batch size)', '10 (= C, C = 10 the classes)', '0.37')
+    """
+    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
+    fraction = Fraction(factor).limit_denominator(64)
+    exact = abs(float(fraction) - factor) <= 1e-6 * abs(factor)
+    text = str(fraction) if exact else f"{factor:.3g}"
+    sizes = ((n, "N", f"N = {n} the batch size"), (c, "C", f"C = {c} the classes"))
+    for size, letter, meaning in sizes:
+        powers = ((1, letter), (-1, f"1/{letter}"), (2, f"{letter}**2"), (-2, f"1/{letter}**2"))
+        for power, label in powers:
+            value = float(size) ** power
+            if size > 1 and abs(factor - value) <= 1e-6 * value:
+                return f"{text} (= {label}, {meaning})"
+    return text
+
+
+MISTAKES: tuple[Mistake, ...] = (
+    Mistake("softmax_diagonal", "the softmax Jacobian reduced to its diagonal", _softmax_diagonal),
+    Mistake(
+        "input_for_output",
+        "the derivative written with the input x where the output s belongs",
+        _input_for_output,
+    ),
+    Mistake("wrong_axis", "summed over the wrong axis", _wrong_axis),
+    Mistake("transposed_weight", "a weight or weight gradient transposed", _transposed_weight),
+    Mistake(
+        "ce_missing_mean",
+        "the softmax + cross-entropy gradient is missing its 1/N",
+        _ce_missing_mean,
+        supersedes=("constant_factor",),
+    ),
+    Mistake(
+        "ce_mean_twice",
+        "the softmax + cross-entropy gradient is divided by N twice",
+        _ce_mean_twice,
+        supersedes=("constant_factor",),
+    ),
+    Mistake("bias_not_summed", "the bias gradient not summed over the batch", _bias_not_summed),
+    Mistake("sign_flipped", "the sign is flipped", _sign_flipped, supersedes=("constant_factor",)),
+    Mistake("zero_gradient", "the gradient is zero", _zero, supersedes=("constant_factor",)),
+    Mistake("constant_factor", "off by a constant factor", _constant_factor),
+)
+
+
+def reproduces(analytic: np.ndarray, predicted: np.ndarray, numeric: np.ndarray) -> bool:
+    """True when ``predicted`` is the user's gradient and is not the right one."""
+    return same(analytic, predicted) and not same(numeric, predicted)
+
+
+def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
+    """The mistakes of :data:`MISTAKES` that reproduce ``ev.analytic``, with the formula each
+    reads as, after dropping those superseded by a more specific match.
+
+    Examples
+    --------
+    >>> x = np.array([[0.5, -1.0, 2.0]])
+    >>> ev = Evidence("x", -2 * x, 2 * x, x, np.ones((1, 3)))  # backward of x**2 with a minus
+    >>> [(mistake.key, formula) for mistake, formula in matching_mistakes(ev)]
+    [('sign_flipped', 'minus the right gradient')]
+    """
+    found: dict[str, tuple[Mistake, str]] = {}
+    for mistake in MISTAKES:
+        for predicted, formula in mistake.predict(ev):
+            if reproduces(ev.analytic, predicted, ev.numeric):
+                found.setdefault(mistake.key, (mistake, formula))
+    superseded = {key for mistake, _ in found.values() for key in mistake.supersedes}
+    return [found[key] for key in found if key not in superseded]

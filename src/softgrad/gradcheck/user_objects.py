@@ -1,0 +1,248 @@
+"""Checking the user's own node: any object with ``forward(x)`` and ``backward(grad_y)``.
+
+What is recognised (duck typing, nothing to inherit):
+
+* ``obj.forward(x) -> y`` and ``obj.backward(grad_y) -> grad_x``. With a ``target``, forward is
+  called as ``obj.forward(x, target)``. For a scalar output (a loss) the cotangent is 1: backward
+  is called as ``backward(1.0)``, or ``backward()`` when it takes no argument.
+* Parameters, looked up on the object as constructed (before any forward):
+
+  - softgrad's convention: a dict ``obj.params`` of arrays, whose gradients backward writes into
+    the dict ``obj.grads`` under the same keys;
+  - attribute pairs: an attribute ``P`` holding a floating-point array, with its gradient in the
+    attribute ``dP``, ``d_P`` or ``grad_P`` after backward (``W``/``dW``, ``b``/``db``,
+    ``W``/``grad_W``).
+
+  An array attribute without such a partner is taken as a constant and listed in the notes.
+
+The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
+base copy (floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
+are converted; aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible
+(an attribute holding a lock or a module), each evaluation runs on a shallow copy whose arrays,
+dicts and lists are copied, and the object's attributes and their arrays are restored afterwards;
+a note says so.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import UserCodeError
+
+GRAD_PATTERNS = ("d{}", "d_{}", "grad_{}")
+
+
+def is_node(obj: Any) -> bool:
+    """True when ``obj`` has callable ``forward`` and ``backward`` attributes."""
+    return callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
+
+
+def _to_float64(value: Any, memo: dict[int, np.ndarray], depth: int) -> Any:
+    """``value`` with its floating arrays as float64 (containers and sub-nodes converted in place,
+    so call it on copies only); ``memo`` keeps two names for one array pointing at one array."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind != "f" or value.dtype == np.float64:
+            return value
+        if id(value) not in memo:
+            memo[id(value)] = value.astype(np.float64)
+        return memo[id(value)]
+    if depth == 0:
+        return value
+    if isinstance(value, dict):
+        for key in value:
+            value[key] = _to_float64(value[key], memo, depth - 1)
+    elif isinstance(value, list):
+        value[:] = [_to_float64(item, memo, depth - 1) for item in value]
+    elif is_node(value) and hasattr(value, "__dict__"):
+        for key, item in vars(value).items():
+            vars(value)[key] = _to_float64(item, memo, depth - 1)
+    return value
+
+
+def _copy_container(value: Any) -> Any:
+    """One level of copying: an array, or a dict/list with its arrays copied."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in value.items()}
+    if isinstance(value, list):
+        return [v.copy() if isinstance(v, np.ndarray) else v for v in value]
+    return value
+
+
+def _shallow_copy(obj: Any) -> Any:
+    """A shallow copy whose own arrays, dicts and lists are copies."""
+    new = copy.copy(obj)
+    for key, value in vars(new).items():
+        vars(new)[key] = _copy_container(value)
+    return new
+
+
+class _Snapshot:
+    """The object's attributes and the contents of its arrays, dicts and lists, to put back."""
+
+    def __init__(self, obj: Any):
+        self._obj = obj
+        self._attrs = dict(vars(obj))
+        self._containers = [
+            (v, copy.copy(v)) for v in self._attrs.values() if type(v) in (dict, list)
+        ]
+        arrays = [v for v in self._attrs.values() if isinstance(v, np.ndarray)]
+        for container, _ in self._containers:
+            items = container.values() if isinstance(container, dict) else container
+            arrays += [v for v in items if isinstance(v, np.ndarray)]
+        self._arrays = [(a, a.copy()) for a in arrays if a.flags.writeable]
+
+    def restore(self) -> None:
+        vars(self._obj).clear()
+        vars(self._obj).update(self._attrs)
+        for container, content in self._containers:
+            container.clear()
+            container.update(content) if isinstance(container, dict) else container.extend(content)
+        for array, content in self._arrays:
+            array[...] = content
+
+
+class NodeRunner:
+    """Runs the user's node on copies (see the module docstring for what is recognised)."""
+
+    def __init__(self, obj: Any, target: Any, name: str, check_params: bool):
+        self.name = name
+        self.notes: list[str] = []
+        self.params: dict[str, np.ndarray] = {}
+        self.grad_names: dict[str, str] = {}
+        self._target = target
+        self._check_params = check_params
+        self._snapshot: _Snapshot | None = None
+        self._discovered = False
+        try:
+            base = copy.deepcopy(obj)
+            self._fresh = copy.deepcopy
+        except Exception as exc:  # whatever the object's __deepcopy__/__reduce__ raises
+            if not hasattr(obj, "__dict__"):
+                raise TypeError(
+                    f"gradcheck: obj must support copy.deepcopy or have a __dict__; {name} has "
+                    f"neither ({type(exc).__name__}: {exc})"
+                ) from exc
+            self._snapshot = _Snapshot(obj)
+            base = _shallow_copy(obj)
+            self._fresh = _shallow_copy
+            self.notes.append(
+                f"{name} could not be deep-copied ({type(exc).__name__}: {exc}); each evaluation "
+                f"ran on a shallow copy with its arrays copied, and {name}'s attributes were "
+                "restored afterwards"
+            )
+        if hasattr(base, "__dict__"):
+            memo: dict[int, np.ndarray] = {}
+            depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
+            for key, value in vars(base).items():
+                vars(base)[key] = _to_float64(value, memo, depth)
+        self._base = base
+        self._candidates = self._parameter_candidates(base)
+
+    # ---- parameters ---------------------------------------------------------------------------
+    @staticmethod
+    def _parameter_candidates(base: Any) -> dict[str, tuple[str, str]]:
+        """name -> ("params", key) or ("attr", attribute) for the arrays that may be parameters."""
+        found: dict[str, tuple[str, str]] = {}
+        seen: set[int] = set()
+        params = getattr(base, "params", None)
+        if isinstance(params, Mapping):
+            for key, value in params.items():
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                    found[str(key)] = ("params", key)
+                    seen.add(id(value))
+        attrs = vars(base) if hasattr(base, "__dict__") else {}
+        arrays = {
+            key: value
+            for key, value in attrs.items()
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and id(value) not in seen
+        }
+        grad_like = {p.format(key) for key in arrays for p in GRAD_PATTERNS}
+        for key in arrays:
+            if key not in grad_like and key not in found:
+                found[key] = ("attr", key)
+        return found
+
+    def _discover(self, done: Any) -> None:
+        """Pair each candidate with its gradient, seen on an object after backward."""
+        constants = []
+        for name, (kind, key) in self._candidates.items():
+            if kind == "params":
+                self.grad_names[name] = f"grads[{key!r}]"
+            else:
+                partner = next(
+                    (p.format(key) for p in GRAD_PATTERNS if hasattr(done, p.format(key))), None
+                )
+                if partner is None:
+                    constants.append(name)
+                    continue
+                self.grad_names[name] = partner
+            if self._check_params:
+                self.params[name] = self._get(self._base, name)
+        if constants:
+            self.notes.append(
+                "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: "
+                + ", ".join(constants)
+            )
+        self._discovered = True
+
+    def _get(self, obj: Any, name: str) -> Any:
+        kind, key = self._candidates[name]
+        return obj.params[key] if kind == "params" else getattr(obj, key)
+
+    def _gradient(self, done: Any, name: str) -> Any:
+        kind, key = self._candidates[name]
+        if kind == "params":
+            grads = getattr(done, "grads", None)
+            return grads.get(key) if isinstance(grads, Mapping) else None
+        return getattr(done, self.grad_names[name], None)
+
+    # ---- running ------------------------------------------------------------------------------
+    def _call(self, obj: Any, method: str, *args: Any) -> Any:
+        try:
+            return getattr(obj, method)(*args)
+        except Exception as exc:  # the user's code: quote it, keep it chained
+            raise UserCodeError(
+                f"gradcheck: {self.name}.{method} raised {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _run(self, x: np.ndarray) -> tuple[Any, Any]:
+        obj = self._fresh(self._base)
+        args = (x,) if self._target is None else (x, self._target)
+        return obj, self._call(obj, "forward", *args)
+
+    def forward(self, x: np.ndarray) -> Any:
+        return self._run(x)[1]
+
+    def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
+        obj, y = self._run(x)
+        if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
+            grad_x = self._call(obj, "backward")
+        else:
+            grad_x = self._call(obj, "backward", g)
+        if not self._discovered:
+            self._discover(obj)
+        grad_x = grad_x.copy() if isinstance(grad_x, np.ndarray) else grad_x
+        grads = {name: self._gradient(obj, name) for name in self.params}
+        return grad_x, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in grads.items()}
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.restore()
+
+
+def _takes_an_argument(method: Any) -> bool:
+    """True when ``method`` can be called with one positional argument."""
+    try:
+        inspect.signature(method).bind(None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): assume it takes grad_y
+        return True
+    return True

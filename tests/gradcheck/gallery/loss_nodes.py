@@ -1,0 +1,44 @@
+"""Loss nodes: forward(x, target) -> a number, backward() -> dL/dx."""
+
+import numpy as np
+
+
+class SoftmaxCrossEntropy:
+    """Mean cross-entropy of softmax(logits) against class indices."""
+
+    def forward(self, logits, target):
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        self.probs = e / e.sum(axis=1, keepdims=True)
+        self.target = target
+        n = len(target)
+        return -np.log(self.probs[np.arange(n), target]).mean()
+
+    def backward(self):
+        n = len(self.target)
+        grad = self.probs.copy()
+        grad[np.arange(n), self.target] -= 1
+        return grad / n
+
+
+class SoftmaxCrossEntropyNoMean(SoftmaxCrossEntropy):
+    def backward(self):
+        grad = self.probs.copy()
+        grad[np.arange(len(self.target)), self.target] -= 1
+        return grad  # the 1/N of the mean is missing
+
+
+class SoftmaxCrossEntropyMeanTwice(SoftmaxCrossEntropy):
+    def backward(self, grad_y=1.0):
+        n = len(self.target)
+        return grad_y * super().backward() / n  # already divided by n once
+
+
+class HalfSquaredError:
+    """0.5 * sum((x - target)**2) / N, the mean over samples."""
+
+    def forward(self, x, target):
+        self.diff = x - target
+        return 0.5 * np.sum(self.diff**2) / len(x)
+
+    def backward(self, grad_y):
+        return grad_y * self.diff  # the / N is missing
