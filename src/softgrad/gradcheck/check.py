@@ -284,4 +284,6 @@ def _diagnosis(
     def vjp(cotangent: Any) -> Any:
         return runner.gradients(run.x.copy(), cotangent)[0]
 
-    return diagnose(evidence, advice, Probe(runner.forward, vjp, run.x, run.y, eps), atol, rtol)
+    probe = Probe(runner.forward, vjp, run.x, run.y, eps)
+    passed = [check.name for check in checks if check.ok]
+    return diagnose(evidence, advice, probe, atol, rtol, passed)

@@ -88,6 +88,7 @@ def diagnose(
     probe: Probe,
     atol: float,
     rtol: float,
+    passed: Sequence[str] = (),
 ) -> tuple[str | None, tuple[str, ...]]:
     """The diagnosis text and the keys of the named mistakes.
 
@@ -102,6 +103,8 @@ def diagnose(
         For the hints on the input gradient (its Jacobian, entry by entry).
     atol, rtol : float
         The check's tolerance (which entries count as wrong in the hints).
+    passed : sequence of str
+        The quantities whose gradient was right (named in the hints: input or parameters).
 
     Returns
     -------
@@ -121,6 +124,8 @@ def diagnose(
         lines.append(named[0])
         keys += named[1]
     if unexplained:
-        lines.append("no known mistake matches; where the error is:")
+        wrong = ", ".join(ev.name for ev in unexplained)
+        right = f"; right: {', '.join(passed)}" if passed else ""
+        lines.append(f"no known mistake matches; wrong: {wrong}{right}. Where the error is:")
         lines += [describe_error(ev, probe, atol, rtol) for ev in unexplained]
     return ("\n".join(lines) if lines else None), tuple(keys)

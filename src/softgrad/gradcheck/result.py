@@ -84,7 +84,7 @@ class GradcheckResult:
       check  shape  max_abs_err  max_rel_err  worst_index  actual     expected  status
       x      (2,)   1.75e-01     1.46e+00     (1,)         -0.120123  0.054975  FAIL
     diagnosis:
-      no known mistake matches; where the error is:
+      no known mistake matches; wrong: x. Where the error is:
       x: worst entries [1] -0.1201 (right 0.05498), [0] 0.06028 (right 0.1103)
           wrong Jacobian entries d y[i] / d x[j]: on the diagonal 2 of 2, off the diagonal 0 of 2
     >>> result.as_dict()["checks"][0]["worst_index"]

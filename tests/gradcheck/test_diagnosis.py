@@ -1,0 +1,306 @@
+"""Each wrong node of the gallery is diagnosed as its mistake and no other; the right ones pass.
+
+The gallery (tests/gradcheck/gallery/) holds plain classes written as a student writes them, with
+no softgrad import. x has N = 4 samples and C = 10 classes (3 features for the linear nodes), so
+that N, C, 2 and their reciprocals are different numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softgrad.gradcheck import gradcheck
+from softgrad.gradcheck.mistakes import MISTAKES, Evidence, matching_mistakes
+
+N, C, D = 4, 10, 3
+
+# (module, class, constructor args, x shape, target kind, mistake key, failed quantity, words)
+WRONG = [
+    (
+        "softmax_nodes",
+        "SoftmaxDiagonal",
+        (),
+        (N, C),
+        None,
+        "softmax_diagonal",
+        "x",
+        "g * s * (1 - s)",
+    ),
+    ("softmax_nodes", "SoftmaxDiagonal", (), (2, 3, 5), None, "softmax_diagonal", "x", "diagonal"),
+    (
+        "softmax_nodes",
+        "SoftmaxWithInput",
+        (),
+        (N, C),
+        None,
+        "input_for_output",
+        "x",
+        "x * (g - sum(g * x))",
+    ),
+    (
+        "activation_nodes",
+        "SigmoidWithInput",
+        (),
+        (N, C),
+        None,
+        "input_for_output",
+        "x",
+        "g * x * (1 - x)",
+    ),
+    (
+        "activation_nodes",
+        "TanhWithInput",
+        (),
+        (N, C),
+        None,
+        "input_for_output",
+        "x",
+        "g * (1 - x**2)",
+    ),
+    (
+        "softmax_nodes",
+        "SoftmaxSignFlipped",
+        (),
+        (N, C),
+        None,
+        "sign_flipped",
+        "x",
+        "minus the right",
+    ),
+    ("softmax_nodes", "SoftmaxTimesTwo", (), (N, C), None, "constant_factor", "x", "2 times"),
+    ("activation_nodes", "Square", (), (N, C), None, "constant_factor", "x", "1/2 times"),
+    (
+        "loss_nodes",
+        "HalfSquaredError",
+        (),
+        (N, C),
+        "values",
+        "constant_factor",
+        "x",
+        "4 (= N, N = 4 the batch size) times",
+    ),
+    (
+        "softmax_nodes",
+        "SoftmaxSumOverBatch",
+        (),
+        (N, C),
+        None,
+        "wrong_axis",
+        "x",
+        "over axis 0 (the batch) instead of axis -1 (the classes)",
+    ),
+    (
+        "linear_nodes",
+        "LinearBiasWrongAxis",
+        (D, 2),
+        (N, D),
+        None,
+        "wrong_axis",
+        "b",
+        "axis -1 (the features)",
+    ),
+    (
+        "linear_nodes",
+        "LinearTransposedDW",
+        (D, 2),
+        (N, D),
+        None,
+        "transposed_weight",
+        "W",
+        "transpose of dW, shape (2, 3)",
+    ),
+    (
+        "linear_nodes",
+        "LinearTransposedW",
+        (D, D),
+        (N, D),
+        None,
+        "transposed_weight",
+        "x",
+        "g @ W, with W transposed",
+    ),
+    (
+        "loss_nodes",
+        "SoftmaxCrossEntropyNoMean",
+        (),
+        (N, C),
+        "classes",
+        "ce_missing_mean",
+        "x",
+        "without the 1/N",
+    ),
+    (
+        "loss_nodes",
+        "SoftmaxCrossEntropyMeanTwice",
+        (),
+        (N, C),
+        "classes",
+        "ce_mean_twice",
+        "x",
+        "/ N / N, N = 4",
+    ),
+    (
+        "linear_nodes",
+        "LinearBiasNotSummed",
+        (D, 2),
+        (N, D),
+        None,
+        "bias_not_summed",
+        "b",
+        "grad_y itself",
+    ),
+]
+
+RIGHT = [
+    ("softmax_nodes", "Softmax", (), (N, C), None),
+    ("softmax_nodes", "Softmax", (), (2, 3, 5), None),
+    ("activation_nodes", "Sigmoid", (), (N, C), None),
+    ("activation_nodes", "Tanh", (), (N, C), None),
+    ("linear_nodes", "Linear", (D, 2), (N, D), None),
+    ("linear_nodes", "LinearGradNames", (D, 2), (N, D), None),
+    ("linear_nodes", "LinearParamsDict", (D, 2), (N, D), None),
+    ("loss_nodes", "SoftmaxCrossEntropy", (), (N, C), "classes"),
+    ("stateful_nodes", "StackedTanh", (), (N, C), None),
+    ("stateful_nodes", "NoisyScale", (), (N, C), None),
+]
+
+
+def _point(shape, target_kind, rng):
+    x = rng.standard_normal(shape)
+    if target_kind == "classes":
+        return x, rng.integers(0, shape[-1], size=shape[:-1])
+    if target_kind == "values":
+        return x, rng.standard_normal(shape)
+    return x, None
+
+
+def _id(case):
+    return f"{case[1]}-{'x'.join(map(str, case[3]))}"
+
+
+@pytest.mark.parametrize("case", WRONG, ids=[_id(c) for c in WRONG])
+def test_each_wrong_node_is_diagnosed_as_its_mistake_and_no_other(case, gallery, rng):
+    module, name, args, shape, target_kind, key, quantity, words = case
+    x, target = _point(shape, target_kind, rng)
+    result = gradcheck(gallery(module, name, *args), x, target=target, rng=rng)
+    assert not result.ok
+    assert result.failed() == [quantity], str(result)
+    assert result.mistakes == (key,), str(result)
+    title = next(m.title for m in MISTAKES if m.key == key)
+    assert result.diagnosis.startswith(f"{quantity}: {title}: backward computes "), result.diagnosis
+    assert words in result.diagnosis, result.diagnosis
+    assert "\ndiagnosis:\n" in str(result) and title in " ".join(str(result).split())
+
+
+@pytest.mark.parametrize("case", RIGHT, ids=[_id(c) for c in RIGHT])
+def test_the_right_nodes_pass(case, gallery, rng):
+    module, name, args, shape, target_kind = case
+    x, target = _point(shape, target_kind, rng)
+    result = gradcheck(gallery(module, name, *args), x, target=target, rng=rng)
+    assert result.ok, str(result)
+    assert result.diagnosis is None and result.mistakes == ()
+    assert "diagnosis" not in str(result)
+
+
+def test_the_diagnosis_gives_the_right_formula(gallery, rng):
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxDiagonal"), rng.standard_normal((N, C)))
+    assert "The right gradient is s * (g - sum(g * s, axis=-1, keepdims=True))." in result.diagnosis
+    sigmoid = gradcheck(
+        gallery("activation_nodes", "SigmoidWithInput"), rng.standard_normal((N, C))
+    )
+    assert "g * s * (1 - s), with s = sigmoid(x) the output" in sigmoid.diagnosis
+    loss = gradcheck(
+        gallery("loss_nodes", "SoftmaxCrossEntropyNoMean"),
+        rng.standard_normal((N, C)),
+        target=rng.integers(0, C, size=N),
+    )
+    assert "(softmax(x) - onehot(target)) / N, N = 4" in loss.diagnosis
+
+
+def test_each_mistake_of_the_table_is_reproduced_by_its_own_prediction(rng):
+    # every wrong softmax backward built from the table matches exactly that table entry
+    x, g = rng.standard_normal((N, C)), rng.standard_normal((N, C))
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    s = e / e.sum(axis=1, keepdims=True)
+    right = s * (g - np.sum(g * s, axis=1, keepdims=True))
+    from softgrad.gradcheck.forward_ops import recognise
+
+    op = recognise(x, s, g, None)
+    assert op is not None and op.name == "softmax" and np.allclose(op.right, right)
+    for mistake in MISTAKES:
+        # the factor is fitted to the user's gradient: give it one that is 3 times too large
+        user = 3 * right if mistake.key == "constant_factor" else right
+        predictions = mistake.predict(Evidence("x", user, right, x, g, op))
+        not_for_a_softmax = (
+            "transposed_weight",
+            "bias_not_summed",
+            "ce_missing_mean",
+            "ce_mean_twice",
+        )
+        assert bool(predictions) != (mistake.key in not_for_a_softmax), mistake.key
+        for predicted, _ in predictions:
+            found = matching_mistakes(Evidence("x", predicted, right, x, g, op))
+            assert [m.key for m, _ in found] == [mistake.key], (mistake.key, found)
+
+
+class _RowZeroWrong:
+    """A tanh whose backward is wrong in the first sample only (no known mistake)."""
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, grad_y):
+        grad_x = grad_y * (1 - self.out**2)
+        grad_x[0] += 0.5 * np.roll(grad_y[0], 1)  # d y[0, j] / d x[0, j+1]: off the diagonal
+        return grad_x
+
+
+class _MixesSamples:
+    """A tanh whose backward leaks a little of every sample into the others."""
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, grad_y):
+        grad_x = grad_y * (1 - self.out**2)
+        return grad_x + 0.3 * grad_x.mean(axis=0)
+
+
+def test_when_nothing_matches_the_hints_say_where_the_error_is(rng):
+    x = rng.standard_normal((N, 5))
+    result = gradcheck(_RowZeroWrong(), x, rng=rng)
+    assert result.mistakes == ()
+    text = result.diagnosis
+    assert text.startswith("no known mistake matches; wrong: x. Where the error is:")
+    assert "x: worst entries [0, " in text and "wrong in rows 0 of 4" in text
+    # the error is off the diagonal, inside sample 0, never across samples
+    assert "on the diagonal 0 of 20, off the diagonal within a sample 5 of 80" in text
+    assert "across samples (backward mixes the batch) 0 of 300" in text
+    mixed = gradcheck(_MixesSamples(), x, rng=rng).diagnosis
+    assert "wrong in every row (all 4)" in mixed
+    assert "across samples (backward mixes the batch) 0 of" not in mixed
+
+
+def test_the_hints_name_parameters_and_input_apart(rng):
+    class SkewedLinear:
+        def __init__(self):
+            self.W = np.arange(6.0).reshape(3, 2) / 6
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.W
+
+        def backward(self, grad_y):
+            self.dW = self.x.T @ grad_y
+            self.dW[1, 0] += 1.0
+            return grad_y @ self.W.T
+
+    result = gradcheck(SkewedLinear(), rng.standard_normal((N, 3)), rng=rng)
+    assert result.failed() == ["W"] and result.mistakes == ()
+    assert "wrong: W; right: x." in result.diagnosis
+    assert (
+        "W: worst entries [1, 0]" in result.diagnosis and "wrong in rows 1 of 3" in result.diagnosis
+    )

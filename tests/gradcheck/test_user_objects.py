@@ -1,0 +1,213 @@
+"""gradcheck on the user's own objects: what is recognised, that the object is never modified,
+and what a backward that returns the wrong kind of thing, or raises, is told."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from softgrad.errors import SoftgradError, UserCodeError
+from softgrad.gradcheck import gradcheck
+
+N, C, D = 4, 10, 3
+
+
+def _state(obj):
+    """Every attribute, arrays, lists and dicts copied, plus the identity of each value."""
+    return {
+        k: (id(v), v.copy() if isinstance(v, (np.ndarray, list, dict)) else v)
+        for k, v in vars(obj).items()
+    }
+
+
+def _assert_unchanged(obj, before):
+    after = vars(obj)
+    assert set(after) == set(before), f"attributes added or removed: {set(after) ^ set(before)}"
+    for key, (identity, value) in before.items():
+        assert id(after[key]) == identity, key
+        if isinstance(value, np.ndarray):
+            assert after[key].dtype == value.dtype, key
+            np.testing.assert_array_equal(after[key], value, err_msg=key)
+        elif isinstance(value, (list, dict)):
+            assert len(after[key]) == len(value), key
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "checked"),
+    [
+        ("Linear", (D, 2), ["x", "W", "b"]),  # W/dW, b/db
+        ("LinearGradNames", (D, 2), ["x", "W", "b"]),  # W/grad_W, float32 weights
+        ("LinearParamsDict", (D, 2), ["x", "W", "b"]),  # params/grads dicts
+    ],
+)
+def test_parameters_are_found_in_every_documented_spelling(name, args, checked, gallery, rng):
+    node = gallery("linear_nodes", name, *args)
+    before = _state(node)
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == checked
+    assert result.max_abs_err < 1e-7  # float64 throughout, float32 weights included
+    _assert_unchanged(node, before)
+
+
+def test_a_node_without_parameters_checks_only_x(gallery, rng):
+    result = gradcheck(gallery("activation_nodes", "Tanh"), rng.standard_normal((N, C)))
+    assert result.ok and [c.name for c in result.checks] == ["x"] and result.notes == ()
+
+
+def test_check_params_false_leaves_the_parameters_out(gallery, rng):
+    node = gallery("linear_nodes", "LinearBiasNotSummed", D, 2)
+    result = gradcheck(node, rng.standard_normal((N, D)), check_params=False)
+    assert result.ok and [c.name for c in result.checks] == ["x"]
+
+
+def test_the_users_object_is_never_modified(gallery, rng):
+    x = rng.standard_normal((N, C))
+    for module, name, args in [
+        ("softmax_nodes", "SoftmaxDiagonal", ()),
+        ("stateful_nodes", "StackedTanh", ()),
+        ("linear_nodes", "LinearParamsDict", (C, 2)),
+        ("linear_nodes", "LinearGradNames", (C, 2)),
+    ]:
+        node = gallery(module, name, *args)
+        before = _state(node)
+        params_before = {k: v.copy() for k, v in getattr(node, "params", {}).items()}
+        gradcheck(node, x)
+        _assert_unchanged(node, before)
+        for key, value in params_before.items():
+            np.testing.assert_array_equal(node.params[key], value)
+        assert getattr(node, "grads", {}) == {}
+
+
+def test_state_kept_between_forward_and_backward_starts_afresh_each_time(gallery, rng):
+    stacked = gallery("stateful_nodes", "StackedTanh")
+    assert gradcheck(stacked, rng.standard_normal((N, C))).ok
+    assert stacked.saved == [] and stacked.calls == 0
+    noisy = gallery("stateful_nodes", "NoisyScale")
+    assert gradcheck(noisy, rng.standard_normal((N, C))).ok  # the same mask in every evaluation
+    np.testing.assert_array_equal(
+        noisy.rng.uniform(size=3), np.random.default_rng(0).uniform(size=3)
+    )
+
+
+def test_a_node_that_cannot_be_deep_copied_is_checked_and_restored(gallery, rng):
+    node = gallery("stateful_nodes", "LockedLinearWrong", D, 2)
+    before = _state(node)
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert result.failed() == ["W"] and result.mistakes == ("constant_factor",)
+    assert "W: off by a constant factor: backward computes 2 times" in result.diagnosis
+    (note,) = result.notes
+    assert note.startswith("LockedLinearWrong could not be deep-copied (TypeError: cannot pickle")
+    assert "attributes were restored afterwards" in note and note in str(result)
+    _assert_unchanged(node, before)
+    assert not node.dW.any()  # the gradient accumulated in place went into copies only
+    right = gallery("stateful_nodes", "LockedLinear", D, 2)
+    assert gradcheck(right, rng.standard_normal((N, D))).ok
+
+
+def test_backward_returning_none_is_told_so(gallery, rng):
+    result = gradcheck(gallery("broken_nodes", "ReturnsNone"), rng.standard_normal((N, C)))
+    assert result.checks[0].note == "backward returned None"
+    assert result.diagnosis == (
+        "x: backward returned None; it must return grad_x, the gradient with respect to its "
+        "input, an array of x's shape (4, 10) (is a `return` missing?)"
+    )
+    assert "FAIL backward returned None" in str(result)
+
+
+def test_backward_returning_a_tuple_is_told_so(gallery, rng):
+    result = gradcheck(gallery("broken_nodes", "ReturnsTuple"), rng.standard_normal((N, D)))
+    assert result.checks[0].note == "backward returned a tuple of 2 items"
+    assert result.diagnosis.startswith(
+        "x: backward returned a tuple of 2 items; it must return grad_x alone, an array of x's "
+        "shape (4, 3)"
+    )
+    assert result.notes == (
+        "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: W",
+    )
+
+
+def test_backward_returning_the_wrong_shape_is_told_so(gallery, rng):
+    result = gradcheck(gallery("broken_nodes", "ReturnsSummed"), rng.standard_normal((N, C)))
+    assert result.checks[0].note == "shape (10,) != (4, 10)"
+    assert result.diagnosis == (
+        "x: backward returned shape (10,); it must have x's shape (4, 10) "
+        "(summed over axis 0 (the batch)?)"
+    )
+
+
+def test_a_gradient_never_set_is_named_with_where_it_was_expected(rng):
+    class ForgetsBias:
+        def __init__(self):
+            self.params = {"W": np.ones((D, 2)), "b": np.zeros(2)}
+            self.grads = {}
+
+        def forward(self, x):
+            self.x = x
+            return x @ self.params["W"] + self.params["b"]
+
+        def backward(self, grad_y):
+            self.grads["W"] = self.x.T @ grad_y
+            return grad_y @ self.params["W"].T
+
+    result = gradcheck(ForgetsBias(), rng.standard_normal((N, D)))
+    assert result.failed() == ["b"]
+    assert result.diagnosis == "b: backward left no gradient for it; set grads['b']"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (
+            "RaisesInBackward",
+            "RaisesInBackward.backward raised ValueError: my backward is not written yet",
+        ),
+        (
+            "RaisesInForward",
+            "RaisesInForward.forward raised AttributeError: "
+            "'RaisesInForward' object has no attribute 'weights'",
+        ),
+    ],
+)
+def test_the_users_exception_is_quoted_on_one_line(name, message, gallery, rng):
+    with pytest.raises(UserCodeError) as caught:
+        gradcheck(gallery("broken_nodes", name), rng.standard_normal((N, C)))
+    assert str(caught.value) == f"gradcheck: {message}"
+    assert isinstance(caught.value, SoftgradError)
+    assert isinstance(caught.value.__cause__, (ValueError, AttributeError))  # the user's traceback
+
+
+def test_a_loss_node_gets_the_target_and_a_unit_cotangent(gallery, rng):
+    x, target = rng.standard_normal((N, C)), rng.integers(0, C, size=N)
+    for name in ("SoftmaxCrossEntropy", "SoftmaxCrossEntropyMeanTwice"):  # backward() / backward(g)
+        node = gallery("loss_nodes", name)
+        result = gradcheck(node, x, target=target)
+        assert [c.name for c in result.checks] == ["x"]
+        assert result.ok == (name == "SoftmaxCrossEntropy")
+
+
+def test_forward_returning_a_tuple_is_refused(rng):
+    class TwoOutputs:
+        def forward(self, x):
+            return x, 2 * x
+
+        def backward(self, grad_y):
+            return grad_y
+
+    with pytest.raises(
+        TypeError, match=r"TwoOutputs.forward must return one array; got a tuple of 2"
+    ):
+        gradcheck(TwoOutputs(), rng.standard_normal((2, 3)))
+
+
+def test_a_float32_forward_is_pointed_out(rng):
+    class Float32Tanh:
+        def forward(self, x):
+            self.out = np.tanh(x.astype(np.float32))
+            return self.out
+
+        def backward(self, grad_y):
+            return grad_y * (1 - self.out**2)
+
+    result = gradcheck(Float32Tanh(), rng.standard_normal((2, 3)))
+    assert "forward computes in float32: finite differences need float64" in result.notes
