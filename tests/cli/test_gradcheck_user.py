@@ -1,0 +1,195 @@
+"""softgrad gradcheck FILE.py:CLASS: the user's own node from a file in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+GALLERY = Path(__file__).resolve().parents[1] / "gradcheck" / "gallery"
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    """A temporary folder holding copies of the gallery files; returns ``path(file:Class)``."""
+    for source in GALLERY.glob("*.py"):
+        shutil.copy(source, tmp_path / source.name)
+
+    def node(spec: str) -> str:
+        return str(tmp_path / spec)
+
+    node.folder = tmp_path
+    return node
+
+
+def test_a_right_node_passes_with_exit_0(cli, nodes):
+    result = cli("gradcheck", nodes("softmax_nodes.py:Softmax"))
+    assert result.code == 0, result.out + result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("checking Softmax() from ") and "x of shape (4, 10)" in lines[0]
+    assert lines[1].startswith("Softmax: ok (eps=1e-06")
+    assert lines[3].split()[:2] == ["x", "(4,"] and lines[3].endswith("ok")
+    assert "diagnosis" not in result.out and result.err == ""
+
+
+def test_a_wrong_node_fails_with_exit_1_and_the_diagnosis(cli, nodes):
+    result = cli("gradcheck", nodes("softmax_nodes.py:SoftmaxDiagonal"))
+    assert result.code == 1, result.err
+    assert "SoftmaxDiagonal: FAILED" in result.out and result.out.splitlines()[3].endswith("FAIL")
+    text = " ".join(result.out.split("diagnosis:")[1].split())
+    assert text.startswith("x: the softmax Jacobian reduced to its diagonal: backward computes")
+    assert "s * (g - sum(g * s, axis=-1, keepdims=True))" in text
+
+
+def test_shape_args_and_seed(cli, nodes):
+    as_list = cli(
+        "gradcheck", nodes("linear_nodes.py:Linear"), "--args", "[3, 2]", "--shape", "5,3"
+    )
+    assert as_list.code == 0, as_list.err
+    assert "checking Linear(3, 2) from " in as_list.out and "x of shape (5, 3)" in as_list.out
+    assert [line.split()[0] for line in as_list.out.splitlines()[3:6]] == ["x", "W", "b"]
+    as_dict = cli(
+        "gradcheck",
+        nodes("linear_nodes.py:Linear"),
+        "--args",
+        '{"n_in": 3, "n_out": 2}',
+        "--shape",
+        "5,3",
+    )
+    assert as_dict.code == 0 and "Linear(n_in=3, n_out=2)" in as_dict.out
+    wrong = cli(
+        "gradcheck",
+        nodes("linear_nodes.py:LinearBiasNotSummed"),
+        "--args",
+        "[3, 2]",
+        "--shape",
+        "4,3",
+    )
+    assert wrong.code == 1 and "b: the bias gradient not summed over the batch" in wrong.out
+    seeded = [
+        cli("gradcheck", nodes("softmax_nodes.py:SoftmaxTimesTwo"), "--seed", s).out for s in "112"
+    ]
+    assert seeded[0] == seeded[1] != seeded[2]
+
+
+def test_a_loss_node_gets_class_targets(cli, nodes):
+    result = cli("gradcheck", nodes("loss_nodes.py:SoftmaxCrossEntropyMeanTwice"), "--shape", "6,3")
+    assert result.code == 1
+    assert "random class targets" in result.out
+    assert "divided by N twice" in result.out and "N = 6" in result.out
+    assert cli("gradcheck", nodes("loss_nodes.py:SoftmaxCrossEntropy")).code == 0
+
+
+def test_json_report(cli, nodes):
+    result = cli("gradcheck", nodes("activation_nodes.py:TanhWithInput"), "--json")
+    assert result.code == 1
+    report = result.json()
+    assert report["ok"] is False and report["mistakes"] == ["input_for_output"]
+    assert report["diagnosis"].startswith("x: the derivative written with the input x")
+    assert report["shape"] == [4, 10] and report["seed"] == 0
+
+
+def test_the_users_module_may_print_and_is_not_left_imported(cli, nodes):
+    (nodes.folder / "chatty.py").write_text(
+        "import numpy as np\nprint('loading my nodes')\n\n\n"
+        "class Relu:\n"
+        "    def forward(self, x):\n        self.x = x\n        return np.maximum(x, 0)\n\n"
+        "    def backward(self, g):\n        return g * (self.x > 0)\n\n\n"
+        "if __name__ == '__main__':\n    raise SystemExit('not imported as a script')\n"
+    )
+    before = set(sys.modules)
+    result = cli("gradcheck", nodes("chatty.py:Relu"))
+    assert result.code == 0, result.err
+    assert result.out.startswith("loading my nodes\nchecking Relu() from ")
+    assert set(sys.modules) - before == set()
+
+
+def test_a_sibling_import_of_the_users_file_works(cli, nodes):
+    (nodes.folder / "uses_sibling.py").write_text(
+        "from softmax_nodes import Softmax\n\n\nclass MySoftmax(Softmax):\n    pass\n"
+    )
+    assert cli("gradcheck", nodes("uses_sibling.py:MySoftmax")).code == 0
+
+
+JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
+SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
+SOFTMAX_CLASSES = (
+    "Softmax, SoftmaxDiagonal, SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, "
+    "SoftmaxWithInput"
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["missing.py:Softmax"],
+            "FILE must be an existing Python file; got '{folder}/missing.py'",
+        ),
+        (
+            ["softmax_nodes.py"],
+            "the node must be FILE.py:CLASS (e.g. my_nodes.py:MySoftmax); "
+            "got '{folder}/softmax_nodes.py'",
+        ),
+        (
+            ["softmax_nodes.py:Nope"],
+            "CLASS must be a class defined in {folder}/softmax_nodes.py; got 'Nope' "
+            f"(defined there: {SOFTMAX_CLASSES})",
+        ),
+        (
+            ["broken_nodes.py:NotANode"],
+            "CLASS must have forward(x) and backward(grad_y) methods; got NotANode",
+        ),
+        (
+            ["softmax_nodes.py:Softmax", "--shape", "4x10"],
+            f"argument --shape: {SHAPE_HELP}; got '4x10'",
+        ),
+        (
+            ["softmax_nodes.py:Softmax", "--shape", "4,0"],
+            f"argument --shape: {SHAPE_HELP}; got '4,0'",
+        ),
+        (
+            ["softmax_nodes.py:Softmax", "--args", "[3,"],
+            f"--args must be JSON ({JSON_HELP}); got '[3,'",
+        ),
+        (
+            ["broken_nodes.py:NeedsArguments"],
+            "NeedsArguments() raised TypeError: NeedsArguments.__init__() missing 2 required "
+            "positional arguments: 'n_in' and 'n_out' (pass constructor arguments with --args)",
+        ),
+        (
+            ["broken_nodes.py:RaisesInBackward"],
+            "RaisesInBackward.backward raised ValueError: my backward is not written yet",
+        ),
+        (
+            ["broken_nodes.py:RaisesInForward"],
+            "RaisesInForward.forward raised AttributeError: "
+            "'RaisesInForward' object has no attribute 'weights'",
+        ),
+        (["--shape", "4,10"], "--shape and --args need a FILE.py:CLASS to check"),
+    ],
+)
+def test_bad_usage_is_one_line_and_exit_2(argv, message, usage_error, nodes):
+    argv = [nodes(a) if (".py" in a and not a.startswith("-")) else a for a in argv]
+    line = usage_error("gradcheck", *argv)
+    assert line == "softgrad: error: gradcheck: " + message.format(folder=nodes.folder)
+
+
+def test_a_shape_the_node_cannot_take_is_the_users_error_on_one_line(usage_error, nodes):
+    line = usage_error("gradcheck", nodes("linear_nodes.py:Linear"), "--args", "[3, 2]")
+    assert line.startswith("softgrad: error: gradcheck: Linear.forward raised ValueError: ")
+
+
+def test_a_module_that_raises_on_import_is_one_line(usage_error, nodes):
+    (nodes.folder / "broken_import.py").write_text("raise RuntimeError('half-written file')\n")
+    line = usage_error("gradcheck", nodes("broken_import.py:X"))
+    assert line.endswith("broken_import.py raised RuntimeError: half-written file")
+    (nodes.folder / "syntax.py").write_text("def forward(self x):\n")
+    assert "syntax.py raised SyntaxError: " in usage_error("gradcheck", nodes("syntax.py:X"))
+
+
+def test_plain_gradcheck_still_checks_softgrad_itself(cli):
+    result = cli("gradcheck")
+    assert result.code == 0 and "all 14 cases passed" in result.out
