@@ -57,7 +57,10 @@ def right_formula(ev: Evidence, key: str) -> str:
         return ""
     if op.name == "softmax":
         axis = -1 if op.axis == ev.x.ndim - 1 else op.axis
-        return f"The right gradient is s * (g - sum(g * s, axis={axis}, keepdims=True))."
+        return (
+            f"The right gradient is s * (g - sum(g * s, axis={axis}, keepdims=True)), "
+            "from J = diag(s) - s s^T."
+        )
     if op.name == "sigmoid":
         return "The right gradient is g * s * (1 - s), with s = sigmoid(x) the output."
     if op.name == "tanh":
@@ -76,8 +79,9 @@ def _named(ev: Evidence) -> tuple[str, tuple[str, ...]] | None:
     keys = tuple(mistake.key for mistake, _ in found)
     if len(found) == 1:
         mistake, formula = found[0]
-        text = f"{mistake.title}: backward computes {formula}. {right_formula(ev, mistake.key)}"
-        return f"{ev.name}: {text}".rstrip(), keys
+        text = f"{ev.name}: {mistake.title}: backward computes {formula}."
+        right = right_formula(ev, mistake.key)
+        return (f"{text}\n  {right}" if right else text), keys
     listed = "; ".join(f"{mistake.title} ({formula})" for mistake, formula in found)
     return f"{ev.name}: matches several known mistakes: {listed}", keys
 

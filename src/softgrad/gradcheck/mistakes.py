@@ -101,7 +101,7 @@ def _softmax_diagonal(ev: Evidence) -> list[Prediction]:
     if not _on_x(ev, "softmax"):
         return []
     s, g = ev.op.s, ev.g
-    return [(g * s * (1 - s), "g * s * (1 - s), only the diagonal of J = diag(s) - s s^T")]
+    return [(g * s * (1 - s), "g * s * (1 - s)")]
 
 
 def _input_for_output(ev: Evidence) -> list[Prediction]:
