@@ -193,3 +193,28 @@ def test_a_module_that_raises_on_import_is_one_line(usage_error, nodes):
 def test_plain_gradcheck_still_checks_softgrad_itself(cli):
     result = cli("gradcheck")
     assert result.code == 0 and "all 14 cases passed" in result.out
+
+
+def _readme_section():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Check your own backward\n")[1].split("\n## ")[0]
+    return [block.split("\n", 1) for block in section.split("```")[1::2]]
+
+
+def test_the_readme_section_is_what_the_command_prints(cli, tmp_path, monkeypatch):
+    (_, node), (_, failing), (_, fixed), (_, passing) = _readme_section()[:4]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_softmax.py").write_text(node)
+    for shown in (failing, node.split("    def backward")[0] + fixed, passing):
+        if shown.startswith("$ "):
+            command, *printed = shown.rstrip("\n").splitlines()
+            status = int(printed.pop().removeprefix("(exit ").removesuffix(")"))
+            result = cli(*command.split()[2:])
+            assert (result.code, result.out.splitlines()) == (status, printed)
+        else:
+            (tmp_path / "my_softmax.py").write_text(shown)
+
+
+def test_the_users_folder_gets_no_bytecode_cache(cli, nodes):
+    assert cli("gradcheck", nodes("softmax_nodes.py:Softmax")).code == 0
+    assert not (nodes.folder / "__pycache__").exists()

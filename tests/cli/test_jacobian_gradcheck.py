@@ -85,6 +85,7 @@ def test_gradcheck_exit_1_on_a_wrong_gradient(cli, monkeypatch):
     result = cli("gradcheck")
     assert result.code == 1
     assert "FAILED" in result.out and "Tanh" in result.out
+    assert "Tanh:\n  x: off by a constant factor: backward computes 3/2 times" in result.out
 
 
 def test_jacobian_prints_huge_tiny_and_saturated_values_readably(cli):

@@ -176,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print()
     if failed:
+        for name, r in results:
+            if r.diagnosis:
+                print(f"{name}:", *("  " + line for line in r.diagnosis.splitlines()), sep="\n")
         print(f"{len(failed)} of {len(results)} cases FAILED: {', '.join(failed)}")
         return 1
     print(f"all {len(results)} cases passed (float64 central differences, eps 1e-6)")
@@ -208,6 +211,7 @@ def _import_file(path: Path, spec_name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec_name] = module  # dataclasses and pickling look their module up here
     sys.path.insert(0, str(path.parent.resolve()))
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's module: quote what it raised
@@ -217,7 +221,24 @@ def _import_file(path: Path, spec_name: str) -> Any:
         ) from exc
     finally:
         sys.path.remove(str(path.parent.resolve()))
+        sys.dont_write_bytecode = writes_bytecode
     return module
+
+
+def _find_class(module: Any, class_name: str, file_name: str) -> Any:
+    """``module.<class_name>``, or the usage error listing the classes the file defines."""
+    cls = getattr(module, class_name, None)
+    if callable(cls):
+        return cls
+    defined = sorted(
+        name
+        for name, value in vars(module).items()
+        if inspect.isclass(value) and value.__module__ == module.__name__
+    )
+    raise UsageError(
+        f"gradcheck: CLASS must be a class defined in {file_name}; got {class_name!r} "
+        f"(defined there: {', '.join(defined) or 'none'})"
+    )
 
 
 def _build_node(target: str, arguments: str | None) -> tuple[Any, str]:
@@ -232,32 +253,18 @@ def _build_node(target: str, arguments: str | None) -> tuple[Any, str]:
     if not path.is_file():
         raise UsageError(f"gradcheck: FILE must be an existing Python file; got {file_name!r}")
     positional, keywords = _constructor_arguments(arguments)
-    spec_name = f"softgrad_user_file_{abs(hash(str(path.resolve())))}"
+    spec_name = f"_softgrad_user_{path.stem}"
     module = _import_file(path, spec_name)
     try:
-        cls = getattr(module, class_name, None)
-        if not callable(cls):
-            defined = sorted(
-                name
-                for name, value in vars(module).items()
-                if inspect.isclass(value) and value.__module__ == spec_name
-            )
-            raise UsageError(
-                f"gradcheck: CLASS must be a class defined in {file_name}; got {class_name!r} "
-                f"(defined there: {', '.join(defined) or 'none'})"
-            )
+        cls = _find_class(module, class_name, file_name)
         shown = ", ".join([*map(repr, positional), *(f"{k}={v!r}" for k, v in keywords.items())])
         label = f"{class_name}({shown})"
         try:
             node = cls(*positional, **keywords)
         except Exception as exc:  # the user's constructor
+            hint = " (pass constructor arguments with --args)" if isinstance(exc, TypeError) else ""
             raise UserCodeError(
-                f"gradcheck: {label} raised {type(exc).__name__}: {exc}"
-                + (
-                    " (pass constructor arguments with --args)"
-                    if isinstance(exc, TypeError)
-                    else ""
-                )
+                f"gradcheck: {label} raised {type(exc).__name__}: {exc}{hint}"
             ) from exc
     finally:
         sys.modules.pop(spec_name, None)
