@@ -150,6 +150,7 @@ WRONG = [
         "b",
         "grad_y itself",
     ),
+    ("activation_nodes", "TanhPlaceholder", (), (N, C), None, "zero_gradient", "x", "all zeros"),
 ]
 
 RIGHT = [

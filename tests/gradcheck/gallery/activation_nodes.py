@@ -43,3 +43,8 @@ class Square:
 
     def backward(self, grad_y):
         return grad_y * self.x  # d(x**2)/dx is 2x: the 2 is missing
+
+
+class TanhPlaceholder(Tanh):
+    def backward(self, grad_y):
+        return np.zeros_like(grad_y)  # a placeholder left in: the derivative is not written yet
