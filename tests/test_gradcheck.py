@@ -270,3 +270,9 @@ def test_softgrad_gradcheck_is_callable_whatever_was_imported_first(rng):
     layer, x = Linear(2, 2, rng=0), rng.standard_normal((3, 2))
     assert module(layer, x).ok  # the module object delegates to the function
     assert softgrad.gradcheck(layer, x).ok
+
+
+def test_a_vjp_returning_none_is_told_so():
+    result = gradcheck(np.sin, np.array([0.5, 1.0]), vjp=lambda x, g: None)
+    assert result.checks[0].note == "vjp returned None"
+    assert result.diagnosis.startswith("x: vjp returned None; it must return grad_x")

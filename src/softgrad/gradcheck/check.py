@@ -173,14 +173,14 @@ def _output(y: Any, name: str) -> np.ndarray:
         raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
 
 
-def _gradient_problem(raw: Any) -> str | None:
-    """What is wrong with what backward returned as grad_x, before looking at numbers."""
+def _gradient_problem(raw: Any, method: str) -> str | None:
+    """What is wrong with what backward (or vjp) returned as grad_x, before looking at numbers."""
     if raw is None:
-        return "backward returned None"
+        return f"{method} returned None"
     if isinstance(raw, tuple):
-        return f"backward returned a tuple of {len(raw)} items"
+        return f"{method} returned a tuple of {len(raw)} items"
     if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
-        return f"backward returned a {type(raw).__name__}"
+        return f"{method} returned a {type(raw).__name__}"
     return None
 
 
@@ -229,7 +229,8 @@ def _check(
     def phi() -> float:
         return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
 
-    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, _gradient_problem(raw_x))
+    method = "vjp" if isinstance(runner, FunctionRunner) else "backward"
+    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, _gradient_problem(raw_x, method))
     run.numerics["x"] = central_differences(phi, x64, eps)
     if run.problem:
         checks = [failed_check("x", x64.shape, run.problem)]

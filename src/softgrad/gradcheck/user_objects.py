@@ -103,7 +103,10 @@ class _Snapshot:
         vars(self._obj).update(self._attrs)
         for container, content in self._containers:
             container.clear()
-            container.update(content) if isinstance(container, dict) else container.extend(content)
+            if isinstance(container, dict):
+                container.update(content)
+            else:
+                container.extend(content)
         for array, content in self._arrays:
             array[...] = content
 
