@@ -268,15 +268,13 @@ def test_bad_out(fn):
         fn(np.zeros(2), out=[0.0, 0.0])
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    # 100 rows of 1000 per block, so that the 300 rows of _mixed_rows span three blocks
-    monkeypatch.setattr("softgrad.functional._rows.BLOCK_ELEMENTS", 100_000)
+# rows 140-145 fail the unshifted strategy's check (sum < 1, overflow, NaN, +-inf): a call
+# holding them takes the shifted strategy; the other rows alone pass it
+_FAILING = [140, 141, 142, 143, 144, 145]
 
 
 def _mixed_rows(rng, dtype, n_rows=300, n=1000):
-    # with small_blocks: three row blocks of the fast path, the middle one holding rows that
-    # must fall back to the shifted kernel (sum < 1, overflow, NaN, +-inf)
+    # rows that must make the call take the shifted strategy (see _FAILING)
     x = rng.normal(size=(n_rows, n)).astype(dtype) * 3
     x[140] = -200.0  # every exp underflows: sum < 1
     x[141, :3] = [3e38, -3e38, 1e-30]  # exp overflows
@@ -288,22 +286,26 @@ def _mixed_rows(rng, dtype, n_rows=300, n=1000):
 
 
 @pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 4e-6), (np.float64, 1e-14)])
-def test_fast_path_and_shifted_path_both_accurate(rng, close, small_blocks, dtype, rtol):
-    # axis=-1 on a C-contiguous array takes the blocked fast path; the transposed array with
-    # axis=0 takes the shifted kernel: both must match a float64 reference, NaN for NaN
+def test_fast_path_and_shifted_path_both_accurate(rng, close, dtype, rtol):
+    # the passing rows alone take the unshifted strategy; all rows (and the transposed array
+    # along axis 0) the shifted one: each must match a float64 reference, NaN for NaN
     x = _mixed_rows(rng, dtype)
+    passing = np.delete(np.arange(300), _FAILING)
     ref = _reference_softmax(np.where(np.isinf(x), 0.0, x), -1)  # finite rows; fixed below
     ref[143] = [0, 0.5] + [0] * 5 + [0.5] + [0] * 992
     ref[[142, 144]] = np.nan
     with np.errstate(divide="ignore"):  # log(0) = -inf for the +inf row's other entries
         ref_log = np.log(ref)
+    close(softmax(x[passing]), ref[passing], rtol=rtol, atol=1e-37, what="softmax unshifted")
     fast = softmax(x)
     shifted = softmax(np.ascontiguousarray(x.T), axis=0).T
-    close(fast, ref, rtol=rtol, atol=1e-37, what="softmax fast path")
+    close(fast, ref, rtol=rtol, atol=1e-37, what="softmax rows, shifted")
     close(shifted, ref, rtol=rtol, atol=1e-37, what="softmax shifted path")
     finite = np.delete(np.arange(300), [141, 142, 143, 144])
     fast_log = log_softmax(x)
     shifted_log = log_softmax(np.ascontiguousarray(x.T), axis=0).T
+    unshifted = log_softmax(x[passing])
+    close(unshifted, ref_log[passing], rtol, rtol * 10, what="log_softmax unshifted")
     for got, what in [(fast_log, "fast"), (shifted_log, "shifted")]:
         close(got[finite], ref_log[finite], rtol, rtol * 10, what=f"log_softmax {what} path")
         assert np.all(np.isnan(got[[142, 144]])), what
@@ -327,7 +329,7 @@ def test_fast_path_and_shifted_path_both_accurate(rng, close, small_blocks, dtyp
 
 
 @pytest.mark.parametrize("fn", [softmax, log_softmax])
-def test_in_place_with_fallback_blocks_keeps_input_for_the_fallback(rng, small_blocks, fn):
+def test_in_place_with_fallback_keeps_input_for_the_fallback(rng, fn):
     x = _mixed_rows(rng, np.float32)
     expected = fn(x)
     assert fn(x, out=x) is x

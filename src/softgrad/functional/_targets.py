@@ -22,8 +22,6 @@ __all__ = [
     "check_options",
     "class_targets",
     "prob_targets",
-    "subtract_at_targets",
-    "target_offsets",
     "to_rows",
     "weights",
 ]
@@ -66,7 +64,9 @@ def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
     ax = normalize_axis(axis, xc.ndim, where)
     lead = xc.shape[:ax] + xc.shape[ax + 1 :]
     moved = xc if ax == xc.ndim - 1 else np.moveaxis(xc, ax, -1)
-    return Rows(moved.reshape(-1, xc.shape[ax]), out_dtype, ax, xc.shape, lead)
+    # C-contiguous rows, as the kernels take them (a view for the default layout)
+    rows = np.ascontiguousarray(moved.reshape(-1, xc.shape[ax]))
+    return Rows(rows, out_dtype, ax, xc.shape, lead)
 
 
 def check_options(reduction: Any, label_smoothing: Any, ignore_index: Any, where: str) -> float:
@@ -151,22 +151,6 @@ def class_targets(
     return t, valid
 
 
-def subtract_at_targets(buf: np.ndarray, t: np.ndarray, value: Any) -> None:
-    """``buf[n, t[n]] -= value`` (scalar or per row) on C-contiguous (M, C) rows, in place.
-
-    A flat index is 1.7x faster than ``buf[np.arange(M), t]`` here.
-    """
-    flat = buf.reshape(-1)
-    flat[target_offsets(*buf.shape, t)] -= value
-
-
-def target_offsets(n_rows: int, n: int, t: np.ndarray) -> np.ndarray:
-    """Flat offsets n * C + t[n] of the target entries of C-contiguous (M, C) rows."""
-    idx = np.arange(0, n_rows * n, n)
-    idx += t
-    return idx
-
-
 def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
     """Class-probability targets as (M, C) rows in the compute dtype."""
     if target.shape != rows.shape:
@@ -212,14 +196,39 @@ class Problem:
         divisor = float(self.rows.x.shape[0] if wy is None else np.sum(wy, dtype=np.float64))
         return wy, divisor
 
-    def smoothed_targets(self) -> np.ndarray:
-        """Probability targets after smoothing and class weighting: t' = w * ((1-eps) t + eps/C)."""
-        t = self.t
-        if self.eps:
-            t = t * (1.0 - self.eps) + self.eps / self.rows.n_classes
+    def kernel_target(self) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """The call as the softmax-cross-entropy kernel takes it: ``(target, row weights, divisor)``.
+
+        Class indices without smoothing stay indices (M,), with ``w[y_n]`` (0 when ignored) as
+        row weights (None: all ones). Anything else becomes one target distribution per row,
+        (M, C), with the weights folded in: t' = w * ((1 - eps) t + eps / C) for probabilities,
+        t' = (1 - eps) w[y] onehot(y) + (eps / C) w for indices (zero rows when ignored).
+        """
+        n_rows, n_classes = self.rows.x.shape
+        if self.probs:
+            t = self.t
+            if self.eps:
+                t = t * (1.0 - self.eps) + self.eps / n_classes
+            if self.w is not None:
+                t = t * self.w
+            return t, None, float(n_rows)
+        wy, divisor = self.class_weights()
+        if not self.eps:
+            return self.t, wy, divisor
+        share = np.full(n_classes, self.eps / n_classes, self.rows.x.dtype)
         if self.w is not None:
-            t = t * self.w
-        return t
+            share *= self.w
+        t = np.tile(share, (n_rows, 1))
+        t[np.arange(n_rows), self.t] += (1.0 - self.eps) * (1.0 if wy is None else wy)
+        if self.valid is not None:
+            t[~self.valid] = 0.0
+        return t, None, divisor
+
+    def grad_scale(self, divisor: float) -> float:
+        """r: 1 / divisor for 'mean' (0 when the divisor is 0), else 1."""
+        if self.reduction != "mean":
+            return 1.0
+        return 1.0 / divisor if divisor > 0 else 0.0
 
     def reduce(self, per_row: np.ndarray, divisor: float) -> Any:
         dtype = self.rows.out_dtype

@@ -1,7 +1,8 @@
-"""Elementwise activations and their output-based VJPs.
+"""Elementwise activations and their output-based VJPs: validated calls of the kernels.
 
 Each derivative is written in terms of the forward *output* (y, s, t), which the layer caches:
-relu' = (y > 0), sigmoid' = s (1 - s), tanh' = 1 - t^2.
+relu' = (y > 0), sigmoid' = s (1 - s), tanh' = 1 - t^2. The formulas live once, in
+:mod:`softgrad.kernels.activations`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from softgrad.kernels import get_ops
 
 from ._checks import as_float_array, check_out, check_same_shape, result_dtypes, to_output
 
@@ -38,27 +41,15 @@ def _binary(a: Any, g: Any, out: Any, name: str, a_name: str):
     return ac, gc, out_dtype, np.empty_like(ac)
 
 
-def _scratch(buf: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
-    # the derivative factor needs its own array only when the output overwrites an input
-    # (out=g, the in-place backward): otherwise it is built in the output itself
-    if np.may_share_memory(buf, y) or np.may_share_memory(buf, g):
-        return np.empty_like(y)
-    return buf
-
-
 def _relu_into(x: np.ndarray, out: np.ndarray) -> None:
-    """relu's formula without argument checks: out = max(x, 0); ``out`` may be ``x``.
-
-    For callers that own validated float buffers of one dtype and shape (the sklearn estimator's
-    training step), where the checks cost as much as the arithmetic.
-    """
-    np.maximum(x, 0.0, out=out)
+    """The ReLU kernel without argument checks, for ``softgrad.sklearn._network`` until the
+    estimator calls ``softgrad.kernels`` itself (issue 9, wt-sklearn): remove with it."""
+    get_ops().relu(x, out=out)
 
 
 def _relu_vjp_into(y: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
-    """relu_vjp's formula without argument checks: out = g * (y > 0); ``out`` may be ``g``."""
-    # greater + multiply beat copyto(where=) by 8x on these machines
-    np.multiply(g, np.greater(y, 0.0), out=out)
+    """The ReLU VJP kernel without argument checks; see :func:`_relu_into`."""
+    get_ops().relu_vjp(y, g, out=out)
 
 
 def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
@@ -84,7 +75,7 @@ def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([0., 0., 2.])
     """
     xc, out_dtype, buf = _unary(x, out, "relu")
-    _relu_into(xc, buf)
+    get_ops().relu(xc, out=buf)
     return to_output(buf, out_dtype, out)
 
 
@@ -113,7 +104,7 @@ def relu_vjp(y: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([0., 5.])
     """
     yc, gc, out_dtype, buf = _binary(y, g, out, "relu_vjp", "y")
-    _relu_vjp_into(yc, gc, buf)
+    get_ops().relu_vjp(yc, gc, out=buf)
     return to_output(buf, out_dtype, out)
 
 
@@ -145,14 +136,7 @@ def sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([0. , 0.5, 1. ])
     """
     xc, out_dtype, buf = _unary(x, out, "sigmoid")
-    nonneg = xc >= 0
-    np.abs(xc, out=buf)
-    np.negative(buf, out=buf)
-    np.exp(buf, out=buf)
-    denom = buf + 1.0
-    np.divide(buf, denom, out=buf)
-    # for x >= 0, 1 - e / (1 + e) = 1 / (1 + e)
-    np.subtract(1.0, buf, out=buf, where=nonneg)
+    get_ops().sigmoid(xc, out=buf)
     return to_output(buf, out_dtype, out)
 
 
@@ -180,10 +164,7 @@ def sigmoid_vjp(s: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([0.25 , 0.375])
     """
     sc, gc, out_dtype, buf = _binary(s, g, out, "sigmoid_vjp", "s")
-    tmp = _scratch(buf, sc, gc)
-    np.subtract(1.0, sc, out=tmp)
-    tmp *= sc
-    np.multiply(gc, tmp, out=buf)
+    get_ops().sigmoid_vjp(sc, gc, out=buf)
     return to_output(buf, out_dtype, out)
 
 
@@ -210,7 +191,7 @@ def tanh(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([-1.,  0.,  1.])
     """
     xc, out_dtype, buf = _unary(x, out, "tanh")
-    np.tanh(xc, out=buf)
+    get_ops().tanh(xc, out=buf)
     return to_output(buf, out_dtype, out)
 
 
@@ -238,8 +219,5 @@ def tanh_vjp(t: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     array([1.  , 0.75])
     """
     tc, gc, out_dtype, buf = _binary(t, g, out, "tanh_vjp", "t")
-    tmp = _scratch(buf, tc, gc)
-    np.multiply(tc, tc, out=tmp)
-    np.subtract(1.0, tmp, out=tmp)
-    np.multiply(gc, tmp, out=buf)
+    get_ops().tanh_vjp(tc, gc, out=buf)
     return to_output(buf, out_dtype, out)

@@ -7,16 +7,23 @@ logits' own shape.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._ce_lean import plain_rows_grad, plain_rows_loss
-from ._checks import check_out, to_output
-from ._kernels import log_softmax_into, row_logsumexp, softmax_into
-from ._targets import Problem, subtract_at_targets
+from softgrad.kernels import get_ops
 
-__all__ = ["cross_entropy", "cross_entropy_grad"]
+from ._checks import check_out, to_output
+from ._targets import Problem
+
+__all__ = [
+    "Problem",
+    "RowLosses",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "row_grad",
+    "row_losses",
+]
 
 
 def cross_entropy(
@@ -85,51 +92,37 @@ def cross_entropy(
     >>> cross_entropy(logits, np.array([0, 2]), reduction="none", label_smoothing=0.1)
     array([0.3728781 , 1.09861229])
     """
-    if weight is None and ignore_index is None and type(label_smoothing) is float:
-        loss = plain_rows_loss(logits, target, axis, reduction, label_smoothing)
-        if loss is not None:
-            return loss
     p = Problem(
         logits, target, axis, reduction, weight, ignore_index, label_smoothing, "cross_entropy"
     )
     x = p.rows.x
-    # -logp = lse - x: one exp pass for the row logsumexp, no (M, C) log-probabilities, unless
-    # a row has no finite lse (+inf, NaN, all -inf), which takes log_softmax's limits
-    lse = row_logsumexp(x)
-    if np.all(np.isfinite(lse)):
-        base, offset = x, lse.astype(np.float64)
-    else:
-        base, offset = log_softmax_into(x, 1, None, np.empty_like(x)), 0.0
-    # per-row losses are accumulated in float64 (an (M,) vector, cheap); only an
-    # unrepresentable loss overflows, to inf
-    with np.errstate(over="ignore", invalid="ignore"):
-        per_row, divisor = _per_row_losses(p, base, offset)
-    return p.reduce(per_row, divisor)
+    losses = row_losses(p, np.empty_like(x))
+    return p.reduce(losses.loss, losses.divisor)
 
 
-def _per_row_losses(p: Problem, base: np.ndarray, offset: Any) -> tuple[np.ndarray, float]:
-    # with -logp = offset - base: (base, offset) = (logits, lse) or (logp, 0)
-    if p.probs:
-        t = p.smoothed_targets()
-        per_row = offset * np.sum(t, axis=1, dtype=np.float64)
-        per_row -= np.einsum("ij,ij->i", base, t, dtype=np.float64)
-        return per_row, float(base.shape[0])
-    wy, divisor = p.class_weights()
-    per_row = offset - base[np.arange(base.shape[0]), p.t].astype(np.float64)
-    if wy is not None:
-        per_row *= wy
-    if p.eps:
-        per_row *= 1.0 - p.eps
-        # the weights are scaled before summing: sum_c w_c logp_c alone can overflow
-        share = np.full(p.rows.n_classes, p.eps / p.rows.n_classes)
-        if p.w is not None:
-            share *= p.w
-        per_row += offset * float(np.sum(share))
-        per_row -= np.einsum("ij,j->i", base, share, dtype=np.float64)
+class RowLosses(NamedTuple):
+    """A validated call's per-row losses, and what its gradient needs."""
+
+    loss: np.ndarray  # (M,) float64, row weights applied, ignored rows 0
+    target: np.ndarray  # as the kernel takes it: (M,) indices or (M, C) distributions
+    total: np.ndarray  # (M, 1) row sums of e = exp(logits - shift)
+    row_weight: np.ndarray | None  # (M,) w[y_n] for index targets, None for all ones
+    divisor: float  # the 'mean' divisor
+
+
+def row_losses(p: Problem, e: np.ndarray) -> RowLosses:
+    """Per-row losses of a validated call from the one kernel; ``e`` (M, C) is filled."""
+    target, row_weight, divisor = p.kernel_target()
+    n_rows = e.shape[0]
+    if e.size == 0:  # no sample, or no class (an empty sum: loss 0)
+        return RowLosses(np.zeros(n_rows), target, np.ones((n_rows, 1), e.dtype), None, divisor)
+    loss, total = get_ops().softmax_cross_entropy(p.rows.x, target, e)
+    if row_weight is not None:
+        loss *= row_weight
     if p.valid is not None:
-        # an ignored row may hold -inf/NaN log-probabilities: force its loss to exactly 0
-        per_row[~p.valid] = 0.0
-    return per_row, divisor
+        # an ignored row may hold -inf/NaN logits: force its loss to exactly 0
+        loss[~p.valid] = 0.0
+    return RowLosses(loss, target, total, row_weight, divisor)
 
 
 def cross_entropy_grad(
@@ -179,58 +172,35 @@ def cross_entropy_grad(
     array([[-0.25 ,  0.25 ],
            [ 0.125, -0.125]])
     """
-    if weight is None and ignore_index is None and type(label_smoothing) is float:
-        grad = plain_rows_grad(logits, target, axis, reduction, label_smoothing, out)
-        if grad is not None:
-            return grad
     name = "cross_entropy_grad"
     p = Problem(logits, target, axis, reduction, weight, ignore_index, label_smoothing, name)
     if out is not None:
         check_out(out, p.rows.shape, p.rows.out_dtype, name)
     view = None if out is None else p.rows.row_view(out)
     x = p.rows.x
-    # C order whatever x's layout: subtract_at_targets indexes the flat buffer
-    buf = view if view is not None else np.empty(x.shape, x.dtype)
-    if p.probs:
-        _prob_grad(p, buf)
-    else:
-        _class_grad(p, buf)
-    if view is not None:
+    # the gradient goes into e = exp(logits - shift) itself: e may be out, unless out is logits
+    direct = view is not None and not np.may_share_memory(view, x)
+    e = view if direct else np.empty(x.shape, x.dtype)
+    row_grad(p, row_losses(p, e), e, out=e)
+    if direct:
         return out
-    grad = p.rows.restore(buf)
+    if view is not None:
+        np.copyto(view, e)
+        return out
+    grad = p.rows.restore(e)
     return to_output(grad if out is not None else np.ascontiguousarray(grad), p.rows.out_dtype, out)
 
 
-def _prob_grad(p: Problem, buf: np.ndarray) -> None:
-    t = p.smoothed_targets()
-    softmax_into(p.rows.x, 1, None, buf)
-    buf *= np.sum(t, axis=1, keepdims=True)
-    buf -= t
-    if p.reduction == "mean" and buf.shape[0]:
-        buf *= 1.0 / buf.shape[0]
+def row_grad(p: Problem, losses: RowLosses, e: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """dL/dlogits as (M, C) rows into ``out`` (may be ``e``) from the one gradient kernel.
 
-
-def _class_grad(p: Problem, buf: np.ndarray) -> None:
-    x, eps, n = p.rows.x, p.eps, p.rows.n_classes
-    wy, divisor = p.class_weights()
-    scale = 1.0
-    if p.reduction == "mean":
-        scale = 1.0 / divisor if divisor > 0 else 0.0
-    if wy is None:
-        # unweighted, nothing ignored: the coefficient of s is the constant scale, fused into
-        # the softmax normalisation
-        softmax_into(x, 1, None, buf, scale=scale)
-    else:
-        w_total = float(n) if p.w is None else float(np.sum(p.w, dtype=np.float64))
-        coef = wy * (scale * (1.0 - eps))
-        if eps:
-            smooth = scale * eps / n * w_total
-            coef += smooth  # ignored rows are zeroed at the end
-        softmax_into(x, 1, None, buf)
-        buf *= coef[:, None]
-    if eps:
-        uniform = scale * eps / n
-        buf -= uniform if p.w is None else p.w * uniform
-    subtract_at_targets(buf, p.t, scale * (1.0 - eps) if wy is None else wy * (scale * (1.0 - eps)))
+    r_n = r * w[y_n] (r from the reduction); ignored rows are exactly 0.
+    """
+    if e.size:
+        scale = p.grad_scale(losses.divisor)
+        if losses.row_weight is not None:
+            scale = (losses.row_weight * scale).astype(e.dtype).reshape(-1, 1)
+        get_ops().softmax_cross_entropy_grad(e, losses.total, losses.target, scale, out=out)
     if p.valid is not None:
-        buf[~p.valid] = 0.0
+        out[~p.valid] = 0.0
+    return out

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.kernels import get_ops
+
 from ._checks import as_float_array, check_out, check_where, normalize_axis, to_output
-from ._kernels import log_softmax_into, logsumexp_kernel, row_logsumexp, softmax_into
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
 
@@ -68,10 +69,11 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
     - Unlike torch.softmax, which returns NaN for a slice holding +inf, the +inf limit above is
       returned.
     - Works on any axis and on empty arrays.
-    - Speed: along the last axis of a C-contiguous array the rows are processed in cache-sized
-      blocks, and a row whose sum of exp(x) lands in [1, inf) skips the max shift (two fewer
-      passes, and no accuracy lost: any entry that underflows there is below the smallest
-      normal number in the exact result too); every other row takes the shifted path.
+    - Speed: when every slice's sum of exp(x) lands in [1, inf) the max shift is skipped (two
+      fewer passes, and no accuracy lost: any entry that underflows there is below the
+      smallest normal number in the exact result too); otherwise the call takes the shifted
+      path (see :mod:`softgrad.kernels.softmax`). Along any axis but a C-contiguous last
+      one, the slices are first copied into rows.
 
     Examples
     --------
@@ -83,7 +85,7 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
     array([[0.5, 0.5, 0. ]])
     """
     xc, out_dtype, ax, mask = _prepare(x, axis, where, out, "softmax")
-    buf = softmax_into(xc, ax, mask, _buffer(xc, out))
+    buf = get_ops().softmax(xc, ax, mask, _buffer(xc, out))
     return to_output(buf, out_dtype, out)
 
 
@@ -130,7 +132,7 @@ def log_softmax(
     array([    0., -1000.])
     """
     xc, out_dtype, ax, mask = _prepare(x, axis, where, out, "log_softmax")
-    buf = log_softmax_into(xc, ax, mask, _buffer(xc, out))
+    buf = get_ops().log_softmax(xc, ax, mask, _buffer(xc, out))
     return to_output(buf, out_dtype, out)
 
 
@@ -167,13 +169,7 @@ def logsumexp(x: Any, axis: int = -1, keepdims: bool = False, where: Any = None)
     array([   3.40760596, 1000.69314718])
     """
     xc, out_dtype, ax, mask = _prepare(x, axis, where, None, "logsumexp")
-    if mask is None and ax == xc.ndim - 1 and xc.size and xc.flags.c_contiguous:
-        lead = xc.shape[:-1]
-        total = row_logsumexp(xc.reshape(-1, xc.shape[-1])).reshape(lead)
-        if keepdims:
-            total = total[..., None]
-    else:
-        total = logsumexp_kernel(xc, ax, mask)
-        if not keepdims:
-            total = np.squeeze(total, axis=ax)
+    total = get_ops().logsumexp(xc, ax, mask)
+    if keepdims:
+        total = np.expand_dims(total, ax)
     return to_output(total, out_dtype)

@@ -1,7 +1,156 @@
-"""NumPy kernels: activation forward and backward."""
+"""NumPy kernels: activation forward and backward, each derivative from the forward *output*.
+
+::
+
+    relu     y = max(x, 0)                 grad_x = g * (y > 0)
+    sigmoid  s = 1 / (1 + exp(-x))         grad_x = g * s * (1 - s)
+    tanh     t = tanh(x)                   grad_x = g * (1 - t * t)
+    softmax  s = softmax(x)                grad_x = s * (g - sum(g * s))       (VJP = JVP)
+    log_softmax  l = log_softmax(x)        VJP: g - exp(l) * sum(g);  JVP: v - sum(exp(l) * v)
+
+The softmax and log-softmax products run on (M, C) rows with the softmax axis last (a view
+when it already is); they are O(C) per row and never build a Jacobian.
+
+Buffers: every ``out`` may be the cotangent ``g`` (the in-place backward of a training step);
+the elementwise forwards may also write over ``x``.
+"""
 
 from __future__ import annotations
+
+import numpy as np
+
+# per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked
+# (1, C) @ (C, 1) matmul
+_VECDOT = getattr(np, "vecdot", None)
+
+
+def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if _VECDOT is not None:
+        return _VECDOT(a, b)
+    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
+
+
+def _own(out: np.ndarray | None, like: np.ndarray, *inputs: np.ndarray) -> np.ndarray:
+    # a buffer for an intermediate: ``out`` itself unless it is missing or holds an input that
+    # is still to be read
+    if out is None or any(np.may_share_memory(out, a) for a in inputs):
+        return np.empty_like(like)
+    return out
 
 
 class ActivationKernels:
     """NumpyOps mixin: activation forward and backward."""
+
+    def relu(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """y = max(x, 0) into ``out`` (fresh if None; may be ``x``). NaN stays NaN."""
+        return np.maximum(x, 0.0, out=out)
+
+    def relu_vjp(self, y: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """grad_x = g * (y > 0) into ``out`` (may be ``g``); the subgradient at 0 is 0."""
+        # greater + multiply beat copyto(where=) 85 us -> 11 us at (128, 100) on these machines
+        return np.multiply(g, np.greater(y, 0.0), out=out)
+
+    def sigmoid(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """s = 1 / (1 + exp(-x)) into ``out`` (may be ``x``), without overflow for any x.
+
+        With e = exp(-|x|) <= 1: s = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0, so
+        large negative x keep their tiny values (sigmoid(-100) = 3.7e-44, not 0).
+        """
+        nonneg = x >= 0
+        buf = np.abs(x, out=out)
+        np.negative(buf, out=buf)
+        np.exp(buf, out=buf)
+        np.divide(buf, buf + 1.0, out=buf)
+        # for x >= 0, 1 - e / (1 + e) = 1 / (1 + e)
+        np.subtract(1.0, buf, out=buf, where=nonneg)
+        return buf
+
+    def sigmoid_vjp(self, s: np.ndarray, g: np.ndarray, out: np.ndarray | None = None):
+        """grad_x = g * s * (1 - s) into ``out`` (may be ``g``)."""
+        factor = np.subtract(1.0, s, out=_own(out, s, s, g))
+        factor *= s
+        return np.multiply(g, factor, out=out)
+
+    def tanh(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """t = tanh(x) into ``out`` (may be ``x``)."""
+        return np.tanh(x, out=out)
+
+    def tanh_vjp(self, t: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """grad_x = g * (1 - t * t) into ``out`` (may be ``g``)."""
+        factor = np.multiply(t, t, out=_own(out, t, t, g))
+        np.subtract(1.0, factor, out=factor)
+        return np.multiply(g, factor, out=out)
+
+    def softmax_vjp(
+        self, s: np.ndarray, g: np.ndarray, axis: int = -1, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """s * (g - sum(g * s, axis)) into ``out`` (fresh if None; may be ``g``, not ``s``).
+
+        Entries with s = 0 (masked) get exactly 0. The JVP is the same formula (J symmetric).
+        """
+        out = np.empty_like(s) if out is None else out
+        if s.size == 0:
+            return out
+        s2, g2, out2 = _rows(s, axis), _rows(g, axis), _rows(out, axis, writable=True)
+        dot = _row_dot(g2, s2)[:, None]
+        np.subtract(g2, dot, out=out2)
+        out2 *= s2
+        return _back(out2, out, axis)
+
+    def log_softmax_vjp(
+        self, logp: np.ndarray, g: np.ndarray, axis: int = -1, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """g - exp(logp) * sum(g, axis) into ``out`` (may be ``g``, not ``logp``).
+
+        An entry with logp = -inf (masked) is locally constant: gradient exactly 0, and its g
+        is left out of the sum.
+        """
+        return self._log_softmax_product(logp, g, axis, out, jvp=False)
+
+    def log_softmax_jvp(
+        self, logp: np.ndarray, v: np.ndarray, axis: int = -1, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """v - sum(exp(logp) * v, axis) into ``out`` (may be ``v``); 0 where logp = -inf."""
+        return self._log_softmax_product(logp, v, axis, out, jvp=True)
+
+    def _log_softmax_product(self, logp, a, axis, out, jvp: bool) -> np.ndarray:
+        out = np.empty_like(logp) if out is None else out
+        if logp.size == 0:
+            return out
+        l2, a2, out2 = _rows(logp, axis), _rows(a, axis), _rows(out, axis, writable=True)
+        # -inf entries (masked, or a -inf input) take no part: their cotangent leaves the sum
+        neg = None if l2.min() > -np.inf else np.isneginf(l2)  # NaN also checks
+        if neg is not None and neg.any():
+            a2 = np.where(neg, 0.0, a2).astype(a2.dtype, copy=False)
+        else:
+            neg = None
+        s2 = np.exp(l2, out=_own(out2, l2, a2))
+        if jvp:
+            np.subtract(a2, _row_dot(s2, a2)[:, None], out=out2)
+        else:
+            s2 *= np.einsum("ij->i", a2)[:, None]
+            np.subtract(a2, s2, out=out2)
+        if neg is not None:
+            out2[neg] = 0.0
+        return _back(out2, out, axis)
+
+
+def _rows(a: np.ndarray, axis: int, writable: bool = False) -> np.ndarray:
+    """(M, C) rows with the axis last: a view of a C-contiguous array along its last axis, else
+    a contiguous copy (for ``writable``, a fresh buffer that :func:`_back` copies back)."""
+    ax = axis % a.ndim
+    if ax == a.ndim - 1 and a.flags.c_contiguous:
+        return a.reshape(-1, a.shape[-1])
+    if writable:
+        return np.empty((a.size // a.shape[ax], a.shape[ax]), a.dtype)
+    return np.ascontiguousarray(np.moveaxis(a, ax, -1)).reshape(-1, a.shape[ax])
+
+
+def _back(r2: np.ndarray, out: np.ndarray, axis: int) -> np.ndarray:
+    # rows computed in a buffer of their own go back into out's layout
+    if np.may_share_memory(r2, out):
+        return out
+    ax = axis % out.ndim
+    shape = out.shape[:ax] + out.shape[ax + 1 :] + (out.shape[ax],)
+    np.copyto(out, np.moveaxis(r2.reshape(shape), -1, ax))
+    return out

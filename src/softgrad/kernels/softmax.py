@@ -1,7 +1,206 @@
-"""NumPy kernels: softmax, log-softmax and logsumexp normalisation."""
+"""NumPy kernels: softmax, log-softmax and logsumexp, from one normalisation routine.
+
+Every normalisation in softgrad (these three, and the softmax-cross-entropy loss) goes through
+:meth:`SoftmaxKernels.exp_rows` on C-contiguous (M, C) rows::
+
+    e = exp(x - shift),  total = sum_j e_j          (per row)
+    softmax = e / total,  logsumexp = shift + log(total),  log_softmax = x - logsumexp
+
+The routine has two strategies, chosen per call by a check on the result, never by the machine:
+
+- unshifted (shift = 0): exp(x) is summed directly and kept when every row sum S lies in
+  [1, inf). Then no entry overflowed (S is finite), and an entry that underflowed has
+  probability exp(x_i) / S <= exp(x_i), below the smallest normal number, where the shifted
+  formula underflows too: nothing is lost. It saves the max and subtract passes.
+- shifted (shift = the row max): the textbook-safe formula, taken for the whole call as soon as
+  one row fails the check (an overflow, S < 1, NaN, +-inf).
+
+Measured here (2 loaded cores, float32): softmax at (4096, 1000) 15-17 ms unshifted against
+21 ms shifted; at (128, 10) 17-21 us against 21-26 us.
+
+Any other layout is brought to rows first: the class axis is moved last and a ``where`` mask
+becomes -inf logits (a masked entry then gets exactly probability 0 and no part in the max).
+"""
 
 from __future__ import annotations
+
+import numpy as np
+
+INF = np.inf
 
 
 class SoftmaxKernels:
     """NumpyOps mixin: softmax, log-softmax and logsumexp normalisation."""
+
+    def exp_rows(self, x: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """e = exp(x - shift) row by row; returns ``(total, shift)``, both of shape (M, 1).
+
+        Parameters
+        ----------
+        x : ndarray of shape (M, C), C-contiguous, float32 or float64, M * C > 0
+        e : ndarray of shape (M, C), x's dtype; written. Must not be ``x``.
+
+        Returns
+        -------
+        total : ndarray of shape (M, 1)
+            Row sums of ``e``, always > 0 (or NaN), so that dividing by it never warns.
+        shift : ndarray of shape (M, 1) or None
+            None when no shift was needed (every row sum in [1, inf)). Otherwise the row max,
+            with the non-finite cases as their limits: a NaN row has shift 0 (its NaN flows
+            through the sum); an all -inf row has shift -inf, total 1 and e NaN (it has no
+            softmax, and its logsumexp is -inf); a row holding +inf has shift +inf and e 1 at
+            its +inf entries, 0 elsewhere (the k +inf entries share the mass equally).
+        """
+        with np.errstate(over="ignore"):  # an overflow fails the check below
+            np.exp(x, out=e)
+        # einsum's row sum is 2.6x faster than add.reduce(axis=1) on these machines
+        total = np.einsum("ij->i", e).reshape(-1, 1)
+        if total.min() >= 1.0 and total.max() < INF:  # NaN fails both
+            return total, None
+        return self._exp_rows_shifted(x, e)
+
+    def _exp_rows_shifted(self, x: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # shift by the row max so exp() cannot overflow; a non-finite max cannot be a shift
+        m = np.max(x, axis=1, keepdims=True)
+        shift = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(x, shift, out=e)
+            np.exp(e, out=e)
+        posinf, neginf = np.isposinf(m[:, 0]), np.isneginf(m[:, 0])
+        if posinf.any():
+            e[posinf] = x[posinf] == INF
+            shift[posinf] = INF
+        if neginf.any():
+            e[neginf] = np.nan
+            shift[neginf] = -INF
+        total = np.einsum("ij->i", e).reshape(-1, 1)
+        if neginf.any():
+            total[neginf] = 1.0
+        return total, shift
+
+    def logsumexp_rows(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """log(sum(exp(x))) of each row, shape (M, 1); ``e`` is scratch of x's shape.
+
+        -inf for an all -inf row, +inf for a row holding +inf, NaN for a row holding NaN.
+        """
+        total, shift = self.exp_rows(x, e)
+        lse = np.log(total, out=total)
+        if shift is not None:
+            lse += shift
+        return lse
+
+    def softmax(
+        self,
+        x: np.ndarray,
+        axis: int = -1,
+        where: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+        scale: float = 1.0,
+    ) -> np.ndarray:
+        """``scale * softmax(x)`` along ``axis`` into ``out`` (fresh if None; may be ``x``).
+
+        x : float32/64 ndarray of shape S; where : bool ndarray of shape S or None.
+        A slice with no selected entry gives zeros; an all -inf slice gives NaN.
+        """
+        out = np.empty_like(x) if out is None else out
+        if x.size == 0:
+            return out
+        x2, empty = _rows(x, axis, where)
+        out2 = _row_view(out, axis)
+        direct = out2 is not None and not np.may_share_memory(out2, x2)
+        e = out2 if direct else np.empty_like(x2)
+        total, _ = self.exp_rows(x2, e)
+        if scale != 1.0:
+            np.multiply(e, np.divide(scale, total), out=e)
+        else:
+            np.divide(e, total, out=e)
+        if empty is not None:
+            e[empty] = 0.0
+        return out if direct else _put_rows(e, out, axis)
+
+    def log_softmax(
+        self,
+        x: np.ndarray,
+        axis: int = -1,
+        where: np.ndarray | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``log_softmax(x)`` along ``axis`` into ``out`` (fresh if None; may be ``x``).
+
+        Masked entries and a slice with no selected entry give -inf; k +inf entries give
+        log(1/k) there and -inf elsewhere; an all -inf slice gives NaN.
+        """
+        out = np.empty_like(x) if out is None else out
+        if x.size == 0:
+            return out
+        x2, empty = _rows(x, axis, where)
+        out2 = _row_view(out, axis)
+        buf = out2 if out2 is not None else np.empty_like(x2)
+        total, shift = self.exp_rows(x2, np.empty_like(x2))
+        hits = None if shift is None else _posinf_hits(x2, shift)
+        # (x - shift) - log(total), in this order: x - (shift + log(total)) would round the
+        # small log(total) to the large shift's precision
+        np.log(total, out=total)
+        if shift is None:
+            np.subtract(x2, total, out=buf)
+        else:
+            # -inf - -inf gives an all -inf row its NaN; x - shift overflows only where the
+            # true log-probability is beyond the dtype's range (-inf, its rounding)
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.subtract(x2, shift, out=buf)
+            buf -= total
+        if hits is not None:  # inf - inf at the +inf entries: their limit log(1/k)
+            rows, at = hits
+            k = np.sum(at, axis=1, keepdims=True)
+            buf[rows] = np.where(at, -np.log(k), -INF)
+        if empty is not None:
+            buf[empty] = -INF
+        return out if out2 is not None else _put_rows(buf, out, axis)
+
+    def logsumexp(self, x: np.ndarray, axis: int = -1, where: np.ndarray | None = None):
+        """log(sum(exp(x))) along ``axis``: shape S without ``axis``; -inf for empty slices."""
+        ax = axis % x.ndim
+        lead = x.shape[:ax] + x.shape[ax + 1 :]
+        if x.size == 0:
+            return np.full(lead, -INF, x.dtype)
+        x2, _ = _rows(x, axis, where)
+        return self.logsumexp_rows(x2, np.empty_like(x2)).reshape(lead)
+
+
+def _posinf_hits(x2: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    # rows whose max is +inf, and where their +inf entries are (read before x2 is overwritten)
+    rows = np.isposinf(shift[:, 0])
+    if not rows.any():
+        return None
+    return rows, x2[rows] == INF
+
+
+def _rows(x: np.ndarray, axis: int, where: np.ndarray | None):
+    """(M, C) C-contiguous rows of x with the axis last (a view when it already is), with masked
+    entries as -inf; and the rows with no selected entry (None without a mask)."""
+    ax = axis % x.ndim
+    if where is not None:
+        x = np.where(where, x, -INF)
+    if ax != x.ndim - 1:
+        x = np.moveaxis(x, ax, -1)
+    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    if where is None:
+        return x2, None
+    selected = np.moveaxis(where, ax, -1).reshape(-1, x2.shape[1])
+    empty = ~selected.any(axis=1)
+    return x2, empty if empty.any() else None
+
+
+def _row_view(out: np.ndarray, axis: int) -> np.ndarray | None:
+    # out seen as (M, C) rows without a copy: only with the axis last and C-contiguous
+    if axis % out.ndim != out.ndim - 1 or not out.flags.c_contiguous:
+        return None
+    return out.reshape(-1, out.shape[-1])
+
+
+def _put_rows(r2: np.ndarray, out: np.ndarray, axis: int) -> np.ndarray:
+    # (M, C) rows back into out's layout (the axis moved from last to where it was)
+    ax = axis % out.ndim
+    shape = out.shape[:ax] + out.shape[ax + 1 :] + (out.shape[ax],)
+    np.copyto(out, np.moveaxis(r2.reshape(shape), -1, ax))
+    return out

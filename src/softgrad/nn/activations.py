@@ -1,7 +1,8 @@
 """Parameter-free activation layers: ReLU, Tanh, Sigmoid, Identity, Softmax, LogSoftmax.
 
-Each forward calls its formula in :mod:`softgrad.functional` and caches its *output*, because
-every one of these derivatives is cheapest in terms of the output::
+Each forward calls its formula in the kernel seam (:mod:`softgrad.kernels.activations` and
+:mod:`softgrad.kernels.softmax`, through :func:`softgrad.kernels.get_ops` at each call) and
+caches its *output*, because every one of these derivatives is cheapest in terms of it::
 
     ReLU        y = max(x, 0)          grad_x = grad_y * (y > 0)
     Tanh        t = tanh(x)            grad_x = grad_y * (1 - t*t)
@@ -12,7 +13,8 @@ every one of these derivatives is cheapest in terms of the output::
 
 Forward outputs are fresh arrays. The cached output is the returned array itself (no copy), so
 modifying it in place before ``backward`` changes the gradient. dtypes follow
-:mod:`softgrad.functional`: float16/32/64 in, same dtype out; int/bool in, float64 out.
+:mod:`softgrad.functional`: float16/32/64 in, same dtype out (float16 computed in float32);
+int/bool in, float64 out.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad import functional as F
-from softgrad.functional.activations import _relu_into, _relu_vjp_into
+from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
 
 
@@ -30,6 +31,14 @@ def _as_float(x: Any) -> np.ndarray:
     """x as an ndarray with a floating dtype (int/bool become float64, floats keep theirs)."""
     x = np.asarray(x)
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def _apply(kernel: Any, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+    """``kernel(*arrays)`` in the compute dtype (float16 in float32), returned in theirs."""
+    if arrays[0].dtype != np.float16:
+        return kernel(*arrays, **options)
+    wide = [a.astype(np.float32) for a in arrays]
+    return kernel(*wide, **options).astype(np.float16)
 
 
 def _writable_float(x: Any) -> bool:
@@ -72,7 +81,7 @@ class ReLU(_OutputCached):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> y : ndarray of shape (...)."""
-        self._y = F.relu(_as_float(x))
+        self._y = _apply(get_ops().relu, _as_float(x))
         return self._y
 
     def _forward_scratch(self, x: np.ndarray) -> np.ndarray:
@@ -80,7 +89,7 @@ class ReLU(_OutputCached):
         # subclass (a leaky variant, say) has a forward of its own: use it
         if type(self) is not ReLU or not _writable_float(x):
             return self.forward(x)
-        _relu_into(x, x)
+        get_ops().relu(x, out=x)
         self._y = x
         return x
 
@@ -90,13 +99,13 @@ class ReLU(_OutputCached):
             type(self) is ReLU and input_grad and y is not None and _writable_float(grad_y)
         ) or (grad_y.shape != y.shape or grad_y.dtype != y.dtype):
             return self.backward(grad_y, input_grad=input_grad)
-        _relu_vjp_into(y, grad_y, grad_y)
+        get_ops().relu_vjp(y, grad_y, out=grad_y)
         return grad_y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0)."""
         grad_y = self._checked_grad(grad_y)
-        return F.relu_vjp(self._y, grad_y) if input_grad else None
+        return _apply(get_ops().relu_vjp, self._y, grad_y) if input_grad else None
 
 
 class Tanh(_OutputCached):
@@ -113,13 +122,13 @@ class Tanh(_OutputCached):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> t : ndarray of shape (...)."""
-        self._y = F.tanh(_as_float(x))
+        self._y = _apply(get_ops().tanh, _as_float(x))
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (1 - t*t)."""
         grad_y = self._checked_grad(grad_y)
-        return F.tanh_vjp(self._y, grad_y) if input_grad else None
+        return _apply(get_ops().tanh_vjp, self._y, grad_y) if input_grad else None
 
 
 class Sigmoid(_OutputCached):
@@ -136,13 +145,13 @@ class Sigmoid(_OutputCached):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> s : ndarray of shape (...)."""
-        self._y = F.sigmoid(_as_float(x))
+        self._y = _apply(get_ops().sigmoid, _as_float(x))
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * s * (1 - s)."""
         grad_y = self._checked_grad(grad_y)
-        return F.sigmoid_vjp(self._y, grad_y) if input_grad else None
+        return _apply(get_ops().sigmoid_vjp, self._y, grad_y) if input_grad else None
 
 
 class Identity(_OutputCached):
@@ -211,13 +220,15 @@ class Softmax(_AlongAxis):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape S -> s : ndarray of shape S, summing to 1 along ``axis``."""
-        self._y = F.softmax(self._checked_input(x), axis=self.axis)
+        self._y = _apply(get_ops().softmax, self._checked_input(x), axis=self.axis)
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape S -> grad_x = s * (grad_y - sum(grad_y * s, axis))."""
         grad_y = self._checked_grad(grad_y)
-        return F.softmax_vjp(self._y, grad_y, axis=self.axis) if input_grad else None
+        if not input_grad:
+            return None
+        return _apply(get_ops().softmax_vjp, self._y, grad_y, axis=self.axis)
 
 
 class LogSoftmax(_AlongAxis):
@@ -241,10 +252,12 @@ class LogSoftmax(_AlongAxis):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape S -> log-probabilities of shape S."""
-        self._y = F.log_softmax(self._checked_input(x), axis=self.axis)
+        self._y = _apply(get_ops().log_softmax, self._checked_input(x), axis=self.axis)
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape S -> grad_x = grad_y - exp(l) * sum(grad_y, axis)."""
         grad_y = self._checked_grad(grad_y)
-        return F.log_softmax_vjp(self._y, grad_y, axis=self.axis) if input_grad else None
+        if not input_grad:
+            return None
+        return _apply(get_ops().log_softmax_vjp, self._y, grad_y, axis=self.axis)

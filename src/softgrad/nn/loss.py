@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
-from softgrad.functional import _ce_fused as _fused_ce
+from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -105,10 +105,11 @@ class CrossEntropyLoss(Loss):
 
     Notes
     -----
-    The training step's call ((N, C) float32/float64 logits, (N,) class indices, default
-    options, reduction "mean" or "sum") computes ``exp(logits)`` once in ``forward`` and reuses
-    it in ``backward`` (:mod:`softgrad.functional._ce_fused`); loss and gradient are
-    bit-identical to the functional ones, which every other call uses.
+    ``forward`` validates as :func:`softgrad.functional.cross_entropy` does and calls the same
+    softmax-cross-entropy kernel (:mod:`softgrad.kernels.losses`), keeping e = exp(logits -
+    shift) and its row sums; ``backward`` is then one pass over e, with no second exp. Loss and
+    gradient are those of :func:`~softgrad.functional.cross_entropy` and
+    :func:`~softgrad.functional.cross_entropy_grad`, bit for bit (the same code path).
 
     Examples
     --------
@@ -141,29 +142,12 @@ class CrossEntropyLoss(Loss):
                 f"got {label_smoothing!r}"
             )
         self.label_smoothing = float(label_smoothing)
-        self._fused: _fused_ce.FusedCache | None = None
-        self._scratch: _fused_ce.Scratch | None = None
+        self._problem: Problem | None = None  # the validated call: layout, targets, options
+        self._losses: RowLosses | None = None  # per-row losses, kernel target, row sums of e
+        self._e: np.ndarray | None = None  # exp(logits - shift), (M, C) rows
 
     def _options(self) -> dict[str, Any]:
         return {**super()._options(), "label_smoothing": self.label_smoothing}
-
-    def _fused_forward(self, logits: np.ndarray, target: np.ndarray) -> float | None:
-        """The training step's call in one exp pass (softgrad.functional._ce_fused), else None."""
-        if not (
-            self.weight is None
-            and self.ignore_index is None
-            and self.label_smoothing == 0.0
-            and _fused_ce.is_plain_call(logits, target, self.axis, self.reduction)
-        ):
-            return None
-        scratch = getattr(self, "_scratch", None)  # absent from layers pickled before it
-        if scratch is None or not scratch.fits(logits):
-            scratch = self._scratch = _fused_ce.Scratch(logits)
-        fused = _fused_ce.fused_forward(logits, target, self.reduction, scratch)
-        if fused is None:
-            return None
-        loss, self._fused = fused
-        return loss
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         """Loss of ``logits`` (shape S, classes along ``axis``) against ``target``.
@@ -177,14 +161,20 @@ class CrossEntropyLoss(Loss):
         -------
         float, or ndarray of shape S without ``axis`` for ``reduction="none"``
         """
-        logits = np.asarray(logits)
-        target = np.asarray(target)
-        self._fused = None
-        loss = self._fused_forward(logits, target)
-        if loss is None:
-            loss = self._result(F.cross_entropy(logits, target, **self._options()))
-        self._input, self._target = logits, target
-        return loss
+        p = Problem(
+            logits,
+            target,
+            self.axis,
+            self.reduction,
+            self.weight,
+            self.ignore_index,
+            self.label_smoothing,
+            "cross_entropy",
+        )
+        e = np.empty_like(p.rows.x)
+        losses = row_losses(p, e)
+        self._problem, self._losses, self._e = p, losses, e
+        return self._result(p.reduce(losses.loss, losses.divisor))
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
@@ -193,14 +183,14 @@ class CrossEntropyLoss(Loss):
         -------
         grad_logits : ndarray of the logits' shape and dtype (None if ``input_grad`` is False)
         """
-        self._check_forward_done(self._input)
+        self._check_forward_done(self._e)
         if not input_grad:
             return None
-        fused = getattr(self, "_fused", None)
-        if fused is not None:
-            grad = _fused_ce.fused_backward(fused)
-        else:
-            grad = F.cross_entropy_grad(self._input, self._target, **self._options())
+        p, e = self._problem, self._e
+        rows = row_grad(p, self._losses, e, out=np.empty_like(e))
+        grad = np.ascontiguousarray(p.rows.restore(rows))
+        if grad.dtype != p.rows.out_dtype:
+            grad = grad.astype(p.rows.out_dtype)
         return self._scale(grad, grad_y)
 
 
