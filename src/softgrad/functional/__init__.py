@@ -1,4 +1,6 @@
-"""softgrad.functional: the math floor. Pure functions on ndarrays; imports nothing of softgrad.
+"""softgrad.functional: the math floor's public face. Pure functions on ndarrays that validate
+their arguments and call the kernel seam (:mod:`softgrad.kernels`, through ``get_ops()``), where
+each formula is written once; it imports nothing else of softgrad.
 
 Softmax, log-softmax and logsumexp; the softmax and log-softmax Jacobians, VJPs and JVPs;
 cross-entropy (torch semantics) and negative log-likelihood with their gradients; ReLU, sigmoid

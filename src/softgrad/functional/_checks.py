@@ -129,7 +129,14 @@ def to_output(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None = Non
         return buf.astype(out_dtype, copy=False)
 
 
+# the largest finite value of each output dtype: a float within it converts without overflow
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
+
+
 def to_scalar(value: float, dtype: np.dtype) -> np.generic:
     """A Python float as a NumPy scalar of ``dtype`` (overflow rounds to inf, see to_output)."""
+    largest = _LARGEST.get(dtype, 0.0)
+    if -largest <= value <= largest:  # NaN fails: it goes below, and converts silently
+        return dtype.type(value)
     with np.errstate(over="ignore"):
         return dtype.type(value)

@@ -21,6 +21,7 @@ __all__ = [
     "Rows",
     "check_options",
     "class_targets",
+    "is_plain_call",
     "prob_targets",
     "to_rows",
     "weights",
@@ -162,10 +163,46 @@ def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
     return moved.reshape(-1, rows.n_classes)
 
 
+_PLAIN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_plain_call(logits, target, axis, reduction, weight, ignore_index, eps) -> bool:
+    """The training step's call, whose checks are a few attribute reads: (N, C) C-contiguous
+    float32/64 logits, (N,) integer targets, the class axis last, no weight, ignore_index or
+    smoothing. The one place that says so; :class:`Problem` then skips the general layout."""
+    return (
+        type(logits) is np.ndarray
+        and type(target) is np.ndarray
+        and logits.ndim == 2
+        and target.ndim == 1
+        and type(axis) is int
+        and (axis == -1 or axis == 1)
+        and weight is None
+        and ignore_index is None
+        and type(eps) is float
+        and eps == 0.0
+        and type(reduction) is str
+        and reduction in REDUCTIONS
+        and logits.dtype in _PLAIN_DTYPES
+        and target.dtype.kind in "iu"
+        and logits.flags.c_contiguous
+        and target.shape[0] == logits.shape[0]
+    )
+
+
 class Problem:
     """Validated arguments of one cross-entropy call, in (M, C) row layout."""
 
     def __init__(self, logits, target, axis, reduction, weight, ignore_index, eps, where):
+        if is_plain_call(logits, target, axis, reduction, weight, ignore_index, eps):
+            t = target.astype(np.intp, copy=False)
+            # seen as unsigned, a negative index is huge: one max() checks both ends; an
+            # index out of range goes the general way, which says where
+            if not t.size or t.view(np.uintp).max() < logits.shape[1]:
+                self.eps, self.reduction, self.w, self.probs = 0.0, reduction, None, False
+                self.rows = Rows(logits, logits.dtype, 1, logits.shape, target.shape)
+                self.t, self.valid = t, None
+                return
         self.eps = check_options(reduction, eps, ignore_index, where)
         self.reduction = reduction
         self.rows: Rows = to_rows(logits, axis, where)
@@ -197,7 +234,7 @@ class Problem:
         return wy, divisor
 
     def kernel_target(self) -> tuple[np.ndarray, np.ndarray | None, float]:
-        """The call as the softmax-cross-entropy kernel takes it: ``(target, row weights, divisor)``.
+        """The call as the cross-entropy kernel takes it: ``(target, row weights, divisor)``.
 
         Class indices without smoothing stay indices (M,), with ``w[y_n]`` (0 when ignored) as
         row weights (None: all ones). Anything else becomes one target distribution per row,
@@ -234,7 +271,7 @@ class Problem:
         dtype = self.rows.out_dtype
         if self.reduction == "none":
             return to_output(per_row.reshape(self.rows.lead), dtype)
-        total = float(np.sum(per_row, dtype=np.float64))
+        total = float(per_row.sum())  # per_row is float64
         if self.reduction == "mean":
             total = total / divisor if divisor > 0 else 0.0
         return to_scalar(total, dtype)

@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from softgrad.kernels import get_ops
+from softgrad.kernels.losses import SoftmaxCE
 
 from ._checks import check_out, to_output
 from ._targets import Problem
@@ -104,8 +105,7 @@ class RowLosses(NamedTuple):
     """A validated call's per-row losses, and what its gradient needs."""
 
     loss: np.ndarray  # (M,) float64, row weights applied, ignored rows 0
-    target: np.ndarray  # as the kernel takes it: (M,) indices or (M, C) distributions
-    total: np.ndarray  # (M, 1) row sums of e = exp(logits - shift)
+    cache: SoftmaxCE | None  # e = exp(logits - shift), its row sums, the targets (None: empty)
     row_weight: np.ndarray | None  # (M,) w[y_n] for index targets, None for all ones
     divisor: float  # the 'mean' divisor
 
@@ -115,14 +115,14 @@ def row_losses(p: Problem, e: np.ndarray) -> RowLosses:
     target, row_weight, divisor = p.kernel_target()
     n_rows = e.shape[0]
     if e.size == 0:  # no sample, or no class (an empty sum: loss 0)
-        return RowLosses(np.zeros(n_rows), target, np.ones((n_rows, 1), e.dtype), None, divisor)
-    loss, total = get_ops().softmax_cross_entropy(p.rows.x, target, e)
+        return RowLosses(np.zeros(n_rows), None, None, divisor)
+    loss, cache = get_ops().softmax_cross_entropy(p.rows.x, target, e)
     if row_weight is not None:
         loss *= row_weight
     if p.valid is not None:
         # an ignored row may hold -inf/NaN logits: force its loss to exactly 0
         loss[~p.valid] = 0.0
-    return RowLosses(loss, target, total, row_weight, divisor)
+    return RowLosses(loss, cache, row_weight, divisor)
 
 
 def cross_entropy_grad(
@@ -181,7 +181,7 @@ def cross_entropy_grad(
     # the gradient goes into e = exp(logits - shift) itself: e may be out, unless out is logits
     direct = view is not None and not np.may_share_memory(view, x)
     e = view if direct else np.empty(x.shape, x.dtype)
-    row_grad(p, row_losses(p, e), e, out=e)
+    row_grad(p, row_losses(p, e), out=e)
     if direct:
         return out
     if view is not None:
@@ -191,16 +191,16 @@ def cross_entropy_grad(
     return to_output(grad if out is not None else np.ascontiguousarray(grad), p.rows.out_dtype, out)
 
 
-def row_grad(p: Problem, losses: RowLosses, e: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """dL/dlogits as (M, C) rows into ``out`` (may be ``e``) from the one gradient kernel.
+def row_grad(p: Problem, losses: RowLosses, out: np.ndarray) -> np.ndarray:
+    """dL/dlogits as (M, C) rows into ``out`` (may be the cached e) from the one gradient kernel.
 
     r_n = r * w[y_n] (r from the reduction); ignored rows are exactly 0.
     """
-    if e.size:
+    if losses.cache is not None:
         scale = p.grad_scale(losses.divisor)
         if losses.row_weight is not None:
-            scale = (losses.row_weight * scale).astype(e.dtype).reshape(-1, 1)
-        get_ops().softmax_cross_entropy_grad(e, losses.total, losses.target, scale, out=out)
+            scale = (losses.row_weight * scale).astype(out.dtype).reshape(-1, 1)
+        get_ops().softmax_cross_entropy_grad(losses.cache, scale, out=out)
     if p.valid is not None:
         out[~p.valid] = 0.0
     return out

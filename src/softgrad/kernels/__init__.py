@@ -8,6 +8,24 @@ overrides the routines it does better, and plugs in here without the layers know
 
 Kernels trust their inputs: shapes, dtypes and layouts are checked by the public functions and
 layers that call them. Shape legend: N samples, D input features, H hidden units, C classes.
+
+How callers reach the kernels: they call :func:`get_ops` at the moment of use (a dictionary
+lookup, 0.1 us), ``get_ops().softmax(x, axis)``, and never hold the Ops object. So
+``set_kernels`` takes effect for every layer and function from the next call on, including
+layers built before it. Issue 11 adds a compiled (Numba) subclass of ``NumpyOps``, chosen by
+``set_kernels("numba")`` or ``SOFTGRAD_KERNELS=numba``; it overrides the routines it does
+better and inherits the rest.
+
+Where each formula lives (written once):
+
+- softmax, log-softmax, logsumexp: :mod:`softgrad.kernels.softmax`, all from one normalisation
+  routine ``exp_rows`` (an unshifted strategy with a shifted fallback);
+- softmax-cross-entropy loss and gradient: :mod:`softgrad.kernels.losses`
+  (``softmax_cross_entropy`` keeps what ``softmax_cross_entropy_grad`` needs;
+  ``softmax_cross_entropy_mean`` is scikit-learn's weighted-mean objective on top of them);
+- ReLU, sigmoid, tanh forward and output-based VJPs, and the softmax / log-softmax VJPs and
+  JVPs: :mod:`softgrad.kernels.activations`;
+- the (M, C) row layout they share: :mod:`softgrad.kernels.rows`.
 """
 
 from softgrad.kernels.numpy_ops import NumpyOps

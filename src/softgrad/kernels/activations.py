@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.kernels.rows import as_rows, put_rows, row_view
+
 # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked
 # (1, C) @ (C, 1) matmul
 _VECDOT = getattr(np, "vecdot", None)
@@ -91,7 +93,7 @@ class ActivationKernels:
         out = np.empty_like(s) if out is None else out
         if s.size == 0:
             return out
-        s2, g2, out2 = _rows(s, axis), _rows(g, axis), _rows(out, axis, writable=True)
+        s2, g2, out2 = as_rows(s, axis), as_rows(g, axis), _out_rows(out, axis)
         dot = _row_dot(g2, s2)[:, None]
         np.subtract(g2, dot, out=out2)
         out2 *= s2
@@ -117,7 +119,7 @@ class ActivationKernels:
         out = np.empty_like(logp) if out is None else out
         if logp.size == 0:
             return out
-        l2, a2, out2 = _rows(logp, axis), _rows(a, axis), _rows(out, axis, writable=True)
+        l2, a2, out2 = as_rows(logp, axis), as_rows(a, axis), _out_rows(out, axis)
         # -inf entries (masked, or a -inf input) take no part: their cotangent leaves the sum
         neg = None if l2.min() > -np.inf else np.isneginf(l2)  # NaN also checks
         if neg is not None and neg.any():
@@ -135,22 +137,14 @@ class ActivationKernels:
         return _back(out2, out, axis)
 
 
-def _rows(a: np.ndarray, axis: int, writable: bool = False) -> np.ndarray:
-    """(M, C) rows with the axis last: a view of a C-contiguous array along its last axis, else
-    a contiguous copy (for ``writable``, a fresh buffer that :func:`_back` copies back)."""
-    ax = axis % a.ndim
-    if ax == a.ndim - 1 and a.flags.c_contiguous:
-        return a.reshape(-1, a.shape[-1])
-    if writable:
-        return np.empty((a.size // a.shape[ax], a.shape[ax]), a.dtype)
-    return np.ascontiguousarray(np.moveaxis(a, ax, -1)).reshape(-1, a.shape[ax])
+def _out_rows(out: np.ndarray, axis: int) -> np.ndarray:
+    # out as rows to write: a view when its layout allows, else a buffer _back copies back
+    view = row_view(out, axis)
+    if view is not None:
+        return view
+    n = out.shape[axis % out.ndim]
+    return np.empty((out.size // n, n), out.dtype)
 
 
-def _back(r2: np.ndarray, out: np.ndarray, axis: int) -> np.ndarray:
-    # rows computed in a buffer of their own go back into out's layout
-    if np.may_share_memory(r2, out):
-        return out
-    ax = axis % out.ndim
-    shape = out.shape[:ax] + out.shape[ax + 1 :] + (out.shape[ax],)
-    np.copyto(out, np.moveaxis(r2.reshape(shape), -1, ax))
-    return out
+def _back(out2: np.ndarray, out: np.ndarray, axis: int) -> np.ndarray:
+    return out if np.may_share_memory(out2, out) else put_rows(out2, out, axis)

@@ -17,7 +17,17 @@ probability targets, any axis) is one of these two target kinds with per-row sca
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class SoftmaxCE(NamedTuple):
+    """What the gradient needs, kept by :meth:`LossKernels.softmax_cross_entropy`."""
+
+    e: np.ndarray  # (N, C) exp(logits - shift)
+    total: np.ndarray  # (N, 1) row sums of e
+    target: np.ndarray  # (N,) flat offsets n * C + y_n of the targets, or (N, C) distributions
 
 
 def _offsets(n_classes: int, target: np.ndarray) -> np.ndarray:
@@ -29,9 +39,9 @@ def _offsets(n_classes: int, target: np.ndarray) -> np.ndarray:
 
 
 def _picked(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
-    # sum_c t[n, c] * logits[n, c] in float64: logits[n, y_n] for class indices
+    # sum_c t[n, c] * logits[n, c] in float64: logits[n, y_n] for flat target offsets
     if target.ndim == 1:
-        return logits.reshape(-1)[_offsets(logits.shape[1], target)].astype(np.float64)
+        return logits.reshape(-1)[target].astype(np.float64)
     return np.einsum("ij,ij->i", logits, target, dtype=np.float64)
 
 
@@ -40,7 +50,7 @@ class LossKernels:
 
     def softmax_cross_entropy(
         self, logits: np.ndarray, target: np.ndarray, e: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, SoftmaxCE]:
         """Per-row losses, keeping in ``e`` and the returned row sums what the gradient needs.
 
         Parameters
@@ -55,10 +65,13 @@ class LossKernels:
         loss : ndarray of float64 of shape (N,)
             Accumulated in float64. NaN for a row holding NaN (or all -inf); for k +inf logits
             the limit: log(k) for a target among them, inf otherwise.
-        total : ndarray of shape (N, 1)
-            Row sums of ``e``, for :meth:`softmax_cross_entropy_grad`.
+        cache : SoftmaxCE
+            ``e``, its row sums and the targets as flat offsets, for
+            :meth:`softmax_cross_entropy_grad`.
         """
         total, shift = self.exp_rows(logits, e)
+        if target.ndim == 1:
+            target = _offsets(logits.shape[1], target)
         loss = np.log(total[:, 0]).astype(np.float64)
         if target.ndim == 2:
             loss *= np.sum(target, axis=1, dtype=np.float64)
@@ -71,38 +84,34 @@ class LossKernels:
             # -inf - -inf gives an all -inf row its NaN, and a loss beyond the dtype overflows
             with np.errstate(invalid="ignore", over="ignore"):
                 loss -= _picked(logits - shift, target)
-        return loss, total
+        return loss, SoftmaxCE(e, total, target)
 
     def _posinf_rows_loss(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
         # rows with +inf logits (rare): -logp from log_softmax's limits, for every row
         logp = self.log_softmax(logits).astype(np.float64)
         with np.errstate(invalid="ignore"):  # 0 * -inf of a zero target on a masked entry
             if target.ndim == 1:
-                return -logp.reshape(-1)[_offsets(logits.shape[1], target)]
+                return -logp.reshape(-1)[target]
             return -np.einsum("ij,ij->i", logp, target)
 
     def softmax_cross_entropy_grad(
-        self,
-        e: np.ndarray,
-        total: np.ndarray,
-        target: np.ndarray,
-        scale: float | np.ndarray,
-        out: np.ndarray | None = None,
+        self, cache: SoftmaxCE, scale: float | np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
         """dL/dlogits = r * (e / S - onehot(y)), or r * (e / S * sum(t) - t), into ``out``.
 
         Parameters
         ----------
-        e, total : the buffers :meth:`softmax_cross_entropy` filled and returned
-        target : as in :meth:`softmax_cross_entropy`
+        cache : SoftmaxCE
+            What :meth:`softmax_cross_entropy` kept.
         scale : float, or ndarray of shape (N, 1) (per-row r_n)
         out : ndarray of shape (N, C), C-contiguous, e's dtype; fresh if None. May be ``e``.
         """
+        e, total, target = cache
         out = np.empty_like(e) if out is None else out
         per_row = not isinstance(scale, float)
         if target.ndim == 1:
             np.multiply(e, np.divide(scale, total), out=out)
-            out.reshape(-1)[_offsets(e.shape[1], target)] -= scale[:, 0] if per_row else scale
+            out.reshape(-1)[target] -= scale[:, 0] if per_row else scale
         else:
             coef = np.sum(target, axis=1, keepdims=True, dtype=e.dtype)
             coef *= scale
@@ -125,7 +134,7 @@ class LossKernels:
         zero gradient.
         """
         e = grad if not np.may_share_memory(grad, logits) else np.empty_like(logits)
-        loss, total = self.softmax_cross_entropy(logits, target, e)
+        loss, cache = self.softmax_cross_entropy(logits, target, e)
         if sample_weight is None:
             weight_sum = float(logits.shape[0])
             scale: float | np.ndarray = 1.0 / weight_sum
@@ -137,5 +146,5 @@ class LossKernels:
                 return 0.0
             value = float(sample_weight @ loss) / weight_sum
             scale = (sample_weight / weight_sum).astype(logits.dtype).reshape(-1, 1)
-        self.softmax_cross_entropy_grad(e, total, target, scale, out=grad)
+        self.softmax_cross_entropy_grad(cache, scale, out=grad)
         return value

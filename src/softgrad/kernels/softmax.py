@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.kernels.rows import as_rows, put_rows, row_view
+
 INF = np.inf
 
 
@@ -106,7 +108,7 @@ class SoftmaxKernels:
         if x.size == 0:
             return out
         x2, empty = _rows(x, axis, where)
-        out2 = _row_view(out, axis)
+        out2 = row_view(out, axis)
         direct = out2 is not None and not np.may_share_memory(out2, x2)
         e = out2 if direct else np.empty_like(x2)
         total, _ = self.exp_rows(x2, e)
@@ -116,7 +118,7 @@ class SoftmaxKernels:
             np.divide(e, total, out=e)
         if empty is not None:
             e[empty] = 0.0
-        return out if direct else _put_rows(e, out, axis)
+        return out if direct else put_rows(e, out, axis)
 
     def log_softmax(
         self,
@@ -134,7 +136,7 @@ class SoftmaxKernels:
         if x.size == 0:
             return out
         x2, empty = _rows(x, axis, where)
-        out2 = _row_view(out, axis)
+        out2 = row_view(out, axis)
         buf = out2 if out2 is not None else np.empty_like(x2)
         total, shift = self.exp_rows(x2, np.empty_like(x2))
         hits = None if shift is None else _posinf_hits(x2, shift)
@@ -155,7 +157,7 @@ class SoftmaxKernels:
             buf[rows] = np.where(at, -np.log(k), -INF)
         if empty is not None:
             buf[empty] = -INF
-        return out if out2 is not None else _put_rows(buf, out, axis)
+        return out if out2 is not None else put_rows(buf, out, axis)
 
     def logsumexp(self, x: np.ndarray, axis: int = -1, where: np.ndarray | None = None):
         """log(sum(exp(x))) along ``axis``: shape S without ``axis``; -inf for empty slices."""
@@ -176,31 +178,10 @@ def _posinf_hits(x2: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _rows(x: np.ndarray, axis: int, where: np.ndarray | None):
-    """(M, C) C-contiguous rows of x with the axis last (a view when it already is), with masked
-    entries as -inf; and the rows with no selected entry (None without a mask)."""
-    ax = axis % x.ndim
-    if where is not None:
-        x = np.where(where, x, -INF)
-    if ax != x.ndim - 1:
-        x = np.moveaxis(x, ax, -1)
-    x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+    """(M, C) rows of x (see :mod:`softgrad.kernels.rows`) with masked entries as -inf; and the
+    rows with no selected entry (None without a mask)."""
     if where is None:
-        return x2, None
-    selected = np.moveaxis(where, ax, -1).reshape(-1, x2.shape[1])
-    empty = ~selected.any(axis=1)
+        return as_rows(x, axis), None
+    x2 = as_rows(np.where(where, x, -INF), axis)
+    empty = ~as_rows(where, axis).any(axis=1)
     return x2, empty if empty.any() else None
-
-
-def _row_view(out: np.ndarray, axis: int) -> np.ndarray | None:
-    # out seen as (M, C) rows without a copy: only with the axis last and C-contiguous
-    if axis % out.ndim != out.ndim - 1 or not out.flags.c_contiguous:
-        return None
-    return out.reshape(-1, out.shape[-1])
-
-
-def _put_rows(r2: np.ndarray, out: np.ndarray, axis: int) -> np.ndarray:
-    # (M, C) rows back into out's layout (the axis moved from last to where it was)
-    ax = axis % out.ndim
-    shape = out.shape[:ax] + out.shape[ax + 1 :] + (out.shape[ax],)
-    np.copyto(out, np.moveaxis(r2.reshape(shape), -1, ax))
-    return out

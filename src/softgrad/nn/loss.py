@@ -143,8 +143,8 @@ class CrossEntropyLoss(Loss):
             )
         self.label_smoothing = float(label_smoothing)
         self._problem: Problem | None = None  # the validated call: layout, targets, options
-        self._losses: RowLosses | None = None  # per-row losses, kernel target, row sums of e
-        self._e: np.ndarray | None = None  # exp(logits - shift), (M, C) rows
+        # per-row losses and the kernel's cache: e = exp(logits - shift), its row sums, targets
+        self._losses: RowLosses | None = None
 
     def _options(self) -> dict[str, Any]:
         return {**super()._options(), "label_smoothing": self.label_smoothing}
@@ -171,9 +171,8 @@ class CrossEntropyLoss(Loss):
             self.label_smoothing,
             "cross_entropy",
         )
-        e = np.empty_like(p.rows.x)
-        losses = row_losses(p, e)
-        self._problem, self._losses, self._e = p, losses, e
+        losses = row_losses(p, np.empty_like(p.rows.x))
+        self._problem, self._losses = p, losses
         return self._result(p.reduce(losses.loss, losses.divisor))
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
@@ -183,11 +182,11 @@ class CrossEntropyLoss(Loss):
         -------
         grad_logits : ndarray of the logits' shape and dtype (None if ``input_grad`` is False)
         """
-        self._check_forward_done(self._e)
+        self._check_forward_done(self._problem)
         if not input_grad:
             return None
-        p, e = self._problem, self._e
-        rows = row_grad(p, self._losses, e, out=np.empty_like(e))
+        p = self._problem
+        rows = row_grad(p, self._losses, out=np.empty_like(p.rows.x))
         grad = np.ascontiguousarray(p.rows.restore(rows))
         if grad.dtype != p.rows.out_dtype:
             grad = grad.astype(p.rows.out_dtype)
