@@ -1,5 +1,5 @@
-"""Loss layers: CrossEntropyLoss (fused, the fast path) and NLLLoss (on log-probabilities or on
-probabilities, the textbook Softmax -> negative-log-likelihood network)."""
+"""Loss layers: CrossEntropyLoss (softmax and cross-entropy in one kernel pair) and NLLLoss (on
+log-probabilities or on probabilities, the textbook Softmax -> negative-log-likelihood network)."""
 
 from __future__ import annotations
 
