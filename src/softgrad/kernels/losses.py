@@ -39,9 +39,10 @@ def _offsets(n_classes: int, target: np.ndarray) -> np.ndarray:
 
 
 def _picked(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
-    # sum_c t[n, c] * logits[n, c] in float64: logits[n, y_n] for flat target offsets
+    # sum_c t[n, c] * logits[n, c] (in float64 for distributions): logits[n, y_n] for flat
+    # target offsets, which the float64 loss takes without a cast
     if target.ndim == 1:
-        return logits.reshape(-1)[target].astype(np.float64)
+        return logits.reshape(-1)[target]
     return np.einsum("ij,ij->i", logits, target, dtype=np.float64)
 
 
@@ -72,7 +73,7 @@ class LossKernels:
         total, shift = self.exp_rows(logits, e)
         if target.ndim == 1:
             target = _offsets(logits.shape[1], target)
-        loss = np.log(total[:, 0]).astype(np.float64)
+        loss = np.log(total[:, 0], dtype=np.float64)
         if target.ndim == 2:
             loss *= np.sum(target, axis=1, dtype=np.float64)
         if shift is None:
