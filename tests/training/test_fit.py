@@ -193,11 +193,21 @@ def test_divergence_after_finite_steps_keeps_the_last_weights(blobs):
         def on_batch_end(self, state):
             seen.append((state.epoch, state.batch, _weights(state.model)))
 
+    class NaNAtCall(CrossEntropyLoss):
+        # a loss that jumps from finite to NaN (an exploding finite loss is caught earlier, by
+        # the rule in softgrad.training.divergence: tests/training/test_divergence.py)
+        calls = 0
+
+        def forward(self, logits, target):
+            NaNAtCall.calls += 1
+            loss = super().forward(logits, target)
+            return math.nan if NaNAtCall.calls == 15 else loss
+
     with pytest.raises(DivergenceError) as info:
         fit(
             model,
-            CrossEntropyLoss(),
-            SGD(lr=50.0),
+            NaNAtCall(),
+            SGD(lr=0.1),
             X,
             y,
             epochs=50,

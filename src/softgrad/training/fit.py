@@ -108,9 +108,13 @@ def fit(
     Raises
     ------
     DivergenceError
-        The training or validation loss became NaN/inf. It names the 1-based epoch and batch,
-        and the model keeps the last finite weights (see its message); ``err.history`` holds
-        the completed epochs.
+        The run diverged: the training or validation loss became NaN/inf, or the mean training
+        loss of an epoch so far exceeded 20 x max(loss of the first batch, log(C)) once it
+        covered min(512, epoch size) samples (the rule: :mod:`softgrad.training.divergence`).
+        It names the 1-based epoch and batch, and the model keeps the last good weights (see
+        its message; those at the start of the epoch for an exploding finite loss);
+        ``err.history`` holds the completed epochs, and no checkpoint is written for the
+        diverged epoch.
 
     Notes
     -----

@@ -17,6 +17,7 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.training.callbacks import CallbackList, TrainState
+from softgrad.training.divergence import DivergenceMonitor
 
 
 @dataclass
@@ -83,6 +84,7 @@ class EpochRunner:
         # reduction "sum" returns a batch total; "mean" (the default) a batch average
         self.loss_is_sum = getattr(loss, "reduction", "mean") == "sum"
         self.snapshot = {name: np.empty_like(value) for name, value in self.params.items()}
+        self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
 
     def n_batches(self, n_samples: int) -> int:
         return -(-n_samples // self.batch_size)
@@ -91,6 +93,7 @@ class EpochRunner:
         """Train one epoch over the samples ``X[order]``, in mini-batches of that order."""
         for name, value in self.params.items():
             np.copyto(self.snapshot[name], value)
+        self.divergence.start_epoch(len(order))
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
         step = self._weighted_step if self.sample_weight is not None else self._step
@@ -126,14 +129,16 @@ class EpochRunner:
         x, t = self._gather(idx)
         logits = self.model.forward(x)
         batch_loss = self.loss.forward(logits, t)
-        if not math.isfinite(batch_loss):
-            self._diverged(batch_loss, epoch, batch)
+        n = len(idx)
+        mean_loss = batch_loss / n if self.loss_is_sum else batch_loss
+        reason = self.divergence.check(mean_loss, n, n, logits.shape[-1])
+        if reason is not None:
+            self._diverged(reason, batch_loss, epoch, batch)
         correct = np.count_nonzero(self._hits(logits, t))
         grad = self.loss.backward()
         self.model.backward(grad, input_grad=False)
         self.optimizer.step(self.params, self.model.named_grads())
-        n = len(idx)
-        return (batch_loss / n if self.loss_is_sum else batch_loss), n, correct
+        return mean_loss, n, correct
 
     def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)
@@ -143,8 +148,9 @@ class EpochRunner:
         logits = self.model.forward(x)
         losses = self.weighted_loss.forward(logits, t)
         batch_loss = float(np.dot(w, losses)) / weight if weight > 0 else 0.0
-        if not math.isfinite(batch_loss):
-            self._diverged(batch_loss, epoch, batch)
+        reason = self.divergence.check(batch_loss, weight, len(idx), logits.shape[-1])
+        if reason is not None:
+            self._diverged(reason, batch_loss, epoch, batch)
         correct = float(np.dot(w, self._hits(logits, t)))
         if weight > 0:
             # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
@@ -153,20 +159,22 @@ class EpochRunner:
             self.optimizer.step(self.params, self.model.named_grads())
         return batch_loss, weight, correct
 
-    def _diverged(self, batch_loss: float, epoch: int, batch: int) -> None:
+    def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
         kept = (
             f"the weights after batch {batch - 1}"
             if batch > 1
             else f"the weights at the start of epoch {epoch}"
         )
-        if not all(np.isfinite(value).all() for value in self.params.values()):
+        # an exploding loss makes every step of the epoch suspect (training.divergence)
+        exploded = math.isfinite(batch_loss) or self.divergence.exploding()
+        if exploded or not all(np.isfinite(value).all() for value in self.params.values()):
             # the last step overflowed the weights themselves: fall back to the epoch's start
             for name, value in self.params.items():
                 np.copyto(value, self.snapshot[name])
             kept = f"the weights at the start of epoch {epoch}"
         raise DivergenceError(
-            f"fit: the training loss must be finite; got {batch_loss!r} at epoch {epoch}, "
-            f"batch {batch}. Training diverged: try a lower learning rate (now "
+            f"fit: {reason} at epoch {epoch}, batch {batch}. Training diverged: try a lower "
+            f"learning rate (now "
             f"{self.optimizer.lr!r}). The model keeps {kept}.",
             epoch=epoch,
             batch=batch,
