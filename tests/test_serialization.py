@@ -374,3 +374,102 @@ def test_module_exports():
     assert serialization.FORMAT == "softgrad" and serialization.VERSION == 1
     assert softgrad.save is save and softgrad.load is load
     assert isinstance(Sequential(Linear(1, 1, rng=0), ReLU()), Sequential)
+
+
+# --- hostile model files: declarations checked against the stored arrays before building ------
+
+
+def _small_file(tmp_path, rng):
+    """A small model's arrays and header, to be edited into a hostile file."""
+    net = build_mlp(64, [100], 10, rng=rng)
+    model = Model(net, list(range(10)), Scaler.for_range(16), (8, 8), {"input_max": 16.0})
+    model.save(tmp_path / "m.npz")
+    return read_npz(tmp_path / "m.npz")
+
+
+def _linear(n_in, n_out):
+    return {"type": "Linear", "config": {"in_features": n_in, "out_features": n_out}}
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        # the issue's example: 20000 x 20000 declared (1.6 GB), 64 x 100 stored
+        ([_linear(20000, 20000), {"type": "ReLU"}, _linear(100, 10)], r"beyond the \d+ stored"),
+        ([_linear(50000, 50000), {"type": "ReLU"}, _linear(100, 10)], r"beyond the \d+ stored"),
+        # within the bound, but not what is stored
+        ([_linear(100, 64), {"type": "ReLU"}, _linear(100, 10)], r"'0.W' must be .* \(100, 64\)"),
+        # a huge layer nested in a Sequential
+        (
+            [{"type": "Sequential", "config": {"layers": [_linear(30000, 30000)]}}],
+            "beyond the",
+        ),
+        # a layer without weights may not declare a huge size either
+        ([{"type": "Softmax", "config": {"axis": 10**12}}], "beyond the"),
+        ([_linear(-64, 100), {"type": "ReLU"}, _linear(100, 10)], "positive integer"),
+        ([_linear(64.5, 100), {"type": "ReLU"}, _linear(100, 10)], "positive integer"),
+    ],
+    ids=["20000", "50000", "wrong-shape", "nested", "no-weights", "negative", "float"],
+)
+def test_hostile_declarations_are_refused_before_allocating(tmp_path, rng, layers, message):
+    import tracemalloc
+
+    arrays, meta = _small_file(tmp_path, rng)
+    meta["network"] = {"layers": layers}
+    write_npz(tmp_path / "hostile.npz", arrays, meta)
+    assert (tmp_path / "hostile.npz").stat().st_size < 60_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=message) as info:
+            load(tmp_path / "hostile.npz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "hostile.npz" in str(info.value) and "\n" not in str(info.value)
+    # a few copies of the 36 KB file at most, never the declared gigabytes
+    assert peak < 5_000_000, peak
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda a, m: a["0.W"].__setitem__((3, 4), np.nan), r"'0.W' must be finite.*nan"),
+        (lambda a, m: a["2.b"].__setitem__(1, np.inf), r"'2.b' must be finite.*inf"),
+        (lambda a, m: a.update({"scaler.scale": np.float32(np.inf)}), "'scaler.scale' must be"),
+        (lambda a, m: a.update({"scaler.offset": np.float32(np.nan)}), "'scaler.offset' must"),
+        (lambda a, m: a.update({"scaler.scale": np.float32(0)}), "must be non-zero"),
+        (
+            lambda a, m: a.update({"scaler.scale": np.r_[np.ones(63), 0].astype(np.float32)}),
+            "non-zero.*feature 63",
+        ),
+        (lambda a, m: m.update({"image_shape": [-8, -8]}), "image_shape must be a list of pos"),
+        (lambda a, m: m["metadata"].update({"input_max": "x"}), "'input_max' must be a positive"),
+        (lambda a, m: m["metadata"].update({"input_max": -1}), "'input_max' must be a positive"),
+    ],
+    ids=[
+        "nan-W",
+        "inf-b",
+        "inf-scale",
+        "nan-offset",
+        "zero-scale",
+        "zero-feature",
+        "negative-image",
+        "text-input-max",
+        "negative-input-max",
+    ],
+)
+def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit, message):
+    arrays, meta = _small_file(tmp_path, rng)
+    edit(arrays, meta)
+    write_npz(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(tmp_path / "bad.npz")
+    assert "bad.npz" in str(info.value)
+
+
+def test_nested_sequential_and_no_bias_still_load(tmp_path, rng):
+    net = Sequential(Linear(4, 3, rng=0), Sequential(ReLU(), Linear(3, 2, bias=False, rng=1)))
+    model = Model(net, ["a", "b"], Scaler.fit_standard(rng.normal(size=(10, 4))))
+    model.save(tmp_path / "m.npz")
+    X = rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").predict_proba(X), model.predict_proba(X))

@@ -277,10 +277,14 @@ def load(path: str | os.PathLike) -> Model:
         No file at ``path``.
     ModelFileError
         Anything wrong with the file (see :func:`read_npz`), or contents that do not fit
-        together (weights missing or of the wrong shape, classes not matching the output size).
+        together (weights missing or of the wrong shape, classes not matching the output size),
+        or values that cannot give finite answers (:mod:`softgrad.model_checks`).
     """
+    from softgrad.model_checks import check_model_contents
+
     arrays, meta = read_npz(path, "model")
     where = f"model file '{path}'"
+    check_model_contents(meta, arrays, where)  # before anything is built from the declaration
     network = _build_network(meta, arrays, where)
     try:
         scaler = Scaler.from_arrays(
