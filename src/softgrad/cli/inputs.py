@@ -38,7 +38,14 @@ def _from_array_file(path: Path) -> np.ndarray:
 
 
 def _from_csv(path: Path) -> np.ndarray:
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(
+            f"predict: {str(path)!r}: a .csv file must be UTF-8 text; got byte "
+            f"{exc.object[exc.start : exc.start + 1]!r} at offset {exc.start} (save it as UTF-8)"
+        ) from None
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         raise DataFormatError(f"predict: {str(path)!r} has no rows")
     header = [c.strip().lower() for c in lines[0].split(",")]
@@ -112,6 +119,7 @@ def read_inputs(
                 f"got {text!r}"
             )
         X = _as_rows(array, path, model.n_features)
+        _check_representable(X, model, text)
         rows.append(X)
         names.extend(f"{text}[{k}]" for k in range(X.shape[0]))
     return np.concatenate([r.astype(np.float64, copy=False) for r in rows]), names, notes
@@ -131,3 +139,25 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
             "images (use --invert no to keep it)"
         )
     return row
+
+
+def _check_representable(X: np.ndarray, model: Any, text: str) -> None:
+    """Refuse rows whose values overflow in the model's arithmetic, naming the file and row.
+
+    Finite inputs can still overflow: 1e308 in a float64 file is inf in a float32 model, and a
+    large value times the weights can pass float32's 3.4e38. The rows are run through the model
+    once with NumPy's warnings off; a row with a non-finite score is refused (the prediction that
+    follows runs the same arithmetic, so it cannot warn).
+    """
+    with np.errstate(all="ignore"):
+        scores = model.decision_function(X)
+    bad = ~np.isfinite(scores).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        dtype = scores.dtype.name
+        biggest = np.abs(X[row]).max().item()
+        raise DataFormatError(
+            f"predict: {text}[{row}]: values must stay finite in the model's {dtype} "
+            f"arithmetic; got values up to {biggest!r}, which overflow (give values in the "
+            "range of the training data)"
+        )
