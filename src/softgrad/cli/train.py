@@ -20,6 +20,9 @@ from softgrad.cli.parser import (
     positive_int,
 )
 from softgrad.cli.progress import EpochProgress
+from softgrad.cli.staging import Staged
+from softgrad.errors import DivergenceError
+from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
 MISCLASSIFIED_SHOWN = 36
 
@@ -29,7 +32,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "train",
         help="train a network and save it",
         description="Train an MLP with a softmax output. Options left out take the defaults of "
-        f"the chosen data set: {train_config.describe_defaults()}.",
+        f"the chosen data set: {train_config.describe_defaults()}. A run diverges when its "
+        "training loss becomes NaN/inf or the mean loss of an epoch so far passes "
+        f"{LIMIT_FACTOR:g} x max(first batch loss, log(classes)) (over at least "
+        f"{MIN_SAMPLES} samples or the whole epoch): it stops with exit status 2 and writes no "
+        "model or picture. The model and pictures are published together only when all were "
+        "written; --out, --plot and --misclassified write through a symbolic link.",
     )
     p.add_argument(
         "--data",
@@ -102,10 +110,21 @@ def _check_paths(args: argparse.Namespace) -> dict[str, Path | None]:
 def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     from softgrad.datasets import load_data
 
+    if settings["patience"] is not None and not settings["val_fraction"]:
+        raise ValueError(
+            "train: --patience monitors the validation loss, so --val-fraction must be above 0; "
+            f"got --val-fraction {settings['val_fraction']} (drop --patience, or hold out data)"
+        )
     data = load_data(args.data)
     if len(data.y_train) < 2 or len(data.y_test) == 0:
         raise ValueError(
             f"train: data must have at least 2 training and 1 test samples; got {data!r}"
+        )
+    if data.n_classes < 2:
+        # one class: every answer is right, and 'test accuracy 1.0000' would mean nothing
+        raise ValueError(
+            f"train: data must hold at least 2 classes; {data.name} has only "
+            f"{data.class_names[0]!r}"
         )
     checks.finite_features(data.X_train, f"train: {data.name} training set")
     checks.finite_features(data.X_test, f"train: {data.name} test set")
@@ -156,9 +175,29 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochPro
             checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
             resume=args.resume,
         )
+    except DivergenceError as err:
+        raise DivergenceError(
+            f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
+        ) from None
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress
+
+
+def _diverged_outputs(args, paths, epochs_done: int) -> str:
+    """What a diverged run left on disk: no output, and where the last good weights are."""
+    out = paths["--out"]
+    kept = f"{str(out)!r} is as it was" if out.exists() else f"{str(out)!r} was not created"
+    if paths["--checkpoint"] is not None and epochs_done > 0:
+        where = (
+            f"the last good weights are in the checkpoint {str(paths['--checkpoint'])!r} "
+            f"(after the last completed epoch): resume from it with a lower --lr"
+        )
+    elif args.resume is not None:
+        where = f"the last good weights are those of {args.resume!r}, which was not changed"
+    else:
+        where = "the last good weights were not saved (--checkpoint keeps them)"
+    return f"Nothing was written: {kept}; {where}."
 
 
 def _data_spec(data: str) -> str:
@@ -166,7 +205,7 @@ def _data_spec(data: str) -> str:
     return str(Path(data).resolve()) if Path(data).exists() else data
 
 
-def _write_pictures(args, settings, data, history, network, X_test_scaled) -> None:
+def _write_pictures(args, settings, data, history, network, X_test_scaled, staged) -> None:
     from softgrad import plots
     from softgrad.training import predict_proba
 
@@ -176,19 +215,23 @@ def _write_pictures(args, settings, data, history, network, X_test_scaled) -> No
             # without early stopping the saved model holds the last epoch's weights, not the
             # best epoch's: marking "best" would point at weights nobody kept
             curves["best_epoch"] = None
-        plots.plot_learning_curves(curves, args.plot)
+        staged.render("--plot", args.plot, lambda tmp: plots.plot_learning_curves(curves, tmp))
     if args.misclassified:
         pred = predict_proba(network, X_test_scaled).argmax(axis=1)
         all_wrong = np.flatnonzero(pred != data.y_test)
         wrong = all_wrong[:MISCLASSIFIED_SHOWN]
-        plots.plot_misclassified(
-            data.X_test[wrong],
-            data.y_test[wrong],
-            pred[wrong],
-            data.class_names,
-            data.image_shape,
+        staged.render(
+            "--misclassified",
             args.misclassified,
-            n_total=len(all_wrong),
+            lambda tmp: plots.plot_misclassified(
+                data.X_test[wrong],
+                data.y_test[wrong],
+                pred[wrong],
+                data.class_names,
+                data.image_shape,
+                tmp,
+                n_total=len(all_wrong),
+            ),
         )
 
 
@@ -236,8 +279,12 @@ def run(args: argparse.Namespace) -> int:
         "input_max": float(data.scale) if data.scale is not None else None,
     }
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
-    model.save(paths["--out"])
-    _write_pictures(args, settings, data, history, network, X_test)
+    # every output is rendered to a hidden temp file first and published only when all are:
+    # a failed plot leaves the old model (or none), never a new model without its picture
+    with Staged() as staged:
+        staged.render("--out", paths["--out"], model.save)
+        _write_pictures(args, settings, data, history, network, X_test, staged)
+        staged.publish()
     if args.json:
         print_json({**summary, "history": history.to_dict()})
     else:
