@@ -116,3 +116,31 @@ def test_out_through_a_symlink_writes_the_file_it_points_to(cli, tmp_path, monke
     assert (tmp_path / "link.npz").is_symlink()
     assert softgrad.load(target).n_classes == 10
     assert _listing(tmp_path / "models") == ["real.npz"]
+
+
+def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    leftovers = [
+        ".ck.npz.140576ac84fa.tmp",
+        ".m.0123456789ab.staged.npz",
+        ".c.aaaaaaaaaaaa.staged.png",
+    ]
+    unrelated = [".ck.npz.tmp", ".other.npz.140576ac84fa.tmp", "m.0123456789ab.staged.npz"]
+    for name in leftovers + unrelated:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    result = cli(
+        "train",
+        "--epochs",
+        "1",
+        "--out",
+        "m.npz",
+        "--plot",
+        "c.png",
+        "--checkpoint",
+        "ck.npz",
+        "--quiet",
+    )
+    assert result.code == 0, result.err
+    for name in leftovers:
+        assert f"removed {name}, left by an interrupted run" in result.err
+    assert _listing(tmp_path) == sorted(["c.png", "ck.npz", "m.npz", *unrelated])

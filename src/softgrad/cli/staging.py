@@ -8,11 +8,18 @@ earlier file as it was, and its message names the user's file, never the temp fi
 
 A target that is a symbolic link is written through: the file it points to is replaced and the
 link stays a link.
+
+A run killed with kill -9 cannot remove its temp files. :func:`remove_leftovers` removes, for a
+run's own targets, the temp files of both namings softgrad uses (``.<name>.<12 hex>.tmp`` from
+the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here) before the run writes.
+Two runs writing the same file at the same time were never safe, so this takes nothing from
+them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -66,3 +73,23 @@ class Staged:
         for tmp, final in self._pending:
             os.replace(tmp, final)
         self._pending.clear()
+
+
+def remove_leftovers(paths: list[Path | None]) -> list[str]:
+    """Remove temp files that interrupted runs left beside ``paths``; the names removed."""
+    removed = []
+    for path in paths:
+        if path is None:
+            continue
+        final = Path(os.path.realpath(path))
+        name, stem, suffix = (re.escape(part) for part in (final.name, final.stem, final.suffix))
+        pattern = re.compile(
+            rf"\.(?:{name}\.[0-9a-f]{{12}}\.tmp|{stem}\.[0-9a-f]{{12}}\.staged{suffix})"
+        )
+        if not final.parent.is_dir():
+            continue
+        for entry in final.parent.iterdir():
+            if pattern.fullmatch(entry.name) and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed.append(entry.name)
+    return removed

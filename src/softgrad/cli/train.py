@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from softgrad.cli.parser import (
     positive_int,
 )
 from softgrad.cli.progress import EpochProgress
-from softgrad.cli.staging import Staged
+from softgrad.cli.staging import Staged, remove_leftovers
 from softgrad.errors import DivergenceError
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
@@ -265,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = train_config.resolve(args)
     paths = _check_paths(args)
+    for name in remove_leftovers(list(paths.values())):
+        print(f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr)
     settings = train_config.match_checkpoint(args, settings)
     data = _load(args, settings)
     scaler = data.fit_scaler()

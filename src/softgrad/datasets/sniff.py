@@ -99,11 +99,11 @@ def _array_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
         shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
+    elif version in ((2, 0), (3, 0)):
+        # 3.0 differs from 2.0 only in allowing UTF-8 field names: the same length prefix
         shape, _, dtype = np.lib.format.read_array_header_2_0(f)
     else:
-        # version 3.0 (UTF-8 field names) has no public reader; its header has 2.0's layout
-        shape, _, dtype = np.lib.format._read_array_header(f, version)
+        raise ValueError(f"unknown .npy format version {version}")
     return tuple(int(n) for n in shape), dtype
 
 
