@@ -4,6 +4,7 @@ like success and leaves every earlier file byte for byte as it was."""
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 from types import SimpleNamespace
 
@@ -144,3 +145,30 @@ def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch)
     for name in leftovers:
         assert f"removed {name}, left by an interrupted run" in result.err
     assert _listing(tmp_path) == sorted(["c.png", "ck.npz", "m.npz", *unrelated])
+
+
+@pytest.mark.parametrize(("fail_at", "survivor"), [(1, "no checkpoint was written"), (2, "intact")])
+def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
+    usage_error, old_model, monkeypatch, fail_at, survivor
+):
+    # the module, not the function softgrad.training re-exports under the same name
+    fit_module = importlib.import_module("softgrad.training.fit")
+    real_save = fit_module.save_checkpoint
+    calls = []
+
+    def save_until_full(path, ckpt):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise OSError(errno.ENOSPC, "No space left on device", f".{path}.0123456789ab.tmp")
+        real_save(path, ckpt)
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_until_full)
+    line = usage_error(
+        "train", "--epochs", "3", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet"
+    )
+    assert f"could not write --checkpoint 'ck.npz' after epoch {fail_at}" in line
+    assert "No space left on device" in line and survivor in line and ".tmp" not in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    if fail_at == 2:
+        assert "resume with --resume ck.npz" in line
+        assert softgrad.training.checkpoint.load_checkpoint("ck.npz").epoch == 1

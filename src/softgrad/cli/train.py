@@ -180,9 +180,29 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochPro
         raise DivergenceError(
             f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
         ) from None
+    except OSError as exc:
+        if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
+            raise
+        # the one file fit writes: name it (not its temp file) and what survived
+        raise OSError(exc.errno, _checkpoint_failed(paths, exc, progress.epochs_seen)) from None
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress
+
+
+def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
+    ckpt = str(paths["--checkpoint"])
+    if epochs_done > 1:
+        previous = f"its checkpoint of the epoch before is intact: resume with --resume {ckpt}"
+    elif Path(ckpt).exists():
+        previous = f"{ckpt!r} is as it was before this run"
+    else:
+        previous = "no checkpoint was written"
+
+    return (
+        f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
+        f"({exc.strerror or exc}); {previous}; nothing else was written"
+    )
 
 
 def _diverged_outputs(args, paths, epochs_done: int) -> str:
