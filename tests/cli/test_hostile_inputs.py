@@ -102,3 +102,23 @@ def test_patience_without_a_validation_set_is_refused(usage_error, tmp_path, mon
     line = usage_error("train", "--patience", "3", "--val-fraction", "0", "--quiet")
     assert "--patience monitors the validation loss" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_of_rows_costs_about_its_size_plus_its_float64_values(tmp_path):
+    import tracemalloc
+    from pathlib import Path
+
+    from softgrad.cli.inputs import _from_csv
+
+    n_rows, n_cols = 3000, 200
+    path = Path(tmp_path / "rows.csv")
+    path.write_text(("0.5," * (n_cols - 1) + "0.5\n") * n_rows)
+    tracemalloc.start()
+    try:
+        X = _from_csv(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert X.shape == (n_rows, n_cols)
+    # the text, its lines and the float64 result: a Python float per cell was ~20x this
+    assert peak < 3 * path.stat().st_size + 8 * n_rows * n_cols, peak

@@ -57,6 +57,17 @@ def _from_csv(path: Path) -> np.ndarray:
         label_col = next(
             (k for k, c in enumerate(header) if c in ("label", "target", "class", "y")), None
         )
+    if not rows:
+        return np.empty((0,))
+    columns = None if label_col is None else [k for k in range(len(header)) if k != label_col]
+    try:
+        # NumPy's C parser: float64 straight from the text, ~8 bytes per value instead of a
+        # Python float and a list slot per cell (about 30x the file's size for short numbers)
+        return np.loadtxt(
+            rows, delimiter=",", usecols=columns, dtype=np.float64, ndmin=2, comments=None
+        )
+    except ValueError:
+        pass  # the line-by-line reading below names the bad line
     table = []
     for number, line in enumerate(rows, start=2 if rows is not lines else 1):
         cells = [c.strip() for c in line.split(",")]
