@@ -25,6 +25,7 @@ FLOORS = {
     "training": 2,
     "gradcheck": 2,
     "serialization": 2,
+    "model_checks": 2,
     "model": 2,
     "preprocessing": 2,
     "metrics": 2,
