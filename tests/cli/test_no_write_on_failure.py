@@ -172,3 +172,13 @@ def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
     if fail_at == 2:
         assert "resume with --resume ck.npz" in line
         assert softgrad.training.checkpoint.load_checkpoint("ck.npz").epoch == 1
+
+
+def test_a_writer_that_makes_no_file_is_reported_by_the_users_name(
+    usage_error, old_model, monkeypatch
+):
+    monkeypatch.setattr("softgrad.plots.plot_learning_curves", lambda history, path: None)
+    line = usage_error("train", "--epochs", "1", "--out", "m.npz", "--plot", "c.png", "--quiet")
+    assert "--plot 'c.png' was not written" in line and "staged" not in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    assert _listing(old_model.parent) == ["m.npz"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -395,7 +397,12 @@ def test_curves_mark_the_best_epoch_only_when_the_model_holds_it(
     import softgrad.plots
 
     drawn = []
-    monkeypatch.setattr(softgrad.plots, "plot_learning_curves", lambda h, p: drawn.append(h))
+
+    def draw(history, path):
+        drawn.append(history)
+        Path(path).write_bytes(b"")  # the picture must exist to be published
+
+    monkeypatch.setattr(softgrad.plots, "plot_learning_curves", draw)
     extra = [] if patience is None else ["--patience", patience]
     argv = ["train", "--epochs", "3", "--quiet", "--json", "--plot", tmp_path / "c.png"]
     result = cli(*argv, "--out", tmp_path / "m.npz", *extra)

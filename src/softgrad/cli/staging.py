@@ -18,6 +18,7 @@ them.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -67,6 +68,12 @@ class Staged:
                 f"train: could not write {option} {str(path)!r} ({reason}); nothing was written "
                 "and every earlier file is as it was",
             ) from None
+        if not tmp.is_file():
+            raise OSError(
+                errno.EIO,
+                f"train: {option} {str(path)!r} was not written (its writer made no file); "
+                "nothing was written and every earlier file is as it was",
+            )
 
     def publish(self) -> None:
         """Rename every rendered file onto its target."""
