@@ -135,13 +135,11 @@ class Sequential(Layer):
         return self._current_store().named_grads()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Run ``x`` through every layer; returns the last layer's (fresh) output."""
+        """Run ``x`` through every layer; returns the last layer's output."""
         if not self.layers:
             return np.array(x, copy=True)
-        scratch = False  # whether x is a fresh array only this loop holds (Layer docstring)
         for layer in self.layers:
-            x = layer._forward_scratch(x) if scratch else layer.forward(x)
-            scratch = layer._output_is_scratch
+            x = layer.forward(x)
         return x
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -150,22 +148,16 @@ class Sequential(Layer):
         With ``input_grad=False`` no gradient is computed below the first layer that has
         parameters (that layer skips its input-gradient matrix product) and None is returned.
         """
+        if not self.layers:
+            return np.array(grad_y, copy=True) if input_grad else None
         first_with_params = next(
             (index for index, layer in enumerate(self.layers) if layer.params), len(self.layers)
         )
-        if not self.layers:
-            return np.array(grad_y, copy=True) if input_grad else None
-        scratch = False  # the caller's grad_y is never overwritten
         for index in range(len(self.layers) - 1, -1, -1):
             need_input = input_grad or index > first_with_params
-            layer = self.layers[index]
-            if scratch:
-                grad_y = layer._backward_scratch(grad_y, need_input)
-            else:
-                grad_y = layer.backward(grad_y, input_grad=need_input)
+            grad_y = self.layers[index].backward(grad_y, input_grad=need_input)
             if not need_input:
                 return None
-            scratch = layer._input_grad_is_scratch
         return grad_y
 
     def train(self, mode: bool = True) -> Sequential:
