@@ -457,7 +457,7 @@ def test_fit_updates_a_packed_network_in_one_flat_pass(blobs):
     model = build_mlp(5, [16], 3, rng=0)
     opt = SGD(lr=0.1, momentum=0.9)
     fit(model, CrossEntropyLoss(), opt, X, y, epochs=1, batch_size=64, rng=0)
-    assert opt._flat is not None and opt._flat.packing is model.named_params().packing
+    assert opt._flat is not None and opt._flat.store is model.named_params().store
     assert opt.state_dict()["step.0.W"] == 5  # 300 rows in batches of 64
 
 
