@@ -1,14 +1,27 @@
-"""Validation of the arrays handed to :func:`fit`, done once so the batch loop can trust them."""
+"""The arrays handed to :func:`fit`: validated once so the batch loop can trust them, and read
+in batches (rows gathered from a dense array or densified from a CSR matrix, the loss's
+per-sample copy, predicted classes from the logits).
+
+Sparse input is handled here and only here: a CSR matrix stays sparse, and each batch of its
+rows becomes a dense array (:func:`gather_rows`, :func:`dense_rows`) before the model sees it.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 
-def check_features(X: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
-    """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already."""
+def check_features(X: Any, dtype: np.dtype, what: str = "X") -> Any:
+    """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
+
+    A scipy sparse matrix becomes a CSR matrix of ``dtype`` (its batches are densified).
+    """
+    if sparse.issparse(X):
+        return _check_sparse(X, dtype, what)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"fit: {what} must have shape (N, D); got shape {X.shape}")
@@ -63,6 +76,12 @@ def check_positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def n_classes(model: Any) -> int | None:
+    """Classes the model's outputs stand for: its width, or 2 for one logistic output."""
+    width = output_width(model)
+    return 2 if width == 1 else width
+
+
 def output_width(model: Any) -> int | None:
     """Number of outputs of the model's last Linear-like layer (None if it cannot tell)."""
     for layer in reversed(list(getattr(model, "layers", ()))):
@@ -70,3 +89,57 @@ def output_width(model: Any) -> int | None:
         if isinstance(width, (int, np.integer)):
             return int(width)
     return None
+
+
+def _check_sparse(X: Any, dtype: np.dtype, what: str) -> Any:
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"fit: {what} must have shape (N, D) and N >= 1; got shape {X.shape}")
+    X = sparse.csr_matrix(X, dtype=dtype)
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise ValueError(f"fit: {what} must be finite; got a non-finite stored value")
+    return X
+
+
+def gather_rows(X: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``X[idx]`` written into ``out`` (shape (len(idx), D)); a CSR batch is densified there."""
+    if isinstance(X, np.ndarray):
+        # mode="clip" skips numpy's bounds-checking buffered path (2.6x faster); idx is valid
+        return np.take(X, idx, axis=0, out=out, mode="clip")
+    out.fill(0)
+    return X[idx].toarray(out=out)
+
+
+def dense_rows(X: Any, rows: slice) -> np.ndarray:
+    """``X[rows]`` as a dense array (a CSR matrix's rows are densified)."""
+    return X[rows].toarray() if sparse.issparse(X) else X[rows]
+
+
+def predicted_classes(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The class each row of logits predicts: the argmax, or for a single output column (a
+    logistic output, the binary classifier) class 1 where the logit is > 0.
+
+    Examples
+    --------
+    >>> predicted_classes(np.array([[0.1, 2.0], [3.0, -1.0]])), predicted_classes(
+    ...     np.array([[0.5], [-0.5]]))
+    (array([1, 0]), array([1, 0]))
+    """
+    if logits.shape[-1] == 1:
+        positive = np.greater(logits[..., 0], 0)
+        if out is None:
+            return positive.astype(np.intp)
+        np.copyto(out, positive)
+        return out
+    return np.argmax(logits, axis=-1, out=out)
+
+
+def per_sample_loss(loss: Any, where: str) -> Any:
+    """A shallow copy of the loss layer with ``reduction="none"`` (the caller's is untouched)."""
+    if getattr(loss, "reduction", None) is None:
+        raise TypeError(
+            f"{where}: loss must have a 'reduction' attribute to weight samples "
+            f"(e.g. CrossEntropyLoss); got {loss!r}"
+        )
+    per_sample = copy.copy(loss)
+    per_sample.reduction = "none"
+    return per_sample
