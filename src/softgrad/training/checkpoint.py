@@ -2,8 +2,10 @@
 
 A checkpoint holds the live weights, the optimizer's and schedule's state, the shuffling
 generator's state (and that of any layer-owned generator, e.g. Dropout's, and of a stateful
-batch-order policy), the validation split, the history and the early-stopping state. Arrays go into the .npz; everything else into its JSON
-metadata, where an array is referenced as ``{"__array__": "<key>"}``.
+batch-order policy), the validation split, the history and the early-stopping state. Arrays
+go into the .npz; everything else into its JSON metadata, where an array is referenced as
+``{"__array__": "<key>"}``. The helpers at the end take a run's state into a checkpoint
+(:func:`snapshot`) and back (:func:`resume_run`).
 """
 
 from __future__ import annotations
