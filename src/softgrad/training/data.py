@@ -69,6 +69,27 @@ def check_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndar
     return w
 
 
+def check_validation(
+    validation_data: Any, X: Any, n_classes: int | None
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """fit's ``validation_data`` as ``(X_val, y_val, w_val)``, checked like X, y, sample_weight."""
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
+        raise ValueError(
+            "fit: validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+            f"sample_weight_val); got {type(validation_data)!r}"
+        )
+    X_val = check_features(validation_data[0], X.dtype, "X_val")
+    if X_val.shape[1:] != X.shape[1:]:
+        raise ValueError(
+            f"fit: X_val must have shape (N, {X.shape[1]}) like X; got shape {X_val.shape}"
+        )
+    y_val = check_target(validation_data[1], X_val.shape[0], n_classes, "y_val")
+    w_val = None
+    if len(validation_data) == 3:
+        w_val = check_weight(validation_data[2], X_val.shape[0], X.dtype)
+    return X_val, y_val, w_val
+
+
 def check_positive_int(value: Any, what: str) -> int:
     """``value`` as a positive int, else ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:

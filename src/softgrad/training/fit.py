@@ -77,7 +77,8 @@ def fit(
     shuffle : bool or batch-order policy, default True
         True: a fresh permutation from ``rng`` each epoch; False: the stored order; or a policy
         of :mod:`softgrad.training.batch_order` (``ReshuffleEachEpoch``: scikit-learn's order).
-    validation_data : (X_val, y_val), optional
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+        Scored after every epoch (the weights, if given, weigh the validation figures).
     validation_fraction : float in [0, 1), default 0.0
         Hold out ``ceil(validation_fraction * N)`` samples of (X, y), stratified by class
         (see :func:`softgrad.datasets.stratified_split`).
@@ -262,7 +263,7 @@ def new_run(
     else:
         train_idx = np.arange(X.shape[0])
         if validation_data is not None:
-            validation = _check_validation(validation_data, X, model)
+            validation = data.check_validation(validation_data, X, data.n_classes(model))
     info = {
         "n_samples": X.shape[0],
         "n_features": X.shape[1],
@@ -296,21 +297,6 @@ def _split_validation(
             f"{fraction!r} of {len(target)} samples"
         )
     return stratified_split(target, fraction, generator)
-
-
-def _check_validation(validation_data, X, model) -> tuple[np.ndarray, np.ndarray, None]:
-    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-        raise ValueError(
-            f"fit: validation_data must be a pair (X_val, y_val); got {type(validation_data)!r}"
-        )
-    X_val = data.check_features(validation_data[0], X.dtype, "X_val")
-    X_val = data.dense_rows(X_val, slice(None))  # evaluated in batches, densified once
-    if X_val.shape[1:] != X.shape[1:]:
-        raise ValueError(
-            f"fit: X_val must have shape (N, {X.shape[1]}) like X; got shape {X_val.shape}"
-        )
-    y_val = data.check_target(validation_data[1], X_val.shape[0], data.n_classes(model), "y_val")
-    return X_val, y_val, None
 
 
 def _check_penalty(l2_penalty: Any) -> float:
