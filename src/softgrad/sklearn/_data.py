@@ -105,3 +105,22 @@ def split(est, X, y_idx, w, validation_data, random_state, dtype):
             f"{X_val.shape[0]} (increase validation_fraction or use more data)"
         )
     return (X, y_idx, w), (X_val, y_val, w_val)
+
+
+def set_classes(est, y, classes, first: bool, incremental: bool) -> None:
+    """Set ``est.classes_`` (from y, or from partial_fit's ``classes``) and check y against it."""
+    labels = np.unique(y)
+    if incremental and not hasattr(est, "classes_"):
+        est.classes_ = np.unique(classes)
+    elif first:
+        est.classes_ = labels
+    elif est.warm_start and not incremental and not np.array_equal(labels, est.classes_):
+        raise ValueError(
+            f"MLPClassifier: with warm_start, y must have the classes {est.classes_!r} of "
+            f"the previous fit; got {labels!r}"
+        )
+    if len(est.classes_) < 2:
+        raise ValueError(
+            "MLPClassifier: y must hold at least 2 classes; got 1 class "
+            f"({est.classes_.tolist()!r})"
+        )

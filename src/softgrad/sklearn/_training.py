@@ -53,6 +53,35 @@ def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
     return Sequential(*layers)
 
 
+def _empty_history() -> dict[str, list]:
+    return {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
+
+
+def initialize(est, n_features: int, hidden, dtype, random_state) -> None:
+    """A fresh network with sklearn's initial weights, and sklearn's fitted bookkeeping."""
+    n_out = 1 if len(est.classes_) == 2 else len(est.classes_)
+    units = [n_features, *hidden, n_out]
+    weights = glorot_weights(units, est.activation, random_state)
+    est._model = build_model(weights, est.activation, est.dropout, dtype)
+    est.n_layers_ = len(hidden) + 2
+    est.n_outputs_ = n_out
+    est.out_activation_ = "logistic" if n_out == 1 else "softmax"
+    est.n_iter_ = 0
+    est.t_ = 0
+    est.loss_curve_ = []
+    est.history_ = _empty_history()
+    est._no_improvement_count = 0
+    est._best_params = None
+    if est.early_stopping:
+        est.validation_scores_ = []
+        est.best_validation_score_ = -np.inf
+        est.best_loss_ = None
+    else:
+        est.best_loss_ = np.inf
+        est.validation_scores_ = None
+        est.best_validation_score_ = None
+
+
 def make_optimizer(est):
     """sklearn's solver as a softgrad optimizer with sklearn's update rule."""
     if est.solver == "sgd":
@@ -134,32 +163,39 @@ def _policies(est, weighted: bool, n_samples: int):
     return stopping, callbacks
 
 
+def _loss(est):
+    """One logistic output for two classes (sklearn's layout), else softmax cross-entropy."""
+    if len(est.classes_) == 2:
+        return LogisticLoss(label_smoothing=est.label_smoothing)
+    return CrossEntropyLoss(label_smoothing=est.label_smoothing)
+
+
+def _invscaling(est, n_samples: int):
+    """sklearn's "invscaling": lr = lr_init / (t_ + 1) ** power_t after each epoch, or None."""
+    if est.solver != "sgd" or est.learning_rate != "invscaling" or est.lr_schedule is not None:
+        return None
+    schedule = InvScalingLR(est._optimizer, power_t=est.power_t, samples_per_epoch=n_samples)
+    schedule.t = est.t_  # samples seen by earlier fits (warm start, partial_fit)
+    return schedule
+
+
 def train(est, train_set, val, random_state, batch_size: int, incremental: bool) -> None:
     """Run softgrad.training.fit on ``est._model`` with sklearn's rules (see module docstring)."""
     X, y_idx, w = train_set
-    model, optimizer = est._model, est._optimizer
     if est.dropout > 0:  # one generator for every Dropout layer, drawn after weights and split
         generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-        for layer in model.layers:
+        for layer in est._model.layers:
             if isinstance(layer, Dropout):
                 layer.rng = generator
-    schedule = None
-    if est.solver == "sgd" and est.learning_rate == "invscaling" and est.lr_schedule is None:
-        schedule = InvScalingLR(optimizer, power_t=est.power_t, samples_per_epoch=X.shape[0])
-        schedule.t = est.t_
     stopping, callbacks = _policies(est, w is not None, X.shape[0])
-    if len(est.classes_) == 2:
-        loss = LogisticLoss(label_smoothing=est.label_smoothing)
-    else:
-        loss = CrossEntropyLoss(label_smoothing=est.label_smoothing)
     est.n_iter_ = 0
     if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)
-        est.history_ = {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
+        est.history_ = _empty_history()
     try:
         history = fit(
-            model,
-            loss,
-            optimizer,
+            est._model,
+            _loss(est),
+            est._optimizer,
             X,
             y_idx,
             epochs=1 if incremental else est.max_iter,
@@ -167,7 +203,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
             rng=0,  # unused: the batch order draws from random_state, there is no split
             shuffle=ReshuffleEachEpoch(random_state) if est.shuffle else False,
             validation_data=val,
-            lr_schedule=schedule,
+            lr_schedule=_invscaling(est, X.shape[0]),
             callbacks=callbacks,
             sample_weight=w,
             l2_penalty=est.alpha,

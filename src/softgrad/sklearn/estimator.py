@@ -36,6 +36,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         is "adam" or "sgd"; "lbfgs" is rejected with a ValueError (use sklearn's estimator and
         :meth:`from_sklearn`). ``alpha`` is sklearn's L2 term alpha * ||W||^2 / (2 * sum(w)) per
         mini-batch, w the sample weights (1 each by default): not torch's weight decay.
+        ``n_iter_no_change`` is any real >= 1 (``np.inf``: never stop on a plateau). Checked
+        at fit by scikit-learn's own parameter validation (``_parameter_constraints``).
     dtype : np.float32 or np.float64, default=np.float32
         Precision of the weights and of training; inputs are converted once.
     class_weight : dict, "balanced" or None, default=None
@@ -63,7 +65,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ``coefs_`` are sklearn's, so conversion both ways is exact.
     history_ : dict of lists
         Per epoch: "loss", "val_loss", "val_score" (None without a validation set),
-        "learning_rate".
+        "learning_rate". The validation loss is the training loss function (label smoothing
+        included, no L2 term) on the validation set.
 
     Notes
     -----
@@ -74,6 +77,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
     dtypes are converted once per call; CSR/CSC matrices are accepted.
+
+    The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
+    and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
+    ``softgrad.optim``'s SGD / Adam in scikit-learn's update rules and sklearn's policies
+    (batch order, L2 penalty, stopping rule, verbose lines): see
+    :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays.
 
     See Also
     --------
@@ -263,14 +272,14 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         first = "_model" not in vars(self) or (not self.warm_start and not incremental)
         dtype = _resolve_dtype(self.dtype) if first else self._dtype()
         X, y = _data.check_X_y(self, X, y, dtype, reset=first)
-        self._set_classes(y, classes, first, incremental)
+        _data.set_classes(self, y, classes, first, incremental)
         y_idx = _data.encode_labels(y, self.classes_)
         w = _data.sample_weights(self, X, y, y_idx, self.classes_, sample_weight, incremental)
         # sklearn's random stream, consumed in sklearn's order (weights, split, shuffles): the
         # same random_state gives the same initial weights and batches as sklearn's MLP
         random_state = check_random_state(self.random_state)
         if first:
-            self._initialize(X.shape[1], hidden, dtype, random_state)
+            _training.initialize(self, X.shape[1], hidden, dtype, random_state)
         elif self._layer_units()[1:-1] != hidden:
             raise ValueError(
                 "MLPClassifier: hidden_layer_sizes must stay "
@@ -290,46 +299,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             )
         _training.train(self, train, val, random_state, batch_size, incremental)
         return self
-
-    def _set_classes(self, y, classes, first, incremental):
-        labels = np.unique(y)
-        if incremental and not hasattr(self, "classes_"):
-            self.classes_ = np.unique(classes)
-        elif first:
-            self.classes_ = labels
-        elif self.warm_start and not incremental and not np.array_equal(labels, self.classes_):
-            raise ValueError(
-                f"MLPClassifier: with warm_start, y must have the classes {self.classes_!r} of "
-                f"the previous fit; got {labels!r}"
-            )
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "MLPClassifier: y must hold at least 2 classes; got 1 class "
-                f"({self.classes_.tolist()!r})"
-            )
-
-    def _initialize(self, n_features, hidden, dtype, random_state):
-        n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
-        units = [n_features, *hidden, n_out]
-        weights = _training.glorot_weights(units, self.activation, random_state)
-        self._model = _training.build_model(weights, self.activation, self.dropout, dtype)
-        self.n_layers_ = len(hidden) + 2
-        self.n_outputs_ = n_out
-        self.out_activation_ = "logistic" if n_out == 1 else "softmax"
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.loss_curve_ = []
-        self.history_ = {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
-        self._no_improvement_count = 0
-        self._best_params = None
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
 
     # ---- prediction -----------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
