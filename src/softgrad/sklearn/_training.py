@@ -207,6 +207,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
             callbacks=callbacks,
             sample_weight=w,
             l2_penalty=est.alpha,
+            check_finite=False,  # validate_data checked X
         )
     except DivergenceError as err:
         raise DivergenceError(

@@ -15,13 +15,14 @@ import numpy as np
 from scipy import sparse
 
 
-def check_features(X: Any, dtype: np.dtype, what: str = "X") -> Any:
+def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool = True) -> Any:
     """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
 
     A scipy sparse matrix becomes a CSR matrix of ``dtype`` (its batches are densified).
+    ``check_finite=False`` skips the scan for NaN/inf (one pass over X).
     """
     if sparse.issparse(X):
-        return _check_sparse(X, dtype, what)
+        return _check_sparse(X, dtype, what, check_finite)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"fit: {what} must have shape (N, D); got shape {X.shape}")
@@ -30,6 +31,8 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X") -> Any:
     if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
         raise TypeError(f"fit: {what} must be a real numeric array; got dtype {X.dtype}")
     X = np.ascontiguousarray(X, dtype=dtype)
+    if not check_finite:
+        return X
     # min and max propagate NaN and expose +-inf without a temporary the size of X
     low, high = X.min(), X.max()
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -112,11 +115,11 @@ def output_width(model: Any) -> int | None:
     return None
 
 
-def _check_sparse(X: Any, dtype: np.dtype, what: str) -> Any:
+def _check_sparse(X: Any, dtype: np.dtype, what: str, check_finite: bool) -> Any:
     if X.ndim != 2 or X.shape[0] == 0:
         raise ValueError(f"fit: {what} must have shape (N, D) and N >= 1; got shape {X.shape}")
     X = sparse.csr_matrix(X, dtype=dtype)
-    if X.nnz and not np.all(np.isfinite(X.data)):
+    if check_finite and X.nnz and not np.all(np.isfinite(X.data)):
         raise ValueError(f"fit: {what} must be finite; got a non-finite stored value")
     return X
 

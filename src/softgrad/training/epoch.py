@@ -137,10 +137,9 @@ class EpochRunner:
         pred = predicted_classes(logits, self.pred_buf[:n])
         return np.equal(pred, t, out=self.hit_buf[:n])
 
-    def _penalize(self, weight_sum: float) -> float:
+    def _penalize(self, grads: dict, weight_sum: float) -> float:
         """scikit-learn's L2 term: grad_W += alpha W / sum(w); returns its loss term."""
         scale = self.l2_penalty / weight_sum
-        grads = self.model.named_grads()
         ops = get_ops()
         return sum(
             ops.l2_penalty(self.params[name], grads[name], scale, self.penalty_scratch[name])
@@ -159,9 +158,10 @@ class EpochRunner:
         correct = np.count_nonzero(self._hits(logits, t))
         grad = self.loss.backward()
         self.model.backward(grad, input_grad=False)
+        grads = self.model.named_grads()
         if self.l2_penalty:
-            batch_loss += self._penalize(n)
-        self.optimizer.step(self.params, self.model.named_grads())
+            batch_loss += self._penalize(grads, n)
+        self.optimizer.step(self.params, grads)
         return batch_loss, n, correct
 
     def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
@@ -179,9 +179,10 @@ class EpochRunner:
             # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
             grad = self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype))
             self.model.backward(grad, input_grad=False)
+            grads = self.model.named_grads()
             if self.l2_penalty:
-                batch_loss += self._penalize(weight)
-            self.optimizer.step(self.params, self.model.named_grads())
+                batch_loss += self._penalize(grads, weight)
+            self.optimizer.step(self.params, grads)
         return batch_loss, weight, correct
 
     def _diverged(self, batch_loss: float, epoch: int, batch: int) -> None:

@@ -47,6 +47,7 @@ def fit(
     callbacks: Any = (),
     sample_weight: Any = None,
     l2_penalty: float = 0.0,
+    check_finite: bool = True,
     checkpoint: str | PathLike | None = None,
     resume: str | PathLike | None = None,
 ) -> History:
@@ -108,6 +109,9 @@ def fit(
         loss and ``alpha * W / sum(w)`` to the gradient of every weight matrix (parameters
         named ``W``; biases are not penalised), w the batch's sample weights (1 each by
         default). Formula: ``softgrad.kernels.penalty``.
+    check_finite : bool, default True
+        Scan X for NaN/inf once before training. False skips that pass over X, for a caller
+        that has checked it already (the scikit-learn estimator: ``validate_data``).
     checkpoint : path, optional
         After every epoch, atomically write the run's full state there.
     resume : path, optional
@@ -147,7 +151,7 @@ def fit(
     (20, True)
     """
     epochs, batch_size, X, target, weight = check_arguments(
-        model, loss, X, y, sample_weight, epochs, batch_size, checkpoint
+        model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
     )
     l2_penalty = _check_penalty(l2_penalty)
     params = model.named_params()
@@ -210,6 +214,7 @@ def check_arguments(
     epochs: Any,
     batch_size: Any,
     checkpoint: str | PathLike | None,
+    check_finite: bool = True,
 ) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]:
     """fit's sizes and arrays, checked: ``(epochs, batch_size, X, target, weight)``.
 
@@ -226,7 +231,7 @@ def check_arguments(
     if not params:
         raise ValueError(f"fit: model must have parameters to train; got {model!r}")
     dtype = next(iter(params.values())).dtype
-    X = data.check_features(X, dtype)
+    X = data.check_features(X, dtype, check_finite=bool(check_finite))
     target = data.check_target(y, X.shape[0], data.n_classes(model))
     weight = data.check_weight(sample_weight, X.shape[0], dtype)
     return epochs, batch_size, X, target, weight
