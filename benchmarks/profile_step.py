@@ -55,7 +55,7 @@ class _Stages:
 
 def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[float, dict]:
     """(epoch seconds, {stage: seconds}) for the last of warmup + 1 epochs."""
-    from softgrad.training import loop
+    from softgrad.training import epoch as loop
 
     peer = SoftgradPeer(spec, X, y, n_classes)
     stages = _Stages(peer, warmup)

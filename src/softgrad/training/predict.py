@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from softgrad import functional as F
-from softgrad.training.loop import per_sample_loss
+from softgrad.training.data import dense_rows, per_sample_loss, predicted_classes
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def eval_mode(model: Any) -> Any:
 
 
 def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
-    X = np.asarray(X)
+    X = X if sparse.issparse(X) else np.asarray(X)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
     if (
@@ -81,10 +82,10 @@ def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     X = _check_inputs(X, batch_size, "predict_logits")
     out = None
     with eval_mode(model):
-        for rows in _batches(len(X), batch_size):
-            logits = model.forward(X[rows])
+        for rows in _batches(X.shape[0], batch_size):
+            logits = model.forward(dense_rows(X, rows))
             if out is None:
-                out = np.empty((len(X), *logits.shape[1:]), dtype=logits.dtype)
+                out = np.empty((X.shape[0], *logits.shape[1:]), dtype=logits.dtype)
             out[rows] = logits
     return out
 
@@ -114,10 +115,10 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     X = _check_inputs(X, batch_size, "predict_proba")
     out = None
     with eval_mode(model):
-        for rows in _batches(len(X), batch_size):
-            logits = model.forward(X[rows])
+        for rows in _batches(X.shape[0], batch_size):
+            logits = model.forward(dense_rows(X, rows))
             if out is None:
-                out = np.empty((len(X), *logits.shape[1:]), dtype=logits.dtype)
+                out = np.empty((X.shape[0], *logits.shape[1:]), dtype=logits.dtype)
             F.softmax(logits, axis=-1, out=out[rows])
     return out
 
@@ -163,32 +164,32 @@ def evaluate(
     """
     X = _check_inputs(X, batch_size, "evaluate")
     y = np.asarray(y)
-    if len(X) == 0:
+    if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
     if y.shape != X.shape[:1]:
-        raise ValueError(f"evaluate: y must have shape ({len(X)},); got shape {y.shape}")
+        raise ValueError(f"evaluate: y must have shape ({X.shape[0]},); got shape {y.shape}")
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if sample_weight.shape != y.shape:
             raise ValueError(
-                f"evaluate: sample_weight must have shape ({len(X)},); got shape "
+                f"evaluate: sample_weight must have shape ({X.shape[0]},); got shape "
                 f"{sample_weight.shape}"
             )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
     loss_sum = hits = 0.0
     with eval_mode(model):
-        for rows in _batches(len(X), batch_size):
-            logits = model.forward(X[rows])
+        for rows in _batches(X.shape[0], batch_size):
+            logits = model.forward(dense_rows(X, rows))
             if per_sample is None:
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:
                 losses = per_sample.forward(logits, y[rows])
-            hit = np.argmax(logits, axis=-1) == y[rows]
+            hit = predicted_classes(logits) == y[rows]
             if sample_weight is None:
                 loss_sum += float(np.sum(losses, dtype=np.float64))
                 hits += float(np.count_nonzero(hit))
             else:
                 loss_sum += float(np.dot(sample_weight[rows], losses))
                 hits += float(np.dot(sample_weight[rows], hit))
-    total = float(len(X)) if sample_weight is None else float(sample_weight.sum())
+    total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     return loss_sum / total, hits / total
