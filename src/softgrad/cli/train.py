@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_finite_rows
 from softgrad.cli import checks, train_config
-from softgrad.cli.output import describe_network, print_json
-from softgrad.cli.parser import (
+from softgrad.cli.argtypes import (
     fraction,
     hidden_sizes,
     nonnegative_float,
@@ -19,6 +19,7 @@ from softgrad.cli.parser import (
     positive_float,
     positive_int,
 )
+from softgrad.cli.output import describe_network, print_json
 from softgrad.cli.progress import EpochProgress
 
 MISCLASSIFIED_SHOWN = 36
@@ -107,8 +108,8 @@ def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
         raise ValueError(
             f"train: data must have at least 2 training and 1 test samples; got {data!r}"
         )
-    checks.finite_features(data.X_train, f"train: {data.name} training set")
-    checks.finite_features(data.X_test, f"train: {data.name} test set")
+    check_finite_rows(data.X_train, f"train: {data.name} training set", "features")
+    check_finite_rows(data.X_test, f"train: {data.name} test set", "features")
     if args.misclassified and data.image_shape is None:
         raise ValueError(f"train: --misclassified needs image data; {data.name} has no image shape")
     if settings["val_fraction"] and settings["val_fraction"] * len(data.y_train) < data.n_classes:
