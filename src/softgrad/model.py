@@ -246,7 +246,7 @@ def save(
     >>> bool(np.array_equal(model.network.forward(X), network.forward(X)))
     True
     >>> model.predict(X)
-    array([2, 2])
+    array([0, 0])
     """
     if isinstance(model, Model):
         extras = {
