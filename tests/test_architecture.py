@@ -121,6 +121,8 @@ def _module_name(path: Path, root: Path) -> str:
 def _import_edges(path: Path, root: Path, modules: set[str]) -> set[str]:
     """The modules of ``modules`` that the file at ``path`` imports, anywhere in its body.
 
+    Imports under ``if TYPE_CHECKING:`` are left out: they never run, so they cannot make a
+    cycle (the type-only import of gradcheck/hints.py names diagnosis.Probe for an annotation).
     ``from pkg import name`` points at the submodule ``pkg.name`` when there is one, else at
     ``pkg`` itself; ``import a.b.c`` points at ``a.b.c``. Importing ``a.b.c`` from outside the
     package ``a.b`` also runs ``a/b/__init__.py``, so it points at ``a.b`` too (from inside, the
@@ -129,8 +131,18 @@ def _import_edges(path: Path, root: Path, modules: set[str]) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     name = _module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    # imports under "if TYPE_CHECKING:" exist for annotations only and never run
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
     targets = set()
     for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -245,8 +257,13 @@ def test_the_cycle_detector_sees_a_loop_through_a_package_init(tmp_path):
 
 
 def test_the_cycle_detector_passes_a_package_without_one(tmp_path):
+    # b names a's type for an annotation only: that import never runs
     package = _write_package(
         tmp_path,
-        {"__init__.py": "", "a.py": "from pkg import b\n", "b.py": "import numpy\n"},
+        {
+            "__init__.py": "",
+            "a.py": "from pkg import b\n",
+            "b.py": "import typing\nif typing.TYPE_CHECKING:\n    from pkg.a import A\n",
+        },
     )
     assert import_cycles(import_graph(package)) == []
