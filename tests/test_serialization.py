@@ -10,11 +10,12 @@ import pytest
 
 import softgrad
 from softgrad import serialization
+from softgrad.atomic import atomic_write
 from softgrad.errors import ModelFileError
-from softgrad.model import Model
+from softgrad.model import Model, load, save
 from softgrad.nn import Dropout, Linear, ReLU, Sequential, Tanh, build_mlp
 from softgrad.preprocessing import Scaler
-from softgrad.serialization import atomic_write, load, read_npz, save, write_npz
+from softgrad.serialization import read_npz, write_npz
 
 
 def _model(rng, dtype=np.float32, classes=None):
@@ -56,6 +57,86 @@ def test_round_trip_of_every_layer_type(tmp_path, rng):
     X = rng.integers(0, 4, (20, 5))
     np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
     assert again.image_shape is None and again.metadata == {}
+
+
+# --- one line from Python: softgrad.save(network, path) / softgrad.load(path) -------------------
+
+
+def _quickstart_network(dtype=np.float32):
+    # the README quickstart's network: no classes, no scaler, just layers
+    return Sequential(Linear(4, 16, rng=0, dtype=dtype), ReLU(), Linear(16, 3, rng=1, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_a_plain_sequential_and_load_it(tmp_path, rng, dtype):
+    network = _quickstart_network(dtype)
+    X = rng.normal(size=(10, 4)).astype(dtype)
+    softgrad.save(network, tmp_path / "net.npz")
+    model = softgrad.load(tmp_path / "net.npz")
+
+    # the network forwards bit-identically, in its own dtype (no scaler casts the input)
+    np.testing.assert_array_equal(model.network.forward(X), network.forward(X))
+    assert model.network.forward(X).dtype == dtype
+    assert model.scaler is None
+    # classes default to the output indices, so predict gives the argmax of the logits
+    np.testing.assert_array_equal(model.classes, [0, 1, 2])
+    np.testing.assert_array_equal(model.predict(X), network.forward(X).argmax(axis=1))
+    np.testing.assert_array_equal(model.predict_proba(X), softgrad.softmax(network.forward(X)))
+
+
+def test_model_save_needs_neither_classes_nor_scaler(tmp_path, rng):
+    network = _quickstart_network()
+    Model(network).save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz")
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again.decision_function(X), network.forward(X))
+
+
+def test_save_takes_classes_and_scaler_for_a_bare_network(tmp_path):
+    network = _quickstart_network()
+    save(network, tmp_path / "m.npz", classes=["a", "b", "c"], scaler=Scaler.for_range(10))
+    again = load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.classes, ["a", "b", "c"])
+    assert again.scaler == Scaler.for_range(10)
+
+
+def test_save_refuses_what_it_cannot_write(tmp_path):
+    with pytest.raises(TypeError, match=r"save: model must be a softgrad Model or .*Sequential"):
+        save([np.zeros(3)], tmp_path / "m.npz")
+    model = Model(_quickstart_network())
+    with pytest.raises(TypeError, match=r"save: classes must not be given with a Model"):
+        save(model, tmp_path / "m.npz", classes=[0, 1, 2])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_without_weights_needs_classes():
+    with pytest.raises(ValueError, match="Model: classes must be given when the network has no"):
+        Model(Sequential(ReLU()))
+
+
+def test_a_file_written_before_save_took_bare_networks_still_loads(tmp_path, rng):
+    # the exact layout softgrad wrote before the "scaled" header field existed: always a scaler
+    model, X = _model(rng)
+    arrays = dict(model.network.named_params())
+    arrays.update({"scaler.offset": model.scaler.offset, "scaler.scale": model.scaler.scale})
+    arrays["classes"] = model.classes
+    meta = {
+        "network": model.network.get_config(),
+        "image_shape": [28, 28],
+        "metadata": model.metadata,
+        "softgrad_version": "0.1.0",
+    }
+    write_npz(tmp_path / "old.npz", arrays, meta, kind="model")
+    again = load(tmp_path / "old.npz")
+    assert again.scaler == model.scaler
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_unscaled_model_files_still_hold_every_array_older_readers_need(tmp_path):
+    save(_quickstart_network(), tmp_path / "m.npz")
+    arrays, meta = read_npz(tmp_path / "m.npz")
+    assert {"scaler.offset", "scaler.scale", "classes"} <= set(arrays)
+    assert meta["scaled"] is False
 
 
 def test_file_is_plain_arrays_with_a_json_header(tmp_path, rng):

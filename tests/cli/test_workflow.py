@@ -186,10 +186,11 @@ def test_evaluate_on_a_user_file(cli, digits_model, tmp_path):
 
 
 def test_evaluate_computes_logits_once(cli, digits_model, monkeypatch):
+    import softgrad.model
     import softgrad.training as training
 
     calls = []
-    real = training.predict_logits
+    real = softgrad.model.predict_batches
 
     def counted(*args, **kwargs):
         calls.append(1)
@@ -198,7 +199,8 @@ def test_evaluate_computes_logits_once(cli, digits_model, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("evaluate must not run the network a second time")
 
-    monkeypatch.setattr(training, "predict_logits", counted)
+    monkeypatch.setattr(softgrad.model, "predict_batches", counted)  # the Model's batched pass
+    monkeypatch.setattr(training, "predict_logits", forbidden)
     monkeypatch.setattr(training, "predict_proba", forbidden)
     monkeypatch.setattr(training, "evaluate", forbidden)
     result = cli("evaluate", "--model", digits_model, "--json")

@@ -115,7 +115,7 @@ def test_from_sklearn_rejects_other_models():
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_to_model_predicts_the_same_and_round_trips(tmp_path, n_classes):
-    from softgrad.serialization import load
+    from softgrad import load
 
     X, y = make_classification(
         n_samples=90,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
 from softgrad.cli.images import IMAGE_SUFFIXES, load_image
 from softgrad.errors import DataFormatError
@@ -99,8 +100,8 @@ def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
         array = array[None, :]
     elif array.ndim >= 3 and int(np.prod(array.shape[1:])) == n_features:
         array = array.reshape(array.shape[0], -1)  # a stack of images
-    checks.feature_count(array, n_features, f"predict: {path}")
-    checks.finite_features(array, f"predict: {path}")
+    check_feature_count(array, n_features, f"predict: {path}", "samples")
+    check_finite_rows(array, f"predict: {path}", "features")
     return array
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_finite_rows
 from softgrad.cli import checks, train_config
-from softgrad.cli.output import describe_network, print_json
-from softgrad.cli.parser import (
+from softgrad.cli.argtypes import (
     fraction,
     hidden_sizes,
     nonnegative_float,
@@ -20,6 +21,7 @@ from softgrad.cli.parser import (
     positive_float,
     positive_int,
 )
+from softgrad.cli.output import describe_network, print_json
 from softgrad.cli.progress import EpochProgress
 from softgrad.cli.staging import Staged, remove_leftovers
 from softgrad.errors import DivergenceError
@@ -127,17 +129,45 @@ def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
             f"train: data must hold at least 2 classes; {data.name} has only "
             f"{data.class_names[0]!r}"
         )
-    checks.finite_features(data.X_train, f"train: {data.name} training set")
-    checks.finite_features(data.X_test, f"train: {data.name} test set")
+    check_finite_rows(data.X_train, f"train: {data.name} training set", "features")
+    check_finite_rows(data.X_test, f"train: {data.name} test set", "features")
     if args.misclassified and data.image_shape is None:
         raise ValueError(f"train: --misclassified needs image data; {data.name} has no image shape")
-    if settings["val_fraction"] and settings["val_fraction"] * len(data.y_train) < data.n_classes:
-        raise ValueError(
-            "train: --val-fraction must leave at least one validation sample per class; got "
-            f"{settings['val_fraction']} of {len(data.y_train)} samples for "
-            f"{data.n_classes} classes"
-        )
     return data
+
+
+def _validation(
+    args: argparse.Namespace, settings: dict[str, Any], data: Any
+) -> tuple[dict[str, Any], str | None]:
+    """``settings`` with a validation share that gives every class a sample, and a note if not.
+
+    The default share (10%) of a small training set can leave a class without a validation
+    sample (60 samples of 10 classes: 10% of the 48 training samples is 4.8). Then the run trains
+    without validation and the note says so and why. A share the user chose is never changed:
+    one that is too small is refused, and so is the default when ``--patience`` needs validation.
+    """
+    fraction, n_train, n_classes = settings["val_fraction"], len(data.y_train), data.n_classes
+    if not fraction or fraction * n_train >= n_classes:
+        return settings, None
+    why = (
+        f"{fraction:g} of {n_train} training samples is fewer than one per class "
+        f"({n_classes} classes)"
+    )
+    needed = math.ceil(100 * n_classes / n_train) / 100  # the smallest share in whole percent
+    if needed * n_train < n_classes:  # 100 * C / N rounded down in floating point
+        needed = round(needed + 0.01, 2)
+    fix = (
+        f"pass --val-fraction {needed:g} or more to hold out one sample per class"
+        if needed < 1 and math.ceil(needed * n_train) < n_train
+        else "this data set has too few samples to hold one per class out"
+    )
+    if args.val_fraction is not None or settings["patience"] is not None:
+        asked = "--val-fraction" if args.val_fraction is not None else "--patience"
+        raise ValueError(
+            f"train: {asked} needs a validation set with at least one sample per class; "
+            f"got {why}: {fix}"
+        )
+    return {**settings, "val_fraction": 0.0}, f"validation skipped: {why}; {fix}"
 
 
 def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochProgress]:
@@ -290,11 +320,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr)
     settings = train_config.match_checkpoint(args, settings)
     data = _load(args, settings)
+    settings, validation_note = _validation(args, settings, data)
     scaler = data.fit_scaler()
     network, history, seconds, progress = _fit(args, settings, data, scaler, paths)
     X_test = scaler.transform(data.X_test)
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)
+    summary["validation_note"] = validation_note
     metadata = {
         **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
         "data_spec": _data_spec(args.data),
@@ -325,6 +357,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
         f"({s['n_test']} samples)"
     )
+    if s["validation_note"]:
+        print(s["validation_note"])
     print(f"model saved to {s['model']}")
     if s["plot"]:
         print(f"learning curves saved to {s['plot']}")
