@@ -65,7 +65,8 @@ def test_without_numba_choosing_it_says_why_in_one_error():
     done = _python(_NO_NUMBA + "from softgrad.kernels import set_kernels\nset_kernels('numba')")
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("ImportError: set_kernels: the 'numba' kernels need numba"), last
+    error = "softgrad.errors.MissingDependencyError: set_kernels: the 'numba' kernels need numba"
+    assert last.startswith(error), last
     assert "pip install numba" in last and "set_kernels('numpy')" in last
 
 

@@ -35,7 +35,7 @@ class NumbaOps(NumpyOps):
         try:
             layer = numba.threading_layer()
         except ValueError:  # no threaded kernel has run in this process yet
-            layer = f"{numba.config.THREADING_LAYER} (not started)"
+            layer = f"{numba.config.THREADING_LAYER}, picked at the first threaded kernel"
         return {"numba": numba.__version__, "threads": numba.get_num_threads(), "layer": layer}
 
     def sgd_step(

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 import os
 
+from softgrad.errors import MissingDependencyError
+
 __all__ = ["KERNELS", "get_ops", "set_kernels"]
 
 # name -> "module:class" of each implementation of the seam
@@ -43,8 +45,9 @@ def set_kernels(name: str) -> object:
     ------
     ValueError
         ``name`` is not one of ``KERNELS``.
-    ImportError
-        The lane needs a package that cannot be imported (``"numba"`` without Numba).
+    MissingDependencyError
+        (an ImportError) The lane needs a package that cannot be imported (``"numba"``
+        without Numba).
 
     Examples
     --------
@@ -61,7 +64,7 @@ def set_kernels(name: str) -> object:
         try:
             importlib.import_module(required)
         except ImportError as exc:
-            raise ImportError(
+            raise MissingDependencyError(
                 f"set_kernels: the {name!r} kernels need {required}, which cannot be imported "
                 f"({exc}); install it (pip install {required}) or use set_kernels('numpy')"
             ) from exc
@@ -80,7 +83,7 @@ def get_ops() -> object:
     if name is None:
         try:
             return set_kernels(DEFAULT)
-        except ImportError:
+        except MissingDependencyError:
             return set_kernels("numpy")  # the default's package is missing (module docstring)
     if name not in KERNELS:
         raise ValueError(
