@@ -219,6 +219,7 @@ def save(model: Model, path: str | os.PathLike) -> None:
         ``model.metadata`` is not JSON-serialisable.
     """
     from softgrad import __version__
+    from softgrad.kernels import get_ops
 
     arrays: dict[str, np.ndarray] = dict(model.network.named_params())
     for name, array in model.scaler.to_arrays().items():
@@ -229,6 +230,7 @@ def save(model: Model, path: str | os.PathLike) -> None:
         "image_shape": None if model.image_shape is None else list(model.image_shape),
         "metadata": model.metadata,
         "softgrad_version": __version__,
+        "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
     }
     write_npz(path, arrays, meta, kind="model")
 
