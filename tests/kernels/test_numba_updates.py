@@ -24,29 +24,33 @@ N_STEPS = 3
 N_OPS = 8 * N_STEPS
 
 # one per branch of the kernels: plain, decay without momentum, momentum, Nesterov with decay,
-# Adam's betas, its L2 decay, AdamW's decoupled shrink
-TORCH_RULES = [
+# scikit-learn's velocity, Adam's betas, its L2 decay, scikit-learn's folded bias correction,
+# AdamW's decoupled shrink
+RULES = [
     (SGD, {"lr": 0.05}),
     (SGD, {"lr": 0.05, "weight_decay": 0.1}),
     (SGD, {"lr": 0.05, "momentum": 0.9}),
     (SGD, {"lr": 0.02, "momentum": 0.8, "nesterov": True, "weight_decay": 0.05}),
+    (SGD, {"lr": 0.02, "momentum": 0.8, "nesterov": True, "lr_in_velocity": True}),
     (Adam, {"lr": 0.01, "betas": (0.8, 0.99)}),
     (Adam, {"lr": 0.01, "weight_decay": 0.1}),
+    (Adam, {"lr": 0.01, "fold_bias_correction": True}),
     (AdamW, {"lr": 0.01, "weight_decay": 0.3}),
 ]
-TORCH_IDS = [f"{cls.__name__}-{'-'.join(map(str, cfg.values()))}" for cls, cfg in TORCH_RULES]
+IDS = [f"{cls.__name__}-{'-'.join(map(str, cfg.values()))}" for cls, cfg in RULES]
 
 
 def _numba_step(opt, param, grad, state, step):
     """One step of the optimizer ``opt``'s rule on the Numba lane; ``state`` holds its buffers."""
     if isinstance(opt, SGD):
         OPS.sgd_step(
-            param, grad, state[0], step, opt.lr, opt.momentum, opt.weight_decay, opt.nesterov, False
-        )
+            param, grad, state[0], step, opt.lr, opt.momentum, opt.weight_decay, opt.nesterov,
+            opt.lr_in_velocity,
+        )  # fmt: skip
     else:
         OPS.adam_step(
             param, grad, state[0], state[1], step, opt.lr, opt.beta1, opt.beta2, opt.eps,
-            opt.weight_decay, isinstance(opt, AdamW), False,
+            opt.weight_decay, isinstance(opt, AdamW), opt.fold_bias_correction,
         )  # fmt: skip
 
 
@@ -73,14 +77,14 @@ def _run_both(cls, config, size, dtype, rng, special=False):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize(("cls", "config"), TORCH_RULES, ids=TORCH_IDS)
-def test_torch_rules_match_the_numpy_lane(cls, config, size, dtype, rng, agree):
+@pytest.mark.parametrize(("cls", "config"), RULES, ids=IDS)
+def test_every_rule_matches_the_numpy_lane(cls, config, size, dtype, rng, agree):
     numba_param, numpy_param, _ = _run_both(cls, config, size, dtype, rng)
     agree(numba_param, numpy_param, N_OPS, f"{cls.__name__} after {N_STEPS} steps")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("cls", "config"), TORCH_RULES, ids=TORCH_IDS)
+@pytest.mark.parametrize(("cls", "config"), RULES, ids=IDS)
 def test_non_finite_gradients_land_where_the_numpy_lane_puts_them(cls, config, dtype, rng, agree):
     numba_param, numpy_param, _ = _run_both(cls, config, 300, dtype, rng, special=True)
     assert not np.isfinite(numpy_param[:3]).any()  # the case is exercised
@@ -117,7 +121,7 @@ def test_fold_bias_correction_is_scikit_learns_adam(size, dtype, rng, agree):
     agree((m * dtype(0.1)).astype(dtype), sk.ms[0], N_OPS, "first moment")
 
 
-@pytest.mark.parametrize(("cls", "config"), TORCH_RULES, ids=TORCH_IDS)
+@pytest.mark.parametrize(("cls", "config"), RULES, ids=IDS)
 def test_the_same_inputs_give_bit_identical_results(cls, config):
     # threaded size: the split over threads must not change a bit
     first = _run_both(cls, config, 79_510, np.float32, np.random.default_rng(7), special=True)
