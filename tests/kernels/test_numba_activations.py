@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
 
 from softgrad import functional as F
+from softgrad.kernels import numba_activations
 from softgrad.kernels.numba_ops import NumbaOps
 
 OPS = NumbaOps()
@@ -99,3 +100,12 @@ def test_the_same_inputs_give_bit_identical_results(activation, rng):
     g = rng.standard_normal(y.shape).astype(np.float32)
     back = [OPS.activation_backward(first, g, activation, np.empty_like(g)) for _ in range(2)]
     np.testing.assert_array_equal(back[0], back[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_kernels_own_tanh_matches_numpys(dtype, rng, agree):
+    # NumbaOps hands tanh to NumPy (faster here); the kernel's tanh must still be right
+    y, b = _inputs(rng, (128, 100), dtype, True)
+    expected = np.tanh(y + b)
+    numba_activations.bias_activation(y, b, numba_activations.TANH)
+    agree(y, expected, N_OPS, "kernel tanh(y + b)")

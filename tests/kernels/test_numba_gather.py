@@ -90,3 +90,12 @@ def test_the_same_inputs_give_bit_identical_batches(rng):
     OPS.gather_rows_scaled(x, idx, 0.0, 1 / 255, first)
     OPS.gather_rows_scaled(x, idx, 0.0, 1 / 255, again)
     np.testing.assert_array_equal(first, again)
+
+
+def test_one_offset_with_a_scale_per_feature(rng):
+    x = rng.integers(0, 256, size=(50, 6), dtype=np.uint8)
+    idx = rng.integers(0, 50, size=9)
+    scale = rng.uniform(0.01, 1.0, size=6).astype(np.float32)
+    out = np.empty((9, 6), dtype=np.float32)
+    OPS.gather_rows_scaled(x, idx, 3.0, scale, out)
+    np.testing.assert_array_equal(out, (x[idx].astype(np.float32) - np.float32(3.0)) * scale)

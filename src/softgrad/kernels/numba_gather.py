@@ -48,8 +48,8 @@ def gather_rows_scaled(x, idx, offset, scale, out):
     x : ndarray of shape (N, D)
         C-contiguous rows of any real dtype (uint8 images, float32 features).
     idx : ndarray of int of shape (B,)
-    offset, scale : ndarray of shape (D,)
-        out's dtype (a scalar Scaler is broadcast to (D,) by the caller).
+    offset, scale : ndarray of shape (D,), or both of shape (1,) (one value for every feature)
+        out's dtype.
     out : ndarray of shape (B, D)
         C-contiguous float32 or float64.
     """
@@ -69,6 +69,13 @@ def _clip(i, n_rows):
 
 @njit(inline="always")
 def _scaled_row(x, row, offset, scale, out, i):
-    for d in range(out.shape[1]):
-        out[i, d] = x[row, d]  # converted to out's dtype first, as astype(out.dtype) would
-        out[i, d] = (out[i, d] - offset[d]) * scale[d]
+    # each value is converted to out's dtype first (the store), as astype(out.dtype) would
+    if scale.size == 1:
+        o, s = offset[0], scale[0]
+        for d in range(out.shape[1]):
+            out[i, d] = x[row, d]
+            out[i, d] = (out[i, d] - o) * s
+    else:
+        for d in range(out.shape[1]):
+            out[i, d] = x[row, d]
+            out[i, d] = (out[i, d] - offset[d]) * scale[d]

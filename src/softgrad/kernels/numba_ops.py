@@ -116,22 +116,29 @@ class NumbaOps(NumpyOps):
         """``out[i] = (x[idx[i]] - offset) * scale`` in out's dtype: a Scaler folded into the
         gather, so stored uint8 rows are scaled on the fly."""
         x2, out2 = _as_rows(x, out)
-        n_features = x2.shape[1]
-        offset = np.broadcast_to(np.asarray(offset, dtype=out.dtype), (n_features,))
-        scale = np.broadcast_to(np.asarray(scale, dtype=out.dtype), (n_features,))
-        numba_gather.gather_rows_scaled(
-            x2,
-            idx,
-            np.ascontiguousarray(offset),
-            np.ascontiguousarray(scale),
-            out2,
-        )
+        offset = np.asarray(offset, dtype=out.dtype).reshape(-1)
+        scale = np.asarray(scale, dtype=out.dtype).reshape(-1)
+        if offset.size != 1 or scale.size != 1:  # per-feature: both (D,)
+            offset, scale = (
+                np.ascontiguousarray(np.broadcast_to(v, x2.shape[1:])) for v in (offset, scale)
+            )
+        numba_gather.gather_rows_scaled(x2, idx, offset, scale, out2)
         return out
 
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
-        """``y = f(y + b)`` in place on an (N, H) product; ``activation`` names f."""
+        """``y = f(y + b)`` in place on an (N, H) product; ``activation`` names f.
+
+        tanh is NumPy's: its vectorised tanh beat the scalar libm tanh a Numba loop calls
+        (at 128 x 100 float32: 42 us against 213 us on one thread), so only the bias add
+        runs here for it.
+        """
         bias = b if b is not None else y[:0, :].reshape(0)
-        numba_activations.bias_activation(y, bias, numba_activations.ACTIVATIONS[activation])
+        kind = numba_activations.ACTIVATIONS[activation]
+        if kind == numba_activations.TANH:
+            numba_activations.bias_activation(y, bias, numba_activations.IDENTITY)
+            np.tanh(y, out=y)
+        else:
+            numba_activations.bias_activation(y, bias, kind)
         return y
 
     def activation_backward(
