@@ -25,52 +25,55 @@ def _case(rng, shape, dtype):
     return logits, target
 
 
-def _reference(logits, target, reduction, weight=None):
-    """(loss, grad, correct) from the NumPy lane."""
+def _reference(logits, target, weight=None):
+    """(loss, grad, correct) from the NumPy lane: the (weighted) mean, sum(w * loss) / sum(w),
+    and per-sample gradients scaled by w / sum(w), as the training loop's step."""
+    w = np.ones(len(target)) if weight is None else weight
     hits = np.argmax(logits, axis=1) == target
     with np.errstate(invalid="ignore", over="ignore"):
-        if weight is None:
-            loss = F.cross_entropy(logits, target, reduction=reduction)
-            grad = F.cross_entropy_grad(logits, target, reduction=reduction)
-            return float(loss), grad, float(np.count_nonzero(hits))
-        # the training loop's weighted step: sum(w * loss) / sum(w), per-sample gradients
-        # scaled by w / sum(w)
-        w = weight / np.sum(weight) if reduction == "mean" else weight
         losses = F.cross_entropy(logits, target, reduction="none").astype(np.float64)
         grad = F.cross_entropy_grad(logits, target, reduction="none")
-        grad *= w.astype(logits.dtype)[:, None]
-        loss = float(logits.dtype.type(np.dot(w, losses)))
-        return loss, grad, float(np.dot(weight, hits))
+    grad *= (w / np.sum(w)).astype(logits.dtype)[:, None]
+    return float(np.dot(w, losses) / np.sum(w)), grad, float(np.dot(w, hits))
 
 
-def _check(logits, target, reduction, agree, weight=None):
-    expected_loss, expected_grad, expected_correct = _reference(logits, target, reduction, weight)
+def _check(logits, target, agree, weight=None):
+    expected_loss, expected_grad, expected_correct = _reference(logits, target, weight)
     grad = np.empty_like(logits)
-    loss, correct = OPS.softmax_cross_entropy(logits, target, grad, reduction, weight)
+    loss, correct = OPS.softmax_cross_entropy_mean_correct(logits, target, grad, weight)
+    mean = OPS.softmax_cross_entropy_mean(logits, target, np.empty_like(logits), weight)
+    np.testing.assert_array_equal(mean, loss)  # NaN equals NaN here
     # loss_n = lse_n - logits[n, y_n] cancels: each lane's error is relative to the logits
     finite = logits[np.isfinite(logits)]
     magnitude = float(np.max(np.abs(finite))) if finite.size else 1.0
-    actual, expected = (np.array(v, dtype=logits.dtype) for v in (loss, expected_loss))
+    # both in float64, computed from the logits' dtype: compare in that dtype's roundings
+    actual, expected = (np.array(v).astype(logits.dtype) for v in (loss, expected_loss))
     agree(actual, expected, N_OPS, "loss", magnitude)
     agree(grad, expected_grad, N_OPS, "gradient")
     assert correct == pytest.approx(expected_correct, rel=1e-12)
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_loss_gradient_and_count_match_the_numpy_lane(shape, dtype, reduction, rng, agree):
+def test_loss_gradient_and_count_match_the_numpy_lane(shape, dtype, rng, agree):
     logits, target = _case(rng, shape, dtype)
-    _check(logits, target, reduction, agree)
+    _check(logits, target, agree)
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_per_sample_weights_match_the_weighted_step(dtype, reduction, rng, agree):
+def test_per_sample_weights_match_the_weighted_step(dtype, rng, agree):
     logits, target = _case(rng, (128, 10), dtype)
     weight = rng.uniform(0, 2, size=128)
     weight[:5] = 0.0
-    _check(logits, target, reduction, agree, weight)
+    _check(logits, target, agree, weight)
+
+
+def test_a_zero_total_weight_gives_zero_loss_gradient_and_count(rng):
+    logits, target = _case(rng, (8, 10), np.float32)
+    grad = np.full_like(logits, np.nan)
+    result = OPS.softmax_cross_entropy_mean_correct(logits, target, grad, np.zeros(8))
+    assert result == (0.0, 0.0)
+    np.testing.assert_array_equal(grad, 0.0)
 
 
 ROWS = {
@@ -94,16 +97,16 @@ def test_non_finite_rows_follow_the_numpy_lane_and_stay_in_their_row(row, dtype,
     logits, target = _case(rng, (6, 3), dtype)
     values, t = ROWS[row]
     logits[2], target[2] = values, t
-    _check(logits, target, "sum", agree)
+    _check(logits, target, agree)
     grad = np.empty_like(logits)
-    OPS.softmax_cross_entropy(logits, target, grad, "sum")
+    OPS.softmax_cross_entropy_mean_correct(logits, target, grad)
     assert np.isfinite(np.delete(grad, 2, axis=0)).all()
 
 
 def test_an_empty_batch_has_loss_zero_as_the_numpy_lane():
     logits, target = np.empty((0, 10), np.float32), np.empty(0, np.intp)
     grad = np.empty_like(logits)
-    assert OPS.softmax_cross_entropy(logits, target, grad, "mean") == (0.0, 0.0)
+    assert OPS.softmax_cross_entropy_mean_correct(logits, target, grad) == (0.0, 0.0)
     assert float(F.cross_entropy(logits, target)) == 0.0
 
 
@@ -113,29 +116,32 @@ def test_the_gradient_may_overwrite_the_logits(dtype, rng):
     logits[3] = [np.inf, np.inf] + [0.0] * 8
     logits[4, 0] = np.nan
     fresh = np.empty_like(logits)
-    expected = OPS.softmax_cross_entropy(logits, target, fresh, "mean")
-    in_place = OPS.softmax_cross_entropy(logits, target, logits, "mean")
+    expected = OPS.softmax_cross_entropy_mean_correct(logits, target, fresh)
+    in_place = OPS.softmax_cross_entropy_mean_correct(logits, target, logits)
     assert (np.isnan(in_place[0]) and np.isnan(expected[0])) or in_place == expected
     np.testing.assert_array_equal(logits, fresh)
 
 
 @pytest.mark.parametrize("bad", [-1, 10, 1_000_000])
-def test_a_target_out_of_range_sends_the_call_to_the_numpy_lane(bad, rng):
+def test_a_target_out_of_range_is_an_index_error_before_anything_is_written(bad, rng):
     logits, target = _case(rng, (8, 10), np.float32)
     target[5] = bad
-    assert OPS.softmax_cross_entropy(logits, target, np.empty_like(logits)) is None
+    grad = np.zeros_like(logits)
+    with pytest.raises(IndexError, match=r"target must hold class indices in \[0, 10\)"):
+        OPS.softmax_cross_entropy_mean(logits, target, grad)
+    np.testing.assert_array_equal(grad, 0.0)
 
 
 @pytest.mark.parametrize("target_dtype", [np.int32, np.int64, np.uint8])
 def test_target_integer_types(target_dtype, rng, agree):
     logits, target = _case(rng, (32, 10), np.float32)
-    _check(logits, target.astype(target_dtype), "mean", agree)
+    _check(logits, target.astype(target_dtype), agree)
 
 
 def test_the_same_inputs_give_bit_identical_results(rng):
     logits, target = _case(rng, (1000, 37), np.float32)
     weight = rng.uniform(0, 1, size=1000)
     grads = [np.empty_like(logits) for _ in range(2)]
-    results = [OPS.softmax_cross_entropy(logits, target, g, "mean", weight) for g in grads]
+    results = [OPS.softmax_cross_entropy_mean_correct(logits, target, g, weight) for g in grads]
     assert results[0] == results[1]
     np.testing.assert_array_equal(grads[0], grads[1])

@@ -43,14 +43,16 @@ IDS = [f"{cls.__name__}-{'-'.join(map(str, cfg.values()))}" for cls, cfg in RULE
 def _numba_step(opt, param, grad, state, step):
     """One step of the optimizer ``opt``'s rule on the Numba lane; ``state`` holds its buffers."""
     if isinstance(opt, SGD):
-        OPS.sgd_step(
-            param, grad, state[0], step, opt.lr, opt.momentum, opt.weight_decay, opt.nesterov,
-            opt.lr_in_velocity,
+        OPS.sgd_update(
+            param, grad, state[0], [], lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov,
+            weight_decay=opt.weight_decay, lr_in_velocity=opt.lr_in_velocity,
+            first_step=step == 1,
         )  # fmt: skip
     else:
-        OPS.adam_step(
-            param, grad, state[0], state[1], step, opt.lr, opt.beta1, opt.beta2, opt.eps,
-            opt.weight_decay, isinstance(opt, AdamW), opt.fold_bias_correction,
+        OPS.adam_update(
+            param, grad, state[0], state[1], [], lr=opt.lr, beta1=opt.beta1, beta2=opt.beta2,
+            eps=opt.eps, weight_decay=opt.weight_decay, decoupled=isinstance(opt, AdamW),
+            fold_bias_correction=opt.fold_bias_correction, step=step,
         )  # fmt: skip
 
 
@@ -101,7 +103,10 @@ def test_lr_in_velocity_is_scikit_learns_sgd(nesterov, size, dtype, rng, agree):
     sk = SGDOptimizer(theirs, learning_rate_init=0.1, momentum=0.9, nesterov=nesterov)
     for step, grad in enumerate(_grads(rng, size, dtype), start=1):
         sk.update_params(theirs, [grad])
-        OPS.sgd_step(ours, grad, velocity, step, 0.1, 0.9, 0.0, nesterov, True)
+        OPS.sgd_update(
+            ours, grad, velocity, [], lr=0.1, momentum=0.9, nesterov=nesterov,
+            weight_decay=0.0, lr_in_velocity=True, first_step=step == 1,
+        )  # fmt: skip
     agree(ours, theirs[0], N_OPS, "scikit-learn's SGD")
     agree(velocity, sk.velocities[0], N_OPS, "velocity")
 
@@ -115,7 +120,10 @@ def test_fold_bias_correction_is_scikit_learns_adam(size, dtype, rng, agree):
     sk = AdamOptimizer(theirs, learning_rate_init=0.01)
     for step, grad in enumerate(_grads(rng, size, dtype), start=1):
         sk.update_params(theirs, [grad])
-        OPS.adam_step(ours, grad, m, v, step, 0.01, 0.9, 0.999, 1e-8, 0.0, False, True)
+        OPS.adam_update(
+            ours, grad, m, v, [], lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0,
+            decoupled=False, fold_bias_correction=True, step=step,
+        )  # fmt: skip
     agree(ours, theirs[0], N_OPS, "scikit-learn's Adam")
     # the kernel keeps the moments without their (1 - beta) factors
     agree((m * dtype(0.1)).astype(dtype), sk.ms[0], N_OPS, "first moment")
@@ -130,12 +138,26 @@ def test_the_same_inputs_give_bit_identical_results(cls, config):
         np.testing.assert_array_equal(a, b)
 
 
-def test_float32_stays_float32_on_the_kernel_path(agree):
+def test_float32_stays_float32_on_the_kernel_path():
     # the scalars are cast to the parameters' dtype, so the update rounds as float32 does
     param = np.array([1.0, 2.0], dtype=np.float32)
     buf = np.zeros(2, dtype=np.float32)
-    OPS.sgd_step(
-        param, np.array([0.5, -1.0], dtype=np.float32), buf, 1, 0.1, 0.9, 0.0, False, False
-    )
+    OPS.sgd_update(
+        param, np.array([0.5, -1.0], dtype=np.float32), buf, [], lr=0.1, momentum=0.9,
+        nesterov=False, weight_decay=0.0, lr_in_velocity=False, first_step=True,
+    )  # fmt: skip
     np.testing.assert_array_equal(param, np.array([0.95, 2.1], dtype=np.float32))
     assert param.dtype == np.float32 and buf.dtype == np.float32
+
+
+def test_a_matrix_parameter_without_a_momentum_buffer(rng, agree):
+    # the NumPy lane's call for one weight matrix and plain SGD: any shape, buf None
+    param = rng.standard_normal((784, 100)).astype(np.float32)
+    grad = rng.standard_normal((784, 100)).astype(np.float32)
+    expected = {"W": param.copy()}
+    SGD(lr=0.1, weight_decay=0.01).step(expected, {"W": grad})
+    OPS.sgd_update(
+        param, grad, None, [], lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.01,
+        lr_in_velocity=False, first_step=True,
+    )  # fmt: skip
+    agree(param, expected["W"], N_OPS, "SGD on a (784, 100) matrix")

@@ -5,14 +5,16 @@ reduction's scale r (1/N for a mean, 1/sum(w) for a weighted mean, 1 for a sum):
 
     m_n    = max_c logits[n, c]                   (the shift: exp never overflows)
     S_n    = sum_c exp(logits[n, c] - m_n)         (accumulated in float64)
-    loss   = r * sum_n w_n * (m_n + log(S_n) - logits[n, y_n])
+    loss   = r * sum_n w_n * (log(S_n) - (logits[n, y_n] - m_n))
     grad   = r * w_n * (exp(logits - m_n) / S_n - onehot(y_n))
     correct = sum_n w_n * [argmax_c logits[n, c] == y_n]
 
 Edge cases are those of :func:`softgrad.functional.cross_entropy` and ``np.argmax``: -inf
 logits take no mass; the k +inf logits of a row share its mass (loss log(k) when the target is
 one of them, inf otherwise); a row holding NaN, or only -inf, has a NaN loss and a NaN gradient
-row and no other row is touched; argmax takes the first maximum, and a NaN is the maximum.
+row and no other row is touched; a row whose loss lies beyond the dtype's range (logits
+spanning more than it, e.g. [3e38, -3e38] in float32) has an infinite loss; argmax takes the
+first maximum, and a NaN is the maximum.
 An empty batch (N = 0) gives a loss of 0.
 
 Rows are independent and the loss and the count are summed over the rows in order, so the
@@ -74,7 +76,7 @@ def softmax_cross_entropy(logits, target, weight, scale, grad):
 def _row(x, y, rw, g):
     """(loss, argmax == y) of one row; writes rw * (softmax(x) - onehot(y)) into g."""
     n_classes = x.size
-    x_y = np.float64(x[y])  # read before g (which may be x) is written
+    x_y = x[y]  # read before g (which may be x) is written
     m = x[0]
     arg = 0
     for c in range(1, n_classes):
@@ -99,7 +101,9 @@ def _row(x, y, rw, g):
     for c in range(n_classes):
         g[c] = g[c] * factor
     g[y] = g[y] - g.dtype.type(rw)
-    return (np.float64(m) - x_y) + math.log(mass), arg == y
+    # (x_y - m) in the logits' dtype, as the NumPy lane: log(S) keeps its precision beside a
+    # large shift, and a loss beyond the dtype's range overflows to inf as it does there
+    return math.log(mass) - np.float64(x_y - m), arg == y
 
 
 @njit(inline="always")

@@ -38,39 +38,44 @@ class NumbaOps(NumpyOps):
             layer = f"{numba.config.THREADING_LAYER}, picked at the first threaded kernel"
         return {"numba": numba.__version__, "threads": numba.get_num_threads(), "layer": layer}
 
-    def sgd_step(
+    def sgd_update(
         self,
         param: np.ndarray,
         grad: np.ndarray,
-        buf: np.ndarray,
-        step: int,
+        buf: np.ndarray | None,
+        scratch: list[np.ndarray],
+        *,
         lr: float,
         momentum: float,
-        weight_decay: float,
         nesterov: bool,
+        weight_decay: float,
         lr_in_velocity: bool,
+        first_step: bool,
     ) -> None:
-        """One SGD step on flat buffers (see :func:`softgrad.kernels.numba_updates.sgd`)."""
-        cast = param.dtype.type
+        """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd`); the
+        NumPy lane's signature, ``scratch`` unused (the fused loop needs no temporary)."""
+        flat = param.reshape(-1)
+        cast = param.dtype.type  # float32 parameters: the update computes in float32
         numba_updates.sgd(
-            param,
-            grad,
-            buf,
+            flat,
+            grad.reshape(-1),
+            flat[:0] if buf is None else buf.reshape(-1),  # not read when momentum is 0
             cast(lr),
             cast(momentum),
             cast(weight_decay),
             bool(nesterov),
             bool(lr_in_velocity),
-            step == 1,
+            bool(first_step),
         )
 
-    def adam_step(
+    def adam_update(
         self,
         param: np.ndarray,
         grad: np.ndarray,
         m: np.ndarray,
         v: np.ndarray,
-        step: int,
+        scratch: list[np.ndarray],
+        *,
         lr: float,
         beta1: float,
         beta2: float,
@@ -78,19 +83,18 @@ class NumbaOps(NumpyOps):
         weight_decay: float,
         decoupled: bool,
         fold_bias_correction: bool,
+        step: int,
     ) -> None:
-        """One Adam (AdamW when ``decoupled``) step on flat buffers, moments stored scaled:
-        ``m = m_true / (1 - beta1)``, ``v = v_true / (1 - beta2)`` (see softgrad.optim.Adam)."""
-        root_bias2 = math.sqrt(1.0 - beta2**step)
-        root_decay2 = math.sqrt(1.0 - beta2)
-        step_size = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
-        eps_hat = eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2
+        """One Adam (AdamW when ``decoupled``) step in one pass
+        (:func:`softgrad.kernels.numba_updates.adam`), moments kept without their (1 - beta)
+        factors; the NumPy lane's signature, ``scratch`` unused."""
+        step_size, eps_hat = adam_scalars(lr, beta1, beta2, eps, fold_bias_correction, step)
         cast = param.dtype.type
         numba_updates.adam(
-            param,
-            grad,
-            m,
-            v,
+            param.reshape(-1),
+            grad.reshape(-1),
+            m.reshape(-1),
+            v.reshape(-1),
             cast(beta1),
             cast(beta2),
             cast(step_size),
@@ -126,7 +130,8 @@ class NumbaOps(NumpyOps):
         return out
 
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
-        """``y = f(y + b)`` in place on an (N, H) product; ``activation`` names f.
+        """``y = f(y + b)`` in place on an (N, H) product, one pass; ``activation`` names f
+        (``numba_activations.ACTIVATIONS``).
 
         tanh is NumPy's: its vectorised tanh beat the scalar libm tanh a Numba loop calls
         (at 128 x 100 float32: 42 us against 213 us on one thread), so only the bias add
@@ -141,49 +146,117 @@ class NumbaOps(NumpyOps):
             numba_activations.bias_activation(y, bias, kind)
         return y
 
-    def activation_backward(
-        self, y: np.ndarray, grad_y: np.ndarray, activation: str, out: np.ndarray
+    def relu_vjp(self, y: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """grad_x = g * (y > 0) into ``out`` (may be ``g``), one pass."""
+        done = self._vjp("relu", y, g, out)
+        return done if done is not None else super().relu_vjp(y, g, out=out)
+
+    def tanh_vjp(self, t: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """grad_x = g * (1 - t * t) into ``out`` (may be ``g``), one pass."""
+        done = self._vjp("tanh", t, g, out)
+        return done if done is not None else super().tanh_vjp(t, g, out=out)
+
+    def sigmoid_vjp(
+        self, s: np.ndarray, g: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
-        """``out = grad_y * f'(y)`` from the output ``y``; ``out`` may be ``grad_y``."""
+        """grad_x = g * s * (1 - s) into ``out`` (may be ``g``), one pass."""
+        done = self._vjp("sigmoid", s, g, out)
+        return done if done is not None else super().sigmoid_vjp(s, g, out=out)
+
+    def _vjp(
+        self, activation: str, y: np.ndarray, g: np.ndarray, out: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The kernel's backward for C-contiguous float32/float64 arrays of one shape and dtype
+        (the training step's); None otherwise (the NumPy lane takes the call)."""
+        if out is None and type(g) is np.ndarray:
+            out = np.empty_like(g)
+        if not (_same_flat_layout(y, g, out) and out.flags.writeable):
+            return None
         numba_activations.activation_backward(
-            y.reshape(-1),
-            grad_y.reshape(-1),
-            numba_activations.ACTIVATIONS[activation],
-            out.reshape(-1),
+            y.reshape(-1), g.reshape(-1), numba_activations.ACTIVATIONS[activation], out.reshape(-1)
         )
         return out
 
-    def softmax_cross_entropy(
+    def softmax_cross_entropy_mean(
         self,
         logits: np.ndarray,
         target: np.ndarray,
         grad: np.ndarray,
-        reduction: str = "mean",
-        weight: np.ndarray | None = None,
-    ) -> tuple[float, float] | None:
-        """(loss, correct) and the gradient written into ``grad`` (may be ``logits``), one pass.
+        sample_weight: np.ndarray | None = None,
+    ) -> float:
+        """The (weighted) mean loss, sum_n w_n loss_n / sum_n w_n; fills ``grad`` with
+        dL/dlogits (may be ``logits``). One pass over the logits (numba_losses)."""
+        return self.softmax_cross_entropy_mean_correct(logits, target, grad, sample_weight)[0]
 
-        ``reduction`` is "mean" (sum / N, or sum(w * loss) / sum(w) with per-sample weights)
-        or "sum"; ``correct`` counts (or weighs) the rows whose argmax is the target. The loss
-        is rounded to the logits' dtype as the NumPy lane's is. None when a target is out of
-        range: the caller then takes the NumPy lane, which reports it.
+    def softmax_cross_entropy_mean_correct(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        grad: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[float, float]:
+        """:meth:`softmax_cross_entropy_mean` and, from the same pass, the (weighted) count of
+        rows whose argmax is the target: ``(loss, sum_n w_n [argmax_c logits[n] == y_n])``.
+
+        A zero total weight (or an empty batch) gives loss 0, a zero gradient and a count of
+        0, as the NumPy lane's functional.cross_entropy does.
+
+        Raises
+        ------
+        IndexError
+            A target outside [0, C) (the kernel checks them before anything is written).
         """
-        n_rows = logits.shape[0]
-        if weight is None:
-            weights = np.empty(0)
-            divisor = float(n_rows)
+        if sample_weight is None:
+            weights, weight_sum = _NO_WEIGHTS, float(logits.shape[0])
         else:
-            weights = np.asarray(weight, dtype=np.float64)
-            divisor = float(np.sum(weights))
-        scale = 1.0 / divisor if reduction == "mean" and divisor > 0 else 1.0
-        loss, correct = numba_losses.softmax_cross_entropy(logits, target, weights, scale, grad)
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            weight_sum = float(np.sum(weights))
+        if weight_sum <= 0:
+            grad[...] = 0.0
+            return 0.0, 0.0
+        loss, correct = numba_losses.softmax_cross_entropy(
+            logits, target, weights, 1.0 / weight_sum, grad
+        )
         if correct < 0:
-            return None
-        with np.errstate(over="ignore"):  # as the NumPy lane: an unrepresentable loss is inf
-            return float(logits.dtype.type(loss)), correct
+            raise IndexError(
+                f"softmax_cross_entropy_mean: target must hold class indices in "
+                f"[0, {logits.shape[1]}); got values from {target.min()} to {target.max()}"
+            )
+        return loss, correct
+
+
+# an empty weight array: every sample weighs 1 (one compiled signature for both cases)
+_NO_WEIGHTS = np.empty(0)
+
+
+def _same_flat_layout(*arrays: object) -> bool:
+    """Whether the arrays are C-contiguous ndarrays of one shape and one float32/64 dtype."""
+    first = arrays[0]
+    return all(
+        type(a) is np.ndarray
+        and a.dtype == first.dtype
+        and a.shape == first.shape
+        and a.flags.c_contiguous
+        for a in arrays
+    ) and first.dtype in (np.float32, np.float64)
 
 
 def _as_rows(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) and (B, D) views of samples of any shape (N, ...) and their batch (B, ...)."""
     n_features = math.prod(x.shape[1:])
     return x.reshape(x.shape[0], n_features), out.reshape(out.shape[0], n_features)
+
+
+def adam_scalars(
+    lr: float, beta1: float, beta2: float, eps: float, fold_bias_correction: bool, step: int
+) -> tuple[float, float]:
+    """(c, e) of the update ``W -= c * m' / (sqrt(v') + e)`` on the scaled moments::
+
+    c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
+    e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      torch
+    e = eps / sqrt(1 - beta2)                           scikit-learn (fold_bias_correction)
+    """
+    root_bias2 = math.sqrt(1.0 - beta2**step)
+    root_decay2 = math.sqrt(1.0 - beta2)
+    step_size = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
+    return step_size, eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2
