@@ -31,12 +31,19 @@ _NO_NUMBA = "import sys; sys.modules['numba'] = None\n"
     "code",
     [
         "import softgrad",
+        "import softgrad; softgrad.set_kernels('numpy')",
         "import softgrad.kernels; softgrad.kernels.get_ops()",
         "from softgrad.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
         "from softgrad.cli import main\ntry:\n    main(['train', '--help'])\nexcept SystemExit:\n"
         "    pass",
     ],
-    ids=["import softgrad", "the default lane", "softgrad --help", "softgrad train --help"],
+    ids=[
+        "import softgrad",
+        "softgrad.set_kernels('numpy')",
+        "the default lane",
+        "softgrad --help",
+        "softgrad train --help",
+    ],
 )
 def test_numba_is_not_imported_unless_chosen(code):
     done = _python(code + "\nimport sys\nprint('numba' in sys.modules)")
@@ -50,6 +57,12 @@ def test_set_kernels_numba_gives_the_numba_lane(monkeypatch):
     ops = registry.set_kernels("numba")
     assert ops.name == "numba" and registry.get_ops() is ops
     assert ops.describe()["threads"] >= 1
+
+
+def test_set_kernels_is_a_top_level_name():
+    import softgrad
+
+    assert softgrad.set_kernels is registry.set_kernels
 
 
 def test_the_environment_variable_chooses_the_numba_lane():
