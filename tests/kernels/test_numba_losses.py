@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
 
 from softgrad import functional as F
+from softgrad.kernels import numba_losses
 from softgrad.kernels.numba_ops import NumbaOps
 
 OPS = NumbaOps()
@@ -145,3 +146,39 @@ def test_the_same_inputs_give_bit_identical_results(rng):
     results = [OPS.softmax_cross_entropy_mean_correct(logits, target, g, weight) for g in grads]
     assert results[0] == results[1]
     np.testing.assert_array_equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row", list(ROWS))
+def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, rng, agree):
+    # the layer's API: per-row losses keeping exp(logits - m) and its row sums, then the
+    # gradient from them with a per-row or a common scale
+    logits, target = _case(rng, (6, 3), dtype)
+    logits[2], target[2] = ROWS[row]
+    e, total, loss = np.empty_like(logits), np.empty(6, dtype), np.empty(6)
+    assert numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected_loss = F.cross_entropy(logits, target, reduction="none")
+        expected_grad = F.cross_entropy_grad(logits, target, reduction="none")
+    finite = logits[np.isfinite(logits)]
+    magnitude = float(np.max(np.abs(finite)))
+    agree(loss.astype(dtype), expected_loss, N_OPS, "per-row loss", magnitude)
+    scale = rng.uniform(0.1, 1.0, size=6).astype(dtype)
+    outs = []
+    for r, expected in (
+        (scale[:1], expected_grad * scale[0]),
+        (scale, expected_grad * scale[:, None]),
+    ):
+        outs.append(np.empty_like(e))
+        numba_losses.softmax_cross_entropy_rows_grad(e, total, target, r, outs[-1])
+        agree(outs[-1], expected, N_OPS, "gradient")
+    # out may be e
+    numba_losses.softmax_cross_entropy_rows_grad(e, total, target, scale, e)
+    np.testing.assert_array_equal(e, outs[-1])
+
+
+def test_the_per_row_pair_checks_the_targets(rng):
+    logits, target = _case(rng, (4, 3), np.float64)
+    target[1] = 3
+    e, total, loss = np.empty_like(logits), np.empty(4), np.empty(4)
+    assert not numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss)

@@ -58,9 +58,8 @@ def softmax_cross_entropy(logits, target, weight, scale, grad):
         range (then nothing is meaningful and the caller takes the NumPy lane, which raises).
     """
     n_rows, n_classes = logits.shape
-    for n in range(n_rows):
-        if target[n] < 0 or target[n] >= n_classes:
-            return 0.0, -1.0
+    if not _targets_in_range(target, n_classes):
+        return 0.0, -1.0
     total = 0.0
     correct = 0.0
     for n in range(n_rows):
@@ -74,48 +73,117 @@ def softmax_cross_entropy(logits, target, weight, scale, grad):
 
 @njit(inline="always")
 def _row(x, y, rw, g):
-    """(loss, argmax == y) of one row; writes rw * (softmax(x) - onehot(y)) into g."""
-    n_classes = x.size
-    x_y = x[y]  # read before g (which may be x) is written
+    """(loss, argmax == y) of one row; writes rw * (softmax(x) - onehot(y)) into g (may be x)."""
+    hit = _argmax(x) == y  # before g (which may be x) is written
+    row_loss, mass = _exp_row(x, y, g)
+    factor = g.dtype.type(rw / mass)  # NaN for a NaN row, whose g is NaN already
+    for c in range(x.size):
+        g[c] = g[c] * factor
+    g[y] = g[y] - g.dtype.type(rw)
+    return row_loss, hit
+
+
+@njit(inline="always")
+def _argmax(x):
+    """np.argmax of one row: the first maximum, and a NaN is the maximum."""
     m = x[0]
     arg = 0
-    for c in range(1, n_classes):
-        if m != m:  # a NaN is the maximum (np.argmax): the first one wins
+    for c in range(1, x.size):
+        if m != m:
             break
         if x[c] > m or x[c] != x[c]:
             m = x[c]
             arg = c
-    if m != m or m == -np.inf:
-        # NaN in the row, or no finite mass (all -inf): the whole row is NaN, as in NumPy
-        for c in range(n_classes):
-            g[c] = np.nan
-        return np.nan, arg == y
-    if m == np.inf:
-        return _posinf_row(x, y, rw, g), arg == y
-    mass = 0.0
-    for c in range(n_classes):
-        e = np.exp(x[c] - m)
-        g[c] = e
-        mass += e
-    factor = g.dtype.type(rw / mass)
-    for c in range(n_classes):
-        g[c] = g[c] * factor
-    g[y] = g[y] - g.dtype.type(rw)
-    # (x_y - m) in the logits' dtype, as the NumPy lane: log(S) keeps its precision beside a
-    # large shift, and a loss beyond the dtype's range overflows to inf as it does there
-    return math.log(mass) - np.float64(x_y - m), arg == y
+    return arg
+
+
+@njit(cache=True)
+def softmax_cross_entropy_rows(logits, target, e, total, loss):
+    """Per-row losses, and what the gradient needs, in one pass (the seam's per-row API).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, C)
+        C-contiguous float32 or float64.
+    target : ndarray of int of shape (N,)
+        Class indices, checked (the pass stops at the first one outside [0, C)).
+    e : ndarray of shape (N, C)
+        Written with exp(logits - m_n), logits' dtype; not ``logits``.
+    total : ndarray of shape (N,)
+        Written with the row sums of e (rounded to the logits' dtype).
+    loss : ndarray of float64 of shape (N,)
+        Written with log(S_n) - (logits[n, y_n] - m_n), the module's edge cases.
+
+    Returns
+    -------
+    bool
+        False when a target is out of range (then nothing is meaningful).
+
+    Notes
+    -----
+    The limits of the module docstring hold for ``e / total``: a +inf row gets e = 1 at its
+    +inf entries and 0 elsewhere (total k), a NaN or all -inf row NaN throughout.
+    """
+    if not _targets_in_range(target, logits.shape[1]):
+        return False
+    for n in range(logits.shape[0]):
+        loss[n], total[n] = _exp_row(logits[n], target[n], e[n])
+    return True
 
 
 @njit(inline="always")
-def _posinf_row(x, y, rw, g):
-    """The +inf limit: the k +inf entries share the mass; loss log(k) at one, else inf."""
-    k = 0
+def _targets_in_range(target, n_classes):
+    for n in range(target.size):
+        if target[n] < 0 or target[n] >= n_classes:
+            return False
+    return True
+
+
+@njit(inline="always")
+def _exp_row(x, y, e):
+    """(loss, S) of one row; writes exp(x - m) (or the +inf limit's 0/1) into e (may be x:
+    each entry is read before it is written, the target's first)."""
+    x_y = x[y]
+    m = x[_argmax(x)]
+    if m != m or m == -np.inf:
+        for c in range(x.size):
+            e[c] = np.nan
+        return np.nan, e.dtype.type(np.nan)
+    if m == np.inf:
+        k = 0
+        for c in range(x.size):
+            hit = x[c] == np.inf
+            e[c] = 1 if hit else 0
+            k += hit
+        return (math.log(k) if x_y == np.inf else np.inf), e.dtype.type(k)
+    mass = 0.0
     for c in range(x.size):
-        if x[c] == np.inf:
-            k += 1
-    target_is_inf = x[y] == np.inf  # before g (which may be x) is written
-    share = g.dtype.type(rw / k)
-    for c in range(x.size):
-        g[c] = share if x[c] == np.inf else 0
-    g[y] = g[y] - g.dtype.type(rw)
-    return math.log(k) if target_is_inf else np.inf
+        e[c] = np.exp(x[c] - m)
+        mass += e[c]
+    # (x_y - m) in the logits' dtype, as the NumPy lane: log(S) keeps its precision beside a
+    # large shift, and a loss beyond the dtype's range overflows to inf as it does there
+    return math.log(mass) - np.float64(x_y - m), e.dtype.type(mass)
+
+
+@njit(cache=True)
+def softmax_cross_entropy_rows_grad(e, total, target, scale, out):
+    """``out = r_n * (e / S - onehot(y))`` in one pass; ``out`` may be ``e``.
+
+    Parameters
+    ----------
+    e : ndarray of shape (N, C)
+    total : ndarray of shape (N,)
+        Row sums of e (from :func:`softmax_cross_entropy_rows`).
+    target : ndarray of int of shape (N,)
+        Class indices (checked when the loss was computed).
+    scale : ndarray of shape (N,) or (1,)
+        r_n per row, or one r for every row; e's dtype.
+    out : ndarray of shape (N, C)
+    """
+    per_row = scale.size > 1
+    for n in range(e.shape[0]):
+        r = scale[n] if per_row else scale[0]
+        factor = r / total[n]
+        for c in range(e.shape[1]):
+            out[n, c] = e[n, c] * factor
+        out[n, target[n]] = out[n, target[n]] - r
