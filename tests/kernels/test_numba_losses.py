@@ -156,7 +156,9 @@ def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, rng, agree):
     logits, target = _case(rng, (6, 3), dtype)
     logits[2], target[2] = ROWS[row]
     e, total, loss = np.empty_like(logits), np.empty(6, dtype), np.empty(6)
-    assert numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss)
+    offsets = np.empty(6, np.intp)
+    assert numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
+    np.testing.assert_array_equal(offsets, np.arange(6) * 3 + target)
     with np.errstate(invalid="ignore", over="ignore"):
         expected_loss = F.cross_entropy(logits, target, reduction="none")
         expected_grad = F.cross_entropy_grad(logits, target, reduction="none")
@@ -170,10 +172,10 @@ def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, rng, agree):
         (scale, expected_grad * scale[:, None]),
     ):
         outs.append(np.empty_like(e))
-        numba_losses.softmax_cross_entropy_rows_grad(e, total, target, r, outs[-1])
+        numba_losses.softmax_cross_entropy_rows_grad(e, total, offsets, r, outs[-1])
         agree(outs[-1], expected, N_OPS, "gradient")
     # out may be e
-    numba_losses.softmax_cross_entropy_rows_grad(e, total, target, scale, e)
+    numba_losses.softmax_cross_entropy_rows_grad(e, total, offsets, scale, e)
     np.testing.assert_array_equal(e, outs[-1])
 
 
@@ -181,4 +183,5 @@ def test_the_per_row_pair_checks_the_targets(rng):
     logits, target = _case(rng, (4, 3), np.float64)
     target[1] = 3
     e, total, loss = np.empty_like(logits), np.empty(4), np.empty(4)
-    assert not numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss)
+    offsets = np.empty(4, np.intp)
+    assert not numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)

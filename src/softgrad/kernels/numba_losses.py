@@ -98,7 +98,7 @@ def _argmax(x):
 
 
 @njit(cache=True)
-def softmax_cross_entropy_rows(logits, target, e, total, loss):
+def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     """Per-row losses, and what the gradient needs, in one pass (the seam's per-row API).
 
     Parameters
@@ -113,6 +113,8 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss):
         Written with the row sums of e (rounded to the logits' dtype).
     loss : ndarray of float64 of shape (N,)
         Written with log(S_n) - (logits[n, y_n] - m_n), the module's edge cases.
+    offsets : ndarray of intp of shape (N,)
+        Written with the flat offsets n * C + y_n of the targets (the NumPy lane's cache).
 
     Returns
     -------
@@ -126,8 +128,10 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss):
     """
     if not _targets_in_range(target, logits.shape[1]):
         return False
+    n_classes = logits.shape[1]
     for n in range(logits.shape[0]):
         loss[n], total[n] = _exp_row(logits[n], target[n], e[n])
+        offsets[n] = n * n_classes + target[n]
     return True
 
 
@@ -166,7 +170,7 @@ def _exp_row(x, y, e):
 
 
 @njit(cache=True)
-def softmax_cross_entropy_rows_grad(e, total, target, scale, out):
+def softmax_cross_entropy_rows_grad(e, total, offsets, scale, out):
     """``out = r_n * (e / S - onehot(y))`` in one pass; ``out`` may be ``e``.
 
     Parameters
@@ -174,16 +178,18 @@ def softmax_cross_entropy_rows_grad(e, total, target, scale, out):
     e : ndarray of shape (N, C)
     total : ndarray of shape (N,)
         Row sums of e (from :func:`softmax_cross_entropy_rows`).
-    target : ndarray of int of shape (N,)
-        Class indices (checked when the loss was computed).
+    offsets : ndarray of int of shape (N,)
+        Flat offsets n * C + y_n of the targets (from :func:`softmax_cross_entropy_rows`).
     scale : ndarray of shape (N,) or (1,)
         r_n per row, or one r for every row; e's dtype.
     out : ndarray of shape (N, C)
     """
     per_row = scale.size > 1
+    n_classes = e.shape[1]
     for n in range(e.shape[0]):
         r = scale[n] if per_row else scale[0]
         factor = r / total[n]
-        for c in range(e.shape[1]):
+        for c in range(n_classes):
             out[n, c] = e[n, c] * factor
-        out[n, target[n]] = out[n, target[n]] - r
+        y = offsets[n] - n * n_classes
+        out[n, y] = out[n, y] - r

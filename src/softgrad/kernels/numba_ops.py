@@ -53,7 +53,15 @@ class NumbaOps(NumpyOps):
         first_step: bool,
     ) -> None:
         """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd`); the
-        NumPy lane's signature, ``scratch`` unused (the fused loop needs no temporary)."""
+        NumPy lane's signature, ``scratch`` unused (the fused loop needs no temporary).
+        Arrays other than C-contiguous native float32/float64 of one dtype go to the NumPy
+        lane."""
+        if not _same_flat_layout(param, grad, *(() if buf is None else (buf,))):
+            super().sgd_update(
+                param, grad, buf, scratch, lr=lr, momentum=momentum, nesterov=nesterov,
+                weight_decay=weight_decay, lr_in_velocity=lr_in_velocity, first_step=first_step,
+            )  # fmt: skip
+            return
         flat = param.reshape(-1)
         cast = param.dtype.type  # float32 parameters: the update computes in float32
         numba_updates.sgd(
@@ -87,7 +95,15 @@ class NumbaOps(NumpyOps):
     ) -> None:
         """One Adam (AdamW when ``decoupled``) step in one pass
         (:func:`softgrad.kernels.numba_updates.adam`), moments kept without their (1 - beta)
-        factors; the NumPy lane's signature, ``scratch`` unused."""
+        factors; the NumPy lane's signature, ``scratch`` unused. Arrays other than
+        C-contiguous native float32/float64 of one dtype go to the NumPy lane."""
+        if not _same_flat_layout(param, grad, m, v):
+            super().adam_update(
+                param, grad, m, v, scratch, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                weight_decay=weight_decay, decoupled=decoupled,
+                fold_bias_correction=fold_bias_correction, step=step,
+            )  # fmt: skip
+            return
         step_size, eps_hat = adam_scalars(lr, beta1, beta2, eps, fold_bias_correction, step)
         cast = param.dtype.type
         numba_updates.adam(
@@ -104,7 +120,10 @@ class NumbaOps(NumpyOps):
         )
 
     def gather_rows(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out[i] = x[idx[i]]`` (indices clipped to the rows, as ``np.take(mode="clip")``)."""
+        """``out[i] = x[idx[i]]`` (indices clipped to the rows, as ``np.take(mode="clip")``).
+        Anything but C-contiguous native arrays (``out`` of x's dtype) goes to the NumPy lane."""
+        if not (_native_rows(x, idx) and _native_rows(out) and out.dtype == x.dtype):
+            return super().gather_rows(x, idx, out)
         x2, out2 = _as_rows(x, out)
         numba_gather.gather_rows(x2, idx, out2)
         return out
@@ -177,6 +196,40 @@ class NumbaOps(NumpyOps):
         )
         return out
 
+    def softmax_cross_entropy(
+        self, logits: np.ndarray, target: np.ndarray, e: np.ndarray
+    ) -> tuple[np.ndarray, object]:
+        """Per-row losses and the cache for :meth:`softmax_cross_entropy_grad`, one pass
+        (numba_losses.softmax_cross_entropy_rows) for class-index targets and C-contiguous
+        native float rows; anything else (distribution targets) goes to the NumPy lane."""
+        if target.ndim != 1 or not _same_flat_layout(logits, e):
+            return super().softmax_cross_entropy(logits, target, e)
+        from softgrad.kernels.losses import SoftmaxCE  # the NumPy lane's cache type
+
+        n_rows = logits.shape[0]
+        total = np.empty((n_rows, 1), dtype=logits.dtype)
+        loss = np.empty(n_rows)
+        offsets = np.empty(n_rows, dtype=np.intp)
+        if not numba_losses.softmax_cross_entropy_rows(
+            logits, target, e, total.reshape(-1), loss, offsets
+        ):
+            return super().softmax_cross_entropy(logits, target, e)  # it reports the target
+        return loss, SoftmaxCE(e, total, offsets)
+
+    def softmax_cross_entropy_grad(
+        self, cache: object, scale: float | np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """dL/dlogits = r * (e / S - onehot(y)) into ``out`` (may be ``e``), one pass, for
+        class-index caches; distribution targets go to the NumPy lane."""
+        e, total, target = cache
+        if out is None:
+            out = np.empty_like(e)
+        if target.ndim != 1 or not (_same_flat_layout(e, out) and out.flags.writeable):
+            return super().softmax_cross_entropy_grad(cache, scale, out=out)
+        r = np.asarray(scale, dtype=e.dtype).reshape(-1)  # a float or (N, 1) per-row scales
+        numba_losses.softmax_cross_entropy_rows_grad(e, total.reshape(-1), target, r, out)
+        return out
+
     def softmax_cross_entropy_mean(
         self,
         logits: np.ndarray,
@@ -229,8 +282,14 @@ class NumbaOps(NumpyOps):
 _NO_WEIGHTS = np.empty(0)
 
 
+def _native_rows(*arrays: object) -> bool:
+    """Whether the arrays are C-contiguous ndarrays of a native (not byte-swapped) dtype."""
+    return all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype.isnative for a in arrays)
+
+
 def _same_flat_layout(*arrays: object) -> bool:
-    """Whether the arrays are C-contiguous ndarrays of one shape and one float32/64 dtype."""
+    """Whether the arrays are C-contiguous ndarrays of one shape and one native float32/64
+    dtype (a byte-swapped float32 is not np.float32)."""
     first = arrays[0]
     return all(
         type(a) is np.ndarray
