@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
+from softgrad.kernels.losses import SoftmaxCE
 from softgrad.kernels.numpy_ops import NumpyOps
 
 __all__ = ["NumbaOps"]
@@ -198,14 +199,12 @@ class NumbaOps(NumpyOps):
 
     def softmax_cross_entropy(
         self, logits: np.ndarray, target: np.ndarray, e: np.ndarray
-    ) -> tuple[np.ndarray, object]:
+    ) -> tuple[np.ndarray, SoftmaxCE]:
         """Per-row losses and the cache for :meth:`softmax_cross_entropy_grad`, one pass
         (numba_losses.softmax_cross_entropy_rows) for class-index targets and C-contiguous
         native float rows; anything else (distribution targets) goes to the NumPy lane."""
         if target.ndim != 1 or not _same_flat_layout(logits, e):
             return super().softmax_cross_entropy(logits, target, e)
-        from softgrad.kernels.losses import SoftmaxCE  # the NumPy lane's cache type
-
         n_rows = logits.shape[0]
         total = np.empty((n_rows, 1), dtype=logits.dtype)
         loss = np.empty(n_rows)
@@ -217,7 +216,7 @@ class NumbaOps(NumpyOps):
         return loss, SoftmaxCE(e, total, offsets)
 
     def softmax_cross_entropy_grad(
-        self, cache: object, scale: float | np.ndarray, out: np.ndarray | None = None
+        self, cache: SoftmaxCE, scale: float | np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
         """dL/dlogits = r * (e / S - onehot(y)) into ``out`` (may be ``e``), one pass, for
         class-index caches; distribution targets go to the NumPy lane."""
