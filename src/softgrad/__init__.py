@@ -52,6 +52,7 @@ _LAZY = {
     "load_data": "softgrad.datasets",
     "Dataset": "softgrad.datasets",
     "Scaler": "softgrad.preprocessing",
+    "set_kernels": "softgrad.kernels",
 }
 
 # subpackages reachable as ``softgrad.<name>`` after a plain ``import softgrad``. ``gradcheck`` is

@@ -204,6 +204,7 @@ def write_model(
         ``metadata`` is not JSON-serialisable.
     """
     from softgrad import __version__
+    from softgrad.kernels import get_ops
 
     arrays: dict[str, np.ndarray] = dict(network.named_params())
     for name, array in (scaler or Scaler()).to_arrays().items():
@@ -215,6 +216,7 @@ def write_model(
         "metadata": dict(metadata or {}),
         "scaled": scaler is not None,
         "softgrad_version": __version__,
+        "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
     }
     write_npz(path, arrays, meta, kind="model")
 

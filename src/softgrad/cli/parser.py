@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from softgrad import __version__
 from softgrad.cli.errors import UsageError
 
-COMMANDS = ("train", "evaluate", "predict", "gradcheck", "jacobian", "export")
+COMMANDS = ("train", "evaluate", "predict", "gradcheck", "jacobian", "export", "info")
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     """The ``softgrad`` parser with one subparser per command."""
-    from softgrad.cli import evaluate, export, gradcheck_cmd, jacobian, predict, train
+    from softgrad.cli import evaluate, export, gradcheck_cmd, info, jacobian, predict, train
 
     parser = Parser(
         prog="softgrad",
@@ -40,7 +40,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"softgrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (train, evaluate, predict, gradcheck_cmd, jacobian, export):
+    for module in (train, evaluate, predict, gradcheck_cmd, jacobian, export, info):
         sub = module.add_parser(commands)
         sub.set_defaults(run=module.run)
     return parser
