@@ -14,6 +14,7 @@ import numpy as np
 
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.checkpoint import load_checkpoint, save_checkpoint
+from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import train_epoch
 from softgrad.training.history import History
@@ -22,6 +23,12 @@ from softgrad.training.predict import model_mode
 from softgrad.training.prepare import check_arguments, new_run
 from softgrad.training.run import Run, snapshot
 from softgrad.training.run import resume as resume_run
+from softgrad.training.sharded import (
+    ShardedRunner,
+    end_epoch_together,
+    fail_together,
+    start_together,
+)
 
 
 def fit(
@@ -46,6 +53,7 @@ def fit(
     sample_weight: Any = None,
     checkpoint: str | PathLike | None = None,
     resume: str | PathLike | None = None,
+    comm: Any = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; return its History.
 
@@ -100,6 +108,13 @@ def fit(
         After every epoch, atomically write the run's full state there.
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+    comm : mpi4py communicator or Communicator, optional
+        Train data-parallel over its ranks (see :mod:`softgrad.training.distributed`): call fit
+        on every rank with the same arguments and data; ``batch_size`` is the global batch.
+        Rank 0's weights, optimizer state and generator are broadcast first; each rank trains
+        on its shard of every batch and the gradients are summed before each step, so the
+        weights equal a one-process fit's to rounding (bit for bit with one rank). Only rank 0
+        writes the checkpoint. A failure on any rank raises on every rank.
 
     Returns
     -------
@@ -155,11 +170,20 @@ def fit(
     start = 0
     if resume is not None:
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
-    runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
+    if comm is None:
+        runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
+    else:
+        comm = as_communicator(comm)
+        runner = ShardedRunner(comm, model, loss, optimizer, X, target, weight, batch_size)
+        start_together(comm, run, batch_size)
     hooks = CallbackList(callbacks)
     state = _train_state(run, runner, start, epochs)
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
-    with model_mode(model, True), np.errstate(over="ignore", invalid="ignore"):
+    with (
+        model_mode(model, True),
+        np.errstate(over="ignore", invalid="ignore"),
+        fail_together(comm),
+    ):
         hooks.call("on_train_begin", state)
         try:
             finished = run.history.stop_reason == "early_stopping"
@@ -167,7 +191,9 @@ def fit(
                 if finished:
                     break
                 finished = train_epoch(run, runner, hooks, state, epoch)
-                if checkpoint is not None:
+                if comm is not None:
+                    finished = end_epoch_together(comm, run, finished, epoch)
+                if checkpoint is not None and (comm is None or comm.rank == 0):
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
         finally:

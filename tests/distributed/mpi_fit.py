@@ -1,0 +1,109 @@
+"""One fit, run by tests/distributed/test_mpi.py under ``mpiexec -n N`` or as a plain process.
+
+``python mpi_fit.py CASE OUT`` trains case CASE (see CASES) with ``comm=world()``: data-parallel
+under a launcher, one process otherwise, from the same seed and global batch. Every rank writes
+its weights and history to ``OUT/rank<r>.npz``. A softgrad error (which every rank raises) ends
+the run with one line ``error: <message>`` on stderr from rank 0 and exit status 2; every rank
+writes its message to ``OUT/rank<r>.error``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from softgrad.errors import SoftgradError
+from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.optim import SGD, Adam
+from softgrad.training import fit
+from softgrad.training.distributed import world
+
+N_SAMPLES, N_FEATURES, N_CLASSES = 203, 7, 3  # 203 = 6 batches of 32 and a short one of 11
+BATCH = 32
+
+
+def _data(dtype):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, N_CLASSES, size=N_SAMPLES)
+    centers = rng.normal(scale=1.5, size=(N_CLASSES, N_FEATURES))
+    X = (centers[y] + rng.normal(size=(N_SAMPLES, N_FEATURES))).astype(dtype)
+    weight = rng.uniform(0.0, 2.0, size=N_SAMPLES)
+    return X, y, weight
+
+
+class _FailOn:
+    """Breaks one rank at epoch 1, batch 3: a NaN weight, or an exception in forward."""
+
+    def __init__(self, model, how):
+        self.model, self.how, self.calls = model, how, 0
+        self.forward = model.forward
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == 3 and self.how == "raise_in_step":
+            raise RuntimeError("forward failed on purpose")
+        if self.calls == 3 and self.how == "nan":
+            self.model.layers[0].params["W"][0, 0] = np.nan
+        return self.forward(x)
+
+
+class _RaiseInCallback:
+    def on_batch_end(self, state):
+        if state.batch == 2:
+            raise RuntimeError("callback failed on purpose")
+
+
+def run(case: str, comm):
+    dtype = np.float32 if case == "sgd32" else np.float64
+    X, y, weight = _data(dtype)
+    model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1, dtype=dtype)
+    kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2}
+    if case in ("sgd", "sgd32") or case.startswith(("nan", "raise")):
+        optimizer = SGD(lr=0.1, momentum=0.9)
+    else:
+        optimizer = Adam(lr=0.01)
+    if case == "adam_weighted_val":
+        kwargs.update(
+            sample_weight=weight,
+            validation_fraction=0.2,
+            early_stopping=True,
+            patience=2,
+            min_delta=0.01,
+            epochs=40,  # early stopping ends it after epoch 13
+        )
+    broken = comm is not None and comm.rank == comm.size - 1
+    if case in ("nan", "raise_in_step") and broken:
+        model.forward = _FailOn(model, case)
+    if case == "raise_in_callback" and broken:
+        kwargs["callbacks"] = [_RaiseInCallback()]
+    history = fit(model, CrossEntropyLoss(), optimizer, X, y, comm=comm, **kwargs)
+    return model, history
+
+
+def main(case: str, out: Path) -> int:
+    comm = world()
+    rank = 0 if comm is None else comm.rank
+    try:
+        model, history = run(case, comm)
+    except SoftgradError as err:
+        # every rank raised the same error: rank 0 reports it, every rank notes it for the test
+        (out / f"rank{rank}.error").write_text(str(err))
+        if rank == 0:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+        if comm is not None:
+            comm.finish()  # MPI shut down everywhere before rank 0 exits with status 2
+        return 2 if rank == 0 else 0
+    arrays = {f"param.{k}": v for k, v in model.named_params().items()}
+    arrays.update(
+        train_loss=np.array(history.train_loss),
+        train_acc=np.array(history.train_acc),
+        val_loss=np.array(history.val_loss if history.val_loss else []),
+    )
+    np.savez(out / f"rank{rank}.npz", **arrays)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], Path(sys.argv[2])))
