@@ -32,6 +32,7 @@ from softgrad.errors import DistributedError, MissingDependencyError
 __all__ = [
     "Communicator",
     "as_communicator",
+    "launcher_rank",
     "launcher_ranks",
     "one_blas_thread",
     "shard_bounds",
@@ -42,6 +43,7 @@ __all__ = [
 # and Intel MPI's hydra (and Slurm's srun --mpi=pmi2) set PMI_SIZE, Open MPI OMPI_COMM_WORLD_SIZE;
 # MPI_LOCALNRANKS (hydra, ranks on this node) is the fallback of launchers that set only it
 LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
 INSTALL_HINT = "pip install 'softgrad[mpi]'"
 # the variables through which a user sets the BLAS thread count themselves
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -63,17 +65,36 @@ def launcher_ranks(environ: Mapping[str, str] | None = None) -> int | None:
     >>> launcher_ranks({"PMI_RANK": "1", "PMI_SIZE": "4"}), launcher_ranks({})
     (4, None)
     """
+    name, value = _first_set(LAUNCHER_VARIABLES, environ)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"launcher_ranks: {name} must be a positive number of ranks; got {value!r}"
+        )
+    return int(value)
+
+
+def launcher_rank(environ: Mapping[str, str] | None = None) -> int | None:
+    """This process's rank as its MPI launcher announces it (``PMI_RANK``,
+    ``OMPI_COMM_WORLD_RANK``); None for a plain run. Reads only the environment.
+
+    Example
+    -------
+    >>> launcher_rank({"PMI_RANK": "1", "PMI_SIZE": "4"}), launcher_rank({})
+    (1, None)
+    """
+    _, value = _first_set(RANK_VARIABLES, environ)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _first_set(names: tuple[str, ...], environ: Mapping[str, str] | None) -> tuple[str, str | None]:
+    """The first of ``names`` set in ``environ`` (default os.environ) and its value."""
     environ = os.environ if environ is None else environ
-    for name in LAUNCHER_VARIABLES:
-        value = environ.get(name)
-        if value is None:
-            continue
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(
-                f"launcher_ranks: {name} must be a positive number of ranks; got {value!r}"
-            )
-        return int(value)
-    return None
+    for name in names:
+        if name in environ:
+            return name, environ[name]
+    return "", None
 
 
 def import_mpi() -> Any:
