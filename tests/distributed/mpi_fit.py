@@ -55,7 +55,7 @@ class _RaiseInCallback:
             raise RuntimeError("callback failed on purpose")
 
 
-def run(case: str, comm):
+def run(case: str, comm, out: Path):
     dtype = np.float32 if case == "sgd32" else np.float64
     X, y, weight = _data(dtype)
     model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1, dtype=dtype)
@@ -64,6 +64,13 @@ def run(case: str, comm):
         optimizer = SGD(lr=0.1, momentum=0.9)
     else:
         optimizer = Adam(lr=0.01)
+    if case.startswith("resume_"):
+        # "first" trains 2 epochs and checkpoints; "rest" resumes it to 4; "full" runs all 4
+        kwargs.update(epochs=2 if case == "resume_first" else 4, sample_weight=weight)
+        if case == "resume_first":
+            kwargs["checkpoint"] = out / "checkpoint.npz"
+        if case == "resume_rest":
+            kwargs["resume"] = out / "checkpoint.npz"
     if case == "adam_weighted_val":
         kwargs.update(
             sample_weight=weight,
@@ -86,7 +93,7 @@ def main(case: str, out: Path) -> int:
     comm = world()
     rank = 0 if comm is None else comm.rank
     try:
-        model, history = run(case, comm)
+        model, history = run(case, comm, out)
     except SoftgradError as err:
         # every rank raised the same error: rank 0 reports it, every rank notes it for the test
         (out / f"rank{rank}.error").write_text(str(err))

@@ -96,6 +96,18 @@ def test_one_rank_is_a_plain_fit_bit_for_bit(plain, tmp_path):
         assert_array_equal(result[key], want, err_msg=key)
 
 
+@pytest.mark.parametrize(("first", "rest"), [(2, 3), (3, 1)])
+def test_a_checkpoint_resumed_on_other_ranks_equals_the_uninterrupted_run(
+    plain, tmp_path, first, rest
+):
+    _trained("resume_first", tmp_path, first)
+    assert (tmp_path / "checkpoint.npz").exists()  # written by rank 0 alone
+    results = _trained("resume_rest", tmp_path, rest)
+    expected = plain("resume_full")
+    for key, want in expected.items():
+        assert_allclose(results[0][key], want, rtol=1e-10, atol=1e-10, err_msg=key)
+
+
 def test_two_runs_with_the_same_ranks_are_bit_identical(tmp_path):
     first = _trained("sgd", tmp_path / "first", 3)
     second = _trained("sgd", tmp_path / "second", 3)
