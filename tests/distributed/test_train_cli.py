@@ -58,3 +58,12 @@ def test_a_bad_option_or_missing_file_ends_every_rank_with_one_line(tmp_path, ar
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(message), done.stderr
     assert done.stdout == "" and not list(tmp_path.iterdir())
+
+
+def test_other_commands_refuse_to_run_on_several_ranks(tmp_path):
+    done = _softgrad(["-m", "softgrad", "evaluate", "--model", "model.npz"], tmp_path, 2)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "softgrad: error: evaluate: the number of MPI ranks must be 1 (only train runs "
+        "data-parallel; start evaluate without mpiexec); got 2\n"
+    )

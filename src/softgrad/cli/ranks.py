@@ -9,6 +9,8 @@ launcher each rank uses one BLAS thread unless the user set a count, and:
 - every rank trains its shard of each global batch (``fit(comm=)``);
 - rank 0 alone prints (the first line says "data-parallel over N MPI ranks, global batch B"),
   draws and writes files; an error is one line from rank 0 and exit status 2.
+
+The other commands refuse to run on more than one rank (:func:`refuse_ranks`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,27 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from softgrad.cli.errors import EXIT_OK, EXIT_USAGE, EXPECTED_ERRORS, one_line, report
+from softgrad.cli.errors import (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXPECTED_ERRORS,
+    UsageError,
+    one_line,
+    report,
+)
 from softgrad.errors import DistributedError
-from softgrad.training.distributed import Communicator, one_blas_thread, world
+from softgrad.training.distributed import Communicator, launcher_ranks, one_blas_thread, world
+
+
+def refuse_ranks(command: str) -> None:
+    """Refuse to run ``command`` under an MPI launcher of more than one rank: only ``train``
+    is data-parallel; the others would run N times over and write N times."""
+    n_ranks = launcher_ranks()
+    if n_ranks is not None and n_ranks > 1:
+        raise UsageError(
+            f"{command}: the number of MPI ranks must be 1 (only train runs data-parallel; "
+            f"start {command} without mpiexec); got {n_ranks}"
+        )
 
 
 def start() -> Communicator | None:
