@@ -60,7 +60,11 @@ def run(case: str, comm, out: Path):
     X, y, weight = _data(dtype)
     model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1, dtype=dtype)
     kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2}
-    if case in ("sgd", "sgd32") or case.startswith(("nan", "raise")):
+    loss = CrossEntropyLoss()
+    if case == "class_weight":
+        # the mean divides by the batch's sum of target class weights; class 2 is ignored
+        loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
+    if case in ("sgd", "sgd32", "class_weight") or case.startswith(("nan", "raise")):
         optimizer = SGD(lr=0.1, momentum=0.9)
     else:
         optimizer = Adam(lr=0.01)
@@ -85,7 +89,7 @@ def run(case: str, comm, out: Path):
         model.forward = _FailOn(model, case)
     if case == "raise_in_callback" and broken:
         kwargs["callbacks"] = [_RaiseInCallback()]
-    history = fit(model, CrossEntropyLoss(), optimizer, X, y, comm=comm, **kwargs)
+    history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
     return model, history
 
 

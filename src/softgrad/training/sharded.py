@@ -5,8 +5,9 @@ One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communi
 
 1. take the rank's contiguous shard of the global batch (every rank drew the same order);
 2. forward, loss and backward on the shard, the loss gradient scaled by the shard's share of the
-   batch: n_local / n_global, or sum(w_local) / sum(w_global) with sample weights (every rank
-   holds all the weights, so the global sum needs no message);
+   batch: n_local / n_global; with sample weights sum(w_local) / sum(w_global); with a loss's
+   class weights or ignore_index the same ratio of the target class weights (0 if ignored).
+   Every rank holds all targets and weights, so the global sums need no message;
 3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, a failure
    flag and a stop flag (a callback asked to stop after the previous batch). A failure raises on
    every rank; a non-finite batch loss raises the same DivergenceError on every rank before any
@@ -31,6 +32,7 @@ import numpy as np
 
 from softgrad.errors import DistributedError, DivergenceError
 from softgrad.training.callbacks import CallbackList, TrainState
+from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.loop import EpochResult, EpochRunner
 
@@ -54,6 +56,8 @@ class ShardedRunner(EpochRunner):
         self.comm = comm
         self.status = np.zeros(4, dtype=np.float64)
         self.stop_requested = False
+        n_outputs = output_width(self.model) or int(self.target.max()) + 1
+        self.class_share = _class_share(self.loss, n_outputs)
 
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
         """Train one epoch over the global batches of ``order``; every rank stops together."""
@@ -90,7 +94,8 @@ class ShardedRunner(EpochRunner):
         status[_STOP] = self.stop_requested
         error = None
         try:
-            status[_LOSS], status[_HITS] = self._local_pass(local, start, weight, len(idx))
+            share = self._share(idx, start, stop)
+            status[_LOSS], status[_HITS] = self._local_pass(local, start, weight, share, len(idx))
         except Exception as exc:  # raised on every rank below, after the status is summed
             status[_FAILED], error = 1.0, exc
         self.comm.sum_(status)
@@ -115,8 +120,22 @@ class ShardedRunner(EpochRunner):
         w = np.take(self.sample_weight, idx, out=self.w_buf[: len(idx)], mode="clip")
         return float(np.sum(w, dtype=np.float64))
 
+    def _share(self, idx: np.ndarray, start: int, stop: int) -> float:
+        """This shard's share of the batch's mean loss: n_local / n_global, or, for a loss with
+        class weights or ignore_index (whose mean divides by the batch's sum of target class
+        weights, 0 for an ignored target), that sum over the shard over that sum over the batch."""
+        if self.class_share is None:
+            return (stop - start) / len(idx)
+        per_sample = self.class_share[self.target[idx]]
+        total = float(np.sum(per_sample))
+        return float(np.sum(per_sample[start:stop])) / total if total > 0 else math.nan
+
+    def _zero_gradients(self) -> None:
+        for grad in self.model.named_grads().values():
+            grad.fill(0)
+
     def _local_pass(
-        self, local: np.ndarray, start: int, weight: float, n_global: int
+        self, local: np.ndarray, start: int, weight: float, share: float, n_global: int
     ) -> tuple[float, float]:
         """Forward, loss and backward on this rank's shard: (its part of the batch loss, hits).
 
@@ -124,8 +143,7 @@ class ShardedRunner(EpochRunner):
         """
         n = len(local)
         if n == 0:
-            for grad in self.model.named_grads().values():
-                grad.fill(0)
+            self._zero_gradients()
             return 0.0, 0.0
         x, t = self._gather(local)
         logits = self.model.forward(x)
@@ -144,13 +162,31 @@ class ShardedRunner(EpochRunner):
             return float(np.dot(w, losses)) / weight, hits
         batch_loss = self.loss.forward(logits, t)
         hits = float(np.count_nonzero(self._hits(logits, t)))
-        grad = self.loss.backward()
         if self.loss_is_sum:
-            batch_loss /= n  # a sum over the shard is already its share of the batch total
-        elif n != n_global:
-            grad *= n / n_global  # the shard's mean -> its share of the batch mean
+            # a sum over the shard is already its part of the batch total, reported per sample
+            self.model.backward(self.loss.backward(), input_grad=False)
+            return batch_loss / n_global, hits
+        if share == 0:  # every target of the shard is ignored (or weighs 0): no gradient
+            self._zero_gradients()
+            return 0.0, hits
+        grad = self.loss.backward()
+        if share != 1:
+            grad *= share  # the shard's mean -> its share of the batch's mean
         self.model.backward(grad, input_grad=False)
-        return batch_loss * (n / n_global), hits
+        return batch_loss * share, hits
+
+
+def _class_share(loss: Any, n_outputs: int) -> np.ndarray | None:
+    """Per class, what a target of that class adds to the denominator of the loss's mean: its
+    class weight, 0 for ignore_index; None when that is 1 for every class (divide by counts)."""
+    weight = getattr(loss, "weight", None)
+    ignore = getattr(loss, "ignore_index", None)
+    if weight is None and ignore is None:
+        return None
+    share = np.ones(n_outputs) if weight is None else np.array(weight, dtype=np.float64)
+    if ignore is not None and 0 <= ignore < len(share):
+        share[ignore] = 0.0
+    return share
 
 
 def _gradient_buffers(grads: Any) -> list[np.ndarray]:
