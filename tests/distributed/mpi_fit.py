@@ -58,8 +58,10 @@ class _RaiseInCallback:
 def run(case: str, comm, out: Path):
     dtype = np.float32 if case == "sgd32" else np.float64
     X, y, weight = _data(dtype)
-    model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1, dtype=dtype)
-    kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2}
+    # "unseeded": fresh entropy on each rank, for the weights and for fit's generator
+    seeded = case != "unseeded"
+    model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1 if seeded else None, dtype=dtype)
+    kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2 if seeded else None}
     loss = CrossEntropyLoss()
     if case == "class_weight":
         # the mean divides by the batch's sum of target class weights; class 2 is ignored
@@ -75,7 +77,7 @@ def run(case: str, comm, out: Path):
             kwargs["checkpoint"] = out / "checkpoint.npz"
         if case == "resume_rest":
             kwargs["resume"] = out / "checkpoint.npz"
-    if case == "adam_weighted_val":
+    if case in ("adam_weighted_val", "unseeded"):
         kwargs.update(
             sample_weight=weight,
             validation_fraction=0.2,

@@ -109,6 +109,15 @@ def test_a_checkpoint_resumed_on_other_ranks_equals_the_uninterrupted_run(
         assert_allclose(results[0][key], want, rtol=1e-10, atol=1e-10, err_msg=key)
 
 
+def test_unseeded_ranks_start_from_rank_0s_weights_and_split(tmp_path):
+    # each rank draws its own initial weights and fit generator; rank 0's win everywhere, the
+    # validation split included, so the ranks report the same validation figures
+    results = _trained("unseeded", tmp_path, 2)
+    for key, value in results[0].items():
+        assert_array_equal(results[1][key], value, err_msg=key)
+    assert results[0]["val_loss"].size > 0
+
+
 def test_two_runs_with_the_same_ranks_are_bit_identical(tmp_path):
     first = _trained("sgd", tmp_path / "first", 3)
     second = _trained("sgd", tmp_path / "second", 3)

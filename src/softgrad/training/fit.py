@@ -27,6 +27,7 @@ from softgrad.training.sharded import (
     ShardedRunner,
     end_epoch_together,
     fail_together,
+    shared_generator,
     start_together,
 )
 
@@ -153,6 +154,10 @@ def fit(
         model, loss, X, y, sample_weight, epochs, batch_size, checkpoint
     )
     params = model.named_params()
+    if comm is not None:
+        comm = as_communicator(comm)
+        # before the validation split draws from it: every rank splits and shuffles alike
+        rng = shared_generator(comm, rng)
     run = new_run(
         model,
         loss,
@@ -173,7 +178,6 @@ def fit(
     if comm is None:
         runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
     else:
-        comm = as_communicator(comm)
         runner = ShardedRunner(comm, model, loss, optimizer, X, target, weight, batch_size)
         start_together(comm, run, batch_size)
     hooks = CallbackList(callbacks)
@@ -196,6 +200,8 @@ def fit(
                 if checkpoint is not None and (comm is None or comm.rank == 0):
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
+            if comm is not None:  # the restored best epoch too is the same on every rank
+                comm.agree_epoch(params, False, "fit: at the end")
         finally:
             hooks.call("on_train_end", state)
     return run.history

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import DistributedError, DivergenceError
+from softgrad.nn.layer import as_generator
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
@@ -195,8 +196,18 @@ def _gradient_buffers(grads: Any) -> list[np.ndarray]:
     return [flat] if flat is not None else list(grads.values())
 
 
+def shared_generator(comm: Communicator, rng: Any) -> np.random.Generator:
+    """fit's generator from ``rng`` (a Generator, a seed or None), in rank 0's state on every
+    rank. Rank 0 keeps its own untouched."""
+    generator = as_generator(rng, "fit")
+    state = comm.broadcast_object(generator.bit_generator.state)
+    if comm.rank != 0:
+        generator.bit_generator.state = state
+    return generator
+
+
 def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
-    """Give every rank rank 0's parameters, optimizer state and generator state.
+    """Give every rank rank 0's parameters and optimizer state.
 
     Rank 0 keeps its own objects untouched (a 1-rank run is a plain run).
     """
@@ -210,10 +221,8 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
     for value in run.model.named_params().values():
         comm.broadcast_(value)
     optimizer_state = comm.broadcast_object(run.optimizer.state_dict())
-    generator_state = comm.broadcast_object(run.generator.bit_generator.state)
     if comm.rank != 0:
         run.optimizer.load_state_dict(optimizer_state)
-        run.generator.bit_generator.state = generator_state
 
 
 def end_epoch_together(comm: Communicator, run: Any, finished: bool, epoch: int) -> bool:
