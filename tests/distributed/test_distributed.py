@@ -22,6 +22,7 @@ from softgrad.training.distributed import (
     Communicator,
     import_mpi,
     launcher_ranks,
+    one_blas_thread,
     shard_bounds,
     world,
 )
@@ -94,6 +95,16 @@ def test_a_plain_run_never_imports_mpi():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["None", "False"]
+
+
+def test_one_blas_thread_unless_the_user_chose_a_count():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    assert one_blas_thread({"OPENBLAS_NUM_THREADS": "2"}) is False
+    with threadpool_limits(limits=None):  # puts this process's thread counts back on exit
+        assert one_blas_thread({}) is True
+        blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        assert blas and all(info["num_threads"] == 1 for info in blas)
 
 
 def test_world_without_mpi4py_names_the_extra(monkeypatch):
