@@ -62,6 +62,10 @@ def run(case: str, comm, out: Path):
     seeded = case != "unseeded"
     model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1 if seeded else None, dtype=dtype)
     kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2 if seeded else None}
+    if case == "dropout":  # as the CLI does: one generator builds the model and drives fit
+        generator = np.random.default_rng(3)
+        model = build_mlp(N_FEATURES, [16], N_CLASSES, dropout=0.3, rng=generator, dtype=dtype)
+        kwargs["rng"] = generator
     loss = CrossEntropyLoss()
     if case == "class_weight":
         # the mean divides by the batch's sum of target class weights; class 2 is ignored
@@ -92,14 +96,17 @@ def run(case: str, comm, out: Path):
     if case == "raise_in_callback" and broken:
         kwargs["callbacks"] = [_RaiseInCallback()]
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
-    return model, history
+    generator = kwargs["rng"]
+    # where fit's own stream ended, when the script holds it
+    end = generator.bit_generator.state["state"]["state"] if case == "dropout" else ""
+    return model, history, str(end)
 
 
 def main(case: str, out: Path) -> int:
     comm = world()
     rank = 0 if comm is None else comm.rank
     try:
-        model, history = run(case, comm, out)
+        model, history, generator_state = run(case, comm, out)
     except SoftgradError as err:
         # every rank raised the same error: rank 0 reports it, every rank notes it for the test
         (out / f"rank{rank}.error").write_text(str(err))
@@ -114,6 +121,8 @@ def main(case: str, out: Path) -> int:
         train_acc=np.array(history.train_acc),
         val_loss=np.array(history.val_loss if history.val_loss else []),
     )
+    if generator_state:
+        arrays["generator_state"] = np.array(generator_state)
     np.savez(out / f"rank{rank}.npz", **arrays)
     return 0
 

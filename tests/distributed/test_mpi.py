@@ -118,6 +118,17 @@ def test_unseeded_ranks_start_from_rank_0s_weights_and_split(tmp_path):
     assert results[0]["val_loss"].size > 0
 
 
+def test_dropout_draws_its_own_stream_on_each_rank(tmp_path):
+    # one generator builds the model (its Dropout draws from it) and drives fit, as in the CLI;
+    # 3 ranks split batches of 32 as 11, 11, 10: had Dropout kept drawing from fit's generator,
+    # the ranks' batch orders would drift apart after the first batch
+    results = _trained("dropout", tmp_path, 3)
+    for rank in (1, 2):
+        assert results[rank]["generator_state"] == results[0]["generator_state"]
+        for key in results[0]:
+            assert_array_equal(results[rank][key], results[0][key], err_msg=f"rank {rank}: {key}")
+
+
 def test_two_runs_with_the_same_ranks_are_bit_identical(tmp_path):
     first = _trained("sgd", tmp_path / "first", 3)
     second = _trained("sgd", tmp_path / "second", 3)

@@ -33,6 +33,7 @@ import numpy as np
 from softgrad.errors import DistributedError, DivergenceError
 from softgrad.nn.layer import as_generator
 from softgrad.training.callbacks import CallbackList, TrainState
+from softgrad.training.checkpoint import layer_generators
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.loop import EpochResult, EpochRunner
@@ -207,9 +208,10 @@ def shared_generator(comm: Communicator, rng: Any) -> np.random.Generator:
 
 
 def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
-    """Give every rank rank 0's parameters and optimizer state.
+    """Give every rank rank 0's parameters and optimizer state, and each rank its own dropout
+    streams (see :func:`_rank_streams`).
 
-    Rank 0 keeps its own objects untouched (a 1-rank run is a plain run).
+    A 1-rank run keeps every object untouched (it is a plain run).
     """
     n_train = len(run.train_idx)
     if min(batch_size, n_train) < comm.size:
@@ -223,6 +225,23 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
     optimizer_state = comm.broadcast_object(run.optimizer.state_dict())
     if comm.rank != 0:
         run.optimizer.load_state_dict(optimizer_state)
+    if comm.size > 1:
+        _rank_streams(comm, run.model)
+
+
+def _rank_streams(comm: Communicator, model: Any) -> None:
+    """Give each layer's generator (Dropout's) its own stream on each rank.
+
+    The same masks on every shard would correlate them, and a layer sharing fit's generator
+    (build_mlp and the CLI pass one generator to both) would draw from it as many times as its
+    shard has rows, so uneven shards would leave the ranks with different batch orders. Each
+    layer gets a new generator: its current stream jumped rank + 1 times (2**127 draws each).
+    """
+    for key in layer_generators(model):
+        index, attr = key.split(".", 1)
+        layer = model.layers[int(index)]
+        jumped = getattr(layer, attr).bit_generator.jumped(comm.rank + 1)
+        setattr(layer, attr, np.random.Generator(jumped))
 
 
 def end_epoch_together(comm: Communicator, run: Any, finished: bool, epoch: int) -> bool:
