@@ -16,7 +16,6 @@ The other commands refuse to run on more than one rank (:func:`refuse_ranks`).
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -100,10 +99,7 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
         comm.finish()
         return EXIT_USAGE if comm.rank == 0 else EXIT_OK
     except BaseException as exc:
-        # a bug or Ctrl-C on this rank alone: the others may wait in a collective forever
-        traceback.print_exception(exc)
-        sys.stderr.flush()
-        comm.abort(EXIT_USAGE)
+        comm.abort(exc, EXIT_USAGE)  # a bug or Ctrl-C: the others may wait in a collective
         raise
     comm.finish()
     return status

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -239,6 +241,14 @@ class Communicator:
         self.comm.Barrier()
         import_mpi().Finalize()
 
-    def abort(self, code: int = 2) -> None:
-        """End every rank now (MPI_Abort): the last resort when a rank cannot rejoin the others."""
+    def abort(self, error: BaseException, code: int = 2) -> None:
+        """End every rank now (MPI_Abort), after printing ``error``'s traceback to stderr: the
+        last resort when this rank cannot rejoin the others (they may wait in a collective).
+
+        Stderr is the only place left to say why: the process is about to be killed. Ctrl-C
+        (KeyboardInterrupt) reached every rank at once and needs no traceback.
+        """
+        if not isinstance(error, KeyboardInterrupt):
+            traceback.print_exception(error)
+        sys.stderr.flush()
         self.comm.Abort(code)

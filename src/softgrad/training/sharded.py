@@ -22,8 +22,6 @@ plain loop's bit for bit.
 from __future__ import annotations
 
 import math
-import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -273,8 +271,5 @@ def fail_together(comm: Communicator | None) -> Iterator[None]:
     except (DivergenceError, DistributedError):
         raise
     except BaseException as exc:
-        # the process is about to be killed by MPI_Abort: stderr is the only place left to say why
-        traceback.print_exception(exc)
-        sys.stderr.flush()
-        comm.abort(2)
+        comm.abort(exc, 2)
         raise
