@@ -55,7 +55,7 @@ class _Stages:
 
 def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[float, dict]:
     """(epoch seconds, {stage: seconds}) for the last of warmup + 1 epochs."""
-    from softgrad.training import loop
+    from softgrad.training import epoch as loop
 
     peer = SoftgradPeer(spec, X, y, n_classes)
     stages = _Stages(peer, warmup)
@@ -64,9 +64,6 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
         name = f"{index}:{type(layer).__name__}"
         layer.forward = _timed(table, f"{name} forward", layer.forward)
         layer.backward = _timed(table, f"{name} backward", layer.backward)
-        # Sequential calls an activation after a Linear through its in-place entry points
-        layer._forward_scratch = _timed(table, f"{name} forward", layer._forward_scratch)
-        layer._backward_scratch = _timed(table, f"{name} backward", layer._backward_scratch)
     peer.loss.forward = _timed(table, "loss forward", peer.loss.forward)
     peer.loss.backward = _timed(table, "loss backward", peer.loss.backward)
     peer.opt.step = _timed(table, "optimizer step", peer.opt.step)

@@ -1,13 +1,15 @@
-"""The house's floors, checked on the source: a lower floor never imports a higher one.
+"""The house, checked on the source: a lower floor never imports a higher one, and no two
+modules import each other (directly or round a longer loop).
 
-See CONVENTIONS.md: functional (math) at the bottom, then the building blocks (nn, optim), then
-the workflows, then the faces. Imports are read from the syntax tree, so an import inside a
-function counts as much as one at the top of a module.
+See docs/architecture.md: kernels and functional (math) at the bottom, then the building blocks
+(nn, optim), then the workflows, then the faces. Imports are read from the syntax tree, so an
+import inside a function counts as much as one at the top of a module.
 """
 
 from __future__ import annotations
 
 import ast
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "softgrad"
 # floor of each top-level part of the package (modules and subpackages)
 FLOORS = {
     "errors": 0,
-    "_blas": 0,
+    "atomic": 0,
+    "checks": 0,
     "kernels": 0,
     "functional": 0,
     "nn": 1,
@@ -25,6 +28,7 @@ FLOORS = {
     "training": 2,
     "gradcheck": 2,
     "serialization": 2,
+    "model_checks": 2,
     "model": 2,
     "preprocessing": 2,
     "metrics": 2,
@@ -103,3 +107,163 @@ def test_matrix_products_stay_in_numpys_blas(path):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 assert not alias.name.startswith("scipy.linalg"), (path, node.lineno)
+
+
+# --- import cycles ------------------------------------------------------------------------------
+
+
+def _module_name(path: Path, root: Path) -> str:
+    """Dotted name of the module at ``path`` (a package's ``__init__`` is the package)."""
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_edges(path: Path, root: Path, modules: set[str]) -> set[str]:
+    """The modules of ``modules`` that the file at ``path`` imports, anywhere in its body.
+
+    Imports under ``if TYPE_CHECKING:`` are left out: they never run, so they cannot make a
+    cycle (the type-only import of gradcheck/hints.py names diagnosis.Probe for an annotation).
+    ``from pkg import name`` points at the submodule ``pkg.name`` when there is one, else at
+    ``pkg`` itself; ``import a.b.c`` points at ``a.b.c``. Importing ``a.b.c`` from outside the
+    package ``a.b`` also runs ``a/b/__init__.py``, so it points at ``a.b`` too (from inside, the
+    package is already being imported and Python does not run it again).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    name = _module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    # imports under "if TYPE_CHECKING:" exist for annotations only and never run
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    targets = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                submodule = f"{module}.{alias.name}"
+                targets.add(submodule if submodule in modules else module)
+    for target in list(targets):
+        pieces = target.split(".")
+        for end in range(1, len(pieces)):
+            outer = ".".join(pieces[:end])
+            if not name.startswith(outer + "."):
+                targets.add(outer)
+    return {target for target in targets if target in modules and target != name}
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Module name -> the modules it imports, for every .py file of the package at ``root``."""
+    paths = {_module_name(p, root): p for p in root.rglob("*.py")}
+    modules = set(paths)
+    return {name: _import_edges(path, root, modules) for name, path in paths.items()}
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other (Tarjan's strongly connected components)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_import_cycle_anywhere_in_src():
+    cycles = import_cycles(import_graph(SRC))
+    assert not cycles, "modules that import each other: " + "; ".join(
+        " <-> ".join(cycle) for cycle in cycles
+    )
+
+
+def _write_package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / "pkg" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return root / "pkg"
+
+
+def test_the_cycle_detector_finds_a_planted_cycle(tmp_path):
+    # a -> b at the top, b -> c inside a function, c -> a relatively: one three-module loop;
+    # d imports a but nothing imports d back, so it stays out of the loop
+    package = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from pkg import b\n",
+            "b.py": "def late():\n    import pkg.sub.c\n",
+            "sub/__init__.py": "",
+            "sub/c.py": "from .. import a\n",
+            "d.py": "from pkg.a import something\n",
+        },
+    )
+    graph = import_graph(package)
+    assert graph["pkg.a"] == {"pkg.b"} and graph["pkg.sub.c"] == {"pkg.a"}
+    assert graph["pkg.b"] == {"pkg.sub", "pkg.sub.c"}  # importing pkg.sub.c runs pkg.sub first
+    assert import_cycles(graph) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+
+
+def test_the_cycle_detector_sees_a_loop_through_a_package_init(tmp_path):
+    # the shape datasets/idx.py <-> serialization.py had: s imports data.sniff, which runs
+    # data/__init__.py, which imports data.idx, which imports s back
+    package = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "s.py": "from pkg.data.sniff import read\n",
+            "data/__init__.py": "from pkg.data.idx import load\n",
+            "data/sniff.py": "",
+            "data/idx.py": "def save():\n    from pkg.s import write\n",
+        },
+    )
+    assert import_cycles(import_graph(package)) == [["pkg.data", "pkg.data.idx", "pkg.s"]]
+
+
+def test_the_cycle_detector_passes_a_package_without_one(tmp_path):
+    # b names a's type for an annotation only: that import never runs
+    package = _write_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "a.py": "from pkg import b\n",
+            "b.py": "import typing\nif typing.TYPE_CHECKING:\n    from pkg.a import A\n",
+        },
+    )
+    assert import_cycles(import_graph(package)) == []

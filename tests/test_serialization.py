@@ -10,11 +10,12 @@ import pytest
 
 import softgrad
 from softgrad import serialization
+from softgrad.atomic import atomic_write
 from softgrad.errors import ModelFileError
-from softgrad.model import Model
+from softgrad.model import Model, load, save
 from softgrad.nn import Dropout, Linear, ReLU, Sequential, Tanh, build_mlp
 from softgrad.preprocessing import Scaler
-from softgrad.serialization import atomic_write, load, read_npz, save, write_npz
+from softgrad.serialization import read_npz, write_npz
 
 
 def _model(rng, dtype=np.float32, classes=None):
@@ -56,6 +57,86 @@ def test_round_trip_of_every_layer_type(tmp_path, rng):
     X = rng.integers(0, 4, (20, 5))
     np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
     assert again.image_shape is None and again.metadata == {}
+
+
+# --- one line from Python: softgrad.save(network, path) / softgrad.load(path) -------------------
+
+
+def _quickstart_network(dtype=np.float32):
+    # the README quickstart's network: no classes, no scaler, just layers
+    return Sequential(Linear(4, 16, rng=0, dtype=dtype), ReLU(), Linear(16, 3, rng=1, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_a_plain_sequential_and_load_it(tmp_path, rng, dtype):
+    network = _quickstart_network(dtype)
+    X = rng.normal(size=(10, 4)).astype(dtype)
+    softgrad.save(network, tmp_path / "net.npz")
+    model = softgrad.load(tmp_path / "net.npz")
+
+    # the network forwards bit-identically, in its own dtype (no scaler casts the input)
+    np.testing.assert_array_equal(model.network.forward(X), network.forward(X))
+    assert model.network.forward(X).dtype == dtype
+    assert model.scaler is None
+    # classes default to the output indices, so predict gives the argmax of the logits
+    np.testing.assert_array_equal(model.classes, [0, 1, 2])
+    np.testing.assert_array_equal(model.predict(X), network.forward(X).argmax(axis=1))
+    np.testing.assert_array_equal(model.predict_proba(X), softgrad.softmax(network.forward(X)))
+
+
+def test_model_save_needs_neither_classes_nor_scaler(tmp_path, rng):
+    network = _quickstart_network()
+    Model(network).save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz")
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_array_equal(again.decision_function(X), network.forward(X))
+
+
+def test_save_takes_classes_and_scaler_for_a_bare_network(tmp_path):
+    network = _quickstart_network()
+    save(network, tmp_path / "m.npz", classes=["a", "b", "c"], scaler=Scaler.for_range(10))
+    again = load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again.classes, ["a", "b", "c"])
+    assert again.scaler == Scaler.for_range(10)
+
+
+def test_save_refuses_what_it_cannot_write(tmp_path):
+    with pytest.raises(TypeError, match=r"save: model must be a softgrad Model or .*Sequential"):
+        save([np.zeros(3)], tmp_path / "m.npz")
+    model = Model(_quickstart_network())
+    with pytest.raises(TypeError, match=r"save: classes must not be given with a Model"):
+        save(model, tmp_path / "m.npz", classes=[0, 1, 2])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_without_weights_needs_classes():
+    with pytest.raises(ValueError, match="Model: classes must be given when the network has no"):
+        Model(Sequential(ReLU()))
+
+
+def test_a_file_written_before_save_took_bare_networks_still_loads(tmp_path, rng):
+    # the exact layout softgrad wrote before the "scaled" header field existed: always a scaler
+    model, X = _model(rng)
+    arrays = dict(model.network.named_params())
+    arrays.update({"scaler.offset": model.scaler.offset, "scaler.scale": model.scaler.scale})
+    arrays["classes"] = model.classes
+    meta = {
+        "network": model.network.get_config(),
+        "image_shape": [28, 28],
+        "metadata": model.metadata,
+        "softgrad_version": "0.1.0",
+    }
+    write_npz(tmp_path / "old.npz", arrays, meta, kind="model")
+    again = load(tmp_path / "old.npz")
+    assert again.scaler == model.scaler
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_unscaled_model_files_still_hold_every_array_older_readers_need(tmp_path):
+    save(_quickstart_network(), tmp_path / "m.npz")
+    arrays, meta = read_npz(tmp_path / "m.npz")
+    assert {"scaler.offset", "scaler.scale", "classes"} <= set(arrays)
+    assert meta["scaled"] is False
 
 
 def test_file_is_plain_arrays_with_a_json_header(tmp_path, rng):
@@ -374,3 +455,102 @@ def test_module_exports():
     assert serialization.FORMAT == "softgrad" and serialization.VERSION == 1
     assert softgrad.save is save and softgrad.load is load
     assert isinstance(Sequential(Linear(1, 1, rng=0), ReLU()), Sequential)
+
+
+# --- hostile model files: declarations checked against the stored arrays before building ------
+
+
+def _small_file(tmp_path, rng):
+    """A small model's arrays and header, to be edited into a hostile file."""
+    net = build_mlp(64, [100], 10, rng=rng)
+    model = Model(net, list(range(10)), Scaler.for_range(16), (8, 8), {"input_max": 16.0})
+    model.save(tmp_path / "m.npz")
+    return read_npz(tmp_path / "m.npz")
+
+
+def _linear(n_in, n_out):
+    return {"type": "Linear", "config": {"in_features": n_in, "out_features": n_out}}
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        # the issue's example: 20000 x 20000 declared (1.6 GB), 64 x 100 stored
+        ([_linear(20000, 20000), {"type": "ReLU"}, _linear(100, 10)], r"beyond the \d+ stored"),
+        ([_linear(50000, 50000), {"type": "ReLU"}, _linear(100, 10)], r"beyond the \d+ stored"),
+        # within the bound, but not what is stored
+        ([_linear(100, 64), {"type": "ReLU"}, _linear(100, 10)], r"'0.W' must be .* \(100, 64\)"),
+        # a huge layer nested in a Sequential
+        (
+            [{"type": "Sequential", "config": {"layers": [_linear(30000, 30000)]}}],
+            "beyond the",
+        ),
+        # a layer without weights may not declare a huge size either
+        ([{"type": "Softmax", "config": {"axis": 10**12}}], "beyond the"),
+        ([_linear(-64, 100), {"type": "ReLU"}, _linear(100, 10)], "positive integer"),
+        ([_linear(64.5, 100), {"type": "ReLU"}, _linear(100, 10)], "positive integer"),
+    ],
+    ids=["20000", "50000", "wrong-shape", "nested", "no-weights", "negative", "float"],
+)
+def test_hostile_declarations_are_refused_before_allocating(tmp_path, rng, layers, message):
+    import tracemalloc
+
+    arrays, meta = _small_file(tmp_path, rng)
+    meta["network"] = {"layers": layers}
+    write_npz(tmp_path / "hostile.npz", arrays, meta)
+    assert (tmp_path / "hostile.npz").stat().st_size < 60_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError, match=message) as info:
+            load(tmp_path / "hostile.npz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "hostile.npz" in str(info.value) and "\n" not in str(info.value)
+    # a few copies of the 36 KB file at most, never the declared gigabytes
+    assert peak < 5_000_000, peak
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda a, m: a["0.W"].__setitem__((3, 4), np.nan), r"'0.W' must be finite.*nan"),
+        (lambda a, m: a["2.b"].__setitem__(1, np.inf), r"'2.b' must be finite.*inf"),
+        (lambda a, m: a.update({"scaler.scale": np.float32(np.inf)}), "'scaler.scale' must be"),
+        (lambda a, m: a.update({"scaler.offset": np.float32(np.nan)}), "'scaler.offset' must"),
+        (lambda a, m: a.update({"scaler.scale": np.float32(0)}), "must be non-zero"),
+        (
+            lambda a, m: a.update({"scaler.scale": np.r_[np.ones(63), 0].astype(np.float32)}),
+            "non-zero.*feature 63",
+        ),
+        (lambda a, m: m.update({"image_shape": [-8, -8]}), "image_shape must be a list of pos"),
+        (lambda a, m: m["metadata"].update({"input_max": "x"}), "'input_max' must be a positive"),
+        (lambda a, m: m["metadata"].update({"input_max": -1}), "'input_max' must be a positive"),
+    ],
+    ids=[
+        "nan-W",
+        "inf-b",
+        "inf-scale",
+        "nan-offset",
+        "zero-scale",
+        "zero-feature",
+        "negative-image",
+        "text-input-max",
+        "negative-input-max",
+    ],
+)
+def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit, message):
+    arrays, meta = _small_file(tmp_path, rng)
+    edit(arrays, meta)
+    write_npz(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(tmp_path / "bad.npz")
+    assert "bad.npz" in str(info.value)
+
+
+def test_nested_sequential_and_no_bias_still_load(tmp_path, rng):
+    net = Sequential(Linear(4, 3, rng=0), Sequential(ReLU(), Linear(3, 2, bias=False, rng=1)))
+    model = Model(net, ["a", "b"], Scaler.fit_standard(rng.normal(size=(10, 4))))
+    model.save(tmp_path / "m.npz")
+    X = rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").predict_proba(X), model.predict_proba(X))

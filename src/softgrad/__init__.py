@@ -45,13 +45,14 @@ _LAZY = {
     "check_adjoint": "softgrad.gradcheck",
     "check_softmax_jacobian": "softgrad.gradcheck",
     "Model": "softgrad.model",
-    "load": "softgrad.serialization",
-    "save": "softgrad.serialization",
+    "load": "softgrad.model",
+    "save": "softgrad.model",
     "fit": "softgrad.training",
     "export_onnx": "softgrad.onnx_export",
     "load_data": "softgrad.datasets",
     "Dataset": "softgrad.datasets",
     "Scaler": "softgrad.preprocessing",
+    "set_kernels": "softgrad.kernels",
 }
 
 # subpackages reachable as ``softgrad.<name>`` after a plain ``import softgrad``. ``gradcheck`` is

@@ -1,4 +1,10 @@
-"""Model: a trained network with its input scaling and class labels, ready to predict."""
+"""Model: a trained network with its input scaling and class labels, ready to predict.
+
+Also the one-line model files of the Python API: :func:`save` writes a :class:`Model` or a bare
+``nn.Sequential`` (``softgrad.save(network, "m.npz")``) and :func:`load` gives back a
+:class:`Model`. The file format itself lives in :mod:`softgrad.serialization`, which knows
+nothing of this class: this module imports the format, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from softgrad import serialization
+from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
 from softgrad.functional import log_softmax, softmax
 from softgrad.preprocessing import Scaler
+from softgrad.training.predict import predict_batches
 
-__all__ = ["Model"]
+__all__ = ["Model", "load", "save"]
 
 
 def _param_shapes(network: Any) -> tuple[int | None, int | None]:
@@ -41,10 +50,12 @@ class Model:
     ----------
     network : softgrad.nn.Sequential
         Produces logits of shape (N, C) from scaled input of shape (N, D).
-    classes : array_like of shape (C,)
-        Label of each output (integers or strings); ``predict`` returns these.
-    scaler : Scaler
-        Applied to raw features before the network.
+    classes : array_like of shape (C,), optional
+        Label of each output (integers or strings); ``predict`` returns these. Default: the
+        output indices ``0 .. C-1`` (C read from the network's last weight matrix).
+    scaler : Scaler, optional
+        Applied to raw features before the network. Default: none (features go to the network
+        as they are, in their own dtype).
     image_shape : tuple of int, optional
         ``(height, width)`` when the features are a flattened image; (N, H, W) input is then
         accepted too.
@@ -72,22 +83,31 @@ class Model:
     def __init__(
         self,
         network: Any,
-        classes: Any,
-        scaler: Scaler,
+        classes: Any = None,
+        scaler: Scaler | None = None,
         image_shape: tuple[int, ...] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        if not isinstance(scaler, Scaler):
-            raise TypeError(f"Model: scaler must be a softgrad Scaler; got {scaler!r}")
+        if scaler is not None and not isinstance(scaler, Scaler):
+            raise TypeError(f"Model: scaler must be a softgrad Scaler or None; got {scaler!r}")
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"Model: metadata must be a dict or None; got {metadata!r}")
+        in_size, out_size = _param_shapes(network)
+        if classes is None:
+            if out_size is None:
+                raise ValueError(
+                    "Model: classes must be given when the network has no weight matrix "
+                    "to read the number of outputs from; got None"
+                )
+            classes = np.arange(out_size)
         self.network = network
         self.classes = _as_classes(classes)
         self.scaler = scaler
         self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
         self.metadata = dict(metadata or {})
-        in_size, out_size = _param_shapes(network)
-        self._n_features = in_size if in_size is not None else scaler.n_features
+        if in_size is None and scaler is not None:
+            in_size = scaler.n_features
+        self._n_features = in_size
         if out_size is not None and out_size != len(self.classes):
             raise ValueError(
                 f"Model: classes must have one entry per network output ({out_size}); "
@@ -114,9 +134,7 @@ class Model:
         return len(self.classes)
 
     def _check_X(self, X: Any, where: str) -> np.ndarray:
-        X = np.asarray(X)
-        if X.dtype.kind not in "biuf":
-            raise ValueError(f"{where}: X must be numeric; got dtype {X.dtype.name!r}")
+        X = check_real_array(X, where)
         if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
             X = X.reshape(len(X), -1)
         if X.ndim != 2:
@@ -124,46 +142,27 @@ class Model:
                 f"{where}: X must be 2-D (n_samples, n_features); got shape {X.shape}"
                 + ("; for one sample use X.reshape(1, -1)" if X.ndim == 1 else "")
             )
-        if self._n_features is not None and X.shape[1] != self._n_features:
-            raise ValueError(
-                f"{where}: X must have {self._n_features} features (the model's input size); "
-                f"got {X.shape[1]}"
-            )
+        if self._n_features is not None:
+            check_feature_count(X, self._n_features, where)
+        check_finite_rows(X, where)
         return X
+
+    def scale(self, X: np.ndarray) -> np.ndarray:
+        """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without one."""
+        return X if self.scaler is None else self.scaler.transform(X)
 
     def _map_batches(
         self, X: Any, batch_size: int, where: str, head: Callable[[np.ndarray], np.ndarray]
-    ) -> np.ndarray | None:
-        """``head(logits)`` of every batch, concatenated into one preallocated array."""
+    ) -> np.ndarray:
+        """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`)."""
         X = self._check_X(X, where)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
-            raise TypeError(f"{where}: batch_size must be a positive int; got {batch_size!r}")
-        if batch_size < 1:
-            raise ValueError(f"{where}: batch_size must be a positive int; got {batch_size!r}")
-        was_training = getattr(self.network, "training", False)
-        self.network.eval()
-        out = None
-        try:
-            for start in range(0, len(X), batch_size):
-                batch = X[start : start + batch_size]
-                if batch.dtype.kind == "f" and not np.all(np.isfinite(batch)):
-                    row = start + int(np.flatnonzero(~np.isfinite(batch).all(axis=1))[0])
-                    raise ValueError(f"{where}: X must be finite; got NaN or inf in row {row}")
-                result = head(self.network.forward(self.scaler.transform(batch)))
-                if out is None:
-                    out = np.empty((len(X), *result.shape[1:]), dtype=result.dtype)
-                out[start : start + len(batch)] = result
-        finally:
-            self.network.train(was_training)
-        return out
-
-    def _empty_scores(self) -> np.ndarray:
-        return np.empty((0, self.n_classes), dtype=np.float32)
+        return predict_batches(
+            self.network, X, batch_size, prepare=self.scale, head=head, where=where
+        )
 
     def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype."""
-        out = self._map_batches(X, batch_size, "Model.decision_function", lambda z: z)
-        return self._empty_scores() if out is None else out
+        return self._map_batches(X, batch_size, "Model.decision_function", lambda z: z)
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """Class probabilities ``softmax(logits)``: ndarray of shape (N, C), rows sum to 1.
@@ -175,26 +174,29 @@ class Model:
         batch_size : int, default 1024
             Rows per forward pass.
         """
-        out = self._map_batches(X, batch_size, "Model.predict_proba", softmax)
-        return self._empty_scores() if out is None else out
+        return self._map_batches(X, batch_size, "Model.predict_proba", softmax)
 
     def predict_log_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """``log_softmax(logits)``: ndarray of shape (N, C), exact even where probs underflow."""
-        out = self._map_batches(X, batch_size, "Model.predict_log_proba", log_softmax)
-        return self._empty_scores() if out is None else out
+        return self._map_batches(X, batch_size, "Model.predict_log_proba", log_softmax)
 
     def predict(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """The most probable class of each row: ndarray of shape (N,) of entries of ``classes``."""
         index = self._map_batches(
             X, batch_size, "Model.predict", lambda logits: np.argmax(logits, axis=-1)
         )
-        return self.classes[:0] if index is None else self.classes[index]
+        return self.classes[index]
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model to ``path`` (one .npz, atomically); see :func:`softgrad.save`."""
-        from softgrad.serialization import save
-
-        save(self, path)
+        """Write the model to ``path`` as one .npz file, atomically (see :func:`save`)."""
+        serialization.write_model(
+            path,
+            self.network,
+            classes=self.classes,
+            scaler=self.scaler,
+            image_shape=self.image_shape,
+            metadata=self.metadata,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -202,3 +204,105 @@ class Model:
             f"classes={self.classes.tolist()!r}, scaler={self.scaler!r}, "
             f"image_shape={self.image_shape})"
         )
+
+
+def save(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    classes: Any = None,
+    scaler: Scaler | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write a :class:`Model` or a bare network to ``path`` as one .npz file (atomically).
+
+    ``softgrad.save(network, path)`` is ``Model(network, classes, scaler, ...).save(path)``.
+
+    Parameters
+    ----------
+    model : Model or softgrad.nn.Sequential
+        What to save. A Sequential is wrapped in a Model first.
+    path : str or PathLike
+        Written exactly as given (no ``.npz`` suffix is added); its folder must exist.
+    classes, scaler, image_shape, metadata : optional
+        As for :class:`Model`; only for a bare network (a Model carries its own).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is neither a Model nor a Sequential, or a Model came with ``classes`` etc.
+
+    Example
+    -------
+    >>> import tempfile, pathlib
+    >>> import softgrad
+    >>> from softgrad.nn import Linear, ReLU, Sequential
+    >>> network = Sequential(Linear(4, 8, rng=0), ReLU(), Linear(8, 3, rng=1))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.npz"
+    >>> softgrad.save(network, path)
+    >>> model = softgrad.load(path)
+    >>> X = np.ones((2, 4), dtype=np.float32)
+    >>> bool(np.array_equal(model.network.forward(X), network.forward(X)))
+    True
+    >>> model.predict(X)
+    array([0, 0])
+    """
+    if isinstance(model, Model):
+        extras = {
+            "classes": classes,
+            "scaler": scaler,
+            "image_shape": image_shape,
+            "metadata": metadata,
+        }
+        given = [name for name, value in extras.items() if value is not None]
+        if given:
+            raise TypeError(
+                f"save: {', '.join(given)} must not be given with a Model (it carries its own); "
+                f"got {given}"
+            )
+        model.save(path)
+        return
+    from softgrad.nn import Sequential
+
+    if not isinstance(model, Sequential):
+        raise TypeError(
+            "save: model must be a softgrad Model or a softgrad.nn.Sequential (for a fitted "
+            f"softgrad.sklearn.MLPClassifier, save est.to_model()); got {type(model).__name__}"
+        )
+    Model(model, classes, scaler, image_shape=image_shape, metadata=metadata).save(path)
+
+
+def load(path: str | os.PathLike) -> Model:
+    """Read a model file written by :func:`save`, ``Model.save`` or ``softgrad train``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+
+    Returns
+    -------
+    Model
+        Predicts bit-identically to the model that was saved; its ``network`` is the
+        ``nn.Sequential`` (``model.network.forward(x)`` runs it on already-scaled input).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        Anything wrong with the file (see :func:`softgrad.serialization.read_npz`), or contents
+        that do not fit together (weights missing or of the wrong shape, classes not matching
+        the output size).
+    """
+    contents = serialization.read_model(path)
+    try:
+        return Model(
+            contents.network,
+            contents.classes,
+            contents.scaler,
+            image_shape=contents.image_shape,
+            metadata=contents.metadata,
+        )
+    except (TypeError, ValueError) as exc:
+        raise serialization.model_file_error(path, f"contents do not fit together ({exc})") from exc

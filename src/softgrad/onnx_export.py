@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from softgrad.atomic import atomic_write
 from softgrad.errors import MissingDependencyError
 
 __all__ = ["export_onnx"]
@@ -213,16 +213,8 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     """
     proto = build_graph(model, name=name)
     path = Path(path)
-    # a fresh name in the same folder, opened with "x" so the file gets the usual umask
-    # permissions (tempfile.mkstemp would leave it readable by its owner only)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(proto.SerializeToString())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as handle:
+        handle.write(proto.SerializeToString())
     return path
 
 

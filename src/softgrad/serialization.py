@@ -6,76 +6,44 @@ Layout of a file written by :func:`write_npz`::
                      "meta": {...the caller's fields, returned as is by read_npz}}
     <name>           every array the caller passed (numbers or fixed-width strings, never objects)
 
-A model file (:func:`save`) holds the weights under their qualified names (``"0.W"``, ``"0.b"``,
-``"2.W"`` ...), ``scaler.offset``, ``scaler.scale`` and ``classes``, and in its JSON the network
-architecture (``Sequential.get_config()``), ``image_shape`` and the user's ``metadata``. Files are
-read with ``allow_pickle=False``: nothing in them can run code.
+A model file (:func:`write_model`) holds the weights under their qualified names (``"0.W"``,
+``"0.b"``, ``"2.W"`` ...), ``scaler.offset``, ``scaler.scale`` and ``classes``, and in its JSON
+the network architecture (``Sequential.get_config()``), ``image_shape``, the user's ``metadata``
+and ``scaled`` (false when the model has no scaler: the identity is stored, and reading gives
+back no scaler). Files are read with ``allow_pickle=False``: nothing in them can run code.
+
+This module is the file format only. ``softgrad.save`` / ``softgrad.load`` and ``Model.save``
+(:mod:`softgrad.model`) build on it; it does not know the Model class.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from softgrad.atomic import atomic_write
+from softgrad.datasets.sniff import read_arrays
 from softgrad.errors import ModelFileError
-from softgrad.model import Model
 from softgrad.preprocessing import Scaler
 
-__all__ = ["FORMAT", "VERSION", "atomic_write", "load", "read_npz", "save", "write_npz"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "ModelContents",
+    "read_model",
+    "read_npz",
+    "write_model",
+    "write_npz",
+]
 
 FORMAT = "softgrad"
 VERSION = 1
 META_KEY = "__meta__"
 KINDS = ("model", "checkpoint")
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
-    """Open a temp file beside ``path`` for binary writing; on success rename it onto ``path``.
-
-    The data is flushed and fsync'ed before ``os.replace``, so ``path`` is either the old file
-    or the complete new one, never a partial write. If the body raises, the temp file is removed
-    and ``path`` is untouched. The new file gets the usual permissions (0666 less the umask).
-
-    Example
-    -------
-    >>> import tempfile, pathlib
-    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.bin"
-    >>> with atomic_write(target) as f:
-    ...     _ = f.write(b"all or nothing")
-    >>> target.read_bytes()
-    b'all or nothing'
-    """
-    path = Path(path)
-    folder = path.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # make the rename itself durable (best effort: not every platform can open a folder)
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def write_npz(
@@ -128,9 +96,12 @@ def _fail(where: str, problem: str) -> ModelFileError:
     return ModelFileError(f"{where}: {problem}")
 
 
-def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
-    from softgrad.datasets.sniff import read_arrays
+def model_file_error(path: str | os.PathLike, problem: str) -> ModelFileError:
+    """The ModelFileError for a model file whose ``problem`` was found after reading it."""
+    return _fail(f"model file '{path}'", problem)
 
+
+def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
     return read_arrays(path, where, ModelFileError, "a softgrad .npz file")
 
 
@@ -204,33 +175,60 @@ def read_npz(
     return arrays, meta
 
 
-def save(model: Model, path: str | os.PathLike) -> None:
-    """Write ``model`` to ``path`` as one .npz file (atomically).
+def write_model(
+    path: str | os.PathLike,
+    network: Any,
+    *,
+    classes: np.ndarray,
+    scaler: Scaler | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write a model file: the network's weights and architecture, its classes and scaler.
 
     Parameters
     ----------
-    model : Model
     path : str or PathLike
         Written exactly as given (``np.savez``'s automatic ``.npz`` suffix does not apply).
+    network : softgrad.nn.Sequential
+    classes : ndarray of shape (C,)
+    scaler : Scaler, optional
+        None stores the identity and marks the file unscaled.
+    image_shape : tuple of int, optional
+    metadata : dict, optional
+        JSON-serialisable facts about the model.
 
     Raises
     ------
     ValueError
-        ``model.metadata`` is not JSON-serialisable.
+        ``metadata`` is not JSON-serialisable.
     """
     from softgrad import __version__
+    from softgrad.kernels import get_ops
 
-    arrays: dict[str, np.ndarray] = dict(model.network.named_params())
-    for name, array in model.scaler.to_arrays().items():
+    arrays: dict[str, np.ndarray] = dict(network.named_params())
+    for name, array in (scaler or Scaler()).to_arrays().items():
         arrays[f"scaler.{name}"] = array
-    arrays["classes"] = model.classes
+    arrays["classes"] = np.asarray(classes)
     meta = {
-        "network": model.network.get_config(),
-        "image_shape": None if model.image_shape is None else list(model.image_shape),
-        "metadata": model.metadata,
+        "network": network.get_config(),
+        "image_shape": None if image_shape is None else list(image_shape),
+        "metadata": dict(metadata or {}),
+        "scaled": scaler is not None,
         "softgrad_version": __version__,
+        "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
     }
     write_npz(path, arrays, meta, kind="model")
+
+
+class ModelContents(NamedTuple):
+    """What :func:`read_model` found in a model file (the arguments of ``Model``)."""
+
+    network: Any
+    classes: np.ndarray
+    scaler: Scaler | None
+    image_shape: tuple[int, ...] | None
+    metadata: dict[str, Any]
 
 
 def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str):
@@ -259,8 +257,8 @@ def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: s
     return network
 
 
-def load(path: str | os.PathLike) -> Model:
-    """Read a model written by :func:`save` (or ``Model.save``).
+def read_model(path: str | os.PathLike) -> ModelContents:
+    """Read a model file written by :func:`write_model`, checking it thoroughly.
 
     Parameters
     ----------
@@ -268,8 +266,9 @@ def load(path: str | os.PathLike) -> Model:
 
     Returns
     -------
-    Model
-        Predicts bit-identically to the model that was saved.
+    ModelContents
+        The network (weights in the file's dtype), classes, scaler (None for an unscaled model),
+        image shape and metadata.
 
     Raises
     ------
@@ -277,23 +276,27 @@ def load(path: str | os.PathLike) -> Model:
         No file at ``path``.
     ModelFileError
         Anything wrong with the file (see :func:`read_npz`), or contents that do not fit
-        together (weights missing or of the wrong shape, classes not matching the output size).
+        together (weights missing or of the wrong shape, classes not matching the output size),
+        or values that cannot give finite answers (:mod:`softgrad.model_checks`).
     """
+    from softgrad.model_checks import check_model_contents
+
     arrays, meta = read_npz(path, "model")
     where = f"model file '{path}'"
+    check_model_contents(meta, arrays, where)  # before anything is built from the declaration
     network = _build_network(meta, arrays, where)
     try:
         scaler = Scaler.from_arrays(
             {"offset": arrays.pop("scaler.offset"), "scale": arrays.pop("scaler.scale")}
         )
         classes = arrays.pop("classes")
-        image_shape = meta.get("image_shape")
-        return Model(
-            network,
-            classes,
-            scaler,
-            image_shape=None if image_shape is None else tuple(image_shape),
-            metadata=meta.get("metadata"),
-        )
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(where, f"contents do not fit together ({exc})") from exc
+    image_shape = meta.get("image_shape")
+    return ModelContents(
+        network=network,
+        classes=classes,
+        scaler=scaler if meta.get("scaled", True) else None,
+        image_shape=None if image_shape is None else tuple(image_shape),
+        metadata=meta.get("metadata") or {},
+    )

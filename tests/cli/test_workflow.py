@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -184,10 +186,11 @@ def test_evaluate_on_a_user_file(cli, digits_model, tmp_path):
 
 
 def test_evaluate_computes_logits_once(cli, digits_model, monkeypatch):
+    import softgrad.model
     import softgrad.training as training
 
     calls = []
-    real = training.predict_logits
+    real = softgrad.model.predict_batches
 
     def counted(*args, **kwargs):
         calls.append(1)
@@ -196,7 +199,8 @@ def test_evaluate_computes_logits_once(cli, digits_model, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("evaluate must not run the network a second time")
 
-    monkeypatch.setattr(training, "predict_logits", counted)
+    monkeypatch.setattr(softgrad.model, "predict_batches", counted)  # the Model's batched pass
+    monkeypatch.setattr(training, "predict_logits", forbidden)
     monkeypatch.setattr(training, "predict_proba", forbidden)
     monkeypatch.setattr(training, "evaluate", forbidden)
     result = cli("evaluate", "--model", digits_model, "--json")
@@ -395,7 +399,12 @@ def test_curves_mark_the_best_epoch_only_when_the_model_holds_it(
     import softgrad.plots
 
     drawn = []
-    monkeypatch.setattr(softgrad.plots, "plot_learning_curves", lambda h, p: drawn.append(h))
+
+    def draw(history, path):
+        drawn.append(history)
+        Path(path).write_bytes(b"")  # the picture must exist to be published
+
+    monkeypatch.setattr(softgrad.plots, "plot_learning_curves", draw)
     extra = [] if patience is None else ["--patience", patience]
     argv = ["train", "--epochs", "3", "--quiet", "--json", "--plot", tmp_path / "c.png"]
     result = cli(*argv, "--out", tmp_path / "m.npz", *extra)

@@ -369,3 +369,19 @@ def test_missing_path(tmp_path):
 def test_unknown_suffix(tmp_path):
     with pytest.raises(DataFormatError, match=r"must be an \.npz, a \.csv or a folder.*'\.txt'"):
         load_file(_write(tmp_path, "data.txt", "1,2\n"))
+
+
+@pytest.mark.parametrize("value", ["1e300", "-4e38", "1.7976931348623157e308"])
+def test_csv_features_beyond_float32_are_located(tmp_path, value):
+    # the Scaler used to fail later with "offset must be finite in float32; got array([...])"
+    (tmp_path / "big.csv").write_text(f"a,b,label\n1,2,x\n3,{value},y\n4,5,x\n6,7,y\n")
+    with pytest.raises(DataFormatError, match=r"within float32's range.*line 3, column 2 \('b'\)"):
+        load_file(tmp_path / "big.csv")
+
+
+def test_npz_features_beyond_float32_are_located(tmp_path):
+    X = np.ones((6, 3))
+    X[4, 2] = 1e39
+    np.savez(tmp_path / "big.npz", X=X, y=np.arange(6) % 2)
+    with pytest.raises(DataFormatError, match=r"float32's range.*X\[4, 2\]"):
+        load_file(tmp_path / "big.npz")

@@ -92,7 +92,12 @@ def test_a_plain_run_never_imports_mpi():
     )
     env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert done.stdout.split() == ["None", "False"]
 

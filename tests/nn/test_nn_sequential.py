@@ -333,7 +333,7 @@ def test_a_float32_training_step_stays_float32(activation, rng):
     assert all(grad.dtype == np.float32 for grad in net.named_grads().values())
 
 
-# ---- activations in place on a Linear's fresh output (Layer._forward_scratch) ----------------
+# ---- ReLU(inplace=True) on a Linear's fresh output (what build_mlp builds) ------------------
 
 
 def _layer_by_layer(layers, x, grad_y):
@@ -352,21 +352,21 @@ def _layer_by_layer(layers, x, grad_y):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_in_place_activations_give_the_layer_by_layer_results_bit_for_bit(dtype):
-    def layers():
+def test_in_place_relus_give_the_layer_by_layer_results_bit_for_bit(dtype):
+    def layers(inplace):
         return [
             Linear(6, 5, rng=0, dtype=dtype),
-            ReLU(),
+            ReLU(inplace=inplace),
             Linear(5, 4, rng=1, dtype=dtype),
-            ReLU(),
+            ReLU(inplace=inplace),
             Linear(4, 3, rng=2, dtype=dtype),
         ]
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 6)).astype(dtype)
     grad_y = rng.standard_normal((8, 3)).astype(dtype)
-    out_ref, gx_ref, grads_ref = _layer_by_layer(layers(), x, grad_y)
-    net = Sequential(*layers())
+    out_ref, gx_ref, grads_ref = _layer_by_layer(layers(False), x, grad_y)
+    net = Sequential(*layers(True))
     x_before, g_before = x.copy(), grad_y.copy()
     out = net.forward(x)
     gx = net.backward(grad_y)
@@ -378,19 +378,24 @@ def test_in_place_activations_give_the_layer_by_layer_results_bit_for_bit(dtype)
     np.testing.assert_array_equal(grad_y, g_before)
 
 
-def test_an_activation_works_in_place_only_on_a_linear_output():
+def test_a_relu_works_in_place_only_when_asked():
     x = np.array([[-1.0, 2.0]])
-    for net in (Sequential(ReLU(), ReLU()), Sequential(Dropout(0.5, rng=0).eval(), ReLU())):
-        net.forward(x)
-        np.testing.assert_array_equal(x, [[-1.0, 2.0]])
-    lin = Linear(2, 2, rng=0, dtype=np.float64)
-    net = Sequential(lin, ReLU())
-    y = net.forward(x)
-    assert net.layers[1]._y is y  # the Linear's output, rectified where it lay
-    assert lin._x.base is x or lin._x is x  # the Linear still holds its own input
+    Sequential(ReLU(), ReLU()).forward(x)
+    np.testing.assert_array_equal(x, [[-1.0, 2.0]])
+    y = Sequential(ReLU(inplace=True)).forward(x)
+    assert y is x
+    np.testing.assert_array_equal(x, [[0.0, 2.0]])
+    frozen = np.array([-3.0, 1.0])
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(ReLU(inplace=True).forward(frozen), [0.0, 1.0])  # a new array
+    relus = [layer for layer in build_mlp(3, [4, 4], 2, rng=0) if isinstance(layer, ReLU)]
+    assert [relu.inplace for relu in relus] == [True, True]
+    assert relus[0].get_config() == {"inplace": True} and ReLU().get_config() == {}
+    with pytest.raises(TypeError, match="ReLU: inplace must be a bool; got 1"):
+        ReLU(inplace=1)
 
 
-def test_subclasses_are_never_bypassed_by_the_in_place_path():
+def test_subclasses_run_their_own_forward_and_backward():
     class Leaky(ReLU):  # a forward and backward of its own
         def forward(self, x):
             self._y = np.where(x > 0, x, 0.1 * x)

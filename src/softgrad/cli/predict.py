@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
 from softgrad.cli.inputs import read_inputs
 from softgrad.cli.output import print_json
-from softgrad.cli.parser import positive_int
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_finite_rows
 from softgrad.cli import checks, ranks, train_config
-from softgrad.cli.output import describe_network, print_json
-from softgrad.cli.parser import (
+from softgrad.cli.argtypes import (
     fraction,
     hidden_sizes,
     nonnegative_float,
@@ -19,7 +21,11 @@ from softgrad.cli.parser import (
     positive_float,
     positive_int,
 )
+from softgrad.cli.output import describe_network, print_json
 from softgrad.cli.progress import EpochProgress
+from softgrad.cli.staging import Staged, remove_leftovers
+from softgrad.errors import DivergenceError
+from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
 MISCLASSIFIED_SHOWN = 36
 
@@ -29,7 +35,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "train",
         help="train a network and save it",
         description="Train an MLP with a softmax output. Options left out take the defaults of "
-        f"the chosen data set: {train_config.describe_defaults()}.",
+        f"the chosen data set: {train_config.describe_defaults()}. A run diverges when its "
+        "training loss becomes NaN/inf or the mean loss of an epoch so far passes "
+        f"{LIMIT_FACTOR:g} x max(first batch loss, log(classes)) (over at least "
+        f"{MIN_SAMPLES} samples or the whole epoch): it stops with exit status 2 and writes no "
+        "model or picture. The model and pictures are published together only when all were "
+        "written; --out, --plot and --misclassified write through a symbolic link.",
     )
     p.add_argument(
         "--data",
@@ -107,22 +118,61 @@ def _check_paths(args: argparse.Namespace) -> dict[str, Path | None]:
 def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     from softgrad.datasets import load_data
 
+    if settings["patience"] is not None and not settings["val_fraction"]:
+        raise ValueError(
+            "train: --patience monitors the validation loss, so --val-fraction must be above 0; "
+            f"got --val-fraction {settings['val_fraction']} (drop --patience, or hold out data)"
+        )
     data = load_data(args.data)
     if len(data.y_train) < 2 or len(data.y_test) == 0:
         raise ValueError(
             f"train: data must have at least 2 training and 1 test samples; got {data!r}"
         )
-    checks.finite_features(data.X_train, f"train: {data.name} training set")
-    checks.finite_features(data.X_test, f"train: {data.name} test set")
+    if data.n_classes < 2:
+        # one class: every answer is right, and 'test accuracy 1.0000' would mean nothing
+        raise ValueError(
+            f"train: data must hold at least 2 classes; {data.name} has only "
+            f"{data.class_names[0]!r}"
+        )
+    check_finite_rows(data.X_train, f"train: {data.name} training set", "features")
+    check_finite_rows(data.X_test, f"train: {data.name} test set", "features")
     if args.misclassified and data.image_shape is None:
         raise ValueError(f"train: --misclassified needs image data; {data.name} has no image shape")
-    if settings["val_fraction"] and settings["val_fraction"] * len(data.y_train) < data.n_classes:
-        raise ValueError(
-            "train: --val-fraction must leave at least one validation sample per class; got "
-            f"{settings['val_fraction']} of {len(data.y_train)} samples for "
-            f"{data.n_classes} classes"
-        )
     return data
+
+
+def _validation(
+    args: argparse.Namespace, settings: dict[str, Any], data: Any
+) -> tuple[dict[str, Any], str | None]:
+    """``settings`` with a validation share that gives every class a sample, and a note if not.
+
+    The default share (10%) of a small training set can leave a class without a validation
+    sample (60 samples of 10 classes: 10% of the 48 training samples is 4.8). Then the run trains
+    without validation and the note says so and why. A share the user chose is never changed:
+    one that is too small is refused, and so is the default when ``--patience`` needs validation.
+    """
+    fraction, n_train, n_classes = settings["val_fraction"], len(data.y_train), data.n_classes
+    if not fraction or fraction * n_train >= n_classes:
+        return settings, None
+    why = (
+        f"{fraction:g} of {n_train} training samples is fewer than one per class "
+        f"({n_classes} classes)"
+    )
+    needed = math.ceil(100 * n_classes / n_train) / 100  # the smallest share in whole percent
+    if needed * n_train < n_classes:  # 100 * C / N rounded down in floating point
+        needed = round(needed + 0.01, 2)
+    fix = (
+        f"pass --val-fraction {needed:g} or more to hold out one sample per class"
+        if needed < 1 and math.ceil(needed * n_train) < n_train
+        else "this data set has too few samples to hold one per class out"
+    )
+    if args.val_fraction is not None or settings["patience"] is not None:
+        asked = "--val-fraction" if args.val_fraction is not None else "--patience"
+        raise ValueError(
+            f"train: {asked} needs a validation set with at least one sample per class; "
+            f"got {why}: {fix}"
+        )
+    return {**settings, "val_fraction": 0.0}, f"validation skipped: {why}; {fix}"
 
 
 def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, EpochProgress]:
@@ -163,9 +213,49 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
             resume=args.resume,
             comm=comm,
         )
+    except DivergenceError as err:
+        raise DivergenceError(
+            f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
+        ) from None
+    except OSError as exc:
+        if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
+            raise
+        # the one file fit writes: name it (not its temp file) and what survived
+        raise OSError(exc.errno, _checkpoint_failed(paths, exc, progress.epochs_seen)) from None
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress
+
+
+def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
+    ckpt = str(paths["--checkpoint"])
+    if epochs_done > 1:
+        previous = f"its checkpoint of the epoch before is intact: resume with --resume {ckpt}"
+    elif Path(ckpt).exists():
+        previous = f"{ckpt!r} is as it was before this run"
+    else:
+        previous = "no checkpoint was written"
+
+    return (
+        f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
+        f"({exc.strerror or exc}); {previous}; nothing else was written"
+    )
+
+
+def _diverged_outputs(args, paths, epochs_done: int) -> str:
+    """What a diverged run left on disk: no output, and where the last good weights are."""
+    out = paths["--out"]
+    kept = f"{str(out)!r} is as it was" if out.exists() else f"{str(out)!r} was not created"
+    if paths["--checkpoint"] is not None and epochs_done > 0:
+        where = (
+            f"the last good weights are in the checkpoint {str(paths['--checkpoint'])!r} "
+            f"(after the last completed epoch): resume from it with a lower --lr"
+        )
+    elif args.resume is not None:
+        where = f"the last good weights are those of {args.resume!r}, which was not changed"
+    else:
+        where = "the last good weights were not saved (--checkpoint keeps them)"
+    return f"Nothing was written: {kept}; {where}."
 
 
 def _data_spec(data: str) -> str:
@@ -173,7 +263,7 @@ def _data_spec(data: str) -> str:
     return str(Path(data).resolve()) if Path(data).exists() else data
 
 
-def _write_pictures(args, settings, data, history, network, X_test_scaled) -> None:
+def _write_pictures(args, settings, data, history, network, X_test_scaled, staged) -> None:
     from softgrad import plots
     from softgrad.training import predict_proba
 
@@ -183,19 +273,23 @@ def _write_pictures(args, settings, data, history, network, X_test_scaled) -> No
             # without early stopping the saved model holds the last epoch's weights, not the
             # best epoch's: marking "best" would point at weights nobody kept
             curves["best_epoch"] = None
-        plots.plot_learning_curves(curves, args.plot)
+        staged.render("--plot", args.plot, lambda tmp: plots.plot_learning_curves(curves, tmp))
     if args.misclassified:
         pred = predict_proba(network, X_test_scaled).argmax(axis=1)
         all_wrong = np.flatnonzero(pred != data.y_test)
         wrong = all_wrong[:MISCLASSIFIED_SHOWN]
-        plots.plot_misclassified(
-            data.X_test[wrong],
-            data.y_test[wrong],
-            pred[wrong],
-            data.class_names,
-            data.image_shape,
+        staged.render(
+            "--misclassified",
             args.misclassified,
-            n_total=len(all_wrong),
+            lambda tmp: plots.plot_misclassified(
+                data.X_test[wrong],
+                data.y_test[wrong],
+                pred[wrong],
+                data.class_names,
+                data.image_shape,
+                tmp,
+                n_total=len(all_wrong),
+            ),
         )
 
 
@@ -235,8 +329,14 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     with ranks.together(comm, "train"):
         settings = train_config.resolve(args)
         paths = _check_paths(args)
+        if ranks.speaks(comm):  # one rank removes them: the others would race it
+            for name in remove_leftovers(list(paths.values())):
+                print(
+                    f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
+                )
         settings = train_config.match_checkpoint(args, settings)
         data = _load(args, settings)
+        settings, validation_note = _validation(args, settings, data)
     ranks.announce(comm, settings["batch_size"])
     scaler = data.fit_scaler()
     network, history, seconds, progress = _fit(args, settings, data, scaler, paths, comm)
@@ -245,6 +345,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     X_test = scaler.transform(data.X_test)
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)
+    summary["validation_note"] = validation_note
     metadata = {
         **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
         "data_spec": _data_spec(args.data),
@@ -252,8 +353,12 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         "input_max": float(data.scale) if data.scale is not None else None,
     }
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
-    model.save(paths["--out"])
-    _write_pictures(args, settings, data, history, network, X_test)
+    # every output is rendered to a hidden temp file first and published only when all are:
+    # a failed plot leaves the old model (or none), never a new model without its picture
+    with Staged() as staged:
+        staged.render("--out", paths["--out"], model.save)
+        _write_pictures(args, settings, data, history, network, X_test, staged)
+        staged.publish()
     if args.json:
         print_json({**summary, "history": history.to_dict()})
     else:
@@ -271,6 +376,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
         f"({s['n_test']} samples)"
     )
+    if s["validation_note"]:
+        print(s["validation_note"])
     print(f"model saved to {s['model']}")
     if s["plot"]:
         print(f"learning curves saved to {s['plot']}")

@@ -50,6 +50,7 @@ LABEL_COLUMNS = ("label", "target", "y")
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 _CHUNK_ROWS = 8192  # finiteness is checked in row chunks to keep the mask small
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]) -> None:
@@ -65,12 +66,19 @@ def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]
         return
     flat = X.reshape(len(X), -1)
     for start in range(0, len(flat), _CHUNK_ROWS):
-        bad = np.argwhere(~np.isfinite(flat[start : start + _CHUNK_ROWS]))
+        # NaN fails the comparison too: one pass finds NaN, inf and values float32 cannot hold
+        with np.errstate(invalid="ignore"):
+            bad = np.argwhere(~(np.abs(flat[start : start + _CHUNK_ROWS]) <= _FLOAT32_MAX))
         if bad.size:
             row, col = int(bad[0, 0]) + start, int(bad[0, 1])
+            value = flat[row, col].item()
+            if not np.isfinite(value):
+                raise DataFormatError(
+                    f"{where}: features must be finite; got {value!r} at {locate(row, col)}"
+                )
             raise DataFormatError(
-                f"{where}: features must be finite; got {flat[row, col].item()!r} "
-                f"at {locate(row, col)}"
+                f"{where}: features must be within float32's range (|x| <= {_FLOAT32_MAX:.4g}); "
+                f"got {value!r} at {locate(row, col)}: softgrad trains in float32, rescale it"
             )
 
 
@@ -261,7 +269,8 @@ def load_file(path: str | os.PathLike) -> Dataset:
     DatasetNotFoundError
         ``path`` does not exist (also a FileNotFoundError).
     DataFormatError
-        Unknown extension; missing arrays; ragged rows; non-numeric, NaN or infinite features;
+        Unknown extension; missing arrays; ragged rows; non-numeric, NaN or infinite features,
+        or features beyond float32's range (|x| > 3.4e38), which training could not represent;
         an empty set; labels that are non-integral numbers, NaN or empty. The message names the
         file and the row and column.
 

@@ -32,6 +32,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from softgrad.atomic import atomic_write
 from softgrad.errors import DataFormatError
 
 __all__ = ["IDX_DTYPES", "load_idx", "save_idx"]
@@ -185,8 +186,6 @@ def save_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | Non
     ValueError
         Unsupported dtype, a 0-d array, or more than 255 dimensions.
     """
-    from softgrad.serialization import atomic_write
-
     array = np.asarray(array)
     code = _CODE_OF_KIND.get((array.dtype.kind, array.dtype.itemsize))
     if code is None or array.dtype.kind not in "uif":

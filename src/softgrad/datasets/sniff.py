@@ -7,13 +7,15 @@ what it is, with the file's name, instead of NumPy's own words.
 
 from __future__ import annotations
 
+import math
 import os
 import zipfile
 import zlib
+from typing import IO
 
 import numpy as np
 
-__all__ = ["describe", "read_arrays", "sniff"]
+__all__ = ["MAX_INFLATE_RATIO", "check_array_headers", "describe", "read_arrays", "sniff"]
 
 _MAGIC = (
     (b"PK\x03\x04", "zip"),
@@ -88,6 +90,74 @@ def describe(path: str | os.PathLike) -> str:
     return f"a text file (starting {first!r})" if first else "a text file of blank lines"
 
 
+# deflate gives at most ~1032 bytes per compressed byte: a member claiming more is a zip bomb
+MAX_INFLATE_RATIO = 1100
+
+
+def _array_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the .npy header at ``f``'s position, reading nothing else."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version in ((2, 0), (3, 0)):
+        # 3.0 differs from 2.0 only in allowing UTF-8 field names: the same length prefix
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unknown .npy format version {version}")
+    return tuple(int(n) for n in shape), dtype
+
+
+def _check_claim(
+    f: IO[bytes], data_bytes: int, where: str, error: type[Exception], holder: str
+) -> None:
+    start = f.tell()
+    shape, dtype = _array_header(f)
+    if dtype.hasobject:
+        return  # refused by np.load (allow_pickle=False) before it reads any data
+    claimed = math.prod(shape) * dtype.itemsize
+    available = data_bytes - (f.tell() - start)
+    if claimed != available:
+        raise error(
+            f"{where}: {holder} must hold the {claimed} bytes its header declares (shape "
+            f"{shape} of {dtype}); got {available} bytes of data (a truncated or forged file)"
+        )
+
+
+def check_array_headers(
+    path: str | os.PathLike,
+    kind: str,
+    where: str,
+    error: type[Exception],
+    keys: tuple[str, ...] | None = None,
+) -> None:
+    """Check what each .npy header declares against the bytes that hold it, before any load.
+
+    A header is a claim: ``np.load`` allocates the declared shape before reading the data, so
+    a few-byte file declaring shape (10**6, 10**6) would ask for terabytes. Every array (of an
+    .npz: every member named in ``keys``) must hold exactly the bytes its header declares, and
+    a compressed member may claim at most ``MAX_INFLATE_RATIO`` times its compressed size.
+    ``kind`` is :func:`sniff`'s ``"npy"`` or ``"zip"``.
+    """
+    if kind == "npy":
+        with open(path, "rb") as f:
+            _check_claim(f, os.fstat(f.fileno()).st_size, where, error, "its array")
+        return
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            if not info.filename.endswith(".npy") or (keys is not None and key not in keys):
+                continue
+            holder = f"array {key!r}"
+            if info.file_size > MAX_INFLATE_RATIO * max(info.compress_size, 1):
+                raise error(
+                    f"{where}: {holder} must inflate to at most {MAX_INFLATE_RATIO} times its "
+                    f"{info.compress_size} compressed bytes; it claims {info.file_size} bytes "
+                    "(a zip bomb or a damaged archive)"
+                )
+            with archive.open(info) as member:
+                _check_claim(member, info.file_size, where, error, holder)
+
+
 def read_arrays(
     path: str | os.PathLike,
     where: str,
@@ -121,7 +191,9 @@ def read_arrays(
     ------
     error
         ``"{where}: file must be {expected}; got {what it is}"`` for a text file, a pickle, an
-        empty file ...; object (pickled) arrays; truncated or corrupted archives.
+        empty file ...; object (pickled) arrays; truncated or corrupted archives; a header
+        that declares more (or less) data than the file holds, checked before anything is
+        allocated (:func:`check_array_headers`).
     PermissionError
         The file cannot be read (passed through).
     """
@@ -130,6 +202,7 @@ def read_arrays(
         raise error(f"{where}: file must be {expected}; got {describe(path)}")
     name = ""
     try:
+        check_array_headers(path, kind, where, error, keys)
         # open the file here: np.load leaks its own handle when the zip turns out invalid
         with open(path, "rb") as f:
             loaded = np.load(f, allow_pickle=False)
@@ -141,7 +214,7 @@ def read_arrays(
                 for name in wanted:
                     arrays[name] = npz[name]
                 return arrays
-    except PermissionError:
+    except (PermissionError, error):
         raise
     except ValueError as exc:
         if "pickle" in str(exc).lower():

@@ -6,12 +6,22 @@ import numpy as np
 
 from softgrad.kernels.activations import ActivationKernels
 from softgrad.kernels.gather import GatherKernels
+from softgrad.kernels.logistic import LogisticKernels
 from softgrad.kernels.losses import LossKernels
+from softgrad.kernels.penalty import PenaltyKernels
 from softgrad.kernels.softmax import SoftmaxKernels
 from softgrad.kernels.updates import UpdateKernels
 
 
-class NumpyOps(SoftmaxKernels, LossKernels, ActivationKernels, UpdateKernels, GatherKernels):
+class NumpyOps(
+    SoftmaxKernels,
+    LossKernels,
+    ActivationKernels,
+    UpdateKernels,
+    GatherKernels,
+    LogisticKernels,
+    PenaltyKernels,
+):
     """The NumPy lane: every routine as a few ufunc passes with ``out=`` buffers."""
 
     name = "numpy"

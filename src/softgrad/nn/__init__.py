@@ -11,6 +11,7 @@ from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer
 from softgrad.nn.linear import Linear
+from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import CrossEntropyLoss, Loss, NLLLoss
 from softgrad.nn.mlp import ACTIVATIONS, build_mlp
 from softgrad.nn.sequential import LAYERS, Sequential
@@ -24,6 +25,7 @@ __all__ = [
     "Layer",
     "Linear",
     "LogSoftmax",
+    "LogisticLoss",
     "Loss",
     "NLLLoss",
     "ReLU",

@@ -70,6 +70,15 @@ class ReLU(_OutputCached):
 
     The derivative at x = 0 is taken as 0 (as in PyTorch).
 
+    Parameters
+    ----------
+    inplace : bool, default False
+        Write the output over the input in ``forward`` and ``grad_x`` over ``grad_y`` in
+        ``backward`` (no new array per call; torch's ``nn.ReLU(inplace=True)``). Use it where
+        nothing else reads those arrays afterwards, such as right after a Linear, whose output
+        and input gradient are fresh arrays: ``build_mlp`` does so. A read-only or non-float
+        input still gets a new array.
+
     Examples
     --------
     >>> layer = ReLU()
@@ -77,35 +86,41 @@ class ReLU(_OutputCached):
     array([0., 0., 3.])
     >>> layer.backward(np.array([1.0, 1.0, 1.0]))
     array([0., 0., 1.])
+    >>> x = np.array([-1.0, 2.0])
+    >>> ReLU(inplace=True).forward(x) is x, x
+    (True, array([0., 2.]))
     """
 
+    inplace = False  # ReLUs pickled before the option existed
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        if not isinstance(inplace, (bool, np.bool_)):
+            raise TypeError(f"ReLU: inplace must be a bool; got {inplace!r}")
+        self.inplace = bool(inplace)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x : ndarray of shape (...) -> y : ndarray of shape (...)."""
-        self._y = _apply(get_ops().relu, _as_float(x))
+        """x : ndarray of shape (...) -> y : ndarray of shape (...) (``x`` itself if inplace)."""
+        if self.inplace and _writable_float(x):
+            get_ops().relu(x, out=x)
+            self._y = x
+        else:
+            self._y = _apply(get_ops().relu, _as_float(x))
         return self._y
 
-    def _forward_scratch(self, x: np.ndarray) -> np.ndarray:
-        # the same formula, written over the input (inside a Sequential, after a Linear); a
-        # subclass (a leaky variant, say) has a forward of its own: use it
-        if type(self) is not ReLU or not _writable_float(x):
-            return self.forward(x)
-        get_ops().relu(x, out=x)
-        self._y = x
-        return x
-
-    def _backward_scratch(self, grad_y: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        y = self._y
-        if not (
-            type(self) is ReLU and input_grad and y is not None and _writable_float(grad_y)
-        ) or (grad_y.shape != y.shape or grad_y.dtype != y.dtype):
-            return self.backward(grad_y, input_grad=input_grad)
-        get_ops().relu_vjp(y, grad_y, out=grad_y)
-        return grad_y
-
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0)."""
+        """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0) (in grad_y if inplace)."""
         grad_y = self._checked_grad(grad_y)
-        return _apply(get_ops().relu_vjp, self._y, grad_y) if input_grad else None
+        if not input_grad:
+            return None
+        if self.inplace and _writable_float(grad_y):
+            get_ops().relu_vjp(self._y, grad_y, out=grad_y)
+            return grad_y
+        return _apply(get_ops().relu_vjp, self._y, grad_y)
+
+    def get_config(self) -> dict[str, Any]:
+        """``{"inplace": True}`` when set, else ``{}`` (model files of plain ReLUs unchanged)."""
+        return {"inplace": True} if self.inplace else {}
 
 
 class Tanh(_OutputCached):

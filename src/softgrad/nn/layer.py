@@ -9,6 +9,11 @@ A layer is a plain object with live parameter arrays and a pair of methods::
 ``params`` holds the live weights: an optimizer updates them in place, and writing into
 ``params["W"][...]`` changes what ``forward`` computes. ``grads`` has the same keys; ``backward``
 writes the gradients into these arrays (reused across steps) and never updates parameters.
+
+Inside a Sequential these arrays are views of its parameter store (:mod:`softgrad.nn.store`),
+put into the layer's dicts when the Sequential is built. A layer therefore reads
+``self.params[name]`` at each call (never a copy kept in an attribute of its own) and writes
+``self.grads[name][...]`` in place; an array assigned instead is copied into the store.
 """
 
 from __future__ import annotations
@@ -109,23 +114,6 @@ class Layer:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
-
-    # ---- in place inside a Sequential --------------------------------------------------------
-    # A layer whose forward output (backward input gradient) is a fresh array that it keeps no
-    # reference to says so here; Sequential then lets the next layer overwrite that array
-    # instead of allocating another (an activation after a Linear: no new array per step).
-    # Both sides say it of their exact class only, so that a subclass overriding forward or
-    # backward is never bypassed.
-    _output_is_scratch = False
-    _input_grad_is_scratch = False
-
-    def _forward_scratch(self, x: np.ndarray) -> np.ndarray:
-        """``forward`` on an input nobody else holds: it may be overwritten (default: not)."""
-        return self.forward(x)
-
-    def _backward_scratch(self, grad_y: np.ndarray, input_grad: bool) -> np.ndarray | None:
-        """``backward`` on a ``grad_y`` nobody else holds: it may be overwritten."""
-        return self.backward(grad_y, input_grad=input_grad)
 
     def train(self, mode: bool = True) -> Layer:
         """Set training mode (``mode=True``) or evaluation mode (``mode=False``); returns self."""

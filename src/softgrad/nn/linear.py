@@ -66,17 +66,6 @@ class Linear(Layer):
     (array([3., 4.]), array([1.]))
     """
 
-    # forward's output and backward's input gradient are fresh arrays the layer keeps no
-    # reference to (it caches its input): a following activation may work in place on them.
-    # Said of Linear itself only: a subclass may keep what it returns.
-    @property
-    def _output_is_scratch(self) -> bool:  # type: ignore[override]
-        return type(self) is Linear
-
-    @property
-    def _input_grad_is_scratch(self) -> bool:  # type: ignore[override]
-        return type(self) is Linear
-
     def __init__(
         self,
         in_features: int,

@@ -58,6 +58,7 @@ def build_mlp(
     -------
     Sequential
         Parameters named ``"0.W"``, ``"0.b"``, ``"2.W"`` ... (index of the Linear layer).
+        Its ReLUs are ``ReLU(inplace=True)``: each works on its Linear's fresh arrays.
 
     Examples
     --------
@@ -94,7 +95,8 @@ def build_mlp(
     sizes = [int(in_features), *(int(size) for size in hidden_sizes)]
     for fan_in, fan_out in itertools.pairwise(sizes):
         layers.append(Linear(fan_in, fan_out, rng=generator, init=init, dtype=resolved))
-        layers.append(ACTIVATIONS[activation]())
+        # in place: the activation rewrites the Linear's fresh output and input gradient
+        layers.append(ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]())
         if dropout > 0:
             layers.append(Dropout(float(dropout), rng=generator))
     layers.append(Linear(sizes[-1], int(n_classes), rng=generator, init=init, dtype=resolved))

@@ -12,7 +12,7 @@ from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.linear import Linear
-from softgrad.nn.packing import Packing, pack
+from softgrad.nn.store import ParamDict, ParamStore
 
 
 class Sequential(Layer):
@@ -32,12 +32,16 @@ class Sequential(Layer):
 
     Notes
     -----
-    Construction moves the layers' parameters (and gradients) into one contiguous buffer each,
-    with the same values: ``layer.params["W"]`` is afterwards a view of that buffer, and the
-    optimizers update the whole network in one set of passes (softgrad.nn.packing). Arrays that
-    something else already refers to (a variable, a view) are never moved: the network then
-    stays unpacked and is updated array by array. Slicing (``net[1:]``) shares the layers and
-    their buffer as they are.
+    Construction builds the parameter store (:mod:`softgrad.nn.store`): the layers' parameters
+    and gradients are copied, values unchanged, into one flat buffer each, and each layer's
+    ``params[name]`` / ``grads[name]`` becomes a view of it. Arrays held from before are
+    detached copies afterwards: take references after building. Given ``named_params()`` and
+    ``named_grads()``, an optimizer updates the whole network in one set of passes.
+    ``astype``, ``copy.deepcopy`` and unpickling build a new store. A nested Sequential and a
+    slice ``net[i:j]`` share the layers and use a window of this store.
+
+    Raises ValueError when the parameters do not share one dtype, when a layer appears twice,
+    or when a layer keeps an attribute over its parameter memory (see the store's docs).
 
     Examples
     --------
@@ -60,7 +64,29 @@ class Sequential(Layer):
                     f"Sequential: layers must be Layer instances; got {layer!r} at position {index}"
                 )
         self.layers: list[Layer] = list(layers)
-        self._packing = pack(self.layers)
+        self._build_store()
+
+    # ---- the parameter store (softgrad.nn.store) -------------------------------------------
+    def _build_store(self) -> ParamStore:
+        """Copy the layers' arrays into a new store, views into the layers' dicts."""
+        store = ParamStore(list(_owners(self.layers, "")), where=type(self).__name__)
+        self._use_store(store)
+        return store
+
+    def _use_store(self, store: ParamStore) -> None:
+        self._store = store
+        self._store_layers = tuple(self.layers)
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, Sequential):
+                layer._use_store(store.window([(f"{index}.", "")]))
+
+    def _current_store(self) -> ParamStore:
+        """The store, its views put back where a layer replaced an array (store.sync); a new
+        store when the layers list, a parameter's shape or dtype, or a layer's names changed."""
+        store = self._store
+        if self._store_layers != tuple(self.layers) or not store.sync():
+            store = self._build_store()
+        return store
 
     # params/grads are views of the children's dicts (the arrays are the live ones)
     @property  # type: ignore[override]
@@ -86,46 +112,34 @@ class Sequential(Layer):
 
     def __getitem__(self, index: int | slice) -> Layer:
         """The layer at ``index``; a slice gives a Sequential sharing those layers."""
-        if isinstance(index, slice):
-            shared = Sequential()
-            shared.layers = self.layers[index]  # the same arrays: no packing of its own
-            return shared
-        return self.layers[index]
+        if not isinstance(index, slice):
+            return self.layers[index]
+        start, stop, step = index.indices(len(self.layers))
+        if step != 1:  # not contiguous in the store: a store of its own (copies, see Notes)
+            return Sequential(*self.layers[index])
+        store = self._current_store()
+        shared = Sequential()
+        shared.layers = self.layers[index]
+        shared._use_store(store.window([(f"{i}.", f"{i - start}.") for i in range(start, stop)]))
+        return shared
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
 
-    def named_params(self) -> dict[str, np.ndarray]:
-        """Qualified name (``"0.W"``) -> live parameter array, in layer order."""
-        return self._named(grads=False)
+    def named_params(self) -> ParamDict:
+        """Qualified name (``"0.W"``) -> live parameter array (a view of the store), in order."""
+        return self._current_store().named_params()
 
-    def named_grads(self) -> dict[str, np.ndarray]:
+    def named_grads(self) -> ParamDict:
         """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``."""
-        return self._named(grads=True)
-
-    def _named(self, grads: bool) -> dict[str, np.ndarray]:
-        packing = self._current_packing()  # first: packing never moves a referenced array
-        arrays = {
-            f"{index}.{name}": array
-            for index, layer in enumerate(self.layers)
-            for name, array in (layer.grads if grads else layer.params).items()
-        }
-        return arrays if packing is None else packing.view(arrays, grads=grads)
-
-    def _current_packing(self) -> Packing | None:
-        if getattr(self, "_repack", False):  # a copy, packed once its unpickling is over
-            self._repack = False
-            self._packing = pack(self.layers)
-        return getattr(self, "_packing", None)  # absent from models pickled before it
+        return self._current_store().named_grads()
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Run ``x`` through every layer; returns the last layer's (fresh) output."""
+        """Run ``x`` through every layer; returns the last layer's output."""
         if not self.layers:
             return np.array(x, copy=True)
-        scratch = False  # whether x is a fresh array only this loop holds (Layer docstring)
         for layer in self.layers:
-            x = layer._forward_scratch(x) if scratch else layer.forward(x)
-            scratch = layer._output_is_scratch
+            x = layer.forward(x)
         return x
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -134,22 +148,16 @@ class Sequential(Layer):
         With ``input_grad=False`` no gradient is computed below the first layer that has
         parameters (that layer skips its input-gradient matrix product) and None is returned.
         """
+        if not self.layers:
+            return np.array(grad_y, copy=True) if input_grad else None
         first_with_params = next(
             (index for index, layer in enumerate(self.layers) if layer.params), len(self.layers)
         )
-        if not self.layers:
-            return np.array(grad_y, copy=True) if input_grad else None
-        scratch = False  # the caller's grad_y is never overwritten
         for index in range(len(self.layers) - 1, -1, -1):
             need_input = input_grad or index > first_with_params
-            layer = self.layers[index]
-            if scratch:
-                grad_y = layer._backward_scratch(grad_y, need_input)
-            else:
-                grad_y = layer.backward(grad_y, input_grad=need_input)
+            grad_y = self.layers[index].backward(grad_y, input_grad=need_input)
             if not need_input:
                 return None
-            scratch = layer._input_grad_is_scratch
         return grad_y
 
     def train(self, mode: bool = True) -> Sequential:
@@ -163,20 +171,21 @@ class Sequential(Layer):
         """Convert every layer's parameters and gradients to ``dtype``; returns self."""
         for layer in self.layers:
             layer.astype(dtype)
-        self._packing = pack(self.layers)
+        self._build_store()
         return self
 
     def __getstate__(self) -> dict[str, Any]:
-        # a pickled or deep-copied view is a copy: pack the copies afresh on the way back
+        # pickled arrays are copies, no longer views of one buffer: a copy builds its own store
         state = self.__dict__.copy()
-        state.pop("_packing", None)
+        state.pop("_store", None)
+        state.pop("_store_layers", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # the unpickler still refers to every array here, and packing never moves a referenced
-        # array: pack at the first named_params()/named_grads() call instead
+        for old in ("_packing", "_repack"):  # pickled before the store existed
+            state.pop(old, None)
         self.__dict__.update(state)
-        self._packing, self._repack = None, True
+        self._build_store()
 
     def _clear_cache(self) -> None:
         for layer in self.layers:
@@ -217,6 +226,16 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         inner = "".join(f"\n  ({index}): {layer!r}" for index, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)" if self.layers else "Sequential()"
+
+
+def _owners(layers: list[Layer], prefix: str) -> Iterator[tuple[str, Layer, str]]:
+    """(qualified key, layer, name) of every parameter, through nested Sequentials."""
+    for index, layer in enumerate(layers):
+        if isinstance(layer, Sequential):
+            yield from _owners(layer.layers, f"{prefix}{index}.")
+        else:
+            for name in layer.params:
+                yield f"{prefix}{index}.{name}", layer, name
 
 
 def _layer_from_spec(spec: Any, rng: np.random.Generator) -> Layer:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad._blas import axpy
+from softgrad.kernels import get_ops
 from softgrad.optim._checks import check_bool, check_number
 from softgrad.optim.optimizer import Optimizer
 
@@ -76,7 +75,6 @@ class Adam(Optimizer):
 
     _HYPER_NAMES = ("beta1", "beta2", "eps", "weight_decay", "fold_bias_correction")
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {"fold_bias_correction": False}
-    _elementwise_update = True  # the update of a packed network may run on its flat buffer
 
     def __init__(
         self,
@@ -149,25 +147,21 @@ class Adam(Optimizer):
         slots: dict[str, np.ndarray],
         scratch: list[np.ndarray],
     ) -> None:
-        beta1, beta2, tmp = self.beta1, self.beta2, scratch[0]
-        if self._coupled_decay():
-            decayed = np.multiply(param, self.weight_decay, out=scratch[1])
-            decayed += grad
-            grad = decayed
-        m, v = slots["m"], slots["v"]
-        m *= beta1
-        m += grad
-        v *= beta2
-        np.multiply(grad, grad, out=tmp)
-        v += tmp
-        root_bias2 = math.sqrt(1.0 - beta2**step)
-        root_decay2 = math.sqrt(1.0 - beta2)
-        scale = self.lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
-        np.sqrt(v, out=tmp)
-        # eps sits outside the bias correction in scikit-learn's rule, inside it in torch's
-        tmp += self.eps * (1.0 if self.fold_bias_correction else root_bias2) / root_decay2
-        np.divide(m, tmp, out=tmp)
-        axpy(-scale, tmp, param)  # one BLAS pass for NumPy's two (softgrad._blas)
+        get_ops().adam_update(
+            param,
+            grad,
+            slots["m"],
+            slots["v"],
+            scratch,
+            lr=self.lr,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            eps=self.eps,
+            weight_decay=self.weight_decay,
+            decoupled=not self._coupled_decay(),
+            fold_bias_correction=self.fold_bias_correction,
+            step=step,
+        )
 
 
 class AdamW(Adam):
@@ -197,8 +191,6 @@ class AdamW(Adam):
     array([ 1.8, -1.9])
     """
 
-    _elementwise_update = True
-
     def __init__(
         self,
         lr: float = 1e-3,
@@ -211,15 +203,3 @@ class AdamW(Adam):
 
     def _coupled_decay(self) -> bool:
         return False
-
-    def _update(
-        self,
-        param: np.ndarray,
-        grad: np.ndarray,
-        step: int,
-        slots: dict[str, np.ndarray],
-        scratch: list[np.ndarray],
-    ) -> None:
-        if self.weight_decay != 0.0:
-            param *= 1.0 - self.lr * self.weight_decay
-        super()._update(param, grad, step, slots, scratch)

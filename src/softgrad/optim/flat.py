@@ -1,24 +1,22 @@
-"""The optimizer step over a packed network: one update over the flat buffers.
+"""The optimizer step over a parameter store: one update over the flat buffers.
 
-When ``step`` receives the dicts of a packed Sequential (softgrad.nn.packing: every parameter a
-view of one flat array, every gradient a view of another, in the same layout), the update runs
-once over the flat arrays instead of once per parameter. The optimizer's state then lives in
-flat arrays of the same layout, and its per-key slots (what ``state_dict`` exports) are views of
-them, so saving, restoring and the per-array path see the same state.
+When ``step`` receives a Sequential's ``named_params()`` and ``named_grads()`` (ParamDicts of
+one store, softgrad.nn.store: every parameter a view of one flat array, every gradient a view
+of another, in the same layout), the update runs once over the flat arrays. The optimizer's
+state then lives in flat arrays of the same layout, and its per-key slots (what
+``state_dict`` exports) are views of them, so saving and restoring see the same state.
 
-The update is elementwise and the arrays tile the flat buffers with no gaps, so the flat update
-is the per-array update, value for value, up to rounding: the per-array path runs arrays below
-softgrad._blas's size threshold through NumPy, the flat path runs everything through BLAS
-(whose kernels may fuse a multiply and an add).
+Which path runs follows what the caller passed and nothing else: the store's two dicts take
+this one; a plain dict, or a ParamDict that was edited (a frozen parameter left out, a clipped
+gradient put in), is updated entry by entry (``Optimizer.step``). The update is elementwise and
+the arrays tile the flat buffers with no gaps, so the flat update is the per-array update,
+value for value, up to rounding. An optimizer whose update looks at each array as a whole sets
+``elementwise = False`` and always goes array by array.
 
-Only optimizers whose update is elementwise take it: the built-in SGD, Adam and AdamW say so
-in their own class body (``_elementwise_update = True``), so a subclass, whose update may look
-at each array as a whole (a per-parameter norm, no decay for biases), goes array by array
-unless it says so too. The flat path is taken only when every parameter has the same step
-count (a state restored from a per-array run is copied in on the first flat step), the dicts
-are unedited and every parameter is writable; anything else goes array by array. A step array
-by array, or restoring a state, drops the flat state; the next flat step rebuilds it from the
-per-key state (values copied, so nothing is lost).
+The flat path needs every parameter at the same step count. After steps on a subset (which
+leave the others behind), the whole network's next steps go array by array too, so that each
+parameter keeps its own count. A step array by array, or restoring a state, drops the flat
+state; the next flat step rebuilds it from the per-key state (values copied, nothing lost).
 """
 
 from __future__ import annotations
@@ -31,37 +29,37 @@ __all__ = ["FlatState", "flat_step"]
 
 
 class FlatState:
-    """The optimizer's state over one packing: flat slots, flat temporaries, the step count."""
+    """The optimizer's state over one store: flat slots, flat temporaries, the step count."""
 
-    def __init__(self, packing: Any, slots: dict[str, np.ndarray], step: int, n_scratch: int):
-        self.packing = packing
+    def __init__(self, store: Any, slots: dict[str, np.ndarray], step: int, n_scratch: int):
+        self.store = store
         self.slots = slots
         self.step = step
-        self.scratch = [np.empty_like(packing.params) for _ in range(n_scratch)]
+        self.scratch = [np.empty_like(store.params) for _ in range(n_scratch)]
 
-    def usable(self, opt: Any, packing: Any) -> bool:
-        """Whether this state still serves ``packing`` under the current hyperparameters (the
+    def usable(self, opt: Any, store: Any) -> bool:
+        """Whether this state still serves ``store`` under the current hyperparameters (the
         per-array path, or restoring a state, drops it: ``Optimizer.step`` and
         ``load_state_dict`` set ``opt._flat = None``)."""
         return (
-            self.packing is packing
+            self.store is store
             and len(self.scratch) >= opt._n_scratch()
             and len(self.slots) == len(opt._slot_names(opt._hyper()))  # momentum 0 -> 0.9
         )
 
 
-def _build(opt: Any, packing: Any) -> FlatState | None:
-    """Flat state for ``packing`` holding the optimizer's per-key state, or None."""
-    keys = [key for key, *_ in packing.layout]
+def _build(opt: Any, store: Any) -> FlatState | None:
+    """Flat state for ``store`` holding the optimizer's per-key state, or None."""
+    keys = [key for key, *_ in store.layout]
     steps = {opt._steps.get(key, 0) for key in keys}
     if len(steps) != 1:
         return None
     (step,) = steps
     where = f"{type(opt).__name__}.step"
     names = opt._slot_names(opt._hyper())
-    flat_slots = {name: np.zeros_like(packing.params) for name in names}
-    params = packing.params
-    for key, start, stop, shape in packing.layout:
+    flat_slots = {name: np.zeros_like(store.params) for name in names}
+    params = store.params
+    for key, start, stop, shape in store.layout:
         old = opt._slots.get(key)
         if old is not None:
             old = opt._match_state(where, key, params[start:stop].reshape(shape), old)
@@ -73,39 +71,51 @@ def _build(opt: Any, packing: Any) -> FlatState | None:
         opt._slots[key] = views
         opt._steps[key] = step
         opt._scratch.pop(key, None)
-    return FlatState(packing, flat_slots, step, opt._n_scratch())
+    return FlatState(store, flat_slots, step, opt._n_scratch())
 
 
 def flat_step(opt: Any, params: Any, grads: Any) -> bool:
-    """Run ``opt``'s update once over the flat buffers; False when the dicts are not packed.
+    """Run ``opt``'s update once over the store's buffers; False for any other dicts.
 
     Parameters
     ----------
     opt : Optimizer
     params, grads : dict
         What ``Optimizer.step`` received.
+
+    Raises
+    ------
+    RuntimeError
+        The dicts belong to a store that the network has since replaced (``astype``, a new
+        shape): updating it would leave the network as it is.
     """
-    packing = getattr(params, "packing", None)  # None as well once the dict was edited
+    store = getattr(params, "store", None)  # None as well once the dict was edited
     if (
-        packing is None
-        or not type(opt).__dict__.get("_elementwise_update", False)
-        or getattr(grads, "packing", None) is not packing
-        or params.flat is not packing.params
-        or grads.flat is not packing.grads
+        store is None
+        or getattr(grads, "store", None) is not store
+        or params.holds_grads
+        or not grads.holds_grads
+        or not opt.elementwise
     ):
         return False
+    if not store.sync():
+        raise RuntimeError(
+            f"{type(opt).__name__}.step: params must be the network's current parameters; "
+            "got the dicts of a store it has replaced (call named_params() and named_grads() "
+            "again after astype or a change of shape)"
+        )
     for value in params.values():  # a frozen (read-only) parameter: the per-array path refuses it
         if not value.flags.writeable:
             return False
     state = getattr(opt, "_flat", None)  # absent from optimizers pickled before it
-    if state is None or not state.usable(opt, packing):
-        state = opt._flat = _build(opt, packing)
+    if state is None or not state.usable(opt, store):
+        state = opt._flat = _build(opt, store)
         if state is None:
             return False
     step = state.step + 1
-    opt._update(packing.params, packing.grads, step, state.slots, state.scratch)
+    opt._update(store.params, store.grads, step, state.slots, state.scratch)
     state.step = step
     opt_steps = opt._steps
-    for key, *_ in packing.layout:
+    for key, *_ in store.layout:
         opt_steps[key] = step
     return True

@@ -72,9 +72,13 @@ class Optimizer:
     State is keyed by the parameter names passed to :meth:`step`; a key seen for the first
     time gets fresh state (step count 0, zero-filled slots) with that parameter's dtype, so
     float32 models are updated in float32 throughout. Temporaries used by the update are
-    allocated once per key and reused; they are not part of the state. Given the dicts of a
-    Sequential (whose parameters share one buffer), the update runs once over the whole
-    buffer (softgrad.optim.flat) and the state is kept in buffers of the same layout.
+    allocated once per key and reused; they are not part of the state.
+
+    Given a Sequential's ``named_params()`` and ``named_grads()`` (views of its parameter
+    store), the update runs once over the whole flat buffer (softgrad.optim.flat) and the state
+    is kept in buffers of the same layout. Given plain dicts, or a ParamDict you edited (to
+    freeze or clip something), it runs array by array over exactly the entries given. Both
+    paths compute the same update up to rounding; each is deterministic.
 
     Examples
     --------
@@ -85,6 +89,11 @@ class Optimizer:
     >>> sorted(opt.state_dict())
     ['beta1', 'beta2', 'eps', 'lr', 'm.0.W', 'step.0.W', 'type', 'v.0.W', 'weight_decay']
     """
+
+    #: Whether the update treats every element on its own, so that it may run once over a
+    #: network's whole flat buffer. A subclass whose update looks at each array as a whole (a
+    #: per-parameter norm, no decay for biases) sets it to False: it then goes array by array.
+    elementwise: bool = True
 
     def __init__(self, lr: float) -> None:
         self.lr = lr

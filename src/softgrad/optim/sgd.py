@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad._blas import axpy
+from softgrad.kernels import get_ops
 from softgrad.optim._checks import check_bool, check_number
 from softgrad.optim.optimizer import Optimizer
 
@@ -86,7 +86,6 @@ class SGD(Optimizer):
 
     _HYPER_NAMES = ("momentum", "nesterov", "weight_decay", "lr_in_velocity")
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_in_velocity": False}
-    _elementwise_update = True  # the update of a packed network may run on its flat buffer
 
     def __init__(
         self,
@@ -132,8 +131,8 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if hyper["momentum"] != 0.0 else ()
 
     def _n_scratch(self) -> int:
-        # g + weight_decay * W; the updates themselves need no temporary (axpy)
-        return 1 if self.weight_decay != 0.0 else 0
+        # the scaled term of each update, and g + weight_decay * W
+        return 2 if self.weight_decay != 0.0 else 1
 
     def _update(
         self,
@@ -143,33 +142,15 @@ class SGD(Optimizer):
         slots: dict[str, np.ndarray],
         scratch: list[np.ndarray],
     ) -> None:
-        if self.weight_decay != 0.0:
-            tmp = scratch[0]
-            np.multiply(param, self.weight_decay, out=tmp)
-            tmp += grad
-            grad = tmp
-        if self.momentum == 0.0:
-            axpy(-self.lr, grad, param)
-            return
-        buf = slots["momentum_buffer"]
-        if self.lr_in_velocity:
-            # scikit-learn: v = momentum * v - lr * g (v starts at zero: no first-step case)
-            buf *= self.momentum
-            axpy(-self.lr, grad, buf)
-            if self.nesterov:
-                axpy(self.momentum, buf, param)
-                axpy(-self.lr, grad, param)
-            else:
-                param += buf
-            return
-        if step == 1:
-            np.copyto(buf, grad)
-        else:
-            buf *= self.momentum
-            axpy(1.0, grad, buf)
-        if self.nesterov:
-            # W -= lr * (g + momentum * b), as two one-pass updates of W
-            axpy(-self.lr, grad, param)
-            axpy(-self.lr * self.momentum, buf, param)
-        else:
-            axpy(-self.lr, buf, param)
+        get_ops().sgd_update(
+            param,
+            grad,
+            slots.get("momentum_buffer"),
+            scratch,
+            lr=self.lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+            lr_in_velocity=self.lr_in_velocity,
+            first_step=step == 1,
+        )

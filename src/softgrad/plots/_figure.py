@@ -4,10 +4,10 @@ install hint when it is missing), a figure on the Agg canvas, and the atomic sav
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
+from softgrad.atomic import atomic_write
 from softgrad.errors import MissingDependencyError
 
 INSTALL_HINT = "plots need matplotlib: pip install 'softgrad[plots]'"
@@ -38,16 +38,9 @@ def new_figure(figsize: tuple[float, float]) -> Any:
 
 
 def save_atomic(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
-    """Write ``fig`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``fig`` to ``path`` atomically (:func:`softgrad.atomic.atomic_write`)."""
     path = Path(path)
     fmt = path.suffix[1:].lower() or "png"
-    # open(..., "xb") rather than mkstemp: the file gets the umask's permissions, not 0600
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format=fmt, dpi=dpi)
     return path

@@ -1,4 +1,4 @@
-"""Estimator input handling: validation with sklearn's utilities, labels, weights, targets."""
+"""Estimator input handling: validation with sklearn's utilities, labels, weights, the split."""
 
 from __future__ import annotations
 
@@ -71,56 +71,56 @@ def sample_weights(est, X, y, y_idx, classes, sample_weight, incremental: bool):
     return per_sample if weight is None else per_sample * weight
 
 
-def targets(y_idx, n_classes: int, label_smoothing: float, dtype) -> np.ndarray:
-    """Dense training targets: (N, 1) for two classes, else (N, C); smoothed towards uniform.
-
-    Smoothing mixes the one-hot target with the uniform distribution over the C classes:
-    t = (1 - eps) * onehot + eps / C (for two classes, t = (1 - eps) * y + eps / 2).
-    """
-    if n_classes == 2:
-        t = y_idx.astype(dtype)[:, None]
-        if label_smoothing:
-            t = t * (1 - label_smoothing) + label_smoothing / 2
-        return t.astype(dtype, copy=False)
-    t = np.full((len(y_idx), n_classes), label_smoothing / n_classes, dtype=dtype)
-    t[np.arange(len(y_idx)), y_idx] += 1 - label_smoothing
-    return t
-
-
 def indicator(y_idx) -> np.ndarray:
     """sklearn's LabelBinarizer column of a binary problem, as bool of shape (N, 1)."""
     return (y_idx == 1)[:, None]
 
 
-def split(est, X, y_idx, w, validation_data, random_state):
-    """(train, val) for the epoch loop: train = (X, T, w), val = (X_val, y_idx_val, w_val) or None.
+def split(est, X, y_idx, w, validation_data, random_state, dtype):
+    """(train, val): train = (X, y_idx, w), val = (X_val, y_idx_val, w_val) or None.
 
-    val comes from validation_data, else (early stopping) from sklearn's split of the data.
+    val comes from validation_data, else (early stopping) from sklearn's split of the data,
+    drawn from ``random_state`` as sklearn's MLP draws it.
     """
-    dtype = est._network.dtype
     if validation_data is not None:
         X_val, y_val = validation_data
         X_val, y_val = check_X_y(est, X_val, y_val, dtype, reset=False)
-        val = (X_val, encode_labels(y_val, est.classes_), None)
-    elif est.early_stopping:
-        parts = [X, y_idx] if w is None else [X, y_idx, w]
-        halves = train_test_split(
-            *parts,
-            random_state=random_state,
-            test_size=est.validation_fraction,
-            # sklearn's MLP stratifies only binary problems (n_outputs_ == 1), on its label
-            # indicator column: the same choice gives the same split
-            stratify=indicator(y_idx) if len(est.classes_) == 2 else None,
+        return (X, y_idx, w), (X_val, encode_labels(y_val, est.classes_), None)
+    if not est.early_stopping:
+        return (X, y_idx, w), None
+    parts = [X, y_idx] if w is None else [X, y_idx, w]
+    halves = train_test_split(
+        *parts,
+        random_state=random_state,
+        test_size=est.validation_fraction,
+        # sklearn's MLP stratifies only binary problems (n_outputs_ == 1), on its label
+        # indicator column: the same choice gives the same split
+        stratify=indicator(y_idx) if len(est.classes_) == 2 else None,
+    )
+    X, X_val, y_idx, y_val = halves[:4]
+    w, w_val = (None, None) if w is None else halves[4:]
+    if X_val.shape[0] < 2:
+        raise ValueError(
+            "MLPClassifier: the validation set must hold at least 2 samples; got "
+            f"{X_val.shape[0]} (increase validation_fraction or use more data)"
         )
-        X, X_val, y_idx, y_val = halves[:4]
-        w, w_val = (None, None) if w is None else halves[4:]
-        if X_val.shape[0] < 2:
-            raise ValueError(
-                "MLPClassifier: the validation set must hold at least 2 samples; got "
-                f"{X_val.shape[0]} (increase validation_fraction or use more data)"
-            )
-        val = (X_val, y_val, w_val)
-    else:
-        val = None
-    T = targets(y_idx, len(est.classes_), est.label_smoothing, dtype)
-    return (X, T, w), val
+    return (X, y_idx, w), (X_val, y_val, w_val)
+
+
+def set_classes(est, y, classes, first: bool, incremental: bool) -> None:
+    """Set ``est.classes_`` (from y, or from partial_fit's ``classes``) and check y against it."""
+    labels = np.unique(y)
+    if incremental and not hasattr(est, "classes_"):
+        est.classes_ = np.unique(classes)
+    elif first:
+        est.classes_ = labels
+    elif est.warm_start and not incremental and not np.array_equal(labels, est.classes_):
+        raise ValueError(
+            f"MLPClassifier: with warm_start, y must have the classes {est.classes_!r} of "
+            f"the previous fit; got {labels!r}"
+        )
+    if len(est.classes_) < 2:
+        raise ValueError(
+            "MLPClassifier: y must hold at least 2 classes; got 1 class "
+            f"({est.classes_.tolist()!r})"
+        )

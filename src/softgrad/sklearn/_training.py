@@ -1,198 +1,227 @@
-"""The estimator's epoch loop: sklearn's mini-batch SGD/Adam with its stopping rules, plus extras.
+"""How the estimator trains: scikit-learn's arguments translated into layers, a loss, an
+optimizer and fit policies, then one call of :func:`softgrad.training.fit`.
 
-Rules kept from sklearn's MLP: loss_curve_ holds the mean per-sample objective of each epoch
-(L2 term included); without early stopping an epoch that does not lower the best loss by tol
-counts as no improvement, with early stopping one that does not raise the best validation
-accuracy by tol does; after more than n_iter_no_change such epochs training stops (or, with
-learning_rate="adaptive" and sgd, the learning rate is divided by 5); hitting max_iter warns
-with ConvergenceWarning; early stopping restores the best weights.
+Nothing here computes a forward or backward pass, an update or an epoch: the network is an
+``nn.Sequential`` with sklearn's initial weights, the updates are ``optim.SGD(lr_in_velocity=
+True)`` / ``optim.Adam(fold_bias_correction=True)`` (sklearn's rules), the L2 term is fit's
+``l2_penalty``, the batch order fit's ``ReshuffleEachEpoch`` policy on sklearn's RandomState,
+the stopping rule ``NoImprovementStopping`` and the verbose lines ``SklearnVerbose``.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from itertools import pairwise
 
 import numpy as np
-from scipy import sparse
-from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 
 from softgrad.errors import DivergenceError
+from softgrad.nn import ACTIVATIONS, CrossEntropyLoss, Dropout, Linear, LogisticLoss, Sequential
+from softgrad.optim import SGD, Adam, InvScalingLR
+from softgrad.training import fit
+from softgrad.training.batch_order import ReshuffleEachEpoch
+from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose
+from softgrad.training.early_stopping import NoImprovementStopping
 
 
-def epoch_loss(est, net, solver, X, T, w, order, dropout_rng, batch_size, epoch):
-    """One pass over (X, T) in mini-batches (rows in ``order``, or as stored when None).
-
-    Returns the sample-weighted mean batch loss.
-    """
-    n = X.shape[0]
-    dense = not sparse.issparse(X)
-    x_buf = np.empty((batch_size, X.shape[1]), dtype=X.dtype) if est.shuffle and dense else None
-    t_buf = np.empty((batch_size, T.shape[1]), dtype=T.dtype) if est.shuffle else None
-    accumulated = 0.0
-    for batch, start in enumerate(range(0, n, batch_size), start=1):
-        stop = min(start + batch_size, n)
-        if est.shuffle:
-            idx = order[start:stop]
-            if dense:
-                xb = X.take(idx, axis=0, out=x_buf[: stop - start], mode="clip")
-            else:
-                xb = X[idx]
-            tb = T.take(idx, axis=0, out=t_buf[: stop - start], mode="clip")
-            wb = None if w is None else w[idx]
-        else:
-            xb, tb = X[start:stop], T[start:stop]
-            wb = None if w is None else w[start:stop]
-        loss = net.loss_and_grad(xb, tb, wb, est.alpha, est.dropout, dropout_rng, batch_size)
-        if not math.isfinite(loss):
-            raise DivergenceError(
-                f"MLPClassifier: the training loss must stay finite; got {loss!r} in epoch "
-                f"{epoch}, batch {batch} (lower learning_rate_init, now "
-                f"{est.learning_rate_init!r}, or scale the inputs)",
-                epoch=epoch,
-                batch=batch,
-            )
-        solver.step(net.flat, net.grad)
-        accumulated += loss * (stop - start)
-    return accumulated / n
+def glorot_weights(layer_units, activation, random_state):
+    """sklearn's initial (coef, intercept) of each layer: U(+-sqrt(f / (fan_in + fan_out))),
+    f = 2 for the logistic activation, else 6, drawn from ``random_state`` in sklearn's order."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    for fan_in, fan_out in pairwise(layer_units):
+        bound = math.sqrt(factor / (fan_in + fan_out))
+        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        yield coef, random_state.uniform(-bound, bound, fan_out)
 
 
-def validation_metrics(net, X, y_idx, w):
-    """(cross-entropy, accuracy) of the network on a held-out set, sample-weighted."""
-    z = net.logits(X).astype(np.float64)
-    if z.shape[1] == 1:
-        z = np.hstack([np.zeros_like(z), z])  # logistic output == softmax over logits [0, z]
-    picked = z[np.arange(len(y_idx)), y_idx]
-    losses = logsumexp(z, axis=1) - picked
-    correct = np.argmax(z, axis=1) == y_idx
-    return float(np.average(losses, weights=w)), float(np.average(correct, weights=w))
+def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
+    """Linear, activation, [Dropout], ..., Linear holding ``weights`` ((coef, intercept) pairs)."""
+    weights = list(weights)
+    layers = []
+    for i, (coef, intercept) in enumerate(weights):
+        coef = np.asarray(coef)
+        linear = Linear(coef.shape[0], coef.shape[1], rng=0, dtype=dtype)
+        linear.params["W"][...] = coef
+        linear.params["b"][...] = intercept
+        layers.append(linear)
+        if i < len(weights) - 1:
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(Dropout(dropout, rng=0))
+    return Sequential(*layers)
 
 
-def update_no_improvement(est, val_score):
-    """sklearn's improvement bookkeeping (see the module docstring)."""
-    if val_score is not None:
-        est.validation_scores_.append(val_score)
-        if val_score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if val_score > est.best_validation_score_:
-            est.best_validation_score_ = val_score
-            est._best_flat = est._network.flat.copy()
-        return
-    if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-        est._no_improvement_count += 1
-    else:
-        est._no_improvement_count = 0
-    if est.loss_curve_[-1] < est.best_loss_:
-        est.best_loss_ = est.loss_curve_[-1]
+def _empty_history() -> dict[str, list]:
+    return {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
 
 
-def _run_callbacks(est, logs) -> bool:
-    stop = False
-    for callback in est.callbacks or ():
-        hook = getattr(callback, "on_epoch_end", callback)
-        stop = bool(hook(logs)) or stop
-    return stop
-
-
-def run_epochs(est, train, val, early_stopping, random_state, batch_size, incremental):
-    """Train ``est._network`` with ``est._solver`` until a stopping rule fires.
-
-    train = (X, T, w); val = (X_val, y_idx_val, w_val) or None. ``random_state`` (a
-    np.random.RandomState) shuffles exactly as sklearn's MLP does, so the same random_state
-    visits the samples in the same order.
-    """
-    net, solver = est._network, est._solver
+def initialize(est, n_features: int, hidden, dtype, random_state) -> None:
+    """A fresh network with sklearn's initial weights, and sklearn's fitted bookkeeping."""
+    n_out = 1 if len(est.classes_) == 2 else len(est.classes_)
+    units = [n_features, *hidden, n_out]
+    weights = glorot_weights(units, est.activation, random_state)
+    est._model = build_model(weights, est.activation, est.dropout, dtype)
+    est.n_layers_ = len(hidden) + 2
+    est.n_outputs_ = n_out
+    est.out_activation_ = "logistic" if n_out == 1 else "softmax"
     est.n_iter_ = 0
-    # overflow is caught by the finite-loss check (DivergenceError), not by numpy warnings
-    with np.errstate(over="ignore", invalid="ignore"):
-        _epochs(est, net, solver, train, val, early_stopping, random_state, batch_size, incremental)
-    if early_stopping:
-        net.flat[...] = est._best_flat
+    est.t_ = 0
+    est.loss_curve_ = []
+    est.history_ = _empty_history()
+    est._no_improvement_count = 0
+    est._best_params = None
+    if est.early_stopping:
+        est.validation_scores_ = []
+        est.best_validation_score_ = -np.inf
+        est.best_loss_ = None
+    else:
+        est.best_loss_ = np.inf
+        est.validation_scores_ = None
+        est.best_validation_score_ = None
 
 
-def _epochs(est, net, solver, train, val, early_stopping, random_state, batch_size, incremental):
-    X, T, w = train
-    order = np.arange(X.shape[0])
-    dropout_rng = None
-    if est.dropout > 0:
-        dropout_rng = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
-    for _ in range(est.max_iter):
-        if est.shuffle:  # sklearn's order: each epoch permutes the previous epoch's order
-            permutation = np.arange(X.shape[0])
-            random_state.shuffle(permutation)
-            order = order[permutation]
-        epoch = len(est.loss_curve_)
-        if est.lr_schedule is not None:
-            lr_at = getattr(est.lr_schedule, "lr_at", est.lr_schedule)
-            solver.lr = float(lr_at(epoch))
-        lr = solver.lr
-        est.loss_ = epoch_loss(
-            est,
-            net,
-            solver,
-            X,
-            T,
-            w,
-            order if est.shuffle else None,
-            dropout_rng,
-            batch_size,
-            epoch + 1,
+def make_optimizer(est):
+    """sklearn's solver as a softgrad optimizer with sklearn's update rule."""
+    if est.solver == "sgd":
+        # with momentum 0 Nesterov's step equals the plain one (and torch's check refuses it)
+        nesterov = bool(est.nesterovs_momentum) and est.momentum > 0
+        return SGD(
+            lr=est.learning_rate_init,
+            momentum=est.momentum,
+            nesterov=nesterov,
+            lr_in_velocity=True,
         )
-        est.n_iter_ += 1
-        est.t_ += X.shape[0]
-        est.loss_curve_.append(est.loss_)
-        logs = _record_epoch(est, net, val, early_stopping, lr)
-        solver.iteration_ends(est.t_)
-        if _run_callbacks(est, logs) or _plateau_stops(est, solver, early_stopping):
-            break
-        if incremental:
-            break
-        if est.n_iter_ == est.max_iter:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=5,
-            )
-
-
-def _record_epoch(est, net, val, early_stopping, lr) -> dict:
-    """Verbose lines, history_, sklearn's improvement bookkeeping; returns the callbacks' logs."""
-    if est.verbose:
-        print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
-    val_loss = val_score = None
-    if val is not None:
-        val_loss, val_score = validation_metrics(net, *val)
-    logs = {
-        "epoch": len(est.loss_curve_),
-        "loss": est.loss_,
-        "val_loss": val_loss,
-        "val_score": val_score,
-        "learning_rate": lr,
-    }
-    for key in ("loss", "val_loss", "val_score", "learning_rate"):
-        est.history_[key].append(logs[key])
-    if early_stopping and est.verbose:
-        print(f"Validation score: {val_score:f}")
-    update_no_improvement(est, val_score if early_stopping else None)
-    return {**logs, "estimator": est}
-
-
-def _plateau_stops(est, solver, early_stopping) -> bool:
-    """After more than n_iter_no_change epochs without improvement: stop, or lower the lr."""
-    if est._no_improvement_count <= est.n_iter_no_change:
-        return False
-    what = "Validation score" if early_stopping else "Training loss"
-    msg = (
-        f"{what} did not improve more than tol={est.tol:f} for "
-        f"{est.n_iter_no_change} consecutive epochs."
+    return Adam(
+        lr=est.learning_rate_init,
+        betas=(est.beta_1, est.beta_2),
+        eps=est.epsilon,
+        fold_bias_correction=True,
     )
-    stop, tail = solver.trigger_stopping()
+
+
+class _Record(Callback):
+    """Writes each epoch into the estimator's sklearn attributes and runs its own callbacks."""
+
+    def __init__(self, est, stopping, loss_key: str, n_samples: int) -> None:
+        self.est, self.stopping, self.loss_key, self.n_samples = est, stopping, loss_key, n_samples
+
+    def on_epoch_begin(self, state) -> None:
+        schedule = self.est.lr_schedule
+        if schedule is not None:
+            lr_at = getattr(schedule, "lr_at", schedule)
+            state.optimizer.lr = float(lr_at(len(self.est.loss_curve_)))
+
+    def on_epoch_end(self, state) -> bool:
+        est, logs = self.est, state.logs
+        est.loss_ = logs[self.loss_key]
+        est.loss_curve_.append(est.loss_)
+        est.n_iter_ += 1
+        est.t_ += self.n_samples
+        est._no_improvement_count = self.stopping.no_improvement_count
+        if self.stopping.mode == "max":
+            est.validation_scores_.append(logs["val_acc"])
+            est.best_validation_score_ = self.stopping.best
+        else:
+            est.best_loss_ = self.stopping.best
+        entry = {
+            "epoch": len(est.loss_curve_),
+            "loss": est.loss_,
+            "val_loss": logs["val_loss"],
+            "val_score": logs["val_acc"],
+            "learning_rate": logs["lr"],
+        }
+        for key in ("loss", "val_loss", "val_score", "learning_rate"):
+            est.history_[key].append(entry[key])
+        stop = False
+        for callback in est.callbacks or ():
+            hook = getattr(callback, "on_epoch_end", callback)
+            stop = bool(hook({**entry, "estimator": est})) or stop
+        return stop
+
+
+def _policies(est, weighted: bool, n_samples: int):
+    """The callbacks of one fit call: sklearn's loss average, stopping rule, verbose, record."""
+    early = est.early_stopping
+    loss_key = "batch_size_mean_loss" if weighted else "train_loss"
+    stopping = NoImprovementStopping(
+        est.tol,
+        est.n_iter_no_change,
+        monitor="val_acc" if early else loss_key,
+        mode="max" if early else "min",
+        adaptive_lr=est.solver == "sgd" and est.learning_rate == "adaptive",
+        best=est.best_validation_score_ if early else est.best_loss_,
+        no_improvement_count=est._no_improvement_count,
+        best_params=getattr(est, "_best_params", None),
+    )
+    callbacks = [BatchSizeMeanLoss()] if weighted else []
+    callbacks.append(stopping)
     if est.verbose:
-        print(msg + tail)
-    if not stop:
-        est._no_improvement_count = 0
-    return stop
+        callbacks.append(SklearnVerbose(loss_key, stopping))
+    callbacks.append(_Record(est, stopping, loss_key, n_samples))
+    return stopping, callbacks
+
+
+def _loss(est):
+    """One logistic output for two classes (sklearn's layout), else softmax cross-entropy."""
+    if len(est.classes_) == 2:
+        return LogisticLoss(label_smoothing=est.label_smoothing)
+    return CrossEntropyLoss(label_smoothing=est.label_smoothing)
+
+
+def _invscaling(est, n_samples: int):
+    """sklearn's "invscaling": lr = lr_init / (t_ + 1) ** power_t after each epoch, or None."""
+    if est.solver != "sgd" or est.learning_rate != "invscaling" or est.lr_schedule is not None:
+        return None
+    schedule = InvScalingLR(est._optimizer, power_t=est.power_t, samples_per_epoch=n_samples)
+    schedule.t = est.t_  # samples seen by earlier fits (warm start, partial_fit)
+    return schedule
+
+
+def train(est, train_set, val, random_state, batch_size: int, incremental: bool) -> None:
+    """Run softgrad.training.fit on ``est._model`` with sklearn's rules (see module docstring)."""
+    X, y_idx, w = train_set
+    if est.dropout > 0:  # one generator for every Dropout layer, drawn after weights and split
+        generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+        for layer in est._model.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = generator
+    stopping, callbacks = _policies(est, w is not None, X.shape[0])
+    est.n_iter_ = 0
+    if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)
+        est.history_ = _empty_history()
+    try:
+        history = fit(
+            est._model,
+            _loss(est),
+            est._optimizer,
+            X,
+            y_idx,
+            epochs=1 if incremental else est.max_iter,
+            batch_size=batch_size,
+            rng=0,  # unused: the batch order draws from random_state, there is no split
+            shuffle=ReshuffleEachEpoch(random_state) if est.shuffle else False,
+            validation_data=val,
+            lr_schedule=_invscaling(est, X.shape[0]),
+            callbacks=callbacks,
+            sample_weight=w,
+            l2_penalty=est.alpha,
+            check_finite=False,  # validate_data checked X
+        )
+    except DivergenceError as err:
+        raise DivergenceError(
+            f"MLPClassifier: the training loss must stay finite; it diverged in epoch "
+            f"{err.epoch}, batch {err.batch} (lower learning_rate_init, now "
+            f"{est.learning_rate_init!r}, or scale the inputs)",
+            epoch=err.epoch,
+            batch=err.batch,
+        ) from err
+    est._best_params = stopping.best_params
+    if not incremental and history.stop_reason is None and est.n_iter_ == est.max_iter:
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
+            "optimization hasn't converged yet.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )

@@ -59,19 +59,20 @@ def from_sklearn(cls, mlp, **params):
     """A fitted ``cls`` (softgrad MLPClassifier) holding the weights of sklearn's ``mlp``.
 
     Hyperparameters are copied ("lbfgs" becomes "adam" for further training); ``params``
-    override any (e.g. ``dtype=np.float64`` to keep sklearn's float64 weights exactly).
+    override any. The weights keep their dtype (sklearn trains in float64 on float64 data,
+    so predict_proba is then equal to rounding) unless ``dtype`` is given, e.g.
+    ``dtype=np.float32`` for softgrad's faster default.
     """
-    from softgrad.sklearn._network import Network
+    from softgrad.sklearn._training import build_model
 
     _check_sklearn_mlp(mlp)
     shared = {name: getattr(mlp, name) for name in _SHARED}
     if shared["solver"] == "lbfgs":
         shared["solver"] = "adam"
-    est = cls(**{**shared, **params})
+    est = cls(**{**shared, "dtype": mlp.coefs_[0].dtype.type, **params})
     dtype = np.dtype(est.dtype)
-    units = [mlp.coefs_[0].shape[0], *(c.shape[1] for c in mlp.coefs_)]
-    est._network = Network(units, est.activation, dtype)
-    est._network.set_arrays(mlp.coefs_, mlp.intercepts_)
+    pairs = zip(mlp.coefs_, mlp.intercepts_, strict=True)
+    est._model = build_model(pairs, est.activation, est.dropout, dtype)
     est.classes_ = np.asarray(mlp.classes_).copy()
     est.n_features_in_ = mlp.n_features_in_
     if hasattr(mlp, "feature_names_in_"):
@@ -90,13 +91,13 @@ def from_sklearn(cls, mlp, **params):
         "learning_rate": [None] * len(est.loss_curve_),
     }
     est._no_improvement_count = 0
+    est._best_params = None
     if est.best_loss_ is None and not est.early_stopping:
         est.best_loss_ = min(est.loss_curve_, default=np.inf)
     if est.early_stopping:
         est.validation_scores_ = list(est.validation_scores_ or [])
         if est.best_validation_score_ is None:
             est.best_validation_score_ = -np.inf
-        est._best_flat = est._network.flat.copy()
     return est
 
 

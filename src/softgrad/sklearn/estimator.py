@@ -3,7 +3,8 @@
 Same constructor, methods and fitted attributes as sklearn.neural_network.MLPClassifier (solvers
 "sgd" and "adam", sklearn's update rules, L2 penalty and stopping rules), plus dtype,
 class_weight, label_smoothing, dropout, lr_schedule, callbacks and a per-epoch ``history_`` with
-the validation loss.
+the validation loss. It is an adapter: the network is an ``nn.Sequential``, trained by
+``softgrad.training.fit`` with ``softgrad.optim`` (see :mod:`softgrad.sklearn._training`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from softgrad import functional as F
+from softgrad.nn import Linear
 from softgrad.sklearn import _data, _params, _training
-from softgrad.sklearn._network import Network
-from softgrad.sklearn._solvers import AdamSolver, SGDSolver
+from softgrad.training import predict_logits
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -35,6 +36,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         is "adam" or "sgd"; "lbfgs" is rejected with a ValueError (use sklearn's estimator and
         :meth:`from_sklearn`). ``alpha`` is sklearn's L2 term alpha * ||W||^2 / (2 * sum(w)) per
         mini-batch, w the sample weights (1 each by default): not torch's weight decay.
+        ``n_iter_no_change`` is any real >= 1 (``np.inf``: never stop on a plateau). Checked
+        at fit by scikit-learn's own parameter validation (``_parameter_constraints``).
     dtype : np.float32 or np.float64, default=np.float32
         Precision of the weights and of training; inputs are converted once.
     class_weight : dict, "balanced" or None, default=None
@@ -62,7 +65,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ``coefs_`` are sklearn's, so conversion both ways is exact.
     history_ : dict of lists
         Per epoch: "loss", "val_loss", "val_score" (None without a validation set),
-        "learning_rate".
+        "learning_rate". The validation loss is the training loss function (label smoothing
+        included, no L2 term) on the validation set.
 
     Notes
     -----
@@ -73,6 +77,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
     dtypes are converted once per call; CSR/CSC matrices are accepted.
+
+    The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
+    and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
+    ``softgrad.optim``'s SGD / Adam in scikit-learn's update rules and sklearn's policies
+    (batch order, L2 penalty, stopping rule, verbose lines): see
+    :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays.
 
     See Also
     --------
@@ -152,29 +162,76 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.lr_schedule = lr_schedule
         self.callbacks = callbacks
 
+    _parameter_constraints = _params.PARAMETER_CONSTRAINTS
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # CSR input, as sklearn's MLP (CSC is converted)
         return tags
 
-    # ---- fitted weights: views into the network's flat parameter buffer -------------------
+    # ---- fitted weights: views of the network's parameters, or arrays assigned by hand -------
+    def _linears(self) -> list[Linear]:
+        return [layer for layer in self._model.layers if isinstance(layer, Linear)]
+
+    def _weights(self, name: str, assigned: str) -> list[np.ndarray]:
+        if vars(self).get(assigned) is not None:
+            return vars(self)[assigned]
+        if "_model" not in vars(self):
+            raise AttributeError(f"{type(self).__name__} has no fitted weights yet")
+        params = self._model.named_params()  # the live arrays (views of its flat store)
+        return [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
+
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1])."""
-        return self._network.coefs
+        """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1]).
+
+        The live weights: writing into ``coefs_[i][...]`` changes the network. Assigning a list
+        (``clf.coefs_ = [...]``, as sklearn's own tests do) replaces the weights at the next
+        fit, partial_fit or prediction.
+        """
+        return self._weights("W", "_assigned_coefs")
+
+    @coefs_.setter
+    def coefs_(self, value) -> None:
+        self._assigned_coefs = value
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],)."""
-        return self._network.intercepts
+        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_."""
+        return self._weights("b", "_assigned_intercepts")
+
+    @intercepts_.setter
+    def intercepts_(self, value) -> None:
+        self._assigned_intercepts = value
+
+    def _adopt_assigned_weights(self) -> None:
+        """Build the network from coefs_ / intercepts_ assigned by hand, if they were."""
+        coefs = vars(self).get("_assigned_coefs")
+        intercepts = vars(self).get("_assigned_intercepts")
+        if coefs is None and intercepts is None:
+            return
+        coefs = self.coefs_ if coefs is None else coefs
+        intercepts = self.intercepts_ if intercepts is None else intercepts
+        dtype = self._dtype() if "_model" in vars(self) else _resolve_dtype(self.dtype)
+        pairs = list(zip(coefs, intercepts, strict=True))
+        self._assigned_coefs = self._assigned_intercepts = None
+        self._model = _training.build_model(pairs, self.activation, self.dropout, dtype)
+
+    def _dtype(self) -> np.dtype:
+        return self._linears()[0].params["W"].dtype
+
+    def _layer_units(self) -> list[int]:
+        linears = self._linears()
+        return [linears[0].in_features, *(layer.out_features for layer in linears)]
 
     # ---- training -----------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
         """Train on (X, y) until a stopping rule fires (see the class docstring).
 
         Parameters
         ----------
-        X : array-like of shape (N, D)
+        X : array-like or sparse matrix of shape (N, D)
         y : array-like of shape (N,)
             Class labels (any sortable type: ints, strings ...).
         sample_weight : array-like of shape (N,), optional
@@ -188,6 +245,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight, validation_data, incremental=False, classes=None)
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` (every label of the stream) is required at first."""
         first = not hasattr(self, "classes_")
@@ -207,103 +265,48 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight, None, incremental=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, validation_data, incremental, classes):
-        _params.check_params(self)
+        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         if self.early_stopping and incremental:
             raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
-        first = not hasattr(self, "_network") or (not self.warm_start and not incremental)
-        dtype = _params.resolve_dtype(self.dtype) if first else self._network.dtype
+        self._adopt_assigned_weights()
+        first = "_model" not in vars(self) or (not self.warm_start and not incremental)
+        dtype = _resolve_dtype(self.dtype) if first else self._dtype()
         X, y = _data.check_X_y(self, X, y, dtype, reset=first)
-        self._set_classes(y, classes, first, incremental)
+        _data.set_classes(self, y, classes, first, incremental)
         y_idx = _data.encode_labels(y, self.classes_)
         w = _data.sample_weights(self, X, y, y_idx, self.classes_, sample_weight, incremental)
         # sklearn's random stream, consumed in sklearn's order (weights, split, shuffles): the
         # same random_state gives the same initial weights and batches as sklearn's MLP
         random_state = check_random_state(self.random_state)
         if first:
-            self._initialize(X.shape[1], dtype, random_state)
-        elif self._network.layer_units[1:-1] != _params.hidden_sizes(self.hidden_layer_sizes):
+            _training.initialize(self, X.shape[1], hidden, dtype, random_state)
+        elif self._layer_units()[1:-1] != hidden:
             raise ValueError(
                 "MLPClassifier: hidden_layer_sizes must stay "
-                f"{tuple(self._network.layer_units[1:-1])!r} with warm_start/partial_fit; "
+                f"{tuple(self._layer_units()[1:-1])!r} with warm_start/partial_fit; "
                 f"got {self.hidden_layer_sizes!r}"
             )
-        if not incremental or not hasattr(self, "_solver"):
-            self._solver = self._make_solver()
-        train, val = _data.split(self, X, y_idx, w, validation_data, random_state)
-        batch_size = _params.batch_size_for(self.batch_size, train[0].shape[0])
-        if self.batch_size != "auto" and self.batch_size > train[0].shape[0]:
+        if not incremental or "_optimizer" not in vars(self):
+            self._optimizer = _training.make_optimizer(self)
+        train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
+        n_train = train[0].shape[0]
+        batch_size = _params.batch_size_for(self.batch_size, n_train)
+        if self.batch_size != "auto" and self.batch_size > n_train:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be "
                 "clipped",
                 stacklevel=3,
             )
-        _training.run_epochs(
-            self, train, val, self.early_stopping, random_state, batch_size, incremental
-        )
+        _training.train(self, train, val, random_state, batch_size, incremental)
         return self
-
-    def _set_classes(self, y, classes, first, incremental):
-        labels = np.unique(y)
-        if incremental and not hasattr(self, "classes_"):
-            self.classes_ = np.unique(classes)
-        elif first:
-            self.classes_ = labels
-        elif self.warm_start and not incremental and not np.array_equal(labels, self.classes_):
-            raise ValueError(
-                f"MLPClassifier: with warm_start, y must have the classes {self.classes_!r} of "
-                f"the previous fit; got {labels!r}"
-            )
-        if len(self.classes_) < 2:
-            raise ValueError(
-                "MLPClassifier: y must hold at least 2 classes; got 1 class "
-                f"({self.classes_.tolist()!r})"
-            )
-
-    def _initialize(self, n_features, dtype, random_state):
-        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
-        n_out = 1 if len(self.classes_) == 2 else len(self.classes_)
-        self._network = Network([n_features, *hidden, n_out], self.activation, dtype)
-        self._network.init_glorot(random_state)
-        self.n_layers_ = len(hidden) + 2
-        self.n_outputs_ = n_out
-        self.out_activation_ = self._network.out_activation
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.loss_curve_ = []
-        self.history_ = {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
-        self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-            self._best_flat = self._network.flat.copy()
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-
-    def _make_solver(self):
-        size, dtype = self._network.flat.size, self._network.dtype
-        if self.solver == "sgd":
-            return SGDSolver(
-                size,
-                dtype,
-                self.learning_rate_init,
-                self.learning_rate,
-                self.momentum,
-                self.nesterovs_momentum,
-                self.power_t,
-            )
-        return AdamSolver(
-            size, dtype, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
-        )
 
     # ---- prediction -----------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
         """Logits: shape (N,) for two classes (> 0 means classes_[1]), else (N, C)."""
         check_is_fitted(self)
-        X = _data.check_X(self, X, self._network.dtype, reset=False)
-        logits = self._network.logits(X)
+        self._adopt_assigned_weights()
+        X = _data.check_X(self, X, self._dtype(), reset=False)
+        logits = predict_logits(self._model, X, batch_size=4096)
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
     def _softmax_logits(self, X) -> np.ndarray:
@@ -346,3 +349,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         from softgrad.sklearn.convert import to_model
 
         return to_model(self)
+
+
+def _resolve_dtype(dtype) -> np.dtype:
+    """The ``dtype`` argument (already checked by the constraints) as a numpy dtype."""
+    return np.dtype(dtype)

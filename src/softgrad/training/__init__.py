@@ -4,18 +4,28 @@
 callbacks (:class:`Callback`, which see a :class:`TrainState`), so the CLI draws a progress bar
 and the estimator prints its verbose lines without the loop printing anything.
 :func:`evaluate`, :func:`predict_logits` and :func:`predict_proba` run in batches in eval mode.
+Policies a caller plugs in: the batch order (``shuffle=``: :class:`ReshuffleEachEpoch` is
+scikit-learn's), scikit-learn's stopping rule (:class:`NoImprovementStopping`) and verbose
+lines (:class:`SklearnVerbose`), as callbacks.
 """
 
-from softgrad.training.callbacks import Callback, TrainState
-from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.batch_order import InOrder, PermuteEachEpoch, ReshuffleEachEpoch
+from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose, TrainState
+from softgrad.training.early_stopping import EarlyStopping, NoImprovementStopping
 from softgrad.training.fit import fit
 from softgrad.training.history import History
 from softgrad.training.predict import evaluate, predict_logits, predict_proba
 
 __all__ = [
+    "BatchSizeMeanLoss",
     "Callback",
     "EarlyStopping",
     "History",
+    "InOrder",
+    "NoImprovementStopping",
+    "PermuteEachEpoch",
+    "ReshuffleEachEpoch",
+    "SklearnVerbose",
     "TrainState",
     "evaluate",
     "fit",

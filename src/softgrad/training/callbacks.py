@@ -124,3 +124,52 @@ class CallbackList:
             if fn(state) is True:
                 stop = True
         return stop
+
+
+class BatchSizeMeanLoss(Callback):
+    """Writes ``state.logs["batch_size_mean_loss"]``: the epoch's batch losses averaged with
+    their batch sizes as weights, scikit-learn's ``loss_``.
+
+    Without sample weights it equals ``train_loss``; with them fit's ``train_loss`` weighs
+    each sample by its weight, scikit-learn by its count.
+    """
+
+    def __init__(self) -> None:
+        self._sum = 0.0
+        self._count = 0
+
+    def on_epoch_begin(self, state: TrainState) -> None:
+        self._sum, self._count = 0.0, 0
+
+    def on_batch_end(self, state: TrainState) -> None:
+        self._sum += state.logs["loss"] * state.logs["batch_size"]
+        self._count += state.logs["batch_size"]
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        state.logs["batch_size_mean_loss"] = self._sum / self._count
+
+
+class SklearnVerbose(Callback):
+    """Prints scikit-learn's MLP progress lines after each epoch (its ``verbose=True``).
+
+    ``Iteration <epoch>, loss = <loss:.8f>``, then with a validation score
+    ``Validation score: <score:f>``, then the stopping rule's plateau message if any.
+
+    Parameters
+    ----------
+    loss_key : str
+        The ``state.logs`` key of the loss to print.
+    stopping : NoImprovementStopping
+        Placed before this callback; its ``mode == "max"`` means a validation score is watched.
+    """
+
+    def __init__(self, loss_key: str, stopping: Any) -> None:
+        self.loss_key = loss_key
+        self.stopping = stopping
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        print(f"Iteration {state.epoch}, loss = {state.logs[self.loss_key]:.8f}")
+        if self.stopping.mode == "max":
+            print(f"Validation score: {state.logs[self.stopping.monitor]:f}")
+        if self.stopping.message:
+            print(self.stopping.message)

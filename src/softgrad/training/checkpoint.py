@@ -1,9 +1,11 @@
 """Checkpoints: everything a run needs to continue bit-identically, in one atomic .npz file.
 
 A checkpoint holds the live weights, the optimizer's and schedule's state, the shuffling
-generator's state (and that of any layer-owned generator, e.g. Dropout's), the validation split,
-the history and the early-stopping state. Arrays go into the .npz; everything else into its JSON
-metadata, where an array is referenced as ``{"__array__": "<key>"}``.
+generator's state (and that of any layer-owned generator, e.g. Dropout's, and of a stateful
+batch-order policy), the validation split, the history and the early-stopping state. Arrays
+go into the .npz; everything else into its JSON metadata, where an array is referenced as
+``{"__array__": "<key>"}``. The helpers at the end take a run's state into a checkpoint
+(:func:`snapshot`) and back (:func:`resume_run`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import ModelFileError
+from softgrad.training.batch_order import InOrder, PermuteEachEpoch
+from softgrad.training.data import dense_rows
 from softgrad.training.history import History
 
 FORMAT_VERSION = 1
@@ -78,6 +82,7 @@ class Checkpoint:
     stopper: dict[str, Any]
     val_idx: np.ndarray | None
     data: dict[str, Any] = field(default_factory=dict)
+    order: dict[str, Any] | None = None
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
@@ -114,6 +119,8 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
         "val_idx": split_state(ckpt.val_idx, "split.val_idx", arrays),
         "data": ckpt.data,
     }
+    if ckpt.order is not None:  # a stateful batch-order policy (batch_order.ReshuffleEachEpoch)
+        meta["order"] = split_state(ckpt.order, "order", arrays)
     write_npz(path, arrays, meta, kind="checkpoint")
 
 
@@ -162,9 +169,85 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             stopper=join_state(meta["stopper"], arrays),
             val_idx=join_state(meta["val_idx"], arrays),
             data=dict(meta["data"]),
+            order=join_state(meta.get("order"), arrays),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"fit: resume must be a complete softgrad checkpoint; {str(path)!r} is missing or "
             f"has a malformed entry ({exc})"
         ) from None
+
+
+def snapshot(run: Any, epoch: int) -> Checkpoint:
+    """The run's state after epoch ``epoch``, ready for ``save_checkpoint``."""
+    return Checkpoint(
+        epoch=epoch,
+        params=run.model.named_params(),
+        optimizer=run.optimizer.state_dict(),
+        schedule=None if run.lr_schedule is None else run.lr_schedule.state_dict(),
+        rng=run.generator.bit_generator.state,
+        layer_rngs={k: g.bit_generator.state for k, g in layer_generators(run.model).items()},
+        history=run.history,
+        stopper=run.stopper.state_dict(),
+        val_idx=run.val_idx,
+        data=run.data_info,
+        order=_order_state(run.order),
+    )
+
+
+def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
+    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
+    if ckpt.data != run.data_info:
+        raise ValueError(
+            f"fit: resume must continue a run on the same data; the checkpoint was written for "
+            f"{ckpt.data!r}; got {run.data_info!r}"
+        )
+    params = run.model.named_params()
+    shapes = {name: value.shape for name, value in params.items()}
+    saved = {name: value.shape for name, value in ckpt.params.items()}
+    if shapes != saved:
+        raise ValueError(
+            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
+            f"got {shapes!r}"
+        )
+    for name, value in params.items():
+        np.copyto(value, ckpt.params[name])
+    run.optimizer.load_state_dict(ckpt.optimizer)
+    if run.lr_schedule is not None and ckpt.schedule is not None:
+        run.lr_schedule.load_state_dict(ckpt.schedule)
+    run.generator.bit_generator.state = ckpt.rng
+    for key, generator in layer_generators(run.model).items():
+        if key in ckpt.layer_rngs:
+            generator.bit_generator.state = ckpt.layer_rngs[key]
+    run.stopper.load_state_dict(ckpt.stopper)
+    if ckpt.order is not None:
+        run.order.load_state_dict(ckpt.order)
+    run.history = ckpt.history
+    if run.history.stop_reason == "callback":
+        # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
+        run.history.stopped_early, run.history.stop_reason = False, None
+    if ckpt.val_idx is not None:
+        # the split of the original run, whatever generator this call was given
+        val_idx = np.asarray(ckpt.val_idx, dtype=np.intp)
+        keep = np.ones(X.shape[0], dtype=bool)
+        keep[val_idx] = False
+        run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
+        run.validation = (
+            dense_rows(X, val_idx),
+            target[val_idx],
+            None if weight is None else weight[val_idx],
+        )
+    return ckpt.epoch
+
+
+def _order_state(order: Any) -> dict[str, Any] | None:
+    """The batch-order policy's state, None for the stateless built-in ones."""
+    if isinstance(order, (PermuteEachEpoch, InOrder)):
+        return None
+    state_dict = getattr(order, "state_dict", None)
+    if state_dict is None:
+        raise TypeError(
+            "fit: shuffle must be a batch-order policy with state_dict/load_state_dict to be "
+            f"checkpointed; got {order!r}"
+        )
+    return state_dict()

@@ -1,14 +1,30 @@
-"""Validation of the arrays handed to :func:`fit`, done once so the batch loop can trust them."""
+"""The arrays handed to :func:`fit`: validated once so the batch loop can trust them, and read
+in batches (rows gathered from a dense array or densified from a CSR matrix, the loss's
+per-sample copy, predicted classes from the logits).
+
+Sparse input is handled here and only here: a CSR matrix stays sparse, and each batch of its
+rows becomes a dense array (:func:`gather_rows`, :func:`dense_rows`) before the model sees it.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
+from scipy import sparse
+
+from softgrad.kernels import get_ops
 
 
-def check_features(X: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
-    """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already."""
+def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool = True) -> Any:
+    """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
+
+    A scipy sparse matrix becomes a CSR matrix of ``dtype`` (its batches are densified).
+    ``check_finite=False`` skips the scan for NaN/inf (one pass over X).
+    """
+    if sparse.issparse(X):
+        return _check_sparse(X, dtype, what, check_finite)
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"fit: {what} must have shape (N, D); got shape {X.shape}")
@@ -17,6 +33,8 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X") -> np.ndarray:
     if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
         raise TypeError(f"fit: {what} must be a real numeric array; got dtype {X.dtype}")
     X = np.ascontiguousarray(X, dtype=dtype)
+    if not check_finite:
+        return X
     # min and max propagate NaN and expose +-inf without a temporary the size of X
     low, high = X.min(), X.max()
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -56,11 +74,38 @@ def check_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndar
     return w
 
 
+def check_validation(
+    validation_data: Any, X: Any, n_classes: int | None
+) -> tuple[Any, np.ndarray, np.ndarray | None]:
+    """fit's ``validation_data`` as ``(X_val, y_val, w_val)``, checked like X, y, sample_weight."""
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
+        raise ValueError(
+            "fit: validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
+            f"sample_weight_val); got {type(validation_data)!r}"
+        )
+    X_val = check_features(validation_data[0], X.dtype, "X_val")
+    if X_val.shape[1:] != X.shape[1:]:
+        raise ValueError(
+            f"fit: X_val must have shape (N, {X.shape[1]}) like X; got shape {X_val.shape}"
+        )
+    y_val = check_target(validation_data[1], X_val.shape[0], n_classes, "y_val")
+    w_val = None
+    if len(validation_data) == 3:
+        w_val = check_weight(validation_data[2], X_val.shape[0], X.dtype)
+    return X_val, y_val, w_val
+
+
 def check_positive_int(value: Any, what: str) -> int:
     """``value`` as a positive int, else ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"fit: {what} must be a positive int; got {value!r}")
     return int(value)
+
+
+def n_classes(model: Any) -> int | None:
+    """Classes the model's outputs stand for: its width, or 2 for one logistic output."""
+    width = output_width(model)
+    return 2 if width == 1 else width
 
 
 def output_width(model: Any) -> int | None:
@@ -70,3 +115,56 @@ def output_width(model: Any) -> int | None:
         if isinstance(width, (int, np.integer)):
             return int(width)
     return None
+
+
+def _check_sparse(X: Any, dtype: np.dtype, what: str, check_finite: bool) -> Any:
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"fit: {what} must have shape (N, D) and N >= 1; got shape {X.shape}")
+    X = sparse.csr_matrix(X, dtype=dtype)
+    if check_finite and X.nnz and not np.all(np.isfinite(X.data)):
+        raise ValueError(f"fit: {what} must be finite; got a non-finite stored value")
+    return X
+
+
+def gather_rows(X: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``X[idx]`` written into ``out`` (shape (len(idx), D)); a CSR batch is densified there."""
+    if isinstance(X, np.ndarray):
+        return get_ops().gather_rows(X, idx, out)  # idx is valid: rows of a permutation
+    out.fill(0)
+    return X[idx].toarray(out=out)
+
+
+def dense_rows(X: Any, rows: slice) -> np.ndarray:
+    """``X[rows]`` as a dense array (a CSR matrix's rows are densified)."""
+    return X[rows].toarray() if sparse.issparse(X) else X[rows]
+
+
+def predicted_classes(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The class each row of logits predicts: the argmax, or for a single output column (a
+    logistic output, the binary classifier) class 1 where the logit is > 0.
+
+    Examples
+    --------
+    >>> predicted_classes(np.array([[0.1, 2.0], [3.0, -1.0]])), predicted_classes(
+    ...     np.array([[0.5], [-0.5]]))
+    (array([1, 0]), array([1, 0]))
+    """
+    if logits.shape[-1] == 1:
+        positive = np.greater(logits[..., 0], 0)
+        if out is None:
+            return positive.astype(np.intp)
+        np.copyto(out, positive)
+        return out
+    return np.argmax(logits, axis=-1, out=out)
+
+
+def per_sample_loss(loss: Any, where: str) -> Any:
+    """A shallow copy of the loss layer with ``reduction="none"`` (the caller's is untouched)."""
+    if getattr(loss, "reduction", None) is None:
+        raise TypeError(
+            f"{where}: loss must have a 'reduction' attribute to weight samples "
+            f"(e.g. CrossEntropyLoss); got {loss!r}"
+        )
+    per_sample = copy.copy(loss)
+    per_sample.reduction = "none"
+    return per_sample

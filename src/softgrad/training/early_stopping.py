@@ -115,3 +115,122 @@ class EarlyStopping:
             for key, value in state.items()
             if key.startswith("best.")
         }
+
+
+class NoImprovementStopping:
+    """scikit-learn's MLP stopping rule, as a :func:`~softgrad.training.fit` callback.
+
+    After each epoch the monitored figure is compared with the best so far: a training loss
+    (``mode="min"``) that is not below ``best - tol``, or a validation score (``mode="max"``)
+    that is not above ``best + tol``, counts as no improvement; an improvement resets the
+    count. When the count exceeds ``n_iter_no_change`` training stops, or with
+    ``adaptive_lr`` the optimizer's learning rate is divided by 5 and the count resets (until
+    the rate is at most 1e-6: then it stops). In mode "max" the weights of the best epoch are
+    kept and copied back at the end of training.
+
+    Parameters
+    ----------
+    tol : float >= 0
+    n_iter_no_change : real >= 1
+        ``np.inf`` never stops (scikit-learn accepts any real >= 1).
+    monitor : str, default "train_loss"
+        The key of ``state.logs`` to watch (``"val_acc"``, or a key a callback placed before
+        this one writes, e.g. :class:`~softgrad.training.callbacks.BatchSizeMeanLoss`'s).
+    mode : {"min", "max"}, default "min"
+    adaptive_lr : bool, default False
+    best : float or None
+        The best value of earlier training (warm start); None starts afresh.
+    no_improvement_count : int, default 0
+        Carried over from earlier training, as scikit-learn does.
+    best_params : dict of ndarray, optional
+        Copies of the best weights of earlier training (mode "max").
+
+    Attributes
+    ----------
+    best, no_improvement_count, best_params
+    message : str or None
+        scikit-learn's verbose line about the plateau of the last epoch (None without one).
+
+    Examples
+    --------
+    >>> from softgrad.training import TrainState
+    >>> rule = NoImprovementStopping(tol=0.1, n_iter_no_change=1)
+    >>> state = TrainState()
+    >>> stops = []
+    >>> for loss in [1.0, 0.95, 0.93]:
+    ...     state.logs = {"train_loss": loss}
+    ...     stops.append(rule.on_epoch_end(state))
+    >>> stops, rule.no_improvement_count, rule.best
+    ([False, False, True], 2, 0.93)
+    >>> rule.message
+    'Training loss did not improve more than tol=0.100000 for 1 consecutive epochs. Stopping.'
+    """
+
+    def __init__(
+        self,
+        tol: float,
+        n_iter_no_change: float,
+        monitor: str = "train_loss",
+        mode: str = "min",
+        adaptive_lr: bool = False,
+        best: float | None = None,
+        no_improvement_count: int = 0,
+        best_params: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        if mode not in ("min", "max"):
+            raise ValueError(f"NoImprovementStopping: mode must be 'min' or 'max'; got {mode!r}")
+        if not (isinstance(n_iter_no_change, (int, float, np.number)) and n_iter_no_change >= 1):
+            raise ValueError(
+                "NoImprovementStopping: n_iter_no_change must be a real >= 1; "
+                f"got {n_iter_no_change!r}"
+            )
+        self.tol = float(tol)
+        self.n_iter_no_change = n_iter_no_change
+        self.monitor = monitor
+        self.mode = mode
+        self.adaptive_lr = bool(adaptive_lr)
+        default = math.inf if mode == "min" else -math.inf
+        self.best = default if best is None else float(best)
+        self.no_improvement_count = int(no_improvement_count)
+        self.best_params = best_params
+        self.message: str | None = None
+
+    def _update(self, value: float, params: Any) -> None:
+        if self.mode == "min":
+            stalled, better = value > self.best - self.tol, value < self.best
+        else:
+            stalled, better = value < self.best + self.tol, value > self.best
+        self.no_improvement_count = self.no_improvement_count + 1 if stalled else 0
+        if better:
+            self.best = float(value)
+            if self.mode == "max" and params is not None:
+                self.best_params = {name: value.copy() for name, value in params.items()}
+
+    def on_epoch_end(self, state: Any) -> bool:
+        """Update the count with this epoch's figure; True when training must stop."""
+        model = state.model
+        self._update(state.logs[self.monitor], None if model is None else model.named_params())
+        self.message = None
+        if self.no_improvement_count <= self.n_iter_no_change:
+            return False
+        what = "Validation score" if self.mode == "max" else "Training loss"
+        self.message = (
+            f"{what} did not improve more than tol={self.tol:f} for "
+            f"{int(self.n_iter_no_change)} consecutive epochs."
+        )
+        if not self.adaptive_lr:
+            self.message += " Stopping."
+            return True
+        if state.optimizer.lr <= 1e-6:
+            self.message += " Learning rate too small. Stopping."
+            return True
+        state.optimizer.lr = state.optimizer.lr / 5.0
+        self.message += f" Setting learning rate to {state.optimizer.lr:f}"
+        self.no_improvement_count = 0
+        return False
+
+    def on_train_end(self, state: Any) -> None:
+        """In mode "max", copy the best epoch's weights back into the model."""
+        if self.mode == "max" and self.best_params and state.model is not None:
+            for name, value in state.model.named_params().items():
+                np.copyto(value, self.best_params[name])

@@ -1,17 +1,219 @@
-"""One epoch of :func:`fit`: its batches, its validation pass, and what it records (history,
-early stopping, the learning-rate schedule, the callbacks' logs)."""
+"""One epoch of :func:`~softgrad.training.fit`: the run's state, the batch loop, what an epoch
+records (history, early stopping, the schedule, the callbacks' logs).
+
+The batch step is a handful of BLAS calls plus fused passes. Everything a naive loop allocates
+per step is allocated once: the gathered batch (``np.take(..., out=, mode="clip")``, or a CSR
+batch densified into the same buffer), its labels and weights, the prediction and hit buffers.
+The final short batch is a view of the front of each buffer. The loss is checked BEFORE
+backward, so a non-finite loss leaves the weights of the last completed step. The gradients
+stay where the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``),
+read between backward and the optimizer step.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from softgrad.errors import DivergenceError
+from softgrad.kernels import get_ops
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.loop import EpochResult, EpochRunner
+from softgrad.training.data import gather_rows, per_sample_loss, predicted_classes
+from softgrad.training.divergence import DivergenceMonitor
+from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.history import History
 from softgrad.training.predict import evaluate
-from softgrad.training.run import Run
+
+
+@dataclass
+class Run:
+    """Everything one fit call works with, gathered so the helpers stay small."""
+
+    model: Any
+    loss: Any
+    optimizer: Any
+    lr_schedule: Any
+    generator: np.random.Generator
+    train_idx: np.ndarray
+    val_idx: np.ndarray | None
+    validation: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None
+    stopper: EarlyStopping
+    history: History
+    order: Any  # the batch-order policy (softgrad.training.batch_order)
+    data_info: dict[str, Any]
+
+
+@dataclass
+class EpochResult:
+    """Sums over the batches of one epoch (weights are 1 per sample without sample_weight)."""
+
+    loss_sum: float = 0.0
+    weight_sum: float = 0.0
+    correct: float = 0.0
+    stopped: bool = False
+
+    def add(self, batch_loss: float, weight: float, correct: float) -> None:
+        """Count one batch: its mean loss, its weight (sample count) and its hits."""
+        self.loss_sum += batch_loss * weight
+        self.weight_sum += weight
+        self.correct += correct
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.weight_sum if self.weight_sum > 0 else math.nan
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.weight_sum if self.weight_sum > 0 else math.nan
+
+
+class EpochRunner:
+    """Preallocated batch buffers and the training step of one :func:`fit` run.
+
+    Parameters
+    ----------
+    model, loss, optimizer : objects
+        A Sequential (forward, backward(grad, input_grad=False), named_params, named_grads), a
+        loss layer with forward(logits, target) / backward(), an optimizer with step.
+    X : ndarray or CSR matrix of shape (N, D)
+        Training inputs in the model's dtype (a dense array is C-contiguous).
+    target : ndarray of shape (N,), intp
+    sample_weight : ndarray of shape (N,) or None
+        Non-negative weights in the model's dtype.
+    batch_size : int
+    l2_penalty : float
+        scikit-learn's ``alpha`` on the weight matrices (parameters named ``W``), or 0.
+    """
+
+    def __init__(self, model, loss, optimizer, X, target, sample_weight, batch_size, l2_penalty):
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.X, self.target, self.sample_weight = X, target, sample_weight
+        self.batch_size = batch_size
+        self.params = model.named_params()
+        size = min(batch_size, X.shape[0])
+        self.x_buf = np.empty((size, *X.shape[1:]), dtype=X.dtype)
+        self.t_buf = np.empty(size, dtype=target.dtype)
+        self.pred_buf = np.empty(size, dtype=np.intp)
+        self.hit_buf = np.empty(size, dtype=bool)
+        self.w_buf = None if sample_weight is None else np.empty(size, dtype=sample_weight.dtype)
+        self.weighted_loss = None if sample_weight is None else per_sample_loss(loss, "fit")
+        # reduction "sum" returns a batch total; "mean" (the default) a batch average
+        self.loss_is_sum = getattr(loss, "reduction", "mean") == "sum"
+        self.snapshot = {name: np.empty_like(value) for name, value in self.params.items()}
+        self.l2_penalty = float(l2_penalty)
+        self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
+        self.penalty_scratch = {name: np.empty_like(self.params[name]) for name in self.penalized}
+        self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
+
+    def n_batches(self, n_samples: int) -> int:
+        return -(-n_samples // self.batch_size)
+
+    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
+        """Train one epoch over the samples ``X[order]``, in mini-batches of that order."""
+        for name, value in self.params.items():
+            np.copyto(self.snapshot[name], value)
+        self.divergence.start_epoch(len(order))
+        result = EpochResult()
+        batch_hooks = callbacks.has_batch_hooks
+        step = self._weighted_step if self.sample_weight is not None else self._step
+        for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
+            idx = order[start : start + self.batch_size]
+            batch_loss, weight, correct = step(idx, state.epoch, batch)
+            result.add(batch_loss, weight, correct)
+            if batch_hooks:
+                state.batch = batch
+                state.logs = {"loss": batch_loss, "batch_size": len(idx)}
+                if callbacks.call("on_batch_end", state):
+                    result.stopped = True
+                    break
+        return result
+
+    def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(idx)
+        x = gather_rows(self.X, idx, self.x_buf[:n])
+        # mode="clip" skips numpy's bounds-checking buffered path (2.6x faster); idx is valid
+        t = np.take(self.target, idx, out=self.t_buf[:n], mode="clip")
+        return x, t
+
+    def _hits(self, logits: np.ndarray, t: np.ndarray) -> np.ndarray:
+        n = len(t)
+        pred = predicted_classes(logits, self.pred_buf[:n])
+        return np.equal(pred, t, out=self.hit_buf[:n])
+
+    def _penalize(self, grads: dict, weight_sum: float) -> float:
+        """scikit-learn's L2 term: grad_W += alpha W / sum(w); returns its loss term."""
+        scale = self.l2_penalty / weight_sum
+        ops = get_ops()
+        return sum(
+            ops.l2_penalty(self.params[name], grads[name], scale, self.penalty_scratch[name])
+            for name in self.penalized
+        )
+
+    def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
+        x, t = self._gather(idx)
+        n = len(idx)
+        logits = self.model.forward(x)
+        batch_loss = self.loss.forward(logits, t)
+        if self.loss_is_sum:
+            batch_loss /= n
+        reason = self.divergence.check(batch_loss, n, n, logits.shape[-1])
+        if reason is not None:
+            self._diverged(reason, batch_loss, epoch, batch)
+        correct = np.count_nonzero(self._hits(logits, t))
+        grad = self.loss.backward()
+        self.model.backward(grad, input_grad=False)
+        grads = self.model.named_grads()
+        if self.l2_penalty:
+            batch_loss += self._penalize(grads, n)
+        self.optimizer.step(self.params, grads)
+        return batch_loss, n, correct
+
+    def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
+        x, t = self._gather(idx)
+        w = self.w_buf[: len(idx)]
+        np.take(self.sample_weight, idx, out=w, mode="clip")
+        weight = float(np.sum(w, dtype=np.float64))
+        logits = self.model.forward(x)
+        losses = self.weighted_loss.forward(logits, t)
+        batch_loss = float(np.dot(w, losses)) / weight if weight > 0 else 0.0
+        reason = self.divergence.check(batch_loss, weight, len(idx), logits.shape[-1])
+        if reason is not None:
+            self._diverged(reason, batch_loss, epoch, batch)
+        correct = float(np.dot(w, self._hits(logits, t)))
+        if weight > 0:
+            # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
+            grad = self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype))
+            self.model.backward(grad, input_grad=False)
+            grads = self.model.named_grads()
+            if self.l2_penalty:
+                batch_loss += self._penalize(grads, weight)
+            self.optimizer.step(self.params, grads)
+        return batch_loss, weight, correct
+
+    def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
+        kept = (
+            f"the weights after batch {batch - 1}"
+            if batch > 1
+            else f"the weights at the start of epoch {epoch}"
+        )
+        # an exploding loss makes every step of the epoch suspect (training.divergence)
+        exploded = math.isfinite(batch_loss) or self.divergence.exploding()
+        if exploded or not all(np.isfinite(value).all() for value in self.params.values()):
+            # the last step overflowed the weights themselves: fall back to the epoch's start
+            for name, value in self.params.items():
+                np.copyto(value, self.snapshot[name])
+            kept = f"the weights at the start of epoch {epoch}"
+        raise DivergenceError(
+            f"fit: {reason} at epoch {epoch}, batch {batch}. Training diverged: try a lower "
+            f"learning rate (now "
+            f"{self.optimizer.lr!r}). The model keeps {kept}.",
+            epoch=epoch,
+            batch=batch,
+        )
 
 
 def train_epoch(
@@ -54,15 +256,11 @@ def train_epoch(
 def _run_batches(
     run: Run, runner: EpochRunner, hooks: CallbackList, state: TrainState, epoch: int
 ) -> tuple[EpochResult, float | None, float | None]:
-    """The epoch's training batches (shuffled if asked) and its validation loss and accuracy.
+    """The epoch's training batches (in the policy's order) and its validation figures.
 
     A DivergenceError leaves carrying the history of the epochs completed before this one.
     """
-    order = (
-        run.train_idx[run.generator.permutation(len(run.train_idx))]
-        if run.shuffle
-        else run.train_idx
-    )
+    order = run.order.order(run.train_idx, run.generator)
     try:
         result = runner.run(order, state, hooks)
         val_loss = val_acc = None

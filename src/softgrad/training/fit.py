@@ -1,28 +1,30 @@
-"""fit: the mini-batch training loop (shuffling, validation, early stopping, callbacks,
-checkpoints and resume). It prints nothing: progress goes to callbacks.
+"""fit: the public entry of the training loop, its argument checks and the Run they build.
 
-Its argument checks and the Run they build live in :mod:`softgrad.training.prepare`; one epoch
-(batches, validation, history, early stopping, schedule) in :mod:`softgrad.training.epoch`.
+One epoch (batches, validation, history, early stopping, schedule) lives in
+:mod:`softgrad.training.epoch`, checkpoints in :mod:`softgrad.training.checkpoint`, the batch
+order in :mod:`softgrad.training.batch_order`. fit prints nothing: progress goes to callbacks.
 """
 
 from __future__ import annotations
 
+import math
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from softgrad.datasets.split import stratified_split
+from softgrad.nn.layer import as_generator
+from softgrad.training import data
+from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.checkpoint import load_checkpoint, save_checkpoint
+from softgrad.training.checkpoint import load_checkpoint, resume_run, save_checkpoint, snapshot
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
-from softgrad.training.epoch import train_epoch
+from softgrad.training.epoch import EpochRunner, Run, train_epoch
 from softgrad.training.history import History
-from softgrad.training.loop import EpochRunner
 from softgrad.training.predict import model_mode
-from softgrad.training.prepare import check_arguments, new_run
-from softgrad.training.run import Run, snapshot
-from softgrad.training.run import resume as resume_run
 from softgrad.training.sharded import (
     ShardedRunner,
     end_epoch_together,
@@ -42,7 +44,7 @@ def fit(
     epochs: int = 10,
     batch_size: int = 128,
     rng: np.random.Generator | int | None = None,
-    shuffle: bool = True,
+    shuffle: Any = True,
     validation_data: tuple[Any, Any] | None = None,
     validation_fraction: float = 0.0,
     early_stopping: bool = False,
@@ -52,6 +54,8 @@ def fit(
     lr_schedule: Any = None,
     callbacks: Any = (),
     sample_weight: Any = None,
+    l2_penalty: float = 0.0,
+    check_finite: bool = True,
     checkpoint: str | PathLike | None = None,
     resume: str | PathLike | None = None,
     comm: Any = None,
@@ -67,11 +71,12 @@ def fit(
         CrossEntropyLoss() (reduction "mean" or "sum").
     optimizer : Optimizer
         ``step(params, grads)``, ``lr``, ``state_dict()``/``load_state_dict()``.
-    X : ndarray of shape (N, D)
+    X : ndarray or scipy sparse matrix of shape (N, D)
         Preprocessed inputs; converted once to the model's dtype if needed (float32 stays
-        float32, with no copy when already C-contiguous).
+        float32, with no copy when already C-contiguous). A sparse matrix is kept as CSR and
+        each batch is densified into the batch buffer.
     y : ndarray of int of shape (N,)
-        Class indices 0..C-1.
+        Class indices 0..C-1 (0 or 1 for a model with one logistic output).
     epochs : int, default 10
         Total number of epochs (a resumed run counts the epochs already done).
     batch_size : int, default 128
@@ -79,8 +84,11 @@ def fit(
     rng : numpy.random.Generator or int or None
         Draws the validation split (first) and one permutation per epoch. The same seed, model
         initialisation and arguments give bit-identical weights and history (except epoch_time).
-    shuffle : bool, default True
-    validation_data : (X_val, y_val), optional
+    shuffle : bool or batch-order policy, default True
+        True: a fresh permutation from ``rng`` each epoch; False: the stored order; or a policy
+        of :mod:`softgrad.training.batch_order` (``ReshuffleEachEpoch``: scikit-learn's order).
+    validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+        Scored after every epoch (the weights, if given, weigh the validation figures).
     validation_fraction : float in [0, 1), default 0.0
         Hold out ``ceil(validation_fraction * N)`` samples of (X, y), stratified by class
         (see :func:`softgrad.datasets.stratified_split`).
@@ -105,6 +113,14 @@ def fit(
         sum(w_i)`` and ``sum(w_i hit_i) / sum(w_i)`` over the epoch (scikit-learn averages
         batch losses by batch size instead); the validation figures of a validation_fraction
         split are weighted the same way.
+    l2_penalty : float >= 0, default 0.0
+        scikit-learn's ``alpha``: each batch adds ``0.5 * alpha * sum(W**2) / sum(w)`` to its
+        loss and ``alpha * W / sum(w)`` to the gradient of every weight matrix (parameters
+        named ``W``; biases are not penalised), w the batch's sample weights (1 each by
+        default). Formula: ``softgrad.kernels.penalty``.
+    check_finite : bool, default True
+        Scan X for NaN/inf once before training. False skips that pass over X, for a caller
+        that has checked it already (the scikit-learn estimator: ``validate_data``).
     checkpoint : path, optional
         After every epoch, atomically write the run's full state there.
     resume : path, optional
@@ -113,9 +129,10 @@ def fit(
         Train data-parallel over its ranks (see :mod:`softgrad.training.distributed`): call fit
         on every rank with the same arguments and data; ``batch_size`` is the global batch.
         Rank 0's weights, optimizer state and generator are broadcast first; each rank trains
-        on its shard of every batch and the gradients are summed before each step, so the
-        weights equal a one-process fit's to rounding (bit for bit with one rank). Only rank 0
-        writes the checkpoint. A failure on any rank raises on every rank.
+        on its shard of every batch and the gradients are summed before each step (the L2
+        penalty is added once, after the sum), so the weights equal a one-process fit's to
+        rounding (bit for bit with one rank). Only rank 0 writes the checkpoint. A failure on
+        any rank raises on every rank.
 
     Returns
     -------
@@ -124,9 +141,13 @@ def fit(
     Raises
     ------
     DivergenceError
-        The training or validation loss became NaN/inf. It names the 1-based epoch and batch,
-        and the model keeps the last finite weights (see its message); ``err.history`` holds
-        the completed epochs.
+        The run diverged: the training or validation loss became NaN/inf, or the mean training
+        loss of an epoch so far exceeded 20 x max(loss of the first batch, log(C)) once it
+        covered min(512, epoch size) samples (the rule: :mod:`softgrad.training.divergence`).
+        It names the 1-based epoch and batch, and the model keeps the last good weights (see
+        its message; those at the start of the epoch for an exploding finite loss);
+        ``err.history`` holds the completed epochs, and no checkpoint is written for the
+        diverged epoch.
 
     Notes
     -----
@@ -151,8 +172,9 @@ def fit(
     (20, True)
     """
     epochs, batch_size, X, target, weight = check_arguments(
-        model, loss, X, y, sample_weight, epochs, batch_size, checkpoint
+        model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
     )
+    l2_penalty = _check_penalty(l2_penalty)
     params = model.named_params()
     if comm is not None:
         comm = as_communicator(comm)
@@ -167,7 +189,7 @@ def fit(
         target,
         weight,
         rng,
-        shuffle,
+        batch_order(shuffle),
         validation_data,
         validation_fraction,
         EarlyStopping(patience, min_delta, restore_best, early_stopping),
@@ -175,10 +197,11 @@ def fit(
     start = 0
     if resume is not None:
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
+    arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
     if comm is None:
-        runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size)
+        runner = EpochRunner(*arrays)
     else:
-        runner = ShardedRunner(comm, model, loss, optimizer, X, target, weight, batch_size)
+        runner = ShardedRunner(comm, *arrays)
         start_together(comm, run, batch_size)
     hooks = CallbackList(callbacks)
     state = _train_state(run, runner, start, epochs)
@@ -218,3 +241,112 @@ def _train_state(run: Run, runner: EpochRunner, start: int, epochs: int) -> Trai
         model=run.model,
         optimizer=run.optimizer,
     )
+
+
+def check_arguments(
+    model: Any,
+    loss: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    epochs: Any,
+    batch_size: Any,
+    checkpoint: str | PathLike | None,
+    check_finite: bool = True,
+) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]:
+    """fit's sizes and arrays, checked: ``(epochs, batch_size, X, target, weight)``.
+
+    ``X`` and ``weight`` come back in the dtype of the model's parameters, ``target`` as intp.
+    """
+    epochs = data.check_positive_int(epochs, "epochs")
+    batch_size = data.check_positive_int(batch_size, "batch_size")
+    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
+        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        # fail now, not after the first epoch's work
+        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
+    params = model.named_params()
+    if not params:
+        raise ValueError(f"fit: model must have parameters to train; got {model!r}")
+    dtype = next(iter(params.values())).dtype
+    X = data.check_features(X, dtype, check_finite=bool(check_finite))
+    target = data.check_target(y, X.shape[0], data.n_classes(model))
+    weight = data.check_weight(sample_weight, X.shape[0], dtype)
+    return epochs, batch_size, X, target, weight
+
+
+def new_run(
+    model: Any,
+    loss: Any,
+    optimizer: Any,
+    lr_schedule: Any,
+    X: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None,
+    rng: np.random.Generator | int | None,
+    order: Any,
+    validation_data: tuple[Any, Any] | None,
+    validation_fraction: float,
+    stopper: EarlyStopping,
+) -> Run:
+    """A fresh Run: the generator from ``rng``, the training indices and the validation set."""
+    generator = as_generator(rng, "fit")
+    val_idx = validation = None
+    if validation_data is not None and validation_fraction:
+        raise ValueError(
+            "fit: validation_data and validation_fraction must not both be given; got both"
+        )
+    if validation_fraction:
+        train_idx, val_idx = _split_validation(target, float(validation_fraction), generator)
+        validation = (
+            data.dense_rows(X, val_idx),
+            target[val_idx],
+            None if weight is None else weight[val_idx],
+        )
+    else:
+        train_idx = np.arange(X.shape[0])
+        if validation_data is not None:
+            validation = data.check_validation(validation_data, X, data.n_classes(model))
+    info = {
+        "n_samples": X.shape[0],
+        "n_features": X.shape[1],
+        "validation": "fraction" if val_idx is not None else "data" if validation else None,
+    }
+    return Run(
+        model,
+        loss,
+        optimizer,
+        lr_schedule,
+        generator,
+        train_idx,
+        val_idx,
+        validation,
+        stopper,
+        History(),
+        order,
+        info,
+    )
+
+
+def _split_validation(
+    target: np.ndarray, fraction: float, generator: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """stratified_split, behind checks whose messages name fit's own argument."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: validation_fraction must be in (0, 1); got {fraction!r}")
+    if math.ceil(fraction * len(target)) >= len(target):
+        raise ValueError(
+            f"fit: validation_fraction must leave at least one training sample; got "
+            f"{fraction!r} of {len(target)} samples"
+        )
+    return stratified_split(target, fraction, generator)
+
+
+def _check_penalty(l2_penalty: Any) -> float:
+    if (
+        isinstance(l2_penalty, bool)
+        or not isinstance(l2_penalty, (int, float, np.integer, np.floating))
+        or not 0.0 <= l2_penalty < math.inf
+    ):
+        raise ValueError(f"fit: l2_penalty must be a finite float >= 0; got {l2_penalty!r}")
+    return float(l2_penalty)

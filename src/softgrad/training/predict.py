@@ -1,16 +1,23 @@
 """Inference in batches: logits, probabilities and (loss, accuracy) without materialising
-more than one batch of activations."""
+more than one batch of activations.
+
+:func:`predict_batches` is softgrad's one batched-inference loop: :func:`predict_logits`,
+:func:`predict_proba`, :class:`softgrad.model.Model` (which scales each batch on the way in) and
+the scikit-learn estimator all run through it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from softgrad import functional as F
-from softgrad.training.loop import per_sample_loss
+from softgrad.checks import check_positive_int
+from softgrad.training.data import dense_rows, per_sample_loss, predicted_classes
 
 
 @contextmanager
@@ -36,15 +43,10 @@ def eval_mode(model: Any) -> Any:
 
 
 def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
-    X = np.asarray(X)
+    X = X if sparse.issparse(X) else np.asarray(X)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise ValueError(f"{where}: batch_size must be a positive int; got {batch_size!r}")
+    check_positive_int(batch_size, where, "batch_size")
     return X
 
 
@@ -52,6 +54,63 @@ def _batches(n_samples: int, batch_size: int) -> Iterator[slice]:
     # one (empty) batch for N == 0, so the output still gets its class axis
     for start in range(0, max(n_samples, 1), batch_size):
         yield slice(start, start + batch_size)
+
+
+def predict_batches(
+    model: Any,
+    X: Any,
+    batch_size: int = 1024,
+    *,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+    head: Callable[[np.ndarray], np.ndarray] | None = None,
+    where: str = "predict_batches",
+) -> np.ndarray:
+    """``head(model.forward(prepare(X[rows])))`` for each batch of rows, into one array.
+
+    Parameters
+    ----------
+    model : Sequential
+        Put in evaluation mode for the call (Dropout off); each layer's mode is restored after.
+    X : ndarray or CSR matrix of shape (N, D)
+    batch_size : int, default 1024
+        Rows per forward pass.
+    prepare : callable, optional
+        Applied to each batch of ``X`` before the network (a Model's input scaling).
+    head : callable, optional
+        Applied to each batch of logits (softmax, argmax ...). Default: the logits themselves.
+    where : str
+        Name used in error messages.
+
+    Returns
+    -------
+    ndarray of shape (N, ...)
+        The heads of all batches, written into one array allocated at the first batch. Only one
+        batch of hidden activations exists at any time. N == 0 runs one empty batch, so the
+        result still has its class axis.
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, Sequential
+    >>> model = Sequential(Linear(2, 3, rng=0, dtype=np.float64))
+    >>> X = np.arange(10.0).reshape(5, 2)
+    >>> top = predict_batches(model, X, batch_size=2, head=lambda z: z.argmax(axis=1))
+    >>> np.array_equal(top, model.forward(X).argmax(axis=1))
+    True
+    """
+    X = _check_inputs(X, batch_size, where)
+    out = None
+    with eval_mode(model):
+        for rows in _batches(X.shape[0], batch_size):
+            batch = dense_rows(X, rows)  # a CSR batch is densified here, once
+            if prepare is not None:
+                batch = prepare(batch)
+            result = model.forward(batch)
+            if head is not None:
+                result = head(result)
+            if out is None:
+                out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
+            out[rows] = result
+    return out
 
 
 def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
@@ -78,15 +137,11 @@ def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> np.array_equal(predict_logits(model, X, batch_size=2), model.forward(X))
     True
     """
-    X = _check_inputs(X, batch_size, "predict_logits")
-    out = None
-    with eval_mode(model):
-        for rows in _batches(len(X), batch_size):
-            logits = model.forward(X[rows])
-            if out is None:
-                out = np.empty((len(X), *logits.shape[1:]), dtype=logits.dtype)
-            out[rows] = logits
-    return out
+    return predict_batches(model, X, batch_size, where="predict_logits")
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    return F.softmax(logits, axis=-1)
 
 
 def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
@@ -101,7 +156,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     Returns
     -------
     probs : ndarray of shape (N, C)
-        Rows sum to 1; the softmax of each batch is written straight into the output.
+        Rows sum to 1.
 
     Example
     -------
@@ -111,15 +166,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
-    X = _check_inputs(X, batch_size, "predict_proba")
-    out = None
-    with eval_mode(model):
-        for rows in _batches(len(X), batch_size):
-            logits = model.forward(X[rows])
-            if out is None:
-                out = np.empty((len(X), *logits.shape[1:]), dtype=logits.dtype)
-            F.softmax(logits, axis=-1, out=out[rows])
-    return out
+    return predict_batches(model, X, batch_size, head=_softmax_rows, where="predict_proba")
 
 
 def evaluate(
@@ -163,32 +210,32 @@ def evaluate(
     """
     X = _check_inputs(X, batch_size, "evaluate")
     y = np.asarray(y)
-    if len(X) == 0:
+    if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
     if y.shape != X.shape[:1]:
-        raise ValueError(f"evaluate: y must have shape ({len(X)},); got shape {y.shape}")
+        raise ValueError(f"evaluate: y must have shape ({X.shape[0]},); got shape {y.shape}")
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight, dtype=np.float64)
         if sample_weight.shape != y.shape:
             raise ValueError(
-                f"evaluate: sample_weight must have shape ({len(X)},); got shape "
+                f"evaluate: sample_weight must have shape ({X.shape[0]},); got shape "
                 f"{sample_weight.shape}"
             )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
     loss_sum = hits = 0.0
     with eval_mode(model):
-        for rows in _batches(len(X), batch_size):
-            logits = model.forward(X[rows])
+        for rows in _batches(X.shape[0], batch_size):
+            logits = model.forward(dense_rows(X, rows))
             if per_sample is None:
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:
                 losses = per_sample.forward(logits, y[rows])
-            hit = np.argmax(logits, axis=-1) == y[rows]
+            hit = predicted_classes(logits) == y[rows]
             if sample_weight is None:
                 loss_sum += float(np.sum(losses, dtype=np.float64))
                 hits += float(np.count_nonzero(hit))
             else:
                 loss_sum += float(np.dot(sample_weight[rows], losses))
                 hits += float(np.dot(sample_weight[rows], hit))
-    total = float(len(X)) if sample_weight is None else float(sample_weight.sum())
+    total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     return loss_sum / total, hits / total

@@ -10,10 +10,12 @@ One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communi
    Every rank holds all targets and weights, so the global sums need no message;
 3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, a failure
    flag and a stop flag (a callback asked to stop after the previous batch). A failure raises on
-   every rank; a non-finite batch loss raises the same DivergenceError on every rank before any
-   weight moves;
-4. one in-place Allreduce(SUM) of the gradient (the flat buffer of a packed Sequential), then
-   the optimizer step, the same on every rank.
+   every rank; the divergence rule (:mod:`softgrad.training.divergence`) sees the same global
+   batch loss on every rank, so a diverged run raises the same DivergenceError on every rank
+   before any weight moves;
+4. one in-place Allreduce(SUM) of the gradient (the store's flat buffer for a Sequential), then
+   the L2 penalty (scikit-learn's alpha, divided by the global batch's weight) added once to the
+   summed gradient, and the optimizer step, the same on every rank.
 
 With one rank every scale is 1.0 and each figure is the plain loop's, so the result equals the
 plain loop's bit for bit.
@@ -34,14 +36,14 @@ from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.checkpoint import layer_generators
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
-from softgrad.training.loop import EpochResult, EpochRunner
+from softgrad.training.epoch import EpochResult, EpochRunner
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _FAILED, _STOP = range(4)
 
 
 class ShardedRunner(EpochRunner):
-    """:class:`~softgrad.training.loop.EpochRunner` for one rank of a data-parallel fit.
+    """:class:`~softgrad.training.epoch.EpochRunner` for one rank of a data-parallel fit.
 
     Parameters
     ----------
@@ -56,13 +58,14 @@ class ShardedRunner(EpochRunner):
         self.comm = comm
         self.status = np.zeros(4, dtype=np.float64)
         self.stop_requested = False
-        n_outputs = output_width(self.model) or int(self.target.max()) + 1
-        self.class_share = _class_share(self.loss, n_outputs)
+        self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
+        self.class_share = _class_share(self.loss, self.n_outputs)
 
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
         """Train one epoch over the global batches of ``order``; every rank stops together."""
         for name, value in self.params.items():
             np.copyto(self.snapshot[name], value)
+        self.divergence.start_epoch(len(order))
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
         self.stop_requested = False
@@ -104,12 +107,15 @@ class ShardedRunner(EpochRunner):
         if status[_STOP]:
             return None
         batch_loss = float(status[_LOSS])
-        if not math.isfinite(batch_loss):
-            self._diverged(batch_loss, epoch, batch)
+        reason = self.divergence.check(batch_loss, weight, len(idx), self.n_outputs)
+        if reason is not None:
+            self._diverged(reason, batch_loss, epoch, batch)
         if weight > 0:
             grads = self.model.named_grads()
             for buffer in _gradient_buffers(grads):
                 self.comm.sum_(buffer)
+            if self.l2_penalty:  # once, on the summed gradient, by the global batch's weight
+                batch_loss += self._penalize(grads, weight)
             self.optimizer.step(self.params, grads)
         return batch_loss, weight, float(status[_HITS])
 

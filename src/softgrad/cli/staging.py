@@ -1,0 +1,102 @@
+"""All or nothing for a command's output files: render each to a hidden temp file, then publish.
+
+``softgrad train`` writes a model and up to two pictures. Each is rendered to a hidden temp file
+beside its target (with the target's suffix, so a picture keeps its format) by the usual atomic
+writers; only when every one has succeeded are they renamed onto their targets. A failure while
+rendering (disk full, a folder turned read-only) removes the temp files and leaves every
+earlier file as it was, and its message names the user's file, never the temp file.
+
+A target that is a symbolic link is written through: the file it points to is replaced and the
+link stays a link.
+
+A run killed with kill -9 cannot remove its temp files. :func:`remove_leftovers` removes, for a
+run's own targets, the temp files of both namings softgrad uses (``.<name>.<12 hex>.tmp`` from
+the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here) before the run writes.
+Two runs writing the same file at the same time were never safe, so this takes nothing from
+them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class Staged:
+    """Output files rendered first and published together (see the module docstring).
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with Staged() as staged:
+    ...     staged.render("--out", folder / "a.txt", lambda tmp: tmp.write_text("new"))
+    ...     print(sorted(p.name for p in folder.iterdir()) != ["a.txt"])  # only a temp file yet
+    ...     staged.publish()
+    True
+    >>> sorted(p.name for p in folder.iterdir()), (folder / "a.txt").read_text()
+    (['a.txt'], 'new')
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, Path]] = []
+
+    def __enter__(self) -> Staged:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        for tmp, _ in self._pending:  # not published: the targets stay as they were
+            tmp.unlink(missing_ok=True)
+        self._pending.clear()
+
+    def render(self, option: str, path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
+        """Call ``write(tmp)`` for a temp file standing in for ``path`` (named for ``option``)."""
+        final = Path(os.path.realpath(path))
+        tmp = final.with_name(f".{final.stem}.{secrets.token_hex(6)}.staged{final.suffix}")
+        self._pending.append((tmp, final))
+        try:
+            write(tmp)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise OSError(
+                exc.errno,
+                f"train: could not write {option} {str(path)!r} ({reason}); nothing was written "
+                "and every earlier file is as it was",
+            ) from None
+        if not tmp.is_file():
+            raise OSError(
+                errno.EIO,
+                f"train: {option} {str(path)!r} was not written (its writer made no file); "
+                "nothing was written and every earlier file is as it was",
+            )
+
+    def publish(self) -> None:
+        """Rename every rendered file onto its target."""
+        for tmp, final in self._pending:
+            os.replace(tmp, final)
+        self._pending.clear()
+
+
+def remove_leftovers(paths: list[Path | None]) -> list[str]:
+    """Remove temp files that interrupted runs left beside ``paths``; the names removed."""
+    removed = []
+    for path in paths:
+        if path is None:
+            continue
+        final = Path(os.path.realpath(path))
+        name, stem, suffix = (re.escape(part) for part in (final.name, final.stem, final.suffix))
+        pattern = re.compile(
+            rf"\.(?:{name}\.[0-9a-f]{{12}}\.tmp|{stem}\.[0-9a-f]{{12}}\.staged{suffix})"
+        )
+        if not final.parent.is_dir():
+            continue
+        for entry in final.parent.iterdir():
+            if pattern.fullmatch(entry.name) and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed.append(entry.name)
+    return removed

@@ -1,0 +1,113 @@
+"""Numba kernels: bias plus activation after a product, and the activation backward.
+
+Each is one pass: ``y = f(y + b)`` in place on the product's output, and
+``grad_x = grad_y * f'(y)`` from the cached *output* (the NumPy lane's formulas, in its order)::
+
+    identity    y = x                   f'(y) = 1
+    relu        y = max(x, 0)           f'(y) = (y > 0)
+    tanh        t = tanh(x)             f'(t) = 1 - t*t
+    logistic    s = 1 / (1 + e^-x)      f'(s) = (1 - s) * s
+
+The logistic is evaluated as the NumPy lane does it, without overflow: ``e = exp(-|x|)``,
+``s = e / (1 + e)`` for x < 0 and ``1 - e / (1 + e)`` for x >= 0. NaN and signed zeros go as
+in NumPy (``max(NaN, 0)`` is NaN, ``max(-0.0, 0)`` is 0.0; the ReLU backward of a NaN output
+is ``grad * 0``). The activation is an integer code (``ACTIVATIONS`` maps the names to it).
+Loops run on Numba's threads from ``PARALLEL_MIN`` elements; every element depends on itself
+alone, so results do not depend on the split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from softgrad.kernels.numba_updates import PARALLEL_MIN
+
+__all__ = ["ACTIVATIONS", "activation_backward", "bias_activation"]
+
+IDENTITY, RELU, TANH, LOGISTIC = 0, 1, 2, 3
+# activation name -> kernel code (softgrad's "sigmoid" is scikit-learn's "logistic")
+ACTIVATIONS = {
+    "identity": IDENTITY,
+    "relu": RELU,
+    "tanh": TANH,
+    "sigmoid": LOGISTIC,
+    "logistic": LOGISTIC,
+}
+
+
+@njit(cache=True, parallel=True)
+def bias_activation(y, b, kind):
+    """``y[n, h] = f(y[n, h] + b[h])`` in place.
+
+    Parameters
+    ----------
+    y : ndarray of shape (N, H)
+        C-contiguous; the product ``x @ W``.
+    b : ndarray of shape (H,) or (0,)
+        The bias in y's dtype; an empty array adds none.
+    kind : int
+        A value of ``ACTIVATIONS``.
+    """
+    if y.size < PARALLEL_MIN:
+        for n in range(y.shape[0]):
+            _bias_activation_row(y[n], b, kind)
+    else:
+        for n in prange(y.shape[0]):
+            _bias_activation_row(y[n], b, kind)
+
+
+@njit(inline="always")
+def _bias_activation_row(row, b, kind):
+    # constants in the row's dtype: a bare 1 is an int64 to Numba and would make a float32
+    # expression compute in float64
+    one = row.dtype.type(1)
+    if b.size:
+        for h in range(row.size):
+            row[h] = row[h] + b[h]
+    if kind == RELU:
+        for h in range(row.size):
+            if row[h] <= 0:  # as NumPy's maximum(x, 0): NaN stays NaN, -0.0 becomes 0.0
+                row[h] = 0
+    elif kind == TANH:
+        for h in range(row.size):
+            row[h] = np.tanh(row[h])
+    elif kind == LOGISTIC:
+        for h in range(row.size):
+            x = row[h]
+            e = np.exp(-np.abs(x))
+            s = e / (e + one)
+            row[h] = one - s if x >= 0 else s
+
+
+@njit(cache=True, parallel=True)
+def activation_backward(y, grad_y, kind, out):
+    """``out = grad_y * f'(y)``, ``f'`` taken from the output ``y``.
+
+    Parameters
+    ----------
+    y, grad_y, out : ndarray of shape (P,)
+        C-contiguous, one dtype (a ``ravel()`` view of an (N, H) array); ``out`` may be
+        ``grad_y`` (in place), and must not otherwise overlap the inputs.
+    kind : int
+        A value of ``ACTIVATIONS``.
+    """
+    n = y.size
+    one = y.dtype.type(1)  # see _bias_activation_row
+    if n < PARALLEL_MIN:
+        for i in range(n):
+            out[i] = grad_y[i] * _derivative(y[i], kind, one)
+    else:
+        for i in prange(n):
+            out[i] = grad_y[i] * _derivative(y[i], kind, one)
+
+
+@njit(inline="always")
+def _derivative(y, kind, one):
+    if kind == RELU:
+        return one if y > 0 else one - one  # a product, as NumPy's: inf * 0 is NaN
+    if kind == TANH:
+        return one - y * y
+    if kind == LOGISTIC:
+        return (one - y) * y
+    return one

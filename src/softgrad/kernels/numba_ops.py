@@ -1,0 +1,320 @@
+"""NumbaOps: the compiled lane of the kernel seam, Numba kernels behind NumpyOps's methods.
+
+Each routine it overrides is one fused loop (``softgrad.kernels.numba_*``), compiled on first
+use and cached on disk (``cache=True``: a later process loads it instead of compiling).
+Everything it does not override is NumpyOps's, and every matrix product stays in NumPy's BLAS.
+Importing this module imports Numba (about 0.4 s), so nothing imports it until
+``set_kernels("numba")`` (or ``SOFTGRAD_KERNELS=numba``) asks for it.
+
+The methods take what the NumPy lane's take and trust their inputs as it does: C-contiguous
+float32/float64 arrays of one dtype, flat (1-d) optimizer buffers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
+from softgrad.kernels.losses import SoftmaxCE
+from softgrad.kernels.numpy_ops import NumpyOps
+
+__all__ = ["NumbaOps"]
+
+
+class NumbaOps(NumpyOps):
+    """The Numba lane: fused updates, gather, bias + activation, softmax-cross-entropy."""
+
+    name = "numba"
+
+    @staticmethod
+    def describe() -> dict[str, object]:
+        """What this lane runs on: Numba's version, thread count and threading layer (the one
+        in use once a threaded kernel has run, else the configured choice)."""
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # no threaded kernel has run in this process yet
+            layer = f"{numba.config.THREADING_LAYER}, picked at the first threaded kernel"
+        return {"numba": numba.__version__, "threads": numba.get_num_threads(), "layer": layer}
+
+    def sgd_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        buf: np.ndarray | None,
+        scratch: list[np.ndarray],
+        *,
+        lr: float,
+        momentum: float,
+        nesterov: bool,
+        weight_decay: float,
+        lr_in_velocity: bool,
+        first_step: bool,
+    ) -> None:
+        """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd`); the
+        NumPy lane's signature, ``scratch`` unused (the fused loop needs no temporary).
+        Arrays other than C-contiguous native float32/float64 of one dtype go to the NumPy
+        lane."""
+        if not _same_flat_layout(param, grad, *(() if buf is None else (buf,))):
+            super().sgd_update(
+                param, grad, buf, scratch, lr=lr, momentum=momentum, nesterov=nesterov,
+                weight_decay=weight_decay, lr_in_velocity=lr_in_velocity, first_step=first_step,
+            )  # fmt: skip
+            return
+        flat = param.reshape(-1)
+        cast = param.dtype.type  # float32 parameters: the update computes in float32
+        numba_updates.sgd(
+            flat,
+            grad.reshape(-1),
+            flat[:0] if buf is None else buf.reshape(-1),  # not read when momentum is 0
+            cast(lr),
+            cast(momentum),
+            cast(weight_decay),
+            bool(nesterov),
+            bool(lr_in_velocity),
+            bool(first_step),
+        )
+
+    def adam_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        m: np.ndarray,
+        v: np.ndarray,
+        scratch: list[np.ndarray],
+        *,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        decoupled: bool,
+        fold_bias_correction: bool,
+        step: int,
+    ) -> None:
+        """One Adam (AdamW when ``decoupled``) step in one pass
+        (:func:`softgrad.kernels.numba_updates.adam`), moments kept without their (1 - beta)
+        factors; the NumPy lane's signature, ``scratch`` unused. Arrays other than
+        C-contiguous native float32/float64 of one dtype go to the NumPy lane."""
+        if not _same_flat_layout(param, grad, m, v):
+            super().adam_update(
+                param, grad, m, v, scratch, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                weight_decay=weight_decay, decoupled=decoupled,
+                fold_bias_correction=fold_bias_correction, step=step,
+            )  # fmt: skip
+            return
+        step_size, eps_hat = adam_scalars(lr, beta1, beta2, eps, fold_bias_correction, step)
+        cast = param.dtype.type
+        numba_updates.adam(
+            param.reshape(-1),
+            grad.reshape(-1),
+            m.reshape(-1),
+            v.reshape(-1),
+            cast(beta1),
+            cast(beta2),
+            cast(step_size),
+            cast(eps_hat),
+            cast(0.0 if decoupled else weight_decay),
+            cast(1.0 - lr * weight_decay if decoupled else 1.0),
+        )
+
+    def gather_rows(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[i] = x[idx[i]]`` (indices clipped to the rows, as ``np.take(mode="clip")``).
+        Anything but C-contiguous native arrays (``out`` of x's dtype) goes to the NumPy lane."""
+        if not (_native_rows(x, idx) and _native_rows(out) and out.dtype == x.dtype):
+            return super().gather_rows(x, idx, out)
+        x2, out2 = _as_rows(x, out)
+        numba_gather.gather_rows(x2, idx, out2)
+        return out
+
+    def gather_rows_scaled(
+        self,
+        x: np.ndarray,
+        idx: np.ndarray,
+        offset: np.ndarray | float,
+        scale: np.ndarray | float,
+        out: np.ndarray,
+    ) -> np.ndarray:
+        """``out[i] = (x[idx[i]] - offset) * scale`` in out's dtype: a Scaler folded into the
+        gather, so stored uint8 rows are scaled on the fly."""
+        x2, out2 = _as_rows(x, out)
+        offset = np.asarray(offset, dtype=out.dtype).reshape(-1)
+        scale = np.asarray(scale, dtype=out.dtype).reshape(-1)
+        if offset.size != 1 or scale.size != 1:  # per-feature: both (D,)
+            offset, scale = (
+                np.ascontiguousarray(np.broadcast_to(v, x2.shape[1:])) for v in (offset, scale)
+            )
+        numba_gather.gather_rows_scaled(x2, idx, offset, scale, out2)
+        return out
+
+    def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
+        """``y = f(y + b)`` in place on an (N, H) product, one pass; ``activation`` names f
+        (``numba_activations.ACTIVATIONS``).
+
+        tanh is NumPy's: its vectorised tanh beat the scalar libm tanh a Numba loop calls
+        (at 128 x 100 float32: 42 us against 213 us on one thread), so only the bias add
+        runs here for it.
+        """
+        bias = b if b is not None else y[:0, :].reshape(0)
+        kind = numba_activations.ACTIVATIONS[activation]
+        if kind == numba_activations.TANH:
+            numba_activations.bias_activation(y, bias, numba_activations.IDENTITY)
+            np.tanh(y, out=y)
+        else:
+            numba_activations.bias_activation(y, bias, kind)
+        return y
+
+    def relu_vjp(self, y: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """grad_x = g * (y > 0) into ``out`` (may be ``g``), one pass."""
+        done = self._vjp("relu", y, g, out)
+        return done if done is not None else super().relu_vjp(y, g, out=out)
+
+    def tanh_vjp(self, t: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """grad_x = g * (1 - t * t) into ``out`` (may be ``g``), one pass."""
+        done = self._vjp("tanh", t, g, out)
+        return done if done is not None else super().tanh_vjp(t, g, out=out)
+
+    def sigmoid_vjp(
+        self, s: np.ndarray, g: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """grad_x = g * s * (1 - s) into ``out`` (may be ``g``), one pass."""
+        done = self._vjp("sigmoid", s, g, out)
+        return done if done is not None else super().sigmoid_vjp(s, g, out=out)
+
+    def _vjp(
+        self, activation: str, y: np.ndarray, g: np.ndarray, out: np.ndarray | None
+    ) -> np.ndarray | None:
+        """The kernel's backward for C-contiguous float32/float64 arrays of one shape and dtype
+        (the training step's); None otherwise (the NumPy lane takes the call)."""
+        if out is None and type(g) is np.ndarray:
+            out = np.empty_like(g)
+        if not (_same_flat_layout(y, g, out) and out.flags.writeable):
+            return None
+        numba_activations.activation_backward(
+            y.reshape(-1), g.reshape(-1), numba_activations.ACTIVATIONS[activation], out.reshape(-1)
+        )
+        return out
+
+    def softmax_cross_entropy(
+        self, logits: np.ndarray, target: np.ndarray, e: np.ndarray
+    ) -> tuple[np.ndarray, SoftmaxCE]:
+        """Per-row losses and the cache for :meth:`softmax_cross_entropy_grad`, one pass
+        (numba_losses.softmax_cross_entropy_rows) for class-index targets and C-contiguous
+        native float rows; anything else (distribution targets) goes to the NumPy lane."""
+        if target.ndim != 1 or not _same_flat_layout(logits, e):
+            return super().softmax_cross_entropy(logits, target, e)
+        n_rows = logits.shape[0]
+        total = np.empty((n_rows, 1), dtype=logits.dtype)
+        loss = np.empty(n_rows)
+        offsets = np.empty(n_rows, dtype=np.intp)
+        if not numba_losses.softmax_cross_entropy_rows(
+            logits, target, e, total.reshape(-1), loss, offsets
+        ):
+            return super().softmax_cross_entropy(logits, target, e)  # it reports the target
+        return loss, SoftmaxCE(e, total, offsets)
+
+    def softmax_cross_entropy_grad(
+        self, cache: SoftmaxCE, scale: float | np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """dL/dlogits = r * (e / S - onehot(y)) into ``out`` (may be ``e``), one pass, for
+        class-index caches; distribution targets go to the NumPy lane."""
+        e, total, target = cache
+        if out is None:
+            out = np.empty_like(e)
+        if target.ndim != 1 or not (_same_flat_layout(e, out) and out.flags.writeable):
+            return super().softmax_cross_entropy_grad(cache, scale, out=out)
+        r = np.asarray(scale, dtype=e.dtype).reshape(-1)  # a float or (N, 1) per-row scales
+        numba_losses.softmax_cross_entropy_rows_grad(e, total.reshape(-1), target, r, out)
+        return out
+
+    def softmax_cross_entropy_mean(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        grad: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> float:
+        """The (weighted) mean loss, sum_n w_n loss_n / sum_n w_n; fills ``grad`` with
+        dL/dlogits (may be ``logits``). One pass over the logits (numba_losses)."""
+        return self.softmax_cross_entropy_mean_correct(logits, target, grad, sample_weight)[0]
+
+    def softmax_cross_entropy_mean_correct(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        grad: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+    ) -> tuple[float, float]:
+        """:meth:`softmax_cross_entropy_mean` and, from the same pass, the (weighted) count of
+        rows whose argmax is the target: ``(loss, sum_n w_n [argmax_c logits[n] == y_n])``.
+
+        A zero total weight (or an empty batch) gives loss 0, a zero gradient and a count of
+        0, as the NumPy lane's functional.cross_entropy does.
+
+        Raises
+        ------
+        IndexError
+            A target outside [0, C) (the kernel checks them before anything is written).
+        """
+        if sample_weight is None:
+            weights, weight_sum = _NO_WEIGHTS, float(logits.shape[0])
+        else:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            weight_sum = float(np.sum(weights))
+        if weight_sum <= 0:
+            grad[...] = 0.0
+            return 0.0, 0.0
+        loss, correct = numba_losses.softmax_cross_entropy(
+            logits, target, weights, 1.0 / weight_sum, grad
+        )
+        if correct < 0:
+            raise IndexError(
+                f"softmax_cross_entropy_mean: target must hold class indices in "
+                f"[0, {logits.shape[1]}); got values from {target.min()} to {target.max()}"
+            )
+        return loss, correct
+
+
+# an empty weight array: every sample weighs 1 (one compiled signature for both cases)
+_NO_WEIGHTS = np.empty(0)
+
+
+def _native_rows(*arrays: object) -> bool:
+    """Whether the arrays are C-contiguous ndarrays of a native (not byte-swapped) dtype."""
+    return all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype.isnative for a in arrays)
+
+
+def _same_flat_layout(*arrays: object) -> bool:
+    """Whether the arrays are C-contiguous ndarrays of one shape and one native float32/64
+    dtype (a byte-swapped float32 is not np.float32)."""
+    first = arrays[0]
+    return all(
+        type(a) is np.ndarray
+        and a.dtype == first.dtype
+        and a.shape == first.shape
+        and a.flags.c_contiguous
+        for a in arrays
+    ) and first.dtype in (np.float32, np.float64)
+
+
+def _as_rows(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) and (B, D) views of samples of any shape (N, ...) and their batch (B, ...)."""
+    n_features = math.prod(x.shape[1:])
+    return x.reshape(x.shape[0], n_features), out.reshape(out.shape[0], n_features)
+
+
+def adam_scalars(
+    lr: float, beta1: float, beta2: float, eps: float, fold_bias_correction: bool, step: int
+) -> tuple[float, float]:
+    """(c, e) of the update ``W -= c * m' / (sqrt(v') + e)`` on the scaled moments::
+
+    c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
+    e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      torch
+    e = eps / sqrt(1 - beta2)                           scikit-learn (fold_bias_correction)
+    """
+    root_bias2 = math.sqrt(1.0 - beta2**step)
+    root_decay2 = math.sqrt(1.0 - beta2)
+    step_size = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
+    return step_size, eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2

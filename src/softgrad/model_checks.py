@@ -1,0 +1,163 @@
+"""Checks on a model file's contents, run on load BEFORE anything is built from them.
+
+A model file declares its architecture in JSON (``Sequential.get_config()``) and stores the
+weights as arrays. Building the network from the declaration allocates what it declares, so a
+36 KB file declaring ``Linear(20000, 20000)`` would cost 1.6 GB before its stored 64 x 100
+weights were found not to fit. :func:`check_model_contents` therefore checks, without
+allocating:
+
+- every declared parameter shape equals the stored array of that name, so building the network
+  costs no more than the arrays already read (whose size the file's own size bounds: see
+  :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
+  architecture (a layer without parameters too) exceeds the number of stored values;
+- every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
+  would map every input to the same point: the model could only give one answer);
+- ``image_shape`` is positive integers and ``metadata["input_max"]`` a positive finite number.
+
+Each problem is one line naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import ModelFileError
+
+__all__ = ["check_model_contents", "declared_shapes"]
+
+
+def declared_shapes(config: Any, where: str, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    """The parameter shapes a ``Sequential.get_config()`` declares, keyed by qualified name.
+
+    Example
+    -------
+    >>> config = {"layers": [
+    ...     {"type": "Linear", "config": {"in_features": 4, "out_features": 3}},
+    ...     {"type": "ReLU", "config": {}},
+    ...     {"type": "Linear", "config": {"in_features": 3, "out_features": 2, "bias": False}}]}
+    >>> declared_shapes(config, "model file 'm.npz'")
+    {'0.W': (4, 3), '0.b': (3,), '2.W': (3, 2)}
+    """
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        raise ModelFileError(f"{where}: architecture must hold a list of layers; got {config!r}")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for index, spec in enumerate(layers):
+        name = f"{prefix}{index}."
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        layer_config = spec.get("config") if isinstance(spec, dict) else None
+        if kind == "Sequential":
+            shapes.update(declared_shapes(layer_config, where, name))
+        elif kind == "Linear":
+            layer_config = layer_config if isinstance(layer_config, dict) else {}
+            layer = f"layer {name[:-1]}"
+            n_in = _size(layer_config.get("in_features"), f"{layer} in_features", where)
+            n_out = _size(layer_config.get("out_features"), f"{layer} out_features", where)
+            shapes[name + "W"] = (n_in, n_out)
+            if layer_config.get("bias", True):
+                shapes[name + "b"] = (n_out,)
+    return shapes
+
+
+def _size(value: Any, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelFileError(f"{where}: {what} must be a positive integer; got {value!r}")
+    return value
+
+
+def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    declared = declared_shapes(meta.get("network"), where)
+    stored = sum(int(a.size) for a in arrays.values())
+    # a size declared anywhere (a layer without parameters too) is bounded by what is stored:
+    # a Linear's in/out features are at most its stored weight's size
+    big = [v for v in _ints(meta["network"]) if abs(v) > max(stored, 1)]
+    if big:
+        raise ModelFileError(
+            f"{where}: architecture must not declare sizes beyond the {stored} stored values; "
+            f"got {big[0]!r}"
+        )
+    missing = [name for name in declared if name not in arrays]
+    if missing:
+        raise ModelFileError(f"{where}: file lacks the weights {missing} its architecture needs")
+    for name, shape in declared.items():
+        array = arrays[name]
+        if array.shape != shape or array.dtype.kind != "f":
+            raise ModelFileError(
+                f"{where}: weight {name!r} must be floating point of shape {shape} (as declared); "
+                f"got {array.dtype} of shape {array.shape}"
+            )
+
+
+def _ints(value: Any) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [int(value)] if np.isfinite(value) else [0]
+    if isinstance(value, dict):
+        return [v for item in value.values() for v in _ints(item)]
+    if isinstance(value, list):
+        return [v for item in value for v in _ints(item)]
+    return []
+
+
+def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    for name, array in arrays.items():
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            first = array.reshape(-1)[~np.isfinite(array.reshape(-1))][0].item()
+            raise ModelFileError(
+                f"{where}: {name!r} must be finite for the model to give finite answers; "
+                f"got {first!r} (the file was written from a diverged run or damaged)"
+            )
+    scale = arrays.get("scaler.scale")
+    if scale is not None and scale.dtype.kind in "biuf" and np.any(scale == 0):
+        raise ModelFileError(
+            f"{where}: 'scaler.scale' must be non-zero (0 maps every input to one point); "
+            f"got 0 for feature {int(np.flatnonzero(np.ravel(scale) == 0)[0])}"
+        )
+    image_shape = meta.get("image_shape")
+    if image_shape is not None and not (
+        isinstance(image_shape, list) and all(_positive_int(s) for s in image_shape)
+    ):
+        raise ModelFileError(
+            f"{where}: image_shape must be a list of positive integers; got {image_shape!r}"
+        )
+    user = meta.get("metadata")
+    input_max = user.get("input_max") if isinstance(user, dict) else None
+    if input_max is not None and not (
+        isinstance(input_max, (int, float))
+        and not isinstance(input_max, bool)
+        and np.isfinite(input_max)
+        and input_max > 0
+    ):
+        raise ModelFileError(
+            f"{where}: metadata 'input_max' must be a positive finite number or null; "
+            f"got {input_max!r}"
+        )
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    """Refuse a model file whose declaration or values do not hold up (module docstring).
+
+    Parameters
+    ----------
+    meta : dict
+        The file's JSON ``meta`` (``network``, ``image_shape``, ``metadata``).
+    arrays : dict of str to ndarray
+        The stored arrays (weights by qualified name, ``scaler.offset``, ``scaler.scale``,
+        ``classes``).
+    where : str
+        Prefix naming the file, e.g. ``"model file 'm.npz'"``.
+
+    Raises
+    ------
+    ModelFileError
+        One line naming the file and the first problem.
+    """
+    _check_shapes(meta, arrays, where)
+    _check_values(meta, arrays, where)

@@ -1,0 +1,137 @@
+"""LogisticLoss: sigmoid cross-entropy on logits, for one logistic output or several."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad.kernels import get_ops
+from softgrad.nn.layer import Layer
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class LogisticLoss(Layer):
+    """Sigmoid cross-entropy of logits (N, K) against targets: scikit-learn's binary log-loss.
+
+    Per sample, summed over the K outputs (formulas in :mod:`softgrad.kernels.logistic`)::
+
+        l_i = sum_k log(1 + exp(z_ik)) - t_ik * z_ik        dl_i/dz_ik = sigmoid(z_ik) - t_ik
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum", "none"}, default "mean"
+        Mean or sum of l_i over the samples, or the (N,) per-sample losses.
+    label_smoothing : float in [0, 1], default 0.0
+        Targets become ``(1 - eps) * t + eps / 2`` (each output is a two-class problem).
+
+    Notes
+    -----
+    Targets are either class indices of shape (N,) in {0, 1}, for a single output (K = 1: the
+    binary classifier, class 1 where z > 0), or probabilities of shape (N, K) in [0, 1] (one
+    independent yes/no per output: multilabel indicators). The loss is finite for any finite
+    logits (``logaddexp`` never overflows).
+
+    Examples
+    --------
+    >>> loss = LogisticLoss()
+    >>> round(loss.forward(np.array([[0.0], [0.0]]), np.array([0, 1])), 6)  # log 2
+    0.693147
+    >>> loss.backward()  # (sigmoid(0) - t) / N
+    array([[ 0.25],
+           [-0.25]])
+    """
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"LogisticLoss: reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}"
+            )
+        if isinstance(label_smoothing, bool) or not isinstance(
+            label_smoothing, (int, float, np.floating)
+        ):
+            raise TypeError(
+                f"LogisticLoss: label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
+            )
+        if not 0.0 <= float(label_smoothing) <= 1.0:
+            raise ValueError(
+                f"LogisticLoss: label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
+            )
+        self.reduction = reduction
+        self.label_smoothing = float(label_smoothing)
+        self._logits: np.ndarray | None = None
+        self._target: np.ndarray | None = None
+        self._softplus: np.ndarray | None = None
+
+    def _dense_target(self, logits: np.ndarray, target: Any) -> np.ndarray:
+        target = np.asarray(target)
+        n, width = logits.shape
+        if target.shape == (n,) and width == 1:
+            if np.any((target != 0) & (target != 1)):
+                raise ValueError(
+                    "LogisticLoss.forward: class-index targets must be 0 or 1 for one output; "
+                    f"got values in [{target.min()!r}, {target.max()!r}]"
+                )
+            dense = target.astype(logits.dtype).reshape(n, 1)
+        elif target.shape == (n, width):
+            dense = target.astype(logits.dtype, copy=True)
+        else:
+            raise ValueError(
+                f"LogisticLoss.forward: target must have shape ({n},) for one output or "
+                f"({n}, {width}); got shape {target.shape}"
+            )
+        if self.label_smoothing:
+            dense *= 1.0 - self.label_smoothing
+            dense += self.label_smoothing / 2
+        return dense
+
+    def forward(self, logits: np.ndarray, target: Any) -> float | np.ndarray:
+        """Loss of ``logits`` (N, K) against ``target`` ((N,) indices or (N, K) probabilities).
+
+        Returns
+        -------
+        float, or ndarray of shape (N,) for ``reduction="none"``
+        """
+        logits = np.asarray(logits)
+        if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
+            raise ValueError(
+                "LogisticLoss.forward: logits must be a float array of shape (N, K); got "
+                f"shape {logits.shape}, dtype {logits.dtype}"
+            )
+        ops = get_ops()
+        dense = self._dense_target(logits, target)
+        softplus = ops.softplus(logits)
+        losses = ops.sigmoid_cross_entropy(logits, dense, softplus)
+        self._logits, self._target, self._softplus = logits, dense, softplus
+        if self.reduction == "none":
+            return losses
+        total = float(np.sum(losses, dtype=np.float64))
+        return total / len(losses) if self.reduction == "mean" else total
+
+    def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dlogits of shape (N, K), times ``grad_y`` (a scalar, or (N,) for "none")."""
+        self._check_forward_done(self._logits)
+        if not input_grad:
+            return None
+        logits = self._logits
+        grad = get_ops().sigmoid_cross_entropy_grad(
+            logits, self._target, self._softplus, np.empty_like(logits)
+        )
+        if self.reduction == "mean":
+            grad *= 1.0 / len(grad)
+        if grad_y is None:
+            return grad
+        grad_y = np.asarray(grad_y, dtype=grad.dtype)
+        expected = (len(grad),) if self.reduction == "none" else ()
+        if grad_y.shape != expected:
+            raise ValueError(
+                f"LogisticLoss.backward: grad_y must have shape {expected} for reduction "
+                f"{self.reduction!r}; got shape {grad_y.shape}"
+            )
+        return np.multiply(grad, grad_y[:, None] if grad_y.ndim else grad_y, out=grad)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments: reduction, label_smoothing."""
+        return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}

@@ -1,0 +1,124 @@
+"""Hostile model and input files through the CLI: one line, exit 2, no warning, no allocation
+beyond the file's size; and data the CLI must refuse rather than answer wrongly."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from softgrad.serialization import read_npz, write_npz
+
+
+def _edited_model(digits_model, folder, edit):
+    arrays, meta = read_npz(digits_model)
+    edit(arrays, meta)
+    path = folder / "edited.npz"
+    write_npz(path, arrays, meta)
+    return path
+
+
+def _huge_layer(arrays, meta):
+    meta["network"]["layers"][0]["config"].update(in_features=50000, out_features=50000)
+
+
+def _nan_weight(arrays, meta):
+    arrays["0.W"][0, 0] = np.nan
+
+
+def _zero_scale(arrays, meta):
+    arrays["scaler.scale"] = np.zeros_like(arrays["scaler.scale"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (_huge_layer, "must not declare sizes beyond"),
+        (_nan_weight, "'0.W' must be finite"),
+        (_zero_scale, "'scaler.scale' must be non-zero"),
+    ],
+    ids=["huge-layer", "nan-weight", "zero-scale"],
+)
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
+def test_hostile_model_files_are_refused_on_load(
+    usage_error, digits_model, tmp_path, monkeypatch, edit, fragment, command
+):
+    monkeypatch.chdir(tmp_path)
+    path = _edited_model(digits_model, tmp_path, edit)
+    np.save(tmp_path / "x.npy", np.zeros((1, 64)))
+    argv = {
+        "predict": ["predict", "--model", path, "x.npy"],
+        "evaluate": ["evaluate", "--model", path],
+        "export": ["export", "--model", path, "--out", "m.onnx"],
+    }[command]
+    line = usage_error(*argv)
+    assert fragment in line and "edited.npz" in line
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "row"), [(1e308, 1), (-1e308, 2), (3.5e38, 0), (np.finfo(np.float64).max, 1)]
+)
+def test_inputs_that_overflow_the_models_dtype_are_refused_by_row(
+    usage_error, digits_model, tmp_path, value, row
+):
+    X = np.zeros((3, 64))
+    X[row, 7] = value
+    np.save(tmp_path / "big.npy", X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = usage_error("predict", "--model", digits_model, tmp_path / "big.npy")
+    assert caught == []
+    assert f"big.npy[{row}]: values must stay finite in the model's float32" in line
+
+
+def test_large_but_representable_inputs_are_answered_without_warnings(cli, digits_model, tmp_path):
+    X = np.zeros((2, 64))
+    X[1, 7] = 1e30
+    np.save(tmp_path / "large.npy", X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cli("predict", "--model", digits_model, tmp_path / "large.npy")
+    assert caught == [] and result.code == 0 and "nan" not in result.out
+
+
+def test_a_latin_1_csv_names_the_file(usage_error, digits_model, tmp_path):
+    (tmp_path / "rows.csv").write_bytes(("caf\xe9," * 63 + "1\n").encode("latin-1"))
+    line = usage_error("predict", "--model", digits_model, tmp_path / "rows.csv")
+    assert "rows.csv" in line and "must be UTF-8" in line
+
+
+def test_a_one_class_data_set_is_refused(usage_error, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    np.savez("one.npz", X=rng.normal(size=(50, 4)), y=np.zeros(50, int))
+    line = usage_error("train", "--data", "one.npz", "--quiet")
+    assert "at least 2 classes" in line and "one.npz" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.npz"]
+
+
+def test_patience_without_a_validation_set_is_refused(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--patience", "3", "--val-fraction", "0", "--quiet")
+    assert "--patience monitors the validation loss" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_of_rows_costs_about_its_size_plus_its_float64_values(tmp_path):
+    import tracemalloc
+    from pathlib import Path
+
+    from softgrad.cli.inputs import _from_csv
+
+    n_rows, n_cols = 3000, 200
+    path = Path(tmp_path / "rows.csv")
+    path.write_text(("0.5," * (n_cols - 1) + "0.5\n") * n_rows)
+    tracemalloc.start()
+    try:
+        X = _from_csv(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert X.shape == (n_rows, n_cols)
+    # the text, its lines and the float64 result: a Python float per cell was ~20x this
+    assert peak < 3 * path.stat().st_size + 8 * n_rows * n_cols, peak

@@ -1,0 +1,184 @@
+"""A train run that fails (divergence, a failed plot or model write) writes nothing that looks
+like success and leaves every earlier file byte for byte as it was."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import os
+from types import SimpleNamespace
+
+import pytest
+
+import softgrad.training
+from softgrad.errors import DivergenceError
+
+
+def _listing(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def old_model(tmp_path, monkeypatch):
+    """A folder holding an earlier model.npz (not a real model: any bytes must survive)."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"an earlier good model")
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--lr", "1e6", "--optimizer", "sgd"],
+        ["--lr", "1e30", "--optimizer", "sgd", "--activation", "sigmoid"],
+        ["--lr", "1e4", "--optimizer", "adam"],
+    ],
+    ids=["sgd-1e6", "sigmoid-1e30", "adam-1e4"],
+)
+def test_divergence_with_a_finite_loss_keeps_the_old_model(usage_error, old_model, argv):
+    line = usage_error("train", "--epochs", "3", "--out", "m.npz", "--quiet", *argv)
+    assert "diverged" in line and "lower learning rate" in line
+    assert "'m.npz' is as it was" in line and "were not saved (--checkpoint keeps them)" in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    assert _listing(old_model.parent) == ["m.npz"]
+
+
+def test_divergence_in_an_empty_folder_creates_nothing(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--lr", "1e6", "--optimizer", "sgd", "--quiet", "--plot", "c.png")
+    assert "'model.npz' was not created" in line
+    assert _listing(tmp_path) == []
+
+
+def test_divergence_says_where_the_last_good_weights_are(usage_error, old_model, monkeypatch):
+    def diverges_in_epoch_2(*args, callbacks=(), checkpoint=None, **kwargs):
+        for callback in callbacks:
+            callback.on_epoch_end(_state())
+        raise DivergenceError("fit: the training loss must be finite; got nan", 2, 1)
+
+    monkeypatch.setattr(softgrad.training, "fit", diverges_in_epoch_2)
+    line = usage_error("train", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet")
+    assert "last good weights are in the checkpoint 'ck.npz'" in line
+    assert "resume from it with a lower --lr" in line
+    assert old_model.read_bytes() == b"an earlier good model"
+
+
+def _state():
+    logs = {"train_loss": 1.0, "train_acc": 0.5, "val_loss": None, "val_acc": None, "lr": 0.1}
+    return SimpleNamespace(
+        epoch=1, epochs=10, batch=1, n_batches=1, n_samples=1, logs=logs, history=None
+    )
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize(
+    ("target", "option", "extra"),
+    [
+        ("softgrad.plots.plot_learning_curves", "--plot 'c.png'", ["--plot", "c.png"]),
+        (
+            "softgrad.plots.plot_misclassified",
+            "--misclassified 'w.png'",
+            ["--plot", "c.png", "--misclassified", "w.png"],
+        ),
+        ("softgrad.model.Model.save", "--out 'm.npz'", ["--plot", "c.png"]),
+    ],
+    ids=["plot", "misclassified", "model"],
+)
+def test_disk_full_while_writing_names_the_file_and_writes_nothing(
+    usage_error, old_model, monkeypatch, target, option, extra
+):
+    monkeypatch.setattr(target, _disk_full)
+    line = usage_error("train", "--epochs", "2", "--out", "m.npz", "--quiet", *extra)
+    assert f"could not write {option} (No space left on device)" in line
+    assert "nothing was written" in line and ".tmp" not in line and "staged" not in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    assert _listing(old_model.parent) == ["m.npz"]  # no picture, no temp file
+
+
+def test_a_successful_run_publishes_every_output(cli, old_model):
+    result = cli("train", "--epochs", "2", "--out", "m.npz", "--plot", "c.png", "--quiet")
+    assert result.code == 0, result.err
+    assert _listing(old_model.parent) == ["c.png", "m.npz"]
+    assert softgrad.load(old_model).n_classes == 10
+
+
+def test_out_through_a_symlink_writes_the_file_it_points_to(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    target = tmp_path / "models" / "real.npz"
+    target.write_bytes(b"old")
+    os.symlink(target, tmp_path / "link.npz")
+    result = cli("train", "--epochs", "1", "--out", "link.npz", "--quiet")
+    assert result.code == 0, result.err
+    assert (tmp_path / "link.npz").is_symlink()
+    assert softgrad.load(target).n_classes == 10
+    assert _listing(tmp_path / "models") == ["real.npz"]
+
+
+def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    leftovers = [
+        ".ck.npz.140576ac84fa.tmp",
+        ".m.0123456789ab.staged.npz",
+        ".c.aaaaaaaaaaaa.staged.png",
+    ]
+    unrelated = [".ck.npz.tmp", ".other.npz.140576ac84fa.tmp", "m.0123456789ab.staged.npz"]
+    for name in leftovers + unrelated:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    result = cli(
+        "train",
+        "--epochs",
+        "1",
+        "--out",
+        "m.npz",
+        "--plot",
+        "c.png",
+        "--checkpoint",
+        "ck.npz",
+        "--quiet",
+    )
+    assert result.code == 0, result.err
+    for name in leftovers:
+        assert f"removed {name}, left by an interrupted run" in result.err
+    assert _listing(tmp_path) == sorted(["c.png", "ck.npz", "m.npz", *unrelated])
+
+
+@pytest.mark.parametrize(("fail_at", "survivor"), [(1, "no checkpoint was written"), (2, "intact")])
+def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
+    usage_error, old_model, monkeypatch, fail_at, survivor
+):
+    # the module, not the function softgrad.training re-exports under the same name
+    fit_module = importlib.import_module("softgrad.training.fit")
+    real_save = fit_module.save_checkpoint
+    calls = []
+
+    def save_until_full(path, ckpt):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise OSError(errno.ENOSPC, "No space left on device", f".{path}.0123456789ab.tmp")
+        real_save(path, ckpt)
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_until_full)
+    line = usage_error(
+        "train", "--epochs", "3", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet"
+    )
+    assert f"could not write --checkpoint 'ck.npz' after epoch {fail_at}" in line
+    assert "No space left on device" in line and survivor in line and ".tmp" not in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    if fail_at == 2:
+        assert "resume with --resume ck.npz" in line
+        assert softgrad.training.checkpoint.load_checkpoint("ck.npz").epoch == 1
+
+
+def test_a_writer_that_makes_no_file_is_reported_by_the_users_name(
+    usage_error, old_model, monkeypatch
+):
+    monkeypatch.setattr("softgrad.plots.plot_learning_curves", lambda history, path: None)
+    line = usage_error("train", "--epochs", "1", "--out", "m.npz", "--plot", "c.png", "--quiet")
+    assert "--plot 'c.png' was not written" in line and "staged" not in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    assert _listing(old_model.parent) == ["m.npz"]

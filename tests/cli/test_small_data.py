@@ -1,0 +1,80 @@
+"""``softgrad train`` on a data set too small for the default validation share."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import softgrad
+from softgrad.datasets.idx import save_idx
+
+
+def _idx_folder(folder, rng, n_train=60, n_test=20, n_classes=10):
+    # one bright pixel per class on a 4x4 image, plus noise: learnable from a handful of samples
+    def images(n):
+        y = np.arange(n) % n_classes
+        X = rng.integers(0, 40, (n, 4, 4)).astype(np.uint8)
+        X.reshape(n, 16)[np.arange(n), y] = 255
+        return X, y.astype(np.uint8)
+
+    X_train, y_train = images(n_train)
+    X_test, y_test = images(n_test)
+    save_idx(folder / "train-images-idx3-ubyte", X_train)
+    save_idx(folder / "train-labels-idx1-ubyte", y_train)
+    save_idx(folder / "t10k-images-idx3-ubyte", X_test)
+    save_idx(folder / "t10k-labels-idx1-ubyte", y_test)
+    return folder
+
+
+def test_sixty_samples_of_ten_classes_train_and_say_validation_was_skipped(
+    cli, tmp_path, monkeypatch, rng
+):
+    # 10% of 60 training samples is 6 validation samples for 10 classes: fewer than one each
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    result = cli("train", "--data", str(tmp_path), "--epochs", "3", "--quiet")
+    assert result.code == 0, result.err
+    assert (
+        "validation skipped: 0.1 of 60 training samples is fewer than one per class "
+        "(10 classes); pass --val-fraction 0.17 or more to hold out one sample per class"
+    ) in result.out
+    model = softgrad.load(tmp_path / "model.npz")
+    assert model.metadata["settings"]["val_fraction"] == 0.0  # the model records what ran
+    assert model.metadata["history"]["val_loss"] in ([], [None] * 3)
+
+
+def test_the_json_summary_carries_the_note(cli, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    result = cli("train", "--data", str(tmp_path), "--epochs", "1", "--quiet", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["validation_note"].startswith("validation skipped: 0.1 of 60")
+
+
+def test_the_suggested_share_trains_with_validation(cli, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    result = cli(
+        "train", "--data", str(tmp_path), "--epochs", "1", "--val-fraction", "0.17", "--json"
+    )
+    assert result.code == 0, result.err
+    assert result.json()["validation_note"] is None
+    assert result.json()["settings"]["val_fraction"] == 0.17
+
+
+def test_a_share_the_user_chose_is_never_changed(usage_error, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    line = usage_error("train", "--data", str(tmp_path), "--val-fraction", "0.1")
+    assert line == (
+        "softgrad: error: train: --val-fraction needs a validation set with at least one sample "
+        "per class; got 0.1 of 60 training samples is fewer than one per class (10 classes): "
+        "pass --val-fraction 0.17 or more to hold out one sample per class"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".npz")) == []
+
+
+def test_early_stopping_needs_validation(usage_error, tmp_path, monkeypatch, rng):
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    line = usage_error("train", "--data", str(tmp_path), "--patience", "3")
+    assert "train: --patience needs a validation set with at least one sample per class" in line

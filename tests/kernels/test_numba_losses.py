@@ -1,0 +1,187 @@
+"""The Numba lane's one-pass softmax-cross-entropy (loss, gradient, correct predictions) against
+the NumPy lane: softgrad.functional's cross_entropy and cross_entropy_grad, np.argmax."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
+
+from softgrad import functional as F
+from softgrad.kernels import numba_losses
+from softgrad.kernels.numba_ops import NumbaOps
+
+OPS = NumbaOps()
+DTYPES = [np.float32, np.float64]
+SHAPES = [(1, 1), (1, 10), (128, 10), (1000, 37)]
+# roundings: exp, the row sum (accumulated in float64 here, in the dtype by NumPy: about
+# log2(C) roundings), the division and the scale
+N_OPS = 16
+
+
+def _case(rng, shape, dtype):
+    logits = (rng.standard_normal(shape) * 4).astype(dtype)
+    target = rng.integers(0, shape[1], size=shape[0])
+    return logits, target
+
+
+def _reference(logits, target, weight=None):
+    """(loss, grad, correct) from the NumPy lane: the (weighted) mean, sum(w * loss) / sum(w),
+    and per-sample gradients scaled by w / sum(w), as the training loop's step."""
+    w = np.ones(len(target)) if weight is None else weight
+    hits = np.argmax(logits, axis=1) == target
+    with np.errstate(invalid="ignore", over="ignore"):
+        losses = F.cross_entropy(logits, target, reduction="none").astype(np.float64)
+        grad = F.cross_entropy_grad(logits, target, reduction="none")
+    grad *= (w / np.sum(w)).astype(logits.dtype)[:, None]
+    return float(np.dot(w, losses) / np.sum(w)), grad, float(np.dot(w, hits))
+
+
+def _check(logits, target, agree, weight=None):
+    expected_loss, expected_grad, expected_correct = _reference(logits, target, weight)
+    grad = np.empty_like(logits)
+    loss, correct = OPS.softmax_cross_entropy_mean_correct(logits, target, grad, weight)
+    mean = OPS.softmax_cross_entropy_mean(logits, target, np.empty_like(logits), weight)
+    np.testing.assert_array_equal(mean, loss)  # NaN equals NaN here
+    # loss_n = lse_n - logits[n, y_n] cancels: each lane's error is relative to the logits
+    finite = logits[np.isfinite(logits)]
+    magnitude = float(np.max(np.abs(finite))) if finite.size else 1.0
+    # both in float64, computed from the logits' dtype: compare in that dtype's roundings
+    actual, expected = (np.array(v).astype(logits.dtype) for v in (loss, expected_loss))
+    agree(actual, expected, N_OPS, "loss", magnitude)
+    agree(grad, expected_grad, N_OPS, "gradient")
+    assert correct == pytest.approx(expected_correct, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_loss_gradient_and_count_match_the_numpy_lane(shape, dtype, rng, agree):
+    logits, target = _case(rng, shape, dtype)
+    _check(logits, target, agree)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_per_sample_weights_match_the_weighted_step(dtype, rng, agree):
+    logits, target = _case(rng, (128, 10), dtype)
+    weight = rng.uniform(0, 2, size=128)
+    weight[:5] = 0.0
+    _check(logits, target, agree, weight)
+
+
+def test_a_zero_total_weight_gives_zero_loss_gradient_and_count(rng):
+    logits, target = _case(rng, (8, 10), np.float32)
+    grad = np.full_like(logits, np.nan)
+    result = OPS.softmax_cross_entropy_mean_correct(logits, target, grad, np.zeros(8))
+    assert result == (0.0, 0.0)
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+ROWS = {
+    "all -inf": ([-np.inf, -np.inf, -np.inf], 0),
+    "+inf shared, target on one": ([np.inf, np.inf, 0.0], 1),
+    "+inf elsewhere": ([np.inf, 0.0, 0.0], 2),
+    "NaN first": ([np.nan, 0.0, 1.0], 1),
+    "NaN after +inf": ([np.inf, -np.inf, np.nan], 0),
+    "-inf mask": ([-np.inf, 1.0, 2.0], 2),
+    "-inf target": ([-np.inf, 1.0, 2.0], 0),
+    "huge spread": ([3e38, -3e38, 0.0], 1),
+    "huge equal": ([3e38, 3e38, 3e38], 2),
+    "tiny": ([-1e4, -1e4 + 1, -1e4 - 1], 0),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row", list(ROWS))
+def test_non_finite_rows_follow_the_numpy_lane_and_stay_in_their_row(row, dtype, rng, agree):
+    # the special row among ordinary ones: its NaN/inf must not leak into the others
+    logits, target = _case(rng, (6, 3), dtype)
+    values, t = ROWS[row]
+    logits[2], target[2] = values, t
+    _check(logits, target, agree)
+    grad = np.empty_like(logits)
+    OPS.softmax_cross_entropy_mean_correct(logits, target, grad)
+    assert np.isfinite(np.delete(grad, 2, axis=0)).all()
+
+
+def test_an_empty_batch_has_loss_zero_as_the_numpy_lane():
+    logits, target = np.empty((0, 10), np.float32), np.empty(0, np.intp)
+    grad = np.empty_like(logits)
+    assert OPS.softmax_cross_entropy_mean_correct(logits, target, grad) == (0.0, 0.0)
+    assert float(F.cross_entropy(logits, target)) == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_gradient_may_overwrite_the_logits(dtype, rng):
+    logits, target = _case(rng, (128, 10), dtype)
+    logits[3] = [np.inf, np.inf] + [0.0] * 8
+    logits[4, 0] = np.nan
+    fresh = np.empty_like(logits)
+    expected = OPS.softmax_cross_entropy_mean_correct(logits, target, fresh)
+    in_place = OPS.softmax_cross_entropy_mean_correct(logits, target, logits)
+    assert (np.isnan(in_place[0]) and np.isnan(expected[0])) or in_place == expected
+    np.testing.assert_array_equal(logits, fresh)
+
+
+@pytest.mark.parametrize("bad", [-1, 10, 1_000_000])
+def test_a_target_out_of_range_is_an_index_error_before_anything_is_written(bad, rng):
+    logits, target = _case(rng, (8, 10), np.float32)
+    target[5] = bad
+    grad = np.zeros_like(logits)
+    with pytest.raises(IndexError, match=r"target must hold class indices in \[0, 10\)"):
+        OPS.softmax_cross_entropy_mean(logits, target, grad)
+    np.testing.assert_array_equal(grad, 0.0)
+
+
+@pytest.mark.parametrize("target_dtype", [np.int32, np.int64, np.uint8])
+def test_target_integer_types(target_dtype, rng, agree):
+    logits, target = _case(rng, (32, 10), np.float32)
+    _check(logits, target.astype(target_dtype), agree)
+
+
+def test_the_same_inputs_give_bit_identical_results(rng):
+    logits, target = _case(rng, (1000, 37), np.float32)
+    weight = rng.uniform(0, 1, size=1000)
+    grads = [np.empty_like(logits) for _ in range(2)]
+    results = [OPS.softmax_cross_entropy_mean_correct(logits, target, g, weight) for g in grads]
+    assert results[0] == results[1]
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row", list(ROWS))
+def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, rng, agree):
+    # the layer's API: per-row losses keeping exp(logits - m) and its row sums, then the
+    # gradient from them with a per-row or a common scale
+    logits, target = _case(rng, (6, 3), dtype)
+    logits[2], target[2] = ROWS[row]
+    e, total, loss = np.empty_like(logits), np.empty(6, dtype), np.empty(6)
+    offsets = np.empty(6, np.intp)
+    assert numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
+    np.testing.assert_array_equal(offsets, np.arange(6) * 3 + target)
+    with np.errstate(invalid="ignore", over="ignore"):
+        expected_loss = F.cross_entropy(logits, target, reduction="none")
+        expected_grad = F.cross_entropy_grad(logits, target, reduction="none")
+    finite = logits[np.isfinite(logits)]
+    magnitude = float(np.max(np.abs(finite)))
+    agree(loss.astype(dtype), expected_loss, N_OPS, "per-row loss", magnitude)
+    scale = rng.uniform(0.1, 1.0, size=6).astype(dtype)
+    outs = []
+    for r, expected in (
+        (scale[:1], expected_grad * scale[0]),
+        (scale, expected_grad * scale[:, None]),
+    ):
+        outs.append(np.empty_like(e))
+        numba_losses.softmax_cross_entropy_rows_grad(e, total, offsets, r, outs[-1])
+        agree(outs[-1], expected, N_OPS, "gradient")
+    # out may be e
+    numba_losses.softmax_cross_entropy_rows_grad(e, total, offsets, scale, e)
+    np.testing.assert_array_equal(e, outs[-1])
+
+
+def test_the_per_row_pair_checks_the_targets(rng):
+    logits, target = _case(rng, (4, 3), np.float64)
+    target[1] = 3
+    e, total, loss = np.empty_like(logits), np.empty(4), np.empty(4)
+    offsets = np.empty(4, np.intp)
+    assert not numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
