@@ -70,7 +70,15 @@ def run(case: str, comm, out: Path):
     if case == "class_weight":
         # the mean divides by the batch's sum of target class weights; class 2 is ignored
         loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
-    if case in ("sgd", "sgd32", "class_weight") or case.startswith(("nan", "raise")):
+    if case.startswith("l2"):
+        # the penalty is added once, after the gradients are summed, divided by the global
+        # batch's weight (its sample weights' sum in "l2_weighted")
+        kwargs["l2_penalty"] = 0.05
+        if case == "l2_weighted":
+            kwargs["sample_weight"] = weight
+    if case in ("sgd", "sgd32", "class_weight", "l2", "l2_weighted") or case.startswith(
+        ("nan", "raise")
+    ):
         optimizer = SGD(lr=0.1, momentum=0.9)
     else:
         optimizer = Adam(lr=0.01)

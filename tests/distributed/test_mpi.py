@@ -72,6 +72,8 @@ def plain(tmp_path_factory):
         ("adam_weighted_val", 3, 1e-10),
         ("sgd32", 2, 1e-5),
         ("class_weight", 3, 1e-10),
+        ("l2", 2, 1e-10),
+        ("l2_weighted", 3, 1e-10),
     ],
 )
 def test_ranks_train_the_weights_of_one_process(plain, tmp_path, case, ranks, rtol):
