@@ -4,12 +4,17 @@
   SOFTGRAD_REQUIRE_ORACLE=1 (set by .ci/run), where a missing torch fails the run instead.
 * ``slow`` tests train on the real Fashion-MNIST files. They are skipped when the data is absent,
   unless SOFTGRAD_REQUIRE_DATA=1 (set by .ci/run, which installs the Debian package).
+* ``mpi`` tests start ranks under mpiexec and ``dask`` tests a dask.distributed LocalCluster. They
+  are skipped without the extra (``softgrad[mpi]``, ``softgrad[dask]``), unless
+  SOFTGRAD_REQUIRE_EXTRAS=1 (set by .ci/run, which installs both).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,13 +39,35 @@ def fashion_mnist_root() -> Path | None:
     return None
 
 
+# marker -> (modules it needs, the extra that installs them)
+EXTRAS = {"mpi": (("mpi4py",), "mpi"), "dask": (("distributed", "dask_ml"), "dask")}
+
+
+def mpiexec() -> str | None:
+    """The mpiexec of this interpreter's environment (the mpich wheel puts it beside python)."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
 def _require(var: str) -> bool:
     return os.environ.get(var, "") == "1"
+
+
+def _missing_extra(marker: str) -> str | None:
+    """Why tests marked ``marker`` cannot run here (a module of its extra is missing), or None."""
+    modules, extra = EXTRAS[marker]
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if marker == "mpi" and mpiexec() is None:
+        missing.append("mpiexec")
+    if not missing:
+        return None
+    return f"{', '.join(missing)} not installed: pip install 'softgrad[{extra}]'"
 
 
 def pytest_collection_modifyitems(config, items):
     has_torch = importlib.util.find_spec("torch") is not None
     has_data = fashion_mnist_root() is not None
+    missing_extras = {marker: _missing_extra(marker) for marker in EXTRAS}
     for item in items:
         if "oracle" in item.keywords and not has_torch:
             if _require("SOFTGRAD_REQUIRE_ORACLE"):
@@ -56,6 +83,11 @@ def pytest_collection_modifyitems(config, items):
                     "apt-get install dataset-fashion-mnist"
                 )
             item.add_marker(pytest.mark.skip(reason="Fashion-MNIST is not installed"))
+        for marker in EXTRAS:
+            if marker in item.keywords and (reason := missing_extras[marker]) is not None:
+                if _require("SOFTGRAD_REQUIRE_EXTRAS"):
+                    raise pytest.UsageError(f"SOFTGRAD_REQUIRE_EXTRAS=1 but {reason}")
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture

@@ -51,3 +51,11 @@ class UserCodeError(SoftgradError):
     """Code that softgrad runs on the user's behalf (their node's ``forward`` or ``backward``,
     their constructor, their module) raised; the message quotes the user's own exception, which is
     chained as ``__cause__``."""
+
+
+class DistributedError(SoftgradError, RuntimeError):
+    """Another rank of a data-parallel run failed, or the ranks no longer agree.
+
+    Every rank raises it with the same message (on the failing rank it is chained to the
+    original error), so no rank is left waiting in a collective.
+    """

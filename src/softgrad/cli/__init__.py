@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def command() -> int:
         args = parse_args(arguments)
+        if args.command != "train":
+            from softgrad.cli.ranks import refuse_ranks
+
+            refuse_ranks(args.command)  # only train runs data-parallel under mpiexec
         return args.run(args)
 
     return run_guarded(command)

@@ -51,7 +51,15 @@ def one_line(exc: BaseException) -> str:
 
 
 def report(message: str, stream: TextIO | None = None) -> None:
-    """Print ``softgrad: error: <message>`` as one line on stderr."""
+    """Print ``softgrad: error: <message>`` as one line on stderr.
+
+    Under mpiexec only rank 0 prints: every rank meets the same error (softgrad.cli.ranks).
+    """
+    # imported here: the training package is not loaded by a command that never trains
+    from softgrad.training.distributed import launcher_rank
+
+    if launcher_rank() not in (None, 0):
+        return
     print(f"softgrad: error: {' '.join(message.split())}", file=stream or sys.stderr, flush=True)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_finite_rows
-from softgrad.cli import checks, train_config
+from softgrad.cli import checks, ranks, train_config
 from softgrad.cli.argtypes import (
     fraction,
     hidden_sizes,
@@ -60,6 +60,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=fraction, help="dropout probability after each hidden layer")
     p.add_argument("--label-smoothing", type=fraction)
     p.add_argument("--seed", type=nonnegative_int)
+    p.add_argument(
+        "--dtype",
+        choices=train_config.DTYPES,
+        help="precision of the weights and of training (default float32)",
+    )
     p.add_argument(
         "--val-fraction",
         type=fraction,
@@ -170,7 +175,7 @@ def _validation(
     return {**settings, "val_fraction": 0.0}, f"validation skipped: {why}; {fix}"
 
 
-def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochProgress]:
+def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, EpochProgress]:
     from softgrad.nn import CrossEntropyLoss, build_mlp
     from softgrad.training import fit
 
@@ -182,11 +187,12 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochPro
         activation=settings["activation"],
         dropout=settings["dropout"],
         rng=rng,
+        dtype=settings["dtype"],
     )
     optimizer = train_config.make_optimizer(settings)
     schedule = train_config.make_schedule(settings, optimizer)
     loss = CrossEntropyLoss(label_smoothing=settings["label_smoothing"])
-    progress = EpochProgress(settings["epochs"], quiet=args.quiet)
+    progress = EpochProgress(settings["epochs"], quiet=args.quiet or not ranks.speaks(comm))
     start = time.perf_counter()
     try:
         history = fit(
@@ -205,6 +211,7 @@ def _fit(args, settings, data, scaler, paths) -> tuple[Any, Any, float, EpochPro
             callbacks=(progress,),
             checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
             resume=args.resume,
+            comm=comm,
         )
     except DivergenceError as err:
         raise DivergenceError(
@@ -310,19 +317,31 @@ def _summary(args, settings, data, network, history, seconds, progress, test) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    comm = ranks.start()  # None for a plain run: MPI is never loaded
+    return ranks.run_ranks(comm, lambda: _run(args, comm))
+
+
+def _run(args: argparse.Namespace, comm: Any) -> int:
     from softgrad.model import Model
     from softgrad.nn import CrossEntropyLoss
     from softgrad.training import evaluate
 
-    settings = train_config.resolve(args)
-    paths = _check_paths(args)
-    for name in remove_leftovers(list(paths.values())):
-        print(f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr)
-    settings = train_config.match_checkpoint(args, settings)
-    data = _load(args, settings)
-    settings, validation_note = _validation(args, settings, data)
+    with ranks.together(comm, "train"):
+        settings = train_config.resolve(args)
+        paths = _check_paths(args)
+        if ranks.speaks(comm):  # one rank removes them: the others would race it
+            for name in remove_leftovers(list(paths.values())):
+                print(
+                    f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
+                )
+        settings = train_config.match_checkpoint(args, settings)
+        data = _load(args, settings)
+        settings, validation_note = _validation(args, settings, data)
+    ranks.announce(comm, settings["batch_size"])
     scaler = data.fit_scaler()
-    network, history, seconds, progress = _fit(args, settings, data, scaler, paths)
+    network, history, seconds, progress = _fit(args, settings, data, scaler, paths, comm)
+    if not ranks.speaks(comm):
+        return 0
     X_test = scaler.transform(data.X_test)
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)

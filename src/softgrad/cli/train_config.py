@@ -23,6 +23,7 @@ _COMMON: dict[str, Any] = {
     "label_smoothing": 0.0,
     "momentum": 0.9,
     "seed": 0,
+    "dtype": "float32",
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -35,6 +36,7 @@ DEFAULTS["mnist"] = dict(DEFAULTS["fashion-mnist"])
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "identity")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "step", "cosine", "plateau")
+DTYPES = ("float32", "float64")
 
 
 def defaults_for(data: str) -> dict[str, Any]:

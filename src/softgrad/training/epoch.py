@@ -56,6 +56,12 @@ class EpochResult:
     correct: float = 0.0
     stopped: bool = False
 
+    def add(self, batch_loss: float, weight: float, correct: float) -> None:
+        """Count one batch: its mean loss, its weight (sample count) and its hits."""
+        self.loss_sum += batch_loss * weight
+        self.weight_sum += weight
+        self.correct += correct
+
     @property
     def loss(self) -> float:
         return self.loss_sum / self.weight_sum if self.weight_sum > 0 else math.nan
@@ -117,9 +123,7 @@ class EpochRunner:
         for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
             idx = order[start : start + self.batch_size]
             batch_loss, weight, correct = step(idx, state.epoch, batch)
-            result.loss_sum += batch_loss * weight
-            result.weight_sum += weight
-            result.correct += correct
+            result.add(batch_loss, weight, correct)
             if batch_hooks:
                 state.batch = batch
                 state.logs = {"loss": batch_loss, "batch_size": len(idx)}

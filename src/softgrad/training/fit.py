@@ -20,10 +20,18 @@ from softgrad.training import data
 from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.checkpoint import load_checkpoint, resume_run, save_checkpoint, snapshot
+from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import EpochRunner, Run, train_epoch
 from softgrad.training.history import History
 from softgrad.training.predict import model_mode
+from softgrad.training.sharded import (
+    ShardedRunner,
+    end_epoch_together,
+    fail_together,
+    shared_generator,
+    start_together,
+)
 
 
 def fit(
@@ -50,6 +58,7 @@ def fit(
     check_finite: bool = True,
     checkpoint: str | PathLike | None = None,
     resume: str | PathLike | None = None,
+    comm: Any = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; return its History.
 
@@ -116,6 +125,14 @@ def fit(
         After every epoch, atomically write the run's full state there.
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+    comm : mpi4py communicator or Communicator, optional
+        Train data-parallel over its ranks (see :mod:`softgrad.training.distributed`): call fit
+        on every rank with the same arguments and data; ``batch_size`` is the global batch.
+        Rank 0's weights, optimizer state and generator are broadcast first; each rank trains
+        on its shard of every batch and the gradients are summed before each step (the L2
+        penalty is added once, after the sum), so the weights equal a one-process fit's to
+        rounding (bit for bit with one rank). Only rank 0 writes the checkpoint. A failure on
+        any rank raises on every rank.
 
     Returns
     -------
@@ -159,6 +176,10 @@ def fit(
     )
     l2_penalty = _check_penalty(l2_penalty)
     params = model.named_params()
+    if comm is not None:
+        comm = as_communicator(comm)
+        # before the validation split draws from it: every rank splits and shuffles alike
+        rng = shared_generator(comm, rng)
     run = new_run(
         model,
         loss,
@@ -176,11 +197,20 @@ def fit(
     start = 0
     if resume is not None:
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
-    runner = EpochRunner(model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
+    arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
+    if comm is None:
+        runner = EpochRunner(*arrays)
+    else:
+        runner = ShardedRunner(comm, *arrays)
+        start_together(comm, run, batch_size)
     hooks = CallbackList(callbacks)
     state = _train_state(run, runner, start, epochs)
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
-    with model_mode(model, True), np.errstate(over="ignore", invalid="ignore"):
+    with (
+        model_mode(model, True),
+        np.errstate(over="ignore", invalid="ignore"),
+        fail_together(comm),
+    ):
         hooks.call("on_train_begin", state)
         try:
             finished = run.history.stop_reason == "early_stopping"
@@ -188,9 +218,13 @@ def fit(
                 if finished:
                     break
                 finished = train_epoch(run, runner, hooks, state, epoch)
-                if checkpoint is not None:
+                if comm is not None:
+                    finished = end_epoch_together(comm, run, finished, epoch)
+                if checkpoint is not None and (comm is None or comm.rank == 0):
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
+            if comm is not None:  # the restored best epoch too is the same on every rank
+                comm.agree_epoch(params, False, "fit: at the end")
         finally:
             hooks.call("on_train_end", state)
     return run.history

@@ -1,0 +1,218 @@
+"""Data-parallel scaling over MPI: ms per step on 1, 2 and 4 ranks, the Allreduce alone, the
+two-process GEMM ceiling of this machine, and a ring-allreduce cost model projected to clusters.
+
+    python benchmarks/mpi_scaling.py            # full run: 784-{256,1024}-10, batches 128..8192
+    python benchmarks/mpi_scaling.py --quick    # smoke run: 784-256-10, batches 128 and 512
+
+Every rank uses one BLAS thread (OPENBLAS_NUM_THREADS=1). The 1-rank figure is a plain fit (no
+MPI); 2 ranks is ``mpiexec -n 2`` on the 2 cores; 4 ranks oversubscribes them (marked so: MPI's
+busy polling then costs milliseconds per collective). A step is timed batch end to batch end
+inside one ``fit(..., comm=)`` epoch of synthetic 784-feature data (the first steps are warm-up).
+
+Cost model (printed with its assumptions): one step on p machines takes
+
+    T(p) = T(1) / p  +  2 (p - 1) / p * bytes / bandwidth  +  2 (p - 1) * latency  +  status(p)
+
+with T(1) the measured 1-rank step (compute assumed to divide evenly: each machine runs the
+products on B / p rows, which holds while B / p keeps the GEMMs efficient), bytes the float32
+gradient, a ring Allreduce (bandwidth-optimal: each byte crosses 2 (p - 1) / p links), and
+status(p) = ceil(log2 p) * latency for the per-step 32-byte status Allreduce. The speed-up is
+T(1) / T(p).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+N_FEATURES, N_CLASSES = 784, 10
+NETWORKS_GBIT = (10, 25, 100)
+MACHINES = (2, 4, 8, 16, 32, 64)
+LATENCY_S = 20e-6  # one MPI message over a datacenter Ethernet hop (assumption, stated)
+
+
+def n_params(hidden: int) -> int:
+    return N_FEATURES * hidden + hidden + hidden * N_CLASSES + N_CLASSES
+
+
+# ---- the worker: runs on every rank under mpiexec (or alone) ------------------------------------
+def worker(hidden: int, batch: int, steps: int, warmup: int, allreduce_repeats: int) -> None:
+    from softgrad.nn import CrossEntropyLoss, build_mlp
+    from softgrad.optim import SGD
+    from softgrad.training import fit
+    from softgrad.training.distributed import world
+
+    comm = world()
+    rng = np.random.default_rng(0)
+    n = batch * (steps + warmup)
+    X = rng.random((n, N_FEATURES), dtype=np.float32)
+    y = rng.integers(0, N_CLASSES, size=n)
+    model = build_mlp(N_FEATURES, [hidden], N_CLASSES, rng=0)
+    ends: list[float] = []
+
+    class Timer:
+        def on_batch_end(self, state):
+            ends.append(time.perf_counter())
+
+    fit(
+        model,
+        CrossEntropyLoss(),
+        SGD(lr=0.01, momentum=0.9),
+        X,
+        y,
+        epochs=1,
+        batch_size=batch,
+        rng=0,
+        callbacks=[Timer()],
+        comm=comm,
+    )
+    step_ms = 1e3 * statistics.median(np.diff(ends[warmup - 1 :]))
+    allreduce_ms = None
+    if comm is not None:
+        buffer = np.zeros(n_params(hidden), dtype=np.float32)
+        samples = []
+        for _ in range(allreduce_repeats):
+            comm.comm.Barrier()
+            t0 = time.perf_counter()
+            comm.sum_(buffer)
+            samples.append(time.perf_counter() - t0)
+        allreduce_ms = 1e3 * statistics.median(samples)
+    if comm is None or comm.rank == 0:
+        ranks = 1 if comm is None else comm.size
+        print(json.dumps({"ranks": ranks, "step_ms": step_ms, "allreduce_ms": allreduce_ms}))
+
+
+def _env() -> dict[str, str]:
+    src = str(HERE.parent / "src")
+    return {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONPATH": f"{src}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+
+
+def measure(hidden: int, batch: int, ranks: int, steps: int) -> dict:
+    """One worker run: {"ranks", "step_ms", "allreduce_ms"}."""
+    command = [sys.executable, __file__, "--worker", str(hidden), str(batch), str(steps)]
+    if ranks > 1:
+        mpiexec = Path(sys.executable).parent / "mpiexec"
+        command = [str(mpiexec) if mpiexec.exists() else "mpiexec", "-n", str(ranks), *command]
+    done = subprocess.run(command, env=_env(), capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---- the hardware ceiling: two single-thread GEMM processes against one ----------------------
+GEMM_CODE = """
+import time, numpy as np
+a = np.random.default_rng(0).random((2048, 784), dtype=np.float32)
+b = np.random.default_rng(1).random((784, 1024), dtype=np.float32)
+out = np.empty((2048, 1024), dtype=np.float32)
+np.matmul(a, b, out=out)
+t0 = time.perf_counter(); n = 0
+while time.perf_counter() - t0 < {seconds}:
+    np.matmul(a, b, out=out); n += 1
+print(2 * 2048 * 784 * 1024 * n / (time.perf_counter() - t0) / 1e9)
+"""
+
+
+def gemm_ceiling(seconds: float) -> tuple[float, list[float]]:
+    """GFLOP/s of one single-thread GEMM process alone, and of each of two side by side."""
+    code = GEMM_CODE.format(seconds=seconds)
+
+    def start():
+        return subprocess.Popen(
+            [sys.executable, "-c", code], env=_env(), stdout=subprocess.PIPE, text=True
+        )
+
+    alone = float(start().communicate()[0])
+    pair = [start(), start()]
+    return alone, [float(p.communicate()[0]) for p in pair]
+
+
+# ---- the cost model ---------------------------------------------------------------------------
+def projected_speedup(step_1: float, hidden: int, machines: int, gbit: float) -> float:
+    """T(1) / T(p) under the model of the module docstring (times in seconds)."""
+    p = machines
+    bandwidth = gbit * 1e9 / 8
+    nbytes = 4 * n_params(hidden)
+    allreduce = 2 * (p - 1) / p * nbytes / bandwidth + 2 * (p - 1) * LATENCY_S
+    status = math.ceil(math.log2(p)) * LATENCY_S
+    return step_1 / (step_1 / p + allreduce + status)
+
+
+def cost_model_table(step_ms: dict[tuple[int, int], float]) -> list[str]:
+    lines = [
+        "| network | model | global batch | "
+        + " | ".join(f"{p} machines" for p in MACHINES)
+        + " |",
+        "|---|---|---|" + "---|" * len(MACHINES),
+    ]
+    for gbit in NETWORKS_GBIT:
+        for (hidden, batch), ms in sorted(step_ms.items()):
+            speedups = [projected_speedup(ms / 1e3, hidden, p, gbit) for p in MACHINES]
+            cells = " | ".join(f"{s:.1f}x" for s in speedups)
+            lines.append(f"| {gbit} Gbit/s | 784-{hidden}-10 | {batch} | {cells} |")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="784-256-10, batches 128 and 512")
+    parser.add_argument("--worker", nargs=3, type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        hidden, batch, steps = args.worker
+        worker(hidden, batch, steps, warmup=3, allreduce_repeats=50)
+        return 0
+    hiddens = (256,) if args.quick else (256, 1024)
+    batches = (128, 512) if args.quick else (128, 512, 2048, 8192)
+    rank_counts = (1, 2) if args.quick else (1, 2, 4)
+    alone, pair = gemm_ceiling(1.0 if args.quick else 5.0)
+    ceiling = sum(pair) / alone
+    print(
+        f"GEMM ceiling: one single-thread process {alone:.1f} GFLOP/s; two side by side "
+        f"{pair[0]:.1f} + {pair[1]:.1f} GFLOP/s = {ceiling:.2f}x"
+    )
+    print(
+        "| model | global batch | ranks | ms/step | Allreduce ms (alone) | speed-up | "
+        "efficiency | vs ceiling | Allreduce share |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    one_rank: dict[tuple[int, int], float] = {}
+    for hidden in hiddens:
+        for batch in batches:
+            steps = max(5, min(40, 40_000 // batch))
+            for ranks in rank_counts:
+                result = measure(hidden, batch, ranks, steps)
+                ms = result["step_ms"]
+                if ranks == 1:
+                    one_rank[(hidden, batch)] = ms
+                speedup = one_rank[(hidden, batch)] / ms
+                share = "" if result["allreduce_ms"] is None else f"{result['allreduce_ms']:.2f}"
+                part = "" if not share else f"{result['allreduce_ms'] / ms:.0%}"
+                mark = " (oversubscribed)" if ranks > (os.cpu_count() or 1) else ""
+                print(
+                    f"| 784-{hidden}-10 | {batch} | {ranks}{mark} | {ms:.2f} | {share} | "
+                    f"{speedup:.2f}x | {speedup / ranks:.2f} | "
+                    f"{speedup / (1.0 if ranks == 1 else ceiling):.2f} | {part} |"
+                )
+    print(
+        f"\nProjected speed-up (ring Allreduce, latency {LATENCY_S * 1e6:.0f} us per message, "
+        "compute T(1) measured above divided evenly):"
+    )
+    print("\n".join(cost_model_table(one_rank)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Data-parallel training over MPI: the launcher, the collectives fit needs, the shard arithmetic.
+
+Every rank runs the same fit on the same data. Each draws the same permutation, takes a
+contiguous shard of every global batch (:func:`shard_bounds`), runs forward and backward on it
+with its gradient scaled by its share of the batch (n_local / n_global; with sample weights,
+sum(w_local) / sum(w_global)), and one in-place Allreduce(SUM) of the gradient follows, so every
+rank takes the same optimizer step as one process on the whole batch would.
+
+mpi4py is imported only when a launcher started this process (:func:`launcher_ranks` reads
+the environment alone) or when the caller hands fit a communicator, so a plain run never
+initialises MPI. Install it with ``pip install 'softgrad[mpi]'`` (mpi4py and the mpich wheel).
+
+Failures end every rank together (no rank is left waiting in a collective): each step reduces a
+small float64 status (the batch's loss, weight, hits and a failure flag) before the gradient, so a
+non-finite loss on any rank raises the same DivergenceError everywhere, and an exception in any
+rank's forward or backward raises :class:`~softgrad.errors.DistributedError` naming that rank
+and its error on every rank. Once an epoch, :meth:`Communicator.check_same` confirms that every
+rank holds the same parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import DistributedError, MissingDependencyError
+
+__all__ = [
+    "Communicator",
+    "as_communicator",
+    "launcher_rank",
+    "launcher_ranks",
+    "one_blas_thread",
+    "shard_bounds",
+    "world",
+]
+
+# variables an MPI launcher sets for each process it starts, with the number of ranks: MPICH's
+# and Intel MPI's hydra (and Slurm's srun --mpi=pmi2) set PMI_SIZE, Open MPI OMPI_COMM_WORLD_SIZE;
+# MPI_LOCALNRANKS (hydra, ranks on this node) is the fallback of launchers that set only it
+LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
+INSTALL_HINT = "pip install 'softgrad[mpi]'"
+# the variables through which a user sets the BLAS thread count themselves
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def launcher_ranks(environ: Mapping[str, str] | None = None) -> int | None:
+    """The number of ranks the MPI launcher of this process announces; None for a plain run.
+
+    Reads only environment variables (``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``,
+    ``MPI_LOCALNRANKS``), so asking never loads or initialises MPI.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        The environment to read (default ``os.environ``).
+
+    Example
+    -------
+    >>> launcher_ranks({"PMI_RANK": "1", "PMI_SIZE": "4"}), launcher_ranks({})
+    (4, None)
+    """
+    name, value = _first_set(LAUNCHER_VARIABLES, environ)
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"launcher_ranks: {name} must be a positive number of ranks; got {value!r}"
+        )
+    return int(value)
+
+
+def launcher_rank(environ: Mapping[str, str] | None = None) -> int | None:
+    """This process's rank as its MPI launcher announces it (``PMI_RANK``,
+    ``OMPI_COMM_WORLD_RANK``); None for a plain run. Reads only the environment.
+
+    Example
+    -------
+    >>> launcher_rank({"PMI_RANK": "1", "PMI_SIZE": "4"}), launcher_rank({})
+    (1, None)
+    """
+    _, value = _first_set(RANK_VARIABLES, environ)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _first_set(names: tuple[str, ...], environ: Mapping[str, str] | None) -> tuple[str, str | None]:
+    """The first of ``names`` set in ``environ`` (default os.environ) and its value."""
+    environ = os.environ if environ is None else environ
+    for name in names:
+        if name in environ:
+            return name, environ[name]
+    return "", None
+
+
+def import_mpi() -> Any:
+    """``mpi4py.MPI``, or a MissingDependencyError that names the extra to install."""
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"data-parallel training needs mpi4py and an MPI library: {INSTALL_HINT}"
+        ) from exc
+    return MPI
+
+
+def as_communicator(comm: Any) -> Communicator:
+    """``comm`` itself if it is a Communicator, else an mpi4py communicator wrapped in one."""
+    return comm if isinstance(comm, Communicator) else Communicator.from_mpi(comm)
+
+
+def world(environ: Mapping[str, str] | None = None) -> Communicator | None:
+    """The world communicator when an MPI launcher started this process, else None.
+
+    Under ``mpiexec -n 1`` this is a 1-rank communicator (fit then equals a plain fit bit for
+    bit); a plain ``python`` run gets None without importing mpi4py.
+    """
+    if launcher_ranks(environ) is None:
+        return None
+    return Communicator.from_mpi(import_mpi().COMM_WORLD)
+
+
+def one_blas_thread(environ: Mapping[str, str] | None = None) -> bool:
+    """Limit BLAS to one thread in this process unless the user chose a count; True if limited.
+
+    Two ranks of two BLAS threads each on two cores were measured at 10x the step time of two
+    ranks of one thread. numpy is loaded already, so the limit goes through threadpoolctl.
+    """
+    environ = os.environ if environ is None else environ
+    if any(name in environ for name in BLAS_THREAD_VARIABLES):
+        return False
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    return True
+
+
+def shard_bounds(n_samples: int, rank: int, size: int) -> tuple[int, int]:
+    """The contiguous slice ``[start, stop)`` of an ``n_samples`` batch that ``rank`` takes.
+
+    The first ``n_samples % size`` ranks take one sample more than the others; a batch smaller
+    than ``size`` leaves the last ranks empty (they still join every collective).
+
+    Example
+    -------
+    >>> [shard_bounds(10, rank, 3) for rank in range(3)]
+    [(0, 4), (4, 7), (7, 10)]
+    >>> [shard_bounds(1, rank, 2) for rank in range(2)]
+    [(0, 1), (1, 1)]
+    """
+    base, extra = divmod(n_samples, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
+
+
+class Communicator:
+    """The collectives of data-parallel :func:`~softgrad.training.fit`, over one communicator.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm or a stand-in with the same methods
+        Uses Get_rank, Get_size, Allreduce, Bcast, bcast, allgather, Abort (and Barrier in
+        :meth:`finish`).
+    in_place, sum_op : objects
+        ``MPI.IN_PLACE`` and ``MPI.SUM`` (see :meth:`from_mpi`); a stand-in passes its own.
+    """
+
+    def __init__(self, comm: Any, in_place: Any, sum_op: Any) -> None:
+        self.comm, self.in_place, self.sum_op = comm, in_place, sum_op
+        self.rank = int(comm.Get_rank())
+        self.size = int(comm.Get_size())
+
+    @classmethod
+    def from_mpi(cls, comm: Any) -> Communicator:
+        """Wrap an mpi4py communicator (``MPI.COMM_WORLD``, or a split of it)."""
+        MPI = import_mpi()
+        return cls(comm, MPI.IN_PLACE, MPI.SUM)
+
+    def __repr__(self) -> str:
+        return f"Communicator(rank={self.rank}, size={self.size})"
+
+    def sum_(self, buffer: np.ndarray) -> np.ndarray:
+        """Sum ``buffer`` over the ranks, in place (one Allreduce); returns it."""
+        self.comm.Allreduce(self.in_place, buffer, op=self.sum_op)
+        return buffer
+
+    def broadcast_(self, buffer: np.ndarray) -> np.ndarray:
+        """Overwrite ``buffer`` with rank 0's (one Bcast); returns it."""
+        self.comm.Bcast(buffer, root=0)
+        return buffer
+
+    def broadcast_object(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (pickled: for small state at the start of a run)."""
+        return self.comm.bcast(obj, root=0)
+
+    def raise_together(self, error: BaseException | None, where: str) -> None:
+        """Raise the same DistributedError on every rank if any rank has an ``error``.
+
+        Every rank must call it at the same point; it returns when no rank has an error. The
+        message names the first failing rank and its error; on that rank the DistributedError
+        is chained to the original (``__cause__``), traceback included.
+        """
+        message = None if error is None else f"{type(error).__name__}: {error}"
+        failed = [(r, m) for r, m in enumerate(self.comm.allgather(message)) if m is not None]
+        if not failed:
+            return
+        rank, message = failed[0]
+        raise DistributedError(f"{where}: rank {rank} of {self.size} failed: {message}") from (
+            error if rank == self.rank else None
+        )
+
+    def agree_epoch(self, arrays: Mapping[str, np.ndarray], stop: bool, where: str) -> bool:
+        """Once an epoch: check that every rank holds bit-identical ``arrays``; True if any
+        rank wants to ``stop`` (one allgather of a checksum and a flag per rank).
+
+        Raises DistributedError on every rank when the checksums differ.
+        """
+        digest = hashlib.blake2b(digest_size=8)
+        for name, array in arrays.items():
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        gathered = self.comm.allgather((digest.hexdigest(), bool(stop)))
+        digests = [d for d, _ in gathered]
+        if len(set(digests)) > 1:
+            raise DistributedError(
+                f"{where}: the parameters must be identical on every rank; got checksums "
+                f"{digests!r} by rank. The ranks ran different code, data or BLAS settings."
+            )
+        return any(s for _, s in gathered)
+
+    def finish(self) -> None:
+        """Wait for every rank, then shut MPI down: before exiting with an error every rank
+        raised. A launcher ends all ranks (and drops their unread output) as soon as one exits
+        non-zero without having finalised MPI; after this, each rank's report gets out."""
+        self.comm.Barrier()
+        import_mpi().Finalize()
+
+    def abort(self, error: BaseException, code: int = 2) -> None:
+        """End every rank now (MPI_Abort), after printing ``error``'s traceback to stderr: the
+        last resort when this rank cannot rejoin the others (they may wait in a collective).
+
+        Stderr is the only place left to say why: the process is about to be killed. Ctrl-C
+        (KeyboardInterrupt) reached every rank at once and needs no traceback.
+        """
+        if not isinstance(error, KeyboardInterrupt):
+            traceback.print_exception(error)
+        sys.stderr.flush()
+        self.comm.Abort(code)

@@ -1,0 +1,281 @@
+"""The batch loop of data-parallel :func:`~softgrad.training.fit`: each rank trains on its shard of
+every global batch, and the ranks sum their gradients before the same optimizer step.
+
+One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communicator`):
+
+1. take the rank's contiguous shard of the global batch (every rank drew the same order);
+2. forward, loss and backward on the shard, the loss gradient scaled by the shard's share of the
+   batch: n_local / n_global; with sample weights sum(w_local) / sum(w_global); with a loss's
+   class weights or ignore_index the same ratio of the target class weights (0 if ignored).
+   Every rank holds all targets and weights, so the global sums need no message;
+3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, a failure
+   flag and a stop flag (a callback asked to stop after the previous batch). A failure raises on
+   every rank; the divergence rule (:mod:`softgrad.training.divergence`) sees the same global
+   batch loss on every rank, so a diverged run raises the same DivergenceError on every rank
+   before any weight moves;
+4. one in-place Allreduce(SUM) of the gradient (the store's flat buffer for a Sequential), then
+   the L2 penalty (scikit-learn's alpha, divided by the global batch's weight) added once to the
+   summed gradient, and the optimizer step, the same on every rank.
+
+With one rank every scale is 1.0 and each figure is the plain loop's, so the result equals the
+plain loop's bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import DistributedError, DivergenceError
+from softgrad.nn.layer import as_generator
+from softgrad.training.callbacks import CallbackList, TrainState
+from softgrad.training.checkpoint import layer_generators
+from softgrad.training.data import output_width
+from softgrad.training.distributed import Communicator, shard_bounds
+from softgrad.training.epoch import EpochResult, EpochRunner
+
+# the status each step sums over the ranks
+_LOSS, _HITS, _FAILED, _STOP = range(4)
+
+
+class ShardedRunner(EpochRunner):
+    """:class:`~softgrad.training.epoch.EpochRunner` for one rank of a data-parallel fit.
+
+    Parameters
+    ----------
+    comm : Communicator
+    model, loss, optimizer, X, target, sample_weight, batch_size
+        As for EpochRunner; ``X``, ``target`` and ``sample_weight`` are the whole training set
+        (the same on every rank), ``batch_size`` the global batch.
+    """
+
+    def __init__(self, comm: Communicator, *args: Any) -> None:
+        super().__init__(*args)
+        self.comm = comm
+        self.status = np.zeros(4, dtype=np.float64)
+        self.stop_requested = False
+        self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
+        self.class_share = _class_share(self.loss, self.n_outputs)
+
+    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
+        """Train one epoch over the global batches of ``order``; every rank stops together."""
+        for name, value in self.params.items():
+            np.copyto(self.snapshot[name], value)
+        self.divergence.start_epoch(len(order))
+        result = EpochResult()
+        batch_hooks = callbacks.has_batch_hooks
+        self.stop_requested = False
+        for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
+            idx = order[start : start + self.batch_size]
+            stepped = self._sharded_step(idx, state.epoch, batch)
+            if stepped is None:  # a rank's callback asked to stop after the previous batch
+                result.stopped = True
+                break
+            result.add(*stepped)
+            if batch_hooks:
+                state.batch = batch
+                state.logs = {"loss": stepped[0], "batch_size": len(idx)}
+                self.stop_requested = bool(callbacks.call("on_batch_end", state))
+        # a stop asked after the last batch is agreed at the end of the epoch
+        result.stopped = result.stopped or self.stop_requested
+        return result
+
+    def _sharded_step(
+        self, idx: np.ndarray, epoch: int, batch: int
+    ) -> tuple[float, float, float] | None:
+        """One global batch (see the module docstring): ``(batch_loss, weight, hits)``, or None
+        when a rank asked to stop."""
+        start, stop = shard_bounds(len(idx), self.comm.rank, self.comm.size)
+        local = idx[start:stop]
+        weight = self._batch_weight(idx)
+        status = self.status
+        status[:] = 0.0
+        status[_STOP] = self.stop_requested
+        error = None
+        try:
+            share = self._share(idx, start, stop)
+            status[_LOSS], status[_HITS] = self._local_pass(local, start, weight, share, len(idx))
+        except Exception as exc:  # raised on every rank below, after the status is summed
+            status[_FAILED], error = 1.0, exc
+        self.comm.sum_(status)
+        if status[_FAILED]:
+            self.comm.raise_together(error, f"fit: epoch {epoch}, batch {batch}")
+        if status[_STOP]:
+            return None
+        batch_loss = float(status[_LOSS])
+        reason = self.divergence.check(batch_loss, weight, len(idx), self.n_outputs)
+        if reason is not None:
+            self._diverged(reason, batch_loss, epoch, batch)
+        if weight > 0:
+            grads = self.model.named_grads()
+            for buffer in _gradient_buffers(grads):
+                self.comm.sum_(buffer)
+            if self.l2_penalty:  # once, on the summed gradient, by the global batch's weight
+                batch_loss += self._penalize(grads, weight)
+            self.optimizer.step(self.params, grads)
+        return batch_loss, weight, float(status[_HITS])
+
+    def _batch_weight(self, idx: np.ndarray) -> float:
+        """The global batch's weight: its size, or the sum of its sample weights."""
+        if self.sample_weight is None:
+            return float(len(idx))
+        w = np.take(self.sample_weight, idx, out=self.w_buf[: len(idx)], mode="clip")
+        return float(np.sum(w, dtype=np.float64))
+
+    def _share(self, idx: np.ndarray, start: int, stop: int) -> float:
+        """This shard's share of the batch's mean loss: n_local / n_global, or, for a loss with
+        class weights or ignore_index (whose mean divides by the batch's sum of target class
+        weights, 0 for an ignored target), that sum over the shard over that sum over the batch."""
+        if self.class_share is None:
+            return (stop - start) / len(idx)
+        per_sample = self.class_share[self.target[idx]]
+        total = float(np.sum(per_sample))
+        return float(np.sum(per_sample[start:stop])) / total if total > 0 else math.nan
+
+    def _zero_gradients(self) -> None:
+        for grad in self.model.named_grads().values():
+            grad.fill(0)
+
+    def _local_pass(
+        self, local: np.ndarray, start: int, weight: float, share: float, n_global: int
+    ) -> tuple[float, float]:
+        """Forward, loss and backward on this rank's shard: (its part of the batch loss, hits).
+
+        The gradient left in the model is this shard's share of the global batch's gradient.
+        """
+        n = len(local)
+        if n == 0:
+            self._zero_gradients()
+            return 0.0, 0.0
+        x, t = self._gather(local)
+        logits = self.model.forward(x)
+        if self.sample_weight is not None:
+            # the global batch's weights sit in w_buf (_batch_weight); this shard's are a slice
+            w = self.w_buf[start : start + n]
+            losses = self.weighted_loss.forward(logits, t)
+            hits = float(np.dot(w, self._hits(logits, t)))
+            if weight == 0:
+                return 0.0, hits
+            # dL/dlogits of sum(w_i l_i) / sum(w_global), the same per sample as in one process
+            self.model.backward(
+                self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype)),
+                input_grad=False,
+            )
+            return float(np.dot(w, losses)) / weight, hits
+        batch_loss = self.loss.forward(logits, t)
+        hits = float(np.count_nonzero(self._hits(logits, t)))
+        if self.loss_is_sum:
+            # a sum over the shard is already its part of the batch total, reported per sample
+            self.model.backward(self.loss.backward(), input_grad=False)
+            return batch_loss / n_global, hits
+        if share == 0:  # every target of the shard is ignored (or weighs 0): no gradient
+            self._zero_gradients()
+            return 0.0, hits
+        grad = self.loss.backward()
+        if share != 1:
+            grad *= share  # the shard's mean -> its share of the batch's mean
+        self.model.backward(grad, input_grad=False)
+        return batch_loss * share, hits
+
+
+def _class_share(loss: Any, n_outputs: int) -> np.ndarray | None:
+    """Per class, what a target of that class adds to the denominator of the loss's mean: its
+    class weight, 0 for ignore_index; None when that is 1 for every class (divide by counts)."""
+    weight = getattr(loss, "weight", None)
+    ignore = getattr(loss, "ignore_index", None)
+    if weight is None and ignore is None:
+        return None
+    share = np.ones(n_outputs) if weight is None else np.array(weight, dtype=np.float64)
+    if ignore is not None and 0 <= ignore < len(share):
+        share[ignore] = 0.0
+    return share
+
+
+def _gradient_buffers(grads: Any) -> list[np.ndarray]:
+    """What to sum over the ranks: the one flat buffer of a packed Sequential, else each array."""
+    flat = getattr(grads, "flat", None)
+    return [flat] if flat is not None else list(grads.values())
+
+
+def shared_generator(comm: Communicator, rng: Any) -> np.random.Generator:
+    """fit's generator from ``rng`` (a Generator, a seed or None), in rank 0's state on every
+    rank. Rank 0 keeps its own untouched."""
+    generator = as_generator(rng, "fit")
+    state = comm.broadcast_object(generator.bit_generator.state)
+    if comm.rank != 0:
+        generator.bit_generator.state = state
+    return generator
+
+
+def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
+    """Give every rank rank 0's parameters and optimizer state, and each rank its own dropout
+    streams (see :func:`_rank_streams`).
+
+    A 1-rank run keeps every object untouched (it is a plain run).
+    """
+    n_train = len(run.train_idx)
+    if min(batch_size, n_train) < comm.size:
+        # a rank without a sample in the first batch would have no gradient to sum
+        raise ValueError(
+            f"fit: batch_size and the training samples must each be at least the number of "
+            f"ranks ({comm.size}); got batch_size={batch_size} and {n_train} samples"
+        )
+    for value in run.model.named_params().values():
+        comm.broadcast_(value)
+    optimizer_state = comm.broadcast_object(run.optimizer.state_dict())
+    if comm.rank != 0:
+        run.optimizer.load_state_dict(optimizer_state)
+    if comm.size > 1:
+        _rank_streams(comm, run.model)
+
+
+def _rank_streams(comm: Communicator, model: Any) -> None:
+    """Give each layer's generator (Dropout's) its own stream on each rank.
+
+    The same masks on every shard would correlate them, and a layer sharing fit's generator
+    (build_mlp and the CLI pass one generator to both) would draw from it as many times as its
+    shard has rows, so uneven shards would leave the ranks with different batch orders. Each
+    layer gets a new generator: its current stream jumped rank + 1 times (2**127 draws each).
+    """
+    for key in layer_generators(model):
+        index, attr = key.split(".", 1)
+        layer = model.layers[int(index)]
+        jumped = getattr(layer, attr).bit_generator.jumped(comm.rank + 1)
+        setattr(layer, attr, np.random.Generator(jumped))
+
+
+def end_epoch_together(comm: Communicator, run: Any, finished: bool, epoch: int) -> bool:
+    """Check that the ranks still hold the same weights; True if any rank stops training.
+
+    Early stopping decides on the same figures everywhere; a callback may stop one rank alone,
+    and then every rank stops (recorded as a callback's stop).
+    """
+    stop = comm.agree_epoch(run.model.named_params(), finished, f"fit: after epoch {epoch}")
+    if stop and not finished:
+        run.history.stopped_early, run.history.stop_reason = True, "callback"
+    return stop
+
+
+@contextmanager
+def fail_together(comm: Communicator | None) -> Iterator[None]:
+    """Let the errors every rank raises together pass; end every rank on any other.
+
+    DivergenceError and DistributedError are raised by every rank at the same point. Anything
+    else (a callback that raised on one rank) would leave the other ranks waiting in their next
+    collective, so the rank prints its traceback to stderr and calls MPI_Abort, which ends every
+    rank with exit status 2.
+    """
+    if comm is None or comm.size == 1:
+        yield
+        return
+    try:
+        yield
+    except (DivergenceError, DistributedError):
+        raise
+    except BaseException as exc:
+        comm.abort(exc, 2)
+        raise

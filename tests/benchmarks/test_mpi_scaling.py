@@ -1,0 +1,33 @@
+"""The MPI scaling benchmark's cost model, by hand (no timings)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+spec = importlib.util.spec_from_file_location(
+    "softgrad_bench_mpi_scaling", BENCH / "mpi_scaling.py"
+)
+mpi_scaling = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = mpi_scaling
+spec.loader.exec_module(mpi_scaling)
+
+
+def test_gradient_bytes_of_784_1024_10():
+    # 784 * 1024 + 1024 + 1024 * 10 + 10 parameters
+    assert mpi_scaling.n_params(1024) == 814_090
+
+
+def test_projected_speedup_by_hand():
+    # 2 machines on 10 Gbit/s (1.25e9 B/s), 784-1024-10 (3,256,360 gradient bytes), T(1) 111.9 ms:
+    # ring: 2 * (1/2) * 3,256,360 / 1.25e9 = 2.605 ms, + 2 * 1 * 20 us; status: 1 * 20 us
+    step_2 = 0.1119 / 2 + 3_256_360 / 1.25e9 + 2 * 20e-6 + 20e-6
+    got = mpi_scaling.projected_speedup(0.1119, 1024, 2, 10)
+    assert got == pytest.approx(0.1119 / step_2, rel=1e-12)
+    assert got == pytest.approx(1.909, abs=1e-3)
+    # one machine: no communication at all
+    assert mpi_scaling.projected_speedup(0.1119, 1024, 1, 10) == 1.0

@@ -1,0 +1,139 @@
+"""One fit, run by tests/distributed/test_mpi.py under ``mpiexec -n N`` or as a plain process.
+
+``python mpi_fit.py CASE OUT`` trains case CASE (see CASES) with ``comm=world()``: data-parallel
+under a launcher, one process otherwise, from the same seed and global batch. Every rank writes
+its weights and history to ``OUT/rank<r>.npz``. A softgrad error (which every rank raises) ends
+the run with one line ``error: <message>`` on stderr from rank 0 and exit status 2; every rank
+writes its message to ``OUT/rank<r>.error``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from softgrad.errors import SoftgradError
+from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.optim import SGD, Adam
+from softgrad.training import fit
+from softgrad.training.distributed import world
+
+N_SAMPLES, N_FEATURES, N_CLASSES = 203, 7, 3  # 203 = 6 batches of 32 and a short one of 11
+BATCH = 32
+
+
+def _data(dtype):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, N_CLASSES, size=N_SAMPLES)
+    centers = rng.normal(scale=1.5, size=(N_CLASSES, N_FEATURES))
+    X = (centers[y] + rng.normal(size=(N_SAMPLES, N_FEATURES))).astype(dtype)
+    weight = rng.uniform(0.0, 2.0, size=N_SAMPLES)
+    return X, y, weight
+
+
+class _FailOn:
+    """Breaks one rank at epoch 1, batch 3: a NaN weight, or an exception in forward."""
+
+    def __init__(self, model, how):
+        self.model, self.how, self.calls = model, how, 0
+        self.forward = model.forward
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == 3 and self.how == "raise_in_step":
+            raise RuntimeError("forward failed on purpose")
+        if self.calls == 3 and self.how == "nan":
+            self.model.layers[0].params["W"][0, 0] = np.nan
+        return self.forward(x)
+
+
+class _RaiseInCallback:
+    def on_batch_end(self, state):
+        if state.batch == 2:
+            raise RuntimeError("callback failed on purpose")
+
+
+def run(case: str, comm, out: Path):
+    dtype = np.float32 if case == "sgd32" else np.float64
+    X, y, weight = _data(dtype)
+    # "unseeded": fresh entropy on each rank, for the weights and for fit's generator
+    seeded = case != "unseeded"
+    model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1 if seeded else None, dtype=dtype)
+    kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2 if seeded else None}
+    if case == "dropout":  # as the CLI does: one generator builds the model and drives fit
+        generator = np.random.default_rng(3)
+        model = build_mlp(N_FEATURES, [16], N_CLASSES, dropout=0.3, rng=generator, dtype=dtype)
+        kwargs["rng"] = generator
+    loss = CrossEntropyLoss()
+    if case == "class_weight":
+        # the mean divides by the batch's sum of target class weights; class 2 is ignored
+        loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
+    if case.startswith("l2"):
+        # the penalty is added once, after the gradients are summed, divided by the global
+        # batch's weight (its sample weights' sum in "l2_weighted")
+        kwargs["l2_penalty"] = 0.05
+        if case == "l2_weighted":
+            kwargs["sample_weight"] = weight
+    if case in ("sgd", "sgd32", "class_weight", "l2", "l2_weighted") or case.startswith(
+        ("nan", "raise")
+    ):
+        optimizer = SGD(lr=0.1, momentum=0.9)
+    else:
+        optimizer = Adam(lr=0.01)
+    if case.startswith("resume_"):
+        # "first" trains 2 epochs and checkpoints; "rest" resumes it to 4; "full" runs all 4
+        kwargs.update(epochs=2 if case == "resume_first" else 4, sample_weight=weight)
+        if case == "resume_first":
+            kwargs["checkpoint"] = out / "checkpoint.npz"
+        if case == "resume_rest":
+            kwargs["resume"] = out / "checkpoint.npz"
+    if case in ("adam_weighted_val", "unseeded"):
+        kwargs.update(
+            sample_weight=weight,
+            validation_fraction=0.2,
+            early_stopping=True,
+            patience=2,
+            min_delta=0.01,
+            epochs=40,  # early stopping ends it after epoch 13
+        )
+    broken = comm is not None and comm.rank == comm.size - 1
+    if case in ("nan", "raise_in_step") and broken:
+        model.forward = _FailOn(model, case)
+    if case == "raise_in_callback" and broken:
+        kwargs["callbacks"] = [_RaiseInCallback()]
+    history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
+    generator = kwargs["rng"]
+    # where fit's own stream ended, when the script holds it
+    end = generator.bit_generator.state["state"]["state"] if case == "dropout" else ""
+    return model, history, str(end)
+
+
+def main(case: str, out: Path) -> int:
+    comm = world()
+    rank = 0 if comm is None else comm.rank
+    try:
+        model, history, generator_state = run(case, comm, out)
+    except SoftgradError as err:
+        # every rank raised the same error: rank 0 reports it, every rank notes it for the test
+        (out / f"rank{rank}.error").write_text(str(err))
+        if rank == 0:
+            print(f"error: {err}", file=sys.stderr, flush=True)
+        if comm is not None:
+            comm.finish()  # MPI shut down everywhere before rank 0 exits with status 2
+        return 2 if rank == 0 else 0
+    arrays = {f"param.{k}": v for k, v in model.named_params().items()}
+    arrays.update(
+        train_loss=np.array(history.train_loss),
+        train_acc=np.array(history.train_acc),
+        val_loss=np.array(history.val_loss if history.val_loss else []),
+    )
+    if generator_state:
+        arrays["generator_state"] = np.array(generator_state)
+    np.savez(out / f"rank{rank}.npz", **arrays)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], Path(sys.argv[2])))

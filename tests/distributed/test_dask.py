@@ -1,0 +1,129 @@
+"""softgrad.sklearn.MLPClassifier on a dask.distributed cluster: out-of-core training through
+dask-ml's Incremental, and hyperparameter search under joblib's dask backend.
+
+Both run on a LocalCluster of 2 worker processes (1 thread each), so the estimator really travels
+between processes: it is pickled to a worker, trained there, and pickled back. Everything is in
+float64, so a result computed on the cluster and one computed here agree to rounding.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+from softgrad.sklearn import MLPClassifier
+
+pytestmark = pytest.mark.dask
+
+BLOCK = 100  # rows per block of the dask array: one partial_fit call each
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A client of 2 worker processes x 1 thread, shared by the tests of this module."""
+    from dask.distributed import Client, LocalCluster
+
+    # the nanny starts each worker with OPENBLAS/OMP/MKL_NUM_THREADS=1 (dask's default)
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _blobs(n_samples: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three Gaussian blobs in 6 dimensions: separable enough to learn in a few epochs."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n_samples)
+    centers = rng.normal(scale=2.0, size=(3, 6))
+    return centers[y] + rng.normal(size=(n_samples, 6)), y
+
+
+def _estimator(**params) -> MLPClassifier:
+    params = {
+        "hidden_layer_sizes": (16,),
+        "learning_rate_init": 0.01,
+        "random_state": 0,
+        "dtype": np.float64,
+        **params,
+    }
+    return MLPClassifier(**params)
+
+
+def test_incremental_trains_over_the_blocks_of_a_memory_mapped_array(client, tmp_path):
+    import dask.array as da
+    from dask_ml.wrappers import Incremental
+
+    X, y = _blobs()
+    np.save(tmp_path / "X.npy", X)
+    # the array the cluster reads: a memory map, cut into blocks the workers load one at a time
+    X_mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
+    dX = da.from_array(X_mapped, chunks=(BLOCK, X.shape[1]))
+    dy = da.from_array(y, chunks=BLOCK)
+
+    # blocks in order (dask-ml shuffles them by default), so the result can be checked
+    incremental = Incremental(_estimator(), scoring="accuracy", shuffle_blocks=False)
+    incremental.fit(dX, dy, classes=[0, 1, 2])
+
+    # the same partial_fit calls, made here one block after another
+    expected = _estimator()
+    for start in range(0, len(X), BLOCK):
+        expected.partial_fit(X[start : start + BLOCK], y[start : start + BLOCK], classes=[0, 1, 2])
+    fitted = incremental.estimator_
+    assert fitted.t_ == expected.t_ == len(X)
+    got_weights = fitted.coefs_ + fitted.intercepts_
+    for got, want in zip(got_weights, expected.coefs_ + expected.intercepts_, strict=True):
+        # float64, and each block's step is the same code on each side: rounding only
+        assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    # predict on the dask array runs block by block on the workers too
+    assert_array_equal(incremental.predict(dX).compute(), expected.predict(X))
+
+
+@pytest.mark.parametrize("search", ["grid", "randomized"])
+def test_search_spread_over_the_cluster_equals_the_serial_search(client, search):
+    import joblib
+    from dask.distributed import get_task_stream
+
+    X, y = _blobs(n_samples=240, seed=1)
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "alpha": [1e-4, 1e-1]}
+    # tol and n_iter_no_change stop every candidate before max_iter (no ConvergenceWarning)
+    base = _estimator(max_iter=200, tol=1e-3, n_iter_no_change=3)
+
+    def make():
+        if search == "grid":
+            return GridSearchCV(clone(base), grid, cv=2)
+        return RandomizedSearchCV(clone(base), grid, n_iter=3, cv=2, random_state=0)
+
+    with get_task_stream(client) as tasks, joblib.parallel_backend("dask"):
+        spread = make().fit(X, y)
+    serial = make().fit(X, y)
+
+    workers = {task["worker"] for task in tasks.data}
+    assert tasks.data and workers <= set(client.scheduler_info()["workers"])
+    assert spread.cv_results_["params"] == serial.cv_results_["params"]
+    assert_allclose(
+        spread.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"], rtol=1e-12
+    )
+    assert spread.best_params_ == serial.best_params_
+
+
+def test_a_fitted_estimator_survives_pickling_and_clones_without_its_weights():
+    X, y = _blobs(n_samples=120)
+    fitted = _estimator(max_iter=20, tol=1e-1, n_iter_no_change=2).fit(X, y)
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    # a restored estimator keeps training where the original stands
+    restored.partial_fit(X, y)
+    fitted.partial_fit(X, y)
+    assert_array_equal(restored.coefs_[0], fitted.coefs_[0])
+    # clone copies the constructor arguments only: nothing learned travels with it
+    fresh = clone(fitted)
+    assert fresh.get_params() == fitted.get_params()
+    assert not hasattr(fresh, "coefs_") and not hasattr(fresh, "classes_")

@@ -1,0 +1,245 @@
+"""softgrad.training.distributed and the sharded loop, in this process: launcher detection, the
+shard arithmetic, and the communicator over stand-ins for mpi4py (no MPI needed)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from numpy.testing import assert_array_equal
+
+from softgrad.errors import DistributedError, MissingDependencyError
+from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.optim import SGD, Adam
+from softgrad.training import fit
+from softgrad.training.distributed import (
+    Communicator,
+    import_mpi,
+    launcher_ranks,
+    one_blas_thread,
+    shard_bounds,
+    world,
+)
+
+IN_PLACE, SUM = object(), object()
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+class Ranks:
+    """A stand-in for rank ``rank`` of a ``size``-rank mpi4py communicator.
+
+    Bcast leaves the buffer as it is, and so does Allreduce, except that it adds
+    ``remote_status`` to a step's status (the 4-element float64 buffer); ``allgather`` returns
+    ``others`` with this rank's object at ``rank``.
+    """
+
+    def __init__(self, rank=0, size=1, others=None, remote_status=None):
+        self.rank, self.size = rank, size
+        self.others = others if others is not None else [None] * size
+        self.remote_status = remote_status  # what the other ranks add to each step's status
+        self.calls: list[str] = []
+        self.sent = []
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    def Allreduce(self, sendbuf, recvbuf, op):
+        assert sendbuf is IN_PLACE and op is SUM
+        self.calls.append("Allreduce")
+        if self.remote_status is not None and recvbuf.shape == (4,):
+            recvbuf += self.remote_status
+
+    def Bcast(self, buf, root):
+        assert root == 0
+        self.calls.append("Bcast")
+
+    def bcast(self, obj, root):
+        return obj
+
+    def allgather(self, obj):
+        self.sent.append(obj)
+        gathered = list(self.others)
+        gathered[self.rank] = obj
+        return gathered
+
+    def Abort(self, code):
+        raise SystemExit(code)
+
+
+def test_launcher_ranks_reads_the_variables_each_launcher_sets():
+    assert launcher_ranks({}) is None
+    assert launcher_ranks({"PMI_RANK": "0", "PMI_SIZE": "3"}) == 3  # MPICH, Intel MPI
+    assert launcher_ranks({"OMPI_COMM_WORLD_SIZE": "2"}) == 2  # Open MPI
+    assert launcher_ranks({"MPI_LOCALNRANKS": "4"}) == 4
+    with pytest.raises(ValueError, match="PMI_SIZE must be a positive number of ranks; got '0'"):
+        launcher_ranks({"PMI_SIZE": "0"})
+
+
+def test_a_plain_run_never_imports_mpi():
+    code = (
+        "import sys; from softgrad.training.distributed import world; "
+        "from softgrad.training import fit; "
+        "print(world(), 'mpi4py' in sys.modules)"
+    )
+    env = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["None", "False"]
+
+
+def test_one_blas_thread_unless_the_user_chose_a_count():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    assert one_blas_thread({"OPENBLAS_NUM_THREADS": "2"}) is False
+    with threadpool_limits(limits=None):  # puts this process's thread counts back on exit
+        assert one_blas_thread({}) is True
+        blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        assert blas and all(info["num_threads"] == 1 for info in blas)
+
+
+def test_world_without_mpi4py_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
+    with pytest.raises(MissingDependencyError, match=r"pip install 'softgrad\[mpi\]'"):
+        import_mpi()
+    with pytest.raises(MissingDependencyError, match=r"pip install 'softgrad\[mpi\]'"):
+        world({"PMI_SIZE": "2"})
+
+
+@given(n_samples=st.integers(0, 300), size=st.integers(1, 9))
+def test_shards_tile_the_batch_in_order_and_differ_by_at_most_one(n_samples, size):
+    bounds = [shard_bounds(n_samples, rank, size) for rank in range(size)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n_samples
+    for (_, stop), (start, _) in itertools.pairwise(bounds):
+        assert stop == start  # contiguous, in rank order
+    sizes = [stop - start for start, stop in bounds]
+    assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+
+
+def test_shard_sizes_by_hand():
+    # 11 samples over 3 ranks: 11 = 3 * 3 + 2, so ranks 0 and 1 take 4, rank 2 takes 3
+    assert [shard_bounds(11, r, 3) for r in range(3)] == [(0, 4), (4, 8), (8, 11)]
+
+
+def _problem(dtype=np.float64, n_samples=100):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n_samples, 5)).astype(dtype)
+    y = rng.integers(0, 3, size=n_samples)
+    return X, y, rng.uniform(0.0, 2.0, size=n_samples)
+
+
+def _fit(optimizer, **kwargs):
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    history = fit(model, CrossEntropyLoss(), optimizer, X, y, rng=1, batch_size=16, **kwargs)
+    return model, history
+
+
+@pytest.mark.parametrize(
+    ("make_optimizer", "extra", "n_train"),
+    [
+        (lambda: SGD(lr=0.1, momentum=0.9), {}, 100),
+        (lambda: Adam(lr=0.01), {"sample_weight": _problem()[2]}, 100),
+        (lambda: Adam(lr=0.01), {"validation_fraction": 0.2, "early_stopping": True}, 80),
+    ],
+)
+def test_a_one_rank_communicator_is_a_plain_fit_bit_for_bit(make_optimizer, extra, n_train):
+    plain_model, plain_history = _fit(make_optimizer(), epochs=4, **extra)
+    ranks = Ranks()
+    model, history = _fit(
+        make_optimizer(), epochs=4, comm=Communicator(ranks, IN_PLACE, SUM), **extra
+    )
+    for key, value in plain_model.named_params().items():
+        assert_array_equal(model.named_params()[key], value, err_msg=key)
+    assert history.train_loss == plain_history.train_loss
+    assert history.train_acc == plain_history.train_acc
+    assert history.val_loss == plain_history.val_loss
+    # each step sums two buffers: the status and the packed network's one flat gradient
+    n_steps = history.epochs * -(-n_train // 16)
+    assert ranks.calls.count("Allreduce") == 2 * n_steps
+    # the parameters are broadcast once, then checked once an epoch and once at the end
+    assert ranks.calls.count("Bcast") == len(model.named_params())
+    assert len(ranks.sent) == history.epochs + 1
+
+
+def test_a_failure_on_another_rank_raises_here_before_any_step():
+    # rank 1 of 2 failed in its forward pass of the first batch
+    ranks = Ranks(0, 2, [None, "RuntimeError: boom"], remote_status=[0.0, 0.0, 1.0, 0.0])
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    before = {key: value.copy() for key, value in model.named_params().items()}
+    X, y, _ = _problem()
+    with pytest.raises(DistributedError) as err:
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=Communicator(ranks, IN_PLACE, SUM))
+    assert str(err.value) == "fit: epoch 1, batch 1: rank 1 of 2 failed: RuntimeError: boom"
+    for key, value in before.items():
+        assert_array_equal(model.named_params()[key], value)
+
+
+def test_a_nan_loss_on_another_rank_diverges_here_too():
+    ranks = Ranks(0, 2, remote_status=[np.nan, 0.0, 0.0, 0.0])
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    with pytest.raises(FloatingPointError, match="got nan at epoch 1, batch 1"):
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=Communicator(ranks, IN_PLACE, SUM))
+
+
+def test_raise_together_gives_every_rank_the_first_failure():
+    where = "fit: epoch 2, batch 5"
+    Communicator(Ranks(0, 3), IN_PLACE, SUM).raise_together(None, where)  # nobody failed
+    waiting = Communicator(Ranks(0, 3, [None, None, "ValueError: bad"]), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match=r"^fit: epoch 2, batch 5: rank 2 of 3 failed: Va"):
+        waiting.raise_together(None, where)
+    own = ValueError("bad")
+    failing = Communicator(Ranks(2, 3), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match="rank 2 of 3 failed: ValueError: bad") as err:
+        failing.raise_together(own, where)
+    assert err.value.__cause__ is own
+
+
+def test_agree_epoch_fails_loudly_when_the_ranks_hold_different_weights():
+    arrays = {"0.W": np.arange(6.0).reshape(2, 3)}
+    alone = Ranks(0, 1)
+    Communicator(alone, IN_PLACE, SUM).agree_epoch(arrays, False, "fit: after epoch 1")
+    mine = alone.sent[0]
+    # the other rank asks to stop: every rank stops
+    same = Communicator(Ranks(0, 2, [None, (mine[0], True)]), IN_PLACE, SUM)
+    assert same.agree_epoch(arrays, False, "fit: after epoch 1") is True
+    other = Communicator(Ranks(0, 2, [None, ("0" * 16, False)]), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match="identical on every rank; got checksums"):
+        other.agree_epoch(arrays, False, "fit: after epoch 1")
+
+
+def test_fit_refuses_a_batch_smaller_than_the_ranks():
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    comm = Communicator(Ranks(0, 4), IN_PLACE, SUM)
+    with pytest.raises(ValueError, match="at least the number of ranks \\(4\\); got batch_size=2"):
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, batch_size=2, comm=comm)
+
+
+def test_an_error_no_other_rank_can_see_aborts_every_rank(capsys):
+    class Boom:
+        def on_epoch_end(self, state):
+            raise KeyError("only here")
+
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    comm = Communicator(Ranks(0, 2), IN_PLACE, SUM)
+    with pytest.raises(SystemExit) as exit_:  # the stand-in's Abort
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=comm, callbacks=[Boom()])
+    assert exit_.value.code == 2
+    assert "KeyError: 'only here'" in capsys.readouterr().err

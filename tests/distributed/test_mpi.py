@@ -1,0 +1,169 @@
+"""Data-parallel fit under a real ``mpiexec -n N``: the same weights as one process.
+
+Each run is tests/distributed/mpi_fit.py, started under mpiexec or as a plain process (then fit
+gets ``comm=None``: softgrad.training.distributed.world() finds no launcher). Every rank writes
+its weights and history; the tests compare them. float64 runs differ from one process only in
+the order of the gradient sums (shards summed by the Allreduce instead of in one GEMM): a few
+hundred float64 roundings over 3-6 epochs, far inside rtol 1e-10. float32 SGD gets 1e-5.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+pytestmark = pytest.mark.mpi
+
+SCRIPT = Path(__file__).with_name("mpi_fit.py")
+SRC = Path(__file__).resolve().parents[2] / "src"
+TIMEOUT = 120  # seconds for a whole mpiexec run, failures included
+
+
+def _mpiexec() -> str:
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else "mpiexec"
+
+
+def _run(case: str, out: Path, ranks: int | None) -> subprocess.CompletedProcess:
+    """mpi_fit.py under ``mpiexec -n ranks`` (a plain process when ranks is None)."""
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(SCRIPT), case, str(out)]
+    if ranks is not None:
+        command = [_mpiexec(), "-n", str(ranks), *command]
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+
+
+def _trained(case: str, out: Path, ranks: int | None) -> list[dict[str, np.ndarray]]:
+    """Every rank's weights and history after a run that must succeed."""
+    done = _run(case, out, ranks)
+    assert done.returncode == 0, done.stderr
+    return [dict(np.load(out / f"rank{r}.npz")) for r in range(ranks or 1)]
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    """One-process results, computed once per case."""
+    cache: dict[str, dict[str, np.ndarray]] = {}
+
+    def get(case: str) -> dict[str, np.ndarray]:
+        if case not in cache:
+            cache[case] = _trained(case, tmp_path_factory.mktemp(f"plain-{case}"), None)[0]
+        return cache[case]
+
+    return get
+
+
+@pytest.mark.parametrize(
+    ("case", "ranks", "rtol"),
+    [
+        ("sgd", 2, 1e-10),
+        ("sgd", 3, 1e-10),
+        ("adam_weighted_val", 2, 1e-10),
+        ("adam_weighted_val", 3, 1e-10),
+        ("sgd32", 2, 1e-5),
+        ("class_weight", 3, 1e-10),
+        ("l2", 2, 1e-10),
+        ("l2_weighted", 3, 1e-10),
+    ],
+)
+def test_ranks_train_the_weights_of_one_process(plain, tmp_path, case, ranks, rtol):
+    results = _trained(case, tmp_path, ranks)
+    expected = plain(case)
+    for rank, result in enumerate(results):
+        # every rank holds bit-identical weights and history
+        for key in expected:
+            assert_array_equal(result[key], results[0][key], err_msg=f"rank {rank}: {key}")
+    for key, want in expected.items():
+        if key.startswith("param."):
+            assert_allclose(results[0][key], want, rtol=rtol, atol=rtol, err_msg=key)
+    # the same epochs (early stopping, at epoch 13 of 40 in adam_weighted_val, decided on the
+    # same figures), the same losses to rounding
+    assert results[0]["train_loss"].shape == expected["train_loss"].shape
+    assert_allclose(results[0]["train_loss"], expected["train_loss"], rtol=rtol)
+    assert_allclose(results[0]["val_loss"], expected["val_loss"], rtol=rtol)
+
+
+def test_one_rank_is_a_plain_fit_bit_for_bit(plain, tmp_path):
+    (result,) = _trained("adam_weighted_val", tmp_path, 1)
+    for key, want in plain("adam_weighted_val").items():
+        assert_array_equal(result[key], want, err_msg=key)
+
+
+@pytest.mark.parametrize(("first", "rest"), [(2, 3), (3, 1)])
+def test_a_checkpoint_resumed_on_other_ranks_equals_the_uninterrupted_run(
+    plain, tmp_path, first, rest
+):
+    _trained("resume_first", tmp_path, first)
+    assert (tmp_path / "checkpoint.npz").exists()  # written by rank 0 alone
+    results = _trained("resume_rest", tmp_path, rest)
+    expected = plain("resume_full")
+    for key, want in expected.items():
+        assert_allclose(results[0][key], want, rtol=1e-10, atol=1e-10, err_msg=key)
+
+
+def test_unseeded_ranks_start_from_rank_0s_weights_and_split(tmp_path):
+    # each rank draws its own initial weights and fit generator; rank 0's win everywhere, the
+    # validation split included, so the ranks report the same validation figures
+    results = _trained("unseeded", tmp_path, 2)
+    for key, value in results[0].items():
+        assert_array_equal(results[1][key], value, err_msg=key)
+    assert results[0]["val_loss"].size > 0
+
+
+def test_dropout_draws_its_own_stream_on_each_rank(tmp_path):
+    # one generator builds the model (its Dropout draws from it) and drives fit, as in the CLI;
+    # 3 ranks split batches of 32 as 11, 11, 10: had Dropout kept drawing from fit's generator,
+    # the ranks' batch orders would drift apart after the first batch
+    results = _trained("dropout", tmp_path, 3)
+    for rank in (1, 2):
+        assert results[rank]["generator_state"] == results[0]["generator_state"]
+        for key in results[0]:
+            assert_array_equal(results[rank][key], results[0][key], err_msg=f"rank {rank}: {key}")
+
+
+def test_two_runs_with_the_same_ranks_are_bit_identical(tmp_path):
+    first = _trained("sgd", tmp_path / "first", 3)
+    second = _trained("sgd", tmp_path / "second", 3)
+    for rank in range(3):
+        for key, value in first[rank].items():
+            assert_array_equal(second[rank][key], value, err_msg=f"rank {rank}: {key}")
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("nan", "fit: the training loss must be finite; got nan at epoch 1, batch 3"),
+        (
+            "raise_in_step",
+            "fit: epoch 1, batch 3: rank 2 of 3 failed: RuntimeError: forward failed on purpose",
+        ),
+    ],
+)
+def test_a_failure_on_one_rank_ends_every_rank_with_the_same_error(tmp_path, case, message):
+    done = _run(case, tmp_path, 3)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), done.stderr
+    # every rank ended on the same error (the failing rank's own, for a NaN weight, says that
+    # it fell back to the epoch's first weights)
+    errors = [(tmp_path / f"rank{r}.error").read_text() for r in range(3)]
+    assert all(error.startswith(message) for error in errors), errors
+    assert not list(tmp_path.glob("rank*.npz"))
+
+
+def test_an_error_outside_the_step_aborts_every_rank(tmp_path):
+    # a callback raising on one rank cannot be agreed on: that rank prints it and calls MPI_Abort
+    done = _run("raise_in_callback", tmp_path, 2)
+    assert done.returncode != 0
+    assert "RuntimeError: callback failed on purpose" in done.stderr
+    assert not list(tmp_path.glob("rank*.npz"))
