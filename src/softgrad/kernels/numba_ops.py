@@ -20,6 +20,7 @@ import numpy as np
 from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
 from softgrad.kernels.losses import SoftmaxCE
 from softgrad.kernels.numpy_ops import NumpyOps
+from softgrad.kernels.updates import adam_scalars
 
 __all__ = ["NumbaOps"]
 
@@ -303,18 +304,3 @@ def _as_rows(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) and (B, D) views of samples of any shape (N, ...) and their batch (B, ...)."""
     n_features = math.prod(x.shape[1:])
     return x.reshape(x.shape[0], n_features), out.reshape(out.shape[0], n_features)
-
-
-def adam_scalars(
-    lr: float, beta1: float, beta2: float, eps: float, fold_bias_correction: bool, step: int
-) -> tuple[float, float]:
-    """(c, e) of the update ``W -= c * m' / (sqrt(v') + e)`` on the scaled moments::
-
-    c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
-    e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      torch
-    e = eps / sqrt(1 - beta2)                           scikit-learn (fold_bias_correction)
-    """
-    root_bias2 = math.sqrt(1.0 - beta2**step)
-    root_decay2 = math.sqrt(1.0 - beta2)
-    step_size = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
-    return step_size, eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2

@@ -160,13 +160,26 @@ class UpdateKernels:
         v *= beta2
         np.multiply(grad, grad, out=tmp)
         v += tmp
-        root_bias2 = math.sqrt(1.0 - beta2**step)
-        root_decay2 = math.sqrt(1.0 - beta2)
-        scale = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
+        scale, eps_hat = adam_scalars(lr, beta1, beta2, eps, fold_bias_correction, step)
         np.sqrt(v, out=tmp)
-        tmp += eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2
+        tmp += eps_hat
         np.divide(m, tmp, out=tmp)
         _add_scaled(param, -scale, tmp, tmp)
+
+
+def adam_scalars(
+    lr: float, beta1: float, beta2: float, eps: float, fold_bias_correction: bool, step: int
+) -> tuple[float, float]:
+    """(c, e) of the update ``W -= c * m' / (sqrt(v') + e)`` on the scaled moments::
+
+    c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
+    e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      torch
+    e = eps / sqrt(1 - beta2)                           scikit-learn (fold_bias_correction)
+    """
+    root_bias2 = math.sqrt(1.0 - beta2**step)
+    root_decay2 = math.sqrt(1.0 - beta2)
+    step_size = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
+    return step_size, eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2
 
 
 def _add_scaled(y: np.ndarray, alpha: float, x: np.ndarray, tmp: np.ndarray) -> None:
