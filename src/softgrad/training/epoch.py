@@ -45,6 +45,8 @@ class Run:
     history: History
     order: Any  # the batch-order policy (softgrad.training.batch_order)
     data_info: dict[str, Any]
+    # every rank's layer generator states from a data-parallel checkpoint (training.sharded)
+    rank_streams: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -113,24 +115,50 @@ class EpochRunner:
         return -(-n_samples // self.batch_size)
 
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
-        """Train one epoch over the samples ``X[order]``, in mini-batches of that order."""
+        """Train one epoch over the samples ``X[order]``, in mini-batches of that order.
+
+        Each batch goes through :meth:`_batch_step`; a callback's stop ends the epoch after
+        its batch (a data-parallel runner agrees on it with the other ranks first).
+        """
         for name, value in self.params.items():
             np.copyto(self.snapshot[name], value)
         self.divergence.start_epoch(len(order))
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
-        step = self._weighted_step if self.sample_weight is not None else self._step
+        step = self._batch_step()
+        self.stop_requested = False
         for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
             idx = order[start : start + self.batch_size]
-            batch_loss, weight, correct = step(idx, state.epoch, batch)
-            result.add(batch_loss, weight, correct)
+            stepped = step(idx, state.epoch, batch)
+            if stepped is None:  # every rank agreed to stop before this batch
+                self.stop_requested = True
+                break
+            result.add(*stepped)
             if batch_hooks:
                 state.batch = batch
-                state.logs = {"loss": batch_loss, "batch_size": len(idx)}
-                if callbacks.call("on_batch_end", state):
-                    result.stopped = True
+                state.logs = {"loss": stepped[0], "batch_size": len(idx)}
+                self.stop_requested = bool(callbacks.call("on_batch_end", state))
+                if self.stop_requested and self.stops_alone:
                     break
+        result.stopped = self.stop_requested
         return result
+
+    # a callback's stop ends the epoch at once; a data-parallel runner shares it first
+    stops_alone = True
+
+    def _batch_step(self) -> Any:
+        """The step :meth:`run` takes per batch: ``step(idx, epoch, batch)`` returns the batch's
+        ``(loss, weight, hits)``, or None when training stops before the batch (the hook a
+        data-parallel runner overrides with its collective)."""
+        return self._weighted_step if self.sample_weight is not None else self._step
+
+    def callback_list(self, callbacks: Any) -> CallbackList:
+        """The callbacks of a run, as :func:`fit` calls them."""
+        return CallbackList(callbacks)
+
+    def evaluate(self, model: Any, X: Any, y: Any, loss: Any, sample_weight: Any) -> Any:
+        """The validation figures ``(loss, accuracy)`` after an epoch."""
+        return evaluate(model, X, y, loss, sample_weight=sample_weight)
 
     def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(idx)
@@ -274,7 +302,7 @@ def _run_batches(
 
 def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tuple[float, float]:
     X_val, y_val, w_val = run.validation
-    val_loss, val_acc = evaluate(run.model, X_val, y_val, run.loss, sample_weight=w_val)
+    val_loss, val_acc = runner.evaluate(run.model, X_val, y_val, run.loss, w_val)
     if not np.isfinite(val_loss):
         # the epoch's weights are useless: go back to those it started from
         for name, value in runner.params.items():
