@@ -50,9 +50,30 @@ class _FailOn:
 
 
 class _RaiseInCallback:
-    def on_batch_end(self, state):
-        if state.batch == 2:
-            raise RuntimeError("callback failed on purpose")
+    """Raises in one hook: on_train_begin, on_epoch_begin, on_batch_end, on_epoch_end or
+    on_train_end."""
+
+    def __init__(self, hook):
+        setattr(self, hook, self._raise)
+
+    def _raise(self, state):
+        raise RuntimeError(f"callback failed on purpose at epoch {state.epoch}")
+
+
+class _RaiseInValidation:
+    """Breaks one rank's validation shard: forward raises in evaluation mode."""
+
+    def __init__(self, model):
+        self.model, self.forward = model, model.forward
+
+    def __call__(self, x):
+        if not self.model.layers[0].training:
+            raise RuntimeError("validation failed on purpose")
+        return self.forward(x)
+
+
+def _failing_checkpoint(path, ckpt):
+    raise OSError(f"no space left writing {path.name} (on purpose)")
 
 
 def run(case: str, comm, out: Path):
@@ -62,7 +83,7 @@ def run(case: str, comm, out: Path):
     seeded = case != "unseeded"
     model = build_mlp(N_FEATURES, [16], N_CLASSES, rng=1 if seeded else None, dtype=dtype)
     kwargs = {"epochs": 3, "batch_size": BATCH, "rng": 2 if seeded else None}
-    if case == "dropout":  # as the CLI does: one generator builds the model and drives fit
+    if case.startswith("dropout"):  # as the CLI does: one generator builds the model and fit
         generator = np.random.default_rng(3)
         model = build_mlp(N_FEATURES, [16], N_CLASSES, dropout=0.3, rng=generator, dtype=dtype)
         kwargs["rng"] = generator
@@ -76,19 +97,23 @@ def run(case: str, comm, out: Path):
         kwargs["l2_penalty"] = 0.05
         if case == "l2_weighted":
             kwargs["sample_weight"] = weight
-    if case in ("sgd", "sgd32", "class_weight", "l2", "l2_weighted") or case.startswith(
+    if case in ("sgd", "sgd32", "sgd_val", "class_weight", "l2", "l2_weighted") or case.startswith(
         ("nan", "raise")
     ):
         optimizer = SGD(lr=0.1, momentum=0.9)
     else:
         optimizer = Adam(lr=0.01)
-    if case.startswith("resume_"):
+    if "resume_" in case:
         # "first" trains 2 epochs and checkpoints; "rest" resumes it to 4; "full" runs all 4
-        kwargs.update(epochs=2 if case == "resume_first" else 4, sample_weight=weight)
-        if case == "resume_first":
+        kwargs.update(epochs=2 if case.endswith("_first") else 4, sample_weight=weight)
+        if case.endswith("_first"):
             kwargs["checkpoint"] = out / "checkpoint.npz"
-        if case == "resume_rest":
+        if case.endswith("_rest"):
             kwargs["resume"] = out / "checkpoint.npz"
+    if case in ("sgd_val", "raise_in_validation"):  # an unweighted validation set of 37
+        rng = np.random.default_rng(5)
+        X_val = X[:37] + rng.normal(scale=0.5, size=(37, N_FEATURES)).astype(dtype)
+        kwargs["validation_data"] = (X_val, y[:37])
     if case in ("adam_weighted_val", "unseeded"):
         kwargs.update(
             sample_weight=weight,
@@ -101,12 +126,21 @@ def run(case: str, comm, out: Path):
     broken = comm is not None and comm.rank == comm.size - 1
     if case in ("nan", "raise_in_step") and broken:
         model.forward = _FailOn(model, case)
-    if case == "raise_in_callback" and broken:
-        kwargs["callbacks"] = [_RaiseInCallback()]
+    if case.startswith("raise_in_on_") and broken:
+        kwargs["callbacks"] = [_RaiseInCallback(case.removeprefix("raise_in_"))]
+    if case == "raise_in_validation" and broken:
+        model.forward = _RaiseInValidation(model)
+    if case == "raise_in_checkpoint":
+        kwargs["checkpoint"] = out / "checkpoint.npz"
+        if comm is not None and comm.rank == 0:  # only rank 0 writes
+            import softgrad.training.sharded
+
+            softgrad.training.sharded.save_checkpoint = _failing_checkpoint
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
     generator = kwargs["rng"]
     # where fit's own stream ended, when the script holds it
-    end = generator.bit_generator.state["state"]["state"] if case == "dropout" else ""
+    dropout = case.startswith("dropout")
+    end = generator.bit_generator.state["state"]["state"] if dropout else ""
     return model, history, str(end)
 
 
@@ -128,6 +162,7 @@ def main(case: str, out: Path) -> int:
         train_loss=np.array(history.train_loss),
         train_acc=np.array(history.train_acc),
         val_loss=np.array(history.val_loss if history.val_loss else []),
+        val_acc=np.array(history.val_acc if history.val_acc else []),
     )
     if generator_state:
         arrays["generator_state"] = np.array(generator_state)

@@ -72,11 +72,8 @@ def together(comm: Communicator | None, where: str) -> Iterator[None]:
     if comm is None:
         yield
         return
-    try:
+    with comm.agree(where, EXPECTED_ERRORS):
         yield
-    except EXPECTED_ERRORS as exc:
-        comm.raise_together(exc, where)
-    comm.raise_together(None, where)
 
 
 def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:

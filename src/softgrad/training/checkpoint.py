@@ -1,11 +1,11 @@
 """Checkpoints: everything a run needs to continue bit-identically, in one atomic .npz file.
 
 A checkpoint holds the live weights, the optimizer's and schedule's state, the shuffling
-generator's state (and that of any layer-owned generator, e.g. Dropout's, and of a stateful
-batch-order policy), the validation split, the history and the early-stopping state. Arrays
-go into the .npz; everything else into its JSON metadata, where an array is referenced as
-``{"__array__": "<key>"}``. The helpers at the end take a run's state into a checkpoint
-(:func:`snapshot`) and back (:func:`resume_run`).
+generator's state (and that of any layer-owned generator, e.g. Dropout's, on every rank of a
+data-parallel run, and of a stateful batch-order policy), the validation split, the history
+and the early-stopping state. Arrays go into the .npz; everything else into its JSON
+metadata, where an array is referenced as ``{"__array__": "<key>"}``. The helpers at the end
+take a run's state into a checkpoint (:func:`snapshot`) and back (:func:`resume_run`).
 """
 
 from __future__ import annotations
@@ -83,6 +83,9 @@ class Checkpoint:
     val_idx: np.ndarray | None
     data: dict[str, Any] = field(default_factory=dict)
     order: dict[str, Any] | None = None
+    # a data-parallel run's layer generator states, one dict per rank (rank 0's also in
+    # layer_rngs); None for a plain run
+    rank_layer_rngs: list[dict[str, Any]] | None = None
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
@@ -121,6 +124,8 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
     }
     if ckpt.order is not None:  # a stateful batch-order policy (batch_order.ReshuffleEachEpoch)
         meta["order"] = split_state(ckpt.order, "order", arrays)
+    if ckpt.rank_layer_rngs is not None:
+        meta["rank_layer_rngs"] = split_state(ckpt.rank_layer_rngs, "rank_layer_rng", arrays)
     write_npz(path, arrays, meta, kind="checkpoint")
 
 
@@ -170,6 +175,7 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             val_idx=join_state(meta["val_idx"], arrays),
             data=dict(meta["data"]),
             order=join_state(meta.get("order"), arrays),
+            rank_layer_rngs=join_state(meta.get("rank_layer_rngs"), arrays),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
@@ -192,6 +198,7 @@ def snapshot(run: Any, epoch: int) -> Checkpoint:
         val_idx=run.val_idx,
         data=run.data_info,
         order=_order_state(run.order),
+        rank_layer_rngs=run.rank_streams,
     )
 
 
@@ -217,8 +224,11 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
         run.lr_schedule.load_state_dict(ckpt.schedule)
     run.generator.bit_generator.state = ckpt.rng
     for key, generator in layer_generators(run.model).items():
-        if key in ckpt.layer_rngs:
+        # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
+        # saved its own stream for that layer: training.sharded gives it back per rank)
+        if key in ckpt.layer_rngs and generator is not run.generator:
             generator.bit_generator.state = ckpt.layer_rngs[key]
+    run.rank_streams = ckpt.rank_layer_rngs
     run.stopper.load_state_dict(ckpt.stopper)
     if ckpt.order is not None:
         run.order.load_state_dict(ckpt.order)

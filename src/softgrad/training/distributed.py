@@ -14,8 +14,11 @@ Failures end every rank together (no rank is left waiting in a collective): each
 small float64 status (the batch's loss, weight, hits and a failure flag) before the gradient, so a
 non-finite loss on any rank raises the same DivergenceError everywhere, and an exception in any
 rank's forward or backward raises :class:`~softgrad.errors.DistributedError` naming that rank
-and its error on every rank. Once an epoch, :meth:`Communicator.check_same` confirms that every
-rank holds the same parameters.
+and its error on every rank. An error outside the step (a callback, this rank's validation
+shard, rank 0's checkpoint writing) is kept (:meth:`Communicator.defer`) until the next point
+where the ranks exchange a failure flag anyway (the next step's status, the validation sums,
+the end of the epoch, the end of fit), and raised there on every rank. Once an epoch,
+:meth:`Communicator.agree_epoch` confirms that every rank holds the same parameters.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -165,7 +169,7 @@ class Communicator:
     Parameters
     ----------
     comm : mpi4py.MPI.Comm or a stand-in with the same methods
-        Uses Get_rank, Get_size, Allreduce, Bcast, bcast, allgather, Abort (and Barrier in
+        Uses Get_rank, Get_size, Allreduce, Bcast, bcast, allgather, gather, Abort (and Barrier in
         :meth:`finish`).
     in_place, sum_op : objects
         ``MPI.IN_PLACE`` and ``MPI.SUM`` (see :meth:`from_mpi`); a stand-in passes its own.
@@ -175,6 +179,8 @@ class Communicator:
         self.comm, self.in_place, self.sum_op = comm, in_place, sum_op
         self.rank = int(comm.Get_rank())
         self.size = int(comm.Get_size())
+        # an error this rank met outside a collective, raised on every rank at the next one
+        self.pending: BaseException | None = None
 
     @classmethod
     def from_mpi(cls, comm: Any) -> Communicator:
@@ -199,15 +205,46 @@ class Communicator:
         """Rank 0's ``obj`` on every rank (pickled: for small state at the start of a run)."""
         return self.comm.bcast(obj, root=0)
 
+    def gather_object(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` in rank order on rank 0 (pickled: small state), None elsewhere."""
+        return self.comm.gather(obj, root=0)
+
+    def defer(self, error: BaseException) -> None:
+        """Keep ``error`` (met by this rank alone, outside a collective) for the next
+        :meth:`raise_together`, which raises it on every rank; the first one kept wins."""
+        if self.pending is None:
+            self.pending = error
+
+    @contextmanager
+    def agree(self, where: str, errors: tuple[type[BaseException], ...] = (Exception,)) -> Any:
+        """Run the block on every rank; if it raised one of ``errors`` on any rank (or a
+        deferred error is pending), raise the same DistributedError on every rank after it."""
+        error = None
+        try:
+            yield
+        except errors as exc:
+            error = exc
+        self.raise_together(error, where)
+
     def raise_together(self, error: BaseException | None, where: str) -> None:
-        """Raise the same DistributedError on every rank if any rank has an ``error``.
+        """Raise the same DistributedError on every rank if any rank has an ``error`` (or a
+        :meth:`defer`-red one).
 
         Every rank must call it at the same point; it returns when no rank has an error. The
         message names the first failing rank and its error; on that rank the DistributedError
         is chained to the original (``__cause__``), traceback included.
         """
-        message = None if error is None else f"{type(error).__name__}: {error}"
-        failed = [(r, m) for r, m in enumerate(self.comm.allgather(message)) if m is not None]
+        error = self._take_error(error)
+        self._raise_first(error, self.comm.allgather(_describe(error)), where)
+
+    def _take_error(self, error: BaseException | None) -> BaseException | None:
+        """``error``, else the deferred one (no longer pending after this)."""
+        if error is None:
+            error, self.pending = self.pending, None
+        return error
+
+    def _raise_first(self, error: BaseException | None, messages: list[Any], where: str) -> None:
+        failed = [(r, m) for r, m in enumerate(messages) if m is not None]
         if not failed:
             return
         rank, message = failed[0]
@@ -217,22 +254,26 @@ class Communicator:
 
     def agree_epoch(self, arrays: Mapping[str, np.ndarray], stop: bool, where: str) -> bool:
         """Once an epoch: check that every rank holds bit-identical ``arrays``; True if any
-        rank wants to ``stop`` (one allgather of a checksum and a flag per rank).
+        rank wants to ``stop`` (one allgather of a checksum, a flag and a deferred error's
+        message per rank).
 
-        Raises DistributedError on every rank when the checksums differ.
+        Raises DistributedError on every rank when a rank had a deferred error (as
+        :meth:`raise_together`) or when the checksums differ.
         """
         digest = hashlib.blake2b(digest_size=8)
         for name, array in arrays.items():
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(array).tobytes())
-        gathered = self.comm.allgather((digest.hexdigest(), bool(stop)))
-        digests = [d for d, _ in gathered]
+        error = self._take_error(None)
+        gathered = self.comm.allgather((digest.hexdigest(), bool(stop), _describe(error)))
+        self._raise_first(error, [m for _, _, m in gathered], where)
+        digests = [d for d, _, _ in gathered]
         if len(set(digests)) > 1:
             raise DistributedError(
                 f"{where}: the parameters must be identical on every rank; got checksums "
                 f"{digests!r} by rank. The ranks ran different code, data or BLAS settings."
             )
-        return any(s for _, s in gathered)
+        return any(s for _, s, _ in gathered)
 
     def finish(self) -> None:
         """Wait for every rank, then shut MPI down: before exiting with an error every rank
@@ -252,3 +293,8 @@ class Communicator:
             traceback.print_exception(error)
         sys.stderr.flush()
         self.comm.Abort(code)
+
+
+def _describe(error: BaseException | None) -> str | None:
+    """The line another rank shows for ``error``: its type and message."""
+    return None if error is None else f"{type(error).__name__}: {error}"

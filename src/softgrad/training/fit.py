@@ -18,7 +18,7 @@ from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
 from softgrad.training.batch_order import batch_order
-from softgrad.training.callbacks import CallbackList, TrainState
+from softgrad.training.callbacks import TrainState
 from softgrad.training.checkpoint import load_checkpoint, resume_run, save_checkpoint, snapshot
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
@@ -203,7 +203,7 @@ def fit(
     else:
         runner = ShardedRunner(comm, *arrays)
         start_together(comm, run, batch_size)
-    hooks = CallbackList(callbacks)
+    hooks = runner.callback_list(callbacks)
     state = _train_state(run, runner, start, epochs)
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
     with (
@@ -218,9 +218,9 @@ def fit(
                 if finished:
                     break
                 finished = train_epoch(run, runner, hooks, state, epoch)
-                if comm is not None:
-                    finished = end_epoch_together(comm, run, finished, epoch)
-                if checkpoint is not None and (comm is None or comm.rank == 0):
+                if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
+                    finished = end_epoch_together(comm, run, finished, epoch, checkpoint)
+                elif checkpoint is not None:
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
             if comm is not None:  # the restored best epoch too is the same on every rank

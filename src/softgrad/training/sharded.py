@@ -33,10 +33,11 @@ import numpy as np
 from softgrad.errors import DistributedError, DivergenceError
 from softgrad.nn.layer import as_generator
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.checkpoint import layer_generators
+from softgrad.training.checkpoint import layer_generators, save_checkpoint, snapshot
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
-from softgrad.training.epoch import EpochResult, EpochRunner
+from softgrad.training.epoch import EpochRunner
+from softgrad.training.predict import evaluate
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _FAILED, _STOP = range(4)
@@ -61,28 +62,27 @@ class ShardedRunner(EpochRunner):
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
         self.class_share = _class_share(self.loss, self.n_outputs)
 
-    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
-        """Train one epoch over the global batches of ``order``; every rank stops together."""
-        for name, value in self.params.items():
-            np.copyto(self.snapshot[name], value)
-        self.divergence.start_epoch(len(order))
-        result = EpochResult()
-        batch_hooks = callbacks.has_batch_hooks
-        self.stop_requested = False
-        for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
-            idx = order[start : start + self.batch_size]
-            stepped = self._sharded_step(idx, state.epoch, batch)
-            if stepped is None:  # a rank's callback asked to stop after the previous batch
-                result.stopped = True
-                break
-            result.add(*stepped)
-            if batch_hooks:
-                state.batch = batch
-                state.logs = {"loss": stepped[0], "batch_size": len(idx)}
-                self.stop_requested = bool(callbacks.call("on_batch_end", state))
-        # a stop asked after the last batch is agreed at the end of the epoch
-        result.stopped = result.stopped or self.stop_requested
-        return result
+    # a callback's stop on one rank is summed into the next step's status, so all stop together
+    stops_alone = False
+
+    def _batch_step(self) -> Any:
+        """EpochRunner.run's step: one global batch, with the collectives (every rank stops
+        together when any rank's callback asked to)."""
+        return self._sharded_step
+
+    def callback_list(self, callbacks: Any) -> CallbackList:
+        """The callbacks; on several ranks, their errors deferred to the next collective
+        (:class:`_DeferErrors`)."""
+        if self.comm.size == 1:
+            return super().callback_list(callbacks)
+        return _DeferErrors(self.comm, callbacks)
+
+    def evaluate(self, model: Any, X: Any, y: Any, loss: Any, sample_weight: Any) -> Any:
+        """The validation figures, each rank scoring its contiguous shard (see
+        :func:`sharded_evaluate`); one rank scores the whole set, as a plain fit does."""
+        if self.comm.size == 1:
+            return super().evaluate(model, X, y, loss, sample_weight)
+        return sharded_evaluate(self.comm, model, X, y, loss, sample_weight)
 
     def _sharded_step(
         self, idx: np.ndarray, epoch: int, batch: int
@@ -100,7 +100,9 @@ class ShardedRunner(EpochRunner):
             share = self._share(idx, start, stop)
             status[_LOSS], status[_HITS] = self._local_pass(local, start, weight, share, len(idx))
         except Exception as exc:  # raised on every rank below, after the status is summed
-            status[_FAILED], error = 1.0, exc
+            error = exc
+        # an error met outside the step (a callback) is raised here too
+        status[_FAILED] = error is not None or self.comm.pending is not None
         self.comm.sum_(status)
         if status[_FAILED]:
             self.comm.raise_together(error, f"fit: epoch {epoch}, batch {batch}")
@@ -211,11 +213,65 @@ def shared_generator(comm: Communicator, rng: Any) -> np.random.Generator:
     return generator
 
 
+def sharded_evaluate(
+    comm: Communicator, model: Any, X: Any, y: np.ndarray, loss: Any, sample_weight: Any
+) -> tuple[float, float]:
+    """``evaluate``'s (loss, accuracy) on every rank, each rank scoring only its contiguous
+    shard (:func:`shard_bounds`) of ``(X, y)``.
+
+    Each rank turns its shard's mean figures back into sums (times its sample count, or the
+    sum of its sample weights); one Allreduce of (loss sum, hits, weight, failed) in float64
+    follows, so every rank divides the same sums: early stopping and plateau schedules decide
+    on identical numbers everywhere. They equal one process's figures to float64 rounding
+    (only the order of the sums differs). An error on one rank's shard is raised on every rank
+    as a DistributedError.
+    """
+    start, stop = shard_bounds(X.shape[0], comm.rank, comm.size)
+    sums = np.zeros(4, dtype=np.float64)
+    try:
+        w = None
+        if sample_weight is not None:
+            w = np.asarray(sample_weight[start:stop], dtype=np.float64)
+        total = float(stop - start) if w is None else float(np.sum(w))
+        if total > 0:  # an empty shard (or one of weight 0) adds nothing
+            val_loss, val_acc = evaluate(model, X[start:stop], y[start:stop], loss, sample_weight=w)
+            sums[:3] = val_loss * total, val_acc * total, total
+    except Exception as exc:
+        comm.defer(exc)
+    sums[3] = comm.pending is not None
+    comm.sum_(sums)
+    if sums[3]:
+        comm.raise_together(None, "fit: validation")
+    return float(sums[0]) / float(sums[2]), float(sums[1]) / float(sums[2])
+
+
+class _DeferErrors(CallbackList):
+    """fit's callbacks on one rank of a data-parallel run: an error a callback raises here
+    (on this rank alone, outside any collective) is kept (:meth:`Communicator.defer`) and
+    raised on every rank at the next collective, so no rank is left waiting in one."""
+
+    def __init__(self, comm: Communicator, callbacks: Any) -> None:
+        super().__init__(callbacks)
+        self.comm = comm
+
+    def call(self, hook: str, state: TrainState) -> bool:
+        try:
+            return super().call(hook, state)
+        except Exception as exc:
+            self.comm.defer(exc)
+            return False
+
+
 def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
     """Give every rank rank 0's parameters and optimizer state, and each rank its own dropout
     streams (see :func:`_rank_streams`).
 
-    A 1-rank run keeps every object untouched (it is a plain run).
+    A run resumed from a checkpoint of the same number of ranks takes each rank's streams back
+    from it (``run.rank_streams``), so it continues as the uninterrupted run would. With a
+    different number of ranks, each rank starts a new stream as a fresh run does, from the
+    restored one (rank 0's): the masks then differ from any uninterrupted run, which could
+    not match anyway since the shards differ. A 1-rank run keeps every object untouched (it
+    is a plain run).
     """
     n_train = len(run.train_idx)
     if min(batch_size, n_train) < comm.size:
@@ -229,7 +285,11 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
     optimizer_state = comm.broadcast_object(run.optimizer.state_dict())
     if comm.rank != 0:
         run.optimizer.load_state_dict(optimizer_state)
-    if comm.size > 1:
+    if comm.size == 1:
+        return
+    if run.rank_streams is not None and len(run.rank_streams) == comm.size:
+        _restore_streams(run.model, run.rank_streams[comm.rank])
+    else:
         _rank_streams(comm, run.model)
 
 
@@ -248,15 +308,39 @@ def _rank_streams(comm: Communicator, model: Any) -> None:
         setattr(layer, attr, np.random.Generator(jumped))
 
 
-def end_epoch_together(comm: Communicator, run: Any, finished: bool, epoch: int) -> bool:
-    """Check that the ranks still hold the same weights; True if any rank stops training.
+def _restore_streams(model: Any, states: dict[str, Any]) -> None:
+    """Give each layer generator a new Generator in the saved ``states`` (a new object: the
+    layer may share its generator with fit's, whose stream stays as it is)."""
+    for key, state in states.items():
+        index, attr = key.split(".", 1)
+        layer = model.layers[int(index)]
+        generator = np.random.Generator(type(getattr(layer, attr).bit_generator)())
+        generator.bit_generator.state = state
+        setattr(layer, attr, generator)
 
-    Early stopping decides on the same figures everywhere; a callback may stop one rank alone,
-    and then every rank stops (recorded as a callback's stop).
+
+def end_epoch_together(
+    comm: Communicator, run: Any, finished: bool, epoch: int, checkpoint: Any = None
+) -> bool:
+    """The end of an epoch on every rank; True if any rank stops training.
+
+    Checks that the ranks still hold the same weights (and raises every rank's deferred error,
+    an on_epoch_end callback's, together) and, with ``checkpoint``, gathers every rank's layer
+    generator states (Dropout's) to rank 0, which writes the checkpoint; an error writing it
+    is raised on every rank. Early stopping decides on the same figures everywhere; a
+    callback may stop one rank alone, and then every rank stops (recorded as a callback's
+    stop).
     """
     stop = comm.agree_epoch(run.model.named_params(), finished, f"fit: after epoch {epoch}")
     if stop and not finished:
         run.history.stopped_early, run.history.stop_reason = True, "callback"
+    if checkpoint is not None:
+        states = {k: g.bit_generator.state for k, g in layer_generators(run.model).items()}
+        streams = comm.gather_object(states)
+        with comm.agree(f"fit: writing the checkpoint after epoch {epoch}"):
+            if comm.rank == 0:
+                run.rank_streams = streams
+                save_checkpoint(checkpoint, snapshot(run, epoch))
     return stop
 
 
@@ -264,10 +348,12 @@ def end_epoch_together(comm: Communicator, run: Any, finished: bool, epoch: int)
 def fail_together(comm: Communicator | None) -> Iterator[None]:
     """Let the errors every rank raises together pass; end every rank on any other.
 
-    DivergenceError and DistributedError are raised by every rank at the same point. Anything
-    else (a callback that raised on one rank) would leave the other ranks waiting in their next
-    collective, so the rank prints its traceback to stderr and calls MPI_Abort, which ends every
-    rank with exit status 2.
+    DivergenceError and DistributedError are raised by every rank at the same point, and so
+    is an error deferred to the end of fit (an on_train_end callback's). Errors outside the
+    step (callbacks, validation, checkpoint writing) are deferred to a collective
+    (:meth:`Communicator.defer`); anything still raised on one rank alone (a bug, Ctrl-C)
+    would leave the other ranks waiting in their next collective, so the rank prints its
+    traceback to stderr and calls MPI_Abort, which ends every rank with exit status 2.
     """
     if comm is None or comm.size == 1:
         yield
@@ -279,3 +365,4 @@ def fail_together(comm: Communicator | None) -> Iterator[None]:
     except BaseException as exc:
         comm.abort(exc, 2)
         raise
+    comm.raise_together(None, "fit: at the end")
