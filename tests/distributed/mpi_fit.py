@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softgrad.datasets.shards import read_shard
 from softgrad.errors import SoftgradError
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam
@@ -77,6 +78,10 @@ def _failing_checkpoint(path, ckpt):
 
 
 def run(case: str, comm, out: Path):
+    if case == "raise_in_loading":
+        # each rank reads its shard of a gzipped IDX file cut short: only the last rank fails
+        with comm.agree("reading the training data"):
+            read_shard(out / "x-idx2-ubyte.gz", comm.rank, comm.size)
     dtype = np.float32 if case == "sgd32" else np.float64
     X, y, weight = _data(dtype)
     # "unseeded": fresh entropy on each rank, for the weights and for fit's generator

@@ -9,6 +9,7 @@ hundred float64 roundings over 3-6 epochs, far inside rtol 1e-10. float32 SGD ge
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -188,11 +189,16 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
         ("raise_in_on_train_end", "fit: at the end: rank 1 of 2 failed: RuntimeError"),
         ("raise_in_validation", "fit: validation: rank 1 of 2 failed: RuntimeError"),
         ("raise_in_checkpoint", "OSError: no space left writing checkpoint.npz (on purpose)"),
+        ("raise_in_loading", "reading the training data: rank 1 of 2 failed: DataFormatError"),
     ],
 )
 def test_an_error_outside_the_step_on_one_rank_ends_every_rank_with_one_line(
     tmp_path, case, message
 ):
+    if case == "raise_in_loading":
+        rows = np.arange(20, dtype=np.uint8).reshape(10, 2)
+        header = b"\x00\x00\x08\x02" + np.array(rows.shape, ">u4").tobytes()
+        (tmp_path / "x-idx2-ubyte.gz").write_bytes(gzip.compress(header + rows.tobytes()[:-3]))
     # raised on one rank alone (rank 0 for the checkpoint, which only rank 0 writes), kept
     # until the next collective and raised there on every rank: no MPI_Abort, no traceback
     done = _run(case, tmp_path, 2)
