@@ -31,3 +31,17 @@ def test_projected_speedup_by_hand():
     assert got == pytest.approx(1.909, abs=1e-3)
     # one machine: no communication at all
     assert mpi_scaling.projected_speedup(0.1119, 1024, 1, 10) == 1.0
+
+
+def test_the_cost_model_fit_recovers_its_own_figures():
+    # T(1) = a B P + b with a = 0.2 ns, b = 1.5 ms, for both models at two batches
+    a, b = 0.2e-9, 1.5e-3
+    step_ms = {
+        (hidden, batch): 1e3 * (a * batch * mpi_scaling.n_params(hidden) + b)
+        for hidden in (256, 1024)
+        for batch in (128, 2048)
+    }
+    got_a, got_b = mpi_scaling.fit_cost_model(step_ms)
+    assert got_a == pytest.approx(a, rel=1e-9) and got_b == pytest.approx(b, rel=1e-6)
+    # the fixed part stays on every machine: with b == T(1) nothing divides
+    assert mpi_scaling.projected_speedup(0.01, 256, 8, 100, fixed=0.01) < 1.0
