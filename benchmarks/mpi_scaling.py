@@ -117,10 +117,10 @@ def measure(hidden: int, batch: int, ranks: int, steps: int) -> dict:
     if ranks > 1:
         mpiexec = Path(sys.executable).parent / "mpiexec"
         command = [str(mpiexec) if mpiexec.exists() else "mpiexec", "-n", str(ranks), *command]
-    return json.loads(_run(command, RUN_TIMEOUT_S).strip().splitlines()[-1])
+    return json.loads(run_with_timeout(command, RUN_TIMEOUT_S).strip().splitlines()[-1])
 
 
-def _run(command: list[str], timeout: float) -> str:
+def run_with_timeout(command: list[str], timeout: float) -> str:
     """``command``'s stdout; after ``timeout`` seconds its whole process group (mpiexec and
     every rank it started) is killed and the benchmark stops with the command in its message."""
     proc = subprocess.Popen(
@@ -163,9 +163,11 @@ def gemm_ceiling(seconds: float) -> tuple[float, list[float]]:
     code = GEMM_CODE.format(seconds=seconds)
 
     command = [sys.executable, "-c", code]
-    alone = float(_run(command, seconds + RUN_TIMEOUT_S))
+    alone = float(run_with_timeout(command, seconds + RUN_TIMEOUT_S))
     with ThreadPoolExecutor(2) as pool:  # two processes side by side
-        pair = list(pool.map(lambda _: float(_run(command, seconds + RUN_TIMEOUT_S)), range(2)))
+        pair = list(
+            pool.map(lambda _: float(run_with_timeout(command, seconds + RUN_TIMEOUT_S)), range(2))
+        )
     return alone, pair
 
 

@@ -1,0 +1,123 @@
+"""Peak memory per rank of a 2-rank Fashion-MNIST run, for each way of reading the data.
+
+    python benchmarks/mpi_memory.py     # about 30 s: three mpiexec -n 2 runs, one epoch each
+
+- ``whole``: every rank loads the whole training set (``load_idx``, uint8) and fit converts it
+  to float32: the way ``softgrad train`` reads today.
+- ``map``: every rank memory-maps one float32 .npy of the scaled set (``open_rows``; written
+  once, beforehand, as a user's preprocessing would) and fit gathers its rows of each global
+  batch from the map: the global permutation, equal to one process to float64 rounding.
+- ``shard``: every rank stream-reads only its half of the gzipped IDX file (``read_shard``):
+  what a rank-owned split holds (no fit: fit's global batches need every row).
+
+Each rank reports its peak resident set (``ru_maxrss``: file pages it touched included, though
+the page cache holds them once for both ranks), and at the end its private memory and its
+proportional share (Pss) from /proc/self/smaps_rollup. Every mpiexec run has a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from mpi_scaling import run_with_timeout  # noqa: E402  (the same timeout and process-group kill)
+
+FOLDER = Path("/usr/share/datasets/fashion-mnist")
+IMAGES, LABELS = FOLDER / "train-images-idx3-ubyte.gz", FOLDER / "train-labels-idx1-ubyte.gz"
+TIMEOUT_S = 300
+
+
+def _smaps() -> dict[str, float]:
+    """Private and proportional memory of this process now, MB."""
+    fields = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":", 1)
+        fields[name] = int(value.split()[0]) / 1024
+    private = fields["Private_Clean"] + fields["Private_Dirty"]
+    return {"private_mb": round(private, 1), "pss_mb": round(fields["Pss"], 1)}
+
+
+def worker(mode: str, mapped: str) -> None:
+    from softgrad.datasets import load_idx
+    from softgrad.datasets.shards import open_rows, read_shard
+    from softgrad.nn import CrossEntropyLoss, build_mlp
+    from softgrad.optim import SGD
+    from softgrad.training import fit
+    from softgrad.training.distributed import world
+
+    comm = world()
+    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    y = load_idx(LABELS).astype(np.intp)
+    if mode == "shard":
+        X = read_shard(IMAGES, comm.rank, comm.size)
+    else:
+        if mode == "map":
+            X = open_rows(mapped)
+        else:  # scaled to float32, as the CLI's scaler does
+            X = load_idx(IMAGES).reshape(len(y), -1) / np.float32(255)
+        model = build_mlp(784, [256], 10, rng=0)
+        fit(
+            model,
+            CrossEntropyLoss(),
+            SGD(lr=0.05),
+            X,
+            y,
+            epochs=1,
+            batch_size=512,
+            rng=0,
+            comm=comm,
+        )
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    held = X.nbytes if not isinstance(X, np.memmap) else 0
+    report = {
+        "rank": comm.rank,
+        "imports_mb": round(imports_mb, 1),
+        "peak_rss_mb": round(peak_mb, 1),
+        "rows": len(X),
+        "private_array_mb": round(held / 2**20, 1),
+        **_smaps(),
+    }
+    for line in comm.comm.gather(json.dumps(report), root=0) or []:
+        print(f"{mode}: {line}")
+
+
+def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3])
+        return 0
+    from softgrad.datasets import load_idx
+
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    with tempfile.TemporaryDirectory() as folder:
+        mapped = Path(folder) / "fashion-mnist-train-float32.npy"
+        images = load_idx(IMAGES)
+        out = np.lib.format.open_memmap(mapped, "w+", np.float32, (len(images), 784))
+        out[:] = images.reshape(len(images), -1) / np.float32(255)
+        out.flush()
+        del out, images
+        for mode in ("whole", "map", "shard"):
+            command = [
+                str(mpiexec) if mpiexec.exists() else "mpiexec",
+                "-n",
+                "2",
+                sys.executable,
+                __file__,
+                "--worker",
+                mode,
+                str(mapped),
+            ]
+            print(run_with_timeout(command, TIMEOUT_S).strip(), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    sys.exit(main())
