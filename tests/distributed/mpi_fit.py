@@ -138,9 +138,9 @@ def run(case: str, comm, out: Path):
     if case == "raise_in_checkpoint":
         kwargs["checkpoint"] = out / "checkpoint.npz"
         if comm is not None and comm.rank == 0:  # only rank 0 writes
-            import softgrad.training.sharded
+            import softgrad.training.together
 
-            softgrad.training.sharded.save_checkpoint = _failing_checkpoint
+            softgrad.training.together.save_checkpoint = _failing_checkpoint
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
     generator = kwargs["rng"]
     # where fit's own stream ended, when the script holds it

@@ -225,7 +225,7 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     run.generator.bit_generator.state = ckpt.rng
     for key, generator in layer_generators(run.model).items():
         # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
-        # saved its own stream for that layer: training.sharded gives it back per rank)
+        # saved its own stream for that layer: training.together gives it back per rank)
         if key in ckpt.layer_rngs and generator is not run.generator:
             generator.bit_generator.state = ckpt.layer_rngs[key]
     run.rank_streams = ckpt.rank_layer_rngs

@@ -45,7 +45,7 @@ class Run:
     history: History
     order: Any  # the batch-order policy (softgrad.training.batch_order)
     data_info: dict[str, Any]
-    # every rank's layer generator states from a data-parallel checkpoint (training.sharded)
+    # every rank's layer generator states from a data-parallel checkpoint (training.together)
     rank_streams: list[dict[str, Any]] | None = None
 
 

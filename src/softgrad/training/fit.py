@@ -25,8 +25,8 @@ from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import EpochRunner, Run, train_epoch
 from softgrad.training.history import History
 from softgrad.training.predict import model_mode
-from softgrad.training.sharded import (
-    ShardedRunner,
+from softgrad.training.sharded import ShardedRunner
+from softgrad.training.together import (
     end_epoch_together,
     fail_together,
     shared_generator,

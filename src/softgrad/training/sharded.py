@@ -18,22 +18,18 @@ One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communi
    summed gradient, and the optimizer step, the same on every rank.
 
 With one rank every scale is 1.0 and each figure is the plain loop's, so the result equals the
-plain loop's bit for bit.
+plain loop's bit for bit. What the ranks do around the batches (start, end of epoch,
+checkpoint, failing together) is in :mod:`softgrad.training.together`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-from softgrad.errors import DistributedError, DivergenceError
-from softgrad.nn.layer import as_generator
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.checkpoint import layer_generators, save_checkpoint, snapshot
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch import EpochRunner
@@ -203,16 +199,6 @@ def _gradient_buffers(grads: Any) -> list[np.ndarray]:
     return [flat] if flat is not None else list(grads.values())
 
 
-def shared_generator(comm: Communicator, rng: Any) -> np.random.Generator:
-    """fit's generator from ``rng`` (a Generator, a seed or None), in rank 0's state on every
-    rank. Rank 0 keeps its own untouched."""
-    generator = as_generator(rng, "fit")
-    state = comm.broadcast_object(generator.bit_generator.state)
-    if comm.rank != 0:
-        generator.bit_generator.state = state
-    return generator
-
-
 def sharded_evaluate(
     comm: Communicator, model: Any, X: Any, y: np.ndarray, loss: Any, sample_weight: Any
 ) -> tuple[float, float]:
@@ -260,109 +246,3 @@ class _DeferErrors(CallbackList):
         except Exception as exc:
             self.comm.defer(exc)
             return False
-
-
-def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
-    """Give every rank rank 0's parameters and optimizer state, and each rank its own dropout
-    streams (see :func:`_rank_streams`).
-
-    A run resumed from a checkpoint of the same number of ranks takes each rank's streams back
-    from it (``run.rank_streams``), so it continues as the uninterrupted run would. With a
-    different number of ranks, each rank starts a new stream as a fresh run does, from the
-    restored one (rank 0's): the masks then differ from any uninterrupted run, which could
-    not match anyway since the shards differ. A 1-rank run keeps every object untouched (it
-    is a plain run).
-    """
-    n_train = len(run.train_idx)
-    if min(batch_size, n_train) < comm.size:
-        # a rank without a sample in the first batch would have no gradient to sum
-        raise ValueError(
-            f"fit: batch_size and the training samples must each be at least the number of "
-            f"ranks ({comm.size}); got batch_size={batch_size} and {n_train} samples"
-        )
-    for value in run.model.named_params().values():
-        comm.broadcast_(value)
-    optimizer_state = comm.broadcast_object(run.optimizer.state_dict())
-    if comm.rank != 0:
-        run.optimizer.load_state_dict(optimizer_state)
-    if comm.size == 1:
-        return
-    if run.rank_streams is not None and len(run.rank_streams) == comm.size:
-        _restore_streams(run.model, run.rank_streams[comm.rank])
-    else:
-        _rank_streams(comm, run.model)
-
-
-def _rank_streams(comm: Communicator, model: Any) -> None:
-    """Give each layer's generator (Dropout's) its own stream on each rank.
-
-    The same masks on every shard would correlate them, and a layer sharing fit's generator
-    (build_mlp and the CLI pass one generator to both) would draw from it as many times as its
-    shard has rows, so uneven shards would leave the ranks with different batch orders. Each
-    layer gets a new generator: its current stream jumped rank + 1 times (2**127 draws each).
-    """
-    for key in layer_generators(model):
-        index, attr = key.split(".", 1)
-        layer = model.layers[int(index)]
-        jumped = getattr(layer, attr).bit_generator.jumped(comm.rank + 1)
-        setattr(layer, attr, np.random.Generator(jumped))
-
-
-def _restore_streams(model: Any, states: dict[str, Any]) -> None:
-    """Give each layer generator a new Generator in the saved ``states`` (a new object: the
-    layer may share its generator with fit's, whose stream stays as it is)."""
-    for key, state in states.items():
-        index, attr = key.split(".", 1)
-        layer = model.layers[int(index)]
-        generator = np.random.Generator(type(getattr(layer, attr).bit_generator)())
-        generator.bit_generator.state = state
-        setattr(layer, attr, generator)
-
-
-def end_epoch_together(
-    comm: Communicator, run: Any, finished: bool, epoch: int, checkpoint: Any = None
-) -> bool:
-    """The end of an epoch on every rank; True if any rank stops training.
-
-    Checks that the ranks still hold the same weights (and raises every rank's deferred error,
-    an on_epoch_end callback's, together) and, with ``checkpoint``, gathers every rank's layer
-    generator states (Dropout's) to rank 0, which writes the checkpoint; an error writing it
-    is raised on every rank. Early stopping decides on the same figures everywhere; a
-    callback may stop one rank alone, and then every rank stops (recorded as a callback's
-    stop).
-    """
-    stop = comm.agree_epoch(run.model.named_params(), finished, f"fit: after epoch {epoch}")
-    if stop and not finished:
-        run.history.stopped_early, run.history.stop_reason = True, "callback"
-    if checkpoint is not None:
-        states = {k: g.bit_generator.state for k, g in layer_generators(run.model).items()}
-        streams = comm.gather_object(states)
-        with comm.agree(f"fit: writing the checkpoint after epoch {epoch}"):
-            if comm.rank == 0:
-                run.rank_streams = streams
-                save_checkpoint(checkpoint, snapshot(run, epoch))
-    return stop
-
-
-@contextmanager
-def fail_together(comm: Communicator | None) -> Iterator[None]:
-    """Let the errors every rank raises together pass; end every rank on any other.
-
-    DivergenceError and DistributedError are raised by every rank at the same point, and so
-    is an error deferred to the end of fit (an on_train_end callback's). Errors outside the
-    step (callbacks, validation, checkpoint writing) are deferred to a collective
-    (:meth:`Communicator.defer`); anything still raised on one rank alone (a bug, Ctrl-C)
-    would leave the other ranks waiting in their next collective, so the rank prints its
-    traceback to stderr and calls MPI_Abort, which ends every rank with exit status 2.
-    """
-    if comm is None or comm.size == 1:
-        yield
-        return
-    try:
-        yield
-    except (DivergenceError, DistributedError):
-        raise
-    except BaseException as exc:
-        comm.abort(exc, 2)
-        raise
-    comm.raise_together(None, "fit: at the end")
