@@ -91,6 +91,9 @@ class EpochRunner:
         scikit-learn's ``alpha`` on the weight matrices (parameters named ``W``), or 0.
     """
 
+    # a callback's stop ends the epoch at once; a data-parallel runner shares it first
+    stops_alone = True
+
     def __init__(self, model, loss, optimizer, X, target, sample_weight, batch_size, l2_penalty):
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.X, self.target, self.sample_weight = X, target, sample_weight
@@ -142,9 +145,6 @@ class EpochRunner:
                     break
         result.stopped = self.stop_requested
         return result
-
-    # a callback's stop ends the epoch at once; a data-parallel runner shares it first
-    stops_alone = True
 
     def _batch_step(self) -> Any:
         """The step :meth:`run` takes per batch: ``step(idx, epoch, batch)`` returns the batch's

@@ -50,6 +50,9 @@ class ShardedRunner(EpochRunner):
         (the same on every rank), ``batch_size`` the global batch.
     """
 
+    # a callback's stop on one rank is summed into the next step's status, so all stop together
+    stops_alone = False
+
     def __init__(self, comm: Communicator, *args: Any) -> None:
         super().__init__(*args)
         self.comm = comm
@@ -57,9 +60,6 @@ class ShardedRunner(EpochRunner):
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
         self.class_share = _class_share(self.loss, self.n_outputs)
-
-    # a callback's stop on one rank is summed into the next step's status, so all stop together
-    stops_alone = False
 
     def _batch_step(self) -> Any:
         """EpochRunner.run's step: one global batch, with the collectives (every rank stops
