@@ -38,3 +38,44 @@ def _agree(actual, expected, n_ops, what="result", magnitude=1.0):
 def agree():
     """``agree(actual, expected, n_ops, what)``: see :func:`_agree`."""
     return _agree
+
+
+@pytest.fixture
+def numpy_lane(monkeypatch):
+    """The NumPy lane for everything that reaches the kernels through ``get_ops()``
+    (``softgrad.functional``, the optimizers), whatever the default or SOFTGRAD_KERNELS says:
+    a test comparing the Numba lane with the NumPy lane calls NumbaOps directly and the NumPy
+    lane through the public functions, so it compares both lanes on every run."""
+    from softgrad.kernels import registry
+    from softgrad.kernels.numpy_ops import NumpyOps
+
+    monkeypatch.setattr(registry, "_active", {"ops": NumpyOps()})
+    assert registry.get_ops().name == "numpy"
+
+
+def _run_python(code: str, cwd=None, **env: str):
+    """Run ``code`` in a fresh interpreter on this tree's sources, with SOFTGRAD_KERNELS and
+    Numba's threading and cache settings of the test process removed (the child chooses its
+    own, from ``env``)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    unset = ("SOFTGRAD_KERNELS", "NUMBA_THREADING_LAYER", "NUMBA_CACHE_DIR")
+    environ = {k: v for k, v in os.environ.items() if k not in unset}
+    environ.update(PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"), **env)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=environ,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def fresh_python():
+    """``fresh_python(code, cwd=None, **env)``: see :func:`_run_python`."""
+    return _run_python

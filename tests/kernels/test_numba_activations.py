@@ -13,6 +13,8 @@ from softgrad.kernels import numba_activations
 from softgrad.kernels.numba_ops import NumbaOps
 
 OPS = NumbaOps()
+# the NumPy side of every comparison runs on the NumPy lane, whatever the default
+pytestmark = pytest.mark.usefixtures("numpy_lane")
 DTYPES = [np.float32, np.float64]
 # (N, H): serial and threaded loops, the training step's 128 x 100 hidden layer
 SHAPES = [(0, 100), (1, 1), (5, 3), (128, 100), (512, 256)]

@@ -12,6 +12,8 @@ from softgrad.kernels.numba_ops import NumbaOps
 from softgrad.preprocessing import Scaler
 
 OPS = NumbaOps()
+# the NumPy side of every comparison runs on the NumPy lane, whatever the default
+pytestmark = pytest.mark.usefixtures("numpy_lane")
 # (rows gathered, features): serial and threaded loops, the training step's 128 x 784
 SHAPES = [(0, 784), (1, 3), (7, 5), (128, 784)]
 

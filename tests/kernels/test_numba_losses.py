@@ -13,6 +13,8 @@ from softgrad.kernels import numba_losses
 from softgrad.kernels.numba_ops import NumbaOps
 
 OPS = NumbaOps()
+# the NumPy side of every comparison runs on the NumPy lane, whatever the default
+pytestmark = pytest.mark.usefixtures("numpy_lane")
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1), (1, 10), (128, 10), (1000, 37)]
 # roundings: exp, the row sum (accumulated in float64 here, in the dtype by NumPy: about

@@ -1,27 +1,12 @@
-"""Choosing the Numba lane: explicit, never silent, and Numba is imported only when chosen."""
+"""Choosing the Numba lane: explicit, never silent, and Numba is imported only at the first
+kernel call of a process that uses it (tests/kernels/test_registry_default.py: the default and
+its fallback)."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from softgrad.kernels import registry
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def _python(code: str, **env: str) -> subprocess.CompletedProcess:
-    # the test process's own choice of lane does not leak into the child
-    environ = {k: v for k, v in os.environ.items() if k != "SOFTGRAD_KERNELS"}
-    environ.update(PYTHONPATH=SRC, **env)
-    return subprocess.run(
-        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120
-    )
-
 
 # makes "import numba" fail as it does where Numba is not installed
 _NO_NUMBA = "import sys; sys.modules['numba'] = None\n"
@@ -32,6 +17,7 @@ _NO_NUMBA = "import sys; sys.modules['numba'] = None\n"
     [
         "import softgrad",
         "import softgrad; softgrad.set_kernels('numpy')",
+        "import os; os.environ['SOFTGRAD_KERNELS'] = 'numpy'\n"
         "import softgrad.kernels; softgrad.kernels.get_ops()",
         "from softgrad.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
         "from softgrad.cli import main\ntry:\n    main(['train', '--help'])\nexcept SystemExit:\n"
@@ -40,13 +26,13 @@ _NO_NUMBA = "import sys; sys.modules['numba'] = None\n"
     ids=[
         "import softgrad",
         "softgrad.set_kernels('numpy')",
-        "the default lane",
+        "SOFTGRAD_KERNELS=numpy",
         "softgrad --help",
         "softgrad train --help",
     ],
 )
-def test_numba_is_not_imported_unless_chosen(code):
-    done = _python(code + "\nimport sys\nprint('numba' in sys.modules)")
+def test_numba_is_not_imported_unless_chosen(code, fresh_python):
+    done = fresh_python(code + "\nimport sys\nprint('numba' in sys.modules)")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False", done.stdout
 
@@ -65,17 +51,19 @@ def test_set_kernels_is_a_top_level_name():
     assert softgrad.set_kernels is registry.set_kernels
 
 
-def test_the_environment_variable_chooses_the_numba_lane():
+def test_the_environment_variable_chooses_the_numba_lane(fresh_python):
     pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
-    done = _python(
+    done = fresh_python(
         "from softgrad.kernels import get_ops; print(get_ops().name)", SOFTGRAD_KERNELS="numba"
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "numba"
 
 
-def test_without_numba_choosing_it_says_why_in_one_error():
-    done = _python(_NO_NUMBA + "from softgrad.kernels import set_kernels\nset_kernels('numba')")
+def test_without_numba_choosing_it_says_why_in_one_error(fresh_python):
+    done = fresh_python(
+        _NO_NUMBA + "from softgrad.kernels import set_kernels\nset_kernels('numba')"
+    )
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
     error = "softgrad.errors.MissingDependencyError: set_kernels: the 'numba' kernels need numba"
@@ -83,17 +71,8 @@ def test_without_numba_choosing_it_says_why_in_one_error():
     assert "pip install numba" in last and "set_kernels('numpy')" in last
 
 
-def test_without_numba_a_numba_default_falls_back_to_numpy():
-    done = _python(
-        _NO_NUMBA + "from softgrad.kernels import registry\nregistry.DEFAULT = 'numba'\n"
-        "print(registry.get_ops().name)"
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "numpy"
-
-
-def test_without_numba_an_explicit_environment_choice_is_an_error():
-    done = _python(
+def test_without_numba_an_explicit_environment_choice_is_an_error(fresh_python):
+    done = fresh_python(
         _NO_NUMBA + "from softgrad.kernels import get_ops\nget_ops()", SOFTGRAD_KERNELS="numba"
     )
     assert done.returncode != 0

@@ -15,6 +15,8 @@ from softgrad.kernels.numba_updates import PARALLEL_MIN
 from softgrad.optim import SGD, Adam, AdamW
 
 OPS = NumbaOps()
+# the NumPy side of every comparison runs on the NumPy lane, whatever the default
+pytestmark = pytest.mark.usefixtures("numpy_lane")
 DTYPES = [np.float32, np.float64]
 # serial and threaded loops, and the 784-100-10 network's 79,510 parameters
 SIZES = [0, 1, 100, PARALLEL_MIN - 1, PARALLEL_MIN, 79_510]

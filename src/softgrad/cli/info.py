@@ -1,8 +1,9 @@
 """``softgrad info``: what this installation computes with (versions, BLAS, kernel lane, threads).
 
-The lane shown is the one a command would use here: ``SOFTGRAD_KERNELS`` or the default. Numba
-is imported only when that lane is Numba's; otherwise its installed version is read from the
-package metadata, without importing it.
+The lane shown is the one a command would use here: ``SOFTGRAD_KERNELS`` or the default
+(Numba's), with the reason when the default could not be imported and the NumPy lane runs
+instead. Numba is imported only when that lane is Numba's; otherwise its installed version is
+read from the package metadata, without importing it.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"python    {info['python']}")
     print(f"numpy     {info['numpy']}")
     print(f"blas      {_describe(blas)}")
-    print(f"kernels   {_describe(kernels)}")
-    if kernels["name"] != "numba":
+    print(f"kernels   {_describe({k: v for k, v in kernels.items() if k != 'fallback'})}")
+    if kernels["fallback"]:
+        print(f"note      {kernels['fallback']}")
+    elif kernels["name"] != "numba":
         numba = info["numba"]
         print(f"numba     {f'{numba} (installed, not in use)' if numba else 'not installed'}")
     return 0
@@ -51,13 +54,14 @@ def run(args: argparse.Namespace) -> int:
 
 def collect() -> dict[str, Any]:
     """Everything ``softgrad info`` shows, as a JSON-safe dict."""
-    from softgrad.kernels import get_ops
+    from softgrad.kernels import get_ops, registry
 
     ops = get_ops()
     kernels = {"name": ops.name}
     describe = getattr(ops, "describe", None)
     if describe is not None:
         kernels.update(describe())
+    kernels["fallback"] = registry.fallback()
     return {
         "softgrad": __version__,
         "python": f"{platform.python_version()} ({platform.python_implementation()}, "

@@ -322,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, comm: Any) -> int:
+    from softgrad.kernels import get_ops, registry
     from softgrad.model import Model
     from softgrad.nn import CrossEntropyLoss
     from softgrad.training import evaluate
@@ -338,6 +339,9 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         data = _load(args, settings)
         settings, validation_note = _validation(args, settings, data)
     ranks.announce(comm, settings["batch_size"])
+    get_ops()  # the kernel lane is chosen here; a fallback from the default is never silent
+    if ranks.speaks(comm) and registry.fallback() is not None:
+        print(f"softgrad: note: {registry.fallback()}", file=sys.stderr)
     scaler = data.fit_scaler()
     network, history, seconds, progress = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from softgrad.kernels.numba_threads import parallel_kernel
 from softgrad.kernels.numba_updates import PARALLEL_MIN
 
 __all__ = ["ACTIVATIONS", "activation_backward", "bias_activation"]
@@ -36,7 +37,7 @@ ACTIVATIONS = {
 }
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def bias_activation(y, b, kind):
     """``y[n, h] = f(y[n, h] + b[h])`` in place.
 
@@ -80,7 +81,7 @@ def _bias_activation_row(row, b, kind):
             row[h] = one - s if x >= 0 else s
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def activation_backward(y, grad_y, kind, out):
     """``out = grad_y * f'(y)``, ``f'`` taken from the output ``y``.
 

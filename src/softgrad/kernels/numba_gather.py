@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from numba import njit, prange
 
+from softgrad.kernels.numba_threads import parallel_kernel
 from softgrad.kernels.numba_updates import PARALLEL_MIN
 
 __all__ = ["gather_rows", "gather_rows_scaled"]
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def gather_rows(x, idx, out):
     """``out[i, :] = x[clip(idx[i]), :]``.
 
@@ -39,7 +40,7 @@ def gather_rows(x, idx, out):
             out[i, :] = x[_clip(idx[i], n_rows), :]
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def gather_rows_scaled(x, idx, offset, scale, out):
     """``out[i, d] = (x[clip(idx[i]), d] - offset[d]) * scale[d]``, in out's dtype.
 

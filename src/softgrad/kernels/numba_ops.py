@@ -17,7 +17,13 @@ import math
 import numba
 import numpy as np
 
-from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
+from softgrad.kernels import (
+    numba_activations,
+    numba_gather,
+    numba_losses,
+    numba_threads,
+    numba_updates,
+)
 from softgrad.kernels.losses import SoftmaxCE
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.updates import adam_scalars
@@ -32,13 +38,13 @@ class NumbaOps(NumpyOps):
 
     @staticmethod
     def describe() -> dict[str, object]:
-        """What this lane runs on: Numba's version, thread count and threading layer (the one
-        in use once a threaded kernel has run, else the configured choice)."""
-        try:
-            layer = numba.threading_layer()
-        except ValueError:  # no threaded kernel has run in this process yet
-            layer = f"{numba.config.THREADING_LAYER}, picked at the first threaded kernel"
-        return {"numba": numba.__version__, "threads": numba.get_num_threads(), "layer": layer}
+        """What this lane runs on: Numba's version, its thread count and its threading layer
+        (:mod:`softgrad.kernels.numba_threads` chooses it)."""
+        return {
+            "numba": numba.__version__,
+            "threads": numba.get_num_threads(),
+            "layer": numba_threads.threading_layer(),
+        }
 
     def sgd_update(
         self,

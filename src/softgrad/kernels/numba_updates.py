@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from softgrad.kernels.numba_threads import parallel_kernel
+
 __all__ = ["PARALLEL_MIN", "adam", "sgd"]
 
 # below this many elements a loop stays on the calling thread (measured here, 2 cores: waking
@@ -27,7 +29,7 @@ __all__ = ["PARALLEL_MIN", "adam", "sgd"]
 PARALLEL_MIN = 8192
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, first):
     """SGD in one pass: ``g = grad + weight_decay * W``, then torch's rule::
 
@@ -86,7 +88,7 @@ def _sgd_one(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_veloc
             param[i] = param[i] + (-lr) * b
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel
 def adam(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shrink):
     """Adam in one pass, on moments stored without their ``(1 - beta)`` factors::
 

@@ -2,10 +2,12 @@
 
 The choice is ``set_kernels(name)`` or, read once at the first :func:`get_ops`, the environment
 variable ``SOFTGRAD_KERNELS``. Nothing else (the CPU, the BLAS found, the interpreter) changes it.
-Without either, ``DEFAULT`` runs; if the default cannot be imported (the "numba" lane where
-Numba is not installed) the "numpy" lane runs instead. A lane chosen explicitly that cannot be
-imported is an error that says why. The Numba lane is imported only when chosen: ``import
-softgrad`` never imports Numba.
+Without either, ``DEFAULT`` ("numba", a dependency of the default install) runs. Where it
+cannot be imported (Numba missing, or broken for this NumPy) the "numpy" lane runs instead, and
+says so: :func:`fallback` gives the reason, ``softgrad info`` shows it, ``softgrad train`` notes it
+once, and a model file's metadata records the lane that actually ran. A lane chosen explicitly
+that cannot be imported is an error that says why. A lane is imported at the first
+:func:`get_ops` (the first kernel call), never by ``import softgrad`` or ``softgrad --help``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 
 from softgrad.errors import MissingDependencyError
 
-__all__ = ["KERNELS", "get_ops", "set_kernels"]
+__all__ = ["DEFAULT", "KERNELS", "fallback", "get_ops", "set_kernels"]
 
 # name -> "module:class" of each implementation of the seam
 KERNELS = {
@@ -24,7 +26,7 @@ KERNELS = {
 }
 
 # the lane used when neither set_kernels nor SOFTGRAD_KERNELS chooses one
-DEFAULT = "numpy"
+DEFAULT = "numba"
 
 # what each lane needs beyond NumPy (imported only when the lane is chosen)
 _REQUIRES = {"numba": "numba"}
@@ -51,9 +53,12 @@ def set_kernels(name: str) -> object:
 
     Examples
     --------
-    >>> from softgrad.kernels import set_kernels
+    >>> from softgrad.kernels import get_ops, set_kernels
+    >>> in_use = get_ops().name
     >>> set_kernels("numpy").name
     'numpy'
+    >>> set_kernels(in_use).name == in_use  # back to the lane in use before
+    True
     """
     if not isinstance(name, str) or name not in KERNELS:
         raise ValueError(
@@ -70,6 +75,7 @@ def set_kernels(name: str) -> object:
             ) from exc
     module, cls = KERNELS[name].split(":")
     ops = getattr(importlib.import_module(module), cls)()
+    _active.clear()  # a choice made now replaces any earlier one, and its fallback
     _active["ops"] = ops
     return ops
 
@@ -83,10 +89,31 @@ def get_ops() -> object:
     if name is None:
         try:
             return set_kernels(DEFAULT)
-        except MissingDependencyError:
-            return set_kernels("numpy")  # the default's package is missing (module docstring)
+        except MissingDependencyError as exc:  # the default's package is missing
+            ops = set_kernels("numpy")
+            _active["fallback"] = (
+                f"the default {DEFAULT!r} kernels cannot run here ({exc.__cause__}); the "
+                f"'numpy' kernels run instead (pip install {_REQUIRES[DEFAULT]}, or set "
+                "SOFTGRAD_KERNELS=numpy to choose them)"
+            )
+            return ops
     if name not in KERNELS:
         raise ValueError(
             f"SOFTGRAD_KERNELS must be one of {', '.join(map(repr, KERNELS))}; got {name!r}"
         )
     return set_kernels(name)
+
+
+def fallback() -> str | None:
+    """Why the default lane is not the one in use (its package cannot be imported), or None.
+
+    Set by the :func:`get_ops` call that fell back; cleared by an explicit :func:`set_kernels`.
+
+    Examples
+    --------
+    >>> from softgrad.kernels import get_ops, registry
+    >>> reason = registry.fallback()  # None here unless Numba cannot be imported
+    >>> reason is None or reason.startswith("the default 'numba' kernels cannot run here")
+    True
+    """
+    return _active.get("fallback")  # type: ignore[return-value]

@@ -1,0 +1,104 @@
+"""How the Numba lane runs its threads: the threading layer, and one parallel launch at a time.
+
+Numba runs a ``prange`` loop on a *threading layer* it loads at the first parallel launch.
+This module chooses it explicitly, ``LAYER = "workqueue"`` (Numba's own, bundled with every
+wheel), unless the user set ``NUMBA_THREADING_LAYER``, which then wins. Measured here
+(2 cores, float32 Adam on 80k parameters interleaved with a (128, 784) x (784, 100) GEMM, two
+busy-loop processes as background load; docs/architecture.md has the table):
+
+- ``omp`` (Numba's default where TBB is absent; GNU OpenMP) spins its threads while they wait,
+  and on a loaded machine a spinning thread holds the core another needs: 20 ms median per
+  update, against about 90 us with ``workqueue``, whose threads sleep.
+- ``omp`` with ``OMP_WAIT_POLICY=PASSIVE`` is as robust and a little faster (about 50 us), but
+  it needs the variable set before libgomp loads (a process-wide setting that would also change
+  PyTorch's and scikit-learn's OpenMP), and GNU OpenMP is not fork-safe: a child forked after a
+  parallel launch aborts at its own first launch.
+- ``tbb`` (thread- and fork-safe) needs the ``tbb`` package, one more binary dependency.
+
+``workqueue`` is fork-safe but not thread-safe: two Python threads launching parallel kernels
+at once abort the process. :func:`parallel_kernel` therefore compiles a kernel
+(``njit(cache=True, parallel=True)``) and calls it under one process-wide lock, so kernels from
+concurrent threads (a threaded dask worker or joblib backend fitting estimators) take turns.
+The lock costs well under a microsecond against kernels of tens.
+
+Kernels compile once: ``cache=True`` stores the machine code beside the source (``__pycache__``),
+or, where the install is not writable, in the user's cache folder (Numba's own fallback); a
+``NUMBA_CACHE_DIR`` the user sets wins. Where neither is writable (a read-only install and
+home), Numba refuses to define a cached kernel at all, so :func:`_cache_fallback` then points it
+at a folder in the system's temporary directory.
+
+Importing this module imports Numba; only the Numba lane imports it. The kernel modules
+import it (for :func:`parallel_kernel`) before they define a kernel, so the layer and the cache
+folder are settled first.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+
+__all__ = ["LAYER", "parallel_kernel", "threading_layer"]
+
+# the threading layer the Numba lane uses unless NUMBA_THREADING_LAYER says otherwise
+LAYER = "workqueue"
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    # before any parallel launch: Numba loads its layer at the first one, and only then
+    numba.config.THREADING_LAYER = LAYER
+
+# held around every parallel launch: the workqueue layer must not be entered by two threads
+_LAUNCH = threading.Lock()
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (made if missing), as Numba checks it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _cache_fallback() -> None:
+    """Point Numba's cache at the temporary directory when neither the source's
+    ``__pycache__`` nor the user's cache folder can be written (module docstring)."""
+    if numba.config.CACHE_DIR:  # NUMBA_CACHE_DIR is set: the user's choice
+        return
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "numba"
+    if _writable(Path(__file__).parent / "__pycache__") or _writable(user_cache):
+        return
+    numba.config.CACHE_DIR = str(Path(tempfile.gettempdir()) / f"softgrad-numba-{os.getuid()}")
+
+
+_cache_fallback()
+
+
+def parallel_kernel(fn: Callable) -> Callable:
+    """``fn`` compiled with ``numba.njit(cache=True, parallel=True)``, called under the launch
+    lock (module docstring). The compiled dispatcher is the wrapper's ``dispatcher``
+    attribute (its ``stats`` count cache hits and misses)."""
+    dispatcher = numba.njit(cache=True, parallel=True)(fn)
+
+    @functools.wraps(fn)
+    def launch(*args):
+        with _LAUNCH:
+            return dispatcher(*args)
+
+    launch.dispatcher = dispatcher
+    return launch
+
+
+def threading_layer() -> str:
+    """The layer in use once a parallel kernel has run in this process, else the one chosen
+    (``NUMBA_THREADING_LAYER`` or ``LAYER``), which the first launch loads."""
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process yet
+        return str(numba.config.THREADING_LAYER)
