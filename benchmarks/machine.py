@@ -1,4 +1,5 @@
-"""What machine and libraries a benchmark ran on: CPU, cores, NumPy's BLAS, thread counts."""
+"""What machine and libraries a benchmark ran on: CPU, cores, NumPy's BLAS, softgrad's kernel lane,
+thread counts."""
 
 from __future__ import annotations
 
@@ -52,6 +53,23 @@ def load_average() -> str:
         return "n/a"
 
 
+def kernels() -> str:
+    """softgrad's kernel lane as this run uses it: its name, and for Numba's lane the version,
+    threading layer and thread count (a NumPy lane reached by fallback says why)."""
+    try:
+        from softgrad.kernels import get_ops, registry
+    except ImportError:
+        return "softgrad not importable"
+    ops = get_ops()
+    facts = ops.describe() if hasattr(ops, "describe") else {}
+    text = ops.name
+    if facts:
+        text += f" (numba {facts['numba']}, {facts['layer']} layer, {facts['threads']} threads)"
+    if registry.fallback():
+        text += f"; {registry.fallback()}"
+    return text
+
+
 def describe() -> dict:
     """A JSON-safe description of the machine and library versions."""
     import numpy as np
@@ -72,6 +90,7 @@ def describe() -> dict:
             f"{blas.get('architecture', '?')}, {blas.get('num_threads', '?')} threads"
         ),
         "blas_threads": blas_threads(),
+        "kernels": kernels(),
         "torch": _version("torch"),
         "scikit-learn": _version("scikit-learn"),
         "onnxruntime": _version("onnxruntime"),

@@ -221,7 +221,8 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         + (" (quick smoke run: too few epochs for stable figures)" if args.quick else ""),
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
-        f"NumPy {info['numpy']} with {info['blas']}; PyTorch {info['torch']} "
+        f"NumPy {info['numpy']} with {info['blas']}; softgrad kernels: {info['kernels']}; "
+        f"PyTorch {info['torch']} "
         f"({machine.blas_threads()} threads, set to NumPy's BLAS count); scikit-learn "
         f"{info['scikit-learn']}; ONNX Runtime {info['onnxruntime']}; OPENBLAS_CORETYPE / "
         f"OPENBLAS_L2_SIZE: {info['openblas_env']}. Load average at start "

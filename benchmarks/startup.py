@@ -1,0 +1,84 @@
+"""Cold and warm start: `import softgrad`, `softgrad --help` and `softgrad train` (digits).
+
+    python benchmarks/startup.py            # 3 runs of each, medians
+    python benchmarks/startup.py --quick    # 1 run of each
+
+Every figure is the wall time of a fresh interpreter (`python -c ...` / `python -m softgrad ...`),
+so it includes Python's own start. *Cold* means an empty Numba cache: NUMBA_CACHE_DIR points at
+a new temporary folder, so every kernel the command calls compiles (the first run after an
+install or an upgrade). *Warm* reuses that folder, so the kernels load from the disk cache (every
+later run). The NumPy lane (SOFTGRAD_KERNELS=numpy) is the reference with nothing to compile;
+`import softgrad` and `softgrad --help` never import Numba, so they have no cold case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import machine
+
+# (label, arguments after the interpreter, lanes to run it on, whether a cold start exists)
+COMMANDS = [
+    ("import softgrad", ["-c", "import softgrad"], ["default"], False),
+    ("softgrad --help", ["-m", "softgrad", "--help"], ["default"], False),
+    ("softgrad train", ["-m", "softgrad", "train", "--out", "model.npz"], ["numba", "numpy"], True),
+]
+
+
+def wall_time(argv: list[str], env: dict[str, str], cwd: str) -> float:
+    """Seconds from starting ``python argv`` to its exit (it must succeed)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *argv], env=env, cwd=cwd, capture_output=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"startup: {' '.join(argv)} failed:\n{done.stderr.decode()}")
+    return seconds
+
+
+def measure(argv: list[str], lane: str, cold: bool, repeats: int) -> tuple[float | None, float]:
+    """(cold, warm) median seconds of ``argv`` on ``lane``; cold is None where nothing compiles."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SOFTGRAD_KERNELS", "NUMBA_CACHE_DIR")}
+    if lane != "default":
+        env["SOFTGRAD_KERNELS"] = lane
+    colds, warms = [], []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as work:
+            env["NUMBA_CACHE_DIR"] = cache  # empty: the first run compiles, the next loads
+            first = wall_time(argv, env, work)
+            if cold:
+                colds.append(first)
+                warms.append(wall_time(argv, env, work))
+            else:
+                warms.append(first)
+    return (statistics.median(colds) if colds else None), statistics.median(warms)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one run of each instead of three")
+    args = parser.parse_args(argv)
+    repeats = 1 if args.quick else 3
+    print(f"load average at start: {machine.load_average()}; {repeats} run(s) each, medians")
+    rows = []
+    for label, command, lanes, cold in COMMANDS:
+        for lane in lanes:
+            rows.append((label, lane, *measure(command, lane, cold and lane == "numba", repeats)))
+    print("\n| command | lane | cold start (s) | warm start (s) |\n|---|---|---|---|")
+    for label, lane, cold_s, warm_s in rows:
+        cold_text = f"{cold_s:.2f}" if cold_s is not None else "-"
+        print(f"| `{label}` | {lane} | {cold_text} | {warm_s:.2f} |")
+    print(f"\nload average at end: {machine.load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
