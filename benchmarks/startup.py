@@ -8,12 +8,15 @@ so it includes Python's own start. *Cold* means an empty Numba cache: NUMBA_CACH
 a new temporary folder, so every kernel the command calls compiles (the first run after an
 install or an upgrade). *Warm* reuses that folder, so the kernels load from the disk cache (every
 later run). The NumPy lane (SOFTGRAD_KERNELS=numpy) is the reference with nothing to compile;
-`import softgrad` and `softgrad --help` never import Numba, so they have no cold case.
+`import softgrad` and `softgrad --help` never import Numba, so they have no cold case. For
+`softgrad train` the table also gives the time inside `fit` (from `--json`'s time_s), where the
+kernels compile (cold) or load from the cache (warm) at their first call.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -30,22 +33,37 @@ import machine
 COMMANDS = [
     ("import softgrad", ["-c", "import softgrad"], ["default"], False),
     ("softgrad --help", ["-m", "softgrad", "--help"], ["default"], False),
-    ("softgrad train", ["-m", "softgrad", "train", "--out", "model.npz"], ["numba", "numpy"], True),
+    (
+        "softgrad train",
+        ["-m", "softgrad", "train", "--out", "model.npz", "--json"],
+        ["numba", "numpy"],
+        True,
+    ),
 ]
 
 
-def wall_time(argv: list[str], env: dict[str, str], cwd: str) -> float:
-    """Seconds from starting ``python argv`` to its exit (it must succeed)."""
+def wall_time(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, float | None]:
+    """Seconds from starting ``python argv`` to its exit (it must succeed), and the seconds
+    inside ``fit`` when the command prints ``--json`` with time_s (else None)."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, *argv], env=env, cwd=cwd, capture_output=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"startup: {' '.join(argv)} failed:\n{done.stderr.decode()}")
-    return seconds
+    fit = json.loads(done.stdout)["time_s"] if "--json" in argv else None
+    return seconds, fit
 
 
-def measure(argv: list[str], lane: str, cold: bool, repeats: int) -> tuple[float | None, float]:
-    """(cold, warm) median seconds of ``argv`` on ``lane``; cold is None where nothing compiles."""
+def _median(runs: list[tuple[float, float | None]]) -> tuple[float, float | None] | None:
+    if not runs:
+        return None
+    fits = [fit for _, fit in runs if fit is not None]
+    return statistics.median(w for w, _ in runs), (statistics.median(fits) if fits else None)
+
+
+def measure(argv: list[str], lane: str, cold: bool, repeats: int):
+    """(cold, warm) medians of (wall seconds, seconds in fit) of ``argv`` on ``lane``; cold is
+    None where nothing compiles."""
     env = {k: v for k, v in os.environ.items() if k not in ("SOFTGRAD_KERNELS", "NUMBA_CACHE_DIR")}
     if lane != "default":
         env["SOFTGRAD_KERNELS"] = lane
@@ -59,7 +77,15 @@ def measure(argv: list[str], lane: str, cold: bool, repeats: int) -> tuple[float
                 warms.append(wall_time(argv, env, work))
             else:
                 warms.append(first)
-    return (statistics.median(colds) if colds else None), statistics.median(warms)
+    return _median(colds), _median(warms)
+
+
+def _cell(figures: tuple[float, float | None] | None) -> str:
+    """``wall`` or ``wall (fit)`` seconds; ``-`` where there is no such run."""
+    if figures is None:
+        return "-"
+    wall, fit = figures
+    return f"{wall:.2f}" + (f" ({fit:.2f})" if fit is not None else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, command, lanes, cold in COMMANDS:
         for lane in lanes:
             rows.append((label, lane, *measure(command, lane, cold and lane == "numba", repeats)))
-    print("\n| command | lane | cold start (s) | warm start (s) |\n|---|---|---|---|")
-    for label, lane, cold_s, warm_s in rows:
-        cold_text = f"{cold_s:.2f}" if cold_s is not None else "-"
-        print(f"| `{label}` | {lane} | {cold_text} | {warm_s:.2f} |")
+    print("\n| command | lane | cold start, s (in fit) | warm start, s (in fit) |")
+    print("|---|---|---|---|")
+    for label, lane, cold, warm in rows:
+        print(f"| `{label}` | {lane} | {_cell(cold)} | {_cell(warm)} |")
     print(f"\nload average at end: {machine.load_average()}")
     return 0
 

@@ -34,10 +34,10 @@ def gather_rows(x, idx, out):
     n_rows = x.shape[0]
     if out.size < PARALLEL_MIN:
         for i in range(idx.shape[0]):
-            out[i, :] = x[_clip(idx[i], n_rows), :]
+            _copy_row(x, _clip(idx[i], n_rows), out, i)
     else:
         for i in prange(idx.shape[0]):
-            out[i, :] = x[_clip(idx[i], n_rows), :]
+            _copy_row(x, _clip(idx[i], n_rows), out, i)
 
 
 @parallel_kernel
@@ -66,6 +66,15 @@ def gather_rows_scaled(x, idx, offset, scale, out):
 @njit(inline="always")
 def _clip(i, n_rows):
     return min(max(i, 0), n_rows - 1)
+
+
+@njit(inline="always")
+def _copy_row(x, row, out, i):
+    # a scalar loop: under parallel=True a slice assignment (out[i, :] = x[row, :]) becomes a
+    # parallel loop of its own, launched once per row even on the serial branch (4.6 ms for a
+    # 32 x 64 batch under load, against 2 us)
+    for d in range(out.shape[1]):
+        out[i, d] = x[row, d]
 
 
 @njit(inline="always")
