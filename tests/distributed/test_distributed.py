@@ -4,6 +4,7 @@ shard arithmetic, and the communicator over stand-ins for mpi4py (no MPI needed)
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from softgrad.training.distributed import (
     import_mpi,
     launcher_ranks,
     one_blas_thread,
+    one_kernel_thread,
     shard_bounds,
     world,
 )
@@ -114,6 +116,36 @@ def test_one_blas_thread_unless_the_user_chose_a_count():
         assert one_blas_thread({}) is True
         blas = [info for info in threadpool_info() if info["user_api"] == "blas"]
         assert blas and all(info["num_threads"] == 1 for info in blas)
+
+
+def test_one_kernel_thread_unless_the_user_chose_a_count(monkeypatch):
+    assert one_kernel_thread({"NUMBA_NUM_THREADS": "2"}) is False
+    monkeypatch.delitem(sys.modules, "numba", raising=False)  # as before Numba's import
+    environ = {}
+    assert one_kernel_thread(environ) is True
+    assert environ == {"NUMBA_NUM_THREADS": "1"}
+
+
+def test_one_kernel_thread_after_numba_is_imported_limits_its_pool():
+    # a fresh process: numba imported first, then the limit, then a parallel kernel runs on it
+    code = (
+        "import numba, numpy as np\n"
+        "from softgrad.training.distributed import one_kernel_thread\n"
+        "assert one_kernel_thread({}) is True\n"
+        "from softgrad.kernels import set_kernels\n"
+        "ops = set_kernels('numba')\n"
+        "p = np.ones(100_000, np.float32); g = np.ones_like(p)\n"
+        "ops.sgd_update(p, g, None, [], lr=0.1, momentum=0.0, nesterov=False,\n"
+        "               weight_decay=0.0, lr_in_velocity=False, first_step=True)\n"
+        "print(numba.get_num_threads())\n"
+    )
+    pytest.importorskip("numba")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
 
 
 def test_world_without_mpi4py_names_the_extra(monkeypatch):

@@ -2,7 +2,8 @@
 
 The launcher is detected from the environment before mpi4py is imported
 (:func:`softgrad.training.distributed.world`), so a plain run never initialises MPI. Under a
-launcher each rank uses one BLAS thread unless the user set a count, and:
+launcher each rank uses one BLAS thread and one Numba kernel thread unless the user set a
+count, and:
 
 - every rank checks the options and loads the data; an error on any rank ends every rank
   (:func:`together`) before training starts;
@@ -28,7 +29,13 @@ from softgrad.cli.errors import (
     report,
 )
 from softgrad.errors import DistributedError
-from softgrad.training.distributed import Communicator, launcher_ranks, one_blas_thread, world
+from softgrad.training.distributed import (
+    Communicator,
+    launcher_ranks,
+    one_blas_thread,
+    one_kernel_thread,
+    world,
+)
 
 
 def refuse_ranks(command: str) -> None:
@@ -43,10 +50,12 @@ def refuse_ranks(command: str) -> None:
 
 
 def start() -> Communicator | None:
-    """The world communicator under an MPI launcher (one BLAS thread per rank), else None."""
+    """The world communicator under an MPI launcher (one BLAS thread and one kernel thread per
+    rank, unless the user chose counts), else None."""
     comm = world()
     if comm is not None:
         one_blas_thread()
+        one_kernel_thread()
     return comm
 
 

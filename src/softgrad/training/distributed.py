@@ -27,7 +27,7 @@ import hashlib
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -41,6 +41,7 @@ __all__ = [
     "launcher_rank",
     "launcher_ranks",
     "one_blas_thread",
+    "one_kernel_thread",
     "shard_bounds",
     "world",
 ]
@@ -142,6 +143,26 @@ def one_blas_thread(environ: Mapping[str, str] | None = None) -> bool:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+    return True
+
+
+def one_kernel_thread(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Run the Numba lane's parallel kernels on one thread in this process, unless the user set
+    ``NUMBA_NUM_THREADS``; True if limited.
+
+    The rule of :func:`one_blas_thread` for the other thread pool a rank has: two ranks whose
+    kernels each start two threads on two cores fight over them. Before Numba is imported the
+    limit goes through ``NUMBA_NUM_THREADS`` (read once at its import); after, through
+    ``numba.set_num_threads``. A plain run is never limited: only an MPI rank calls this.
+    """
+    environ = os.environ if environ is None else environ
+    if "NUMBA_NUM_THREADS" in environ:
+        return False
+    numba = sys.modules.get("numba")
+    if numba is None:
+        environ["NUMBA_NUM_THREADS"] = "1"
+    else:
+        numba.set_num_threads(1)
     return True
 
 
