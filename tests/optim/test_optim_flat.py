@@ -211,3 +211,31 @@ def test_a_pickled_optimizer_does_not_carry_the_network():
     twin = pickle.loads(pickle.dumps(opt))
     assert twin._flat is None and opt._flat is not None
     assert twin.state_dict().keys() == opt.state_dict().keys()
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam])
+def test_weight_decay_turned_on_mid_run_continues_as_on_the_per_array_path(cls):
+    # setting a hyperparameter drops the flat state (its temporaries may no longer suffice:
+    # weight decay needs a second one); the next step rebuilds it with the moments kept
+    rng = np.random.default_rng(9)
+    grad_seq = [_grads(_net(), rng) for _ in range(4)]
+    results = []
+    for packed in (True, False):
+        net, opt = _net(), cls(lr=0.05, momentum=0.9) if cls is SGD else cls(lr=0.01)
+        _run(opt, net, grad_seq[:2], packed=packed)
+        opt.weight_decay = 0.1
+        assert opt._flat is None
+        results.append(_run(opt, net, grad_seq[2:], packed=packed))
+        assert (opt._flat is not None) is packed
+    for key in results[0]:
+        np.testing.assert_allclose(results[0][key], results[1][key], rtol=1e-13, atol=1e-15)
+
+
+def test_the_learning_rate_keeps_the_flat_state():
+    # lr is not a hyperparameter of the state's layout: schedules change it every epoch
+    net, opt = _net(), Adam(lr=0.01)
+    _run(opt, net, [_grads(net, np.random.default_rng(10))], packed=True)
+    state = opt._flat
+    opt.lr = 0.005
+    _run(opt, net, [_grads(net, np.random.default_rng(11))], packed=True)
+    assert opt._flat is state and state.step == 2

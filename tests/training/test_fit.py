@@ -483,3 +483,34 @@ def test_fit_reads_the_gradients_a_layer_assigns_anew_each_backward(blobs):
     fit(model, CrossEntropyLoss(), Spy(lr=0.1), X, y, epochs=1, batch_size=100, rng=0)
     assert len(seen) == 3
     assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
+
+
+def test_a_layer_that_assigns_fresh_arrays_during_fit_is_trained_on_them(blobs):
+    # the store copies an array a layer put in place of its view back in (at named_grads()
+    # and at the optimizer's step), so fit's flat update and its L2 term see the new values
+    from softgrad.nn import Linear, ReLU, Sequential
+
+    class FreshArrays(Linear):  # a new gradient dict each backward, a new bias array each forward
+        def forward(self, x):
+            self.params["b"] = self.params["b"].copy()
+            return super().forward(x)
+
+        def backward(self, grad_y, input_grad=True):
+            out = super().backward(grad_y, input_grad)
+            self.grads = {k: v.copy() for k, v in self.grads.items()}
+            return out
+
+    X, y = blobs
+    weights = []
+    for cls in (Linear, FreshArrays):
+        model = Sequential(
+            cls(X.shape[1], 8, rng=0, dtype=np.float64),
+            ReLU(),
+            Linear(8, 3, rng=1, dtype=np.float64),
+        )
+        opt = SGD(lr=0.1, momentum=0.9)
+        fit(model, CrossEntropyLoss(), opt, X, y, epochs=2, batch_size=32, rng=0, l2_penalty=0.01)
+        assert opt._flat is not None  # trained on the flat path throughout
+        weights.append(_weights(model))
+    for name, value in weights[0].items():
+        np.testing.assert_array_equal(weights[1][name], value, err_msg=name)

@@ -167,6 +167,12 @@ class ParamStore:
             layer, count = sizes.get(id(entry.layer), (entry.layer, 0))
             sizes[id(entry.layer)] = (layer, count + 1)
         self._sizes = tuple(sizes.values())
+        # unpacked once: sync() runs every training step and reads these as plain tuples
+        self._checks = tuple((e.layer, e.name, e.param, e.grad) for e in entries)
+        self._items = (
+            tuple((e.key, e.param) for e in entries),
+            tuple((e.key, e.grad) for e in entries),
+        )
 
     def window(self, renames: Sequence[tuple[str, str]]) -> ParamStore:
         """The part of this store under some key prefixes, renamed (a nested Sequential's, a
@@ -204,17 +210,17 @@ class ParamStore:
         kept). False when one differs in shape or dtype or a parameter is missing: the store
         no longer describes the network, and its Sequential must build a new one.
         """
-        for entry in self._entries:
-            params, grads = entry.layer.params, entry.layer.grads  # a layer may replace a dict
-            if params.get(entry.name) is not entry.param and not _reseat(
-                params, entry.name, entry.param
-            ):
+        for layer, name, param, grad in self._checks:
+            params = layer.params  # read each time: a layer may replace a whole dict
+            if params.get(name) is not param and not _reseat(params, name, param):
                 return False
-            if grads.get(entry.name) is not entry.grad and not _reseat(
-                grads, entry.name, entry.grad, missing_ok=True
-            ):
+            grads = layer.grads
+            if grads.get(name) is not grad and not _reseat(grads, name, grad, missing_ok=True):
                 return False
-        return all(len(layer.params) == count for layer, count in self._sizes)
+        for layer, count in self._sizes:
+            if len(layer.params) != count:
+                return False
+        return True
 
     def named_params(self) -> ParamDict:
         """Qualified name -> parameter view, as a ParamDict over this store."""
@@ -225,9 +231,7 @@ class ParamStore:
         return self._named(holds_grads=True)
 
     def _named(self, holds_grads: bool) -> ParamDict:
-        out = ParamDict(
-            (entry.key, entry.grad if holds_grads else entry.param) for entry in self._entries
-        )
+        out = ParamDict(self._items[holds_grads])
         out.store, out.flat = self, self.grads if holds_grads else self.params
         out.holds_grads = holds_grads
         return out

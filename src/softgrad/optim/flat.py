@@ -36,16 +36,13 @@ class FlatState:
         self.slots = slots
         self.step = step
         self.scratch = [np.empty_like(store.params) for _ in range(n_scratch)]
+        self.keys = tuple(key for key, *_ in store.layout)
 
-    def usable(self, opt: Any, store: Any) -> bool:
-        """Whether this state still serves ``store`` under the current hyperparameters (the
-        per-array path, or restoring a state, drops it: ``Optimizer.step`` and
-        ``load_state_dict`` set ``opt._flat = None``)."""
-        return (
-            self.store is store
-            and len(self.scratch) >= opt._n_scratch()
-            and len(self.slots) == len(opt._slot_names(opt._hyper()))  # momentum 0 -> 0.9
-        )
+    def usable(self, store: Any) -> bool:
+        """Whether this state still serves ``store``. The per-array path, restoring a state and
+        setting a hyperparameter drop it (``Optimizer.step``, ``load_state_dict`` and
+        ``Optimizer.__setattr__`` set ``opt._flat = None``)."""
+        return self.store is store
 
 
 def _build(opt: Any, store: Any) -> FlatState | None:
@@ -108,7 +105,7 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
         if not value.flags.writeable:
             return False
     state = getattr(opt, "_flat", None)  # absent from optimizers pickled before it
-    if state is None or not state.usable(opt, store):
+    if state is None or not state.usable(store):
         state = opt._flat = _build(opt, store)
         if state is None:
             return False
@@ -116,6 +113,6 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
     opt._update(store.params, store.grads, step, state.slots, state.scratch)
     state.step = step
     opt_steps = opt._steps
-    for key, *_ in store.layout:
+    for key in state.keys:
         opt_steps[key] = step
     return True

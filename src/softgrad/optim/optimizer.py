@@ -102,6 +102,14 @@ class Optimizer:
         self._scratch: dict[str, list[np.ndarray]] = {}
         self._flat: FlatState | None = None  # the state over a packed network (optim.flat)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a hyperparameter may change the state's slots or temporaries (momentum 0 -> 0.9): the
+        # flat state is dropped and the next flat step rebuilds it from the per-key state
+        # (values kept), so that step need not compare the hyperparameters every time
+        if name in self._HYPER_NAMES:
+            object.__setattr__(self, "_flat", None)
+        object.__setattr__(self, name, value)
+
     # ---- hyperparameters -------------------------------------------------------------------
     @property
     def lr(self) -> float:
