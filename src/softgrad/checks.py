@@ -3,18 +3,43 @@
 Every check raises ValueError or TypeError with the message
 ``"{where}: {what} must be {expected}; got {actual!r}"`` and returns the value in the form the
 caller goes on to trust (an int, a float array ...). Public functions call these at their
-boundary; private helpers behind them trust what they were given.
+boundary (the CLI, the model, fit and predict, the optimizers and schedules, the functional
+API); private helpers behind them trust what they were given. Each takes the value first, then
+``where`` (the caller, as the message names it) and ``what`` (the argument's name).
+
+Also here, beside the checks, the functional API's dtype rule (:func:`as_float_array`,
+:func:`result_dtypes`) and how it delivers a result in that dtype (:func:`to_output`,
+:func:`to_scalar`).
 
 This module sits on the bottom floor: it imports nothing of softgrad, so every floor can use it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_feature_count", "check_finite_rows", "check_positive_int", "check_real_array"]
+__all__ = [
+    "as_float_array",
+    "check_bool",
+    "check_choice",
+    "check_feature_count",
+    "check_finite_rows",
+    "check_int",
+    "check_metric",
+    "check_number",
+    "check_out",
+    "check_positive_int",
+    "check_real_array",
+    "check_same_shape",
+    "check_where",
+    "normalize_axis",
+    "result_dtypes",
+    "to_output",
+    "to_scalar",
+]
 
 
 def check_positive_int(value: Any, where: str, what: str) -> int:
@@ -101,3 +126,192 @@ def check_feature_count(x: np.ndarray, n_features: int, where: str, what: str = 
             f"{where}: {what} must have {n_features} features (the model's input size); "
             f"got {x.shape[1]}"
         )
+
+
+_REAL = (int, float, np.integer, np.floating)
+
+
+def check_number(
+    value: Any,
+    where: str,
+    what: str,
+    low: float,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``float(value)`` when it is a finite real number within the bounds; else raise.
+
+    Bounds are closed unless ``low_open`` / ``high_open``. Bools are rejected (TypeError).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _REAL):
+        raise TypeError(f"{where}: {what} must be a real number; got {value!r}")
+    number = float(value)
+    low_ok = number > low if low_open else number >= low
+    high_ok = high is None or (number < high if high_open else number <= high)
+    if not (math.isfinite(number) and low_ok and high_ok):
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        if high is None:
+            span = f"{'>' if low_open else '>='} {low}"
+        else:
+            span = f"in {left}{low}, {high}{right}"
+        raise ValueError(f"{where}: {what} must be {span}; got {value!r}")
+    return number
+
+
+def check_int(value: Any, where: str, what: str, low: int) -> int:
+    """``int(value)`` when it is an integer >= low; else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {what} must be an int; got {value!r}")
+    if value < low:
+        raise ValueError(f"{where}: {what} must be >= {low}; got {value!r}")
+    return int(value)
+
+
+def check_bool(value: Any, where: str, what: str) -> bool:
+    """``bool(value)`` when it is a bool (NumPy's included); else TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {what} must be a bool; got {value!r}")
+    return bool(value)
+
+
+def check_choice(value: Any, where: str, what: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``; else ValueError listing them."""
+    if value not in choices:
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{where}: {what} must be one of {listed}; got {value!r}")
+    return value
+
+
+def check_metric(metric: Any, where: str) -> float:
+    """The monitored quantity as a float (NaN allowed: it never counts as an improvement)."""
+    if metric is None:
+        raise ValueError(
+            f"{where}: metric must be a number (the monitored loss or score); got None"
+        )
+    if isinstance(metric, np.ndarray) and metric.ndim == 0:
+        metric = metric[()]
+    if isinstance(metric, (bool, np.bool_)) or not isinstance(metric, _REAL):
+        raise TypeError(f"{where}: metric must be a real number; got {metric!r}")
+    return float(metric)
+
+
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _compute_dtype(dtype: np.dtype) -> np.dtype:
+    # float16 has too little range and precision for exp/log sums: compute in float32
+    return np.dtype(np.float32) if dtype == np.float16 else dtype
+
+
+def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.dtype]:
+    """Return ``(array in its compute dtype, output dtype)`` following the package dtype rule.
+
+    float16/32/64 keep their dtype on output (float16 is computed in float32); integer and bool
+    input is computed and returned in float64. Anything else raises TypeError.
+    """
+    if type(x) is np.ndarray and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64):
+        return x, x.dtype  # the common case, without the general checks below
+    a = np.asarray(x)
+    kind = a.dtype.kind
+    if kind == "f":
+        out_dtype = a.dtype
+    elif kind in "biu":
+        out_dtype = np.dtype(np.float64)
+    else:
+        raise TypeError(
+            f"{where}: {name} must be a real array (float, int or bool dtype); got dtype "
+            f"{str(a.dtype)!r}"
+        )
+    compute = _compute_dtype(out_dtype)
+    if a.dtype != compute:
+        a = a.astype(compute)
+    return a, out_dtype
+
+
+def result_dtypes(a: np.dtype, b: np.dtype) -> tuple[np.dtype, np.dtype]:
+    """Common ``(compute dtype, output dtype)`` of two already-converted output dtypes."""
+    out_dtype = a if a == b else np.result_type(a, b)
+    return _compute_dtype(out_dtype), out_dtype
+
+
+def normalize_axis(axis: Any, ndim: int, where: str) -> int:
+    """Return ``axis`` as a non-negative int, checking its type and range for ``ndim``-d input."""
+    if type(axis) is int and -ndim <= axis < ndim:
+        return axis % ndim  # the common case first
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{where}: axis must be an int; got {axis!r}")
+    if ndim == 0:
+        raise ValueError(f"{where}: x must have at least 1 dimension; got a 0-d array")
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{where}: axis must be in [{-ndim}, {ndim - 1}] for {ndim}-d input; got {int(axis)!r}"
+        )
+    return int(axis) % ndim
+
+
+def check_where(mask: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """Return the bool mask broadcast to ``shape`` (a read-only view, no copy)."""
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"{where}: where must be a bool array; got dtype {str(m.dtype)!r}")
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError:
+        raise ValueError(
+            f"{where}: where must be broadcastable to x's shape {shape}; got shape {m.shape}"
+        ) from None
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str, str]) -> None:
+    """Raise ValueError unless ``a`` and ``b`` have the same shape."""
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{where}: {names[1]} must have the same shape as {names[0]} {a.shape}; "
+            f"got shape {b.shape}"
+        )
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> np.ndarray:
+    """Check a user-supplied ``out`` buffer: an ndarray of exactly ``shape`` and ``dtype``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{where}: out must be a numpy.ndarray or None; got {type(out).__name__!r}")
+    if out.shape != shape:
+        raise ValueError(f"{where}: out must have shape {shape}; got shape {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{where}: out must have dtype {str(dtype)!r}; got {str(out.dtype)!r}")
+    if not out.flags.writeable:
+        raise ValueError(f"{where}: out must be writeable; got a read-only array")
+    return out
+
+
+def to_output(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Deliver a computed buffer: into ``out`` if given, else as ``out_dtype`` (no copy if equal).
+
+    A float32 computation delivered as float16 rounds values beyond float16's range to +-inf,
+    as IEEE casting does; that rounding is documented, so its overflow flag is not a warning.
+    """
+    if out is None and buf.dtype == out_dtype:
+        return buf
+    with np.errstate(over="ignore"):
+        if out is not None:
+            if buf is not out:
+                np.copyto(out, buf, casting="same_kind")
+            return out
+        return buf.astype(out_dtype, copy=False)
+
+
+# the largest finite value of each output dtype: a float within it converts without overflow
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float16, np.float32, np.float64)}
+
+
+def to_scalar(value: float, dtype: np.dtype) -> np.generic:
+    """A Python float as a NumPy scalar of ``dtype`` (overflow rounds to inf, see to_output)."""
+    largest = _LARGEST.get(dtype, 0.0)
+    if -largest <= value <= largest:  # NaN fails: it goes below, and converts silently
+        return dtype.type(value)
+    with np.errstate(over="ignore"):
+        return dtype.type(value)

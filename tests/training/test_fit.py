@@ -514,3 +514,12 @@ def test_a_layer_that_assigns_fresh_arrays_during_fit_is_trained_on_them(blobs):
         weights.append(_weights(model))
     for name, value in weights[0].items():
         np.testing.assert_array_equal(weights[1][name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["epochs", "batch_size", "patience"])
+def test_a_size_that_is_not_an_int_is_a_type_error_in_the_same_words(blobs, name):
+    # softgrad.checks.check_positive_int: TypeError for the wrong type, ValueError below 1
+    X, y = blobs
+    model = build_mlp(X.shape[1], [4], 3, rng=0)
+    with pytest.raises(TypeError, match=f"^fit: {name} must be a positive int; got 2.5$"):
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, rng=0, **{name: 2.5})

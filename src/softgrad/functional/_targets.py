@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import as_float_array, normalize_axis, to_output, to_scalar
+from softgrad.checks import as_float_array, normalize_axis, to_output, to_scalar
 
 __all__ = [
     "REDUCTIONS",

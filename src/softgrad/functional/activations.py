@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import as_float_array, check_out, check_same_shape, result_dtypes, to_output
 from softgrad.kernels import get_ops
-
-from ._checks import as_float_array, check_out, check_same_shape, result_dtypes, to_output
 
 __all__ = ["relu", "relu_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_vjp"]
 

@@ -11,10 +11,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from softgrad.checks import check_out, to_output
 from softgrad.kernels import get_ops
 from softgrad.kernels.losses import SoftmaxCE
 
-from ._checks import check_out, to_output
 from ._targets import Problem
 
 __all__ = [

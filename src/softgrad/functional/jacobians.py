@@ -10,9 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import as_float_array, normalize_axis, to_output
 from softgrad.kernels import get_ops
-
-from ._checks import as_float_array, normalize_axis, to_output
 
 __all__ = ["log_softmax_jacobian", "softmax_jacobian"]
 

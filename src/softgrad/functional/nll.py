@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_out, to_output, to_scalar
+from softgrad.checks import check_out, to_output, to_scalar
+
 from ._targets import check_options, class_targets, to_rows, weights
 
 __all__ = ["nll_loss", "nll_loss_grad"]

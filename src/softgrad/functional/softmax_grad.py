@@ -11,9 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.kernels import get_ops
-
-from ._checks import (
+from softgrad.checks import (
     as_float_array,
     check_out,
     check_same_shape,
@@ -21,6 +19,7 @@ from ._checks import (
     result_dtypes,
     to_output,
 )
+from softgrad.kernels import get_ops
 
 __all__ = [
     "log_softmax_jvp",

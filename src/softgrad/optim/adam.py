@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from softgrad.checks import check_bool, check_number
 from softgrad.kernels import get_ops
-from softgrad.optim._checks import check_bool, check_number
 from softgrad.optim.optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -107,12 +107,12 @@ class Adam(Optimizer):
     def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "beta1": check_number(where, "betas[0]", hyper["beta1"], 0.0, 1.0, high_open=True),
-            "beta2": check_number(where, "betas[1]", hyper["beta2"], 0.0, 1.0, high_open=True),
-            "eps": check_number(where, "eps", hyper["eps"], 0.0),
-            "weight_decay": check_number(where, "weight_decay", hyper["weight_decay"], 0.0),
+            "beta1": check_number(hyper["beta1"], where, "betas[0]", 0.0, 1.0, high_open=True),
+            "beta2": check_number(hyper["beta2"], where, "betas[1]", 0.0, 1.0, high_open=True),
+            "eps": check_number(hyper["eps"], where, "eps", 0.0),
+            "weight_decay": check_number(hyper["weight_decay"], where, "weight_decay", 0.0),
             "fold_bias_correction": check_bool(
-                where, "fold_bias_correction", hyper["fold_bias_correction"]
+                hyper["fold_bias_correction"], where, "fold_bias_correction"
             ),
         }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from softgrad.optim._checks import check_int, check_number
+from softgrad.checks import check_int, check_number
 from softgrad.optim.optimizer import Optimizer
 
 __all__ = ["LRSchedule"]
@@ -103,12 +103,12 @@ class LRSchedule:
             raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
         config = self._validate({name: state[name] for name in self._CONFIG})
         values = {
-            "base_lr": check_number(where, "base_lr", state["base_lr"], 0.0),
-            "last_epoch": check_int(where, "last_epoch", state["last_epoch"], 0),
+            "base_lr": check_number(state["base_lr"], where, "base_lr", 0.0),
+            "last_epoch": check_int(state["last_epoch"], where, "last_epoch", 0),
             **self._validate_counters(where, {name: state[name] for name in self._COUNTERS}),
         }
         for name, value in {**config, **values}.items():
             setattr(self, name, value)
 
     def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: check_int(where, name, value, 0) for name, value in counters.items()}
+        return {name: check_int(value, where, name, 0) for name, value in counters.items()}

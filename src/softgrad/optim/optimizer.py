@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad.optim._checks import check_number
+from softgrad.checks import check_number
 from softgrad.optim.flat import FlatState, flat_step
 
 __all__ = ["Optimizer"]
@@ -118,7 +118,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = check_number(f"{type(self).__name__}.lr", "lr", value, 0.0)
+        self._lr = check_number(value, f"{type(self).__name__}.lr", "lr", 0.0)
 
     @classmethod
     def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,7 +276,7 @@ class Optimizer:
         missing = [name for name in names if name not in state and name not in self._HYPER_DEFAULTS]
         if missing:
             raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
-        lr = check_number(where, "state['lr']", state["lr"], 0.0)
+        lr = check_number(state["lr"], where, "state['lr']", 0.0)
         saved = {**self._HYPER_DEFAULTS, **{name: state[name] for name in names if name in state}}
         hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})
         steps, slots = _parse_entries(where, state, {"type", *names}, type(self)._slot_names(hyper))

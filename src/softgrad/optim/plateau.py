@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from softgrad.optim._checks import check_choice, check_int, check_metric, check_number
+from softgrad.checks import check_choice, check_int, check_metric, check_number
 from softgrad.optim.optimizer import Optimizer
 from softgrad.optim.schedules import LRSchedule
 
@@ -15,7 +15,7 @@ __all__ = ["AdaptiveLR", "ReduceLROnPlateau"]
 
 def _check_best(where: str, best: Any) -> float | None:
     """The saved best value: None (nothing seen yet) or a float."""
-    return None if best is None else check_number(where, "best", best, -math.inf)
+    return None if best is None else check_number(best, where, "best", -math.inf)
 
 
 class ReduceLROnPlateau(LRSchedule):
@@ -106,26 +106,26 @@ class ReduceLROnPlateau(LRSchedule):
     def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "mode": check_choice(where, "mode", config["mode"], ("min", "max")),
+            "mode": check_choice(config["mode"], where, "mode", ("min", "max")),
             "factor": check_number(
-                where, "factor", config["factor"], 0.0, 1.0, low_open=True, high_open=True
+                config["factor"], where, "factor", 0.0, 1.0, low_open=True, high_open=True
             ),
-            "patience": check_int(where, "patience", config["patience"], 0),
-            "threshold": check_number(where, "threshold", config["threshold"], 0.0),
+            "patience": check_int(config["patience"], where, "patience", 0),
+            "threshold": check_number(config["threshold"], where, "threshold", 0.0),
             "threshold_mode": check_choice(
-                where, "threshold_mode", config["threshold_mode"], ("rel", "abs")
+                config["threshold_mode"], where, "threshold_mode", ("rel", "abs")
             ),
-            "cooldown": check_int(where, "cooldown", config["cooldown"], 0),
-            "min_lr": check_number(where, "min_lr", config["min_lr"], 0.0),
-            "eps": check_number(where, "eps", config["eps"], 0.0),
+            "cooldown": check_int(config["cooldown"], where, "cooldown", 0),
+            "min_lr": check_number(config["min_lr"], where, "min_lr", 0.0),
+            "eps": check_number(config["eps"], where, "eps", 0.0),
         }
 
     def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "best": _check_best(where, counters["best"]),
-            "num_bad_epochs": check_int(where, "num_bad_epochs", counters["num_bad_epochs"], 0),
+            "num_bad_epochs": check_int(counters["num_bad_epochs"], where, "num_bad_epochs", 0),
             "cooldown_counter": check_int(
-                where, "cooldown_counter", counters["cooldown_counter"], 0
+                counters["cooldown_counter"], where, "cooldown_counter", 0
             ),
         }
 
@@ -144,7 +144,7 @@ class ReduceLROnPlateau(LRSchedule):
 
     def step(self, metric: float | None = None) -> None:
         """End of an epoch with the monitored ``metric`` (required)."""
-        metric = check_metric(f"{type(self).__name__}.step", metric)
+        metric = check_metric(metric, f"{type(self).__name__}.step")
         self.last_epoch += 1
         if self._is_better(metric):
             self.best = metric
@@ -222,10 +222,10 @@ class AdaptiveLR(LRSchedule):
     def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "tol": check_number(where, "tol", config["tol"], 0.0),
-            "n_iter_no_change": check_int(where, "n_iter_no_change", config["n_iter_no_change"], 1),
-            "mode": check_choice(where, "mode", config["mode"], ("min", "max")),
-            "min_lr": check_number(where, "min_lr", config["min_lr"], 0.0),
+            "tol": check_number(config["tol"], where, "tol", 0.0),
+            "n_iter_no_change": check_int(config["n_iter_no_change"], where, "n_iter_no_change", 1),
+            "mode": check_choice(config["mode"], where, "mode", ("min", "max")),
+            "min_lr": check_number(config["min_lr"], where, "min_lr", 0.0),
         }
 
     def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
@@ -235,14 +235,14 @@ class AdaptiveLR(LRSchedule):
         return {
             "best": _check_best(where, counters["best"]),
             "no_improvement_count": check_int(
-                where, "no_improvement_count", counters["no_improvement_count"], 0
+                counters["no_improvement_count"], where, "no_improvement_count", 0
             ),
             "should_stop": should_stop,
         }
 
     def step(self, metric: float | None = None) -> None:
         """End of an epoch with the training loss (mode "min") or validation score ("max")."""
-        metric = check_metric(f"{type(self).__name__}.step", metric)
+        metric = check_metric(metric, f"{type(self).__name__}.step")
         self.last_epoch += 1
         if self.mode == "min":
             best = math.inf if self.best is None else self.best

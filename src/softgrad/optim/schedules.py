@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from softgrad.optim._checks import check_int, check_number
+from softgrad.checks import check_int, check_number
 from softgrad.optim.lr_schedule import LRSchedule
 from softgrad.optim.optimizer import Optimizer
 
@@ -78,8 +78,8 @@ class ConstantLR(_ClosedForm):
     def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "factor": check_number(where, "factor", config["factor"], 0.0, 1.0, low_open=True),
-            "total_iters": check_int(where, "total_iters", config["total_iters"], 0),
+            "factor": check_number(config["factor"], where, "factor", 0.0, 1.0, low_open=True),
+            "total_iters": check_int(config["total_iters"], where, "total_iters", 0),
         }
 
     def lr_at(self, epoch: int) -> float:
@@ -121,8 +121,8 @@ class StepLR(_ClosedForm):
     def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "step_size": check_int(where, "step_size", config["step_size"], 1),
-            "gamma": check_number(where, "gamma", config["gamma"], 0.0),
+            "step_size": check_int(config["step_size"], where, "step_size", 1),
+            "gamma": check_number(config["gamma"], where, "gamma", 0.0),
         }
 
     def lr_at(self, epoch: int) -> float:
@@ -166,8 +166,8 @@ class CosineLR(_ClosedForm):
     def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "t_max": check_int(where, "t_max", config["t_max"], 1),
-            "eta_min": check_number(where, "eta_min", config["eta_min"], 0.0),
+            "t_max": check_int(config["t_max"], where, "t_max", 1),
+            "eta_min": check_number(config["eta_min"], where, "eta_min", 0.0),
         }
 
     def lr_at(self, epoch: int) -> float:
@@ -214,9 +214,9 @@ class InvScalingLR(_ClosedForm):
     def _validate(cls, config: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
         return {
-            "power_t": check_number(where, "power_t", config["power_t"], 0.0),
+            "power_t": check_number(config["power_t"], where, "power_t", 0.0),
             "samples_per_epoch": check_int(
-                where, "samples_per_epoch", config["samples_per_epoch"], 1
+                config["samples_per_epoch"], where, "samples_per_epoch", 1
             ),
         }
 
@@ -230,5 +230,5 @@ class InvScalingLR(_ClosedForm):
         if t is None:
             self.t += self.samples_per_epoch
         else:
-            self.t = check_int(f"{type(self).__name__}.step", "t", t, 0)
+            self.t = check_int(t, f"{type(self).__name__}.step", "t", 0)
         super().step(metric)

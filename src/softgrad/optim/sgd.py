@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from softgrad.checks import check_bool, check_number
 from softgrad.kernels import get_ops
-from softgrad.optim._checks import check_bool, check_number
 from softgrad.optim.optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -112,8 +112,8 @@ class SGD(Optimizer):
     @classmethod
     def _validate(cls, hyper: Mapping[str, Any]) -> dict[str, Any]:
         where = cls.__name__
-        momentum = check_number(where, "momentum", hyper["momentum"], 0.0)
-        nesterov = check_bool(where, "nesterov", hyper["nesterov"])
+        momentum = check_number(hyper["momentum"], where, "momentum", 0.0)
+        nesterov = check_bool(hyper["nesterov"], where, "nesterov")
         if nesterov and momentum == 0.0:
             raise ValueError(
                 f"{where}: momentum must be > 0 when nesterov=True; got {momentum!r} "
@@ -122,8 +122,8 @@ class SGD(Optimizer):
         return {
             "momentum": momentum,
             "nesterov": nesterov,
-            "weight_decay": check_number(where, "weight_decay", hyper["weight_decay"], 0.0),
-            "lr_in_velocity": check_bool(where, "lr_in_velocity", hyper["lr_in_velocity"]),
+            "weight_decay": check_number(hyper["weight_decay"], where, "weight_decay", 0.0),
+            "lr_in_velocity": check_bool(hyper["lr_in_velocity"], where, "lr_in_velocity"),
         }
 
     @classmethod

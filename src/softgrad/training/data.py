@@ -95,13 +95,6 @@ def check_validation(
     return X_val, y_val, w_val
 
 
-def check_positive_int(value: Any, what: str) -> int:
-    """``value`` as a positive int, else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"fit: {what} must be a positive int; got {value!r}")
-    return int(value)
-
-
 def n_classes(model: Any) -> int | None:
     """Classes the model's outputs stand for: its width, or 2 for one logistic output."""
     width = output_width(model)

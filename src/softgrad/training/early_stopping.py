@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_positive_int
+
 
 class EarlyStopping:
     """Track the best epoch of a monitored loss and decide when to stop.
@@ -51,15 +53,9 @@ class EarlyStopping:
         restore_best: bool = True,
         enabled: bool = True,
     ) -> None:
-        if (
-            isinstance(patience, bool)
-            or not isinstance(patience, (int, np.integer))
-            or patience < 1
-        ):
-            raise ValueError(f"fit: patience must be a positive int; got {patience!r}")
+        self.patience = check_positive_int(patience, "fit", "patience")
         if not (isinstance(min_delta, (int, float, np.floating)) and min_delta >= 0.0):
             raise ValueError(f"fit: min_delta must be a float >= 0; got {min_delta!r}")
-        self.patience = int(patience)
         self.min_delta = float(min_delta)
         self.restore_best = bool(restore_best)
         self.enabled = bool(enabled)

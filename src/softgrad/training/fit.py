@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_positive_int
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
@@ -258,8 +259,8 @@ def check_arguments(
 
     ``X`` and ``weight`` come back in the dtype of the model's parameters, ``target`` as intp.
     """
-    epochs = data.check_positive_int(epochs, "epochs")
-    batch_size = data.check_positive_int(batch_size, "batch_size")
+    epochs = check_positive_int(epochs, "fit", "epochs")
+    batch_size = check_positive_int(batch_size, "fit", "batch_size")
     if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
         raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
     if checkpoint is not None and not Path(checkpoint).parent.is_dir():
