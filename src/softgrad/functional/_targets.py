@@ -21,8 +21,10 @@ __all__ = [
     "Rows",
     "check_options",
     "class_targets",
+    "grad_scale",
     "is_plain_call",
     "prob_targets",
+    "reduce_rows",
     "to_rows",
     "weights",
 ]
@@ -263,15 +265,26 @@ class Problem:
 
     def grad_scale(self, divisor: float) -> float:
         """r: 1 / divisor for 'mean' (0 when the divisor is 0), else 1."""
-        if self.reduction != "mean":
-            return 1.0
-        return 1.0 / divisor if divisor > 0 else 0.0
+        return grad_scale(self.reduction, divisor)
 
     def reduce(self, per_row: np.ndarray, divisor: float) -> Any:
-        dtype = self.rows.out_dtype
-        if self.reduction == "none":
-            return to_output(per_row.reshape(self.rows.lead), dtype)
-        total = float(per_row.sum())  # per_row is float64
-        if self.reduction == "mean":
-            total = total / divisor if divisor > 0 else 0.0
-        return to_scalar(total, dtype)
+        return reduce_rows(per_row, self.rows, self.reduction, divisor)
+
+
+def grad_scale(reduction: str, divisor: float) -> float:
+    """r, the gradient's factor: 1 / divisor for 'mean' (0 when the divisor is 0), else 1."""
+    if reduction != "mean":
+        return 1.0
+    return 1.0 / divisor if divisor > 0 else 0.0
+
+
+def reduce_rows(per_row: np.ndarray, rows: Rows, reduction: str, divisor: float) -> Any:
+    """Per-row losses reduced: their float64 sum (over ``divisor`` for 'mean', a zero divisor
+    giving 0.0) as a scalar of the output dtype, or for 'none' the losses in the target's
+    shape."""
+    if reduction == "none":
+        return to_output(per_row.reshape(rows.lead), rows.out_dtype)
+    total = float(np.sum(per_row, dtype=np.float64))
+    if reduction == "mean":
+        total = total / divisor if divisor > 0 else 0.0
+    return to_scalar(total, rows.out_dtype)

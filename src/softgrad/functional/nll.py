@@ -1,37 +1,57 @@
 """Negative log-likelihood on log-probabilities, as torch.nn.functional.nll_loss.
 
+The formulas (per-row loss and gradient) are the kernels' (:mod:`softgrad.kernels.nll`); here
+the arguments are validated, laid out as (M, C) rows and the losses reduced.
+
 Shape legend: N samples, C classes, ``...`` any leading dimensions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from softgrad.checks import check_out, to_output, to_scalar
+from softgrad.checks import check_out, to_output
+from softgrad.kernels import get_ops
 
-from ._targets import check_options, class_targets, to_rows, weights
+from ._targets import Rows, check_options, class_targets, grad_scale, reduce_rows, to_rows, weights
 
-__all__ = ["nll_loss", "nll_loss_grad"]
+__all__ = ["NLLProblem", "nll_loss", "nll_loss_grad"]
 
 
-def _prepare(logp, target, axis, reduction, weight, ignore_index, where):
-    check_options(reduction, 0.0, ignore_index, where)
-    rows = to_rows(logp, axis, where, "logp")
-    w = weights(weight, rows.n_classes, rows.x.dtype, where)
-    target = np.asarray(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(
-            f"{where}: target must be an integer array of class indices; "
-            f"got dtype {str(target.dtype)!r}"
-        )
-    t, valid = class_targets(target, rows, ignore_index, where)
-    wy = None if w is None else w[t]
-    if valid is not None:
-        wy = valid.astype(rows.x.dtype) if wy is None else wy * valid
-    divisor = float(rows.x.shape[0] if wy is None else np.sum(wy, dtype=np.float64))
-    return rows, t, valid, wy, divisor
+class NLLProblem(NamedTuple):
+    """One validated negative-log-likelihood call, in the kernels' (M, C) row layout."""
+
+    rows: Rows  # logp as (M, C) rows in the compute dtype, and how to undo the layout
+    reduction: str
+    target: np.ndarray  # (M,) intp in [0, C); 0 for an ignored row
+    valid: np.ndarray | None  # (M,) False for an ignored row; None when none is
+    row_weight: np.ndarray | None  # (M,) w[y_n], 0 for an ignored row; None for all ones
+    divisor: float  # the 'mean' divisor: sum_n w[y_n] over the kept rows
+
+    @classmethod
+    def check(cls, logp, target, axis, reduction, weight, ignore_index, where) -> NLLProblem:
+        """Validate the arguments of :func:`nll_loss` (messages name ``where``)."""
+        check_options(reduction, 0.0, ignore_index, where)
+        rows = to_rows(logp, axis, where, "logp")
+        w = weights(weight, rows.n_classes, rows.x.dtype, where)
+        target = np.asarray(target)
+        if target.dtype.kind not in "iu":
+            raise TypeError(
+                f"{where}: target must be an integer array of class indices; "
+                f"got dtype {str(target.dtype)!r}"
+            )
+        t, valid = class_targets(target, rows, ignore_index, where)
+        wy = None if w is None else w[t]
+        if valid is not None:
+            wy = valid.astype(rows.x.dtype) if wy is None else wy * valid
+        divisor = float(rows.x.shape[0] if wy is None else np.sum(wy, dtype=np.float64))
+        return cls(rows, reduction, t, valid, wy, divisor)
+
+    def reduce(self, loss: np.ndarray) -> Any:
+        """The per-row losses reduced as ``reduction`` says (see ``reduce_rows``)."""
+        return reduce_rows(loss, self.rows, self.reduction, self.divisor)
 
 
 def nll_loss(
@@ -76,19 +96,8 @@ def nll_loss(
     >>> round(float(nll_loss(logp, np.array([0, 1]))), 6)
     0.490415
     """
-    rows, t, valid, wy, divisor = _prepare(
-        logp, target, axis, reduction, weight, ignore_index, "nll_loss"
-    )
-    picked = rows.x[np.arange(rows.x.shape[0]), t]
-    per_row = -picked if wy is None else picked * -wy
-    if valid is not None:
-        per_row = np.where(valid, per_row, 0.0).astype(rows.x.dtype, copy=False)
-    if reduction == "none":
-        return to_output(per_row.reshape(rows.lead), rows.out_dtype)
-    total = float(np.sum(per_row, dtype=np.float64))
-    if reduction == "mean":
-        total = total / divisor if divisor > 0 else 0.0
-    return to_scalar(total, rows.out_dtype)
+    p = NLLProblem.check(logp, target, axis, reduction, weight, ignore_index, "nll_loss")
+    return p.reduce(get_ops().nll_loss(p.rows.x, p.target, p.row_weight, p.valid))
 
 
 def nll_loss_grad(
@@ -125,16 +134,13 @@ def nll_loss_grad(
            [ 0. , -0.5]])
     """
     name = "nll_loss_grad"
-    rows, t, _, wy, divisor = _prepare(logp, target, axis, reduction, weight, ignore_index, name)
+    p = NLLProblem.check(logp, target, axis, reduction, weight, ignore_index, name)
     if out is not None:
-        check_out(out, rows.shape, rows.out_dtype, name)
-    scale = 1.0
-    if reduction == "mean":
-        scale = 1.0 / divisor if divisor > 0 else 0.0
-    grad = np.zeros_like(rows.x)
-    # 0.0 - w * r, not w * -r: an ignored (zero-weight) entry stays +0.0, never -0.0
-    grad[np.arange(grad.shape[0]), t] = -scale if wy is None else 0.0 - wy * scale
-    result = rows.restore(grad)
+        check_out(out, p.rows.shape, p.rows.out_dtype, name)
+    grad = get_ops().nll_loss_grad(
+        p.target, p.row_weight, grad_scale(p.reduction, p.divisor), np.empty_like(p.rows.x)
+    )
+    result = p.rows.restore(grad)
     if out is None:
         result = np.ascontiguousarray(result)
-    return to_output(result, rows.out_dtype, out)
+    return to_output(result, p.rows.out_dtype, out)

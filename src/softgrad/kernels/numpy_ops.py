@@ -8,6 +8,7 @@ from softgrad.kernels.activations import ActivationKernels
 from softgrad.kernels.gather import GatherKernels
 from softgrad.kernels.logistic import LogisticKernels
 from softgrad.kernels.losses import LossKernels
+from softgrad.kernels.nll import NLLKernels
 from softgrad.kernels.penalty import PenaltyKernels
 from softgrad.kernels.softmax import SoftmaxKernels
 from softgrad.kernels.updates import UpdateKernels
@@ -16,6 +17,7 @@ from softgrad.kernels.updates import UpdateKernels
 class NumpyOps(
     SoftmaxKernels,
     LossKernels,
+    NLLKernels,
     ActivationKernels,
     UpdateKernels,
     GatherKernels,

@@ -7,8 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from softgrad import functional as F
+from softgrad.functional._targets import grad_scale
 from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
+from softgrad.functional.nll import NLLProblem
+from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -198,7 +200,9 @@ class NLLLoss(Loss):
 
     ``log_input=True`` (default): the input is log-probabilities ``logp`` (e.g. the output of
     LogSoftmax) and the loss is :func:`softgrad.functional.nll_loss` (PyTorch's ``nll_loss``):
-    ``-w[t] * logp[t]`` per sample, reduced.
+    ``-w[t] * logp[t]`` per sample, reduced. ``forward`` validates as that function does and
+    calls the same kernel pair (:mod:`softgrad.kernels.nll`), keeping the validated targets
+    for ``backward``.
 
     ``log_input=False``: the input is probabilities ``p`` (the output of a Softmax layer, the
     textbook network) and the loss is the same on ``log(p)``; backward returns
@@ -245,6 +249,7 @@ class NLLLoss(Loss):
         if not isinstance(log_input, (bool, np.bool_)):
             raise TypeError(f"NLLLoss: log_input must be a bool; got {log_input!r}")
         self.log_input = bool(log_input)
+        self._problem: NLLProblem | None = None  # the validated call: layout, targets, weights
         self._clipped: np.ndarray | None = None
 
     def get_config(self) -> dict[str, Any]:
@@ -277,8 +282,11 @@ class NLLLoss(Loss):
                 )
             clipped = np.maximum(x, np.finfo(x.dtype).tiny)
             logp = np.log(clipped)
-        loss = F.nll_loss(logp, target, **self._options())
-        self._input, self._target, self._clipped = logp, target, clipped
+        p = NLLProblem.check(
+            logp, target, self.axis, self.reduction, self.weight, self.ignore_index, "nll_loss"
+        )
+        loss = p.reduce(get_ops().nll_loss(p.rows.x, p.target, p.row_weight, p.valid))
+        self._problem, self._clipped = p, clipped
         return self._result(loss)
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
@@ -288,10 +296,15 @@ class NLLLoss(Loss):
         -------
         ndarray of the input's shape and dtype (None if ``input_grad`` is False)
         """
-        self._check_forward_done(self._input)
+        self._check_forward_done(self._problem)
         if not input_grad:
             return None
-        grad = F.nll_loss_grad(self._input, self._target, **self._options())
+        p = self._problem
+        scale = grad_scale(p.reduction, p.divisor)
+        rows = get_ops().nll_loss_grad(p.target, p.row_weight, scale, np.empty_like(p.rows.x))
+        grad = np.ascontiguousarray(p.rows.restore(rows))
+        if grad.dtype != p.rows.out_dtype:
+            grad = grad.astype(p.rows.out_dtype)
         if self._clipped is not None:
             np.divide(grad, self._clipped, out=grad)
         return self._scale(grad, grad_y)
