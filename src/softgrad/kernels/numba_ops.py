@@ -25,13 +25,14 @@ from softgrad.kernels import (
     numba_updates,
 )
 from softgrad.kernels.losses import SoftmaxCE
+from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.updates import adam_scalars
 
 __all__ = ["NumbaOps"]
 
 
-class NumbaOps(NumpyOps):
+class NumbaOps(NumbaPenaltyKernels, NumpyOps):
     """The Numba lane: fused updates, gather, bias + activation, softmax-cross-entropy."""
 
     name = "numba"
