@@ -370,3 +370,16 @@ def test_from_sklearn_keeps_the_dtype():
     sk32 = SkMLP(hidden_layer_sizes=(7,), max_iter=30, random_state=0).fit(X.astype(np.float32), y)
     assert MLPClassifier.from_sklearn(sk32).coefs_[0].dtype == np.float32
     assert MLPClassifier.from_sklearn(sk, dtype=np.float32).coefs_[0].dtype == np.float32
+
+
+def test_a_float64_value_beyond_float32_is_refused_not_trained_on_as_inf():
+    # validate_data converts to the model's dtype before its NaN/inf scan: 1e300 becomes inf
+    # in float32 (NumPy warns as it casts) and is refused with sklearn's own message
+    X = np.random.default_rng(0).random((20, 3))
+    X[3, 1] = 1e300
+    y = np.arange(20) % 2
+    with (
+        pytest.warns(RuntimeWarning, match="overflow"),
+        pytest.raises(ValueError, match=r"too large for dtype\('float32'\)"),
+    ):
+        MLPClassifier(max_iter=2).fit(X, y)

@@ -14,13 +14,11 @@ WHERE = "MLPClassifier"
 def check_X(est, X, dtype, reset: bool) -> np.ndarray:
     """Validated 2-D float array (or CSR matrix) in ``dtype``, with at most one copy.
 
-    float32 and float64 input pass validation unchanged (sklearn's ``dtype`` list keeps either);
-    anything else (ints, bools, lists, DataFrames) is converted straight to ``dtype``.
+    validate_data converts to ``dtype`` first and then checks the values, so the NaN/inf scan
+    reads the converted array (half the bytes of float64 input for a float32 model) and a
+    float64 value beyond float32's range is refused, not turned into inf.
     """
-    dtype = np.dtype(dtype)
-    other = np.float64 if dtype == np.float32 else np.float32
-    X = validate_data(est, X, accept_sparse="csr", dtype=[dtype, other], reset=reset)
-    return X.astype(dtype, copy=False)
+    return validate_data(est, X, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
 
 
 def check_X_y(est, X, y, dtype, reset: bool):
@@ -31,11 +29,9 @@ def check_X_y(est, X, y, dtype, reset: bool):
             f"{WHERE}: y must be a 1-D array of class labels; got shape {shape!r} (multilabel "
             "and multi-output classification are not supported)"
         )
-    dtype = np.dtype(dtype)
-    other = np.float64 if dtype == np.float32 else np.float32
-    X, y = validate_data(est, X, y, accept_sparse="csr", dtype=[dtype, other], reset=reset)
+    X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
     check_classification_targets(y)
-    return X.astype(dtype, copy=False), y
+    return X, y
 
 
 def encode_labels(y, classes) -> np.ndarray:
