@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
@@ -29,21 +30,42 @@ def _softgrad(args: list[str], cwd: Path, ranks: int | None) -> subprocess.Compl
     )
 
 
-def test_train_under_mpiexec_matches_a_plain_run(tmp_path):
-    (tmp_path / "plain").mkdir()
-    (tmp_path / "ranks").mkdir()
-    plain = _softgrad([*TRAIN, "--json"], tmp_path / "plain", None)
+def _float_npz(path: Path) -> None:
+    """Features that are standardised (not a pixel range), labels of 3 classes."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(211, 5)) * [1, 10, 100, 0.1, 3]
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 5)
+    np.savez(path, X=X, y=y)
+
+
+@pytest.mark.parametrize(
+    ("ranks", "data"),
+    [(2, []), (3, ["--data", "float.npz", "--val-fraction", "0.2", "--batch-size", "16"])],
+)
+def test_train_under_mpiexec_matches_a_plain_run(tmp_path, ranks, data):
+    for folder in ("plain", "ranks"):
+        (tmp_path / folder).mkdir()
+        _float_npz(tmp_path / folder / "float.npz")
+    plain = _softgrad([*TRAIN, *data, "--json"], tmp_path / "plain", None)
     assert plain.returncode == 0, plain.stderr
-    done = _softgrad([*TRAIN, "--json", "--checkpoint", "ckpt.npz"], tmp_path / "ranks", 2)
+    done = _softgrad(
+        [*TRAIN, *data, "--json", "--checkpoint", "ckpt.npz"], tmp_path / "ranks", ranks
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.splitlines()[0] == "data-parallel over 2 MPI ranks, global batch 32"
-    # rank 0 alone printed its summary and wrote the model and the checkpoint
+    batch = 16 if data else 32
+    assert (
+        done.stderr.splitlines()[0] == f"data-parallel over {ranks} MPI ranks, global batch {batch}"
+    )
+    # rank 0 alone printed its summary and wrote the model and the checkpoint; the training rows
+    # it shared with the other ranks (cli/ranks.py) are gone
     summary, expected = json.loads(done.stdout), json.loads(plain.stdout)
-    assert sorted(p.name for p in (tmp_path / "ranks").iterdir()) == ["ckpt.npz", "model.npz"]
+    written = sorted(p.name for p in (tmp_path / "ranks").iterdir())
+    assert written == ["ckpt.npz", "float.npz", "model.npz"]
     # float64: the ranks' gradient sums differ from one process's only by rounding
     assert summary["test_accuracy"] == expected["test_accuracy"]
     assert_allclose(summary["test_loss"], expected["test_loss"], rtol=1e-10)
-    assert_allclose(summary["history"]["train_loss"], expected["history"]["train_loss"], rtol=1e-10)
+    for key in ("train_loss", "val_loss", "val_acc"):
+        assert_allclose(summary["history"][key], expected["history"][key], rtol=1e-10)
 
 
 @pytest.mark.parametrize(

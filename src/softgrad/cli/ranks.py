@@ -5,20 +5,37 @@ The launcher is detected from the environment before mpi4py is imported
 launcher each rank uses one BLAS thread and one Numba kernel thread unless the user set a
 count, and:
 
-- every rank checks the options and loads the data; an error on any rank ends every rank
-  (:func:`together`) before training starts;
+- every rank checks the options; an error on any rank ends every rank (:func:`together`)
+  before training starts;
+- rank 0 alone reads the data set (:func:`load_once`) and writes its scaled training rows, in
+  the model's dtype, to one file that every rank memory-maps (:func:`training_rows`);
 - every rank trains its shard of each global batch (``fit(comm=)``);
 - rank 0 alone prints (the first line says "data-parallel over N MPI ranks, global batch B"),
   draws and writes files; an error is one line from rank 0 and exit status 2.
 
 The other commands refuse to run on more than one rank (:func:`refuse_ranks`).
+
+Why a memory map of the whole training set and not a shard per rank: every rank draws the same
+permutation and takes its slice of every global batch, so over an epoch a rank reads rows from
+all over the set (this is what makes the run equal one process's to float64 rounding). A rank
+holding a fixed 1/N of the rows could only train on per-rank permutations, a different run. So
+the rows a rank touches are read from the page cache on demand: a rank's private memory is its
+batch buffers and the validation rows, the file's pages are held once per machine for all its
+ranks and can be dropped under pressure, and only rank 0 ever holds the data set as loaded.
+The file sits beside ``--out`` (a folder every rank must see: on several machines, a shared
+one) and is unlinked as soon as every rank has mapped it, so no run leaves it behind.
 """
 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from softgrad.cli.errors import (
     EXIT_OK,
@@ -109,3 +126,105 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
         raise
     comm.finish()
     return status
+
+
+_ROWS_CHUNK = 8192  # rows scaled and written at a time by rank 0
+
+
+def load_once(comm: Communicator | None, load: Callable[[], Any]) -> Any:
+    """``load()``'s Dataset, read by rank 0 alone when there are several ranks.
+
+    The other ranks get the labels, class names and shapes (one broadcast) and, for features,
+    zero-byte placeholders of the right shape: their rows come from :func:`training_rows`.
+    Their Dataset's ``scale`` is 1, so its ``fit_scaler`` costs nothing; only rank 0's scaler
+    is ever used. Every rank must call this at the same point (outside any block that may
+    raise on one rank alone before it); an error in ``load`` on rank 0 is raised on every rank
+    by the enclosing :func:`together`, in rank 0's words.
+    """
+    if comm is None or comm.size == 1:
+        return load()
+    from softgrad.datasets import Dataset
+
+    data = None
+    try:
+        if comm.rank == 0:
+            data = load()
+    finally:  # rank 0 broadcasts None when its load raised, and re-raises
+        layout = comm.broadcast_object(None if data is None else _layout(data))
+    if comm.rank == 0:
+        return data
+    if layout is None:
+        raise DistributedError("train: rank 0 could not read the data set")
+    dtype, shapes = layout.pop("dtype"), layout.pop("shapes")
+    rows = {split: np.broadcast_to(np.zeros((), dtype), shape) for split, shape in shapes.items()}
+    return Dataset(rows["train"], X_test=rows["test"], scale=1.0, **layout)
+
+
+def _layout(data: Any) -> dict[str, Any]:
+    """What the other ranks need of rank 0's Dataset: everything but the feature values."""
+    return {
+        "shapes": {"train": data.X_train.shape, "test": data.X_test.shape},
+        "dtype": data.X_train.dtype,
+        "y_train": data.y_train,
+        "y_test": data.y_test,
+        "class_names": data.class_names,
+        "image_shape": data.image_shape,
+        "name": data.name,
+    }
+
+
+def training_rows(
+    comm: Communicator | None, scaler: Any, X: np.ndarray, dtype: str, folder: Path
+) -> np.ndarray:
+    """The scaled training rows fit trains on: ``scaler.transform(X)`` for a plain run (or one
+    rank); on several ranks a read-only memory map, in the model's ``dtype``, of the file rank
+    0 writes into ``folder`` (chunk by chunk: never a second whole copy of the set).
+
+    The values are those fit would train on in one process: the scaler's float32 output cast
+    to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
+    """
+    if comm is None or comm.size == 1:
+        return scaler.transform(X)
+    from softgrad.datasets.shards import open_rows
+
+    path, error = Path(folder) / f".softgrad-rows-{uuid.uuid4().hex}.npy", None
+    if comm.rank == 0:
+        try:
+            _write_scaled(path, scaler, X, np.dtype(dtype))
+        except OSError as exc:
+            error = OSError(
+                exc.errno,
+                f"train: could not write the training rows every rank maps to "
+                f"{str(path)!r} ({exc.strerror or exc}); --out's folder must be writable",
+            )
+    comm.raise_together(error, "train: sharing the training rows")
+    path = Path(comm.broadcast_object(str(path)))
+    rows = None
+    try:
+        rows = open_rows(path)
+    except FileNotFoundError:
+        error = FileNotFoundError(
+            f"train: the training rows written by rank 0 to {str(path)!r} must be visible "
+            f"to every rank; got no such file (put --out in a folder all machines share)"
+        )
+    except Exception as exc:  # raised on every rank below, not on this one alone
+        error = exc
+    try:
+        comm.raise_together(error, "train: sharing the training rows")
+    finally:  # every rank has mapped it (or failed): the name is no longer needed
+        if comm.rank == 0:
+            path.unlink(missing_ok=True)
+    return rows
+
+
+def _write_scaled(path: Path, scaler: Any, X: np.ndarray, dtype: np.dtype) -> None:
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=X.shape)
+    try:
+        for start in range(0, X.shape[0], _ROWS_CHUNK):
+            out[start : start + _ROWS_CHUNK] = scaler.transform(X[start : start + _ROWS_CHUNK])
+        out.flush()
+    except BaseException:
+        del out
+        path.unlink(missing_ok=True)
+        raise
+    del out

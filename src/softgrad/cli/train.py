@@ -199,7 +199,9 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
             network,
             loss,
             optimizer,
-            scaler.transform(data.X_train),
+            ranks.training_rows(
+                comm, scaler, data.X_train, settings["dtype"], paths["--out"].parent
+            ),
             data.y_train,
             epochs=settings["epochs"],
             batch_size=settings["batch_size"],
@@ -336,7 +338,8 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
                     f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
                 )
         settings = train_config.match_checkpoint(args, settings)
-        data = _load(args, settings)
+    with ranks.together(comm, "train"):  # rank 0 alone reads the data (cli/ranks.py)
+        data = ranks.load_once(comm, lambda: _load(args, settings))
         settings, validation_note = _validation(args, settings, data)
     ranks.announce(comm, settings["batch_size"])
     get_ops()  # the kernel lane is chosen here; a fallback from the default is never silent

@@ -1,0 +1,97 @@
+"""``softgrad train``'s data on several ranks (cli/ranks.py), over a stand-in communicator:
+rank 0 alone reads the data set, and every rank maps the scaled rows rank 0 wrote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from softgrad.cli import ranks
+from softgrad.datasets import Dataset
+from softgrad.errors import DistributedError
+from softgrad.preprocessing import Scaler
+from softgrad.training.distributed import Communicator
+
+IN_PLACE, SUM = object(), object()
+
+
+class Peers:
+    """Rank ``rank`` of ``size``: ``bcast`` returns ``sent`` on ranks above 0 (what rank 0
+    broadcast), ``allgather`` reports no error from the other ranks."""
+
+    def __init__(self, rank: int, size: int, sent=None):
+        self.rank, self.size, self.sent = rank, size, sent
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    def bcast(self, obj, root):
+        self.sent = obj if self.rank == 0 else self.sent
+        return self.sent
+
+    def allgather(self, obj):
+        return [obj if r == self.rank else None for r in range(self.size)]
+
+
+def _data() -> Dataset:
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(30, 6), dtype=np.uint8)
+    X_test = rng.integers(0, 256, size=(7, 6), dtype=np.uint8)
+    y, y_test = np.arange(30) % 3, np.arange(7) % 3
+    return Dataset(X, y, X_test, y_test, ["a", "b", "c"], image_shape=(2, 3), name="t", scale=255)
+
+
+def test_only_rank_0_reads_the_data_the_others_get_its_labels_and_shapes():
+    sent = Peers(0, 2)
+    data = ranks.load_once(Communicator(sent, IN_PLACE, SUM), _data)
+    assert data.X_train.strides == (6, 1)  # rank 0: the data set as loaded
+
+    def refuse():
+        raise AssertionError("rank 1 must not read the data set")
+
+    other = ranks.load_once(Communicator(Peers(1, 2, sent.sent), IN_PLACE, SUM), refuse)
+    assert other.X_train.shape == data.X_train.shape and other.X_test.shape == data.X_test.shape
+    assert other.X_train.strides == (0, 0)  # a placeholder: no bytes behind it
+    assert_array_equal(other.y_train, data.y_train)
+    assert_array_equal(other.y_test, data.y_test)
+    assert (other.class_names, other.image_shape, other.name) == (["a", "b", "c"], (2, 3), "t")
+
+
+def test_a_failed_load_on_rank_0_fails_the_other_ranks_too():
+    with pytest.raises(DistributedError, match="rank 0 could not read the data set"):
+        ranks.load_once(Communicator(Peers(1, 2, None), IN_PLACE, SUM), _data)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_mapped_rows_are_the_scaled_rows_fit_would_train_on(tmp_path, dtype):
+    data = _data()
+    scaler = Scaler.for_range(255)
+    rows = ranks.training_rows(
+        Communicator(Peers(0, 2), IN_PLACE, SUM), scaler, data.X_train, dtype, tmp_path
+    )
+    assert isinstance(rows, np.memmap) and rows.dtype == dtype
+    # the scaler's float32 output cast to the model's dtype, as fit casts it
+    assert_array_equal(rows, scaler.transform(data.X_train).astype(dtype))
+    assert not list(tmp_path.iterdir())  # unlinked once every rank mapped it
+
+
+def test_a_plain_run_scales_in_memory():
+    data = _data()
+    rows = ranks.training_rows(None, Scaler.for_range(255), data.X_train, "float32", None)
+    assert type(rows) is np.ndarray
+
+
+def test_rows_rank_0_could_not_write_fail_every_rank(tmp_path):
+    with pytest.raises(DistributedError, match=r"rank 0 of 2 failed.*folder must be writable") as e:
+        ranks.training_rows(
+            Communicator(Peers(0, 2), IN_PLACE, SUM),
+            Scaler.for_range(255),
+            _data().X_train,
+            "float32",
+            tmp_path / "missing",
+        )
+    assert isinstance(e.value.__cause__, OSError)  # rank 0's own words, for its report
