@@ -1,6 +1,6 @@
 """Peak memory per rank of a 2-rank Fashion-MNIST run, for each way of reading the data.
 
-    python benchmarks/mpi_memory.py     # about 30 s: three mpiexec -n 2 runs, one epoch each
+    python benchmarks/mpi_memory.py     # about 45 s: four mpiexec -n 2 runs, one epoch each
 
 - ``whole``: every rank loads the whole training set (``load_idx``, uint8) and fit converts it
   to float32: the way ``softgrad train`` reads today.
@@ -9,6 +9,9 @@
   batch from the map: the global permutation, equal to one process to float64 rounding.
 - ``shard``: every rank stream-reads only its half of the gzipped IDX file (``read_shard``):
   what a rank-owned split holds (no fit: fit's global batches need every row).
+- ``cli``: ``softgrad train`` itself on the gzipped IDX folder (one epoch, same network and
+  batch): rank 0 alone loads the set and writes the scaled rows once, every rank maps them
+  (cli/ranks.py). Rank 0 also holds the uint8 set as loaded and the test set.
 
 Each rank reports its peak resident set (``ru_maxrss``: file pages it touched included, though
 the page cache holds them once for both ranks), and at the end its private memory and its
@@ -22,6 +25,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +46,48 @@ def _smaps() -> dict[str, float]:
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0]) / 1024
     private = fields["Private_Clean"] + fields["Private_Dirty"]
-    return {"private_mb": round(private, 1), "pss_mb": round(fields["Pss"], 1)}
+    # Anonymous: what the process itself allocated (file pages, mapped or written, excluded)
+    return {
+        "private_mb": round(private, 1),
+        "pss_mb": round(fields["Pss"], 1),
+        "anon_mb": round(fields["Anonymous"], 1),
+    }
+
+
+def cli_worker() -> None:
+    """One rank of ``softgrad train`` (MPI is finalised when it returns: each rank prints).
+
+    The CLI frees its arrays before it returns, so a thread samples the private memory and
+    the proportional share every 20 ms and the peaks are reported.
+    """
+    from softgrad.cli import main
+
+    peaks = {"private_mb": 0.0, "pss_mb": 0.0, "anon_mb": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            for name, value in _smaps().items():
+                peaks[name] = max(peaks[name], value)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with tempfile.TemporaryDirectory() as folder:
+        args = ["train", "--data", str(FOLDER), "--epochs", "1", "--hidden", "256"]
+        args += ["--batch-size", "512", "--val-fraction", "0", "--quiet"]
+        main([*args, "--out", str(Path(folder) / "model.npz")])
+    done.set()
+    sampler.join()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report = {"rank": int(os.environ.get("PMI_RANK", 0)), "peak_rss_mb": round(peak_mb, 1)}
+    peaks = {f"peak_{name}": value for name, value in peaks.items()}
+    print(f"cli: {json.dumps({**report, **peaks})}", flush=True)
 
 
 def worker(mode: str, mapped: str) -> None:
+    if mode == "cli":
+        cli_worker()
+        return
     from softgrad.datasets import load_idx
     from softgrad.datasets.shards import open_rows, read_shard
     from softgrad.nn import CrossEntropyLoss, build_mlp
@@ -103,7 +145,7 @@ def main() -> int:
         out[:] = images.reshape(len(images), -1) / np.float32(255)
         out.flush()
         del out, images
-        for mode in ("whole", "map", "shard"):
+        for mode in ("whole", "map", "shard", "cli"):
             command = [
                 str(mpiexec) if mpiexec.exists() else "mpiexec",
                 "-n",
