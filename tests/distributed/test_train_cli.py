@@ -82,10 +82,29 @@ def test_a_bad_option_or_missing_file_ends_every_rank_with_one_line(tmp_path, ar
     assert done.stdout == "" and not list(tmp_path.iterdir())
 
 
-def test_other_commands_refuse_to_run_on_several_ranks(tmp_path):
-    done = _softgrad(["-m", "softgrad", "evaluate", "--model", "model.npz"], tmp_path, 2)
+@pytest.mark.parametrize(
+    ("command", "ranks"),
+    [(["evaluate", "--model", "model.npz"], 2), (["predict", "--model", "model.npz", "x.png"], 3)],
+)
+def test_evaluate_and_predict_refuse_to_run_on_several_ranks(tmp_path, command, ranks):
+    # the choice the issue asks to state: they refuse (N ranks would score and write N times)
+    done = _softgrad(["-m", "softgrad", *command], tmp_path, ranks)
     assert done.returncode == 2
+    name = command[0]
     assert done.stderr == (
-        "softgrad: error: evaluate: the number of MPI ranks must be 1 (only train runs "
-        "data-parallel; start evaluate without mpiexec); got 2\n"
+        f"softgrad: error: {name}: the number of MPI ranks must be 1 (only train runs "
+        f"data-parallel; start {name} without mpiexec); got {ranks}\n"
     )
+    assert done.stdout == "" and not list(tmp_path.iterdir())
+
+
+def test_a_diverged_run_ends_every_rank_with_one_line_and_writes_nothing(tmp_path):
+    # every rank sees the same global batch loss, so each raises the same DivergenceError at
+    # the same batch; rank 0 alone reports it
+    done = _softgrad([*TRAIN, "--lr", "1e6", "--optimizer", "sgd"], tmp_path, 2)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[0] == "data-parallel over 2 MPI ranks, global batch 32"
+    assert len(lines) == 2 and lines[1].startswith("softgrad: error: fit: the mean training loss")
+    assert "Nothing was written" in lines[1]
+    assert done.stdout == "" and not list(tmp_path.iterdir())
