@@ -1,9 +1,15 @@
 """Data-parallel scaling over MPI: ms per step on 1, 2 and 4 ranks, the Allreduce alone, the
 two-process GEMM ceiling of this machine, and a ring-allreduce cost model projected to clusters.
 
-    python benchmarks/mpi_scaling.py            # full run: 784-{256,1024}-10, batches 128..8192
+    python benchmarks/mpi_scaling.py            # the target (below), then the full table:
+                                                # 784-{256,1024}-10, batches 128..8192
     python benchmarks/mpi_scaling.py --quick    # smoke run: 784-256-10, batches 128 and 512,
                                                 # 5 steps each (checks that it runs, not speed)
+
+The target comes first: 784-1024-10 at global batch 2048, 1 rank and 2 ranks measured in
+turns (three pairs), the efficiency T(1) / (2 T(2)), the same against the two-process GEMM
+ceiling, the Allreduce's share of a step, and per rank where the step goes (compute, the
+gradient Allreduce, the wait for the other rank). The load average is printed with each pair.
 
 Every rank uses one BLAS thread (OPENBLAS_NUM_THREADS=1). The 1-rank figure is a plain fit (no
 MPI); 2 ranks is ``mpiexec -n 2`` on the 2 cores; 4 ranks oversubscribes them (marked so: MPI's
@@ -63,16 +69,29 @@ def worker(hidden: int, batch: int, steps: int, warmup: int, allreduce_repeats: 
     from softgrad.training.distributed import world
 
     comm = world()
+    timed = {"gradient": [], "status": []}  # wall seconds in each kind of collective
+    if comm is not None:
+        plain_sum = comm.sum_
+
+        def sum_(buffer):  # the gradient, or the step's 4-number status (a wait for the others)
+            t0 = time.perf_counter()
+            plain_sum(buffer)
+            timed["status" if buffer.size == 4 else "gradient"].append(time.perf_counter() - t0)
+            return buffer
+
+        comm.sum_ = sum_
     rng = np.random.default_rng(0)
     n = batch * (steps + warmup)
     X = rng.random((n, N_FEATURES), dtype=np.float32)
     y = rng.integers(0, N_CLASSES, size=n)
     model = build_mlp(N_FEATURES, [hidden], N_CLASSES, rng=0)
     ends: list[float] = []
+    cpu: list[float] = []
 
     class Timer:
         def on_batch_end(self, state):
             ends.append(time.perf_counter())
+            cpu.append(time.thread_time())
 
     fit(
         model,
@@ -86,20 +105,31 @@ def worker(hidden: int, batch: int, steps: int, warmup: int, allreduce_repeats: 
         callbacks=[Timer()],
         comm=comm,
     )
-    step_ms = 1e3 * statistics.median(np.diff(ends[warmup - 1 :]))
-    allreduce_ms = None
-    if comm is not None:
-        buffer = np.zeros(n_params(hidden), dtype=np.float32)
-        samples = []
-        for _ in range(allreduce_repeats):
-            comm.comm.Barrier()
-            t0 = time.perf_counter()
-            comm.sum_(buffer)
-            samples.append(time.perf_counter() - t0)
-        allreduce_ms = 1e3 * statistics.median(samples)
-    if comm is None or comm.rank == 0:
-        ranks = 1 if comm is None else comm.size
-        print(json.dumps({"ranks": ranks, "step_ms": step_ms, "allreduce_ms": allreduce_ms}))
+    figures = {
+        "step_ms": 1e3 * statistics.median(np.diff(ends[warmup - 1 :])),
+        "cpu_ms": 1e3 * statistics.median(np.diff(cpu[warmup - 1 :])),
+    }
+    for kind, samples in timed.items():
+        if samples:  # per step, after the warm-up
+            figures[f"{kind}_ms"] = 1e3 * statistics.median(samples[warmup:])
+    if comm is None:
+        print(json.dumps({"ranks": 1, "allreduce_ms": None, **figures}))
+        return
+    buffer = np.zeros(n_params(hidden), dtype=np.float32)
+    samples = []
+    for _ in range(allreduce_repeats):
+        comm.comm.Barrier()
+        t0 = time.perf_counter()
+        plain_sum(buffer)
+        samples.append(time.perf_counter() - t0)
+    allreduce_ms = 1e3 * statistics.median(samples)
+    by_rank = comm.gather_object(figures)
+    if comm.rank == 0:
+        print(
+            json.dumps(
+                {"ranks": comm.size, "allreduce_ms": allreduce_ms, "by_rank": by_rank, **by_rank[0]}
+            )
+        )
 
 
 def _env() -> dict[str, str]:
@@ -227,6 +257,68 @@ def cost_model_table(step_ms: dict[tuple[int, int], float]) -> list[str]:
     return lines
 
 
+def print_ceiling(seconds: float) -> float:
+    """Measure and print the two-process GEMM ceiling; returns it (2.0 = two cores' worth)."""
+    alone, pair = gemm_ceiling(seconds)
+    ceiling = sum(pair) / alone
+    print(
+        f"GEMM ceiling: one single-thread process {alone:.1f} GFLOP/s; two side by side "
+        f"{pair[0]:.1f} + {pair[1]:.1f} GFLOP/s = {ceiling:.2f}x",
+        flush=True,
+    )
+    return ceiling
+
+
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def target(rounds: int) -> None:
+    """The issue's target, 784-1024-10 at global batch 2048: 1 rank and 2 ranks (1 thread each)
+    measured in turns (``rounds`` pairs, so a change of load hits both alike), the ceiling, and
+    where a 2-rank step goes on each rank.
+
+    Efficiency = steps/s of 2 ranks / (2 x steps/s of 1 rank) = T(1) / (2 T(2)); against the
+    ceiling, T(1) / (ceiling x T(2)). Per rank: compute (the step minus its collectives), the
+    gradient Allreduce in the step, and the wait in the step's status Allreduce (the time this
+    rank waited for the slower one: imbalance, or another process taking its core).
+    """
+    hidden, batch, steps = 1024, 2048, 12
+    print(f"## Target: 784-{hidden}-10, global batch {batch}, 1 thread per rank ({_load()})")
+    ceiling = print_ceiling(5.0)
+    pairs = []
+    for _ in range(rounds):
+        one, two = measure(hidden, batch, 1, steps), measure(hidden, batch, 2, steps)
+        pairs.append((one, two))
+        print(
+            f"1 rank {one['step_ms']:.1f} ms/step (CPU {one['cpu_ms']:.1f}), 2 ranks "
+            f"{two['step_ms']:.1f} ms/step: efficiency {one['step_ms'] / (2 * two['step_ms']):.3f}"
+            f" ({_load()})",
+            flush=True,
+        )
+    one_ms = statistics.median(one["step_ms"] for one, _ in pairs)
+    two_ms = statistics.median(two["step_ms"] for _, two in pairs)
+    best = min(pairs, key=lambda pair: pair[1]["step_ms"])[1]
+    print(
+        f"median: 1 rank {one_ms:.1f} ms, 2 ranks {two_ms:.1f} ms; efficiency "
+        f"{one_ms / (2 * two_ms):.3f} (target 0.85), against the ceiling "
+        f"{one_ms / (ceiling * two_ms):.3f}; Allreduce of {4 * n_params(hidden) / 1e6:.1f} MB "
+        f"alone {best['allreduce_ms']:.2f} ms = {best['allreduce_ms'] / two_ms:.1%} of a step"
+    )
+    print(
+        "where the fastest 2-rank step goes, per rank (ms): ideal compute = 1 rank / 2 = "
+        f"{one_ms / 2:.1f}"
+    )
+    for rank, f in enumerate(best["by_rank"]):
+        compute = f["step_ms"] - f["gradient_ms"] - f["status_ms"]
+        print(
+            f"  rank {rank}: step {f['step_ms']:.1f} = compute {compute:.1f} + gradient "
+            f"Allreduce {f['gradient_ms']:.2f} + waiting for the other rank "
+            f"{f['status_ms']:.2f}; CPU {f['cpu_ms']:.1f}"
+        )
+    print(flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="784-256-10, batches 128 and 512")
@@ -236,15 +328,12 @@ def main(argv=None) -> int:
         hidden, batch, steps = args.worker
         worker(hidden, batch, steps, warmup=3, allreduce_repeats=50)
         return 0
+    if not args.quick:
+        target(rounds=3)
     hiddens = (256,) if args.quick else (256, 1024)
     batches = (128, 512) if args.quick else (128, 512, 2048, 8192)
     rank_counts = (1, 2, 4)
-    alone, pair = gemm_ceiling(1.0 if args.quick else 5.0)
-    ceiling = sum(pair) / alone
-    print(
-        f"GEMM ceiling: one single-thread process {alone:.1f} GFLOP/s; two side by side "
-        f"{pair[0]:.1f} + {pair[1]:.1f} GFLOP/s = {ceiling:.2f}x"
-    )
+    ceiling = print_ceiling(1.0 if args.quick else 5.0)
     print(
         "| model | global batch | ranks | ms/step | Allreduce ms (alone) | speed-up | "
         "efficiency | vs ceiling | Allreduce share |"
