@@ -108,3 +108,21 @@ def test_a_diverged_run_ends_every_rank_with_one_line_and_writes_nothing(tmp_pat
     assert len(lines) == 2 and lines[1].startswith("softgrad: error: fit: the mean training loss")
     assert "Nothing was written" in lines[1]
     assert done.stdout == "" and not list(tmp_path.iterdir())
+
+
+def test_a_run_checkpointed_on_2_ranks_and_resumed_on_3_equals_a_plain_run(tmp_path):
+    # a constant schedule: a cosine one spans the epochs a run started with
+    base = ["-m", "softgrad", "train", "--dtype", "float64", "--quiet", "--json"]
+    base += ["--lr-schedule", "constant"]
+    (tmp_path / "plain").mkdir()
+    plain = _softgrad([*base, "--epochs", "3"], tmp_path / "plain", None)
+    assert plain.returncode == 0, plain.stderr
+    first = _softgrad([*base, "--epochs", "2", "--checkpoint", "ckpt.npz"], tmp_path, 2)
+    assert first.returncode == 0, first.stderr
+    rest = _softgrad([*base, "--epochs", "3", "--resume", "ckpt.npz"], tmp_path, 3)
+    assert rest.returncode == 0, rest.stderr
+    summary, expected = json.loads(rest.stdout), json.loads(plain.stdout)
+    assert summary["epochs_run"] == 3 and summary["epochs_this_run"] == 1
+    assert summary["test_accuracy"] == expected["test_accuracy"]
+    assert_allclose(summary["test_loss"], expected["test_loss"], rtol=1e-10)
+    assert_allclose(summary["history"]["train_loss"], expected["history"]["train_loss"], rtol=1e-10)
