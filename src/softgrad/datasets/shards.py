@@ -9,7 +9,8 @@ that one process should not hold:
   the operating system's page cache, shared by every rank on a machine and dropped under
   pressure. The weights equal one process's to float64 rounding (the 1e-10 tests hold).
   It needs random access, so a compressed file is inflated once into an uncompressed .npy
-  (``cache=``), chunk by chunk, never whole in memory.
+  (``cache=``), chunk by chunk, never whole in memory. ``softgrad train`` under mpiexec reads
+  this way: rank 0 writes the scaled rows once and every rank maps them (cli/ranks.py).
 - **Each rank owns a fixed 1/N of the samples (:func:`read_shard`).** A rank reads only the
   contiguous rows :func:`~softgrad.training.distributed.shard_bounds` gives it, and a gzipped
   file is inflated as a stream that keeps only those rows (the rows before are skipped, the
