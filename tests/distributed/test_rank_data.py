@@ -95,3 +95,14 @@ def test_rows_rank_0_could_not_write_fail_every_rank(tmp_path):
             tmp_path / "missing",
         )
     assert isinstance(e.value.__cause__, OSError)  # rank 0's own words, for its report
+
+
+def test_any_error_while_rank_0_writes_is_raised_on_every_rank_and_leaves_no_file(tmp_path):
+    class Broken:
+        def transform(self, X):
+            raise ValueError("Scaler.transform: broken on purpose")
+
+    comm = Communicator(Peers(0, 2), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match="rank 0 of 2 failed: ValueError: Scaler"):
+        ranks.training_rows(comm, Broken(), _data().X_train, "float32", tmp_path)
+    assert not list(tmp_path.iterdir())

@@ -197,6 +197,8 @@ def training_rows(
                 f"train: could not write the training rows every rank maps to "
                 f"{str(path)!r} ({exc.strerror or exc}); --out's folder must be writable",
             )
+        except Exception as exc:  # raised on every rank below, not on rank 0 alone
+            error = exc
     comm.raise_together(error, "train: sharing the training rows")
     path = Path(comm.broadcast_object(str(path)))
     rows = None
