@@ -43,6 +43,29 @@ def _own(out: np.ndarray | None, like: np.ndarray, *inputs: np.ndarray) -> np.nd
 class ActivationKernels:
     """NumpyOps mixin: activation forward and backward."""
 
+    def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
+        """``y = f(y + b)`` in place on the (N, H) product of a Linear layer; returns ``y``.
+
+        Parameters
+        ----------
+        y : ndarray of shape (N, H), C-contiguous float32/64, written over
+        b : ndarray of shape (H,) of y's dtype, or None (no bias)
+        activation : {"identity", "relu", "tanh", "sigmoid"}
+            f, the forward of the activation layer of that name ("logistic" is "sigmoid").
+
+        Notes
+        -----
+        Here the bias add and f are two passes over y (the layers' own formulas, so a fused
+        Sequential gives the unfused one's numbers bit for bit); the Numba lane makes them one.
+        """
+        if b is not None:
+            np.add(y, b, out=y)
+        if activation in ("sigmoid", "logistic"):
+            return self.sigmoid(y, out=y)
+        if activation != "identity":
+            getattr(self, activation)(y, out=y)
+        return y
+
     def relu(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """y = max(x, 0) into ``out`` (fresh if None; may be ``x``). NaN stays NaN."""
         return np.maximum(x, 0.0, out=out)

@@ -149,3 +149,69 @@ class LossKernels:
             scale = (sample_weight / weight_sum).astype(logits.dtype).reshape(-1, 1)
         self.softmax_cross_entropy_grad(cache, scale, out=grad)
         return value
+
+    def softmax_cross_entropy_mean_correct(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        grad: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        ignore_index: int | None = None,
+    ) -> tuple[float, float]:
+        """The training step's loss: (weighted) mean loss, gradient and correct predictions.
+
+        Parameters
+        ----------
+        logits : ndarray of shape (N, C), C-contiguous float32/64
+        target : ndarray of int of shape (N,)
+            Class indices in [0, C), or ``ignore_index``.
+        grad : ndarray of shape (N, C), logits' dtype, C-contiguous
+            Receives dL/dlogits, w_n / sum(w) * (softmax(logits_n) - onehot(y_n)); may be
+            ``logits`` itself.
+        sample_weight : ndarray of shape (N,), optional
+            w_n (1 for every row without it).
+        ignore_index : int, optional
+            Rows with this target count in nothing: not in the loss, the weight sum or the
+            count, and their gradient row is 0.
+
+        Returns
+        -------
+        loss : float
+            sum_n w_n loss_n / sum_n w_n over the rows not ignored.
+        correct : float
+            sum_n w_n [argmax_c logits[n] == y_n] over the rows not ignored (np.argmax: the
+            first maximum; a NaN is the maximum).
+
+        Notes
+        -----
+        A total weight of 0 (an empty batch, every row ignored or weighing 0) gives loss 0, a
+        zero gradient and a count of 0. The Numba lane does the same in one pass over the
+        logits; here it is the argmax, then :meth:`softmax_cross_entropy_mean` on the rows
+        kept.
+        """
+        kept = None if ignore_index is None else target != ignore_index
+        if kept is not None and kept.all():
+            kept = None
+        if kept is not None:  # the rows that count, as copies: grad may overwrite the logits
+            rows, target = logits[kept], target[kept]
+            if sample_weight is not None:
+                sample_weight = sample_weight[kept]
+        else:
+            rows = logits
+        weight_sum = (
+            rows.shape[0]
+            if sample_weight is None
+            else float(np.sum(sample_weight, dtype=np.float64))
+        )
+        if not weight_sum > 0:
+            grad[...] = 0.0
+            return 0.0, 0.0
+        hits = np.argmax(rows, axis=1) == target  # before grad (maybe the logits) is written
+        correct = float(np.count_nonzero(hits) if sample_weight is None else sample_weight @ hits)
+        if kept is None:
+            return self.softmax_cross_entropy_mean(rows, target, grad, sample_weight), correct
+        kept_grad = np.empty_like(rows)
+        loss = self.softmax_cross_entropy_mean(rows, target, kept_grad, sample_weight)
+        grad[...] = 0.0
+        grad[kept] = kept_grad
+        return loss, correct

@@ -1,7 +1,8 @@
 """Numba kernel: softmax-cross-entropy loss, gradient and correct predictions in one pass.
 
-For each row n of the logits, with target y_n, weight w_n (1 without weights) and the
-reduction's scale r (1/N for a mean, 1/sum(w) for a weighted mean, 1 for a sum)::
+For each row n of the logits, with target y_n, weight w_n (1 without weights; 0, and no hit,
+for a row whose target is the ignored index) and the scale r (1/sum(w) for the mean, which
+:func:`softmax_cross_entropy` computes; the caller's r_n for the per-row pair)::
 
     m_n    = max_c logits[n, c]                   (the shift: exp never overflows)
     S_n    = sum_c exp(logits[n, c] - m_n)         (accumulated in float64)
@@ -33,36 +34,53 @@ __all__ = ["softmax_cross_entropy"]
 
 
 @njit(cache=True)
-def softmax_cross_entropy(logits, target, weight, scale, grad):
-    """Loss, gradient and the (weighted) count of correct argmax predictions, one pass.
+def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
+    """Mean loss, gradient and the (weighted) count of correct argmax predictions, one pass.
 
     Parameters
     ----------
     logits : ndarray of shape (N, C)
         C-contiguous float32 or float64.
     target : ndarray of int of shape (N,)
-        Class indices; checked here (the pass stops at the first one outside [0, C)).
+        Class indices; checked here, before anything is written (a row whose target is
+        ``ignore`` is not checked).
     weight : ndarray of shape (N,) or (0,)
         Per-sample weights (float64); an empty array weighs every sample 1.
-    scale : float
-        The reduction's factor r (see the module docstring).
+    ignore : int
+        With ``use_ignore``, the target value of rows that count in nothing: no loss, no
+        weight, no hit, a zero gradient row.
+    use_ignore : bool
     grad : ndarray of shape (N, C)
         Written with dL/dlogits in logits' dtype; may be ``logits`` itself (in place).
 
     Returns
     -------
     loss : float
-        r * sum_n w_n * loss_n, in float64 (the caller rounds it to the logits' dtype).
+        r * sum_n w_n * loss_n with r = 1 / sum_n w_n (the rows not ignored, summed in order),
+        in float64 (the caller rounds it to the logits' dtype). A total weight of 0 (an empty
+        batch, every row ignored or weighing 0) gives 0 and a zero gradient.
     correct : float
         sum_n w_n over the rows whose argmax is the target; -1.0 when a target is out of
-        range (then nothing is meaningful and the caller takes the NumPy lane, which raises).
+        range (then nothing is written and the caller takes the NumPy lane, which raises).
     """
     n_rows, n_classes = logits.shape
-    if not _targets_in_range(target, n_classes):
-        return 0.0, -1.0
+    weight_sum = 0.0
+    for n in range(n_rows):
+        if use_ignore and target[n] == ignore:
+            continue
+        if target[n] < 0 or target[n] >= n_classes:
+            return 0.0, -1.0
+        weight_sum += weight[n] if weight.size else 1.0
+    if not weight_sum > 0:
+        grad[...] = 0
+        return 0.0, 0.0
+    scale = 1.0 / weight_sum
     total = 0.0
     correct = 0.0
     for n in range(n_rows):
+        if use_ignore and target[n] == ignore:
+            grad[n] = 0
+            continue
         w = weight[n] if weight.size else 1.0
         row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
         total += w * row_loss

@@ -254,28 +254,22 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         target: np.ndarray,
         grad: np.ndarray,
         sample_weight: np.ndarray | None = None,
+        ignore_index: int | None = None,
     ) -> tuple[float, float]:
-        """:meth:`softmax_cross_entropy_mean` and, from the same pass, the (weighted) count of
-        rows whose argmax is the target: ``(loss, sum_n w_n [argmax_c logits[n] == y_n])``.
-
-        A zero total weight (or an empty batch) gives loss 0, a zero gradient and a count of
-        0, as the NumPy lane's functional.cross_entropy does.
+        """The NumPy lane's :meth:`~softgrad.kernels.losses.LossKernels.
+        softmax_cross_entropy_mean_correct` (loss, gradient into ``grad``, weighted count of
+        correct argmax predictions; ignored rows count in none of them) in one pass
+        (:func:`softgrad.kernels.numba_losses.softmax_cross_entropy`).
 
         Raises
         ------
         IndexError
             A target outside [0, C) (the kernel checks them before anything is written).
         """
-        if sample_weight is None:
-            weights, weight_sum = _NO_WEIGHTS, float(logits.shape[0])
-        else:
-            weights = np.asarray(sample_weight, dtype=np.float64)
-            weight_sum = float(np.sum(weights))
-        if weight_sum <= 0:
-            grad[...] = 0.0
-            return 0.0, 0.0
+        weights = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
+        use_ignore = ignore_index is not None
         loss, correct = numba_losses.softmax_cross_entropy(
-            logits, target, weights, 1.0 / weight_sum, grad
+            logits, target, weights, int(ignore_index) if use_ignore else 0, use_ignore, grad
         )
         if correct < 0:
             raise IndexError(
