@@ -65,7 +65,27 @@ class _OutputCached(Layer):
         return grad_y
 
 
-class ReLU(_OutputCached):
+class _Fusable(_OutputCached):
+    """An activation a fused Sequential runs inside the Linear before it (``kernel`` names
+    it to ``bias_activation``): the Linear computes the output, this layer keeps it."""
+
+    kernel = "identity"
+
+    def take_output(self, y: np.ndarray) -> np.ndarray:
+        """Keep ``y``, this layer's output computed by the fused forward, for backward."""
+        self._y = y
+        return y
+
+    def backward_in_place(self, grad_y: np.ndarray) -> np.ndarray:
+        """``backward(grad_y)`` written over ``grad_y`` (a fresh float array nothing else
+        reads: the input gradient of the Linear above, in a fused Sequential)."""
+        grad_y = self._checked_grad(grad_y)
+        if self.kernel == "identity":
+            return grad_y
+        return getattr(get_ops(), f"{self.kernel}_vjp")(self._y, grad_y, out=grad_y)
+
+
+class ReLU(_Fusable):
     """Rectified linear unit, ``y = max(x, 0)``, elementwise on any shape.
 
     The derivative at x = 0 is taken as 0 (as in PyTorch).
@@ -92,6 +112,7 @@ class ReLU(_OutputCached):
     """
 
     inplace = False  # ReLUs pickled before the option existed
+    kernel = "relu"
 
     def __init__(self, inplace: bool = False) -> None:
         super().__init__()
@@ -123,7 +144,7 @@ class ReLU(_OutputCached):
         return {"inplace": True} if self.inplace else {}
 
 
-class Tanh(_OutputCached):
+class Tanh(_Fusable):
     """Hyperbolic tangent, elementwise; backward uses ``1 - t*t`` from the cached output t.
 
     Examples
@@ -134,6 +155,8 @@ class Tanh(_OutputCached):
     >>> layer.backward(np.array([2.0]))
     array([2.])
     """
+
+    kernel = "tanh"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> t : ndarray of shape (...)."""
@@ -146,7 +169,7 @@ class Tanh(_OutputCached):
         return _apply(get_ops().tanh_vjp, self._y, grad_y) if input_grad else None
 
 
-class Sigmoid(_OutputCached):
+class Sigmoid(_Fusable):
     """Logistic sigmoid ``s = 1 / (1 + exp(-x))``, elementwise, stable for large ``|x|``.
 
     Examples
@@ -157,6 +180,8 @@ class Sigmoid(_OutputCached):
     >>> layer.backward(np.array([1.0]))  # 0.5 * (1 - 0.5)
     array([0.25])
     """
+
+    kernel = "sigmoid"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> s : ndarray of shape (...)."""
@@ -169,7 +194,7 @@ class Sigmoid(_OutputCached):
         return _apply(get_ops().sigmoid_vjp, self._y, grad_y) if input_grad else None
 
 
-class Identity(_OutputCached):
+class Identity(_Fusable):
     """The identity ``y = x`` (a fresh copy); backward returns a copy of ``grad_y``.
 
     Examples

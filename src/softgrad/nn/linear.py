@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer, as_float_dtype, as_generator
 
 _INITS = ("he", "glorot")
@@ -119,21 +120,49 @@ class Linear(Layer):
         y : ndarray of shape (..., out_features)
             A fresh array of W's dtype.
         """
+        y = self._product(x, "forward")
+        if "b" in self.params:
+            np.add(y, self.params["b"], out=y)
+        return y.reshape(*self._x_shape[:-1], self.out_features)
+
+    def forward_activated(self, x: np.ndarray, activation: str) -> np.ndarray:
+        """``f(x @ W + b)``: the product, then the bias add and f in one kernel call
+        (``get_ops().bias_activation``, one pass over the product in the Numba lane).
+
+        What :class:`~softgrad.nn.Sequential` runs for a Linear followed by an activation layer
+        (``fuse=True``); ``backward`` is unchanged, the activation layer keeping the output.
+
+        Parameters
+        ----------
+        x : ndarray of shape (..., in_features)
+        activation : {"identity", "relu", "tanh", "sigmoid"}
+            f, as :meth:`softgrad.kernels.activations.ActivationKernels.bias_activation`
+            names it. W must be float32 or float64.
+
+        Returns
+        -------
+        y : ndarray of shape (..., out_features)
+            A fresh array of W's dtype.
+        """
+        y = self._product(x, "forward_activated")
+        get_ops().bias_activation(y, self.params.get("b"), activation)
+        return y.reshape(*self._x_shape[:-1], self.out_features)
+
+    def _product(self, x: np.ndarray, where: str) -> np.ndarray:
+        """``x @ W`` as a fresh (M, out_features) array; keeps x (cast to W's dtype) for
+        backward."""
         weights = self.params["W"]
         x = np.asarray(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
-                f"Linear.forward: x must have shape (..., {self.in_features}); got shape {x.shape}"
+                f"Linear.{where}: x must have shape (..., {self.in_features}); got shape {x.shape}"
             )
         if x.dtype != weights.dtype:
             x = x.astype(weights.dtype)
         x2 = x.reshape(-1, self.in_features)
-        y = np.matmul(x2, weights)
-        if "b" in self.params:
-            np.add(y, self.params["b"], out=y)
         self._x = x2
         self._x_shape = x.shape
-        return y.reshape(*x.shape[:-1], self.out_features)
+        return np.matmul(x2, weights)
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Assign ``grads["W"]``, ``grads["b"]`` and return dL/dx.
