@@ -198,10 +198,11 @@ def test_divergence_after_finite_steps_keeps_the_last_weights(blobs):
         # the rule in softgrad.training.divergence: tests/training/test_divergence.py)
         calls = 0
 
-        def forward(self, logits, target):
+        def forward_backward(self, logits, target, sample_weight=None):
+            # the training step's one loss call (loss, gradient, hits)
             NaNAtCall.calls += 1
-            loss = super().forward(logits, target)
-            return math.nan if NaNAtCall.calls == 15 else loss
+            step = super().forward_backward(logits, target, sample_weight)
+            return step._replace(loss=math.nan) if NaNAtCall.calls == 15 else step
 
     with pytest.raises(DivergenceError) as info:
         fit(

@@ -24,9 +24,12 @@ def _backward(model, grad):
         grad = layer.backward(grad)
 
 
-def _naive_fit(model, loss, optimizer, X, y, epochs, batch_size, seed, sample_weight=None):
+def _naive_fit(
+    model, loss, optimizer, X, y, epochs, batch_size, seed, sample_weight=None, one_call=False
+):
     """Fancy indexing, fresh arrays, full backward, plain dicts (the optimizer's per-array
-    path); same permutation stream as fit."""
+    path); same permutation stream as fit. The loss is forward then backward, or with
+    ``one_call`` (no weights) fit's own call, ``forward_backward``."""
     gen = np.random.default_rng(seed)
     losses, accs = [], []
     for _ in range(epochs):
@@ -36,7 +39,10 @@ def _naive_fit(model, loss, optimizer, X, y, epochs, batch_size, seed, sample_we
             idx = order[start : start + batch_size]
             xb, yb = X[idx], y[idx]
             logits = _forward(model, xb)
-            if sample_weight is None:
+            if one_call:
+                batch_loss, grad, _ = loss.forward_backward(logits, yb)
+                w = np.ones(len(idx))
+            elif sample_weight is None:
                 batch_loss = loss.forward(logits, yb)
                 grad = loss.backward()
                 w = np.ones(len(idx))
@@ -94,7 +100,9 @@ def test_fit_matches_the_naive_loop(blobs, make_optimizer, weighted):
 
 
 def test_unweighted_loop_is_bit_identical_to_the_naive_loop(blobs):
-    # without sample weights the two loops perform the very same float operations
+    # without sample weights, and with the loss's one call (forward_backward: its loss and
+    # gradient are forward's and backward's to a few roundings, tests/nn/test_nn_loss_step.py),
+    # the two loops perform the very same float operations
     X, y = blobs
     model_fast = build_mlp(5, [16], 3, rng=2)
     model_naive = build_mlp(5, [16], 3, rng=2)
@@ -108,7 +116,9 @@ def test_unweighted_loop_is_bit_identical_to_the_naive_loop(blobs):
         batch_size=64,
         rng=5,
     )
-    _naive_fit(model_naive, CrossEntropyLoss(), SGD(lr=0.1, momentum=0.9), X, y, 2, 64, 5)
+    _naive_fit(
+        model_naive, CrossEntropyLoss(), SGD(lr=0.1, momentum=0.9), X, y, 2, 64, 5, one_call=True
+    )
     for name, value in model_fast.named_params().items():
         assert np.array_equal(value, model_naive.named_params()[name]), name
 

@@ -182,6 +182,11 @@ class LossKernels:
             sum_n w_n [argmax_c logits[n] == y_n] over the rows not ignored (np.argmax: the
             first maximum; a NaN is the maximum).
 
+        Raises
+        ------
+        IndexError
+            A target (not ignored) outside [0, C), before anything is written.
+
         Notes
         -----
         A total weight of 0 (an empty batch, every row ignored or weighing 0) gives loss 0, a
@@ -198,6 +203,11 @@ class LossKernels:
                 sample_weight = sample_weight[kept]
         else:
             rows = logits
+        if target.size and (target.min() < 0 or target.max() >= logits.shape[1]):
+            raise IndexError(
+                f"softmax_cross_entropy_mean: target must hold class indices in "
+                f"[0, {logits.shape[1]}); got values from {target.min()} to {target.max()}"
+            )
         weight_sum = (
             rows.shape[0]
             if sample_weight is None

@@ -3,7 +3,8 @@ log-probabilities or on probabilities, the textbook Softmax -> negative-log-like
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -14,6 +15,25 @@ from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class StepLoss(NamedTuple):
+    """What a training step needs from its loss, from :meth:`CrossEntropyLoss.forward_backward`.
+
+    Attributes
+    ----------
+    loss : float
+        The batch's loss, as ``forward`` gives it (with ``sample_weight``: the weighted mean).
+    grad : ndarray of the logits' shape and dtype, or None
+        dL/dlogits, as ``backward()`` gives it; None when the batch weighs 0.
+    correct : float
+        The (weighted) count of samples whose argmax over the classes is the target.
+    """
+
+    loss: float
+    grad: np.ndarray | None
+    correct: float
 
 
 class Loss(Layer):
@@ -193,6 +213,102 @@ class CrossEntropyLoss(Loss):
         if grad.dtype != p.rows.out_dtype:
             grad = grad.astype(p.rows.out_dtype)
         return self._scale(grad, grad_y)
+
+
+    def forward_backward(
+        self, logits: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> StepLoss:
+        """Loss, dL/dlogits and the correct predictions of one batch: a training step's loss.
+
+        Parameters
+        ----------
+        logits : ndarray of shape (N, C) (or any shape S with C along ``axis``)
+        target : ndarray of int of shape (N,) (S without ``axis``), or of float of shape S
+        sample_weight : ndarray of shape (N,), optional
+            Per-sample weights w_n: the loss is sum_n w_n l_n / sum_n w_n of the per-sample
+            losses (``reduction="none"``), the gradient that mean's, the count weighted.
+
+        Returns
+        -------
+        StepLoss
+            ``loss`` and ``grad`` as ``forward`` then ``backward()`` (or, with weights, the
+            per-sample losses' weighted mean and its gradient) give them; ``correct`` the
+            (weighted) number of samples whose argmax over ``axis`` is the target.
+
+        Notes
+        -----
+        One kernel call does it all (``softmax_cross_entropy_mean_correct``: one pass in the
+        Numba lane) for what a training step usually has: reduction "mean", no class weights or
+        label smoothing, (N, C) float32/float64 logits, class-index targets, and not both
+        sample weights and ``ignore_index``. A sample whose target is ``ignore_index`` then
+        counts in neither the loss nor ``correct``. Every other case runs ``forward``,
+        ``backward`` and an argmax, with the same results. The loss and the gradient are those
+        of ``forward`` and ``backward`` to a few roundings of the dtype, not bit for bit (the
+        kernel sums in another order). The layer keeps nothing for ``backward``.
+
+        Examples
+        --------
+        >>> step = CrossEntropyLoss().forward_backward(np.array([[0.0, 1.0]]), np.array([1]))
+        >>> round(step.loss, 6), step.grad.round(4), step.correct  # -log(e / (1 + e))
+        (0.313262, array([[ 0.2689, -0.2689]]), 1.0)
+        """
+        if self._fuses(logits, target, sample_weight):
+            grad = np.empty_like(logits)
+            try:
+                loss, correct = get_ops().softmax_cross_entropy_mean_correct(
+                    logits, target, grad, sample_weight, self.ignore_index
+                )
+            except IndexError:  # a target out of range: the validated path says which
+                pass
+            else:  # the loss in the logits' dtype, as forward gives it
+                return StepLoss(float(logits.dtype.type(loss)), grad, correct)
+        return self._separate_passes(logits, target, sample_weight)
+
+    def _fuses(self, logits: Any, target: Any, sample_weight: Any) -> bool:
+        """Whether :meth:`forward_backward` takes the one-kernel path (see its Notes)."""
+        return (
+            self.reduction == "mean"
+            and self.weight is None
+            and self.label_smoothing == 0.0
+            and (sample_weight is None or self.ignore_index is None)
+            and type(logits) is np.ndarray
+            and logits.ndim == 2
+            and self.axis in (-1, 1)
+            and logits.dtype in _FUSED_DTYPES
+            and logits.flags.c_contiguous
+            and type(target) is np.ndarray
+            and target.shape == logits.shape[:1]
+            and target.dtype.kind in "iu"
+        )
+
+    def _separate_passes(
+        self, logits: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None
+    ) -> StepLoss:
+        """forward_backward as forward, backward and an argmax."""
+        if sample_weight is None:
+            loss = self.forward(logits, target)
+            hits = _hits(logits, target, self.axis)
+            return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
+        per_sample = copy.copy(self)
+        per_sample.reduction = "none"
+        losses = per_sample.forward(logits, target)
+        correct = float(np.dot(sample_weight, _hits(logits, target, self.axis)))
+        weight = float(np.sum(sample_weight, dtype=np.float64))
+        if not weight > 0:
+            return StepLoss(0.0, None, correct)
+        # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
+        scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
+        loss = float(np.dot(sample_weight, losses)) / weight
+        return StepLoss(loss, per_sample.backward(scale), correct)
+
+
+def _hits(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
+    """Where the argmax over the class axis is the target (for class probabilities: their
+    argmax)."""
+    logits, target = np.asarray(logits), np.asarray(target)
+    if target.shape == logits.shape:
+        target = np.argmax(target, axis=axis)
+    return np.argmax(logits, axis=axis) == target
 
 
 class NLLLoss(Loss):

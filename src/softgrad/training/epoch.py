@@ -4,9 +4,10 @@ records (history, early stopping, the schedule, the callbacks' logs).
 The batch step is a handful of BLAS calls plus fused passes. Everything a naive loop allocates
 per step is allocated once: the gathered batch (``np.take(..., out=, mode="clip")``, or a CSR
 batch densified into the same buffer), its labels and weights, the prediction and hit buffers.
-The final short batch is a view of the front of each buffer. The loss is checked BEFORE
-backward, so a non-finite loss leaves the weights of the last completed step. The gradients
-stay where the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``),
+The final short batch is a view of the front of each buffer. The loss, its gradient and the
+batch's hits come from one call (the loss's ``forward_backward``: one kernel pass for
+CrossEntropyLoss), with no separate argmax. The loss is checked BEFORE the model's backward,
+so a non-finite loss leaves the weights of the last completed step. The gradients stay where the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``),
 read between backward and the optimizer step.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
+from softgrad.nn.loss import StepLoss
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import gather_rows, per_sample_loss, predicted_classes
 from softgrad.training.divergence import DivergenceMonitor
@@ -181,24 +183,39 @@ class EpochRunner:
             for name in self.penalized
         )
 
+    def _loss_step(self, logits: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> StepLoss:
+        """The batch's loss, dL/dlogits and hits: the loss's ``forward_backward`` where it has
+        one (CrossEntropyLoss: one kernel call), else forward, backward and the argmax."""
+        forward_backward = getattr(self.loss, "forward_backward", None)
+        if forward_backward is not None:
+            return forward_backward(logits, t, w)
+        hits = self._hits(logits, t)
+        if w is None:
+            loss = self.loss.forward(logits, t)
+            return StepLoss(loss, self.loss.backward(), float(np.count_nonzero(hits)))
+        losses = self.weighted_loss.forward(logits, t)
+        weight = float(np.sum(w, dtype=np.float64))
+        if not weight > 0:
+            return StepLoss(0.0, None, float(np.dot(w, hits)))
+        # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
+        grad = self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype))
+        return StepLoss(float(np.dot(w, losses)) / weight, grad, float(np.dot(w, hits)))
+
     def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)
         n = len(idx)
         logits = self.model.forward(x)
-        batch_loss = self.loss.forward(logits, t)
-        if self.loss_is_sum:
-            batch_loss /= n
+        step = self._loss_step(logits, t, None)
+        batch_loss = step.loss / n if self.loss_is_sum else step.loss
         reason = self.divergence.check(batch_loss, n, n, logits.shape[-1])
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
-        correct = np.count_nonzero(self._hits(logits, t))
-        grad = self.loss.backward()
-        self.model.backward(grad, input_grad=False)
+        self.model.backward(step.grad, input_grad=False)
         grads = self.model.named_grads()
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
         self.optimizer.step(self.params, grads)
-        return batch_loss, n, correct
+        return batch_loss, n, step.correct
 
     def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)
@@ -206,21 +223,18 @@ class EpochRunner:
         np.take(self.sample_weight, idx, out=w, mode="clip")
         weight = float(np.sum(w, dtype=np.float64))
         logits = self.model.forward(x)
-        losses = self.weighted_loss.forward(logits, t)
-        batch_loss = float(np.dot(w, losses)) / weight if weight > 0 else 0.0
+        step = self._loss_step(logits, t, w)
+        batch_loss = step.loss if weight > 0 else 0.0
         reason = self.divergence.check(batch_loss, weight, len(idx), logits.shape[-1])
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
-        correct = float(np.dot(w, self._hits(logits, t)))
         if weight > 0:
-            # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
-            grad = self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype))
-            self.model.backward(grad, input_grad=False)
+            self.model.backward(step.grad, input_grad=False)
             grads = self.model.named_grads()
             if self.l2_penalty:
                 batch_loss += self._penalize(grads, weight)
             self.optimizer.step(self.params, grads)
-        return batch_loss, weight, correct
+        return batch_loss, weight, step.correct
 
     def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
         kept = (

@@ -164,16 +164,14 @@ class ShardedRunner(EpochRunner):
                 input_grad=False,
             )
             return float(np.dot(w, losses)) / weight, hits
-        batch_loss = self.loss.forward(logits, t)
-        hits = float(np.count_nonzero(self._hits(logits, t)))
+        batch_loss, grad, hits = self._loss_step(logits, t, None)
         if self.loss_is_sum:
             # a sum over the shard is already its part of the batch total, reported per sample
-            self.model.backward(self.loss.backward(), input_grad=False)
+            self.model.backward(grad, input_grad=False)
             return batch_loss / n_global, hits
         if share == 0:  # every target of the shard is ignored (or weighs 0): no gradient
             self._zero_gradients()
             return 0.0, hits
-        grad = self.loss.backward()
         if share != 1:
             grad *= share  # the shard's mean -> its share of the batch's mean
         self.model.backward(grad, input_grad=False)
