@@ -214,7 +214,6 @@ class CrossEntropyLoss(Loss):
             grad = grad.astype(p.rows.out_dtype)
         return self._scale(grad, grad_y)
 
-
     def forward_backward(
         self, logits: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> StepLoss:

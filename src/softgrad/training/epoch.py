@@ -7,8 +7,9 @@ batch densified into the same buffer), its labels and weights, the prediction an
 The final short batch is a view of the front of each buffer. The loss, its gradient and the
 batch's hits come from one call (the loss's ``forward_backward``: one kernel pass for
 CrossEntropyLoss), with no separate argmax. The loss is checked BEFORE the model's backward,
-so a non-finite loss leaves the weights of the last completed step. The gradients stay where the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``),
-read between backward and the optimizer step.
+so a non-finite loss leaves the weights of the last completed step. The gradients stay where
+the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``), read between
+backward and the optimizer step.
 """
 
 from __future__ import annotations

@@ -154,16 +154,19 @@ class ShardedRunner(EpochRunner):
         if self.sample_weight is not None:
             # the global batch's weights sit in w_buf (_batch_weight); this shard's are a slice
             w = self.w_buf[start : start + n]
-            losses = self.weighted_loss.forward(logits, t)
-            hits = float(np.dot(w, self._hits(logits, t)))
+            batch_loss, grad, hits = self._loss_step(logits, t, w)
+            local = float(np.sum(w, dtype=np.float64))
             if weight == 0:
                 return 0.0, hits
-            # dL/dlogits of sum(w_i l_i) / sum(w_global), the same per sample as in one process
-            self.model.backward(
-                self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype)),
-                input_grad=False,
-            )
-            return float(np.dot(w, losses)) / weight, hits
+            if local == 0:  # this shard weighs nothing: no gradient
+                self._zero_gradients()
+                return 0.0, hits
+            # the shard's weighted mean -> its share of the batch's: sum(w_i l_i) / sum(w_global)
+            share = local / weight
+            if share != 1:
+                grad *= share
+            self.model.backward(grad, input_grad=False)
+            return batch_loss * share, hits
         batch_loss, grad, hits = self._loss_step(logits, t, None)
         if self.loss_is_sum:
             # a sum over the shard is already its part of the batch total, reported per sample

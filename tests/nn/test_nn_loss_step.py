@@ -1,0 +1,124 @@
+"""CrossEntropyLoss.forward_backward: the training step's loss, gradient and hits from one call,
+equal to forward, backward and an argmax (to a few roundings of the dtype) in both lanes."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from softgrad.kernels import registry
+from softgrad.kernels.numpy_ops import NumpyOps
+from softgrad.nn import CrossEntropyLoss
+from softgrad.nn.loss import StepLoss
+
+LANES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    importlib.util.find_spec("numba") is None, reason="the Numba lane needs numba"))]  # fmt: skip
+# roundings between the one-pass kernel and the layer's two passes (exp, the row sum, the scale)
+N_OPS = 16
+
+
+@pytest.fixture(params=LANES)
+def lane(request, monkeypatch):
+    """Each test once per kernel lane, whatever the default or SOFTGRAD_KERNELS says."""
+    if request.param == "numpy":
+        ops = NumpyOps()
+    else:
+        from softgrad.kernels.numba_ops import NumbaOps
+
+        ops = NumbaOps()
+    monkeypatch.setattr(registry, "_active", {"ops": ops})
+    return request.param
+
+
+def _separate(loss, logits, target, weight=None):
+    """forward, backward and the argmax, as the training step ran them before."""
+    hits = np.argmax(logits, axis=-1) == target
+    if weight is None:
+        value = loss.forward(logits, target)
+        return value, loss.backward(), float(np.count_nonzero(hits))
+    per_sample = CrossEntropyLoss(reduction="none", ignore_index=loss.ignore_index)
+    per_sample.weight, per_sample.label_smoothing = loss.weight, loss.label_smoothing
+    losses = per_sample.forward(logits, target)
+    total = float(np.sum(weight, dtype=np.float64))
+    grad = per_sample.backward(weight / np.asarray(total, dtype=weight.dtype))
+    return float(np.dot(weight, losses)) / total, grad, float(np.dot(weight, hits))
+
+
+def _agree(step, expected, dtype):
+    eps = float(np.finfo(dtype).eps)
+    loss, grad, correct = expected
+    assert isinstance(step, StepLoss)
+    assert step.loss == pytest.approx(loss, rel=N_OPS * eps, abs=N_OPS * eps)
+    assert step.grad.dtype == grad.dtype == dtype
+    np.testing.assert_allclose(step.grad, grad, rtol=0, atol=N_OPS * eps)
+    assert step.correct == pytest.approx(correct, rel=N_OPS * eps)  # a weighted sum
+
+
+OPTIONS = {
+    "plain": {},
+    "ignore_index": {"ignore_index": 1},
+    "class weights": {"weight": [1.0, 2.0, 0.5, 1.0, 3.0]},
+    "label smoothing": {"label_smoothing": 0.1},
+    "sum": {"reduction": "sum"},
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", list(OPTIONS))
+def test_forward_backward_equals_forward_backward_and_argmax(options, dtype, lane, rng):
+    logits = (rng.standard_normal((40, 5)) * 3).astype(dtype)
+    target = rng.integers(0, 5, size=40)
+    loss = CrossEntropyLoss(**OPTIONS[options])
+    step = loss.forward_backward(logits, target)
+    value, grad, correct = _separate(loss, logits, target)
+    if options == "ignore_index":  # an ignored sample is not counted as a hit
+        correct -= float(np.count_nonzero((np.argmax(logits, axis=1) == target) & (target == 1)))
+    _agree(step, (value, grad, correct), dtype)
+
+
+@pytest.mark.parametrize("options", ["plain", "class weights", "ignore_index"])
+def test_sample_weights_give_the_weighted_mean(options, lane, rng):
+    logits = (rng.standard_normal((40, 5)) * 3).astype(np.float32)
+    target = rng.integers(0, 5, size=40)
+    weight = rng.uniform(0.0, 2.0, size=40).astype(np.float32)
+    loss = CrossEntropyLoss(**OPTIONS[options])
+    step = loss.forward_backward(logits, target, weight)
+    _agree(step, _separate(loss, logits, target, weight), np.float32)
+
+
+def test_a_zero_weight_batch_has_no_gradient(lane, rng):
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    step = CrossEntropyLoss().forward_backward(logits, np.array([0, 1, 2, 0]), np.zeros(4))
+    assert step.loss == 0.0 and step.correct == 0.0
+    assert step.grad is None or not step.grad.any()
+
+
+def test_the_logits_are_not_written(lane, rng):
+    logits = rng.standard_normal((16, 4)).astype(np.float32)
+    before = logits.copy()
+    CrossEntropyLoss().forward_backward(logits, rng.integers(0, 4, size=16))
+    np.testing.assert_array_equal(logits, before)
+
+
+def test_a_bad_target_is_the_layers_error(lane, rng):
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(
+        ValueError, match=r"cross_entropy: target must be class indices in \[0, 2\]"
+    ):
+        CrossEntropyLoss().forward_backward(logits, np.array([0, 1, 3, 0]))
+
+
+def test_other_layouts_take_the_separate_passes(lane, rng):
+    # class axis first, and probability targets: forward + backward + argmax, same numbers
+    logits = rng.standard_normal((3, 8)).astype(np.float64)
+    target = rng.integers(0, 3, size=8)
+    loss = CrossEntropyLoss(axis=0)
+    step = loss.forward_backward(logits, target)
+    value, grad = loss.forward(logits, target), loss.backward()
+    assert step.loss == value and np.array_equal(step.grad, grad)
+    assert step.correct == np.count_nonzero(np.argmax(logits, axis=0) == target)
+    probs = rng.dirichlet(np.ones(3), size=8)
+    step = CrossEntropyLoss().forward_backward(logits.T.copy(), probs)
+    assert step.correct == np.count_nonzero(np.argmax(logits.T, 1) == np.argmax(probs, 1))
