@@ -86,19 +86,26 @@ def _step_table(X, y, rounds: int, n_steps: int) -> dict:
     return {key: statistics.median(v) * 1e6 for key, v in figures.items()}, model
 
 
-def _epoch_us(X, y, epochs: int) -> float:
-    """Median per-step wall time of ``fit``'s epochs (after the first) with the tree's
-    defaults."""
+def _epoch_us(X, y, epochs: int) -> tuple[float, float]:
+    """Per step of ``fit`` with the tree's defaults: the median epoch's wall time (after the
+    first) and the calling thread's CPU time over all epochs (after a warm-up fit), each
+    divided by the steps per epoch."""
     from softgrad.nn import CrossEntropyLoss
     from softgrad.optim import SGD
     from softgrad.training import fit
 
-    history = fit(
-        _model(None), CrossEntropyLoss(), SGD(lr=0.01, momentum=0.9), X, y,
-        epochs=epochs, batch_size=128, rng=0,
-    )  # fmt: skip
+    def run(n_epochs):
+        return fit(
+            _model(None), CrossEntropyLoss(), SGD(lr=0.01, momentum=0.9), X, y,
+            epochs=n_epochs, batch_size=128, rng=0,
+        )  # fmt: skip
+
     steps = -(-len(X) // 128)
-    return statistics.median(history.epoch_time[1:] or history.epoch_time) / steps * 1e6
+    run(1)  # compile and warm up
+    started = time.thread_time()
+    history = run(epochs)
+    cpu = (time.thread_time() - started) / (epochs * steps)
+    return statistics.median(history.epoch_time) / steps * 1e6, cpu * 1e6
 
 
 def _predict_ms(model, X, repeats=15) -> float:
@@ -167,7 +174,8 @@ def main() -> None:
     y = data.y_train.astype(np.intp)
     can_fuse = "fuse" in inspect.signature(Sequential).parameters
     print(f"lane {get_ops().name}, threads: numba {_numba_threads()}, load {os.getloadavg()}")
-    print(f"fit, per step (wall, median epoch): {_epoch_us(X, y, args.epochs):.0f} us")
+    wall, cpu = _epoch_us(X, y, args.epochs)
+    print(f"fit, per step: wall {wall:.0f} us (median epoch), calling thread's CPU {cpu:.0f} us")
     if not can_fuse:
         return
     table, model = _step_table(X, y, args.rounds, args.steps)
