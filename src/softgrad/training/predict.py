@@ -3,7 +3,9 @@ more than one batch of activations.
 
 :func:`predict_batches` is softgrad's one batched-inference loop: :func:`predict_logits`,
 :func:`predict_proba`, :class:`softgrad.model.Model` (which scales each batch on the way in) and
-the scikit-learn estimator all run through it.
+the scikit-learn estimator all run through it. Its forward is the model's own, which for a
+Sequential is the fused one (``Sequential(fuse=True)``, the default: each Linear and the
+activation after it as the product plus one bias-and-activation kernel call).
 """
 
 from __future__ import annotations
