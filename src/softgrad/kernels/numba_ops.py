@@ -256,9 +256,9 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         sample_weight: np.ndarray | None = None,
         ignore_index: int | None = None,
     ) -> tuple[float, float]:
-        """The NumPy lane's :meth:`~softgrad.kernels.losses.LossKernels.
-        softmax_cross_entropy_mean_correct` (loss, gradient into ``grad``, weighted count of
-        correct argmax predictions; ignored rows count in none of them) in one pass
+        """The NumPy lane's ``softmax_cross_entropy_mean_correct`` (kernels/losses.py: the
+        loss, the gradient into ``grad``, the weighted count of correct argmax predictions;
+        ignored rows count in none of them) in one pass over the logits
         (:func:`softgrad.kernels.numba_losses.softmax_cross_entropy`).
 
         Raises

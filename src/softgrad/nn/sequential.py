@@ -156,8 +156,9 @@ class Sequential(Layer):
     @property
     def fused_pairs(self) -> frozenset[int]:
         """Indices i of the Linear layers that run fused with the activation layer i + 1
-        (empty when ``fuse`` is False). A pair needs exactly a Linear (not a subclass) with
-        float32/float64 weights and a ReLU, Tanh, Sigmoid or Identity after it."""
+        (empty when ``fuse`` is False). A pair is exactly a Linear (not a subclass) and a ReLU,
+        Tanh, Sigmoid or Identity after it; a pair whose weights are not float32/float64
+        (float16) runs unfused."""
         if not self.fuse:
             return frozenset()
         layers = tuple(self.layers)
