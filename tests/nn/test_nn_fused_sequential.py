@@ -144,3 +144,11 @@ def test_the_parameter_store_is_unchanged_by_fusing(rng):
     net.backward(np.ones((3, 4), np.float32), input_grad=False)
     assert {k: v.ctypes.data for k, v in net.named_params().items()} == before
     assert net.named_grads().flat is not None
+
+
+def test_forward_activated_names_the_activation(rng):
+    layer = Linear(3, 2, rng=0, dtype=np.float64)
+    x = rng.standard_normal((4, 3))
+    np.testing.assert_array_equal(layer.forward_activated(x, "tanh"), np.tanh(layer.forward(x)))
+    with pytest.raises(ValueError, match=r"activation must be one of .*; got 'gelu'"):
+        layer.forward_activated(x, "gelu")

@@ -11,6 +11,8 @@ from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer, as_float_dtype, as_generator
 
 _INITS = ("he", "glorot")
+# the activations forward_activated runs (ActivationKernels.bias_activation's names)
+_ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 
 
 class Linear(Layer):
@@ -144,6 +146,11 @@ class Linear(Layer):
         y : ndarray of shape (..., out_features)
             A fresh array of W's dtype.
         """
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                "Linear.forward_activated: activation must be one of 'identity', 'relu', "
+                f"'tanh', 'sigmoid'; got {activation!r}"
+            )
         y = self._product(x, "forward_activated")
         get_ops().bias_activation(y, self.params.get("b"), activation)
         return y.reshape(*self._x_shape[:-1], self.out_features)
