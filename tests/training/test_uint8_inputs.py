@@ -91,6 +91,13 @@ def test_validation_data_as_scaled_rows(digits, never_whole):
     assert lazy.val_loss == eager.val_loss and lazy.val_acc == eager.val_acc
 
 
+def test_raw_integer_validation_rows_beside_scaled_rows_are_refused(digits):
+    ds, scaler = digits
+    with pytest.raises(TypeError, match=r"X_val must be scaled like X.*raw uint8.*scaler\.inputs"):
+        _train(scaler.inputs(ds.X_train), ds.y_train, np.float32, SGD(lr=0.1),
+               validation_data=(ds.X_test, ds.y_test))  # fmt: skip
+
+
 class _Spy(Sequential):
     """Records the largest batch it forwards and the dtype of what it is given."""
 

@@ -92,6 +92,13 @@ def check_validation(
             "fit: validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
             f"sample_weight_val); got {type(validation_data)!r}"
         )
+    raw = getattr(validation_data[0], "dtype", None)
+    if isinstance(X, ScaledRows) and raw is not None and np.dtype(raw).kind in "iu":
+        # X is read scaled: raw integer X_val would be read unscaled, a silent mismatch
+        raise TypeError(
+            f"fit: X_val must be scaled like X (a ScaledRows); got raw {np.dtype(raw).name} "
+            "rows: pass scaler.inputs(X_val) with X's scaler"
+        )
     X_val = check_features(validation_data[0], X.dtype, "X_val")
     if X_val.shape[1:] != X.shape[1:]:
         raise ValueError(
