@@ -42,6 +42,11 @@ def test_take_and_rows_equal_transform_bit_for_bit(dtype, rng):
     np.testing.assert_array_equal(np.asarray(rows), full)
 
 
+def test_asarray_without_a_copy_is_refused(pixels):
+    with pytest.raises(ValueError, match="copy=False is impossible"):
+        np.asarray(Scaler.for_range(255).inputs(pixels), copy=False)
+
+
 def test_take_fills_the_front_of_a_preallocated_buffer(pixels):
     rows = Scaler.for_range(255).inputs(pixels)
     buf = np.full((8, 12), -1.0, dtype=np.float32)

@@ -321,6 +321,10 @@ class ScaledRows:
         return ScaledRows(self.data[rows], self.scaler, self.dtype)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:  # NumPy's protocol: refuse what cannot be done without a copy
+            raise ValueError(
+                "ScaledRows: copy=False is impossible; its float rows are always a new array"
+            )
         rows = self.rows()
         return rows if dtype is None else rows.astype(dtype, copy=False)
 
