@@ -55,14 +55,15 @@ def test_take_fills_the_front_of_a_preallocated_buffer(pixels):
     np.testing.assert_array_equal(buf[2:], -1.0)
 
 
-def test_float64_rows_are_within_float32_rounding_of_transform(pixels):
+def test_float64_rows_are_the_transform_widened_bit_for_bit(pixels):
     scaler = Scaler(np.linspace(0, 200, 12), 1 / 70)
     rows = scaler.inputs(pixels, dtype=np.float64)
     got = rows.take(np.arange(50))
     assert got.dtype == np.float64
-    expected = scaler.transform(pixels).astype(np.float64)
-    # two float32 roundings (difference, product) of values up to 255 / 70
-    np.testing.assert_allclose(got, expected, rtol=0, atol=2 * np.finfo(np.float32).eps * 4)
+    np.testing.assert_array_equal(got, scaler.transform(pixels).astype(np.float64))
+    buf = np.empty((3, 12), dtype=np.float64)
+    assert rows.take(np.array([49, 0, 49]), buf) is buf
+    np.testing.assert_array_equal(buf, scaler.transform(pixels[[49, 0, 49]]).astype(np.float64))
 
 
 def test_slicing_and_indexing_keep_the_rows_stored(pixels):

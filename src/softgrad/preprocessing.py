@@ -237,11 +237,12 @@ class ScaledRows:
 
     Notes
     -----
-    In float32 a row equals ``scaler.transform(data)`` at that row bit for bit: the value is
-    converted to float32, the offset subtracted and the scale multiplied, each rounded once,
-    as ``transform`` does. In float64 the same arithmetic runs in float64, so it differs from
-    ``transform`` (float32) by float32's rounding. ``np.asarray(rows)`` materialises every row
-    as floats; the training and inference loops never do.
+    A row equals ``scaler.transform(data)`` at that row bit for bit: the value is converted to
+    float32, the offset subtracted and the scale multiplied, each rounded once in float32, as
+    ``transform`` does. In float64 these float32 rows are widened (exactly), as ``fit`` widens
+    a transformed array for a float64 model, so training on a ScaledRows equals training on
+    ``scaler.transform(data)`` in either dtype. ``np.asarray(rows)`` materialises every row as
+    floats; the training and inference loops never do.
 
     Example
     -------
@@ -276,8 +277,6 @@ class ScaledRows:
         self.data = np.ascontiguousarray(data)
         self.scaler = scaler
         self.dtype = dtype
-        self._offset = scaler.offset.astype(dtype)
-        self._scale = scaler.scale.astype(dtype)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -303,7 +302,13 @@ class ScaledRows:
         idx = np.asarray(idx, dtype=np.intp)
         if out is None:
             out = np.empty((idx.shape[0], *self.data.shape[1:]), dtype=self.dtype)
-        return get_ops().gather_rows_scaled(self.data, idx, self._offset, self._scale, out)
+        gather = get_ops().gather_rows_scaled
+        offset, scale = self.scaler.offset, self.scaler.scale  # float32, as transform uses
+        if out.dtype == np.float32:
+            return gather(self.data, idx, offset, scale, out)
+        # float64: transform's float32 rows, widened exactly (see Notes)
+        np.copyto(out, gather(self.data, idx, offset, scale, np.empty(out.shape, np.float32)))
+        return out
 
     def rows(self, rows: slice = slice(None)) -> np.ndarray:
         """The scaled rows ``data[rows]`` as a new float array (an inference batch)."""

@@ -177,8 +177,9 @@ def training_rows(
     comm: Communicator | None, scaler: Any, X: np.ndarray, dtype: str, folder: Path
 ) -> np.ndarray:
     """The scaled training rows fit trains on: ``scaler.inputs(X)`` for a plain run (or one
-    rank: uint8 images stay uint8, scaled per batch); on several ranks a read-only memory map, in the model's ``dtype``, of the file rank
-    0 writes into ``folder`` (chunk by chunk: never a second whole copy of the set).
+    rank: uint8 images stay uint8, scaled per batch); on several ranks a read-only memory map,
+    in the model's ``dtype``, of the file rank 0 writes into ``folder`` (chunk by chunk: never a
+    second whole copy of the set).
 
     The values are those fit would train on in one process: the scaler's float32 output cast
     to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
