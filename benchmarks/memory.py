@@ -1,10 +1,22 @@
 """Peak memory (RSS) of training, one peer per fresh subprocess.
 
-Each child imports its library, loads Fashion-MNIST (float32 in [0, 1]) and drops the test set,
-then resets the kernel's high-water mark (``echo 5 > /proc/self/clear_refs``) and trains. It
-reports its RSS after the imports, after loading the data, and the peak RSS while training.
-The figure held against the target is ``peak - RSS after imports``: the training set, the
-model and everything training allocates, without the interpreter and library code.
+Each child imports its library, loads Fashion-MNIST and drops the test set, then resets the
+kernel's high-water mark (``echo 5 > /proc/self/clear_refs``) and trains. It reports its RSS
+after the imports, after loading the data, and the peak RSS while training. The figure held
+against the target is ``peak - RSS after imports``: the training set, the model and everything
+training allocates, without the interpreter and library code.
+
+- PyTorch and scikit-learn train on the float32 set in [0, 1] (``data.load_fashion``).
+- softgrad trains as ``softgrad train`` does: the images stay uint8 as loaded
+  (``softgrad.datasets.load_fashion_mnist``) and ``Scaler.for_range(255).inputs`` reads each
+  batch scaled (``ScaledRows``). Its kernels are loaded (Numba compiles or loads them from its
+  cache) by a 3-step fit on 256 stand-in rows before the "imports" reading, so their machine
+  code counts as library code, as PyTorch's and scikit-learn's compiled code does.
+- ``softgrad-float32`` (not run by default) is softgrad on the float32 set, the way it trained
+  before the uint8 path: the figure to compare with.
+
+The ratio is against the float32 training set plus the model (``train_set_mib``, whatever the
+peer holds); ``held_mib`` is the training set as the peer holds it.
 
 Run standalone: ``python benchmarks/memory.py --peers softgrad pytorch sklearn``.
 """
@@ -20,6 +32,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MiB = 1024 * 1024
+# issue 11: softgrad's peak while training <= 0.4 x (float32 training set + model), the images
+# staying uint8 (a quarter of the float32 set) and only a batch of them ever float
+TARGET = 0.4
 
 
 def _status_kib(field: str) -> int:
@@ -50,21 +65,16 @@ def child(peer: str, hidden: int, batch_size: int, optimizer: str, lr: float, ep
         torch.set_num_threads(blas_threads())
     elif peer == "sklearn":
         import sklearn.neural_network  # noqa: F401
-    elif peer == "softgrad":
-        import softgrad.nn
-        import softgrad.optim
-        import softgrad.training  # noqa: F401
-    import data
+    elif peer.startswith("softgrad"):
+        _load_softgrad_kernels(hidden, batch_size, optimizer, lr)
     from peers import PEERS, RunSpec
 
     rss_imports = _status_kib("VmRSS")
-    bench = data.load_fashion()
-    X, y, n_classes = bench.X_train, bench.y_train, bench.n_classes
-    del bench
+    X, y, n_classes, float32_bytes = _training_set(peer)
     rss_data = _status_kib("VmRSS")
     reset = _reset_peak()
     spec = RunSpec(hidden, batch_size, optimizer, lr)
-    runner = PEERS[peer](spec, X, y, n_classes)
+    runner = PEERS[peer.removesuffix("-float32")](spec, X, y, n_classes)
     if hasattr(runner, "train"):
         runner.train(epochs)
     else:
@@ -80,11 +90,45 @@ def child(peer: str, hidden: int, batch_size: int, optimizer: str, lr: float, ep
                 "rss_data_mib": rss_data * 1024 / MiB,
                 "peak_mib": peak * 1024 / MiB,
                 "peak_is_training_only": reset,
-                "train_set_mib": X.nbytes / MiB,
+                "train_set_mib": float32_bytes / MiB,
+                "held_mib": (X.data if hasattr(X, "scaler") else X).nbytes / MiB,
                 "model_mib": model_bytes / MiB,
             }
         )
     )
+
+
+def _load_softgrad_kernels(hidden: int, batch_size: int, optimizer: str, lr: float) -> None:
+    """Import softgrad and load its kernels: a 3-step fit on 256 stand-in uint8 rows."""
+    import numpy as np
+    from peers import PEERS, RunSpec
+
+    from softgrad.preprocessing import Scaler
+
+    pixels = np.random.default_rng(0).integers(0, 256, size=(256, 784), dtype=np.uint8)
+    labels = np.arange(256) % 10
+    rows = Scaler.for_range(255).inputs(pixels)
+    spec = RunSpec(hidden, min(batch_size, 100), optimizer, lr)
+    PEERS["softgrad"](spec, rows, labels, 10).train(1)
+
+
+def _training_set(peer: str):
+    """``(X, y, n_classes, bytes of the float32 set)``: what the peer trains on (see above)."""
+    import data
+
+    if peer == "softgrad":
+        from softgrad.datasets import load_fashion_mnist
+        from softgrad.preprocessing import Scaler
+
+        ds = load_fashion_mnist(data.FASHION_ROOT)
+        X = Scaler.for_range(ds.scale).inputs(ds.X_train)  # uint8 stays uint8
+        y, n_classes = ds.y_train, ds.n_classes
+        del ds  # drops the test set
+        return X, y, n_classes, 4 * X.shape[0] * X.shape[1]
+    bench = data.load_fashion()
+    X, y, n_classes = bench.X_train, bench.y_train, bench.n_classes
+    del bench
+    return X, y, n_classes, X.nbytes
 
 
 def measure(peers, hidden=100, batch_size=128, optimizer="sgd", lr=0.01, epochs=1) -> list:
@@ -114,6 +158,11 @@ def measure(peers, hidden=100, batch_size=128, optimizer="sgd", lr=0.01, epochs=
     return records
 
 
+def budget_unit(rec: dict) -> float:
+    """MiB of the float32 training set plus the model: the unit of the memory target."""
+    return rec["train_set_mib"] + rec["model_mib"]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -133,7 +182,9 @@ def main(argv=None) -> None:
             f"{rec['peer']:>10}: imports {rec['rss_imports_mib']:7.1f} MiB, "
             f"+data {rec['rss_data_mib']:7.1f} MiB, peak {rec['peak_mib']:7.1f} MiB, "
             f"peak - imports {rec['peak_mib'] - rec['rss_imports_mib']:7.1f} MiB "
-            f"(train set {rec['train_set_mib']:.1f} MiB, model {rec['model_mib']:.2f} MiB)"
+            f"= {(rec['peak_mib'] - rec['rss_imports_mib']) / budget_unit(rec):.2f}x "
+            f"(float32 train set {rec['train_set_mib']:.1f} MiB, held as "
+            f"{rec['held_mib']:.1f} MiB, model {rec['model_mib']:.2f} MiB)"
         )
 
 

@@ -1,4 +1,6 @@
-"""Input scaling: the one affine map ``(X - offset) * scale`` a model applies to raw features."""
+"""Input scaling: the one affine map ``(X - offset) * scale`` a model applies to raw features,
+applied to a whole array (:meth:`Scaler.transform`) or, for data kept in its stored type, one
+batch at a time as the rows are read (:class:`ScaledRows`, from :meth:`Scaler.inputs`)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Scaler"]
+from softgrad.kernels import get_ops
+
+__all__ = ["ScaledRows", "Scaler"]
 
 _CHUNK_ROWS = 4096  # rows per float64 block when fitting: bounded extra memory
 
@@ -146,6 +150,37 @@ class Scaler:
         np.multiply(out, self.scale, out=out)
         return out
 
+    def inputs(self, X: np.ndarray, dtype: Any = np.float32) -> ScaledRows | np.ndarray:
+        """The network inputs for ``X``: lazily scaled rows for integer data, else transformed.
+
+        Parameters
+        ----------
+        X : ndarray of shape (N, D)
+            Raw features. Integer pixels (uint8 images, the digits' 0..16) stay as they are.
+        dtype : float32 or float64, default float32
+            The dtype of the rows the network reads (``fit`` sets it to the model's).
+
+        Returns
+        -------
+        ScaledRows or ndarray of shape (N, D)
+            For an integer ``X``, a :class:`ScaledRows` over ``X`` itself (no copy when it is
+            C-contiguous): no float copy of the data set is ever made, each batch is scaled as
+            it is gathered. For float ``X``, ``self.transform(X)`` (float32).
+
+        Example
+        -------
+        >>> pixels = np.array([[0, 51], [255, 102]], dtype=np.uint8)
+        >>> rows = Scaler.for_range(255).inputs(pixels)
+        >>> rows
+        ScaledRows(uint8 of shape (2, 2) as float32, Scaler(offset=0.0, scale=0.003921568859368563))
+        >>> rows.take(np.array([1]))
+        array([[1. , 0.4]], dtype=float32)
+        """
+        X = np.asarray(X)
+        if X.dtype.kind in "iu":
+            return ScaledRows(X, self, dtype)
+        return self.transform(X)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """``{"offset": ..., "scale": ...}`` float32 arrays (0-d or (D,)) for saving."""
         return {"offset": self.offset.copy(), "scale": self.scale.copy()}
@@ -173,3 +208,133 @@ class Scaler:
             return repr(float(array)) if array.ndim == 0 else f"<{array.shape[0]} values>"
 
         return f"Scaler(offset={show(self.offset)}, scale={show(self.scale)})"
+
+
+class ScaledRows:
+    """Stored rows (uint8 images) read as scaled float rows, one batch at a time.
+
+    The data set stays in memory in its stored type, a quarter of float32's bytes for uint8
+    pixels; a batch is gathered and scaled in one kernel pass
+    (``get_ops().gather_rows_scaled``) straight into a float buffer. ``fit``, ``evaluate`` and
+    the ``predict_*`` functions of :mod:`softgrad.training` take it wherever they take an
+    array of inputs, and never hold more than a batch of it as floats.
+
+    Parameters
+    ----------
+    data : ndarray of shape (N, D)
+        Raw stored rows, any real dtype (made C-contiguous: no copy when it is already).
+    scaler : Scaler
+        The fitted scaling: row ``i`` reads as ``(data[i] - offset) * scale``.
+    dtype : float32 or float64, default float32
+        The dtype of the rows read (the network's).
+
+    Attributes
+    ----------
+    shape : tuple
+        ``data.shape``: N rows of D features.
+    dtype : numpy.dtype
+        The dtype of the rows read (not of the stored data: see ``data.dtype``).
+
+    Notes
+    -----
+    A row equals ``scaler.transform(data)`` at that row bit for bit: the value is converted to
+    float32, the offset subtracted and the scale multiplied, each rounded once in float32, as
+    ``transform`` does. In float64 these float32 rows are widened (exactly), as ``fit`` widens
+    a transformed array for a float64 model, so training on a ScaledRows equals training on
+    ``scaler.transform(data)`` in either dtype. ``np.asarray(rows)`` materialises every row as
+    floats; the training and inference loops never do.
+
+    Example
+    -------
+    >>> rows = ScaledRows(np.array([[0, 16], [8, 4]], dtype=np.uint8), Scaler.for_range(16))
+    >>> len(rows), rows.shape, rows.dtype
+    (2, (2, 2), dtype('float32'))
+    >>> rows.take(np.array([1, 1, 0]))
+    array([[0.5 , 0.25],
+           [0.5 , 0.25],
+           [0.  , 1.  ]], dtype=float32)
+    >>> rows[1:].rows()
+    array([[0.5 , 0.25]], dtype=float32)
+    """
+
+    def __init__(self, data: np.ndarray, scaler: Scaler, dtype: Any = np.float32):
+        data = np.asarray(data)
+        if data.ndim != 2 or data.dtype.kind not in "biuf":
+            raise ValueError(
+                "ScaledRows: data must be a real numeric 2-D array (N, D); "
+                f"got {data.dtype.name} of shape {data.shape}"
+            )
+        if not isinstance(scaler, Scaler):
+            raise TypeError(f"ScaledRows: scaler must be a softgrad Scaler; got {scaler!r}")
+        if scaler.n_features not in (None, data.shape[1]):
+            raise ValueError(
+                f"ScaledRows: data must have {scaler.n_features} features like the scaler; "
+                f"got shape {data.shape}"
+            )
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"ScaledRows: dtype must be float32 or float64; got {dtype.name!r}")
+        self.data = np.ascontiguousarray(data)
+        self.scaler = scaler
+        self.dtype = dtype
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def astype(self, dtype: Any) -> ScaledRows:
+        """The same stored rows read in ``dtype`` (no copy of the data)."""
+        return self if np.dtype(dtype) == self.dtype else ScaledRows(self.data, self.scaler, dtype)
+
+    def take(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The scaled rows ``idx`` (ndarray of int of shape (B,)), written into ``out``.
+
+        ``out`` : ndarray of shape (B, D) of :attr:`dtype`, C-contiguous (allocated if None).
+        Indices must be in ``[0, N)``: the kernel clips any other to the nearest row.
+        """
+        idx = np.asarray(idx, dtype=np.intp)
+        if out is None:
+            out = np.empty((idx.shape[0], *self.data.shape[1:]), dtype=self.dtype)
+        gather = get_ops().gather_rows_scaled
+        offset, scale = self.scaler.offset, self.scaler.scale  # float32, as transform uses
+        if out.dtype == np.float32:
+            return gather(self.data, idx, offset, scale, out)
+        # float64: transform's float32 rows, widened exactly (see Notes)
+        np.copyto(out, gather(self.data, idx, offset, scale, np.empty(out.shape, np.float32)))
+        return out
+
+    def rows(self, rows: slice = slice(None)) -> np.ndarray:
+        """The scaled rows ``data[rows]`` as a new float array (an inference batch)."""
+        start, stop, step = rows.indices(len(self))
+        return self.take(np.arange(start, stop, step, dtype=np.intp))
+
+    def __getitem__(self, rows: Any) -> ScaledRows:
+        """The rows ``data[rows]`` (a slice: a view; indices or a mask: a copy of the stored
+        rows), still lazily scaled (a validation split, a rank's shard)."""
+        if isinstance(rows, (int, np.integer)) or (isinstance(rows, tuple)):
+            raise TypeError(
+                "ScaledRows: index must be a slice, an array of row indices or a boolean mask; "
+                f"got {rows!r} (use .take([i]) for one row)"
+            )
+        return ScaledRows(self.data[rows], self.scaler, self.dtype)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if copy is False:  # NumPy's protocol: refuse what cannot be done without a copy
+            raise ValueError(
+                "ScaledRows: copy=False is impossible; its float rows are always a new array"
+            )
+        rows = self.rows()
+        return rows if dtype is None else rows.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"ScaledRows({self.data.dtype.name} of shape {self.shape} as {self.dtype.name}, "
+            f"{self.scaler!r})"
+        )

@@ -9,7 +9,7 @@ from softgrad.datasets import load_digits
 def test_shapes_dtypes_and_hints():
     ds = load_digits()
     assert ds.X_train.shape == (1437, 64) and ds.X_test.shape == (360, 64)
-    assert ds.X_train.dtype == np.float64  # as scikit-learn ships it: X * 255 cannot wrap
+    assert ds.X_train.dtype == np.uint8  # stored as the images are: read scaled per batch
     assert ds.y_train.dtype == np.int64
     assert ds.image_shape == (8, 8)
     assert ds.scale == 16.0

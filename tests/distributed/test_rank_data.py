@@ -82,7 +82,9 @@ def test_the_mapped_rows_are_the_scaled_rows_fit_would_train_on(tmp_path, dtype)
 def test_a_plain_run_scales_in_memory():
     data = _data()
     rows = ranks.training_rows(None, Scaler.for_range(255), data.X_train, "float32", None)
-    assert type(rows) is np.ndarray
+    # Scaler.inputs: the uint8 rows themselves, scaled a batch at a time, no file
+    assert rows.data is data.X_train
+    assert_array_equal(np.asarray(rows), Scaler.for_range(255).transform(data.X_train))
 
 
 def test_rows_rank_0_could_not_write_fail_every_rank(tmp_path):

@@ -176,15 +176,16 @@ def _layout(data: Any) -> dict[str, Any]:
 def training_rows(
     comm: Communicator | None, scaler: Any, X: np.ndarray, dtype: str, folder: Path
 ) -> np.ndarray:
-    """The scaled training rows fit trains on: ``scaler.transform(X)`` for a plain run (or one
-    rank); on several ranks a read-only memory map, in the model's ``dtype``, of the file rank
-    0 writes into ``folder`` (chunk by chunk: never a second whole copy of the set).
+    """The scaled training rows fit trains on: ``scaler.inputs(X)`` for a plain run (or one
+    rank: uint8 images stay uint8, scaled per batch); on several ranks a read-only memory map,
+    in the model's ``dtype``, of the file rank 0 writes into ``folder`` (chunk by chunk: never a
+    second whole copy of the set).
 
     The values are those fit would train on in one process: the scaler's float32 output cast
     to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
     """
     if comm is None or comm.size == 1:
-        return scaler.transform(X)
+        return scaler.inputs(X)
     from softgrad.datasets.shards import open_rows
 
     path, error = Path(folder) / f".softgrad-rows-{uuid.uuid4().hex}.npy", None

@@ -349,7 +349,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     network, history, seconds, progress = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):
         return 0
-    X_test = scaler.transform(data.X_test)
+    X_test = scaler.inputs(data.X_test)  # uint8 test images are scaled per batch too
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)
     summary["validation_note"] = validation_note

@@ -1,8 +1,10 @@
-"""Data sets: the embedded 8x8 digits, (Fashion-)MNIST from IDX files, and user files.
+"""Data sets: the embedded 8x8 digits, (Fashion-)MNIST from IDX files, folders of PNG images
+(one sub-folder per class) and user files.
 
 :func:`load_data` takes the spec the CLI's ``--data`` takes: ``"digits"``, ``"fashion-mnist"``,
-``"mnist"`` or a path (.npz, .csv, or a folder of IDX files). Every loader returns a
-:class:`Dataset` with raw features (uint8 pixels stay uint8; scaling is the model's job).
+``"mnist"`` or a path (.npz, .csv, a folder of IDX files or of class folders of PNGs). Every
+loader returns a :class:`Dataset` with raw features (uint8 pixels stay uint8; scaling is the
+model's job).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.digits import load_digits
 from softgrad.datasets.files import load_file
 from softgrad.datasets.idx import load_idx, save_idx
+from softgrad.datasets.images import load_image_folder
 from softgrad.datasets.mnist import (
     FASHION_MNIST_CLASSES,
     MNIST_CLASSES,
@@ -35,6 +38,7 @@ __all__ = [
     "load_file",
     "load_idx",
     "load_idx_folder",
+    "load_image_folder",
     "load_mnist",
     "save_idx",
     "stratified_split",
@@ -50,7 +54,8 @@ def load_data(spec: str | os.PathLike, *, root: str | os.PathLike | None = None)
     ----------
     spec : str or PathLike
         ``"digits"`` (embedded), ``"fashion-mnist"``, ``"mnist"`` (case and ``_``/``-`` do not
-        matter), or the path of an .npz file, a .csv file or a folder of IDX files.
+        matter), or the path of an .npz file, a .csv file, a folder of IDX files or a folder of
+        PNG images with one sub-folder per class (:func:`load_image_folder`).
     root : str or PathLike, optional
         Folder of the IDX files for ``"fashion-mnist"`` and ``"mnist"`` (default: their
         standard places, see :func:`load_fashion_mnist`). Not allowed with other specs.

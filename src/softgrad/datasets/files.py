@@ -10,7 +10,8 @@ Formats
     ``label``, ``target`` or ``y`` (case-insensitive, in that order of preference), else the last
     column. Every other column is a numeric feature.
 folder
-    The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``.
+    The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``; or
+    one sub-folder of PNG images per class (:func:`softgrad.datasets.images.load_image_folder`).
 
 Labels are integers or strings. Integers that are exactly 0..C-1 (every value present, over the
 training and test labels together) are used as they are, with ``class_names`` ``"0"`` ..
@@ -38,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.images import load_image_folder
 from softgrad.datasets.labels import encode_labels
-from softgrad.datasets.mnist import load_idx_folder
+from softgrad.datasets.mnist import find_idx_folder, load_idx_folder
 from softgrad.datasets.sniff import read_arrays
 from softgrad.datasets.split import stratified_split
 from softgrad.errors import DataFormatError, DatasetNotFoundError
@@ -287,8 +289,9 @@ def load_file(path: str | os.PathLike) -> Dataset:
     where = f"load_file: '{path}'"
     if not path.exists():
         raise DatasetNotFoundError(f"{where}: no such file or folder")
-    if path.is_dir():
-        return load_idx_folder(path)
+    if path.is_dir():  # the four IDX files, else one sub-folder of PNG images per class
+        has_classes = find_idx_folder(path) is None and any(p.is_dir() for p in path.iterdir())
+        return load_image_folder(path) if has_classes else load_idx_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _load_npz(path, where)

@@ -1,12 +1,15 @@
-"""NumPy kernels: the batch gather, rows of the training set into a preallocated batch."""
+"""NumPy kernels: the batch gather, rows of the training set into a preallocated batch, and the
+scaled gather that reads stored (uint8) rows as scaled float rows."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 
 class GatherKernels:
-    """NumpyOps mixin: the batch gather."""
+    """NumpyOps mixin: the batch gather and the scaled gather."""
 
     def gather_rows(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out[:] = x[idx]`` along the first axis, into ``out``; returns ``out``.
@@ -35,3 +38,52 @@ class GatherKernels:
                [0., 1.]])
         """
         return np.take(x, idx, axis=0, out=out, mode="clip")
+
+    def gather_rows_scaled(
+        self,
+        x: np.ndarray,
+        idx: np.ndarray,
+        offset: np.ndarray | float,
+        scale: np.ndarray | float,
+        out: np.ndarray,
+    ) -> np.ndarray:
+        """``out[i] = (x[idx[i]] - offset) * scale`` in out's dtype; returns ``out``.
+
+        A :class:`softgrad.preprocessing.Scaler` folded into the batch gather, so a data set can
+        stay in memory as stored (uint8 images: a quarter of float32's bytes) and only the batch
+        is ever float.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, ...)
+            Stored rows of any real dtype (uint8 pixels, float features).
+        idx : ndarray of shape (B,), integer
+            Row numbers; out of range ones are clipped to ``[0, N - 1]`` (``np.take``'s "clip").
+        offset, scale : float or ndarray of shape (D,)
+            D = the features of a row (``prod(x.shape[1:])``); cast to out's dtype first.
+        out : ndarray of shape (B, ...), float32 or float64
+            Where the batch goes. It may overlap ``x`` (the stored rows are copied first).
+
+        Notes
+        -----
+        Each value is converted to out's dtype, then ``(v - offset) * scale`` is rounded twice
+        in that dtype: in float32 these are the very operations of ``Scaler.transform``, so the
+        batch equals ``scaler.transform(x)[idx]`` bit for bit. The Numba lane's kernel
+        (``numba_gather.gather_rows_scaled``) computes the same two roundings.
+
+        Examples
+        --------
+        >>> from softgrad.kernels import get_ops
+        >>> x = np.array([[0, 51], [255, 102]], dtype=np.uint8)
+        >>> get_ops().gather_rows_scaled(x, np.array([1, 0]), 0.0, 1 / 255,
+        ...                              np.empty((2, 2), np.float32))
+        array([[1. , 0.4],
+               [0. , 0.2]], dtype=float32)
+        """
+        n_features = math.prod(x.shape[1:])
+        rows = np.take(x.reshape(x.shape[0], n_features), idx, axis=0, mode="clip")
+        flat = out.reshape(out.shape[0], n_features)
+        dtype = out.dtype.type
+        np.subtract(rows, np.asarray(offset, dtype=dtype), out=flat, dtype=dtype)
+        np.multiply(flat, np.asarray(scale, dtype=dtype), out=flat)
+        return out

@@ -146,7 +146,10 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         out: np.ndarray,
     ) -> np.ndarray:
         """``out[i] = (x[idx[i]] - offset) * scale`` in out's dtype: a Scaler folded into the
-        gather, so stored uint8 rows are scaled on the fly."""
+        gather, so stored uint8 rows are scaled on the fly. Anything but C-contiguous native
+        arrays, or an ``out`` that may overlap ``x`` or ``idx``, goes to the NumPy lane."""
+        if not _native_rows(x, idx, out) or any(np.may_share_memory(out, a) for a in (x, idx)):
+            return super().gather_rows_scaled(x, idx, offset, scale, out)
         x2, out2 = _as_rows(x, out)
         offset = np.asarray(offset, dtype=out.dtype).reshape(-1)
         scale = np.asarray(scale, dtype=out.dtype).reshape(-1)

@@ -3,7 +3,10 @@ in batches (rows gathered from a dense array or densified from a CSR matrix, the
 per-sample copy, predicted classes from the logits).
 
 Sparse input is handled here and only here: a CSR matrix stays sparse, and each batch of its
-rows becomes a dense array (:func:`gather_rows`, :func:`dense_rows`) before the model sees it.
+rows becomes a dense array (:func:`gather_rows`, :func:`batch_inputs`) before the model sees it.
+So are stored rows scaled on the fly (:class:`softgrad.preprocessing.ScaledRows`, uint8 images):
+they stay in their stored type, and each batch is gathered and scaled in one kernel pass
+(``gather_rows_scaled``) into the float batch buffer.
 """
 
 from __future__ import annotations
@@ -15,14 +18,20 @@ import numpy as np
 from scipy import sparse
 
 from softgrad.kernels import get_ops
+from softgrad.preprocessing import ScaledRows
 
 
 def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool = True) -> Any:
     """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
 
     A scipy sparse matrix becomes a CSR matrix of ``dtype`` (its batches are densified).
-    ``check_finite=False`` skips the scan for NaN/inf (one pass over X).
+    ``check_finite=False`` skips the scan for NaN/inf (one pass over X). A ScaledRows stays
+    lazy, read in ``dtype`` (its stored integers and its scaler are finite already).
     """
+    if isinstance(X, ScaledRows):
+        if len(X) == 0:
+            raise ValueError(f"fit: {what} must have at least one sample; got shape {X.shape}")
+        return X.astype(dtype)
     if sparse.issparse(X):
         return _check_sparse(X, dtype, what, check_finite)
     X = np.asarray(X)
@@ -83,6 +92,13 @@ def check_validation(
             "fit: validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
             f"sample_weight_val); got {type(validation_data)!r}"
         )
+    raw = getattr(validation_data[0], "dtype", None)
+    if isinstance(X, ScaledRows) and raw is not None and np.dtype(raw).kind in "iu":
+        # X is read scaled: raw integer X_val would be read unscaled, a silent mismatch
+        raise TypeError(
+            f"fit: X_val must be scaled like X (a ScaledRows); got raw {np.dtype(raw).name} "
+            "rows: pass scaler.inputs(X_val) with X's scaler"
+        )
     X_val = check_features(validation_data[0], X.dtype, "X_val")
     if X_val.shape[1:] != X.shape[1:]:
         raise ValueError(
@@ -120,16 +136,33 @@ def _check_sparse(X: Any, dtype: np.dtype, what: str, check_finite: bool) -> Any
 
 
 def gather_rows(X: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``X[idx]`` written into ``out`` (shape (len(idx), D)); a CSR batch is densified there."""
+    """``X[idx]`` written into ``out`` (shape (len(idx), D)): a CSR batch is densified there,
+    stored rows of a ScaledRows are scaled there (``gather_rows_scaled``, one pass)."""
     if isinstance(X, np.ndarray):
         return get_ops().gather_rows(X, idx, out)  # idx is valid: rows of a permutation
+    if isinstance(X, ScaledRows):
+        return X.take(idx, out)
     out.fill(0)
     return X[idx].toarray(out=out)
 
 
-def dense_rows(X: Any, rows: slice) -> np.ndarray:
-    """``X[rows]`` as a dense array (a CSR matrix's rows are densified)."""
+def dense_rows(X: Any, rows: slice | np.ndarray) -> Any:
+    """``X[rows]`` (a validation split): a CSR matrix's rows are densified, a ScaledRows' rows
+    stay stored (a smaller ScaledRows), an array's are ``X[rows]``."""
     return X[rows].toarray() if sparse.issparse(X) else X[rows]
+
+
+def as_inputs(X: Any) -> Any:
+    """``X`` as inference reads it: a CSR matrix or a ScaledRows as it is, else an ndarray."""
+    return X if sparse.issparse(X) or isinstance(X, ScaledRows) else np.asarray(X)
+
+
+def batch_inputs(X: Any, rows: slice) -> np.ndarray:
+    """The rows ``X[rows]`` as a dense float batch for the network: a CSR batch is densified,
+    a ScaledRows batch scaled (one batch of floats, never the whole set)."""
+    if isinstance(X, ScaledRows):
+        return X.rows(rows)
+    return dense_rows(X, rows)
 
 
 def predicted_classes(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -75,7 +75,8 @@ def fit(
     X : ndarray or scipy sparse matrix of shape (N, D)
         Preprocessed inputs; converted once to the model's dtype if needed (float32 stays
         float32, with no copy when already C-contiguous). A sparse matrix is kept as CSR and
-        each batch is densified into the batch buffer.
+        each batch is densified into the batch buffer. A ScaledRows (``Scaler.inputs`` of
+        uint8 images) stays stored, and each batch is gathered and scaled into that buffer.
     y : ndarray of int of shape (N,)
         Class indices 0..C-1 (0 or 1 for a model with one logistic output).
     epochs : int, default 10

@@ -15,11 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from softgrad import functional as F
 from softgrad.checks import check_positive_int
-from softgrad.training.data import dense_rows, per_sample_loss, predicted_classes
+from softgrad.training.data import as_inputs, batch_inputs, per_sample_loss, predicted_classes
 
 
 @contextmanager
@@ -45,7 +44,7 @@ def eval_mode(model: Any) -> Any:
 
 
 def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
-    X = X if sparse.issparse(X) else np.asarray(X)
+    X = as_inputs(X)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
     check_positive_int(batch_size, where, "batch_size")
@@ -73,7 +72,9 @@ def predict_batches(
     ----------
     model : Sequential
         Put in evaluation mode for the call (Dropout off); each layer's mode is restored after.
-    X : ndarray or CSR matrix of shape (N, D)
+    X : ndarray, CSR matrix or ScaledRows of shape (N, D)
+        A CSR batch is densified, a ScaledRows batch (uint8 rows) gathered and scaled, one
+        batch at a time.
     batch_size : int, default 1024
         Rows per forward pass.
     prepare : callable, optional
@@ -103,7 +104,7 @@ def predict_batches(
     out = None
     with eval_mode(model):
         for rows in _batches(X.shape[0], batch_size):
-            batch = dense_rows(X, rows)  # a CSR batch is densified here, once
+            batch = batch_inputs(X, rows)  # a CSR batch densified, a ScaledRows one scaled
             if prepare is not None:
                 batch = prepare(batch)
             result = model.forward(batch)
@@ -227,7 +228,7 @@ def evaluate(
     loss_sum = hits = 0.0
     with eval_mode(model):
         for rows in _batches(X.shape[0], batch_size):
-            logits = model.forward(dense_rows(X, rows))
+            logits = model.forward(batch_inputs(X, rows))
             if per_sample is None:
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:

@@ -1,0 +1,161 @@
+"""A folder of PNG images, one sub-folder per class, loaded as uint8 grey pixels.
+
+Layout::
+
+    shapes/
+        circle/   a.png b.png ...
+        square/   c.png ...
+
+Class names are the sub-folders' names in sorted order (label ``k`` is the ``k``-th); files are
+read in sorted order. Every image must have the same size; an 8-bit image of any common mode
+(grey, palette, RGB, with or without alpha, 1-bit) becomes grey with Pillow's ``convert("L")``
+(ITU-R 601-2 luma, alpha dropped). Images of more than 8 bits a channel are refused by name
+rather than rescaled silently. The pixels go straight into one preallocated uint8 array, so the
+data set takes one byte a pixel (``scale`` 255: ``Scaler.inputs`` reads it scaled per batch).
+The test set is a stratified 20% split with a fixed seed, as for a user's .npz or .csv file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.split import stratified_split
+from softgrad.errors import DataFormatError, DatasetNotFoundError, MissingDependencyError
+
+__all__ = ["IMAGE_SEED", "IMAGE_SUFFIXES", "IMAGE_TEST_FRACTION", "load_image_folder"]
+
+IMAGE_SUFFIXES = (".png",)
+IMAGE_TEST_FRACTION = 0.2
+IMAGE_SEED = 0
+# 8-bit modes with a lossless (or standard luma) way to grey
+_EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX")
+
+
+def _pil():
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "load_image_folder: reading PNG images needs Pillow: pip install 'softgrad[plots]'"
+        ) from exc
+    return Image, UnidentifiedImageError
+
+
+def _class_files(folder: Path) -> dict[str, list[Path]]:
+    """Class name -> its image files, both sorted; the folder's layout checked."""
+    where = f"load_image_folder: '{folder}'"
+    if not folder.is_dir():
+        raise DatasetNotFoundError(f"{where}: no such folder")
+    classes = {
+        sub.name: sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for sub in sorted(folder.iterdir())
+        if sub.is_dir() and not sub.name.startswith(".")
+    }
+    if len(classes) < 2:
+        raise DataFormatError(
+            f"{where}: folder must hold one sub-folder of .png images per class, at least 2 "
+            f"classes; got {len(classes)} sub-folders ({sorted(classes)})"
+        )
+    empty = [name for name, files in classes.items() if not files]
+    if empty:
+        raise DataFormatError(
+            f"{where}: every class sub-folder must hold .png images; got none in {empty}"
+        )
+    return classes
+
+
+def _read_grey(path: Path, size: tuple[int, int] | None, out: np.ndarray) -> tuple[int, int]:
+    """Decode ``path`` into ``out`` (a uint8 row) as grey; returns its (width, height)."""
+    Image, UnidentifiedImageError = _pil()
+    where = f"load_image_folder: '{path}'"
+    try:
+        with Image.open(path) as image:
+            if image.mode not in _EIGHT_BIT_MODES:
+                raise DataFormatError(
+                    f"{where}: image must be 8-bit (one of {', '.join(_EIGHT_BIT_MODES)}); "
+                    f"got mode {image.mode!r} (save it as 8-bit grey or RGB)"
+                )
+            if size is not None and image.size != size:
+                raise DataFormatError(
+                    f"{where}: image must be {size[0]}x{size[1]} like the first image; "
+                    f"got {image.size[0]}x{image.size[1]} (resize them to one size)"
+                )
+            grey = image.convert("L")
+            if out.size:
+                out[:] = np.asarray(grey, dtype=np.uint8).reshape(-1)
+            return image.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataFormatError(f"{where}: file must be a readable PNG image; got {exc}") from exc
+
+
+def load_image_folder(folder: str | os.PathLike, *, name: str | None = None) -> Dataset:
+    """Load a folder of PNG images, one sub-folder per class, as uint8 grey pixels.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        Holds one sub-folder per class (at least 2), each with ``.png`` images of one size.
+    name : str, optional
+        Data set name; default the folder's name.
+
+    Returns
+    -------
+    Dataset
+        X uint8 of shape (N, H * W) (split 80/20 per class), y int64 labels, ``image_shape``
+        (H, W), ``scale`` 255, ``class_names`` the sub-folders' names in sorted order.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``folder`` does not exist.
+    DataFormatError
+        Fewer than 2 class sub-folders, a class without images, an unreadable image, an image
+        of another size than the first or of more than 8 bits a channel. The message names the
+        folder or the file.
+    MissingDependencyError
+        Pillow is not installed.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> for label, grey in (("dark", 10), ("light", 240)):
+    ...     (root / label).mkdir()
+    ...     for k in range(5):
+    ...         Image.new("L", (4, 3), grey + k).save(root / label / f"{k}.png")
+    >>> ds = load_image_folder(root, name="shades")
+    >>> ds
+    Dataset(name='shades', n_train=8, n_test=2, n_features=12, n_classes=2,
+            image_shape=(3, 4), scale=255.0)
+    >>> ds.X_train.dtype, ds.class_names, sorted(ds.y_test.tolist())
+    (dtype('uint8'), ['dark', 'light'], [0, 1])
+    """
+    folder = Path(folder)
+    classes = _class_files(folder)
+    files = [path for paths in classes.values() for path in paths]
+    y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(p) for p in classes.values()])
+    width, height = _read_grey(files[0], None, np.empty(0, dtype=np.uint8))
+    X = np.empty((len(files), height * width), dtype=np.uint8)
+    for row, path in enumerate(files):
+        _read_grey(path, (width, height), X[row])
+    if np.bincount(y).max() < 2:
+        raise DataFormatError(
+            f"load_image_folder: '{folder}': some class must hold at least 2 images to split "
+            f"off a test set; got 1 image in each of {len(classes)} classes"
+        )
+    train, test = stratified_split(y, IMAGE_TEST_FRACTION, rng=IMAGE_SEED)
+    return Dataset(
+        X[train],
+        y[train],
+        X[test],
+        y[test],
+        list(classes),
+        image_shape=(height, width),
+        name=folder.name if name is None else name,
+        scale=255.0,
+    )
