@@ -82,8 +82,9 @@ def run_guarded(command: Callable[[], int]) -> int:
         # point stdout at /dev/null so the interpreter's final flush does not fail again
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        report("interrupted")
+    except KeyboardInterrupt as exc:
+        # a command may say what the interruption left and how to go on (train: how to resume)
+        report("; ".join(["interrupted", *(str(arg) for arg in exc.args)]))
         return EXIT_INTERRUPTED
     except UsageError as exc:
         report(str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -214,11 +215,14 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
             checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
             resume=args.resume,
             comm=comm,
+            checkpoint_settings=settings,
         )
     except DivergenceError as err:
         raise DivergenceError(
             f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
         ) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_resume_hint(args, paths, progress.epochs_seen)) from None
     except OSError as exc:
         if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
             raise
@@ -244,6 +248,26 @@ def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
     )
 
 
+def _resume_hint(args, paths, epochs_done: int) -> str:
+    """What Ctrl-C left: nothing new was written, and the command that resumes, if one can."""
+    ckpt = paths["--checkpoint"]
+    if ckpt is not None and epochs_done > 0 and ckpt.is_file():
+        source = str(ckpt)
+    elif args.resume is not None:
+        source = args.resume  # nothing newer: the checkpoint this run resumed is unchanged
+    else:
+        return "nothing was written; no checkpoint to resume from (--checkpoint keeps one)"
+    # the settings --resume refuses come from the checkpoint: only the honoured ones and the
+    # files are repeated
+    argv = ["softgrad", "train", "--data", args.data, "--resume", source]
+    for option in ("epochs", "patience", "out", "plot", "misclassified", "checkpoint"):
+        value = getattr(args, option)
+        if value is not None:
+            argv += [f"--{option}", str(value)]
+    argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
+    return f"nothing else was written; resume with: {shlex.join(argv)}"
+
+
 def _diverged_outputs(args, paths, epochs_done: int) -> str:
     """What a diverged run left on disk: no output, and where the last good weights are."""
     out = paths["--out"]
@@ -251,7 +275,8 @@ def _diverged_outputs(args, paths, epochs_done: int) -> str:
     if paths["--checkpoint"] is not None and epochs_done > 0:
         where = (
             f"the last good weights are in the checkpoint {str(paths['--checkpoint'])!r} "
-            f"(after the last completed epoch): resume from it with a lower --lr"
+            "(after the last completed epoch); --resume keeps its --lr, so start a new run "
+            "with a lower --lr"
         )
     elif args.resume is not None:
         where = f"the last good weights are those of {args.resume!r}, which was not changed"
@@ -325,9 +350,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, comm: Any) -> int:
     from softgrad.kernels import get_ops, registry
-    from softgrad.model import Model
-    from softgrad.nn import CrossEntropyLoss
-    from softgrad.training import evaluate
 
     with ranks.together(comm, "train"):
         settings = train_config.resolve(args)
@@ -346,9 +368,23 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     if ranks.speaks(comm) and registry.fallback() is not None:
         print(f"softgrad: note: {registry.fallback()}", file=sys.stderr)
     scaler = data.fit_scaler()
-    network, history, seconds, progress = _fit(args, settings, data, scaler, paths, comm)
+    trained = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):
         return 0
+    try:
+        _report(args, settings, data, scaler, trained, paths, validation_note)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_resume_hint(args, paths, trained[3].epochs_seen)) from None
+    return 0
+
+
+def _report(args, settings, data, scaler, trained, paths, validation_note) -> None:
+    """Test the trained network, write the model and pictures, and print the summary."""
+    from softgrad.model import Model
+    from softgrad.nn import CrossEntropyLoss
+    from softgrad.training import evaluate
+
+    network, history, seconds, progress = trained
     X_test = scaler.transform(data.X_test)
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)
@@ -370,7 +406,6 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         print_json({**summary, "history": history.to_dict()})
     else:
         _print_summary(summary)
-    return 0
 
 
 def _print_summary(s: dict[str, Any]) -> None:

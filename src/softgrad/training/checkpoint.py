@@ -86,6 +86,9 @@ class Checkpoint:
     # a data-parallel run's layer generator states, one dict per rank (rank 0's also in
     # layer_rngs); None for a plain run
     rank_layer_rngs: list[dict[str, Any]] | None = None
+    # the settings the caller ran with (JSON-safe; fit's checkpoint_settings), so that a resumed
+    # run can honour or refuse changed ones; None when not given (and in older checkpoints)
+    settings: dict[str, Any] | None = None
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
@@ -124,6 +127,8 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
     }
     if ckpt.order is not None:  # a stateful batch-order policy (batch_order.ReshuffleEachEpoch)
         meta["order"] = split_state(ckpt.order, "order", arrays)
+    if ckpt.settings is not None:
+        meta["settings"] = ckpt.settings
     if ckpt.rank_layer_rngs is not None:
         meta["rank_layer_rngs"] = split_state(ckpt.rank_layer_rngs, "rank_layer_rng", arrays)
     write_npz(path, arrays, meta, kind="checkpoint")
@@ -176,6 +181,7 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             data=dict(meta["data"]),
             order=join_state(meta.get("order"), arrays),
             rank_layer_rngs=join_state(meta.get("rank_layer_rngs"), arrays),
+            settings=_settings(meta.get("settings"), path),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
@@ -199,7 +205,17 @@ def snapshot(run: Any, epoch: int) -> Checkpoint:
         data=run.data_info,
         order=_order_state(run.order),
         rank_layer_rngs=run.rank_streams,
+        settings=run.settings,
     )
+
+
+def _settings(settings: Any, path: str | PathLike) -> dict[str, Any] | None:
+    if settings is not None and not isinstance(settings, dict):
+        raise ModelFileError(
+            f"fit: resume must be a complete softgrad checkpoint; the settings of {str(path)!r} "
+            f"must be a mapping; got {settings!r}"
+        )
+    return settings
 
 
 def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:

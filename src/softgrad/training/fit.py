@@ -60,6 +60,7 @@ def fit(
     checkpoint: str | PathLike | None = None,
     resume: str | PathLike | None = None,
     comm: Any = None,
+    checkpoint_settings: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; return its History.
 
@@ -126,6 +127,10 @@ def fit(
         After every epoch, atomically write the run's full state there.
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+    checkpoint_settings : dict, optional
+        JSON-safe settings of the caller, stored as they are in every checkpoint
+        (``load_checkpoint(path).settings``): the CLI keeps its options there, to honour or
+        refuse changed ones on resume. fit itself never reads them.
     comm : mpi4py communicator or Communicator, optional
         Train data-parallel over its ranks (see :mod:`softgrad.training.distributed`): call fit
         on every rank with the same arguments and data; ``batch_size`` is the global batch.
@@ -195,6 +200,7 @@ def fit(
         validation_fraction,
         EarlyStopping(patience, min_delta, restore_best, early_stopping),
     )
+    run.settings = checkpoint_settings
     start = 0
     if resume is not None:
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
