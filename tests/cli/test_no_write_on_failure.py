@@ -60,7 +60,7 @@ def test_divergence_says_where_the_last_good_weights_are(usage_error, old_model,
     monkeypatch.setattr(softgrad.training, "fit", diverges_in_epoch_2)
     line = usage_error("train", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet")
     assert "last good weights are in the checkpoint 'ck.npz'" in line
-    assert "resume from it with a lower --lr" in line
+    assert "--resume keeps its --lr, so start a new run with a lower --lr" in line
     assert old_model.read_bytes() == b"an earlier good model"
 
 
