@@ -222,7 +222,7 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
             f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
         ) from None
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(_resume_hint(args, paths, progress.epochs_seen)) from None
+        raise _interrupted(args, paths, progress.epochs_seen) from None
     except OSError as exc:
         if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
             raise
@@ -248,15 +248,15 @@ def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
     )
 
 
-def _resume_hint(args, paths, epochs_done: int) -> str:
-    """What Ctrl-C left: nothing new was written, and the command that resumes, if one can."""
+def _interrupted(args, paths, epochs_done: int) -> KeyboardInterrupt:
+    """Ctrl-C, saying how to resume when a checkpoint exists (nothing else was written)."""
     ckpt = paths["--checkpoint"]
     if ckpt is not None and epochs_done > 0 and ckpt.is_file():
         source = str(ckpt)
     elif args.resume is not None:
         source = args.resume  # nothing newer: the checkpoint this run resumed is unchanged
     else:
-        return "nothing was written; no checkpoint to resume from (--checkpoint keeps one)"
+        return KeyboardInterrupt()
     # the settings --resume refuses come from the checkpoint: only the honoured ones and the
     # files are repeated
     argv = ["softgrad", "train", "--data", args.data, "--resume", source]
@@ -265,7 +265,7 @@ def _resume_hint(args, paths, epochs_done: int) -> str:
         if value is not None:
             argv += [f"--{option}", str(value)]
     argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
-    return f"nothing else was written; resume with: {shlex.join(argv)}"
+    return KeyboardInterrupt(f"nothing else was written; resume with: {shlex.join(argv)}")
 
 
 def _diverged_outputs(args, paths, epochs_done: int) -> str:
@@ -374,7 +374,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     try:
         _report(args, settings, data, scaler, trained, paths, validation_note)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(_resume_hint(args, paths, trained[3].epochs_seen)) from None
+        raise _interrupted(args, paths, trained[3].epochs_seen) from None
     return 0
 
 
