@@ -360,6 +360,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
                     f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
                 )
         settings = train_config.match_checkpoint(args, settings)
+        train_config.check_dtype_range(settings)
     with ranks.together(comm, "train"):  # rank 0 alone reads the data (cli/ranks.py)
         data = ranks.load_once(comm, lambda: _load(args, settings))
         settings, validation_note = _validation(args, settings, data)

@@ -11,6 +11,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from softgrad.cli.argtypes import (
+    fraction,
+    hidden_sizes,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+
 # what every data set shares; the rows below only say where they differ
 _COMMON: dict[str, Any] = {
     "activation": "relu",
@@ -73,6 +82,25 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def check_dtype_range(settings: dict[str, Any]) -> None:
+    """ValueError if ``--lr`` or ``--weight-decay`` is beyond the largest value of ``--dtype``.
+
+    The optimizer keeps them in the model's dtype: 1e308 would become inf in float32 (and the
+    message would speak of inf, a value nobody typed).
+    """
+    import numpy as np
+
+    largest = float(np.finfo(settings["dtype"]).max)
+    for key in ("lr", "weight_decay"):
+        if settings[key] > largest:
+            raise ValueError(
+                f"train: {_option(key)} must be at most {largest:.6g}, the largest "
+                f"{settings['dtype']} value (the model's dtype, --dtype); got "
+                f"{settings[key]:g} (pass a smaller value, or --dtype float64 for values up to "
+                "1.8e308)"
+            )
+
+
 def make_optimizer(settings: dict[str, Any]) -> Any:
     """The optimizer named by ``settings["optimizer"]`` with its lr and weight decay."""
     from softgrad import optim
@@ -127,6 +155,49 @@ RESUME_REFUSED: dict[str, str] = {
 }
 
 
+# what a checkpoint's refused setting must be: an argparse type of the command line, or choices
+_SAVED_CHECKS: dict[str, Any] = {
+    "hidden": hidden_sizes,
+    "activation": ACTIVATIONS,
+    "dropout": fraction,
+    "dtype": DTYPES,
+    "optimizer": OPTIMIZERS,
+    "lr": positive_float,
+    "lr_schedule": SCHEDULES,
+    "momentum": fraction,
+    "weight_decay": nonnegative_float,
+    "label_smoothing": fraction,
+    "batch_size": positive_int,
+    "val_fraction": fraction,
+    "seed": nonnegative_int,
+}
+
+
+def _check_saved(path: str, saved: dict[str, Any]) -> None:
+    """ModelFileError naming the first refused setting of the checkpoint that is malformed."""
+    from softgrad.errors import ModelFileError
+
+    for key, check in _SAVED_CHECKS.items():
+        if key not in saved:
+            continue
+        value = saved[key]
+        if isinstance(check, tuple):
+            problem = None if value in check else f"must be one of {', '.join(check)}"
+        else:
+            text = (
+                ",".join(map(str, value)) if key == "hidden" and isinstance(value, list) else value
+            )
+            try:
+                problem = None if check(str(text)) == value else "must keep its type"
+            except argparse.ArgumentTypeError as exc:
+                problem = str(exc).split(";")[0]
+        if problem is not None:
+            raise ModelFileError(
+                f"train: --resume {path!r}: setting {key!r} {problem}; got {value!r} (the "
+                "checkpoint is damaged: start a new run, or resume an intact checkpoint)"
+            )
+
+
 def _option(key: str) -> str:
     return "--" + key.replace("_", "-")
 
@@ -174,6 +245,7 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
 
     ckpt = load_checkpoint(args.resume)
     saved = ckpt.settings or {}
+    _check_saved(args.resume, saved)
     _refuse_changes(args, saved)
     settings = {**settings, **{k: saved[k] for k in RESUME_REFUSED if k in saved}}
     schedule = ckpt.schedule or {}
