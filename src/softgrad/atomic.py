@@ -9,6 +9,7 @@ new one, never a partial write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,6 +17,17 @@ from pathlib import Path
 from typing import IO
 
 __all__ = ["atomic_write"]
+
+
+@contextlib.contextmanager
+def _naming(path: Path, tmp: Path) -> Iterator[None]:
+    """Re-raise an OSError about the hidden temp file as one about ``path``, the user's file."""
+    try:
+        yield
+    except OSError as exc:
+        if tmp.name not in f"{exc.filename}{exc.filename2}{exc}":
+            raise
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 @contextlib.contextmanager
@@ -36,6 +48,11 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     ------
     FileNotFoundError
         The folder of ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a folder.
+    OSError
+        Writing or renaming failed (disk full, read-only folder, ...): the error names ``path``,
+        never the hidden temp file.
 
     Example
     -------
@@ -50,14 +67,20 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "atomic_write: path must be a file name, not a folder", str(path)
+        )
     tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with _naming(path, tmp):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with _naming(path, tmp):
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
