@@ -227,16 +227,21 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
         if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
             raise
         # the one file fit writes: name it (not its temp file) and what survived
-        raise OSError(exc.errno, _checkpoint_failed(paths, exc, progress.epochs_seen)) from None
+        raise OSError(
+            exc.errno, _checkpoint_failed(args, paths, exc, progress.epochs_seen)
+        ) from None
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress
 
 
-def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
+def _checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
     ckpt = str(paths["--checkpoint"])
     if epochs_done > 1:
-        previous = f"its checkpoint of the epoch before is intact: resume with --resume {ckpt}"
+        previous = (
+            "its checkpoint of the epoch before is intact: make room, then resume with: "
+            f"{_resume_command(args, ckpt)}"
+        )
     elif Path(ckpt).exists():
         previous = f"{ckpt!r} is as it was before this run"
     else:
@@ -257,15 +262,24 @@ def _interrupted(args, paths, epochs_done: int) -> KeyboardInterrupt:
         source = args.resume  # nothing newer: the checkpoint this run resumed is unchanged
     else:
         return KeyboardInterrupt()
-    # the settings --resume refuses come from the checkpoint: only the honoured ones and the
-    # files are repeated
-    argv = ["softgrad", "train", "--data", args.data, "--resume", source]
+    return KeyboardInterrupt(
+        f"nothing else was written; resume with: {_resume_command(args, source)}"
+    )
+
+
+def _resume_command(args, checkpoint: str) -> str:
+    """The command that resumes this run from ``checkpoint``.
+
+    The settings --resume refuses come from the checkpoint: only the honoured ones and the
+    files are repeated.
+    """
+    argv = ["softgrad", "train", "--data", args.data, "--resume", checkpoint]
     for option in ("epochs", "patience", "out", "plot", "misclassified", "checkpoint"):
         value = getattr(args, option)
         if value is not None:
             argv += [f"--{option}", str(value)]
     argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
-    return KeyboardInterrupt(f"nothing else was written; resume with: {shlex.join(argv)}")
+    return shlex.join(argv)
 
 
 def _diverged_outputs(args, paths, epochs_done: int) -> str:
