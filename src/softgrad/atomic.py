@@ -25,7 +25,9 @@ def _naming(path: Path, tmp: Path) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if tmp.name not in f"{exc.filename}{exc.filename2}{exc}":
+        # an error from fsync or write names no file: it is about the temp file too
+        about_tmp = exc.filename is None or tmp.name in f"{exc.filename}{exc.filename2}"
+        if not about_tmp or exc.errno is None or type(exc).__module__ != "builtins":
             raise
         raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
 
