@@ -83,10 +83,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="write a resumable checkpoint (.npz) after every epoch")
     p.add_argument(
         "--resume",
-        help="continue the run saved in this checkpoint (give the same data and settings); "
-        "with the cosine schedule the run ends at the epochs it was started with: --epochs "
-        "defaults to them and any other value is refused, since the schedule spans exactly "
-        "those epochs",
+        help="continue the run saved in this checkpoint, on the same data and with the "
+        "settings it stores: --epochs and --patience may change; any other setting given must "
+        "equal the checkpoint's (left out, it is the checkpoint's). With the cosine schedule "
+        "the run ends at the epochs it was started with: --epochs defaults to them and any "
+        "other value is refused, since the schedule spans exactly those epochs",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
