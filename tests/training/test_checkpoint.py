@@ -95,6 +95,17 @@ def test_checkpoint_stores_checkpoint_settings_as_given_and_none_without(blobs, 
     assert load_checkpoint(tmp_path / "with.npz").settings == later
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"f": object()}, "must be a JSON-serialisable dict"), (["lr", 0.1], "must be a dict")],
+)
+def test_checkpoint_settings_are_checked_before_training(blobs, tmp_path, settings, message):
+    X, y = blobs
+    with pytest.raises((TypeError, ValueError), match=f"fit: checkpoint_settings {message}"):
+        _fit(X, y, 1, rng=1, checkpoint=tmp_path / "ck.npz", checkpoint_settings=settings)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resuming_a_finished_early_stopped_run_does_nothing_more(tmp_path):
     gen = np.random.default_rng(0)
     X = gen.normal(size=(128, 2)).astype(np.float32)

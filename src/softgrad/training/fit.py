@@ -7,6 +7,7 @@ order in :mod:`softgrad.training.batch_order`. fit prints nothing: progress goes
 
 from __future__ import annotations
 
+import json
 import math
 from os import PathLike
 from pathlib import Path
@@ -200,7 +201,7 @@ def fit(
         validation_fraction,
         EarlyStopping(patience, min_delta, restore_best, early_stopping),
     )
-    run.settings = checkpoint_settings
+    run.settings = _check_settings(checkpoint_settings)
     start = 0
     if resume is not None:
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
@@ -347,6 +348,21 @@ def _split_validation(
             f"{fraction!r} of {len(target)} samples"
         )
     return stratified_split(target, fraction, generator)
+
+
+def _check_settings(settings: Any) -> dict[str, Any] | None:
+    """``checkpoint_settings``, checked before training rather than at the first checkpoint."""
+    if settings is None:
+        return None
+    try:
+        json.dumps(settings)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"fit: checkpoint_settings must be a JSON-serialisable dict; got {exc}"
+        ) from None
+    if not isinstance(settings, dict):
+        raise TypeError(f"fit: checkpoint_settings must be a dict; got {settings!r}")
+    return settings
 
 
 def _check_penalty(l2_penalty: Any) -> float:
