@@ -63,3 +63,15 @@ def test_export_onnx_to_a_folder_names_the_folder_before_building_anything(tmp_p
     assert "export_onnx: path must be a file name such as" in str(caught.value)
     assert "model.onnx" in str(caught.value) and ".tmp" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "model.npz").write_bytes(b"old")
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "real" / "model.npz")
+    with atomic_write(link) as f:
+        f.write(b"new")
+    assert link.is_symlink() and link.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real"]
+    assert [p.name for p in (tmp_path / "real").iterdir()] == ["model.npz"]

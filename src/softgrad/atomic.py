@@ -41,6 +41,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     and ``path`` is untouched. The new file gets the usual permissions (0666 less the umask),
     which ``tempfile.mkstemp`` would not give (it creates files readable by their owner only).
 
+    A ``path`` that is a symbolic link is written through: the file it points to is replaced
+    (its temp file sits beside that file) and the link stays a link.
+
     Parameters
     ----------
     path : str or PathLike
@@ -66,14 +69,15 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     b'all or nothing'
     """
     path = Path(path)
-    folder = path.parent
+    target = Path(os.path.realpath(path))  # through a symbolic link, onto the file it names
+    folder = target.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
-    if path.is_dir():
+    if target.is_dir():
         raise IsADirectoryError(
             errno.EISDIR, "atomic_write: path must be a file name, not a folder", str(path)
         )
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
     with _naming(path, tmp):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -82,7 +86,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, path)
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -41,7 +41,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         f"{LIMIT_FACTOR:g} x max(first batch loss, log(classes)) (over at least "
         f"{MIN_SAMPLES} samples or the whole epoch): it stops with exit status 2 and writes no "
         "model or picture. The model and pictures are published together only when all were "
-        "written; --out, --plot and --misclassified write through a symbolic link.",
+        "written; --out, --plot, --misclassified and --checkpoint write through a symbolic link.",
     )
     p.add_argument(
         "--data",
