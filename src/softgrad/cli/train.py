@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +26,12 @@ from softgrad.cli.argtypes import (
     positive_float,
     positive_int,
 )
+from softgrad.cli.errors import interrupted
 from softgrad.cli.output import describe_network, print_json
 from softgrad.cli.progress import EpochProgress
 from softgrad.cli.staging import Staged, remove_leftovers
 from softgrad.errors import DivergenceError
+from softgrad.training.callbacks import Callback
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
 MISCLASSIFIED_SHOWN = 36
@@ -197,33 +203,32 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     progress = EpochProgress(settings["epochs"], quiet=args.quiet or not ranks.speaks(comm))
     start = time.perf_counter()
     try:
-        history = fit(
-            network,
-            loss,
-            optimizer,
-            ranks.training_rows(
-                comm, scaler, data.X_train, settings["dtype"], paths["--out"].parent
-            ),
-            data.y_train,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            rng=rng,
-            validation_fraction=settings["val_fraction"],
-            early_stopping=settings["patience"] is not None,
-            patience=settings["patience"] or 10,
-            lr_schedule=schedule,
-            callbacks=(progress,),
-            checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
-            resume=args.resume,
-            comm=comm,
-            checkpoint_settings=settings,
-        )
+        with _on_interrupt(args, paths, progress), _InterruptAtBatchEnd() as stopper:
+            history = fit(
+                network,
+                loss,
+                optimizer,
+                ranks.training_rows(
+                    comm, scaler, data.X_train, settings["dtype"], paths["--out"].parent
+                ),
+                data.y_train,
+                epochs=settings["epochs"],
+                batch_size=settings["batch_size"],
+                rng=rng,
+                validation_fraction=settings["val_fraction"],
+                early_stopping=settings["patience"] is not None,
+                patience=settings["patience"] or 10,
+                lr_schedule=schedule,
+                callbacks=(progress, stopper),
+                checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
+                resume=args.resume,
+                comm=comm,
+                checkpoint_settings=settings,
+            )
     except DivergenceError as err:
         raise DivergenceError(
             f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
         ) from None
-    except KeyboardInterrupt:
-        raise _interrupted(args, paths, progress.epochs_seen) from None
     except OSError as exc:
         if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
             raise
@@ -252,6 +257,47 @@ def _checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
         f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
         f"({exc.strerror or exc}); {previous}; nothing else was written"
     )
+
+
+class _InterruptAtBatchEnd(Callback):
+    """Defer Ctrl-C during training to the end of the batch (a callback raises it there).
+
+    A KeyboardInterrupt raised inside ``np.savez`` while a checkpoint is written surfaces as
+    zipfile's own errors ("Can't close the ZIP file ...") and unraisable warnings; deferred,
+    the checkpoint being written is finished and the run stops after the next batch. A second
+    Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
+    """
+
+    def __enter__(self) -> _InterruptAtBatchEnd:
+        self._pending = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+        self._pending = True
+
+    def on_batch_end(self, state: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _on_interrupt(args, paths, progress: EpochProgress) -> Iterator[None]:
+    """Ctrl-C (or an error raised while a writer cleaned up after it) as :func:`_interrupted`."""
+    try:
+        yield
+    except BaseException as exc:
+        if interrupted(exc):
+            raise _interrupted(args, paths, progress.epochs_seen) from None
+        raise
 
 
 def _interrupted(args, paths, epochs_done: int) -> KeyboardInterrupt:
@@ -387,10 +433,8 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     trained = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):
         return 0
-    try:
+    with _on_interrupt(args, paths, trained[3]):
         _report(args, settings, data, scaler, trained, paths, validation_note)
-    except KeyboardInterrupt:
-        raise _interrupted(args, paths, trained[3].epochs_seen) from None
     return 0
 
 
