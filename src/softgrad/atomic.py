@@ -9,6 +9,7 @@ new one, never a partial write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,6 +17,19 @@ from pathlib import Path
 from typing import IO
 
 __all__ = ["atomic_write"]
+
+
+@contextlib.contextmanager
+def _naming(path: Path, tmp: Path) -> Iterator[None]:
+    """Re-raise an OSError about the hidden temp file as one about ``path``, the user's file."""
+    try:
+        yield
+    except OSError as exc:
+        # an error from fsync or write names no file: it is about the temp file too
+        about_tmp = exc.filename is None or tmp.name in f"{exc.filename}{exc.filename2}"
+        if not about_tmp or exc.errno is None or type(exc).__module__ != "builtins":
+            raise
+        raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
 @contextlib.contextmanager
@@ -27,6 +41,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     and ``path`` is untouched. The new file gets the usual permissions (0666 less the umask),
     which ``tempfile.mkstemp`` would not give (it creates files readable by their owner only).
 
+    A ``path`` that is a symbolic link is written through: the file it points to is replaced
+    (its temp file sits beside that file) and the link stays a link.
+
     Parameters
     ----------
     path : str or PathLike
@@ -36,6 +53,11 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     ------
     FileNotFoundError
         The folder of ``path`` does not exist.
+    IsADirectoryError
+        ``path`` is a folder.
+    OSError
+        Writing or renaming failed (disk full, read-only folder, ...): the error names ``path``,
+        never the hidden temp file.
 
     Example
     -------
@@ -47,17 +69,24 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     b'all or nothing'
     """
     path = Path(path)
-    folder = path.parent
+    target = Path(os.path.realpath(path))  # through a symbolic link, onto the file it names
+    folder = target.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
-    tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    if target.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "atomic_write: path must be a file name, not a folder", str(path)
+        )
+    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    with _naming(path, tmp):
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with _naming(path, tmp):
+            with os.fdopen(fd, "wb") as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

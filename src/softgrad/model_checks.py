@@ -12,7 +12,9 @@ allocating:
   architecture (a layer without parameters too) exceeds the number of stored values;
 - every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
   would map every input to the same point: the model could only give one answer);
-- ``image_shape`` is positive integers and ``metadata["input_max"]`` a positive finite number.
+- ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
+  of the metadata the commands read, ``input_max`` is a positive finite number and
+  ``data_spec`` a string (either may be null).
 
 Each problem is one line naming the file and what is wrong.
 """
@@ -56,7 +58,10 @@ def declared_shapes(config: Any, where: str, prefix: str = "") -> dict[str, tupl
             n_in = _size(layer_config.get("in_features"), f"{layer} in_features", where)
             n_out = _size(layer_config.get("out_features"), f"{layer} out_features", where)
             shapes[name + "W"] = (n_in, n_out)
-            if layer_config.get("bias", True):
+            bias = layer_config.get("bias", True)
+            if not isinstance(bias, bool):
+                raise ModelFileError(f"{where}: {layer} bias must be true or false; got {bias!r}")
+            if bias:
                 shapes[name + "b"] = (n_out,)
     return shapes
 
@@ -123,7 +128,17 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         raise ModelFileError(
             f"{where}: image_shape must be a list of positive integers; got {image_shape!r}"
         )
+    if not isinstance(meta.get("scaled", True), bool):
+        raise ModelFileError(f"{where}: 'scaled' must be true or false; got {meta['scaled']!r}")
     user = meta.get("metadata")
+    if user is not None and not isinstance(user, dict):
+        raise ModelFileError(f"{where}: metadata must be a mapping; got {user!r}")
+    data_spec = user.get("data_spec") if isinstance(user, dict) else None
+    if data_spec is not None and not isinstance(data_spec, str):
+        raise ModelFileError(
+            f"{where}: metadata 'data_spec' must be a data set name or path, or null; "
+            f"got {data_spec!r}"
+        )
     input_max = user.get("input_max") if isinstance(user, dict) else None
     if input_max is not None and not (
         isinstance(input_max, (int, float))

@@ -10,6 +10,7 @@ The graph takes ``input`` (float32, shape (N, D), N dynamic) and returns ``proba
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
@@ -186,6 +187,8 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     ------
     MissingDependencyError
         When the ``onnx`` package is not installed.
+    IsADirectoryError
+        ``path`` is a folder (checked before the graph is built).
 
     Examples
     --------
@@ -211,8 +214,15 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     >>> probs.shape, bool(np.allclose(probs, predict_proba(net, X), atol=1e-6))
     ((5, 3), True)
     """
-    proto = build_graph(model, name=name)
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR,
+            f"export_onnx: path must be a file name such as {str(path / 'model.onnx')!r}, "
+            "not a folder",
+            str(path),
+        )
+    proto = build_graph(model, name=name)
     with atomic_write(path) as handle:
         handle.write(proto.SerializeToString())
     return path

@@ -274,3 +274,22 @@ def test_predict_says_what_is_wrong_before_counting_features(
     assert usage_error("predict", "--model", model, "none.npy") == (
         "softgrad: error: predict: 'none.npy' holds no samples"
     )
+
+
+def test_an_error_raised_while_cleaning_up_after_ctrl_c_is_reported_as_interrupted(
+    cli, tmp_path, monkeypatch
+):
+    import softgrad.training
+
+    def interrupted_inside_a_writer(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        finally:  # as zipfile does when np.savez is interrupted
+            raise ValueError("Can't close the ZIP file while there is an open writing handle")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(softgrad.training, "fit", interrupted_inside_a_writer)
+    result = cli("train", "--quiet")
+    assert result.code == 130
+    assert result.err.splitlines() == ["softgrad: error: interrupted"]
+    assert files_in(tmp_path) == []

@@ -60,7 +60,7 @@ def test_divergence_says_where_the_last_good_weights_are(usage_error, old_model,
     monkeypatch.setattr(softgrad.training, "fit", diverges_in_epoch_2)
     line = usage_error("train", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet")
     assert "last good weights are in the checkpoint 'ck.npz'" in line
-    assert "resume from it with a lower --lr" in line
+    assert "--resume keeps its --lr, so start a new run with a lower --lr" in line
     assert old_model.read_bytes() == b"an earlier good model"
 
 
@@ -170,7 +170,10 @@ def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
     assert "No space left on device" in line and survivor in line and ".tmp" not in line
     assert old_model.read_bytes() == b"an earlier good model"
     if fail_at == 2:
-        assert "resume with --resume ck.npz" in line
+        assert (
+            "make room, then resume with: softgrad train --data digits --resume ck.npz "
+            "--epochs 3 --out m.npz --checkpoint ck.npz --quiet;"
+        ) in line
         assert softgrad.training.checkpoint.load_checkpoint("ck.npz").epoch == 1
 
 

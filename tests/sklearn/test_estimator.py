@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -91,6 +92,23 @@ def test_multilabel_is_rejected_clearly():
     Y = np.random.default_rng(0).integers(0, 2, size=(120, 3))
     with pytest.raises(ValueError, match="multilabel"):
         _clf().fit(X, Y)
+
+
+@pytest.mark.parametrize("labels", [["a", 1], [1.5, "b"], [2, "c"]])
+def test_mixed_str_and_int_labels_are_refused_naming_both(labels):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.array(labels * 10, dtype=object)
+    first, second = labels
+    expected = (
+        f"MLPClassifier: y must hold labels of one kind, all strings or all numbers; got "
+        f"{type(first).__name__} {first!r} and {type(second).__name__} {second!r}"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        MLPClassifier(max_iter=2).fit(X, y)
+    with pytest.raises(ValueError, match="classes must hold labels of one kind"):
+        classes = np.array(labels, dtype=object)
+        text = next(label for label in labels if isinstance(label, (str, bytes)))
+        MLPClassifier().partial_fit(X, np.array([text] * 20), classes=classes)
 
 
 def test_lbfgs_and_bad_parameters_are_rejected():

@@ -8,6 +8,7 @@ from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import Adam, ReduceLROnPlateau
 from softgrad.serialization import read_npz, write_npz
 from softgrad.training import fit
+from softgrad.training.checkpoint import load_checkpoint
 
 
 def _setup(seed=0):
@@ -71,6 +72,38 @@ def test_checkpoint_file_holds_the_run_state(blobs, tmp_path):
     for name in model.named_params():
         assert f"param.{name}" in arrays
     assert not list(tmp_path.glob("*.tmp*"))  # the atomic write left no temp file
+
+
+def test_checkpoint_stores_checkpoint_settings_as_given_and_none_without(blobs, tmp_path):
+    X, y = blobs
+    settings = {"hidden": [16], "lr": 0.02, "note": None}
+    _fit(X, y, 1, rng=1, checkpoint=tmp_path / "with.npz", checkpoint_settings=settings)
+    _fit(X, y, 1, rng=1, checkpoint=tmp_path / "without.npz")
+    assert load_checkpoint(tmp_path / "with.npz").settings == settings
+    assert load_checkpoint(tmp_path / "without.npz").settings is None
+    # a resumed run stores the settings it is given, not the checkpoint's
+    later = {**settings, "epochs": 2}
+    _fit(
+        X,
+        y,
+        2,
+        rng=1,
+        resume=tmp_path / "with.npz",
+        checkpoint=tmp_path / "with.npz",
+        checkpoint_settings=later,
+    )
+    assert load_checkpoint(tmp_path / "with.npz").settings == later
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"f": object()}, "must be a JSON-serialisable dict"), (["lr", 0.1], "must be a dict")],
+)
+def test_checkpoint_settings_are_checked_before_training(blobs, tmp_path, settings, message):
+    X, y = blobs
+    with pytest.raises((TypeError, ValueError), match=f"fit: checkpoint_settings {message}"):
+        _fit(X, y, 1, rng=1, checkpoint=tmp_path / "ck.npz", checkpoint_settings=settings)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resuming_a_finished_early_stopped_run_does_nothing_more(tmp_path):

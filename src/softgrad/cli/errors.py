@@ -50,6 +50,32 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C, or an error raised while cleaning up after one.
+
+    Ctrl-C inside a library's cleanup (``np.savez`` closing its zip file) can surface as that
+    library's own error, with the KeyboardInterrupt only in ``__context__``.
+
+    Example
+    -------
+    >>> try:
+    ...     try:
+    ...         raise KeyboardInterrupt
+    ...     finally:
+    ...         raise ValueError("seek of closed file")
+    ... except ValueError as err:
+    ...     interrupted(err)
+    True
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def report(message: str, stream: TextIO | None = None) -> None:
     """Print ``softgrad: error: <message>`` as one line on stderr.
 
@@ -82,12 +108,16 @@ def run_guarded(command: Callable[[], int]) -> int:
         # point stdout at /dev/null so the interpreter's final flush does not fail again
         _silence_stdout()
         return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        report("interrupted")
+    except KeyboardInterrupt as exc:
+        # a command may say what the interruption left and how to go on (train: how to resume)
+        report("; ".join(["interrupted", *(str(arg) for arg in exc.args)]))
         return EXIT_INTERRUPTED
     except UsageError as exc:
         report(str(exc))
         return EXIT_USAGE
     except EXPECTED_ERRORS as exc:
+        if interrupted(exc):
+            report("interrupted")
+            return EXIT_INTERRUPTED
         report(one_line(exc))
         return EXIT_USAGE

@@ -99,12 +99,14 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
     return np.array([known[name] for name in data.class_names], dtype=np.int64)
 
 
-def _score(model: Any, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+def _score(model: Any, X: np.ndarray, y: np.ndarray, row_name: Any) -> dict[str, Any]:
     from softgrad import metrics
+    from softgrad.cli.inputs import finite_logits
     from softgrad.functional import cross_entropy
 
-    # one pass over the data: loss and predictions both come from these logits
-    logits = model.decision_function(X)
+    # one pass over the data: loss and predictions both come from these logits (rows that
+    # overflow in the model's dtype are refused by row, as predict does)
+    logits = finite_logits(model, X, row_name)
     pred = logits.argmax(axis=1)
     loss = cross_entropy(logits, y)
     cm = metrics.confusion_matrix(y, pred, model.n_classes)
@@ -136,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     check_finite_rows(X, where, "features")
     if len(y) == 0:
         raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
-    scores = _score(model, X, _model_codes(data, model, where)[y])
+    codes = _model_codes(data, model, where)[y]
+    scores = _score(model, X, codes, lambda row: f"{where} ({split}, row {row})")
     names = [str(c) for c in model.classes]
     if confusion is not None:
         from softgrad.plots import plot_confusion_matrix

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,8 @@ def read_inputs(
     """All samples of ``paths`` as raw rows, a label per sample, and notes for the user.
 
     Returns ``(X, names, notes)``: X of shape (N, D) in the model's raw input units; ``names[k]``
-    is the file (with ``[row]`` for array files); ``notes`` mention inverted images.
+    is the file (with ``[row]`` for array files); ``notes`` mention inverted images. Values are
+    finite but may still overflow in the model: :func:`finite_logits` checks that.
     """
     rows, names, notes = [], [], []
     for text in paths:
@@ -131,7 +133,6 @@ def read_inputs(
                 f"got {text!r}"
             )
         X = _as_rows(array, path, model.n_features)
-        _check_representable(X, model, text)
         rows.append(X)
         names.extend(f"{text}[{k}]" for k in range(X.shape[0]))
     return np.concatenate([r.astype(np.float64, copy=False) for r in rows]), names, notes
@@ -153,23 +154,36 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
     return row
 
 
-def _check_representable(X: np.ndarray, model: Any, text: str) -> None:
-    """Refuse rows whose values overflow in the model's arithmetic, naming the file and row.
+def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> np.ndarray:
+    """The model's logits for ``X``, refusing rows whose values overflow in its arithmetic.
 
     Finite inputs can still overflow: 1e308 in a float64 file is inf in a float32 model, and a
-    large value times the weights can pass float32's 3.4e38. The rows are run through the model
-    once with NumPy's warnings off; a row with a non-finite score is refused (the prediction that
-    follows runs the same arithmetic, so it cannot warn).
-    """
+    large value times the weights can pass float32's 3.4e38. The forward pass runs once, with
+    NumPy's warnings off; a row with a non-finite logit is refused with one line naming it
+    (``row_name(row)``, e.g. ``predict: x.npy[3]``). Softmax and cross-entropy of the finite
+    logits returned cannot warn, so callers take probabilities and losses from them.
+
+    Example
+    -------
+    >>> from softgrad.model import Model
+    >>> from softgrad.nn import build_mlp
+    >>> model = Model(build_mlp(2, [3], 2, rng=0), np.array(["a", "b"]))
+    >>> finite_logits(model, np.zeros((2, 2)), lambda row: f"x.npy[{row}]").shape
+    (2, 2)
+    >>> finite_logits(model, np.array([[0.0, 0.0], [1e308, 0.0]]), lambda row: f"x.npy[{row}]")
+    Traceback (most recent call last):
+    ...
+    softgrad.errors.DataFormatError: x.npy[1]: values must stay finite in the model's float32 arithmetic; got values up to 1e+308, which overflow (give values in the range of the training data)
+    """  # noqa: E501
     with np.errstate(all="ignore"):
-        scores = model.decision_function(X)
-    bad = ~np.isfinite(scores).all(axis=1)
+        logits = model.decision_function(X)
+    bad = ~np.isfinite(logits).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        dtype = scores.dtype.name
         biggest = np.abs(X[row]).max().item()
         raise DataFormatError(
-            f"predict: {text}[{row}]: values must stay finite in the model's {dtype} "
+            f"{row_name(row)}: values must stay finite in the model's {logits.dtype.name} "
             f"arithmetic; got values up to {biggest!r}, which overflow (give values in the "
             "range of the training data)"
         )
+    return logits

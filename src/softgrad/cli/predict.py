@@ -11,8 +11,9 @@ import numpy as np
 from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
-from softgrad.cli.inputs import read_inputs
+from softgrad.cli.inputs import finite_logits, read_inputs
 from softgrad.cli.output import print_json
+from softgrad.functional import softmax
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -42,7 +43,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     X, names, notes = read_inputs(args.inputs, model, args.invert)
-    probs = model.predict_proba(X)
+    # one forward pass: the overflow check's logits give the probabilities
+    probs = softmax(finite_logits(model, X, lambda row: f"predict: {names[row]}"))
     k = min(args.top, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     classes = [str(c) for c in model.classes]

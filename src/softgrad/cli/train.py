@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +26,12 @@ from softgrad.cli.argtypes import (
     positive_float,
     positive_int,
 )
+from softgrad.cli.errors import interrupted
 from softgrad.cli.output import describe_network, print_json
 from softgrad.cli.progress import EpochProgress
 from softgrad.cli.staging import Staged, remove_leftovers
 from softgrad.errors import DivergenceError
+from softgrad.training.callbacks import Callback
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
 MISCLASSIFIED_SHOWN = 36
@@ -40,7 +47,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         f"{LIMIT_FACTOR:g} x max(first batch loss, log(classes)) (over at least "
         f"{MIN_SAMPLES} samples or the whole epoch): it stops with exit status 2 and writes no "
         "model or picture. The model and pictures are published together only when all were "
-        "written; --out, --plot and --misclassified write through a symbolic link.",
+        "written; --out, --plot, --misclassified and --checkpoint write through a symbolic link.",
     )
     p.add_argument(
         "--data",
@@ -82,10 +89,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="write a resumable checkpoint (.npz) after every epoch")
     p.add_argument(
         "--resume",
-        help="continue the run saved in this checkpoint (give the same data and settings); "
-        "with the cosine schedule the run ends at the epochs it was started with: --epochs "
-        "defaults to them and any other value is refused, since the schedule spans exactly "
-        "those epochs",
+        help="continue the run saved in this checkpoint, on the same data and with the "
+        "settings it stores: --epochs and --patience may change; any other setting given must "
+        "equal the checkpoint's (left out, it is the checkpoint's). With the cosine schedule "
+        "the run ends at the epochs it was started with: --epochs defaults to them and any "
+        "other value is refused, since the schedule spans exactly those epochs",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
@@ -195,26 +203,28 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     progress = EpochProgress(settings["epochs"], quiet=args.quiet or not ranks.speaks(comm))
     start = time.perf_counter()
     try:
-        history = fit(
-            network,
-            loss,
-            optimizer,
-            ranks.training_rows(
-                comm, scaler, data.X_train, settings["dtype"], paths["--out"].parent
-            ),
-            data.y_train,
-            epochs=settings["epochs"],
-            batch_size=settings["batch_size"],
-            rng=rng,
-            validation_fraction=settings["val_fraction"],
-            early_stopping=settings["patience"] is not None,
-            patience=settings["patience"] or 10,
-            lr_schedule=schedule,
-            callbacks=(progress,),
-            checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
-            resume=args.resume,
-            comm=comm,
-        )
+        with _on_interrupt(args, paths, progress), _InterruptAtBatchEnd() as stopper:
+            history = fit(
+                network,
+                loss,
+                optimizer,
+                ranks.training_rows(
+                    comm, scaler, data.X_train, settings["dtype"], paths["--out"].parent
+                ),
+                data.y_train,
+                epochs=settings["epochs"],
+                batch_size=settings["batch_size"],
+                rng=rng,
+                validation_fraction=settings["val_fraction"],
+                early_stopping=settings["patience"] is not None,
+                patience=settings["patience"] or 10,
+                lr_schedule=schedule,
+                callbacks=(progress, stopper),
+                checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
+                resume=args.resume,
+                comm=comm,
+                checkpoint_settings=settings,
+            )
     except DivergenceError as err:
         raise DivergenceError(
             f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
@@ -223,16 +233,21 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
         if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
             raise
         # the one file fit writes: name it (not its temp file) and what survived
-        raise OSError(exc.errno, _checkpoint_failed(paths, exc, progress.epochs_seen)) from None
+        raise OSError(
+            exc.errno, _checkpoint_failed(args, paths, exc, progress.epochs_seen)
+        ) from None
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress
 
 
-def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
+def _checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
     ckpt = str(paths["--checkpoint"])
     if epochs_done > 1:
-        previous = f"its checkpoint of the epoch before is intact: resume with --resume {ckpt}"
+        previous = (
+            "its checkpoint of the epoch before is intact: make room, then resume with: "
+            f"{_resume_command(args, ckpt)}"
+        )
     elif Path(ckpt).exists():
         previous = f"{ckpt!r} is as it was before this run"
     else:
@@ -244,6 +259,76 @@ def _checkpoint_failed(paths, exc: OSError, epochs_done: int) -> str:
     )
 
 
+class _InterruptAtBatchEnd(Callback):
+    """Defer Ctrl-C during training to the end of the batch (a callback raises it there).
+
+    A KeyboardInterrupt raised inside ``np.savez`` while a checkpoint is written surfaces as
+    zipfile's own errors ("Can't close the ZIP file ...") and unraisable warnings; deferred,
+    the checkpoint being written is finished and the run stops after the next batch. A second
+    Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
+    """
+
+    def __enter__(self) -> _InterruptAtBatchEnd:
+        self._pending = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+        self._pending = True
+
+    def on_batch_end(self, state: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _on_interrupt(args, paths, progress: EpochProgress) -> Iterator[None]:
+    """Ctrl-C (or an error raised while a writer cleaned up after it) as :func:`_interrupted`."""
+    try:
+        yield
+    except BaseException as exc:
+        if interrupted(exc):
+            raise _interrupted(args, paths, progress.epochs_seen) from None
+        raise
+
+
+def _interrupted(args, paths, epochs_done: int) -> KeyboardInterrupt:
+    """Ctrl-C, saying how to resume when a checkpoint exists (nothing else was written)."""
+    ckpt = paths["--checkpoint"]
+    if ckpt is not None and epochs_done > 0 and ckpt.is_file():
+        source = str(ckpt)
+    elif args.resume is not None:
+        source = args.resume  # nothing newer: the checkpoint this run resumed is unchanged
+    else:
+        return KeyboardInterrupt()
+    return KeyboardInterrupt(
+        f"nothing else was written; resume with: {_resume_command(args, source)}"
+    )
+
+
+def _resume_command(args, checkpoint: str) -> str:
+    """The command that resumes this run from ``checkpoint``.
+
+    The settings --resume refuses come from the checkpoint: only the honoured ones and the
+    files are repeated.
+    """
+    argv = ["softgrad", "train", "--data", args.data, "--resume", checkpoint]
+    for option in ("epochs", "patience", "out", "plot", "misclassified", "checkpoint"):
+        value = getattr(args, option)
+        if value is not None:
+            argv += [f"--{option}", str(value)]
+    argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
+    return shlex.join(argv)
+
+
 def _diverged_outputs(args, paths, epochs_done: int) -> str:
     """What a diverged run left on disk: no output, and where the last good weights are."""
     out = paths["--out"]
@@ -251,7 +336,8 @@ def _diverged_outputs(args, paths, epochs_done: int) -> str:
     if paths["--checkpoint"] is not None and epochs_done > 0:
         where = (
             f"the last good weights are in the checkpoint {str(paths['--checkpoint'])!r} "
-            f"(after the last completed epoch): resume from it with a lower --lr"
+            "(after the last completed epoch); --resume keeps its --lr, so start a new run "
+            "with a lower --lr"
         )
     elif args.resume is not None:
         where = f"the last good weights are those of {args.resume!r}, which was not changed"
@@ -325,9 +411,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, comm: Any) -> int:
     from softgrad.kernels import get_ops, registry
-    from softgrad.model import Model
-    from softgrad.nn import CrossEntropyLoss
-    from softgrad.training import evaluate
 
     with ranks.together(comm, "train"):
         settings = train_config.resolve(args)
@@ -338,6 +421,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
                     f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
                 )
         settings = train_config.match_checkpoint(args, settings)
+        train_config.check_dtype_range(settings)
     with ranks.together(comm, "train"):  # rank 0 alone reads the data (cli/ranks.py)
         data = ranks.load_once(comm, lambda: _load(args, settings))
         settings, validation_note = _validation(args, settings, data)
@@ -346,9 +430,21 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     if ranks.speaks(comm) and registry.fallback() is not None:
         print(f"softgrad: note: {registry.fallback()}", file=sys.stderr)
     scaler = data.fit_scaler()
-    network, history, seconds, progress = _fit(args, settings, data, scaler, paths, comm)
+    trained = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):
         return 0
+    with _on_interrupt(args, paths, trained[3]):
+        _report(args, settings, data, scaler, trained, paths, validation_note)
+    return 0
+
+
+def _report(args, settings, data, scaler, trained, paths, validation_note) -> None:
+    """Test the trained network, write the model and pictures, and print the summary."""
+    from softgrad.model import Model
+    from softgrad.nn import CrossEntropyLoss
+    from softgrad.training import evaluate
+
+    network, history, seconds, progress = trained
     X_test = scaler.inputs(data.X_test)  # uint8 test images are scaled per batch too
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)
@@ -370,7 +466,6 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         print_json({**summary, "history": history.to_dict()})
     else:
         _print_summary(summary)
-    return 0
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -11,6 +11,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from softgrad.cli.argtypes import (
+    fraction,
+    hidden_sizes,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+
 # what every data set shares; the rows below only say where they differ
 _COMMON: dict[str, Any] = {
     "activation": "relu",
@@ -73,6 +82,25 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
+def check_dtype_range(settings: dict[str, Any]) -> None:
+    """ValueError if ``--lr`` or ``--weight-decay`` is beyond the largest value of ``--dtype``.
+
+    The optimizer keeps them in the model's dtype: 1e308 would become inf in float32 (and the
+    message would speak of inf, a value nobody typed).
+    """
+    import numpy as np
+
+    largest = float(np.finfo(settings["dtype"]).max)
+    for key in ("lr", "weight_decay"):
+        if settings[key] > largest:
+            raise ValueError(
+                f"train: {_option(key)} must be at most {largest:.6g}, the largest "
+                f"{settings['dtype']} value (the model's dtype, --dtype); got "
+                f"{settings[key]:g} (pass a smaller value, or --dtype float64 for values up to "
+                "1.8e308)"
+            )
+
+
 def make_optimizer(settings: dict[str, Any]) -> Any:
     """The optimizer named by ``settings["optimizer"]`` with its lr and weight decay."""
     from softgrad import optim
@@ -101,8 +129,109 @@ def make_schedule(settings: dict[str, Any], optimizer: Any) -> Any:
     return optim.ConstantLR(optimizer)
 
 
+# ``--resume`` continues a run from its checkpoint. Every setting is either honoured (the value
+# given now is used from the resumed epoch on) or refused when it differs from the checkpoint's;
+# a refused setting left out takes the checkpoint's value, so the model's metadata records the
+# settings the run was actually trained with. Each entry says why.
+RESUME_HONOURED: dict[str, str] = {
+    "epochs": "the run goes on to the new total (cosine schedule: see match_checkpoint)",
+    "patience": "early stopping is checked from the resumed epoch on; nothing in the weights, "
+    "optimizer or split depends on it",
+}
+RESUME_REFUSED: dict[str, str] = {
+    "hidden": "the checkpoint's weights have its layer widths",
+    "activation": "the checkpoint's weights were trained through its activation",
+    "dropout": "part of the network the checkpoint's weights were trained in",
+    "dtype": "the checkpoint's weights and optimizer state are in its dtype",
+    "optimizer": "the checkpoint holds that optimizer's state",
+    "lr": "the checkpoint's optimizer and schedule restore its learning rate",
+    "lr_schedule": "the checkpoint holds that schedule's state",
+    "momentum": "the checkpoint's SGD state restores its momentum (ignored by adam/adamw)",
+    "weight_decay": "the checkpoint's optimizer state restores its weight decay",
+    "label_smoothing": "the loss the checkpoint's weights were trained on",
+    "batch_size": "a resumed run equals an uninterrupted one only with the same batches",
+    "val_fraction": "the checkpoint holds its validation split",
+    "seed": "the initial weights, split and shuffling came from it; the checkpoint holds them",
+}
+
+
+# what a checkpoint's refused setting must be: an argparse type of the command line, or choices
+_SAVED_CHECKS: dict[str, Any] = {
+    "hidden": hidden_sizes,
+    "activation": ACTIVATIONS,
+    "dropout": fraction,
+    "dtype": DTYPES,
+    "optimizer": OPTIMIZERS,
+    "lr": positive_float,
+    "lr_schedule": SCHEDULES,
+    "momentum": fraction,
+    "weight_decay": nonnegative_float,
+    "label_smoothing": fraction,
+    "batch_size": positive_int,
+    "val_fraction": fraction,
+    "seed": nonnegative_int,
+}
+
+
+def _check_saved(path: str, saved: dict[str, Any]) -> None:
+    """ModelFileError naming the first refused setting of the checkpoint that is malformed."""
+    from softgrad.errors import ModelFileError
+
+    for key, check in _SAVED_CHECKS.items():
+        if key not in saved:
+            continue
+        value = saved[key]
+        if isinstance(check, tuple):
+            problem = None if value in check else f"must be one of {', '.join(check)}"
+        else:
+            text = (
+                ",".join(map(str, value)) if key == "hidden" and isinstance(value, list) else value
+            )
+            try:
+                problem = None if check(str(text)) == value else "must keep its type"
+            except argparse.ArgumentTypeError as exc:
+                problem = str(exc).split(";")[0]
+        if problem is not None:
+            raise ModelFileError(
+                f"train: --resume {path!r}: setting {key!r} {problem}; got {value!r} (the "
+                "checkpoint is damaged: start a new run, or resume an intact checkpoint)"
+            )
+
+
+def _option(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _refuse_changes(args: argparse.Namespace, saved: dict[str, Any]) -> None:
+    """ValueError naming the first refused setting given a value other than the checkpoint's."""
+    for key, why in RESUME_REFUSED.items():
+        given = getattr(args, key)
+        if given is None or key not in saved or given == saved[key]:
+            continue
+        if key == "momentum" and saved.get("optimizer") != "sgd":
+            continue  # adam and adamw have no momentum setting: nothing to keep or change
+        raise ValueError(
+            f"train: {_option(key)} must be {_shown(saved[key])} to resume {args.resume}, the "
+            f"checkpoint's value ({why}); got {_shown(given)} (leave {_option(key)} out to "
+            "continue that run, or start a new one)"
+        )
+
+
 def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` with the epochs of the run ``--resume`` continues, when its schedule needs them.
+    """``settings`` as the run ``--resume`` continues: its refused settings, and its epochs.
+
+    A setting of RESUME_REFUSED given a value other than the checkpoint's is refused; left out,
+    it takes the checkpoint's value (a checkpoint written before settings were stored, or by
+    ``fit`` without ``checkpoint_settings``, is resumed with the settings given). Settings of
+    RESUME_HONOURED are used as given.
 
     A cosine schedule spans exactly the epochs its run was started with (``t_max``, restored
     from the checkpoint): going on past them would climb the learning rate back up (3 epochs
@@ -114,7 +243,12 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
         return settings
     from softgrad.training.checkpoint import load_checkpoint
 
-    schedule = load_checkpoint(args.resume).schedule or {}
+    ckpt = load_checkpoint(args.resume)
+    saved = ckpt.settings or {}
+    _check_saved(args.resume, saved)
+    _refuse_changes(args, saved)
+    settings = {**settings, **{k: saved[k] for k in RESUME_REFUSED if k in saved}}
+    schedule = ckpt.schedule or {}
     if schedule.get("type") != "CosineLR":
         return settings
     started = int(schedule["t_max"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
@@ -30,8 +32,40 @@ def check_X_y(est, X, y, dtype, reset: bool):
             "and multi-output classification are not supported)"
         )
     X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
+    check_label_kinds(y, "y")
     check_classification_targets(y)
     return X, y
+
+
+def check_label_kinds(labels, name: str) -> None:
+    """ValueError if an object array of labels mixes strings and numbers (they cannot be sorted).
+
+    Example
+    -------
+    >>> try:
+    ...     check_label_kinds(np.array(["cat", 1, 2], dtype=object), "y")
+    ... except ValueError as err:
+    ...     print(err)
+    MLPClassifier: y must hold labels of one kind, all strings or all numbers;
+    got str 'cat' and int 1 (convert them first, e.g. y.astype(str))
+    """
+    labels = np.asarray(labels)
+    if labels.dtype != object:
+        return  # NumPy gave the array one type: its labels sort
+    first: dict[str, object] = {}
+    for label in labels.ravel():
+        kind = "str" if isinstance(label, (str, bytes)) else type(label).__name__
+        if isinstance(label, numbers.Number):
+            kind = "number"
+        if kind not in first:
+            first[kind] = label
+            if len(first) > 1:
+                a, b = first.values()
+                raise ValueError(
+                    f"{WHERE}: {name} must hold labels of one kind, all strings or all numbers; "
+                    f"got {type(a).__name__} {a!r} and {type(b).__name__} {b!r} (convert them "
+                    f"first, e.g. {name}.astype(str))"
+                )
 
 
 def encode_labels(y, classes) -> np.ndarray:
@@ -107,6 +141,7 @@ def set_classes(est, y, classes, first: bool, incremental: bool) -> None:
     """Set ``est.classes_`` (from y, or from partial_fit's ``classes``) and check y against it."""
     labels = np.unique(y)
     if incremental and not hasattr(est, "classes_"):
+        check_label_kinds(classes, "classes")
         est.classes_ = np.unique(classes)
     elif first:
         est.classes_ = labels

@@ -10,6 +10,8 @@ take a run's state into a checkpoint (:func:`snapshot`) and back (:func:`resume_
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
@@ -86,6 +88,11 @@ class Checkpoint:
     # a data-parallel run's layer generator states, one dict per rank (rank 0's also in
     # layer_rngs); None for a plain run
     rank_layer_rngs: list[dict[str, Any]] | None = None
+    # the settings the caller ran with (JSON-safe; fit's checkpoint_settings), so that a resumed
+    # run can honour or refuse changed ones; None when not given (and in older checkpoints)
+    settings: dict[str, Any] | None = None
+    # the file it was read from (load_checkpoint), for messages naming it
+    source: str | None = None
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
@@ -124,6 +131,8 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
     }
     if ckpt.order is not None:  # a stateful batch-order policy (batch_order.ReshuffleEachEpoch)
         meta["order"] = split_state(ckpt.order, "order", arrays)
+    if ckpt.settings is not None:
+        meta["settings"] = ckpt.settings
     if ckpt.rank_layer_rngs is not None:
         meta["rank_layer_rngs"] = split_state(ckpt.rank_layer_rngs, "rank_layer_rng", arrays)
     write_npz(path, arrays, meta, kind="checkpoint")
@@ -162,25 +171,48 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             f"fit: resume must be a softgrad checkpoint file; got {str(path)!r}, which holds "
             f"{meta.get('format', 'no format marker')!r}"
         )
+    where = f"fit: resume checkpoint {str(path)!r}"
+    with _entry(where, "epoch"):
+        epoch = meta["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"must be an int >= 0; got {epoch!r}")
+    parts = {}
+    for key in ("params", "optimizer", "schedule", "rng", "layer_rngs", "stopper", "val_idx"):
+        with _entry(where, key):
+            parts[key] = join_state(meta[key], arrays)
+    with _entry(where, "history"):
+        history = History.from_dict(meta["history"])
+    with _entry(where, "data"):
+        data = dict(meta["data"])
+    with _entry(where, "order"):
+        order = join_state(meta.get("order"), arrays)
+    with _entry(where, "rank_layer_rngs"):
+        rank_layer_rngs = join_state(meta.get("rank_layer_rngs"), arrays)
+    settings = meta.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        raise ModelFileError(f"{where}: entry 'settings' must be a mapping; got {settings!r}")
+    return Checkpoint(
+        epoch=epoch,
+        history=history,
+        data=data,
+        order=order,
+        rank_layer_rngs=rank_layer_rngs,
+        settings=settings,
+        source=str(path),
+        **parts,
+    )
+
+
+@contextlib.contextmanager
+def _entry(where: str, key: str) -> Iterator[None]:
+    """Turn a malformed checkpoint entry into a ModelFileError naming the file and the entry."""
     try:
-        return Checkpoint(
-            epoch=int(meta["epoch"]),
-            params=join_state(meta["params"], arrays),
-            optimizer=join_state(meta["optimizer"], arrays),
-            schedule=join_state(meta["schedule"], arrays),
-            rng=join_state(meta["rng"], arrays),
-            layer_rngs=join_state(meta["layer_rngs"], arrays),
-            history=History.from_dict(meta["history"]),
-            stopper=join_state(meta["stopper"], arrays),
-            val_idx=join_state(meta["val_idx"], arrays),
-            data=dict(meta["data"]),
-            order=join_state(meta.get("order"), arrays),
-            rank_layer_rngs=join_state(meta.get("rank_layer_rngs"), arrays),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
+        yield
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        problem = f"lacks {exc}" if isinstance(exc, KeyError) else f"is malformed ({exc})"
         raise ModelFileError(
-            f"fit: resume must be a complete softgrad checkpoint; {str(path)!r} is missing or "
-            f"has a malformed entry ({exc})"
+            f"{where}: entry {key!r} {problem}; the file is damaged or not written by this "
+            "softgrad (start a new run, or resume an intact checkpoint)"
         ) from None
 
 
@@ -199,6 +231,7 @@ def snapshot(run: Any, epoch: int) -> Checkpoint:
         data=run.data_info,
         order=_order_state(run.order),
         rank_layer_rngs=run.rank_streams,
+        settings=run.settings,
     )
 
 
@@ -217,21 +250,29 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
             f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
             f"got {shapes!r}"
         )
-    for name, value in params.items():
-        np.copyto(value, ckpt.params[name])
-    run.optimizer.load_state_dict(ckpt.optimizer)
+    where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
+    with _entry(where, "params"):
+        for name, value in params.items():
+            np.copyto(value, ckpt.params[name])
+    with _entry(where, "optimizer"):
+        run.optimizer.load_state_dict(ckpt.optimizer)
     if run.lr_schedule is not None and ckpt.schedule is not None:
-        run.lr_schedule.load_state_dict(ckpt.schedule)
-    run.generator.bit_generator.state = ckpt.rng
-    for key, generator in layer_generators(run.model).items():
-        # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
-        # saved its own stream for that layer: training.together gives it back per rank)
-        if key in ckpt.layer_rngs and generator is not run.generator:
-            generator.bit_generator.state = ckpt.layer_rngs[key]
+        with _entry(where, "schedule"):
+            run.lr_schedule.load_state_dict(ckpt.schedule)
+    with _entry(where, "rng"):
+        run.generator.bit_generator.state = ckpt.rng
+    with _entry(where, "layer_rngs"):
+        for key, generator in layer_generators(run.model).items():
+            # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
+            # saved its own stream for that layer: training.together gives it back per rank)
+            if key in ckpt.layer_rngs and generator is not run.generator:
+                generator.bit_generator.state = ckpt.layer_rngs[key]
     run.rank_streams = ckpt.rank_layer_rngs
-    run.stopper.load_state_dict(ckpt.stopper)
+    with _entry(where, "stopper"):
+        run.stopper.load_state_dict(ckpt.stopper)
     if ckpt.order is not None:
-        run.order.load_state_dict(ckpt.order)
+        with _entry(where, "order"):
+            run.order.load_state_dict(ckpt.order)
     run.history = ckpt.history
     if run.history.stop_reason == "callback":
         # a callback's stop (a time budget, an interrupt) is what resume is for: carry on

@@ -50,6 +50,8 @@ class Run:
     data_info: dict[str, Any]
     # every rank's layer generator states from a data-parallel checkpoint (training.together)
     rank_streams: list[dict[str, Any]] | None = None
+    # the caller's settings, stored in each checkpoint (fit's checkpoint_settings)
+    settings: dict[str, Any] | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ order in :mod:`softgrad.training.batch_order`. fit prints nothing: progress goes
 
 from __future__ import annotations
 
+import json
 import math
 from os import PathLike
 from pathlib import Path
@@ -60,6 +61,7 @@ def fit(
     checkpoint: str | PathLike | None = None,
     resume: str | PathLike | None = None,
     comm: Any = None,
+    checkpoint_settings: dict[str, Any] | None = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; return its History.
 
@@ -127,6 +129,10 @@ def fit(
         After every epoch, atomically write the run's full state there.
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+    checkpoint_settings : dict, optional
+        JSON-safe settings of the caller, stored as they are in every checkpoint
+        (``load_checkpoint(path).settings``): the CLI keeps its options there, to honour or
+        refuse changed ones on resume. fit itself never reads them.
     comm : mpi4py communicator or Communicator, optional
         Train data-parallel over its ranks (see :mod:`softgrad.training.distributed`): call fit
         on every rank with the same arguments and data; ``batch_size`` is the global batch.
@@ -196,6 +202,7 @@ def fit(
         validation_fraction,
         EarlyStopping(patience, min_delta, restore_best, early_stopping),
     )
+    run.settings = _check_settings(checkpoint_settings)
     start = 0
     if resume is not None:
         start = resume_run(run, load_checkpoint(resume), X, target, weight)
@@ -342,6 +349,21 @@ def _split_validation(
             f"{fraction!r} of {len(target)} samples"
         )
     return stratified_split(target, fraction, generator)
+
+
+def _check_settings(settings: Any) -> dict[str, Any] | None:
+    """``checkpoint_settings``, checked before training rather than at the first checkpoint."""
+    if settings is None:
+        return None
+    try:
+        json.dumps(settings)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"fit: checkpoint_settings must be a JSON-serialisable dict; got {exc}"
+        ) from None
+    if not isinstance(settings, dict):
+        raise TypeError(f"fit: checkpoint_settings must be a dict; got {settings!r}")
+    return settings
 
 
 def _check_penalty(l2_penalty: Any) -> float:

@@ -1,0 +1,152 @@
+"""Issue 12, section 4: each message says what is wrong with which input, and what to do."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from softgrad.model import Model
+from softgrad.serialization import read_npz, write_npz
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "largest", "dtype"),
+    [
+        (["--lr", "1e308"], "--lr", "3.40282e+38", "float32"),
+        (["--weight-decay", "1e39"], "--weight-decay", "3.40282e+38", "float32"),
+    ],
+)
+def test_lr_beyond_the_model_dtypes_largest_value_says_so(
+    usage_error, tmp_path, monkeypatch, argv, option, largest, dtype
+):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--quiet", *argv)
+    assert f"train: {option} must be at most {largest}, the largest {dtype} value" in line
+    assert f"got {argv[1].replace('1e', '1e+')}" in line and "inf" not in line
+    assert "--dtype float64" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_of_1e300_values_names_the_file_and_the_dtype_overflow(usage_error, tmp_path):
+    rows = "".join(f"1e300,2,{k % 2}\n" for k in range(20))
+    (tmp_path / "huge.csv").write_text("a,b,label\n" + rows)
+    line = usage_error(
+        "train", "--data", tmp_path / "huge.csv", "--quiet", "--out", tmp_path / "m.npz"
+    )
+    assert "huge.csv" in line and "float32's range" in line and "1e+300" in line
+
+
+def test_a_latin_1_csv_for_training_names_the_file_and_the_encoding(usage_error, tmp_path):
+    rows = "".join(f"{k},{k % 2}\n" for k in range(20))
+    (tmp_path / "caf\xe9.csv").write_bytes(("caf\xe9,label\n" + rows).encode("latin-1"))
+    line = usage_error("train", "--data", tmp_path / "caf\xe9.csv", "--quiet")
+    assert "caf\xe9.csv" in line and "UTF-8" in line
+
+
+def _edited(digits_model, folder, edit):
+    arrays, meta = read_npz(digits_model)
+    edit(meta)
+    path = folder / "edited.npz"
+    write_npz(path, arrays, meta)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda m: m["network"]["layers"][0]["config"].update(bias="x"), "layer 0 bias must be"),
+        (lambda m: m.update(scaled="x"), "'scaled' must be true or false; got 'x'"),
+        (lambda m: m.update(metadata="x"), "metadata must be a mapping; got 'x'"),
+        (lambda m: m["metadata"].update(data_spec=3.5), "metadata 'data_spec' must be"),
+        (lambda m: m["metadata"].update(input_max="x"), "metadata 'input_max' must be"),
+    ],
+    ids=["bias", "scaled", "metadata", "data_spec", "input_max"],
+)
+def test_a_corrupted_model_metadata_value_names_the_field_and_the_file(
+    usage_error, digits_model, tmp_path, edit, fragment
+):
+    path = _edited(digits_model, tmp_path, edit)
+    np.save(tmp_path / "x.npy", np.zeros((1, 64)))
+    line = usage_error("predict", "--model", path, tmp_path / "x.npy")
+    assert f"model file '{path}'" in line and fragment in line
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from softgrad.cli import main
+
+    folder = tmp_path_factory.mktemp("ck")
+    argv = ["train", "--epochs", "2", "--hidden", "8", "--quiet", "--lr-schedule", "constant"]
+    assert (
+        main([*argv, "--out", str(folder / "m.npz"), "--checkpoint", str(folder / "ck.npz")]) == 0
+    )
+    return folder / "ck.npz"
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (lambda m: m.update(epoch="x"), "entry 'epoch' is malformed"),
+        (lambda m: m["history"]["train_loss"].__setitem__(0, "x"), "entry 'history' is malformed"),
+        (lambda m: m["stopper"].update(best="x"), "entry 'stopper' is malformed"),
+        (lambda m: m["optimizer"].update(lr="x"), "entry 'optimizer' is malformed"),
+        (lambda m: m["rng"].update(bit_generator="x"), "entry 'rng' is malformed"),
+        (lambda m: m["settings"].update(lr="x"), "setting 'lr' must be a number; got 'x'"),
+        (lambda m: m["settings"].update(hidden=[0]), "setting 'hidden' must be positive"),
+        (lambda m: m["settings"].update(optimizer="x"), "setting 'optimizer' must be one of"),
+        (lambda m: m["settings"].update(seed=1.5), "setting 'seed' must be a number"),
+    ],
+)
+def test_a_corrupted_checkpoint_value_names_the_entry_and_the_file(
+    usage_error, checkpoint, tmp_path, edit, fragment
+):
+    arrays, meta = read_npz(checkpoint, what="checkpoint")
+    edit(meta)
+    write_npz(tmp_path / "bad.npz", arrays, meta, kind="checkpoint")
+    out = tmp_path / "m.npz"
+    line = usage_error("train", "--resume", tmp_path / "bad.npz", "--out", out, "--quiet")
+    assert "bad.npz" in line and fragment in line and "could not convert" not in line[:60]
+    assert not out.exists()
+
+
+def test_evaluate_refuses_inputs_that_overflow_the_models_dtype_by_row(
+    usage_error, digits_model, tmp_path
+):
+    # a scale of 1e30 is finite and accepted; 1e10 * 1e30 is beyond float32
+    arrays, meta = read_npz(digits_model)
+    arrays["scaler.scale"] = np.full_like(arrays["scaler.scale"], 1e30)
+    write_npz(tmp_path / "steep.npz", arrays, meta)
+    X, y = np.zeros((30, 64)), np.arange(30) % 10
+    X[:, 5] = 1e10
+    np.savez(tmp_path / "rows.npz", X=X, y=y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = usage_error(
+            "evaluate",
+            "--model",
+            tmp_path / "steep.npz",
+            "--data",
+            tmp_path / "rows.npz",
+            "--split",
+            "all",
+        )
+    assert caught == []
+    assert "rows.npz (all samples, row 0): values must stay finite in the model's float32" in line
+
+
+def test_predict_runs_the_forward_pass_once(cli, digits_model, tmp_path, monkeypatch):
+    calls = []
+    real = Model.decision_function
+
+    def counted(self, X, *args, **kwargs):
+        calls.append(len(X))
+        return real(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "decision_function", counted)
+    monkeypatch.setattr(Model, "predict_proba", None)  # probabilities come from those logits
+    np.save(tmp_path / "x.npy", np.zeros((3, 64)))
+    result = cli("predict", "--model", digits_model, tmp_path / "x.npy")
+    assert result.code == 0, result.err
+    assert calls == [3]

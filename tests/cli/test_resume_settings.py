@@ -1,0 +1,113 @@
+"""``train --resume`` with changed settings: each setting is honoured or refused, never ignored,
+and the model's metadata records the settings the run was trained with."""
+
+from __future__ import annotations
+
+import pytest
+
+import softgrad
+from softgrad.cli import main, train_config
+from softgrad.training.checkpoint import load_checkpoint
+
+# the run every test resumes: settings away from the digits defaults, so that a resumed run
+# that fell back to a default would show in its metadata
+STARTED = {
+    "--hidden": "16",
+    "--lr": "0.002",
+    "--seed": "3",
+    "--batch-size": "16",
+    "--val-fraction": "0.2",
+    "--lr-schedule": "constant",
+    "--optimizer": "sgd",
+    "--momentum": "0.5",
+    "--weight-decay": "0.001",
+}
+STARTED_ARGV = [part for pair in STARTED.items() for part in pair]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resume")
+    argv = ["train", "--epochs", "2", "--quiet", "--out", str(folder / "started.npz")]
+    argv += ["--checkpoint", str(folder / "ck.npz")]
+    for option, value in STARTED.items():
+        argv += [option, value]
+    assert main(argv) == 0
+    return folder / "ck.npz"
+
+
+def test_every_train_setting_is_either_honoured_or_refused_on_resume():
+    honoured, refused = set(train_config.RESUME_HONOURED), set(train_config.RESUME_REFUSED)
+    assert not honoured & refused
+    assert honoured | refused == set(train_config.DEFAULTS["digits"])
+
+
+def test_checkpoint_stores_the_settings_of_its_run(checkpoint):
+    settings = load_checkpoint(checkpoint).settings
+    assert settings["hidden"] == [16] and settings["lr"] == 0.002 and settings["seed"] == 3
+    assert settings["optimizer"] == "sgd" and settings["batch_size"] == 16
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "saved"),
+    [
+        ("--hidden", "32", "16"),
+        ("--activation", "tanh", "relu"),
+        ("--dropout", "0.2", "0"),
+        ("--dtype", "float64", "float32"),
+        ("--optimizer", "adam", "sgd"),
+        ("--lr", "0.5", "0.002"),
+        ("--lr-schedule", "step", "constant"),
+        ("--momentum", "0.9", "0.5"),
+        ("--weight-decay", "0", "0.001"),
+        ("--label-smoothing", "0.1", "0"),
+        ("--batch-size", "64", "16"),
+        ("--val-fraction", "0.3", "0.2"),
+        ("--seed", "9", "3"),
+    ],
+)
+def test_resume_refuses_a_changed_setting_naming_both_values(
+    usage_error, checkpoint, tmp_path, option, given, saved
+):
+    out = tmp_path / "resumed.npz"
+    line = usage_error("train", "--resume", checkpoint, "--out", out, "--quiet", option, given)
+    assert f"train: {option} must be {saved} to resume {checkpoint}, the checkpoint's value" in line
+    assert f"got {given} (leave {option} out to continue that run" in line
+    assert not out.exists()
+
+
+def test_resume_accepts_a_refused_setting_given_the_checkpoints_value(cli, checkpoint, tmp_path):
+    out = tmp_path / "resumed.npz"
+    result = cli("train", "--resume", checkpoint, "--out", out, "--quiet", *STARTED_ARGV)
+    assert result.code == 0, result.err
+
+
+def test_resumed_model_metadata_records_the_checkpoints_settings_not_the_defaults(
+    cli, checkpoint, tmp_path
+):
+    out = tmp_path / "resumed.npz"
+    result = cli("train", "--resume", checkpoint, "--epochs", "3", "--out", out, "--quiet")
+    assert result.code == 0, result.err
+    settings = softgrad.load(out).metadata["settings"]
+    assert settings == {**load_checkpoint(checkpoint).settings, "epochs": 3}
+    assert settings["lr"] == 0.002 and settings["batch_size"] == 16 and settings["seed"] == 3
+    assert settings["val_fraction"] == 0.2 and settings["hidden"] == [16]
+
+
+def test_resume_honours_epochs_and_patience_and_records_them(cli, checkpoint, tmp_path):
+    out = tmp_path / "resumed.npz"
+    argv = ["--epochs", "4", "--patience", "1", "--out", out, "--quiet", "--json"]
+    result = cli("train", "--resume", checkpoint, *argv)
+    assert result.code == 0, result.err
+    assert result.json()["epochs_run"] <= 4
+    settings = softgrad.load(out).metadata["settings"]
+    assert settings["epochs"] == 4 and settings["patience"] == 1
+
+
+def test_resume_of_an_adam_run_accepts_momentum_which_adam_does_not_use(cli, tmp_path):
+    ckpt, out = tmp_path / "ck.npz", tmp_path / "m.npz"
+    argv = ["--hidden", "8", "--quiet", "--lr-schedule", "constant", "--out", out]
+    assert cli("train", "--epochs", "1", "--checkpoint", ckpt, *argv).code == 0
+    result = cli("train", "--epochs", "2", "--resume", ckpt, "--momentum", "0.3", *argv)
+    assert result.code == 0, result.err
+    assert softgrad.load(out).metadata["settings"]["optimizer"] == "adam"

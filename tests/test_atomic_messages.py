@@ -1,0 +1,77 @@
+"""Errors from atomic writes name the user's file, never the hidden temp file beside it."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+from softgrad.atomic import atomic_write
+from softgrad.nn import build_mlp
+from softgrad.onnx_export import export_onnx
+
+
+def test_atomic_write_to_a_folder_names_the_folder(tmp_path):
+    with pytest.raises(IsADirectoryError) as caught:
+        with atomic_write(tmp_path) as f:
+            f.write(b"never")
+    assert caught.value.filename == str(tmp_path) and ".tmp" not in str(caught.value)
+    assert "must be a file name, not a folder" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("patched", "code"),
+    [("open", errno.EROFS), ("fsync", errno.ENOSPC), ("replace", errno.EROFS)],
+)
+def test_atomic_write_errors_name_the_target_not_the_temp_file(
+    tmp_path, monkeypatch, patched, code
+):
+    real = getattr(os, patched)
+
+    def fails(*args, **kwargs):
+        if patched == "fsync":
+            raise OSError(code, os.strerror(code))  # as the kernel gives it: no file name
+        raise OSError(code, os.strerror(code), str(args[0]))  # the temp file's name
+
+    monkeypatch.setattr(os, patched, fails)
+    target = tmp_path / "model.npz"
+    with pytest.raises(OSError) as caught:
+        with atomic_write(target) as f:
+            f.write(b"data")
+    monkeypatch.setattr(os, patched, real)
+    assert caught.value.errno == code and caught.value.filename == str(target)
+    assert ".tmp" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # and no temp file is left
+
+
+def test_atomic_write_leaves_errors_about_other_files_alone(tmp_path):
+    other = OSError(errno.ENOENT, "No such file or directory", "elsewhere.txt")
+    with pytest.raises(OSError) as caught:
+        with atomic_write(tmp_path / "out.bin"):
+            raise other
+    assert caught.value is other
+
+
+def test_export_onnx_to_a_folder_names_the_folder_before_building_anything(tmp_path):
+    network = build_mlp(3, [4], 2, rng=np.random.default_rng(0))
+    with pytest.raises(IsADirectoryError) as caught:
+        export_onnx(network, tmp_path)
+    assert caught.value.filename == str(tmp_path)
+    assert "export_onnx: path must be a file name such as" in str(caught.value)
+    assert "model.onnx" in str(caught.value) and ".tmp" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "model.npz").write_bytes(b"old")
+    link = tmp_path / "link.npz"
+    link.symlink_to(tmp_path / "real" / "model.npz")
+    with atomic_write(link) as f:
+        f.write(b"new")
+    assert link.is_symlink() and link.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real"]
+    assert [p.name for p in (tmp_path / "real").iterdir()] == ["model.npz"]
