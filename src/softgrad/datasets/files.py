@@ -28,8 +28,6 @@ get ``scale`` 255 (pixels), others None (standardise).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import zipfile
 from collections.abc import Callable
@@ -37,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.labels import encode_labels
 from softgrad.datasets.mnist import load_idx_folder
@@ -46,7 +45,6 @@ from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = ["LABEL_COLUMNS", "SPLIT_SEED", "TEST_FRACTION", "load_file"]
 
-LABEL_COLUMNS = ("label", "target", "y")
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 _CHUNK_ROWS = 8192  # finiteness is checked in row chunks to keep the mask small
@@ -167,97 +165,33 @@ def _load_npz(path: Path, where: str) -> Dataset:
     return _finish(parts, where, path.name, class_names, locate)
 
 
-def _label_column(header: list[str]) -> int:
-    lowered = [h.strip().lower() for h in header]
-    for name in LABEL_COLUMNS:
-        if name in lowered:
-            return lowered.index(name)
-    return len(header) - 1
-
-
-def _read_csv(text: str, where: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows (lists of cells) and the 1-based line number of each row."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or not any(h.strip() for h in header):
-        raise DataFormatError(f"{where}: file must start with a header line; got an empty file")
-    if len(header) < 2:
-        raise DataFormatError(
-            f"{where}: header must name at least 2 columns (features and a label); got {header!r}"
-        )
-    rows, lines = [], []
-    for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line
-        if len(row) != len(header):
-            raise DataFormatError(
-                f"{where}: every row must have {len(header)} columns like the header; "
-                f"got {len(row)} on line {reader.line_num}"
-            )
-        rows.append(row)
-        lines.append(reader.line_num)
-    if not rows:
-        raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
-    return header, rows, lines
-
-
-def _parse_features(text: str, rows: list[list[str]], columns: list[int], lines: list[int]):
-    """Features as float64 (N, len(columns)); ValueError if a cell is not a number."""
-    if '"' not in text:
-        # no quoting: each row is its physical line, and numpy's C parser reads them ~3x faster
-        # than converting a table of Python strings
-        physical = text.split("\n")
-        data = [physical[n - 1] for n in lines]
-        return np.loadtxt(
-            data, delimiter=",", usecols=columns, dtype=np.float64, ndmin=2, comments=None
-        )
-    return np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)
-
-
-def _first_bad_cell(rows, columns, header, where, lines) -> DataFormatError:
-    for col in columns:  # error path only: find the first cell that is not a number
-        for row, cells in enumerate(rows):
-            try:
-                np.float64(cells[col])
-            except ValueError:
-                return DataFormatError(
-                    f"{where}: features must be numbers; got {cells[col]!r} on line {lines[row]}, "
-                    f"column {col + 1} ({header[col]!r})"
-                )
-    return DataFormatError(f"{where}: features must be numbers")
-
-
-def _load_csv(path: Path, where: str) -> Dataset:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        header, rows, lines = _read_csv(text, where)
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{where}: file must be UTF-8 text; got {exc.reason}") from exc
-    except csv.Error as exc:
-        raise DataFormatError(f"{where}: file must be valid CSV; got {exc}") from exc
-    label_col = _label_column(header)
-    feature_cols = [c for c in range(len(header)) if c != label_col]
-    try:
-        X = _parse_features(text, rows, feature_cols, lines)
-    except ValueError:
-        raise _first_bad_cell(rows, feature_cols, header, where, lines) from None
-    y = np.array([row[label_col] for row in rows])
+def _load_csv(path: Path, where: str, progress: Progress | None) -> Dataset:
+    table = read_csv(path, where, progress=progress)
+    header, lines, label_col, feature_cols = (
+        table.header,
+        table.lines,
+        table.label_column,
+        table.feature_columns,
+    )
 
     def locate(split: str, row: int, col: int | None) -> str:
         if col is None:
             return f"line {lines[row]} (label column {header[label_col]!r})"
         return f"line {lines[row]}, column {feature_cols[col] + 1} ({header[feature_cols[col]]!r})"
 
-    return _finish({"X": X, "y": y}, where, path.name, None, locate)
+    return _finish({"X": table.X, "y": table.y}, where, path.name, None, locate)
 
 
-def load_file(path: str | os.PathLike) -> Dataset:
+def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> Dataset:
     """Load user data from an .npz file, a .csv file or a folder of IDX files.
 
     Parameters
     ----------
     path : str or PathLike
         See the module docstring for the three formats.
+    progress : callable, optional
+        Called as ``progress(bytes_read, file_size)`` while a .csv file is read (block by
+        block, see :func:`softgrad.datasets.csv.read_csv`); the CLI draws it as a bar.
 
     Returns
     -------
@@ -293,7 +227,7 @@ def load_file(path: str | os.PathLike) -> Dataset:
     if suffix == ".npz":
         return _load_npz(path, where)
     if suffix == ".csv":
-        return _load_csv(path, where)
+        return _load_csv(path, where, progress)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
