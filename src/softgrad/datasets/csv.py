@@ -289,5 +289,3 @@ class _Blocks:
                     ) from None
         y = np.array([row[self.label_col] for row in cells], dtype=str)
         return values, y, np.array(lines, dtype=np.int64)
-
-
