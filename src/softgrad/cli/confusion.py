@@ -104,7 +104,11 @@ def _summary(names, cm, recall, support, confusion_file) -> str:
             f"{len(names)} classes: more than {MAX_SHOWN_CLASSES}, so a summary ({where})",
             "",
             f"most-confused pairs (top {TOP})",
-            table(["true", "predicted", "count", "share of true"], pair_rows, [False, False])
+            table(
+                ["true", "predicted", "count", "share of true"],
+                pair_rows,
+                [False, False, True, True],
+            )
             if pair_rows
             else "(none: every sample was classified correctly)",
             "",
