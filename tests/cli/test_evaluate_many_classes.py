@@ -20,7 +20,7 @@ def many_class_model(tmp_path_factory):
     centers = rng.standard_normal((n_classes, 6)) * 3
     X = centers[np.repeat(np.arange(n_classes), per_class)] + rng.standard_normal((200, 6))
     lines = ["a,b,c,d,e,f,label"] + [
-        ",".join(f"{v:.4f}" for v in row) + f",{name}" for row, name in zip(X, labels)
+        ",".join(f"{v:.4f}" for v in row) + f",{name}" for row, name in zip(X, labels, strict=True)
     ]
     data = folder / "many.csv"
     data.write_text("\n".join(lines) + "\n")

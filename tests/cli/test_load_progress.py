@@ -1,4 +1,4 @@
-"""Loading a data file shows progress only when it is slow: a bar on a terminal, a line otherwise."""
+"""Loading a data file shows progress only when slow: a bar on a terminal, a line otherwise."""
 
 import io
 

@@ -1,4 +1,4 @@
-"""read_csv: the NumPy block reader and the csv-module reader give the same table, block by block."""
+"""read_csv: the NumPy block reader and the csv-module reader give the same table."""
 
 import numpy as np
 import pytest
@@ -50,7 +50,7 @@ def test_engines_agree_on_a_random_file_of_many_blocks(tmp_path, monkeypatch, rn
     lines = ["f0,f1,f2,label,f3,f4,f5,f6"]
     for row, label in zip(X, labels, strict=True):
         cells = [repr(float(v)) for v in row]
-        lines.append(",".join(cells[:3] + [str(label)] + cells[3:]))
+        lines.append(",".join([*cells[:3], str(label), *cells[3:]]))
         if rng.random() < 0.05:
             lines.append("")  # blank lines shift the line numbers
     path = tmp_path / "many.csv"
@@ -60,7 +60,9 @@ def test_engines_agree_on_a_random_file_of_many_blocks(tmp_path, monkeypatch, rn
     np.testing.assert_array_equal(fast.X, X)
     assert fast.y.tolist() == labels.tolist()
     physical = path.read_text().split("\n")
-    assert all(physical[n - 1].split(",")[3] == label for n, label in zip(fast.lines, labels))
+    assert all(
+        physical[n - 1].split(",")[3] == label for n, label in zip(fast.lines, labels, strict=True)
+    )
 
 
 @pytest.mark.parametrize("engine", ["numpy", "python"])
