@@ -8,7 +8,9 @@ Formats
 ``.csv``
     A header line, then one sample per line, comma separated. The label column is the one named
     ``label``, ``target`` or ``y`` (case-insensitive, in that order of preference), else the last
-    column. Every other column is a numeric feature.
+    column. Every other column is a numeric feature, read as float64 block by block
+    (:func:`softgrad.datasets.csv.read_csv`: about 2x the file's size at the peak, progress
+    reported through ``progress``).
 folder
     The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``.
 
