@@ -18,6 +18,8 @@ FILES = {
     "whitespace": "a,b,label\n 1 , 2 ,x\n3,4, y \n",
     "quoted": 'a,"b, quoted",label\n"1",2,"x, y"\n3,"4",z\n',
     "quoted-newline": 'a,b,label\n1,2,"multi\nline"\n3,4,z\n',
+    "quoted-newline-and-blank": 'a,b,label\n\n1,2,"multi\nline"\n\n3,4,z\n',
+    "quote-inside-label": 'a,b,label\n1,2,x"y\n3,4,"say ""hi"""\n',
     "spaces-line": "a,b,label\n1,2,x\n   \n3,4,y\n",
     "bom": "\ufeffa,b,label\n1,2,x\n3,4,y\n",
     "non-finite": "a,b,label\n1,nan,x\ninf,-inf,y\n",
@@ -83,6 +85,31 @@ def test_bad_row_in_a_later_block_is_named_by_its_line(
     with pytest.raises(DataFormatError, match=message.format(n=91)) as info:
         read_csv(path, "read_csv: 'late.csv'", engine=engine)
     assert "'late.csv'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a,b,label\n1, "2",x\n',
+        'a,b,label\n1,2"3,x\n',
+        'a,b,label\n1,"2"3,x\n',
+        'a,b,label\n"1,2,x\n',
+    ],
+    ids=["space-before-quote", "quote-inside-number", "text-after-quote", "unclosed-quote"],
+)
+def test_engines_agree_on_odd_quoting(tmp_path, text):
+    path = tmp_path / "odd.csv"
+    path.write_text(text)
+    results = []
+    for engine in ("numpy", "python"):
+        try:
+            results.append(read_csv(path, "t", engine=engine))
+        except DataFormatError as exc:
+            results.append(str(exc))
+    if isinstance(results[0], str) or isinstance(results[1], str):
+        assert results[0] == results[1]
+    else:
+        _same(*results)
 
 
 def test_unknown_engine_is_refused(tmp_path):

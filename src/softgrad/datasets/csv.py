@@ -8,11 +8,12 @@ the whole text and splitting it into Python strings took 14x.
 Two engines read a block, and give the same table:
 
 ``"numpy"`` (the default)
-    NumPy's C reader (``np.loadtxt``) parses the features; each line's commas are counted
-    first (vectorised over the block's bytes), so a ragged row is found, and the label cells
-    are cut out between their commas. A block it cannot read this way (a quote, a blank-looking
-    line of spaces, a bad cell) is read by the ``"python"`` engine instead, which names the bad
-    line or reads what NumPy's stricter reader refused.
+    NumPy's C reader (``np.loadtxt``, quoted fields included) parses every cell: the features
+    as float64, the label cells through a converter that keeps them as written. Without
+    ``usecols`` it checks that every row has as many cells as the first. A block it refuses (a
+    ragged row, a line of spaces, a bad cell, a quoted field over several lines) is read again
+    by the ``"python"`` engine, which names the bad line and column or reads what NumPy's
+    stricter reader refused.
 ``"python"``
     The standard library's ``csv`` module and ``float()`` per cell: the reference behaviour, and
     the one that names the first bad cell by its line and column. Slower and about 14x the
@@ -224,7 +225,7 @@ class _Blocks:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cells (n, n_columns) with 0 in the label column, labels (n,), line numbers (n,))."""
         text = _decode(block, self.where)
-        if self.engine == "numpy" and b'"' not in block and not block.isspace():
+        if self.engine == "numpy" and not block.isspace():
             parsed = self._numpy(text, newlines + (not block.endswith(b"\n")), first_line)
             if parsed is not None:
                 return parsed
@@ -246,6 +247,7 @@ class _Blocks:
             cells = np.loadtxt(
                 lines,
                 delimiter=",",
+                quotechar='"',
                 dtype=np.float64,
                 ndmin=2,
                 comments=None,
@@ -257,7 +259,7 @@ class _Blocks:
             return None
         if len(cells) == len(lines):
             rows = np.arange(len(lines))
-        else:  # the C reader skipped blank lines
+        else:  # the C reader skipped blank lines, or joined a quoted field's lines (then: None)
             rows = np.flatnonzero(np.fromiter(map(bool, lines), bool, len(lines)))
             if len(rows) != len(cells):
                 return None
