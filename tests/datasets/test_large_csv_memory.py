@@ -55,3 +55,18 @@ def test_csv_table_costs_about_its_features_plus_a_block(moderate_csv, monkeypat
     # the features, their line numbers and labels, and one block's text, lines and parsed cells
     bound = features + 2 * 8 * len(table.X) + 8 * csv_reader.BLOCK_BYTES
     assert peak <= bound, f"read_csv peaked at {peak} bytes; bound {bound}"
+
+
+def test_training_rows_are_moved_in_chunks_in_their_order(tmp_path, rng, monkeypatch):
+    from softgrad.datasets import files
+    from softgrad.datasets.split import stratified_split
+
+    monkeypatch.setattr(files, "_CHUNK_VALUES", 7)  # chunks of 2 rows of 3 values
+    X = rng.integers(0, 1000, (101, 3)).astype(np.float64)
+    y = rng.integers(0, 4, 101)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    ds = load_file(tmp_path / "d.npz")
+    train_idx, test_idx = stratified_split(y, files.TEST_FRACTION, rng=files.SPLIT_SEED)
+    np.testing.assert_array_equal(ds.X_train, X[train_idx])
+    np.testing.assert_array_equal(ds.X_test, X[test_idx])
+    np.testing.assert_array_equal(ds.y_train, y[train_idx])

@@ -49,8 +49,27 @@ __all__ = ["LABEL_COLUMNS", "SPLIT_SEED", "TEST_FRACTION", "load_file"]
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-_CHUNK_ROWS = 8192  # finiteness is checked in row chunks to keep the mask small
+# finiteness is checked, and rows are moved, in chunks of about this many values (8 MB of
+# float64), so the temporaries stay small however wide the rows are
+_CHUNK_VALUES = 1 << 20
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _chunk_rows(X: np.ndarray) -> int:
+    return max(1, _CHUNK_VALUES // max(1, X[0].size))
+
+
+def _keep_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` for ascending ``rows``, moved to the front of ``X`` in place (X is reused).
+
+    The split's training part is most of the data: copying it would hold the data twice.
+    """
+    # rows[k] >= k, so moving chunks front to back never overwrites a row still to be moved
+    step = _chunk_rows(X)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        X[start : start + len(chunk)] = X[chunk]
+    return X[: len(rows)]
 
 
 def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]) -> None:
@@ -65,10 +84,11 @@ def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]
     if X.dtype.kind != "f":
         return
     flat = X.reshape(len(X), -1)
-    for start in range(0, len(flat), _CHUNK_ROWS):
+    step = _chunk_rows(flat)
+    for start in range(0, len(flat), step):
         # NaN fails the comparison too: one pass finds NaN, inf and values float32 cannot hold
         with np.errstate(invalid="ignore"):
-            bad = np.argwhere(~(np.abs(flat[start : start + _CHUNK_ROWS]) <= _FLOAT32_MAX))
+            bad = np.argwhere(~(np.abs(flat[start : start + step]) <= _FLOAT32_MAX))
         if bad.size:
             row, col = int(bad[0, 0]) + start, int(bad[0, 1])
             value = flat[row, col].item()
@@ -120,8 +140,8 @@ def _finish(
                 "X_test and y_test)"
             )
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
-        X_train, y_train = X[train_idx], codes[0][train_idx]
-        X_test, y_test = X[test_idx], codes[0][test_idx]
+        X_test, y_test = X[test_idx], codes[0][test_idx]  # before _keep_rows overwrites them
+        X_train, y_train = _keep_rows(X, train_idx), codes[0][train_idx]
     return Dataset(
         X_train.reshape(len(X_train), -1),
         y_train,
