@@ -94,10 +94,11 @@ def test_bad_row_in_a_later_block_is_named_by_its_line(
         'a,b,label\n1,2"3,x\n',
         'a,b,label\n1,"2"3,x\n',
         'a,b,label\n"1,2,x\n',
+        "a,b,label\n1,2,x\0\n",
     ],
-    ids=["space-before-quote", "quote-inside-number", "text-after-quote", "unclosed-quote"],
+    ids=["space-before-quote", "quote-inside-number", "text-after-quote", "unclosed-quote", "nul"],
 )
-def test_engines_agree_on_odd_quoting(tmp_path, text):
+def test_engines_agree_on_odd_quoting_and_nul_bytes(tmp_path, text):
     path = tmp_path / "odd.csv"
     path.write_text(text)
     results = []

@@ -225,7 +225,8 @@ class _Blocks:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cells (n, n_columns) with 0 in the label column, labels (n,), line numbers (n,))."""
         text = _decode(block, self.where)
-        if self.engine == "numpy" and not block.isspace():
+        # the csv module refuses NUL bytes, which NumPy's reader would keep inside a label
+        if self.engine == "numpy" and not block.isspace() and b"\0" not in block:
             parsed = self._numpy(text, newlines + (not block.endswith(b"\n")), first_line)
             if parsed is not None:
                 return parsed
