@@ -62,7 +62,8 @@ def _chunk_rows(X: np.ndarray) -> int:
 def _keep_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``X[rows]`` for ascending ``rows``, moved to the front of ``X`` in place (X is reused).
 
-    The split's training part is most of the data: copying it would hold the data twice.
+    The split's training part is most of the data: copying it would hold the data twice. The
+    result is a view of ``X``, whose last ``len(X) - len(rows)`` rows stay allocated with it.
     """
     # rows[k] >= k, so moving chunks front to back never overwrites a row still to be moved
     step = _chunk_rows(X)
