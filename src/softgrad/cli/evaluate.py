@@ -1,4 +1,4 @@
-"""``softgrad evaluate``: accuracy, loss, per-class precision/recall and the confusion matrix."""
+"""``softgrad evaluate``: accuracy, loss, per-class results (a summary for many classes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
-from softgrad.cli.output import describe_network, matrix, print_json, table
+from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
+from softgrad.cli.output import describe_network, print_json
 
 SPLITS = ("auto", "test", "all")
 
@@ -36,7 +37,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "'auto' (default): 'test' for a named data set, an IDX folder, a file with its own "
         "X_test/y_test and the model's own training data; 'all' for any other file",
     )
-    p.add_argument("--confusion", help="draw the confusion matrix into this picture (.png ...)")
+    p.add_argument(
+        "--confusion",
+        metavar="FILE",
+        help="write the whole confusion matrix: as CSV (FILE.csv; rows: true class, columns: "
+        "predicted class) or drawn as a picture (.png, .pdf, .svg, .jpg). Beyond "
+        f"{MAX_SHOWN_CLASSES} classes the report shows a summary instead of the matrix",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
@@ -122,16 +129,17 @@ def _score(model: Any, X: np.ndarray, y: np.ndarray, row_name: Any) -> dict[str,
 
 
 def run(args: argparse.Namespace) -> int:
-    confusion = checks.output_path(args.confusion, "--confusion", checks.PLOT_SUFFIXES)
-    if confusion is not None:
+    confusion = checks.output_path(args.confusion, "--confusion", (".csv", *checks.PLOT_SUFFIXES))
+    as_csv = confusion is not None and confusion.suffix.lower() == ".csv"
+    if confusion is not None and not as_csv:
         from softgrad.plots import require_matplotlib
 
         require_matplotlib()
     model = load_model(args.model)
-    from softgrad.datasets import load_data
+    from softgrad.cli.progress import load_data_with_progress
 
     spec = _data_spec(args, model)
-    data = load_data(spec)
+    data = load_data_with_progress(spec)
     X, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"
     check_feature_count(X, model.n_features, where, "samples")
@@ -141,7 +149,9 @@ def run(args: argparse.Namespace) -> int:
     codes = _model_codes(data, model, where)[y]
     scores = _score(model, X, codes, lambda row: f"{where} ({split}, row {row})")
     names = [str(c) for c in model.classes]
-    if confusion is not None:
+    if as_csv:
+        write_confusion_csv(confusion, scores["confusion_matrix"], names)
+    elif confusion is not None:
         from softgrad.plots import plot_confusion_matrix
 
         plot_confusion_matrix(scores["confusion_matrix"], names, confusion)
@@ -167,18 +177,16 @@ def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None
     )
     print(f"accuracy {s['accuracy']:.4f}  loss {s['loss']:.4f}")
     print()
-    rows = [
-        [name, float(p), float(r), int(n)]
-        for name, p, r, n in zip(
-            head["class_names"], s["precision"], s["recall"], s["support"], strict=True
+    print(
+        per_class_report(
+            head["class_names"],
+            s["confusion_matrix"],
+            s["precision"],
+            s["recall"],
+            s["support"],
+            confusion,
         )
-    ]
-    print(table(["class", "precision", "recall", "support"], rows, right=[False, True, True, True]))
-    print()
-    print("confusion matrix (rows: true class; columns: predicted class, by the rows' [index])")
-    names = head["class_names"]
-    labels = [f"[{k}]" for k in range(len(names))]
-    rows = [f"[{k}] {name}" for k, name in enumerate(names)]
-    print(matrix(s["confusion_matrix"], "{:d}", row_labels=rows, col_labels=labels))
+    )
     if confusion:
-        print(f"confusion matrix drawn in {confusion}")
+        what = "written to" if confusion.lower().endswith(".csv") else "drawn in"
+        print(f"confusion matrix {what} {confusion}")

@@ -1,4 +1,8 @@
-"""Training progress for a person: a tqdm bar per epoch on a terminal, plain lines otherwise.
+"""Progress for a person: a tqdm bar on a terminal, plain lines otherwise.
+
+:class:`LoadProgress` is the ``progress`` callback of :func:`softgrad.datasets.load_data`: while a
+big data file is read it draws a bar of bytes read (on a terminal, once the load has taken a
+second), or prints one line when a load that took more than a second ends (otherwise).
 
 :class:`EpochProgress` is a :func:`softgrad.training.fit` callback. When its stream (stderr by
 default) is a terminal it draws one progress bar per epoch that fills batch by batch (with the
@@ -11,7 +15,12 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
+
+LOAD_DELAY = 1.0  # seconds: a load quicker than this shows nothing
 
 
 def _last(values: Any) -> float | None:
@@ -135,3 +144,102 @@ def _isatty(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def load_data_with_progress(spec: str, quiet: bool = False) -> Any:
+    """:func:`softgrad.datasets.load_data` with a :class:`LoadProgress` on stderr."""
+    from softgrad.datasets import load_data
+
+    progress = LoadProgress(Path(spec).name, quiet=quiet)
+    finished = False
+    try:
+        data = load_data(spec, progress=progress)
+        finished = True
+    finally:
+        progress.close(finished)
+    return data
+
+
+class LoadProgress:
+    """A ``progress(bytes_read, total_bytes)`` callback for reading a data file.
+
+    On a terminal, a tqdm bar of bytes read appears once the load has taken ``LOAD_DELAY``
+    seconds and disappears when it ends; otherwise, when a load that took longer ends, one line
+    ``loaded NAME: 85.4 MB in 1.7s``. A quick load shows nothing either way.
+
+    Parameters
+    ----------
+    name : str
+        What is loaded, as shown (the file's name).
+    stream : text stream, optional
+        Where to draw; ``sys.stderr`` when None.
+    bar : bool, optional
+        Force the bar on or off; by default it is on exactly when ``stream`` is a terminal.
+    quiet : bool
+        Show nothing.
+    clock : callable
+        Seconds as a float (``time.monotonic``); tests pass their own.
+
+    Example
+    -------
+    >>> import io
+    >>> ticks = iter([0.0, 2.5])
+    >>> stream = io.StringIO()
+    >>> progress = LoadProgress("big.csv", stream=stream, clock=lambda: next(ticks))
+    >>> progress(85_400_000, 85_400_000)
+    >>> progress.close()
+    >>> stream.getvalue()
+    'loaded big.csv: 85.4 MB in 2.5s\\n'
+    """
+
+    def __init__(
+        self,
+        name: str,
+        stream: TextIO | None = None,
+        bar: bool | None = None,
+        quiet: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.name = name
+        self.stream = stream if stream is not None else sys.stderr
+        self.quiet = quiet
+        self.bar = not quiet and (_isatty(self.stream) if bar is None else bar)
+        self.clock = clock
+        self._start = clock()
+        self._tqdm: Any = None
+        self.bytes_read = 0
+        self.calls = 0
+
+    def __call__(self, bytes_read: int, total_bytes: int) -> None:
+        self.calls += 1
+        self.bytes_read = bytes_read
+        if not self.bar:
+            return
+        if self._tqdm is None:
+            from tqdm import tqdm
+
+            size = shutil.get_terminal_size(fallback=(100, 24))
+            self._tqdm = tqdm(
+                total=total_bytes,
+                desc=f"loading {self.name}",
+                unit="B",
+                unit_scale=True,
+                file=self.stream,
+                leave=False,
+                delay=max(0.0, LOAD_DELAY - (self.clock() - self._start)),
+                ncols=size.columns or 100,
+            )
+        self._tqdm.update(bytes_read - self._tqdm.n)
+
+    def close(self, finished: bool = True) -> None:
+        """End the bar; without a bar, print the one line of a slow load that ``finished``."""
+        seconds = self.clock() - self._start
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+        elif finished and not self.bar and not self.quiet and self.calls and seconds > LOAD_DELAY:
+            print(
+                f"loaded {self.name}: {self.bytes_read / 1e6:.1f} MB in {seconds:.1f}s",
+                file=self.stream,
+                flush=True,
+            )

@@ -123,15 +123,15 @@ def _check_paths(args: argparse.Namespace) -> dict[str, Path | None]:
     return paths
 
 
-def _load(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
-    from softgrad.datasets import load_data
+def _load(args: argparse.Namespace, settings: dict[str, Any], quiet: bool) -> Any:
+    from softgrad.cli.progress import load_data_with_progress
 
     if settings["patience"] is not None and not settings["val_fraction"]:
         raise ValueError(
             "train: --patience monitors the validation loss, so --val-fraction must be above 0; "
             f"got --val-fraction {settings['val_fraction']} (drop --patience, or hold out data)"
         )
-    data = load_data(args.data)
+    data = load_data_with_progress(args.data, quiet)
     if len(data.y_train) < 2 or len(data.y_test) == 0:
         raise ValueError(
             f"train: data must have at least 2 training and 1 test samples; got {data!r}"
@@ -423,7 +423,8 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         settings = train_config.match_checkpoint(args, settings)
         train_config.check_dtype_range(settings)
     with ranks.together(comm, "train"):  # rank 0 alone reads the data (cli/ranks.py)
-        data = ranks.load_once(comm, lambda: _load(args, settings))
+        quiet = args.quiet or not ranks.speaks(comm)
+        data = ranks.load_once(comm, lambda: _load(args, settings, quiet))
         settings, validation_note = _validation(args, settings, data)
     ranks.announce(comm, settings["batch_size"])
     get_ops()  # the kernel lane is chosen here; a fallback from the default is never silent

@@ -10,6 +10,7 @@ model's job).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from softgrad.datasets.dataset import Dataset
@@ -47,7 +48,12 @@ __all__ = [
 DATASET_NAMES = ("digits", "fashion-mnist", "mnist")
 
 
-def load_data(spec: str | os.PathLike, *, root: str | os.PathLike | None = None) -> Dataset:
+def load_data(
+    spec: str | os.PathLike,
+    *,
+    root: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
     """Load a data set by name or path.
 
     Parameters
@@ -59,6 +65,9 @@ def load_data(spec: str | os.PathLike, *, root: str | os.PathLike | None = None)
     root : str or PathLike, optional
         Folder of the IDX files for ``"fashion-mnist"`` and ``"mnist"`` (default: their
         standard places, see :func:`load_fashion_mnist`). Not allowed with other specs.
+    progress : callable, optional
+        Called as ``progress(bytes_read, file_size)`` while a .csv file is read (see
+        :func:`load_file`); never called for the other formats.
 
     Returns
     -------
@@ -89,7 +98,7 @@ def load_data(spec: str | os.PathLike, *, root: str | os.PathLike | None = None)
     if name == "digits":
         return load_digits()
     if Path(spec).exists():
-        return load_file(spec)
+        return load_file(spec, progress=progress)
     raise DatasetNotFoundError(
         f"load_data: data must be one of 'digits', 'fashion-mnist', 'mnist' or an existing "
         f".npz/.csv file or IDX folder; got {str(spec)!r}"

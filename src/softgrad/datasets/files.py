@@ -8,7 +8,9 @@ Formats
 ``.csv``
     A header line, then one sample per line, comma separated. The label column is the one named
     ``label``, ``target`` or ``y`` (case-insensitive, in that order of preference), else the last
-    column. Every other column is a numeric feature.
+    column. Every other column is a numeric feature, read as float64 block by block
+    (:func:`softgrad.datasets.csv.read_csv`: about 2x the file's size at the peak, progress
+    reported through ``progress``).
 folder
     The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``; or
     one sub-folder of PNG images per class (:func:`softgrad.datasets.images.load_image_folder`).
@@ -29,8 +31,6 @@ get ``scale`` 255 (pixels), others None (standardise).
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import zipfile
 from collections.abc import Callable
@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.images import load_image_folder
 from softgrad.datasets.labels import encode_labels
@@ -48,11 +49,30 @@ from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = ["LABEL_COLUMNS", "SPLIT_SEED", "TEST_FRACTION", "load_file"]
 
-LABEL_COLUMNS = ("label", "target", "y")
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-_CHUNK_ROWS = 8192  # finiteness is checked in row chunks to keep the mask small
+# finiteness is checked, and rows are moved, in chunks of about this many values (8 MB of
+# float64), so the temporaries stay small however wide the rows are
+_CHUNK_VALUES = 1 << 20
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _chunk_rows(X: np.ndarray) -> int:
+    return max(1, _CHUNK_VALUES // max(1, X[0].size))
+
+
+def _keep_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``X[rows]`` for ascending ``rows``, moved to the front of ``X`` in place (X is reused).
+
+    The split's training part is most of the data: copying it would hold the data twice. The
+    result is a view of ``X``, whose last ``len(X) - len(rows)`` rows stay allocated with it.
+    """
+    # rows[k] >= k, so moving chunks front to back never overwrites a row still to be moved
+    step = _chunk_rows(X)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        X[start : start + len(chunk)] = X[chunk]
+    return X[: len(rows)]
 
 
 def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]) -> None:
@@ -67,10 +87,11 @@ def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]
     if X.dtype.kind != "f":
         return
     flat = X.reshape(len(X), -1)
-    for start in range(0, len(flat), _CHUNK_ROWS):
+    step = _chunk_rows(flat)
+    for start in range(0, len(flat), step):
         # NaN fails the comparison too: one pass finds NaN, inf and values float32 cannot hold
         with np.errstate(invalid="ignore"):
-            bad = np.argwhere(~(np.abs(flat[start : start + _CHUNK_ROWS]) <= _FLOAT32_MAX))
+            bad = np.argwhere(~(np.abs(flat[start : start + step]) <= _FLOAT32_MAX))
         if bad.size:
             row, col = int(bad[0, 0]) + start, int(bad[0, 1])
             value = flat[row, col].item()
@@ -122,8 +143,8 @@ def _finish(
                 "X_test and y_test)"
             )
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
-        X_train, y_train = X[train_idx], codes[0][train_idx]
-        X_test, y_test = X[test_idx], codes[0][test_idx]
+        X_test, y_test = X[test_idx], codes[0][test_idx]  # before _keep_rows overwrites them
+        X_train, y_train = _keep_rows(X, train_idx), codes[0][train_idx]
     return Dataset(
         X_train.reshape(len(X_train), -1),
         y_train,
@@ -169,97 +190,33 @@ def _load_npz(path: Path, where: str) -> Dataset:
     return _finish(parts, where, path.name, class_names, locate)
 
 
-def _label_column(header: list[str]) -> int:
-    lowered = [h.strip().lower() for h in header]
-    for name in LABEL_COLUMNS:
-        if name in lowered:
-            return lowered.index(name)
-    return len(header) - 1
-
-
-def _read_csv(text: str, where: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows (lists of cells) and the 1-based line number of each row."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or not any(h.strip() for h in header):
-        raise DataFormatError(f"{where}: file must start with a header line; got an empty file")
-    if len(header) < 2:
-        raise DataFormatError(
-            f"{where}: header must name at least 2 columns (features and a label); got {header!r}"
-        )
-    rows, lines = [], []
-    for row in reader:
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank line
-        if len(row) != len(header):
-            raise DataFormatError(
-                f"{where}: every row must have {len(header)} columns like the header; "
-                f"got {len(row)} on line {reader.line_num}"
-            )
-        rows.append(row)
-        lines.append(reader.line_num)
-    if not rows:
-        raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
-    return header, rows, lines
-
-
-def _parse_features(text: str, rows: list[list[str]], columns: list[int], lines: list[int]):
-    """Features as float64 (N, len(columns)); ValueError if a cell is not a number."""
-    if '"' not in text:
-        # no quoting: each row is its physical line, and numpy's C parser reads them ~3x faster
-        # than converting a table of Python strings
-        physical = text.split("\n")
-        data = [physical[n - 1] for n in lines]
-        return np.loadtxt(
-            data, delimiter=",", usecols=columns, dtype=np.float64, ndmin=2, comments=None
-        )
-    return np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)
-
-
-def _first_bad_cell(rows, columns, header, where, lines) -> DataFormatError:
-    for col in columns:  # error path only: find the first cell that is not a number
-        for row, cells in enumerate(rows):
-            try:
-                np.float64(cells[col])
-            except ValueError:
-                return DataFormatError(
-                    f"{where}: features must be numbers; got {cells[col]!r} on line {lines[row]}, "
-                    f"column {col + 1} ({header[col]!r})"
-                )
-    return DataFormatError(f"{where}: features must be numbers")
-
-
-def _load_csv(path: Path, where: str) -> Dataset:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-        header, rows, lines = _read_csv(text, where)
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{where}: file must be UTF-8 text; got {exc.reason}") from exc
-    except csv.Error as exc:
-        raise DataFormatError(f"{where}: file must be valid CSV; got {exc}") from exc
-    label_col = _label_column(header)
-    feature_cols = [c for c in range(len(header)) if c != label_col]
-    try:
-        X = _parse_features(text, rows, feature_cols, lines)
-    except ValueError:
-        raise _first_bad_cell(rows, feature_cols, header, where, lines) from None
-    y = np.array([row[label_col] for row in rows])
+def _load_csv(path: Path, where: str, progress: Progress | None) -> Dataset:
+    table = read_csv(path, where, progress=progress)
+    header, lines, label_col, feature_cols = (
+        table.header,
+        table.lines,
+        table.label_column,
+        table.feature_columns,
+    )
 
     def locate(split: str, row: int, col: int | None) -> str:
         if col is None:
             return f"line {lines[row]} (label column {header[label_col]!r})"
         return f"line {lines[row]}, column {feature_cols[col] + 1} ({header[feature_cols[col]]!r})"
 
-    return _finish({"X": X, "y": y}, where, path.name, None, locate)
+    return _finish({"X": table.X, "y": table.y}, where, path.name, None, locate)
 
 
-def load_file(path: str | os.PathLike) -> Dataset:
+def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> Dataset:
     """Load user data from an .npz file, a .csv file or a folder of IDX files.
 
     Parameters
     ----------
     path : str or PathLike
         See the module docstring for the three formats.
+    progress : callable, optional
+        Called as ``progress(bytes_read, file_size)`` while a .csv file is read (block by
+        block, see :func:`softgrad.datasets.csv.read_csv`); the CLI draws it as a bar.
 
     Returns
     -------
@@ -296,7 +253,7 @@ def load_file(path: str | os.PathLike) -> Dataset:
     if suffix == ".npz":
         return _load_npz(path, where)
     if suffix == ".csv":
-        return _load_csv(path, where)
+        return _load_csv(path, where, progress)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
