@@ -1,4 +1,4 @@
-"""The Numba lane's batch gather against the NumPy lane's np.take(mode="clip"), and its scaled
+"""The Numba lane's batch gather (NumPy's np.take(mode="clip"), inherited) and its scaled
 gather against np.take followed by the Scaler's arithmetic."""
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from softgrad.kernels import numba_threads  # noqa: E402
 
 KERNEL_MODULES = ["numba_activations", "numba_gather", "numba_losses", "numba_updates"]
 
-# one threaded Adam step through the lane (80k parameters: above PARALLEL_MIN)
+# one threaded Adam step through the lane (above PARALLEL_MIN parameters)
 _ADAM = """
 import numpy as np
 from softgrad.kernels import numba_threads, numba_updates, set_kernels
 ops = set_kernels("numba")
-p, g, m, v = (np.ones(80_000, np.float32) for _ in range(4))
+p, g, m, v = (np.ones(numba_updates.PARALLEL_MIN + 1000, np.float32) for _ in range(4))
 def step(k):
     ops.adam_update(p, g, m, v, [], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                     weight_decay=0.0, decoupled=False, fold_bias_correction=False, step=k)

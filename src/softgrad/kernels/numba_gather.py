@@ -1,10 +1,12 @@
-"""Numba kernels: the batch gather, optionally scaling stored (uint8) rows on the fly.
+"""Numba kernel: the batch gather that scales stored (uint8) rows on the fly.
 
-``out[i] = X[idx[i]]``, or ``(X[idx[i]] - offset) * scale`` so that a
+``out[i] = (X[idx[i]] - offset) * scale``, so that a
 :class:`softgrad.preprocessing.Scaler` folds into the gather and an image set can stay in memory
 as uint8 (a quarter of the bytes of float32 to read each step). Indices are clipped to
 ``[0, N - 1]``, as ``np.take(..., mode="clip")`` (the NumPy lane's gather) does, so a bad index
-never reads outside ``X``. Rows are copied on Numba's threads when the batch holds at least
+never reads outside ``X``. The plain gather (no scaling) is NumPy's ``np.take`` in both lanes:
+a compiled row copy measured 65 us for 128 random rows of a 60,000 x 784 float32 set against
+47 us for ``np.take``. Rows are copied on Numba's threads when the batch holds at least
 ``PARALLEL_MIN`` elements; each output element is written once from one input element, so the
 result does not depend on the split.
 """
@@ -16,28 +18,7 @@ from numba import njit, prange
 from softgrad.kernels.numba_threads import parallel_kernel
 from softgrad.kernels.numba_updates import PARALLEL_MIN
 
-__all__ = ["gather_rows", "gather_rows_scaled"]
-
-
-@parallel_kernel
-def gather_rows(x, idx, out):
-    """``out[i, :] = x[clip(idx[i]), :]``.
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, D)
-        C-contiguous rows.
-    idx : ndarray of int of shape (B,)
-    out : ndarray of shape (B, D)
-        C-contiguous, x's dtype; must not overlap ``x``.
-    """
-    n_rows = x.shape[0]
-    if out.size < PARALLEL_MIN:
-        for i in range(idx.shape[0]):
-            _copy_row(x, _clip(idx[i], n_rows), out, i)
-    else:
-        for i in prange(idx.shape[0]):
-            _copy_row(x, _clip(idx[i], n_rows), out, i)
+__all__ = ["gather_rows_scaled"]
 
 
 @parallel_kernel
@@ -66,15 +47,6 @@ def gather_rows_scaled(x, idx, offset, scale, out):
 @njit(inline="always")
 def _clip(i, n_rows):
     return min(max(i, 0), n_rows - 1)
-
-
-@njit(inline="always")
-def _copy_row(x, row, out, i):
-    # a scalar loop: under parallel=True a slice assignment (out[i, :] = x[row, :]) becomes a
-    # parallel loop of its own, launched once per row even on the serial branch (4.6 ms for a
-    # 32 x 64 batch under load, against 2 us)
-    for d in range(out.shape[1]):
-        out[i, d] = x[row, d]
 
 
 @njit(inline="always")

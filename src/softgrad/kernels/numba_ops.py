@@ -33,7 +33,7 @@ __all__ = ["NumbaOps"]
 
 
 class NumbaOps(NumbaPenaltyKernels, NumpyOps):
-    """The Numba lane: fused updates, gather, bias + activation, softmax-cross-entropy."""
+    """The Numba lane: fused updates, scaled gather, bias + activation, softmax-cross-entropy."""
 
     name = "numba"
 
@@ -127,15 +127,6 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
             cast(0.0 if decoupled else weight_decay),
             cast(1.0 - lr * weight_decay if decoupled else 1.0),
         )
-
-    def gather_rows(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out[i] = x[idx[i]]`` (indices clipped to the rows, as ``np.take(mode="clip")``).
-        Anything but C-contiguous native arrays (``out`` of x's dtype) goes to the NumPy lane."""
-        if not (_native_rows(x, idx) and _native_rows(out) and out.dtype == x.dtype):
-            return super().gather_rows(x, idx, out)
-        x2, out2 = _as_rows(x, out)
-        numba_gather.gather_rows(x2, idx, out2)
-        return out
 
     def gather_rows_scaled(
         self,
