@@ -290,15 +290,29 @@ class CrossEntropyLoss(Loss):
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
         per_sample = copy.copy(self)
         per_sample.reduction = "none"
-        losses = per_sample.forward(logits, target)
-        correct = float(np.dot(sample_weight, _hits(logits, target, self.axis)))
-        weight = float(np.sum(sample_weight, dtype=np.float64))
-        if not weight > 0:
-            return StepLoss(0.0, None, correct)
-        # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
-        scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
-        loss = float(np.dot(sample_weight, losses)) / weight
-        return StepLoss(loss, per_sample.backward(scale), correct)
+        hits = _hits(logits, target, self.axis)
+        return weighted_mean_step(per_sample, logits, target, sample_weight, hits)
+
+
+def weighted_mean_step(
+    per_sample: Loss,
+    logits: np.ndarray,
+    target: np.ndarray,
+    sample_weight: np.ndarray,
+    hits: np.ndarray,
+) -> StepLoss:
+    """A step's loss sum_n w_n l_n / sum_n w_n from a ``reduction="none"`` loss, its gradient
+    (each sample's scaled by w_n / sum(w)) and the weighted count of ``hits``; the gradient is
+    None when the batch weighs 0. The one place this weighted mean is written, for
+    :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
+    losses = per_sample.forward(logits, target)
+    correct = float(np.dot(sample_weight, hits))
+    weight = float(np.sum(sample_weight, dtype=np.float64))
+    if not weight > 0:
+        return StepLoss(0.0, None, correct)
+    scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
+    loss = float(np.dot(sample_weight, losses)) / weight
+    return StepLoss(loss, per_sample.backward(scale), correct)
 
 
 def _hits(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
-from softgrad.nn.loss import StepLoss
+from softgrad.nn.loss import StepLoss, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import gather_rows, per_sample_loss, predicted_classes
 from softgrad.training.divergence import DivergenceMonitor
@@ -196,13 +196,7 @@ class EpochRunner:
         if w is None:
             loss = self.loss.forward(logits, t)
             return StepLoss(loss, self.loss.backward(), float(np.count_nonzero(hits)))
-        losses = self.weighted_loss.forward(logits, t)
-        weight = float(np.sum(w, dtype=np.float64))
-        if not weight > 0:
-            return StepLoss(0.0, None, float(np.dot(w, hits)))
-        # dL/dlogits of sum(w_i l_i) / sum(w_i): per-sample gradients scaled by w_i / sum(w)
-        grad = self.weighted_loss.backward(w / np.asarray(weight, dtype=w.dtype))
-        return StepLoss(float(np.dot(w, losses)) / weight, grad, float(np.dot(w, hits)))
+        return weighted_mean_step(self.weighted_loss, logits, t, w, hits)
 
     def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)
