@@ -72,22 +72,26 @@ def _bias_activation_row(row, b, kind):
     # constants in the row's dtype: a bare 1 is an int64 to Numba and would make a float32
     # expression compute in float64
     one = row.dtype.type(1)
-    if b.size:
-        for h in range(row.size):
-            row[h] = row[h] + b[h]
+    zero = row.dtype.type(0)
+    has_bias = b.size > 0
+    # one loop per kind, each a select without a store under a branch, so LLVM vectorises it
+    # (128 x 100 float32 bias + ReLU: 1.4 us against 7.7 us for `if y <= 0: y = 0`)
     if kind == RELU:
         for h in range(row.size):
-            if row[h] <= 0:  # as NumPy's maximum(x, 0): NaN stays NaN, -0.0 becomes 0.0
-                row[h] = 0
+            x = row[h] + b[h] if has_bias else row[h]
+            row[h] = zero if x <= zero else x  # as NumPy's maximum(x, 0): NaN stays NaN
     elif kind == TANH:
         for h in range(row.size):
-            row[h] = np.tanh(row[h])
+            row[h] = np.tanh(row[h] + b[h] if has_bias else row[h])
     elif kind == LOGISTIC:
         for h in range(row.size):
-            x = row[h]
+            x = row[h] + b[h] if has_bias else row[h]
             e = np.exp(-np.abs(x))
             s = e / (e + one)
-            row[h] = one - s if x >= 0 else s
+            row[h] = one - s if x >= zero else s
+    elif has_bias:
+        for h in range(row.size):
+            row[h] = row[h] + b[h]
 
 
 @parallel_kernel
@@ -104,12 +108,34 @@ def activation_backward(y, grad_y, kind, out):
     """
     n = y.size
     one = y.dtype.type(1)  # see _bias_activation_row
+    # the kind is chosen outside the loop, and an in-place call (out is grad_y) reads and
+    # writes one array: each loop is then branch-free and free of an aliasing doubt, and
+    # LLVM vectorises it (128 x 100 float32 ReLU in place: 1.6 us against 6.7 us)
     if n < CHEAP_PARALLEL_MIN:
-        for i in range(n):
-            out[i] = grad_y[i] * _derivative(y[i], kind, one)
+        if out.ctypes.data == grad_y.ctypes.data:
+            _backward_serial(y, out, kind, one, out)
+        else:
+            _backward_serial(y, grad_y, kind, one, out)
     else:
         for i in prange(n):
             out[i] = grad_y[i] * _derivative(y[i], kind, one)
+
+
+@njit(inline="always")
+def _backward_serial(y, grad_y, kind, one, out):
+    """``out = grad_y * f'(y)`` on the calling thread, one loop per kind."""
+    if kind == RELU:
+        for i in range(y.size):
+            out[i] = grad_y[i] * _derivative(y[i], RELU, one)
+    elif kind == TANH:
+        for i in range(y.size):
+            out[i] = grad_y[i] * _derivative(y[i], TANH, one)
+    elif kind == LOGISTIC:
+        for i in range(y.size):
+            out[i] = grad_y[i] * _derivative(y[i], LOGISTIC, one)
+    else:
+        for i in range(y.size):
+            out[i] = grad_y[i]
 
 
 @njit(inline="always")
