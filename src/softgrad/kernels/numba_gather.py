@@ -6,9 +6,10 @@ as uint8 (a quarter of the bytes of float32 to read each step). Indices are clip
 ``[0, N - 1]``, as ``np.take(..., mode="clip")`` (the NumPy lane's gather) does, so a bad index
 never reads outside ``X``. The plain gather (no scaling) is NumPy's ``np.take`` in both lanes:
 a compiled row copy measured 65 us for 128 random rows of a 60,000 x 784 float32 set against
-47 us for ``np.take``. Rows are copied on Numba's threads when the batch holds at least
-``PARALLEL_MIN`` elements; each output element is written once from one input element, so the
-result does not depend on the split.
+47 us for ``np.take``. On the calling thread the kernel first loads one byte of every cache line the batch reads, then
+scales from cache (``gather_rows_scaled`` says why). Rows are scaled on Numba's threads when the
+batch holds at least ``PARALLEL_MIN`` elements; each output element is written once from one
+input element, so the result does not depend on the split.
 """
 
 from __future__ import annotations
@@ -34,14 +35,38 @@ def gather_rows_scaled(x, idx, offset, scale, out):
         out's dtype.
     out : ndarray of shape (B, D)
         C-contiguous float32 or float64.
+
+    Returns
+    -------
+    int
+        A count the caller ignores (it keeps the first pass's loads from being dropped).
     """
     n_rows = x.shape[0]
     if out.size < PARALLEL_MIN:
+        # first one load per cache line of every row the batch reads: the loads do not depend
+        # on each other, so the CPU keeps many misses in flight (random rows of a large set
+        # come from memory), and the scaling pass then reads from cache. 128 random rows of
+        # 60,000 x 784 uint8 into float32: 20 us against 31 us without the first pass.
+        touched = 0
+        for i in range(idx.shape[0]):
+            touched += _touch_row(x, _clip(idx[i], n_rows))
         for i in range(idx.shape[0]):
             _scaled_row(x, _clip(idx[i], n_rows), offset, scale, out, i)
-    else:
-        for i in prange(idx.shape[0]):
-            _scaled_row(x, _clip(idx[i], n_rows), offset, scale, out, i)
+        return touched
+    for i in prange(idx.shape[0]):
+        _scaled_row(x, _clip(idx[i], n_rows), offset, scale, out, i)
+    return 0
+
+
+@njit(inline="always")
+def _touch_row(x, row):
+    """One load per 64 bytes of ``x[row]`` (a sum, so that the loads are kept)."""
+    src = x[row]
+    step = max(1, 64 // src.itemsize)
+    total = 0
+    for d in range(0, src.size, step):
+        total += src[d] != 0
+    return total
 
 
 @njit(inline="always")
@@ -51,13 +76,16 @@ def _clip(i, n_rows):
 
 @njit(inline="always")
 def _scaled_row(x, row, offset, scale, out, i):
-    # each value is converted to out's dtype first (the store), as astype(out.dtype) would
+    # each value is converted to out's dtype first, as astype(out.dtype) would, in a local:
+    # storing it into out and reading it back (what this loop did) kept LLVM from vectorising
+    # it (128 random rows of 784 uint8 into float32: 72 us -> see the module docstring)
+    cast = out.dtype.type
+    src = x[row]
+    dst = out[i]
     if scale.size == 1:
         o, s = offset[0], scale[0]
-        for d in range(out.shape[1]):
-            out[i, d] = x[row, d]
-            out[i, d] = (out[i, d] - o) * s
+        for d in range(dst.size):
+            dst[d] = (cast(src[d]) - o) * s
     else:
-        for d in range(out.shape[1]):
-            out[i, d] = x[row, d]
-            out[i, d] = (out[i, d] - offset[d]) * scale[d]
+        for d in range(dst.size):
+            dst[d] = (cast(src[d]) - offset[d]) * scale[d]

@@ -139,16 +139,24 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         """``out[i] = (x[idx[i]] - offset) * scale`` in out's dtype: a Scaler folded into the
         gather, so stored uint8 rows are scaled on the fly. Anything but C-contiguous native
         arrays, or an ``out`` that may overlap ``x`` or ``idx``, goes to the NumPy lane."""
-        if not _native_rows(x, idx, out) or any(np.may_share_memory(out, a) for a in (x, idx)):
+        if (
+            not _native_rows(x, idx, out)
+            or np.may_share_memory(out, x)
+            or np.may_share_memory(out, idx)
+        ):
             return super().gather_rows_scaled(x, idx, offset, scale, out)
-        x2, out2 = _as_rows(x, out)
-        offset = np.asarray(offset, dtype=out.dtype).reshape(-1)
-        scale = np.asarray(scale, dtype=out.dtype).reshape(-1)
+        if x.ndim != 2:
+            x, out2 = _as_rows(x, out)
+        else:
+            out2 = out
+        offset, scale = _feature_vector(offset, out), _feature_vector(scale, out)
         if offset.size != 1 or scale.size != 1:  # per-feature: both (D,)
+            n_features = x.shape[1]
             offset, scale = (
-                np.ascontiguousarray(np.broadcast_to(v, x2.shape[1:])) for v in (offset, scale)
+                v if v.size == n_features else np.ascontiguousarray(np.broadcast_to(v, n_features))
+                for v in (offset, scale)
             )
-        numba_gather.gather_rows_scaled(x2, idx, offset, scale, out2)
+        numba_gather.gather_rows_scaled(x, idx, offset, scale, out2)
         return out
 
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
@@ -293,6 +301,15 @@ def _same_flat_layout(*arrays: object) -> bool:
         and a.flags.c_contiguous
         for a in arrays
     ) and first.dtype in (np.float32, np.float64)
+
+
+def _feature_vector(value: np.ndarray | float, out: np.ndarray) -> np.ndarray:
+    """``value`` as a C-contiguous 1-d array of out's dtype: the caller's own array when it is
+    one already (a Scaler's offset and scale; nothing is copied per batch)."""
+    if type(value) is np.ndarray and value.dtype == out.dtype and value.ndim == 1:
+        if value.flags.c_contiguous:
+            return value
+    return np.ascontiguousarray(value, dtype=out.dtype).reshape(-1)
 
 
 def _as_rows(x: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
