@@ -33,7 +33,7 @@ from numba import njit
 __all__ = ["softmax_cross_entropy"]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     """Mean loss, gradient and the (weighted) count of correct argmax predictions, one pass.
 
@@ -92,8 +92,9 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
 @njit(inline="always")
 def _row(x, y, rw, g):
     """(loss, argmax == y) of one row; writes rw * (softmax(x) - onehot(y)) into g (may be x)."""
-    hit = _argmax(x) == y  # before g (which may be x) is written
-    row_loss, mass = _exp_row(x, y, g)
+    arg = _argmax(x)  # before g (which may be x) is written
+    row_loss, mass = _exp_row(x, y, g, x[arg])
+    hit = arg == y
     factor = g.dtype.type(rw / mass)  # NaN for a NaN row, whose g is NaN already
     for c in range(x.size):
         g[c] = g[c] * factor
@@ -103,19 +104,21 @@ def _row(x, y, rw, g):
 
 @njit(inline="always")
 def _argmax(x):
-    """np.argmax of one row: the first maximum, and a NaN is the maximum."""
+    """np.argmax of one row: the first maximum, and a NaN is the maximum (the first NaN).
+
+    Branch-free selects: with random logits the comparison is unpredictable, and a branch on
+    it cost more than the rest of the row's work. Once m is NaN nothing replaces it."""
     m = x[0]
     arg = 0
     for c in range(1, x.size):
-        if m != m:
-            break
-        if x[c] > m or x[c] != x[c]:
-            m = x[c]
-            arg = c
+        v = x[c]
+        take = (v > m) | ((v != v) & (m == m))
+        arg = c if take else arg
+        m = v if take else m
     return arg
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     """Per-row losses, and what the gradient needs, in one pass (the seam's per-row API).
 
@@ -148,7 +151,8 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
         return False
     n_classes = logits.shape[1]
     for n in range(logits.shape[0]):
-        loss[n], total[n] = _exp_row(logits[n], target[n], e[n])
+        row = logits[n]
+        loss[n], total[n] = _exp_row(row, target[n], e[n], row[_argmax(row)])
         offsets[n] = n * n_classes + target[n]
     return True
 
@@ -162,11 +166,11 @@ def _targets_in_range(target, n_classes):
 
 
 @njit(inline="always")
-def _exp_row(x, y, e):
-    """(loss, S) of one row; writes exp(x - m) (or the +inf limit's 0/1) into e (may be x:
-    each entry is read before it is written, the target's first)."""
+def _exp_row(x, y, e, m):
+    """(loss, S) of one row whose maximum (np.max's: NaN if any) is ``m``; writes exp(x - m)
+    (or the +inf limit's 0/1) into e (may be x: each entry is read before it is written, the
+    target's first). The caller's argmax gives m, so a row is scanned for it once."""
     x_y = x[y]
-    m = x[_argmax(x)]
     if m != m or m == -np.inf:
         for c in range(x.size):
             e[c] = np.nan
@@ -180,14 +184,15 @@ def _exp_row(x, y, e):
         return (math.log(k) if x_y == np.inf else np.inf), e.dtype.type(k)
     mass = 0.0
     for c in range(x.size):
-        e[c] = np.exp(x[c] - m)
-        mass += e[c]
+        v = e.dtype.type(np.exp(x[c] - m))  # kept in a local: e may be x, so a reload of
+        e[c] = v  # e[c] could not be skipped
+        mass += v
     # (x_y - m) in the logits' dtype, as the NumPy lane: log(S) keeps its precision beside a
     # large shift, and a loss beyond the dtype's range overflows to inf as it does there
     return math.log(mass) - np.float64(x_y - m), e.dtype.type(mass)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def softmax_cross_entropy_rows_grad(e, total, offsets, scale, out):
     """``out = r_n * (e / S - onehot(y))`` in one pass; ``out`` may be ``e``.
 
