@@ -79,7 +79,11 @@ class _Fusable(_OutputCached):
     def backward_in_place(self, grad_y: np.ndarray) -> np.ndarray:
         """``backward(grad_y)`` written over ``grad_y`` (a fresh float array nothing else
         reads: the input gradient of the Linear above, in a fused Sequential)."""
-        grad_y = self._checked_grad(grad_y)
+        return self._vjp_in_place(self._checked_grad(grad_y))
+
+    def _vjp_in_place(self, grad_y: np.ndarray) -> np.ndarray:
+        """``grad_y * f'(y)`` written over ``grad_y``, trusting it (of the output's shape and
+        dtype, C-contiguous; softgrad.training.step_plan calls this)."""
         if self.kernel == "identity":
             return grad_y
         return getattr(get_ops(), f"{self.kernel}_vjp")(self._y, grad_y, out=grad_y)

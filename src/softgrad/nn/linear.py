@@ -122,10 +122,10 @@ class Linear(Layer):
         y : ndarray of shape (..., out_features)
             A fresh array of W's dtype.
         """
-        y = self._product(x, "forward")
-        if "b" in self.params:
-            np.add(y, self.params["b"], out=y)
-        return y.reshape(*self._x_shape[:-1], self.out_features)
+        x2, shape = self._rows(x, "forward")
+        y = self._forward_rows(x2, None)
+        self._x_shape = shape  # the input's leading axes, for backward
+        return y.reshape(*shape[:-1], self.out_features)
 
     def forward_activated(self, x: np.ndarray, activation: str) -> np.ndarray:
         """``f(x @ W + b)``: the product, then the bias add and f in one kernel call
@@ -151,25 +151,58 @@ class Linear(Layer):
                 "Linear.forward_activated: activation must be one of 'identity', 'relu', "
                 f"'tanh', 'sigmoid'; got {activation!r}"
             )
-        y = self._product(x, "forward_activated")
-        get_ops().bias_activation(y, self.params.get("b"), activation)
-        return y.reshape(*self._x_shape[:-1], self.out_features)
+        x2, shape = self._rows(x, "forward_activated")
+        y = self._forward_activated_rows(x2, activation, None)
+        self._x_shape = shape  # the input's leading axes, for backward
+        return y.reshape(*shape[:-1], self.out_features)
 
-    def _product(self, x: np.ndarray, where: str) -> np.ndarray:
-        """``x @ W`` as a fresh (M, out_features) array; keeps x (cast to W's dtype) for
-        backward."""
-        weights = self.params["W"]
+    def _rows(self, x: Any, where: str) -> tuple[np.ndarray, tuple[int, ...]]:
+        """``x`` checked, cast to W's dtype and seen as (M, in_features) rows, and its shape
+        (the output's leading axes)."""
         x = np.asarray(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear.{where}: x must have shape (..., {self.in_features}); got shape {x.shape}"
             )
+        weights = self.params["W"]
         if x.dtype != weights.dtype:
             x = x.astype(weights.dtype)
-        x2 = x.reshape(-1, self.in_features)
-        self._x = x2
-        self._x_shape = x.shape
-        return np.matmul(x2, weights)
+        return x.reshape(-1, self.in_features), x.shape
+
+    # ---- the formulas on (M, D) rows, trusting their inputs (the public methods check them;
+    # softgrad.training.step_plan calls these with its own preallocated ``out`` arrays) ----
+    def _forward_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        """``x2 @ W + b`` into ``out`` (a fresh array if None); keeps x2 for backward."""
+        y = self._product_rows(x2, out)
+        if "b" in self.params:
+            np.add(y, self.params["b"], out=y)
+        return y
+
+    def _forward_activated_rows(
+        self, x2: np.ndarray, activation: str, out: np.ndarray | None
+    ) -> np.ndarray:
+        """``f(x2 @ W + b)`` into ``out`` (a fresh array if None); keeps x2 for backward."""
+        y = self._product_rows(x2, out)
+        get_ops().bias_activation(y, self.params.get("b"), activation)
+        return y
+
+    def _product_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        self._x, self._x_shape = x2, x2.shape
+        return np.matmul(x2, self.params["W"], out=out)
+
+    def _backward_rows(
+        self, g2: np.ndarray, input_grad: bool, out: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Assign ``grads["W"] = x^T g2`` and ``grads["b"] = sum(g2, axis=0)`` from (M, H)
+        rows of dL/dy; return dL/dx = ``g2 @ W^T`` into ``out`` (fresh if None), or None
+        without ``input_grad``."""
+        np.matmul(self._x.T, g2, out=self._grad_buffer("W"))
+        if "b" in self.params:
+            # ones @ grad_y (a BLAS GEMV) measured 2-4x faster than grad_y.sum(axis=0) here
+            np.matmul(self._ones(g2.shape[0], g2.dtype), g2, out=self._grad_buffer("b"))
+        if not input_grad:
+            return None
+        return np.matmul(g2, self.params["W"].T, out=out)
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Assign ``grads["W"]``, ``grads["b"]`` and return dL/dx.
@@ -195,15 +228,8 @@ class Linear(Layer):
             )
         if grad_y.dtype != weights.dtype:
             grad_y = grad_y.astype(weights.dtype)
-        g2 = grad_y.reshape(-1, self.out_features)
-        np.matmul(self._x.T, g2, out=self._grad_buffer("W"))
-        if "b" in self.params:
-            # ones @ grad_y (a BLAS GEMV) measured 2-4x faster than grad_y.sum(axis=0) here
-            np.matmul(self._ones(g2.shape[0], g2.dtype), g2, out=self._grad_buffer("b"))
-        if not input_grad:
-            return None
-        grad_x = np.matmul(g2, weights.T)
-        return grad_x.reshape(self._x_shape)
+        grad_x = self._backward_rows(grad_y.reshape(-1, self.out_features), input_grad, None)
+        return None if grad_x is None else grad_x.reshape(self._x_shape)
 
     def _ones(self, n_rows: int, dtype: np.dtype) -> np.ndarray:
         """A cached vector of ones of length ``n_rows`` (for the bias gradient)."""

@@ -252,32 +252,46 @@ class CrossEntropyLoss(Loss):
         (0.313262, array([[ 0.2689, -0.2689]]), 1.0)
         """
         if self._fuses(logits, target, sample_weight):
-            grad = np.empty_like(logits)
-            try:
-                loss, correct = get_ops().softmax_cross_entropy_mean_correct(
-                    logits, target, grad, sample_weight, self.ignore_index
-                )
-            except IndexError:  # a target out of range: the validated path says which
-                pass
-            else:  # the loss in the logits' dtype, as forward gives it
-                return StepLoss(float(logits.dtype.type(loss)), grad, correct)
+            return self._fused_step(logits, target, sample_weight, np.empty_like(logits))
         return self._separate_passes(logits, target, sample_weight)
+
+    def _fused_step(
+        self, logits: np.ndarray, target: np.ndarray, sample_weight: Any, grad: np.ndarray
+    ) -> StepLoss:
+        """The one-kernel path of :meth:`forward_backward`, the gradient written into
+        ``grad`` (logits' shape and dtype, C-contiguous), trusting that :meth:`_fuses` holds
+        (softgrad.training.step_plan calls this with its own ``grad``)."""
+        try:
+            loss, correct = get_ops().softmax_cross_entropy_mean_correct(
+                logits, target, grad, sample_weight, self.ignore_index
+            )
+        except IndexError:  # a target out of range: the validated path says which
+            return self._separate_passes(logits, target, sample_weight)
+        # the loss in the logits' dtype, as forward gives it
+        return StepLoss(float(logits.dtype.type(loss)), grad, correct)
 
     def _fuses(self, logits: Any, target: Any, sample_weight: Any) -> bool:
         """Whether :meth:`forward_backward` takes the one-kernel path (see its Notes)."""
         return (
-            self.reduction == "mean"
-            and self.weight is None
-            and self.label_smoothing == 0.0
-            and (sample_weight is None or self.ignore_index is None)
+            self._fuses_settings(sample_weight)
             and type(logits) is np.ndarray
             and logits.ndim == 2
-            and self.axis in (-1, 1)
             and logits.dtype in _FUSED_DTYPES
             and logits.flags.c_contiguous
             and type(target) is np.ndarray
             and target.shape == logits.shape[:1]
             and target.dtype.kind in "iu"
+        )
+
+    def _fuses_settings(self, sample_weight: Any) -> bool:
+        """The settings part of :meth:`_fuses`: reduction "mean", no class weights or label
+        smoothing, an axis of -1 or 1, and not both sample weights and ``ignore_index``."""
+        return (
+            self.reduction == "mean"
+            and self.weight is None
+            and self.label_smoothing == 0.0
+            and (sample_weight is None or self.ignore_index is None)
+            and self.axis in (-1, 1)
         )
 
     def _separate_passes(

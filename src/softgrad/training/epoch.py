@@ -30,6 +30,7 @@ from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.history import History
 from softgrad.training.predict import evaluate
+from softgrad.training.step_plan import StepPlan
 
 
 @dataclass
@@ -118,6 +119,13 @@ class EpochRunner:
         self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
         self.penalty_scratch = {name: np.empty_like(self.params[name]) for name in self.penalized}
         self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
+        # a plain MLP under cross-entropy steps through one plan (training.step_plan)
+        self.plan = self._new_plan()
+
+    def _new_plan(self) -> StepPlan | None:
+        if self.sample_weight is not None:
+            return None
+        return StepPlan.build(self.model, self.loss, self.x_buf.dtype, self.x_buf.shape[0])
 
     def n_batches(self, n_samples: int) -> int:
         return -(-n_samples // self.batch_size)
@@ -130,6 +138,7 @@ class EpochRunner:
         """
         for name, value in self.params.items():
             np.copyto(self.snapshot[name], value)
+        self.plan = self._new_plan()  # the network may have changed between epochs
         self.divergence.start_epoch(len(order))
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
@@ -201,18 +210,36 @@ class EpochRunner:
     def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)
         n = len(idx)
-        logits = self.model.forward(x)
-        step = self._loss_step(logits, t, None)
+        plan = self._ready_plan()
+        if plan is not None:
+            step = plan.forward_loss(x, t)
+            n_classes = plan.n_classes
+        else:
+            logits = self.model.forward(x)
+            step = self._loss_step(logits, t, None)
+            n_classes = logits.shape[-1]
         batch_loss = step.loss / n if self.loss_is_sum else step.loss
-        reason = self.divergence.check(batch_loss, n, n, logits.shape[-1])
+        reason = self.divergence.check(batch_loss, n, n, n_classes)
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
-        self.model.backward(step.grad, input_grad=False)
-        grads = self.model.named_grads()
+        if plan is not None:
+            plan.backward(step.grad)
+            grads = plan.grads
+        else:
+            self.model.backward(step.grad, input_grad=False)
+            grads = self.model.named_grads()
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
         self.optimizer.step(self.params, grads)
         return batch_loss, n, step.correct
+
+    def _ready_plan(self) -> StepPlan | None:
+        """The step plan, rebuilt if the network or the loss changed since (a callback between
+        batches), or None: the public forward and backward then run."""
+        plan = self.plan
+        if plan is not None and not plan.ready():
+            plan = self.plan = self._new_plan()
+        return plan
 
     def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)

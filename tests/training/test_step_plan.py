@@ -1,0 +1,184 @@
+"""The step plan (softgrad.training.step_plan) runs for a plain MLP under cross-entropy, computes
+what the layers' public forward and backward compute, falls back for every other network or
+loss, and honours a callback that changes the network or the loss between two batches."""
+
+import numpy as np
+import pytest
+
+from softgrad.nn import CrossEntropyLoss, Dropout, Linear, NLLLoss, ReLU, Sequential, build_mlp
+from softgrad.optim import SGD, Adam
+from softgrad.training import Callback, fit
+from softgrad.training import epoch as epoch_module
+from softgrad.training.epoch import EpochRunner
+from softgrad.training.step_plan import StepPlan
+
+
+def _runner(model, loss, X, y, batch_size=32, sample_weight=None):
+    return EpochRunner(model, loss, SGD(lr=0.1), X, y, sample_weight, batch_size, 0.0)
+
+
+def _layers_only(monkeypatch):
+    """Train through the public forward and backward (no plan), as before the plan existed."""
+    monkeypatch.setattr(epoch_module.StepPlan, "build", classmethod(lambda cls, *a: None))
+
+
+def _train(blobs, dtype, optimizer, seed=3, epochs=3, callbacks=(), **model_options):
+    X, y = blobs
+    model = build_mlp(5, [16, 8], 3, rng=seed, dtype=dtype, **model_options)
+    fit(
+        model,
+        CrossEntropyLoss(),
+        optimizer,
+        X.astype(dtype),
+        y,
+        epochs=epochs,
+        batch_size=32,  # 300 samples: a short last batch of 12
+        rng=seed,
+        callbacks=callbacks,
+    )
+    return model
+
+
+def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
+    X, y = blobs
+    for hidden, activation in (([16], "relu"), ([16, 8], "tanh"), ([], "relu"), ([4], "sigmoid")):
+        model = build_mlp(5, hidden, 3, activation=activation, rng=0)
+        runner = _runner(model, CrossEntropyLoss(), X, y)
+        assert isinstance(runner.plan, StepPlan), (hidden, activation)
+
+
+@pytest.mark.parametrize(
+    "what",
+    ["dropout", "fuse=False", "sample weights", "label smoothing", "sum reduction", "nll",
+     "float64 batches for float32 weights", "a softmax layer"],
+)  # fmt: skip
+def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
+    X, y = blobs
+    model = build_mlp(5, [16], 3, rng=0)
+    loss, weights, inputs = CrossEntropyLoss(), None, X
+    if what == "dropout":
+        model = build_mlp(5, [16], 3, rng=0, dropout=0.2)
+    elif what == "fuse=False":
+        model = Sequential(*model.layers, fuse=False)
+    elif what == "sample weights":
+        weights = np.ones(len(X), np.float32)
+    elif what == "label smoothing":
+        loss = CrossEntropyLoss(label_smoothing=0.1)
+    elif what == "sum reduction":
+        loss = CrossEntropyLoss(reduction="sum")
+    elif what == "nll":
+        loss = NLLLoss()
+    elif what == "float64 batches for float32 weights":
+        inputs = X.astype(np.float64)
+    elif what == "a softmax layer":
+        from softgrad.nn import Softmax
+
+        model = Sequential(*model.layers, Softmax())
+    assert _runner(model, loss, inputs, y, sample_weight=weights).plan is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_the_plan_trains_as_the_layers_public_methods_do(dtype, optimizer, blobs, monkeypatch):
+    planned = _train(blobs, dtype, optimizer(lr=0.05))
+    _layers_only(monkeypatch)
+    public = _train(blobs, dtype, optimizer(lr=0.05))
+    # the same products and kernel calls in the same order: a few roundings at most
+    tolerance = 50 * np.finfo(dtype).eps
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
+        )
+
+
+def test_the_layers_keep_what_their_backward_needs_after_a_planned_step(blobs):
+    X, y = blobs
+    X = X.astype(np.float64)
+    model = build_mlp(5, [16], 3, rng=0, dtype=np.float64)
+    plan = _runner(model, CrossEntropyLoss(), X, y).plan
+    step = plan.forward_loss(X[:20], y[:20])
+    np.testing.assert_allclose(
+        step.grad,
+        CrossEntropyLoss().forward_backward(model.forward(X[:20]), y[:20]).grad,
+        rtol=1e-12,
+    )
+    plan.forward_loss(X[:20], y[:20])
+    plan.backward(step.grad)
+    planned = {key: value.copy() for key, value in model.named_grads().items()}
+    # the public backward from what the plan's forward left in the layers: the same gradients
+    model.backward(step.grad.copy(), input_grad=False)
+    for key, value in model.named_grads().items():
+        np.testing.assert_allclose(value, planned[key], rtol=1e-12, atol=1e-15)
+
+
+class _SwapWeights(Callback):
+    """After batch 2 of epoch 1, replace the first layer's weight array by a new one."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_batch_end(self, state):
+        if state.epoch == 1 and state.batch == 2:
+            layer = self.model.layers[0]
+            layer.params["W"] = np.full_like(layer.params["W"], 0.01)
+
+
+class _SmoothLabels(Callback):
+    """After batch 3 of epoch 1, switch the loss to label smoothing (no plan covers it)."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def on_batch_end(self, state):
+        if state.epoch == 1 and state.batch == 3:
+            self.loss.label_smoothing = 0.2
+
+
+class _SwapActivation(Callback):
+    """After batch 1 of epoch 1, put a Tanh where the first ReLU was."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def on_batch_end(self, state):
+        if state.epoch == 1 and state.batch == 1:
+            from softgrad.nn import Tanh
+
+            self.model.layers[1] = Tanh()
+
+
+@pytest.mark.parametrize("change", ["weights", "loss", "activation"])
+def test_a_callback_changing_the_network_or_loss_between_batches_is_honoured(
+    change, blobs, monkeypatch
+):
+    def run():
+        X, y = blobs
+        model = build_mlp(5, [16], 3, rng=1, dtype=np.float64)
+        loss = CrossEntropyLoss()
+        callback = {
+            "weights": _SwapWeights,
+            "activation": _SwapActivation,
+            "loss": lambda _: _SmoothLabels(loss),
+        }[change](model)
+        history = fit(
+            model, loss, SGD(lr=0.1), X.astype(np.float64), y, epochs=2, batch_size=32,
+            rng=0, callbacks=[callback],
+        )  # fmt: skip
+        return model, history
+
+    planned, planned_history = run()
+    _layers_only(monkeypatch)
+    public, public_history = run()
+    np.testing.assert_allclose(planned_history.train_loss, public_history.train_loss, rtol=1e-12)
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(planned.named_params()[key], value, rtol=1e-12, atol=1e-14)
+
+
+def test_a_plan_is_built_only_for_the_shapes_it_was_given():
+    model = Sequential(Linear(4, 6, rng=0), ReLU(), Linear(6, 6, rng=1), Dropout(0.5), Linear(6, 2))
+    assert StepPlan.build(model, CrossEntropyLoss(), np.float32, 8) is None
+    model = Sequential(Linear(4, 6, rng=0), ReLU(), Linear(6, 2, rng=1))
+    plan = StepPlan.build(model, CrossEntropyLoss(), np.float32, 8)
+    assert [stage[2].shape for stage in plan.stages] == [(8, 6), (8, 2)]
+    assert plan.stages[0][3] is None  # the first layer computes no input gradient
+    assert plan.stages[1][3].shape == (8, 6)
