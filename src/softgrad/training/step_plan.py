@@ -92,10 +92,10 @@ class StepPlan:
         parameter and gradient array in its place (a replaced one is copied back into the
         store, as ``named_params`` does). Costs a few microseconds: checked at every step."""
         model = self.model
+        # a changed layers list, parameter shape or dtype makes the network build a new store
         return (
             model.fuse
             and model._current_store() is self.store
-            and tuple(model.layers) == self.layers
             and self.loss._fuses_settings(None)
         )
 
