@@ -112,6 +112,20 @@ class SoftgradPeer(Peer):
         return predict_proba(self.model, X, batch_size=1024)
 
 
+class SoftgradUint8Peer(SoftgradPeer):
+    """softgrad as ``softgrad train`` runs on an image set: the pixels stay uint8 in memory
+    (a ``ScaledRows`` with the 1/255 scaler) and each batch is gathered and scaled by the
+    kernel. The set is the float32 one rounded back to its bytes (exact: x = k / 255)."""
+
+    name = "softgrad-uint8"
+
+    def __init__(self, spec: RunSpec, X: np.ndarray, y: np.ndarray, n_classes: int):
+        from softgrad.preprocessing import ScaledRows, Scaler
+
+        pixels = np.rint(X * 255.0).astype(np.uint8)
+        super().__init__(spec, ScaledRows(pixels, Scaler.for_range(255)), y, n_classes)
+
+
 class TorchPeer(Peer):
     """PyTorch written idiomatically: preloaded tensors, torch.randperm index shuffling."""
 
@@ -323,7 +337,9 @@ class NumpyRefPeer(Peer):
         return z
 
 
-PEERS = {cls.name: cls for cls in (SoftgradPeer, TorchPeer, SklearnPeer, NumpyRefPeer)}
+PEERS = {
+    cls.name: cls for cls in (SoftgradPeer, SoftgradUint8Peer, TorchPeer, SklearnPeer, NumpyRefPeer)
+}
 
 
 def softgrad_available() -> bool:

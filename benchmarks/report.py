@@ -14,6 +14,7 @@ HEADING = "# softgrad benchmarks\n"
 TARGET_ACC = 0.88
 PEER_TITLES = {
     "softgrad": "softgrad",
+    "softgrad-uint8": "softgrad (uint8 set)",
     "pytorch": "PyTorch",
     "sklearn": "scikit-learn",
     "numpy-ref": "NumPy reference",
@@ -37,9 +38,9 @@ def _seconds(value: float | None) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
-def round_ratios(cfg, peer: str, warmup: int = 1) -> list[float]:
+def round_ratios(cfg, peer: str, warmup: int = 1, ours: str = "softgrad") -> list[float]:
     """softgrad / peer epoch by epoch (after the warm-up): each pair ran back to back."""
-    sg, other = cfg.runs.get("softgrad"), cfg.runs.get(peer)
+    sg, other = cfg.runs.get(ours), cfg.runs.get(peer)
     if sg is None or other is None:
         return []
     pairs = zip(sg.epoch_times[warmup:], other.epoch_times[warmup:], strict=True)
@@ -63,8 +64,8 @@ def _quartiles(ratios: list[float]) -> str:
     return f" ({q2:.2f}; {q1:.2f}-{q3:.2f})"
 
 
-def _round_ratios(cfg, peer: str) -> str:
-    return _quartiles(round_ratios(cfg, peer))
+def _round_ratios(cfg, peer: str, ours: str = "softgrad") -> str:
+    return _quartiles(round_ratios(cfg, peer, ours=ours))
 
 
 def epoch_table(configs, bounds) -> str:
@@ -83,6 +84,8 @@ def epoch_table(configs, bounds) -> str:
                 _seconds(med.get("sklearn")),
                 _seconds(med.get("numpy-ref")),
                 _ratio(sg, med.get("pytorch")) + _round_ratios(cfg, "pytorch"),
+                _ratio(med.get("softgrad-uint8"), med.get("pytorch"))
+                + _round_ratios(cfg, "pytorch", "softgrad-uint8"),
                 _ratio(sg, med.get("sklearn")) + _round_ratios(cfg, "sklearn"),
                 _seconds(bound.seconds) if bound else "-",
                 (_ratio(sg, bound.seconds) + _quartiles(bound_ratios(cfg))) if bound else "-",
@@ -97,6 +100,7 @@ def epoch_table(configs, bounds) -> str:
             "sklearn s",
             "NumPy ref s",
             "softgrad / PyTorch",
+            "softgrad uint8 / PyTorch",
             "softgrad / sklearn",
             "GEMM bound s",
             "softgrad / bound",

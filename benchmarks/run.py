@@ -126,6 +126,9 @@ def main(argv=None) -> int:
         peer_names = list(args.peers)
         if args.reference and spec.batch_size == 128 and "numpy-ref" not in peer_names:
             peer_names.append("numpy-ref")
+        if dataset == "fashion-mnist" and "softgrad" in peer_names:
+            # what `softgrad train` runs on an image set: the pixels kept as uint8
+            peer_names.insert(1, "softgrad-uint8")
         log(f"training {dataset} {spec.label} lr {spec.lr} for {epochs} epochs: {peer_names}")
         bench = sets[dataset]
 
