@@ -8,9 +8,10 @@ Formats
 ``.csv``
     A header line, then one sample per line, comma separated. The label column is the one named
     ``label``, ``target`` or ``y`` (case-insensitive, in that order of preference), else the last
-    column. Every other column is a numeric feature, read as float64 block by block
-    (:func:`softgrad.datasets.csv.read_csv`: about 2x the file's size at the peak, progress
-    reported through ``progress``).
+    column. Every other column is a numeric feature, read block by block straight into a
+    float32 array, what training reads (:func:`softgrad.datasets.csv.read_csv`: the features
+    plus one block at the peak, progress reported through ``progress``); a value float32
+    cannot hold is refused by line and column.
 folder
     The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``; or
     one sub-folder of PNG images per class (:func:`softgrad.datasets.images.load_image_folder`).
@@ -25,7 +26,8 @@ label's value, so a huge label costs no memory. Non-integral numbers, NaN and em
 errors naming the sample. Without a test set of its own, the data is split with
 :func:`stratified_split` (``ceil(TEST_FRACTION * N)`` samples with ``TEST_FRACTION`` = 0.2, shared
 among the classes by largest remainder, seed ``SPLIT_SEED`` = 0), so the same file always gives the
-same split; it needs some class with at least 2 samples. Features keep their dtype; uint8 features
+same split (both parts are views of the one loaded array); it needs some class with at least 2
+samples. Features keep their dtype (a .csv's are float32); uint8 features
 get ``scale`` 255 (pixels), others None (standardise).
 """
 
@@ -40,6 +42,7 @@ import numpy as np
 
 from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.features import bad_value_error, first_bad_value
 from softgrad.datasets.images import load_image_folder
 from softgrad.datasets.labels import encode_labels
 from softgrad.datasets.mnist import find_idx_folder, load_idx_folder
@@ -54,25 +57,30 @@ SPLIT_SEED = 0
 # finiteness is checked, and rows are moved, in chunks of about this many values (8 MB of
 # float64), so the temporaries stay small however wide the rows are
 _CHUNK_VALUES = 1 << 20
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _chunk_rows(X: np.ndarray) -> int:
     return max(1, _CHUNK_VALUES // max(1, X[0].size))
 
 
-def _keep_rows(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``X[rows]`` for ascending ``rows``, moved to the front of ``X`` in place (X is reused).
+def _partition(
+    X: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(X[train_idx], X[test_idx])`` for ascending indices, as the front and the back of ``X``
+    itself: the split's parts are views of the loaded array, never a second copy of the set.
 
-    The split's training part is most of the data: copying it would hold the data twice. The
-    result is a view of ``X``, whose last ``len(X) - len(rows)`` rows stay allocated with it.
+    The test rows (the smaller part) are copied aside, the training rows moved to the front in
+    place, and the test rows written after them.
     """
-    # rows[k] >= k, so moving chunks front to back never overwrites a row still to be moved
+    X_test = X[test_idx]
+    # train_idx[k] >= k, so moving chunks front to back never overwrites a row still to be moved
     step = _chunk_rows(X)
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
+    for start in range(0, len(train_idx), step):
+        chunk = train_idx[start : start + step]
         X[start : start + len(chunk)] = X[chunk]
-    return X[: len(rows)]
+    n_train = len(train_idx)
+    X[n_train : n_train + len(test_idx)] = X_test
+    return X[:n_train], X[n_train : n_train + len(test_idx)]
 
 
 def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]) -> None:
@@ -89,20 +97,10 @@ def _check_features(X: np.ndarray, where: str, locate: Callable[[int, int], str]
     flat = X.reshape(len(X), -1)
     step = _chunk_rows(flat)
     for start in range(0, len(flat), step):
-        # NaN fails the comparison too: one pass finds NaN, inf and values float32 cannot hold
-        with np.errstate(invalid="ignore"):
-            bad = np.argwhere(~(np.abs(flat[start : start + step]) <= _FLOAT32_MAX))
-        if bad.size:
-            row, col = int(bad[0, 0]) + start, int(bad[0, 1])
-            value = flat[row, col].item()
-            if not np.isfinite(value):
-                raise DataFormatError(
-                    f"{where}: features must be finite; got {value!r} at {locate(row, col)}"
-                )
-            raise DataFormatError(
-                f"{where}: features must be within float32's range (|x| <= {_FLOAT32_MAX:.4g}); "
-                f"got {value!r} at {locate(row, col)}: softgrad trains in float32, rescale it"
-            )
+        bad = first_bad_value(flat[start : start + step])
+        if bad is not None:
+            row, col = bad[0] + start, bad[1]
+            raise bad_value_error(where, flat[row, col].item(), locate(row, col))
 
 
 def _finish(
@@ -143,8 +141,8 @@ def _finish(
                 "X_test and y_test)"
             )
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
-        X_test, y_test = X[test_idx], codes[0][test_idx]  # before _keep_rows overwrites them
-        X_train, y_train = _keep_rows(X, train_idx), codes[0][train_idx]
+        X_train, X_test = _partition(X, train_idx, test_idx)
+        y_train, y_test = codes[0][train_idx], codes[0][test_idx]
     return Dataset(
         X_train.reshape(len(X_train), -1),
         y_train,
@@ -191,18 +189,14 @@ def _load_npz(path: Path, where: str) -> Dataset:
 
 
 def _load_csv(path: Path, where: str, progress: Progress | None) -> Dataset:
-    table = read_csv(path, where, progress=progress)
-    header, lines, label_col, feature_cols = (
-        table.header,
-        table.lines,
-        table.label_column,
-        table.feature_columns,
-    )
+    # float32: what training reads, so no float64 copy of the set is ever held (the reader
+    # refuses values float32 cannot hold, by line and column, as the check below would)
+    table = read_csv(path, where, dtype=np.float32, progress=progress)
+    if len(table.X) == 0:
+        raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
 
     def locate(split: str, row: int, col: int | None) -> str:
-        if col is None:
-            return f"line {lines[row]} (label column {header[label_col]!r})"
-        return f"line {lines[row]}, column {feature_cols[col] + 1} ({header[feature_cols[col]]!r})"
+        return table.locate(row, col)
 
     return _finish({"X": table.X, "y": table.y}, where, path.name, None, locate)
 
