@@ -145,3 +145,13 @@ def test_arrays_round_trip(rng):
 def test_repr():
     assert repr(Scaler.for_range(4)) == "Scaler(offset=0.0, scale=0.25)"
     assert repr(Scaler(np.zeros(3), 2.0)) == "Scaler(offset=<3 values>, scale=2.0)"
+
+
+def test_transform_into_out_gives_the_values_of_a_new_array_and_checks_out():
+    X = np.array([[1.5, -2.0], [3.25, 8.0]], dtype=np.float32)
+    scaler = Scaler(np.array([1.0, 2.0]), np.array([0.5, 3.0]))
+    expected = scaler.transform(X)
+    assert scaler.transform(X, out=X) is X
+    np.testing.assert_array_equal(X, expected)
+    with pytest.raises(ValueError, match=r"out must be float32 of shape \(2, 2\) like X; got "):
+        scaler.transform(X, out=np.empty((2, 2)))

@@ -123,17 +123,27 @@ class Scaler:
         scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))
         return cls(mean, scale)
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        """Return ``(X - offset) * scale`` as a new float32 array.
+    def transform(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return ``(X - offset) * scale`` as a float32 array (new, or ``out``).
 
         Parameters
         ----------
         X : ndarray of shape (..., D)
             Raw features of any numeric dtype.
+        out : ndarray of shape (..., D), float32, optional
+            Where to write the result; ``out=X`` scales a float32 ``X`` in place (its raw
+            values are gone), so a data set its owner no longer needs raw is not copied.
 
         Returns
         -------
         ndarray of shape (..., D), float32
+            ``out`` when given. The values are the same either way.
+
+        Example
+        -------
+        >>> X = np.array([[2.0, 4.0]], dtype=np.float32)
+        >>> Scaler(1.0, 0.5).transform(X, out=X) is X, X
+        (True, array([[0.5, 1.5]], dtype=float32))
         """
         X = np.asarray(X)
         if X.dtype.kind not in "biuf":
@@ -144,7 +154,13 @@ class Scaler:
                 f"Scaler.transform: X must have {n_features} features (last axis); "
                 f"got shape {X.shape}"
             )
-        out = np.empty(X.shape, dtype=np.float32)
+        if out is None:
+            out = np.empty(X.shape, dtype=np.float32)
+        elif out.dtype != np.float32 or out.shape != X.shape:
+            raise ValueError(
+                f"Scaler.transform: out must be float32 of shape {X.shape} like X; "
+                f"got {out.dtype.name} of shape {out.shape}"
+            )
         # dtype=float32: the subtraction itself runs in float32, never promoted to float64
         np.subtract(X, self.offset, out=out, dtype=np.float32)
         np.multiply(out, self.scale, out=out)

@@ -1,5 +1,5 @@
 """Hostile headers: a file whose header claims more than the file holds is refused before any
-memory is reserved for the claim (.npy, .npz members, IDX plain and gzipped)."""
+memory is reserved for the claim (.npy, .npz members, IDX plain and gzipped, CSV)."""
 
 from __future__ import annotations
 
@@ -95,3 +95,17 @@ def test_idx_header_claiming_more_than_the_file_holds(tmp_path, compressed, shap
     path = tmp_path / "images-idx3-ubyte"
     path.write_bytes(gzip.compress(raw) if compressed else raw)
     _refused_cheaply(lambda: load_idx(path), r"data must be \d+ bytes for shape")
+
+
+@pytest.mark.parametrize("label", ["label", "c1"], ids=["named-label", "last-column-label"])
+def test_csv_header_claiming_many_columns_over_blank_lines(tmp_path, label):
+    # 5,000 columns x 200,000 lines would be 4 GB of float32; a row of 5,000 columns takes
+    # at least 5,000 bytes, so the file's 0.23 MB hold at most 46 of them
+    path = tmp_path / "wide.csv"
+    header = ",".join(["c0", label] + [f"x{j}" for j in range(4_998)])
+    path.write_text(header + "\n" * 200_000 + "\n1,2\n")
+    text = _refused_cheaply(
+        lambda: load_file(path),
+        "every row must have 5000 columns like the header; got 2 on line 200002",
+    )
+    assert "wide.csv" in text

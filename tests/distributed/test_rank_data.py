@@ -108,3 +108,13 @@ def test_any_error_while_rank_0_writes_is_raised_on_every_rank_and_leaves_no_fil
     with pytest.raises(DistributedError, match="rank 0 of 2 failed: ValueError: Scaler"):
         ranks.training_rows(comm, Broken(), _data().X_train, "float32", tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_plain_run_scales_float32_rows_in_place_to_the_values_of_a_copy():
+    # a CSV file's features are float32: scaling them in place spares a second copy of the set
+    X = np.random.default_rng(1).normal(3.0, 2.0, size=(40, 5)).astype(np.float32)
+    scaler = Scaler.fit_standard(X)
+    expected = scaler.transform(X)  # a new array, as before
+    rows = ranks.training_rows(None, scaler, X, "float32", None)
+    assert rows is X
+    assert_array_equal(rows, expected)  # the same arithmetic: bit for bit

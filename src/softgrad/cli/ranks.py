@@ -183,8 +183,14 @@ def training_rows(
 
     The values are those fit would train on in one process: the scaler's float32 output cast
     to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
+
+    ``X`` is the command's own ``data.X_train``, not read raw again: in a plain run a float32
+    ``X`` (a CSV file's features) is scaled in place (``scaler.transform(X, out=X)``, the same
+    values as a copy) instead of into a second float32 copy of the set.
     """
     if comm is None or comm.size == 1:
+        if X.dtype == np.float32 and X.flags.writeable:
+            return scaler.transform(X, out=X)
         return scaler.inputs(X)
     from softgrad.datasets.shards import open_rows
 

@@ -160,7 +160,7 @@ def read_csv(
     -----
     Memory is reserved for at most as many rows as the file's size allows: a row of D columns
     takes at least D bytes (its commas and line end), so a header claiming a million columns
-    over a small file reserves no more than the file's size in features.
+    over a small file reserves at most one value (4 bytes in float32) per byte of the file.
 
     Example
     -------
