@@ -14,6 +14,7 @@ from softgrad.cli.images import IMAGE_SUFFIXES, load_image
 from softgrad.errors import DataFormatError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
+PREDICT_LABEL_COLUMNS = ("label", "target", "class", "y")
 
 
 def _from_array_file(path: Path) -> np.ndarray:
@@ -39,51 +40,23 @@ def _from_array_file(path: Path) -> np.ndarray:
     )
 
 
+def _named_label(header: list[str]) -> int | None:
+    """The first column named label, target, class or y (any case): not a feature; else None."""
+    lowered = [cell.strip().lower() for cell in header]
+    return next((k for k, name in enumerate(lowered) if name in PREDICT_LABEL_COLUMNS), None)
+
+
 def _from_csv(path: Path) -> np.ndarray:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(
-            f"predict: {str(path)!r}: a .csv file must be UTF-8 text; got byte "
-            f"{exc.object[exc.start : exc.start + 1]!r} at offset {exc.start} (save it as UTF-8)"
-        ) from None
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        raise DataFormatError(f"predict: {str(path)!r} has no rows")
-    header = [c.strip().lower() for c in lines[0].split(",")]
-    try:
-        [float(c) for c in header]
-        rows, label_col = lines, None
-    except ValueError:  # a header row; a column called label/target/class is not a feature
-        rows = lines[1:]
-        label_col = next(
-            (k for k, c in enumerate(header) if c in ("label", "target", "class", "y")), None
-        )
-    if not rows:
-        return np.empty((0,))
-    columns = None if label_col is None else [k for k in range(len(header)) if k != label_col]
-    try:
-        # NumPy's C parser: float64 straight from the text, ~8 bytes per value instead of a
-        # Python float and a list slot per cell (about 30x the file's size for short numbers)
-        return np.loadtxt(
-            rows, delimiter=",", usecols=columns, dtype=np.float64, ndmin=2, comments=None
-        )
-    except ValueError:
-        pass  # the line-by-line reading below names the bad line
-    table = []
-    for number, line in enumerate(rows, start=2 if rows is not lines else 1):
-        cells = [c.strip() for c in line.split(",")]
-        if label_col is not None and len(cells) == len(header):
-            del cells[label_col]
-        try:
-            table.append([float(c) for c in cells])
-        except ValueError:
-            raise DataFormatError(
-                f"predict: {path}: line {number} must hold numbers; got {line!r}"
-            ) from None
-    if len({len(r) for r in table}) > 1:
-        raise DataFormatError(f"predict: {str(path)!r} has rows of different lengths")
-    return np.asarray(table, dtype=np.float64)
+    """The rows of a .csv file as float64, read by the one CSV reader of softgrad.
+
+    The header is optional (a first line of numbers is a row); a column it names ``label``,
+    ``target``, ``class`` or ``y`` is dropped. Errors name the file, and the line and column of
+    a bad cell (:func:`softgrad.datasets.csv.read_csv`).
+    """
+    from softgrad.datasets.csv import read_csv
+
+    table = read_csv(path, f"predict: {str(path)!r}", header="auto", label=_named_label)
+    return table.X
 
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
