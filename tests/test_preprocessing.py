@@ -155,3 +155,17 @@ def test_transform_into_out_gives_the_values_of_a_new_array_and_checks_out():
     np.testing.assert_array_equal(X, expected)
     with pytest.raises(ValueError, match=r"out must be float32 of shape \(2, 2\) like X; got "):
         scaler.transform(X, out=np.empty((2, 2)))
+
+
+def test_fit_standard_holds_at_most_a_bounded_float64_block_of_wide_rows(rng):
+    # 1,000 rows of 5,000 features: a 4096-row block was the whole set in float64 (40 MB)
+    X = rng.standard_normal((1_000, 5_000)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        scaler = Scaler.fit_standard(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    block = 8 * preprocessing._CHUNK_VALUES  # one float64 block, and einsum's product of it
+    assert peak <= 2 * block + 1_000_000, peak
+    np.testing.assert_allclose(scaler.offset, X.mean(axis=0, dtype=np.float64), rtol=1e-6)

@@ -12,7 +12,10 @@ from softgrad.kernels import get_ops
 
 __all__ = ["ScaledRows", "Scaler"]
 
-_CHUNK_ROWS = 4096  # rows per float64 block when fitting: bounded extra memory
+# rows per float64 block when fitting, and at most _CHUNK_VALUES values (8 MB): bounded extra
+# memory however wide the rows (4096 rows of 5,000 features were 164 MB)
+_CHUNK_ROWS = 4096
+_CHUNK_VALUES = 1 << 20
 
 
 def _as_float32(value: Any, what: str) -> np.ndarray:
@@ -105,16 +108,21 @@ class Scaler:
                 "Scaler.fit_standard: X must be a non-empty numeric 2-D array (N, D); "
                 f"got {X.dtype.name} of shape {X.shape}"
             )
+        # np.mean(X, axis=0, dtype=float64) of a wide float32 X converts all of X at once
+        step = min(_CHUNK_ROWS, max(1, _CHUNK_VALUES // max(1, X.shape[1])))
+        total = np.zeros(X.shape[1], dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf are reported below
-            mean = np.mean(X, axis=0, dtype=np.float64)
+            for start in range(0, X.shape[0], step):
+                total += X[start : start + step].sum(axis=0, dtype=np.float64)
+        mean = total / X.shape[0]
         if not np.all(np.isfinite(mean)):
             raise ValueError(
                 "Scaler.fit_standard: X must be finite; got NaN or inf in feature "
                 f"{int(np.flatnonzero(~np.isfinite(mean))[0])}"
             )
         sum_sq = np.zeros(X.shape[1], dtype=np.float64)
-        for start in range(0, X.shape[0], _CHUNK_ROWS):
-            block = X[start : start + _CHUNK_ROWS].astype(np.float64)
+        for start in range(0, X.shape[0], step):
+            block = X[start : start + step].astype(np.float64)
             block -= mean
             sum_sq += np.einsum("ij,ij->j", block, block)
         std = np.sqrt(sum_sq / X.shape[0])
