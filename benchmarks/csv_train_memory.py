@@ -133,14 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cold", action="store_true", help="one more run with an empty Numba cache"
     )
+    parser.add_argument(
+        "--src", type=Path, default=SRC, help="softgrad source tree to run (before/after)"
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
         child(args.child)
         return 0
-    paths = [str(SRC), os.environ.get("PYTHONPATH", "")]
+    paths = [str(args.src), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    print(f"load before: {_uptime()}")
+    print(f"softgrad from {args.src}; load before: {_uptime()}")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         tiny = folder / "tiny.csv"

@@ -7,6 +7,7 @@ import pytest
 
 from softgrad.cli.inputs import _from_csv
 from softgrad.datasets import csv as csv_reader
+from softgrad.datasets import csv_blocks
 from softgrad.errors import DataFormatError
 
 ROWS = [[1.0, 2.5, -3.0], [4.0, 0.0, 6e-3]]
@@ -35,13 +36,13 @@ def test_rows_are_read_with_or_without_a_header(tmp_path, text):
 
 def test_predict_reads_through_the_data_loaders_block_reader(tmp_path, monkeypatch):
     blocks = []
-    real = csv_reader._Blocks.parse
+    real = csv_blocks.BlockParser.parse
 
     def parse(self, block, first_line, newlines):
         blocks.append(first_line)
         return real(self, block, first_line, newlines)
 
-    monkeypatch.setattr(csv_reader._Blocks, "parse", parse)
+    monkeypatch.setattr(csv_blocks.BlockParser, "parse", parse)
     monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 16)
     path = tmp_path / "rows.csv"
     path.write_text("a,b\n" + "".join(f"{i},{2 * i}\n" for i in range(20)))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from softgrad.datasets import csv as csv_reader
-from softgrad.datasets import load_file
+from softgrad.datasets import csv_blocks, load_file
 from softgrad.datasets.csv import read_csv
 from softgrad.errors import DataFormatError
 
@@ -138,7 +138,7 @@ def test_plain_file_is_read_by_numpy_without_the_csv_module(tmp_path, monkeypatc
     def refuse(self, text, first_line):
         raise AssertionError("the csv module read a block NumPy's reader should have read")
 
-    monkeypatch.setattr(csv_reader._Blocks, "_python", refuse)
+    monkeypatch.setattr(csv_blocks.BlockParser, "_python", refuse)
     path = tmp_path / "plain.csv"
     path.write_text(FILES["crlf"])
     assert read_csv(path, "t").X.tolist() == [[1, 2.5], [-3, 400], [5, 6]]

@@ -1,0 +1,159 @@
+"""Parsing one block of CSV text into float64 cells, labels and line numbers: the two engines of
+:func:`softgrad.datasets.csv.read_csv` (NumPy's C reader, and the csv module that names a bad
+line and column), and storing a block's features into the table in its dtype."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import numpy as np
+
+from softgrad.datasets.features import bad_value_error, first_bad_value
+from softgrad.errors import DataFormatError
+
+__all__ = ["BlockParser", "checked_rows", "column_name", "decode"]
+
+
+def decode(data: bytes | bytearray, where: str, offset: int, encoding: str = "utf-8") -> str:
+    """``data`` (found at byte ``offset`` of the file) as text, or an error naming the byte."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        bad = bytes(data[exc.start : exc.start + 1])
+        raise DataFormatError(
+            f"{where}: file must be UTF-8 text; got byte {bad!r} at offset {offset + exc.start} "
+            f"({exc.reason}): save it as UTF-8"
+        ) from None
+
+
+def column_name(header: list[str] | None, col: int) -> str:
+    """``column 2 ('b')``, or ``column 2`` in a file without a header."""
+    return f"column {col + 1}" + (f" ({header[col]!r})" if header is not None else "")
+
+
+def checked_rows(reader: Iterator[list[str]], where: str) -> Iterator[list[str]]:
+    """The rows of a csv reader, its errors as DataFormatError naming the file."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise DataFormatError(f"{where}: file must be valid CSV; got {exc}") from exc
+
+
+class BlockParser:
+    """Parses blocks of a file of ``n_columns`` columns (names ``header`` or None), the label
+    at ``label_col`` (or None)."""
+
+    def __init__(
+        self,
+        header: list[str] | None,
+        n_columns: int,
+        label_col: int | None,
+        where: str,
+        engine: str,
+    ):
+        self.header = header
+        self.n_columns = n_columns
+        self.label_col = label_col
+        self.features = [c for c in range(n_columns) if c != label_col]
+        self.where = where
+        self.engine = engine
+        self.offset = 0  # of the next block in the file, for the UTF-8 message
+
+    def parse(
+        self, block: bytearray, first_line: int, newlines: int
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """(cells (n, n_columns) float64 with 0 in the label column, labels (n,) or None, line
+        numbers (n,))."""
+        text = decode(block, self.where, self.offset)
+        self.offset += len(block)
+        # the csv module refuses NUL bytes, which NumPy's reader would keep inside a label
+        if self.engine == "numpy" and not block.isspace() and b"\0" not in block:
+            parsed = self._numpy(text, newlines + (not block.endswith(b"\n")), first_line)
+            if parsed is not None:
+                return parsed
+        return self._python(text, first_line)
+
+    def store(self, cells: np.ndarray, lines: np.ndarray, out: np.ndarray) -> None:
+        """The feature columns of ``cells`` into ``out``; a float32 ``out`` refuses the first
+        value it could not hold (and NaN or inf), by line and column."""
+        col = self.label_col
+        with np.errstate(over="ignore"):  # float64 -> float32 overflow: found below
+            if col is None:
+                out[...] = cells
+            else:
+                out[:, :col] = cells[:, :col]
+                out[:, col:] = cells[:, col + 1 :]
+        if out.dtype == cells.dtype or not out.size:
+            return
+        # min and max propagate NaN and show inf (overflow included) without a temporary
+        if np.isfinite(out.min()) and np.isfinite(out.max()):
+            return
+        features = cells if col is None else np.delete(cells, col, axis=1)
+        row, c = first_bad_value(features)
+        at = f"line {lines[row]}, {column_name(self.header, self.features[c])}"
+        raise bad_value_error(self.where, features[row, c].item(), at)
+
+    def _numpy(self, text: str, n_lines: int, first_line: int):
+        """The block through NumPy's C reader, or None when it needs the csv module's rules."""
+        lines = text.splitlines()
+        if len(lines) != n_lines:
+            return None  # a character that splitlines() breaks at and csv does not (\x0c ...)
+        labels: list[str] = []
+
+        def keep(cell: str) -> float:
+            labels.append(cell)
+            return 0.0
+
+        try:
+            # without usecols the C reader checks that every row has the same number of cells
+            cells = np.loadtxt(
+                lines,
+                delimiter=",",
+                quotechar='"',
+                dtype=np.float64,
+                ndmin=2,
+                comments=None,
+                converters=None if self.label_col is None else {self.label_col: keep},
+            )
+        except ValueError:
+            return None  # a ragged row, a line of spaces or a bad cell: the csv module names it
+        if cells.shape[1] != self.n_columns:
+            return None
+        if len(cells) == len(lines):
+            rows = np.arange(len(lines))
+        else:  # the C reader skipped blank lines, or joined a quoted field's lines (then: None)
+            rows = np.flatnonzero(np.fromiter(map(bool, lines), bool, len(lines)))
+            if len(rows) != len(cells):
+                return None
+        y = None if self.label_col is None else np.array(labels, dtype=str)
+        return cells, y, first_line + rows
+
+    def _python(self, text: str, first_line: int):
+        """The block through the csv module and float(): names the first bad line or cell."""
+        cells, lines = [], []
+        reader = csv.reader(io.StringIO(text))
+        like = "the header" if self.header is not None else "the first row"
+        for row in checked_rows(reader, self.where):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # blank line
+            if len(row) != self.n_columns:
+                raise DataFormatError(
+                    f"{self.where}: every row must have {self.n_columns} columns like {like}; "
+                    f"got {len(row)} on line {first_line + reader.line_num - 1}"
+                )
+            cells.append(row)
+            lines.append(first_line + reader.line_num - 1)
+        values = np.zeros((len(cells), self.n_columns), dtype=np.float64)
+        for i, row in enumerate(cells):
+            for col in self.features:
+                try:
+                    values[i, col] = float(row[col])
+                except ValueError:
+                    raise DataFormatError(
+                        f"{self.where}: features must be numbers; got {row[col]!r} on line "
+                        f"{lines[i]}, {column_name(self.header, col)}"
+                    ) from None
+        y = None if self.label_col is None else np.array([r[self.label_col] for r in cells], str)
+        return values, y, np.array(lines, dtype=np.int64)
