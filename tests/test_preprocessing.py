@@ -40,15 +40,20 @@ def test_transform_accepts_leading_dims_and_lists():
     np.testing.assert_array_equal(out, np.array([[[1, 0]], [[2, 4]]], dtype=np.float32))
 
 
+def _peak(call):
+    """``call()``'s result and the peak of what it allocated (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_transform_peak_memory_is_the_float32_result(rng):
     X = rng.integers(0, 256, (2000, 784), dtype=np.uint8)
     scaler = Scaler.fit_standard(X)
-    tracemalloc.start()
-    try:
-        out = scaler.transform(X)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    out, peak = _peak(lambda: scaler.transform(X))
     assert peak < 1.1 * out.nbytes, (peak, out.nbytes)
 
 
@@ -160,12 +165,7 @@ def test_transform_into_out_gives_the_values_of_a_new_array_and_checks_out():
 def test_fit_standard_holds_at_most_a_bounded_float64_block_of_wide_rows(rng):
     # 1,000 rows of 5,000 features: a 4096-row block was the whole set in float64 (40 MB)
     X = rng.standard_normal((1_000, 5_000)).astype(np.float32)
-    tracemalloc.start()
-    try:
-        scaler = Scaler.fit_standard(X)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    scaler, peak = _peak(lambda: Scaler.fit_standard(X))
     block = 8 * preprocessing._CHUNK_VALUES  # one float64 block, and einsum's product of it
     assert peak <= 2 * block + 1_000_000, peak
     np.testing.assert_allclose(scaler.offset, X.mean(axis=0, dtype=np.float64), rtol=1e-6)

@@ -1,8 +1,13 @@
-"""A large CSV file loads within the memory bound: features once, the split, and a few blocks.
+"""A large CSV file loads within the memory bound, in multiples of the file's size (tracemalloc
+of the load call: what Python and NumPy allocate, not the interpreter's own code).
 
-tracemalloc counts what Python and NumPy allocate (not the interpreter's own code), so these are
-the bytes that loading costs. A file of ~7 MB read in 1 MiB blocks stands for the 85 MB file read
-in 8 MiB blocks (BENCHMARKS.md, "CSV loading", measures that one in a subprocess).
+The design: the features are read straight into one float32 array (about 0.45x a file of
+5-decimal numbers), only one block of ``BLOCK_BYTES`` of text is held at a time with its lines
+and parsed float64 cells, and the split's parts are views of that array. So loading a file costs
+its features plus a few blocks, whatever the file's length: at most 1.5x the size of the modest
+file here, where a block is a sixth of the file (on the 85 MB file of BENCHMARKS.md it is about
+0.55x; benchmarks/csv_train_memory.py measures the whole `softgrad train` process). A hostile CSV
+header is in test_hostile_headers.py.
 """
 
 import tracemalloc
@@ -13,6 +18,8 @@ import pytest
 from softgrad.datasets import csv as csv_reader
 from softgrad.datasets import load_file
 from softgrad.datasets.csv import read_csv
+
+LOADER_BOUND = 1.5  # the loader's peak / the file's size
 
 
 @pytest.fixture
@@ -70,3 +77,37 @@ def test_training_rows_are_moved_in_chunks_in_their_order(tmp_path, rng, monkeyp
     np.testing.assert_array_equal(ds.X_train, X[train_idx])
     np.testing.assert_array_equal(ds.X_test, X[test_idx])
     np.testing.assert_array_equal(ds.y_train, y[train_idx])
+
+
+@pytest.fixture(scope="module")
+def file_of_7_mb(tmp_path_factory):
+    """16,000 x 50 features with 5 decimals (-2.59375) and a label in 0..9 (6.8 MB), as long
+    as benchmarks/csv_load.py's random normal ones; multiples of 1/32 print and parse exactly."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("csv") / "modest.csv"
+    features = rng.integers(-128, 128, (16_000, 50)) / 32
+    values = np.column_stack([features, rng.integers(0, 10, 16_000)])
+    with open(path, "w") as f:
+        f.write(",".join(f"f{j}" for j in range(50)) + ",label\n")
+        np.savetxt(f, values, fmt=",".join(["%.5f"] * 50 + ["%d"]))
+    return path, values
+
+
+def test_the_loader_peaks_within_one_and_a_half_times_the_file(file_of_7_mb):
+    path, values = file_of_7_mb
+    size = path.stat().st_size
+    assert csv_reader.BLOCK_BYTES <= size / 4  # several blocks: the bound is not one block's
+    ds, peak = _peak(lambda: load_file(path))
+    assert len(ds.y_train) + len(ds.y_test) == len(values)
+    assert ds.X_train.dtype == np.float32
+    assert peak <= LOADER_BOUND * size, (
+        f"load_file peaked at {peak / size:.2f}x the file's {size} bytes; bound {LOADER_BOUND}x"
+    )
+
+
+def test_read_as_float32_the_table_costs_its_features_plus_a_few_blocks(file_of_7_mb):
+    path, values = file_of_7_mb
+    table, peak = _peak(lambda: read_csv(path, "t", dtype=np.float32))
+    np.testing.assert_array_equal(table.X, values[:, :-1].astype(np.float32))
+    blocks = 6 * csv_reader.BLOCK_BYTES  # the block, its text, lines, cells, NumPy's buffers
+    assert peak <= table.X.nbytes + table.lines.nbytes + table.y.nbytes + blocks, peak

@@ -6,7 +6,7 @@ The file is read in blocks of about ``BLOCK_BYTES``, each ending at a line end (
 whole quoted fields), into a feature array allocated once, in the dtype asked for: the peak is
 the features plus one block's text, lines and parsed float64 cells. Read as float32 (what
 training uses), a 5-decimal file's features take about 0.45x its size, and the reading about
-0.6x at the peak (``tests/datasets/test_csv_loader_memory.py``); reading the whole text and
+0.6x at the peak (``tests/datasets/test_large_csv_memory.py``); reading the whole text and
 splitting it into Python strings took 14x.
 
 Two engines read a block, and give the same table:
