@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             results = [run_once(path, folder / "m.npz", env) for _ in range(args.runs)]
             report(name, path, results)
             if args.cold:
-                cache = folder / "numba-cache"
+                cache = folder / f"numba-cache-{name}"  # empty: every kernel compiles
                 cold = run_once(path, folder / "m.npz", {**env, "NUMBA_CACHE_DIR": str(cache)})
                 size = path.stat().st_size
                 print(

@@ -5,8 +5,8 @@ The design: the features are read straight into one float32 array (about 0.45x a
 5-decimal numbers), only one block of ``BLOCK_BYTES`` of text is held at a time with its lines
 and parsed float64 cells, and the split's parts are views of that array. So loading a file costs
 its features plus a few blocks, whatever the file's length: at most 1.5x the size of the modest
-file here, where a block is a sixth of the file (on the 85 MB file of BENCHMARKS.md it is about
-0.55x; benchmarks/csv_train_memory.py measures the whole `softgrad train` process). A hostile CSV
+file here, where a block is a 26th of the file (on the 85 MB file of BENCHMARKS.md it is about
+0.7x; benchmarks/csv_train_memory.py measures the whole `softgrad train` process). A hostile CSV
 header is in test_hostile_headers.py.
 """
 

@@ -5,9 +5,9 @@ column) in bounded memory: the one CSV reader of softgrad (``load_file``, ``soft
 The file is read in blocks of about ``BLOCK_BYTES``, each ending at a line end (and holding
 whole quoted fields), into a feature array allocated once, in the dtype asked for: the peak is
 the features plus one block's text, lines and parsed float64 cells. Read as float32 (what
-training uses), a 5-decimal file's features take about 0.45x its size, and the reading about
-0.6x at the peak (``tests/datasets/test_large_csv_memory.py``); reading the whole text and
-splitting it into Python strings took 14x.
+training uses), a 5-decimal file's features take about 0.45x its size, and ``load_file``
+peaks at about 0.7x on an 85 MB file (``tests/datasets/test_large_csv_memory.py`` bounds it);
+reading the whole text and splitting it into Python strings took 14x.
 
 Two engines read a block, and give the same table:
 
@@ -48,9 +48,10 @@ __all__ = ["BLOCK_BYTES", "ENGINES", "HEADERS", "LABEL_COLUMNS", "CsvTable", "re
 LABEL_COLUMNS = ("label", "target", "y")
 ENGINES = ("numpy", "python")
 HEADERS = ("required", "auto")
-# 1 MiB of text per block: its text, lines and float64 cells are a few MiB while it is read;
-# 8 MiB blocks read no faster (BENCHMARKS.md, "CSV loading")
-BLOCK_BYTES = 1 << 20
+# 256 KiB of text per block: its text, lines and float64 cells are about 1 MiB while it is
+# read. Measured on the 85 MB files: 64 KiB to 8 MiB blocks read at the same speed per CPU
+# second, and blocks of 1 MiB and more leave ~5 MB more of freed heap in the process's RSS
+BLOCK_BYTES = 1 << 18
 
 Progress = Callable[[int, int], None]
 
