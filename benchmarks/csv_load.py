@@ -7,7 +7,7 @@ Two files are generated in a temporary folder: 200,000 x 50 (tall, ~85 MB) and 2
 (wide, ~85 MB), random normal features written with 5 decimals and an integer label column
 (0..9) named ``label`` last. Each run is a fresh interpreter that imports its reader (softgrad's
 then loads a 10-line file, so the lazy imports NumPy makes once per process are done), notes
-its RSS, loads the file, and reports the wall time and its peak RSS (``ru_maxrss``). Readers:
+its RSS, loads the file, and reports the wall time and its peak RSS (VmHWM). Readers:
 
 ``softgrad``
     ``softgrad.datasets.load_file``: what ``softgrad train --data FILE.csv`` runs (reading,
@@ -58,9 +58,16 @@ def generate(path: Path, n_samples: int, n_features: int, seed: int = 0) -> None
             np.savetxt(f, block, fmt=fmt)
 
 
+def _high_water() -> int:
+    """This process's peak RSS (VmHWM) in bytes. Not ``ru_maxrss``: Linux carries the parent's
+    RSS at the fork into a child's, which hid what loading added under the parent's size."""
+    with open("/proc/self/status") as f:
+        line = next(line for line in f if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
 def child(reader: str, path: str) -> None:
     """Load ``path`` with ``reader`` in this process; print one JSON line."""
-    import resource
     import time
 
     if reader == "pandas":
@@ -77,7 +84,7 @@ def child(reader: str, path: str) -> None:
         tiny = Path(path).with_name("warm-up.csv")
         tiny.write_text("a,label\n" + "1,0\n2,1\n" * 5)
         load_file(tiny)
-    imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    imports = _high_water()
     start, cpu_start = time.perf_counter(), time.process_time()
     if reader == "softgrad":
         load_file(path)
@@ -93,7 +100,7 @@ def child(reader: str, path: str) -> None:
         for j, name in enumerate(n for n in table.column_names if n != "label"):
             X[:, j] = table.column(name).to_numpy()
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = _high_water()
     print(json.dumps({"seconds": seconds, "cpu": cpu, "peak": peak, "imports": imports}))
 
 

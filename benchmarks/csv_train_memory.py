@@ -10,10 +10,12 @@ The file is generated in a temporary folder as benchmarks/csv_load.py writes it 
 --quiet` (`softgrad.cli.main`, what `python -m softgrad` runs) with hooks that note the resident
 memory (VmRSS, and the high-water mark VmHWM, from /proc/self/status) after each stage: imports,
 loading (timed: MB/s), the kernel lane (Numba and its first kernel), the scaler, the training
-rows, fit and the report. The peak is the child's ``ru_maxrss`` at its end: the whole
-process, interpreter and libraries included. Before the runs, one `softgrad train` on a tiny file
-fills the Numba cache, so every run loads its kernels instead of compiling them (a first run
-after an install compiles, which costs more memory: the benchmark says how much with --cold).
+rows, fit and the report. The peak is the child's VmHWM at its end: the whole process,
+interpreter and libraries included (not ``ru_maxrss``: Linux carries the parent's RSS at the
+fork into it; `/usr/bin/time -v python -m softgrad train ...` gives the same peak within 2 MB).
+Before the runs, one `softgrad train` on a tiny file fills the Numba cache, so every run loads
+its kernels instead of compiling them; a first run after an install compiles them, which costs
+more memory (--cold: one more run with an empty cache).
 
 Target (issue 12): peak RSS at most 3x the file's size, loading at least 50 MB/s.
 """
@@ -51,7 +53,6 @@ def _memory() -> dict[str, int]:
 
 def child(argv: list[str]) -> None:
     """Run `softgrad train argv` here, printing one JSON line of stage memory and load time."""
-    import resource
     import time
 
     import softgrad.cli as cli
@@ -84,7 +85,8 @@ def child(argv: list[str]) -> None:
     hook(softgrad.training, "fit", "fit")
     hook(train, "_report", "report")
     code = cli.main(["train", *argv])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the whole process
+    # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into a child's ru_maxrss
+    peak = _memory()["VmHWM"]  # the whole process
     print(json.dumps({"code": code, "stages": stages, "load_s": timing["load"], "peak": peak}))
 
 
