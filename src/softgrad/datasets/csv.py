@@ -185,8 +185,7 @@ def read_csv(
                 f"{where}: header must name at least 2 columns (features and a label); "
                 f"got {names!r}"
             )
-        reader = BlockParser(names, n_columns, label_col, where, engine)
-        reader.offset = f.tell()
+        reader = BlockParser(names, n_columns, label_col, where, engine, f.tell())
         # every row takes at least n_columns bytes: the claim of a wide header is checked
         # against the file's real size before memory is reserved for it
         rows = min(_count_lines(f) + 1, (size - f.tell()) // max(n_columns, 1) + 1)

@@ -43,7 +43,7 @@ def checked_rows(reader: Iterator[list[str]], where: str) -> Iterator[list[str]]
 
 class BlockParser:
     """Parses blocks of a file of ``n_columns`` columns (names ``header`` or None), the label
-    at ``label_col`` (or None)."""
+    at ``label_col`` (or None), the first block starting at byte ``offset`` of the file."""
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class BlockParser:
         label_col: int | None,
         where: str,
         engine: str,
+        offset: int,
     ):
         self.header = header
         self.n_columns = n_columns
@@ -59,7 +60,7 @@ class BlockParser:
         self.features = [c for c in range(n_columns) if c != label_col]
         self.where = where
         self.engine = engine
-        self.offset = 0  # of the next block in the file, for the UTF-8 message
+        self.offset = offset  # of the next block in the file, for the UTF-8 message
 
     def parse(
         self, block: bytearray, first_line: int, newlines: int
