@@ -27,6 +27,7 @@ __all__ = [
     "check_choice",
     "check_feature_count",
     "check_finite_rows",
+    "check_fits_dtype",
     "check_int",
     "check_metric",
     "check_number",
@@ -159,6 +160,30 @@ def check_number(
             span = f"in {left}{low}, {high}{right}"
         raise ValueError(f"{where}: {what} must be {span}; got {value!r}")
     return number
+
+
+def check_fits_dtype(value: float, dtype: Any, where: str, what: str, fix: str = "") -> None:
+    """Refuse a finite number that would become +-inf when converted to ``dtype``.
+
+    A hyperparameter such as ``lr=1e308`` is a finite Python float but overflows float32, the
+    parameters' dtype; unchecked, the update would run with inf and the message would speak of
+    a value nobody gave. ``fix`` says what to do besides passing a smaller value.
+
+    Example
+    -------
+    >>> check_fits_dtype(1e308, np.float32, "Adam", "lr")
+    Traceback (most recent call last):
+    ...
+    ValueError: Adam: lr=1e+308 overflows float32 (max 3.4e+38); use a value below 3.4e+38
+    """
+    dtype = np.dtype(dtype)
+    largest = _LARGEST.get(dtype)
+    if largest is None or math.isnan(value) or abs(value) <= largest:
+        return
+    raise ValueError(
+        f"{where}: {what}={value:.6g} overflows {dtype} (max {largest:.2g}); use a value below "
+        f"{largest:.2g}{fix}"
+    )
 
 
 def check_int(value: Any, where: str, what: str, low: int) -> int:

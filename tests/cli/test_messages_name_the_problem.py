@@ -150,3 +150,21 @@ def test_predict_runs_the_forward_pass_once(cli, digits_model, tmp_path, monkeyp
     result = cli("predict", "--model", digits_model, tmp_path / "x.npy")
     assert result.code == 0, result.err
     assert calls == [3]
+
+
+@pytest.mark.parametrize(
+    ("argv", "what"),
+    [
+        (["--optimizer", "adamw", "--lr", "1e20", "--weight-decay", "1e20"], "lr * weight_decay"),
+        (["--lr", "2e38"], "lr / sqrt(1 - betas[1])"),
+        (["--lr", "1e308", "--dtype", "float64"], "lr / sqrt(1 - betas[1])"),
+    ],
+)
+def test_optimizer_scalars_that_overflow_the_dtype_are_refused_before_loading(
+    usage_error, tmp_path, monkeypatch, argv, what
+):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--quiet", *argv)
+    assert line.startswith("softgrad: error: train: --optimizer ")
+    assert f": {what}" in line and "overflows float" in line and "--lr" in line
+    assert list(tmp_path.iterdir()) == []

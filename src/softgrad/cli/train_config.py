@@ -83,7 +83,8 @@ def resolve(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def check_dtype_range(settings: dict[str, Any]) -> None:
-    """ValueError if ``--lr`` or ``--weight-decay`` is beyond the largest value of ``--dtype``.
+    """ValueError if ``--lr`` or ``--weight-decay``, or a scalar the optimizer's update derives
+    from them (AdamW's ``lr * weight_decay``), is beyond the largest value of ``--dtype``.
 
     The optimizer keeps them in the model's dtype: 1e308 would become inf in float32 (and the
     message would speak of inf, a value nobody typed).
@@ -91,14 +92,17 @@ def check_dtype_range(settings: dict[str, Any]) -> None:
     import numpy as np
 
     largest = float(np.finfo(settings["dtype"]).max)
+    fix = ", or --dtype float64 for values up to 1.8e308" if settings["dtype"] == "float32" else ""
     for key in ("lr", "weight_decay"):
         if settings[key] > largest:
             raise ValueError(
                 f"train: {_option(key)} must be at most {largest:.6g}, the largest "
                 f"{settings['dtype']} value (the model's dtype, --dtype); got "
-                f"{settings[key]:g} (pass a smaller value, or --dtype float64 for values up to "
-                "1.8e308)"
+                f"{settings[key]:g} (pass a smaller value{fix})"
             )
+    make_optimizer(settings).check_dtype(
+        settings["dtype"], f"train: --optimizer {settings['optimizer']}", f" (lower --lr{fix})"
+    )
 
 
 def make_optimizer(settings: dict[str, Any]) -> Any:

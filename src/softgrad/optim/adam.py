@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -131,6 +132,21 @@ class Adam(Optimizer):
         hyper = self._hyper()
         del hyper["beta1"], hyper["beta2"]
         return {"lr": self.lr, "betas": self.betas, **hyper}
+
+    def _dtype_scalars(self) -> dict[str, float]:
+        # the update's step size and eps grow up to these (the moments are kept without their
+        # (1 - beta) factors, see Notes), and AdamW shrinks the weights by 1 - lr * weight_decay
+        root = math.sqrt(1.0 - self.beta2)
+        scalars = super()._dtype_scalars()
+        scalars[f"lr / sqrt(1 - betas[1]) (the largest step size, {self.lr:g} / {root:g})"] = (
+            self.lr / root
+        )
+        scalars[f"eps / sqrt(1 - betas[1]) ({self.eps:g} / {root:g})"] = self.eps / root
+        if not self._coupled_decay():
+            scalars[f"lr * weight_decay ({self.lr:g} * {self.weight_decay:g})"] = (
+                self.lr * self.weight_decay
+            )
+        return scalars
 
     def _n_scratch(self) -> int:
         # L2 decay needs g + weight_decay * W beside the temporary of the update

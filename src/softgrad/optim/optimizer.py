@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad.checks import check_number
+from softgrad.checks import check_fits_dtype, check_number
 from softgrad.optim.flat import FlatState, flat_step
 
 __all__ = ["Optimizer"]
@@ -108,6 +108,8 @@ class Optimizer:
         # (values kept), so that step need not compare the hyperparameters every time
         if name in self._HYPER_NAMES:
             object.__setattr__(self, "_flat", None)
+        if name == "lr" or name in self._HYPER_NAMES:
+            object.__setattr__(self, "_fits", None)  # checked again against the dtype
         object.__setattr__(self, name, value)
 
     # ---- hyperparameters -------------------------------------------------------------------
@@ -136,6 +138,43 @@ class Optimizer:
     # only when it differs from its default, so files and reprs of the default rules keep
     # their format, and a state without the option loads with the default
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def _dtype_scalars(self) -> dict[str, float]:
+        """The scalars the update converts to the parameters' dtype, named as a message names
+        them: lr and every float hyperparameter; subclasses add what their update derives."""
+        scalars = {"lr": self.lr}
+        for name in self._HYPER_NAMES:
+            value = getattr(self, name)
+            if isinstance(value, float):
+                scalars[name] = value
+        return scalars
+
+    def check_dtype(self, dtype: Any, where: str | None = None, fix: str | None = None) -> None:
+        """ValueError when a hyperparameter, or a scalar the update derives from them, is
+        beyond the largest finite value of ``dtype`` (``lr=1e308`` for float32 parameters).
+
+        :meth:`step` runs it on its first call in each dtype and after any hyperparameter
+        changes (a schedule sets lr once an epoch): the constructor cannot know the parameters'
+        dtype. Call it yourself to check before training; ``where`` and ``fix`` replace the
+        message's ``"<class>.step"`` and its advice.
+
+        Example
+        -------
+        >>> from softgrad.optim import Adam
+        >>> Adam(lr=1e308).check_dtype(np.float32)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Adam.step: lr=1e+308 overflows float32 (max 3.4e+38); use a value below ...
+        """
+        dtype = np.dtype(dtype)
+        fits = getattr(self, "_fits", None)  # absent from optimizers pickled before it
+        if fits is not None and fits == dtype:  # (np.dtype(None) is float64: test None first)
+            return
+        where = f"{type(self).__name__}.step" if where is None else where
+        fix = ", or train in float64 (network.astype(np.float64))" if fix is None else fix
+        for what, value in self._dtype_scalars().items():
+            check_fits_dtype(value, dtype, where, what, fix)
+        self._fits = dtype
 
     def _hyper(self) -> dict[str, Any]:
         """The current flat hyperparameters (without lr; options only when not the default)."""
@@ -172,11 +211,16 @@ class Optimizer:
         ValueError
             Keys or shapes differ, or a parameter's shape differs from its saved state.
         """
-        if flat_step(self, params, grads):  # a packed Sequential's dicts: one flat update
-            return
+        store = getattr(params, "store", None)
+        if store is not None:
+            self.check_dtype(store.params.dtype)
+            if flat_step(self, params, grads):  # a packed Sequential's dicts: one flat update
+                return
         self._flat = None  # this step moves some parameters on their own: state array by array
         where = f"{type(self).__name__}.step"
         _check_step_args(where, params, grads)
+        for param in params.values():  # before any update: a refused step changes nothing
+            self.check_dtype(param.dtype)
         for key, param in params.items():
             slots = self._slots.get(key)
             if slots is None:
@@ -280,7 +324,7 @@ class Optimizer:
         saved = {**self._HYPER_DEFAULTS, **{name: state[name] for name in names if name in state}}
         hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})
         steps, slots = _parse_entries(where, state, {"type", *names}, type(self)._slot_names(hyper))
-        self._lr = lr
+        self._lr, self._fits = lr, None
         for name, value in hyper.items():
             setattr(self, name, value)
         self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None

@@ -27,7 +27,7 @@ class _ClosedForm(LRSchedule):
 
     def __init__(self, optimizer: Optimizer, **config: Any) -> None:
         super().__init__(optimizer, **config)
-        optimizer.lr = self.lr_at(0)  # torch's schedulers set epoch 0's rate when built
+        self._set_lr(0)  # torch's schedulers set epoch 0's rate when built
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate during epoch ``epoch`` (0 before the first ``step``)."""
@@ -36,13 +36,28 @@ class _ClosedForm(LRSchedule):
     def step(self, metric: float | None = None) -> None:
         """End of an epoch: ``optimizer.lr = lr_at(last_epoch + 1)``; ``metric`` is ignored."""
         self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self._set_lr(self.last_epoch)
+
+    def _set_lr(self, epoch: int) -> None:
+        """``optimizer.lr = lr_at(epoch)``, refusing a rate that overflows a float (gamma=1e300
+        reaches inf in two steps): the message names the schedule, not the optimizer's lr."""
+        try:
+            lr = self.lr_at(epoch)
+        except OverflowError:
+            lr = math.inf
+        if not math.isfinite(lr):
+            raise ValueError(
+                f"{type(self).__name__}: the learning rate at epoch {epoch} must be finite; got "
+                f"an overflow from base_lr={self.base_lr:g} and {self!r} (lower base_lr or the "
+                "schedule's factor)"
+            )
+        self.optimizer.lr = lr
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the saved state and set the optimizer's ``lr`` to the restored epoch's rate
         (so it does not matter whether the optimizer's state is loaded before or after)."""
         super().load_state_dict(state)
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self._set_lr(self.last_epoch)
 
 
 class ConstantLR(_ClosedForm):
@@ -172,7 +187,9 @@ class CosineLR(_ClosedForm):
 
     def lr_at(self, epoch: int) -> float:
         cosine = math.cos(math.pi * epoch / self.t_max)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1.0 + cosine) / 2.0
+        # halve (1 + cos) first: the same bits, and base_lr near the float maximum cannot
+        # overflow in between
+        return self.eta_min + (self.base_lr - self.eta_min) * ((1.0 + cosine) / 2.0)
 
 
 class InvScalingLR(_ClosedForm):

@@ -17,6 +17,7 @@ from itertools import pairwise
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from softgrad.checks import check_fits_dtype
 from softgrad.errors import DivergenceError
 from softgrad.nn import ACTIVATIONS, CrossEntropyLoss, Dropout, Linear, LogisticLoss, Sequential
 from softgrad.optim import SGD, Adam, InvScalingLR
@@ -99,6 +100,16 @@ def make_optimizer(est):
         eps=est.epsilon,
         fold_bias_correction=True,
     )
+
+
+def _check_dtype_range(est, dtype) -> None:
+    """ValueError naming the estimator's own parameter when it overflows the training dtype
+    (the optimizer and fit would name their lr, eps, l2_penalty, which the user never set)."""
+    names = ["learning_rate_init", "alpha"] + (["epsilon"] if est.solver == "adam" else [])
+    for name in names:
+        check_fits_dtype(
+            float(getattr(est, name)), dtype, "MLPClassifier", name, " (or dtype=np.float64)"
+        )
 
 
 class _Record(Callback):
@@ -187,6 +198,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
         for layer in est._model.layers:
             if isinstance(layer, Dropout):
                 layer.rng = generator
+    _check_dtype_range(est, X.dtype)
     stopping, callbacks = _policies(est, w is not None, X.shape[0])
     est.n_iter_ = 0
     if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_positive_int
+from softgrad.checks import check_fits_dtype, check_positive_int
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
@@ -182,8 +182,8 @@ def fit(
     epochs, batch_size, X, target, weight = check_arguments(
         model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
     )
-    l2_penalty = _check_penalty(l2_penalty)
     params = model.named_params()
+    l2_penalty = _check_penalty(l2_penalty, params)
     if comm is not None:
         comm = as_communicator(comm)
         # before the validation split draws from it: every rank splits and shuffles alike
@@ -366,11 +366,14 @@ def _check_settings(settings: Any) -> dict[str, Any] | None:
     return settings
 
 
-def _check_penalty(l2_penalty: Any) -> float:
+def _check_penalty(l2_penalty: Any, params: Any) -> float:
+    """The L2 factor as a float, finite in every parameter's dtype (the update converts it)."""
     if (
         isinstance(l2_penalty, bool)
         or not isinstance(l2_penalty, (int, float, np.integer, np.floating))
         or not 0.0 <= l2_penalty < math.inf
     ):
         raise ValueError(f"fit: l2_penalty must be a finite float >= 0; got {l2_penalty!r}")
+    for dtype in {param.dtype for param in params.values()}:
+        check_fits_dtype(float(l2_penalty), dtype, "fit", "l2_penalty", " (or float64 weights)")
     return float(l2_penalty)
