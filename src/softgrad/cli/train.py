@@ -93,7 +93,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "settings it stores: --epochs and --patience may change; any other setting given must "
         "equal the checkpoint's (left out, it is the checkpoint's). With the cosine schedule "
         "the run ends at the epochs it was started with: --epochs defaults to them and any "
-        "other value is refused, since the schedule spans exactly those epochs",
+        "other value is refused, since the schedule spans exactly those epochs. A checkpoint "
+        "written before settings were recorded is checked against what its state proves; "
+        "--activation, --batch-size, --label-smoothing (and --dropout if it has dropout) must "
+        "then be given, and a note names what was used unchecked",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
@@ -321,10 +324,13 @@ def _resume_command(args, checkpoint: str) -> str:
     files are repeated.
     """
     argv = ["softgrad", "train", "--data", args.data, "--resume", checkpoint]
-    for option in ("epochs", "patience", "out", "plot", "misclassified", "checkpoint"):
+    options = ["epochs", "patience", "out", "plot", "misclassified", "checkpoint"]
+    if checkpoint == args.resume:  # it may predate the settings record: repeat what it needs
+        options += ["activation", "batch_size", "label_smoothing", "dropout"]
+    for option in options:
         value = getattr(args, option)
         if value is not None:
-            argv += [f"--{option}", str(value)]
+            argv += [f"--{option.replace('_', '-')}", str(value)]
     argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
     return shlex.join(argv)
 
@@ -422,6 +428,9 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
                 )
         settings = train_config.match_checkpoint(args, settings)
         train_config.check_dtype_range(settings)
+        note = train_config.resume_note(args, settings)
+        if note is not None and ranks.speaks(comm):
+            print(f"softgrad: note: {note}", file=sys.stderr)
     with ranks.together(comm, "train"):  # rank 0 alone reads the data (cli/ranks.py)
         quiet = args.quiet or not ranks.speaks(comm)
         data = ranks.load_once(comm, lambda: _load(args, settings, quiet))

@@ -229,13 +229,52 @@ def _refuse_changes(args: argparse.Namespace, saved: dict[str, Any]) -> None:
         )
 
 
+# the settings an old checkpoint cannot prove that change how its run goes on: never guessed
+_MUST_BE_GIVEN = ("activation", "batch_size", "label_smoothing", "dropout")
+
+
+def _require_unproven(args: argparse.Namespace, settings: dict[str, Any], unverified: list) -> None:
+    """Refuse to guess what an old checkpoint's state cannot prove and the run depends on."""
+    where = f"train: --resume {args.resume} predates the settings record"
+    missing = [key for key in _MUST_BE_GIVEN if key in unverified and getattr(args, key) is None]
+    if missing:
+        example = " ".join(f"{_option(key)} {_shown(settings[key])}" for key in missing)
+        raise ValueError(
+            f"{where}, and its state cannot tell {', '.join(map(_option, missing))}: pass the "
+            f"original run's values (e.g. {example}, this data set's defaults); its layers, "
+            "dtype, optimizer, learning rate and schedule are checked against its state"
+        )
+    for key, held in (("dropout", "dropout layers"), ("val_fraction", "a validation split")):
+        if key in unverified and not settings[key]:
+            raise ValueError(
+                f"{where}, and its network holds {held}: {_option(key)} must be above 0; got "
+                f"{_shown(settings[key])} (pass the original run's {_option(key)})"
+            )
+
+
+def resume_note(args: argparse.Namespace, settings: dict[str, Any]) -> str | None:
+    """The one line naming the settings a resumed run could not check, or None."""
+    unverified = settings.get("unverified")
+    if args.resume is None or not unverified:
+        return None
+    used = ", ".join(f"{_option(key)} {_shown(settings[key])}" for key in unverified)
+    return (
+        f"--resume {args.resume!r} continues a run whose checkpoint predates the settings "
+        "record: its layers, dtype, optimizer, learning rate and schedule were checked against "
+        f"its state; these could not be and are used as given: {used} (recorded in the "
+        "model's settings as 'unverified')"
+    )
+
+
 def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` as the run ``--resume`` continues: its refused settings, and its epochs.
 
     A setting of RESUME_REFUSED given a value other than the checkpoint's is refused; left out,
-    it takes the checkpoint's value (a checkpoint written before settings were stored, or by
-    ``fit`` without ``checkpoint_settings``, is resumed with the settings given). Settings of
-    RESUME_HONOURED are used as given.
+    it takes the checkpoint's value. A checkpoint written before settings were recorded (or by
+    ``fit`` without ``checkpoint_settings``) is checked against the settings its state proves
+    (cli/legacy_checkpoint.py); the others are used as given and listed in
+    ``settings["unverified"]`` (see :func:`resume_note`). Settings of RESUME_HONOURED are used
+    as given.
 
     A cosine schedule spans exactly the epochs its run was started with (``t_max``, restored
     from the checkpoint): going on past them would climb the learning rate back up (3 epochs
@@ -245,13 +284,21 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
     """
     if args.resume is None:
         return settings
+    from softgrad.cli import legacy_checkpoint
     from softgrad.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.resume)
-    saved = ckpt.settings or {}
+    if ckpt.settings is None:  # written before checkpoints recorded them: what its state proves
+        saved, unverified = legacy_checkpoint.settings_from_state(ckpt, args.resume)
+        _require_unproven(args, settings, unverified)
+    else:
+        saved = ckpt.settings
+        unverified = saved.get("unverified", [])  # a run resumed from such a checkpoint
     _check_saved(args.resume, saved)
     _refuse_changes(args, saved)
     settings = {**settings, **{k: saved[k] for k in RESUME_REFUSED if k in saved}}
+    if unverified:
+        settings["unverified"] = [key for key in RESUME_REFUSED if key in unverified]
     schedule = ckpt.schedule or {}
     if schedule.get("type") != "CosineLR":
         return settings
