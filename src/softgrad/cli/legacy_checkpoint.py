@@ -13,6 +13,7 @@ metadata (``settings["unverified"]``), so nobody mistakes it for a checked value
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from softgrad.errors import ModelFileError
@@ -42,7 +43,7 @@ def settings_from_state(ckpt: Any, path: str) -> tuple[dict[str, Any], list[str]
     linear = sorted(
         (int(key.split(".")[0]), value) for key, value in ckpt.params.items() if key.endswith(".W")
     )
-    strides = {b - a for (a, _), (b, _) in zip(linear, linear[1:], strict=False)}
+    strides = {b - a for (a, _), (b, _) in pairwise(linear)}
     optimizer = OPTIMIZERS.get(ckpt.optimizer.get("type"))
     schedule = SCHEDULES.get((ckpt.schedule or {}).get("type"))
     if not linear or linear[0][0] != 0 or len(strides) > 1 or strides - {2, 3}:
