@@ -19,7 +19,7 @@ def files_in(folder):
         (["fly"], "invalid choice"),
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
         (["train", "--epochs", "0"], "--epochs: must be a positive integer; got '0'"),
-        (["train", "--epochs", "ten"], "--epochs: must be a number; got 'ten'"),
+        (["train", "--epochs", "ten"], "--epochs: must be an integer; got 'ten'"),
         (["train", "--lr", "-1"], "--lr: must be a number > 0; got '-1'"),
         (["train", "--lr", "nan"], "--lr: must be a finite number"),
         (["train", "--batch-size", "-5"], "--batch-size"),

@@ -96,7 +96,7 @@ def checkpoint(tmp_path_factory):
         (lambda m: m["settings"].update(lr="x"), "setting 'lr' must be a number; got 'x'"),
         (lambda m: m["settings"].update(hidden=[0]), "setting 'hidden' must be positive"),
         (lambda m: m["settings"].update(optimizer="x"), "setting 'optimizer' must be one of"),
-        (lambda m: m["settings"].update(seed=1.5), "setting 'seed' must be a number"),
+        (lambda m: m["settings"].update(seed=1.5), "setting 'seed' must be an integer"),
     ],
 )
 def test_a_corrupted_checkpoint_value_names_the_entry_and_the_file(
@@ -167,4 +167,22 @@ def test_optimizer_scalars_that_overflow_the_dtype_are_refused_before_loading(
     line = usage_error("train", "--quiet", *argv)
     assert line.startswith("softgrad: error: train: --optimizer ")
     assert f": {what}" in line and "overflows float" in line and "--lr" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--batch-size", "--seed", "--patience"])
+@pytest.mark.parametrize("value", ["1.5", "1e3", "nan"])
+def test_a_count_option_given_a_non_integer_asks_for_an_integer(usage_error, option, value):
+    line = usage_error("train", "--quiet", option, value)
+    assert f"argument {option}: must be an integer; got {value!r}" in line
+
+
+@pytest.mark.parametrize(("lr", "dtype"), [("1e-320", "float32"), ("1e-50", "float32")])
+def test_an_lr_that_is_zero_in_the_models_dtype_is_refused(
+    usage_error, tmp_path, monkeypatch, lr, dtype
+):
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--quiet", "--lr", lr, "--dtype", dtype)
+    assert f"--lr must be at least 1.4013e-45, the smallest positive {dtype} value" in line
+    assert "would not train" in line
     assert list(tmp_path.iterdir()) == []

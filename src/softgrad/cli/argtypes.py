@@ -15,7 +15,9 @@ def _number(text: str, kind: type) -> float | int:
     try:
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
+        # '1.5' or '1e3' for a count is a number, just not a whole one: say which is wanted
+        wanted = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"must be {wanted}; got {text!r}") from None
     if kind is float and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
     return value
