@@ -101,9 +101,10 @@ def check_dtype_range(settings: dict[str, Any]) -> None:
                 f"{settings[key]:g} (pass a smaller value{fix})"
             )
     if np.dtype(settings["dtype"]).type(settings["lr"]) == 0:  # 1e-320 is 0 in float32
+        smallest = float(np.finfo(settings["dtype"]).smallest_subnormal)
         raise ValueError(
-            f"train: --lr must be at least {float(np.finfo(settings['dtype']).smallest_subnormal):g}"
-            f", the smallest positive {settings['dtype']} value; got {settings['lr']:g}, which "
+            f"train: --lr must be at least {smallest:g}, the smallest positive "
+            f"{settings['dtype']} value; got {settings['lr']:g}, which "
             "is 0 there and would not train (pass a larger value)"
         )
     make_optimizer(settings).check_dtype(
