@@ -28,6 +28,7 @@ __all__ = [
     "check_feature_count",
     "check_finite_rows",
     "check_fits_dtype",
+    "check_fits_rows",
     "check_int",
     "check_metric",
     "check_number",
@@ -183,6 +184,43 @@ def check_fits_dtype(value: float, dtype: Any, where: str, what: str, fix: str =
     raise ValueError(
         f"{where}: {what}={value:.6g} overflows {dtype} (max {largest:.2g}); use a value below "
         f"{largest:.2g}{fix}"
+    )
+
+
+def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X") -> None:
+    """Refuse float values beyond the largest finite value of ``dtype``, naming the first row.
+
+    1e300 in a float64 array is finite, but inf once converted to a float32 model's dtype (and
+    the conversion warns). Checked before converting: one ``min`` and one ``max`` in the common
+    case; NaN and inf pass here (the finiteness checks name them). Arrays whose dtype is not wider than
+    ``dtype`` (and non-float arrays) are left alone.
+
+    Example
+    -------
+    >>> check_fits_rows(np.array([[1.0], [1e300]]), np.float32, "fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: fit: X must fit in float32 (|x| <= 3.403e+38), the model's dtype; got 1e+300 in row 1 (rescale it, or use a float64 model)
+    """  # noqa: E501
+    dtype = np.dtype(dtype)
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or dtype.kind != "f" or x.size == 0:
+        return
+    largest = float(np.finfo(dtype).max)
+    if float(np.finfo(x.dtype).max) <= largest:
+        return
+    with np.errstate(invalid="ignore"):
+        low, high = x.min(), x.max()
+        if not (low < -largest or high > largest):  # NaN compares False: left to the NaN check
+            return
+        rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
+        bad = (np.abs(rows) > largest) & np.isfinite(rows)  # inf is left to the finite checks
+    if not bad.any():
+        return
+    row = int(np.flatnonzero(bad.any(axis=1))[0])
+    value = rows[row][bad[row]][0].item()
+    raise ValueError(
+        f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
+        f"{value!r} in row {row} (rescale it, or use a {x.dtype} model)"
     )
 
 

@@ -47,6 +47,24 @@ class DivergenceError(SoftgradError, FloatingPointError):
         self.batch = batch
 
 
+class InputOverflowError(SoftgradError, ValueError):
+    """Finite input values whose logits are not finite in the model's arithmetic (1e300 in a
+    float32 model, or a large value times the weights past 3.4e38).
+
+    Attributes
+    ----------
+    row : int
+        The first such row of the input.
+    dtype : str
+        The model's dtype, e.g. ``"float32"``.
+    """
+
+    def __init__(self, message: str, row: int, dtype: str):
+        super().__init__(message)
+        self.row = row
+        self.dtype = dtype
+
+
 class UserCodeError(SoftgradError):
     """Code that softgrad runs on the user's behalf (their node's ``forward`` or ``backward``,
     their constructor, their module) raised; the message quotes the user's own exception, which is

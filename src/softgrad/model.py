@@ -16,6 +16,7 @@ import numpy as np
 
 from softgrad import serialization
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
+from softgrad.errors import InputOverflowError
 from softgrad.functional import log_softmax, softmax
 from softgrad.preprocessing import Scaler
 from softgrad.training.predict import predict_batches
@@ -156,9 +157,30 @@ class Model:
     ) -> np.ndarray:
         """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`)."""
         X = self._check_X(X, where)
-        return predict_batches(
-            self.network, X, batch_size, prepare=self.scale, head=head, where=where
-        )
+        done = 0
+
+        def finite_head(logits: np.ndarray) -> np.ndarray:
+            # finite input can still overflow in the model's dtype (1e300 in float32, or a
+            # large value times the weights): refuse its row rather than answer NaN
+            nonlocal done
+            bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
+            if bad.any():
+                row = done + int(np.flatnonzero(bad)[0])
+                biggest = np.abs(X[row]).max().item()
+                raise InputOverflowError(
+                    f"{where}: X row {row} must give finite logits in the model's "
+                    f"{logits.dtype.name} arithmetic; got values up to {biggest!r}, which "
+                    "overflow (give values in the range of the training data)",
+                    row,
+                    logits.dtype.name,
+                )
+            done += len(logits)
+            return head(logits)
+
+        with np.errstate(over="ignore", invalid="ignore"):  # refused above, not warned about
+            return predict_batches(
+                self.network, X, batch_size, prepare=self.scale, head=finite_head, where=where
+            )
 
     def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype."""

@@ -164,6 +164,11 @@ def read_npz(
         kind = what
     if kind not in KINDS:
         raise ValueError(f"read_npz: kind must be one of {KINDS}; got {kind!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"load: path of the {kind} file must be a str or pathlib.Path; got "
+            f"{type(path).__name__}"
+        )
     path = Path(path)
     where = f"{kind} file '{path}'"
     if not path.exists():

@@ -122,3 +122,22 @@ def test_a_csv_of_rows_costs_about_its_size_plus_its_float64_values(tmp_path):
     assert X.shape == (n_rows, n_cols)
     # the text, its lines and the float64 result: a Python float per cell was ~20x this
     assert peak < 3 * path.stat().st_size + 8 * n_rows * n_cols, peak
+
+
+@pytest.mark.parametrize("bad", [None, np.inf], ids=["finite", "inf"])
+def test_float16_features_are_checked_in_their_own_dtype_without_warnings(
+    cli, usage_error, tmp_path, bad
+):
+    # comparing float16 values with float32's maximum converted it to float16 inf, with a
+    # RuntimeWarning on stderr; every finite float16 fits float32
+    X = np.random.default_rng(0).random((40, 3)).astype(np.float16)
+    if bad is not None:
+        X[4, 1] = bad
+    np.savez(tmp_path / "half.npz", X=X, y=np.arange(40) % 2)
+    argv = ["train", "--data", tmp_path / "half.npz", "--epochs", "1", "--quiet"]
+    argv += ["--out", tmp_path / "m.npz"]
+    if bad is None:
+        result = cli(*argv)
+        assert result.code == 0 and result.err == "", result.err
+    else:
+        assert "features must be finite; got inf at X[4, 1]" in usage_error(*argv)

@@ -11,7 +11,7 @@ import numpy as np
 from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
 from softgrad.cli.images import IMAGE_SUFFIXES, load_image
-from softgrad.errors import DataFormatError
+from softgrad.errors import DataFormatError, InputOverflowError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
 PREDICT_LABEL_COLUMNS = ("label", "target", "class", "y")
@@ -148,15 +148,13 @@ def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> 
     ...
     softgrad.errors.DataFormatError: x.npy[1]: values must stay finite in the model's float32 arithmetic; got values up to 1e+308, which overflow (give values in the range of the training data)
     """  # noqa: E501
-    with np.errstate(all="ignore"):
-        logits = model.decision_function(X)
-    bad = ~np.isfinite(logits).all(axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
+    try:
+        return model.decision_function(X)  # refuses a row with non-finite logits, unwarned
+    except InputOverflowError as err:
+        row = err.row
         biggest = np.abs(X[row]).max().item()
         raise DataFormatError(
-            f"{row_name(row)}: values must stay finite in the model's {logits.dtype.name} "
+            f"{row_name(row)}: values must stay finite in the model's {err.dtype} "
             f"arithmetic; got values up to {biggest!r}, which overflow (give values in the "
             "range of the training data)"
-        )
-    return logits
+        ) from None

@@ -26,9 +26,16 @@ def first_bad_value(X: np.ndarray) -> tuple[int, int] | None:
     >>> first_bad_value(np.ones((2, 2))) is None
     True
     """
+    # the bound in X's own dtype: float16 cannot hold float32's maximum (comparing would turn
+    # it into float16 inf with a RuntimeWarning), and every finite float16 fits float32
+    limit = (
+        X.dtype.type(min(FLOAT32_MAX, float(np.finfo(X.dtype).max)))
+        if X.dtype.kind == "f"
+        else FLOAT32_MAX
+    )
     # NaN fails the comparison too: one pass finds NaN, inf and values float32 cannot hold
     with np.errstate(invalid="ignore"):
-        bad = np.argwhere(~(np.abs(X) <= FLOAT32_MAX))
+        bad = np.argwhere(~(np.abs(X) <= limit))
     return (int(bad[0, 0]), int(bad[0, 1])) if bad.size else None
 
 

@@ -10,6 +10,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from softgrad.checks import check_fits_rows
+
 WHERE = "MLPClassifier"
 
 
@@ -20,6 +22,8 @@ def check_X(est, X, dtype, reset: bool) -> np.ndarray:
     reads the converted array (half the bytes of float64 input for a float32 model) and a
     float64 value beyond float32's range is refused, not turned into inf.
     """
+    # validate_data's conversion would turn 1e300 into inf with a RuntimeWarning first
+    check_fits_rows(X, dtype, type(est).__name__, "X")
     return validate_data(est, X, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
 
 
@@ -31,6 +35,7 @@ def check_X_y(est, X, y, dtype, reset: bool):
             f"{WHERE}: y must be a 1-D array of class labels; got shape {shape!r} (multilabel "
             "and multi-output classification are not supported)"
         )
+    check_fits_rows(X, dtype, type(est).__name__, "X")  # as in check_X
     X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
     check_label_kinds(y, "y")
     check_classification_targets(y)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from softgrad.checks import check_fits_rows
 from softgrad.kernels import get_ops
 from softgrad.preprocessing import ScaledRows
 
@@ -41,6 +42,7 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
         raise ValueError(f"fit: {what} must have at least one sample; got shape {X.shape}")
     if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
         raise TypeError(f"fit: {what} must be a real numeric array; got dtype {X.dtype}")
+    check_fits_rows(X, dtype, "fit", what)  # 1e300 is inf in float32: refused, not cast
     X = np.ascontiguousarray(X, dtype=dtype)
     if not check_finite:
         return X
@@ -74,6 +76,7 @@ def check_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndar
     w = np.asarray(sample_weight)
     if w.shape != (n_samples,):
         raise ValueError(f"fit: sample_weight must have shape ({n_samples},); got shape {w.shape}")
+    check_fits_rows(w, dtype, "fit", "sample_weight")
     w = w.astype(dtype)
     if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
         raise ValueError(

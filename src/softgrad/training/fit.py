@@ -179,6 +179,7 @@ def fit(
     >>> history.epochs, history.train_acc[-1] > 0.95
     (20, True)
     """
+    _check_parts(model, loss, optimizer)
     epochs, batch_size, X, target, weight = check_arguments(
         model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
     )
@@ -364,6 +365,25 @@ def _check_settings(settings: Any) -> dict[str, Any] | None:
     if not isinstance(settings, dict):
         raise TypeError(f"fit: checkpoint_settings must be a dict; got {settings!r}")
     return settings
+
+
+def _check_parts(model: Any, loss: Any, optimizer: Any) -> None:
+    """TypeError naming the argument that is not a network, a loss layer or an optimizer
+    (``fit(model, None, ...)`` would fail later as an AttributeError deep in the loop)."""
+    from softgrad.optim import Optimizer
+
+    parts = (
+        ("model", model, ("named_params", "forward", "backward"), "a softgrad.nn.Sequential"),
+        ("loss", loss, ("forward", "backward"), "a loss layer such as nn.CrossEntropyLoss()"),
+    )
+    for what, value, methods, expected in parts:
+        if not all(callable(getattr(value, name, None)) for name in methods):
+            raise TypeError(f"fit: {what} must be {expected}; got {type(value).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "fit: optimizer must be a softgrad.optim.Optimizer such as optim.SGD(lr=0.1); got "
+            f"{type(optimizer).__name__}"
+        )
 
 
 def _check_penalty(l2_penalty: Any, params: Any) -> float:
