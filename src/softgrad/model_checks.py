@@ -10,6 +10,8 @@ allocating:
   costs no more than the arrays already read (whose size the file's own size bounds: see
   :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
   architecture (a layer without parameters too) exceeds the number of stored values;
+- the network has a Linear layer, and the scaler one offset and scale (or one per input
+  feature of the first Linear layer);
 - every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
   would map every input to the same point: the model could only give one answer);
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
@@ -92,6 +94,29 @@ def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
             raise ModelFileError(
                 f"{where}: weight {name!r} must be floating point of shape {shape} (as declared); "
                 f"got {array.dtype} of shape {array.shape}"
+            )
+    _check_parts_fit(declared, arrays, where)
+
+
+def _check_parts_fit(
+    declared: dict[str, tuple[int, ...]], arrays: dict[str, np.ndarray], where: str
+) -> None:
+    """The network has an input size (a Linear layer), and the scaler has one offset and one
+    scale per input feature, or one for all: a scaler of 5 features before a 64-input network
+    failed only at predict ('Scaler.transform: X must have 5 features'), and export wrote it."""
+    weights = [shape for name, shape in declared.items() if name.endswith(".W")]
+    if not weights:
+        raise ModelFileError(
+            f"{where}: architecture must hold at least one Linear layer (the model's input and "
+            "output sizes); got none"
+        )
+    n_features = weights[0][0]
+    for name in ("scaler.offset", "scaler.scale"):
+        array = arrays.get(name)
+        if array is not None and array.size != 1 and array.shape != (n_features,):
+            raise ModelFileError(
+                f"{where}: {name!r} must hold one value, or one per input feature "
+                f"({n_features}, the first Linear layer's input); got shape {array.shape}"
             )
 
 
