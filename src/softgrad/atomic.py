@@ -12,11 +12,12 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "not_a_regular_file", "write_target"]
 
 
 @contextlib.contextmanager
@@ -30,6 +31,49 @@ def _naming(path: Path, tmp: Path) -> Iterator[None]:
         if not about_tmp or exc.errno is None or type(exc).__module__ != "builtins":
             raise
         raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def not_a_regular_file(path: str | os.PathLike) -> str | None:
+    """What ``path`` (through any symbolic link) is when it exists and is neither a regular file
+    nor a folder, e.g. ``"'/dev/full', a character device"``; None otherwise.
+
+    The atomic writers rename a new file onto their target: onto ``/dev/full`` (as root) that
+    replaces the device node with a regular file. Such a target is refused instead.
+    """
+    target = os.path.realpath(path)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kinds = {
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISFIFO: "a named pipe",
+        stat.S_ISSOCK: "a socket",
+    }
+    kind = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+    return f"{target!r}, {kind}"
+
+
+def write_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` replaces: ``path`` itself, or the file its symbolic link
+    names. Refuses what a rename must not replace (a folder, a device, a pipe, a socket)."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, "atomic_write: path must be a file name, not a folder", str(path)
+        )
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise OSError(
+            errno.EINVAL,
+            f"atomic_write: path must be a regular file (a rename would replace {what}); "
+            "give a file name",
+            str(path),
+        )
+    return target
 
 
 @contextlib.contextmanager
@@ -56,6 +100,9 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     IsADirectoryError
         ``path`` is a folder.
     OSError
+        ``path`` is (or links to) a device, a named pipe or a socket: renaming onto it would
+        replace it (``/dev/full`` would become a regular file).
+    OSError
         Writing or renaming failed (disk full, read-only folder, ...): the error names ``path``,
         never the hidden temp file.
 
@@ -69,14 +116,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     b'all or nothing'
     """
     path = Path(path)
-    target = Path(os.path.realpath(path))  # through a symbolic link, onto the file it names
+    target = write_target(path)  # through a symbolic link, onto the file it names
     folder = target.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
-    if target.is_dir():
-        raise IsADirectoryError(
-            errno.EISDIR, "atomic_write: path must be a file name, not a folder", str(path)
-        )
     tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
     with _naming(path, tmp):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from softgrad.atomic import not_a_regular_file
 from softgrad.cli.errors import UsageError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -26,11 +27,17 @@ def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> 
         raise UsageError(f"{option} must end in one of {', '.join(suffixes)}; got {path!r}")
     if p.is_dir():
         raise UsageError(f"{option} must be a file name, not a folder; got {path!r}")
+    what = not_a_regular_file(p)
+    if what is not None:  # the rename that publishes the output would replace it
+        raise UsageError(f"{option} must be a regular file; got {path!r}, which is {what}")
     folder = p.parent
     if not folder.is_dir():
         raise UsageError(f"{option}: folder {str(folder)!r} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{option}: folder {str(folder)!r} is not writable")
+    target = Path(os.path.realpath(p))  # a link is written through: beside the file it names
+    if target.parent != folder.resolve() and not os.access(target.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option}: folder {str(target.parent)!r} of {path!r} is not writable")
     if p.exists() and not os.access(p, os.W_OK):
         raise UsageError(f"{option}: file {path!r} is not writable")
     return p

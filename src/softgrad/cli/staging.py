@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from softgrad.atomic import write_target
+
 
 class Staged:
     """Output files rendered first and published together (see the module docstring).
@@ -56,8 +58,14 @@ class Staged:
 
     def render(self, option: str, path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
         """Call ``write(tmp)`` for a temp file standing in for ``path`` (named for ``option``)."""
-        final = Path(os.path.realpath(path))
-        tmp = final.with_name(f".{final.stem}.{secrets.token_hex(6)}.staged{final.suffix}")
+        # the suffix of the user's name: a picture's format follows it, and a link's target
+        # may have another (plot.png -> /data/picture)
+        suffix = Path(path).suffix
+        try:
+            final = write_target(path)
+        except OSError as exc:
+            raise OSError(exc.errno, f"train: {option} {str(path)!r}: {exc.strerror}") from None
+        tmp = final.with_name(f".{final.stem}.{secrets.token_hex(6)}.staged{suffix}")
         self._pending.append((tmp, final))
         try:
             write(tmp)
@@ -89,7 +97,8 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
         if path is None:
             continue
         final = Path(os.path.realpath(path))
-        name, stem, suffix = (re.escape(part) for part in (final.name, final.stem, final.suffix))
+        parts = (final.name, final.stem, Path(path).suffix)  # as Staged.render names them
+        name, stem, suffix = (re.escape(part) for part in parts)
         pattern = re.compile(
             rf"\.(?:{name}\.[0-9a-f]{{12}}\.tmp|{stem}\.[0-9a-f]{{12}}\.staged{suffix})"
         )
