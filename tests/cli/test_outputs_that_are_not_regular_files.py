@@ -34,7 +34,7 @@ def test_atomic_write_refuses_a_target_that_is_not_a_regular_file(tmp_path, pipe
         path.symlink_to(pipe)
     else:
         path = pipe
-    with pytest.raises(OSError, match="must be a regular file .*a named pipe"):
+    with pytest.raises(OSError, match=r"must be a regular file .*a named pipe"):
         with atomic_write(path) as f:
             f.write(b"never")
     _still_a_pipe(pipe)
