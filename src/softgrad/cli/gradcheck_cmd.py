@@ -22,6 +22,7 @@ import argparse
 import importlib.util
 import inspect
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ from softgrad.cli.output import print_json, table
 from softgrad.errors import UserCodeError
 
 N, D, C = 4, 5, 3  # small shapes: every entry costs two forward passes
+MAX_CHECKED = 10_000  # the largest --shape, in entries: 20,000 forward passes of 10,000 entries
 
 
 def shape_sizes(text: str) -> tuple[int, ...]:
@@ -56,6 +58,13 @@ def shape_sizes(text: str) -> tuple[int, ...]:
     if not sizes or any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(
             f"must be positive sizes separated by commas (e.g. 4,10); got {text!r}"
+        )
+    if math.prod(sizes) > MAX_CHECKED:
+        # central differences cost two forward passes per entry, each over all entries: 1e8
+        # entries would run for days (and 99999,99999 asked for 75 GiB at once)
+        raise argparse.ArgumentTypeError(
+            f"must have at most {MAX_CHECKED:,} entries (each costs two forward passes); got "
+            f"{text!r}, {math.prod(sizes):,} entries"
         )
     return sizes
 
@@ -79,7 +88,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--shape",
         type=shape_sizes,
         default=None,
-        help="shape of the checked x, e.g. 4,10 (default 4,10: 4 samples, 10 classes)",
+        help="shape of the checked x, e.g. 4,10 (default 4,10: 4 samples, 10 classes; at most "
+        f"{MAX_CHECKED:,} entries)",
     )
     p.add_argument(
         "--args",
@@ -214,7 +224,7 @@ def _import_file(path: Path, spec_name: str) -> Any:
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's module: quote what it raised
+    except (Exception, SystemExit) as exc:  # the user's module (sys.exit too): quote it
         del sys.modules[spec_name]
         raise UserCodeError(
             f"gradcheck: importing {path} raised {type(exc).__name__}: {exc}"
@@ -261,7 +271,7 @@ def _build_node(target: str, arguments: str | None) -> tuple[Any, str]:
         label = f"{class_name}({shown})"
         try:
             node = cls(*positional, **keywords)
-        except Exception as exc:  # the user's constructor
+        except (Exception, SystemExit) as exc:  # the user's constructor (sys.exit too)
             hint = " (pass constructor arguments with --args)" if isinstance(exc, TypeError) else ""
             raise UserCodeError(
                 f"gradcheck: {label} raised {type(exc).__name__}: {exc}{hint}"

@@ -210,7 +210,7 @@ class NodeRunner:
     def _call(self, obj: Any, method: str, *args: Any) -> Any:
         try:
             return getattr(obj, method)(*args)
-        except Exception as exc:  # the user's code: quote it, keep it chained
+        except (Exception, SystemExit) as exc:  # the user's code (sys.exit too): quote it
             raise UserCodeError(
                 f"gradcheck: {self.name}.{method} raised {type(exc).__name__}: {exc}"
             ) from exc
