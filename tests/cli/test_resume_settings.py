@@ -111,3 +111,26 @@ def test_resume_of_an_adam_run_accepts_momentum_which_adam_does_not_use(cli, tmp
     result = cli("train", "--epochs", "2", "--resume", ckpt, "--momentum", "0.3", *argv)
     assert result.code == 0, result.err
     assert softgrad.load(out).metadata["settings"]["optimizer"] == "adam"
+
+
+def test_resume_refuses_fewer_epochs_than_the_checkpoint_has_trained(
+    usage_error, checkpoint, tmp_path
+):
+    # fit would train nothing and the metadata would record 1 epoch for a 2-epoch model
+    out = tmp_path / "resumed.npz"
+    line = usage_error("train", "--resume", checkpoint, "--out", out, "--quiet", "--epochs", "1")
+    assert f"train: --epochs must be at least 2 to resume {checkpoint}, the epochs" in line
+    assert "the total, not the epochs to add" in line
+    assert not out.exists()
+
+
+def test_resume_without_epochs_finishes_the_checkpoint_runs_total(cli, tmp_path):
+    argv = ["train", "--quiet", "--lr-schedule", "constant", "--hidden", "8"]
+    ck = tmp_path / "ck.npz"
+    assert cli(*argv, "--epochs", "3", "--out", tmp_path / "a.npz", "--checkpoint", ck).code == 0
+    assert cli(*argv, "--epochs", "5", "--out", tmp_path / "b.npz", "--checkpoint", ck).code == 0
+    # the checkpoint of a 5-epoch run, left after epoch 5: resumed without --epochs it is
+    # already finished (5, not the digits default of 30)
+    result = cli("train", "--quiet", "--resume", ck, "--out", tmp_path / "c.npz")
+    assert result.code == 0, result.err
+    assert softgrad.load(tmp_path / "c.npz").metadata["settings"]["epochs"] == 5

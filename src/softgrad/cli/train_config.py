@@ -145,7 +145,8 @@ def make_schedule(settings: dict[str, Any], optimizer: Any) -> Any:
 # a refused setting left out takes the checkpoint's value, so the model's metadata records the
 # settings the run was actually trained with. Each entry says why.
 RESUME_HONOURED: dict[str, str] = {
-    "epochs": "the run goes on to the new total (cosine schedule: see match_checkpoint)",
+    "epochs": "the run goes on to the new total, at least the epochs done (left out: the "
+    "checkpoint run's total; cosine schedule: see match_checkpoint)",
     "patience": "early stopping is checked from the resumed epoch on; nothing in the weights, "
     "optimizer or split depends on it",
 }
@@ -306,6 +307,15 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
     settings = {**settings, **{k: saved[k] for k in RESUME_REFUSED if k in saved}}
     if unverified:
         settings["unverified"] = [key for key in RESUME_REFUSED if key in unverified]
+    if args.epochs is None and isinstance(saved.get("epochs"), int):
+        settings["epochs"] = saved["epochs"]  # left out: finish the run, not the default's total
+    if settings["epochs"] < ckpt.epoch:
+        # fit would train nothing, and the metadata would record fewer epochs than were run
+        raise ValueError(
+            f"train: --epochs must be at least {ckpt.epoch} to resume {args.resume}, the epochs "
+            f"its run has trained; got {settings['epochs']} (the total, not the epochs to add: "
+            f"pass {ckpt.epoch + 1} or more to go on)"
+        )
     schedule = ckpt.schedule or {}
     if schedule.get("type") != "CosineLR":
         return settings
