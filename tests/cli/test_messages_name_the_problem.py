@@ -186,3 +186,18 @@ def test_an_lr_that_is_zero_in_the_models_dtype_is_refused(
     assert f"--lr must be at least 1.4013e-45, the smallest positive {dtype} value" in line
     assert "would not train" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_out_of_memory_says_what_to_make_smaller(usage_error, tmp_path, monkeypatch):
+    from softgrad.nn import mlp
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 47.7 GiB for an array with shape (64, 100000000)")
+
+    monkeypatch.setattr(mlp, "build_mlp", no_memory)
+    monkeypatch.setattr("softgrad.nn.build_mlp", no_memory)
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--quiet", "--hidden", "100000000")
+    assert line.startswith("softgrad: error: out of memory (Unable to allocate 47.7 GiB")
+    assert "a smaller network (--hidden), batch (--batch-size) or data set" in line
+    assert list(tmp_path.iterdir()) == []

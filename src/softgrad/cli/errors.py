@@ -44,7 +44,13 @@ def one_line(exc: BaseException) -> str:
         filename = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{filename}"
     elif isinstance(exc, MemoryError):
-        text = f"out of memory {exc}".strip()
+        # NumPy's "Unable to allocate 47.7 GiB for an array with shape (64, 100000000) ..."
+        # names the size but not the way out
+        detail = f" ({exc})" if str(exc) else ""
+        text = (
+            f"out of memory{detail}; a smaller network (--hidden), batch (--batch-size) or "
+            "data set fits in less"
+        )
     else:
         text = str(exc) or type(exc).__name__
     return " ".join(text.split())
