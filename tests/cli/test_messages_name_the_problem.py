@@ -197,7 +197,23 @@ def test_out_of_memory_says_what_to_make_smaller(usage_error, tmp_path, monkeypa
     monkeypatch.setattr(mlp, "build_mlp", no_memory)
     monkeypatch.setattr("softgrad.nn.build_mlp", no_memory)
     monkeypatch.chdir(tmp_path)
-    line = usage_error("train", "--quiet", "--hidden", "100000000")
+    line = usage_error("train", "--quiet", "--hidden", "50")
     assert line.startswith("softgrad: error: out of memory (Unable to allocate 47.7 GiB")
     assert "a smaller network (--hidden), batch (--batch-size) or data set" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_network_beyond_this_machines_memory_is_refused_before_allocating(
+    usage_error, tmp_path, monkeypatch
+):
+    from softgrad.cli import train_config
+
+    # 64-1000-10 digits network: 75,010 parameters, 5 float32 copies = 1,500,200 bytes
+    monkeypatch.setattr(train_config, "physical_memory", lambda: 1_500_199)
+    monkeypatch.chdir(tmp_path)
+    line = usage_error("train", "--quiet", "--hidden", "1000")
+    assert "train: --hidden 1000 must fit in this machine's memory" in line
+    assert "75,010 parameters" in line and "pass smaller layer widths" in line
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(train_config, "physical_memory", lambda: 1_500_200)
+    assert train_config.check_network_memory({"hidden": [1000], "dtype": "float32"}, 64, 10) is None

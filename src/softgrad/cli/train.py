@@ -436,6 +436,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         quiet = args.quiet or not ranks.speaks(comm)
         data = ranks.load_once(comm, lambda: _load(args, settings, quiet))
         settings, validation_note = _validation(args, settings, data)
+        train_config.check_network_memory(settings, data.n_features, data.n_classes)
     ranks.announce(comm, settings["batch_size"])
     get_ops()  # the kernel lane is chosen here; a fallback from the default is never silent
     if ranks.speaks(comm) and registry.fallback() is not None:

@@ -112,6 +112,46 @@ def check_dtype_range(settings: dict[str, Any]) -> None:
     )
 
 
+# what training holds per parameter, in units of the dtype: weights, gradients, Adam's two
+# moments and the update's temporaries (SGD holds less; a bound, not a measurement)
+COPIES_PER_PARAMETER = 5
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the system does not say."""
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_network_memory(settings: dict[str, Any], n_features: int, n_classes: int) -> None:
+    """ValueError when the network alone could not fit in this machine's memory.
+
+    ``--hidden 100000000`` asked NumPy for 47.7 GiB of initial weights: refused where
+    allocation fails, but where the system overcommits memory the allocation succeeds and
+    filling it wakes the out-of-memory killer, which may end other processes than this one.
+    """
+    from itertools import pairwise
+
+    import numpy as np
+
+    sizes = [n_features, *settings["hidden"], n_classes]
+    n_params = sum((a + 1) * b for a, b in pairwise(sizes))
+    needed = n_params * COPIES_PER_PARAMETER * np.dtype(settings["dtype"]).itemsize
+    available = physical_memory()
+    if available is not None and needed > available:
+        hidden = ",".join(map(str, settings["hidden"]))
+        raise ValueError(
+            f"train: --hidden {hidden} must fit in this machine's memory; got a network of "
+            f"{n_params:,} parameters, which needs about {needed / 2**30:,.1f} GiB to train "
+            f"(weights, gradients, optimizer state) against {available / 2**30:,.1f} GiB here "
+            "(pass smaller layer widths)"
+        )
+
+
 def make_optimizer(settings: dict[str, Any]) -> Any:
     """The optimizer named by ``settings["optimizer"]`` with its lr and weight decay."""
     from softgrad import optim
