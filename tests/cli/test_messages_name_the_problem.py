@@ -217,3 +217,14 @@ def test_a_network_beyond_this_machines_memory_is_refused_before_allocating(
     assert list(tmp_path.iterdir()) == []
     monkeypatch.setattr(train_config, "physical_memory", lambda: 1_500_200)
     assert train_config.check_network_memory({"hidden": [1000], "dtype": "float32"}, 64, 10) is None
+
+
+def test_evaluate_names_a_recorded_data_file_that_is_gone(cli, usage_error, tmp_path):
+    rows = "".join(f"{k},{2 * k},{k % 2}\n" for k in range(30))
+    (tmp_path / "d.csv").write_text("a,b,label\n" + rows)
+    argv = ["train", "--quiet", "--epochs", "1", "--data", tmp_path / "d.csv"]
+    assert cli(*argv, "--out", tmp_path / "m.npz").code == 0
+    (tmp_path / "d.csv").unlink()
+    line = usage_error("evaluate", "--model", tmp_path / "m.npz")
+    assert f"the data set the model records, {str(tmp_path / 'd.csv')!r}, must exist" in line
+    assert line.endswith("pass --data")

@@ -62,6 +62,12 @@ def _data_spec(args: argparse.Namespace, model: Any) -> str:
         raise checks.UsageError(
             "evaluate: --data is required: the model does not record its data set"
         )
+    looks_like_file = Path(str(spec)).suffix.lower() in (".npz", ".csv") or "/" in str(spec)
+    if not args.data and looks_like_file and not Path(str(spec)).exists():
+        raise checks.UsageError(
+            f"evaluate: the data set the model records, {str(spec)!r}, must exist to evaluate "
+            "on it; it does not (moved or deleted?): pass --data"
+        )
     return str(spec)
 
 
