@@ -5,6 +5,9 @@ the model's dtype are refused by name and row through the Python API, with no Ru
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 import pytest
 
@@ -75,3 +78,30 @@ def test_load_names_a_path_that_is_not_a_path(make):
 def test_fit_names_a_part_that_is_not_a_network_loss_or_optimizer(args, what):
     with pytest.raises(TypeError, match=f"^fit: {what}"):
         fit(*args, X, Y, epochs=1)
+
+
+@pytest.mark.parametrize("function", ["predict_logits", "predict_proba"])
+def test_batch_prediction_refuses_inputs_beyond_the_networks_dtype_by_row(function):
+    from softgrad import training
+
+    X_bad = X.copy()
+    X_bad[12, 0] = -1e300
+    network = build_mlp(3, [4], 2, rng=0)
+    with _no_warnings(), pytest.raises(ValueError, match=rf"^{function}: X must .* in row 12 "):
+        getattr(training, function)(network, X_bad)
+    # a float64 network takes the same values
+    assert np.isfinite(getattr(training, function)(network.astype(np.float64), X_bad)).any()
+
+
+def test_class_weights_beyond_the_logits_dtype_are_refused_by_name():
+    logits = np.zeros((4, 2), np.float32)
+    with _no_warnings(), pytest.raises(ValueError, match=r"weight must fit in float32 .* row 1"):
+        CrossEntropyLoss(weight=[1.0, 1e39]).forward(logits, np.array([0, 1, 0, 1]))
+
+
+@contextlib.contextmanager
+def _no_warnings():
+    """Any warning raised inside fails the test (the refusal must come without one)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield

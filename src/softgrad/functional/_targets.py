@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import as_float_array, normalize_axis, to_output, to_scalar
+from softgrad.checks import as_float_array, check_fits_rows, normalize_axis, to_output, to_scalar
 
 __all__ = [
     "REDUCTIONS",
@@ -103,6 +103,7 @@ def weights(weight: Any, n_classes: int, dtype: np.dtype, where: str) -> np.ndar
         raise ValueError(
             f"{where}: weight must have shape ({n_classes},) (one per class); got shape {w.shape}"
         )
+    check_fits_rows(w, dtype, where, "weight")  # 1e39 is finite in float64, inf in float32
     w = w.astype(dtype, copy=False)
     if not np.all(np.isfinite(w) & (w >= 0)):
         bad = int(np.flatnonzero(~(np.isfinite(w) & (w >= 0)))[0])

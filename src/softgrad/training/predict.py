@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
-from softgrad.checks import check_positive_int
+from softgrad.checks import check_fits_rows, check_positive_int
 from softgrad.training.data import as_inputs, batch_inputs, per_sample_loss, predicted_classes
 
 
@@ -49,6 +49,12 @@ def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
     check_positive_int(batch_size, where, "batch_size")
     return X
+
+
+def _network_dtype(model: Any) -> np.dtype | None:
+    """The dtype of the network's first parameter (what a batch is cast to), or None."""
+    params = model.named_params() if hasattr(model, "named_params") else {}
+    return next((value.dtype for value in params.values()), None)
 
 
 def _batches(n_samples: int, batch_size: int) -> Iterator[slice]:
@@ -101,6 +107,8 @@ def predict_batches(
     True
     """
     X = _check_inputs(X, batch_size, where)
+    if prepare is None:  # the batches go to the network as they are: cast to its dtype
+        check_fits_rows(X, _network_dtype(model), where)
     out = None
     with eval_mode(model):
         for rows in _batches(X.shape[0], batch_size):
