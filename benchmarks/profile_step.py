@@ -56,6 +56,7 @@ class _Stages:
 def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[float, dict]:
     """(epoch seconds, {stage: seconds}) for the last of warmup + 1 epochs."""
     from softgrad.training import epoch as loop
+    from softgrad.training.step_plan import StepPlan
 
     peer = SoftgradPeer(spec, X, y, n_classes)
     stages = _Stages(peer, warmup)
@@ -70,10 +71,15 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
     original = (loop.EpochRunner._gather, loop.EpochRunner._hits)
     loop.EpochRunner._gather = _timed(table, "gather batch", original[0])
     loop.EpochRunner._hits = _timed(table, "accuracy (argmax)", original[1])
+    # a plain MLP steps through the step plan (training/step_plan.py), not the layers' methods
+    planned = (StepPlan.forward_loss, StepPlan.backward)
+    StepPlan.forward_loss = _timed(table, "plan: forward + loss", planned[0])
+    StepPlan.backward = _timed(table, "plan: backward", planned[1])
     try:
         peer.train(warmup + 1, callbacks=[stages])
     finally:
         loop.EpochRunner._gather, loop.EpochRunner._hits = original
+        StepPlan.forward_loss, StepPlan.backward = planned
     rest = stages.epoch_time - sum(table.values())
     out = dict(sorted(table.items(), key=lambda kv: -kv[1]))
     out["rest of the loop"] = rest

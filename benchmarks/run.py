@@ -265,9 +265,9 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
     if other_cfgs:
         lines += [report.detail_table(other_cfgs), ""]
     lines += [
-        "### Targets (issue 4)",
+        "### Targets (issue 11)",
         "",
-        targets_table(configs, bounds, mem_records),
+        targets_table(configs, bounds, mem_records, inf_results),
         "",
         "### GEMM-only lower bound (NumPy float32, this machine)",
         "",
@@ -335,8 +335,10 @@ def budget_lines(configs, bounds, stages: dict, n_steps: int, hidden: int) -> li
         ref = c.runs.get("numpy-ref")
         ref_us = None if ref is None else 1e6 * ref.median_epoch() / n_steps - gemm_us
         sg_us = 1e6 * c.runs["softgrad"].median_epoch() / n_steps - gemm_us
-        targets = [("GEMM bound", bound.seconds, 1.3)]
-        for peer, need in (("pytorch", 1 / 0.6), ("sklearn", 1.8 if s.optimizer == "sgd" else 2.2)):
+        # issue 11's targets: 1.3x (SGD) / 1.4x (Adam) the bound, 0.5x PyTorch, 1.8x / 2.2x
+        # faster than scikit-learn
+        targets = [("GEMM bound", bound.seconds, 1.3 if s.optimizer == "sgd" else 1.4)]
+        for peer, need in (("pytorch", 1 / 0.5), ("sklearn", 1.8 if s.optimizer == "sgd" else 2.2)):
             if peer in c.runs:
                 targets.append((report.PEER_TITLES[peer], c.runs[peer].median_epoch(), 1 / need))
         for what, base, factor in targets:
@@ -368,7 +370,7 @@ def _status(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
-def targets_table(configs, bounds, mem_records) -> str:
+def targets_table(configs, bounds, mem_records, inference=()) -> str:
     rows = []
 
     def find(hidden, batch, optimizer):
@@ -388,7 +390,8 @@ def targets_table(configs, bounds, mem_records) -> str:
             return None
         return cfg.runs["softgrad"].median_epoch() / cfg.runs[peer].median_epoch()
 
-    for hidden, batch, limit in ((100, 128, 0.6), (256, 128, 0.8), (100, 64, 0.6), (100, 32, 0.6)):
+    # issue 11: at most 0.5x PyTorch's epoch at h100 b128; the others are reported against it
+    for hidden, batch, limit in ((100, 128, 0.5), (256, 128, 0.5), (100, 64, 0.5), (100, 32, 0.5)):
         for optimizer in ("sgd", "adam"):
             cfg = find(hidden, batch, optimizer)
             r = ratio(cfg, "pytorch")
@@ -419,8 +422,9 @@ def targets_table(configs, bounds, mem_records) -> str:
                 _status(speedup >= need and acc_sg >= acc_sk),
             ]
         )
-    for hidden, limit in ((100, 1.3), (256, 1.25)):
+    for hidden, limits in ((100, {"sgd": 1.3, "adam": 1.4}), (256, {"sgd": 1.2, "adam": 1.2})):
         for optimizer in ("sgd", "adam"):
+            limit = limits[optimizer]
             cfg = find(hidden, 128, optimizer)
             bound = bounds.get(("fashion-mnist", hidden, 128))
             if cfg is None or bound is None or "softgrad" not in cfg.runs:
@@ -431,6 +435,17 @@ def targets_table(configs, bounds, mem_records) -> str:
                     f"h{hidden} b128 {optimizer}: epoch <= {limit}x GEMM-only bound",
                     f"{r:.2f}x",
                     _status(r <= limit),
+                ]
+            )
+    if inference:
+        ours = next((r.seconds for r in inference if r.peer == "softgrad"), None)
+        onnx = next((r.seconds for r in inference if r.peer == "onnxruntime"), None)
+        if ours and onnx:
+            rows.append(
+                [
+                    "inference on the 10,000 test images at least as fast as ONNX Runtime",
+                    f"{1e3 * ours:.1f} ms against {1e3 * onnx:.1f} ms ({ours / onnx:.2f}x)",
+                    _status(ours <= onnx),
                 ]
             )
     for rec in mem_records:
