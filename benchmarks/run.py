@@ -390,8 +390,10 @@ def targets_table(configs, bounds, mem_records, inference=()) -> str:
             return None
         return cfg.runs["softgrad"].median_epoch() / cfg.runs[peer].median_epoch()
 
-    # issue 11: at most 0.5x PyTorch's epoch at h100 b128; the others are reported against it
+    # issue 11: at most 0.5x PyTorch's epoch at h100 b128; the other shapes are reported
+    # against the same figure without a target of their own (status n/a)
     for hidden, batch, limit in ((100, 128, 0.5), (256, 128, 0.5), (100, 64, 0.5), (100, 32, 0.5)):
+        targeted = (hidden, batch) == (100, 128)
         for optimizer in ("sgd", "adam"):
             cfg = find(hidden, batch, optimizer)
             r = ratio(cfg, "pytorch")
@@ -403,13 +405,14 @@ def targets_table(configs, bounds, mem_records, inference=()) -> str:
                 [
                     f"h{hidden} b{batch} {optimizer}: epoch <= {limit}x PyTorch",
                     "-" if r is None else f"{r:.2f}x{per_round}",
-                    _status(None if r is None else r <= limit),
+                    _status(None if r is None or not targeted else r <= limit),
                 ]
             )
     for c in configs:
         if c.dataset != "fashion-mnist" or "sklearn" not in c.runs or "softgrad" not in c.runs:
             continue
         need = 1.8 if c.spec.optimizer == "sgd" else 2.2
+        targeted = (c.spec.hidden, c.spec.batch_size) == (100, 128)  # issue 11's shape
         speedup = 1 / ratio(c, "sklearn")
         # accuracy reached: the mean over the last 3 epochs (one epoch's figure moves by about
         # +-0.005 from epoch to epoch), the same estimator for both peers
@@ -419,7 +422,7 @@ def targets_table(configs, bounds, mem_records, inference=()) -> str:
                 f"{c.dataset} {c.spec.label}: >= {need}x faster than sklearn at equal or "
                 "better accuracy (mean of the last 3 epochs)",
                 f"{speedup:.2f}x, acc {acc_sg:.4f} vs {acc_sk:.4f}",
-                _status(speedup >= need and acc_sg >= acc_sk),
+                _status(speedup >= need and acc_sg >= acc_sk if targeted else None),
             ]
         )
     for hidden, limits in ((100, {"sgd": 1.3, "adam": 1.4}), (256, {"sgd": 1.2, "adam": 1.2})):
