@@ -94,9 +94,7 @@ class StepPlan:
         model = self.model
         # a changed layers list, parameter shape or dtype makes the network build a new store
         return (
-            model.fuse
-            and model._current_store() is self.store
-            and self.loss._fuses_settings(None)
+            model.fuse and model._current_store() is self.store and self.loss._fuses_settings(None)
         )
 
     def forward_loss(self, x: np.ndarray, target: np.ndarray) -> StepLoss:
