@@ -80,17 +80,18 @@ def test_fit_names_a_part_that_is_not_a_network_loss_or_optimizer(args, what):
         fit(*args, X, Y, epochs=1)
 
 
-@pytest.mark.parametrize("function", ["predict_logits", "predict_proba"])
+@pytest.mark.parametrize("function", ["predict_logits", "predict_proba", "evaluate"])
 def test_batch_prediction_refuses_inputs_beyond_the_networks_dtype_by_row(function):
     from softgrad import training
 
     X_bad = X.copy()
     X_bad[12, 0] = -1e300
     network = build_mlp(3, [4], 2, rng=0)
+    args = (X_bad, Y) if function == "evaluate" else (X_bad,)
     with _no_warnings(), pytest.raises(ValueError, match=rf"^{function}: X must .* in row 12 "):
-        getattr(training, function)(network, X_bad)
+        getattr(training, function)(network, *args)
     # a float64 network takes the same values
-    assert np.isfinite(getattr(training, function)(network.astype(np.float64), X_bad)).any()
+    assert np.isfinite(getattr(training, function)(network.astype(np.float64), *args)).any()
 
 
 def test_class_weights_beyond_the_logits_dtype_are_refused_by_name():

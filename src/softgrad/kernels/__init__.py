@@ -29,7 +29,13 @@ Where each formula lives (written once):
 - the (M, C) row layout they share: :mod:`softgrad.kernels.rows`.
 """
 
+import numpy as np
+
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.registry import KERNELS, get_ops, set_kernels
 
-__all__ = ["KERNELS", "NumpyOps", "get_ops", "set_kernels"]
+# the dtypes the fused routines take (bias + activation, the fused loss, the step plan): a
+# layer or loss in another dtype (float16) runs its unfused path
+FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+__all__ = ["FUSED_DTYPES", "KERNELS", "NumpyOps", "get_ops", "set_kernels"]

@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from softgrad.kernels import (
+    FUSED_DTYPES,
     numba_activations,
     numba_gather,
     numba_losses,
@@ -294,13 +295,16 @@ def _same_flat_layout(*arrays: object) -> bool:
     """Whether the arrays are C-contiguous ndarrays of one shape and one native float32/64
     dtype (a byte-swapped float32 is not np.float32)."""
     first = arrays[0]
-    return all(
-        type(a) is np.ndarray
-        and a.dtype == first.dtype
-        and a.shape == first.shape
-        and a.flags.c_contiguous
-        for a in arrays
-    ) and first.dtype in (np.float32, np.float64)
+    return (
+        all(
+            type(a) is np.ndarray
+            and a.dtype == first.dtype
+            and a.shape == first.shape
+            and a.flags.c_contiguous
+            for a in arrays
+        )
+        and first.dtype in FUSED_DTYPES
+    )  # dtype objects: a byte-swapped float32 is not one
 
 
 def _feature_vector(value: np.ndarray | float, out: np.ndarray) -> np.ndarray:

@@ -11,11 +11,10 @@ import numpy as np
 from softgrad.functional._targets import grad_scale
 from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
 from softgrad.functional.nll import NLLProblem
-from softgrad.kernels import get_ops
+from softgrad.kernels import FUSED_DTYPES, get_ops
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class StepLoss(NamedTuple):
@@ -276,7 +275,7 @@ class CrossEntropyLoss(Loss):
             self._fuses_settings(sample_weight)
             and type(logits) is np.ndarray
             and logits.ndim == 2
-            and logits.dtype in _FUSED_DTYPES
+            and logits.dtype in FUSED_DTYPES
             and logits.flags.c_contiguous
             and type(target) is np.ndarray
             and target.shape == logits.shape[:1]

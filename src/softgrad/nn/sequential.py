@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, as_generator
@@ -176,7 +177,7 @@ class Sequential(Layer):
         index = 0
         while index < len(layers):
             layer = layers[index]
-            if index in pairs and layer.params["W"].dtype in _FUSED_DTYPES:
+            if index in pairs and layer.params["W"].dtype in FUSED_DTYPES:
                 activation = layers[index + 1]
                 x = activation.take_output(layer.forward_activated(x, activation.kernel))
                 index += 2
@@ -209,7 +210,7 @@ class Sequential(Layer):
                 and index < last
                 and need_input
                 and type(layers[index + 1]) is Linear
-                and grad_y.dtype in _FUSED_DTYPES
+                and grad_y.dtype in FUSED_DTYPES
             ):
                 grad_y = layer.backward_in_place(grad_y)
             else:
@@ -290,7 +291,6 @@ class Sequential(Layer):
 
 # activation layers a Linear runs fused (Sequential.fused_pairs), and the dtypes the kernels take
 _FUSABLE = (ReLU, Tanh, Sigmoid, Identity)
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _fused_pairs(layers: tuple[Layer, ...]) -> Iterator[int]:

@@ -43,18 +43,18 @@ def eval_mode(model: Any) -> Any:
     return model_mode(model, False)
 
 
-def _check_inputs(X: Any, batch_size: Any, where: str) -> np.ndarray:
+def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.ndarray:
+    """X as inference reads it, checked; with ``model``, its rows must also fit the dtype of
+    the network's parameters, to which each batch is cast (1e300 is inf in float32)."""
     X = as_inputs(X)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
     check_positive_int(batch_size, where, "batch_size")
-    return X
-
-
-def _network_dtype(model: Any) -> np.dtype | None:
-    """The dtype of the network's first parameter (what a batch is cast to), or None."""
     params = model.named_params() if hasattr(model, "named_params") else {}
-    return next((value.dtype for value in params.values()), None)
+    for value in params.values():  # the first parameter's dtype: the one a batch meets
+        check_fits_rows(X, value.dtype, where)
+        break
+    return X
 
 
 def _batches(n_samples: int, batch_size: int) -> Iterator[slice]:
@@ -106,9 +106,8 @@ def predict_batches(
     >>> np.array_equal(top, model.forward(X).argmax(axis=1))
     True
     """
-    X = _check_inputs(X, batch_size, where)
-    if prepare is None:  # the batches go to the network as they are: cast to its dtype
-        check_fits_rows(X, _network_dtype(model), where)
+    # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
+    X = _check_inputs(X, batch_size, where, model if prepare is None else None)
     out = None
     with eval_mode(model):
         for rows in _batches(X.shape[0], batch_size):
@@ -219,7 +218,7 @@ def evaluate(
     >>> round(loss, 4), acc  # (log 2 + log(e^2 + 1)) / 2 = (0.6931 + 2.1269) / 2
     (1.41, 0.5)
     """
-    X = _check_inputs(X, batch_size, "evaluate")
+    X = _check_inputs(X, batch_size, "evaluate", model)
     y = np.asarray(y)
     if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")

@@ -36,11 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.loss import CrossEntropyLoss, StepLoss
 
 __all__ = ["StepPlan"]
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class StepPlan:
@@ -83,7 +82,7 @@ class StepPlan:
         if type(layers[-1]) is not Linear:
             return None
         dtypes = {layer.params["W"].dtype for layer in layers[::2]}
-        if len(dtypes) != 1 or np.dtype(x_dtype) not in dtypes or dtypes.pop() not in _DTYPES:
+        if len(dtypes) != 1 or np.dtype(x_dtype) not in dtypes or dtypes.pop() not in FUSED_DTYPES:
             return None
         return cls(model, loss, batch_size)
 
