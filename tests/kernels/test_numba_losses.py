@@ -11,6 +11,7 @@ pytest.importorskip("numba", reason="the Numba lane needs numba (pip install num
 from softgrad import functional as F
 from softgrad.kernels import numba_losses
 from softgrad.kernels.numba_ops import NumbaOps
+from softgrad.kernels.numpy_ops import NumpyOps
 
 OPS = NumbaOps()
 # the NumPy side of every comparison runs on the NumPy lane, whatever the default
@@ -187,3 +188,71 @@ def test_the_per_row_pair_checks_the_targets(rng):
     e, total, loss = np.empty_like(logits), np.empty(4), np.empty(4)
     offsets = np.empty(4, np.intp)
     assert not numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
+
+
+# ---- softmax_rows: the lane's softmax (every axis and mask reaches it as rows) ----
+NUMPY_OPS = NumpyOps()
+SOFTMAX_SHAPES = [(1, 1), (1, 10), (128, 10), (1000, 37), (3, 5000), (700, 3)]
+# roundings: the exp, the row sum (in float64 here, in the dtype by NumPy), the scale
+SOFTMAX_N_OPS = 8
+
+
+def _softmax_pair(x, scale=1.0):
+    """(Numba lane, NumPy lane) of ``scale * softmax`` over the rows of x."""
+    actual, expected = np.empty_like(x), np.empty_like(x)
+    OPS.softmax_rows(x, actual, scale)
+    with np.errstate(invalid="ignore"):
+        NUMPY_OPS.softmax_rows(x, expected, scale)
+    return actual, expected
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SOFTMAX_SHAPES)
+def test_softmax_rows_match_the_numpy_lane(shape, dtype, rng, agree):
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    actual, expected = _softmax_pair(x)
+    agree(actual, expected, SOFTMAX_N_OPS, "softmax")
+    agree(actual.sum(axis=1), np.ones(shape[0], dtype), shape[1] + SOFTMAX_N_OPS, "row sums")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row", list(ROWS))
+def test_softmax_rows_limits_follow_the_numpy_lane_and_stay_in_their_row(row, dtype, rng, agree):
+    # a row that needs the shift (or has no softmax) in the first block (682 rows of 3); the
+    # rows of the second block take the unshifted exps
+    x = (rng.standard_normal((700, 3)) * 4).astype(dtype)
+    x[350] = ROWS[row][0]
+    actual, expected = _softmax_pair(x)
+    agree(actual, expected, SOFTMAX_N_OPS, "softmax")
+    assert np.isfinite(np.delete(actual, 350, axis=0)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_rows_scale_the_result(dtype, rng, agree):
+    x = (rng.standard_normal((64, 10)) * 4).astype(dtype)
+    actual, expected = _softmax_pair(x, scale=0.25)
+    agree(actual, expected, SOFTMAX_N_OPS, "0.25 * softmax")
+
+
+def test_softmax_rows_may_write_over_their_input(rng):
+    x = (rng.standard_normal((300, 10)) * 4).astype(np.float32)
+    x[7] = [np.inf] * 2 + [0.0] * 8  # a block on the shifted path too
+    expected = np.empty_like(x)
+    numba_losses.softmax_rows(x, expected, 1.0, 1)
+    numba_losses.softmax_rows(x, x, 1.0, 1)
+    np.testing.assert_array_equal(x, expected)
+
+
+def test_softmax_rows_on_threads_give_the_same_bits_for_any_split(rng, agree):
+    # from PARALLEL_MIN elements the blocks are shared among the threads
+    n_rows = numba_losses.PARALLEL_MIN // 1000 + 7
+    x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
+    results = []
+    for shares in (1, 2, 3):
+        out = np.empty_like(x)
+        numba_losses.softmax_rows(x, out, 1.0, shares)
+        results.append(out)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    _, expected = _softmax_pair(x)
+    agree(results[0], expected, SOFTMAX_N_OPS, "softmax on threads")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from softgrad.kernels.numba_math import exp
 from softgrad.kernels.numba_threads import parallel_kernel
 from softgrad.kernels.numba_updates import PARALLEL_MIN
 
@@ -86,7 +87,7 @@ def _bias_activation_row(row, b, kind):
     elif kind == LOGISTIC:
         for h in range(row.size):
             x = row[h] + b[h] if has_bias else row[h]
-            e = np.exp(-np.abs(x))
+            e = exp(-np.abs(x))  # float32: the vectorisable exp (numba_math)
             s = e / (e + one)
             row[h] = one - s if x >= zero else s
     elif has_bias:

@@ -208,6 +208,16 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         )
         return out
 
+    def softmax_rows(self, x: np.ndarray, e: np.ndarray, scale: float = 1.0) -> None:
+        """The NumPy lane's ``e = scale * softmax(x)`` on (M, C) rows in one kernel call
+        (numba_losses.softmax_rows: flat passes over blocks of rows), for every softmax of this
+        lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
+        if not (_same_flat_layout(x, e) and e.flags.writeable):
+            return super().softmax_rows(x, e, scale)
+        shares = numba.get_num_threads() if x.size >= numba_losses.PARALLEL_MIN else 1
+        numba_losses.softmax_rows(x, e, float(scale), shares)
+        return None
+
     def softmax_cross_entropy(
         self, logits: np.ndarray, target: np.ndarray, e: np.ndarray
     ) -> tuple[np.ndarray, SoftmaxCE]:

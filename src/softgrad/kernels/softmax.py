@@ -111,14 +111,19 @@ class SoftmaxKernels:
         out2 = row_view(out, axis)
         direct = out2 is not None and not np.may_share_memory(out2, x2)
         e = out2 if direct else np.empty_like(x2)
-        total, _ = self.exp_rows(x2, e)
+        self.softmax_rows(x2, e, scale)
+        if empty is not None:
+            e[empty] = 0.0
+        return out if direct else put_rows(e, out, axis)
+
+    def softmax_rows(self, x: np.ndarray, e: np.ndarray, scale: float = 1.0) -> None:
+        """``e = scale * softmax(x)`` row by row: x of shape (M, C) as :meth:`exp_rows` takes
+        it, ``e`` of its shape and dtype, not x (the one routine a lane replaces)."""
+        total, _ = self.exp_rows(x, e)
         if scale != 1.0:
             np.multiply(e, np.divide(scale, total), out=e)
         else:
             np.divide(e, total, out=e)
-        if empty is not None:
-            e[empty] = 0.0
-        return out if direct else put_rows(e, out, axis)
 
     def log_softmax(
         self,

@@ -1,0 +1,95 @@
+"""The Numba lane's vectorisable exp (softgrad.kernels.numba_math) against exp in float64
+rounded to float32, and against np.exp at the limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
+
+from numba import njit
+
+from softgrad.kernels.numba_math import exp
+
+
+@njit(error_model="numpy")
+def _exp_loop(x, out):
+    # the shape every kernel uses it in: a loop over an array
+    for i in range(x.size):
+        out[i] = exp(x[i])
+
+
+def _ulps(actual, expected):
+    """Distance in units in the last place between float32 arrays of one sign per entry."""
+    return np.abs(actual.view(np.int32).astype(np.int64) - expected.view(np.int32))
+
+
+def _float32_range(low, high, stride):
+    """Every ``stride``-th float32 from ``low`` to ``high`` (the bit patterns, both signs)."""
+    parts = []
+    for sign, top in ((0, high), (1, -low)):
+        bits = np.arange(0, np.float32(top).view(np.int32), stride, dtype=np.int64)
+        parts.append((bits | (sign << 31)).astype(np.uint32).view(np.float32))
+    return np.concatenate(parts)
+
+
+def test_float32_is_within_one_ulp_of_the_correctly_rounded_exp():
+    # the whole range where exp(x) is neither 0 nor inf in float32, subnormal results included
+    # (every float32 of it was checked by hand: at most 1 ulp)
+    x = _float32_range(-104.0, 89.0, 997)
+    got = np.empty_like(x)
+    _exp_loop(x, got)
+    with np.errstate(over="ignore"):
+        expected = np.exp(x.astype(np.float64)).astype(np.float32)
+    finite = np.isfinite(expected)
+    assert _ulps(got[finite], expected[finite]).max() <= 1
+    assert np.isposinf(got[~finite]).all()
+
+
+LIMITS = [
+    np.inf,
+    -np.inf,
+    np.nan,
+    -np.nan,
+    0.0,
+    -0.0,
+    88.72283,  # the largest x with a finite exp in float32
+    88.72284,  # the smallest with exp = inf
+    -87.33654,  # exp is the smallest normal number here
+    -103.27893,  # and the smallest subnormal here
+    -103.97208,  # exp rounds to 0 below
+    -200.0,
+    1000.0,
+    np.finfo(np.float32).max,
+    -np.finfo(np.float32).max,
+    np.finfo(np.float32).tiny,
+]
+
+
+@pytest.mark.parametrize("value", LIMITS)
+def test_float32_limits_are_those_of_np_exp(value):
+    x = np.array([value], dtype=np.float32)
+    got = np.empty_like(x)
+    _exp_loop(x, got)
+    with np.errstate(over="ignore"):
+        expected = np.exp(x.astype(np.float64)).astype(np.float32)
+    if np.isnan(expected[0]):
+        assert np.isnan(got[0])
+    else:
+        assert _ulps(got, expected)[0] <= 1, (value, got[0], expected[0])
+        assert np.isinf(got[0]) == np.isinf(expected[0])
+
+
+def test_float64_is_np_exp():
+    x = np.random.default_rng(0).normal(scale=30.0, size=1000)
+    x[:3] = [np.inf, -np.inf, np.nan]
+    got = np.empty_like(x)
+    _exp_loop(x, got)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got, np.exp(x))
+
+
+def test_outside_numba_it_is_np_exp():
+    x = np.array([0.0, 1.0, -np.inf], dtype=np.float32)
+    np.testing.assert_array_equal(exp(x), np.exp(x))
