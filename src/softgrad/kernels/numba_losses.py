@@ -5,11 +5,18 @@ For each row n of the logits, with target y_n, weight w_n (1 without weights; 0,
 for a row whose target is the ignored index) and the scale r (1/sum(w) for the mean, which
 :func:`softmax_cross_entropy` computes; the caller's r_n for the per-row pair)::
 
-    m_n    = max_c logits[n, c]                   (the shift: exp never overflows)
+    m_n    = max_c logits[n, c], or 0 (below)     (the shift: exp never overflows)
     S_n    = sum_c exp(logits[n, c] - m_n)         (accumulated in float64)
     loss   = r * sum_n w_n * (log(S_n) - (logits[n, y_n] - m_n))
     grad   = r * w_n * (exp(logits - m_n) / S_n - onehot(y_n))
     correct = sum_n w_n * [argmax_c logits[n, c] == y_n]
+
+As in the NumPy lane (softgrad.kernels.softmax), the shift is skipped where it changes nothing:
+the rows go in blocks (``SOFTMAX_BLOCK`` elements), whose exps are taken unshifted in one flat
+loop, and kept when every row sum of the block lies in [1, inf); a block that fails the check
+is shifted row by row. The flat loops run 8 float32 lanes wide (the exp of numba_math), where
+a row of 10 at a time waited on its own chain of max, exps and sum: the training step's
+softmax-cross-entropy (128 x 10 float32) 13 -> 7.6 us, softmax (1024 x 10) 83 -> 22 us.
 
 Edge cases are those of :func:`softgrad.functional.cross_entropy` and ``np.argmax``: -inf
 logits take no mass; the k +inf logits of a row share its mass (loss log(k) when the target is
@@ -87,20 +94,46 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     in_place = grad.ctypes.data == logits.ctypes.data
     total = 0.0
     correct = 0.0
-    for n in range(n_rows):
-        if use_ignore and target[n] == ignore:
-            grad[n] = 0
-            continue
-        w = weight[n] if weight.size else 1.0
-        if in_place:  # one array read and written: no aliasing doubt keeps a loop scalar
-            row = logits[n]
-            row_loss, hit = _row(row, target[n], w * scale, row)
-        else:
-            row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
-        total += w * row_loss
-        if hit:
-            correct += w
+    # blocks of rows as softmax_rows takes them: flat unshifted exps where every row sum of
+    # the block lies in [1, inf), each row shifted by its maximum otherwise
+    rows = max(1, SOFTMAX_BLOCK // n_classes)
+    e = np.empty(rows * n_classes, dtype=logits.dtype)
+    sums = np.empty(rows)
+    for start in range(0, n_rows, rows):
+        stop = min(start + rows, n_rows)
+        direct = _exp_block(logits, start, stop, e, sums)
+        for n in range(start, stop):
+            if use_ignore and target[n] == ignore:
+                grad[n] = 0
+                continue
+            w = weight[n] if weight.size else 1.0
+            if direct:
+                row_loss, hit = _row_unshifted(
+                    logits[n], target[n], w * scale, e, n - start, sums[n - start], grad[n]
+                )
+            elif in_place:  # one array read and written: no aliasing doubt keeps a loop scalar
+                row = logits[n]
+                row_loss, hit = _row(row, target[n], w * scale, row)
+            else:
+                row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
+            total += w * row_loss
+            if hit:
+                correct += w
     return total * scale, correct
+
+
+@njit(inline="always")
+def _row_unshifted(x, y, rw, e, r, mass, g):
+    """:func:`_row` from the block's exps: row ``r`` of ``e`` holds exp(x) and ``mass`` its
+    sum, in [1, inf). Reads x (argmax, x[y]) before g (which may be x) is written."""
+    arg = _argmax(x)
+    row_loss = math.log(mass) - np.float64(x[y])
+    factor = g.dtype.type(rw / mass)
+    offset = r * x.size
+    for c in range(x.size):
+        g[c] = e[offset + c] * factor
+    g[y] = g[y] - g.dtype.type(rw)
+    return row_loss, arg == y
 
 
 @njit(inline="always")
@@ -143,7 +176,8 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     target : ndarray of int of shape (N,)
         Class indices, checked (the pass stops at the first one outside [0, C)).
     e : ndarray of shape (N, C)
-        Written with exp(logits - m_n), logits' dtype; not ``logits``.
+        Written with exp(logits - m_n) (m_n = 0 in a block kept unshifted, module docstring),
+        logits' dtype; not ``logits``.
     total : ndarray of shape (N,)
         Written with the row sums of e (rounded to the logits' dtype).
     loss : ndarray of float64 of shape (N,)
@@ -164,10 +198,21 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     if not _targets_in_range(target, logits.shape[1]):
         return False
     n_classes = logits.shape[1]
-    for n in range(logits.shape[0]):
-        row = logits[n]
-        loss[n], total[n] = _exp_row(row, target[n], e[n], row[_argmax(row)])
-        offsets[n] = n * n_classes + target[n]
+    n_rows = logits.shape[0]
+    rows = max(1, SOFTMAX_BLOCK // n_classes)  # the blocks of softmax_cross_entropy
+    sums = np.empty(rows)
+    for start in range(0, n_rows, rows):
+        stop = min(start + rows, n_rows)
+        if _exp_block(logits, start, stop, e[start:stop].reshape(-1), sums):
+            for n in range(start, stop):  # e holds exp(logits), unshifted
+                loss[n] = math.log(sums[n - start]) - np.float64(logits[n, target[n]])
+                total[n] = sums[n - start]
+        else:
+            for n in range(start, stop):
+                row = logits[n]
+                loss[n], total[n] = _exp_row(row, target[n], e[n], row[_argmax(row)])
+        for n in range(start, stop):
+            offsets[n] = n * n_classes + target[n]
     return True
 
 
@@ -273,16 +318,7 @@ def _softmax_block(x, out, scale, start, rows, e, sums):
     The block of x is read in full before out (which may be x) is written."""
     stop = min(start + rows, x.shape[0])
     n_classes = x.shape[1]
-    size = (stop - start) * n_classes
-    flat = x[start:stop].reshape(size)
-    for i in range(size):
-        e[i] = exp(flat[i])
-    direct = True
-    for r in range(stop - start):
-        total = _row_sum(e, r * n_classes, (r + 1) * n_classes)
-        sums[r] = total
-        direct &= (total >= 1.0) & (total < np.inf)  # NaN fails both
-    if direct:
+    if _exp_block(x, start, stop, e, sums):
         for r in range(stop - start):
             factor = out.dtype.type(scale / sums[r])
             row = out[start + r]
@@ -296,6 +332,25 @@ def _softmax_block(x, out, scale, start, rows, e, sums):
             target = out[n]
             for c in range(n_classes):
                 target[c] = e[c] * factor
+
+
+@njit(inline="always")
+def _exp_block(x, start, stop, e, sums):
+    """exp(x) of rows start .. stop into the flat scratch ``e`` (one vectorised loop) and
+    their row sums into ``sums``; whether every sum lies in [1, inf), where the unshifted
+    exps lose nothing (softgrad.kernels.softmax: then no exp overflowed, and one that
+    underflowed is below the smallest normal number in the exact result too)."""
+    n_classes = x.shape[1]
+    size = (stop - start) * n_classes
+    flat = x[start:stop].reshape(size)
+    for i in range(size):
+        e[i] = exp(flat[i])
+    direct = True
+    for r in range(stop - start):
+        total = _row_sum(e, r * n_classes, (r + 1) * n_classes)
+        sums[r] = total
+        direct &= (total >= 1.0) & (total < np.inf)  # NaN fails both
+    return direct
 
 
 @njit(inline="always")
