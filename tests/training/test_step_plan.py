@@ -59,8 +59,8 @@ def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
 
 @pytest.mark.parametrize(
     "what",
-    ["dropout", "fuse=False", "sample weights", "label smoothing", "sum reduction", "nll",
-     "float64 batches for float32 weights", "a softmax layer"],
+    ["dropout", "fuse=False", "sample weights with ignore_index", "label smoothing",
+     "sum reduction", "nll", "float64 batches for float32 weights", "a softmax layer"],
 )  # fmt: skip
 def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     X, y = blobs
@@ -70,8 +70,8 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
         model = build_mlp(5, [16], 3, rng=0, dropout=0.2)
     elif what == "fuse=False":
         model = Sequential(*model.layers, fuse=False)
-    elif what == "sample weights":
-        weights = np.ones(len(X), np.float32)
+    elif what == "sample weights with ignore_index":
+        weights, loss = np.ones(len(X), np.float32), CrossEntropyLoss(ignore_index=0)
     elif what == "label smoothing":
         loss = CrossEntropyLoss(label_smoothing=0.1)
     elif what == "sum reduction":
@@ -299,3 +299,62 @@ def test_the_binary_estimator_fits_as_before_the_plan(dtype, blobs, monkeypatch)
     ):
         np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance)
     np.testing.assert_array_equal(planned.predict(X), public.predict(X))
+
+
+def _train_weighted(blobs, dtype, optimizer, l2_penalty=0.0):
+    X, y = blobs
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, size=len(X)).astype(dtype)
+    weights[32:64] = 0.0  # the second batch of every epoch weighs nothing
+    model = build_mlp(5, [16, 8], 3, rng=3, dtype=dtype)
+    history = fit(
+        model,
+        CrossEntropyLoss(),
+        optimizer,
+        X.astype(dtype),
+        y,
+        epochs=3,
+        batch_size=32,  # 300 samples: a short last batch of 12
+        shuffle=False,
+        rng=3,
+        sample_weight=weights,
+        l2_penalty=l2_penalty,
+    )
+    return model, history
+
+
+def test_a_plain_mlp_under_weighted_cross_entropy_gets_a_plan(blobs):
+    X, y = blobs
+    weights = np.ones(len(X), np.float32)
+    plan = _runner(build_mlp(5, [16], 3, rng=0), CrossEntropyLoss(), X, y, 32, weights).plan
+    assert isinstance(plan, StepPlan) and plan.sample_weight is weights
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_the_plan_trains_with_sample_weights_as_the_public_methods_do(
+    dtype, optimizer, blobs, monkeypatch
+):
+    planned, planned_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
+    _layers_only(monkeypatch)
+    public, public_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
+    # the same products and kernel calls in the same order: a few roundings at most
+    tolerance = 50 * np.finfo(dtype).eps
+    np.testing.assert_allclose(
+        planned_history.train_loss, public_history.train_loss, rtol=tolerance
+    )
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
+        )
+
+
+def test_a_planned_batch_that_weighs_nothing_moves_no_weight(blobs):
+    X, y = blobs
+    model = build_mlp(5, [16], 3, rng=0)
+    weights = np.zeros(len(X), np.float32)
+    runner = _runner(model, CrossEntropyLoss(), X, y, 32, weights)
+    assert runner.plan is not None
+    before = {key: value.copy() for key, value in model.named_params().items()}
+    assert runner._weighted_step(np.arange(32), 1, 1) == (0.0, 0.0, 0.0)
+    for key, value in model.named_params().items():
+        np.testing.assert_array_equal(value, before[key])
