@@ -11,10 +11,10 @@ benchmark's h100 b128 and most of it at small batches, where the products are sh
 :class:`StepPlan` runs the same list from the layers' row-level methods
 (``Linear._forward_activated_rows``, ``Linear._forward_rows``, ``Linear._backward_rows``, the
 activation's ``_vjp_in_place``, ``CrossEntropyLoss._fused_step`` or
-``LogisticLoss._fused_step``): the formulas stay in the
-layers and the kernel seam, and the plan only owns the arrays they write into, allocated once
-for the batch size (a short last batch uses the front of each). Every layer keeps what its
-public ``backward`` would need, as after ``model.forward``.
+``LogisticLoss._fused_step``): the formulas stay in the layers and the kernel seam, and the
+plan only owns the arrays they write into, allocated once for the batch size (a short last
+batch uses the front of each). Every layer keeps what its public ``backward`` would need, as
+after ``model.forward``.
 
 When it runs is decided by what the user built, nothing else:
 
