@@ -37,6 +37,7 @@ __all__ = [
     "check_real_array",
     "check_same_shape",
     "check_where",
+    "first_beyond_dtype",
     "normalize_axis",
     "result_dtypes",
     "to_output",
@@ -187,6 +188,35 @@ def check_fits_dtype(value: float, dtype: Any, where: str, what: str, fix: str =
     )
 
 
+def first_beyond_dtype(rows: np.ndarray, dtype: Any, nonfinite: bool) -> tuple[int, int] | None:
+    """``(row, column)`` of the first value of the 2-D ``rows``, in row order, beyond the
+    largest finite value of ``dtype`` (``|x| > max``), or None: the scan behind
+    :func:`check_fits_rows` and the data files' check (softgrad.datasets.features).
+
+    ``nonfinite``: whether NaN and inf count as beyond (a data file refuses them here too) or
+    are passed over (left to the finiteness checks, which name them).
+
+    Example
+    -------
+    >>> rows = np.array([[1.0, np.nan], [1e39, 2.0]])
+    >>> first_beyond_dtype(rows, np.float32, True), first_beyond_dtype(rows, np.float32, False)
+    ((0, 1), (1, 0))
+    """
+    largest = float(np.finfo(dtype).max)
+    # the bound in the rows' own dtype: float16 cannot hold float32's maximum (comparing would
+    # turn it into float16 inf with a RuntimeWarning), and every finite float16 fits float32
+    if rows.dtype.kind == "f":
+        largest = rows.dtype.type(min(largest, float(np.finfo(rows.dtype).max)))
+    if rows.size == 0:
+        return None
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(rows) <= largest)  # NaN fails the comparison too
+        if not nonfinite:
+            bad &= np.isfinite(rows)
+    first = int(np.argmax(bad))  # the first True in row order (0 when there is none)
+    return divmod(first, bad.shape[1]) if bad.flat[first] else None
+
+
 def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X") -> None:
     """Refuse float values beyond the largest finite value of ``dtype``, naming the first row.
 
@@ -212,12 +242,12 @@ def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X") -> None:
         low, high = x.min(), x.max()
         if not (low < -largest or high > largest):  # NaN compares False: left to the NaN check
             return
-        rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
-        bad = (np.abs(rows) > largest) & np.isfinite(rows)  # inf is left to the finite checks
-    if not bad.any():
+    rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
+    bad = first_beyond_dtype(rows, dtype, nonfinite=False)  # inf: left to the finite checks
+    if bad is None:
         return
-    row = int(np.flatnonzero(bad.any(axis=1))[0])
-    value = rows[row][bad[row]][0].item()
+    row, column = bad
+    value = rows[row, column].item()
     raise ValueError(
         f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
         f"{value!r} in row {row} (rescale it, or use a {x.dtype} model)"

@@ -299,3 +299,53 @@ def test_ctrl_c_on_one_rank_aborts_every_rank():
     with pytest.raises(SystemExit) as exit_:  # the stand-in's Abort
         fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=comm, callbacks=[Interrupt()])
     assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(("rank", "size"), [(0, 1), (0, 2), (1, 2)])
+def test_the_sharded_step_runs_the_step_plan_as_the_public_methods(
+    rank, size, weighted, monkeypatch
+):
+    # the stand-in's Allreduce adds nothing to the gradient: each runner steps on this rank's
+    # shard of every batch (its gradient scaled by the shard's share), planned or not
+    from softgrad.training.sharded import ShardedRunner
+    from softgrad.training.step_plan import StepPlan
+
+    planned_rows = []
+    forward_loss = StepPlan.forward_loss
+
+    def counted(plan, x, *args):
+        planned_rows.append(len(x))
+        return forward_loss(plan, x, *args)
+
+    monkeypatch.setattr(StepPlan, "forward_loss", counted)
+
+    X, y, weight = _problem()
+    order = np.random.default_rng(4).permutation(len(X))
+    batches = [order[start : start + 16] for start in range(0, len(X), 16)]
+
+    def steps(planned):
+        model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+        w = weight if weighted else None
+        comm = Communicator(Ranks(rank, size), IN_PLACE, SUM)
+        runner = ShardedRunner(comm, model, CrossEntropyLoss(), Adam(lr=0.01), X, y, w, 16, 0.01)
+        assert runner.plan is not None
+        if not planned:  # the public forward and backward, as before the plan
+            runner.plan = None
+            runner._new_plan = lambda: None
+        figures = [runner._sharded_step(idx, 1, batch) for batch, idx in enumerate(batches, 1)]
+        return model, figures
+
+    planned, planned_figures = steps(planned=True)
+    # every batch went through the plan, on this rank's shard of it
+    shards = [shard_bounds(len(idx), rank, size) for idx in batches]
+    assert planned_rows == [stop - start for start, stop in shards]
+    public, public_figures = steps(planned=False)
+    assert len(planned_rows) == len(batches)  # and the public run none
+    # the same products and kernel calls in the same order: a few float64 roundings at most
+    tolerance = 50 * np.finfo(np.float64).eps
+    np.testing.assert_allclose(planned_figures, public_figures, rtol=tolerance)
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance, err_msg=key
+        )

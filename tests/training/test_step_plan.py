@@ -1,11 +1,21 @@
-"""The step plan (softgrad.training.step_plan) runs for a plain MLP under cross-entropy, computes
-what the layers' public forward and backward compute, falls back for every other network or
-loss, and honours a callback that changes the network or the loss between two batches."""
+"""The step plan (softgrad.training.step_plan) runs for a plain MLP under cross-entropy or, with
+one output, under the logistic loss, computes what the layers' public forward and backward
+compute, falls back for every other network or loss, and honours a callback that changes the
+network or the loss between two batches."""
 
 import numpy as np
 import pytest
 
-from softgrad.nn import CrossEntropyLoss, Dropout, Linear, NLLLoss, ReLU, Sequential, build_mlp
+from softgrad.nn import (
+    CrossEntropyLoss,
+    Dropout,
+    Linear,
+    LogisticLoss,
+    NLLLoss,
+    ReLU,
+    Sequential,
+    build_mlp,
+)
 from softgrad.optim import SGD, Adam
 from softgrad.training import Callback, fit
 from softgrad.training import epoch as epoch_module
@@ -49,8 +59,8 @@ def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
 
 @pytest.mark.parametrize(
     "what",
-    ["dropout", "fuse=False", "sample weights", "label smoothing", "sum reduction", "nll",
-     "float64 batches for float32 weights", "a softmax layer"],
+    ["dropout", "fuse=False", "sample weights with ignore_index", "label smoothing",
+     "sum reduction", "nll", "float64 batches for float32 weights", "a softmax layer"],
 )  # fmt: skip
 def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     X, y = blobs
@@ -60,8 +70,8 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
         model = build_mlp(5, [16], 3, rng=0, dropout=0.2)
     elif what == "fuse=False":
         model = Sequential(*model.layers, fuse=False)
-    elif what == "sample weights":
-        weights = np.ones(len(X), np.float32)
+    elif what == "sample weights with ignore_index":
+        weights, loss = np.ones(len(X), np.float32), CrossEntropyLoss(ignore_index=0)
     elif what == "label smoothing":
         loss = CrossEntropyLoss(label_smoothing=0.1)
     elif what == "sum reduction":
@@ -182,3 +192,169 @@ def test_a_plan_is_built_only_for_the_shapes_it_was_given():
     assert [stage[2].shape for stage in plan.stages] == [(8, 6), (8, 2)]
     assert plan.stages[0][3] is None  # the first layer computes no input gradient
     assert plan.stages[1][3].shape == (8, 6)
+
+
+def _binary(blobs):
+    """The blobs as a two-class problem: class 0 against the rest."""
+    X, y = blobs
+    return X, (y > 0).astype(np.intp)
+
+
+def _train_binary(blobs, dtype, optimizer, label_smoothing=0.0, seed=3, epochs=3):
+    X, y = _binary(blobs)
+    model = build_mlp(5, [16, 8], 1, rng=seed, dtype=dtype)
+    history = fit(
+        model,
+        LogisticLoss(label_smoothing=label_smoothing),
+        optimizer,
+        X.astype(dtype),
+        y,
+        epochs=epochs,
+        batch_size=32,  # 300 samples: a short last batch of 12
+        rng=seed,
+    )
+    return model, history
+
+
+def test_one_logistic_output_under_the_mean_logistic_loss_gets_a_plan(blobs):
+    X, y = _binary(blobs)
+    for loss in (LogisticLoss(), LogisticLoss(label_smoothing=0.1)):
+        plan = _runner(build_mlp(5, [16], 1, rng=0), loss, X, y).plan
+        assert isinstance(plan, StepPlan)
+        assert [buffer.shape for buffer in plan.loss_buffers] == [(32, 1), (32, 1), (32,)]
+    for loss in (LogisticLoss(reduction="sum"), LogisticLoss(reduction="none")):
+        assert _runner(build_mlp(5, [16], 1, rng=0), loss, X, y).plan is None
+    # several logistic outputs take probability targets: no plan
+    assert StepPlan.build(build_mlp(5, [16], 3, rng=0), LogisticLoss(), np.float32, 8) is None
+    weights = np.ones(len(X), np.float32)
+    assert _runner(build_mlp(5, [16], 1, rng=0), LogisticLoss(), X, y, 32, weights).plan is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_the_logistic_fused_step_is_the_public_forward_and_backward(dtype, label_smoothing, rng):
+    logits = rng.normal(scale=3.0, size=(20, 1)).astype(dtype)
+    logits[0, 0] = 0.0  # class 0 where the logit is not > 0
+    target = rng.integers(0, 2, size=20)
+    loss = LogisticLoss(label_smoothing=label_smoothing)
+    buffers = [np.full((20, 1), np.nan, dtype) for _ in range(3)] + [np.empty(20, bool)]
+    step = loss._fused_step(logits, target, *buffers)
+    # the same row methods in the same order: equal bit for bit
+    public = LogisticLoss(label_smoothing=label_smoothing)
+    assert step.loss == public.forward(logits, target)
+    assert step.grad is buffers[0] and step.grad.dtype == dtype
+    np.testing.assert_array_equal(step.grad, public.backward())
+    assert step.correct == np.count_nonzero((logits[:, 0] > 0) == target)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_the_plan_trains_one_logistic_output_as_the_public_methods_do(
+    dtype, optimizer, label_smoothing, blobs, monkeypatch
+):
+    planned, planned_history = _train_binary(blobs, dtype, optimizer(lr=0.05), label_smoothing)
+    _layers_only(monkeypatch)
+    public, public_history = _train_binary(blobs, dtype, optimizer(lr=0.05), label_smoothing)
+    # the same products and kernel calls in the same order: a few roundings at most
+    tolerance = 50 * np.finfo(dtype).eps
+    np.testing.assert_allclose(
+        planned_history.train_loss, public_history.train_loss, rtol=tolerance
+    )
+    assert planned_history.train_acc == public_history.train_acc
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
+        )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 epochs
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_binary_estimator_fits_as_before_the_plan(dtype, blobs, monkeypatch):
+    from softgrad.sklearn import MLPClassifier
+
+    X, y = _binary(blobs)
+    planned_steps = []
+    fused_step = LogisticLoss._fused_step
+
+    def counted(self, *args):
+        planned_steps.append(len(args[1]))
+        return fused_step(self, *args)
+
+    monkeypatch.setattr(LogisticLoss, "_fused_step", counted)
+
+    def fitted():
+        return MLPClassifier(
+            hidden_layer_sizes=(16,), max_iter=5, random_state=0, dtype=dtype, alpha=1e-3
+        ).fit(X.astype(dtype), y)
+
+    planned = fitted()
+    assert sum(planned_steps) == 5 * len(X)  # every sample of every epoch went through the plan
+    _layers_only(monkeypatch)
+    public = fitted()
+    tolerance = 50 * np.finfo(dtype).eps
+    np.testing.assert_allclose(planned.loss_curve_, public.loss_curve_, rtol=tolerance)
+    for mine, theirs in zip(
+        planned.coefs_ + planned.intercepts_, public.coefs_ + public.intercepts_, strict=True
+    ):
+        np.testing.assert_allclose(mine, theirs, rtol=tolerance, atol=tolerance)
+    np.testing.assert_array_equal(planned.predict(X), public.predict(X))
+
+
+def _train_weighted(blobs, dtype, optimizer, l2_penalty=0.0):
+    X, y = blobs
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, size=len(X)).astype(dtype)
+    weights[32:64] = 0.0  # the second batch of every epoch weighs nothing
+    model = build_mlp(5, [16, 8], 3, rng=3, dtype=dtype)
+    history = fit(
+        model,
+        CrossEntropyLoss(),
+        optimizer,
+        X.astype(dtype),
+        y,
+        epochs=3,
+        batch_size=32,  # 300 samples: a short last batch of 12
+        shuffle=False,
+        rng=3,
+        sample_weight=weights,
+        l2_penalty=l2_penalty,
+    )
+    return model, history
+
+
+def test_a_plain_mlp_under_weighted_cross_entropy_gets_a_plan(blobs):
+    X, y = blobs
+    weights = np.ones(len(X), np.float32)
+    plan = _runner(build_mlp(5, [16], 3, rng=0), CrossEntropyLoss(), X, y, 32, weights).plan
+    assert isinstance(plan, StepPlan) and plan.sample_weight is weights
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_the_plan_trains_with_sample_weights_as_the_public_methods_do(
+    dtype, optimizer, blobs, monkeypatch
+):
+    planned, planned_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
+    _layers_only(monkeypatch)
+    public, public_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
+    # the same products and kernel calls in the same order: a few roundings at most
+    tolerance = 50 * np.finfo(dtype).eps
+    np.testing.assert_allclose(
+        planned_history.train_loss, public_history.train_loss, rtol=tolerance
+    )
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
+        )
+
+
+def test_a_planned_batch_that_weighs_nothing_moves_no_weight(blobs):
+    X, y = blobs
+    model = build_mlp(5, [16], 3, rng=0)
+    weights = np.zeros(len(X), np.float32)
+    runner = _runner(model, CrossEntropyLoss(), X, y, 32, weights)
+    assert runner.plan is not None
+    before = {key: value.copy() for key, value in model.named_params().items()}
+    assert runner._weighted_step(np.arange(32), 1, 1) == (0.0, 0.0, 0.0)
+    for key, value in model.named_params().items():
+        np.testing.assert_array_equal(value, before[key])

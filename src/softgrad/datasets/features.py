@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.checks import first_beyond_dtype
 from softgrad.errors import DataFormatError
 
 __all__ = ["FLOAT32_MAX", "bad_value_error", "first_bad_value"]
@@ -26,17 +27,7 @@ def first_bad_value(X: np.ndarray) -> tuple[int, int] | None:
     >>> first_bad_value(np.ones((2, 2))) is None
     True
     """
-    # the bound in X's own dtype: float16 cannot hold float32's maximum (comparing would turn
-    # it into float16 inf with a RuntimeWarning), and every finite float16 fits float32
-    limit = (
-        X.dtype.type(min(FLOAT32_MAX, float(np.finfo(X.dtype).max)))
-        if X.dtype.kind == "f"
-        else FLOAT32_MAX
-    )
-    # NaN fails the comparison too: one pass finds NaN, inf and values float32 cannot hold
-    with np.errstate(invalid="ignore"):
-        bad = np.argwhere(~(np.abs(X) <= limit))
-    return (int(bad[0, 0]), int(bad[0, 1])) if bad.size else None
+    return first_beyond_dtype(X, np.float32, nonfinite=True)
 
 
 def bad_value_error(where: str, value: float, at: str) -> DataFormatError:

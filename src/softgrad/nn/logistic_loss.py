@@ -8,6 +8,7 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
+from softgrad.nn.loss import StepLoss
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -31,7 +32,10 @@ class LogisticLoss(Layer):
     Targets are either class indices of shape (N,) in {0, 1}, for a single output (K = 1: the
     binary classifier, class 1 where z > 0), or probabilities of shape (N, K) in [0, 1] (one
     independent yes/no per output: multilabel indicators). The loss is finite for any finite
-    logits (``logaddexp`` never overflows).
+    logits (``logaddexp`` never overflows). ``forward`` and ``backward`` check their inputs,
+    then call the row-level methods (``_fill_target``, ``_row_losses``, ``_row_grad``) that a
+    training step's plan (softgrad.training.step_plan) calls into its own arrays through
+    ``_fused_step``: the same results, bit for bit.
 
     Examples
     --------
@@ -74,18 +78,78 @@ class LogisticLoss(Layer):
                     "LogisticLoss.forward: class-index targets must be 0 or 1 for one output; "
                     f"got values in [{target.min()!r}, {target.max()!r}]"
                 )
-            dense = target.astype(logits.dtype).reshape(n, 1)
-        elif target.shape == (n, width):
-            dense = target.astype(logits.dtype, copy=True)
-        else:
+        elif target.shape != (n, width):
             raise ValueError(
                 f"LogisticLoss.forward: target must have shape ({n},) for one output or "
                 f"({n}, {width}); got shape {target.shape}"
             )
+        return self._fill_target(target, np.empty_like(logits))
+
+    def _fill_target(self, target: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The targets as probabilities, label smoothing applied, written into ``out``.
+
+        target : ndarray of shape (N,) of 0/1 class indices (K = 1) or (N, K) probabilities;
+        out : ndarray of shape (N, K) in the logits' dtype. Trusts its inputs (forward checks).
+        """
+        np.copyto(out, target.reshape(out.shape), casting="unsafe")
         if self.label_smoothing:
-            dense *= 1.0 - self.label_smoothing
-            dense += self.label_smoothing / 2
-        return dense
+            out *= 1.0 - self.label_smoothing
+            out += self.label_smoothing / 2
+        return out
+
+    def _row_losses(
+        self, logits: np.ndarray, dense: np.ndarray, softplus: np.ndarray
+    ) -> np.ndarray:
+        """Per-sample losses of ``logits`` (N, K) against probabilities ``dense`` (N, K), with
+        ``softplus(logits)`` written into ``softplus`` for the gradient: shape (N,)."""
+        ops = get_ops()
+        return ops.sigmoid_cross_entropy(logits, dense, ops.softplus(logits, out=softplus))
+
+    def _reduce(self, losses: np.ndarray) -> float | np.ndarray:
+        """The per-sample ``losses`` (N,) reduced as ``reduction`` says."""
+        if self.reduction == "none":
+            return losses
+        total = float(np.sum(losses, dtype=np.float64))
+        return total / len(losses) if self.reduction == "mean" else total
+
+    def _row_grad(
+        self, logits: np.ndarray, dense: np.ndarray, softplus: np.ndarray, out: np.ndarray
+    ) -> np.ndarray:
+        """dL/dlogits (N, K) written into ``out``: sigmoid(z) - t, over N for "mean"."""
+        grad = get_ops().sigmoid_cross_entropy_grad(logits, dense, softplus, out)
+        if self.reduction == "mean":
+            grad *= 1.0 / len(grad)
+        return grad
+
+    def _fuses_settings(self, sample_weight: Any) -> bool:
+        """Whether :meth:`_fused_step` serves a training step with these settings: reduction
+        "mean" and no sample weights (softgrad.training.step_plan asks before each step)."""
+        return self.reduction == "mean" and sample_weight is None
+
+    def _fused_step(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        grad: np.ndarray,
+        dense: np.ndarray,
+        softplus: np.ndarray,
+        hits: np.ndarray,
+    ) -> StepLoss:
+        """A training step's loss, dL/dlogits and hits for one logistic output, into the
+        caller's arrays: ``forward(logits, target)``, ``backward()`` and the count of rows
+        whose class (1 where the logit is > 0) is the target.
+
+        logits : ndarray of shape (N, 1); target : ndarray of shape (N,) of 0/1 ints; grad,
+        dense, softplus : ndarray of shape (N, 1), the logits' dtype; hits : ndarray of shape
+        (N,), bool. Trusts its inputs and :meth:`_fuses_settings` (softgrad.training.step_plan
+        calls this with its own arrays); the layer keeps nothing for ``backward``.
+        """
+        self._fill_target(target, dense)
+        loss = self._reduce(self._row_losses(logits, dense, softplus))
+        self._row_grad(logits, dense, softplus, grad)
+        np.greater(logits[:, 0], 0, out=hits)
+        correct = np.count_nonzero(np.equal(hits, target, out=hits))
+        return StepLoss(loss, grad, float(correct))
 
     def forward(self, logits: np.ndarray, target: Any) -> float | np.ndarray:
         """Loss of ``logits`` (N, K) against ``target`` ((N,) indices or (N, K) probabilities).
@@ -100,15 +164,11 @@ class LogisticLoss(Layer):
                 "LogisticLoss.forward: logits must be a float array of shape (N, K); got "
                 f"shape {logits.shape}, dtype {logits.dtype}"
             )
-        ops = get_ops()
         dense = self._dense_target(logits, target)
-        softplus = ops.softplus(logits)
-        losses = ops.sigmoid_cross_entropy(logits, dense, softplus)
+        softplus = np.empty_like(logits)
+        losses = self._row_losses(logits, dense, softplus)
         self._logits, self._target, self._softplus = logits, dense, softplus
-        if self.reduction == "none":
-            return losses
-        total = float(np.sum(losses, dtype=np.float64))
-        return total / len(losses) if self.reduction == "mean" else total
+        return self._reduce(losses)
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits of shape (N, K), times ``grad_y`` (a scalar, or (N,) for "none")."""
@@ -116,11 +176,7 @@ class LogisticLoss(Layer):
         if not input_grad:
             return None
         logits = self._logits
-        grad = get_ops().sigmoid_cross_entropy_grad(
-            logits, self._target, self._softplus, np.empty_like(logits)
-        )
-        if self.reduction == "mean":
-            grad *= 1.0 / len(grad)
+        grad = self._row_grad(logits, self._target, self._softplus, np.empty_like(logits))
         if grad_y is None:
             return grad
         grad_y = np.asarray(grad_y, dtype=grad.dtype)

@@ -119,13 +119,13 @@ class EpochRunner:
         self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
         self.penalty_scratch = {name: np.empty_like(self.params[name]) for name in self.penalized}
         self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
-        # a plain MLP under cross-entropy steps through one plan (training.step_plan)
+        # a plain MLP under cross-entropy (or one logistic output) steps through one plan
+        # (training.step_plan), with or without sample weights
         self.plan = self._new_plan()
 
     def _new_plan(self) -> StepPlan | None:
-        if self.sample_weight is not None:
-            return None
-        return StepPlan.build(self.model, self.loss, self.x_buf.dtype, self.x_buf.shape[0])
+        size = self.x_buf.shape[0]
+        return StepPlan.build(self.model, self.loss, self.x_buf.dtype, size, self.sample_weight)
 
     def n_batches(self, n_samples: int) -> int:
         return -(-n_samples // self.batch_size)
@@ -207,27 +207,35 @@ class EpochRunner:
             return StepLoss(loss, self.loss.backward(), float(np.count_nonzero(hits)))
         return weighted_mean_step(self.weighted_loss, logits, t, w, hits)
 
+    def _forward_loss(
+        self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None
+    ) -> tuple[StepLoss, int, StepPlan | None]:
+        """The batch's loss step (:meth:`_loss_step`), the width of the logits and the plan
+        that ran it: the step plan when it still fits, else the public forward."""
+        plan = self._ready_plan()
+        if plan is not None:
+            return plan.forward_loss(x, t, w), plan.n_classes, plan
+        logits = self.model.forward(x)
+        return self._loss_step(logits, t, w), logits.shape[-1], None
+
+    def _backward(self, plan: StepPlan | None, grad_logits: np.ndarray) -> Any:
+        """The model's backward, by the route its forward took (``plan`` from
+        :meth:`_forward_loss`); returns the gradients."""
+        if plan is not None:
+            plan.backward(grad_logits)
+            return plan.grads
+        self.model.backward(grad_logits, input_grad=False)
+        return self.model.named_grads()
+
     def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
         x, t = self._gather(idx)
         n = len(idx)
-        plan = self._ready_plan()
-        if plan is not None:
-            step = plan.forward_loss(x, t)
-            n_classes = plan.n_classes
-        else:
-            logits = self.model.forward(x)
-            step = self._loss_step(logits, t, None)
-            n_classes = logits.shape[-1]
+        step, n_classes, plan = self._forward_loss(x, t, None)
         batch_loss = step.loss / n if self.loss_is_sum else step.loss
         reason = self.divergence.check(batch_loss, n, n, n_classes)
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
-        if plan is not None:
-            plan.backward(step.grad)
-            grads = plan.grads
-        else:
-            self.model.backward(step.grad, input_grad=False)
-            grads = self.model.named_grads()
+        grads = self._backward(plan, step.grad)
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
         self.optimizer.step(self.params, grads)
@@ -246,15 +254,13 @@ class EpochRunner:
         w = self.w_buf[: len(idx)]
         np.take(self.sample_weight, idx, out=w, mode="clip")
         weight = float(np.sum(w, dtype=np.float64))
-        logits = self.model.forward(x)
-        step = self._loss_step(logits, t, w)
+        step, n_classes, plan = self._forward_loss(x, t, w)
         batch_loss = step.loss if weight > 0 else 0.0
-        reason = self.divergence.check(batch_loss, weight, len(idx), logits.shape[-1])
+        reason = self.divergence.check(batch_loss, weight, len(idx), n_classes)
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
-        if weight > 0:
-            self.model.backward(step.grad, input_grad=False)
-            grads = self.model.named_grads()
+        if weight > 0:  # a batch that weighs nothing moves no weight
+            grads = self._backward(plan, step.grad)
             if self.l2_penalty:
                 batch_loss += self._penalize(grads, weight)
             self.optimizer.step(self.params, grads)

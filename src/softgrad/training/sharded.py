@@ -4,16 +4,19 @@ every global batch, and the ranks sum their gradients before the same optimizer 
 One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communicator`):
 
 1. take the rank's contiguous shard of the global batch (every rank drew the same order);
-2. forward, loss and backward on the shard, the loss gradient scaled by the shard's share of the
-   batch: n_local / n_global; with sample weights sum(w_local) / sum(w_global); with a loss's
-   class weights or ignore_index the same ratio of the target class weights (0 if ignored).
+2. forward, loss and backward on the shard (through the step plan,
+   :mod:`softgrad.training.step_plan`, where it fits, as in the single-process loop), the loss
+   gradient scaled by the shard's share of the batch: n_local / n_global; with sample weights
+   sum(w_local) / sum(w_global); with a loss's class weights or ignore_index the same ratio of
+   the target class weights (0 if ignored).
    Every rank holds all targets and weights, so the global sums need no message;
 3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, a failure
    flag and a stop flag (a callback asked to stop after the previous batch). A failure raises on
    every rank; the divergence rule (:mod:`softgrad.training.divergence`) sees the same global
    batch loss on every rank, so a diverged run raises the same DivergenceError on every rank
    before any weight moves;
-4. one in-place Allreduce(SUM) of the gradient (the store's flat buffer for a Sequential), then
+4. one in-place Allreduce(SUM) of the gradient (the store's flat buffer for a Sequential, which
+   the plan's backward writes too), then
    the L2 penalty (scikit-learn's alpha, divided by the global batch's weight) added once to the
    summed gradient, and the optimizer step, the same on every rank.
 
@@ -150,11 +153,11 @@ class ShardedRunner(EpochRunner):
             self._zero_gradients()
             return 0.0, 0.0
         x, t = self._gather(local)
-        logits = self.model.forward(x)
-        if self.sample_weight is not None:
-            # the global batch's weights sit in w_buf (_batch_weight); this shard's are a slice
-            w = self.w_buf[start : start + n]
-            batch_loss, grad, hits = self._loss_step(logits, t, w)
+        # the global batch's weights sit in w_buf (_batch_weight); this shard's are a slice
+        w = None if self.sample_weight is None else self.w_buf[start : start + n]
+        # through the step plan when it fits, as the single-process step
+        (batch_loss, grad, hits), _, plan = self._forward_loss(x, t, w)
+        if w is not None:
             local = float(np.sum(w, dtype=np.float64))
             if weight == 0:
                 return 0.0, hits
@@ -165,19 +168,18 @@ class ShardedRunner(EpochRunner):
             share = local / weight
             if share != 1:
                 grad *= share
-            self.model.backward(grad, input_grad=False)
+            self._backward(plan, grad)
             return batch_loss * share, hits
-        batch_loss, grad, hits = self._loss_step(logits, t, None)
         if self.loss_is_sum:
             # a sum over the shard is already its part of the batch total, reported per sample
-            self.model.backward(grad, input_grad=False)
+            self._backward(plan, grad)
             return batch_loss / n_global, hits
         if share == 0:  # every target of the shard is ignored (or weighs 0): no gradient
             self._zero_gradients()
             return 0.0, hits
         if share != 1:
             grad *= share  # the shard's mean -> its share of the batch's mean
-        self.model.backward(grad, input_grad=False)
+        self._backward(plan, grad)
         return batch_loss * share, hits
 
 
