@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from machine import kernels
 
 import softgrad.functional as F
 
@@ -181,7 +182,9 @@ def machine(torch, threads: int) -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": f"{np.__version__} (BLAS: {blas})",
         "torch": f"{torch.__version__} ({threads} thread)" if torch else "not installed",
-        "threads": f"{threads} (NumPy ufuncs are single-threaded; torch and BLAS set to match)",
+        "threads": f"{threads} (NumPy ufuncs are single-threaded; torch, BLAS and Numba set "
+        "to match)",
+        "kernels": kernels(),
     }
 
 
@@ -262,6 +265,7 @@ def section(results, spreads, info, repeats, load_before, load_after, command) -
         f"- Machine: {info['cpu']}; Python {info['python']}",
         f"- NumPy {info['numpy']}; PyTorch {info['torch']}",
         f"- Threads: {info['threads']}",
+        f"- softgrad kernels: {info['kernels']}",
         f"- Load average (1/5/15 min) before: {' '.join(f'{v:.2f}' for v in load_before)}, "
         f"after: {' '.join(f'{v:.2f}' for v in load_after)}",
     ]
@@ -293,14 +297,16 @@ def section(results, spreads, info, repeats, load_before, load_after, command) -
         "",
         *verdicts(results, spreads),
         "",
-        "How softgrad gets there (src/softgrad/functional/_rows.py): rows are processed in "
-        "2 MiB blocks so each NumPy pass finds its data in cache; softmax/log_softmax skip the "
-        "max shift for rows whose sum of exp lands in [1, inf) (exact: see the module notes) and "
-        "fall back to the shifted kernel otherwise; row sums use einsum (2.6x faster than "
-        "`sum(axis=1)` here); cross_entropy_grad folds the 1/N into the softmax normalisation "
-        "and scatters -1/N at the targets. softmax_vjp is one `vecdot` and two in-place passes; "
-        "PyTorch fuses the subtract and multiply into one pass, which NumPy cannot, and that "
-        "pass is the remaining gap at (4096, 1000).",
+        "How softgrad gets there (src/softgrad/kernels/softmax.py, numba_losses.py): softmax "
+        "and log_softmax skip the max shift for rows whose sum of exp lands in [1, inf) (exact: "
+        "see the module notes) and fall back to the shifted kernel otherwise; on the Numba lane "
+        "softmax is one kernel over blocks of rows in L1 (a flat loop of exps that the compiler "
+        "vectorises, kernels/numba_math.py, then the row sums and the scaled results), on the "
+        "NumPy lane whole-array passes with einsum row sums (2.6x faster than `sum(axis=1)` "
+        "here); cross_entropy_grad folds the 1/N into the softmax normalisation and scatters "
+        "-1/N at the targets. softmax_vjp is one `vecdot` and two in-place passes; PyTorch "
+        "fuses the subtract and multiply into one pass, which NumPy cannot, and that pass is "
+        "the remaining gap at (4096, 1000).",
     ]
     return "\n".join(lines)
 
@@ -349,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
         threadpool_limits(threads)
     except ImportError:
         pass
+    # softgrad's Numba lane threads a softmax from PARALLEL_MIN elements: one thread, as every
+    # peer here
+    from softgrad.kernels import get_ops
+
+    if get_ops().name == "numba":
+        import numba
+
+        numba.set_num_threads(threads)
     rng = np.random.default_rng(0)
     load_before = os.getloadavg()
     results = {}
@@ -379,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     load_after = os.getloadavg()
-    command = "/work/venv/bin/python benchmarks/bench_ops.py"
+    command = "python benchmarks/bench_ops.py"
     if argv:
         command += " " + " ".join(argv)
     text = section(

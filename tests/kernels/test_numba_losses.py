@@ -256,3 +256,78 @@ def test_softmax_rows_on_threads_give_the_same_bits_for_any_split(rng, agree):
     np.testing.assert_array_equal(results[0], results[2])
     _, expected = _softmax_pair(x)
     agree(results[0], expected, SOFTMAX_N_OPS, "softmax on threads")
+
+
+# ---- log_softmax_rows and softmax_vjp_rows: the lane's log_softmax and softmax VJP/JVP ----
+def _log_softmax_pair(x):
+    """(Numba lane, NumPy lane) of log_softmax over the rows of x."""
+    actual, expected = np.empty_like(x), np.empty_like(x)
+    OPS.log_softmax_rows(x, actual)
+    NUMPY_OPS.log_softmax_rows(x, expected)
+    return actual, expected
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SOFTMAX_SHAPES)
+def test_log_softmax_rows_match_the_numpy_lane(shape, dtype, rng, agree):
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    actual, expected = _log_softmax_pair(x)
+    # log_softmax = x - lse cancels: each lane's error is relative to the logits
+    agree(actual, expected, SOFTMAX_N_OPS, "log_softmax", float(np.max(np.abs(x))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("row", list(ROWS))
+def test_log_softmax_rows_limits_follow_the_numpy_lane(row, dtype, rng, agree):
+    x = (rng.standard_normal((700, 3)) * 4).astype(dtype)
+    x[350] = ROWS[row][0]
+    actual, expected = _log_softmax_pair(x)
+    finite = x[np.isfinite(x)]
+    agree(actual, expected, SOFTMAX_N_OPS, "log_softmax", float(np.max(np.abs(finite))))
+    assert np.isfinite(np.delete(actual, 350, axis=0)).all()
+
+
+def test_log_softmax_rows_may_write_over_their_input(rng):
+    x = (rng.standard_normal((300, 10)) * 4).astype(np.float32)
+    x[7] = [np.inf] * 2 + [0.0] * 8
+    x[8] = [3e38, -3e38] + [0.0] * 8
+    expected = np.empty_like(x)
+    numba_losses.log_softmax_rows(x, expected, 1)
+    numba_losses.log_softmax_rows(x, x, 1)
+    np.testing.assert_array_equal(x, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SOFTMAX_SHAPES)
+def test_softmax_vjp_rows_match_the_numpy_lane(shape, dtype, rng, agree):
+    s = F.softmax((rng.standard_normal(shape) * 4).astype(dtype))
+    g = rng.standard_normal(shape).astype(dtype)
+    s[0, 0] = 0.0  # a masked entry: its gradient is exactly 0
+    actual, expected = np.empty_like(s), np.empty_like(s)
+    OPS.softmax_vjp_rows(s, g, actual)
+    NUMPY_OPS.softmax_vjp_rows(s, g, expected)
+    # the row's dot product sums C terms of size |g|: a difference cancels against it
+    agree(actual, expected, SOFTMAX_N_OPS + shape[1], "softmax_vjp", float(np.max(np.abs(g))))
+    assert actual[0, 0] == 0.0
+    # out may be g, whatever the split among threads
+    numba_losses.softmax_vjp_rows(s, g, g, 1)
+    np.testing.assert_array_equal(g, actual)
+
+
+def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng):
+    n_rows = numba_losses.PARALLEL_MIN // 1000 + 7
+    x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
+    g = rng.standard_normal((n_rows, 1000)).astype(np.float32)
+    s = np.empty_like(x)
+    numba_losses.softmax_rows(x, s, 1.0, 1)
+    for kernel, args in (
+        (numba_losses.log_softmax_rows, (x,)),
+        (numba_losses.softmax_vjp_rows, (s, g)),
+    ):
+        results = []
+        for shares in (1, 2, 3):
+            out = np.empty_like(x)
+            kernel(*args, out, shares)
+            results.append(out)
+        np.testing.assert_array_equal(results[0], results[1])
+        np.testing.assert_array_equal(results[0], results[2])

@@ -117,10 +117,15 @@ class ActivationKernels:
         if s.size == 0:
             return out
         s2, g2, out2 = as_rows(s, axis), as_rows(g, axis), _out_rows(out, axis)
-        dot = _row_dot(g2, s2)[:, None]
-        np.subtract(g2, dot, out=out2)
-        out2 *= s2
+        self.softmax_vjp_rows(s2, g2, out2)
         return _back(out2, out, axis)
+
+    def softmax_vjp_rows(self, s: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
+        """``out = s * (g - sum(g * s, axis=1))`` on (M, C) rows of one dtype; ``out`` may be
+        ``g``, not ``s`` (the one routine a lane replaces)."""
+        dot = _row_dot(g, s)[:, None]
+        np.subtract(g, dot, out=out)
+        out *= s
 
     def log_softmax_vjp(
         self, logp: np.ndarray, g: np.ndarray, axis: int = -1, out: np.ndarray | None = None

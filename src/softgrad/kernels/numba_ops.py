@@ -214,8 +214,23 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
         if not (_same_flat_layout(x, e) and e.flags.writeable):
             return super().softmax_rows(x, e, scale)
-        shares = numba.get_num_threads() if x.size >= numba_losses.PARALLEL_MIN else 1
-        numba_losses.softmax_rows(x, e, float(scale), shares)
+        numba_losses.softmax_rows(x, e, float(scale), _shares(x))
+        return None
+
+    def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
+        """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
+        (numba_losses.log_softmax_rows), for every log_softmax of this lane."""
+        if not (_same_flat_layout(x, out) and out.flags.writeable):
+            return super().log_softmax_rows(x, out)
+        numba_losses.log_softmax_rows(x, out, _shares(x))
+        return None
+
+    def softmax_vjp_rows(self, s: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
+        """The NumPy lane's softmax VJP on (M, C) rows in one kernel call
+        (numba_losses.softmax_vjp_rows), for every softmax VJP and JVP of this lane."""
+        if not (_same_flat_layout(s, g, out) and out.flags.writeable):
+            return super().softmax_vjp_rows(s, g, out)
+        numba_losses.softmax_vjp_rows(s, g, out, _shares(s))
         return None
 
     def softmax_cross_entropy(
@@ -294,6 +309,12 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
 
 # an empty weight array: every sample weighs 1 (one compiled signature for both cases)
 _NO_WEIGHTS = np.empty(0)
+
+
+def _shares(x: np.ndarray) -> int:
+    """How many shares a row kernel splits its blocks in: one per Numba thread from
+    ``PARALLEL_MIN`` elements (where it runs on the threads), else 1."""
+    return numba.get_num_threads() if x.size >= numba_losses.PARALLEL_MIN else 1
 
 
 def _native_rows(*arrays: object) -> bool:

@@ -143,26 +143,31 @@ class SoftmaxKernels:
         x2, empty = _rows(x, axis, where)
         out2 = row_view(out, axis)
         buf = out2 if out2 is not None else np.empty_like(x2)
-        total, shift = self.exp_rows(x2, np.empty_like(x2))
-        hits = None if shift is None else _posinf_hits(x2, shift)
+        self.log_softmax_rows(x2, buf)
+        if empty is not None:
+            buf[empty] = -INF
+        return out if out2 is not None else put_rows(buf, out, axis)
+
+    def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
+        """``out = log_softmax(x)`` row by row: x of shape (M, C) as :meth:`exp_rows` takes it,
+        ``out`` of its shape and dtype, may be x (the one routine a lane replaces)."""
+        total, shift = self.exp_rows(x, np.empty_like(x))
+        hits = None if shift is None else _posinf_hits(x, shift)
         # (x - shift) - log(total), in this order: x - (shift + log(total)) would round the
         # small log(total) to the large shift's precision
         np.log(total, out=total)
         if shift is None:
-            np.subtract(x2, total, out=buf)
+            np.subtract(x, total, out=out)
         else:
             # -inf - -inf gives an all -inf row its NaN; x - shift overflows only where the
             # true log-probability is beyond the dtype's range (-inf, its rounding)
             with np.errstate(over="ignore", invalid="ignore"):
-                np.subtract(x2, shift, out=buf)
-            buf -= total
+                np.subtract(x, shift, out=out)
+            out -= total
         if hits is not None:  # inf - inf at the +inf entries: their limit log(1/k)
             rows, at = hits
             k = np.sum(at, axis=1, keepdims=True)
-            buf[rows] = np.where(at, -np.log(k), -INF)
-        if empty is not None:
-            buf[empty] = -INF
-        return out if out2 is not None else put_rows(buf, out, axis)
+            out[rows] = np.where(at, -np.log(k), -INF)
 
     def logsumexp(self, x: np.ndarray, axis: int = -1, where: np.ndarray | None = None):
         """log(sum(exp(x))) along ``axis``: shape S without ``axis``; -inf for empty slices."""
