@@ -91,7 +91,6 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
         grad[...] = 0
         return 0.0, 0.0
     scale = 1.0 / weight_sum
-    in_place = grad.ctypes.data == logits.ctypes.data
     total = 0.0
     correct = 0.0
     # blocks of rows as softmax_rows takes them: flat unshifted exps where every row sum of
@@ -111,10 +110,7 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
                 row_loss, hit = _row_unshifted(
                     logits[n], target[n], w * scale, e, n - start, sums[n - start], grad[n]
                 )
-            elif in_place:  # one array read and written: no aliasing doubt keeps a loop scalar
-                row = logits[n]
-                row_loss, hit = _row(row, target[n], w * scale, row)
-            else:
+            else:  # a block that needs the shift (rare): row by row
                 row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
             total += w * row_loss
             if hit:
