@@ -212,7 +212,7 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         """The NumPy lane's ``e = scale * softmax(x)`` on (M, C) rows in one kernel call
         (numba_losses.softmax_rows: flat passes over blocks of rows), for every softmax of this
         lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
-        if not (_same_flat_layout(x, e) and e.flags.writeable):
+        if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
             return super().softmax_rows(x, e, scale)
         numba_losses.softmax_rows(x, e, float(scale), _shares(x))
         return None
@@ -220,7 +220,7 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
     def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
         """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
         (numba_losses.log_softmax_rows), for every log_softmax of this lane."""
-        if not (_same_flat_layout(x, out) and out.flags.writeable):
+        if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
             return super().log_softmax_rows(x, out)
         numba_losses.log_softmax_rows(x, out, _shares(x))
         return None
@@ -228,7 +228,12 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
     def softmax_vjp_rows(self, s: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
         """The NumPy lane's softmax VJP on (M, C) rows in one kernel call
         (numba_losses.softmax_vjp_rows), for every softmax VJP and JVP of this lane."""
-        if not (_same_flat_layout(s, g, out) and out.flags.writeable):
+        if not (
+            _same_flat_layout(s, g, out)
+            and out.flags.writeable
+            and not np.may_share_memory(s, out)
+            and _same_or_apart(g, out)
+        ):
             return super().softmax_vjp_rows(s, g, out)
         numba_losses.softmax_vjp_rows(s, g, out, _shares(s))
         return None
@@ -315,6 +320,15 @@ def _shares(x: np.ndarray) -> int:
     """How many shares a row kernel splits its blocks in: one per Numba thread from
     ``PARALLEL_MIN`` elements (where it runs on the threads), else 1."""
     return numba.get_num_threads() if x.size >= numba_losses.PARALLEL_MIN else 1
+
+
+def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two arrays of one C-contiguous layout are the same memory (an in-place call,
+    which the row kernels allow) or do not overlap at all; a partial overlap goes to the NumPy
+    lane, whose ufuncs buffer it."""
+    if not np.may_share_memory(a, b):
+        return True
+    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
 
 
 def _native_rows(*arrays: object) -> bool:
