@@ -345,3 +345,25 @@ def test_an_output_that_partly_overlaps_an_input_gets_the_numpy_lanes_result(rou
     getattr(NUMPY_OPS, routine)(*(a.copy() for a in args), expected)
     getattr(OPS, routine)(*args, memory[10:].reshape(200, 10))
     agree(memory[10:].reshape(200, 10), expected, SOFTMAX_N_OPS + 10, routine, 12.0)
+
+
+@pytest.mark.parametrize("routine", ["softmax_rows", "log_softmax_rows", "softmax_vjp_rows"])
+def test_the_row_routines_take_an_empty_batch(routine):
+    x = np.empty((0, 10), np.float32)
+    args = (x, x) if routine == "softmax_vjp_rows" else (x,)
+    out = np.empty_like(x)
+    getattr(OPS, routine)(*args, out)
+    assert out.shape == (0, 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_vjp_rows_keep_a_non_finite_cotangent_in_its_row(dtype, rng, agree):
+    s = F.softmax((rng.standard_normal((6, 4)) * 4).astype(dtype))
+    g = rng.standard_normal((6, 4)).astype(dtype)
+    g[1, 2], g[3, 0] = np.nan, np.inf
+    actual, expected = np.empty_like(s), np.empty_like(s)
+    with np.errstate(invalid="ignore"):
+        OPS.softmax_vjp_rows(s, g, actual)
+        NUMPY_OPS.softmax_vjp_rows(s, g, expected)
+    agree(actual, expected, SOFTMAX_N_OPS + 4, "softmax_vjp", 4.0)
+    assert np.isfinite(np.delete(actual, [1, 3], axis=0)).all()
