@@ -87,3 +87,22 @@ def test_a_second_process_loads_the_kernels_from_the_disk_cache(tmp_path, fresh_
     second = fresh_python(_ADAM + show, NUMBA_CACHE_DIR=str(tmp_path))
     assert second.returncode == 0, second.stderr
     assert second.stdout.split() == ["1", "0"]  # loaded, not compiled
+
+
+def test_a_call_below_the_thread_threshold_compiles_only_the_serial_kernel(fresh_python):
+    # the first `softgrad train` pays the compile of the kernels it calls: at the training
+    # step's sizes that is the serial twin alone, which compiles 2-3x faster
+    show = (
+        "def compiled():\n"
+        "    a = numba_updates.adam\n"
+        "    return len(a.serial_dispatcher.signatures), len(a.dispatcher.signatures)\n"
+        "small = [np.ones(1000, np.float32) for _ in range(4)]\n"
+        "ops.adam_update(*small, [], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,\n"
+        "                weight_decay=0.0, decoupled=False, fold_bias_correction=False, step=1)\n"
+        "print(*compiled())\n"
+        "step(1)\n"
+        "print(*compiled())\n"
+    )
+    done = fresh_python(_ADAM + show)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["1 0", "1 1"]

@@ -22,7 +22,7 @@ from softgrad.kernels.numba_updates import PARALLEL_MIN
 __all__ = ["gather_rows_scaled"]
 
 
-@parallel_kernel
+@parallel_kernel(size_arg=4)  # out: the batch decides the threads
 def gather_rows_scaled(x, idx, offset, scale, out):
     """``out[i, d] = (x[clip(idx[i]), d] - offset[d]) * scale[d]``, in out's dtype.
 

@@ -20,15 +20,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from softgrad.kernels.numba_threads import parallel_kernel
+# below PARALLEL_MIN elements a loop stays on the calling thread (numba_threads: measured)
+from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
 
 __all__ = ["PARALLEL_MIN", "adam", "sgd"]
-
-# below this many elements a loop stays on the calling thread. Measured here (2 cores, quiet,
-# the workqueue layer, numba_threads says why that layer): a launch on the threads costs about
-# 40 us, so an SGD-momentum pass over float32 took 58 us threaded against 15 us serial at 80k
-# elements, 108 against 73 at 400k, 174 against 167 at 800k, and 292 against 1048 at 2M.
-PARALLEL_MIN = 1 << 20
 
 
 @parallel_kernel
