@@ -15,13 +15,17 @@ rounds once, like a correctly rounded exp.
 Accuracy, measured over every float32 in [-104, 89] (2.24e9 values, by hand;
 ``tests/kernels/test_numba_math.py`` checks every 997th of them on every run): at most 1 ulp
 from exp in float64 rounded to float32, against 3 ulps for ``np.exp`` in float32 on this
-machine; +inf above ln(FLT_MAX), 0 below the smallest
-subnormal, NaN for NaN, exactly like ``np.exp``. Every operation is IEEE float32 arithmetic
-without contraction (no fast-math), so the result is the same bits on every x86-64 CPU,
-whatever its vector width.
+machine; +inf above ln(FLT_MAX), 0 below the smallest subnormal, NaN for NaN, exactly like
+``np.exp``.
 
-Speed (this machine, 10,240 float32 in a loop): 10 us against 18 us for ``np.exp`` on the
-array and 30 us for ``np.exp`` called per element in Numba.
+The polynomial may be contracted into fused multiply-adds (fast-math ``contract`` on this
+function alone, nothing else), which a CPU with FMA runs: 20% faster here. The 1 ulp bound
+was checked over every float32 both ways, with FMA and without. The last bit of a result can
+then differ between a CPU with FMA and one without; on one machine it is the same every run.
+
+Speed (this machine, float32): 10,240 values in 8.2 us against 18.2 us for ``np.exp`` on the
+array and 29.6 us for ``np.exp`` called per element in Numba; 2^20 values in 0.79, 1.85 and
+3.04 ms.
 
 float64 goes to ``np.exp``: the kernels' float64 work is the reference lane's, not the fast one.
 """
@@ -63,7 +67,7 @@ def exp(x):
     return np.exp(x)
 
 
-@overload(exp)
+@overload(exp, jit_options={"fastmath": {"contract"}})
 def _exp_overload(x):
     if x == types.float32:
         return _exp_float32
