@@ -88,7 +88,9 @@ _cache_fallback()
 PARALLEL_MIN = 1 << 20
 
 
-def parallel_kernel(fn: Callable | None = None, *, size_arg: int = 0) -> Callable:
+def parallel_kernel(
+    fn: Callable | None = None, *, size_arg: int = 0, serial_twin: bool = True
+) -> Callable:
     """``fn`` compiled with ``numba.njit(cache=True, parallel=True, error_model="numpy")``,
     called under the launch lock (module docstring), and compiled a second time without
     ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than ``PARALLEL_MIN``
@@ -97,7 +99,9 @@ def parallel_kernel(fn: Callable | None = None, *, size_arg: int = 0) -> Callabl
     (bias + activation 0.9 s against 2.3 s, Adam 0.5 against 1.2), which a first
     ``softgrad train`` pays for every kernel it calls. Either version computes the same
     thing; which one runs depends on the size alone. A serial call takes no lock: it never
-    enters the thread pool.
+    enters the thread pool. ``serial_twin=False`` keeps every call on the threaded compile, for
+    a kernel whose serial twin LLVM optimises worse: SGD's (its loop branches on the settings;
+    80k float32 in 1,846 us against 17 us) and the bias + activation (3.4 against 2.3 us).
 
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
@@ -105,13 +109,13 @@ def parallel_kernel(fn: Callable | None = None, *, size_arg: int = 0) -> Callabl
     thread). The compiled dispatchers are the wrapper's ``dispatcher`` (threaded) and
     ``serial_dispatcher`` attributes (their ``stats`` count cache hits and misses)."""
     if fn is None:
-        return functools.partial(parallel_kernel, size_arg=size_arg)
+        return functools.partial(parallel_kernel, size_arg=size_arg, serial_twin=serial_twin)
     dispatcher = numba.njit(cache=True, parallel=True, error_model="numpy")(fn)
-    serial = numba.njit(cache=True, error_model="numpy")(_serial_twin(fn))
+    serial = numba.njit(cache=True, error_model="numpy")(_serial_twin(fn)) if serial_twin else None
 
     @functools.wraps(fn)
     def launch(*args):
-        if args[size_arg].size < PARALLEL_MIN:
+        if serial is not None and args[size_arg].size < PARALLEL_MIN:
             return serial(*args)
         with _LAUNCH:
             return dispatcher(*args)

@@ -26,7 +26,7 @@ from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
 __all__ = ["PARALLEL_MIN", "adam", "sgd"]
 
 
-@parallel_kernel
+@parallel_kernel(serial_twin=False)  # numba_threads.parallel_kernel: measured
 def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, first):
     """SGD in one pass: ``g = grad + weight_decay * W``, then torch's rule::
 
