@@ -197,13 +197,19 @@ SOFTMAX_SHAPES = [(1, 1), (1, 10), (128, 10), (1000, 37), (3, 5000), (700, 3)]
 SOFTMAX_N_OPS = 8
 
 
+def _pair(routine, *args):
+    """(Numba lane, NumPy lane) of ``routine`` (a row hook of the seam) on the rows of the
+    array arguments, its output written into fresh arrays of their shape."""
+    actual, expected = np.empty_like(args[0]), np.empty_like(args[0])
+    getattr(OPS, routine)(args[0], actual, *args[1:])
+    with np.errstate(invalid="ignore"):
+        getattr(NUMPY_OPS, routine)(args[0], expected, *args[1:])
+    return actual, expected
+
+
 def _softmax_pair(x, scale=1.0):
     """(Numba lane, NumPy lane) of ``scale * softmax`` over the rows of x."""
-    actual, expected = np.empty_like(x), np.empty_like(x)
-    OPS.softmax_rows(x, actual, scale)
-    with np.errstate(invalid="ignore"):
-        NUMPY_OPS.softmax_rows(x, expected, scale)
-    return actual, expected
+    return _pair("softmax_rows", x, scale)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -238,33 +244,15 @@ def test_softmax_rows_may_write_over_their_input(rng):
     x = (rng.standard_normal((300, 10)) * 4).astype(np.float32)
     x[7] = [np.inf] * 2 + [0.0] * 8  # a block on the shifted path too
     expected = np.empty_like(x)
-    numba_losses.softmax_rows(x, expected, 1.0, 1)
-    numba_losses.softmax_rows(x, x, 1.0, 1)
+    numba_losses.normalise_rows(x, expected, 1.0, False, 1)
+    numba_losses.normalise_rows(x, x, 1.0, False, 1)
     np.testing.assert_array_equal(x, expected)
-
-
-def test_softmax_rows_on_threads_give_the_same_bits_for_any_split(rng, agree):
-    # from PARALLEL_MIN elements the blocks are shared among the threads
-    n_rows = numba_losses.PARALLEL_MIN // 1000 + 7
-    x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
-    results = []
-    for shares in (1, 2, 3):
-        out = np.empty_like(x)
-        numba_losses.softmax_rows(x, out, 1.0, shares)
-        results.append(out)
-    np.testing.assert_array_equal(results[0], results[1])
-    np.testing.assert_array_equal(results[0], results[2])
-    _, expected = _softmax_pair(x)
-    agree(results[0], expected, SOFTMAX_N_OPS, "softmax on threads")
 
 
 # ---- log_softmax_rows and softmax_vjp_rows: the lane's log_softmax and softmax VJP/JVP ----
 def _log_softmax_pair(x):
     """(Numba lane, NumPy lane) of log_softmax over the rows of x."""
-    actual, expected = np.empty_like(x), np.empty_like(x)
-    OPS.log_softmax_rows(x, actual)
-    NUMPY_OPS.log_softmax_rows(x, expected)
-    return actual, expected
+    return _pair("log_softmax_rows", x)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -292,8 +280,8 @@ def test_log_softmax_rows_may_write_over_their_input(rng):
     x[7] = [np.inf] * 2 + [0.0] * 8
     x[8] = [3e38, -3e38] + [0.0] * 8
     expected = np.empty_like(x)
-    numba_losses.log_softmax_rows(x, expected, 1)
-    numba_losses.log_softmax_rows(x, x, 1)
+    numba_losses.normalise_rows(x, expected, 1.0, True, 1)
+    numba_losses.normalise_rows(x, x, 1.0, True, 1)
     np.testing.assert_array_equal(x, expected)
 
 
@@ -314,23 +302,28 @@ def test_softmax_vjp_rows_match_the_numpy_lane(shape, dtype, rng, agree):
     np.testing.assert_array_equal(g, actual)
 
 
-def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng):
+def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree):
+    # from PARALLEL_MIN elements the blocks (rows for the VJP) are shared among the threads
     n_rows = numba_losses.PARALLEL_MIN // 1000 + 7
     x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
     g = rng.standard_normal((n_rows, 1000)).astype(np.float32)
     s = np.empty_like(x)
-    numba_losses.softmax_rows(x, s, 1.0, 1)
-    for kernel, args in (
-        (numba_losses.log_softmax_rows, (x,)),
-        (numba_losses.softmax_vjp_rows, (s, g)),
-    ):
+    numba_losses.normalise_rows(x, s, 1.0, False, 1)
+    kernels = (
+        lambda out, shares: numba_losses.normalise_rows(x, out, 1.0, False, shares),
+        lambda out, shares: numba_losses.normalise_rows(x, out, 1.0, True, shares),
+        lambda out, shares: numba_losses.softmax_vjp_rows(s, g, out, shares),
+    )
+    for kernel in kernels:
         results = []
         for shares in (1, 2, 3):
             out = np.empty_like(x)
-            kernel(*args, out, shares)
+            kernel(out, shares)
             results.append(out)
         np.testing.assert_array_equal(results[0], results[1])
         np.testing.assert_array_equal(results[0], results[2])
+    _, expected = _softmax_pair(x)
+    agree(s, expected, SOFTMAX_N_OPS, "softmax on threads")
 
 
 @pytest.mark.parametrize("routine", ["softmax_rows", "log_softmax_rows", "softmax_vjp_rows"])
