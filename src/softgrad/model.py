@@ -157,13 +157,15 @@ class Model:
     ) -> np.ndarray:
         """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`)."""
         X = self._check_X(X, where)
+        done = 0
 
-        def finite_head(logits: np.ndarray, rows: slice) -> np.ndarray:
+        def finite_head(logits: np.ndarray) -> np.ndarray:
             # finite input can still overflow in the model's dtype (1e300 in float32, or a
             # large value times the weights): refuse its row rather than answer NaN
+            nonlocal done
             bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
             if bad.any():
-                row = rows.start + int(np.flatnonzero(bad)[0])
+                row = done + int(np.flatnonzero(bad)[0])
                 biggest = np.abs(X[row]).max().item()
                 raise InputOverflowError(
                     f"{where}: X row {row} must give finite logits in the model's "
@@ -172,18 +174,12 @@ class Model:
                     row,
                     logits.dtype.name,
                 )
+            done += len(logits)
             return head(logits)
 
         with np.errstate(over="ignore", invalid="ignore"):  # refused above, not warned about
             return predict_batches(
-                self.network,
-                X,
-                batch_size,
-                prepare=self.scale,
-                head=finite_head,
-                where=where,
-                threads=None,  # the scaler and the heads keep nothing between batches
-                head_rows=True,
+                self.network, X, batch_size, prepare=self.scale, head=finite_head, where=where
             )
 
     def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:

@@ -91,9 +91,8 @@ PARALLEL_MIN = 1 << 20
 def parallel_kernel(
     fn: Callable | None = None, *, size_arg: int = 0, serial_twin: bool = True
 ) -> Callable:
-    """``fn`` compiled with ``numba.njit(cache=True, parallel=True, error_model="numpy",
-    nogil=True)``, called under the launch lock (module docstring), and compiled a second time
-    without
+    """``fn`` compiled with ``numba.njit(cache=True, parallel=True, error_model="numpy")``,
+    called under the launch lock (module docstring), and compiled a second time without
     ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than ``PARALLEL_MIN``
     elements: the kernels keep such calls on the calling thread anyway (their ``prange``
     branch starts at ``PARALLEL_MIN`` or above), and the serial compile is 2-3x faster
@@ -107,15 +106,12 @@ def parallel_kernel(
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
     vectorising (Adam's update over 80k float32: 223 us with the check, on the calling
-    thread). ``nogil``: a kernel releases the GIL while it runs, so inference on several
-    threads (softgrad.training.row_threads) overlaps it with the other threads' products.
-    The compiled dispatchers are the wrapper's ``dispatcher`` (threaded) and
+    thread). The compiled dispatchers are the wrapper's ``dispatcher`` (threaded) and
     ``serial_dispatcher`` attributes (their ``stats`` count cache hits and misses)."""
     if fn is None:
         return functools.partial(parallel_kernel, size_arg=size_arg, serial_twin=serial_twin)
-    options = {"cache": True, "error_model": "numpy", "nogil": True}
-    dispatcher = numba.njit(parallel=True, **options)(fn)
-    serial = numba.njit(**options)(_serial_twin(fn)) if serial_twin else None
+    dispatcher = numba.njit(cache=True, parallel=True, error_model="numpy")(fn)
+    serial = numba.njit(cache=True, error_model="numpy")(_serial_twin(fn)) if serial_twin else None
 
     @functools.wraps(fn)
     def launch(*args):

@@ -173,27 +173,22 @@ class Linear(Layer):
     # softgrad.training.step_plan calls these with its own preallocated ``out`` arrays) ----
     def _forward_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         """``x2 @ W + b`` into ``out`` (a fresh array if None); keeps x2 for backward."""
-        self._x, self._x_shape = x2, x2.shape
-        return self._output_rows(x2, None, out)
+        y = self._product_rows(x2, out)
+        if "b" in self.params:
+            np.add(y, self.params["b"], out=y)
+        return y
 
     def _forward_activated_rows(
         self, x2: np.ndarray, activation: str, out: np.ndarray | None
     ) -> np.ndarray:
         """``f(x2 @ W + b)`` into ``out`` (a fresh array if None); keeps x2 for backward."""
-        self._x, self._x_shape = x2, x2.shape
-        return self._output_rows(x2, activation, out)
-
-    def _output_rows(
-        self, x2: np.ndarray, activation: str | None, out: np.ndarray | None
-    ) -> np.ndarray:
-        """``f(x2 @ W + b)`` (no f for None) into ``out`` (a fresh array if None), keeping
-        nothing: inference on several threads calls it at once (training.predict)."""
-        y = np.matmul(x2, self.params["W"], out=out)
-        if activation is not None:
-            get_ops().bias_activation(y, self.params.get("b"), activation)
-        elif "b" in self.params:
-            np.add(y, self.params["b"], out=y)
+        y = self._product_rows(x2, out)
+        get_ops().bias_activation(y, self.params.get("b"), activation)
         return y
+
+    def _product_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        self._x, self._x_shape = x2, x2.shape
+        return np.matmul(x2, self.params["W"], out=out)
 
     def _backward_rows(
         self, g2: np.ndarray, input_grad: bool, out: np.ndarray | None
