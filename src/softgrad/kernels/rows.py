@@ -16,7 +16,7 @@ def row_view(a: np.ndarray, axis: int) -> np.ndarray | None:
     """``a`` seen as (M, C) rows without a copy, or None when its layout does not allow it."""
     if axis % a.ndim != a.ndim - 1 or not a.flags.c_contiguous:
         return None
-    return a.reshape(-1, a.shape[-1])
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])  # a reshape costs 0.3 us
 
 
 def as_rows(a: np.ndarray, axis: int) -> np.ndarray:
