@@ -16,6 +16,7 @@ from softgrad.nn import (
     Sequential,
     build_mlp,
 )
+from softgrad.nn.loss import weighted_mean_step
 from softgrad.optim import SGD, Adam
 from softgrad.training import Callback, fit
 from softgrad.training import epoch as epoch_module
@@ -227,7 +228,8 @@ def test_one_logistic_output_under_the_mean_logistic_loss_gets_a_plan(blobs):
     # several logistic outputs take probability targets: no plan
     assert StepPlan.build(build_mlp(5, [16], 3, rng=0), LogisticLoss(), np.float32, 8) is None
     weights = np.ones(len(X), np.float32)
-    assert _runner(build_mlp(5, [16], 1, rng=0), LogisticLoss(), X, y, 32, weights).plan is None
+    plan = _runner(build_mlp(5, [16], 1, rng=0), LogisticLoss(), X, y, 32, weights).plan
+    assert isinstance(plan, StepPlan) and plan.sample_weight is weights
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -238,13 +240,89 @@ def test_the_logistic_fused_step_is_the_public_forward_and_backward(dtype, label
     target = rng.integers(0, 2, size=20)
     loss = LogisticLoss(label_smoothing=label_smoothing)
     buffers = [np.full((20, 1), np.nan, dtype) for _ in range(3)] + [np.empty(20, bool)]
-    step = loss._fused_step(logits, target, *buffers)
+    step = loss._fused_step(logits, target, None, *buffers)
     # the same row methods in the same order: equal bit for bit
     public = LogisticLoss(label_smoothing=label_smoothing)
     assert step.loss == public.forward(logits, target)
     assert step.grad is buffers[0] and step.grad.dtype == dtype
     np.testing.assert_array_equal(step.grad, public.backward())
     assert step.correct == np.count_nonzero((logits[:, 0] > 0) == target)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_the_weighted_logistic_fused_step_is_the_weighted_mean_of_the_public_losses(
+    dtype, label_smoothing, rng
+):
+    logits = rng.normal(scale=3.0, size=(20, 1)).astype(dtype)
+    target = rng.integers(0, 2, size=20)
+    weights = rng.uniform(0.0, 2.0, size=20).astype(dtype)
+    weights[:3] = 0.0
+    loss = LogisticLoss(label_smoothing=label_smoothing)
+    buffers = [np.full((20, 1), np.nan, dtype) for _ in range(3)] + [np.empty(20, bool)]
+    step = loss._fused_step(logits, target, weights, *buffers)
+    # what a step without the plan takes: the per-sample losses' weighted mean, bit for bit
+    per_sample = LogisticLoss(reduction="none", label_smoothing=label_smoothing)
+    hits = (logits[:, 0] > 0) == target
+    public = weighted_mean_step(per_sample, logits, target, weights, hits)
+    assert step.loss == public.loss
+    assert step.correct == public.correct == float(np.dot(weights, hits))
+    assert step.grad is buffers[0]
+    np.testing.assert_array_equal(step.grad, public.grad)
+    assert not step.grad[:3].any()  # weight 0: no pull
+    weightless = loss._fused_step(logits, target, np.zeros(20, dtype), *buffers)
+    assert weightless == (0.0, None, 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+def test_the_plan_trains_one_weighted_logistic_output_as_the_public_methods_do(
+    dtype, optimizer, blobs, monkeypatch
+):
+    X, y = _binary(blobs)
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, size=len(X)).astype(dtype)
+    weights[32:64] = 0.0  # the second batch of every epoch weighs nothing
+
+    def trained():
+        model = build_mlp(5, [16, 8], 1, rng=3, dtype=dtype)
+        history = fit(
+            model,
+            LogisticLoss(label_smoothing=0.1),
+            optimizer(lr=0.05),
+            X.astype(dtype),
+            y,
+            epochs=3,
+            batch_size=32,
+            shuffle=False,
+            rng=3,
+            sample_weight=weights,
+            l2_penalty=1e-3,
+        )
+        return model, history
+
+    planned_weights = []
+    fused_step = LogisticLoss._fused_step
+
+    def counted(self, *args):
+        planned_weights.append(args[2])
+        return fused_step(self, *args)
+
+    monkeypatch.setattr(LogisticLoss, "_fused_step", counted)
+    planned, planned_history = trained()
+    # every batch of every epoch went through the plan, with its weights
+    assert sum(len(batch) for batch in planned_weights) == 3 * len(X)
+    _layers_only(monkeypatch)
+    public, public_history = trained()
+    # the same products and kernel calls in the same order: a few roundings at most
+    tolerance = 50 * np.finfo(dtype).eps
+    np.testing.assert_allclose(
+        planned_history.train_loss, public_history.train_loss, rtol=tolerance
+    )
+    assert planned_history.train_acc == public_history.train_acc
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
+        )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

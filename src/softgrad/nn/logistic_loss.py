@@ -8,7 +8,7 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
-from softgrad.nn.loss import StepLoss
+from softgrad.nn.loss import StepLoss, weighted_mean
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -113,23 +113,34 @@ class LogisticLoss(Layer):
         return total / len(losses) if self.reduction == "mean" else total
 
     def _row_grad(
-        self, logits: np.ndarray, dense: np.ndarray, softplus: np.ndarray, out: np.ndarray
+        self,
+        logits: np.ndarray,
+        dense: np.ndarray,
+        softplus: np.ndarray,
+        out: np.ndarray,
+        scale: np.ndarray | None = None,
     ) -> np.ndarray:
-        """dL/dlogits (N, K) written into ``out``: sigmoid(z) - t, over N for "mean"."""
+        """dL/dlogits (N, K) written into ``out``: sigmoid(z) - t, over N for "mean", or
+        with ``scale`` (N,) each row times its own factor instead (a weighted mean's w / sum(w),
+        as ``backward(scale)`` of the per-sample losses multiplies it)."""
         grad = get_ops().sigmoid_cross_entropy_grad(logits, dense, softplus, out)
-        if self.reduction == "mean":
+        if scale is not None:
+            np.multiply(grad, scale[:, None], out=grad)
+        elif self.reduction == "mean":
             grad *= 1.0 / len(grad)
         return grad
 
     def _fuses_settings(self, sample_weight: Any) -> bool:
         """Whether :meth:`_fused_step` serves a training step with these settings: reduction
-        "mean" and no sample weights (softgrad.training.step_plan asks before each step)."""
-        return self.reduction == "mean" and sample_weight is None
+        "mean", with or without sample weights (softgrad.training.step_plan asks before each
+        step)."""
+        return self.reduction == "mean"
 
     def _fused_step(
         self,
         logits: np.ndarray,
         target: np.ndarray,
+        sample_weight: np.ndarray | None,
         grad: np.ndarray,
         dense: np.ndarray,
         softplus: np.ndarray,
@@ -137,19 +148,28 @@ class LogisticLoss(Layer):
     ) -> StepLoss:
         """A training step's loss, dL/dlogits and hits for one logistic output, into the
         caller's arrays: ``forward(logits, target)``, ``backward()`` and the count of rows
-        whose class (1 where the logit is > 0) is the target.
+        whose class (1 where the logit is > 0) is the target; with ``sample_weight``, what a
+        training step takes from the per-sample losses instead (softgrad.nn.loss's
+        ``weighted_mean_step``): the weighted mean, each row's gradient times w_n / sum(w), the
+        weighted count, and no gradient (None) for a batch that weighs 0.
 
-        logits : ndarray of shape (N, 1); target : ndarray of shape (N,) of 0/1 ints; grad,
-        dense, softplus : ndarray of shape (N, 1), the logits' dtype; hits : ndarray of shape
-        (N,), bool. Trusts its inputs and :meth:`_fuses_settings` (softgrad.training.step_plan
-        calls this with its own arrays); the layer keeps nothing for ``backward``.
+        logits : ndarray of shape (N, 1); target : ndarray of shape (N,) of 0/1 ints;
+        sample_weight : ndarray of shape (N,) in the logits' dtype, or None; grad, dense,
+        softplus : ndarray of shape (N, 1), the logits' dtype; hits : ndarray of shape (N,),
+        bool. Trusts its inputs and :meth:`_fuses_settings` (softgrad.training.step_plan calls
+        this with its own arrays); the layer keeps nothing for ``backward``.
         """
         self._fill_target(target, dense)
-        loss = self._reduce(self._row_losses(logits, dense, softplus))
-        self._row_grad(logits, dense, softplus, grad)
+        losses = self._row_losses(logits, dense, softplus)
         np.greater(logits[:, 0], 0, out=hits)
-        correct = np.count_nonzero(np.equal(hits, target, out=hits))
-        return StepLoss(loss, grad, float(correct))
+        np.equal(hits, target, out=hits)
+        if sample_weight is None:
+            self._row_grad(logits, dense, softplus, grad)
+            return StepLoss(self._reduce(losses), grad, float(np.count_nonzero(hits)))
+        loss, scale, correct = weighted_mean(losses, sample_weight, hits)
+        if scale is None:
+            return StepLoss(0.0, None, correct)
+        return StepLoss(loss, self._row_grad(logits, dense, softplus, grad, scale), correct)
 
     def forward(self, logits: np.ndarray, target: Any) -> float | np.ndarray:
         """Loss of ``logits`` (N, K) against ``target`` ((N,) indices or (N, K) probabilities).

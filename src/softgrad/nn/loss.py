@@ -318,14 +318,25 @@ def weighted_mean_step(
     (each sample's scaled by w_n / sum(w)) and the weighted count of ``hits``; the gradient is
     None when the batch weighs 0. The one place this weighted mean is written, for
     :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
-    losses = per_sample.forward(logits, target)
+    loss, scale, correct = weighted_mean(per_sample.forward(logits, target), sample_weight, hits)
+    if scale is None:
+        return StepLoss(0.0, None, correct)
+    return StepLoss(loss, per_sample.backward(scale), correct)
+
+
+def weighted_mean(
+    losses: np.ndarray, sample_weight: np.ndarray, hits: np.ndarray
+) -> tuple[float, np.ndarray | None, float]:
+    """The weighted mean of per-sample ``losses`` (N,): ``(sum_n w_n l_n / sum_n w_n, scale,
+    correct)``, ``scale = w / sum(w)`` (the factor of each sample's gradient) in the weights'
+    dtype and ``correct = sum_n w_n hits_n``; a batch that weighs 0 gives ``(0.0, None,
+    correct)``. Used by :func:`weighted_mean_step` and ``LogisticLoss._fused_step``."""
     correct = float(np.dot(sample_weight, hits))
     weight = float(np.sum(sample_weight, dtype=np.float64))
     if not weight > 0:
-        return StepLoss(0.0, None, correct)
+        return 0.0, None, correct
     scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
-    loss = float(np.dot(sample_weight, losses)) / weight
-    return StepLoss(loss, per_sample.backward(scale), correct)
+    return float(np.dot(sample_weight, losses)) / weight, scale, correct
 
 
 def _hits(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:

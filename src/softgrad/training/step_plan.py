@@ -25,7 +25,7 @@ When it runs is decided by what the user built, nothing else:
 - the loss is a :class:`~softgrad.nn.CrossEntropyLoss` whose settings take its one-kernel
   path (``forward_backward``'s Notes; with sample weights, no ``ignore_index``), or a
   :class:`~softgrad.nn.LogisticLoss` with reduction "mean" on a last Linear of one output
-  (class-index targets 0 and 1; any label smoothing) and no sample weights.
+  (class-index targets 0 and 1; any label smoothing; with or without sample weights).
 
 Anything else trains through the public methods, with the same results. Before each step the
 plan checks that the network still is what it was built for (:meth:`StepPlan.ready`: the same
@@ -138,7 +138,7 @@ class StepPlan:
         if self.loss_buffers:
             dense, softplus, hits = self.loss_buffers
             return self.loss._fused_step(
-                a, target, self.grad_logits[:n], dense[:n], softplus[:n], hits[:n]
+                a, target, sample_weight, self.grad_logits[:n], dense[:n], softplus[:n], hits[:n]
             )
         return self.loss._fused_step(a, target, sample_weight, self.grad_logits[:n])
 
