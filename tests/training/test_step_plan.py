@@ -33,6 +33,24 @@ def _layers_only(monkeypatch):
     monkeypatch.setattr(epoch_module.StepPlan, "build", classmethod(lambda cls, *a: None))
 
 
+def _assert_trained_alike(dtype, planned, public, histories=None, same_accuracy=True):
+    """A planned and a public run took the same products and kernel calls in the same order:
+    a few roundings at most (50 of the dtype) on the weights and, given the two histories, on
+    the loss curve, with the same accuracies."""
+    tolerance = 50 * np.finfo(dtype).eps
+    if histories is not None:
+        planned_history, public_history = histories
+        np.testing.assert_allclose(
+            planned_history.train_loss, public_history.train_loss, rtol=tolerance
+        )
+        if same_accuracy:
+            assert planned_history.train_acc == public_history.train_acc
+    for key, value in public.named_params().items():
+        np.testing.assert_allclose(
+            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
+        )
+
+
 def _train(blobs, dtype, optimizer, seed=3, epochs=3, callbacks=(), **model_options):
     X, y = blobs
     model = build_mlp(5, [16, 8], 3, rng=seed, dtype=dtype, **model_options)
@@ -94,12 +112,7 @@ def test_the_plan_trains_as_the_layers_public_methods_do(dtype, optimizer, blobs
     planned = _train(blobs, dtype, optimizer(lr=0.05))
     _layers_only(monkeypatch)
     public = _train(blobs, dtype, optimizer(lr=0.05))
-    # the same products and kernel calls in the same order: a few roundings at most
-    tolerance = 50 * np.finfo(dtype).eps
-    for key, value in public.named_params().items():
-        np.testing.assert_allclose(
-            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
-        )
+    _assert_trained_alike(dtype, planned, public)
 
 
 def test_the_layers_keep_what_their_backward_needs_after_a_planned_step(blobs):
@@ -313,16 +326,7 @@ def test_the_plan_trains_one_weighted_logistic_output_as_the_public_methods_do(
     assert sum(len(batch) for batch in planned_weights) == 3 * len(X)
     _layers_only(monkeypatch)
     public, public_history = trained()
-    # the same products and kernel calls in the same order: a few roundings at most
-    tolerance = 50 * np.finfo(dtype).eps
-    np.testing.assert_allclose(
-        planned_history.train_loss, public_history.train_loss, rtol=tolerance
-    )
-    assert planned_history.train_acc == public_history.train_acc
-    for key, value in public.named_params().items():
-        np.testing.assert_allclose(
-            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
-        )
+    _assert_trained_alike(dtype, planned, public, (planned_history, public_history))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -334,16 +338,7 @@ def test_the_plan_trains_one_logistic_output_as_the_public_methods_do(
     planned, planned_history = _train_binary(blobs, dtype, optimizer(lr=0.05), label_smoothing)
     _layers_only(monkeypatch)
     public, public_history = _train_binary(blobs, dtype, optimizer(lr=0.05), label_smoothing)
-    # the same products and kernel calls in the same order: a few roundings at most
-    tolerance = 50 * np.finfo(dtype).eps
-    np.testing.assert_allclose(
-        planned_history.train_loss, public_history.train_loss, rtol=tolerance
-    )
-    assert planned_history.train_acc == public_history.train_acc
-    for key, value in public.named_params().items():
-        np.testing.assert_allclose(
-            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
-        )
+    _assert_trained_alike(dtype, planned, public, (planned_history, public_history))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 epochs
@@ -415,15 +410,9 @@ def test_the_plan_trains_with_sample_weights_as_the_public_methods_do(
     planned, planned_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
     _layers_only(monkeypatch)
     public, public_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
-    # the same products and kernel calls in the same order: a few roundings at most
-    tolerance = 50 * np.finfo(dtype).eps
-    np.testing.assert_allclose(
-        planned_history.train_loss, public_history.train_loss, rtol=tolerance
+    _assert_trained_alike(
+        dtype, planned, public, (planned_history, public_history), same_accuracy=False
     )
-    for key, value in public.named_params().items():
-        np.testing.assert_allclose(
-            planned.named_params()[key], value, rtol=tolerance, atol=tolerance
-        )
 
 
 def test_a_planned_batch_that_weighs_nothing_moves_no_weight(blobs):
