@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from softgrad.kernels.numba_math import exp
+from softgrad.kernels.numba_math import exp, tanh
 from softgrad.kernels.numba_threads import parallel_kernel
 from softgrad.kernels.numba_updates import PARALLEL_MIN
 
@@ -83,7 +83,7 @@ def _bias_activation_row(row, b, kind):
             row[h] = zero if x <= zero else x  # as NumPy's maximum(x, 0): NaN stays NaN
     elif kind == TANH:
         for h in range(row.size):
-            row[h] = np.tanh(row[h] + b[h] if has_bias else row[h])
+            row[h] = tanh(row[h] + b[h] if has_bias else row[h])  # float32: vectorisable
     elif kind == LOGISTIC:
         for h in range(row.size):
             x = row[h] + b[h] if has_bias else row[h]

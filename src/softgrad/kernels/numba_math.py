@@ -1,4 +1,4 @@
-"""Numba: an exp that LLVM vectorises, for the kernels' float32 loops.
+"""Numba: an exp and a tanh that LLVM vectorises, for the kernels' float32 loops.
 
 Numba compiles ``np.exp`` on a float32 to a call of the C library's ``expf`` per element (Numba
 has no vector math library without Intel's SVML), and a call in a loop keeps the loop scalar.
@@ -28,6 +28,16 @@ array and 29.6 us for ``np.exp`` called per element in Numba; 2^20 values in 0.7
 3.04 ms.
 
 float64 goes to ``np.exp``: the kernels' float64 work is the reference lane's, not the fast one.
+
+:func:`tanh` is Cephes' ``tanhf`` on the same terms: ``x + x^3 q(x^2)`` for ``|x| < 0.625``,
+``sign(x) (1 - 2 / (exp(2|x|) + 1))`` above (with the exp above), both computed and one
+selected, so the loop stays vectorised. Accuracy, measured over every float32 in (-10, 10)
+(2.19e9 values, by hand, with fused multiply-adds and without; beyond, tanh rounds to +-1):
+at most 1 ulp from tanh in float64 rounded to float32, as ``np.tanh`` here. -0.0, subnormals
+(tanh(x) = x), +-inf (+-1) and NaN as ``np.tanh``. Speed: 12,800 values in 17 us against
+38 us for ``np.tanh``; the bias + tanh kernel at 128 x 100 takes 26 us, where the bias pass
+plus ``np.tanh`` took 41. float64 goes to ``np.tanh`` in Numba, the C library's tanh, which
+may differ from NumPy's own by an ulp.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-__all__ = ["exp"]
+__all__ = ["exp", "tanh"]
 
 _F = np.float32
 _LOG2E = _F(1.44269504088896341)
@@ -67,15 +77,6 @@ def exp(x):
     return np.exp(x)
 
 
-@overload(exp, jit_options={"fastmath": {"contract"}})
-def _exp_overload(x):
-    if x == types.float32:
-        return _exp_float32
-    if isinstance(x, types.Float):
-        return lambda x: np.exp(x)
-    return None
-
-
 def _exp_float32(x):
     # clamped so the exponent arithmetic stays in range; the selects below restore the limits
     xc = min(max(x, _LOW), _HIGH)
@@ -88,3 +89,45 @@ def _exp_float32(x):
     y = p * _from_bits((half_k + 127) << 23) * _from_bits((k_int - half_k + 127) << 23)
     y = _INF if x > _HIGH else y
     return x if x != x else y
+
+
+# Cephes tanhf: tanh(x) = x + x^3 q(x^2) for |x| < 0.625, q its minimax polynomial; above,
+# 1 - 2 / (exp(2|x|) + 1) with the sign of x, whose cancellation costs under 1 ulp there
+_TANH_SMALL = _F(0.625)
+_Q0, _Q1, _Q2 = _F(-5.70498872745e-3), _F(2.06390887954e-2), _F(-5.37397155531e-2)
+_Q3, _Q4 = _F(1.33314422036e-1), _F(-3.33332819422e-1)
+_TWO = _F(2.0)
+
+
+def tanh(x):
+    """tanh(x); in Numba code, float32 takes the vectorisable form (module docstring)."""
+    return np.tanh(x)
+
+
+def _tanh_float32(x):
+    # both branches for every element and a select, so a loop over it stays vectorised
+    a = np.abs(x)
+    large = _ONE - _TWO / (exp(a + a) + _ONE)  # exp(2|x|) = inf above 44: exactly 1
+    large = -large if x < 0 else large
+    z = x * x
+    small = ((((_Q0 * z + _Q1) * z + _Q2) * z + _Q3) * z + _Q4) * z * x + x
+    small = x if z == 0 else small  # tanh(x) = x where x * x underflows; keeps -0.0
+    return large if a >= _TANH_SMALL else small  # NaN fails the test: small gives NaN
+
+
+def _float32_form(function, float32_form, numpy_function):
+    """In Numba code, ``function`` of a float32 is ``float32_form`` (its polynomial may
+    contract into fused multiply-adds: fast-math ``contract`` on it alone); of another float,
+    ``numpy_function``."""
+
+    @overload(function, jit_options={"fastmath": {"contract"}})
+    def _overload(x):
+        if x == types.float32:
+            return float32_form
+        if isinstance(x, types.Float):
+            return lambda x: numpy_function(x)
+        return None
+
+
+_float32_form(exp, _exp_float32, np.exp)
+_float32_form(tanh, _tanh_float32, np.tanh)
