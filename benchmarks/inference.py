@@ -4,7 +4,9 @@ Peers: softgrad (``softgrad.training.predict_proba``), PyTorch (inference_mode, 
 batches), scikit-learn (``predict_proba`` on the whole array: it has no batch argument) and
 ONNX Runtime running the graph of the trained softgrad network written by
 ``softgrad.export_onnx`` (or, if softgrad has no exporter, the same graph built here with
-onnx.helper). Each figure is the median of several full passes after a warm-up pass; the
+onnx.helper). The peers run in interleaved rounds, each timing every peer once after a
+warm-up pass; each figure is a peer's median over the rounds, and the round-by-round ratio
+pairs softgrad's time with the peer's in the same round (the host's speed moves both). The
 probabilities of every peer are checked against softgrad's (same weights for ONNX Runtime).
 """
 
@@ -28,22 +30,29 @@ class InferenceResult:
     seconds: float  # median time for all test images
     n_samples: int
     max_abs_diff: float | None = None  # vs the softgrad network it was exported from
+    # median over the rounds of softgrad's time / this peer's time in the same round
+    round_ratio: float | None = None
 
     @property
     def samples_per_s(self) -> float:
         return self.n_samples / self.seconds
 
 
-def _median_time(fn, repeats: int) -> tuple[float, np.ndarray]:
-    # let the previous library's spinning worker threads park first (see harness.settle)
-    settle()
-    out = fn()  # warm-up
-    times = []
+def interleaved_times(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Each function once to warm up, then ``repeats`` rounds that time each once in turn:
+    (name -> its times, name -> its warm-up output). A slower or faster moment of a shared
+    host then falls on every peer of a round, and per-round ratios pair them."""
+    outputs, times = {}, {name: [] for name in fns}
+    for name, fn in fns.items():
+        settle()  # let the previous library's spinning worker threads park (harness.settle)
+        outputs[name] = fn()
     for _ in range(repeats):
-        started = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), out
+        for name, fn in fns.items():
+            settle()
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return times, outputs
 
 
 def _helper_graph(weights: list[np.ndarray]):
@@ -97,14 +106,9 @@ def onnx_session(softgrad_model, threads: int):
 
 
 def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 15) -> tuple[list, str]:
-    """Throughput of each trained peer (name -> Peer) plus ONNX Runtime on softgrad's network."""
-    results = []
-    reference = None
-    for name, peer in peers.items():
-        seconds, probs = _median_time(lambda p=peer: p.predict_proba(X), repeats)
-        if name == "softgrad":
-            reference = probs
-        results.append(InferenceResult(name, seconds, len(X)))
+    """Throughput of each trained peer (name -> Peer) plus ONNX Runtime on softgrad's network,
+    timed in interleaved rounds (:func:`interleaved_times`)."""
+    fns = {name: (lambda p=peer: p.predict_proba(X)) for name, peer in peers.items()}
     how = "not run (softgrad peer absent or onnxruntime missing)"
     if "softgrad" in peers:
         try:
@@ -121,7 +125,17 @@ def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 15) -> tupl
                     ]
                 )
 
-            seconds, probs = _median_time(run_ort, repeats)
-            diff = float(np.max(np.abs(probs - reference)))
-            results.append(InferenceResult("onnxruntime", seconds, len(X), diff))
+            fns["onnxruntime"] = run_ort
+    times, outputs = interleaved_times(fns, repeats)
+    reference = outputs.get("softgrad")
+    results = []
+    for name, seconds in times.items():
+        diff = None
+        if name == "onnxruntime" and reference is not None:
+            diff = float(np.max(np.abs(outputs[name] - reference)))
+        paired = None
+        if "softgrad" in times:
+            pairs = zip(times["softgrad"], seconds, strict=True)
+            paired = statistics.median(ours / theirs for ours, theirs in pairs)
+        results.append(InferenceResult(name, statistics.median(seconds), len(X), diff, paired))
     return results, how

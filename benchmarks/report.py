@@ -191,7 +191,8 @@ def inference_table(results) -> str:
             PEER_TITLES.get(r.peer, r.peer),
             f"{1000 * r.seconds:.1f}",
             f"{r.samples_per_s:,.0f}",
-            _ratio(sg, r.seconds),
+            _ratio(sg, r.seconds)
+            + ("" if r.round_ratio is None else f" ({r.round_ratio:.2f} round by round)"),
             "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.1e}",
         ]
         for r in results

@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -290,7 +291,9 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         report.inference_table(inf_results),
         "",
         f"ONNX Runtime runs the trained softgrad network exported by {onnx_how}; scikit-learn "
-        "predicts the whole array in one call (no batch argument).",
+        "predicts the whole array in one call (no batch argument). The peers ran in 15 "
+        "interleaved rounds; in brackets, the median over the rounds of softgrad's time over "
+        "the peer's in the same round.",
         "",
     ]
     if stages is not None:
@@ -433,22 +436,31 @@ def targets_table(configs, bounds, mem_records, inference=()) -> str:
             if cfg is None or bound is None or "softgrad" not in cfg.runs:
                 continue
             r = cfg.runs["softgrad"].median_epoch() / bound.seconds
-            rows.append(
-                [
-                    f"h{hidden} b128 {optimizer}: epoch <= {limit}x GEMM-only bound",
-                    f"{r:.2f}x",
-                    _status(r <= limit),
-                ]
-            )
+            # the bound measured at the end of the run can meet a slower or faster moment of
+            # a shared host than the epochs did: a target counts as met only when the epochs
+            # also meet it against the bound re-measured right after each of them
+            paired = report.bound_ratios(cfg)
+            measured, met = f"{r:.2f}x", r <= limit
+            if paired:
+                measured += f" (epoch by epoch: {statistics.median(paired):.2f}x)"
+                met = met and statistics.median(paired) <= limit
+            target = f"h{hidden} b128 {optimizer}: epoch <= {limit}x GEMM-only bound"
+            rows.append([target, measured, _status(met)])
     if inference:
         ours = next((r.seconds for r in inference if r.peer == "softgrad"), None)
-        onnx = next((r.seconds for r in inference if r.peer == "onnxruntime"), None)
+        onnx = next((r for r in inference if r.peer == "onnxruntime"), None)
         if ours and onnx:
+            measured = f"{1e3 * ours:.1f} ms against {1e3 * onnx.seconds:.1f} ms"
+            measured += f" ({ours / onnx.seconds:.2f}x"
+            met = ours <= onnx.seconds
+            if onnx.round_ratio is not None:  # as the bound targets: both ways must meet it
+                measured += f"; round by round: {onnx.round_ratio:.2f}x"
+                met = met and onnx.round_ratio <= 1
             rows.append(
                 [
                     "inference on the 10,000 test images at least as fast as ONNX Runtime",
-                    f"{1e3 * ours:.1f} ms against {1e3 * onnx:.1f} ms ({ours / onnx:.2f}x)",
-                    _status(ours <= onnx),
+                    measured + ")",
+                    _status(met),
                 ]
             )
     for rec in mem_records:
