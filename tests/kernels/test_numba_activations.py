@@ -111,3 +111,64 @@ def test_the_kernels_own_tanh_matches_numpys(dtype, rng, agree):
     expected = np.tanh(y + b)
     numba_activations.bias_activation(y, b, numba_activations.TANH)
     agree(y, expected, N_OPS, "kernel tanh(y + b)")
+
+
+# any shape: 0-d and 1-d arrays are one row, others rows along the last axis; empty ones too
+ELEMENTWISE_SHAPES = [(), (7,), (0,), (5, 0), (3, 4, 5), (128, 100)]
+
+
+@pytest.mark.parametrize("where", ["fresh", "out", "in place"])
+@pytest.mark.parametrize("special", [False, True], ids=["finite", "special"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ELEMENTWISE_SHAPES)
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_elementwise_activations_match_the_numpy_lane(
+    activation, shape, dtype, special, where, rng, agree
+):
+    x = np.asarray(rng.standard_normal(shape) * 3, dtype=dtype)
+    if special and x.size >= len(SPECIAL):
+        x.ravel()[: len(SPECIAL)] = SPECIAL
+    expected = FORWARD[activation](x)  # the NumPy lane (numpy_lane fixture)
+    function = getattr(OPS, activation)
+    if where == "fresh":
+        result = function(x)
+        assert result is not x
+    elif where == "out":
+        out = np.full_like(x, np.nan)
+        assert function(x, out=out) is out
+        result = out
+    else:
+        result = function(x, out=x)
+        assert result is x
+    agree(result, expected, N_OPS, activation)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_other_layouts_and_dtypes_take_the_numpy_lane(activation, rng):
+    from softgrad.kernels import NumpyOps
+
+    reference = getattr(NumpyOps(), activation)
+    function = getattr(OPS, activation)
+    base = (rng.standard_normal((8, 10)) * 3).astype(np.float32)
+    strided = base[:, ::2]
+    np.testing.assert_array_equal(function(strided), reference(strided))
+    half = base.astype(np.float16)
+    np.testing.assert_array_equal(function(half), reference(half))
+    # an output that partly overlaps the input: NumPy's ufuncs buffer it
+    buffer = base.ravel().copy()
+    expected = reference(buffer[:-1].copy())
+    np.testing.assert_array_equal(function(buffer[:-1], out=buffer[1:]), expected)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
+def test_elementwise_activations_run_the_kernel_once(activation, rng, monkeypatch):
+    calls = []
+    kernel = numba_activations.bias_activation
+
+    def counted(y, b, kind):
+        calls.append((y.shape, b.size, kind))
+        return kernel(y, b, kind)
+
+    monkeypatch.setattr(numba_activations, "bias_activation", counted)
+    getattr(OPS, activation)(rng.standard_normal((2, 3, 4)).astype(np.float32))
+    assert calls == [((6, 4), 0, numba_activations.ACTIVATIONS[activation])]

@@ -74,25 +74,46 @@ def _bias_activation_row(row, b, kind):
     # expression compute in float64
     one = row.dtype.type(1)
     zero = row.dtype.type(0)
-    has_bias = b.size > 0
-    # one loop per kind, each a select without a store under a branch, so LLVM vectorises it
-    # (128 x 100 float32 bias + ReLU: 1.4 us against 7.7 us for `if y <= 0: y = 0`)
-    if kind == RELU:
+    # one loop per kind and per bias or none, each a select without a store under a branch,
+    # so LLVM vectorises it (128 x 100 float32 bias + ReLU: 1.4 us against 7.7 us for
+    # `if y <= 0: y = 0`). A loop reading `b[h] if has_bias` stayed scalar: without a bias,
+    # tanh took 130 us and the logistic 93 us at 128 x 100, against 26 and 19 with one
+    if b.size == 0:
+        if kind == RELU:
+            # + 0 keeps the store from being one LLVM turns into a masked store (8.5 against
+            # 2.3 us): exact, since ReLU gives +0.0 for -0.0 either way
+            for h in range(row.size):
+                row[h] = _relu(row[h] + zero, zero)
+        elif kind == TANH:
+            for h in range(row.size):
+                row[h] = tanh(row[h])  # float32: numba_math's, vectorisable
+        elif kind == LOGISTIC:
+            for h in range(row.size):
+                row[h] = _logistic(row[h], one, zero)
+    elif kind == RELU:
         for h in range(row.size):
-            x = row[h] + b[h] if has_bias else row[h]
-            row[h] = zero if x <= zero else x  # as NumPy's maximum(x, 0): NaN stays NaN
+            row[h] = _relu(row[h] + b[h], zero)
     elif kind == TANH:
         for h in range(row.size):
-            row[h] = tanh(row[h] + b[h] if has_bias else row[h])  # float32: vectorisable
+            row[h] = tanh(row[h] + b[h])
     elif kind == LOGISTIC:
         for h in range(row.size):
-            x = row[h] + b[h] if has_bias else row[h]
-            e = exp(-np.abs(x))  # float32: the vectorisable exp (numba_math)
-            s = e / (e + one)
-            row[h] = one - s if x >= zero else s
-    elif has_bias:
+            row[h] = _logistic(row[h] + b[h], one, zero)
+    else:
         for h in range(row.size):
             row[h] = row[h] + b[h]
+
+
+@njit(inline="always")
+def _relu(x, zero):
+    return zero if x <= zero else x  # as NumPy's maximum(x, 0): NaN stays NaN
+
+
+@njit(inline="always")
+def _logistic(x, one, zero):
+    e = exp(-np.abs(x))  # float32: the vectorisable exp (numba_math)
+    s = e / (e + one)
+    return one - s if x >= zero else s
 
 
 @parallel_kernel

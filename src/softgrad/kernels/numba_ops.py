@@ -167,6 +167,37 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         numba_activations.bias_activation(y, bias, numba_activations.ACTIVATIONS[activation])
         return y
 
+    def sigmoid(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """s = 1 / (1 + exp(-x)) into ``out`` (fresh if None; may be ``x``): the bias +
+        activation kernel's logistic, one pass after a copy (the NumPy lane makes six)."""
+        done = self._activation(x, out, "sigmoid")
+        return done if done is not None else super().sigmoid(x, out=out)
+
+    def tanh(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """t = tanh(x) into ``out`` (fresh if None; may be ``x``): the bias + activation
+        kernel's tanh (numba_math's in float32), one pass after a copy."""
+        done = self._activation(x, out, "tanh")
+        return done if done is not None else super().tanh(x, out=out)
+
+    def _activation(self, x: np.ndarray, out: np.ndarray | None, activation: str):
+        """``f(x)`` through the bias + activation kernel (no bias) for C-contiguous float32 /
+        float64 arrays of one shape, ``out`` the same as ``x`` or apart from it; None
+        otherwise (the NumPy lane takes the call). ReLU stays NumPy's: one ``np.maximum``
+        pass beats a copy and a kernel call."""
+        if out is None:
+            if not _same_flat_layout(x):
+                return None
+            out = np.empty_like(x)
+        if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
+            return None
+        if out is not x:
+            np.copyto(out, x)
+        if out.size:  # rows along the last axis; a 0-d or 1-d array is one row
+            rows = out.reshape(-1, out.shape[-1]) if out.ndim >= 2 else out.reshape(1, -1)
+            kind = numba_activations.ACTIVATIONS[activation]
+            numba_activations.bias_activation(rows, rows[0, :0], kind)
+        return out
+
     def relu_vjp(self, y: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """grad_x = g * (y > 0) into ``out`` (may be ``g``), one pass."""
         done = self._vjp("relu", y, g, out)
