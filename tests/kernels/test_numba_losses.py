@@ -221,15 +221,18 @@ def test_softmax_rows_match_the_numpy_lane(shape, dtype, rng, agree):
     agree(actual.sum(axis=1), np.ones(shape[0], dtype), shape[1] + SOFTMAX_N_OPS, "row sums")
 
 
+@pytest.mark.parametrize("routine", ["softmax_rows", "log_softmax_rows"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("row", list(ROWS))
-def test_softmax_rows_limits_follow_the_numpy_lane_and_stay_in_their_row(row, dtype, rng, agree):
+def test_row_limits_follow_the_numpy_lane_and_stay_in_their_row(row, dtype, routine, rng, agree):
     # a row that needs the shift (or has no softmax) in the first block (682 rows of 3); the
     # rows of the second block take the unshifted exps
     x = (rng.standard_normal((700, 3)) * 4).astype(dtype)
     x[350] = ROWS[row][0]
-    actual, expected = _softmax_pair(x)
-    agree(actual, expected, SOFTMAX_N_OPS, "softmax")
+    actual, expected = _pair(routine, x)
+    # log_softmax = x - lse cancels: its error is relative to the largest finite logit
+    magnitude = float(np.max(np.abs(x[np.isfinite(x)]))) if routine == "log_softmax_rows" else 1.0
+    agree(actual, expected, SOFTMAX_N_OPS, routine, magnitude)
     assert np.isfinite(np.delete(actual, 350, axis=0)).all()
 
 
@@ -262,17 +265,6 @@ def test_log_softmax_rows_match_the_numpy_lane(shape, dtype, rng, agree):
     actual, expected = _log_softmax_pair(x)
     # log_softmax = x - lse cancels: each lane's error is relative to the logits
     agree(actual, expected, SOFTMAX_N_OPS, "log_softmax", float(np.max(np.abs(x))))
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("row", list(ROWS))
-def test_log_softmax_rows_limits_follow_the_numpy_lane(row, dtype, rng, agree):
-    x = (rng.standard_normal((700, 3)) * 4).astype(dtype)
-    x[350] = ROWS[row][0]
-    actual, expected = _log_softmax_pair(x)
-    finite = x[np.isfinite(x)]
-    agree(actual, expected, SOFTMAX_N_OPS, "log_softmax", float(np.max(np.abs(finite))))
-    assert np.isfinite(np.delete(actual, 350, axis=0)).all()
 
 
 def test_log_softmax_rows_may_write_over_their_input(rng):

@@ -28,6 +28,7 @@ from softgrad.kernels import (
 from softgrad.kernels.losses import SoftmaxCE
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numpy_ops import NumpyOps
+from softgrad.kernels.rows import row_view
 from softgrad.kernels.updates import adam_scalars
 
 __all__ = ["NumbaOps"]
@@ -187,15 +188,14 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         if out is None:
             if not _same_flat_layout(x):
                 return None
-            out = np.empty_like(x)
-        if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
+            out = np.empty_like(x)  # C-contiguous like x, writeable, apart from it
+        elif not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
             return None
         if out is not x:
             np.copyto(out, x)
-        if out.size:  # rows along the last axis; a 0-d or 1-d array is one row
-            rows = out.reshape(-1, out.shape[-1]) if out.ndim >= 2 else out.reshape(1, -1)
-            kind = numba_activations.ACTIVATIONS[activation]
-            numba_activations.bias_activation(rows, rows[0, :0], kind)
+        if out.size:  # rows along the last axis (a 0-d array is one)
+            rows = row_view(out, -1) if out.ndim else out.reshape(1, 1)
+            self.bias_activation(rows, None, activation)
         return out
 
     def relu_vjp(self, y: np.ndarray, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
