@@ -11,6 +11,7 @@ pytest.importorskip("numba", reason="the Numba lane needs numba (pip install num
 from softgrad import functional as F
 from softgrad.kernels import numba_activations
 from softgrad.kernels.numba_ops import NumbaOps
+from softgrad.kernels.numba_threads import PARALLEL_MIN
 
 OPS = NumbaOps()
 # the NumPy side of every comparison runs on the NumPy lane, whatever the default
@@ -89,6 +90,62 @@ def test_vjps_match_the_numpy_lane(activation, shape, dtype, special, in_place, 
     result = numba_vjp(y, grad_y, out=out)
     assert result is grad_y if in_place else result is not grad_y
     agree(result, expected, N_OPS, f"{activation} backward")
+
+
+# rows of 1024 at the two thread thresholds: the threaded compile from PARALLEL_MIN elements,
+# its prange branch from there (tanh, logistic) or from CHEAP_PARALLEL_MIN (identity, ReLU,
+# every backward)
+THREADED_SHAPES = [
+    (PARALLEL_MIN // 1024, 1024),
+    (numba_activations.CHEAP_PARALLEL_MIN // 1024 + 1, 1024),
+]
+
+
+@pytest.mark.parametrize("shape", THREADED_SHAPES, ids=["PARALLEL_MIN", "CHEAP_PARALLEL_MIN"])
+@pytest.mark.parametrize("activation", list(FORWARD))
+def test_the_threaded_kernels_match_the_numpy_lane(activation, shape, rng, agree):
+    y, b = _inputs(rng, shape, np.float32, True)
+    expected = FORWARD[activation](y + b)
+    kind = numba_activations.ACTIVATIONS[activation]
+    kernel = numba_activations.BIAS_ACTIVATION[kind]
+    OPS.bias_activation(y, b, activation)
+    agree(y, expected, N_OPS, f"threaded {activation}(y + b)")
+    assert kernel.dispatcher.signatures, "the threaded compile did not run"
+    if activation in BACKWARD:
+        grad_y = rng.standard_normal(shape).astype(np.float32)
+        numpy_vjp, numba_vjp = BACKWARD[activation]
+        expected = numpy_vjp(y, grad_y)
+        agree(numba_vjp(y, grad_y, out=grad_y), expected, N_OPS, f"threaded {activation} VJP")
+        assert numba_activations.ACTIVATION_BACKWARD[kind].dispatcher.signatures
+
+
+def test_a_network_compiles_the_kernels_of_its_activations_alone(tmp_path, fresh_python):
+    # one kernel per activation, the kind a constant: a ReLU network's first run (an empty
+    # cache) compiles no tanh, exp or logistic code, and no other activation's kernel
+    code = (
+        "import numpy as np\n"
+        "from numba.core import event\n"
+        "compiled = set()\n"
+        "class Seen(event.Listener):\n"
+        "    def on_start(self, ev): pass\n"
+        "    def on_end(self, ev): compiled.add(ev.data['dispatcher'].py_func.__qualname__)\n"
+        "event.register('numba:compile', Seen())\n"
+        "from softgrad.kernels import numba_activations as na\n"
+        "y = np.ones((4, 3), np.float32)\n"
+        "na.bias_activation(y, np.ones(3, np.float32), na.RELU)\n"
+        "na.activation_backward(y.ravel(), y.ravel().copy(), na.RELU, y.ravel())\n"
+        "others = [k for k in na.BIAS_ACTIVATION + na.ACTIVATION_BACKWARD\n"
+        "          if k.serial_dispatcher.signatures or k.dispatcher.signatures]\n"
+        "print(sorted(compiled & {'_exp_float32', '_tanh_float32', 'bias_relu_serial',\n"
+        "                         'relu_backward_serial'}))\n"
+        "print(sorted(k.__name__ for k in others))\n"
+    )
+    done = fresh_python(code, NUMBA_CACHE_DIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['bias_relu_serial', 'relu_backward_serial']",
+        "['bias_relu', 'relu_backward']",
+    ]
 
 
 @pytest.mark.parametrize("activation", list(FORWARD))

@@ -96,12 +96,14 @@ def parallel_kernel(
     ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than ``PARALLEL_MIN``
     elements: the kernels keep such calls on the calling thread anyway (their ``prange``
     branch starts at ``PARALLEL_MIN`` or above), and the serial compile is 2-3x faster
-    (bias + activation 0.9 s against 2.3 s, Adam 0.5 against 1.2), which a first
+    (Adam 0.5 s against 1.2 s), which a first
     ``softgrad train`` pays for every kernel it calls. Either version computes the same
     thing; which one runs depends on the size alone. A serial call takes no lock: it never
     enters the thread pool. ``serial_twin=False`` keeps every call on the threaded compile, for
     a kernel whose serial twin LLVM optimises worse: SGD's (its loop branches on the settings;
-    80k float32 in 1,846 us against 17 us) and the bias + activation (3.4 against 2.3 us).
+    80k float32 in 1,846 us against 17 us). The bias + activation had the same trouble while
+    it took the activation as an argument (3.4 against 2.3 us); compiled once per activation,
+    its twins are the faster (numba_activations.BIAS_ACTIVATION).
 
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
