@@ -79,3 +79,34 @@ def _run_python(code: str, cwd=None, **env: str):
 def fresh_python():
     """``fresh_python(code, cwd=None, **env)``: see :func:`_run_python`."""
     return _run_python
+
+
+# prefixed to the code of first_compiles: records what Numba compiles (not what it loads)
+_RECORD_COMPILES = (
+    "from numba.core import event\n"
+    "compiled = set()\n"
+    "class _Seen(event.Listener):\n"
+    "    def on_start(self, ev):\n"
+    "        pass\n"
+    "    def on_end(self, ev):\n"
+    "        compiled.add(ev.data['dispatcher'].py_func.__qualname__)\n"
+    "event.register('numba:compile', _Seen())\n"
+)
+
+
+@pytest.fixture
+def first_compiles(tmp_path):
+    """``first_compiles(code)``: the qualified names of the Numba functions that running
+    ``code`` in a fresh interpreter on an empty cache compiles (a parallel kernel's
+    calling-thread twin is ``<name>_serial``): what a user's first run pays for."""
+    import ast
+
+    def run(code: str) -> set[str]:
+        done = _run_python(
+            _RECORD_COMPILES + code + "\nprint(sorted(compiled))\n",
+            NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
+        )
+        assert done.returncode == 0, done.stderr
+        return set(ast.literal_eval(done.stdout.splitlines()[-1]))
+
+    return run

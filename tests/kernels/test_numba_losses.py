@@ -247,8 +247,8 @@ def test_softmax_rows_may_write_over_their_input(rng):
     x = (rng.standard_normal((300, 10)) * 4).astype(np.float32)
     x[7] = [np.inf] * 2 + [0.0] * 8  # a block on the shifted path too
     expected = np.empty_like(x)
-    numba_losses.normalise_rows(x, expected, 1.0, False, 1)
-    numba_losses.normalise_rows(x, x, 1.0, False, 1)
+    numba_losses.softmax_rows(x, expected, 1.0, 1)
+    numba_losses.softmax_rows(x, x, 1.0, 1)
     np.testing.assert_array_equal(x, expected)
 
 
@@ -272,8 +272,8 @@ def test_log_softmax_rows_may_write_over_their_input(rng):
     x[7] = [np.inf] * 2 + [0.0] * 8
     x[8] = [3e38, -3e38] + [0.0] * 8
     expected = np.empty_like(x)
-    numba_losses.normalise_rows(x, expected, 1.0, True, 1)
-    numba_losses.normalise_rows(x, x, 1.0, True, 1)
+    numba_losses.log_softmax_rows(x, expected, 1)
+    numba_losses.log_softmax_rows(x, x, 1)
     np.testing.assert_array_equal(x, expected)
 
 
@@ -300,10 +300,10 @@ def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree)
     x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
     g = rng.standard_normal((n_rows, 1000)).astype(np.float32)
     s = np.empty_like(x)
-    numba_losses.normalise_rows(x, s, 1.0, False, 1)
+    numba_losses.softmax_rows(x, s, 1.0, 1)
     kernels = (
-        lambda out, shares: numba_losses.normalise_rows(x, out, 1.0, False, shares),
-        lambda out, shares: numba_losses.normalise_rows(x, out, 1.0, True, shares),
+        lambda out, shares: numba_losses.softmax_rows(x, out, 1.0, shares),
+        lambda out, shares: numba_losses.log_softmax_rows(x, out, shares),
         lambda out, shares: numba_losses.softmax_vjp_rows(s, g, out, shares),
     )
     for kernel in kernels:
@@ -352,3 +352,17 @@ def test_softmax_vjp_rows_keep_a_non_finite_cotangent_in_its_row(dtype, rng, agr
         NUMPY_OPS.softmax_vjp_rows(s, g, expected)
     agree(actual, expected, SOFTMAX_N_OPS + 4, "softmax_vjp", 4.0)
     assert np.isfinite(np.delete(actual, [1, 3], axis=0)).all()
+
+
+def test_a_first_softmax_compiles_the_softmax_kernel_alone(first_compiles):
+    # softmax and log_softmax are two kernels, each one copy of its block routine (a first
+    # softmax on an empty cache compiled for 8 s with both in one kernel); small calls compile
+    # the calling-thread twin alone
+    compiled = first_compiles(
+        "import numpy as np\n"
+        "from softgrad import functional as F\n"
+        "import softgrad.kernels.numba_ops\n"
+        "F.softmax(np.ones((4, 3), np.float32))\n"
+    )
+    assert "softmax_rows_serial" in compiled
+    assert not compiled & {"softmax_rows", "log_softmax_rows", "log_softmax_rows_serial"}

@@ -1,5 +1,6 @@
 """Numba kernels: softmax-cross-entropy loss, gradient and correct predictions in one pass;
-softmax and log_softmax (:func:`normalise_rows`) from the same row routine.
+softmax and log_softmax (:func:`softmax_rows`, :func:`log_softmax_rows`) from the same row
+routine.
 
 For each row n of the logits, with target y_n, weight w_n (1 without weights; 0, and no hit,
 for a row whose target is the ignored index) and the scale r (1/sum(w) for the mean, which
@@ -42,10 +43,10 @@ from softgrad.kernels.numba_math import exp
 from softgrad.kernels.numba_threads import parallel_kernel
 from softgrad.kernels.numba_updates import PARALLEL_MIN
 
-__all__ = ["normalise_rows", "softmax_cross_entropy", "softmax_vjp_rows"]
+__all__ = ["log_softmax_rows", "softmax_cross_entropy", "softmax_rows", "softmax_vjp_rows"]
 
-# elements per block of normalise_rows (whole rows, at least one): its exps stay in L1 (32 KB)
-# between the passes
+# elements per block of softmax_rows and log_softmax_rows (whole rows, at least one): its exps
+# stay in L1 (32 KB) between the passes
 SOFTMAX_BLOCK = 2048
 
 
@@ -93,7 +94,7 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     scale = 1.0 / weight_sum
     total = 0.0
     correct = 0.0
-    # blocks of rows as normalise_rows takes them: flat unshifted exps where every row sum of
+    # blocks of rows as softmax_rows takes them: flat unshifted exps where every row sum of
     # the block lies in [1, inf), each row shifted by its maximum otherwise
     rows = max(1, SOFTMAX_BLOCK // n_classes)
     e = np.empty(rows * n_classes, dtype=logits.dtype)
@@ -263,9 +264,8 @@ def _exp_shifted(x, e, m):
 
 
 @parallel_kernel
-def normalise_rows(x, out, scale, log, n_shares):
-    """``out[n] = scale * softmax(x[n])``, or with ``log`` ``out[n] = log_softmax(x[n])``, for
-    each row.
+def softmax_rows(x, out, scale, n_shares):
+    """``out[n] = scale * softmax(x[n])`` for each row.
 
     Parameters
     ----------
@@ -274,58 +274,63 @@ def normalise_rows(x, out, scale, log, n_shares):
     out : ndarray of shape (N, C)
         x's dtype; may be ``x`` itself, and must not otherwise overlap it.
     scale : float
-        The rows of a softmax sum to ``scale`` (1 for probabilities); unused with ``log``.
-    log : bool
-        log_softmax instead of softmax.
+        The rows sum to ``scale`` (1 for probabilities).
     n_shares : int
-        From ``PARALLEL_MIN`` elements, the blocks are split in this many shares (the number
-        of Numba threads: each share allocates its scratch once), one per thread.
+        The blocks are split in this many shares, each with its own scratch, one per thread on
+        the threaded compile (from ``PARALLEL_MIN`` elements); 1 on the calling thread.
 
     Notes
     -----
     The NumPy lane's two strategies (softgrad.kernels.softmax), decided per block of rows
     (``SOFTMAX_BLOCK`` elements, at least one row) instead of per call: exp(x) over the whole
     block in one flat loop (vectorised), the row sums S, and when every sum lies in [1, inf) the
-    result is ``scale * exp(x) / S`` or ``x - log(S)``; otherwise each row of the block is
-    shifted by its maximum m (:func:`_exp_shifted`), with the NumPy lane's limits: NaN
-    throughout for a row holding NaN or only -inf; for the k +inf entries of a row 1/k (or
-    ``-log(k)``) and 0 (or -inf) elsewhere. log_softmax is ``(x - m) - log(S)`` in that order
-    (the small log(S) is not rounded to a large m's precision), -inf where ``x - m`` is beyond
-    the dtype's range. Flat passes let the CPU overlap the rows' short dependency chains, where
-    one row at a time (max, exps, sum, scale) waited on each: softmax at 1024 x 10 float32,
-    22 us against 83 us row by row, and 47 us for the NumPy lane.
+    result is ``scale * exp(x) / S``; otherwise each row of the block is shifted by its maximum
+    m (:func:`_exp_shifted`), with the NumPy lane's limits: NaN throughout for a row holding NaN
+    or only -inf; for the k +inf entries of a row 1/k and 0 elsewhere. Flat passes let the CPU
+    overlap the rows' short dependency chains, where one row at a time (max, exps, sum, scale)
+    waited on each: softmax at 1024 x 10 float32, 22 us against 83 us row by row, and 47 us for
+    the NumPy lane.
 
-    Blocks run on Numba's threads from ``PARALLEL_MIN`` elements; each row depends on itself
-    alone, so the split changes no bit.
+    Each row depends on itself alone, so the split changes no bit. The body is the loop over
+    the shares alone: below ``PARALLEL_MIN`` elements the calling-thread twin runs it
+    (``parallel_kernel``), so it holds one copy of the block routine and its exps. With a
+    second copy for a serial branch, and log_softmax's in the same kernel, a first softmax
+    (an empty cache) compiled for 8.0 s. (The share loop is written out in both kernels: one
+    inlined helper taking the routine as a constant compiled both routines, 2.9 s against
+    1.8 s.)
     """
     n_rows, n_classes = x.shape
     rows = max(1, SOFTMAX_BLOCK // n_classes)
     n_blocks = (n_rows + rows - 1) // rows
-    if x.size < PARALLEL_MIN:
+    for share in prange(n_shares):
         e = np.empty(rows * n_classes, dtype=x.dtype)
         sums = np.empty(rows)
-        for block in range(n_blocks):
-            _normalise_block(x, out, scale, log, block * rows, rows, e, sums)
-    else:  # one share of the blocks per thread, each with its own scratch
-        for share in prange(n_shares):
-            e = np.empty(rows * n_classes, dtype=x.dtype)
-            sums = np.empty(rows)
-            for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
-                _normalise_block(x, out, scale, log, block * rows, rows, e, sums)
+        for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
+            _softmax_block(x, out, scale, block * rows, rows, e, sums)
 
 
-@njit(inline="always")
-def _normalise_block(x, out, scale, log, start, rows, e, sums):
-    """One block of :func:`normalise_rows`, the routine chosen once per block."""
-    if log:
-        _log_softmax_block(x, out, start, rows, e, sums)
-    else:
-        _softmax_block(x, out, scale, start, rows, e, sums)
+@parallel_kernel
+def log_softmax_rows(x, out, n_shares):
+    """``out[n] = log_softmax(x[n])`` for each row: :func:`softmax_rows`' blocks and shares.
+
+    A block kept unshifted gives ``x - log(S)``; a shifted row ``(x - m) - log(S)`` in that order
+    (the small log(S) is not rounded to a large m's precision), -inf where ``x - m`` is beyond
+    the dtype's range; the limits are the NumPy lane's (``-log(k)`` at the k +inf entries of a
+    row and -inf elsewhere, NaN throughout for a row holding NaN or only -inf).
+    """
+    n_rows, n_classes = x.shape
+    rows = max(1, SOFTMAX_BLOCK // n_classes)
+    n_blocks = (n_rows + rows - 1) // rows
+    for share in prange(n_shares):
+        e = np.empty(rows * n_classes, dtype=x.dtype)
+        sums = np.empty(rows)
+        for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
+            _log_softmax_block(x, out, block * rows, rows, e, sums)
 
 
 @njit(inline="always")
 def _softmax_block(x, out, scale, start, rows, e, sums):
-    """Rows start .. start + rows of :func:`normalise_rows`; ``e`` and ``sums`` are scratch.
+    """Rows start .. start + rows of :func:`softmax_rows`; ``e`` and ``sums`` are scratch.
     The block of x is read in full before out (which may be x) is written."""
     stop = min(start + rows, x.shape[0])
     n_classes = x.shape[1]
@@ -408,7 +413,7 @@ def softmax_vjp_rows(s, g, out, n_shares):
     out : ndarray of shape (N, C)
         s's dtype; may be ``g``, not ``s``.
     n_shares : int
-        As :func:`normalise_rows`.
+        As :func:`softmax_rows`.
 
     The row's dot product is accumulated in float64 (:func:`_row_dot`) before the row of
     ``out`` is written.

@@ -231,19 +231,19 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
 
     def softmax_rows(self, x: np.ndarray, e: np.ndarray, scale: float = 1.0) -> None:
         """The NumPy lane's ``e = scale * softmax(x)`` on (M, C) rows in one kernel call
-        (numba_losses.normalise_rows: flat passes over blocks of rows), for every softmax of this
+        (numba_losses.softmax_rows: flat passes over blocks of rows), for every softmax of this
         lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
         if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
             return super().softmax_rows(x, e, scale)
-        numba_losses.normalise_rows(x, e, float(scale), False, _shares(x))
+        numba_losses.softmax_rows(x, e, float(scale), _shares(x))
         return None
 
     def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
         """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
-        (numba_losses.normalise_rows), for every log_softmax of this lane."""
+        (numba_losses.log_softmax_rows), for every log_softmax of this lane."""
         if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
             return super().log_softmax_rows(x, out)
-        numba_losses.normalise_rows(x, out, 1.0, True, _shares(x))
+        numba_losses.log_softmax_rows(x, out, _shares(x))
         return None
 
     def softmax_vjp_rows(self, s: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
