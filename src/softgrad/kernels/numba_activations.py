@@ -75,13 +75,13 @@ def bias_activation(y, b, kind):
 # compile. One kernel taking the kind as an argument compiled in 3.2 s (empty cache) and ran
 # 128 x 100 float32 bias + ReLU in 2.4 us on its threaded compile (its serial twin was slower,
 # 3.4 us); the ReLU kernel compiles in 1.5 s and its twin runs it in 2.0 us.
-@parallel_kernel
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)
 def bias_identity(y, b):
     """``y = y + b`` in place (:func:`bias_activation`, identity)."""
     _bias_rows(y, b, IDENTITY)
 
 
-@parallel_kernel
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)
 def bias_relu(y, b):
     """``y = max(y + b, 0)`` in place (:func:`bias_activation`, ReLU)."""
     _bias_rows(y, b, RELU)
@@ -105,14 +105,12 @@ BIAS_ACTIVATION = (bias_identity, bias_relu, bias_tanh, bias_logistic)
 
 @njit(inline="always")
 def _bias_rows(y, b, kind):
-    """The loop over the rows of every bias + activation kernel, ``kind`` a constant."""
-    cheap = kind == IDENTITY or kind == RELU
-    if y.size < (CHEAP_PARALLEL_MIN if cheap else PARALLEL_MIN):
-        for n in range(y.shape[0]):
-            _bias_activation_row(y[n], b, kind)
-    else:
-        for n in prange(y.shape[0]):
-            _bias_activation_row(y[n], b, kind)
+    """The loop over the rows of every bias + activation kernel, ``kind`` a constant: on the
+    threads in the threaded compile, which runs from PARALLEL_MIN elements for tanh and the
+    logistic and from CHEAP_PARALLEL_MIN for the identity and ReLU (their kernels'
+    ``parallel_min``), on the calling thread in the serial twin below that."""
+    for n in prange(y.shape[0]):
+        _bias_activation_row(y[n], b, kind)
 
 
 @njit(inline="always")
@@ -121,34 +119,31 @@ def _bias_activation_row(row, b, kind):
     # expression compute in float64
     one = row.dtype.type(1)
     zero = row.dtype.type(0)
-    # one loop per kind and per bias or none, each a select without a store under a branch,
-    # so LLVM vectorises it (128 x 100 float32 bias + ReLU: 1.4 us against 7.7 us for
+    # one loop for a bias and one for none, each a select without a store under a branch, so
+    # LLVM vectorises it (128 x 100 float32 bias + ReLU: 1.4 us against 7.7 us for
     # `if y <= 0: y = 0`). A loop reading `b[h] if has_bias` stayed scalar: without a bias,
     # tanh took 130 us and the logistic 93 us at 128 x 100, against 26 and 19 with one
     if b.size == 0:
-        if kind == RELU:
-            # + 0 keeps the store from being one LLVM turns into a masked store (8.5 against
-            # 2.3 us): exact, since ReLU gives +0.0 for -0.0 either way
-            for h in range(row.size):
-                row[h] = _relu(row[h] + zero, zero)
-        elif kind == TANH:
-            for h in range(row.size):
-                row[h] = tanh(row[h])  # float32: numba_math's, vectorisable
-        elif kind == LOGISTIC:
-            for h in range(row.size):
-                row[h] = _logistic(row[h], one, zero)
-    elif kind == RELU:
+        # ReLU's + 0 keeps the store from being one LLVM turns into a masked store (8.5 against
+        # 2.3 us): exact, since ReLU gives +0.0 for -0.0 either way (and not for the others:
+        # tanh(-0.0) is -0.0)
         for h in range(row.size):
-            row[h] = _relu(row[h] + b[h], zero)
-    elif kind == TANH:
-        for h in range(row.size):
-            row[h] = tanh(row[h] + b[h])
-    elif kind == LOGISTIC:
-        for h in range(row.size):
-            row[h] = _logistic(row[h] + b[h], one, zero)
+            row[h] = _activation(row[h] + zero if kind == RELU else row[h], kind, one, zero)
     else:
         for h in range(row.size):
-            row[h] = row[h] + b[h]
+            row[h] = _activation(row[h] + b[h], kind, one, zero)
+
+
+@njit(inline="always")
+def _activation(x, kind, one, zero):
+    """f(x) for the activation ``kind`` (a constant: the other branches fold away)."""
+    if kind == RELU:
+        return _relu(x, zero)
+    if kind == TANH:
+        return tanh(x)  # float32: numba_math's, vectorisable
+    if kind == LOGISTIC:
+        return _logistic(x, one, zero)
+    return x
 
 
 @njit(inline="always")
@@ -179,25 +174,25 @@ def activation_backward(y, grad_y, kind, out):
 
 
 # one kernel per activation, as the bias + activation kernels (BIAS_ACTIVATION)
-@parallel_kernel
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)
 def identity_backward(y, grad_y, out):
     """``out = grad_y`` (:func:`activation_backward`, identity)."""
     _backward(y, grad_y, IDENTITY, out)
 
 
-@parallel_kernel
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)
 def relu_backward(y, grad_y, out):
     """``out = grad_y * (y > 0)`` (:func:`activation_backward`, ReLU)."""
     _backward(y, grad_y, RELU, out)
 
 
-@parallel_kernel
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)
 def tanh_backward(y, grad_y, out):
     """``out = grad_y * (1 - y * y)`` (:func:`activation_backward`, tanh)."""
     _backward(y, grad_y, TANH, out)
 
 
-@parallel_kernel
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)
 def logistic_backward(y, grad_y, out):
     """``out = grad_y * (1 - y) * y`` (:func:`activation_backward`, the logistic)."""
     _backward(y, grad_y, LOGISTIC, out)
@@ -209,37 +204,18 @@ ACTIVATION_BACKWARD = (identity_backward, relu_backward, tanh_backward, logistic
 
 @njit(inline="always")
 def _backward(y, grad_y, kind, out):
-    """The body of every backward kernel, ``kind`` a constant."""
-    n = y.size
+    """The body of every backward kernel, ``kind`` a constant; on the threads from
+    CHEAP_PARALLEL_MIN elements (the kernels' ``parallel_min``), else the serial twin."""
     one = y.dtype.type(1)  # see _bias_activation_row
-    # an in-place call (out is grad_y) reads and writes one array: each loop is then
-    # branch-free and free of an aliasing doubt, and LLVM vectorises it (128 x 100 float32
-    # ReLU in place: 1.6 us against 6.7 us)
-    if n < CHEAP_PARALLEL_MIN:
-        if out.ctypes.data == grad_y.ctypes.data:
-            _backward_serial(y, out, kind, one, out)
-        else:
-            _backward_serial(y, grad_y, kind, one, out)
+    # an in-place call (out is grad_y) reads and writes one array: its loop is then free of an
+    # aliasing doubt, and LLVM vectorises it (128 x 100 float32 ReLU in place: 1.6 us against
+    # 6.7 us)
+    if out.ctypes.data == grad_y.ctypes.data:
+        for i in prange(y.size):
+            out[i] = out[i] * _derivative(y[i], kind, one)
     else:
-        for i in prange(n):
+        for i in prange(y.size):
             out[i] = grad_y[i] * _derivative(y[i], kind, one)
-
-
-@njit(inline="always")
-def _backward_serial(y, grad_y, kind, one, out):
-    """``out = grad_y * f'(y)`` on the calling thread, one loop per kind."""
-    if kind == RELU:
-        for i in range(y.size):
-            out[i] = grad_y[i] * _derivative(y[i], RELU, one)
-    elif kind == TANH:
-        for i in range(y.size):
-            out[i] = grad_y[i] * _derivative(y[i], TANH, one)
-    elif kind == LOGISTIC:
-        for i in range(y.size):
-            out[i] = grad_y[i] * _derivative(y[i], LOGISTIC, one)
-    else:
-        for i in range(y.size):
-            out[i] = grad_y[i]
 
 
 @njit(inline="always")

@@ -89,41 +89,51 @@ PARALLEL_MIN = 1 << 20
 
 
 def parallel_kernel(
-    fn: Callable | None = None, *, size_arg: int = 0, serial_twin: bool = True
+    fn: Callable | None = None,
+    *,
+    size_arg: int = 0,
+    serial_twin: bool = True,
+    parallel_min: int = PARALLEL_MIN,
 ) -> Callable:
     """``fn`` compiled with ``numba.njit(cache=True, parallel=True, error_model="numpy")``,
     called under the launch lock (module docstring), and compiled a second time without
-    ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than ``PARALLEL_MIN``
-    elements: the kernels keep such calls on the calling thread anyway (their ``prange``
-    branch starts at ``PARALLEL_MIN`` or above), and the serial compile is 2-3x faster
-    (Adam 0.5 s against 1.2 s), which a first
-    ``softgrad train`` pays for every kernel it calls. Either version computes the same
-    thing; which one runs depends on the size alone. A serial call takes no lock: it never
-    enters the thread pool. ``serial_twin=False`` keeps every call on the threaded compile, for
-    a kernel whose serial twin LLVM optimises worse: SGD's (its loop branches on the settings;
-    80k float32 in 1,846 us against 17 us). The bias + activation had the same trouble while
-    it took the activation as an argument (3.4 against 2.3 us); compiled once per activation,
-    its twins are the faster (numba_activations.BIAS_ACTIVATION).
+    ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than ``parallel_min``
+    elements (``PARALLEL_MIN`` unless the kernel says otherwise): that twin runs the kernel's
+    ``prange`` loops as plain loops on the calling thread. A kernel may then be its ``prange``
+    loops alone, where the threads pay from ``parallel_min`` on, without a serial branch of
+    its own: one copy of its loop body to compile instead of two. The serial compile is also
+    2-3x faster than the threaded one (Adam 0.5 s against 1.2 s), and a first ``softgrad
+    train`` pays for every kernel it calls. Either version computes the same thing; which one
+    runs depends on the size alone. A serial call takes no lock: it never enters the thread
+    pool. ``serial_twin=False`` keeps every call on the threaded compile, for a kernel whose
+    serial twin LLVM optimises worse: SGD's (its loop branches on the settings; 80k float32 in
+    1,846 us against 17 us). The bias + activation had the same trouble while it took the
+    activation as an argument (3.4 against 2.3 us); compiled once per activation, its twins
+    are the faster (numba_activations.BIAS_ACTIVATION).
 
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
     vectorising (Adam's update over 80k float32: 223 us with the check, on the calling
     thread). The compiled dispatchers are the wrapper's ``dispatcher`` (threaded) and
-    ``serial_dispatcher`` attributes (their ``stats`` count cache hits and misses)."""
+    ``serial_dispatcher`` attributes (their ``stats`` count cache hits and misses), and
+    ``parallel_min`` the size from which the threaded one runs."""
     if fn is None:
-        return functools.partial(parallel_kernel, size_arg=size_arg, serial_twin=serial_twin)
+        return functools.partial(
+            parallel_kernel, size_arg=size_arg, serial_twin=serial_twin, parallel_min=parallel_min
+        )
     dispatcher = numba.njit(cache=True, parallel=True, error_model="numpy")(fn)
     serial = numba.njit(cache=True, error_model="numpy")(_serial_twin(fn)) if serial_twin else None
 
     @functools.wraps(fn)
     def launch(*args):
-        if serial is not None and args[size_arg].size < PARALLEL_MIN:
+        if serial is not None and args[size_arg].size < parallel_min:
             return serial(*args)
         with _LAUNCH:
             return dispatcher(*args)
 
     launch.dispatcher = dispatcher
     launch.serial_dispatcher = serial
+    launch.parallel_min = parallel_min if serial is not None else 0
     return launch
 
 

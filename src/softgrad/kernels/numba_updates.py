@@ -105,22 +105,15 @@ def adam(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shri
         Parameters (updated), gradient, scaled moments (updated).
     beta1, beta2, step_size, eps_hat, weight_decay, shrink : float scalars of param's dtype
     """
-    n = param.size
+    # below PARALLEL_MIN the calling-thread twin runs these prange loops (parallel_kernel)
     if weight_decay == 0 and shrink == 1:
         # plain Adam in a loop free of per-element branches, which LLVM vectorises: 30 us
         # against 223 us for the general loop on 80k float32 here; the same operations in
         # the same order, so the same bits
-        if n < PARALLEL_MIN:
-            for i in range(n):
-                _adam_plain_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, i)
-        else:
-            for i in prange(n):
-                _adam_plain_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, i)
-    elif n < PARALLEL_MIN:
-        for i in range(n):
-            _adam_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shrink, i)
+        for i in prange(param.size):
+            _adam_plain_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, i)
     else:
-        for i in prange(n):
+        for i in prange(param.size):
             _adam_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shrink, i)
 
 
