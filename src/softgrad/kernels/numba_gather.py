@@ -42,20 +42,19 @@ def gather_rows_scaled(x, idx, offset, scale, out):
         A count the caller ignores (it keeps the first pass's loads from being dropped).
     """
     n_rows = x.shape[0]
+    touched = 0
     if out.size < PARALLEL_MIN:
         # first one load per cache line of every row the batch reads: the loads do not depend
         # on each other, so the CPU keeps many misses in flight (random rows of a large set
         # come from memory), and the scaling pass then reads from cache. 128 random rows of
         # 60,000 x 784 uint8 into float32: 20 us against 31 us without the first pass.
-        touched = 0
         for i in range(idx.shape[0]):
             touched += _touch_row(x, _clip(idx[i], n_rows))
-        for i in range(idx.shape[0]):
-            _scaled_row(x, _clip(idx[i], n_rows), offset, scale, out, i)
-        return touched
+    # on the threads from PARALLEL_MIN elements of out, else the calling-thread twin runs it
+    # (parallel_kernel): one copy of the row routine to compile
     for i in prange(idx.shape[0]):
         _scaled_row(x, _clip(idx[i], n_rows), offset, scale, out, i)
-    return 0
+    return touched
 
 
 @njit(inline="always")
