@@ -11,6 +11,7 @@ pytest.importorskip("numba", reason="the Numba lane needs numba (pip install num
 from softgrad import functional as F
 from softgrad.kernels import numba_losses
 from softgrad.kernels.numba_ops import NumbaOps
+from softgrad.kernels.numba_threads import PARALLEL_MIN
 from softgrad.kernels.numpy_ops import NumpyOps
 
 OPS = NumbaOps()
@@ -290,30 +291,38 @@ def test_softmax_vjp_rows_match_the_numpy_lane(shape, dtype, rng, agree):
     agree(actual, expected, SOFTMAX_N_OPS + shape[1], "softmax_vjp", float(np.max(np.abs(g))))
     assert actual[0, 0] == 0.0
     # out may be g, whatever the split among threads
-    numba_losses.softmax_vjp_rows(s, g, g, 1)
+    numba_losses.softmax_vjp_rows(s, g, g)
     np.testing.assert_array_equal(g, actual)
 
 
 def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree):
-    # from PARALLEL_MIN elements the blocks (rows for the VJP) are shared among the threads
-    n_rows = numba_losses.PARALLEL_MIN // 1000 + 7
+    # from PARALLEL_MIN elements the blocks (rows for the VJP) are shared among the threads:
+    # any number of shares, and the calling-thread twin, give the same bits
+    n_rows = PARALLEL_MIN // 1000 + 7
     x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
     g = rng.standard_normal((n_rows, 1000)).astype(np.float32)
     s = np.empty_like(x)
     numba_losses.softmax_rows(x, s, 1.0, 1)
+    softmax, log_softmax = numba_losses.softmax_rows, numba_losses.log_softmax_rows
+    vjp = numba_losses.softmax_vjp_rows
     kernels = (
-        lambda out, shares: numba_losses.softmax_rows(x, out, 1.0, shares),
-        lambda out, shares: numba_losses.log_softmax_rows(x, out, shares),
-        lambda out, shares: numba_losses.softmax_vjp_rows(s, g, out, shares),
+        [lambda out, k=k: softmax(x, out, 1.0, k) for k in (1, 2, 3)]
+        + [lambda out: softmax.serial_dispatcher(x, out, 1.0, 2)],
+        [lambda out, k=k: log_softmax(x, out, k) for k in (1, 2, 3)]
+        + [lambda out: log_softmax.serial_dispatcher(x, out, 2)],
+        [lambda out: vjp(s, g, out), lambda out: vjp.serial_dispatcher(s, g, out)],
     )
-    for kernel in kernels:
+    for splits in kernels:
         results = []
-        for shares in (1, 2, 3):
+        for kernel in splits:
             out = np.empty_like(x)
-            kernel(out, shares)
+            kernel(out)
             results.append(out)
-        np.testing.assert_array_equal(results[0], results[1])
-        np.testing.assert_array_equal(results[0], results[2])
+        for result in results[1:]:
+            np.testing.assert_array_equal(result, results[0])
+    in_place = g.copy()
+    vjp(s, in_place, in_place)  # the threaded in-place loop
+    np.testing.assert_array_equal(in_place, results[0])
     _, expected = _softmax_pair(x)
     agree(s, expected, SOFTMAX_N_OPS, "softmax on threads")
 

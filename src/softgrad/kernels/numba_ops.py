@@ -27,6 +27,7 @@ from softgrad.kernels import (
 )
 from softgrad.kernels.losses import SoftmaxCE
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
+from softgrad.kernels.numba_threads import PARALLEL_MIN
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.rows import row_view
 from softgrad.kernels.updates import adam_scalars
@@ -256,7 +257,7 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
             and _same_or_apart(g, out)
         ):
             return super().softmax_vjp_rows(s, g, out)
-        numba_losses.softmax_vjp_rows(s, g, out, _shares(s))
+        numba_losses.softmax_vjp_rows(s, g, out)
         return None
 
     def softmax_cross_entropy(
@@ -340,7 +341,7 @@ _NO_WEIGHTS = np.empty(0)
 def _shares(x: np.ndarray) -> int:
     """How many shares a row kernel splits its blocks in: one per Numba thread from
     ``PARALLEL_MIN`` elements (where it runs on the threads), else 1."""
-    return numba.get_num_threads() if x.size >= numba_losses.PARALLEL_MIN else 1
+    return numba.get_num_threads() if x.size >= PARALLEL_MIN else 1
 
 
 def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
