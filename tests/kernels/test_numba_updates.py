@@ -26,13 +26,14 @@ N_STEPS = 3
 N_OPS = 8 * N_STEPS
 
 # one per branch of the kernels: plain, decay without momentum, momentum, Nesterov with decay,
-# scikit-learn's velocity, Adam's betas, its L2 decay, scikit-learn's folded bias correction,
-# AdamW's decoupled shrink
+# scikit-learn's velocity without and with Nesterov (each SGD rule is its own kernel), Adam's
+# betas, its L2 decay, scikit-learn's folded bias correction, AdamW's decoupled shrink
 RULES = [
     (SGD, {"lr": 0.05}),
     (SGD, {"lr": 0.05, "weight_decay": 0.1}),
     (SGD, {"lr": 0.05, "momentum": 0.9}),
     (SGD, {"lr": 0.02, "momentum": 0.8, "nesterov": True, "weight_decay": 0.05}),
+    (SGD, {"lr": 0.02, "momentum": 0.8, "lr_in_velocity": True}),
     (SGD, {"lr": 0.02, "momentum": 0.8, "nesterov": True, "lr_in_velocity": True}),
     (Adam, {"lr": 0.01, "betas": (0.8, 0.99)}),
     (Adam, {"lr": 0.01, "weight_decay": 0.1}),
@@ -163,3 +164,20 @@ def test_a_matrix_parameter_without_a_momentum_buffer(rng, agree):
         lr_in_velocity=False, first_step=True,
     )  # fmt: skip
     agree(param, expected["W"], N_OPS, "SGD on a (784, 100) matrix")
+
+
+def test_a_first_sgd_step_compiles_the_kernel_of_its_rule_alone(first_compiles):
+    # one kernel per SGD rule, the rule a constant: torch's momentum rule compiles its own
+    # calling-thread twin, no other rule's kernel and no threaded compile
+    compiled = first_compiles(
+        "import numpy as np\n"
+        "from softgrad.optim import SGD\n"
+        "import softgrad.kernels.numba_ops\n"
+        "p, g = np.ones(50, np.float32), np.ones(50, np.float32)\n"
+        "SGD(lr=0.1, momentum=0.9).step({'w': p}, {'w': g})\n"
+    )
+    from softgrad.kernels.numba_updates import SGD_RULES
+
+    assert "sgd_momentum_serial" in compiled
+    names = {k.__name__ + twin for k in SGD_RULES for twin in ("", "_serial")}
+    assert compiled & names == {"sgd_momentum_serial"}

@@ -106,10 +106,11 @@ def parallel_kernel(
     train`` pays for every kernel it calls. Either version computes the same thing; which one
     runs depends on the size alone. A serial call takes no lock: it never enters the thread
     pool. ``serial_twin=False`` keeps every call on the threaded compile, for a kernel whose
-    serial twin LLVM optimises worse: SGD's (its loop branches on the settings; 80k float32 in
-    1,846 us against 17 us). The bias + activation had the same trouble while it took the
-    activation as an argument (3.4 against 2.3 us); compiled once per activation, its twins
-    are the faster (numba_activations.BIAS_ACTIVATION).
+    serial twin LLVM optimises worse. None needs it now: SGD's twin, while one kernel branched
+    on every setting, ran 80k float32 in 1,846 us against 17 us, and the bias + activation's
+    while it took the activation as an argument 3.4 against 2.3 us; compiled once per rule and
+    per activation (numba_updates.SGD_RULES, numba_activations.BIAS_ACTIVATION), the twins are
+    as fast or faster. Measure a twin before you trust it.
 
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
