@@ -97,9 +97,12 @@ _RECORD_COMPILES = (
 @pytest.fixture
 def first_compiles(tmp_path):
     """``first_compiles(code)``: the qualified names of the Numba functions that running
-    ``code`` in a fresh interpreter on an empty cache compiles (a parallel kernel's
-    calling-thread twin is ``<name>_serial``): what a user's first run pays for."""
+    ``code`` in a fresh interpreter on an empty cache compiles (a kernel's cache name without
+    its ``_<SOURCE_DIGEST>``; a parallel kernel's calling-thread twin is ``<name>_serial``):
+    what a user's first run pays for."""
     import ast
+
+    from softgrad.kernels.numba_threads import SOURCE_DIGEST
 
     def run(code: str) -> set[str]:
         done = _run_python(
@@ -107,6 +110,7 @@ def first_compiles(tmp_path):
             NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
         )
         assert done.returncode == 0, done.stderr
-        return set(ast.literal_eval(done.stdout.splitlines()[-1]))
+        names = ast.literal_eval(done.stdout.splitlines()[-1])
+        return {name.removesuffix(f"_{SOURCE_DIGEST}") for name in names}
 
     return run

@@ -4,14 +4,24 @@ kernels compiled once (the disk cache serves a second process)."""
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
+import time
 
+import numpy as np
 import pytest
 
 numba = pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
 
 from softgrad.kernels import numba_threads  # noqa: E402
 
-KERNEL_MODULES = ["numba_activations", "numba_gather", "numba_losses", "numba_updates"]
+KERNEL_MODULES = [
+    "numba_activations",
+    "numba_gather",
+    "numba_losses",
+    "numba_penalty",
+    "numba_updates",
+]
 
 # one threaded Adam step through the lane (above PARALLEL_MIN parameters)
 _ADAM = """
@@ -106,3 +116,133 @@ def test_a_call_below_the_thread_threshold_compiles_only_the_serial_kernel(fresh
     done = fresh_python(_ADAM + show)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["1 0", "1 1"]
+
+
+def _entry_points(module):
+    """(name, dispatcher) of every compiled entry point of a kernel module: the cached kernels
+    and both compiles of each parallel kernel."""
+    for attr, value in vars(module).items():
+        if isinstance(value, numba.core.registry.CPUDispatcher):
+            if type(value._cache).__name__ != "NullCache":  # cached: a kernel, not a helper
+                yield attr, value
+        elif hasattr(value, "dispatcher") and hasattr(value, "serial_dispatcher"):
+            yield attr, value.dispatcher
+            if value.serial_dispatcher is not None:
+                yield f"{attr} (serial twin)", value.serial_dispatcher
+
+
+@pytest.mark.parametrize("name", KERNEL_MODULES)
+def test_every_kernel_is_compiled_without_the_gil(name):
+    module = importlib.import_module(f"softgrad.kernels.{name}")
+    entries = list(_entry_points(module))
+    assert entries, f"{name}: no kernel found"
+    holding = [attr for attr, dispatcher in entries if not dispatcher.targetoptions.get("nogil")]
+    assert holding == [], f"{name}: compile {holding} with numba_threads.kernel"
+
+
+def _python_ran_during(call) -> int:
+    """How often this thread ran Python while another thread was inside ``call``: with the
+    interpreter's forced switches off (a 100 s interval), only a call that releases the GIL
+    lets it run at all, so a call that holds it gives exactly 0."""
+    call()  # compiled (or loaded) before the measurement, which compiling would cover
+    counter, seen = [0], []
+
+    def work():
+        before = counter[0]
+        call()
+        seen.append(counter[0] - before)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        worker = threading.Thread(target=work)
+        worker.start()
+        while worker.is_alive():
+            counter[0] += 1
+            time.sleep(0)  # hands the GIL over whenever the worker wants it
+        worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return seen[0]
+
+
+def _repeat(kernel, *args, times=40):
+    def call():
+        for _ in range(times):
+            kernel(*args)
+
+    return call
+
+
+def _kernel_calls():
+    """A call of tens of milliseconds per kind of kernel: calling-thread twins, a threaded
+    compile (under the launch lock) and a plain cached kernel."""
+    from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
+
+    f32 = np.float32
+    big = numba_threads.PARALLEL_MIN
+    small = [np.ones(big - 1, f32) for _ in range(4)]
+    large = [np.ones(big + 1000, f32) for _ in range(4)]
+    adam_args = (f32(0.9), f32(0.999), f32(1e-3), f32(1e-8), f32(0), f32(1))
+    logits = np.ones((100_000, 10), f32)
+    images = np.ones((10_000, 784), np.uint8)
+    one = np.ones(1, f32)
+    return {
+        "adam twin": _repeat(numba_updates.adam, *small, *adam_args),
+        "adam threaded": _repeat(numba_updates.adam, *large, *adam_args, times=10),
+        "bias + relu twin": _repeat(
+            numba_activations.bias_relu, np.ones((1000, 1000), f32), np.ones(1000, f32)
+        ),
+        "softmax twin": _repeat(numba_losses.softmax_rows, logits, np.empty_like(logits), 1.0, 1),
+        "cross-entropy": _repeat(
+            numba_losses.softmax_cross_entropy,
+            logits,
+            np.zeros(100_000, np.int64),
+            np.empty(0),
+            -100,
+            False,
+            np.empty_like(logits),
+        ),
+        "gather twin": _repeat(
+            numba_gather.gather_rows_scaled,
+            images,
+            np.arange(1000),
+            0 * one,
+            one,
+            np.empty((1000, 784), f32),
+        ),
+    }
+
+
+@pytest.mark.parametrize("which", ["adam twin", "adam threaded", "bias + relu twin",
+                                   "softmax twin", "cross-entropy", "gather twin"])  # fmt: skip
+def test_another_python_thread_runs_while_a_kernel_computes(which):
+    # a threaded dask worker or joblib backend fitting estimators side by side: one thread's
+    # kernel must not stop the others (compiled with nogil, as their BLAS products are)
+    assert _python_ran_during(_kernel_calls()[which]) > 0
+
+
+@pytest.mark.parametrize("name", KERNEL_MODULES)
+def test_every_kernel_is_cached_under_the_digest_of_the_lanes_sources(name):
+    module = importlib.import_module(f"softgrad.kernels.{name}")
+    suffix = f"_{numba_threads.SOURCE_DIGEST}"
+    stale = [
+        attr
+        for attr, dispatcher in _entry_points(module)
+        if not dispatcher.py_func.__qualname__.endswith(suffix)
+    ]
+    assert stale == [], f"{name}: compile {stale} with numba_threads.kernel"
+
+
+def test_a_change_to_any_file_of_the_lane_changes_the_digest(tmp_path):
+    # a kernel's cache is named after it: editing a helper file (numba_math) must make every
+    # kernel compile anew, though Numba only hashes the file that defines each kernel
+    from pathlib import Path
+
+    package = Path(numba_threads.__file__).parent
+    for path in package.glob("numba_*.py"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    assert numba_threads._source_digest(tmp_path) == numba_threads.SOURCE_DIGEST
+    with open(tmp_path / "numba_math.py", "a") as math_file:
+        math_file.write("# one more line\n")
+    assert numba_threads._source_digest(tmp_path) != numba_threads.SOURCE_DIGEST

@@ -40,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from softgrad.kernels.numba_math import exp
-from softgrad.kernels.numba_threads import parallel_kernel
+from softgrad.kernels.numba_threads import kernel, parallel_kernel
 
 __all__ = ["log_softmax_rows", "softmax_cross_entropy", "softmax_rows", "softmax_vjp_rows"]
 
@@ -49,7 +49,7 @@ __all__ = ["log_softmax_rows", "softmax_cross_entropy", "softmax_rows", "softmax
 SOFTMAX_BLOCK = 2048
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     """Mean loss, gradient and the (weighted) count of correct argmax predictions, one pass.
 
@@ -161,7 +161,7 @@ def _argmax(x):
     return arg
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     """Per-row losses, and what the gradient needs, in one pass (the seam's per-row API).
 
@@ -462,7 +462,7 @@ def _row_sum(e, lo, hi):
     return total
 
 
-@njit(cache=True, error_model="numpy")
+@kernel
 def softmax_cross_entropy_rows_grad(e, total, offsets, scale, out):
     """``out = r_n * (e / S - onehot(y))`` in one pass; ``out`` may be ``e``.
 

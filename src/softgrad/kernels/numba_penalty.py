@@ -11,14 +11,14 @@ thread, against 19 us of CPU for the NumPy lane's two passes; the same loop over
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from softgrad.kernels.numba_threads import kernel
 from softgrad.kernels.penalty import PenaltyKernels
 
 __all__ = ["NumbaPenaltyKernels", "add_scaled"]
 
 
-@njit(cache=True)
+@kernel
 def add_scaled(grad, param, scale):
     """``grad += scale * param`` in one pass on the calling thread; 1-d C-contiguous arrays of
     one dtype, ``scale`` a scalar of that dtype."""

@@ -21,11 +21,13 @@ at once abort the process. :func:`parallel_kernel` therefore compiles a kernel
 concurrent threads (a threaded dask worker or joblib backend fitting estimators) take turns.
 The lock costs well under a microsecond against kernels of tens.
 
-Kernels compile once: ``cache=True`` stores the machine code beside the source (``__pycache__``),
-or, where the install is not writable, in the user's cache folder (Numba's own fallback); a
-``NUMBA_CACHE_DIR`` the user sets wins. Where neither is writable (a read-only install and
-home), Numba refuses to define a cached kernel at all, so :func:`_cache_fallback` then points it
-at a folder in the system's temporary directory.
+Kernels compile once: ``cache=True`` stores the machine code beside the source
+(``__pycache__``), or, where the install is not writable, in the user's cache folder (Numba's
+own fallback); a ``NUMBA_CACHE_DIR`` the user sets wins. Each kernel's cache is named after a
+digest of the lane's sources (:func:`kernel`), so a change anywhere in them compiles every
+kernel anew. Where neither is writable (a read-only install and home), Numba refuses to define a
+cached kernel at all, so :func:`_cache_fallback` then points it at a folder in the system's
+temporary directory.
 
 Importing this module imports Numba; only the Numba lane imports it. The kernel modules
 import it (for :func:`parallel_kernel`) before they define a kernel, so the layer and the cache
@@ -35,6 +37,7 @@ folder are settled first.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import tempfile
 import threading
@@ -44,7 +47,7 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["LAYER", "PARALLEL_MIN", "parallel_kernel", "threading_layer"]
+__all__ = ["LAYER", "PARALLEL_MIN", "SOURCE_DIGEST", "kernel", "parallel_kernel", "threading_layer"]
 
 # the threading layer the Numba lane uses unless NUMBA_THREADING_LAYER says otherwise
 LAYER = "workqueue"
@@ -88,6 +91,45 @@ _cache_fallback()
 PARALLEL_MIN = 1 << 20
 
 
+def _source_digest(folder: Path = Path(__file__).parent) -> str:
+    """12 hex digits of a SHA-256 over every Numba-lane source file (``numba_*.py`` in
+    ``folder``, the kernels package), names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("numba_*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# in every kernel's cache name: a change to any file of the lane compiles every kernel anew
+# (kernel's docstring)
+SOURCE_DIGEST = _source_digest()
+
+
+def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
+    """``fn`` compiled as every Numba-lane kernel is: ``numba.njit(cache=True,
+    error_model="numpy", nogil=True, **options)``, its disk cache named ``<name>_<digest>``
+    (``name`` defaults to fn's qualified name).
+
+    ``nogil``: a kernel releases the GIL for the length of its call, so Python threads that
+    train or predict side by side (a threaded dask worker or joblib backend fitting
+    estimators) run their kernels at once, as they already ran their BLAS products; a kernel
+    holding it made every other thread wait, even for its Python. The kernels touch no Python
+    object; a parallel launch still takes :data:`_LAUNCH` (module docstring). The error model:
+    :func:`parallel_kernel`.
+
+    The digest (``SOURCE_DIGEST``) covers every ``numba_*.py`` file. Numba reuses a cached
+    kernel while a hash of the file that defines it is unchanged, whatever changed in the
+    files it depends on: a helper it inlines from numba_math, or the options compiled here
+    (this very ``nogil`` was not picked up by the cached kernels of unchanged files). Those
+    stale kernels would also outlive an upgrade, since pip leaves the cache files it did not
+    install. Named after the digest, every kernel compiles anew after any change to the
+    lane, and a stale one is never found."""
+    return numba.njit(cache=True, error_model="numpy", nogil=True, **options)(
+        _renamed(fn, f"{name or fn.__qualname__}_{SOURCE_DIGEST}")
+    )
+
+
 def parallel_kernel(
     fn: Callable | None = None,
     *,
@@ -95,22 +137,22 @@ def parallel_kernel(
     serial_twin: bool = True,
     parallel_min: int = PARALLEL_MIN,
 ) -> Callable:
-    """``fn`` compiled with ``numba.njit(cache=True, parallel=True, error_model="numpy")``,
-    called under the launch lock (module docstring), and compiled a second time without
-    ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than ``parallel_min``
-    elements (``PARALLEL_MIN`` unless the kernel says otherwise): that twin runs the kernel's
-    ``prange`` loops as plain loops on the calling thread. A kernel may then be its ``prange``
-    loops alone, where the threads pay from ``parallel_min`` on, without a serial branch of
-    its own: one copy of its loop body to compile instead of two. The serial compile is also
-    2-3x faster than the threaded one (Adam 0.5 s against 1.2 s), and a first ``softgrad
-    train`` pays for every kernel it calls. Either version computes the same thing; which one
-    runs depends on the size alone. A serial call takes no lock: it never enters the thread
-    pool. ``serial_twin=False`` keeps every call on the threaded compile, for a kernel whose
-    serial twin LLVM optimises worse. None needs it now: SGD's twin, while one kernel branched
-    on every setting, ran 80k float32 in 1,846 us against 17 us, and the bias + activation's
-    while it took the activation as an argument 3.4 against 2.3 us; compiled once per rule and
-    per activation (numba_updates.SGD_RULES, numba_activations.BIAS_ACTIVATION), the twins are
-    as fast or faster. Measure a twin before you trust it.
+    """``fn`` compiled with ``parallel=True`` (:func:`kernel`: cached, NumPy's error model, without
+    the GIL), called under the launch lock (module docstring), and compiled a second time
+    without ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than
+    ``parallel_min`` elements (``PARALLEL_MIN`` unless the kernel says otherwise): that twin
+    runs the kernel's ``prange`` loops as plain loops on the calling thread. A kernel may then
+    be its ``prange`` loops alone, where the threads pay from ``parallel_min`` on, without a
+    serial branch of its own: one copy of its loop body to compile instead of two. The serial
+    compile is also 2-3x faster than the threaded one (Adam 0.5 s against 1.2 s), and a first
+    ``softgrad train`` pays for every kernel it calls. Either version computes the same thing;
+    which one runs depends on the size alone. A serial call takes no lock: it never enters the
+    thread pool. ``serial_twin=False`` keeps every call on the threaded compile, for a kernel
+    whose serial twin LLVM optimises worse. None needs it now: SGD's twin, while one kernel
+    branched on every setting, ran 80k float32 in 1,846 us against 17 us, and the bias +
+    activation's while it took the activation as an argument 3.4 against 2.3 us; compiled once
+    per rule and per activation (numba_updates.SGD_RULES, numba_activations.BIAS_ACTIVATION),
+    the twins are as fast or faster. Measure a twin before you trust it.
 
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
@@ -122,8 +164,9 @@ def parallel_kernel(
         return functools.partial(
             parallel_kernel, size_arg=size_arg, serial_twin=serial_twin, parallel_min=parallel_min
         )
-    dispatcher = numba.njit(cache=True, parallel=True, error_model="numpy")(fn)
-    serial = numba.njit(cache=True, error_model="numpy")(_serial_twin(fn)) if serial_twin else None
+    dispatcher = kernel(fn, parallel=True)
+    # its own cache name: the serial and the threaded compile must not share one
+    serial = kernel(fn, name=f"{fn.__qualname__}_serial") if serial_twin else None
 
     @functools.wraps(fn)
     def launch(*args):
@@ -138,15 +181,15 @@ def parallel_kernel(
     return launch
 
 
-def _serial_twin(fn: Callable) -> Callable:
-    """A copy of ``fn`` under another qualified name: Numba names a kernel's disk cache after
-    it, and the serial and the threaded compile must not share one."""
-    twin = types.FunctionType(
+def _renamed(fn: Callable, qualname: str) -> Callable:
+    """A copy of ``fn`` under the qualified name ``qualname``, after which Numba names its
+    disk cache."""
+    copy = types.FunctionType(
         fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
     )
-    twin.__qualname__ = f"{fn.__qualname__}_serial"
-    twin.__module__, twin.__doc__ = fn.__module__, fn.__doc__
-    return twin
+    copy.__qualname__ = qualname
+    copy.__module__, copy.__doc__ = fn.__module__, fn.__doc__
+    return copy
 
 
 def threading_layer() -> str:
