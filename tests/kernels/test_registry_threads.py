@@ -175,8 +175,9 @@ def _repeat(kernel, *args, times=40):
 
 
 def _kernel_calls():
-    """A call of tens of milliseconds per kind of kernel: calling-thread twins, a threaded
-    compile (under the launch lock) and a plain cached kernel."""
+    """A call of 50-250 ms (here) per kind of kernel: calling-thread twins, a threaded compile
+    (under the launch lock) and a plain cached kernel; long enough for the other thread to be
+    scheduled on a loaded machine."""
     from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
 
     f32 = np.float32
@@ -189,9 +190,9 @@ def _kernel_calls():
     one = np.ones(1, f32)
     return {
         "adam twin": _repeat(numba_updates.adam, *small, *adam_args),
-        "adam threaded": _repeat(numba_updates.adam, *large, *adam_args, times=10),
+        "adam threaded": _repeat(numba_updates.adam, *large, *adam_args, times=300),
         "bias + relu twin": _repeat(
-            numba_activations.bias_relu, np.ones((1000, 1000), f32), np.ones(1000, f32)
+            numba_activations.bias_relu, np.ones((1000, 1000), f32), np.ones(1000, f32), times=500
         ),
         "softmax twin": _repeat(numba_losses.softmax_rows, logits, np.empty_like(logits), 1.0, 1),
         "cross-entropy": _repeat(
@@ -210,6 +211,7 @@ def _kernel_calls():
             0 * one,
             one,
             np.empty((1000, 784), f32),
+            times=300,
         ),
     }
 
