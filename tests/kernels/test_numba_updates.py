@@ -11,7 +11,7 @@ pytest.importorskip("numba", reason="the Numba lane needs numba (pip install num
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
 from softgrad.kernels.numba_ops import NumbaOps
-from softgrad.kernels.numba_updates import PARALLEL_MIN
+from softgrad.kernels.numba_threads import PARALLEL_MIN
 from softgrad.optim import SGD, Adam, AdamW
 
 OPS = NumbaOps()

@@ -28,7 +28,7 @@ _ADAM = """
 import numpy as np
 from softgrad.kernels import numba_threads, numba_updates, set_kernels
 ops = set_kernels("numba")
-p, g, m, v = (np.ones(numba_updates.PARALLEL_MIN + 1000, np.float32) for _ in range(4))
+p, g, m, v = (np.ones(numba_threads.PARALLEL_MIN + 1000, np.float32) for _ in range(4))
 def step(k):
     ops.adam_update(p, g, m, v, [], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                     weight_decay=0.0, decoupled=False, fold_bias_correction=False, step=k)

@@ -28,8 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from softgrad.kernels.numba_math import exp, tanh
-from softgrad.kernels.numba_threads import parallel_kernel
-from softgrad.kernels.numba_updates import PARALLEL_MIN
+from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
 
 # below this many elements a pass of a few arithmetic operations per element (bias add, ReLU,
 # the backwards) stays on the calling thread (module docstring)

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from softgrad.kernels.numba_threads import parallel_kernel
-from softgrad.kernels.numba_updates import PARALLEL_MIN
+from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
 
 __all__ = ["gather_rows_scaled"]
 

@@ -134,7 +134,6 @@ def parallel_kernel(
     fn: Callable | None = None,
     *,
     size_arg: int = 0,
-    serial_twin: bool = True,
     parallel_min: int = PARALLEL_MIN,
 ) -> Callable:
     """``fn`` compiled with ``parallel=True`` (:func:`kernel`: cached, NumPy's error model, without
@@ -147,12 +146,12 @@ def parallel_kernel(
     compile is also 2-3x faster than the threaded one (Adam 0.5 s against 1.2 s), and a first
     ``softgrad train`` pays for every kernel it calls. Either version computes the same thing;
     which one runs depends on the size alone. A serial call takes no lock: it never enters the
-    thread pool. ``serial_twin=False`` keeps every call on the threaded compile, for a kernel
-    whose serial twin LLVM optimises worse. None needs it now: SGD's twin, while one kernel
-    branched on every setting, ran 80k float32 in 1,846 us against 17 us, and the bias +
-    activation's while it took the activation as an argument 3.4 against 2.3 us; compiled once
-    per rule and per activation (numba_updates.SGD_RULES, numba_activations.BIAS_ACTIVATION),
-    the twins are as fast or faster. Measure a twin before you trust it.
+    thread pool. Measure a twin before you trust it: LLVM optimised some worse than the threaded
+    compile while one kernel branched on its settings (SGD's twin ran 80k float32 in 1,846 us
+    against 17 us, the bias + activation's 3.4 against 2.3 us), which kept those two on the
+    threaded compile for every call; compiled once per rule and per activation
+    (numba_updates.SGD_RULES, numba_activations.BIAS_ACTIVATION), the twins are as fast or
+    faster.
 
     NumPy's error model makes a division by zero give inf or NaN as in the NumPy lane, instead
     of a per-element check for raising ZeroDivisionError, which kept the serial loops from
@@ -161,23 +160,21 @@ def parallel_kernel(
     ``serial_dispatcher`` attributes (their ``stats`` count cache hits and misses), and
     ``parallel_min`` the size from which the threaded one runs."""
     if fn is None:
-        return functools.partial(
-            parallel_kernel, size_arg=size_arg, serial_twin=serial_twin, parallel_min=parallel_min
-        )
+        return functools.partial(parallel_kernel, size_arg=size_arg, parallel_min=parallel_min)
     dispatcher = kernel(fn, parallel=True)
     # its own cache name: the serial and the threaded compile must not share one
-    serial = kernel(fn, name=f"{fn.__qualname__}_serial") if serial_twin else None
+    serial = kernel(fn, name=f"{fn.__qualname__}_serial")
 
     @functools.wraps(fn)
     def launch(*args):
-        if serial is not None and args[size_arg].size < parallel_min:
+        if args[size_arg].size < parallel_min:
             return serial(*args)
         with _LAUNCH:
             return dispatcher(*args)
 
     launch.dispatcher = dispatcher
     launch.serial_dispatcher = serial
-    launch.parallel_min = parallel_min if serial is not None else 0
+    launch.parallel_min = parallel_min
     return launch
 
 

@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-# below PARALLEL_MIN elements a loop stays on the calling thread (numba_threads: measured)
-from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
+from softgrad.kernels.numba_threads import parallel_kernel
 
-__all__ = ["PARALLEL_MIN", "SGD_RULES", "adam", "sgd"]
+__all__ = ["SGD_RULES", "adam", "sgd"]
 
 
 def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, first):
