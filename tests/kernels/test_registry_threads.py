@@ -248,3 +248,32 @@ def test_a_change_to_any_file_of_the_lane_changes_the_digest(tmp_path):
     with open(tmp_path / "numba_math.py", "a") as math_file:
         math_file.write("# one more line\n")
     assert numba_threads._source_digest(tmp_path) != numba_threads.SOURCE_DIGEST
+
+
+def test_a_process_removes_the_kernel_caches_an_earlier_version_left(tmp_path, fresh_python):
+    # what an upgrade leaves in the cache folder: the kernels of another digest, and those of
+    # a version from before caches carried one; the current kernels and other files stay
+    show = "step(1)\nstats = numba_updates.adam.dispatcher.stats\n"
+    show += "print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))"
+    first = fresh_python(_ADAM + show, NUMBA_CACHE_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    current = sorted(tmp_path.rglob("numba_*.nb[ic]"))
+    assert current, "no kernel cache written"
+    folder = current[0].parent
+    digest = numba_threads.SOURCE_DIGEST
+    stale = []
+    for path in current:
+        for old in (path.name.replace(digest, "0" * 12), path.name.replace(f"_{digest}", "")):
+            (folder / old).write_bytes(path.read_bytes())
+            stale.append(old)
+    (folder / "notes.txt").write_text("not a kernel cache")
+    second = fresh_python(_ADAM + show, NUMBA_CACHE_DIR=str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["1", "0"]  # the current kernel still loads
+    left = {path.name for path in folder.iterdir()}
+    assert left.isdisjoint(stale)
+    assert {path.name for path in current} | {"notes.txt"} <= left
+
+
+def test_pruning_a_folder_that_does_not_exist_removes_nothing(tmp_path):
+    assert numba_threads.prune_stale_caches(tmp_path / "never compiled") == []

@@ -25,9 +25,10 @@ Kernels compile once: ``cache=True`` stores the machine code beside the source
 (``__pycache__``), or, where the install is not writable, in the user's cache folder (Numba's
 own fallback); a ``NUMBA_CACHE_DIR`` the user sets wins. Each kernel's cache is named after a
 digest of the lane's sources (:func:`kernel`), so a change anywhere in them compiles every
-kernel anew. Where neither is writable (a read-only install and home), Numba refuses to define a
-cached kernel at all, so :func:`_cache_fallback` then points it at a folder in the system's
-temporary directory.
+kernel anew, and the first kernel a process defines removes the cache files that other
+versions of the lane left in that folder (:func:`prune_stale_caches`). Where neither is
+writable (a read-only install and home), Numba refuses to define a cached kernel at all, so
+:func:`_cache_fallback` then points it at a folder in the system's temporary directory.
 
 Importing this module imports Numba; only the Numba lane imports it. The kernel modules
 import it (for :func:`parallel_kernel`) before they define a kernel, so the layer and the cache
@@ -39,6 +40,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import tempfile
 import threading
 import types
@@ -47,7 +49,15 @@ from pathlib import Path
 
 import numba
 
-__all__ = ["LAYER", "PARALLEL_MIN", "SOURCE_DIGEST", "kernel", "parallel_kernel", "threading_layer"]
+__all__ = [
+    "LAYER",
+    "PARALLEL_MIN",
+    "SOURCE_DIGEST",
+    "kernel",
+    "parallel_kernel",
+    "prune_stale_caches",
+    "threading_layer",
+]
 
 # the threading layer the Numba lane uses unless NUMBA_THREADING_LAYER says otherwise
 LAYER = "workqueue"
@@ -125,9 +135,62 @@ def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
     stale kernels would also outlive an upgrade, since pip leaves the cache files it did not
     install. Named after the digest, every kernel compiles anew after any change to the
     lane, and a stale one is never found."""
-    return numba.njit(cache=True, error_model="numpy", nogil=True, **options)(
+    dispatcher = numba.njit(cache=True, error_model="numpy", nogil=True, **options)(
         _renamed(fn, f"{name or fn.__qualname__}_{SOURCE_DIGEST}")
     )
+    # Numba's cache folder for this kernel (its FunctionCache; absent on a NullCache)
+    folder = getattr(getattr(dispatcher, "_cache", None), "cache_path", None)
+    if folder is not None and folder not in _PRUNED:
+        _PRUNED.add(folder)
+        prune_stale_caches(Path(folder))
+    return dispatcher
+
+
+# a kernel cache file: <module>.<qualname>-<line>.py<version>[.<n>].nbi / .nbc, the module one
+# of the lane's numba_*.py files
+_CACHE_FILE = re.compile(r"^numba_\w+\.(?P<name>[^-]+)-\d+\.py\d+(?:\.\d+)?\.nb[ci]$")
+# the cache folders pruned in this process: one listing each, at the first kernel defined
+_PRUNED: set[str] = set()
+
+
+def prune_stale_caches(folder: Path, digest: str = SOURCE_DIGEST) -> list[str]:
+    """Remove the kernel cache files in ``folder`` that no kernel of this lane will read:
+    those of the lane's modules (``numba_*``) whose name does not end in ``_<digest>``, left
+    by an earlier version (another digest, or none: before caches carried one). Returns the
+    names removed.
+
+    Numba never removes a cache file, and pip leaves the ones it did not install, so each
+    change to the lane (an upgrade) would leave its predecessor's kernels behind (a few MB). A
+    file another process removed first, or one that cannot be removed (a read-only install),
+    is passed over; other files in the folder are never touched.
+
+    Example
+    -------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("numba_ops.adam_0123456789ab-9.py311.nbi", "numba_ops.adam-9.py311.nbi",
+    ...              "numba_ops.adam_ba9876543210-9.py311.1.nbc", "numba_ops.cpython-311.pyc"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> prune_stale_caches(folder, digest="0123456789ab")
+    ['numba_ops.adam-9.py311.nbi', 'numba_ops.adam_ba9876543210-9.py311.1.nbc']
+    >>> sorted(path.name for path in folder.iterdir())
+    ['numba_ops.adam_0123456789ab-9.py311.nbi', 'numba_ops.cpython-311.pyc']
+    """
+    try:
+        names = sorted(path.name for path in folder.iterdir())
+    except OSError:  # no folder yet (nothing compiled), or unreadable
+        return []
+    removed = []
+    for name in names:
+        match = _CACHE_FILE.match(name)
+        if match is None or match["name"].endswith(f"_{digest}"):
+            continue
+        try:
+            (folder / name).unlink()
+        except OSError:  # gone already (another process pruned it) or read-only
+            continue
+        removed.append(name)
+    return removed
 
 
 def parallel_kernel(
