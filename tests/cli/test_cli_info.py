@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
 
 from softgrad import __version__
+from softgrad.cli import info as info_command
 from softgrad.kernels import registry
 
 
@@ -51,3 +53,39 @@ def test_a_bad_lane_is_one_error_line(usage_error, fresh_lane):
     fresh_lane.setenv("SOFTGRAD_KERNELS", "cuda")
     line = usage_error("info")
     assert "SOFTGRAD_KERNELS must be one of 'numpy', 'numba'; got 'cuda'" in line
+
+
+AVX512 = {"AVX512F": True, "AVX512_SKX": True}
+
+
+@pytest.mark.parametrize(
+    ("coretype", "architecture", "cpu", "noted"),
+    [
+        ("Haswell", "Haswell", AVX512, True),  # pinned below what the CPU runs
+        ("Sandybridge", "Sandybridge", AVX512, True),
+        (None, "Haswell", AVX512, False),  # OpenBLAS's own pick: nothing pins it
+        ("SkylakeX", "SkylakeX", AVX512, False),  # pinned to AVX-512 kernels
+        ("Haswell", "Haswell", {"AVX2": True, "AVX512_SKX": False}, False),  # no AVX-512
+        ("Haswell", "Haswell", {}, False),  # a NumPy that does not say
+    ],
+)
+def test_a_coretype_that_holds_an_avx512_cpu_on_older_kernels_gets_a_note(
+    coretype, architecture, cpu, noted
+):
+    note = info_command.coretype_note(coretype, architecture, cpu)
+    assert (note is not None) == noted
+    if noted:
+        assert note.startswith(f"OPENBLAS_CORETYPE={coretype} holds this CPU")
+        assert f"on OpenBLAS's {architecture} kernels" in note
+
+
+def test_info_reports_the_coretype_in_effect_and_its_note(cli, fresh_lane):
+    blas = cli("info", "--json").json()["blas"]
+    if blas["name"] != "openblas":
+        pytest.skip(f"NumPy's BLAS here is {blas['name']}, not OpenBLAS")
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    assert blas["coretype"] == coretype
+    features = info_command._cpu_features()
+    assert features, "NumPy's reading of the CPU's features was not found"
+    expected = info_command.coretype_note(coretype, blas["architecture"], features)
+    assert blas["note"] == expected  # the note for this machine and environment
