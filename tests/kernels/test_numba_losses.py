@@ -18,7 +18,7 @@ OPS = NumbaOps()
 # the NumPy side of every comparison runs on the NumPy lane, whatever the default
 pytestmark = pytest.mark.usefixtures("numpy_lane")
 DTYPES = [np.float32, np.float64]
-SHAPES = [(1, 1), (1, 10), (128, 10), (1000, 37)]
+SHAPES = [(1, 1), (1, 10), (128, 10), (50, 31), (50, 32), (1000, 37)]
 # roundings: exp, the row sum (accumulated in float64 here, in the dtype by NumPy: about
 # log2(C) roundings), the division and the scale
 N_OPS = 16
@@ -193,7 +193,8 @@ def test_the_per_row_pair_checks_the_targets(rng):
 
 # ---- softmax_rows: the lane's softmax (every axis and mask reaches it as rows) ----
 NUMPY_OPS = NumpyOps()
-SOFTMAX_SHAPES = [(1, 1), (1, 10), (128, 10), (1000, 37), (3, 5000), (700, 3)]
+# rows on both sides of numba_losses.SHORT_ROW (32: shorter rows are summed in order, inline)
+SOFTMAX_SHAPES = [(1, 1), (1, 10), (128, 10), (50, 31), (50, 32), (1000, 37), (3, 5000), (700, 3)]
 # roundings: the exp, the row sum (in float64 here, in the dtype by NumPy), the scale
 SOFTMAX_N_OPS = 8
 
