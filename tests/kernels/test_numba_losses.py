@@ -194,7 +194,19 @@ def test_the_per_row_pair_checks_the_targets(rng):
 # ---- softmax_rows: the lane's softmax (every axis and mask reaches it as rows) ----
 NUMPY_OPS = NumpyOps()
 # rows on both sides of numba_losses.SHORT_ROW (32: shorter rows are summed in order, inline)
-SOFTMAX_SHAPES = [(1, 1), (1, 10), (128, 10), (50, 31), (50, 32), (1000, 37), (3, 5000), (700, 3)]
+# and of LONG_ROW (64: longer rows into another array go to the row-at-a-time kernels)
+SOFTMAX_SHAPES = [
+    (1, 1),
+    (1, 10),
+    (128, 10),
+    (50, 31),
+    (50, 32),
+    (1000, 37),
+    (40, 63),
+    (40, 64),
+    (3, 5000),
+    (700, 3),
+]
 # roundings: the exp, the row sum (in float64 here, in the dtype by NumPy), the scale
 SOFTMAX_N_OPS = 8
 
@@ -226,11 +238,15 @@ def test_softmax_rows_match_the_numpy_lane(shape, dtype, rng, agree):
 @pytest.mark.parametrize("routine", ["softmax_rows", "log_softmax_rows"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("row", list(ROWS))
-def test_row_limits_follow_the_numpy_lane_and_stay_in_their_row(row, dtype, routine, rng, agree):
-    # a row that needs the shift (or has no softmax) in the first block (682 rows of 3); the
-    # rows of the second block take the unshifted exps
-    x = (rng.standard_normal((700, 3)) * 4).astype(dtype)
-    x[350] = ROWS[row][0]
+@pytest.mark.parametrize("width", [3, 100])
+def test_row_limits_follow_the_numpy_lane_and_stay_in_their_row(
+    width, row, dtype, routine, rng, agree
+):
+    # a row that needs the shift (or has no softmax): rows of 3 go by blocks, and this one is
+    # in the first block (682 rows of 3), the second block's rows take the unshifted exps;
+    # rows of 100 go one at a time (numba_losses.LONG_ROW), the row's pattern repeated
+    x = (rng.standard_normal((700, width)) * 4).astype(dtype)
+    x[350] = np.resize(np.array(ROWS[row][0], dtype=dtype), width)
     actual, expected = _pair(routine, x)
     # log_softmax = x - lse cancels: its error is relative to the largest finite logit
     magnitude = float(np.max(np.abs(x[np.isfinite(x)]))) if routine == "log_softmax_rows" else 1.0
@@ -243,6 +259,24 @@ def test_softmax_rows_scale_the_result(dtype, rng, agree):
     x = (rng.standard_normal((64, 10)) * 4).astype(dtype)
     actual, expected = _softmax_pair(x, scale=0.25)
     agree(actual, expected, SOFTMAX_N_OPS, "0.25 * softmax")
+
+
+@pytest.mark.parametrize("routine", ["softmax_rows", "log_softmax_rows"])
+def test_long_rows_in_place_keep_the_blocks_and_into_another_array_go_one_at_a_time(routine, rng):
+    # an in-place call must read a block of x before writing it; the row kernels write a row's
+    # exps into out first, so only a call into another array goes to them
+    x = (rng.standard_normal((50, 100)) * 4).astype(np.float32)
+    x[3] = np.resize(np.array([np.inf, 0.0], dtype=np.float32), 100)  # a shifted row too
+    args = (1.0,) if routine == "softmax_rows" else ()
+    blocks, rows = np.empty_like(x), np.empty_like(x)
+    getattr(numba_losses, routine)(x, blocks, *args, 1)
+    long_kernel = getattr(numba_losses, routine.replace("_rows", "_long_rows"))
+    long_kernel(x, rows, *args)
+    apart, in_place = np.empty_like(x), x.copy()
+    getattr(OPS, routine)(x, apart, *args)
+    getattr(OPS, routine)(in_place, in_place, *args)
+    np.testing.assert_array_equal(apart, rows)
+    np.testing.assert_array_equal(in_place, blocks)
 
 
 def test_softmax_rows_may_write_over_their_input(rng):
@@ -297,8 +331,9 @@ def test_softmax_vjp_rows_match_the_numpy_lane(shape, dtype, rng, agree):
 
 
 def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree):
-    # from PARALLEL_MIN elements the blocks (rows for the VJP) are shared among the threads:
-    # any number of shares, and the calling-thread twin, give the same bits
+    # from PARALLEL_MIN elements the blocks (rows for the VJP and the long-row kernels) are
+    # shared among the threads: any number of shares, and the calling-thread twin, give the
+    # same bits
     n_rows = PARALLEL_MIN // 1000 + 7
     x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
     g = rng.standard_normal((n_rows, 1000)).astype(np.float32)
@@ -312,7 +347,16 @@ def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree)
         [lambda out, k=k: log_softmax(x, out, k) for k in (1, 2, 3)]
         + [lambda out: log_softmax.serial_dispatcher(x, out, 2)],
         [lambda out: vjp(s, g, out), lambda out: vjp.serial_dispatcher(s, g, out)],
+        [
+            lambda out: numba_losses.softmax_long_rows(x, out, 1.0),
+            lambda out: numba_losses.softmax_long_rows.serial_dispatcher(x, out, 1.0),
+        ],
+        [
+            lambda out: numba_losses.log_softmax_long_rows(x, out),
+            lambda out: numba_losses.log_softmax_long_rows.serial_dispatcher(x, out),
+        ],
     )
+    firsts = []
     for splits in kernels:
         results = []
         for kernel in splits:
@@ -321,9 +365,14 @@ def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree)
             results.append(out)
         for result in results[1:]:
             np.testing.assert_array_equal(result, results[0])
+        firsts.append(results[0])
     in_place = g.copy()
     vjp(s, in_place, in_place)  # the threaded in-place loop
-    np.testing.assert_array_equal(in_place, results[0])
+    np.testing.assert_array_equal(in_place, firsts[2])
+    # the row kernels on the threads against the blocks: one decision per row instead of per
+    # block, the same formulas
+    agree(firsts[3], firsts[0], SOFTMAX_N_OPS, "softmax, rows against blocks")
+    agree(firsts[4], firsts[1], SOFTMAX_N_OPS, "log_softmax, rows against blocks", 20.0)
     _, expected = _softmax_pair(x)
     agree(s, expected, SOFTMAX_N_OPS, "softmax on threads")
 

@@ -232,18 +232,26 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
 
     def softmax_rows(self, x: np.ndarray, e: np.ndarray, scale: float = 1.0) -> None:
         """The NumPy lane's ``e = scale * softmax(x)`` on (M, C) rows in one kernel call
-        (numba_losses.softmax_rows: flat passes over blocks of rows), for every softmax of this
-        lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
+        (numba_losses.softmax_rows: flat passes over blocks of rows; rows of ``LONG_ROW`` or
+        more into another array one at a time, numba_losses.softmax_long_rows), for every
+        softmax of this lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
         if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
             return super().softmax_rows(x, e, scale)
+        if _long_rows_apart(x, e):
+            numba_losses.softmax_long_rows(x, e, float(scale))
+            return None
         numba_losses.softmax_rows(x, e, float(scale), _shares(x))
         return None
 
     def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
         """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
-        (numba_losses.log_softmax_rows), for every log_softmax of this lane."""
+        (numba_losses.log_softmax_rows, or log_softmax_long_rows as for softmax_rows), for every
+        log_softmax of this lane."""
         if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
             return super().log_softmax_rows(x, out)
+        if _long_rows_apart(x, out):
+            numba_losses.log_softmax_long_rows(x, out)
+            return None
         numba_losses.log_softmax_rows(x, out, _shares(x))
         return None
 
@@ -342,6 +350,13 @@ def _shares(x: np.ndarray) -> int:
     """How many shares a row kernel splits its blocks in: one per Numba thread from
     ``PARALLEL_MIN`` elements (where it runs on the threads), else 1."""
     return numba.get_num_threads() if x.size >= PARALLEL_MIN else 1
+
+
+def _long_rows_apart(x: np.ndarray, out: np.ndarray) -> bool:
+    """Whether a softmax or log_softmax of (M, C) rows goes to the row-at-a-time kernel: rows
+    of at least ``numba_losses.LONG_ROW`` entries into an array other than ``x`` (an in-place
+    call keeps the blocks, which read a block of x before writing it)."""
+    return x.shape[-1] >= numba_losses.LONG_ROW and x.ctypes.data != out.ctypes.data
 
 
 def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
