@@ -86,8 +86,10 @@ def _check(results, logits, agree):
     assert correct_b == pytest.approx(correct_a, rel=1e-12)
 
 
+# rows on both sides of numba_losses.LONG_ROW (64: longer rows into another array go one at a
+# time, numba_losses.softmax_cross_entropy_long_rows)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (1, 10), (128, 10), (500, 37)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 10), (128, 10), (500, 37), (40, 63), (40, 64)])
 def test_loss_gradient_and_count_agree_in_both_lanes(shape, dtype, rng, agree):
     logits, target = _case(rng, shape, dtype)
     results = _both(logits, target)
@@ -99,9 +101,10 @@ def test_loss_gradient_and_count_agree_in_both_lanes(shape, dtype, rng, agree):
     assert correct == np.count_nonzero(np.argmax(logits, axis=1) == target)
 
 
+@pytest.mark.parametrize("width", [10, 100])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_ignored_rows_count_in_nothing(dtype, rng, agree):
-    logits, target = _case(rng, (64, 10), dtype)
+def test_ignored_rows_count_in_nothing(dtype, width, rng, agree):
+    logits, target = _case(rng, (64, width), dtype)
     weight = rng.uniform(0.0, 2.0, size=64)
     target[::3] = -100
     logits[3, 0] = np.nan  # an ignored row's NaN stays out of the loss
@@ -141,24 +144,33 @@ NON_FINITE = {
 }
 
 
+@pytest.mark.parametrize("width", [3, 100])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("row", list(NON_FINITE))
-def test_non_finite_rows_agree_in_both_lanes(row, dtype, rng, agree):
-    logits, target = _case(rng, (6, 3), dtype)
-    logits[2], target[2] = NON_FINITE[row]
+def test_non_finite_rows_agree_in_both_lanes(row, dtype, width, rng, agree):
+    # rows of 100 go one at a time (the row's pattern repeated)
+    logits, target = _case(rng, (6, width), dtype)
+    values, target[2] = NON_FINITE[row]
+    logits[2] = np.resize(np.array(values, dtype=dtype), width)
     with np.errstate(invalid="ignore", over="ignore"):
         _check(_both(logits, target), logits, agree)
 
 
+@pytest.mark.parametrize("width", [10, 100])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_the_gradient_may_overwrite_the_logits_in_both_lanes(dtype, rng):
-    logits, target = _case(rng, (128, 10), dtype)
+def test_the_gradient_may_overwrite_the_logits_in_both_lanes(dtype, width, rng, agree):
+    # rows of 10 take one path either way: the same bits. Rows of 100 go by blocks in place and
+    # one at a time into another array (numba_losses.LONG_ROW): two orders of the same sums
+    logits, target = _case(rng, (128, width), dtype)
     target[:4] = -1
     fresh = _both(logits, target, ignore_index=-1)
     in_place = _both(logits, target, ignore_index=-1, in_place=True)
     for a, b in zip(fresh, in_place, strict=True):
-        assert a[:2] == b[:2]
-        np.testing.assert_array_equal(a[2], b[2])
+        if width < 64:
+            assert a[:2] == b[:2]
+            np.testing.assert_array_equal(a[2], b[2])
+        else:
+            _check([a, b], logits, agree)
 
 
 @pytest.mark.parametrize("ops", [NUMPY, NUMBA], ids=["numpy", "numba"])

@@ -127,6 +127,22 @@ def test_the_gradient_may_overwrite_the_logits(dtype, rng):
     np.testing.assert_array_equal(logits, fresh)
 
 
+def test_long_rows_into_another_array_go_one_at_a_time_and_in_place_keep_the_blocks(rng):
+    logits, target = _case(rng, (50, 100), np.float32)
+    logits[3] = np.resize(np.array([np.inf, 0.0], dtype=np.float32), 100)  # a shifted row
+    no_weights = np.empty(0)
+    by_rows, by_blocks = np.empty_like(logits), logits.copy()
+    rows = numba_losses.softmax_cross_entropy_long_rows(
+        logits, target, no_weights, 0, False, by_rows
+    )
+    blocks = numba_losses.softmax_cross_entropy(by_blocks, target, no_weights, 0, False, by_blocks)
+    apart, in_place = np.empty_like(logits), logits.copy()
+    assert OPS.softmax_cross_entropy_mean_correct(logits, target, apart) == rows
+    assert OPS.softmax_cross_entropy_mean_correct(in_place, target, in_place) == blocks
+    np.testing.assert_array_equal(apart, by_rows)
+    np.testing.assert_array_equal(in_place, by_blocks)
+
+
 @pytest.mark.parametrize("bad", [-1, 10, 1_000_000])
 def test_a_target_out_of_range_is_an_index_error_before_anything_is_written(bad, rng):
     logits, target = _case(rng, (8, 10), np.float32)

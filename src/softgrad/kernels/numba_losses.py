@@ -80,17 +80,9 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
         range (then nothing is written and the caller takes the NumPy lane, which raises).
     """
     n_rows, n_classes = logits.shape
-    weight_sum = 0.0
-    for n in range(n_rows):
-        if use_ignore and target[n] == ignore:
-            continue
-        if target[n] < 0 or target[n] >= n_classes:
-            return 0.0, -1.0
-        weight_sum += weight[n] if weight.size else 1.0
-    if not weight_sum > 0:
-        grad[...] = 0
-        return 0.0, 0.0
-    scale = 1.0 / weight_sum
+    scale = _mean_scale(target, weight, ignore, use_ignore, grad)
+    if not scale > 0:  # -1: a target out of range, nothing written; 0: no weight, grad 0
+        return 0.0, scale
     total = 0.0
     correct = 0.0
     # blocks of rows as softmax_rows takes them: flat unshifted exps where every row sum of
@@ -116,6 +108,53 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
             if hit:
                 correct += w
     return total * scale, correct
+
+
+@kernel
+def softmax_cross_entropy_long_rows(logits, target, weight, ignore, use_ignore, grad):
+    """:func:`softmax_cross_entropy` for rows of ``LONG_ROW`` or more into a ``grad`` that is
+    not ``logits``, one row at a time: each row's exps written straight into its row of grad,
+    summed and scaled there (softmax_long_rows' structure), the shift decided per row. The
+    same arguments, results and limits; the loss is summed over the rows in order."""
+    scale = _mean_scale(target, weight, ignore, use_ignore, grad)
+    if not scale > 0:  # -1: a target out of range, nothing written; 0: no weight, grad 0
+        return 0.0, scale
+    total = 0.0
+    correct = 0.0
+    for n in range(logits.shape[0]):
+        if use_ignore and target[n] == ignore:
+            grad[n] = 0
+            continue
+        w = weight[n] if weight.size else 1.0
+        x, g = logits[n], grad[n]
+        mass = _exps_into(x, g)
+        if (mass >= 1.0) & (mass < np.inf):
+            row_loss, hit = _row_unshifted(x, target[n], w * scale, g, 0, mass, g)
+        else:  # the row needs the shift (rare): from x, which g does not overlap
+            row_loss, hit = _row(x, target[n], w * scale, g)
+        total += w * row_loss
+        if hit:
+            correct += w
+    return total * scale, correct
+
+
+# called once per kernel call (both cross-entropy kernels' prologue)
+@njit(error_model="numpy")
+def _mean_scale(target, weight, ignore, use_ignore, grad):
+    """1 / sum_n w_n over the rows (w_n = 1 without weights; rows whose target is ``ignore``,
+    with ``use_ignore``, left out and not checked); -1.0 when a target is outside [0, C),
+    with nothing written, and 0.0 when the weights sum to 0, with ``grad`` zeroed."""
+    weight_sum = 0.0
+    for n in range(target.size):
+        if use_ignore and target[n] == ignore:
+            continue
+        if target[n] < 0 or target[n] >= grad.shape[1]:
+            return -1.0
+        weight_sum += weight[n] if weight.size else 1.0
+    if not weight_sum > 0:
+        grad[...] = 0
+        return 0.0
+    return 1.0 / weight_sum
 
 
 @njit(inline="always")
@@ -149,15 +188,21 @@ def _row(x, y, rw, g):
 def _argmax(x):
     """np.argmax of one row: the first maximum, and a NaN is the maximum (the first NaN).
 
-    Branch-free selects: with random logits the comparison is unpredictable, and a branch on
-    it cost more than the rest of the row's work. Once m is NaN nothing replaces it."""
+    A branch on the comparison: after the first entries a new maximum is rare, so the branch
+    is predicted. Branch-free selects (``m = v if take else m``) chained every entry to the
+    last through the comparison, and on an AMD Zen 5 took 50.7 against 6.0 us over 1,280 rows
+    of 10 float32 and 585 against 69 us over 128 rows of 1,000 (np.argmax: 7.4)."""
     m = x[0]
+    if m != m:
+        return 0
     arg = 0
     for c in range(1, x.size):
         v = x[c]
-        take = (v > m) | ((v != v) & (m == m))
-        arg = c if take else arg
-        m = v if take else m
+        if v > m:
+            m = v
+            arg = c
+        elif v != v:  # the first NaN: nothing replaces it
+            return c
     return arg
 
 

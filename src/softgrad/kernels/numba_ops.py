@@ -331,7 +331,11 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         """
         weights = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
         use_ignore = ignore_index is not None
-        loss, correct = numba_losses.softmax_cross_entropy(
+        # long rows into another array one at a time (numba_losses.LONG_ROW), else by blocks
+        run = numba_losses.softmax_cross_entropy
+        if _long_rows_apart(logits, grad) and not np.may_share_memory(logits, grad):
+            run = numba_losses.softmax_cross_entropy_long_rows
+        loss, correct = run(
             logits, target, weights, int(ignore_index) if use_ignore else 0, use_ignore, grad
         )
         if correct < 0:
