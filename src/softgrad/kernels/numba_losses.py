@@ -42,7 +42,17 @@ from numba import njit, prange
 from softgrad.kernels.numba_math import exp
 from softgrad.kernels.numba_threads import kernel, parallel_kernel
 
-__all__ = ["log_softmax_rows", "softmax_cross_entropy", "softmax_rows", "softmax_vjp_rows"]
+__all__ = [
+    "log_softmax_long_rows",
+    "log_softmax_rows",
+    "softmax_cross_entropy",
+    "softmax_cross_entropy_long_rows",
+    "softmax_cross_entropy_rows",
+    "softmax_cross_entropy_rows_grad",
+    "softmax_long_rows",
+    "softmax_rows",
+    "softmax_vjp_rows",
+]
 
 # elements per block of softmax_rows and log_softmax_rows (whole rows, at least one): its exps
 # stay in L1 (32 KB) between the passes

@@ -333,7 +333,7 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         use_ignore = ignore_index is not None
         # long rows into another array one at a time (numba_losses.LONG_ROW), else by blocks
         run = numba_losses.softmax_cross_entropy
-        if _long_rows_apart(logits, grad) and not np.may_share_memory(logits, grad):
+        if _long_rows_apart(logits, grad):
             run = numba_losses.softmax_cross_entropy_long_rows
         loss, correct = run(
             logits, target, weights, int(ignore_index) if use_ignore else 0, use_ignore, grad
@@ -357,10 +357,11 @@ def _shares(x: np.ndarray) -> int:
 
 
 def _long_rows_apart(x: np.ndarray, out: np.ndarray) -> bool:
-    """Whether a softmax or log_softmax of (M, C) rows goes to the row-at-a-time kernel: rows
-    of at least ``numba_losses.LONG_ROW`` entries into an array other than ``x`` (an in-place
-    call keeps the blocks, which read a block of x before writing it)."""
-    return x.shape[-1] >= numba_losses.LONG_ROW and x.ctypes.data != out.ctypes.data
+    """Whether a softmax, log_softmax or fused cross-entropy of (M, C) rows goes to its
+    row-at-a-time kernel: rows of at least ``numba_losses.LONG_ROW`` entries into an array
+    that does not overlap ``x`` (an in-place call keeps the blocks, which read a block of x
+    before writing it; the row kernels write a row's exps first)."""
+    return x.shape[-1] >= numba_losses.LONG_ROW and not np.may_share_memory(x, out)
 
 
 def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
