@@ -6,6 +6,7 @@ import pytest
 from softgrad.functional import cross_entropy, softmax
 from softgrad.nn import CrossEntropyLoss, Sequential, build_mlp
 from softgrad.training import evaluate, predict_logits, predict_proba
+from softgrad.training import predict as predict_module
 
 
 class _Spy(Sequential):
@@ -83,3 +84,71 @@ def test_bad_arguments():
         predict_proba(model, np.zeros((2, 5)), batch_size=0)
     with pytest.raises(ValueError, match=r"evaluate: y must have shape \(2,\)"):
         evaluate(model, np.zeros((2, 5)), np.zeros(3, dtype=int))
+
+
+def _public_forward_only(monkeypatch):
+    """Run inference through ``model.forward`` at every batch, as before the forward plan."""
+    monkeypatch.setattr(predict_module.ForwardPlan, "build", classmethod(lambda cls, *a: None))
+
+
+@pytest.mark.parametrize("model_dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("x_dtype", [np.float32, np.float64, np.uint8])
+@pytest.mark.parametrize("batch_size", [7, 64, 1024])
+def test_a_plain_mlp_infers_through_its_plan_with_the_public_forwards_numbers(
+    blobs, monkeypatch, model_dtype, x_dtype, batch_size
+):
+    X = blobs[0] * 10 if x_dtype == np.uint8 else blobs[0]
+    X = np.abs(X).astype(x_dtype) if x_dtype == np.uint8 else X.astype(x_dtype)
+    y = blobs[1] % 4
+    model = build_mlp(5, [16, 8], 4, activation="tanh", rng=0, dtype=model_dtype)
+    # the same calls on the same batches, into arrays allocated once: the same bits
+    per_batch = [model.forward(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
+    expected = np.concatenate(per_batch)
+    assert np.array_equal(predict_logits(model, X, batch_size=batch_size), expected)
+    probs = predict_proba(model, X, batch_size=batch_size)
+    figures = evaluate(model, X, y, batch_size=batch_size)
+    with monkeypatch.context() as patched:
+        _public_forward_only(patched)
+        assert np.array_equal(probs, predict_proba(model, X, batch_size=batch_size))
+        assert figures == evaluate(model, X, y, batch_size=batch_size)
+    assert probs.dtype == model_dtype
+
+
+def test_the_plan_runs_only_for_a_plain_mlp(blobs, monkeypatch):
+    X = blobs[0]
+    calls = []
+    forward = Sequential.forward
+    monkeypatch.setattr(Sequential, "forward", lambda self, x: calls.append(1) or forward(self, x))
+    predict_proba(build_mlp(5, [16], 4, rng=0), X, batch_size=64)
+    assert calls == []  # the plan ran every batch
+    predict_proba(build_mlp(5, [16], 4, dropout=0.5, rng=0), X, batch_size=64)
+    assert len(calls) == 5  # a Dropout between the pairs: the public forward, batch by batch
+    unfused = build_mlp(5, [16], 4, rng=0)
+    unfused.fuse = False
+    calls.clear()
+    predict_logits(unfused, X[:10])
+    assert calls == [1]
+
+
+def test_after_inference_through_the_plan_backward_sees_the_last_batch(blobs):
+    X = blobs[0]
+    model = build_mlp(5, [16], 4, rng=0)
+    grad = np.random.default_rng(0).standard_normal((300 - 256, 4)).astype(np.float32)
+    model.forward(X[256:])
+    model.backward(grad)
+    expected = {name: g.copy() for name, g in model.named_grads().items()}
+    model.forward(X[:50])  # another batch's state, which inference must replace
+    predict_logits(model, X, batch_size=128)  # the last batch is X[256:]
+    model.backward(grad)
+    for name, g in model.named_grads().items():
+        assert np.array_equal(g, expected[name]), name
+
+
+def test_a_forward_replaced_on_the_instance_runs_at_every_batch(blobs):
+    X = blobs[0]
+    model = build_mlp(5, [16], 4, rng=0)
+    calls = []
+    model.forward = lambda x: calls.append(len(x)) or Sequential.forward(model, x)
+    predict_proba(model, X, batch_size=128)
+    evaluate(model, X, blobs[1] % 4, batch_size=256)
+    assert calls == [128, 128, 44, 256, 44]

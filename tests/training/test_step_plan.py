@@ -79,7 +79,8 @@ def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
 @pytest.mark.parametrize(
     "what",
     ["dropout", "fuse=False", "sample weights with ignore_index", "label smoothing",
-     "sum reduction", "nll", "float64 batches for float32 weights", "a softmax layer"],
+     "sum reduction", "nll", "float64 batches for float32 weights", "a softmax layer",
+     "forward replaced", "backward replaced"],
 )  # fmt: skip
 def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     X, y = blobs
@@ -103,7 +104,28 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
         from softgrad.nn import Softmax
 
         model = Sequential(*model.layers, Softmax())
+    elif what.endswith("replaced"):  # a wrapper on the instance (a hook) must run
+        name = what.split()[0]
+        setattr(model, name, getattr(model, name))
     assert _runner(model, loss, inputs, y, sample_weight=weights).plan is None
+
+
+def test_a_forward_replaced_by_a_callback_runs_from_the_next_batch(blobs):
+    X, y = blobs
+    model = build_mlp(5, [16], 3, rng=0)
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return Sequential.forward(model, x)
+
+    class Hook(Callback):
+        def on_batch_end(self, state):
+            if state.batch == 2:
+                model.forward = counted
+
+    fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=32, callbacks=[Hook()])
+    assert calls == [32] * 7 + [12]  # batches 3 to 10 of 300 samples
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -204,8 +226,8 @@ def test_a_plan_is_built_only_for_the_shapes_it_was_given():
     model = Sequential(Linear(4, 6, rng=0), ReLU(), Linear(6, 2, rng=1))
     plan = StepPlan.build(model, CrossEntropyLoss(), np.float32, 8)
     assert [stage[2].shape for stage in plan.stages] == [(8, 6), (8, 2)]
-    assert plan.stages[0][3] is None  # the first layer computes no input gradient
-    assert plan.stages[1][3].shape == (8, 6)
+    assert plan.grad_ins[0] is None  # the first layer computes no input gradient
+    assert plan.grad_ins[1].shape == (8, 6)
 
 
 def _binary(blobs):

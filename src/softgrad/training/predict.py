@@ -5,7 +5,9 @@ more than one batch of activations.
 :func:`predict_proba`, :class:`softgrad.model.Model` (which scales each batch on the way in) and
 the scikit-learn estimator all run through it. Its forward is the model's own, which for a
 Sequential is the fused one (``Sequential(fuse=True)``, the default: each Linear and the
-activation after it as the product plus one bias-and-activation kernel call).
+activation after it as the product plus one bias-and-activation kernel call). For a plain MLP
+(the step plan's networks) the same calls run into arrays allocated once per call
+(:class:`~softgrad.training.step_plan.ForwardPlan`) instead of fresh ones at every batch.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from softgrad import functional as F
 from softgrad.checks import check_fits_rows, check_positive_int
 from softgrad.training.data import as_inputs, batch_inputs, per_sample_loss, predicted_classes
+from softgrad.training.step_plan import ForwardPlan
 
 
 @contextmanager
@@ -57,6 +60,23 @@ def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.
     return X
 
 
+class _BatchForward:
+    """``model.forward`` of each batch of one inference call, through a
+    :class:`~softgrad.training.step_plan.ForwardPlan` where the model is a plain MLP: its
+    arrays are allocated once for the call, not at every batch. Its logits are valid until the
+    next batch."""
+
+    def __init__(self, model: Any, n_samples: int, batch_size: int) -> None:
+        self.model = model
+        self.plan = ForwardPlan.build(model, max(1, min(n_samples, batch_size)))
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        plan = self.plan
+        if plan is not None and plan.takes(batch) and plan.ready():
+            return plan.forward(batch)
+        return self.model.forward(batch)
+
+
 def _batches(n_samples: int, batch_size: int) -> Iterator[slice]:
     # one (empty) batch for N == 0, so the output still gets its class axis
     for start in range(0, max(n_samples, 1), batch_size):
@@ -87,6 +107,8 @@ def predict_batches(
         Applied to each batch of ``X`` before the network (a Model's input scaling).
     head : callable, optional
         Applied to each batch of logits (softmax, argmax ...). Default: the logits themselves.
+        For a plain MLP the logits are an array of the call's, reused by the next batch: a
+        head returns its result and keeps no reference to them.
     where : str
         Name used in error messages.
 
@@ -109,12 +131,13 @@ def predict_batches(
     # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
     X = _check_inputs(X, batch_size, where, model if prepare is None else None)
     out = None
+    forward = _BatchForward(model, X.shape[0], batch_size)
     with eval_mode(model):
         for rows in _batches(X.shape[0], batch_size):
             batch = batch_inputs(X, rows)  # a CSR batch densified, a ScaledRows one scaled
             if prepare is not None:
                 batch = prepare(batch)
-            result = model.forward(batch)
+            result = forward(batch)
             if head is not None:
                 result = head(result)
             if out is None:
@@ -233,9 +256,10 @@ def evaluate(
             )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
     loss_sum = hits = 0.0
+    forward = _BatchForward(model, X.shape[0], batch_size)
     with eval_mode(model):
         for rows in _batches(X.shape[0], batch_size):
-            logits = model.forward(batch_inputs(X, rows))
+            logits = forward(batch_inputs(X, rows))
             if per_sample is None:
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:

@@ -20,12 +20,16 @@ When it runs is decided by what the user built, nothing else:
 
 - the model is a :class:`~softgrad.nn.Sequential` with ``fuse=True`` whose layers are exactly
   its ``fused_pairs`` (a Linear and its activation) followed by one last Linear, with no other
-  layer (Dropout, a nested Sequential, a Softmax) between them;
+  layer (Dropout, a nested Sequential, a Softmax) between them, and whose ``forward`` and
+  ``backward`` are the class's own (one replaced on the instance, a wrapper or a hook, runs);
 - every weight has one dtype, float32 or float64, the batch's dtype;
 - the loss is a :class:`~softgrad.nn.CrossEntropyLoss` whose settings take its one-kernel
   path (``forward_backward``'s Notes; with sample weights, no ``ignore_index``), or a
   :class:`~softgrad.nn.LogisticLoss` with reduction "mean" on a last Linear of one output
   (class-index targets 0 and 1; any label smoothing; with or without sample weights).
+
+Batched inference (softgrad.training.predict) runs the forward half of the same plan,
+:class:`ForwardPlan`, for the same networks.
 
 Anything else trains through the public methods, with the same results. Before each step the
 plan checks that the network still is what it was built for (:meth:`StepPlan.ready`: the same
@@ -44,76 +48,153 @@ from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import CrossEntropyLoss, StepLoss
 
-__all__ = ["StepPlan"]
+__all__ = ["ForwardPlan", "StepPlan"]
 
 
-class StepPlan:
+def _replaced_methods(model: Any) -> bool:
+    """Whether ``model.forward`` or ``model.backward`` was replaced on the instance (a wrapper,
+    a hook, a fault injector): the plans then step aside, so that it runs."""
+    own = vars(model)
+    return "forward" in own or "backward" in own
+
+
+class ForwardPlan:
+    """The forward of a plain MLP (module docstring) into arrays allocated once: what
+    ``model.forward`` computes, by the same calls, for batches of at most ``batch_size`` rows.
+
+    Batched inference runs it (softgrad.training.predict): the public forward allocates every
+    layer's output afresh, and at batches of 1,024 rows of an h100 network the fresh 400 KB
+    hidden array cost more than its bias and ReLU pass. Build it with :meth:`build`, which
+    returns None for any other network.
+    """
+
+    def __init__(self, model: Any, batch_size: int) -> None:
+        self.model = model
+        layers = self.layers = tuple(model.layers)
+        self.store = model._current_store()
+        self.dtype = layers[0].params["W"].dtype
+        self.in_features = layers[0].in_features
+        # (linear, activation or None, its output buffer)
+        self.stages = [
+            (
+                layers[index],
+                layers[index + 1] if index + 1 < len(layers) else None,
+                np.empty((batch_size, layers[index].out_features), self.dtype),
+            )
+            for index in range(0, len(layers), 2)
+        ]
+        self.inputs: np.ndarray | None = None  # batches of another dtype, cast (forward)
+
+    @staticmethod
+    def fits(model: Any, x_dtype: Any = None) -> bool:
+        """Whether ``model`` is a plain MLP that runs fused: a Sequential with ``fuse=True``
+        of fused pairs and one last Linear, every weight of one dtype, float32 or float64 (the
+        module docstring), and that dtype ``x_dtype`` where one is given."""
+        from softgrad.nn import Linear, Sequential
+
+        if type(model) is not Sequential or not model.fuse or _replaced_methods(model):
+            return False
+        layers = tuple(model.layers)
+        if len(layers) % 2 != 1 or type(layers[-1]) is not Linear:
+            return False
+        pairs = model.fused_pairs
+        if any(index not in pairs for index in range(0, len(layers) - 1, 2)):
+            return False
+        dtypes = {layer.params["W"].dtype for layer in layers[::2]}
+        if len(dtypes) != 1 or (x_dtype is not None and np.dtype(x_dtype) not in dtypes):
+            return False
+        return dtypes.pop() in FUSED_DTYPES
+
+    @classmethod
+    def build(cls, model: Any, batch_size: int) -> ForwardPlan | None:
+        """A plan for ``model`` on batches of at most ``batch_size`` rows, or None where
+        ``model.forward`` must run (:meth:`fits`)."""
+        return cls(model, batch_size) if cls.fits(model) else None
+
+    def ready(self) -> bool:
+        """Whether the network is still the one the plan was built for, every parameter and
+        gradient array in its place (a replaced one is copied back into the store, as
+        ``named_params`` does). Costs a few microseconds."""
+        model = self.model
+        # a changed layers list, parameter shape or dtype makes the network build a new store
+        return model.fuse and model._current_store() is self.store and not _replaced_methods(model)
+
+    def takes(self, x: np.ndarray) -> bool:
+        """Whether the plan runs the batch ``x``: (n, D) rows of real numbers, n at most its
+        batch size (else ``model.forward`` runs it, and refuses it where it must)."""
+        return (
+            x.ndim == 2
+            and x.dtype.kind in "biuf"
+            and x.shape[1] == self.in_features
+            and x.shape[0] <= self.stages[0][2].shape[0]
+        )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``model.forward(x)`` for (n, D) rows the plan takes (:meth:`takes`): the logits, a
+        view of the plan's last array, valid until the next call. Rows of another dtype are
+        cast into an array of the plan's first (as the public forward's ``astype``). Every layer
+        keeps what its public ``backward`` would need, as after ``model.forward``."""
+        n = x.shape[0]
+        a = x
+        if x.dtype != self.dtype:
+            if self.inputs is None:
+                self.inputs = np.empty((self.stages[0][2].shape[0], x.shape[1]), self.dtype)
+            a = self.inputs[:n]
+            np.copyto(a, x, casting="unsafe")
+        for linear, activation, out in self.stages:
+            if activation is None:
+                a = linear._forward_rows(a, out[:n])
+            else:
+                a = activation.take_output(
+                    linear._forward_activated_rows(a, activation.kernel, out[:n])
+                )
+        return a
+
+
+class StepPlan(ForwardPlan):
     """The forward, loss and backward of one training step of a plain MLP (module docstring).
 
     Build it with :meth:`build`, which returns None for any other network or loss.
     """
 
     def __init__(self, model: Any, loss: Any, batch_size: int, sample_weight: Any) -> None:
-        self.model, self.loss = model, loss
+        super().__init__(model, batch_size)
+        self.loss = loss
         self.sample_weight = sample_weight  # only whether the run has any matters
-        layers = self.layers = tuple(model.layers)
-        self.store = model._current_store()
         self.grads = self.store.named_grads()
-        dtype = layers[0].params["W"].dtype
-        # (linear, activation or None, its output buffer, the input-gradient buffer or None)
-        self.stages = []
-        for index in range(0, len(layers), 2):
-            linear = layers[index]
-            activation = layers[index + 1] if index + 1 < len(layers) else None
-            out = np.empty((batch_size, linear.out_features), dtype)
-            grad_in = None if index == 0 else np.empty((batch_size, linear.in_features), dtype)
-            self.stages.append((linear, activation, out, grad_in))
+        # each stage's input-gradient buffer (None for the first layer: it computes none)
+        self.grad_ins = [
+            None if index == 0 else np.empty((batch_size, linear.in_features), self.dtype)
+            for index, (linear, _, _) in enumerate(self.stages)
+        ]
         self.grad_logits = np.empty_like(self.stages[-1][2])
-        self.n_classes = layers[-1].out_features
+        self.n_classes = self.layers[-1].out_features
         # LogisticLoss's targets as probabilities, softplus(logits) and the hits
         self.loss_buffers = ()
         if type(loss) is LogisticLoss:
             column = (batch_size, 1)
             hits = np.empty(batch_size, bool)
-            self.loss_buffers = (np.empty(column, dtype), np.empty(column, dtype), hits)
+            self.loss_buffers = (np.empty(column, self.dtype), np.empty(column, self.dtype), hits)
 
     @classmethod
-    def build(
+    def build(  # type: ignore[override]
         cls, model: Any, loss: Any, x_dtype: Any, batch_size: int, sample_weight: Any = None
     ) -> StepPlan | None:
         """A plan for ``model`` and ``loss`` on batches of ``x_dtype``, or None where the
         public methods must run (module docstring lists when). ``sample_weight``: the run's
         per-sample weights (N,), or None."""
-        from softgrad.nn import Linear, Sequential
-
-        if type(model) is not Sequential or type(loss) not in (CrossEntropyLoss, LogisticLoss):
+        if type(loss) not in (CrossEntropyLoss, LogisticLoss):
             return None
-        layers = tuple(model.layers)
-        if not model.fuse or len(layers) % 2 != 1 or not loss._fuses_settings(sample_weight):
+        if not loss._fuses_settings(sample_weight) or not cls.fits(model, x_dtype):
             return None
-        pairs = model.fused_pairs
-        if any(index not in pairs for index in range(0, len(layers) - 1, 2)):
-            return None
-        if type(layers[-1]) is not Linear:
-            return None
-        if type(loss) is LogisticLoss and layers[-1].out_features != 1:
+        if type(loss) is LogisticLoss and model.layers[-1].out_features != 1:
             return None  # several logistic outputs take probability targets, not indices
-        dtypes = {layer.params["W"].dtype for layer in layers[::2]}
-        if len(dtypes) != 1 or np.dtype(x_dtype) not in dtypes or dtypes.pop() not in FUSED_DTYPES:
-            return None
         return cls(model, loss, batch_size, sample_weight)
 
     def ready(self) -> bool:
-        """Whether the network and the loss are still those the plan was built for, every
-        parameter and gradient array in its place (a replaced one is copied back into the
-        store, as ``named_params`` does). Costs a few microseconds: checked at every step."""
-        model = self.model
-        # a changed layers list, parameter shape or dtype makes the network build a new store
-        return (
-            model.fuse
-            and model._current_store() is self.store
-            and self.loss._fuses_settings(self.sample_weight)
-        )
+        """Whether the network and the loss are still those the plan was built for
+        (:meth:`ForwardPlan.ready`, and the loss's settings unchanged). Checked at every step."""
+        return super().ready() and self.loss._fuses_settings(self.sample_weight)
 
     def forward_loss(
         self, x: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None
@@ -127,14 +208,7 @@ class StepPlan:
         the plan was built with weights; n at most the batch size the plan was built for.
         """
         n = x.shape[0]
-        a = x
-        for linear, activation, out, _ in self.stages:
-            if activation is None:
-                a = linear._forward_rows(a, out[:n])
-            else:
-                a = activation.take_output(
-                    linear._forward_activated_rows(a, activation.kernel, out[:n])
-                )
+        a = self.forward(x)
         if self.loss_buffers:
             dense, softplus, hits = self.loss_buffers
             return self.loss._fused_step(
@@ -147,9 +221,10 @@ class StepPlan:
         first layer's input gradient not computed."""
         n = grad_logits.shape[0]
         g = grad_logits
-        stages = self.stages
+        stages, grad_ins = self.stages, self.grad_ins
         for index in range(len(stages) - 1, -1, -1):
-            linear, activation, _, grad_in = stages[index]
+            linear, activation, _ = stages[index]
+            grad_in = grad_ins[index]
             if activation is not None:
                 g = activation._vjp_in_place(g)
             g = linear._backward_rows(g, index > 0, None if grad_in is None else grad_in[:n])
