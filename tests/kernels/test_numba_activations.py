@@ -57,6 +57,21 @@ def test_bias_activation_matches_the_numpy_lane(activation, shape, dtype, specia
     agree(y, expected, N_OPS, f"{activation}(y + b)")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_identity_is_np_adds_bias_add_bit_for_bit(shape, dtype, rng):
+    # Linear's forward adds its bias with this kernel (nn.linear._forward_rows): one rounding,
+    # the very one of np.add, special values and the sign of zeros included
+    y, b = _inputs(rng, shape, dtype, special=True)
+    if y.size:
+        b[: min(2, b.size)] = [-0.0, np.inf][: min(2, b.size)]
+    with np.errstate(invalid="ignore"):  # inf + -inf is NaN in both
+        expected = np.add(y, b)
+    OPS.bias_activation(y, b, "identity")
+    np.testing.assert_array_equal(y, expected)
+    assert np.array_equal(np.signbit(y), np.signbit(expected))
+
+
 @pytest.mark.parametrize("activation", list(FORWARD))
 def test_no_bias_is_the_plain_activation(activation, rng, agree):
     y, _ = _inputs(rng, (16, 10), np.float32, True)
