@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.datasets import load_digits as sklearn_digits
 
+from softgrad.datasets import digits as digits_module
 from softgrad.datasets import load_digits
 
 
@@ -49,3 +50,19 @@ def test_split_is_a_partition_of_sklearn_data():
     mine = mine[np.lexsort(mine.T[::-1])]
     theirs = theirs[np.lexsort(theirs.T[::-1])]
     np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_file_read_without_scikit_learn_is_its_load_digits():
+    X, y = digits_module._digits_arrays()
+    bunch = sklearn_digits()
+    assert X.dtype == np.uint8 and y.dtype == np.int64
+    np.testing.assert_array_equal(X, bunch.data)
+    np.testing.assert_array_equal(y, bunch.target)
+
+
+def test_where_the_file_moved_scikit_learn_reads_it(monkeypatch):
+    expected = digits_module._digits_arrays()
+    monkeypatch.setattr(digits_module, "_DIGITS_FILE", ("datasets", "data", "moved.csv.gz"))
+    X, y = digits_module._digits_arrays()
+    np.testing.assert_array_equal(X, expected[0])
+    np.testing.assert_array_equal(y, expected[1])
