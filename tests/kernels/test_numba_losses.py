@@ -132,8 +132,9 @@ def test_long_rows_into_another_array_go_one_at_a_time_and_in_place_keep_the_blo
     logits[3] = np.resize(np.array([np.inf, 0.0], dtype=np.float32), 100)  # a shifted row
     no_weights = np.empty(0)
     by_rows, by_blocks = np.empty_like(logits), logits.copy()
+    top = np.argmax(logits, axis=1)
     rows = numba_losses.softmax_cross_entropy_long_rows(
-        logits, target, no_weights, 0, False, by_rows
+        logits, target, no_weights, 0, False, by_rows, top
     )
     blocks = numba_losses.softmax_cross_entropy(by_blocks, target, no_weights, 0, False, by_blocks)
     apart, in_place = np.empty_like(logits), logits.copy()
