@@ -169,17 +169,19 @@ def test_the_same_inputs_give_bit_identical_results(rng):
     np.testing.assert_array_equal(grads[0], grads[1])
 
 
+@pytest.mark.parametrize("width", [3, 100])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("row", list(ROWS))
-def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, rng, agree):
+def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, width, rng, agree):
     # the layer's API: per-row losses keeping exp(logits - m) and its row sums, then the
-    # gradient from them with a per-row or a common scale
-    logits, target = _case(rng, (6, 3), dtype)
-    logits[2], target[2] = ROWS[row]
+    # gradient from them with a per-row or a common scale; rows of 3 go by blocks, rows of
+    # 100 one at a time (numba_losses.LONG_ROW), the limit row's pattern repeated
+    logits, target = _case(rng, (6, width), dtype)
+    logits[2], target[2] = np.resize(np.array(ROWS[row][0], dtype=dtype), width), ROWS[row][1]
     e, total, loss = np.empty_like(logits), np.empty(6, dtype), np.empty(6)
     offsets = np.empty(6, np.intp)
     assert numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
-    np.testing.assert_array_equal(offsets, np.arange(6) * 3 + target)
+    np.testing.assert_array_equal(offsets, np.arange(6) * width + target)
     with np.errstate(invalid="ignore", over="ignore"):
         expected_loss = F.cross_entropy(logits, target, reduction="none")
         expected_grad = F.cross_entropy_grad(logits, target, reduction="none")
