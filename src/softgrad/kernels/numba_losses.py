@@ -128,9 +128,10 @@ def softmax_cross_entropy_long_rows(logits, target, weight, ignore, use_ignore, 
     same arguments, results and limits; the loss is summed over the rows in order.
 
     ``top`` (int array of shape (N,)) is ``np.argmax(logits, axis=1)``, which the caller
-    computes: NumPy's vectorised argmax, the row's first maximum or first NaN as
+    computes for the hits: NumPy's vectorised argmax, the row's first maximum or first NaN as
     :func:`_argmax`'s, took 8 us over 128 rows of 1,000 float32 where ``_argmax``'s scalar
-    loop took 70-80 us, most of this kernel's time at such rows."""
+    loop took 70-80 us, most of this kernel's time at such rows. ``grad`` does not overlap
+    ``logits``: a shifted row (rare) reads x after its first exps were written."""
     scale = _mean_scale(target, weight, ignore, use_ignore, grad)
     if not scale > 0:  # -1: a target out of range, nothing written; 0: no weight, grad 0
         return 0.0, scale
@@ -141,14 +142,10 @@ def softmax_cross_entropy_long_rows(logits, target, weight, ignore, use_ignore, 
             grad[n] = 0
             continue
         w = weight[n] if weight.size else 1.0
-        x, g, arg = logits[n], grad[n], top[n]
-        mass = _exps_into(x, g)
-        if (mass >= 1.0) & (mass < np.inf):
-            row_loss = _row_scaled(x, target[n], w * scale, g, 0, mass, g)
-        else:  # the row needs the shift (rare): from x, which g does not overlap
-            row_loss = _row_shifted(x, target[n], w * scale, g, arg)
+        row_loss, mass = _long_row_loss(logits[n], target[n], grad[n])
+        _grad_from_exps(grad[n], target[n], w * scale, mass)
         total += w * row_loss
-        if arg == target[n]:
+        if top[n] == target[n]:
             correct += w
     return total * scale, correct
 
@@ -177,39 +174,53 @@ def _row_unshifted(x, y, rw, e, r, mass, g):
     """:func:`_row` from the block's exps: row ``r`` of ``e`` holds exp(x) and ``mass`` its
     sum, in [1, inf). Reads x (argmax, x[y]) before g (which may be x) is written."""
     arg = _argmax(x)
-    return _row_scaled(x, y, rw, e, r, mass, g), arg == y
-
-
-@njit(inline="always")
-def _row_scaled(x, y, rw, e, r, mass, g):
-    """The loss of one row whose exps (row ``r`` of ``e``) sum to ``mass`` in [1, inf); writes
-    rw * (softmax(x) - onehot(y)) into g (which may be x: x[y] is read first)."""
     row_loss = math.log(mass) - np.float64(x[y])
     factor = g.dtype.type(rw / mass)
     offset = r * x.size
     for c in range(x.size):
         g[c] = e[offset + c] * factor
     g[y] = g[y] - g.dtype.type(rw)
-    return row_loss
+    return row_loss, arg == y
 
 
 @njit(inline="always")
 def _row(x, y, rw, g):
     """(loss, argmax == y) of one row; writes rw * (softmax(x) - onehot(y)) into g (may be x)."""
     arg = _argmax(x)  # before g (which may be x) is written
-    return _row_shifted(x, y, rw, g, arg), arg == y
+    row_loss, mass = _exp_row(x, y, g, x[arg])
+    _grad_from_exps(g, y, rw, mass)
+    return row_loss, arg == y
 
 
 @njit(inline="always")
-def _row_shifted(x, y, rw, g, arg):
-    """The loss of one row shifted by its maximum x[arg] (``arg`` its argmax); writes
-    rw * (softmax(x) - onehot(y)) into g (may be x)."""
-    row_loss, mass = _exp_row(x, y, g, x[arg])
-    factor = g.dtype.type(rw / mass)  # NaN for a NaN row, whose g is NaN already
-    for c in range(x.size):
+def _grad_from_exps(g, y, rw, mass):
+    """``g = rw * (g / mass - onehot(y))`` over a row of exps ``g`` that sum to ``mass``:
+    the row's gradient, weighted. NaN throughout for a NaN row, whose g is NaN already."""
+    factor = g.dtype.type(rw / mass)
+    for c in range(g.size):
         g[c] = g[c] * factor
     g[y] = g[y] - g.dtype.type(rw)
-    return row_loss
+
+
+@njit(inline="always")
+def _long_row_loss(x, y, e):
+    """(loss, S) of one long row (``LONG_ROW``), its exps written straight into ``e`` (a row of
+    another array): unshifted where their sum keeps them (:func:`_keeps_unshifted`), else
+    shifted by the row's maximum (:func:`_exp_row`, rare). Both per-row kernels of long rows
+    take it: :func:`softmax_cross_entropy_long_rows` and :func:`softmax_cross_entropy_rows`."""
+    mass = _exps_into(x, e)
+    if _keeps_unshifted(mass):
+        return math.log(mass) - np.float64(x[y]), mass
+    row_loss, shifted = _exp_row(x, y, e, x[_argmax(x)])
+    return row_loss, np.float64(shifted)
+
+
+@njit(inline="always")
+def _keeps_unshifted(total):
+    """Whether exps taken without the max shift lose nothing, their sum lying in [1, inf)
+    (softgrad.kernels.softmax: no exp overflowed, and one that underflowed is below the
+    smallest normal number in the exact result too). NaN fails both tests."""
+    return (total >= 1.0) & (total < np.inf)
 
 
 @njit(inline="always")
@@ -273,13 +284,7 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
         # structure: F.cross_entropy_grad at 64 x 10,000 float32 ran this kernel in 436 us by
         # blocks, twice F.softmax's time), the shift decided per row; the same sums
         for n in range(n_rows):
-            row = logits[n]
-            mass = _exps_into(row, e[n])
-            if (mass >= 1.0) & (mass < np.inf):
-                loss[n] = math.log(mass) - np.float64(row[target[n]])
-                total[n] = mass
-            else:
-                loss[n], total[n] = _exp_row(row, target[n], e[n], row[_argmax(row)])
+            loss[n], total[n] = _long_row_loss(logits[n], target[n], e[n])
             offsets[n] = n * n_classes + target[n]
         return True
     rows = max(1, SOFTMAX_BLOCK // n_classes)  # the blocks of softmax_cross_entropy
@@ -442,9 +447,8 @@ def _softmax_block(x, out, scale, start, rows, e, sums):
 @njit(error_model="numpy")  # called, not inlined: see _exp_shifted
 def _exp_block(x, start, stop, e, sums):
     """exp(x) of rows start .. stop into the flat scratch ``e`` (one vectorised loop) and
-    their row sums into ``sums``; whether every sum lies in [1, inf), where the unshifted
-    exps lose nothing (softgrad.kernels.softmax: then no exp overflowed, and one that
-    underflowed is below the smallest normal number in the exact result too)."""
+    their row sums into ``sums``; whether every sum keeps its unshifted exps
+    (:func:`_keeps_unshifted`)."""
     n_classes = x.shape[1]
     size = (stop - start) * n_classes
     flat = x[start:stop].reshape(size)
@@ -454,7 +458,7 @@ def _exp_block(x, start, stop, e, sums):
     for r in range(stop - start):
         total = _row_total(e, r * n_classes, (r + 1) * n_classes)
         sums[r] = total
-        direct &= (total >= 1.0) & (total < np.inf)  # NaN fails both
+        direct &= _keeps_unshifted(total)
     return direct
 
 
@@ -499,7 +503,7 @@ def softmax_long_rows(x, out, scale):
         source = x[n]
         target = out[n]
         mass = _exps_into(source, target)
-        if not ((mass >= 1.0) & (mass < np.inf)):  # NaN fails both
+        if not _keeps_unshifted(mass):
             mass = _exp_shifted(source, target, source[_argmax(source)])
         factor = out.dtype.type(scale / mass)  # NaN for a NaN row, whose target is NaN
         for c in range(n_classes):
@@ -516,7 +520,7 @@ def log_softmax_long_rows(x, out):
         source = x[n]
         target = out[n]
         mass = _exps_into(source, target)
-        if (mass >= 1.0) & (mass < np.inf):
+        if _keeps_unshifted(mass):
             log_total = out.dtype.type(math.log(mass))
             for c in range(n_classes):
                 target[c] = source[c] - log_total
