@@ -48,16 +48,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"softgrad  {info['softgrad']}")
     print(f"python    {info['python']}")
     print(f"numpy     {info['numpy']}")
-    print(f"blas      {_describe({k: v for k, v in blas.items() if k != 'note'})}")
-    if blas.get("note"):
-        print(f"note      {blas['note']}")
-    print(f"kernels   {_describe({k: v for k, v in kernels.items() if k != 'fallback'})}")
-    if kernels["fallback"]:
-        print(f"note      {kernels['fallback']}")
-    elif kernels["name"] != "numba":
+    _print_with_note("blas", blas, "note")
+    if not _print_with_note("kernels", kernels, "fallback") and kernels["name"] != "numba":
         numba = info["numba"]
         print(f"numba     {f'{numba} (installed, not in use)' if numba else 'not installed'}")
     return 0
+
+
+def _print_with_note(label: str, info: dict[str, Any], note_key: str) -> bool:
+    """One ``label  key value ...`` line of ``info`` without ``note_key``, then that entry on a
+    ``note`` line when it is set; whether it was."""
+    print(f"{label:<10}{_describe({k: v for k, v in info.items() if k != note_key})}")
+    if info.get(note_key):
+        print(f"note      {info[note_key]}")
+        return True
+    return False
 
 
 def collect() -> dict[str, Any]:
