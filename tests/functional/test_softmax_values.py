@@ -354,3 +354,31 @@ def test_in_place_with_where_and_inf(fn):
     assert fn(y, where=mask, out=y) is y
     np.testing.assert_array_equal(y, expected)
     np.testing.assert_array_equal(np.exp(y[0]) if fn is log_softmax else y[0], [1, 0, 0, 0])
+
+
+@pytest.mark.parametrize("n_classes", [2, 10, 1000])
+@pytest.mark.parametrize("logit", [88.0, 88.7])
+def test_float32_rows_whose_exps_sum_near_float32s_limit_still_sum_to_one(n_classes, logit):
+    # exp(88.7) = 3.3e38: the sums of these rows pass float32's range (or come near it), where
+    # unshifted exps gave a subnormal 1 / S (a few bits kept, rows summing to 1.0020) or an
+    # infinite stored sum; the shift keeps every entry 1 / C
+    x = np.full((3, n_classes), logit, np.float32)
+    x[2, 0] = np.float32(logit) - np.float32(1.0)
+    s = softmax(x)
+    expected = _reference_softmax(x, -1)
+    np.testing.assert_allclose(s, expected, rtol=4 * np.finfo(np.float32).eps, atol=0)
+    np.testing.assert_allclose(s.sum(axis=1, dtype=np.float64), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(np.exp(log_softmax(x).astype(np.float64)), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("offset", [10.0, 20.0, 40.0, 80.0])
+@pytest.mark.parametrize("n_classes", [10, 100])
+def test_float32_log_softmax_keeps_float32s_precision_at_large_logits(rng, offset, n_classes):
+    # the unshifted path's x - log(S) took log(S) (tens) rounded to float32: up to 32 roundings
+    # of error on log-probabilities near 0 (PyTorch's shifted kernel: 2); within 4 now
+    x = (offset + 3 * rng.standard_normal((512, n_classes))).astype(np.float32)
+    x64 = x.astype(np.float64)
+    shifted = x64 - np.max(x64, axis=1, keepdims=True)
+    expected = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    err = np.abs(log_softmax(x) - expected) / np.maximum(1.0, np.abs(expected))
+    assert err.max() <= 4 * np.finfo(np.float32).eps, err.max()

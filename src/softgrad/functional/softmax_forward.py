@@ -68,10 +68,11 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
     - Unlike torch.softmax, which returns NaN for a slice holding +inf, the +inf limit above is
       returned.
     - Works on any axis and on empty arrays.
-    - Speed: when every slice's sum of exp(x) lands in [1, inf) the max shift is skipped (two
+    - Speed: when every slice's sum of exp(x) lands in [1, 2**64] the max shift is skipped (two
       fewer passes, and no accuracy lost: any entry that underflows there is below the
-      smallest normal number in the exact result too); otherwise the call takes the shifted
-      path (see :mod:`softgrad.kernels.softmax`). Along any axis but a C-contiguous last
+      smallest normal number in the exact result too, and the sum is small enough for 1 / S
+      and log(S) to keep their precision); otherwise the call takes the shifted path (see
+      :mod:`softgrad.kernels.softmax`). Along any axis but a C-contiguous last
       one, the slices are first copied into rows.
 
     Examples

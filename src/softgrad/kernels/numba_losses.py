@@ -14,10 +14,12 @@ for a row whose target is the ignored index) and the scale r (1/sum(w) for the m
 
 As in the NumPy lane (softgrad.kernels.softmax), the shift is skipped where it changes nothing:
 the rows go in blocks (``SOFTMAX_BLOCK`` elements), whose exps are taken unshifted in one flat
-loop, and kept when every row sum of the block lies in [1, inf); a block that fails the check
-is shifted row by row. The flat loops run 8 float32 lanes wide (the exp of numba_math), where
-a row of 10 at a time waited on its own chain of max, exps and sum: the training step's
-softmax-cross-entropy (128 x 10 float32) 13 -> 7.6 us, softmax (1024 x 10) 83 -> 22 us.
+loop, and kept when every row sum of the block lies in [1, ``UNSHIFTED_MAX``] (2**64, the NumPy
+lane's bound: what is computed from S, 1 / S, r / S, log(S), stays as accurate as the shifted
+formula's); a block that fails the check is shifted row by row. The flat loops run 8 float32 lanes
+wide (the exp of numba_math), where a row of 10 at a time waited on its own chain of max, exps and
+sum: the training step's softmax-cross-entropy (128 x 10 float32) 13 -> 7.6 us, softmax (1024 x 10)
+83 -> 22 us.
 
 Edge cases are those of :func:`softgrad.functional.cross_entropy` and ``np.argmax``: -inf
 logits take no mass; the k +inf logits of a row share its mass (loss log(k) when the target is
@@ -41,6 +43,7 @@ from numba import njit, prange
 
 from softgrad.kernels.numba_math import exp
 from softgrad.kernels.numba_threads import kernel, parallel_kernel
+from softgrad.kernels.softmax import UNSHIFTED_MAX
 
 __all__ = [
     "log_softmax_long_rows",
@@ -96,7 +99,7 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     total = 0.0
     correct = 0.0
     # blocks of rows as softmax_rows takes them: flat unshifted exps where every row sum of
-    # the block lies in [1, inf), each row shifted by its maximum otherwise
+    # the block keeps them (_keeps_unshifted), each row shifted by its maximum otherwise
     rows = max(1, SOFTMAX_BLOCK // n_classes)
     e = np.empty(rows * n_classes, dtype=logits.dtype)
     sums = np.empty(rows)
@@ -172,7 +175,8 @@ def _mean_scale(target, weight, ignore, use_ignore, grad):
 @njit(inline="always")
 def _row_unshifted(x, y, rw, e, r, mass, g):
     """:func:`_row` from the block's exps: row ``r`` of ``e`` holds exp(x) and ``mass`` its
-    sum, in [1, inf). Reads x (argmax, x[y]) before g (which may be x) is written."""
+    sum, which keeps them (:func:`_keeps_unshifted`). Reads x (argmax, x[y]) before g (which
+    may be x) is written."""
     arg = _argmax(x)
     row_loss = math.log(mass) - np.float64(x[y])
     factor = g.dtype.type(rw / mass)
@@ -217,10 +221,13 @@ def _long_row_loss(x, y, e):
 
 @njit(inline="always")
 def _keeps_unshifted(total):
-    """Whether exps taken without the max shift lose nothing, their sum lying in [1, inf)
-    (softgrad.kernels.softmax: no exp overflowed, and one that underflowed is below the
-    smallest normal number in the exact result too). NaN fails both tests."""
-    return (total >= 1.0) & (total < np.inf)
+    """Whether exps taken without the max shift lose nothing, their sum lying in
+    [1, ``UNSHIFTED_MAX``] (softgrad.kernels.softmax: no exp overflowed, one that underflowed
+    is below the smallest normal number in the exact result too, and the sum fits float32, a
+    scale over it stays a normal number and its log is at most 44.4). NaN fails both tests.
+    With [1, inf), float32 rows whose float64 sum passed float32's range stored an infinite
+    sum (a gradient of -onehot alone), and near it 1 / S was subnormal."""
+    return (total >= 1.0) & (total <= UNSHIFTED_MAX)
 
 
 @njit(inline="always")
@@ -377,13 +384,14 @@ def softmax_rows(x, out, scale, n_shares):
     -----
     The NumPy lane's two strategies (softgrad.kernels.softmax), decided per block of rows
     (``SOFTMAX_BLOCK`` elements, at least one row) instead of per call: exp(x) over the whole
-    block in one flat loop (vectorised), the row sums S, and when every sum lies in [1, inf) the
-    result is ``scale * exp(x) / S``; otherwise each row of the block is shifted by its maximum
-    m (:func:`_exp_shifted`), with the NumPy lane's limits: NaN throughout for a row holding NaN
-    or only -inf; for the k +inf entries of a row 1/k and 0 elsewhere. Flat passes let the CPU
-    overlap the rows' short dependency chains, where one row at a time (max, exps, sum, scale)
-    waited on each: softmax at 1024 x 10 float32, 10 us against 83 us row by row, and 47 us for
-    the NumPy lane (22 us while each row's sum was a call of the vectorised sum: ``SHORT_ROW``).
+    block in one flat loop (vectorised), the row sums S, and when every sum keeps them
+    (:func:`_keeps_unshifted`) the result is ``scale * exp(x) / S``; otherwise each row of the
+    block is shifted by its maximum m (:func:`_exp_shifted`), with the NumPy lane's limits: NaN
+    throughout for a row holding NaN or only -inf; for the k +inf entries of a row 1/k and 0
+    elsewhere. Flat passes let the CPU overlap the rows' short dependency chains, where one row at a
+    time (max, exps, sum, scale) waited on each: softmax at 1024 x 10 float32, 10 us against 83 us
+    row by row, and 47 us for the NumPy lane (22 us while each row's sum was a call of the
+    vectorised sum: ``SHORT_ROW``).
 
     Each row depends on itself alone, so the split changes no bit. The body is the loop over
     the shares alone: below ``PARALLEL_MIN`` elements the calling-thread twin runs it
@@ -407,7 +415,9 @@ def softmax_rows(x, out, scale, n_shares):
 def log_softmax_rows(x, out, n_shares):
     """``out[n] = log_softmax(x[n])`` for each row: :func:`softmax_rows`' blocks and shares.
 
-    A block kept unshifted gives ``x - log(S)``; a shifted row ``(x - m) - log(S)`` in that order
+    A block kept unshifted gives ``x - log(S)``, in float64 and rounded once (log(S), up to
+    44.4, rounded to float32 first put up to 1.9e-6 on every entry); a shifted row
+    ``(x - m) - log(S)`` in that order
     (the small log(S) is not rounded to a large m's precision), -inf where ``x - m`` is beyond
     the dtype's range; the limits are the NumPy lane's (``-log(k)`` at the k +inf entries of a
     row and -inf elsewhere, NaN throughout for a row holding NaN or only -inf).
@@ -469,11 +479,7 @@ def _log_softmax_block(x, out, start, rows, e, sums):
     n_classes = x.shape[1]
     if _exp_block(x, start, stop, e, sums):
         for r in range(stop - start):
-            log_total = out.dtype.type(math.log(sums[r]))
-            source = x[start + r]
-            target = out[start + r]
-            for c in range(n_classes):
-                target[c] = source[c] - log_total
+            _minus_log(x[start + r], out[start + r], sums[r])
         return
     for n in range(start, stop):
         _log_softmax_shifted_row(x[n], out[n], e[:n_classes])
@@ -494,9 +500,10 @@ def softmax_long_rows(x, out, scale):
     row's exps written straight into its row of ``out``, summed there, and scaled in place.
 
     The same results as softmax_rows' blocks, decided per row instead of per block: a row
-    whose sum lies in [1, inf) is ``scale * exp(x) / S``, any other is shifted by its maximum
-    (:func:`_exp_shifted`, with the NumPy lane's limits). ``out`` must not overlap ``x``: the
-    shifted row reads x after its first exps were written. Each row depends on itself alone.
+    whose sum keeps its exps (:func:`_keeps_unshifted`) is ``scale * exp(x) / S``, any other
+    is shifted by its maximum (:func:`_exp_shifted`, with the NumPy lane's limits). ``out`` must not
+    overlap ``x``: the shifted row reads x after its first exps were written. Each row depends on
+    itself alone.
     """
     n_classes = x.shape[1]
     for n in prange(x.shape[0]):
@@ -515,17 +522,27 @@ def log_softmax_long_rows(x, out):
     """:func:`log_softmax_rows` for long rows into an array that is not ``x``: each row's
     exps written into its row of ``out`` for their sum, then ``x - log(S)`` over them, or the
     shifted row (:func:`_log_softmax_shifted_row`), decided per row."""
-    n_classes = x.shape[1]
     for n in prange(x.shape[0]):
         source = x[n]
         target = out[n]
         mass = _exps_into(source, target)
         if _keeps_unshifted(mass):
-            log_total = out.dtype.type(math.log(mass))
-            for c in range(n_classes):
-                target[c] = source[c] - log_total
+            _minus_log(source, target, mass)
         else:
             _log_softmax_shifted_row(source, target, target)
+
+
+@njit(inline="always")
+def _minus_log(source, target, total):
+    """``target = source - log(total)``, an unshifted row's log_softmax, with log(total) as two
+    numbers of target's dtype, ``(source - hi) - lo``: log(total) rounded to float32 alone put
+    its rounding error on every entry (up to 32 roundings of a log-probability near 0 with
+    logits near 88), and the subtraction in float64 cost 15% at 64 x 10,000."""
+    log_total = math.log(total)
+    hi = target.dtype.type(log_total)
+    lo = target.dtype.type(log_total - np.float64(hi))
+    for c in range(source.size):
+        target[c] = (source[c] - hi) - lo
 
 
 @njit(inline="always")

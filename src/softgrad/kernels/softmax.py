@@ -9,9 +9,13 @@ Every normalisation in softgrad (these three, and the softmax-cross-entropy loss
 The routine has two strategies, chosen per call by a check on the result, never by the machine:
 
 - unshifted (shift = 0): exp(x) is summed directly and kept when every row sum S lies in
-  [1, inf). Then no entry overflowed (S is finite), and an entry that underflowed has
+  [1, ``UNSHIFTED_MAX``] (2**64). Then no entry overflowed, and an entry that underflowed has
   probability exp(x_i) / S <= exp(x_i), below the smallest normal number, where the shifted
-  formula underflows too: nothing is lost. It saves the max and subtract passes.
+  formula underflows too. The upper bound keeps what is computed from S as accurate as the
+  shifted formula's: S fits float32 (the row sums are kept in the logits' dtype), a scale over
+  S (1 / S, or r / S for a mean over N rows) stays a normal number for any scale above 2**-62,
+  and log(S) <= 44.4. (With [1, inf), a float32 row of logits near 88.7 had a subnormal 1 / S
+  that kept a few bits, and rows that did not sum to 1.) It saves the max and subtract passes.
 - shifted (shift = the row max): the textbook-safe formula, taken for the whole call as soon as
   one row fails the check (an overflow, S < 1, NaN, +-inf).
 
@@ -30,6 +34,9 @@ from softgrad.kernels.rows import as_rows, put_rows, row_view
 
 INF = np.inf
 
+# the largest row sum whose unshifted exps are kept (module docstring)
+UNSHIFTED_MAX = 2.0**64
+
 
 class SoftmaxKernels:
     """NumpyOps mixin: softmax, log-softmax and logsumexp normalisation."""
@@ -47,7 +54,8 @@ class SoftmaxKernels:
         total : ndarray of shape (M, 1)
             Row sums of ``e``, always > 0 (or NaN), so that dividing by it never warns.
         shift : ndarray of shape (M, 1) or None
-            None when no shift was needed (every row sum in [1, inf)). Otherwise the row max,
+            None when no shift was needed (every row sum in [1, ``UNSHIFTED_MAX``]). Otherwise
+            the row max,
             with the non-finite cases as their limits: a NaN row has shift 0 (its NaN flows
             through the sum); an all -inf row has shift -inf, total 1 and e NaN (it has no
             softmax, and its logsumexp is -inf); a row holding +inf has shift +inf and e 1 at
@@ -57,7 +65,7 @@ class SoftmaxKernels:
             np.exp(x, out=e)
         # einsum's row sum is 2.6x faster than add.reduce(axis=1) on these machines
         total = np.einsum("ij->i", e).reshape(-1, 1)
-        if total.min() >= 1.0 and total.max() < INF:  # NaN fails both
+        if total.min() >= 1.0 and total.max() <= UNSHIFTED_MAX:  # NaN fails both
             return total, None
         return self._exp_rows_shifted(x, e)
 
@@ -155,10 +163,17 @@ class SoftmaxKernels:
         hits = None if shift is None else _posinf_hits(x, shift)
         # (x - shift) - log(total), in this order: x - (shift + log(total)) would round the
         # small log(total) to the large shift's precision
-        np.log(total, out=total)
         if shift is None:
-            np.subtract(x, total, out=out)
+            # x - log(S) with log(S) as two numbers of x's dtype, (x - hi) - lo: log(S) (up to
+            # 44.4) rounded to float32 alone put its rounding error on every log-probability
+            # (up to 32 roundings near 0), and one float64 subtraction took twice the time
+            log_total = np.log(total, dtype=np.float64)
+            hi = log_total.astype(x.dtype)
+            np.subtract(x, hi, out=out)
+            if x.dtype != np.float64:
+                out -= (log_total - hi).astype(x.dtype)
         else:
+            np.log(total, out=total)
             # -inf - -inf gives an all -inf row its NaN; x - shift overflows only where the
             # true log-probability is beyond the dtype's range (-inf, its rounding)
             with np.errstate(over="ignore", invalid="ignore"):
