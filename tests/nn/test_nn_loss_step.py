@@ -122,3 +122,46 @@ def test_other_layouts_take_the_separate_passes(lane, rng):
     probs = rng.dirichlet(np.ones(3), size=8)
     step = CrossEntropyLoss().forward_backward(logits.T.copy(), probs)
     assert step.correct == np.count_nonzero(np.argmax(logits.T, 1) == np.argmax(probs, 1))
+
+
+@pytest.mark.parametrize(
+    ("weight", "error", "words"),
+    [
+        (np.ones(2), ValueError, "must have shape (6,), one weight per sample; got shape (2,)"),
+        (np.ones((6, 1)), ValueError, "must have shape (6,)"),
+        (np.array([1, np.nan, 1, 1, 1, 1]), ValueError, "must be finite and >= 0"),
+        (np.array([1, np.inf, 1, 1, 1, 1]), ValueError, "must be finite and >= 0"),
+        (np.array([1, -1.0, 1, 1, 1, 1]), ValueError, "from -1.0 to 1.0"),
+        (np.array(["1"] * 6), TypeError, "must hold real numbers; got dtype <U1"),
+    ],
+)
+def test_bad_sample_weights_are_refused_in_both_lanes(weight, error, words, lane, rng):
+    # the one-kernel path trusted them: a short array was read past its end, an inf weight
+    # left the gradient unwritten
+    logits, target = rng.standard_normal((6, 4)), np.array([0, 1, 2, 3, 0, 1])
+    with pytest.raises(error, match=r"^CrossEntropyLoss\.forward_backward: sample_weight") as info:
+        CrossEntropyLoss().forward_backward(logits, target, sample_weight=weight)
+    assert words in str(info.value)
+
+
+def test_sample_weights_as_a_list_or_integers_weigh_as_floats(lane, rng):
+    logits, target = rng.standard_normal((4, 3)), np.array([0, 1, 2, 0])
+    expected = CrossEntropyLoss().forward_backward(logits, target, np.array([1.0, 2, 0, 1]))
+    for weight in ([1, 2, 0, 1], np.array([1, 2, 0, 1], np.int64)):
+        step = CrossEntropyLoss().forward_backward(logits, target, weight)
+        assert step.loss == expected.loss and step.correct == expected.correct
+        np.testing.assert_array_equal(step.grad, expected.grad)
+
+
+@pytest.mark.parametrize("n_classes", [2, 10, 1000])
+def test_float32_rows_whose_exps_sum_past_float32s_range_keep_their_gradient(n_classes, lane):
+    # each exp(88.5) is finite and the sum of a row is not (or comes near float32's limit):
+    # the Numba lane stored an infinite sum (a gradient of -onehot alone) or scaled by a
+    # subnormal 1 / S
+    x = np.full((4, n_classes), 88.5, np.float32)
+    target = np.array([0, 1, 0, 1])
+    step = CrossEntropyLoss().forward_backward(x, target)
+    expected = (np.full((4, n_classes), 1 / n_classes) - np.eye(n_classes)[target]) / 4
+    tol = 4 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(step.grad, expected, rtol=tol, atol=tol / 4)
+    assert step.loss == pytest.approx(np.log(n_classes), rel=1e-6)

@@ -225,6 +225,8 @@ class CrossEntropyLoss(Loss):
         sample_weight : ndarray of shape (N,), optional
             Per-sample weights w_n: the loss is sum_n w_n l_n / sum_n w_n of the per-sample
             losses (``reduction="none"``), the gradient that mean's, the count weighted.
+            Finite and >= 0, one per sample (logits' shape without ``axis``): else a
+            ValueError (a TypeError for non-numbers).
 
         Returns
         -------
@@ -250,6 +252,8 @@ class CrossEntropyLoss(Loss):
         >>> round(step.loss, 6), step.grad.round(4), step.correct  # -log(e / (1 + e))
         (0.313262, array([[ 0.2689, -0.2689]]), 1.0)
         """
+        if sample_weight is not None:
+            sample_weight = _checked_sample_weight(sample_weight, logits, self.axis)
         if self._fuses(logits, target, sample_weight):
             return self._fused_step(logits, target, sample_weight, np.empty_like(logits))
         return self._separate_passes(logits, target, sample_weight)
@@ -337,6 +341,41 @@ def weighted_mean(
         return 0.0, None, correct
     scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
     return float(np.dot(sample_weight, losses)) / weight, scale, correct
+
+
+def _checked_sample_weight(sample_weight: Any, logits: Any, axis: int) -> np.ndarray:
+    """``sample_weight`` as an array of finite weights >= 0, one per sample of ``logits`` (its
+    shape without ``axis``); integers and booleans as float64. The one-kernel path trusts its
+    weights: one short array was read past its end, an inf weight left the gradient unwritten.
+
+    Example
+    -------
+    >>> _checked_sample_weight([1.0, 2.0, 3.0], np.zeros((2, 4)), -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: CrossEntropyLoss.forward_backward: sample_weight must have shape (2,), one weight per sample; got shape (3,)
+    """  # noqa: E501
+    where = "CrossEntropyLoss.forward_backward"
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: sample_weight must hold real numbers; got dtype {w.dtype}")
+    shape = np.shape(logits)
+    if shape:
+        axis %= len(shape)
+        per_sample = shape[:axis] + shape[axis + 1 :]
+        if w.shape != per_sample:
+            raise ValueError(
+                f"{where}: sample_weight must have shape {per_sample}, one weight per sample; "
+                f"got shape {w.shape}"
+            )
+    if w.dtype.kind != "f":
+        w = w.astype(np.float64)
+    if w.size and not (np.all(np.isfinite(w)) and w.min() >= 0):
+        raise ValueError(
+            f"{where}: sample_weight must be finite and >= 0; got values from "
+            f"{float(w.min())!r} to {float(w.max())!r}"
+        )
+    return w
 
 
 def _hits(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
