@@ -423,3 +423,25 @@ def test_the_mean_gradient_of_many_rows_of_large_logits_keeps_its_precision():
     expected = np.array([-0.5, 0.5]) / n
     grad = cross_entropy_grad(x, target)
     np.testing.assert_allclose(grad[[0, -1]], [expected, expected], rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, cross_entropy_grad, nll_loss, nll_loss_grad])
+def test_logits_without_classes_are_refused_by_name(fn):
+    with pytest.raises(ValueError, match=r"must have at least one class along axis 1; got shape"):
+        fn(np.zeros((2, 0)), np.zeros(2, np.int64))
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, cross_entropy_grad])
+@pytest.mark.parametrize("target", [np.zeros(0, np.int64), np.zeros((0, 0))])
+def test_an_empty_batch_of_zero_classes_is_an_empty_sum(fn, target):
+    result = fn(np.zeros((0, 0)), target)
+    assert np.shape(result) in ((), (0, 0)) and np.all(result == 0)
+
+
+@pytest.mark.parametrize("fn", [cross_entropy, nll_loss])
+def test_unsigned_targets_beyond_intp_are_reported_as_given(fn):
+    # cast to intp they wrapped to negative indices: 2**64 - 1 became -1, an ignore_index
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 5.0]])
+    target = np.array([0, 2**64 - 1], np.uint64)
+    with pytest.raises(ValueError, match=r"got 18446744073709551615 at index \(1,\)"):
+        fn(x, target, ignore_index=-1)

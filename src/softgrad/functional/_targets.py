@@ -8,6 +8,7 @@ number of slices (samples). ``Rows`` carries that view and how to put results ba
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ class Rows:
             return None
         if not out.flags.c_contiguous:
             return None
-        return out.reshape(-1, self.n_classes)
+        return out.reshape(len(self.x), self.n_classes)
 
 
 def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
@@ -66,9 +67,14 @@ def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
     xc, out_dtype = as_float_array(logits, where, name)
     ax = normalize_axis(axis, xc.ndim, where)
     lead = xc.shape[:ax] + xc.shape[ax + 1 :]
+    n_rows = math.prod(lead)
+    if xc.shape[ax] == 0 and n_rows:
+        raise ValueError(
+            f"{where}: {name} must have at least one class along axis {ax}; got shape {xc.shape}"
+        )
     moved = xc if ax == xc.ndim - 1 else np.moveaxis(xc, ax, -1)
     # C-contiguous rows, as the kernels take them (a view for the default layout)
-    rows = np.ascontiguousarray(moved.reshape(-1, xc.shape[ax]))
+    rows = np.ascontiguousarray(moved.reshape(n_rows, xc.shape[ax]))
     return Rows(rows, out_dtype, ax, xc.shape, lead)
 
 
@@ -131,7 +137,15 @@ def class_targets(
             f"{where}: target (class indices) must have shape {rows.lead} (logits' shape "
             f"without the class axis); got shape {target.shape}"
         )
-    t = target.reshape(-1).astype(np.intp, copy=False)
+    t = target.reshape(-1)
+    if t.dtype.kind == "u" and t.size and t.max() > np.iinfo(np.intp).max:
+        # beyond intp, an unsigned index would wrap to a negative one (even to ignore_index)
+        i = int(np.argmax(t > np.iinfo(np.intp).max))
+        raise ValueError(
+            f"{where}: target must be class indices in [0, {rows.n_classes - 1}] (or "
+            f"ignore_index); got {int(t[i])!r} at index {_index(i, rows.lead)}"
+        )
+    t = t.astype(np.intp, copy=False)
     n = rows.n_classes
     valid = None if ignore_index is None else t != ignore_index
     # seen as unsigned, a negative index is huge: one max() checks both ends; the mask is
@@ -142,10 +156,9 @@ def class_targets(
             bad &= valid
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            index = np.unravel_index(i, rows.lead) if rows.lead else ()
             raise ValueError(
                 f"{where}: target must be class indices in [0, {n - 1}] (or ignore_index); "
-                f"got {int(t[i])!r} at index {tuple(int(k) for k in index)}"
+                f"got {int(t[i])!r} at index {_index(i, rows.lead)}"
             )
     if valid is not None:
         if valid.all():
@@ -153,6 +166,11 @@ def class_targets(
         else:
             t = np.where(valid, t, 0)
     return t, valid
+
+
+def _index(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The index in ``shape`` of a flat position (``()`` for a 0-d shape)."""
+    return tuple(int(k) for k in np.unravel_index(flat, shape)) if shape else ()
 
 
 def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
@@ -163,7 +181,7 @@ def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
             f"got shape {target.shape}"
         )
     moved = np.moveaxis(target.astype(rows.x.dtype, copy=False), rows.axis, -1)
-    return moved.reshape(-1, rows.n_classes)
+    return moved.reshape(len(rows.x), rows.n_classes)
 
 
 _PLAIN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

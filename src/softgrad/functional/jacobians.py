@@ -76,6 +76,13 @@ def log_softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
     J : ndarray of shape S without axis + (C, C)
         J = I - 1 s^T: every row is the same except for the 1 on the diagonal; J @ 1 = 0.
 
+    Notes
+    -----
+    At an entry with x = -inf (s = 0) this is the limit as x_i -> -inf, PyTorch's Jacobian.
+    :func:`~softgrad.functional.log_softmax_vjp` and ``log_softmax_jvp`` treat such an entry
+    as masked instead (its log-probability, -inf, does not move): gradient 0 and its cotangent
+    left out, so they equal ``g @ J`` and ``J @ v`` only where the slice is finite.
+
     Examples
     --------
     >>> import numpy as np

@@ -133,12 +133,16 @@ def log_softmax_vjp(logp: Any, g: Any, axis: int = -1, out: np.ndarray | None = 
     Returns
     -------
     grad_x : ndarray of shape S
-        dL/dx; equals ``g @ log_softmax_jacobian(x)`` along ``axis``.
+        dL/dx; equals ``g @ log_softmax_jacobian(x)`` along ``axis`` where logp is finite
+        (Notes).
 
     Notes
     -----
     An entry with logp = -inf (masked by ``where``, or a -inf input) does not change under any
     finite perturbation: it gets gradient exactly 0 and its g is left out of the sum.
+    :func:`~softgrad.functional.log_softmax_jacobian` gives the limit as x_i -> -inf there
+    instead (PyTorch's Jacobian), so a slice holding -inf differs from ``g @ J`` at those
+    entries and by their g.
 
     Examples
     --------
