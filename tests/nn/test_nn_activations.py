@@ -159,3 +159,23 @@ def test_softmax_layer_backward_equals_g_times_the_explicit_jacobian(log, shape,
         np.testing.assert_allclose(
             layer.backward(g), np.moveaxis(expected, -1, axis), rtol=1e-12, atol=1e-14
         )
+
+
+@pytest.mark.parametrize("layer_cls", [*ELEMENTWISE, Softmax, LogSoftmax])
+@pytest.mark.parametrize(
+    "x", [np.array([1 + 5j, 2.0]), np.array(["1", "2"]), np.array([1.0, None], dtype=object)]
+)
+def test_input_that_is_not_real_numbers_is_refused(layer_cls, x):
+    # cast to float64, a complex input lost its imaginary part, strings were parsed and None
+    # became NaN, silently (the functional API refused them)
+    name = layer_cls.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\.forward: x must be a real array .* got dtype"):
+        layer_cls().forward(x)
+
+
+@pytest.mark.parametrize("layer_cls", [*ELEMENTWISE, Softmax, LogSoftmax])
+def test_a_complex_grad_is_refused(layer_cls):
+    layer = layer_cls()
+    layer.forward(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"backward: grad_y must be a real array"):
+        layer.backward(np.array([1j, 0]))

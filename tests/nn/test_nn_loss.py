@@ -176,3 +176,10 @@ def test_configs_are_json_safe_and_rebuild():
     nll = NLLLoss(reduction="sum", log_input=False)
     assert NLLLoss(**json.loads(json.dumps(nll.get_config()))).get_config() == nll.get_config()
     assert "log_input=False" in repr(nll)
+
+
+@pytest.mark.parametrize("weight", [np.array([1, 1j, 1]), [1, 1j, 1], ["1", "1", "1"]])
+def test_class_weights_that_are_not_real_numbers_are_refused(weight):
+    # a complex array computed a loss (the imaginary part dropped); a list raised Python's error
+    with pytest.raises(TypeError, match=r"^CrossEntropyLoss: weight must hold real class weights"):
+        CrossEntropyLoss(weight=weight)

@@ -55,7 +55,12 @@ class Loss(Layer):
         ):
             raise TypeError(f"{where}: ignore_index must be an int or None; got {ignore_index!r}")
         if weight is not None:
-            weight = np.array(weight, dtype=np.float64)
+            weight = np.array(weight)
+            if weight.dtype.kind not in "biuf":
+                raise TypeError(
+                    f"{where}: weight must hold real class weights; got dtype {weight.dtype}"
+                )
+            weight = weight.astype(np.float64)
             if weight.ndim != 1 or not np.all(np.isfinite(weight)) or np.any(weight < 0):
                 raise ValueError(
                     f"{where}: weight must be a 1-d array of finite non-negative class weights; "
