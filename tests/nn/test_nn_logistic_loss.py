@@ -82,3 +82,19 @@ def test_against_torch(rng):
     reference.backward()
     assert loss.forward(z, t) == pytest.approx(reference.item(), rel=1e-12)
     np.testing.assert_allclose(loss.backward(), zt.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_a_loss_cap_applies_to_each_sample_and_leaves_the_gradient(reduction):
+    logits = np.array([[-50.0], [0.5], [40.0]])
+    target = np.array([1, 1, 0])
+    per_sample = LogisticLoss(reduction="none").forward(logits, target)
+    capped = np.minimum(per_sample, 36.04)
+    assert capped.tolist() != per_sample.tolist()
+    expected = {"none": capped, "sum": capped.sum(), "mean": capped.mean()}[reduction]
+    loss = LogisticLoss(reduction=reduction, max_sample_loss=36.04)
+    np.testing.assert_allclose(loss.forward(logits, target), expected, rtol=1e-12)
+    plain = LogisticLoss(reduction=reduction)
+    plain.forward(logits, target)
+    np.testing.assert_array_equal(loss.backward(), plain.backward())
+    assert loss.get_config()["max_sample_loss"] == 36.04

@@ -163,7 +163,9 @@ def test_option_validation():
 
 
 def test_configs_are_json_safe_and_rebuild():
-    ce = CrossEntropyLoss(weight=np.array([1.0, 2.0]), ignore_index=-100, label_smoothing=0.1)
+    ce = CrossEntropyLoss(
+        weight=np.array([1.0, 2.0]), ignore_index=-100, label_smoothing=0.1, max_sample_loss=36.0
+    )
     config = json.loads(json.dumps(ce.get_config()))
     assert config == {
         "axis": -1,
@@ -171,6 +173,7 @@ def test_configs_are_json_safe_and_rebuild():
         "weight": [1.0, 2.0],
         "ignore_index": -100,
         "label_smoothing": 0.1,
+        "max_sample_loss": 36.0,
     }
     assert CrossEntropyLoss(**config).get_config() == config
     nll = NLLLoss(reduction="sum", log_input=False)
@@ -183,3 +186,28 @@ def test_class_weights_that_are_not_real_numbers_are_refused(weight):
     # a complex array computed a loss (the imaginary part dropped); a list raised Python's error
     with pytest.raises(TypeError, match=r"^CrossEntropyLoss: weight must hold real class weights"):
         CrossEntropyLoss(weight=weight)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_loss_cap_applies_to_each_sample_before_the_reduction(reduction, rng):
+    logits = rng.standard_normal((6, 4))
+    logits[2, 0] = 90.0
+    target = np.array([0, 1, 2, 3, 0, 1])
+    weight = np.array([1.0, 2.0, 0.5, 1.0])
+    per_sample = CrossEntropyLoss(weight=weight, reduction="none").forward(logits, target)
+    capped = np.minimum(per_sample, 20.0)
+    expected = {"none": capped, "sum": capped.sum(), "mean": capped.sum() / weight[target].sum()}
+    loss = CrossEntropyLoss(weight=weight, reduction=reduction, max_sample_loss=20.0)
+    np.testing.assert_allclose(loss.forward(logits, target), expected[reduction], rtol=1e-12)
+    plain = CrossEntropyLoss(weight=weight, reduction=reduction)
+    plain.forward(logits, target)
+    np.testing.assert_array_equal(loss.backward(), plain.backward())
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), "15", True])
+def test_a_loss_cap_must_be_a_positive_number(bad):
+    error = TypeError if isinstance(bad, (str, bool)) else ValueError
+    with pytest.raises(error, match=r"^CrossEntropyLoss: max_sample_loss must be a number > 0"):
+        CrossEntropyLoss(max_sample_loss=bad)
+    assert CrossEntropyLoss(max_sample_loss=np.inf).get_config()["max_sample_loss"] is None
+    assert CrossEntropyLoss().get_config()["max_sample_loss"] is None

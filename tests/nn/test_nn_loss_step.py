@@ -165,3 +165,34 @@ def test_float32_rows_whose_exps_sum_past_float32s_range_keep_their_gradient(n_c
     tol = 4 * np.finfo(np.float32).eps
     np.testing.assert_allclose(step.grad, expected, rtol=tol, atol=tol / 4)
     assert step.loss == pytest.approx(np.log(n_classes), rel=1e-6)
+
+
+@pytest.mark.parametrize(("weighted", "ignore_index"), [(False, None), (False, 2), (True, None)])
+def test_a_loss_cap_reports_each_samples_loss_at_most_the_cap(weighted, ignore_index, lane, rng):
+    # scikit-learn's MLPClassifier reports -log(clip(p, eps, 1 - eps)): at most -log(eps)
+    logits = rng.standard_normal((8, 5)) * 3
+    logits[[1, 6], 0] = 60.0  # rows 1 and 6 have losses near 60 unless their target is 0
+    target = np.array([0, 1, 2, 3, 4, 1, 2, 3])
+    weight = rng.uniform(0.5, 2.0, 8) if weighted else None
+    cap = 36.04
+    capped = CrossEntropyLoss(ignore_index=ignore_index, max_sample_loss=cap)
+    plain = CrossEntropyLoss(ignore_index=ignore_index, reduction="none")
+    losses = np.minimum(plain.forward(logits, target), cap)
+    valid = np.ones(8, bool) if ignore_index is None else target != ignore_index
+    w = valid.astype(float) if weight is None else weight * valid
+    expected = float(np.sum(w * losses) / np.sum(w))
+    assert losses.max() == cap  # the cap is reached
+    step = capped.forward_backward(logits, target, weight)
+    assert step.loss == pytest.approx(expected, rel=1e-12)
+    uncapped = CrossEntropyLoss(ignore_index=ignore_index).forward_backward(logits, target, weight)
+    np.testing.assert_array_equal(step.grad, uncapped.grad)  # the gradient is not changed
+    if weight is None:
+        assert capped.forward(logits, target) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_loss_cap_no_sample_reaches_changes_no_bit(lane, rng):
+    logits, target = rng.standard_normal((16, 10)).astype(np.float32), rng.integers(0, 10, 16)
+    step = CrossEntropyLoss(max_sample_loss=15.9).forward_backward(logits, target)
+    plain = CrossEntropyLoss().forward_backward(logits, target)
+    assert step.loss == plain.loss and step.correct == plain.correct
+    np.testing.assert_array_equal(step.grad, plain.grad)

@@ -8,7 +8,7 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
-from softgrad.nn.loss import StepLoss, weighted_mean
+from softgrad.nn.loss import StepLoss, check_max_sample_loss, weighted_mean
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -26,6 +26,10 @@ class LogisticLoss(Layer):
         Mean or sum of l_i over the samples, or the (N,) per-sample losses.
     label_smoothing : float in [0, 1], default 0.0
         Targets become ``(1 - eps) * t + eps / 2`` (each output is a two-class problem).
+    max_sample_loss : float > 0, optional
+        Each sample's loss l_i is reported as at most this before the reduction; the gradient
+        is not changed (:class:`~softgrad.nn.CrossEntropyLoss`'s option, which scikit-learn's
+        clipped log_loss asks for). None (default) or inf: no cap.
 
     Notes
     -----
@@ -47,8 +51,14 @@ class LogisticLoss(Layer):
            [-0.25]])
     """
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        max_sample_loss: float | None = None,
+    ) -> None:
         super().__init__()
+        self.max_sample_loss = check_max_sample_loss(max_sample_loss, "LogisticLoss")
         if reduction not in _REDUCTIONS:
             raise ValueError(
                 f"LogisticLoss: reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}"
@@ -103,7 +113,10 @@ class LogisticLoss(Layer):
         """Per-sample losses of ``logits`` (N, K) against probabilities ``dense`` (N, K), with
         ``softplus(logits)`` written into ``softplus`` for the gradient: shape (N,)."""
         ops = get_ops()
-        return ops.sigmoid_cross_entropy(logits, dense, ops.softplus(logits, out=softplus))
+        losses = ops.sigmoid_cross_entropy(logits, dense, ops.softplus(logits, out=softplus))
+        if self.max_sample_loss is not None:
+            np.minimum(losses, self.max_sample_loss, out=losses)
+        return losses
 
     def _reduce(self, losses: np.ndarray) -> float | np.ndarray:
         """The per-sample ``losses`` (N,) reduced as ``reduction`` says."""
@@ -209,5 +222,9 @@ class LogisticLoss(Layer):
         return np.multiply(grad, grad_y[:, None] if grad_y.ndim else grad_y, out=grad)
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments: reduction, label_smoothing."""
-        return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}
+        """Constructor arguments: reduction, label_smoothing, max_sample_loss."""
+        return {
+            "reduction": self.reduction,
+            "label_smoothing": self.label_smoothing,
+            "max_sample_loss": self.max_sample_loss,
+        }

@@ -4,6 +4,7 @@ log-probabilities or on probabilities, the textbook Softmax -> negative-log-like
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -128,6 +129,11 @@ class CrossEntropyLoss(Loss):
     ignore_index : int, optional
         Class-index target value that contributes neither loss nor gradient.
     label_smoothing : float in [0, 1], default 0.0
+    max_sample_loss : float > 0, optional
+        Each sample's loss (what ``reduction="none"`` gives) is reported as at most this before
+        the reduction; the gradient is not changed. scikit-learn's MLPClassifier reports its
+        loss so (its log_loss clips probabilities at the dtype's eps: at most -log(eps) a
+        sample), and softgrad's estimator sets it to match. None (default) or inf: no cap.
 
     Notes
     -----
@@ -153,8 +159,10 @@ class CrossEntropyLoss(Loss):
         weight: Any = None,
         ignore_index: int | None = None,
         label_smoothing: float = 0.0,
+        max_sample_loss: float | None = None,
     ) -> None:
         super().__init__(axis, reduction, weight, ignore_index)
+        self.max_sample_loss = check_max_sample_loss(max_sample_loss, "CrossEntropyLoss")
         if isinstance(label_smoothing, bool) or not isinstance(
             label_smoothing, (int, float, np.floating)
         ):
@@ -173,7 +181,11 @@ class CrossEntropyLoss(Loss):
         self._losses: RowLosses | None = None
 
     def _options(self) -> dict[str, Any]:
-        return {**super()._options(), "label_smoothing": self.label_smoothing}
+        return {
+            **super()._options(),
+            "label_smoothing": self.label_smoothing,
+            "max_sample_loss": self.max_sample_loss,
+        }
 
     def forward(self, logits: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         """Loss of ``logits`` (shape S, classes along ``axis``) against ``target``.
@@ -199,7 +211,10 @@ class CrossEntropyLoss(Loss):
         )
         losses = row_losses(p, np.empty_like(p.rows.x))
         self._problem, self._losses = p, losses
-        return self._result(p.reduce(losses.loss, losses.divisor))
+        per_row = losses.loss
+        if self.max_sample_loss is not None:
+            per_row = np.minimum(per_row, self.max_sample_loss)
+        return self._result(p.reduce(per_row, losses.divisor))
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
@@ -275,8 +290,27 @@ class CrossEntropyLoss(Loss):
             )
         except IndexError:  # a target out of range: the validated path says which
             return self._separate_passes(logits, target, sample_weight)
+        if self.max_sample_loss is not None and self._may_pass_cap(logits, target):
+            # a sample's loss may pass the cap: the capped mean from the per-sample losses
+            per_sample = copy.copy(self)
+            per_sample.reduction = "none"
+            losses = per_sample.forward(logits, target)
+            if sample_weight is None:
+                valid = None if self.ignore_index is None else target != self.ignore_index
+                count = len(target) if valid is None else int(np.count_nonzero(valid))
+                loss = float(np.sum(losses, dtype=np.float64)) / count if count else 0.0
+            else:
+                loss = weighted_mean(losses, sample_weight, np.zeros(len(target), bool))[0]
         # the loss in the logits' dtype, as forward gives it
         return StepLoss(float(logits.dtype.type(loss)), grad, correct)
+
+    def _may_pass_cap(self, logits: np.ndarray, target: np.ndarray) -> bool:
+        """Whether a row's loss may pass ``max_sample_loss``: it is at most
+        max(logits) - logits[y] + log(C), a few microseconds a step to check (NaN rows stay
+        with the kernel's NaN mean)."""
+        picked = np.take_along_axis(logits, target[:, None], axis=1)[:, 0]
+        bound = np.max(logits, axis=1) - picked + math.log(logits.shape[1])
+        return bool(np.any(bound > self.max_sample_loss))
 
     def _fuses(self, logits: Any, target: Any, sample_weight: Any) -> bool:
         """Whether :meth:`forward_backward` takes the one-kernel path (see its Notes)."""
@@ -346,6 +380,26 @@ def weighted_mean(
         return 0.0, None, correct
     scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
     return float(np.dot(sample_weight, losses)) / weight, scale, correct
+
+
+def check_max_sample_loss(value: Any, where: str) -> float | None:
+    """``max_sample_loss`` as a positive float, or None (no cap: None or inf, so that the
+    configuration stays JSON).
+
+    Example
+    -------
+    >>> check_max_sample_loss(0, "CrossEntropyLoss")
+    Traceback (most recent call last):
+    ...
+    ValueError: CrossEntropyLoss: max_sample_loss must be a number > 0 or None; got 0
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: max_sample_loss must be a number > 0 or None; got {value!r}")
+    if not value > 0:  # NaN fails too
+        raise ValueError(f"{where}: max_sample_loss must be a number > 0 or None; got {value!r}")
+    return None if value == np.inf else float(value)
 
 
 def _checked_sample_weight(sample_weight: Any, logits: Any, axis: int) -> np.ndarray:
