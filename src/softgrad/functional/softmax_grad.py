@@ -71,8 +71,10 @@ def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -
 
     Notes
     -----
-    Entries with s = 0 (masked by ``where``) get gradient exactly 0. dtype: the common dtype of
-    s and g under the package rule (float16 computed in float32).
+    Entries with s = 0 (masked by ``where``) get gradient exactly 0 for a finite g. A NaN or
+    inf in a slice's g makes the whole slice NaN, at a masked entry too (as in PyTorch; the
+    sum(g * s) takes 0 * inf = NaN): the cotangent of a masked output must be finite, 0 say.
+    dtype: the common dtype of s and g under the package rule (float16 computed in float32).
 
     Examples
     --------
