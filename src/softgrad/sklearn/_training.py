@@ -174,11 +174,15 @@ def _policies(est, weighted: bool, n_samples: int):
     return stopping, callbacks
 
 
-def _loss(est):
-    """One logistic output for two classes (sklearn's layout), else softmax cross-entropy."""
+def _loss(est, dtype):
+    """One logistic output for two classes (sklearn's layout), else softmax cross-entropy;
+    each sample's loss reported as at most -log(eps) of the training dtype, as sklearn's
+    log_loss clips probabilities to [eps, 1 - eps] (the gradient is not clipped there either):
+    its loss_curve_, and the tol rule reading it, where outputs saturate."""
+    cap = -np.log(np.finfo(dtype).eps)
     if len(est.classes_) == 2:
-        return LogisticLoss(label_smoothing=est.label_smoothing)
-    return CrossEntropyLoss(label_smoothing=est.label_smoothing)
+        return LogisticLoss(label_smoothing=est.label_smoothing, max_sample_loss=cap)
+    return CrossEntropyLoss(label_smoothing=est.label_smoothing, max_sample_loss=cap)
 
 
 def _invscaling(est, n_samples: int):
@@ -206,7 +210,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
     try:
         history = fit(
             est._model,
-            _loss(est),
+            _loss(est, X.dtype),
             est._optimizer,
             X,
             y_idx,
