@@ -196,3 +196,18 @@ def test_a_loss_cap_no_sample_reaches_changes_no_bit(lane, rng):
     plain = CrossEntropyLoss().forward_backward(logits, target)
     assert step.loss == plain.loss and step.correct == plain.correct
     np.testing.assert_array_equal(step.grad, plain.grad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_just_past_the_loss_cap_are_found(dtype, lane):
+    # rows whose losses are 20.5 and 19.5 against a cap of 20: the first is capped, the
+    # second is not (the unweighted check reads the gradient's target entries)
+    logits = np.zeros((4, 3), dtype)
+    logits[0, 1] = logits[0, 2] = 20.5 + np.log(0.5)  # loss of target 0 about 20.5
+    logits[1, 1] = logits[1, 2] = 19.5 + np.log(0.5)  # about 19.5
+    target = np.array([0, 0, 1, 2])
+    per_sample = CrossEntropyLoss(reduction="none").forward(logits, target).astype(np.float64)
+    assert per_sample[0] > 20 > per_sample[1] > 19
+    step = CrossEntropyLoss(max_sample_loss=20.0).forward_backward(logits, target)
+    expected = np.mean(np.minimum(per_sample, 20.0))
+    assert step.loss == pytest.approx(expected, rel=4 * float(np.finfo(dtype).eps))
