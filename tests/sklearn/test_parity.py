@@ -128,3 +128,28 @@ def test_same_random_state_same_fit_as_sklearn(params, n_classes):
     assert ours.validation_scores_ == sk.validation_scores_
     assert ours.n_iter_ == sk.n_iter_
     np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+def test_partial_fit_invscaling_matches_sklearn_call_after_call():
+    # sklearn's rate after each call is learning_rate_init / (t_ + 1) ** power_t, t_ the samples
+    # seen over every call: each call's schedule starts from learning_rate_init, not from the
+    # rate the previous call left (which would compound the decay call after call)
+    X, y = _data(3)
+    params = dict(
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.05,
+        power_t=0.4,
+        random_state=0,
+    )
+    sk, ours = SkMLP(**params), MLPClassifier(dtype=np.float64, **params)
+    for call in range(1, 7):
+        sk.partial_fit(X, y, classes=[0, 1, 2])
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        assert ours.t_ == sk.t_ == call * len(y)
+        expected = 0.05 / (sk.t_ + 1) ** 0.4
+        assert sk._optimizer.learning_rate == pytest.approx(expected, rel=1e-12)
+        assert ours._optimizer.lr == pytest.approx(expected, rel=1e-12), f"call {call}"
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)

@@ -186,6 +186,10 @@ def _invscaling(est, n_samples: int):
     if est.solver != "sgd" or est.learning_rate != "invscaling" or est.lr_schedule is not None:
         return None
     schedule = InvScalingLR(est._optimizer, power_t=est.power_t, samples_per_epoch=n_samples)
+    # the schedule takes the optimizer's current lr as its base; after an earlier partial_fit
+    # that rate is already decayed, and decaying it again would compound the decay call after
+    # call. sklearn's base is always learning_rate_init, with t the samples seen so far.
+    schedule.base_lr = float(est.learning_rate_init)
     schedule.t = est.t_  # samples seen by earlier fits (warm start, partial_fit)
     return schedule
 
