@@ -128,6 +128,28 @@ def test_lbfgs_and_bad_parameters_are_rejected():
         _clf(n_iter_no_change=0.5).fit(X, y)
 
 
+def test_max_fun_is_accepted_and_validated_like_sklearn():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _data(3)
+    sk = SkMLP(hidden_layer_sizes=(10,), max_iter=2, max_fun=500, random_state=0)
+    assert set(sk.get_params()) <= set(MLPClassifier().get_params())
+    assert MLPClassifier().get_params()["max_fun"] == SkMLP().get_params()["max_fun"] == 15000
+    ours = MLPClassifier(**sk.get_params())
+    assert ours.max_fun == 500 and clone(ours).max_fun == 500
+    assert ours.set_params(max_fun=7).max_fun == 7
+    assert MLPClassifier.from_sklearn(sk.fit(X, y)).max_fun == 500
+    assert _clf(max_fun=7).fit(X, y).to_sklearn().max_fun == 7
+    search = GridSearchCV(_clf(max_iter=2), {"max_fun": [100, 200]}, cv=2).fit(X, y)
+    assert search.best_params_["max_fun"] in (100, 200)
+    # L-BFGS's budget only: the adam fit does not depend on it
+    np.testing.assert_array_equal(_clf(max_fun=1).fit(X, y).coefs_[0], _clf().fit(X, y).coefs_[0])
+    with pytest.raises(ValueError, match=r"'max_fun' parameter of MLPClassifier must be .* Got 0"):
+        _clf(max_fun=0).fit(X, y)
+
+
 def test_not_fitted_error():
     with pytest.raises(NotFittedError):
         _clf().predict(np.zeros((2, 5)))

@@ -29,7 +29,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-    n_iter_no_change
+    n_iter_no_change, max_fun
         As in sklearn.neural_network.MLPClassifier (same defaults, same meaning; the same
         ``random_state`` gives sklearn's initial weights, validation split and batch order, so
         with dtype=np.float64 a fit reproduces sklearn's to rounding). ``solver``
@@ -38,6 +38,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         mini-batch, w the sample weights (1 each by default): not torch's weight decay.
         ``n_iter_no_change`` is any real >= 1 (``np.inf``: never stop on a plateau). Checked
         at fit by scikit-learn's own parameter validation (``_parameter_constraints``).
+        ``max_fun`` (an int >= 1, default 15000) is L-BFGS's budget of loss evaluations: it is
+        accepted and validated so that ``MLPClassifier(**sklearn_mlp.get_params())``,
+        ``set_params`` and grids work, and has no effect (L-BFGS is not offered).
     dtype : np.float32 or np.float64, default=np.float32
         Precision of the weights and of training; inputs are converted once.
     class_weight : dict, "balanced" or None, default=None
@@ -126,6 +129,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         dtype=np.float32,
         class_weight=None,
         label_smoothing=0.0,
@@ -155,6 +159,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
