@@ -296,6 +296,13 @@ def test_warm_start_continues():
         clf.fit(X, np.where(y == 2, 1, y))
 
 
+def test_an_invalid_activation_set_after_fit_is_refused_at_predict():
+    X, y = _data(3)
+    clf = _clf().fit(X, y).set_params(activation="gelu")
+    with pytest.raises(ValueError, match=r"^MLPClassifier: activation must be one of .*'gelu'"):
+        clf.predict(X)
+
+
 def test_fit_is_reproducible_and_refit_restarts():
     X, y = _data(3)
     clf = _clf()

@@ -153,3 +153,33 @@ def test_partial_fit_invscaling_matches_sklearn_call_after_call():
         assert ours._optimizer.lr == pytest.approx(expected, rel=1e-12), f"call {call}"
     np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
     np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+# 3-epoch warm-start fits never converge: both estimators warn alike
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_changed_activation_applies_to_the_kept_weights_like_sklearn(how, solver):
+    # sklearn keeps the weights and uses the activation set now, in predict and in training
+    X, y = _data(3)
+    params = dict(hidden_layer_sizes=(8, 5), solver=solver, max_iter=3, random_state=0)
+    sk = SkMLP(warm_start=True, **params)
+    ours = MLPClassifier(dtype=np.float64, warm_start=True, **params)
+    for est in (sk, ours):
+        est.fit(X, y)
+        est.set_params(activation="tanh")
+    weights = [w.copy() for w in ours.coefs_ + ours.intercepts_]
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+    for before, after in zip(weights, ours.coefs_ + ours.intercepts_, strict=True):
+        np.testing.assert_array_equal(after, before)  # predicting changed no weight
+    for est in (sk, ours):
+        if how == "warm_start":
+            est.fit(X, y)
+        else:
+            est.partial_fit(X, y)
+            est.partial_fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        ours.to_sklearn().predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12
+    )

@@ -54,6 +54,27 @@ def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
     return Sequential(*layers)
 
 
+def use_activation(model: Sequential, activation: str) -> None:
+    """Make ``model``'s hidden activation layers ``activation``'s, keeping every weight.
+
+    sklearn applies a changed ``activation`` (set_params between warm-start fits, partial_fit
+    calls or predictions) to the weights it has. Only the activation layers, which hold no
+    parameters, are replaced: the Linear and Dropout layers stay, the network's store rebuilds
+    itself from the changed layer list with the same values and names, and the optimizer's
+    state, keyed by those names, carries over.
+    """
+    wanted = ACTIVATIONS.get(activation)
+    if wanted is None:  # set_params after fit is not validated until the next fit
+        raise ValueError(
+            "MLPClassifier: activation must be one of 'identity', 'logistic', 'relu', 'tanh'; "
+            f"got {activation!r}"
+        )
+    kinds = set(ACTIVATIONS.values())
+    for index, layer in enumerate(model.layers):
+        if type(layer) in kinds and type(layer) is not wanted:
+            model.layers[index] = wanted()
+
+
 def _empty_history() -> dict[str, list]:
     return {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
 

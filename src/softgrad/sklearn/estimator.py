@@ -79,7 +79,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``predict_proba`` rounds to 0. As in sklearn, ``n_iter_`` counts the epochs of the last call
     (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
-    dtypes are converted once per call; CSR/CSC matrices are accepted.
+    dtypes are converted once per call; CSR/CSC matrices are accepted. As in sklearn, a
+    changed ``activation`` (``set_params``) applies to the weights the estimator has: in
+    ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
+    ``hidden_layer_sizes`` is refused there with a ValueError (sklearn keeps the old shapes).
 
     The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
@@ -291,6 +294,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"{tuple(self._layer_units()[1:-1])!r} with warm_start/partial_fit; "
                 f"got {self.hidden_layer_sizes!r}"
             )
+        else:  # a changed activation applies to the kept weights, as in sklearn
+            _training.use_activation(self._model, self.activation)
         if not incremental or "_optimizer" not in vars(self):
             self._optimizer = _training.make_optimizer(self)
         train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
@@ -310,6 +315,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Logits: shape (N,) for two classes (> 0 means classes_[1]), else (N, C)."""
         check_is_fitted(self)
         self._adopt_assigned_weights()
+        _training.use_activation(self._model, self.activation)  # as set now, as in sklearn
         X = _data.check_X(self, X, self._dtype(), reset=False)
         logits = predict_logits(self._model, X, batch_size=4096)
         return logits[:, 0] if logits.shape[1] == 1 else logits
