@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
 
@@ -393,6 +394,45 @@ def test_coefs_and_intercepts_are_assignable():
     # assigned after fitting, the arrays replace the live weights at the next prediction
     mlp.coefs_ = [np.zeros((3, 2)), np.zeros((2, 1))]
     np.testing.assert_allclose(mlp.decision_function(X), mlp.intercepts_[1])
+
+
+def test_assigning_one_layer_of_coefs_or_intercepts_writes_into_the_network():
+    # sklearn users replace a layer with clf.coefs_[i] = W: a zero output layer predicts 1/C
+    X, y = _data(3)
+    clf = _clf().fit(X, y)
+    clf.coefs_[-1] = np.zeros((10, 3))  # float64 into the float32 network: converted
+    clf.intercepts_[-1] = np.zeros(3, dtype=int)
+    assert clf.coefs_[-1].dtype == np.float32 and not clf.coefs_[-1].any()
+    np.testing.assert_allclose(clf.predict_proba(X), np.full((len(X), 3), 1 / 3), rtol=1e-6)
+    first = np.arange(50.0).reshape(5, 10) / 50
+    clf.coefs_[:1] = [first]
+    np.testing.assert_array_equal(clf.coefs_[0], first.astype(np.float32))
+    clf.partial_fit(X, y)  # training continues from the assigned weights
+    assert clf.coefs_[-1].any()
+
+
+def test_assigning_one_layer_refuses_what_the_network_cannot_hold():
+    X, y = _data(3)
+    clf = _clf().fit(X, y)
+    before = [w.copy() for w in clf.coefs_]
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(10, 3\); got \(10, 4\)"):
+        clf.coefs_[-1] = np.zeros((10, 4))
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] must be numeric; got dtype '<c16'"):
+        clf.intercepts_[0] = np.zeros(10, dtype=complex)
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must fit in float32"):
+        clf.coefs_[0] = np.full((5, 10), 1e300)
+    with pytest.raises(ValueError, match=r"must be given 2 arrays, one per layer; got 1"):
+        clf.coefs_[:] = [np.zeros((5, 10))]
+    with pytest.raises(IndexError):
+        clf.coefs_[2] = np.zeros((10, 3))
+    for change in (lambda c: c.append(c[0]), lambda c: c.pop(), lambda c: c.reverse()):
+        with pytest.raises(TypeError, match=r"coefs_ must keep one array per layer"):
+            change(clf.coefs_)
+    for kept, now in zip(before, clf.coefs_, strict=True):
+        np.testing.assert_array_equal(now, kept)  # nothing was written
+    copied = copy.deepcopy(clf.coefs_)  # a detached plain list, as copies of sklearn's
+    assert type(copied) is list and copied[0] is not clf.coefs_[0]
+    np.testing.assert_array_equal(copied[0], clf.coefs_[0])
 
 
 @pytest.mark.parametrize("n_iter_no_change", [np.inf, 2.5, 1])

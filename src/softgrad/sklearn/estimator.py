@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from softgrad import functional as F
 from softgrad.nn import Linear
 from softgrad.sklearn import _data, _params, _training
+from softgrad.sklearn._weights import LiveWeights
 from softgrad.training import predict_logits
 
 
@@ -88,7 +89,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
     ``softgrad.optim``'s SGD / Adam in scikit-learn's update rules and sklearn's policies
     (batch order, L2 penalty, stopping rule, verbose lines): see
-    :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays.
+    :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays, and
+    ``clf.coefs_[i] = W`` writes into the network as it does into sklearn's lists.
 
     See Also
     --------
@@ -187,15 +189,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if "_model" not in vars(self):
             raise AttributeError(f"{type(self).__name__} has no fitted weights yet")
         params = self._model.named_params()  # the live arrays (views of its flat store)
-        return [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
+        arrays = [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
+        return LiveWeights(arrays, "coefs_" if name == "W" else "intercepts_")
 
     @property
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1]).
 
-        The live weights: writing into ``coefs_[i][...]`` changes the network. Assigning a list
-        (``clf.coefs_ = [...]``, as sklearn's own tests do) replaces the weights at the next
-        fit, partial_fit or prediction.
+        The live weights: writing into ``coefs_[i][...]`` or assigning ``coefs_[i] = W``
+        changes the network (W must have the layer's shape; its values are converted to the
+        network's dtype). Assigning a list (``clf.coefs_ = [...]``, as sklearn's own tests do)
+        replaces the weights, layer sizes included, at the next fit, partial_fit or
+        prediction. See :class:`softgrad.sklearn._weights.LiveWeights`.
         """
         return self._weights("W", "_assigned_coefs")
 
@@ -205,7 +210,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_."""
+        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_
+        (``intercepts_[i] = b`` writes into the network)."""
         return self._weights("b", "_assigned_intercepts")
 
     @intercepts_.setter
