@@ -328,6 +328,31 @@ def test_divergence_names_epoch_and_batch():
     assert info.value.epoch >= 1 and 1 <= info.value.batch <= 3
 
 
+@pytest.mark.parametrize(
+    ("scale", "solver", "learning_rate_init", "rule"),
+    [
+        # a NaN loss
+        (1e18, "sgd", 1e30, r"the training loss must be finite; got nan"),
+        # a finite loss that explodes: softgrad's rule fired, not the finite one
+        (1e2, "sgd", 0.5, r"the mean training loss of the epoch so far must stay below 20 x"),
+    ],
+)
+def test_divergence_message_states_the_rule_that_fired(scale, solver, learning_rate_init, rule):
+    X, y = _data(3)
+    clf = _clf(solver=solver, learning_rate_init=learning_rate_init, batch_size=40)
+    with pytest.raises(DivergenceError) as info:
+        clf.fit(X * scale, y)
+    message = str(info.value)
+    assert re.match(
+        rf"MLPClassifier: training diverged in epoch 1, batch \d: {rule}.*"
+        rf"lower learning_rate_init, now {re.escape(repr(learning_rate_init))}",
+        message,
+    ), message
+    assert info.value.reason == info.value.__cause__.reason and info.value.reason in message
+    if "below" in rule:
+        assert "finite" not in message
+
+
 def test_pandas_feature_names():
     pd = pytest.importorskip("pandas")
     X, y = _data(3)

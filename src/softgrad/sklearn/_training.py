@@ -247,12 +247,16 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
             check_finite=False,  # validate_data checked X
         )
     except DivergenceError as err:
+        # the rule that fired: a NaN/inf loss, or softgrad's finite rule (an exploding loss,
+        # which scikit-learn's MLP does not check: the stack applies it to every fit)
+        reason = err.reason or "the training loss must be finite"
         raise DivergenceError(
-            f"MLPClassifier: the training loss must stay finite; it diverged in epoch "
-            f"{err.epoch}, batch {err.batch} (lower learning_rate_init, now "
+            f"MLPClassifier: training diverged in epoch {err.epoch}, batch {err.batch}: "
+            f"{reason} (softgrad's divergence rule; lower learning_rate_init, now "
             f"{est.learning_rate_init!r}, or scale the inputs)",
             epoch=err.epoch,
             batch=err.batch,
+            reason=err.reason,
         ) from err
     est._best_params = stopping.best_params
     if not incremental and history.stop_reason is None and est.n_iter_ == est.max_iter:

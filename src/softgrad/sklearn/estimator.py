@@ -92,6 +92,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays, and
     ``clf.coefs_[i] = W`` writes into the network as it does into sklearn's lists.
 
+    Training stops with :class:`softgrad.errors.DivergenceError` when the training loss is
+    NaN/inf, or when it explodes while finite: softgrad's divergence rule
+    (:mod:`softgrad.training.divergence`: the mean loss of an epoch so far above 20 x
+    max(first batch loss, log C)), which :func:`softgrad.training.fit` applies to every run and
+    scikit-learn's MLP does not have (it trains on). The message names the rule that fired
+    (``err.reason``), the epoch and the batch; the network keeps its last good weights.
+
     See Also
     --------
     from_sklearn, to_sklearn : conversion from / to a fitted sklearn MLPClassifier.
@@ -256,6 +263,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        softgrad.errors.DivergenceError
+            The training loss became NaN/inf or exploded (softgrad's rule, see the class
+            Notes); the message states which.
         """
         return self._fit(X, y, sample_weight, validation_data, incremental=False, classes=None)
 
