@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -269,6 +270,80 @@ def test_callbacks_receive_logs_and_can_stop(recwarn):
     clf.fit(X, y)
     assert clf.n_iter_ == 3 and seen == clf.loss_curve_
     assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
+
+
+def _call_through_ctrl_c(method, *args):
+    """``method(*args)``; a KeyboardInterrupt leaving it fails the test (not the whole run)."""
+    try:
+        return method(*args)
+    except KeyboardInterrupt:
+        pytest.fail(f"KeyboardInterrupt propagated out of {method.__name__}")
+
+
+@pytest.mark.parametrize(
+    ("method", "interrupted_step", "curve_length"),
+    # 3 batches an epoch. fit starts afresh: 2 epochs done, then epoch 3, batch 2. partial_fit
+    # continues the first call's epoch: interrupted in its batch 2, it adds none
+    [("fit", 8, 2), ("partial_fit", 2, 1)],
+)
+def test_ctrl_c_ends_training_with_a_warning_and_keeps_the_model(
+    method, interrupted_step, curve_length, monkeypatch
+):
+    # as sklearn: KeyboardInterrupt (here from an optimizer step) warns "Training interrupted
+    # by user." and fit / partial_fit return the estimator with the weights trained so far
+    from softgrad.optim import Adam
+
+    X, y = _data(3)
+    clf = _clf(max_iter=10, batch_size=40)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    weights = [w.copy() for w in clf.coefs_]
+    steps = []
+    step = Adam.step
+
+    def step_until_interrupted(self, params, grads):
+        steps.append(1)
+        if len(steps) == interrupted_step:
+            raise KeyboardInterrupt
+        step(self, params, grads)
+
+    monkeypatch.setattr(Adam, "step", step_until_interrupted)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _call_through_ctrl_c(getattr(clf, method), X, y) is clf
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (ConvergenceWarning, "Training interrupted by user.")
+    ]
+    # the interrupted epoch is not recorded; the steps taken before it are kept
+    assert len(steps) == interrupted_step
+    assert len(clf.loss_curve_) == curve_length
+    assert not np.array_equal(clf.coefs_[0], weights[0])
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_ctrl_c_under_early_stopping_restores_the_best_weights():
+    X, y = _data(3)
+    seen = []
+
+    def interrupt_at_seven(logs):
+        seen.append([w.copy() for w in logs["estimator"].coefs_])
+        if logs["epoch"] == 7:
+            raise KeyboardInterrupt
+
+    clf = _clf(
+        max_iter=20,
+        early_stopping=True,
+        n_iter_no_change=50,
+        learning_rate_init=0.01,
+        random_state=1,
+        callbacks=[interrupt_at_seven],
+    )
+    with pytest.warns(ConvergenceWarning, match=r"^Training interrupted by user\.$"):
+        _call_through_ctrl_c(clf.fit, X, y)
+    best = int(np.argmax(clf.validation_scores_))  # the first epoch with the best score
+    assert len(clf.validation_scores_) == 7 and best < 6  # so restoring changes the weights
+    for restored, kept in zip(clf.coefs_, seen[best], strict=True):
+        np.testing.assert_array_equal(restored, kept)
+    assert not np.array_equal(clf.coefs_[0], seen[-1][0])
 
 
 def test_partial_fit():

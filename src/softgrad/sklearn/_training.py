@@ -228,6 +228,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
     est.n_iter_ = 0
     if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)
         est.history_ = _empty_history()
+    history = None
     try:
         history = fit(
             est._model,
@@ -246,6 +247,10 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
             l2_penalty=est.alpha,
             check_finite=False,  # validate_data checked X
         )
+    except KeyboardInterrupt:
+        # sklearn's rule: Ctrl-C ends training, not the program. fit's on_train_end hooks have
+        # run, so under early stopping NoImprovementStopping has put the best weights back.
+        warnings.warn("Training interrupted by user.", ConvergenceWarning, stacklevel=4)
     except DivergenceError as err:
         # the rule that fired: a NaN/inf loss, or softgrad's finite rule (an exploding loss,
         # which scikit-learn's MLP does not check: the stack applies it to every fit)
@@ -259,6 +264,8 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
             reason=err.reason,
         ) from err
     est._best_params = stopping.best_params
+    if history is None:  # interrupted: warned above
+        return
     if not incremental and history.stop_reason is None and est.n_iter_ == est.max_iter:
         warnings.warn(
             f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "

@@ -99,6 +99,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     scikit-learn's MLP does not have (it trains on). The message names the rule that fired
     (``err.reason``), the epoch and the batch; the network keeps its last good weights.
 
+    Ctrl-C (KeyboardInterrupt) during ``fit`` or ``partial_fit`` ends training as in sklearn:
+    a ConvergenceWarning "Training interrupted by user.", the weights trained so far (the best
+    epoch's under early_stopping), and the call returns the estimator. The interrupted epoch is
+    not recorded in ``loss_curve_``.
+
     See Also
     --------
     from_sklearn, to_sklearn : conversion from / to a fitted sklearn MLPClassifier.
