@@ -52,6 +52,31 @@ def test_string_and_non_contiguous_labels(labels):
     np.testing.assert_array_equal(clf.predict(X), labels[np.argmax(proba, axis=1)])
 
 
+@pytest.mark.parametrize("container", ["object array", "pandas Series"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_object_string_labels_give_str_classes_like_sklearn(container, method):
+    # sklearn types classes_ with unique_labels: strings held as objects (pandas) give '<U3'
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _data(3)
+    names = np.array(["cat", "dog", "emu"], dtype=object)
+    y_named = names[y]
+    if container == "pandas Series":
+        y_named = pytest.importorskip("pandas").Series(y_named)
+    fitted = []
+    for est in (SkMLP(hidden_layer_sizes=(10,), max_iter=5, random_state=0), _clf()):
+        if method == "fit":
+            fitted.append(est.fit(X, y_named))
+        else:
+            fitted.append(est.partial_fit(X, y_named, classes=names))
+    sk, ours = fitted
+    assert sk.classes_.dtype == ours.classes_.dtype == np.dtype("<U3")
+    np.testing.assert_array_equal(ours.classes_, sk.classes_)
+    assert ours.predict(X).dtype == sk.predict(X).dtype == np.dtype("<U3")
+    ours.partial_fit(X, y_named)  # later calls compare the labels with the str classes_
+    assert ours.score(X, y_named) > 0
+
+
 def test_binary_uses_one_logistic_output_like_sklearn():
     X, y = _data(2)
     clf = _clf().fit(X, np.array(["no", "yes"])[y])

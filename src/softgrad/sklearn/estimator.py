@@ -85,6 +85,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
     ``hidden_layer_sizes`` is refused there with a ValueError (sklearn keeps the old shapes).
 
+    Labels held as objects (pandas strings) give ``classes_`` of their own type ('<U3' ...),
+    as sklearn's ``unique_labels`` does.
+
     The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
     ``softgrad.optim``'s SGD / Adam in scikit-learn's update rules and sklearn's policies
