@@ -177,6 +177,20 @@ def test_max_fun_is_accepted_and_validated_like_sklearn():
         _clf(max_fun=0).fit(X, y)
 
 
+def test_negative_sample_weight_and_a_single_class_are_refused_where_sklearn_fits():
+    # documented differences (class docstring, README): softgrad's errors name the problem
+    X, y = _data(3)
+    weight = np.ones(len(y))
+    weight[0] = -0.5
+    with pytest.raises(ValueError, match=r"Negative values in data passed to `sample_weight`"):
+        _clf().fit(X, y, sample_weight=weight)
+    one_class = r"^MLPClassifier: y must hold at least 2 classes; got 1 class \(\[0\]\)"
+    with pytest.raises(ValueError, match=one_class):
+        _clf().fit(X, np.zeros(len(y), dtype=int))
+    with pytest.raises(ValueError, match=one_class):
+        _clf().partial_fit(X, np.zeros(len(y), dtype=int), classes=[0])
+
+
 def test_not_fitted_error():
     with pytest.raises(NotFittedError):
         _clf().predict(np.zeros((2, 5)))

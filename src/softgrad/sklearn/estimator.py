@@ -85,8 +85,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
     ``hidden_layer_sizes`` is refused there with a ValueError (sklearn keeps the old shapes).
 
-    Labels held as objects (pandas strings) give ``classes_`` of their own type ('<U3' ...),
-    as sklearn's ``unique_labels`` does.
+    Refused where sklearn fits, each with a ValueError that names the problem: a negative
+    ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
+    errors), and a ``y`` with a single class (sklearn 1.9 fits a degenerate model), in ``fit``
+    and in ``partial_fit``'s ``classes``. Labels held as objects (pandas strings) give
+    ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does.
 
     The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
@@ -264,6 +267,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (N,)
             Class labels (any sortable type: ints, strings ...).
         sample_weight : array-like of shape (N,), optional
+            Non-negative (a negative weight is refused; sklearn accepts it).
         validation_data : tuple (X_val, y_val), optional
             A held-out set scored after every epoch (history_ "val_loss", "val_score"); with
             early_stopping=True it replaces the validation_fraction split.
