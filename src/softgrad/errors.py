@@ -31,20 +31,25 @@ class MissingDependencyError(SoftgradError, ImportError):
 
 
 class DivergenceError(SoftgradError, FloatingPointError):
-    """Training produced a non-finite loss.
+    """Training diverged: a non-finite loss, or a finite one that exploded.
 
     Attributes
     ----------
     epoch : int
-        1-based epoch in which the loss became non-finite.
+        1-based epoch in which the loss diverged.
     batch : int
         1-based batch within that epoch.
+    reason : str or None
+        The rule that fired, as a phrase (``"the training loss must be finite; got nan"``, or
+        the finite rule of :mod:`softgrad.training.divergence` with its limit), for a caller
+        that words its own message; None when the raiser did not give it.
     """
 
-    def __init__(self, message: str, epoch: int, batch: int):
+    def __init__(self, message: str, epoch: int, batch: int, reason: str | None = None):
         super().__init__(message)
         self.epoch = epoch
         self.batch = batch
+        self.reason = reason
 
 
 class InputOverflowError(SoftgradError, ValueError):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -48,6 +50,31 @@ def test_string_and_non_contiguous_labels(labels):
     assert clf.score(X, y_named) > 0.8
     proba = clf.predict_proba(X)
     np.testing.assert_array_equal(clf.predict(X), labels[np.argmax(proba, axis=1)])
+
+
+@pytest.mark.parametrize("container", ["object array", "pandas Series"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_object_string_labels_give_str_classes_like_sklearn(container, method):
+    # sklearn types classes_ with unique_labels: strings held as objects (pandas) give '<U3'
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _data(3)
+    names = np.array(["cat", "dog", "emu"], dtype=object)
+    y_named = names[y]
+    if container == "pandas Series":
+        y_named = pytest.importorskip("pandas").Series(y_named)
+    fitted = []
+    for est in (SkMLP(hidden_layer_sizes=(10,), max_iter=5, random_state=0), _clf()):
+        if method == "fit":
+            fitted.append(est.fit(X, y_named))
+        else:
+            fitted.append(est.partial_fit(X, y_named, classes=names))
+    sk, ours = fitted
+    assert sk.classes_.dtype == ours.classes_.dtype == np.dtype("<U3")
+    np.testing.assert_array_equal(ours.classes_, sk.classes_)
+    assert ours.predict(X).dtype == sk.predict(X).dtype == np.dtype("<U3")
+    ours.partial_fit(X, y_named)  # later calls compare the labels with the str classes_
+    assert ours.score(X, y_named) > 0
 
 
 def test_binary_uses_one_logistic_output_like_sklearn():
@@ -126,6 +153,42 @@ def test_lbfgs_and_bad_parameters_are_rejected():
         _clf(dtype=np.int32).fit(X, y)
     with pytest.raises(ValueError, match="'n_iter_no_change' parameter"):
         _clf(n_iter_no_change=0.5).fit(X, y)
+
+
+def test_max_fun_is_accepted_and_validated_like_sklearn():
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neural_network import MLPClassifier as SkMLP
+
+    X, y = _data(3)
+    sk = SkMLP(hidden_layer_sizes=(10,), max_iter=2, max_fun=500, random_state=0)
+    assert set(sk.get_params()) <= set(MLPClassifier().get_params())
+    assert MLPClassifier().get_params()["max_fun"] == SkMLP().get_params()["max_fun"] == 15000
+    ours = MLPClassifier(**sk.get_params())
+    assert ours.max_fun == 500 and clone(ours).max_fun == 500
+    assert ours.set_params(max_fun=7).max_fun == 7
+    assert MLPClassifier.from_sklearn(sk.fit(X, y)).max_fun == 500
+    assert _clf(max_fun=7).fit(X, y).to_sklearn().max_fun == 7
+    search = GridSearchCV(_clf(max_iter=2), {"max_fun": [100, 200]}, cv=2).fit(X, y)
+    assert search.best_params_["max_fun"] in (100, 200)
+    # L-BFGS's budget only: the adam fit does not depend on it
+    np.testing.assert_array_equal(_clf(max_fun=1).fit(X, y).coefs_[0], _clf().fit(X, y).coefs_[0])
+    with pytest.raises(ValueError, match=r"'max_fun' parameter of MLPClassifier must be .* Got 0"):
+        _clf(max_fun=0).fit(X, y)
+
+
+def test_negative_sample_weight_and_a_single_class_are_refused_where_sklearn_fits():
+    # documented differences (class docstring, README): softgrad's errors name the problem
+    X, y = _data(3)
+    weight = np.ones(len(y))
+    weight[0] = -0.5
+    with pytest.raises(ValueError, match=r"Negative values in data passed to `sample_weight`"):
+        _clf().fit(X, y, sample_weight=weight)
+    one_class = r"^MLPClassifier: y must hold at least 2 classes; got 1 class \(\[0\]\)"
+    with pytest.raises(ValueError, match=one_class):
+        _clf().fit(X, np.zeros(len(y), dtype=int))
+    with pytest.raises(ValueError, match=one_class):
+        _clf().partial_fit(X, np.zeros(len(y), dtype=int), classes=[0])
 
 
 def test_not_fitted_error():
@@ -248,6 +311,80 @@ def test_callbacks_receive_logs_and_can_stop(recwarn):
     assert not [w for w in recwarn if issubclass(w.category, ConvergenceWarning)]
 
 
+def _call_through_ctrl_c(method, *args):
+    """``method(*args)``; a KeyboardInterrupt leaving it fails the test (not the whole run)."""
+    try:
+        return method(*args)
+    except KeyboardInterrupt:
+        pytest.fail(f"KeyboardInterrupt propagated out of {method.__name__}")
+
+
+@pytest.mark.parametrize(
+    ("method", "interrupted_step", "curve_length"),
+    # 3 batches an epoch. fit starts afresh: 2 epochs done, then epoch 3, batch 2. partial_fit
+    # continues the first call's epoch: interrupted in its batch 2, it adds none
+    [("fit", 8, 2), ("partial_fit", 2, 1)],
+)
+def test_ctrl_c_ends_training_with_a_warning_and_keeps_the_model(
+    method, interrupted_step, curve_length, monkeypatch
+):
+    # as sklearn: KeyboardInterrupt (here from an optimizer step) warns "Training interrupted
+    # by user." and fit / partial_fit return the estimator with the weights trained so far
+    from softgrad.optim import Adam
+
+    X, y = _data(3)
+    clf = _clf(max_iter=10, batch_size=40)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    weights = [w.copy() for w in clf.coefs_]
+    steps = []
+    step = Adam.step
+
+    def step_until_interrupted(self, params, grads):
+        steps.append(1)
+        if len(steps) == interrupted_step:
+            raise KeyboardInterrupt
+        step(self, params, grads)
+
+    monkeypatch.setattr(Adam, "step", step_until_interrupted)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _call_through_ctrl_c(getattr(clf, method), X, y) is clf
+    assert [(w.category, str(w.message)) for w in caught] == [
+        (ConvergenceWarning, "Training interrupted by user.")
+    ]
+    # the interrupted epoch is not recorded; the steps taken before it are kept
+    assert len(steps) == interrupted_step
+    assert len(clf.loss_curve_) == curve_length
+    assert not np.array_equal(clf.coefs_[0], weights[0])
+    assert np.isfinite(clf.predict_proba(X)).all()
+
+
+def test_ctrl_c_under_early_stopping_restores_the_best_weights():
+    X, y = _data(3)
+    seen = []
+
+    def interrupt_at_seven(logs):
+        seen.append([w.copy() for w in logs["estimator"].coefs_])
+        if logs["epoch"] == 7:
+            raise KeyboardInterrupt
+
+    clf = _clf(
+        max_iter=20,
+        early_stopping=True,
+        n_iter_no_change=50,
+        learning_rate_init=0.01,
+        random_state=1,
+        callbacks=[interrupt_at_seven],
+    )
+    with pytest.warns(ConvergenceWarning, match=r"^Training interrupted by user\.$"):
+        _call_through_ctrl_c(clf.fit, X, y)
+    best = int(np.argmax(clf.validation_scores_))  # the first epoch with the best score
+    assert len(clf.validation_scores_) == 7 and best < 6  # so restoring changes the weights
+    for restored, kept in zip(clf.coefs_, seen[best], strict=True):
+        np.testing.assert_array_equal(restored, kept)
+    assert not np.array_equal(clf.coefs_[0], seen[-1][0])
+
+
 def test_partial_fit():
     X, y = _data(3)
     clf = _clf()
@@ -274,6 +411,13 @@ def test_warm_start_continues():
         clf.fit(X, np.where(y == 2, 1, y))
 
 
+def test_an_invalid_activation_set_after_fit_is_refused_at_predict():
+    X, y = _data(3)
+    clf = _clf().fit(X, y).set_params(activation="gelu")
+    with pytest.raises(ValueError, match=r"^MLPClassifier: activation must be one of .*'gelu'"):
+        clf.predict(X)
+
+
 def test_fit_is_reproducible_and_refit_restarts():
     X, y = _data(3)
     clf = _clf()
@@ -296,6 +440,38 @@ def test_divergence_names_epoch_and_batch():
     with pytest.raises(DivergenceError, match="learning_rate_init") as info:
         _clf(solver="sgd", learning_rate_init=1e30, batch_size=40).fit(X * 1e18, y)
     assert info.value.epoch >= 1 and 1 <= info.value.batch <= 3
+
+
+@pytest.mark.parametrize(
+    ("scale", "solver", "learning_rate_init", "limit_factor", "rule"),
+    [
+        # a NaN loss
+        (1e18, "sgd", 1e30, 20.0, r"the training loss must be finite; got nan"),
+        # a finite loss that grows: softgrad's rule fired, not the finite one. Each sample's
+        # loss is at most -log(eps) as sklearn reports it (15.9 in float32), below 20 x log(3):
+        # the rule's factor is lowered so that a growing loss reaches it
+        (1e2, "sgd", 0.5, 1.01, r"the mean training loss of the epoch so far must stay below"),
+    ],
+)
+def test_divergence_message_states_the_rule_that_fired(
+    scale, solver, learning_rate_init, limit_factor, rule, monkeypatch
+):
+    from softgrad.training import divergence
+
+    monkeypatch.setattr(divergence, "LIMIT_FACTOR", limit_factor)
+    X, y = _data(3)
+    clf = _clf(solver=solver, learning_rate_init=learning_rate_init, batch_size=40)
+    with pytest.raises(DivergenceError) as info:
+        clf.fit(X * scale, y)
+    message = str(info.value)
+    assert re.match(
+        rf"MLPClassifier: training diverged in epoch 1, batch \d: {rule}.*"
+        rf"lower learning_rate_init, now {re.escape(repr(learning_rate_init))}",
+        message,
+    ), message
+    assert info.value.reason == info.value.__cause__.reason and info.value.reason in message
+    if "below" in rule:
+        assert "finite" not in message
 
 
 def test_pandas_feature_names():
@@ -364,6 +540,45 @@ def test_coefs_and_intercepts_are_assignable():
     # assigned after fitting, the arrays replace the live weights at the next prediction
     mlp.coefs_ = [np.zeros((3, 2)), np.zeros((2, 1))]
     np.testing.assert_allclose(mlp.decision_function(X), mlp.intercepts_[1])
+
+
+def test_assigning_one_layer_of_coefs_or_intercepts_writes_into_the_network():
+    # sklearn users replace a layer with clf.coefs_[i] = W: a zero output layer predicts 1/C
+    X, y = _data(3)
+    clf = _clf().fit(X, y)
+    clf.coefs_[-1] = np.zeros((10, 3))  # float64 into the float32 network: converted
+    clf.intercepts_[-1] = np.zeros(3, dtype=int)
+    assert clf.coefs_[-1].dtype == np.float32 and not clf.coefs_[-1].any()
+    np.testing.assert_allclose(clf.predict_proba(X), np.full((len(X), 3), 1 / 3), rtol=1e-6)
+    first = np.arange(50.0).reshape(5, 10) / 50
+    clf.coefs_[:1] = [first]
+    np.testing.assert_array_equal(clf.coefs_[0], first.astype(np.float32))
+    clf.partial_fit(X, y)  # training continues from the assigned weights
+    assert clf.coefs_[-1].any()
+
+
+def test_assigning_one_layer_refuses_what_the_network_cannot_hold():
+    X, y = _data(3)
+    clf = _clf().fit(X, y)
+    before = [w.copy() for w in clf.coefs_]
+    with pytest.raises(ValueError, match=r"coefs_\[1\] must have shape \(10, 3\); got \(10, 4\)"):
+        clf.coefs_[-1] = np.zeros((10, 4))
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] must be numeric; got dtype '<c16'"):
+        clf.intercepts_[0] = np.zeros(10, dtype=complex)
+    with pytest.raises(ValueError, match=r"coefs_\[0\] must fit in float32"):
+        clf.coefs_[0] = np.full((5, 10), 1e300)
+    with pytest.raises(ValueError, match=r"must be given 2 arrays, one per layer; got 1"):
+        clf.coefs_[:] = [np.zeros((5, 10))]
+    with pytest.raises(IndexError):
+        clf.coefs_[2] = np.zeros((10, 3))
+    for change in (lambda c: c.append(c[0]), lambda c: c.pop(), lambda c: c.reverse()):
+        with pytest.raises(TypeError, match=r"coefs_ must keep one array per layer"):
+            change(clf.coefs_)
+    for kept, now in zip(before, clf.coefs_, strict=True):
+        np.testing.assert_array_equal(now, kept)  # nothing was written
+    copied = copy.deepcopy(clf.coefs_)  # a detached plain list, as copies of sklearn's
+    assert type(copied) is list and copied[0] is not clf.coefs_[0]
+    np.testing.assert_array_equal(copied[0], clf.coefs_[0])
 
 
 @pytest.mark.parametrize("n_iter_no_change", [np.inf, 2.5, 1])

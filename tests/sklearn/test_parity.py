@@ -148,3 +148,58 @@ def test_saturated_outputs_report_sklearns_clipped_loss_and_stop_where_it_stops(
     np.testing.assert_allclose(
         ours.loss_curve_, sk.loss_curve_, rtol=1e-10 if dtype is np.float64 else 1e-4
     )
+
+
+def test_partial_fit_invscaling_matches_sklearn_call_after_call():
+    # sklearn's rate after each call is learning_rate_init / (t_ + 1) ** power_t, t_ the samples
+    # seen over every call: each call's schedule starts from learning_rate_init, not from the
+    # rate the previous call left (which would compound the decay call after call)
+    X, y = _data(3)
+    params = dict(
+        hidden_layer_sizes=(6,),
+        solver="sgd",
+        learning_rate="invscaling",
+        learning_rate_init=0.05,
+        power_t=0.4,
+        random_state=0,
+    )
+    sk, ours = SkMLP(**params), MLPClassifier(dtype=np.float64, **params)
+    for call in range(1, 7):
+        sk.partial_fit(X, y, classes=[0, 1, 2])
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        assert ours.t_ == sk.t_ == call * len(y)
+        expected = 0.05 / (sk.t_ + 1) ** 0.4
+        assert sk._optimizer.learning_rate == pytest.approx(expected, rel=1e-12)
+        assert ours._optimizer.lr == pytest.approx(expected, rel=1e-12), f"call {call}"
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("how", ["warm_start", "partial_fit"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+# 3-epoch warm-start fits never converge: both estimators warn alike
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_changed_activation_applies_to_the_kept_weights_like_sklearn(how, solver):
+    # sklearn keeps the weights and uses the activation set now, in predict and in training
+    X, y = _data(3)
+    params = dict(hidden_layer_sizes=(8, 5), solver=solver, max_iter=3, random_state=0)
+    sk = SkMLP(warm_start=True, **params)
+    ours = MLPClassifier(dtype=np.float64, warm_start=True, **params)
+    for est in (sk, ours):
+        est.fit(X, y)
+        est.set_params(activation="tanh")
+    weights = [w.copy() for w in ours.coefs_ + ours.intercepts_]
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+    for before, after in zip(weights, ours.coefs_ + ours.intercepts_, strict=True):
+        np.testing.assert_array_equal(after, before)  # predicting changed no weight
+    for est in (sk, ours):
+        if how == "warm_start":
+            est.fit(X, y)
+        else:
+            est.partial_fit(X, y)
+            est.partial_fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        ours.to_sklearn().predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12
+    )

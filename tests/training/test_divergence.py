@@ -104,6 +104,9 @@ def test_fit_stops_an_exploding_finite_loss(blobs, make_optimizer, activation):
     assert "lower learning rate" in message
     # caught as an explosion, before the loss ever reached inf
     assert "must stay below" in message or "must be finite" in message
+    # the rule that fired, for callers that word their own message (the estimator)
+    assert err.reason.startswith(("the mean training loss", "the training loss must be finite"))
+    assert f"fit: {err.reason} at epoch 1" in message
     # the run's steps are all suspect: the model is back at the start of the epoch
     assert "keeps the weights at the start of epoch 1" in message
     for name, value in model.named_params().items():

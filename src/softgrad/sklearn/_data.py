@@ -142,12 +142,25 @@ def split(est, X, y_idx, w, validation_data, random_state, dtype):
     return (X, y_idx, w), (X_val, y_val, w_val)
 
 
+def unique_labels(labels) -> np.ndarray:
+    """The sorted distinct labels, typed as sklearn's ``unique_labels`` types them: an object
+    array (strings from pandas) gives an array of its values' own type, e.g. '<U3'.
+
+    Example
+    -------
+    >>> unique_labels(np.array(["dog", "cat", "dog"], dtype=object))
+    array(['cat', 'dog'], dtype='<U3')
+    """
+    classes = np.unique(labels)
+    return np.asarray(classes.tolist()) if classes.dtype == object else classes
+
+
 def set_classes(est, y, classes, first: bool, incremental: bool) -> None:
     """Set ``est.classes_`` (from y, or from partial_fit's ``classes``) and check y against it."""
-    labels = np.unique(y)
+    labels = unique_labels(y)
     if incremental and not hasattr(est, "classes_"):
         check_label_kinds(classes, "classes")
-        est.classes_ = np.unique(classes)
+        est.classes_ = unique_labels(classes)
     elif first:
         est.classes_ = labels
     elif est.warm_start and not incremental and not np.array_equal(labels, est.classes_):

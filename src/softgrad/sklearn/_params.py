@@ -51,6 +51,7 @@ PARAMETER_CONSTRAINTS = {
     "beta_2": [Interval(Real, 0, 1, closed="left")],
     "epsilon": [Interval(Real, 0, None, closed="neither")],
     "n_iter_no_change": [Interval(Real, 1, None, closed="left"), Options(Real, {np.inf})],
+    "max_fun": [Interval(Integral, 1, None, closed="left")],  # L-BFGS only: no effect here
     "dtype": [
         Options(type, {np.float32, np.float64}),
         Options(np.dtype, set(DTYPES)),

@@ -54,6 +54,27 @@ def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
     return Sequential(*layers)
 
 
+def use_activation(model: Sequential, activation: str) -> None:
+    """Make ``model``'s hidden activation layers ``activation``'s, keeping every weight.
+
+    sklearn applies a changed ``activation`` (set_params between warm-start fits, partial_fit
+    calls or predictions) to the weights it has. Only the activation layers, which hold no
+    parameters, are replaced: the Linear and Dropout layers stay, the network's store rebuilds
+    itself from the changed layer list with the same values and names, and the optimizer's
+    state, keyed by those names, carries over.
+    """
+    wanted = ACTIVATIONS.get(activation)
+    if wanted is None:  # set_params after fit is not validated until the next fit
+        raise ValueError(
+            "MLPClassifier: activation must be one of 'identity', 'logistic', 'relu', 'tanh'; "
+            f"got {activation!r}"
+        )
+    kinds = set(ACTIVATIONS.values())
+    for index, layer in enumerate(model.layers):
+        if type(layer) in kinds and type(layer) is not wanted:
+            model.layers[index] = wanted()
+
+
 def _empty_history() -> dict[str, list]:
     return {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
 
@@ -190,6 +211,10 @@ def _invscaling(est, n_samples: int):
     if est.solver != "sgd" or est.learning_rate != "invscaling" or est.lr_schedule is not None:
         return None
     schedule = InvScalingLR(est._optimizer, power_t=est.power_t, samples_per_epoch=n_samples)
+    # the schedule takes the optimizer's current lr as its base; after an earlier partial_fit
+    # that rate is already decayed, and decaying it again would compound the decay call after
+    # call. sklearn's base is always learning_rate_init, with t the samples seen so far.
+    schedule.base_lr = float(est.learning_rate_init)
     schedule.t = est.t_  # samples seen by earlier fits (warm start, partial_fit)
     return schedule
 
@@ -207,6 +232,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
     est.n_iter_ = 0
     if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)
         est.history_ = _empty_history()
+    history = None
     try:
         history = fit(
             est._model,
@@ -225,15 +251,25 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
             l2_penalty=est.alpha,
             check_finite=False,  # validate_data checked X
         )
+    except KeyboardInterrupt:
+        # sklearn's rule: Ctrl-C ends training, not the program. fit's on_train_end hooks have
+        # run, so under early stopping NoImprovementStopping has put the best weights back.
+        warnings.warn("Training interrupted by user.", ConvergenceWarning, stacklevel=4)
     except DivergenceError as err:
+        # the rule that fired: a NaN/inf loss, or softgrad's finite rule (an exploding loss,
+        # which scikit-learn's MLP does not check: the stack applies it to every fit)
+        reason = err.reason or "the training loss must be finite"
         raise DivergenceError(
-            f"MLPClassifier: the training loss must stay finite; it diverged in epoch "
-            f"{err.epoch}, batch {err.batch} (lower learning_rate_init, now "
+            f"MLPClassifier: training diverged in epoch {err.epoch}, batch {err.batch}: "
+            f"{reason} (softgrad's divergence rule; lower learning_rate_init, now "
             f"{est.learning_rate_init!r}, or scale the inputs)",
             epoch=err.epoch,
             batch=err.batch,
+            reason=err.reason,
         ) from err
     est._best_params = stopping.best_params
+    if history is None:  # interrupted: warned above
+        return
     if not incremental and history.stop_reason is None and est.n_iter_ == est.max_iter:
         warnings.warn(
             f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "

@@ -32,6 +32,7 @@ _SHARED = (
     "beta_2",
     "epsilon",
     "n_iter_no_change",
+    "max_fun",
 )
 _FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "best_validation_score_")
 

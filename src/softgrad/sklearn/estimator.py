@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 from softgrad import functional as F
 from softgrad.nn import Linear
 from softgrad.sklearn import _data, _params, _training
+from softgrad.sklearn._weights import LiveWeights
 from softgrad.training import predict_logits
 
 
@@ -29,7 +30,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate,
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose, warm_start,
     momentum, nesterovs_momentum, early_stopping, validation_fraction, beta_1, beta_2, epsilon,
-    n_iter_no_change
+    n_iter_no_change, max_fun
         As in sklearn.neural_network.MLPClassifier (same defaults, same meaning; the same
         ``random_state`` gives sklearn's initial weights, validation split and batch order, so
         with dtype=np.float64 a fit reproduces sklearn's to rounding). ``solver``
@@ -38,6 +39,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         mini-batch, w the sample weights (1 each by default): not torch's weight decay.
         ``n_iter_no_change`` is any real >= 1 (``np.inf``: never stop on a plateau). Checked
         at fit by scikit-learn's own parameter validation (``_parameter_constraints``).
+        ``max_fun`` (an int >= 1, default 15000) is L-BFGS's budget of loss evaluations: it is
+        accepted and validated so that ``MLPClassifier(**sklearn_mlp.get_params())``,
+        ``set_params`` and grids work, and has no effect (L-BFGS is not offered).
     dtype : np.float32 or np.float64, default=np.float32
         Precision of the weights and of training; inputs are converted once.
     class_weight : dict, "balanced" or None, default=None
@@ -76,13 +80,35 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``predict_proba`` rounds to 0. As in sklearn, ``n_iter_`` counts the epochs of the last call
     (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
-    dtypes are converted once per call; CSR/CSC matrices are accepted.
+    dtypes are converted once per call; CSR/CSC matrices are accepted. As in sklearn, a
+    changed ``activation`` (``set_params``) applies to the weights the estimator has: in
+    ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
+    ``hidden_layer_sizes`` is refused there with a ValueError (sklearn keeps the old shapes).
+
+    Refused where sklearn fits, each with a ValueError that names the problem: a negative
+    ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
+    errors), and a ``y`` with a single class (sklearn 1.9 fits a degenerate model), in ``fit``
+    and in ``partial_fit``'s ``classes``. Labels held as objects (pandas strings) give
+    ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does.
 
     The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
     ``softgrad.optim``'s SGD / Adam in scikit-learn's update rules and sklearn's policies
     (batch order, L2 penalty, stopping rule, verbose lines): see
-    :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays.
+    :mod:`softgrad.sklearn._training`. ``coefs_`` / ``intercepts_`` are the live arrays, and
+    ``clf.coefs_[i] = W`` writes into the network as it does into sklearn's lists.
+
+    Training stops with :class:`softgrad.errors.DivergenceError` when the training loss is
+    NaN/inf, or when it explodes while finite: softgrad's divergence rule
+    (:mod:`softgrad.training.divergence`: the mean loss of an epoch so far above 20 x
+    max(first batch loss, log C)), which :func:`softgrad.training.fit` applies to every run and
+    scikit-learn's MLP does not have (it trains on). The message names the rule that fired
+    (``err.reason``), the epoch and the batch; the network keeps its last good weights.
+
+    Ctrl-C (KeyboardInterrupt) during ``fit`` or ``partial_fit`` ends training as in sklearn:
+    a ConvergenceWarning "Training interrupted by user.", the weights trained so far (the best
+    epoch's under early_stopping), and the call returns the estimator. The interrupted epoch is
+    not recorded in ``loss_curve_``.
 
     See Also
     --------
@@ -126,6 +152,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         dtype=np.float32,
         class_weight=None,
         label_smoothing=0.0,
@@ -155,6 +182,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
@@ -179,15 +207,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if "_model" not in vars(self):
             raise AttributeError(f"{type(self).__name__} has no fitted weights yet")
         params = self._model.named_params()  # the live arrays (views of its flat store)
-        return [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
+        arrays = [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
+        return LiveWeights(arrays, "coefs_" if name == "W" else "intercepts_")
 
     @property
     def coefs_(self) -> list[np.ndarray]:
         """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1]).
 
-        The live weights: writing into ``coefs_[i][...]`` changes the network. Assigning a list
-        (``clf.coefs_ = [...]``, as sklearn's own tests do) replaces the weights at the next
-        fit, partial_fit or prediction.
+        The live weights: writing into ``coefs_[i][...]`` or assigning ``coefs_[i] = W``
+        changes the network (W must have the layer's shape; its values are converted to the
+        network's dtype). Assigning a list (``clf.coefs_ = [...]``, as sklearn's own tests do)
+        replaces the weights, layer sizes included, at the next fit, partial_fit or
+        prediction. See :class:`softgrad.sklearn._weights.LiveWeights`.
         """
         return self._weights("W", "_assigned_coefs")
 
@@ -197,7 +228,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_."""
+        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_
+        (``intercepts_[i] = b`` writes into the network)."""
         return self._weights("b", "_assigned_intercepts")
 
     @intercepts_.setter
@@ -235,6 +267,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         y : array-like of shape (N,)
             Class labels (any sortable type: ints, strings ...).
         sample_weight : array-like of shape (N,), optional
+            Non-negative (a negative weight is refused; sklearn accepts it).
         validation_data : tuple (X_val, y_val), optional
             A held-out set scored after every epoch (history_ "val_loss", "val_score"); with
             early_stopping=True it replaces the validation_fraction split.
@@ -242,6 +275,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        softgrad.errors.DivergenceError
+            The training loss became NaN/inf or exploded (softgrad's rule, see the class
+            Notes); the message states which.
         """
         return self._fit(X, y, sample_weight, validation_data, incremental=False, classes=None)
 
@@ -286,6 +325,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"{tuple(self._layer_units()[1:-1])!r} with warm_start/partial_fit; "
                 f"got {self.hidden_layer_sizes!r}"
             )
+        else:  # a changed activation applies to the kept weights, as in sklearn
+            _training.use_activation(self._model, self.activation)
         if not incremental or "_optimizer" not in vars(self):
             self._optimizer = _training.make_optimizer(self)
         train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
@@ -305,6 +346,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Logits: shape (N,) for two classes (> 0 means classes_[1]), else (N, C)."""
         check_is_fitted(self)
         self._adopt_assigned_weights()
+        _training.use_activation(self._model, self.activation)  # as set now, as in sklearn
         X = _data.check_X(self, X, self._dtype(), reset=False)
         logits = predict_logits(self._model, X, batch_size=4096)
         return logits[:, 0] if logits.shape[1] == 1 else logits

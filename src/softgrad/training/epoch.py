@@ -285,6 +285,7 @@ class EpochRunner:
             f"{self.optimizer.lr!r}). The model keeps {kept}.",
             epoch=epoch,
             batch=batch,
+            reason=reason,
         )
 
 
@@ -351,11 +352,13 @@ def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tupl
         # the epoch's weights are useless: go back to those it started from
         for name, value in runner.params.items():
             np.copyto(value, runner.snapshot[name])
+        reason = f"the validation loss must be finite; got {val_loss!r}"
         raise DivergenceError(
-            f"fit: the validation loss must be finite; got {val_loss!r} after epoch {epoch}. "
-            f"Training diverged: try a lower learning rate (now {run.optimizer.lr!r}). The "
-            f"model keeps the weights at the start of epoch {epoch}.",
+            f"fit: {reason} after epoch {epoch}. Training diverged: try a lower learning rate "
+            f"(now {run.optimizer.lr!r}). The model keeps the weights at the start of epoch "
+            f"{epoch}.",
             epoch=epoch,
             batch=n_batches,
+            reason=reason,
         )
     return val_loss, val_acc

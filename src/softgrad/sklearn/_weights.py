@@ -1,0 +1,94 @@
+"""``coefs_`` and ``intercepts_`` of a fitted estimator: lists of the network's live arrays whose
+item assignment writes into the network, as scikit-learn users expect of ``clf.coefs_[0] = W``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad.checks import check_fits_rows, check_real_array
+
+
+class LiveWeights(list):
+    """One live array per layer (views of the network's parameter store); ``weights[i] = value``
+    copies ``value`` into array i.
+
+    Parameters
+    ----------
+    arrays : list of ndarray
+        The network's live arrays, in layer order.
+    name : str
+        The estimator attribute the list stands for (``"coefs_"`` or ``"intercepts_"``), named
+        by the error messages.
+
+    Notes
+    -----
+    The value must be real numbers of the array's shape; it is converted to the network's
+    dtype (float32 by default), and a float beyond that dtype's range is refused. A slice
+    assigns each array it covers, all checked before any is written. Changing the list's
+    length or order (``append``, ``insert``, ``del``, ``pop``, ``sort`` ...) would leave the
+    network as it is, so those raise TypeError: to change the layers, assign a whole list
+    (``clf.coefs_ = [...]``). ``copy.copy`` / ``copy.deepcopy`` / pickle give a plain list.
+
+    Example
+    -------
+    >>> W = np.zeros((2, 3), dtype=np.float32)
+    >>> coefs = LiveWeights([W], "coefs_")
+    >>> coefs[-1] = np.ones((2, 3))
+    >>> W.sum(), W.dtype
+    (np.float32(6.0), dtype('float32'))
+    >>> try:
+    ...     coefs[0] = np.ones((3, 2))
+    ... except ValueError as err:
+    ...     print(err)
+    MLPClassifier: coefs_[0] must have shape (2, 3); got (3, 2) (to change the layer sizes,
+    assign a whole list: clf.coefs_ = [...])
+    """
+
+    def __init__(self, arrays: list[np.ndarray], name: str) -> None:
+        super().__init__(arrays)
+        self.name = name
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if isinstance(index, slice):
+            positions = range(len(self))[index]
+            values = list(value)
+            if len(values) != len(positions):
+                raise ValueError(
+                    f"MLPClassifier: {self.name}[{index.start}:{index.stop}:{index.step}] must "
+                    f"be given {len(positions)} arrays, one per layer; got {len(values)}"
+                )
+        else:
+            positions, values = [range(len(self))[index]], [value]
+        checked = [self._checked(i, v) for i, v in zip(positions, values, strict=True)]
+        for i, array in zip(positions, checked, strict=True):
+            np.copyto(list.__getitem__(self, i), array)
+
+    def _checked(self, position: int, value: Any) -> np.ndarray:
+        """``value`` as an array that fits live array ``position``; else ValueError."""
+        live = list.__getitem__(self, position)
+        what = f"{self.name}[{position}]"
+        array = check_real_array(value, "MLPClassifier", what)
+        if array.shape != live.shape:
+            raise ValueError(
+                f"MLPClassifier: {what} must have shape {live.shape}; got {array.shape} (to "
+                f"change the layer sizes, assign a whole list: clf.{self.name} = [...])"
+            )
+        check_fits_rows(array, live.dtype, "MLPClassifier", what)
+        return array
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"MLPClassifier: {self.name} must keep one array per layer, in order; to change the "
+            f"layers, assign a whole list (clf.{self.name} = [...])"
+        )
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[type, tuple[list[np.ndarray]]]:
+        # a copy is detached from the network: a plain list (list's own reduce would
+        # rebuild it through the refused append / extend)
+        return list, (list(self),)
