@@ -131,23 +131,28 @@ def test_same_random_state_same_fit_as_sklearn(params, n_classes):
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    ("x_dtype", "dtype"),
+    [(np.float64, np.float64), (np.float32, np.float32), (np.float64, np.float32)],
+)
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_saturated_outputs_report_sklearns_clipped_loss_and_stop_where_it_stops(n_classes, dtype):
+def test_saturated_outputs_report_sklearns_clipped_loss_and_stop_where_it_stops(
+    n_classes, x_dtype, dtype
+):
     # unscaled features of hundreds saturate the outputs at once: sklearn's log_loss clips
-    # the probabilities to [eps, 1 - eps], so a sample costs at most -log(eps) (36.04 in
-    # float64); the unclipped loss read 292 and its tol rule ran all 100 epochs against 7
+    # the probabilities to [eps, 1 - eps] of the dtype it trains in (X's: float32 stays), so a
+    # sample costs at most -log(eps), 36.04 in float64; the unclipped loss read 292 and its tol
+    # rule ran all 100 epochs against 7. softgrad's default float32 caps as sklearn on X does.
     X, y = _data(n_classes)
-    X = (X * 300).astype(dtype)
+    X = (X * 300).astype(x_dtype)
     params = dict(hidden_layer_sizes=(16,), n_iter_no_change=5, max_iter=100, random_state=4)
     sk = SkMLP(**params).fit(X, y)
     ours = MLPClassifier(**params, dtype=dtype).fit(X, y)
-    cap = -np.log(np.finfo(dtype).eps)
+    cap = -np.log(np.finfo(x_dtype).eps)
     assert max(sk.loss_curve_) > 0.5 * cap  # the clip matters here
     assert ours.n_iter_ == sk.n_iter_
-    np.testing.assert_allclose(
-        ours.loss_curve_, sk.loss_curve_, rtol=1e-10 if dtype is np.float64 else 1e-4
-    )
+    rtol = 1e-10 if dtype is np.float64 else 1e-4
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=rtol)
 
 
 def test_partial_fit_invscaling_matches_sklearn_call_after_call():

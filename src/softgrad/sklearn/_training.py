@@ -197,9 +197,10 @@ def _policies(est, weighted: bool, n_samples: int):
 
 def _loss(est, dtype):
     """One logistic output for two classes (sklearn's layout), else softmax cross-entropy;
-    each sample's loss reported as at most -log(eps) of the training dtype, as sklearn's
-    log_loss clips probabilities to [eps, 1 - eps] (the gradient is not clipped there either):
-    its loss_curve_, and the tol rule reading it, where outputs saturate."""
+    each sample's loss reported as at most -log(eps) of ``dtype``, the dtype scikit-learn
+    would train in on the caller's X (:func:`sklearn_dtype`), as its log_loss clips
+    probabilities to [eps, 1 - eps] (the gradient is not clipped there either): its
+    loss_curve_, and the tol rule reading it, where outputs saturate."""
     cap = -np.log(np.finfo(dtype).eps)
     if len(est.classes_) == 2:
         return LogisticLoss(label_smoothing=est.label_smoothing, max_sample_loss=cap)
@@ -219,8 +220,21 @@ def _invscaling(est, n_samples: int):
     return schedule
 
 
-def train(est, train_set, val, random_state, batch_size: int, incremental: bool) -> None:
-    """Run softgrad.training.fit on ``est._model`` with sklearn's rules (see module docstring)."""
+def sklearn_dtype(X) -> type:
+    """The dtype scikit-learn's MLPClassifier trains in on ``X`` as the caller gave it:
+    float32 data stays float32, anything else becomes float64 (softgrad's estimator trains in
+    its own ``dtype``, float32 by default, whatever X holds)."""
+    dtypes = [getattr(X, "dtype", None)]
+    if dtypes[0] is None and hasattr(X, "dtypes"):  # a pandas DataFrame
+        dtypes = list(X.dtypes)
+    return np.float32 if dtypes and all(d == np.float32 for d in dtypes) else np.float64
+
+
+def train(
+    est, train_set, val, random_state, batch_size: int, incremental: bool, loss_dtype
+) -> None:
+    """Run softgrad.training.fit on ``est._model`` with sklearn's rules (see module docstring);
+    ``loss_dtype``: the dtype whose eps caps each sample's reported loss (:func:`_loss`)."""
     X, y_idx, w = train_set
     if est.dropout > 0:  # one generator for every Dropout layer, drawn after weights and split
         generator = np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
@@ -236,7 +250,7 @@ def train(est, train_set, val, random_state, batch_size: int, incremental: bool)
     try:
         history = fit(
             est._model,
-            _loss(est, X.dtype),
+            _loss(est, loss_dtype),
             est._optimizer,
             X,
             y_idx,

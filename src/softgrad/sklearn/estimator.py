@@ -310,6 +310,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self._adopt_assigned_weights()
         first = "_model" not in vars(self) or (not self.warm_start and not incremental)
         dtype = _resolve_dtype(self.dtype) if first else self._dtype()
+        loss_dtype = _training.sklearn_dtype(X)
         X, y = _data.check_X_y(self, X, y, dtype, reset=first)
         _data.set_classes(self, y, classes, first, incremental)
         y_idx = _data.encode_labels(y, self.classes_)
@@ -338,7 +339,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 "clipped",
                 stacklevel=3,
             )
-        _training.train(self, train, val, random_state, batch_size, incremental)
+        _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
         return self
 
     # ---- prediction -----------------------------------------------------------------------------
