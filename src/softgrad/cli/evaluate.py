@@ -145,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
     from softgrad.cli.progress import load_data_with_progress
 
     spec = _data_spec(args, model)
+    data_option = "--data" if args.data else "the model's data set"
+    checks.separate(
+        {"--confusion": confusion},
+        {"--model": Path(args.model), data_option: checks.data_path(spec)},
+    )
     data = load_data_with_progress(spec)
     X, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"
