@@ -554,3 +554,20 @@ def test_nested_sequential_and_no_bias_still_load(tmp_path, rng):
     model.save(tmp_path / "m.npz")
     X = rng.normal(size=(5, 4))
     np.testing.assert_array_equal(load(tmp_path / "m.npz").predict_proba(X), model.predict_proba(X))
+
+
+def test_big_endian_weights_load_in_native_byte_order(tmp_path, rng):
+    network = build_mlp(4, [3], 2, rng=rng)
+    save(network, tmp_path / "m.npz", classes=np.array(["a", "b"]))
+    stored = dict(np.load(tmp_path / "m.npz"))
+    swapped = {
+        k: v.astype(v.dtype.newbyteorder(">")) if v.dtype.kind == "f" else v
+        for k, v in stored.items()
+    }
+    np.savez(tmp_path / "be.npz", **swapped)
+    loaded = load(tmp_path / "be.npz")
+    for name, value in loaded.network.named_params().items():
+        assert value.dtype.isnative, (name, value.dtype)
+        np.testing.assert_array_equal(value, network.named_params()[name])
+    arrays, _ = read_npz(tmp_path / "be.npz")
+    assert all(a.dtype.isnative for a in arrays.values()), {k: a.dtype for k, a in arrays.items()}

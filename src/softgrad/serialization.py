@@ -148,7 +148,8 @@ def read_npz(
     Returns
     -------
     arrays : dict of str to ndarray
-        Every array except the header, read eagerly (the file is closed on return).
+        Every array except the header, read eagerly (the file is closed on return), in native
+        byte order.
     meta : dict
         The ``meta`` dict given to :func:`write_npz`.
 
@@ -175,9 +176,20 @@ def read_npz(
         raise FileNotFoundError(f"{where}: no such file")
     if path.is_dir():
         raise _fail(where, "is a folder, not a file")
-    arrays = _read_all(path, where)
+    arrays = {name: _native(array) for name, array in _read_all(path, where).items()}
     meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
     return arrays, meta
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in this machine's byte order (swapped in place: it was just read).
+
+    A file may store big-endian weights (np.savez keeps any byte order); the compiled kernels
+    accept only native arrays.
+    """
+    if array.dtype.isnative:
+        return array
+    return array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
 
 
 def write_model(

@@ -141,3 +141,26 @@ def test_float16_features_are_checked_in_their_own_dtype_without_warnings(
         assert result.code == 0 and result.err == "", result.err
     else:
         assert "features must be finite; got inf at X[4, 1]" in usage_error(*argv)
+
+
+def test_a_model_with_big_endian_weights_predicts_like_the_native_one(cli, digits_model, tmp_path):
+    # np.savez keeps any byte order; the compiled kernels refused '>f4' with a numba traceback
+    stored = dict(np.load(digits_model))
+    swapped = {
+        k: v.astype(v.dtype.newbyteorder(">")) if v.dtype.kind == "f" else v
+        for k, v in stored.items()
+    }
+    np.savez(tmp_path / "be.npz", **swapped)
+    np.save(tmp_path / "rows.npy", np.arange(3 * 64, dtype=np.float64).reshape(3, 64) % 17)
+    native = cli("predict", "--model", digits_model, tmp_path / "rows.npy", "--top", "3", "--json")
+    swapped_run = cli(
+        "predict", "--model", tmp_path / "be.npz", tmp_path / "rows.npy", "--top", "3", "--json"
+    )
+    assert swapped_run.code == 0, swapped_run.err
+    assert swapped_run.json()["predictions"] == native.json()["predictions"]
+    scored = cli("evaluate", "--model", tmp_path / "be.npz", "--data", "digits", "--json")
+    assert scored.code == 0, scored.err
+    assert (
+        scored.json()["accuracy"]
+        == cli("evaluate", "--model", digits_model, "--json").json()["accuracy"]
+    )
