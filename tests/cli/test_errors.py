@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -413,3 +414,23 @@ def test_a_resumed_run_may_rewrite_its_own_checkpoint(cli, tmp_path, monkeypatch
     result = cli(*argv, "--epochs", "2", "--resume", "ck.npz", "--checkpoint", "link.npz")
     assert result.code == 0, result.err
     assert len(softgrad.load(tmp_path / "m.npz").metadata["history"]["train_loss"]) == 2
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "datetime64[s]", "timedelta64[s]"])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_labels_of_complex_or_time_dtype_are_refused(
+    usage_error, tmp_path, monkeypatch, digits_model, dtype, command
+):
+    from softgrad.datasets import load_digits
+
+    monkeypatch.chdir(tmp_path)
+    X, y, _, _ = load_digits()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np.savez("d.npz", X=X[:200], y=y[:200].astype(dtype))
+        argv = ["--model", digits_model] if command == "evaluate" else ["--out", "m.npz"]
+        line = usage_error(command, "--data", "d.npz", *argv)
+    assert caught == []
+    expected = "load_file: 'd.npz': labels must be integers, whole numbers or strings; got "
+    assert f"{expected}{np.dtype(dtype)}" in line
+    assert files_in(tmp_path) == ["d.npz"]

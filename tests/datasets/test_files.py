@@ -167,6 +167,24 @@ def test_bad_npz_contents(tmp_path, arrays, message):
     assert "bad.npz" in str(info.value)
 
 
+@pytest.mark.parametrize("dtype", ["complex128", "datetime64[s]", "timedelta64[s]"])
+@pytest.mark.parametrize("part", ["y", "y_test"])
+def test_npz_labels_that_are_not_numbers_or_strings_are_named(tmp_path, dtype, part):
+    # they converted to float64 and reached the fraction check, which found nothing to name
+    # (IndexError); a complex label also warned that its imaginary part was dropped
+    arrays = {"X": np.eye(4), "y": np.array([0, 1, 0, 1]), "X_test": np.eye(4)}
+    arrays["y_test"] = np.array([1, 0, 1, 0])
+    arrays[part] = arrays[part].astype(dtype)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataFormatError) as info:
+        load_file(tmp_path / "bad.npz")
+    assert str(info.value) == (
+        f"load_file: '{tmp_path / 'bad.npz'}': labels must be integers, whole numbers or "
+        f"strings; got {np.dtype(dtype)} (complex numbers, dates and durations are not class "
+        "labels)"
+    )
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_npz_non_finite_feature_is_located(tmp_path, bad):
     X = np.ones((6, 3))
