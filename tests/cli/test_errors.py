@@ -434,3 +434,19 @@ def test_labels_of_complex_or_time_dtype_are_refused(
     expected = "load_file: 'd.npz': labels must be integers, whole numbers or strings; got "
     assert f"{expected}{np.dtype(dtype)}" in line
     assert files_in(tmp_path) == ["d.npz"]
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_csv_without_a_header_is_refused_not_shortened(
+    usage_error, tmp_path, monkeypatch, digits_model, command
+):
+    # its first row was taken as the header: one sample (here the only one of class 2) was lost
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("0.5,1.5,2\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n1,1,0\n2,2,1\n")
+    argv = ["--model", digits_model] if command == "evaluate" else ["--out", "m.npz"]
+    line = usage_error(command, "--data", "d.csv", *argv)
+    assert line == (
+        "softgrad: error: load_file: 'd.csv': line 1 must be a header naming the columns; got "
+        "numbers only ('0.5,1.5,2'): add a header line such as x1,x2,label"
+    )
+    assert files_in(tmp_path) == ["d.csv"]

@@ -341,6 +341,13 @@ def test_csv_is_deterministic(tmp_path):
         ("a,b,label\n1,2,0\n3,4,0.5\n", r"got '0.5' at line 3"),
         ("a,b,label\n1,2,0\n3,4,nan\n", r"got 'nan' at line 3"),
         ("a,b,label\n1,2,cat\n3,4, \n", r"must not be empty; got '' at line 3"),
+        # without a header the first row was read as one and lost (a class with it)
+        (
+            "0.5,1.5,2\n1,2,0\n3,4,1\n",
+            r"line 1 must be a header naming the columns; got "
+            r"numbers only \('0\.5,1\.5,2'\): add a header line",
+        ),
+        ("\ufeff1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,0\n", r"numbers only \('1,2,3,4,5,\.\.\.'\)"),
     ],
     ids=[
         "empty",
@@ -356,6 +363,8 @@ def test_csv_is_deterministic(tmp_path):
         "fraction-label",
         "nan-label",
         "blank-label",
+        "no-header",
+        "no-header-wide-with-bom",
     ],
 )
 def test_bad_csv(tmp_path, text, message):
