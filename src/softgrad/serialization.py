@@ -44,6 +44,14 @@ FORMAT = "softgrad"
 VERSION = 1
 META_KEY = "__meta__"
 KINDS = ("model", "checkpoint")
+#: How deeply lists and objects may nest in the JSON header. A real one nests a few levels a
+#: layer (Sequential in Sequential adds three); readers of the header recurse into it, so
+#: thousands of levels ended in a RecursionError traceback.
+MAX_HEADER_DEPTH = 100
+_TOO_DEEP = (
+    f"{META_KEY} must nest lists and objects at most {MAX_HEADER_DEPTH} levels deep; got "
+    "deeper (the file is damaged or was not written by softgrad)"
+)
 
 
 def write_npz(
@@ -114,6 +122,10 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(where, f"{META_KEY} is not valid JSON ({exc})") from exc
+    except RecursionError:  # the decoder's own limit, far beyond MAX_HEADER_DEPTH
+        raise _fail(where, _TOO_DEEP) from None
+    if _too_deep(meta):
+        raise _fail(where, _TOO_DEEP)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
     version = meta.get("version")
@@ -130,6 +142,22 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if not isinstance(meta.get("meta"), dict):
         raise _fail(where, "header must hold a 'meta' object; it does not")
     return meta["meta"]
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether lists and objects nest deeper than MAX_HEADER_DEPTH in ``value``.
+
+    A loop over a stack, not a recursion: a deep header must not exhaust what it is checked for.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            if level > MAX_HEADER_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return False
 
 
 def read_npz(

@@ -31,14 +31,21 @@ def _zero_scale(arrays, meta):
     arrays["scaler.scale"] = np.zeros_like(arrays["scaler.scale"])
 
 
+def _nested_200_deep(arrays, meta):
+    # each level a Sequential holding the one below: a RecursionError traceback of 3001 lines
+    for _ in range(200):
+        meta["network"] = {"layers": [{"type": "Sequential", "config": meta["network"]}]}
+
+
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
         (_huge_layer, "must not declare sizes beyond"),
         (_nan_weight, "'0.W' must be finite"),
         (_zero_scale, "'scaler.scale' must be non-zero"),
+        (_nested_200_deep, "__meta__ must nest lists and objects at most 100 levels deep"),
     ],
-    ids=["huge-layer", "nan-weight", "zero-scale"],
+    ids=["huge-layer", "nan-weight", "zero-scale", "nested-200-deep"],
 )
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
 def test_hostile_model_files_are_refused_on_load(
