@@ -36,6 +36,8 @@ def files_in(folder):
         (["train", "--weight-decay", "-0.1"], "--weight-decay"),
         (["train", "--data", "cifar10"], "cifar10"),
         (["train", "--data", "missing.npz"], "missing.npz"),
+        (["train", "--data", ""], "argument --data: must name a data set or a file; got ''"),
+        (["evaluate", "--model", "m.npz", "--data", " "], "--data: must name a data set or a"),
         (["train", "--out", "no/such/dir/model.npz"], "does not exist"),
         (["train", "--out", "model.txt"], "--out must end in one of .npz"),
         (["train", "--plot", "curves.gif"], "--plot must end in one of"),

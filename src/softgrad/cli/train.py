@@ -19,6 +19,7 @@ import numpy as np
 from softgrad.checks import check_finite_rows
 from softgrad.cli import checks, ranks, train_config
 from softgrad.cli.argtypes import (
+    data_spec,
     fraction,
     hidden_sizes,
     nonnegative_float,
@@ -52,6 +53,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         default="digits",
+        type=data_spec,
         help="digits (default, built in), fashion-mnist, mnist, or a .npz/.csv file or "
         "a folder of IDX files",
     )
