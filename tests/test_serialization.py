@@ -554,3 +554,65 @@ def test_nested_sequential_and_no_bias_still_load(tmp_path, rng):
     model.save(tmp_path / "m.npz")
     X = rng.normal(size=(5, 4))
     np.testing.assert_array_equal(load(tmp_path / "m.npz").predict_proba(X), model.predict_proba(X))
+
+
+def test_big_endian_weights_load_in_native_byte_order(tmp_path, rng):
+    network = build_mlp(4, [3], 2, rng=rng)
+    save(network, tmp_path / "m.npz", classes=np.array(["a", "b"]))
+    stored = dict(np.load(tmp_path / "m.npz"))
+    swapped = {
+        k: v.astype(v.dtype.newbyteorder(">")) if v.dtype.kind == "f" else v
+        for k, v in stored.items()
+    }
+    np.savez(tmp_path / "be.npz", **swapped)
+    loaded = load(tmp_path / "be.npz")
+    for name, value in loaded.network.named_params().items():
+        assert value.dtype.isnative, (name, value.dtype)
+        np.testing.assert_array_equal(value, network.named_params()[name])
+    arrays, _ = read_npz(tmp_path / "be.npz")
+    assert all(a.dtype.isnative for a in arrays.values()), {k: a.dtype for k, a in arrays.items()}
+
+
+def _nested_sequentials(network, depth):
+    for _ in range(depth):
+        network = {"layers": [{"type": "Sequential", "config": network}]}
+    return network
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(network=_nested_sequentials(m["network"], 200)),
+        lambda m: m["metadata"].update(x=json.loads("[" * 900 + "]" * 900)),
+        None,  # 5000 brackets: beyond what json.loads itself can decode
+    ],
+    ids=["200-sequentials", "900-lists", "5000-brackets"],
+)
+def test_a_header_nested_too_deeply_is_refused_in_one_line(tmp_path, rng, edit):
+    # readers of the header recurse: RecursionError tracebacks (3001 lines for the first)
+    arrays, meta = _small_file(tmp_path, rng)
+    if edit is None:
+        meta["metadata"]["x"] = "@@"
+        write_npz(tmp_path / "deep.npz", arrays, meta)
+        stored = dict(np.load(tmp_path / "deep.npz"))
+        text = stored["__meta__"].tobytes().decode().replace('"@@"', "[" * 5000 + "]" * 5000)
+        stored["__meta__"] = np.frombuffer(text.encode(), np.uint8)
+        np.savez(tmp_path / "deep.npz", **stored)
+    else:
+        edit(meta)
+        write_npz(tmp_path / "deep.npz", arrays, meta)
+    expected = (
+        f"model file '{tmp_path / 'deep.npz'}': __meta__ must nest lists and objects at most "
+        f"{serialization.MAX_HEADER_DEPTH} levels deep; got deeper (the file is damaged or was "
+        "not written by softgrad)"
+    )
+    with pytest.raises(ModelFileError) as info:
+        load(tmp_path / "deep.npz")
+    assert str(info.value) == expected
+
+
+def test_a_header_within_the_nesting_bound_loads(tmp_path, rng):
+    arrays, meta = _small_file(tmp_path, rng)
+    meta["metadata"]["x"] = json.loads("[" * 90 + "]" * 90)
+    write_npz(tmp_path / "ok.npz", arrays, meta)
+    assert load(tmp_path / "ok.npz").metadata["x"] == json.loads("[" * 90 + "]" * 90)

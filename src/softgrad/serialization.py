@@ -44,6 +44,14 @@ FORMAT = "softgrad"
 VERSION = 1
 META_KEY = "__meta__"
 KINDS = ("model", "checkpoint")
+#: How deeply lists and objects may nest in the JSON header. A real one nests a few levels a
+#: layer (Sequential in Sequential adds three); readers of the header recurse into it, so
+#: thousands of levels ended in a RecursionError traceback.
+MAX_HEADER_DEPTH = 100
+_TOO_DEEP = (
+    f"{META_KEY} must nest lists and objects at most {MAX_HEADER_DEPTH} levels deep; got "
+    "deeper (the file is damaged or was not written by softgrad)"
+)
 
 
 def write_npz(
@@ -114,6 +122,10 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(where, f"{META_KEY} is not valid JSON ({exc})") from exc
+    except RecursionError:  # the decoder's own limit, far beyond MAX_HEADER_DEPTH
+        raise _fail(where, _TOO_DEEP) from None
+    if _too_deep(meta):
+        raise _fail(where, _TOO_DEEP)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
     version = meta.get("version")
@@ -132,6 +144,22 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     return meta["meta"]
 
 
+def _too_deep(value: Any) -> bool:
+    """Whether lists and objects nest deeper than MAX_HEADER_DEPTH in ``value``.
+
+    A loop over a stack, not a recursion: a deep header must not exhaust what it is checked for.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            if level > MAX_HEADER_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return False
+
+
 def read_npz(
     path: str | os.PathLike, kind: str = "model", *, what: str | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -148,7 +176,8 @@ def read_npz(
     Returns
     -------
     arrays : dict of str to ndarray
-        Every array except the header, read eagerly (the file is closed on return).
+        Every array except the header, read eagerly (the file is closed on return), in native
+        byte order.
     meta : dict
         The ``meta`` dict given to :func:`write_npz`.
 
@@ -175,9 +204,20 @@ def read_npz(
         raise FileNotFoundError(f"{where}: no such file")
     if path.is_dir():
         raise _fail(where, "is a folder, not a file")
-    arrays = _read_all(path, where)
+    arrays = {name: _native(array) for name, array in _read_all(path, where).items()}
     meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
     return arrays, meta
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in this machine's byte order (swapped in place: it was just read).
+
+    A file may store big-endian weights (np.savez keeps any byte order); the compiled kernels
+    accept only native arrays.
+    """
+    if array.dtype.isnative:
+        return array
+    return array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
 
 
 def write_model(

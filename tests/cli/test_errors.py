@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 import pytest
 
@@ -33,6 +36,8 @@ def files_in(folder):
         (["train", "--weight-decay", "-0.1"], "--weight-decay"),
         (["train", "--data", "cifar10"], "cifar10"),
         (["train", "--data", "missing.npz"], "missing.npz"),
+        (["train", "--data", ""], "argument --data: must name a data set or a file; got ''"),
+        (["evaluate", "--model", "m.npz", "--data", " "], "--data: must name a data set or a"),
         (["train", "--out", "no/such/dir/model.npz"], "does not exist"),
         (["train", "--out", "model.txt"], "--out must end in one of .npz"),
         (["train", "--plot", "curves.gif"], "--plot must end in one of"),
@@ -293,3 +298,157 @@ def test_an_error_raised_while_cleaning_up_after_ctrl_c_is_reported_as_interrupt
     assert result.code == 130
     assert result.err.splitlines() == ["softgrad: error: interrupted"]
     assert files_in(tmp_path) == []
+
+
+def _digits_npz(path, n=200):
+    from softgrad.datasets import load_digits
+
+    X, y, _, _ = load_digits()
+    np.savez(path, X=X[:n], y=y[:n])
+    return path
+
+
+def _digits_csv(path, n=200):
+    from softgrad.datasets import load_digits
+
+    X, y, _, _ = load_digits()
+    lines = [",".join([*(f"p{i}" for i in range(64)), "label"])]
+    lines += [
+        ",".join([*(str(int(v)) for v in row), str(label)])
+        for row, label in zip(X[:n], y[:n], strict=True)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_checkpoint_naming_the_data_file_is_refused(usage_error, tmp_path, monkeypatch):
+    # the rule that lets --checkpoint equal --resume let it equal --data: the data was replaced
+    monkeypatch.chdir(tmp_path)
+    before = _digits_npz(tmp_path / "d.npz").read_bytes()
+    line = usage_error("train", "--data", "d.npz", "--checkpoint", "d.npz", "--out", "m.npz")
+    assert line.endswith("--checkpoint and --data must name different files; both are 'd.npz'")
+    assert files_in(tmp_path) == ["d.npz"]
+    assert (tmp_path / "d.npz").read_bytes() == before
+
+
+@pytest.mark.parametrize("named", ["--data", "--model"])
+def test_evaluate_refuses_a_confusion_file_naming_an_input(
+    usage_error, tmp_path, monkeypatch, digits_model, named
+):
+    monkeypatch.chdir(tmp_path)
+    data = _digits_csv(tmp_path / "d.csv")
+    model = tmp_path / "m.csv"
+    model.write_bytes(digits_model.read_bytes())  # a model file given a .csv name
+    before = {p.name: p.read_bytes() for p in (data, model)}
+    target = "d.csv" if named == "--data" else "m.csv"
+    line = usage_error("evaluate", "--model", "m.csv", "--data", "d.csv", "--confusion", target)
+    assert f"--confusion and {named} must name different files; both are {target!r}" in line
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_evaluate_refuses_a_confusion_file_naming_the_models_recorded_data(
+    usage_error, cli, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    data = _digits_csv(tmp_path / "d.csv")
+    assert cli("train", "--data", "d.csv", "--epochs", "1", "--quiet", "--out", "m.npz").code == 0
+    before = data.read_bytes()
+    line = usage_error("evaluate", "--model", "m.npz", "--confusion", "d.csv")
+    assert "--confusion and the model's data set must name different files" in line
+    assert data.read_bytes() == before
+    assert files_in(tmp_path) == ["d.csv", "m.npz"]
+
+
+def test_an_output_linked_to_the_data_is_refused(usage_error, tmp_path, monkeypatch):
+    # outputs are written through links: comparing the names let the data be replaced
+    monkeypatch.chdir(tmp_path)
+    before = _digits_npz(tmp_path / "d.npz").read_bytes()
+    os.symlink("d.npz", tmp_path / "link.npz")
+    line = usage_error("train", "--data", "d.npz", "--out", "link.npz")
+    assert "--out and --data must name different files; 'link.npz' and 'd.npz' are the same" in line
+    assert files_in(tmp_path) == ["d.npz", "link.npz"]
+    assert (tmp_path / "d.npz").read_bytes() == before
+
+
+def test_a_hard_link_to_the_data_is_the_same_file(usage_error, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _digits_npz(tmp_path / "d.npz")
+    os.link(tmp_path / "d.npz", tmp_path / "same.npz")
+    line = usage_error("train", "--data", "d.npz", "--plot", "c.png", "--checkpoint", "same.npz")
+    assert "--checkpoint and --data must name different files" in line
+    assert files_in(tmp_path) == ["d.npz", "same.npz"]
+
+
+def test_export_refuses_an_out_linked_to_the_model(usage_error, tmp_path, digits_model):
+    model = tmp_path / "m.npz"
+    model.write_bytes(digits_model.read_bytes())
+    os.symlink(model, tmp_path / "m.onnx")
+    line = usage_error("export", "--model", model, "--out", tmp_path / "m.onnx")
+    assert "--out and --model must name different files" in line
+    assert model.read_bytes() == digits_model.read_bytes()
+
+
+@pytest.mark.parametrize("inside", ["a/0.png", "a/new.png", "link/0.png"])
+def test_an_output_inside_the_data_folder_is_refused(usage_error, tmp_path, monkeypatch, inside):
+    # --plot imgs/a/0.png replaced a training image with the curves picture
+    Image = pytest.importorskip("PIL.Image")
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for k in range(3):
+            Image.new("L", (8, 8), 60 * k if name == "a" else 200).save(
+                tmp_path / "imgs" / name / f"{k}.png"
+            )
+    os.symlink(tmp_path / "imgs" / "a", tmp_path / "imgs" / "link")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.png")}
+    line = usage_error("train", "--data", "imgs", "--plot", f"imgs/{inside}", "--epochs", "1")
+    assert "--plot must be outside the sub-folders of the --data folder 'imgs'" in line
+    assert f"got 'imgs/{inside}'" in line
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.png")} == before
+    assert files_in(tmp_path) == ["imgs"]
+
+
+def test_a_resumed_run_may_rewrite_its_own_checkpoint(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--quiet", "--hidden", "8", "--lr-schedule", "constant", "--out", "m.npz"]
+    assert cli(*argv, "--epochs", "1", "--checkpoint", "ck.npz").code == 0
+    os.symlink("ck.npz", tmp_path / "link.npz")
+    result = cli(*argv, "--epochs", "2", "--resume", "ck.npz", "--checkpoint", "link.npz")
+    assert result.code == 0, result.err
+    assert len(softgrad.load(tmp_path / "m.npz").metadata["history"]["train_loss"]) == 2
+
+
+@pytest.mark.parametrize("dtype", ["complex128", "datetime64[s]", "timedelta64[s]"])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_labels_of_complex_or_time_dtype_are_refused(
+    usage_error, tmp_path, monkeypatch, digits_model, dtype, command
+):
+    from softgrad.datasets import load_digits
+
+    monkeypatch.chdir(tmp_path)
+    X, y, _, _ = load_digits()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np.savez("d.npz", X=X[:200], y=y[:200].astype(dtype))
+        argv = ["--model", digits_model] if command == "evaluate" else ["--out", "m.npz"]
+        line = usage_error(command, "--data", "d.npz", *argv)
+    assert caught == []
+    expected = "load_file: 'd.npz': labels must be integers, whole numbers or strings; got "
+    assert f"{expected}{np.dtype(dtype)}" in line
+    assert files_in(tmp_path) == ["d.npz"]
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_csv_without_a_header_is_refused_not_shortened(
+    usage_error, tmp_path, monkeypatch, digits_model, command
+):
+    # its first row was taken as the header: one sample (here the only one of class 2) was lost
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("0.5,1.5,2\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n1,1,0\n2,2,1\n")
+    argv = ["--model", digits_model] if command == "evaluate" else ["--out", "m.npz"]
+    line = usage_error(command, "--data", "d.csv", *argv)
+    assert line == (
+        "softgrad: error: load_file: 'd.csv': line 1 must be a header naming the columns; got "
+        "numbers only ('0.5,1.5,2'): add a header line such as x1,x2,label"
+    )
+    assert files_in(tmp_path) == ["d.csv"]

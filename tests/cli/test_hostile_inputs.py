@@ -31,14 +31,21 @@ def _zero_scale(arrays, meta):
     arrays["scaler.scale"] = np.zeros_like(arrays["scaler.scale"])
 
 
+def _nested_200_deep(arrays, meta):
+    # each level a Sequential holding the one below: a RecursionError traceback of 3001 lines
+    for _ in range(200):
+        meta["network"] = {"layers": [{"type": "Sequential", "config": meta["network"]}]}
+
+
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
         (_huge_layer, "must not declare sizes beyond"),
         (_nan_weight, "'0.W' must be finite"),
         (_zero_scale, "'scaler.scale' must be non-zero"),
+        (_nested_200_deep, "__meta__ must nest lists and objects at most 100 levels deep"),
     ],
-    ids=["huge-layer", "nan-weight", "zero-scale"],
+    ids=["huge-layer", "nan-weight", "zero-scale", "nested-200-deep"],
 )
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
 def test_hostile_model_files_are_refused_on_load(
@@ -141,3 +148,26 @@ def test_float16_features_are_checked_in_their_own_dtype_without_warnings(
         assert result.code == 0 and result.err == "", result.err
     else:
         assert "features must be finite; got inf at X[4, 1]" in usage_error(*argv)
+
+
+def test_a_model_with_big_endian_weights_predicts_like_the_native_one(cli, digits_model, tmp_path):
+    # np.savez keeps any byte order; the compiled kernels refused '>f4' with a numba traceback
+    stored = dict(np.load(digits_model))
+    swapped = {
+        k: v.astype(v.dtype.newbyteorder(">")) if v.dtype.kind == "f" else v
+        for k, v in stored.items()
+    }
+    np.savez(tmp_path / "be.npz", **swapped)
+    np.save(tmp_path / "rows.npy", np.arange(3 * 64, dtype=np.float64).reshape(3, 64) % 17)
+    native = cli("predict", "--model", digits_model, tmp_path / "rows.npy", "--top", "3", "--json")
+    swapped_run = cli(
+        "predict", "--model", tmp_path / "be.npz", tmp_path / "rows.npy", "--top", "3", "--json"
+    )
+    assert swapped_run.code == 0, swapped_run.err
+    assert swapped_run.json()["predictions"] == native.json()["predictions"]
+    scored = cli("evaluate", "--model", tmp_path / "be.npz", "--data", "digits", "--json")
+    assert scored.code == 0, scored.err
+    assert (
+        scored.json()["accuracy"]
+        == cli("evaluate", "--model", digits_model, "--json").json()["accuracy"]
+    )

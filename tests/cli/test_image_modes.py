@@ -10,8 +10,9 @@ import zlib
 import numpy as np
 import pytest
 
-from softgrad.cli.images import MAX_IMAGE_PIXELS, load_image
+from softgrad.cli.images import load_image
 from softgrad.datasets import load_data
+from softgrad.datasets.images import MAX_IMAGE_PIXELS
 from softgrad.errors import DataFormatError
 
 Image = pytest.importorskip("PIL.Image")
@@ -115,3 +116,26 @@ def test_an_image_at_the_bound_is_not_refused_for_its_size(tmp_path):
     # header-only: passes the size check, then fails to decode (no data), named as such
     with pytest.raises(DataFormatError, match="not a readable image"):
         load_image(tmp_path / "ok.png", (8, 8), 16.0)
+
+
+@pytest.mark.parametrize("size", [(14000, 14000), (10000, 9500), (MAX_IMAGE_PIXELS + 1, 1)])
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_an_image_bomb_in_a_class_folder_gets_one_line(
+    usage_error, digits_model, tmp_path, monkeypatch, size, command
+):
+    # predict refused these; the folder loader gave a traceback (196 Mpixel) or Pillow's
+    # warning lines (95 Mpixel) for train and evaluate
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for k in range(1, 4):
+            Image.new("L", (8, 8), 40 * k if name == "a" else 200).save(f"imgs/{name}/{k}.png")
+    (tmp_path / "imgs" / "a" / "0.png").write_bytes(_png_header_only(*size))
+    argv = {"train": ["train", "--epochs", "1"], "evaluate": ["evaluate", "--model", digits_model]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = usage_error(*argv[command], "--data", "imgs")
+    assert caught == []
+    assert f"image must have at most {MAX_IMAGE_PIXELS} pixels" in line
+    assert "imgs/a/0.png" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]

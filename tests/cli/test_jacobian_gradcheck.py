@@ -48,6 +48,18 @@ def test_log_softmax_jacobian_and_json(cli):
     np.testing.assert_allclose(_table(text), np.eye(3) - s[None, :], atol=1e-4)
 
 
+def test_json_is_strict_an_infinite_value_prints_as_null(cli):
+    # allow_nan printed -Infinity, which strict parsers (JavaScript's JSON.parse) refuse
+    import json
+
+    result = cli("jacobian", "--log", "--json", "1e308", "-1e308")
+    assert result.code == 0, result.err
+    assert "Infinity" not in result.out and "NaN" not in result.out
+    got = json.loads(result.out, parse_constant=lambda name: pytest.fail(f"got {name}"))
+    assert got["x"] == [1e308, -1e308]
+    assert got["log_softmax"] == [0.0, None]
+
+
 def test_options_may_sit_between_negative_values(cli, usage_error):
     result = cli("jacobian", "1", "--log", "-3", "--precision", "3", "-2.5e-1", "--json")
     assert result.code == 0, result.err

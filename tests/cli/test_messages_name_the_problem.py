@@ -111,6 +111,65 @@ def test_a_corrupted_checkpoint_value_names_the_entry_and_the_file(
     assert not out.exists()
 
 
+def _damaged(key, value):
+    def edit(arrays):
+        array = arrays[key].copy()
+        array.reshape(-1)[0] = value
+        arrays[key] = array
+
+    return edit
+
+
+def _first_optimizer_array(arrays):
+    return next(k for k, v in arrays.items() if k.startswith("optim.") and v.dtype.kind == "f")
+
+
+@pytest.mark.parametrize(
+    ("edit", "fragment"),
+    [
+        (
+            lambda a: a.update({"split.val_idx": a["split.val_idx"] + 10**9}),
+            "entry 'val_idx' is malformed (must hold sample indices in 0..1436; got 1000000",
+        ),
+        (
+            lambda a: a.update({"split.val_idx": a["split.val_idx"] - 10**4}),
+            "entry 'val_idx' is malformed (must hold sample indices in 0..1436; got -",
+        ),
+        (
+            lambda a: a.update({"split.val_idx": a["split.val_idx"][[0, 0, 1]]}),
+            "entry 'val_idx' is malformed (must hold distinct sample indices; some repeat)",
+        ),
+        (
+            lambda a: a.update({"split.val_idx": a["split.val_idx"] + 0.5}),
+            "entry 'val_idx' is malformed (must be a 1-D array of integers; got float64",
+        ),
+        (
+            lambda a: a.update({"split.val_idx": np.arange(1437)}),
+            "entry 'val_idx' is malformed (must leave training samples; it holds all 1437)",
+        ),
+        (_damaged("param.0.W", np.nan), "entry 'param.0.W' must be finite; got nan"),
+        (_damaged("param.2.b", -np.inf), "entry 'param.2.b' must be finite; got -inf"),
+        (None, "must be finite; got nan (the file was written from a diverged run or damaged"),
+    ],
+    ids=["beyond", "negative", "repeated", "float", "every-sample", "nan-W", "inf-b", "nan-optim"],
+)
+def test_a_damaged_checkpoint_array_names_the_entry_not_a_divergence(
+    usage_error, checkpoint, tmp_path, edit, fragment
+):
+    # an index beyond the data gave an IndexError traceback, and NaN weights a "training
+    # diverged: lower the learning rate" blaming the lr and calling them the last good weights
+    arrays, meta = read_npz(checkpoint, what="checkpoint")
+    if edit is None:
+        edit = _damaged(_first_optimizer_array(arrays), np.nan)
+    edit(arrays)
+    write_npz(tmp_path / "bad.npz", arrays, meta, kind="checkpoint")
+    out = tmp_path / "m.npz"
+    line = usage_error("train", "--resume", tmp_path / "bad.npz", "--epochs", "4", "--out", out)
+    assert f"fit: resume checkpoint '{tmp_path / 'bad.npz'}': " in line
+    assert fragment in line and "diverged: try" not in line
+    assert not out.exists()
+
+
 def test_evaluate_refuses_inputs_that_overflow_the_models_dtype_by_row(
     usage_error, digits_model, tmp_path
 ):

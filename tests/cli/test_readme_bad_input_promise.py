@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from softgrad.cli import train_config
-from softgrad.cli.images import MAX_IMAGE_PIXELS
+from softgrad.datasets.images import MAX_IMAGE_PIXELS
 from softgrad.datasets.sniff import MAX_INFLATE_RATIO
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 

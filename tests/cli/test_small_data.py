@@ -78,3 +78,19 @@ def test_early_stopping_needs_validation(usage_error, tmp_path, monkeypatch, rng
     _idx_folder(tmp_path, rng)
     line = usage_error("train", "--data", str(tmp_path), "--patience", "3")
     assert "train: --patience needs a validation set with at least one sample per class" in line
+
+
+def test_an_idx_label_far_beyond_the_samples_is_one_class_not_a_million(
+    cli, tmp_path, monkeypatch, rng
+):
+    # the folder loader sized the model by the largest label: 10**6 built 1,000,001 classes
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    y_train = np.arange(60) % 10
+    y_train[0] = 10**6
+    save_idx(tmp_path / "train-labels-idx1-ubyte", y_train.astype(np.int32))
+    result = cli("train", "--data", ".", "--epochs", "1", "--quiet", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["architecture"] == "16-100-11 relu"
+    classes = softgrad.load(tmp_path / "model.npz").classes.tolist()
+    assert classes == [str(k) for k in range(10)] + ["1000000"]

@@ -167,6 +167,24 @@ def test_bad_npz_contents(tmp_path, arrays, message):
     assert "bad.npz" in str(info.value)
 
 
+@pytest.mark.parametrize("dtype", ["complex128", "datetime64[s]", "timedelta64[s]"])
+@pytest.mark.parametrize("part", ["y", "y_test"])
+def test_npz_labels_that_are_not_numbers_or_strings_are_named(tmp_path, dtype, part):
+    # they converted to float64 and reached the fraction check, which found nothing to name
+    # (IndexError); a complex label also warned that its imaginary part was dropped
+    arrays = {"X": np.eye(4), "y": np.array([0, 1, 0, 1]), "X_test": np.eye(4)}
+    arrays["y_test"] = np.array([1, 0, 1, 0])
+    arrays[part] = arrays[part].astype(dtype)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataFormatError) as info:
+        load_file(tmp_path / "bad.npz")
+    assert str(info.value) == (
+        f"load_file: '{tmp_path / 'bad.npz'}': labels must be integers, whole numbers or "
+        f"strings; got {np.dtype(dtype)} (complex numbers, dates and durations are not class "
+        "labels)"
+    )
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_npz_non_finite_feature_is_located(tmp_path, bad):
     X = np.ones((6, 3))
@@ -323,6 +341,13 @@ def test_csv_is_deterministic(tmp_path):
         ("a,b,label\n1,2,0\n3,4,0.5\n", r"got '0.5' at line 3"),
         ("a,b,label\n1,2,0\n3,4,nan\n", r"got 'nan' at line 3"),
         ("a,b,label\n1,2,cat\n3,4, \n", r"must not be empty; got '' at line 3"),
+        # without a header the first row was read as one and lost (a class with it)
+        (
+            "0.5,1.5,2\n1,2,0\n3,4,1\n",
+            r"line 1 must be a header naming the columns; got "
+            r"numbers only \('0\.5,1\.5,2'\): add a header line",
+        ),
+        ("\ufeff1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,0\n", r"numbers only \('1,2,3,4,5,\.\.\.'\)"),
     ],
     ids=[
         "empty",
@@ -338,6 +363,8 @@ def test_csv_is_deterministic(tmp_path):
         "fraction-label",
         "nan-label",
         "blank-label",
+        "no-header",
+        "no-header-wide-with-bom",
     ],
 )
 def test_bad_csv(tmp_path, text, message):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,28 @@ def test_a_16_bit_image_is_refused_not_rescaled(png_folder):
     Image.fromarray(np.full((4, 5), 1000, dtype=np.uint16)).save(root / "circle" / "16.png")
     with pytest.raises(DataFormatError, match=r"'.*16\.png': image must be 8-bit.*got mode 'I"):
         load_image_folder(root)
+
+
+@pytest.mark.parametrize(
+    ("pillow_limit", "own_limit"),
+    [(10, None), (5, None), (None, 19)],
+    ids=["pillow-warning", "pillow-error", "own-bound"],
+)
+def test_an_image_beyond_the_pixel_bound_is_named_without_a_warning(
+    png_folder, monkeypatch, pillow_limit, own_limit
+):
+    # Pillow warns beyond its MAX_IMAGE_PIXELS and fails beyond twice it: a 24 KB PNG declaring
+    # 14000 x 14000 pixels gave a traceback, one of 95 Mpixel two warning lines. The 5 x 4
+    # images of the folder play the bomb here, against lowered limits
+    import softgrad.datasets.images as images
+
+    if pillow_limit is not None:
+        monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", pillow_limit)
+    if own_limit is not None:
+        monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", own_limit)
+    root, _ = png_folder
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(DataFormatError, match=r"'.*circle/00\.png': image must have at most"):
+            load_image_folder(root)
+    assert caught == []

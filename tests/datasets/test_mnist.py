@@ -164,8 +164,25 @@ def test_negative_labels_are_rejected(make_idx_folder):
 
 def test_too_many_classes_for_fashion_names(make_idx_folder):
     folder, _ = make_idx_folder(y_train=np.full(30, 10, dtype=np.uint8))
-    with pytest.raises(DataFormatError, match=r"0\.\.9; got 10"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"labels must be in 0\.\.9 to match class_names; got 10 at index 0 of "
+        r"'.*train-labels-idx1-ubyte'",
+    ):
         load_fashion_mnist(folder)
+
+
+@pytest.mark.parametrize("big", [10**6, 2**31 - 1])
+def test_classes_are_the_distinct_labels_not_the_largest_label(make_idx_folder, big):
+    # n_classes was max(label) + 1: one label of 10**6 in a 132 KB folder built a model of
+    # 10**6 + 1 classes (432 MB); 2**31 - 1 ran out of memory making the class names
+    y_train = (np.arange(30) % 3).astype(np.int32)
+    y_train[4] = big
+    folder, _ = make_idx_folder(y_train=y_train, y_test=np.array([0, 1, 2] * 3 + [big], np.int32))
+    ds = load_idx_folder(folder)
+    assert ds.class_names == ["0", "1", "2", str(big)]
+    assert ds.y_train[4] == 3 and ds.y_test[-1] == 3
+    np.testing.assert_array_equal(np.delete(ds.y_train, 4), np.delete(y_train, 4))
 
 
 def test_corrupt_file_in_folder_is_named(make_idx_folder):

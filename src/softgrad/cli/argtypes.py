@@ -85,3 +85,12 @@ def hidden_sizes(text: str) -> list[int]:
             f"must be positive layer widths separated by commas (e.g. 256 or 256,128); got {text!r}"
         )
     return sizes
+
+
+def data_spec(text: str) -> str:
+    """argparse type: a data set name or path; an empty one is refused (as a path it is the
+    current folder, which would be trained on, or let ``evaluate`` fall back to the model's).
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a data set or a file; got {text!r}")
+    return text

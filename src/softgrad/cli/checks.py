@@ -55,15 +55,65 @@ def input_file(path: str, option: str) -> Path:
     return p
 
 
-def distinct(paths: dict[str, Path | None]) -> None:
-    """Refuse two options naming the same file (one would overwrite the other)."""
-    seen: dict[Path, str] = {}
-    for option, p in paths.items():
-        if p is None:
+def data_path(spec: str) -> Path | None:
+    """The file or folder ``--data`` reads, or None for a named data set or a missing path."""
+    from softgrad.datasets import DATASET_NAMES
+
+    if str(spec).strip().lower().replace("_", "-") in DATASET_NAMES:
+        return None
+    path = Path(spec)
+    return path if path.exists() else None
+
+
+def separate(
+    outputs: dict[str, Path | None],
+    inputs: dict[str, Path | None],
+    may_share: Iterable[tuple[str, str]] = (),
+) -> None:
+    """Refuse an output that would replace another output or an input, or write into an input.
+
+    Every command checks its files here, before it reads or writes anything. Paths are compared
+    resolved, since outputs are written through symbolic links (and a hard link is the same
+    file). An output in a sub-folder of an input folder is refused too: a folder of images reads
+    every .png of its class sub-folders. The folder itself may hold outputs (``--data .``
+    writing model.npz): loaders read only their own names there (the IDX files), which no
+    output's suffix matches. ``may_share`` lists the (output, input) pairs that may name one
+    file: a run may rewrite the checkpoint it resumed, never its data.
+    """
+    allowed = set(may_share)
+    named = [(k, p) for k, p in outputs.items() if p is not None]
+    for n, (option, path) in enumerate(named):
+        for earlier, other in named[:n]:
+            if _same_file(other, path):
+                raise UsageError(_clash(earlier, other, option, path))
+    for source, given in inputs.items():
+        if given is None:
             continue
-        key = Path(os.path.abspath(p))
-        if key in seen:
-            raise UsageError(
-                f"{seen[key]} and {option} must name different files; both are {str(p)!r}"
-            )
-        seen[key] = option
+        folder = Path(os.path.realpath(given)) if given.is_dir() else None
+        for option, path in named:
+            if (option, source) in allowed:
+                continue
+            if _same_file(given, path):
+                raise UsageError(_clash(option, path, source, given))
+            if folder is not None and Path(os.path.realpath(path)).parent.parent == folder:
+                raise UsageError(
+                    f"{option} must be outside the sub-folders of the {source} folder "
+                    f"{str(given)!r}, whose images it would replace or join; got {str(path)!r}"
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def _clash(option: str, path: Path, other: str, other_path: Path) -> str:
+    if str(path) == str(other_path):
+        both = f"both are {str(path)!r}"
+    else:
+        both = f"{str(path)!r} and {str(other_path)!r} are the same file"
+    return f"{option} and {other} must name different files; {both}"

@@ -11,6 +11,7 @@ import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
+from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
 from softgrad.cli.output import describe_network, print_json
 
@@ -27,7 +28,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "class the model does not know is an error.",
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
-    p.add_argument("--data", help="digits, fashion-mnist, mnist, or a .npz/.csv file or IDX folder")
+    p.add_argument(
+        "--data",
+        type=data_spec,
+        help="digits, fashion-mnist, mnist, or a .npz/.csv file or IDX folder",
+    )
     p.add_argument(
         "--split",
         choices=SPLITS,
@@ -145,6 +150,11 @@ def run(args: argparse.Namespace) -> int:
     from softgrad.cli.progress import load_data_with_progress
 
     spec = _data_spec(args, model)
+    data_option = "--data" if args.data else "the model's data set"
+    checks.separate(
+        {"--confusion": confusion},
+        {"--model": Path(args.model), data_option: checks.data_path(spec)},
+    )
     data = load_data_with_progress(spec)
     X, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"

@@ -26,7 +26,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     out = checks.output_path(args.out, "--out", (".onnx",))
-    checks.distinct({"--model": Path(args.model), "--out": out})
+    checks.separate({"--out": out}, {"--model": Path(args.model)})
     model = load_model(args.model)
     from softgrad.onnx_export import export_onnx
 

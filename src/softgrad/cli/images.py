@@ -11,25 +11,21 @@ like the training images; the caller is told so it can print a note;
 
 Every image mode Pillow decodes is either mapped onto grey 0..255 or refused by name (see
 ``MODES``): 16-bit images are rescaled (not clipped), floating-point images must hold 0..1. An
-image larger than ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded.
+image larger than ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded
+(:func:`softgrad.datasets.images.open_image`, the rule of ``softgrad train`` on image folders).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
+from softgrad.datasets.images import open_image
 from softgrad.errors import DataFormatError, MissingDependencyError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 INVERT_CHOICES = ("auto", "yes", "no")
-
-#: The largest image decoded (width x height): 40 megapixels, more than any camera photo a
-#: model of a few hundred input pixels needs, and 160 MB as 32-bit pixels. Checked from the
-#: header before decoding; a larger one is refused with one line.
-MAX_IMAGE_PIXELS = 40_000_000
 
 ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
 EIGHT_BIT_MODES = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "HSV", *ALPHA_MODES)
@@ -53,35 +49,16 @@ def _pil():
 
 def _grey(path: Path) -> np.ndarray:
     """The image at ``path`` as grey levels in 0..255 (float32), from any mode in MODES."""
-    Image, ImageOps, UnidentifiedImageError = _pil()
+    _, ImageOps, UnidentifiedImageError = _pil()
     where = f"predict: {str(path)!r}"
     try:
-        with warnings.catch_warnings():
-            # Pillow warns (then fails) on huge images: one error line instead
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            # our own handle: Pillow leaves its file open when open() itself raises
-            with open(path, "rb") as fh, Image.open(fh) as img:
-                width, height = img.size
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise _too_big(where, width, height)
-                img = ImageOps.exif_transpose(img)
-                return _to_grey(img, where)
+        with open_image(path, where) as img:
+            img = ImageOps.exif_transpose(img)
+            return _to_grey(img, where)
     except DataFormatError:
         raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise DataFormatError(
-            f"{where}: image must have at most {MAX_IMAGE_PIXELS} pixels; Pillow refused it "
-            f"as a decompression bomb ({exc})"
-        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataFormatError(f"predict: {str(path)!r} is not a readable image ({exc})") from None
-
-
-def _too_big(where: str, width: int, height: int) -> DataFormatError:
-    return DataFormatError(
-        f"{where}: image must have at most {MAX_IMAGE_PIXELS} pixels; got {width} x {height} "
-        "(scale it down first)"
-    )
 
 
 def _to_grey(img, where: str) -> np.ndarray:

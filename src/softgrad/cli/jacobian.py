@@ -42,7 +42,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         default=4,
         help="significant digits of each value (default 4; 3e38 prints as 3e+38, 1e-30 as 1e-30)",
     )
-    p.add_argument("--json", action="store_true", help="print the values as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the values as JSON (an infinite value, such as log_softmax of a score "
+        "far below the others, prints as null)",
+    )
     return p
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -10,21 +11,30 @@ from typing import Any, TextIO
 import numpy as np
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON types; a NaN or infinite float becomes None (JSON null)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _plain(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
     if hasattr(value, "to_dict"):
-        return value.to_dict()
+        return _plain(value.to_dict())
     if hasattr(value, "__fspath__"):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def print_json(obj: Any, stream: TextIO | None = None) -> None:
-    """Print ``obj`` as indented JSON (numpy scalars and arrays become plain numbers and lists)."""
-    print(json.dumps(obj, indent=2, default=_jsonable, allow_nan=True), file=stream or sys.stdout)
+    """Print ``obj`` as indented, strict JSON (numpy scalars and arrays become plain numbers and
+    lists). NaN and infinities, which JSON has no numbers for, print as null: Python's
+    ``NaN``/``-Infinity`` are refused by strict parsers such as JavaScript's ``JSON.parse``."""
+    print(json.dumps(_plain(obj), indent=2, allow_nan=False), file=stream or sys.stdout)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] = ()) -> str:

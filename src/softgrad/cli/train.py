@@ -19,6 +19,7 @@ import numpy as np
 from softgrad.checks import check_finite_rows
 from softgrad.cli import checks, ranks, train_config
 from softgrad.cli.argtypes import (
+    data_spec,
     fraction,
     hidden_sizes,
     nonnegative_float,
@@ -52,6 +53,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         default="digits",
+        type=data_spec,
         help="digits (default, built in), fashion-mnist, mnist, or a .npz/.csv file or "
         "a folder of IDX files",
     )
@@ -113,13 +115,12 @@ def _check_paths(args: argparse.Namespace) -> dict[str, Path | None]:
         ),
         "--checkpoint": checks.output_path(args.checkpoint, "--checkpoint", (".npz",)),
     }
-    checks.distinct(paths)
-    inputs = {k: v for k, v in paths.items() if k != "--checkpoint"}
-    if args.resume is not None:
-        inputs["--resume"] = checks.input_file(args.resume, "--resume")
-    if Path(args.data).is_file():
-        inputs["--data"] = Path(args.data)
-    checks.distinct(inputs)
+    resume = None if args.resume is None else checks.input_file(args.resume, "--resume")
+    checks.separate(
+        paths,
+        {"--resume": resume, "--data": checks.data_path(args.data)},
+        may_share=[("--checkpoint", "--resume")],  # a resumed run rewrites its checkpoint
+    )
     if args.plot or args.misclassified:
         from softgrad.plots import require_matplotlib
 

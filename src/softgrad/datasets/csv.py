@@ -127,9 +127,9 @@ def read_csv(
         The features' dtype. float32 refuses, by line and column, a value that float32 cannot
         hold and NaN or inf (what training refuses), checked on each block's float64 cells.
     header : {"required", "auto"}
-        ``"required"``: the first line is the header. ``"auto"``: the first line is a header
-        unless every cell of it is a number; a file without one has no label column, and an
-        empty file gives an empty table.
+        A first line whose every cell is a number is a row, not a header. ``"required"``: the
+        first line must be the header (a line of numbers is refused). ``"auto"``: a file
+        without a header has no label column, and an empty file gives an empty table.
     label : callable
         ``label(header)``: the index of the label column given the header's cells, or None for
         none (default :func:`label_column`: named ``label``/``target``/``y``, else the last).
@@ -144,10 +144,11 @@ def read_csv(
     Raises
     ------
     DataFormatError
-        An empty file or blank header line (``header="required"``); a header of fewer than 2
-        columns when it must hold a label; a row whose number of columns differs from the
-        header's, or a feature cell that is not a number (both named by line, and column); text
-        that is not UTF-8 (naming the byte and its offset) or not valid CSV.
+        An empty file, a blank header line or a first line of numbers (``header="required"``);
+        a header of fewer than 2 columns when it must hold a label; a row whose number of
+        columns differs from the header's, or a feature cell that is not a number (both named
+        by line, and column); text that is not UTF-8 (naming the byte and its offset) or not
+        valid CSV.
 
     Notes
     -----
@@ -234,7 +235,14 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
         return None, 0, line  # an empty file, or only blank lines: an empty table
     if cells is None or not any(h.strip() for h in cells):
         raise DataFormatError(f"{where}: file must start with a header line; got an empty file")
-    if mode == "auto" and all(_is_number(c) for c in cells):
+    if all(_is_number(c) for c in cells):  # a line of numbers is a row, never a header
+        if mode == "required":
+            # taken as the header, the file's first sample was dropped without a word
+            shown = ",".join(cells) if len(cells) <= 6 else ",".join(cells[:5]) + ",..."
+            raise DataFormatError(
+                f"{where}: line {line} must be a header naming the columns; got numbers only "
+                f"({shown!r}): add a header line such as x1,x2,label"
+            )
         # no header: the line is data (after the byte-order mark, at the start of the file)
         f.seek(start + (3 if start == 0 and raw.startswith(b"\xef\xbb\xbf") else 0))
         return None, len(cells), line

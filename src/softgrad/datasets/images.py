@@ -10,15 +10,21 @@ Class names are the sub-folders' names in sorted order (label ``k`` is the ``k``
 read in sorted order. Every image must have the same size; an 8-bit image of any common mode
 (grey, palette, RGB, with or without alpha, 1-bit) becomes grey with Pillow's ``convert("L")``
 (ITU-R 601-2 luma, alpha dropped). Images of more than 8 bits a channel are refused by name
-rather than rescaled silently. The pixels go straight into one preallocated uint8 array, so the
-data set takes one byte a pixel (``scale`` 255: ``Scaler.inputs`` reads it scaled per batch).
+rather than rescaled silently, and so is an image beyond ``MAX_IMAGE_PIXELS`` (from its header,
+before it is decoded: :func:`open_image`, which ``softgrad predict`` reads images with too).
+The pixels go straight into one preallocated uint8 array, so the data set takes one byte a pixel
+(``scale`` 255: ``Scaler.inputs`` reads it scaled per batch).
 The test set is a stratified 20% split with a fixed seed, as for a user's .npz or .csv file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,11 +32,22 @@ from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.split import stratified_split
 from softgrad.errors import DataFormatError, DatasetNotFoundError, MissingDependencyError
 
-__all__ = ["IMAGE_SEED", "IMAGE_SUFFIXES", "IMAGE_TEST_FRACTION", "load_image_folder"]
+__all__ = [
+    "IMAGE_SEED",
+    "IMAGE_SUFFIXES",
+    "IMAGE_TEST_FRACTION",
+    "MAX_IMAGE_PIXELS",
+    "load_image_folder",
+    "open_image",
+]
 
 IMAGE_SUFFIXES = (".png",)
 IMAGE_TEST_FRACTION = 0.2
 IMAGE_SEED = 0
+#: The largest image decoded (width x height): 40 megapixels, more than any camera photo a
+#: model of a few hundred input pixels needs, and 160 MB as 32-bit pixels. Checked from the
+#: header before decoding; a larger one is refused with one line.
+MAX_IMAGE_PIXELS = 40_000_000
 # 8-bit modes with a lossless (or standard luma) way to grey
 _EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX")
 
@@ -68,12 +85,40 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
     return classes
 
 
+@contextlib.contextmanager
+def open_image(path: Path, where: str) -> Iterator[Any]:
+    """``path`` opened by Pillow (not yet decoded), refused beyond ``MAX_IMAGE_PIXELS``.
+
+    The size is checked from the header. Pillow's own decompression-bomb warning and error
+    (raised by ``Image.open`` or while decoding, for a few-KB file declaring a huge image)
+    become the same DataFormatError, so the user sees one line starting with ``where``.
+    """
+    Image, _ = _pil()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # our own handle: Pillow leaves its file open when open() itself raises
+            with open(path, "rb") as fh, Image.open(fh) as image:
+                width, height = image.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise DataFormatError(
+                        f"{where}: image must have at most {MAX_IMAGE_PIXELS} pixels; got "
+                        f"{width} x {height} (scale it down first)"
+                    )
+                yield image
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise DataFormatError(
+            f"{where}: image must have at most {MAX_IMAGE_PIXELS} pixels; Pillow refused it "
+            f"as a decompression bomb ({exc})"
+        ) from None
+
+
 def _read_grey(path: Path, size: tuple[int, int] | None, out: np.ndarray) -> tuple[int, int]:
     """Decode ``path`` into ``out`` (a uint8 row) as grey; returns its (width, height)."""
-    Image, UnidentifiedImageError = _pil()
+    _, UnidentifiedImageError = _pil()
     where = f"load_image_folder: '{path}'"
     try:
-        with Image.open(path) as image:
+        with open_image(path, where) as image:
             if image.mode not in _EIGHT_BIT_MODES:
                 raise DataFormatError(
                     f"{where}: image must be 8-bit (one of {', '.join(_EIGHT_BIT_MODES)}); "

@@ -12,6 +12,7 @@ __all__ = ["encode_labels"]
 
 
 _INT_LIMIT = 2.0**53  # integral floats beyond this are no longer exact integers
+_LABEL_KINDS = "biufUS"  # bool, integers, floats, strings (objects never load: no pickle)
 
 
 def _integral(y: np.ndarray) -> np.ndarray:
@@ -105,7 +106,8 @@ def encode_labels(
     Raises
     ------
     DataFormatError
-        Non-integral numbers, NaN, empty strings; with ``class_names``, integer labels outside
+        Non-integral numbers, NaN, empty strings; complex, datetime64, timedelta64 (or any
+        other non-numeric, non-string) labels; with ``class_names``, integer labels outside
         0..len(class_names)-1.
 
     Notes
@@ -119,6 +121,14 @@ def encode_labels(
     >>> codes[0], names
     (array([1, 0, 1, 2]), ['0', '5', '1000000000'])
     """
+    for y in parts:
+        if y.dtype.kind not in _LABEL_KINDS:
+            # complex, datetime64 and timedelta64 convert to float64 (dropping the imaginary
+            # part, counting time units), so they would pass as numbers
+            raise DataFormatError(
+                f"{where}: labels must be integers, whole numbers or strings; got {y.dtype} "
+                "(complex numbers, dates and durations are not class labels)"
+            )
     ints = [_as_integers(y) for y in parts]
     if all(codes is not None for codes in ints):
         return _encode_integers(ints, where, locate, class_names)  # type: ignore[arg-type]

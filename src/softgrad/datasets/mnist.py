@@ -9,6 +9,7 @@ import numpy as np
 
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.idx import load_idx
+from softgrad.datasets.labels import encode_labels
 from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = [
@@ -113,7 +114,9 @@ def load_idx_folder(
     name : str, optional
         Data set name; default the folder's name.
     class_names : list of str, optional
-        Default ``"0"``, ``"1"``, ... up to the largest label.
+        Names of the labels 0, 1, ...; every label must index one. Default: the distinct
+        labels, sorted (``"0"`` .. ``"C-1"`` when every one of 0..C-1 occurs); labels such as
+        {0, 5, 10**6} are three classes, as in an .npz file (:func:`load_file`).
 
     Returns
     -------
@@ -138,20 +141,21 @@ def load_idx_folder(
             f"load_idx_folder: samples in '{files['X_test']}' must have shape {sample_shape} "
             f"like the training set; got {arrays['X_test'].shape[1:]}"
         )
-    n_classes = int(max(arrays["y_train"].max(), arrays["y_test"].max())) + 1
-    if class_names is None:
-        class_names = [str(k) for k in range(n_classes)]
-    elif n_classes > len(class_names):
-        raise DataFormatError(
-            f"load_idx_folder: labels in '{folder}' must be in 0..{len(class_names) - 1}; "
-            f"got {n_classes - 1}"
-        )
+    # the classes are the distinct labels, as in a .npz file: sizing them by the largest
+    # label let a 132 KB folder with one label of 10**6 build a 10**6-class model
+    label_files = (files["y_train"], files["y_test"])
+    (y_train, y_test), class_names = encode_labels(
+        [arrays["y_train"], arrays["y_test"]],
+        f"load_idx_folder: '{folder}'",
+        lambda part, i: f"index {i} of '{label_files[part]}'",
+        class_names,
+    )
     X_train, X_test = arrays["X_train"], arrays["X_test"]
     return Dataset(
         X_train.reshape(len(X_train), -1),
-        arrays["y_train"],
+        y_train,
         X_test.reshape(len(X_test), -1),
-        arrays["y_test"],
+        y_test,
         class_names,
         image_shape=sample_shape if len(sample_shape) == 2 else None,
         name=folder.name if name is None else name,

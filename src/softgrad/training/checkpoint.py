@@ -172,6 +172,7 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             f"{meta.get('format', 'no format marker')!r}"
         )
     where = f"fit: resume checkpoint {str(path)!r}"
+    _check_finite(arrays, where)
     with _entry(where, "epoch"):
         epoch = meta["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
@@ -201,6 +202,46 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         source=str(path),
         **parts,
     )
+
+
+def _check_finite(arrays: dict[str, np.ndarray], where: str) -> None:
+    """Weights and optimizer state hold finite numbers.
+
+    Resumed, NaN weights were reported as a run that diverged under its learning rate, with
+    the damaged checkpoint named as holding "the last good weights".
+    """
+    for name, array in arrays.items():
+        if name.startswith(("param.", "optim.")) and array.dtype.kind in "fc":
+            bad = ~np.isfinite(array.reshape(-1))
+            if bad.any():
+                first = array.reshape(-1)[bad][0].item()
+                raise ModelFileError(
+                    f"{where}: entry {name!r} must be finite; got {first!r} "
+                    "(the file was written from a diverged run or damaged: resume an intact "
+                    "checkpoint, or start a new run)"
+                )
+
+
+def _checked_val_idx(val_idx: Any, n_samples: int) -> np.ndarray:
+    """The validation split's indices: distinct integers in 0..n_samples-1, leaving one to train.
+
+    Out of range, an index failed deep in resume with an IndexError; negative, duplicate or
+    float ones were taken silently (wrapped, counted twice, truncated).
+    """
+    val_idx = np.asarray(val_idx)
+    if val_idx.ndim != 1 or val_idx.dtype.kind not in "iu":
+        raise ValueError(f"must be a 1-D array of integers; got {val_idx.dtype} {val_idx.shape}")
+    bad = np.flatnonzero((val_idx < 0) | (val_idx >= n_samples))
+    if bad.size:
+        raise ValueError(
+            f"must hold sample indices in 0..{n_samples - 1}; got {val_idx[bad[0]]} at "
+            f"position {bad[0]}"
+        )
+    if np.unique(val_idx).size != val_idx.size:
+        raise ValueError("must hold distinct sample indices; some repeat")
+    if val_idx.size >= n_samples:
+        raise ValueError(f"must leave training samples; it holds all {n_samples}")
+    return val_idx.astype(np.intp)
 
 
 @contextlib.contextmanager
@@ -279,7 +320,8 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
         run.history.stopped_early, run.history.stop_reason = False, None
     if ckpt.val_idx is not None:
         # the split of the original run, whatever generator this call was given
-        val_idx = np.asarray(ckpt.val_idx, dtype=np.intp)
+        with _entry(where, "val_idx"):
+            val_idx = _checked_val_idx(ckpt.val_idx, X.shape[0])
         keep = np.ones(X.shape[0], dtype=bool)
         keep[val_idx] = False
         run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
