@@ -15,6 +15,8 @@ from softgrad.gradcheck.mistakes import MISTAKES, Evidence, matching_mistakes
 
 N, C, D = 4, 10, 3
 
+NO_MEAN = ("ce_missing_mean", "x", "without the 1/N")
+
 # (module, class, constructor args, x shape, target kind, mistake key, failed quantity, words)
 WRONG = [
     (
@@ -151,6 +153,11 @@ WRONG = [
         "grad_y itself",
     ),
     ("activation_nodes", "TanhPlaceholder", (), (N, C), None, "zero_gradient", "x", "all zeros"),
+    # log(y + 1e-7) in the loss (the textbook's): recognised as the cross-entropy all the same
+    *[
+        ("loss_nodes", "SoftmaxWithLossNoMean", (), shape, "classes", *NO_MEAN)
+        for shape in [(N, C), (N, 1000)]
+    ],
 ]
 
 RIGHT = [
@@ -162,6 +169,7 @@ RIGHT = [
     ("linear_nodes", "LinearGradNames", (D, 2), (N, D), None),
     ("linear_nodes", "LinearParamsDict", (D, 2), (N, D), None),
     ("loss_nodes", "SoftmaxCrossEntropy", (), (N, C), "classes"),
+    ("loss_nodes", "SoftmaxWithLoss", (), (N, C), "classes"),
     ("stateful_nodes", "StackedTanh", (), (N, C), None),
     ("stateful_nodes", "NoisyScale", (), (N, C), None),
 ]

@@ -42,3 +42,35 @@ class HalfSquaredError:
 
     def backward(self, grad_y):
         return grad_y * self.diff  # the / N is missing
+
+
+def softmax(x):
+    x = x - np.max(x, axis=-1, keepdims=True)
+    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+
+
+def cross_entropy_error(y, t):
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size  # 1e-7: no log(0)
+
+
+class SoftmaxWithLoss:
+    """The textbook layer (Saitoh, Deep Learning from Scratch): the loss takes log(y + 1e-7)."""
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        return cross_entropy_error(self.y, t)
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(batch_size), self.t] -= 1
+        return dx / batch_size
+
+
+class SoftmaxWithLossNoMean(SoftmaxWithLoss):
+    def backward(self, dout=1):
+        dx = self.y.copy()
+        dx[np.arange(self.t.shape[0]), self.t] -= 1
+        return dx  # forgot / batch_size
