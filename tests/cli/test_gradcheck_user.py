@@ -116,8 +116,8 @@ def test_a_sibling_import_of_the_users_file_works(cli, nodes):
 JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
-    "Softmax, SoftmaxDiagonal, SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, "
-    "SoftmaxWithInput"
+    "Softmax, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxPurePython, SoftmaxSignFlipped, "
+    "SoftmaxSumOverBatch, SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 
@@ -169,12 +169,31 @@ SOFTMAX_CLASSES = (
             "'RaisesInForward' object has no attribute 'weights'",
         ),
         (["--shape", "4,10"], "--shape and --args need a FILE.py:CLASS to check"),
+        (
+            ["broken_nodes.py:ForgetsReturn"],
+            "ForgetsReturn.forward returned None; it must return its output (is a `return` "
+            "missing?)",
+        ),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(argv, message, usage_error, nodes):
     argv = [nodes(a) if (".py" in a and not a.startswith("-")) else a for a in argv]
     line = usage_error("gradcheck", *argv)
     assert line == "softgrad: error: gradcheck: " + message.format(folder=nodes.folder)
+
+
+@pytest.mark.parametrize(
+    ("node", "said"),
+    [
+        ("loss_nodes.py:CrossEntropyOfLogits", "forward returned NaN or inf at the checked point"),
+        ("loss_nodes.py:SoftmaxCrossEntropyByCounts", "x: backward returned NaN or inf ("),
+        ("broken_nodes.py:ReturnsList", "x: backward returned a list of 2 items; it must return"),
+    ],
+)
+def test_nan_inf_or_a_list_is_a_failed_check_with_exit_1(cli, nodes, node, said):
+    result = cli("gradcheck", nodes(node))
+    assert (result.code, result.err) == (1, ""), result.err  # no traceback, no NumPy warning
+    assert said in " ".join(result.out.split("diagnosis:")[1].split())
 
 
 def test_a_shape_the_node_cannot_take_is_the_users_error_on_one_line(usage_error, nodes):

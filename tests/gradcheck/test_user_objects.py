@@ -115,16 +115,28 @@ def test_backward_returning_none_is_told_so(gallery, rng):
     assert "FAIL backward returned None" in str(result)
 
 
-def test_backward_returning_a_tuple_is_told_so(gallery, rng):
-    result = gradcheck(gallery("broken_nodes", "ReturnsTuple"), rng.standard_normal((N, D)))
-    assert result.checks[0].note == "backward returned a tuple of 2 items"
+@pytest.mark.parametrize(
+    ("name", "kind", "width"), [("ReturnsTuple", "tuple", D), ("ReturnsList", "list", C)]
+)
+def test_backward_returning_a_tuple_or_a_list_is_told_so(name, kind, width, gallery, rng):
+    result = gradcheck(gallery("broken_nodes", name), rng.standard_normal((N, width)))
+    assert result.checks[0].note == f"backward returned a {kind} of 2 items"
     assert result.diagnosis.startswith(
-        "x: backward returned a tuple of 2 items; it must return grad_x alone, an array of x's "
-        "shape (4, 3)"
+        f"x: backward returned a {kind} of 2 items; it must return grad_x alone, an array of x's "
+        f"shape (4, {width})"
     )
-    assert result.notes == (
-        "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: W",
-    )
+    constants = "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants"
+    assert result.notes == ((f"{constants}: W",) if name == "ReturnsTuple" else ())
+
+
+def test_a_parameter_gradient_that_is_not_numbers_fails_with_a_note(gallery, rng):
+    result = gradcheck(gallery("broken_nodes", "LinearBiasGradDict"), rng.standard_normal((N, D)))
+    assert [(c.name, c.ok, c.note) for c in result.checks] == [
+        ("x", True, ""),
+        ("W", True, ""),
+        ("b", False, "db is a dict"),
+    ]
+    assert result.diagnosis == "b: db is a dict; it must be an array of b's shape (3,)"
 
 
 def test_backward_returning_the_wrong_shape_is_told_so(gallery, rng):
@@ -184,6 +196,15 @@ def test_a_loss_node_gets_the_target_and_a_unit_cotangent(gallery, rng):
         result = gradcheck(node, x, target=target)
         assert [c.name for c in result.checks] == ["x"]
         assert result.ok == (name == "SoftmaxCrossEntropy")
+
+
+def test_forward_returning_none_is_refused(gallery, rng):
+    with pytest.raises(TypeError) as caught:
+        gradcheck(gallery("broken_nodes", "ForgetsReturn"), rng.standard_normal((N, C)))
+    assert str(caught.value) == (
+        "gradcheck: ForgetsReturn.forward returned None; it must return its output (is a `return` "
+        "missing?)"
+    )
 
 
 def test_forward_returning_a_tuple_is_refused(rng):

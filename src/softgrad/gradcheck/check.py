@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.gradcheck.diagnosis import Probe, diagnose
+from softgrad.gradcheck.diagnosis import Probe, diagnose, forward_not_finite
 from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.forward_ops import recognise
 from softgrad.gradcheck.mistakes import Evidence
@@ -84,13 +84,24 @@ def gradcheck(
     ------
     softgrad.errors.UserCodeError
         The node's own forward or backward raised; the message quotes its exception.
+    TypeError
+        forward returned None (a `return` missing), a tuple or something that is not numbers.
 
     Notes
     -----
     Each evaluation runs on a fresh copy, so a node with randomness draws the same numbers every
     time and state kept between forward and backward starts from the same place. The number of
     forward passes is 2 * (x.size + number of parameters): keep the checked shapes small. A
-    backward that returns None, a tuple or the wrong shape fails its check with that message.
+    backward that returns None, a tuple, a list that is not one array of numbers (``[dx, None]``)
+    or the wrong shape fails its check with that message; so does a parameter gradient that is not
+    an array of numbers. A plain (nested) list of numbers is taken as an array.
+
+    NaN and inf are reported, never matched against the table of mistakes: a forward that is not
+    finite at x fails without finite differences (``result.mistakes == ("forward_not_finite",)``);
+    a backward that returns NaN or inf, or central differences that are not (forward not finite
+    within eps of x), fail with that said (``"backward_not_finite"``,
+    ``"differences_not_finite"``). NumPy's floating-point warnings are silenced while the checked
+    code runs, since the result reports what they would warn about.
 
     Examples
     --------
@@ -120,7 +131,8 @@ def gradcheck(
     g_rng = as_generator(0 if rng is None else rng, where)
     runner = _runner(f, target, vjp, name, check_params, where)
     try:
-        return _check(runner, x64, target, g_rng, eps, atol, rtol)
+        with np.errstate(all="ignore"):  # NaN and inf are reported in the result
+            return _check(runner, x64, target, g_rng, eps, atol, rtol)
     finally:
         runner.close()
 
@@ -161,7 +173,12 @@ def _runner(
 
 
 def _output(y: Any, name: str) -> np.ndarray:
-    """The forward output as a float64 array; a tuple or a non-numeric value is refused."""
+    """The forward output as a float64 array; None, a tuple or a non-numeric value is refused."""
+    if y is None:
+        raise TypeError(
+            f"gradcheck: {name}.forward returned None; it must return its output (is a `return` "
+            "missing?)"
+        )
     if isinstance(y, tuple):
         raise TypeError(
             f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
@@ -173,18 +190,33 @@ def _output(y: Any, name: str) -> np.ndarray:
         raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
 
 
-def _gradient_problem(raw: Any, method: str) -> str | None:
-    """What is wrong with what backward (or vjp) returned as grad_x, before looking at numbers."""
+def _gradient_problem(raw: Any, returned: str) -> str | None:
+    """What is wrong with a gradient before looking at its numbers, said after ``returned``
+    (``"backward returned"``, ``"dW is"``): None, a tuple, a list that is not one array of
+    numbers, anything else that is not numbers."""
     if raw is None:
-        return f"{method} returned None"
-    if isinstance(raw, tuple):
-        return f"{method} returned a tuple of {len(raw)} items"
+        return f"{returned} None"
+    if isinstance(raw, tuple) or (isinstance(raw, list) and not _numbers(raw)):
+        return f"{returned} a {type(raw).__name__} of {len(raw)} items"
     if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
-        return f"{method} returned a {type(raw).__name__}"
+        return f"{returned} a {type(raw).__name__}"
+    if not _numbers(raw):
+        return f"{returned} an array of dtype {raw.dtype}"
     return None
 
 
-def _problem_advice(problem: str, shape: tuple[int, ...]) -> str:
+def _numbers(raw: Any) -> bool:
+    """True when ``raw`` converts to one float64 array (a nested list of numbers does)."""
+    try:
+        np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _problem_advice(name: str, problem: str, shape: tuple[int, ...]) -> str:
+    if name != "x":
+        return f"{name}: {problem}; it must be an array of {name}'s shape {shape}"
     if problem.endswith("None"):
         return (
             f"x: {problem}; it must return grad_x, the gradient with respect to its input, an "
@@ -206,7 +238,7 @@ class _Run:
     target: Any
     raws: dict[str, Any]  # what backward produced, by quantity ("x", "W" ...)
     numerics: dict[str, np.ndarray]  # central differences, by quantity
-    problem: str | None  # what is wrong with grad_x before looking at numbers
+    problems: dict[str, str]  # what is wrong with a gradient before looking at numbers
 
 
 def _check(
@@ -220,25 +252,35 @@ def _check(
 ) -> GradcheckResult:
     raw_y = runner.forward(x64.copy())
     y = _output(raw_y, runner.name)
+    precision = []
+    if isinstance(raw_y, np.ndarray) and raw_y.dtype.kind == "f" and raw_y.dtype != np.float64:
+        precision.append(f"forward computes in {raw_y.dtype}: finite differences need float64")
+    if not np.all(np.isfinite(y)):  # no gradient to compare: say where and why
+        check = failed_check("x", x64.shape, "forward is not finite at x")
+        text, key = forward_not_finite(y)
+        notes = (*runner.notes, *precision)
+        return GradcheckResult(runner.name, (check,), 0.0, atol, rtol, text, key, notes)
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
     raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
-    notes = list(runner.notes)
-    if isinstance(raw_y, np.ndarray) and raw_y.dtype.kind == "f" and raw_y.dtype != np.float64:
-        notes.append(f"forward computes in {raw_y.dtype}: finite differences need float64")
+    notes = [*runner.notes, *precision]  # the runner's, once backward has run
 
     def phi() -> float:
         return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
 
     method = "vjp" if isinstance(runner, FunctionRunner) else "backward"
-    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, _gradient_problem(raw_x, method))
-    run.numerics["x"] = central_differences(phi, x64, eps)
-    if run.problem:
-        checks = [failed_check("x", x64.shape, run.problem)]
-    else:
-        checks = [compare("x", raw_x, run.numerics["x"], atol, rtol)]
-    for name, array in runner.params.items():
+    problems = {"x": _gradient_problem(raw_x, f"{method} returned")}
+    for name, raw in raw_params.items():
+        if raw is not None:  # a gradient never set is said by compare and _diagnosis
+            problems[name] = _gradient_problem(raw, f"{runner.grad_names[name]} is")
+    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, {})
+    run.problems = {name: problem for name, problem in problems.items() if problem}
+    checks = []
+    for name, array in {"x": x64, **runner.params}.items():
         run.numerics[name] = central_differences(phi, array, eps)
-        checks.append(compare(name, raw_params.get(name), run.numerics[name], atol, rtol))
+        if name in run.problems:
+            checks.append(failed_check(name, array.shape, run.problems[name]))
+        else:
+            checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
         diagnosis, mistakes = _diagnosis(runner, run, checks, eps, atol, rtol)
@@ -258,11 +300,14 @@ def _diagnosis(
     """Evidence for every failed quantity, handed to :func:`diagnose`."""
     op = recognise(run.x, run.y, run.g, run.target)
     weights = {k: v.copy() for k, v in runner.params.items() if v.ndim == 2}
-    advice = [_problem_advice(run.problem, run.x.shape)] if run.problem else []
+    advice = [
+        _problem_advice(name, problem, run.numerics[name].shape)
+        for name, problem in run.problems.items()
+    ]
     evidence = []
     for check in checks:
         raw = run.raws.get(check.name)
-        if check.ok or (check.name == "x" and run.problem):
+        if check.ok or check.name in run.problems:
             continue
         if raw is None:
             where = runner.grad_names.get(check.name, "its gradient")

@@ -1,5 +1,17 @@
 """The diagnosis of a failed gradient check: the mistake named with its right formula, or, when no
-known mistake reproduces the wrong gradient, where the error sits."""
+known mistake reproduces the wrong gradient, where the error sits.
+
+NaN and inf are said before the table of mistakes is consulted (it matches numbers), each with a
+key in ``GradcheckResult.mistakes`` next to the mistakes' own (:data:`~softgrad.gradcheck.
+mistakes.MISTAKES`):
+
+* ``"forward_not_finite"``: forward returned NaN or inf at the checked point (no finite
+  differences were taken); the usual causes are named.
+* ``"backward_not_finite"``: backward returned NaN or inf entries (or set them in a parameter
+  gradient).
+* ``"differences_not_finite"``: the central differences are NaN or inf: forward is not finite
+  within eps of the checked point.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +83,58 @@ def right_formula(ev: Evidence, key: str) -> str:
     )
 
 
+def _not_finite(array: np.ndarray) -> str:
+    """``"1 NaN and 2 inf of 40 entries, the first at [0, 3]"``."""
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    counts = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
+    if array.ndim == 0:
+        return counts
+    first = np.unravel_index(int(np.argmax(~np.isfinite(array))), array.shape)
+    where = ", ".join(str(int(i)) for i in first)
+    return f"{counts} of {array.size} entries, the first at [{where}]"
+
+
+def forward_not_finite(y: np.ndarray) -> tuple[str, tuple[str, ...]]:
+    """The diagnosis of a forward whose output at the checked point has NaN or inf.
+
+    Examples
+    --------
+    >>> print(forward_not_finite(np.array([[0.5, np.nan], [np.inf, 0.1]]))[0])
+    forward returned NaN or inf at the checked point (1 NaN and 1 inf of 4 entries, the first at
+      [0, 1]), so there is no gradient to check. The usual causes: an exp that overflows (subtract
+      each row's max first: np.exp(x - x.max(axis=-1, keepdims=True))); a log of 0 or of a negative
+      number (a log of logits where probabilities belong).
+    """
+    text = (
+        f"forward returned NaN or inf at the checked point ({_not_finite(y)}), so there is no "
+        "gradient to check.\n  The usual causes: an exp that overflows (subtract each row's max "
+        "first: np.exp(x - x.max(axis=-1, keepdims=True))); a log of 0 or of a negative number "
+        "(a log of logits where probabilities belong)."
+    )
+    return text, ("forward_not_finite",)
+
+
+def _non_finite_lines(ev: Evidence, eps: float) -> tuple[list[str], list[str]]:
+    """What is said of NaN or inf in ev's gradient or central differences, and the keys."""
+    lines, keys = [], []
+    if not np.all(np.isfinite(ev.analytic)):
+        what = "backward returned" if ev.name == "x" else "backward set its gradient to"
+        lines.append(
+            f"{ev.name}: {what} NaN or inf ({_not_finite(ev.analytic)}) where forward is "
+            "finite: look for a division by something that can be 0 (a count, a probability) or "
+            "an exp that overflows."
+        )
+        keys.append("backward_not_finite")
+    if not np.all(np.isfinite(ev.numeric)):
+        lines.append(
+            f"{ev.name}: central differences are NaN or inf ({_not_finite(ev.numeric)}): forward "
+            f"is not finite within eps={eps:g} of the checked point (an exp that overflows, a log "
+            "of 0 or of a negative number)."
+        )
+        keys.append("differences_not_finite")
+    return lines, keys
+
+
 def _named(ev: Evidence) -> tuple[str, tuple[str, ...]] | None:
     """The line naming the mistake(s) that reproduce ev.analytic, and their keys."""
     found = matching_mistakes(ev)
@@ -118,6 +182,11 @@ def diagnose(
     keys: list[str] = []
     unexplained = []
     for ev in evidence:
+        not_finite, not_finite_keys = _non_finite_lines(ev, probe.eps)
+        if not_finite:
+            lines += not_finite
+            keys += not_finite_keys
+            continue
         named = _named(ev)
         if named is None:
             if ev.analytic.shape != ev.numeric.shape:

@@ -190,11 +190,13 @@ def _zero(ev: Evidence) -> list[Prediction]:
 def _constant_factor(ev: Evidence) -> list[Prediction]:
     if ev.analytic.shape != ev.numeric.shape:
         return []
+    if not (np.isfinite(ev.analytic).all() and np.isfinite(ev.numeric).all()):
+        return []  # NaN or inf: no factor to fit
     norm = float(np.sum(ev.numeric * ev.numeric))
-    if norm == 0.0:
+    if norm == 0.0 or not np.isfinite(norm):
         return []
     factor = float(np.sum(ev.analytic * ev.numeric)) / norm
-    if abs(factor) < 1e-9:
+    if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
     name = factor_name(factor, ev)
     cause = {
@@ -213,7 +215,11 @@ def factor_name(factor: float, ev: Evidence) -> str:
     >>> ev = Evidence("x", np.ones(1), np.ones(1), np.ones((4, 10)), np.ones(1))
     >>> factor_name(2.0, ev), factor_name(0.25, ev), factor_name(10.0, ev), factor_name(0.37, ev)
     ('2', '1/4 (= 1/N, N = 4 the batch size)', '10 (= C, C = 10 the classes)', '0.37')
+    >>> factor_name(float("inf"), ev), factor_name(float("nan"), ev)
+    ('inf', 'nan')
     """
+    if not np.isfinite(factor):  # Fraction cannot hold NaN or inf
+        return f"{factor:g}"
     n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
     fraction = Fraction(factor).limit_denominator(64)
     exact = abs(float(fraction) - factor) <= 1e-6 * abs(factor)

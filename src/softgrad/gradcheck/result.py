@@ -65,7 +65,10 @@ class GradcheckResult:
         the error sits (worst entries, rows, diagonal or not). None when the check passed.
     mistakes : tuple of str
         Keys of the named mistakes (``"softmax_diagonal"``, ``"constant_factor"`` ...; see
-        :data:`softgrad.gradcheck.mistakes.MISTAKES`), in the order of the failed checks.
+        :data:`softgrad.gradcheck.mistakes.MISTAKES`), in the order of the failed checks, and of
+        the problems said before the table is consulted (``"forward_not_finite"``,
+        ``"backward_not_finite"``, ``"differences_not_finite"``; see
+        :mod:`softgrad.gradcheck.diagnosis`).
     notes : tuple of str
         What the check had to assume or work around (a node that could not be deep-copied,
         arrays taken as constants, a forward that computes in float32).
@@ -221,6 +224,7 @@ def compare(name: str, actual: Any, expected: np.ndarray, atol: float, rtol: flo
     magnitude = np.maximum(np.abs(actual), np.abs(expected))
     meaningful = magnitude > atol
     rel = diff[meaningful] / magnitude[meaningful] if meaningful.any() else np.zeros(1)
+    rel[np.isnan(rel)] = np.inf  # inf / inf: an inf entry is infinitely wrong
     return Check(
         name=name,
         shape=expected.shape,
