@@ -34,6 +34,13 @@ def test_a_right_node_passes_with_exit_0(cli, nodes):
     assert "diagnosis" not in result.out and result.err == ""
 
 
+@pytest.mark.parametrize("node", ["stateful_nodes.py:SoftmaxPreallocated"])
+def test_right_nodes_written_in_other_styles_pass_with_exit_0(cli, nodes, node):
+    result = cli("gradcheck", nodes(node))
+    assert (result.code, result.err) == (0, ""), result.out
+    assert "diagnosis" not in result.out
+
+
 def test_a_wrong_node_fails_with_exit_1_and_the_diagnosis(cli, nodes):
     result = cli("gradcheck", nodes("softmax_nodes.py:SoftmaxDiagonal"))
     assert result.code == 1, result.err

@@ -173,6 +173,7 @@ RIGHT = [
     ("softmax_nodes", "SoftmaxPurePython", (), (C,), None),  # lists in and out
     ("stateful_nodes", "StackedTanh", (), (N, C), None),
     ("stateful_nodes", "NoisyScale", (), (N, C), None),
+    ("stateful_nodes", "SoftmaxPreallocated", (), (N, C), None),
 ]
 
 

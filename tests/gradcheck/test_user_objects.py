@@ -50,6 +50,25 @@ def test_parameters_are_found_in_every_documented_spelling(name, args, checked, 
     _assert_unchanged(node, before)
 
 
+def test_arrays_that_forward_replaces_are_caches_not_parameters(gallery, rng):
+    node = gallery("stateful_nodes", "SoftmaxPreallocated")  # self.x, self.out, self.dx
+    before = _state(node)
+    result = gradcheck(node, rng.standard_normal((N, C)))
+    assert result.ok and [c.name for c in result.checks] == ["x"], str(result)
+    assert result.notes == (
+        "arrays that forward replaces were taken as caches, not parameters: x, out",
+    )
+    _assert_unchanged(node, before)
+
+
+def test_a_parameter_named_x_is_checked_apart_from_the_input(gallery, rng):
+    result = gradcheck(gallery("linear_nodes", "LearnedOffset", C), rng.standard_normal((N, C)))
+    assert result.ok and [(c.name, c.shape) for c in result.checks] == [
+        ("x", (N, C)),
+        ("self.x", (C,)),
+    ]
+
+
 def test_a_node_without_parameters_checks_only_x(gallery, rng):
     result = gradcheck(gallery("activation_nodes", "Tanh"), rng.standard_normal((N, C)))
     assert result.ok and [c.name for c in result.checks] == ["x"] and result.notes == ()
