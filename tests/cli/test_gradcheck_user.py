@@ -123,8 +123,8 @@ def test_a_sibling_import_of_the_users_file_works(cli, nodes):
 JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
-    "Softmax, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxPurePython, SoftmaxSignFlipped, "
-    "SoftmaxSumOverBatch, SoftmaxTimesTwo, SoftmaxWithInput"
+    "Softmax, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxPurePython, "
+    "SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 
@@ -192,12 +192,13 @@ def test_bad_usage_is_one_line_and_exit_2(argv, message, usage_error, nodes):
 @pytest.mark.parametrize(
     ("node", "said"),
     [
+        ("softmax_nodes.py:SoftmaxNoUpstream", "x: backward does not use grad_y: backward(2 *"),
         ("loss_nodes.py:CrossEntropyOfLogits", "forward returned NaN or inf at the checked point"),
         ("loss_nodes.py:SoftmaxCrossEntropyByCounts", "x: backward returned NaN or inf ("),
         ("broken_nodes.py:ReturnsList", "x: backward returned a list of 2 items; it must return"),
     ],
 )
-def test_nan_inf_or_a_list_is_a_failed_check_with_exit_1(cli, nodes, node, said):
+def test_problems_said_before_the_table_are_a_failed_check_with_exit_1(cli, nodes, node, said):
     result = cli("gradcheck", nodes(node))
     assert (result.code, result.err) == (1, ""), result.err  # no traceback, no NumPy warning
     assert said in " ".join(result.out.split("diagnosis:")[1].split())

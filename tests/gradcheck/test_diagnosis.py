@@ -320,6 +320,26 @@ def test_the_hints_name_parameters_and_input_apart(rng):
     )
 
 
+@pytest.mark.parametrize(
+    ("module", "name", "key", "words"),
+    [
+        ("softmax_nodes", "SoftmaxNoUpstream", "upstream_ignored", "backward does not use grad_y"),
+        ("activation_nodes", "TanhAddsUpstream", "not_linear", "backward is not linear in grad_y"),
+    ],
+)
+def test_a_backward_not_linear_in_grad_y_is_said_so_without_a_jacobian(
+    module, name, key, words, gallery, rng
+):
+    result = gradcheck(gallery(module, name), rng.standard_normal((N, C)))
+    assert result.failed() == ["x"] and result.mistakes == (key,)
+    assert result.diagnosis.startswith(f"x: {words}: backward(2 * grad_y) "), result.diagnosis
+    assert "Jacobian entries" not in result.diagnosis and "mixes the batch" not in result.diagnosis
+    if key == "upstream_ignored":  # the forward is recognised: the right formula follows
+        assert result.diagnosis.endswith(
+            "s * (g - sum(g * s, axis=-1, keepdims=True)), from J = diag(s) - s s^T."
+        )
+
+
 def test_a_forward_that_overflows_fails_without_differences_and_names_the_causes(gallery, rng):
     x = rng.standard_normal((N, C))
     x[1, 3] = 800.0  # exp(800) is inf in float64: softmax without its max shift gives NaN

@@ -11,6 +11,14 @@ mistakes.MISTAKES`):
   gradient).
 * ``"differences_not_finite"``: the central differences are NaN or inf: forward is not finite
   within eps of the checked point.
+
+A backward must be linear in grad_y; the table and the Jacobian breakdown of the hints assume it.
+A wrong input gradient of an array output is first probed with ``2 * grad_y`` (exact in floating
+point):
+
+* ``"upstream_ignored"``: backward(2 g) is backward(g), not zero: grad_y is not used (the
+  chain rule forgotten).
+* ``"not_linear"``: backward(2 g) is not 2 backward(g) (grad_y added where it multiplies ...).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.gradcheck.forward_ops import same
 from softgrad.gradcheck.hints import describe_error, shape_hint
 from softgrad.gradcheck.mistakes import Evidence, matching_mistakes
 
@@ -135,6 +144,33 @@ def _non_finite_lines(ev: Evidence, eps: float) -> tuple[list[str], list[str]]:
     return lines, keys
 
 
+def _not_linear(ev: Evidence, probe: Probe) -> tuple[str, str] | None:
+    """What backward(2 g) shows about an input gradient that is not linear in g, and its key."""
+    doubled = probe.vjp(2 * ev.g)
+    try:
+        doubled = np.asarray(doubled, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if doubled.shape != ev.analytic.shape:
+        return None
+    if same(doubled, ev.analytic) and np.any(ev.analytic != 0):
+        right = right_formula(ev, "upstream_ignored")
+        text = (
+            "x: backward does not use grad_y: backward(2 * grad_y) returns what backward(grad_y) "
+            "does. Multiply by the upstream gradient (the chain rule): grad_x is grad_y times the "
+            "local derivative."
+        )
+        return (f"{text}\n  {right}" if right else text), "upstream_ignored"
+    if not same(doubled, 2 * ev.analytic):
+        text = (
+            "x: backward is not linear in grad_y: backward(2 * grad_y) is not 2 * "
+            "backward(grad_y). grad_x must be grad_y times the local derivative, with nothing "
+            "added to grad_y and no power of it."
+        )
+        return text, "not_linear"
+    return None
+
+
 def _named(ev: Evidence) -> tuple[str, tuple[str, ...]] | None:
     """The line naming the mistake(s) that reproduce ev.analytic, and their keys."""
     found = matching_mistakes(ev)
@@ -187,6 +223,12 @@ def diagnose(
             lines += not_finite
             keys += not_finite_keys
             continue
+        if ev.name == "x" and ev.g.ndim > 0:  # a scalar loss's backward takes no grad_y
+            nonlinear = _not_linear(ev, probe)
+            if nonlinear:
+                lines.append(nonlinear[0])
+                keys.append(nonlinear[1])
+                continue
         named = _named(ev)
         if named is None:
             if ev.analytic.shape != ev.numeric.shape:

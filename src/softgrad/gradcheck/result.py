@@ -67,8 +67,8 @@ class GradcheckResult:
         Keys of the named mistakes (``"softmax_diagonal"``, ``"constant_factor"`` ...; see
         :data:`softgrad.gradcheck.mistakes.MISTAKES`), in the order of the failed checks, and of
         the problems said before the table is consulted (``"forward_not_finite"``,
-        ``"backward_not_finite"``, ``"differences_not_finite"``; see
-        :mod:`softgrad.gradcheck.diagnosis`).
+        ``"backward_not_finite"``, ``"differences_not_finite"``, ``"upstream_ignored"``,
+        ``"not_linear"``; see :mod:`softgrad.gradcheck.diagnosis`).
     notes : tuple of str
         What the check had to assume or work around (a node that could not be deep-copied,
         arrays taken as constants, a forward that computes in float32).
