@@ -146,6 +146,12 @@ SOFTMAX_CLASSES = (
             f"(defined there: {SOFTMAX_CLASSES})",
         ),
         (
+            ["broken_nodes.py:tanh_forward"],
+            "tanh_forward in {folder}/broken_nodes.py is a function, not a class with forward(x) "
+            "and backward(grad_y); check a function from Python: softgrad.gradcheck(f, x, "
+            "vjp=...)",
+        ),
+        (
             ["broken_nodes.py:NotANode"],
             "CLASS must have forward(x) and backward(grad_y) methods; got NotANode",
         ),

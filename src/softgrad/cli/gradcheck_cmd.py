@@ -236,8 +236,15 @@ def _import_file(path: Path, spec_name: str) -> Any:
 
 
 def _find_class(module: Any, class_name: str, file_name: str) -> Any:
-    """``module.<class_name>``, or the usage error listing the classes the file defines."""
+    """``module.<class_name>``, or the usage error listing the classes the file defines (or
+    pointing a function at the Python API)."""
     cls = getattr(module, class_name, None)
+    if inspect.isroutine(cls):  # called as a constructor, it would fail for the wrong reason
+        raise UsageError(
+            f"gradcheck: {class_name} in {file_name} is a function, not a class with forward(x) "
+            "and backward(grad_y); check a function from Python: softgrad.gradcheck(f, x, "
+            "vjp=...)"
+        )
     if callable(cls):
         return cls
     defined = sorted(
