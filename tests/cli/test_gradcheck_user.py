@@ -6,7 +6,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from softgrad.gradcheck.precision import NARROW
 
 GALLERY = Path(__file__).resolve().parents[1] / "gradcheck" / "gallery"
 
@@ -34,11 +37,36 @@ def test_a_right_node_passes_with_exit_0(cli, nodes):
     assert "diagnosis" not in result.out and result.err == ""
 
 
-@pytest.mark.parametrize("node", ["stateful_nodes.py:SoftmaxPreallocated"])
+@pytest.mark.parametrize(
+    "node",
+    [
+        "stateful_nodes.py:SoftmaxPreallocated",
+        "loss_nodes.py:SoftmaxWithLoss",
+        "float32_nodes.py:Softmax32",
+        "float32_nodes.py:SoftmaxCrossEntropy32",
+    ],
+)
 def test_right_nodes_written_in_other_styles_pass_with_exit_0(cli, nodes, node):
     result = cli("gradcheck", nodes(node))
     assert (result.code, result.err) == (0, ""), result.out
     assert "diagnosis" not in result.out
+
+
+def test_a_float32_node_is_checked_at_float32_settings_unless_given(cli, nodes):
+    chosen = NARROW[np.dtype(np.float32)]
+    result = cli("gradcheck", nodes("float32_nodes.py:Softmax32"))
+    assert result.out.splitlines()[1] == (
+        f"Softmax32: ok (eps={chosen.eps:g}, atol={chosen.atol:g}, rtol={chosen.rtol:g})"
+    )
+    assert "  note: forward computes in float32: the step and tolerances were chosen for it" in (
+        result.out.splitlines()
+    )
+    given = ["--eps", "1e-6", "--atol", "1e-5", "--rtol", "1e-4"]  # float64's: noise in float32
+    as_given = cli("gradcheck", nodes("float32_nodes.py:Softmax32"), *given)
+    assert as_given.code == 1 and "Softmax32: FAILED (eps=1e-06, atol=1e-05, rtol=0.0001)" in (
+        as_given.out
+    )
+    assert cli("gradcheck", nodes("float32_nodes.py:Softmax32Diagonal")).code == 1
 
 
 def test_a_wrong_node_fails_with_exit_1_and_the_diagnosis(cli, nodes):
@@ -181,7 +209,22 @@ SOFTMAX_CLASSES = (
             "RaisesInForward.forward raised AttributeError: "
             "'RaisesInForward' object has no attribute 'weights'",
         ),
-        (["--shape", "4,10"], "--shape and --args need a FILE.py:CLASS to check"),
+        *[
+            (
+                [option, value],
+                "--shape, --args, --eps, --atol and --rtol need a FILE.py:CLASS to check",
+            )
+            for option, value in [("--shape", "4,10"), ("--eps", "1e-3"), ("--rtol", "0")]
+        ],
+        *[
+            (["float32_nodes.py:Softmax32", option, value], f"argument {option}: {message}")
+            for option, value, message in [
+                ("--eps", "0", "must be a number > 0; got '0'"),
+                ("--eps", "abc", "must be a number; got 'abc'"),
+                ("--atol", "-1", "must be a number >= 0; got '-1'"),
+                ("--rtol", "nan", "must be a finite number; got 'nan'"),
+            ]
+        ],
         (
             ["broken_nodes.py:ForgetsReturn"],
             "ForgetsReturn.forward returned None; it must return its output (is a `return` "

@@ -158,6 +158,11 @@ WRONG = [
         ("loss_nodes", "SoftmaxWithLossNoMean", (), shape, "classes", *NO_MEAN)
         for shape in [(N, C), (N, 1000)]
     ],
+    # float32 forwards: checked at the step and tolerances chosen for float32, still named
+    ("float32_nodes", "Softmax32Diagonal", (), (N, C), None, "softmax_diagonal", "x", "diagonal"),
+    ("float32_nodes", "Softmax32WithInput", (), (N, C), None, "input_for_output", "x", "with x"),
+    ("float32_nodes", "Softmax32SignFlipped", (), (N, C), None, "sign_flipped", "x", "minus"),
+    ("float32_nodes", "SoftmaxCrossEntropy32NoMean", (), (N, C), "classes", *NO_MEAN),
 ]
 
 RIGHT = [
@@ -174,6 +179,12 @@ RIGHT = [
     ("stateful_nodes", "StackedTanh", (), (N, C), None),
     ("stateful_nodes", "NoisyScale", (), (N, C), None),
     ("stateful_nodes", "SoftmaxPreallocated", (), (N, C), None),
+    ("float32_nodes", "Softmax32", (), (N, C), None),
+    ("float32_nodes", "Softmax32", (), (2, 3, 5), None),
+    ("float32_nodes", "Tanh32", (), (N, C), None),
+    ("float32_nodes", "Sigmoid32", (), (N, C), None),
+    ("float32_nodes", "Linear32", (D, 2), (N, D), None),
+    ("float32_nodes", "SoftmaxCrossEntropy32", (), (N, C), "classes"),  # an np.float32 loss
 ]
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from softgrad.errors import SoftgradError, UserCodeError
 from softgrad.gradcheck import gradcheck
+from softgrad.gradcheck.precision import NARROW
 
 N, C, D = 4, 10, 3
 
@@ -240,14 +241,59 @@ def test_forward_returning_a_tuple_is_refused(rng):
         gradcheck(TwoOutputs(), rng.standard_normal((2, 3)))
 
 
-def test_a_float32_forward_is_pointed_out(rng):
-    class Float32Tanh:
-        def forward(self, x):
-            self.out = np.tanh(x.astype(np.float32))
-            return self.out
+@pytest.mark.parametrize(
+    ("name", "target_kind"), [("Softmax32", None), ("SoftmaxCrossEntropy32", "classes")]
+)
+def test_a_float32_forward_is_checked_at_settings_chosen_for_float32(
+    name, target_kind, gallery, rng
+):
+    x = rng.standard_normal((N, C))
+    target = rng.integers(0, C, size=N) if target_kind else None  # the loss: an np.float32
+    result = gradcheck(gallery("float32_nodes", name), x, target=target)
+    chosen = NARROW[np.dtype(np.float32)]
+    assert result.ok, str(result)
+    assert (result.eps, result.atol, result.rtol) == (chosen.eps, chosen.atol, chosen.rtol)
+    assert result.notes == (
+        "forward computes in float32: the step and tolerances were chosen for it",
+    )
+    assert str(result).splitlines()[0] == (
+        f"{name}: ok (eps={chosen.eps:g}, atol={chosen.atol:g}, rtol={chosen.rtol:g})"
+    )
 
-        def backward(self, grad_y):
-            return grad_y * (1 - self.out**2)
 
-    result = gradcheck(Float32Tanh(), rng.standard_normal((2, 3)))
-    assert "forward computes in float32: finite differences need float64" in result.notes
+def test_settings_given_for_a_float32_forward_are_used_as_given(gallery, rng):
+    x = rng.standard_normal((N, C))
+    # float64's settings: a float32 forward's differences at eps=1e-6 are rounding noise
+    result = gradcheck(gallery("float32_nodes", "Softmax32"), x, eps=1e-6, atol=1e-5, rtol=1e-4)
+    assert not result.ok and (result.eps, result.atol, result.rtol) == (1e-6, 1e-5, 1e-4)
+    assert result.notes == (
+        "forward computes in float32: the given eps, atol and rtol were used (leave them out to "
+        "choose them)",
+    )
+    some = gradcheck(gallery("float32_nodes", "Softmax32"), x, eps=2e-2)
+    chosen = NARROW[np.dtype(np.float32)]
+    assert some.ok and (some.eps, some.atol, some.rtol) == (2e-2, chosen.atol, chosen.rtol)
+    assert some.notes == (
+        "forward computes in float32: atol and rtol were chosen for it (eps was given)",
+    )
+    with pytest.raises(ValueError, match="gradcheck: atol must be a finite number >= 0; got -1"):
+        gradcheck(gallery("float32_nodes", "Softmax32"), x, atol=-1)
+
+
+def test_a_float64_forward_keeps_the_float64_settings(gallery, rng):
+    result = gradcheck(gallery("softmax_nodes", "Softmax"), rng.standard_normal((N, C)))
+    assert (result.eps, result.atol, result.rtol) == (1e-6, 1e-5, 1e-4) and result.notes == ()
+
+
+def test_a_float16_forward_is_checked_and_told_to_check_in_float32(gallery, rng):
+    result = gradcheck(gallery("float32_nodes", "Tanh16"), rng.standard_normal((2, 3)))
+    chosen = NARROW[np.dtype(np.float16)]
+    assert result.ok and (result.eps, result.atol, result.rtol) == (
+        chosen.eps,
+        chosen.atol,
+        chosen.rtol,
+    )
+    assert result.notes == (
+        "forward computes in float16: the step and tolerances were chosen for it; float16 rounds "
+        "too coarsely to tell every mistake from rounding: check in float32",
+    )

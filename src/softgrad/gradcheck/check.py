@@ -11,7 +11,9 @@ import numpy as np
 from softgrad.gradcheck.diagnosis import Probe, diagnose, forward_not_finite
 from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.forward_ops import recognise
+from softgrad.gradcheck.hints import gradient_problem, problem_advice
 from softgrad.gradcheck.mistakes import Evidence
+from softgrad.gradcheck.precision import Settings, precision_note, settings_for
 from softgrad.gradcheck.result import (
     Check,
     GradcheckResult,
@@ -32,9 +34,9 @@ def gradcheck(
     *,
     target: Any = None,
     vjp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-    eps: float = 1e-6,
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
+    eps: float | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
     rng: Any = None,
     check_params: bool = True,
     name: str | None = None,
@@ -63,10 +65,14 @@ def gradcheck(
         A loss's target: ``f.forward(x, target)``. Required for a softgrad loss layer.
     vjp : callable, optional
         For a plain callable: ``vjp(x, g) -> grad_x`` of shape S.
-    eps : float, default 1e-6
-        Finite-difference step.
-    atol, rtol : float, default 1e-5, 1e-4
-        An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    eps : float, optional
+        Finite-difference step. None (the default) chooses it from the precision of forward's
+        output: 1e-6 for float64 (and anything but a narrower float), 5e-3 for float32, 0.1 for
+        float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured).
+    atol, rtol : float, optional
+        An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. None (the
+        default) chooses them as eps: 1e-5 and 1e-4 for float64, 3e-3 and 1e-2 for float32,
+        0.1 and 0.1 for float16. Values given are used as they are.
     rng : numpy.random.Generator or int or None
         Source of g. None means a fixed seed (0), so that a report is reproducible.
     check_params : bool, default True
@@ -132,7 +138,7 @@ def gradcheck(
     runner = _runner(f, target, vjp, name, check_params, where)
     try:
         with np.errstate(all="ignore"):  # NaN and inf are reported in the result
-            return _check(runner, x64, target, g_rng, eps, atol, rtol)
+            return _check(runner, x64, target, g_rng, (eps, atol, rtol))
     finally:
         runner.close()
 
@@ -190,44 +196,6 @@ def _output(y: Any, name: str) -> np.ndarray:
         raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
 
 
-def _gradient_problem(raw: Any, returned: str) -> str | None:
-    """What is wrong with a gradient before looking at its numbers, said after ``returned``
-    (``"backward returned"``, ``"dW is"``): None, a tuple, a list that is not one array of
-    numbers, anything else that is not numbers."""
-    if raw is None:
-        return f"{returned} None"
-    if isinstance(raw, tuple) or (isinstance(raw, list) and not _numbers(raw)):
-        return f"{returned} a {type(raw).__name__} of {len(raw)} items"
-    if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
-        return f"{returned} a {type(raw).__name__}"
-    if not _numbers(raw):
-        return f"{returned} an array of dtype {raw.dtype}"
-    return None
-
-
-def _numbers(raw: Any) -> bool:
-    """True when ``raw`` converts to one float64 array (a nested list of numbers does)."""
-    try:
-        np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _problem_advice(name: str, problem: str, shape: tuple[int, ...]) -> str:
-    if name != "x":
-        return f"{name}: {problem}; it must be an array of {name}'s shape {shape}"
-    if problem.endswith("None"):
-        return (
-            f"x: {problem}; it must return grad_x, the gradient with respect to its input, an "
-            f"array of x's shape {shape} (is a `return` missing?)"
-        )
-    return (
-        f"x: {problem}; it must return grad_x alone, an array of x's shape {shape}, and keep "
-        "parameter gradients as attributes (dW or grad_W next to W) or in a grads dict"
-    )
-
-
 @dataclass
 class _Run:
     """One check's quantities: the point, the output, the cotangent and every gradient."""
@@ -246,15 +214,13 @@ def _check(
     x64: np.ndarray,
     target: Any,
     g_rng: np.random.Generator,
-    eps: float,
-    atol: float,
-    rtol: float,
+    given: tuple[float | None, float | None, float | None],
 ) -> GradcheckResult:
     raw_y = runner.forward(x64.copy())
     y = _output(raw_y, runner.name)
-    precision = []
-    if isinstance(raw_y, np.ndarray) and raw_y.dtype.kind == "f" and raw_y.dtype != np.float64:
-        precision.append(f"forward computes in {raw_y.dtype}: finite differences need float64")
+    settings = settings_for(raw_y, *given)
+    eps, atol, rtol = settings.eps, settings.atol, settings.rtol
+    precision = [note] if (note := precision_note(settings, given)) else []
     if not np.all(np.isfinite(y)):  # no gradient to compare: say where and why
         check = failed_check("x", x64.shape, "forward is not finite at x")
         text, key = forward_not_finite(y)
@@ -262,18 +228,18 @@ def _check(
         return GradcheckResult(runner.name, (check,), 0.0, atol, rtol, text, key, notes)
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
     raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
-    notes = [*runner.notes, *precision]  # the runner's, once backward has run
+    notes = (*runner.notes, *precision)  # the runner's, once backward has run
 
     def phi() -> float:
         return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
 
     method = "vjp" if isinstance(runner, FunctionRunner) else "backward"
-    problems = {"x": _gradient_problem(raw_x, f"{method} returned")}
+    problems = {"x": gradient_problem(raw_x, f"{method} returned")}
     for name, raw in raw_params.items():
         if raw is not None:  # a gradient never set is said by compare and _diagnosis
-            problems[name] = _gradient_problem(raw, f"{runner.grad_names[name]} is")
-    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, {})
-    run.problems = {name: problem for name, problem in problems.items() if problem}
+            problems[name] = gradient_problem(raw, f"{runner.grad_names[name]} is")
+    found = {name: problem for name, problem in problems.items() if problem}
+    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, found)
     checks = []
     for name, array in {"x": x64, **runner.params}.items():
         run.numerics[name] = central_differences(phi, array, eps)
@@ -283,25 +249,21 @@ def _check(
             checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
-        diagnosis, mistakes = _diagnosis(runner, run, checks, eps, atol, rtol)
-    return GradcheckResult(
-        runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, tuple(notes)
-    )
+        diagnosis, mistakes = _diagnosis(runner, run, checks, settings)
+    return GradcheckResult(runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes)
 
 
 def _diagnosis(
     runner: FunctionRunner | LayerRunner | NodeRunner,
     run: _Run,
     checks: list[Check],
-    eps: float,
-    atol: float,
-    rtol: float,
+    settings: Settings,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Evidence for every failed quantity, handed to :func:`diagnose`."""
     op = recognise(run.x, run.y, run.g, run.target)
     weights = {k: v.copy() for k, v in runner.params.items() if v.ndim == 2}
     advice = [
-        _problem_advice(name, problem, run.numerics[name].shape)
+        problem_advice(name, problem, run.numerics[name].shape)
         for name, problem in run.problems.items()
     ]
     evidence = []
@@ -324,12 +286,13 @@ def _diagnosis(
                 op if check.name == "x" else None,
                 None if param is None else param.copy(),
                 weights,
+                settings.match,
             )
         )
 
     def vjp(cotangent: Any) -> Any:
         return runner.gradients(run.x.copy(), cotangent)[0]
 
-    probe = Probe(runner.forward, vjp, run.x, run.y, eps)
+    probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
     passed = [check.name for check in checks if check.ok]
-    return diagnose(evidence, advice, probe, atol, rtol, passed)
+    return diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)

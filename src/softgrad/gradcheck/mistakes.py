@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from softgrad.gradcheck.forward_ops import Op, same
+from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL, Op, same
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class Evidence:
         The parameter's value (None for x).
     weights : mapping of str to ndarray
         Every 2-d parameter, by name (for an input gradient written with W where W.T belongs).
+    match : tuple of float
+        ``(atol, rtol)`` within which two gradients are the same (:meth:`same`): float64
+        rounding, or the check's tolerance for a forward in float32 or float16.
     """
 
     name: str
@@ -50,6 +53,11 @@ class Evidence:
     op: Op | None = None
     param: np.ndarray | None = None
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+    match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
+
+    def same(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """True when the gradients a and b agree to this evidence's precision."""
+        return same(a, b, *self.match)
 
     @property
     def n_samples(self) -> int:
@@ -142,7 +150,7 @@ def _is_bias(ev: Evidence) -> bool:
     if ev.param is None or ev.g.ndim < 2 or ev.param.size != ev.g.shape[-1]:
         return False
     summed = np.sum(ev.g, axis=tuple(range(ev.g.ndim - 1)))
-    return same(ev.numeric, summed.reshape(ev.numeric.shape))
+    return ev.same(ev.numeric, summed.reshape(ev.numeric.shape))
 
 
 def _bias_not_summed(ev: Evidence) -> list[Prediction]:
@@ -161,7 +169,7 @@ def _transposed_weight(ev: Evidence) -> list[Prediction]:
         # y = x @ W  gives grad_x = g @ W.T;  y = x @ W.T  gives grad_x = g @ W
         for right, wrong, formula in ((w.T, w, f"g @ {name}"), (w, w.T, f"g @ {name}.T")):
             if ev.g.shape[1] == right.shape[0] == wrong.shape[0]:
-                if same(ev.numeric, ev.g @ right):
+                if ev.same(ev.numeric, ev.g @ right):
                     predictions.append((ev.g @ wrong, f"{formula}, with {name} transposed"))
     return predictions
 
@@ -262,9 +270,9 @@ MISTAKES: tuple[Mistake, ...] = (
 )
 
 
-def reproduces(analytic: np.ndarray, predicted: np.ndarray, numeric: np.ndarray) -> bool:
+def reproduces(ev: Evidence, predicted: np.ndarray) -> bool:
     """True when ``predicted`` is the user's gradient and is not the right one."""
-    return same(analytic, predicted) and not same(numeric, predicted)
+    return ev.same(ev.analytic, predicted) and not ev.same(ev.numeric, predicted)
 
 
 def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
@@ -281,7 +289,7 @@ def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
     found: dict[str, tuple[Mistake, str]] = {}
     for mistake in MISTAKES:
         for predicted, formula in mistake.predict(ev):
-            if reproduces(ev.analytic, predicted, ev.numeric):
+            if reproduces(ev, predicted):
                 found.setdefault(mistake.key, (mistake, formula))
     superseded = {key for mistake, _ in found.values() for key in mistake.supersedes}
     return [found[key] for key in found if key not in superseded]
