@@ -151,8 +151,9 @@ def test_a_sibling_import_of_the_users_file_works(cli, nodes):
 JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
-    "Softmax, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxPurePython, "
-    "SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, SoftmaxWithInput"
+    "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxNoUpstream, "
+    "SoftmaxPurePython, SoftmaxReturnsJacobian, SoftmaxSignFlipped, SoftmaxSumOverBatch, "
+    "SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 

@@ -336,6 +336,7 @@ def test_the_hints_name_parameters_and_input_apart(rng):
     [
         ("softmax_nodes", "SoftmaxNoUpstream", "upstream_ignored", "backward does not use grad_y"),
         ("activation_nodes", "TanhAddsUpstream", "not_linear", "backward is not linear in grad_y"),
+        ("softmax_nodes", "SoftmaxAliased", "not_linear", "backward is not linear in grad_y"),
     ],
 )
 def test_a_backward_not_linear_in_grad_y_is_said_so_without_a_jacobian(

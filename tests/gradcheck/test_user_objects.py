@@ -159,13 +159,28 @@ def test_a_parameter_gradient_that_is_not_numbers_fails_with_a_note(gallery, rng
     assert result.diagnosis == "b: db is a dict; it must be an array of b's shape (3,)"
 
 
-def test_backward_returning_the_wrong_shape_is_told_so(gallery, rng):
-    result = gradcheck(gallery("broken_nodes", "ReturnsSummed"), rng.standard_normal((N, C)))
-    assert result.checks[0].note == "shape (10,) != (4, 10)"
-    assert result.diagnosis == (
-        "x: backward returned shape (10,); it must have x's shape (4, 10) "
-        "(summed over axis 0 (the batch)?)"
-    )
+@pytest.mark.parametrize(
+    ("module", "name", "note", "diagnosis"),
+    [
+        (
+            "broken_nodes",
+            "ReturnsSummed",
+            "shape (10,) != (4, 10)",
+            "x: backward returned shape (10,); it must have x's shape (4, 10) "
+            "(summed over axis 0 (the batch)?)",
+        ),
+        (  # it ignores grad_y too, but its shape says more
+            "softmax_nodes",
+            "SoftmaxReturnsJacobian",
+            "shape (4, 10, 10) != (4, 10)",
+            "x: backward returned shape (4, 10, 10); it must have x's shape (4, 10)",
+        ),
+    ],
+)
+def test_backward_returning_the_wrong_shape_is_told_so(module, name, note, diagnosis, gallery, rng):
+    result = gradcheck(gallery(module, name), rng.standard_normal((N, C)))
+    assert result.checks[0].note == note
+    assert result.diagnosis == diagnosis
 
 
 def test_a_gradient_never_set_is_named_with_where_it_was_expected(rng):

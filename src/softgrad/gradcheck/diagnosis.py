@@ -170,7 +170,8 @@ def _not_linear(ev: Evidence, probe: Probe) -> tuple[str, str] | None:
         text = (
             "x: backward is not linear in grad_y: backward(2 * grad_y) is not 2 * "
             "backward(grad_y). grad_x must be grad_y times the local derivative, with nothing "
-            "added to grad_y and no power of it."
+            "added to grad_y, no power of it, and no cached array overwritten in place (dx = "
+            "self.s; dx *= g changes self.s too)."
         )
         return text, "not_linear"
     return None
@@ -228,7 +229,8 @@ def diagnose(
             lines += not_finite
             keys += not_finite_keys
             continue
-        if ev.name == "x" and ev.g.ndim > 0:  # a scalar loss's backward takes no grad_y
+        # a scalar loss's backward takes no grad_y; a wrong shape is said by its hint
+        if ev.name == "x" and ev.g.ndim > 0 and ev.analytic.shape == ev.numeric.shape:
             nonlinear = _not_linear(ev, probe)
             if nonlinear:
                 lines.append(nonlinear[0])

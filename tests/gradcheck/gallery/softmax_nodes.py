@@ -75,3 +75,17 @@ class SoftmaxPurePython:
 class SoftmaxNoUpstream(Softmax):
     def backward(self, g):
         return self.s * (1 - self.s)  # the local derivative alone: g is never used
+
+
+class SoftmaxAliased(Softmax):
+    def backward(self, g):
+        dx = self.s  # an alias, not a copy
+        dx *= g  # overwrites self.s as well: s * g is used where s belongs below
+        dx -= self.s * dx.sum(axis=-1, keepdims=True)
+        return dx
+
+
+class SoftmaxReturnsJacobian(Softmax):
+    def backward(self, g):
+        s = self.s  # J = diag(s) - s s^T for every sample, where J^T g belongs
+        return s[:, :, None] * np.eye(s.shape[1]) - s[:, :, None] * s[:, None, :]
