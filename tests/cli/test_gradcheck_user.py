@@ -6,7 +6,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from softgrad.gradcheck.precision import NARROW
 
 GALLERY = Path(__file__).resolve().parents[1] / "gradcheck" / "gallery"
 
@@ -32,6 +35,38 @@ def test_a_right_node_passes_with_exit_0(cli, nodes):
     assert lines[1].startswith("Softmax: ok (eps=1e-06")
     assert lines[3].split()[:2] == ["x", "(4,"] and lines[3].endswith("ok")
     assert "diagnosis" not in result.out and result.err == ""
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        "stateful_nodes.py:SoftmaxPreallocated",
+        "loss_nodes.py:SoftmaxWithLoss",
+        "float32_nodes.py:Softmax32",
+        "float32_nodes.py:SoftmaxCrossEntropy32",
+    ],
+)
+def test_right_nodes_written_in_other_styles_pass_with_exit_0(cli, nodes, node):
+    result = cli("gradcheck", nodes(node))
+    assert (result.code, result.err) == (0, ""), result.out
+    assert "diagnosis" not in result.out
+
+
+def test_a_float32_node_is_checked_at_float32_settings_unless_given(cli, nodes):
+    chosen = NARROW[np.dtype(np.float32)]
+    result = cli("gradcheck", nodes("float32_nodes.py:Softmax32"))
+    assert result.out.splitlines()[1] == (
+        f"Softmax32: ok (eps={chosen.eps:g}, atol={chosen.atol:g}, rtol={chosen.rtol:g})"
+    )
+    assert "  note: forward computes in float32: the step and tolerances were chosen for it" in (
+        result.out.splitlines()
+    )
+    given = ["--eps", "1e-6", "--atol", "1e-5", "--rtol", "1e-4"]  # float64's: noise in float32
+    as_given = cli("gradcheck", nodes("float32_nodes.py:Softmax32"), *given)
+    assert as_given.code == 1 and "Softmax32: FAILED (eps=1e-06, atol=1e-05, rtol=0.0001)" in (
+        as_given.out
+    )
+    assert cli("gradcheck", nodes("float32_nodes.py:Softmax32Diagonal")).code == 1
 
 
 def test_a_wrong_node_fails_with_exit_1_and_the_diagnosis(cli, nodes):
@@ -116,8 +151,9 @@ def test_a_sibling_import_of_the_users_file_works(cli, nodes):
 JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
-    "Softmax, SoftmaxDiagonal, SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, "
-    "SoftmaxWithInput"
+    "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxNoUpstream, "
+    "SoftmaxPurePython, SoftmaxReturnsJacobian, SoftmaxSignFlipped, SoftmaxSumOverBatch, "
+    "SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 
@@ -137,6 +173,12 @@ SOFTMAX_CLASSES = (
             ["softmax_nodes.py:Nope"],
             "CLASS must be a class defined in {folder}/softmax_nodes.py; got 'Nope' "
             f"(defined there: {SOFTMAX_CLASSES})",
+        ),
+        (
+            ["broken_nodes.py:tanh_forward"],
+            "tanh_forward in {folder}/broken_nodes.py is a function, not a class with forward(x) "
+            "and backward(grad_y); check a function from Python: softgrad.gradcheck(f, x, "
+            "vjp=...)",
         ),
         (
             ["broken_nodes.py:NotANode"],
@@ -168,13 +210,48 @@ SOFTMAX_CLASSES = (
             "RaisesInForward.forward raised AttributeError: "
             "'RaisesInForward' object has no attribute 'weights'",
         ),
-        (["--shape", "4,10"], "--shape and --args need a FILE.py:CLASS to check"),
+        *[
+            (
+                [option, value],
+                "--shape, --args, --eps, --atol and --rtol need a FILE.py:CLASS to check",
+            )
+            for option, value in [("--shape", "4,10"), ("--eps", "1e-3"), ("--rtol", "0")]
+        ],
+        *[
+            (["float32_nodes.py:Softmax32", option, value], f"argument {option}: {message}")
+            for option, value, message in [
+                ("--eps", "0", "must be a number > 0; got '0'"),
+                ("--eps", "abc", "must be a number; got 'abc'"),
+                ("--atol", "-1", "must be a number >= 0; got '-1'"),
+                ("--rtol", "nan", "must be a finite number; got 'nan'"),
+            ]
+        ],
+        (
+            ["broken_nodes.py:ForgetsReturn"],
+            "ForgetsReturn.forward returned None; it must return its output (is a `return` "
+            "missing?)",
+        ),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(argv, message, usage_error, nodes):
     argv = [nodes(a) if (".py" in a and not a.startswith("-")) else a for a in argv]
     line = usage_error("gradcheck", *argv)
     assert line == "softgrad: error: gradcheck: " + message.format(folder=nodes.folder)
+
+
+@pytest.mark.parametrize(
+    ("node", "said"),
+    [
+        ("softmax_nodes.py:SoftmaxNoUpstream", "x: backward does not use grad_y: backward(2 *"),
+        ("loss_nodes.py:CrossEntropyOfLogits", "forward returned NaN or inf at the checked point"),
+        ("loss_nodes.py:SoftmaxCrossEntropyByCounts", "x: backward returned NaN or inf ("),
+        ("broken_nodes.py:ReturnsList", "x: backward returned a list of 2 items; it must return"),
+    ],
+)
+def test_problems_said_before_the_table_are_a_failed_check_with_exit_1(cli, nodes, node, said):
+    result = cli("gradcheck", nodes(node))
+    assert (result.code, result.err) == (1, ""), result.err  # no traceback, no NumPy warning
+    assert said in " ".join(result.out.split("diagnosis:")[1].split())
 
 
 def test_a_shape_the_node_cannot_take_is_the_users_error_on_one_line(usage_error, nodes):

@@ -15,6 +15,8 @@ from softgrad.gradcheck.mistakes import MISTAKES, Evidence, matching_mistakes
 
 N, C, D = 4, 10, 3
 
+NO_MEAN = ("ce_missing_mean", "x", "without the 1/N")
+
 # (module, class, constructor args, x shape, target kind, mistake key, failed quantity, words)
 WRONG = [
     (
@@ -151,6 +153,16 @@ WRONG = [
         "grad_y itself",
     ),
     ("activation_nodes", "TanhPlaceholder", (), (N, C), None, "zero_gradient", "x", "all zeros"),
+    # log(y + 1e-7) in the loss (the textbook's): recognised as the cross-entropy all the same
+    *[
+        ("loss_nodes", "SoftmaxWithLossNoMean", (), shape, "classes", *NO_MEAN)
+        for shape in [(N, C), (N, 1000)]
+    ],
+    # float32 forwards: checked at the step and tolerances chosen for float32, still named
+    ("float32_nodes", "Softmax32Diagonal", (), (N, C), None, "softmax_diagonal", "x", "diagonal"),
+    ("float32_nodes", "Softmax32WithInput", (), (N, C), None, "input_for_output", "x", "with x"),
+    ("float32_nodes", "Softmax32SignFlipped", (), (N, C), None, "sign_flipped", "x", "minus"),
+    ("float32_nodes", "SoftmaxCrossEntropy32NoMean", (), (N, C), "classes", *NO_MEAN),
 ]
 
 RIGHT = [
@@ -162,8 +174,17 @@ RIGHT = [
     ("linear_nodes", "LinearGradNames", (D, 2), (N, D), None),
     ("linear_nodes", "LinearParamsDict", (D, 2), (N, D), None),
     ("loss_nodes", "SoftmaxCrossEntropy", (), (N, C), "classes"),
+    ("loss_nodes", "SoftmaxWithLoss", (), (N, C), "classes"),
+    ("softmax_nodes", "SoftmaxPurePython", (), (C,), None),  # lists in and out
     ("stateful_nodes", "StackedTanh", (), (N, C), None),
     ("stateful_nodes", "NoisyScale", (), (N, C), None),
+    ("stateful_nodes", "SoftmaxPreallocated", (), (N, C), None),
+    ("float32_nodes", "Softmax32", (), (N, C), None),
+    ("float32_nodes", "Softmax32", (), (2, 3, 5), None),
+    ("float32_nodes", "Tanh32", (), (N, C), None),
+    ("float32_nodes", "Sigmoid32", (), (N, C), None),
+    ("float32_nodes", "Linear32", (D, 2), (N, D), None),
+    ("float32_nodes", "SoftmaxCrossEntropy32", (), (N, C), "classes"),  # an np.float32 loss
 ]
 
 
@@ -308,3 +329,80 @@ def test_the_hints_name_parameters_and_input_apart(rng):
     assert (
         "W: worst entries [1, 0]" in result.diagnosis and "wrong in rows 1 of 3" in result.diagnosis
     )
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "key", "words"),
+    [
+        ("softmax_nodes", "SoftmaxNoUpstream", "upstream_ignored", "backward does not use grad_y"),
+        ("activation_nodes", "TanhAddsUpstream", "not_linear", "backward is not linear in grad_y"),
+        ("softmax_nodes", "SoftmaxAliased", "not_linear", "backward is not linear in grad_y"),
+    ],
+)
+def test_a_backward_not_linear_in_grad_y_is_said_so_without_a_jacobian(
+    module, name, key, words, gallery, rng
+):
+    result = gradcheck(gallery(module, name), rng.standard_normal((N, C)))
+    assert result.failed() == ["x"] and result.mistakes == (key,)
+    assert result.diagnosis.startswith(f"x: {words}: backward(2 * grad_y) "), result.diagnosis
+    assert "Jacobian entries" not in result.diagnosis and "mixes the batch" not in result.diagnosis
+    if key == "upstream_ignored":  # the forward is recognised: the right formula follows
+        assert result.diagnosis.endswith(
+            "s * (g - sum(g * s, axis=-1, keepdims=True)), from J = diag(s) - s s^T."
+        )
+
+
+def test_a_forward_that_overflows_fails_without_differences_and_names_the_causes(gallery, rng):
+    x = rng.standard_normal((N, C))
+    x[1, 3] = 800.0  # exp(800) is inf in float64: softmax without its max shift gives NaN
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxNoShift"), x)
+    assert not result.ok and result.mistakes == ("forward_not_finite",)
+    assert result.eps == 0.0  # no finite differences were taken
+    assert result.checks[0].note == "forward is not finite at x"
+    assert result.diagnosis.startswith(
+        f"forward returned NaN or inf at the checked point (1 NaN of {N * C} entries, the first "
+        "at [1, 3]), so there is no gradient to check."  # inf / inf there, finite / inf elsewhere
+    )
+    assert "an exp that overflows (subtract each row's max first" in result.diagnosis
+    assert gradcheck(gallery("softmax_nodes", "SoftmaxNoShift"), x / 800).ok  # finite: right
+
+
+def test_a_log_of_logits_says_the_loss_is_not_finite(gallery, rng):
+    x, target = -np.abs(rng.standard_normal((N, C))), rng.integers(0, C, size=N)
+    result = gradcheck(gallery("loss_nodes", "CrossEntropyOfLogits"), x, target=target)
+    assert result.mistakes == ("forward_not_finite",)
+    assert "(1 NaN), so there is no gradient" in result.diagnosis  # the loss is one number
+    assert "a log of 0 or of a negative number (a log of logits where probabilities belong)" in (
+        result.diagnosis
+    )
+
+
+def test_a_backward_returning_inf_is_told_where(gallery, rng):
+    x, target = rng.standard_normal((N, C)), rng.integers(0, C, size=N)
+    never_seen = sorted(set(range(C)) - set(target.tolist()))
+    result = gradcheck(gallery("loss_nodes", "SoftmaxCrossEntropyByCounts"), x, target=target)
+    assert result.failed() == ["x"] and result.mistakes == ("backward_not_finite",)
+    assert result.diagnosis.startswith(
+        f"x: backward returned NaN or inf ({N * len(never_seen)} inf of {N * C} entries, the "
+        f"first at [0, {never_seen[0]}]) where forward is finite: look for a division by"
+    )
+    assert result.max_rel_err == np.inf
+
+
+def test_differences_that_are_not_finite_are_said_so():
+    # log is finite at 1e-7 but not at 1e-7 - eps: the difference there is NaN
+    result = gradcheck(np.log, np.array([1e-7, 1.0]), vjp=lambda x, g: g / x)
+    assert result.failed() == ["x"] and result.mistakes == ("differences_not_finite",)
+    assert result.diagnosis == (
+        "x: central differences are NaN or inf (1 NaN of 2 entries, the first at [0]): forward is "
+        "not finite within eps=1e-06 of the checked point (an exp that overflows, a log of 0 or "
+        "of a negative number)."
+    )
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_the_table_of_mistakes_matches_nothing_to_nan_or_inf(bad, rng):
+    x, g = rng.standard_normal((N, C)), rng.standard_normal((N, C))
+    right = 2 * x * g
+    for analytic, numeric in [(np.where(x > 0, bad, right), right), (3 * right, right + bad)]:
+        assert matching_mistakes(Evidence("x", analytic, numeric, x, g)) == []

@@ -8,6 +8,7 @@ import pytest
 
 from softgrad.errors import SoftgradError, UserCodeError
 from softgrad.gradcheck import gradcheck
+from softgrad.gradcheck.precision import NARROW
 
 N, C, D = 4, 10, 3
 
@@ -48,6 +49,25 @@ def test_parameters_are_found_in_every_documented_spelling(name, args, checked, 
     assert [c.name for c in result.checks] == checked
     assert result.max_abs_err < 1e-7  # float64 throughout, float32 weights included
     _assert_unchanged(node, before)
+
+
+def test_arrays_that_forward_replaces_are_caches_not_parameters(gallery, rng):
+    node = gallery("stateful_nodes", "SoftmaxPreallocated")  # self.x, self.out, self.dx
+    before = _state(node)
+    result = gradcheck(node, rng.standard_normal((N, C)))
+    assert result.ok and [c.name for c in result.checks] == ["x"], str(result)
+    assert result.notes == (
+        "arrays that forward replaces were taken as caches, not parameters: x, out",
+    )
+    _assert_unchanged(node, before)
+
+
+def test_a_parameter_named_x_is_checked_apart_from_the_input(gallery, rng):
+    result = gradcheck(gallery("linear_nodes", "LearnedOffset", C), rng.standard_normal((N, C)))
+    assert result.ok and [(c.name, c.shape) for c in result.checks] == [
+        ("x", (N, C)),
+        ("self.x", (C,)),
+    ]
 
 
 def test_a_node_without_parameters_checks_only_x(gallery, rng):
@@ -115,25 +135,52 @@ def test_backward_returning_none_is_told_so(gallery, rng):
     assert "FAIL backward returned None" in str(result)
 
 
-def test_backward_returning_a_tuple_is_told_so(gallery, rng):
-    result = gradcheck(gallery("broken_nodes", "ReturnsTuple"), rng.standard_normal((N, D)))
-    assert result.checks[0].note == "backward returned a tuple of 2 items"
+@pytest.mark.parametrize(
+    ("name", "kind", "width"), [("ReturnsTuple", "tuple", D), ("ReturnsList", "list", C)]
+)
+def test_backward_returning_a_tuple_or_a_list_is_told_so(name, kind, width, gallery, rng):
+    result = gradcheck(gallery("broken_nodes", name), rng.standard_normal((N, width)))
+    assert result.checks[0].note == f"backward returned a {kind} of 2 items"
     assert result.diagnosis.startswith(
-        "x: backward returned a tuple of 2 items; it must return grad_x alone, an array of x's "
-        "shape (4, 3)"
+        f"x: backward returned a {kind} of 2 items; it must return grad_x alone, an array of x's "
+        f"shape (4, {width})"
     )
-    assert result.notes == (
-        "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: W",
-    )
+    constants = "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants"
+    assert result.notes == ((f"{constants}: W",) if name == "ReturnsTuple" else ())
 
 
-def test_backward_returning_the_wrong_shape_is_told_so(gallery, rng):
-    result = gradcheck(gallery("broken_nodes", "ReturnsSummed"), rng.standard_normal((N, C)))
-    assert result.checks[0].note == "shape (10,) != (4, 10)"
-    assert result.diagnosis == (
-        "x: backward returned shape (10,); it must have x's shape (4, 10) "
-        "(summed over axis 0 (the batch)?)"
-    )
+def test_a_parameter_gradient_that_is_not_numbers_fails_with_a_note(gallery, rng):
+    result = gradcheck(gallery("broken_nodes", "LinearBiasGradDict"), rng.standard_normal((N, D)))
+    assert [(c.name, c.ok, c.note) for c in result.checks] == [
+        ("x", True, ""),
+        ("W", True, ""),
+        ("b", False, "db is a dict"),
+    ]
+    assert result.diagnosis == "b: db is a dict; it must be an array of b's shape (3,)"
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "note", "diagnosis"),
+    [
+        (
+            "broken_nodes",
+            "ReturnsSummed",
+            "shape (10,) != (4, 10)",
+            "x: backward returned shape (10,); it must have x's shape (4, 10) "
+            "(summed over axis 0 (the batch)?)",
+        ),
+        (  # it ignores grad_y too, but its shape says more
+            "softmax_nodes",
+            "SoftmaxReturnsJacobian",
+            "shape (4, 10, 10) != (4, 10)",
+            "x: backward returned shape (4, 10, 10); it must have x's shape (4, 10)",
+        ),
+    ],
+)
+def test_backward_returning_the_wrong_shape_is_told_so(module, name, note, diagnosis, gallery, rng):
+    result = gradcheck(gallery(module, name), rng.standard_normal((N, C)))
+    assert result.checks[0].note == note
+    assert result.diagnosis == diagnosis
 
 
 def test_a_gradient_never_set_is_named_with_where_it_was_expected(rng):
@@ -186,6 +233,15 @@ def test_a_loss_node_gets_the_target_and_a_unit_cotangent(gallery, rng):
         assert result.ok == (name == "SoftmaxCrossEntropy")
 
 
+def test_forward_returning_none_is_refused(gallery, rng):
+    with pytest.raises(TypeError) as caught:
+        gradcheck(gallery("broken_nodes", "ForgetsReturn"), rng.standard_normal((N, C)))
+    assert str(caught.value) == (
+        "gradcheck: ForgetsReturn.forward returned None; it must return its output (is a `return` "
+        "missing?)"
+    )
+
+
 def test_forward_returning_a_tuple_is_refused(rng):
     class TwoOutputs:
         def forward(self, x):
@@ -200,14 +256,59 @@ def test_forward_returning_a_tuple_is_refused(rng):
         gradcheck(TwoOutputs(), rng.standard_normal((2, 3)))
 
 
-def test_a_float32_forward_is_pointed_out(rng):
-    class Float32Tanh:
-        def forward(self, x):
-            self.out = np.tanh(x.astype(np.float32))
-            return self.out
+@pytest.mark.parametrize(
+    ("name", "target_kind"), [("Softmax32", None), ("SoftmaxCrossEntropy32", "classes")]
+)
+def test_a_float32_forward_is_checked_at_settings_chosen_for_float32(
+    name, target_kind, gallery, rng
+):
+    x = rng.standard_normal((N, C))
+    target = rng.integers(0, C, size=N) if target_kind else None  # the loss: an np.float32
+    result = gradcheck(gallery("float32_nodes", name), x, target=target)
+    chosen = NARROW[np.dtype(np.float32)]
+    assert result.ok, str(result)
+    assert (result.eps, result.atol, result.rtol) == (chosen.eps, chosen.atol, chosen.rtol)
+    assert result.notes == (
+        "forward computes in float32: the step and tolerances were chosen for it",
+    )
+    assert str(result).splitlines()[0] == (
+        f"{name}: ok (eps={chosen.eps:g}, atol={chosen.atol:g}, rtol={chosen.rtol:g})"
+    )
 
-        def backward(self, grad_y):
-            return grad_y * (1 - self.out**2)
 
-    result = gradcheck(Float32Tanh(), rng.standard_normal((2, 3)))
-    assert "forward computes in float32: finite differences need float64" in result.notes
+def test_settings_given_for_a_float32_forward_are_used_as_given(gallery, rng):
+    x = rng.standard_normal((N, C))
+    # float64's settings: a float32 forward's differences at eps=1e-6 are rounding noise
+    result = gradcheck(gallery("float32_nodes", "Softmax32"), x, eps=1e-6, atol=1e-5, rtol=1e-4)
+    assert not result.ok and (result.eps, result.atol, result.rtol) == (1e-6, 1e-5, 1e-4)
+    assert result.notes == (
+        "forward computes in float32: the given eps, atol and rtol were used (leave them out to "
+        "choose them)",
+    )
+    some = gradcheck(gallery("float32_nodes", "Softmax32"), x, eps=2e-2)
+    chosen = NARROW[np.dtype(np.float32)]
+    assert some.ok and (some.eps, some.atol, some.rtol) == (2e-2, chosen.atol, chosen.rtol)
+    assert some.notes == (
+        "forward computes in float32: atol and rtol were chosen for it (eps was given)",
+    )
+    with pytest.raises(ValueError, match="gradcheck: atol must be a finite number >= 0; got -1"):
+        gradcheck(gallery("float32_nodes", "Softmax32"), x, atol=-1)
+
+
+def test_a_float64_forward_keeps_the_float64_settings(gallery, rng):
+    result = gradcheck(gallery("softmax_nodes", "Softmax"), rng.standard_normal((N, C)))
+    assert (result.eps, result.atol, result.rtol) == (1e-6, 1e-5, 1e-4) and result.notes == ()
+
+
+def test_a_float16_forward_is_checked_and_told_to_check_in_float32(gallery, rng):
+    result = gradcheck(gallery("float32_nodes", "Tanh16"), rng.standard_normal((2, 3)))
+    chosen = NARROW[np.dtype(np.float16)]
+    assert result.ok and (result.eps, result.atol, result.rtol) == (
+        chosen.eps,
+        chosen.atol,
+        chosen.rtol,
+    )
+    assert result.notes == (
+        "forward computes in float16: the step and tolerances were chosen for it; float16 rounds "
+        "too coarsely to tell every mistake from rounding: check in float32",
+    )

@@ -4,13 +4,16 @@
 of ``sum(g * f(x))`` for a random cotangent g) over every layer, every loss and a small network;
 the softmax Jacobian is also checked against its invariants.
 
-``softgrad gradcheck path/to/file.py:ClassName [--shape 4,10] [--args JSON] [--seed N]`` imports
-your file (as a module: code under ``if __name__ == "__main__":`` does not run), builds
-``ClassName(*args)`` and checks its ``backward`` at a random x of that shape, printing the report
-table and the diagnosis. ``--args`` is JSON: a list is passed as positional arguments, an object
-as keyword arguments, any other value as the one argument (``--args '[64, 10]'``,
-``--args '{"n_in": 64}'``, ``--args 10``); nothing in it is evaluated as code. A forward that
+``softgrad gradcheck path/to/file.py:ClassName [--shape 4,10] [--args JSON] [--seed N]
+[--eps E] [--atol A] [--rtol R]`` imports your file (as a module: code under
+``if __name__ == "__main__":`` does not run), builds ``ClassName(*args)`` and checks its
+``backward`` at a random x of that shape, printing the report table and the diagnosis.
+``--args`` is JSON: a list is passed as positional arguments, an object as keyword arguments,
+any other value as the one argument (``--args '[64, 10]'``, ``--args '{"n_in": 64}'``,
+``--args 10``); nothing in it is evaluated as code. A forward that
 takes ``(x, target)`` (a loss) gets random class indices in [0, C), C the last size of --shape.
+The step and tolerances are chosen from the precision of your forward's output (float64: 1e-6,
+1e-5, 1e-4; float32 and float16: see :mod:`softgrad.gradcheck.precision`) unless given.
 
 Exit status: 0 every check passed; 1 a gradient is wrong; 2 bad usage (no such file or class, a
 shape or JSON that does not parse, your constructor, module or forward raising), as one line.
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.cli.argtypes import nonnegative_int
+from softgrad.cli.argtypes import nonnegative_float, nonnegative_int, positive_float
 from softgrad.cli.errors import UsageError
 from softgrad.cli.output import print_json, table
 from softgrad.errors import UserCodeError
@@ -98,6 +101,19 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "value, e.g. '[10, 3]'",
     )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the test points")
+    precision = "default: chosen from the precision of forward's output"
+    p.add_argument(
+        "--eps",
+        type=positive_float,
+        default=None,
+        help=f"finite-difference step ({precision}: 1e-6 for float64, 1e-2 for float32)",
+    )
+    p.add_argument(
+        "--atol", type=nonnegative_float, default=None, help=f"absolute tolerance ({precision})"
+    )
+    p.add_argument(
+        "--rtol", type=nonnegative_float, default=None, help=f"relative tolerance ({precision})"
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
@@ -154,8 +170,11 @@ def cases(seed: int) -> list[tuple[str, Callable[[], Any]]]:
 def run(args: argparse.Namespace) -> int:
     if args.node is not None:
         return _run_user_node(args)
-    if args.shape is not None or args.args is not None:
-        raise UsageError("gradcheck: --shape and --args need a FILE.py:CLASS to check")
+    node_only = (args.shape, args.args, args.eps, args.atol, args.rtol)
+    if any(value is not None for value in node_only):
+        raise UsageError(
+            "gradcheck: --shape, --args, --eps, --atol and --rtol need a FILE.py:CLASS to check"
+        )
     results = [(name, thunk()) for name, thunk in cases(args.seed)]
     failed = [name for name, r in results if not r.ok]
     if args.json:
@@ -236,8 +255,15 @@ def _import_file(path: Path, spec_name: str) -> Any:
 
 
 def _find_class(module: Any, class_name: str, file_name: str) -> Any:
-    """``module.<class_name>``, or the usage error listing the classes the file defines."""
+    """``module.<class_name>``, or the usage error listing the classes the file defines (or
+    pointing a function at the Python API)."""
     cls = getattr(module, class_name, None)
+    if inspect.isroutine(cls):  # called as a constructor, it would fail for the wrong reason
+        raise UsageError(
+            f"gradcheck: {class_name} in {file_name} is a function, not a class with forward(x) "
+            "and backward(grad_y); check a function from Python: softgrad.gradcheck(f, x, "
+            "vjp=...)"
+        )
     if callable(cls):
         return cls
     defined = sorted(
@@ -308,7 +334,16 @@ def _run_user_node(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     x = _away_from_zero(rng, shape)
     target = rng.integers(0, shape[-1], size=shape[:-1]) if _needs_target(node) else None
-    result = gradcheck(node, x, target=target, rng=args.seed, name=type(node).__name__)
+    result = gradcheck(
+        node,
+        x,
+        target=target,
+        rng=args.seed,
+        name=type(node).__name__,
+        eps=args.eps,
+        atol=args.atol,
+        rtol=args.rtol,
+    )
     if args.json:
         print_json({**result.as_dict(), "node": args.node, "shape": list(shape), "seed": args.seed})
         return 0 if result.ok else 1

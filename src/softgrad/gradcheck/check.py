@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.gradcheck.diagnosis import Probe, diagnose
+from softgrad.gradcheck.diagnosis import Probe, diagnose, forward_not_finite
 from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.forward_ops import recognise
+from softgrad.gradcheck.hints import gradient_problem, problem_advice
 from softgrad.gradcheck.mistakes import Evidence
+from softgrad.gradcheck.precision import Settings, precision_note, settings_for
 from softgrad.gradcheck.result import (
     Check,
     GradcheckResult,
@@ -32,9 +34,9 @@ def gradcheck(
     *,
     target: Any = None,
     vjp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-    eps: float = 1e-6,
-    atol: float = 1e-5,
-    rtol: float = 1e-4,
+    eps: float | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
     rng: Any = None,
     check_params: bool = True,
     name: str | None = None,
@@ -63,10 +65,14 @@ def gradcheck(
         A loss's target: ``f.forward(x, target)``. Required for a softgrad loss layer.
     vjp : callable, optional
         For a plain callable: ``vjp(x, g) -> grad_x`` of shape S.
-    eps : float, default 1e-6
-        Finite-difference step.
-    atol, rtol : float, default 1e-5, 1e-4
-        An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    eps : float, optional
+        Finite-difference step. None (the default) chooses it from the precision of forward's
+        output: 1e-6 for float64 (and anything but a narrower float), 5e-3 for float32, 0.1 for
+        float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured).
+    atol, rtol : float, optional
+        An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. None (the
+        default) chooses them as eps: 1e-5 and 1e-4 for float64, 3e-3 and 1e-2 for float32,
+        0.1 and 0.1 for float16. Values given are used as they are.
     rng : numpy.random.Generator or int or None
         Source of g. None means a fixed seed (0), so that a report is reproducible.
     check_params : bool, default True
@@ -84,13 +90,24 @@ def gradcheck(
     ------
     softgrad.errors.UserCodeError
         The node's own forward or backward raised; the message quotes its exception.
+    TypeError
+        forward returned None (a `return` missing), a tuple or something that is not numbers.
 
     Notes
     -----
     Each evaluation runs on a fresh copy, so a node with randomness draws the same numbers every
     time and state kept between forward and backward starts from the same place. The number of
     forward passes is 2 * (x.size + number of parameters): keep the checked shapes small. A
-    backward that returns None, a tuple or the wrong shape fails its check with that message.
+    backward that returns None, a tuple, a list that is not one array of numbers (``[dx, None]``)
+    or the wrong shape fails its check with that message; so does a parameter gradient that is not
+    an array of numbers. A plain (nested) list of numbers is taken as an array.
+
+    NaN and inf are reported, never matched against the table of mistakes: a forward that is not
+    finite at x fails without finite differences (``result.mistakes == ("forward_not_finite",)``);
+    a backward that returns NaN or inf, or central differences that are not (forward not finite
+    within eps of x), fail with that said (``"backward_not_finite"``,
+    ``"differences_not_finite"``). NumPy's floating-point warnings are silenced while the checked
+    code runs, since the result reports what they would warn about.
 
     Examples
     --------
@@ -120,7 +137,8 @@ def gradcheck(
     g_rng = as_generator(0 if rng is None else rng, where)
     runner = _runner(f, target, vjp, name, check_params, where)
     try:
-        return _check(runner, x64, target, g_rng, eps, atol, rtol)
+        with np.errstate(all="ignore"):  # NaN and inf are reported in the result
+            return _check(runner, x64, target, g_rng, (eps, atol, rtol))
     finally:
         runner.close()
 
@@ -161,7 +179,12 @@ def _runner(
 
 
 def _output(y: Any, name: str) -> np.ndarray:
-    """The forward output as a float64 array; a tuple or a non-numeric value is refused."""
+    """The forward output as a float64 array; None, a tuple or a non-numeric value is refused."""
+    if y is None:
+        raise TypeError(
+            f"gradcheck: {name}.forward returned None; it must return its output (is a `return` "
+            "missing?)"
+        )
     if isinstance(y, tuple):
         raise TypeError(
             f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
@@ -171,29 +194,6 @@ def _output(y: Any, name: str) -> np.ndarray:
         return np.asarray(y, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
-
-
-def _gradient_problem(raw: Any, method: str) -> str | None:
-    """What is wrong with what backward (or vjp) returned as grad_x, before looking at numbers."""
-    if raw is None:
-        return f"{method} returned None"
-    if isinstance(raw, tuple):
-        return f"{method} returned a tuple of {len(raw)} items"
-    if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
-        return f"{method} returned a {type(raw).__name__}"
-    return None
-
-
-def _problem_advice(problem: str, shape: tuple[int, ...]) -> str:
-    if problem.endswith("None"):
-        return (
-            f"x: {problem}; it must return grad_x, the gradient with respect to its input, an "
-            f"array of x's shape {shape} (is a `return` missing?)"
-        )
-    return (
-        f"x: {problem}; it must return grad_x alone, an array of x's shape {shape}, and keep "
-        "parameter gradients as attributes (dW or grad_W next to W) or in a grads dict"
-    )
 
 
 @dataclass
@@ -206,7 +206,7 @@ class _Run:
     target: Any
     raws: dict[str, Any]  # what backward produced, by quantity ("x", "W" ...)
     numerics: dict[str, np.ndarray]  # central differences, by quantity
-    problem: str | None  # what is wrong with grad_x before looking at numbers
+    problems: dict[str, str]  # what is wrong with a gradient before looking at numbers
 
 
 def _check(
@@ -214,55 +214,62 @@ def _check(
     x64: np.ndarray,
     target: Any,
     g_rng: np.random.Generator,
-    eps: float,
-    atol: float,
-    rtol: float,
+    given: tuple[float | None, float | None, float | None],
 ) -> GradcheckResult:
     raw_y = runner.forward(x64.copy())
     y = _output(raw_y, runner.name)
+    settings = settings_for(raw_y, *given)
+    eps, atol, rtol = settings.eps, settings.atol, settings.rtol
+    precision = [note] if (note := precision_note(settings, given)) else []
+    if not np.all(np.isfinite(y)):  # no gradient to compare: say where and why
+        check = failed_check("x", x64.shape, "forward is not finite at x")
+        text, key = forward_not_finite(y)
+        notes = (*runner.notes, *precision)
+        return GradcheckResult(runner.name, (check,), 0.0, atol, rtol, text, key, notes)
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
     raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
-    notes = list(runner.notes)
-    if isinstance(raw_y, np.ndarray) and raw_y.dtype.kind == "f" and raw_y.dtype != np.float64:
-        notes.append(f"forward computes in {raw_y.dtype}: finite differences need float64")
+    notes = (*runner.notes, *precision)  # the runner's, once backward has run
 
     def phi() -> float:
         return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
 
     method = "vjp" if isinstance(runner, FunctionRunner) else "backward"
-    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, _gradient_problem(raw_x, method))
-    run.numerics["x"] = central_differences(phi, x64, eps)
-    if run.problem:
-        checks = [failed_check("x", x64.shape, run.problem)]
-    else:
-        checks = [compare("x", raw_x, run.numerics["x"], atol, rtol)]
-    for name, array in runner.params.items():
+    problems = {"x": gradient_problem(raw_x, f"{method} returned")}
+    for name, raw in raw_params.items():
+        if raw is not None:  # a gradient never set is said by compare and _diagnosis
+            problems[name] = gradient_problem(raw, f"{runner.grad_names[name]} is")
+    found = {name: problem for name, problem in problems.items() if problem}
+    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, found)
+    checks = []
+    for name, array in {"x": x64, **runner.params}.items():
         run.numerics[name] = central_differences(phi, array, eps)
-        checks.append(compare(name, raw_params.get(name), run.numerics[name], atol, rtol))
+        if name in run.problems:
+            checks.append(failed_check(name, array.shape, run.problems[name]))
+        else:
+            checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
-        diagnosis, mistakes = _diagnosis(runner, run, checks, eps, atol, rtol)
-    return GradcheckResult(
-        runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, tuple(notes)
-    )
+        diagnosis, mistakes = _diagnosis(runner, run, checks, settings)
+    return GradcheckResult(runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes)
 
 
 def _diagnosis(
     runner: FunctionRunner | LayerRunner | NodeRunner,
     run: _Run,
     checks: list[Check],
-    eps: float,
-    atol: float,
-    rtol: float,
+    settings: Settings,
 ) -> tuple[str | None, tuple[str, ...]]:
     """Evidence for every failed quantity, handed to :func:`diagnose`."""
     op = recognise(run.x, run.y, run.g, run.target)
     weights = {k: v.copy() for k, v in runner.params.items() if v.ndim == 2}
-    advice = [_problem_advice(run.problem, run.x.shape)] if run.problem else []
+    advice = [
+        problem_advice(name, problem, run.numerics[name].shape)
+        for name, problem in run.problems.items()
+    ]
     evidence = []
     for check in checks:
         raw = run.raws.get(check.name)
-        if check.ok or (check.name == "x" and run.problem):
+        if check.ok or check.name in run.problems:
             continue
         if raw is None:
             where = runner.grad_names.get(check.name, "its gradient")
@@ -279,12 +286,13 @@ def _diagnosis(
                 op if check.name == "x" else None,
                 None if param is None else param.copy(),
                 weights,
+                settings.match,
             )
         )
 
     def vjp(cotangent: Any) -> Any:
         return runner.gradients(run.x.copy(), cotangent)[0]
 
-    probe = Probe(runner.forward, vjp, run.x, run.y, eps)
+    probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
     passed = [check.name for check in checks if check.ok]
-    return diagnose(evidence, advice, probe, atol, rtol, passed)
+    return diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)

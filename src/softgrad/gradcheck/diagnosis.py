@@ -1,5 +1,25 @@
 """The diagnosis of a failed gradient check: the mistake named with its right formula, or, when no
-known mistake reproduces the wrong gradient, where the error sits."""
+known mistake reproduces the wrong gradient, where the error sits.
+
+NaN and inf are said before the table of mistakes is consulted (it matches numbers), each with a
+key in ``GradcheckResult.mistakes`` next to the mistakes' own (:data:`~softgrad.gradcheck.
+mistakes.MISTAKES`):
+
+* ``"forward_not_finite"``: forward returned NaN or inf at the checked point (no finite
+  differences were taken); the usual causes are named.
+* ``"backward_not_finite"``: backward returned NaN or inf entries (or set them in a parameter
+  gradient).
+* ``"differences_not_finite"``: the central differences are NaN or inf: forward is not finite
+  within eps of the checked point.
+
+A backward must be linear in grad_y; the table and the Jacobian breakdown of the hints assume it.
+A wrong input gradient of an array output is first probed with ``2 * grad_y`` (exact in floating
+point):
+
+* ``"upstream_ignored"``: backward(2 g) is backward(g), not zero: grad_y is not used (the
+  chain rule forgotten).
+* ``"not_linear"``: backward(2 g) is not 2 backward(g) (grad_y added where it multiplies ...).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL, same
 from softgrad.gradcheck.hints import describe_error, shape_hint
 from softgrad.gradcheck.mistakes import Evidence, matching_mistakes
 
@@ -29,6 +50,8 @@ class Probe:
         The output at x.
     eps : float
         The finite-difference step.
+    rounding : tuple of float
+        ``(atol, rtol)`` within which two runs of vjp agree (the forward's precision).
     """
 
     forward: Callable[[np.ndarray], Any]
@@ -36,6 +59,7 @@ class Probe:
     x: np.ndarray
     y: np.ndarray
     eps: float
+    rounding: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
 
 
 def right_formula(ev: Evidence, key: str) -> str:
@@ -69,6 +93,88 @@ def right_formula(ev: Evidence, key: str) -> str:
         "The right gradient of the mean loss is (softmax(x) - onehot(target)) / N, "
         f"N = {op.n_rows}."
     )
+
+
+def _not_finite(array: np.ndarray) -> str:
+    """``"1 NaN and 2 inf of 40 entries, the first at [0, 3]"``."""
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    counts = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "inf")) if n)
+    if array.ndim == 0:
+        return counts
+    first = np.unravel_index(int(np.argmax(~np.isfinite(array))), array.shape)
+    where = ", ".join(str(int(i)) for i in first)
+    return f"{counts} of {array.size} entries, the first at [{where}]"
+
+
+def forward_not_finite(y: np.ndarray) -> tuple[str, tuple[str, ...]]:
+    """The diagnosis of a forward whose output at the checked point has NaN or inf.
+
+    Examples
+    --------
+    >>> print(forward_not_finite(np.array([[0.5, np.nan], [np.inf, 0.1]]))[0])
+    forward returned NaN or inf at the checked point (1 NaN and 1 inf of 4 entries, the first at
+      [0, 1]), so there is no gradient to check. The usual causes: an exp that overflows (subtract
+      each row's max first: np.exp(x - x.max(axis=-1, keepdims=True))); a log of 0 or of a negative
+      number (a log of logits where probabilities belong).
+    """
+    text = (
+        f"forward returned NaN or inf at the checked point ({_not_finite(y)}), so there is no "
+        "gradient to check.\n  The usual causes: an exp that overflows (subtract each row's max "
+        "first: np.exp(x - x.max(axis=-1, keepdims=True))); a log of 0 or of a negative number "
+        "(a log of logits where probabilities belong)."
+    )
+    return text, ("forward_not_finite",)
+
+
+def _non_finite_lines(ev: Evidence, eps: float) -> tuple[list[str], list[str]]:
+    """What is said of NaN or inf in ev's gradient or central differences, and the keys."""
+    lines, keys = [], []
+    if not np.all(np.isfinite(ev.analytic)):
+        what = "backward returned" if ev.name == "x" else "backward set its gradient to"
+        lines.append(
+            f"{ev.name}: {what} NaN or inf ({_not_finite(ev.analytic)}) where forward is "
+            "finite: look for a division by something that can be 0 (a count, a probability) or "
+            "an exp that overflows."
+        )
+        keys.append("backward_not_finite")
+    if not np.all(np.isfinite(ev.numeric)):
+        lines.append(
+            f"{ev.name}: central differences are NaN or inf ({_not_finite(ev.numeric)}): forward "
+            f"is not finite within eps={eps:g} of the checked point (an exp that overflows, a log "
+            "of 0 or of a negative number)."
+        )
+        keys.append("differences_not_finite")
+    return lines, keys
+
+
+def _not_linear(ev: Evidence, probe: Probe) -> tuple[str, str] | None:
+    """What backward(2 g) shows about an input gradient that is not linear in g, and its key."""
+    doubled = probe.vjp(2 * ev.g)
+    try:
+        doubled = np.asarray(doubled, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if doubled.shape != ev.analytic.shape:
+        return None
+    # to the forward's rounding: a float16 backward's subnormals do not scale with grad_y
+    nonzero = not same(ev.analytic, np.zeros_like(ev.analytic), *probe.rounding)
+    if nonzero and same(doubled, ev.analytic, *probe.rounding):
+        right = right_formula(ev, "upstream_ignored")
+        text = (
+            "x: backward does not use grad_y: backward(2 * grad_y) returns what backward(grad_y) "
+            "does. Multiply by the upstream gradient (the chain rule): grad_x is grad_y times the "
+            "local derivative."
+        )
+        return (f"{text}\n  {right}" if right else text), "upstream_ignored"
+    if not same(doubled, 2 * ev.analytic, *probe.rounding):
+        text = (
+            "x: backward is not linear in grad_y: backward(2 * grad_y) is not 2 * "
+            "backward(grad_y). grad_x must be grad_y times the local derivative, with nothing "
+            "added to grad_y, no power of it, and no cached array overwritten in place (dx = "
+            "self.s; dx *= g changes self.s too)."
+        )
+        return text, "not_linear"
+    return None
 
 
 def _named(ev: Evidence) -> tuple[str, tuple[str, ...]] | None:
@@ -118,6 +224,18 @@ def diagnose(
     keys: list[str] = []
     unexplained = []
     for ev in evidence:
+        not_finite, not_finite_keys = _non_finite_lines(ev, probe.eps)
+        if not_finite:
+            lines += not_finite
+            keys += not_finite_keys
+            continue
+        # a scalar loss's backward takes no grad_y; a wrong shape is said by its hint
+        if ev.name == "x" and ev.g.ndim > 0 and ev.analytic.shape == ev.numeric.shape:
+            nonlinear = _not_linear(ev, probe)
+            if nonlinear:
+                lines.append(nonlinear[0])
+                keys.append(nonlinear[1])
+                continue
         named = _named(ev)
         if named is None:
             if ev.analytic.shape != ev.numeric.shape:

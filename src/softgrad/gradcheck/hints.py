@@ -1,10 +1,11 @@
 """Where a wrong gradient is wrong, when no known mistake reproduces it: the worst entries, the
 rows, and for the input gradient which Jacobian entries (diagonal, off the diagonal within a
-sample, across samples)."""
+sample, across samples); and what is wrong with a gradient that is not an array of numbers or
+has the wrong shape."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +18,45 @@ if TYPE_CHECKING:
 # the Jacobian hint costs y.size backward and 2 * x.size forward passes: small cases only
 _MAX_JACOBIAN_ENTRIES = 40_000
 _MAX_OUTPUTS = 400
+
+
+def gradient_problem(raw: Any, returned: str) -> str | None:
+    """What is wrong with a gradient before looking at its numbers, said after ``returned``
+    (``"backward returned"``, ``"dW is"``): None, a tuple, a list that is not one array of
+    numbers, anything else that is not numbers."""
+    if raw is None:
+        return f"{returned} None"
+    if isinstance(raw, tuple) or (isinstance(raw, list) and not _numbers(raw)):
+        return f"{returned} a {type(raw).__name__} of {len(raw)} items"
+    if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
+        return f"{returned} a {type(raw).__name__}"
+    if not _numbers(raw):
+        return f"{returned} an array of dtype {raw.dtype}"
+    return None
+
+
+def _numbers(raw: Any) -> bool:
+    """True when ``raw`` converts to one float64 array (a nested list of numbers does)."""
+    try:
+        np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def problem_advice(name: str, problem: str, shape: tuple[int, ...]) -> str:
+    """The diagnosis line for a gradient that is not an array of numbers (``gradient_problem``)."""
+    if name != "x":
+        return f"{name}: {problem}; it must be an array of {name}'s shape {shape}"
+    if problem.endswith("None"):
+        return (
+            f"x: {problem}; it must return grad_x, the gradient with respect to its input, an "
+            f"array of x's shape {shape} (is a `return` missing?)"
+        )
+    return (
+        f"x: {problem}; it must return grad_x alone, an array of x's shape {shape}, and keep "
+        "parameter gradients as attributes (dW or grad_W next to W) or in a grads dict"
+    )
 
 
 def shape_hint(ev: Evidence) -> str:

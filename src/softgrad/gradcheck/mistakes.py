@@ -15,7 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from softgrad.gradcheck.forward_ops import Op, same
+from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL, Op, same
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class Evidence:
         The parameter's value (None for x).
     weights : mapping of str to ndarray
         Every 2-d parameter, by name (for an input gradient written with W where W.T belongs).
+    match : tuple of float
+        ``(atol, rtol)`` within which two gradients are the same (:meth:`same`): float64
+        rounding, or the check's tolerance for a forward in float32 or float16.
     """
 
     name: str
@@ -50,6 +53,11 @@ class Evidence:
     op: Op | None = None
     param: np.ndarray | None = None
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
+    match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
+
+    def same(self, a: np.ndarray, b: np.ndarray) -> bool:
+        """True when the gradients a and b agree to this evidence's precision."""
+        return same(a, b, *self.match)
 
     @property
     def n_samples(self) -> int:
@@ -142,7 +150,7 @@ def _is_bias(ev: Evidence) -> bool:
     if ev.param is None or ev.g.ndim < 2 or ev.param.size != ev.g.shape[-1]:
         return False
     summed = np.sum(ev.g, axis=tuple(range(ev.g.ndim - 1)))
-    return same(ev.numeric, summed.reshape(ev.numeric.shape))
+    return ev.same(ev.numeric, summed.reshape(ev.numeric.shape))
 
 
 def _bias_not_summed(ev: Evidence) -> list[Prediction]:
@@ -161,7 +169,7 @@ def _transposed_weight(ev: Evidence) -> list[Prediction]:
         # y = x @ W  gives grad_x = g @ W.T;  y = x @ W.T  gives grad_x = g @ W
         for right, wrong, formula in ((w.T, w, f"g @ {name}"), (w, w.T, f"g @ {name}.T")):
             if ev.g.shape[1] == right.shape[0] == wrong.shape[0]:
-                if same(ev.numeric, ev.g @ right):
+                if ev.same(ev.numeric, ev.g @ right):
                     predictions.append((ev.g @ wrong, f"{formula}, with {name} transposed"))
     return predictions
 
@@ -190,11 +198,13 @@ def _zero(ev: Evidence) -> list[Prediction]:
 def _constant_factor(ev: Evidence) -> list[Prediction]:
     if ev.analytic.shape != ev.numeric.shape:
         return []
+    if not (np.isfinite(ev.analytic).all() and np.isfinite(ev.numeric).all()):
+        return []  # NaN or inf: no factor to fit
     norm = float(np.sum(ev.numeric * ev.numeric))
-    if norm == 0.0:
+    if norm == 0.0 or not np.isfinite(norm):
         return []
     factor = float(np.sum(ev.analytic * ev.numeric)) / norm
-    if abs(factor) < 1e-9:
+    if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
     name = factor_name(factor, ev)
     cause = {
@@ -213,7 +223,11 @@ def factor_name(factor: float, ev: Evidence) -> str:
     >>> ev = Evidence("x", np.ones(1), np.ones(1), np.ones((4, 10)), np.ones(1))
     >>> factor_name(2.0, ev), factor_name(0.25, ev), factor_name(10.0, ev), factor_name(0.37, ev)
     ('2', '1/4 (= 1/N, N = 4 the batch size)', '10 (= C, C = 10 the classes)', '0.37')
+    >>> factor_name(float("inf"), ev), factor_name(float("nan"), ev)
+    ('inf', 'nan')
     """
+    if not np.isfinite(factor):  # Fraction cannot hold NaN or inf
+        return f"{factor:g}"
     n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
     fraction = Fraction(factor).limit_denominator(64)
     exact = abs(float(fraction) - factor) <= 1e-6 * abs(factor)
@@ -256,9 +270,9 @@ MISTAKES: tuple[Mistake, ...] = (
 )
 
 
-def reproduces(analytic: np.ndarray, predicted: np.ndarray, numeric: np.ndarray) -> bool:
+def reproduces(ev: Evidence, predicted: np.ndarray) -> bool:
     """True when ``predicted`` is the user's gradient and is not the right one."""
-    return same(analytic, predicted) and not same(numeric, predicted)
+    return ev.same(ev.analytic, predicted) and not ev.same(ev.numeric, predicted)
 
 
 def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
@@ -275,7 +289,7 @@ def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
     found: dict[str, tuple[Mistake, str]] = {}
     for mistake in MISTAKES:
         for predicted, formula in mistake.predict(ev):
-            if reproduces(ev.analytic, predicted, ev.numeric):
+            if reproduces(ev, predicted):
                 found.setdefault(mistake.key, (mistake, formula))
     superseded = {key for mistake, _ in found.values() for key in mistake.supersedes}
     return [found[key] for key in found if key not in superseded]

@@ -65,7 +65,10 @@ class GradcheckResult:
         the error sits (worst entries, rows, diagonal or not). None when the check passed.
     mistakes : tuple of str
         Keys of the named mistakes (``"softmax_diagonal"``, ``"constant_factor"`` ...; see
-        :data:`softgrad.gradcheck.mistakes.MISTAKES`), in the order of the failed checks.
+        :data:`softgrad.gradcheck.mistakes.MISTAKES`), in the order of the failed checks, and of
+        the problems said before the table is consulted (``"forward_not_finite"``,
+        ``"backward_not_finite"``, ``"differences_not_finite"``, ``"upstream_ignored"``,
+        ``"not_linear"``; see :mod:`softgrad.gradcheck.diagnosis`).
     notes : tuple of str
         What the check had to assume or work around (a node that could not be deep-copied,
         arrays taken as constants, a forward that computes in float32).
@@ -221,6 +224,7 @@ def compare(name: str, actual: Any, expected: np.ndarray, atol: float, rtol: flo
     magnitude = np.maximum(np.abs(actual), np.abs(expected))
     meaningful = magnitude > atol
     rel = diff[meaningful] / magnitude[meaningful] if meaningful.any() else np.zeros(1)
+    rel[np.isnan(rel)] = np.inf  # inf / inf: an inf entry is infinitely wrong
     return Check(
         name=name,
         shape=expected.shape,
@@ -240,15 +244,18 @@ def failed_check(name: str, shape: tuple[int, ...], note: str) -> Check:
     return Check(name, tuple(shape), False, np.inf, np.inf, (), nan, nan, note, excess=np.inf)
 
 
-def check_settings(where: str, eps: Any, atol: Any, rtol: Any) -> tuple[float, float, float]:
-    """Validate eps (> 0), atol and rtol (>= 0); returns them as floats."""
+def check_settings(where: str, eps: Any, atol: Any, rtol: Any) -> tuple[Any, Any, Any]:
+    """Validate eps (> 0), atol and rtol (>= 0); returns them as floats (None stays None: chosen
+    later)."""
     for what, value, positive in (("eps", eps, True), ("atol", atol, False), ("rtol", rtol, False)):
+        if value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise TypeError(f"{where}: {what} must be a real number; got {value!r}")
         if not np.isfinite(value) or value < 0 or (positive and value == 0):
             expected = "a positive finite number" if positive else "a finite number >= 0"
             raise ValueError(f"{where}: {what} must be {expected}; got {value!r}")
-    return float(eps), float(atol), float(rtol)
+    return tuple(None if value is None else float(value) for value in (eps, atol, rtol))
 
 
 def as_float64(x: Any, where: str, what: str = "x") -> np.ndarray:

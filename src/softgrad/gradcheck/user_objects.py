@@ -13,7 +13,10 @@ What is recognised (duck typing, nothing to inherit):
     attribute ``dP``, ``d_P`` or ``grad_P`` after backward (``W``/``dW``, ``b``/``db``,
     ``W``/``grad_W``).
 
-  An array attribute without such a partner is taken as a constant and listed in the notes.
+  An array attribute without such a partner is taken as a constant, and one that forward
+  replaces (``self.x = x`` over a preallocated ``self.x``) as a cache, not a parameter; both are
+  listed in the notes. A parameter named ``x`` is checked as ``"self.x"`` (``"params['x']"``),
+  apart from the input's ``"x"``.
 
 The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
 base copy (floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
@@ -158,7 +161,7 @@ class NodeRunner:
         if isinstance(params, Mapping):
             for key, value in params.items():
                 if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-                    found[str(key)] = ("params", key)
+                    found[_apart_from_x(str(key), f"params[{key!r}]")] = ("params", key)
                     seen.add(id(value))
         attrs = vars(base) if hasattr(base, "__dict__") else {}
         arrays = {
@@ -169,15 +172,19 @@ class NodeRunner:
         grad_like = {p.format(key) for key in arrays for p in GRAD_PATTERNS}
         for key in arrays:
             if key not in grad_like and key not in found:
-                found[key] = ("attr", key)
+                found[_apart_from_x(key, f"self.{key}")] = ("attr", key)
         return found
 
-    def _discover(self, done: Any) -> None:
-        """Pair each candidate with its gradient, seen on an object after backward."""
-        constants = []
+    def _discover(self, done: Any, replaced: set[str]) -> None:
+        """Pair each candidate with its gradient, seen on an object after backward; an attribute
+        that forward replaced is a cache."""
+        constants, caches = [], []
         for name, (kind, key) in self._candidates.items():
             if kind == "params":
                 self.grad_names[name] = f"grads[{key!r}]"
+            elif key in replaced:
+                caches.append(key)
+                continue
             else:
                 partner = next(
                     (p.format(key) for p in GRAD_PATTERNS if hasattr(done, p.format(key))), None
@@ -188,6 +195,11 @@ class NodeRunner:
                 self.grad_names[name] = partner
             if self._check_params:
                 self.params[name] = self._get(self._base, name)
+        if caches:
+            self.notes.append(
+                "arrays that forward replaces were taken as caches, not parameters: "
+                + ", ".join(caches)
+            )
         if constants:
             self.notes.append(
                 "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: "
@@ -215,22 +227,24 @@ class NodeRunner:
                 f"gradcheck: {self.name}.{method} raised {type(exc).__name__}: {exc}"
             ) from exc
 
-    def _run(self, x: np.ndarray) -> tuple[Any, Any]:
-        obj = self._fresh(self._base)
+    def _forward(self, obj: Any, x: np.ndarray) -> Any:
         args = (x,) if self._target is None else (x, self._target)
-        return obj, self._call(obj, "forward", *args)
+        return self._call(obj, "forward", *args)
 
     def forward(self, x: np.ndarray) -> Any:
-        return self._run(x)[1]
+        return self._forward(self._fresh(self._base), x)
 
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
-        obj, y = self._run(x)
+        obj = self._fresh(self._base)
+        held = dict(vars(obj)) if hasattr(obj, "__dict__") else {}
+        y = self._forward(obj, x)
+        replaced = {key for key, value in held.items() if getattr(obj, key, None) is not value}
         if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
             grad_x = self._call(obj, "backward")
         else:
             grad_x = self._call(obj, "backward", g)
         if not self._discovered:
-            self._discover(obj)
+            self._discover(obj, replaced)
         grad_x = grad_x.copy() if isinstance(grad_x, np.ndarray) else grad_x
         grads = {name: self._gradient(obj, name) for name in self.params}
         return grad_x, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in grads.items()}
@@ -238,6 +252,11 @@ class NodeRunner:
     def close(self) -> None:
         if self._snapshot is not None:
             self._snapshot.restore()
+
+
+def _apart_from_x(name: str, spelled: str) -> str:
+    """A parameter's check name: ``spelled`` out when it would be the input's ``"x"``."""
+    return spelled if name == "x" else name
 
 
 def _takes_an_argument(method: Any) -> bool:

@@ -48,3 +48,8 @@ class Square:
 class TanhPlaceholder(Tanh):
     def backward(self, grad_y):
         return np.zeros_like(grad_y)  # a placeholder left in: the derivative is not written yet
+
+
+class TanhAddsUpstream(Tanh):
+    def backward(self, grad_y):
+        return grad_y + (1 - self.out**2)  # added where the chain rule multiplies

@@ -63,3 +63,40 @@ class NeedsArguments:
 
 class NotANode:
     pass
+
+
+class ForgetsReturn:
+    def forward(self, x):
+        self.out = np.tanh(x)  # forgot `return self.out`
+
+    def backward(self, grad_y):
+        return grad_y * (1 - self.out**2)
+
+
+class ReturnsList:
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, grad_y):
+        return [grad_y * (1 - self.out**2), None]  # grad_x and "no parameters"
+
+
+class LinearBiasGradDict:
+    def __init__(self):
+        self.W = np.eye(3)
+        self.b = np.zeros(3)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, grad_y):
+        self.dW = self.x.T @ grad_y
+        self.db = {"b": grad_y.sum(axis=0)}  # a dict where the array belongs
+        return grad_y @ self.W.T
+
+
+def tanh_forward(x):
+    """A function, not a node: checked from Python, softgrad.gradcheck(tanh_forward, x, vjp=...)."""
+    return np.tanh(x)

@@ -79,3 +79,17 @@ class LinearBiasWrongAxis(Linear):
         self.dW = self.x.T @ grad_y
         self.db = grad_y.sum(axis=1)  # over the features instead of the batch
         return grad_y @ self.W.T
+
+
+class LearnedOffset:
+    """y = inp + x: a learned offset that happens to be called x, its gradient in dx."""
+
+    def __init__(self, n_features):
+        self.x = np.linspace(-1.0, 1.0, n_features)
+
+    def forward(self, inp):
+        return inp + self.x
+
+    def backward(self, grad_y):
+        self.dx = grad_y.sum(axis=0)
+        return grad_y

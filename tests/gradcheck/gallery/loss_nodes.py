@@ -42,3 +42,56 @@ class HalfSquaredError:
 
     def backward(self, grad_y):
         return grad_y * self.diff  # the / N is missing
+
+
+def softmax(x):
+    x = x - np.max(x, axis=-1, keepdims=True)
+    return np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)
+
+
+def cross_entropy_error(y, t):
+    batch_size = y.shape[0]
+    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size  # 1e-7: no log(0)
+
+
+class SoftmaxWithLoss:
+    """The textbook layer (Saitoh, Deep Learning from Scratch): the loss takes log(y + 1e-7)."""
+
+    def forward(self, x, t):
+        self.t = t
+        self.y = softmax(x)
+        return cross_entropy_error(self.y, t)
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(batch_size), self.t] -= 1
+        return dx / batch_size
+
+
+class SoftmaxWithLossNoMean(SoftmaxWithLoss):
+    def backward(self, dout=1):
+        dx = self.y.copy()
+        dx[np.arange(self.t.shape[0]), self.t] -= 1
+        return dx  # forgot / batch_size
+
+
+class CrossEntropyOfLogits:
+    """Forgot the softmax: takes the log of the raw logits."""
+
+    def forward(self, logits, labels):
+        self.logits, self.labels = logits, labels
+        n = logits.shape[0]
+        return -np.mean(np.log(logits[np.arange(n), labels]))
+
+    def backward(self, dout=1.0):
+        n = self.logits.shape[0]
+        d = np.zeros_like(self.logits)
+        d[np.arange(n), self.labels] = -1.0 / self.logits[np.arange(n), self.labels]
+        return dout * d / n
+
+
+class SoftmaxCrossEntropyByCounts(SoftmaxCrossEntropy):
+    def backward(self):
+        onehot = np.eye(self.probs.shape[1])[self.target]
+        return (self.probs - onehot) / onehot.sum(axis=0)  # meant N: a class never seen is 0

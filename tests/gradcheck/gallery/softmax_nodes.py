@@ -1,4 +1,7 @@
-"""Softmax nodes as a student writes them: one right, the others with a classic mistake each."""
+"""Softmax nodes as a student writes them: right ones (NumPy, or pure Python lists), and the others
+with a classic mistake each."""
+
+import math
 
 import numpy as np
 
@@ -45,3 +48,44 @@ class SoftmaxTimesTwo(Softmax):
     def backward(self, g):
         s = self.s
         return 2 * s * (g - np.sum(g * s, axis=-1, keepdims=True))
+
+
+class SoftmaxNoShift(Softmax):
+    def forward(self, x):
+        e = np.exp(x)  # no max subtracted: overflows for a large x
+        self.s = e / e.sum(axis=-1, keepdims=True)
+        return self.s
+
+
+class SoftmaxPurePython:
+    """One vector, lists in and out, no NumPy."""
+
+    def forward(self, x):
+        m = max(x)
+        e = [math.exp(v - m) for v in x]
+        total = sum(e)
+        self.s = [v / total for v in e]
+        return self.s
+
+    def backward(self, g):
+        dot = sum(gi * si for gi, si in zip(g, self.s, strict=True))
+        return [si * (gi - dot) for gi, si in zip(g, self.s, strict=True)]
+
+
+class SoftmaxNoUpstream(Softmax):
+    def backward(self, g):
+        return self.s * (1 - self.s)  # the local derivative alone: g is never used
+
+
+class SoftmaxAliased(Softmax):
+    def backward(self, g):
+        dx = self.s  # an alias, not a copy
+        dx *= g  # overwrites self.s as well: s * g is used where s belongs below
+        dx -= self.s * dx.sum(axis=-1, keepdims=True)
+        return dx
+
+
+class SoftmaxReturnsJacobian(Softmax):
+    def backward(self, g):
+        s = self.s  # J = diag(s) - s s^T for every sample, where J^T g belongs
+        return s[:, :, None] * np.eye(s.shape[1]) - s[:, :, None] * s[:, None, :]

@@ -1,0 +1,134 @@
+"""The step and tolerances of a gradient check, chosen from the precision forward computes in.
+
+Central differences are taken in float64, but they cannot be more precise than the forward they
+difference. A float64 forward is checked at ``eps=1e-6, atol=1e-5, rtol=1e-4``. A forward whose
+output is a float32 (or float16) array or NumPy scalar rounds each value to about 6e-8 (5e-4): a
+step of 1e-6 is then 8 float32 ulps of 1, and the differences are noise. Its step is near the cube
+root of its machine epsilon, where rounding and truncation errors balance, and its tolerances
+are set by measurement (``gradcheck`` with these settings on the float32 nodes of the test
+gallery, 20 seeds, x of scale 1 and 3):
+
+* float32: eps=1e-2, atol=5e-3, rtol=1e-2. cbrt(1.2e-7) is 4.9e-3; the right nodes' error is
+  rounding (it halves from eps=5e-3 to 1e-2), truncation is far below (the softmax at scale 3:
+  0.009 of the tolerance), so the step is 1e-2. Right nodes (the softmax shortcut at (4, 10),
+  (1, 10), (10,), (32, 3), (2, 3, 5), (16, 100); tanh, sigmoid; a Linear with W and b, 3 to 64
+  inputs; the fused softmax cross-entropy up to 1,000 classes) stay within 0.087 of the
+  tolerance (the Linear with 64 inputs at scale 3; a margin of 11). Every wrong run fails: the
+  softmax diagonal by 6.5 times the tolerance at the least (one row of 10 classes), the sign by
+  31, the cross-entropy without its 1/N by 94, x for s by 1,950; each is named (the diagonal
+  with one row also matches the wrong axis, as in float64).
+* float16: eps=0.1 (cbrt(9.8e-4) = 0.099), atol=0.1, rtol=0.1, at the small shapes float16 can
+  be checked at ((4, 10), (1, 10), (10,), (32, 3), a Linear with 3 inputs). Right nodes stay
+  within 0.47 of the tolerance (a margin of 2, not 10: a wider tolerance lets mistakes pass); the
+  sign, x for s and the cross-entropy without its 1/N fail by 1.7 times at the least and are
+  named, but the softmax diagonal passes in 33 of 160 runs (one row of 10 classes, where it is
+  off by less than float16 rounds). The note says to check in float32.
+
+A gradient is matched to a known mistake (:mod:`softgrad.gradcheck.mistakes`) to float64 rounding
+for a float64 forward, and to the check's own tolerance for a narrower one: its central
+differences, and the sign or factor fitted to them, are no more precise than that. Two runs of
+backward (the linearity probe of :mod:`softgrad.gradcheck.diagnosis`) agree to the precision's
+rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A check's step and tolerances, and how close a gradient must be to a mistake's prediction.
+
+    Attributes
+    ----------
+    eps : float
+        The finite-difference step.
+    atol, rtol : float
+        An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    match : tuple of float
+        ``(atol, rtol)`` for :func:`softgrad.gradcheck.forward_ops.same` when matching mistakes.
+    rounding : tuple of float
+        ``(atol, rtol)`` within which two runs of backward agree: the precision's rounding
+        (8 machine epsilons of the larger magnitude), for the probes that compare them.
+    precision : numpy.dtype or None
+        The narrower float forward computes in (float32, float16), None for float64.
+    """
+
+    eps: float
+    atol: float
+    rtol: float
+    match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
+    rounding: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
+    precision: np.dtype | None = None
+
+
+FLOAT64 = Settings(1e-6, 1e-5, 1e-4)
+NARROW = {
+    np.dtype(dtype): Settings(eps, atol, rtol, (atol, rtol), (SAME_ATOL, 8 * eps_dtype), dtype)
+    for dtype, eps, atol, rtol, eps_dtype in (
+        (np.dtype(np.float32), 1e-2, 5e-3, 1e-2, float(np.finfo(np.float32).eps)),
+        (np.dtype(np.float16), 0.1, 0.1, 0.1, float(np.finfo(np.float16).eps)),
+    )
+}
+
+
+def settings_for(y: Any, eps: float | None, atol: float | None, rtol: float | None) -> Settings:
+    """The settings for forward's raw output y: those given, the rest chosen from y's precision.
+
+    Examples
+    --------
+    >>> chosen = settings_for(np.float32(2.5), None, None, None)  # a float32 loss
+    >>> chosen.eps, chosen.atol, chosen.rtol, chosen.precision
+    (0.01, 0.005, 0.01, dtype('float32'))
+    >>> given = settings_for(np.ones(3), None, 1e-3, None)
+    >>> given.eps, given.atol, given.rtol, given.precision
+    (1e-06, 0.001, 0.0001, None)
+    """
+    dtype = y.dtype if isinstance(y, (np.ndarray, np.generic)) else None
+    chosen = NARROW.get(dtype, FLOAT64)
+    return Settings(
+        chosen.eps if eps is None else eps,
+        chosen.atol if atol is None else atol,
+        chosen.rtol if rtol is None else rtol,
+        chosen.match,
+        chosen.rounding,
+        chosen.precision,
+    )
+
+
+def precision_note(settings: Settings, given: tuple[float | None, ...]) -> str | None:
+    """The note for a forward narrower than float64, saying which settings were chosen for it.
+
+    Examples
+    --------
+    >>> print(precision_note(NARROW[np.dtype(np.float32)], (None, None, None)))
+    forward computes in float32: the step and tolerances were chosen for it
+    >>> print(precision_note(NARROW[np.dtype(np.float32)], (1e-3, None, None)))
+    forward computes in float32: atol and rtol were chosen for it (eps was given)
+    """
+    if settings.precision is None:
+        return None
+    names = ("eps", "atol", "rtol")
+    chosen = [name for name, value in zip(names, given, strict=True) if value is None]
+    where = f"forward computes in {settings.precision}"
+    kept = [name for name in names if name not in chosen]
+    if not kept:
+        text = f"{where}: the step and tolerances were chosen for it"
+    elif not chosen:
+        text = f"{where}: the given eps, atol and rtol were used (leave them out to choose them)"
+    else:
+        text = (
+            f"{where}: {' and '.join(chosen)} {'was' if len(chosen) == 1 else 'were'} chosen for "
+            f"it ({' and '.join(kept)} {'was' if len(kept) == 1 else 'were'} given)"
+        )
+    if settings.precision == np.float16:
+        text += (
+            "; float16 rounds too coarsely to tell every mistake from rounding: check in float32"
+        )
+    return text
