@@ -258,8 +258,22 @@ def test_out_of_memory_says_what_to_make_smaller(usage_error, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     line = usage_error("train", "--quiet", "--hidden", "50")
     assert line.startswith("softgrad: error: out of memory (Unable to allocate 47.7 GiB")
-    assert "a smaller network (--hidden), batch (--batch-size) or data set" in line
+    assert "for train: a smaller network --hidden, batch --batch-size or data set" in line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        # Python's format said only "precision too big"
+        (["jacobian", "1", "2", "--precision", "99999999999"], "must be an integer from 0 to 17"),
+        # NumPy's "maximum supported dimension for an ndarray is 64, found 70"
+        (["gradcheck", "n.py:N", "--shape", ",".join(["1"] * 70)], "at most 32 sizes"),
+    ],
+)
+def test_options_beyond_what_the_command_can_use_are_named(usage_error, argv, words):
+    line = usage_error(*argv)
+    assert words in line, line
 
 
 def test_a_network_beyond_this_machines_memory_is_refused_before_allocating(

@@ -48,8 +48,8 @@ def one_line(exc: BaseException) -> str:
         # names the size but not the way out
         detail = f" ({exc})" if str(exc) else ""
         text = (
-            f"out of memory{detail}; a smaller network (--hidden), batch (--batch-size) or "
-            "data set fits in less"
+            f"out of memory{detail}; smaller inputs fit in less (for train: a smaller network "
+            "--hidden, batch --batch-size or data set)"
         )
     else:
         text = str(exc) or type(exc).__name__

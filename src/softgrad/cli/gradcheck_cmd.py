@@ -39,6 +39,7 @@ from softgrad.cli.output import print_json, table
 from softgrad.errors import UserCodeError
 
 N, D, C = 4, 5, 3  # small shapes: every entry costs two forward passes
+MAX_DIMS = 32  # NumPy's limit is 64; a node's own code may add axes
 MAX_CHECKED = 10_000  # the largest --shape, in entries: 20,000 forward passes of 10,000 entries
 
 
@@ -58,6 +59,10 @@ def shape_sizes(text: str) -> tuple[int, ...]:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         sizes = ()
+    if len(sizes) > MAX_DIMS:
+        raise argparse.ArgumentTypeError(
+            f"must have at most {MAX_DIMS} sizes (dimensions); got {len(sizes)} in {text!r}"
+        )
     if not sizes or any(size < 1 for size in sizes):
         raise argparse.ArgumentTypeError(
             f"must be positive sizes separated by commas (e.g. 4,10); got {text!r}"

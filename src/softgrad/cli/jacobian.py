@@ -38,9 +38,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--log", action="store_true", help="use log_softmax instead of softmax")
     p.add_argument(
         "--precision",
-        type=nonnegative_int,
+        type=_digits,
         default=4,
-        help="significant digits of each value (default 4; 3e38 prints as 3e+38, 1e-30 as 1e-30)",
+        help="significant digits of each value, 0 to 17 (default 4; 3e38 prints as 3e+38, "
+        "1e-30 as 1e-30)",
     )
     p.add_argument(
         "--json",
@@ -49,6 +50,25 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "far below the others, prints as null)",
     )
     return p
+
+
+def _digits(text: str) -> int:
+    """argparse type: significant digits, 0 to 17 (float64 holds 17; Python's format refused
+    99999999999 with "precision too big").
+
+    Example
+    -------
+    >>> _digits("18")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer from 0 to 17 (float64 holds 17 significant digits); got '18'
+    """  # noqa: E501
+    value = nonnegative_int(text)
+    if value > 17:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer from 0 to 17 (float64 holds 17 significant digits); got {text!r}"
+        )
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
