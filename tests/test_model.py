@@ -163,3 +163,19 @@ def test_metadata_is_copied():
     model = Model(Sequential(Linear(2, 3, rng=0)), [0, 1, 2], Scaler(), metadata=meta)
     meta["epochs"] = 4
     assert model.metadata == {"epochs": 3}
+
+
+def test_a_final_softmax_is_the_head_not_applied_twice(rng):
+    # softmax of probabilities is flatter than them: [0.9, 0.1] -> [0.69, 0.31]
+    from softgrad.nn import LogSoftmax, Softmax
+
+    body = build_mlp(4, [8], 3, rng=0, dtype=np.float64)
+    X = rng.normal(size=(20, 4)) * 3
+    logits = body.forward(X)
+    probs, log_probs = Softmax().forward(logits), LogSoftmax().forward(logits)
+    for head in (Softmax(), Softmax(axis=1), LogSoftmax()):
+        model = Model(Sequential(*body.layers, head), ["a", "b", "c"])
+        np.testing.assert_array_equal(model.decision_function(X), logits)
+        np.testing.assert_array_equal(model.predict_proba(X), probs)
+        np.testing.assert_array_equal(model.predict_log_proba(X), log_probs)
+        np.testing.assert_array_equal(model.predict(X), model.classes[logits.argmax(axis=1)])

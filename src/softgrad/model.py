@@ -19,7 +19,7 @@ from softgrad.checks import check_feature_count, check_finite_rows, check_real_a
 from softgrad.errors import InputOverflowError
 from softgrad.functional import log_softmax, softmax
 from softgrad.preprocessing import Scaler
-from softgrad.training.predict import predict_batches
+from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
 
@@ -50,7 +50,11 @@ class Model:
     Parameters
     ----------
     network : softgrad.nn.Sequential
-        Produces logits of shape (N, C) from scaled input of shape (N, D).
+        Produces logits of shape (N, C) from scaled input of shape (N, D). A final Softmax or
+        LogSoftmax layer over the classes is the network's head: the logits are its input, so
+        ``predict_proba`` is that Softmax's output (not the softmax of it) and
+        ``predict_log_proba`` that LogSoftmax's (see
+        :func:`softgrad.training.predict.logits_network`), as in the ONNX export.
     classes : array_like of shape (C,), optional
         Label of each output (integers or strings); ``predict`` returns these. Default: the
         output indices ``0 .. C-1`` (C read from the network's last weight matrix).
@@ -177,13 +181,15 @@ class Model:
             done += len(logits)
             return head(logits)
 
+        network = logits_network(self.network)  # a final Softmax is not applied twice
         with np.errstate(over="ignore", invalid="ignore"):  # refused above, not warned about
             return predict_batches(
-                self.network, X, batch_size, prepare=self.scale, head=finite_head, where=where
+                network, X, batch_size, prepare=self.scale, head=finite_head, where=where
             )
 
     def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:
-        """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype."""
+        """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype (the input
+        of a final Softmax or LogSoftmax layer, whose output they are not)."""
         return self._map_batches(X, batch_size, "Model.decision_function", lambda z: z)
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:

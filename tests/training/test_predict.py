@@ -152,3 +152,23 @@ def test_a_forward_replaced_on_the_instance_runs_at_every_batch(blobs):
     predict_proba(model, X, batch_size=128)
     evaluate(model, X, blobs[1] % 4, batch_size=256)
     assert calls == [128, 128, 44, 256, 44]
+
+
+def test_a_final_softmax_or_log_softmax_is_not_applied_twice(blobs):
+    from softgrad.nn import LogSoftmax, Softmax
+
+    X, y = blobs
+    body = build_mlp(5, [16], 3, rng=0, dtype=np.float64)
+    logits = body.forward(X)
+    expected_loss, expected_acc = evaluate(body, X, y)
+    for head in (Softmax(), LogSoftmax()):
+        network = Sequential(*body.layers, head)
+        np.testing.assert_allclose(predict_proba(network, X), softmax(logits), rtol=1e-12)
+        loss, acc = evaluate(network, X, y)  # cross-entropy of the logits, not of probs
+        np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+        assert acc == expected_acc
+    # a loss given is fed the network's own output: NLL of the LogSoftmax head
+    from softgrad.nn import NLLLoss
+
+    loss, _ = evaluate(Sequential(*body.layers, LogSoftmax()), X, y, NLLLoss())
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)

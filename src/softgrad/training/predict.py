@@ -20,6 +20,8 @@ import numpy as np
 
 from softgrad import functional as F
 from softgrad.checks import check_fits_rows, check_positive_int
+from softgrad.nn.activations import LogSoftmax, Softmax
+from softgrad.nn.sequential import Sequential
 from softgrad.training.data import as_inputs, batch_inputs, per_sample_loss, predicted_classes
 from softgrad.training.step_plan import ForwardPlan
 
@@ -44,6 +46,28 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
 def eval_mode(model: Any) -> Any:
     """``model_mode(model, False)``: evaluation mode for the block (Dropout off)."""
     return model_mode(model, False)
+
+
+def logits_network(model: Any) -> Any:
+    """The part of ``model`` that produces logits: ``model[:-1]`` (sharing its layers) when its
+    last layer is a Softmax or LogSoftmax over the class axis (-1 or 1 of the (N, C) output),
+    else ``model`` itself.
+
+    Such a head turns the logits into probabilities or log-probabilities; the inference
+    functions apply their own (softmax for ``predict_proba``) to the logits, never to its output
+    (softmax of probabilities is flatter than the probabilities: [0.9, 0.1] -> [0.69, 0.31]).
+    A Softmax over another axis (the batch) is part of the network, not a head.
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, LogSoftmax, Sequential
+    >>> len(logits_network(Sequential(Linear(2, 3, rng=0), LogSoftmax())))
+    1
+    """
+    if not isinstance(model, Sequential) or not model.layers:
+        return model
+    head = model.layers[-1]
+    return model[:-1] if isinstance(head, (Softmax, LogSoftmax)) and head.axis in (-1, 1) else model
 
 
 def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.ndarray:
@@ -189,7 +213,8 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     Returns
     -------
     probs : ndarray of shape (N, C)
-        Rows sum to 1.
+        Rows sum to 1. A final Softmax or LogSoftmax layer of ``model`` is not applied twice:
+        the probabilities are the softmax of its input (:func:`logits_network`).
 
     Example
     -------
@@ -199,7 +224,9 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
-    return predict_batches(model, X, batch_size, head=_softmax_rows, where="predict_proba")
+    return predict_batches(
+        logits_network(model), X, batch_size, head=_softmax_rows, where="predict_proba"
+    )
 
 
 def evaluate(
@@ -219,8 +246,9 @@ def evaluate(
     y : ndarray of int of shape (N,)
         Class indices 0..C-1.
     loss : loss layer, optional
-        Any layer with a ``reduction`` attribute (its per-sample losses are averaged). Default:
-        softmax cross-entropy on the logits.
+        Any layer with a ``reduction`` attribute (its per-sample losses are averaged), given
+        the model's outputs. Default: softmax cross-entropy on the logits (the input of a final
+        Softmax or LogSoftmax layer, :func:`logits_network`).
     batch_size : int, default 1024
     sample_weight : ndarray of shape (N,), optional
         Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
@@ -256,8 +284,9 @@ def evaluate(
             )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
     loss_sum = hits = 0.0
-    forward = _BatchForward(model, X.shape[0], batch_size)
-    with eval_mode(model):
+    network = logits_network(model) if per_sample is None else model
+    forward = _BatchForward(network, X.shape[0], batch_size)
+    with eval_mode(network):
         for rows in _batches(X.shape[0], batch_size):
             logits = forward(batch_inputs(X, rows))
             if per_sample is None:
