@@ -511,6 +511,16 @@ def test_hostile_declarations_are_refused_before_allocating(tmp_path, rng, layer
     assert peak < 5_000_000, peak
 
 
+def _refusal(tmp_path, rng, edit, message):
+    """The message of the ModelFileError that loading the small file edited by ``edit`` gives."""
+    arrays, meta = _small_file(tmp_path, rng)
+    edit(arrays, meta)
+    write_npz(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(tmp_path / "bad.npz")
+    return str(info.value)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -540,12 +550,50 @@ def test_hostile_declarations_are_refused_before_allocating(tmp_path, rng, layer
     ],
 )
 def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit, message):
-    arrays, meta = _small_file(tmp_path, rng)
-    edit(arrays, meta)
-    write_npz(tmp_path / "bad.npz", arrays, meta)
-    with pytest.raises(ModelFileError, match=message) as info:
+    assert "bad.npz" in _refusal(tmp_path, rng, edit, message)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # the bias stays in the file, the architecture says there is none: it was dropped
+        (
+            lambda a, m: m["network"]["layers"][0]["config"].update(bias=False),
+            r"arrays must be the weights its architecture declares.*got \['0.b'\] besides",
+        ),
+        (lambda a, m: a.update(junk=np.zeros(3)), r"got \['junk'\] besides"),
+        # one layer in float64: it was loaded into the others' dtype, or they into its
+        (
+            lambda a, m: a.update({"0.W": a["0.W"].astype(np.float64)}),
+            r"weights must share one dtype.*'0.W': 'float64', '0.b': 'float32'",
+        ),
+        (
+            lambda a, m: a.update({"0.W": a["0.W"].astype(np.longdouble)}),
+            r"'0.W' must be floating point .*float16, float32, float64\); got float128",
+        ),
+    ],
+    ids=["undeclared-bias", "unknown-array", "mixed-dtypes", "float128"],
+)
+def test_arrays_the_architecture_does_not_account_for_are_refused(tmp_path, rng, edit, message):
+    assert f"model file '{tmp_path / 'bad.npz'}': " in _refusal(tmp_path, rng, edit, message)
+
+
+def test_a_version_that_is_a_boolean_is_refused(tmp_path, rng):
+    _small_file(tmp_path, rng)
+    stored = dict(np.load(tmp_path / "m.npz"))
+    header = json.loads(stored["__meta__"].tobytes())
+    header["version"] = True  # JSON true, which Python counts as the integer 1
+    stored["__meta__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(tmp_path / "bad.npz", **stored)
+    with pytest.raises(ModelFileError, match=r"bad\.npz': format version must be a positive int"):
         load(tmp_path / "bad.npz")
-    assert "bad.npz" in str(info.value)
+
+
+def test_float16_weights_still_load(tmp_path, rng):
+    arrays, meta = _small_file(tmp_path, rng)
+    arrays.update({k: v.astype(np.float16) for k, v in arrays.items() if k[0].isdigit()})
+    write_npz(tmp_path / "half.npz", arrays, meta)
+    assert load(tmp_path / "half.npz").network.named_params()["0.W"].dtype == np.float16
 
 
 def test_nested_sequential_and_no_bias_still_load(tmp_path, rng):

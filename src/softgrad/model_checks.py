@@ -6,7 +6,9 @@ weights as arrays. Building the network from the declaration allocates what it d
 weights were found not to fit. :func:`check_model_contents` therefore checks, without
 allocating:
 
-- every declared parameter shape equals the stored array of that name, so building the network
+- every declared parameter shape equals the stored array of that name, in one dtype (float16,
+  float32 or float64) for all, and nothing else is stored but the scaler and the classes (a
+  weight the architecture does not use would be dropped silently), so building the network
   costs no more than the arrays already read (whose size the file's own size bounds: see
   :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
   architecture (a layer without parameters too) exceeds the number of stored values;
@@ -30,6 +32,11 @@ import numpy as np
 from softgrad.errors import ModelFileError
 
 __all__ = ["check_model_contents", "declared_shapes"]
+
+#: the dtypes a Linear layer's weights may have (Linear.astype refuses others)
+_WEIGHT_DTYPES = ("float16", "float32", "float64")
+#: what a model file stores besides the weights
+_OTHER_ARRAYS = ("scaler.offset", "scaler.scale", "classes")
 
 
 def declared_shapes(config: Any, where: str, prefix: str = "") -> dict[str, tuple[int, ...]]:
@@ -90,12 +97,25 @@ def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         raise ModelFileError(f"{where}: file lacks the weights {missing} its architecture needs")
     for name, shape in declared.items():
         array = arrays[name]
-        if array.shape != shape or array.dtype.kind != "f":
+        if array.shape != shape or array.dtype.name not in _WEIGHT_DTYPES:
             raise ModelFileError(
-                f"{where}: weight {name!r} must be floating point of shape {shape} (as declared); "
-                f"got {array.dtype} of shape {array.shape}"
+                f"{where}: weight {name!r} must be floating point of shape {shape} (as declared; "
+                f"{', '.join(_WEIGHT_DTYPES)}); got {array.dtype} of shape {array.shape}"
             )
+    dtypes = {name: arrays[name].dtype.name for name in declared}
+    if len(set(dtypes.values())) > 1:
+        raise ModelFileError(
+            f"{where}: weights must share one dtype (a network computes in one); got {dtypes}"
+        )
     _check_parts_fit(declared, arrays, where)
+    # an array the architecture does not use (a bias of a layer declared without one) would
+    # be dropped silently: the model would predict without it
+    unused = sorted(set(arrays) - set(declared) - set(_OTHER_ARRAYS))
+    if unused:
+        raise ModelFileError(
+            f"{where}: arrays must be the weights its architecture declares, the scaler and the "
+            f"classes; got {unused} besides (the file is damaged or was not written by softgrad)"
+        )
 
 
 def _check_parts_fit(

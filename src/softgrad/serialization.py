@@ -129,7 +129,7 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
     version = meta.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise _fail(where, f"format version must be a positive integer; got {version!r}")
     if version > VERSION:
         raise _fail(
