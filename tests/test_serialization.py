@@ -170,6 +170,73 @@ def test_metadata_must_be_json(tmp_path, rng):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_numpy_numbers_in_metadata_round_trip_as_python_numbers(tmp_path, rng):
+    model, _ = _model(rng)
+    model.metadata.update(
+        accuracy=np.float32(0.75),
+        epochs=np.int64(3),
+        stopped=np.bool_(True),
+        input_max=np.uint8(16),
+    )
+    model.save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz").metadata
+    assert again == {**model.metadata, "accuracy": 0.75, "epochs": 3, "stopped": True}
+    assert [type(again[k]) for k in ("accuracy", "epochs", "stopped", "input_max")] == [
+        float,
+        int,
+        bool,
+        int,
+    ]
+
+
+def _nested_lists(depth):
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("network", "extras", "message"),
+    [
+        (lambda: Sequential(ReLU()), {"classes": [0, 1]}, "at least one Linear layer"),
+        (
+            lambda: _diverged(build_mlp(3, [4], 2, rng=0)),
+            {},
+            r"'0.W' must be finite for the model to give finite answers; got nan",
+        ),
+        (
+            lambda: build_mlp(3, [4], 2, rng=0),
+            {"metadata": {"input_max": -1.0}},
+            "metadata 'input_max' must be a positive finite number",
+        ),
+        (
+            lambda: build_mlp(3, [4], 2, rng=0),
+            {"metadata": {"x": _nested_lists(serialization.MAX_HEADER_DEPTH - 2)}},
+            "metadata must nest dicts and lists at most 98 levels deep",
+        ),
+    ],
+    ids=["no-linear", "nan-weight", "negative-input-max", "too-deep"],
+)
+def test_save_refuses_a_model_that_load_would_refuse(tmp_path, network, extras, message):
+    # these were written, and the file then refused by every load
+    with pytest.raises(ValueError, match=message) as info:
+        save(network(), tmp_path / "m.npz", **extras)
+    assert str(info.value).startswith(f"save: '{tmp_path / 'm.npz'}' not written (load would")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_as_deep_as_load_reads_is_saved(tmp_path):
+    deepest = {"x": _nested_lists(serialization.MAX_HEADER_DEPTH - 3)}  # 98 levels, with its own
+    save(build_mlp(3, [4], 2, rng=0), tmp_path / "m.npz", metadata=deepest)
+    assert load(tmp_path / "m.npz").metadata == deepest
+
+
+def _diverged(network):
+    network.named_params()["0.W"][1, 2] = np.nan
+    return network
+
+
 # --- write_npz / read_npz -----------------------------------------------------------------------
 
 

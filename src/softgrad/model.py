@@ -260,6 +260,10 @@ def save(
     ------
     TypeError
         ``model`` is neither a Model nor a Sequential, or a Model came with ``classes`` etc.
+    ValueError
+        ``metadata`` is not JSON (NumPy numbers are stored as Python numbers), or the file
+        would be one :func:`load` refuses (NaN or inf weights from a diverged run, a network
+        without a Linear layer): nothing is written.
 
     Example
     -------
