@@ -179,3 +179,26 @@ def test_a_final_softmax_is_the_head_not_applied_twice(rng):
         np.testing.assert_array_equal(model.predict_proba(X), probs)
         np.testing.assert_array_equal(model.predict_log_proba(X), log_probs)
         np.testing.assert_array_equal(model.predict(X), model.classes[logits.argmax(axis=1)])
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (np.array([2**63, 1, 2], dtype=np.uint64), "integers within int64 or strings; got 9223"),
+        ([2**64, 1, 2], "a 1-D array of distinct integers or strings; got object"),
+        (np.array(["a", None, "c"], dtype=object), "a 1-D array of distinct integers or strings"),
+    ],
+    ids=["uint64-beyond-int64", "int-beyond-uint64", "none"],
+)
+def test_classes_that_would_change_are_refused(classes, message):
+    # they became -2**63, the string '18446744073709551616' and the string 'None'
+    with pytest.raises(ValueError, match=f"^Model: classes must be {message}"):
+        Model(Sequential(Linear(2, 3, rng=0)), classes)
+
+
+def test_object_classes_are_read_as_numpy_reads_a_list():
+    net = Sequential(Linear(2, 3, rng=0))
+    strings = Model(net, np.array(["a", "b", "c"], dtype=object)).classes  # a pandas column
+    assert strings.dtype.kind == "U" and strings.tolist() == ["a", "b", "c"]
+    integers = Model(net, np.array([4, 5, 6], dtype=object)).classes
+    assert integers.dtype == np.int64 and integers.tolist() == [4, 5, 6]

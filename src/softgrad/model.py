@@ -35,7 +35,14 @@ def _param_shapes(network: Any) -> tuple[int | None, int | None]:
 def _as_classes(classes: Any) -> np.ndarray:
     array = np.asarray(classes)
     if array.dtype.kind == "O":
-        array = array.astype(str)
+        # as NumPy reads the same values from a list (a pandas column of str: str); an object
+        # array of anything else (None, ints beyond int64) used to become their str() silently
+        array = np.array(array.tolist())
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        # labels are stored as int64: 2**63 became -2**63
+        raise ValueError(
+            f"Model: classes must be integers within int64 or strings; got {array.max().item()!r}"
+        )
     if array.ndim != 1 or array.dtype.kind not in "biuUS" or len(np.unique(array)) != len(array):
         raise ValueError(
             "Model: classes must be a 1-D array of distinct integers or strings; "
