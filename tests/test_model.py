@@ -202,3 +202,12 @@ def test_object_classes_are_read_as_numpy_reads_a_list():
     assert strings.dtype.kind == "U" and strings.tolist() == ["a", "b", "c"]
     integers = Model(net, np.array([4, 5, 6], dtype=object)).classes
     assert integers.dtype == np.int64 and integers.tolist() == [4, 5, 6]
+
+
+def test_sparse_and_ragged_input_are_named():
+    from scipy.sparse import csr_matrix
+
+    with pytest.raises(TypeError, match=r"Model\.predict: X must be a dense array .*toarray"):
+        _hand_model().predict(csr_matrix(np.ones((2, 2))))
+    with pytest.raises(ValueError, match=r"Model\.predict_proba: X must be rectangular \(N, D\)"):
+        _hand_model().predict_proba([[1, 2], [3]])

@@ -19,6 +19,7 @@ from softgrad.checks import check_feature_count, check_finite_rows, check_real_a
 from softgrad.errors import InputOverflowError
 from softgrad.functional import log_softmax, softmax
 from softgrad.preprocessing import Scaler
+from softgrad.training.data import issparse
 from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
@@ -146,6 +147,15 @@ class Model:
         return len(self.classes)
 
     def _check_X(self, X: Any, where: str) -> np.ndarray:
+        if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
+            raise TypeError(
+                f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix "
+                "(pass X.toarray())"
+            )
+        try:
+            X = np.asarray(X)
+        except ValueError as exc:  # a list of rows of different lengths
+            raise ValueError(f"{where}: X must be rectangular (N, D); got {exc}") from None
         X = check_real_array(X, where)
         if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
             X = X.reshape(len(X), -1)
