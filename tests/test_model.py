@@ -211,3 +211,15 @@ def test_sparse_and_ragged_input_are_named():
         _hand_model().predict(csr_matrix(np.ones((2, 2))))
     with pytest.raises(ValueError, match=r"Model\.predict_proba: X must be rectangular \(N, D\)"):
         _hand_model().predict_proba([[1, 2], [3]])
+
+
+def test_scaled_rows_of_the_models_scaler_are_scaled_once(rng):
+    scaler = Scaler.for_range(255)
+    model = Model(build_mlp(4, [8], 3, rng=0), scaler=scaler)
+    X = rng.integers(0, 256, (50, 4), dtype=np.uint8)
+    # the rows read already scaled, and the model scaled them again: all near 1/3
+    np.testing.assert_array_equal(model.predict_proba(scaler.inputs(X)), model.predict_proba(X))
+    unscaled = Model(model.network)  # no scaler: the scaled rows are its input
+    np.testing.assert_array_equal(unscaled.predict_proba(scaler.inputs(X)), model.predict_proba(X))
+    with pytest.raises(ValueError, match=r"Model\.predict: X must be raw features, or a Scaled"):
+        model.predict(Scaler.for_range(16).inputs(X))

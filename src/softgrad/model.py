@@ -18,7 +18,7 @@ from softgrad import serialization
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
 from softgrad.errors import InputOverflowError
 from softgrad.functional import log_softmax, softmax
-from softgrad.preprocessing import Scaler
+from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.data import issparse
 from softgrad.training.predict import logits_network, predict_batches
 
@@ -152,6 +152,14 @@ class Model:
                 f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix "
                 "(pass X.toarray())"
             )
+        if isinstance(X, ScaledRows) and self.scaler is not None:
+            # its rows read already scaled: the model's scaler would scale them a second time
+            if X.scaler != self.scaler:
+                raise ValueError(
+                    f"{where}: X must be raw features, or a ScaledRows of the model's own "
+                    f"scaler {self.scaler!r}; got a ScaledRows of {X.scaler!r}"
+                )
+            X = X.data  # the raw rows, which the model scales itself
         try:
             X = np.asarray(X)
         except ValueError as exc:  # a list of rows of different lengths
@@ -215,7 +223,8 @@ class Model:
         Parameters
         ----------
         X : array_like of shape (N, D), or (N, H, W) matching ``image_shape``
-            Raw features (the model scales them).
+            Raw features (the model scales them), or ``model.scaler.inputs(raw)`` (a
+            :class:`ScaledRows` of the model's scaler: its raw rows are read, scaled once).
         batch_size : int, default 1024
             Rows per forward pass.
         """
