@@ -638,8 +638,22 @@ def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit,
             lambda a, m: a.update({"0.W": a["0.W"].astype(np.longdouble)}),
             r"'0.W' must be floating point .*float16, float32, float64\); got float128",
         ),
+        # loaded, then every prediction failed in Softmax.forward, naming no file
+        (
+            lambda a, m: m["network"]["layers"].append({"type": "Softmax", "config": {"axis": 2}}),
+            r"layer 3 \(Softmax\) axis must be -2, -1, 0 or 1 .*; got 2",
+        ),
+        (
+            lambda a, m: m["network"]["layers"].append(
+                {
+                    "type": "Sequential",
+                    "config": {"layers": [{"type": "LogSoftmax", "config": {"axis": -3}}]},
+                }
+            ),
+            r"layer 3\.0 \(LogSoftmax\) axis must be .*; got -3",
+        ),
     ],
-    ids=["undeclared-bias", "unknown-array", "mixed-dtypes", "float128"],
+    ids=["undeclared-bias", "unknown-array", "mixed-dtypes", "float128", "axis-2", "axis-minus-3"],
 )
 def test_arrays_the_architecture_does_not_account_for_are_refused(tmp_path, rng, edit, message):
     assert f"model file '{tmp_path / 'bad.npz'}': " in _refusal(tmp_path, rng, edit, message)
