@@ -75,3 +75,13 @@ def test_atomic_write_writes_through_a_symbolic_link(tmp_path):
     assert link.is_symlink() and link.read_bytes() == b"new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real"]
     assert [p.name for p in (tmp_path / "real").iterdir()] == ["model.npz"]
+
+
+@pytest.mark.parametrize("name", ["m" * 250, "é" * 127], ids=["250-ascii", "254-bytes-utf8"])
+def test_atomic_write_takes_the_longest_legal_names(tmp_path, name):
+    # the temp file beside it added 18 bytes: beyond 255, ENAMETOOLONG for a legal name
+    target = tmp_path / name
+    with atomic_write(target) as f:
+        f.write(b"written")
+    assert target.read_bytes() == b"written"
+    assert [p.name for p in tmp_path.iterdir()] == [name]

@@ -133,9 +133,24 @@ def test_large_input_is_vectorised():
             "y_true labels must be in 0..1",
         ),
         (lambda: log_loss([0], [[2.0, -1.5]]), ValueError, "pass probabilities, not logits"),
-        (lambda: log_loss([0], [[np.nan, 1.0]]), ValueError, "finite rows summing to 1"),
+        (lambda: log_loss([0], [[np.nan, 1.0]]), ValueError, "finite rows of values in"),
+        # sums to 1, but -0.5 is no probability: its clipped value was scored as one
+        (lambda: log_loss([1], [[1.5, -0.5]]), ValueError, r"values in \[0, 1\] summing to 1"),
+        (lambda: precision_recall([[np.nan, 1], [0, 1]]), ValueError, "cm must hold counts >= 0"),
     ],
 )
 def test_bad_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    ("true_dtype", "pred_dtype"),
+    [(np.uint64, np.uint64), (np.int64, np.uint64), (np.uint32, np.int8), (">i8", "<u2")],
+)
+def test_confusion_matrix_takes_every_integer_dtype(true_dtype, pred_dtype):
+    # uint64 with int64 promotes to float64, which np.bincount refused with a cast error
+    y_true, y_pred = np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1])
+    expected = skm.confusion_matrix(y_true, y_pred, labels=[0, 1, 2])
+    cm = confusion_matrix(y_true.astype(true_dtype), y_pred.astype(pred_dtype), 3)
+    np.testing.assert_array_equal(cm, expected)

@@ -163,3 +163,63 @@ def test_metadata_is_copied():
     model = Model(Sequential(Linear(2, 3, rng=0)), [0, 1, 2], Scaler(), metadata=meta)
     meta["epochs"] = 4
     assert model.metadata == {"epochs": 3}
+
+
+def test_a_final_softmax_is_the_head_not_applied_twice(rng):
+    # softmax of probabilities is flatter than them: [0.9, 0.1] -> [0.69, 0.31]
+    from softgrad.nn import LogSoftmax, Softmax
+
+    body = build_mlp(4, [8], 3, rng=0, dtype=np.float64)
+    X = rng.normal(size=(20, 4)) * 3
+    logits = body.forward(X)
+    probs, log_probs = Softmax().forward(logits), LogSoftmax().forward(logits)
+    for head in (Softmax(), Softmax(axis=1), LogSoftmax()):
+        model = Model(Sequential(*body.layers, head), ["a", "b", "c"])
+        np.testing.assert_array_equal(model.decision_function(X), logits)
+        np.testing.assert_array_equal(model.predict_proba(X), probs)
+        np.testing.assert_array_equal(model.predict_log_proba(X), log_probs)
+        np.testing.assert_array_equal(model.predict(X), model.classes[logits.argmax(axis=1)])
+
+
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        (np.array([2**63, 1, 2], dtype=np.uint64), "integers within int64 or strings; got 9223"),
+        ([2**64, 1, 2], "a 1-D array of distinct integers or strings; got object"),
+        (np.array(["a", None, "c"], dtype=object), "a 1-D array of distinct integers or strings"),
+    ],
+    ids=["uint64-beyond-int64", "int-beyond-uint64", "none"],
+)
+def test_classes_that_would_change_are_refused(classes, message):
+    # they became -2**63, the string '18446744073709551616' and the string 'None'
+    with pytest.raises(ValueError, match=f"^Model: classes must be {message}"):
+        Model(Sequential(Linear(2, 3, rng=0)), classes)
+
+
+def test_object_classes_are_read_as_numpy_reads_a_list():
+    net = Sequential(Linear(2, 3, rng=0))
+    strings = Model(net, np.array(["a", "b", "c"], dtype=object)).classes  # a pandas column
+    assert strings.dtype.kind == "U" and strings.tolist() == ["a", "b", "c"]
+    integers = Model(net, np.array([4, 5, 6], dtype=object)).classes
+    assert integers.dtype == np.int64 and integers.tolist() == [4, 5, 6]
+
+
+def test_sparse_and_ragged_input_are_named():
+    from scipy.sparse import csr_matrix
+
+    with pytest.raises(TypeError, match=r"Model\.predict: X must be a dense array .*toarray"):
+        _hand_model().predict(csr_matrix(np.ones((2, 2))))
+    with pytest.raises(ValueError, match=r"Model\.predict_proba: X must be rectangular \(N, D\)"):
+        _hand_model().predict_proba([[1, 2], [3]])
+
+
+def test_scaled_rows_of_the_models_scaler_are_scaled_once(rng):
+    scaler = Scaler.for_range(255)
+    model = Model(build_mlp(4, [8], 3, rng=0), scaler=scaler)
+    X = rng.integers(0, 256, (50, 4), dtype=np.uint8)
+    # the rows read already scaled, and the model scaled them again: all near 1/3
+    np.testing.assert_array_equal(model.predict_proba(scaler.inputs(X)), model.predict_proba(X))
+    unscaled = Model(model.network)  # no scaler: the scaled rows are its input
+    np.testing.assert_array_equal(unscaled.predict_proba(scaler.inputs(X)), model.predict_proba(X))
+    with pytest.raises(ValueError, match=r"Model\.predict: X must be raw features, or a Scaled"):
+        model.predict(Scaler.for_range(16).inputs(X))

@@ -150,12 +150,66 @@ def test_missing_onnx_names_the_install(monkeypatch):
 
 
 def test_unsupported_models_are_rejected():
-    from softgrad.nn import Linear, Sequential, Softmax
+    from softgrad.nn import Layer, Linear, Sequential
+
+    class Square(Layer):
+        def forward(self, x):
+            return x * x
 
     with pytest.raises(TypeError, match=r"model must be a softgrad\.model\.Model"):
         build_graph(object())
-    with pytest.raises(ValueError, match="got Softmax at position 1"):
-        build_graph(Sequential(Linear(3, 3, rng=0), Softmax(), Linear(3, 2, rng=0)))
+    with pytest.raises(ValueError, match="got Square at position 1"):
+        build_graph(Sequential(Linear(3, 3, rng=0), Square(), Linear(3, 2, rng=0)))
+    with pytest.raises(ValueError, match=r"got Square at position 1\.0"):
+        build_graph(Sequential(Linear(3, 3, rng=0), Sequential(Square()), Linear(3, 2, rng=0)))
+
+
+def _architectures():
+    from softgrad.nn import Dropout, Linear, LogSoftmax, ReLU, Sequential, Sigmoid, Softmax, Tanh
+
+    def body(dtype=np.float32):
+        return [
+            Linear(6, 7, rng=0, dtype=dtype),
+            Tanh(),
+            Dropout(0.4),
+            Linear(7, 3, rng=1, dtype=dtype),
+        ]
+
+    return {
+        "softmax-head": Sequential(*body(), Softmax()),
+        "softmax-head-axis-1": Sequential(*body(np.float64), Softmax(axis=1)),
+        "log-softmax-head": Sequential(*body(), LogSoftmax()),
+        "nested": Sequential(Sequential(Linear(6, 5, rng=0), ReLU()), Linear(5, 3, rng=1)),
+        "nested-head-inside": Sequential(Sequential(*body(), Softmax())),
+        "softmax-inside": Sequential(Linear(6, 5, rng=0), Softmax(), Linear(5, 3, rng=1)),
+        "log-softmax-inside": Sequential(
+            Linear(6, 5, rng=0), LogSoftmax(axis=1), Sigmoid(), Linear(5, 3, rng=1)
+        ),
+        "softmax-over-the-batch": Sequential(*body(), Softmax(axis=0)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_architectures()))
+@pytest.mark.parametrize("n_rows", [1, 1000])
+def test_every_architecture_exports_what_the_model_predicts(tmp_path, name, n_rows):
+    from softgrad.model import Model
+    from softgrad.preprocessing import Scaler
+
+    model = Model(_architectures()[name], ["a", "b", "c"], Scaler.for_range(255))
+    X = np.random.default_rng(4).integers(0, 256, size=(n_rows, 6), dtype=np.uint8)
+    probs, logits = _run(export_onnx(model, tmp_path / "m.onnx"), X)
+    expected = model.predict_proba(X)
+    assert np.abs(probs - expected).max() <= 1e-5, (name, np.abs(probs - expected).max())
+    assert np.abs(logits - model.decision_function(X)).max() <= 1e-4
+
+
+def test_bytes_class_labels_are_stored_as_text(tmp_path):
+    from softgrad.model import Model
+    from softgrad.nn import build_mlp
+
+    model = Model(build_mlp(4, [5], 2, rng=0), np.array([b"no", b"yes"]))
+    proto = onnx.load(str(export_onnx(model, tmp_path / "m.onnx")))
+    assert json.loads({p.key: p.value for p in proto.metadata_props}["classes"]) == ["no", "yes"]
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

@@ -170,6 +170,73 @@ def test_metadata_must_be_json(tmp_path, rng):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_numpy_numbers_in_metadata_round_trip_as_python_numbers(tmp_path, rng):
+    model, _ = _model(rng)
+    model.metadata.update(
+        accuracy=np.float32(0.75),
+        epochs=np.int64(3),
+        stopped=np.bool_(True),
+        input_max=np.uint8(16),
+    )
+    model.save(tmp_path / "m.npz")
+    again = load(tmp_path / "m.npz").metadata
+    assert again == {**model.metadata, "accuracy": 0.75, "epochs": 3, "stopped": True}
+    assert [type(again[k]) for k in ("accuracy", "epochs", "stopped", "input_max")] == [
+        float,
+        int,
+        bool,
+        int,
+    ]
+
+
+def _nested_lists(depth):
+    value = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("network", "extras", "message"),
+    [
+        (lambda: Sequential(ReLU()), {"classes": [0, 1]}, "at least one Linear layer"),
+        (
+            lambda: _diverged(build_mlp(3, [4], 2, rng=0)),
+            {},
+            r"'0.W' must be finite for the model to give finite answers; got nan",
+        ),
+        (
+            lambda: build_mlp(3, [4], 2, rng=0),
+            {"metadata": {"input_max": -1.0}},
+            "metadata 'input_max' must be a positive finite number",
+        ),
+        (
+            lambda: build_mlp(3, [4], 2, rng=0),
+            {"metadata": {"x": _nested_lists(serialization.MAX_HEADER_DEPTH - 2)}},
+            "metadata must nest dicts and lists at most 98 levels deep",
+        ),
+    ],
+    ids=["no-linear", "nan-weight", "negative-input-max", "too-deep"],
+)
+def test_save_refuses_a_model_that_load_would_refuse(tmp_path, network, extras, message):
+    # these were written, and the file then refused by every load
+    with pytest.raises(ValueError, match=message) as info:
+        save(network(), tmp_path / "m.npz", **extras)
+    assert str(info.value).startswith(f"save: '{tmp_path / 'm.npz'}' not written (load would")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_as_deep_as_load_reads_is_saved(tmp_path):
+    deepest = {"x": _nested_lists(serialization.MAX_HEADER_DEPTH - 3)}  # 98 levels, with its own
+    save(build_mlp(3, [4], 2, rng=0), tmp_path / "m.npz", metadata=deepest)
+    assert load(tmp_path / "m.npz").metadata == deepest
+
+
+def _diverged(network):
+    network.named_params()["0.W"][1, 2] = np.nan
+    return network
+
+
 # --- write_npz / read_npz -----------------------------------------------------------------------
 
 
@@ -511,6 +578,16 @@ def test_hostile_declarations_are_refused_before_allocating(tmp_path, rng, layer
     assert peak < 5_000_000, peak
 
 
+def _refusal(tmp_path, rng, edit, message):
+    """The message of the ModelFileError that loading the small file edited by ``edit`` gives."""
+    arrays, meta = _small_file(tmp_path, rng)
+    edit(arrays, meta)
+    write_npz(tmp_path / "bad.npz", arrays, meta)
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(tmp_path / "bad.npz")
+    return str(info.value)
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -540,12 +617,64 @@ def test_hostile_declarations_are_refused_before_allocating(tmp_path, rng, layer
     ],
 )
 def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit, message):
-    arrays, meta = _small_file(tmp_path, rng)
-    edit(arrays, meta)
-    write_npz(tmp_path / "bad.npz", arrays, meta)
-    with pytest.raises(ModelFileError, match=message) as info:
+    assert "bad.npz" in _refusal(tmp_path, rng, edit, message)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # the bias stays in the file, the architecture says there is none: it was dropped
+        (
+            lambda a, m: m["network"]["layers"][0]["config"].update(bias=False),
+            r"arrays must be the weights its architecture declares.*got \['0.b'\] besides",
+        ),
+        (lambda a, m: a.update(junk=np.zeros(3)), r"got \['junk'\] besides"),
+        # one layer in float64: it was loaded into the others' dtype, or they into its
+        (
+            lambda a, m: a.update({"0.W": a["0.W"].astype(np.float64)}),
+            r"weights must share one dtype.*'0.W': 'float64', '0.b': 'float32'",
+        ),
+        (
+            lambda a, m: a.update({"0.W": a["0.W"].astype(np.longdouble)}),
+            r"'0.W' must be floating point .*float16, float32, float64\); got float128",
+        ),
+        # loaded, then every prediction failed in Softmax.forward, naming no file
+        (
+            lambda a, m: m["network"]["layers"].append({"type": "Softmax", "config": {"axis": 2}}),
+            r"layer 3 \(Softmax\) axis must be -2, -1, 0 or 1 .*; got 2",
+        ),
+        (
+            lambda a, m: m["network"]["layers"].append(
+                {
+                    "type": "Sequential",
+                    "config": {"layers": [{"type": "LogSoftmax", "config": {"axis": -3}}]},
+                }
+            ),
+            r"layer 3\.0 \(LogSoftmax\) axis must be .*; got -3",
+        ),
+    ],
+    ids=["undeclared-bias", "unknown-array", "mixed-dtypes", "float128", "axis-2", "axis-minus-3"],
+)
+def test_arrays_the_architecture_does_not_account_for_are_refused(tmp_path, rng, edit, message):
+    assert f"model file '{tmp_path / 'bad.npz'}': " in _refusal(tmp_path, rng, edit, message)
+
+
+def test_a_version_that_is_a_boolean_is_refused(tmp_path, rng):
+    _small_file(tmp_path, rng)
+    stored = dict(np.load(tmp_path / "m.npz"))
+    header = json.loads(stored["__meta__"].tobytes())
+    header["version"] = True  # JSON true, which Python counts as the integer 1
+    stored["__meta__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    np.savez(tmp_path / "bad.npz", **stored)
+    with pytest.raises(ModelFileError, match=r"bad\.npz': format version must be a positive int"):
         load(tmp_path / "bad.npz")
-    assert "bad.npz" in str(info.value)
+
+
+def test_float16_weights_still_load(tmp_path, rng):
+    arrays, meta = _small_file(tmp_path, rng)
+    arrays.update({k: v.astype(np.float16) for k, v in arrays.items() if k[0].isdigit()})
+    write_npz(tmp_path / "half.npz", arrays, meta)
+    assert load(tmp_path / "half.npz").network.named_params()["0.W"].dtype == np.float16
 
 
 def test_nested_sequential_and_no_bias_still_load(tmp_path, rng):

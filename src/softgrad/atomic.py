@@ -76,6 +76,20 @@ def write_target(path: str | os.PathLike) -> Path:
     return target
 
 
+#: bytes of the target's name kept in its temp file's name: with the dot, the 12 hex digits and
+#: ".tmp" (18 bytes) it stays within the 255 bytes most file systems allow a name
+_TEMP_STEM_BYTES = 200
+
+
+def _temp_name(name: str) -> str:
+    """``.<name>.<12 hex digits>.tmp``, ``name`` cut to its first 200 bytes: a legal name of
+    238 bytes or more made the temp name too long (ENAMETOOLONG), so it could not be written."""
+    stem = name
+    while len(os.fsencode(stem)) > _TEMP_STEM_BYTES:
+        stem = stem[:-1]
+    return f".{stem}.{secrets.token_hex(6)}.tmp"
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     """Open a temp file beside ``path`` for binary writing; on success rename it onto ``path``.
@@ -120,7 +134,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     folder = target.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
-    tmp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    tmp = folder / _temp_name(target.name)
     with _naming(path, tmp):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

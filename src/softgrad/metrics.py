@@ -103,8 +103,10 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
                 f"{where}: {what} labels must be in 0..{n_classes - 1}; got {int(bad)}"
             )
     n_classes = int(n_classes)
-    # one pass: pair (i, j) -> flat index i * C + j, counted by bincount
-    flat = true.astype(np.int64) * n_classes + pred
+    # one pass: pair (i, j) -> flat index i * C + j, counted by bincount; both in int64 (the
+    # labels are in 0..C-1 by now): uint64 mixed with int64 promotes to float64, which
+    # bincount refuses
+    flat = true.astype(np.int64) * n_classes + pred.astype(np.int64)
     counts = np.bincount(flat, minlength=n_classes * n_classes)
     return counts.reshape(n_classes, n_classes).astype(np.int64, copy=False)
 
@@ -144,7 +146,7 @@ def precision_recall(cm: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"precision_recall: cm must be a square (C, C) matrix; got shape {matrix.shape}"
         )
-    if matrix.dtype.kind not in "iuf" or (matrix < 0).any():
+    if matrix.dtype.kind not in "iuf" or not np.all(matrix >= 0):  # NaN is not >= 0
         raise ValueError(
             "precision_recall: cm must hold counts >= 0; "
             f"got dtype {matrix.dtype} with min {matrix.min()!r}"
@@ -165,7 +167,7 @@ def log_loss(y_true: Any, probs: Any) -> float:
     y_true : array-like of int, shape (N,)
         Labels in 0..C-1.
     probs : array-like of float, shape (N, C)
-        Class probabilities, each row summing to 1 (the output of ``predict_proba``).
+        Class probabilities in [0, 1], each row summing to 1 (the output of ``predict_proba``).
 
     Returns
     -------
@@ -199,9 +201,13 @@ def log_loss(y_true: Any, probs: Any) -> float:
             f"got range {int(true.min())}..{int(true.max())}"
         )
     eps = np.finfo(p.dtype).eps
-    if not np.isfinite(p).all() or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=eps**0.5):
+    # NaN fails every comparison, so only finite rows of values in [0, 1] pass ([1.5, -0.5]
+    # sums to 1, and its clipped -0.5 cost -log(eps) as if it were a probability)
+    in_range = np.all((p >= 0) & (p <= 1))
+    if not in_range or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=eps**0.5):
         raise ValueError(
-            f"{where}: probs must be finite rows summing to 1 (pass probabilities, not logits)"
+            f"{where}: probs must be finite rows of values in [0, 1] summing to 1 (pass "
+            "probabilities, not logits)"
         )
     picked = np.clip(np.take_along_axis(p, true[:, None], axis=1)[:, 0], eps, 1 - eps)
     return float(-np.mean(np.log(picked)))

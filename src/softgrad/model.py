@@ -18,8 +18,9 @@ from softgrad import serialization
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
 from softgrad.errors import InputOverflowError
 from softgrad.functional import log_softmax, softmax
-from softgrad.preprocessing import Scaler
-from softgrad.training.predict import predict_batches
+from softgrad.preprocessing import ScaledRows, Scaler
+from softgrad.training.data import issparse
+from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
 
@@ -35,7 +36,14 @@ def _param_shapes(network: Any) -> tuple[int | None, int | None]:
 def _as_classes(classes: Any) -> np.ndarray:
     array = np.asarray(classes)
     if array.dtype.kind == "O":
-        array = array.astype(str)
+        # as NumPy reads the same values from a list (a pandas column of str: str); an object
+        # array of anything else (None, ints beyond int64) used to become their str() silently
+        array = np.array(array.tolist())
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        # labels are stored as int64: 2**63 became -2**63
+        raise ValueError(
+            f"Model: classes must be integers within int64 or strings; got {array.max().item()!r}"
+        )
     if array.ndim != 1 or array.dtype.kind not in "biuUS" or len(np.unique(array)) != len(array):
         raise ValueError(
             "Model: classes must be a 1-D array of distinct integers or strings; "
@@ -50,7 +58,11 @@ class Model:
     Parameters
     ----------
     network : softgrad.nn.Sequential
-        Produces logits of shape (N, C) from scaled input of shape (N, D).
+        Produces logits of shape (N, C) from scaled input of shape (N, D). A final Softmax or
+        LogSoftmax layer over the classes is the network's head: the logits are its input, so
+        ``predict_proba`` is that Softmax's output (not the softmax of it) and
+        ``predict_log_proba`` that LogSoftmax's (see
+        :func:`softgrad.training.predict.logits_network`), as in the ONNX export.
     classes : array_like of shape (C,), optional
         Label of each output (integers or strings); ``predict`` returns these. Default: the
         output indices ``0 .. C-1`` (C read from the network's last weight matrix).
@@ -135,6 +147,23 @@ class Model:
         return len(self.classes)
 
     def _check_X(self, X: Any, where: str) -> np.ndarray:
+        if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
+            raise TypeError(
+                f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix "
+                "(pass X.toarray())"
+            )
+        if isinstance(X, ScaledRows) and self.scaler is not None:
+            # its rows read already scaled: the model's scaler would scale them a second time
+            if X.scaler != self.scaler:
+                raise ValueError(
+                    f"{where}: X must be raw features, or a ScaledRows of the model's own "
+                    f"scaler {self.scaler!r}; got a ScaledRows of {X.scaler!r}"
+                )
+            X = X.data  # the raw rows, which the model scales itself
+        try:
+            X = np.asarray(X)
+        except ValueError as exc:  # a list of rows of different lengths
+            raise ValueError(f"{where}: X must be rectangular (N, D); got {exc}") from None
         X = check_real_array(X, where)
         if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
             X = X.reshape(len(X), -1)
@@ -177,13 +206,15 @@ class Model:
             done += len(logits)
             return head(logits)
 
+        network = logits_network(self.network)  # a final Softmax is not applied twice
         with np.errstate(over="ignore", invalid="ignore"):  # refused above, not warned about
             return predict_batches(
-                self.network, X, batch_size, prepare=self.scale, head=finite_head, where=where
+                network, X, batch_size, prepare=self.scale, head=finite_head, where=where
             )
 
     def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:
-        """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype."""
+        """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype (the input
+        of a final Softmax or LogSoftmax layer, whose output they are not)."""
         return self._map_batches(X, batch_size, "Model.decision_function", lambda z: z)
 
     def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
@@ -192,7 +223,8 @@ class Model:
         Parameters
         ----------
         X : array_like of shape (N, D), or (N, H, W) matching ``image_shape``
-            Raw features (the model scales them).
+            Raw features (the model scales them), or ``model.scaler.inputs(raw)`` (a
+            :class:`ScaledRows` of the model's scaler: its raw rows are read, scaled once).
         batch_size : int, default 1024
             Rows per forward pass.
         """
@@ -254,6 +286,10 @@ def save(
     ------
     TypeError
         ``model`` is neither a Model nor a Sequential, or a Model came with ``classes`` etc.
+    ValueError
+        ``metadata`` is not JSON (NumPy numbers are stored as Python numbers), or the file
+        would be one :func:`load` refuses (NaN or inf weights from a diverged run, a network
+        without a Linear layer): nothing is written.
 
     Example
     -------

@@ -6,7 +6,9 @@ weights as arrays. Building the network from the declaration allocates what it d
 weights were found not to fit. :func:`check_model_contents` therefore checks, without
 allocating:
 
-- every declared parameter shape equals the stored array of that name, so building the network
+- every declared parameter shape equals the stored array of that name, in one dtype (float16,
+  float32 or float64) for all, and nothing else is stored but the scaler and the classes (a
+  weight the architecture does not use would be dropped silently), so building the network
   costs no more than the arrays already read (whose size the file's own size bounds: see
   :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
   architecture (a layer without parameters too) exceeds the number of stored values;
@@ -14,6 +16,8 @@ allocating:
   feature of the first Linear layer);
 - every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
   would map every input to the same point: the model could only give one answer);
+- every Softmax and LogSoftmax normalises along axis -2, -1, 0 or 1 (a model's activations
+  are (N, width));
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
   of the metadata the commands read, ``input_max`` is a positive finite number and
   ``data_spec`` a string (either may be null).
@@ -23,6 +27,7 @@ Each problem is one line naming the file and what is wrong.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -31,8 +36,29 @@ from softgrad.errors import ModelFileError
 
 __all__ = ["check_model_contents", "declared_shapes"]
 
+#: the dtypes a Linear layer's weights may have (Linear.astype refuses others)
+_WEIGHT_DTYPES = ("float16", "float32", "float64")
+#: what a model file stores besides the weights
+_OTHER_ARRAYS = ("scaler.offset", "scaler.scale", "classes")
 
-def declared_shapes(config: Any, where: str, prefix: str = "") -> dict[str, tuple[int, ...]]:
+
+def _layers(config: Any, where: str, prefix: str = "") -> Iterator[tuple[str, Any, dict]]:
+    """(qualified name, type, config dict) of every layer a ``Sequential.get_config()``
+    declares, through nested Sequentials (whose layers are named ``"1.0"``, ``"1.1"`` ...)."""
+    layers = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list):
+        raise ModelFileError(f"{where}: architecture must hold a list of layers; got {config!r}")
+    for index, spec in enumerate(layers):
+        name = f"{prefix}{index}"
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        layer_config = spec.get("config") if isinstance(spec, dict) else None
+        if kind == "Sequential":
+            yield from _layers(layer_config, where, name + ".")
+        else:
+            yield name, kind, layer_config if isinstance(layer_config, dict) else {}
+
+
+def declared_shapes(config: Any, where: str) -> dict[str, tuple[int, ...]]:
     """The parameter shapes a ``Sequential.get_config()`` declares, keyed by qualified name.
 
     Example
@@ -44,28 +70,32 @@ def declared_shapes(config: Any, where: str, prefix: str = "") -> dict[str, tupl
     >>> declared_shapes(config, "model file 'm.npz'")
     {'0.W': (4, 3), '0.b': (3,), '2.W': (3, 2)}
     """
-    layers = config.get("layers") if isinstance(config, dict) else None
-    if not isinstance(layers, list):
-        raise ModelFileError(f"{where}: architecture must hold a list of layers; got {config!r}")
     shapes: dict[str, tuple[int, ...]] = {}
-    for index, spec in enumerate(layers):
-        name = f"{prefix}{index}."
-        kind = spec.get("type") if isinstance(spec, dict) else None
-        layer_config = spec.get("config") if isinstance(spec, dict) else None
-        if kind == "Sequential":
-            shapes.update(declared_shapes(layer_config, where, name))
-        elif kind == "Linear":
-            layer_config = layer_config if isinstance(layer_config, dict) else {}
-            layer = f"layer {name[:-1]}"
-            n_in = _size(layer_config.get("in_features"), f"{layer} in_features", where)
-            n_out = _size(layer_config.get("out_features"), f"{layer} out_features", where)
-            shapes[name + "W"] = (n_in, n_out)
-            bias = layer_config.get("bias", True)
-            if not isinstance(bias, bool):
-                raise ModelFileError(f"{where}: {layer} bias must be true or false; got {bias!r}")
-            if bias:
-                shapes[name + "b"] = (n_out,)
+    for name, kind, layer_config in _layers(config, where):
+        if kind != "Linear":
+            continue
+        layer = f"layer {name}"
+        n_in = _size(layer_config.get("in_features"), f"{layer} in_features", where)
+        n_out = _size(layer_config.get("out_features"), f"{layer} out_features", where)
+        shapes[name + ".W"] = (n_in, n_out)
+        bias = layer_config.get("bias", True)
+        if not isinstance(bias, bool):
+            raise ModelFileError(f"{where}: {layer} bias must be true or false; got {bias!r}")
+        if bias:
+            shapes[name + ".b"] = (n_out,)
     return shapes
+
+
+def _check_axes(config: Any, where: str) -> None:
+    """A Softmax or LogSoftmax normalises an (N, width) activation: any axis but -2..1 failed
+    at the first prediction, in an error that named no file."""
+    for name, kind, layer_config in _layers(config, where):
+        axis = layer_config.get("axis", -1)
+        if kind in ("Softmax", "LogSoftmax") and axis not in (-2, -1, 0, 1):
+            raise ModelFileError(
+                f"{where}: layer {name} ({kind}) axis must be -2, -1, 0 or 1 (its input is "
+                f"(N, width)); got {axis!r}"
+            )
 
 
 def _size(value: Any, what: str, where: str) -> int:
@@ -90,12 +120,25 @@ def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         raise ModelFileError(f"{where}: file lacks the weights {missing} its architecture needs")
     for name, shape in declared.items():
         array = arrays[name]
-        if array.shape != shape or array.dtype.kind != "f":
+        if array.shape != shape or array.dtype.name not in _WEIGHT_DTYPES:
             raise ModelFileError(
-                f"{where}: weight {name!r} must be floating point of shape {shape} (as declared); "
-                f"got {array.dtype} of shape {array.shape}"
+                f"{where}: weight {name!r} must be floating point of shape {shape} (as declared; "
+                f"{', '.join(_WEIGHT_DTYPES)}); got {array.dtype} of shape {array.shape}"
             )
+    dtypes = {name: arrays[name].dtype.name for name in declared}
+    if len(set(dtypes.values())) > 1:
+        raise ModelFileError(
+            f"{where}: weights must share one dtype (a network computes in one); got {dtypes}"
+        )
     _check_parts_fit(declared, arrays, where)
+    # an array the architecture does not use (a bias of a layer declared without one) would
+    # be dropped silently: the model would predict without it
+    unused = sorted(set(arrays) - set(declared) - set(_OTHER_ARRAYS))
+    if unused:
+        raise ModelFileError(
+            f"{where}: arrays must be the weights its architecture declares, the scaler and the "
+            f"classes; got {unused} besides (the file is damaged or was not written by softgrad)"
+        )
 
 
 def _check_parts_fit(
@@ -201,3 +244,4 @@ def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], wh
     """
     _check_shapes(meta, arrays, where)
     _check_values(meta, arrays, where)
+    _check_axes(meta["network"], where)

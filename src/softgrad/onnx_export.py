@@ -1,5 +1,7 @@
 """Export a trained softgrad network to ONNX: Gemm layers, activations and a Softmax.
 
+It predicts what :class:`softgrad.model.Model` predicts, to float32 rounding.
+
 The graph takes ``input`` (float32, shape (N, D), N dynamic) and returns ``probabilities``
 (N, C) and ``logits`` (N, C). A :class:`softgrad.model.Model`'s input scaler is kept as explicit
 ``Sub`` (offset) and ``Mul`` (scale) nodes before the first Gemm, the same float32 arithmetic as
@@ -54,12 +56,24 @@ def _from_estimator(est) -> tuple[list, None]:
 
 
 def _from_sequential(network) -> list:
+    from softgrad.training.predict import logits_network
+
+    # a final Softmax/LogSoftmax over the classes is the head, as in Model: the graph's own
+    # Softmax over its input gives the probabilities
     plan: list = []
-    layers = list(network.layers)
+    _add_layers(logits_network(network).layers, plan, "")
+    if not any(step[0] == "gemm" for step in plan):
+        raise ValueError("export_onnx: the network must contain a Linear layer; got none")
+    return plan
+
+
+def _add_layers(layers, plan: list, prefix: str) -> None:
+    """Append the steps of ``layers`` to ``plan``; a nested Sequential's layers in its place."""
     for position, layer in enumerate(layers):
         kind = type(layer).__name__
-        last = position == len(layers) - 1
-        if kind == "Linear":
+        if kind == "Sequential":
+            _add_layers(layer.layers, plan, f"{prefix}{position}.")
+        elif kind == "Linear":
             W = np.asarray(layer.params["W"])
             b = layer.params.get("b")
             plan.append(("gemm", W, np.zeros(W.shape[1], W.dtype) if b is None else np.asarray(b)))
@@ -67,20 +81,23 @@ def _from_sequential(network) -> list:
             plan.append(("act", _LAYER_ACTIVATIONS[kind]))
         elif kind == "Dropout":
             continue  # identity at inference
-        elif kind in ("Softmax", "LogSoftmax") and last:
-            continue  # the graph adds its own Softmax over the logits
+        elif kind in ("Softmax", "LogSoftmax"):
+            if layer.axis not in (-2, -1, 0, 1):  # every activation is (N, width)
+                raise ValueError(
+                    f"export_onnx: the axis of the {kind} at position {prefix}{position} must "
+                    f"be one of -2, -1, 0, 1 (its input is (N, width)); got {layer.axis}"
+                )
+            plan.append(("along", kind, layer.axis))
         else:
             raise ValueError(
-                f"export_onnx: layers must be Linear, ReLU, Tanh, Sigmoid, Identity, Dropout or a "
-                f"final Softmax/LogSoftmax; got {kind} at position {position}"
+                "export_onnx: layers must be Linear, ReLU, Tanh, Sigmoid, Identity, Dropout, "
+                f"Softmax, LogSoftmax or Sequential; got {kind} at position {prefix}{position}"
             )
-    if not any(step[0] == "gemm" for step in plan):
-        raise ValueError("export_onnx: the network must contain a Linear layer; got none")
-    return plan
 
 
 def _plan(model) -> tuple[list, Any]:
-    """(steps, scaler): steps ("gemm", W, b) / ("act", name) in order; scaler or None."""
+    """(steps, scaler): steps ("gemm", W, b) / ("act", name) / ("along", op, axis) in order;
+    scaler or None."""
     if hasattr(model, "coefs_") or type(model).__name__ == "MLPClassifier":
         return _from_estimator(model)
     if hasattr(model, "network") and hasattr(model, "scaler"):
@@ -110,7 +127,7 @@ def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
 
 def _body_nodes(plan, current, helper, numpy_helper, inits, nodes) -> None:
     """Gemm and activation nodes from ``current`` on; the last one writes "logits"."""
-    steps = [step for step in plan if step[0] == "gemm" or _ACTIVATION_OPS[step[1]] is not None]
+    steps = [step for step in plan if step[0] != "act" or _ACTIVATION_OPS[step[1]] is not None]
     for index, step in enumerate(steps):
         out = "logits" if index == len(steps) - 1 else f"t{index}"
         if step[0] == "gemm":
@@ -120,8 +137,10 @@ def _body_nodes(plan, current, helper, numpy_helper, inits, nodes) -> None:
                 numpy_helper.from_array(b, f"b{index}"),
             ]
             nodes.append(helper.make_node("Gemm", [current, f"W{index}", f"b{index}"], [out]))
-        else:
+        elif step[0] == "act":
             nodes.append(helper.make_node(_ACTIVATION_OPS[step[1]], [current], [out]))
+        else:  # ("along", "Softmax" or "LogSoftmax", axis): the same ONNX op, the same axis
+            nodes.append(helper.make_node(step[1], [current], [out], axis=step[2]))
         current = out
 
 
@@ -156,9 +175,17 @@ def build_graph(model, name: str = "softgrad"):
     proto.ir_version = IR_VERSION
     classes = getattr(model, "classes_", getattr(model, "classes", None))
     if classes is not None:  # the label of each probability column, for consumers of the file
-        helper.set_model_props(proto, {"classes": json.dumps(np.asarray(classes).tolist())})
+        helper.set_model_props(proto, {"classes": json.dumps(_json_labels(classes))})
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _json_labels(classes) -> list:
+    """The class labels as JSON values: bytes labels (a NumPy ``S`` array) as UTF-8 text."""
+    return [
+        label.decode("utf-8", "backslashreplace") if isinstance(label, bytes) else label
+        for label in np.asarray(classes).tolist()
+    ]
 
 
 def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Path:
@@ -167,9 +194,11 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     Parameters
     ----------
     model : softgrad.model.Model, softgrad.nn.Sequential or fitted softgrad.sklearn.MLPClassifier
-        A fitted sklearn.neural_network.MLPClassifier works too. A Sequential may end with a
-        Softmax or LogSoftmax (dropped: the graph adds its own Softmax); Dropout layers are left
-        out (identity at inference).
+        A fitted sklearn.neural_network.MLPClassifier works too. Any network softgrad saves
+        exports: nested Sequentials are flattened, Dropout layers left out (identity at
+        inference), a Softmax or LogSoftmax inside the network becomes the same ONNX op on the
+        same axis, and a final one over the classes is the head, as in ``Model``: "logits" is
+        its input, and the graph's own Softmax gives the probabilities.
     path : str or PathLike
         Destination; written to a temporary file in the same folder, then renamed.
     name : str

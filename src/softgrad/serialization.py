@@ -71,6 +71,8 @@ def write_npz(
     meta : dict, optional
         JSON-serialisable fields, stored in the header under ``"meta"`` (beside ``format``,
         ``kind`` and ``version``, which they cannot clash with) and returned by :func:`read_npz`.
+        NumPy numbers (``np.float32(0.98)``) are stored as the Python numbers they hold.
+        (The header may nest deeper than :func:`read_npz` reads: tests write such files.)
     kind : {"model", "checkpoint"}
         What the file is; :func:`read_npz` checks it.
 
@@ -91,13 +93,25 @@ def write_npz(
                 f"got {name!r} of dtype {array.dtype}"
             )
         payload[name] = array
-    try:
-        text = json.dumps(header, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
+    text = _json_text(header)
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **payload)
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=_numpy_scalar)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """A NumPy scalar (``np.float32(0.98)``, ``np.int64(3)``, ``np.True_``) as the Python
+    number it holds, for ``json.dumps``; anything else is not JSON (TypeError)."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _fail(where: str, problem: str) -> ModelFileError:
@@ -129,7 +143,7 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
     version = meta.get("version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise _fail(where, f"format version must be a positive integer; got {version!r}")
     if version > VERSION:
         raise _fail(
@@ -246,10 +260,13 @@ def write_model(
     Raises
     ------
     ValueError
-        ``metadata`` is not JSON-serialisable.
+        ``metadata`` is not JSON-serialisable, or the file would be one :func:`read_model`
+        refuses (:mod:`softgrad.model_checks`: NaN or inf weights, no Linear layer, a zero
+        scale ..., or metadata nested beyond ``MAX_HEADER_DEPTH``): nothing is written.
     """
     from softgrad import __version__
     from softgrad.kernels import get_ops
+    from softgrad.model_checks import check_model_contents
 
     arrays: dict[str, np.ndarray] = dict(network.named_params())
     for name, array in (scaler or Scaler()).to_arrays().items():
@@ -263,6 +280,18 @@ def write_model(
         "softgrad_version": __version__,
         "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
     }
+    meta = json.loads(_json_text(meta))  # as read_model will see it (NumPy numbers converted)
+    # never write a file that read_model refuses (NaN weights, no Linear layer ...)
+    where = f"save: '{path}' not written (load would refuse it)"
+    if _too_deep({"meta": meta}):  # the header's levels above the meta, as read_npz counts
+        raise ValueError(
+            f"{where}: metadata must nest dicts and lists at most {MAX_HEADER_DEPTH - 2} levels "
+            "deep (itself the first); got deeper"
+        )
+    try:
+        check_model_contents(meta, arrays, where)
+    except ModelFileError as exc:
+        raise ValueError(str(exc)) from None
     write_npz(path, arrays, meta, kind="model")
 
 

@@ -152,3 +152,84 @@ def test_a_forward_replaced_on_the_instance_runs_at_every_batch(blobs):
     predict_proba(model, X, batch_size=128)
     evaluate(model, X, blobs[1] % 4, batch_size=256)
     assert calls == [128, 128, 44, 256, 44]
+
+
+def test_a_final_softmax_or_log_softmax_is_not_applied_twice(blobs):
+    from softgrad.nn import LogSoftmax, Softmax
+
+    X, y = blobs
+    body = build_mlp(5, [16], 3, rng=0, dtype=np.float64)
+    logits = body.forward(X)
+    expected_loss, expected_acc = evaluate(body, X, y)
+    for head in (Softmax(), LogSoftmax()):
+        network = Sequential(*body.layers, head)
+        np.testing.assert_allclose(predict_proba(network, X), softmax(logits), rtol=1e-12)
+        loss, acc = evaluate(network, X, y)  # cross-entropy of the logits, not of probs
+        np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+        assert acc == expected_acc
+    # a loss given is fed the network's own output: NLL of the LogSoftmax head
+    from softgrad.nn import NLLLoss
+
+    loss, _ = evaluate(Sequential(*body.layers, LogSoftmax()), X, y, NLLLoss())
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-12)
+
+
+def _bad_rows(X, bad):
+    X = X.astype(np.float64)
+    X[7, 2] = bad
+    return X
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda X: X + 1j, r"X must be numeric; got dtype '<c8'"),  # the cast dropped 1j
+        (lambda X: X.astype(str), "X must be numeric; got dtype '<U"),  # the cast parsed them
+        (lambda X: X.astype(object), r"X must be numeric; got dtype '\|O'"),
+        (lambda X: _bad_rows(X, np.nan), "X must be finite; got NaN or inf in row 7"),
+        (lambda X: _bad_rows(X, -np.inf), "X must be finite; got NaN or inf in row 7"),
+        (lambda X: X[:, :4], r"X must have 5 features \(the model's input size\); got shape"),
+        (lambda X: X[:, :, None], r"X must have 5 features .*; got shape \(300, 5, 1\)"),
+    ],
+    ids=["complex", "strings", "objects", "nan", "inf", "4-features", "3-D"],
+)
+@pytest.mark.parametrize("function", [predict_logits, predict_proba, evaluate])
+def test_bad_inputs_are_refused_naming_the_function_and_x(blobs, function, edit, message):
+    X, y = blobs
+    args = (y % 4,) if function is evaluate else ()
+    with pytest.raises(ValueError, match=f"^{function.__name__}: {message}"):
+        function(_model(), edit(X), *args, batch_size=50)
+
+
+@pytest.mark.parametrize(
+    ("y", "error", "message"),
+    [
+        (lambda y: y.astype(np.float64), TypeError, "y must hold class indices 0..C-1 .*float64"),
+        (
+            lambda y: np.where(np.arange(300) == 120, 4, y),
+            ValueError,
+            "y must hold class indices 0..3 .*got 4 in row 120",
+        ),
+        (
+            lambda y: np.where(np.arange(300) == 99, -1, y),
+            ValueError,
+            "y must hold .*got -1 in row 99",
+        ),
+    ],
+    ids=["float", "too-big", "negative"],
+)
+def test_evaluate_names_the_bad_target_and_its_row(blobs, y, error, message):
+    X, labels = blobs
+    with pytest.raises(error, match=f"^evaluate: {message}"):
+        evaluate(_model(), X, y(labels % 4), batch_size=50)
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [np.zeros(300), -np.ones(300), np.full(300, np.nan)],
+    ids=["all-zero", "negative", "nan"],
+)
+def test_evaluate_refuses_sample_weights_it_cannot_divide_by(blobs, weights):
+    X, y = blobs
+    with pytest.raises(ValueError, match="evaluate: sample_weight must be finite, >= 0 and not"):
+        evaluate(_model(), X, y % 4, sample_weight=weights)

@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
-from softgrad.checks import check_fits_rows, check_positive_int
+from softgrad.checks import (
+    check_finite_rows,
+    check_fits_rows,
+    check_positive_int,
+    check_real_array,
+)
+from softgrad.nn.activations import LogSoftmax, Softmax
+from softgrad.nn.sequential import Sequential
 from softgrad.training.data import as_inputs, batch_inputs, per_sample_loss, predicted_classes
 from softgrad.training.step_plan import ForwardPlan
 
@@ -46,18 +53,99 @@ def eval_mode(model: Any) -> Any:
     return model_mode(model, False)
 
 
+def logits_network(model: Any) -> Any:
+    """The part of ``model`` that produces logits: ``model[:-1]`` (sharing its layers) when its
+    last layer is a Softmax or LogSoftmax over the class axis (-1 or 1 of the (N, C) output),
+    else ``model`` itself.
+
+    Such a head turns the logits into probabilities or log-probabilities; the inference
+    functions apply their own (softmax for ``predict_proba``) to the logits, never to its output
+    (softmax of probabilities is flatter than the probabilities: [0.9, 0.1] -> [0.69, 0.31]).
+    A Softmax over another axis (the batch) is part of the network, not a head.
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, LogSoftmax, Sequential
+    >>> len(logits_network(Sequential(Linear(2, 3, rng=0), LogSoftmax())))
+    1
+    """
+    if not isinstance(model, Sequential) or not model.layers:
+        return model
+    head = model.layers[-1]
+    return model[:-1] if isinstance(head, (Softmax, LogSoftmax)) and head.axis in (-1, 1) else model
+
+
+def _weights(model: Any) -> list[np.ndarray]:
+    """The model's weight matrices ``*.W`` in order (none for a model without parameters)."""
+    params = model.named_params() if hasattr(model, "named_params") else {}
+    return [value for name, value in params.items() if name.endswith("W") and value.ndim == 2]
+
+
 def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.ndarray:
-    """X as inference reads it, checked; with ``model``, its rows must also fit the dtype of
-    the network's parameters, to which each batch is cast (1e300 is inf in float32)."""
+    """X as inference reads it, checked: an array of real numbers (a complex, string or object
+    array is refused, not cast: the cast dropped imaginary parts and parsed strings) of at least
+    2 dimensions. With ``model``, its rows must also have the model's input size (the rows of
+    its first weight matrix), be finite, and fit the dtype of the network's parameters, to
+    which each batch is cast (1e300 is inf in float32)."""
     X = as_inputs(X)
+    if isinstance(X, np.ndarray):
+        X = check_real_array(X, where)
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
     check_positive_int(batch_size, where, "batch_size")
-    params = model.named_params() if hasattr(model, "named_params") else {}
-    for value in params.values():  # the first parameter's dtype: the one a batch meets
-        check_fits_rows(X, value.dtype, where)
-        break
+    weights = _weights(model) if model is not None else []
+    if weights:
+        n_features = weights[0].shape[0]
+        if X.shape[-1] != n_features:
+            raise ValueError(
+                f"{where}: X must have {n_features} features (the model's input size); "
+                f"got shape {X.shape}"
+            )
+        check_fits_rows(X, weights[0].dtype, where)
+    if model is not None and isinstance(X, np.ndarray):
+        check_finite_rows(X, where)
     return X
+
+
+def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
+    """evaluate's ``y``: one target per row; for the default cross-entropy (``model`` given),
+    class indices 0..C-1 (checked here, naming the row: the loss sees one batch at a time)."""
+    y = np.asarray(y)
+    if y.shape != (n_samples,):
+        raise ValueError(f"evaluate: y must have shape ({n_samples},); got shape {y.shape}")
+    if model is None:
+        return y
+    if y.dtype.kind not in "iu":
+        raise TypeError(
+            f"evaluate: y must hold class indices 0..C-1 (integers); got dtype {y.dtype}"
+        )
+    weights = _weights(model)
+    if weights and y.size:
+        n_classes = weights[-1].shape[1]
+        bad = np.flatnonzero((y < 0) | (y >= n_classes))
+        if bad.size:
+            raise ValueError(
+                f"evaluate: y must hold class indices 0..{n_classes - 1} (the model's outputs); "
+                f"got {y[bad[0]].item()!r} in row {int(bad[0])}"
+            )
+    return y
+
+
+def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = check_real_array(sample_weight, "evaluate", "sample_weight")
+    if w.shape != (n_samples,):
+        raise ValueError(
+            f"evaluate: sample_weight must have shape ({n_samples},); got shape {w.shape}"
+        )
+    w = w.astype(np.float64)
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError(
+            "evaluate: sample_weight must be finite, >= 0 and not all 0 (the figures are "
+            f"sums divided by its sum); got min {float(w.min())!r}, max {float(w.max())!r}"
+        )
+    return w
 
 
 class _BatchForward:
@@ -189,7 +277,8 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     Returns
     -------
     probs : ndarray of shape (N, C)
-        Rows sum to 1.
+        Rows sum to 1. A final Softmax or LogSoftmax layer of ``model`` is not applied twice:
+        the probabilities are the softmax of its input (:func:`logits_network`).
 
     Example
     -------
@@ -199,7 +288,9 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
-    return predict_batches(model, X, batch_size, head=_softmax_rows, where="predict_proba")
+    return predict_batches(
+        logits_network(model), X, batch_size, head=_softmax_rows, where="predict_proba"
+    )
 
 
 def evaluate(
@@ -219,8 +310,9 @@ def evaluate(
     y : ndarray of int of shape (N,)
         Class indices 0..C-1.
     loss : loss layer, optional
-        Any layer with a ``reduction`` attribute (its per-sample losses are averaged). Default:
-        softmax cross-entropy on the logits.
+        Any layer with a ``reduction`` attribute (its per-sample losses are averaged), given
+        the model's outputs. Default: softmax cross-entropy on the logits (the input of a final
+        Softmax or LogSoftmax layer, :func:`logits_network`).
     batch_size : int, default 1024
     sample_weight : ndarray of shape (N,), optional
         Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
@@ -242,22 +334,16 @@ def evaluate(
     (1.41, 0.5)
     """
     X = _check_inputs(X, batch_size, "evaluate", model)
-    y = np.asarray(y)
     if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
-    if y.shape != X.shape[:1]:
-        raise ValueError(f"evaluate: y must have shape ({X.shape[0]},); got shape {y.shape}")
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
-        if sample_weight.shape != y.shape:
-            raise ValueError(
-                f"evaluate: sample_weight must have shape ({X.shape[0]},); got shape "
-                f"{sample_weight.shape}"
-            )
+    # a loss given checks its own targets (LogisticLoss: 0 and 1)
+    y = _check_targets(y, X.shape[0], model if loss is None else None)
+    sample_weight = _check_sample_weight(sample_weight, X.shape[0])
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
     loss_sum = hits = 0.0
-    forward = _BatchForward(model, X.shape[0], batch_size)
-    with eval_mode(model):
+    network = logits_network(model) if per_sample is None else model
+    forward = _BatchForward(network, X.shape[0], batch_size)
+    with eval_mode(network):
         for rows in _batches(X.shape[0], batch_size):
             logits = forward(batch_inputs(X, rows))
             if per_sample is None:
