@@ -59,6 +59,30 @@ def test_resume_equals_an_uninterrupted_run(blobs, tmp_path, resume_rng):
         assert np.array_equal(value, model_resumed.named_params()[name]), name
 
 
+class _StopAtBatch:
+    """on_batch_end stops training at batch ``batch`` of epoch ``epoch`` (a time budget)."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, state):
+        return state.epoch == self.epoch and state.batch == self.batch
+
+
+def test_an_epoch_a_callback_cut_short_is_not_checkpointed_and_resumes_whole(blobs, tmp_path):
+    # blobs: 240 training samples after the split, batches of 32: epoch 2 stops after 3 of 8
+    X, y = blobs
+    path = tmp_path / "run.ckpt.npz"
+    model_full, history_full = _fit(X, y, 4, rng=7)
+    _, history_cut = _fit(X, y, 4, rng=7, checkpoint=path, callbacks=[_StopAtBatch(2, 3)])
+    assert history_cut.epochs == 2 and history_cut.stop_reason == "callback"
+    assert load_checkpoint(path).epoch == 1  # the last complete epoch
+    model_resumed, history_resumed = _fit(X, y, 4, rng=7, resume=path)
+    assert _without_time(history_resumed) == _without_time(history_full)
+    for name, value in model_full.named_params().items():
+        assert np.array_equal(value, model_resumed.named_params()[name]), name
+
+
 def test_checkpoint_file_holds_the_run_state(blobs, tmp_path):
     X, y = blobs
     path = tmp_path / "ckpt.npz"

@@ -60,7 +60,7 @@ class Callback:
     ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end`` and
     ``on_train_end``, each taking the :class:`TrainState`. ``on_batch_end`` or ``on_epoch_end``
     returning True stops training (after a batch, the partial epoch is still validated and
-    recorded).
+    recorded, but not checkpointed: resuming trains that epoch whole).
 
     Example
     -------

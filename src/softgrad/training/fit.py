@@ -126,7 +126,9 @@ def fit(
         Scan X for NaN/inf once before training. False skips that pass over X, for a caller
         that has checked it already (the scikit-learn estimator: ``validate_data``).
     checkpoint : path, optional
-        After every epoch, atomically write the run's full state there.
+        After every epoch, atomically write the run's full state there; not after an epoch
+        that a callback's on_batch_end cut short (the file keeps the epoch before, so that
+        resuming it trains the cut epoch whole).
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
     checkpoint_settings : dict, optional
@@ -230,7 +232,10 @@ def fit(
                 finished = train_epoch(run, runner, hooks, state, epoch)
                 if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
                     finished = end_epoch_together(comm, run, finished, epoch, checkpoint)
-                elif checkpoint is not None:
+                elif checkpoint is not None and runner.epoch_complete:
+                    # an epoch a callback cut short is not saved as done: the file keeps the
+                    # epoch before, and resuming it trains this epoch whole, as an
+                    # uninterrupted run does
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
             if comm is not None:  # the restored best epoch too is the same on every rank
