@@ -343,6 +343,43 @@ def test_schedule_is_stepped_with_the_monitored_loss(blobs):
     assert seen == history.val_loss
 
 
+def test_a_schedule_of_another_optimizer_is_refused_before_training(blobs):
+    # it would set the rate of an optimizer that never steps: the run's rate never changed
+    X, y = blobs
+    model, optimizer = build_mlp(5, [4], 3, rng=0), SGD(lr=0.1)
+    schedule = StepLR(SGD(lr=0.1), step_size=1)
+    before = _weights(model)
+    with pytest.raises(ValueError, match=r"^fit: lr_schedule must wrap the optimizer given to fit"):
+        fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=2, rng=0, lr_schedule=schedule)
+    for name, value in before.items():
+        assert np.array_equal(model.named_params()[name], value), name
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda opt: 0.1, TypeError, r"^fit: lr_schedule must be a schedule with step"),
+        (
+            lambda opt: ReduceLROnPlateau(opt, mode="max"),
+            ValueError,
+            r"^fit: lr_schedule must watch a loss \(mode='min'\).*got mode='max'$",
+        ),
+    ],
+)
+def test_a_schedule_fit_cannot_step_is_refused_before_training(blobs, make, error, match):
+    X, y = blobs
+    optimizer = SGD(lr=0.1)
+    with pytest.raises(error, match=match):
+        fit(
+            build_mlp(5, [4], 3, rng=0),
+            CrossEntropyLoss(),
+            optimizer,
+            X,
+            y,
+            lr_schedule=make(optimizer),
+        )
+
+
 def test_fit_prints_nothing_and_restores_the_mode(blobs, capsys):
     X, y = blobs
     model = build_mlp(5, [4], 3, dropout=0.2, rng=0).eval()

@@ -104,7 +104,8 @@ def fit(
     restore_best : bool, default True
         With early stopping, copy the best epoch's weights back into the live arrays at the end.
     lr_schedule : schedule, optional
-        Stepped once per epoch with the monitored loss: ``lr_schedule.step(loss)``.
+        Stepped once per epoch with the monitored loss: ``lr_schedule.step(loss)``. It must
+        wrap ``optimizer`` and, if it has a ``mode``, watch a loss (``mode="min"``).
     callbacks : sequence of objects, optional
         With any of on_train_begin, on_epoch_begin, on_batch_end, on_epoch_end, on_train_end
         (see :class:`Callback`); on_batch_end / on_epoch_end returning True stops training.
@@ -182,6 +183,7 @@ def fit(
     (20, True)
     """
     _check_parts(model, loss, optimizer)
+    _check_schedule(lr_schedule, optimizer)
     epochs, batch_size, X, target, weight = check_arguments(
         model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
     )
@@ -388,6 +390,30 @@ def _check_parts(model: Any, loss: Any, optimizer: Any) -> None:
         raise TypeError(
             "fit: optimizer must be a softgrad.optim.Optimizer such as optim.SGD(lr=0.1); got "
             f"{type(optimizer).__name__}"
+        )
+
+
+def _check_schedule(lr_schedule: Any, optimizer: Any) -> None:
+    """A schedule fit can step: TypeError without ``step`` (an AttributeError after the first
+    epoch otherwise); ValueError for one that would silently set another optimizer's rate, or
+    read the monitored loss as a score (mode "max")."""
+    if lr_schedule is None:
+        return
+    if not callable(getattr(lr_schedule, "step", None)):
+        raise TypeError(
+            "fit: lr_schedule must be a schedule with step(metric), such as "
+            f"optim.StepLR(optimizer, step_size=10); got {type(lr_schedule).__name__}"
+        )
+    scheduled = getattr(lr_schedule, "optimizer", optimizer)
+    if scheduled is not optimizer:  # it would set the rate of an optimizer that never steps
+        raise ValueError(
+            f"fit: lr_schedule must wrap the optimizer given to fit; got a schedule of another "
+            f"optimizer, {scheduled!r} (build it as {type(lr_schedule).__name__}(optimizer, ...))"
+        )
+    if getattr(lr_schedule, "mode", "min") != "min":  # a loss falling would count as worse
+        raise ValueError(
+            f"fit: lr_schedule must watch a loss (mode='min'): fit steps it with the monitored "
+            f"loss; got mode={lr_schedule.mode!r}"
         )
 
 
