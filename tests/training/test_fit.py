@@ -426,6 +426,14 @@ def test_float32_input_is_not_copied():
             ValueError,
             "fit: validation_fraction must leave at least one training sample; got 0.999 of 300",
         ),
+        # a truthy string is not a switch: "no" turned early stopping on
+        ({"early_stopping": "no"}, TypeError, "^fit: early_stopping must be a bool; got 'no'$"),
+        ({"restore_best": "no"}, TypeError, "^fit: restore_best must be a bool; got 'no'$"),
+        ({"check_finite": "no"}, TypeError, "^fit: check_finite must be a bool; got 'no'$"),
+        ({"min_delta": True}, TypeError, "^fit: min_delta must be a real number; got True$"),
+        # inf: best - inf is never beaten, no epoch would count as the best
+        ({"min_delta": math.inf}, ValueError, "^fit: min_delta must be >= 0.0; got inf$"),
+        ({"min_delta": -0.1}, ValueError, r"^fit: min_delta must be >= 0.0; got -0.1$"),
     ],
 )
 def test_bad_arguments(blobs, kwargs, error, match):

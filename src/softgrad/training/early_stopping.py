@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_positive_int
+from softgrad.checks import check_bool, check_number, check_positive_int
 
 
 class EarlyStopping:
@@ -19,12 +19,12 @@ class EarlyStopping:
         Stop after this many consecutive epochs without improvement (Keras' rule;
         scikit-learn's ``n_iter_no_change=k`` stops one epoch later, like ``patience=k + 1``).
     min_delta : float, default 0.0
-        An epoch improves only if its loss is below ``best - min_delta``.
+        An epoch improves only if its loss is below ``best - min_delta``; finite, >= 0.
     restore_best : bool, default True
         Keep a copy of the weights of the best epoch, for :meth:`restore`.
     enabled : bool, default True
-        When False, the best epoch is still tracked but :meth:`update` never asks to stop and no
-        weights are copied.
+        fit's ``early_stopping``. When False, the best epoch is still tracked but
+        :meth:`update` never asks to stop and no weights are copied.
 
     Attributes
     ----------
@@ -53,12 +53,12 @@ class EarlyStopping:
         restore_best: bool = True,
         enabled: bool = True,
     ) -> None:
+        # named as fit names them: fit builds it from its own arguments
         self.patience = check_positive_int(patience, "fit", "patience")
-        if not (isinstance(min_delta, (int, float, np.floating)) and min_delta >= 0.0):
-            raise ValueError(f"fit: min_delta must be a float >= 0; got {min_delta!r}")
-        self.min_delta = float(min_delta)
-        self.restore_best = bool(restore_best)
-        self.enabled = bool(enabled)
+        # finite: best - inf is never beaten, so no epoch would count as the best
+        self.min_delta = check_number(min_delta, "fit", "min_delta", 0.0)
+        self.restore_best = check_bool(restore_best, "fit", "restore_best")
+        self.enabled = check_bool(enabled, "fit", "early_stopping")
         self.best = math.inf
         self.best_epoch: int | None = None
         self.wait = 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_fits_dtype, check_positive_int
+from softgrad.checks import check_bool, check_fits_dtype, check_positive_int
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
@@ -100,7 +100,7 @@ def fit(
         Stop after ``patience`` epochs in which the validation loss (the training loss when
         there is no validation set) did not fall below the best by more than ``min_delta``.
     patience : int, default 10
-    min_delta : float, default 0.0
+    min_delta : float >= 0, default 0.0
     restore_best : bool, default True
         With early stopping, copy the best epoch's weights back into the live arrays at the end.
     lr_schedule : schedule, optional
@@ -286,7 +286,7 @@ def check_arguments(
     if not params:
         raise ValueError(f"fit: model must have parameters to train; got {model!r}")
     dtype = next(iter(params.values())).dtype
-    X = data.check_features(X, dtype, check_finite=bool(check_finite))
+    X = data.check_features(X, dtype, check_finite=check_bool(check_finite, "fit", "check_finite"))
     target = data.check_target(y, X.shape[0], data.n_classes(model))
     weight = data.check_weight(sample_weight, X.shape[0], dtype)
     return epochs, batch_size, X, target, weight
