@@ -455,6 +455,10 @@ def test_bad_data(blobs):
         fit(model, loss, SGD(), bad, y)
     with pytest.raises(ValueError, match=r"X must have shape \(N, D\)"):
         fit(model, loss, SGD(), X[0], y)
+    with pytest.raises(
+        ValueError, match=r"^fit: X must have 5 features \(the model's input size\); got 4$"
+    ):
+        fit(model, loss, SGD(), X[:, :4], y)
     with pytest.raises(ValueError, match=r"y must have shape \(300,\)"):
         fit(model, loss, SGD(), X, y[:-1])
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):

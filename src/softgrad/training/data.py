@@ -128,6 +128,20 @@ def n_classes(model: Any) -> int | None:
     return 2 if width == 1 else width
 
 
+def input_width(model: Any) -> int | None:
+    """Number of inputs of the model's first layer when it declares them (``in_features``, a
+    Linear's; a nested Sequential's first layer), else None: a layer of the user's own may
+    take inputs of any width."""
+    layers = list(getattr(model, "layers", ()))
+    if not layers:
+        return None
+    first = layers[0]
+    width = getattr(first, "in_features", None)
+    if isinstance(width, (int, np.integer)):
+        return int(width)
+    return input_width(first)
+
+
 def output_width(model: Any) -> int | None:
     """Number of outputs of the model's last Linear-like layer (None if it cannot tell)."""
     for layer in reversed(list(getattr(model, "layers", ()))):

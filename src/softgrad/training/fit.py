@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_bool, check_fits_dtype, check_positive_int
+from softgrad.checks import (
+    check_bool,
+    check_feature_count,
+    check_fits_dtype,
+    check_positive_int,
+)
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
@@ -75,10 +80,11 @@ def fit(
     optimizer : Optimizer
         ``step(params, grads)``, ``lr``, ``state_dict()``/``load_state_dict()``.
     X : ndarray or scipy sparse matrix of shape (N, D)
-        Preprocessed inputs; converted once to the model's dtype if needed (float32 stays
-        float32, with no copy when already C-contiguous). A sparse matrix is kept as CSR and
-        each batch is densified into the batch buffer. A ScaledRows (``Scaler.inputs`` of
-        uint8 images) stays stored, and each batch is gathered and scaled into that buffer.
+        Preprocessed inputs, D the model's input size; converted once to the model's dtype
+        if needed (float32 stays float32, with no copy when already C-contiguous). A sparse
+        matrix is kept as CSR and each batch is densified into the batch buffer. A ScaledRows
+        (``Scaler.inputs`` of uint8 images) stays stored, and each batch is gathered and
+        scaled into that buffer.
     y : ndarray of int of shape (N,)
         Class indices 0..C-1 (0 or 1 for a model with one logistic output).
     epochs : int, default 10
@@ -287,6 +293,9 @@ def check_arguments(
         raise ValueError(f"fit: model must have parameters to train; got {model!r}")
     dtype = next(iter(params.values())).dtype
     X = data.check_features(X, dtype, check_finite=check_bool(check_finite, "fit", "check_finite"))
+    width = data.input_width(model)
+    if width is not None:  # else a matmul deep in the first step names neither fit nor X
+        check_feature_count(X, width, "fit")
     target = data.check_target(y, X.shape[0], data.n_classes(model))
     weight = data.check_weight(sample_weight, X.shape[0], dtype)
     return epochs, batch_size, X, target, weight
