@@ -200,6 +200,13 @@ def test_checkpoint_folder_must_exist_before_training(blobs, tmp_path):
     X, y = blobs
     with pytest.raises(ValueError, match="checkpoint must be in an existing folder"):
         _fit(X, y, 1, rng=0, checkpoint=tmp_path / "missing" / "ckpt.npz")
+    # "" is the current folder: refused before training, not by the writer after an epoch
+    with pytest.raises(
+        ValueError, match=r"^fit: checkpoint must be a file path, not a folder; got ''$"
+    ):
+        _fit(X, y, 1, rng=0, checkpoint="")
+    with pytest.raises(TypeError, match=r"^fit: checkpoint must be a file path; got 5$"):
+        _fit(X, y, 1, rng=0, checkpoint=5)
 
 
 def test_fit_holds_out_the_stratified_split_drawn_first_from_rng(blobs, tmp_path):

@@ -317,6 +317,16 @@ def test_a_callback_without_hooks_is_rejected(blobs):
         fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, callbacks=[object()])
 
 
+@pytest.mark.parametrize("callbacks", [5, "progress", _Log()])
+def test_callbacks_that_are_not_a_sequence_are_a_type_error_naming_them(blobs, callbacks):
+    # a single callback, not in a list: was "'_Log' object is not iterable"
+    X, y = blobs
+    with pytest.raises(
+        TypeError, match=r"^fit: callbacks must be a sequence of callbacks \(\[cb\]\)"
+    ):
+        fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, callbacks=callbacks)
+
+
 def test_schedule_is_stepped_with_the_monitored_loss(blobs):
     X, y = blobs
     optimizer = SGD(lr=0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +96,17 @@ class CallbackList:
     """The hooks of several callbacks, looked up once so the batch loop pays only for real ones."""
 
     def __init__(self, callbacks: Any) -> None:
-        callbacks = list(callbacks or ())
+        if callbacks is None:
+            callbacks = ()
+        if (
+            isinstance(callbacks, (str, bytes))
+            or not isinstance(callbacks, Iterable)
+            or any(callable(getattr(callbacks, hook, None)) for hook in _HOOKS)
+        ):
+            raise TypeError(
+                f"fit: callbacks must be a sequence of callbacks ([cb]); got {callbacks!r}"
+            )
+        callbacks = list(callbacks)
         for cb in callbacks:
             if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
                 raise TypeError(

@@ -285,9 +285,7 @@ def check_arguments(
     batch_size = check_positive_int(batch_size, "fit", "batch_size")
     if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
         raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
-        # fail now, not after the first epoch's work
-        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
+    _check_checkpoint_path(checkpoint)
     params = model.named_params()
     if not params:
         raise ValueError(f"fit: model must have parameters to train; got {model!r}")
@@ -299,6 +297,19 @@ def check_arguments(
     target = data.check_target(y, X.shape[0], data.n_classes(model))
     weight = data.check_weight(sample_weight, X.shape[0], dtype)
     return epochs, batch_size, X, target, weight
+
+
+def _check_checkpoint_path(checkpoint: Any) -> None:
+    """A file path fit can write after each epoch: checked now, not after the first epoch's
+    work (the empty string is the current folder)."""
+    if checkpoint is None:
+        return
+    if not isinstance(checkpoint, (str, PathLike)):
+        raise TypeError(f"fit: checkpoint must be a file path; got {checkpoint!r}")
+    if Path(checkpoint).is_dir():
+        raise ValueError(f"fit: checkpoint must be a file path, not a folder; got {checkpoint!r}")
+    if not Path(checkpoint).parent.is_dir():
+        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
 
 
 def new_run(
