@@ -5,7 +5,7 @@ import pytest
 
 from softgrad.errors import ModelFileError
 from softgrad.nn import CrossEntropyLoss, build_mlp
-from softgrad.optim import Adam, ReduceLROnPlateau
+from softgrad.optim import SGD, Adam, ReduceLROnPlateau
 from softgrad.serialization import read_npz, write_npz
 from softgrad.training import fit
 from softgrad.training.checkpoint import load_checkpoint
@@ -180,6 +180,34 @@ def test_resume_rejects_other_data_and_other_models(blobs, tmp_path):
             validation_fraction=0.2,
             resume=path,
         )
+
+
+def test_resume_names_another_optimizer_and_leaves_the_model_untouched(blobs, tmp_path):
+    # was "entry 'optimizer' is malformed ...; the file is damaged", of an intact file
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    _fit(X, y, 1, rng=0, checkpoint=path)  # Adam
+    model = build_mlp(5, [16], 3, dropout=0.2, rng=0)
+    before = {name: value.copy() for name, value in model.named_params().items()}
+    match = (
+        r"^fit: resume must continue with the same optimizer; the checkpoint holds the state "
+        r"of Adam; got SGD$"
+    )
+    with pytest.raises(ValueError, match=match):
+        fit(model, CrossEntropyLoss(), SGD(), X, y, epochs=2, validation_fraction=0.2, resume=path)
+    for name, value in before.items():
+        assert np.array_equal(model.named_params()[name], value), name
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(blobs, tmp_path):
+    # epochs is the total: asking for 1 after 2 silently returned the 2 epochs' run
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    _fit(X, y, 2, rng=0, checkpoint=path)
+    with pytest.raises(
+        ValueError, match=r"^fit: epochs must be at least the 2 epochs the checkpoint"
+    ):
+        _fit(X, y, 1, rng=0, resume=path)
 
 
 def test_resume_rejects_files_that_are_not_checkpoints(blobs, tmp_path):

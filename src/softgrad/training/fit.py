@@ -88,7 +88,7 @@ def fit(
     y : ndarray of int of shape (N,)
         Class indices 0..C-1 (0 or 1 for a model with one logistic output).
     epochs : int, default 10
-        Total number of epochs (a resumed run counts the epochs already done).
+        Total number of epochs (a resumed run counts the epochs already done: at least those).
     batch_size : int, default 128
         The last batch of an epoch holds the remainder.
     rng : numpy.random.Generator or int or None
@@ -138,6 +138,7 @@ def fit(
         resuming it trains the cut epoch whole).
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+        The model, data, optimizer (and schedule, if given) must be of the run that wrote it.
     checkpoint_settings : dict, optional
         JSON-safe settings of the caller, stored as they are in every checkpoint
         (``load_checkpoint(path).settings``): the CLI keeps its options there, to honour or
@@ -216,7 +217,13 @@ def fit(
     run.settings = _check_settings(checkpoint_settings)
     start = 0
     if resume is not None:
-        start = resume_run(run, load_checkpoint(resume), X, target, weight)
+        ckpt = load_checkpoint(resume)
+        if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
+            raise ValueError(
+                f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
+                f"(epochs is the total); got {epochs}"
+            )
+        start = resume_run(run, ckpt, X, target, weight)
     arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
     if comm is None:
         runner = EpochRunner(*arrays)
