@@ -126,7 +126,8 @@ class NoImprovementStopping:
 
     Parameters
     ----------
-    tol : float >= 0
+    tol : real >= 0
+        ``np.inf`` counts every epoch as no improvement (scikit-learn accepts it).
     n_iter_no_change : real >= 1
         ``np.inf`` never stops (scikit-learn accepts any real >= 1).
     monitor : str, default "train_loss"
@@ -175,11 +176,19 @@ class NoImprovementStopping:
     ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"NoImprovementStopping: mode must be 'min' or 'max'; got {mode!r}")
-        if not (isinstance(n_iter_no_change, (int, float, np.number)) and n_iter_no_change >= 1):
+        if isinstance(n_iter_no_change, (bool, np.bool_)) or not (
+            isinstance(n_iter_no_change, (int, float, np.number)) and n_iter_no_change >= 1
+        ):
             raise ValueError(
                 "NoImprovementStopping: n_iter_no_change must be a real >= 1; "
                 f"got {n_iter_no_change!r}"
             )
+        # NaN: no epoch would ever count as stalled, so training never stopped (scikit-learn
+        # accepts any real >= 0, inf included: every epoch then counts as stalled)
+        if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.number)):
+            raise TypeError(f"NoImprovementStopping: tol must be a real number; got {tol!r}")
+        if not tol >= 0:
+            raise ValueError(f"NoImprovementStopping: tol must be a real >= 0; got {tol!r}")
         self.tol = float(tol)
         self.n_iter_no_change = n_iter_no_change
         self.monitor = monitor
