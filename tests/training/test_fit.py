@@ -436,6 +436,16 @@ def test_float32_input_is_not_copied():
             ValueError,
             "fit: validation_fraction must leave at least one training sample; got 0.999 of 300",
         ),
+        (
+            {"validation_fraction": "0.2"},
+            TypeError,
+            r"^fit: validation_fraction must be a float in \[0, 1\); got '0.2'$",
+        ),
+        (
+            {"validation_fraction": True},
+            TypeError,
+            r"^fit: validation_fraction must be a float in \[0, 1\); got True$",
+        ),
         # a truthy string is not a switch: "no" turned early stopping on
         ({"early_stopping": "no"}, TypeError, "^fit: early_stopping must be a bool; got 'no'$"),
         ({"restore_best": "no"}, TypeError, "^fit: restore_best must be a bool; got 'no'$"),

@@ -336,6 +336,12 @@ def new_run(
     """A fresh Run: the generator from ``rng``, the training indices and the validation set."""
     generator = as_generator(rng, "fit")
     val_idx = validation = None
+    if isinstance(validation_fraction, (bool, np.bool_)) or not isinstance(
+        validation_fraction, (int, float, np.integer, np.floating)
+    ):  # "0.2" was read as float("0.2"), True as a fraction of 1.0
+        raise TypeError(
+            f"fit: validation_fraction must be a float in [0, 1); got {validation_fraction!r}"
+        )
     if validation_data is not None and validation_fraction:
         raise ValueError(
             "fit: validation_data and validation_fraction must not both be given; got both"
