@@ -6,7 +6,7 @@ import pytest
 
 from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, build_mlp
-from softgrad.optim import SGD, Adam, ReduceLROnPlateau, StepLR
+from softgrad.optim import SGD, Adam, AdaptiveLR, ReduceLROnPlateau, StepLR
 from softgrad.training import Callback, History, fit
 
 
@@ -388,6 +388,18 @@ def test_a_schedule_fit_cannot_step_is_refused_before_training(blobs, make, erro
             y,
             lr_schedule=make(optimizer),
         )
+
+
+def test_fit_stops_where_an_adaptive_schedule_says_scikit_learn_stops(blobs):
+    # tol 100: every epoch after the first stalls. Epoch 2 counts 1, epoch 3 counts 2 > 1
+    # with the rate already at the floor (1e-6): should_stop, and fit stops there
+    X, y = blobs
+    optimizer = SGD(lr=1e-6)
+    schedule = AdaptiveLR(optimizer, tol=100.0, n_iter_no_change=1, min_lr=1e-6)
+    kwargs = {"epochs": 10, "rng": 0, "lr_schedule": schedule}
+    history = fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), optimizer, X, y, **kwargs)
+    assert schedule.should_stop
+    assert (history.epochs, history.stop_reason) == (3, "early_stopping")
 
 
 def test_fit_prints_nothing_and_restores_the_mode(blobs, capsys):

@@ -322,6 +322,8 @@ def train_epoch(
     run.history.best_epoch = run.stopper.best_epoch
     if run.lr_schedule is not None:
         run.lr_schedule.step(monitored)
+        # AdaptiveLR: where scikit-learn stops, its rate at the floor and stalled again
+        stop_early = stop_early or getattr(run.lr_schedule, "should_stop", False) is True
     state.logs = {
         "train_loss": result.loss,
         "train_acc": result.accuracy,

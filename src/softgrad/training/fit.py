@@ -111,7 +111,8 @@ def fit(
         With early stopping, copy the best epoch's weights back into the live arrays at the end.
     lr_schedule : schedule, optional
         Stepped once per epoch with the monitored loss: ``lr_schedule.step(loss)``. It must
-        wrap ``optimizer`` and, if it has a ``mode``, watch a loss (``mode="min"``).
+        wrap ``optimizer`` and, if it has a ``mode``, watch a loss (``mode="min"``). Training
+        stops (as early stopping) once its ``should_stop`` is True (AdaptiveLR's rule).
     callbacks : sequence of objects, optional
         With any of on_train_begin, on_epoch_begin, on_batch_end, on_epoch_end, on_train_end
         (see :class:`Callback`); on_batch_end / on_epoch_end returning True stops training.
