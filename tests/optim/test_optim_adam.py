@@ -143,6 +143,14 @@ def test_bad_arguments(cls, kwargs, error, match):
         cls(**kwargs)
 
 
+def test_a_beta_set_after_construction_is_validated():
+    # beta1 = 1 divided by 1 - beta1**t = 0 at the next step
+    opt = Adam()
+    with pytest.raises(ValueError, match=r"^Adam: betas\[0\] must be in \[0.0, 1.0\); got 1.0$"):
+        opt.beta1 = 1.0
+    assert opt.betas == (0.9, 0.999)
+
+
 def test_repr_and_defaults():
     assert repr(Adam()) == "Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)"
     assert repr(AdamW()) == "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01)"

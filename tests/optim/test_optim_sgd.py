@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -142,6 +144,34 @@ def test_lr_setter_validates():
     assert opt.lr == 0.5 and isinstance(opt.lr, float)
     with pytest.raises(ValueError, match=r"SGD.lr: lr must be >= 0.0; got -1"):
         opt.lr = -1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error", "match"),
+    [
+        ("momentum", -1.0, ValueError, r"^SGD: momentum must be >= 0.0; got -1.0$"),
+        ("weight_decay", math.nan, ValueError, r"^SGD: weight_decay must be >= 0.0; got nan$"),
+        ("nesterov", 1, TypeError, r"^SGD: nesterov must be a bool; got 1$"),
+    ],
+)
+def test_hyperparameter_setters_validate_and_leave_the_optimizer_untouched(
+    name, value, error, match
+):
+    opt = SGD(lr=0.1, momentum=0.5)
+    with pytest.raises(error, match=match):
+        setattr(opt, name, value)
+    assert opt.get_config() == {"lr": 0.1, "momentum": 0.5, "nesterov": False, "weight_decay": 0.0}
+
+
+def test_nesterov_set_on_without_momentum_is_refused_and_a_state_of_either_loads():
+    opt = SGD(lr=0.1)
+    with pytest.raises(ValueError, match=r"^SGD: momentum must be > 0 when nesterov=True"):
+        opt.nesterov = True
+    # load_state_dict sets momentum and nesterov together, not one against the other's old value
+    opt.load_state_dict(SGD(lr=0.1, momentum=0.9, nesterov=True).state_dict())
+    assert (opt.momentum, opt.nesterov) == (0.9, True)
+    opt.load_state_dict(SGD(lr=0.1).state_dict())
+    assert (opt.momentum, opt.nesterov) == (0.0, False)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import pytest
 
 from softgrad.errors import ModelFileError
 from softgrad.nn import CrossEntropyLoss, build_mlp
-from softgrad.optim import Adam, ReduceLROnPlateau
+from softgrad.optim import SGD, Adam, ReduceLROnPlateau
 from softgrad.serialization import read_npz, write_npz
 from softgrad.training import fit
 from softgrad.training.checkpoint import load_checkpoint
@@ -55,6 +55,30 @@ def test_resume_equals_an_uninterrupted_run(blobs, tmp_path, resume_rng):
     assert history_resumed.epochs == 4
     assert _without_time(history_resumed) == _without_time(history_full)
     assert history_full.lr[-1] != history_full.lr[0]  # the schedule state mattered
+    for name, value in model_full.named_params().items():
+        assert np.array_equal(value, model_resumed.named_params()[name]), name
+
+
+class _StopAtBatch:
+    """on_batch_end stops training at batch ``batch`` of epoch ``epoch`` (a time budget)."""
+
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, state):
+        return state.epoch == self.epoch and state.batch == self.batch
+
+
+def test_an_epoch_a_callback_cut_short_is_not_checkpointed_and_resumes_whole(blobs, tmp_path):
+    # blobs: 240 training samples after the split, batches of 32: epoch 2 stops after 3 of 8
+    X, y = blobs
+    path = tmp_path / "run.ckpt.npz"
+    model_full, history_full = _fit(X, y, 4, rng=7)
+    _, history_cut = _fit(X, y, 4, rng=7, checkpoint=path, callbacks=[_StopAtBatch(2, 3)])
+    assert history_cut.epochs == 2 and history_cut.stop_reason == "callback"
+    assert load_checkpoint(path).epoch == 1  # the last complete epoch
+    model_resumed, history_resumed = _fit(X, y, 4, rng=7, resume=path)
+    assert _without_time(history_resumed) == _without_time(history_full)
     for name, value in model_full.named_params().items():
         assert np.array_equal(value, model_resumed.named_params()[name]), name
 
@@ -158,6 +182,34 @@ def test_resume_rejects_other_data_and_other_models(blobs, tmp_path):
         )
 
 
+def test_resume_names_another_optimizer_and_leaves_the_model_untouched(blobs, tmp_path):
+    # was "entry 'optimizer' is malformed ...; the file is damaged", of an intact file
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    _fit(X, y, 1, rng=0, checkpoint=path)  # Adam
+    model = build_mlp(5, [16], 3, dropout=0.2, rng=0)
+    before = {name: value.copy() for name, value in model.named_params().items()}
+    match = (
+        r"^fit: resume must continue with the same optimizer; the checkpoint holds the state "
+        r"of Adam; got SGD$"
+    )
+    with pytest.raises(ValueError, match=match):
+        fit(model, CrossEntropyLoss(), SGD(), X, y, epochs=2, validation_fraction=0.2, resume=path)
+    for name, value in before.items():
+        assert np.array_equal(model.named_params()[name], value), name
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(blobs, tmp_path):
+    # epochs is the total: asking for 1 after 2 silently returned the 2 epochs' run
+    X, y = blobs
+    path = tmp_path / "ckpt.npz"
+    _fit(X, y, 2, rng=0, checkpoint=path)
+    with pytest.raises(
+        ValueError, match=r"^fit: epochs must be at least the 2 epochs the checkpoint"
+    ):
+        _fit(X, y, 1, rng=0, resume=path)
+
+
 def test_resume_rejects_files_that_are_not_checkpoints(blobs, tmp_path):
     X, y = blobs
     model_file = tmp_path / "model.npz"
@@ -176,6 +228,13 @@ def test_checkpoint_folder_must_exist_before_training(blobs, tmp_path):
     X, y = blobs
     with pytest.raises(ValueError, match="checkpoint must be in an existing folder"):
         _fit(X, y, 1, rng=0, checkpoint=tmp_path / "missing" / "ckpt.npz")
+    # "" is the current folder: refused before training, not by the writer after an epoch
+    with pytest.raises(
+        ValueError, match=r"^fit: checkpoint must be a file path, not a folder; got ''$"
+    ):
+        _fit(X, y, 1, rng=0, checkpoint="")
+    with pytest.raises(TypeError, match=r"^fit: checkpoint must be a file path; got 5$"):
+        _fit(X, y, 1, rng=0, checkpoint=5)
 
 
 def test_fit_holds_out_the_stratified_split_drawn_first_from_rng(blobs, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, build_mlp
-from softgrad.optim import SGD, Adam, ReduceLROnPlateau, StepLR
+from softgrad.optim import SGD, Adam, AdaptiveLR, ReduceLROnPlateau, StepLR
 from softgrad.training import Callback, History, fit
 
 
@@ -317,6 +317,16 @@ def test_a_callback_without_hooks_is_rejected(blobs):
         fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, callbacks=[object()])
 
 
+@pytest.mark.parametrize("callbacks", [5, "progress", _Log()])
+def test_callbacks_that_are_not_a_sequence_are_a_type_error_naming_them(blobs, callbacks):
+    # a single callback, not in a list: was "'_Log' object is not iterable"
+    X, y = blobs
+    with pytest.raises(
+        TypeError, match=r"^fit: callbacks must be a sequence of callbacks \(\[cb\]\)"
+    ):
+        fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, callbacks=callbacks)
+
+
 def test_schedule_is_stepped_with_the_monitored_loss(blobs):
     X, y = blobs
     optimizer = SGD(lr=0.1)
@@ -341,6 +351,55 @@ def test_schedule_is_stepped_with_the_monitored_loss(blobs):
         lr_schedule=schedule,
     )
     assert seen == history.val_loss
+
+
+def test_a_schedule_of_another_optimizer_is_refused_before_training(blobs):
+    # it would set the rate of an optimizer that never steps: the run's rate never changed
+    X, y = blobs
+    model, optimizer = build_mlp(5, [4], 3, rng=0), SGD(lr=0.1)
+    schedule = StepLR(SGD(lr=0.1), step_size=1)
+    before = _weights(model)
+    with pytest.raises(ValueError, match=r"^fit: lr_schedule must wrap the optimizer given to fit"):
+        fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=2, rng=0, lr_schedule=schedule)
+    for name, value in before.items():
+        assert np.array_equal(model.named_params()[name], value), name
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda opt: 0.1, TypeError, r"^fit: lr_schedule must be a schedule with step"),
+        (
+            lambda opt: ReduceLROnPlateau(opt, mode="max"),
+            ValueError,
+            r"^fit: lr_schedule must watch a loss \(mode='min'\).*got mode='max'$",
+        ),
+    ],
+)
+def test_a_schedule_fit_cannot_step_is_refused_before_training(blobs, make, error, match):
+    X, y = blobs
+    optimizer = SGD(lr=0.1)
+    with pytest.raises(error, match=match):
+        fit(
+            build_mlp(5, [4], 3, rng=0),
+            CrossEntropyLoss(),
+            optimizer,
+            X,
+            y,
+            lr_schedule=make(optimizer),
+        )
+
+
+def test_fit_stops_where_an_adaptive_schedule_says_scikit_learn_stops(blobs):
+    # tol 100: every epoch after the first stalls. Epoch 2 counts 1, epoch 3 counts 2 > 1
+    # with the rate already at the floor (1e-6): should_stop, and fit stops there
+    X, y = blobs
+    optimizer = SGD(lr=1e-6)
+    schedule = AdaptiveLR(optimizer, tol=100.0, n_iter_no_change=1, min_lr=1e-6)
+    kwargs = {"epochs": 10, "rng": 0, "lr_schedule": schedule}
+    history = fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), optimizer, X, y, **kwargs)
+    assert schedule.should_stop
+    assert (history.epochs, history.stop_reason) == (3, "early_stopping")
 
 
 def test_fit_prints_nothing_and_restores_the_mode(blobs, capsys):
@@ -389,6 +448,24 @@ def test_float32_input_is_not_copied():
             ValueError,
             "fit: validation_fraction must leave at least one training sample; got 0.999 of 300",
         ),
+        (
+            {"validation_fraction": "0.2"},
+            TypeError,
+            r"^fit: validation_fraction must be a float in \[0, 1\); got '0.2'$",
+        ),
+        (
+            {"validation_fraction": True},
+            TypeError,
+            r"^fit: validation_fraction must be a float in \[0, 1\); got True$",
+        ),
+        # a truthy string is not a switch: "no" turned early stopping on
+        ({"early_stopping": "no"}, TypeError, "^fit: early_stopping must be a bool; got 'no'$"),
+        ({"restore_best": "no"}, TypeError, "^fit: restore_best must be a bool; got 'no'$"),
+        ({"check_finite": "no"}, TypeError, "^fit: check_finite must be a bool; got 'no'$"),
+        ({"min_delta": True}, TypeError, "^fit: min_delta must be a real number; got True$"),
+        # inf: best - inf is never beaten, no epoch would count as the best
+        ({"min_delta": math.inf}, ValueError, "^fit: min_delta must be >= 0.0; got inf$"),
+        ({"min_delta": -0.1}, ValueError, r"^fit: min_delta must be >= 0.0; got -0.1$"),
     ],
 )
 def test_bad_arguments(blobs, kwargs, error, match):
@@ -410,6 +487,10 @@ def test_bad_data(blobs):
         fit(model, loss, SGD(), bad, y)
     with pytest.raises(ValueError, match=r"X must have shape \(N, D\)"):
         fit(model, loss, SGD(), X[0], y)
+    with pytest.raises(
+        ValueError, match=r"^fit: X must have 5 features \(the model's input size\); got 4$"
+    ):
+        fit(model, loss, SGD(), X[:, :4], y)
     with pytest.raises(ValueError, match=r"y must have shape \(300,\)"):
         fit(model, loss, SGD(), X, y[:-1])
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):

@@ -3,6 +3,8 @@ input, the no-improvement stopping rule."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import sparse
@@ -130,6 +132,33 @@ def test_no_improvement_stopping_divides_the_rate_by_five_then_stops():
     assert stops == [False] * 6 + [True]
     np.testing.assert_allclose(rates, [1e-5, 1e-5, 2e-6, 2e-6, 4e-7, 4e-7, 4e-7])
     assert rule.message.endswith("Learning rate too small. Stopping.")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        # NaN: no epoch ever counted as stalled, so training never stopped
+        (
+            {"tol": math.nan},
+            ValueError,
+            r"^NoImprovementStopping: tol must be a real >= 0; got nan$",
+        ),
+        ({"tol": -0.1}, ValueError, r"^NoImprovementStopping: tol must be a real >= 0; got -0.1$"),
+        (
+            {"tol": "0.1"},
+            TypeError,
+            r"^NoImprovementStopping: tol must be a real number; got '0.1'$",
+        ),
+        (
+            {"n_iter_no_change": True},
+            ValueError,
+            r"n_iter_no_change must be a real >= 1; got True$",
+        ),
+    ],
+)
+def test_no_improvement_stopping_refuses_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        NoImprovementStopping(**{"tol": 1e-4, "n_iter_no_change": 10, **kwargs})
 
 
 def test_no_improvement_stopping_keeps_the_best_validation_weights():

@@ -101,7 +101,10 @@ def test_integer_weights_equal_repeating_the_samples(blobs):
         np.testing.assert_allclose(value, model_r.named_params()[name], rtol=1e-10, atol=1e-12)
 
 
-def test_uniform_weights_change_nothing(blobs):
+# 3e38: 300 of them overflow a float32 sum, which the check's own sum warned of (an error
+# under filterwarnings = error); each weight fits float32, and the loop sums in float64
+@pytest.mark.parametrize("weight", [2.5, 3e38])
+def test_uniform_weights_change_nothing(blobs, weight):
     X, y = blobs
 
     def run(sample_weight):
@@ -120,7 +123,7 @@ def test_uniform_weights_change_nothing(blobs):
         return model, history
 
     model_a, history_a = run(None)
-    model_b, history_b = run(np.full(len(X), 2.5))
+    model_b, history_b = run(np.full(len(X), weight))
     np.testing.assert_allclose(history_a.train_loss, history_b.train_loss, rtol=1e-6)
     for name, value in model_a.named_params().items():
         np.testing.assert_allclose(value, model_b.named_params()[name], rtol=1e-5, atol=1e-6)
@@ -182,4 +185,12 @@ def test_invalid_weights_are_rejected(blobs, bad):
     w = np.ones(len(X))
     w[5] = bad[0]
     with pytest.raises(ValueError, match="sample_weight must be finite, >= 0"):
+        fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, sample_weight=w)
+
+
+def test_weights_as_strings_are_a_type_error(blobs):
+    # np.asarray(["1", ...]).astype(float32) turned text into weights
+    X, y = blobs
+    w = np.array(["1"] * len(X))
+    with pytest.raises(TypeError, match=r"^fit: sample_weight must be a real numeric array; got"):
         fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, sample_weight=w)

@@ -65,7 +65,9 @@ class Optimizer:
     Parameters
     ----------
     lr : float
-        Learning rate, >= 0. Settable at any time (the schedules do so once per epoch).
+        Learning rate, >= 0. Settable at any time (the schedules do so once per epoch), as
+        is every other hyperparameter (``opt.momentum = 0.9``); each is checked when set, as
+        the constructor checks it.
 
     Notes
     -----
@@ -108,6 +110,11 @@ class Optimizer:
         # (values kept), so that step need not compare the hyperparameters every time
         if name in self._HYPER_NAMES:
             object.__setattr__(self, "_flat", None)
+            if all(other in self.__dict__ for other in self._HYPER_NAMES):
+                # set after construction (opt.momentum = 0.9): checked as the constructor
+                # checks it, with the others (momentum=-1 ran, nesterov without momentum too)
+                hyper = {other: self.__dict__[other] for other in self._HYPER_NAMES}
+                value = type(self)._validate({**hyper, name: value}).get(name, value)
         if name == "lr" or name in self._HYPER_NAMES:
             object.__setattr__(self, "_fits", None)  # checked again against the dtype
         object.__setattr__(self, name, value)
@@ -325,8 +332,8 @@ class Optimizer:
         hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})
         steps, slots = _parse_entries(where, state, {"type", *names}, type(self)._slot_names(hyper))
         self._lr, self._fits = lr, None
-        for name, value in hyper.items():
-            setattr(self, name, value)
+        # all at once: one at a time, each would be checked against the others' old values
+        self.__dict__.update(hyper)
         self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None
 
 

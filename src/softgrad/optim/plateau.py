@@ -187,7 +187,8 @@ class AdaptiveLR(LRSchedule):
     Attributes
     ----------
     should_stop : bool
-        True once the rate is at the floor and would be divided again.
+        True once the rate is at the floor and would be divided again; :func:`fit
+        <softgrad.training.fit>` then stops, as scikit-learn does.
 
     Examples
     --------

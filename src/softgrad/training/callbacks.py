@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +61,7 @@ class Callback:
     ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end`` and
     ``on_train_end``, each taking the :class:`TrainState`. ``on_batch_end`` or ``on_epoch_end``
     returning True stops training (after a batch, the partial epoch is still validated and
-    recorded).
+    recorded, but not checkpointed: resuming trains that epoch whole).
 
     Example
     -------
@@ -95,7 +96,17 @@ class CallbackList:
     """The hooks of several callbacks, looked up once so the batch loop pays only for real ones."""
 
     def __init__(self, callbacks: Any) -> None:
-        callbacks = list(callbacks or ())
+        if callbacks is None:
+            callbacks = ()
+        if (
+            isinstance(callbacks, (str, bytes))
+            or not isinstance(callbacks, Iterable)
+            or any(callable(getattr(callbacks, hook, None)) for hook in _HOOKS)
+        ):
+            raise TypeError(
+                f"fit: callbacks must be a sequence of callbacks ([cb]); got {callbacks!r}"
+            )
+        callbacks = list(callbacks)
         for cb in callbacks:
             if not any(callable(getattr(cb, hook, None)) for hook in _HOOKS):
                 raise TypeError(

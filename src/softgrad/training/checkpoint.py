@@ -291,6 +291,7 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
             f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
             f"got {shapes!r}"
         )
+    _check_same_kinds(run, ckpt)
     where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
     with _entry(where, "params"):
         for name, value in params.items():
@@ -331,6 +332,21 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
             None if weight is None else weight[val_idx],
         )
     return ckpt.epoch
+
+
+def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
+    """The optimizer (and the schedule, when both have one) of the kind the checkpoint saved:
+    another kind's state was reported as a damaged file."""
+    parts = [("optimizer", run.optimizer, ckpt.optimizer)]
+    if run.lr_schedule is not None and ckpt.schedule is not None:
+        parts.append(("lr_schedule", run.lr_schedule, ckpt.schedule))
+    for what, given, state in parts:
+        saved = state.get("type") if isinstance(state, dict) else None
+        if saved is not None and saved != type(given).__name__:
+            raise ValueError(
+                f"fit: resume must continue with the same {what}; the checkpoint holds the state "
+                f"of {saved}; got {type(given).__name__}"
+            )
 
 
 def _order_state(order: Any) -> dict[str, Any] | None:

@@ -84,9 +84,12 @@ def check_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndar
     w = np.asarray(sample_weight)
     if w.shape != (n_samples,):
         raise ValueError(f"fit: sample_weight must have shape ({n_samples},); got shape {w.shape}")
+    if w.dtype.kind not in "biuf":  # strings of digits were cast to numbers
+        raise TypeError(f"fit: sample_weight must be a real numeric array; got dtype {w.dtype}")
     check_fits_rows(w, dtype, "fit", "sample_weight")
     w = w.astype(dtype)
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+    # summed in float64: float32 weights near its maximum overflow their own sum (a warning)
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum(dtype=np.float64) > 0:
         raise ValueError(
             "fit: sample_weight must be finite, >= 0 and not all 0; got "
             f"min {w.min()!r}, max {w.max()!r}, sum {w.sum()!r}"
@@ -126,6 +129,20 @@ def n_classes(model: Any) -> int | None:
     """Classes the model's outputs stand for: its width, or 2 for one logistic output."""
     width = output_width(model)
     return 2 if width == 1 else width
+
+
+def input_width(model: Any) -> int | None:
+    """Number of inputs of the model's first layer when it declares them (``in_features``, a
+    Linear's; a nested Sequential's first layer), else None: a layer of the user's own may
+    take inputs of any width."""
+    layers = list(getattr(model, "layers", ()))
+    if not layers:
+        return None
+    first = layers[0]
+    width = getattr(first, "in_features", None)
+    if isinstance(width, (int, np.integer)):
+        return int(width)
+    return input_width(first)
 
 
 def output_width(model: Any) -> int | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_positive_int
+from softgrad.checks import check_bool, check_number, check_positive_int
 
 
 class EarlyStopping:
@@ -19,12 +19,12 @@ class EarlyStopping:
         Stop after this many consecutive epochs without improvement (Keras' rule;
         scikit-learn's ``n_iter_no_change=k`` stops one epoch later, like ``patience=k + 1``).
     min_delta : float, default 0.0
-        An epoch improves only if its loss is below ``best - min_delta``.
+        An epoch improves only if its loss is below ``best - min_delta``; finite, >= 0.
     restore_best : bool, default True
         Keep a copy of the weights of the best epoch, for :meth:`restore`.
     enabled : bool, default True
-        When False, the best epoch is still tracked but :meth:`update` never asks to stop and no
-        weights are copied.
+        fit's ``early_stopping``. When False, the best epoch is still tracked but
+        :meth:`update` never asks to stop and no weights are copied.
 
     Attributes
     ----------
@@ -53,12 +53,12 @@ class EarlyStopping:
         restore_best: bool = True,
         enabled: bool = True,
     ) -> None:
+        # named as fit names them: fit builds it from its own arguments
         self.patience = check_positive_int(patience, "fit", "patience")
-        if not (isinstance(min_delta, (int, float, np.floating)) and min_delta >= 0.0):
-            raise ValueError(f"fit: min_delta must be a float >= 0; got {min_delta!r}")
-        self.min_delta = float(min_delta)
-        self.restore_best = bool(restore_best)
-        self.enabled = bool(enabled)
+        # finite: best - inf is never beaten, so no epoch would count as the best
+        self.min_delta = check_number(min_delta, "fit", "min_delta", 0.0)
+        self.restore_best = check_bool(restore_best, "fit", "restore_best")
+        self.enabled = check_bool(enabled, "fit", "early_stopping")
         self.best = math.inf
         self.best_epoch: int | None = None
         self.wait = 0
@@ -126,7 +126,8 @@ class NoImprovementStopping:
 
     Parameters
     ----------
-    tol : float >= 0
+    tol : real >= 0
+        ``np.inf`` counts every epoch as no improvement (scikit-learn accepts it).
     n_iter_no_change : real >= 1
         ``np.inf`` never stops (scikit-learn accepts any real >= 1).
     monitor : str, default "train_loss"
@@ -175,11 +176,19 @@ class NoImprovementStopping:
     ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"NoImprovementStopping: mode must be 'min' or 'max'; got {mode!r}")
-        if not (isinstance(n_iter_no_change, (int, float, np.number)) and n_iter_no_change >= 1):
+        if isinstance(n_iter_no_change, (bool, np.bool_)) or not (
+            isinstance(n_iter_no_change, (int, float, np.number)) and n_iter_no_change >= 1
+        ):
             raise ValueError(
                 "NoImprovementStopping: n_iter_no_change must be a real >= 1; "
                 f"got {n_iter_no_change!r}"
             )
+        # NaN: no epoch would ever count as stalled, so training never stopped (scikit-learn
+        # accepts any real >= 0, inf included: every epoch then counts as stalled)
+        if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, (int, float, np.number)):
+            raise TypeError(f"NoImprovementStopping: tol must be a real number; got {tol!r}")
+        if not tol >= 0:
+            raise ValueError(f"NoImprovementStopping: tol must be a real >= 0; got {tol!r}")
         self.tol = float(tol)
         self.n_iter_no_change = n_iter_no_change
         self.monitor = monitor

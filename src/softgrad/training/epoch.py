@@ -63,6 +63,7 @@ class EpochResult:
     weight_sum: float = 0.0
     correct: float = 0.0
     stopped: bool = False
+    complete: bool = True  # every batch of the epoch ran (no callback cut it short)
 
     def add(self, batch_loss: float, weight: float, correct: float) -> None:
         """Count one batch: its mean loss, its weight (sample count) and its hits."""
@@ -119,6 +120,7 @@ class EpochRunner:
         self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
         self.penalty_scratch = {name: np.empty_like(self.params[name]) for name in self.penalized}
         self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
+        self.epoch_complete = True  # whether the last epoch ran every batch (train_epoch)
         # a plain MLP under cross-entropy (or one logistic output) steps through one plan
         # (training.step_plan), with or without sample weights
         self.plan = self._new_plan()
@@ -134,7 +136,8 @@ class EpochRunner:
         """Train one epoch over the samples ``X[order]``, in mini-batches of that order.
 
         Each batch goes through :meth:`_batch_step`; a callback's stop ends the epoch after
-        its batch (a data-parallel runner agrees on it with the other ranks first).
+        its batch (a data-parallel runner agrees on it with the other ranks first), and
+        ``result.complete`` then says whether every batch had run.
         """
         for name, value in self.params.items():
             np.copyto(self.snapshot[name], value)
@@ -144,6 +147,7 @@ class EpochRunner:
         batch_hooks = callbacks.has_batch_hooks
         step = self._batch_step()
         self.stop_requested = False
+        done = 0
         for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
             idx = order[start : start + self.batch_size]
             stepped = step(idx, state.epoch, batch)
@@ -151,6 +155,7 @@ class EpochRunner:
                 self.stop_requested = True
                 break
             result.add(*stepped)
+            done = batch
             if batch_hooks:
                 state.batch = batch
                 state.logs = {"loss": stepped[0], "batch_size": len(idx)}
@@ -158,6 +163,7 @@ class EpochRunner:
                 if self.stop_requested and self.stops_alone:
                     break
         result.stopped = self.stop_requested
+        result.complete = done == self.n_batches(len(order))
         return result
 
     def _batch_step(self) -> Any:
@@ -292,12 +298,17 @@ class EpochRunner:
 def train_epoch(
     run: Run, runner: EpochRunner, hooks: CallbackList, state: TrainState, epoch: int
 ) -> bool:
-    """Train, validate and record one epoch; True when training must stop."""
+    """Train, validate and record one epoch; True when training must stop.
+
+    ``runner.epoch_complete`` then says whether every batch ran (False when a callback's
+    on_batch_end stopped the epoch): only a complete epoch may be checkpointed.
+    """
     state.epoch, state.batch = epoch, 0
     hooks.call("on_epoch_begin", state)
     started = time.perf_counter()
     lr = run.optimizer.lr
     result, val_loss, val_acc = _run_batches(run, runner, hooks, state, epoch)
+    runner.epoch_complete = result.complete
     run.history.append(
         train_loss=result.loss,
         train_acc=result.accuracy,
@@ -311,6 +322,8 @@ def train_epoch(
     run.history.best_epoch = run.stopper.best_epoch
     if run.lr_schedule is not None:
         run.lr_schedule.step(monitored)
+        # AdaptiveLR: where scikit-learn stops, its rate at the floor and stalled again
+        stop_early = stop_early or getattr(run.lr_schedule, "should_stop", False) is True
     state.logs = {
         "train_loss": result.loss,
         "train_acc": result.accuracy,

@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_fits_dtype, check_positive_int
+from softgrad.checks import (
+    check_bool,
+    check_feature_count,
+    check_fits_dtype,
+    check_positive_int,
+)
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
@@ -75,14 +80,15 @@ def fit(
     optimizer : Optimizer
         ``step(params, grads)``, ``lr``, ``state_dict()``/``load_state_dict()``.
     X : ndarray or scipy sparse matrix of shape (N, D)
-        Preprocessed inputs; converted once to the model's dtype if needed (float32 stays
-        float32, with no copy when already C-contiguous). A sparse matrix is kept as CSR and
-        each batch is densified into the batch buffer. A ScaledRows (``Scaler.inputs`` of
-        uint8 images) stays stored, and each batch is gathered and scaled into that buffer.
+        Preprocessed inputs, D the model's input size; converted once to the model's dtype
+        if needed (float32 stays float32, with no copy when already C-contiguous). A sparse
+        matrix is kept as CSR and each batch is densified into the batch buffer. A ScaledRows
+        (``Scaler.inputs`` of uint8 images) stays stored, and each batch is gathered and
+        scaled into that buffer.
     y : ndarray of int of shape (N,)
         Class indices 0..C-1 (0 or 1 for a model with one logistic output).
     epochs : int, default 10
-        Total number of epochs (a resumed run counts the epochs already done).
+        Total number of epochs (a resumed run counts the epochs already done: at least those).
     batch_size : int, default 128
         The last batch of an epoch holds the remainder.
     rng : numpy.random.Generator or int or None
@@ -100,11 +106,13 @@ def fit(
         Stop after ``patience`` epochs in which the validation loss (the training loss when
         there is no validation set) did not fall below the best by more than ``min_delta``.
     patience : int, default 10
-    min_delta : float, default 0.0
+    min_delta : float >= 0, default 0.0
     restore_best : bool, default True
         With early stopping, copy the best epoch's weights back into the live arrays at the end.
     lr_schedule : schedule, optional
-        Stepped once per epoch with the monitored loss: ``lr_schedule.step(loss)``.
+        Stepped once per epoch with the monitored loss: ``lr_schedule.step(loss)``. It must
+        wrap ``optimizer`` and, if it has a ``mode``, watch a loss (``mode="min"``). Training
+        stops (as early stopping) once its ``should_stop`` is True (AdaptiveLR's rule).
     callbacks : sequence of objects, optional
         With any of on_train_begin, on_epoch_begin, on_batch_end, on_epoch_end, on_train_end
         (see :class:`Callback`); on_batch_end / on_epoch_end returning True stops training.
@@ -126,9 +134,12 @@ def fit(
         Scan X for NaN/inf once before training. False skips that pass over X, for a caller
         that has checked it already (the scikit-learn estimator: ``validate_data``).
     checkpoint : path, optional
-        After every epoch, atomically write the run's full state there.
+        After every epoch, atomically write the run's full state there; not after an epoch
+        that a callback's on_batch_end cut short (the file keeps the epoch before, so that
+        resuming it trains the cut epoch whole).
     resume : path, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
+        The model, data, optimizer (and schedule, if given) must be of the run that wrote it.
     checkpoint_settings : dict, optional
         JSON-safe settings of the caller, stored as they are in every checkpoint
         (``load_checkpoint(path).settings``): the CLI keeps its options there, to honour or
@@ -180,6 +191,7 @@ def fit(
     (20, True)
     """
     _check_parts(model, loss, optimizer)
+    _check_schedule(lr_schedule, optimizer)
     epochs, batch_size, X, target, weight = check_arguments(
         model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
     )
@@ -206,7 +218,13 @@ def fit(
     run.settings = _check_settings(checkpoint_settings)
     start = 0
     if resume is not None:
-        start = resume_run(run, load_checkpoint(resume), X, target, weight)
+        ckpt = load_checkpoint(resume)
+        if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
+            raise ValueError(
+                f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
+                f"(epochs is the total); got {epochs}"
+            )
+        start = resume_run(run, ckpt, X, target, weight)
     arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
     if comm is None:
         runner = EpochRunner(*arrays)
@@ -230,7 +248,10 @@ def fit(
                 finished = train_epoch(run, runner, hooks, state, epoch)
                 if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
                     finished = end_epoch_together(comm, run, finished, epoch, checkpoint)
-                elif checkpoint is not None:
+                elif checkpoint is not None and runner.epoch_complete:
+                    # an epoch a callback cut short is not saved as done: the file keeps the
+                    # epoch before, and resuming it trains this epoch whole, as an
+                    # uninterrupted run does
                     save_checkpoint(checkpoint, snapshot(run, epoch))
             run.stopper.restore(params)
             if comm is not None:  # the restored best epoch too is the same on every rank
@@ -272,17 +293,31 @@ def check_arguments(
     batch_size = check_positive_int(batch_size, "fit", "batch_size")
     if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
         raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
-        # fail now, not after the first epoch's work
-        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
+    _check_checkpoint_path(checkpoint)
     params = model.named_params()
     if not params:
         raise ValueError(f"fit: model must have parameters to train; got {model!r}")
     dtype = next(iter(params.values())).dtype
-    X = data.check_features(X, dtype, check_finite=bool(check_finite))
+    X = data.check_features(X, dtype, check_finite=check_bool(check_finite, "fit", "check_finite"))
+    width = data.input_width(model)
+    if width is not None:  # else a matmul deep in the first step names neither fit nor X
+        check_feature_count(X, width, "fit")
     target = data.check_target(y, X.shape[0], data.n_classes(model))
     weight = data.check_weight(sample_weight, X.shape[0], dtype)
     return epochs, batch_size, X, target, weight
+
+
+def _check_checkpoint_path(checkpoint: Any) -> None:
+    """A file path fit can write after each epoch: checked now, not after the first epoch's
+    work (the empty string is the current folder)."""
+    if checkpoint is None:
+        return
+    if not isinstance(checkpoint, (str, PathLike)):
+        raise TypeError(f"fit: checkpoint must be a file path; got {checkpoint!r}")
+    if Path(checkpoint).is_dir():
+        raise ValueError(f"fit: checkpoint must be a file path, not a folder; got {checkpoint!r}")
+    if not Path(checkpoint).parent.is_dir():
+        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
 
 
 def new_run(
@@ -302,6 +337,12 @@ def new_run(
     """A fresh Run: the generator from ``rng``, the training indices and the validation set."""
     generator = as_generator(rng, "fit")
     val_idx = validation = None
+    if isinstance(validation_fraction, (bool, np.bool_)) or not isinstance(
+        validation_fraction, (int, float, np.integer, np.floating)
+    ):  # "0.2" was read as float("0.2"), True as a fraction of 1.0
+        raise TypeError(
+            f"fit: validation_fraction must be a float in [0, 1); got {validation_fraction!r}"
+        )
     if validation_data is not None and validation_fraction:
         raise ValueError(
             "fit: validation_data and validation_fraction must not both be given; got both"
@@ -383,6 +424,30 @@ def _check_parts(model: Any, loss: Any, optimizer: Any) -> None:
         raise TypeError(
             "fit: optimizer must be a softgrad.optim.Optimizer such as optim.SGD(lr=0.1); got "
             f"{type(optimizer).__name__}"
+        )
+
+
+def _check_schedule(lr_schedule: Any, optimizer: Any) -> None:
+    """A schedule fit can step: TypeError without ``step`` (an AttributeError after the first
+    epoch otherwise); ValueError for one that would silently set another optimizer's rate, or
+    read the monitored loss as a score (mode "max")."""
+    if lr_schedule is None:
+        return
+    if not callable(getattr(lr_schedule, "step", None)):
+        raise TypeError(
+            "fit: lr_schedule must be a schedule with step(metric), such as "
+            f"optim.StepLR(optimizer, step_size=10); got {type(lr_schedule).__name__}"
+        )
+    scheduled = getattr(lr_schedule, "optimizer", optimizer)
+    if scheduled is not optimizer:  # it would set the rate of an optimizer that never steps
+        raise ValueError(
+            f"fit: lr_schedule must wrap the optimizer given to fit; got a schedule of another "
+            f"optimizer, {scheduled!r} (build it as {type(lr_schedule).__name__}(optimizer, ...))"
+        )
+    if getattr(lr_schedule, "mode", "min") != "min":  # a loss falling would count as worse
+        raise ValueError(
+            f"fit: lr_schedule must watch a loss (mode='min'): fit steps it with the monitored "
+            f"loss; got mode={lr_schedule.mode!r}"
         )
 
 
