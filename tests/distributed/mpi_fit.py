@@ -96,15 +96,28 @@ def run(case: str, comm, out: Path):
     if case == "class_weight":
         # the mean divides by the batch's sum of target class weights; class 2 is ignored
         loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
+    if case == "ignored_batch":
+        # the first global batch holds only ignored targets: its loss and gradient are 0 in one
+        # process (the optimizer still steps), so every shard's share of it is 0, not 0 / 0
+        y = y.copy()
+        y[:BATCH] = 2
+        loss = CrossEntropyLoss(ignore_index=2)
+        kwargs["shuffle"] = False
     if case.startswith("l2"):
         # the penalty is added once, after the gradients are summed, divided by the global
         # batch's weight (its sample weights' sum in "l2_weighted")
         kwargs["l2_penalty"] = 0.05
         if case == "l2_weighted":
             kwargs["sample_weight"] = weight
-    if case in ("sgd", "sgd32", "sgd_val", "class_weight", "l2", "l2_weighted") or case.startswith(
-        ("nan", "raise")
-    ):
+    if case in (
+        "sgd",
+        "sgd32",
+        "sgd_val",
+        "class_weight",
+        "ignored_batch",
+        "l2",
+        "l2_weighted",
+    ) or case.startswith(("nan", "raise")):
         optimizer = SGD(lr=0.1, momentum=0.9)
     else:
         optimizer = Adam(lr=0.01)

@@ -27,7 +27,6 @@ checkpoint, failing together) is in :mod:`softgrad.training.together`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -130,12 +129,16 @@ class ShardedRunner(EpochRunner):
     def _share(self, idx: np.ndarray, start: int, stop: int) -> float:
         """This shard's share of the batch's mean loss: n_local / n_global, or, for a loss with
         class weights or ignore_index (whose mean divides by the batch's sum of target class
-        weights, 0 for an ignored target), that sum over the shard over that sum over the batch."""
+        weights, 0 for an ignored target), that sum over the shard over that sum over the batch.
+
+        A batch whose targets are all ignored (or all of class weight 0) has a sum of 0: its
+        loss and gradient are 0 in one process, so every shard's share is 0 (no gradient;
+        the optimizer still steps, as one process's does)."""
         if self.class_share is None:
             return (stop - start) / len(idx)
         per_sample = self.class_share[self.target[idx]]
         total = float(np.sum(per_sample))
-        return float(np.sum(per_sample[start:stop])) / total if total > 0 else math.nan
+        return float(np.sum(per_sample[start:stop])) / total if total > 0 else 0.0
 
     def _zero_gradients(self) -> None:
         for grad in self.model.named_grads().values():
