@@ -73,6 +73,10 @@ def test_train_under_mpiexec_matches_a_plain_run(tmp_path, ranks, data):
     [
         (["--epochs", "0"], "softgrad: error: train: argument --epochs: must be a positive"),
         (["--data", "missing.npz"], "softgrad: error: load_data: data must be one of"),
+        # the command line's own checks (a UsageError each) were a traceback and MPI_Abort
+        (["--resume", "missing.npz"], "softgrad: error: --resume: file 'missing.npz' does not"),
+        (["--out", "nowhere/model.npz"], "softgrad: error: --out: folder 'nowhere' does not"),
+        (["--plot", "curves.txt"], "softgrad: error: --plot must end in one of .png"),
     ],
 )
 def test_a_bad_option_or_missing_file_ends_every_rank_with_one_line(tmp_path, args, message):

@@ -54,6 +54,10 @@ from softgrad.training.distributed import (
     world,
 )
 
+# what a rank reports as one line (a bad command line too: UsageError is not an
+# EXPECTED_ERROR, run_guarded reports it apart); anything else is a bug, which aborts every rank
+RANK_ERRORS = (*EXPECTED_ERRORS, UsageError)
+
 
 def refuse_ranks(command: str) -> None:
     """Refuse to run ``command`` under an MPI launcher of more than one rank: only ``train``
@@ -98,7 +102,7 @@ def together(comm: Communicator | None, where: str) -> Iterator[None]:
     if comm is None:
         yield
         return
-    with comm.agree(where, EXPECTED_ERRORS):
+    with comm.agree(where, RANK_ERRORS):
         yield
 
 
@@ -114,7 +118,7 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
         return command()
     try:
         status = command()
-    except EXPECTED_ERRORS as exc:
+    except RANK_ERRORS as exc:
         if comm.rank == 0:
             # rank 0's own error in its own words; another rank's names that rank
             own = exc.__cause__ if isinstance(exc, DistributedError) else None
