@@ -19,6 +19,11 @@ shard, rank 0's checkpoint writing) is kept (:meth:`Communicator.defer`) until t
 where the ranks exchange a failure flag anyway (the next step's status, the validation sums,
 the end of the epoch, the end of fit), and raised there on every rank. Once an epoch,
 :meth:`Communicator.agree_epoch` confirms that every rank holds the same parameters.
+
+fit checks its arguments on each rank before the ranks first communicate: a check that fails on
+one rank alone (different data on that rank) leaves the others waiting in their first
+collective. A script started as ``mpiexec -n N python -m mpi4py script.py`` aborts every rank
+on an uncaught error instead.
 """
 
 from __future__ import annotations
