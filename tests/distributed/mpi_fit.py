@@ -61,6 +61,15 @@ class _RaiseInCallback:
         raise RuntimeError(f"callback failed on purpose at epoch {state.epoch}")
 
 
+class _InterruptAtBatch3:
+    """Ctrl-C at the end of batch 3 of epoch 1, as softgrad train raises it there (its SIGINT
+    handler waits for the batch to end)."""
+
+    def on_batch_end(self, state):
+        if state.epoch == 1 and state.batch == 3:
+            raise KeyboardInterrupt
+
+
 class _RaiseInValidation:
     """Breaks one rank's validation shard: forward raises in evaluation mode."""
 
@@ -150,6 +159,8 @@ def run(case: str, comm, out: Path):
             model.forward = _FailOn(model, case)
     if case.startswith("raise_in_on_") and broken:
         kwargs["callbacks"] = [_RaiseInCallback(case.removeprefix("raise_in_"))]
+    if case == "interrupt_everywhere":  # mpiexec passes Ctrl-C to every rank
+        kwargs["callbacks"] = [_InterruptAtBatch3()]
     if case == "raise_in_validation" and broken:
         model.forward = _RaiseInValidation(model)
     if case == "raise_in_checkpoint":

@@ -191,6 +191,9 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
         ("raise_in_validation", "fit: validation: rank 1 of 2 failed: RuntimeError"),
         ("raise_in_checkpoint", "OSError: no space left writing checkpoint.npz (on purpose)"),
         ("raise_in_loading", "reading the training data: rank 1 of 2 failed: DataFormatError"),
+        # Ctrl-C raised by a callback on every rank: agreed at the next step like an error,
+        # where it was an MPI_Abort of every rank (a race with rank 0's report)
+        ("interrupt_everywhere", "fit: epoch 1, batch 4: rank 0 of 2 failed: KeyboardInterrupt"),
     ],
 )
 def test_an_error_outside_the_step_on_one_rank_ends_every_rank_with_one_line(

@@ -112,7 +112,10 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
 
     Rank 0 exits with status 2 and the others with 0, so that the launcher, which ends every
     rank as soon as one exits non-zero, has already let rank 0's line out (mpiexec still
-    exits 2).
+    exits 2). Ctrl-C that the ranks stopped at together (train raises it from a callback at a
+    batch end, and fit agrees on it like an error) is re-raised on rank 0 alone once MPI is
+    shut down, so it is reported as in a plain run (status 130); Ctrl-C on one rank alone
+    anywhere else ends every rank through MPI_Abort.
     """
     if comm is None:
         return command()
@@ -125,8 +128,19 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
             report(one_line(own if own is not None else exc))
         comm.finish()
         return EXIT_USAGE if comm.rank == 0 else EXIT_OK
+    except KeyboardInterrupt as exc:
+        # train raises its own KeyboardInterrupt while handling the DistributedError that every
+        # rank raised at the same step (chained to Ctrl-C): its __context__
+        if not isinstance(exc.__context__, DistributedError):
+            comm.abort(exc, EXIT_USAGE)  # the others may wait in a collective
+            raise
+        # Ctrl-C every rank stopped at together: rank 0 reports it (exit status 130)
+        comm.finish()
+        if comm.rank == 0:
+            raise
+        return EXIT_OK
     except BaseException as exc:
-        comm.abort(exc, EXIT_USAGE)  # a bug or Ctrl-C: the others may wait in a collective
+        comm.abort(exc, EXIT_USAGE)  # a bug: the others may wait in a collective
         raise
     comm.finish()
     return status

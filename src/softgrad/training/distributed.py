@@ -258,7 +258,9 @@ class Communicator:
 
         Every rank must call it at the same point; it returns when no rank has an error. The
         message names the first failing rank and its error; on that rank the DistributedError
-        is chained to the original (``__cause__``), traceback included.
+        is chained to the original (``__cause__``), traceback included. When that error is a
+        KeyboardInterrupt (Ctrl-C a callback raised: ``sharded._DeferErrors``), every rank's
+        DistributedError is chained to one, so every rank knows that it was interrupted.
         """
         error = self._take_error(error)
         self._raise_first(error, self.comm.allgather(_describe(error)), where)
@@ -274,9 +276,10 @@ class Communicator:
         if not failed:
             return
         rank, message = failed[0]
-        raise DistributedError(f"{where}: rank {rank} of {self.size} failed: {message}") from (
-            error if rank == self.rank else None
-        )
+        cause = error if rank == self.rank else None
+        if cause is None and message.split(":", 1)[0] == "KeyboardInterrupt":
+            cause = KeyboardInterrupt()  # Ctrl-C on one rank is Ctrl-C on every rank
+        raise DistributedError(f"{where}: rank {rank} of {self.size} failed: {message}") from cause
 
     def agree_epoch(self, arrays: Mapping[str, np.ndarray], stop: bool, where: str) -> bool:
         """Once an epoch: check that every rank holds bit-identical ``arrays``; True if any
@@ -322,5 +325,8 @@ class Communicator:
 
 
 def _describe(error: BaseException | None) -> str | None:
-    """The line another rank shows for ``error``: its type and message."""
-    return None if error is None else f"{type(error).__name__}: {error}"
+    """The line another rank shows for ``error``: its type and message (if it has one)."""
+    if error is None:
+        return None
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

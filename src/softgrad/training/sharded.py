@@ -240,7 +240,12 @@ def sharded_evaluate(
 class _DeferErrors(CallbackList):
     """fit's callbacks on one rank of a data-parallel run: an error a callback raises here
     (on this rank alone, outside any collective) is kept (:meth:`Communicator.defer`) and
-    raised on every rank at the next collective, so no rank is left waiting in one."""
+    raised on every rank at the next collective, so no rank is left waiting in one.
+
+    A KeyboardInterrupt a callback raises is kept too: that is how ``softgrad train`` stops
+    at the end of a batch on Ctrl-C (which mpiexec passes to every rank), and the ranks must
+    stop at the same step, where MPI_Abort would end them before rank 0 could report.
+    """
 
     def __init__(self, comm: Communicator, callbacks: Any) -> None:
         super().__init__(callbacks)
@@ -249,6 +254,6 @@ class _DeferErrors(CallbackList):
     def call(self, hook: str, state: TrainState) -> bool:
         try:
             return super().call(hook, state)
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             self.comm.defer(exc)
             return False
