@@ -193,6 +193,12 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
         ("raise_in_loading", "reading the training data: rank 1 of 2 failed: DataFormatError"),
         # Ctrl-C raised by a callback on every rank: agreed at the next step like an error,
         # where it was an MPI_Abort of every rank (a race with rank 0's report)
+        # arguments that differ by rank: told before the first step, where the rank with
+        # fewer steps an epoch left the others waiting in a collective forever
+        (
+            "batch_size_differs",
+            "fit: batch_size must be the same on every rank; got 32 on rank 0, 31 on rank 1",
+        ),
         ("interrupt_everywhere", "fit: epoch 1, batch 4: rank 0 of 2 failed: KeyboardInterrupt"),
     ],
 )

@@ -20,10 +20,12 @@ where the ranks exchange a failure flag anyway (the next step's status, the vali
 the end of the epoch, the end of fit), and raised there on every rank. Once an epoch,
 :meth:`Communicator.agree_epoch` confirms that every rank holds the same parameters.
 
-fit checks its arguments on each rank before the ranks first communicate: a check that fails on
-one rank alone (different data on that rank) leaves the others waiting in their first
-collective. A script started as ``mpiexec -n N python -m mpi4py script.py`` aborts every rank
-on an uncaught error instead.
+Before the first step the ranks agree that they run the same fit (the batch size, the data's
+shape, the training split, the network's shapes, the epochs done: ``together``), so ranks given
+different arguments fail together instead of taking different numbers of steps. fit checks its
+arguments on each rank before that: a check that fails on one rank alone (different data on that
+rank) leaves the others waiting in their first collective. A script started as ``mpiexec -n N
+python -m mpi4py script.py`` aborts every rank on an uncaught error instead.
 """
 
 from __future__ import annotations
@@ -230,6 +232,10 @@ class Communicator:
     def broadcast_object(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (pickled: for small state at the start of a run)."""
         return self.comm.bcast(obj, root=0)
+
+    def allgather_object(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` in rank order on every rank (pickled: small state)."""
+        return self.comm.allgather(obj)
 
     def gather_object(self, obj: Any) -> list[Any] | None:
         """Every rank's ``obj`` in rank order on rank 0 (pickled: small state), None elsewhere."""
