@@ -69,7 +69,7 @@ class Ranks:
 
     def allgather(self, obj):
         self.sent.append(obj)
-        if isinstance(obj, dict):  # the run's sizes (together._check_same_run): the same here
+        if isinstance(obj, dict):  # the run's sizes (Communicator.check_same): the same here
             return [obj] * self.size
         gathered = list(self.others)
         gathered[self.rank] = obj

@@ -199,6 +199,7 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
             "batch_size_differs",
             "fit: batch_size must be the same on every rank; got 32 on rank 0, 31 on rank 1",
         ),
+        ("epochs_differ", "fit: epochs must be the same on every rank; got 3 on rank 0, 2 on"),
         ("interrupt_everywhere", "fit: epoch 1, batch 4: rank 0 of 2 failed: KeyboardInterrupt"),
     ],
 )

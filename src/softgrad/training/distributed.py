@@ -21,11 +21,12 @@ the end of the epoch, the end of fit), and raised there on every rank. Once an e
 :meth:`Communicator.agree_epoch` confirms that every rank holds the same parameters.
 
 Before the first step the ranks agree that they run the same fit (the batch size, the data's
-shape, the training split, the network's shapes, the epochs done: ``together``), so ranks given
-different arguments fail together instead of taking different numbers of steps. fit checks its
-arguments on each rank before that: a check that fails on one rank alone (different data on that
-rank) leaves the others waiting in their first collective. A script started as ``mpiexec -n N
-python -m mpi4py script.py`` aborts every rank on an uncaught error instead.
+shape, the training split, the network's shapes, the epochs done: ``together``; the epochs:
+``sharded``), so ranks given different arguments fail together instead of taking different
+numbers of steps. fit checks its arguments on each rank before that: a check that fails on one
+rank alone (different data on that rank) leaves the others waiting in their first collective. A
+script started as ``mpiexec -n N python -m mpi4py script.py`` aborts every rank on an uncaught
+error instead.
 """
 
 from __future__ import annotations
@@ -233,9 +234,19 @@ class Communicator:
         """Rank 0's ``obj`` on every rank (pickled: for small state at the start of a run)."""
         return self.comm.bcast(obj, root=0)
 
-    def allgather_object(self, obj: Any) -> list[Any]:
-        """Every rank's ``obj`` in rank order on every rank (pickled: small state)."""
-        return self.comm.allgather(obj)
+    def check_same(self, values: dict[str, Any], where: str) -> None:
+        """Raise the same DistributedError on every rank unless every rank passed equal
+        ``values`` (small, pickled: one allgather); the message names the first differing one
+        and its value on each rank."""
+        gathered = self.comm.allgather(values)
+        for key in values:
+            by_rank = [g[key] for g in gathered]
+            if any(v != by_rank[0] for v in by_rank):
+                got = ", ".join(f"{v!r} on rank {r}" for r, v in enumerate(by_rank))
+                raise DistributedError(
+                    f"{where}: {key} must be the same on every rank; got {got}. Call it with "
+                    f"the same arguments and data on every rank"
+                )
 
     def gather_object(self, obj: Any) -> list[Any] | None:
         """Every rank's ``obj`` in rank order on rank 0 (pickled: small state), None elsewhere."""

@@ -62,6 +62,16 @@ class ShardedRunner(EpochRunner):
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
         self.class_share = _class_share(self.loss, self.n_outputs)
+        self.epochs_agreed = comm.size == 1
+
+    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> Any:
+        """EpochRunner.run; before the first epoch, the ranks agree on fit's ``epochs`` (the
+        one size :func:`~softgrad.training.together.start_together` cannot see): a rank that
+        ran fewer would leave the others waiting in a collective."""
+        if not self.epochs_agreed:
+            self.comm.check_same({"epochs": state.epochs}, "fit")
+            self.epochs_agreed = True
+        return super().run(order, state, callbacks)
 
     def _batch_step(self) -> Any:
         """EpochRunner.run's step: one global batch, with the collectives (every rank stops

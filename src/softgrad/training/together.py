@@ -64,7 +64,8 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
 
 def _check_same_run(comm: Communicator, run: Any, batch_size: int) -> None:
     """Raise the same DistributedError on every rank unless every rank got the same run: the
-    sizes that fix how many steps each epoch takes and what each collective carries.
+    sizes that fix how many steps each epoch takes and what each collective carries (the
+    number of epochs, which the run does not hold, is agreed by ShardedRunner.run).
 
     Ranks given different arguments (another batch_size, another data set, a resume on one
     rank alone) would take different numbers of steps, and the first rank to finish would
@@ -84,15 +85,7 @@ def _check_same_run(comm: Communicator, run: Any, batch_size: int) -> None:
         "the parameter shapes": [(k, v.shape, v.dtype.str) for k, v in params.items()],
         "the epochs done (resume)": run.history.epochs,
     }
-    gathered = comm.allgather_object(mine)
-    for key in mine:
-        values = [g[key] for g in gathered]
-        if any(v != values[0] for v in values):
-            by_rank = ", ".join(f"{v!r} on rank {r}" for r, v in enumerate(values))
-            raise DistributedError(
-                f"fit: {key} must be the same on every rank; got {by_rank}. Call fit with the "
-                f"same arguments and data on every rank"
-            )
+    comm.check_same(mine, "fit")
 
 
 def _rank_streams(comm: Communicator, model: Any) -> None:
