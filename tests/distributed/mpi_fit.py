@@ -61,6 +61,15 @@ class _RaiseInCallback:
         raise RuntimeError(f"callback failed on purpose at epoch {state.epoch}")
 
 
+class _InterruptAtBatch3:
+    """Ctrl-C at the end of batch 3 of epoch 1, as softgrad train raises it there (its SIGINT
+    handler waits for the batch to end)."""
+
+    def on_batch_end(self, state):
+        if state.epoch == 1 and state.batch == 3:
+            raise KeyboardInterrupt
+
+
 class _RaiseInValidation:
     """Breaks one rank's validation shard: forward raises in evaluation mode."""
 
@@ -96,15 +105,28 @@ def run(case: str, comm, out: Path):
     if case == "class_weight":
         # the mean divides by the batch's sum of target class weights; class 2 is ignored
         loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
+    if case == "ignored_batch":
+        # the first global batch holds only ignored targets: its loss and gradient are 0 in one
+        # process (the optimizer still steps), so every shard's share of it is 0, not 0 / 0
+        y = y.copy()
+        y[:BATCH] = 2
+        loss = CrossEntropyLoss(ignore_index=2)
+        kwargs["shuffle"] = False
     if case.startswith("l2"):
         # the penalty is added once, after the gradients are summed, divided by the global
         # batch's weight (its sample weights' sum in "l2_weighted")
         kwargs["l2_penalty"] = 0.05
         if case == "l2_weighted":
             kwargs["sample_weight"] = weight
-    if case in ("sgd", "sgd32", "sgd_val", "class_weight", "l2", "l2_weighted") or case.startswith(
-        ("nan", "raise")
-    ):
+    if case in (
+        "sgd",
+        "sgd32",
+        "sgd_val",
+        "class_weight",
+        "ignored_batch",
+        "l2",
+        "l2_weighted",
+    ) or case.startswith(("nan", "raise")):
         optimizer = SGD(lr=0.1, momentum=0.9)
     else:
         optimizer = Adam(lr=0.01)
@@ -129,6 +151,10 @@ def run(case: str, comm, out: Path):
             epochs=40,  # early stopping ends it after epoch 13
         )
     broken = comm is not None and comm.rank == comm.size - 1
+    if case == "batch_size_differs" and broken:  # would take 7 steps an epoch, not 6
+        kwargs["batch_size"] = BATCH - 1
+    if case == "epochs_differ" and broken:  # would stop after 2 epochs, the others after 3
+        kwargs["epochs"] = 2
     if case in ("nan", "raise_in_step"):
         # the step plan calls the layers' row-level methods, never model.forward: unfused, the
         # network trains through the public forward that _FailOn breaks (training.step_plan)
@@ -137,6 +163,8 @@ def run(case: str, comm, out: Path):
             model.forward = _FailOn(model, case)
     if case.startswith("raise_in_on_") and broken:
         kwargs["callbacks"] = [_RaiseInCallback(case.removeprefix("raise_in_"))]
+    if case == "interrupt_everywhere":  # mpiexec passes Ctrl-C to every rank
+        kwargs["callbacks"] = [_InterruptAtBatch3()]
     if case == "raise_in_validation" and broken:
         model.forward = _RaiseInValidation(model)
     if case == "raise_in_checkpoint":

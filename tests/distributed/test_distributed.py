@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
 from softgrad.errors import DistributedError, MissingDependencyError
-from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.nn import CrossEntropyLoss, Sequential, build_mlp
 from softgrad.optim import SGD, Adam
 from softgrad.training import fit
 from softgrad.training.distributed import (
@@ -69,6 +69,8 @@ class Ranks:
 
     def allgather(self, obj):
         self.sent.append(obj)
+        if isinstance(obj, dict):  # the run's sizes (Communicator.check_same): the same here
+            return [obj] * self.size
         gathered = list(self.others)
         gathered[self.rank] = obj
         return gathered
@@ -287,18 +289,53 @@ def test_a_callback_error_on_one_rank_is_raised_on_every_rank_at_the_next_collec
         waiting.agree_epoch({}, False, "fit: after epoch 1")
 
 
-def test_ctrl_c_on_one_rank_aborts_every_rank():
-    # what is not deferred (a BaseException, a bug outside the known places) ends every rank
+def test_ctrl_c_in_the_step_on_one_rank_aborts_every_rank():
+    # what is not deferred (a BaseException outside the callbacks, a bug outside the known
+    # places) ends every rank
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    model = Sequential(*model.layers, fuse=False)  # trains through the forward broken here
+
+    def interrupted(x):
+        raise KeyboardInterrupt
+
+    model.forward = interrupted
+    comm = Communicator(Ranks(0, 2), IN_PLACE, SUM)
+    with pytest.raises(SystemExit) as exit_:  # the stand-in's Abort
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=comm)
+    assert exit_.value.code == 2
+
+
+def test_ctrl_c_raised_by_a_callback_on_one_rank_stops_every_rank_at_the_next_step():
+    # softgrad train stops at a batch end on Ctrl-C by raising it from a callback: it is kept
+    # and raised on every rank at the next step, chained to a KeyboardInterrupt
     class Interrupt:
         def on_batch_end(self, state):
-            raise KeyboardInterrupt
+            if state.batch == 2:
+                raise KeyboardInterrupt
 
     X, y, _ = _problem()
     model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
     comm = Communicator(Ranks(0, 2), IN_PLACE, SUM)
-    with pytest.raises(SystemExit) as exit_:  # the stand-in's Abort
-        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=comm, callbacks=[Interrupt()])
-    assert exit_.value.code == 2
+    with pytest.raises(DistributedError) as raised:
+        fit(
+            model,
+            CrossEntropyLoss(),
+            SGD(lr=0.1),
+            X,
+            y,
+            batch_size=10,
+            comm=comm,
+            callbacks=[Interrupt()],
+        )
+    assert str(raised.value) == "fit: epoch 1, batch 3: rank 0 of 2 failed: KeyboardInterrupt"
+    assert isinstance(raised.value.__cause__, KeyboardInterrupt)
+    # the other rank learns of it only from rank 0's message: its error is chained to Ctrl-C
+    other = Communicator(Ranks(1, 2, others=["KeyboardInterrupt", None]), IN_PLACE, SUM)
+    with pytest.raises(DistributedError) as raised:
+        other.raise_together(None, "fit: epoch 1, batch 3")
+    assert str(raised.value) == "fit: epoch 1, batch 3: rank 0 of 2 failed: KeyboardInterrupt"
+    assert isinstance(raised.value.__cause__, KeyboardInterrupt)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

@@ -75,6 +75,7 @@ def plain(tmp_path_factory):
         ("sgd_val", 3, 1e-10),
         ("sgd32", 2, 1e-5),
         ("class_weight", 3, 1e-10),
+        ("ignored_batch", 2, 1e-10),
         ("l2", 2, 1e-10),
         ("l2_weighted", 3, 1e-10),
     ],
@@ -190,6 +191,16 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
         ("raise_in_validation", "fit: validation: rank 1 of 2 failed: RuntimeError"),
         ("raise_in_checkpoint", "OSError: no space left writing checkpoint.npz (on purpose)"),
         ("raise_in_loading", "reading the training data: rank 1 of 2 failed: DataFormatError"),
+        # Ctrl-C raised by a callback on every rank: agreed at the next step like an error,
+        # where it was an MPI_Abort of every rank (a race with rank 0's report)
+        # arguments that differ by rank: told before the first step, where the rank with
+        # fewer steps an epoch left the others waiting in a collective forever
+        (
+            "batch_size_differs",
+            "fit: batch_size must be the same on every rank; got 32 on rank 0, 31 on rank 1",
+        ),
+        ("epochs_differ", "fit: epochs must be the same on every rank; got 3 on rank 0, 2 on"),
+        ("interrupt_everywhere", "fit: epoch 1, batch 4: rank 0 of 2 failed: KeyboardInterrupt"),
     ],
 )
 def test_an_error_outside_the_step_on_one_rank_ends_every_rank_with_one_line(

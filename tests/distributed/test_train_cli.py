@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,12 +21,17 @@ TIMEOUT = 120
 TRAIN = ["-m", "softgrad", "train", "--epochs", "2", "--dtype", "float64", "--quiet"]
 
 
-def _softgrad(args: list[str], cwd: Path, ranks: int | None) -> subprocess.CompletedProcess:
+def _command(args: list[str], ranks: int | None) -> tuple[list[str], dict[str, str]]:
     command = [sys.executable, *args]
     if ranks is not None:
         beside = Path(sys.executable).parent / "mpiexec"
         command = [str(beside) if beside.exists() else "mpiexec", "-n", str(ranks), *command]
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return command, env
+
+
+def _softgrad(args: list[str], cwd: Path, ranks: int | None) -> subprocess.CompletedProcess:
+    command, env = _command(args, ranks)
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
@@ -73,6 +80,10 @@ def test_train_under_mpiexec_matches_a_plain_run(tmp_path, ranks, data):
     [
         (["--epochs", "0"], "softgrad: error: train: argument --epochs: must be a positive"),
         (["--data", "missing.npz"], "softgrad: error: load_data: data must be one of"),
+        # the command line's own checks (a UsageError each) were a traceback and MPI_Abort
+        (["--resume", "missing.npz"], "softgrad: error: --resume: file 'missing.npz' does not"),
+        (["--out", "nowhere/model.npz"], "softgrad: error: --out: folder 'nowhere' does not"),
+        (["--plot", "curves.txt"], "softgrad: error: --plot must end in one of .png"),
     ],
 )
 def test_a_bad_option_or_missing_file_ends_every_rank_with_one_line(tmp_path, args, message):
@@ -126,3 +137,35 @@ def test_a_run_checkpointed_on_2_ranks_and_resumed_on_3_equals_a_plain_run(tmp_p
     assert summary["test_accuracy"] == expected["test_accuracy"]
     assert_allclose(summary["test_loss"], expected["test_loss"], rtol=1e-10)
     assert_allclose(summary["history"]["train_loss"], expected["history"]["train_loss"], rtol=1e-10)
+
+
+def test_ctrl_c_under_mpiexec_ends_every_rank_with_one_line_and_the_resume_command(tmp_path):
+    # mpiexec passes SIGINT to every rank; each stops at the end of its batch (train's
+    # handler), the ranks agree on it at the next step and rank 0 reports it as a plain run
+    # does: one line, exit 130, where every rank called MPI_Abort (exit 2, one "Abort" line
+    # per rank, and rank 0's line raced the launcher's kill)
+    args = ["-m", "softgrad", "train", "--epochs", "100000", "--hidden", "8", "--quiet"]
+    args += ["--lr-schedule", "constant", "--checkpoint", "ck.npz", "--out", "m.npz"]
+    command, env = _command(args, 2)
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        # the first checkpoint is written atomically: once it exists, it is complete
+        deadline = time.monotonic() + TIMEOUT
+        while not (tmp_path / "ck.npz").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "no checkpoint was written"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err.splitlines() == [
+        "data-parallel over 2 MPI ranks, global batch 32",
+        "softgrad: error: interrupted; nothing else was written; resume with: softgrad train "
+        "--data digits --resume ck.npz --epochs 100000 --out m.npz --checkpoint ck.npz --quiet",
+    ]
+    # stdout holds only the launcher's own notice ("[mpiexec@host] Sending Ctrl-C ...")
+    assert all(line.startswith("[mpiexec@") for line in out.splitlines()), out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]

@@ -54,6 +54,10 @@ from softgrad.training.distributed import (
     world,
 )
 
+# what a rank reports as one line (a bad command line too: UsageError is not an
+# EXPECTED_ERROR, run_guarded reports it apart); anything else is a bug, which aborts every rank
+RANK_ERRORS = (*EXPECTED_ERRORS, UsageError)
+
 
 def refuse_ranks(command: str) -> None:
     """Refuse to run ``command`` under an MPI launcher of more than one rank: only ``train``
@@ -98,7 +102,7 @@ def together(comm: Communicator | None, where: str) -> Iterator[None]:
     if comm is None:
         yield
         return
-    with comm.agree(where, EXPECTED_ERRORS):
+    with comm.agree(where, RANK_ERRORS):
         yield
 
 
@@ -108,21 +112,35 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
 
     Rank 0 exits with status 2 and the others with 0, so that the launcher, which ends every
     rank as soon as one exits non-zero, has already let rank 0's line out (mpiexec still
-    exits 2).
+    exits 2). Ctrl-C that the ranks stopped at together (train raises it from a callback at a
+    batch end, and fit agrees on it like an error) is re-raised on rank 0 alone once MPI is
+    shut down, so it is reported as in a plain run (status 130); Ctrl-C on one rank alone
+    anywhere else ends every rank through MPI_Abort.
     """
     if comm is None:
         return command()
     try:
         status = command()
-    except EXPECTED_ERRORS as exc:
+    except RANK_ERRORS as exc:
         if comm.rank == 0:
             # rank 0's own error in its own words; another rank's names that rank
             own = exc.__cause__ if isinstance(exc, DistributedError) else None
             report(one_line(own if own is not None else exc))
         comm.finish()
         return EXIT_USAGE if comm.rank == 0 else EXIT_OK
+    except KeyboardInterrupt as exc:
+        # train raises its own KeyboardInterrupt while handling the DistributedError that every
+        # rank raised at the same step (chained to Ctrl-C): its __context__
+        if not isinstance(exc.__context__, DistributedError):
+            comm.abort(exc, EXIT_USAGE)  # the others may wait in a collective
+            raise
+        # Ctrl-C every rank stopped at together: rank 0 reports it (exit status 130)
+        comm.finish()
+        if comm.rank == 0:
+            raise
+        return EXIT_OK
     except BaseException as exc:
-        comm.abort(exc, EXIT_USAGE)  # a bug or Ctrl-C: the others may wait in a collective
+        comm.abort(exc, EXIT_USAGE)  # a bug: the others may wait in a collective
         raise
     comm.finish()
     return status

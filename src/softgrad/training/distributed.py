@@ -19,6 +19,14 @@ shard, rank 0's checkpoint writing) is kept (:meth:`Communicator.defer`) until t
 where the ranks exchange a failure flag anyway (the next step's status, the validation sums,
 the end of the epoch, the end of fit), and raised there on every rank. Once an epoch,
 :meth:`Communicator.agree_epoch` confirms that every rank holds the same parameters.
+
+Before the first step the ranks agree that they run the same fit (the batch size, the data's
+shape, the training split, the network's shapes, the epochs done: ``together``; the epochs:
+``sharded``), so ranks given different arguments fail together instead of taking different
+numbers of steps. fit checks its arguments on each rank before that: a check that fails on one
+rank alone (different data on that rank) leaves the others waiting in their first collective. A
+script started as ``mpiexec -n N python -m mpi4py script.py`` aborts every rank on an uncaught
+error instead.
 """
 
 from __future__ import annotations
@@ -226,6 +234,20 @@ class Communicator:
         """Rank 0's ``obj`` on every rank (pickled: for small state at the start of a run)."""
         return self.comm.bcast(obj, root=0)
 
+    def check_same(self, values: dict[str, Any], where: str) -> None:
+        """Raise the same DistributedError on every rank unless every rank passed equal
+        ``values`` (small, pickled: one allgather); the message names the first differing one
+        and its value on each rank."""
+        gathered = self.comm.allgather(values)
+        for key in values:
+            by_rank = [g[key] for g in gathered]
+            if any(v != by_rank[0] for v in by_rank):
+                got = ", ".join(f"{v!r} on rank {r}" for r, v in enumerate(by_rank))
+                raise DistributedError(
+                    f"{where}: {key} must be the same on every rank; got {got}. Call it with "
+                    f"the same arguments and data on every rank"
+                )
+
     def gather_object(self, obj: Any) -> list[Any] | None:
         """Every rank's ``obj`` in rank order on rank 0 (pickled: small state), None elsewhere."""
         return self.comm.gather(obj, root=0)
@@ -253,7 +275,9 @@ class Communicator:
 
         Every rank must call it at the same point; it returns when no rank has an error. The
         message names the first failing rank and its error; on that rank the DistributedError
-        is chained to the original (``__cause__``), traceback included.
+        is chained to the original (``__cause__``), traceback included. When that error is a
+        KeyboardInterrupt (Ctrl-C a callback raised: ``sharded._DeferErrors``), every rank's
+        DistributedError is chained to one, so every rank knows that it was interrupted.
         """
         error = self._take_error(error)
         self._raise_first(error, self.comm.allgather(_describe(error)), where)
@@ -269,9 +293,10 @@ class Communicator:
         if not failed:
             return
         rank, message = failed[0]
-        raise DistributedError(f"{where}: rank {rank} of {self.size} failed: {message}") from (
-            error if rank == self.rank else None
-        )
+        cause = error if rank == self.rank else None
+        if cause is None and message.split(":", 1)[0] == "KeyboardInterrupt":
+            cause = KeyboardInterrupt()  # Ctrl-C on one rank is Ctrl-C on every rank
+        raise DistributedError(f"{where}: rank {rank} of {self.size} failed: {message}") from cause
 
     def agree_epoch(self, arrays: Mapping[str, np.ndarray], stop: bool, where: str) -> bool:
         """Once an epoch: check that every rank holds bit-identical ``arrays``; True if any
@@ -317,5 +342,8 @@ class Communicator:
 
 
 def _describe(error: BaseException | None) -> str | None:
-    """The line another rank shows for ``error``: its type and message."""
-    return None if error is None else f"{type(error).__name__}: {error}"
+    """The line another rank shows for ``error``: its type and message (if it has one)."""
+    if error is None:
+        return None
+    message = str(error)
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

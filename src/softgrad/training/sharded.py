@@ -27,7 +27,6 @@ checkpoint, failing together) is in :mod:`softgrad.training.together`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -63,6 +62,16 @@ class ShardedRunner(EpochRunner):
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
         self.class_share = _class_share(self.loss, self.n_outputs)
+        self.epochs_agreed = comm.size == 1
+
+    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> Any:
+        """EpochRunner.run; before the first epoch, the ranks agree on fit's ``epochs`` (the
+        one size :func:`~softgrad.training.together.start_together` cannot see): a rank that
+        ran fewer would leave the others waiting in a collective."""
+        if not self.epochs_agreed:
+            self.comm.check_same({"epochs": state.epochs}, "fit")
+            self.epochs_agreed = True
+        return super().run(order, state, callbacks)
 
     def _batch_step(self) -> Any:
         """EpochRunner.run's step: one global batch, with the collectives (every rank stops
@@ -130,12 +139,16 @@ class ShardedRunner(EpochRunner):
     def _share(self, idx: np.ndarray, start: int, stop: int) -> float:
         """This shard's share of the batch's mean loss: n_local / n_global, or, for a loss with
         class weights or ignore_index (whose mean divides by the batch's sum of target class
-        weights, 0 for an ignored target), that sum over the shard over that sum over the batch."""
+        weights, 0 for an ignored target), that sum over the shard over that sum over the batch.
+
+        A batch whose targets are all ignored (or all of class weight 0) has a sum of 0: its
+        loss and gradient are 0 in one process, so every shard's share is 0 (no gradient;
+        the optimizer still steps, as one process's does)."""
         if self.class_share is None:
             return (stop - start) / len(idx)
         per_sample = self.class_share[self.target[idx]]
         total = float(np.sum(per_sample))
-        return float(np.sum(per_sample[start:stop])) / total if total > 0 else math.nan
+        return float(np.sum(per_sample[start:stop])) / total if total > 0 else 0.0
 
     def _zero_gradients(self) -> None:
         for grad in self.model.named_grads().values():
@@ -237,7 +250,12 @@ def sharded_evaluate(
 class _DeferErrors(CallbackList):
     """fit's callbacks on one rank of a data-parallel run: an error a callback raises here
     (on this rank alone, outside any collective) is kept (:meth:`Communicator.defer`) and
-    raised on every rank at the next collective, so no rank is left waiting in one."""
+    raised on every rank at the next collective, so no rank is left waiting in one.
+
+    A KeyboardInterrupt a callback raises is kept too: that is how ``softgrad train`` stops
+    at the end of a batch on Ctrl-C (which mpiexec passes to every rank), and the ranks must
+    stop at the same step, where MPI_Abort would end them before rank 0 could report.
+    """
 
     def __init__(self, comm: Communicator, callbacks: Any) -> None:
         super().__init__(callbacks)
@@ -246,6 +264,6 @@ class _DeferErrors(CallbackList):
     def call(self, hook: str, state: TrainState) -> bool:
         try:
             return super().call(hook, state)
-        except Exception as exc:
+        except (Exception, KeyboardInterrupt) as exc:
             self.comm.defer(exc)
             return False

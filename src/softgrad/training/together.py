@@ -7,6 +7,7 @@ The batch step itself is :class:`~softgrad.training.sharded.ShardedRunner`'s.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +41,7 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
     not match anyway since the shards differ. A 1-rank run keeps every object untouched (it
     is a plain run).
     """
+    _check_same_run(comm, run, batch_size)
     n_train = len(run.train_idx)
     if min(batch_size, n_train) < comm.size:
         # a rank without a sample in the first batch would have no gradient to sum
@@ -58,6 +60,32 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
         _restore_streams(run.model, run.rank_streams[comm.rank])
     else:
         _rank_streams(comm, run.model)
+
+
+def _check_same_run(comm: Communicator, run: Any, batch_size: int) -> None:
+    """Raise the same DistributedError on every rank unless every rank got the same run: the
+    sizes that fix how many steps each epoch takes and what each collective carries (the
+    number of epochs, which the run does not hold, is agreed by ShardedRunner.run).
+
+    Ranks given different arguments (another batch_size, another data set, a resume on one
+    rank alone) would take different numbers of steps, and the first rank to finish would
+    leave the others waiting in a collective forever. One allgather of a few numbers per rank
+    (the training split as a checksum of its indices) tells first.
+    """
+    if comm.size == 1:
+        return
+    digest = hashlib.blake2b(np.ascontiguousarray(run.train_idx).tobytes(), digest_size=8)
+    validation = None if run.validation is None else len(run.validation[1])
+    params = run.model.named_params()
+    mine = {
+        "batch_size": batch_size,
+        "the data set's shape": (run.data_info["n_samples"], run.data_info["n_features"]),
+        "the training split": (len(run.train_idx), digest.hexdigest()),
+        "the validation samples": validation,
+        "the parameter shapes": [(k, v.shape, v.dtype.str) for k, v in params.items()],
+        "the epochs done (resume)": run.history.epochs,
+    }
+    comm.check_same(mine, "fit")
 
 
 def _rank_streams(comm: Communicator, model: Any) -> None:
