@@ -386,3 +386,24 @@ def test_the_sharded_step_runs_the_step_plan_as_the_public_methods(
         np.testing.assert_allclose(
             planned.named_params()[key], value, rtol=tolerance, atol=tolerance, err_msg=key
         )
+
+
+def test_an_epoch_a_callback_cut_short_is_not_checkpointed_with_a_communicator(tmp_path):
+    # as in one process (tests/training/test_checkpoint.py): the file keeps the last whole
+    # epoch, where end_epoch_together saved the cut one as done
+    from softgrad.training.checkpoint import load_checkpoint
+
+    class StopAtBatch:
+        def on_batch_end(self, state):
+            return state.epoch == 2 and state.batch == 3
+
+    path = tmp_path / "run.ckpt.npz"
+    _, history = _fit(
+        SGD(lr=0.1),
+        epochs=4,
+        comm=Communicator(Ranks(), IN_PLACE, SUM),
+        checkpoint=path,
+        callbacks=[StopAtBatch()],
+    )
+    assert history.epochs == 2 and history.stop_reason == "callback"
+    assert load_checkpoint(path).epoch == 1

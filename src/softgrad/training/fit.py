@@ -247,7 +247,9 @@ def fit(
                     break
                 finished = train_epoch(run, runner, hooks, state, epoch)
                 if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
-                    finished = end_epoch_together(comm, run, finished, epoch, checkpoint)
+                    # (the ranks agreed on a callback's stop, so each cut the epoch alike)
+                    saved = checkpoint if runner.epoch_complete else None
+                    finished = end_epoch_together(comm, run, finished, epoch, saved)
                 elif checkpoint is not None and runner.epoch_complete:
                     # an epoch a callback cut short is not saved as done: the file keeps the
                     # epoch before, and resuming it trains this epoch whole, as an
