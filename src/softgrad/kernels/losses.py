@@ -146,7 +146,10 @@ class LossKernels:
                 grad[...] = 0.0
                 return 0.0
             value = float(sample_weight @ loss) / weight_sum
-            scale = (sample_weight / weight_sum).astype(logits.dtype).reshape(-1, 1)
+            # w / sum(w) in float64: float32 weights near float32's limit have a sum beyond it,
+            # which a float32 division took as inf (every scale 0, no step at all)
+            w64 = sample_weight.astype(np.float64, copy=False)
+            scale = (w64 / weight_sum).astype(logits.dtype).reshape(-1, 1)
         self.softmax_cross_entropy_grad(cache, scale, out=grad)
         return value
 
@@ -217,7 +220,11 @@ class LossKernels:
             grad[...] = 0.0
             return 0.0, 0.0
         hits = np.argmax(rows, axis=1) == target  # before grad (maybe the logits) is written
-        correct = float(np.count_nonzero(hits) if sample_weight is None else sample_weight @ hits)
+        correct = float(
+            np.count_nonzero(hits)
+            if sample_weight is None
+            else np.sum(sample_weight, where=hits, dtype=np.float64)  # float32's sum may overflow
+        )
         if kept is None:
             return self.softmax_cross_entropy_mean(rows, target, grad, sample_weight), correct
         kept_grad = np.empty_like(rows)
