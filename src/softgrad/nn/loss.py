@@ -293,15 +293,12 @@ class CrossEntropyLoss(Loss):
         if self.max_sample_loss is not None and self._may_pass_cap(
             logits, target, sample_weight, grad
         ):
-            # a sample's loss may pass the cap: the capped mean from the per-sample losses
-            per_sample = copy.copy(self)
-            per_sample.reduction = "none"
-            losses = per_sample.forward(logits, target)
+            # a sample's loss may pass the cap: forward's capped mean, on a copy (the layer
+            # keeps nothing for backward here)
             if sample_weight is None:
-                valid = None if self.ignore_index is None else target != self.ignore_index
-                count = len(target) if valid is None else int(np.count_nonzero(valid))
-                loss = float(np.sum(losses, dtype=np.float64)) / count if count else 0.0
+                loss = copy.copy(self).forward(logits, target)
             else:
+                losses = self._per_sample().forward(logits, target)
                 loss = weighted_mean(losses, sample_weight, np.zeros(len(target), bool))[0]
         # the loss in the logits' dtype, as forward gives it
         return StepLoss(float(logits.dtype.type(loss)), grad, correct)
@@ -357,10 +354,14 @@ class CrossEntropyLoss(Loss):
             loss = self.forward(logits, target)
             hits = _hits(logits, target, self.axis)
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
+        hits = _hits(logits, target, self.axis)
+        return weighted_mean_step(self._per_sample(), logits, target, sample_weight, hits)
+
+    def _per_sample(self) -> CrossEntropyLoss:
+        """A copy of this layer with reduction "none" (its other settings, the cap included)."""
         per_sample = copy.copy(self)
         per_sample.reduction = "none"
-        hits = _hits(logits, target, self.axis)
-        return weighted_mean_step(per_sample, logits, target, sample_weight, hits)
+        return per_sample
 
 
 def weighted_mean_step(
