@@ -165,6 +165,11 @@ def run(case: str, comm, out: Path):
         kwargs["callbacks"] = [_RaiseInCallback(case.removeprefix("raise_in_"))]
     if case == "interrupt_everywhere":  # mpiexec passes Ctrl-C to every rank
         kwargs["callbacks"] = [_InterruptAtBatch3()]
+    if case == "nan_in_data" and broken:  # this rank's copy of the data alone: fit's check
+        X = X.copy()
+        X[5, 2] = np.nan
+    if case == "resume_missing" and broken:  # a resume file this rank cannot see
+        kwargs["resume"] = out / "not-on-this-node.npz"
     if case == "raise_in_validation" and broken:
         model.forward = _RaiseInValidation(model)
     if case == "raise_in_checkpoint":

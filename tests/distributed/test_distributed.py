@@ -38,11 +38,15 @@ class Ranks:
 
     Bcast leaves the buffer as it is, and so does Allreduce, except that it adds
     ``remote_status`` to a step's status (the 4-element float64 buffer); ``allgather`` returns
-    ``others`` with this rank's object at ``rank``.
+    ``others`` with this rank's object at ``rank`` (for a failure report, a str or None, the
+    others' entries that are not one count as None: those ranks report nothing).
     """
 
-    def __init__(self, rank=0, size=1, others=None, remote_status=None):
+    def __init__(self, rank=0, size=1, others=None, remote_status=None, silent_reports=0):
         self.rank, self.size = rank, size
+        # how many failure reports (allgathers of a str or None) come before the others' own:
+        # 2 lets fit's two checks pass on the other ranks, which then fail in the step
+        self.silent_reports = silent_reports
         self.others = others if others is not None else [None] * size
         self.remote_status = remote_status  # what the other ranks add to each step's status
         self.calls: list[str] = []
@@ -72,6 +76,10 @@ class Ranks:
         if isinstance(obj, dict):  # the run's sizes (Communicator.check_same): the same here
             return [obj] * self.size
         gathered = list(self.others)
+        if obj is None or isinstance(obj, str):  # a failure report: others' reports, or None
+            silent = self.silent_reports > 0
+            self.silent_reports -= 1
+            gathered = [o if isinstance(o, str) and not silent else None for o in gathered]
         gathered[self.rank] = obj
         return gathered
 
@@ -209,14 +217,18 @@ def test_a_one_rank_communicator_is_a_plain_fit_bit_for_bit(make_optimizer, extr
     # each step sums two buffers: the status and the packed network's one flat gradient
     n_steps = history.epochs * -(-n_train // 16)
     assert ranks.calls.count("Allreduce") == 2 * n_steps
-    # the parameters are broadcast once, then checked once an epoch and once at the end
+    # the parameters are broadcast once, then checked once an epoch and once at the end, after
+    # the two reports of fit's checks (its arguments, then the run's setup) before any of it
     assert ranks.calls.count("Bcast") == len(model.named_params())
-    assert len(ranks.sent) == history.epochs + 1
+    assert ranks.sent[:2] == [None, None]
+    assert len(ranks.sent) == 2 + history.epochs + 1
 
 
 def test_a_failure_on_another_rank_raises_here_before_any_step():
     # rank 1 of 2 failed in its forward pass of the first batch
-    ranks = Ranks(0, 2, [None, "RuntimeError: boom"], remote_status=[0.0, 0.0, 1.0, 0.0])
+    ranks = Ranks(
+        0, 2, [None, "RuntimeError: boom"], remote_status=[0.0, 0.0, 1.0, 0.0], silent_reports=2
+    )
     model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
     before = {key: value.copy() for key, value in model.named_params().items()}
     X, y, _ = _problem()
@@ -246,6 +258,40 @@ def test_raise_together_gives_every_rank_the_first_failure():
     with pytest.raises(DistributedError, match="rank 2 of 3 failed: ValueError: bad") as err:
         failing.raise_together(own, where)
     assert err.value.__cause__ is own
+
+
+def test_check_together_raises_the_same_bad_argument_as_it_is_and_a_lone_one_on_every_rank():
+    where = "fit: checking the arguments"
+    own = ValueError("fit: epochs must be an int >= 1; got 0")
+    # every rank raised it (the same arguments everywhere): each raises its own, as one process
+    everywhere = Communicator(Ranks(0, 2, [None, f"ValueError: {own}"]), IN_PLACE, SUM)
+    with pytest.raises(ValueError) as err:
+        with everywhere.check_together(where):
+            raise own
+    assert err.value is own
+    # one rank alone raised (its own data): the others learn it from the allgather
+    waiting = Communicator(Ranks(0, 2, [None, "ValueError: fit: X has NaN"]), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match=r"^fit: checking the arguments: rank 1 of 2 fail"):
+        with waiting.check_together(where):
+            pass
+    failing = Communicator(Ranks(1, 2, [None, None]), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match="rank 1 of 2 failed: ValueError: fit: epochs") as e:
+        with failing.check_together(where):
+            raise own
+    assert e.value.__cause__ is own
+    with Communicator(Ranks(0, 3), IN_PLACE, SUM).check_together(where):  # nobody failed
+        pass
+
+
+def test_fit_under_a_communicator_checks_its_arguments_on_every_rank_together():
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    ranks = Ranks(0, 2)
+    X[3, 1] = np.nan  # this rank's data only: the other rank waits in the check's allgather
+    with pytest.raises(DistributedError, match="fit: checking the arguments: rank 0 of 2 failed"):
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, comm=Communicator(ranks, IN_PLACE, SUM))
+    # the one collective before it failed carried this rank's error to the other
+    assert len(ranks.sent) == 1 and ranks.sent[0].startswith("ValueError: fit: X ")
 
 
 def test_agree_epoch_fails_loudly_when_the_ranks_hold_different_weights():

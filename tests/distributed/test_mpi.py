@@ -201,6 +201,13 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
         ),
         ("epochs_differ", "fit: epochs must be the same on every rank; got 3 on rank 0, 2 on"),
         ("interrupt_everywhere", "fit: epoch 1, batch 4: rank 0 of 2 failed: KeyboardInterrupt"),
+        # a check of fit's that fails on one rank alone: the others waited in their first
+        # collective forever, now every rank learns it from the checks' own allgather
+        (
+            "nan_in_data",
+            "fit: checking the arguments: rank 1 of 2 failed: ValueError: fit: X must",
+        ),
+        ("resume_missing", "fit: setting up the run: rank 1 of 2 failed: "),
     ],
 )
 def test_an_error_outside_the_step_on_one_rank_ends_every_rank_with_one_line(

@@ -23,10 +23,9 @@ the end of the epoch, the end of fit), and raised there on every rank. Once an e
 Before the first step the ranks agree that they run the same fit (the batch size, the data's
 shape, the training split, the network's shapes, the epochs done: ``together``; the epochs:
 ``sharded``), so ranks given different arguments fail together instead of taking different
-numbers of steps. fit checks its arguments on each rank before that: a check that fails on one
-rank alone (different data on that rank) leaves the others waiting in their first collective. A
-script started as ``mpiexec -n N python -m mpi4py script.py`` aborts every rank on an uncaught
-error instead.
+numbers of steps. fit's own argument checks, the validation split and the resume file's reading
+run before that on each rank inside :meth:`Communicator.check_together`, so a check that fails
+on one rank alone (a NaN in that rank's data, a resume file missing there) ends every rank too.
 """
 
 from __future__ import annotations
@@ -268,6 +267,27 @@ class Communicator:
         except errors as exc:
             error = exc
         self.raise_together(error, where)
+
+    @contextmanager
+    def check_together(self, where: str) -> Any:
+        """Run a block of argument checks on every rank (no collective inside it); if it raised
+        an Exception on any rank, raise on every rank after it.
+
+        Where every rank raised the same error (the same bad argument everywhere, the common
+        case), each rank raises its own, type and message as in one process. Where they differ
+        (a NaN in one rank's data, a file missing on one rank), it is :meth:`agree`'s
+        DistributedError, naming the first failing rank and its error, on every rank.
+        """
+        error = None
+        try:
+            yield
+        except Exception as exc:
+            error = exc
+        error = self._take_error(error)
+        messages = self.comm.allgather(_describe(error))
+        if error is not None and all(m == messages[0] for m in messages):
+            raise error
+        self._raise_first(error, messages, where)
 
     def raise_together(self, error: BaseException | None, where: str) -> None:
         """Raise the same DistributedError on every rank if any rank has an ``error`` (or a

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -190,41 +191,39 @@ def fit(
     >>> history.epochs, history.train_acc[-1] > 0.95
     (20, True)
     """
-    _check_parts(model, loss, optimizer)
-    _check_schedule(lr_schedule, optimizer)
-    epochs, batch_size, X, target, weight = check_arguments(
-        model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
-    )
-    params = model.named_params()
-    l2_penalty = _check_penalty(l2_penalty, params)
+    comm = None if comm is None else as_communicator(comm)
+    # every rank checks its own arguments and data: a check failing on one rank alone ends
+    # every rank (Communicator.check_together), none is left waiting in the first collective
+    with _on_every_rank(comm, "fit: checking the arguments"):
+        _check_parts(model, loss, optimizer)
+        _check_schedule(lr_schedule, optimizer)
+        epochs, batch_size, X, target, weight = check_arguments(
+            model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
+        )
+        params = model.named_params()
+        l2_penalty = _check_penalty(l2_penalty, params)
+        settings = _check_settings(checkpoint_settings)
+        generator = as_generator(rng, "fit")
     if comm is not None:
-        comm = as_communicator(comm)
         # before the validation split draws from it: every rank splits and shuffles alike
-        rng = shared_generator(comm, rng)
-    run = new_run(
-        model,
-        loss,
-        optimizer,
-        lr_schedule,
-        X,
-        target,
-        weight,
-        rng,
-        batch_order(shuffle),
-        validation_data,
-        validation_fraction,
-        EarlyStopping(patience, min_delta, restore_best, early_stopping),
-    )
-    run.settings = _check_settings(checkpoint_settings)
-    start = 0
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
-            raise ValueError(
-                f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
-                f"(epochs is the total); got {epochs}"
-            )
-        start = resume_run(run, ckpt, X, target, weight)
+        generator = shared_generator(comm, generator)
+    with _on_every_rank(comm, "fit: setting up the run"):
+        run = new_run(
+            model,
+            loss,
+            optimizer,
+            lr_schedule,
+            X,
+            target,
+            weight,
+            generator,
+            batch_order(shuffle),
+            validation_data,
+            validation_fraction,
+            EarlyStopping(patience, min_delta, restore_best, early_stopping),
+        )
+        run.settings = settings
+        start = 0 if resume is None else _resume(run, resume, epochs, X, target, weight)
     arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
     if comm is None:
         runner = EpochRunner(*arrays)
@@ -261,6 +260,29 @@ def fit(
         finally:
             hooks.call("on_train_end", state)
     return run.history
+
+
+def _on_every_rank(comm: Any, where: str) -> Any:
+    """The checks of one process, or :meth:`Communicator.check_together`'s under ``comm``."""
+    return nullcontext() if comm is None else comm.check_together(where)
+
+
+def _resume(
+    run: Run,
+    resume: str | PathLike,
+    epochs: int,
+    X: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None,
+) -> int:
+    """Load the checkpoint ``resume`` into ``run``; the number of epochs it has done."""
+    ckpt = load_checkpoint(resume)
+    if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
+        raise ValueError(
+            f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
+            f"(epochs is the total); got {epochs}"
+        )
+    return resume_run(run, ckpt, X, target, weight)
 
 
 def _train_state(run: Run, runner: EpochRunner, start: int, epochs: int) -> TrainState:

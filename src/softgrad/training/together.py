@@ -15,15 +15,12 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import DistributedError, DivergenceError
-from softgrad.nn.layer import as_generator
 from softgrad.training.checkpoint import layer_generators, save_checkpoint, snapshot
 from softgrad.training.distributed import Communicator
 
 
-def shared_generator(comm: Communicator, rng: Any) -> np.random.Generator:
-    """fit's generator from ``rng`` (a Generator, a seed or None), in rank 0's state on every
-    rank. Rank 0 keeps its own untouched."""
-    generator = as_generator(rng, "fit")
+def shared_generator(comm: Communicator, generator: np.random.Generator) -> np.random.Generator:
+    """fit's ``generator``, in rank 0's state on every rank. Rank 0 keeps its own untouched."""
     state = comm.broadcast_object(generator.bit_generator.state)
     if comm.rank != 0:
         generator.bit_generator.state = state
