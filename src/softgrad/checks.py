@@ -408,3 +408,55 @@ def to_scalar(value: float, dtype: np.dtype) -> np.generic:
         return dtype.type(value)
     with np.errstate(over="ignore"):
         return dtype.type(value)
+
+
+def check_sample_weight(
+    sample_weight: Any,
+    shape: tuple[int, ...] | None,
+    where: str,
+    what: str = "sample_weight",
+    *,
+    dtype: Any = None,
+    may_all_be_zero: bool = True,
+) -> np.ndarray:
+    """``sample_weight`` as an array of finite weights >= 0, one per sample.
+
+    Parameters
+    ----------
+    shape : tuple of int or None
+        The samples' shape, ``(N,)`` or the logits' shape without the class axis; None skips
+        the shape check.
+    dtype : dtype, optional
+        The weights come back in it, after a check that they fit it (:func:`check_fits_rows`);
+        without it float weights keep their dtype and integers and booleans become float64.
+    may_all_be_zero : bool, default True
+        False refuses weights that sum to 0: a fit or an evaluation divides by their sum (one
+        batch may weigh 0, and is then skipped).
+
+    Example
+    -------
+    >>> check_sample_weight([1.0, -2.0], (2,), "evaluate")
+    Traceback (most recent call last):
+    ...
+    ValueError: evaluate: sample_weight must be finite and >= 0; got values from -2.0 to 1.0
+    """
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":  # strings of digits would be read as numbers
+        raise TypeError(f"{where}: {what} must hold real numbers; got dtype {w.dtype}")
+    if shape is not None and w.shape != tuple(shape):
+        raise ValueError(
+            f"{where}: {what} must have shape {tuple(shape)}, one weight per sample; got shape "
+            f"{w.shape}"
+        )
+    if dtype is not None:
+        check_fits_rows(w, dtype, where, what)
+        w = w.astype(dtype)
+    elif w.dtype.kind != "f":
+        w = w.astype(np.float64)
+    valid = w.size == 0 or bool(np.isfinite(w).all() and w.min() >= 0)
+    # summed in float64: float32 weights near its maximum overflow their own sum
+    if valid and (may_all_be_zero or w.sum(dtype=np.float64) > 0):
+        return w
+    rule = "finite and >= 0" if may_all_be_zero else "finite, >= 0 and not all 0"
+    got = f"values from {w.min().item()!r} to {w.max().item()!r}" if w.size else "no weights"
+    raise ValueError(f"{where}: {what} must be {rule}; got {got}")

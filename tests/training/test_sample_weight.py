@@ -192,5 +192,41 @@ def test_weights_as_strings_are_a_type_error(blobs):
     # np.asarray(["1", ...]).astype(float32) turned text into weights
     X, y = blobs
     w = np.array(["1"] * len(X))
-    with pytest.raises(TypeError, match=r"^fit: sample_weight must be a real numeric array; got"):
+    with pytest.raises(TypeError, match=r"^fit: sample_weight must hold real numbers; got dtype"):
         fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y, sample_weight=w)
+
+
+@pytest.mark.parametrize(("seed", "side"), [(0, "validation"), (1, "training")])
+def test_a_validation_split_that_leaves_a_side_weighing_zero_is_refused(seed, side):
+    # one sample of 40 weighs more than 0: the split puts it on one side, and the other side's
+    # figures divide by 0 (the validation's was a ZeroDivisionError, the training loss NaN
+    # every epoch with no step taken)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    w = np.zeros(40)
+    w[0] = 1.0
+    with pytest.raises(ValueError, match=rf"^fit: sample_weight must not be all 0 in the {side}"):
+        fit(
+            build_mlp(3, [4], 2, rng=0, dtype=np.float64),
+            CrossEntropyLoss(),
+            SGD(lr=0.1),
+            X,
+            y,
+            sample_weight=w,
+            validation_fraction=0.5,
+            epochs=1,
+            rng=seed,
+        )
+
+
+def test_validation_weights_are_checked_by_their_own_name(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match=r"^fit: sample_weight_val must be finite, >= 0 and not"):
+        fit(
+            build_mlp(5, [4], 3, rng=0),
+            CrossEntropyLoss(),
+            SGD(),
+            X,
+            y,
+            validation_data=(X[:10], y[:10], np.zeros(10)),
+        )

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from softgrad.checks import check_sample_weight
 from softgrad.functional._targets import grad_scale
 from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
 from softgrad.functional.nll import NLLProblem
@@ -417,9 +418,9 @@ def check_max_sample_loss(value: Any, where: str) -> float | None:
 
 
 def _checked_sample_weight(sample_weight: Any, logits: Any, axis: int) -> np.ndarray:
-    """``sample_weight`` as an array of finite weights >= 0, one per sample of ``logits`` (its
-    shape without ``axis``); integers and booleans as float64. The one-kernel path trusts its
-    weights: one short array was read past its end, an inf weight left the gradient unwritten.
+    """``sample_weight`` checked against ``logits`` (one weight per sample: its shape without
+    ``axis``). The one-kernel path trusts its weights: one short array was read past its end,
+    an inf weight left the gradient unwritten.
 
     Example
     -------
@@ -428,27 +429,12 @@ def _checked_sample_weight(sample_weight: Any, logits: Any, axis: int) -> np.nda
     ...
     ValueError: CrossEntropyLoss.forward_backward: sample_weight must have shape (2,), one weight per sample; got shape (3,)
     """  # noqa: E501
-    where = "CrossEntropyLoss.forward_backward"
-    w = np.asarray(sample_weight)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"{where}: sample_weight must hold real numbers; got dtype {w.dtype}")
     shape = np.shape(logits)
+    per_sample = None
     if shape:
         axis %= len(shape)
         per_sample = shape[:axis] + shape[axis + 1 :]
-        if w.shape != per_sample:
-            raise ValueError(
-                f"{where}: sample_weight must have shape {per_sample}, one weight per sample; "
-                f"got shape {w.shape}"
-            )
-    if w.dtype.kind != "f":
-        w = w.astype(np.float64)
-    if w.size and not (np.all(np.isfinite(w)) and w.min() >= 0):
-        raise ValueError(
-            f"{where}: sample_weight must be finite and >= 0; got values from "
-            f"{float(w.min())!r} to {float(w.max())!r}"
-        )
-    return w
+    return check_sample_weight(sample_weight, per_sample, "CrossEntropyLoss.forward_backward")
 
 
 def _hits(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_fits_rows
+from softgrad.checks import check_fits_rows, check_sample_weight
 from softgrad.kernels import get_ops
 from softgrad.preprocessing import ScaledRows
 
@@ -77,24 +77,16 @@ def check_target(y: Any, n_samples: int, n_classes: int | None, what: str = "y")
     return y.astype(np.intp, copy=False)
 
 
-def check_weight(sample_weight: Any, n_samples: int, dtype: np.dtype) -> np.ndarray | None:
-    """``sample_weight`` as an (N,) array of finite weights >= 0 with a positive sum, or None."""
+def check_weight(
+    sample_weight: Any, n_samples: int, dtype: np.dtype, what: str = "sample_weight"
+) -> np.ndarray | None:
+    """``sample_weight`` as an (N,) array of finite weights >= 0 with a positive sum, in
+    ``dtype``, or None."""
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight)
-    if w.shape != (n_samples,):
-        raise ValueError(f"fit: sample_weight must have shape ({n_samples},); got shape {w.shape}")
-    if w.dtype.kind not in "biuf":  # strings of digits were cast to numbers
-        raise TypeError(f"fit: sample_weight must be a real numeric array; got dtype {w.dtype}")
-    check_fits_rows(w, dtype, "fit", "sample_weight")
-    w = w.astype(dtype)
-    # summed in float64: float32 weights near its maximum overflow their own sum (a warning)
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum(dtype=np.float64) > 0:
-        raise ValueError(
-            "fit: sample_weight must be finite, >= 0 and not all 0; got "
-            f"min {w.min()!r}, max {w.max()!r}, sum {w.sum()!r}"
-        )
-    return w
+    return check_sample_weight(
+        sample_weight, (n_samples,), "fit", what, dtype=dtype, may_all_be_zero=False
+    )
 
 
 def check_validation(
@@ -121,7 +113,7 @@ def check_validation(
     y_val = check_target(validation_data[1], X_val.shape[0], n_classes, "y_val")
     w_val = None
     if len(validation_data) == 3:
-        w_val = check_weight(validation_data[2], X_val.shape[0], X.dtype)
+        w_val = check_weight(validation_data[2], X_val.shape[0], X.dtype, "sample_weight_val")
     return X_val, y_val, w_val
 
 

@@ -373,6 +373,7 @@ def new_run(
         )
     if validation_fraction:
         train_idx, val_idx = _split_validation(target, float(validation_fraction), generator)
+        _check_split_weights(weight, train_idx, val_idx, validation_fraction)
         validation = (
             data.dense_rows(X, val_idx),
             target[val_idx],
@@ -415,6 +416,22 @@ def _split_validation(
             f"{fraction!r} of {len(target)} samples"
         )
     return stratified_split(target, fraction, generator)
+
+
+def _check_split_weights(
+    weight: np.ndarray | None, train_idx: np.ndarray, val_idx: np.ndarray, fraction: Any
+) -> None:
+    """Refuse a validation split that leaves either side weighing 0: its figures divide by
+    the weights' sum (the training loss of every epoch was NaN, and no step was taken)."""
+    if weight is None:
+        return
+    for side, idx in (("training", train_idx), ("validation", val_idx)):
+        if not weight[idx].sum(dtype=np.float64) > 0:
+            raise ValueError(
+                f"fit: sample_weight must not be all 0 in the {side} split; got {len(idx)} "
+                f"samples of weight 0 there with validation_fraction={fraction!r} (only "
+                f"{np.count_nonzero(weight)} of {len(weight)} samples weigh more than 0)"
+            )
 
 
 def _check_settings(settings: Any) -> dict[str, Any] | None:
