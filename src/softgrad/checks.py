@@ -300,25 +300,41 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float16 else dtype
 
 
-def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.dtype]:
-    """Return ``(array in its compute dtype, output dtype)`` following the package dtype rule.
+def as_real_float(x: Any, where: str, name: str = "x") -> np.ndarray:
+    """``x`` as an ndarray of a float dtype: floats keep theirs (float16 too), integers and
+    booleans become float64. A complex, string or object array is a TypeError (a cast would
+    drop its imaginary part, or parse it, silently).
 
-    float16/32/64 keep their dtype on output (float16 is computed in float32); integer and bool
-    input is computed and returned in float64. Anything else raises TypeError.
-    """
-    if type(x) is np.ndarray and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64):
-        return x, x.dtype  # the common case, without the general checks below
+    Example
+    -------
+    >>> as_real_float(np.array([1 + 5j, 2.0]), "Softmax.forward")
+    Traceback (most recent call last):
+    ...
+    TypeError: Softmax.forward: x must be a real array (float, int or bool dtype); got dtype 'complex128'
+    """  # noqa: E501
     a = np.asarray(x)
     kind = a.dtype.kind
     if kind == "f":
-        out_dtype = a.dtype
-    elif kind in "biu":
-        out_dtype = np.dtype(np.float64)
-    else:
+        return a
+    if kind not in "biu":
         raise TypeError(
             f"{where}: {name} must be a real array (float, int or bool dtype); got dtype "
             f"{str(a.dtype)!r}"
         )
+    return a.astype(np.float64)
+
+
+def as_float_array(x: Any, where: str, name: str = "x") -> tuple[np.ndarray, np.dtype]:
+    """Return ``(array in its compute dtype, output dtype)`` following the package dtype rule.
+
+    float16/32/64 keep their dtype on output (float16 is computed in float32); integer and bool
+    input is computed and returned in float64 (:func:`as_real_float`). Anything else raises
+    TypeError.
+    """
+    if type(x) is np.ndarray and (x.dtype is _FLOAT32 or x.dtype is _FLOAT64):
+        return x, x.dtype  # the common case, without the general checks below
+    a = as_real_float(x, where, name)
+    out_dtype = a.dtype
     compute = _compute_dtype(out_dtype)
     if a.dtype != compute:
         a = a.astype(compute)

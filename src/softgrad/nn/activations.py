@@ -23,30 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import as_real_float
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer
-
-
-def _as_float(x: Any, where: str, what: str = "x") -> np.ndarray:
-    """x as an ndarray with a floating dtype (int/bool become float64, floats keep theirs); a
-    complex, string or object array is a TypeError (cast, it lost its imaginary part or was
-    parsed, silently).
-
-    Example
-    -------
-    >>> _as_float(np.array([1 + 5j, 2.0]), "Softmax.forward")
-    Traceback (most recent call last):
-    ...
-    TypeError: Softmax.forward: x must be a real array (float, int or bool dtype); got dtype complex128
-    """  # noqa: E501
-    x = np.asarray(x)
-    if x.dtype.kind == "f":
-        return x
-    if x.dtype.kind not in "biu":
-        raise TypeError(
-            f"{where}: {what} must be a real array (float, int or bool dtype); got dtype {x.dtype}"
-        )
-    return x.astype(np.float64)
 
 
 def _apply(kernel: Any, *arrays: np.ndarray, **options: Any) -> np.ndarray:
@@ -70,7 +49,7 @@ class _OutputCached(Layer):
 
     def _checked_grad(self, grad_y: Any) -> np.ndarray:
         self._check_forward_done(self._y)
-        grad_y = _as_float(grad_y, f"{type(self).__name__}.backward", "grad_y")
+        grad_y = as_real_float(grad_y, f"{type(self).__name__}.backward", "grad_y")
         if grad_y.shape != self._y.shape:
             raise ValueError(
                 f"{type(self).__name__}.backward: grad_y must have shape {self._y.shape}; "
@@ -146,7 +125,7 @@ class ReLU(_Fusable):
             get_ops().relu(x, out=x)
             self._y = x
         else:
-            self._y = _apply(get_ops().relu, _as_float(x, f"{type(self).__name__}.forward"))
+            self._y = _apply(get_ops().relu, as_real_float(x, f"{type(self).__name__}.forward"))
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -180,7 +159,7 @@ class Tanh(_Fusable):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> t : ndarray of shape (...)."""
-        self._y = _apply(get_ops().tanh, _as_float(x, f"{type(self).__name__}.forward"))
+        self._y = _apply(get_ops().tanh, as_real_float(x, f"{type(self).__name__}.forward"))
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -205,7 +184,7 @@ class Sigmoid(_Fusable):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> s : ndarray of shape (...)."""
-        self._y = _apply(get_ops().sigmoid, _as_float(x, f"{type(self).__name__}.forward"))
+        self._y = _apply(get_ops().sigmoid, as_real_float(x, f"{type(self).__name__}.forward"))
         return self._y
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -225,7 +204,7 @@ class Identity(_Fusable):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> y : ndarray of shape (...), a copy."""
-        x = _as_float(x, f"{type(self).__name__}.forward")
+        x = as_real_float(x, f"{type(self).__name__}.forward")
         self._y = np.array(x, copy=True)
         return self._y
 
@@ -245,7 +224,7 @@ class _AlongAxis(_OutputCached):
         self.axis = int(axis)
 
     def _checked_input(self, x: Any) -> np.ndarray:
-        x = _as_float(x, f"{type(self).__name__}.forward")
+        x = as_real_float(x, f"{type(self).__name__}.forward")
         if not -x.ndim <= self.axis < x.ndim:
             raise ValueError(
                 f"{type(self).__name__}.forward: axis must be in [{-x.ndim}, {x.ndim}) for an "
