@@ -1,38 +1,37 @@
-"""fit: the public entry of the training loop, its argument checks and the Run they build.
+"""fit: the public entry of the training loop, from its checked arguments to the last epoch.
 
-One epoch (batches, validation, history, early stopping, schedule) lives in
+fit's argument checks live in :mod:`softgrad.training.fit_arguments`, the Run it starts from
+(the split, the validation set, a resumed checkpoint) in :mod:`softgrad.training.run_start`,
+one epoch (batches, validation, history, early stopping, schedule) in
 :mod:`softgrad.training.epoch`, checkpoints in :mod:`softgrad.training.checkpoint`, the batch
 order in :mod:`softgrad.training.batch_order`. fit prints nothing: progress goes to callbacks.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from contextlib import nullcontext
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from softgrad.checks import (
-    check_bool,
-    check_feature_count,
-    check_fits_dtype,
-    check_positive_int,
-)
-from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
-from softgrad.training import data
 from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import TrainState
-from softgrad.training.checkpoint import load_checkpoint, resume_run, save_checkpoint, snapshot
+from softgrad.training.checkpoint import save_checkpoint, snapshot
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import EpochRunner, Run, train_epoch
+from softgrad.training.fit_arguments import (
+    check_arguments,
+    check_parts,
+    check_penalty,
+    check_schedule,
+    check_settings,
+)
 from softgrad.training.history import History
 from softgrad.training.predict import model_mode
+from softgrad.training.run_start import new_run, resume_from_checkpoint
 from softgrad.training.sharded import ShardedRunner
 from softgrad.training.together import (
     end_epoch_together,
@@ -195,14 +194,14 @@ def fit(
     # every rank checks its own arguments and data: a check failing on one rank alone ends
     # every rank (Communicator.check_together), none is left waiting in the first collective
     with _on_every_rank(comm, "fit: checking the arguments"):
-        _check_parts(model, loss, optimizer)
-        _check_schedule(lr_schedule, optimizer)
+        check_parts(model, loss, optimizer)
+        check_schedule(lr_schedule, optimizer)
         epochs, batch_size, X, target, weight = check_arguments(
             model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
         )
         params = model.named_params()
-        l2_penalty = _check_penalty(l2_penalty, params)
-        settings = _check_settings(checkpoint_settings)
+        l2_penalty = check_penalty(l2_penalty, params)
+        settings = check_settings(checkpoint_settings)
         generator = as_generator(rng, "fit")
     if comm is not None:
         # before the validation split draws from it: every rank splits and shuffles alike
@@ -223,7 +222,9 @@ def fit(
             EarlyStopping(patience, min_delta, restore_best, early_stopping),
         )
         run.settings = settings
-        start = 0 if resume is None else _resume(run, resume, epochs, X, target, weight)
+        start = 0
+        if resume is not None:
+            start = resume_from_checkpoint(run, resume, epochs, X, target, weight)
     arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
     if comm is None:
         runner = EpochRunner(*arrays)
@@ -267,24 +268,6 @@ def _on_every_rank(comm: Any, where: str) -> Any:
     return nullcontext() if comm is None else comm.check_together(where)
 
 
-def _resume(
-    run: Run,
-    resume: str | PathLike,
-    epochs: int,
-    X: np.ndarray,
-    target: np.ndarray,
-    weight: np.ndarray | None,
-) -> int:
-    """Load the checkpoint ``resume`` into ``run``; the number of epochs it has done."""
-    ckpt = load_checkpoint(resume)
-    if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
-        raise ValueError(
-            f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
-            f"(epochs is the total); got {epochs}"
-        )
-    return resume_run(run, ckpt, X, target, weight)
-
-
 def _train_state(run: Run, runner: EpochRunner, start: int, epochs: int) -> TrainState:
     """What the callbacks see of the run, before epoch ``start + 1`` of ``epochs``."""
     return TrainState(
@@ -296,210 +279,3 @@ def _train_state(run: Run, runner: EpochRunner, start: int, epochs: int) -> Trai
         model=run.model,
         optimizer=run.optimizer,
     )
-
-
-def check_arguments(
-    model: Any,
-    loss: Any,
-    X: Any,
-    y: Any,
-    sample_weight: Any,
-    epochs: Any,
-    batch_size: Any,
-    checkpoint: str | PathLike | None,
-    check_finite: bool = True,
-) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]:
-    """fit's sizes and arrays, checked: ``(epochs, batch_size, X, target, weight)``.
-
-    ``X`` and ``weight`` come back in the dtype of the model's parameters, ``target`` as intp.
-    """
-    epochs = check_positive_int(epochs, "fit", "epochs")
-    batch_size = check_positive_int(batch_size, "fit", "batch_size")
-    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
-        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
-    _check_checkpoint_path(checkpoint)
-    params = model.named_params()
-    if not params:
-        raise ValueError(f"fit: model must have parameters to train; got {model!r}")
-    dtype = next(iter(params.values())).dtype
-    X = data.check_features(X, dtype, check_finite=check_bool(check_finite, "fit", "check_finite"))
-    width = data.input_width(model)
-    if width is not None:  # else a matmul deep in the first step names neither fit nor X
-        check_feature_count(X, width, "fit")
-    target = data.check_target(y, X.shape[0], data.n_classes(model))
-    weight = data.check_weight(sample_weight, X.shape[0], dtype)
-    return epochs, batch_size, X, target, weight
-
-
-def _check_checkpoint_path(checkpoint: Any) -> None:
-    """A file path fit can write after each epoch: checked now, not after the first epoch's
-    work (the empty string is the current folder)."""
-    if checkpoint is None:
-        return
-    if not isinstance(checkpoint, (str, PathLike)):
-        raise TypeError(f"fit: checkpoint must be a file path; got {checkpoint!r}")
-    if Path(checkpoint).is_dir():
-        raise ValueError(f"fit: checkpoint must be a file path, not a folder; got {checkpoint!r}")
-    if not Path(checkpoint).parent.is_dir():
-        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
-
-
-def new_run(
-    model: Any,
-    loss: Any,
-    optimizer: Any,
-    lr_schedule: Any,
-    X: np.ndarray,
-    target: np.ndarray,
-    weight: np.ndarray | None,
-    rng: np.random.Generator | int | None,
-    order: Any,
-    validation_data: tuple[Any, Any] | None,
-    validation_fraction: float,
-    stopper: EarlyStopping,
-) -> Run:
-    """A fresh Run: the generator from ``rng``, the training indices and the validation set."""
-    generator = as_generator(rng, "fit")
-    val_idx = validation = None
-    if isinstance(validation_fraction, (bool, np.bool_)) or not isinstance(
-        validation_fraction, (int, float, np.integer, np.floating)
-    ):  # "0.2" was read as float("0.2"), True as a fraction of 1.0
-        raise TypeError(
-            f"fit: validation_fraction must be a float in [0, 1); got {validation_fraction!r}"
-        )
-    if validation_data is not None and validation_fraction:
-        raise ValueError(
-            "fit: validation_data and validation_fraction must not both be given; got both"
-        )
-    if validation_fraction:
-        train_idx, val_idx = _split_validation(target, float(validation_fraction), generator)
-        _check_split_weights(weight, train_idx, val_idx, validation_fraction)
-        validation = (
-            data.dense_rows(X, val_idx),
-            target[val_idx],
-            None if weight is None else weight[val_idx],
-        )
-    else:
-        train_idx = np.arange(X.shape[0])
-        if validation_data is not None:
-            validation = data.check_validation(validation_data, X, data.n_classes(model))
-    info = {
-        "n_samples": X.shape[0],
-        "n_features": X.shape[1],
-        "validation": "fraction" if val_idx is not None else "data" if validation else None,
-    }
-    return Run(
-        model,
-        loss,
-        optimizer,
-        lr_schedule,
-        generator,
-        train_idx,
-        val_idx,
-        validation,
-        stopper,
-        History(),
-        order,
-        info,
-    )
-
-
-def _split_validation(
-    target: np.ndarray, fraction: float, generator: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """stratified_split, behind checks whose messages name fit's own argument."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fit: validation_fraction must be in (0, 1); got {fraction!r}")
-    if math.ceil(fraction * len(target)) >= len(target):
-        raise ValueError(
-            f"fit: validation_fraction must leave at least one training sample; got "
-            f"{fraction!r} of {len(target)} samples"
-        )
-    return stratified_split(target, fraction, generator)
-
-
-def _check_split_weights(
-    weight: np.ndarray | None, train_idx: np.ndarray, val_idx: np.ndarray, fraction: Any
-) -> None:
-    """Refuse a validation split that leaves either side weighing 0: its figures divide by
-    the weights' sum (the training loss of every epoch was NaN, and no step was taken)."""
-    if weight is None:
-        return
-    for side, idx in (("training", train_idx), ("validation", val_idx)):
-        if not weight[idx].sum(dtype=np.float64) > 0:
-            raise ValueError(
-                f"fit: sample_weight must not be all 0 in the {side} split; got {len(idx)} "
-                f"samples of weight 0 there with validation_fraction={fraction!r} (only "
-                f"{np.count_nonzero(weight)} of {len(weight)} samples weigh more than 0)"
-            )
-
-
-def _check_settings(settings: Any) -> dict[str, Any] | None:
-    """``checkpoint_settings``, checked before training rather than at the first checkpoint."""
-    if settings is None:
-        return None
-    try:
-        json.dumps(settings)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"fit: checkpoint_settings must be a JSON-serialisable dict; got {exc}"
-        ) from None
-    if not isinstance(settings, dict):
-        raise TypeError(f"fit: checkpoint_settings must be a dict; got {settings!r}")
-    return settings
-
-
-def _check_parts(model: Any, loss: Any, optimizer: Any) -> None:
-    """TypeError naming the argument that is not a network, a loss layer or an optimizer
-    (``fit(model, None, ...)`` would fail later as an AttributeError deep in the loop)."""
-    from softgrad.optim import Optimizer
-
-    parts = (
-        ("model", model, ("named_params", "forward", "backward"), "a softgrad.nn.Sequential"),
-        ("loss", loss, ("forward", "backward"), "a loss layer such as nn.CrossEntropyLoss()"),
-    )
-    for what, value, methods, expected in parts:
-        if not all(callable(getattr(value, name, None)) for name in methods):
-            raise TypeError(f"fit: {what} must be {expected}; got {type(value).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(
-            "fit: optimizer must be a softgrad.optim.Optimizer such as optim.SGD(lr=0.1); got "
-            f"{type(optimizer).__name__}"
-        )
-
-
-def _check_schedule(lr_schedule: Any, optimizer: Any) -> None:
-    """A schedule fit can step: TypeError without ``step`` (an AttributeError after the first
-    epoch otherwise); ValueError for one that would silently set another optimizer's rate, or
-    read the monitored loss as a score (mode "max")."""
-    if lr_schedule is None:
-        return
-    if not callable(getattr(lr_schedule, "step", None)):
-        raise TypeError(
-            "fit: lr_schedule must be a schedule with step(metric), such as "
-            f"optim.StepLR(optimizer, step_size=10); got {type(lr_schedule).__name__}"
-        )
-    scheduled = getattr(lr_schedule, "optimizer", optimizer)
-    if scheduled is not optimizer:  # it would set the rate of an optimizer that never steps
-        raise ValueError(
-            f"fit: lr_schedule must wrap the optimizer given to fit; got a schedule of another "
-            f"optimizer, {scheduled!r} (build it as {type(lr_schedule).__name__}(optimizer, ...))"
-        )
-    if getattr(lr_schedule, "mode", "min") != "min":  # a loss falling would count as worse
-        raise ValueError(
-            f"fit: lr_schedule must watch a loss (mode='min'): fit steps it with the monitored "
-            f"loss; got mode={lr_schedule.mode!r}"
-        )
-
-
-def _check_penalty(l2_penalty: Any, params: Any) -> float:
-    """The L2 factor as a float, finite in every parameter's dtype (the update converts it)."""
-    if (
-        isinstance(l2_penalty, bool)
-        or not isinstance(l2_penalty, (int, float, np.integer, np.floating))
-        or not 0.0 <= l2_penalty < math.inf
-    ):
-        raise ValueError(f"fit: l2_penalty must be a finite float >= 0; got {l2_penalty!r}")
-    for dtype in {param.dtype for param in params.values()}:
-        check_fits_dtype(float(l2_penalty), dtype, "fit", "l2_penalty", " (or float64 weights)")
-    return float(l2_penalty)

@@ -1,0 +1,141 @@
+"""fit's argument checks: each raises a ValueError or TypeError that names fit's own argument,
+before any work (the data's scan, the validation split, the first epoch) is done.
+
+The arrays' own rules (features, targets, weights) are :mod:`softgrad.training.data`'s; these
+are the checks of the other arguments, and :func:`check_arguments` runs both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softgrad.checks import (
+    check_bool,
+    check_feature_count,
+    check_fits_dtype,
+    check_positive_int,
+)
+from softgrad.training import data
+
+
+def check_arguments(
+    model: Any,
+    loss: Any,
+    X: Any,
+    y: Any,
+    sample_weight: Any,
+    epochs: Any,
+    batch_size: Any,
+    checkpoint: str | PathLike | None,
+    check_finite: bool = True,
+) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]:
+    """fit's sizes and arrays, checked: ``(epochs, batch_size, X, target, weight)``.
+
+    ``X`` and ``weight`` come back in the dtype of the model's parameters, ``target`` as intp.
+    """
+    epochs = check_positive_int(epochs, "fit", "epochs")
+    batch_size = check_positive_int(batch_size, "fit", "batch_size")
+    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
+        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
+    _check_checkpoint_path(checkpoint)
+    params = model.named_params()
+    if not params:
+        raise ValueError(f"fit: model must have parameters to train; got {model!r}")
+    dtype = next(iter(params.values())).dtype
+    X = data.check_features(X, dtype, check_finite=check_bool(check_finite, "fit", "check_finite"))
+    width = data.input_width(model)
+    if width is not None:  # else a matmul deep in the first step names neither fit nor X
+        check_feature_count(X, width, "fit")
+    target = data.check_target(y, X.shape[0], data.n_classes(model))
+    weight = data.check_weight(sample_weight, X.shape[0], dtype)
+    return epochs, batch_size, X, target, weight
+
+
+def _check_checkpoint_path(checkpoint: Any) -> None:
+    """A file path fit can write after each epoch: checked now, not after the first epoch's
+    work (the empty string is the current folder)."""
+    if checkpoint is None:
+        return
+    if not isinstance(checkpoint, (str, PathLike)):
+        raise TypeError(f"fit: checkpoint must be a file path; got {checkpoint!r}")
+    if Path(checkpoint).is_dir():
+        raise ValueError(f"fit: checkpoint must be a file path, not a folder; got {checkpoint!r}")
+    if not Path(checkpoint).parent.is_dir():
+        raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
+
+
+def check_settings(settings: Any) -> dict[str, Any] | None:
+    """``checkpoint_settings``, checked before training rather than at the first checkpoint."""
+    if settings is None:
+        return None
+    try:
+        json.dumps(settings)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"fit: checkpoint_settings must be a JSON-serialisable dict; got {exc}"
+        ) from None
+    if not isinstance(settings, dict):
+        raise TypeError(f"fit: checkpoint_settings must be a dict; got {settings!r}")
+    return settings
+
+
+def check_parts(model: Any, loss: Any, optimizer: Any) -> None:
+    """TypeError naming the argument that is not a network, a loss layer or an optimizer
+    (``fit(model, None, ...)`` would fail later as an AttributeError deep in the loop)."""
+    from softgrad.optim import Optimizer
+
+    parts = (
+        ("model", model, ("named_params", "forward", "backward"), "a softgrad.nn.Sequential"),
+        ("loss", loss, ("forward", "backward"), "a loss layer such as nn.CrossEntropyLoss()"),
+    )
+    for what, value, methods, expected in parts:
+        if not all(callable(getattr(value, name, None)) for name in methods):
+            raise TypeError(f"fit: {what} must be {expected}; got {type(value).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            "fit: optimizer must be a softgrad.optim.Optimizer such as optim.SGD(lr=0.1); got "
+            f"{type(optimizer).__name__}"
+        )
+
+
+def check_schedule(lr_schedule: Any, optimizer: Any) -> None:
+    """A schedule fit can step: TypeError without ``step`` (an AttributeError after the first
+    epoch otherwise); ValueError for one that would silently set another optimizer's rate, or
+    read the monitored loss as a score (mode "max")."""
+    if lr_schedule is None:
+        return
+    if not callable(getattr(lr_schedule, "step", None)):
+        raise TypeError(
+            "fit: lr_schedule must be a schedule with step(metric), such as "
+            f"optim.StepLR(optimizer, step_size=10); got {type(lr_schedule).__name__}"
+        )
+    scheduled = getattr(lr_schedule, "optimizer", optimizer)
+    if scheduled is not optimizer:  # it would set the rate of an optimizer that never steps
+        raise ValueError(
+            f"fit: lr_schedule must wrap the optimizer given to fit; got a schedule of another "
+            f"optimizer, {scheduled!r} (build it as {type(lr_schedule).__name__}(optimizer, ...))"
+        )
+    if getattr(lr_schedule, "mode", "min") != "min":  # a loss falling would count as worse
+        raise ValueError(
+            f"fit: lr_schedule must watch a loss (mode='min'): fit steps it with the monitored "
+            f"loss; got mode={lr_schedule.mode!r}"
+        )
+
+
+def check_penalty(l2_penalty: Any, params: Any) -> float:
+    """The L2 factor as a float, finite in every parameter's dtype (the update converts it)."""
+    if (
+        isinstance(l2_penalty, bool)
+        or not isinstance(l2_penalty, (int, float, np.integer, np.floating))
+        or not 0.0 <= l2_penalty < math.inf
+    ):
+        raise ValueError(f"fit: l2_penalty must be a finite float >= 0; got {l2_penalty!r}")
+    for dtype in {param.dtype for param in params.values()}:
+        check_fits_dtype(float(l2_penalty), dtype, "fit", "l2_penalty", " (or float64 weights)")
+    return float(l2_penalty)
