@@ -8,12 +8,14 @@ Shape legend: N samples, D input features, H hidden units, C classes, ``...`` le
 """
 
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer
 from softgrad.nn.linear import Linear
 from softgrad.nn.logistic_loss import LogisticLoss
-from softgrad.nn.loss import CrossEntropyLoss, Loss, NLLLoss
+from softgrad.nn.loss import Loss
 from softgrad.nn.mlp import ACTIVATIONS, build_mlp
+from softgrad.nn.nll_loss import NLLLoss
 from softgrad.nn.sequential import LAYERS, Sequential
 
 __all__ = [

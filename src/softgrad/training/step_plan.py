@@ -45,8 +45,9 @@ from typing import Any
 import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES
+from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
 from softgrad.nn.logistic_loss import LogisticLoss
-from softgrad.nn.loss import CrossEntropyLoss, StepLoss
+from softgrad.nn.loss import StepLoss
 
 __all__ = ["ForwardPlan", "StepPlan"]
 
