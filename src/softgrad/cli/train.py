@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import shlex
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from softgrad.checks import check_finite_rows
-from softgrad.cli import checks, ranks, train_config
+from softgrad.cli import checks, ranks, train_config, train_report, train_stops
 from softgrad.cli.argtypes import (
     data_spec,
     fraction,
@@ -27,15 +22,10 @@ from softgrad.cli.argtypes import (
     positive_float,
     positive_int,
 )
-from softgrad.cli.errors import interrupted
-from softgrad.cli.output import describe_network, print_json
 from softgrad.cli.progress import EpochProgress
-from softgrad.cli.staging import Staged, remove_leftovers
+from softgrad.cli.staging import remove_leftovers
 from softgrad.errors import DivergenceError
-from softgrad.training.callbacks import Callback
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
-
-MISCLASSIFIED_SHOWN = 36
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -208,7 +198,10 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     progress = EpochProgress(settings["epochs"], quiet=args.quiet or not ranks.speaks(comm))
     start = time.perf_counter()
     try:
-        with _on_interrupt(args, paths, progress), _InterruptAtBatchEnd() as stopper:
+        with (
+            train_stops.on_interrupt(args, paths, progress),
+            train_stops.InterruptAtBatchEnd() as stopper,
+        ):
             history = fit(
                 network,
                 loss,
@@ -232,184 +225,20 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
             )
     except DivergenceError as err:
         raise DivergenceError(
-            f"{err} {_diverged_outputs(args, paths, progress.epochs_seen)}", err.epoch, err.batch
+            f"{err} {train_stops.diverged_outputs(args, paths, progress.epochs_seen)}",
+            err.epoch,
+            err.batch,
         ) from None
     except OSError as exc:
         if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
             raise
         # the one file fit writes: name it (not its temp file) and what survived
         raise OSError(
-            exc.errno, _checkpoint_failed(args, paths, exc, progress.epochs_seen)
+            exc.errno, train_stops.checkpoint_failed(args, paths, exc, progress.epochs_seen)
         ) from None
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress
-
-
-def _checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
-    ckpt = str(paths["--checkpoint"])
-    if epochs_done > 1:
-        previous = (
-            "its checkpoint of the epoch before is intact: make room, then resume with: "
-            f"{_resume_command(args, ckpt)}"
-        )
-    elif Path(ckpt).exists():
-        previous = f"{ckpt!r} is as it was before this run"
-    else:
-        previous = "no checkpoint was written"
-
-    return (
-        f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
-        f"({exc.strerror or exc}); {previous}; nothing else was written"
-    )
-
-
-class _InterruptAtBatchEnd(Callback):
-    """Defer Ctrl-C during training to the end of the batch (a callback raises it there).
-
-    A KeyboardInterrupt raised inside ``np.savez`` while a checkpoint is written surfaces as
-    zipfile's own errors ("Can't close the ZIP file ...") and unraisable warnings; deferred,
-    the checkpoint being written is finished and the run stops after the next batch. A second
-    Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
-    """
-
-    def __enter__(self) -> _InterruptAtBatchEnd:
-        self._pending = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self._pending:
-            raise KeyboardInterrupt
-        self._pending = True
-
-    def on_batch_end(self, state: Any) -> None:
-        if self._pending:
-            raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def _on_interrupt(args, paths, progress: EpochProgress) -> Iterator[None]:
-    """Ctrl-C (or an error raised while a writer cleaned up after it) as :func:`_interrupted`."""
-    try:
-        yield
-    except BaseException as exc:
-        if interrupted(exc):
-            raise _interrupted(args, paths, progress.epochs_seen) from None
-        raise
-
-
-def _interrupted(args, paths, epochs_done: int) -> KeyboardInterrupt:
-    """Ctrl-C, saying how to resume when a checkpoint exists (nothing else was written)."""
-    ckpt = paths["--checkpoint"]
-    if ckpt is not None and epochs_done > 0 and ckpt.is_file():
-        source = str(ckpt)
-    elif args.resume is not None:
-        source = args.resume  # nothing newer: the checkpoint this run resumed is unchanged
-    else:
-        return KeyboardInterrupt()
-    return KeyboardInterrupt(
-        f"nothing else was written; resume with: {_resume_command(args, source)}"
-    )
-
-
-def _resume_command(args, checkpoint: str) -> str:
-    """The command that resumes this run from ``checkpoint``.
-
-    The settings --resume refuses come from the checkpoint: only the honoured ones and the
-    files are repeated.
-    """
-    argv = ["softgrad", "train", "--data", args.data, "--resume", checkpoint]
-    options = ["epochs", "patience", "out", "plot", "misclassified", "checkpoint"]
-    if checkpoint == args.resume:  # it may predate the settings record: repeat what it needs
-        options += ["activation", "batch_size", "label_smoothing", "dropout"]
-    for option in options:
-        value = getattr(args, option)
-        if value is not None:
-            argv += [f"--{option.replace('_', '-')}", str(value)]
-    argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
-    return shlex.join(argv)
-
-
-def _diverged_outputs(args, paths, epochs_done: int) -> str:
-    """What a diverged run left on disk: no output, and where the last good weights are."""
-    out = paths["--out"]
-    kept = f"{str(out)!r} is as it was" if out.exists() else f"{str(out)!r} was not created"
-    if paths["--checkpoint"] is not None and epochs_done > 0:
-        where = (
-            f"the last good weights are in the checkpoint {str(paths['--checkpoint'])!r} "
-            "(after the last completed epoch); --resume keeps its --lr, so start a new run "
-            "with a lower --lr"
-        )
-    elif args.resume is not None:
-        where = f"the last good weights are those of {args.resume!r}, which was not changed"
-    else:
-        where = "the last good weights were not saved (--checkpoint keeps them)"
-    return f"Nothing was written: {kept}; {where}."
-
-
-def _data_spec(data: str) -> str:
-    """What ``evaluate`` should load by default: a named set, or the file's absolute path."""
-    return str(Path(data).resolve()) if Path(data).exists() else data
-
-
-def _write_pictures(args, settings, data, history, network, X_test_scaled, staged) -> None:
-    from softgrad import plots
-    from softgrad.training import predict_proba
-
-    if args.plot:
-        curves = history.to_dict()
-        if settings["patience"] is None:
-            # without early stopping the saved model holds the last epoch's weights, not the
-            # best epoch's: marking "best" would point at weights nobody kept
-            curves["best_epoch"] = None
-        staged.render("--plot", args.plot, lambda tmp: plots.plot_learning_curves(curves, tmp))
-    if args.misclassified:
-        pred = predict_proba(network, X_test_scaled).argmax(axis=1)
-        all_wrong = np.flatnonzero(pred != data.y_test)
-        wrong = all_wrong[:MISCLASSIFIED_SHOWN]
-        staged.render(
-            "--misclassified",
-            args.misclassified,
-            lambda tmp: plots.plot_misclassified(
-                data.X_test[wrong],
-                data.y_test[wrong],
-                pred[wrong],
-                data.class_names,
-                data.image_shape,
-                tmp,
-                n_total=len(all_wrong),
-            ),
-        )
-
-
-def _summary(args, settings, data, network, history, seconds, progress, test) -> dict[str, Any]:
-    """Everything the run reports (printed, or JSON with ``--json``)."""
-    test_loss, test_acc = test
-    return {
-        "data": data.name,
-        "model": str(args.out),
-        "architecture": describe_network(network),
-        "test_accuracy": float(test_acc),
-        "test_loss": float(test_loss),
-        "n_train": progress.n_samples,
-        "n_test": len(data.y_test),
-        "epochs_run": history.epochs,
-        "epochs_this_run": progress.epochs_seen,
-        "best_epoch": history.best_epoch,
-        "stopped_early": history.stopped_early,
-        "time_s": seconds,
-        "samples_per_s": progress.n_samples * progress.epochs_seen / max(seconds, 1e-9),
-        "settings": settings,
-        "plot": args.plot,
-        "misclassified": args.misclassified,
-    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -446,55 +275,6 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     trained = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):
         return 0
-    with _on_interrupt(args, paths, trained[3]):
-        _report(args, settings, data, scaler, trained, paths, validation_note)
+    with train_stops.on_interrupt(args, paths, trained[3]):
+        train_report.report(args, settings, data, scaler, trained, paths, validation_note)
     return 0
-
-
-def _report(args, settings, data, scaler, trained, paths, validation_note) -> None:
-    """Test the trained network, write the model and pictures, and print the summary."""
-    from softgrad.model import Model
-    from softgrad.nn import CrossEntropyLoss
-    from softgrad.training import evaluate
-
-    network, history, seconds, progress = trained
-    X_test = scaler.inputs(data.X_test)  # uint8 test images are scaled per batch too
-    test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
-    summary = _summary(args, settings, data, network, history, seconds, progress, test)
-    summary["validation_note"] = validation_note
-    metadata = {
-        **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
-        "data_spec": _data_spec(args.data),
-        "history": history.to_dict(),
-        "input_max": float(data.scale) if data.scale is not None else None,
-    }
-    model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
-    # every output is rendered to a hidden temp file first and published only when all are:
-    # a failed plot leaves the old model (or none), never a new model without its picture
-    with Staged() as staged:
-        staged.render("--out", paths["--out"], model.save)
-        _write_pictures(args, settings, data, history, network, X_test, staged)
-        staged.publish()
-    if args.json:
-        print_json({**summary, "history": history.to_dict()})
-    else:
-        _print_summary(summary)
-
-
-def _print_summary(s: dict[str, Any]) -> None:
-    early = f", stopped early (best epoch {s['best_epoch']})" if s["stopped_early"] else ""
-    print(
-        f"trained {s['architecture']} on {s['data']}: {s['epochs_this_run']} epochs in "
-        f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}"
-    )
-    print(
-        f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
-        f"({s['n_test']} samples)"
-    )
-    if s["validation_note"]:
-        print(s["validation_note"])
-    print(f"model saved to {s['model']}")
-    if s["plot"]:
-        print(f"learning curves saved to {s['plot']}")
-    if s["misclassified"]:
-        print(f"misclassified test images saved to {s['misclassified']}")

@@ -1,0 +1,122 @@
+"""The end of a ``softgrad train`` run: test the network, write the model file and the
+pictures (all staged, published together), and print the summary or its JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softgrad.cli.output import describe_network, print_json
+from softgrad.cli.staging import Staged
+
+MISCLASSIFIED_SHOWN = 36
+
+
+def _data_spec(data: str) -> str:
+    """What ``evaluate`` should load by default: a named set, or the file's absolute path."""
+    return str(Path(data).resolve()) if Path(data).exists() else data
+
+
+def _write_pictures(args, settings, data, history, network, X_test_scaled, staged) -> None:
+    from softgrad import plots
+    from softgrad.training import predict_proba
+
+    if args.plot:
+        curves = history.to_dict()
+        if settings["patience"] is None:
+            # without early stopping the saved model holds the last epoch's weights, not the
+            # best epoch's: marking "best" would point at weights nobody kept
+            curves["best_epoch"] = None
+        staged.render("--plot", args.plot, lambda tmp: plots.plot_learning_curves(curves, tmp))
+    if args.misclassified:
+        pred = predict_proba(network, X_test_scaled).argmax(axis=1)
+        all_wrong = np.flatnonzero(pred != data.y_test)
+        wrong = all_wrong[:MISCLASSIFIED_SHOWN]
+        staged.render(
+            "--misclassified",
+            args.misclassified,
+            lambda tmp: plots.plot_misclassified(
+                data.X_test[wrong],
+                data.y_test[wrong],
+                pred[wrong],
+                data.class_names,
+                data.image_shape,
+                tmp,
+                n_total=len(all_wrong),
+            ),
+        )
+
+
+def _summary(args, settings, data, network, history, seconds, progress, test) -> dict[str, Any]:
+    """Everything the run reports (printed, or JSON with ``--json``)."""
+    test_loss, test_acc = test
+    return {
+        "data": data.name,
+        "model": str(args.out),
+        "architecture": describe_network(network),
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "n_train": progress.n_samples,
+        "n_test": len(data.y_test),
+        "epochs_run": history.epochs,
+        "epochs_this_run": progress.epochs_seen,
+        "best_epoch": history.best_epoch,
+        "stopped_early": history.stopped_early,
+        "time_s": seconds,
+        "samples_per_s": progress.n_samples * progress.epochs_seen / max(seconds, 1e-9),
+        "settings": settings,
+        "plot": args.plot,
+        "misclassified": args.misclassified,
+    }
+
+
+def report(args, settings, data, scaler, trained, paths, validation_note) -> None:
+    """Test the trained network, write the model and pictures, and print the summary."""
+    from softgrad.model import Model
+    from softgrad.nn import CrossEntropyLoss
+    from softgrad.training import evaluate
+
+    network, history, seconds, progress = trained
+    X_test = scaler.inputs(data.X_test)  # uint8 test images are scaled per batch too
+    test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
+    summary = _summary(args, settings, data, network, history, seconds, progress, test)
+    summary["validation_note"] = validation_note
+    metadata = {
+        **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
+        "data_spec": _data_spec(args.data),
+        "history": history.to_dict(),
+        "input_max": float(data.scale) if data.scale is not None else None,
+    }
+    model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
+    # every output is rendered to a hidden temp file first and published only when all are:
+    # a failed plot leaves the old model (or none), never a new model without its picture
+    with Staged() as staged:
+        staged.render("--out", paths["--out"], model.save)
+        _write_pictures(args, settings, data, history, network, X_test, staged)
+        staged.publish()
+    if args.json:
+        print_json({**summary, "history": history.to_dict()})
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    early = f", stopped early (best epoch {s['best_epoch']})" if s["stopped_early"] else ""
+    print(
+        f"trained {s['architecture']} on {s['data']}: {s['epochs_this_run']} epochs in "
+        f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}"
+    )
+    print(
+        f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
+        f"({s['n_test']} samples)"
+    )
+    if s["validation_note"]:
+        print(s["validation_note"])
+    print(f"model saved to {s['model']}")
+    if s["plot"]:
+        print(f"learning curves saved to {s['plot']}")
+    if s["misclassified"]:
+        print(f"misclassified test images saved to {s['misclassified']}")

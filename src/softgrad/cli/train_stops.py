@@ -1,0 +1,126 @@
+"""What ``softgrad train`` says, and leaves on disk, when a run stops before its end: Ctrl-C
+(deferred to the end of a batch), a diverged loss, a checkpoint it could not write. Each
+message says what was kept and the command that resumes the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from softgrad.cli.errors import interrupted
+from softgrad.cli.progress import EpochProgress
+from softgrad.training.callbacks import Callback
+
+
+def checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
+    ckpt = str(paths["--checkpoint"])
+    if epochs_done > 1:
+        previous = (
+            "its checkpoint of the epoch before is intact: make room, then resume with: "
+            f"{resume_command(args, ckpt)}"
+        )
+    elif Path(ckpt).exists():
+        previous = f"{ckpt!r} is as it was before this run"
+    else:
+        previous = "no checkpoint was written"
+
+    return (
+        f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
+        f"({exc.strerror or exc}); {previous}; nothing else was written"
+    )
+
+
+class InterruptAtBatchEnd(Callback):
+    """Defer Ctrl-C during training to the end of the batch (a callback raises it there).
+
+    A KeyboardInterrupt raised inside ``np.savez`` while a checkpoint is written surfaces as
+    zipfile's own errors ("Can't close the ZIP file ...") and unraisable warnings; deferred,
+    the checkpoint being written is finished and the run stops after the next batch. A second
+    Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
+    """
+
+    def __enter__(self) -> InterruptAtBatchEnd:
+        self._pending = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+        self._pending = True
+
+    def on_batch_end(self, state: Any) -> None:
+        if self._pending:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def on_interrupt(args, paths, progress: EpochProgress) -> Iterator[None]:
+    """Ctrl-C (or an error raised while a writer cleaned up after it): :func:`_interrupted_run`."""
+    try:
+        yield
+    except BaseException as exc:
+        if interrupted(exc):
+            raise _interrupted_run(args, paths, progress.epochs_seen) from None
+        raise
+
+
+def _interrupted_run(args, paths, epochs_done: int) -> KeyboardInterrupt:
+    """Ctrl-C, saying how to resume when a checkpoint exists (nothing else was written)."""
+    ckpt = paths["--checkpoint"]
+    if ckpt is not None and epochs_done > 0 and ckpt.is_file():
+        source = str(ckpt)
+    elif args.resume is not None:
+        source = args.resume  # nothing newer: the checkpoint this run resumed is unchanged
+    else:
+        return KeyboardInterrupt()
+    return KeyboardInterrupt(
+        f"nothing else was written; resume with: {resume_command(args, source)}"
+    )
+
+
+def resume_command(args, checkpoint: str) -> str:
+    """The command that resumes this run from ``checkpoint``.
+
+    The settings --resume refuses come from the checkpoint: only the honoured ones and the
+    files are repeated.
+    """
+    argv = ["softgrad", "train", "--data", args.data, "--resume", checkpoint]
+    options = ["epochs", "patience", "out", "plot", "misclassified", "checkpoint"]
+    if checkpoint == args.resume:  # it may predate the settings record: repeat what it needs
+        options += ["activation", "batch_size", "label_smoothing", "dropout"]
+    for option in options:
+        value = getattr(args, option)
+        if value is not None:
+            argv += [f"--{option.replace('_', '-')}", str(value)]
+    argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
+    return shlex.join(argv)
+
+
+def diverged_outputs(args, paths, epochs_done: int) -> str:
+    """What a diverged run left on disk: no output, and where the last good weights are."""
+    out = paths["--out"]
+    kept = f"{str(out)!r} is as it was" if out.exists() else f"{str(out)!r} was not created"
+    if paths["--checkpoint"] is not None and epochs_done > 0:
+        where = (
+            f"the last good weights are in the checkpoint {str(paths['--checkpoint'])!r} "
+            "(after the last completed epoch); --resume keeps its --lr, so start a new run "
+            "with a lower --lr"
+        )
+    elif args.resume is not None:
+        where = f"the last good weights are those of {args.resume!r}, which was not changed"
+    else:
+        where = "the last good weights were not saved (--checkpoint keeps them)"
+    return f"Nothing was written: {kept}; {where}."
