@@ -64,7 +64,14 @@ def test_for_range_maps_0_max_to_0_1():
 
 @pytest.mark.parametrize("max_value", [0, -1, np.inf, np.nan])
 def test_for_range_rejects_bad_max(max_value):
-    with pytest.raises(ValueError, match="max_value must be positive"):
+    with pytest.raises(ValueError, match=r"^Scaler\.for_range: max_value must be > 0\.0; got"):
+        Scaler.for_range(max_value)
+
+
+@pytest.mark.parametrize("max_value", ["255", True, None])
+def test_for_range_refuses_what_is_not_a_number(max_value):
+    # "255" gave NumPy's isfinite message; True was read as a range of 1
+    with pytest.raises(TypeError, match=r"^Scaler\.for_range: max_value must be a real number"):
         Scaler.for_range(max_value)
 
 
@@ -87,6 +94,25 @@ def test_fit_standard_constant_features_map_to_zero(rng):
     Z = scaler.transform(X)
     assert np.all(np.isfinite(Z))
     np.testing.assert_allclose(Z[:, [0, 2, 3]], 0, atol=1e-7)
+
+
+@pytest.mark.parametrize("magnitude", [1e-30, 1e-16, 1e30])
+def test_fit_standard_scales_a_feature_of_any_magnitude_by_its_own_spread(rng, magnitude):
+    # the constant rule compared the std with 1e-15 * max(1, |mean|): a feature of values near
+    # 1e-30 (or 1e-16, with a std of 3e-17) was taken as constant and mapped to 0
+    X = np.column_stack([magnitude * (1 + rng.random(50)), rng.standard_normal(50)])
+    scaler = Scaler.fit_standard(X)
+    np.testing.assert_allclose(scaler.scale[0], 1 / X[:, 0].std(), rtol=1e-6)
+    Z = scaler.transform(X)
+    np.testing.assert_allclose(Z.std(axis=0), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("values", [[1e300, -1e300], [1e-41, 3e-41]])
+def test_fit_standard_refuses_a_spread_a_float32_scale_cannot_invert(values):
+    # 1e300's squares overflow (std inf: its scale was 0, the feature silently zeroed)
+    X = np.column_stack([values, [1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"^Scaler.fit_standard: X's feature 0 must have a st"):
+        Scaler.fit_standard(X)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_number
 from softgrad.kernels import get_ops
 
 __all__ = ["ScaledRows", "Scaler"]
@@ -30,6 +31,18 @@ def _as_float32(value: Any, what: str) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"Scaler: {what} must be finite in float32; got {value!r}")
     return array
+
+
+def _std(X: np.ndarray, mean: np.ndarray, step: int) -> np.ndarray:
+    """Population std of each feature of ``X`` around ``mean``, accumulated in float64 over
+    blocks of ``step`` rows (inf where the squares pass float64's range: the caller says)."""
+    sum_sq = np.zeros(X.shape[1], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        for start in range(0, X.shape[0], step):
+            block = X[start : start + step].astype(np.float64)
+            block -= mean
+            sum_sq += np.einsum("ij,ij->j", block, block)
+    return np.sqrt(sum_sq / X.shape[0])
 
 
 class Scaler:
@@ -78,9 +91,8 @@ class Scaler:
     @classmethod
     def for_range(cls, max_value: float) -> Scaler:
         """Scale raw values in ``[0, max_value]`` to ``[0, 1]`` (images: ``max_value=255``)."""
-        if not (np.isfinite(max_value) and max_value > 0):
-            raise ValueError(f"Scaler.for_range: max_value must be positive; got {max_value!r}")
-        return cls(0.0, 1.0 / float(max_value))
+        max_value = check_number(max_value, "Scaler.for_range", "max_value", 0.0, low_open=True)
+        return cls(0.0, 1.0 / max_value)
 
     @classmethod
     def fit_standard(cls, X: np.ndarray) -> Scaler:
@@ -95,7 +107,15 @@ class Scaler:
         -------
         Scaler
             ``offset`` the feature means, ``scale`` 1 / std (population std, ``ddof=0``);
-            features whose std is 0 (up to rounding) get scale 1.
+            features whose std is 0 up to the rounding of their own sums get scale 1
+            (scikit-learn's StandardScaler rule: relative to the feature's mean, so a feature
+            of values near 1e-30 is scaled like any other).
+
+        Raises
+        ------
+        ValueError
+            X is empty, not 2-D, not numeric or not finite, or a feature's std is beyond what
+            a float32 scale can invert (below 2.9e-39 or above 8.5e37).
 
         Notes
         -----
@@ -120,15 +140,23 @@ class Scaler:
                 "Scaler.fit_standard: X must be finite; got NaN or inf in feature "
                 f"{int(np.flatnonzero(~np.isfinite(mean))[0])}"
             )
-        sum_sq = np.zeros(X.shape[1], dtype=np.float64)
-        for start in range(0, X.shape[0], step):
-            block = X[start : start + step].astype(np.float64)
-            block -= mean
-            sum_sq += np.einsum("ij,ij->j", block, block)
-        std = np.sqrt(sum_sq / X.shape[0])
-        # a constant feature: std is 0 or rounding noise relative to its magnitude
-        constant = std <= 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+        std = _std(X, mean, step)
+        # a constant feature: its variance is within the rounding of its own sums, relative
+        # to the feature's magnitude (scikit-learn's StandardScaler rule, var <= n eps var +
+        # (n eps mean)**2, taken in std so that it cannot overflow); relative to 1, features
+        # of 1e-30 and 2e-30 were taken as constant and mapped to 0
+        n_eps = X.shape[0] * np.finfo(np.float64).eps
+        constant = std * np.sqrt(max(0.0, 1.0 - n_eps)) <= n_eps * np.abs(mean)
         scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))
+        tiny, largest = np.finfo(np.float32).tiny, np.finfo(np.float32).max
+        beyond = ~constant & ~((scale >= tiny) & (scale <= largest))
+        if np.any(beyond):  # the float32 scale would be 0 or inf, or lose its precision
+            j = int(np.flatnonzero(beyond)[0])
+            raise ValueError(
+                f"Scaler.fit_standard: X's feature {j} must have a standard deviation from "
+                f"{1 / largest:.3g} to {1 / tiny:.3g}, whose inverse the float32 scale holds; "
+                f"got {float(std[j])!r} (rescale the feature)"
+            )
         return cls(mean, scale)
 
     def transform(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
