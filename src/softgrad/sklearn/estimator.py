@@ -83,7 +83,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     dtypes are converted once per call; CSR/CSC matrices are accepted. As in sklearn, a
     changed ``activation`` (``set_params``) applies to the weights the estimator has: in
     ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
-    ``hidden_layer_sizes`` is refused there with a ValueError (sklearn keeps the old shapes).
+    ``hidden_layer_sizes`` (sklearn keeps the old shapes) or ``dtype`` is refused
+    there with a ValueError. Every ``partial_fit`` call checks the parameters, as ``fit``
+    does (sklearn checks them only on the first call).
 
     Refused where sklearn fits, each with a ValueError that names the problem: a negative
     ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
@@ -287,6 +289,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` (every label of the stream) is required at first."""
+        # sklearn's _fit_context skips the parameter check for a fitted estimator's partial_fit
+        # (sklearn then trains on what set_params left, alpha=-1 included): check it here
+        self._validate_params()
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError(
@@ -325,6 +330,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 "MLPClassifier: hidden_layer_sizes must stay "
                 f"{tuple(self._layer_units()[1:-1])!r} with warm_start/partial_fit; "
                 f"got {self.hidden_layer_sizes!r}"
+            )
+        elif _resolve_dtype(self.dtype) != dtype:
+            raise ValueError(
+                f"MLPClassifier: dtype must stay {dtype.name!r}, the kept weights' dtype, with "
+                f"warm_start/partial_fit; got {self.dtype!r} (fit with warm_start=False trains "
+                "anew in it)"
             )
         else:  # a changed activation applies to the kept weights, as in sklearn
             _training.use_activation(self._model, self.activation)
