@@ -75,6 +75,46 @@ def use_activation(model: Sequential, activation: str) -> None:
             model.layers[index] = wanted()
 
 
+def use_dropout(est) -> None:
+    """Make the network's dropout ``est.dropout``, keeping every weight and what is keyed by name.
+
+    A changed rate sets ``p`` of the Dropout layers there are. Turning dropout on or off adds
+    or removes a Dropout layer after each hidden activation, as a fresh fit would build it;
+    that moves the Linear layers' indices, and so their qualified names ("2.W" becomes
+    "3.W"): the optimizer's state (partial_fit keeps it) and the best weights kept by early
+    stopping (a warm start keeps them) follow their parameters to the new names.
+    """
+    model, p = est._model, float(est.dropout)
+    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    if (p > 0) == bool(dropouts):
+        for layer in dropouts:
+            layer.p = p
+        return
+    kinds = set(ACTIVATIONS.values())
+    old_index = {id(layer): index for index, layer in enumerate(model.layers)}
+    layers = []
+    for layer in model.layers:
+        if not isinstance(layer, Dropout):
+            layers.append(layer)
+            if p > 0 and type(layer) in kinds:
+                layers.append(Dropout(p, rng=0))  # its generator is set by train()
+    model.layers[:] = layers
+    names = {
+        f"{old_index[id(layer)]}.{name}": f"{index}.{name}"
+        for index, layer in enumerate(layers)
+        for name in layer.params  # a new Dropout layer has none
+    }
+    optimizer = vars(est).get("_optimizer")
+    if optimizer is not None:
+        state = {}
+        for entry, value in optimizer.state_dict().items():
+            kind, dot, key = entry.partition(".")  # "m.2.W": slot "m" of "2.W"
+            state[f"{kind}.{names[key]}" if dot else entry] = value
+        optimizer.load_state_dict(state)
+    if vars(est).get("_best_params"):
+        est._best_params = {names[key]: value for key, value in est._best_params.items()}
+
+
 def _empty_history() -> dict[str, list]:
     return {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
 

@@ -82,8 +82,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
     dtypes are converted once per call; CSR/CSC matrices are accepted. As in sklearn, a
     changed ``activation`` (``set_params``) applies to the weights the estimator has: in
-    ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
-    ``hidden_layer_sizes`` (sklearn keeps the old shapes) or ``dtype`` is refused
+    ``predict`` and when training continues (``warm_start``, ``partial_fit``), and so does a
+    changed ``dropout`` when training continues (the optimizer's state carries over); a
+    changed ``hidden_layer_sizes`` (sklearn keeps the old shapes) or ``dtype`` is refused
     there with a ValueError. Every ``partial_fit`` call checks the parameters, as ``fit``
     does (sklearn checks them only on the first call).
 
@@ -337,8 +338,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 f"warm_start/partial_fit; got {self.dtype!r} (fit with warm_start=False trains "
                 "anew in it)"
             )
-        else:  # a changed activation applies to the kept weights, as in sklearn
+        else:  # a changed activation (as in sklearn) or dropout applies to the kept weights
             _training.use_activation(self._model, self.activation)
+            _training.use_dropout(self)
         if not incremental or "_optimizer" not in vars(self):
             self._optimizer = _training.make_optimizer(self)
         train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
