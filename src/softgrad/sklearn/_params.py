@@ -85,3 +85,8 @@ def batch_size_for(batch_size, n_samples: int) -> int:
     if batch_size == "auto":
         return min(200, n_samples)
     return int(np.clip(batch_size, 1, n_samples))
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """The ``dtype`` argument (already checked by the constraints) as a numpy dtype."""
+    return np.dtype(dtype)
