@@ -127,3 +127,26 @@ def test_a_fitted_estimator_survives_pickling_and_clones_without_its_weights():
     fresh = clone(fitted)
     assert fresh.get_params() == fitted.get_params()
     assert not hasattr(fresh, "coefs_") and not hasattr(fresh, "classes_")
+
+
+def test_incremental_over_uneven_blocks_the_first_holding_one_class(client):
+    import dask.array as da
+    from dask_ml.wrappers import Incremental
+
+    X, y = _blobs(n_samples=60)
+    order = np.argsort(y, kind="stable")  # sorted labels: the first block holds class 0 alone
+    X, y = X[order], y[order]
+    sizes = (7, 20, 33)
+    dX = da.from_array(X, chunks=(sizes, X.shape[1]))
+    dy = da.from_array(y, chunks=(sizes,))
+    incremental = Incremental(_estimator(), shuffle_blocks=False).fit(dX, dy, classes=[0, 1, 2])
+    expected = _estimator()
+    for start, stop in zip(np.cumsum((0, *sizes[:-1])), np.cumsum(sizes), strict=True):
+        expected.partial_fit(X[start:stop], y[start:stop], classes=[0, 1, 2])
+    fitted = incremental.estimator_
+    assert fitted.t_ == len(X) and fitted.n_iter_ == 1 and len(fitted.loss_curve_) == 3
+    for got, want in zip(fitted.coefs_, expected.coefs_, strict=True):
+        assert_allclose(got, want, rtol=1e-10, atol=1e-12)  # float64, the same steps
+    # without classes the first block's partial_fit refuses, as sklearn's does
+    with pytest.raises(ValueError, match="classes must be given on the first call"):
+        Incremental(_estimator(), shuffle_blocks=False).fit(dX, dy)

@@ -40,6 +40,27 @@ def test_grid_search_cv_in_parallel():
     assert isinstance(grid.best_estimator_, MLPClassifier)
 
 
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_grid_search_in_parallel_equals_the_serial_search(backend):
+    # n_jobs=2: fits in two processes (loky) or two threads of this one (the Numba lane's
+    # kernels take turns at their launch lock); each fit is the same arithmetic as serially
+    import joblib
+
+    X, y = load_iris(return_X_y=True)
+    X, y = X[::2], y[::2]
+    grid = {"alpha": [1e-4, 1e-1], "dropout": [0.0, 0.2]}
+    base = MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, learning_rate_init=0.05)
+    serial = GridSearchCV(base.set_params(random_state=0), grid, cv=2).fit(X, y)
+    with joblib.parallel_backend(backend):
+        spread = GridSearchCV(base, grid, cv=2, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(
+        spread.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+    )
+    np.testing.assert_array_equal(
+        spread.best_estimator_.predict_proba(X), serial.best_estimator_.predict_proba(X)
+    )
+
+
 def test_cross_val_score():
     X, y = load_iris(return_X_y=True)
     scores = cross_val_score(

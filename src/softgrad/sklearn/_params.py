@@ -69,6 +69,11 @@ def hidden_sizes(hidden_layer_sizes) -> list[int]:
     """The hidden layer widths as a list of ints > 0 (an int means one hidden layer)."""
     sizes = hidden_layer_sizes
     sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+    if any(isinstance(size, bool) or not isinstance(size, Integral) for size in sizes):
+        # int() would truncate 8.5 to 8 and parse "8": sklearn refuses both (a TypeError)
+        raise TypeError(
+            f"MLPClassifier: hidden_layer_sizes must hold integers; got {hidden_layer_sizes!r}"
+        )
     if any(int(size) <= 0 for size in sizes):
         # scikit-learn's own check and message, after the constraints above
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
@@ -80,3 +85,8 @@ def batch_size_for(batch_size, n_samples: int) -> int:
     if batch_size == "auto":
         return min(200, n_samples)
     return int(np.clip(batch_size, 1, n_samples))
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """The ``dtype`` argument (already checked by the constraints) as a numpy dtype."""
+    return np.dtype(dtype)

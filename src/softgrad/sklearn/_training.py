@@ -1,78 +1,30 @@
-"""How the estimator trains: scikit-learn's arguments translated into layers, a loss, an
-optimizer and fit policies, then one call of :func:`softgrad.training.fit`.
+"""How the estimator trains: scikit-learn's arguments translated into a loss, an optimizer and
+fit policies, then one call of :func:`softgrad.training.fit` on the estimator's network
+(:mod:`softgrad.sklearn._network`).
 
-Nothing here computes a forward or backward pass, an update or an epoch: the network is an
-``nn.Sequential`` with sklearn's initial weights, the updates are ``optim.SGD(lr_in_velocity=
-True)`` / ``optim.Adam(fold_bias_correction=True)`` (sklearn's rules), the L2 term is fit's
-``l2_penalty``, the batch order fit's ``ReshuffleEachEpoch`` policy on sklearn's RandomState,
-the stopping rule ``NoImprovementStopping`` and the verbose lines ``SklearnVerbose``.
+Nothing here computes a forward or backward pass, an update or an epoch: the updates are
+``optim.SGD(lr_in_velocity=True)`` / ``optim.Adam(fold_bias_correction=True)`` (sklearn's
+rules), the L2 term is fit's ``l2_penalty``, the batch order fit's ``ReshuffleEachEpoch`` policy
+on sklearn's RandomState, the stopping rule ``NoImprovementStopping`` and the verbose lines
+``SklearnVerbose``.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from itertools import pairwise
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from softgrad.checks import check_fits_dtype
 from softgrad.errors import DivergenceError
-from softgrad.nn import ACTIVATIONS, CrossEntropyLoss, Dropout, Linear, LogisticLoss, Sequential
+from softgrad.nn import CrossEntropyLoss, Dropout, LogisticLoss
 from softgrad.optim import SGD, Adam, InvScalingLR
+from softgrad.sklearn._network import build_model, glorot_weights
 from softgrad.training import fit
 from softgrad.training.batch_order import ReshuffleEachEpoch
 from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose
 from softgrad.training.early_stopping import NoImprovementStopping
-
-
-def glorot_weights(layer_units, activation, random_state):
-    """sklearn's initial (coef, intercept) of each layer: U(+-sqrt(f / (fan_in + fan_out))),
-    f = 2 for the logistic activation, else 6, drawn from ``random_state`` in sklearn's order."""
-    factor = 2.0 if activation == "logistic" else 6.0
-    for fan_in, fan_out in pairwise(layer_units):
-        bound = math.sqrt(factor / (fan_in + fan_out))
-        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
-        yield coef, random_state.uniform(-bound, bound, fan_out)
-
-
-def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
-    """Linear, activation, [Dropout], ..., Linear holding ``weights`` ((coef, intercept) pairs)."""
-    weights = list(weights)
-    layers = []
-    for i, (coef, intercept) in enumerate(weights):
-        coef = np.asarray(coef)
-        linear = Linear(coef.shape[0], coef.shape[1], rng=0, dtype=dtype)
-        linear.params["W"][...] = coef
-        linear.params["b"][...] = intercept
-        layers.append(linear)
-        if i < len(weights) - 1:
-            layers.append(ACTIVATIONS[activation]())
-            if dropout > 0:
-                layers.append(Dropout(dropout, rng=0))
-    return Sequential(*layers)
-
-
-def use_activation(model: Sequential, activation: str) -> None:
-    """Make ``model``'s hidden activation layers ``activation``'s, keeping every weight.
-
-    sklearn applies a changed ``activation`` (set_params between warm-start fits, partial_fit
-    calls or predictions) to the weights it has. Only the activation layers, which hold no
-    parameters, are replaced: the Linear and Dropout layers stay, the network's store rebuilds
-    itself from the changed layer list with the same values and names, and the optimizer's
-    state, keyed by those names, carries over.
-    """
-    wanted = ACTIVATIONS.get(activation)
-    if wanted is None:  # set_params after fit is not validated until the next fit
-        raise ValueError(
-            "MLPClassifier: activation must be one of 'identity', 'logistic', 'relu', 'tanh'; "
-            f"got {activation!r}"
-        )
-    kinds = set(ACTIVATIONS.values())
-    for index, layer in enumerate(model.layers):
-        if type(layer) in kinds and type(layer) is not wanted:
-            model.layers[index] = wanted()
 
 
 def _empty_history() -> dict[str, list]:

@@ -1,5 +1,6 @@
 """``coefs_`` and ``intercepts_`` of a fitted estimator: lists of the network's live arrays whose
-item assignment writes into the network, as scikit-learn users expect of ``clf.coefs_[0] = W``.
+item assignment writes into the network, as scikit-learn users expect of ``clf.coefs_[0] = W``,
+or whole lists assigned by hand (``clf.coefs_ = [...]``), which become the network at its next use.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_fits_rows, check_real_array
+from softgrad.nn import Linear
+from softgrad.sklearn._network import build_model
+from softgrad.sklearn._params import resolve_dtype
 
 
 class LiveWeights(list):
@@ -92,3 +96,66 @@ class LiveWeights(list):
         # a copy is detached from the network: a plain list (list's own reduce would
         # rebuild it through the refused append / extend)
         return list, (list(self),)
+
+
+class FittedWeights:
+    """The estimator's ``coefs_`` / ``intercepts_`` and what they tell of its network
+    (``_model``, set by fit): a mixin of :class:`softgrad.sklearn.MLPClassifier`."""
+
+    def _linears(self) -> list[Linear]:
+        return [layer for layer in self._model.layers if isinstance(layer, Linear)]
+
+    def _weights(self, name: str, assigned: str) -> list[np.ndarray]:
+        if vars(self).get(assigned) is not None:
+            return vars(self)[assigned]
+        if "_model" not in vars(self):
+            raise AttributeError(f"{type(self).__name__} has no fitted weights yet")
+        params = self._model.named_params()  # the live arrays (views of its flat store)
+        arrays = [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
+        return LiveWeights(arrays, "coefs_" if name == "W" else "intercepts_")
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1]).
+
+        The live weights: writing into ``coefs_[i][...]`` or assigning ``coefs_[i] = W``
+        changes the network (W must have the layer's shape; its values are converted to the
+        network's dtype). Assigning a list (``clf.coefs_ = [...]``, as sklearn's own tests do)
+        replaces the weights, layer sizes included, at the next fit, partial_fit or
+        prediction. See :class:`softgrad.sklearn._weights.LiveWeights`.
+        """
+        return self._weights("W", "_assigned_coefs")
+
+    @coefs_.setter
+    def coefs_(self, value) -> None:
+        self._assigned_coefs = value
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_
+        (``intercepts_[i] = b`` writes into the network)."""
+        return self._weights("b", "_assigned_intercepts")
+
+    @intercepts_.setter
+    def intercepts_(self, value) -> None:
+        self._assigned_intercepts = value
+
+    def _adopt_assigned_weights(self) -> None:
+        """Build the network from coefs_ / intercepts_ assigned by hand, if they were."""
+        coefs = vars(self).get("_assigned_coefs")
+        intercepts = vars(self).get("_assigned_intercepts")
+        if coefs is None and intercepts is None:
+            return
+        coefs = self.coefs_ if coefs is None else coefs
+        intercepts = self.intercepts_ if intercepts is None else intercepts
+        dtype = self._dtype() if "_model" in vars(self) else resolve_dtype(self.dtype)
+        pairs = list(zip(coefs, intercepts, strict=True))
+        self._assigned_coefs = self._assigned_intercepts = None
+        self._model = build_model(pairs, self.activation, self.dropout, dtype)
+
+    def _dtype(self) -> np.dtype:
+        return self._linears()[0].params["W"].dtype
+
+    def _layer_units(self) -> list[int]:
+        linears = self._linears()
+        return [linears[0].in_features, *(layer.out_features for layer in linears)]

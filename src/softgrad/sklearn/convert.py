@@ -64,7 +64,7 @@ def from_sklearn(cls, mlp, **params):
     so predict_proba is then equal to rounding) unless ``dtype`` is given, e.g.
     ``dtype=np.float32`` for softgrad's faster default.
     """
-    from softgrad.sklearn._training import build_model
+    from softgrad.sklearn._network import build_model
 
     _check_sklearn_mlp(mlp)
     shared = {name: getattr(mlp, name) for name in _SHARED}

@@ -4,7 +4,10 @@ Same constructor, methods and fitted attributes as sklearn.neural_network.MLPCla
 "sgd" and "adam", sklearn's update rules, L2 penalty and stopping rules), plus dtype,
 class_weight, label_smoothing, dropout, lr_schedule, callbacks and a per-epoch ``history_`` with
 the validation loss. It is an adapter: the network is an ``nn.Sequential``, trained by
-``softgrad.training.fit`` with ``softgrad.optim`` (see :mod:`softgrad.sklearn._training`).
+``softgrad.training.fit`` with ``softgrad.optim``. This file holds the public class; beside it:
+``_params`` (the arguments' constraints), ``_data`` (inputs, labels, weights, the split),
+``_network`` (the layers, and parameters changed between calls), ``_training`` (the fit
+policies), ``_weights`` (``coefs_`` / ``intercepts_``) and ``convert`` (to and from sklearn).
 """
 
 from __future__ import annotations
@@ -16,13 +19,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from softgrad import functional as F
-from softgrad.nn import Linear
-from softgrad.sklearn import _data, _params, _training
-from softgrad.sklearn._weights import LiveWeights
+from softgrad.sklearn import _data, _network, _params, _training
+from softgrad.sklearn._weights import FittedWeights
 from softgrad.training import predict_logits
 
 
-class MLPClassifier(ClassifierMixin, BaseEstimator):
+class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     """Multilayer perceptron classifier with scikit-learn's interface, trained in float32.
 
     Parameters
@@ -82,8 +84,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
     dtypes are converted once per call; CSR/CSC matrices are accepted. As in sklearn, a
     changed ``activation`` (``set_params``) applies to the weights the estimator has: in
-    ``predict`` and when training continues (``warm_start``, ``partial_fit``); a changed
-    ``hidden_layer_sizes`` is refused there with a ValueError (sklearn keeps the old shapes).
+    ``predict`` and when training continues (``warm_start``, ``partial_fit``), and so does a
+    changed ``dropout`` when training continues (the optimizer's state carries over); a
+    changed ``hidden_layer_sizes`` (sklearn keeps the old shapes) or ``dtype`` is refused
+    there with a ValueError. Every ``partial_fit`` call checks the parameters, as ``fit``
+    does (sklearn checks them only on the first call).
 
     Refused where sklearn fits, each with a ValueError that names the problem: a negative
     ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
@@ -197,65 +202,6 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = True  # CSR input, as sklearn's MLP (CSC is converted)
         return tags
 
-    # ---- fitted weights: views of the network's parameters, or arrays assigned by hand -------
-    def _linears(self) -> list[Linear]:
-        return [layer for layer in self._model.layers if isinstance(layer, Linear)]
-
-    def _weights(self, name: str, assigned: str) -> list[np.ndarray]:
-        if vars(self).get(assigned) is not None:
-            return vars(self)[assigned]
-        if "_model" not in vars(self):
-            raise AttributeError(f"{type(self).__name__} has no fitted weights yet")
-        params = self._model.named_params()  # the live arrays (views of its flat store)
-        arrays = [params[f"{self._model.layers.index(layer)}.{name}"] for layer in self._linears()]
-        return LiveWeights(arrays, "coefs_" if name == "W" else "intercepts_")
-
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices, coefs_[i] of shape (layer_units[i], layer_units[i + 1]).
-
-        The live weights: writing into ``coefs_[i][...]`` or assigning ``coefs_[i] = W``
-        changes the network (W must have the layer's shape; its values are converted to the
-        network's dtype). Assigning a list (``clf.coefs_ = [...]``, as sklearn's own tests do)
-        replaces the weights, layer sizes included, at the next fit, partial_fit or
-        prediction. See :class:`softgrad.sklearn._weights.LiveWeights`.
-        """
-        return self._weights("W", "_assigned_coefs")
-
-    @coefs_.setter
-    def coefs_(self, value) -> None:
-        self._assigned_coefs = value
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors, intercepts_[i] of shape (layer_units[i + 1],); assignable as coefs_
-        (``intercepts_[i] = b`` writes into the network)."""
-        return self._weights("b", "_assigned_intercepts")
-
-    @intercepts_.setter
-    def intercepts_(self, value) -> None:
-        self._assigned_intercepts = value
-
-    def _adopt_assigned_weights(self) -> None:
-        """Build the network from coefs_ / intercepts_ assigned by hand, if they were."""
-        coefs = vars(self).get("_assigned_coefs")
-        intercepts = vars(self).get("_assigned_intercepts")
-        if coefs is None and intercepts is None:
-            return
-        coefs = self.coefs_ if coefs is None else coefs
-        intercepts = self.intercepts_ if intercepts is None else intercepts
-        dtype = self._dtype() if "_model" in vars(self) else _resolve_dtype(self.dtype)
-        pairs = list(zip(coefs, intercepts, strict=True))
-        self._assigned_coefs = self._assigned_intercepts = None
-        self._model = _training.build_model(pairs, self.activation, self.dropout, dtype)
-
-    def _dtype(self) -> np.dtype:
-        return self._linears()[0].params["W"].dtype
-
-    def _layer_units(self) -> list[int]:
-        linears = self._linears()
-        return [linears[0].in_features, *(layer.out_features for layer in linears)]
-
     # ---- training -----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, validation_data=None):
@@ -287,6 +233,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` (every label of the stream) is required at first."""
+        # sklearn's _fit_context skips the parameter check for a fitted estimator's partial_fit
+        # (sklearn then trains on what set_params left, alpha=-1 included): check it here
+        self._validate_params()
         first = not hasattr(self, "classes_")
         if first and classes is None:
             raise ValueError(
@@ -309,7 +258,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
         self._adopt_assigned_weights()
         first = "_model" not in vars(self) or (not self.warm_start and not incremental)
-        dtype = _resolve_dtype(self.dtype) if first else self._dtype()
+        dtype = _params.resolve_dtype(self.dtype) if first else self._dtype()
         loss_dtype = _training.sklearn_dtype(X)
         X, y = _data.check_X_y(self, X, y, dtype, reset=first)
         _data.set_classes(self, y, classes, first, incremental)
@@ -320,14 +269,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         random_state = check_random_state(self.random_state)
         if first:
             _training.initialize(self, X.shape[1], hidden, dtype, random_state)
-        elif self._layer_units()[1:-1] != hidden:
-            raise ValueError(
-                "MLPClassifier: hidden_layer_sizes must stay "
-                f"{tuple(self._layer_units()[1:-1])!r} with warm_start/partial_fit; "
-                f"got {self.hidden_layer_sizes!r}"
-            )
-        else:  # a changed activation applies to the kept weights, as in sklearn
-            _training.use_activation(self._model, self.activation)
+        else:
+            _network.apply_changed_parameters(self, hidden)
         if not incremental or "_optimizer" not in vars(self):
             self._optimizer = _training.make_optimizer(self)
         train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
@@ -347,7 +290,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Logits: shape (N,) for two classes (> 0 means classes_[1]), else (N, C)."""
         check_is_fitted(self)
         self._adopt_assigned_weights()
-        _training.use_activation(self._model, self.activation)  # as set now, as in sklearn
+        _network.use_activation(self._model, self.activation)  # as set now, as in sklearn
         X = _data.check_X(self, X, self._dtype(), reset=False)
         logits = predict_logits(self._model, X, batch_size=4096)
         return logits[:, 0] if logits.shape[1] == 1 else logits
@@ -392,8 +335,3 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         from softgrad.sklearn.convert import to_model
 
         return to_model(self)
-
-
-def _resolve_dtype(dtype) -> np.dtype:
-    """The ``dtype`` argument (already checked by the constraints) as a numpy dtype."""
-    return np.dtype(dtype)

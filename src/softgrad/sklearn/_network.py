@@ -1,0 +1,125 @@
+"""The estimator's network: sklearn's initial weights, the layer list built around them, and the
+parameters changed between calls (warm_start, partial_fit) applied to the kept weights or refused.
+
+The network is an ``nn.Sequential`` of Linear, activation and (with ``dropout``) Dropout layers,
+``est._model``; its parameters are named by layer index ("0.W", "2.b"), the names the optimizer's
+state and early stopping's kept weights are keyed by.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import numpy as np
+
+from softgrad.nn import ACTIVATIONS, Dropout, Linear, Sequential
+from softgrad.sklearn._params import resolve_dtype
+
+
+def glorot_weights(layer_units, activation, random_state):
+    """sklearn's initial (coef, intercept) of each layer: U(+-sqrt(f / (fan_in + fan_out))),
+    f = 2 for the logistic activation, else 6, drawn from ``random_state`` in sklearn's order."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    for fan_in, fan_out in pairwise(layer_units):
+        bound = math.sqrt(factor / (fan_in + fan_out))
+        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        yield coef, random_state.uniform(-bound, bound, fan_out)
+
+
+def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
+    """Linear, activation, [Dropout], ..., Linear holding ``weights`` ((coef, intercept) pairs)."""
+    weights = list(weights)
+    layers = []
+    for i, (coef, intercept) in enumerate(weights):
+        coef = np.asarray(coef)
+        linear = Linear(coef.shape[0], coef.shape[1], rng=0, dtype=dtype)
+        linear.params["W"][...] = coef
+        linear.params["b"][...] = intercept
+        layers.append(linear)
+        if i < len(weights) - 1:
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(Dropout(dropout, rng=0))
+    return Sequential(*layers)
+
+
+def use_activation(model: Sequential, activation: str) -> None:
+    """Make ``model``'s hidden activation layers ``activation``'s, keeping every weight.
+
+    sklearn applies a changed ``activation`` (set_params between warm-start fits, partial_fit
+    calls or predictions) to the weights it has. Only the activation layers, which hold no
+    parameters, are replaced: the Linear and Dropout layers stay, the network's store rebuilds
+    itself from the changed layer list with the same values and names, and the optimizer's
+    state, keyed by those names, carries over.
+    """
+    wanted = ACTIVATIONS.get(activation)
+    if wanted is None:  # set_params after fit is not validated until the next fit
+        raise ValueError(
+            "MLPClassifier: activation must be one of 'identity', 'logistic', 'relu', 'tanh'; "
+            f"got {activation!r}"
+        )
+    kinds = set(ACTIVATIONS.values())
+    for index, layer in enumerate(model.layers):
+        if type(layer) in kinds and type(layer) is not wanted:
+            model.layers[index] = wanted()
+
+
+def use_dropout(est) -> None:
+    """Make the network's dropout ``est.dropout``, keeping every weight and what is keyed by name.
+
+    A changed rate sets ``p`` of the Dropout layers there are. Turning dropout on or off adds
+    or removes a Dropout layer after each hidden activation, as a fresh fit would build it;
+    that moves the Linear layers' indices, and so their qualified names ("2.W" becomes
+    "3.W"): the optimizer's state (partial_fit keeps it) and the best weights kept by early
+    stopping (a warm start keeps them) follow their parameters to the new names.
+    """
+    model, p = est._model, float(est.dropout)
+    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    if (p > 0) == bool(dropouts):
+        for layer in dropouts:
+            layer.p = p
+        return
+    kinds = set(ACTIVATIONS.values())
+    old_index = {id(layer): index for index, layer in enumerate(model.layers)}
+    layers = []
+    for layer in model.layers:
+        if not isinstance(layer, Dropout):
+            layers.append(layer)
+            if p > 0 and type(layer) in kinds:
+                layers.append(Dropout(p, rng=0))  # its generator is set by train()
+    model.layers[:] = layers
+    names = {
+        f"{old_index[id(layer)]}.{name}": f"{index}.{name}"
+        for index, layer in enumerate(layers)
+        for name in layer.params  # a new Dropout layer has none
+    }
+    optimizer = vars(est).get("_optimizer")
+    if optimizer is not None:
+        state = {}
+        for entry, value in optimizer.state_dict().items():
+            kind, dot, key = entry.partition(".")  # "m.2.W": slot "m" of "2.W"
+            state[f"{kind}.{names[key]}" if dot else entry] = value
+        optimizer.load_state_dict(state)
+    if vars(est).get("_best_params"):
+        est._best_params = {names[key]: value for key, value in est._best_params.items()}
+
+
+def apply_changed_parameters(est, hidden: list[int]) -> None:
+    """Before training continues on the kept network: apply a changed activation (as sklearn
+    does) or dropout to it; refuse a changed hidden_layer_sizes or dtype (ValueError)."""
+    units = est._layer_units()
+    if units[1:-1] != hidden:
+        raise ValueError(
+            f"MLPClassifier: hidden_layer_sizes must stay {tuple(units[1:-1])!r} with "
+            f"warm_start/partial_fit; got {est.hidden_layer_sizes!r}"
+        )
+    dtype = est._dtype()
+    if resolve_dtype(est.dtype) != dtype:
+        raise ValueError(
+            f"MLPClassifier: dtype must stay {dtype.name!r}, the kept weights' dtype, with "
+            f"warm_start/partial_fit; got {est.dtype!r} (fit with warm_start=False trains "
+            "anew in it)"
+        )
+    use_activation(est._model, est.activation)
+    use_dropout(est)
