@@ -40,17 +40,6 @@ def _binary(a: Any, g: Any, out: Any, name: str, a_name: str):
     return ac, gc, out_dtype, np.empty_like(ac)
 
 
-def _relu_into(x: np.ndarray, out: np.ndarray) -> None:
-    """The ReLU kernel without argument checks, for ``softgrad.sklearn._network`` until the
-    estimator calls ``softgrad.kernels`` itself (issue 9, wt-sklearn): remove with it."""
-    get_ops().relu(x, out=out)
-
-
-def _relu_vjp_into(y: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
-    """The ReLU VJP kernel without argument checks; see :func:`_relu_into`."""
-    get_ops().relu_vjp(y, g, out=out)
-
-
 def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     """Rectified linear unit: y = max(x, 0).
 
