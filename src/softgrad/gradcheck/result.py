@@ -72,6 +72,9 @@ class GradcheckResult:
     notes : tuple of str
         What the check had to assume or work around (a node that could not be deep-copied,
         arrays taken as constants, a forward that computes in float32).
+    warning : str or None
+        Why the outcome, ``ok`` or not, is not conclusive (a forward that computes in float16),
+        else None. Printed in the first line and after the table.
 
     Examples
     --------
@@ -102,6 +105,7 @@ class GradcheckResult:
     diagnosis: str | None = None
     mistakes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -146,6 +150,7 @@ class GradcheckResult:
             "diagnosis": self.diagnosis,
             "mistakes": list(self.mistakes),
             "notes": list(self.notes),
+            "warning": self.warning,
             "checks": [
                 {
                     "name": c.name,
@@ -187,16 +192,18 @@ class GradcheckResult:
             for c in self.checks
         ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        title = (
-            f"{self.name}: {'ok' if self.ok else 'FAILED'} "
-            f"(eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
-        )
+        outcome = "ok" if self.ok else "FAILED"
+        if self.warning:
+            outcome += ", inconclusive"
+        title = f"{self.name}: {outcome} (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
         table = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
             for row in [header, *rows]
         ]
         lines = [title, *("  " + line.rstrip() for line in table)]
         lines += [f"  note: {note}" for note in self.notes]
+        if self.warning:
+            lines.append(f"  warning: {self.warning}")
         if self.diagnosis:
             lines.append("diagnosis:")
             for line in self.diagnosis.splitlines():
