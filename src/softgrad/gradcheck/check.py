@@ -23,6 +23,7 @@ from softgrad.gradcheck.result import (
     Check,
     GradcheckResult,
     as_float64,
+    as_output,
     check_settings,
     compare,
     failed_check,
@@ -185,24 +186,6 @@ def _runner(
     return FunctionRunner(f, vjp, label)
 
 
-def _output(y: Any, name: str) -> np.ndarray:
-    """The forward output as a float64 array; None, a tuple or a non-numeric value is refused."""
-    if y is None:
-        raise TypeError(
-            f"gradcheck: {name}.forward returned None; it must return its output (is a `return` "
-            "missing?)"
-        )
-    if isinstance(y, tuple):
-        raise TypeError(
-            f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
-            f"{len(y)} items"
-        )
-    try:
-        return np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
-
-
 @dataclass
 class _Run:
     """One check's quantities: the point, the output, the cotangent and every gradient."""
@@ -224,10 +207,15 @@ def _check(
     given: tuple[float | None, float | None, float | None],
 ) -> GradcheckResult:
     raw_y = runner.forward(x64.copy())
-    y = _output(raw_y, runner.name)
+    y = as_output(raw_y, runner.name)
     settings = settings_for(raw_y, *given)
     eps, atol, rtol = settings.eps, settings.atol, settings.rtol
     precision = [note] if (note := precision_note(settings, given)) else []
+    if y.size == 0:  # phi = sum(g * y) is 0 whatever x: a pass would mean nothing
+        precision.append(
+            f"forward's output has no entries (shape {y.shape}, at x of shape {x64.shape}): every "
+            "right gradient is 0, so a pass shows only that backward returned zeros"
+        )
     if not np.all(np.isfinite(y)):  # no gradient to compare: say where and why
         check = failed_check("x", x64.shape, "forward is not finite at x")
         text, key = forward_not_finite(y)
@@ -240,7 +228,7 @@ def _check(
     notes = (*runner.notes, *precision)  # the runner's, once backward has run
 
     def phi() -> float:
-        return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
+        return float(np.sum(g * as_output(runner.forward(x64.copy()), runner.name)))
 
     method = "vjp" if isinstance(runner, FunctionRunner) else "backward"
     problems = {"x": gradient_problem(raw_x, f"{method} returned")}
