@@ -82,8 +82,39 @@ def check_real_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: predict: X must be numeric; got dtype '<U1'
+    >>> check_real_array([[1, 2], [3]], "predict")
+    Traceback (most recent call last):
+    ...
+    ValueError: predict: X must be a rectangular array of numbers; got nested lists of unequal \
+lengths: X[1] is a list of 1 where X[0] is a list of 2
     """
-    array = np.asarray(x)
+    try:
+        array = np.asarray(x)
+    except ValueError as exc:
+        # NumPy refuses nested sequences of unequal lengths ("inhomogeneous shape"): find the
+        # first entry whose length (or whether it is a sequence at all) differs from its level's
+        # first entry, walking the nesting one level at a time
+        def kind(value: Any) -> str:
+            if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) > 0:
+                return f"a list of {len(value)}"
+            return "a number"
+
+        level = [(what, x)]
+        while level:
+            first, first_kind = level[0][0], kind(level[0][1])
+            for name, value in level:
+                if kind(value) != first_kind:
+                    raise ValueError(
+                        f"{where}: {what} must be a rectangular array of numbers; got nested "
+                        f"lists of unequal lengths: {name} is {kind(value)} where {first} is "
+                        f"{first_kind}"
+                    ) from None
+            if first_kind == "a number":
+                break
+            level = [(f"{n}[{i}]", item) for n, v in level for i, item in enumerate(v)]
+        raise ValueError(
+            f"{where}: {what} must be an array of numbers; NumPy could not convert it ({exc})"
+        ) from None
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{where}: {what} must be numeric; got dtype {array.dtype.str!r}")
     return array

@@ -295,3 +295,14 @@ def test_the_readme_section_is_what_the_command_prints(cli, tmp_path, monkeypatc
 def test_the_users_folder_gets_no_bytecode_cache(cli, nodes):
     assert cli("gradcheck", nodes("softmax_nodes.py:Softmax")).code == 0
     assert not (nodes.folder / "__pycache__").exists()
+
+
+def test_a_float16_node_is_said_to_be_inconclusive_with_float32_suggested(cli, nodes):
+    result = cli("gradcheck", nodes("float32_nodes.py:Tanh16"), "--shape", "2,3")
+    assert result.code == 0, result.out + result.err
+    lines = result.out.splitlines()
+    assert lines[1] == "Tanh16: ok, inconclusive (eps=0.1, atol=0.1, rtol=0.1)"
+    assert lines[-1].startswith("  warning: float16 is too coarse for a conclusive check")
+    assert lines[-1].endswith("check the node in float32")
+    as_json = cli("gradcheck", nodes("float32_nodes.py:Tanh16"), "--shape", "2,3", "--json")
+    assert as_json.json()["ok"] and as_json.json()["warning"].endswith("check the node in float32")

@@ -248,3 +248,37 @@ def test_fit_holds_out_the_stratified_split_drawn_first_from_rng(blobs, tmp_path
     assert np.array_equal(arrays["split.val_idx"], expected)
     counts = np.bincount(y[expected], minlength=3)
     assert np.all(np.abs(counts - np.bincount(y) * 0.2) < 1.0)
+
+
+@pytest.mark.parametrize(
+    ("version", "advice"),
+    [
+        (99, "it was written by a newer softgrad: upgrade softgrad, or start a new run"),
+        (0, "the file is damaged or not written by softgrad: start a new run"),
+        (True, "the file is damaged or not written by softgrad: start a new run"),
+        ("1", "the file is damaged or not written by softgrad: start a new run"),
+        (None, "the file is damaged or not written by softgrad: start a new run"),
+    ],
+)
+def test_a_checkpoint_format_this_softgrad_does_not_read_is_refused(
+    blobs, tmp_path, version, advice
+):
+    X, y = blobs
+    path = tmp_path / "run.npz"
+    _fit(X, y, 1, rng=0, checkpoint=path)
+    arrays, meta = read_npz(path, what="checkpoint")
+    if version is None:
+        del meta["version"]
+    else:
+        meta["version"] = version
+    write_npz(path, arrays, meta, kind="checkpoint")
+    expected = (
+        f"fit: resume checkpoint {str(path)!r}: checkpoint format version must be 1 (the "
+        f"versions this softgrad reads); got {version!r}: {advice}"
+    )
+    with pytest.raises(ModelFileError) as caught:
+        load_checkpoint(path)
+    assert str(caught.value) == expected
+    with pytest.raises(ModelFileError) as caught:
+        _fit(X, y, 2, rng=0, resume=path)
+    assert str(caught.value) == expected

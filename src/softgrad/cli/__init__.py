@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from softgrad.cli.errors import run_guarded
+from softgrad.cli.output import escaped_stdout
 
 __all__ = ["main"]
 
@@ -44,4 +45,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             refuse_ranks(args.command)  # only train runs data-parallel under mpiexec
         return args.run(args)
 
-    return run_guarded(command)
+    with escaped_stdout():  # an ASCII stdout prints café as caf\xe9, never half a table
+        return run_guarded(command)

@@ -1,14 +1,44 @@
-"""Formatting what the CLI prints: aligned tables, JSON, short model descriptions."""
+"""Formatting what the CLI prints: aligned tables, JSON, short model descriptions, and the
+encoding of stdout.
+
+Every command prints through ``sys.stdout``, which :func:`escaped_stdout` sets, for the run, to
+write a character its encoding cannot show as a backslash escape: ``café`` prints as
+``caf\\xe9`` under ``PYTHONIOENCODING=ascii``. The strict default wrote half the output and
+then failed (exit 2) at the first such character, a class name in predict's table. JSON output
+(``--json``) is ASCII whatever the encoding (``\\u00e9``), as stderr is escaped by Python
+itself.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
+
+
+@contextlib.contextmanager
+def escaped_stdout() -> Iterator[None]:
+    """Within the block, ``sys.stdout`` writes what its encoding cannot show as ``\\xNN``
+    escapes (``errors="backslashreplace"``); its own error handling is put back afterwards.
+
+    A stream that cannot be reconfigured (not a TextIOWrapper) is left as it is.
+    """
+    stream = sys.stdout
+    errors = getattr(stream, "errors", None)
+    if errors is None or not hasattr(stream, "reconfigure"):
+        yield
+        return
+    stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
+            stream.reconfigure(errors=errors)
 
 
 def _plain(value: Any) -> Any:

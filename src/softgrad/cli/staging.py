@@ -14,6 +14,11 @@ run's own targets, the temp files of both namings softgrad uses (``.<name>.<12 h
 the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here) before the run writes.
 Two runs writing the same file at the same time were never safe, so this takes nothing from
 them.
+
+A temp name must fit in the 255 bytes a file system allows a name, whatever the target's name:
+the stem is cut (at a character boundary) so that ``.<stem>.<12 hex>.staged<suffix>`` does, as
+the atomic writers cut theirs, and a suffix longer than 64 bytes (no picture format; the model
+writer ignores it) is cut too.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from softgrad.atomic import write_target
+from softgrad.atomic import _TEMP_STEM_BYTES, write_target
+
+NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
+_SUFFIX_BYTES = 64
+_STAGED_FIXED_BYTES = len(".") + len(".") + 12 + len(".staged")  # around the stem and suffix
 
 
 class Staged:
@@ -65,7 +74,8 @@ class Staged:
             final = write_target(path)
         except OSError as exc:
             raise OSError(exc.errno, f"train: {option} {str(path)!r}: {exc.strerror}") from None
-        tmp = final.with_name(f".{final.stem}.{secrets.token_hex(6)}.staged{suffix}")
+        stem, suffix = _staged_parts(final.stem, suffix)
+        tmp = final.with_name(f".{stem}.{secrets.token_hex(6)}.staged{suffix}")
         self._pending.append((tmp, final))
         try:
             write(tmp)
@@ -97,7 +107,8 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
         if path is None:
             continue
         final = Path(os.path.realpath(path))
-        parts = (final.name, final.stem, Path(path).suffix)  # as Staged.render names them
+        # as the atomic writers and Staged.render name them
+        parts = (_cut(final.name, _TEMP_STEM_BYTES), *_staged_parts(final.stem, Path(path).suffix))
         name, stem, suffix = (re.escape(part) for part in parts)
         pattern = re.compile(
             rf"\.(?:{name}\.[0-9a-f]{{12}}\.tmp|{stem}\.[0-9a-f]{{12}}\.staged{suffix})"
@@ -109,3 +120,22 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
                 entry.unlink(missing_ok=True)
                 removed.append(entry.name)
     return removed
+
+
+def _cut(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` bytes of its file-system encoding, whole characters.
+
+    Example
+    -------
+    >>> _cut("é" * 4, 5)
+    'éé'
+    """
+    while len(os.fsencode(text)) > max_bytes:
+        text = text[:-1]
+    return text
+
+
+def _staged_parts(stem: str, suffix: str) -> tuple[str, str]:
+    """The stem and suffix of a staged temp name, cut so that the name fits in NAME_MAX bytes."""
+    suffix = _cut(suffix, _SUFFIX_BYTES)
+    return _cut(stem, NAME_MAX - _STAGED_FIXED_BYTES - len(os.fsencode(suffix))), suffix

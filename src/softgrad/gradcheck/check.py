@@ -13,11 +13,17 @@ from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.forward_ops import recognise
 from softgrad.gradcheck.hints import gradient_problem, problem_advice
 from softgrad.gradcheck.mistakes import Evidence
-from softgrad.gradcheck.precision import Settings, precision_note, settings_for
+from softgrad.gradcheck.precision import (
+    Settings,
+    precision_note,
+    precision_warning,
+    settings_for,
+)
 from softgrad.gradcheck.result import (
     Check,
     GradcheckResult,
     as_float64,
+    as_output,
     check_settings,
     compare,
     failed_check,
@@ -67,12 +73,14 @@ def gradcheck(
         For a plain callable: ``vjp(x, g) -> grad_x`` of shape S.
     eps : float, optional
         Finite-difference step. None (the default) chooses it from the precision of forward's
-        output: 1e-6 for float64 (and anything but a narrower float), 5e-3 for float32, 0.1 for
+        output: 1e-6 for float64 (and anything but a narrower float), 1e-2 for float32, 0.1 for
         float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured).
     atol, rtol : float, optional
         An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. None (the
-        default) chooses them as eps: 1e-5 and 1e-4 for float64, 3e-3 and 1e-2 for float32,
-        0.1 and 0.1 for float16. Values given are used as they are.
+        default) chooses them as eps: 1e-5 and 1e-4 for float64, 5e-3 and 1e-2 for float32,
+        0.1 and 0.1 for float16. Values given are used as they are. A float16 forward's result,
+        whatever the settings, carries ``result.warning``: float16 cannot tell a small mistake
+        from rounding, so check such a node in float32.
     rng : numpy.random.Generator or int or None
         Source of g. None means a fixed seed (0), so that a report is reproducible.
     check_params : bool, default True
@@ -178,24 +186,6 @@ def _runner(
     return FunctionRunner(f, vjp, label)
 
 
-def _output(y: Any, name: str) -> np.ndarray:
-    """The forward output as a float64 array; None, a tuple or a non-numeric value is refused."""
-    if y is None:
-        raise TypeError(
-            f"gradcheck: {name}.forward returned None; it must return its output (is a `return` "
-            "missing?)"
-        )
-    if isinstance(y, tuple):
-        raise TypeError(
-            f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
-            f"{len(y)} items"
-        )
-    try:
-        return np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
-
-
 @dataclass
 class _Run:
     """One check's quantities: the point, the output, the cotangent and every gradient."""
@@ -217,21 +207,28 @@ def _check(
     given: tuple[float | None, float | None, float | None],
 ) -> GradcheckResult:
     raw_y = runner.forward(x64.copy())
-    y = _output(raw_y, runner.name)
+    y = as_output(raw_y, runner.name)
     settings = settings_for(raw_y, *given)
     eps, atol, rtol = settings.eps, settings.atol, settings.rtol
     precision = [note] if (note := precision_note(settings, given)) else []
+    if y.size == 0:  # phi = sum(g * y) is 0 whatever x: a pass would mean nothing
+        precision.append(
+            f"forward's output has no entries (shape {y.shape}, at x of shape {x64.shape}): every "
+            "right gradient is 0, so a pass shows only that backward returned zeros"
+        )
     if not np.all(np.isfinite(y)):  # no gradient to compare: say where and why
         check = failed_check("x", x64.shape, "forward is not finite at x")
         text, key = forward_not_finite(y)
         notes = (*runner.notes, *precision)
-        return GradcheckResult(runner.name, (check,), 0.0, atol, rtol, text, key, notes)
+        return GradcheckResult(
+            runner.name, (check,), 0.0, atol, rtol, text, key, notes, precision_warning(settings)
+        )
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
     raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
     notes = (*runner.notes, *precision)  # the runner's, once backward has run
 
     def phi() -> float:
-        return float(np.sum(g * _output(runner.forward(x64.copy()), runner.name)))
+        return float(np.sum(g * as_output(runner.forward(x64.copy()), runner.name)))
 
     method = "vjp" if isinstance(runner, FunctionRunner) else "backward"
     problems = {"x": gradient_problem(raw_x, f"{method} returned")}
@@ -250,7 +247,10 @@ def _check(
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
         diagnosis, mistakes = _diagnosis(runner, run, checks, settings)
-    return GradcheckResult(runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes)
+    warning = precision_warning(settings)
+    return GradcheckResult(
+        runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes, warning
+    )
 
 
 def _diagnosis(

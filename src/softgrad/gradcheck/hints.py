@@ -36,16 +36,18 @@ def gradient_problem(raw: Any, returned: str) -> str | None:
 
 
 def _numbers(raw: Any) -> bool:
-    """True when ``raw`` converts to one float64 array (a nested list of numbers does)."""
+    """True when ``raw`` converts to one float64 array (a nested list of numbers does) without
+    losing anything (complex numbers would lose their imaginary parts)."""
     try:
-        np.asarray(raw, dtype=np.float64)
+        return not np.iscomplexobj(raw) and np.asarray(raw, dtype=np.float64) is not None
     except (TypeError, ValueError):
         return False
-    return True
 
 
 def problem_advice(name: str, problem: str, shape: tuple[int, ...]) -> str:
     """The diagnosis line for a gradient that is not an array of numbers (``gradient_problem``)."""
+    if "an array of dtype" in problem:  # one array, of the wrong kind of values (complex, str)
+        return f"{name}: {problem}; it must be an array of real numbers of {name}'s shape {shape}"
     if name != "x":
         return f"{name}: {problem}; it must be an array of {name}'s shape {shape}"
     if problem.endswith("None"):

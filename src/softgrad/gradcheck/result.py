@@ -72,6 +72,9 @@ class GradcheckResult:
     notes : tuple of str
         What the check had to assume or work around (a node that could not be deep-copied,
         arrays taken as constants, a forward that computes in float32).
+    warning : str or None
+        Why the outcome, ``ok`` or not, is not conclusive (a forward that computes in float16),
+        else None. Printed in the first line and after the table.
 
     Examples
     --------
@@ -102,6 +105,7 @@ class GradcheckResult:
     diagnosis: str | None = None
     mistakes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -146,6 +150,7 @@ class GradcheckResult:
             "diagnosis": self.diagnosis,
             "mistakes": list(self.mistakes),
             "notes": list(self.notes),
+            "warning": self.warning,
             "checks": [
                 {
                     "name": c.name,
@@ -187,16 +192,18 @@ class GradcheckResult:
             for c in self.checks
         ]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        title = (
-            f"{self.name}: {'ok' if self.ok else 'FAILED'} "
-            f"(eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
-        )
+        outcome = "ok" if self.ok else "FAILED"
+        if self.warning:
+            outcome += ", inconclusive"
+        title = f"{self.name}: {outcome} (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
         table = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
             for row in [header, *rows]
         ]
         lines = [title, *("  " + line.rstrip() for line in table)]
         lines += [f"  note: {note}" for note in self.notes]
+        if self.warning:
+            lines.append(f"  warning: {self.warning}")
         if self.diagnosis:
             lines.append("diagnosis:")
             for line in self.diagnosis.splitlines():
@@ -217,7 +224,7 @@ def compare(name: str, actual: Any, expected: np.ndarray, atol: float, rtol: flo
         return failed_check(name, expected.shape, f"shape {actual.shape} != {expected.shape}")
     if expected.size == 0:
         return Check(name, expected.shape, True, 0.0, 0.0, (), 0.0, 0.0, excess=-np.inf)
-    diff = np.abs(actual - expected)
+    diff = np.asarray(np.abs(actual - expected))  # an array even for a 0-d x (a scalar)
     diff[np.isnan(diff)] = np.inf
     excess = diff - (atol + rtol * np.abs(expected))
     worst = np.unravel_index(int(np.argmax(excess)), expected.shape)
@@ -261,9 +268,36 @@ def check_settings(where: str, eps: Any, atol: Any, rtol: Any) -> tuple[Any, Any
 def as_float64(x: Any, where: str, what: str = "x") -> np.ndarray:
     """A float64 copy of ``x``, which must be numeric and finite."""
     try:
-        array = np.array(x, dtype=np.float64)
+        complex_values = np.iscomplexobj(x)
+        array = np.array(0.0 if complex_values else x, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{where}: {what} must be a numeric array; got {x!r}") from None
+    if complex_values:  # a cast to float64 would drop the imaginary parts
+        raise TypeError(f"{where}: {what} must be real; got dtype {np.asarray(x).dtype}")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{where}: {what} must be finite; got non-finite entries in {x!r}")
+    return array
+
+
+def as_output(y: Any, name: str) -> np.ndarray:
+    """The forward output as a float64 array; None, a tuple or a non-numeric value is refused."""
+    if y is None:
+        raise TypeError(
+            f"gradcheck: {name}.forward returned None; it must return its output (is a `return` "
+            "missing?)"
+        )
+    if isinstance(y, tuple):
+        raise TypeError(
+            f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
+            f"{len(y)} items"
+        )
+    try:
+        complex_values = np.iscomplexobj(y)
+        array = None if complex_values else np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"gradcheck: {name}.forward must return an array; got {y!r}") from None
+    if array is None:  # a cast to float64 would drop the imaginary parts
+        raise TypeError(
+            f"gradcheck: {name}.forward must return real numbers; got dtype {np.asarray(y).dtype}"
+        )
     return array

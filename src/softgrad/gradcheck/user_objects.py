@@ -13,10 +13,18 @@ What is recognised (duck typing, nothing to inherit):
     attribute ``dP``, ``d_P`` or ``grad_P`` after backward (``W``/``dW``, ``b``/``db``,
     ``W``/``grad_W``).
 
-  An array attribute without such a partner is taken as a constant, and one that forward
-  replaces (``self.x = x`` over a preallocated ``self.x``) as a cache, not a parameter; both are
-  listed in the notes. A parameter named ``x`` is checked as ``"self.x"`` (``"params['x']"``),
-  apart from the input's ``"x"``.
+  A parameter is read by forward, never written: what tells an attribute array apart is its
+  contents. An array whose contents forward changes is a cache, not a parameter, whether
+  forward replaces it (``self.x = x`` over a preallocated ``self.x``) or fills it in place
+  (``self.x[...] = x``, ``self.cache[:] = s``): changes from before forward at x to after it,
+  or from after forward at x to after forward at a point near x (``x + (|x| + 1) / 256``), so
+  that a buffer already holding what forward at x writes (the user ran ``forward(x)`` first)
+  is still seen to change. One that holds the same values throughout is a parameter when it
+  has a gradient partner, even if forward rebinds it to a new array of those values
+  (``self.W = self.W.astype(x.dtype)``: equal in the new dtype); without a partner it is a
+  constant. Caches and constants are listed in the notes. A parameter that forward itself
+  changes (a max-norm clip in place) is therefore listed as a cache, not checked. A parameter
+  named ``x`` is checked as ``"self.x"`` (``"params['x']"``), apart from the input's ``"x"``.
 
 The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
 base copy (floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
@@ -175,14 +183,14 @@ class NodeRunner:
                 found[_apart_from_x(key, f"self.{key}")] = ("attr", key)
         return found
 
-    def _discover(self, done: Any, replaced: set[str]) -> None:
+    def _discover(self, done: Any, changed: set[str]) -> None:
         """Pair each candidate with its gradient, seen on an object after backward; an attribute
-        that forward replaced is a cache."""
+        whose contents forward changed is a cache."""
         constants, caches = [], []
         for name, (kind, key) in self._candidates.items():
             if kind == "params":
                 self.grad_names[name] = f"grads[{key!r}]"
-            elif key in replaced:
+            elif key in changed:
                 caches.append(key)
                 continue
             else:
@@ -197,8 +205,8 @@ class NodeRunner:
                 self.params[name] = self._get(self._base, name)
         if caches:
             self.notes.append(
-                "arrays that forward replaces were taken as caches, not parameters: "
-                + ", ".join(caches)
+                "arrays whose contents forward changes (replaced or filled in place) were taken "
+                "as caches, not parameters: " + ", ".join(caches)
             )
         if constants:
             self.notes.append(
@@ -206,6 +214,28 @@ class NodeRunner:
                 + ", ".join(constants)
             )
         self._discovered = True
+
+    def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
+        """A copy of every attribute array that may be a parameter, by attribute name."""
+        keys = [key for kind, key in self._candidates.values() if kind == "attr"]
+        return {key: np.array(getattr(obj, key), copy=True) for key in keys}
+
+    def _changed_by_forward(
+        self, done: Any, before: dict[str, np.ndarray], x: np.ndarray
+    ) -> set[str]:
+        """The attribute arrays whose contents forward changed: from ``before`` to ``done`` (an
+        object after forward at x), or from ``done`` to an object after forward near x."""
+        changed = {k for k, v in before.items() if not _same_contents(getattr(done, k, None), v)}
+        nearby = self._fresh(self._base)
+        try:
+            self._forward(nearby, x + (np.abs(x) + 1.0) / 256.0)
+        except UserCodeError:  # forward refuses the point: judge by the first comparison
+            return changed
+        return changed | {
+            k
+            for k in before
+            if not _same_contents(getattr(nearby, k, None), getattr(done, k, None))
+        }
 
     def _get(self, obj: Any, name: str) -> Any:
         kind, key = self._candidates[name]
@@ -236,15 +266,15 @@ class NodeRunner:
 
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
         obj = self._fresh(self._base)
-        held = dict(vars(obj)) if hasattr(obj, "__dict__") else {}
+        before = {} if self._discovered else self._attribute_contents(obj)
         y = self._forward(obj, x)
-        replaced = {key for key, value in held.items() if getattr(obj, key, None) is not value}
+        changed = self._changed_by_forward(obj, before, x) if before else set()
         if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
             grad_x = self._call(obj, "backward")
         else:
             grad_x = self._call(obj, "backward", g)
         if not self._discovered:
-            self._discover(obj, replaced)
+            self._discover(obj, changed)
         grad_x = grad_x.copy() if isinstance(grad_x, np.ndarray) else grad_x
         grads = {name: self._gradient(obj, name) for name in self.params}
         return grad_x, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in grads.items()}
@@ -252,6 +282,16 @@ class NodeRunner:
     def close(self) -> None:
         if self._snapshot is not None:
             self._snapshot.restore()
+
+
+def _same_contents(after: Any, before: Any) -> bool:
+    """True when ``after`` is a float array of ``before``'s shape holding its values (rounded to
+    ``after``'s dtype: a rebinding that casts them keeps them)."""
+    if not isinstance(after, np.ndarray) or not isinstance(before, np.ndarray):
+        return False
+    if after.dtype.kind != "f" or after.shape != before.shape:
+        return False
+    return bool(np.array_equal(after, before.astype(after.dtype), equal_nan=True))
 
 
 def _apart_from_x(name: str, spelled: str) -> str:

@@ -52,25 +52,46 @@ def as_float_dtype(dtype: Any, where: str) -> np.dtype:
 
 
 def as_generator(rng: Any, where: str) -> np.random.Generator:
-    """Turn ``rng`` (a Generator, an int seed or None) into a ``np.random.Generator``.
+    """Turn ``rng`` (a Generator, an int seed >= 0 or None) into a ``np.random.Generator``.
 
     Parameters
     ----------
     rng : numpy.random.Generator or int or None
-        An existing generator is returned as is (so that layers share its stream); an int seeds
-        a new one; None draws fresh entropy from the operating system.
+        An existing generator is returned as is (so that layers share its stream); an int seed
+        (a Python or NumPy integer, 0 or more, of any size) seeds a new one; None draws fresh
+        entropy from the operating system.
     where : str
         Name of the caller, for the error message.
 
     Returns
     -------
     numpy.random.Generator
+
+    Raises
+    ------
+    ValueError
+        ``rng`` is a negative int: NumPy's seeds are non-negative.
+    TypeError
+        ``rng`` is anything else: a bool (``True`` is no seed), a float (``1.0``), a
+        ``RandomState``, a string or a sequence.
+
+    Example
+    -------
+    >>> as_generator(-1, "fit")
+    Traceback (most recent call last):
+    ...
+    ValueError: fit: rng must be a numpy.random.Generator, an int seed >= 0 or None; got -1
     """
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"{where}: rng must be a numpy.random.Generator, an int or None; got {rng!r}")
+    if rng is None:
+        return np.random.default_rng()
+    expected = "a numpy.random.Generator, an int seed >= 0 or None"
+    if not isinstance(rng, (int, np.integer)) or isinstance(rng, bool):
+        raise TypeError(f"{where}: rng must be {expected}; got {rng!r}")
+    if rng < 0:
+        raise ValueError(f"{where}: rng must be {expected}; got {rng!r}")
+    return np.random.default_rng(int(rng))
 
 
 class Layer:

@@ -24,6 +24,8 @@ from softgrad.training.data import dense_rows
 from softgrad.training.history import History
 
 FORMAT_VERSION = 1
+#: the checkpoint format versions load_checkpoint reads (the outer .npz format has its own)
+READABLE_VERSIONS = (1,)
 
 
 def split_state(state: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
@@ -172,6 +174,7 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             f"{meta.get('format', 'no format marker')!r}"
         )
     where = f"fit: resume checkpoint {str(path)!r}"
+    _check_version(meta.get("version"), where)
     _check_finite(arrays, where)
     with _entry(where, "epoch"):
         epoch = meta["epoch"]
@@ -201,6 +204,25 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         settings=settings,
         source=str(path),
         **parts,
+    )
+
+
+def _check_version(version: Any, where: str) -> None:
+    """Refuse a checkpoint format this softgrad does not read, from the future or damaged: its
+    entries may mean something else, so resuming it would continue another run."""
+    if not isinstance(version, bool) and version in READABLE_VERSIONS:
+        return
+    readable = ", ".join(str(v) for v in READABLE_VERSIONS)
+    newer = isinstance(version, int) and not isinstance(version, bool)
+    newer = newer and version > max(READABLE_VERSIONS)
+    advice = (
+        "it was written by a newer softgrad: upgrade softgrad, or start a new run"
+        if newer
+        else "the file is damaged or not written by softgrad: start a new run"
+    )
+    raise ModelFileError(
+        f"{where}: checkpoint format version must be {readable} (the versions this softgrad "
+        f"reads); got {version!r}: {advice}"
     )
 
 

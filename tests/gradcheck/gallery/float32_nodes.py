@@ -4,8 +4,10 @@ import numpy as np
 
 
 class Softmax32:
+    dtype = np.float32
+
     def forward(self, x):
-        x = x.astype(np.float32)
+        x = x.astype(self.dtype)
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         self.s = e / e.sum(axis=-1, keepdims=True)
         return self.s
@@ -17,7 +19,11 @@ class Softmax32:
 
 class Softmax32Diagonal(Softmax32):
     def backward(self, g):
-        return (g * self.s * (1 - self.s)).astype(np.float32)  # only the diagonal of J
+        return (g * self.s * (1 - self.s)).astype(self.dtype)  # only the diagonal of J
+
+
+class Softmax16Diagonal(Softmax32Diagonal):
+    dtype = np.float16  # half precision
 
 
 class Softmax32WithInput(Softmax32):
