@@ -29,3 +29,20 @@ def test_the_first_entry_of_another_length_is_named(x, named):
 
 def test_rectangular_lists_still_convert():
     np.testing.assert_array_equal(check_real_array([[1, 2], (3, 4)], "predict"), [[1, 2], [3, 4]])
+
+
+def test_inference_names_ragged_rows_before_anything_else():
+    # training.predict_proba converted X itself first and passed on NumPy's "inhomogeneous"
+    from softgrad.nn import build_mlp
+    from softgrad.training import evaluate, predict_proba
+
+    model = build_mlp(2, [3], 2, rng=0)
+    for where, call in (
+        ("predict_proba", lambda: predict_proba(model, [[1, 2], [3]])),
+        ("evaluate", lambda: evaluate(model, [[1, 2], [3]], [0, 1])),
+    ):
+        with pytest.raises(ValueError) as caught:
+            call()
+        assert str(caught.value) == PREFIX.replace("predict", where) + (
+            "X[1] is a list of 1 where X[0] is a list of 2"
+        )

@@ -71,8 +71,56 @@ def check_positive_int(value: Any, where: str, what: str) -> int:
     return int(value)
 
 
+def as_array(x: Any, where: str, what: str = "X") -> np.ndarray:
+    """``np.asarray(x)``, with a message that names the entry where nested lists of unequal
+    lengths part (NumPy's own says only "inhomogeneous shape").
+
+    Example
+    -------
+    >>> as_array([[1, 2], [3]], "predict")
+    Traceback (most recent call last):
+    ...
+    ValueError: predict: X must be a rectangular array of numbers; got nested lists of unequal \
+lengths: X[1] is a list of 1 where X[0] is a list of 2
+    """
+    try:
+        return np.asarray(x)
+    except ValueError as exc:
+        parted = _where_lengths_part(x, what)
+        if parted is not None:
+            raise ValueError(
+                f"{where}: {what} must be a rectangular array of numbers; got nested lists of "
+                f"unequal lengths: {parted}"
+            ) from None
+        raise ValueError(
+            f"{where}: {what} must be an array of numbers; NumPy could not convert it ({exc})"
+        ) from None
+
+
+def _where_lengths_part(x: Any, what: str) -> str | None:
+    """The first entry of nested sequences ``x`` whose length (or whether it is a sequence
+    at all) differs from its level's first entry, walking the nesting one level at a time."""
+
+    def kind(value: Any) -> str:
+        if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) > 0:
+            return f"a list of {len(value)}"
+        return "a number"
+
+    level = [(what, x)]
+    while level:
+        first, first_kind = level[0][0], kind(level[0][1])
+        for name, value in level:
+            if kind(value) != first_kind:
+                return f"{name} is {kind(value)} where {first} is {first_kind}"
+        if first_kind == "a number":
+            return None
+        level = [(f"{n}[{i}]", item) for n, v in level for i, item in enumerate(v)]
+    return None
+
+
 def check_real_array(x: Any, where: str, what: str = "X") -> np.ndarray:
-    """``x`` as an ndarray of real numbers (bool, int, unsigned or float dtype); else ValueError.
+    """``x`` as an ndarray of real numbers (bool, int, unsigned or float dtype); else ValueError
+    (nested lists of unequal lengths: see :func:`as_array`).
 
     Example
     -------
@@ -82,39 +130,8 @@ def check_real_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     Traceback (most recent call last):
     ...
     ValueError: predict: X must be numeric; got dtype '<U1'
-    >>> check_real_array([[1, 2], [3]], "predict")
-    Traceback (most recent call last):
-    ...
-    ValueError: predict: X must be a rectangular array of numbers; got nested lists of unequal \
-lengths: X[1] is a list of 1 where X[0] is a list of 2
     """
-    try:
-        array = np.asarray(x)
-    except ValueError as exc:
-        # NumPy refuses nested sequences of unequal lengths ("inhomogeneous shape"): find the
-        # first entry whose length (or whether it is a sequence at all) differs from its level's
-        # first entry, walking the nesting one level at a time
-        def kind(value: Any) -> str:
-            if isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) > 0:
-                return f"a list of {len(value)}"
-            return "a number"
-
-        level = [(what, x)]
-        while level:
-            first, first_kind = level[0][0], kind(level[0][1])
-            for name, value in level:
-                if kind(value) != first_kind:
-                    raise ValueError(
-                        f"{where}: {what} must be a rectangular array of numbers; got nested "
-                        f"lists of unequal lengths: {name} is {kind(value)} where {first} is "
-                        f"{first_kind}"
-                    ) from None
-            if first_kind == "a number":
-                break
-            level = [(f"{n}[{i}]", item) for n, v in level for i, item in enumerate(v)]
-        raise ValueError(
-            f"{where}: {what} must be an array of numbers; NumPy could not convert it ({exc})"
-        ) from None
+    array = as_array(x, where, what)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{where}: {what} must be numeric; got dtype {array.dtype.str!r}")
     return array

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_fits_rows, check_sample_weight
+from softgrad.checks import as_array, check_fits_rows, check_sample_weight
 from softgrad.kernels import get_ops
 from softgrad.preprocessing import ScaledRows
 
@@ -173,9 +173,10 @@ def dense_rows(X: Any, rows: slice | np.ndarray) -> Any:
     return X[rows].toarray() if issparse(X) else X[rows]
 
 
-def as_inputs(X: Any) -> Any:
-    """``X`` as inference reads it: a CSR matrix or a ScaledRows as it is, else an ndarray."""
-    return X if issparse(X) or isinstance(X, ScaledRows) else np.asarray(X)
+def as_inputs(X: Any, where: str) -> Any:
+    """``X`` as inference reads it: a CSR matrix or a ScaledRows as it is, else an ndarray
+    (nested lists of unequal lengths are named: :func:`softgrad.checks.as_array`)."""
+    return X if issparse(X) or isinstance(X, ScaledRows) else as_array(X, where)
 
 
 def batch_inputs(X: Any, rows: slice) -> np.ndarray:

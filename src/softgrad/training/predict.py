@@ -87,7 +87,7 @@ def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.
     2 dimensions. With ``model``, its rows must also have the model's input size (the rows of
     its first weight matrix), be finite, and fit the dtype of the network's parameters, to
     which each batch is cast (1e300 is inf in float32)."""
-    X = as_inputs(X)
+    X = as_inputs(X, where)
     if isinstance(X, np.ndarray):
         X = check_real_array(X, where)
     if X.ndim < 2:
