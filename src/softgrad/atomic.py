@@ -81,13 +81,29 @@ def write_target(path: str | os.PathLike) -> Path:
 _TEMP_STEM_BYTES = 200
 
 
+def cut_name(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` bytes of its file-system encoding, whole characters.
+
+    Example
+    -------
+    >>> cut_name("é" * 4, 5)
+    'éé'
+    """
+    while len(os.fsencode(text)) > max_bytes:
+        text = text[:-1]
+    return text
+
+
+def temp_stem(name: str) -> str:
+    """The part of a target's ``name`` its temp file's name keeps: the first 200 bytes (a legal
+    name of 238 bytes or more made the temp name too long, ENAMETOOLONG, so it could not be
+    written). :func:`softgrad.cli.staging.remove_leftovers` finds the temp files by it."""
+    return cut_name(name, _TEMP_STEM_BYTES)
+
+
 def _temp_name(name: str) -> str:
-    """``.<name>.<12 hex digits>.tmp``, ``name`` cut to its first 200 bytes: a legal name of
-    238 bytes or more made the temp name too long (ENAMETOOLONG), so it could not be written."""
-    stem = name
-    while len(os.fsencode(stem)) > _TEMP_STEM_BYTES:
-        stem = stem[:-1]
-    return f".{stem}.{secrets.token_hex(6)}.tmp"
+    """``.<temp_stem(name)>.<12 hex digits>.tmp``."""
+    return f".{temp_stem(name)}.{secrets.token_hex(6)}.tmp"
 
 
 @contextlib.contextmanager

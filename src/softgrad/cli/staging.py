@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from softgrad.atomic import _TEMP_STEM_BYTES, write_target
+from softgrad.atomic import cut_name, temp_stem, write_target
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
 _SUFFIX_BYTES = 64
@@ -108,7 +108,7 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
             continue
         final = Path(os.path.realpath(path))
         # as the atomic writers and Staged.render name them
-        parts = (_cut(final.name, _TEMP_STEM_BYTES), *_staged_parts(final.stem, Path(path).suffix))
+        parts = (temp_stem(final.name), *_staged_parts(final.stem, Path(path).suffix))
         name, stem, suffix = (re.escape(part) for part in parts)
         pattern = re.compile(
             rf"\.(?:{name}\.[0-9a-f]{{12}}\.tmp|{stem}\.[0-9a-f]{{12}}\.staged{suffix})"
@@ -122,20 +122,7 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
     return removed
 
 
-def _cut(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` bytes of its file-system encoding, whole characters.
-
-    Example
-    -------
-    >>> _cut("é" * 4, 5)
-    'éé'
-    """
-    while len(os.fsencode(text)) > max_bytes:
-        text = text[:-1]
-    return text
-
-
 def _staged_parts(stem: str, suffix: str) -> tuple[str, str]:
     """The stem and suffix of a staged temp name, cut so that the name fits in NAME_MAX bytes."""
-    suffix = _cut(suffix, _SUFFIX_BYTES)
-    return _cut(stem, NAME_MAX - _STAGED_FIXED_BYTES - len(os.fsencode(suffix))), suffix
+    suffix = cut_name(suffix, _SUFFIX_BYTES)
+    return cut_name(stem, NAME_MAX - _STAGED_FIXED_BYTES - len(os.fsencode(suffix))), suffix
