@@ -197,6 +197,22 @@ def test_check_adjoint_passes_a_true_pair_and_catches_a_false_one(rng):
     assert not wrong_shape.ok and "vjp gave shape (4,)" in wrong_shape.checks[0].note
 
 
+@pytest.mark.parametrize(
+    ("jvp", "vjp", "words"),
+    [
+        # None was read as NaN: every trial failed with no word of why
+        (lambda v: None, lambda u: u, "jvp must return an array of real numbers; got None"),
+        (lambda v: v, lambda u: None, "vjp must return an array of real numbers; got None"),
+        # a complex product was cut to its real part, so a wrong pair could pass
+        (lambda v: v * 1j, lambda u: u, "jvp must return an array of real numbers; got dtype c"),
+        (lambda v: v, lambda u: np.array(["a"] * 3), "vjp must return an array of real numbers"),
+    ],
+)
+def test_check_adjoint_names_a_product_that_is_not_real_numbers(jvp, vjp, words):
+    with pytest.raises(TypeError, match=f"^check_adjoint: {words}"):
+        check_adjoint(jvp, vjp, (3,))
+
+
 @pytest.mark.parametrize("shape", [(5,), (3, 4), (2, 3, 4)])
 def test_check_adjoint_on_the_softmax_pairs_over_every_axis(shape, rng):
     x = rng.standard_normal(shape)

@@ -78,9 +78,9 @@ def check_adjoint(
     checks = []
     for trial in range(n_trials):
         v = generator.standard_normal(shape)
-        jv = np.asarray(jvp(v.copy()), dtype=np.float64)
+        jv = _product(jvp(v.copy()), "jvp", where)
         u = generator.standard_normal(jv.shape)
-        uj = np.asarray(vjp(u.copy()), dtype=np.float64)
+        uj = _product(vjp(u.copy()), "vjp", where)
         label = f"trial {trial}"
         if uj.shape != shape:
             checks.append(
@@ -94,6 +94,17 @@ def check_adjoint(
         rel = diff / max(abs(lhs), abs(rhs)) if max(abs(lhs), abs(rhs)) > atol else 0.0
         checks.append(Check(label, (), bool(excess <= 0), diff, rel, (), rhs, lhs, excess=excess))
     return GradcheckResult(name, tuple(checks), 0.0, atol, rtol)
+
+
+def _product(value: Any, which: str, where: str) -> np.ndarray:
+    """What ``jvp`` or ``vjp`` returned, as float64; a TypeError naming it when it is not an
+    array of real numbers (None was read as NaN and failed every trial unexplained; a complex
+    array lost its imaginary part)."""
+    array = None if value is None else np.asarray(value)
+    if array is None or array.dtype.kind not in "biuf":
+        got = "None" if array is None else f"dtype {array.dtype}"
+        raise TypeError(f"{where}: {which} must return an array of real numbers; got {got}")
+    return array.astype(np.float64)
 
 
 def check_softmax_jacobian(
