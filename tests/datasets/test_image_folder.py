@@ -135,3 +135,18 @@ def test_an_image_beyond_the_pixel_bound_is_named_without_a_warning(
         with pytest.raises(DataFormatError, match=r"'.*circle/00\.png': image must have at most"):
             load_image_folder(root)
     assert caught == []
+
+
+def test_hidden_files_beside_the_images_are_passed_over(png_folder):
+    # macOS writes ._NN.png (AppleDouble metadata, not a PNG) beside every file it copies to a
+    # FAT disk or zips: it stopped the load; a hidden thumbnail was loaded as a sample
+    root, _ = png_folder
+    expected = load_image_folder(root)
+    (root / "circle" / "._00.png").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X")
+    Image.new("L", (5, 4), 255).save(root / "square" / ".thumbnail.png")
+    (root / ".cache").mkdir()
+    Image.new("L", (5, 4)).save(root / ".cache" / "00.png")
+    ds = load_image_folder(root)
+    assert ds.class_names == expected.class_names
+    np.testing.assert_array_equal(ds.X_train, expected.X_train)
+    np.testing.assert_array_equal(ds.X_test, expected.X_test)

@@ -65,10 +65,10 @@ def test_csv_table_costs_about_its_features_plus_a_block(moderate_csv, monkeypat
 
 
 def test_training_rows_are_moved_in_chunks_in_their_order(tmp_path, rng, monkeypatch):
-    from softgrad.datasets import files
+    from softgrad.datasets import features, files
     from softgrad.datasets.split import stratified_split
 
-    monkeypatch.setattr(files, "_CHUNK_VALUES", 7)  # chunks of 2 rows of 3 values
+    monkeypatch.setattr(features, "_CHUNK_VALUES", 7)  # chunks of 2 rows of 3 values
     X = rng.integers(0, 1000, (101, 3)).astype(np.float64)
     y = rng.integers(0, 4, 101)
     np.savez(tmp_path / "d.npz", X=X, y=y)

@@ -186,6 +186,7 @@ def read_csv(
                 f"{where}: header must name at least 2 columns (features and a label); "
                 f"got {names!r}"
             )
+        _check_label_named_once(names, label_col, where)
         reader = BlockParser(names, n_columns, label_col, where, engine, f.tell())
         # every row takes at least n_columns bytes: the claim of a wide header is checked
         # against the file's real size before memory is reserved for it
@@ -207,6 +208,21 @@ def read_csv(
     y = None if label_col is None else np.concatenate(labels or [np.array([], dtype=str)])
     # a leading slice of a C-contiguous array stays contiguous: no copy for the few rows spare
     return CsvTable(names, X[:n], y, lines[:n], label_col)
+
+
+def _check_label_named_once(names: list[str] | None, label_col: int | None, where: str) -> None:
+    """Refuse a header naming the label column (``label``, ``target``, ``y``) twice: the first
+    was taken as the labels and the second read as a feature, refused by its text as a number
+    (or trained on as one)."""
+    if names is None or label_col is None:
+        return
+    name = names[label_col].strip().lower()
+    same = [k + 1 for k, h in enumerate(names) if h.strip().lower() == name]
+    if name in LABEL_COLUMNS and len(same) > 1:
+        raise DataFormatError(
+            f"{where}: header must name the label column once; got {names[label_col]!r} in "
+            f"columns {', '.join(map(str, same))}: rename or drop the others"
+        )
 
 
 def _is_number(cell: str) -> bool:

@@ -42,7 +42,7 @@ import numpy as np
 
 from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset
-from softgrad.datasets.features import bad_value_error, first_bad_value
+from softgrad.datasets.features import check_values, chunk_rows
 from softgrad.datasets.images import load_image_folder
 from softgrad.datasets.labels import encode_labels
 from softgrad.datasets.mnist import find_idx_folder, load_idx_folder
@@ -54,13 +54,6 @@ __all__ = ["LABEL_COLUMNS", "SPLIT_SEED", "TEST_FRACTION", "load_file"]
 
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
-# finiteness is checked, and rows are moved, in chunks of about this many values (8 MB of
-# float64), so the temporaries stay small however wide the rows are
-_CHUNK_VALUES = 1 << 20
-
-
-def _chunk_rows(X: np.ndarray) -> int:
-    return max(1, _CHUNK_VALUES // max(1, X[0].size))
 
 
 def _partition(
@@ -74,7 +67,7 @@ def _partition(
     """
     X_test = X[test_idx]
     # train_idx[k] >= k, so moving chunks front to back never overwrites a row still to be moved
-    step = _chunk_rows(X)
+    step = chunk_rows(X)
     for start in range(0, len(train_idx), step):
         chunk = train_idx[start : start + step]
         X[start : start + len(chunk)] = X[chunk]
@@ -95,15 +88,8 @@ def _check_features(
             f"{where}: features must be (n_samples, n_features) with at least one sample and one "
             f"feature; got shape {X.shape}"
         )
-    if X.dtype.kind != "f" or not values:
-        return
-    flat = X.reshape(len(X), -1)
-    step = _chunk_rows(flat)
-    for start in range(0, len(flat), step):
-        bad = first_bad_value(flat[start : start + step])
-        if bad is not None:
-            row, col = bad[0] + start, bad[1]
-            raise bad_value_error(where, flat[row, col].item(), locate(row, col))
+    if values:
+        check_values(X, where, locate)
 
 
 def _finish(

@@ -115,7 +115,12 @@ def _read_data(
             f"{where}: file must end after {n_bytes} data bytes for shape {shape}; "
             "got trailing bytes (size mismatch between header and data)"
         )
-    data = buf.view(dtype).reshape(shape)
+    try:
+        data = buf.view(dtype).reshape(shape)
+    except ValueError as exc:  # the format allows 255 dimensions, NumPy 64 (32 before 2.0)
+        raise DataFormatError(
+            f"{where}: number of dimensions must be one NumPy can hold; got {len(shape)} ({exc})"
+        ) from None
     if dtype.byteorder == ">" and np.little_endian:
         # swap in place, then relabel: same buffer, native byte order, no copy
         data = data.byteswap(inplace=True).view(dtype.newbyteorder("="))

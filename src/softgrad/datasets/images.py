@@ -7,11 +7,13 @@ Layout::
         square/   c.png ...
 
 Class names are the sub-folders' names in sorted order (label ``k`` is the ``k``-th); files are
-read in sorted order. Every image must have the same size; an 8-bit image of any common mode
-(grey, palette, RGB, with or without alpha, 1-bit) becomes grey with Pillow's ``convert("L")``
-(ITU-R 601-2 luma, alpha dropped). Images of more than 8 bits a channel are refused by name
-rather than rescaled silently, and so is an image beyond ``MAX_IMAGE_PIXELS`` (from its header,
-before it is decoded: :func:`open_image`, which ``softgrad predict`` reads images with too).
+read in sorted order; hidden folders and files (a name starting with ``.``, such as macOS's
+``._a.png``) are passed over. Every image must have the same size; an 8-bit image of any common
+mode (grey, palette, RGB, with or without alpha, 1-bit) becomes grey with Pillow's
+``convert("L")`` (ITU-R 601-2 luma, alpha dropped). Images of more than 8 bits a channel are
+refused by name rather than rescaled silently, and so is an image beyond ``MAX_IMAGE_PIXELS``
+(from its header, before it is decoded: :func:`open_image`, which ``softgrad predict`` reads
+images with too).
 The pixels go straight into one preallocated uint8 array, so the data set takes one byte a pixel
 (``scale`` 255: ``Scaler.inputs`` reads it scaled per batch).
 The test set is a stratified 20% split with a fixed seed, as for a user's .npz or .csv file.
@@ -62,15 +64,23 @@ def _pil():
     return Image, UnidentifiedImageError
 
 
+def _hidden(path: Path) -> bool:
+    """A name starting with ``.``: macOS's ``._a.png`` (AppleDouble metadata beside every file
+    copied to a FAT disk or zipped), ``.git``, an editor's or a viewer's thumbnail."""
+    return path.name.startswith(".")
+
+
 def _class_files(folder: Path) -> dict[str, list[Path]]:
     """Class name -> its image files, both sorted; the folder's layout checked."""
     where = f"load_image_folder: '{folder}'"
     if not folder.is_dir():
         raise DatasetNotFoundError(f"{where}: no such folder")
     classes = {
-        sub.name: sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        sub.name: sorted(
+            p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not _hidden(p)
+        )
         for sub in sorted(folder.iterdir())
-        if sub.is_dir() and not sub.name.startswith(".")
+        if sub.is_dir() and not _hidden(sub)
     }
     if len(classes) < 2:
         raise DataFormatError(

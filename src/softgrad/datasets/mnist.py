@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.features import check_values
 from softgrad.datasets.idx import load_idx
 from softgrad.datasets.labels import encode_labels
 from softgrad.errors import DataFormatError, DatasetNotFoundError
@@ -94,6 +95,17 @@ def _check_pair(X: np.ndarray, y: np.ndarray, X_path: Path, y_path: Path) -> Non
         )
     if len(y) == 0:
         raise DataFormatError(f"load_idx_folder: '{X_path}' must hold samples; got none")
+    if X[0].size == 0:
+        raise DataFormatError(
+            f"load_idx_folder: '{X_path}' must hold samples of at least one value; got shape "
+            f"{X.shape}"
+        )
+    # float images (IDX types 0D and 0E) pass the check every .npz and .csv feature passes
+    check_values(
+        X,
+        f"load_idx_folder: '{X_path}'",
+        lambda row, col: f"sample {row}, value {col} (flattened)",
+    )
     if y.min() < 0:
         raise DataFormatError(
             f"load_idx_folder: labels in '{y_path}' must be >= 0; got {int(y.min())} "

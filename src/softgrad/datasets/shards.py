@@ -47,12 +47,15 @@ from typing import BinaryIO
 import numpy as np
 
 from softgrad.atomic import atomic_write
-from softgrad.datasets.idx import _GZIP_MAGIC, _open, _read_header
+from softgrad.datasets.idx import _GZIP_MAGIC, _MAX_GZIP_RATIO, _open, _read_header
+from softgrad.datasets.sniff import check_array_headers, describe, sniff
 from softgrad.errors import DataFormatError
 
 __all__ = ["open_rows", "read_shard"]
 
 _CHUNK = 1 << 20  # bytes inflated at a time while skipping or copying
+# what a damaged compressed stream raises while it is read
+_STREAM_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile)
 _NPY_HEADERS = {
     (1, 0): np.lib.format.read_array_header_1_0,
     (2, 0): np.lib.format.read_array_header_2_0,
@@ -86,7 +89,9 @@ def read_shard(
     ------
     FileNotFoundError, DataFormatError
         No file; a malformed or truncated one (a truncated gzip fails only on the ranks whose
-        rows are missing).
+        rows are missing); a header claiming more data than the file can hold (checked
+        before anything is mapped or allocated: a plain file's exact size, a compressed
+        one's 1100x inflation limit).
 
     Example
     -------
@@ -166,16 +171,30 @@ def _check_rank(rank: int, size: int) -> None:
 class _Stream:
     """A compressed array opened for streaming: ``(f, dtype, shape, where)`` in a with block,
     ``f`` positioned at the first data byte. ``open_file(stack)`` opens it, entering into
-    ``stack`` whatever must be closed after."""
+    ``stack`` whatever must be closed after. A header claiming more than ``max_bytes`` of data
+    is refused before anything is allocated for it."""
 
-    def __init__(self, open_file, read_header, where: str) -> None:
+    def __init__(self, open_file, read_header, where: str, max_bytes: int | None = None):
         self.open_file, self.read_header, self.where = open_file, read_header, where
+        self.max_bytes = max_bytes
 
     def __enter__(self):
         self.stack = ExitStack()
         try:
             f = self.open_file(self.stack)
             dtype, shape = self.read_header(f, self.where)
+            claimed = math.prod(shape) * dtype.itemsize
+            if self.max_bytes is not None and claimed > self.max_bytes:
+                raise DataFormatError(
+                    f"{self.where}: data must be {claimed} bytes for shape {shape} of "
+                    f"{dtype.name}; got a file that cannot hold more than {self.max_bytes} "
+                    "(truncated file or bad header)"
+                )
+        except _STREAM_ERRORS as exc:
+            self.stack.close()
+            raise DataFormatError(
+                f"{self.where}: compressed stream must be intact; got {exc}"
+            ) from exc
         except BaseException:
             self.stack.close()
             raise
@@ -193,14 +212,29 @@ def _locate(path: Path, key: str | None) -> tuple[np.ndarray | None, _Stream | N
     suffix = path.suffix.lower()
     if suffix != ".npz" and key is not None:
         raise ValueError(f"{where}: key must be None for a {suffix or 'IDX'} file; got {key!r}")
-    if suffix == ".npy":
-        return np.load(path, mmap_mode="r"), None
-    if suffix == ".npz":
-        return _locate_npz(path, key, where)
+    if suffix in (".npy", ".npz"):
+        # a header is a claim: checked against the bytes that hold it before it is mapped
+        kind = "npy" if suffix == ".npy" else "zip"
+        if sniff(path) != kind:
+            raise DataFormatError(f"{where}: file must be a {suffix} file; got {describe(path)}")
+        try:
+            if suffix == ".npy":
+                check_array_headers(path, kind, where, DataFormatError)
+                return np.load(path, mmap_mode="r"), None
+            return _locate_npz(path, key, where)
+        except (ValueError, *_STREAM_ERRORS) as exc:
+            if isinstance(exc, DataFormatError) or str(exc).startswith(where):
+                raise
+            raise DataFormatError(
+                f"{where}: file must be a readable {suffix} file; got a truncated or corrupted "
+                f"one ({exc})"
+            ) from exc
     with open(path, "rb") as f:
         if f.read(2) == _GZIP_MAGIC:
+            # deflate inflates at most ~1032x: a larger claim is a bad header, not data
+            limit = _MAX_GZIP_RATIO * path.stat().st_size
             return None, _Stream(
-                lambda stack: stack.enter_context(_open(path)), _read_header, where
+                lambda stack: stack.enter_context(_open(path)), _read_header, where, limit
             )
         f.seek(0)
         dtype, shape = _read_header(f, where)
@@ -215,6 +249,7 @@ def _locate_npz(path: Path, key: str | None, where: str):
         if key not in names:
             raise ValueError(f"{where}: key must be one of {names}; got {key!r}")
         info = zf.getinfo(f"{key}.npy")
+    check_array_headers(path, "zip", where, DataFormatError, keys=(key,))
     if info.compress_type != zipfile.ZIP_STORED:
 
         def open_member(stack: ExitStack) -> BinaryIO:
@@ -278,7 +313,7 @@ def _stream_rows(
             to_skip -= got
         buf = np.empty((stop - start) * row_bytes, dtype=np.uint8)
         filled = 0 if to_skip else _read_into(f, memoryview(buf))
-    except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+    except _STREAM_ERRORS as exc:
         raise DataFormatError(f"{where}: compressed stream must be intact; got {exc}") from exc
     if to_skip or filled < len(buf):
         raise DataFormatError(
@@ -306,7 +341,7 @@ def _inflate_to_npy(
                 break
             out.write(chunk)
             copied += len(chunk)
-    except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+    except _STREAM_ERRORS as exc:
         raise DataFormatError(f"{where}: compressed stream must be intact; got {exc}") from exc
     if copied < want:
         raise DataFormatError(

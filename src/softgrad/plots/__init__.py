@@ -10,7 +10,9 @@ never leaves half a PNG behind.
 Pixel sizes (at the default ``dpi=100``):
 
 * learning curves: 1100 x 420;
-* confusion matrix of C classes: side ``100 * max(6, 0.75 * C + 2.5)`` (1000 x 1000 for C = 10);
+* confusion matrix of C classes: side ``100 * min(40, max(6, 0.75 * C + 2.5))`` (1000 x 1000 for
+  C = 10; 4000 x 4000 from C = 50 on), counts in the cells up to 30 classes, names on the axes
+  up to 100;
 * misclassified grid of n images in ``cols = min(n, 6)`` columns and ``rows = ceil(n / cols)``:
   ``100 * 1.7 * cols`` wide by ``100 * (2.0 * rows + 0.6)`` tall (400 x 150 when n = 0).
 

@@ -1,9 +1,15 @@
 """What every picture of :mod:`softgrad.plots` shares: the optional matplotlib import (with the
-install hint when it is missing), a figure on the Agg canvas, and the atomic save."""
+install hint when it is missing), a figure on the Agg canvas, class names as drawn, and the
+quiet, atomic save."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import warnings
+from collections.abc import Iterator
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +17,10 @@ from softgrad.atomic import atomic_write
 from softgrad.errors import MissingDependencyError
 
 INSTALL_HINT = "plots need matplotlib: pip install 'softgrad[plots]'"
+# the largest picture drawn (width x height in pixels): 400 MB as the RGBA buffer Agg draws in
+MAX_PIXELS = 100_000_000
+# a longer class name is cut (with an ellipsis) so the axes keep room on the figure
+MAX_NAME_CHARS = 20
 
 
 def require_matplotlib() -> None:
@@ -37,10 +47,62 @@ def new_figure(figsize: tuple[float, float]) -> Any:
     return fig
 
 
-def save_atomic(fig: Any, path: str | os.PathLike, dpi: int) -> Path:
-    """Write ``fig`` to ``path`` atomically (:func:`softgrad.atomic.atomic_write`)."""
+def display_name(name: Any) -> str:
+    """``name`` as drawn: its text, cut to ``MAX_NAME_CHARS`` characters, every ``$`` literal.
+
+    matplotlib reads the text between two ``$`` as math: a class named ``$x^2$`` would be drawn
+    as a formula, and one named ``$\\frac{$`` would stop the drawing with a parse error.
+
+    Example
+    -------
+    >>> display_name("$5 note"), display_name("x" * 40)
+    ('\\\\$5 note', 'xxxxxxxxxxxxxxxxxxx…')
+    """
+    text = str(name)
+    if len(text) > MAX_NAME_CHARS:
+        text = text[: MAX_NAME_CHARS - 1] + "…"
+    return text.replace("$", r"\$")
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Drawing that never prints: matplotlib warns on stderr about a character its font lacks
+    (drawn as a box: a class named in Chinese with only DejaVu installed) and about a layout it
+    could not tighten. Both are about looks; the picture is still written."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"Glyph \d+ .*missing from", UserWarning)
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        yield
+
+
+def save_atomic(
+    fig: Any, path: str | os.PathLike, dpi: float, where: str, *, tight: bool = True
+) -> Path:
+    """Lay ``fig`` out (``tight``) and write it to ``path`` atomically
+    (:func:`softgrad.atomic.atomic_write`), without a word on stdout or stderr.
+
+    ``dpi`` must be positive and keep the picture within ``MAX_PIXELS``; the format (from the
+    suffix, PNG without one) must be one matplotlib writes. Both are checked before drawing.
+    """
     path = Path(path)
     fmt = path.suffix[1:].lower() or "png"
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format=fmt, dpi=dpi)
+    formats = fig.canvas.get_supported_filetypes()
+    if fmt not in formats:
+        raise ValueError(
+            f"{where}: path must end in one of {', '.join('.' + f for f in sorted(formats))}; "
+            f"got {str(path)!r}"
+        )
+    width, height = fig.get_size_inches()
+    if not (isinstance(dpi, Real) and not isinstance(dpi, bool) and 0 < dpi < math.inf):
+        raise ValueError(f"{where}: dpi must be a positive number; got {dpi!r}")
+    if width * height * dpi * dpi > MAX_PIXELS:
+        raise ValueError(
+            f"{where}: dpi must keep the {width:g} x {height:g} inch picture within "
+            f"{MAX_PIXELS} pixels ({4 * MAX_PIXELS // 10**6} MB to draw); got {dpi!r}"
+        )
+    with _quiet():
+        if tight:
+            fig.tight_layout()
+        with atomic_write(path) as fh:
+            fig.savefig(fh, format=fmt, dpi=dpi)
     return path

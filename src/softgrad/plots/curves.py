@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +15,34 @@ from softgrad.plots._figure import new_figure, save_atomic
 CURVES_FIGSIZE = (11.0, 4.2)
 
 
-def _history_lists(history: Any) -> dict[str, list[float]]:
-    """The per-epoch lists of a History object or of its ``to_dict()`` form."""
+def _history_lists(history: Any) -> dict[str, Any]:
+    """The per-epoch values of a History object or of its ``to_dict()`` form, checked."""
     keys = ("train_loss", "train_acc", "val_loss", "val_acc")
-    if isinstance(history, Mapping):
-        out = {k: list(history.get(k) or []) for k in keys}
-        out["best_epoch"] = history.get("best_epoch")
-    else:
-        out = {k: list(getattr(history, k, None) or []) for k in keys}
-        out["best_epoch"] = getattr(history, "best_epoch", None)
-    if not out["train_loss"]:
+    get = history.get if isinstance(history, Mapping) else lambda k: getattr(history, k, None)
+    out: dict[str, Any] = {}
+    for k in keys:
+        raw = get(k)
+        try:
+            values = np.asarray([] if raw is None else raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.ndim != 1:
+            raise ValueError(
+                f"plot_learning_curves: history[{k!r}] must be a list of numbers, one per "
+                f"epoch; got {raw!r:.80}"
+            )
+        out[k] = values
+    n_epochs = len(out["train_loss"])
+    if not n_epochs:
         raise ValueError(
             f"plot_learning_curves: history must hold at least one epoch; "
-            f"got train_loss={out['train_loss']!r}"
+            f"got train_loss={get('train_loss')!r}"
         )
+    best = get("best_epoch")
+    if best is not None and not (isinstance(best, Integral) and not isinstance(best, bool)):
+        raise ValueError(f"plot_learning_curves: best_epoch must be None or an int; got {best!r}")
+    # an epoch the history does not hold (a history cut short) is not marked
+    out["best_epoch"] = best if best is not None and 1 <= best <= n_epochs else None
     return out
 
 
@@ -38,7 +53,10 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
     ----------
     history : softgrad.training.History or dict
         Lists ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (the validation lists may be
-        empty) and optionally ``best_epoch`` (1-based), marked by a dashed vertical line.
+        empty) and optionally ``best_epoch`` (1-based), marked by a dashed vertical line
+        when the lists hold that epoch.
+        A NaN or infinite value leaves a gap in its curve; a panel without values (no
+        accuracy recorded) stays empty.
     path : str or PathLike
         Output file; the format follows the suffix (``.png`` by default).
     dpi : int
@@ -67,7 +85,7 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
     for ax, metric, title in ((ax_loss, "loss", "Loss"), (ax_acc, "acc", "Accuracy")):
         for split, style in (("train", "-o"), ("val", "-s")):
             values = h[f"{split}_{metric}"]
-            if values:
+            if values.size:
                 epochs = np.arange(1, len(values) + 1)
                 label = "train" if split == "train" else "validation"
                 ax.plot(epochs, values, style, markersize=3, label=label)
@@ -80,6 +98,6 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
         ax.set_xlabel("epoch")
         ax.set_ylabel(title.lower())
         ax.grid(True, alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    return save_atomic(fig, path, dpi)
+        if ax.get_legend_handles_labels()[0]:  # an empty legend() warns on stderr
+            ax.legend()
+    return save_atomic(fig, path, dpi, "plot_learning_curves")

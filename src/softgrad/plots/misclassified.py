@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.plots._figure import new_figure, save_atomic
+from softgrad.plots._figure import display_name, new_figure, save_atomic
 
 _GRID_MAX_COLS = 6
 
@@ -30,7 +30,7 @@ def misclassified_figsize(n_images: int) -> tuple[float, float]:
     return (1.7 * cols, 2.0 * rows + 0.6)
 
 
-def _grid_inputs(images, y_true, y_pred, image_shape):
+def _grid_inputs(images, y_true, y_pred, n_classes, image_shape):
     """Validated arrays for :func:`plot_misclassified` and the (height, width) of one image."""
     images = np.asarray(images)
     y_true = np.asarray(y_true)
@@ -41,6 +41,14 @@ def _grid_inputs(images, y_true, y_pred, image_shape):
             "plot_misclassified: images must be (n, D) with n labels in y_true and y_pred; got "
             f"{images.shape!r}, {y_true.shape!r}, {y_pred.shape!r}"
         )
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        if labels.size and (
+            labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= n_classes
+        ):
+            raise ValueError(
+                f"plot_misclassified: {name} must be class indices in 0..{n_classes - 1}; got "
+                f"{labels.dtype.name} {labels.min().item()!r}..{labels.max().item()!r}"
+            )
     shape = tuple(int(s) for s in image_shape)
     if len(shape) != 2 or shape[0] * shape[1] != images.shape[1]:
         raise ValueError(
@@ -68,9 +76,11 @@ def plot_misclassified(
     images : ndarray of shape (n, D)
         The images to show (typically the first misclassified test images), raw or scaled: each
         is drawn with its own grey range. ``n`` may be 0 (the picture then says so).
-    y_true, y_pred : ndarray of shape (n,)
-        Class indices into ``class_names``.
+    y_true, y_pred : ndarray of int of shape (n,)
+        Class indices into ``class_names``, in 0..C-1.
     class_names : sequence of length C
+        Drawn as :func:`~softgrad.plots._figure.display_name` shows them (``$`` literal, cut to
+        20 characters).
     image_shape : tuple (height, width)
         ``height * width`` must equal D.
     path : str or PathLike
@@ -98,13 +108,13 @@ def plot_misclassified(
     ...     print(path.name, imread(path).shape)  # 3 columns, 1 row, RGBA
     wrong.png (260, 510, 4)
     """
-    images, y_true, y_pred, shape = _grid_inputs(images, y_true, y_pred, image_shape)
+    names = [display_name(c) for c in class_names]
+    images, y_true, y_pred, shape = _grid_inputs(images, y_true, y_pred, len(names), image_shape)
     n = images.shape[0]
-    names = [str(c) for c in class_names]
     fig = new_figure(misclassified_figsize(n))
     if n == 0:
         fig.text(0.5, 0.5, "no misclassified samples", ha="center", va="center", fontsize=12)
-        return save_atomic(fig, path, dpi)
+        return save_atomic(fig, path, dpi, "plot_misclassified", tight=False)
     cols = min(n, _GRID_MAX_COLS)
     rows = math.ceil(n / cols)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
@@ -126,5 +136,4 @@ def plot_misclassified(
         )
     shown = f"first {n} of {n_total}" if n_total and n_total > n else f"{n}"
     fig.suptitle(f"Misclassified samples ({shown})", fontsize=11)
-    fig.tight_layout()
-    return save_atomic(fig, path, dpi)
+    return save_atomic(fig, path, dpi, "plot_misclassified")
