@@ -32,3 +32,40 @@ def test_train_and_predict_on_a_png_folder(cli, tmp_path, rng):
     accuracy = np.mean(predicted == np.asarray(data.class_names)[data.y_test])
     assert summary["test_accuracy"] == pytest.approx(accuracy, abs=1e-12)
     assert accuracy == 1.0
+
+
+def _bars(root, rng, paper):
+    """Two classes of 6x6 images, a bar at column 1 or 4: bright bars on dark noise, or (paper)
+    dark bars on light noise."""
+    for name, column in (("left", 1), ("right", 4)):
+        (root / name).mkdir(parents=True)
+        for k in range(12):
+            grey = rng.integers(0, 40, size=(6, 6), dtype=np.uint8)
+            grey[:, column] = 200 + k
+            Image.fromarray(255 - grey if paper else grey).save(root / name / f"{k}.png")
+
+
+@pytest.mark.parametrize("paper", [True, False])
+def test_predict_keeps_images_of_the_training_polarity_and_inverts_the_other(
+    cli, tmp_path, rng, paper
+):
+    # predict's --invert auto took every model as trained on light-on-dark images: a model of
+    # dark drawings on white had each of its own training images inverted, and misclassified
+    root = tmp_path / "bars"
+    _bars(root, rng, paper)
+    out = tmp_path / "bars.npz"
+    assert cli("train", "--data", root, "--epochs", "30", "--out", out, "--quiet").code == 0
+    assert softgrad.load(out).metadata["image_background"] == ("light" if paper else "dark")
+    own = [root / side / f"{k}.png" for side in ("left", "right") for k in (0, 5, 11)]
+    result = cli("predict", "--model", out, "--json", *own)
+    assert result.code == 0 and result.err == "", result.err
+    assert [p["class"] for p in result.json()["predictions"]] == ["left"] * 3 + ["right"] * 3
+    # the other polarity is inverted to match, and said so
+    other = tmp_path / "other"
+    _bars(other, np.random.default_rng(1), not paper)
+    result = cli("predict", "--model", out, "--json", other / "left" / "3.png")
+    assert result.code == 0 and result.json()["predictions"][0]["class"] == "left"
+    # the image given is of the other kind than the training images
+    trained = "dark-on-light" if paper else "light-on-dark"
+    mine, theirs = ("light-on-dark", trained) if paper else ("dark-on-light", trained)
+    assert f"is {mine}; inverted it to match the {theirs} training images" in result.err

@@ -2,10 +2,13 @@
 
 The training images of every built-in data set (MNIST, Fashion-MNIST, the 8x8 digits) are
 light-on-dark: the object is bright on a black background. A picture taken of a digit written on
-paper is the opposite. With ``invert="auto"`` (the default) an image whose border is brighter than
-mid-grey is taken as dark-on-light, inverted and contrast-stretched so its background becomes 0
-like the training images; the caller is told so it can print a note;
-``"yes"`` and ``"no"`` force the choice. The image is padded to a square with its background colour
+paper is the opposite. ``softgrad train`` records which the training images are (the
+``image_background`` of the model's metadata, :func:`training_background`: "dark", or "light"
+for a folder of dark drawings on white; a model file without it was trained on dark). With
+``invert="auto"`` (the default) an image whose border is on the other side of mid-grey from the
+training images' is inverted to match them, and when they are dark also contrast-stretched so its
+background becomes 0 as theirs is; the caller is told so it can print a note; ``"yes"`` and
+``"no"`` force the choice. The image is padded to a square with its background colour
 (so the object keeps its aspect ratio), resized to the model's ``image_shape`` and mapped from
 0..255 to the raw range of the training pixels (0..16 for the 8x8 digits, 0..255 for MNIST).
 
@@ -112,8 +115,32 @@ def _square(pixels: np.ndarray, background: float) -> np.ndarray:
     return out
 
 
+def training_background(X: np.ndarray, image_shape: tuple[int, ...], input_max: float) -> str:
+    """ "light" when the border pixels of the training images ``X`` (raw rows of 0..input_max)
+    are brighter than mid-grey on average, else "dark": the polarity predict matches.
+
+    At most 1,000 evenly spaced images are read (their borders only).
+
+    Example
+    -------
+    >>> paper = np.full((3, 4, 4), 250.0)
+    >>> paper[:, 1:3, 1:3] = 10.0  # dark ink in the middle
+    >>> training_background(paper.reshape(3, 16), (4, 4), 255.0)
+    'light'
+    """
+    images = np.asarray(X)[:: max(1, len(X) // 1000)].reshape(-1, *image_shape)
+    border = np.concatenate(
+        [images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1
+    )
+    return "light" if float(border.mean(dtype=np.float64)) > input_max / 2 else "dark"
+
+
 def load_image(
-    path: str | Path, image_shape: tuple[int, int], input_max: float, invert: str = "auto"
+    path: str | Path,
+    image_shape: tuple[int, int],
+    input_max: float,
+    invert: str = "auto",
+    background: str = "dark",
 ) -> tuple[np.ndarray, bool]:
     """One image file as a raw feature row for a model trained on ``image_shape`` images.
 
@@ -126,12 +153,14 @@ def load_image(
     input_max : float
         The brightest raw training pixel value (255 for MNIST, 16 for the 8x8 digits).
     invert : {"auto", "yes", "no"}
-        Whether to turn dark-on-light into light-on-dark (see the module notes).
+        Whether to invert the image to the training images' polarity (see the module notes).
+    background : {"dark", "light"}, default "dark"
+        The training images' background (:func:`training_background`).
 
     Returns
     -------
     row : ndarray of shape (height * width,), float32
-        Pixels in 0..input_max, light object on dark background.
+        Pixels in 0..input_max, the object on the training images' background.
     inverted : bool
         Whether the image was inverted.
     """
@@ -139,17 +168,18 @@ def load_image(
     pixels = _grey(Path(path))
     if pixels.size == 0:
         raise DataFormatError(f"predict: {str(path)!r} is an empty image")
-    background = _border_mean(pixels)
-    inverted = invert == "yes" or (invert == "auto" and background > 127.5)
+    border = _border_mean(pixels)
+    inverted = invert == "yes" or (invert == "auto" and (border > 127.5) != (background == "light"))
     if inverted:
-        # paper is never pure white: stretch so the background becomes 0 like the training images
         pixels = 255.0 - pixels
-        background = 255.0 - background
-        top = float(pixels.max())
-        if top > background:
-            pixels = np.clip((pixels - background) * (255.0 / (top - background)), 0.0, 255.0)
-        background = 0.0
-    square = _square(pixels, background)
+        border = 255.0 - border
+        if background == "dark":
+            # paper is never pure white: stretch so the background becomes 0 as in training
+            top = float(pixels.max())
+            if top > border:
+                pixels = np.clip((pixels - border) * (255.0 / (top - border)), 0.0, 255.0)
+            border = 0.0
+    square = _square(pixels, border)
     height, width = (int(s) for s in image_shape)
     # round, not truncate: a 16-bit or float twin of an 8-bit image lands on the same levels
     small = Image.fromarray(np.rint(square).astype(np.uint8)).resize(

@@ -117,11 +117,16 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
             f"predict: {path} is an image, but this model was not trained on images; "
             "give rows in a .npy, .npz or .csv file"
         )
-    input_max = (model.metadata or {}).get("input_max") or 255.0
-    row, inverted = load_image(path, model.image_shape, float(input_max), invert)
+    metadata = model.metadata or {}
+    input_max = metadata.get("input_max") or 255.0
+    # a model file from before the record was trained on light-on-dark images
+    background = metadata.get("image_background") or "dark"
+    row, inverted = load_image(path, model.image_shape, float(input_max), invert, background)
     if inverted and invert == "auto":
+        kinds = {"dark": "light-on-dark", "light": "dark-on-light"}
+        other = "light" if background == "dark" else "dark"
         notes.append(
-            f"{path} is dark-on-light; inverted it to match the light-on-dark training "
+            f"{path} is {kinds[other]}; inverted it to match the {kinds[background]} training "
             "images (use --invert no to keep it)"
         )
     return row

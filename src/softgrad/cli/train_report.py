@@ -89,6 +89,7 @@ def report(args, settings, data, scaler, trained, paths, validation_note) -> Non
         "data_spec": _data_spec(args.data),
         "history": history.to_dict(),
         "input_max": float(data.scale) if data.scale is not None else None,
+        "image_background": _background(data),
     }
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     # every output is rendered to a hidden temp file first and published only when all are:
@@ -120,3 +121,13 @@ def _print_summary(s: dict[str, Any]) -> None:
         print(f"learning curves saved to {s['plot']}")
     if s["misclassified"]:
         print(f"misclassified test images saved to {s['misclassified']}")
+
+
+def _background(data: Any) -> str | None:
+    """The training images' background, "dark" or "light", which predict's ``--invert auto``
+    matches (None for rows that are not images)."""
+    from softgrad.cli.images import training_background
+
+    if data.image_shape is None or len(data.image_shape) != 2 or data.scale is None:
+        return None
+    return training_background(data.X_train, data.image_shape, float(data.scale))
