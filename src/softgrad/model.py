@@ -73,7 +73,8 @@ class Model:
         ``(height, width)`` when the features are a flattened image; (N, H, W) input is then
         accepted too.
     metadata : dict, optional
-        JSON-safe facts about the training run (data set, epochs, accuracy ...), saved with it.
+        JSON facts about the training run (data set, epochs, accuracy ...), saved with it:
+        string keys; dicts, lists, strings, numbers, booleans and None (:func:`save`).
 
     Notes
     -----
@@ -287,9 +288,12 @@ def save(
     TypeError
         ``model`` is neither a Model nor a Sequential, or a Model came with ``classes`` etc.
     ValueError
-        ``metadata`` is not JSON (NumPy numbers are stored as Python numbers), or the file
-        would be one :func:`load` refuses (NaN or inf weights from a diverged run, a network
-        without a Linear layer): nothing is written.
+        ``metadata`` that :func:`load` would not give back equal, named by its key: not JSON,
+        a key that is not a string (JSON's keys are: ``1`` would come back as ``"1"``), a
+        tuple (it would come back a list); NumPy numbers are stored as the Python numbers they
+        hold. Or the file would be one :func:`load` refuses (NaN or inf weights from a diverged
+        run, a network without a Linear layer, an integer of more than 4300 digits): nothing is
+        written.
 
     Example
     -------

@@ -19,7 +19,9 @@ This module is the file format only. ``softgrad.save`` / ``softgrad.load`` and `
 from __future__ import annotations
 
 import json
+import math
 import os
+import reprlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -52,6 +54,12 @@ _TOO_DEEP = (
     f"{META_KEY} must nest lists and objects at most {MAX_HEADER_DEPTH} levels deep; got "
     "deeper (the file is damaged or was not written by softgrad)"
 )
+#: The most digits an integer in the header may have: Python's default limit on converting
+#: between int and str (sys.int_info.default_max_str_digits). A fixed number, not the running
+#: process's setting, so a file one process writes every other one reads.
+MAX_INT_DIGITS = 4300
+#: the Python values that JSON gives back as they were saved
+_JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 def write_npz(
@@ -102,15 +110,15 @@ def write_npz(
 def _json_text(value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True, default=_numpy_scalar)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
 
 
 def _numpy_scalar(value: Any) -> Any:
     """A NumPy scalar (``np.float32(0.98)``, ``np.int64(3)``, ``np.True_``) as the Python
     number it holds, for ``json.dumps``; anything else is not JSON (TypeError)."""
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
+    if isinstance(value, np.generic) and isinstance(value.item(), _JSON_SCALARS):
+        return value.item()  # a float128's item() is itself: json.dumps recursed
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
@@ -133,8 +141,14 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _fail(where, f"{META_KEY} must be a 1-D uint8 array; got {raw.dtype} {raw.shape}")
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = json.loads(raw.tobytes().decode("utf-8"), parse_int=_header_int)
+    except _LongInt as exc:
+        raise _fail(
+            where,
+            f"{META_KEY} must hold integers of at most {MAX_INT_DIGITS} digits; got one of "
+            f"{exc.digits} digits (the file is damaged or was not written by softgrad)",
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
         raise _fail(where, f"{META_KEY} is not valid JSON ({exc})") from exc
     except RecursionError:  # the decoder's own limit, far beyond MAX_HEADER_DEPTH
         raise _fail(where, _TOO_DEEP) from None
@@ -156,6 +170,21 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if not isinstance(meta.get("meta"), dict):
         raise _fail(where, "header must hold a 'meta' object; it does not")
     return meta["meta"]
+
+
+class _LongInt(ValueError):
+    def __init__(self, digits: int):
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _header_int(text: str) -> int:
+    """An integer of the JSON header: one beyond MAX_INT_DIGITS is refused by its length
+    (``int()`` refused it too, in a message that named neither the file nor the field)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _LongInt(digits)
+    return int(text)
 
 
 def _too_deep(value: Any) -> bool:
@@ -255,14 +284,16 @@ def write_model(
         None stores the identity and marks the file unscaled.
     image_shape : tuple of int, optional
     metadata : dict, optional
-        JSON-serialisable facts about the model.
+        JSON facts about the model, which :func:`read_model` gives back equal: string keys;
+        dicts, lists, strings, numbers (NumPy's stored as Python's), booleans and None.
 
     Raises
     ------
     ValueError
-        ``metadata`` is not JSON-serialisable, or the file would be one :func:`read_model`
-        refuses (:mod:`softgrad.model_checks`: NaN or inf weights, no Linear layer, a zero
-        scale ..., or metadata nested beyond ``MAX_HEADER_DEPTH``): nothing is written.
+        ``metadata`` that would not come back equal (named by its key), or the file would be
+        one :func:`read_model` refuses (:mod:`softgrad.model_checks`: NaN or inf weights, no
+        Linear layer, a zero scale ..., or metadata nested beyond ``MAX_HEADER_DEPTH`` or
+        holding an integer beyond ``MAX_INT_DIGITS``): nothing is written.
     """
     from softgrad import __version__
     from softgrad.kernels import get_ops
@@ -280,19 +311,81 @@ def write_model(
         "softgrad_version": __version__,
         "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
     }
-    meta = json.loads(_json_text(meta))  # as read_model will see it (NumPy numbers converted)
-    # never write a file that read_model refuses (NaN weights, no Linear layer ...)
+    # never write a file that read_model refuses (NaN weights, no Linear layer ...), nor
+    # metadata that it would give back changed
     where = f"save: '{path}' not written (load would refuse it)"
+    _check_metadata(meta["metadata"], f"save: '{path}' not written")
+    meta = json.loads(_json_text(meta))  # as read_model will see it (NumPy numbers converted)
     if _too_deep({"meta": meta}):  # the header's levels above the meta, as read_npz counts
         raise ValueError(
-            f"{where}: metadata must nest dicts and lists at most {MAX_HEADER_DEPTH - 2} levels "
-            "deep (itself the first); got deeper"
+            f"{where}: the architecture must nest lists and objects at most {MAX_HEADER_DEPTH} "
+            "levels deep in the header (a Sequential in a Sequential adds three); got deeper"
         )
     try:
         check_model_contents(meta, arrays, where)
     except ModelFileError as exc:
         raise ValueError(str(exc)) from None
     write_npz(path, arrays, meta, kind="model")
+
+
+_TOO_MANY_DIGITS = 10**MAX_INT_DIGITS
+
+
+def _check_metadata(metadata: dict[str, Any], where: str) -> None:
+    """Refuse metadata that load would not give back as it was given: keys that are not
+    strings (JSON's keys are: ``1`` came back as ``"1"``), tuples (they came back as lists),
+    integers beyond MAX_INT_DIGITS and nesting beyond MAX_HEADER_DEPTH (load refused the file),
+    and what JSON cannot hold. NumPy numbers pass: they are stored as the Python numbers they
+    hold (a float128, whose value a Python float cannot hold, does not).
+
+    A loop over a stack, not a recursion: metadata nested 10**5 levels deep is refused, not a
+    RecursionError.
+    """
+    stack: list[tuple[Any, str, int]] = [(metadata, "metadata", 1)]
+    while stack:
+        value, name, level = stack.pop()
+        if isinstance(value, np.generic) and isinstance(value.item(), _JSON_SCALARS):
+            value = value.item()  # as _numpy_scalar stores it
+        if isinstance(value, (dict, list)) and level > MAX_HEADER_DEPTH - 2:
+            # the header's own object and its "meta" hold the metadata
+            raise ValueError(
+                f"{where} (load would refuse it): metadata must nest dicts and lists at most "
+                f"{MAX_HEADER_DEPTH - 2} levels deep (itself the first); got deeper"
+            )
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ValueError(
+                        f"{where}: {name} keys must be strings, as JSON's are ({_json_key(key)}); "
+                        f"got {key!r}"
+                    )
+            stack.extend((item, f"{name}[{key!r}]", level + 1) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, f"{name}[{i}]", level + 1) for i, item in enumerate(value))
+        elif isinstance(value, tuple):
+            raise ValueError(
+                f"{where}: {name} must be a list, not a tuple (JSON has lists only: load would "
+                f"give back a list); got {reprlib.repr(value)}"
+            )
+        elif isinstance(value, int) and abs(value) >= _TOO_MANY_DIGITS:
+            raise ValueError(
+                f"{where} (load would refuse it): {name} must be an integer of at most "
+                f"{MAX_INT_DIGITS} digits; got one of {int(math.log10(abs(value))) + 1} digits"
+            )
+        elif not isinstance(value, _JSON_SCALARS):
+            raise ValueError(
+                f"{where}: {name} must be JSON: a dict, list, str, int, float, bool or None "
+                f"(NumPy numbers are stored as Python numbers); got {type(value).__name__} "
+                f"{reprlib.repr(value)}"
+            )
+
+
+def _json_key(key: Any) -> str:
+    """What ``json.dumps`` makes of the dict key ``key``: what load would give back."""
+    try:
+        return f"load would give back {next(iter(json.loads(json.dumps({key: 0}))))!r}"
+    except (TypeError, ValueError):
+        return "JSON has no such key"
 
 
 class ModelContents(NamedTuple):
