@@ -167,7 +167,7 @@ class Model:
             raise ValueError(f"{where}: X must be rectangular (N, D); got {exc}") from None
         X = check_real_array(X, where)
         if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
-            X = X.reshape(len(X), -1)
+            X = X.reshape(len(X), int(np.prod(self.image_shape)))  # -1 cannot size N == 0
         if X.ndim != 2:
             raise ValueError(
                 f"{where}: X must be 2-D (n_samples, n_features); got shape {X.shape}"
