@@ -109,6 +109,16 @@ def test_save_refuses_what_it_cannot_write(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("path", [b"m.npz", 5, None])
+def test_save_names_a_path_of_the_wrong_type(tmp_path, monkeypatch, path):
+    # os.fspath's "expected str, bytes or os.PathLike object, not int" named neither the
+    # function nor the argument (load already said "load: path of the model file must be ...")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match=r"^save: path must be a str or pathlib.Path; got \w+$"):
+        save(build_mlp(3, [4], 2, rng=0), path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_model_without_weights_needs_classes():
     with pytest.raises(ValueError, match="Model: classes must be given when the network has no"):
         Model(Sequential(ReLU()))

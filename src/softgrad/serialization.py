@@ -299,6 +299,8 @@ def write_model(
     from softgrad.kernels import get_ops
     from softgrad.model_checks import check_model_contents
 
+    if not isinstance(path, (str, os.PathLike)):  # as read_npz refuses it, by name
+        raise TypeError(f"save: path must be a str or pathlib.Path; got {type(path).__name__}")
     arrays: dict[str, np.ndarray] = dict(network.named_params())
     for name, array in (scaler or Scaler()).to_arrays().items():
         arrays[f"scaler.{name}"] = array
