@@ -1,0 +1,256 @@
+"""The container of model and checkpoint files: one .npz of plain arrays plus a JSON header,
+written atomically and read back checked.
+
+Layout of a file written by :func:`write_npz`::
+
+    __meta__         uint8 array: UTF-8 JSON {"format": "softgrad", "kind": "model", "version": 1,
+                     "meta": {...the caller's fields, returned as is by read_npz}}
+    <name>           every array the caller passed (numbers or fixed-width strings, never objects)
+
+Files are read with ``allow_pickle=False``: nothing in them can run code. The header's nesting
+and its integers are bounded (``MAX_HEADER_DEPTH``, ``MAX_INT_DIGITS``), so a damaged or hostile
+header is refused in one line naming the file, not in a RecursionError or Python's own
+int-to-str limit. What a model file holds in it is :mod:`softgrad.serialization.model_file`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from softgrad.atomic import atomic_write
+from softgrad.datasets.sniff import read_arrays
+from softgrad.errors import ModelFileError
+
+__all__ = [
+    "FORMAT",
+    "JSON_SCALARS",
+    "KINDS",
+    "MAX_HEADER_DEPTH",
+    "MAX_INT_DIGITS",
+    "META_KEY",
+    "VERSION",
+    "json_text",
+    "read_npz",
+    "too_deep",
+    "write_npz",
+]
+
+FORMAT = "softgrad"
+VERSION = 1
+META_KEY = "__meta__"
+KINDS = ("model", "checkpoint")
+#: How deeply lists and objects may nest in the JSON header. A real one nests a few levels a
+#: layer (Sequential in Sequential adds three); readers of the header recurse into it, so
+#: thousands of levels ended in a RecursionError traceback.
+MAX_HEADER_DEPTH = 100
+_TOO_DEEP = (
+    f"{META_KEY} must nest lists and objects at most {MAX_HEADER_DEPTH} levels deep; got "
+    "deeper (the file is damaged or was not written by softgrad)"
+)
+#: The most digits an integer in the header may have: Python's default limit on converting
+#: between int and str (sys.int_info.default_max_str_digits). A fixed number, not the running
+#: process's setting, so a file one process writes every other one reads.
+MAX_INT_DIGITS = 4300
+#: the Python values that JSON gives back as they were given
+JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def write_npz(
+    path: str | os.PathLike,
+    arrays: dict[str, np.ndarray],
+    meta: dict[str, Any] | None = None,
+    kind: str = "model",
+) -> None:
+    """Write ``arrays`` and a JSON header atomically to ``path`` (that exact name, no suffix added).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination; its folder must exist.
+    arrays : dict of str to ndarray
+        Numeric, boolean or fixed-width string arrays (object arrays are refused).
+    meta : dict, optional
+        JSON-serialisable fields, stored in the header under ``"meta"`` (beside ``format``,
+        ``kind`` and ``version``, which they cannot clash with) and returned by :func:`read_npz`.
+        NumPy numbers (``np.float32(0.98)``) are stored as the Python numbers they hold.
+        (The header may nest deeper than :func:`read_npz` reads: tests write such files.)
+    kind : {"model", "checkpoint"}
+        What the file is; :func:`read_npz` checks it.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind``, an object array, the key ``"__meta__"``, or ``meta`` that is not JSON.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"write_npz: kind must be one of {KINDS}; got {kind!r}")
+    header = {"format": FORMAT, "kind": kind, "version": VERSION, "meta": dict(meta or {})}
+    payload = {}
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        if name == META_KEY or array.dtype.hasobject:
+            raise ValueError(
+                f"write_npz: arrays must be non-object arrays not named {META_KEY!r}; "
+                f"got {name!r} of dtype {array.dtype}"
+            )
+        payload[name] = array
+    text = json_text(header)
+    payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    with atomic_write(path) as f:
+        np.savez(f, **payload)
+
+
+def json_text(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, default=_numpy_scalar)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """A NumPy scalar (``np.float32(0.98)``, ``np.int64(3)``, ``np.True_``) as the Python
+    number it holds, for ``json.dumps``; anything else is not JSON (TypeError)."""
+    if isinstance(value, np.generic) and isinstance(value.item(), JSON_SCALARS):
+        return value.item()  # a float128's item() is itself: json.dumps recursed
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _fail(where: str, problem: str) -> ModelFileError:
+    return ModelFileError(f"{where}: {problem}")
+
+
+def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
+    return read_arrays(path, where, ModelFileError, "a softgrad .npz file")
+
+
+def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]:
+    if raw is None:
+        raise _fail(where, f"file has no {META_KEY} entry: not a softgrad file (a plain .npz?)")
+    if raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _fail(where, f"{META_KEY} must be a 1-D uint8 array; got {raw.dtype} {raw.shape}")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"), parse_int=_header_int)
+    except _LongInt as exc:
+        raise _fail(
+            where,
+            f"{META_KEY} must hold integers of at most {MAX_INT_DIGITS} digits; got one of "
+            f"{exc.digits} digits (the file is damaged or was not written by softgrad)",
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
+        raise _fail(where, f"{META_KEY} is not valid JSON ({exc})") from exc
+    except RecursionError:  # the decoder's own limit, far beyond MAX_HEADER_DEPTH
+        raise _fail(where, _TOO_DEEP) from None
+    if too_deep(meta):
+        raise _fail(where, _TOO_DEEP)
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
+    version = meta.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _fail(where, f"format version must be a positive integer; got {version!r}")
+    if version > VERSION:
+        raise _fail(
+            where,
+            f"file was written by a newer softgrad (format version {version}; this "
+            f"softgrad reads up to {VERSION}): upgrade softgrad",
+        )
+    if meta.get("kind") != kind:
+        raise _fail(where, f"file must be a {kind} file; got a {meta.get('kind')!r} file")
+    if not isinstance(meta.get("meta"), dict):
+        raise _fail(where, "header must hold a 'meta' object; it does not")
+    return meta["meta"]
+
+
+class _LongInt(ValueError):
+    def __init__(self, digits: int):
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _header_int(text: str) -> int:
+    """An integer of the JSON header: one beyond MAX_INT_DIGITS is refused by its length
+    (``int()`` refused it too, in a message that named neither the file nor the field)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _LongInt(digits)
+    return int(text)
+
+
+def too_deep(value: Any) -> bool:
+    """Whether lists and objects nest deeper than MAX_HEADER_DEPTH in ``value``.
+
+    A loop over a stack, not a recursion: a deep header must not exhaust what it is checked for.
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            if level > MAX_HEADER_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return False
+
+
+def read_npz(
+    path: str | os.PathLike, kind: str = "model", *, what: str | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by :func:`write_npz`, checking it thoroughly.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    kind : {"model", "checkpoint"}
+        What the file must be.
+    what : {"model", "checkpoint"}, optional
+        Same as ``kind`` (the name SPEC.md uses); overrides it when given.
+
+    Returns
+    -------
+    arrays : dict of str to ndarray
+        Every array except the header, read eagerly (the file is closed on return), in native
+        byte order.
+    meta : dict
+        The ``meta`` dict given to :func:`write_npz`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        Truncated, corrupted, foreign (no softgrad header, not a zip), pickled, of another
+        kind, or written by a newer format version. The message names the file.
+    """
+    if what is not None:
+        kind = what
+    if kind not in KINDS:
+        raise ValueError(f"read_npz: kind must be one of {KINDS}; got {kind!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"load: path of the {kind} file must be a str or pathlib.Path; got "
+            f"{type(path).__name__}"
+        )
+    path = Path(path)
+    where = f"{kind} file '{path}'"
+    if not path.exists():
+        raise FileNotFoundError(f"{where}: no such file")
+    if path.is_dir():
+        raise _fail(where, "is a folder, not a file")
+    arrays = {name: _native(array) for name, array in _read_all(path, where).items()}
+    meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
+    return arrays, meta
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` in this machine's byte order (swapped in place: it was just read).
+
+    A file may store big-endian weights (np.savez keeps any byte order); the compiled kernels
+    accept only native arrays.
+    """
+    if array.dtype.isnative:
+        return array
+    return array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
