@@ -30,6 +30,7 @@ FLOORS = {
     "serialization": 2,
     "model_checks": 2,
     "model": 2,
+    "model_inputs": 2,
     "preprocessing": 2,
     "metrics": 2,
     "datasets": 2,

@@ -125,7 +125,11 @@ def test_large_input_is_vectorised():
             ValueError,
             r"cm must be a square \(C, C\) matrix; got shape \(2, 3\)",
         ),
-        (lambda: precision_recall([[1, -1], [0, 1]]), ValueError, "cm must hold counts >= 0"),
+        (
+            lambda: precision_recall([[1, -1], [0, 1]]),
+            ValueError,
+            "cm must hold finite counts >= 0",
+        ),
         (lambda: log_loss([0, 1], [[0.5, 0.5]]), ValueError, r"probs must have shape \(N, C\)"),
         (
             lambda: log_loss([0, 2], [[0.5, 0.5], [0.5, 0.5]]),
@@ -136,7 +140,24 @@ def test_large_input_is_vectorised():
         (lambda: log_loss([0], [[np.nan, 1.0]]), ValueError, "finite rows of values in"),
         # sums to 1, but -0.5 is no probability: its clipped value was scored as one
         (lambda: log_loss([1], [[1.5, -0.5]]), ValueError, r"values in \[0, 1\] summing to 1"),
-        (lambda: precision_recall([[np.nan, 1], [0, 1]]), ValueError, "cm must hold counts >= 0"),
+        (
+            lambda: precision_recall([[np.nan, 1], [0, 1]]),
+            ValueError,
+            "cm must hold finite counts >= 0",
+        ),
+        # inf / inf was a NaN precision, with a RuntimeWarning
+        (
+            lambda: precision_recall([[np.inf, 0], [0, 1]]),
+            ValueError,
+            r"cm must hold finite counts >= 0; got dtype float64 with min 0.0 and max inf",
+        ),
+        # C * C counts overflowed int64: "Python int too large to convert to C long"
+        (
+            lambda: confusion_matrix([0], [0], 10**12),
+            ValueError,
+            r"confusion_matrix: n_classes must be at most 3037000499 \(the matrix holds C \* C "
+            r"counts\); got 1000000000000",
+        ),
     ],
 )
 def test_bad_arguments(call, error, match):

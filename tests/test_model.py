@@ -91,6 +91,15 @@ def test_image_shaped_input_is_flattened():
     )
 
 
+def test_no_images_give_empty_outputs():
+    # (0, 2, 3) was reshaped to (0, -1), which NumPy cannot size: "cannot reshape array of
+    # size 0 into shape (0,newaxis)"
+    model = Model(Sequential(Linear(6, 2, rng=0)), ["a", "b"], image_shape=(2, 3))
+    no_images = np.zeros((0, 2, 3), dtype=np.uint8)
+    assert model.predict_proba(no_images).shape == (0, 2)
+    assert model.predict(no_images).shape == (0,)
+
+
 def test_feature_count_error_message():
     model = Model(build_mlp(784, [4], 10, rng=0), np.arange(10), Scaler.for_range(255))
     with pytest.raises(ValueError) as info:

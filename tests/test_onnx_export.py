@@ -235,3 +235,81 @@ def test_trailing_activation_is_part_of_the_logits(tmp_path):
     probs, logits = _run(export_onnx(net, tmp_path / "tanh.onnx"), X)
     assert np.abs(logits - net.forward(X)).max() <= 1e-6
     assert np.abs(probs - softmax(net.forward(X).astype(np.float64), axis=1)).max() <= 1e-5
+
+
+def _one_layer_kind(kind, dtype):
+    """Linear -> ``kind`` -> Linear in ``dtype``: every layer softgrad saves, one at a time."""
+    from softgrad.nn import (
+        Dropout,
+        Identity,
+        Linear,
+        LogSoftmax,
+        ReLU,
+        Sequential,
+        Sigmoid,
+        Softmax,
+        Tanh,
+    )
+
+    middle = {
+        "relu": ReLU,
+        "tanh": Tanh,
+        "sigmoid": Sigmoid,
+        "identity": Identity,
+        "dropout": lambda: Dropout(0.5),
+        "softmax": Softmax,
+        "log-softmax-over-the-batch": lambda: LogSoftmax(axis=0),
+        "nested": lambda: Sequential(Tanh(), Identity()),
+        "no-bias": lambda: Linear(5, 5, bias=False, rng=2, dtype=dtype),
+    }[kind]()
+    return Sequential(Linear(6, 5, rng=0, dtype=dtype), middle, Linear(5, 3, rng=1, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "relu",
+        "tanh",
+        "sigmoid",
+        "identity",
+        "dropout",
+        "softmax",
+        "log-softmax-over-the-batch",
+        "nested",
+        "no-bias",
+    ],
+)
+def test_each_layer_kind_in_each_dtype_exports_what_the_model_predicts(tmp_path, kind, dtype):
+    from softgrad.model import Model
+    from softgrad.preprocessing import Scaler
+
+    model = Model(_one_layer_kind(kind, dtype), None, Scaler(0.5, 0.25))
+    X = np.random.default_rng(5).normal(size=(64, 6)).astype(np.float32) * 4
+    probs, logits = _run(export_onnx(model, tmp_path / "m.onnx"), X)
+    # the graph computes in float32, the model in its own dtype: each rounds every product,
+    # sum and activation of the three layers (a few dozen operations per output) to its
+    # own precision, so they agree to the coarser of the two
+    eps = max(np.finfo(dtype).eps, np.finfo(np.float32).eps)
+    expected_logits = model.decision_function(X).astype(np.float64)
+    scale = 1 + np.abs(expected_logits).max()
+    assert np.abs(logits - expected_logits).max() <= 32 * eps * scale, (kind, dtype)
+    assert np.abs(probs - model.predict_proba(X)).max() <= 32 * eps * scale, (kind, dtype)
+
+
+@pytest.mark.parametrize("where", ["0.W", "1.b"])
+def test_weights_beyond_float32_are_refused_not_exported_as_inf(tmp_path, where):
+    from softgrad.nn import Linear, ReLU, Sequential
+
+    # a float64 model may hold them; the graph, in float32, held inf and answered NaN
+    network = Sequential(Linear(2, 3, rng=0), Sequential(ReLU(), Linear(3, 2, rng=1)))
+    network.astype(np.float64)
+    network.named_params()["0.W" if where == "0.W" else "1.1.b"].flat[0] = -1e39
+    position = "0" if where == "0.W" else "1.1"
+    with pytest.raises(
+        ValueError,
+        match=rf"the weights of the Linear layer at position {position} must fit in float32 "
+        r"\(the graph's dtype; \|w\| <= 3.403e\+38\); got 1e\+39",
+    ):
+        export_onnx(network, tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []

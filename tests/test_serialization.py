@@ -109,6 +109,16 @@ def test_save_refuses_what_it_cannot_write(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("path", [b"m.npz", 5, None])
+def test_save_names_a_path_of_the_wrong_type(tmp_path, monkeypatch, path):
+    # os.fspath's "expected str, bytes or os.PathLike object, not int" named neither the
+    # function nor the argument (load already said "load: path of the model file must be ...")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError, match=r"^save: path must be a str or pathlib.Path; got \w+$"):
+        save(build_mlp(3, [4], 2, rng=0), path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_model_without_weights_needs_classes():
     with pytest.raises(ValueError, match="Model: classes must be given when the network has no"):
         Model(Sequential(ReLU()))
@@ -165,7 +175,7 @@ def test_file_is_plain_arrays_with_a_json_header(tmp_path, rng):
 def test_metadata_must_be_json(tmp_path, rng):
     model, _ = _model(rng)
     model.metadata["bad"] = object()
-    with pytest.raises(ValueError, match="meta must be JSON-serialisable"):
+    with pytest.raises(ValueError, match=r"metadata\['bad'\] must be JSON: .*got object <"):
         model.save(tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
 
@@ -269,6 +279,14 @@ def test_caller_meta_may_use_any_keys(tmp_path):
 def test_write_npz_rejects(tmp_path, arrays, kind, message):
     with pytest.raises(ValueError, match=message):
         write_npz(tmp_path / "x.npz", arrays, {}, kind=kind)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_npz_refuses_a_float128_in_meta_by_name(tmp_path):
+    # json.dumps asked for its Python number, got the float128 back, and recursed until a
+    # RecursionError
+    with pytest.raises(ValueError, match="meta must be JSON-serialisable; got Object of type long"):
+        write_npz(tmp_path / "c.npz", {}, {"lr": np.longdouble(0.1)}, kind="checkpoint")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -5,6 +5,7 @@ Python loop over samples or classes; conventions follow :mod:`sklearn.metrics`.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,12 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int) -> np.ndarray:
         raise TypeError(f"{where}: n_classes must be an int; got {n_classes!r}")
     if n_classes < 1:
         raise ValueError(f"{where}: n_classes must be >= 1; got {n_classes!r}")
+    most = math.isqrt(np.iinfo(np.int64).max)  # the flat (true, pred) index is an int64
+    if n_classes > most:
+        raise ValueError(
+            f"{where}: n_classes must be at most {most} (the matrix holds C * C counts); "
+            f"got {n_classes!r}"
+        )
     true, pred = _pair(where, y_true, y_pred)
     for what, labels in (("y_true", true), ("y_pred", pred)):
         low, high = labels.min(), labels.max()
@@ -146,10 +153,12 @@ def precision_recall(cm: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"precision_recall: cm must be a square (C, C) matrix; got shape {matrix.shape}"
         )
-    if matrix.dtype.kind not in "iuf" or not np.all(matrix >= 0):  # NaN is not >= 0
+    # NaN is not >= 0; inf is, and inf / inf was a NaN precision
+    if matrix.dtype.kind not in "iuf" or not np.all((matrix >= 0) & np.isfinite(matrix)):
+        low, high = matrix.min().item(), matrix.max().item()
         raise ValueError(
-            "precision_recall: cm must hold counts >= 0; "
-            f"got dtype {matrix.dtype} with min {matrix.min()!r}"
+            "precision_recall: cm must hold finite counts >= 0; "
+            f"got dtype {matrix.dtype} with min {low!r} and max {high!r}"
         )
     diagonal = np.diagonal(matrix).astype(np.float64)
     predicted = matrix.sum(axis=0, dtype=np.float64)

@@ -15,41 +15,12 @@ from typing import Any
 import numpy as np
 
 from softgrad import serialization
-from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
-from softgrad.errors import InputOverflowError
 from softgrad.functional import log_softmax, softmax
-from softgrad.preprocessing import ScaledRows, Scaler
-from softgrad.training.data import issparse
+from softgrad.model_inputs import check_finite_logits, check_rows, model_classes, network_sizes
+from softgrad.preprocessing import Scaler
 from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
-
-
-def _param_shapes(network: Any) -> tuple[int | None, int | None]:
-    """(input size, output size) from the first and last weight matrix ``*.W``, if any."""
-    weights = [array for name, array in network.named_params().items() if name.endswith("W")]
-    if not weights:
-        return None, None
-    return int(weights[0].shape[0]), int(weights[-1].shape[-1])
-
-
-def _as_classes(classes: Any) -> np.ndarray:
-    array = np.asarray(classes)
-    if array.dtype.kind == "O":
-        # as NumPy reads the same values from a list (a pandas column of str: str); an object
-        # array of anything else (None, ints beyond int64) used to become their str() silently
-        array = np.array(array.tolist())
-    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
-        # labels are stored as int64: 2**63 became -2**63
-        raise ValueError(
-            f"Model: classes must be integers within int64 or strings; got {array.max().item()!r}"
-        )
-    if array.ndim != 1 or array.dtype.kind not in "biuUS" or len(np.unique(array)) != len(array):
-        raise ValueError(
-            "Model: classes must be a 1-D array of distinct integers or strings; "
-            f"got {array.dtype.name} {array!r}"
-        )
-    return array.astype(np.int64) if array.dtype.kind in "biu" else array
 
 
 class Model:
@@ -73,7 +44,8 @@ class Model:
         ``(height, width)`` when the features are a flattened image; (N, H, W) input is then
         accepted too.
     metadata : dict, optional
-        JSON-safe facts about the training run (data set, epochs, accuracy ...), saved with it.
+        JSON facts about the training run (data set, epochs, accuracy ...), saved with it:
+        string keys; dicts, lists, strings, numbers, booleans and None (:func:`save`).
 
     Notes
     -----
@@ -105,7 +77,7 @@ class Model:
             raise TypeError(f"Model: scaler must be a softgrad Scaler or None; got {scaler!r}")
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"Model: metadata must be a dict or None; got {metadata!r}")
-        in_size, out_size = _param_shapes(network)
+        in_size, out_size = network_sizes(network)
         if classes is None:
             if out_size is None:
                 raise ValueError(
@@ -114,7 +86,7 @@ class Model:
                 )
             classes = np.arange(out_size)
         self.network = network
-        self.classes = _as_classes(classes)
+        self.classes = model_classes(classes)
         self.scaler = scaler
         self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
         self.metadata = dict(metadata or {})
@@ -146,37 +118,6 @@ class Model:
         """C, the number of classes."""
         return len(self.classes)
 
-    def _check_X(self, X: Any, where: str) -> np.ndarray:
-        if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
-            raise TypeError(
-                f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix "
-                "(pass X.toarray())"
-            )
-        if isinstance(X, ScaledRows) and self.scaler is not None:
-            # its rows read already scaled: the model's scaler would scale them a second time
-            if X.scaler != self.scaler:
-                raise ValueError(
-                    f"{where}: X must be raw features, or a ScaledRows of the model's own "
-                    f"scaler {self.scaler!r}; got a ScaledRows of {X.scaler!r}"
-                )
-            X = X.data  # the raw rows, which the model scales itself
-        try:
-            X = np.asarray(X)
-        except ValueError as exc:  # a list of rows of different lengths
-            raise ValueError(f"{where}: X must be rectangular (N, D); got {exc}") from None
-        X = check_real_array(X, where)
-        if X.ndim == 3 and self.image_shape is not None and X.shape[1:] == self.image_shape:
-            X = X.reshape(len(X), -1)
-        if X.ndim != 2:
-            raise ValueError(
-                f"{where}: X must be 2-D (n_samples, n_features); got shape {X.shape}"
-                + ("; for one sample use X.reshape(1, -1)" if X.ndim == 1 else "")
-            )
-        if self._n_features is not None:
-            check_feature_count(X, self._n_features, where)
-        check_finite_rows(X, where)
-        return X
-
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without one."""
         return X if self.scaler is None else self.scaler.transform(X)
@@ -185,24 +126,14 @@ class Model:
         self, X: Any, batch_size: int, where: str, head: Callable[[np.ndarray], np.ndarray]
     ) -> np.ndarray:
         """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`)."""
-        X = self._check_X(X, where)
+        X = check_rows(
+            X, where, scaler=self.scaler, image_shape=self.image_shape, n_features=self.n_features
+        )
         done = 0
 
         def finite_head(logits: np.ndarray) -> np.ndarray:
-            # finite input can still overflow in the model's dtype (1e300 in float32, or a
-            # large value times the weights): refuse its row rather than answer NaN
             nonlocal done
-            bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
-            if bad.any():
-                row = done + int(np.flatnonzero(bad)[0])
-                biggest = np.abs(X[row]).max().item()
-                raise InputOverflowError(
-                    f"{where}: X row {row} must give finite logits in the model's "
-                    f"{logits.dtype.name} arithmetic; got values up to {biggest!r}, which "
-                    "overflow (give values in the range of the training data)",
-                    row,
-                    logits.dtype.name,
-                )
+            check_finite_logits(logits, X, done, where)
             done += len(logits)
             return head(logits)
 
@@ -287,9 +218,12 @@ def save(
     TypeError
         ``model`` is neither a Model nor a Sequential, or a Model came with ``classes`` etc.
     ValueError
-        ``metadata`` is not JSON (NumPy numbers are stored as Python numbers), or the file
-        would be one :func:`load` refuses (NaN or inf weights from a diverged run, a network
-        without a Linear layer): nothing is written.
+        ``metadata`` that :func:`load` would not give back equal, named by its key: not JSON,
+        a key that is not a string (JSON's keys are: ``1`` would come back as ``"1"``), a
+        tuple (it would come back a list); NumPy numbers are stored as the Python numbers they
+        hold. Or the file would be one :func:`load` refuses (NaN or inf weights from a diverged
+        run, a network without a Linear layer, an integer of more than 4300 digits): nothing is
+        written.
 
     Example
     -------

@@ -49,7 +49,7 @@ def _from_estimator(est) -> tuple[list, None]:
         intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
     plan: list = []
     for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
-        plan.append(("gemm", coef, intercept))
+        plan.append(("gemm", coef, intercept, f"layer {i} (coefs_[{i}], intercepts_[{i}])"))
         if i < len(coefs) - 1:
             plan.append(("act", est.activation))
     return plan, None
@@ -76,7 +76,8 @@ def _add_layers(layers, plan: list, prefix: str) -> None:
         elif kind == "Linear":
             W = np.asarray(layer.params["W"])
             b = layer.params.get("b")
-            plan.append(("gemm", W, np.zeros(W.shape[1], W.dtype) if b is None else np.asarray(b)))
+            b = np.zeros(W.shape[1], W.dtype) if b is None else np.asarray(b)
+            plan.append(("gemm", W, b, f"the Linear layer at position {prefix}{position}"))
         elif kind in _LAYER_ACTIVATIONS:
             plan.append(("act", _LAYER_ACTIVATIONS[kind]))
         elif kind == "Dropout":
@@ -96,8 +97,8 @@ def _add_layers(layers, plan: list, prefix: str) -> None:
 
 
 def _plan(model) -> tuple[list, Any]:
-    """(steps, scaler): steps ("gemm", W, b) / ("act", name) / ("along", op, axis) in order;
-    scaler or None."""
+    """(steps, scaler): steps ("gemm", W, b, name) / ("act", name) / ("along", op, axis) in
+    order; scaler or None."""
     if hasattr(model, "coefs_") or type(model).__name__ == "MLPClassifier":
         return _from_estimator(model)
     if hasattr(model, "network") and hasattr(model, "scaler"):
@@ -108,6 +109,21 @@ def _plan(model) -> tuple[list, Any]:
         "export_onnx: model must be a softgrad.model.Model, a softgrad.nn.Sequential or a fitted "
         f"softgrad.sklearn.MLPClassifier; got {type(model).__name__}"
     )
+
+
+def _check_float32(plan: list) -> None:
+    """The graph stores its weights in float32: a float64 weight beyond float32's range became
+    inf, and the graph answered NaN where the model answers finite probabilities."""
+    limit = float(np.finfo(np.float32).max)
+    for step in plan:
+        if step[0] != "gemm":
+            continue
+        for array in step[1:3]:
+            if array.dtype.itemsize > 4 and array.size and np.abs(array).max() > limit:
+                raise ValueError(
+                    f"export_onnx: the weights of {step[3]} must fit in float32 (the graph's "
+                    f"dtype; |w| <= {limit:.4g}); got {np.abs(array).max().item()!r}"
+                )
 
 
 def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
@@ -150,6 +166,7 @@ def build_graph(model, name: str = "softgrad"):
     from onnx import TensorProto, helper, numpy_helper
 
     plan, scaler = _plan(model)
+    _check_float32(plan)
     gemms = [step[1] for step in plan if step[0] == "gemm"]
     n_features, n_classes = gemms[0].shape[0], gemms[-1].shape[1]
     inits: list = []
@@ -218,6 +235,9 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
         When the ``onnx`` package is not installed.
     IsADirectoryError
         ``path`` is a folder (checked before the graph is built).
+    ValueError
+        A layer the graph cannot express, or a weight beyond float32's range (a float64
+        model's; the graph would hold inf): nothing is written.
 
     Examples
     --------

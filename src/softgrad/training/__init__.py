@@ -12,9 +12,10 @@ lines (:class:`SklearnVerbose`), as callbacks.
 from softgrad.training.batch_order import InOrder, PermuteEachEpoch, ReshuffleEachEpoch
 from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose, TrainState
 from softgrad.training.early_stopping import EarlyStopping, NoImprovementStopping
+from softgrad.training.evaluation import evaluate
 from softgrad.training.fit import fit
 from softgrad.training.history import History
-from softgrad.training.predict import evaluate, predict_logits, predict_proba
+from softgrad.training.predict import predict_logits, predict_proba
 
 __all__ = [
     "BatchSizeMeanLoss",

@@ -28,8 +28,8 @@ from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import gather_rows, per_sample_loss, predicted_classes
 from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.evaluation import evaluate
 from softgrad.training.history import History
-from softgrad.training.predict import evaluate
 from softgrad.training.step_plan import StepPlan
 
 

@@ -1,9 +1,10 @@
-"""Inference in batches: logits, probabilities and (loss, accuracy) without materialising
-more than one batch of activations.
+"""Inference in batches: logits and probabilities without materialising more than one batch of
+activations, in evaluation mode.
 
 :func:`predict_batches` is softgrad's one batched-inference loop: :func:`predict_logits`,
 :func:`predict_proba`, :class:`softgrad.model.Model` (which scales each batch on the way in) and
-the scikit-learn estimator all run through it. Its forward is the model's own, which for a
+the scikit-learn estimator all run through it; :func:`softgrad.training.evaluation.evaluate`
+runs the same batches, forward and inputs check. Its forward is the model's own, which for a
 Sequential is the fused one (``Sequential(fuse=True)``, the default: each Linear and the
 activation after it as the product plus one bias-and-activation kernel call). For a plain MLP
 (the step plan's networks) the same calls run into arrays allocated once per call
@@ -27,7 +28,7 @@ from softgrad.checks import (
 )
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
-from softgrad.training.data import as_inputs, batch_inputs, per_sample_loss, predicted_classes
+from softgrad.training.data import as_inputs, batch_inputs
 from softgrad.training.step_plan import ForwardPlan
 
 
@@ -75,13 +76,13 @@ def logits_network(model: Any) -> Any:
     return model[:-1] if isinstance(head, (Softmax, LogSoftmax)) and head.axis in (-1, 1) else model
 
 
-def _weights(model: Any) -> list[np.ndarray]:
+def weight_matrices(model: Any) -> list[np.ndarray]:
     """The model's weight matrices ``*.W`` in order (none for a model without parameters)."""
     params = model.named_params() if hasattr(model, "named_params") else {}
     return [value for name, value in params.items() if name.endswith("W") and value.ndim == 2]
 
 
-def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.ndarray:
+def check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.ndarray:
     """X as inference reads it, checked: an array of real numbers (a complex, string or object
     array is refused, not cast: the cast dropped imaginary parts and parsed strings) of at least
     2 dimensions. With ``model``, its rows must also have the model's input size (the rows of
@@ -93,7 +94,7 @@ def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.
     if X.ndim < 2:
         raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
     check_positive_int(batch_size, where, "batch_size")
-    weights = _weights(model) if model is not None else []
+    weights = weight_matrices(model) if model is not None else []
     if weights:
         n_features = weights[0].shape[0]
         if X.shape[-1] != n_features:
@@ -107,48 +108,7 @@ def _check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.
     return X
 
 
-def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
-    """evaluate's ``y``: one target per row; for the default cross-entropy (``model`` given),
-    class indices 0..C-1 (checked here, naming the row: the loss sees one batch at a time)."""
-    y = np.asarray(y)
-    if y.shape != (n_samples,):
-        raise ValueError(f"evaluate: y must have shape ({n_samples},); got shape {y.shape}")
-    if model is None:
-        return y
-    if y.dtype.kind not in "iu":
-        raise TypeError(
-            f"evaluate: y must hold class indices 0..C-1 (integers); got dtype {y.dtype}"
-        )
-    weights = _weights(model)
-    if weights and y.size:
-        n_classes = weights[-1].shape[1]
-        bad = np.flatnonzero((y < 0) | (y >= n_classes))
-        if bad.size:
-            raise ValueError(
-                f"evaluate: y must hold class indices 0..{n_classes - 1} (the model's outputs); "
-                f"got {y[bad[0]].item()!r} in row {int(bad[0])}"
-            )
-    return y
-
-
-def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    w = check_real_array(sample_weight, "evaluate", "sample_weight")
-    if w.shape != (n_samples,):
-        raise ValueError(
-            f"evaluate: sample_weight must have shape ({n_samples},); got shape {w.shape}"
-        )
-    w = w.astype(np.float64)
-    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
-        raise ValueError(
-            "evaluate: sample_weight must be finite, >= 0 and not all 0 (the figures are "
-            f"sums divided by its sum); got min {float(w.min())!r}, max {float(w.max())!r}"
-        )
-    return w
-
-
-class _BatchForward:
+class BatchForward:
     """``model.forward`` of each batch of one inference call, through a
     :class:`~softgrad.training.step_plan.ForwardPlan` where the model is a plain MLP: its
     arrays are allocated once for the call, not at every batch. Its logits are valid until the
@@ -165,7 +125,7 @@ class _BatchForward:
         return self.model.forward(batch)
 
 
-def _batches(n_samples: int, batch_size: int) -> Iterator[slice]:
+def batch_slices(n_samples: int, batch_size: int) -> Iterator[slice]:
     # one (empty) batch for N == 0, so the output still gets its class axis
     for start in range(0, max(n_samples, 1), batch_size):
         yield slice(start, start + batch_size)
@@ -217,11 +177,11 @@ def predict_batches(
     True
     """
     # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
-    X = _check_inputs(X, batch_size, where, model if prepare is None else None)
+    X = check_inputs(X, batch_size, where, model if prepare is None else None)
     out = None
-    forward = _BatchForward(model, X.shape[0], batch_size)
+    forward = BatchForward(model, X.shape[0], batch_size)
     with eval_mode(model):
-        for rows in _batches(X.shape[0], batch_size):
+        for rows in batch_slices(X.shape[0], batch_size):
             batch = batch_inputs(X, rows)  # a CSR batch densified, a ScaledRows one scaled
             if prepare is not None:
                 batch = prepare(batch)
@@ -291,71 +251,3 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     return predict_batches(
         logits_network(model), X, batch_size, head=_softmax_rows, where="predict_proba"
     )
-
-
-def evaluate(
-    model: Any,
-    X: Any,
-    y: Any,
-    loss: Any = None,
-    batch_size: int = 1024,
-    sample_weight: Any = None,
-) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on ``(X, y)``, computed in batches in eval mode.
-
-    Parameters
-    ----------
-    model : Sequential producing logits
-    X : ndarray of shape (N, D)
-    y : ndarray of int of shape (N,)
-        Class indices 0..C-1.
-    loss : loss layer, optional
-        Any layer with a ``reduction`` attribute (its per-sample losses are averaged), given
-        the model's outputs. Default: softmax cross-entropy on the logits (the input of a final
-        Softmax or LogSoftmax layer, :func:`logits_network`).
-    batch_size : int, default 1024
-    sample_weight : ndarray of shape (N,), optional
-        Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
-        sum(w_i [pred_i == y_i]) / sum(w_i)``.
-
-    Returns
-    -------
-    loss : float
-    accuracy : float
-
-    Example
-    -------
-    >>> from softgrad.nn import Linear, Sequential
-    >>> model = Sequential(Linear(2, 2, bias=False, rng=0, dtype=np.float64))
-    >>> model.layers[0].params["W"][...] = np.eye(2)
-    >>> X, y = np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 1])
-    >>> loss, acc = evaluate(model, X, y)  # logits [0, 0] and [2, 0]; both predict class 0
-    >>> round(loss, 4), acc  # (log 2 + log(e^2 + 1)) / 2 = (0.6931 + 2.1269) / 2
-    (1.41, 0.5)
-    """
-    X = _check_inputs(X, batch_size, "evaluate", model)
-    if X.shape[0] == 0:
-        raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
-    # a loss given checks its own targets (LogisticLoss: 0 and 1)
-    y = _check_targets(y, X.shape[0], model if loss is None else None)
-    sample_weight = _check_sample_weight(sample_weight, X.shape[0])
-    per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
-    loss_sum = hits = 0.0
-    network = logits_network(model) if per_sample is None else model
-    forward = _BatchForward(network, X.shape[0], batch_size)
-    with eval_mode(network):
-        for rows in _batches(X.shape[0], batch_size):
-            logits = forward(batch_inputs(X, rows))
-            if per_sample is None:
-                losses = F.cross_entropy(logits, y[rows], reduction="none")
-            else:
-                losses = per_sample.forward(logits, y[rows])
-            hit = predicted_classes(logits) == y[rows]
-            if sample_weight is None:
-                loss_sum += float(np.sum(losses, dtype=np.float64))
-                hits += float(np.count_nonzero(hit))
-            else:
-                loss_sum += float(np.dot(sample_weight[rows], losses))
-                hits += float(np.dot(sample_weight[rows], hit))
-    total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
-    return loss_sum / total, hits / total

@@ -35,7 +35,7 @@ from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch import EpochRunner
-from softgrad.training.predict import evaluate
+from softgrad.training.evaluation import evaluate
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _FAILED, _STOP = range(4)

@@ -1,4 +1,5 @@
-"""Model and checkpoint files: one .npz of plain arrays plus a JSON header, written atomically.
+"""The container of model and checkpoint files: one .npz of plain arrays plus a JSON header,
+written atomically and read back checked.
 
 Layout of a file written by :func:`write_npz`::
 
@@ -6,14 +7,10 @@ Layout of a file written by :func:`write_npz`::
                      "meta": {...the caller's fields, returned as is by read_npz}}
     <name>           every array the caller passed (numbers or fixed-width strings, never objects)
 
-A model file (:func:`write_model`) holds the weights under their qualified names (``"0.W"``,
-``"0.b"``, ``"2.W"`` ...), ``scaler.offset``, ``scaler.scale`` and ``classes``, and in its JSON
-the network architecture (``Sequential.get_config()``), ``image_shape``, the user's ``metadata``
-and ``scaled`` (false when the model has no scaler: the identity is stored, and reading gives
-back no scaler). Files are read with ``allow_pickle=False``: nothing in them can run code.
-
-This module is the file format only. ``softgrad.save`` / ``softgrad.load`` and ``Model.save``
-(:mod:`softgrad.model`) build on it; it does not know the Model class.
+Files are read with ``allow_pickle=False``: nothing in them can run code. The header's nesting
+and its integers are bounded (``MAX_HEADER_DEPTH``, ``MAX_INT_DIGITS``), so a damaged or hostile
+header is refused in one line naming the file, not in a RecursionError or Python's own
+int-to-str limit. What a model file holds in it is :mod:`softgrad.serialization.model_file`.
 """
 
 from __future__ import annotations
@@ -21,22 +18,25 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from softgrad.atomic import atomic_write
 from softgrad.datasets.sniff import read_arrays
 from softgrad.errors import ModelFileError
-from softgrad.preprocessing import Scaler
 
 __all__ = [
     "FORMAT",
+    "JSON_SCALARS",
+    "KINDS",
+    "MAX_HEADER_DEPTH",
+    "MAX_INT_DIGITS",
+    "META_KEY",
     "VERSION",
-    "ModelContents",
-    "read_model",
+    "json_text",
     "read_npz",
-    "write_model",
+    "too_deep",
     "write_npz",
 ]
 
@@ -52,6 +52,12 @@ _TOO_DEEP = (
     f"{META_KEY} must nest lists and objects at most {MAX_HEADER_DEPTH} levels deep; got "
     "deeper (the file is damaged or was not written by softgrad)"
 )
+#: The most digits an integer in the header may have: Python's default limit on converting
+#: between int and str (sys.int_info.default_max_str_digits). A fixed number, not the running
+#: process's setting, so a file one process writes every other one reads.
+MAX_INT_DIGITS = 4300
+#: the Python values that JSON gives back as they were given
+JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 def write_npz(
@@ -93,34 +99,29 @@ def write_npz(
                 f"got {name!r} of dtype {array.dtype}"
             )
         payload[name] = array
-    text = _json_text(header)
+    text = json_text(header)
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **payload)
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True, default=_numpy_scalar)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(f"write_npz: meta must be JSON-serialisable; got {exc}") from exc
 
 
 def _numpy_scalar(value: Any) -> Any:
     """A NumPy scalar (``np.float32(0.98)``, ``np.int64(3)``, ``np.True_``) as the Python
     number it holds, for ``json.dumps``; anything else is not JSON (TypeError)."""
-    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-        return value.item()
+    if isinstance(value, np.generic) and isinstance(value.item(), JSON_SCALARS):
+        return value.item()  # a float128's item() is itself: json.dumps recursed
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _fail(where: str, problem: str) -> ModelFileError:
     return ModelFileError(f"{where}: {problem}")
-
-
-def model_file_error(path: str | os.PathLike, problem: str) -> ModelFileError:
-    """The ModelFileError for a model file whose ``problem`` was found after reading it."""
-    return _fail(f"model file '{path}'", problem)
 
 
 def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
@@ -133,12 +134,18 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _fail(where, f"{META_KEY} must be a 1-D uint8 array; got {raw.dtype} {raw.shape}")
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = json.loads(raw.tobytes().decode("utf-8"), parse_int=_header_int)
+    except _LongInt as exc:
+        raise _fail(
+            where,
+            f"{META_KEY} must hold integers of at most {MAX_INT_DIGITS} digits; got one of "
+            f"{exc.digits} digits (the file is damaged or was not written by softgrad)",
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError among them
         raise _fail(where, f"{META_KEY} is not valid JSON ({exc})") from exc
     except RecursionError:  # the decoder's own limit, far beyond MAX_HEADER_DEPTH
         raise _fail(where, _TOO_DEEP) from None
-    if _too_deep(meta):
+    if too_deep(meta):
         raise _fail(where, _TOO_DEEP)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _fail(where, "file is not a softgrad file (its header has no softgrad format marker)")
@@ -158,7 +165,22 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     return meta["meta"]
 
 
-def _too_deep(value: Any) -> bool:
+class _LongInt(ValueError):
+    def __init__(self, digits: int):
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _header_int(text: str) -> int:
+    """An integer of the JSON header: one beyond MAX_INT_DIGITS is refused by its length
+    (``int()`` refused it too, in a message that named neither the file nor the field)."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise _LongInt(digits)
+    return int(text)
+
+
+def too_deep(value: Any) -> bool:
     """Whether lists and objects nest deeper than MAX_HEADER_DEPTH in ``value``.
 
     A loop over a stack, not a recursion: a deep header must not exhaust what it is checked for.
@@ -232,145 +254,3 @@ def _native(array: np.ndarray) -> np.ndarray:
     if array.dtype.isnative:
         return array
     return array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
-
-
-def write_model(
-    path: str | os.PathLike,
-    network: Any,
-    *,
-    classes: np.ndarray,
-    scaler: Scaler | None = None,
-    image_shape: tuple[int, ...] | None = None,
-    metadata: dict[str, Any] | None = None,
-) -> None:
-    """Write a model file: the network's weights and architecture, its classes and scaler.
-
-    Parameters
-    ----------
-    path : str or PathLike
-        Written exactly as given (``np.savez``'s automatic ``.npz`` suffix does not apply).
-    network : softgrad.nn.Sequential
-    classes : ndarray of shape (C,)
-    scaler : Scaler, optional
-        None stores the identity and marks the file unscaled.
-    image_shape : tuple of int, optional
-    metadata : dict, optional
-        JSON-serialisable facts about the model.
-
-    Raises
-    ------
-    ValueError
-        ``metadata`` is not JSON-serialisable, or the file would be one :func:`read_model`
-        refuses (:mod:`softgrad.model_checks`: NaN or inf weights, no Linear layer, a zero
-        scale ..., or metadata nested beyond ``MAX_HEADER_DEPTH``): nothing is written.
-    """
-    from softgrad import __version__
-    from softgrad.kernels import get_ops
-    from softgrad.model_checks import check_model_contents
-
-    arrays: dict[str, np.ndarray] = dict(network.named_params())
-    for name, array in (scaler or Scaler()).to_arrays().items():
-        arrays[f"scaler.{name}"] = array
-    arrays["classes"] = np.asarray(classes)
-    meta = {
-        "network": network.get_config(),
-        "image_shape": None if image_shape is None else list(image_shape),
-        "metadata": dict(metadata or {}),
-        "scaled": scaler is not None,
-        "softgrad_version": __version__,
-        "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
-    }
-    meta = json.loads(_json_text(meta))  # as read_model will see it (NumPy numbers converted)
-    # never write a file that read_model refuses (NaN weights, no Linear layer ...)
-    where = f"save: '{path}' not written (load would refuse it)"
-    if _too_deep({"meta": meta}):  # the header's levels above the meta, as read_npz counts
-        raise ValueError(
-            f"{where}: metadata must nest dicts and lists at most {MAX_HEADER_DEPTH - 2} levels "
-            "deep (itself the first); got deeper"
-        )
-    try:
-        check_model_contents(meta, arrays, where)
-    except ModelFileError as exc:
-        raise ValueError(str(exc)) from None
-    write_npz(path, arrays, meta, kind="model")
-
-
-class ModelContents(NamedTuple):
-    """What :func:`read_model` found in a model file (the arguments of ``Model``)."""
-
-    network: Any
-    classes: np.ndarray
-    scaler: Scaler | None
-    image_shape: tuple[int, ...] | None
-    metadata: dict[str, Any]
-
-
-def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str):
-    from softgrad.nn import Sequential
-
-    try:
-        network = Sequential.from_config(meta["network"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(where, f"architecture is not one this softgrad can build ({exc})") from exc
-    params = network.named_params()
-    missing = [name for name in params if name not in arrays]
-    if missing:
-        raise _fail(where, f"file lacks the weights {missing} its architecture needs")
-    for name, param in params.items():
-        stored = arrays.pop(name)
-        if stored.shape != param.shape or stored.dtype.kind != "f":
-            raise _fail(
-                where,
-                f"weight {name!r} must be floating point of shape {param.shape}; "
-                f"got {stored.dtype} of shape {stored.shape}",
-            )
-        if stored.dtype != param.dtype:
-            network.astype(stored.dtype)
-            params = network.named_params()
-        params[name][...] = stored
-    return network
-
-
-def read_model(path: str | os.PathLike) -> ModelContents:
-    """Read a model file written by :func:`write_model`, checking it thoroughly.
-
-    Parameters
-    ----------
-    path : str or PathLike
-
-    Returns
-    -------
-    ModelContents
-        The network (weights in the file's dtype), classes, scaler (None for an unscaled model),
-        image shape and metadata.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path``.
-    ModelFileError
-        Anything wrong with the file (see :func:`read_npz`), or contents that do not fit
-        together (weights missing or of the wrong shape, classes not matching the output size),
-        or values that cannot give finite answers (:mod:`softgrad.model_checks`).
-    """
-    from softgrad.model_checks import check_model_contents
-
-    arrays, meta = read_npz(path, "model")
-    where = f"model file '{path}'"
-    check_model_contents(meta, arrays, where)  # before anything is built from the declaration
-    network = _build_network(meta, arrays, where)
-    try:
-        scaler = Scaler.from_arrays(
-            {"offset": arrays.pop("scaler.offset"), "scale": arrays.pop("scaler.scale")}
-        )
-        classes = arrays.pop("classes")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(where, f"contents do not fit together ({exc})") from exc
-    image_shape = meta.get("image_shape")
-    return ModelContents(
-        network=network,
-        classes=classes,
-        scaler=scaler if meta.get("scaled", True) else None,
-        image_shape=None if image_shape is None else tuple(image_shape),
-        metadata=meta.get("metadata") or {},
-    )

@@ -1,0 +1,111 @@
+"""What a :class:`softgrad.model.Model` is given, checked: its class labels, the raw feature rows
+it predicts on, and the logits those rows give (finite input can still overflow).
+
+Each check raises the error a user of ``Model`` sees, prefixed by the method that was called
+(``"Model.predict: X must be ..."``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
+from softgrad.errors import InputOverflowError
+from softgrad.preprocessing import ScaledRows, Scaler
+from softgrad.training.data import issparse
+
+__all__ = ["check_finite_logits", "check_rows", "model_classes", "network_sizes"]
+
+
+def network_sizes(network: Any) -> tuple[int | None, int | None]:
+    """(input size, output size) from the first and last weight matrix ``*.W``, if any."""
+    weights = [array for name, array in network.named_params().items() if name.endswith("W")]
+    if not weights:
+        return None, None
+    return int(weights[0].shape[0]), int(weights[-1].shape[-1])
+
+
+def model_classes(classes: Any) -> np.ndarray:
+    """``classes`` as a Model holds them: a 1-D array of distinct int64 integers or strings."""
+    array = np.asarray(classes)
+    if array.dtype.kind == "O":
+        # as NumPy reads the same values from a list (a pandas column of str: str); an object
+        # array of anything else (None, ints beyond int64) used to become their str() silently
+        array = np.array(array.tolist())
+    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
+        # labels are stored as int64: 2**63 became -2**63
+        raise ValueError(
+            f"Model: classes must be integers within int64 or strings; got {array.max().item()!r}"
+        )
+    if array.ndim != 1 or array.dtype.kind not in "biuUS" or len(np.unique(array)) != len(array):
+        raise ValueError(
+            "Model: classes must be a 1-D array of distinct integers or strings; "
+            f"got {array.dtype.name} {array!r}"
+        )
+    return array.astype(np.int64) if array.dtype.kind in "biu" else array
+
+
+def check_rows(
+    X: Any,
+    where: str,
+    *,
+    scaler: Scaler | None,
+    image_shape: tuple[int, ...] | None,
+    n_features: int | None,
+) -> np.ndarray:
+    """Raw feature rows as an (N, D) array of finite real numbers, ready for the model's scaler.
+
+    Images of ``image_shape`` (N, H, W) are flattened; a :class:`ScaledRows` of the model's own
+    ``scaler`` gives its raw rows (the model scales them once); a sparse matrix, ragged rows,
+    another shape or another feature count are refused.
+    """
+    if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
+        raise TypeError(
+            f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix (pass X.toarray())"
+        )
+    if isinstance(X, ScaledRows) and scaler is not None:
+        # its rows read already scaled: the model's scaler would scale them a second time
+        if X.scaler != scaler:
+            raise ValueError(
+                f"{where}: X must be raw features, or a ScaledRows of the model's own "
+                f"scaler {scaler!r}; got a ScaledRows of {X.scaler!r}"
+            )
+        X = X.data  # the raw rows, which the model scales itself
+    try:
+        X = np.asarray(X)
+    except ValueError as exc:  # a list of rows of different lengths
+        raise ValueError(f"{where}: X must be rectangular (N, D); got {exc}") from None
+    X = check_real_array(X, where)
+    if X.ndim == 3 and image_shape is not None and X.shape[1:] == image_shape:
+        X = X.reshape(len(X), int(np.prod(image_shape)))  # -1 cannot size N == 0
+    if X.ndim != 2:
+        raise ValueError(
+            f"{where}: X must be 2-D (n_samples, n_features); got shape {X.shape}"
+            + ("; for one sample use X.reshape(1, -1)" if X.ndim == 1 else "")
+        )
+    if n_features is not None:
+        check_feature_count(X, n_features, where)
+    check_finite_rows(X, where)
+    return X
+
+
+def check_finite_logits(logits: np.ndarray, X: np.ndarray, first_row: int, where: str) -> None:
+    """Refuse the first row of a batch whose logits are not finite.
+
+    Finite input can still overflow in the model's dtype (1e300 in float32, or a large value
+    times the weights): its row is refused rather than answered with NaN. ``logits`` are those
+    of ``X[first_row:first_row + len(logits)]``.
+    """
+    bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
+    if bad.any():
+        row = first_row + int(np.flatnonzero(bad)[0])
+        biggest = np.abs(X[row]).max().item()
+        raise InputOverflowError(
+            f"{where}: X row {row} must give finite logits in the model's "
+            f"{logits.dtype.name} arithmetic; got values up to {biggest!r}, which "
+            "overflow (give values in the range of the training data)",
+            row,
+            logits.dtype.name,
+        )

@@ -1,0 +1,251 @@
+"""Model files: a network's weights and architecture, its classes, scaler and metadata.
+
+A model file (:func:`write_model`) is a :mod:`softgrad.serialization.npz` file of kind
+"model". Its arrays are the weights under their qualified names (``"0.W"``, ``"0.b"``,
+``"2.W"`` ...), ``scaler.offset``, ``scaler.scale`` and ``classes``; its JSON header holds the
+network architecture (``Sequential.get_config()``), ``image_shape``, the user's ``metadata``
+and ``scaled`` (false when the model has no scaler: the identity is stored, and reading gives
+back no scaler).
+
+:func:`write_model` never writes a file :func:`read_model` refuses, and what read_model gives
+back is what write_model was given. ``softgrad.save`` / ``softgrad.load`` and ``Model.save``
+(:mod:`softgrad.model`) build on it; it does not know the Model class.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import reprlib
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from softgrad.errors import ModelFileError
+from softgrad.preprocessing import Scaler
+from softgrad.serialization.npz import (
+    JSON_SCALARS,
+    MAX_HEADER_DEPTH,
+    MAX_INT_DIGITS,
+    json_text,
+    read_npz,
+    too_deep,
+    write_npz,
+)
+
+__all__ = ["ModelContents", "model_file_error", "read_model", "write_model"]
+
+
+def model_file_error(path: str | os.PathLike, problem: str) -> ModelFileError:
+    """The ModelFileError for a model file whose ``problem`` was found after reading it."""
+    return ModelFileError(f"model file '{path}': {problem}")
+
+
+def write_model(
+    path: str | os.PathLike,
+    network: Any,
+    *,
+    classes: np.ndarray,
+    scaler: Scaler | None = None,
+    image_shape: tuple[int, ...] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> None:
+    """Write a model file: the network's weights and architecture, its classes and scaler.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Written exactly as given (``np.savez``'s automatic ``.npz`` suffix does not apply).
+    network : softgrad.nn.Sequential
+    classes : ndarray of shape (C,)
+    scaler : Scaler, optional
+        None stores the identity and marks the file unscaled.
+    image_shape : tuple of int, optional
+    metadata : dict, optional
+        JSON facts about the model, which :func:`read_model` gives back equal: string keys;
+        dicts, lists, strings, numbers (NumPy's stored as Python's), booleans and None.
+
+    Raises
+    ------
+    ValueError
+        ``metadata`` that would not come back equal (named by its key), or the file would be
+        one :func:`read_model` refuses (:mod:`softgrad.model_checks`: NaN or inf weights, no
+        Linear layer, a zero scale ..., or metadata nested beyond ``MAX_HEADER_DEPTH`` or
+        holding an integer beyond ``MAX_INT_DIGITS``): nothing is written.
+    """
+    from softgrad import __version__
+    from softgrad.kernels import get_ops
+    from softgrad.model_checks import check_model_contents
+
+    if not isinstance(path, (str, os.PathLike)):  # as read_npz refuses it, by name
+        raise TypeError(f"save: path must be a str or pathlib.Path; got {type(path).__name__}")
+    arrays: dict[str, np.ndarray] = dict(network.named_params())
+    for name, array in (scaler or Scaler()).to_arrays().items():
+        arrays[f"scaler.{name}"] = array
+    arrays["classes"] = np.asarray(classes)
+    meta = {
+        "network": network.get_config(),
+        "image_shape": None if image_shape is None else list(image_shape),
+        "metadata": dict(metadata or {}),
+        "scaled": scaler is not None,
+        "softgrad_version": __version__,
+        "kernels": get_ops().name,  # the lane in use (that trained it, in ``softgrad train``)
+    }
+    # never write a file that read_model refuses (NaN weights, no Linear layer ...), nor
+    # metadata that it would give back changed
+    where = f"save: '{path}' not written (load would refuse it)"
+    _check_metadata(meta["metadata"], f"save: '{path}' not written")
+    meta = json.loads(json_text(meta))  # as read_model will see it (NumPy numbers converted)
+    if too_deep({"meta": meta}):  # the header's levels above the meta, as read_npz counts
+        raise ValueError(
+            f"{where}: the architecture must nest lists and objects at most {MAX_HEADER_DEPTH} "
+            "levels deep in the header (a Sequential in a Sequential adds three); got deeper"
+        )
+    try:
+        check_model_contents(meta, arrays, where)
+    except ModelFileError as exc:
+        raise ValueError(str(exc)) from None
+    write_npz(path, arrays, meta, kind="model")
+
+
+_TOO_MANY_DIGITS = 10**MAX_INT_DIGITS
+
+
+def _check_metadata(metadata: dict[str, Any], where: str) -> None:
+    """Refuse metadata that load would not give back as it was given: keys that are not
+    strings (JSON's keys are: ``1`` came back as ``"1"``), tuples (they came back as lists),
+    integers beyond MAX_INT_DIGITS and nesting beyond MAX_HEADER_DEPTH (load refused the file),
+    and what JSON cannot hold. NumPy numbers pass: they are stored as the Python numbers they
+    hold (a float128, whose value a Python float cannot hold, does not).
+
+    A loop over a stack, not a recursion: metadata nested 10**5 levels deep is refused, not a
+    RecursionError.
+    """
+    stack: list[tuple[Any, str, int]] = [(metadata, "metadata", 1)]
+    while stack:
+        value, name, level = stack.pop()
+        if isinstance(value, np.generic) and isinstance(value.item(), JSON_SCALARS):
+            value = value.item()  # as json_text stores it
+        if isinstance(value, (dict, list)) and level > MAX_HEADER_DEPTH - 2:
+            # the header's own object and its "meta" hold the metadata
+            raise ValueError(
+                f"{where} (load would refuse it): metadata must nest dicts and lists at most "
+                f"{MAX_HEADER_DEPTH - 2} levels deep (itself the first); got deeper"
+            )
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise ValueError(
+                        f"{where}: {name} keys must be strings, as JSON's are ({_json_key(key)}); "
+                        f"got {key!r}"
+                    )
+            stack.extend((item, f"{name}[{key!r}]", level + 1) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((item, f"{name}[{i}]", level + 1) for i, item in enumerate(value))
+        elif isinstance(value, tuple):
+            raise ValueError(
+                f"{where}: {name} must be a list, not a tuple (JSON has lists only: load would "
+                f"give back a list); got {reprlib.repr(value)}"
+            )
+        elif isinstance(value, int) and abs(value) >= _TOO_MANY_DIGITS:
+            raise ValueError(
+                f"{where} (load would refuse it): {name} must be an integer of at most "
+                f"{MAX_INT_DIGITS} digits; got one of {int(math.log10(abs(value))) + 1} digits"
+            )
+        elif not isinstance(value, JSON_SCALARS):
+            raise ValueError(
+                f"{where}: {name} must be JSON: a dict, list, str, int, float, bool or None "
+                f"(NumPy numbers are stored as Python numbers); got {type(value).__name__} "
+                f"{reprlib.repr(value)}"
+            )
+
+
+def _json_key(key: Any) -> str:
+    """What ``json.dumps`` makes of the dict key ``key``: what load would give back."""
+    try:
+        return f"load would give back {next(iter(json.loads(json.dumps({key: 0}))))!r}"
+    except (TypeError, ValueError):
+        return "JSON has no such key"
+
+
+class ModelContents(NamedTuple):
+    """What :func:`read_model` found in a model file (the arguments of ``Model``)."""
+
+    network: Any
+    classes: np.ndarray
+    scaler: Scaler | None
+    image_shape: tuple[int, ...] | None
+    metadata: dict[str, Any]
+
+
+def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str):
+    from softgrad.nn import Sequential
+
+    try:
+        network = Sequential.from_config(meta["network"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{where}: architecture is not one this softgrad can build ({exc})"
+        ) from exc
+    params = network.named_params()
+    missing = [name for name in params if name not in arrays]
+    if missing:
+        raise ModelFileError(f"{where}: file lacks the weights {missing} its architecture needs")
+    for name, param in params.items():
+        stored = arrays.pop(name)
+        if stored.shape != param.shape or stored.dtype.kind != "f":
+            raise ModelFileError(
+                f"{where}: weight {name!r} must be floating point of shape {param.shape}; "
+                f"got {stored.dtype} of shape {stored.shape}"
+            )
+        if stored.dtype != param.dtype:
+            network.astype(stored.dtype)
+            params = network.named_params()
+        params[name][...] = stored
+    return network
+
+
+def read_model(path: str | os.PathLike) -> ModelContents:
+    """Read a model file written by :func:`write_model`, checking it thoroughly.
+
+    Parameters
+    ----------
+    path : str or PathLike
+
+    Returns
+    -------
+    ModelContents
+        The network (weights in the file's dtype), classes, scaler (None for an unscaled model),
+        image shape and metadata.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        Anything wrong with the file (see :func:`read_npz`), or contents that do not fit
+        together (weights missing or of the wrong shape, classes not matching the output size),
+        or values that cannot give finite answers (:mod:`softgrad.model_checks`).
+    """
+    from softgrad.model_checks import check_model_contents
+
+    arrays, meta = read_npz(path, "model")
+    where = f"model file '{path}'"
+    check_model_contents(meta, arrays, where)  # before anything is built from the declaration
+    network = _build_network(meta, arrays, where)
+    try:
+        scaler = Scaler.from_arrays(
+            {"offset": arrays.pop("scaler.offset"), "scale": arrays.pop("scaler.scale")}
+        )
+        classes = arrays.pop("classes")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{where}: contents do not fit together ({exc})") from exc
+    image_shape = meta.get("image_shape")
+    return ModelContents(
+        network=network,
+        classes=classes,
+        scaler=scaler if meta.get("scaled", True) else None,
+        image_shape=None if image_shape is None else tuple(image_shape),
+        metadata=meta.get("metadata") or {},
+    )

@@ -1,0 +1,135 @@
+"""Mean loss and accuracy of a model on labelled data, computed in batches in eval mode.
+
+The batches, their forward and the check of ``X`` are those of
+:mod:`softgrad.training.predict`; this module adds what scoring needs: the targets, their
+weights, and the sums over batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad import functional as F
+from softgrad.checks import check_real_array
+from softgrad.training.data import batch_inputs, per_sample_loss, predicted_classes
+from softgrad.training.predict import (
+    BatchForward,
+    batch_slices,
+    check_inputs,
+    eval_mode,
+    logits_network,
+    weight_matrices,
+)
+
+__all__ = ["evaluate"]
+
+
+def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
+    """evaluate's ``y``: one target per row; for the default cross-entropy (``model`` given),
+    class indices 0..C-1 (checked here, naming the row: the loss sees one batch at a time)."""
+    y = np.asarray(y)
+    if y.shape != (n_samples,):
+        raise ValueError(f"evaluate: y must have shape ({n_samples},); got shape {y.shape}")
+    if model is None:
+        return y
+    if y.dtype.kind not in "iu":
+        raise TypeError(
+            f"evaluate: y must hold class indices 0..C-1 (integers); got dtype {y.dtype}"
+        )
+    weights = weight_matrices(model)
+    if weights and y.size:
+        n_classes = weights[-1].shape[1]
+        bad = np.flatnonzero((y < 0) | (y >= n_classes))
+        if bad.size:
+            raise ValueError(
+                f"evaluate: y must hold class indices 0..{n_classes - 1} (the model's outputs); "
+                f"got {y[bad[0]].item()!r} in row {int(bad[0])}"
+            )
+    return y
+
+
+def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = check_real_array(sample_weight, "evaluate", "sample_weight")
+    if w.shape != (n_samples,):
+        raise ValueError(
+            f"evaluate: sample_weight must have shape ({n_samples},); got shape {w.shape}"
+        )
+    w = w.astype(np.float64)
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError(
+            "evaluate: sample_weight must be finite, >= 0 and not all 0 (the figures are "
+            f"sums divided by its sum); got min {float(w.min())!r}, max {float(w.max())!r}"
+        )
+    return w
+
+
+def evaluate(
+    model: Any,
+    X: Any,
+    y: Any,
+    loss: Any = None,
+    batch_size: int = 1024,
+    sample_weight: Any = None,
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on ``(X, y)``, computed in batches in eval mode.
+
+    Parameters
+    ----------
+    model : Sequential producing logits
+    X : ndarray of shape (N, D)
+    y : ndarray of int of shape (N,)
+        Class indices 0..C-1.
+    loss : loss layer, optional
+        Any layer with a ``reduction`` attribute (its per-sample losses are averaged), given
+        the model's outputs. Default: softmax cross-entropy on the logits (the input of a final
+        Softmax or LogSoftmax layer, :func:`logits_network`).
+    batch_size : int, default 1024
+    sample_weight : ndarray of shape (N,), optional
+        Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
+        sum(w_i [pred_i == y_i]) / sum(w_i)``.
+
+    Returns
+    -------
+    loss : float
+    accuracy : float
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, Sequential
+    >>> model = Sequential(Linear(2, 2, bias=False, rng=0, dtype=np.float64))
+    >>> model.layers[0].params["W"][...] = np.eye(2)
+    >>> X, y = np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 1])
+    >>> loss, acc = evaluate(model, X, y)  # logits [0, 0] and [2, 0]; both predict class 0
+    >>> round(loss, 4), acc  # (log 2 + log(e^2 + 1)) / 2 = (0.6931 + 2.1269) / 2
+    (1.41, 0.5)
+    """
+    X = check_inputs(X, batch_size, "evaluate", model)
+    if X.shape[0] == 0:
+        raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
+    # a loss given checks its own targets (LogisticLoss: 0 and 1)
+    y = _check_targets(y, X.shape[0], model if loss is None else None)
+    sample_weight = _check_sample_weight(sample_weight, X.shape[0])
+    per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
+    loss_sum = hits = 0.0
+    network = logits_network(model) if per_sample is None else model
+    forward = BatchForward(network, X.shape[0], batch_size)
+    with eval_mode(network):
+        for rows in batch_slices(X.shape[0], batch_size):
+            logits = forward(batch_inputs(X, rows))
+            if per_sample is None:
+                losses = F.cross_entropy(logits, y[rows], reduction="none")
+            else:
+                losses = per_sample.forward(logits, y[rows])
+            hit = predicted_classes(logits) == y[rows]
+            if sample_weight is None:
+                loss_sum += float(np.sum(losses, dtype=np.float64))
+                hits += float(np.count_nonzero(hit))
+            else:
+                loss_sum += float(np.dot(sample_weight[rows], losses))
+                hits += float(np.dot(sample_weight[rows], hit))
+    total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
+    return loss_sum / total, hits / total
