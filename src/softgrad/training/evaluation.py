@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
-from softgrad.checks import check_real_array
+from softgrad.checks import check_sample_weight
 from softgrad.training.data import batch_inputs, per_sample_loss, predicted_classes
 from softgrad.training.predict import (
     BatchForward,
@@ -48,23 +48,6 @@ def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
                 f"got {y[bad[0]].item()!r} in row {int(bad[0])}"
             )
     return y
-
-
-def _check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    w = check_real_array(sample_weight, "evaluate", "sample_weight")
-    if w.shape != (n_samples,):
-        raise ValueError(
-            f"evaluate: sample_weight must have shape ({n_samples},); got shape {w.shape}"
-        )
-    w = w.astype(np.float64)
-    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
-        raise ValueError(
-            "evaluate: sample_weight must be finite, >= 0 and not all 0 (the figures are "
-            f"sums divided by its sum); got min {float(w.min())!r}, max {float(w.max())!r}"
-        )
-    return w
 
 
 def evaluate(
@@ -112,7 +95,10 @@ def evaluate(
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
     # a loss given checks its own targets (LogisticLoss: 0 and 1)
     y = _check_targets(y, X.shape[0], model if loss is None else None)
-    sample_weight = _check_sample_weight(sample_weight, X.shape[0])
+    if sample_weight is not None:  # its figures are sums divided by the weights' sum
+        sample_weight = check_sample_weight(
+            sample_weight, (X.shape[0],), "evaluate", dtype=np.float64, may_all_be_zero=False
+        )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
     loss_sum = hits = 0.0
     network = logits_network(model) if per_sample is None else model
