@@ -621,6 +621,11 @@ def _refusal(tmp_path, rng, edit, message):
         (lambda a, m: m.update({"image_shape": [-8, -8]}), "image_shape must be a list of pos"),
         (lambda a, m: m["metadata"].update({"input_max": "x"}), "'input_max' must be a positive"),
         (lambda a, m: m["metadata"].update({"input_max": -1}), "'input_max' must be a positive"),
+        # predict's --invert auto reads it: anything but the two words would invert wrongly
+        (
+            lambda a, m: m["metadata"].update({"image_background": "white"}),
+            "'image_background' must be 'dark', 'light' or null; got 'white'",
+        ),
     ],
     ids=[
         "nan-W",
@@ -632,6 +637,7 @@ def _refusal(tmp_path, rng, edit, message):
         "negative-image",
         "text-input-max",
         "negative-input-max",
+        "unknown-background",
     ],
 )
 def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit, message):

@@ -19,8 +19,8 @@ allocating:
 - every Softmax and LogSoftmax normalises along axis -2, -1, 0 or 1 (a model's activations
   are (N, width));
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
-  of the metadata the commands read, ``input_max`` is a positive finite number and
-  ``data_spec`` a string (either may be null).
+  of the metadata the commands read, ``input_max`` is a positive finite number,
+  ``image_background`` "dark" or "light" and ``data_spec`` a string (each may be null).
 
 Each problem is one line naming the file and what is wrong.
 """
@@ -217,6 +217,12 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         raise ModelFileError(
             f"{where}: metadata 'input_max' must be a positive finite number or null; "
             f"got {input_max!r}"
+        )
+    background = user.get("image_background") if isinstance(user, dict) else None
+    if background not in (None, "dark", "light"):
+        raise ModelFileError(
+            f"{where}: metadata 'image_background' must be 'dark', 'light' or null; "
+            f"got {background!r}"
         )
 
 
