@@ -111,6 +111,21 @@ def test_log_softmax_finite_while_representable(dtype):
     assert logp[0] == 0 and logp[1] == -2 * big
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 10, 100])
+def test_log_probabilities_are_never_above_zero(rng, dtype, n_classes):
+    # the unshifted path rounds exp(x) before the sum: one dominant entry (every entry of a
+    # single class) came out up to a rounding above 0, log_softmax([[0.3]]) = 4.6e-8 in float32
+    x = rng.normal(scale=4.0, size=(256, n_classes))
+    x[:, 0] += rng.uniform(0.0, 40.0, size=256)  # rows from balanced to one dominant entry
+    x = x.astype(dtype)
+    for axis, rows in ((-1, x), (0, np.ascontiguousarray(x.T))):
+        logp = log_softmax(rows, axis=axis)
+        assert logp.max() <= 0, float(logp.max())
+    single = log_softmax(np.full((4, 1), 0.3, dtype))  # log(1) = 0, to a rounding below
+    assert np.all((single <= 0) & (single >= -np.finfo(dtype).eps)), single
+
+
 def test_log_softmax_overflowing_range_rounds_to_minus_inf_like_ieee():
     # documented: log s = -6e38 is beyond float32; it rounds to -inf (probability 0 anyway)
     logp = log_softmax(np.array([3e38, -3e38], np.float32))

@@ -541,8 +541,12 @@ def _minus_log(source, target, total):
     log_total = math.log(total)
     hi = target.dtype.type(log_total)
     lo = target.dtype.type(log_total - np.float64(hi))
+    zero = target.dtype.type(0.0)
     for c in range(source.size):
-        target[c] = (source[c] - hi) - lo
+        # at most 0, as a log-probability is (and the shifted path gives): exp(x) rounded
+        # before the sum put a row's one dominant entry up to a rounding above 0
+        value = (source[c] - hi) - lo
+        target[c] = value if value < zero else zero
 
 
 @njit(inline="always")

@@ -172,6 +172,11 @@ class SoftmaxKernels:
             np.subtract(x, hi, out=out)
             if x.dtype != np.float64:
                 out -= (log_total - hi).astype(x.dtype)
+            # at most 0, as a log-probability is (and the shifted path gives): exp(x) rounded
+            # before the sum put a row's one dominant entry up to a rounding above 0. Checked
+            # first: a max costs 5 us at 1024 x 100, np.minimum over every entry 37 us
+            if out.max() > 0:
+                np.minimum(out, 0, out=out)
         else:
             np.log(total, out=total)
             # -inf - -inf gives an all -inf row its NaN; x - shift overflows only where the
