@@ -76,4 +76,17 @@ def test_without_numba_an_explicit_environment_choice_is_an_error(fresh_python):
         _NO_NUMBA + "from softgrad.kernels import get_ops\nget_ops()", SOFTGRAD_KERNELS="numba"
     )
     assert done.returncode != 0
-    assert "the 'numba' kernels need numba" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    # the advice is the variable's (it said to call set_kernels('numpy'), which no CLI user can)
+    error = "MissingDependencyError: SOFTGRAD_KERNELS=numba: the 'numba' kernels need numba"
+    assert error in last and last.endswith("or set SOFTGRAD_KERNELS=numpy"), last
+
+
+def test_an_empty_environment_variable_is_as_unset(fresh_python):
+    # SOFTGRAD_KERNELS= (as `export SOFTGRAD_KERNELS=` leaves it) was refused as a lane name
+    done = fresh_python(
+        "from softgrad.kernels import get_ops, registry\nprint(get_ops().name == registry.DEFAULT)",
+        SOFTGRAD_KERNELS="",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

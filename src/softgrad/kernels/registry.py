@@ -85,7 +85,7 @@ def get_ops() -> object:
     ops = _active.get("ops")
     if ops is not None:
         return ops
-    name = os.environ.get("SOFTGRAD_KERNELS")
+    name = os.environ.get("SOFTGRAD_KERNELS") or None  # set but empty: as unset
     if name is None:
         try:
             return set_kernels(DEFAULT)
@@ -101,7 +101,15 @@ def get_ops() -> object:
         raise ValueError(
             f"SOFTGRAD_KERNELS must be one of {', '.join(map(repr, KERNELS))}; got {name!r}"
         )
-    return set_kernels(name)
+    try:
+        return set_kernels(name)
+    except MissingDependencyError as exc:  # the advice is the variable's, not set_kernels'
+        required = _REQUIRES[name]
+        raise MissingDependencyError(
+            f"SOFTGRAD_KERNELS={name}: the {name!r} kernels need {required}, which cannot be "
+            f"imported ({exc.__cause__}); install it (pip install {required}) or set "
+            "SOFTGRAD_KERNELS=numpy"
+        ) from exc.__cause__
 
 
 def fallback() -> str | None:
