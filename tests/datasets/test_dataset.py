@@ -57,3 +57,8 @@ def test_image_shape_and_scale_are_checked(rng):
         Dataset(*_parts(rng), ["a", "b", "c"], image_shape=(3, 3))
     with pytest.raises(ValueError, match="scale must be a positive number"):
         Dataset(*_parts(rng), ["a", "b", "c"], scale=0)
+
+
+def test_a_dataset_refuses_a_name_given_to_two_classes():
+    with pytest.raises(ValueError, match=r"^Dataset: class_names must be distinct; got 'b' for c"):
+        Dataset(np.eye(3), [0, 1, 2], np.eye(3), [0, 1, 2], ["a", "b", "b"])

@@ -81,6 +81,15 @@ def test_npz_class_names_array_names_integer_labels(tmp_path):
     assert load_file(tmp_path / "n.npz").class_names == ["no", "yes", "maybe"]
 
 
+def test_npz_class_names_given_twice_are_refused_before_training(tmp_path):
+    # they loaded, and the model file refused them after the whole training run
+    names = np.array(["no", "yes", "no"])
+    np.savez(tmp_path / "n.npz", X=np.eye(6), y=[0, 1, 2, 0, 1, 2], class_names=names)
+    words = r"n\.npz': class_names must be distinct; got 'no' for classes 0 and 2$"
+    with pytest.raises(DataFormatError, match=words):
+        load_file(tmp_path / "n.npz")
+
+
 @pytest.mark.parametrize(
     ("labels", "names", "codes"),
     [

@@ -86,6 +86,7 @@ class Dataset:
                     f"Dataset: y_{split} must be in 0..{len(self.class_names) - 1}; "
                     f"got {int(y.min())}..{int(y.max())}"
                 )
+        check_distinct_names(self.class_names, "Dataset")
         if self.X_test.shape[1] != self.X_train.shape[1]:
             raise ValueError(
                 f"Dataset: X_test must have {self.X_train.shape[1]} features like X_train; "
@@ -138,3 +139,27 @@ class Dataset:
             f"n_features={self.n_features}, n_classes={self.n_classes}, "
             f"image_shape={self.image_shape}, scale={self.scale})"
         )
+
+
+def check_distinct_names(
+    class_names: Sequence[str], where: str, error: type[ValueError] = ValueError
+) -> None:
+    """Refuse a name given to two classes: a model could not tell them apart in its answers
+    (and its file refuses them, which after a whole training run was too late); raised as
+    ``error`` (a loader's DataFormatError).
+
+    Example
+    -------
+    >>> check_distinct_names(["cat", "dog", "cat"], "f.npz")
+    Traceback (most recent call last):
+    ...
+    ValueError: f.npz: class_names must be distinct; got 'cat' for classes 0 and 2
+    """
+    first: dict[str, int] = {}
+    for k, name in enumerate(class_names):
+        if name in first:
+            raise error(
+                f"{where}: class_names must be distinct; got {name!r} for classes "
+                f"{first[name]} and {k}"
+            )
+        first[name] = k
