@@ -13,7 +13,7 @@ from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
-from softgrad.cli.output import describe_network, print_json
+from softgrad.cli.output import class_names, describe_network, print_json
 
 SPLITS = ("auto", "test", "all")
 
@@ -107,7 +107,7 @@ def _split(data: Any, choice: str, spec: str, model: Any) -> tuple[np.ndarray, n
 
 def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
     """``code_map[k]``: the model's output index for the data's class ``k``, matched by name."""
-    known = {str(c): k for k, c in enumerate(model.classes)}
+    known = {name: k for k, name in enumerate(class_names(model))}
     unknown = [name for name in data.class_names if name not in known]
     if unknown:
         shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
     codes = _model_codes(data, model, where)[y]
     scores = _score(model, X, codes, lambda row: f"{where} ({split}, row {row})")
-    names = [str(c) for c in model.classes]
+    names = class_names(model)
     if as_csv:
         write_confusion_csv(confusion, scores["confusion_matrix"], names)
     elif confusion is not None:

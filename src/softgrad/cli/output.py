@@ -41,6 +41,23 @@ def escaped_stdout() -> Iterator[None]:
             stream.reconfigure(errors=errors)
 
 
+def class_names(model: Any) -> list[str]:
+    """The model's class labels as the commands show and match them: bytes labels decoded
+    (UTF-8, any other byte escaped), not shown as ``b'cat'``; anything else as ``str``.
+
+    Example
+    -------
+    >>> class Labelled:
+    ...     classes = np.array([b"cat", b"dog"])
+    >>> class_names(Labelled())
+    ['cat', 'dog']
+    """
+    return [
+        c.decode("utf-8", "backslashreplace") if isinstance(c, bytes) else str(c)
+        for c in model.classes
+    ]
+
+
 def _plain(value: Any) -> Any:
     """``value`` as plain JSON types; a NaN or infinite float becomes None (JSON null)."""
     if isinstance(value, dict):

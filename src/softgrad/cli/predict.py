@@ -12,7 +12,7 @@ from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
 from softgrad.cli.inputs import finite_logits, read_inputs
-from softgrad.cli.output import print_json
+from softgrad.cli.output import class_names, print_json
 from softgrad.functional import softmax
 
 
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     probs = softmax(finite_logits(model, X, lambda row: f"predict: {names[row]}"))
     k = min(args.top, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    classes = [str(c) for c in model.classes]
+    classes = class_names(model)
     results = [
         {"input": name, "top": [{"class": classes[j], "probability": float(p[j])} for j in idx]}
         for name, p, idx in zip(names, probs, order, strict=True)
