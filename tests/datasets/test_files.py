@@ -258,6 +258,17 @@ def test_npz_too_small_to_split(tmp_path):
     np.savez(tmp_path / "tiny.npz", X=np.eye(3), y=[0, 1, 2])
     with pytest.raises(DataFormatError, match="at least 2 samples of some class"):
         load_file(tmp_path / "tiny.npz")
+    np.savez(tmp_path / "one.npz", X=np.eye(1), y=[0])  # not "1 samples in 1 classes"
+    with pytest.raises(DataFormatError, match=r"set; got 1 sample in 1 class \(add rows"):
+        load_file(tmp_path / "one.npz")
+
+
+def test_npz_test_pixels_must_be_read_like_the_training_pixels(tmp_path):
+    # uint8 X is scaled by 1/255 as raw pixels: a float X_test of 0..1 was scaled alike
+    X = np.zeros((4, 2, 2), np.uint8)
+    np.savez(tmp_path / "p.npz", X=X, y=[0, 1, 0, 1], X_test=X / 255.0, y_test=[0, 1, 0, 1])
+    with pytest.raises(DataFormatError, match="X_test must be uint8 pixels like X, or neither"):
+        load_file(tmp_path / "p.npz")
 
 
 # --- .csv -------------------------------------------------------------------------------------

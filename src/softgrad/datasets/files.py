@@ -117,6 +117,12 @@ def _finish(
             f"{where}: X_test samples must have shape {parts['X'].shape[1:]} like X; "
             f"got {parts['X_test'].shape[1:]}"
         )
+    if has_test and (parts["X"].dtype == np.uint8) != (parts["X_test"].dtype == np.uint8):
+        # uint8 X is read as raw pixels (scaled by 1/255): X_test must be read alike
+        raise DataFormatError(
+            f"{where}: X_test must be uint8 pixels like X, or neither uint8; got X "
+            f"{parts['X'].dtype} and X_test {parts['X_test'].dtype}"
+        )
     raw_labels = [parts["y"], parts["y_test"]] if has_test else [parts["y"]]
     codes, class_names = encode_labels(
         raw_labels, where, lambda k, i: locate(splits[k], i, None), class_names
@@ -132,7 +138,8 @@ def _finish(
         if np.bincount(codes[0]).max(initial=0) < 2:
             raise DataFormatError(
                 f"{where}: data must have at least 2 samples of some class to hold out a test "
-                f"set; got {len(X)} samples in {len(class_names)} classes (add rows, or give "
+                f"set; got {_count(len(X), 'sample')} in {_count(len(class_names), 'class')} "
+                "(add rows, or give "
                 "X_test and y_test)"
             )
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
@@ -248,3 +255,8 @@ def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> D
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless n is 1: "1 sample", "3 classes"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
