@@ -184,7 +184,7 @@ def read_csv(
         if header == "required" and label_col is not None and n_columns < 2:
             raise DataFormatError(
                 f"{where}: header must name at least 2 columns (features and a label); "
-                f"got {names!r}"
+                f"got {names!r}{_separator_hint(names)}"
             )
         _check_label_named_once(names, label_col, where)
         reader = BlockParser(names, n_columns, label_col, where, engine, f.tell())
@@ -294,3 +294,12 @@ def _blocks(f: BinaryIO, first_line: int) -> Iterator[tuple[bytearray, int, int]
         yield block, line, newlines
         del block  # the caller has parsed it: do not hold it while the next one is read
         line += newlines
+
+
+def _separator_hint(names: list[str]) -> str:
+    """A hint for a one-column header that holds another separator: the columns of a file
+    written with ';' or tabs (a spreadsheet's export in many locales) must be commas."""
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if sep in names[0]:
+            return f" (its columns are separated by {name}: they must be separated by commas)"
+    return ""

@@ -38,6 +38,12 @@ def checked_rows(reader: Iterator[list[str]], where: str) -> Iterator[list[str]]
     try:
         yield from reader
     except csv.Error as exc:
+        if "new-line character seen in unquoted field" in str(exc):  # Python's advice is
+            # for its own open(); old Mac line ends are what a user can change
+            raise DataFormatError(
+                f"{where}: lines must end in LF or CRLF; got a lone CR (old Mac line ends) in "
+                "an unquoted field: save the file with Unix or Windows line ends"
+            ) from exc
         raise DataFormatError(f"{where}: file must be valid CSV; got {exc}") from exc
 
 
