@@ -172,6 +172,22 @@ def test_file_is_plain_arrays_with_a_json_header(tmp_path, rng):
     assert header["meta"]["softgrad_version"] == softgrad.__version__
 
 
+def test_a_header_naming_a_key_twice_is_refused(tmp_path, rng):
+    # JSON readers keep the last of two equal keys silently: a file edited by hand could
+    # say two things (here two layer types) and be read as one of them
+    model, _ = _model(rng)
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    text = arrays["__meta__"].tobytes().decode("utf-8")
+    assert text.count('"type": "Linear"') == 2
+    twice = text.replace('"type": "Linear"', '"type": "Linear", "type": "ReLU"', 1)
+    arrays["__meta__"] = np.frombuffer(twice.encode("utf-8"), np.uint8)
+    np.savez(tmp_path / "twice.npz", **arrays)
+    with pytest.raises(ModelFileError, match=r"twice.npz'.*must name each key of an object once"):
+        load(tmp_path / "twice.npz")
+
+
 def test_metadata_must_be_json(tmp_path, rng):
     model, _ = _model(rng)
     model.metadata["bad"] = object()

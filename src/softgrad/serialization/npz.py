@@ -134,7 +134,15 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _fail(where, f"{META_KEY} must be a 1-D uint8 array; got {raw.dtype} {raw.shape}")
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"), parse_int=_header_int)
+        meta = json.loads(
+            raw.tobytes().decode("utf-8"), parse_int=_header_int, object_pairs_hook=_no_repeats
+        )
+    except _RepeatedKey as exc:
+        raise _fail(
+            where,
+            f"{META_KEY} must name each key of an object once; got {exc.key!r} twice (the file "
+            "is damaged or was not written by softgrad)",
+        ) from None
     except _LongInt as exc:
         raise _fail(
             where,
@@ -163,6 +171,23 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
     if not isinstance(meta.get("meta"), dict):
         raise _fail(where, "header must hold a 'meta' object; it does not")
     return meta["meta"]
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of the header as a dict, refusing a key given twice: JSON readers keep
+    the last one silently, so a file edited by hand could say two things and be read as one."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
 
 
 class _LongInt(ValueError):
