@@ -31,7 +31,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         type=data_spec,
-        help="digits, fashion-mnist, mnist, or a .npz/.csv file or IDX folder",
+        help="digits, fashion-mnist, mnist, a .npz/.csv file, an IDX folder or a folder of PNG "
+        "images with one sub-folder per class",
     )
     p.add_argument(
         "--split",

@@ -15,8 +15,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p = commands.add_parser(
         "export",
         help="export a saved model to ONNX",
-        description="Write the model as an ONNX graph (input 'input' of shape (batch, D), output "
-        "the class probabilities). Needs the onnx extra: pip install 'softgrad[onnx]'.",
+        description="Write the model as an ONNX graph: input 'input' of shape (batch, D), raw "
+        "features (the model's scaler is in the graph); outputs 'probabilities' and 'logits' "
+        "of shape (batch, C). Needs the onnx extra: pip install 'softgrad[onnx]'.",
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("--out", required=True, help="ONNX file to write (.onnx)")

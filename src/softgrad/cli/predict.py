@@ -33,8 +33,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--invert",
         choices=INVERT_CHOICES,
         default="auto",
-        help="images: turn dark-on-light into light-on-dark like the training images "
-        "(auto: when the border is bright)",
+        help="images: invert them to the training images' polarity, light-on-dark or "
+        "dark-on-light (auto: when the border is on the other side of mid-grey from theirs)",
     )
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     return p

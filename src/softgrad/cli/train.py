@@ -44,8 +44,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--data",
         default="digits",
         type=data_spec,
-        help="digits (default, built in), fashion-mnist, mnist, or a .npz/.csv file or "
-        "a folder of IDX files",
+        help="digits (default, built in), fashion-mnist, mnist, a .npz/.csv file, a folder of "
+        "IDX files, or a folder of PNG images with one sub-folder per class",
     )
     p.add_argument("--hidden", type=hidden_sizes, help="hidden layer widths, e.g. 256 or 256,128")
     p.add_argument("--activation", choices=train_config.ACTIVATIONS)
@@ -76,7 +76,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "the best weights (default: no early stopping)",
     )
     p.add_argument("--out", default="model.npz", help="model file to write (default model.npz)")
-    p.add_argument("--plot", help="learning curves picture (.png, .pdf, .svg)")
+    p.add_argument("--plot", help=f"learning curves picture ({', '.join(checks.PLOT_SUFFIXES)})")
     p.add_argument("--misclassified", help="picture of misclassified test images (image data only)")
     p.add_argument("--checkpoint", help="write a resumable checkpoint (.npz) after every epoch")
     p.add_argument(
