@@ -99,3 +99,24 @@ def test_summary_lists_pairs_and_worst_recall_by_name():
     worst = text.split("lowest recall")[1].splitlines()
     assert worst[2].split() == ["k3", "0.6250", "16"]
     assert worst[3].split() == ["k5", "0.8333", "12"]
+
+
+def test_unnamed_classes_are_matched_to_a_models_named_ones_by_position(cli, tmp_path, rng):
+    # a --data fashion-mnist model (classes T-shirt/top ...) evaluated on the folder of its
+    # IDX files (classes 0..9) was refused: "classes must be ones the model knows"
+    y = np.arange(90) % 3
+    X = rng.normal(size=(90, 4)) + y[:, None]
+    names = np.array(["ant", "bee", "cat"])
+    np.savez(tmp_path / "named.npz", X=X, y=names[y], X_test=X[:30], y_test=names[y[:30]])
+    np.savez(tmp_path / "unnamed.npz", X=X, y=y, X_test=X[:30], y_test=y[:30])
+    model = tmp_path / "m.npz"
+    assert cli("train", "--data", tmp_path / "named.npz", "--out", model, "--quiet").code == 0
+    named = cli("evaluate", "--model", model, "--data", tmp_path / "named.npz", "--json")
+    unnamed = cli("evaluate", "--model", model, "--data", tmp_path / "unnamed.npz", "--json")
+    assert named.code == 0 and unnamed.code == 0, unnamed.err
+    assert unnamed.json()["confusion_matrix"] == named.json()["confusion_matrix"]
+    assert "classes are unnamed (0..2): class k is read as the model's k-th class" in unnamed.err
+    # more unnamed classes than the model has: refused as before
+    np.savez(tmp_path / "four.npz", X=X, y=np.arange(90) % 4)
+    wider = cli("evaluate", "--model", model, "--data", tmp_path / "four.npz")
+    assert wider.code == 2 and "classes must be ones the model knows" in wider.err

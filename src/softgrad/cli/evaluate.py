@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -107,9 +108,21 @@ def _split(data: Any, choice: str, spec: str, model: Any) -> tuple[np.ndarray, n
 
 
 def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
-    """``code_map[k]``: the model's output index for the data's class ``k``, matched by name."""
+    """``code_map[k]``: the model's output index for the data's class ``k``, matched by name;
+    by position when the data's classes are unnamed, ``"0"`` .. ``"C-1"`` as an IDX folder's
+    or integer labels' are, and the model names its own (a Fashion-MNIST model evaluated on
+    the folder of its four IDX files), with a note on stderr."""
     known = {name: k for k, name in enumerate(class_names(model))}
     unknown = [name for name in data.class_names if name not in known]
+    unnamed = data.class_names == [str(k) for k in range(len(data.class_names))]
+    if unknown and unnamed and len(data.class_names) <= len(known):
+        shown = ", ".join(list(known)[:3]) + (", ..." if len(known) > 3 else "")
+        print(
+            f"softgrad: note: the data's classes are unnamed (0..{len(data.class_names) - 1}): "
+            f"class k is read as the model's k-th class ({shown})",
+            file=sys.stderr,
+        )
+        return np.arange(len(data.class_names), dtype=np.int64)
     if unknown:
         shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise ValueError(
