@@ -64,6 +64,16 @@ def test_divergence_says_where_the_last_good_weights_are(usage_error, old_model,
     assert old_model.read_bytes() == b"an earlier good model"
 
 
+def test_divergence_in_the_first_epoch_says_the_checkpoint_was_not_written(usage_error, old_model):
+    # it said "the last good weights were not saved (--checkpoint keeps them)", as if the
+    # option had not been given
+    argv = ("--lr", "1e6", "--optimizer", "sgd", "--checkpoint", "ck.npz", "--epochs", "3")
+    line = usage_error("train", "--out", "m.npz", "--quiet", *argv)
+    assert "no epoch completed, so the checkpoint 'ck.npz' was not written" in line
+    assert "start again with a lower --lr" in line and "--checkpoint keeps them" not in line
+    assert _listing(old_model.parent) == ["m.npz"]
+
+
 def _state():
     logs = {"train_loss": 1.0, "train_acc": 0.5, "val_loss": None, "val_acc": None, "lr": 0.1}
     return SimpleNamespace(

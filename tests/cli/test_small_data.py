@@ -94,3 +94,12 @@ def test_an_idx_label_far_beyond_the_samples_is_one_class_not_a_million(
     assert result.json()["architecture"] == "16-100-11 relu"
     classes = softgrad.load(tmp_path / "model.npz").classes.tolist()
     assert classes == [str(k) for k in range(10)] + ["1000000"]
+
+
+def test_a_one_epoch_summary_says_one_epoch(cli, tmp_path, monkeypatch, rng):
+    # "trained 16-100-10 relu on ...: 1 epochs in 0.1 s"
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng)
+    result = cli("train", "--data", str(tmp_path), "--epochs", "1", "--quiet")
+    assert result.code == 0, result.err
+    assert ": 1 epoch in " in result.out.splitlines()[0], result.out

@@ -107,7 +107,8 @@ def report(args, settings, data, scaler, trained, paths, validation_note) -> Non
 def _print_summary(s: dict[str, Any]) -> None:
     early = f", stopped early (best epoch {s['best_epoch']})" if s["stopped_early"] else ""
     print(
-        f"trained {s['architecture']} on {s['data']}: {s['epochs_this_run']} epochs in "
+        f"trained {s['architecture']} on {s['data']}: {s['epochs_this_run']} "
+        f"epoch{'' if s['epochs_this_run'] == 1 else 's'} in "
         f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}"
     )
     print(

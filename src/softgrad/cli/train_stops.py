@@ -121,6 +121,11 @@ def diverged_outputs(args, paths, epochs_done: int) -> str:
         )
     elif args.resume is not None:
         where = f"the last good weights are those of {args.resume!r}, which was not changed"
+    elif paths["--checkpoint"] is not None:  # it diverged in its first epoch
+        where = (
+            f"no epoch completed, so the checkpoint {str(paths['--checkpoint'])!r} was not "
+            "written; start again with a lower --lr"
+        )
     else:
         where = "the last good weights were not saved (--checkpoint keeps them)"
     return f"Nothing was written: {kept}; {where}."
