@@ -48,20 +48,8 @@ def snapshot(run: Any, epoch: int) -> Checkpoint:
 
 def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
-    if ckpt.data != run.data_info:
-        raise ValueError(
-            f"fit: resume must continue a run on the same data; the checkpoint was written for "
-            f"{ckpt.data!r}; got {run.data_info!r}"
-        )
     params = run.model.named_params()
-    shapes = {name: value.shape for name, value in params.items()}
-    saved = {name: value.shape for name, value in ckpt.params.items()}
-    if shapes != saved:
-        raise ValueError(
-            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
-            f"got {shapes!r}"
-        )
-    _check_same_kinds(run, ckpt)
+    _check_continues(run, ckpt, params)
     where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
     with checkpoint_entry(where, "params"):
         for name, value in params.items():
@@ -90,18 +78,40 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
         # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
         run.history.stopped_early, run.history.stop_reason = False, None
     if ckpt.val_idx is not None:
-        # the split of the original run, whatever generator this call was given
-        with checkpoint_entry(where, "val_idx"):
-            val_idx = _checked_val_idx(ckpt.val_idx, X.shape[0])
-        keep = np.ones(X.shape[0], dtype=bool)
-        keep[val_idx] = False
-        run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
-        run.validation = (
-            dense_rows(X, val_idx),
-            target[val_idx],
-            None if weight is None else weight[val_idx],
-        )
+        _restore_split(run, ckpt.val_idx, X, target, weight, where)
     return ckpt.epoch
+
+
+def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) -> None:
+    """The checkpoint continues this run: the same data, model and kinds of optimizer and
+    schedule (checked before anything is loaded)."""
+    if ckpt.data != run.data_info:
+        raise ValueError(
+            f"fit: resume must continue a run on the same data; the checkpoint was written for "
+            f"{ckpt.data!r}; got {run.data_info!r}"
+        )
+    shapes = {name: value.shape for name, value in params.items()}
+    saved = {name: value.shape for name, value in ckpt.params.items()}
+    if shapes != saved:
+        raise ValueError(
+            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
+            f"got {shapes!r}"
+        )
+    _check_same_kinds(run, ckpt)
+
+
+def _restore_split(run: Any, val_idx: Any, X, target, weight, where: str) -> None:
+    """The split of the original run, whatever generator this call was given."""
+    with checkpoint_entry(where, "val_idx"):
+        val_idx = _checked_val_idx(val_idx, X.shape[0])
+    keep = np.ones(X.shape[0], dtype=bool)
+    keep[val_idx] = False
+    run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
+    run.validation = (
+        dense_rows(X, val_idx),
+        target[val_idx],
+        None if weight is None else weight[val_idx],
+    )
 
 
 def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
