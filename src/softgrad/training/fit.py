@@ -2,10 +2,11 @@
 
 fit's argument checks live in :mod:`softgrad.training.fit_arguments`, the Run it starts from
 (the split, the validation set, a resumed checkpoint) in :mod:`softgrad.training.run_start`,
-one epoch (batches, validation, history, early stopping, schedule) in
-:mod:`softgrad.training.epoch`, checkpoints in :mod:`softgrad.training.checkpoint` (the file) and
-:mod:`softgrad.training.run_checkpoint` (a run's state into it and back), the batch order in
-:mod:`softgrad.training.batch_order`. fit prints nothing: progress goes to callbacks.
+one epoch (validation, history, early stopping, schedule) in :mod:`softgrad.training.epoch`
+and its batches in :mod:`softgrad.training.epoch_runner`, checkpoints in
+:mod:`softgrad.training.checkpoint` (the file) and :mod:`softgrad.training.run_checkpoint` (a
+run's state into it and back), the batch order in :mod:`softgrad.training.batch_order`. fit
+prints nothing: progress goes to callbacks.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from softgrad.training.callbacks import TrainState
 from softgrad.training.checkpoint import save_checkpoint
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
-from softgrad.training.epoch import EpochRunner, Run, train_epoch
+from softgrad.training.epoch import Run, train_epoch
+from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.fit_arguments import (
     check_arguments,
     check_parts,
