@@ -33,6 +33,17 @@ def _as_float32(value: Any, what: str) -> np.ndarray:
     return array
 
 
+def _mean(X: np.ndarray, step: int) -> np.ndarray:
+    """Mean of each feature of ``X``, accumulated in float64 over blocks of ``step`` rows (NaN or
+    inf where ``X`` holds them: the caller says)."""
+    # np.mean(X, axis=0, dtype=float64) of a wide float32 X converts all of X at once
+    total = np.zeros(X.shape[1], dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf: reported by the caller
+        for start in range(0, X.shape[0], step):
+            total += X[start : start + step].sum(axis=0, dtype=np.float64)
+    return total / X.shape[0]
+
+
 def _std(X: np.ndarray, mean: np.ndarray, step: int) -> np.ndarray:
     """Population std of each feature of ``X`` around ``mean``, accumulated in float64 over
     blocks of ``step`` rows (inf where the squares pass float64's range: the caller says)."""
@@ -128,13 +139,8 @@ class Scaler:
                 "Scaler.fit_standard: X must be a non-empty numeric 2-D array (N, D); "
                 f"got {X.dtype.name} of shape {X.shape}"
             )
-        # np.mean(X, axis=0, dtype=float64) of a wide float32 X converts all of X at once
         step = min(_CHUNK_ROWS, max(1, _CHUNK_VALUES // max(1, X.shape[1])))
-        total = np.zeros(X.shape[1], dtype=np.float64)
-        with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf are reported below
-            for start in range(0, X.shape[0], step):
-                total += X[start : start + step].sum(axis=0, dtype=np.float64)
-        mean = total / X.shape[0]
+        mean = _mean(X, step)
         if not np.all(np.isfinite(mean)):
             raise ValueError(
                 "Scaler.fit_standard: X must be finite; got NaN or inf in feature "

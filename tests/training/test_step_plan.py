@@ -19,8 +19,7 @@ from softgrad.nn import (
 from softgrad.nn.loss import weighted_mean_step
 from softgrad.optim import SGD, Adam
 from softgrad.training import Callback, fit
-from softgrad.training import epoch as epoch_module
-from softgrad.training.epoch import EpochRunner
+from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.step_plan import StepPlan
 
 
@@ -30,7 +29,7 @@ def _runner(model, loss, X, y, batch_size=32, sample_weight=None):
 
 def _layers_only(monkeypatch):
     """Train through the public forward and backward (no plan), as before the plan existed."""
-    monkeypatch.setattr(epoch_module.StepPlan, "build", classmethod(lambda cls, *a: None))
+    monkeypatch.setattr(StepPlan, "build", classmethod(lambda cls, *a: None))
 
 
 def _assert_trained_alike(dtype, planned, public, histories=None, same_accuracy=True):

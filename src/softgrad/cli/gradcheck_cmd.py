@@ -5,15 +5,8 @@ of ``sum(g * f(x))`` for a random cotangent g) over every layer, every loss and 
 the softmax Jacobian is also checked against its invariants.
 
 ``softgrad gradcheck path/to/file.py:ClassName [--shape 4,10] [--args JSON] [--seed N]
-[--eps E] [--atol A] [--rtol R]`` imports your file (as a module: code under
-``if __name__ == "__main__":`` does not run), builds ``ClassName(*args)`` and checks its
-``backward`` at a random x of that shape, printing the report table and the diagnosis.
-``--args`` is JSON: a list is passed as positional arguments, an object as keyword arguments,
-any other value as the one argument (``--args '[64, 10]'``, ``--args '{"n_in": 64}'``,
-``--args 10``); nothing in it is evaluated as code. A forward that
-takes ``(x, target)`` (a loss) gets random class indices in [0, C), C the last size of --shape.
-The step and tolerances are chosen from the precision of your forward's output (float64: 1e-6,
-1e-5, 1e-4; float32 and float16: see :mod:`softgrad.gradcheck.precision`) unless given.
+[--eps E] [--atol A] [--rtol R]`` checks your own node instead: :mod:`softgrad.cli.gradcheck_user`
+imports the file, builds the class from ``--args`` and chooses the test point and tolerances.
 
 Exit status: 0 every check passed; 1 a gradient is wrong; 2 bad usage (no such file or class, a
 shape or JSON that does not parse, your constructor, module or forward raising), as one line.
@@ -22,21 +15,16 @@ shape or JSON that does not parse, your constructor, module or forward raising),
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
-import json
 import math
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from softgrad.cli.argtypes import nonnegative_float, nonnegative_int, positive_float
 from softgrad.cli.errors import UsageError
+from softgrad.cli.gradcheck_user import away_from_zero, run_user_node
 from softgrad.cli.output import print_json, table
-from softgrad.errors import UserCodeError
 
 N, D, C = 4, 5, 3  # small shapes: every entry costs two forward passes
 MAX_DIMS = 32  # NumPy's limit is 64; a node's own code may add axes
@@ -123,12 +111,6 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _away_from_zero(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Normal draws pushed at least 0.1 from 0, so ReLU's kink is never inside a difference."""
-    x = rng.standard_normal(shape)
-    return np.sign(x) * (0.1 + np.abs(x))
-
-
 def cases(seed: int) -> list[tuple[str, Callable[[], Any]]]:
     """``(name, thunk)`` pairs; each thunk returns a GradcheckResult."""
     from softgrad import functional as F
@@ -136,7 +118,7 @@ def cases(seed: int) -> list[tuple[str, Callable[[], Any]]]:
     from softgrad.gradcheck import check_softmax_jacobian, gradcheck
 
     rng = np.random.default_rng(seed)
-    x = _away_from_zero(rng, (N, D))
+    x = away_from_zero(rng, (N, D))
     logits = rng.standard_normal((N, C))
     target = rng.integers(0, C, size=N)
 
@@ -174,7 +156,7 @@ def cases(seed: int) -> list[tuple[str, Callable[[], Any]]]:
 
 def run(args: argparse.Namespace) -> int:
     if args.node is not None:
-        return _run_user_node(args)
+        return run_user_node(args)
     node_only = (args.shape, args.args, args.eps, args.atol, args.rtol)
     if any(value is not None for value in node_only):
         raise UsageError(
@@ -187,6 +169,11 @@ def run(args: argparse.Namespace) -> int:
             {"ok": not failed, "failed": failed, "results": [r.as_dict() for _, r in results]}
         )
         return 1 if failed else 0
+    return _print_results(results, failed)
+
+
+def _print_results(results: list[tuple[str, Any]], failed: list[str]) -> int:
+    """The report table of the built-in cases, then each failure's diagnosis; the exit status."""
     rows = []
     for name, r in results:
         checked = ", ".join(c.name for c in r.checks)
@@ -217,145 +204,3 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"all {len(results)} cases passed (float64 central differences, eps 1e-6)")
     return 0
-
-
-def _constructor_arguments(text: str | None) -> tuple[list[Any], dict[str, Any]]:
-    """``--args`` as (positional, keyword) arguments."""
-    if text is None:
-        return [], {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise UsageError(
-            "gradcheck: --args must be JSON (a list of positional arguments, an object of keyword "
-            f"arguments, or one value); got {text!r}"
-        ) from None
-    if isinstance(value, list):
-        return value, {}
-    if isinstance(value, dict):
-        return [], value
-    return [value], {}
-
-
-def _import_file(path: Path, spec_name: str) -> Any:
-    """Import the user's file as a module (its folder first on sys.path while it loads)."""
-    spec = importlib.util.spec_from_file_location(spec_name, path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"gradcheck: FILE must be a Python file; got {str(path)!r}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec_name] = module  # dataclasses and pickling look their module up here
-    sys.path.insert(0, str(path.parent.resolve()))
-    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__
-    try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:  # the user's module (sys.exit too): quote it
-        del sys.modules[spec_name]
-        raise UserCodeError(
-            f"gradcheck: importing {path} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    finally:
-        sys.path.remove(str(path.parent.resolve()))
-        sys.dont_write_bytecode = writes_bytecode
-    return module
-
-
-def _find_class(module: Any, class_name: str, file_name: str) -> Any:
-    """``module.<class_name>``, or the usage error listing the classes the file defines (or
-    pointing a function at the Python API)."""
-    cls = getattr(module, class_name, None)
-    if inspect.isroutine(cls):  # called as a constructor, it would fail for the wrong reason
-        raise UsageError(
-            f"gradcheck: {class_name} in {file_name} is a function, not a class with forward(x) "
-            "and backward(grad_y); check a function from Python: softgrad.gradcheck(f, x, "
-            "vjp=...)"
-        )
-    if callable(cls):
-        return cls
-    defined = sorted(
-        name
-        for name, value in vars(module).items()
-        if inspect.isclass(value) and value.__module__ == module.__name__
-    )
-    raise UsageError(
-        f"gradcheck: CLASS must be a class defined in {file_name}; got {class_name!r} "
-        f"(defined there: {', '.join(defined) or 'none'})"
-    )
-
-
-def _build_node(target: str, arguments: str | None) -> tuple[Any, str]:
-    """Import FILE.py, build CLASS(*args, **kwargs); returns the object and its label."""
-    file_name, sep, class_name = target.rpartition(":")
-    if not sep or not file_name or not class_name.isidentifier():
-        raise UsageError(
-            "gradcheck: the node must be FILE.py:CLASS (e.g. my_nodes.py:MySoftmax); "
-            f"got {target!r}"
-        )
-    path = Path(file_name)
-    if not path.is_file():
-        raise UsageError(f"gradcheck: FILE must be an existing Python file; got {file_name!r}")
-    positional, keywords = _constructor_arguments(arguments)
-    spec_name = f"_softgrad_user_{path.stem}"
-    module = _import_file(path, spec_name)
-    try:
-        cls = _find_class(module, class_name, file_name)
-        shown = ", ".join([*map(repr, positional), *(f"{k}={v!r}" for k, v in keywords.items())])
-        label = f"{class_name}({shown})"
-        try:
-            node = cls(*positional, **keywords)
-        except (Exception, SystemExit) as exc:  # the user's constructor (sys.exit too)
-            hint = " (pass constructor arguments with --args)" if isinstance(exc, TypeError) else ""
-            raise UserCodeError(
-                f"gradcheck: {label} raised {type(exc).__name__}: {exc}{hint}"
-            ) from exc
-    finally:
-        sys.modules.pop(spec_name, None)
-    if not (callable(getattr(node, "forward", None)) and callable(getattr(node, "backward", None))):
-        raise UsageError(
-            f"gradcheck: CLASS must have forward(x) and backward(grad_y) methods; got {class_name}"
-        )
-    return node, label
-
-
-def _needs_target(node: Any) -> bool:
-    """True when forward takes (x, target): two required positional parameters."""
-    try:
-        parameters = inspect.signature(node.forward).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    required = [
-        p
-        for p in parameters
-        if p.default is inspect.Parameter.empty
-        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    return len(required) >= 2
-
-
-def _run_user_node(args: argparse.Namespace) -> int:
-    from softgrad.gradcheck import gradcheck
-
-    node, label = _build_node(args.node, args.args)
-    shape = args.shape or (4, 10)
-    rng = np.random.default_rng(args.seed)
-    x = _away_from_zero(rng, shape)
-    target = rng.integers(0, shape[-1], size=shape[:-1]) if _needs_target(node) else None
-    result = gradcheck(
-        node,
-        x,
-        target=target,
-        rng=args.seed,
-        name=type(node).__name__,
-        eps=args.eps,
-        atol=args.atol,
-        rtol=args.rtol,
-    )
-    if args.json:
-        print_json({**result.as_dict(), "node": args.node, "shape": list(shape), "seed": args.seed})
-        return 0 if result.ok else 1
-    with_target = " and random class targets" if target is not None else ""
-    print(
-        f"checking {label} from {args.node.rpartition(':')[0]} at x of shape {shape}"
-        f"{with_target} (seed {args.seed})"
-    )
-    print(result)
-    return 0 if result.ok else 1

@@ -25,7 +25,7 @@ SCHEDULES = {
     "ReduceLROnPlateau": "plateau",
     "ConstantLR": "constant",
 }
-# what the state of an old checkpoint cannot tell: given on the command line (cli.train_config
+# what the state of an old checkpoint cannot tell: given on the command line (cli.train_resume
 # requires those the run depends on), or the defaults for the seed; said so either way
 UNVERIFIABLE = ("activation", "label_smoothing", "batch_size", "seed")
 

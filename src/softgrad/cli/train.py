@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_finite_rows
-from softgrad.cli import checks, ranks, train_config, train_report, train_stops
+from softgrad.cli import checks, ranks, train_config, train_report, train_resume, train_stops
 from softgrad.cli.argtypes import (
     data_spec,
     fraction,
@@ -257,9 +257,9 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
                 print(
                     f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
                 )
-        settings = train_config.match_checkpoint(args, settings)
+        settings = train_resume.match_checkpoint(args, settings)
         train_config.check_dtype_range(settings)
-        note = train_config.resume_note(args, settings)
+        note = train_resume.resume_note(args, settings)
         if note is not None and ranks.speaks(comm):
             print(f"softgrad: note: {note}", file=sys.stderr)
     with ranks.together(comm, "train"):  # rank 0 alone reads the data (cli/ranks.py)

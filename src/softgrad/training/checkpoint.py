@@ -4,8 +4,10 @@ A checkpoint holds the live weights, the optimizer's and schedule's state, the s
 generator's state (and that of any layer-owned generator, e.g. Dropout's, on every rank of a
 data-parallel run, and of a stateful batch-order policy), the validation split, the history
 and the early-stopping state. Arrays go into the .npz; everything else into its JSON
-metadata, where an array is referenced as ``{"__array__": "<key>"}``. The helpers at the end
-take a run's state into a checkpoint (:func:`snapshot`) and back (:func:`resume_run`).
+metadata, where an array is referenced as ``{"__array__": "<key>"}``. This module is the file:
+:class:`Checkpoint`, :func:`save_checkpoint` and :func:`load_checkpoint`, which refuses a file
+it cannot trust. A run's state goes into a checkpoint and back in
+:mod:`softgrad.training.run_checkpoint` (``snapshot``, ``resume_run``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import ModelFileError
-from softgrad.training.batch_order import InOrder, PermuteEachEpoch
-from softgrad.training.data import dense_rows
 from softgrad.training.history import History
 
 FORMAT_VERSION = 1
@@ -60,16 +60,6 @@ def join_state(state: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(state, list):
         return [join_state(v, arrays) for v in state]
     return state
-
-
-def layer_generators(model: Any) -> dict[str, np.random.Generator]:
-    """Generators owned by the model's layers (e.g. Dropout's), keyed ``"<layer>.<attribute>"``."""
-    found = {}
-    for i, layer in enumerate(getattr(model, "layers", ())):
-        for attr, value in vars(layer).items():
-            if isinstance(value, np.random.Generator):
-                found[f"{i}.{attr}"] = value
-    return found
 
 
 @dataclass
@@ -176,21 +166,21 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
     where = f"fit: resume checkpoint {str(path)!r}"
     _check_version(meta.get("version"), where)
     _check_finite(arrays, where)
-    with _entry(where, "epoch"):
+    with checkpoint_entry(where, "epoch"):
         epoch = meta["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"must be an int >= 0; got {epoch!r}")
     parts = {}
     for key in ("params", "optimizer", "schedule", "rng", "layer_rngs", "stopper", "val_idx"):
-        with _entry(where, key):
+        with checkpoint_entry(where, key):
             parts[key] = join_state(meta[key], arrays)
-    with _entry(where, "history"):
+    with checkpoint_entry(where, "history"):
         history = History.from_dict(meta["history"])
-    with _entry(where, "data"):
+    with checkpoint_entry(where, "data"):
         data = dict(meta["data"])
-    with _entry(where, "order"):
+    with checkpoint_entry(where, "order"):
         order = join_state(meta.get("order"), arrays)
-    with _entry(where, "rank_layer_rngs"):
+    with checkpoint_entry(where, "rank_layer_rngs"):
         rank_layer_rngs = join_state(meta.get("rank_layer_rngs"), arrays)
     settings = meta.get("settings")
     if settings is not None and not isinstance(settings, dict):
@@ -244,30 +234,8 @@ def _check_finite(arrays: dict[str, np.ndarray], where: str) -> None:
                 )
 
 
-def _checked_val_idx(val_idx: Any, n_samples: int) -> np.ndarray:
-    """The validation split's indices: distinct integers in 0..n_samples-1, leaving one to train.
-
-    Out of range, an index failed deep in resume with an IndexError; negative, duplicate or
-    float ones were taken silently (wrapped, counted twice, truncated).
-    """
-    val_idx = np.asarray(val_idx)
-    if val_idx.ndim != 1 or val_idx.dtype.kind not in "iu":
-        raise ValueError(f"must be a 1-D array of integers; got {val_idx.dtype} {val_idx.shape}")
-    bad = np.flatnonzero((val_idx < 0) | (val_idx >= n_samples))
-    if bad.size:
-        raise ValueError(
-            f"must hold sample indices in 0..{n_samples - 1}; got {val_idx[bad[0]]} at "
-            f"position {bad[0]}"
-        )
-    if np.unique(val_idx).size != val_idx.size:
-        raise ValueError("must hold distinct sample indices; some repeat")
-    if val_idx.size >= n_samples:
-        raise ValueError(f"must leave training samples; it holds all {n_samples}")
-    return val_idx.astype(np.intp)
-
-
 @contextlib.contextmanager
-def _entry(where: str, key: str) -> Iterator[None]:
+def checkpoint_entry(where: str, key: str) -> Iterator[None]:
     """Turn a malformed checkpoint entry into a ModelFileError naming the file and the entry."""
     try:
         yield
@@ -277,108 +245,3 @@ def _entry(where: str, key: str) -> Iterator[None]:
             f"{where}: entry {key!r} {problem}; the file is damaged or not written by this "
             "softgrad (start a new run, or resume an intact checkpoint)"
         ) from None
-
-
-def snapshot(run: Any, epoch: int) -> Checkpoint:
-    """The run's state after epoch ``epoch``, ready for ``save_checkpoint``."""
-    return Checkpoint(
-        epoch=epoch,
-        params=run.model.named_params(),
-        optimizer=run.optimizer.state_dict(),
-        schedule=None if run.lr_schedule is None else run.lr_schedule.state_dict(),
-        rng=run.generator.bit_generator.state,
-        layer_rngs={k: g.bit_generator.state for k, g in layer_generators(run.model).items()},
-        history=run.history,
-        stopper=run.stopper.state_dict(),
-        val_idx=run.val_idx,
-        data=run.data_info,
-        order=_order_state(run.order),
-        rank_layer_rngs=run.rank_streams,
-        settings=run.settings,
-    )
-
-
-def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
-    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
-    if ckpt.data != run.data_info:
-        raise ValueError(
-            f"fit: resume must continue a run on the same data; the checkpoint was written for "
-            f"{ckpt.data!r}; got {run.data_info!r}"
-        )
-    params = run.model.named_params()
-    shapes = {name: value.shape for name, value in params.items()}
-    saved = {name: value.shape for name, value in ckpt.params.items()}
-    if shapes != saved:
-        raise ValueError(
-            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
-            f"got {shapes!r}"
-        )
-    _check_same_kinds(run, ckpt)
-    where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
-    with _entry(where, "params"):
-        for name, value in params.items():
-            np.copyto(value, ckpt.params[name])
-    with _entry(where, "optimizer"):
-        run.optimizer.load_state_dict(ckpt.optimizer)
-    if run.lr_schedule is not None and ckpt.schedule is not None:
-        with _entry(where, "schedule"):
-            run.lr_schedule.load_state_dict(ckpt.schedule)
-    with _entry(where, "rng"):
-        run.generator.bit_generator.state = ckpt.rng
-    with _entry(where, "layer_rngs"):
-        for key, generator in layer_generators(run.model).items():
-            # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
-            # saved its own stream for that layer: training.together gives it back per rank)
-            if key in ckpt.layer_rngs and generator is not run.generator:
-                generator.bit_generator.state = ckpt.layer_rngs[key]
-    run.rank_streams = ckpt.rank_layer_rngs
-    with _entry(where, "stopper"):
-        run.stopper.load_state_dict(ckpt.stopper)
-    if ckpt.order is not None:
-        with _entry(where, "order"):
-            run.order.load_state_dict(ckpt.order)
-    run.history = ckpt.history
-    if run.history.stop_reason == "callback":
-        # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
-        run.history.stopped_early, run.history.stop_reason = False, None
-    if ckpt.val_idx is not None:
-        # the split of the original run, whatever generator this call was given
-        with _entry(where, "val_idx"):
-            val_idx = _checked_val_idx(ckpt.val_idx, X.shape[0])
-        keep = np.ones(X.shape[0], dtype=bool)
-        keep[val_idx] = False
-        run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
-        run.validation = (
-            dense_rows(X, val_idx),
-            target[val_idx],
-            None if weight is None else weight[val_idx],
-        )
-    return ckpt.epoch
-
-
-def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
-    """The optimizer (and the schedule, when both have one) of the kind the checkpoint saved:
-    another kind's state was reported as a damaged file."""
-    parts = [("optimizer", run.optimizer, ckpt.optimizer)]
-    if run.lr_schedule is not None and ckpt.schedule is not None:
-        parts.append(("lr_schedule", run.lr_schedule, ckpt.schedule))
-    for what, given, state in parts:
-        saved = state.get("type") if isinstance(state, dict) else None
-        if saved is not None and saved != type(given).__name__:
-            raise ValueError(
-                f"fit: resume must continue with the same {what}; the checkpoint holds the state "
-                f"of {saved}; got {type(given).__name__}"
-            )
-
-
-def _order_state(order: Any) -> dict[str, Any] | None:
-    """The batch-order policy's state, None for the stateless built-in ones."""
-    if isinstance(order, (PermuteEachEpoch, InOrder)):
-        return None
-    state_dict = getattr(order, "state_dict", None)
-    if state_dict is None:
-        raise TypeError(
-            "fit: shuffle must be a batch-order policy with state_dict/load_state_dict to be "
-            f"checkpointed; got {order!r}"
-        )
-    return state_dict()

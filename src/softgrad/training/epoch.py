@@ -1,20 +1,10 @@
-"""One epoch of :func:`~softgrad.training.fit`: the run's state, the batch loop, what an epoch
-records (history, early stopping, the schedule, the callbacks' logs).
-
-The batch step is a handful of BLAS calls plus fused passes. Everything a naive loop allocates
-per step is allocated once: the gathered batch (``np.take(..., out=, mode="clip")``, or a CSR
-batch densified into the same buffer), its labels and weights, the prediction and hit buffers.
-The final short batch is a view of the front of each buffer. The loss, its gradient and the
-batch's hits come from one call (the loss's ``forward_backward``: one kernel pass for
-CrossEntropyLoss), with no separate argmax. The loss is checked BEFORE the model's backward,
-so a non-finite loss leaves the weights of the last completed step. The gradients stay where
-the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``), read between
-backward and the optimizer step.
+"""One epoch of :func:`~softgrad.training.fit`: the run's state (:class:`Run`) and what an epoch
+records (validation, history, early stopping, the schedule, the callbacks' logs) around the
+batch loop, which is :mod:`softgrad.training.epoch_runner`.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,15 +12,10 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import DivergenceError
-from softgrad.kernels import get_ops
-from softgrad.nn.loss import StepLoss, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import gather_rows, per_sample_loss, predicted_classes
-from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.early_stopping import EarlyStopping
-from softgrad.training.evaluation import evaluate
+from softgrad.training.epoch_runner import EpochResult, EpochRunner
 from softgrad.training.history import History
-from softgrad.training.step_plan import StepPlan
 
 
 @dataclass
@@ -53,246 +38,6 @@ class Run:
     rank_streams: list[dict[str, Any]] | None = None
     # the caller's settings, stored in each checkpoint (fit's checkpoint_settings)
     settings: dict[str, Any] | None = None
-
-
-@dataclass
-class EpochResult:
-    """Sums over the batches of one epoch (weights are 1 per sample without sample_weight)."""
-
-    loss_sum: float = 0.0
-    weight_sum: float = 0.0
-    correct: float = 0.0
-    stopped: bool = False
-    complete: bool = True  # every batch of the epoch ran (no callback cut it short)
-
-    def add(self, batch_loss: float, weight: float, correct: float) -> None:
-        """Count one batch: its mean loss, its weight (sample count) and its hits."""
-        self.loss_sum += batch_loss * weight
-        self.weight_sum += weight
-        self.correct += correct
-
-    @property
-    def loss(self) -> float:
-        return self.loss_sum / self.weight_sum if self.weight_sum > 0 else math.nan
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.weight_sum if self.weight_sum > 0 else math.nan
-
-
-class EpochRunner:
-    """Preallocated batch buffers and the training step of one :func:`fit` run.
-
-    Parameters
-    ----------
-    model, loss, optimizer : objects
-        A Sequential (forward, backward(grad, input_grad=False), named_params, named_grads), a
-        loss layer with forward(logits, target) / backward(), an optimizer with step.
-    X : ndarray or CSR matrix of shape (N, D)
-        Training inputs in the model's dtype (a dense array is C-contiguous).
-    target : ndarray of shape (N,), intp
-    sample_weight : ndarray of shape (N,) or None
-        Non-negative weights in the model's dtype.
-    batch_size : int
-    l2_penalty : float
-        scikit-learn's ``alpha`` on the weight matrices (parameters named ``W``), or 0.
-    """
-
-    # a callback's stop ends the epoch at once; a data-parallel runner shares it first
-    stops_alone = True
-
-    def __init__(self, model, loss, optimizer, X, target, sample_weight, batch_size, l2_penalty):
-        self.model, self.loss, self.optimizer = model, loss, optimizer
-        self.X, self.target, self.sample_weight = X, target, sample_weight
-        self.batch_size = batch_size
-        self.params = model.named_params()
-        size = min(batch_size, X.shape[0])
-        self.x_buf = np.empty((size, *X.shape[1:]), dtype=X.dtype)
-        self.t_buf = np.empty(size, dtype=target.dtype)
-        self.pred_buf = np.empty(size, dtype=np.intp)
-        self.hit_buf = np.empty(size, dtype=bool)
-        self.w_buf = None if sample_weight is None else np.empty(size, dtype=sample_weight.dtype)
-        self.weighted_loss = None if sample_weight is None else per_sample_loss(loss, "fit")
-        # reduction "sum" returns a batch total; "mean" (the default) a batch average
-        self.loss_is_sum = getattr(loss, "reduction", "mean") == "sum"
-        self.snapshot = {name: np.empty_like(value) for name, value in self.params.items()}
-        self.l2_penalty = float(l2_penalty)
-        self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
-        self.penalty_scratch = {name: np.empty_like(self.params[name]) for name in self.penalized}
-        self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
-        self.epoch_complete = True  # whether the last epoch ran every batch (train_epoch)
-        # a plain MLP under cross-entropy (or one logistic output) steps through one plan
-        # (training.step_plan), with or without sample weights
-        self.plan = self._new_plan()
-
-    def _new_plan(self) -> StepPlan | None:
-        size = self.x_buf.shape[0]
-        return StepPlan.build(self.model, self.loss, self.x_buf.dtype, size, self.sample_weight)
-
-    def n_batches(self, n_samples: int) -> int:
-        return -(-n_samples // self.batch_size)
-
-    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
-        """Train one epoch over the samples ``X[order]``, in mini-batches of that order.
-
-        Each batch goes through :meth:`_batch_step`; a callback's stop ends the epoch after
-        its batch (a data-parallel runner agrees on it with the other ranks first), and
-        ``result.complete`` then says whether every batch had run.
-        """
-        for name, value in self.params.items():
-            np.copyto(self.snapshot[name], value)
-        self.plan = self._new_plan()  # the network may have changed between epochs
-        self.divergence.start_epoch(len(order))
-        result = EpochResult()
-        batch_hooks = callbacks.has_batch_hooks
-        step = self._batch_step()
-        self.stop_requested = False
-        done = 0
-        for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
-            idx = order[start : start + self.batch_size]
-            stepped = step(idx, state.epoch, batch)
-            if stepped is None:  # every rank agreed to stop before this batch
-                self.stop_requested = True
-                break
-            result.add(*stepped)
-            done = batch
-            if batch_hooks:
-                state.batch = batch
-                state.logs = {"loss": stepped[0], "batch_size": len(idx)}
-                self.stop_requested = bool(callbacks.call("on_batch_end", state))
-                if self.stop_requested and self.stops_alone:
-                    break
-        result.stopped = self.stop_requested
-        result.complete = done == self.n_batches(len(order))
-        return result
-
-    def _batch_step(self) -> Any:
-        """The step :meth:`run` takes per batch: ``step(idx, epoch, batch)`` returns the batch's
-        ``(loss, weight, hits)``, or None when training stops before the batch (the hook a
-        data-parallel runner overrides with its collective)."""
-        return self._weighted_step if self.sample_weight is not None else self._step
-
-    def callback_list(self, callbacks: Any) -> CallbackList:
-        """The callbacks of a run, as :func:`fit` calls them."""
-        return CallbackList(callbacks)
-
-    def evaluate(self, model: Any, X: Any, y: Any, loss: Any, sample_weight: Any) -> Any:
-        """The validation figures ``(loss, accuracy)`` after an epoch."""
-        return evaluate(model, X, y, loss, sample_weight=sample_weight)
-
-    def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = len(idx)
-        x = gather_rows(self.X, idx, self.x_buf[:n])
-        # mode="clip" skips numpy's bounds-checking buffered path (2.6x faster); idx is valid
-        t = np.take(self.target, idx, out=self.t_buf[:n], mode="clip")
-        return x, t
-
-    def _hits(self, logits: np.ndarray, t: np.ndarray) -> np.ndarray:
-        n = len(t)
-        pred = predicted_classes(logits, self.pred_buf[:n])
-        return np.equal(pred, t, out=self.hit_buf[:n])
-
-    def _penalize(self, grads: dict, weight_sum: float) -> float:
-        """scikit-learn's L2 term: grad_W += alpha W / sum(w); returns its loss term."""
-        scale = self.l2_penalty / weight_sum
-        ops = get_ops()
-        return sum(
-            ops.l2_penalty(self.params[name], grads[name], scale, self.penalty_scratch[name])
-            for name in self.penalized
-        )
-
-    def _loss_step(self, logits: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> StepLoss:
-        """The batch's loss, dL/dlogits and hits: the loss's ``forward_backward`` where it has
-        one (CrossEntropyLoss: one kernel call), else forward, backward and the argmax."""
-        forward_backward = getattr(self.loss, "forward_backward", None)
-        if forward_backward is not None:
-            return forward_backward(logits, t, w)
-        hits = self._hits(logits, t)
-        if w is None:
-            loss = self.loss.forward(logits, t)
-            return StepLoss(loss, self.loss.backward(), float(np.count_nonzero(hits)))
-        return weighted_mean_step(self.weighted_loss, logits, t, w, hits)
-
-    def _forward_loss(
-        self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None
-    ) -> tuple[StepLoss, int, StepPlan | None]:
-        """The batch's loss step (:meth:`_loss_step`), the width of the logits and the plan
-        that ran it: the step plan when it still fits, else the public forward."""
-        plan = self._ready_plan()
-        if plan is not None:
-            return plan.forward_loss(x, t, w), plan.n_classes, plan
-        logits = self.model.forward(x)
-        return self._loss_step(logits, t, w), logits.shape[-1], None
-
-    def _backward(self, plan: StepPlan | None, grad_logits: np.ndarray) -> Any:
-        """The model's backward, by the route its forward took (``plan`` from
-        :meth:`_forward_loss`); returns the gradients."""
-        if plan is not None:
-            plan.backward(grad_logits)
-            return plan.grads
-        self.model.backward(grad_logits, input_grad=False)
-        return self.model.named_grads()
-
-    def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
-        x, t = self._gather(idx)
-        n = len(idx)
-        step, n_classes, plan = self._forward_loss(x, t, None)
-        batch_loss = step.loss / n if self.loss_is_sum else step.loss
-        reason = self.divergence.check(batch_loss, n, n, n_classes)
-        if reason is not None:
-            self._diverged(reason, batch_loss, epoch, batch)
-        grads = self._backward(plan, step.grad)
-        if self.l2_penalty:
-            batch_loss += self._penalize(grads, n)
-        self.optimizer.step(self.params, grads)
-        return batch_loss, n, step.correct
-
-    def _ready_plan(self) -> StepPlan | None:
-        """The step plan, rebuilt if the network or the loss changed since (a callback between
-        batches), or None: the public forward and backward then run."""
-        plan = self.plan
-        if plan is not None and not plan.ready():
-            plan = self.plan = self._new_plan()
-        return plan
-
-    def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
-        x, t = self._gather(idx)
-        w = self.w_buf[: len(idx)]
-        np.take(self.sample_weight, idx, out=w, mode="clip")
-        weight = float(np.sum(w, dtype=np.float64))
-        step, n_classes, plan = self._forward_loss(x, t, w)
-        batch_loss = step.loss if weight > 0 else 0.0
-        reason = self.divergence.check(batch_loss, weight, len(idx), n_classes)
-        if reason is not None:
-            self._diverged(reason, batch_loss, epoch, batch)
-        if weight > 0:  # a batch that weighs nothing moves no weight
-            grads = self._backward(plan, step.grad)
-            if self.l2_penalty:
-                batch_loss += self._penalize(grads, weight)
-            self.optimizer.step(self.params, grads)
-        return batch_loss, weight, step.correct
-
-    def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
-        kept = (
-            f"the weights after batch {batch - 1}"
-            if batch > 1
-            else f"the weights at the start of epoch {epoch}"
-        )
-        # an exploding loss makes every step of the epoch suspect (training.divergence)
-        exploded = math.isfinite(batch_loss) or self.divergence.exploding()
-        if exploded or not all(np.isfinite(value).all() for value in self.params.values()):
-            # the last step overflowed the weights themselves: fall back to the epoch's start
-            for name, value in self.params.items():
-                np.copyto(value, self.snapshot[name])
-            kept = f"the weights at the start of epoch {epoch}"
-        raise DivergenceError(
-            f"fit: {reason} at epoch {epoch}, batch {batch}. Training diverged: try a lower "
-            f"learning rate (now "
-            f"{self.optimizer.lr!r}). The model keeps {kept}.",
-            epoch=epoch,
-            batch=batch,
-            reason=reason,
-        )
 
 
 def train_epoch(

@@ -2,9 +2,11 @@
 
 fit's argument checks live in :mod:`softgrad.training.fit_arguments`, the Run it starts from
 (the split, the validation set, a resumed checkpoint) in :mod:`softgrad.training.run_start`,
-one epoch (batches, validation, history, early stopping, schedule) in
-:mod:`softgrad.training.epoch`, checkpoints in :mod:`softgrad.training.checkpoint`, the batch
-order in :mod:`softgrad.training.batch_order`. fit prints nothing: progress goes to callbacks.
+one epoch (validation, history, early stopping, schedule) in :mod:`softgrad.training.epoch`
+and its batches in :mod:`softgrad.training.epoch_runner`, checkpoints in
+:mod:`softgrad.training.checkpoint` (the file) and :mod:`softgrad.training.run_checkpoint` (a
+run's state into it and back), the batch order in :mod:`softgrad.training.batch_order`. fit
+prints nothing: progress goes to callbacks.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import numpy as np
 from softgrad.nn.layer import as_generator
 from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import TrainState
-from softgrad.training.checkpoint import save_checkpoint, snapshot
+from softgrad.training.checkpoint import save_checkpoint
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
-from softgrad.training.epoch import EpochRunner, Run, train_epoch
+from softgrad.training.epoch import Run, train_epoch
+from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.fit_arguments import (
     check_arguments,
     check_parts,
@@ -31,6 +34,7 @@ from softgrad.training.fit_arguments import (
 )
 from softgrad.training.history import History
 from softgrad.training.predict import model_mode
+from softgrad.training.run_checkpoint import snapshot
 from softgrad.training.run_start import new_run, resume_from_checkpoint
 from softgrad.training.sharded import ShardedRunner
 from softgrad.training.together import (

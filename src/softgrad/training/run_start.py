@@ -16,10 +16,11 @@ import numpy as np
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
-from softgrad.training.checkpoint import load_checkpoint, resume_run
+from softgrad.training.checkpoint import load_checkpoint
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import Run
 from softgrad.training.history import History
+from softgrad.training.run_checkpoint import resume_run
 
 
 def new_run(

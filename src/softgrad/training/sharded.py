@@ -34,7 +34,7 @@ import numpy as np
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import output_width
 from softgrad.training.distributed import Communicator, shard_bounds
-from softgrad.training.epoch import EpochRunner
+from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.evaluation import evaluate
 
 # the status each step sums over the ranks
@@ -42,7 +42,7 @@ _LOSS, _HITS, _FAILED, _STOP = range(4)
 
 
 class ShardedRunner(EpochRunner):
-    """:class:`~softgrad.training.epoch.EpochRunner` for one rank of a data-parallel fit.
+    """:class:`~softgrad.training.epoch_runner.EpochRunner` for one rank of a data-parallel fit.
 
     Parameters
     ----------

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import DistributedError, DivergenceError
-from softgrad.training.checkpoint import layer_generators, save_checkpoint, snapshot
+from softgrad.training.checkpoint import save_checkpoint
 from softgrad.training.distributed import Communicator
+from softgrad.training.run_checkpoint import layer_generators, snapshot
 
 
 def shared_generator(comm: Communicator, generator: np.random.Generator) -> np.random.Generator:

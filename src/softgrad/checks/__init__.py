@@ -1,0 +1,81 @@
+"""Argument checks shared across softgrad: each rule written once, in the house template.
+
+Every check raises ValueError or TypeError with the message
+``"{where}: {what} must be {expected}; got {actual!r}"`` and returns the value in the form the
+caller goes on to trust (an int, a float array ...). Public functions call these at their
+boundary (the CLI, the model, fit and predict, the optimizers and schedules, the functional
+API); private helpers behind them trust what they were given. Each takes the value first, then
+``where`` (the caller, as the message names it) and ``what`` (the argument's name).
+
+The checks live in three modules, by what they check; import them from here:
+
+- :mod:`~softgrad.checks.scalars`: single values (``check_positive_int``, ``check_int``,
+  ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``) and a hyperparameter
+  that must fit the parameters' dtype (``check_fits_dtype``).
+- :mod:`~softgrad.checks.samples`: arrays of samples (``as_array``, ``check_real_array``,
+  ``check_finite_rows``, ``check_feature_count``, ``check_fits_rows`` and its scan
+  ``first_beyond_dtype``, ``check_sample_weight``).
+- :mod:`~softgrad.checks.functional_api`: the functional API's dtype rule (``as_real_float``,
+  ``as_float_array``, ``result_dtypes``), the arguments beside x (``normalize_axis``,
+  ``check_where``, ``check_same_shape``, ``check_out``) and how it delivers a result in that
+  dtype (``to_output``, ``to_scalar``).
+
+This package sits on the bottom floor: it imports nothing of softgrad outside itself, so every
+floor can use it.
+"""
+
+from softgrad.checks.functional_api import (
+    as_float_array,
+    as_real_float,
+    check_out,
+    check_same_shape,
+    check_where,
+    normalize_axis,
+    result_dtypes,
+    to_output,
+    to_scalar,
+)
+from softgrad.checks.samples import (
+    as_array,
+    check_feature_count,
+    check_finite_rows,
+    check_fits_rows,
+    check_real_array,
+    check_sample_weight,
+    first_beyond_dtype,
+)
+from softgrad.checks.scalars import (
+    check_bool,
+    check_choice,
+    check_fits_dtype,
+    check_int,
+    check_metric,
+    check_number,
+    check_positive_int,
+)
+
+__all__ = [
+    "as_array",
+    "as_float_array",
+    "as_real_float",
+    "check_bool",
+    "check_choice",
+    "check_feature_count",
+    "check_finite_rows",
+    "check_fits_dtype",
+    "check_fits_rows",
+    "check_int",
+    "check_metric",
+    "check_number",
+    "check_out",
+    "check_positive_int",
+    "check_real_array",
+    "check_same_shape",
+    "check_sample_weight",
+    "check_where",
+    "first_beyond_dtype",
+    "normalize_axis",
+    "result_dtypes",
+    "to_output",
+    "to_scalar",
+]

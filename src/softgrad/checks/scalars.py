@@ -1,0 +1,135 @@
+"""Checks of single values: counts, numbers in a range, flags, choices, a monitored metric, and
+a hyperparameter that must fit the parameters' dtype.
+
+Each returns the value in the form its caller trusts (``int``, ``float``, ``bool``) or raises
+in the house template (see :mod:`softgrad.checks`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from softgrad.checks.functional_api import _LARGEST
+
+
+def check_positive_int(value: Any, where: str, what: str) -> int:
+    """``value`` as an int when it is an integer >= 1.
+
+    Raises
+    ------
+    TypeError
+        ``value`` is not an int (bools and floats such as 2.0 are refused too).
+    ValueError
+        ``value`` < 1.
+
+    Example
+    -------
+    >>> check_positive_int(3, "predict", "batch_size")
+    3
+    >>> check_positive_int(0, "predict", "batch_size")
+    Traceback (most recent call last):
+    ...
+    ValueError: predict: batch_size must be a positive int; got 0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {what} must be a positive int; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{where}: {what} must be a positive int; got {value!r}")
+    return int(value)
+
+
+_REAL = (int, float, np.integer, np.floating)
+
+
+def check_number(
+    value: Any,
+    where: str,
+    what: str,
+    low: float,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``float(value)`` when it is a finite real number within the bounds; else raise.
+
+    Bounds are closed unless ``low_open`` / ``high_open``. Bools are rejected (TypeError).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _REAL):
+        raise TypeError(f"{where}: {what} must be a real number; got {value!r}")
+    number = float(value)
+    low_ok = number > low if low_open else number >= low
+    high_ok = high is None or (number < high if high_open else number <= high)
+    if not (math.isfinite(number) and low_ok and high_ok):
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        if high is None:
+            span = f"{'>' if low_open else '>='} {low}"
+        else:
+            span = f"in {left}{low}, {high}{right}"
+        raise ValueError(f"{where}: {what} must be {span}; got {value!r}")
+    return number
+
+
+def check_fits_dtype(value: float, dtype: Any, where: str, what: str, fix: str = "") -> None:
+    """Refuse a finite number that would become +-inf when converted to ``dtype``.
+
+    A hyperparameter such as ``lr=1e308`` is a finite Python float but overflows float32, the
+    parameters' dtype; unchecked, the update would run with inf and the message would speak of
+    a value nobody gave. ``fix`` says what to do besides passing a smaller value.
+
+    Example
+    -------
+    >>> check_fits_dtype(1e308, np.float32, "Adam", "lr")
+    Traceback (most recent call last):
+    ...
+    ValueError: Adam: lr=1e+308 overflows float32 (max 3.4e+38); use a value below 3.4e+38
+    """
+    dtype = np.dtype(dtype)
+    largest = _LARGEST.get(dtype)
+    if largest is None or math.isnan(value) or abs(value) <= largest:
+        return
+    raise ValueError(
+        f"{where}: {what}={value:.6g} overflows {dtype} (max {largest:.2g}); use a value below "
+        f"{largest:.2g}{fix}"
+    )
+
+
+def check_int(value: Any, where: str, what: str, low: int) -> int:
+    """``int(value)`` when it is an integer >= low; else raise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{where}: {what} must be an int; got {value!r}")
+    if value < low:
+        raise ValueError(f"{where}: {what} must be >= {low}; got {value!r}")
+    return int(value)
+
+
+def check_bool(value: Any, where: str, what: str) -> bool:
+    """``bool(value)`` when it is a bool (NumPy's included); else TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{where}: {what} must be a bool; got {value!r}")
+    return bool(value)
+
+
+def check_choice(value: Any, where: str, what: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``; else ValueError listing them."""
+    if value not in choices:
+        listed = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"{where}: {what} must be one of {listed}; got {value!r}")
+    return value
+
+
+def check_metric(metric: Any, where: str) -> float:
+    """The monitored quantity as a float (NaN allowed: it never counts as an improvement)."""
+    if metric is None:
+        raise ValueError(
+            f"{where}: metric must be a number (the monitored loss or score); got None"
+        )
+    if isinstance(metric, np.ndarray) and metric.ndim == 0:
+        metric = metric[()]
+    if isinstance(metric, (bool, np.bool_)) or not isinstance(metric, _REAL):
+        raise TypeError(f"{where}: metric must be a real number; got {metric!r}")
+    return float(metric)

@@ -1,0 +1,189 @@
+"""``softgrad train --resume``: the settings of the run it continues, checked against its
+checkpoint.
+
+Which settings a resumed run honours or refuses, and why, are the tables beside the defaults
+(``softgrad.cli.train_config.RESUME_HONOURED`` and ``RESUME_REFUSED``).
+Here: a checkpoint's saved settings must be well formed (:func:`_check_saved`), a refused one
+given another value is refused (:func:`_refuse_changes`), and a checkpoint from before the
+settings record is checked against what its state proves (cli/legacy_checkpoint.py), with what
+it cannot prove required or reported (:func:`resume_note`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from softgrad.cli.argtypes import (
+    fraction,
+    hidden_sizes,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+from softgrad.cli.train_config import (
+    ACTIVATIONS,
+    DTYPES,
+    OPTIMIZERS,
+    RESUME_REFUSED,
+    SCHEDULES,
+    option_flag,
+)
+
+# what a checkpoint's refused setting must be: an argparse type of the command line, or choices
+_SAVED_CHECKS: dict[str, Any] = {
+    "hidden": hidden_sizes,
+    "activation": ACTIVATIONS,
+    "dropout": fraction,
+    "dtype": DTYPES,
+    "optimizer": OPTIMIZERS,
+    "lr": positive_float,
+    "lr_schedule": SCHEDULES,
+    "momentum": fraction,
+    "weight_decay": nonnegative_float,
+    "label_smoothing": fraction,
+    "batch_size": positive_int,
+    "val_fraction": fraction,
+    "seed": nonnegative_int,
+}
+
+
+def _check_saved(path: str, saved: dict[str, Any]) -> None:
+    """ModelFileError naming the first refused setting of the checkpoint that is malformed."""
+    from softgrad.errors import ModelFileError
+
+    for key, check in _SAVED_CHECKS.items():
+        if key not in saved:
+            continue
+        value = saved[key]
+        if isinstance(check, tuple):
+            problem = None if value in check else f"must be one of {', '.join(check)}"
+        else:
+            text = (
+                ",".join(map(str, value)) if key == "hidden" and isinstance(value, list) else value
+            )
+            try:
+                problem = None if check(str(text)) == value else "must keep its type"
+            except argparse.ArgumentTypeError as exc:
+                problem = str(exc).split(";")[0]
+        if problem is not None:
+            raise ModelFileError(
+                f"train: --resume {path!r}: setting {key!r} {problem}; got {value!r} (the "
+                "checkpoint is damaged: start a new run, or resume an intact checkpoint)"
+            )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _refuse_changes(args: argparse.Namespace, saved: dict[str, Any]) -> None:
+    """ValueError naming the first refused setting given a value other than the checkpoint's."""
+    for key, why in RESUME_REFUSED.items():
+        given = getattr(args, key)
+        if given is None or key not in saved or given == saved[key]:
+            continue
+        if key == "momentum" and saved.get("optimizer") != "sgd":
+            continue  # adam and adamw have no momentum setting: nothing to keep or change
+        raise ValueError(
+            f"train: {option_flag(key)} must be {_shown(saved[key])} to resume {args.resume}, the "
+            f"checkpoint's value ({why}); got {_shown(given)} (leave {option_flag(key)} out to "
+            "continue that run, or start a new one)"
+        )
+
+
+# the settings an old checkpoint cannot prove that change how its run goes on: never guessed
+_MUST_BE_GIVEN = ("activation", "batch_size", "label_smoothing", "dropout")
+
+
+def _require_unproven(args: argparse.Namespace, settings: dict[str, Any], unverified: list) -> None:
+    """Refuse to guess what an old checkpoint's state cannot prove and the run depends on."""
+    where = f"train: --resume {args.resume} predates the settings record"
+    missing = [key for key in _MUST_BE_GIVEN if key in unverified and getattr(args, key) is None]
+    if missing:
+        example = " ".join(f"{option_flag(key)} {_shown(settings[key])}" for key in missing)
+        raise ValueError(
+            f"{where}, and its state cannot tell {', '.join(map(option_flag, missing))}: pass the "
+            f"original run's values (e.g. {example}, this data set's defaults); its layers, "
+            "dtype, optimizer, learning rate and schedule are checked against its state"
+        )
+    for key, held in (("dropout", "dropout layers"), ("val_fraction", "a validation split")):
+        if key in unverified and not settings[key]:
+            raise ValueError(
+                f"{where}, and its network holds {held}: {option_flag(key)} must be above 0; got "
+                f"{_shown(settings[key])} (pass the original run's {option_flag(key)})"
+            )
+
+
+def resume_note(args: argparse.Namespace, settings: dict[str, Any]) -> str | None:
+    """The one line naming the settings a resumed run could not check, or None."""
+    unverified = settings.get("unverified")
+    if args.resume is None or not unverified:
+        return None
+    used = ", ".join(f"{option_flag(key)} {_shown(settings[key])}" for key in unverified)
+    return (
+        f"--resume {args.resume!r} continues a run whose checkpoint predates the settings "
+        "record: its layers, dtype, optimizer, learning rate and schedule were checked against "
+        f"its state; these could not be and are used as given: {used} (recorded in the "
+        "model's settings as 'unverified')"
+    )
+
+
+def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` as the run ``--resume`` continues: its refused settings, and its epochs.
+
+    A setting of RESUME_REFUSED given a value other than the checkpoint's is refused; left out,
+    it takes the checkpoint's value. A checkpoint written before settings were recorded (or by
+    ``fit`` without ``checkpoint_settings``) is checked against the settings its state proves
+    (cli/legacy_checkpoint.py); the others are used as given and listed in
+    ``settings["unverified"]`` (see :func:`resume_note`). Settings of RESUME_HONOURED are used
+    as given.
+
+    A cosine schedule spans exactly the epochs its run was started with (``t_max``, restored
+    from the checkpoint): going on past them would climb the learning rate back up (3 epochs
+    resumed to 6 gave 0.003, 0.00225, 0.00075, 0, 0.00075, 0.00225). So with a cosine schedule
+    ``--epochs`` left out means the checkpoint's epochs, and any other value is refused. The
+    other schedules do not depend on the total and may be continued for more epochs.
+    """
+    if args.resume is None:
+        return settings
+    from softgrad.cli import legacy_checkpoint
+    from softgrad.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.resume)
+    if ckpt.settings is None:  # written before checkpoints recorded them: what its state proves
+        saved, unverified = legacy_checkpoint.settings_from_state(ckpt, args.resume)
+        _require_unproven(args, settings, unverified)
+    else:
+        saved = ckpt.settings
+        unverified = saved.get("unverified", [])  # a run resumed from such a checkpoint
+    _check_saved(args.resume, saved)
+    _refuse_changes(args, saved)
+    settings = {**settings, **{k: saved[k] for k in RESUME_REFUSED if k in saved}}
+    if unverified:
+        settings["unverified"] = [key for key in RESUME_REFUSED if key in unverified]
+    if args.epochs is None and isinstance(saved.get("epochs"), int):
+        settings["epochs"] = saved["epochs"]  # left out: finish the run, not the default's total
+    if settings["epochs"] < ckpt.epoch:
+        # fit would train nothing, and the metadata would record fewer epochs than were run
+        raise ValueError(
+            f"train: --epochs must be at least {ckpt.epoch} to resume {args.resume}, the epochs "
+            f"its run has trained; got {settings['epochs']} (the total, not the epochs to add: "
+            f"pass {ckpt.epoch + 1} or more to go on)"
+        )
+    schedule = ckpt.schedule or {}
+    if schedule.get("type") != "CosineLR":
+        return settings
+    started = int(schedule["t_max"])
+    if args.epochs is not None and args.epochs != started:
+        raise ValueError(
+            f"train: --epochs must be {started} to resume {args.resume}, the epochs its run was "
+            f"started with (its cosine learning-rate schedule spans exactly those); got "
+            f"{args.epochs} (leave --epochs out to finish that run, or start a new one)"
+        )
+    return {**settings, "epochs": started}

@@ -1,0 +1,77 @@
+"""What an :class:`~softgrad.optim.Optimizer` refuses: ``step``'s two dicts of parameters and
+gradients (:func:`check_step_args`), and a saved state's per-parameter entries
+(:func:`parse_entries`, for ``load_state_dict``). Both raise before anything changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def check_step_args(where: str, params: Any, grads: Any) -> None:
+    """Validate ``step``'s arguments: same keys, float ndarrays, equal shapes, writable params."""
+    for what, value in (("params", params), ("grads", grads)):
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where}: {what} must be a dict of name -> ndarray; got {value!r}")
+    if params.keys() != grads.keys():
+        missing = sorted(set(params) - set(grads))
+        extra = sorted(set(grads) - set(params))
+        raise ValueError(
+            f"{where}: grads must have the same keys as params; "
+            f"got missing {missing!r}, unexpected {extra!r}"
+        )
+    for key, param in params.items():
+        grad = grads[key]
+        if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
+            raise TypeError(
+                f"{where}: params[{key!r}] must be a floating-point ndarray; "
+                f"got {type(param).__name__} of dtype {getattr(param, 'dtype', None)}"
+            )
+        if not isinstance(grad, np.ndarray) or grad.dtype.kind != "f":
+            raise TypeError(
+                f"{where}: grads[{key!r}] must be a floating-point ndarray; "
+                f"got {type(grad).__name__} of dtype {getattr(grad, 'dtype', None)}"
+            )
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"{where}: grads[{key!r}] must have the shape of params[{key!r}] "
+                f"{param.shape}; got {grad.shape}"
+            )
+        if not param.flags.writeable:
+            raise ValueError(f"{where}: params[{key!r}] must be writable (updated in place)")
+
+
+def parse_entries(
+    where: str, state: Mapping[str, Any], scalar_keys: set[str], slot_names: tuple[str, ...]
+) -> tuple[dict, dict]:
+    """Split ``"step.<key>"`` / ``"<slot>.<key>"`` entries into per-key steps and slot arrays."""
+    steps: dict[str, int] = {}
+    slots: dict[str, dict[str, np.ndarray]] = {}
+    for entry, value in state.items():
+        if entry in scalar_keys:
+            continue
+        kind, dot, key = str(entry).partition(".")
+        if not dot or kind not in ("step", *slot_names):
+            allowed = ", ".join(f"'{name}.<param>'" for name in ("step", *slot_names))
+            raise ValueError(f"{where}: state keys must be {allowed}; got {entry!r}")
+        if kind == "step":
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"{where}: {entry} must be an int >= 0; got {value!r}")
+            steps[key] = int(value)
+        else:
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                raise ValueError(
+                    f"{where}: {entry} must be a floating-point ndarray; got {type(value).__name__}"
+                )
+            slots.setdefault(key, {})[kind] = np.array(value, copy=True)
+    for key in steps.keys() | slots.keys():
+        have = slots.setdefault(key, {})
+        if key not in steps or set(have) != set(slot_names):
+            raise ValueError(
+                f"{where}: parameter {key!r} must have 'step' and {list(slot_names)!r} entries; "
+                f"got step={key in steps}, slots {sorted(have)!r}"
+            )
+    return steps, slots

@@ -1,0 +1,164 @@
+"""A run's state into a checkpoint and back: :func:`snapshot` after an epoch, :func:`resume_run`
+to continue from one (the checkpoint file itself: :mod:`softgrad.training.checkpoint`).
+
+Resuming refuses a checkpoint of other data, another model or another optimizer or schedule,
+restores every generator (the layers' too) and the batch order, and takes back the original
+run's validation split whatever generator the call was given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad.training.batch_order import InOrder, PermuteEachEpoch
+from softgrad.training.checkpoint import Checkpoint, checkpoint_entry
+from softgrad.training.data import dense_rows
+
+
+def layer_generators(model: Any) -> dict[str, np.random.Generator]:
+    """Generators owned by the model's layers (e.g. Dropout's), keyed ``"<layer>.<attribute>"``."""
+    found = {}
+    for i, layer in enumerate(getattr(model, "layers", ())):
+        for attr, value in vars(layer).items():
+            if isinstance(value, np.random.Generator):
+                found[f"{i}.{attr}"] = value
+    return found
+
+
+def snapshot(run: Any, epoch: int) -> Checkpoint:
+    """The run's state after epoch ``epoch``, ready for ``save_checkpoint``."""
+    return Checkpoint(
+        epoch=epoch,
+        params=run.model.named_params(),
+        optimizer=run.optimizer.state_dict(),
+        schedule=None if run.lr_schedule is None else run.lr_schedule.state_dict(),
+        rng=run.generator.bit_generator.state,
+        layer_rngs={k: g.bit_generator.state for k, g in layer_generators(run.model).items()},
+        history=run.history,
+        stopper=run.stopper.state_dict(),
+        val_idx=run.val_idx,
+        data=run.data_info,
+        order=_order_state(run.order),
+        rank_layer_rngs=run.rank_streams,
+        settings=run.settings,
+    )
+
+
+def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
+    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
+    params = run.model.named_params()
+    _check_continues(run, ckpt, params)
+    where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
+    with checkpoint_entry(where, "params"):
+        for name, value in params.items():
+            np.copyto(value, ckpt.params[name])
+    with checkpoint_entry(where, "optimizer"):
+        run.optimizer.load_state_dict(ckpt.optimizer)
+    if run.lr_schedule is not None and ckpt.schedule is not None:
+        with checkpoint_entry(where, "schedule"):
+            run.lr_schedule.load_state_dict(ckpt.schedule)
+    with checkpoint_entry(where, "rng"):
+        run.generator.bit_generator.state = ckpt.rng
+    with checkpoint_entry(where, "layer_rngs"):
+        for key, generator in layer_generators(run.model).items():
+            # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
+            # saved its own stream for that layer: training.together gives it back per rank)
+            if key in ckpt.layer_rngs and generator is not run.generator:
+                generator.bit_generator.state = ckpt.layer_rngs[key]
+    run.rank_streams = ckpt.rank_layer_rngs
+    with checkpoint_entry(where, "stopper"):
+        run.stopper.load_state_dict(ckpt.stopper)
+    if ckpt.order is not None:
+        with checkpoint_entry(where, "order"):
+            run.order.load_state_dict(ckpt.order)
+    run.history = ckpt.history
+    if run.history.stop_reason == "callback":
+        # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
+        run.history.stopped_early, run.history.stop_reason = False, None
+    if ckpt.val_idx is not None:
+        _restore_split(run, ckpt.val_idx, X, target, weight, where)
+    return ckpt.epoch
+
+
+def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) -> None:
+    """The checkpoint continues this run: the same data, model and kinds of optimizer and
+    schedule (checked before anything is loaded)."""
+    if ckpt.data != run.data_info:
+        raise ValueError(
+            f"fit: resume must continue a run on the same data; the checkpoint was written for "
+            f"{ckpt.data!r}; got {run.data_info!r}"
+        )
+    shapes = {name: value.shape for name, value in params.items()}
+    saved = {name: value.shape for name, value in ckpt.params.items()}
+    if shapes != saved:
+        raise ValueError(
+            f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
+            f"got {shapes!r}"
+        )
+    _check_same_kinds(run, ckpt)
+
+
+def _restore_split(run: Any, val_idx: Any, X, target, weight, where: str) -> None:
+    """The split of the original run, whatever generator this call was given."""
+    with checkpoint_entry(where, "val_idx"):
+        val_idx = _checked_val_idx(val_idx, X.shape[0])
+    keep = np.ones(X.shape[0], dtype=bool)
+    keep[val_idx] = False
+    run.train_idx, run.val_idx = np.flatnonzero(keep), val_idx
+    run.validation = (
+        dense_rows(X, val_idx),
+        target[val_idx],
+        None if weight is None else weight[val_idx],
+    )
+
+
+def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
+    """The optimizer (and the schedule, when both have one) of the kind the checkpoint saved:
+    another kind's state was reported as a damaged file."""
+    parts = [("optimizer", run.optimizer, ckpt.optimizer)]
+    if run.lr_schedule is not None and ckpt.schedule is not None:
+        parts.append(("lr_schedule", run.lr_schedule, ckpt.schedule))
+    for what, given, state in parts:
+        saved = state.get("type") if isinstance(state, dict) else None
+        if saved is not None and saved != type(given).__name__:
+            raise ValueError(
+                f"fit: resume must continue with the same {what}; the checkpoint holds the state "
+                f"of {saved}; got {type(given).__name__}"
+            )
+
+
+def _order_state(order: Any) -> dict[str, Any] | None:
+    """The batch-order policy's state, None for the stateless built-in ones."""
+    if isinstance(order, (PermuteEachEpoch, InOrder)):
+        return None
+    state_dict = getattr(order, "state_dict", None)
+    if state_dict is None:
+        raise TypeError(
+            "fit: shuffle must be a batch-order policy with state_dict/load_state_dict to be "
+            f"checkpointed; got {order!r}"
+        )
+    return state_dict()
+
+
+def _checked_val_idx(val_idx: Any, n_samples: int) -> np.ndarray:
+    """The validation split's indices: distinct integers in 0..n_samples-1, leaving one to train.
+
+    Out of range, an index failed deep in resume with an IndexError; negative, duplicate or
+    float ones were taken silently (wrapped, counted twice, truncated).
+    """
+    val_idx = np.asarray(val_idx)
+    if val_idx.ndim != 1 or val_idx.dtype.kind not in "iu":
+        raise ValueError(f"must be a 1-D array of integers; got {val_idx.dtype} {val_idx.shape}")
+    bad = np.flatnonzero((val_idx < 0) | (val_idx >= n_samples))
+    if bad.size:
+        raise ValueError(
+            f"must hold sample indices in 0..{n_samples - 1}; got {val_idx[bad[0]]} at "
+            f"position {bad[0]}"
+        )
+    if np.unique(val_idx).size != val_idx.size:
+        raise ValueError("must hold distinct sample indices; some repeat")
+    if val_idx.size >= n_samples:
+        raise ValueError(f"must leave training samples; it holds all {n_samples}")
+    return val_idx.astype(np.intp)
