@@ -107,9 +107,7 @@ def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tupl
     X_val, y_val, w_val = run.validation
     val_loss, val_acc = runner.evaluate(run.model, X_val, y_val, run.loss, w_val)
     if not np.isfinite(val_loss):
-        # the epoch's weights are useless: go back to those it started from
-        for name, value in runner.params.items():
-            np.copyto(value, runner.snapshot[name])
+        runner.restore_epoch_start()  # the epoch's weights are useless
         reason = f"the validation loss must be finite; got {val_loss!r}"
         raise DivergenceError(
             f"fit: {reason} after epoch {epoch}. Training diverged: try a lower learning rate "

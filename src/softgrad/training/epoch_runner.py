@@ -250,6 +250,11 @@ class EpochRunner:
             self.optimizer.step(self.params, grads)
         return batch_loss, weight, step.correct
 
+    def restore_epoch_start(self) -> None:
+        """Put back the weights the epoch started from (its one snapshot), in place."""
+        for name, value in self.params.items():
+            np.copyto(value, self.snapshot[name])
+
     def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
         kept = (
             f"the weights after batch {batch - 1}"
@@ -260,8 +265,7 @@ class EpochRunner:
         exploded = math.isfinite(batch_loss) or self.divergence.exploding()
         if exploded or not all(np.isfinite(value).all() for value in self.params.values()):
             # the last step overflowed the weights themselves: fall back to the epoch's start
-            for name, value in self.params.items():
-                np.copyto(value, self.snapshot[name])
+            self.restore_epoch_start()
             kept = f"the weights at the start of epoch {epoch}"
         raise DivergenceError(
             f"fit: {reason} at epoch {epoch}, batch {batch}. Training diverged: try a lower "
