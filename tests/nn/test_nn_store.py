@@ -160,7 +160,7 @@ def test_a_layer_that_assigns_fresh_gradients_is_trained_on_them():
         (
             lambda: (lambda shared: Sequential(shared, Tanh(), shared))(Linear(3, 3, rng=0)),
             ValueError,
-            "Sequential: each layer must appear once; got the layer at 2 again after 0",
+            "Sequential: each layer must appear once; got the Linear at 2 again after 0",
         ),
         (
             lambda: Sequential(Linear(2, 2, dtype=np.float32), Linear(2, 2, dtype=np.float64)),

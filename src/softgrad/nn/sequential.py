@@ -89,6 +89,7 @@ class Sequential(Layer):
     # ---- the parameter store (softgrad.nn.store) -------------------------------------------
     def _build_store(self) -> ParamStore:
         """Copy the layers' arrays into a new store, views into the layers' dicts."""
+        _check_each_layer_once(self, type(self).__name__)
         store = ParamStore(list(_owners(self.layers, "")), where=type(self).__name__)
         self._use_store(store)
         return store
@@ -96,6 +97,7 @@ class Sequential(Layer):
     def _use_store(self, store: ParamStore) -> None:
         self._store = store
         self._store_layers = tuple(self.layers)
+        store.watch(list(_containers(self)))  # a layer replaced in here retires the store
         for index, layer in enumerate(self.layers):
             if isinstance(layer, Sequential):
                 layer._use_store(store.window([(f"{index}.", "")]))
@@ -302,6 +304,34 @@ def _fused_pairs(layers: tuple[Layer, ...]) -> Iterator[int]:
             index += 2
         else:
             index += 1
+
+
+def _containers(sequential: Sequential) -> Iterator[Sequential]:
+    """``sequential`` and every Sequential nested in it."""
+    yield sequential
+    for layer in sequential.layers:
+        if isinstance(layer, Sequential):
+            yield from _containers(layer)
+
+
+def _check_each_layer_once(sequential: Sequential, where: str) -> None:
+    """Refuse a layer (with or without parameters) used twice: each keeps the forward pass of
+    its last call for backward, so the first use would backpropagate the second's."""
+    seen = {id(sequential): "the network itself"}
+
+    def walk(layers: list[Layer], prefix: str) -> None:
+        for index, layer in enumerate(layers):
+            first = seen.setdefault(id(layer), f"{prefix}{index}")
+            if first != f"{prefix}{index}":
+                raise ValueError(
+                    f"{where}: each layer must appear once; got the {type(layer).__name__} at "
+                    f"{prefix}{index} again after {first} (a layer keeps its last forward pass "
+                    "for backward, and shared weights are not supported: use two layers)"
+                )
+            if isinstance(layer, Sequential):
+                walk(layer.layers, f"{prefix}{index}.")
+
+    walk(sequential.layers, "")
 
 
 def _owners(layers: list[Layer], prefix: str) -> Iterator[tuple[str, Layer, str]]:

@@ -17,12 +17,15 @@ Afterwards
     each call and ``backward`` writes ``self.grads[name][...]`` in place. An array that a layer
     (or you) puts in ``params[name]`` or ``grads[name]`` instead (or in a new dict), with the
     same shape and dtype, is copied into the store, and the view put back, at the next
-    ``named_params()``, ``named_grads()`` or optimizer step; a new shape or dtype makes the
-    Sequential build a new store at its next ``named_params()`` / ``named_grads()``.
+    ``named_params()``, ``named_grads()`` or optimizer step; a new shape or dtype, or a layer
+    replaced, added or removed (in the Sequential or one nested in it), makes the Sequential
+    build a new store at its next ``named_params()`` / ``named_grads()``, and an optimizer
+    given the dicts from before refuses them.
 
 What cannot be stored raises when the Sequential is built: parameters of more than one dtype,
-a layer (or a parameter array) used twice, and a layer keeping an attribute over its parameter
-or gradient memory (it would go on reading the old array after the move).
+a layer (with or without parameters) or a parameter array used twice, and a layer keeping an
+attribute over its parameter or gradient memory (it would go on reading the old array after the
+move).
 
 ``named_params()`` / ``named_grads()`` return a :class:`ParamDict`: a dict whose ``store`` says
 that its arrays are the store's views. An optimizer given both runs its update once over the
@@ -158,6 +161,13 @@ class ParamStore:
             layer.params[name], layer.grads[name] = param, grad
             entries.append(_Entry(key, layer, name, param, grad))
         self._set_entries(entries)
+        self._watched: tuple[tuple[Any, tuple[Any, ...]], ...] = ()
+
+    def watch(self, containers: Sequence[Any]) -> None:
+        """Remember the layer lists (``.layers``) of the containers built over this store (a
+        Sequential and those nested in it): :meth:`sync` is False once one of them changes (a
+        layer replaced, added or removed), since the store then misses the new layer."""
+        self._watched = tuple((container, tuple(container.layers)) for container in containers)
 
     def _set_entries(self, entries: list[_Entry]) -> None:
         self._entries = tuple(entries)
@@ -191,6 +201,7 @@ class ParamStore:
         first = picked[0][1][1] if picked else 0
         last = picked[-1][1][2] if picked else 0
         window = ParamStore.__new__(ParamStore)
+        window._watched = ()
         window.params, window.grads = self.params[first:last], self.grads[first:last]
         window.layout = tuple(
             (key, start - first, stop - first, shape) for _, (_, start, stop, shape), key in picked
@@ -208,8 +219,13 @@ class ParamStore:
 
         An array of the view's shape and dtype is copied into the store first (the values are
         kept). False when one differs in shape or dtype or a parameter is missing: the store
-        no longer describes the network, and its Sequential must build a new one.
+        no longer describes the network, and its Sequential must build a new one. False too
+        when a watched layer list changed (:meth:`watch`).
         """
+        for container, layers in self._watched:
+            now = container.layers
+            if len(now) != len(layers) or any(a is not b for a, b in zip(now, layers, strict=True)):
+                return False
         for layer, name, param, grad in self._checks:
             params = layer.params  # read each time: a layer may replace a whole dict
             if params.get(name) is not param and not _reseat(params, name, param):

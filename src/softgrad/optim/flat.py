@@ -99,7 +99,7 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
         raise RuntimeError(
             f"{type(opt).__name__}.step: params must be the network's current parameters; "
             "got the dicts of a store it has replaced (call named_params() and named_grads() "
-            "again after astype or a change of shape)"
+            "again after astype, a change of shape or a layer replaced, added or removed)"
         )
     for value in params.values():  # a frozen (read-only) parameter: the per-array path refuses it
         if not value.flags.writeable:
