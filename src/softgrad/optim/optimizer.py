@@ -18,7 +18,7 @@ import numpy as np
 
 from softgrad.checks import check_fits_dtype, check_number
 from softgrad.optim.flat import FlatState, flat_step
-from softgrad.optim.optimizer_checks import check_step_args, parse_entries
+from softgrad.optim.optimizer_checks import check_roles, check_step_args, parse_entries
 
 __all__ = ["Optimizer"]
 
@@ -66,6 +66,13 @@ class Optimizer:
     elementwise: bool = True
 
     def __init__(self, lr: float) -> None:
+        if isinstance(lr, (Mapping, list, tuple)) or callable(getattr(lr, "named_params", None)):
+            # torch's Adam(model.parameters(), lr=...) habit: say where the parameters go
+            raise TypeError(
+                f"{type(self).__name__}: lr must be a real number; got a {type(lr).__name__} "
+                "(an optimizer is built without the parameters: pass them to each "
+                "step(net.named_params(), net.named_grads()))"
+            )
         self.lr = lr
         self._steps: dict[str, int] = {}
         self._slots: dict[str, dict[str, np.ndarray]] = {}
@@ -186,6 +193,7 @@ class Optimizer:
         ValueError
             Keys or shapes differ, or a parameter's shape differs from its saved state.
         """
+        check_roles(f"{type(self).__name__}.step", params, grads)
         store = getattr(params, "store", None)
         if store is not None:
             self.check_dtype(store.params.dtype)

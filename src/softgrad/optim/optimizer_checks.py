@@ -1,6 +1,7 @@
 """What an :class:`~softgrad.optim.Optimizer` refuses: ``step``'s two dicts of parameters and
-gradients (:func:`check_step_args`), and a saved state's per-parameter entries
-(:func:`parse_entries`, for ``load_state_dict``). Both raise before anything changes.
+gradients (:func:`check_step_args`; :func:`check_roles`, the two in their places), and a saved
+state's per-parameter entries (:func:`parse_entries`, for ``load_state_dict``). Each raises
+before anything changes.
 """
 
 from __future__ import annotations
@@ -40,8 +41,27 @@ def check_step_args(where: str, params: Any, grads: Any) -> None:
                 f"{where}: grads[{key!r}] must have the shape of params[{key!r}] "
                 f"{param.shape}; got {grad.shape}"
             )
+        if grad is param:
+            raise ValueError(f"{where}: grads[{key!r}] must be the gradient; got params[{key!r}]")
         if not param.flags.writeable:
             raise ValueError(f"{where}: params[{key!r}] must be writable (updated in place)")
+
+
+def check_roles(where: str, params: Any, grads: Any) -> None:
+    """Refuse the two dicts swapped or one dict given twice: the update would run on the
+    gradients, or take the parameters for their own gradients, and raise nothing."""
+    if getattr(params, "holds_grads", False) or getattr(grads, "holds_grads", True) is False:
+        raise ValueError(
+            f"{where}: params must be named_params() and grads named_grads(), in that order; "
+            f"got {_which(params)} and {_which(grads)}"
+        )
+    if params is grads and len(params):
+        raise ValueError(f"{where}: grads must be the gradients; got the params dict again")
+
+
+def _which(named: Any) -> str:
+    holds_grads = getattr(named, "holds_grads", None)
+    return "a dict" if holds_grads is None else f"named_{'grads' if holds_grads else 'params'}()"
 
 
 def parse_entries(
