@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import as_real_float
 from softgrad.nn.layer import Layer, as_generator
 
 
@@ -56,9 +57,7 @@ class Dropout(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x : ndarray of shape (...) -> y : ndarray of shape (...), a fresh array."""
-        x = np.asarray(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float64)
+        x = as_real_float(x, "Dropout.forward")
         self._shape = x.shape
         if not self.training or self.p == 0.0:
             self._identity, self._mask = True, None
@@ -75,7 +74,7 @@ class Dropout(Layer):
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * mask (a copy in eval mode)."""
         if self._identity is None:
             self._check_forward_done(None)
-        grad_y = np.asarray(grad_y)
+        grad_y = as_real_float(grad_y, "Dropout.backward", "grad_y")
         if grad_y.shape != self._shape:
             raise ValueError(
                 f"Dropout.backward: grad_y must have shape {self._shape}; got shape {grad_y.shape}"

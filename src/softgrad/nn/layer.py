@@ -31,7 +31,7 @@ def as_float_dtype(dtype: Any, where: str) -> np.dtype:
     Parameters
     ----------
     dtype : dtype-like
-        The requested dtype.
+        The requested dtype (not None); a byte order other than the machine's is dropped.
     where : str
         Name of the caller, for the error message.
 
@@ -40,15 +40,18 @@ def as_float_dtype(dtype: Any, where: str) -> np.dtype:
     numpy.dtype
         One of float16, float32, float64.
     """
+    expected = f"{where}: dtype must be one of float16, float32, float64; got {dtype!r}"
+    if dtype is None:  # np.dtype(None) is float64, where the layers' default is float32
+        raise TypeError(expected)
     try:
         resolved = np.dtype(dtype)
     except TypeError:
-        raise TypeError(
-            f"{where}: dtype must be one of float16, float32, float64; got {dtype!r}"
-        ) from None
+        raise TypeError(expected) from None
     if resolved.type not in _FLOAT_DTYPES:
-        raise TypeError(f"{where}: dtype must be one of float16, float32, float64; got {dtype!r}")
-    return resolved
+        raise TypeError(expected)
+    # native byte order: the compiled kernels refuse '>f4', and a model mixing it with
+    # float32 would not share one parameter store
+    return np.dtype(resolved.type)
 
 
 def as_generator(rng: Any, where: str) -> np.random.Generator:
@@ -92,6 +95,13 @@ def as_generator(rng: Any, where: str) -> np.random.Generator:
     if rng < 0:
         raise ValueError(f"{where}: rng must be {expected}; got {rng!r}")
     return np.random.default_rng(int(rng))
+
+
+def _as_mode(mode: Any, where: str) -> bool:
+    """``train``'s mode as a bool (``train("eval")`` set training mode: a str is truthy)."""
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"{where}.train: mode must be a bool; got {mode!r}")
+    return bool(mode)
 
 
 class Layer:
@@ -138,7 +148,7 @@ class Layer:
 
     def train(self, mode: bool = True) -> Layer:
         """Set training mode (``mode=True``) or evaluation mode (``mode=False``); returns self."""
-        self.training = bool(mode)
+        self.training = _as_mode(mode, type(self).__name__)
         return self
 
     def eval(self) -> Layer:

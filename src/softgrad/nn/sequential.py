@@ -11,7 +11,7 @@ import numpy as np
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
-from softgrad.nn.layer import Layer, as_generator
+from softgrad.nn.layer import Layer, _as_mode, as_generator
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
 
@@ -223,7 +223,7 @@ class Sequential(Layer):
 
     def train(self, mode: bool = True) -> Sequential:
         """Set training mode on this container and every layer; returns self."""
-        self.training = bool(mode)
+        self.training = _as_mode(mode, "Sequential")
         for layer in self.layers:
             layer.train(mode)
         return self
