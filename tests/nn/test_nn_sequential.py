@@ -418,3 +418,29 @@ def test_subclasses_run_their_own_forward_and_backward():
     grad = net.backward(np.ones_like(out))
     W = net.layers[0].params["W"]
     np.testing.assert_allclose(grad, (np.where(z > 0, 1.0, 0.1)) @ W.T)
+
+
+def test_a_nested_sequential_is_indented_in_the_repr():
+    net = Sequential(Linear(2, 2, rng=0), Sequential(Tanh(), Sequential(ReLU())))
+    assert repr(net).splitlines() == [
+        "Sequential(",
+        "  (0): Linear(in_features=2, out_features=2, bias=True, init='he', dtype='float32')",
+        "  (1): Sequential(",
+        "    (0): Tanh()",
+        "    (1): Sequential(",
+        "      (0): ReLU()",
+        "    )",
+        "  )",
+        ")",
+    ]
+
+
+def test_build_mlp_takes_what_scikit_learn_takes_and_names_the_rest():
+    # an array of sizes was refused; np.int64(0) dropout too while 0 passed; a list activation
+    # met Python's "unhashable type: 'list'"
+    net = build_mlp(3, np.array([4, 5]), 2, dropout=np.int64(0), rng=0)
+    assert [layer.get_config().get("out_features") for layer in net] == [4, None, 5, None, 2]
+    with pytest.raises(ValueError, match=r"activation must be one of .*; got \['relu'\]"):
+        build_mlp(3, [4], 2, activation=["relu"])
+    with pytest.raises(TypeError, match="hidden_sizes must be a sequence of ints"):
+        build_mlp(3, np.array([[4]]), 2)

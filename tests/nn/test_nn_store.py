@@ -269,3 +269,24 @@ def test_an_unpickled_network_with_its_optimizer_steps_on_its_store(protocol):
     opt2.step(net2.named_params(), net2.named_grads())
     assert opt2._flat is not None and opt2._flat.store is net2.named_params().store
     assert opt2.state_dict()["step.0.W"] == 2
+
+
+@pytest.mark.parametrize(
+    ("grad", "got"), [(np.zeros(3, np.float32), r"got \(3,\)"), ([0.0, 0.0], "got list")]
+)
+def test_a_gradient_that_cannot_take_its_parameters_place_is_named(grad, got):
+    # NumPy's "could not broadcast input array from shape (3,) into shape (2,)" named nothing
+    layer = Linear(3, 2, rng=0)
+    layer.grads["b"] = grad
+    with pytest.raises(
+        ValueError, match=rf"gradient '1\.b' must be an ndarray of its .* \(2,\).*{got}"
+    ):
+        Sequential(ReLU(), layer)
+
+
+def test_a_gradient_set_to_none_starts_from_zeros():
+    layer = Linear(3, 2, rng=0)
+    layer.grads["b"] = None
+    net = Sequential(layer)
+    np.testing.assert_array_equal(net.named_grads()["0.b"], [0.0, 0.0])
+    assert layer.grads["b"] is net.named_grads()["0.b"]

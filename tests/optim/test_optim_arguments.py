@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from softgrad import optim
 from softgrad.nn import build_mlp
 from softgrad.optim import SGD, Adam, AdamW
 
@@ -46,3 +47,33 @@ def test_parameters_given_to_the_constructor_say_where_they_go(cls, given):
     first = {"network": net, "dict": net.named_params(), "list": list(net.named_params().values())}
     with pytest.raises(TypeError, match=r"pass them to each step\(net.named_params\(\)"):
         cls(first[given])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda opt: optim.StepLR(opt, step_size=2),
+        lambda opt: optim.ConstantLR(opt, factor=0.5, total_iters=2),
+        lambda opt: optim.CosineLR(opt, t_max=3),
+        lambda opt: optim.InvScalingLR(opt),
+        lambda opt: optim.ReduceLROnPlateau(opt),
+        lambda opt: optim.AdaptiveLR(opt),
+    ],
+)
+def test_a_schedule_refuses_a_state_with_keys_it_does_not_know(make):
+    # a misspelt key ("last_epochs") loaded silently while the optimizers refuse one
+    schedule = make(SGD(lr=0.1))
+    state = {**schedule.state_dict(), "last_epochs": 7}
+    before = schedule.state_dict()
+    with pytest.raises(
+        ValueError, match=r"state must hold only 'type' and .*; got \['last_epochs'\]"
+    ):
+        schedule.load_state_dict(state)
+    assert schedule.state_dict() == before
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+def test_adam_takes_its_betas_as_an_array_of_two(cls):
+    assert cls(betas=np.array([0.8, 0.99])).betas == (0.8, 0.99)
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        cls(betas=np.array([0.8, 0.9, 0.99]))

@@ -40,7 +40,7 @@ def build_mlp(
     ----------
     in_features : int
         Number of input features D.
-    hidden_sizes : sequence of int
+    hidden_sizes : sequence (or 1-d array) of int
         Sizes of the hidden layers (may be empty: then the network is one Linear layer).
     n_classes : int
         Number of outputs C (the logits; pair with CrossEntropyLoss).
@@ -71,6 +71,8 @@ def build_mlp(
     for what, value in (("in_features", in_features), ("n_classes", n_classes)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"build_mlp: {what} must be a positive int; got {value!r}")
+    if isinstance(hidden_sizes, np.ndarray) and hidden_sizes.ndim == 1:
+        hidden_sizes = hidden_sizes.tolist()  # scikit-learn takes an array of sizes too
     if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
         raise TypeError(f"build_mlp: hidden_sizes must be a sequence of ints; got {hidden_sizes!r}")
     for size in hidden_sizes:
@@ -78,11 +80,11 @@ def build_mlp(
             raise ValueError(
                 f"build_mlp: hidden_sizes must hold positive ints; got {list(hidden_sizes)!r}"
             )
-    if activation not in ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
         raise ValueError(
             f"build_mlp: activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}"
         )
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.floating)):
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.integer, np.floating)):
         raise TypeError(f"build_mlp: dropout must be a float in [0, 1); got {dropout!r}")
     if not 0.0 <= float(dropout) < 1.0:
         raise ValueError(f"build_mlp: dropout must be a float in [0, 1); got {dropout!r}")

@@ -287,7 +287,10 @@ class Sequential(Layer):
         return cls(*(_layer_from_spec(spec, generator) for spec in config["layers"]))
 
     def __repr__(self) -> str:
-        inner = "".join(f"\n  ({index}): {layer!r}" for index, layer in enumerate(self.layers))
+        inner = "".join(
+            f"\n  ({index}): " + repr(layer).replace("\n", "\n  ")  # a nested one indented
+            for index, layer in enumerate(self.layers)
+        )
         return f"Sequential({inner}\n)" if self.layers else "Sequential()"
 
 

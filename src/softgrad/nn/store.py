@@ -156,7 +156,7 @@ class ParamStore:
             param = self.params[begin:stop].reshape(shape)
             grad = self.grads[begin:stop].reshape(shape)
             param[...] = layer.params[name]
-            if name in layer.grads:
+            if layer.grads.get(name) is not None:  # else the store's zeros
                 grad[...] = layer.grads[name]
             layer.params[name], layer.grads[name] = param, grad
             entries.append(_Entry(key, layer, name, param, grad))
@@ -292,6 +292,13 @@ def _check_storable(owners: Sequence[tuple[str, Any, str]], where: str) -> None:
             raise TypeError(
                 f"{where}: parameter {key!r} must be a floating-point ndarray; "
                 f"got {type(param).__name__}"
+            )
+        grad = layer.grads.get(name)
+        if grad is not None and (not isinstance(grad, np.ndarray) or grad.shape != param.shape):
+            got = grad.shape if isinstance(grad, np.ndarray) else type(grad).__name__
+            raise ValueError(
+                f"{where}: gradient {key!r} must be an ndarray of its parameter's shape "
+                f"{param.shape} (or absent or None); got {got}"
             )
         arrays.append((key, param))
     dtypes = {param.dtype for _, param in arrays}

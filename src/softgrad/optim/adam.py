@@ -87,6 +87,8 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(lr)
         where = type(self).__name__
+        if isinstance(betas, np.ndarray) and betas.shape == (2,):
+            betas = betas.tolist()  # as a torch user passes a tensor
         if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2:
             raise TypeError(f"{where}: betas must be a pair (beta1, beta2); got {betas!r}")
         hyper = self._validate(

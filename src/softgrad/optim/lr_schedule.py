@@ -101,6 +101,11 @@ class LRSchedule:
         missing = [name for name in names if name not in state]
         if missing:
             raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        unexpected = sorted(str(name) for name in state if name not in ("type", *names))
+        if unexpected:  # a typo, or another schedule's state: as the optimizers refuse it
+            raise ValueError(
+                f"{where}: state must hold only 'type' and {list(names)!r}; got {unexpected!r}"
+            )
         config = self._validate({name: state[name] for name in self._CONFIG})
         values = {
             "base_lr": check_number(state["base_lr"], where, "base_lr", 0.0),
