@@ -444,3 +444,19 @@ def test_build_mlp_takes_what_scikit_learn_takes_and_names_the_rest():
         build_mlp(3, [4], 2, activation=["relu"])
     with pytest.raises(TypeError, match="hidden_sizes must be a sequence of ints"):
         build_mlp(3, np.array([[4]]), 2)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_an_in_place_relu_last_leaves_the_callers_grad_y_as_it_was(nested):
+    # the docstring says grad_y is never written; a ReLU(inplace=True) last zeroed it
+    tail = [Linear(3, 2, rng=0), ReLU(inplace=True)]
+    net = Sequential(Tanh(), Sequential(*tail)) if nested else Sequential(*tail)
+    x = np.array([[-1.0, 2.0, 0.5], [3.0, -2.0, 1.0]], dtype=np.float32)
+    y = net.forward(x)
+    grad_y = np.ones((2, 2), dtype=np.float32)
+    grad_x = net.backward(grad_y)
+    np.testing.assert_array_equal(grad_y, np.ones((2, 2)))
+    assert (y > 0).any() and (y == 0).any()  # both branches of the mask
+    reference = Sequential(*(Tanh(),) * nested, Linear(3, 2, rng=0), ReLU())
+    reference.forward(x)
+    np.testing.assert_array_equal(grad_x, reference.backward(np.ones((2, 2), dtype=np.float32)))

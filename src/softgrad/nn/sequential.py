@@ -204,6 +204,8 @@ class Sequential(Layer):
         )
         pairs = self.fused_pairs
         last = len(layers) - 1
+        if getattr(layers[last], "inplace", False):  # a ReLU(inplace=True) would write over it
+            grad_y = np.array(grad_y, copy=True)
         for index in range(last, -1, -1):
             need_input = input_grad or index > first_with_params
             layer = layers[index]
