@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from softgrad.nn import build_mlp
+from softgrad.nn import Linear, Sequential, build_mlp
 from softgrad.optim import SGD, Adam, AdamW, CosineLR, StepLR
 
 
@@ -128,3 +128,22 @@ def test_cosine_from_an_lr_near_the_float_maximum_stays_finite():
     schedule.step()
     assert opt.lr == 1e308 * ((1.0 + np.cos(np.pi / 4)) / 2.0)
     CosineLR(SGD(lr=0.1), t_max=4, eta_min=1e308).step()  # climbs towards eta_min, finite
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW])
+@pytest.mark.parametrize("lane", ["dicts", "store"])
+def test_an_eps_that_rounds_to_zero_in_float16_is_refused_before_any_update(cls, lane):
+    # eps=1e-8 is 0 in float16: a weight whose gradient was 0 became 0 / 0 = NaN on step 1
+    net = Sequential(Linear(3, 2, rng=0, dtype=np.float16))
+    params, grads = net.named_params(), net.named_grads()
+    if lane == "dicts":
+        params, grads = dict(params), dict(grads)
+    before = {key: value.copy() for key, value in params.items()}
+    with pytest.raises(ValueError, match=r"eps must be at least 6e-08 in float16.*got 1e-08"):
+        cls().step(params, grads)
+    for key, value in params.items():
+        np.testing.assert_array_equal(value, before[key])
+    cls(eps=1e-7).step(params, grads)  # the smallest float16 above 0 is 6e-8: this one trains
+    # scikit-learn's placement adds eps / sqrt(1 - beta2) = 3.2e-7: 1e-8 is fine there
+    cls(fold_bias_correction=True).step(params, grads)
+    assert all(np.isfinite(value).all() for value in params.values())

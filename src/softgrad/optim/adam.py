@@ -150,6 +150,12 @@ class Adam(Optimizer):
             )
         return scalars
 
+    def _dtype_floors(self) -> dict[str, tuple[float, str]]:
+        # the eps the update adds to sqrt(v) (see Notes), at its smallest: step 1 under torch's
+        # rule. Rounded to 0 (1e-8 in float16), a gradient of 0 makes the weight 0 / 0 = NaN
+        smallest = self.eps / math.sqrt(1.0 - self.beta2) if self.fold_bias_correction else self.eps
+        return {"eps": (smallest, "a parameter whose gradient is 0 would become NaN, 0 / 0")}
+
     def _n_scratch(self) -> int:
         # L2 decay needs g + weight_decay * W beside the temporary of the update
         return 2 if self._coupled_decay() else 1

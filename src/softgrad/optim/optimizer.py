@@ -131,9 +131,15 @@ class Optimizer:
                 scalars[name] = value
         return scalars
 
+    def _dtype_floors(self) -> dict[str, tuple[float, str]]:
+        """The positive scalars the update needs above 0 in the parameters' dtype, each with
+        what rounding it to 0 would do; none here, subclasses add theirs."""
+        return {}
+
     def check_dtype(self, dtype: Any, where: str | None = None, fix: str | None = None) -> None:
         """ValueError when a hyperparameter, or a scalar the update derives from them, is
-        beyond the largest finite value of ``dtype`` (``lr=1e308`` for float32 parameters).
+        beyond the largest finite value of ``dtype`` (``lr=1e308`` for float32 parameters), or
+        when one that must stay positive rounds to 0 there (Adam's ``eps=1e-8`` in float16).
 
         :meth:`step` runs it on its first call in each dtype and after any hyperparameter
         changes (a schedule sets lr once an epoch): the constructor cannot know the parameters'
@@ -156,6 +162,14 @@ class Optimizer:
         fix = ", or train in float64 (network.astype(np.float64))" if fix is None else fix
         for what, value in self._dtype_scalars().items():
             check_fits_dtype(value, dtype, where, what, fix)
+        for what, (value, harm) in self._dtype_floors().items():
+            if value > 0 and dtype.kind == "f" and dtype.type(value) == 0:
+                smallest = float(np.finfo(dtype).smallest_subnormal)
+                raise ValueError(
+                    f"{where}: {what} must be at least {smallest:.2g} in {dtype}, its smallest "
+                    f"positive value (rounded to 0, {harm}); got {value:.6g} (use a larger "
+                    f"{what}{fix})"
+                )
         self._fits = dtype
 
     def _hyper(self) -> dict[str, Any]:
