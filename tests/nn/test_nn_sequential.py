@@ -166,6 +166,21 @@ def test_from_config_errors():
         Sequential(Linear(2, 2), "relu")
 
 
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ({"type": "Linear", "config": [3, 2]}, r"a Linear must be a dict .*; got \[3, 2\]"),
+        ({"type": "ReLU", "config": "inplace"}, "a ReLU must be a dict .*; got 'inplace'"),
+        ({"type": ["Linear"], "config": {}}, r"'type' one of .*; got \{'type': \['Linear'\]"),
+    ],
+)
+def test_from_config_names_a_malformed_layer_entry(spec, match):
+    # these met dict()'s "cannot convert dictionary update sequence element #0 to a sequence"
+    # and "unhashable type: 'list'", a model file's fault told in Python's words
+    with pytest.raises(ValueError, match=match):
+        Sequential.from_config({"layers": [spec]})
+
+
 def test_layers_registry_names_every_layer_class():
     assert set(LAYERS) == {
         "Linear",

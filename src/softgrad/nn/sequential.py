@@ -350,12 +350,21 @@ def _owners(layers: list[Layer], prefix: str) -> Iterator[tuple[str, Layer, str]
 
 
 def _layer_from_spec(spec: Any, rng: np.random.Generator) -> Layer:
-    if not isinstance(spec, dict) or spec.get("type") not in LAYERS:
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("type"), str)
+        or spec["type"] not in LAYERS
+    ):
         raise ValueError(
             "Sequential.from_config: each layer must be a dict with 'type' one of "
             f"{sorted(LAYERS)}; got {spec!r}"
         )
     layer_cls = LAYERS[spec["type"]]
+    if not isinstance(spec.get("config") or {}, dict):
+        raise ValueError(
+            f"Sequential.from_config: config of a {spec['type']} must be a dict of its "
+            f"constructor arguments; got {spec['config']!r}"
+        )
     kwargs = dict(spec.get("config") or {})
     if layer_cls is Sequential:
         return Sequential.from_config(kwargs, rng=rng)
