@@ -123,6 +123,22 @@ def test_an_edited_dict_no_longer_claims_the_store(edit):
     assert params.store is None
 
 
+def test_scaling_a_gradient_in_place_keeps_the_flat_step():
+    # grads[key] *= 0.5 puts the same view back through __setitem__: it counted as an edit,
+    # and every later step went array by array
+    net = _net(np.float64)
+    net.forward(np.ones((2, 5)))
+    net.backward(np.ones((2, 3)))
+    grads = net.named_grads()
+    expected = grads["0.W"] * 0.5
+    grads["0.W"] *= 0.5
+    assert grads.store is not None
+    np.testing.assert_array_equal(net.named_grads()["0.W"], expected)
+    opt = SGD(lr=0.1)
+    opt.step(net.named_params(), grads)
+    assert opt._flat is not None
+
+
 def test_an_array_assigned_later_is_copied_into_the_store():
     net = _net()
     flat = net.named_params().flat

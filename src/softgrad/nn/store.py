@@ -69,7 +69,8 @@ class ParamDict(dict):
         self.store = None
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._edited()
+        if self.get(key) is not value:  # grads[key] *= 0.5 puts back the same view
+            self._edited()
         super().__setitem__(key, value)
 
     def __delitem__(self, key: Any) -> None:
