@@ -39,6 +39,7 @@ and a flat buffer that is a slice of the outer one.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -225,7 +226,7 @@ class ParamStore:
         """
         for container, layers in self._watched:
             now = container.layers
-            if len(now) != len(layers) or any(a is not b for a, b in zip(now, layers, strict=True)):
+            if len(now) != len(layers) or not all(map(operator.is_, now, layers)):
                 return False
         for layer, name, param, grad in self._checks:
             params = layer.params  # read each time: a layer may replace a whole dict
