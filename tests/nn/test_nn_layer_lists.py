@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from softgrad.nn import Dropout, Linear, ReLU, Sequential, Softmax, Tanh
+from softgrad.nn import Dropout, Layer, Linear, ReLU, Sequential, Softmax, Tanh
 from softgrad.optim import SGD
 
 
@@ -69,3 +69,20 @@ def test_reassigning_the_layers_list_is_seen_too():
     with pytest.raises(RuntimeError, match="a layer replaced, added or removed"):
         SGD().step(params, grads)
     assert net.named_params()["2.W"].shape == (4, 5)
+
+
+def test_a_layer_whose_init_skipped_layers_is_named():
+    # Sequential(Scale()) met "'Scale' object has no attribute 'params'"
+    class Scale(Layer):
+        def __init__(self):
+            self.factor = 2.0
+
+        def forward(self, x):
+            return self.factor * x
+
+    with pytest.raises(TypeError, match="layer Scale at 1 must have the dicts params and grads"):
+        Sequential(ReLU(), Scale())
+    net = Sequential(ReLU(), Sequential())
+    net[1].layers.append(Scale())
+    with pytest.raises(TypeError, match=r"Scale at 1\.0 must have .* \(call super\(\)\.__init__"):
+        net.named_params()

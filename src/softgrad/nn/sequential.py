@@ -89,7 +89,7 @@ class Sequential(Layer):
     # ---- the parameter store (softgrad.nn.store) -------------------------------------------
     def _build_store(self) -> ParamStore:
         """Copy the layers' arrays into a new store, views into the layers' dicts."""
-        _check_each_layer_once(self, type(self).__name__)
+        _check_layers(self, type(self).__name__)
         store = ParamStore(list(_owners(self.layers, "")), where=type(self).__name__)
         self._use_store(store)
         return store
@@ -319,9 +319,10 @@ def _containers(sequential: Sequential) -> Iterator[Sequential]:
             yield from _containers(layer)
 
 
-def _check_each_layer_once(sequential: Sequential, where: str) -> None:
+def _check_layers(sequential: Sequential, where: str) -> None:
     """Refuse a layer (with or without parameters) used twice: each keeps the forward pass of
-    its last call for backward, so the first use would backpropagate the second's."""
+    its last call for backward, so the first use would backpropagate the second's. And a
+    layer without its ``params`` and ``grads`` dicts (its ``__init__`` never called Layer's)."""
     seen = {id(sequential): "the network itself"}
 
     def walk(layers: list[Layer], prefix: str) -> None:
@@ -335,6 +336,11 @@ def _check_each_layer_once(sequential: Sequential, where: str) -> None:
                 )
             if isinstance(layer, Sequential):
                 walk(layer.layers, f"{prefix}{index}.")
+            elif not all(isinstance(vars(layer).get(name), dict) for name in ("params", "grads")):
+                raise TypeError(
+                    f"{where}: layer {type(layer).__name__} at {prefix}{index} must have the "
+                    "dicts params and grads; got none (call super().__init__() in its __init__)"
+                )
 
     walk(sequential.layers, "")
 
