@@ -459,6 +459,8 @@ def test_build_mlp_takes_what_scikit_learn_takes_and_names_the_rest():
         build_mlp(3, [4], 2, activation=["relu"])
     with pytest.raises(TypeError, match="hidden_sizes must be a sequence of ints"):
         build_mlp(3, np.array([[4]]), 2)
+    with pytest.raises(ValueError, match="build_mlp: init must be one of 'he', 'glorot', None"):
+        build_mlp(3, [4], 2, init="xavier")
 
 
 @pytest.mark.parametrize("nested", [False, True])

@@ -90,6 +90,8 @@ def build_mlp(
         raise ValueError(f"build_mlp: dropout must be a float in [0, 1); got {dropout!r}")
     if init is None:
         init = "he" if activation == "relu" else "glorot"
+    elif not isinstance(init, str) or init not in ("he", "glorot"):  # Linear's would name Linear
+        raise ValueError(f"build_mlp: init must be one of 'he', 'glorot', None; got {init!r}")
     resolved = as_float_dtype(dtype, "build_mlp")
     generator = as_generator(rng, "build_mlp")
 
