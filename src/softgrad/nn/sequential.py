@@ -37,6 +37,10 @@ class Sequential(Layer):
     params, grads : dict of str to ndarray
         Same as ``named_params()`` / ``named_grads()``: qualified names ``"0.W"``, ``"0.b"``,
         ``"2.W"`` ... (layer index, dot, parameter name) mapping to the layers' live arrays.
+        Each access builds a new dict: write into its arrays (``net.params["0.W"][...] =
+        w``); a new array assigned to a key (``net.params["0.W"] = w``) changes only that
+        dict, as in torch's ``state_dict()``. Assign to the layer's own dict instead
+        (``net[0].params["W"] = w``, copied into the store).
 
     Notes
     -----
