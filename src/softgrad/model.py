@@ -16,9 +16,9 @@ import numpy as np
 
 from softgrad import serialization
 from softgrad.functional import log_softmax, softmax
-from softgrad.model_inputs import check_finite_logits, check_rows, model_classes, network_sizes
+from softgrad.model_inputs import check_rows, model_classes, network_sizes
 from softgrad.preprocessing import Scaler
-from softgrad.training.predict import logits_network, predict_batches
+from softgrad.training.predict import finite_logits_head, logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
 
@@ -129,14 +129,7 @@ class Model:
         X = check_rows(
             X, where, scaler=self.scaler, image_shape=self.image_shape, n_features=self.n_features
         )
-        done = 0
-
-        def finite_head(logits: np.ndarray) -> np.ndarray:
-            nonlocal done
-            check_finite_logits(logits, X, done, where)
-            done += len(logits)
-            return head(logits)
-
+        finite_head = finite_logits_head(X, where, head)
         network = logits_network(self.network)  # a final Softmax is not applied twice
         with np.errstate(over="ignore", invalid="ignore"):  # refused above, not warned about
             return predict_batches(

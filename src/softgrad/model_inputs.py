@@ -1,5 +1,6 @@
 """What a :class:`softgrad.model.Model` is given, checked: its class labels, the raw feature rows
-it predicts on, and the logits those rows give (finite input can still overflow).
+it predicts on (the logits those rows give are checked by
+:func:`softgrad.training.predict.finite_logits_head`).
 
 Each check raises the error a user of ``Model`` sees, prefixed by the method that was called
 (``"Model.predict: X must be ..."``).
@@ -12,11 +13,10 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
-from softgrad.errors import InputOverflowError
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.data import issparse
 
-__all__ = ["check_finite_logits", "check_rows", "model_classes", "network_sizes"]
+__all__ = ["check_rows", "model_classes", "network_sizes"]
 
 
 def network_sizes(network: Any) -> tuple[int | None, int | None]:
@@ -89,23 +89,3 @@ def check_rows(
         check_feature_count(X, n_features, where)
     check_finite_rows(X, where)
     return X
-
-
-def check_finite_logits(logits: np.ndarray, X: np.ndarray, first_row: int, where: str) -> None:
-    """Refuse the first row of a batch whose logits are not finite.
-
-    Finite input can still overflow in the model's dtype (1e300 in float32, or a large value
-    times the weights): its row is refused rather than answered with NaN. ``logits`` are those
-    of ``X[first_row:first_row + len(logits)]``.
-    """
-    bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
-    if bad.any():
-        row = first_row + int(np.flatnonzero(bad)[0])
-        biggest = np.abs(X[row]).max().item()
-        raise InputOverflowError(
-            f"{where}: X row {row} must give finite logits in the model's "
-            f"{logits.dtype.name} arithmetic; got values up to {biggest!r}, which "
-            "overflow (give values in the range of the training data)",
-            row,
-            logits.dtype.name,
-        )

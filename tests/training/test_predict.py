@@ -1,5 +1,7 @@
 """Batched inference: same numbers as one big batch, one batch of activations at a time."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -233,3 +235,29 @@ def test_evaluate_refuses_sample_weights_it_cannot_divide_by(blobs, weights):
     X, y = blobs
     with pytest.raises(ValueError, match="evaluate: sample_weight must be finite, >= 0 and not"):
         evaluate(_model(), X, y % 4, sample_weight=weights)
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_predict_proba_refuses_the_first_row_whose_logits_overflow_instead_of_answering_nan(kind):
+    # finite rows, but 0.1 * 3e38 * 4 features passes float32's 3.4e38 from row 2 on: the
+    # softmax of inf - inf logits was a NaN row, with only a RuntimeWarning
+    import scipy.sparse as sp
+
+    from softgrad.errors import InputOverflowError
+
+    model = build_mlp(4, [3], 2, rng=0)
+    model[0].params["W"][...] = 0.1
+    X = np.ones((5, 4), dtype=np.float32)
+    X[2:] = 3e38
+    X = sp.csr_matrix(X) if kind == "csr" else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused, not also warned about
+        with pytest.raises(InputOverflowError) as info:
+            predict_proba(model, X, batch_size=2)
+    assert info.value.row == 2 and info.value.dtype == "float32"
+    assert str(info.value).startswith(
+        "predict_proba: X row 2 must give finite logits in the model's float32 arithmetic; "
+        "its values (up to 3.0000000054977558e+38) times the weights overflow"
+    )
+    # the rows before it are answered as before
+    np.testing.assert_allclose(predict_proba(model, X[:2]).sum(axis=1), 1.0, rtol=1e-6)

@@ -151,7 +151,7 @@ def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> 
     >>> finite_logits(model, np.array([[0.0, 0.0], [1e308, 0.0]]), lambda row: f"x.npy[{row}]")
     Traceback (most recent call last):
     ...
-    softgrad.errors.DataFormatError: x.npy[1]: values must stay finite in the model's float32 arithmetic; got values up to 1e+308, which overflow (give values in the range of the training data)
+    softgrad.errors.DataFormatError: x.npy[1]: values must stay finite in the model's float32 arithmetic; values up to 1e+308 times the weights overflow (give values in the range of the training data)
     """  # noqa: E501
     try:
         return model.decision_function(X)  # refuses a row with non-finite logits, unwarned
@@ -160,6 +160,6 @@ def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> 
         biggest = np.abs(X[row]).max().item()
         raise DataFormatError(
             f"{row_name(row)}: values must stay finite in the model's {err.dtype} "
-            f"arithmetic; got values up to {biggest!r}, which overflow (give values in the "
-            "range of the training data)"
+            f"arithmetic; values up to {biggest!r} times the weights overflow (give values "
+            "in the range of the training data)"
         ) from None

@@ -26,6 +26,7 @@ from softgrad.checks import (
     check_positive_int,
     check_real_array,
 )
+from softgrad.errors import InputOverflowError
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
 from softgrad.training.data import as_inputs, batch_inputs
@@ -178,6 +179,17 @@ def predict_batches(
     """
     # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
     X = check_inputs(X, batch_size, where, model if prepare is None else None)
+    return _run_batches(model, X, batch_size, prepare, head)
+
+
+def _run_batches(
+    model: Any,
+    X: Any,
+    batch_size: int,
+    prepare: Callable[[np.ndarray], np.ndarray] | None,
+    head: Callable[[np.ndarray], np.ndarray] | None,
+) -> np.ndarray:
+    """:func:`predict_batches` on ``X`` already checked by :func:`check_inputs`."""
     out = None
     forward = BatchForward(model, X.shape[0], batch_size)
     with eval_mode(model):
@@ -221,6 +233,51 @@ def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     return predict_batches(model, X, batch_size, where="predict_logits")
 
 
+def finite_logits_head(
+    X: Any, where: str, head: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A ``head`` for :func:`predict_batches` over ``X``: ``head(logits)``, after refusing the
+    first row whose logits are not finite.
+
+    Finite input can still overflow in the model's dtype (1e300 in float32, or a large value
+    times the weights): its row is refused with an :class:`~softgrad.errors.InputOverflowError`
+    naming it, rather than answered with NaN. The batches must come in order, as
+    :func:`predict_batches` runs them.
+
+    Example
+    -------
+    >>> from softgrad.nn import Linear, Sequential
+    >>> model = Sequential(Linear(1, 2, rng=0))
+    >>> model[0].params["W"][...] = 10.0
+    >>> X = np.array([[1.0], [1e38]], dtype=np.float32)
+    >>> with np.errstate(over="ignore", invalid="ignore"):
+    ...     predict_batches(model, X, 1, head=finite_logits_head(X, "demo", F.softmax))
+    Traceback (most recent call last):
+    ...
+    softgrad.errors.InputOverflowError: demo: X row 1 must give finite logits in the model's float32 arithmetic; its values (up to 9.99999968e+37) times the weights overflow (give values in the range of the training data)
+    """  # noqa: E501
+    done = 0
+
+    def finite_head(logits: np.ndarray) -> np.ndarray:
+        nonlocal done
+        bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
+        if bad.any():
+            row = done + int(np.flatnonzero(bad)[0])
+            # the row as X holds it, made dense (a CSR row densified, a ScaledRows row scaled)
+            biggest = np.abs(batch_inputs(X, slice(row, row + 1))).max().item()
+            raise InputOverflowError(
+                f"{where}: X row {row} must give finite logits in the model's "
+                f"{logits.dtype.name} arithmetic; its values (up to {biggest!r}) times the "
+                "weights overflow (give values in the range of the training data)",
+                row,
+                logits.dtype.name,
+            )
+        done += len(logits)
+        return head(logits)
+
+    return finite_head
+
+
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
     return F.softmax(logits, axis=-1)
 
@@ -240,6 +297,12 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
         Rows sum to 1. A final Softmax or LogSoftmax layer of ``model`` is not applied twice:
         the probabilities are the softmax of its input (:func:`logits_network`).
 
+    Raises
+    ------
+    InputOverflowError
+        For the first row whose logits are not finite (finite input can overflow in the
+        model's dtype), where a softmax would answer NaN.
+
     Example
     -------
     >>> from softgrad.nn import Linear, Sequential
@@ -248,6 +311,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
-    return predict_batches(
-        logits_network(model), X, batch_size, head=_softmax_rows, where="predict_proba"
-    )
+    X = check_inputs(X, batch_size, "predict_proba", model)
+    head = finite_logits_head(X, "predict_proba", _softmax_rows)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused by the head, not warned about
+        return _run_batches(logits_network(model), X, batch_size, None, head)
