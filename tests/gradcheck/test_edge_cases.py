@@ -15,6 +15,59 @@ def test_a_scalar_x_is_checked_like_any_other():
     assert not wrong.ok and wrong.mistakes == ("sign_flipped",), str(wrong)
 
 
+class _Tanh:
+    """A tanh node whose backward is ``wrong(x, y, g)``."""
+
+    def __init__(self, wrong):
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x, self.y = x, np.tanh(x)
+        return self.y
+
+    def backward(self, g):
+        return self.wrong(self.x, self.y, g)
+
+
+@pytest.mark.parametrize("x", [0.7, [[0.7]]], ids=["0-d", "1x1"])
+def test_one_entry_names_no_factor_it_happens_to_fit_and_says_to_check_more_entries(x):
+    # one wrong number is always c times the right one: "off by a constant factor 0.623"
+    # named a mistake the node never made (its backward is g * (1 - s), not a multiple)
+    result = gradcheck(_Tanh(lambda x, y, g: g * (1 - y)), np.array(x))
+    assert not result.ok and result.mistakes == (), str(result)
+    assert result.diagnosis.startswith("no known mistake matches; wrong: x."), result.diagnosis
+    assert "check at an x of several entries, e.g. shape (4, 10)" in result.diagnosis
+    assert "backward's " in result.diagnosis  # the one value shown, a 0-d x's without an index
+
+
+@pytest.mark.parametrize("x", [0.7, [[0.7]]], ids=["0-d", "1x1"])
+def test_one_entry_still_names_a_factor_a_mistake_writes_and_a_formula_it_reproduces(x):
+    doubled = gradcheck(_Tanh(lambda x, y, g: 2 * g * (1 - y**2)), np.array(x))
+    assert doubled.mistakes == ("constant_factor",), str(doubled)
+    assert "backward computes 2 times the right gradient" in doubled.diagnosis
+    # the input for the output: that formula, not "also 0.803 times the right gradient"
+    swapped = gradcheck(_Tanh(lambda x, y, g: g * (1 - x**2)), np.array(x))
+    assert swapped.mistakes == ("input_for_output",), str(swapped)
+
+
+class _Square:
+    def forward(self, x):
+        self.x = x
+        return x**2
+
+    def backward(self, g):
+        return g + 0 * self.x  # d(x**2)/dx is 2x, not 1
+
+
+@pytest.mark.parametrize("x", [0.0, np.zeros((2, 3))], ids=["0-d", "2x3"])
+def test_a_forward_that_equals_tanh_only_at_the_point_is_not_diagnosed_as_tanh(x):
+    # x**2 and tanh(x) are both 0 at x = 0: the output alone named "the input x where the
+    # output s belongs ... s = tanh(x)" for a node that has no tanh; its slope (0, not 1) differs
+    result = gradcheck(_Square(), np.asarray(x, dtype=float))
+    assert not result.ok and result.mistakes == (), str(result)
+    assert "tanh" not in result.diagnosis, result.diagnosis
+
+
 def test_a_complex_output_is_refused_not_cut_to_its_real_part():
     with pytest.raises(TypeError, match=r"^gradcheck: f\.forward must return real numbers; got "):
         gradcheck(lambda x: x + 1j, np.ones(3), vjp=lambda x, g: g, name="f")

@@ -250,4 +250,9 @@ def diagnose(
         right = f"; right: {', '.join(passed)}" if passed else ""
         lines.append(f"no known mistake matches; wrong: {wrong}{right}. Where the error is:")
         lines += [describe_error(ev, probe, atol, rtol) for ev in unexplained]
+        if all(ev.numeric.size == 1 for ev in unexplained):
+            lines.append(
+                "  (one entry fits many wrong formulas: check at an x of several entries, "
+                "e.g. shape (4, 10), to tell them apart)"
+            )
     return ("\n".join(lines) if lines else None), tuple(keys)

@@ -99,16 +99,18 @@ def describe_error(ev: Evidence, probe: Probe, atol: float, rtol: float) -> str:
     """
     if ev.analytic.shape != ev.numeric.shape:
         return shape_hint(ev)
-    diff = np.abs(ev.analytic - ev.numeric)
+    analytic, numeric = np.atleast_1d(ev.analytic), np.atleast_1d(ev.numeric)  # 0-d: one entry
+    diff = np.abs(analytic - numeric)
     diff[np.isnan(diff)] = np.inf
-    wrong = diff > atol + rtol * np.abs(ev.numeric)
+    wrong = diff > atol + rtol * np.abs(numeric)
     order = np.argsort(-diff, axis=None, kind="stable")[: min(3, int(wrong.sum()))]
     entries = []
     for flat in order:
         index = np.unravel_index(int(flat), diff.shape)
-        where = "[" + ", ".join(str(int(i)) for i in index) + "]"
-        entries.append(f"{where} {ev.analytic[index]:.4g} (right {ev.numeric[index]:.4g})")
-    parts = [f"{ev.name}: worst entries " + ", ".join(entries)]
+        where = "[" + ", ".join(str(int(i)) for i in index) + "] " if ev.analytic.ndim else ""
+        entries.append(f"{where}{analytic[index]:.4g} (right {numeric[index]:.4g})")
+    label = "worst entries " if ev.analytic.size > 1 else "backward's " if ev.name == "x" else ""
+    parts = [f"{ev.name}: {label}" + ", ".join(entries)]
     rows = _rows_text(wrong)
     if rows:
         parts.append(rows)

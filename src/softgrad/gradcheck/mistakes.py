@@ -207,6 +207,9 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
     name = factor_name(factor, ev)
+    if ev.numeric.size == 1 and not _readable(factor, ev):
+        # one entry is always some multiple of the right one: 0.623 says nothing, 2 or 1/N does
+        return []
     cause = {
         "(= N,": "; a 1/N (a mean over the batch) is missing",
         "(= 1/N,": "; divided by N once too often",
@@ -228,18 +231,35 @@ def factor_name(factor: float, ev: Evidence) -> str:
     """
     if not np.isfinite(factor):  # Fraction cannot hold NaN or inf
         return f"{factor:g}"
-    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
+    fraction = _small_fraction(factor)
+    text = f"{factor:.3g}" if fraction is None else str(fraction)
+    size = _size_power(factor, ev)
+    return text if size is None else f"{text} (= {size})"
+
+
+def _small_fraction(factor: float) -> Fraction | None:
+    """``factor`` as a fraction of denominator at most 64, if it is one (to 1e-6)."""
     fraction = Fraction(factor).limit_denominator(64)
-    exact = abs(float(fraction) - factor) <= 1e-6 * abs(factor)
-    text = str(fraction) if exact else f"{factor:.3g}"
+    return fraction if abs(float(fraction) - factor) <= 1e-6 * abs(factor) else None
+
+
+def _size_power(factor: float, ev: Evidence) -> str | None:
+    """``"1/N, N = 4 the batch size"`` when ``factor`` is N, C, their inverses or squares."""
+    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
     sizes = ((n, "N", f"N = {n} the batch size"), (c, "C", f"C = {c} the classes"))
     for size, letter, meaning in sizes:
         powers = ((1, letter), (-1, f"1/{letter}"), (2, f"{letter}**2"), (-2, f"1/{letter}**2"))
         for power, label in powers:
             value = float(size) ** power
             if size > 1 and abs(factor - value) <= 1e-6 * value:
-                return f"{text} (= {label}, {meaning})"
-    return text
+                return f"{label}, {meaning}"
+    return None
+
+
+def _readable(factor: float, ev: Evidence) -> bool:
+    """True for a factor a mistake writes (2, -1/2, 1/N), not one a single entry happens to
+    give (0.623)."""
+    return _small_fraction(factor) is not None or _size_power(factor, ev) is not None
 
 
 MISTAKES: tuple[Mistake, ...] = (
