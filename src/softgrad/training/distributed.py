@@ -257,18 +257,11 @@ class Communicator:
         if self.pending is None:
             self.pending = error
 
-    @contextmanager
     def agree(self, where: str, errors: tuple[type[BaseException], ...] = (Exception,)) -> Any:
         """Run the block on every rank; if it raised one of ``errors`` on any rank (or a
         deferred error is pending), raise the same DistributedError on every rank after it."""
-        error = None
-        try:
-            yield
-        except errors as exc:
-            error = exc
-        self.raise_together(error, where)
+        return self._together(where, errors, alike_as_is=False)
 
-    @contextmanager
     def check_together(self, where: str) -> Any:
         """Run a block of argument checks on every rank (no collective inside it); if it raised
         an Exception on any rank, raise on every rank after it.
@@ -278,16 +271,18 @@ class Communicator:
         (a NaN in one rank's data, a file missing on one rank), it is :meth:`agree`'s
         DistributedError, naming the first failing rank and its error, on every rank.
         """
+        return self._together(where, (Exception,), alike_as_is=True)
+
+    @contextmanager
+    def _together(
+        self, where: str, errors: tuple[type[BaseException], ...], alike_as_is: bool
+    ) -> Any:
         error = None
         try:
             yield
-        except Exception as exc:
+        except errors as exc:
             error = exc
-        error = self._take_error(error)
-        messages = self.comm.allgather(_describe(error))
-        if error is not None and all(m == messages[0] for m in messages):
-            raise error
-        self._raise_first(error, messages, where)
+        self._settle(error, where, alike_as_is)
 
     def raise_together(self, error: BaseException | None, where: str) -> None:
         """Raise the same DistributedError on every rank if any rank has an ``error`` (or a
@@ -299,8 +294,17 @@ class Communicator:
         KeyboardInterrupt (Ctrl-C a callback raised: ``sharded._DeferErrors``), every rank's
         DistributedError is chained to one, so every rank knows that it was interrupted.
         """
+        self._settle(error, where, alike_as_is=False)
+
+    def _settle(self, error: BaseException | None, where: str, alike_as_is: bool) -> None:
+        """One allgather of every rank's ``error`` (or deferred one), then the raise every rank
+        agrees on: ``error`` itself when ``alike_as_is`` and every rank has the same one, else
+        :meth:`_raise_first`'s DistributedError (nothing when no rank failed)."""
         error = self._take_error(error)
-        self._raise_first(error, self.comm.allgather(_describe(error)), where)
+        messages = self.comm.allgather(_describe(error))
+        if alike_as_is and error is not None and all(m == messages[0] for m in messages):
+            raise error
+        self._raise_first(error, messages, where)
 
     def _take_error(self, error: BaseException | None) -> BaseException | None:
         """``error``, else the deferred one (no longer pending after this)."""
