@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.grey import EIGHT_BIT_MODES, grey_levels, pillow
 from softgrad.datasets.split import stratified_split
 from softgrad.errors import DataFormatError, DatasetNotFoundError
@@ -78,6 +78,8 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
             f"{where}: folder must hold one sub-folder of .png images per class, at least 2 "
             f"classes; got {len(classes)} sub-folders ({sorted(classes)})"
         )
+    # a class is named by its sub-folder: a blank name would print as no answer at all
+    check_class_names(list(classes), where, DataFormatError, "class sub-folder names")
     empty = [name for name, files in classes.items() if not files]
     if empty:
         raise DataFormatError(
