@@ -16,6 +16,11 @@ allocating:
   feature of the first Linear layer);
 - every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
   would map every input to the same point: the model could only give one answer);
+- the scaler's offset and scale are float32 (as softgrad writes them: the model scales in
+  float32), or of another real dtype whose every value float32 holds exactly (a float64 0.5,
+  an integer 255), which is accepted; a float64 1/3 would be rounded on load, so a file made
+  by hand would predict from other values than it holds: it is refused, naming the field, its
+  dtype and the first value float32 changes;
 - every Softmax and LogSoftmax normalises along axis -2, -1, 0 or 1 (a model's activations
   are (N, width));
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
@@ -183,6 +188,7 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
                 f"{where}: {name!r} must be finite for the model to give finite answers; "
                 f"got {first!r} (the file was written from a diverged run or damaged)"
             )
+    _check_scaler_exact(arrays, where)
     scale = arrays.get("scaler.scale")
     if scale is not None and scale.dtype.kind in "biuf" and np.any(scale == 0):
         raise ModelFileError(
@@ -224,6 +230,26 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
             f"{where}: metadata 'image_background' must be 'dark', 'light' or null; "
             f"got {background!r}"
         )
+
+
+def _check_scaler_exact(arrays: dict[str, np.ndarray], where: str) -> None:
+    """The scaler's arrays in float32, the dtype it computes in, without rounding a value."""
+    for name in ("scaler.offset", "scaler.scale"):
+        array = arrays.get(name)
+        if array is None or array.dtype == np.float32 or array.dtype.kind not in "biuf":
+            continue  # a non-numeric scaler is refused by name when it is built
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, refused as changed
+            cast = array.astype(np.float32)
+        changed = np.flatnonzero(np.ravel(cast.astype(np.float64) != array.astype(np.float64)))
+        if changed.size:
+            k = int(changed[0])
+            at = "" if array.ndim == 0 else f" for feature {k}"
+            raise ModelFileError(
+                f"{where}: {name!r} must be float32, or {array.dtype.name} values that float32 "
+                f"holds exactly (the model scales in float32); got {array.dtype.name} "
+                f"{np.ravel(array)[k].item()!r}{at}, which float32 makes "
+                f"{np.ravel(cast)[k].item()!r} (store it as float32)"
+            )
 
 
 def _positive_int(value: Any) -> bool:
