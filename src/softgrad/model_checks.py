@@ -12,8 +12,9 @@ allocating:
   costs no more than the arrays already read (whose size the file's own size bounds: see
   :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
   architecture (a layer without parameters too) exceeds the number of stored values;
-- the network has a Linear layer, and the scaler one offset and scale (or one per input
-  feature of the first Linear layer);
+- the network has a Linear layer, each Linear layer takes the width the one before it gives
+  (only Linear layers change the width: the others are elementwise or normalise), and the
+  scaler has one offset and scale (or one per input feature of the first Linear layer);
 - every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
   would map every input to the same point: the model could only give one answer);
 - the scaler's offset and scale are float32 (as softgrad writes them: the model scales in
@@ -32,6 +33,7 @@ Each problem is one line naming the file and what is wrong.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +41,7 @@ import numpy as np
 
 from softgrad.errors import ModelFileError
 
-__all__ = ["check_model_contents", "declared_shapes"]
+__all__ = ["check_model_contents", "declared_shapes", "first_break"]
 
 #: the dtypes a Linear layer's weights may have (Linear.astype refuses others)
 _WEIGHT_DTYPES = ("float16", "float32", "float64")
@@ -158,6 +160,14 @@ def _check_parts_fit(
             f"{where}: architecture must hold at least one Linear layer (the model's input and "
             "output sizes); got none"
         )
+    gap = first_break(declared)
+    if gap is not None:
+        before, after, width, n_in = gap
+        raise ModelFileError(
+            f"{where}: layer {after} in_features must be {width}, the out_features of layer "
+            f"{before} before it; got {n_in} (the layers do not chain: every prediction would "
+            "fail)"
+        )
     n_features = weights[0][0]
     for name in ("scaler.offset", "scaler.scale"):
         array = arrays.get(name)
@@ -166,6 +176,25 @@ def _check_parts_fit(
                 f"{where}: {name!r} must hold one value, or one per input feature "
                 f"({n_features}, the first Linear layer's input); got shape {array.shape}"
             )
+
+
+def first_break(shapes: dict[str, tuple[int, ...]]) -> tuple[str, str, int, int] | None:
+    """The first two Linear layers in a row whose sizes do not chain, from the weight shapes
+    ``{"0.W": (in, out), ...}`` in layer order: ``(layer, next layer, its out_features, the
+    next's in_features)``, or None when every Linear takes the width the one before gives.
+
+    Example
+    -------
+    >>> first_break({"0.W": (4, 5), "0.b": (5,), "2.W": (7, 3)})
+    ('0', '2', 5, 7)
+    """
+    weights = [
+        (name.removesuffix(".W"), shape) for name, shape in shapes.items() if name.endswith(".W")
+    ]
+    for (before, (_, width)), (after, (n_in, _)) in itertools.pairwise(weights):
+        if n_in != width:
+            return before, after, width, n_in
+    return None
 
 
 def _ints(value: Any) -> list[int]:
