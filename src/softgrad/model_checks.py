@@ -24,6 +24,7 @@ allocating:
   dtype and the first value float32 changes;
 - every Softmax and LogSoftmax normalises along axis -2, -1, 0 or 1 (a model's activations
   are (N, width));
+- a file marked unscaled (``scaled`` false) stores the identity scaler, the one load ignores;
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
   of the metadata the commands read, ``input_max`` is a positive finite number,
   ``image_background`` "dark" or "light" and ``data_spec`` a string (each may be null).
@@ -233,6 +234,8 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         )
     if not isinstance(meta.get("scaled", True), bool):
         raise ModelFileError(f"{where}: 'scaled' must be true or false; got {meta['scaled']!r}")
+    if meta.get("scaled", True) is False:
+        _check_identity(arrays, where)
     user = meta.get("metadata")
     if user is not None and not isinstance(user, dict):
         raise ModelFileError(f"{where}: metadata must be a mapping; got {user!r}")
@@ -278,6 +281,18 @@ def _check_scaler_exact(arrays: dict[str, np.ndarray], where: str) -> None:
                 f"holds exactly (the model scales in float32); got {array.dtype.name} "
                 f"{np.ravel(array)[k].item()!r}{at}, which float32 makes "
                 f"{np.ravel(cast)[k].item()!r} (store it as float32)"
+            )
+
+
+def _check_identity(arrays: dict[str, np.ndarray], where: str) -> None:
+    """An unscaled file stores the identity scaler: any other was dropped silently on load."""
+    for name, identity in (("scaler.offset", 0), ("scaler.scale", 1)):
+        array = arrays.get(name)
+        if array is not None and array.dtype.kind in "biuf" and np.any(array != identity):
+            first = np.ravel(array)[np.ravel(array) != identity][0].item()
+            raise ModelFileError(
+                f"{where}: {name!r} must be {identity} in a file marked unscaled ('scaled': "
+                f"false), which load ignores; got {first!r} (mark it 'scaled': true to use it)"
             )
 
 

@@ -1,6 +1,7 @@
-"""A model scales in float32: a model file's scaler of another dtype is read only when float32
-holds its every value exactly (a hand-made float64 1/3 was rounded silently on load, so the model
-predicted from other values than its file holds)."""
+"""A model file's scaler is used as it is stored, or refused. A model scales in float32: a scaler
+of another dtype is read only when float32 holds its every value exactly (a hand-made float64 1/3
+was rounded silently on load, so the model predicted from other values than its file holds); a
+file marked unscaled must store the identity (another scaler was dropped silently)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,21 @@ def test_the_cli_refuses_it_in_one_line(saved, tmp_path, capsys):
     assert main(["predict", "--model", str(path), str(tmp_path / "x.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'scaler.scale' must be float32" in err, err
+
+
+def test_a_scaler_in_a_file_marked_unscaled_is_refused_not_dropped(tmp_path):
+    # "scaled": false with a real scaler stored: load dropped the scaler without a word
+    path = tmp_path / "u.npz"
+    softgrad.save(Sequential(Linear(3, 2, rng=0)), path)
+    stored, meta = read_npz(path)
+    assert meta["scaled"] is False
+    assert softgrad.load(path).scaler is None  # the identity it stores is fine
+    stored["scaler.scale"] = np.float32(1 / 255)
+    write_npz(path, stored, meta)
+    words = (
+        f"model file '{path}': 'scaler.scale' must be 1 in a file marked unscaled ('scaled': "
+        f"false), which load ignores; got {float(np.float32(1 / 255))!r} (mark it 'scaled': "
+        "true to use it)"
+    )
+    with pytest.raises(ModelFileError, match=f"^{re.escape(words)}$"):
+        softgrad.load(path)
