@@ -129,3 +129,13 @@ def test_predict_pads_a_smaller_image_to_the_models_shape_not_to_a_square(tmp_pa
     want = np.full((HEIGHT, WIDTH), 200.0, np.float32)  # the border's colour
     want[1:4] = strip
     np.testing.assert_array_equal(row, want)
+
+
+def test_a_png_opened_as_mode_i_is_read_as_16_bit_grey():
+    from softgrad.datasets.grey import grey_levels
+
+    # Pillow opens some 16-bit PNGs as "I"; the upright copy (EXIF) lost the format, and the
+    # image was refused as an "I" image of another format
+    image = Image.fromarray(np.array([[0, 65535, 257]], np.int32))
+    image.format = "PNG"
+    np.testing.assert_array_equal(grey_levels(image, "x.png"), [[0.0, 255.0, 1.0]])

@@ -82,9 +82,10 @@ def grey_levels(image: Any, where: str) -> np.ndarray:
     >>> grey_levels(ink, "x.png")
     array([[255.,   0.]], dtype=float32)
     """
+    png = image.format == "PNG"  # the upright copy has no format
     image = pillow(where).ImageOps.exif_transpose(image)
     mode = image.mode
-    if mode in SIXTEEN_BIT_MODES or (mode == "I" and image.format == "PNG"):
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and png):
         # 16-bit grey (a PNG of bit depth 16 may open as "I"): 0..65535 is 0..255
         return np.asarray(image).astype(np.float32) * np.float32(255.0 / 65535.0)
     if mode == "F":
