@@ -449,3 +449,14 @@ def test_a_blank_class_name_is_refused_by_file_and_position(tmp_path, blank):
 def test_a_blank_class_name_is_refused_by_the_dataset_too():
     with pytest.raises(ValueError, match=r"^Dataset: class_names must not be blank; got ' ' for c"):
         Dataset(np.eye(2), [0, 1], np.eye(2), [1, 0], ["a", " "])
+
+
+def test_bytes_class_names_and_labels_are_read_as_utf_8(tmp_path):
+    # NumPy's astype(str) decodes bytes as ASCII: b"caf\xc3\xa9" raised UnicodeDecodeError,
+    # which the CLI printed without naming the file
+    cafe, odd = "café".encode(), b"t\xffa"
+    np.savez(tmp_path / "n.npz", X=np.eye(4), y=[0, 1, 0, 1], class_names=np.array([cafe, odd]))
+    assert load_file(tmp_path / "n.npz").class_names == ["café", "t\\xffa"]
+    np.savez(tmp_path / "y.npz", X=np.eye(4), y=np.array([cafe, odd, cafe, b" 7 "]))
+    data = load_file(tmp_path / "y.npz")
+    assert data.class_names == ["7", "café", "t\\xffa"]

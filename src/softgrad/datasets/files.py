@@ -44,7 +44,7 @@ from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.features import check_values, chunk_rows
 from softgrad.datasets.images import load_image_folder
-from softgrad.datasets.labels import encode_labels
+from softgrad.datasets.labels import as_text, encode_labels
 from softgrad.datasets.mnist import find_idx_folder, load_idx_folder
 from softgrad.datasets.sniff import read_arrays
 from softgrad.datasets.split import stratified_split
@@ -181,7 +181,7 @@ def _load_npz(path: Path, where: str) -> Dataset:
                 f"{where}: class_names must be a 1-D array of strings; "
                 f"got {class_names.dtype.name} of shape {class_names.shape}"
             )
-        class_names = class_names.astype(str).tolist()
+        class_names = as_text(class_names).tolist()
         check_class_names(class_names, where, DataFormatError)
 
     def locate(split: str, row: int, col: int | None) -> str:
