@@ -12,12 +12,19 @@ allocating:
   costs no more than the arrays already read (whose size the file's own size bounds: see
   :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
   architecture (a layer without parameters too) exceeds the number of stored values;
-- the network has a Linear layer, and the scaler one offset and scale (or one per input
-  feature of the first Linear layer);
+- the network has a Linear layer, each Linear layer takes the width the one before it gives
+  (only Linear layers change the width: the others are elementwise or normalise), and the
+  scaler has one offset and scale (or one per input feature of the first Linear layer);
 - every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
   would map every input to the same point: the model could only give one answer);
+- the scaler's offset and scale are float32 (as softgrad writes them: the model scales in
+  float32), or of another real dtype whose every value float32 holds exactly (a float64 0.5,
+  an integer 255), which is accepted; a float64 1/3 would be rounded on load, so a file made
+  by hand would predict from other values than it holds: it is refused, naming the field, its
+  dtype and the first value float32 changes;
 - every Softmax and LogSoftmax normalises along axis -2, -1, 0 or 1 (a model's activations
   are (N, width));
+- a file marked unscaled (``scaled`` false) stores the identity scaler, the one load ignores;
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
   of the metadata the commands read, ``input_max`` is a positive finite number,
   ``image_background`` "dark" or "light" and ``data_spec`` a string (each may be null).
@@ -27,6 +34,7 @@ Each problem is one line naming the file and what is wrong.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +42,7 @@ import numpy as np
 
 from softgrad.errors import ModelFileError
 
-__all__ = ["check_model_contents", "declared_shapes"]
+__all__ = ["check_model_contents", "declared_shapes", "first_break"]
 
 #: the dtypes a Linear layer's weights may have (Linear.astype refuses others)
 _WEIGHT_DTYPES = ("float16", "float32", "float64")
@@ -153,6 +161,14 @@ def _check_parts_fit(
             f"{where}: architecture must hold at least one Linear layer (the model's input and "
             "output sizes); got none"
         )
+    gap = first_break(declared)
+    if gap is not None:
+        before, after, width, n_in = gap
+        raise ModelFileError(
+            f"{where}: layer {after} in_features must be {width}, the out_features of layer "
+            f"{before} before it; got {n_in} (the layers do not chain: every prediction would "
+            "fail)"
+        )
     n_features = weights[0][0]
     for name in ("scaler.offset", "scaler.scale"):
         array = arrays.get(name)
@@ -161,6 +177,25 @@ def _check_parts_fit(
                 f"{where}: {name!r} must hold one value, or one per input feature "
                 f"({n_features}, the first Linear layer's input); got shape {array.shape}"
             )
+
+
+def first_break(shapes: dict[str, tuple[int, ...]]) -> tuple[str, str, int, int] | None:
+    """The first two Linear layers in a row whose sizes do not chain, from the weight shapes
+    ``{"0.W": (in, out), ...}`` in layer order: ``(layer, next layer, its out_features, the
+    next's in_features)``, or None when every Linear takes the width the one before gives.
+
+    Example
+    -------
+    >>> first_break({"0.W": (4, 5), "0.b": (5,), "2.W": (7, 3)})
+    ('0', '2', 5, 7)
+    """
+    weights = [
+        (name.removesuffix(".W"), shape) for name, shape in shapes.items() if name.endswith(".W")
+    ]
+    for (before, (_, width)), (after, (n_in, _)) in itertools.pairwise(weights):
+        if n_in != width:
+            return before, after, width, n_in
+    return None
 
 
 def _ints(value: Any) -> list[int]:
@@ -183,6 +218,7 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
                 f"{where}: {name!r} must be finite for the model to give finite answers; "
                 f"got {first!r} (the file was written from a diverged run or damaged)"
             )
+    _check_scaler_exact(arrays, where)
     scale = arrays.get("scaler.scale")
     if scale is not None and scale.dtype.kind in "biuf" and np.any(scale == 0):
         raise ModelFileError(
@@ -198,6 +234,8 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         )
     if not isinstance(meta.get("scaled", True), bool):
         raise ModelFileError(f"{where}: 'scaled' must be true or false; got {meta['scaled']!r}")
+    if meta.get("scaled", True) is False:
+        _check_identity(arrays, where)
     user = meta.get("metadata")
     if user is not None and not isinstance(user, dict):
         raise ModelFileError(f"{where}: metadata must be a mapping; got {user!r}")
@@ -224,6 +262,38 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
             f"{where}: metadata 'image_background' must be 'dark', 'light' or null; "
             f"got {background!r}"
         )
+
+
+def _check_scaler_exact(arrays: dict[str, np.ndarray], where: str) -> None:
+    """The scaler's arrays in float32, the dtype it computes in, without rounding a value."""
+    for name in ("scaler.offset", "scaler.scale"):
+        array = arrays.get(name)
+        if array is None or array.dtype == np.float32 or array.dtype.kind not in "biuf":
+            continue  # a non-numeric scaler is refused by name when it is built
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, refused as changed
+            cast = array.astype(np.float32)
+        changed = np.flatnonzero(np.ravel(cast.astype(np.float64) != array.astype(np.float64)))
+        if changed.size:
+            k = int(changed[0])
+            at = "" if array.ndim == 0 else f" for feature {k}"
+            raise ModelFileError(
+                f"{where}: {name!r} must be float32, or {array.dtype.name} values that float32 "
+                f"holds exactly (the model scales in float32); got {array.dtype.name} "
+                f"{np.ravel(array)[k].item()!r}{at}, which float32 makes "
+                f"{np.ravel(cast)[k].item()!r} (store it as float32)"
+            )
+
+
+def _check_identity(arrays: dict[str, np.ndarray], where: str) -> None:
+    """An unscaled file stores the identity scaler: any other was dropped silently on load."""
+    for name, identity in (("scaler.offset", 0), ("scaler.scale", 1)):
+        array = arrays.get(name)
+        if array is not None and array.dtype.kind in "biuf" and np.any(array != identity):
+            first = np.ravel(array)[np.ravel(array) != identity][0].item()
+            raise ModelFileError(
+                f"{where}: {name!r} must be {identity} in a file marked unscaled ('scaled': "
+                f"false), which load ignores; got {first!r} (mark it 'scaled': true to use it)"
+            )
 
 
 def _positive_int(value: Any) -> bool:

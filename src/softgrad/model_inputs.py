@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
+from softgrad.model_checks import declared_shapes, first_break
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.data import issparse
 
@@ -20,7 +21,21 @@ __all__ = ["check_rows", "model_classes", "network_sizes"]
 
 
 def network_sizes(network: Any) -> tuple[int | None, int | None]:
-    """(input size, output size) from the first and last weight matrix ``*.W``, if any."""
+    """(input size, output size) from the first and last weight matrix ``*.W``, if any.
+
+    A softgrad Sequential whose Linear layers do not chain (``Linear(4, 5)`` then
+    ``Linear(7, 3)``) is refused: every prediction failed, in NumPy's matmul error.
+    """
+    from softgrad.nn import Sequential
+
+    if isinstance(network, Sequential):
+        gap = first_break(declared_shapes(network.get_config(), "Model"))
+        if gap is not None:
+            before, after, width, n_in = gap
+            raise ValueError(
+                f"Model: network's layer {after} in_features must be {width}, the "
+                f"out_features of layer {before} before it; got {n_in}"
+            )
     weights = [array for name, array in network.named_params().items() if name.endswith("W")]
     if not weights:
         return None, None

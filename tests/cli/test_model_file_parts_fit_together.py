@@ -64,3 +64,33 @@ def test_the_cli_refuses_it_in_one_line_before_export_writes(usage_error, model_
     line = usage_error("export", "--model", model_file, "--out", out)
     assert "'scaler.scale' must hold one value" in line
     assert not out.exists()
+
+
+def test_linear_layers_that_do_not_chain_are_refused_on_load(model_file, usage_error, tmp_path):
+    # Linear(4, 5), ReLU, Linear(6, 3) with weights of those shapes: the file loaded, and
+    # every prediction failed in NumPy's matmul error, naming no file
+    def wider(meta):
+        meta["network"]["layers"][2]["config"]["in_features"] = 6
+
+    _rewrite(model_file, {"2.W": np.ones((6, 3), np.float32)}, meta=wider)
+    words = (
+        f"model file '{model_file}': layer 2 in_features must be 5, the out_features of layer 0 "
+        "before it; got 6 (the layers do not chain: every prediction would fail)"
+    )
+    with pytest.raises(ModelFileError) as info:
+        softgrad.load(model_file)
+    assert str(info.value) == words
+    np.save(tmp_path / "x.npy", np.ones((1, 4)))
+    assert usage_error("predict", "--model", model_file, tmp_path / "x.npy").endswith(words)
+
+
+def test_a_network_whose_linear_layers_do_not_chain_is_refused_by_model_and_save(tmp_path):
+    from softgrad.nn import Linear, ReLU, Sequential
+
+    net = Sequential(Linear(4, 5, rng=0), ReLU(), Sequential(Linear(5, 6, rng=0)), Linear(7, 3))
+    words = "layer 3 in_features must be 6, the out_features of layer 2.0 before it; got 7"
+    with pytest.raises(ValueError, match=f"^Model: network's {words}$"):
+        Model(net)
+    with pytest.raises(ValueError, match=words):
+        softgrad.save(net, tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()

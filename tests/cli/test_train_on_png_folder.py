@@ -8,6 +8,8 @@ import pytest
 
 import softgrad
 from softgrad.datasets import load_image_folder
+from softgrad.datasets.images import IMAGE_SEED, IMAGE_TEST_FRACTION
+from softgrad.datasets.split import stratified_split
 
 Image = pytest.importorskip("PIL.Image")
 
@@ -69,3 +71,38 @@ def test_predict_keeps_images_of_the_training_polarity_and_inverts_the_other(
     trained = "dark-on-light" if paper else "light-on-dark"
     mine, theirs = ("light-on-dark", trained) if paper else ("dark-on-light", trained)
     assert f"is {mine}; inverted it to match the {theirs} training images" in result.err
+
+
+def test_predict_on_transparent_drawings_answers_as_the_model_does_on_its_training_rows(
+    cli, tmp_path, rng
+):
+    # dark ink on a transparent canvas: training read the paper as its hidden colour (black,
+    # "dark" images) while predict laid it on white and then inverted it to match: predict on
+    # the model's own training files answered about other pixels
+    root = tmp_path / "ink"
+    files = []
+    for name, column in (("left", 1), ("right", 6)):
+        (root / name).mkdir(parents=True)
+        for k in range(10):
+            rgba = np.zeros((5, 8, 4), np.uint8)  # not square either
+            rgba[:, column + rng.integers(0, 2), 3] = 255
+            files.append(root / name / f"{k}.png")
+            Image.fromarray(rgba).save(files[-1])
+    out = tmp_path / "ink.npz"
+    assert cli("train", "--data", root, "--epochs", "20", "--out", out, "--quiet").code == 0
+    model = softgrad.load(out)
+    assert model.metadata["image_background"] == "light"  # white paper
+    data = load_image_folder(root)
+    # the rows in file order: undo the fixed split
+    y = np.repeat([0, 1], 10)
+    train, test = stratified_split(y, IMAGE_TEST_FRACTION, rng=IMAGE_SEED)
+    X = np.empty((len(y), data.n_features), np.uint8)
+    X[train], X[test] = data.X_train, data.X_test
+    assert (X == 255).mean() > 0.5  # the paper is white, as predict reads it
+    result = cli("predict", "--model", out, "--json", *files)
+    assert result.code == 0 and result.err == "", result.err  # nothing inverted
+    predictions = result.json()["predictions"]
+    assert [p["class"] for p in predictions] == model.predict(X).tolist()
+    np.testing.assert_array_equal(
+        [p["probability"] for p in predictions], model.predict_proba(X).max(axis=1)
+    )

@@ -1,11 +1,12 @@
 """load_file: user .npz and .csv files (and IDX folders), with every rejection it promises."""
 
 import pickle
+import re
 
 import numpy as np
 import pytest
 
-from softgrad.datasets import load_file
+from softgrad.datasets import Dataset, load_file
 from softgrad.datasets.files import SPLIT_SEED, TEST_FRACTION
 from softgrad.datasets.split import stratified_split
 from softgrad.errors import DataFormatError, DatasetNotFoundError
@@ -433,3 +434,29 @@ def test_npz_features_beyond_float32_are_located(tmp_path):
     np.savez(tmp_path / "big.npz", X=X, y=np.arange(6) % 2)
     with pytest.raises(DataFormatError, match=r"float32's range.*X\[4, 2\]"):
         load_file(tmp_path / "big.npz")
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+def test_a_blank_class_name_is_refused_by_file_and_position(tmp_path, blank):
+    # a blank name was accepted: the model answered an empty line for that class
+    path = tmp_path / "b.npz"
+    np.savez(path, X=np.eye(4), y=[0, 1, 2, 1], class_names=np.array(["no", blank, "yes"]))
+    words = f"b.npz': class_names must not be blank; got {blank!r} for class 1"
+    with pytest.raises(DataFormatError, match=re.escape(words) + "$"):
+        load_file(path)
+
+
+def test_a_blank_class_name_is_refused_by_the_dataset_too():
+    with pytest.raises(ValueError, match=r"^Dataset: class_names must not be blank; got ' ' for c"):
+        Dataset(np.eye(2), [0, 1], np.eye(2), [1, 0], ["a", " "])
+
+
+def test_bytes_class_names_and_labels_are_read_as_utf_8(tmp_path):
+    # NumPy's astype(str) decodes bytes as ASCII: b"caf\xc3\xa9" raised UnicodeDecodeError,
+    # which the CLI printed without naming the file
+    cafe, odd = "café".encode(), b"t\xffa"
+    np.savez(tmp_path / "n.npz", X=np.eye(4), y=[0, 1, 0, 1], class_names=np.array([cafe, odd]))
+    assert load_file(tmp_path / "n.npz").class_names == ["café", "t\\xffa"]
+    np.savez(tmp_path / "y.npz", X=np.eye(4), y=np.array([cafe, odd, cafe, b" 7 "]))
+    data = load_file(tmp_path / "y.npz")
+    assert data.class_names == ["7", "café", "t\\xffa"]

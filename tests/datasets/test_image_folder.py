@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -150,3 +151,14 @@ def test_hidden_files_beside_the_images_are_passed_over(png_folder):
     assert ds.class_names == expected.class_names
     np.testing.assert_array_equal(ds.X_train, expected.X_train)
     np.testing.assert_array_equal(ds.X_test, expected.X_test)
+
+
+@pytest.mark.parametrize("blank", [" ", "\t"])
+def test_a_class_sub_folder_of_a_blank_name_is_refused(png_folder, blank):
+    # its class was named by white space: predict answered a blank line
+    root, pixels = png_folder
+    (root / blank).mkdir()
+    Image.fromarray(pixels[("circle", 0)]).save(root / blank / "a.png")
+    words = f"class sub-folder names must not be blank; got {blank!r} for class 0"
+    with pytest.raises(DataFormatError, match=re.escape(words) + "$"):
+        load_image_folder(root)

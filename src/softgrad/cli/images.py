@@ -8,12 +8,15 @@ for a folder of dark drawings on white; a model file without it was trained on d
 ``invert="auto"`` (the default) an image whose border is on the other side of mid-grey from the
 training images' is inverted to match them, and when they are dark also contrast-stretched so its
 background becomes 0 as theirs is; the caller is told so it can print a note; ``"yes"`` and
-``"no"`` force the choice. The image is padded to a square with its background colour
-(so the object keeps its aspect ratio), resized to the model's ``image_shape`` and mapped from
-0..255 to the raw range of the training pixels (0..16 for the 8x8 digits, 0..255 for MNIST).
+``"no"`` force the choice. The image is padded with its background colour to the shape of
+the model's images (a square for MNIST; so the object keeps its aspect ratio), resized to the
+model's ``image_shape`` and mapped from 0..255 to the raw range of the training pixels (0..16 for
+the 8x8 digits, 0..255 for MNIST). An image of the training images' own size is neither padded
+nor resized, so a model's own training image gives the pixels it was trained on.
 
-Every image mode Pillow decodes is either mapped onto grey 0..255 or refused by name (see
-``MODES``): 16-bit images are rescaled (not clipped), floating-point images must hold 0..1. An
+The file becomes grey levels 0..255 by the rule ``softgrad train`` reads an image folder with
+(:func:`softgrad.datasets.grey.grey_levels`: upright by its EXIF orientation, transparent pixels
+laid on white, 16-bit images rescaled, floating-point images in 0..1; other modes refused). An
 image larger than ``MAX_IMAGE_PIXELS`` is refused from its header, before it is decoded
 (:func:`softgrad.datasets.images.open_image`, the rule of ``softgrad train`` on image folders).
 """
@@ -24,81 +27,25 @@ from pathlib import Path
 
 import numpy as np
 
+from softgrad.datasets.grey import grey_levels, pillow
 from softgrad.datasets.images import open_image
-from softgrad.errors import DataFormatError, MissingDependencyError
+from softgrad.errors import DataFormatError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 INVERT_CHOICES = ("auto", "yes", "no")
 
-ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
-EIGHT_BIT_MODES = ("1", "L", "P", "RGB", "RGBX", "CMYK", "YCbCr", "HSV", *ALPHA_MODES)
-SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
-#: Every Pillow mode read, and how it maps to grey 0..255: the 8-bit modes through Pillow's
-#: ITU-R 601 luma (transparent pixels laid on white); 16-bit grey (and a 16-bit PNG opened as
-#: "I") as value * 255 / 65535; "F" (floating point) as value * 255, its values in [0, 1]; "LAB"
-#: by its lightness band. Any other mode ("I" from other formats, "I;16S", ...) is refused.
-MODES = (*EIGHT_BIT_MODES, "LAB", *SIXTEEN_BIT_MODES, "I (PNG)", "F")
-
-
-def _pil():
-    try:
-        from PIL import Image, ImageOps, UnidentifiedImageError
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "reading images needs Pillow: pip install 'softgrad[plots]'"
-        ) from exc
-    return Image, ImageOps, UnidentifiedImageError
-
 
 def _grey(path: Path) -> np.ndarray:
-    """The image at ``path`` as grey levels in 0..255 (float32), from any mode in MODES."""
-    _, ImageOps, UnidentifiedImageError = _pil()
+    """The image at ``path`` as grey levels in 0..255 (float32), read as training reads it."""
     where = f"predict: {str(path)!r}"
+    UnidentifiedImageError = pillow("predict").UnidentifiedImageError
     try:
         with open_image(path, where) as img:
-            img = ImageOps.exif_transpose(img)
-            return _to_grey(img, where)
+            return grey_levels(img, where)
     except DataFormatError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataFormatError(f"predict: {str(path)!r} is not a readable image ({exc})") from None
-
-
-def _to_grey(img, where: str) -> np.ndarray:
-    """Grey levels 0..255 from a decoded image of any supported mode (see MODES)."""
-    mode = img.mode
-    if mode in SIXTEEN_BIT_MODES or (mode == "I" and img.format == "PNG"):
-        # 16-bit grey (a PNG of bit depth 16 may open as "I"): 0..65535 is 0..255
-        pixels = np.asarray(img).astype(np.float32)
-        return pixels * np.float32(255.0 / 65535.0)
-    if mode == "F":
-        pixels = np.asarray(img, dtype=np.float32)
-        finite = np.isfinite(pixels).all()
-        low, high = (float(pixels.min()), float(pixels.max())) if finite else (np.nan, np.nan)
-        if not (finite and low >= 0.0 and high <= 1.0):
-            raise DataFormatError(
-                f"{where}: a floating-point image (mode 'F') must hold values in [0, 1]; got "
-                f"{low!r}..{high!r} (save it as an 8- or 16-bit image)"
-            )
-        return pixels * np.float32(255.0)
-    if mode == "LAB":
-        return np.asarray(img, dtype=np.float32)[..., 0].copy()  # the lightness band L*
-    if mode not in EIGHT_BIT_MODES:
-        raise DataFormatError(
-            f"{where}: image mode must be one of {', '.join(MODES)}; got {mode!r} (save it "
-            "as an 8- or 16-bit grey or colour image)"
-        )
-    if mode in ALPHA_MODES or "transparency" in img.info:
-        # transparent pixels are the paper: lay the drawing on white
-        Image, _, _ = _pil()
-        if mode == "La":  # premultiplied: Pillow converts it only to straight LA
-            img = img.convert("LA")
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    elif mode == "HSV":
-        img = img.convert("RGB")
-    return np.asarray(img.convert("L"), dtype=np.float32)
 
 
 def _border_mean(pixels: np.ndarray) -> float:
@@ -106,11 +53,18 @@ def _border_mean(pixels: np.ndarray) -> float:
     return float(edges.mean())
 
 
-def _square(pixels: np.ndarray, background: float) -> np.ndarray:
+def _pad_to_shape(pixels: np.ndarray, shape: tuple[int, int], background: float) -> np.ndarray:
+    """``pixels`` centred on ``background``, grown along one side to the aspect ratio of
+    ``shape`` (height, width), so resizing to ``shape`` keeps the object's proportions."""
     h, w = pixels.shape
-    side = max(h, w)
-    out = np.full((side, side), background, dtype=np.float32)
-    top, left = (side - h) // 2, (side - w) // 2
+    height, width = shape
+    # the smallest (h', w') >= (h, w) with h' / w' == height / width, to the nearest pixel
+    if h * width >= w * height:
+        out_h, out_w = h, max(w, round(h * width / height))
+    else:
+        out_h, out_w = max(h, round(w * height / width)), w
+    out = np.full((out_h, out_w), background, dtype=np.float32)
+    top, left = (out_h - h) // 2, (out_w - w) // 2
     out[top : top + h, left : left + w] = pixels
     return out
 
@@ -164,7 +118,7 @@ def load_image(
     inverted : bool
         Whether the image was inverted.
     """
-    Image, _, _ = _pil()
+    Image = pillow("predict").Image
     pixels = _grey(Path(path))
     if pixels.size == 0:
         raise DataFormatError(f"predict: {str(path)!r} is an empty image")
@@ -179,11 +133,11 @@ def load_image(
             if top > border:
                 pixels = np.clip((pixels - border) * (255.0 / (top - border)), 0.0, 255.0)
             border = 0.0
-    square = _square(pixels, border)
     height, width = (int(s) for s in image_shape)
+    padded = _pad_to_shape(pixels, (height, width), border)
     # round, not truncate: a 16-bit or float twin of an 8-bit image lands on the same levels
-    small = Image.fromarray(np.rint(square).astype(np.uint8)).resize(
-        (width, height), Image.Resampling.LANCZOS
-    )
-    row = np.asarray(small, dtype=np.float32).reshape(-1) * np.float32(input_max / 255.0)
+    levels = Image.fromarray(np.rint(padded).astype(np.uint8))
+    if levels.size != (width, height):
+        levels = levels.resize((width, height), Image.Resampling.LANCZOS)
+    row = np.asarray(levels, dtype=np.float32).reshape(-1) * np.float32(input_max / 255.0)
     return row, inverted

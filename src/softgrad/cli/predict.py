@@ -23,8 +23,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         description="Print one line per sample: its most probable class and that probability. "
         "INPUT is a .npy/.npz (array X) file or a .csv file of raw feature rows (as in the "
         "training data, before scaling), or an image (PNG, JPEG ...) for image models: it is "
-        "converted to grey, padded to a square, resized to the model's image size and scaled "
-        "like the training pixels.",
+        "converted to grey as training reads images, padded to the shape of the model's images, "
+        "resized to their size and scaled like the training pixels.",
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="array files or images")

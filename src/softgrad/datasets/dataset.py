@@ -86,7 +86,7 @@ class Dataset:
                     f"Dataset: y_{split} must be in 0..{len(self.class_names) - 1}; "
                     f"got {int(y.min())}..{int(y.max())}"
                 )
-        check_distinct_names(self.class_names, "Dataset")
+        check_class_names(self.class_names, "Dataset")
         if self.X_test.shape[1] != self.X_train.shape[1]:
             raise ValueError(
                 f"Dataset: X_test must have {self.X_train.shape[1]} features like X_train; "
@@ -141,25 +141,34 @@ class Dataset:
         )
 
 
-def check_distinct_names(
-    class_names: Sequence[str], where: str, error: type[ValueError] = ValueError
+def check_class_names(
+    class_names: Sequence[str],
+    where: str,
+    error: type[ValueError] = ValueError,
+    what: str = "class_names",
 ) -> None:
-    """Refuse a name given to two classes: a model could not tell them apart in its answers
-    (and its file refuses them, which after a whole training run was too late); raised as
-    ``error`` (a loader's DataFormatError).
+    """Refuse a blank name (empty, or only white space) and a name given to two classes: a
+    model could not tell such classes apart in its answers (predict printed an empty class; a
+    model file refuses repeats, which after a whole training run was too late); raised as
+    ``error`` (a loader's DataFormatError), naming the class by its position.
 
     Example
     -------
-    >>> check_distinct_names(["cat", "dog", "cat"], "f.npz")
+    >>> check_class_names(["cat", "dog", "cat"], "f.npz")
     Traceback (most recent call last):
     ...
     ValueError: f.npz: class_names must be distinct; got 'cat' for classes 0 and 2
+    >>> check_class_names(["cat", " "], "f.npz")
+    Traceback (most recent call last):
+    ...
+    ValueError: f.npz: class_names must not be blank; got ' ' for class 1
     """
     first: dict[str, int] = {}
     for k, name in enumerate(class_names):
+        if not name.strip():
+            raise error(f"{where}: {what} must not be blank; got {name!r} for class {k}")
         if name in first:
             raise error(
-                f"{where}: class_names must be distinct; got {name!r} for classes "
-                f"{first[name]} and {k}"
+                f"{where}: {what} must be distinct; got {name!r} for classes {first[name]} and {k}"
             )
         first[name] = k

@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 
 from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
-from softgrad.datasets.dataset import Dataset, check_distinct_names
+from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.features import check_values, chunk_rows
 from softgrad.datasets.images import load_image_folder
-from softgrad.datasets.labels import encode_labels
+from softgrad.datasets.labels import as_text, encode_labels
 from softgrad.datasets.mnist import find_idx_folder, load_idx_folder
 from softgrad.datasets.sniff import read_arrays
 from softgrad.datasets.split import stratified_split
@@ -181,8 +181,8 @@ def _load_npz(path: Path, where: str) -> Dataset:
                 f"{where}: class_names must be a 1-D array of strings; "
                 f"got {class_names.dtype.name} of shape {class_names.shape}"
             )
-        class_names = class_names.astype(str).tolist()
-        check_distinct_names(class_names, where, DataFormatError)
+        class_names = as_text(class_names).tolist()
+        check_class_names(class_names, where, DataFormatError)
 
     def locate(split: str, row: int, col: int | None) -> str:
         array = ("X" if col is not None else "y") + ("" if split == "train" else "_test")

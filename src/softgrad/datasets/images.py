@@ -8,9 +8,11 @@ Layout::
 
 Class names are the sub-folders' names in sorted order (label ``k`` is the ``k``-th); files are
 read in sorted order; hidden folders and files (a name starting with ``.``, such as macOS's
-``._a.png``) are passed over. Every image must have the same size; an 8-bit image of any common
-mode (grey, palette, RGB, with or without alpha, 1-bit) becomes grey with Pillow's
-``convert("L")`` (ITU-R 601-2 luma, alpha dropped). Images of more than 8 bits a channel are
+``._a.png``) are passed over. Every image must have the same size (upright: after its EXIF
+orientation); an 8-bit image of any common mode (grey, palette, RGB, with or without alpha,
+1-bit) becomes grey by the rule ``softgrad predict`` reads images with,
+:func:`softgrad.datasets.grey.grey_levels` (ITU-R 601-2 luma; transparent pixels are the paper,
+laid on white). Images of more than 8 bits a channel are
 refused by name rather than rescaled silently, and so is an image beyond ``MAX_IMAGE_PIXELS``
 (from its header, before it is decoded: :func:`open_image`, which ``softgrad predict`` reads
 images with too).
@@ -30,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.datasets.dataset import Dataset
+from softgrad.datasets.dataset import Dataset, check_class_names
+from softgrad.datasets.grey import EIGHT_BIT_MODES, grey_levels, pillow
 from softgrad.datasets.split import stratified_split
-from softgrad.errors import DataFormatError, DatasetNotFoundError, MissingDependencyError
+from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = [
     "IMAGE_SEED",
@@ -50,18 +53,6 @@ IMAGE_SEED = 0
 #: model of a few hundred input pixels needs, and 160 MB as 32-bit pixels. Checked from the
 #: header before decoding; a larger one is refused with one line.
 MAX_IMAGE_PIXELS = 40_000_000
-# 8-bit modes with a lossless (or standard luma) way to grey
-_EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX")
-
-
-def _pil():
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "load_image_folder: reading PNG images needs Pillow: pip install 'softgrad[plots]'"
-        ) from exc
-    return Image, UnidentifiedImageError
 
 
 def _hidden(path: Path) -> bool:
@@ -87,6 +78,8 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
             f"{where}: folder must hold one sub-folder of .png images per class, at least 2 "
             f"classes; got {len(classes)} sub-folders ({sorted(classes)})"
         )
+    # a class is named by its sub-folder: a blank name would print as no answer at all
+    check_class_names(list(classes), where, DataFormatError, "class sub-folder names")
     empty = [name for name, files in classes.items() if not files]
     if empty:
         raise DataFormatError(
@@ -103,7 +96,7 @@ def open_image(path: Path, where: str) -> Iterator[Any]:
     (raised by ``Image.open`` or while decoding, for a few-KB file declaring a huge image)
     become the same DataFormatError, so the user sees one line starting with ``where``.
     """
-    Image, _ = _pil()
+    Image = pillow("load_image_folder").Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -123,26 +116,18 @@ def open_image(path: Path, where: str) -> Iterator[Any]:
         ) from None
 
 
-def _read_grey(path: Path, size: tuple[int, int] | None, out: np.ndarray) -> tuple[int, int]:
-    """Decode ``path`` into ``out`` (a uint8 row) as grey; returns its (width, height)."""
-    _, UnidentifiedImageError = _pil()
+def _read_grey(path: Path) -> np.ndarray:
+    """``path`` decoded as grey uint8 levels of shape (height, width), upright."""
+    UnidentifiedImageError = pillow("load_image_folder").UnidentifiedImageError
     where = f"load_image_folder: '{path}'"
     try:
         with open_image(path, where) as image:
-            if image.mode not in _EIGHT_BIT_MODES:
+            if image.mode not in EIGHT_BIT_MODES:
                 raise DataFormatError(
-                    f"{where}: image must be 8-bit (one of {', '.join(_EIGHT_BIT_MODES)}); "
+                    f"{where}: image must be 8-bit (one of {', '.join(EIGHT_BIT_MODES)}); "
                     f"got mode {image.mode!r} (save it as 8-bit grey or RGB)"
                 )
-            if size is not None and image.size != size:
-                raise DataFormatError(
-                    f"{where}: image must be {size[0]}x{size[1]} like the first image; "
-                    f"got {image.size[0]}x{image.size[1]} (resize them to one size)"
-                )
-            grey = image.convert("L")
-            if out.size:
-                out[:] = np.asarray(grey, dtype=np.uint8).reshape(-1)
-            return image.size
+            return grey_levels(image, where).astype(np.uint8)  # whole numbers 0..255
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataFormatError(f"{where}: file must be a readable PNG image; got {exc}") from exc
 
@@ -194,10 +179,18 @@ def load_image_folder(folder: str | os.PathLike, *, name: str | None = None) -> 
     classes = _class_files(folder)
     files = [path for paths in classes.values() for path in paths]
     y = np.repeat(np.arange(len(classes), dtype=np.int64), [len(p) for p in classes.values()])
-    width, height = _read_grey(files[0], None, np.empty(0, dtype=np.uint8))
+    first = _read_grey(files[0])
+    height, width = first.shape
     X = np.empty((len(files), height * width), dtype=np.uint8)
-    for row, path in enumerate(files):
-        _read_grey(path, (width, height), X[row])
+    X[0] = first.reshape(-1)
+    for row, path in enumerate(files[1:], start=1):
+        grey = _read_grey(path)
+        if grey.shape != first.shape:
+            raise DataFormatError(
+                f"load_image_folder: '{path}': image must be {width}x{height} like the first "
+                f"image; got {grey.shape[1]}x{grey.shape[0]} (resize them to one size)"
+            )
+        X[row] = grey.reshape(-1)
     if np.bincount(y).max() < 2:
         raise DataFormatError(
             f"load_image_folder: '{folder}': some class must hold at least 2 images to split "

@@ -8,11 +8,26 @@ import numpy as np
 
 from softgrad.errors import DataFormatError
 
-__all__ = ["encode_labels"]
+__all__ = ["as_text", "encode_labels"]
 
 
 _INT_LIMIT = 2.0**53  # integral floats beyond this are no longer exact integers
 _LABEL_KINDS = "biufUS"  # bool, integers, floats, strings (objects never load: no pickle)
+
+
+def as_text(array: np.ndarray) -> np.ndarray:
+    """A string array as str: bytes (an .npz's ``S`` dtype) decoded as UTF-8, any other byte
+    escaped (``b"caf\\xff"`` is ``"caf\\\\xff"``), as the commands show a model's bytes classes;
+    NumPy's own ``astype(str)`` decoded ASCII only and raised on ``b"caf\\xc3\\xa9"``.
+
+    Example
+    -------
+    >>> as_text(np.array([b"caf\\xc3\\xa9", b"tea"])).tolist()
+    ['café', 'tea']
+    """
+    if array.dtype.kind == "S":
+        return np.char.decode(array, "utf-8", "backslashreplace")
+    return array.astype(str)
 
 
 def _integral(y: np.ndarray) -> np.ndarray:
@@ -28,6 +43,7 @@ def _as_integers(y: np.ndarray) -> np.ndarray | None:
             return None
         return y.astype(np.int64)
     if y.dtype.kind in "US":
+        y = as_text(y)
         try:
             return y.astype(np.int64)
         except (ValueError, OverflowError):
@@ -142,7 +158,7 @@ def encode_labels(
             f"{where}: labels must be whole numbers (below 2**53 in size) or class names; "
             f"got {parts[k][i].item()!r} at {locate(k, i)}"
         )
-    strings = [np.char.strip(y.astype(str)) for y in parts]
+    strings = [np.char.strip(as_text(y)) for y in parts]
     for k, y in enumerate(strings):
         empty = np.flatnonzero(y == "")
         if empty.size:

@@ -226,7 +226,8 @@ def read_model(path: str | os.PathLike) -> ModelContents:
     ModelFileError
         Anything wrong with the file (see :func:`read_npz`), or contents that do not fit
         together (weights missing or of the wrong shape, classes not matching the output size),
-        or values that cannot give finite answers (:mod:`softgrad.model_checks`).
+        values that cannot give finite answers, or a scaler that float32 (the dtype a model
+        scales in) would round (:mod:`softgrad.model_checks`).
     """
     from softgrad.model_checks import check_model_contents
 
