@@ -9,7 +9,7 @@ import numpy as np
 
 from softgrad.checks import as_real_float
 from softgrad.kernels import FUSED_DTYPES, get_ops
-from softgrad.nn.layer import Layer, as_float_dtype, as_generator
+from softgrad.nn.layer import Layer, as_float_dtype, as_generator, check_input_grad
 from softgrad.nn.store import allocate_flat
 
 _INITS = ("he", "glorot")
@@ -286,6 +286,8 @@ class Linear(Layer):
         -------
         grad_x : ndarray of shape (..., in_features) or None
         """
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         self._check_forward_done(self._x)
         weights = self.params["W"]
         grad_y = as_real_float(grad_y, "Linear.backward", "grad_y")

@@ -11,7 +11,7 @@ import numpy as np
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
-from softgrad.nn.layer import Layer, _as_mode, as_generator
+from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
 
@@ -215,6 +215,8 @@ class Sequential(Layer):
         The activation of a fused pair below a Linear writes its gradient over that Linear's
         input gradient (a fresh array); ``grad_y`` itself is never written.
         """
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         if not self.layers:
             return np.array(grad_y, copy=True) if input_grad else None
         layers = self.layers
