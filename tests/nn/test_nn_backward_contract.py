@@ -76,3 +76,18 @@ def test_input_grad_takes_numpy_bools_as_python_ones(index):
     assert layer.backward(grad_y, input_grad=np.False_) is None
     expected = layer.backward(grad_y, input_grad=True)
     np.testing.assert_array_equal(layer.backward(grad_y, input_grad=np.True_), expected)
+
+
+def test_backward_assigns_the_gradients_of_the_last_forward():
+    # no zero_grad: backward overwrites, and differentiates the latest forward pass
+    net = Sequential(Linear(3, 2, rng=0), ReLU(), Linear(2, 2, rng=1)).astype(np.float64)
+    first, second = _X[:2], _X[2:] * 2.0
+    net.forward(second)
+    net.backward(np.ones((2, 2)))
+    expected = {key: grad.copy() for key, grad in net.named_grads().items()}
+    net.forward(first)
+    net.backward(np.full((2, 2), 7.0))
+    net.forward(second)
+    net.backward(np.ones((2, 2)))
+    for key, grad in net.named_grads().items():
+        np.testing.assert_array_equal(grad, expected[key], err_msg=key)

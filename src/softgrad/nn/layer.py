@@ -12,6 +12,9 @@ is a TypeError naming the layer (:func:`check_input_grad`, called by every layer
 ``params`` holds the live weights: an optimizer updates them in place, and writing into
 ``params["W"][...]`` changes what ``forward`` computes. ``grads`` has the same keys; ``backward``
 writes the gradients into these arrays (reused across steps) and never updates parameters.
+It assigns them, never adds to them: there is nothing to zero between steps, and a second
+``backward`` replaces the first's gradients (to accumulate over several batches, add copies
+yourself). ``backward`` differentiates the last ``forward``.
 
 Inside a Sequential these arrays are views of its parameter store (:mod:`softgrad.nn.store`),
 put into the layer's dicts when the Sequential is built. A layer therefore reads
