@@ -49,15 +49,84 @@ def test_a_float32_linear_never_holds_a_float64_copy_of_its_weights():
 
 
 @pytest.mark.parametrize(
-    "make", [lambda: Linear(10**6, 10**6), lambda: build_mlp(8, [10**6], 10**6)]
+    ("dtype", "init", "dropout"),
+    [(np.float32, "he", 0.0), (np.float64, "glorot", 0.5), (np.float16, "glorot", 0.0)],
 )
-def test_weights_too_large_for_memory_say_which_layer_and_how_much(make):
+def test_build_mlp_draws_the_weights_of_one_draw_per_layer_in_order(dtype, init, dropout):
+    # build_mlp draws into the store's buffer: the numbers of the generator calls themselves,
+    # and those of the same layers built one by one and copied into a Sequential
+    sizes = [(30, 2000), (2000, 300), (300, 7)]
+    generator = np.random.default_rng(3)
+    expected = [_one_draw(generator, shape, init, dtype) for shape in sizes]
+    next_expected = generator.random()
+    generator = np.random.default_rng(3)
+    net = build_mlp(30, [2000, 300], 7, rng=generator, dtype=dtype, init=init, dropout=dropout)
+    assert generator.random() == next_expected
+    generator = np.random.default_rng(3)
+    one_by_one = Sequential(
+        *(Linear(*shape, rng=generator, init=init, dtype=dtype) for shape in sizes)
+    )
+    linears = [layer for layer in net if isinstance(layer, Linear)]
+    for layer, other, weights in zip(linears, one_by_one, expected, strict=True):
+        assert layer.params["W"].dtype == dtype
+        np.testing.assert_array_equal(layer.params["W"], weights)
+        np.testing.assert_array_equal(layer.params["W"], other.params["W"])
+        np.testing.assert_array_equal(layer.params["b"], 0.0)
+    params, grads = net.named_params(), net.named_grads()
+    np.testing.assert_array_equal(grads.flat, 0.0)
+    assert all(a.base is params.flat for a in params.values())
+    assert all(a.base is grads.flat for a in grads.values())
+
+
+def _construction_peak(build):
+    """The network ``build()`` returns, and the peak of what building it allocated."""
+    tracemalloc.start()
+    try:
+        network = build()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return network, peak
+
+
+def test_build_mlp_allocates_the_weights_and_gradients_once():
+    # each Linear drew its own W, allocated zero gradients, and the store copied both into its
+    # buffers: 4x the weights' bytes at the peak, where 2x (weights + gradients) stay
+    net, peak = _construction_peak(lambda: build_mlp(784, [2048, 2048], 10, rng=0))
+    size = net.named_params().flat.nbytes  # 23 MB, and one float64 draw block of 2 MB
+    assert peak <= 2.05 * size + (3 << 20), f"peak {peak / size:.2f}x the weights' {size} bytes"
+
+
+def test_a_sequential_built_from_layers_peaks_one_buffer_above_its_layers():
+    # the store allocated both its buffers while the layers still held their arrays (4x)
+    def build():
+        generator = np.random.default_rng(0)
+        return Sequential(
+            Linear(784, 2048, rng=generator), ReLU(), Linear(2048, 2048, rng=generator)
+        )
+
+    net, peak = _construction_peak(build)
+    size = net.named_params().flat.nbytes
+    assert peak <= 3.05 * size + (3 << 20), f"peak {peak / size:.2f}x the weights' {size} bytes"
+
+
+def test_weights_too_large_for_memory_say_which_layer_and_how_much():
     with pytest.raises(
         MemoryError,
         match=r"Linear: .* 1000000 weights must fit in memory; got "
         r"3\.73e\+03 GiB of float32",
     ):
-        make()
+        Linear(10**6, 10**6)
+
+
+def test_a_network_too_large_for_memory_says_how_much_and_its_largest_layer():
+    with pytest.raises(
+        MemoryError,
+        match=r"build_mlp: the 1000010000000 parameters \(the largest layer Linear\(1000000, "
+        r"1000000\)\) must fit in memory; got 3\.73e\+03 GiB of float32, and as much for their "
+        r"gradients",
+    ):
+        build_mlp(8, [10**6], 10**6)
 
 
 @pytest.mark.parametrize("bias", [0, 1, "no", None, np.array(True)])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from softgrad.nn import CrossEntropyLoss, Linear, ReLU, Sequential, Tanh, build_mlp
-from softgrad.nn.store import ParamDict
+from softgrad.nn.store import ParamDict, ParamStore
 from softgrad.optim import SGD, Adam
 from softgrad.training import fit
 
@@ -306,3 +306,16 @@ def test_a_gradient_set_to_none_starts_from_zeros():
     net = Sequential(layer)
     np.testing.assert_array_equal(net.named_grads()["0.b"], [0.0, 0.0])
     assert layer.grads["b"] is net.named_grads()["0.b"]
+
+
+def test_buffers_are_adopted_only_where_every_array_already_is():
+    net = build_mlp(3, [4], 2, rng=0)
+    store = net.named_params().store
+    owners = [(key, net[int(key[0])], key[2:]) for key in net.named_params()]
+    adopted = ParamStore(owners, buffers=(store.params, store.grads))
+    assert adopted.params is store.params and adopted.grads is store.grads
+    with pytest.raises(ValueError, match=r"ParamStore: buffers must hold 26 scalars each"):
+        ParamStore(owners, buffers=(store.params[:-1], store.grads[:-1]))
+    elsewhere = np.zeros_like(store.params), np.zeros_like(store.grads)
+    with pytest.raises(ValueError, match=r"ParamStore: 'W' must be the view of \[0:12\]"):
+        ParamStore(owners, buffers=elsewhere)

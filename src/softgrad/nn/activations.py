@@ -25,7 +25,7 @@ import numpy as np
 
 from softgrad.checks import as_real_float
 from softgrad.kernels import get_ops
-from softgrad.nn.layer import Layer
+from softgrad.nn.layer import Layer, check_input_grad
 
 
 def _apply(kernel: Any, *arrays: np.ndarray, **options: Any) -> np.ndarray:
@@ -47,7 +47,9 @@ class _OutputCached(Layer):
         super().__init__()
         self._y: np.ndarray | None = None
 
-    def _checked_grad(self, grad_y: Any) -> np.ndarray:
+    def _checked_grad(self, grad_y: Any, input_grad: Any = True) -> np.ndarray:
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         self._check_forward_done(self._y)
         grad_y = as_real_float(grad_y, f"{type(self).__name__}.backward", "grad_y")
         if grad_y.shape != self._y.shape:
@@ -130,7 +132,7 @@ class ReLU(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0) (in grad_y if inplace)."""
-        grad_y = self._checked_grad(grad_y)
+        grad_y = self._checked_grad(grad_y, input_grad)
         if not input_grad:
             return None
         if self.inplace and _writable_float(grad_y):
@@ -164,7 +166,7 @@ class Tanh(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (1 - t*t)."""
-        grad_y = self._checked_grad(grad_y)
+        grad_y = self._checked_grad(grad_y, input_grad)
         return _apply(get_ops().tanh_vjp, self._y, grad_y) if input_grad else None
 
 
@@ -189,7 +191,7 @@ class Sigmoid(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * s * (1 - s)."""
-        grad_y = self._checked_grad(grad_y)
+        grad_y = self._checked_grad(grad_y, input_grad)
         return _apply(get_ops().sigmoid_vjp, self._y, grad_y) if input_grad else None
 
 
@@ -210,7 +212,7 @@ class Identity(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y (a copy)."""
-        grad_y = self._checked_grad(grad_y)
+        grad_y = self._checked_grad(grad_y, input_grad)
         return np.array(grad_y, copy=True) if input_grad else None
 
 
@@ -264,7 +266,7 @@ class Softmax(_AlongAxis):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape S -> grad_x = s * (grad_y - sum(grad_y * s, axis))."""
-        grad_y = self._checked_grad(grad_y)
+        grad_y = self._checked_grad(grad_y, input_grad)
         if not input_grad:
             return None
         return _apply(get_ops().softmax_vjp, self._y, grad_y, axis=self.axis)
@@ -296,7 +298,7 @@ class LogSoftmax(_AlongAxis):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape S -> grad_x = grad_y - exp(l) * sum(grad_y, axis)."""
-        grad_y = self._checked_grad(grad_y)
+        grad_y = self._checked_grad(grad_y, input_grad)
         if not input_grad:
             return None
         return _apply(get_ops().log_softmax_vjp, self._y, grad_y, axis=self.axis)

@@ -12,6 +12,7 @@ import numpy as np
 from softgrad.checks import check_sample_weight
 from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
 from softgrad.kernels import FUSED_DTYPES, get_ops
+from softgrad.nn.layer import check_input_grad
 from softgrad.nn.loss import (
     Loss,
     StepLoss,
@@ -132,6 +133,8 @@ class CrossEntropyLoss(Loss):
         -------
         grad_logits : ndarray of the logits' shape and dtype (None if ``input_grad`` is False)
         """
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         self._check_forward_done(self._problem)
         if not input_grad:
             return None

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_real_float
-from softgrad.nn.layer import Layer, as_generator
+from softgrad.nn.layer import Layer, as_generator, check_input_grad
 
 
 class Dropout(Layer):
@@ -72,6 +72,8 @@ class Dropout(Layer):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * mask (a copy in eval mode)."""
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         if self._identity is None:
             self._check_forward_done(None)
         grad_y = as_real_float(grad_y, "Dropout.backward", "grad_y")

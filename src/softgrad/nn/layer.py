@@ -6,9 +6,15 @@ A layer is a plain object with live parameter arrays and a pair of methods::
     grad_x = layer.backward(grad_y)          # assigns layer.grads[name], returns dL/dx
     layer.backward(grad_y, input_grad=False) # parameter gradients only, returns None
 
+``input_grad`` is a bool, Python's or NumPy's; anything else (``"no"``, ``0.0``, None, an array)
+is a TypeError naming the layer (:func:`check_input_grad`, called by every layer and loss).
+
 ``params`` holds the live weights: an optimizer updates them in place, and writing into
 ``params["W"][...]`` changes what ``forward`` computes. ``grads`` has the same keys; ``backward``
 writes the gradients into these arrays (reused across steps) and never updates parameters.
+It assigns them, never adds to them: there is nothing to zero between steps, and a second
+``backward`` replaces the first's gradients (to accumulate over several batches, add copies
+yourself). ``backward`` differentiates the last ``forward``.
 
 Inside a Sequential these arrays are views of its parameter store (:mod:`softgrad.nn.store`),
 put into the layer's dicts when the Sequential is built. A layer therefore reads
@@ -95,6 +101,26 @@ def as_generator(rng: Any, where: str) -> np.random.Generator:
     if rng < 0:
         raise ValueError(f"{where}: rng must be {expected}; got {rng!r}")
     return np.random.default_rng(int(rng))
+
+
+def check_input_grad(input_grad: Any, layer: Any) -> None:
+    """Raise the TypeError for a ``backward`` ``input_grad`` that is not a bool (Python's or
+    NumPy's): ``"no"`` or an array was read as True, ``None`` or ``0.0`` as False.
+
+    Every layer's and loss's ``backward`` calls it when ``type(input_grad) is not bool``, a
+    test that costs nothing on the training step's path.
+
+    Example
+    -------
+    >>> check_input_grad("no", Layer())
+    Traceback (most recent call last):
+    ...
+    TypeError: Layer.backward: input_grad must be a bool; got 'no'
+    """
+    if not isinstance(input_grad, np.bool_):
+        raise TypeError(
+            f"{type(layer).__name__}.backward: input_grad must be a bool; got {input_grad!r}"
+        )
 
 
 def _as_mode(mode: Any, where: str) -> bool:

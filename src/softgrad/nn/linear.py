@@ -9,39 +9,39 @@ import numpy as np
 
 from softgrad.checks import as_real_float
 from softgrad.kernels import FUSED_DTYPES, get_ops
-from softgrad.nn.layer import Layer, as_float_dtype, as_generator
+from softgrad.nn.layer import Layer, as_float_dtype, as_generator, check_input_grad
+from softgrad.nn.store import allocate_flat
 
 _INITS = ("he", "glorot")
 # the activations forward_activated runs (ActivationKernels.bias_activation's names)
 _ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 
 
-# rows of W drawn at a time: the float64 draws of one block (about 8 MB), not of all of W
-_DRAW_BLOCK = 1 << 20
+# scalars of W drawn at a time: one float64 block (2 MB), not a float64 copy of all of W
+_DRAW_BLOCK = 1 << 18
 
 
-def _initial_weights(
-    generator: np.random.Generator, shape: tuple[int, int], init: str, dtype: np.dtype
-) -> np.ndarray:
-    """W drawn as ``init`` says, in float64 block by block and stored in ``dtype``: the same
-    numbers, and the same generator state after, as one draw of the whole shape, without a
-    float64 copy of W (a float32 Linear(40_000, 40_000) needed 19 GB at its peak, not 6.4)."""
-    in_features, out_features = shape
-    try:
-        weights = np.empty(shape, dtype=dtype)
-    except MemoryError:
-        size = in_features * out_features * dtype.itemsize
-        raise MemoryError(
-            f"Linear: in_features x out_features = {in_features} x {out_features} weights must "
-            f"fit in memory; got {size / 2**30:.3g} GiB of {dtype.name} that cannot be allocated"
-        ) from None
+def linear_size(in_features: int, out_features: int, bias: bool = True) -> int:
+    """How many scalars a Linear holds: W, then b."""
+    return in_features * out_features + (out_features if bias else 0)
+
+
+def _draw_weights(generator: np.random.Generator, weights: np.ndarray, init: str) -> np.ndarray:
+    """Fill ``weights`` (in_features, out_features) as ``init`` says, drawn in float64 block by
+    block: the same numbers, and the same generator state after, as one draw of the whole
+    shape cast to W's dtype, without a float64 copy of W (a float32 Linear(40_000, 40_000)
+    needed 19 GB at its peak, not 6.4)."""
+    in_features, out_features = weights.shape
     rows = max(1, _DRAW_BLOCK // out_features)
     scale = math.sqrt(2.0 / in_features)
     limit = math.sqrt(6.0 / (in_features + out_features))
+    # float64, reused by every block (uniform has no out=: its block is let go before the next)
+    draws = np.empty(min(rows, in_features) * out_features) if init == "he" else None
     for start in range(0, in_features, rows):
         block = (min(rows, in_features - start), out_features)
         if init == "he":
-            weights[start : start + rows] = generator.standard_normal(block) * scale
+            draw = generator.standard_normal(out=draws[: block[0] * out_features].reshape(block))
+            weights[start : start + rows] = np.multiply(draw, scale, out=draw)
         else:
             weights[start : start + rows] = generator.uniform(-limit, limit, size=block)
     return weights
@@ -72,7 +72,8 @@ class Linear(Layer):
     ----------
     params : dict
         ``"W"`` : ndarray of shape (in_features, out_features); ``"b"`` : ndarray of shape
-        (out_features,) (absent when ``bias=False``). These are the live weights.
+        (out_features,) (absent when ``bias=False``). These are the live weights: views of one
+        buffer, the layer's own until a Sequential moves them into its parameter store.
     grads : dict
         Same keys; ``backward`` writes into these arrays, reused across steps.
 
@@ -120,15 +121,48 @@ class Linear(Layer):
             raise ValueError(f"Linear: init must be one of 'he', 'glorot'; got {init!r}")
         resolved = as_float_dtype(dtype, "Linear")
         generator = as_generator(rng, "Linear")
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
-        self.init = init
-        shape = (self.in_features, self.out_features)
-        self.params["W"] = _initial_weights(generator, shape, init, resolved)
-        self.grads["W"] = np.zeros(shape, dtype=resolved)
-        if bias:
-            self.params["b"] = np.zeros(self.out_features, dtype=resolved)
-            self.grads["b"] = np.zeros(self.out_features, dtype=resolved)
+        what = f"Linear: in_features x out_features = {in_features} x {out_features} weights"
+        size = linear_size(int(in_features), int(out_features), bool(bias))
+        memory = allocate_flat(size, resolved, what)
+        self._set_up(int(in_features), int(out_features), init, generator, memory)
+
+    @classmethod
+    def _drawn_into(
+        cls,
+        memory: tuple[np.ndarray, np.ndarray],
+        in_features: int,
+        out_features: int,
+        generator: np.random.Generator,
+        init: str,
+    ) -> Linear:
+        """A Linear with a bias whose arrays are views of ``memory``: W drawn into the 1-d
+        ``params``, b zeroed, the gradients views of the 1-d ``grads`` (zeros), each of
+        ``linear_size`` scalars. What build_mlp makes in the parameter store's buffers, so
+        that no copy of the weights is made. Trusts its arguments."""
+        layer = cls.__new__(cls)
+        Layer.__init__(layer)
+        layer._set_up(in_features, out_features, init, generator, memory)
+        return layer
+
+    def _set_up(
+        self,
+        in_features: int,
+        out_features: int,
+        init: str,
+        generator: np.random.Generator,
+        memory: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Carve W (then b, if the memory holds it) out of ``memory`` and draw W."""
+        self.in_features, self.out_features, self.init = in_features, out_features, init
+        n_weights = in_features * out_features
+        shape = (in_features, out_features)
+        params, grads = memory
+        self.params["W"] = _draw_weights(generator, params[:n_weights].reshape(shape), init)
+        self.grads["W"] = grads[:n_weights].reshape(shape)
+        if params.size > n_weights:
+            self.params["b"] = params[n_weights:]
+            self.params["b"][...] = 0
+            self.grads["b"] = grads[n_weights:]
         self._x: np.ndarray | None = None
         self._ones_buffer: np.ndarray | None = None
         self._x_shape: tuple[int, ...] = ()
@@ -252,6 +286,8 @@ class Linear(Layer):
         -------
         grad_x : ndarray of shape (..., in_features) or None
         """
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         self._check_forward_done(self._x)
         weights = self.params["W"]
         grad_y = as_real_float(grad_y, "Linear.backward", "grad_y")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.kernels import get_ops
-from softgrad.nn.layer import Layer
+from softgrad.nn.layer import Layer, check_input_grad
 from softgrad.nn.loss import StepLoss, check_max_sample_loss, weighted_mean
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -205,6 +205,8 @@ class LogisticLoss(Layer):
 
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits of shape (N, K), times ``grad_y`` (a scalar, or (N,) for "none")."""
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         self._check_forward_done(self._logits)
         if not input_grad:
             return None

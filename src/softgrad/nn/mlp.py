@@ -11,8 +11,9 @@ import numpy as np
 from softgrad.nn.activations import Identity, ReLU, Sigmoid, Tanh
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, as_float_dtype, as_generator
-from softgrad.nn.linear import Linear
+from softgrad.nn.linear import Linear, linear_size
 from softgrad.nn.sequential import Sequential
+from softgrad.nn.store import allocate_flat
 
 #: activation name -> layer class ("logistic" is scikit-learn's name for the sigmoid)
 ACTIVATIONS: dict[str, type[Layer]] = {
@@ -59,6 +60,9 @@ def build_mlp(
     Sequential
         Parameters named ``"0.W"``, ``"0.b"``, ``"2.W"`` ... (index of the Linear layer).
         Its ReLUs are ``ReLU(inplace=True)``: each works on its Linear's fresh arrays.
+        Each Linear is drawn straight into the parameter store's buffer (the numbers, and the
+        generator's state after, of the same Linear layers built one by one), so building
+        allocates the weights and their gradients once: no copy of either.
 
     Examples
     --------
@@ -95,13 +99,24 @@ def build_mlp(
     resolved = as_float_dtype(dtype, "build_mlp")
     generator = as_generator(rng, "build_mlp")
 
+    sizes = [int(in_features), *(int(size) for size in hidden_sizes), int(n_classes)]
+    shapes = list(itertools.pairwise(sizes))
+    # every Linear drawn straight into the store's buffers: building holds the weights and
+    # their gradients once, not a copy of them too (4x the weights' bytes at the peak before)
+    ends = list(itertools.accumulate(linear_size(*shape) for shape in shapes))
+    largest = max(shapes, key=lambda shape: linear_size(*shape))
+    what = f"build_mlp: the {ends[-1]} parameters (the largest layer Linear{largest})"
+    params, grads = allocate_flat(ends[-1], resolved, what)
     layers: list[Layer] = []
-    sizes = [int(in_features), *(int(size) for size in hidden_sizes)]
-    for fan_in, fan_out in itertools.pairwise(sizes):
-        layers.append(Linear(fan_in, fan_out, rng=generator, init=init, dtype=resolved))
+    for index, ((fan_in, fan_out), start, stop) in enumerate(
+        zip(shapes, [0, *ends[:-1]], ends, strict=True)
+    ):
+        memory = (params[start:stop], grads[start:stop])
+        layers.append(Linear._drawn_into(memory, fan_in, fan_out, generator, init))
+        if index == len(shapes) - 1:  # the logits
+            break
         # in place: the activation rewrites the Linear's fresh output and input gradient
         layers.append(ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]())
         if dropout > 0:
             layers.append(Dropout(float(dropout), rng=generator))
-    layers.append(Linear(sizes[-1], int(n_classes), rng=generator, init=init, dtype=resolved))
-    return Sequential(*layers)
+    return Sequential._adopting(layers, (params, grads))

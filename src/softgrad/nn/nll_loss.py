@@ -10,6 +10,7 @@ import numpy as np
 from softgrad.functional._targets import grad_scale
 from softgrad.functional.nll import NLLProblem
 from softgrad.kernels import get_ops
+from softgrad.nn.layer import check_input_grad
 from softgrad.nn.loss import Loss
 
 
@@ -114,6 +115,8 @@ class NLLLoss(Loss):
         -------
         ndarray of the input's shape and dtype (None if ``input_grad`` is False)
         """
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         self._check_forward_done(self._problem)
         if not input_grad:
             return None

@@ -11,7 +11,7 @@ import numpy as np
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
-from softgrad.nn.layer import Layer, _as_mode, as_generator
+from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
 
@@ -45,7 +45,8 @@ class Sequential(Layer):
     Notes
     -----
     Construction builds the parameter store (:mod:`softgrad.nn.store`): the layers' parameters
-    and gradients are copied, values unchanged, into one flat buffer each, and each layer's
+    and gradients are copied, values unchanged, into one flat buffer each (``build_mlp`` draws
+    its layers straight into the buffers instead: no copy), and each layer's
     ``params[name]`` / ``grads[name]`` becomes a view of it. Arrays held from before are
     detached copies afterwards: take references after building. Given ``named_params()`` and
     ``named_grads()``, an optimizer updates the whole network in one set of passes.
@@ -77,6 +78,19 @@ class Sequential(Layer):
     fuse = True  # Sequentials pickled before the option existed
 
     def __init__(self, *layers: Layer, fuse: bool = True) -> None:
+        self._set_layers(layers, fuse)
+        self._build_store()
+
+    @classmethod
+    def _adopting(cls, layers: list[Layer], buffers: tuple[np.ndarray, np.ndarray]) -> Sequential:
+        """A Sequential whose store adopts ``buffers`` (params, grads), where every parameter and
+        gradient of ``layers`` already is, in store order (build_mlp drew them there): no copy."""
+        network = cls.__new__(cls)
+        network._set_layers(layers, True)
+        network._build_store(buffers)
+        return network
+
+    def _set_layers(self, layers: Any, fuse: bool) -> None:
         super().__init__()
         if not isinstance(fuse, (bool, np.bool_)):
             raise TypeError(f"Sequential: fuse must be a bool; got {fuse!r}")
@@ -88,13 +102,14 @@ class Sequential(Layer):
                     f"Sequential: layers must be Layer instances; got {layer!r} at position {index}"
                 )
         self.layers: list[Layer] = list(layers)
-        self._build_store()
 
     # ---- the parameter store (softgrad.nn.store) -------------------------------------------
-    def _build_store(self) -> ParamStore:
-        """Copy the layers' arrays into a new store, views into the layers' dicts."""
+    def _build_store(self, buffers: tuple[np.ndarray, np.ndarray] | None = None) -> ParamStore:
+        """Copy the layers' arrays into a new store (or adopt ``buffers``, where they already
+        are), views into the layers' dicts."""
         _check_layers(self, type(self).__name__)
-        store = ParamStore(list(_owners(self.layers, "")), where=type(self).__name__)
+        owners = list(_owners(self.layers, ""))
+        store = ParamStore(owners, where=type(self).__name__, buffers=buffers)
         self._use_store(store)
         return store
 
@@ -200,6 +215,8 @@ class Sequential(Layer):
         The activation of a fused pair below a Linear writes its gradient over that Linear's
         input gradient (a fresh array); ``grad_y`` itself is never written.
         """
+        if type(input_grad) is not bool:
+            check_input_grad(input_grad, self)
         if not self.layers:
             return np.array(grad_y, copy=True) if input_grad else None
         layers = self.layers

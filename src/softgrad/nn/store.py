@@ -12,6 +12,13 @@ What happens to the layers' arrays
     before is a detached copy from then on: training no longer updates it, and writing into it
     no longer changes the network. Take references after building the Sequential.
 
+    Memory: the parameter buffer is allocated and filled first, each layer's array let go as
+    its view replaces it, then the gradient buffer (zeros), so building peaks at the layers'
+    arrays and one buffer (3x the weights' bytes, if nothing else holds them), not both
+    buffers on top of them. ``build_mlp`` allocates the two buffers itself (:func:`allocate_flat`),
+    draws each Linear straight into them and the store adopts them (``buffers=``): no copy,
+    and building peaks at the weights and their gradients (2x) and one 2 MB block of draws.
+
 Afterwards
     Every parameter and gradient is a view of the store. A layer reads ``self.params[name]`` at
     each call and ``backward`` writes ``self.grads[name][...]`` in place. An array that a layer
@@ -45,7 +52,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ParamDict", "ParamStore"]
+__all__ = ["ParamDict", "ParamStore", "allocate_flat"]
+
+
+def allocate_flat(size: int, dtype: np.dtype, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two 1-d buffers of ``size`` scalars of ``dtype``: parameters (not initialised: the caller
+    fills every one) and gradients (zeros).
+
+    A MemoryError names ``what`` (``"{what} must fit in memory; got ..."``) and the size.
+    """
+    try:
+        return np.empty(size, dtype=dtype), np.zeros(size, dtype=dtype)
+    except MemoryError:
+        raise MemoryError(
+            f"{what} must fit in memory; got {size * dtype.itemsize / 2**30:.3g} GiB of "
+            f"{dtype.name}, and as much for their gradients, that cannot be allocated"
+        ) from None
 
 
 class ParamDict(dict):
@@ -122,6 +144,10 @@ class ParamStore:
         Qualified name (``"0.W"``), the layer and its parameter name, in network order.
     where : str
         The caller, for error messages.
+    buffers : (ndarray, ndarray) of shape (P,), optional
+        The parameter and gradient buffers to adopt instead of allocating new ones: every
+        layer's arrays must already be their views at their places in store order (a
+        ValueError otherwise). What build_mlp gives.
 
     Attributes
     ----------
@@ -141,7 +167,12 @@ class ParamStore:
     True
     """
 
-    def __init__(self, owners: Sequence[tuple[str, Any, str]], where: str = "Sequential") -> None:
+    def __init__(
+        self,
+        owners: Sequence[tuple[str, Any, str]],
+        where: str = "Sequential",
+        buffers: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         _check_storable(owners, where)
         dtype = owners[0][1].params[owners[0][2]].dtype if owners else np.dtype(np.float32)
         layout, start = [], 0
@@ -151,18 +182,23 @@ class ParamStore:
             layout.append((key, start, start + size, shape))
             start += size
         self.layout = tuple(layout)
-        self.params = np.zeros(start, dtype=dtype)
-        self.grads = np.zeros(start, dtype=dtype)
-        entries = []
-        for (key, layer, name), (_, begin, stop, shape) in zip(owners, layout, strict=True):
-            param = self.params[begin:stop].reshape(shape)
-            grad = self.grads[begin:stop].reshape(shape)
-            param[...] = layer.params[name]
-            if layer.grads.get(name) is not None:  # else the store's zeros
-                grad[...] = layer.grads[name]
-            layer.params[name], layer.grads[name] = param, grad
-            entries.append(_Entry(key, layer, name, param, grad))
-        self._set_entries(entries)
+        rows = list(zip(owners, layout, strict=True))
+        if buffers is not None and not all(flat.size == start for flat in buffers):
+            raise ValueError(f"ParamStore: buffers must hold {start} scalars each to adopt them")
+        # build_mlp drew its layers into the buffers it gives: adopted, not copied. Else one
+        # buffer at a time, each layer's array let go as its view replaces it: the peak is the
+        # layers' arrays and one new buffer, never both buffers on top of them
+        place = _move if buffers is None else _adopt
+        self.params = np.empty(start, dtype=dtype) if buffers is None else buffers[0]
+        params = [place(self.params, layer.params, name, row) for (_, layer, name), row in rows]
+        self.grads = np.zeros(start, dtype=dtype) if buffers is None else buffers[1]
+        grads = [place(self.grads, layer.grads, name, row) for (_, layer, name), row in rows]
+        self._set_entries(
+            [
+                _Entry(key, layer, name, param, grad)
+                for (key, layer, name), param, grad in zip(owners, params, grads, strict=True)
+            ]
+        )
         self._watched: tuple[tuple[Any, tuple[Any, ...]], ...] = ()
 
     def watch(self, containers: Sequence[Any]) -> None:
@@ -256,6 +292,32 @@ class ParamStore:
 
     def __repr__(self) -> str:
         return f"ParamStore({len(self.layout)} arrays, {self.params.size} {self.params.dtype})"
+
+
+def _move(flat: np.ndarray, arrays: dict, name: str, row: tuple) -> np.ndarray:
+    """Copy ``arrays[name]`` (if not None: zeros stay) into its place in ``flat``, a new
+    buffer that no other array uses; the view replaces it."""
+    _, begin, stop, shape = row
+    view = flat[begin:stop].reshape(shape)
+    if arrays.get(name) is not None:
+        view[...] = arrays[name]
+    arrays[name] = view
+    return view
+
+
+def _adopt(flat: np.ndarray, arrays: dict, name: str, row: tuple) -> np.ndarray:
+    """``arrays[name]``, which must be the view of its place in ``flat``."""
+    _, begin, stop, shape = row
+    array = arrays.get(name)
+    address = flat.__array_interface__["data"][0] + begin * flat.itemsize
+    if (
+        not isinstance(array, np.ndarray)
+        or array.shape != shape
+        or not array.flags.c_contiguous
+        or array.__array_interface__["data"][0] != address
+    ):
+        raise ValueError(f"ParamStore: {name!r} must be the view of [{begin}:{stop}] to adopt it")
+    return array
 
 
 def _reseat(arrays: dict, name: str, view: np.ndarray, missing_ok: bool = False) -> bool:
