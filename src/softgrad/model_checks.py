@@ -26,8 +26,9 @@ allocating:
   are (N, width));
 - a file marked unscaled (``scaled`` false) stores the identity scaler, the one load ignores;
 - ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
-  of the metadata the commands read, ``input_max`` is a positive finite number,
-  ``image_background`` "dark" or "light" and ``data_spec`` a string (each may be null).
+  of the metadata the commands read, ``input_max`` is a positive finite number, ``input_min``
+  a finite number below it, ``image_background`` "dark" or "light" and ``data_spec`` a string
+  (each may be null).
 
 Each problem is one line naming the file and what is wrong.
 """
@@ -255,6 +256,17 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
         raise ModelFileError(
             f"{where}: metadata 'input_max' must be a positive finite number or null; "
             f"got {input_max!r}"
+        )
+    input_min = user.get("input_min") if isinstance(user, dict) else None
+    if input_min is not None and not (
+        isinstance(input_min, (int, float))
+        and not isinstance(input_min, bool)
+        and np.isfinite(input_min)
+        and input_min < (255 if input_max is None else input_max)
+    ):
+        raise ModelFileError(
+            f"{where}: metadata 'input_min' must be a finite number below 'input_max' "
+            f"({255 if input_max is None else input_max!r}), or null; got {input_min!r}"
         )
     background = user.get("image_background") if isinstance(user, dict) else None
     if background not in (None, "dark", "light"):

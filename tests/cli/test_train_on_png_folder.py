@@ -106,3 +106,44 @@ def test_predict_on_transparent_drawings_answers_as_the_model_does_on_its_traini
     np.testing.assert_array_equal(
         [p["probability"] for p in predictions], model.predict_proba(X).max(axis=1)
     )
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "dtype"),
+    [(0.0, 1.0, np.float32), (-1.0, 1.0, np.float32), (0.0, 4095.0, np.uint16)],
+    ids=["float-0-1", "float-minus-1-1", "uint16-12-bit"],
+)
+def test_predict_maps_a_picture_onto_the_pixel_range_of_float_or_16_bit_training_images(
+    cli, tmp_path, rng, low, high, dtype
+):
+    # a model trained on an .npz of float (0..1, -1..1) or 16-bit images recorded no pixel
+    # range, and predict fed a PNG's 0..255 to a network that saw 0..1: garbage answers
+    levels = []
+    for column in (1, 4):
+        for k in range(12):
+            grey = rng.integers(0, 40, size=(6, 6), dtype=np.uint8)
+            grey[:, column] = 200 + k  # a bright bar on the class's side
+            levels.append(grey)
+    levels = np.stack(levels)
+    X = (low + levels.astype(np.float64) * ((high - low) / 255.0)).astype(dtype)
+    data = tmp_path / "bars.npz"
+    np.savez(data, X=X, y=np.repeat([0, 1], 12), class_names=np.array(["left", "right"]))
+    out = tmp_path / "bars-model.npz"
+    assert cli("train", "--data", data, "--epochs", "30", "--out", out, "--quiet").code == 0
+    metadata = softgrad.load(out).metadata
+    assert metadata["input_max"] == pytest.approx(float(X.max()))
+    assert metadata.get("input_min", 0.0) == pytest.approx(float(X.min()))
+    assert metadata["image_background"] == "dark"
+    model = softgrad.load(out)
+    pictures, rows = [], []
+    for i in (0, 5, 12, 20):  # two of each class
+        picture = tmp_path / f"{i}.png"
+        Image.fromarray(levels[i]).save(picture)
+        pictures.append(str(picture))
+        rows.append(X[i].reshape(-1))
+    result = cli("predict", "--model", out, *pictures, "--invert", "no", "--json")
+    assert result.code == 0, result.err
+    # the picture file gives the rows training saw, up to float32 rounding of the mapping
+    expected = model.predict(np.stack(rows))
+    assert [r["class"] for r in result.json()["predictions"]] == list(expected)
+    assert list(expected) == ["left", "left", "right", "right"]

@@ -69,9 +69,12 @@ def _pad_to_shape(pixels: np.ndarray, shape: tuple[int, int], background: float)
     return out
 
 
-def training_background(X: np.ndarray, image_shape: tuple[int, ...], input_max: float) -> str:
-    """ "light" when the border pixels of the training images ``X`` (raw rows of 0..input_max)
-    are brighter than mid-grey on average, else "dark": the polarity predict matches.
+def training_background(
+    X: np.ndarray, image_shape: tuple[int, ...], input_max: float, input_min: float = 0.0
+) -> str:
+    """ "light" when the border pixels of the training images ``X`` (raw rows of
+    input_min..input_max) are brighter than mid-grey on average, else "dark": the polarity
+    predict matches.
 
     At most 1,000 evenly spaced images are read (their borders only).
 
@@ -86,7 +89,8 @@ def training_background(X: np.ndarray, image_shape: tuple[int, ...], input_max: 
     border = np.concatenate(
         [images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1
     )
-    return "light" if float(border.mean(dtype=np.float64)) > input_max / 2 else "dark"
+    middle = (input_min + input_max) / 2
+    return "light" if float(border.mean(dtype=np.float64)) > middle else "dark"
 
 
 def load_image(
@@ -95,6 +99,7 @@ def load_image(
     input_max: float,
     invert: str = "auto",
     background: str = "dark",
+    input_min: float = 0.0,
 ) -> tuple[np.ndarray, bool]:
     """One image file as a raw feature row for a model trained on ``image_shape`` images.
 
@@ -110,11 +115,14 @@ def load_image(
         Whether to invert the image to the training images' polarity (see the module notes).
     background : {"dark", "light"}, default "dark"
         The training images' background (:func:`training_background`).
+    input_min : float, default 0.0
+        The darkest raw training pixel value (-1 for images normalised to -1..1).
 
     Returns
     -------
     row : ndarray of shape (height * width,), float32
-        Pixels in 0..input_max, the object on the training images' background.
+        Pixels in input_min..input_max (0..255 mapped linearly), the object on the training
+        images' background.
     inverted : bool
         Whether the image was inverted.
     """
@@ -139,5 +147,8 @@ def load_image(
     levels = Image.fromarray(np.rint(padded).astype(np.uint8))
     if levels.size != (width, height):
         levels = levels.resize((width, height), Image.Resampling.LANCZOS)
-    row = np.asarray(levels, dtype=np.float32).reshape(-1) * np.float32(input_max / 255.0)
+    row = np.asarray(levels, dtype=np.float32).reshape(-1)
+    row *= np.float32((input_max - input_min) / 255.0)
+    if input_min:
+        row += np.float32(input_min)
     return row, inverted

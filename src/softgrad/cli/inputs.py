@@ -119,9 +119,12 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
         )
     metadata = model.metadata or {}
     input_max = metadata.get("input_max") or 255.0
+    input_min = metadata.get("input_min") or 0.0
     # a model file from before the record was trained on light-on-dark images
     background = metadata.get("image_background") or "dark"
-    row, inverted = load_image(path, model.image_shape, float(input_max), invert, background)
+    row, inverted = load_image(
+        path, model.image_shape, float(input_max), invert, background, float(input_min)
+    )
     if inverted and invert == "auto":
         kinds = {"dark": "light-on-dark", "light": "dark-on-light"}
         other = "light" if background == "dark" else "dark"

@@ -272,9 +272,11 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     if ranks.speaks(comm) and registry.fallback() is not None:
         print(f"softgrad: note: {registry.fallback()}", file=sys.stderr)
     scaler = data.fit_scaler()
+    # from the raw rows: training may standardise float rows in place
+    pictures = train_report.picture_record(data) if ranks.speaks(comm) else {}
     trained = _fit(args, settings, data, scaler, paths, comm)
     if not ranks.speaks(comm):
         return 0
     with train_stops.on_interrupt(args, paths, trained[3]):
-        train_report.report(args, settings, data, scaler, trained, paths, validation_note)
+        train_report.report(args, settings, data, scaler, trained, paths, validation_note, pictures)
     return 0

@@ -73,8 +73,11 @@ def _summary(args, settings, data, network, history, seconds, progress, test) ->
     }
 
 
-def report(args, settings, data, scaler, trained, paths, validation_note) -> None:
-    """Test the trained network, write the model and pictures, and print the summary."""
+def report(args, settings, data, scaler, trained, paths, validation_note, pictures) -> None:
+    """Test the trained network, write the model and pictures, and print the summary.
+
+    ``pictures`` is :func:`picture_record` of the data, taken before training (which may
+    standardise the training rows in place)."""
     from softgrad.model import Model
     from softgrad.nn import CrossEntropyLoss
     from softgrad.training import evaluate
@@ -88,8 +91,7 @@ def report(args, settings, data, scaler, trained, paths, validation_note) -> Non
         **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
         "data_spec": _data_spec(args.data),
         "history": history.to_dict(),
-        "input_max": float(data.scale) if data.scale is not None else None,
-        "image_background": _background(data),
+        **pictures,
     }
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     # every output is rendered to a hidden temp file first and published only when all are:
@@ -124,11 +126,36 @@ def _print_summary(s: dict[str, Any]) -> None:
         print(f"misclassified test images saved to {s['misclassified']}")
 
 
-def _background(data: Any) -> str | None:
-    """The training images' background, "dark" or "light", which predict's ``--invert auto``
-    matches (None for rows that are not images)."""
+def _is_picture_set(data: Any) -> bool:
+    return data.image_shape is not None and len(data.image_shape) == 2
+
+
+def _pixel_range(data: Any) -> dict[str, float | None]:
+    """``input_max`` (and ``input_min`` when not 0): the raw pixel range predict maps a picture
+    file's 0..255 onto. For 8-bit images 0..scale; for float or 16-bit images, which are
+    standardised (no ``scale``), the training images' own lowest and highest values (0..1,
+    -1..1, 0..4095) rather than the 0..255 predict assumed, which gave it garbage pixels."""
+    if data.scale is not None:
+        return {"input_max": float(data.scale)}
+    if not _is_picture_set(data) or len(data.X_train) == 0:
+        return {"input_max": None}
+    low, high = float(np.min(data.X_train)), float(np.max(data.X_train))
+    if not high > max(low, 0.0):
+        return {"input_max": None}  # no range a picture could be mapped onto
+    return {"input_max": high, **({"input_min": low} if low != 0.0 else {})}
+
+
+def picture_record(data: Any) -> dict[str, Any]:
+    """What predict needs to read a picture file for this data set's model: the pixel range
+    (:func:`_pixel_range`) and the training images' background, "dark" or "light", which its
+    ``--invert auto`` matches (None for rows that are not images). Taken from the raw
+    training rows, so before training."""
     from softgrad.cli.images import training_background
 
-    if data.image_shape is None or len(data.image_shape) != 2 or data.scale is None:
-        return None
-    return training_background(data.X_train, data.image_shape, float(data.scale))
+    span = _pixel_range(data)
+    background = None
+    if _is_picture_set(data) and span["input_max"] is not None:
+        background = training_background(
+            data.X_train, data.image_shape, span["input_max"], span.get("input_min", 0.0)
+        )
+    return {**span, "image_background": background}
