@@ -14,6 +14,7 @@ from sklearn.datasets import make_classification
 from softgrad.errors import MissingDependencyError
 from softgrad.onnx_export import build_graph, export_onnx
 from softgrad.sklearn import MLPClassifier
+from softgrad.training import predict_proba
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -287,9 +288,10 @@ def test_each_layer_kind_in_each_dtype_exports_what_the_model_predicts(tmp_path,
     model = Model(_one_layer_kind(kind, dtype), None, Scaler(0.5, 0.25))
     X = np.random.default_rng(5).normal(size=(64, 6)).astype(np.float32) * 4
     probs, logits = _run(export_onnx(model, tmp_path / "m.onnx"), X)
-    # the graph computes in float32, the model in its own dtype: each rounds every product,
-    # sum and activation of the three layers (a few dozen operations per output) to its
-    # own precision, so they agree to the coarser of the two
+    # the graph computes in float32 (float64 for a float64 model), the model in its own dtype:
+    # each rounds every product, sum and activation of the three layers (a few dozen
+    # operations per output) to its own precision, and the graph's outputs are float32, so
+    # they agree to the coarser of the two
     eps = max(np.finfo(dtype).eps, np.finfo(np.float32).eps)
     expected_logits = model.decision_function(X).astype(np.float64)
     scale = 1 + np.abs(expected_logits).max()
@@ -298,18 +300,35 @@ def test_each_layer_kind_in_each_dtype_exports_what_the_model_predicts(tmp_path,
 
 
 @pytest.mark.parametrize("where", ["0.W", "1.b"])
-def test_weights_beyond_float32_are_refused_not_exported_as_inf(tmp_path, where):
+def test_a_float64_model_with_weights_beyond_float32_exports_what_it_predicts(tmp_path, where):
     from softgrad.nn import Linear, ReLU, Sequential
 
-    # a float64 model may hold them; the graph, in float32, held inf and answered NaN
+    # a float32 graph held inf for them and answered NaN; they were refused instead
     network = Sequential(Linear(2, 3, rng=0), Sequential(ReLU(), Linear(3, 2, rng=1)))
     network.astype(np.float64)
     network.named_params()["0.W" if where == "0.W" else "1.1.b"].flat[0] = -1e39
-    position = "0" if where == "0.W" else "1.1"
-    with pytest.raises(
-        ValueError,
-        match=rf"the weights of the Linear layer at position {position} must fit in float32 "
-        r"\(the graph's dtype; \|w\| <= 3.403e\+38\); got 1e\+39",
-    ):
-        export_onnx(network, tmp_path / "m.onnx")
-    assert list(tmp_path.iterdir()) == []
+    X = np.array([[0.0, 0.0], [1.0, -2.0], [-3.0, 0.5]], dtype=np.float32)
+    probs, _ = _run(export_onnx(network, tmp_path / "m.onnx"), X)
+    expected = predict_proba(network, X)
+    assert np.isfinite(probs).all()
+    # float64 arithmetic, then one float32 rounding of values <= 1
+    assert np.abs(probs - expected).max() <= np.finfo(np.float32).eps, (probs, expected)
+
+
+def test_a_float64_model_exports_what_it_predicts_where_float32_overflows(tmp_path):
+    from softgrad.model import Model
+    from softgrad.nn import build_mlp
+    from softgrad.preprocessing import Scaler
+
+    # 3e38 is a float32 input; scaled by 1 and through the hidden layer it passes float32's
+    # range, which the float64 model computes in and the float32 graph did not (NaN)
+    model = Model(build_mlp(3, [16], 4, rng=0, dtype=np.float64), None, Scaler(0.5, 1.0))
+    X = np.array([[3e38, 0, 0], [-3e38, 1, 2], [0, 255, 0]], dtype=np.float32)
+    probs, logits = _run(export_onnx(model, tmp_path / "m.onnx"), X)
+    expected = model.predict_proba(X)
+    assert np.isfinite(probs).all(), probs
+    assert np.abs(probs - expected).max() <= np.finfo(np.float32).eps, (probs, expected)
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    assert [i.type.tensor_type.elem_type for i in proto.graph.input] == [onnx.TensorProto.FLOAT]
+    assert {o.type.tensor_type.elem_type for o in proto.graph.output} == {onnx.TensorProto.FLOAT}
+    assert logits.dtype == np.float32

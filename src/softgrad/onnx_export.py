@@ -1,6 +1,7 @@
 """Export a trained softgrad network to ONNX: Gemm layers, activations and a Softmax.
 
-It predicts what :class:`softgrad.model.Model` predicts, to float32 rounding.
+It predicts what :class:`softgrad.model.Model` predicts, to float32 rounding: a float64 model's
+graph computes in float64 between its float32 input and outputs.
 
 The graph takes ``input`` (float32, shape (N, D), N dynamic) and returns ``probabilities``
 (N, C) and ``logits`` (N, C). A :class:`softgrad.model.Model`'s input scaler is kept as explicit
@@ -111,19 +112,12 @@ def _plan(model) -> tuple[list, Any]:
     )
 
 
-def _check_float32(plan: list) -> None:
-    """The graph stores its weights in float32: a float64 weight beyond float32's range became
-    inf, and the graph answered NaN where the model answers finite probabilities."""
-    limit = float(np.finfo(np.float32).max)
-    for step in plan:
-        if step[0] != "gemm":
-            continue
-        for array in step[1:3]:
-            if array.dtype.itemsize > 4 and array.size and np.abs(array).max() > limit:
-                raise ValueError(
-                    f"export_onnx: the weights of {step[3]} must fit in float32 (the graph's "
-                    f"dtype; |w| <= {limit:.4g}); got {np.abs(array).max().item()!r}"
-                )
+def _graph_dtype(plan: list) -> type:
+    """float64 when a weight is (the model then computes in float64 from that layer on), else
+    float32. A float32 graph of a float64 model overflowed where the model did not: 3e38 in a
+    standardised feature gave NaN probabilities, the model finite ones."""
+    weights = [array for step in plan if step[0] == "gemm" for array in step[1:3]]
+    return np.float64 if any(array.dtype.itemsize > 4 for array in weights) else np.float32
 
 
 def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
@@ -141,13 +135,14 @@ def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
     return current
 
 
-def _body_nodes(plan, current, helper, numpy_helper, inits, nodes) -> None:
-    """Gemm and activation nodes from ``current`` on; the last one writes "logits"."""
+def _body_nodes(plan, current, last, dtype, helper, numpy_helper, inits, nodes) -> None:
+    """Gemm and activation nodes from ``current`` on, weights in ``dtype``; the last one
+    writes ``last``."""
     steps = [step for step in plan if step[0] != "act" or _ACTIVATION_OPS[step[1]] is not None]
     for index, step in enumerate(steps):
-        out = "logits" if index == len(steps) - 1 else f"t{index}"
+        out = last if index == len(steps) - 1 else f"t{index}"
         if step[0] == "gemm":
-            W, b = step[1].astype(np.float32), step[2].astype(np.float32)
+            W, b = step[1].astype(dtype), step[2].astype(dtype)
             inits += [
                 numpy_helper.from_array(W, f"W{index}"),
                 numpy_helper.from_array(b, f"b{index}"),
@@ -166,7 +161,7 @@ def build_graph(model, name: str = "softgrad"):
     from onnx import TensorProto, helper, numpy_helper
 
     plan, scaler = _plan(model)
-    _check_float32(plan)
+    dtype = _graph_dtype(plan)
     gemms = [step[1] for step in plan if step[0] == "gemm"]
     n_features, n_classes = gemms[0].shape[0], gemms[-1].shape[1]
     inits: list = []
@@ -174,8 +169,18 @@ def build_graph(model, name: str = "softgrad"):
     current = "input"
     if scaler is not None:
         current = _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
-    _body_nodes(plan, current, helper, numpy_helper, inits, nodes)
-    nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+    if dtype == np.float32:
+        _body_nodes(plan, current, "logits", dtype, helper, numpy_helper, inits, nodes)
+        nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+    else:  # the input (scaled in float32, as the model does) -> float64 -> float32 outputs
+        double, single = TensorProto.DOUBLE, TensorProto.FLOAT
+        nodes.append(helper.make_node("Cast", [current], ["input64"], to=double))
+        _body_nodes(plan, "input64", "logits64", dtype, helper, numpy_helper, inits, nodes)
+        nodes += [
+            helper.make_node("Softmax", ["logits64"], ["probabilities64"], axis=1),
+            helper.make_node("Cast", ["probabilities64"], ["probabilities"], to=single),
+            helper.make_node("Cast", ["logits64"], ["logits"], to=single),
+        ]
     graph = helper.make_graph(
         nodes,
         name,
@@ -226,8 +231,10 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     Path
         ``path``. The graph: input "input" float32 (N, D); outputs "probabilities" and
         "logits", float32 (N, C); N is a dynamic axis. Opset 17, Gemm + Relu/Tanh/Sigmoid +
-        Softmax(axis=1); weights stored as float32. The class labels (when the model has
-        them) are stored as JSON in the metadata property "classes".
+        Softmax(axis=1); weights stored as float32, or for a float64 model as float64 with
+        the graph computing in float64 (Cast nodes after the input scaling and before the
+        outputs), as the model does. The class labels (when the model has them) are stored
+        as JSON in the metadata property "classes".
 
     Raises
     ------
@@ -236,8 +243,7 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     IsADirectoryError
         ``path`` is a folder (checked before the graph is built).
     ValueError
-        A layer the graph cannot express, or a weight beyond float32's range (a float64
-        model's; the graph would hold inf): nothing is written.
+        A layer the graph cannot express: nothing is written.
 
     Examples
     --------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,3 +92,22 @@ def test_info_reports_the_coretype_in_effect_and_its_note(cli, fresh_lane):
     assert features, "NumPy's reading of the CPU's features was not found"
     expected = info_command.coretype_note(coretype, blas["architecture"], features)
     assert blas["note"] == expected  # the note for this machine and environment
+
+
+@pytest.mark.parametrize("argv", [["info", "--help"], ["info"], ["info", "--json"]])
+def test_info_on_the_numpy_lane_never_imports_numba(argv):
+    # its version is read from the package metadata: importing it costs a second and can fail
+    code = (
+        "import sys\nfrom softgrad.cli import main\ntry:\n"
+        f"    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('numba' in sys.modules)"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "SOFTGRAD_KERNELS": "numpy", "PYTHONPATH": src}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "False", done.stdout
+    if argv == ["info"] and importlib.util.find_spec("numba") is not None:
+        assert "(installed, not in use)" in done.stdout

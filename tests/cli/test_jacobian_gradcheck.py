@@ -120,3 +120,38 @@ def test_jacobian_keeps_tiny_entries_to_their_significant_digits(cli):
     assert "-1.759e-25" in out
     lines = [ln for ln in out.splitlines() if ln.startswith("[")]
     assert len({len(ln) for ln in lines}) == 1
+
+
+@pytest.mark.parametrize("option", ["--p", "--prec", "--precision"])
+def test_an_abbreviated_precision_between_values_takes_the_value_after_it(cli, option):
+    # argparse reads --prec as --precision: it was read as valueless and its 3 moved behind the
+    # values, so the run printed softmax([3, -2]) to 1 digit
+    out = cli("jacobian", "1", option, "3", "-2").out
+    x_line = next(ln for ln in out.splitlines() if ln.startswith("x "))
+    assert x_line.split()[1:] == ["1", "-2"]
+    assert "0.953" in out and "0.0474" in out
+
+
+def test_more_values_than_max_values_are_refused_before_the_jacobian_is_built(
+    cli, usage_error, monkeypatch
+):
+    import softgrad.functional
+    from softgrad.cli import jacobian
+
+    monkeypatch.setattr(jacobian, "MAX_VALUES", 3)
+    assert cli("jacobian", "1", "2", "3").code == 0
+
+    def never(*args, **kwargs):
+        raise AssertionError("the Jacobian was built")
+
+    monkeypatch.setattr(softgrad.functional, "softmax_jacobian", never)
+    line = usage_error("jacobian", "1", "2", "3", "4")
+    assert "X must be at most 3 values" in line and "got 4" in line
+
+
+def test_json_jacobian_has_no_negative_zero(cli):
+    # the saturated entries -s_i s_j are -0.0: the table printed 0, the JSON -0.0
+    result = cli("jacobian", "--json", "3e38", "-3e38")
+    assert result.code == 0, result.err
+    assert "-0.0" not in result.out
+    assert result.json()["jacobian"] == [[0.0, 0.0], [0.0, 0.0]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from softgrad.cli.errors import run_guarded
+from softgrad.cli.errors import flush_stdout, run_guarded
 from softgrad.cli.output import escaped_stdout
 
 __all__ = ["main"]
@@ -38,12 +38,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
 
     def command() -> int:
-        args = parse_args(arguments)
+        try:
+            args = parse_args(arguments)
+        except SystemExit:  # --help, --version: their text is flushed here too
+            flush_stdout()
+            raise
         if args.command != "train":
             from softgrad.cli.ranks import refuse_ranks
 
             refuse_ranks(args.command)  # only train runs data-parallel under mpiexec
-        return args.run(args)
+        code = args.run(args)
+        flush_stdout()
+        return code
 
     with escaped_stdout():  # an ASCII stdout prints café as caf\xe9, never half a table
         return run_guarded(command)

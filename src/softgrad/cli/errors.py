@@ -103,6 +103,18 @@ def _silence_stdout() -> None:
         pass  # stdout is not a real file (captured in tests): nothing will flush to a pipe
 
 
+def flush_stdout() -> None:
+    """Write what stdout still buffers, so a closed pipe or a full disk is met inside
+    :func:`run_guarded` (141 quietly; one error line) rather than by the interpreter at exit,
+    which printed two lines and exited 120. On failure stdout is first pointed at /dev/null:
+    the unwritten text stays buffered, and the final flush would fail again."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()
+        raise
+
+
 def run_guarded(command: Callable[[], int]) -> int:
     """Run ``command`` and map every expected failure to one error line and an exit status."""
     try:

@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 
 from softgrad.cli.argtypes import nonnegative_int
+from softgrad.cli.errors import UsageError
 from softgrad.cli.output import matrix, print_json
+
+# J has C x C entries, each printed as text: 2000 values took 600 MB (850 MB with --json) and
+# printed 48 MB, and 10,000 would pass 15 GB; 1000 values print about 12 MB
+MAX_VALUES = 1000
 
 
 def _value(text: str) -> float:
@@ -32,7 +37,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="print softmax(x) and its Jacobian",
         description="Print s = softmax(x) and J[i, j] = d s_i / d x_j = s_i (delta_ij - s_j), or "
         "with --log log_softmax(x) and J[i, j] = delta_ij - s_j. Negative values such as -1 "
-        "or -2.5e3 are values, not options.",
+        f"or -2.5e3 are values, not options; at most {MAX_VALUES} values.",
     )
     p.add_argument("x", nargs="+", type=_value, metavar="X", help="the scores (logits)")
     p.add_argument("--log", action="store_true", help="use log_softmax instead of softmax")
@@ -79,6 +84,12 @@ def run(args: argparse.Namespace) -> int:
         softmax_jacobian,
     )
 
+    if len(args.x) > MAX_VALUES:
+        raise UsageError(
+            f"jacobian: X must be at most {MAX_VALUES} values (J has C x C entries, each "
+            f"printed); got {len(args.x)} (for gradients, softgrad.functional.softmax_vjp "
+            "builds no Jacobian)"
+        )
     x = np.asarray(args.x, dtype=np.float64)
     if args.log:
         name, y, J = "log_softmax", log_softmax(x), log_softmax_jacobian(x)
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         name, y, J = "softmax", softmax(x), softmax_jacobian(x)
         formula = "J[i, j] = d softmax_i / d x_j = s_i (delta_ij - s_j)"
     if args.json:
-        print_json({"x": x, name: y, "jacobian": J})
+        print_json({"x": x, name: _no_negative_zero(y), "jacobian": _no_negative_zero(J)})
         return 0
     # general format: a fixed number of decimals printed 3e38 as 39 digits and 1e-30 as 0.0000
     fmt = f"{{:.{max(args.precision, 1)}g}}"

@@ -61,7 +61,7 @@ def _protect_negative_numbers(argv: list[str]) -> list[str]:
     values: list[str] = []
     tokens = iter(argv[1:])
     for token in tokens:
-        if token in _JACOBIAN_VALUED_OPTIONS:
+        if _takes_a_value(token):
             value = next(tokens, None)
             options += [token] if value is None else [token, value]
         elif _is_number(token):
@@ -74,6 +74,12 @@ def _protect_negative_numbers(argv: list[str]) -> list[str]:
 
 
 _JACOBIAN_VALUED_OPTIONS = ("--precision",)
+
+
+def _takes_a_value(token: str) -> bool:
+    """Whether ``token`` is a valued option of ``jacobian``, or an abbreviation argparse reads as
+    one: ``1 --prec 3 2`` was read as precision 1 and the values 3, 2 (the 3 moved behind)."""
+    return len(token) > 2 and any(option.startswith(token) for option in _JACOBIAN_VALUED_OPTIONS)
 
 
 def _is_number(token: str) -> bool:
