@@ -84,3 +84,21 @@ def test_train_on_the_numba_lane_writes_no_note(tmp_path, fresh_python):
     )
     assert done.returncode == 0, done.stderr
     assert "note" not in done.stderr, done.stderr
+
+
+def test_a_numba_that_is_installed_but_broken_is_a_fallback_too(tmp_path, fresh_python):
+    # a numba whose llvmlite does not match raises at import, and not an ImportError: every
+    # command that used the kernels ended in that traceback, exit 1
+    broken = tmp_path / "numba"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise RuntimeError('llvmlite 0.1 is too old')\n")
+    inject = f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+    out = _ok(
+        fresh_python(
+            inject + "from softgrad.kernels import get_ops, registry\n"
+            "print(get_ops().name); print(registry.fallback())"
+        )
+    )
+    name, note = out.splitlines()
+    assert name == "numpy"
+    assert note.startswith(f"{_FALLBACK} (RuntimeError: llvmlite 0.1 is too old); "), note

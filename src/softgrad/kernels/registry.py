@@ -68,16 +68,21 @@ def set_kernels(name: str) -> object:
     if required is not None:
         try:
             importlib.import_module(required)
-        except ImportError as exc:
+        except Exception as exc:  # not installed, or broken (a mismatched llvmlite raises others)
             raise MissingDependencyError(
                 f"set_kernels: the {name!r} kernels need {required}, which cannot be imported "
-                f"({exc}); install it (pip install {required}) or use set_kernels('numpy')"
+                f"({_why(exc)}); install it (pip install {required}) or use set_kernels('numpy')"
             ) from exc
     module, cls = KERNELS[name].split(":")
     ops = getattr(importlib.import_module(module), cls)()
     _active.clear()  # a choice made now replaces any earlier one, and its fallback
     _active["ops"] = ops
     return ops
+
+
+def _why(exc: BaseException) -> str:
+    """Why an import failed: an ImportError's message, any other error's type too."""
+    return str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
 
 
 def get_ops() -> object:
@@ -92,7 +97,7 @@ def get_ops() -> object:
         except MissingDependencyError as exc:  # the default's package is missing
             ops = set_kernels("numpy")
             _active["fallback"] = (
-                f"the default {DEFAULT!r} kernels cannot run here ({exc.__cause__}); the "
+                f"the default {DEFAULT!r} kernels cannot run here ({_why(exc.__cause__)}); the "
                 f"'numpy' kernels run instead (pip install {_REQUIRES[DEFAULT]}, or set "
                 "SOFTGRAD_KERNELS=numpy to choose them)"
             )
@@ -107,7 +112,7 @@ def get_ops() -> object:
         required = _REQUIRES[name]
         raise MissingDependencyError(
             f"SOFTGRAD_KERNELS={name}: the {name!r} kernels need {required}, which cannot be "
-            f"imported ({exc.__cause__}); install it (pip install {required}) or set "
+            f"imported ({_why(exc.__cause__)}); install it (pip install {required}) or set "
             "SOFTGRAD_KERNELS=numpy"
         ) from exc.__cause__
 
