@@ -64,7 +64,10 @@ def test_for_range_maps_0_max_to_0_1():
 
 @pytest.mark.parametrize("max_value", [0, -1, np.inf, np.nan])
 def test_for_range_rejects_bad_max(max_value):
-    with pytest.raises(ValueError, match=r"^Scaler\.for_range: max_value must be > 0\.0; got"):
+    finite = "" if np.isfinite(max_value) else "a finite number "
+    with pytest.raises(
+        ValueError, match=rf"^Scaler\.for_range: max_value must be {finite}> 0\.0; got"
+    ):
         Scaler.for_range(max_value)
 
 

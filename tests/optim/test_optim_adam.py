@@ -135,7 +135,7 @@ def test_matches_torch(name, config, dtype, lane, make_params, rng):
         ({"betas": (0.9, 0.99, 0.9)}, TypeError, "betas must be a pair"),
         ({"eps": -1e-8}, ValueError, "eps must be >= 0.0"),
         ({"weight_decay": -0.1}, ValueError, "weight_decay must be >= 0.0"),
-        ({"weight_decay": float("inf")}, ValueError, "weight_decay must be >= 0.0"),
+        ({"weight_decay": float("inf")}, ValueError, "weight_decay must be a finite number >= 0"),
     ],
 )
 def test_bad_arguments(cls, kwargs, error, match):

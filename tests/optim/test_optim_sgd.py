@@ -125,7 +125,7 @@ def test_matches_torch_sgd(config, dtype, lane, make_params, rng):
     ("kwargs", "error", "match"),
     [
         ({"lr": -0.1}, ValueError, r"SGD.lr: lr must be >= 0.0; got -0.1"),
-        ({"lr": float("nan")}, ValueError, "lr must be >= 0.0"),
+        ({"lr": float("nan")}, ValueError, "lr must be a finite number >= 0.0; got nan"),
         ({"lr": "0.1"}, TypeError, "lr must be a real number"),
         ({"momentum": -0.5}, ValueError, "SGD: momentum must be >= 0.0; got -0.5"),
         ({"nesterov": True}, ValueError, "momentum must be > 0 when nesterov=True"),
@@ -150,7 +150,7 @@ def test_lr_setter_validates():
     ("name", "value", "error", "match"),
     [
         ("momentum", -1.0, ValueError, r"^SGD: momentum must be >= 0.0; got -1.0$"),
-        ("weight_decay", math.nan, ValueError, r"^SGD: weight_decay must be >= 0.0; got nan$"),
+        ("weight_decay", math.nan, ValueError, r"^SGD: weight_decay must be a finite number >= 0.0; got nan$"),
         ("nesterov", 1, TypeError, r"^SGD: nesterov must be a bool; got 1$"),
     ],
 )

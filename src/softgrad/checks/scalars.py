@@ -68,6 +68,8 @@ def check_number(
         right = ")" if high_open else "]"
         if high is None:
             span = f"{'>' if low_open else '>='} {low}"
+            if not math.isfinite(number):  # "lr must be >= 0.0; got inf" read as too small
+                span = f"a finite number {span}"
         else:
             span = f"in {left}{low}, {high}{right}"
         raise ValueError(f"{where}: {what} must be {span}; got {value!r}")
