@@ -76,6 +76,18 @@ def output_file(text: str) -> Path:
     return path
 
 
+def check_output(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``args.output`` as a Path, checked by :func:`output_file` unless ``--no-write`` (its
+    default, not run through ``type=``, is checked too); a clear stop otherwise."""
+    if args.no_write:
+        args.output = Path(args.output)
+        return
+    try:
+        args.output = output_file(str(args.output))
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"argument --output: {error}")
+
+
 def missing(*modules: str) -> list[str]:
     """The ones of ``modules`` that are not installed (found without importing them)."""
     absent = []
@@ -132,3 +144,20 @@ def _env_text(env: dict | str) -> str:
     if isinstance(env, dict):
         return ", ".join(f"{k}={v}" for k, v in env.items())
     return env
+
+
+def parse(
+    parser: argparse.ArgumentParser, argv=None, *, needs=None, fashion: bool = False
+) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, then the checks every run needs before its first step: each
+    module of ``needs`` (module -> who needs it, e.g. ``{"torch": "peer pytorch"}``) is
+    installed, SOFTGRAD_KERNELS names a lane that loads, and (``fashion``) Fashion-MNIST is
+    there. Each failure is one line and exit 2."""
+    args = parser.parse_args(argv)
+    needs = needs or {}
+    for module in missing(*needs):
+        parser.error(f"{needs[module]} needs {module}, which is not installed")
+    check_kernels(parser)
+    if fashion:
+        fashion_root(parser)
+    return args

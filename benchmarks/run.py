@@ -124,13 +124,7 @@ def _complete(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             f"argument --batches: a batch must be at most the {N_FASHION_TRAIN:,} training "
             f"images; got {too_big[0]}"
         )
-    if args.no_write:
-        args.output = Path(args.output)
-    else:
-        try:
-            args.output = bench_cli.output_file(args.output)
-        except argparse.ArgumentTypeError as error:
-            parser.error(f"argument --output: {error}")
+    bench_cli.check_output(parser, args)
     named = args.peers is not None
     args.peers = list(dict.fromkeys(args.peers or ["softgrad", "pytorch", "sklearn"]))
     absent = {p: m for p, m in PEER_MODULES.items() if p in args.peers and bench_cli.missing(m)}
