@@ -1,6 +1,7 @@
 """Every benchmark script's command line: a bad argument or a missing requirement stops it before
 any work with one line on stderr and exit 2; ``--help`` prints and runs nothing. The scripts'
-``main(argv)`` is called in this process; nothing here trains or times anything."""
+``main(argv)`` is called in this process; nothing here trains or times anything (and the
+cases pass --no-write, so a check that regressed would not rewrite BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -25,11 +26,19 @@ def _stop(capsys, script, argv):
 @pytest.mark.parametrize(
     ("script", "argv", "needle"),
     [
-        ("bench_ops", ["--repeats", "0"], "argument --repeats: must be a positive integer"),
+        (
+            "bench_ops",
+            ["--no-write", "--repeats", "0"],
+            "argument --repeats: must be a positive integer",
+        ),
         ("bench_ops", ["--output", "/no/such/folder/B.md"], "folder '/no/such/folder'"),
-        ("bench_sklearn", ["--repeats", "-1"], "argument --repeats"),
-        ("bench_sklearn", ["--epochs", "0"], "argument --epochs"),
-        ("bench_sklearn", ["--threads", "-2"], "argument --threads: must be an integer >= 0"),
+        ("bench_sklearn", ["--no-write", "--repeats", "-1"], "argument --repeats"),
+        ("bench_sklearn", ["--no-write", "--epochs", "0"], "argument --epochs"),
+        (
+            "bench_sklearn",
+            ["--no-write", "--threads", "-2"],
+            "argument --threads: must be an integer >= 0",
+        ),
         ("bench_sklearn", ["--output", "/proc/B.md"], "not writable"),
         ("gemm_bound", ["--hidden", "0"], "argument --hidden"),
         ("gemm_bound", ["--batch", "0"], "argument --batch"),
