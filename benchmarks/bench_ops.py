@@ -12,7 +12,6 @@ BLAS are limited to one thread too. The table is printed and written between the
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import platform
@@ -22,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import bench_cli
 import numpy as np
 from machine import kernels
 
@@ -332,13 +332,18 @@ def write_section(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds (median)")
+    parser = bench_cli.Parser(prog="bench_ops.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--repeats", type=bench_cli.positive_int, default=15, help="interleaved rounds (median)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave the file")
     parser.add_argument(
-        "--output", type=Path, default=Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+        "--output",
+        default=Path(__file__).resolve().parent.parent / "BENCHMARKS.md",
+        help="the Markdown file whose ops section is rewritten (default BENCHMARKS.md)",
     )
-    args = parser.parse_args(argv)
+    args = bench_cli.parse(parser, argv)
+    bench_cli.check_output(parser, args)
     threads = 1
     try:
         import torch
@@ -364,6 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         import numba
 
         numba.set_num_threads(threads)
+    print(bench_cli.header(), flush=True)  # after the thread limits: the counts the run uses
+    for name, module in (("torch", torch), ("scipy", scipy_special)):
+        if module is None:
+            print(f"note: {name} is not installed: its column stays empty", flush=True)
     rng = np.random.default_rng(0)
     load_before = os.getloadavg()
     results = {}

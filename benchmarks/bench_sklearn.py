@@ -11,20 +11,21 @@ the repeats is reported (and the ratio of the fastest runs, the least disturbed 
 test accuracy is on the 10,000 test images.
 
 Usage: python benchmarks/bench_sklearn.py [--repeats 3] [--epochs 10] [--threads 1] [--no-write]
+[--output BENCHMARKS.md]
 Writes its section of BENCHMARKS.md between ``<!-- sklearn:begin -->`` and
 ``<!-- sklearn:end -->`` (markers appended at the end of the file when absent).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import statistics
 import time
 import warnings
 from pathlib import Path
 
+import bench_cli
+import machine
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLP
@@ -94,7 +95,7 @@ def run(repeats, epochs):
     }
 
 
-def section(results, repeats, epochs, threads):
+def section(results, repeats, epochs, threads, info):
     lines = [
         "## scikit-learn drop-in: `softgrad.sklearn.MLPClassifier` vs sklearn's MLPClassifier",
         "",
@@ -103,8 +104,9 @@ def section(results, repeats, epochs, threads):
         "`fit` call timed (input validation and conversion included), input `X / 255.0` "
         f"(float64). Median of {repeats} interleaved runs (order alternating); BLAS threads: "
         f"{threads}. "
-        f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs. Produced by `benchmarks/bench_sklearn.py`.",
+        f"{info['cpu']}, {info['cores']} cores; NumPy {info['numpy']} with {info['blas']}; "
+        f"softgrad kernels: {info['kernels']}; scikit-learn {sklearn.__version__}. Produced "
+        "by `benchmarks/bench_sklearn.py`.",
         "",
         "Run i of every estimator uses random_state=i: softgrad then starts from sklearn's initial "
         "weights and visits the same batches, so accuracy differences come from float32 vs "
@@ -157,21 +159,31 @@ def write_section(text, path=BENCHMARKS_MD):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (0: library default)")
+    parser = bench_cli.Parser(prog="bench_sklearn.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=bench_cli.positive_int, default=3)
+    parser.add_argument("--epochs", type=bench_cli.positive_int, default=10)
+    parser.add_argument(
+        "--threads",
+        type=bench_cli.nonnegative_int,
+        default=1,
+        help="BLAS threads (0: library default)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--output",
+        default=str(BENCHMARKS_MD),
+        help="the Markdown file whose sklearn section is rewritten (default BENCHMARKS.md)",
+    )
+    args = bench_cli.parse(parser, argv, fashion=True)
+    bench_cli.check_output(parser, args)
     load_before = os.getloadavg()[0]
-    if args.threads:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
-        with threadpool_limits(args.threads):
-            results = run(args.repeats, args.epochs)
-    else:
+    with threadpool_limits(args.threads or None):  # None sets no limit: the library default
+        info = machine.describe()
+        print(bench_cli.header(info), flush=True)
         results = run(args.repeats, args.epochs)
-    text = section(results, args.repeats, args.epochs, args.threads or "library default")
+    text = section(results, args.repeats, args.epochs, args.threads or "library default", info)
     # other work on the machine shows in the spread of the runs: say how busy it was
     text += (
         f"\n\nMachine load (1-minute load average) at start / end: {load_before:.2f} / "
@@ -179,7 +191,7 @@ def main(argv=None):
     )
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, args.output)
     return 0
 
 

@@ -36,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import bench_cli
 import numpy as np
 
 READERS = ("softgrad", "softgrad-read", "pandas", "pyarrow")
@@ -117,11 +118,11 @@ def measure(reader: str, path: Path, runs: int) -> dict[str, float]:
     results = []
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", reader, str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
+            [sys.executable, __file__, "--child", reader, str(path)], capture_output=True, text=True
         )
+        if out.returncode != 0:  # the child's last line names its error
+            last = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise SystemExit(f"csv_load: {reader} failed on {path.name}: {last}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     speeds = [size / MB / r["seconds"] for r in results]
     cpu_speeds = [size / MB / r["cpu"] for r in results]
@@ -142,14 +143,16 @@ def _uptime() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = bench_cli.Parser(prog="csv_load.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=bench_cli.positive_int, default=3, help="runs per reader")
     parser.add_argument("--readers", nargs="+", choices=READERS, default=list(READERS))
     parser.add_argument("--child", nargs=2, metavar=("READER", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
+    bench_cli.parse(parser, argv)
+    print(bench_cli.header(), flush=True)
     print(f"load before: {_uptime()}")
     with tempfile.TemporaryDirectory() as folder:
         paths = {}

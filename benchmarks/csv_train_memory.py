@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_cli
 from csv_load import SHAPES, generate
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -101,7 +102,8 @@ def run_once(path: Path, out: Path, env: dict[str, str]) -> dict:
     )
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"softgrad train failed: {stderr.strip()}")
+        last = (stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise SystemExit(f"csv_train_memory: softgrad train failed on {path.name}: {last}")
     return json.loads(stdout.strip().splitlines()[-1])
 
 
@@ -129,8 +131,8 @@ def report(name: str, path: Path, results: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser = bench_cli.Parser(prog="csv_train_memory.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=bench_cli.positive_int, default=3)
     parser.add_argument("--shapes", nargs="+", choices=sorted(SHAPES), default=["tall"])
     parser.add_argument(
         "--cold", action="store_true", help="one more run with an empty Numba cache"
@@ -143,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         child(args.child)
         return 0
+    bench_cli.parse(parser, argv)
+    if not (args.src / "softgrad" / "__init__.py").is_file():
+        parser.error(f"argument --src: {str(args.src)!r} must hold a softgrad package")
+    print(bench_cli.header(), flush=True)
     paths = [str(args.src), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     print(f"softgrad from {args.src}; load before: {_uptime()}")

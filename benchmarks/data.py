@@ -7,12 +7,33 @@ own loader is used when it exists; otherwise the IDX files are read here (same b
 from __future__ import annotations
 
 import gzip
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 FASHION_ROOT = Path("/usr/share/datasets/fashion-mnist")
+FASHION_STEMS = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def missing_fashion_files(root: Path) -> list[str]:
+    """The IDX files (gzipped or not) that ``root`` lacks."""
+    return [s for s in FASHION_STEMS if not (root / s).exists() and not (root / f"{s}.gz").exists()]
+
+
+def fashion_root() -> Path:
+    """Where Fashion-MNIST is, searched as softgrad.datasets.load_fashion_mnist searches:
+    $SOFTGRAD_DATA, $SOFTGRAD_DATA/fashion-mnist, then the Debian package's folder (the first
+    that holds the four files; that last folder when none does)."""
+    env = os.environ.get("SOFTGRAD_DATA")
+    candidates = [Path(env), Path(env) / "fashion-mnist"] if env else []
+    return next((c for c in candidates if not missing_fashion_files(c)), FASHION_ROOT)
 
 
 @dataclass
@@ -56,8 +77,10 @@ def _idx_file(root: Path, stem: str) -> Path:
     return gz if gz.exists() else root / stem
 
 
-def load_fashion(root: Path = FASHION_ROOT) -> BenchData:
-    """Fashion-MNIST, through softgrad.datasets.load_fashion_mnist when it is importable."""
+def load_fashion(root: Path | None = None) -> BenchData:
+    """Fashion-MNIST (from :func:`fashion_root` by default), through
+    softgrad.datasets.load_fashion_mnist when it is importable."""
+    root = fashion_root() if root is None else root
     try:
         from softgrad.datasets import load_fashion_mnist
     except ImportError:

@@ -21,7 +21,6 @@ Figures go to stdout with the load average; nothing is written.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import os
 import statistics
@@ -30,8 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-DATA = "/usr/share/datasets/fashion-mnist"
 
 
 def _model(fuse: bool | None):
@@ -147,37 +144,37 @@ def _onnx_ms(model, X, repeats=15) -> float | None:
     return statistics.median(times) * 1e3
 
 
-def _numba_threads() -> str:
-    try:
-        import numba
-    except ImportError:
-        return "-"
-    return str(numba.get_num_threads())
+def main(argv=None) -> int:
+    import bench_cli
+    import data as bench_data
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--lane", default=None, help="numba or numpy (default: the default)")
-    args = parser.parse_args()
+    parser = bench_cli.Parser(prog="fused_step.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=bench_cli.positive_int, default=3)
+    parser.add_argument("--rounds", type=bench_cli.positive_int, default=5)
+    parser.add_argument("--steps", type=bench_cli.positive_int, default=200)
+    parser.add_argument(
+        "--lane", choices=("numba", "numpy"), default=None, help="default: SOFTGRAD_KERNELS's"
+    )
+    args = bench_cli.parse(parser, argv, fashion=True)
     from softgrad.datasets.mnist import load_fashion_mnist
-    from softgrad.kernels import get_ops, set_kernels
+    from softgrad.kernels import set_kernels
     from softgrad.nn import Sequential
 
     if args.lane:
-        set_kernels(args.lane)
-    data = load_fashion_mnist(DATA)
+        try:
+            set_kernels(args.lane)
+        except ImportError as error:  # numba not installed
+            parser.error(str(error))
+    print(bench_cli.header(), flush=True)  # after the lane is chosen: the one that runs
+    data = load_fashion_mnist(bench_data.fashion_root())
     X = np.ascontiguousarray(data.X_train, dtype=np.float32) / np.float32(data.scale or 1)
     Xt = np.ascontiguousarray(data.X_test, dtype=np.float32) / np.float32(data.scale or 1)
     y = data.y_train.astype(np.intp)
     can_fuse = "fuse" in inspect.signature(Sequential).parameters
-    print(f"lane {get_ops().name}, threads: numba {_numba_threads()}, load {os.getloadavg()}")
     wall, cpu = _epoch_us(X, y, args.epochs)
     print(f"fit, per step: wall {wall:.0f} us (median epoch), calling thread's CPU {cpu:.0f} us")
     if not can_fuse:
-        return
+        return 0
     table, model = _step_table(X, y, args.rounds, args.steps)
     for fused in (True, False):
         print(
@@ -190,7 +187,8 @@ def main() -> None:
     onnx = _onnx_ms(model, Xt)
     print(f"onnxruntime 10k: {'n/a' if onnx is None else f'{onnx:.2f} ms'}")
     print(f"load {os.getloadavg()}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

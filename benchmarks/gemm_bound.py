@@ -19,7 +19,6 @@ Run standalone: ``python benchmarks/gemm_bound.py --hidden 100 256 --batch 128``
 
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import dataclass
 
@@ -170,14 +169,23 @@ def epoch_bound(
     return Bound(hidden, batch_size, gflop, seconds, by_shape)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=60_000)
-    parser.add_argument("--features", type=int, default=784)
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[100, 256])
-    parser.add_argument("--batch", type=int, nargs="+", default=[32, 64, 128, 512])
-    args = parser.parse_args(argv)
+def main(argv=None) -> int:
+    import bench_cli
+
+    parser = bench_cli.Parser(prog="gemm_bound.py", description=__doc__.splitlines()[0])
+    size = bench_cli.positive_int
+    parser.add_argument("--samples", type=size, default=60_000, help="rows of the epoch")
+    parser.add_argument("--features", type=size, default=784)
+    parser.add_argument("--classes", type=size, default=10)
+    parser.add_argument("--hidden", type=size, nargs="+", default=[100, 256])
+    parser.add_argument("--batch", type=size, nargs="+", default=[32, 64, 128, 512])
+    args = bench_cli.parse(parser, argv)
+    if max(args.batch) > args.samples:
+        parser.error(
+            f"argument --batch: a batch must be at most --samples ({args.samples}); "
+            f"got {max(args.batch)}"
+        )
+    print(bench_cli.header(), flush=True)
     print(f"{'H':>4} {'batch':>5} {'GFLOP':>7} {'bound s':>8} {'GFLOP/s':>8}  per product (s)")
     for hidden in args.hidden:
         for batch in args.batch:
@@ -187,7 +195,8 @@ def main(argv=None) -> None:
                 f"{hidden:>4} {batch:>5} {bound.gflop:>7.2f} {bound.seconds:>8.3f} "
                 f"{bound.gflops:>8.1f}  {detail}"
             )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

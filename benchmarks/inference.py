@@ -109,12 +109,12 @@ def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 15) -> tupl
     """Throughput of each trained peer (name -> Peer) plus ONNX Runtime on softgrad's network,
     timed in interleaved rounds (:func:`interleaved_times`)."""
     fns = {name: (lambda p=peer: p.predict_proba(X)) for name, peer in peers.items()}
-    how = "not run (softgrad peer absent or onnxruntime missing)"
+    how = "not run (no softgrad network to export: the softgrad peer did not run)"
     if "softgrad" in peers:
         try:
             session, how = onnx_session(peers["softgrad"].model, threads)
-        except ImportError:
-            session = None
+        except ImportError as error:  # onnxruntime, or onnx for the graph, not installed
+            session, how = None, f"not run ({error.name or error} is not installed)"
         if session is not None:
 
             def run_ort():
@@ -134,7 +134,7 @@ def measure(peers: dict, X: np.ndarray, threads: int, repeats: int = 15) -> tupl
         if name == "onnxruntime" and reference is not None:
             diff = float(np.max(np.abs(outputs[name] - reference)))
         paired = None
-        if "softgrad" in times:
+        if "softgrad" in times and name != "softgrad":
             pairs = zip(times["softgrad"], seconds, strict=True)
             paired = statistics.median(ours / theirs for ours, theirs in pairs)
         results.append(InferenceResult(name, statistics.median(seconds), len(X), diff, paired))

@@ -11,8 +11,11 @@ from importlib import metadata
 def blas_info() -> dict:
     """NumPy's BLAS as threadpoolctl sees it (library, version, kernel architecture, threads)."""
     import numpy as np
-    from threadpoolctl import threadpool_info
 
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # the bench extra's; without it the BLAS is reported as unknown
+        return {"internal_api": "unknown BLAS (threadpoolctl not installed)"}
     np.ones(1) @ np.ones(1)  # make sure the BLAS is loaded
     for info in threadpool_info():
         if info.get("user_api") == "blas" and "numpy" in info.get("filepath", ""):
@@ -60,11 +63,18 @@ def kernels() -> str:
         from softgrad.kernels import get_ops, registry
     except ImportError:
         return "softgrad not importable"
-    ops = get_ops()
+    import numpy as np
+
+    try:
+        ops = get_ops()
+    except ValueError as error:  # a bad SOFTGRAD_KERNELS
+        return f"none ({error})"
     facts = ops.describe() if hasattr(ops, "describe") else {}
     text = ops.name
     if facts:
         text += f" (numba {facts['numba']}, {facts['layer']} layer, {facts['threads']} threads)"
+    elif ops.name == "numpy":  # NumPy's elementwise passes run on the calling thread
+        text += f" (NumPy {np.__version__} ufuncs, 1 thread)"
     if registry.fallback():
         text += f"; {registry.fallback()}"
     return text

@@ -120,7 +120,7 @@ def _training_set(peer: str):
         from softgrad.datasets import load_fashion_mnist
         from softgrad.preprocessing import Scaler
 
-        ds = load_fashion_mnist(data.FASHION_ROOT)
+        ds = load_fashion_mnist(data.fashion_root())
         X = Scaler.for_range(ds.scale).inputs(ds.X_train)  # uint8 stays uint8
         y, n_classes = ds.y_train, ds.n_classes
         del ds  # drops the test set
@@ -151,9 +151,10 @@ def measure(peers, hidden=100, batch_size=128, optimizer="sgd", lr=0.01, epochs=
             "--epochs",
             str(epochs),
         ]
-        out = subprocess.run(
-            cmd, capture_output=True, text=True, check=True, env=os.environ.copy(), cwd=HERE
-        )
+        out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), cwd=HERE)
+        if out.returncode != 0:  # the child's last line names its error
+            last = (out.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise SystemExit(f"memory: the {peer} child failed ({out.returncode}): {last}")
         records.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return records
 
@@ -163,20 +164,32 @@ def budget_unit(rec: dict) -> float:
     return rec["train_set_mib"] + rec["model_mib"]
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+PEERS = ("softgrad", "softgrad-float32", "pytorch", "sklearn", "numpy-ref")
+
+
+def main(argv=None) -> int:
+    import bench_cli
+
+    parser = bench_cli.Parser(prog="memory.py", description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--peers", nargs="+", default=["softgrad", "pytorch", "sklearn"])
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--optimizer", default="sgd")
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument(
+        "--peers", nargs="+", choices=PEERS, default=["softgrad", "pytorch", "sklearn"]
+    )
+    parser.add_argument("--hidden", type=bench_cli.positive_int, default=100)
+    parser.add_argument("--batch", type=bench_cli.positive_int, default=128)
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--lr", type=bench_cli.positive_float, default=0.01)
+    parser.add_argument("--epochs", type=bench_cli.positive_int, default=1)
     args = parser.parse_args(argv)
     if args.child:
         sys.path.insert(0, str(HERE))
         child(args.child, args.hidden, args.batch, args.optimizer, args.lr, args.epochs)
-        return
+        return 0
+    needs = {"torch": "peer pytorch"} if "pytorch" in args.peers else {}
+    args = bench_cli.parse(parser, argv, needs=needs, fashion=True)
+    if args.batch > 60_000:
+        parser.error(f"argument --batch: must be at most the 60,000 images; got {args.batch}")
+    print(bench_cli.header(), flush=True)
     for rec in measure(args.peers, args.hidden, args.batch, args.optimizer, args.lr, args.epochs):
         print(
             f"{rec['peer']:>10}: imports {rec['rss_imports_mib']:7.1f} MiB, "
@@ -186,7 +199,8 @@ def main(argv=None) -> None:
             f"(float32 train set {rec['train_set_mib']:.1f} MiB, held as "
             f"{rec['held_mib']:.1f} MiB, model {rec['model_mib']:.2f} MiB)"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

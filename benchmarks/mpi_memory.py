@@ -2,6 +2,9 @@
 
     python benchmarks/mpi_memory.py     # about 45 s: four mpiexec -n 2 runs, one epoch each
 
+It needs mpi4py and an mpiexec (``pip install softgrad[mpi]``) and the gzipped Fashion-MNIST
+files ($SOFTGRAD_DATA or the Debian package's folder); without them it stops before any run.
+
 - ``whole``: every rank loads the whole training set (``load_idx``, uint8) and fit converts it
   to float32: the way ``softgrad train`` reads today.
 - ``map``: every rank memory-maps one float32 .npy of the scaled set (``open_rows``; written
@@ -20,6 +23,7 @@ proportional share (Pss) from /proc/self/smaps_rollup. Every mpiexec run has a t
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -32,9 +36,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from mpi_scaling import run_with_timeout  # noqa: E402  (the same timeout and process-group kill)
+import bench_cli  # noqa: E402
+import data  # noqa: E402
+from mpi_scaling import check_mpi, mpiexec, run_with_timeout  # noqa: E402  (the same timeout)
 
-FOLDER = Path("/usr/share/datasets/fashion-mnist")
+FOLDER = data.fashion_root()
 IMAGES, LABELS = FOLDER / "train-images-idx3-ubyte.gz", FOLDER / "train-labels-idx1-ubyte.gz"
 TIMEOUT_S = 300
 
@@ -131,13 +137,20 @@ def worker(mode: str, mapped: str) -> None:
         print(f"{mode}: {line}")
 
 
-def main() -> int:
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], sys.argv[3])
+def main(argv=None) -> int:
+    parser = bench_cli.Parser(prog="mpi_memory.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=2, metavar=("MODE", "MAPPED"), help=argparse.SUPPRESS)
+    args = bench_cli.parse(parser, argv)
+    if args.worker:
+        worker(*args.worker)
         return 0
+    check_mpi(parser)
+    gzipped = [p for p in (IMAGES, LABELS) if not p.exists()]
+    if gzipped:  # the gzipped IDX files: read_shard stream-reads them
+        parser.error(f"Fashion-MNIST's gzipped IDX files are needed; missing {gzipped[0]}")
+    print(bench_cli.header(), flush=True)
     from softgrad.datasets import load_idx
 
-    mpiexec = Path(sys.executable).parent / "mpiexec"
     with tempfile.TemporaryDirectory() as folder:
         mapped = Path(folder) / "fashion-mnist-train-float32.npy"
         images = load_idx(IMAGES)
@@ -147,7 +160,7 @@ def main() -> int:
         del out, images
         for mode in ("whole", "map", "shard", "cli"):
             command = [
-                str(mpiexec) if mpiexec.exists() else "mpiexec",
+                mpiexec(),
                 "-n",
                 "2",
                 sys.executable,

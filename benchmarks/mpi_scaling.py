@@ -3,8 +3,9 @@ two-process GEMM ceiling of this machine, and a ring-allreduce cost model projec
 
     python benchmarks/mpi_scaling.py            # the target (below), then the full table:
                                                 # 784-{256,1024}-10, batches 128..8192
-    python benchmarks/mpi_scaling.py --quick    # smoke run: 784-256-10, batches 128 and 512,
-                                                # 5 steps each (checks that it runs, not speed)
+    python benchmarks/mpi_scaling.py --quick    # smoke run: the target with one pair, then
+                                                # 784-256-10, batches 128 and 512, 5 steps
+                                                # each (checks that it runs, not speed)
 
 The target comes first: 784-1024-10 at global batch 2048, 1 rank and 2 ranks measured in
 turns (three pairs), the efficiency T(1) / (2 T(2)), the same against the two-process GEMM
@@ -39,6 +40,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -148,9 +150,25 @@ def measure(hidden: int, batch: int, ranks: int, steps: int) -> dict:
     """One worker run: {"ranks", "step_ms", "allreduce_ms"}."""
     command = [sys.executable, __file__, "--worker", str(hidden), str(batch), str(steps)]
     if ranks > 1:
-        mpiexec = Path(sys.executable).parent / "mpiexec"
-        command = [str(mpiexec) if mpiexec.exists() else "mpiexec", "-n", str(ranks), *command]
+        command = [mpiexec() or "mpiexec", "-n", str(ranks), *command]
     return json.loads(run_with_timeout(command, RUN_TIMEOUT_S).strip().splitlines()[-1])
+
+
+def mpiexec() -> str | None:
+    """The mpiexec of this interpreter's environment (the mpich wheel puts it beside python),
+    else the one on PATH; None when there is none."""
+    beside = Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
+def check_mpi(parser) -> None:
+    """mpi4py and an mpiexec, or one line naming what is missing and exit 2."""
+    import bench_cli
+
+    if bench_cli.missing("mpi4py"):
+        parser.error("mpi4py is not installed (pip install softgrad[mpi])")
+    if mpiexec() is None:
+        parser.error("no mpiexec beside python or on PATH (pip install mpich)")
 
 
 def run_with_timeout(command: list[str], timeout: float) -> str:
@@ -276,7 +294,7 @@ def _load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def target(rounds: int) -> float:
+def target(rounds: int, ceiling_seconds: float = 5.0) -> float:
     """The issue's target, 784-1024-10 at global batch 2048: 1 rank and 2 ranks (1 thread each)
     measured in turns (``rounds`` pairs, so a change of load hits both alike), the ceiling, and
     where a 2-rank step goes on each rank.
@@ -289,7 +307,7 @@ def target(rounds: int) -> float:
     """
     hidden, batch, steps = 1024, 2048, 12
     print(f"## Target: 784-{hidden}-10, global batch {batch}, 1 thread per rank ({_load()})")
-    ceiling = print_ceiling(5.0)
+    ceiling = print_ceiling(ceiling_seconds)
     pairs = []
     for _ in range(rounds):
         one, two = measure(hidden, batch, 1, steps), measure(hidden, batch, 2, steps)
@@ -334,20 +352,28 @@ def target(rounds: int) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="784-256-10, batches 128 and 512")
+    sys.path.insert(0, str(HERE))
+    import bench_cli
+
+    parser = bench_cli.Parser(prog="mpi_scaling.py", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: the target once (one pair), then 784-256-10 at batches 128 and 512",
+    )
     parser.add_argument("--worker", nargs=3, type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = bench_cli.parse(parser, argv)
     if args.worker:
         hidden, batch, steps = args.worker
         worker(hidden, batch, steps, warmup=3, allreduce_repeats=50)
         return 0
-    ceiling = None if args.quick else target(rounds=3)
+    check_mpi(parser)
+    print(bench_cli.header(), flush=True)
+    # the quick run takes the target's every path too: one pair, a 1-second ceiling
+    ceiling = target(rounds=1, ceiling_seconds=1.0) if args.quick else target(rounds=3)
     hiddens = (256,) if args.quick else (256, 1024)
     batches = (128, 512) if args.quick else (128, 512, 2048, 8192)
     rank_counts = (1, 2, 4)
-    if ceiling is None:
-        ceiling = print_ceiling(1.0)
     print(f"## All models and batches ({_load()})")
     print(
         "| model | global batch | ranks | ms/step | Allreduce ms (alone) | speed-up | "

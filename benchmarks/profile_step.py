@@ -12,7 +12,6 @@ Run standalone: ``python benchmarks/profile_step.py --hidden 100 --batch 128 --o
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import pstats
@@ -99,16 +98,20 @@ def cprofile_top(X, y, n_classes, spec: RunSpec, top: int = 15) -> str:
     return stream.getvalue()
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
+    import bench_cli
     import data
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--optimizer", default="sgd")
-    parser.add_argument("--lr", type=float, default=0.01)
-    parser.add_argument("--cprofile", action="store_true")
-    args = parser.parse_args(argv)
+    parser = bench_cli.Parser(prog="profile_step.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=bench_cli.positive_int, default=100)
+    parser.add_argument("--batch", type=bench_cli.positive_int, default=128)
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--lr", type=bench_cli.positive_float, default=0.01)
+    parser.add_argument("--cprofile", action="store_true", help="also a cProfile listing")
+    args = bench_cli.parse(parser, argv, fashion=True)
+    if args.batch > 60_000:
+        parser.error(f"argument --batch: must be at most the 60,000 images; got {args.batch}")
+    print(bench_cli.header(), flush=True)
     bench = data.load_fashion()
     spec = RunSpec(args.hidden, args.batch, args.optimizer, args.lr)
     epoch, stages = stage_breakdown(bench.X_train, bench.y_train, bench.n_classes, spec)
@@ -121,7 +124,10 @@ def main(argv=None) -> None:
         )
     if args.cprofile:
         print(cprofile_top(bench.X_train, bench.y_train, bench.n_classes, spec))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.exit(main())

@@ -7,6 +7,7 @@ hand-written analysis in benchmarks/training_findings.md is copied in below the 
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 BEGIN, END = "<!-- training:begin -->", "<!-- training:end -->"
@@ -58,9 +59,12 @@ def bound_ratios(cfg, warmup: int = 1) -> list[float]:
 
 
 def _quartiles(ratios: list[float]) -> str:
+    """`` (median; lower quartile-upper quartile)`` of at least 3 ratios, interpolated between
+    neighbours as numpy.percentile does (the median of an even count is the mean of the two
+    middle ratios, not the upper one)."""
     if len(ratios) < 3:
         return ""
-    q1, q2, q3 = (ratios[int(q * (len(ratios) - 1) + 0.5)] for q in (0.25, 0.5, 0.75))
+    q1, q2, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
     return f" ({q2:.2f}; {q1:.2f}-{q3:.2f})"
 
 

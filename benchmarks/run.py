@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import bench_cli  # noqa: E402
 import data  # noqa: E402
 import gemm_bound  # noqa: E402
 import harness  # noqa: E402
@@ -35,29 +35,57 @@ import machine  # noqa: E402
 import memory  # noqa: E402
 import profile_step  # noqa: E402
 import report  # noqa: E402
+import targets  # noqa: E402
 from peers import RunSpec, softgrad_available  # noqa: E402
 
 LR = {"sgd": 0.03, "adam": 1e-3}
 FINDINGS = HERE / "training_findings.md"
 
 
+PEER_CHOICES = ("softgrad", "pytorch", "sklearn", "numpy-ref")
+PEER_MODULES = {"pytorch": "torch", "sklearn": "sklearn"}  # optional peers: what they import
+N_FASHION_TRAIN = 60_000
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="softgrad training benchmarks against PyTorch CPU and scikit-learn"
-    )
-    parser.add_argument("--quick", action="store_true", help="few epochs, h100 only: a smoke run")
-    parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs of the batch-128 runs (default 15)"
-    )
-    parser.add_argument(
-        "--sweep-epochs", type=int, default=None, help="epochs of the batch sweep (default 4)"
-    )
-    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="hidden sizes")
-    parser.add_argument(
-        "--batches", type=int, nargs="*", default=None, help="sweep batch sizes (SGD, H=100)"
+    """The run's arguments, every one checked before any work (a bad one: one line, exit 2).
+
+    ``args.notes`` says what the run changed on its own: a default peer that is not installed
+    is left out (a peer named in --peers must be installed), softgrad is replaced by the NumPy
+    reference when it cannot be imported.
+    """
+    parser = bench_cli.Parser(
+        prog="run.py",
+        description="softgrad training benchmarks against PyTorch CPU and scikit-learn",
     )
     parser.add_argument(
-        "--peers", nargs="+", default=None, help="softgrad pytorch sklearn numpy-ref"
+        "--quick",
+        action="store_true",
+        help="a smoke run of every part: 3 epochs, h100, a one-size batch sweep (512)",
+    )
+    count, size = bench_cli.positive_int, bench_cli.positive_int
+    parser.add_argument(
+        "--epochs", type=count, default=None, help="epochs of the batch-128 runs (default 15)"
+    )
+    parser.add_argument(
+        "--sweep-epochs", type=count, default=None, help="epochs of the batch sweep (default 4)"
+    )
+    parser.add_argument(
+        "--sizes", type=size, nargs="+", default=None, help="hidden sizes (default 100 256)"
+    )
+    parser.add_argument(
+        "--batches",
+        type=size,
+        nargs="*",
+        default=None,
+        help="sweep batch sizes, SGD at H=100 (default 32 64 512; none: no sweep)",
+    )
+    parser.add_argument(
+        "--peers",
+        nargs="+",
+        choices=PEER_CHOICES,
+        default=None,
+        help="default: softgrad pytorch sklearn (those installed)",
     )
     parser.add_argument(
         "--no-reference",
@@ -65,11 +93,23 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_false",
         help="leave out the hand-fused NumPy step (benchmarks/peers.py) in the batch-128 runs",
     )
-    parser.add_argument("--no-write", action="store_true", help="do not rewrite BENCHMARKS.md")
-    parser.add_argument("--json", type=Path, default=None, help="also dump raw figures here")
-    parser.add_argument("--output", type=Path, default=HERE.parent / "BENCHMARKS.md")
+    parser.add_argument("--no-write", action="store_true", help="do not rewrite --output")
+    parser.add_argument(
+        "--json", type=bench_cli.output_file, default=None, help="also dump raw figures here"
+    )
+    parser.add_argument(
+        "--output",
+        default=str(HERE.parent / "BENCHMARKS.md"),
+        help="the Markdown file whose training section is rewritten (default BENCHMARKS.md)",
+    )
     args = parser.parse_args(argv)
-    quick = args.quick
+    _complete(parser, args)
+    return args
+
+
+def _complete(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill the defaults and refuse what cannot run (see :func:`parse_args`)."""
+    quick, args.notes = args.quick, []
     if args.epochs is None:
         args.epochs = 3 if quick else 15
     if args.sweep_epochs is None:
@@ -77,12 +117,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.sizes is None:
         args.sizes = [100] if quick else [100, 256]
     if args.batches is None:
-        args.batches = [] if quick else [32, 64, 512]
-    if args.peers is None:
-        args.peers = ["softgrad", "pytorch", "sklearn"]
+        args.batches = [512] if quick else [32, 64, 512]
+    too_big = [b for b in args.batches if b > N_FASHION_TRAIN]
+    if too_big:
+        parser.error(
+            f"argument --batches: a batch must be at most the {N_FASHION_TRAIN:,} training "
+            f"images; got {too_big[0]}"
+        )
+    bench_cli.check_output(parser, args)
+    named = args.peers is not None
+    args.peers = list(dict.fromkeys(args.peers or ["softgrad", "pytorch", "sklearn"]))
+    absent = {p: m for p, m in PEER_MODULES.items() if p in args.peers and bench_cli.missing(m)}
+    if absent and named:
+        peer, module = next(iter(absent.items()))
+        parser.error(f"peer {peer} needs {module}, which is not installed")
+    for peer, module in absent.items():
+        args.peers.remove(peer)
+        args.notes.append(f"{peer} left out: {module} is not installed")
     if "softgrad" in args.peers and not softgrad_available():
         args.peers = ["numpy-ref" if p == "softgrad" else p for p in args.peers]
-    return args
+        args.notes.append("softgrad is not importable: the NumPy reference runs in its place")
+    if not args.peers:
+        parser.error("no peer left to run")
+    bench_cli.check_kernels(parser)
+    bench_cli.fashion_root(parser)
 
 
 def plan(args) -> list[tuple[str, RunSpec, int]]:
@@ -115,8 +173,13 @@ def main(argv=None) -> int:
     command = "python benchmarks/run.py" + (" " + shlex.join(argv) if argv else "")
     if argv is None and sys.argv[1:]:
         command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
-    log(f"machine: {json.dumps(info)}")
-    log(f"peers: {args.peers}; threads per peer: {threads}")
+    log(bench_cli.header(info))
+    log(
+        f"peers: {args.peers}; threads per peer: {threads}; PyTorch {info['torch']}, "
+        f"scikit-learn {info['scikit-learn']}, ONNX Runtime {info['onnxruntime']}"
+    )
+    for note in args.notes:
+        log(f"note: {note}")
 
     fashion = data.load_fashion()
     digits = data.load_digits_split()
@@ -129,7 +192,9 @@ def main(argv=None) -> int:
             peer_names.append("numpy-ref")
         if dataset == "fashion-mnist" and "softgrad" in peer_names:
             # what `softgrad train` runs on an image set: the pixels kept as uint8
-            peer_names.insert(1, "softgrad-uint8")
+            # right after softgrad, which stays the first peer with train(): the one fit()
+            # call that drives the interleaving (harness.run_config)
+            peer_names.insert(peer_names.index("softgrad") + 1, "softgrad-uint8")
         log(f"training {dataset} {spec.label} lr {spec.lr} for {epochs} epochs: {peer_names}")
         bench = sets[dataset]
 
@@ -167,6 +232,8 @@ def main(argv=None) -> int:
     )
     trained = harness.trained_peers(inf_cfg) if inf_cfg else {}
     inf_results, onnx_how = inference.measure(trained, fashion.X_test, threads)
+    if "onnxruntime" not in {r.peer for r in inf_results}:
+        log(f"note: ONNX Runtime {onnx_how}")
 
     log("peak memory (subprocesses)")
     mem_records = memory.measure(
@@ -268,7 +335,7 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
     lines += [
         "### Targets (issue 11)",
         "",
-        targets_table(configs, bounds, mem_records, inf_results),
+        targets.targets_table(configs, bounds, mem_records, inf_results),
         "",
         "### GEMM-only lower bound (NumPy float32, this machine)",
         "",
@@ -290,7 +357,12 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "",
         report.inference_table(inf_results),
         "",
-        f"ONNX Runtime runs the trained softgrad network exported by {onnx_how}; scikit-learn "
+        (
+            f"ONNX Runtime runs the trained softgrad network exported by {onnx_how}"
+            if not onnx_how.startswith("not run")
+            else f"ONNX Runtime: {onnx_how}"
+        )
+        + "; scikit-learn "
         "predicts the whole array in one call (no batch argument). The peers ran in 15 "
         "interleaved rounds; in brackets, the median over the rounds of softgrad's time over "
         "the peer's in the same round.",
@@ -306,177 +378,10 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
             report.stage_table(epoch, table, n_steps),
             "",
         ]
-        lines += budget_lines(configs, bounds, table, n_steps, args.sizes[0])
+        lines += targets.budget_lines(configs, bounds, table, n_steps, args.sizes[0])
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().strip(), ""]
     return "\n".join(lines)
-
-
-def budget_lines(configs, bounds, stages: dict, n_steps: int, hidden: int) -> list[str]:
-    """Per-step arithmetic of each speed target at h{hidden} b128: what the target leaves for
-    everything that is not a matrix product, against what that costs here."""
-    bound = bounds.get(("fashion-mnist", hidden, 128))
-    if bound is None:
-        return []
-    gemm_us = 1e6 * bound.seconds / n_steps
-    unavoidable = stages.get("gather batch", 0.0) + stages.get("optimizer step", 0.0)
-    lines = [
-        f"#### The per-step budget of each target (h{hidden} b128, {n_steps} steps per epoch)",
-        "",
-        f"The GEMM-only bound is {gemm_us:.0f} us per step. Each target fixes the softgrad epoch, "
-        "hence what is left per step for everything else (batch gather, bias and activation "
-        "passes, softmax cross-entropy, optimizer update, Python). Measured here: gathering the "
-        "batch and the optimizer update alone take "
-        f"{1e6 * unavoidable / n_steps:.0f} us per step (SGD, stage table above).",
-        "",
-    ]
-    rows = []
-    for c in configs:
-        s = c.spec
-        if (c.dataset, s.hidden, s.batch_size) != ("fashion-mnist", hidden, 128):
-            continue
-        ref = c.runs.get("numpy-ref")
-        ref_us = None if ref is None else 1e6 * ref.median_epoch() / n_steps - gemm_us
-        sg_us = 1e6 * c.runs["softgrad"].median_epoch() / n_steps - gemm_us
-        # issue 11's targets: 1.3x (SGD) / 1.4x (Adam) the bound, 0.5x PyTorch, 1.8x / 2.2x
-        # faster than scikit-learn
-        targets = [("GEMM bound", bound.seconds, 1.3 if s.optimizer == "sgd" else 1.4)]
-        for peer, need in (("pytorch", 1 / 0.5), ("sklearn", 1.8 if s.optimizer == "sgd" else 2.2)):
-            if peer in c.runs:
-                targets.append((report.PEER_TITLES[peer], c.runs[peer].median_epoch(), 1 / need))
-        for what, base, factor in targets:
-            allowed = 1e6 * base * factor / n_steps - gemm_us
-            rows.append(
-                [
-                    f"{s.optimizer}: softgrad <= {factor:.2f} x {what}",
-                    f"{allowed:.0f}",
-                    f"{sg_us:.0f}",
-                    "-" if ref_us is None else f"{ref_us:.0f}",
-                ]
-            )
-    lines += [
-        report._table(
-            [
-                "target",
-                "non-GEMM us/step allowed",
-                "softgrad non-GEMM us/step",
-                "hand-fused NumPy non-GEMM us/step",
-            ],
-            rows,
-        ),
-        "",
-    ]
-    return lines
-
-
-def _status(ok: bool | None) -> str:
-    return "n/a" if ok is None else ("met" if ok else "MISSED")
-
-
-def targets_table(configs, bounds, mem_records, inference=()) -> str:
-    rows = []
-
-    def find(hidden, batch, optimizer):
-        for c in configs:
-            s = c.spec
-            if (c.dataset, s.hidden, s.batch_size, s.optimizer) == (
-                "fashion-mnist",
-                hidden,
-                batch,
-                optimizer,
-            ):
-                return c
-        return None
-
-    def ratio(cfg, peer):
-        if cfg is None or "softgrad" not in cfg.runs or peer not in cfg.runs:
-            return None
-        return cfg.runs["softgrad"].median_epoch() / cfg.runs[peer].median_epoch()
-
-    # issue 11: at most 0.5x PyTorch's epoch at h100 b128; the other shapes are reported
-    # against the same figure without a target of their own (status n/a)
-    for hidden, batch, limit in ((100, 128, 0.5), (256, 128, 0.5), (100, 64, 0.5), (100, 32, 0.5)):
-        targeted = (hidden, batch) == (100, 128)
-        for optimizer in ("sgd", "adam"):
-            cfg = find(hidden, batch, optimizer)
-            r = ratio(cfg, "pytorch")
-            if cfg is None:
-                continue
-            rounds = report.round_ratios(cfg, "pytorch")
-            per_round = f" (epoch by epoch: {rounds[len(rounds) // 2]:.2f}x)" if rounds else ""
-            rows.append(
-                [
-                    f"h{hidden} b{batch} {optimizer}: epoch <= {limit}x PyTorch",
-                    "-" if r is None else f"{r:.2f}x{per_round}",
-                    _status(None if r is None or not targeted else r <= limit),
-                ]
-            )
-    for c in configs:
-        if c.dataset != "fashion-mnist" or "sklearn" not in c.runs or "softgrad" not in c.runs:
-            continue
-        need = 1.8 if c.spec.optimizer == "sgd" else 2.2
-        targeted = (c.spec.hidden, c.spec.batch_size) == (100, 128)  # issue 11's shape
-        speedup = 1 / ratio(c, "sklearn")
-        # accuracy reached: the mean over the last 3 epochs (one epoch's figure moves by about
-        # +-0.005 from epoch to epoch), the same estimator for both peers
-        acc_sg, acc_sk = (c.runs[name].final_accuracy() for name in ("softgrad", "sklearn"))
-        rows.append(
-            [
-                f"{c.dataset} {c.spec.label}: >= {need}x faster than sklearn at equal or "
-                "better accuracy (mean of the last 3 epochs)",
-                f"{speedup:.2f}x, acc {acc_sg:.4f} vs {acc_sk:.4f}",
-                _status(speedup >= need and acc_sg >= acc_sk if targeted else None),
-            ]
-        )
-    for hidden, limits in ((100, {"sgd": 1.3, "adam": 1.4}), (256, {"sgd": 1.2, "adam": 1.2})):
-        for optimizer in ("sgd", "adam"):
-            limit = limits[optimizer]
-            cfg = find(hidden, 128, optimizer)
-            bound = bounds.get(("fashion-mnist", hidden, 128))
-            if cfg is None or bound is None or "softgrad" not in cfg.runs:
-                continue
-            r = cfg.runs["softgrad"].median_epoch() / bound.seconds
-            # the bound measured at the end of the run can meet a slower or faster moment of
-            # a shared host than the epochs did: a target counts as met only when the epochs
-            # also meet it against the bound re-measured right after each of them
-            paired = report.bound_ratios(cfg)
-            measured, met = f"{r:.2f}x", r <= limit
-            if paired:
-                measured += f" (epoch by epoch: {statistics.median(paired):.2f}x)"
-                met = met and statistics.median(paired) <= limit
-            target = f"h{hidden} b128 {optimizer}: epoch <= {limit}x GEMM-only bound"
-            rows.append([target, measured, _status(met)])
-    if inference:
-        ours = next((r.seconds for r in inference if r.peer == "softgrad"), None)
-        onnx = next((r for r in inference if r.peer == "onnxruntime"), None)
-        if ours and onnx:
-            measured = f"{1e3 * ours:.1f} ms against {1e3 * onnx.seconds:.1f} ms"
-            measured += f" ({ours / onnx.seconds:.2f}x"
-            met = ours <= onnx.seconds
-            if onnx.round_ratio is not None:  # as the bound targets: both ways must meet it
-                measured += f"; round by round: {onnx.round_ratio:.2f}x"
-                met = met and onnx.round_ratio <= 1
-            rows.append(
-                [
-                    "inference on the 10,000 test images at least as fast as ONNX Runtime",
-                    measured + ")",
-                    _status(met),
-                ]
-            )
-    for rec in mem_records:
-        if rec["peer"] != "softgrad":
-            continue
-        used = rec["peak_mib"] - rec["rss_imports_mib"]
-        budget = memory.TARGET * memory.budget_unit(rec)
-        rows.append(
-            [
-                f"peak memory <= {memory.TARGET}x (float32 train set + model)",
-                f"{used / memory.budget_unit(rec):.2f}x: {used:.0f} MiB of {budget:.0f} MiB "
-                f"({rec['peak_mib']:.0f} MiB total RSS)",
-                _status(used <= budget),
-            ]
-        )
-    return report._table(["target", "measured", "status"], rows)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ kernels compile (cold) or load from the cache (warm) at their first call.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -28,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_cli
 import machine
 
 TRAIN = ["-m", "softgrad", "train", "--out", "model.npz", "--json"]
@@ -96,10 +96,11 @@ def _cell(figures: tuple[float, float | None] | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = bench_cli.Parser(prog="startup.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one run of each instead of three")
-    args = parser.parse_args(argv)
+    args = bench_cli.parse(parser, argv)
     repeats = 1 if args.quick else 3
+    print(bench_cli.header(), flush=True)
     print(f"load average at start: {machine.load_average()}; {repeats} run(s) each, medians")
     rows = []
     for label, command, lanes, cold in COMMANDS:

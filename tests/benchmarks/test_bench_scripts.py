@@ -1,0 +1,147 @@
+"""Every benchmark script's command line: a bad argument or a missing requirement stops it before
+any work with one line on stderr and exit 2; ``--help`` prints and runs nothing. The scripts'
+``main(argv)`` is called in this process; nothing here trains or times anything (and the
+cases pass --no-write, so a check that regressed would not rewrite BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+
+import pytest
+
+bench_cli = importlib.import_module("bench_cli")
+inference = importlib.import_module("inference")
+memory = importlib.import_module("memory")
+mpi_scaling = importlib.import_module("mpi_scaling")
+
+
+def _stop(capsys, script, argv):
+    """(exit code, captured out and err) of ``script.main(argv)``, which must exit."""
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(script).main(argv)
+    return stop.value.code, capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "needle"),
+    [
+        (
+            "bench_ops",
+            ["--no-write", "--repeats", "0"],
+            "argument --repeats: must be a positive integer",
+        ),
+        ("bench_ops", ["--output", "/no/such/folder/B.md"], "folder '/no/such/folder'"),
+        ("bench_sklearn", ["--no-write", "--repeats", "-1"], "argument --repeats"),
+        ("bench_sklearn", ["--no-write", "--epochs", "0"], "argument --epochs"),
+        (
+            "bench_sklearn",
+            ["--no-write", "--threads", "-2"],
+            "argument --threads: must be an integer >= 0",
+        ),
+        ("bench_sklearn", ["--output", "/proc/B.md"], "not writable"),
+        ("gemm_bound", ["--hidden", "0"], "argument --hidden"),
+        ("gemm_bound", ["--batch", "0"], "argument --batch"),
+        ("gemm_bound", ["--samples", "100", "--batch", "128"], "at most --samples (100)"),
+        ("memory", ["--peers", "jax"], "argument --peers: invalid choice: 'jax'"),
+        ("memory", ["--optimizer", "rmsprop"], "argument --optimizer: invalid choice"),
+        ("memory", ["--epochs", "0"], "argument --epochs"),
+        ("memory", ["--lr", "nan"], "argument --lr"),
+        ("memory", ["--batch", "60001"], "at most the 60,000 images"),
+        ("profile_step", ["--optimizer", "lbfgs"], "argument --optimizer: invalid choice"),
+        ("profile_step", ["--hidden", "-5"], "argument --hidden"),
+        ("fused_step", ["--lane", "cuda"], "argument --lane: invalid choice: 'cuda'"),
+        ("fused_step", ["--steps", "0"], "argument --steps"),
+        ("csv_load", ["--runs", "0"], "argument --runs"),
+        ("csv_train_memory", ["--runs", "0"], "argument --runs"),
+        ("csv_train_memory", ["--src", "/"], "must hold a softgrad package"),
+        ("startup", ["--repeats", "3"], "unrecognized arguments"),
+        ("mpi_scaling", ["--quick", "--steps", "3"], "unrecognized arguments"),
+        ("mpi_memory", ["--epochs", "1"], "unrecognized arguments"),
+    ],
+)
+def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
+    code, captured = _stop(capsys, script, argv)
+    err = captured.err
+    assert code == 2, err
+    assert err.startswith(f"{script}.py: error: ") and needle in err, err
+    assert len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "bench_ops",
+        "bench_sklearn",
+        "gemm_bound",
+        "memory",
+        "profile_step",
+        "fused_step",
+        "csv_load",
+        "csv_train_memory",
+        "startup",
+        "mpi_scaling",
+        "mpi_memory",
+    ],
+)
+def test_help_prints_usage_and_runs_nothing(capsys, script):
+    code, captured = _stop(capsys, script, ["--help"])
+    out = captured.out
+    assert code == 0
+    assert out.startswith(f"usage: {script}.py"), out
+
+
+def _without(monkeypatch, *modules):
+    real = bench_cli.missing
+    monkeypatch.setattr(
+        bench_cli, "missing", lambda *names: [n for n in names if n in modules] + real(*names)
+    )
+
+
+def test_memory_names_the_peer_whose_library_is_missing(monkeypatch, capsys):
+    _without(monkeypatch, "torch")
+    code, captured = _stop(capsys, "memory", ["--peers", "softgrad", "pytorch"])
+    err = captured.err
+    assert code == 2, err
+    assert err == "memory.py: error: peer pytorch needs torch, which is not installed\n"
+
+
+def test_memory_says_which_child_failed_and_why(monkeypatch):
+    failed = subprocess.CompletedProcess([], 1, "", "Traceback ...\nMemoryError: out of memory\n")
+    monkeypatch.setattr(memory.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(SystemExit, match=r"the sklearn child failed \(1\): MemoryError: out of"):
+        memory.measure(["sklearn"])
+
+
+@pytest.mark.parametrize("script", ["mpi_scaling", "mpi_memory"])
+def test_the_mpi_benchmarks_stop_without_mpi4py(monkeypatch, capsys, script):
+    _without(monkeypatch, "mpi4py")
+    code, captured = _stop(capsys, script, [])
+    err = captured.err
+    assert code == 2 and f"{script}.py: error: mpi4py is not installed" in err, err
+
+
+def test_the_mpi_benchmarks_stop_without_mpiexec(monkeypatch, capsys):
+    monkeypatch.setattr(mpi_scaling, "mpiexec", lambda: None)
+    code, captured = _stop(capsys, "mpi_scaling", ["--quick"])
+    err = captured.err
+    assert code == 2 and "no mpiexec" in err, err
+
+
+def test_inference_names_the_missing_onnx_library(monkeypatch):
+    def no_runtime(model, threads):
+        raise ModuleNotFoundError("No module named 'onnxruntime'", name="onnxruntime")
+
+    monkeypatch.setattr(inference, "onnx_session", no_runtime)
+    monkeypatch.setattr(inference, "settle", lambda: None)
+
+    class Peer:
+        model = None
+
+        def predict_proba(self, X):
+            return X
+
+    results, how = inference.measure({"softgrad": Peer()}, [[1.0]], threads=1, repeats=1)
+    assert [r.peer for r in results] == ["softgrad"]
+    assert how == "not run (onnxruntime is not installed)"
+    assert results[0].round_ratio is None  # softgrad against itself says nothing
