@@ -150,7 +150,12 @@ def test_lr_setter_validates():
     ("name", "value", "error", "match"),
     [
         ("momentum", -1.0, ValueError, r"^SGD: momentum must be >= 0.0; got -1.0$"),
-        ("weight_decay", math.nan, ValueError, r"^SGD: weight_decay must be a finite number >= 0.0; got nan$"),
+        (
+            "weight_decay",
+            math.nan,
+            ValueError,
+            r"^SGD: weight_decay must be a finite number >= 0.0; got nan$",
+        ),
         ("nesterov", 1, TypeError, r"^SGD: nesterov must be a bool; got 1$"),
     ],
 )

@@ -464,7 +464,11 @@ def test_float32_input_is_not_copied():
         ({"check_finite": "no"}, TypeError, "^fit: check_finite must be a bool; got 'no'$"),
         ({"min_delta": True}, TypeError, "^fit: min_delta must be a real number; got True$"),
         # inf: best - inf is never beaten, no epoch would count as the best
-        ({"min_delta": math.inf}, ValueError, "^fit: min_delta must be a finite number >= 0.0; got inf$"),
+        (
+            {"min_delta": math.inf},
+            ValueError,
+            "^fit: min_delta must be a finite number >= 0.0; got inf$",
+        ),
         ({"min_delta": -0.1}, ValueError, r"^fit: min_delta must be >= 0.0; got -0.1$"),
     ],
 )
