@@ -23,7 +23,7 @@ from pathlib import Path
 
 import bench_cli
 import numpy as np
-from machine import kernels
+from machine import blas_info, cpu_model, kernels
 
 import softgrad.functional as F
 
@@ -155,32 +155,16 @@ def check_agreement(op: str, impls: dict[str, Callable], data: dict) -> None:
 
 
 def machine(torch, threads: int) -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    except (OSError, StopIteration):
-        cpu = platform.processor() or cpu
-    blas = "unknown"
-    try:
-        from threadpoolctl import threadpool_info
-
-        blases = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        # NumPy's own BLAS (scipy and torch bring theirs)
-        info = next((i for i in blases if "numpy" in i.get("filepath", "")), blases[0])
-        blas = (
-            f"{info['internal_api']} {info['version']}, {info.get('architecture')} kernels, "
-            f"{info.get('num_threads')} thread(s) during the run"
-        )
-    except (ImportError, IndexError):
-        pass
+    """The machine section's facts, from benchmarks/machine.py's readers."""
+    blas = blas_info()
     return {
-        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
-        "numpy": f"{np.__version__} (BLAS: {blas})",
+        "numpy": (
+            f"{np.__version__} (BLAS: {blas.get('internal_api', 'unknown')} "
+            f"{blas.get('version', '')}, {blas.get('architecture')} kernels, "
+            f"{blas.get('num_threads')} thread(s) during the run)"
+        ),
         "torch": f"{torch.__version__} ({threads} thread)" if torch else "not installed",
         "threads": f"{threads} (NumPy ufuncs are single-threaded; torch, BLAS and Numba set "
         "to match)",
