@@ -18,7 +18,8 @@ from softgrad import serialization
 from softgrad.functional import log_softmax, softmax
 from softgrad.model_inputs import check_rows, model_classes, network_sizes
 from softgrad.preprocessing import Scaler
-from softgrad.training.predict import finite_logits_head, logits_network, predict_batches
+from softgrad.training.inference_checks import finite_logits_head
+from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
 

@@ -1,6 +1,6 @@
 """What a :class:`softgrad.model.Model` is given, checked: its class labels, the raw feature rows
 it predicts on (the logits those rows give are checked by
-:func:`softgrad.training.predict.finite_logits_head`).
+:func:`softgrad.training.inference_checks.finite_logits_head`).
 
 Each check raises the error a user of ``Model`` sees, prefixed by the method that was called
 (``"Model.predict: X must be ..."``).

@@ -14,14 +14,8 @@ import numpy as np
 from softgrad import functional as F
 from softgrad.checks import check_sample_weight
 from softgrad.training.data import batch_inputs, per_sample_loss, predicted_classes
-from softgrad.training.predict import (
-    BatchForward,
-    batch_slices,
-    check_inputs,
-    eval_mode,
-    logits_network,
-    weight_matrices,
-)
+from softgrad.training.inference_checks import check_inputs, weight_matrices
+from softgrad.training.predict import BatchForward, batch_slices, eval_mode, logits_network
 
 __all__ = ["evaluate"]
 

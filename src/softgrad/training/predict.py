@@ -20,16 +20,10 @@ from typing import Any
 import numpy as np
 
 from softgrad import functional as F
-from softgrad.checks import (
-    check_finite_rows,
-    check_fits_rows,
-    check_positive_int,
-    check_real_array,
-)
-from softgrad.errors import InputOverflowError
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
-from softgrad.training.data import as_inputs, batch_inputs
+from softgrad.training.data import batch_inputs
+from softgrad.training.inference_checks import check_inputs, finite_logits_head
 from softgrad.training.step_plan import ForwardPlan
 
 
@@ -75,38 +69,6 @@ def logits_network(model: Any) -> Any:
         return model
     head = model.layers[-1]
     return model[:-1] if isinstance(head, (Softmax, LogSoftmax)) and head.axis in (-1, 1) else model
-
-
-def weight_matrices(model: Any) -> list[np.ndarray]:
-    """The model's weight matrices ``*.W`` in order (none for a model without parameters)."""
-    params = model.named_params() if hasattr(model, "named_params") else {}
-    return [value for name, value in params.items() if name.endswith("W") and value.ndim == 2]
-
-
-def check_inputs(X: Any, batch_size: Any, where: str, model: Any = None) -> np.ndarray:
-    """X as inference reads it, checked: an array of real numbers (a complex, string or object
-    array is refused, not cast: the cast dropped imaginary parts and parsed strings) of at least
-    2 dimensions. With ``model``, its rows must also have the model's input size (the rows of
-    its first weight matrix), be finite, and fit the dtype of the network's parameters, to
-    which each batch is cast (1e300 is inf in float32)."""
-    X = as_inputs(X, where)
-    if isinstance(X, np.ndarray):
-        X = check_real_array(X, where)
-    if X.ndim < 2:
-        raise ValueError(f"{where}: X must have shape (N, D); got shape {X.shape}")
-    check_positive_int(batch_size, where, "batch_size")
-    weights = weight_matrices(model) if model is not None else []
-    if weights:
-        n_features = weights[0].shape[0]
-        if X.shape[-1] != n_features:
-            raise ValueError(
-                f"{where}: X must have {n_features} features (the model's input size); "
-                f"got shape {X.shape}"
-            )
-        check_fits_rows(X, weights[0].dtype, where)
-    if model is not None and isinstance(X, np.ndarray):
-        check_finite_rows(X, where)
-    return X
 
 
 class BatchForward:
@@ -231,51 +193,6 @@ def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     True
     """
     return predict_batches(model, X, batch_size, where="predict_logits")
-
-
-def finite_logits_head(
-    X: Any, where: str, head: Callable[[np.ndarray], np.ndarray]
-) -> Callable[[np.ndarray], np.ndarray]:
-    """A ``head`` for :func:`predict_batches` over ``X``: ``head(logits)``, after refusing the
-    first row whose logits are not finite.
-
-    Finite input can still overflow in the model's dtype (1e300 in float32, or a large value
-    times the weights): its row is refused with an :class:`~softgrad.errors.InputOverflowError`
-    naming it, rather than answered with NaN. The batches must come in order, as
-    :func:`predict_batches` runs them.
-
-    Example
-    -------
-    >>> from softgrad.nn import Linear, Sequential
-    >>> model = Sequential(Linear(1, 2, rng=0))
-    >>> model[0].params["W"][...] = 10.0
-    >>> X = np.array([[1.0], [1e38]], dtype=np.float32)
-    >>> with np.errstate(over="ignore", invalid="ignore"):
-    ...     predict_batches(model, X, 1, head=finite_logits_head(X, "demo", F.softmax))
-    Traceback (most recent call last):
-    ...
-    softgrad.errors.InputOverflowError: demo: X row 1 must give finite logits in the model's float32 arithmetic; its values (up to 9.99999968e+37) times the weights overflow (give values in the range of the training data)
-    """  # noqa: E501
-    done = 0
-
-    def finite_head(logits: np.ndarray) -> np.ndarray:
-        nonlocal done
-        bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
-        if bad.any():
-            row = done + int(np.flatnonzero(bad)[0])
-            # the row as X holds it, made dense (a CSR row densified, a ScaledRows row scaled)
-            biggest = np.abs(batch_inputs(X, slice(row, row + 1))).max().item()
-            raise InputOverflowError(
-                f"{where}: X row {row} must give finite logits in the model's "
-                f"{logits.dtype.name} arithmetic; its values (up to {biggest!r}) times the "
-                "weights overflow (give values in the range of the training data)",
-                row,
-                logits.dtype.name,
-            )
-        done += len(logits)
-        return head(logits)
-
-    return finite_head
 
 
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
