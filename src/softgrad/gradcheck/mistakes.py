@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 
+from softgrad.gradcheck.factors import factor_name, readable_factor
 from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL, Op, same
 
 
@@ -206,8 +206,9 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     factor = float(np.sum(ev.analytic * ev.numeric)) / norm
     if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
-    name = factor_name(factor, ev)
-    if ev.numeric.size == 1 and not _readable(factor, ev):
+    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
+    name = factor_name(factor, n, c)
+    if ev.numeric.size == 1 and not readable_factor(factor, n, c):
         # one entry is always some multiple of the right one: 0.623 says nothing, 2 or 1/N does
         return []
     cause = {
@@ -216,50 +217,6 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     }
     why = next((text for label, text in cause.items() if label in name), "")
     return [(factor * ev.numeric, f"{name} times the right gradient{why}")]
-
-
-def factor_name(factor: float, ev: Evidence) -> str:
-    """``"2"``, ``"1/4 (= 1/N, N = 4 the batch size)"``, ``"0.37"``: a factor as a person reads it.
-
-    Examples
-    --------
-    >>> ev = Evidence("x", np.ones(1), np.ones(1), np.ones((4, 10)), np.ones(1))
-    >>> factor_name(2.0, ev), factor_name(0.25, ev), factor_name(10.0, ev), factor_name(0.37, ev)
-    ('2', '1/4 (= 1/N, N = 4 the batch size)', '10 (= C, C = 10 the classes)', '0.37')
-    >>> factor_name(float("inf"), ev), factor_name(float("nan"), ev)
-    ('inf', 'nan')
-    """
-    if not np.isfinite(factor):  # Fraction cannot hold NaN or inf
-        return f"{factor:g}"
-    fraction = _small_fraction(factor)
-    text = f"{factor:.3g}" if fraction is None else str(fraction)
-    size = _size_power(factor, ev)
-    return text if size is None else f"{text} (= {size})"
-
-
-def _small_fraction(factor: float) -> Fraction | None:
-    """``factor`` as a fraction of denominator at most 64, if it is one (to 1e-6)."""
-    fraction = Fraction(factor).limit_denominator(64)
-    return fraction if abs(float(fraction) - factor) <= 1e-6 * abs(factor) else None
-
-
-def _size_power(factor: float, ev: Evidence) -> str | None:
-    """``"1/N, N = 4 the batch size"`` when ``factor`` is N, C, their inverses or squares."""
-    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
-    sizes = ((n, "N", f"N = {n} the batch size"), (c, "C", f"C = {c} the classes"))
-    for size, letter, meaning in sizes:
-        powers = ((1, letter), (-1, f"1/{letter}"), (2, f"{letter}**2"), (-2, f"1/{letter}**2"))
-        for power, label in powers:
-            value = float(size) ** power
-            if size > 1 and abs(factor - value) <= 1e-6 * value:
-                return f"{label}, {meaning}"
-    return None
-
-
-def _readable(factor: float, ev: Evidence) -> bool:
-    """True for a factor a mistake writes (2, -1/2, 1/N), not one a single entry happens to
-    give (0.623)."""
-    return _small_fraction(factor) is not None or _size_power(factor, ev) is not None
 
 
 MISTAKES: tuple[Mistake, ...] = (
