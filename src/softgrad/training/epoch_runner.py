@@ -90,9 +90,8 @@ class EpochRunner:
         self.pred_buf = np.empty(size, dtype=np.intp)
         self.hit_buf = np.empty(size, dtype=bool)
         self.w_buf = None if sample_weight is None else np.empty(size, dtype=sample_weight.dtype)
-        self.weighted_loss = None if sample_weight is None else per_sample_loss(loss, "fit")
-        # reduction "sum" returns a batch total; "mean" (the default) a batch average
-        self.loss_is_sum = getattr(loss, "reduction", "mean") == "sum"
+        if sample_weight is not None:  # refuse a loss that cannot weigh its samples, up front
+            per_sample_loss(loss, "fit")
         self.snapshot = {name: np.empty_like(value) for name, value in self.params.items()}
         self.l2_penalty = float(l2_penalty)
         self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
@@ -106,6 +105,15 @@ class EpochRunner:
     def _new_plan(self) -> StepPlan | None:
         size = self.x_buf.shape[0]
         return StepPlan.build(self.model, self.loss, self.x_buf.dtype, size, self.sample_weight)
+
+    @property
+    def loss_is_sum(self) -> bool:
+        """Whether the loss returns a batch total (reduction "sum") rather than a batch average.
+
+        Read at every step, as the step plan reads the loss's settings (``StepPlan.ready``):
+        a callback that changes the loss between two batches is honoured at the next one on
+        either route."""
+        return getattr(self.loss, "reduction", "mean") == "sum"
 
     def n_batches(self, n_samples: int) -> int:
         return -(-n_samples // self.batch_size)
@@ -189,7 +197,9 @@ class EpochRunner:
         if w is None:
             loss = self.loss.forward(logits, t)
             return StepLoss(loss, self.loss.backward(), float(np.count_nonzero(hits)))
-        return weighted_mean_step(self.weighted_loss, logits, t, w, hits)
+        # a reduction-"none" copy of the loss as it is now: a copy made once would keep the
+        # settings of the first batch (the plan reads the loss's own at every step)
+        return weighted_mean_step(per_sample_loss(self.loss, "fit"), logits, t, w, hits)
 
     def _forward_loss(
         self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None
