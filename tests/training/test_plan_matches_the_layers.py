@@ -209,12 +209,17 @@ def _batch_step(model, loss, optimizer, x, target, weight, l2_penalty):
 
 
 def _validate(model, loss, x, target, weight):
-    """evaluate's figures: per-sample losses and hits averaged over the samples' weights."""
+    """evaluate's figures: per-sample losses and hits averaged over the samples' weights, or
+    without weights the losses over the loss's own mean divisor (the targets' class weights
+    for a class-weighted loss, as the training loss)."""
     model.eval()
     _, _, losses, hits = _per_sample(model, loss, x, target)
     model.train()
     w = np.ones(len(target)) if weight is None else weight.astype(x.dtype).astype(np.float64)
-    return float(np.dot(w, losses)) / w.sum(), float(np.dot(w, hits)) / w.sum()
+    divisor = w.sum()
+    if weight is None and getattr(loss, "weight", None) is not None:
+        divisor = np.asarray(loss.weight, dtype=np.float64)[target].sum()
+    return float(np.dot(w, losses)) / divisor, float(np.dot(w, hits)) / w.sum()
 
 
 def _reference_fit(case, model, loss, optimizer, schedule, data) -> dict:

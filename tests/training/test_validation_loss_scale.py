@@ -1,6 +1,6 @@
-"""The validation loss averages the per-sample losses over the samples; the training loss is the
-loss layer's own mean. They differ in scale for a loss with class weights or ignore_index, as
-fit's docstring says (validation_data), and only there."""
+"""The validation loss is on the training loss's scale: scored on the training set with lr 0, the
+two figures agree, for a loss with class weights or ignore_index too (its mean divides by the
+targets' class weights, not by the count)."""
 
 import numpy as np
 import pytest
@@ -20,6 +20,9 @@ CLASS_WEIGHTS = np.array([1.0, 2.0, 3.0])
         (CrossEntropyLoss(reduction="sum"), False),
         (CrossEntropyLoss(weight=CLASS_WEIGHTS), True),
         (CrossEntropyLoss(ignore_index=0), True),
+        (CrossEntropyLoss(weight=CLASS_WEIGHTS), False),
+        (CrossEntropyLoss(ignore_index=0), False),
+        (CrossEntropyLoss(weight=CLASS_WEIGHTS, label_smoothing=0.1), False),
         (LogisticLoss(label_smoothing=0.2), False),
     ],
 )
@@ -40,13 +43,33 @@ def test_the_validation_loss_on_the_training_set_is_the_training_loss(loss, weig
     np.testing.assert_allclose(history.val_acc, history.train_acc, rtol=40 * 2.0**-52)
 
 
-def test_with_class_weights_the_training_loss_divides_by_them_the_validation_loss_by_the_count():
+def test_with_class_weights_both_losses_divide_by_the_targets_class_weights():
+    # the validation loss divided the same class-weighted sum by the count (40), where the
+    # training loss divides by sum(cw[y]) (80): train 1.187 against validation 2.345
     generator = np.random.default_rng(0)
     X, y = generator.normal(size=(40, 3)), generator.integers(0, 3, size=40)
     model = build_mlp(3, [4], 3, rng=0, dtype=np.float64)
     loss = CrossEntropyLoss(weight=CLASS_WEIGHTS)
     history = fit(model, loss, SGD(lr=0.0), X, y, epochs=1, batch_size=40, validation_data=(X, y))
-    # both sum the class-weighted losses; the training mean divides by sum(cw[y]), 40 < 80
     total = float(loss.forward(model.forward(X), y)) * CLASS_WEIGHTS[y].sum()
     np.testing.assert_allclose(history.train_loss[0] * CLASS_WEIGHTS[y].sum(), total, rtol=1e-14)
-    np.testing.assert_allclose(history.val_loss[0] * len(y), total, rtol=40 * 2.0**-52)
+    # float64: two orders of a sum of 40 terms
+    np.testing.assert_allclose(
+        history.val_loss[0] * CLASS_WEIGHTS[y].sum(), total, rtol=40 * 2.0**-52
+    )
+
+
+def test_validation_targets_all_ignored_score_a_loss_of_0_as_the_losss_own_mean_does():
+    generator = np.random.default_rng(1)
+    X = generator.normal(size=(10, 3))
+    model = build_mlp(3, [4], 3, rng=0, dtype=np.float64)
+    loss = CrossEntropyLoss(ignore_index=2)
+    y = generator.integers(0, 2, size=10)
+    history = fit(
+        model, loss, SGD(lr=0.0), X, y, epochs=1, batch_size=10,
+        validation_data=(X[:4], np.full(4, 2)),
+    )  # fmt: skip
+    assert (
+        history.val_loss == [0.0]
+        and float(loss.forward(model.forward(X[:4]), np.full(4, 2))) == 0.0
+    )

@@ -264,9 +264,9 @@ class CrossEntropyLoss(Loss):
         """forward_backward as forward, backward and an argmax."""
         if sample_weight is None:
             loss = self.forward(logits, target)
-            hits = _hits(logits, target, self.axis)
+            hits = _hits(logits, target, self.axis, self.ignore_index)
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
-        hits = _hits(logits, target, self.axis)
+        hits = _hits(logits, target, self.axis, self.ignore_index)
         return weighted_mean_step(self._per_sample(), logits, target, sample_weight, hits)
 
     def _per_sample(self) -> CrossEntropyLoss:
@@ -296,10 +296,11 @@ def _checked_sample_weight(sample_weight: Any, logits: Any, axis: int) -> np.nda
     return check_sample_weight(sample_weight, per_sample, "CrossEntropyLoss.forward_backward")
 
 
-def _hits(logits: np.ndarray, target: np.ndarray, axis: int) -> np.ndarray:
+def _hits(logits: np.ndarray, target: np.ndarray, axis: int, ignore_index: Any) -> np.ndarray:
     """Where the argmax over the class axis is the target (for class probabilities: their
-    argmax)."""
+    argmax); never at an ignored target, as in the fused kernel."""
     logits, target = np.asarray(logits), np.asarray(target)
     if target.shape == logits.shape:
-        target = np.argmax(target, axis=axis)
-    return np.argmax(logits, axis=axis) == target
+        return np.argmax(logits, axis=axis) == np.argmax(target, axis=axis)
+    hits = np.argmax(logits, axis=axis) == target
+    return hits if ignore_index is None else hits & (target != ignore_index)

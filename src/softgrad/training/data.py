@@ -206,6 +206,41 @@ def predicted_classes(logits: np.ndarray, out: np.ndarray | None = None) -> np.n
     return np.argmax(logits, axis=-1, out=out)
 
 
+def mean_divisor(loss: Any, target: np.ndarray) -> float:
+    """What the loss's 'mean' divides the sum of ``target``'s per-sample losses by: their
+    count, or for a loss with class weights or ``ignore_index`` (PyTorch's rule) the sum of
+    the targets' class weights, an ignored target counting 0. Read from the loss as it is now
+    (a callback may change it). Probability targets (2-D) count one each.
+
+    Examples
+    --------
+    >>> from softgrad.nn import CrossEntropyLoss
+    >>> t = np.array([0, 2, 2, 1])
+    >>> mean_divisor(CrossEntropyLoss(), t), mean_divisor(CrossEntropyLoss(ignore_index=2), t)
+    (4.0, 2.0)
+    >>> mean_divisor(CrossEntropyLoss(weight=[1.0, 2.0, 0.5]), t)
+    4.0
+    """
+    weight = getattr(loss, "weight", None)
+    ignore = getattr(loss, "ignore_index", None)
+    target = np.asarray(target)
+    if (weight is None and ignore is None) or target.ndim != 1:
+        return float(len(target))
+    kept = target if ignore is None else target[target != ignore]
+    if weight is None:
+        return float(len(kept))
+    return float(np.sum(np.asarray(weight, dtype=np.float64)[kept]))
+
+
+def ignored_misses(hits: np.ndarray, target: np.ndarray, loss: Any) -> np.ndarray:
+    """``hits`` (in place) with no hit at a target the loss ignores (its ``ignore_index``):
+    such a sample counts in neither the loss nor the correct predictions."""
+    ignore = getattr(loss, "ignore_index", None)
+    if ignore is not None and hits.shape == np.shape(target):
+        hits &= np.asarray(target) != ignore
+    return hits
+
+
 def per_sample_loss(loss: Any, where: str) -> Any:
     """A shallow copy of the loss layer with ``reduction="none"`` (the caller's is untouched)."""
     if getattr(loss, "reduction", None) is None:

@@ -27,7 +27,7 @@ from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
 from softgrad.nn.loss import StepLoss, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import gather_rows, per_sample_loss, predicted_classes
+from softgrad.training.data import gather_rows, ignored_misses, per_sample_loss, predicted_classes
 from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.evaluation import evaluate
 from softgrad.training.step_plan import StepPlan
@@ -176,7 +176,8 @@ class EpochRunner:
     def _hits(self, logits: np.ndarray, t: np.ndarray) -> np.ndarray:
         n = len(t)
         pred = predicted_classes(logits, self.pred_buf[:n])
-        return np.equal(pred, t, out=self.hit_buf[:n])
+        hits = np.equal(pred, t, out=self.hit_buf[:n])
+        return ignored_misses(hits, t, self.loss)
 
     def _penalize(self, grads: dict, weight_sum: float) -> float:
         """scikit-learn's L2 term: grad_W += alpha W / sum(w); returns its loss term."""

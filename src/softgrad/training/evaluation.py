@@ -13,7 +13,13 @@ import numpy as np
 
 from softgrad import functional as F
 from softgrad.checks import check_sample_weight
-from softgrad.training.data import batch_inputs, per_sample_loss, predicted_classes
+from softgrad.training.data import (
+    batch_inputs,
+    ignored_misses,
+    mean_divisor,
+    per_sample_loss,
+    predicted_classes,
+)
 from softgrad.training.inference_checks import check_inputs, weight_matrices
 from softgrad.training.predict import BatchForward, batch_slices, eval_mode, logits_network
 
@@ -61,13 +67,16 @@ def evaluate(
     y : ndarray of int of shape (N,)
         Class indices 0..C-1.
     loss : loss layer, optional
-        Any layer with a ``reduction`` attribute (its per-sample losses are averaged), given
-        the model's outputs. Default: softmax cross-entropy on the logits (the input of a final
-        Softmax or LogSoftmax layer, :func:`logits_network`).
+        Any layer with a ``reduction`` attribute, given the model's outputs: its per-sample
+        losses summed and divided as its own 'mean' divides them (by the count, or for class
+        weights or ``ignore_index`` by the targets' class weights, as in training). Default:
+        softmax cross-entropy on the logits (the input of a final Softmax or LogSoftmax layer,
+        :func:`logits_network`).
     batch_size : int, default 1024
     sample_weight : ndarray of shape (N,), optional
         Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
-        sum(w_i [pred_i == y_i]) / sum(w_i)``.
+        sum(w_i [pred_i == y_i]) / sum(w_i)``. A target the loss ignores (its
+        ``ignore_index``) is never a hit, as in training.
 
     Returns
     -------
@@ -84,6 +93,24 @@ def evaluate(
     >>> round(loss, 4), acc  # (log 2 + log(e^2 + 1)) / 2 = (0.6931 + 2.1269) / 2
     (1.41, 0.5)
     """
+    loss_sum, hits, loss_total, total = evaluation_sums(
+        model, X, y, loss, batch_size, sample_weight
+    )
+    return (loss_sum / loss_total if loss_total > 0 else 0.0), hits / total
+
+
+def evaluation_sums(
+    model: Any, X: Any, y: Any, loss: Any, batch_size: int = 1024, sample_weight: Any = None
+) -> tuple[float, float, float, float]:
+    """:func:`evaluate`'s figures as sums (float64): (loss sum, hits, what the loss is divided
+    by, what the hits are divided by), for a caller that adds them up over shards first.
+
+    The loss divisor is the samples' count or weight, or without sample weights, for a loss
+    with class weights or ``ignore_index``, the loss's own 'mean' divisor
+    (:func:`~softgrad.training.data.mean_divisor`): the validation loss is then on the
+    training loss's scale. A divisor of 0 (every target ignored) gives a loss of 0, as the
+    loss's own mean does.
+    """
     X = check_inputs(X, batch_size, "evaluate", model)
     if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
@@ -94,7 +121,7 @@ def evaluate(
             sample_weight, (X.shape[0],), "evaluate", dtype=np.float64, may_all_be_zero=False
         )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
-    loss_sum = hits = 0.0
+    loss_sum = hits = loss_total = 0.0
     network = logits_network(model) if per_sample is None else model
     forward = BatchForward(network, X.shape[0], batch_size)
     with eval_mode(network):
@@ -104,12 +131,16 @@ def evaluate(
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:
                 losses = per_sample.forward(logits, y[rows])
-            hit = predicted_classes(logits) == y[rows]
+            hit = ignored_misses(predicted_classes(logits) == y[rows], y[rows], loss)
             if sample_weight is None:
                 loss_sum += float(np.sum(losses, dtype=np.float64))
                 hits += float(np.count_nonzero(hit))
+                if per_sample is not None:  # after its forward has checked the targets
+                    loss_total += mean_divisor(loss, y[rows])
             else:
                 loss_sum += float(np.dot(sample_weight[rows], losses))
                 hits += float(np.dot(sample_weight[rows], hit))
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
-    return loss_sum / total, hits / total
+    if sample_weight is not None or per_sample is None:
+        loss_total = total
+    return loss_sum, hits, loss_total, total

@@ -103,10 +103,10 @@ def fit(
         of :mod:`softgrad.training.batch_order` (``ReshuffleEachEpoch``: scikit-learn's order).
     validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
         Scored after every epoch (the weights, if given, weigh the validation figures). The
-        validation loss is the mean of the per-sample losses over the samples (over their
-        weights): for a loss with class weights or ``ignore_index`` and no sample weights it
-        is not on the training loss's scale, which is the loss's own mean (PyTorch's: divided
-        by the batch's sum of target class weights, ignored targets left out).
+        validation loss is on the training loss's scale: the per-sample losses over the
+        samples' weights, or without them the loss's own mean (for class weights or
+        ``ignore_index``, PyTorch's: divided by the sum of the targets' class weights, ignored
+        targets left out).
     validation_fraction : float in [0, 1), default 0.0
         Hold out ``ceil(validation_fraction * N)`` samples of (X, y), stratified by class
         (see :func:`softgrad.datasets.stratified_split`).

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import output_width
+from softgrad.training.data import mean_divisor, output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
-from softgrad.training.evaluation import evaluate
+from softgrad.training.evaluation import evaluation_sums
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _FAILED, _STOP = range(4)
@@ -61,7 +61,6 @@ class ShardedRunner(EpochRunner):
         self.status = np.zeros(4, dtype=np.float64)
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
-        self.class_share = _class_share(self.loss, self.n_outputs)
         self.epochs_agreed = comm.size == 1
 
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> Any:
@@ -144,11 +143,9 @@ class ShardedRunner(EpochRunner):
         A batch whose targets are all ignored (or all of class weight 0) has a sum of 0: its
         loss and gradient are 0 in one process, so every shard's share is 0 (no gradient;
         the optimizer still steps, as one process's does)."""
-        if self.class_share is None:
-            return (stop - start) / len(idx)
-        per_sample = self.class_share[self.target[idx]]
-        total = float(np.sum(per_sample))
-        return float(np.sum(per_sample[start:stop])) / total if total > 0 else 0.0
+        targets = self.target[idx]
+        total = mean_divisor(self.loss, targets)  # the loss as it is now, as one process's
+        return mean_divisor(self.loss, targets[start:stop]) / total if total > 0 else 0.0
 
     def _zero_gradients(self) -> None:
         for grad in self.model.named_grads().values():
@@ -196,19 +193,6 @@ class ShardedRunner(EpochRunner):
         return batch_loss * share, hits
 
 
-def _class_share(loss: Any, n_outputs: int) -> np.ndarray | None:
-    """Per class, what a target of that class adds to the denominator of the loss's mean: its
-    class weight, 0 for ignore_index; None when that is 1 for every class (divide by counts)."""
-    weight = getattr(loss, "weight", None)
-    ignore = getattr(loss, "ignore_index", None)
-    if weight is None and ignore is None:
-        return None
-    share = np.ones(n_outputs) if weight is None else np.array(weight, dtype=np.float64)
-    if ignore is not None and 0 <= ignore < len(share):
-        share[ignore] = 0.0
-    return share
-
-
 def _gradient_buffers(grads: Any) -> list[np.ndarray]:
     """What to sum over the ranks: the one flat buffer of a packed Sequential, else each array."""
     flat = getattr(grads, "flat", None)
@@ -221,30 +205,30 @@ def sharded_evaluate(
     """``evaluate``'s (loss, accuracy) on every rank, each rank scoring only its contiguous
     shard (:func:`shard_bounds`) of ``(X, y)``.
 
-    Each rank turns its shard's mean figures back into sums (times its sample count, or the
-    sum of its sample weights); one Allreduce of (loss sum, hits, weight, failed) in float64
-    follows, so every rank divides the same sums: early stopping and plateau schedules decide
-    on identical numbers everywhere. They equal one process's figures to float64 rounding
-    (only the order of the sums differs). An error on one rank's shard is raised on every rank
-    as a DistributedError.
+    Each rank scores its shard as sums (:func:`evaluation_sums`: the loss sum, the hits and
+    what each is divided by); one Allreduce of those and a failed flag in float64 follows, so
+    every rank divides the same sums: early stopping and plateau schedules decide on
+    identical numbers everywhere. They equal one process's figures to float64 rounding (only
+    the order of the sums differs). An error on one rank's shard is raised on every rank as a
+    DistributedError.
     """
     start, stop = shard_bounds(X.shape[0], comm.rank, comm.size)
-    sums = np.zeros(4, dtype=np.float64)
+    sums = np.zeros(5, dtype=np.float64)
     try:
         w = None
         if sample_weight is not None:
             w = np.asarray(sample_weight[start:stop], dtype=np.float64)
         total = float(stop - start) if w is None else float(np.sum(w))
         if total > 0:  # an empty shard (or one of weight 0) adds nothing
-            val_loss, val_acc = evaluate(model, X[start:stop], y[start:stop], loss, sample_weight=w)
-            sums[:3] = val_loss * total, val_acc * total, total
+            sums[:4] = evaluation_sums(model, X[start:stop], y[start:stop], loss, sample_weight=w)
     except Exception as exc:
         comm.defer(exc)
-    sums[3] = comm.pending is not None
+    sums[4] = comm.pending is not None
     comm.sum_(sums)
-    if sums[3]:
+    if sums[4]:
         comm.raise_together(None, "fit: validation")
-    return float(sums[0]) / float(sums[2]), float(sums[1]) / float(sums[2])
+    loss_sum, hits, loss_total, total = (float(v) for v in sums[:4])
+    return (loss_sum / loss_total if loss_total > 0 else 0.0), hits / total
 
 
 class _DeferErrors(CallbackList):
