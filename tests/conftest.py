@@ -96,3 +96,29 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(
+    params=[
+        "numpy",
+        pytest.param(
+            "numba",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("numba") is None, reason="the Numba lane needs numba"
+            ),
+        ),
+    ]
+)
+def kernel_lane(request, monkeypatch):
+    """Each test once per kernel lane, whatever the default or SOFTGRAD_KERNELS says."""
+    from softgrad.kernels import registry
+    from softgrad.kernels.numpy_ops import NumpyOps
+
+    if request.param == "numpy":
+        ops = NumpyOps()
+    else:
+        from softgrad.kernels.numba_ops import NumbaOps
+
+        ops = NumbaOps()
+    monkeypatch.setattr(registry, "_active", {"ops": ops})
+    return request.param

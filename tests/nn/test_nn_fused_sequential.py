@@ -4,33 +4,21 @@ call, and give the unfused network's outputs and gradients in both kernel lanes.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import pickle
 
 import numpy as np
 import pytest
 
 from softgrad.gradcheck import gradcheck
-from softgrad.kernels import registry
-from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.nn import Dropout, Identity, Linear, ReLU, Sequential, Sigmoid, Softmax, Tanh
 
-LANES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    importlib.util.find_spec("numba") is None, reason="the Numba lane needs numba"))]  # fmt: skip
 ACTIVATIONS = [ReLU, Tanh, Sigmoid, Identity]
 
 
-@pytest.fixture(params=LANES)
-def lane(request, monkeypatch):
-    """Each test once per kernel lane, whatever the default or SOFTGRAD_KERNELS says."""
-    if request.param == "numpy":
-        ops = NumpyOps()
-    else:
-        from softgrad.kernels.numba_ops import NumbaOps
-
-        ops = NumbaOps()
-    monkeypatch.setattr(registry, "_active", {"ops": ops})
-    return request.param
+@pytest.fixture
+def lane(kernel_lane):
+    """Each test once per kernel lane (tests/conftest.py's kernel_lane)."""
+    return kernel_lane
 
 
 def _pair_net(activation, dtype=np.float32, fuse=True):

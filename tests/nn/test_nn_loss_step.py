@@ -3,33 +3,20 @@ equal to forward, backward and an argmax (to a few roundings of the dtype) in bo
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from softgrad.kernels import registry
-from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.nn import CrossEntropyLoss
 from softgrad.nn.loss import StepLoss
 
-LANES = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    importlib.util.find_spec("numba") is None, reason="the Numba lane needs numba"))]  # fmt: skip
 # roundings between the one-pass kernel and the layer's two passes (exp, the row sum, the scale)
 N_OPS = 16
 
 
-@pytest.fixture(params=LANES)
-def lane(request, monkeypatch):
-    """Each test once per kernel lane, whatever the default or SOFTGRAD_KERNELS says."""
-    if request.param == "numpy":
-        ops = NumpyOps()
-    else:
-        from softgrad.kernels.numba_ops import NumbaOps
-
-        ops = NumbaOps()
-    monkeypatch.setattr(registry, "_active", {"ops": ops})
-    return request.param
+@pytest.fixture
+def lane(kernel_lane):
+    """Each test once per kernel lane (tests/conftest.py's kernel_lane)."""
+    return kernel_lane
 
 
 def _separate(loss, logits, target, weight=None):
