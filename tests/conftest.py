@@ -122,3 +122,14 @@ def kernel_lane(request, monkeypatch):
         ops = NumbaOps()
     monkeypatch.setattr(registry, "_active", {"ops": ops})
     return request.param
+
+
+@pytest.fixture
+def forbid_draws(monkeypatch):
+    """Call it to make every initial draw of a Linear from then on fail the test (what builds
+    a network from given weights must not draw weights to overwrite)."""
+
+    def draw(*args, **kwargs):
+        raise AssertionError("a Linear drew initial weights")
+
+    return lambda: monkeypatch.setattr("softgrad.nn.linear._draw_weights", draw)
