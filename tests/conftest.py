@@ -133,3 +133,20 @@ def forbid_draws(monkeypatch):
         raise AssertionError("a Linear drew initial weights")
 
     return lambda: monkeypatch.setattr("softgrad.nn.linear._draw_weights", draw)
+
+
+@pytest.fixture
+def traced_peak():
+    """``traced_peak(make)``: what ``make()`` returns, and the peak (bytes) of what it allocated
+    as tracemalloc counts it."""
+    import tracemalloc
+
+    def measure(make):
+        tracemalloc.start()
+        try:
+            result = make()
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measure

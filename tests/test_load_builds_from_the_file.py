@@ -2,7 +2,6 @@
 parameter store, and a peak of the weights and their gradients (not a drawn network on top)."""
 
 import json
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -69,17 +68,12 @@ def test_a_file_of_float64_weights_whose_layers_say_float32_loads_as_float64(tmp
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
-def test_loading_peaks_at_the_weights_and_their_gradients(tmp_path):
+def test_loading_peaks_at_the_weights_and_their_gradients(tmp_path, traced_peak):
     # building from the architecture drew every Linear (weights and gradients) and the store
     # copied them while the file's arrays were still held: 4x the weights' bytes. Now the
     # store's buffer takes each array as it is let go, then the gradients: 2x
     softgrad.save(build_mlp(784, [2048, 2048], 10, rng=0), tmp_path / "m.npz")
-    tracemalloc.start()
-    try:
-        model = softgrad.load(tmp_path / "m.npz")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    model, peak = traced_peak(lambda: softgrad.load(tmp_path / "m.npz"))
     size = model.network.named_params().flat.nbytes  # 23 MB
     assert peak <= 2.05 * size + (1 << 20), f"peak {peak / size:.2f}x the weights' {size} bytes"
 

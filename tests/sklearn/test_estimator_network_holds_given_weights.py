@@ -2,8 +2,6 @@
 fitted sklearn MLP's, coefs_ assigned by hand): no Linear draws initial weights to be
 overwritten, and building peaks at the weights and their gradients."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from sklearn.neural_network import MLPClassifier as SkMLP
@@ -73,15 +71,10 @@ def test_the_initial_weights_are_sklearns_draw_cast_to_the_dtype():
         np.testing.assert_array_equal(params[f"{index}.b"], intercept.astype(np.float32))
 
 
-def test_building_from_given_weights_peaks_at_the_weights_and_their_gradients():
+def test_building_from_given_weights_peaks_at_the_weights_and_their_gradients(traced_peak):
     # each Linear drew its weights and gradients, was overwritten, then the store copied it:
     # 3x the weights' bytes. Now the store moves the cast copies, then allocates gradients
     pairs = list(glorot_weights([784, 1024, 1024, 10], "relu", np.random.RandomState(0)))
-    tracemalloc.start()
-    try:
-        network = build_model(pairs, "relu", 0.5, np.dtype(np.float64))
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    network, peak = traced_peak(lambda: build_model(pairs, "relu", 0.5, np.dtype(np.float64)))
     size = network.named_params().flat.nbytes  # 15 MB
     assert peak <= 2.05 * size + (1 << 20), f"peak {peak / size:.2f}x the weights' {size} bytes"

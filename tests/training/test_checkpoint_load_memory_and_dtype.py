@@ -1,8 +1,6 @@
 """Loading a checkpoint gives the arrays it read (no second copy of each), and resuming refuses
 a model of another dtype than the checkpointed run's (its weights were cast silently)."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -19,18 +17,13 @@ def _checkpoint(path, X, y, dtype=np.float32, hidden=16):
     return model
 
 
-def test_load_checkpoint_peaks_at_the_arrays_it_read(blobs, tmp_path):
+def test_load_checkpoint_peaks_at_the_arrays_it_read(blobs, tmp_path, traced_peak):
     # every array was copied after reading (np.array in join_state): 2x the arrays at the peak
     X, y = blobs
     path = tmp_path / "ckpt.npz"
     model = _checkpoint(path, np.tile(X, (1, 200)), y, hidden=1024)  # 1000 x 1024: 4 MB a slot
     size = sum(array.nbytes for array in read_npz(path, "checkpoint")[0].values())
-    tracemalloc.start()
-    try:
-        ckpt = load_checkpoint(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    ckpt, peak = traced_peak(lambda: load_checkpoint(path))
     # the arrays, and one finiteness mask (a byte a value) of the largest while checking them
     assert peak <= 1.3 * size + (1 << 20), f"peak {peak / size:.2f}x the arrays' {size} bytes"
     for name, value in model.named_params().items():
