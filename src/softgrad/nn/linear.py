@@ -141,9 +141,12 @@ class Linear(Layer):
         cls, config: dict[str, Any], take: Callable[[str, tuple], np.ndarray]
     ) -> Linear:
         """The Linear of the constructor arguments ``config`` (checked as the constructor checks
-        them; ``rng`` unused), holding ``take("W", (in_features, out_features))`` and, with a
-        bias, ``take("b", (out_features,))``: see :meth:`_holding`. What a Sequential built
-        from a config and given arrays makes (a model file's)."""
+        them; ``rng`` unused) whose W is ``take("W", (in_features, out_features))`` itself and,
+        with a bias, b ``take("b", (out_features,))``: arrays of those shapes and of one float
+        dtype, which becomes the layer's. Nothing is copied or drawn, and there are no gradient
+        arrays yet: only for a Sequential built from it at once, whose store copies each array
+        into its buffer as it lets it go, then allocates the zero gradients (a network built
+        from given weights: ``Sequential._holding``, the estimator's). Trusts ``take``."""
         arguments = inspect.signature(cls).bind(**config)  # a TypeError names what is wrong
         arguments.apply_defaults()
         given = arguments.arguments
@@ -154,23 +157,12 @@ class Linear(Layer):
             given["init"],
             given["dtype"],
         )
-        weights = take("W", (in_features, out_features))
-        return cls._holding(weights, take("b", (out_features,)) if bias else None, given["init"])
-
-    @classmethod
-    def _holding(cls, weights: np.ndarray, bias: np.ndarray | None, init: str) -> Linear:
-        """A Linear whose W (and b) are ``weights`` (and ``bias``) themselves, (in_features,
-        out_features) and (out_features,) of one float dtype: not copied, nothing drawn, no
-        gradient arrays yet. Only for a Sequential built from it at once, whose store copies
-        each array into its buffer, lets it go, and gives the zero gradients: the network is
-        built from given values with no random draw and, when nothing else holds the arrays,
-        a peak of the arrays and one buffer. Trusts its arguments."""
         layer = cls.__new__(cls)
         Layer.__init__(layer)
-        layer._set_shape(*weights.shape, init)
-        layer.params["W"] = weights
-        if bias is not None:
-            layer.params["b"] = bias
+        layer._set_shape(in_features, out_features, given["init"])
+        layer.params["W"] = take("W", (in_features, out_features))
+        if bias:
+            layer.params["b"] = take("b", (out_features,))
         return layer
 
     @classmethod
