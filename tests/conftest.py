@@ -122,3 +122,31 @@ def kernel_lane(request, monkeypatch):
         ops = NumbaOps()
     monkeypatch.setattr(registry, "_active", {"ops": ops})
     return request.param
+
+
+@pytest.fixture
+def forbid_draws(monkeypatch):
+    """Call it to make every initial draw of a Linear from then on fail the test (what builds
+    a network from given weights must not draw weights to overwrite)."""
+
+    def draw(*args, **kwargs):
+        raise AssertionError("a Linear drew initial weights")
+
+    return lambda: monkeypatch.setattr("softgrad.nn.linear._draw_weights", draw)
+
+
+@pytest.fixture
+def traced_peak():
+    """``traced_peak(make)``: what ``make()`` returns, and the peak (bytes) of what it allocated
+    as tracemalloc counts it."""
+    import tracemalloc
+
+    def measure(make):
+        tracemalloc.start()
+        try:
+            result = make()
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measure

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,20 @@ def _draw_weights(generator: np.random.Generator, weights: np.ndarray, init: str
         else:
             weights[start : start + rows] = generator.uniform(-limit, limit, size=block)
     return weights
+
+
+def _checked(
+    in_features: Any, out_features: Any, bias: Any, init: Any, dtype: Any
+) -> tuple[int, int, bool, np.dtype]:
+    """Linear's constructor arguments checked: in_features, out_features, bias and the dtype."""
+    for what, value in (("in_features", in_features), ("out_features", out_features)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"Linear: {what} must be a positive int; got {value!r}")
+    if not isinstance(bias, (bool, np.bool_)):
+        raise TypeError(f"Linear: bias must be a bool; got {bias!r}")
+    if init not in _INITS:
+        raise ValueError(f"Linear: init must be one of 'he', 'glorot'; got {init!r}")
+    return int(in_features), int(out_features), bool(bias), as_float_dtype(dtype, "Linear")
 
 
 class Linear(Layer):
@@ -112,19 +128,42 @@ class Linear(Layer):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        for what, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Linear: {what} must be a positive int; got {value!r}")
-        if not isinstance(bias, (bool, np.bool_)):
-            raise TypeError(f"Linear: bias must be a bool; got {bias!r}")
-        if init not in _INITS:
-            raise ValueError(f"Linear: init must be one of 'he', 'glorot'; got {init!r}")
-        resolved = as_float_dtype(dtype, "Linear")
+        in_features, out_features, bias, resolved = _checked(
+            in_features, out_features, bias, init, dtype
+        )
         generator = as_generator(rng, "Linear")
         what = f"Linear: in_features x out_features = {in_features} x {out_features} weights"
-        size = linear_size(int(in_features), int(out_features), bool(bias))
-        memory = allocate_flat(size, resolved, what)
-        self._set_up(int(in_features), int(out_features), init, generator, memory)
+        memory = allocate_flat(linear_size(in_features, out_features, bias), resolved, what)
+        self._set_up(in_features, out_features, init, generator, memory)
+
+    @classmethod
+    def _configured(
+        cls, config: dict[str, Any], take: Callable[[str, tuple], np.ndarray]
+    ) -> Linear:
+        """The Linear of the constructor arguments ``config`` (checked as the constructor checks
+        them; ``rng`` unused) whose W is ``take("W", (in_features, out_features))`` itself and,
+        with a bias, b ``take("b", (out_features,))``: arrays of those shapes and of one float
+        dtype, which becomes the layer's. Nothing is copied or drawn, and there are no gradient
+        arrays yet: only for a Sequential built from it at once, whose store copies each array
+        into its buffer as it lets it go, then allocates the zero gradients (a network built
+        from given weights: ``Sequential._holding``, the estimator's). Trusts ``take``."""
+        arguments = inspect.signature(cls).bind(**config)  # a TypeError names what is wrong
+        arguments.apply_defaults()
+        given = arguments.arguments
+        in_features, out_features, bias, _ = _checked(
+            given["in_features"],
+            given["out_features"],
+            given["bias"],
+            given["init"],
+            given["dtype"],
+        )
+        layer = cls.__new__(cls)
+        Layer.__init__(layer)
+        layer._set_shape(in_features, out_features, given["init"])
+        layer.params["W"] = take("W", (in_features, out_features))
+        if bias:
+            layer.params["b"] = take("b", (out_features,))
+        return layer
 
     @classmethod
     def _drawn_into(
@@ -153,7 +192,7 @@ class Linear(Layer):
         memory: tuple[np.ndarray, np.ndarray],
     ) -> None:
         """Carve W (then b, if the memory holds it) out of ``memory`` and draw W."""
-        self.in_features, self.out_features, self.init = in_features, out_features, init
+        self._set_shape(in_features, out_features, init)
         n_weights = in_features * out_features
         shape = (in_features, out_features)
         params, grads = memory
@@ -163,6 +202,10 @@ class Linear(Layer):
             self.params["b"] = params[n_weights:]
             self.params["b"][...] = 0
             self.grads["b"] = grads[n_weights:]
+
+    def _set_shape(self, in_features: int, out_features: int, init: str) -> None:
+        """The sizes and init, and an empty forward cache."""
+        self.in_features, self.out_features, self.init = in_features, out_features, init
         self._x: np.ndarray | None = None
         self._ones_buffer: np.ndarray | None = None
         self._x_shape: tuple[int, ...] = ()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -85,9 +85,16 @@ class Sequential(Layer):
     def _adopting(cls, layers: list[Layer], buffers: tuple[np.ndarray, np.ndarray]) -> Sequential:
         """A Sequential whose store adopts ``buffers`` (params, grads), where every parameter and
         gradient of ``layers`` already is, in store order (build_mlp drew them there): no copy."""
+        network = cls._unstored(layers)
+        network._build_store(buffers)
+        return network
+
+    @classmethod
+    def _unstored(cls, layers: list[Layer]) -> Sequential:
+        """A Sequential of ``layers`` without a store yet: one nested in a Sequential being
+        built, whose store gives it a window (building its own would copy its arrays twice)."""
         network = cls.__new__(cls)
         network._set_layers(layers, True)
-        network._build_store(buffers)
         return network
 
     def _set_layers(self, layers: Any, fuse: bool) -> None:
@@ -302,12 +309,25 @@ class Sequential(Layer):
         Sequential
         """
         generator = as_generator(rng, "Sequential.from_config")
-        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-            raise ValueError(
-                "Sequential.from_config: config must be a dict with a 'layers' list; "
-                f"got {config!r}"
-            )
-        return cls(*(_layer_from_spec(spec, generator) for spec in config["layers"]))
+        return cls(*_layers_from_config(config, generator, None, ""))
+
+    @classmethod
+    def _holding(
+        cls, config: dict[str, Any], take: Callable[[str, tuple[int, ...]], np.ndarray]
+    ) -> Sequential:
+        """Build a Sequential from ``get_config()`` output whose weights are given: nothing drawn.
+
+        Each parameter is ``take(key, shape)`` for its qualified name (``"0.W"``) and declared
+        shape, in network order, and must be that shape, one float dtype for all (the network
+        takes it, whatever dtype the config names). Each Linear holds its arrays themselves
+        (``Linear._configured``); the store copies each into its buffer as it lets the Linear's
+        reference go, and allocates the gradients after: when ``take`` hands over the only
+        reference (read_model pops the arrays it read), building peaks at 2x the parameters'
+        bytes, where drawing the layers and then overwriting them peaked at 4x. Other layers
+        are built as :meth:`from_config` builds them (rng=None).
+        """
+        generator = as_generator(None, "Sequential.from_config")
+        return cls(*_layers_from_config(config, generator, take, ""))
 
     def __repr__(self) -> str:
         inner = "".join(
@@ -376,7 +396,23 @@ def _owners(layers: list[Layer], prefix: str) -> Iterator[tuple[str, Layer, str]
                 yield f"{prefix}{index}.{name}", layer, name
 
 
-def _layer_from_spec(spec: Any, rng: np.random.Generator) -> Layer:
+def _layers_from_config(
+    config: Any, rng: np.random.Generator, take: Callable | None, prefix: str
+) -> list[Layer]:
+    """The layers of a ``get_config()``, drawn from ``rng`` or holding what ``take`` gives (see
+    Sequential._holding) for the qualified names under ``prefix``; nested Sequentials without
+    a store of their own (the outer one gives them windows of its own)."""
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError(
+            f"Sequential.from_config: config must be a dict with a 'layers' list; got {config!r}"
+        )
+    return [
+        _layer_from_spec(spec, rng, take, f"{prefix}{index}")
+        for index, spec in enumerate(config["layers"])
+    ]
+
+
+def _layer_from_spec(spec: Any, rng: np.random.Generator, take: Callable | None, key: str) -> Layer:
     if (
         not isinstance(spec, dict)
         or not isinstance(spec.get("type"), str)
@@ -394,10 +430,12 @@ def _layer_from_spec(spec: Any, rng: np.random.Generator) -> Layer:
         )
     kwargs = dict(spec.get("config") or {})
     if layer_cls is Sequential:
-        return Sequential.from_config(kwargs, rng=rng)
+        return Sequential._unstored(_layers_from_config(kwargs, rng, take, f"{key}."))
     if "rng" in inspect.signature(layer_cls).parameters:
         kwargs["rng"] = rng
     try:
+        if take is not None and layer_cls is Linear:
+            return Linear._configured(kwargs, lambda name, shape: take(f"{key}.{name}", shape))
         return layer_cls(**kwargs)
     except TypeError as exc:
         raise ValueError(

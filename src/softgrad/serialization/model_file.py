@@ -72,7 +72,10 @@ def write_model(
         ``metadata`` that would not come back equal (named by its key), or the file would be
         one :func:`read_model` refuses (:mod:`softgrad.model_checks`: NaN or inf weights, no
         Linear layer, a zero scale ..., or metadata nested beyond ``MAX_HEADER_DEPTH`` or
-        holding an integer beyond ``MAX_INT_DIGITS``): nothing is written.
+        holding an integer beyond ``MAX_INT_DIGITS``), or a network or layer that load would
+        not build back (it builds a Sequential, and each layer by its class name from
+        ``softgrad.nn.LAYERS``: a subclass, or a class of one's own named ``Tanh``, is
+        refused): nothing is written.
     """
     from softgrad import __version__
     from softgrad.kernels import get_ops
@@ -80,6 +83,7 @@ def write_model(
 
     if not isinstance(path, (str, os.PathLike)):  # as read_npz refuses it, by name
         raise TypeError(f"save: path must be a str or pathlib.Path; got {type(path).__name__}")
+    _check_layer_classes(network, f"save: '{path}' not written")
     arrays: dict[str, np.ndarray] = dict(network.named_params())
     for name, array in (scaler or Scaler()).to_arrays().items():
         arrays[f"scaler.{name}"] = array
@@ -110,6 +114,31 @@ def write_model(
 
 
 _TOO_MANY_DIGITS = 10**MAX_INT_DIGITS
+
+
+def _check_layer_classes(network: Any, where: str, prefix: str = "") -> None:
+    """Refuse a layer that load would not build back: load builds each layer from its class
+    name (``softgrad.nn.LAYERS``), so a layer of another class was written and the file then
+    refused (a subclass, ``MyReLU``), or built as softgrad's layer of that name (the user's
+    own ``Tanh``), which computes something else. The network itself must be a Sequential."""
+    from softgrad.nn import LAYERS, Sequential
+
+    if not prefix and type(network) is not Sequential:
+        cls = type(network)
+        raise ValueError(
+            f"{where}: network must be a softgrad Sequential (load builds one); got "
+            f"{cls.__module__}.{cls.__qualname__}"
+        )
+    for index, layer in enumerate(network.layers):
+        cls = type(layer)
+        if LAYERS.get(cls.__name__) is not cls:
+            raise ValueError(
+                f"{where}: layer {prefix}{index} must be one of softgrad's layers "
+                f"{sorted(LAYERS)} (load builds each by its class name); got "
+                f"{cls.__module__}.{cls.__qualname__}"
+            )
+        if isinstance(layer, Sequential):
+            _check_layer_classes(layer, where, f"{prefix}{index}.")
 
 
 def _check_metadata(metadata: dict[str, Any], where: str) -> None:
@@ -180,30 +209,30 @@ class ModelContents(NamedTuple):
 
 
 def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str):
+    """The network ``meta`` declares, holding the weights popped from ``arrays``: nothing is
+    drawn, and each array read is let go as the store copies it (load peaks at 2x the weights'
+    bytes, where building and overwriting a network peaked at 4x)."""
     from softgrad.nn import Sequential
 
+    def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
+        if name not in arrays:
+            raise ModelFileError(f"{where}: file lacks the weights {[name]} its architecture needs")
+        stored = arrays.pop(name)
+        if stored.shape != shape or stored.dtype.kind != "f":
+            raise ModelFileError(
+                f"{where}: weight {name!r} must be floating point of shape {shape}; "
+                f"got {stored.dtype} of shape {stored.shape}"
+            )
+        return stored
+
     try:
-        network = Sequential.from_config(meta["network"])
+        return Sequential._holding(meta["network"], take)
+    except ModelFileError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{where}: architecture is not one this softgrad can build ({exc})"
         ) from exc
-    params = network.named_params()
-    missing = [name for name in params if name not in arrays]
-    if missing:
-        raise ModelFileError(f"{where}: file lacks the weights {missing} its architecture needs")
-    for name, param in params.items():
-        stored = arrays.pop(name)
-        if stored.shape != param.shape or stored.dtype.kind != "f":
-            raise ModelFileError(
-                f"{where}: weight {name!r} must be floating point of shape {param.shape}; "
-                f"got {stored.dtype} of shape {stored.shape}"
-            )
-        if stored.dtype != param.dtype:
-            network.astype(stored.dtype)
-            params = network.named_params()
-        params[name][...] = stored
-    return network
 
 
 def read_model(path: str | os.PathLike) -> ModelContents:

@@ -147,22 +147,14 @@ def to_model(est):
     from sklearn.utils.validation import check_is_fitted
 
     from softgrad.model import Model
-    from softgrad.nn import Identity, Linear, ReLU, Sequential, Sigmoid, Tanh
     from softgrad.preprocessing import Scaler
+    from softgrad.sklearn._network import build_model
 
     check_is_fitted(est)
-    activation = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": Identity}
     coefs, intercepts = list(est.coefs_), list(est.intercepts_)
     if coefs[-1].shape[1] == 1:
         coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
         intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
-    layers = []
-    for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
-        linear = Linear(coef.shape[0], coef.shape[1], rng=0, dtype=coef.dtype)
-        linear.params["W"][...] = coef
-        linear.params["b"][...] = intercept
-        layers.append(linear)
-        if i < len(coefs) - 1:
-            layers.append(activation[est.activation]())
+    network = build_model(zip(coefs, intercepts, strict=True), est.activation, 0.0, coefs[0].dtype)
     metadata = {"source": "softgrad.sklearn.MLPClassifier", "n_iter": int(est.n_iter_)}
-    return Model(Sequential(*layers), est.classes_, Scaler(0.0, 1.0), metadata=metadata)
+    return Model(network, est.classes_, Scaler(0.0, 1.0), metadata=metadata)

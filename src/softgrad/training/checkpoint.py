@@ -51,14 +51,24 @@ def split_state(state: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
     return state
 
 
-def join_state(state: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """Inverse of :func:`split_state` (lists stay lists)."""
+def join_state(state: Any, arrays: dict[str, np.ndarray], taken: set[str] | None = None) -> Any:
+    """Inverse of :func:`split_state` (lists stay lists).
+
+    ``taken``: None copies every array. A set gives each array itself, once (a key named
+    again gets a copy, so that no two entries share memory), and records the keys given:
+    what :func:`load_checkpoint` does with the arrays it has just read, which nothing else
+    holds (a copy of each doubled the peak of loading a checkpoint).
+    """
     if isinstance(state, dict):
         if set(state) == {"__array__"}:
-            return np.array(arrays[state["__array__"]])
-        return {k: join_state(v, arrays) for k, v in state.items()}
+            key = state["__array__"]
+            if taken is None or key in taken:
+                return np.array(arrays[key])
+            taken.add(key)
+            return arrays[key]
+        return {k: join_state(v, arrays, taken) for k, v in state.items()}
     if isinstance(state, list):
-        return [join_state(v, arrays) for v in state]
+        return [join_state(v, arrays, taken) for v in state]
     return state
 
 
@@ -170,18 +180,18 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         epoch = meta["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"must be an int >= 0; got {epoch!r}")
-    parts = {}
+    parts, taken = {}, set()  # each array read is given out itself, once
     for key in ("params", "optimizer", "schedule", "rng", "layer_rngs", "stopper", "val_idx"):
         with checkpoint_entry(where, key):
-            parts[key] = join_state(meta[key], arrays)
+            parts[key] = join_state(meta[key], arrays, taken)
     with checkpoint_entry(where, "history"):
         history = History.from_dict(meta["history"])
     with checkpoint_entry(where, "data"):
         data = dict(meta["data"])
     with checkpoint_entry(where, "order"):
-        order = join_state(meta.get("order"), arrays)
+        order = join_state(meta.get("order"), arrays, taken)
     with checkpoint_entry(where, "rank_layer_rngs"):
-        rank_layer_rngs = join_state(meta.get("rank_layer_rngs"), arrays)
+        rank_layer_rngs = join_state(meta.get("rank_layer_rngs"), arrays, taken)
     settings = meta.get("settings")
     if settings is not None and not isinstance(settings, dict):
         raise ModelFileError(f"{where}: entry 'settings' must be a mapping; got {settings!r}")

@@ -97,6 +97,15 @@ def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) 
             f"fit: resume must continue the same model; the checkpoint has parameters {saved!r}; "
             f"got {shapes!r}"
         )
+    # copied into a model of another dtype, float64 weights were rounded (or float32 ones
+    # continued in float64) silently: another run than the one checkpointed
+    dtypes = sorted({value.dtype.name for value in params.values()})
+    saved_dtypes = sorted({value.dtype.name for value in ckpt.params.values()})
+    if dtypes != saved_dtypes:
+        raise ValueError(
+            f"fit: resume must continue the same model; the checkpoint has {saved_dtypes} "
+            f"parameters; got {dtypes} (build the model in the checkpoint's dtype)"
+        )
     _check_same_kinds(run, ckpt)
 
 
