@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +11,7 @@ from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad
+from softgrad.nn.layer_config import layers_from_config
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
 
@@ -309,7 +309,7 @@ class Sequential(Layer):
         Sequential
         """
         generator = as_generator(rng, "Sequential.from_config")
-        return cls(*_layers_from_config(config, generator, None, ""))
+        return cls(*layers_from_config(config, LAYERS, generator, None))
 
     @classmethod
     def _holding(
@@ -327,7 +327,7 @@ class Sequential(Layer):
         are built as :meth:`from_config` builds them (rng=None).
         """
         generator = as_generator(None, "Sequential.from_config")
-        return cls(*_layers_from_config(config, generator, take, ""))
+        return cls(*layers_from_config(config, LAYERS, generator, take))
 
     def __repr__(self) -> str:
         inner = "".join(
@@ -394,54 +394,6 @@ def _owners(layers: list[Layer], prefix: str) -> Iterator[tuple[str, Layer, str]
         else:
             for name in layer.params:
                 yield f"{prefix}{index}.{name}", layer, name
-
-
-def _layers_from_config(
-    config: Any, rng: np.random.Generator, take: Callable | None, prefix: str
-) -> list[Layer]:
-    """The layers of a ``get_config()``, drawn from ``rng`` or holding what ``take`` gives (see
-    Sequential._holding) for the qualified names under ``prefix``; nested Sequentials without
-    a store of their own (the outer one gives them windows of its own)."""
-    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-        raise ValueError(
-            f"Sequential.from_config: config must be a dict with a 'layers' list; got {config!r}"
-        )
-    return [
-        _layer_from_spec(spec, rng, take, f"{prefix}{index}")
-        for index, spec in enumerate(config["layers"])
-    ]
-
-
-def _layer_from_spec(spec: Any, rng: np.random.Generator, take: Callable | None, key: str) -> Layer:
-    if (
-        not isinstance(spec, dict)
-        or not isinstance(spec.get("type"), str)
-        or spec["type"] not in LAYERS
-    ):
-        raise ValueError(
-            "Sequential.from_config: each layer must be a dict with 'type' one of "
-            f"{sorted(LAYERS)}; got {spec!r}"
-        )
-    layer_cls = LAYERS[spec["type"]]
-    if not isinstance(spec.get("config") or {}, dict):
-        raise ValueError(
-            f"Sequential.from_config: config of a {spec['type']} must be a dict of its "
-            f"constructor arguments; got {spec['config']!r}"
-        )
-    kwargs = dict(spec.get("config") or {})
-    if layer_cls is Sequential:
-        return Sequential._unstored(_layers_from_config(kwargs, rng, take, f"{key}."))
-    if "rng" in inspect.signature(layer_cls).parameters:
-        kwargs["rng"] = rng
-    try:
-        if take is not None and layer_cls is Linear:
-            return Linear._configured(kwargs, lambda name, shape: take(f"{key}.{name}", shape))
-        return layer_cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(
-            f"Sequential.from_config: config of a {spec['type']} must be its constructor "
-            f"arguments; got {spec.get('config')!r} ({exc})"
-        ) from None
 
 
 #: Layer type name -> class; used by ``Sequential.from_config`` and by model serialization.
