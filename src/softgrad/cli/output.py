@@ -58,6 +58,24 @@ def class_names(model: Any) -> list[str]:
     ]
 
 
+def shown(text: str) -> str:
+    r"""``text`` as a table or a line of text shows it: as it is, or quoted with Python's escapes
+    when it would not read as itself there: empty or blank (an empty class name printed as
+    nothing), with white space at either end, with a character that is not printable (a
+    newline or tab broke the table's lines and columns; a right-to-left override turned the
+    rest of the line around), or starting with a quote (so a quoted name is never mistaken for
+    one shown quoted). JSON output needs none of this: it escapes what it must.
+
+    Example
+    -------
+    >>> [shown(t) for t in ["cat", "", " ", "a\nb", "7", "'x'"]]
+    ['cat', "''", "' '", "'a\\nb'", '7', '"\'x\'"']
+    """
+    if text and text.isprintable() and text == text.strip() and text[0] not in "'\"":
+        return text
+    return repr(text)
+
+
 def _plain(value: Any) -> Any:
     """``value`` as plain JSON types; a NaN or infinite float becomes None (JSON null)."""
     if isinstance(value, dict):
