@@ -211,3 +211,28 @@ def test_an_output_named_with_spaces_or_other_letters_is_written_as_named(
     assert result.code == 0, result.err
     assert result.json()["out"] == str(tmp_path / name)
     assert _listing(tmp_path) == [name]
+
+
+@pytest.mark.parametrize(("argv", "option", "suffix"), OUTPUTS, ids=OUTPUT_IDS)
+def test_an_output_ending_in_a_separator_is_a_folder_not_a_file(
+    usage_error, digits_model, tmp_path, argv, option, suffix
+):
+    # Path() dropped the final '/': 'new.onnx/' wrote the file new.onnx
+    path = f"{tmp_path / f'new{suffix}'}/"
+    line = usage_error(*_argv(argv, digits_model, tmp_path), option, path)
+    assert line == f"softgrad: error: {option} must be a file name, not a folder; got {path!r}"
+    assert _listing(tmp_path) == []
+
+
+@pytest.mark.parametrize(("argv", "option", "suffix"), OUTPUTS, ids=OUTPUT_IDS)
+def test_an_output_that_is_a_folder_is_named_a_folder_whatever_its_suffix(
+    usage_error, digits_model, tmp_path, argv, option, suffix
+):
+    # a folder without the suffix was refused for its suffix
+    (tmp_path / "results").mkdir()
+    line = usage_error(*_argv(argv, digits_model, tmp_path), option, tmp_path / "results")
+    assert line == (
+        f"softgrad: error: {option} must be a file name, not a folder; "
+        f"got {str(tmp_path / 'results')!r}"
+    )
+    assert _listing(tmp_path) == ["results"]

@@ -25,11 +25,12 @@ def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> 
     if path is None:
         return None
     p = _named(path, option)
+    # Path() drops a final separator: 'new.onnx/' (a folder, as cp and mv read it) wrote a file
+    if p.is_dir() or str(path).endswith(tuple({"/", os.sep})):
+        raise UsageError(f"{option} must be a file name, not a folder; got {path!r}")
     suffixes = tuple(suffixes)
     if suffixes and p.suffix.lower() not in suffixes:
         raise UsageError(f"{option} must end in one of {', '.join(suffixes)}; got {path!r}")
-    if p.is_dir():
-        raise UsageError(f"{option} must be a file name, not a folder; got {path!r}")
     what = not_a_regular_file(p)
     if what is not None:  # the rename that publishes the output would replace it
         raise UsageError(f"{option} must be a regular file; got {path!r}, which is {what}")
