@@ -11,6 +11,8 @@ from the Python API).
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,35 @@ def test_evaluate_names_the_models_classes_quoted_when_the_data_has_others(
     known = ", ".join(ODD.values())
     expected = f"classes must be ones the model knows ({known}); got 'p', 'q'"
     assert line.endswith(" ".join(expected.split())), line
+
+
+def _columns(line):
+    """Terminal columns of ``line``: 2 for a wide (CJK) character, 0 for a combining one."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in line
+    )
+
+
+def test_evaluate_aligns_wide_and_combining_class_names_by_terminal_columns(cli, tmp_path):
+    # len() padded 猫 as one column: every number after a Chinese name stood 1 column right
+    names = ["猫", "犬犬犬", "cafe\u0301", "dog"]
+    path = tmp_path / "m.npz"
+    Model(build_mlp(4, [5], len(names), rng=0), np.array(names)).save(path)
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    np.savez(tmp_path / "d.npz", X=X, y=np.arange(40) % len(names))
+    result = cli("evaluate", "--model", path, "--data", tmp_path / "d.npz", "--split", "all")
+    assert result.code == 0, result.err
+    table, matrix = result.out.split("\n\n")[1:3]
+    for block in (table.splitlines(), matrix.splitlines()[1:]):
+        assert len({_columns(line) for line in block}) == 1, block
+
+
+def test_predict_aligns_input_names_by_terminal_columns(cli, odd_model, tmp_path):
+    for name in ("猫.npy", "dogs.npy"):
+        np.save(tmp_path / name, np.zeros((1, 4)))
+    result = cli("predict", "--model", odd_model, tmp_path / "猫.npy", tmp_path / "dogs.npy")
+    assert result.code == 0, result.err
+    first, second = result.out.splitlines()
+    # the class column starts at one terminal column on both lines
+    assert _columns(first.rsplit("  ", 1)[0]) == _columns(second.rsplit("  ", 1)[0])
