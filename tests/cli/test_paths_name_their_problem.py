@@ -176,14 +176,23 @@ def test_an_input_that_is_a_device_is_refused_by_kind(
         (["predict", "--model", "MODEL", "PIPE"], "INPUT"),
         (["evaluate", "--model", "PIPE"], "--model"),
         (["train", "--quiet", "--out", "OUT/m.npz", "--resume", "PIPE"], "--resume"),
+        (["train", "--quiet", "--out", "OUT/m.npz", "--data", "PIPE"], "--data"),
+        (["evaluate", "--model", "MODEL", "--data", "PIPE"], "--data"),
     ],
-    ids=["predict --model", "predict INPUT", "evaluate --model", "train --resume"],
+    ids=[
+        "predict --model",
+        "predict INPUT",
+        "evaluate --model",
+        "train --resume",
+        "train --data",
+        "evaluate --data",
+    ],
 )
 def test_reading_a_named_pipe_is_refused_instead_of_waiting_forever(
     digits_model, tmp_path, argv, option
 ):
     # in a child process: the open() of a pipe with no writer blocks, which the timeout ends
-    pipe = tmp_path / "pipe.npy"
+    pipe = tmp_path / "pipe.npz"  # a suffix --data reads: such a --data waited forever
     os.mkfifo(pipe)
     line = [str(pipe) if a == "PIPE" else a for a in _argv(argv, digits_model, tmp_path)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OPENBLAS_NUM_THREADS": "1"}
@@ -196,8 +205,9 @@ def test_reading_a_named_pipe_is_refused_instead_of_waiting_forever(
         check=False,
     )
     assert result.returncode == 2, result.stderr
+    expected = "a data set name, a file or a folder" if option == "--data" else "a regular file"
     assert result.stderr == (
-        f"softgrad: error: {option} must be a regular file; got {str(pipe)!r}, which is "
+        f"softgrad: error: {option} must be {expected}; got {str(pipe)!r}, which is "
         f"{str(pipe)!r}, a named pipe\n"
     )
 

@@ -129,13 +129,22 @@ def _folder_problem(folder: Path) -> str | None:
     return f"folder {str(folder)!r} does not exist"
 
 
-def data_path(spec: str) -> Path | None:
-    """The file or folder ``--data`` reads, or None for a named data set or a missing path."""
+def data_path(spec: str, option: str = "--data") -> Path | None:
+    """The file or folder ``--data`` reads, or None for a named data set or a missing path.
+
+    A named pipe or a device is refused (``option`` names it): reading a pipe waited forever
+    for a writer.
+    """
     from softgrad.datasets import DATASET_NAMES
 
     if str(spec).strip().lower().replace("_", "-") in DATASET_NAMES:
         return None
     path = Path(spec)
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise UsageError(
+            f"{option} must be a data set name, a file or a folder; got {spec!r}, which is {what}"
+        )
     return path if path.exists() else None
 
 

@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     data_option = "--data" if args.data else "the model's data set"
     checks.separate(
         {"--confusion": confusion},
-        {"--model": Path(args.model), data_option: checks.data_path(spec)},
+        {"--model": Path(args.model), data_option: checks.data_path(spec, data_option)},
     )
     data = load_data_with_progress(spec)
     X, y, split = _split(data, args.split, spec, model)
