@@ -29,6 +29,8 @@ FLOORS = {
     "gradcheck": 2,
     "serialization": 2,
     "model_checks": 2,
+    "model_file_meta": 2,
+    "model_file_scaler": 2,
     "model": 2,
     "model_inputs": 2,
     "preprocessing": 2,

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import softgrad
 from softgrad.model import Model
 from softgrad.nn import Dropout, Linear, ReLU, Sequential, build_mlp
 from softgrad.preprocessing import Scaler
@@ -232,3 +233,76 @@ def test_scaled_rows_of_the_models_scaler_are_scaled_once(rng):
     np.testing.assert_array_equal(unscaled.predict_proba(scaler.inputs(X)), model.predict_proba(X))
     with pytest.raises(ValueError, match=r"Model\.predict: X must be raw features, or a Scaled"):
         model.predict(Scaler.for_range(16).inputs(X))
+
+
+@pytest.mark.parametrize(
+    "image_shape",
+    [(1, 2, 3), (6,), (), (2.7, 3), "23", (True, 6), (-2, -3), np.array([[2], [3]])],
+    ids=["three-entries", "one-entry", "empty", "float", "text", "bool", "negative", "2-d"],
+)
+def test_an_image_shape_that_is_not_height_and_width_is_refused(image_shape, tmp_path):
+    # int() made (2.7, 3) the shape (2, 3), "23" (2, 3) and True a height of 1; (1, 2, 3) was
+    # kept and saved, and softgrad predict then refused every picture for it
+    network = Sequential(Linear(6, 2, rng=0))
+    with pytest.raises(ValueError) as info:
+        Model(network, ["a", "b"], image_shape=image_shape)
+    assert str(info.value) == (
+        "Model: image_shape must be (height, width), two positive integers (the grey images "
+        f"the model reads as flattened rows), or None; got {image_shape!r}"
+    )
+    with pytest.raises(ValueError, match=r"image_shape must be \(height, width\)"):
+        softgrad.save(network, tmp_path / "m.npz", classes=["a", "b"], image_shape=image_shape)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "image_shape", [(2, 3), [2, 3], np.array([2, 3]), (np.int64(2), np.uint8(3))]
+)
+def test_an_image_shape_of_two_positive_integers_is_kept_as_a_tuple_of_ints(image_shape):
+    model = Model(Sequential(Linear(6, 2, rng=0)), ["a", "b"], image_shape=image_shape)
+    assert model.image_shape == (2, 3) and all(type(s) is int for s in model.image_shape)
+
+
+def _softmax_over_the_batch(kind, axis, nested):
+    from softgrad.nn import LogSoftmax, Softmax
+
+    layer = {"Softmax": Softmax, "LogSoftmax": LogSoftmax}[kind](axis=axis)
+    middle = Sequential(layer) if nested else layer
+    return Sequential(Linear(4, 5, rng=0), middle, Linear(5, 3, rng=1))
+
+
+@pytest.mark.parametrize(
+    ("kind", "axis", "nested", "name"),
+    [
+        ("Softmax", 0, False, "1 (Softmax)"),
+        ("LogSoftmax", -2, False, "1 (LogSoftmax)"),
+        ("Softmax", 0, True, "1.0 (Softmax)"),
+    ],
+    ids=["softmax-0", "log-softmax-minus-2", "nested"],
+)
+def test_a_softmax_over_the_batch_is_refused(kind, axis, nested, name, tmp_path):
+    # each row's answer depended on the rows predicted with it: the same sample got other
+    # probabilities in a batch of one than among 1024 (predict's batch), and ONNX export
+    # normalised over its whole input
+    network = _softmax_over_the_batch(kind, axis, nested)
+    with pytest.raises(ValueError) as info:
+        Model(network, ["a", "b", "c"])
+    assert str(info.value) == (
+        f"Model: network's layer {name} axis must be -1 or 1, each sample's own values; got "
+        f"{axis}, the batch (each answer would depend on the rows predicted with it)"
+    )
+    with pytest.raises(ValueError, match="each sample's own values"):
+        softgrad.save(network, tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_softmax_over_each_samples_values_inside_the_network_is_kept(rng):
+    from softgrad.nn import Softmax
+
+    network = Sequential(Linear(4, 5, rng=0), Softmax(axis=1), Linear(5, 3, rng=1))
+    model = Model(network, ["a", "b", "c"])
+    X = rng.normal(size=(7, 4)).astype(np.float32)
+    one_by_one = np.concatenate([model.predict_proba(X[k : k + 1]) for k in range(len(X))])
+    # one row at a time BLAS may take another kernel (gemv): equal to float32's rounding
+    eps = np.finfo(np.float32).eps
+    np.testing.assert_allclose(model.predict_proba(X, batch_size=7), one_by_one, atol=16 * eps)

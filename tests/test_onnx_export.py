@@ -186,7 +186,6 @@ def _architectures():
         "log-softmax-inside": Sequential(
             Linear(6, 5, rng=0), LogSoftmax(axis=1), Sigmoid(), Linear(5, 3, rng=1)
         ),
-        "softmax-over-the-batch": Sequential(*body(), Softmax(axis=0)),
     }
 
 
@@ -259,7 +258,7 @@ def _one_layer_kind(kind, dtype):
         "identity": Identity,
         "dropout": lambda: Dropout(0.5),
         "softmax": Softmax,
-        "log-softmax-over-the-batch": lambda: LogSoftmax(axis=0),
+        "log-softmax": lambda: LogSoftmax(axis=1),
         "nested": lambda: Sequential(Tanh(), Identity()),
         "no-bias": lambda: Linear(5, 5, bias=False, rng=2, dtype=dtype),
     }[kind]()
@@ -276,7 +275,7 @@ def _one_layer_kind(kind, dtype):
         "identity",
         "dropout",
         "softmax",
-        "log-softmax-over-the-batch",
+        "log-softmax",
         "nested",
         "no-bias",
     ],

@@ -634,7 +634,10 @@ def _refusal(tmp_path, rng, edit, message):
             lambda a, m: a.update({"scaler.scale": np.r_[np.ones(63), 0].astype(np.float32)}),
             "non-zero.*feature 63",
         ),
-        (lambda a, m: m.update({"image_shape": [-8, -8]}), "image_shape must be a list of pos"),
+        (
+            lambda a, m: m.update({"image_shape": [-8, -8]}),
+            r"image_shape must be \[height, width\]",
+        ),
         (lambda a, m: m["metadata"].update({"input_max": "x"}), "'input_max' must be a positive"),
         (lambda a, m: m["metadata"].update({"input_max": -1}), "'input_max' must be a positive"),
         # predict's --invert auto reads it: anything but the two words would invert wrongly
@@ -681,7 +684,7 @@ def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit,
         # loaded, then every prediction failed in Softmax.forward, naming no file
         (
             lambda a, m: m["network"]["layers"].append({"type": "Softmax", "config": {"axis": 2}}),
-            r"layer 3 \(Softmax\) axis must be -2, -1, 0 or 1 .*; got 2",
+            r"layer 3 \(Softmax\) axis must be -1 or 1 \(its input is \(N, width\)\); got 2",
         ),
         (
             lambda a, m: m["network"]["layers"].append(
@@ -785,3 +788,48 @@ def test_a_header_within_the_nesting_bound_loads(tmp_path, rng):
     meta["metadata"]["x"] = json.loads("[" * 90 + "]" * 90)
     write_npz(tmp_path / "ok.npz", arrays, meta)
     assert load(tmp_path / "ok.npz").metadata["x"] == json.loads("[" * 90 + "]" * 90)
+
+
+@pytest.mark.parametrize(
+    "image_shape",
+    [[1, 8, 8], [64], [8.0, 8], [True, 64], []],
+    ids=["three-entries", "one-entry", "float", "bool", "empty"],
+)
+def test_an_image_shape_that_is_not_height_and_width_is_refused_on_load(tmp_path, rng, image_shape):
+    # [1, 8, 8] multiplies to the 64 inputs and loaded; softgrad predict then refused every
+    # picture, saying the model "was not trained on images"
+    message = _refusal(
+        tmp_path,
+        rng,
+        lambda a, m: m.update({"image_shape": image_shape}),
+        r"image_shape must be \[height, width\], two positive integers",
+    )
+    assert message.endswith(f"or null; got {image_shape!r}")
+
+
+@pytest.mark.parametrize(
+    ("layer", "name", "axis"),
+    [
+        ({"type": "Softmax", "config": {"axis": 0}}, "3 (Softmax)", 0),
+        ({"type": "LogSoftmax", "config": {"axis": -2}}, "3 (LogSoftmax)", -2),
+        (
+            {
+                "type": "Sequential",
+                "config": {"layers": [{"type": "Softmax", "config": {"axis": 0}}]},
+            },
+            "3.0 (Softmax)",
+            0,
+        ),
+    ],
+    ids=["softmax-0", "log-softmax-minus-2", "nested"],
+)
+def test_a_softmax_over_the_batch_is_refused_on_load(tmp_path, rng, layer, name, axis):
+    # it loaded, and each answer depended on the rows predicted with it (1024 at a time)
+    message = _refusal(
+        tmp_path, rng, lambda a, m: m["network"]["layers"].append(layer), "each sample's own"
+    )
+    assert message == (
+        f"model file {str(tmp_path / 'bad.npz')!r}: layer {name} axis must be -1 or 1, each "
+        f"sample's own values; got {axis}, the batch (each answer would depend on the rows "
+        "predicted with it)"
+    )

@@ -16,7 +16,7 @@ import numpy as np
 
 from softgrad import serialization
 from softgrad.functional import log_softmax, softmax
-from softgrad.model_inputs import check_rows, model_classes, network_sizes
+from softgrad.model_inputs import check_rows, model_classes, model_image_shape, network_sizes
 from softgrad.preprocessing import Scaler
 from softgrad.training.inference_checks import finite_logits_head
 from softgrad.training.predict import logits_network, predict_batches
@@ -30,7 +30,8 @@ class Model:
     Parameters
     ----------
     network : softgrad.nn.Sequential
-        Produces logits of shape (N, C) from scaled input of shape (N, D). A final Softmax or
+        Produces logits of shape (N, C) from scaled input of shape (N, D), each row from its
+        own input row (a Softmax over the batch, axis 0, is refused). A final Softmax or
         LogSoftmax layer over the classes is the network's head: the logits are its input, so
         ``predict_proba`` is that Softmax's output (not the softmax of it) and
         ``predict_log_proba`` that LogSoftmax's (see
@@ -41,9 +42,9 @@ class Model:
     scaler : Scaler, optional
         Applied to raw features before the network. Default: none (features go to the network
         as they are, in their own dtype).
-    image_shape : tuple of int, optional
-        ``(height, width)`` when the features are a flattened image; (N, H, W) input is then
-        accepted too.
+    image_shape : tuple (height, width) of int, optional
+        The shape of a grey image when the features are one, flattened; (N, H, W) input is
+        then accepted too, and ``softgrad predict`` reads picture files at that size.
     metadata : dict, optional
         JSON facts about the training run (data set, epochs, accuracy ...), saved with it:
         string keys; dicts, lists, strings, numbers, booleans and None (:func:`save`).
@@ -89,7 +90,7 @@ class Model:
         self.network = network
         self.classes = model_classes(classes)
         self.scaler = scaler
-        self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
+        self.image_shape = model_image_shape(image_shape)
         self.metadata = dict(metadata or {})
         if in_size is None and scaler is not None:
             in_size = scaler.n_features

@@ -12,23 +12,16 @@ allocating:
   costs no more than the arrays already read (whose size the file's own size bounds: see
   :func:`softgrad.datasets.sniff.read_arrays`), and no size declared anywhere in the
   architecture (a layer without parameters too) exceeds the number of stored values;
-- the network has a Linear layer, each Linear layer takes the width the one before it gives
-  (only Linear layers change the width: the others are elementwise or normalise), and the
-  scaler has one offset and scale (or one per input feature of the first Linear layer);
-- every stored weight and the scaler are finite, and the scaler's scale is non-zero (scale 0
-  would map every input to the same point: the model could only give one answer);
-- the scaler's offset and scale are float32 (as softgrad writes them: the model scales in
-  float32), or of another real dtype whose every value float32 holds exactly (a float64 0.5,
-  an integer 255), which is accepted; a float64 1/3 would be rounded on load, so a file made
-  by hand would predict from other values than it holds: it is refused, naming the field, its
-  dtype and the first value float32 changes;
-- every Softmax and LogSoftmax normalises along axis -2, -1, 0 or 1 (a model's activations
-  are (N, width));
-- a file marked unscaled (``scaled`` false) stores the identity scaler, the one load ignores;
-- ``image_shape`` is positive integers, ``scaled`` and each Linear's ``bias`` are booleans, and
-  of the metadata the commands read, ``input_max`` is a positive finite number, ``input_min``
-  a finite number below it, ``image_background`` "dark" or "light" and ``data_spec`` a string
-  (each may be null).
+- the network has a Linear layer, and each Linear layer takes the width the one before it
+  gives (only Linear layers change the width: the others are elementwise or normalise);
+- every stored array is finite, and the scaler is one the model uses as stored
+  (:mod:`softgrad.model_file_scaler`);
+- every Softmax and LogSoftmax normalises each sample's own values, along axis -1 or 1 of its
+  (N, width) input (:func:`batch_axis_layer`): one over the batch would make a sample's answer
+  depend on the samples predicted with it;
+- each Linear's ``bias`` is a boolean, and the facts recorded beside the network
+  (``image_shape``, the metadata the commands read) are of their kind
+  (:mod:`softgrad.model_file_meta`).
 
 Each problem is one line naming the file and what is wrong.
 """
@@ -42,13 +35,21 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import ModelFileError
+from softgrad.model_file_meta import check_meta
+from softgrad.model_file_scaler import SCALER_ARRAYS, check_scaler_shape, check_scaler_values
 
-__all__ = ["check_model_contents", "declared_shapes", "first_break"]
+__all__ = [
+    "axis_problem",
+    "batch_axis_layer",
+    "check_model_contents",
+    "declared_shapes",
+    "first_break",
+]
 
 #: the dtypes a Linear layer's weights may have (Linear.astype refuses others)
 _WEIGHT_DTYPES = ("float16", "float32", "float64")
 #: what a model file stores besides the weights
-_OTHER_ARRAYS = ("scaler.offset", "scaler.scale", "classes")
+_OTHER_ARRAYS = (*SCALER_ARRAYS, "classes")
 
 
 def _layers(config: Any, where: str, prefix: str = "") -> Iterator[tuple[str, Any, dict]]:
@@ -95,16 +96,43 @@ def declared_shapes(config: Any, where: str) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _check_axes(config: Any, where: str) -> None:
-    """A Softmax or LogSoftmax normalises an (N, width) activation: any axis but -2..1 failed
-    at the first prediction, in an error that named no file."""
+def batch_axis_layer(config: Any, where: str) -> tuple[str, str, Any] | None:
+    """The first Softmax or LogSoftmax of a ``Sequential.get_config()`` that does not
+    normalise each sample's own values (axis -1 or 1 of its (N, width) input), as
+    ``(qualified name, type, axis)``; None when there is none.
+
+    Axis 0 (-2) normalises over the samples of a batch: each answer would depend on the other
+    rows predicted with it, and on how many rows a batch holds (Model.predict runs 1024 at a
+    time, an ONNX graph all its input at once). Any other axis failed at the first prediction.
+
+    Example
+    -------
+    >>> config = {"layers": [{"type": "Linear", "config": {"in_features": 4, "out_features": 3}},
+    ...                      {"type": "Softmax", "config": {"axis": 0}}]}
+    >>> batch_axis_layer(config, "Model")
+    ('1', 'Softmax', 0)
+    """
     for name, kind, layer_config in _layers(config, where):
         axis = layer_config.get("axis", -1)
-        if kind in ("Softmax", "LogSoftmax") and axis not in (-2, -1, 0, 1):
-            raise ModelFileError(
-                f"{where}: layer {name} ({kind}) axis must be -2, -1, 0 or 1 (its input is "
-                f"(N, width)); got {axis!r}"
-            )
+        if kind in ("Softmax", "LogSoftmax") and not (type(axis) is int and axis in (-1, 1)):
+            return name, kind, axis
+    return None
+
+
+def axis_problem(name: str, kind: str, axis: Any) -> str:
+    """What is wrong with the axis of the layer :func:`batch_axis_layer` found, in one line."""
+    if type(axis) is int and axis in (0, -2):
+        return (
+            f"layer {name} ({kind}) axis must be -1 or 1, each sample's own values; got "
+            f"{axis!r}, the batch (each answer would depend on the rows predicted with it)"
+        )
+    return f"layer {name} ({kind}) axis must be -1 or 1 (its input is (N, width)); got {axis!r}"
+
+
+def _check_axes(config: Any, where: str) -> None:
+    found = batch_axis_layer(config, where)
+    if found is not None:
+        raise ModelFileError(f"{where}: {axis_problem(*found)}")
 
 
 def _size(value: Any, what: str, where: str) -> int:
@@ -153,9 +181,8 @@ def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
 def _check_parts_fit(
     declared: dict[str, tuple[int, ...]], arrays: dict[str, np.ndarray], where: str
 ) -> None:
-    """The network has an input size (a Linear layer), and the scaler has one offset and one
-    scale per input feature, or one for all: a scaler of 5 features before a 64-input network
-    failed only at predict ('Scaler.transform: X must have 5 features'), and export wrote it."""
+    """The network has an input size (a Linear layer), its Linear layers chain, and the
+    scaler fits its input (:func:`softgrad.model_file_scaler.check_scaler_shape`)."""
     weights = [shape for name, shape in declared.items() if name.endswith(".W")]
     if not weights:
         raise ModelFileError(
@@ -170,14 +197,7 @@ def _check_parts_fit(
             f"{before} before it; got {n_in} (the layers do not chain: every prediction would "
             "fail)"
         )
-    n_features = weights[0][0]
-    for name in ("scaler.offset", "scaler.scale"):
-        array = arrays.get(name)
-        if array is not None and array.size != 1 and array.shape != (n_features,):
-            raise ModelFileError(
-                f"{where}: {name!r} must hold one value, or one per input feature "
-                f"({n_features}, the first Linear layer's input); got shape {array.shape}"
-            )
+    check_scaler_shape(arrays, weights[0][0], where)
 
 
 def first_break(shapes: dict[str, tuple[int, ...]]) -> tuple[str, str, int, int] | None:
@@ -211,7 +231,7 @@ def _ints(value: Any) -> list[int]:
     return []
 
 
-def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+def _check_finite(arrays: dict[str, np.ndarray], where: str) -> None:
     for name, array in arrays.items():
         if array.dtype.kind in "fc" and not np.isfinite(array).all():
             first = array.reshape(-1)[~np.isfinite(array.reshape(-1))][0].item()
@@ -219,97 +239,6 @@ def _check_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
                 f"{where}: {name!r} must be finite for the model to give finite answers; "
                 f"got {first!r} (the file was written from a diverged run or damaged)"
             )
-    _check_scaler_exact(arrays, where)
-    scale = arrays.get("scaler.scale")
-    if scale is not None and scale.dtype.kind in "biuf" and np.any(scale == 0):
-        raise ModelFileError(
-            f"{where}: 'scaler.scale' must be non-zero (0 maps every input to one point); "
-            f"got 0 for feature {int(np.flatnonzero(np.ravel(scale) == 0)[0])}"
-        )
-    image_shape = meta.get("image_shape")
-    if image_shape is not None and not (
-        isinstance(image_shape, list) and all(_positive_int(s) for s in image_shape)
-    ):
-        raise ModelFileError(
-            f"{where}: image_shape must be a list of positive integers; got {image_shape!r}"
-        )
-    if not isinstance(meta.get("scaled", True), bool):
-        raise ModelFileError(f"{where}: 'scaled' must be true or false; got {meta['scaled']!r}")
-    if meta.get("scaled", True) is False:
-        _check_identity(arrays, where)
-    user = meta.get("metadata")
-    if user is not None and not isinstance(user, dict):
-        raise ModelFileError(f"{where}: metadata must be a mapping; got {user!r}")
-    data_spec = user.get("data_spec") if isinstance(user, dict) else None
-    if data_spec is not None and not isinstance(data_spec, str):
-        raise ModelFileError(
-            f"{where}: metadata 'data_spec' must be a data set name or path, or null; "
-            f"got {data_spec!r}"
-        )
-    input_max = user.get("input_max") if isinstance(user, dict) else None
-    if input_max is not None and not (
-        isinstance(input_max, (int, float))
-        and not isinstance(input_max, bool)
-        and np.isfinite(input_max)
-        and input_max > 0
-    ):
-        raise ModelFileError(
-            f"{where}: metadata 'input_max' must be a positive finite number or null; "
-            f"got {input_max!r}"
-        )
-    input_min = user.get("input_min") if isinstance(user, dict) else None
-    if input_min is not None and not (
-        isinstance(input_min, (int, float))
-        and not isinstance(input_min, bool)
-        and np.isfinite(input_min)
-        and input_min < (255 if input_max is None else input_max)
-    ):
-        raise ModelFileError(
-            f"{where}: metadata 'input_min' must be a finite number below 'input_max' "
-            f"({255 if input_max is None else input_max!r}), or null; got {input_min!r}"
-        )
-    background = user.get("image_background") if isinstance(user, dict) else None
-    if background not in (None, "dark", "light"):
-        raise ModelFileError(
-            f"{where}: metadata 'image_background' must be 'dark', 'light' or null; "
-            f"got {background!r}"
-        )
-
-
-def _check_scaler_exact(arrays: dict[str, np.ndarray], where: str) -> None:
-    """The scaler's arrays in float32, the dtype it computes in, without rounding a value."""
-    for name in ("scaler.offset", "scaler.scale"):
-        array = arrays.get(name)
-        if array is None or array.dtype == np.float32 or array.dtype.kind not in "biuf":
-            continue  # a non-numeric scaler is refused by name when it is built
-        with np.errstate(over="ignore"):  # beyond float32's range: inf, refused as changed
-            cast = array.astype(np.float32)
-        changed = np.flatnonzero(np.ravel(cast.astype(np.float64) != array.astype(np.float64)))
-        if changed.size:
-            k = int(changed[0])
-            at = "" if array.ndim == 0 else f" for feature {k}"
-            raise ModelFileError(
-                f"{where}: {name!r} must be float32, or {array.dtype.name} values that float32 "
-                f"holds exactly (the model scales in float32); got {array.dtype.name} "
-                f"{np.ravel(array)[k].item()!r}{at}, which float32 makes "
-                f"{np.ravel(cast)[k].item()!r} (store it as float32)"
-            )
-
-
-def _check_identity(arrays: dict[str, np.ndarray], where: str) -> None:
-    """An unscaled file stores the identity scaler: any other was dropped silently on load."""
-    for name, identity in (("scaler.offset", 0), ("scaler.scale", 1)):
-        array = arrays.get(name)
-        if array is not None and array.dtype.kind in "biuf" and np.any(array != identity):
-            first = np.ravel(array)[np.ravel(array) != identity][0].item()
-            raise ModelFileError(
-                f"{where}: {name!r} must be {identity} in a file marked unscaled ('scaled': "
-                f"false), which load ignores; got {first!r} (mark it 'scaled': true to use it)"
-            )
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
@@ -331,5 +260,7 @@ def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], wh
         One line naming the file and the first problem.
     """
     _check_shapes(meta, arrays, where)
-    _check_values(meta, arrays, where)
+    _check_finite(arrays, where)
+    check_scaler_values(meta, arrays, where)
+    check_meta(meta, where)
     _check_axes(meta["network"], where)

@@ -13,29 +13,36 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
-from softgrad.model_checks import declared_shapes, first_break
+from softgrad.model_checks import axis_problem, batch_axis_layer, declared_shapes, first_break
+from softgrad.model_file_meta import is_image_shape
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.data import issparse
 
-__all__ = ["check_rows", "model_classes", "network_sizes"]
+__all__ = ["check_rows", "model_classes", "model_image_shape", "network_sizes"]
 
 
 def network_sizes(network: Any) -> tuple[int | None, int | None]:
     """(input size, output size) from the first and last weight matrix ``*.W``, if any.
 
     A softgrad Sequential whose Linear layers do not chain (``Linear(4, 5)`` then
-    ``Linear(7, 3)``) is refused: every prediction failed, in NumPy's matmul error.
+    ``Linear(7, 3)``) is refused: every prediction failed, in NumPy's matmul error. So is one
+    with a Softmax or LogSoftmax over the batch (axis 0): a sample's answer would depend on the
+    rows predicted with it, and on the batch size (:func:`softgrad.model_checks.batch_axis_layer`).
     """
     from softgrad.nn import Sequential
 
     if isinstance(network, Sequential):
-        gap = first_break(declared_shapes(network.get_config(), "Model"))
+        config = network.get_config()
+        gap = first_break(declared_shapes(config, "Model"))
         if gap is not None:
             before, after, width, n_in = gap
             raise ValueError(
                 f"Model: network's layer {after} in_features must be {width}, the "
                 f"out_features of layer {before} before it; got {n_in}"
             )
+        found = batch_axis_layer(config, "Model")
+        if found is not None:
+            raise ValueError(f"Model: network's {axis_problem(*found)}")
     weights = [array for name, array in network.named_params().items() if name.endswith("W")]
     if not weights:
         return None, None
@@ -60,6 +67,24 @@ def model_classes(classes: Any) -> np.ndarray:
             f"got {array.dtype.name} {array!r}"
         )
     return array.astype(np.int64) if array.dtype.kind in "biu" else array
+
+
+def model_image_shape(image_shape: Any) -> tuple[int, int] | None:
+    """``image_shape`` as a Model holds it: None, or ``(height, width)`` of positive integers.
+
+    Any other value is refused, not converted: ``int()`` made (2.7, 3) the shape (2, 3), the
+    string "23" (2, 3) and True a height of 1; and a (3, 32, 32) shape gave no way to read a
+    picture (``softgrad predict`` reads grey images of the model's height and width).
+    """
+    if image_shape is None:
+        return None
+    shape = image_shape.tolist() if isinstance(image_shape, np.ndarray) else image_shape
+    if not is_image_shape(shape):
+        raise ValueError(
+            "Model: image_shape must be (height, width), two positive integers (the grey "
+            f"images the model reads as flattened rows), or None; got {image_shape!r}"
+        )
+    return int(shape[0]), int(shape[1])
 
 
 def check_rows(

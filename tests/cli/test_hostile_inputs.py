@@ -37,6 +37,17 @@ def _nested_200_deep(arrays, meta):
         meta["network"] = {"layers": [{"type": "Sequential", "config": meta["network"]}]}
 
 
+def _three_entry_image_shape(arrays, meta):
+    # it loaded (1 * 8 * 8 is the 64 inputs); predict on a picture then said the model "was not
+    # trained on images"
+    meta["image_shape"] = [1, 8, 8]
+
+
+def _softmax_over_the_batch(arrays, meta):
+    # it loaded, and each answer depended on the rows predicted with it
+    meta["network"]["layers"].append({"type": "Softmax", "config": {"axis": 0}})
+
+
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
@@ -44,8 +55,17 @@ def _nested_200_deep(arrays, meta):
         (_nan_weight, "'0.W' must be finite"),
         (_zero_scale, "'scaler.scale' must be non-zero"),
         (_nested_200_deep, "__meta__ must nest lists and objects at most 100 levels deep"),
+        (_three_entry_image_shape, "image_shape must be [height, width], two positive integers"),
+        (_softmax_over_the_batch, "layer 3 (Softmax) axis must be -1 or 1, each sample's own"),
     ],
-    ids=["huge-layer", "nan-weight", "zero-scale", "nested-200-deep"],
+    ids=[
+        "huge-layer",
+        "nan-weight",
+        "zero-scale",
+        "nested-200-deep",
+        "three-entry-image-shape",
+        "softmax-over-the-batch",
+    ],
 )
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
 def test_hostile_model_files_are_refused_on_load(

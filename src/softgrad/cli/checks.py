@@ -4,6 +4,7 @@ in :mod:`softgrad.checks`."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,51 +18,133 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> Path | None:
     """Check that ``path`` can be written: its folder exists and is writable, it is not a folder.
 
-    Raises UsageError naming ``option`` otherwise; returns the path (None stays None).
+    Raises UsageError naming ``option`` and what is wrong with the path (empty, a folder, a
+    device or pipe, a link to a missing folder or a loop, a file where a folder is needed);
+    returns the path (None stays None).
     """
     if path is None:
         return None
-    p = Path(path)
+    p = _named(path, option)
+    # Path() drops a final separator: 'new.onnx/' (a folder, as cp and mv read it) wrote a file
+    if p.is_dir() or str(path).endswith(tuple({"/", os.sep})):
+        raise UsageError(f"{option} must be a file name, not a folder; got {path!r}")
     suffixes = tuple(suffixes)
     if suffixes and p.suffix.lower() not in suffixes:
         raise UsageError(f"{option} must end in one of {', '.join(suffixes)}; got {path!r}")
-    if p.is_dir():
-        raise UsageError(f"{option} must be a file name, not a folder; got {path!r}")
     what = not_a_regular_file(p)
     if what is not None:  # the rename that publishes the output would replace it
         raise UsageError(f"{option} must be a regular file; got {path!r}, which is {what}")
+    if _loops(p):  # the rename would replace the link itself, not the file it names
+        raise UsageError(f"{option} must be a file or a link to one; got {path!r}, {_LOOP}")
     folder = p.parent
-    if not folder.is_dir():
-        raise UsageError(f"{option}: folder {str(folder)!r} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{option}: folder {str(folder)!r} is not writable")
+    problem = _folder_problem(folder)
+    if problem is not None:
+        raise UsageError(f"{option}: {problem}; got {path!r}")
     target = Path(os.path.realpath(p))  # a link is written through: beside the file it names
-    if target.parent != folder.resolve() and not os.access(target.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{option}: folder {str(target.parent)!r} of {path!r} is not writable")
+    if target.parent != folder.resolve():
+        problem = _folder_problem(target.parent)
+        if problem is not None:
+            raise UsageError(
+                f"{option}: {path!r} is a symbolic link to {str(target)!r}, whose {problem}"
+            )
     if p.exists() and not os.access(p, os.W_OK):
         raise UsageError(f"{option}: file {path!r} is not writable")
     return p
 
 
 def input_file(path: str, option: str) -> Path:
-    """Check that ``path`` is an existing, readable file."""
-    p = Path(path)
+    """Check that ``path`` is an existing, readable regular file (a named pipe would block the
+    read until something wrote to it; a device has no end)."""
+    p = _named(path, option)
     if not p.exists():
-        raise UsageError(f"{option}: file {path!r} does not exist")
+        raise UsageError(f"{option}: {_absent(p)}")
     if p.is_dir():
         raise UsageError(f"{option} must be a file, not a folder; got {path!r}")
+    what = not_a_regular_file(p)
+    if what is not None:
+        raise UsageError(f"{option} must be a regular file; got {path!r}, which is {what}")
     if not os.access(p, os.R_OK):
         raise UsageError(f"{option}: file {path!r} is not readable")
     return p
 
 
-def data_path(spec: str) -> Path | None:
-    """The file or folder ``--data`` reads, or None for a named data set or a missing path."""
+#: how a symbolic link that leads back to itself is described
+_LOOP = "a loop of symbolic links (one leads back to itself)"
+
+
+def _named(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a Path; an empty one is refused (``Path('')`` is the current folder)."""
+    if not str(path):
+        raise UsageError(f"{option} must name a file; got ''")
+    return Path(path)
+
+
+def _loops(path: Path) -> bool:
+    """Whether ``path`` is a symbolic link that never reaches a file (ELOOP)."""
+    if not path.is_symlink():  # a loop in a folder of it is that folder's problem
+        return False
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def _absent(path: Path) -> str:
+    """What is wrong with ``path``, which does not exist: ``file 'x' does not exist``, or what
+    it is instead (a link to nothing, a loop), or the part of its folder that is not one."""
+    name = f"file {str(path)!r}"
+    if _loops(path):
+        return f"{name} is {_LOOP}"
+    if path.is_symlink():
+        return f"{name} is a symbolic link to {os.path.realpath(path)!r}, which does not exist"
+    problem = _folder_problem(path.parent)
+    if problem is None or problem.endswith("is not writable"):
+        return f"{name} does not exist"
+    return f"{name} does not exist: {problem}"
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """What keeps a file from being created in ``folder``, or None: the first part of it that
+    is missing, a link to nothing or a loop, or not a folder (``'model.npz' is a file, not a
+    folder``), else the folder being read-only."""
+    if folder.is_dir():
+        if os.access(folder, os.W_OK | os.X_OK):
+            return None
+        return f"folder {str(folder)!r} is not writable"
+    for part in [*reversed(folder.parents), folder]:
+        if part.is_dir():
+            continue
+        if part.exists():
+            kind = "a file" if part.is_file() else "not a regular file"
+            return f"{str(part)!r} is {kind}, not a folder"
+        if _loops(part):
+            return f"folder {str(part)!r} is {_LOOP}"
+        if part.is_symlink():
+            return (
+                f"folder {str(part)!r} is a symbolic link to {os.path.realpath(part)!r}, "
+                "which does not exist"
+            )
+        return f"folder {str(part)!r} does not exist"
+    return f"folder {str(folder)!r} does not exist"
+
+
+def data_path(spec: str, option: str = "--data") -> Path | None:
+    """The file or folder ``--data`` reads, or None for a named data set or a missing path.
+
+    A named pipe or a device is refused (``option`` names it): reading a pipe waited forever
+    for a writer.
+    """
     from softgrad.datasets import DATASET_NAMES
 
     if str(spec).strip().lower().replace("_", "-") in DATASET_NAMES:
         return None
     path = Path(spec)
+    what = not_a_regular_file(path)
+    if what is not None:
+        raise UsageError(
+            f"{option} must be a data set name, a file or a folder; got {spec!r}, which is {what}"
+        )
     return path if path.exists() else None
 
 

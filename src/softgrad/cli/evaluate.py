@@ -14,7 +14,7 @@ from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
-from softgrad.cli.output import class_names, describe_network, print_json
+from softgrad.cli.output import class_names, describe_network, print_json, shown
 
 SPLITS = ("auto", "test", "all")
 
@@ -116,17 +116,18 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
     unknown = [name for name in data.class_names if name not in known]
     unnamed = data.class_names == [str(k) for k in range(len(data.class_names))]
     if unknown and unnamed and len(data.class_names) <= len(known):
-        shown = ", ".join(list(known)[:3]) + (", ..." if len(known) > 3 else "")
+        first = ", ".join(shown(n) for n in list(known)[:3]) + (", ..." if len(known) > 3 else "")
         print(
             f"softgrad: note: the data's classes are unnamed (0..{len(data.class_names) - 1}): "
-            f"class k is read as the model's k-th class ({shown})",
+            f"class k is read as the model's k-th class ({first})",
             file=sys.stderr,
         )
         return np.arange(len(data.class_names), dtype=np.int64)
     if unknown:
-        shown = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        got = ", ".join(repr(n) for n in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise ValueError(
-            f"{where}: classes must be ones the model knows ({', '.join(known)}); got {shown}"
+            f"{where}: classes must be ones the model knows "
+            f"({', '.join(shown(n) for n in known)}); got {got}"
         )
     return np.array([known[name] for name in data.class_names], dtype=np.int64)
 
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     data_option = "--data" if args.data else "the model's data set"
     checks.separate(
         {"--confusion": confusion},
-        {"--model": Path(args.model), data_option: checks.data_path(spec)},
+        {"--model": Path(args.model), data_option: checks.data_path(spec, data_option)},
     )
     data = load_data_with_progress(spec)
     X, y, split = _split(data, args.split, spec, model)
@@ -201,15 +202,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None) -> None:
+    # a name that would not read as itself (blank, a newline, a tab ...) is shown quoted
     print(
-        f"evaluated {head['model']} ({head['architecture']}) on {head['data']} "
+        f"evaluated {shown(head['model'])} ({head['architecture']}) on {shown(head['data'])} "
         f"{head['split']} ({head['n_samples']} samples)"
     )
     print(f"accuracy {s['accuracy']:.4f}  loss {s['loss']:.4f}")
     print()
     print(
         per_class_report(
-            head["class_names"],
+            [shown(name) for name in head["class_names"]],
             s["confusion_matrix"],
             s["precision"],
             s["recall"],
@@ -219,4 +221,4 @@ def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None
     )
     if confusion:
         what = "written to" if confusion.lower().endswith(".csv") else "drawn in"
-        print(f"confusion matrix {what} {confusion}")
+        print(f"confusion matrix {what} {shown(confusion)}")

@@ -112,7 +112,7 @@ def read_inputs(
 
 
 def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndarray:
-    if model.image_shape is None or len(model.image_shape) != 2:
+    if model.image_shape is None:
         raise ValueError(
             f"predict: {path} is an image, but this model was not trained on images; "
             "give rows in a .npy, .npz or .csv file"

@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
@@ -58,6 +59,46 @@ def class_names(model: Any) -> list[str]:
     ]
 
 
+def shown(text: str) -> str:
+    r"""``text`` as a table or a line of text shows it: as it is, or quoted with Python's escapes
+    when it would not read as itself there: empty or blank (an empty class name printed as
+    nothing), with white space at either end, with a character that is not printable (a
+    newline or tab broke the table's lines and columns; a right-to-left override turned the
+    rest of the line around), or starting with a quote (so a quoted name is never mistaken for
+    one shown quoted). JSON output needs none of this: it escapes what it must.
+
+    Example
+    -------
+    >>> [shown(t) for t in ["cat", "", " ", "a\nb", "7", "'x'"]]
+    ['cat', "''", "' '", "'a\\nb'", '7', '"\'x\'"']
+    """
+    if text and text.isprintable() and text == text.strip() and text[0] not in "'\"":
+        return text
+    return repr(text)
+
+
+def text_width(text: str) -> int:
+    """The columns ``text`` takes in a terminal: 2 for a wide character (CJK), 0 for a
+    combining one (the accent of ``e`` + U+0301), 1 for any other; tables align by it (``len``
+    put the columns after a Chinese class name out of line).
+
+    Example
+    -------
+    >>> text_width("cat"), text_width("猫"), text_width("cafe\u0301")
+    (3, 2, 4)
+    """
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def padded(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns, on the left when ``right``."""
+    fill = " " * max(width - text_width(text), 0)
+    return fill + text if right else text + fill
+
+
 def _plain(value: Any) -> Any:
     """``value`` as plain JSON types; a NaN or infinite float becomes None (JSON null)."""
     if isinstance(value, dict):
@@ -98,7 +139,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
     dog    1.0000
     """
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(r[k]) for r in cells) for k in range(len(headers))]
+    widths = [max(text_width(r[k]) for r in cells) for k in range(len(headers))]
     if not right:
         right = [
             all(isinstance(row[k], (int, float, np.number)) for row in rows)
@@ -106,9 +147,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
         ]
     lines = []
     for row in cells:
-        parts = [
-            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)
-        ]
+        parts = [padded(c, w, r) for c, w, r in zip(row, widths, right, strict=True)]
         lines.append("  ".join(parts).rstrip())
     return "\n".join(lines)
 
@@ -136,14 +175,14 @@ def matrix(
     """
     texts = [[fmt.format(v) for v in row] for row in np.asarray(values)]
     cols = [list(col_labels)] if col_labels else []
-    width = max([len(t) for row in texts + cols for t in row] or [1])
-    label_width = max([len(str(r)) for r in row_labels] or [0])
+    width = max([text_width(str(t)) for row in texts + cols for t in row] or [1])
+    label_width = max([text_width(str(r)) for r in row_labels] or [0])
     lines = []
     if col_labels:
         pad = " " * (label_width + 2) if row_labels else ""
-        lines.append(pad + "  ".join(str(c).rjust(width) for c in col_labels))
+        lines.append(pad + "  ".join(padded(str(c), width, right=True) for c in col_labels))
     for k, row in enumerate(texts):
-        head = f"{str(row_labels[k]).ljust(label_width)}  " if row_labels else ""
+        head = f"{padded(str(row_labels[k]), label_width)}  " if row_labels else ""
         lines.append(head + "  ".join(t.rjust(width) for t in row))
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
 from softgrad.cli.inputs import finite_logits, read_inputs
-from softgrad.cli.output import class_names, print_json
+from softgrad.cli.output import class_names, padded, print_json, shown, text_width
 from softgrad.functional import softmax
 
 
@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    width = max(len(n) for n in names)
-    for r in results:
-        ranked = ", ".join(f"{t['class']} ({t['probability']:.4f})" for t in r["top"])
-        print(f"{r['input'].ljust(width)}  {ranked}")
+    # names that would not read as themselves (blank, a newline, a tab ...) are shown quoted
+    inputs = [shown(r["input"]) for r in results]
+    width = max(text_width(n) for n in inputs)
+    for name, r in zip(inputs, results, strict=True):
+        ranked = ", ".join(f"{shown(t['class'])} ({t['probability']:.4f})" for t in r["top"])
+        print(f"{padded(name, width)}  {ranked}")
     return 0

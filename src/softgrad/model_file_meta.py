@@ -1,0 +1,92 @@
+"""Checks on what a model file records beside its network and arrays, run on load by
+:func:`softgrad.model_checks.check_model_contents`:
+
+- ``image_shape`` is ``[height, width]``, two positive integers: the grey images the model
+  reads as flattened rows (``softgrad predict`` reads a picture at that size). Nothing softgrad
+  trains on gives another shape, and ``Model`` refuses one: a (3, 32, 32) shape loaded, then
+  ``softgrad predict`` on a picture said the model "was not trained on images";
+- ``metadata`` is a mapping, and of the facts the commands read from it, ``input_max`` is a
+  positive finite number, ``input_min`` a finite number below it, ``image_background``
+  "dark" or "light" and ``data_spec`` a string (each may be null).
+
+Each problem is one line naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import ModelFileError
+
+__all__ = ["check_meta", "is_image_shape"]
+
+
+def is_image_shape(value: Any) -> bool:
+    """Whether ``value`` is ``(height, width)``: two positive integers in a list or tuple.
+
+    Example
+    -------
+    >>> is_image_shape([28, 28]), is_image_shape((3, 32, 32)), is_image_shape((8.0, 8))
+    (True, False, False)
+    """
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in value)
+        and all(s > 0 for s in value)
+    )
+
+
+def check_meta(meta: dict[str, Any], where: str) -> None:
+    """Refuse an ``image_shape`` or a ``metadata`` fact the commands could not use (module
+    docstring), naming the file (``where``) and the field."""
+    image_shape = meta.get("image_shape")
+    if image_shape is not None and not (
+        isinstance(image_shape, list) and is_image_shape(image_shape)
+    ):
+        raise ModelFileError(
+            f"{where}: image_shape must be [height, width], two positive integers (the grey "
+            f"images the model reads), or null; got {image_shape!r}"
+        )
+    user = meta.get("metadata")
+    if user is None:
+        return
+    if not isinstance(user, dict):
+        raise ModelFileError(f"{where}: metadata must be a mapping; got {user!r}")
+    _check_facts(user, where)
+
+
+def _finite_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
+    )
+
+
+def _check_facts(user: dict[str, Any], where: str) -> None:
+    data_spec = user.get("data_spec")
+    if data_spec is not None and not isinstance(data_spec, str):
+        raise ModelFileError(
+            f"{where}: metadata 'data_spec' must be a data set name or path, or null; "
+            f"got {data_spec!r}"
+        )
+    input_max = user.get("input_max")
+    if input_max is not None and not (_finite_number(input_max) and input_max > 0):
+        raise ModelFileError(
+            f"{where}: metadata 'input_max' must be a positive finite number or null; "
+            f"got {input_max!r}"
+        )
+    input_min = user.get("input_min")
+    below = 255 if input_max is None else input_max
+    if input_min is not None and not (_finite_number(input_min) and input_min < below):
+        raise ModelFileError(
+            f"{where}: metadata 'input_min' must be a finite number below 'input_max' "
+            f"({below!r}), or null; got {input_min!r}"
+        )
+    background = user.get("image_background")
+    if background not in (None, "dark", "light"):
+        raise ModelFileError(
+            f"{where}: metadata 'image_background' must be 'dark', 'light' or null; "
+            f"got {background!r}"
+        )
