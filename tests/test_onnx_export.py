@@ -331,3 +331,17 @@ def test_a_float64_model_exports_what_it_predicts_where_float32_overflows(tmp_pa
     assert [i.type.tensor_type.elem_type for i in proto.graph.input] == [onnx.TensorProto.FLOAT]
     assert {o.type.tensor_type.elem_type for o in proto.graph.output} == {onnx.TensorProto.FLOAT}
     assert logits.dtype == np.float32
+
+
+@pytest.mark.parametrize("axis", [0, -2])
+def test_a_bare_network_with_a_softmax_over_the_batch_is_refused_as_a_model_is(tmp_path, axis):
+    # Model refuses it; a bare Sequential exported a graph normalising over all its input at
+    # once, where the network's own predictions run 1024 rows at a time
+    from softgrad.nn import Linear, Sequential, Softmax
+
+    net = Sequential(Linear(4, 3, rng=0), Softmax(axis=axis), Linear(3, 2, rng=1))
+    with pytest.raises(
+        ValueError, match=rf"^export_onnx: layer 1 \(Softmax\) axis must be -1 or 1"
+    ):
+        export_onnx(net, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

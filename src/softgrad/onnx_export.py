@@ -23,6 +23,7 @@ import numpy as np
 
 from softgrad.atomic import atomic_write
 from softgrad.errors import MissingDependencyError
+from softgrad.model_checks import axis_problem, batch_axis_layer
 
 __all__ = ["export_onnx"]
 
@@ -105,6 +106,11 @@ def _plan(model) -> tuple[list, Any]:
     if hasattr(model, "network") and hasattr(model, "scaler"):
         return _from_sequential(model.network), model.scaler
     if hasattr(model, "layers"):
+        # a Model refuses a softmax over the batch; the graph would normalise over all its
+        # input at once where the network's own predictions run 1024 rows at a time
+        found = batch_axis_layer(model.get_config(), "export_onnx")
+        if found is not None:
+            raise ValueError(f"export_onnx: {axis_problem(*found)}")
         return _from_sequential(model), None
     raise TypeError(
         "export_onnx: model must be a softgrad.model.Model, a softgrad.nn.Sequential or a fitted "

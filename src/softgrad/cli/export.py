@@ -8,7 +8,7 @@ from typing import Any
 
 from softgrad.cli import checks
 from softgrad.cli.evaluate import load_model
-from softgrad.cli.output import print_json
+from softgrad.cli.output import print_json, shown
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -36,5 +36,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"model": args.model, "out": str(out), "bytes": size})
     else:
-        print(f"exported {args.model} to {out} ({size:,} bytes)")
+        print(f"exported {shown(args.model)} to {shown(str(out))} ({size:,} bytes)")
     return 0
