@@ -340,8 +340,6 @@ def test_a_bare_network_with_a_softmax_over_the_batch_is_refused_as_a_model_is(t
     from softgrad.nn import Linear, Sequential, Softmax
 
     net = Sequential(Linear(4, 3, rng=0), Softmax(axis=axis), Linear(3, 2, rng=1))
-    with pytest.raises(
-        ValueError, match=rf"^export_onnx: layer 1 \(Softmax\) axis must be -1 or 1"
-    ):
+    with pytest.raises(ValueError, match=r"^export_onnx: layer 1 \(Softmax\) axis must be -1 or 1"):
         export_onnx(net, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
