@@ -75,6 +75,7 @@ def plain(tmp_path_factory):
         ("sgd_val", 3, 1e-10),
         ("sgd32", 2, 1e-5),
         ("class_weight", 3, 1e-10),
+        ("class_weight_val", 3, 1e-10),
         ("ignored_batch", 2, 1e-10),
         ("l2", 2, 1e-10),
         ("l2_weighted", 3, 1e-10),
