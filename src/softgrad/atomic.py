@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "not_a_regular_file", "write_target"]
+__all__ = ["atomic_write", "link_loops", "not_a_regular_file", "write_target"]
 
 
 @contextlib.contextmanager
@@ -61,7 +61,7 @@ def write_target(path: str | os.PathLike) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or the file its symbolic link
     names. Refuses what a rename must not replace (a folder, a device, a pipe, a socket, a
     loop of symbolic links)."""
-    if _loops(path):
+    if link_loops(path):
         # realpath ends inside the loop: the rename replaced a link of it with a regular file
         raise OSError(
             errno.ELOOP,
@@ -86,7 +86,7 @@ def write_target(path: str | os.PathLike) -> Path:
     return target
 
 
-def _loops(path: str | os.PathLike) -> bool:
+def link_loops(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a symbolic link that never reaches a file (ELOOP)."""
     if not os.path.islink(path):  # a loop in a folder of it leaves no folder to write in
         return False
