@@ -43,3 +43,25 @@ def test_the_printed_error_line_keeps_a_quoted_name(capsys):
     assert capsys.readouterr().err == (
         "softgrad: error: predict: class names must not be blank; got '  ' for class 1\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("data.npz", "data.npz"),
+        ("my data.npz", "my data.npz"),
+        ("a  b.npz", "'a  b.npz'"),
+        ("two\nlines.npz", "'two\\nlines.npz'"),
+        (" lead.npz", "' lead.npz'"),
+    ],
+)
+def test_an_os_error_shows_its_file_name_as_it_is(capsys, name, shown):
+    # the name was folded with the rest: 'a  b.npz' read 'a b.npz', another file's name
+    error = FileNotFoundError(2, "No such file or directory", name)
+    assert one_line(error) == f"No such file or directory: {shown}"
+
+    def command():
+        raise error
+
+    assert run_guarded(command) == EXIT_USAGE
+    assert capsys.readouterr().err == f"softgrad: error: No such file or directory: {shown}\n"

@@ -63,7 +63,7 @@ def one_line(exc: BaseException) -> str:
     'two lines'
     """
     if isinstance(exc, OSError) and not isinstance(exc, SoftgradError) and exc.strerror:
-        filename = f": {exc.filename}" if exc.filename else ""
+        filename = f": {_file_name(exc.filename)}" if exc.filename else ""
         text = f"{exc.strerror}{filename}"
     elif isinstance(exc, MemoryError):
         # NumPy's "Unable to allocate 47.7 GiB for an array with shape (64, 100000000) ..."
@@ -76,6 +76,13 @@ def one_line(exc: BaseException) -> str:
     else:
         text = str(exc) or type(exc).__name__
     return fold(text)
+
+
+def _file_name(name: object) -> str:
+    """A file name as the error line shows it: as it is, or quoted where folding would change
+    it ('a  b.npz' read 'a b.npz', another file's name)."""
+    name = str(name)
+    return name if fold(name) == name else repr(name)
 
 
 def interrupted(exc: BaseException) -> bool:
