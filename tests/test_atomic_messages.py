@@ -85,3 +85,21 @@ def test_atomic_write_takes_the_longest_legal_names(tmp_path, name):
         f.write(b"written")
     assert target.read_bytes() == b"written"
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("links", [1, 2], ids=["to itself", "through another"])
+def test_save_refuses_a_loop_of_symbolic_links_naming_it_and_keeps_it(tmp_path, links):
+    # realpath ends inside the loop: the rename replaced the link with a regular file
+    import softgrad
+
+    names = [tmp_path / f"loop{i}.npz" for i in range(links)]
+    for i, link in enumerate(names):
+        link.symlink_to(names[(i + 1) % links].name)
+    with pytest.raises(OSError) as caught:
+        softgrad.save(build_mlp(2, [], 2, rng=0), names[0])
+    assert caught.value.errno == errno.ELOOP and caught.value.filename == str(names[0])
+    assert "atomic_write: path must be a file or a symbolic link to one; got a loop of " in str(
+        caught.value
+    )
+    assert all(link.is_symlink() for link in names)
+    assert sorted(tmp_path.iterdir()) == sorted(names)  # no temp file left either

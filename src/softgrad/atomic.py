@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "not_a_regular_file", "write_target"]
+__all__ = ["atomic_write", "link_loops", "not_a_regular_file", "write_target"]
 
 
 @contextlib.contextmanager
@@ -59,7 +59,17 @@ def not_a_regular_file(path: str | os.PathLike) -> str | None:
 
 def write_target(path: str | os.PathLike) -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or the file its symbolic link
-    names. Refuses what a rename must not replace (a folder, a device, a pipe, a socket)."""
+    names. Refuses what a rename must not replace (a folder, a device, a pipe, a socket, a
+    loop of symbolic links)."""
+    if link_loops(path):
+        # realpath ends inside the loop: the rename replaced a link of it with a regular file
+        raise OSError(
+            errno.ELOOP,
+            "atomic_write: path must be a file or a symbolic link to one; got a loop of "
+            "symbolic links (one leads back to itself), which a rename would replace with a "
+            "regular file: remove the link or point it at a file",
+            str(path),
+        )
     target = Path(os.path.realpath(path))
     if target.is_dir():
         raise IsADirectoryError(
@@ -74,6 +84,17 @@ def write_target(path: str | os.PathLike) -> Path:
             str(path),
         )
     return target
+
+
+def link_loops(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a symbolic link that never reaches a file (ELOOP)."""
+    if not os.path.islink(path):  # a loop in a folder of it leaves no folder to write in
+        return False
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 #: bytes of the target's name kept in its temp file's name: with the dot, the 12 hex digits and
@@ -131,7 +152,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         ``path`` is a folder.
     OSError
         ``path`` is (or links to) a device, a named pipe or a socket: renaming onto it would
-        replace it (``/dev/full`` would become a regular file).
+        replace it (``/dev/full`` would become a regular file); or it is a loop of symbolic
+        links (errno ELOOP), of which the rename would replace a link.
     OSError
         Writing or renaming failed (disk full, read-only folder, ...): the error names ``path``,
         never the hidden temp file.

@@ -134,3 +134,19 @@ def test_resume_without_epochs_finishes_the_checkpoint_runs_total(cli, tmp_path)
     result = cli("train", "--quiet", "--resume", ck, "--out", tmp_path / "c.npz")
     assert result.code == 0, result.err
     assert softgrad.load(tmp_path / "c.npz").metadata["settings"]["epochs"] == 5
+
+
+def test_resume_reads_the_checkpoints_arrays_once(cli, checkpoint, tmp_path, monkeypatch):
+    # the CLI read the whole file to check its settings, then fit read it all again
+    import softgrad.serialization
+
+    real, read = softgrad.serialization.read_npz, []
+
+    def spy(path, *args, **kwargs):
+        read.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(softgrad.serialization, "read_npz", spy)
+    result = cli("train", "--resume", checkpoint, "--epochs", "3", "--out", tmp_path / "r.npz")
+    assert result.code == 0, result.err
+    assert read.count(str(checkpoint)) == 1, read

@@ -62,3 +62,31 @@ def test_image_shape_and_scale_are_checked(rng):
 def test_a_dataset_refuses_a_name_given_to_two_classes():
     with pytest.raises(ValueError, match=r"^Dataset: class_names must be distinct; got 'b' for c"):
         Dataset(np.eye(3), [0, 1, 2], np.eye(3), [0, 1, 2], ["a", "b", "b"])
+
+
+@pytest.mark.parametrize(
+    "image_shape",
+    [(2.7, 2), (2.0, 2), (True, 4), (-2, -2), (0, 4), (1, 2, 2), (4,), "22", [2, None]],
+    ids=repr,
+)
+def test_a_dataset_refuses_an_image_shape_a_model_refuses(rng, image_shape):
+    # int() made (2.7, 2) the shape (2, 2) and True a height of 1; a shape Model refuses
+    # failed only when the trained model was built, after the whole run
+    from softgrad import Model
+    from softgrad.nn import build_mlp
+
+    with pytest.raises(ValueError, match=r"image_shape must be \(height, width\), two positive"):
+        Model(build_mlp(4, [], 3, rng=0), ["a", "b", "c"], image_shape=image_shape)
+    with pytest.raises(ValueError) as refused:
+        Dataset(*_parts(rng), ["a", "b", "c"], image_shape=image_shape)
+    assert str(refused.value) == (
+        "Dataset: image_shape must be (height, width), two positive integers (each row a "
+        f"flattened grey image), or None; got {image_shape!r}"
+    )
+
+
+@pytest.mark.parametrize("image_shape", [(2, 2), [2, 2], np.array([2, 2]), (np.int64(1), 4)])
+def test_a_dataset_holds_an_image_shape_as_a_tuple_of_ints(rng, image_shape):
+    ds = Dataset(*_parts(rng), ["a", "b", "c"], image_shape=image_shape)
+    assert ds.image_shape == tuple(int(s) for s in image_shape)
+    assert all(type(s) is int for s in ds.image_shape)

@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -26,12 +27,33 @@ EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
 EXPECTED_ERRORS = (SoftgradError, ValueError, TypeError, OSError, FloatingPointError, MemoryError)
 
 
+# a quoted name as repr() writes it ('a  b', "it's"): a quote no letter or digit touches from
+# outside (an apostrophe, as in "checkpoint's", does), up to its unescaped closing quote
+_QUOTED = re.compile(r"""(?<!\w)('(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")(?!\w)""")
+
+
+def fold(text: str) -> str:
+    """``text`` on one line: each run of white space one space, but quoted names kept as they
+    are (folding made a class named '  ' read ' ').
+
+    Example
+    -------
+    >>> fold("classes must be distinct;\\n  got '  ' twice")
+    "classes must be distinct; got '  ' twice"
+    """
+    parts = _QUOTED.split(text)  # the quoted names at the odd positions
+    return "".join(
+        part if index % 2 else re.sub(r"\s+", " ", part) for index, part in enumerate(parts)
+    ).strip()
+
+
 class UsageError(Exception):
     """A bad command line: unknown option, bad option value, missing argument."""
 
 
 def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on a single line, with OSErrors spelled as ``reason: file``.
+    """The message of ``exc`` on a single line (:func:`fold`), with OSErrors spelled as
+    ``reason: file``.
 
     Example
     -------
@@ -41,7 +63,7 @@ def one_line(exc: BaseException) -> str:
     'two lines'
     """
     if isinstance(exc, OSError) and not isinstance(exc, SoftgradError) and exc.strerror:
-        filename = f": {exc.filename}" if exc.filename else ""
+        filename = f": {_file_name(exc.filename)}" if exc.filename else ""
         text = f"{exc.strerror}{filename}"
     elif isinstance(exc, MemoryError):
         # NumPy's "Unable to allocate 47.7 GiB for an array with shape (64, 100000000) ..."
@@ -53,7 +75,14 @@ def one_line(exc: BaseException) -> str:
         )
     else:
         text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    return fold(text)
+
+
+def _file_name(name: object) -> str:
+    """A file name as the error line shows it: as it is, or quoted where folding would change
+    it ('a  b.npz' read 'a b.npz', another file's name)."""
+    name = str(name)
+    return name if fold(name) == name else repr(name)
 
 
 def interrupted(exc: BaseException) -> bool:
@@ -92,7 +121,7 @@ def report(message: str, stream: TextIO | None = None) -> None:
 
     if launcher_rank() not in (None, 0):
         return
-    print(f"softgrad: error: {' '.join(message.split())}", file=stream or sys.stderr, flush=True)
+    print(f"softgrad: error: {fold(message)}", file=stream or sys.stderr, flush=True)
 
 
 def _silence_stdout() -> None:

@@ -153,11 +153,14 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
     if args.resume is None:
         return settings
     from softgrad.cli import legacy_checkpoint
-    from softgrad.training.checkpoint import load_checkpoint
+    from softgrad.training.checkpoint import load_checkpoint, read_checkpoint_header
 
-    ckpt = load_checkpoint(args.resume)
+    # its header alone: fit reads the whole file (weights, optimizer state) once, to resume
+    ckpt = read_checkpoint_header(args.resume)
     if ckpt.settings is None:  # written before checkpoints recorded them: what its state proves
-        saved, unverified = legacy_checkpoint.settings_from_state(ckpt, args.resume)
+        saved, unverified = legacy_checkpoint.settings_from_state(
+            load_checkpoint(args.resume), args.resume
+        )
         _require_unproven(args, settings, unverified)
     else:
         saved = ckpt.settings

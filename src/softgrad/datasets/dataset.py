@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
+
+from softgrad.model_file_meta import is_image_shape
 
 __all__ = ["Dataset"]
 
@@ -24,8 +27,9 @@ class Dataset:
         Test labels in 0..C-1.
     class_names : sequence of str, length C
         Display name of each class; label ``k`` is ``class_names[k]``.
-    image_shape : tuple of int, optional
-        ``(height, width)`` when each row is a flattened image (``prod(image_shape) == D``).
+    image_shape : tuple (height, width) of int, optional
+        When each row is a flattened grey image (``height * width == D``): two positive
+        integers, as ``Model`` takes them; any other value is refused, not converted.
     name : str
         Where the data came from (``"digits"``, ``"fashion-mnist"``, a file name).
     scale : float, optional
@@ -63,7 +67,7 @@ class Dataset:
         self.X_test = np.asarray(X_test)
         self.y_test = np.asarray(y_test, dtype=np.int64)
         self.class_names = [str(c) for c in class_names]
-        self.image_shape = None if image_shape is None else tuple(int(s) for s in image_shape)
+        self.image_shape = _image_shape(image_shape)
         self.name = str(name)
         self.scale = None if scale is None else float(scale)
         self._validate()
@@ -139,6 +143,24 @@ class Dataset:
             f"n_features={self.n_features}, n_classes={self.n_classes}, "
             f"image_shape={self.image_shape}, scale={self.scale})"
         )
+
+
+def _image_shape(image_shape: Any) -> tuple[int, int] | None:
+    """``image_shape`` as a Dataset holds it: None, or ``(height, width)`` of positive integers.
+
+    Any other value is refused, by the rule ``Model`` applies (``model_file_meta``): ``int()``
+    made (2.7, 3) the shape (2, 3) and True a height of 1, and a shape ``Model`` refuses
+    failed only when the trained model was built, after the whole run.
+    """
+    if image_shape is None:
+        return None
+    shape = image_shape.tolist() if isinstance(image_shape, np.ndarray) else image_shape
+    if not is_image_shape(shape):
+        raise ValueError(
+            "Dataset: image_shape must be (height, width), two positive integers (each row a "
+            f"flattened grey image), or None; got {image_shape!r}"
+        )
+    return int(shape[0]), int(shape[1])
 
 
 def check_class_names(

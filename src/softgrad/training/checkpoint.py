@@ -168,18 +168,8 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
     from softgrad.serialization import read_npz
 
     arrays, meta = read_npz(path, what="checkpoint")
-    if meta.get("format") != "softgrad-checkpoint":
-        raise ModelFileError(
-            f"fit: resume must be a softgrad checkpoint file; got {str(path)!r}, which holds "
-            f"{meta.get('format', 'no format marker')!r}"
-        )
-    where = f"fit: resume checkpoint {str(path)!r}"
-    _check_version(meta.get("version"), where)
+    where, epoch, settings = _checked_header(meta, path)
     _check_finite(arrays, where)
-    with checkpoint_entry(where, "epoch"):
-        epoch = meta["epoch"]
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
-            raise ValueError(f"must be an int >= 0; got {epoch!r}")
     parts, taken = {}, set()  # each array read is given out itself, once
     for key in ("params", "optimizer", "schedule", "rng", "layer_rngs", "stopper", "val_idx"):
         with checkpoint_entry(where, key):
@@ -192,9 +182,6 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         order = join_state(meta.get("order"), arrays, taken)
     with checkpoint_entry(where, "rank_layer_rngs"):
         rank_layer_rngs = join_state(meta.get("rank_layer_rngs"), arrays, taken)
-    settings = meta.get("settings")
-    if settings is not None and not isinstance(settings, dict):
-        raise ModelFileError(f"{where}: entry 'settings' must be a mapping; got {settings!r}")
     return Checkpoint(
         epoch=epoch,
         history=history,
@@ -205,6 +192,70 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         source=str(path),
         **parts,
     )
+
+
+@dataclass(frozen=True)
+class CheckpointHeader:
+    """What a checkpoint's JSON header says of its run, read without its arrays
+    (:func:`read_checkpoint_header`)."""
+
+    epoch: int
+    # fit's checkpoint_settings; None in a checkpoint written without them
+    settings: dict[str, Any] | None
+    # the schedule's state as stored: its arrays (if any) named, not read
+    schedule: dict[str, Any] | None
+
+
+def read_checkpoint_header(path: str | PathLike) -> CheckpointHeader:
+    """The epochs, settings and schedule of the checkpoint at ``path``, from its JSON header
+    alone: for a caller that checks a run against its checkpoint before ``fit(resume=path)``
+    reads the whole file (``softgrad train --resume``; reading the weights and optimizer
+    state there too read the file twice). ModelFileError as :func:`load_checkpoint` for a
+    header it cannot trust; the arrays are checked when ``load_checkpoint`` reads them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> ckpt = Checkpoint(
+    ...     epoch=2, params={"0.W": np.ones((2, 2), np.float32)}, optimizer={"lr": 0.1},
+    ...     schedule=None, rng=np.random.default_rng(0).bit_generator.state, layer_rngs={},
+    ...     history=History(), stopper={}, val_idx=None, settings={"lr": 0.1})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save_checkpoint(Path(folder) / "run.npz", ckpt)
+    ...     read_checkpoint_header(Path(folder) / "run.npz")
+    CheckpointHeader(epoch=2, settings={'lr': 0.1}, schedule=None)
+    """
+    from softgrad.datasets.sniff import read_arrays
+    from softgrad.serialization.npz import META_KEY, _parse_meta
+
+    where = f"checkpoint file '{path}'"  # the words of read_npz, which reads every array
+    raw = read_arrays(path, where, ModelFileError, "a softgrad .npz file", keys=(META_KEY,))
+    meta = _parse_meta(raw.get(META_KEY), where, "checkpoint")
+    _, epoch, settings = _checked_header(meta, path)
+    schedule = meta.get("schedule")
+    if schedule is not None and not isinstance(schedule, dict):
+        raise ModelFileError(f"{where}: entry 'schedule' must be a mapping; got {schedule!r}")
+    return CheckpointHeader(epoch, settings, schedule)
+
+
+def _checked_header(meta: dict[str, Any], path: str | PathLike) -> tuple[str, int, Any]:
+    """The message prefix, the epochs done and the settings of a checkpoint's header, checked."""
+    if meta.get("format") != "softgrad-checkpoint":
+        raise ModelFileError(
+            f"fit: resume must be a softgrad checkpoint file; got {str(path)!r}, which holds "
+            f"{meta.get('format', 'no format marker')!r}"
+        )
+    where = f"fit: resume checkpoint {str(path)!r}"
+    _check_version(meta.get("version"), where)
+    with checkpoint_entry(where, "epoch"):
+        epoch = meta["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"must be an int >= 0; got {epoch!r}")
+    settings = meta.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        raise ModelFileError(f"{where}: entry 'settings' must be a mapping; got {settings!r}")
+    return where, epoch, settings
 
 
 def _check_version(version: Any, where: str) -> None:
