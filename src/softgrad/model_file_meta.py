@@ -39,6 +39,30 @@ def is_image_shape(value: Any) -> bool:
     )
 
 
+def as_image_shape(image_shape: Any, where: str, rows: str) -> tuple[int, int] | None:
+    """``image_shape`` as a Model or a Dataset holds it: None, or ``(height, width)`` of
+    positive integers (a list, tuple or array of them). Any other value is refused, not
+    converted: ``int()`` made (2.7, 3) the shape (2, 3), the string "23" (2, 3) and True a
+    height of 1, and a (3, 32, 32) shape gave no way to read a picture (``softgrad predict``
+    reads grey images of the model's height and width). ``rows`` says what the shape
+    describes, in the message.
+
+    Example
+    -------
+    >>> as_image_shape(np.array([8, 8]), "Model", "the images"), as_image_shape(None, "Model", "")
+    ((8, 8), None)
+    """
+    if image_shape is None:
+        return None
+    shape = image_shape.tolist() if isinstance(image_shape, np.ndarray) else image_shape
+    if not is_image_shape(shape):
+        raise ValueError(
+            f"{where}: image_shape must be (height, width), two positive integers ({rows}), "
+            f"or None; got {image_shape!r}"
+        )
+    return int(shape[0]), int(shape[1])
+
+
 def check_meta(meta: dict[str, Any], where: str) -> None:
     """Refuse an ``image_shape`` or a ``metadata`` fact the commands could not use (module
     docstring), naming the file (``where``) and the field."""

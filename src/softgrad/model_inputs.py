@@ -14,7 +14,7 @@ import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
 from softgrad.model_checks import axis_problem, batch_axis_layer, declared_shapes, first_break
-from softgrad.model_file_meta import is_image_shape
+from softgrad.model_file_meta import as_image_shape
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.data import issparse
 
@@ -70,21 +70,8 @@ def model_classes(classes: Any) -> np.ndarray:
 
 
 def model_image_shape(image_shape: Any) -> tuple[int, int] | None:
-    """``image_shape`` as a Model holds it: None, or ``(height, width)`` of positive integers.
-
-    Any other value is refused, not converted: ``int()`` made (2.7, 3) the shape (2, 3), the
-    string "23" (2, 3) and True a height of 1; and a (3, 32, 32) shape gave no way to read a
-    picture (``softgrad predict`` reads grey images of the model's height and width).
-    """
-    if image_shape is None:
-        return None
-    shape = image_shape.tolist() if isinstance(image_shape, np.ndarray) else image_shape
-    if not is_image_shape(shape):
-        raise ValueError(
-            "Model: image_shape must be (height, width), two positive integers (the grey "
-            f"images the model reads as flattened rows), or None; got {image_shape!r}"
-        )
-    return int(shape[0]), int(shape[1])
+    """``image_shape`` as a Model holds it (:func:`~softgrad.model_file_meta.as_image_shape`)."""
+    return as_image_shape(image_shape, "Model", "the grey images the model reads as flattened rows")
 
 
 def check_rows(

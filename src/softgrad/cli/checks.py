@@ -4,12 +4,11 @@ in :mod:`softgrad.checks`."""
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from softgrad.atomic import not_a_regular_file
+from softgrad.atomic import link_loops, not_a_regular_file
 from softgrad.cli.errors import UsageError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -34,7 +33,7 @@ def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> 
     what = not_a_regular_file(p)
     if what is not None:  # the rename that publishes the output would replace it
         raise UsageError(f"{option} must be a regular file; got {path!r}, which is {what}")
-    if _loops(p):  # the rename would replace the link itself, not the file it names
+    if link_loops(p):  # the rename would replace the link itself, not the file it names
         raise UsageError(f"{option} must be a file or a link to one; got {path!r}, {_LOOP}")
     folder = p.parent
     problem = _folder_problem(folder)
@@ -79,22 +78,11 @@ def _named(path: str | os.PathLike, option: str) -> Path:
     return Path(path)
 
 
-def _loops(path: Path) -> bool:
-    """Whether ``path`` is a symbolic link that never reaches a file (ELOOP)."""
-    if not path.is_symlink():  # a loop in a folder of it is that folder's problem
-        return False
-    try:
-        os.stat(path)
-    except OSError as exc:
-        return exc.errno == errno.ELOOP
-    return False
-
-
 def _absent(path: Path) -> str:
     """What is wrong with ``path``, which does not exist: ``file 'x' does not exist``, or what
     it is instead (a link to nothing, a loop), or the part of its folder that is not one."""
     name = f"file {str(path)!r}"
-    if _loops(path):
+    if link_loops(path):
         return f"{name} is {_LOOP}"
     if path.is_symlink():
         return f"{name} is a symbolic link to {os.path.realpath(path)!r}, which does not exist"
@@ -118,7 +106,7 @@ def _folder_problem(folder: Path) -> str | None:
         if part.exists():
             kind = "a file" if part.is_file() else "not a regular file"
             return f"{str(part)!r} is {kind}, not a folder"
-        if _loops(part):
+        if link_loops(part):
             return f"folder {str(part)!r} is {_LOOP}"
         if part.is_symlink():
             return (

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.model_file_meta import is_image_shape
+from softgrad.model_file_meta import as_image_shape
 
 __all__ = ["Dataset"]
 
@@ -146,21 +146,10 @@ class Dataset:
 
 
 def _image_shape(image_shape: Any) -> tuple[int, int] | None:
-    """``image_shape`` as a Dataset holds it: None, or ``(height, width)`` of positive integers.
-
-    Any other value is refused, by the rule ``Model`` applies (``model_file_meta``): ``int()``
-    made (2.7, 3) the shape (2, 3) and True a height of 1, and a shape ``Model`` refuses
-    failed only when the trained model was built, after the whole run.
-    """
-    if image_shape is None:
-        return None
-    shape = image_shape.tolist() if isinstance(image_shape, np.ndarray) else image_shape
-    if not is_image_shape(shape):
-        raise ValueError(
-            "Dataset: image_shape must be (height, width), two positive integers (each row a "
-            f"flattened grey image), or None; got {image_shape!r}"
-        )
-    return int(shape[0]), int(shape[1])
+    """``image_shape`` as a Dataset holds it, by the rule ``Model`` applies
+    (:func:`~softgrad.model_file_meta.as_image_shape`): a shape ``Model`` refuses failed only
+    when the trained model was built, after the whole run."""
+    return as_image_shape(image_shape, "Dataset", "each row a flattened grey image")
 
 
 def check_class_names(
