@@ -98,12 +98,33 @@ def sample_weights(est, X, y, y_idx, classes, sample_weight, incremental: bool):
             f"{WHERE}: class_weight must be None or a dict for partial_fit; got 'balanced' "
             "(the class frequencies of a stream are unknown: pass a dict computed on all of y)"
         )
+    _check_class_weight_values(est.class_weight)
     present = classes if incremental else np.unique(y)
     per_class = np.ones(len(classes))
     cw = compute_class_weight(est.class_weight, classes=present, y=y)
     per_class[np.searchsorted(classes, present)] = cw
     per_sample = per_class[y_idx].astype(X.dtype)
-    return per_sample if weight is None else per_sample * weight
+    per_sample = per_sample if weight is None else per_sample * weight
+    if not np.any(per_sample):
+        # training.fit would refuse these weights naming its own sample_weight argument
+        raise ValueError(
+            f"{WHERE}: class_weight must leave some sample of y a weight > 0; got "
+            f"{est.class_weight!r} for the classes {np.unique(y).tolist()!r} of y"
+        )
+    return per_sample
+
+
+def _check_class_weight_values(class_weight) -> None:
+    """ValueError unless a dict class_weight maps each label to a finite real >= 0 (a negative
+    weight would reward that class's errors; training.fit would name its sample_weight)."""
+    if not isinstance(class_weight, dict):
+        return
+    for label, value in class_weight.items():
+        if not (isinstance(value, numbers.Real) and np.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"{WHERE}: class_weight must map each class to a finite weight >= 0; "
+                f"got {value!r} for class {label!r}"
+            )
 
 
 def indicator(y_idx) -> np.ndarray:

@@ -80,6 +80,17 @@ def hidden_sizes(hidden_layer_sizes) -> list[int]:
     return [int(size) for size in sizes]
 
 
+def check_callbacks(callbacks) -> None:
+    """TypeError unless each callback is callable or has a callable ``on_epoch_end``: checked
+    when fit starts, not when the first epoch ends and has cost its time."""
+    for index, callback in enumerate(callbacks or ()):
+        if not callable(getattr(callback, "on_epoch_end", callback)):
+            raise TypeError(
+                f"MLPClassifier: callbacks must hold callables or objects with an "
+                f"on_epoch_end method; got {callback!r} at index {index}"
+            )
+
+
 def batch_size_for(batch_size, n_samples: int) -> int:
     """sklearn's rule: "auto" is min(200, n_samples); a number is clipped to [1, n_samples]."""
     if batch_size == "auto":

@@ -254,6 +254,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, validation_data, incremental, classes):
         hidden = _params.hidden_sizes(self.hidden_layer_sizes)
+        _params.check_callbacks(self.callbacks)
         if self.early_stopping and incremental:
             raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
         self._adopt_assigned_weights()
