@@ -153,3 +153,21 @@ def test_dropout_turned_on_under_early_stopping_keeps_the_best_weights():
     clf.set_params(dropout=0.3).fit(X, y)
     assert len(clf.validation_scores_) == 6 and max(clf.validation_scores_) < 1.0
     _assert_same_weights(_weights(clf), best)
+
+
+@pytest.mark.parametrize(("before", "after"), [(False, True), (True, False)])
+def test_early_stopping_switched_between_warm_starts_restarts_the_stopping_rule(before, after):
+    # sklearn's MLP fails here (validation_scores_ None has no append; best_loss_ None - tol).
+    # The score and the loss do not compare: the new rule starts afresh, as in a first fit.
+    X, y = _data()
+    params = {"max_iter": 20, "tol": 10.0, "n_iter_no_change": 2, "validation_fraction": 0.3}
+    clf = _clf(warm_start=True, early_stopping=before, **params).fit(X, y)
+    assert clf._no_improvement_count == 3  # stopped: no epoch improved by tol after the first
+    clf.set_params(early_stopping=after).fit(X, y)
+    fresh = _clf(early_stopping=after, **params).fit(X, y)
+    assert clf.n_iter_ == fresh.n_iter_ == 4  # one best epoch, then 3 without improvement
+    if after:
+        assert len(clf.validation_scores_) == 4
+        assert clf.best_validation_score_ == max(clf.validation_scores_)
+    else:
+        assert clf.best_loss_ == min(clf.loss_curve_[-4:])

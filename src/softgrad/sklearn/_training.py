@@ -125,6 +125,22 @@ class _Record(Callback):
         return stop
 
 
+def _follow_monitor(est) -> None:
+    """Restart the stopping rule's bookkeeping when ``early_stopping`` was switched between warm
+    starts: the validation score and the training loss are not comparable, so neither their
+    best value nor the epochs without improvement carry over (sklearn's MLP fails there:
+    appending to validation_scores_ None, or subtracting tol from best_loss_ None)."""
+    if est.early_stopping and est.validation_scores_ is None:
+        est.validation_scores_ = []
+        est.best_validation_score_ = -np.inf
+    elif not est.early_stopping and est.best_loss_ is None:
+        est.best_loss_ = np.inf
+    else:
+        return
+    est._no_improvement_count = 0
+    est._best_params = None
+
+
 def _policies(est, weighted: bool, n_samples: int):
     """The callbacks of one fit call: sklearn's loss average, stopping rule, verbose, record."""
     early = est.early_stopping
@@ -194,6 +210,7 @@ def train(
             if isinstance(layer, Dropout):
                 layer.rng = generator
     _check_dtype_range(est, X.dtype)
+    _follow_monitor(est)
     stopping, callbacks = _policies(est, w is not None, X.shape[0])
     est.n_iter_ = 0
     if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)
@@ -206,7 +223,8 @@ def train(
             est._optimizer,
             X,
             y_idx,
-            epochs=1 if incremental else est.max_iter,
+            # int(): max_iter=True is an Integral to sklearn (one epoch), not to fit
+            epochs=1 if incremental else int(est.max_iter),
             batch_size=batch_size,
             rng=0,  # unused: the batch order draws from random_state, there is no split
             shuffle=ReshuffleEachEpoch(random_state) if est.shuffle else False,
