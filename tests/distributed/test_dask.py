@@ -150,3 +150,50 @@ def test_incremental_over_uneven_blocks_the_first_holding_one_class(client):
     # without classes the first block's partial_fit refuses, as sklearn's does
     with pytest.raises(ValueError, match="classes must be given on the first call"):
         Incremental(_estimator(), shuffle_blocks=False).fit(dX, dy)
+
+
+def test_class_weight_under_incremental_weighs_every_block_as_serial_partial_fit(client):
+    # the README's way to weigh samples under Incremental: a dict computed on all of y
+    import dask.array as da
+    from dask_ml.wrappers import Incremental
+
+    X, y = _blobs(n_samples=200)
+    class_weight = {0: 0.5, 1: 2.0, 2: 1.0}
+    dX = da.from_array(X, chunks=(BLOCK, X.shape[1]))
+    dy = da.from_array(y, chunks=BLOCK)
+    weighted = Incremental(_estimator(class_weight=class_weight), shuffle_blocks=False)
+    weighted.fit(dX, dy, classes=[0, 1, 2])
+    expected = _estimator()  # the same steps with the weights given per sample
+    for start in range(0, len(X), BLOCK):
+        block = slice(start, start + BLOCK)
+        weights = np.vectorize(class_weight.get)(y[block])
+        expected.partial_fit(X[block], y[block], classes=[0, 1, 2], sample_weight=weights)
+    unweighted = _estimator()
+    for start in range(0, len(X), BLOCK):
+        unweighted.partial_fit(
+            X[start : start + BLOCK], y[start : start + BLOCK], classes=[0, 1, 2]
+        )
+    fitted = weighted.estimator_
+    for got, want, plain in zip(fitted.coefs_, expected.coefs_, unweighted.coefs_, strict=True):
+        assert_allclose(got, want, rtol=1e-10, atol=1e-12)  # float64, the same steps
+        assert not np.allclose(got, plain)  # the weights did change the steps
+    # "balanced" needs the class counts of the whole stream: each block refuses it
+    with pytest.raises(ValueError, match="class_weight must be None or a dict for partial_fit"):
+        Incremental(_estimator(class_weight="balanced")).fit(dX, dy, classes=[0, 1, 2])
+
+
+@pytest.mark.parametrize("container", ["numpy", "dask"])
+def test_sample_weight_under_incremental_is_refused_by_its_length(client, container):
+    # dask-ml hands every block's partial_fit the whole sample_weight, not the block's rows
+    import dask.array as da
+    from dask_ml.wrappers import Incremental
+
+    X, y = _blobs(n_samples=200)
+    dX = da.from_array(X, chunks=(BLOCK, X.shape[1]))
+    dy = da.from_array(y, chunks=BLOCK)
+    weights = np.ones(len(X))
+    if container == "dask":
+        weights = da.from_array(weights, chunks=BLOCK)
+    incremental = Incremental(_estimator(), shuffle_blocks=False)
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(200,\), expected \(100,\)"):
+        incremental.fit(dX, dy, classes=[0, 1, 2], sample_weight=weights)
