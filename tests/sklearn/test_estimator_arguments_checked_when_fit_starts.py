@@ -75,3 +75,14 @@ def test_max_iter_true_trains_one_epoch_as_sklearn_does():
     ours = _clf(max_iter=True).fit(X, y)
     assert ours.n_iter_ == sk.n_iter_ == 1
     np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_warnings_point_at_the_callers_line(method):
+    # fit and partial_fit run inside sklearn's _fit_context wrapper: one frame more to skip
+    X, y = _data()
+    clf = _clf(batch_size=500, max_iter=1)
+    kwargs = {"classes": [0, 1, 2]} if method == "partial_fit" else {}
+    with pytest.warns(UserWarning) as record:
+        getattr(clf, method)(X, y, **kwargs)
+    assert {w.filename for w in record} == {__file__}, [str(w.message) for w in record]

@@ -238,7 +238,7 @@ def train(
     except KeyboardInterrupt:
         # sklearn's rule: Ctrl-C ends training, not the program. fit's on_train_end hooks have
         # run, so under early stopping NoImprovementStopping has put the best weights back.
-        warnings.warn("Training interrupted by user.", ConvergenceWarning, stacklevel=4)
+        warnings.warn("Training interrupted by user.", ConvergenceWarning, stacklevel=5)
     except DivergenceError as err:
         # the rule that fired: a NaN/inf loss, or softgrad's finite rule (an exploding loss,
         # which scikit-learn's MLP does not check: the stack applies it to every fit)
@@ -259,5 +259,5 @@ def train(
             f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the "
             "optimization hasn't converged yet.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,  # train, _fit, fit, _fit_context, the caller
         )

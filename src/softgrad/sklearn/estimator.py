@@ -281,7 +281,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be "
                 "clipped",
-                stacklevel=3,
+                stacklevel=4,  # _fit, fit, _fit_context, the caller
             )
         _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
         return self
