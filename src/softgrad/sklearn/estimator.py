@@ -88,7 +88,12 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     changed ``dropout`` when training continues (the optimizer's state carries over); a
     changed ``hidden_layer_sizes`` (sklearn keeps the old shapes) or ``dtype`` is refused
     there with a ValueError. Every ``partial_fit`` call checks the parameters, as ``fit``
-    does (sklearn checks them only on the first call).
+    does (sklearn checks them only on the first call). With ``early_stopping`` and
+    ``warm_start``, each ``fit`` ends on the best weights it saw and the next one trains on
+    from those: sklearn 1.9 keeps its best weights as the same arrays as ``coefs_``, so from
+    its second fit on it trains them in place and never restores them, and the two differ
+    from that fit on. Switching ``early_stopping`` between warm starts restarts the stopping
+    rule (sklearn 1.9 fails there).
 
     Refused where sklearn fits, each with a ValueError that names the problem: a negative
     ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
