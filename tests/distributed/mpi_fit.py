@@ -86,6 +86,14 @@ def _failing_checkpoint(path, ckpt):
     raise OSError(f"no space left writing {path.name} (on purpose)")
 
 
+def _accuracy(model, X, y, weight=None):
+    """The hits over the weight of the targets class 2 (ignored) leaves, by hand."""
+    weight = np.ones(len(y)) if weight is None else weight
+    counted = y != 2
+    hits = (np.argmax(model.forward(X), axis=1) == y) & counted
+    return np.sum(weight * hits) / np.sum(weight * counted)
+
+
 def run(case: str, comm, out: Path):
     if case == "raise_in_loading":
         # each rank reads its shard of a gzipped IDX file cut short: only the last rank fails
@@ -112,6 +120,13 @@ def run(case: str, comm, out: Path):
         y[:BATCH] = 2
         loss = CrossEntropyLoss(ignore_index=2)
         kwargs["shuffle"] = False
+    if case.startswith("ignored_acc"):
+        # accuracy counts the targets the loss does not ignore: hits and counted weight summed
+        # over the ranks' shards. lr 0 keeps the initial weights, so every epoch's train_acc
+        # and val_acc is their accuracy, computed here by hand (saved as hand_*)
+        loss = CrossEntropyLoss(ignore_index=2)
+        if case.endswith("_weighted"):
+            kwargs["sample_weight"] = weight
     if case.startswith("l2"):
         # the penalty is added once, after the gradients are summed, divided by the global
         # batch's weight (its sample weights' sum in "l2_weighted")
@@ -125,6 +140,8 @@ def run(case: str, comm, out: Path):
         "class_weight",
         "class_weight_val",
         "ignored_batch",
+        "ignored_acc",
+        "ignored_acc_weighted",
         "l2",
         "l2_weighted",
     ) or case.startswith(("nan", "raise")):
@@ -140,10 +157,12 @@ def run(case: str, comm, out: Path):
             kwargs["resume"] = out / "checkpoint.npz"
     # an unweighted validation set of 37 (class_weight_val: its loss divides by the targets'
     # class weights, ignored ones 0, summed over the ranks' shards before dividing)
-    if case in ("sgd_val", "raise_in_validation", "class_weight_val"):
+    if case in ("sgd_val", "raise_in_validation", "class_weight_val") or "ignored_acc" in case:
         rng = np.random.default_rng(5)
         X_val = X[:37] + rng.normal(scale=0.5, size=(37, N_FEATURES)).astype(dtype)
         kwargs["validation_data"] = (X_val, y[:37])
+        if case == "ignored_acc_weighted":
+            kwargs["validation_data"] = (X_val, y[:37], weight[:37])
     if case in ("adam_weighted_val", "unseeded"):
         kwargs.update(
             sample_weight=weight,
@@ -181,19 +200,26 @@ def run(case: str, comm, out: Path):
             import softgrad.training.together
 
             softgrad.training.together.save_checkpoint = _failing_checkpoint
+    hand = {}
+    if case.startswith("ignored_acc"):
+        optimizer = SGD(lr=0.0)
+        hand = {
+            "hand_acc": _accuracy(model, X, y, kwargs.get("sample_weight")),
+            "hand_val_acc": _accuracy(model, *kwargs["validation_data"]),
+        }
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
     generator = kwargs["rng"]
     # where fit's own stream ended, when the script holds it
     dropout = case.startswith("dropout")
     end = generator.bit_generator.state["state"]["state"] if dropout else ""
-    return model, history, str(end)
+    return model, history, str(end), hand
 
 
 def main(case: str, out: Path) -> int:
     comm = world()
     rank = 0 if comm is None else comm.rank
     try:
-        model, history, generator_state = run(case, comm, out)
+        model, history, generator_state, hand = run(case, comm, out)
     except SoftgradError as err:
         # every rank raised the same error: rank 0 reports it, every rank notes it for the test
         (out / f"rank{rank}.error").write_text(str(err))
@@ -209,6 +235,7 @@ def main(case: str, out: Path) -> int:
         val_loss=np.array(history.val_loss if history.val_loss else []),
         val_acc=np.array(history.val_acc if history.val_acc else []),
     )
+    arrays.update(hand)  # figures computed by hand in the script
     if generator_state:
         arrays["generator_state"] = np.array(generator_state)
     np.savez(out / f"rank{rank}.npz", **arrays)

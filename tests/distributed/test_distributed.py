@@ -37,9 +37,10 @@ class Ranks:
     """A stand-in for rank ``rank`` of a ``size``-rank mpi4py communicator.
 
     Bcast leaves the buffer as it is, and so does Allreduce, except that it adds
-    ``remote_status`` to a step's status (the 4-element float64 buffer); ``allgather`` returns
-    ``others`` with this rank's object at ``rank`` (for a failure report, a str or None, the
-    others' entries that are not one count as None: those ranks report nothing).
+    ``remote_status`` to a buffer of its shape (a step's status: loss, hits, counted weight,
+    failed, stop); ``allgather`` returns ``others`` with this rank's object at ``rank`` (for a
+    failure report, a str or None, the others' entries that are not one count as None: those
+    ranks report nothing).
     """
 
     def __init__(self, rank=0, size=1, others=None, remote_status=None, silent_reports=0):
@@ -61,7 +62,7 @@ class Ranks:
     def Allreduce(self, sendbuf, recvbuf, op):
         assert sendbuf is IN_PLACE and op is SUM
         self.calls.append("Allreduce")
-        if self.remote_status is not None and recvbuf.shape == (4,):
+        if self.remote_status is not None and recvbuf.shape == np.shape(self.remote_status):
             recvbuf += self.remote_status
 
     def Bcast(self, buf, root):
@@ -226,9 +227,8 @@ def test_a_one_rank_communicator_is_a_plain_fit_bit_for_bit(make_optimizer, extr
 
 def test_a_failure_on_another_rank_raises_here_before_any_step():
     # rank 1 of 2 failed in its forward pass of the first batch
-    ranks = Ranks(
-        0, 2, [None, "RuntimeError: boom"], remote_status=[0.0, 0.0, 1.0, 0.0], silent_reports=2
-    )
+    failed = [0.0, 0.0, 0.0, 1.0, 0.0]  # the status: loss, hits, counted, failed, stop
+    ranks = Ranks(0, 2, [None, "RuntimeError: boom"], remote_status=failed, silent_reports=2)
     model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
     before = {key: value.copy() for key, value in model.named_params().items()}
     X, y, _ = _problem()
@@ -240,7 +240,7 @@ def test_a_failure_on_another_rank_raises_here_before_any_step():
 
 
 def test_a_nan_loss_on_another_rank_diverges_here_too():
-    ranks = Ranks(0, 2, remote_status=[np.nan, 0.0, 0.0, 0.0])
+    ranks = Ranks(0, 2, remote_status=[np.nan, 0.0, 0.0, 0.0, 0.0])
     X, y, _ = _problem()
     model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
     with pytest.raises(FloatingPointError, match="got nan at epoch 1, batch 1"):

@@ -101,6 +101,26 @@ def test_ranks_train_the_weights_of_one_process(plain, tmp_path, case, ranks, rt
     assert_allclose(results[0]["val_acc"], expected["val_acc"], rtol=rtol)
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case", ["ignored_acc", "ignored_acc_weighted"])
+def test_accuracy_counts_the_targets_the_loss_does_not_ignore_on_every_rank(
+    plain, tmp_path, case, ranks
+):
+    # the ranks sum their shards' hits and counted weights: with lr 0 every epoch scores the
+    # initial weights, whose accuracy mpi_fit.py computed by hand. A third of the targets is
+    # ignored: the accuracy over every sample would read a third lower
+    results = _trained(case, tmp_path, ranks)
+    expected = plain(case)
+    for rank, result in enumerate(results):
+        for key in ("train_acc", "val_acc"):
+            assert_array_equal(result[key], results[0][key], err_msg=f"rank {rank}: {key}")
+    # float64 sums of at most 203 terms in another order
+    rtol = 203 * np.finfo(np.float64).eps
+    for figures in (results[0], expected):
+        assert_allclose(figures["train_acc"], [figures["hand_acc"]] * 3, rtol=rtol)
+        assert_allclose(figures["val_acc"], [figures["hand_val_acc"]] * 3, rtol=rtol)
+
+
 def test_one_rank_is_a_plain_fit_bit_for_bit(plain, tmp_path):
     (result,) = _trained("adam_weighted_val", tmp_path, 1)
     for key, want in plain("adam_weighted_val").items():

@@ -443,6 +443,6 @@ def test_a_planned_batch_that_weighs_nothing_moves_no_weight(blobs):
     runner = _runner(model, CrossEntropyLoss(), X, y, 32, weights)
     assert runner.plan is not None
     before = {key: value.copy() for key, value in model.named_params().items()}
-    assert runner._weighted_step(np.arange(32), 1, 1) == (0.0, 0.0, 0.0)
+    assert runner._weighted_step(np.arange(32), 1, 1) == (0.0, 0.0, 0.0, 0.0)
     for key, value in model.named_params().items():
         np.testing.assert_array_equal(value, before[key])

@@ -241,6 +241,35 @@ def ignored_misses(hits: np.ndarray, target: np.ndarray, loss: Any) -> np.ndarra
     return hits
 
 
+def counted_weight(
+    loss: Any, target: np.ndarray, sample_weight: np.ndarray | None, weight: float
+) -> float:
+    """What accuracy divides the hits of ``target``'s samples by: ``weight`` (their count, or
+    their sample weights' sum), less the samples whose target the loss ignores (its
+    ``ignore_index``: never a hit, :func:`ignored_misses`, so not counted either). A class
+    weight of 0 does not exclude a sample. Without ``ignore_index`` this is ``weight`` itself,
+    with no pass over the targets.
+
+    Examples
+    --------
+    >>> from softgrad.nn import CrossEntropyLoss
+    >>> t = np.array([0, 2, 2, 1])
+    >>> counted_weight(CrossEntropyLoss(), t, None, 4.0)
+    4.0
+    >>> loss = CrossEntropyLoss(ignore_index=2)
+    >>> counted_weight(loss, t, None, 4.0), counted_weight(loss, t, np.array([1, 2, 3, .5]), 6.5)
+    (2.0, 1.5)
+    """
+    ignore = getattr(loss, "ignore_index", None)
+    if ignore is None or np.ndim(target) != 1:
+        return weight
+    kept = np.not_equal(target, ignore)
+    if sample_weight is None:
+        return float(np.count_nonzero(kept))
+    # the sum the weighted hits are (np.dot(sample_weight, hits)): hits <= counted exactly
+    return float(np.dot(sample_weight, kept))
+
+
 def per_sample_loss(loss: Any, where: str) -> Any:
     """A shallow copy of the loss layer with ``reduction="none"`` (the caller's is untouched)."""
     if getattr(loss, "reduction", None) is None:

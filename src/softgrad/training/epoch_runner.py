@@ -27,7 +27,13 @@ from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
 from softgrad.nn.loss import StepLoss, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import gather_rows, ignored_misses, per_sample_loss, predicted_classes
+from softgrad.training.data import (
+    counted_weight,
+    gather_rows,
+    ignored_misses,
+    per_sample_loss,
+    predicted_classes,
+)
 from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.evaluation import evaluate
 from softgrad.training.step_plan import StepPlan
@@ -35,19 +41,27 @@ from softgrad.training.step_plan import StepPlan
 
 @dataclass
 class EpochResult:
-    """Sums over the batches of one epoch (weights are 1 per sample without sample_weight)."""
+    """Sums over the batches of one epoch (weights are 1 per sample without sample_weight).
+
+    ``counted`` is the weight of the samples accuracy counts: all of them, less those whose
+    target the loss ignores (``ignore_index``; :func:`~softgrad.training.data.counted_weight`).
+    The loss and the accuracy of an epoch with nothing to count are NaN.
+    """
 
     loss_sum: float = 0.0
     weight_sum: float = 0.0
     correct: float = 0.0
+    counted: float = 0.0
     stopped: bool = False
     complete: bool = True  # every batch of the epoch ran (no callback cut it short)
 
-    def add(self, batch_loss: float, weight: float, correct: float) -> None:
-        """Count one batch: its mean loss, its weight (sample count) and its hits."""
+    def add(self, batch_loss: float, weight: float, correct: float, counted: float) -> None:
+        """Count one batch: its mean loss, its weight (sample count), its hits and the weight
+        of its counted targets."""
         self.loss_sum += batch_loss * weight
         self.weight_sum += weight
         self.correct += correct
+        self.counted += counted
 
     @property
     def loss(self) -> float:
@@ -55,7 +69,7 @@ class EpochResult:
 
     @property
     def accuracy(self) -> float:
-        return self.correct / self.weight_sum if self.weight_sum > 0 else math.nan
+        return self.correct / self.counted if self.counted > 0 else math.nan
 
 
 class EpochRunner:
@@ -154,8 +168,9 @@ class EpochRunner:
 
     def _batch_step(self) -> Any:
         """The step :meth:`run` takes per batch: ``step(idx, epoch, batch)`` returns the batch's
-        ``(loss, weight, hits)``, or None when training stops before the batch (the hook a
-        data-parallel runner overrides with its collective)."""
+        ``(loss, weight, hits, counted)`` (:meth:`EpochResult.add`), or None when training
+        stops before the batch (the hook a data-parallel runner overrides with its
+        collective)."""
         return self._weighted_step if self.sample_weight is not None else self._step
 
     def callback_list(self, callbacks: Any) -> CallbackList:
@@ -222,7 +237,7 @@ class EpochRunner:
         self.model.backward(grad_logits, input_grad=False)
         return self.model.named_grads()
 
-    def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
+    def _step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float, float]:
         x, t = self._gather(idx)
         n = len(idx)
         step, n_classes, plan = self._forward_loss(x, t, None)
@@ -234,7 +249,7 @@ class EpochRunner:
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
         self.optimizer.step(self.params, grads)
-        return batch_loss, n, step.correct
+        return batch_loss, n, step.correct, counted_weight(self.loss, t, None, n)
 
     def _ready_plan(self) -> StepPlan | None:
         """The step plan, rebuilt if the network or the loss changed since (a callback between
@@ -244,7 +259,9 @@ class EpochRunner:
             plan = self.plan = self._new_plan()
         return plan
 
-    def _weighted_step(self, idx: np.ndarray, epoch: int, batch: int) -> tuple[float, float, float]:
+    def _weighted_step(
+        self, idx: np.ndarray, epoch: int, batch: int
+    ) -> tuple[float, float, float, float]:
         x, t = self._gather(idx)
         w = self.w_buf[: len(idx)]
         np.take(self.sample_weight, idx, out=w, mode="clip")
@@ -259,7 +276,7 @@ class EpochRunner:
             if self.l2_penalty:
                 batch_loss += self._penalize(grads, weight)
             self.optimizer.step(self.params, grads)
-        return batch_loss, weight, step.correct
+        return batch_loss, weight, step.correct, counted_weight(self.loss, t, w, weight)
 
     def restore_epoch_start(self) -> None:
         """Put back the weights the epoch started from (its one snapshot), in place."""

@@ -7,6 +7,7 @@ weights, and the sums over batches.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from softgrad import functional as F
 from softgrad.checks import check_sample_weight
 from softgrad.training.data import (
     batch_inputs,
+    counted_weight,
     ignored_misses,
     mean_divisor,
     per_sample_loss,
@@ -75,13 +77,17 @@ def evaluate(
     batch_size : int, default 1024
     sample_weight : ndarray of shape (N,), optional
         Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
-        sum(w_i [pred_i == y_i]) / sum(w_i)``. A target the loss ignores (its
-        ``ignore_index``) is never a hit, as in training.
+        sum(w_i [pred_i == y_i]) / sum(w_i)``.
 
     Returns
     -------
     loss : float
     accuracy : float
+        Over the samples whose target the loss counts: a target the loss ignores (its
+        ``ignore_index``) is neither a hit nor counted, ``accuracy = sum(w_i [pred_i == y_i])
+        / sum(w_i)`` over the other samples (w_i = 1 without weights), as in training. A class
+        weight of 0 does not exclude a sample. NaN when every target is ignored (or every
+        counted sample weighs 0), as for an epoch with nothing to count.
 
     Example
     -------
@@ -96,7 +102,12 @@ def evaluate(
     loss_sum, hits, loss_total, total = evaluation_sums(
         model, X, y, loss, batch_size, sample_weight
     )
-    return (loss_sum / loss_total if loss_total > 0 else 0.0), hits / total
+    return (loss_sum / loss_total if loss_total > 0 else 0.0), accuracy(hits, total)
+
+
+def accuracy(hits: float, counted: float) -> float:
+    """``hits / counted``, or NaN when nothing was counted (every target ignored)."""
+    return hits / counted if counted > 0 else math.nan
 
 
 def evaluation_sums(
@@ -104,6 +115,9 @@ def evaluation_sums(
 ) -> tuple[float, float, float, float]:
     """:func:`evaluate`'s figures as sums (float64): (loss sum, hits, what the loss is divided
     by, what the hits are divided by), for a caller that adds them up over shards first.
+
+    The hits divisor is the samples' count or weight, less those whose target the loss ignores
+    (:func:`~softgrad.training.data.counted_weight`).
 
     The loss divisor is the samples' count or weight, or without sample weights, for a loss
     with class weights or ``ignore_index``, the loss's own 'mean' divisor
@@ -121,7 +135,8 @@ def evaluation_sums(
             sample_weight, (X.shape[0],), "evaluate", dtype=np.float64, may_all_be_zero=False
         )
     per_sample = None if loss is None else per_sample_loss(loss, "evaluate")
-    loss_sum = hits = loss_total = 0.0
+    loss_sum = hits = loss_total = counted = 0.0
+    ignored = getattr(loss, "ignore_index", None) is not None  # else every sample counts
     network = logits_network(model) if per_sample is None else model
     forward = BatchForward(network, X.shape[0], batch_size)
     with eval_mode(network):
@@ -132,15 +147,18 @@ def evaluation_sums(
             else:
                 losses = per_sample.forward(logits, y[rows])
             hit = ignored_misses(predicted_classes(logits) == y[rows], y[rows], loss)
-            if sample_weight is None:
+            w = None if sample_weight is None else sample_weight[rows]
+            if w is None:
                 loss_sum += float(np.sum(losses, dtype=np.float64))
                 hits += float(np.count_nonzero(hit))
                 if per_sample is not None:  # after its forward has checked the targets
                     loss_total += mean_divisor(loss, y[rows])
             else:
-                loss_sum += float(np.dot(sample_weight[rows], losses))
-                hits += float(np.dot(sample_weight[rows], hit))
+                loss_sum += float(np.dot(w, losses))
+                hits += float(np.dot(w, hit))
+            if ignored:
+                counted += counted_weight(loss, y[rows], w, 0.0)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     if sample_weight is not None or per_sample is None:
         loss_total = total
-    return loss_sum, hits, loss_total, total
+    return loss_sum, hits, loss_total, counted if ignored else total

@@ -18,9 +18,12 @@ class History:
     ----------
     train_loss, train_acc : list of float, one per epoch
         Running averages over the epoch's mini-batches, each batch's loss taken before its
-        update step (the weighted mean when ``sample_weight`` is given).
+        update step (the weighted mean when ``sample_weight`` is given). The accuracy counts
+        only the targets the loss does not ignore (its ``ignore_index``): NaN for an epoch
+        whose targets it ignores all.
     val_loss, val_acc : list of float
-        Loss and accuracy on the validation set after each epoch; empty without validation.
+        Loss and accuracy on the validation set after each epoch (the accuracy as the
+        training one); empty without validation.
     lr : list of float
         The learning rate used during each epoch (before the schedule stepped).
     epoch_time : list of float

@@ -10,8 +10,9 @@ One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communi
    sum(w_local) / sum(w_global); with a loss's class weights or ignore_index the same ratio of
    the target class weights (0 if ignored).
    Every rank holds all targets and weights, so the global sums need no message;
-3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, a failure
-   flag and a stop flag (a callback asked to stop after the previous batch). A failure raises on
+3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, the weight
+   of its targets that accuracy counts (all but those the loss ignores), a failure flag and a
+   stop flag (a callback asked to stop after the previous batch). A failure raises on
    every rank; the divergence rule (:mod:`softgrad.training.divergence`) sees the same global
    batch loss on every rank, so a diverged run raises the same DivergenceError on every rank
    before any weight moves;
@@ -32,13 +33,13 @@ from typing import Any
 import numpy as np
 
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import mean_divisor, output_width
+from softgrad.training.data import counted_weight, mean_divisor, output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
-from softgrad.training.evaluation import evaluation_sums
+from softgrad.training.evaluation import accuracy, evaluation_sums
 
 # the status each step sums over the ranks
-_LOSS, _HITS, _FAILED, _STOP = range(4)
+_LOSS, _HITS, _COUNTED, _FAILED, _STOP = range(5)
 
 
 class ShardedRunner(EpochRunner):
@@ -58,7 +59,7 @@ class ShardedRunner(EpochRunner):
     def __init__(self, comm: Communicator, *args: Any) -> None:
         super().__init__(*args)
         self.comm = comm
-        self.status = np.zeros(4, dtype=np.float64)
+        self.status = np.zeros(5, dtype=np.float64)
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
         self.epochs_agreed = comm.size == 1
@@ -93,9 +94,9 @@ class ShardedRunner(EpochRunner):
 
     def _sharded_step(
         self, idx: np.ndarray, epoch: int, batch: int
-    ) -> tuple[float, float, float] | None:
-        """One global batch (see the module docstring): ``(batch_loss, weight, hits)``, or None
-        when a rank asked to stop."""
+    ) -> tuple[float, float, float, float] | None:
+        """One global batch (see the module docstring): ``(batch_loss, weight, hits,
+        counted)``, or None when a rank asked to stop."""
         start, stop = shard_bounds(len(idx), self.comm.rank, self.comm.size)
         local = idx[start:stop]
         weight = self._batch_weight(idx)
@@ -105,7 +106,8 @@ class ShardedRunner(EpochRunner):
         error = None
         try:
             share = self._share(idx, start, stop)
-            status[_LOSS], status[_HITS] = self._local_pass(local, start, weight, share, len(idx))
+            figures = self._local_pass(local, start, weight, share, len(idx))
+            status[_LOSS], status[_HITS], status[_COUNTED] = figures
         except Exception as exc:  # raised on every rank below, after the status is summed
             error = exc
         # an error met outside the step (a callback) is raised here too
@@ -126,7 +128,7 @@ class ShardedRunner(EpochRunner):
             if self.l2_penalty:  # once, on the summed gradient, by the global batch's weight
                 batch_loss += self._penalize(grads, weight)
             self.optimizer.step(self.params, grads)
-        return batch_loss, weight, float(status[_HITS])
+        return batch_loss, weight, float(status[_HITS]), float(status[_COUNTED])
 
     def _batch_weight(self, idx: np.ndarray) -> float:
         """The global batch's weight: its size, or the sum of its sample weights."""
@@ -153,44 +155,39 @@ class ShardedRunner(EpochRunner):
 
     def _local_pass(
         self, local: np.ndarray, start: int, weight: float, share: float, n_global: int
-    ) -> tuple[float, float]:
-        """Forward, loss and backward on this rank's shard: (its part of the batch loss, hits).
+    ) -> tuple[float, float, float]:
+        """Forward, loss and backward on this rank's shard: (its part of the batch loss, its
+        hits, the weight of its targets that accuracy counts).
 
         The gradient left in the model is this shard's share of the global batch's gradient.
         """
         n = len(local)
         if n == 0:
             self._zero_gradients()
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0
         x, t = self._gather(local)
         # the global batch's weights sit in w_buf (_batch_weight); this shard's are a slice
         w = None if self.sample_weight is None else self.w_buf[start : start + n]
         # through the step plan when it fits, as the single-process step
         (batch_loss, grad, hits), _, plan = self._forward_loss(x, t, w)
+        local_weight = n if w is None else float(np.sum(w, dtype=np.float64))
+        counted = counted_weight(self.loss, t, w, local_weight)
         if w is not None:
-            local = float(np.sum(w, dtype=np.float64))
             if weight == 0:
-                return 0.0, hits
-            if local == 0:  # this shard weighs nothing: no gradient
-                self._zero_gradients()
-                return 0.0, hits
+                return 0.0, hits, counted
             # the shard's weighted mean -> its share of the batch's: sum(w_i l_i) / sum(w_global)
-            share = local / weight
-            if share != 1:
-                grad *= share
-            self._backward(plan, grad)
-            return batch_loss * share, hits
-        if self.loss_is_sum:
+            share = local_weight / weight
+        elif self.loss_is_sum:
             # a sum over the shard is already its part of the batch total, reported per sample
             self._backward(plan, grad)
-            return batch_loss / n_global, hits
-        if share == 0:  # every target of the shard is ignored (or weighs 0): no gradient
+            return batch_loss / n_global, hits, counted
+        if share == 0:  # the shard weighs 0 (its sample or class weights; all ignored): no grad
             self._zero_gradients()
-            return 0.0, hits
+            return 0.0, hits, counted
         if share != 1:
             grad *= share  # the shard's mean -> its share of the batch's mean
         self._backward(plan, grad)
-        return batch_loss * share, hits
+        return batch_loss * share, hits, counted
 
 
 def _gradient_buffers(grads: Any) -> list[np.ndarray]:
@@ -206,8 +203,9 @@ def sharded_evaluate(
     shard (:func:`shard_bounds`) of ``(X, y)``.
 
     Each rank scores its shard as sums (:func:`evaluation_sums`: the loss sum, the hits and
-    what each is divided by); one Allreduce of those and a failed flag in float64 follows, so
-    every rank divides the same sums: early stopping and plateau schedules decide on
+    what each is divided by, the hits by the weight of the targets the loss does not ignore);
+    one Allreduce of those and a failed flag in float64 follows, so every rank divides the
+    same sums: early stopping and plateau schedules decide on
     identical numbers everywhere. They equal one process's figures to float64 rounding (only
     the order of the sums differs). An error on one rank's shard is raised on every rank as a
     DistributedError.
@@ -228,7 +226,7 @@ def sharded_evaluate(
     if sums[4]:
         comm.raise_together(None, "fit: validation")
     loss_sum, hits, loss_total, total = (float(v) for v in sums[:4])
-    return (loss_sum / loss_total if loss_total > 0 else 0.0), hits / total
+    return (loss_sum / loss_total if loss_total > 0 else 0.0), accuracy(hits, total)
 
 
 class _DeferErrors(CallbackList):
