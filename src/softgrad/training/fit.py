@@ -131,8 +131,10 @@ def fit(
         nothing but still fills a batch slot: it equals dropping the sample exactly only in
         full-batch training. The epoch's training loss and accuracy are ``sum(w_i l_i) /
         sum(w_i)`` and ``sum(w_i hit_i) / sum(w_i)`` over the epoch (scikit-learn averages
-        batch losses by batch size instead); the validation figures of a validation_fraction
-        split are weighted the same way.
+        batch losses by batch size instead), the accuracy over the samples whose target the
+        loss does not ignore (its ``ignore_index``; NaN for an epoch or a validation set whose
+        targets it all ignores); the validation figures of a validation_fraction split are
+        weighted the same way.
     l2_penalty : float >= 0, default 0.0
         scikit-learn's ``alpha``: each batch adds ``0.5 * alpha * sum(W**2) / sum(w)`` to its
         loss and ``alpha * W / sum(w)`` to the gradient of every weight matrix (parameters
