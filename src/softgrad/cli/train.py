@@ -24,6 +24,7 @@ from softgrad.cli.argtypes import (
 )
 from softgrad.cli.progress import EpochProgress
 from softgrad.cli.staging import remove_leftovers
+from softgrad.cli.train_network import build_network
 from softgrad.errors import DivergenceError
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
@@ -179,19 +180,15 @@ def _validation(
 
 
 def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, EpochProgress]:
-    from softgrad.nn import CrossEntropyLoss, build_mlp
+    from softgrad.nn import CrossEntropyLoss
     from softgrad.training import fit
+    from softgrad.training.checkpoint import load_checkpoint
 
     rng = np.random.default_rng(settings["seed"])
-    network = build_mlp(
-        data.n_features,
-        settings["hidden"],
-        data.n_classes,
-        activation=settings["activation"],
-        dropout=settings["dropout"],
-        rng=rng,
-        dtype=settings["dtype"],
-    )
+    with ranks.together(comm, "train"):  # a file one rank cannot read ends every rank
+        # read once, here: the network is built holding its weights, and fit takes the rest
+        resumed = [None if args.resume is None else load_checkpoint(args.resume)]
+        network = build_network(settings, data.n_features, data.n_classes, rng, resumed[0])
     optimizer = train_config.make_optimizer(settings)
     schedule = train_config.make_schedule(settings, optimizer)
     loss = CrossEntropyLoss(label_smoothing=settings["label_smoothing"])
@@ -219,7 +216,9 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
                 lr_schedule=schedule,
                 callbacks=(progress, stopper),
                 checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
-                resume=args.resume,
+                # handed over, not kept in this frame: fit lets go of it once its state is
+                # copied in, so its arrays (the optimizer's state) do not last the whole run
+                resume=resumed.pop(),
                 comm=comm,
                 checkpoint_settings=settings,
             )

@@ -20,7 +20,7 @@ import numpy as np
 from softgrad.nn.layer import as_generator
 from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import TrainState
-from softgrad.training.checkpoint import save_checkpoint
+from softgrad.training.checkpoint import Checkpoint, save_checkpoint
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import Run, train_epoch
@@ -29,6 +29,7 @@ from softgrad.training.fit_arguments import (
     check_arguments,
     check_parts,
     check_penalty,
+    check_resume,
     check_schedule,
     check_settings,
 )
@@ -68,7 +69,7 @@ def fit(
     l2_penalty: float = 0.0,
     check_finite: bool = True,
     checkpoint: str | PathLike | None = None,
-    resume: str | PathLike | None = None,
+    resume: str | PathLike | Checkpoint | None = None,
     comm: Any = None,
     checkpoint_settings: dict[str, Any] | None = None,
 ) -> History:
@@ -147,9 +148,14 @@ def fit(
         After every epoch, atomically write the run's full state there; not after an epoch
         that a callback's on_batch_end cut short (the file keeps the epoch before, so that
         resuming it trains the cut epoch whole).
-    resume : path, optional
+    resume : path or Checkpoint, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
         The model, data, optimizer (and schedule, if given) must be of the run that wrote it.
+        A path is read with :func:`~softgrad.training.checkpoint.load_checkpoint`; a
+        Checkpoint it returned is taken as it is, for a caller that read it already (``softgrad
+        train --resume`` builds the network from its weights). Its state is copied into the
+        run and the Checkpoint is left unchanged: fit keeps no reference to it or its arrays,
+        so they are freed once the caller lets go of it.
     checkpoint_settings : dict, optional
         JSON-safe settings of the caller, stored as they are in every checkpoint
         (``load_checkpoint(path).settings``): the CLI keeps its options there, to honour or
@@ -212,6 +218,7 @@ def fit(
         params = model.named_params()
         l2_penalty = check_penalty(l2_penalty, params)
         settings = check_settings(checkpoint_settings)
+        check_resume(resume)
         generator = as_generator(rng, "fit")
     if comm is not None:
         # before the validation split draws from it: every rank splits and shuffles alike
@@ -235,6 +242,9 @@ def fit(
         start = 0
         if resume is not None:
             start = resume_from_checkpoint(run, resume, epochs, X, target, weight)
+        # copied in: the run holds none of its arrays, and a caller that lets go of a loaded
+        # checkpoint frees them (the weights, the optimizer's state) for the epochs to come
+        del resume
     arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
     if comm is None:
         runner = EpochRunner(*arrays)

@@ -70,6 +70,19 @@ def _check_checkpoint_path(checkpoint: Any) -> None:
         raise ValueError(f"fit: checkpoint must be in an existing folder; got {str(checkpoint)!r}")
 
 
+def check_resume(resume: Any) -> None:
+    """``resume``: None, a checkpoint path or a loaded Checkpoint (anything else failed deep in
+    reading the file, with a message naming neither fit nor what resume takes)."""
+    from softgrad.training.checkpoint import Checkpoint
+
+    if resume is None or isinstance(resume, (str, PathLike, Checkpoint)):
+        return
+    raise TypeError(
+        "fit: resume must be a checkpoint file path (str or pathlib.Path) or a Checkpoint "
+        f"from training.checkpoint.load_checkpoint; got {type(resume).__name__}"
+    )
+
+
 def check_settings(settings: Any) -> dict[str, Any] | None:
     """``checkpoint_settings``, checked before training rather than at the first checkpoint."""
     if settings is None:

@@ -8,6 +8,7 @@ run's validation split whatever generator the call was given.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,10 @@ def snapshot(run: Any, epoch: int) -> Checkpoint:
 
 
 def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
-    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done."""
+    """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done.
+
+    ``ckpt`` is left as it was (the history and the batch order's state are copied: the run
+    goes on changing its own), so a caller's Checkpoint can resume another run the same way."""
     params = run.model.named_params()
     _check_continues(run, ckpt, params)
     where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
@@ -72,8 +76,8 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
         run.stopper.load_state_dict(ckpt.stopper)
     if ckpt.order is not None:
         with checkpoint_entry(where, "order"):
-            run.order.load_state_dict(ckpt.order)
-    run.history = ckpt.history
+            run.order.load_state_dict(copy.deepcopy(ckpt.order))
+    run.history = copy.deepcopy(ckpt.history)
     if run.history.stop_reason == "callback":
         # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
         run.history.stopped_early, run.history.stop_reason = False, None

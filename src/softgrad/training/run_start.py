@@ -16,7 +16,7 @@ import numpy as np
 from softgrad.datasets.split import stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
-from softgrad.training.checkpoint import load_checkpoint
+from softgrad.training.checkpoint import Checkpoint, load_checkpoint
 from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import Run
 from softgrad.training.history import History
@@ -115,14 +115,15 @@ def _check_split_weights(
 
 def resume_from_checkpoint(
     run: Run,
-    resume: str | PathLike,
+    resume: str | PathLike | Checkpoint,
     epochs: int,
     X: np.ndarray,
     target: np.ndarray,
     weight: np.ndarray | None,
 ) -> int:
-    """Load the checkpoint ``resume`` into ``run``; the number of epochs it has done."""
-    ckpt = load_checkpoint(resume)
+    """Load the checkpoint ``resume`` (a path, or a Checkpoint already read) into ``run``; the
+    number of epochs it has done."""
+    ckpt = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
     if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
         raise ValueError(
             f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
