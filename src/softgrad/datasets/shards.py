@@ -23,7 +23,8 @@ Formats: ``.npy``; ``.npz`` members (``key=``), memory-mapped by offset when sto
 uncompressed (``np.savez``), streamed when deflated (``np.savez_compressed``); IDX files,
 memory-mapped when plain, streamed when gzipped. The stored dtype is kept (uint8 pixels stay
 uint8). A plain IDX file of a multi-byte type maps with its big-endian dtype; a streamed one
-comes back in native byte order.
+comes back in native byte order. The file is located and its header checked against it in
+:mod:`softgrad.datasets.shard_headers`; its rows are read here.
 
 Measured per rank, 2 ranks on Fashion-MNIST (60000 x 784 training images; one epoch of
 784-256-10; ``python benchmarks/mpi_memory.py``; 63 MB of it is Python, NumPy and softgrad):
@@ -35,31 +36,20 @@ alone (:func:`read_shard`), 22 MB of rows, peak RSS 109 MB.
 
 from __future__ import annotations
 
-import gzip
 import math
 import os
-import zipfile
-import zlib
-from contextlib import ExitStack
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from softgrad.atomic import atomic_write
-from softgrad.datasets.idx import _GZIP_MAGIC, _MAX_GZIP_RATIO, _open, _read_header
-from softgrad.datasets.sniff import check_array_headers, describe, sniff
+from softgrad.datasets.shard_headers import _STREAM_ERRORS, _locate
 from softgrad.errors import DataFormatError
 
 __all__ = ["open_rows", "read_shard"]
 
 _CHUNK = 1 << 20  # bytes inflated at a time while skipping or copying
-# what a damaged compressed stream raises while it is read
-_STREAM_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile)
-_NPY_HEADERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
 
 
 def read_shard(
@@ -165,125 +155,6 @@ def _check_rank(rank: int, size: int) -> None:
     if not (isinstance(size, int) and size >= 1 and isinstance(rank, int) and 0 <= rank < size):
         raise ValueError(
             f"read_shard: rank must be in [0, size) and size >= 1; got rank={rank!r}, size={size!r}"
-        )
-
-
-class _Stream:
-    """A compressed array opened for streaming: ``(f, dtype, shape, where)`` in a with block,
-    ``f`` positioned at the first data byte. ``open_file(stack)`` opens it, entering into
-    ``stack`` whatever must be closed after. A header claiming more than ``max_bytes`` of data
-    is refused before anything is allocated for it."""
-
-    def __init__(self, open_file, read_header, where: str, max_bytes: int | None = None):
-        self.open_file, self.read_header, self.where = open_file, read_header, where
-        self.max_bytes = max_bytes
-
-    def __enter__(self):
-        self.stack = ExitStack()
-        try:
-            f = self.open_file(self.stack)
-            dtype, shape = self.read_header(f, self.where)
-            claimed = math.prod(shape) * dtype.itemsize
-            if self.max_bytes is not None and claimed > self.max_bytes:
-                raise DataFormatError(
-                    f"{self.where}: data must be {claimed} bytes for shape {shape} of "
-                    f"{dtype.name}; got a file that cannot hold more than {self.max_bytes} "
-                    "(truncated file or bad header)"
-                )
-        except _STREAM_ERRORS as exc:
-            self.stack.close()
-            raise DataFormatError(
-                f"{self.where}: compressed stream must be intact; got {exc}"
-            ) from exc
-        except BaseException:
-            self.stack.close()
-            raise
-        return f, dtype, shape, self.where
-
-    def __exit__(self, *exc) -> None:
-        self.stack.close()
-
-
-def _locate(path: Path, key: str | None) -> tuple[np.ndarray | None, _Stream | None]:
-    """``(memmap, None)`` for a file stored uncompressed, ``(None, stream opener)`` else."""
-    where = f"read_shard: '{path}'"
-    if not path.is_file():
-        raise FileNotFoundError(f"{where}: no such file")
-    suffix = path.suffix.lower()
-    if suffix != ".npz" and key is not None:
-        raise ValueError(f"{where}: key must be None for a {suffix or 'IDX'} file; got {key!r}")
-    if suffix in (".npy", ".npz"):
-        # a header is a claim: checked against the bytes that hold it before it is mapped
-        kind = "npy" if suffix == ".npy" else "zip"
-        if sniff(path) != kind:
-            raise DataFormatError(f"{where}: file must be a {suffix} file; got {describe(path)}")
-        try:
-            if suffix == ".npy":
-                check_array_headers(path, kind, where, DataFormatError)
-                return np.load(path, mmap_mode="r"), None
-            return _locate_npz(path, key, where)
-        except (ValueError, *_STREAM_ERRORS) as exc:
-            if isinstance(exc, DataFormatError) or str(exc).startswith(where):
-                raise
-            raise DataFormatError(
-                f"{where}: file must be a readable {suffix} file; got a truncated or corrupted "
-                f"one ({exc})"
-            ) from exc
-    with open(path, "rb") as f:
-        if f.read(2) == _GZIP_MAGIC:
-            # deflate inflates at most ~1032x: a larger claim is a bad header, not data
-            limit = _MAX_GZIP_RATIO * path.stat().st_size
-            return None, _Stream(
-                lambda stack: stack.enter_context(_open(path)), _read_header, where, limit
-            )
-        f.seek(0)
-        dtype, shape = _read_header(f, where)
-        offset = f.tell()
-    _check_size(path.stat().st_size - offset, dtype, shape, where)
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape), None
-
-
-def _locate_npz(path: Path, key: str | None, where: str):
-    with zipfile.ZipFile(path) as zf:
-        names = [name.removesuffix(".npy") for name in zf.namelist()]
-        if key not in names:
-            raise ValueError(f"{where}: key must be one of {names}; got {key!r}")
-        info = zf.getinfo(f"{key}.npy")
-    check_array_headers(path, "zip", where, DataFormatError, keys=(key,))
-    if info.compress_type != zipfile.ZIP_STORED:
-
-        def open_member(stack: ExitStack) -> BinaryIO:
-            return stack.enter_context(stack.enter_context(zipfile.ZipFile(path)).open(info))
-
-        return None, _Stream(open_member, _read_npy_header, where)
-    with open(path, "rb") as f:
-        # the local file header: 30 bytes, then the name and an extra field of their own length
-        f.seek(info.header_offset + 26)
-        name_len, extra_len = np.frombuffer(f.read(4), dtype="<u2")
-        f.seek(info.header_offset + 30 + int(name_len) + int(extra_len))
-        dtype, shape = _read_npy_header(f, where)
-        offset = f.tell()
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape), None
-
-
-def _read_npy_header(f: BinaryIO, where: str) -> tuple[np.dtype, tuple[int, ...]]:
-    version = np.lib.format.read_magic(f)
-    if version not in _NPY_HEADERS:
-        raise DataFormatError(f"{where}: .npy format must be 1.0 or 2.0; got {version}")
-    shape, fortran, dtype = _NPY_HEADERS[version](f)
-    if fortran and len(shape) > 1:
-        raise DataFormatError(f"{where}: array must be stored in C order; got Fortran order")
-    if dtype.hasobject:
-        raise DataFormatError(f"{where}: array must hold numbers; got dtype {dtype}")
-    return dtype, shape
-
-
-def _check_size(n_bytes: int, dtype: np.dtype, shape: tuple[int, ...], where: str) -> None:
-    want = math.prod(shape) * dtype.itemsize
-    if n_bytes < want:
-        raise DataFormatError(
-            f"{where}: data must be {want} bytes for shape {shape} of {dtype.name}; got "
-            f"{n_bytes} bytes (truncated file)"
         )
 
 

@@ -1,4 +1,10 @@
-"""Data-parallel training over MPI: the launcher, the collectives fit needs, the shard arithmetic.
+"""Data-parallel training over MPI: the collectives fit needs, in :class:`Communicator`.
+
+Its parts live apart: the launcher's environment, mpi4py, the per-rank thread limits and the
+shard arithmetic in :mod:`softgrad.training.mpi_rank`, the error agreement (``defer``,
+``agree``, ``check_together``, ``raise_together``) in :mod:`softgrad.training.fail_together`
+(the mixin :class:`~softgrad.training.fail_together.FailTogether`); every name is importable
+from here.
 
 Every rank runs the same fit on the same data. Each draws the same permutation, takes a
 contiguous shard of every global batch (:func:`shard_bounds`), runs forward and backward on it
@@ -31,16 +37,23 @@ on one rank alone (a NaN in that rank's data, a resume file missing there) ends 
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import traceback
-from collections.abc import Mapping, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from softgrad.errors import DistributedError, MissingDependencyError
+from softgrad.errors import DistributedError
+from softgrad.training.fail_together import FailTogether, _describe
+from softgrad.training.mpi_rank import (
+    import_mpi,
+    launcher_rank,
+    launcher_ranks,
+    one_blas_thread,
+    one_kernel_thread,
+    shard_bounds,
+)
 
 __all__ = [
     "Communicator",
@@ -52,74 +65,6 @@ __all__ = [
     "shard_bounds",
     "world",
 ]
-
-# variables an MPI launcher sets for each process it starts, with the number of ranks: MPICH's
-# and Intel MPI's hydra (and Slurm's srun --mpi=pmi2) set PMI_SIZE, Open MPI OMPI_COMM_WORLD_SIZE;
-# MPI_LOCALNRANKS (hydra, ranks on this node) is the fallback of launchers that set only it
-LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
-RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK")
-INSTALL_HINT = "pip install 'softgrad[mpi]'"
-# the variables through which a user sets the BLAS thread count themselves
-BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def launcher_ranks(environ: Mapping[str, str] | None = None) -> int | None:
-    """The number of ranks the MPI launcher of this process announces; None for a plain run.
-
-    Reads only environment variables (``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``,
-    ``MPI_LOCALNRANKS``), so asking never loads or initialises MPI.
-
-    Parameters
-    ----------
-    environ : mapping, optional
-        The environment to read (default ``os.environ``).
-
-    Example
-    -------
-    >>> launcher_ranks({"PMI_RANK": "1", "PMI_SIZE": "4"}), launcher_ranks({})
-    (4, None)
-    """
-    name, value = _first_set(LAUNCHER_VARIABLES, environ)
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(
-            f"launcher_ranks: {name} must be a positive number of ranks; got {value!r}"
-        )
-    return int(value)
-
-
-def launcher_rank(environ: Mapping[str, str] | None = None) -> int | None:
-    """This process's rank as its MPI launcher announces it (``PMI_RANK``,
-    ``OMPI_COMM_WORLD_RANK``); None for a plain run. Reads only the environment.
-
-    Example
-    -------
-    >>> launcher_rank({"PMI_RANK": "1", "PMI_SIZE": "4"}), launcher_rank({})
-    (1, None)
-    """
-    _, value = _first_set(RANK_VARIABLES, environ)
-    return int(value) if value is not None and value.isdigit() else None
-
-
-def _first_set(names: tuple[str, ...], environ: Mapping[str, str] | None) -> tuple[str, str | None]:
-    """The first of ``names`` set in ``environ`` (default os.environ) and its value."""
-    environ = os.environ if environ is None else environ
-    for name in names:
-        if name in environ:
-            return name, environ[name]
-    return "", None
-
-
-def import_mpi() -> Any:
-    """``mpi4py.MPI``, or a MissingDependencyError that names the extra to install."""
-    try:
-        from mpi4py import MPI
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"data-parallel training needs mpi4py and an MPI library: {INSTALL_HINT}"
-        ) from exc
-    return MPI
 
 
 def as_communicator(comm: Any) -> Communicator:
@@ -138,61 +83,11 @@ def world(environ: Mapping[str, str] | None = None) -> Communicator | None:
     return Communicator.from_mpi(import_mpi().COMM_WORLD)
 
 
-def one_blas_thread(environ: Mapping[str, str] | None = None) -> bool:
-    """Limit BLAS to one thread in this process unless the user chose a count; True if limited.
-
-    Two ranks of two BLAS threads each on two cores were measured at 10x the step time of two
-    ranks of one thread. numpy is loaded already, so the limit goes through threadpoolctl.
-    """
-    environ = os.environ if environ is None else environ
-    if any(name in environ for name in BLAS_THREAD_VARIABLES):
-        return False
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-    return True
-
-
-def one_kernel_thread(environ: MutableMapping[str, str] | None = None) -> bool:
-    """Run the Numba lane's parallel kernels on one thread in this process, unless the user set
-    ``NUMBA_NUM_THREADS``; True if limited.
-
-    The rule of :func:`one_blas_thread` for the other thread pool a rank has: two ranks whose
-    kernels each start two threads on two cores fight over them. Before Numba is imported the
-    limit goes through ``NUMBA_NUM_THREADS`` (read once at its import); after, through
-    ``numba.set_num_threads``. A plain run is never limited: only an MPI rank calls this.
-    """
-    environ = os.environ if environ is None else environ
-    if "NUMBA_NUM_THREADS" in environ:
-        return False
-    numba = sys.modules.get("numba")
-    if numba is None:
-        environ["NUMBA_NUM_THREADS"] = "1"
-    else:
-        numba.set_num_threads(1)
-    return True
-
-
-def shard_bounds(n_samples: int, rank: int, size: int) -> tuple[int, int]:
-    """The contiguous slice ``[start, stop)`` of an ``n_samples`` batch that ``rank`` takes.
-
-    The first ``n_samples % size`` ranks take one sample more than the others; a batch smaller
-    than ``size`` leaves the last ranks empty (they still join every collective).
-
-    Example
-    -------
-    >>> [shard_bounds(10, rank, 3) for rank in range(3)]
-    [(0, 4), (4, 7), (7, 10)]
-    >>> [shard_bounds(1, rank, 2) for rank in range(2)]
-    [(0, 1), (1, 1)]
-    """
-    base, extra = divmod(n_samples, size)
-    start = rank * base + min(rank, extra)
-    return start, start + base + (rank < extra)
-
-
-class Communicator:
+class Communicator(FailTogether):
     """The collectives of data-parallel :func:`~softgrad.training.fit`, over one communicator.
+
+    Its error agreement (:meth:`defer`, :meth:`agree`, :meth:`check_together`,
+    :meth:`raise_together`) comes from :class:`~softgrad.training.fail_together.FailTogether`.
 
     Parameters
     ----------
@@ -251,77 +146,6 @@ class Communicator:
         """Every rank's ``obj`` in rank order on rank 0 (pickled: small state), None elsewhere."""
         return self.comm.gather(obj, root=0)
 
-    def defer(self, error: BaseException) -> None:
-        """Keep ``error`` (met by this rank alone, outside a collective) for the next
-        :meth:`raise_together`, which raises it on every rank; the first one kept wins."""
-        if self.pending is None:
-            self.pending = error
-
-    def agree(self, where: str, errors: tuple[type[BaseException], ...] = (Exception,)) -> Any:
-        """Run the block on every rank; if it raised one of ``errors`` on any rank (or a
-        deferred error is pending), raise the same DistributedError on every rank after it."""
-        return self._together(where, errors, alike_as_is=False)
-
-    def check_together(self, where: str) -> Any:
-        """Run a block of argument checks on every rank (no collective inside it); if it raised
-        an Exception on any rank, raise on every rank after it.
-
-        Where every rank raised the same error (the same bad argument everywhere, the common
-        case), each rank raises its own, type and message as in one process. Where they differ
-        (a NaN in one rank's data, a file missing on one rank), it is :meth:`agree`'s
-        DistributedError, naming the first failing rank and its error, on every rank.
-        """
-        return self._together(where, (Exception,), alike_as_is=True)
-
-    @contextmanager
-    def _together(
-        self, where: str, errors: tuple[type[BaseException], ...], alike_as_is: bool
-    ) -> Any:
-        error = None
-        try:
-            yield
-        except errors as exc:
-            error = exc
-        self._settle(error, where, alike_as_is)
-
-    def raise_together(self, error: BaseException | None, where: str) -> None:
-        """Raise the same DistributedError on every rank if any rank has an ``error`` (or a
-        :meth:`defer`-red one).
-
-        Every rank must call it at the same point; it returns when no rank has an error. The
-        message names the first failing rank and its error; on that rank the DistributedError
-        is chained to the original (``__cause__``), traceback included. When that error is a
-        KeyboardInterrupt (Ctrl-C a callback raised: ``sharded._DeferErrors``), every rank's
-        DistributedError is chained to one, so every rank knows that it was interrupted.
-        """
-        self._settle(error, where, alike_as_is=False)
-
-    def _settle(self, error: BaseException | None, where: str, alike_as_is: bool) -> None:
-        """One allgather of every rank's ``error`` (or deferred one), then the raise every rank
-        agrees on: ``error`` itself when ``alike_as_is`` and every rank has the same one, else
-        :meth:`_raise_first`'s DistributedError (nothing when no rank failed)."""
-        error = self._take_error(error)
-        messages = self.comm.allgather(_describe(error))
-        if alike_as_is and error is not None and all(m == messages[0] for m in messages):
-            raise error
-        self._raise_first(error, messages, where)
-
-    def _take_error(self, error: BaseException | None) -> BaseException | None:
-        """``error``, else the deferred one (no longer pending after this)."""
-        if error is None:
-            error, self.pending = self.pending, None
-        return error
-
-    def _raise_first(self, error: BaseException | None, messages: list[Any], where: str) -> None:
-        failed = [(r, m) for r, m in enumerate(messages) if m is not None]
-        if not failed:
-            return
-        rank, message = failed[0]
-        cause = error if rank == self.rank else None
-        if cause is None and message.split(":", 1)[0] == "KeyboardInterrupt":
-            cause = KeyboardInterrupt()  # Ctrl-C on one rank is Ctrl-C on every rank
-        raise DistributedError(f"{where}: rank {rank} of {self.size} failed: {message}") from cause
-
     def agree_epoch(self, arrays: Mapping[str, np.ndarray], stop: bool, where: str) -> bool:
         """Once an epoch: check that every rank holds bit-identical ``arrays``; True if any
         rank wants to ``stop`` (one allgather of a checksum, a flag and a deferred error's
@@ -363,11 +187,3 @@ class Communicator:
             traceback.print_exception(error)
         sys.stderr.flush()
         self.comm.Abort(code)
-
-
-def _describe(error: BaseException | None) -> str | None:
-    """The line another rank shows for ``error``: its type and message (if it has one)."""
-    if error is None:
-        return None
-    message = str(error)
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
