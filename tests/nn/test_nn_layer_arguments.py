@@ -197,3 +197,41 @@ def test_train_takes_a_bool_mode(mode):
         with pytest.raises(TypeError, match=f"{where}.train: mode must be a bool; got {mode!r}"):
             layer.train(mode)
     assert Sequential(Dropout(0.5)).train(np.False_)[0].training is False
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_build_mlp_holds_given_weights_exactly_and_draws_nothing(dropout):
+    drawn = build_mlp(5, [6, 4], 3, dropout=dropout, rng=1, dtype=np.float64)
+    weights = {name: value.copy() for name, value in drawn.named_params().items()}
+    generator = np.random.default_rng(7)
+    state = generator.bit_generator.state
+    held = build_mlp(
+        5, [6, 4], 3, dropout=dropout, rng=generator, dtype=np.float64, weights=weights
+    )
+    assert generator.bit_generator.state == state  # nothing drawn
+    assert held.get_config() == drawn.get_config()
+    for name, value in weights.items():
+        np.testing.assert_array_equal(held.named_params()[name], value, err_msg=name)
+        assert held.named_params()[name] is not value  # copied into the store: no alias
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda w: w.pop("2.b"), r"^build_mlp: weights must name \['0\.W', '0\.b', '2\.W'"),
+        (
+            lambda w: w.update({"0.W": np.ones((4, 6))}),
+            r"weights\['0\.W'\] must be an array of shape \(5, 6\)",
+        ),
+        (
+            lambda w: w.update({"0.b": np.ones(6, np.float32)}),
+            r"weights\['0\.b'\] .* float64; got shape \(6,\), float32",
+        ),
+        (lambda w: w.update({"2.W": [[1.0]]}), r"weights\['2\.W'\] .*; got list$"),
+    ],
+)
+def test_build_mlp_refuses_weights_that_are_not_its_own(edit, message):
+    weights = dict(build_mlp(5, [6], 3, rng=0, dtype=np.float64).named_params())
+    edit(weights)
+    with pytest.raises(ValueError, match=message):
+        build_mlp(5, [6], 3, dtype=np.float64, weights=weights)

@@ -128,14 +128,16 @@ class Linear(Layer):
         out_features: int,
         generator: np.random.Generator,
         init: str,
+        given: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Linear:
         """A Linear with a bias whose arrays are views of ``memory``: W drawn into the 1-d
         ``params``, b zeroed, the gradients views of the 1-d ``grads`` (zeros), each of
         ``linear_size`` scalars. What build_mlp makes in the parameter store's buffers, so
-        that no copy of the weights is made. Trusts its arguments."""
+        that no copy of the weights is made. With ``given`` (W and b), those are copied in
+        instead and nothing is drawn. Trusts its arguments."""
         layer = cls.__new__(cls)
         Layer.__init__(layer)
-        layer._set_up(in_features, out_features, init, generator, memory)
+        layer._set_up(in_features, out_features, init, generator, memory, given)
         return layer
 
     def _set_up(
@@ -145,18 +147,25 @@ class Linear(Layer):
         init: str,
         generator: np.random.Generator,
         memory: tuple[np.ndarray, np.ndarray],
+        given: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        """Carve W (then b, if the memory holds it) out of ``memory`` and draw W."""
+        """Carve W (then b, if the memory holds it) out of ``memory`` and draw W (b zero), or
+        copy ``given``'s W and b in."""
         self._set_shape(in_features, out_features, init)
         n_weights = in_features * out_features
         shape = (in_features, out_features)
         params, grads = memory
-        # looked up in this module, where tests replace it to check that nothing is drawn
-        self.params["W"] = _draw_weights(generator, params[:n_weights].reshape(shape), init)
+        W = params[:n_weights].reshape(shape)
+        if given is None:
+            # looked up in this module, where tests replace it to check that nothing is drawn
+            W = _draw_weights(generator, W, init)
+        else:
+            W[...] = given[0]
+        self.params["W"] = W
         self.grads["W"] = grads[:n_weights].reshape(shape)
         if params.size > n_weights:
             self.params["b"] = params[n_weights:]
-            self.params["b"][...] = 0
+            self.params["b"][...] = 0 if given is None else given[1]
             self.grads["b"] = grads[n_weights:]
 
     def _set_shape(self, in_features: int, out_features: int, init: str) -> None:

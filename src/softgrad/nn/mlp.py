@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +34,7 @@ def build_mlp(
     rng: Any = None,
     dtype: Any = np.float32,
     init: str | None = None,
+    weights: Mapping[str, np.ndarray] | None = None,
 ) -> Sequential:
     """Build ``Linear, activation, [Dropout], ..., Linear`` producing logits.
 
@@ -54,6 +55,11 @@ def build_mlp(
     init : {"he", "glorot"} or None
         Weight initialisation of every Linear layer; None picks "he" for relu and "glorot"
         otherwise.
+    weights : mapping of str to ndarray, optional
+        The network's weights by parameter name (``"0.W"``, ``"0.b"`` ... as returned): each
+        copied into the parameter store instead of drawn (a checkpoint's, to resume from).
+        Exactly the network's names, each of its shape and of ``dtype``; else a ValueError.
+        Nothing is drawn from ``rng``, which the Dropout layers still share.
 
     Returns
     -------
@@ -101,6 +107,9 @@ def build_mlp(
 
     sizes = [int(in_features), *(int(size) for size in hidden_sizes), int(n_classes)]
     shapes = list(itertools.pairwise(sizes))
+    stride = 3 if dropout > 0 else 2  # Linear, activation[, Dropout]
+    if weights is not None:
+        _check_weights(weights, shapes, stride, resolved)
     # every Linear drawn straight into the store's buffers: building holds the weights and
     # their gradients once, not a copy of them too (4x the weights' bytes at the peak before)
     ends = list(itertools.accumulate(linear_size(*shape) for shape in shapes))
@@ -112,7 +121,9 @@ def build_mlp(
         zip(shapes, [0, *ends[:-1]], ends, strict=True)
     ):
         memory = (params[start:stop], grads[start:stop])
-        layers.append(Linear._drawn_into(memory, fan_in, fan_out, generator, init))
+        key = stride * index
+        given = None if weights is None else (weights[f"{key}.W"], weights[f"{key}.b"])
+        layers.append(Linear._drawn_into(memory, fan_in, fan_out, generator, init, given))
         if index == len(shapes) - 1:  # the logits
             break
         # in place: the activation rewrites the Linear's fresh output and input gradient
@@ -120,3 +131,32 @@ def build_mlp(
         if dropout > 0:
             layers.append(Dropout(float(dropout), rng=generator))
     return Sequential._adopting(layers, (params, grads))
+
+
+def _check_weights(
+    weights: Mapping[str, np.ndarray],
+    shapes: list[tuple[int, int]],
+    stride: int,
+    dtype: np.dtype,
+) -> None:
+    """Refuse ``weights`` that are not exactly build_mlp's parameters: their names, shapes and
+    ``dtype`` (a cast would round them)."""
+    wanted = {}
+    for index, (fan_in, fan_out) in enumerate(shapes):
+        wanted[f"{stride * index}.W"] = (fan_in, fan_out)
+        wanted[f"{stride * index}.b"] = (fan_out,)
+    if not isinstance(weights, Mapping) or set(weights) != set(wanted):
+        got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
+        raise ValueError(f"build_mlp: weights must name {sorted(wanted)}; got {got}")
+    for name, shape in wanted.items():
+        array = weights[name]
+        if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:
+            got = (
+                f"shape {array.shape}, {array.dtype}"
+                if isinstance(array, np.ndarray)
+                else type(array).__name__
+            )
+            raise ValueError(
+                f"build_mlp: weights[{name!r}] must be an array of shape {shape}, {dtype}; "
+                f"got {got}"
+            )
