@@ -99,15 +99,17 @@ def evaluate(
     >>> round(loss, 4), acc  # (log 2 + log(e^2 + 1)) / 2 = (0.6931 + 2.1269) / 2
     (1.41, 0.5)
     """
-    loss_sum, hits, loss_total, total = evaluation_sums(
-        model, X, y, loss, batch_size, sample_weight
-    )
-    return (loss_sum / loss_total if loss_total > 0 else 0.0), accuracy(hits, total)
+    return evaluation_figures(*evaluation_sums(model, X, y, loss, batch_size, sample_weight))
 
 
-def accuracy(hits: float, counted: float) -> float:
-    """``hits / counted``, or NaN when nothing was counted (every target ignored)."""
-    return hits / counted if counted > 0 else math.nan
+def evaluation_figures(
+    loss_sum: float, hits: float, loss_total: float, counted: float
+) -> tuple[float, float]:
+    """(loss, accuracy) from :func:`evaluation_sums`' sums (one process's, or summed over the
+    ranks): a loss of 0 when its divisor is 0 (every target ignored, as the loss's own mean),
+    an accuracy of NaN when nothing was counted."""
+    loss = loss_sum / loss_total if loss_total > 0 else 0.0
+    return loss, (hits / counted if counted > 0 else math.nan)
 
 
 def evaluation_sums(

@@ -36,7 +36,7 @@ from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import counted_weight, mean_divisor, output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
-from softgrad.training.evaluation import accuracy, evaluation_sums
+from softgrad.training.evaluation import evaluation_figures, evaluation_sums
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _COUNTED, _FAILED, _STOP = range(5)
@@ -225,8 +225,7 @@ def sharded_evaluate(
     comm.sum_(sums)
     if sums[4]:
         comm.raise_together(None, "fit: validation")
-    loss_sum, hits, loss_total, total = (float(v) for v in sums[:4])
-    return (loss_sum / loss_total if loss_total > 0 else 0.0), accuracy(hits, total)
+    return evaluation_figures(*(float(v) for v in sums[:4]))
 
 
 class _DeferErrors(CallbackList):
