@@ -17,6 +17,7 @@ from softgrad.nn.loss import (
     Loss,
     StepLoss,
     check_max_sample_loss,
+    ignored_misses,
     weighted_mean,
     weighted_mean_step,
 )
@@ -264,9 +265,9 @@ class CrossEntropyLoss(Loss):
         """forward_backward as forward, backward and an argmax."""
         if sample_weight is None:
             loss = self.forward(logits, target)
-            hits = _hits(logits, target, self.axis, self.ignore_index)
+            hits = _hits(logits, target, self)
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
-        hits = _hits(logits, target, self.axis, self.ignore_index)
+        hits = _hits(logits, target, self)
         return weighted_mean_step(self._per_sample(), logits, target, sample_weight, hits)
 
     def _per_sample(self) -> CrossEntropyLoss:
@@ -296,11 +297,10 @@ def _checked_sample_weight(sample_weight: Any, logits: Any, axis: int) -> np.nda
     return check_sample_weight(sample_weight, per_sample, "CrossEntropyLoss.forward_backward")
 
 
-def _hits(logits: np.ndarray, target: np.ndarray, axis: int, ignore_index: Any) -> np.ndarray:
-    """Where the argmax over the class axis is the target (for class probabilities: their
-    argmax); never at an ignored target, as in the fused kernel."""
+def _hits(logits: np.ndarray, target: np.ndarray, loss: CrossEntropyLoss) -> np.ndarray:
+    """Where the argmax over the loss's class axis is the target (for class probabilities:
+    their argmax); never at an ignored target, as in the fused kernel."""
     logits, target = np.asarray(logits), np.asarray(target)
     if target.shape == logits.shape:
-        return np.argmax(logits, axis=axis) == np.argmax(target, axis=axis)
-    hits = np.argmax(logits, axis=axis) == target
-    return hits if ignore_index is None else hits & (target != ignore_index)
+        return np.argmax(logits, axis=loss.axis) == np.argmax(target, axis=loss.axis)
+    return ignored_misses(np.argmax(logits, axis=loss.axis) == target, target, loss)

@@ -232,21 +232,13 @@ def mean_divisor(loss: Any, target: np.ndarray) -> float:
     return float(np.sum(np.asarray(weight, dtype=np.float64)[kept]))
 
 
-def ignored_misses(hits: np.ndarray, target: np.ndarray, loss: Any) -> np.ndarray:
-    """``hits`` (in place) with no hit at a target the loss ignores (its ``ignore_index``):
-    such a sample counts in neither the loss nor the correct predictions."""
-    ignore = getattr(loss, "ignore_index", None)
-    if ignore is not None and hits.shape == np.shape(target):
-        hits &= np.asarray(target) != ignore
-    return hits
-
-
 def counted_weight(
     loss: Any, target: np.ndarray, sample_weight: np.ndarray | None, weight: float
 ) -> float:
     """What accuracy divides the hits of ``target``'s samples by: ``weight`` (their count, or
     their sample weights' sum), less the samples whose target the loss ignores (its
-    ``ignore_index``: never a hit, :func:`ignored_misses`, so not counted either). A class
+    ``ignore_index``: never a hit, :func:`softgrad.nn.loss.ignored_misses`, so not counted
+    either). A class
     weight of 0 does not exclude a sample. Without ``ignore_index`` this is ``weight`` itself,
     with no pass over the targets.
 

@@ -25,12 +25,11 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
-from softgrad.nn.loss import StepLoss, weighted_mean_step
+from softgrad.nn.loss import StepLoss, ignored_misses, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
     counted_weight,
     gather_rows,
-    ignored_misses,
     per_sample_loss,
     predicted_classes,
 )

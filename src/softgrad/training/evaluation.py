@@ -14,10 +14,10 @@ import numpy as np
 
 from softgrad import functional as F
 from softgrad.checks import check_sample_weight
+from softgrad.nn.loss import ignored_misses
 from softgrad.training.data import (
     batch_inputs,
     counted_weight,
-    ignored_misses,
     mean_divisor,
     per_sample_loss,
     predicted_classes,
