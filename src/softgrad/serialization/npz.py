@@ -36,6 +36,7 @@ __all__ = [
     "VERSION",
     "json_text",
     "read_npz",
+    "read_npz_header",
     "too_deep",
     "write_npz",
 ]
@@ -250,10 +251,26 @@ def read_npz(
         Truncated, corrupted, foreign (no softgrad header, not a zip), pickled, of another
         kind, or written by a newer format version. The message names the file.
     """
-    if what is not None:
-        kind = what
+    kind, path, where = _opened(path, kind if what is None else what, "read_npz")
+    arrays = {name: _native(array) for name, array in _read_all(path, where).items()}
+    meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
+    return arrays, meta
+
+
+def read_npz_header(path: str | os.PathLike, kind: str = "model") -> dict[str, Any]:
+    """The ``meta`` dict of a file written by :func:`write_npz`, read and checked as
+    :func:`read_npz` reads it, without reading any other array (a caller that checks a
+    checkpoint's settings before the run reads its weights). Raises as :func:`read_npz`."""
+    kind, path, where = _opened(path, kind, "read_npz_header")
+    raw = read_arrays(path, where, ModelFileError, "a softgrad .npz file", keys=(META_KEY,))
+    return _parse_meta(raw.get(META_KEY), where, kind)
+
+
+def _opened(path: Any, kind: str, caller: str) -> tuple[str, Path, str]:
+    """(kind, path, the message prefix naming the file) for a file about to be read, checked:
+    a known kind, a path to an existing file."""
     if kind not in KINDS:
-        raise ValueError(f"read_npz: kind must be one of {KINDS}; got {kind!r}")
+        raise ValueError(f"{caller}: kind must be one of {KINDS}; got {kind!r}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"load: path of the {kind} file must be a str or pathlib.Path; got "
@@ -265,9 +282,7 @@ def read_npz(
         raise FileNotFoundError(f"{where}: no such file")
     if path.is_dir():
         raise _fail(where, "is a folder, not a file")
-    arrays = {name: _native(array) for name, array in _read_all(path, where).items()}
-    meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
-    return arrays, meta
+    return kind, path, where
 
 
 def _native(array: np.ndarray) -> np.ndarray:

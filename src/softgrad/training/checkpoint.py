@@ -226,13 +226,10 @@ def read_checkpoint_header(path: str | PathLike) -> CheckpointHeader:
     ...     read_checkpoint_header(Path(folder) / "run.npz")
     CheckpointHeader(epoch=2, settings={'lr': 0.1}, schedule=None)
     """
-    from softgrad.datasets.sniff import read_arrays
-    from softgrad.serialization.npz import META_KEY, _parse_meta
+    from softgrad.serialization.npz import read_npz_header
 
-    where = f"checkpoint file '{path}'"  # the words of read_npz, which reads every array
-    raw = read_arrays(path, where, ModelFileError, "a softgrad .npz file", keys=(META_KEY,))
-    meta = _parse_meta(raw.get(META_KEY), where, "checkpoint")
-    _, epoch, settings = _checked_header(meta, path)
+    meta = read_npz_header(path, "checkpoint")
+    where, epoch, settings = _checked_header(meta, path)
     schedule = meta.get("schedule")
     if schedule is not None and not isinstance(schedule, dict):
         raise ModelFileError(f"{where}: entry 'schedule' must be a mapping; got {schedule!r}")
