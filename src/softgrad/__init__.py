@@ -53,6 +53,7 @@ _LAZY = {
     "Dataset": "softgrad.datasets",
     "Scaler": "softgrad.preprocessing",
     "set_kernels": "softgrad.kernels",
+    "set_threads": "softgrad.kernels",
 }
 
 # subpackages reachable as ``softgrad.<name>`` after a plain ``import softgrad``. ``gradcheck`` is

@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted.
     """
     from softgrad.cli.parser import parse_args
+    from softgrad.cli.threads import apply_threads
 
     arguments = list(sys.argv[1:] if argv is None else argv)
 
@@ -47,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from softgrad.cli.ranks import refuse_ranks
 
             refuse_ranks(args.command)  # only train runs data-parallel under mpiexec
+        apply_threads(args)  # --threads, before any work
         code = args.run(args)
         flush_stdout()
         return code

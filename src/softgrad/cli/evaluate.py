@@ -15,6 +15,7 @@ from softgrad.cli import checks
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
 from softgrad.cli.output import class_names, describe_network, print_json, shown
+from softgrad.cli.threads import add_threads_option
 
 SPLITS = ("auto", "test", "all")
 
@@ -52,6 +53,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         f"{MAX_SHOWN_CLASSES} classes the report shows a summary instead of the matrix",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_threads_option(p)
     return p
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from softgrad import __version__
 from softgrad.cli.output import print_json
+from softgrad.cli.threads import add_threads_option, busy_note, numpy_blas_pool
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "(chosen with SOFTGRAD_KERNELS=numpy|numba), with its threads.",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_threads_option(p)
     return p
 
 
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if not _print_with_note("kernels", kernels, "fallback") and kernels["name"] != "numba":
         numba = info["numba"]
         print(f"numba     {f'{numba} (installed, not in use)' if numba else 'not installed'}")
+    if info["busy"]:  # its own label: the lines above may carry a note each
+        print(f"load      {info['busy']}")
     return 0
 
 
@@ -75,14 +79,17 @@ def collect() -> dict[str, Any]:
     if describe is not None:
         kernels.update(describe())
     kernels["fallback"] = registry.fallback()
+    blas = blas_info()
     return {
         "softgrad": __version__,
         "python": f"{platform.python_version()} ({platform.python_implementation()}, "
         f"{sys.platform})",
         "numpy": np.__version__,
-        "blas": blas_info(),
+        "blas": blas,
         "kernels": kernels,
         "numba": _installed_version("numba"),
+        # the BLAS's threads on a busy machine; 0 threads (no count known) never notes
+        "busy": busy_note(blas.get("threads", 0)),
     }
 
 
@@ -140,18 +147,15 @@ def _cpu_features() -> dict[str, bool]:
 
 
 def _blas_library() -> dict[str, Any]:
-    if importlib.util.find_spec("threadpoolctl") is not None:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas" and "numpy" in str(pool.get("filepath", "")):
-                return {
-                    "name": pool.get("internal_api"),
-                    "version": pool.get("version"),
-                    "architecture": pool.get("architecture"),
-                    "threads": pool.get("num_threads"),
-                    "threading_layer": pool.get("threading_layer"),
-                }
+    pool = numpy_blas_pool()
+    if pool is not None:
+        return {
+            "name": pool.get("internal_api"),
+            "version": pool.get("version"),
+            "architecture": pool.get("architecture"),
+            "threads": pool.get("num_threads"),
+            "threading_layer": pool.get("threading_layer"),
+        }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     except Exception:  # an older NumPy without mode="dicts": nothing more to say

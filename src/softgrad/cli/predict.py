@@ -13,6 +13,7 @@ from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
 from softgrad.cli.inputs import finite_logits, read_inputs
 from softgrad.cli.output import class_names, padded, print_json, shown, text_width
+from softgrad.cli.threads import add_threads_option
 from softgrad.functional import softmax
 
 
@@ -37,6 +38,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "dark-on-light (auto: when the border is on the other side of mid-grey from theirs)",
     )
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    add_threads_option(p)
     return p
 
 

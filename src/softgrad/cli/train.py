@@ -24,6 +24,7 @@ from softgrad.cli.argtypes import (
 )
 from softgrad.cli.progress import EpochProgress
 from softgrad.cli.staging import remove_leftovers
+from softgrad.cli.threads import add_threads_option
 from softgrad.cli.train_network import build_network
 from softgrad.errors import DivergenceError
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
@@ -93,6 +94,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "then be given, and a note names what was used unchecked",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_threads_option(p)
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     return p
 

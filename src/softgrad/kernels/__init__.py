@@ -33,9 +33,10 @@ import numpy as np
 
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.registry import KERNELS, get_ops, set_kernels
+from softgrad.kernels.threads import set_threads
 
 # the dtypes the fused routines take (bias + activation, the fused loss, the step plan): a
 # layer or loss in another dtype (float16) runs its unfused path
 FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-__all__ = ["FUSED_DTYPES", "KERNELS", "NumpyOps", "get_ops", "set_kernels"]
+__all__ = ["FUSED_DTYPES", "KERNELS", "NumpyOps", "get_ops", "set_kernels", "set_threads"]

@@ -46,7 +46,7 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         (:mod:`softgrad.kernels.numba_threads` chooses it)."""
         return {
             "numba": numba.__version__,
-            "threads": numba.get_num_threads(),
+            "threads": numba_threads.thread_count(),
             "layer": numba_threads.threading_layer(),
         }
 
@@ -359,7 +359,7 @@ _NO_WEIGHTS = np.empty(0)
 def _shares(x: np.ndarray) -> int:
     """How many shares a row kernel splits its blocks in: one per Numba thread from
     ``PARALLEL_MIN`` elements (where it runs on the threads), else 1."""
-    return numba.get_num_threads() if x.size >= PARALLEL_MIN else 1
+    return numba_threads.thread_count() if x.size >= PARALLEL_MIN else 1
 
 
 def _long_rows_apart(x: np.ndarray, out: np.ndarray) -> bool:

@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numba
 
+from softgrad.kernels.threads import wanted_threads
+
 __all__ = [
     "LAYER",
     "PARALLEL_MIN",
@@ -56,6 +58,7 @@ __all__ = [
     "kernel",
     "parallel_kernel",
     "prune_stale_caches",
+    "thread_count",
     "threading_layer",
 ]
 
@@ -221,7 +224,9 @@ def parallel_kernel(
     vectorising (Adam's update over 80k float32: 223 us with the check, on the calling
     thread). The compiled dispatchers are the wrapper's ``dispatcher`` (threaded) and
     ``serial_dispatcher`` attributes (their ``stats`` count cache hits and misses), and
-    ``parallel_min`` the size from which the threaded one runs."""
+    ``parallel_min`` the size from which the threaded one runs. Under ``set_threads(1)``
+    (softgrad.kernels.threads) every call runs the serial twin; under another limit the launch
+    sets Numba's thread count for the calling thread (:func:`thread_count`)."""
     if fn is None:
         return functools.partial(parallel_kernel, size_arg=size_arg, parallel_min=parallel_min)
     dispatcher = kernel(fn, parallel=True)
@@ -230,9 +235,12 @@ def parallel_kernel(
 
     @functools.wraps(fn)
     def launch(*args):
-        if args[size_arg].size < parallel_min:
+        threads = wanted_threads()
+        if args[size_arg].size < parallel_min or threads == 1:
             return serial(*args)
         with _LAUNCH:
+            if threads is not None:  # Numba's count is the calling thread's: set it here
+                numba.set_num_threads(thread_count())
             return dispatcher(*args)
 
     launch.dispatcher = dispatcher
@@ -250,6 +258,16 @@ def _renamed(fn: Callable, qualname: str) -> Callable:
     copy.__qualname__ = qualname
     copy.__module__, copy.__doc__ = fn.__module__, fn.__doc__
     return copy
+
+
+def thread_count() -> int:
+    """The threads a parallel launch from this thread runs on: :func:`set_threads`' limit
+    (softgrad.kernels.threads) where one is set, at most Numba's pool, else Numba's own count
+    for this thread."""
+    threads = wanted_threads()
+    if threads is None:
+        return numba.get_num_threads()
+    return min(threads, numba.config.NUMBA_NUM_THREADS)
 
 
 def threading_layer() -> str:

@@ -1,0 +1,58 @@
+"""``set_threads``: one limit for NumPy's BLAS and the Numba lane's kernels, undone by None."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from threadpoolctl import threadpool_info
+
+from softgrad.kernels import threads
+from softgrad.kernels.threads import set_threads, wanted_threads
+
+
+def numpy_blas_threads() -> int:
+    pools = [
+        pool
+        for pool in threadpool_info()
+        if pool["user_api"] == "blas" and "numpy" in pool["filepath"]
+    ]
+    assert len(pools) == 1, pools
+    return pools[0]["num_threads"]
+
+
+@pytest.fixture(autouse=True)
+def no_limit_after():
+    yield
+    set_threads(None)
+
+
+def test_one_thread_limits_numpys_blas_and_none_puts_its_count_back():
+    before = numpy_blas_threads()
+    set_threads(1)
+    assert numpy_blas_threads() == 1
+    assert wanted_threads() == 1
+    set_threads(None)
+    assert numpy_blas_threads() == before
+    assert wanted_threads() is None
+
+
+def test_a_new_limit_replaces_the_last_one_and_none_still_restores_the_first():
+    before = numpy_blas_threads()
+    set_threads(2)
+    set_threads(1)
+    assert numpy_blas_threads() == 1
+    set_threads(None)
+    assert numpy_blas_threads() == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, 2.0, True, "2", [1]])
+def test_a_thread_count_that_is_not_a_positive_int_is_named(bad):
+    with pytest.raises((TypeError, ValueError), match=r"set_threads: n must be a positive int"):
+        set_threads(bad)
+    assert wanted_threads() is None  # nothing changed
+
+
+def test_usable_cpus_counts_the_cpus_this_process_may_run_on():
+    cpus = threads.usable_cpus()
+    assert 1 <= cpus <= (os.cpu_count() or cpus)

@@ -1,0 +1,89 @@
+"""``set_threads`` on the Numba lane: the limit reaches every parallel launch, including from a
+thread that never called it, and ``None`` gives the kernels Numba's whole pool back."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
+
+from softgrad.kernels import numba_threads, set_kernels  # noqa: E402
+from softgrad.kernels.threads import set_threads  # noqa: E402
+
+POOL = numba.config.NUMBA_NUM_THREADS
+
+
+def _thread_ids(out):
+    for i in numba.prange(out.shape[0]):
+        out[i] = numba.get_thread_id()
+
+
+# launched as softgrad launches its own kernels (the launch lock, the calling-thread twin)
+thread_ids_kernel = numba_threads.parallel_kernel(_thread_ids)
+
+
+def threads_used(n: int = 4 * numba_threads.PARALLEL_MIN) -> set[int]:
+    """The Numba threads that ran a parallel kernel's ``n`` iterations."""
+    ids = np.full(n, -1, np.int64)
+    thread_ids_kernel(ids)
+    assert (ids >= 0).all()
+    return set(ids.tolist())
+
+
+@pytest.fixture(autouse=True)
+def no_limit_after():
+    yield
+    set_threads(None)
+
+
+@pytest.mark.skipif(POOL < 2, reason="Numba has one thread here: nothing to limit")
+def test_one_thread_runs_a_parallel_kernel_on_the_calling_thread_alone():
+    assert threads_used() == set(range(POOL))
+    set_threads(1)
+    assert numba_threads.thread_count() == 1
+    assert threads_used() == {0}
+    set_threads(None)
+    assert threads_used() == set(range(POOL))
+
+
+@pytest.mark.skipif(POOL < 3, reason="needs a pool of 3 threads or more to limit to 2")
+def test_a_limit_of_two_runs_two_threads():
+    set_threads(2)
+    assert threads_used() == {0, 1}
+
+
+@pytest.mark.skipif(POOL < 2, reason="Numba has one thread here: nothing to limit")
+def test_the_limit_holds_in_a_thread_that_never_set_it():
+    set_threads(1)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(threads_used()))
+    worker.start()
+    worker.join()
+    assert seen == [{0}]
+
+
+def test_a_limit_above_numbas_pool_runs_the_whole_pool():
+    set_threads(POOL + 3)
+    assert numba_threads.thread_count() == POOL
+    assert threads_used() == set(range(POOL))
+
+
+def test_the_lane_reports_the_limit_and_computes_the_same_update():
+    ops = set_kernels("numba")
+    size = numba_threads.PARALLEL_MIN + 1000
+    grad = np.random.default_rng(0).standard_normal(size).astype(np.float32)
+    updated = []
+    for limit in (None, 1):
+        set_threads(limit)
+        p, m, v = (np.zeros(size, np.float32) for _ in range(3))
+        ops.adam_update(
+            p, grad, m, v, [], lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+            weight_decay=0.0, decoupled=False, fold_bias_correction=False, step=1,
+        )  # fmt: skip
+        updated.append(p)
+    assert ops.describe()["threads"] == 1
+    # the threaded kernel and its calling-thread twin: one formula per element
+    np.testing.assert_allclose(updated[1], updated[0], rtol=4 * np.finfo(np.float32).eps, atol=0)
