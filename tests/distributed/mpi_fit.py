@@ -115,10 +115,13 @@ def run(case: str, comm, out: Path):
         loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
     # with sample weights the divisor is the batch's sum of w * (target class weight), summed
     # over the ranks' shards; unit weights ("_unit") train and score as none ("class_weight_val")
-    unit = case == "class_weight_unit"
-    if case in ("class_weight_unit", "class_weight_weighted"):
+    unit = case in ("class_weight_unit", "sum_unit")
+    if case in ("class_weight_unit", "class_weight_weighted", "sum_unit", "sum_weighted"):
         weight = np.ones(N_SAMPLES) if unit else weight
         kwargs["sample_weight"] = weight
+    if case.startswith("sum"):
+        # reduction "sum": each shard's (weighted) sum is its part of the batch's, unscaled
+        loss = CrossEntropyLoss(reduction="sum", weight=[1.0, 3.0, 0.5], ignore_index=2)
     if case == "ignored_batch":
         # the first global batch holds only ignored targets: its loss and gradient are 0 in one
         # process (the optimizer still steps), so every shard's share of it is 0, not 0 / 0
@@ -154,6 +157,8 @@ def run(case: str, comm, out: Path):
         "l2_weighted",
     ) or case.startswith(("nan", "raise")):
         optimizer = SGD(lr=0.1, momentum=0.9)
+    elif case.startswith("sum"):
+        optimizer = SGD(lr=0.1 / BATCH, momentum=0.9)  # a sum's gradient is BATCH times larger
     else:
         optimizer = Adam(lr=0.01)
     if "resume_" in case:

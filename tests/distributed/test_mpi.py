@@ -78,6 +78,8 @@ def plain(tmp_path_factory):
         ("class_weight_val", 3, 1e-10),
         ("class_weight_weighted", 2, 1e-10),
         ("class_weight_weighted", 3, 1e-10),
+        ("sum", 2, 1e-10),
+        ("sum_weighted", 3, 1e-10),
         ("ignored_batch", 2, 1e-10),
         ("l2", 2, 1e-10),
         ("l2_weighted", 3, 1e-10),
@@ -104,15 +106,19 @@ def test_ranks_train_the_weights_of_one_process(plain, tmp_path, case, ranks, rt
 
 
 @pytest.mark.parametrize("ranks", [None, 2, 3])
+@pytest.mark.parametrize(
+    ("case", "unweighted"), [("class_weight_unit", "class_weight_val"), ("sum_unit", "sum")]
+)
 def test_unit_sample_weights_train_and_score_as_no_weights_with_class_weights(
-    plain, tmp_path, ranks
+    plain, tmp_path, ranks, case, unweighted
 ):
     # class weights and ignore_index: the weighted mean divides by sum w * cw[y] over the
     # targets not ignored, so weights of 1 are no weights, in the step (each shard's share of
     # the batch) and in the validation figures (summed over the shards). It divided by sum w:
-    # a class-weighted loss trained on another scale and an ignored target still counted
-    (result,) = _trained("class_weight_unit", tmp_path, ranks)[:1]
-    expected = plain("class_weight_val")
+    # a class-weighted loss trained on another scale and an ignored target still counted.
+    # A weighted "sum" is sum w l (it was the weighted mean)
+    (result,) = _trained(case, tmp_path, ranks)[:1]
+    expected = plain(unweighted)
     # float64, 3 epochs of 7 steps whose sums run in another order (weights times 1)
     rtol = 1e-10
     for key, want in expected.items():

@@ -80,6 +80,27 @@ def test_integer_weights_are_repeated_rows(options, lane, rng):
     assert weighted.correct == repeated.correct
 
 
+@pytest.mark.parametrize("options", ["class weights and ignore_index", "label smoothing"])
+def test_reduction_sum_weighs_its_sum(options, lane, rng):
+    # "sum" with sample weights: sum_n w_n l_n and its gradient, so unit weights are the
+    # loss's own sum and integer weights repeated rows (it took the weighted mean: a gradient
+    # N times smaller with unit weights)
+    loss = CrossEntropyLoss(reduction="sum", **OPTIONS[options])
+    logits, target = _batch(rng, np.float64)
+    plain = loss.forward_backward(logits, target)
+    unit = loss.forward_backward(logits, target, np.ones(len(target)))
+    _close(unit.loss, plain.loss, np.float64, "loss")
+    _close(unit.grad, plain.grad, np.float64, "gradient")
+    counts = rng.integers(0, 4, size=len(target))
+    rows = np.repeat(np.arange(len(target)), counts)
+    weighted = loss.forward_backward(logits, target, counts.astype(np.float64))
+    repeated = loss.forward_backward(logits[rows], target[rows])
+    summed = np.zeros_like(logits)
+    np.add.at(summed, rows, repeated.grad)
+    _close(weighted.loss, repeated.loss, np.float64, "loss of repeated rows")
+    _close(weighted.grad, summed, np.float64, "gradient summed over the copies")
+
+
 @pytest.mark.parametrize("options", ["class weights", "class weights and ignore_index"])
 def test_logits_with_the_classes_in_the_middle_weigh_each_position(options, lane, rng):
     # (N, C, T) logits, class axis 1: one weight per (n, t), as forward_backward documents;

@@ -191,8 +191,8 @@ def _class_weights(loss, target):
 
 def _batch_step(model, loss, optimizer, x, target, weight, l2_penalty):
     """One step by hand: ``(batch loss, batch weight, weighted hits)`` (fit's docstring: the
-    loss's mean, or with sample weights ``sum(w l) / sum(w cw[y])``, cw the class weights;
-    the L2 term on every W, over ``sum(w)``)."""
+    loss's mean, or with sample weights ``sum(w l) / sum(w cw[y])``, cw the class weights,
+    and for reduction "sum" ``sum(w l)``; the L2 term on every W, over ``sum(w)``)."""
     dtype = x.dtype
     w = np.ones(len(target), dtype) if weight is None else weight.astype(dtype)
     total = float(np.sum(w, dtype=np.float64))
@@ -202,6 +202,9 @@ def _batch_step(model, loss, optimizer, x, target, weight, l2_penalty):
     if weight is None:
         batch_loss, grad = loss.forward(logits, target), loss.backward()
         batch_loss /= len(target) if loss.reduction == "sum" else 1
+    elif loss.reduction == "sum":  # the weighted sum, reported per unit of weight
+        batch_loss = float(np.dot(w, losses)) / total
+        grad = per_sample.backward(w)
     else:
         divisor = float(np.dot(w.astype(np.float64), _class_weights(loss, target)))
         batch_loss = float(np.dot(w, losses)) / divisor

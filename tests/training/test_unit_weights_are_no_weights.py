@@ -30,6 +30,8 @@ LOSSES = {
         weight=CLASS_WEIGHTS, label_smoothing=0.2
     ),
     "nll with class weights": lambda: NLLLoss(weight=CLASS_WEIGHTS, ignore_index=0),
+    "sum": lambda: CrossEntropyLoss(reduction="sum", weight=CLASS_WEIGHTS, ignore_index=2),
+    "logistic sum": lambda: LogisticLoss(reduction="sum"),
     "plain (the step plan)": lambda: CrossEntropyLoss(),
     "logistic": lambda: LogisticLoss(label_smoothing=0.1),
 }
@@ -59,20 +61,23 @@ def _agree(actual, expected, what):
     np.testing.assert_allclose(actual, expected, rtol=0, atol=tol, err_msg=what)
 
 
-@pytest.mark.parametrize("optimizer", [lambda: SGD(lr=0.1, momentum=0.9), lambda: Adam(1e-2)])
+@pytest.mark.parametrize(
+    "optimizer", [lambda scale: SGD(lr=0.1 * scale, momentum=0.9), lambda scale: Adam(1e-2)]
+)
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_unit_weights_train_as_no_weights(name, optimizer):
-    n_outputs = 1 if name == "logistic" else 3
+    n_outputs = 1 if name.startswith("logistic") else 3
     X, y = _data(n_outputs)
     X_val, y_val = _data(n_outputs, seed=1)
     runs = []
     for weighted in (False, True):
         model = _model(name, n_outputs)
+        lr_scale = 1 / BATCH if "sum" in name else 1.0  # a sum's gradient is BATCH times larger
         unit = np.ones(N) if weighted else None
         validation = (X_val, y_val) if unit is None else (X_val, y_val, unit)
         history = fit(
-            model, LOSSES[name](), optimizer(), X, y, epochs=EPOCHS, batch_size=BATCH, rng=2,
-            sample_weight=unit, validation_data=validation,
+            model, LOSSES[name](), optimizer(lr_scale), X, y, epochs=EPOCHS,
+            batch_size=BATCH, rng=2, sample_weight=unit, validation_data=validation,
         )  # fmt: skip
         runs.append((history, dict(model.named_params())))
     (plain, plain_params), (unit, unit_params) = runs

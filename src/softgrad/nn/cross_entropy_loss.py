@@ -165,8 +165,9 @@ class CrossEntropyLoss(Loss):
             without ``weight``, 0 for an ignored target; 1 for probability targets): the
             mean's divisor without sample weights, weighted, so unit weights give what no
             weights give. The gradient is that mean's, the count weighted (class weights do not
-            enter it). Finite and >= 0, one per sample (logits' shape without ``axis``): else a
-            ValueError (a TypeError for non-numbers).
+            enter it). For reduction "sum": sum_n w_n l_n and its gradient. Finite and >= 0,
+            one per sample (logits' shape without ``axis``): else a ValueError (a TypeError for
+            non-numbers).
 
         Returns
         -------
@@ -277,7 +278,9 @@ class CrossEntropyLoss(Loss):
             hits = _hits(logits, target, self)
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
         hits = _hits(logits, target, self)
-        return weighted_mean_step(self._per_sample(), logits, target, sample_weight, hits)
+        return weighted_mean_step(
+            self._per_sample(), logits, target, sample_weight, hits, self.reduction
+        )
 
     def _per_sample(self) -> CrossEntropyLoss:
         """A copy of this layer with reduction "none" (its other settings, the cap included)."""

@@ -157,15 +157,19 @@ def weighted_mean_step(
     target: np.ndarray,
     sample_weight: np.ndarray,
     hits: np.ndarray,
+    reduction: str = "mean",
 ) -> StepLoss:
     """A step's loss sum_n w_n l_n / sum_n w_n c_n from a ``reduction="none"`` loss (c_n its
     target's class weight, 0 if ignored: :func:`target_weights`), its gradient (each sample's
     scaled by w_n over that divisor) and the weighted count of ``hits``; the gradient is None
-    when the batch weighs 0. The one place this weighted mean is written, for
-    :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
+    when the batch weighs 0. For a loss whose ``reduction`` is "sum", the weighted sum
+    sum_n w_n l_n and its gradient instead (unit weights: the loss's own sum). The one place
+    this weighted mean is written, for :meth:`CrossEntropyLoss.forward_backward` and the
+    training step of any other loss."""
     losses = per_sample.forward(logits, target)
-    counts = target_weights(per_sample, target)
-    loss, scale, correct = weighted_mean(losses, sample_weight, hits, counts)
+    summed = reduction == "sum"
+    counts = None if summed else target_weights(per_sample, target)
+    loss, scale, correct = weighted_mean(losses, sample_weight, hits, counts, summed)
     if scale is None:
         return StepLoss(0.0, None, correct)
     return StepLoss(loss, per_sample.backward(scale), correct)
@@ -176,12 +180,13 @@ def weighted_mean(
     sample_weight: np.ndarray,
     hits: np.ndarray,
     counts: np.ndarray | None = None,
+    summed: bool = False,
 ) -> tuple[float, np.ndarray | None, float]:
     """The weighted mean of per-sample ``losses`` (any shape S, ``sample_weight`` and ``hits``
     alike): ``(sum_n w_n l_n / d, scale, correct)`` with the divisor ``d = sum_n w_n c_n``,
     ``counts`` c_n what each sample counts for in it (:func:`target_weights`; None: 1 each),
     ``scale = w / d`` (the factor of each sample's gradient) in the weights' dtype and
-    ``correct = sum_n w_n hits_n``.
+    ``correct = sum_n w_n hits_n``. ``summed``: the weighted sum instead (d = 1).
 
     A batch that weighs 0 (sum_n w_n = 0) gives ``(0.0, None, correct)``; one that weighs
     more but whose divisor is 0 (every target ignored, or of class weight 0) gives a loss of
@@ -192,6 +197,8 @@ def weighted_mean(
     weight = float(np.sum(weights, dtype=np.float64))
     if not weight > 0:
         return 0.0, None, correct
+    if summed:
+        return float(np.dot(weights, losses.reshape(-1))), sample_weight, correct
     if counts is not None:
         weight = float(np.dot(weights.astype(np.float64, copy=False), counts.reshape(-1)))
         if not weight > 0:

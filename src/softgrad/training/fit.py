@@ -129,7 +129,8 @@ def fit(
         samples, so dL/dlogits_i = w_i * dl_i/dlogits_i / sum(w c) (scikit-learn's MLP
         semantics), c_i the loss's class weight of the target (1 without class weights, 0 for
         a target the loss ignores: the divisor of the loss's own mean, weighted). Unit weights
-        thus train as no weights, and an integer weight as that many copies of the sample. A
+        thus train as no weights, and an integer weight as that many copies of the sample
+        (for a loss with reduction "sum", each batch minimises ``sum(w_i l_i)``). A
         batch whose weights are all 0 is skipped. A zero-weight sample adds nothing but still
         fills a batch slot: it equals dropping the sample exactly only in full-batch training.
         The epoch's training loss is the batch losses averaged by the batches' sum(w) (without

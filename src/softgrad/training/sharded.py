@@ -106,7 +106,7 @@ class ShardedRunner(EpochRunner):
         error = None
         try:
             share = self._share(idx, start, stop)
-            figures = self._local_pass(local, start, weight, share, len(idx))
+            figures = self._local_pass(local, start, weight, share)
             status[_LOSS], status[_HITS], status[_COUNTED] = figures
         except Exception as exc:  # raised on every rank below, after the status is summed
             error = exc
@@ -161,7 +161,7 @@ class ShardedRunner(EpochRunner):
             grad.fill(0)
 
     def _local_pass(
-        self, local: np.ndarray, start: int, weight: float, share: float, n_global: int
+        self, local: np.ndarray, start: int, weight: float, share: float
     ) -> tuple[float, float, float]:
         """Forward, loss and backward on this rank's shard: (its part of the batch loss, its
         hits, the weight of its targets that accuracy counts).
@@ -179,10 +179,14 @@ class ShardedRunner(EpochRunner):
         (batch_loss, grad, hits), _, plan = self._forward_loss(x, t, w)
         local_weight = n if w is None else float(np.sum(w, dtype=np.float64))
         counted = counted_weight(self.loss, t, w, local_weight)
-        if w is None and self.loss_is_sum:
-            # a sum over the shard is already its part of the batch total, reported per sample
+        if self.loss_is_sum:
+            # a (weighted) sum over the shard is already its part of the batch total, reported
+            # per sample (per unit of weight); a shard that weighs 0 has no gradient
+            if grad is None or not weight > 0:
+                self._zero_gradients()
+                return 0.0, hits, counted
             self._backward(plan, grad)
-            return batch_loss / n_global, hits, counted
+            return batch_loss / weight, hits, counted
         if share == 0:  # the shard weighs 0 (its sample or class weights; all ignored): no grad
             self._zero_gradients()
             return 0.0, hits, counted
