@@ -113,6 +113,15 @@ def run(case: str, comm, out: Path):
     if case.startswith("class_weight"):
         # the mean divides by the batch's sum of target class weights; class 2 is ignored
         loss = CrossEntropyLoss(weight=[1.0, 3.0, 0.5], ignore_index=2)
+    # with sample weights the divisor is the batch's sum of w * (target class weight), summed
+    # over the ranks' shards; unit weights ("_unit") train and score as none ("class_weight_val")
+    unit = case in ("class_weight_unit", "sum_unit")
+    if case in ("class_weight_unit", "class_weight_weighted", "sum_unit", "sum_weighted"):
+        weight = np.ones(N_SAMPLES) if unit else weight
+        kwargs["sample_weight"] = weight
+    if case.startswith("sum"):
+        # reduction "sum": each shard's (weighted) sum is its part of the batch's, unscaled
+        loss = CrossEntropyLoss(reduction="sum", weight=[1.0, 3.0, 0.5], ignore_index=2)
     if case == "ignored_batch":
         # the first global batch holds only ignored targets: its loss and gradient are 0 in one
         # process (the optimizer still steps), so every shard's share of it is 0, not 0 / 0
@@ -139,6 +148,8 @@ def run(case: str, comm, out: Path):
         "sgd_val",
         "class_weight",
         "class_weight_val",
+        "class_weight_unit",
+        "class_weight_weighted",
         "ignored_batch",
         "ignored_acc",
         "ignored_acc_weighted",
@@ -146,6 +157,8 @@ def run(case: str, comm, out: Path):
         "l2_weighted",
     ) or case.startswith(("nan", "raise")):
         optimizer = SGD(lr=0.1, momentum=0.9)
+    elif case.startswith("sum"):
+        optimizer = SGD(lr=0.1 / BATCH, momentum=0.9)  # a sum's gradient is BATCH times larger
     else:
         optimizer = Adam(lr=0.01)
     if "resume_" in case:
@@ -157,11 +170,13 @@ def run(case: str, comm, out: Path):
             kwargs["resume"] = out / "checkpoint.npz"
     # an unweighted validation set of 37 (class_weight_val: its loss divides by the targets'
     # class weights, ignored ones 0, summed over the ranks' shards before dividing)
-    if case in ("sgd_val", "raise_in_validation", "class_weight_val") or "ignored_acc" in case:
+    if case in ("sgd_val", "raise_in_validation") or case.startswith(
+        ("class_weight_", "ignored_acc")
+    ):
         rng = np.random.default_rng(5)
         X_val = X[:37] + rng.normal(scale=0.5, size=(37, N_FEATURES)).astype(dtype)
         kwargs["validation_data"] = (X_val, y[:37])
-        if case == "ignored_acc_weighted":
+        if case in ("ignored_acc_weighted", "class_weight_unit", "class_weight_weighted"):
             kwargs["validation_data"] = (X_val, y[:37], weight[:37])
     if case in ("adam_weighted_val", "unseeded"):
         kwargs.update(

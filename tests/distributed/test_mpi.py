@@ -76,6 +76,10 @@ def plain(tmp_path_factory):
         ("sgd32", 2, 1e-5),
         ("class_weight", 3, 1e-10),
         ("class_weight_val", 3, 1e-10),
+        ("class_weight_weighted", 2, 1e-10),
+        ("class_weight_weighted", 3, 1e-10),
+        ("sum", 2, 1e-10),
+        ("sum_weighted", 3, 1e-10),
         ("ignored_batch", 2, 1e-10),
         ("l2", 2, 1e-10),
         ("l2_weighted", 3, 1e-10),
@@ -99,6 +103,27 @@ def test_ranks_train_the_weights_of_one_process(plain, tmp_path, case, ranks, rt
     # in adam_weighted_val, 37 in sgd_val), summed in float64
     assert_allclose(results[0]["val_loss"], expected["val_loss"], rtol=rtol)
     assert_allclose(results[0]["val_acc"], expected["val_acc"], rtol=rtol)
+
+
+@pytest.mark.parametrize("ranks", [None, 2, 3])
+@pytest.mark.parametrize(
+    ("case", "unweighted"), [("class_weight_unit", "class_weight_val"), ("sum_unit", "sum")]
+)
+def test_unit_sample_weights_train_and_score_as_no_weights_with_class_weights(
+    plain, tmp_path, ranks, case, unweighted
+):
+    # class weights and ignore_index: the weighted mean divides by sum w * cw[y] over the
+    # targets not ignored, so weights of 1 are no weights, in the step (each shard's share of
+    # the batch) and in the validation figures (summed over the shards). It divided by sum w:
+    # a class-weighted loss trained on another scale and an ignored target still counted.
+    # A weighted "sum" is sum w l (it was the weighted mean)
+    (result,) = _trained(case, tmp_path, ranks)[:1]
+    expected = plain(unweighted)
+    # float64, 3 epochs of 7 steps whose sums run in another order (weights times 1)
+    rtol = 1e-10
+    for key, want in expected.items():
+        if key.startswith("param.") or key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert_allclose(result[key], want, rtol=rtol, atol=rtol, err_msg=key)
 
 
 @pytest.mark.parametrize("ranks", [2, 3])

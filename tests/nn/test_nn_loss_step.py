@@ -31,7 +31,11 @@ def _separate(loss, logits, target, weight=None):
     per_sample = CrossEntropyLoss(reduction="none", ignore_index=loss.ignore_index)
     per_sample.weight, per_sample.label_smoothing = loss.weight, loss.label_smoothing
     losses = per_sample.forward(logits, target)
-    total = float(np.sum(weight, dtype=np.float64))
+    # the mean's divisor, weighted: sum_n w_n cw[y_n] over the targets not ignored
+    counts = np.ones(len(target)) if loss.weight is None else loss.weight[target]
+    if loss.ignore_index is not None:
+        counts = counts * (target != loss.ignore_index)
+    total = float(np.dot(weight.astype(np.float64), counts))
     grad = per_sample.backward(weight / np.asarray(total, dtype=weight.dtype))
     return float(np.dot(weight, losses)) / total, grad, float(np.dot(weight, hits))
 

@@ -182,9 +182,17 @@ def _per_sample(model, loss, x, target):
     return logits, per_sample, losses, predicted == target
 
 
+def _class_weights(loss, target):
+    """cw[y_n] of the loss's class weights, 1 each without them."""
+    if getattr(loss, "weight", None) is None:
+        return np.ones(len(target))
+    return np.asarray(loss.weight, dtype=np.float64)[target]
+
+
 def _batch_step(model, loss, optimizer, x, target, weight, l2_penalty):
     """One step by hand: ``(batch loss, batch weight, weighted hits)`` (fit's docstring: the
-    loss's mean, or with sample weights ``sum(w l) / sum(w)``; the L2 term on every W)."""
+    loss's mean, or with sample weights ``sum(w l) / sum(w cw[y])``, cw the class weights,
+    and for reduction "sum" ``sum(w l)``; the L2 term on every W, over ``sum(w)``)."""
     dtype = x.dtype
     w = np.ones(len(target), dtype) if weight is None else weight.astype(dtype)
     total = float(np.sum(w, dtype=np.float64))
@@ -194,9 +202,13 @@ def _batch_step(model, loss, optimizer, x, target, weight, l2_penalty):
     if weight is None:
         batch_loss, grad = loss.forward(logits, target), loss.backward()
         batch_loss /= len(target) if loss.reduction == "sum" else 1
-    else:
+    elif loss.reduction == "sum":  # the weighted sum, reported per unit of weight
         batch_loss = float(np.dot(w, losses)) / total
-        grad = per_sample.backward(w / np.asarray(total, dtype))
+        grad = per_sample.backward(w)
+    else:
+        divisor = float(np.dot(w.astype(np.float64), _class_weights(loss, target)))
+        batch_loss = float(np.dot(w, losses)) / divisor
+        grad = per_sample.backward(w / np.asarray(divisor, dtype))
     for layer in reversed(model.layers):
         grad = layer.backward(grad)
     params = dict(model.named_params())
@@ -209,16 +221,14 @@ def _batch_step(model, loss, optimizer, x, target, weight, l2_penalty):
 
 
 def _validate(model, loss, x, target, weight):
-    """evaluate's figures: per-sample losses and hits averaged over the samples' weights, or
-    without weights the losses over the loss's own mean divisor (the targets' class weights
-    for a class-weighted loss, as the training loss)."""
+    """evaluate's figures: per-sample losses over the loss's own mean divisor, weighted
+    (``sum(w cw[y])``, the targets' class weights for a class-weighted loss, as the training
+    loss), and hits averaged over the samples' weights."""
     model.eval()
     _, _, losses, hits = _per_sample(model, loss, x, target)
     model.train()
     w = np.ones(len(target)) if weight is None else weight.astype(x.dtype).astype(np.float64)
-    divisor = w.sum()
-    if weight is None and getattr(loss, "weight", None) is not None:
-        divisor = np.asarray(loss.weight, dtype=np.float64)[target].sum()
+    divisor = np.dot(w, _class_weights(loss, target))
     return float(np.dot(w, losses)) / divisor, float(np.dot(w, hits)) / w.sum()
 
 

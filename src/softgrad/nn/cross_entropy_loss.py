@@ -18,6 +18,7 @@ from softgrad.nn.loss import (
     StepLoss,
     check_max_sample_loss,
     ignored_misses,
+    target_weights,
     weighted_mean,
     weighted_mean_step,
 )
@@ -35,8 +36,11 @@ class CrossEntropyLoss(Loss):
     axis : int, default -1
         The class axis of the logits.
     reduction : {"mean", "sum", "none"}, default "mean"
+        "mean" divides the per-sample losses' sum by sum_n cw[y_n] over the targets not
+        ignored (the count without class weights; PyTorch's rule), and with sample weights
+        (``forward_backward``, ``fit``) sum_n w_n l_n by sum_n w_n cw[y_n].
     weight : array-like of shape (C,), optional
-        Non-negative class weights.
+        Non-negative class weights cw.
     ignore_index : int, optional
         Class-index target value that contributes neither loss nor gradient.
     label_smoothing : float in [0, 1], default 0.0
@@ -156,10 +160,14 @@ class CrossEntropyLoss(Loss):
         logits : ndarray of shape (N, C) (or any shape S with C along ``axis``)
         target : ndarray of int of shape (N,) (S without ``axis``), or of float of shape S
         sample_weight : ndarray of shape (N,), optional
-            Per-sample weights w_n: the loss is sum_n w_n l_n / sum_n w_n of the per-sample
-            losses (``reduction="none"``), the gradient that mean's, the count weighted.
-            Finite and >= 0, one per sample (logits' shape without ``axis``): else a
-            ValueError (a TypeError for non-numbers).
+            Per-sample weights w_n: the loss is sum_n w_n l_n / sum_n w_n cw[y_n] of the
+            per-sample losses l_n (``reduction="none"``), cw[y_n] the target's class weight (1
+            without ``weight``, 0 for an ignored target; 1 for probability targets): the
+            mean's divisor without sample weights, weighted, so unit weights give what no
+            weights give. The gradient is that mean's, the count weighted (class weights do not
+            enter it). For reduction "sum": sum_n w_n l_n and its gradient. Finite and >= 0,
+            one per sample (logits' shape without ``axis``): else a ValueError (a TypeError for
+            non-numbers).
 
         Returns
         -------
@@ -212,7 +220,9 @@ class CrossEntropyLoss(Loss):
                 loss = copy.copy(self).forward(logits, target)
             else:
                 losses = self._per_sample().forward(logits, target)
-                loss = weighted_mean(losses, sample_weight, np.zeros(len(target), bool))[0]
+                counts = target_weights(self, target)
+                no_hits = np.zeros(len(target), bool)
+                loss = weighted_mean(losses, sample_weight, no_hits, counts)[0]
         # the loss in the logits' dtype, as forward gives it
         return StepLoss(float(logits.dtype.type(loss)), grad, correct)
 
@@ -268,7 +278,9 @@ class CrossEntropyLoss(Loss):
             hits = _hits(logits, target, self)
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
         hits = _hits(logits, target, self)
-        return weighted_mean_step(self._per_sample(), logits, target, sample_weight, hits)
+        return weighted_mean_step(
+            self._per_sample(), logits, target, sample_weight, hits, self.reduction
+        )
 
     def _per_sample(self) -> CrossEntropyLoss:
         """A copy of this layer with reduction "none" (its other settings, the cap included)."""

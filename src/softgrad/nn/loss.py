@@ -119,36 +119,92 @@ def ignored_misses(hits: np.ndarray, target: Any, loss: Any) -> np.ndarray:
     return hits
 
 
+def target_weights(loss: Any, target: Any) -> np.ndarray | None:
+    """What each sample counts for in the loss's 'mean' divisor, in float64 and ``target``'s
+    shape: its target's class weight cw[y_n] (1 without class weights), 0 for a target the
+    loss ignores (its ``ignore_index``); None where every sample counts 1 (no class weights
+    and no ``ignore_index``, or probability targets: a float ``target``). Read from the loss
+    as it is now (a callback may change it); trusts the targets (the loss checked them).
+
+    The 'mean' of ``sample_weight`` w divides sum_n w_n l_n by sum_n w_n * target_weights_n
+    (w_n = 1 without sample weights: PyTorch's rule), so unit weights are no weights and an
+    integer weight is that many copies of the sample (scikit-learn's rule).
+
+    Example
+    -------
+    >>> from softgrad.nn import CrossEntropyLoss
+    >>> target_weights(CrossEntropyLoss(weight=[1.0, 2.0, 0.5], ignore_index=2), [0, 2, 1])
+    array([1., 0., 2.])
+    """
+    weight = getattr(loss, "weight", None)
+    ignore = getattr(loss, "ignore_index", None)
+    target = np.asarray(target)
+    if (weight is None and ignore is None) or target.dtype.kind not in "iu":
+        return None
+    kept = None if ignore is None else np.not_equal(target, ignore)
+    if weight is None:
+        return kept.astype(np.float64)
+    class_weight = np.asarray(weight, dtype=np.float64)
+    if kept is None:
+        return class_weight[target]
+    # an ignored target may lie outside the classes (-100): look up class 0 and count 0
+    return np.multiply(class_weight[np.where(kept, target, 0)], kept)
+
+
 def weighted_mean_step(
     per_sample: Loss,
     logits: np.ndarray,
     target: np.ndarray,
     sample_weight: np.ndarray,
     hits: np.ndarray,
+    reduction: str = "mean",
 ) -> StepLoss:
-    """A step's loss sum_n w_n l_n / sum_n w_n from a ``reduction="none"`` loss, its gradient
-    (each sample's scaled by w_n / sum(w)) and the weighted count of ``hits``; the gradient is
-    None when the batch weighs 0. The one place this weighted mean is written, for
-    :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
-    loss, scale, correct = weighted_mean(per_sample.forward(logits, target), sample_weight, hits)
+    """A step's loss sum_n w_n l_n / sum_n w_n c_n from a ``reduction="none"`` loss (c_n its
+    target's class weight, 0 if ignored: :func:`target_weights`), its gradient (each sample's
+    scaled by w_n over that divisor) and the weighted count of ``hits``; the gradient is None
+    when the batch weighs 0. For a loss whose ``reduction`` is "sum", the weighted sum
+    sum_n w_n l_n and its gradient instead (unit weights: the loss's own sum). The one place
+    this weighted mean is written, for :meth:`CrossEntropyLoss.forward_backward` and the
+    training step of any other loss."""
+    losses = per_sample.forward(logits, target)
+    summed = reduction == "sum"
+    counts = None if summed else target_weights(per_sample, target)
+    loss, scale, correct = weighted_mean(losses, sample_weight, hits, counts, summed)
     if scale is None:
         return StepLoss(0.0, None, correct)
     return StepLoss(loss, per_sample.backward(scale), correct)
 
 
 def weighted_mean(
-    losses: np.ndarray, sample_weight: np.ndarray, hits: np.ndarray
+    losses: np.ndarray,
+    sample_weight: np.ndarray,
+    hits: np.ndarray,
+    counts: np.ndarray | None = None,
+    summed: bool = False,
 ) -> tuple[float, np.ndarray | None, float]:
-    """The weighted mean of per-sample ``losses`` (N,): ``(sum_n w_n l_n / sum_n w_n, scale,
-    correct)``, ``scale = w / sum(w)`` (the factor of each sample's gradient) in the weights'
-    dtype and ``correct = sum_n w_n hits_n``; a batch that weighs 0 gives ``(0.0, None,
-    correct)``. Used by :func:`weighted_mean_step` and ``LogisticLoss._fused_step``."""
-    correct = float(np.dot(sample_weight, hits))
-    weight = float(np.sum(sample_weight, dtype=np.float64))
+    """The weighted mean of per-sample ``losses`` (any shape S, ``sample_weight`` and ``hits``
+    alike): ``(sum_n w_n l_n / d, scale, correct)`` with the divisor ``d = sum_n w_n c_n``,
+    ``counts`` c_n what each sample counts for in it (:func:`target_weights`; None: 1 each),
+    ``scale = w / d`` (the factor of each sample's gradient) in the weights' dtype and
+    ``correct = sum_n w_n hits_n``. ``summed``: the weighted sum instead (d = 1).
+
+    A batch that weighs 0 (sum_n w_n = 0) gives ``(0.0, None, correct)``; one that weighs
+    more but whose divisor is 0 (every target ignored, or of class weight 0) gives a loss of
+    0 and a zero ``scale``, as the loss's own mean does without sample weights. Used by
+    :func:`weighted_mean_step` and ``LogisticLoss._fused_step``."""
+    weights = sample_weight.reshape(-1)
+    correct = float(np.dot(weights, hits.reshape(-1)))
+    weight = float(np.sum(weights, dtype=np.float64))
     if not weight > 0:
         return 0.0, None, correct
+    if summed:
+        return float(np.dot(weights, losses.reshape(-1))), sample_weight, correct
+    if counts is not None:
+        weight = float(np.dot(weights.astype(np.float64, copy=False), counts.reshape(-1)))
+        if not weight > 0:
+            return 0.0, np.zeros_like(sample_weight), correct
     scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
-    return float(np.dot(sample_weight, losses)) / weight, scale, correct
+    return float(np.dot(weights, losses.reshape(-1))) / weight, scale, correct
 
 
 def check_max_sample_loss(value: Any, where: str) -> float | None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from softgrad.checks import as_array, check_fits_rows, check_sample_weight
 from softgrad.kernels import get_ops
+from softgrad.nn.loss import target_weights
 from softgrad.preprocessing import ScaledRows
 
 
@@ -206,11 +207,17 @@ def predicted_classes(logits: np.ndarray, out: np.ndarray | None = None) -> np.n
     return np.argmax(logits, axis=-1, out=out)
 
 
-def mean_divisor(loss: Any, target: np.ndarray) -> float:
-    """What the loss's 'mean' divides the sum of ``target``'s per-sample losses by: their
-    count, or for a loss with class weights or ``ignore_index`` (PyTorch's rule) the sum of
-    the targets' class weights, an ignored target counting 0. Read from the loss as it is now
-    (a callback may change it). Probability targets (2-D) count one each.
+def mean_divisor(loss: Any, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """What the loss's 'mean' divides the (weighted) sum of ``target``'s per-sample losses by:
+    sum_n w_n * cw[y_n] over the targets the loss does not ignore (its ``ignore_index``), cw
+    the loss's class weights (1 without them) and w_n the sample weights (1 without them).
+
+    Without sample weights this is PyTorch's rule (the count, or the sum of the targets' class
+    weights); without class weights or ``ignore_index`` it is the weights' sum
+    (scikit-learn's). So unit sample weights divide as no weights do, and an integer weight
+    as that many copies of its sample. Read from the loss as it is now (a callback may change
+    it). Probability targets (float) count one each (times their sample weight). The rule is
+    :func:`softgrad.nn.loss.target_weights`'.
 
     Examples
     --------
@@ -220,16 +227,14 @@ def mean_divisor(loss: Any, target: np.ndarray) -> float:
     (4.0, 2.0)
     >>> mean_divisor(CrossEntropyLoss(weight=[1.0, 2.0, 0.5]), t)
     4.0
+    >>> mean_divisor(CrossEntropyLoss(weight=[1.0, 2.0, 0.5]), t, np.array([1.0, 2.0, 0.0, 3.0]))
+    8.0
     """
-    weight = getattr(loss, "weight", None)
-    ignore = getattr(loss, "ignore_index", None)
-    target = np.asarray(target)
-    if (weight is None and ignore is None) or target.ndim != 1:
-        return float(len(target))
-    kept = target if ignore is None else target[target != ignore]
-    if weight is None:
-        return float(len(kept))
-    return float(np.sum(np.asarray(weight, dtype=np.float64)[kept]))
+    counts = target_weights(loss, target)
+    if sample_weight is None:
+        return float(len(target) if counts is None else np.sum(counts))
+    weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    return float(np.sum(weights) if counts is None else np.dot(weights, counts.reshape(-1)))
 
 
 def counted_weight(

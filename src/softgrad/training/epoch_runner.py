@@ -214,7 +214,8 @@ class EpochRunner:
             return StepLoss(loss, self.loss.backward(), float(np.count_nonzero(hits)))
         # a reduction-"none" copy of the loss as it is now: a copy made once would keep the
         # settings of the first batch (the plan reads the loss's own at every step)
-        return weighted_mean_step(per_sample_loss(self.loss, "fit"), logits, t, w, hits)
+        per_sample = per_sample_loss(self.loss, "fit")
+        return weighted_mean_step(per_sample, logits, t, w, hits, self.loss.reduction)
 
     def _forward_loss(
         self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None
@@ -267,6 +268,8 @@ class EpochRunner:
         weight = float(np.sum(w, dtype=np.float64))
         step, n_classes, plan = self._forward_loss(x, t, w)
         batch_loss = step.loss if weight > 0 else 0.0
+        if self.loss_is_sum and weight > 0:  # reported per unit of weight, as _step does
+            batch_loss /= weight
         reason = self.divergence.check(batch_loss, weight, len(idx), n_classes)
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)

@@ -76,8 +76,9 @@ def evaluate(
         :func:`logits_network`).
     batch_size : int, default 1024
     sample_weight : ndarray of shape (N,), optional
-        Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i)``, ``accuracy =
-        sum(w_i [pred_i == y_i]) / sum(w_i)``.
+        Weights for both figures: ``loss = sum(w_i l_i) / sum(w_i cw[y_i])`` (cw the loss's
+        class weights, 1 without them; a target the loss ignores left out of the sum below),
+        ``accuracy = sum(w_i [pred_i == y_i]) / sum(w_i)`` (class weights do not enter it).
 
     Returns
     -------
@@ -121,11 +122,12 @@ def evaluation_sums(
     The hits divisor is the samples' count or weight, less those whose target the loss ignores
     (:func:`~softgrad.training.data.counted_weight`).
 
-    The loss divisor is the samples' count or weight, or without sample weights, for a loss
-    with class weights or ``ignore_index``, the loss's own 'mean' divisor
-    (:func:`~softgrad.training.data.mean_divisor`): the validation loss is then on the
-    training loss's scale. A divisor of 0 (every target ignored) gives a loss of 0, as the
-    loss's own mean does.
+    The loss divisor is the loss's own 'mean' divisor, as in training
+    (:func:`~softgrad.training.data.mean_divisor`): sum_i w_i * cw[y_i] over the targets the
+    loss does not ignore (w_i = 1 without sample weights, cw = 1 without class weights), so
+    the validation loss is on the training loss's scale, and unit weights score as no
+    weights. A divisor of 0 (every target ignored) gives a loss of 0, as the loss's own mean
+    does.
     """
     X = check_inputs(X, batch_size, "evaluate", model)
     if X.shape[0] == 0:
@@ -153,14 +155,14 @@ def evaluation_sums(
             if w is None:
                 loss_sum += float(np.sum(losses, dtype=np.float64))
                 hits += float(np.count_nonzero(hit))
-                if per_sample is not None:  # after its forward has checked the targets
-                    loss_total += mean_divisor(loss, y[rows])
             else:
                 loss_sum += float(np.dot(w, losses))
                 hits += float(np.dot(w, hit))
+            if per_sample is not None:  # after its forward has checked the targets
+                loss_total += mean_divisor(loss, y[rows], w)
             if ignored:
                 counted += counted_weight(loss, y[rows], w, 0.0)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
-    if sample_weight is not None or per_sample is None:
+    if per_sample is None:  # the default cross-entropy: no class weights, nothing ignored
         loss_total = total
     return loss_sum, hits, loss_total, counted if ignored else total

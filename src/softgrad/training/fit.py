@@ -104,10 +104,9 @@ def fit(
         of :mod:`softgrad.training.batch_order` (``ReshuffleEachEpoch``: scikit-learn's order).
     validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
         Scored after every epoch (the weights, if given, weigh the validation figures). The
-        validation loss is on the training loss's scale: the per-sample losses over the
-        samples' weights, or without them the loss's own mean (for class weights or
-        ``ignore_index``, PyTorch's: divided by the sum of the targets' class weights, ignored
-        targets left out).
+        validation loss is on the training loss's scale: the loss's own mean (for class weights
+        or ``ignore_index``, PyTorch's: divided by the sum of the targets' class weights,
+        ignored targets left out), weighted as ``sample_weight`` weighs the training loss.
     validation_fraction : float in [0, 1), default 0.0
         Hold out ``ceil(validation_fraction * N)`` samples of (X, y), stratified by class
         (see :func:`softgrad.datasets.stratified_split`).
@@ -126,13 +125,18 @@ def fit(
         With any of on_train_begin, on_epoch_begin, on_batch_end, on_epoch_end, on_train_end
         (see :class:`Callback`); on_batch_end / on_epoch_end returning True stops training.
     sample_weight : ndarray of shape (N,), optional
-        Non-negative weights: each batch minimises ``sum(w_i l_i) / sum(w_i)`` over its
-        samples, so dL/dlogits_i = w_i * dl_i/dlogits_i / sum(w) (scikit-learn's MLP
-        semantics); a batch whose weights are all 0 is skipped. A zero-weight sample adds
-        nothing but still fills a batch slot: it equals dropping the sample exactly only in
-        full-batch training. The epoch's training loss and accuracy are ``sum(w_i l_i) /
-        sum(w_i)`` and ``sum(w_i hit_i) / sum(w_i)`` over the epoch (scikit-learn averages
-        batch losses by batch size instead), the accuracy over the samples whose target the
+        Non-negative weights: each batch minimises ``sum(w_i l_i) / sum(w_i c_i)`` over its
+        samples, so dL/dlogits_i = w_i * dl_i/dlogits_i / sum(w c) (scikit-learn's MLP
+        semantics), c_i the loss's class weight of the target (1 without class weights, 0 for
+        a target the loss ignores: the divisor of the loss's own mean, weighted). Unit weights
+        thus train as no weights, and an integer weight as that many copies of the sample
+        (for a loss with reduction "sum", each batch minimises ``sum(w_i l_i)``). A
+        batch whose weights are all 0 is skipped. A zero-weight sample adds nothing but still
+        fills a batch slot: it equals dropping the sample exactly only in full-batch training.
+        The epoch's training loss is the batch losses averaged by the batches' sum(w) (without
+        class weights or ``ignore_index``: ``sum(w_i l_i) / sum(w_i)`` over the epoch;
+        scikit-learn averages batch losses by batch size instead) and its accuracy
+        ``sum(w_i hit_i) / sum(w_i)`` (no class weight in it), over the samples whose target the
         loss does not ignore (its ``ignore_index``; NaN for an epoch or a validation set whose
         targets it all ignores); the validation figures of a validation_fraction split are
         weighted the same way.

@@ -6,9 +6,9 @@ One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communi
 1. take the rank's contiguous shard of the global batch (every rank drew the same order);
 2. forward, loss and backward on the shard (through the step plan,
    :mod:`softgrad.training.step_plan`, where it fits, as in the single-process loop), the loss
-   gradient scaled by the shard's share of the batch: n_local / n_global; with sample weights
-   sum(w_local) / sum(w_global); with a loss's class weights or ignore_index the same ratio of
-   the target class weights (0 if ignored).
+   gradient scaled by the shard's share of the batch: the loss's mean divisor over the shard
+   over that over the batch, sum w_n cw[y_n] over the targets not ignored (w the sample
+   weights, cw the loss's class weights, 1 without them): n_local / n_global without either.
    Every rank holds all targets and weights, so the global sums need no message;
 3. one Allreduce of a float64 status: the shard's part of the batch loss, its hits, the weight
    of its targets that accuracy counts (all but those the loss ignores), a failure flag and a
@@ -106,7 +106,7 @@ class ShardedRunner(EpochRunner):
         error = None
         try:
             share = self._share(idx, start, stop)
-            figures = self._local_pass(local, start, weight, share, len(idx))
+            figures = self._local_pass(local, start, weight, share)
             status[_LOSS], status[_HITS], status[_COUNTED] = figures
         except Exception as exc:  # raised on every rank below, after the status is summed
             error = exc
@@ -138,23 +138,30 @@ class ShardedRunner(EpochRunner):
         return float(np.sum(w, dtype=np.float64))
 
     def _share(self, idx: np.ndarray, start: int, stop: int) -> float:
-        """This shard's share of the batch's mean loss: n_local / n_global, or, for a loss with
-        class weights or ignore_index (whose mean divides by the batch's sum of target class
-        weights, 0 for an ignored target), that sum over the shard over that sum over the batch.
+        """This shard's share of the batch's mean loss: the loss's mean divisor over the shard
+        over that over the batch (:func:`~softgrad.training.data.mean_divisor`: sum w_n cw[y_n]
+        over the targets not ignored; n_local / n_global without sample or class weights).
 
-        A batch whose targets are all ignored (or all of class weight 0) has a sum of 0: its
-        loss and gradient are 0 in one process, so every shard's share is 0 (no gradient;
-        the optimizer still steps, as one process's does)."""
+        A batch whose divisor is 0 (every target ignored, or of class weight 0) has a loss and
+        gradient of 0 in one process, so every shard's share is 0 (no gradient; the optimizer
+        still steps where the batch weighs more than 0, as one process's does)."""
         targets = self.target[idx]
-        total = mean_divisor(self.loss, targets)  # the loss as it is now, as one process's
-        return mean_divisor(self.loss, targets[start:stop]) / total if total > 0 else 0.0
+        # the global batch's weights sit in w_buf (_batch_weight)
+        w = None if self.sample_weight is None else self.w_buf[: len(idx)]
+        total = mean_divisor(self.loss, targets, w)  # the loss as it is now, as one process's
+        if not total > 0:
+            return 0.0
+        return (
+            mean_divisor(self.loss, targets[start:stop], None if w is None else w[start:stop])
+            / total
+        )
 
     def _zero_gradients(self) -> None:
         for grad in self.model.named_grads().values():
             grad.fill(0)
 
     def _local_pass(
-        self, local: np.ndarray, start: int, weight: float, share: float, n_global: int
+        self, local: np.ndarray, start: int, weight: float, share: float
     ) -> tuple[float, float, float]:
         """Forward, loss and backward on this rank's shard: (its part of the batch loss, its
         hits, the weight of its targets that accuracy counts).
@@ -172,15 +179,14 @@ class ShardedRunner(EpochRunner):
         (batch_loss, grad, hits), _, plan = self._forward_loss(x, t, w)
         local_weight = n if w is None else float(np.sum(w, dtype=np.float64))
         counted = counted_weight(self.loss, t, w, local_weight)
-        if w is not None:
-            if weight == 0:
+        if self.loss_is_sum:
+            # a (weighted) sum over the shard is already its part of the batch total, reported
+            # per sample (per unit of weight); a shard that weighs 0 has no gradient
+            if grad is None or not weight > 0:
+                self._zero_gradients()
                 return 0.0, hits, counted
-            # the shard's weighted mean -> its share of the batch's: sum(w_i l_i) / sum(w_global)
-            share = local_weight / weight
-        elif self.loss_is_sum:
-            # a sum over the shard is already its part of the batch total, reported per sample
             self._backward(plan, grad)
-            return batch_loss / n_global, hits, counted
+            return batch_loss / weight, hits, counted
         if share == 0:  # the shard weighs 0 (its sample or class weights; all ignored): no grad
             self._zero_gradients()
             return 0.0, hits, counted
