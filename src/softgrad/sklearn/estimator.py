@@ -258,11 +258,20 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         return self._fit(X, y, sample_weight, None, incremental=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, validation_data, incremental, classes):
-        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         _params.check_callbacks(self.callbacks)
         if self.early_stopping and incremental:
             raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
         self._adopt_assigned_weights()
+        with _training.unchanged_if_refused(self):
+            prepared = self._prepare(X, y, sample_weight, validation_data, incremental, classes)
+        train, val, random_state, batch_size, loss_dtype = prepared
+        _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
+        return self
+
+    def _prepare(self, X, y, sample_weight, validation_data, incremental, classes):
+        """Check the call's data and set up the network: (train, val, random_state, batch_size,
+        loss_dtype) for :func:`_training.train`."""
+        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         first = "_model" not in vars(self) or (not self.warm_start and not incremental)
         dtype = _params.resolve_dtype(self.dtype) if first else self._dtype()
         loss_dtype = _training.sklearn_dtype(X)
@@ -286,10 +295,9 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be "
                 "clipped",
-                stacklevel=4,  # _fit, fit, _fit_context, the caller
+                stacklevel=5,  # _prepare, _fit, fit, _fit_context, the caller
             )
-        _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
-        return self
+        return train, val, random_state, batch_size, loss_dtype
 
     # ---- prediction -----------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
