@@ -269,6 +269,10 @@ def train(
             batch=err.batch,
             reason=err.reason,
         ) from err
+    finally:
+        # the forward caches hold the last batch's rows: kept, they would stay in a worker's
+        # memory and travel in every pickle of the estimator (the next call fills them anew)
+        est._model._clear_cache()
     est._best_params = stopping.best_params
     if history is None:  # interrupted: warned above
         return
