@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV
 
 from softgrad.optim import SGD, CosineLR
 from softgrad.sklearn import MLPClassifier
@@ -155,3 +156,17 @@ def test_fits_in_concurrent_threads_give_the_weights_of_fits_one_after_another(n
         for index, (got, want) in enumerate(zip(b.coefs_, a.coefs_, strict=True)):
             np.testing.assert_array_equal(got, want, err_msg=f"seed {seed}, coefs_[{index}]")
         assert b.loss_curve_ == a.loss_curve_
+
+
+def test_a_search_in_loky_processes_equals_the_serial_search():
+    # joblib's default backend pickles each candidate to a worker process and its fit back
+    X, y = _data(n_samples=90)
+    grid = {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(4,), (8,)]}
+    base = _clf(dtype=np.float64, max_iter=5, lr_schedule=CosineLR(SGD(lr=0.05), t_max=5))
+    spread = GridSearchCV(base, grid, cv=2, n_jobs=2).fit(X, y)
+    serial = GridSearchCV(clone(base), grid, cv=2).fit(X, y)
+    assert spread.cv_results_["params"] == serial.cv_results_["params"]
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(spread.cv_results_[key], serial.cv_results_[key], key)
+    for got, want in zip(spread.best_estimator_.coefs_, serial.best_estimator_.coefs_, strict=True):
+        np.testing.assert_array_equal(got, want)
