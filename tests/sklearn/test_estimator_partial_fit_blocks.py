@@ -77,6 +77,27 @@ def test_classes_given_in_any_order_and_with_a_class_never_seen():
         _clf().partial_fit(X, y, classes=["0", "1", "2"])  # int labels, str classes
 
 
+@pytest.mark.parametrize("later", [False, True])
+@pytest.mark.parametrize(
+    ("classes", "message"),
+    [
+        ([[0, 1, 2]], r"classes must be a 1-D array-like of labels; got \[\[0, 1, 2\]\]"),
+        ({0, 1, 2}, r"classes must be a 1-D array-like of labels; got \{0, 1, 2\}"),
+        (3, "classes must be a 1-D array-like of labels; got 3"),
+        ([0, 1, 2, np.nan], r"classes must not hold NaN; got \[0, 1, 2, nan\]"),
+        (np.array([0, "a", 2], dtype=object), "classes must hold labels of one kind"),
+    ],
+)
+def test_classes_that_are_not_a_list_of_labels_are_refused_by_name(classes, message, later):
+    # sklearn refuses each (some with a TypeError); they were flattened ([[0, 1, 2]]), kept as
+    # a class (NaN), taken for one class ("y must hold at least 2 classes; got 1 class
+    # ([{0, 1, 2}])") or, on a later call, failed inside np.unique with a TypeError
+    X, y = _data()
+    clf = _clf().partial_fit(X, y, classes=[0, 1, 2]) if later else _clf()
+    with pytest.raises(ValueError, match=r"^MLPClassifier(\.partial_fit)?: " + message):
+        clf.partial_fit(X, y, classes=classes)
+
+
 def test_classes_are_required_on_the_first_call_as_in_sklearn():
     X, y = _data()
     with pytest.raises(ValueError, match="classes must be given on the first call; got None"):

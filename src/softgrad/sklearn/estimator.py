@@ -241,20 +241,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         # sklearn's _fit_context skips the parameter check for a fitted estimator's partial_fit
         # (sklearn then trains on what set_params left, alpha=-1 included): check it here
         self._validate_params()
-        first = not hasattr(self, "classes_")
-        if first and classes is None:
-            raise ValueError(
-                "MLPClassifier.partial_fit: classes must be given on the first call; got None"
-            )
-        if (
-            not first
-            and classes is not None
-            and not np.array_equal(np.unique(classes), self.classes_)
-        ):
-            raise ValueError(
-                f"MLPClassifier.partial_fit: classes must equal classes_ {self.classes_!r} "
-                f"of the first call; got {classes!r}"
-            )
+        classes = _data.stream_classes(self, classes)
         return self._fit(X, y, sample_weight, None, incremental=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, validation_data, incremental, classes):
