@@ -99,7 +99,11 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
     errors), and a ``y`` with a single class (sklearn 1.9 fits a degenerate model), in ``fit``
     and in ``partial_fit``'s ``classes``. Labels held as objects (pandas strings) give
-    ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does.
+    ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does. A
+    refused call leaves the estimator as it was (weights, optimizer state, ``classes_``,
+    ``n_features_in_``); after any call it holds no rows of its data, so its pickle (a dask
+    worker's reply, a joblib result) holds the weights, the optimizer's state and the
+    fitted attributes.
 
     The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
