@@ -194,3 +194,17 @@ def test_sample_weight_per_block_weighs_that_block():
         np.testing.assert_allclose(got, want, rtol=rtol)
     unweighted = _clf().partial_fit(X, y, classes=[0, 1, 2])
     assert not np.allclose(weighted.coefs_[0], unweighted.coefs_[0])
+
+
+def test_ctrl_c_while_the_data_is_taken_in_leaves_no_classes_behind(monkeypatch):
+    from softgrad.sklearn import _data as data_handling
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    X, y = _data()
+    clf = _clf()
+    monkeypatch.setattr(data_handling, "sample_weights", interrupted)  # after classes_ is set
+    with pytest.raises(KeyboardInterrupt):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(clf, "classes_") and not hasattr(clf, "n_features_in_")

@@ -43,7 +43,7 @@ def unchanged_if_refused(est):
     before = dict(vars(est))
     try:
         yield
-    except Exception:
+    except BaseException:  # Ctrl-C while a large X is checked, too
         vars(est).clear()
         vars(est).update(before)
         raise
