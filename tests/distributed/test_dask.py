@@ -4,7 +4,7 @@ dask-ml's Incremental, and hyperparameter search under joblib's dask backend.
 Both run on a LocalCluster of 2 worker processes (1 thread each), so the estimator really travels
 between processes: it is pickled to a worker, trained there, and pickled back. Training is in
 float64, so a result computed on the cluster and one computed here agree to rounding.
-Checked by hand (numbers in the branch's report, not here: they are timings and memory): the
+Measured by hand, not here (timings and memory; the figures are in README.md's Dask part): the
 README's reader keeps the client and workers small on Fashion-MNIST, and two threads of one
 worker fit two estimators in about half the time of one after the other.
 """
