@@ -36,10 +36,11 @@ def _empty_history() -> dict[str, list]:
 def unchanged_if_refused(est):
     """Put the estimator's attributes back as they were if the block raises: a call refused
     while it takes in its data and sets up the network leaves no half-set ``classes_``,
-    ``n_features_in_``, network or optimizer behind. (A first partial_fit refused for its y
-    had left classes_, so the next call, without classes, was taken for a later one and
+    ``n_features_in_``, new network or optimizer behind. (A first partial_fit refused for its
+    y had left classes_, so the next call, without classes, was taken for a later one and
     trained with its own block's labels as the classes of the stream.) The weights are
-    trained only after the block, so they are untouched too."""
+    trained only after the block, so they are untouched too; a changed activation or dropout
+    applied to the kept network in the block stays applied, as predict would apply it."""
     before = dict(vars(est))
     try:
         yield
