@@ -176,12 +176,47 @@ def unique_labels(labels) -> np.ndarray:
     return np.asarray(classes.tolist()) if classes.dtype == object else classes
 
 
+def stream_classes(est, classes):
+    """partial_fit's ``classes`` as sorted distinct labels (None when a later call leaves them
+    out): required on the first call, equal to ``classes_`` on a later one, and a 1-D
+    array-like of labels of one kind without NaN (a list of lists, a set or a single label is
+    refused by name, where it was flattened or taken for one class).
+
+    Example
+    -------
+    >>> try:
+    ...     stream_classes(object(), [[0, 1, 2]])
+    ... except ValueError as err:
+    ...     print(err)
+    MLPClassifier.partial_fit: classes must be a 1-D array-like of labels; got [[0, 1, 2]]
+    """
+    where = f"{WHERE}.partial_fit"
+    first = not hasattr(est, "classes_")
+    if classes is None:
+        if first:
+            raise ValueError(f"{where}: classes must be given on the first call; got None")
+        return None
+    array = np.asarray(classes)
+    if array.ndim != 1:
+        raise ValueError(f"{where}: classes must be a 1-D array-like of labels; got {classes!r}")
+    check_label_kinds(array, "classes")
+    if any(label != label for label in array.tolist()):  # NaN is the one label unequal to itself
+        raise ValueError(f"{where}: classes must not hold NaN; got {classes!r}")
+    labels = unique_labels(array)
+    if not first and not np.array_equal(labels, est.classes_):
+        raise ValueError(
+            f"{where}: classes must equal classes_ {est.classes_!r} of the first call; "
+            f"got {classes!r}"
+        )
+    return labels
+
+
 def set_classes(est, y, classes, first: bool, incremental: bool) -> None:
-    """Set ``est.classes_`` (from y, or from partial_fit's ``classes``) and check y against it."""
+    """Set ``est.classes_`` (from y, or from partial_fit's ``classes`` checked by
+    :func:`stream_classes`) and check y against it."""
     labels = unique_labels(y)
     if incremental and not hasattr(est, "classes_"):
-        check_label_kinds(classes, "classes")
-        est.classes_ = unique_labels(classes)
+        est.classes_ = classes
     elif first:
         est.classes_ = labels
     elif est.warm_start and not incremental and not np.array_equal(labels, est.classes_):

@@ -99,7 +99,11 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
     errors), and a ``y`` with a single class (sklearn 1.9 fits a degenerate model), in ``fit``
     and in ``partial_fit``'s ``classes``. Labels held as objects (pandas strings) give
-    ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does.
+    ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does. A
+    refused call leaves the estimator as it was (weights, optimizer state, ``classes_``,
+    ``n_features_in_``); after any call it holds no rows of its data, so its pickle (a dask
+    worker's reply, a joblib result) holds the weights, the optimizer's state and the
+    fitted attributes.
 
     The estimator is an adapter over the stack: the network is an ``nn.Sequential`` of Linear
     and activation layers (``self._model``), trained by :func:`softgrad.training.fit` with
@@ -241,28 +245,24 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         # sklearn's _fit_context skips the parameter check for a fitted estimator's partial_fit
         # (sklearn then trains on what set_params left, alpha=-1 included): check it here
         self._validate_params()
-        first = not hasattr(self, "classes_")
-        if first and classes is None:
-            raise ValueError(
-                "MLPClassifier.partial_fit: classes must be given on the first call; got None"
-            )
-        if (
-            not first
-            and classes is not None
-            and not np.array_equal(np.unique(classes), self.classes_)
-        ):
-            raise ValueError(
-                f"MLPClassifier.partial_fit: classes must equal classes_ {self.classes_!r} "
-                f"of the first call; got {classes!r}"
-            )
+        classes = _data.stream_classes(self, classes)
         return self._fit(X, y, sample_weight, None, incremental=True, classes=classes)
 
     def _fit(self, X, y, sample_weight, validation_data, incremental, classes):
-        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         _params.check_callbacks(self.callbacks)
         if self.early_stopping and incremental:
             raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
         self._adopt_assigned_weights()
+        with _training.unchanged_if_refused(self):
+            prepared = self._prepare(X, y, sample_weight, validation_data, incremental, classes)
+        train, val, random_state, batch_size, loss_dtype = prepared
+        _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
+        return self
+
+    def _prepare(self, X, y, sample_weight, validation_data, incremental, classes):
+        """Check the call's data and set up the network: (train, val, random_state, batch_size,
+        loss_dtype) for :func:`_training.train`."""
+        hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         first = "_model" not in vars(self) or (not self.warm_start and not incremental)
         dtype = _params.resolve_dtype(self.dtype) if first else self._dtype()
         loss_dtype = _training.sklearn_dtype(X)
@@ -286,10 +286,9 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is going to be "
                 "clipped",
-                stacklevel=4,  # _fit, fit, _fit_context, the caller
+                stacklevel=5,  # _prepare, _fit, fit, _fit_context, the caller
             )
-        _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
-        return self
+        return train, val, random_state, batch_size, loss_dtype
 
     # ---- prediction -----------------------------------------------------------------------------
     def decision_function(self, X) -> np.ndarray:
@@ -299,6 +298,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         _network.use_activation(self._model, self.activation)  # as set now, as in sklearn
         X = _data.check_X(self, X, self._dtype(), reset=False)
         logits = predict_logits(self._model, X, batch_size=4096)
+        self._model._clear_cache()  # the last batch, a view of X: held, it would be pickled
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
     def _softmax_logits(self, X) -> np.ndarray:
