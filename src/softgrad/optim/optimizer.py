@@ -306,14 +306,22 @@ class Optimizer:
             type(self)._upgrade_slots(version, hyper, self.__dict__.get("_slots", {}))
 
     # ---- saving and restoring ----------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, copy: bool = True) -> dict[str, Any]:
         """Everything needed to resume: flat keys, JSON-safe scalars and ndarray copies.
+
+        Parameters
+        ----------
+        copy : bool, default True
+            False gives the optimizer's own state arrays instead of copies (views of its
+            flat buffers after a step on a network's store), which its next step changes:
+            for a caller that writes them out at once, as the checkpoint writer does (two
+            copies of the weights' bytes fewer for Adam).
 
         Returns
         -------
         dict
             ``"type"`` (class name), ``"lr"``, each hyperparameter, then per parameter key
-            ``"step.<key>"`` (int) and ``"<slot>.<key>"`` (ndarray copy), e.g. ``"m.0.W"``;
+            ``"step.<key>"`` (int) and ``"<slot>.<key>"`` (ndarray), e.g. ``"m.0.W"``;
             ``"state_version"`` (int) when the class's slots have changed meaning since the
             first saved states (Adam: 2). The scalars go through ``json.dumps``; the arrays
             fit in an ``.npz``.
@@ -324,7 +332,7 @@ class Optimizer:
         for key, step in self._steps.items():
             state[f"step.{key}"] = int(step)
             for name, array in self._slots[key].items():
-                state[f"{name}.{key}"] = array.copy()
+                state[f"{name}.{key}"] = array.copy() if copy else array
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
