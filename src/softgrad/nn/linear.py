@@ -9,7 +9,7 @@ import numpy as np
 from softgrad.checks import as_real_float
 from softgrad.kernels import FUSED_DTYPES, get_ops
 from softgrad.nn.layer import Layer, as_generator, check_input_grad
-from softgrad.nn.linear_init import _checked, _draw_weights, linear_size
+from softgrad.nn.linear_init import _checked, _checked_arrays, _draw_weights, linear_size
 from softgrad.nn.store_buffers import allocate_flat
 
 # the activations forward_activated runs (ActivationKernels.bias_activation's names)
@@ -133,31 +133,12 @@ class Linear(Layer):
         >>> layer.forward(np.array([[3.0, 4.0]], dtype=np.float32))
         array([[11.5]], dtype=float32)
         """
-        where = "Linear.from_arrays"
-        for what, array in (("W", W), ("b", b)):
-            if array is not None and not isinstance(array, np.ndarray):
-                raise TypeError(f"{where}: {what} must be an ndarray; got {type(array).__name__}")
-        if W.ndim != 2:
-            raise ValueError(
-                f"{where}: W must have shape (in_features, out_features); got shape {W.shape}"
-            )
-        in_features, out_features, bias, dtype = _checked(
-            W.shape[0], W.shape[1], b is not None, init, W.dtype
-        )
-        if W.dtype != dtype:  # another byte order (as_float_dtype refused the rest)
-            raise ValueError(
-                f"{where}: W must be of a native float dtype, {dtype}; got {W.dtype.str!r}"
-            )
-        if b is not None and (b.shape != (out_features,) or b.dtype != dtype):
-            raise ValueError(
-                f"{where}: b must have shape ({out_features},) and W's dtype {dtype}; got "
-                f"shape {b.shape}, {b.dtype}"
-            )
+        in_features, out_features = _checked_arrays(W, b, init)
         layer = cls.__new__(cls)
         Layer.__init__(layer)
         layer._set_shape(in_features, out_features, init)
         layer.params["W"] = W
-        if bias:
+        if b is not None:
             layer.params["b"] = b
         return layer
 
