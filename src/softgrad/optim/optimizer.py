@@ -302,11 +302,12 @@ class Optimizer:
         version = state.pop("_state_version", 1)
         self.__dict__.update(state)
         if version < self._STATE_VERSION:
-            hyper = {name: getattr(self, name) for name in self._HYPER_NAMES}
+            saved = {**self._HYPER_DEFAULTS, **vars(self)}  # options newer than the pickle
+            hyper = {name: saved.get(name) for name in self._HYPER_NAMES}
             type(self)._upgrade_slots(version, hyper, self.__dict__.get("_slots", {}))
 
     # ---- saving and restoring ----------------------------------------------------------------
-    def state_dict(self, copy: bool = True) -> dict[str, Any]:
+    def state_dict(self, *, copy: bool = True) -> dict[str, Any]:
         """Everything needed to resume: flat keys, JSON-safe scalars and ndarray copies.
 
         Parameters
