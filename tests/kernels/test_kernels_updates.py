@@ -10,8 +10,8 @@ import pytest
 from softgrad.kernels import get_ops
 
 N_STEPS = 12
-# float64; the kernels keep Adam's moments without their (1 - beta) factors and fold the
-# corrections into two scalars, so each step rounds a few more times than the textbook form
+# float64; the kernels fold Adam's bias corrections into two scalars, so each step rounds a
+# few more times than the textbook form
 ATOL = 64 * N_STEPS * np.finfo(np.float64).eps
 
 

@@ -128,8 +128,9 @@ def test_fold_bias_correction_is_scikit_learns_adam(size, dtype, rng, agree):
             decoupled=False, fold_bias_correction=True, step=step,
         )  # fmt: skip
     agree(ours, theirs[0], N_OPS, "scikit-learn's Adam")
-    # the kernel keeps the moments without their (1 - beta) factors
-    agree((m * dtype(0.1)).astype(dtype), sk.ms[0], N_OPS, "first moment")
+    # the kernel keeps scikit-learn's (and torch's) moments themselves
+    agree(m, sk.ms[0], N_OPS, "first moment")
+    agree(v, sk.vs[0], N_OPS, "second moment")
 
 
 @pytest.mark.parametrize(("cls", "config"), RULES, ids=IDS)

@@ -75,15 +75,14 @@ def test_state_dict_layout():
     opt = Adam(lr=0.01)
     opt.step({"0.W": np.ones((2, 2), np.float32)}, {"0.W": np.ones((2, 2), np.float32)})
     state = opt.state_dict()
-    assert sorted(state) == sorted(
-        ["type", "lr", "beta1", "beta2", "eps", "weight_decay", "step.0.W", "m.0.W", "v.0.W"]
-    )
-    assert state["type"] == "Adam" and state["step.0.W"] == 1
+    hyper = ["type", "lr", "beta1", "beta2", "eps", "weight_decay", "state_version"]
+    assert sorted(state) == sorted([*hyper, "step.0.W", "m.0.W", "v.0.W"])
+    assert state["type"] == "Adam" and state["step.0.W"] == 1 and state["state_version"] == 2
     assert all(isinstance(v, (str, int, float, bool, np.ndarray)) for v in state.values())
     json.dumps({k: v for k, v in state.items() if not isinstance(v, np.ndarray)})
-    # m and v are stored without their (1 - beta) factors: m = g, v = g * g after step 1
-    np.testing.assert_array_equal(state["m.0.W"], 1.0)
-    np.testing.assert_array_equal(state["v.0.W"], 1.0)
+    # torch's exp_avg and exp_avg_sq: m = (1 - beta1) g, v = (1 - beta2) g * g after step 1
+    np.testing.assert_array_equal(state["m.0.W"], np.float32(1.0 - 0.9))
+    np.testing.assert_array_equal(state["v.0.W"], np.float32(1.0 - 0.999))
 
 
 def test_plain_sgd_state_has_no_arrays():

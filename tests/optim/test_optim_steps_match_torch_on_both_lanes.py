@@ -5,9 +5,8 @@ Tolerance: a float64 replay of torch's formulas carries, entry by entry, a first
 how far an implementation rounding in the dtype may be from the exact trajectory (each rounded
 operation adds eps times the size of its result; errors already made are carried with the
 update's derivatives: momentum scales the buffer's, Adam's step m / (sqrt(v) + eps) takes
-dm / den and |m| dv / (2 sqrt(v) den^2)). softgrad keeps Adam's moments without their (1 - beta)
-factors (see softgrad.optim.Adam's Notes), the same values in exact arithmetic; two
-implementations within the bound differ by at most twice it.
+dm / den and |m| dv / (2 sqrt(v) den^2)). Two implementations within the bound differ by at
+most twice it.
 """
 
 from __future__ import annotations

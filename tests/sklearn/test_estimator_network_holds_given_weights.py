@@ -2,12 +2,14 @@
 fitted sklearn MLP's, coefs_ assigned by hand): no Linear draws initial weights to be
 overwritten, and building peaks at the weights and their gradients."""
 
+import itertools
+
 import numpy as np
 import pytest
 from sklearn.neural_network import MLPClassifier as SkMLP
 
 from softgrad.sklearn import MLPClassifier
-from softgrad.sklearn._network import build_model, glorot_weights
+from softgrad.sklearn._network import build_model, glorot_model
 
 
 def _bits(array):
@@ -59,22 +61,47 @@ def test_fit_and_assigned_coefs_build_the_network_without_drawing(forbid_draws):
     np.testing.assert_array_equal(clf.decision_function(X), np.tile([0.0, 1.0, 2.0], (60, 1)))
 
 
-def test_the_initial_weights_are_sklearns_draw_cast_to_the_dtype():
-    units = [5, 6, 3]
-    expected = list(glorot_weights(units, "relu", np.random.RandomState(4)))
-    network = build_model(
-        glorot_weights(units, "relu", np.random.RandomState(4)), "relu", 0.0, np.dtype(np.float32)
-    )
+def _sklearns_draw(layer_units, activation, random_state):
+    """sklearn's initial (coef, intercept) of each layer, as MLPClassifier._init_coef draws
+    them: whole float64 arrays, coef then intercept, layer by layer."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    pairs = []
+    for fan_in, fan_out in itertools.pairwise(layer_units):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
+        pairs.append((coef, random_state.uniform(-bound, bound, fan_out)))
+    return pairs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_the_initial_weights_are_sklearns_draw_cast_to_the_dtype(activation, dtype):
+    units = [600, 500, 6, 3]  # a coef of 300,000 scalars: drawn in more than one block
+    state, expected_state = np.random.RandomState(4), np.random.RandomState(4)
+    expected = _sklearns_draw(units, activation, expected_state)
+    network = glorot_model(units, activation, 0.0, np.dtype(dtype), state)
     params = network.named_params()
-    for index, (coef, intercept) in zip((0, 2), expected, strict=True):
-        np.testing.assert_array_equal(params[f"{index}.W"], coef.astype(np.float32))
-        np.testing.assert_array_equal(params[f"{index}.b"], intercept.astype(np.float32))
+    for index, (coef, intercept) in zip((0, 2, 4), expected, strict=True):
+        for name, value in (("W", coef), ("b", intercept)):
+            np.testing.assert_array_equal(
+                _bits(params[f"{index}.{name}"]), _bits(value.astype(dtype)), err_msg=name
+            )
+    assert state.random_sample() == expected_state.random_sample()  # the same draws taken
+
+
+def test_building_sklearns_initial_network_peaks_at_the_weights_and_their_gradients(traced_peak):
+    # each layer's whole float64 draw, cast into new arrays, then copied into the store: 2.7x
+    units = [784, 1024, 1024, 10]
+    state = np.random.RandomState(0)
+    network, peak = traced_peak(lambda: glorot_model(units, "relu", 0.5, np.dtype("f4"), state))
+    size = network.named_params().flat.nbytes  # 7.3 MB
+    assert peak <= 2 * size + (1 << 21) + (1 << 16), f"peak {peak / size:.2f}x of {size} bytes"
 
 
 def test_building_from_given_weights_peaks_at_the_weights_and_their_gradients(traced_peak):
     # each Linear drew its weights and gradients, was overwritten, then the store copied it:
     # 3x the weights' bytes. Now the store moves the cast copies, then allocates gradients
-    pairs = list(glorot_weights([784, 1024, 1024, 10], "relu", np.random.RandomState(0)))
+    pairs = _sklearns_draw([784, 1024, 1024, 10], "relu", np.random.RandomState(0))
     network, peak = traced_peak(lambda: build_model(pairs, "relu", 0.5, np.dtype(np.float64)))
     size = network.named_params().flat.nbytes  # 15 MB
     assert peak <= 2.05 * size + (1 << 20), f"peak {peak / size:.2f}x the weights' {size} bytes"

@@ -106,9 +106,9 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
         step: int,
     ) -> None:
         """One Adam (AdamW when ``decoupled``) step in one pass
-        (:func:`softgrad.kernels.numba_updates.adam`), moments kept without their (1 - beta)
-        factors; the NumPy lane's signature, ``scratch`` unused. Arrays other than
-        C-contiguous native float32/float64 of one dtype go to the NumPy lane."""
+        (:func:`softgrad.kernels.numba_updates.adam`), on torch's moments; the NumPy lane's
+        signature, ``scratch`` unused. Arrays other than C-contiguous native float32/float64
+        of one dtype go to the NumPy lane."""
         if not _same_flat_layout(param, grad, m, v):
             super().adam_update(
                 param, grad, m, v, scratch, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
@@ -116,7 +116,7 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
                 fold_bias_correction=fold_bias_correction, step=step,
             )  # fmt: skip
             return
-        step_size, eps_hat = adam_scalars(lr, beta1, beta2, eps, fold_bias_correction, step)
+        step_size, root = adam_scalars(lr, beta1, beta2, fold_bias_correction, step)
         cast = param.dtype.type
         numba_updates.adam(
             param.reshape(-1),
@@ -125,8 +125,11 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
             v.reshape(-1),
             cast(beta1),
             cast(beta2),
+            cast(1.0 - beta1),
+            cast(1.0 - beta2),
             cast(step_size),
-            cast(eps_hat),
+            cast(root),
+            cast(eps),
             cast(0.0 if decoupled else weight_decay),
             cast(1.0 - lr * weight_decay if decoupled else 1.0),
         )

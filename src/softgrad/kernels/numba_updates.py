@@ -1,6 +1,6 @@
 """Numba kernels: optimizer updates on flat buffers, each ONE fused loop over the parameters.
 
-The NumPy lane makes one pass per operation (Adam: nine); here every element is loaded once,
+The NumPy lane makes one pass per operation (Adam: twelve); here every element is loaded once,
 updated in registers and stored once. The loop runs on Numba's threads (``prange``) when the
 buffer holds at least ``PARALLEL_MIN`` elements, and on the calling thread below that, where
 waking the threads costs more than the loop. Each element's update depends on that element
@@ -131,24 +131,26 @@ def _sgd_one(param, grad, buf, lr, momentum, weight_decay, rule, first, i):
 
 
 @parallel_kernel
-def adam(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shrink):
-    """Adam in one pass, on moments stored without their ``(1 - beta)`` factors::
+def adam(param, grad, m, v, beta1, beta2, rate1, rate2, step_size, root, eps, weight_decay, shrink):
+    """Adam in one pass, on torch's moments (``exp_avg``, ``exp_avg_sq``)::
 
         g = grad + weight_decay * W     (torch's Adam: L2 decay in the gradient)
-        m = beta1 * m + g
-        v = beta2 * v + g * g
-        W = shrink * W - step_size * m / (sqrt(v) + eps_hat)
+        m = beta1 * m + rate1 * g                 (rate1 = 1 - beta1)
+        v = beta2 * v + (rate2 * g) * g           (rate2 = 1 - beta2)
+        W = shrink * W - step_size * m / (sqrt(v) * root + eps)
 
-    ``step_size`` and ``eps_hat`` carry the bias corrections and the folded ``(1 - beta)``
-    factors (torch's rule, or scikit-learn's with the corrections in the step size: the caller
-    computes them once per step); ``shrink = 1 - lr * weight_decay`` is AdamW's decoupled
-    decay (1 otherwise).
+    ``step_size`` and ``root`` carry the bias corrections (torch's rule, or scikit-learn's
+    with the corrections in the step size and ``root`` 1: the caller computes them once per
+    step, softgrad.kernels.updates.adam_scalars); ``shrink = 1 - lr * weight_decay`` is
+    AdamW's decoupled decay (1 otherwise).
 
     Parameters
     ----------
     param, grad, m, v : ndarray of shape (P,)
-        Parameters (updated), gradient, scaled moments (updated).
-    beta1, beta2, step_size, eps_hat, weight_decay, shrink : float scalars of param's dtype
+        Parameters (updated), gradient, moments (updated).
+    beta1, beta2, rate1, rate2, step_size, root, eps, weight_decay, shrink : float scalars
+        of param's dtype; ``rate1 = 1 - beta1`` and ``rate2 = 1 - beta2`` computed in
+        float64 by the caller, as the NumPy lane's Python floats are
     """
     # below PARALLEL_MIN the calling-thread twin runs these prange loops (parallel_kernel)
     if weight_decay == 0 and shrink == 1:
@@ -156,32 +158,37 @@ def adam(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shri
         # against 223 us for the general loop on 80k float32 here; the same operations in
         # the same order, so the same bits
         for i in prange(param.size):
-            _adam_plain_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, i)
+            _adam_plain_one(param, grad, m, v, beta1, beta2, rate1, rate2, step_size, root, eps, i)
     else:
         for i in prange(param.size):
-            _adam_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shrink, i)
+            _adam_one(
+                param, grad, m, v, beta1, beta2, rate1, rate2, step_size, root, eps,
+                weight_decay, shrink, i,
+            )  # fmt: skip
 
 
 @njit(inline="always")
-def _adam_plain_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, i):
+def _adam_plain_one(param, grad, m, v, beta1, beta2, rate1, rate2, step_size, root, eps, i):
     g = grad[i]
-    mi = m[i] * beta1 + g
-    vi = v[i] * beta2 + g * g
+    mi = m[i] * beta1 + g * rate1
+    vi = v[i] * beta2 + (g * rate2) * g
     m[i] = mi
     v[i] = vi
-    param[i] = param[i] + (-step_size) * (mi / (np.sqrt(vi) + eps_hat))
+    param[i] = param[i] + (-step_size) * (mi / (np.sqrt(vi) * root + eps))
 
 
 @njit(inline="always")
-def _adam_one(param, grad, m, v, beta1, beta2, step_size, eps_hat, weight_decay, shrink, i):
+def _adam_one(
+    param, grad, m, v, beta1, beta2, rate1, rate2, step_size, root, eps, weight_decay, shrink, i
+):
     g = grad[i]
     if weight_decay != 0:
         g = param[i] * weight_decay + g
-    mi = m[i] * beta1 + g
-    vi = v[i] * beta2 + g * g
+    mi = m[i] * beta1 + g * rate1
+    vi = v[i] * beta2 + (g * rate2) * g
     m[i] = mi
     v[i] = vi
     w = param[i]
     if shrink != 1:
         w = w * shrink
-    param[i] = w + (-step_size) * (mi / (np.sqrt(vi) + eps_hat))
+    param[i] = w + (-step_size) * (mi / (np.sqrt(vi) * root + eps))

@@ -16,15 +16,15 @@ SGD, scikit-learn's rule (``lr_in_velocity``; ``v`` starts at zero)::
     W += momentum * v - lr * g     nesterov
     W += v                         otherwise
 
-Adam (torch's; with ``fold_bias_correction`` scikit-learn's placement of eps), on the moments
-kept without their (1 - beta) factors, ``m' = m / (1 - beta1)`` and ``v' = v / (1 - beta2)``::
+Adam (torch's; with ``fold_bias_correction`` scikit-learn's placement of eps), on torch's
+moments (``exp_avg``, ``exp_avg_sq``), the gradient scaled by each (1 - beta) as it goes in::
 
-    m' = beta1 * m' + g
-    v' = beta2 * v' + g * g
-    W -= c * m' / (sqrt(v') + e)
-    c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
-    e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      torch: eps on the corrected sqrt(v)
-    e = eps / sqrt(1 - beta2)                           scikit-learn: eps on sqrt(v)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + ((1 - beta2) * g) * g
+    W -= c * m / (sqrt(v) * k + eps)
+    c = lr / (1 - beta1**t)
+    k = 1 / sqrt(1 - beta2**t)      torch: eps on the corrected sqrt(v)
+    k = 1                           scikit-learn: eps on sqrt(v), c times sqrt(1 - beta2**t)
 
 AdamW first shrinks ``W *= 1 - lr * weight_decay`` and uses the plain gradient.
 
@@ -131,7 +131,7 @@ class UpdateKernels:
         param, grad : ndarray
             The parameter (updated) and its gradient (read only).
         m, v : ndarray like param
-            The moments without their (1 - beta) factors (module docstring).
+            torch's moments, ``exp_avg`` and ``exp_avg_sq`` (module docstring).
         scratch : list of ndarray like param
             One temporary, two with coupled (L2) weight decay.
         step : int
@@ -155,31 +155,40 @@ class UpdateKernels:
                 decayed = np.multiply(param, weight_decay, out=scratch[1])
                 decayed += grad
                 grad = decayed
+        # torch's moments; (1 - beta2) * g before the square, so that v overflows only where
+        # torch's does (the moments kept without their (1 - beta) factors reached inf at
+        # |g| = 6e17 in float32 where torch's stay finite to 1.8e19)
+        np.multiply(grad, 1.0 - beta1, out=tmp)
         m *= beta1
-        m += grad
+        m += tmp
+        np.multiply(grad, 1.0 - beta2, out=tmp)
+        tmp *= grad
         v *= beta2
-        np.multiply(grad, grad, out=tmp)
         v += tmp
-        scale, eps_hat = adam_scalars(lr, beta1, beta2, eps, fold_bias_correction, step)
+        step_size, root = adam_scalars(lr, beta1, beta2, fold_bias_correction, step)
         np.sqrt(v, out=tmp)
-        tmp += eps_hat
+        if root != 1.0:
+            tmp *= root
+        tmp += eps
         np.divide(m, tmp, out=tmp)
-        _add_scaled(param, -scale, tmp, tmp)
+        _add_scaled(param, -step_size, tmp, tmp)
 
 
 def adam_scalars(
-    lr: float, beta1: float, beta2: float, eps: float, fold_bias_correction: bool, step: int
+    lr: float, beta1: float, beta2: float, fold_bias_correction: bool, step: int
 ) -> tuple[float, float]:
-    """(c, e) of the update ``W -= c * m' / (sqrt(v') + e)`` on the scaled moments::
+    """(c, k) of the update ``W -= c * m / (sqrt(v) * k + eps)`` on torch's moments::
 
-    c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
-    e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      torch
-    e = eps / sqrt(1 - beta2)                           scikit-learn (fold_bias_correction)
+    c = lr / (1 - beta1**t),  k = 1 / sqrt(1 - beta2**t)                     torch
+    c = lr * sqrt(1 - beta2**t) / (1 - beta1**t),  k = 1     scikit-learn (fold_bias_correction)
+
+    eps is added as given in both (torch's ``denom = sqrt(v) / sqrt(1 - beta2**t) + eps``).
     """
     root_bias2 = math.sqrt(1.0 - beta2**step)
-    root_decay2 = math.sqrt(1.0 - beta2)
-    step_size = lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**step) * root_decay2)
-    return step_size, eps * (1.0 if fold_bias_correction else root_bias2) / root_decay2
+    bias1 = 1.0 - beta1**step
+    if fold_bias_correction:
+        return lr * root_bias2 / bias1, 1.0
+    return lr / bias1, 1.0 / root_bias2
 
 
 def _add_scaled(y: np.ndarray, alpha: float, x: np.ndarray, tmp: np.ndarray) -> None:

@@ -1,5 +1,6 @@
 """Layers from a ``Sequential.get_config()``: each spec checked and built by its registered
-class, with fresh weights from a generator or holding the arrays it is given (a model file's).
+class, or each Linear by a function the caller gives (one drawing it into the parameter store's
+buffers, one holding the arrays of a model file), and the Linear layers a config declares.
 
 The registry (``softgrad.nn.LAYERS``) is passed in: it names Sequential itself, which builds
 its nested containers here.
@@ -8,6 +9,7 @@ its nested containers here.
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,28 +17,35 @@ import numpy as np
 
 from softgrad.nn.layer import Layer
 from softgrad.nn.linear import Linear
+from softgrad.nn.linear_init import _checked, linear_size
+from softgrad.nn.store_buffers import allocate_flat
 
-__all__ = ["layers_from_config"]
+__all__ = ["layers_drawn_into_buffers", "layers_from_config", "linear_arguments", "linears_holding"]
+
+
+#: builds the Linear of its constructor arguments (checked by linear_arguments) and qualified
+#: name prefix ("0", "1.2"), instead of ``Linear(**kwargs)``
+LinearBuilder = Callable[[dict[str, Any], str], Linear]
 
 
 def layers_from_config(
     config: Any,
     registry: Mapping[str, type[Layer]],
     rng: np.random.Generator,
-    take: Callable | None,
+    build_linear: LinearBuilder | None,
     prefix: str = "",
 ) -> list[Layer]:
     """The layers of a ``get_config()``, each built by the class ``registry`` names for its
-    type (``softgrad.nn.LAYERS``), drawn from ``rng`` or holding what ``take`` gives (see
-    Sequential._holding) for the qualified names under ``prefix``; nested Sequentials (the
-    registry's ``"Sequential"``) without a store of their own (the outer one gives them
+    type (``softgrad.nn.LAYERS``) with ``rng`` where it takes one, each Linear by
+    ``build_linear`` if given (for the qualified names under ``prefix``); nested Sequentials
+    (the registry's ``"Sequential"``) without a store of their own (the outer one gives them
     windows of its own)."""
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError(
             f"Sequential.from_config: config must be a dict with a 'layers' list; got {config!r}"
         )
     return [
-        _layer_from_spec(spec, registry, rng, take, f"{prefix}{index}")
+        _layer_from_spec(spec, registry, rng, build_linear, f"{prefix}{index}")
         for index, spec in enumerate(config["layers"])
     ]
 
@@ -45,7 +54,7 @@ def _layer_from_spec(
     spec: Any,
     registry: Mapping[str, type[Layer]],
     rng: np.random.Generator,
-    take: Callable | None,
+    build_linear: LinearBuilder | None,
     key: str,
 ) -> Layer:
     if (
@@ -65,15 +74,95 @@ def _layer_from_spec(
         )
     kwargs = dict(spec.get("config") or {})
     if layer_cls is registry.get("Sequential"):
-        return layer_cls._unstored(layers_from_config(kwargs, registry, rng, take, f"{key}."))
+        return layer_cls._unstored(
+            layers_from_config(kwargs, registry, rng, build_linear, f"{key}.")
+        )
     if "rng" in inspect.signature(layer_cls).parameters:
         kwargs["rng"] = rng
     try:
-        if take is not None and layer_cls is Linear:
-            return Linear._configured(kwargs, lambda name, shape: take(f"{key}.{name}", shape))
+        if build_linear is not None and layer_cls is Linear:
+            return build_linear(kwargs, key)
         return layer_cls(**kwargs)
     except TypeError as exc:
         raise ValueError(
             f"Sequential.from_config: config of a {spec['type']} must be its constructor "
             f"arguments; got {spec.get('config')!r} ({exc})"
         ) from None
+
+
+def linear_arguments(kwargs: dict[str, Any]) -> tuple[int, int, bool, str, np.dtype]:
+    """A Linear's constructor arguments (a config's, ``rng`` ignored) checked as the
+    constructor checks them: in_features, out_features, bias, init and dtype. A TypeError
+    names an unknown or missing argument."""
+    arguments = inspect.signature(Linear).bind(**kwargs)
+    arguments.apply_defaults()
+    given = arguments.arguments
+    in_features, out_features, bias, dtype = _checked(
+        given["in_features"], given["out_features"], given["bias"], given["init"], given["dtype"]
+    )
+    return in_features, out_features, bias, given["init"], dtype
+
+
+def linears_holding(take: Callable[[str, tuple[int, ...]], np.ndarray]) -> LinearBuilder:
+    """The builder of Linear layers that hold ``take(key, shape)`` for each of their
+    parameters (``Linear.from_arrays``): Sequential._holding's."""
+
+    def held(kwargs: dict[str, Any], key: str) -> Linear:
+        in_features, out_features, bias, init, _ = linear_arguments(kwargs)
+        W = take(f"{key}.W", (in_features, out_features))
+        b = take(f"{key}.b", (out_features,)) if bias else None
+        return Linear.from_arrays(W, b, init=init)
+
+    return held
+
+
+def layers_drawn_into_buffers(
+    config: Any, registry: Mapping[str, type[Layer]], rng: np.random.Generator
+) -> tuple[list[Layer], tuple[np.ndarray, np.ndarray]] | None:
+    """The layers of a ``get_config()`` with every Linear drawn from ``rng`` straight into two
+    new flat buffers (parameters, gradients: :func:`softgrad.nn.store.allocate_flat`), in
+    store order, and the buffers, for a Sequential to adopt. The numbers, and ``rng``'s state
+    after, of ``Linear(**config, rng=rng)`` layers built one by one. None when the config
+    declares no Linear, Linear layers of two dtypes (which a store refuses) or anything
+    :func:`layers_from_config` refuses: building it layer by layer says why."""
+    linears = _declared_linears(config, registry)
+    dtypes = {dtype for *_, dtype in linears or ()}
+    if len(dtypes) != 1:
+        return None
+    ends = list(
+        itertools.accumulate(linear_size(n_in, n_out, bias) for n_in, n_out, bias, *_ in linears)
+    )
+    what = f"Sequential.from_config: the {ends[-1]} parameters"
+    params, grads = allocate_flat(ends[-1], dtypes.pop(), what)
+    places = iter(zip([0, *ends[:-1]], ends, strict=True))
+
+    def drawn(kwargs: dict[str, Any], key: str) -> Linear:
+        in_features, out_features, _, init, _ = linear_arguments(kwargs)
+        start, stop = next(places)
+        memory = (params[start:stop], grads[start:stop])
+        return Linear._drawn_into(memory, in_features, out_features, rng, init)
+
+    return layers_from_config(config, registry, rng, drawn), (params, grads)
+
+
+def _declared_linears(
+    config: Any, registry: Mapping[str, type[Layer]]
+) -> list[tuple[int, int, bool, str, np.dtype]] | None:
+    """The checked arguments (:func:`linear_arguments`) of every Linear the config declares,
+    in network order through nested Sequentials; None for a config that
+    :func:`layers_from_config` would refuse, which then says why."""
+    found: list[tuple[int, int, bool, str, np.dtype]] = []
+
+    def walk(node: Any) -> None:
+        for spec in node["layers"]:
+            kind = registry[spec["type"]]
+            if kind is registry.get("Sequential"):
+                walk(spec.get("config") or {})
+            elif kind is Linear:
+                found.append(linear_arguments(dict(spec.get("config") or {})))
+
+    try:
+        walk(config)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+    return found

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -11,7 +9,7 @@ import numpy as np
 from softgrad.checks import as_real_float
 from softgrad.kernels import FUSED_DTYPES, get_ops
 from softgrad.nn.layer import Layer, as_generator, check_input_grad
-from softgrad.nn.linear_init import _checked, _draw_weights, linear_size
+from softgrad.nn.linear_init import _checked, _checked_arrays, _draw_weights, linear_size
 from softgrad.nn.store_buffers import allocate_flat
 
 # the activations forward_activated runs (ActivationKernels.bias_activation's names)
@@ -92,32 +90,56 @@ class Linear(Layer):
         self._set_up(in_features, out_features, init, generator, memory)
 
     @classmethod
-    def _configured(
-        cls, config: dict[str, Any], take: Callable[[str, tuple], np.ndarray]
-    ) -> Linear:
-        """The Linear of the constructor arguments ``config`` (checked as the constructor checks
-        them; ``rng`` unused) whose W is ``take("W", (in_features, out_features))`` itself and,
-        with a bias, b ``take("b", (out_features,))``: arrays of those shapes and of one float
-        dtype, which becomes the layer's. Nothing is copied or drawn, and there are no gradient
-        arrays yet: only for a Sequential built from it at once, whose store copies each array
-        into its buffer as it lets it go, then allocates the zero gradients (a network built
-        from given weights: ``Sequential._holding``, the estimator's). Trusts ``take``."""
-        arguments = inspect.signature(cls).bind(**config)  # a TypeError names what is wrong
-        arguments.apply_defaults()
-        given = arguments.arguments
-        in_features, out_features, bias, _ = _checked(
-            given["in_features"],
-            given["out_features"],
-            given["bias"],
-            given["init"],
-            given["dtype"],
-        )
+    def from_arrays(cls, W: np.ndarray, b: np.ndarray | None = None, init: str = "he") -> Linear:
+        """A Linear whose parameters are ``W`` and ``b`` themselves: nothing drawn or copied.
+
+        Parameters
+        ----------
+        W : ndarray of shape (in_features, out_features)
+            The weights, of a float dtype (float16, float32, float64), which becomes the
+            layer's.
+        b : ndarray of shape (out_features,) of W's dtype, or None
+            The bias; None for a layer without one (``bias=False``).
+        init : {"he", "glorot"}, default "he"
+            The scheme ``get_config`` names (what ``from_config`` would draw with).
+
+        Returns
+        -------
+        Linear
+            ``params["W"] is W`` (and ``params["b"] is b``): writing into the arrays changes
+            the layer. The gradient arrays are allocated by the first ``backward``.
+
+        Raises
+        ------
+        TypeError
+            W or b is not an ndarray.
+        ValueError
+            A shape, dtype or ``init`` that ``Linear(...)`` would refuse, or b that does not
+            match W.
+
+        Notes
+        -----
+        Built into a Sequential, the layer's arrays are copied into the parameter store and
+        let go as the store's views replace them (see :mod:`softgrad.nn.store`): a network
+        built from given weights this way peaks at the weights and their gradients, where
+        ``Linear(...)`` draws weights to be overwritten and allocates gradients besides.
+
+        Examples
+        --------
+        >>> W = np.array([[1.0], [2.0]], dtype=np.float32)
+        >>> layer = Linear.from_arrays(W, np.array([0.5], dtype=np.float32))
+        >>> layer.params["W"] is W, layer.get_config()["dtype"]
+        (True, 'float32')
+        >>> layer.forward(np.array([[3.0, 4.0]], dtype=np.float32))
+        array([[11.5]], dtype=float32)
+        """
+        in_features, out_features = _checked_arrays(W, b, init)
         layer = cls.__new__(cls)
         Layer.__init__(layer)
-        layer._set_shape(in_features, out_features, given["init"])
-        layer.params["W"] = take("W", (in_features, out_features))
-        if bias:
-            layer.params["b"] = take("b", (out_features,))
+        layer._set_shape(in_features, out_features, init)
+        layer.params["W"] = W
+        if b is not None:
+            layer.params["b"] = b
         return layer
 
     @classmethod

@@ -1,5 +1,6 @@
 """Linear's arguments and initial weights: how many scalars a Linear holds, its constructor
-arguments checked, and W drawn block by block (:class:`softgrad.nn.Linear` uses these)."""
+arguments (and ``from_arrays``'s) checked, and W drawn block by block (:class:`softgrad.nn.Linear`
+uses these)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,29 @@ def _checked(
     if init not in _INITS:
         raise ValueError(f"Linear: init must be one of 'he', 'glorot'; got {init!r}")
     return int(in_features), int(out_features), bool(bias), as_float_dtype(dtype, "Linear")
+
+
+def _checked_arrays(W: Any, b: Any, init: Any) -> tuple[int, int]:
+    """``Linear.from_arrays``'s arguments checked as the constructor checks its own: in_features
+    and out_features."""
+    where = "Linear.from_arrays"
+    for what, array in (("W", W), ("b", b)):
+        if array is not None and not isinstance(array, np.ndarray):
+            raise TypeError(f"{where}: {what} must be an ndarray; got {type(array).__name__}")
+    if W.ndim != 2:
+        raise ValueError(
+            f"{where}: W must have shape (in_features, out_features); got shape {W.shape}"
+        )
+    in_features, out_features, _, dtype = _checked(
+        W.shape[0], W.shape[1], b is not None, init, W.dtype
+    )
+    if W.dtype != dtype:  # another byte order (as_float_dtype refused the rest)
+        raise ValueError(
+            f"{where}: W must be of a native float dtype, {dtype}; got {W.dtype.str!r}"
+        )
+    if b is not None and (b.shape != (out_features,) or b.dtype != dtype):
+        raise ValueError(
+            f"{where}: b must have shape ({out_features},) and W's dtype {dtype}; got "
+            f"shape {b.shape}, {b.dtype}"
+        )
+    return in_features, out_features

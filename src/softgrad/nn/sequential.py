@@ -11,7 +11,7 @@ from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad
-from softgrad.nn.layer_config import layers_from_config
+from softgrad.nn.layer_config import layers_drawn_into_buffers, layers_from_config, linears_holding
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
 
@@ -45,9 +45,9 @@ class Sequential(Layer):
     Notes
     -----
     Construction builds the parameter store (:mod:`softgrad.nn.store`): the layers' parameters
-    and gradients are copied, values unchanged, into one flat buffer each (``build_mlp`` draws
-    its layers straight into the buffers instead: no copy), and each layer's
-    ``params[name]`` / ``grads[name]`` becomes a view of it. Arrays held from before are
+    and gradients are copied, values unchanged, into one flat buffer each (``build_mlp`` and
+    ``from_config`` draw their layers straight into the buffers instead: no copy), and each
+    layer's ``params[name]`` / ``grads[name]`` becomes a view of it. Arrays held from before are
     detached copies afterwards: take references after building. Given ``named_params()`` and
     ``named_grads()``, an optimizer updates the whole network in one set of passes.
     ``astype``, ``copy.deepcopy`` and unpickling build a new store. A nested Sequential and a
@@ -307,9 +307,17 @@ class Sequential(Layer):
         Returns
         -------
         Sequential
+            Each Linear drawn straight into the parameter store's buffers, as ``build_mlp``
+            draws its layers: the numbers, and the generator's state after, of the layers
+            built one by one (``Linear(**config, rng=rng)``), and building peaks at the
+            weights and their gradients (drawing the layers and then copying them into the
+            store peaked at 3x the weights' bytes).
         """
         generator = as_generator(rng, "Sequential.from_config")
-        return cls(*layers_from_config(config, LAYERS, generator, None))
+        drawn = layers_drawn_into_buffers(config, LAYERS, generator)
+        if drawn is None:  # no Linear, or a config that the layers or the store refuse
+            return cls(*layers_from_config(config, LAYERS, generator, None))
+        return cls._adopting(*drawn)
 
     @classmethod
     def _holding(
@@ -320,14 +328,14 @@ class Sequential(Layer):
         Each parameter is ``take(key, shape)`` for its qualified name (``"0.W"``) and declared
         shape, in network order, and must be that shape, one float dtype for all (the network
         takes it, whatever dtype the config names). Each Linear holds its arrays themselves
-        (``Linear._configured``); the store copies each into its buffer as it lets the Linear's
+        (``Linear.from_arrays``); the store copies each into its buffer as it lets the Linear's
         reference go, and allocates the gradients after: when ``take`` hands over the only
         reference (read_model pops the arrays it read), building peaks at 2x the parameters'
         bytes, where drawing the layers and then overwriting them peaked at 4x. Other layers
         are built as :meth:`from_config` builds them (rng=None).
         """
         generator = as_generator(None, "Sequential.from_config")
-        return cls(*layers_from_config(config, LAYERS, generator, take))
+        return cls(*layers_from_config(config, LAYERS, generator, linears_holding(take)))
 
     def __repr__(self) -> str:
         inner = "".join(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -50,15 +49,14 @@ class Adam(Optimizer):
 
     Notes
     -----
-    Speed: the state holds the moments without their ``(1 - beta)`` factors,
-    ``"m.<key>" = m / (1 - beta1)`` and ``"v.<key>" = v / (1 - beta2)``, which the update
-    folds into two scalars; this is the same update in exact arithmetic and saves two passes
-    over every parameter (it agrees with torch to rounding). The step then is::
-
-        W -= c * m' / (sqrt(v') + e)
-        c = lr * sqrt(1 - beta2**t) * (1 - beta1) / ((1 - beta1**t) * sqrt(1 - beta2))
-        e = eps * sqrt(1 - beta2**t) / sqrt(1 - beta2)      (torch's rule)
-        e = eps / sqrt(1 - beta2)                           (fold_bias_correction)
+    State per parameter: ``"m.<key>"`` and ``"v.<key>"``, torch's ``exp_avg`` and
+    ``exp_avg_sq`` (m and v above, the gradient scaled by ``1 - beta2`` before it is squared),
+    and the step count. ``state_dict()`` marks them ``"state_version": 2``. Earlier softgrad
+    builds kept the moments without their ``(1 - beta)`` factors (``m / (1 - beta1)``,
+    ``v / (1 - beta2)``: v reached inf in float32 at a gradient of 6e17 where torch's stays
+    finite to 1.8e19); a state saved so (no ``"state_version"``), in a checkpoint or a pickled
+    optimizer, loads multiplied by those factors and continues with the same steps, to
+    rounding.
 
     A state saved before ``fold_bias_correction`` existed loads as
     ``fold_bias_correction=False``.
@@ -76,6 +74,7 @@ class Adam(Optimizer):
 
     _HYPER_NAMES = ("beta1", "beta2", "eps", "weight_decay", "fold_bias_correction")
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {"fold_bias_correction": False}
+    _STATE_VERSION: ClassVar[int] = 2  # 1: the moments without their (1 - beta) factors
 
     def __init__(
         self,
@@ -123,6 +122,16 @@ class Adam(Optimizer):
     def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
         return ("m", "v")
 
+    @classmethod
+    def _upgrade_slots(
+        cls, version: int, hyper: Mapping[str, Any], slots: dict[str, dict[str, np.ndarray]]
+    ) -> None:
+        # version 1 kept m / (1 - beta1) and v / (1 - beta2): torch's moments are these times
+        # the factors, in the arrays' own dtype (float32 stays float32)
+        for arrays in slots.values():
+            arrays["m"] *= 1.0 - hyper["beta1"]
+            arrays["v"] *= 1.0 - hyper["beta2"]
+
     @property
     def betas(self) -> tuple[float, float]:
         """``(beta1, beta2)``."""
@@ -136,14 +145,14 @@ class Adam(Optimizer):
         return {"lr": self.lr, "betas": self.betas, **hyper}
 
     def _dtype_scalars(self) -> dict[str, float]:
-        # the update's step size and eps grow up to these (the moments are kept without their
-        # (1 - beta) factors, see Notes), and AdamW shrinks the weights by 1 - lr * weight_decay
-        root = math.sqrt(1.0 - self.beta2)
+        # the update's step size lr / (1 - beta1**t) (scikit-learn's rule: times
+        # sqrt(1 - beta2**t) <= 1) is at most lr / (1 - beta1); AdamW shrinks the weights by
+        # 1 - lr * weight_decay
+        rate = 1.0 - self.beta1
         scalars = super()._dtype_scalars()
-        scalars[f"lr / sqrt(1 - betas[1]) (the largest step size, {self.lr:g} / {root:g})"] = (
-            self.lr / root
+        scalars[f"lr / (1 - betas[0]) (the largest step size, {self.lr:g} / {rate:g})"] = (
+            self.lr / rate
         )
-        scalars[f"eps / sqrt(1 - betas[1]) ({self.eps:g} / {root:g})"] = self.eps / root
         if not self._coupled_decay():
             scalars[f"lr * weight_decay ({self.lr:g} * {self.weight_decay:g})"] = (
                 self.lr * self.weight_decay
@@ -151,10 +160,9 @@ class Adam(Optimizer):
         return scalars
 
     def _dtype_floors(self) -> dict[str, tuple[float, str]]:
-        # the eps the update adds to sqrt(v) (see Notes), at its smallest: step 1 under torch's
-        # rule. Rounded to 0 (1e-8 in float16), a gradient of 0 makes the weight 0 / 0 = NaN
-        smallest = self.eps / math.sqrt(1.0 - self.beta2) if self.fold_bias_correction else self.eps
-        return {"eps": (smallest, "a parameter whose gradient is 0 would become NaN, 0 / 0")}
+        # eps is added to sqrt(v) as given (either rule). Rounded to 0 (1e-8 in float16), a
+        # gradient of 0 makes the weight 0 / 0 = NaN
+        return {"eps": (self.eps, "a parameter whose gradient is 0 would become NaN, 0 / 0")}
 
     def _n_scratch(self) -> int:
         # L2 decay needs g + weight_decay * W beside the temporary of the update

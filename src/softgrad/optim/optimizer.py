@@ -57,7 +57,8 @@ class Optimizer:
     >>> opt = Adam()
     >>> opt.step({"0.W": np.zeros(2)}, {"0.W": np.ones(2)})
     >>> sorted(opt.state_dict())
-    ['beta1', 'beta2', 'eps', 'lr', 'm.0.W', 'step.0.W', 'type', 'v.0.W', 'weight_decay']
+    ['beta1', 'beta2', 'eps', 'lr', 'm.0.W', 'state_version', 'step.0.W', 'type', 'v.0.W',
+     'weight_decay']
     """
 
     #: Whether the update treats every element on its own, so that it may run once over a
@@ -120,6 +121,17 @@ class Optimizer:
     # only when it differs from its default, so files and reprs of the default rules keep
     # their format, and a state without the option loads with the default
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    # what the saved state's slots mean: a subclass whose slots changed meaning raises it,
+    # saves it as "state_version" and converts a state of an older version in _upgrade_slots
+    # (a state saved without the entry is version 1)
+    _STATE_VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def _upgrade_slots(
+        cls, version: int, hyper: Mapping[str, Any], slots: dict[str, dict[str, np.ndarray]]
+    ) -> None:
+        """Convert, in place, the per-key slots of a state saved as ``version`` (older than
+        ``_STATE_VERSION``) under the hyperparameters ``hyper``; nothing to convert here."""
 
     def _dtype_scalars(self) -> dict[str, float]:
         """The scalars the update converts to the parameters' dtype, named as a message names
@@ -280,31 +292,57 @@ class Optimizer:
         # copied optimizer keeps only its per-key state and rebuilds the flat one on its next step
         state = self.__dict__.copy()
         state["_flat"] = None
+        state["_state_version"] = self._STATE_VERSION
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # an optimizer pickled by an older softgrad (no "_state_version") holds the slots of
+        # its time: converted as load_state_dict converts an old saved state
+        state = dict(state)
+        version = state.pop("_state_version", 1)
+        self.__dict__.update(state)
+        if version < self._STATE_VERSION:
+            saved = {**self._HYPER_DEFAULTS, **vars(self)}  # options newer than the pickle
+            hyper = {name: saved.get(name) for name in self._HYPER_NAMES}
+            type(self)._upgrade_slots(version, hyper, self.__dict__.get("_slots", {}))
+
     # ---- saving and restoring ----------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, *, copy: bool = True) -> dict[str, Any]:
         """Everything needed to resume: flat keys, JSON-safe scalars and ndarray copies.
+
+        Parameters
+        ----------
+        copy : bool, default True
+            False gives the optimizer's own state arrays instead of copies (views of its
+            flat buffers after a step on a network's store), which its next step changes:
+            for a caller that writes them out at once, as the checkpoint writer does (two
+            copies of the weights' bytes fewer for Adam).
 
         Returns
         -------
         dict
             ``"type"`` (class name), ``"lr"``, each hyperparameter, then per parameter key
-            ``"step.<key>"`` (int) and ``"<slot>.<key>"`` (ndarray copy), e.g. ``"m.0.W"``.
-            The scalars go through ``json.dumps``; the arrays fit in an ``.npz``.
+            ``"step.<key>"`` (int) and ``"<slot>.<key>"`` (ndarray), e.g. ``"m.0.W"``;
+            ``"state_version"`` (int) when the class's slots have changed meaning since the
+            first saved states (Adam: 2). The scalars go through ``json.dumps``; the arrays
+            fit in an ``.npz``.
         """
         state: dict[str, Any] = {"type": type(self).__name__, "lr": self.lr, **self._hyper()}
+        if self._STATE_VERSION > 1:
+            state["state_version"] = self._STATE_VERSION
         for key, step in self._steps.items():
             state[f"step.{key}"] = int(step)
             for name, array in self._slots[key].items():
-                state[f"{name}.{key}"] = array.copy()
+                state[f"{name}.{key}"] = array.copy() if copy else array
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore hyperparameters and per-parameter state saved by :meth:`state_dict`.
 
         Everything is validated before anything changes: on error the optimizer is untouched.
-        Arrays are copied (the caller's arrays are never updated by later steps).
+        Arrays are copied (the caller's arrays are never updated by later steps). A state of
+        an older ``"state_version"`` (none: version 1) is converted to this one's meaning; a
+        newer one is refused.
         """
         where = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state, Mapping):
@@ -320,8 +358,25 @@ class Optimizer:
         lr = check_number(state["lr"], where, "state['lr']", 0.0)
         saved = {**self._HYPER_DEFAULTS, **{name: state[name] for name in names if name in state}}
         hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})
-        steps, slots = parse_entries(where, state, {"type", *names}, type(self)._slot_names(hyper))
+        version = self._saved_version(where, state.get("state_version", 1))
+        scalar_keys = {"type", "state_version", *names}
+        steps, slots = parse_entries(where, state, scalar_keys, type(self)._slot_names(hyper))
+        if version < self._STATE_VERSION:
+            type(self)._upgrade_slots(version, hyper, slots)  # slots are parse_entries' copies
         self._lr, self._fits = lr, None
         # all at once: one at a time, each would be checked against the others' old values
         self.__dict__.update(hyper)
         self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None
+
+    def _saved_version(self, where: str, version: Any) -> int:
+        """A saved state's ``state_version``, one this class reads (1 up to its own)."""
+        newest = self._STATE_VERSION
+        if isinstance(version, bool) or not isinstance(version, (int, np.integer)):
+            raise ValueError(f"{where}: state['state_version'] must be an int; got {version!r}")
+        if not 1 <= version <= newest:
+            raise ValueError(
+                f"{where}: state['state_version'] must be 1 to {newest} (the versions this "
+                f"softgrad reads); got {version!r}"
+                + (" (saved by a newer softgrad: upgrade softgrad)" if version > newest else "")
+            )
+        return int(version)

@@ -16,15 +16,41 @@ import numpy as np
 from softgrad.nn import ACTIVATIONS, Dropout, Linear, Sequential
 from softgrad.sklearn._params import resolve_dtype
 
+# scalars of a coef drawn at a time: one float64 block (2 MB), not a float64 copy of the coef
+_DRAW_BLOCK = 1 << 18
 
-def glorot_weights(layer_units, activation, random_state):
-    """sklearn's initial (coef, intercept) of each layer: U(+-sqrt(f / (fan_in + fan_out))),
-    f = 2 for the logistic activation, else 6, drawn from ``random_state`` in sklearn's order."""
+
+def glorot_model(layer_units, activation: str, dropout: float, dtype, random_state) -> Sequential:
+    """A new network (as :func:`build_model` lays it out) with sklearn's initial weights.
+
+    Each layer's coef, then intercept, is U(+-sqrt(f / (fan_in + fan_out))), f = 2 for the
+    logistic activation, else 6, drawn from ``random_state`` in sklearn's order into arrays
+    of ``dtype`` that the Linear layers hold and the store moves into its buffer: the coef in
+    float64 blocks of rows, each cast into its place, which are the numbers (and the
+    generator's state after) of sklearn's whole draw cast to ``dtype``. Building peaks at 2x
+    the weights' bytes and one 2 MB block, as :func:`build_model` (784-4096-4096-10 float32:
+    2.7x when each layer's whole float64 draw was cast into new arrays).
+    """
     factor = 2.0 if activation == "logistic" else 6.0
-    for fan_in, fan_out in pairwise(layer_units):
-        bound = math.sqrt(factor / (fan_in + fan_out))
-        coef = random_state.uniform(-bound, bound, (fan_in, fan_out))
-        yield coef, random_state.uniform(-bound, bound, fan_out)
+    linears = (
+        _glorot_linear(fan_in, fan_out, math.sqrt(factor / (fan_in + fan_out)), dtype, random_state)
+        for fan_in, fan_out in pairwise(layer_units)
+    )
+    return Sequential(*_layers(linears, activation, dropout))
+
+
+def _glorot_linear(fan_in: int, fan_out: int, bound: float, dtype, random_state) -> Linear:
+    """A Linear holding U(+-bound) draws of ``random_state``: coef row block by row block,
+    then intercept, cast to ``dtype``."""
+    coef = np.empty((fan_in, fan_out), dtype=dtype)
+    rows = max(1, _DRAW_BLOCK // fan_out)
+    for row in range(0, fan_in, rows):
+        coef[row : row + rows] = random_state.uniform(
+            -bound, bound, (min(rows, fan_in - row), fan_out)
+        )
+    intercept = np.empty(fan_out, dtype=dtype)
+    intercept[...] = random_state.uniform(-bound, bound, fan_out)
+    return Linear.from_arrays(coef, intercept)
 
 
 def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
@@ -32,33 +58,35 @@ def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
 
     Each pair is cast (and broadcast) into new arrays of ``dtype`` that its Linear holds and
     the store moves into its buffer: nothing is drawn, and building peaks at 2x the weights'
-    bytes (a generator's pairs, ``glorot_weights``'s float64 draws, are taken one at a time:
-    784-4096-4096-10 float32 peaked at 2.7x, where drawing Linear layers, overwriting them
-    and copying them into the store peaked at 5x; from given float64 pairs 3x -> 2x).
+    bytes (a generator's pairs are taken one at a time; from given float64 pairs 3x -> 2x,
+    where drawing Linear layers, overwriting them and copying them into the store peaked at
+    5x).
     """
+    linears = (_linear(np.asarray(coef), intercept, dtype) for coef, intercept in weights)
+    return Sequential(*_layers(linears, activation, dropout))
+
+
+def _layers(linears, activation: str, dropout: float) -> list:
+    """The Linear layers given, each but the last followed by the activation and (with
+    ``dropout``) a Dropout layer, whose generator train() sets."""
     layers = []
-    for coef, intercept in weights:
+    for linear in linears:
         if layers:
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
                 layers.append(Dropout(dropout, rng=0))
-        layers.append(_linear(np.asarray(coef), intercept, dtype))
-    return Sequential(*layers)
+        layers.append(linear)
+    return layers
 
 
 def _linear(coef: np.ndarray, intercept, dtype) -> Linear:
-    """A Linear holding ``coef`` and ``intercept`` in new arrays of ``dtype``, checked as
-    ``Linear(*coef.shape, dtype=dtype)`` checks its sizes, cast and broadcast as assigning them
-    into its arrays would."""
-    values = {"W": coef, "b": intercept}
-
-    def cast(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        array = np.empty(shape, dtype=dtype)
-        array[...] = values[name]
-        return array
-
-    config = {"in_features": coef.shape[0], "out_features": coef.shape[1], "dtype": dtype}
-    return Linear._configured(config, cast)
+    """A Linear holding ``coef`` and ``intercept`` cast (and broadcast) into new arrays of
+    ``dtype``, as assigning them into its arrays would; sizes checked by Linear.from_arrays."""
+    W = np.empty(coef.shape, dtype=dtype)
+    W[...] = coef
+    b = np.empty(W.shape[1:], dtype=dtype)
+    b[...] = intercept
+    return Linear.from_arrays(W, b)
 
 
 def use_activation(model: Sequential, activation: str) -> None:

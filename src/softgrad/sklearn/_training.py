@@ -21,7 +21,7 @@ from softgrad.checks import check_fits_dtype
 from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, Dropout, LogisticLoss
 from softgrad.optim import SGD, Adam, InvScalingLR
-from softgrad.sklearn._network import build_model, glorot_weights
+from softgrad.sklearn._network import glorot_model
 from softgrad.training import fit
 from softgrad.training.batch_order import ReshuffleEachEpoch
 from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose
@@ -54,8 +54,7 @@ def initialize(est, n_features: int, hidden, dtype, random_state) -> None:
     """A fresh network with sklearn's initial weights, and sklearn's fitted bookkeeping."""
     n_out = 1 if len(est.classes_) == 2 else len(est.classes_)
     units = [n_features, *hidden, n_out]
-    weights = glorot_weights(units, est.activation, random_state)
-    est._model = build_model(weights, est.activation, est.dropout, dtype)
+    est._model = glorot_model(units, est.activation, est.dropout, dtype, random_state)
     est.n_layers_ = len(hidden) + 2
     est.n_outputs_ = n_out
     est.out_activation_ = "logistic" if n_out == 1 else "softmax"

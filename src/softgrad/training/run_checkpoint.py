@@ -29,11 +29,13 @@ def layer_generators(model: Any) -> dict[str, np.random.Generator]:
 
 
 def snapshot(run: Any, epoch: int) -> Checkpoint:
-    """The run's state after epoch ``epoch``, ready for ``save_checkpoint``."""
+    """The run's state after epoch ``epoch``, for ``save_checkpoint`` to write at once: its
+    weights and the optimizer's state arrays are the live ones, not copies (Adam's copies of
+    its moments were two copies of the weights' bytes at every checkpoint)."""
     return Checkpoint(
         epoch=epoch,
         params=run.model.named_params(),
-        optimizer=run.optimizer.state_dict(),
+        optimizer=run.optimizer.state_dict(copy=False),
         schedule=None if run.lr_schedule is None else run.lr_schedule.state_dict(),
         rng=run.generator.bit_generator.state,
         layer_rngs={k: g.bit_generator.state for k, g in layer_generators(run.model).items()},
