@@ -301,24 +301,26 @@ class NumpyRefPeer(Peer):
             return
         self.t += 1
         beta1, beta2 = spec.betas
-        # moments kept without their (1 - beta) factors (m / (1 - beta1), v / (1 - beta2)),
-        # which fold into two scalars: torch's Adam in 10 passes per parameter
+        # torch's Adam as written (the moments with their (1 - beta) factors, as softgrad keeps
+        # them: without, v overflows float32 1000x sooner), the bias corrections folded into
+        # two scalars: 12 passes per parameter
         root_bias2 = math.sqrt(1.0 - beta2**self.t)  # Python floats: no float64 promotion
-        root_decay2 = math.sqrt(1.0 - beta2)
-        scale = spec.lr * root_bias2 * (1.0 - beta1) / ((1.0 - beta1**self.t) * root_decay2)
-        eps = spec.eps * root_bias2 / root_decay2
+        step_size = spec.lr / (1.0 - beta1**self.t)
         for p, g, m, v, tmp in zip(
             self.params, self.grads, self.state1, self.state2, self.tmp, strict=True
         ):
             m *= beta1
-            m += g
+            np.multiply(g, 1.0 - beta1, out=tmp)
+            m += tmp
             v *= beta2
-            np.multiply(g, g, out=tmp)
+            np.multiply(g, 1.0 - beta2, out=tmp)
+            tmp *= g
             v += tmp
             np.sqrt(v, out=tmp)
-            tmp += eps
+            tmp *= 1.0 / root_bias2
+            tmp += spec.eps
             np.divide(m, tmp, out=tmp)
-            tmp *= -scale
+            tmp *= -step_size
             p += tmp
 
     def train_epoch(self) -> None:
