@@ -142,7 +142,7 @@ def use_dropout(est) -> None:
     optimizer = vars(est).get("_optimizer")
     if optimizer is not None:
         state = {}
-        for entry, value in optimizer.state_dict().items():
+        for entry, value in optimizer.state_dict(copy=False).items():
             kind, dot, key = entry.partition(".")  # "m.2.W": slot "m" of "2.W"
             state[f"{kind}.{names[key]}" if dot else entry] = value
         optimizer.load_state_dict(state)
