@@ -169,3 +169,35 @@ def test_ctrl_c_under_mpiexec_ends_every_rank_with_one_line_and_the_resume_comma
     # stdout holds only the launcher's own notice ("[mpiexec@host] Sending Ctrl-C ...")
     assert all(line.startswith("[mpiexec@") for line in out.splitlines()), out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+
+
+# a command run by ranks.run_ranks as train runs its own: Ctrl-C reaches one rank, or every rank
+# (as mpiexec passes it), inside a block of checks or loading, before training
+_CTRL_C_BEFORE_TRAINING = """
+import os, signal, sys
+from softgrad.cli import ranks
+from softgrad.cli.errors import run_guarded
+
+comm = ranks.start()
+
+def command():
+    with ranks.together(comm, "train"):
+        if comm.rank in {ctrl_c_on}:
+            os.kill(os.getpid(), signal.SIGINT)
+    with ranks.together(comm, "train"):
+        print("not reached", flush=True)
+    return 0
+
+sys.exit(run_guarded(lambda: ranks.run_ranks(comm, command)))
+"""
+
+
+@pytest.mark.parametrize("ctrl_c_on", [(1,), (0, 1)])
+def test_ctrl_c_before_training_ends_every_rank_as_a_plain_run_does(tmp_path, ctrl_c_on):
+    # each rank keeps it until the ranks next agree, where every rank raises it: rank 0 says
+    # "interrupted" (130) as a plain run does, where the rank that met it called MPI_Abort
+    # (status 2, an "Abort(2) on node" line per rank)
+    code = _CTRL_C_BEFORE_TRAINING.format(ctrl_c_on=set(ctrl_c_on))
+    done = _softgrad(["-c", code], tmp_path, 2)
+    expected = (130, "softgrad: error: interrupted\n", "")
+    assert (done.returncode, done.stderr, done.stdout) == expected

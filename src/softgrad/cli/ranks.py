@@ -28,7 +28,9 @@ one) and is unlinked as soon as every rank has mapped it, so no run leaves it be
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +44,7 @@ from softgrad.cli.errors import (
     EXIT_USAGE,
     EXPECTED_ERRORS,
     UsageError,
+    interrupted,
     one_line,
     report,
 )
@@ -113,15 +116,22 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
     Rank 0 exits with status 2 and the others with 0, so that the launcher, which ends every
     rank as soon as one exits non-zero, has already let rank 0's line out (mpiexec still
     exits 2). Ctrl-C that the ranks stopped at together (train raises it from a callback at a
-    batch end, and fit agrees on it like an error) is re-raised on rank 0 alone once MPI is
-    shut down, so it is reported as in a plain run (status 130); Ctrl-C on one rank alone
-    anywhere else ends every rank through MPI_Abort.
+    batch end, and fit agrees on it like an error; before training, :func:`_agreed_ctrl_c`
+    keeps it for the next :func:`together`) is re-raised on rank 0 alone once MPI is shut
+    down, so it is reported as in a plain run (status 130); a second Ctrl-C, or one raised on
+    one rank alone anywhere else, ends every rank through MPI_Abort.
     """
     if comm is None:
         return command()
     try:
-        status = command()
+        with _agreed_ctrl_c(comm):
+            status = command()
     except RANK_ERRORS as exc:
+        if interrupted(exc):  # Ctrl-C every rank raised together: "interrupted", status 130
+            comm.finish()
+            if comm.rank == 0:
+                raise
+            return EXIT_OK
         if comm.rank == 0:
             # rank 0's own error in its own words; another rank's names that rank
             own = exc.__cause__ if isinstance(exc, DistributedError) else None
@@ -144,6 +154,33 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
         raise
     comm.finish()
     return status
+
+
+@contextmanager
+def _agreed_ctrl_c(comm: Communicator) -> Iterator[None]:
+    """On several ranks, keep Ctrl-C as this rank's deferred error (:meth:`Communicator.defer`)
+    for the next point where the ranks agree (:func:`together`, :func:`training_rows`), where
+    every rank raises it; a second Ctrl-C interrupts at once.
+
+    mpiexec passes Ctrl-C to every rank, and each meets it at another line: raised at once, a
+    rank leaving the others waiting in a collective had to call MPI_Abort (status 2, one
+    "Abort" line per rank instead of a plain run's "interrupted"). During training train's own
+    handler (defer to the batch end) takes over; outside the main thread no handler can be set.
+    """
+    if comm.size == 1 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def keep(signum: int, frame: Any) -> None:
+        if isinstance(comm.pending, KeyboardInterrupt):
+            raise KeyboardInterrupt
+        comm.defer(KeyboardInterrupt())
+
+    previous = signal.signal(signal.SIGINT, keep)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 _ROWS_CHUNK = 8192  # rows scaled and written at a time by rank 0
