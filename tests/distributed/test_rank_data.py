@@ -3,11 +3,14 @@ rank 0 alone reads the data set, and every rank maps the scaled rows rank 0 wrot
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from softgrad.cli import ranks
+from softgrad.cli import ranks, rows_file
 from softgrad.datasets import Dataset
 from softgrad.errors import DistributedError
 from softgrad.preprocessing import Scaler
@@ -118,3 +121,29 @@ def test_a_plain_run_scales_float32_rows_in_place_to_the_values_of_a_copy():
     rows = ranks.training_rows(None, scaler, X, "float32", None)
     assert rows is X
     assert_array_equal(rows, expected)  # the same arithmetic: bit for bit
+
+
+def test_rank_0_removes_the_rows_files_of_killed_runs_on_its_host_and_no_other(tmp_path, capsys):
+    # a run killed between rank 0's write and the last rank's map (SIGTERM, SIGKILL: no handler
+    # runs) left a hidden file as large as the training set, which no later run removed
+    dead_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it
+    alive = rows_file.rows_path(tmp_path)  # this process: a run still going
+    dead = tmp_path / alive.name.replace(f"-{os.getpid()}-", f"-{dead_pid}-")
+    elsewhere = tmp_path / f".softgrad-rows-otherhost-{dead_pid}-0123456789ab.npy"
+    mine = tmp_path / "keep.npy"
+    for path in (alive, dead, elsewhere, mine):
+        path.write_bytes(b"rows")
+    rows = ranks.training_rows(
+        Communicator(Peers(0, 2), IN_PLACE, SUM),
+        Scaler.for_range(255),
+        _data().X_train,
+        "float32",
+        tmp_path,
+    )
+    assert rows.shape == (30, 6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [alive.name, elsewhere.name, mine.name]
+    )
+    assert capsys.readouterr().err == (
+        f"softgrad: note: removed {dead.name}, left by a killed run\n"
+    )

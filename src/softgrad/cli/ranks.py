@@ -23,7 +23,8 @@ the rows a rank touches are read from the page cache on demand: a rank's private
 batch buffers and the validation rows, the file's pages are held once per machine for all its
 ranks and can be dropped under pressure, and only rank 0 ever holds the data set as loaded.
 The file sits beside ``--out`` (a folder every rank must see: on several machines, a shared
-one) and is unlinked as soon as every rank has mapped it, so no run leaves it behind.
+one) and is unlinked as soon as every rank has mapped it; one that a run killed before that
+left is removed by the next run's rank 0 on that host (:mod:`softgrad.cli.rows_file`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +48,7 @@ from softgrad.cli.errors import (
     one_line,
     report,
 )
+from softgrad.cli.rows_file import remove_dead_rows, rows_path
 from softgrad.errors import DistributedError
 from softgrad.training.distributed import (
     Communicator,
@@ -234,7 +235,8 @@ def training_rows(
     """The scaled training rows fit trains on: ``scaler.inputs(X)`` for a plain run (or one
     rank: uint8 images stay uint8, scaled per batch); on several ranks a read-only memory map,
     in the model's ``dtype``, of the file rank 0 writes into ``folder`` (chunk by chunk: never a
-    second whole copy of the set).
+    second whole copy of the set). Rank 0 first removes the files there that killed runs on
+    this host left (:mod:`softgrad.cli.rows_file`).
 
     The values are those fit would train on in one process: the scaler's float32 output cast
     to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
@@ -249,9 +251,11 @@ def training_rows(
         return scaler.inputs(X)
     from softgrad.datasets.shards import open_rows
 
-    path, error = Path(folder) / f".softgrad-rows-{uuid.uuid4().hex}.npy", None
+    path, error = rows_path(folder), None
     if comm.rank == 0:
         try:
+            for name in remove_dead_rows(folder):
+                print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
             _write_scaled(path, scaler, X, np.dtype(dtype))
         except OSError as exc:
             error = OSError(
