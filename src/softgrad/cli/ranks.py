@@ -2,8 +2,8 @@
 
 The launcher is detected from the environment before mpi4py is imported
 (:func:`softgrad.training.distributed.world`), so a plain run never initialises MPI. Under a
-launcher each rank uses one BLAS thread and one Numba kernel thread unless the user set a
-count, and:
+launcher of several ranks each uses one BLAS thread and one Numba kernel thread unless the user
+set a count (:func:`start`), and:
 
 - every rank checks the options; an error on any rank ends every rank (:func:`together`)
   before training starts;
@@ -53,8 +53,6 @@ from softgrad.errors import DistributedError
 from softgrad.training.distributed import (
     Communicator,
     launcher_ranks,
-    one_blas_thread,
-    one_kernel_thread,
     world,
 )
 
@@ -75,13 +73,14 @@ def refuse_ranks(command: str) -> None:
 
 
 def start() -> Communicator | None:
-    """The world communicator under an MPI launcher (one BLAS thread and one kernel thread per
-    rank, unless the user chose counts), else None."""
-    comm = world()
-    if comm is not None:
-        one_blas_thread()
-        one_kernel_thread()
-    return comm
+    """The world communicator under an MPI launcher, else None.
+
+    Each of several ranks is limited to one BLAS and one kernel thread unless the user chose
+    counts (:meth:`Communicator.from_mpi`). One rank keeps a plain run's threads: it has the
+    cores to itself, and trains bit for bit as a plain run (OpenBLAS's GEMM on 2 threads rounds
+    otherwise than on 1).
+    """
+    return world()
 
 
 def speaks(comm: Communicator | None) -> bool:
