@@ -7,8 +7,8 @@ set a count (:func:`start`), and:
 
 - every rank checks the options; an error on any rank ends every rank (:func:`together`)
   before training starts;
-- rank 0 alone reads the data set (:func:`load_once`) and writes its scaled training rows, in
-  the model's dtype, to one file that every rank memory-maps (:func:`training_rows`);
+- rank 0 alone reads the data set (:func:`load_once`) and writes its training rows (images as
+  stored, other features scaled) to one file that every rank memory-maps (:func:`training_rows`);
 - every rank trains its shard of each global batch (``fit(comm=)``);
 - rank 0 alone prints (the first line says "data-parallel over N MPI ranks, global batch B"),
   draws and writes files; an error is one line from rank 0 and exit status 2.
@@ -192,9 +192,10 @@ def load_once(comm: Communicator | None, load: Callable[[], Any]) -> Any:
     The other ranks get the labels, class names and shapes (one broadcast) and, for features,
     zero-byte placeholders of the right shape: their rows come from :func:`training_rows`.
     Their Dataset's ``scale`` is 1, so its ``fit_scaler`` costs nothing; only rank 0's scaler
-    is ever used. Every rank must call this at the same point (outside any block that may
-    raise on one rank alone before it); an error in ``load`` on rank 0 is raised on every rank
-    by the enclosing :func:`together`, in rank 0's words.
+    is ever used (:func:`training_rows` hands it to every rank). Every rank must call this at
+    the same point (outside any block that may raise on one rank alone before it); an error in
+    ``load`` on rank 0 is raised on every rank by the enclosing :func:`together`, in rank 0's
+    words.
     """
     if comm is None or comm.size == 1:
         return load()
@@ -230,15 +231,18 @@ def _layout(data: Any) -> dict[str, Any]:
 
 def training_rows(
     comm: Communicator | None, scaler: Any, X: np.ndarray, dtype: str, folder: Path
-) -> np.ndarray:
+) -> Any:
     """The scaled training rows fit trains on: ``scaler.inputs(X)`` for a plain run (or one
-    rank: uint8 images stay uint8, scaled per batch); on several ranks a read-only memory map,
-    in the model's ``dtype``, of the file rank 0 writes into ``folder`` (chunk by chunk: never a
-    second whole copy of the set). Rank 0 first removes the files there that killed runs on
-    this host left (:mod:`softgrad.cli.rows_file`).
+    rank: uint8 images stay uint8, scaled per batch); on several ranks the same, over a
+    read-only memory map of the file rank 0 writes into ``folder``, chunk by chunk (never a
+    second whole copy of the set): integer images as stored, a quarter of float32's bytes,
+    which every rank scales a batch at a time with rank 0's scaler; float features scaled, in
+    the model's ``dtype``. Rank 0 first removes the files there that killed runs on this host
+    left (:mod:`softgrad.cli.rows_file`).
 
     The values are those fit would train on in one process: the scaler's float32 output cast
-    to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
+    to ``dtype``, as fit casts it (:class:`~softgrad.preprocessing.ScaledRows` reads a row as
+    ``transform`` does, bit for bit). The file is unlinked as soon as every rank has mapped it.
 
     ``X`` is the command's own ``data.X_train``, not read raw again: in a plain run a float32
     ``X`` (a CSV file's features) is scaled in place (``scaler.transform(X, out=X)``, the same
@@ -248,25 +252,54 @@ def training_rows(
         if X.dtype == np.float32 and X.flags.writeable:
             return scaler.transform(X, out=X)
         return scaler.inputs(X)
-    from softgrad.datasets.shards import open_rows
-
+    # the other ranks' X is a placeholder of rank 0's shape and dtype (load_once)
+    stored = X.dtype.kind in "iu"
     path, error = rows_path(folder), None
     if comm.rank == 0:
-        try:
-            for name in remove_dead_rows(folder):
-                print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
-            _write_scaled(path, scaler, X, np.dtype(dtype))
-        except OSError as exc:
-            error = OSError(
-                exc.errno,
-                f"train: could not write the training rows every rank maps to "
-                f"{str(path)!r} ({exc.strerror or exc}); --out's folder must be writable",
-            )
-        except Exception as exc:  # raised on every rank below, not on rank 0 alone
-            error = exc
+        scale = None if stored else scaler.transform
+        error = _write_rows(path, scale, X, X.dtype if stored else np.dtype(dtype))
     comm.raise_together(error, "train: sharing the training rows")
-    path = Path(comm.broadcast_object(str(path)))
-    rows = None
+    # the other ranks' scaler is their placeholder's: rank 0's scales the batches
+    path, scaler = comm.broadcast_object((str(path), scaler))
+    rows = _map_rows(comm, Path(path))
+    return scaler.inputs(rows) if stored else rows
+
+
+def _write_rows(
+    path: Path, scale: Callable[[np.ndarray], np.ndarray] | None, X: np.ndarray, dtype: np.dtype
+) -> Exception | None:
+    """Rank 0 writes the rows every rank maps, through ``scale`` (None: as stored), in
+    ``dtype``; the error, if any, for every rank to raise."""
+    try:
+        for name in remove_dead_rows(path.parent):
+            print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=X.shape)
+        try:
+            for start in range(0, X.shape[0], _ROWS_CHUNK):
+                chunk = X[start : start + _ROWS_CHUNK]
+                out[start : start + _ROWS_CHUNK] = chunk if scale is None else scale(chunk)
+            out.flush()
+        except BaseException:
+            del out
+            path.unlink(missing_ok=True)
+            raise
+        del out
+    except OSError as exc:
+        return OSError(
+            exc.errno,
+            f"train: could not write the training rows every rank maps to "
+            f"{str(path)!r} ({exc.strerror or exc}); --out's folder must be writable",
+        )
+    except Exception as exc:  # raised on every rank, not on rank 0 alone
+        return exc
+    return None
+
+
+def _map_rows(comm: Communicator, path: Path) -> np.ndarray:
+    """Every rank maps the rows rank 0 wrote to ``path``; rank 0 then unlinks the name."""
+    from softgrad.datasets.shards import open_rows
+
+    rows, error = None, None
     try:
         rows = open_rows(path)
     except FileNotFoundError:
@@ -282,16 +315,3 @@ def training_rows(
         if comm.rank == 0:
             path.unlink(missing_ok=True)
     return rows
-
-
-def _write_scaled(path: Path, scaler: Any, X: np.ndarray, dtype: np.dtype) -> None:
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=X.shape)
-    try:
-        for start in range(0, X.shape[0], _ROWS_CHUNK):
-            out[start : start + _ROWS_CHUNK] = scaler.transform(X[start : start + _ROWS_CHUNK])
-        out.flush()
-    except BaseException:
-        del out
-        path.unlink(missing_ok=True)
-        raise
-    del out
