@@ -166,6 +166,8 @@ def _agreed_ctrl_c(comm: Communicator) -> Iterator[None]:
     rank leaving the others waiting in a collective had to call MPI_Abort (status 2, one
     "Abort" line per rank instead of a plain run's "interrupted"). During training train's own
     handler (defer to the batch end) takes over; outside the main thread no handler can be set.
+    After training no point of agreement is left: a Ctrl-C during rank 0's report (the model,
+    the pictures) is kept and dropped, so the run ends complete, as it would a moment later.
     """
     if comm.size == 1 or threading.current_thread() is not threading.main_thread():
         yield
