@@ -235,3 +235,28 @@ def test_ctrl_c_before_training_ends_every_rank_as_a_plain_run_does(tmp_path, ct
     done = _softgrad(["-c", code], tmp_path, 2)
     expected = (130, "softgrad: error: interrupted\n", "")
     assert (done.returncode, done.stderr, done.stdout) == expected
+
+
+_CTRL_C_AT_SHUTDOWN = """
+import os, signal, sys
+from softgrad.cli import ranks
+from softgrad.cli.errors import run_guarded
+
+comm = ranks.start()
+shut_down = comm.finish
+
+def finish():  # Ctrl-C reaches rank 1 as the ranks shut MPI down after a complete run
+    if comm.rank == 1:
+        os.kill(os.getpid(), signal.SIGINT)
+    shut_down()
+
+comm.finish = finish
+sys.exit(run_guarded(lambda: ranks.run_ranks(comm, lambda: 0)))
+"""
+
+
+def test_ctrl_c_as_a_complete_run_shuts_down_is_dropped(tmp_path):
+    # every file was written and no point of agreement is left: the run ends complete (0),
+    # where the rank that met it exited 130 without a word
+    done = _softgrad(["-c", _CTRL_C_AT_SHUTDOWN], tmp_path, 2)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "")

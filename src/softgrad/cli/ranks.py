@@ -123,9 +123,15 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
     """
     if comm is None:
         return command()
+    # through MPI's shutdown too: Ctrl-C in the final Barrier ended a complete run with 130
+    with _agreed_ctrl_c(comm):
+        return _run_rank(comm, command)
+
+
+def _run_rank(comm: Communicator, command: Callable[[], int]) -> int:
+    """:func:`run_ranks` on several ranks, inside :func:`_agreed_ctrl_c`."""
     try:
-        with _agreed_ctrl_c(comm):
-            status = command()
+        status = command()
     except RANK_ERRORS as exc:
         if interrupted(exc):  # Ctrl-C every rank raised together: "interrupted", status 130
             comm.finish()
