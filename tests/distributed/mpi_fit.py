@@ -16,6 +16,7 @@ import numpy as np
 
 from softgrad.datasets.shards import read_shard
 from softgrad.errors import SoftgradError
+from softgrad.kernels import set_threads
 from softgrad.nn import CrossEntropyLoss, Sequential, build_mlp
 from softgrad.optim import SGD, Adam
 from softgrad.training import fit
@@ -227,10 +228,12 @@ def run(case: str, comm, out: Path):
 
             softgrad.training.together.save_checkpoint = _failing_checkpoint
     hand = {}
-    if case == "threads":
+    if case.startswith("threads"):
         # mpi4py's own communicator, as a user's script passes it (not world()'s wrapper)
         comm = import_mpi().COMM_WORLD
         kwargs["callbacks"] = [counter := _CountThreads()]
+        if case == "threads_chosen":  # the user's own count (softgrad train --threads 2)
+            set_threads(2)
     if case.startswith("ignored_acc"):
         optimizer = SGD(lr=0.0)
         hand = {
@@ -238,7 +241,7 @@ def run(case: str, comm, out: Path):
             "hand_val_acc": _accuracy(model, *kwargs["validation_data"]),
         }
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
-    if case == "threads":
+    if case.startswith("threads"):
         hand = {"threads": counter.threads}
     generator = kwargs["rng"]
     # where fit's own stream ended, when the script holds it
@@ -249,9 +252,9 @@ def run(case: str, comm, out: Path):
 
 def main(case: str, out: Path) -> int:
     # "threads": fit alone wraps mpi4py's communicator, as in a user's script (see run)
-    comm = None if case == "threads" else world()
+    comm = None if case.startswith("threads") else world()
     rank = 0 if comm is None else comm.rank
-    if case == "threads":
+    if case.startswith("threads"):
         rank = import_mpi().COMM_WORLD.Get_rank()
     try:
         model, history, generator_state, hand = run(case, comm, out)

@@ -201,6 +201,14 @@ def test_fit_given_mpi4pys_communicator_trains_on_one_thread_a_rank(tmp_path):
         assert result["threads"].tolist() == [1, 1], f"rank {rank}: BLAS, kernel threads"
 
 
+def test_a_thread_count_the_user_set_holds_on_every_rank(tmp_path):
+    # softgrad.set_threads(2) (softgrad train --threads 2) is the user's choice, as
+    # OPENBLAS_NUM_THREADS is: the ranks' one-thread rule held the BLAS to 1 all the same
+    results = _trained("threads_chosen", tmp_path, 2, threads_set=False)
+    for rank, result in enumerate(results):
+        assert result["threads"][0] == 2, f"rank {rank}: BLAS threads"
+
+
 def _assert_bit_identical(results, expected):
     """Every rank's weights and history in ``results`` equal those in ``expected``."""
     for rank, want in enumerate(expected):
