@@ -16,10 +16,11 @@ import numpy as np
 
 from softgrad.datasets.shards import read_shard
 from softgrad.errors import SoftgradError
+from softgrad.kernels import set_threads
 from softgrad.nn import CrossEntropyLoss, Sequential, build_mlp
 from softgrad.optim import SGD, Adam
 from softgrad.training import fit
-from softgrad.training.distributed import world
+from softgrad.training.distributed import import_mpi, world
 
 N_SAMPLES, N_FEATURES, N_CLASSES = 203, 7, 3  # 203 = 6 batches of 32 and a short one of 11
 BATCH = 32
@@ -80,6 +81,17 @@ class _RaiseInValidation:
         if not self.model.layers[0].training:
             raise RuntimeError("validation failed on purpose")
         return self.forward(x)
+
+
+class _CountThreads:
+    """Notes the BLAS and Numba kernel threads this rank trains with."""
+
+    def on_train_begin(self, state):
+        import numba
+        from threadpoolctl import threadpool_info
+
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        self.threads = np.array([max(blas), numba.get_num_threads()])
 
 
 def _failing_checkpoint(path, ckpt):
@@ -216,6 +228,12 @@ def run(case: str, comm, out: Path):
 
             softgrad.training.together.save_checkpoint = _failing_checkpoint
     hand = {}
+    if case.startswith("threads"):
+        # mpi4py's own communicator, as a user's script passes it (not world()'s wrapper)
+        comm = import_mpi().COMM_WORLD
+        kwargs["callbacks"] = [counter := _CountThreads()]
+        if case == "threads_chosen":  # the user's own count (softgrad train --threads 2)
+            set_threads(2)
     if case.startswith("ignored_acc"):
         optimizer = SGD(lr=0.0)
         hand = {
@@ -223,6 +241,8 @@ def run(case: str, comm, out: Path):
             "hand_val_acc": _accuracy(model, *kwargs["validation_data"]),
         }
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
+    if case.startswith("threads"):
+        hand = {"threads": counter.threads}
     generator = kwargs["rng"]
     # where fit's own stream ended, when the script holds it
     dropout = case.startswith("dropout")
@@ -231,8 +251,11 @@ def run(case: str, comm, out: Path):
 
 
 def main(case: str, out: Path) -> int:
-    comm = world()
+    # "threads": fit alone wraps mpi4py's communicator, as in a user's script (see run)
+    comm = None if case.startswith("threads") else world()
     rank = 0 if comm is None else comm.rank
+    if case.startswith("threads"):
+        rank = import_mpi().COMM_WORLD.Get_rank()
     try:
         model, history, generator_state, hand = run(case, comm, out)
     except SoftgradError as err:

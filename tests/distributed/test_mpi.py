@@ -31,22 +31,31 @@ def _mpiexec() -> str:
     return str(beside) if beside.exists() else "mpiexec"
 
 
-def _run(case: str, out: Path, ranks: int | None) -> subprocess.CompletedProcess:
-    """mpi_fit.py under ``mpiexec -n ranks`` (a plain process when ranks is None)."""
+def _run(
+    case: str, out: Path, ranks: int | None, threads_set: bool = True
+) -> subprocess.CompletedProcess:
+    """mpi_fit.py under ``mpiexec -n ranks`` (a plain process when ranks is None); without
+    ``threads_set``, in an environment that sets no thread count."""
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, str(SCRIPT), case, str(out)]
     if ranks is not None:
         command = [_mpiexec(), "-n", str(ranks), *command]
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if not threads_set:
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.pop(name, None)
+        env.pop("NUMBA_NUM_THREADS", None)
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
 
 
-def _trained(case: str, out: Path, ranks: int | None) -> list[dict[str, np.ndarray]]:
+def _trained(
+    case: str, out: Path, ranks: int | None, threads_set: bool = True
+) -> list[dict[str, np.ndarray]]:
     """Every rank's weights and history after a run that must succeed."""
-    done = _run(case, out, ranks)
+    done = _run(case, out, ranks, threads_set)
     assert done.returncode == 0, done.stderr
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(ranks or 1)]
 
@@ -182,6 +191,22 @@ def test_dropout_draws_its_own_stream_on_each_rank(tmp_path):
         assert results[rank]["generator_state"] == results[0]["generator_state"]
         for key in results[0]:
             assert_array_equal(results[rank][key], results[0][key], err_msg=f"rank {rank}: {key}")
+
+
+def test_fit_given_mpi4pys_communicator_trains_on_one_thread_a_rank(tmp_path):
+    # the rule softgrad train under mpiexec follows, for a script's fit(comm=MPI.COMM_WORLD):
+    # 2 ranks of 2 BLAS and 2 kernel threads each on 2 cores were 35x slower an epoch
+    results = _trained("threads", tmp_path, 2, threads_set=False)
+    for rank, result in enumerate(results):
+        assert result["threads"].tolist() == [1, 1], f"rank {rank}: BLAS, kernel threads"
+
+
+def test_a_thread_count_the_user_set_holds_on_every_rank(tmp_path):
+    # softgrad.set_threads(2) (softgrad train --threads 2) is the user's choice, as
+    # OPENBLAS_NUM_THREADS is: the ranks' one-thread rule held the BLAS to 1 all the same
+    results = _trained("threads_chosen", tmp_path, 2, threads_set=False)
+    for rank, result in enumerate(results):
+        assert result["threads"][0] == 2, f"rank {rank}: BLAS threads"
 
 
 def _assert_bit_identical(results, expected):

@@ -3,14 +3,17 @@ rank 0 alone reads the data set, and every rank maps the scaled rows rank 0 wrot
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from softgrad.cli import ranks
+from softgrad.cli import ranks, rows_file
 from softgrad.datasets import Dataset
 from softgrad.errors import DistributedError
-from softgrad.preprocessing import Scaler
+from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.distributed import Communicator
 
 IN_PLACE, SUM = object(), object()
@@ -67,16 +70,31 @@ def test_a_failed_load_on_rank_0_fails_the_other_ranks_too():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_the_mapped_rows_are_the_scaled_rows_fit_would_train_on(tmp_path, dtype):
+def test_mapped_images_stay_as_stored_and_read_as_the_rows_fit_would_train_on(tmp_path, dtype):
+    # the file holds the uint8 pixels, a quarter of float32's bytes (an eighth of float64's),
+    # where it held the scaled rows in the model's dtype (188 MB for Fashion-MNIST in float32,
+    # mapped by every rank); each batch is scaled as it is gathered, as in a plain run
     data = _data()
     scaler = Scaler.for_range(255)
     rows = ranks.training_rows(
         Communicator(Peers(0, 2), IN_PLACE, SUM), scaler, data.X_train, dtype, tmp_path
     )
+    assert isinstance(rows, ScaledRows) and rows.data.dtype == np.uint8
+    assert isinstance(rows.data.base, np.memmap)  # read from the file, not held in memory
+    # the scaler's float32 output (fit casts it to the model's dtype), bit for bit
+    assert_array_equal(rows.take(np.arange(30)), scaler.transform(data.X_train))
+    assert not list(tmp_path.iterdir())  # unlinked once every rank mapped it
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mapped_float_features_are_the_scaled_rows_fit_would_train_on(tmp_path, dtype):
+    X = np.random.default_rng(1).normal(3.0, 2.0, size=(40, 5)).astype(np.float32)
+    scaler = Scaler.fit_standard(X)
+    rows = ranks.training_rows(Communicator(Peers(0, 2), IN_PLACE, SUM), scaler, X, dtype, tmp_path)
     assert isinstance(rows, np.memmap) and rows.dtype == dtype
     # the scaler's float32 output cast to the model's dtype, as fit casts it
-    assert_array_equal(rows, scaler.transform(data.X_train).astype(dtype))
-    assert not list(tmp_path.iterdir())  # unlinked once every rank mapped it
+    assert_array_equal(rows, scaler.transform(X).astype(dtype))
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_plain_run_scales_in_memory():
@@ -105,8 +123,9 @@ def test_any_error_while_rank_0_writes_is_raised_on_every_rank_and_leaves_no_fil
             raise ValueError("Scaler.transform: broken on purpose")
 
     comm = Communicator(Peers(0, 2), IN_PLACE, SUM)
+    X = _data().X_train.astype(np.float32)  # float features are scaled as rank 0 writes them
     with pytest.raises(DistributedError, match="rank 0 of 2 failed: ValueError: Scaler"):
-        ranks.training_rows(comm, Broken(), _data().X_train, "float32", tmp_path)
+        ranks.training_rows(comm, Broken(), X, "float32", tmp_path)
     assert not list(tmp_path.iterdir())
 
 
@@ -118,3 +137,29 @@ def test_a_plain_run_scales_float32_rows_in_place_to_the_values_of_a_copy():
     rows = ranks.training_rows(None, scaler, X, "float32", None)
     assert rows is X
     assert_array_equal(rows, expected)  # the same arithmetic: bit for bit
+
+
+def test_rank_0_removes_the_rows_files_of_killed_runs_on_its_host_and_no_other(tmp_path, capsys):
+    # a run killed between rank 0's write and the last rank's map (SIGTERM, SIGKILL: no handler
+    # runs) left a hidden file as large as the training set, which no later run removed
+    dead_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it
+    alive = rows_file.rows_path(tmp_path)  # this process: a run still going
+    dead = tmp_path / alive.name.replace(f"-{os.getpid()}-", f"-{dead_pid}-")
+    elsewhere = tmp_path / f".softgrad-rows-otherhost-{dead_pid}-0123456789ab.npy"
+    mine = tmp_path / "keep.npy"
+    for path in (alive, dead, elsewhere, mine):
+        path.write_bytes(b"rows")
+    rows = ranks.training_rows(
+        Communicator(Peers(0, 2), IN_PLACE, SUM),
+        Scaler.for_range(255),
+        _data().X_train,
+        "float32",
+        tmp_path,
+    )
+    assert rows.shape == (30, 6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [alive.name, elsewhere.name, mine.name]
+    )
+    assert capsys.readouterr().err == (
+        f"softgrad: note: removed {dead.name}, left by a killed run\n"
+    )

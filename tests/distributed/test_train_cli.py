@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 pytestmark = pytest.mark.mpi
 
@@ -21,17 +21,29 @@ TIMEOUT = 120
 TRAIN = ["-m", "softgrad", "train", "--epochs", "2", "--dtype", "float64", "--quiet"]
 
 
-def _command(args: list[str], ranks: int | None) -> tuple[list[str], dict[str, str]]:
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _command(
+    args: list[str], ranks: int | None, threads_set: bool = True
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment; without ``threads_set``, one that sets no thread
+    count (BLAS's and Numba's defaults: every core)."""
     command = [sys.executable, *args]
     if ranks is not None:
         beside = Path(sys.executable).parent / "mpiexec"
         command = [str(beside) if beside.exists() else "mpiexec", "-n", str(ranks), *command]
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    if not threads_set:
+        for name in (*THREAD_VARIABLES, "NUMBA_NUM_THREADS"):
+            env.pop(name, None)
     return command, env
 
 
-def _softgrad(args: list[str], cwd: Path, ranks: int | None) -> subprocess.CompletedProcess:
-    command, env = _command(args, ranks)
+def _softgrad(
+    args: list[str], cwd: Path, ranks: int | None, threads_set: bool = True
+) -> subprocess.CompletedProcess:
+    command, env = _command(args, ranks, threads_set)
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
@@ -73,6 +85,28 @@ def test_train_under_mpiexec_matches_a_plain_run(tmp_path, ranks, data):
     assert_allclose(summary["test_loss"], expected["test_loss"], rtol=1e-10)
     for key in ("train_loss", "val_loss", "val_acc"):
         assert_allclose(summary["history"][key], expected["history"][key], rtol=1e-10)
+
+
+def test_one_rank_trains_on_a_plain_runs_threads_and_weights_bit_for_bit(tmp_path):
+    # no other rank shares the cores, so one rank keeps every core's BLAS thread as a plain
+    # run does; limited to one, its GEMMs (128 x 784 x 64: OpenBLAS threads them) rounded
+    # otherwise, and the weights differed from the plain run's in the 7th digit
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 256, size=(400, 784)).astype(np.float32)
+    y = np.arange(400) % 4
+    args = ["-m", "softgrad", "train", "--data", "wide.npz", "--epochs", "1", "--quiet"]
+    args += ["--hidden", "64", "--batch-size", "128"]
+    weights = []
+    for folder, ranks in (("plain", None), ("ranks", 1)):
+        (tmp_path / folder).mkdir()
+        np.savez(tmp_path / folder / "wide.npz", X=X, y=y)
+        done = _softgrad(args, tmp_path / folder, ranks, threads_set=False)
+        assert done.returncode == 0, done.stderr
+        with np.load(tmp_path / folder / "model.npz") as model:
+            weights.append({k: model[k] for k in model.files if not k.startswith("__")})
+    assert weights[0].keys() == weights[1].keys()
+    for key, value in weights[0].items():
+        assert_array_equal(weights[1][key], value, err_msg=key)
 
 
 @pytest.mark.parametrize(
@@ -169,3 +203,60 @@ def test_ctrl_c_under_mpiexec_ends_every_rank_with_one_line_and_the_resume_comma
     # stdout holds only the launcher's own notice ("[mpiexec@host] Sending Ctrl-C ...")
     assert all(line.startswith("[mpiexec@") for line in out.splitlines()), out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+
+
+# a command run by ranks.run_ranks as train runs its own: Ctrl-C reaches one rank, or every rank
+# (as mpiexec passes it), inside a block of checks or loading, before training
+_CTRL_C_BEFORE_TRAINING = """
+import os, signal, sys
+from softgrad.cli import ranks
+from softgrad.cli.errors import run_guarded
+
+comm = ranks.start()
+
+def command():
+    with ranks.together(comm, "train"):
+        if comm.rank in {ctrl_c_on}:
+            os.kill(os.getpid(), signal.SIGINT)
+    with ranks.together(comm, "train"):
+        print("not reached", flush=True)
+    return 0
+
+sys.exit(run_guarded(lambda: ranks.run_ranks(comm, command)))
+"""
+
+
+@pytest.mark.parametrize("ctrl_c_on", [(1,), (0, 1)])
+def test_ctrl_c_before_training_ends_every_rank_as_a_plain_run_does(tmp_path, ctrl_c_on):
+    # each rank keeps it until the ranks next agree, where every rank raises it: rank 0 says
+    # "interrupted" (130) as a plain run does, where the rank that met it called MPI_Abort
+    # (status 2, an "Abort(2) on node" line per rank)
+    code = _CTRL_C_BEFORE_TRAINING.format(ctrl_c_on=set(ctrl_c_on))
+    done = _softgrad(["-c", code], tmp_path, 2)
+    expected = (130, "softgrad: error: interrupted\n", "")
+    assert (done.returncode, done.stderr, done.stdout) == expected
+
+
+_CTRL_C_AT_SHUTDOWN = """
+import os, signal, sys
+from softgrad.cli import ranks
+from softgrad.cli.errors import run_guarded
+
+comm = ranks.start()
+shut_down = comm.finish
+
+def finish():  # Ctrl-C reaches rank 1 as the ranks shut MPI down after a complete run
+    if comm.rank == 1:
+        os.kill(os.getpid(), signal.SIGINT)
+    shut_down()
+
+comm.finish = finish
+sys.exit(run_guarded(lambda: ranks.run_ranks(comm, lambda: 0)))
+"""
+
+
+def test_ctrl_c_as_a_complete_run_shuts_down_is_dropped(tmp_path):
+    # every file was written and no point of agreement is left: the run ends complete (0),
+    # where the rank that met it exited 130 without a word
+    done = _softgrad(["-c", _CTRL_C_AT_SHUTDOWN], tmp_path, 2)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "")

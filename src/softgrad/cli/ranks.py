@@ -2,13 +2,13 @@
 
 The launcher is detected from the environment before mpi4py is imported
 (:func:`softgrad.training.distributed.world`), so a plain run never initialises MPI. Under a
-launcher each rank uses one BLAS thread and one Numba kernel thread unless the user set a
-count, and:
+launcher of several ranks each uses one BLAS thread and one Numba kernel thread unless the user
+set a count (:func:`start`), and:
 
 - every rank checks the options; an error on any rank ends every rank (:func:`together`)
   before training starts;
-- rank 0 alone reads the data set (:func:`load_once`) and writes its scaled training rows, in
-  the model's dtype, to one file that every rank memory-maps (:func:`training_rows`);
+- rank 0 alone reads the data set (:func:`load_once`) and writes its training rows (images as
+  stored, other features scaled) to one file that every rank memory-maps (:func:`training_rows`);
 - every rank trains its shard of each global batch (``fit(comm=)``);
 - rank 0 alone prints (the first line says "data-parallel over N MPI ranks, global batch B"),
   draws and writes files; an error is one line from rank 0 and exit status 2.
@@ -23,13 +23,15 @@ the rows a rank touches are read from the page cache on demand: a rank's private
 batch buffers and the validation rows, the file's pages are held once per machine for all its
 ranks and can be dropped under pressure, and only rank 0 ever holds the data set as loaded.
 The file sits beside ``--out`` (a folder every rank must see: on several machines, a shared
-one) and is unlinked as soon as every rank has mapped it, so no run leaves it behind.
+one) and is unlinked as soon as every rank has mapped it; one that a run killed before that
+left is removed by the next run's rank 0 on that host (:mod:`softgrad.cli.rows_file`).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-import uuid
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,15 +44,15 @@ from softgrad.cli.errors import (
     EXIT_USAGE,
     EXPECTED_ERRORS,
     UsageError,
+    interrupted,
     one_line,
     report,
 )
+from softgrad.cli.rows_file import remove_dead_rows, rows_path
 from softgrad.errors import DistributedError
 from softgrad.training.distributed import (
     Communicator,
     launcher_ranks,
-    one_blas_thread,
-    one_kernel_thread,
     world,
 )
 
@@ -71,13 +73,14 @@ def refuse_ranks(command: str) -> None:
 
 
 def start() -> Communicator | None:
-    """The world communicator under an MPI launcher (one BLAS thread and one kernel thread per
-    rank, unless the user chose counts), else None."""
-    comm = world()
-    if comm is not None:
-        one_blas_thread()
-        one_kernel_thread()
-    return comm
+    """The world communicator under an MPI launcher, else None.
+
+    Each of several ranks is limited to one BLAS and one kernel thread unless the user chose
+    counts (:meth:`Communicator.from_mpi`). One rank keeps a plain run's threads: it has the
+    cores to itself, and trains bit for bit as a plain run (OpenBLAS's GEMM on 2 threads rounds
+    otherwise than on 1).
+    """
+    return world()
 
 
 def speaks(comm: Communicator | None) -> bool:
@@ -113,15 +116,28 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
     Rank 0 exits with status 2 and the others with 0, so that the launcher, which ends every
     rank as soon as one exits non-zero, has already let rank 0's line out (mpiexec still
     exits 2). Ctrl-C that the ranks stopped at together (train raises it from a callback at a
-    batch end, and fit agrees on it like an error) is re-raised on rank 0 alone once MPI is
-    shut down, so it is reported as in a plain run (status 130); Ctrl-C on one rank alone
-    anywhere else ends every rank through MPI_Abort.
+    batch end, and fit agrees on it like an error; before training, :func:`_agreed_ctrl_c`
+    keeps it for the next :func:`together`) is re-raised on rank 0 alone once MPI is shut
+    down, so it is reported as in a plain run (status 130); a second Ctrl-C, or one raised on
+    one rank alone anywhere else, ends every rank through MPI_Abort.
     """
     if comm is None:
         return command()
+    # through MPI's shutdown too: Ctrl-C in the final Barrier ended a complete run with 130
+    with _agreed_ctrl_c(comm):
+        return _run_rank(comm, command)
+
+
+def _run_rank(comm: Communicator, command: Callable[[], int]) -> int:
+    """:func:`run_ranks` on several ranks, inside :func:`_agreed_ctrl_c`."""
     try:
         status = command()
     except RANK_ERRORS as exc:
+        if interrupted(exc):  # Ctrl-C every rank raised together: "interrupted", status 130
+            comm.finish()
+            if comm.rank == 0:
+                raise
+            return EXIT_OK
         if comm.rank == 0:
             # rank 0's own error in its own words; another rank's names that rank
             own = exc.__cause__ if isinstance(exc, DistributedError) else None
@@ -146,6 +162,35 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
     return status
 
 
+@contextmanager
+def _agreed_ctrl_c(comm: Communicator) -> Iterator[None]:
+    """On several ranks, keep Ctrl-C as this rank's deferred error (:meth:`Communicator.defer`)
+    for the next point where the ranks agree (:func:`together`, :func:`training_rows`), where
+    every rank raises it; a second Ctrl-C interrupts at once.
+
+    mpiexec passes Ctrl-C to every rank, and each meets it at another line: raised at once, a
+    rank leaving the others waiting in a collective had to call MPI_Abort (status 2, one
+    "Abort" line per rank instead of a plain run's "interrupted"). During training train's own
+    handler (defer to the batch end) takes over; outside the main thread no handler can be set.
+    After training no point of agreement is left: a Ctrl-C during rank 0's report (the model,
+    the pictures) is kept and dropped, so the run ends complete, as it would a moment later.
+    """
+    if comm.size == 1 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def keep(signum: int, frame: Any) -> None:
+        if isinstance(comm.pending, KeyboardInterrupt):
+            raise KeyboardInterrupt
+        comm.defer(KeyboardInterrupt())
+
+    previous = signal.signal(signal.SIGINT, keep)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 _ROWS_CHUNK = 8192  # rows scaled and written at a time by rank 0
 
 
@@ -155,9 +200,10 @@ def load_once(comm: Communicator | None, load: Callable[[], Any]) -> Any:
     The other ranks get the labels, class names and shapes (one broadcast) and, for features,
     zero-byte placeholders of the right shape: their rows come from :func:`training_rows`.
     Their Dataset's ``scale`` is 1, so its ``fit_scaler`` costs nothing; only rank 0's scaler
-    is ever used. Every rank must call this at the same point (outside any block that may
-    raise on one rank alone before it); an error in ``load`` on rank 0 is raised on every rank
-    by the enclosing :func:`together`, in rank 0's words.
+    is ever used (:func:`training_rows` hands it to every rank). Every rank must call this at
+    the same point (outside any block that may raise on one rank alone before it); an error in
+    ``load`` on rank 0 is raised on every rank by the enclosing :func:`together`, in rank 0's
+    words.
     """
     if comm is None or comm.size == 1:
         return load()
@@ -193,14 +239,18 @@ def _layout(data: Any) -> dict[str, Any]:
 
 def training_rows(
     comm: Communicator | None, scaler: Any, X: np.ndarray, dtype: str, folder: Path
-) -> np.ndarray:
+) -> Any:
     """The scaled training rows fit trains on: ``scaler.inputs(X)`` for a plain run (or one
-    rank: uint8 images stay uint8, scaled per batch); on several ranks a read-only memory map,
-    in the model's ``dtype``, of the file rank 0 writes into ``folder`` (chunk by chunk: never a
-    second whole copy of the set).
+    rank: uint8 images stay uint8, scaled per batch); on several ranks the same, over a
+    read-only memory map of the file rank 0 writes into ``folder``, chunk by chunk (never a
+    second whole copy of the set): integer images as stored, a quarter of float32's bytes,
+    which every rank scales a batch at a time with rank 0's scaler; float features scaled, in
+    the model's ``dtype``. Rank 0 first removes the files there that killed runs on this host
+    left (:mod:`softgrad.cli.rows_file`).
 
     The values are those fit would train on in one process: the scaler's float32 output cast
-    to ``dtype``, as fit casts it. The file is unlinked as soon as every rank has mapped it.
+    to ``dtype``, as fit casts it (:class:`~softgrad.preprocessing.ScaledRows` reads a row as
+    ``transform`` does, bit for bit). The file is unlinked as soon as every rank has mapped it.
 
     ``X`` is the command's own ``data.X_train``, not read raw again: in a plain run a float32
     ``X`` (a CSV file's features) is scaled in place (``scaler.transform(X, out=X)``, the same
@@ -210,23 +260,54 @@ def training_rows(
         if X.dtype == np.float32 and X.flags.writeable:
             return scaler.transform(X, out=X)
         return scaler.inputs(X)
+    # the other ranks' X is a placeholder of rank 0's shape and dtype (load_once)
+    stored = X.dtype.kind in "iu"
+    path, error = rows_path(folder), None
+    if comm.rank == 0:
+        scale = None if stored else scaler.transform
+        error = _write_rows(path, scale, X, X.dtype if stored else np.dtype(dtype))
+    comm.raise_together(error, "train: sharing the training rows")
+    # the other ranks' scaler is their placeholder's: rank 0's scales the batches
+    path, scaler = comm.broadcast_object((str(path), scaler))
+    rows = _map_rows(comm, Path(path))
+    return scaler.inputs(rows) if stored else rows
+
+
+def _write_rows(
+    path: Path, scale: Callable[[np.ndarray], np.ndarray] | None, X: np.ndarray, dtype: np.dtype
+) -> Exception | None:
+    """Rank 0 writes the rows every rank maps, through ``scale`` (None: as stored), in
+    ``dtype``; the error, if any, for every rank to raise."""
+    try:
+        for name in remove_dead_rows(path.parent):
+            print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=X.shape)
+        try:
+            for start in range(0, X.shape[0], _ROWS_CHUNK):
+                chunk = X[start : start + _ROWS_CHUNK]
+                out[start : start + _ROWS_CHUNK] = chunk if scale is None else scale(chunk)
+            out.flush()
+        except BaseException:
+            del out
+            path.unlink(missing_ok=True)
+            raise
+        del out
+    except OSError as exc:
+        return OSError(
+            exc.errno,
+            f"train: could not write the training rows every rank maps to "
+            f"{str(path)!r} ({exc.strerror or exc}); --out's folder must be writable",
+        )
+    except Exception as exc:  # raised on every rank, not on rank 0 alone
+        return exc
+    return None
+
+
+def _map_rows(comm: Communicator, path: Path) -> np.ndarray:
+    """Every rank maps the rows rank 0 wrote to ``path``; rank 0 then unlinks the name."""
     from softgrad.datasets.shards import open_rows
 
-    path, error = Path(folder) / f".softgrad-rows-{uuid.uuid4().hex}.npy", None
-    if comm.rank == 0:
-        try:
-            _write_scaled(path, scaler, X, np.dtype(dtype))
-        except OSError as exc:
-            error = OSError(
-                exc.errno,
-                f"train: could not write the training rows every rank maps to "
-                f"{str(path)!r} ({exc.strerror or exc}); --out's folder must be writable",
-            )
-        except Exception as exc:  # raised on every rank below, not on rank 0 alone
-            error = exc
-    comm.raise_together(error, "train: sharing the training rows")
-    path = Path(comm.broadcast_object(str(path)))
-    rows = None
+    rows, error = None, None
     try:
         rows = open_rows(path)
     except FileNotFoundError:
@@ -242,16 +323,3 @@ def training_rows(
         if comm.rank == 0:
             path.unlink(missing_ok=True)
     return rows
-
-
-def _write_scaled(path: Path, scaler: Any, X: np.ndarray, dtype: np.dtype) -> None:
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=X.shape)
-    try:
-        for start in range(0, X.shape[0], _ROWS_CHUNK):
-            out[start : start + _ROWS_CHUNK] = scaler.transform(X[start : start + _ROWS_CHUNK])
-        out.flush()
-    except BaseException:
-        del out
-        path.unlink(missing_ok=True)
-        raise
-    del out

@@ -10,7 +10,8 @@ that one process should not hold:
   pressure. The weights equal one process's to float64 rounding (the 1e-10 tests hold).
   It needs random access, so a compressed file is inflated once into an uncompressed .npy
   (``cache=``), chunk by chunk, never whole in memory. ``softgrad train`` under mpiexec reads
-  this way: rank 0 writes the scaled rows once and every rank maps them (cli/ranks.py).
+  this way: rank 0 writes the rows once (images as stored, each rank scaling its batches) and
+  every rank maps them (cli/ranks.py).
 - **Each rank owns a fixed 1/N of the samples (:func:`read_shard`).** A rank reads only the
   contiguous rows :func:`~softgrad.training.distributed.shard_bounds` gives it, and a gzipped
   file is inflated as a stream that keeps only those rows (the rows before are skipped, the

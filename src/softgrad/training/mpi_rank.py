@@ -93,13 +93,14 @@ def import_mpi() -> Any:
 
 
 def one_blas_thread(environ: Mapping[str, str] | None = None) -> bool:
-    """Limit BLAS to one thread in this process unless the user chose a count; True if limited.
+    """Limit BLAS to one thread in this process unless the user chose a count (a variable of
+    ``BLAS_THREAD_VARIABLES``, or ``softgrad.set_threads``: ``--threads``); True if limited.
 
     Two ranks of two BLAS threads each on two cores were measured at 10x the step time of two
     ranks of one thread. numpy is loaded already, so the limit goes through threadpoolctl.
     """
     environ = os.environ if environ is None else environ
-    if any(name in environ for name in BLAS_THREAD_VARIABLES):
+    if any(name in environ for name in BLAS_THREAD_VARIABLES) or _threads_chosen():
         return False
     from threadpoolctl import threadpool_limits
 
@@ -109,7 +110,7 @@ def one_blas_thread(environ: Mapping[str, str] | None = None) -> bool:
 
 def one_kernel_thread(environ: MutableMapping[str, str] | None = None) -> bool:
     """Run the Numba lane's parallel kernels on one thread in this process, unless the user set
-    ``NUMBA_NUM_THREADS``; True if limited.
+    ``NUMBA_NUM_THREADS`` or ``softgrad.set_threads`` (``--threads``); True if limited.
 
     The rule of :func:`one_blas_thread` for the other thread pool a rank has: two ranks whose
     kernels each start two threads on two cores fight over them. Before Numba is imported the
@@ -117,7 +118,7 @@ def one_kernel_thread(environ: MutableMapping[str, str] | None = None) -> bool:
     ``numba.set_num_threads``. A plain run is never limited: only an MPI rank calls this.
     """
     environ = os.environ if environ is None else environ
-    if "NUMBA_NUM_THREADS" in environ:
+    if "NUMBA_NUM_THREADS" in environ or _threads_chosen():
         return False
     numba = sys.modules.get("numba")
     if numba is None:
@@ -125,6 +126,13 @@ def one_kernel_thread(environ: MutableMapping[str, str] | None = None) -> bool:
     else:
         numba.set_num_threads(1)
     return True
+
+
+def _threads_chosen() -> bool:
+    """Whether the user set a thread count through ``softgrad.set_threads`` (``--threads``)."""
+    from softgrad.kernels.threads import wanted_threads
+
+    return wanted_threads() is not None
 
 
 def shard_bounds(n_samples: int, rank: int, size: int) -> tuple[int, int]:
