@@ -49,7 +49,8 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
         )
     for value in run.model.named_params().values():
         comm.broadcast_(value)
-    optimizer_state = comm.broadcast_object(run.optimizer.state_dict())
+    # no copy: the state is pickled to the other ranks, and rank 0 reads none of it back
+    optimizer_state = comm.broadcast_object(run.optimizer.state_dict(copy=False))
     if comm.rank != 0:
         run.optimizer.load_state_dict(optimizer_state)
     if comm.size == 1:
