@@ -86,7 +86,7 @@ def _check(results, logits, agree):
     assert correct_b == pytest.approx(correct_a, rel=1e-12)
 
 
-# rows on both sides of numba_losses.LONG_ROW (64: longer rows into another array go one at a
+# rows on both sides of numba_exp_rows.LONG_ROW (64: longer rows into another array go one at a
 # time, numba_losses.softmax_cross_entropy_long_rows)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 10), (128, 10), (500, 37), (40, 63), (40, 64)])
@@ -160,7 +160,7 @@ def test_non_finite_rows_agree_in_both_lanes(row, dtype, width, rng, agree):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_gradient_may_overwrite_the_logits_in_both_lanes(dtype, width, rng, agree):
     # rows of 10 take one path either way: the same bits. Rows of 100 go by blocks in place and
-    # one at a time into another array (numba_losses.LONG_ROW): two orders of the same sums
+    # one at a time into another array (numba_exp_rows.LONG_ROW): two orders of the same sums
     logits, target = _case(rng, (128, width), dtype)
     target[:4] = -1
     fresh = _both(logits, target, ignore_index=-1)

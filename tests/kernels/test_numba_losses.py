@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
 
 from softgrad import functional as F
-from softgrad.kernels import numba_losses
+from softgrad.kernels import numba_loss_rows, numba_losses, numba_softmax
 from softgrad.kernels.numba_ops import NumbaOps
 from softgrad.kernels.numba_threads import PARALLEL_MIN
 from softgrad.kernels.numpy_ops import NumpyOps
@@ -175,12 +175,12 @@ def test_the_same_inputs_give_bit_identical_results(rng):
 def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, width, rng, agree):
     # the layer's API: per-row losses keeping exp(logits - m) and its row sums, then the
     # gradient from them with a per-row or a common scale; rows of 3 go by blocks, rows of
-    # 100 one at a time (numba_losses.LONG_ROW), the limit row's pattern repeated
+    # 100 one at a time (numba_exp_rows.LONG_ROW), the limit row's pattern repeated
     logits, target = _case(rng, (6, width), dtype)
     logits[2], target[2] = np.resize(np.array(ROWS[row][0], dtype=dtype), width), ROWS[row][1]
     e, total, loss = np.empty_like(logits), np.empty(6, dtype), np.empty(6)
     offsets = np.empty(6, np.intp)
-    assert numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
+    assert numba_loss_rows.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
     np.testing.assert_array_equal(offsets, np.arange(6) * width + target)
     with np.errstate(invalid="ignore", over="ignore"):
         expected_loss = F.cross_entropy(logits, target, reduction="none")
@@ -195,10 +195,10 @@ def test_the_per_row_pair_matches_the_numpy_lane(row, dtype, width, rng, agree):
         (scale, expected_grad * scale[:, None]),
     ):
         outs.append(np.empty_like(e))
-        numba_losses.softmax_cross_entropy_rows_grad(e, total, offsets, r, outs[-1])
+        numba_loss_rows.softmax_cross_entropy_rows_grad(e, total, offsets, r, outs[-1])
         agree(outs[-1], expected, N_OPS, "gradient")
     # out may be e
-    numba_losses.softmax_cross_entropy_rows_grad(e, total, offsets, scale, e)
+    numba_loss_rows.softmax_cross_entropy_rows_grad(e, total, offsets, scale, e)
     np.testing.assert_array_equal(e, outs[-1])
 
 
@@ -207,12 +207,12 @@ def test_the_per_row_pair_checks_the_targets(rng):
     target[1] = 3
     e, total, loss = np.empty_like(logits), np.empty(4), np.empty(4)
     offsets = np.empty(4, np.intp)
-    assert not numba_losses.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
+    assert not numba_loss_rows.softmax_cross_entropy_rows(logits, target, e, total, loss, offsets)
 
 
 # ---- softmax_rows: the lane's softmax (every axis and mask reaches it as rows) ----
 NUMPY_OPS = NumpyOps()
-# rows on both sides of numba_losses.SHORT_ROW (32: shorter rows are summed in order, inline)
+# rows on both sides of numba_exp_rows.SHORT_ROW (32: shorter rows are summed in order, inline)
 # and of LONG_ROW (64: longer rows into another array go to the row-at-a-time kernels)
 SOFTMAX_SHAPES = [
     (1, 1),
@@ -263,7 +263,7 @@ def test_row_limits_follow_the_numpy_lane_and_stay_in_their_row(
 ):
     # a row that needs the shift (or has no softmax): rows of 3 go by blocks, and this one is
     # in the first block (682 rows of 3), the second block's rows take the unshifted exps;
-    # rows of 100 go one at a time (numba_losses.LONG_ROW), the row's pattern repeated
+    # rows of 100 go one at a time (numba_exp_rows.LONG_ROW), the row's pattern repeated
     x = (rng.standard_normal((700, width)) * 4).astype(dtype)
     x[350] = np.resize(np.array(ROWS[row][0], dtype=dtype), width)
     actual, expected = _pair(routine, x)
@@ -288,8 +288,8 @@ def test_long_rows_in_place_keep_the_blocks_and_into_another_array_go_one_at_a_t
     x[3] = np.resize(np.array([np.inf, 0.0], dtype=np.float32), 100)  # a shifted row too
     args = (1.0,) if routine == "softmax_rows" else ()
     blocks, rows = np.empty_like(x), np.empty_like(x)
-    getattr(numba_losses, routine)(x, blocks, *args, 1)
-    long_kernel = getattr(numba_losses, routine.replace("_rows", "_long_rows"))
+    getattr(numba_softmax, routine)(x, blocks, *args, 1)
+    long_kernel = getattr(numba_softmax, routine.replace("_rows", "_long_rows"))
     long_kernel(x, rows, *args)
     apart, in_place = np.empty_like(x), x.copy()
     getattr(OPS, routine)(x, apart, *args)
@@ -302,8 +302,8 @@ def test_softmax_rows_may_write_over_their_input(rng):
     x = (rng.standard_normal((300, 10)) * 4).astype(np.float32)
     x[7] = [np.inf] * 2 + [0.0] * 8  # a block on the shifted path too
     expected = np.empty_like(x)
-    numba_losses.softmax_rows(x, expected, 1.0, 1)
-    numba_losses.softmax_rows(x, x, 1.0, 1)
+    numba_softmax.softmax_rows(x, expected, 1.0, 1)
+    numba_softmax.softmax_rows(x, x, 1.0, 1)
     np.testing.assert_array_equal(x, expected)
 
 
@@ -327,8 +327,8 @@ def test_log_softmax_rows_may_write_over_their_input(rng):
     x[7] = [np.inf] * 2 + [0.0] * 8
     x[8] = [3e38, -3e38] + [0.0] * 8
     expected = np.empty_like(x)
-    numba_losses.log_softmax_rows(x, expected, 1)
-    numba_losses.log_softmax_rows(x, x, 1)
+    numba_softmax.log_softmax_rows(x, expected, 1)
+    numba_softmax.log_softmax_rows(x, x, 1)
     np.testing.assert_array_equal(x, expected)
 
 
@@ -345,7 +345,7 @@ def test_softmax_vjp_rows_match_the_numpy_lane(shape, dtype, rng, agree):
     agree(actual, expected, SOFTMAX_N_OPS + shape[1], "softmax_vjp", float(np.max(np.abs(g))))
     assert actual[0, 0] == 0.0
     # out may be g, whatever the split among threads
-    numba_losses.softmax_vjp_rows(s, g, g)
+    numba_softmax.softmax_vjp_rows(s, g, g)
     np.testing.assert_array_equal(g, actual)
 
 
@@ -357,9 +357,9 @@ def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree)
     x = (rng.standard_normal((n_rows, 1000)) * 4).astype(np.float32)
     g = rng.standard_normal((n_rows, 1000)).astype(np.float32)
     s = np.empty_like(x)
-    numba_losses.softmax_rows(x, s, 1.0, 1)
-    softmax, log_softmax = numba_losses.softmax_rows, numba_losses.log_softmax_rows
-    vjp = numba_losses.softmax_vjp_rows
+    numba_softmax.softmax_rows(x, s, 1.0, 1)
+    softmax, log_softmax = numba_softmax.softmax_rows, numba_softmax.log_softmax_rows
+    vjp = numba_softmax.softmax_vjp_rows
     kernels = (
         [lambda out, k=k: softmax(x, out, 1.0, k) for k in (1, 2, 3)]
         + [lambda out: softmax.serial_dispatcher(x, out, 1.0, 2)],
@@ -367,12 +367,12 @@ def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree)
         + [lambda out: log_softmax.serial_dispatcher(x, out, 2)],
         [lambda out: vjp(s, g, out), lambda out: vjp.serial_dispatcher(s, g, out)],
         [
-            lambda out: numba_losses.softmax_long_rows(x, out, 1.0),
-            lambda out: numba_losses.softmax_long_rows.serial_dispatcher(x, out, 1.0),
+            lambda out: numba_softmax.softmax_long_rows(x, out, 1.0),
+            lambda out: numba_softmax.softmax_long_rows.serial_dispatcher(x, out, 1.0),
         ],
         [
-            lambda out: numba_losses.log_softmax_long_rows(x, out),
-            lambda out: numba_losses.log_softmax_long_rows.serial_dispatcher(x, out),
+            lambda out: numba_softmax.log_softmax_long_rows(x, out),
+            lambda out: numba_softmax.log_softmax_long_rows.serial_dispatcher(x, out),
         ],
     )
     firsts = []

@@ -18,8 +18,10 @@ from softgrad.kernels import numba_threads  # noqa: E402
 KERNEL_MODULES = [
     "numba_activations",
     "numba_gather",
+    "numba_loss_rows",
     "numba_losses",
     "numba_penalty",
+    "numba_softmax",
     "numba_updates",
 ]
 
@@ -178,7 +180,13 @@ def _kernel_calls():
     """A call of 50-250 ms (here) per kind of kernel: calling-thread twins, a threaded compile
     (under the launch lock) and a plain cached kernel; long enough for the other thread to be
     scheduled on a loaded machine."""
-    from softgrad.kernels import numba_activations, numba_gather, numba_losses, numba_updates
+    from softgrad.kernels import (
+        numba_activations,
+        numba_gather,
+        numba_losses,
+        numba_softmax,
+        numba_updates,
+    )
 
     f32 = np.float32
     big = numba_threads.PARALLEL_MIN
@@ -195,7 +203,7 @@ def _kernel_calls():
         "bias + relu twin": _repeat(
             numba_activations.bias_relu, np.ones((1000, 1000), f32), np.ones(1000, f32), times=500
         ),
-        "softmax twin": _repeat(numba_losses.softmax_rows, logits, np.empty_like(logits), 1.0, 1),
+        "softmax twin": _repeat(numba_softmax.softmax_rows, logits, np.empty_like(logits), 1.0, 1),
         "cross-entropy": _repeat(
             numba_losses.softmax_cross_entropy,
             logits,

@@ -7,7 +7,12 @@ Importing this module imports Numba (about 0.4 s), so nothing imports it until
 ``set_kernels("numba")`` (or ``SOFTGRAD_KERNELS=numba``) asks for it.
 
 The methods take what the NumPy lane's take and trust their inputs as it does: C-contiguous
-float32/float64 arrays of one dtype, flat (1-d) optimizer buffers.
+float32/float64 arrays of one dtype, flat (1-d) optimizer buffers. This module holds the
+methods that call one elementwise kernel over a flat buffer or a batch (the optimizer updates,
+bias + activation and the activations' backward, the scaled gather); the softmax family and
+softmax-cross-entropy, which choose among row kernels, are the mixin
+:class:`~softgrad.kernels.numba_softmax_ops.NumbaSoftmaxKernels`, and the L2 penalty
+:class:`~softgrad.kernels.numba_penalty.NumbaPenaltyKernels`.
 """
 
 from __future__ import annotations
@@ -17,17 +22,10 @@ import math
 import numba
 import numpy as np
 
-from softgrad.kernels import (
-    FUSED_DTYPES,
-    numba_activations,
-    numba_gather,
-    numba_losses,
-    numba_threads,
-    numba_updates,
-)
-from softgrad.kernels.losses import SoftmaxCE
+from softgrad.kernels import numba_activations, numba_gather, numba_threads, numba_updates
+from softgrad.kernels.numba_layout import _native_rows, _same_flat_layout, _same_or_apart
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
-from softgrad.kernels.numba_threads import PARALLEL_MIN
+from softgrad.kernels.numba_softmax_ops import NumbaSoftmaxKernels
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.rows import row_view
 from softgrad.kernels.updates import adam_scalars
@@ -35,7 +33,7 @@ from softgrad.kernels.updates import adam_scalars
 __all__ = ["NumbaOps"]
 
 
-class NumbaOps(NumbaPenaltyKernels, NumpyOps):
+class NumbaOps(NumbaSoftmaxKernels, NumbaPenaltyKernels, NumpyOps):
     """The Numba lane: fused updates, scaled gather, bias + activation, softmax-cross-entropy."""
 
     name = "numba"
@@ -232,175 +230,6 @@ class NumbaOps(NumbaPenaltyKernels, NumpyOps):
             y.reshape(-1), g.reshape(-1), numba_activations.ACTIVATIONS[activation], out.reshape(-1)
         )
         return out
-
-    def softmax_rows(self, x: np.ndarray, e: np.ndarray, scale: float = 1.0) -> None:
-        """The NumPy lane's ``e = scale * softmax(x)`` on (M, C) rows in one kernel call
-        (numba_losses.softmax_rows: flat passes over blocks of rows; rows of ``LONG_ROW`` or
-        more into another array one at a time, numba_losses.softmax_long_rows), for every
-        softmax of this lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
-        if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
-            return super().softmax_rows(x, e, scale)
-        if _long_rows_apart(x, e):
-            numba_losses.softmax_long_rows(x, e, float(scale))
-            return None
-        numba_losses.softmax_rows(x, e, float(scale), _shares(x))
-        return None
-
-    def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
-        """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
-        (numba_losses.log_softmax_rows, or log_softmax_long_rows as for softmax_rows), for every
-        log_softmax of this lane."""
-        if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
-            return super().log_softmax_rows(x, out)
-        if _long_rows_apart(x, out):
-            numba_losses.log_softmax_long_rows(x, out)
-            return None
-        numba_losses.log_softmax_rows(x, out, _shares(x))
-        return None
-
-    def softmax_vjp_rows(self, s: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
-        """The NumPy lane's softmax VJP on (M, C) rows in one kernel call
-        (numba_losses.softmax_vjp_rows), for every softmax VJP and JVP of this lane."""
-        if not (
-            _same_flat_layout(s, g, out)
-            and out.flags.writeable
-            and not np.may_share_memory(s, out)
-            and _same_or_apart(g, out)
-        ):
-            return super().softmax_vjp_rows(s, g, out)
-        numba_losses.softmax_vjp_rows(s, g, out)
-        return None
-
-    def softmax_cross_entropy(
-        self, logits: np.ndarray, target: np.ndarray, e: np.ndarray
-    ) -> tuple[np.ndarray, SoftmaxCE]:
-        """Per-row losses and the cache for :meth:`softmax_cross_entropy_grad`, one pass
-        (numba_losses.softmax_cross_entropy_rows) for class-index targets and C-contiguous
-        native float rows; anything else (distribution targets) goes to the NumPy lane."""
-        if target.ndim != 1 or not _same_flat_layout(logits, e):
-            return super().softmax_cross_entropy(logits, target, e)
-        n_rows = logits.shape[0]
-        total = np.empty((n_rows, 1), dtype=logits.dtype)
-        loss = np.empty(n_rows)
-        offsets = np.empty(n_rows, dtype=np.intp)
-        if not numba_losses.softmax_cross_entropy_rows(
-            logits, target, e, total.reshape(-1), loss, offsets
-        ):
-            return super().softmax_cross_entropy(logits, target, e)  # it reports the target
-        return loss, SoftmaxCE(e, total, offsets)
-
-    def softmax_cross_entropy_grad(
-        self, cache: SoftmaxCE, scale: float | np.ndarray, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """dL/dlogits = r * (e / S - onehot(y)) into ``out`` (may be ``e``), one pass, for
-        class-index caches; distribution targets go to the NumPy lane."""
-        e, total, target = cache
-        if out is None:
-            out = np.empty_like(e)
-        if target.ndim != 1 or not (_same_flat_layout(e, out) and out.flags.writeable):
-            return super().softmax_cross_entropy_grad(cache, scale, out=out)
-        r = np.asarray(scale, dtype=e.dtype).reshape(-1)  # a float or (N, 1) per-row scales
-        numba_losses.softmax_cross_entropy_rows_grad(e, total.reshape(-1), target, r, out)
-        return out
-
-    def softmax_cross_entropy_mean(
-        self,
-        logits: np.ndarray,
-        target: np.ndarray,
-        grad: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-    ) -> float:
-        """The (weighted) mean loss, sum_n w_n loss_n / sum_n w_n; fills ``grad`` with
-        dL/dlogits (may be ``logits``). One pass over the logits (numba_losses)."""
-        return self.softmax_cross_entropy_mean_correct(logits, target, grad, sample_weight)[0]
-
-    def softmax_cross_entropy_mean_correct(
-        self,
-        logits: np.ndarray,
-        target: np.ndarray,
-        grad: np.ndarray,
-        sample_weight: np.ndarray | None = None,
-        ignore_index: int | None = None,
-    ) -> tuple[float, float]:
-        """The NumPy lane's ``softmax_cross_entropy_mean_correct`` (kernels/losses.py: the
-        loss, the gradient into ``grad``, the weighted count of correct argmax predictions;
-        ignored rows count in none of them) in one pass over the logits
-        (:func:`softgrad.kernels.numba_losses.softmax_cross_entropy`).
-
-        Raises
-        ------
-        IndexError
-            A target outside [0, C) (the kernel checks them before anything is written).
-        """
-        weights = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
-        use_ignore = ignore_index is not None
-        # long rows into another array one at a time (numba_losses.LONG_ROW), else by blocks
-        ignore = int(ignore_index) if use_ignore else 0
-        if _long_rows_apart(logits, grad):
-            # NumPy's vectorised argmax gives the kernel each row's maximum (the kernel's own
-            # scalar loop was most of its time at 1,000 classes)
-            top = np.argmax(logits, axis=1)
-            loss, correct = numba_losses.softmax_cross_entropy_long_rows(
-                logits, target, weights, ignore, use_ignore, grad, top
-            )
-        else:
-            loss, correct = numba_losses.softmax_cross_entropy(
-                logits, target, weights, ignore, use_ignore, grad
-            )
-        if correct < 0:
-            raise IndexError(
-                f"softmax_cross_entropy_mean: target must hold class indices in "
-                f"[0, {logits.shape[1]}); got values from {target.min()} to {target.max()}"
-            )
-        return loss, correct
-
-
-# an empty weight array: every sample weighs 1 (one compiled signature for both cases)
-_NO_WEIGHTS = np.empty(0)
-
-
-def _shares(x: np.ndarray) -> int:
-    """How many shares a row kernel splits its blocks in: one per Numba thread from
-    ``PARALLEL_MIN`` elements (where it runs on the threads), else 1."""
-    return numba_threads.thread_count() if x.size >= PARALLEL_MIN else 1
-
-
-def _long_rows_apart(x: np.ndarray, out: np.ndarray) -> bool:
-    """Whether a softmax, log_softmax or fused cross-entropy of (M, C) rows goes to its
-    row-at-a-time kernel: rows of at least ``numba_losses.LONG_ROW`` entries into an array
-    that does not overlap ``x`` (an in-place call keeps the blocks, which read a block of x
-    before writing it; the row kernels write a row's exps first)."""
-    return x.shape[-1] >= numba_losses.LONG_ROW and not np.may_share_memory(x, out)
-
-
-def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
-    """Whether two arrays of one C-contiguous layout are the same memory (an in-place call,
-    which the row kernels allow) or do not overlap at all; a partial overlap goes to the NumPy
-    lane, whose ufuncs buffer it."""
-    if not np.may_share_memory(a, b):
-        return True
-    return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
-
-
-def _native_rows(*arrays: object) -> bool:
-    """Whether the arrays are C-contiguous ndarrays of a native (not byte-swapped) dtype."""
-    return all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype.isnative for a in arrays)
-
-
-def _same_flat_layout(*arrays: object) -> bool:
-    """Whether the arrays are C-contiguous ndarrays of one shape and one native float32/64
-    dtype (a byte-swapped float32 is not np.float32)."""
-    first = arrays[0]
-    if type(first) is not np.ndarray or first.dtype not in FUSED_DTYPES:
-        return False  # dtype objects: a byte-swapped float32 is not one
-    dtype, shape = first.dtype, first.shape
-    # a plain loop: a generator under all() cost 1.8 us a call here, on every kernel call
-    for a in arrays:
-        if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape:
-            return False
-        if not a.flags.c_contiguous:
-            return False
-    return True
 
 
 def _feature_vector(value: np.ndarray | float, out: np.ndarray) -> np.ndarray:

@@ -1,0 +1,173 @@
+"""Numba: the row routines that the softmax kernels (:mod:`softgrad.kernels.numba_softmax`) and
+the fused softmax-cross-entropy kernels (:mod:`softgrad.kernels.numba_losses`) share: the exps
+of a block of rows or of one row and their sums, whether those sums keep the exps unshifted,
+and a row's argmax.
+
+Both families normalise rows the same way, so this is where that way is written once; the
+kernels above it differ in what they make of the exps (probabilities, log-probabilities, a
+loss and its gradient). Nothing here is a kernel: these are Numba functions the kernels inline
+or link (each one's decorator says which), compiled into the kernel that calls them.
+
+As in the NumPy lane (softgrad.kernels.softmax), the shift is skipped where it changes nothing:
+the rows go in blocks (``SOFTMAX_BLOCK`` elements), whose exps are taken unshifted in one flat
+loop, and kept when every row sum of the block lies in [1, ``UNSHIFTED_MAX``] (2**64, the NumPy
+lane's bound: what is computed from S, 1 / S, r / S, log(S), stays as accurate as the shifted
+formula's); a block that fails the check is shifted row by row. The flat loops run 8 float32 lanes
+wide (the exp of numba_math), where a row of 10 at a time waited on its own chain of max, exps and
+sum: the training step's softmax-cross-entropy (128 x 10 float32) 13 -> 7.6 us, softmax (1024 x 10)
+83 -> 22 us. Rows of ``LONG_ROW`` or more into another array go one at a time instead, each row's
+exps written straight into its row of the output (:func:`_exps_into`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from softgrad.kernels.numba_math import exp
+from softgrad.kernels.softmax import UNSHIFTED_MAX
+
+__all__ = ["LONG_ROW", "SHORT_ROW", "SOFTMAX_BLOCK"]
+
+
+# elements per block of softmax_rows and log_softmax_rows (whole rows, at least one), and of the
+# cross-entropy kernels: its exps stay in L1 (32 KB) between the passes
+SOFTMAX_BLOCK = 2048
+
+
+# rows at least this long, into another array, go to the row-at-a-time kernels
+# (numba_softmax.softmax_long_rows, log_softmax_long_rows; the cross-entropy's alike), which
+# write a row's exps straight into its row of out instead of a block's scratch. Measured on an
+# AMD Zen 5 (F.softmax / F.log_softmax, float32, one thread, min of 3 alternating processes),
+# blocks -> rows: 2.83 -> 1.52 ms and 2.70 -> 1.30 ms at 4096 x 1000, 364 -> 164 us and
+# 370 -> 169 us at 64 x 10,000, 71 -> 54 us and 74 -> 61 us at 1024 x 100; at 1024 x 40 the
+# blocks were faster (49 against 53 us)
+LONG_ROW = 64
+
+
+@njit(inline="always")
+def _keeps_unshifted(total):
+    """Whether exps taken without the max shift lose nothing, their sum lying in
+    [1, ``UNSHIFTED_MAX``] (softgrad.kernels.softmax: no exp overflowed, one that underflowed
+    is below the smallest normal number in the exact result too, and the sum fits float32, a
+    scale over it stays a normal number and its log is at most 44.4). NaN fails both tests.
+    With [1, inf), float32 rows whose float64 sum passed float32's range stored an infinite
+    sum (a gradient of -onehot alone), and near it 1 / S was subnormal."""
+    return (total >= 1.0) & (total <= UNSHIFTED_MAX)
+
+
+@njit(inline="always")
+def _argmax(x):
+    """np.argmax of one row: the first maximum, and a NaN is the maximum (the first NaN).
+
+    A branch on the comparison: after the first entries a new maximum is rare, so the branch
+    is predicted. Branch-free selects (``m = v if take else m``) chained every entry to the
+    last through the comparison, and on an AMD Zen 5 took 50.7 against 6.0 us over 1,280 rows
+    of 10 float32 and 585 against 69 us over 128 rows of 1,000 (np.argmax: 7.4)."""
+    m = x[0]
+    if m != m:
+        return 0
+    arg = 0
+    for c in range(1, x.size):
+        v = x[c]
+        if v > m:
+            m = v
+            arg = c
+        elif v != v:  # the first NaN: nothing replaces it
+            return c
+    return arg
+
+
+# _exp_shifted and _exp_block are called, not inlined at Numba's level: each compiles once per
+# process and the four kernels that use them link it (a first softgrad train compiled the two
+# cross-entropy kernels in 2.8 s against 3.3 s with a copy in each; the same speed and bits)
+@njit(error_model="numpy")
+def _exp_shifted(x, e, m):
+    """S = sum_c exp(x_c - m) in float64 for the row's maximum ``m``, writing exp(x - m) into
+    e (may be x), or the limits: NaN throughout (S NaN) for a NaN or all -inf row; for a row
+    holding +inf, 1 at its k +inf entries and 0 elsewhere (S = k)."""
+    if m != m or m == -np.inf:
+        for c in range(x.size):
+            e[c] = np.nan
+        return np.nan
+    if m == np.inf:
+        k = 0
+        for c in range(x.size):
+            hit = x[c] == np.inf
+            e[c] = 1 if hit else 0
+            k += hit
+        return np.float64(k)
+    # the exps in one loop (vectorised for float32: numba_math.exp), the sum in a second one,
+    # in order (a float64 sum LLVM may not reorder, so the result is the same on every run)
+    for c in range(x.size):
+        e[c] = exp(x[c] - m)
+    mass = 0.0
+    for c in range(x.size):
+        mass += e[c]
+    return mass
+
+
+@njit(error_model="numpy")  # called, not inlined: see _exp_shifted
+def _exp_block(x, start, stop, e, sums):
+    """exp(x) of rows start .. stop into the flat scratch ``e`` (one vectorised loop) and
+    their row sums into ``sums``; whether every sum keeps its unshifted exps
+    (:func:`_keeps_unshifted`)."""
+    n_classes = x.shape[1]
+    size = (stop - start) * n_classes
+    flat = x[start:stop].reshape(size)
+    for i in range(size):
+        e[i] = exp(flat[i])
+    direct = True
+    for r in range(stop - start):
+        total = _row_total(e, r * n_classes, (r + 1) * n_classes)
+        sums[r] = total
+        direct &= _keeps_unshifted(total)
+    return direct
+
+
+@njit(inline="always")
+def _exps_into(source, target):
+    """exp(source) into target (another row of its length); returns their float64 sum."""
+    for c in range(source.size):
+        target[c] = exp(source[c])
+    return _row_sum(target, 0, source.size)
+
+
+# rows shorter than this are summed in order, inline: a call of the vectorised sum per row cost
+# more than the row's sum (softmax at 1024 x 10 float32: 23 against 9.4 us on an AMD Zen 5)
+SHORT_ROW = 32
+
+
+@njit(inline="always")
+def _row_total(e, lo, hi):
+    """sum(e[lo:hi]) in float64: in order for a row shorter than ``SHORT_ROW``, else
+    :func:`_row_sum`'s vectorised sum."""
+    if hi - lo >= SHORT_ROW:
+        return _row_sum(e, lo, hi)
+    total = 0.0
+    for c in range(lo, hi):
+        total += np.float64(e[c])
+    return total
+
+
+# The two row reductions may be reassociated (fastmath "reassoc", on these functions alone: a
+# kernel's exps and other arithmetic keep IEEE order), so that LLVM sums in vector registers:
+# a float64 dot of 64 rows of 10,000 float32 took 403 us in eight hand-interleaved partial sums
+# and 109 us so. The order is the compiled code's: the same bits on every run on one machine.
+# They are not inlined at Numba's level, which would compile them under the caller's flags.
+@njit(error_model="numpy", fastmath={"reassoc"})
+def _row_dot(a, b):
+    """sum(a * b) of two rows, accumulated in float64."""
+    total = 0.0
+    for c in range(a.size):
+        total += np.float64(a[c]) * np.float64(b[c])
+    return total
+
+
+@njit(error_model="numpy", fastmath={"reassoc"})
+def _row_sum(e, lo, hi):
+    """sum(e[lo:hi]), accumulated in float64."""
+    total = 0.0
+    for c in range(lo, hi):
+        total += np.float64(e[c])
+    return total

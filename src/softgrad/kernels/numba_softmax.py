@@ -1,0 +1,259 @@
+"""Numba kernels: softmax and log_softmax of (N, C) rows, and the softmax VJP.
+
+Every softmax and log_softmax of the Numba lane comes here (NumbaOps brings any axis and mask
+to rows first): :func:`softmax_rows` and :func:`log_softmax_rows` take blocks of rows, split in
+shares over Numba's threads from ``PARALLEL_MIN`` elements; :func:`softmax_long_rows` and
+:func:`log_softmax_long_rows` take rows of ``LONG_ROW`` or more into another array one at a
+time. :func:`softmax_vjp_rows` is the backward, ``s * (g - sum(g * s))`` row by row. Results
+and limits are the NumPy lane's (softgrad.kernels.softmax; softmax_vjp_rows:
+softgrad.kernels.activations).
+
+How a row's exps are taken, by blocks unshifted where their sums keep them or shifted by the
+row's maximum, is :mod:`softgrad.kernels.numba_exp_rows`, which the fused softmax-cross-entropy
+kernels (:mod:`softgrad.kernels.numba_losses`) share. The seam between the two families is what
+they return: here probabilities, log-probabilities and a cotangent, each row on its own; there a
+loss, its gradient and a count, summed over the rows in order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from softgrad.kernels.numba_exp_rows import (
+    SOFTMAX_BLOCK,
+    _argmax,
+    _exp_block,
+    _exp_shifted,
+    _exps_into,
+    _keeps_unshifted,
+    _row_dot,
+)
+from softgrad.kernels.numba_threads import parallel_kernel
+
+__all__ = [
+    "log_softmax_long_rows",
+    "log_softmax_rows",
+    "softmax_long_rows",
+    "softmax_rows",
+    "softmax_vjp_rows",
+]
+
+
+@parallel_kernel
+def softmax_rows(x, out, scale, n_shares):
+    """``out[n] = scale * softmax(x[n])`` for each row.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C)
+        C-contiguous float32 or float64, C >= 1.
+    out : ndarray of shape (N, C)
+        x's dtype; may be ``x`` itself, and must not otherwise overlap it.
+    scale : float
+        The rows sum to ``scale`` (1 for probabilities).
+    n_shares : int
+        The blocks are split in this many shares, each with its own scratch, one per thread on
+        the threaded compile (from ``PARALLEL_MIN`` elements); 1 on the calling thread.
+
+    Notes
+    -----
+    The NumPy lane's two strategies (softgrad.kernels.softmax), decided per block of rows
+    (``SOFTMAX_BLOCK`` elements, at least one row) instead of per call: exp(x) over the whole
+    block in one flat loop (vectorised), the row sums S, and when every sum keeps them
+    (:func:`_keeps_unshifted`) the result is ``scale * exp(x) / S``; otherwise each row of the
+    block is shifted by its maximum m (:func:`_exp_shifted`), with the NumPy lane's limits: NaN
+    throughout for a row holding NaN or only -inf; for the k +inf entries of a row 1/k and 0
+    elsewhere. Flat passes let the CPU overlap the rows' short dependency chains, where one row at a
+    time (max, exps, sum, scale) waited on each: softmax at 1024 x 10 float32, 10 us against 83 us
+    row by row, and 47 us for the NumPy lane (22 us while each row's sum was a call of the
+    vectorised sum: ``SHORT_ROW``).
+
+    Each row depends on itself alone, so the split changes no bit. The body is the loop over
+    the shares alone: below ``PARALLEL_MIN`` elements the calling-thread twin runs it
+    (``parallel_kernel``), so it holds one copy of the block routine and its exps. With a
+    second copy for a serial branch, and log_softmax's in the same kernel, a first softmax
+    (an empty cache) compiled for 8.0 s. (The share loop is written out in both kernels: one
+    inlined helper taking the routine as a constant compiled both routines, 2.9 s against
+    1.8 s.)
+    """
+    n_rows, n_classes = x.shape
+    rows = max(1, SOFTMAX_BLOCK // n_classes)
+    n_blocks = (n_rows + rows - 1) // rows
+    for share in prange(n_shares):
+        e = np.empty(rows * n_classes, dtype=x.dtype)
+        sums = np.empty(rows)
+        for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
+            _softmax_block(x, out, scale, block * rows, rows, e, sums)
+
+
+@parallel_kernel
+def log_softmax_rows(x, out, n_shares):
+    """``out[n] = log_softmax(x[n])`` for each row: :func:`softmax_rows`' blocks and shares.
+
+    A block kept unshifted gives ``x - log(S)``, in float64 and rounded once (log(S), up to
+    44.4, rounded to float32 first put up to 1.9e-6 on every entry); a shifted row
+    ``(x - m) - log(S)`` in that order
+    (the small log(S) is not rounded to a large m's precision), -inf where ``x - m`` is beyond
+    the dtype's range; the limits are the NumPy lane's (``-log(k)`` at the k +inf entries of a
+    row and -inf elsewhere, NaN throughout for a row holding NaN or only -inf).
+    """
+    n_rows, n_classes = x.shape
+    rows = max(1, SOFTMAX_BLOCK // n_classes)
+    n_blocks = (n_rows + rows - 1) // rows
+    for share in prange(n_shares):
+        e = np.empty(rows * n_classes, dtype=x.dtype)
+        sums = np.empty(rows)
+        for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
+            _log_softmax_block(x, out, block * rows, rows, e, sums)
+
+
+@njit(inline="always")
+def _softmax_block(x, out, scale, start, rows, e, sums):
+    """Rows start .. start + rows of :func:`softmax_rows`; ``e`` and ``sums`` are scratch.
+    The block of x is read in full before out (which may be x) is written."""
+    stop = min(start + rows, x.shape[0])
+    n_classes = x.shape[1]
+    if _exp_block(x, start, stop, e, sums):
+        for r in range(stop - start):
+            factor = out.dtype.type(scale / sums[r])
+            row = out[start + r]
+            for c in range(n_classes):
+                row[c] = e[r * n_classes + c] * factor
+    else:
+        for n in range(start, stop):
+            row = x[n]
+            mass = _exp_shifted(row, e[:n_classes], row[_argmax(row)])
+            factor = out.dtype.type(scale / mass)  # NaN for a NaN row, whose e is NaN
+            target = out[n]
+            for c in range(n_classes):
+                target[c] = e[c] * factor
+
+
+@njit(inline="always")
+def _log_softmax_block(x, out, start, rows, e, sums):
+    """The log_softmax of :func:`_softmax_block`'s rows (its scratch, the same order)."""
+    stop = min(start + rows, x.shape[0])
+    n_classes = x.shape[1]
+    if _exp_block(x, start, stop, e, sums):
+        for r in range(stop - start):
+            _minus_log(x[start + r], out[start + r], sums[r])
+        return
+    for n in range(start, stop):
+        _log_softmax_shifted_row(x[n], out[n], e[:n_classes])
+
+
+@parallel_kernel
+def softmax_long_rows(x, out, scale):
+    """:func:`softmax_rows` for long rows (``LONG_ROW``) into an array that is not ``x``: each
+    row's exps written straight into its row of ``out``, summed there, and scaled in place.
+
+    The same results as softmax_rows' blocks, decided per row instead of per block: a row
+    whose sum keeps its exps (:func:`_keeps_unshifted`) is ``scale * exp(x) / S``, any other
+    is shifted by its maximum (:func:`_exp_shifted`, with the NumPy lane's limits). ``out`` must not
+    overlap ``x``: the shifted row reads x after its first exps were written. Each row depends on
+    itself alone.
+    """
+    n_classes = x.shape[1]
+    for n in prange(x.shape[0]):
+        source = x[n]
+        target = out[n]
+        mass = _exps_into(source, target)
+        if not _keeps_unshifted(mass):
+            mass = _exp_shifted(source, target, source[_argmax(source)])
+        factor = out.dtype.type(scale / mass)  # NaN for a NaN row, whose target is NaN
+        for c in range(n_classes):
+            target[c] *= factor
+
+
+@parallel_kernel
+def log_softmax_long_rows(x, out):
+    """:func:`log_softmax_rows` for long rows into an array that is not ``x``: each row's
+    exps written into its row of ``out`` for their sum, then ``x - log(S)`` over them, or the
+    shifted row (:func:`_log_softmax_shifted_row`), decided per row."""
+    for n in prange(x.shape[0]):
+        source = x[n]
+        target = out[n]
+        mass = _exps_into(source, target)
+        if _keeps_unshifted(mass):
+            _minus_log(source, target, mass)
+        else:
+            _log_softmax_shifted_row(source, target, target)
+
+
+@njit(inline="always")
+def _minus_log(source, target, total):
+    """``target = source - log(total)``, an unshifted row's log_softmax, with log(total) as two
+    numbers of target's dtype, ``(source - hi) - lo``: log(total) rounded to float32 alone put
+    its rounding error on every entry (up to 32 roundings of a log-probability near 0 with
+    logits near 88), and the subtraction in float64 cost 15% at 64 x 10,000."""
+    log_total = math.log(total)
+    hi = target.dtype.type(log_total)
+    lo = target.dtype.type(log_total - np.float64(hi))
+    zero = target.dtype.type(0.0)
+    for c in range(source.size):
+        # at most 0, as a log-probability is (and the shifted path gives): exp(x) rounded
+        # before the sum put a row's one dominant entry up to a rounding above 0
+        value = (source[c] - hi) - lo
+        target[c] = value if value < zero else zero
+
+
+@njit(error_model="numpy")
+def _log_softmax_shifted_row(source, target, scratch):
+    """log_softmax of one row shifted by its maximum m, ``(x - m) - log(S)``, with the NumPy
+    lane's limits: ``-log(k)`` at the k +inf entries of a row holding +inf and -inf elsewhere,
+    NaN throughout for a row holding NaN or only -inf. ``scratch`` (a row's length) takes the
+    exps: it may be ``target`` where target is not ``source``."""
+    n_classes = source.size
+    m = source[_argmax(source)]
+    if m != m or m == -np.inf:
+        for c in range(n_classes):
+            target[c] = np.nan
+    elif m == np.inf:
+        k = 0
+        for c in range(n_classes):
+            k += source[c] == np.inf
+        at_inf = target.dtype.type(-math.log(k))
+        for c in range(n_classes):
+            target[c] = at_inf if source[c] == np.inf else -np.inf
+    else:
+        log_total = target.dtype.type(math.log(_exp_shifted(source, scratch, m)))
+        for c in range(n_classes):
+            target[c] = (source[c] - m) - log_total
+
+
+@parallel_kernel
+def softmax_vjp_rows(s, g, out):
+    """``out[n] = s[n] * (g[n] - sum(g[n] * s[n]))`` for each row: the softmax VJP.
+
+    Parameters
+    ----------
+    s, g : ndarray of shape (N, C)
+        C-contiguous, one float dtype: the softmax output and the cotangent.
+    out : ndarray of shape (N, C)
+        s's dtype; may be ``g``, not ``s``.
+
+    The row's dot product is accumulated in float64 (:func:`_row_dot`) before the row of
+    ``out`` is written.
+    """
+    # each row depends on itself alone, so the split among the threads changes no bit: on the
+    # threads from PARALLEL_MIN elements, else the calling-thread twin runs these loops
+    # (parallel_kernel; one copy of the row routine per loop, where a serial branch of its own
+    # added two: 1024 x 10 float32 7.9 -> 7.6 us, and in place on the threads 978 -> 380 us at
+    # 1100 x 1000, whose threaded branch had no in-place loop)
+    if out.ctypes.data == g.ctypes.data:  # in place: one array, no aliasing doubt
+        for n in prange(s.shape[0]):
+            row = g[n]
+            _softmax_vjp_row(s[n], row, row)
+    else:
+        for n in prange(s.shape[0]):
+            _softmax_vjp_row(s[n], g[n], out[n])
+
+
+@njit(inline="always")
+def _softmax_vjp_row(s, g, out):
+    dot = out.dtype.type(_row_dot(s, g))
+    for c in range(s.size):
+        out[c] = s[c] * (g[c] - dot)
