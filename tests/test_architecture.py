@@ -34,6 +34,7 @@ FLOORS = {
     "model": 2,
     "model_inputs": 2,
     "preprocessing": 2,
+    "preprocessing_params": 2,
     "metrics": 2,
     "datasets": 2,
     "cli": 3,

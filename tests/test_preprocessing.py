@@ -5,7 +5,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from softgrad import preprocessing
+from softgrad import preprocessing_params
 from softgrad.preprocessing import Scaler
 
 
@@ -80,7 +80,7 @@ def test_for_range_refuses_what_is_not_a_number(max_value):
 
 @pytest.mark.parametrize("chunk", [7, 4096])
 def test_fit_standard_matches_numpy(rng, monkeypatch, chunk):
-    monkeypatch.setattr(preprocessing, "_CHUNK_ROWS", chunk)
+    monkeypatch.setattr(preprocessing_params, "_CHUNK_ROWS", chunk)
     X = rng.integers(0, 256, (100, 6), dtype=np.uint8)
     scaler = Scaler.fit_standard(X)
     np.testing.assert_allclose(scaler.offset, X.mean(axis=0), rtol=1e-6)
@@ -195,6 +195,6 @@ def test_fit_standard_holds_at_most_a_bounded_float64_block_of_wide_rows(rng):
     # 1,000 rows of 5,000 features: a 4096-row block was the whole set in float64 (40 MB)
     X = rng.standard_normal((1_000, 5_000)).astype(np.float32)
     scaler, peak = _peak(lambda: Scaler.fit_standard(X))
-    block = 8 * preprocessing._CHUNK_VALUES  # one float64 block, and einsum's product of it
+    block = 8 * preprocessing_params._CHUNK_VALUES  # one float64 block, and einsum's product of it
     assert peak <= 2 * block + 1_000_000, peak
     np.testing.assert_allclose(scaler.offset, X.mean(axis=0, dtype=np.float64), rtol=1e-6)

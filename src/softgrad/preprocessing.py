@@ -1,6 +1,11 @@
 """Input scaling: the one affine map ``(X - offset) * scale`` a model applies to raw features,
 applied to a whole array (:meth:`Scaler.transform`) or, for data kept in its stored type, one
-batch at a time as the rows are read (:class:`ScaledRows`, from :meth:`Scaler.inputs`)."""
+batch at a time as the rows are read (:class:`ScaledRows`, from :meth:`Scaler.inputs`).
+
+Where the map's offset and scale come from (fitted to a training set, chosen for a range, read
+from a model file) is the mixin :class:`~softgrad.preprocessing_params.ScalerParams`: these two
+classes hold the map and apply it, whatever chose it.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_number
 from softgrad.kernels import get_ops
+from softgrad.preprocessing_params import ScalerParams
 
 __all__ = ["ScaledRows", "Scaler"]
-
-# rows per float64 block when fitting, and at most _CHUNK_VALUES values (8 MB): bounded extra
-# memory however wide the rows (4096 rows of 5,000 features were 164 MB)
-_CHUNK_ROWS = 4096
-_CHUNK_VALUES = 1 << 20
 
 
 def _as_float32(value: Any, what: str) -> np.ndarray:
@@ -33,30 +33,7 @@ def _as_float32(value: Any, what: str) -> np.ndarray:
     return array
 
 
-def _mean(X: np.ndarray, step: int) -> np.ndarray:
-    """Mean of each feature of ``X``, accumulated in float64 over blocks of ``step`` rows (NaN or
-    inf where ``X`` holds them: the caller says)."""
-    # np.mean(X, axis=0, dtype=float64) of a wide float32 X converts all of X at once
-    total = np.zeros(X.shape[1], dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):  # NaN/inf: reported by the caller
-        for start in range(0, X.shape[0], step):
-            total += X[start : start + step].sum(axis=0, dtype=np.float64)
-    return total / X.shape[0]
-
-
-def _std(X: np.ndarray, mean: np.ndarray, step: int) -> np.ndarray:
-    """Population std of each feature of ``X`` around ``mean``, accumulated in float64 over
-    blocks of ``step`` rows (inf where the squares pass float64's range: the caller says)."""
-    sum_sq = np.zeros(X.shape[1], dtype=np.float64)
-    with np.errstate(over="ignore"):
-        for start in range(0, X.shape[0], step):
-            block = X[start : start + step].astype(np.float64)
-            block -= mean
-            sum_sq += np.einsum("ij,ij->j", block, block)
-    return np.sqrt(sum_sq / X.shape[0])
-
-
-class Scaler:
+class Scaler(ScalerParams):
     """Maps raw features to float32 network inputs: ``x_scaled = (x - offset) * scale``.
 
     Parameters
@@ -98,72 +75,6 @@ class Scaler:
             if array.ndim == 1:
                 return int(array.shape[0])
         return None
-
-    @classmethod
-    def for_range(cls, max_value: float) -> Scaler:
-        """Scale raw values in ``[0, max_value]`` to ``[0, 1]`` (images: ``max_value=255``)."""
-        max_value = check_number(max_value, "Scaler.for_range", "max_value", 0.0, low_open=True)
-        return cls(0.0, 1.0 / max_value)
-
-    @classmethod
-    def fit_standard(cls, X: np.ndarray) -> Scaler:
-        """Standardise each feature to mean 0 and standard deviation 1 over the rows of ``X``.
-
-        Parameters
-        ----------
-        X : ndarray of shape (N, D)
-            Raw training features, numeric and finite.
-
-        Returns
-        -------
-        Scaler
-            ``offset`` the feature means, ``scale`` 1 / std (population std, ``ddof=0``);
-            features whose std is 0 up to the rounding of their own sums get scale 1
-            (scikit-learn's StandardScaler rule: relative to the feature's mean, so a feature
-            of values near 1e-30 is scaled like any other).
-
-        Raises
-        ------
-        ValueError
-            X is empty, not 2-D, not numeric or not finite, or a feature's std is beyond what
-            a float32 scale can invert (below 2.9e-39 or above 8.5e37).
-
-        Notes
-        -----
-        Statistics are accumulated in float64 over blocks of rows, so fitting never holds a
-        float64 copy of ``X``.
-        """
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[0] == 0 or X.dtype.kind not in "biuf":
-            raise ValueError(
-                "Scaler.fit_standard: X must be a non-empty numeric 2-D array (N, D); "
-                f"got {X.dtype.name} of shape {X.shape}"
-            )
-        step = min(_CHUNK_ROWS, max(1, _CHUNK_VALUES // max(1, X.shape[1])))
-        mean = _mean(X, step)
-        if not np.all(np.isfinite(mean)):
-            raise ValueError(
-                "Scaler.fit_standard: X must be finite; got NaN or inf in feature "
-                f"{int(np.flatnonzero(~np.isfinite(mean))[0])}"
-            )
-        std = _std(X, mean, step)
-        # a constant feature: its variance is within the rounding of its own sums, relative
-        # to the feature's magnitude (scikit-learn's StandardScaler rule, var <= n eps var +
-        # (n eps mean)**2, taken in std so that it cannot overflow); relative to 1, features
-        # of 1e-30 and 2e-30 were taken as constant and mapped to 0
-        n_eps = X.shape[0] * np.finfo(np.float64).eps
-        constant = std * np.sqrt(max(0.0, 1.0 - n_eps)) <= n_eps * np.abs(mean)
-        scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))
-        tiny, largest = np.finfo(np.float32).tiny, np.finfo(np.float32).max
-        beyond = ~constant & ~((scale >= tiny) & (scale <= largest))
-        if np.any(beyond):  # the float32 scale would be 0 or inf, or lose its precision
-            j = int(np.flatnonzero(beyond)[0])
-            raise ValueError(
-                f"Scaler.fit_standard: X's feature {j} must have a standard deviation from "
-                f"{1 / largest:.3g} to {1 / tiny:.3g}, whose inverse the float32 scale holds; "
-                f"got {float(std[j])!r} (rescale the feature)"
-            )
-        return cls(mean, scale)
 
     def transform(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Return ``(X - offset) * scale`` as a float32 array (new, or ``out``).
@@ -238,21 +149,6 @@ class Scaler:
         if X.dtype.kind in "iu":
             return ScaledRows(X, self, dtype)
         return self.transform(X)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """``{"offset": ..., "scale": ...}`` float32 arrays (0-d or (D,)) for saving."""
-        return {"offset": self.offset.copy(), "scale": self.scale.copy()}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Scaler:
-        """Inverse of :meth:`to_arrays`."""
-        missing = {"offset", "scale"} - set(arrays)
-        if missing:
-            raise ValueError(
-                "Scaler.from_arrays: arrays must hold 'offset' and 'scale'; "
-                f"missing {sorted(missing)}"
-            )
-        return cls(arrays["offset"], arrays["scale"])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Scaler):
