@@ -281,7 +281,7 @@ def section(results, spreads, info, repeats, load_before, load_after, command) -
         "",
         *verdicts(results, spreads),
         "",
-        "How softgrad gets there (src/softgrad/kernels/softmax.py, numba_losses.py): softmax "
+        "How softgrad gets there (src/softgrad/kernels/softmax.py, numba_softmax.py): softmax "
         "and log_softmax skip the max shift for rows whose sum of exp lands in [1, inf) (exact: "
         "see the module notes) and fall back to the shifted kernel otherwise; on the Numba lane "
         "softmax is one kernel over blocks of rows in L1 (a flat loop of exps that the compiler "
