@@ -4,10 +4,19 @@ By default NumPy's BLAS (OpenBLAS in NumPy's wheels) and Numba each run one thre
 That is the fastest choice on a quiet machine, and a trap on a busy one: OpenBLAS splits every
 product between its threads and waits for the slowest, so when other processes hold the cores
 each product waits for a thread to be scheduled. Measured on the project's 2-core machine
-(one-epoch ``fit`` on Fashion-MNIST, h100 b128 SGD, while other jobs kept both cores busy):
-1.8-7.4 s an epoch with 2 BLAS threads against 0.12-0.35 s with one; on the quiet machine
-2 threads take about 0.10 s and one 0.12 s. Numba's ``workqueue`` threads sleep while they
-wait (:mod:`softgrad.kernels.numba_threads`), so its thread count mattered little there.
+(one-epoch ``fit`` on Fashion-MNIST, h100 b128 SGD momentum, min and max of 5 epochs):
+
+=====================================  ================  ==============
+other work                             2 BLAS threads    1 thread
+=====================================  ================  ==============
+none                                   0.097-0.098 s     0.122-0.123 s
+one busy process                       0.28-0.42 s       0.127-0.128 s
+two busy processes                     0.54-3.0 s        0.14-0.26 s
+other engineers' test runs (load 3-4)  1.8-7.4 s         0.12-0.35 s
+=====================================  ================  ==============
+
+Numba's ``workqueue`` threads sleep while they wait (:mod:`softgrad.kernels.numba_threads`), so
+its thread count mattered little there.
 
 :func:`set_threads` limits both: the BLAS through threadpoolctl (a scikit-learn dependency, so
 always installed), every BLAS library loaded in the process; the Numba lane at each parallel
