@@ -77,8 +77,9 @@ def check_real_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     return array
 
 
-def check_finite_rows(x: np.ndarray, where: str, what: str = "X") -> None:
-    """Refuse NaN or infinite entries, naming the first row that holds one.
+def check_finite_rows(x: np.ndarray, where: str, what: str = "X", first_row: int = 0) -> None:
+    """Refuse NaN or infinite entries, naming the first row that holds one (counted from
+    ``first_row``: ``x`` may be a batch of a larger array).
 
     Integer arrays are always finite. The common case costs one ``min`` and one ``max`` (they
     propagate NaN and expose +-inf) and no temporary the size of ``x``; the row is searched for
@@ -96,7 +97,7 @@ def check_finite_rows(x: np.ndarray, where: str, what: str = "X") -> None:
     if np.isfinite(x.min()) and np.isfinite(x.max()):
         return
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.ndim > 1 else ~np.isfinite(x)
-    row = int(np.flatnonzero(bad)[0])
+    row = first_row + int(np.flatnonzero(bad)[0])
     raise ValueError(f"{where}: {what} must be finite; got NaN or inf in row {row}")
 
 

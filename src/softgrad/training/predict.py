@@ -23,7 +23,7 @@ from softgrad import functional as F
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
 from softgrad.training.data import batch_inputs
-from softgrad.training.inference_checks import check_inputs, finite_logits_head
+from softgrad.training.inference_checks import check_inputs, finite_batch, finite_logits_head
 from softgrad.training.step_plan import ForwardPlan
 
 
@@ -140,8 +140,10 @@ def predict_batches(
     True
     """
     # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
-    X = check_inputs(X, batch_size, where, model if prepare is None else None)
-    return _run_batches(model, X, batch_size, prepare, head)
+    checked = model if prepare is None else None
+    X = check_inputs(X, batch_size, where, checked, finite=False)
+    finite = where if checked is not None and isinstance(X, np.ndarray) else None
+    return _run_batches(model, X, batch_size, prepare, head, finite)
 
 
 def _run_batches(
@@ -150,13 +152,18 @@ def _run_batches(
     batch_size: int,
     prepare: Callable[[np.ndarray], np.ndarray] | None,
     head: Callable[[np.ndarray], np.ndarray] | None,
+    finite: str | None = None,
 ) -> np.ndarray:
-    """:func:`predict_batches` on ``X`` already checked by :func:`check_inputs`."""
+    """:func:`predict_batches` on ``X`` already checked by :func:`check_inputs`; ``finite``:
+    the name under which each batch's finite check runs (``check_inputs(finite=False)``), or
+    None when ``X`` needs none here."""
     out = None
     forward = BatchForward(model, X.shape[0], batch_size)
     with eval_mode(model):
         for rows in batch_slices(X.shape[0], batch_size):
             batch = batch_inputs(X, rows)  # a CSR batch densified, a ScaledRows one scaled
+            if finite is not None:  # before the forward: inf in it would warn there
+                finite_batch(batch, rows, finite)
             if prepare is not None:
                 batch = prepare(batch)
             result = forward(batch)
@@ -228,7 +235,8 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
-    X = check_inputs(X, batch_size, "predict_proba", model)
+    X = check_inputs(X, batch_size, "predict_proba", model, finite=False)
     head = finite_logits_head(X, "predict_proba", _softmax_rows)
+    finite = "predict_proba" if isinstance(X, np.ndarray) else None
     with np.errstate(over="ignore", invalid="ignore"):  # refused by the head, not warned about
-        return _run_batches(logits_network(model), X, batch_size, None, head)
+        return _run_batches(logits_network(model), X, batch_size, None, head, finite)
