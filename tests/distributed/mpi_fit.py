@@ -111,7 +111,7 @@ def run(case: str, comm, out: Path):
         # each rank reads its shard of a gzipped IDX file cut short: only the last rank fails
         with comm.agree("reading the training data"):
             read_shard(out / "x-idx2-ubyte.gz", comm.rank, comm.size)
-    dtype = np.float32 if case == "sgd32" else np.float64
+    dtype = np.float32 if case == "sgd32" or case.startswith("data_") else np.float64
     X, y, weight = _data(dtype)
     # "unseeded": fresh entropy on each rank, for the weights and for fit's generator
     seeded = case != "unseeded"
@@ -183,7 +183,7 @@ def run(case: str, comm, out: Path):
     # an unweighted validation set of 37 (class_weight_val: its loss divides by the targets'
     # class weights, ignored ones 0, summed over the ranks' shards before dividing)
     if case in ("sgd_val", "raise_in_validation") or case.startswith(
-        ("class_weight_", "ignored_acc")
+        ("class_weight_", "ignored_acc", "data_")
     ):
         rng = np.random.default_rng(5)
         X_val = X[:37] + rng.normal(scale=0.5, size=(37, N_FEATURES)).astype(dtype)
@@ -217,6 +217,18 @@ def run(case: str, comm, out: Path):
     if case == "nan_in_data" and broken:  # this rank's copy of the data alone: fit's check
         X = X.copy()
         X[5, 2] = np.nan
+    if case.startswith("data_") and broken:
+        # this rank's data alone: the same shapes, other values
+        X, y = X.copy(), y.copy()
+        if case == "data_y_differs":  # one label
+            y[100] = (y[100] + 1) % N_CLASSES
+        if case == "data_X_differs":  # one value
+            X[150, 3] += 1.0
+        if case == "data_val_differs":  # one validation label
+            X_val, y_val = kwargs["validation_data"]
+            kwargs["validation_data"] = (X_val, (y_val + 1) % N_CLASSES)
+        if case == "data_agrees":  # the same values in other forms: fit converts them alike
+            X, y = np.asfortranarray(X.astype(np.float64)), y.astype(np.int32).tolist()
     if case == "resume_missing" and broken:  # a resume file this rank cannot see
         kwargs["resume"] = out / "not-on-this-node.npz"
     if case == "raise_in_validation" and broken:

@@ -92,6 +92,9 @@ def plain(tmp_path_factory):
         ("ignored_batch", 2, 1e-10),
         ("l2", 2, 1e-10),
         ("l2_weighted", 3, 1e-10),
+        # rank 1 passes the same values as a Fortran-ordered float64 X and a list of int32 y:
+        # fit converts them alike, so the data check agrees
+        ("data_agrees", 2, 1e-5),
     ],
 )
 def test_ranks_train_the_weights_of_one_process(plain, tmp_path, case, ranks, rtol):
@@ -279,6 +282,11 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
             "fit: checking the arguments: rank 1 of 2 failed: ValueError: fit: X must",
         ),
         ("resume_missing", "fit: setting up the run: rank 1 of 2 failed: "),
+        # data of the same shapes but other values on one rank: it trained on a mix of both
+        # without a word, now the checksums compared before the first step tell
+        ("data_y_differs", "fit: the checksum of y must be the same on every rank; got '"),
+        ("data_X_differs", "fit: the checksum of X must be the same on every rank; got '"),
+        ("data_val_differs", "fit: the checksum of y_val must be the same on every rank"),
     ],
 )
 def test_an_error_outside_the_step_on_one_rank_ends_every_rank_with_one_line(

@@ -37,6 +37,7 @@ from softgrad.training.data import counted_weight, mean_divisor, output_width
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.evaluation import evaluation_figures, evaluation_sums
+from softgrad.training.together import check_same_data
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _COUNTED, _FAILED, _STOP = range(5)
@@ -65,11 +66,13 @@ class ShardedRunner(EpochRunner):
         self.epochs_agreed = comm.size == 1
 
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> Any:
-        """EpochRunner.run; before the first epoch, the ranks agree on fit's ``epochs`` (the
-        one size :func:`~softgrad.training.together.start_together` cannot see): a rank that
-        ran fewer would leave the others waiting in a collective."""
+        """EpochRunner.run; before the first epoch, the ranks agree on fit's ``epochs`` and on
+        the training data's values (what :func:`~softgrad.training.together.start_together`
+        cannot see: :func:`~softgrad.training.together.check_same_data`): a rank that ran
+        fewer epochs would leave the others waiting in a collective, and ranks given other
+        data would train on a mix of it."""
         if not self.epochs_agreed:
-            self.comm.check_same({"epochs": state.epochs}, "fit")
+            check_same_data(self.comm, state.epochs, self.X, self.target, self.sample_weight)
             self.epochs_agreed = True
         return super().run(order, state, callbacks)
 
