@@ -31,10 +31,20 @@ def client():
     """A client of 2 worker processes x 1 thread, shared by the tests of this module."""
     from dask.distributed import Client, LocalCluster
 
-    # the nanny starts each worker with OPENBLAS/OMP/MKL_NUM_THREADS=1 (dask's default)
+    # the nanny starts each worker with OPENBLAS/OMP/MKL_NUM_THREADS=1 (dask's default).
+    # No fixed port, so that two test runs on one machine cannot collide: the scheduler's own
+    # (0 is LocalCluster's default, said here) and its HTTP server's, which starts without a
+    # dashboard too, on 8787 unless given an address (Scheduler's default_port). 8787 held by
+    # another run made it warn that it moved elsewhere, an error here: "Cluster closed without
+    # starting up". dashboard_address=None keeps the dashboard itself off
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            scheduler_port=0,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         Client(cluster) as client,
     ):
