@@ -63,7 +63,7 @@ class ShardedRunner(EpochRunner):
         self.status = np.zeros(5, dtype=np.float64)
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
-        self.epochs_agreed = comm.size == 1
+        self.start_agreed = comm.size == 1
 
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> Any:
         """EpochRunner.run; before the first epoch, the ranks agree on fit's ``epochs`` and on
@@ -71,9 +71,9 @@ class ShardedRunner(EpochRunner):
         cannot see: :func:`~softgrad.training.together.check_same_data`): a rank that ran
         fewer epochs would leave the others waiting in a collective, and ranks given other
         data would train on a mix of it."""
-        if not self.epochs_agreed:
+        if not self.start_agreed:
             check_same_data(self.comm, state.epochs, self.X, self.target, self.sample_weight)
-            self.epochs_agreed = True
+            self.start_agreed = True
         return super().run(order, state, callbacks)
 
     def _batch_step(self) -> Any:

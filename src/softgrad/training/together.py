@@ -116,9 +116,10 @@ def _checksums(arrays: Any) -> dict[str, str | None]:
 
 
 # the bytes of the values that values_checksum reads: all of them up to this, else rows at an
-# even stride adding up to about this. zlib's crc32 read 7 GB/s here: on Fashion-MNIST's
-# training set (60,000 x 784, float32 or a uint8 ScaledRows) X, y and sample_weight cost
-# about 1 ms together, against 90-140 ms an epoch; all of float32 X took 25 ms, uint8's 6 ms
+# even stride adding up to about this. On Fashion-MNIST's training set (60,000 x 784, float32
+# or a uint8 ScaledRows) check_same_data took 0.7-0.9 ms a rank under mpiexec -n 2, its
+# allgather included, against 0.14 s an epoch; all of float32 X took 25 ms (crc32, 7 GB/s
+# here; blake2b 124 ms), uint8's 6 ms, and 4 MiB of rows 2.5 ms (a fresh 4 MiB to fault in)
 CHECKSUM_BYTES = 1 << 20
 
 
@@ -128,8 +129,8 @@ def values_checksum(values: Any) -> str | None:
 
     ``values`` : ndarray of shape (N, ...), a CSR matrix or a ScaledRows of shape (N, D).
     The checksum covers its dtype, its shape and its values: all of them while they take at
-    most ``CHECKSUM_BYTES`` (4 MiB: y and sample_weight up to 500,000 samples, X up to 1,337
-    rows of 784 float32), else the rows ``0, k, 2k, ...`` that take about that much. So a
+    most ``CHECKSUM_BYTES`` (1 MiB: y up to 131,072 samples, X up to 334 rows of 784
+    float32), else the rows ``0, k, 2k, ...`` that take about that much. So a
     value that differs in a large X is seen only when its row is one of those: the check is
     for whole arrays that differ (another file, order or preprocessing), at the cost of a
     millisecond. A CSR matrix's rows are read densified and a ScaledRows' scaled, so the same
@@ -142,8 +143,9 @@ def values_checksum(values: Any) -> str | None:
     step = max(1, -(-n_rows * row_bytes // CHECKSUM_BYTES))
     rows = dense_rows(values, slice(None, None, step))
     if isinstance(rows, ScaledRows):
-        # its rows as they read (ScaledRows' Notes), through NumPy: the compiled gather of a
-        # new array's rows was a second specialisation to load (0.17-0.34 s under the CLI)
+        # its rows as they read (ScaledRows' Notes), through NumPy: the compiled gather of
+        # a copied array is another specialisation than that of the CLI's read-only map,
+        # which took 0.17-0.34 s to load
         rows = rows.scaler.transform(rows.data).astype(rows.dtype, copy=False)
     rows = np.ascontiguousarray(rows)
     crc = zlib.crc32(f"{rows.dtype.str} {values.shape}".encode())
