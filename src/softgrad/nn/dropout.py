@@ -43,6 +43,8 @@ class Dropout(Layer):
     array([1., 1., 1.])
     """
 
+    _cache_attrs = ("_mask", "_identity")  # the last forward's mask, for backward
+
     def __init__(self, p: float = 0.5, rng: Any = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
