@@ -3,6 +3,7 @@
 A pickle holds parameters, configuration, mode and rng state, never the forward cache (after
 ``forward(X)`` a Linear holds a view of every row of X) nor the gradients, which come back as
 zeros. ``copy.deepcopy`` keeps both, as torch's deepcopy keeps ``.grad``; ``copy.copy`` shares.
+What a layer declares as its cache (``_cache_attrs``) is all that pickling and ``astype`` drop.
 """
 
 from __future__ import annotations
@@ -169,6 +170,18 @@ def test_a_user_layers_private_arrays_survive_and_only_its_declared_cache_goes(c
     np.testing.assert_array_equal(twin[2]._offset, [0.5, 0.5, 0.5])
     assert (twin[2]._x is None) == (clone is _roundtrip)
     np.testing.assert_array_equal(twin.forward(x), y)
+
+
+def test_astype_keeps_a_user_layers_private_arrays_and_drops_its_declared_cache():
+    # every private array was dropped: the constants too, and forward then raised TypeError
+    net = Sequential(Linear(3, 3, rng=0), _Scaled())
+    x = np.ones((2, 3))
+    net.forward(x.astype(np.float32))
+    net.astype(np.float64)
+    assert net[1]._x is None
+    np.testing.assert_array_equal(net[1]._offset, [0.5, 0.5, 0.5])
+    y = net[0].forward(x) * [1.0, 2.0, 3.0] + 0.5
+    np.testing.assert_array_equal(net.forward(x), y)
 
 
 def _old_pickle(layer):

@@ -89,9 +89,6 @@ class Dropout(Layer):
             return np.array(grad_y, copy=True)
         return np.multiply(grad_y, self._mask, dtype=self._mask.dtype)
 
-    def _clear_cache(self) -> None:
-        self._mask, self._identity = None, None
-
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments: p (the rng is not part of the config)."""
         return {"p": self.p}

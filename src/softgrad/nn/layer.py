@@ -170,8 +170,9 @@ class Layer:
     arrays, gradients and cache included (``training`` copies a loss so).
 
     ``_cache_attrs`` names the attributes that hold the forward cache; a subclass lists its
-    own (those of its bases are added), and pickling sets each to None. Attributes not
-    named there are pickled whatever they hold: a subclass's private constant arrays stay.
+    own (those of its bases are added), and pickling and ``astype`` set each to None.
+    Attributes not named there are kept whatever they hold: a subclass's private constant
+    arrays stay.
 
     Examples
     --------
@@ -220,7 +221,8 @@ class Layer:
 
         The dicts themselves are kept (their identity does not change), but the arrays in them
         are new: references taken earlier (e.g. an optimizer's state) must be refreshed.
-        Cached forward state is dropped, so ``backward`` needs a new ``forward`` first.
+        The forward cache (``_cache_attrs``) is dropped, so ``backward`` needs a new
+        ``forward`` first; other private arrays are kept as they are.
 
         Parameters
         ----------
@@ -241,10 +243,12 @@ class Layer:
         return self
 
     def _clear_cache(self) -> None:
-        """Forget the forward cache (attributes starting with ``_`` that hold arrays)."""
-        for name, value in list(vars(self).items()):
-            if name.startswith("_") and isinstance(value, np.ndarray):
-                setattr(self, name, None)
+        """Forget the forward cache: set each attribute named in ``_cache_attrs`` to None.
+
+        Only those: a subclass's other private arrays may be constants it computes with (every
+        private array was dropped, and ``astype`` or ``gradcheck`` broke such a layer)."""
+        for name in _cache_names(type(self)) & vars(self).keys():
+            setattr(self, name, None)
 
     # ---- pickling and copying (see Notes) ------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -253,9 +257,8 @@ class Layer:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self._state()
-        for name in _cache_names(type(self)):
-            if name in state:
-                state[name] = None
+        for name in _cache_names(type(self)) & state.keys():
+            state[name] = None
         grads = state.pop("grads", None)
         if grads is not None:  # (shape, dtype) of each gradient array: zeros come back
             arrays = {k: g for k, g in grads.items() if isinstance(g, np.ndarray)}
