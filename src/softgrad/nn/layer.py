@@ -172,7 +172,9 @@ class Layer:
     ``_cache_attrs`` names the attributes that hold the forward cache; a subclass lists its
     own (those of its bases are added), and pickling and ``astype`` set each to None.
     Attributes not named there are kept whatever they hold: a subclass's private constant
-    arrays stay.
+    arrays stay. Copies and pickles start from ``_state()`` (``__dict__``): a subclass that
+    holds something that cannot be copied (a lock) leaves it out there, not only in a
+    ``__getstate__`` of its own, which ``copy.deepcopy`` and ``copy.copy`` do not call.
 
     Examples
     --------
