@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -187,3 +189,26 @@ def test_state_from_another_model_fails_at_the_step():
         r"parameter's shape \(2, 2\); got \(3, 2\)",
     ):
         opt.step({"0.W": np.zeros((2, 2))}, {"0.W": np.ones((2, 2))})
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CONFIGS)
+@pytest.mark.parametrize("clone", [copy.deepcopy, lambda opt: pickle.loads(pickle.dumps(opt))])
+def test_a_copied_optimizer_leaves_its_temporaries_and_steps_as_the_original(cls, kwargs, clone):
+    # stepped array by array (plain dicts), it holds one parameter-sized temporary or two per
+    # key: uninitialised memory, no state, that a pickle carried
+    rng = np.random.default_rng(3)
+    params = {"W": rng.standard_normal((50, 40)), "b": rng.standard_normal(40)}
+    opt = cls(**kwargs)
+    opt.step(params, {k: rng.standard_normal(v.shape) for k, v in params.items()})
+    assert opt._scratch
+    twin, twin_params = clone(opt), copy.deepcopy(params)
+    assert twin._scratch == {}
+    assert len(pickle.dumps(twin)) < sum(v.nbytes for v in params.values()) * (
+        len(opt._slot_names(opt._hyper())) + 1
+    )
+    for _ in range(2):
+        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        opt.step(params, grads)
+        twin.step(twin_params, grads)
+    for key in params:
+        np.testing.assert_array_equal(twin_params[key], params[key])

@@ -43,6 +43,8 @@ def _writable_float(x: Any) -> bool:
 class _OutputCached(Layer):
     """Shared plumbing: cache the forward output ``_y``, check ``grad_y`` against it."""
 
+    _cache_attrs = ("_y",)  # the output, for backward
+
     def __init__(self) -> None:
         super().__init__()
         self._y: np.ndarray | None = None

@@ -67,6 +67,8 @@ class CrossEntropyLoss(Loss):
     array([[-0.5,  0.5]])
     """
 
+    _cache_attrs = ("_problem", "_losses")  # the last forward, for backward
+
     def __init__(
         self,
         axis: int = -1,

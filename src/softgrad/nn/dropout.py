@@ -43,6 +43,8 @@ class Dropout(Layer):
     array([1., 1., 1.])
     """
 
+    _cache_attrs = ("_mask", "_identity")  # the last forward's mask, for backward
+
     def __init__(self, p: float = 0.5, rng: Any = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
@@ -86,9 +88,6 @@ class Dropout(Layer):
         if self._identity:
             return np.array(grad_y, copy=True)
         return np.multiply(grad_y, self._mask, dtype=self._mask.dtype)
-
-    def _clear_cache(self) -> None:
-        self._mask, self._identity = None, None
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments: p (the rng is not part of the config)."""

@@ -71,6 +71,8 @@ class Linear(Layer):
     (array([3., 4.]), array([1.]))
     """
 
+    _cache_attrs = ("_x", "_ones_buffer")  # the input rows, for backward; a ones row
+
     def __init__(
         self,
         in_features: int,

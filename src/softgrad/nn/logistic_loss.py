@@ -51,6 +51,8 @@ class LogisticLoss(Layer):
            [-0.25]])
     """
 
+    _cache_attrs = ("_logits", "_softplus")  # the last forward, for backward
+
     def __init__(
         self,
         reduction: str = "mean",

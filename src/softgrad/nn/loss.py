@@ -39,6 +39,8 @@ class Loss(Layer):
     Handles option validation, caching and scaling by the cotangent ``grad_y`` of the loss.
     """
 
+    _cache_attrs = ("_input", "_target")  # the last forward's inputs, for backward
+
     def __init__(self, axis: int, reduction: str, weight: Any, ignore_index: Any) -> None:
         super().__init__()
         where = type(self).__name__

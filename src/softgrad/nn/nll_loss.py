@@ -56,6 +56,8 @@ class NLLLoss(Loss):
     array([[ 0.        , -1.33333333]])
     """
 
+    _cache_attrs = ("_problem", "_clipped")  # the last forward, for backward
+
     def __init__(
         self,
         axis: int = -1,

@@ -265,19 +265,22 @@ class Sequential(Layer):
         self._build_store()
         return self
 
-    def __getstate__(self) -> dict[str, Any]:
-        # pickled arrays are copies, no longer views of one buffer: a copy builds its own store
-        state = self.__dict__.copy()
+    def _state(self) -> dict[str, Any]:
+        # pickled or deep-copied arrays are copies, no longer views of one buffer: a copy
+        # builds its own store. Each layer pickles itself (Layer.__getstate__: parameters, no
+        # gradients or caches); the store is built over their zero gradients on unpickling.
+        state = super()._state()
         state.pop("_store", None)
         state.pop("_store_layers", None)
         state["_pairs"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
         for old in ("_packing", "_repack"):  # pickled before the store existed
             state.pop(old, None)
         state.setdefault("_pairs", None)  # pickled before fusing existed
-        self.__dict__.update(state)
+        super().__setstate__(state)
         self._build_store()
 
     def _clear_cache(self) -> None:

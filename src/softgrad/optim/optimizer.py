@@ -289,9 +289,12 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         # the flat state refers to a network's buffers (and so to the network): a pickled or
-        # copied optimizer keeps only its per-key state and rebuilds the flat one on its next step
+        # copied optimizer keeps only its per-key state and rebuilds the flat one on its next step.
+        # The temporaries are no state (one parameter-sized array per key after steps array by
+        # array, uninitialised memory): the next step allocates them again (_match_state)
         state = self.__dict__.copy()
         state["_flat"] = None
+        state["_scratch"] = {}
         state["_state_version"] = self._STATE_VERSION
         return state
 
