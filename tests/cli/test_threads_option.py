@@ -32,7 +32,7 @@ def busy_machine(monkeypatch):
 def test_info_shows_one_thread_for_the_blas_and_the_kernels(cli):
     info = cli("info", "--threads", "1", "--json").json()
     assert info["blas"]["threads"] == 1
-    assert info["kernels"]["threads"] == 1 or info["kernels"]["name"] == "numpy"
+    assert info["kernels"]["name"] == "numpy" or info["kernels"]["threads"] == 1
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "info"])
