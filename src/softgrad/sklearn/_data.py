@@ -11,17 +11,49 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from softgrad.checks import check_fits_rows
+from softgrad.preprocessing import ScaledRows, Scaler
 
 WHERE = "MLPClassifier"
 
 
-def check_X(est, X, dtype, reset: bool) -> np.ndarray:
-    """Validated 2-D float array (or CSR matrix) in ``dtype``, with at most one copy.
+def cast_per_batch(X, dtype) -> bool:
+    """Whether the network reads ``X`` cast to ``dtype`` one batch at a time
+    (:func:`check_X`): a NumPy array of integers whose every value the kernel's cast gives
+    exactly as ``X.astype(dtype)`` does. Into float32 that is every integer dtype (one
+    rounding either way); into float64 only integers of at most 16 bits, since ScaledRows
+    reads float64 rows as float32 ones widened, and a wider integer beyond 2**24 would be
+    rounded twice.
+
+    Example
+    -------
+    >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float64), cast_per_batch(
+    ...     np.zeros((2, 3), np.int64), np.float64), cast_per_batch(np.zeros((2, 3)), np.float32)
+    (True, False, False)
+    """
+    if type(X) is not np.ndarray and not isinstance(X, np.memmap):
+        return False  # lists, pandas, np.matrix, sparse: converted by validate_data
+    return X.dtype.kind in "iu" and (np.dtype(dtype) == np.float32 or X.dtype.itemsize <= 2)
+
+
+def _cast_rows(X, dtype) -> ScaledRows:
+    """Validated integer X as rows cast to ``dtype`` as they are read (offset 0, scale 1)."""
+    return ScaledRows(X, Scaler(), dtype)
+
+
+def check_X(est, X, dtype, reset: bool):
+    """Validated 2-D input: a float array (or CSR matrix) in ``dtype``, with at most one copy,
+    or, for an integer array (:func:`cast_per_batch`), a ScaledRows over X itself.
 
     validate_data converts to ``dtype`` first and then checks the values, so the NaN/inf scan
     reads the converted array (half the bytes of float64 input for a float32 model) and a
-    float64 value beyond float32's range is refused, not turned into inf.
+    float64 value beyond float32's range is refused, not turned into inf. Integer pixels are
+    not converted at all: training and prediction cast each batch as they gather it (the cast
+    of a batch is the batch of the cast, so the numbers are the same), and the float copy of
+    the whole array, 4x the bytes of uint8 images in float32, is never made.
     """
+    if cast_per_batch(X, dtype):  # dtype=None: validate_data keeps the integers as they are
+        X = validate_data(est, X, accept_sparse="csr", dtype=None, reset=reset)
+        return _cast_rows(X, dtype)
     # validate_data's conversion would turn 1e300 into inf with a RuntimeWarning first
     check_fits_rows(X, dtype, type(est).__name__, "X")
     return validate_data(est, X, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
@@ -35,8 +67,12 @@ def check_X_y(est, X, y, dtype, reset: bool):
             f"{WHERE}: y must be a 1-D array of class labels; got shape {shape!r} (multilabel "
             "and multi-output classification are not supported)"
         )
-    check_fits_rows(X, dtype, type(est).__name__, "X")  # as in check_X
-    X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
+    if cast_per_batch(X, dtype):  # as in check_X
+        X, y = validate_data(est, X, y, accept_sparse="csr", dtype=None, reset=reset)
+        X = _cast_rows(X, dtype)
+    else:
+        check_fits_rows(X, dtype, type(est).__name__, "X")  # as in check_X
+        X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
     check_label_kinds(y, "y")
     check_classification_targets(y)
     return X, y
@@ -144,7 +180,8 @@ def split(est, X, y_idx, w, validation_data, random_state, dtype):
         return (X, y_idx, w), (X_val, encode_labels(y_val, est.classes_), None)
     if not est.early_stopping:
         return (X, y_idx, w), None
-    parts = [X, y_idx] if w is None else [X, y_idx, w]
+    rows = X.data if isinstance(X, ScaledRows) else X  # the stored rows are split, not floats
+    parts = [rows, y_idx] if w is None else [rows, y_idx, w]
     halves = train_test_split(
         *parts,
         random_state=random_state,
@@ -153,7 +190,10 @@ def split(est, X, y_idx, w, validation_data, random_state, dtype):
         # indicator column: the same choice gives the same split
         stratify=indicator(y_idx) if len(est.classes_) == 2 else None,
     )
-    X, X_val, y_idx, y_val = halves[:4]
+    X_train, X_val, y_idx, y_val = halves[:4]
+    if isinstance(X, ScaledRows):
+        X_train, X_val = _cast_rows(X_train, X.dtype), _cast_rows(X_val, X.dtype)
+    X = X_train
     w, w_val = (None, None) if w is None else halves[4:]
     if X_val.shape[0] < 2:
         raise ValueError(

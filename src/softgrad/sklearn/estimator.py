@@ -45,7 +45,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         accepted and validated so that ``MLPClassifier(**sklearn_mlp.get_params())``,
         ``set_params`` and grids work, and has no effect (L-BFGS is not offered).
     dtype : np.float32 or np.float64, default=np.float32
-        Precision of the weights and of training; inputs are converted once.
+        Precision of the weights and of training; inputs are read in it (see Notes).
     class_weight : dict, "balanced" or None, default=None
         Weights per class, multiplied into the sample weights ("balanced": n / (C * count)).
     label_smoothing : float in [0, 1], default=0.0
@@ -81,8 +81,13 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     computed from the logits (log-softmax / log-sigmoid), so it stays finite where
     ``predict_proba`` rounds to 0. As in sklearn, ``n_iter_`` counts the epochs of the last call
     (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
-    ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): inputs of other
-    dtypes are converted once per call; CSR/CSC matrices are accepted. As in sklearn, a
+    ``partial_fit`` calls. Training runs in ``dtype`` (float32 by default): a NumPy array of
+    integers (uint8 pixels) stays as it is and each batch is cast as it is read, in training
+    and prediction (never a float copy of all of X: 4x uint8's bytes in float32; into float64
+    only integers of up to 16 bits, which float32 holds exactly, the others are converted
+    once), with the very numbers converting X first gives; float inputs of the other dtype,
+    lists and DataFrames are converted once per call; CSR/CSC matrices are accepted; no input
+    is scaled (nor is it by sklearn). As in sklearn, a
     changed ``activation`` (``set_params``) applies to the weights the estimator has: in
     ``predict`` and when training continues (``warm_start``, ``partial_fit``), and so does a
     changed ``dropout`` when training continues (the optimizer's state carries over); a

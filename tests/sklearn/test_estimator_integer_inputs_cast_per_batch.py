@@ -1,0 +1,169 @@
+"""Integer X (uint8 images) is cast to the estimator's dtype one batch at a time, never as a
+whole float copy, and gives bit for bit what converting it first gives: the weights, the loss
+curve and every output of fit, partial_fit, predict, predict_proba and score.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from softgrad.sklearn import MLPClassifier, _data
+
+# the fits here are a few epochs long and never converge
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _images(n_samples: int, n_features: int, dtype=np.uint8, high: int = 256, seed: int = 0):
+    """Integer rows in [0, high) with labels that depend on them (3 classes)."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, high, size=(n_samples, n_features)).astype(dtype)
+    y = np.argmax(X[:, :3].astype(np.int64) + rng.integers(0, high // 4 + 1, (n_samples, 3)), 1)
+    return X, y
+
+
+def _clf(**params) -> MLPClassifier:
+    params = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 4, **params}
+    return MLPClassifier(**params)
+
+
+def _outputs(clf: MLPClassifier, X, y) -> dict:
+    """Everything a fitted estimator tells about (X, y) and its own training."""
+    return {
+        "weights": [w.copy() for w in clf.coefs_ + clf.intercepts_],
+        "loss_curve_": np.array(clf.loss_curve_),
+        "decision_function": clf.decision_function(X),
+        "predict_proba": clf.predict_proba(X),
+        "predict_log_proba": clf.predict_log_proba(X),
+        "predict": clf.predict(X),
+        "score": np.array(clf.score(X, y)),
+    }
+
+
+def _assert_same(got: dict, want: dict) -> None:
+    for name, value in want.items():
+        if name == "weights":
+            for index, (a, b) in enumerate(zip(got[name], value, strict=True)):
+                np.testing.assert_array_equal(a, b, err_msg=f"array {index} of coefs_+intercepts_")
+        else:
+            np.testing.assert_array_equal(got[name], value, err_msg=name)
+
+
+def _train(how: str, params: dict, X, y):
+    clf = _clf(**params)
+    half = len(X) // 2
+    if how == "partial_fit":
+        clf.partial_fit(X[:half], y[:half], classes=[0, 1, 2]).partial_fit(X[half:], y[half:])
+    elif how == "validation_data":
+        clf.fit(X[:half], y[:half], validation_data=(X[half:], y[half:]))
+    elif how == "sample_weight":
+        clf.fit(X, y, sample_weight=np.linspace(0.5, 2.0, len(X)))
+    else:
+        clf.fit(X, y)
+    return _outputs(clf, X, y)
+
+
+HOWS = ["fit", "partial_fit", "validation_data", "sample_weight"]
+PARAMS = {
+    "adam": {},
+    "early_stopping": {"early_stopping": True},  # the split of the stored rows
+    "sgd": {"solver": "sgd"},
+    "float64": {"dtype": np.float64},
+}
+CASES = [
+    pytest.param(how, params, id=f"{name}-{how}")
+    for name, params in PARAMS.items()
+    for how in HOWS
+    if not (how == "partial_fit" and params.get("early_stopping"))  # refused by partial_fit
+]
+
+
+@pytest.mark.parametrize(("how", "params"), CASES)
+def test_uint8_X_gives_what_converting_it_first_gives(monkeypatch, how, params):
+    X, y = _images(120, 10)
+    got = _train(how, params, X, y)
+    # today's path before this change: validate_data converts X to the dtype first
+    monkeypatch.setattr(_data, "cast_per_batch", lambda X, dtype: False)
+    _assert_same(got, _train(how, params, X, y))
+
+
+@pytest.mark.parametrize(
+    ("x_dtype", "dtype"),
+    [
+        (np.uint8, np.float32),
+        (np.uint16, np.float32),
+        (np.int8, np.float32),
+        (np.int32, np.float32),
+        (np.int64, np.float32),
+        (np.uint8, np.float64),
+        (np.int16, np.float64),
+    ],
+)
+@pytest.mark.parametrize("how", HOWS)
+def test_integer_X_gives_what_the_same_X_in_float_gives(x_dtype, dtype, how):
+    X, y = _images(120, 10, x_dtype, high=16)
+    got, want = (
+        _train(how, {"dtype": dtype}, X, y),
+        _train(how, {"dtype": dtype}, X.astype(dtype), y),
+    )
+    if dtype == np.float32:
+        # each sample's reported loss is capped at -log(eps) of the dtype scikit-learn would
+        # train in on the caller's X: float64 for integers, float32 for float32 X
+        del got["loss_curve_"], want["loss_curve_"]
+    _assert_same(got, want)
+
+
+@pytest.mark.parametrize("x_dtype", [np.int32, np.int64, np.uint64])
+def test_wide_integers_are_rounded_to_float32_as_astype_rounds_them(x_dtype):
+    # beyond 2**24 float32 rounds: the batch-wise cast must round each value as astype does
+    X, y = _images(60, 4, np.int64, high=16)
+    clf = _clf(dtype=np.float32).fit(X, y)
+    rng = np.random.default_rng(1)
+    big = (2**24 + rng.integers(0, 2**20, size=(50, 4))).astype(x_dtype)
+    assert not np.array_equal(big.astype(np.float32).astype(np.int64), big)  # some do round
+    np.testing.assert_array_equal(
+        clf.decision_function(big), clf.decision_function(big.astype(np.float32))
+    )
+
+
+def test_wide_integers_go_to_a_float64_model_converted_once():
+    # ScaledRows reads float64 rows as float32 ones widened: 2**24 + 1 would lose its 1
+    X = np.array([[2**24 + 1, 0], [0, 1]], dtype=np.int64)
+    assert not _data.cast_per_batch(X, np.float64)
+    assert _data.cast_per_batch(X, np.float32)
+    assert _data.cast_per_batch(X.astype(np.uint16), np.float64)
+
+
+def _peak_bytes(call) -> int:
+    """Peak of the memory NumPy and Python allocate during the second of two calls (the first
+    loads and compiles the kernels, which allocates too)."""
+    call()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_uint8_images_are_never_copied_as_floats():
+    X, y = _images(20_000, 784, high=256)
+    float_copy = X.size * np.dtype(np.float32).itemsize  # 62.7 MB, what each call made before
+    clf = _clf(hidden_layer_sizes=(4,), max_iter=1, learning_rate_init=1e-5)
+    training = {
+        "fit": _peak_bytes(lambda: clf.fit(X, y)),
+        "partial_fit": _peak_bytes(lambda: clf.partial_fit(X, y)),
+    }
+    # a few batches of 200 rows as floats, not the data set: below the uint8 images' own bytes
+    assert all(peak < X.nbytes for peak in training.values()), (training, X.nbytes)
+    inference = {
+        "predict_proba": _peak_bytes(lambda: clf.predict_proba(X)),
+        "predict": _peak_bytes(lambda: clf.predict(X)),
+        "score": _peak_bytes(lambda: clf.score(X, y)),
+    }
+    # inference reads 4096 rows at a time: a few such float32 batches, whatever N is
+    batches = 3 * 4096 * X.shape[1] * np.dtype(np.float32).itemsize
+    assert batches < float_copy
+    assert all(peak < batches for peak in inference.values()), (inference, batches)
