@@ -271,7 +271,7 @@ def train(
         ) from err
     finally:
         # the forward caches hold the last batch's rows: kept, they would stay in a worker's
-        # memory and travel in every pickle of the estimator (the next call fills them anew)
+        # memory (pickles leave them out: nn.layer) until the next call fills them anew
         est._model._clear_cache()
     est._best_params = stopping.best_params
     if history is None:  # interrupted: warned above

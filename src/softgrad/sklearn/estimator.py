@@ -303,7 +303,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         _network.use_activation(self._model, self.activation)  # as set now, as in sklearn
         X = _data.check_X(self, X, self._dtype(), reset=False)
         logits = predict_logits(self._model, X, batch_size=4096)
-        self._model._clear_cache()  # the last batch, a view of X: held, it would be pickled
+        self._model._clear_cache()  # the last batch, a view of X: not kept alive
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
     def _softmax_logits(self, X) -> np.ndarray:
