@@ -9,7 +9,6 @@ its nested containers here.
 from __future__ import annotations
 
 import inspect
-import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 from softgrad.nn.layer import Layer
 from softgrad.nn.linear import Linear
 from softgrad.nn.linear_init import _checked, linear_size
-from softgrad.nn.store_buffers import allocate_flat
+from softgrad.nn.store_buffers import allocate_places
 
 __all__ = ["layers_drawn_into_buffers", "layers_from_config", "linear_arguments", "linears_holding"]
 
@@ -120,7 +119,7 @@ def layers_drawn_into_buffers(
     config: Any, registry: Mapping[str, type[Layer]], rng: np.random.Generator
 ) -> tuple[list[Layer], tuple[np.ndarray, np.ndarray]] | None:
     """The layers of a ``get_config()`` with every Linear drawn from ``rng`` straight into two
-    new flat buffers (parameters, gradients: :func:`softgrad.nn.store.allocate_flat`), in
+    new flat buffers (parameters, gradients: :func:`softgrad.nn.store_buffers.allocate_places`), in
     store order, and the buffers, for a Sequential to adopt. The numbers, and ``rng``'s state
     after, of ``Linear(**config, rng=rng)`` layers built one by one. None when the config
     declares no Linear, Linear layers of two dtypes (which a store refuses) or anything
@@ -129,20 +128,16 @@ def layers_drawn_into_buffers(
     dtypes = {dtype for *_, dtype in linears or ()}
     if len(dtypes) != 1:
         return None
-    ends = list(
-        itertools.accumulate(linear_size(n_in, n_out, bias) for n_in, n_out, bias, *_ in linears)
-    )
-    what = f"Sequential.from_config: the {ends[-1]} parameters"
-    params, grads = allocate_flat(ends[-1], dtypes.pop(), what)
-    places = iter(zip([0, *ends[:-1]], ends, strict=True))
+    sizes = [linear_size(n_in, n_out, bias) for n_in, n_out, bias, *_ in linears]
+    what = f"Sequential.from_config: the {sum(sizes)} parameters"
+    buffers, places = allocate_places(sizes, dtypes.pop(), what)
+    memories = iter(places)
 
     def drawn(kwargs: dict[str, Any], key: str) -> Linear:
         in_features, out_features, _, init, _ = linear_arguments(kwargs)
-        start, stop = next(places)
-        memory = (params[start:stop], grads[start:stop])
-        return Linear._drawn_into(memory, in_features, out_features, rng, init)
+        return Linear._drawn_into(next(memories), in_features, out_features, rng, init)
 
-    return layers_from_config(config, registry, rng, drawn), (params, grads)
+    return layers_from_config(config, registry, rng, drawn), buffers
 
 
 def _declared_linears(

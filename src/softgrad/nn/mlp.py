@@ -13,7 +13,7 @@ from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import Layer, as_float_dtype, as_generator
 from softgrad.nn.linear import Linear, linear_size
 from softgrad.nn.sequential import Sequential
-from softgrad.nn.store import allocate_flat
+from softgrad.nn.store_buffers import allocate_places
 
 #: activation name -> layer class ("logistic" is scikit-learn's name for the sigmoid)
 ACTIVATIONS: dict[str, type[Layer]] = {
@@ -112,15 +112,12 @@ def build_mlp(
         _check_weights(weights, shapes, stride, resolved)
     # every Linear drawn straight into the store's buffers: building holds the weights and
     # their gradients once, not a copy of them too (4x the weights' bytes at the peak before)
-    ends = list(itertools.accumulate(linear_size(*shape) for shape in shapes))
-    largest = max(shapes, key=lambda shape: linear_size(*shape))
-    what = f"build_mlp: the {ends[-1]} parameters (the largest layer Linear{largest})"
-    params, grads = allocate_flat(ends[-1], resolved, what)
+    scalars = [linear_size(*shape) for shape in shapes]
+    largest = shapes[scalars.index(max(scalars))]
+    what = f"build_mlp: the {sum(scalars)} parameters (the largest layer Linear{largest})"
+    buffers, places = allocate_places(scalars, resolved, what)
     layers: list[Layer] = []
-    for index, ((fan_in, fan_out), start, stop) in enumerate(
-        zip(shapes, [0, *ends[:-1]], ends, strict=True)
-    ):
-        memory = (params[start:stop], grads[start:stop])
+    for index, ((fan_in, fan_out), memory) in enumerate(zip(shapes, places, strict=True)):
         key = stride * index
         given = None if weights is None else (weights[f"{key}.W"], weights[f"{key}.b"])
         layers.append(Linear._drawn_into(memory, fan_in, fan_out, generator, init, given))
@@ -130,7 +127,7 @@ def build_mlp(
         layers.append(ReLU(inplace=True) if activation == "relu" else ACTIVATIONS[activation]())
         if dropout > 0:
             layers.append(Dropout(float(dropout), rng=generator))
-    return Sequential._adopting(layers, (params, grads))
+    return Sequential._adopting(layers, buffers)
 
 
 def _check_weights(

@@ -3,6 +3,8 @@ adopted there, or put back there (:mod:`softgrad.nn.store`)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -19,6 +21,18 @@ def allocate_flat(size: int, dtype: np.dtype, what: str) -> tuple[np.ndarray, np
             f"{what} must fit in memory; got {size * dtype.itemsize / 2**30:.3g} GiB of "
             f"{dtype.name}, and as much for their gradients, that cannot be allocated"
         ) from None
+
+
+def allocate_places(
+    sizes: list[int], dtype: np.dtype, what: str
+) -> tuple[tuple[np.ndarray, np.ndarray], list[tuple[np.ndarray, np.ndarray]]]:
+    """Flat buffers for layers of ``sizes`` scalars each, in store order (:func:`allocate_flat`
+    of their sum, ``what`` naming them), and each layer's ``(params, grads)`` slices of them:
+    where ``build_mlp`` and ``Sequential.from_config`` draw their Linear layers."""
+    ends = list(itertools.accumulate(sizes))
+    params, grads = allocate_flat(ends[-1], dtype, what)
+    starts = [0, *ends[:-1]]
+    return (params, grads), [(params[a:b], grads[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def _move(flat: np.ndarray, arrays: dict, name: str, row: tuple) -> np.ndarray:
