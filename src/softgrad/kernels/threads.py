@@ -28,6 +28,7 @@ also notes when the machine looks too busy for the BLAS's threads). Nothing here
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from softgrad.checks.scalars import check_positive_int
@@ -81,7 +82,7 @@ def set_threads(n: int | None) -> None:
 
         _state["limiter"] = threadpool_limits(limits=n, user_api="blas")
     _state["threads"] = n
-    numba = _loaded_numba()
+    numba = sys.modules.get("numba")  # never imported here: only if something did
     if numba is not None and n is None:  # the calling thread's own setting, put back
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
@@ -89,13 +90,6 @@ def set_threads(n: int | None) -> None:
 def wanted_threads() -> int | None:
     """The limit :func:`set_threads` set, or None (the libraries' defaults)."""
     return _state["threads"]
-
-
-def _loaded_numba() -> Any:
-    """Numba if something imported it already, else None (never imports it)."""
-    import sys
-
-    return sys.modules.get("numba")
 
 
 def usable_cpus() -> int:
