@@ -61,11 +61,10 @@ def check_inputs(
     return X
 
 
-def finite_batch(batch: np.ndarray, rows: slice, where: str) -> np.ndarray:
-    """``batch`` (the rows ``rows`` of an ndarray X) after refusing NaN or inf in it, naming
-    the row of X: :func:`check_inputs`' finite check, one batch at a time."""
+def finite_batch(batch: np.ndarray, rows: slice, where: str) -> None:
+    """Refuse NaN or inf in ``batch`` (the rows ``rows`` of an ndarray X), naming the row of
+    X: :func:`check_inputs`' finite check, one batch at a time."""
     check_finite_rows(batch, where, first_row=rows.start)
-    return batch
 
 
 def finite_logits_head(
