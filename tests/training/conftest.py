@@ -24,3 +24,19 @@ def blobs():
 @pytest.fixture
 def blobs_factory():
     return make_blobs
+
+
+@pytest.fixture
+def rows_read(monkeypatch):
+    """The number of rows of each batch that inference's finite check of the input read."""
+    from softgrad.training import inference_checks
+
+    seen = []
+    check = inference_checks.check_finite_rows
+
+    def record(x, *args, **kwargs):
+        seen.append(x.shape[0])
+        return check(x, *args, **kwargs)
+
+    monkeypatch.setattr(inference_checks, "check_finite_rows", record)
+    return seen

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from softgrad.nn import build_mlp
-from softgrad.training import inference_checks, predict
+from softgrad.training import predict
 from softgrad.training.predict import predict_batches, predict_logits, predict_proba
 
 INFERENCE = [predict_proba, predict_logits, predict_batches]
@@ -29,19 +29,14 @@ def test_a_bad_row_in_a_later_batch_is_named_by_its_row_of_x(model, infer, bad, 
 
 
 @pytest.mark.parametrize("infer", INFERENCE, ids=lambda f: f.__name__)
-def test_the_check_reads_one_batch_at_a_time(model, infer, monkeypatch):
-    seen = []
-    check = inference_checks.check_finite_rows
-
-    def record(x, *args, **kwargs):
-        seen.append(x.shape[0])
-        return check(x, *args, **kwargs)
-
-    monkeypatch.setattr(inference_checks, "check_finite_rows", record)
+def test_the_check_reads_one_batch_at_a_time(infer, rows_read):
+    # no more rows than hidden units: the rows themselves are read, not the first product
+    # (test_predict_checks_the_first_product.py)
+    model = build_mlp(6, [20], 3, rng=0)
     X = np.ones((20, 6), np.float32)
     expected = model.forward(X)
     got = infer(model, X, batch_size=8)
-    assert seen == [8, 8, 4]  # never the whole X in a pass of its own
+    assert rows_read == [8, 8, 4]  # never the whole X in a pass of its own
     if infer is predict_logits:
         np.testing.assert_array_equal(got, expected)
 

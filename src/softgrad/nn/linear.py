@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,10 @@ from softgrad.nn.store_buffers import allocate_flat
 
 # the activations forward_activated runs (ActivationKernels.bias_activation's names)
 _ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
+
+# what the row forwards call with a layer's product x @ W, before its bias (inference's
+# deferred finite check of the input: softgrad.training.predict.BatchForward)
+Inspect = Callable[[np.ndarray], object]
 
 
 class Linear(Layer):
@@ -266,9 +271,12 @@ class Linear(Layer):
 
     # ---- the formulas on (M, D) rows, trusting their inputs (the public methods check them;
     # softgrad.training.step_plan calls these with its own preallocated ``out`` arrays) ----
-    def _forward_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-        """``x2 @ W + b`` into ``out`` (a fresh array if None); keeps x2 for backward."""
-        y = self._product_rows(x2, out)
+    def _forward_rows(
+        self, x2: np.ndarray, out: np.ndarray | None, inspect: Inspect | None = None
+    ) -> np.ndarray:
+        """``x2 @ W + b`` into ``out`` (a fresh array if None); keeps x2 for backward.
+        ``inspect``, if given, sees the product ``x2 @ W`` before the bias is added."""
+        y = self._product_rows(x2, out, inspect)
         bias = self.params.get("b")
         if bias is not None and y.dtype in FUSED_DTYPES:
             # the bias + identity kernel: np.add's roundings, in the Numba lane twice as fast
@@ -279,16 +287,26 @@ class Linear(Layer):
         return y
 
     def _forward_activated_rows(
-        self, x2: np.ndarray, activation: str, out: np.ndarray | None
+        self,
+        x2: np.ndarray,
+        activation: str,
+        out: np.ndarray | None,
+        inspect: Inspect | None = None,
     ) -> np.ndarray:
-        """``f(x2 @ W + b)`` into ``out`` (a fresh array if None); keeps x2 for backward."""
-        y = self._product_rows(x2, out)
+        """``f(x2 @ W + b)`` into ``out`` (a fresh array if None); keeps x2 for backward.
+        ``inspect``, if given, sees the product ``x2 @ W`` before the bias and activation."""
+        y = self._product_rows(x2, out, inspect)
         get_ops().bias_activation(y, self.params.get("b"), activation)
         return y
 
-    def _product_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    def _product_rows(
+        self, x2: np.ndarray, out: np.ndarray | None, inspect: Inspect | None = None
+    ) -> np.ndarray:
         self._x, self._x_shape = x2, x2.shape
-        return np.matmul(x2, self.params["W"], out=out)
+        y = np.matmul(x2, self.params["W"], out=out)
+        if inspect is not None:
+            inspect(y)
+        return y
 
     def _backward_rows(
         self, g2: np.ndarray, input_grad: bool, out: np.ndarray | None

@@ -46,6 +46,7 @@ import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
+from softgrad.nn.linear import Inspect
 from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import StepLoss
 
@@ -130,11 +131,13 @@ class ForwardPlan:
             and x.shape[0] <= self.stages[0][2].shape[0]
         )
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def forward(self, x: np.ndarray, inspect: Inspect | None = None) -> np.ndarray:
         """``model.forward(x)`` for (n, D) rows the plan takes (:meth:`takes`): the logits, a
         view of the plan's last array, valid until the next call. Rows of another dtype are
         cast into an array of the plan's first (as the public forward's ``astype``). Every layer
-        keeps what its public ``backward`` would need, as after ``model.forward``."""
+        keeps what its public ``backward`` would need, as after ``model.forward``.
+        ``inspect``, if given, is called with the first layer's product ``x @ W``, before its
+        bias and activation (it may raise, which ends the forward there)."""
         n = x.shape[0]
         a = x
         if x.dtype != self.dtype:
@@ -144,11 +147,12 @@ class ForwardPlan:
             np.copyto(a, x, casting="unsafe")
         for linear, activation, out in self.stages:
             if activation is None:
-                a = linear._forward_rows(a, out[:n])
+                a = linear._forward_rows(a, out[:n], inspect)
             else:
                 a = activation.take_output(
-                    linear._forward_activated_rows(a, activation.kernel, out[:n])
+                    linear._forward_activated_rows(a, activation.kernel, out[:n], inspect)
                 )
+            inspect = None
         return a
 
 
