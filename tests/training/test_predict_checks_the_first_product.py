@@ -72,3 +72,16 @@ def test_a_product_that_overflows_from_finite_rows_is_still_an_overflow(model, r
         logits = predict_logits(model, X, batch_size=8)  # the logits as the forward has them
         expected = model.forward(X)
     np.testing.assert_array_equal(logits, expected)
+
+
+def test_a_network_of_one_linear_layer_checks_its_logits_product(rows_read):
+    from softgrad.nn import Linear, Sequential
+
+    model = Sequential(Linear(6, 3, rng=0))
+    X = np.ones((22, 6), np.float32)
+    assert predict_proba(model, X, batch_size=8).shape == (22, 3)
+    assert rows_read == []
+    X[17, 2] = np.nan
+    with pytest.raises(ValueError, match=r"got NaN or inf in row 17$"):
+        predict_proba(model, X, batch_size=8)
+    assert rows_read == [6]
