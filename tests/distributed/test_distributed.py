@@ -453,3 +453,28 @@ def test_an_epoch_a_callback_cut_short_is_not_checkpointed_with_a_communicator(t
     )
     assert history.epochs == 2 and history.stop_reason == "callback"
     assert load_checkpoint(path).epoch == 1
+
+
+class OtherData(Ranks):
+    """Ranks whose rank 1 answers the data check with another checksum of X."""
+
+    def allgather(self, obj):
+        gathered = super().allgather(obj)
+        if isinstance(obj, dict) and "the checksum of X" in obj:
+            gathered = [obj, {**obj, "the checksum of X": "crc32:0 of another X"}]
+        return gathered
+
+
+def test_ranks_with_other_data_stop_before_any_callback_begins():
+    began = []
+
+    class Begin:
+        def on_train_begin(self, state):
+            began.append(state.epochs)  # a callback may write a file here
+
+    X, y, _ = _problem()
+    model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
+    comm = Communicator(OtherData(0, 2), IN_PLACE, SUM)
+    with pytest.raises(DistributedError, match="the checksum of X must be the same"):
+        fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=2, comm=comm, callbacks=[Begin()])
+    assert began == []

@@ -266,6 +266,7 @@ def fit(
         np.errstate(over="ignore", invalid="ignore"),
         fail_together(comm),
     ):
+        runner.begin(state)
         hooks.call("on_train_begin", state)
         try:
             finished = run.history.stop_reason == "early_stopping"

@@ -63,18 +63,16 @@ class ShardedRunner(EpochRunner):
         self.status = np.zeros(5, dtype=np.float64)
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
-        self.start_agreed = comm.size == 1
 
-    def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> Any:
-        """EpochRunner.run; before the first epoch, the ranks agree on fit's ``epochs`` and on
-        the training data's values (what :func:`~softgrad.training.together.start_together`
-        cannot see: :func:`~softgrad.training.together.check_same_data`): a rank that ran
-        fewer epochs would leave the others waiting in a collective, and ranks given other
-        data would train on a mix of it."""
-        if not self.start_agreed:
+    def begin(self, state: TrainState) -> None:
+        """Before any callback runs, the ranks agree on fit's ``epochs`` and on the training
+        data's values (what :func:`~softgrad.training.together.start_together` cannot see:
+        :func:`~softgrad.training.together.check_same_data`): a rank that ran fewer epochs
+        would leave the others waiting in a collective, ranks given other data would train on
+        a mix of it, and a callback's ``on_train_begin`` (which may write files) would have
+        run for a training that does not happen."""
+        if self.comm.size > 1:
             check_same_data(self.comm, state.epochs, self.X, self.target, self.sample_weight)
-            self.start_agreed = True
-        return super().run(order, state, callbacks)
 
     def _batch_step(self) -> Any:
         """EpochRunner.run's step: one global batch, with the collectives (every rank stops

@@ -103,8 +103,8 @@ def check_same_data(comm: Communicator, epochs: int, X: Any, target: Any, weight
     split are compared before (:func:`start_together`); ranks given arrays of the same shape
     but other values (another file, another shuffle, other preprocessing) would otherwise
     train on a mix of them without a word. Called by
-    :meth:`~softgrad.training.sharded.ShardedRunner.run` before the first epoch, which holds
-    the training arrays as fit converted them.
+    :meth:`~softgrad.training.sharded.ShardedRunner.begin` before any callback runs, which
+    holds the training arrays as fit converted them.
     """
     data = (("X", X), ("y", target), ("sample_weight", weight))
     comm.check_same({"epochs": epochs, **_checksums(data)}, "fit")
