@@ -129,13 +129,24 @@ class Model:
     ) -> np.ndarray:
         """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`)."""
         X = check_rows(
-            X, where, scaler=self.scaler, image_shape=self.image_shape, n_features=self.n_features
+            X,
+            where,
+            scaler=self.scaler,
+            image_shape=self.image_shape,
+            n_features=self.n_features,
+            finite=False,  # batch by batch, in predict_batches
         )
         finite_head = finite_logits_head(X, where, head)
         network = logits_network(self.network)  # a final Softmax is not applied twice
-        with np.errstate(over="ignore", invalid="ignore"):  # refused above, not warned about
+        with np.errstate(over="ignore", invalid="ignore"):  # refused there, not warned about
             return predict_batches(
-                network, X, batch_size, prepare=self.scale, head=finite_head, where=where
+                network,
+                X,
+                batch_size,
+                prepare=self.scale,
+                head=finite_head,
+                where=where,
+                check_finite=True,
             )
 
     def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:

@@ -81,12 +81,14 @@ def check_rows(
     scaler: Scaler | None,
     image_shape: tuple[int, ...] | None,
     n_features: int | None,
+    finite: bool = True,
 ) -> np.ndarray:
     """Raw feature rows as an (N, D) array of finite real numbers, ready for the model's scaler.
 
     Images of ``image_shape`` (N, H, W) are flattened; a :class:`ScaledRows` of the model's own
     ``scaler`` gives its raw rows (the model scales them once); a sparse matrix, ragged rows,
-    another shape or another feature count are refused.
+    another shape or another feature count are refused. ``finite=False`` leaves NaN and inf
+    to the caller (the Model's batched inference checks each batch as it runs).
     """
     if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
         raise TypeError(
@@ -114,5 +116,6 @@ def check_rows(
         )
     if n_features is not None:
         check_feature_count(X, n_features, where)
-    check_finite_rows(X, where)
+    if finite:
+        check_finite_rows(X, where)
     return X

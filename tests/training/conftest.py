@@ -28,7 +28,9 @@ def blobs_factory():
 
 @pytest.fixture
 def rows_read(monkeypatch):
-    """The number of rows of each batch that inference's finite check of the input read."""
+    """The number of rows of each array that inference's finite check of the input read
+    (the batch functions' check, and a Model's check of its raw rows)."""
+    from softgrad import model_inputs
     from softgrad.training import inference_checks
 
     seen = []
@@ -39,4 +41,5 @@ def rows_read(monkeypatch):
         return check(x, *args, **kwargs)
 
     monkeypatch.setattr(inference_checks, "check_finite_rows", record)
+    monkeypatch.setattr(model_inputs, "check_finite_rows", record)
     return seen

@@ -129,7 +129,8 @@ def evaluation_sums(
     weights. A divisor of 0 (every target ignored) gives a loss of 0, as the loss's own mean
     does.
     """
-    X = check_inputs(X, batch_size, "evaluate", model)
+    # NaN and inf are refused batch by batch (BatchForward), after y and sample_weight
+    X = check_inputs(X, batch_size, "evaluate", model, finite=False)
     if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
     # a loss given checks its own targets (LogisticLoss: 0 and 1)
@@ -142,10 +143,11 @@ def evaluation_sums(
     loss_sum = hits = loss_total = counted = 0.0
     ignored = getattr(loss, "ignore_index", None) is not None  # else every sample counts
     network = logits_network(model) if per_sample is None else model
-    forward = BatchForward(network, X.shape[0], batch_size)
+    finite = "evaluate" if isinstance(X, np.ndarray) else None
+    forward = BatchForward(network, X.shape[0], batch_size, finite)
     with eval_mode(network):
         for rows in batch_slices(X.shape[0], batch_size):
-            logits = forward(batch_inputs(X, rows))
+            logits = forward(batch_inputs(X, rows), rows)
             if per_sample is None:
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:

@@ -100,18 +100,24 @@ class BatchForward:
             finite is not None and self.plan is not None and _product_shows(self.plan, n_samples)
         )
 
-    def __call__(self, batch: np.ndarray, rows: slice | None = None) -> np.ndarray:
-        """The logits of ``batch``, the rows ``rows`` of X (for the finite check's message)."""
+    def __call__(
+        self, batch: np.ndarray, rows: slice | None = None, raw: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The logits of ``batch``, the rows ``rows`` of X. ``raw``: the rows as given, when
+        ``batch`` is their scaled copy (a Model's); the finite check names what it holds
+        (scaling keeps NaN and inf, and may overflow finite rows into inf, which is no NaN
+        or inf in X)."""
         plan = self.plan
         finite = self.finite
+        given = batch if raw is None else raw
         if plan is not None and plan.takes(batch) and plan.ready():
             if finite is not None and self.after_product:
-                return plan.forward(batch, _input_check(batch, rows, finite))
+                return plan.forward(batch, _input_check(given, rows, finite))
             if finite is not None:  # before the forward: inf in it would warn there
-                finite_batch(batch, rows, finite)
+                finite_batch(given, rows, finite)
             return plan.forward(batch)
         if finite is not None:
-            finite_batch(batch, rows, finite)
+            finite_batch(given, rows, finite)
         return self.model.forward(batch)
 
 
@@ -147,6 +153,7 @@ def predict_batches(
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     head: Callable[[np.ndarray], np.ndarray] | None = None,
     where: str = "predict_batches",
+    check_finite: bool | None = None,
 ) -> np.ndarray:
     """``head(model.forward(prepare(X[rows])))`` for each batch of rows, into one array.
 
@@ -167,6 +174,10 @@ def predict_batches(
         head returns its result and keeps no reference to them.
     where : str
         Name used in error messages.
+    check_finite : bool, optional
+        Refuse NaN and inf in an ndarray ``X``, one batch at a time, naming the row of ``X``
+        (:class:`BatchForward`). Default: without ``prepare`` only, since a ``prepare`` may
+        make them finite (an imputation); a Model, whose scaling keeps them, passes True.
 
     Returns
     -------
@@ -187,7 +198,9 @@ def predict_batches(
     # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
     checked = model if prepare is None else None
     X = check_inputs(X, batch_size, where, checked, finite=False)
-    finite = where if checked is not None and isinstance(X, np.ndarray) else None
+    if check_finite is None:
+        check_finite = prepare is None
+    finite = where if check_finite and isinstance(X, np.ndarray) else None
     return _run_batches(model, X, batch_size, prepare, head, finite)
 
 
@@ -206,10 +219,9 @@ def _run_batches(
     forward = BatchForward(model, X.shape[0], batch_size, finite)
     with eval_mode(model):
         for rows in batch_slices(X.shape[0], batch_size):
-            batch = batch_inputs(X, rows)  # a CSR batch densified, a ScaledRows one scaled
-            if prepare is not None:
-                batch = prepare(batch)
-            result = forward(batch, rows)
+            raw = batch_inputs(X, rows)  # a CSR batch densified, a ScaledRows one scaled
+            batch = raw if prepare is None else prepare(raw)
+            result = forward(batch, rows, raw)
             if head is not None:
                 result = head(result)
             if out is None:
