@@ -108,7 +108,9 @@ def read_inputs(
         X = _as_rows(array, path, model.n_features)
         rows.append(X)
         names.extend(f"{text}[{k}]" for k in range(X.shape[0]))
-    return np.concatenate([r.astype(np.float64, copy=False) for r in rows]), names, notes
+    # as stored: one file's array is used as it is (uint8 images stay uint8, 1/8 of float64),
+    # several are joined in their common type; the Model scales each batch as it runs
+    return (rows[0] if len(rows) == 1 else np.concatenate(rows)), names, notes
 
 
 def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndarray:

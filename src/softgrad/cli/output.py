@@ -15,8 +15,9 @@ import contextlib
 import json
 import math
 import sys
+import textwrap
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -122,7 +123,43 @@ def print_json(obj: Any, stream: TextIO | None = None) -> None:
     """Print ``obj`` as indented, strict JSON (numpy scalars and arrays become plain numbers and
     lists). NaN and infinities, which JSON has no numbers for, print as null: Python's
     ``NaN``/``-Infinity`` are refused by strict parsers such as JavaScript's ``JSON.parse``."""
-    print(json.dumps(_plain(obj), indent=2, allow_nan=False), file=stream or sys.stdout)
+    print(print_json_text(obj), file=stream or sys.stdout)
+
+
+def print_json_items(
+    head: dict[str, Any], key: str, items: Iterable[Any], stream: TextIO | None = None
+) -> None:
+    """Print the text :func:`print_json` prints for ``{**head, key: list(items)}``, one item at
+    a time: the predictions of a large input never exist as Python objects all at once (for
+    60,000 rows they held 174 MB at the peak of ``softgrad predict --json``).
+
+    Example
+    -------
+    >>> print_json_items({"model": "m.npz"}, "predictions", iter([{"class": 1}]))
+    {
+      "model": "m.npz",
+      "predictions": [
+        {
+          "class": 1
+        }
+      ]
+    }
+    """
+    out = stream or sys.stdout
+    # the empty list is the document's last value ({**head, key: ...} puts key last)
+    opening, closing = print_json_text({**head, key: []}).rsplit("[]", 1)
+    out.write(opening)
+    separator = "[\n"
+    for item in items:
+        out.write(separator + textwrap.indent(print_json_text(item), "    "))
+        separator = ",\n"
+    out.write("[]" if separator == "[\n" else "\n  ]")
+    out.write(closing + "\n")
+
+
+def print_json_text(obj: Any) -> str:
+    """The text :func:`print_json` prints for ``obj``, without the newline."""
+    return json.dumps(_plain(obj), indent=2, allow_nan=False)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] = ()) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
 from softgrad.cli.inputs import finite_logits, read_inputs
-from softgrad.cli.output import class_names, padded, print_json, shown, text_width
+from softgrad.cli.output import class_names, padded, print_json_items, shown, text_width
 from softgrad.cli.threads import add_threads_option
 from softgrad.functional import softmax
 
@@ -50,32 +51,32 @@ def run(args: argparse.Namespace) -> int:
     k = min(args.top, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     classes = class_names(model)
-    results = [
-        {"input": name, "top": [{"class": classes[j], "probability": float(p[j])} for j in idx]}
-        for name, p, idx in zip(names, probs, order, strict=True)
-    ]
     for note in notes:
         print(f"softgrad: note: {note}", file=sys.stderr)
+    # one sample at a time: 60,000 predictions as dicts held more than the rows themselves
     if args.json:
-        print_json(
-            {
-                "model": args.model,
-                "predictions": [
-                    {
-                        "input": r["input"],
-                        "class": r["top"][0]["class"],
-                        "probability": r["top"][0]["probability"],
-                        "top": r["top"],
-                    }
-                    for r in results
-                ],
-            }
+        print_json_items(
+            {"model": args.model}, "predictions", _predictions(names, probs, order, classes)
         )
         return 0
     # names that would not read as themselves (blank, a newline, a tab ...) are shown quoted
-    inputs = [shown(r["input"]) for r in results]
+    inputs = [shown(name) for name in names]
     width = max(text_width(n) for n in inputs)
-    for name, r in zip(inputs, results, strict=True):
-        ranked = ", ".join(f"{shown(t['class'])} ({t['probability']:.4f})" for t in r["top"])
+    for name, p, idx in zip(inputs, probs, order, strict=True):
+        ranked = ", ".join(f"{shown(classes[j])} ({float(p[j]):.4f})" for j in idx)
         print(f"{padded(name, width)}  {ranked}")
     return 0
+
+
+def _predictions(
+    names: list[str], probs: np.ndarray, order: np.ndarray, classes: list[str]
+) -> Iterator[dict[str, Any]]:
+    """Each sample's prediction as --json prints it: its class, probability and top K."""
+    for name, p, idx in zip(names, probs, order, strict=True):
+        top = [{"class": classes[j], "probability": float(p[j])} for j in idx]
+        yield {
+            "input": name,
+            "class": top[0]["class"],
+            "probability": top[0]["probability"],
+            "top": top,
+        }
