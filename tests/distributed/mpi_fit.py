@@ -141,6 +141,14 @@ def run(case: str, comm, out: Path):
         y[:BATCH] = 2
         loss = CrossEntropyLoss(ignore_index=2)
         kwargs["shuffle"] = False
+    if case == "smooth_zero_class":
+        # label smoothing with a class of weight 0: a sample of that class adds its smoothing
+        # term to the batch's loss but nothing to its divisor, so the first batch's shard of
+        # rank 0, all of that class, has a divisor of 0 and still a part of the gradient
+        y = y.copy()
+        y[:16], y[16:32] = 0, 1
+        loss = CrossEntropyLoss(weight=[0.0, 1.0, 2.0], label_smoothing=0.2)
+        kwargs["shuffle"] = False
     if case.startswith("ignored_acc"):
         # accuracy counts the targets the loss does not ignore: hits and counted weight summed
         # over the ranks' shards. lr 0 keeps the initial weights, so every epoch's train_acc
@@ -163,6 +171,7 @@ def run(case: str, comm, out: Path):
         "class_weight_unit",
         "class_weight_weighted",
         "ignored_batch",
+        "smooth_zero_class",
         "ignored_acc",
         "ignored_acc_weighted",
         "l2",

@@ -90,6 +90,8 @@ def plain(tmp_path_factory):
         ("sum", 2, 1e-10),
         ("sum_weighted", 3, 1e-10),
         ("ignored_batch", 2, 1e-10),
+        ("smooth_zero_class", 2, 1e-10),
+        ("smooth_zero_class", 3, 1e-10),
         ("l2", 2, 1e-10),
         ("l2_weighted", 3, 1e-10),
         # rank 1 passes the same values as a Fortran-ordered float64 X and a list of int32 y:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import counted_weight, mean_divisor, output_width
+from softgrad.training.data import counted_weight, mean_divisor, output_width, per_sample_loss
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.evaluation import evaluation_figures, evaluation_sums
@@ -106,8 +106,8 @@ class ShardedRunner(EpochRunner):
         status[_STOP] = self.stop_requested
         error = None
         try:
-            share = self._share(idx, start, stop)
-            figures = self._local_pass(local, start, weight, share)
+            share, divisor = self._share(idx, start, stop)
+            figures = self._local_pass(local, start, weight, share, divisor)
             status[_LOSS], status[_HITS], status[_COUNTED] = figures
         except Exception as exc:  # raised on every rank below, after the status is summed
             error = exc
@@ -138,10 +138,11 @@ class ShardedRunner(EpochRunner):
         w = np.take(self.sample_weight, idx, out=self.w_buf[: len(idx)], mode="clip")
         return float(np.sum(w, dtype=np.float64))
 
-    def _share(self, idx: np.ndarray, start: int, stop: int) -> float:
-        """This shard's share of the batch's mean loss: the loss's mean divisor over the shard
-        over that over the batch (:func:`~softgrad.training.data.mean_divisor`: sum w_n cw[y_n]
-        over the targets not ignored; n_local / n_global without sample or class weights).
+    def _share(self, idx: np.ndarray, start: int, stop: int) -> tuple[float, float]:
+        """This shard's share of the batch's mean loss, and the batch's divisor: the loss's
+        mean divisor over the shard over that over the batch
+        (:func:`~softgrad.training.data.mean_divisor`: sum w_n cw[y_n] over the targets not
+        ignored; n_local / n_global without sample or class weights).
 
         A batch whose divisor is 0 (every target ignored, or of class weight 0) has a loss and
         gradient of 0 in one process, so every shard's share is 0 (no gradient; the optimizer
@@ -151,18 +152,16 @@ class ShardedRunner(EpochRunner):
         w = None if self.sample_weight is None else self.w_buf[: len(idx)]
         total = mean_divisor(self.loss, targets, w)  # the loss as it is now, as one process's
         if not total > 0:
-            return 0.0
-        return (
-            mean_divisor(self.loss, targets[start:stop], None if w is None else w[start:stop])
-            / total
-        )
+            return 0.0, total
+        local = mean_divisor(self.loss, targets[start:stop], None if w is None else w[start:stop])
+        return local / total, total
 
     def _zero_gradients(self) -> None:
         for grad in self.model.named_grads().values():
             grad.fill(0)
 
     def _local_pass(
-        self, local: np.ndarray, start: int, weight: float, share: float
+        self, local: np.ndarray, start: int, weight: float, share: float, divisor: float
     ) -> tuple[float, float, float]:
         """Forward, loss and backward on this rank's shard: (its part of the batch loss, its
         hits, the weight of its targets that accuracy counts).
@@ -188,13 +187,33 @@ class ShardedRunner(EpochRunner):
                 return 0.0, hits, counted
             self._backward(plan, grad)
             return batch_loss / weight, hits, counted
-        if share == 0:  # the shard weighs 0 (its sample or class weights; all ignored): no grad
+        if share == 0 and divisor > 0:
+            # no target of the shard counts in the divisor (class weights of 0), but label
+            # smoothing still gives each a loss and a gradient: its part of the batch's mean
+            return self._weightless_part(x, t, w, divisor), hits, counted
+        if share == 0:  # the shard weighs 0 (its sample weights, all ignored, ...): no grad
             self._zero_gradients()
             return 0.0, hits, counted
         if share != 1:
             grad *= share  # the shard's mean -> its share of the batch's mean
         self._backward(plan, grad)
         return batch_loss * share, hits, counted
+
+    def _weightless_part(
+        self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None, divisor: float
+    ) -> float:
+        """The shard's part of the batch's mean loss when none of its targets counts in the
+        divisor (:meth:`_share` 0) but the batch's does: its per-sample losses (label
+        smoothing's terms) weighted and summed, over the batch's divisor, through the public
+        forward and backward; returns that part and leaves its gradient in the model."""
+        per_sample = per_sample_loss(self.loss, "fit")
+        logits = self.model.forward(x)
+        losses = per_sample.forward(logits, t)
+        scale = np.full(len(t), 1.0 / divisor, dtype=logits.dtype)
+        if w is not None:
+            scale *= w
+        self.model.backward(per_sample.backward(scale), input_grad=False)
+        return float(np.dot(losses, scale))
 
 
 def _gradient_buffers(grads: Any) -> list[np.ndarray]:
