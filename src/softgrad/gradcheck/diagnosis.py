@@ -31,7 +31,7 @@ import numpy as np
 
 from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL, same
 from softgrad.gradcheck.hints import describe_error, shape_hint
-from softgrad.gradcheck.mistakes import Evidence, matching_mistakes
+from softgrad.gradcheck.mistakes import Evidence, exact_for_another_forward, matching_mistakes
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,19 @@ def _not_linear(ev: Evidence, probe: Probe) -> tuple[str, str] | None:
     return None
 
 
+def _another_forward(ev: Evidence) -> str:
+    """The line for a backward that is the exact gradient of the function its forward was
+    recognised as, while the forward computes something slightly else."""
+    worst = float(np.max(np.abs(ev.analytic - ev.numeric)))
+    what = {"cross_entropy": "softmax + cross-entropy"}.get(ev.op.name, ev.op.name)
+    return (
+        f"{ev.name}: backward computes the exact gradient of {what}, but forward does not "
+        f"compute exactly {what}: its central differences are up to {worst:.3g} away. Look "
+        "at forward: a constant added inside a log (log(y + 1e-7)) or an exp, or a clipped "
+        "value, changes its gradient; backward is right for the function without it."
+    )
+
+
 def _named(ev: Evidence) -> tuple[str, tuple[str, ...]] | None:
     """The line naming the mistake(s) that reproduce ev.analytic, and their keys."""
     found = matching_mistakes(ev)
@@ -189,7 +202,10 @@ def _named(ev: Evidence) -> tuple[str, tuple[str, ...]] | None:
         right = right_formula(ev, mistake.key)
         return (f"{text}\n  {right}" if right else text), keys
     listed = "; ".join(f"{mistake.title} ({formula})" for mistake, formula in found)
-    return f"{ev.name}: matches several known mistakes: {listed}", keys
+    text = f"{ev.name}: matches several known mistakes: {listed}"
+    if ev.x.ndim > 1 and ev.x.shape[0] == 1:  # at one sample, the batch axis's are alike
+        text += " (they agree at one sample: check at an x of several rows, e.g. (4, 10))"
+    return text, keys
 
 
 def diagnose(
@@ -237,6 +253,9 @@ def diagnose(
                 keys.append(nonlinear[1])
                 continue
         named = _named(ev)
+        if named is None and exact_for_another_forward(ev):
+            lines.append(_another_forward(ev))
+            continue
         if named is None:
             if ev.analytic.shape != ev.numeric.shape:
                 lines.append(shape_hint(ev))

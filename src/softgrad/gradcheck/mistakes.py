@@ -248,8 +248,21 @@ MISTAKES: tuple[Mistake, ...] = (
 
 
 def reproduces(ev: Evidence, predicted: np.ndarray) -> bool:
-    """True when ``predicted`` is the user's gradient and is not the right one."""
+    """True when ``predicted`` is the user's gradient and is not the right one: neither the
+    central differences nor the exact gradient of the recognised forward (``ev.op.right``).
+    At one sample a missing 1/N is no mistake (N = 1), and where the differences disagree
+    with that exact gradient the forward is not quite the function it was recognised as
+    (:func:`exact_for_another_forward`), which no backward mistake explains."""
+    if ev.op is not None and ev.same(ev.op.right, predicted):
+        return False
     return ev.same(ev.analytic, predicted) and not ev.same(ev.numeric, predicted)
+
+
+def exact_for_another_forward(ev: Evidence) -> bool:
+    """True when the user's gradient is the exact gradient of the recognised forward function
+    (softmax, sigmoid, tanh, softmax + cross-entropy) and the central differences of their
+    forward are not: forward computes something slightly else (``log(y + 1e-7)``, a clip)."""
+    return ev.op is not None and ev.same(ev.analytic, ev.op.right)
 
 
 def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
