@@ -42,3 +42,26 @@ def test_mistakes_alike_at_one_sample_are_listed_with_how_to_tell_them_apart(gal
     assert "they agree at one sample: check at an x of several rows" in result.diagnosis
     result = gradcheck(gallery("softmax_nodes", "SoftmaxDiagonal"), rng.standard_normal((3, 10)))
     assert result.mistakes == ("softmax_diagonal",)
+
+
+def _factor_keys(analytic, numeric):
+    from softgrad.gradcheck.mistakes import Evidence, matching_mistakes
+
+    x = np.zeros_like(numeric)
+    ev = Evidence("x", analytic, numeric, x, np.ones_like(numeric))
+    return [mistake.key for mistake, _ in matching_mistakes(ev)]
+
+
+@pytest.mark.parametrize(
+    "numeric",
+    [np.array([[0.8626, -0.8626]]), np.array([[0.3, -0.3, 1e-12]]), np.array([[0.5, 0.0, -0.5]])],
+)
+def test_entries_of_one_size_fit_any_factor_so_none_is_named_unless_readable(numeric):
+    # softmax + cross-entropy at one sample of 2 classes is [a, -a]: 1.1593 of it says nothing
+    assert _factor_keys(1.1593 * numeric, numeric) == []
+    assert _factor_keys(2.0 * numeric, numeric) == ["constant_factor"]  # 2 says something
+
+
+def test_entries_of_several_sizes_name_any_factor():
+    numeric = np.array([[0.5, -0.2, -0.3]])
+    assert _factor_keys(1.1593 * numeric, numeric) == ["constant_factor"]

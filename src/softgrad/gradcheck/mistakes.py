@@ -195,6 +195,16 @@ def _zero(ev: Evidence) -> list[Prediction]:
     return [(np.zeros_like(ev.numeric), "all zeros")]
 
 
+def _one_magnitude(ev: Evidence) -> bool:
+    """Whether the entries of the right gradient that matter at the evidence's precision (the
+    others match any factor's) all have one magnitude, or there is at most one."""
+    magnitudes = np.abs(ev.numeric).ravel()
+    atol, rtol = ev.match
+    largest = float(magnitudes.max()) if magnitudes.size else 0.0
+    magnitudes = magnitudes[magnitudes > atol + rtol * largest]
+    return magnitudes.size <= 1 or float(np.ptp(magnitudes)) <= atol + rtol * largest
+
+
 def _constant_factor(ev: Evidence) -> list[Prediction]:
     if ev.analytic.shape != ev.numeric.shape:
         return []
@@ -208,8 +218,10 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
         return []
     n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
     name = factor_name(factor, n, c)
-    if ev.numeric.size == 1 and not readable_factor(factor, n, c):
-        # one entry is always some multiple of the right one: 0.623 says nothing, 2 or 1/N does
+    if _one_magnitude(ev) and not readable_factor(factor, n, c):
+        # one entry, or entries of one size (softmax + cross-entropy at one sample of 2
+        # classes: [a, -a]), are always some multiple of the right ones: 0.623 says nothing,
+        # 2 or 1/N does
         return []
     cause = {
         "(= N,": "; a 1/N (a mean over the batch) is missing",
