@@ -98,15 +98,19 @@ def _same_file(spec: str, trained_on: str | None) -> bool:
     return trained_on is not None and Path(spec).resolve() == Path(trained_on).resolve()
 
 
-def _split(data: Any, choice: str, spec: str, model: Any) -> tuple[np.ndarray, np.ndarray, str]:
+def _split(
+    data: Any, choice: str, spec: str, model: Any
+) -> tuple[list[np.ndarray], np.ndarray, str]:
+    """The rows to score, as the data set's own arrays (the training and the test rows for
+    'all': joined they were a copy of the whole set), their labels, and the split's name."""
     if choice == "auto":
         trained_on = (model.metadata or {}).get("data_spec")
         own_data = _same_file(spec, trained_on)
         choice = "test" if own_data or _has_own_test_set(spec) else "all"
     if choice == "test":
-        return data.X_test, data.y_test, "test set"
-    X = np.concatenate([data.X_train, data.X_test])
-    return X, np.concatenate([data.y_train, data.y_test]), "all samples"
+        return [data.X_test], data.y_test, "test set"
+    parts = [X for X in (data.X_train, data.X_test) if len(X)]
+    return parts or [data.X_test], np.concatenate([data.y_train, data.y_test]), "all samples"
 
 
 def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
@@ -134,14 +138,21 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
     return np.array([known[name] for name in data.class_names], dtype=np.int64)
 
 
-def _score(model: Any, X: np.ndarray, y: np.ndarray, row_name: Any) -> dict[str, Any]:
+def _score(model: Any, parts: list[np.ndarray], y: np.ndarray, row_name: Any) -> dict[str, Any]:
     from softgrad import metrics
     from softgrad.cli.inputs import finite_logits
     from softgrad.functional import cross_entropy
 
     # one pass over the data: loss and predictions both come from these logits (rows that
-    # overflow in the model's dtype are refused by row, as predict does)
-    logits = finite_logits(model, X, row_name)
+    # overflow in the model's dtype are refused by row, as predict does); each part's rows
+    # are numbered after the previous parts'
+    starts = np.cumsum([0] + [len(X) for X in parts])
+    logits = np.concatenate(
+        [
+            finite_logits(model, X, lambda row, start=start: row_name(start + row))
+            for X, start in zip(parts, starts, strict=False)
+        ]
+    )
     pred = logits.argmax(axis=1)
     loss = cross_entropy(logits, y)
     cm = metrics.confusion_matrix(y, pred, model.n_classes)
@@ -173,14 +184,17 @@ def run(args: argparse.Namespace) -> int:
         {"--model": Path(args.model), data_option: checks.data_path(spec, data_option)},
     )
     data = load_data_with_progress(spec)
-    X, y, split = _split(data, args.split, spec, model)
+    parts, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"
-    check_feature_count(X, model.n_features, where, "samples")
-    check_finite_rows(X, where, "features")
+    first_row = 0
+    for X in parts:
+        check_feature_count(X, model.n_features, where, "samples")
+        check_finite_rows(X, where, "features", first_row=first_row)
+        first_row += len(X)
     if len(y) == 0:
         raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
     codes = _model_codes(data, model, where)[y]
-    scores = _score(model, X, codes, lambda row: f"{where} ({split}, row {row})")
+    scores = _score(model, parts, codes, lambda row: f"{where} ({split}, row {row})")
     names = class_names(model)
     if as_csv:
         write_confusion_csv(confusion, scores["confusion_matrix"], names)
