@@ -25,7 +25,10 @@ from softgrad.training.distributed import Communicator
 
 IN_PLACE, SUM = object(), object()
 N, D, C, BATCH = 24, 3, 4, 12  # two global batches
-IGNORED = 2
+# which targets are ignored, and the ignore_index: a class, or a value outside them (-100)
+IGNORE_CASES = [("none", None)] + [
+    (rows, ignored) for rows in ("some", "one_shard", "every_shard") for ignored in (2, -100)
+]
 
 
 class ThreadRank:
@@ -115,9 +118,10 @@ def run_ranks(size, work):
     return results
 
 
-def _case(size, dtype, ignore, sample_weight, class_weight):
+def _case(size, dtype, ignore, sample_weight, class_weight, ignored=None):
     """``(X, y, w, cw, ignore_index)``; "one_shard" makes rank 0's shard of the first global
-    batch (its first BATCH // size rows) a zero divisor, "every_shard" the whole batch."""
+    batch (its first BATCH // size rows) a zero divisor, "every_shard" the whole batch;
+    ``ignored`` is the ignore_index (a class, or a value outside them as torch's -100)."""
     rng = np.random.default_rng(1)
     X = rng.normal(size=(N, D)).astype(dtype)
     y = rng.integers(0, C, N)
@@ -125,7 +129,7 @@ def _case(size, dtype, ignore, sample_weight, class_weight):
     shard = BATCH // size
     rows = {"one_shard": slice(0, shard), "every_shard": slice(0, BATCH), "some": [1, 7, 15]}
     if ignore != "none":
-        y[rows[ignore]] = IGNORED
+        y[rows[ignore]] = ignored
     w = None if sample_weight == "none" else rng.uniform(0.2, 2.0, N).astype(dtype)
     if sample_weight in rows:
         w[rows[sample_weight]] = 0
@@ -134,12 +138,12 @@ def _case(size, dtype, ignore, sample_weight, class_weight):
         # rank 0's first shard all of class 0, of weight 0: a zero divisor, and label
         # smoothing's terms still part of the batch's loss and gradient
         cw[0] = 0.0
-        y[:shard] = np.where(y[:shard] == IGNORED, IGNORED, 0)
-    return X, y, w, cw, None if ignore == "none" else IGNORED
+        y[:shard] = 0 if ignore == "none" else np.where(y[:shard] == ignored, ignored, 0)
+    return X, y, w, cw, None if ignore == "none" else ignored
 
 
-def _train(comm, size, dtype, reduction, smoothing, ignore, sample_weight, class_weight):
-    X, y, w, cw, ignore_index = _case(size, dtype, ignore, sample_weight, class_weight)
+def _train(comm, size, dtype, reduction, smoothing, ignore, ignored, sample_weight, class_weight):
+    X, y, w, cw, ignore_index = _case(size, dtype, ignore, sample_weight, class_weight, ignored)
     model = build_mlp(D, [5], C, rng=0, dtype=dtype)
     loss = CrossEntropyLoss(
         reduction=reduction, weight=cw, ignore_index=ignore_index, label_smoothing=smoothing
@@ -156,13 +160,13 @@ def _train(comm, size, dtype, reduction, smoothing, ignore, sample_weight, class
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
-@pytest.mark.parametrize("ignore", ["none", "some", "one_shard", "every_shard"])
+@pytest.mark.parametrize(("ignore", "ignored"), IGNORE_CASES)
 @pytest.mark.parametrize("sample_weight", ["none", "random", "one_shard", "every_shard"])
 @pytest.mark.parametrize("class_weight", ["none", "random", "zero_class"])
 def test_ranks_train_one_processs_weights_whatever_a_shards_divisor(
-    size, dtype, reduction, smoothing, ignore, sample_weight, class_weight
+    size, dtype, reduction, smoothing, ignore, ignored, sample_weight, class_weight
 ):
-    case = (size, dtype, reduction, smoothing, ignore, sample_weight, class_weight)
+    case = (size, dtype, reduction, smoothing, ignore, ignored, sample_weight, class_weight)
     params, losses, accuracy = _train(None, *case)
     ranks = run_ranks(size, lambda comm: _train(comm, *case))
     for rank, result in enumerate(ranks):
