@@ -167,9 +167,9 @@ class CrossEntropyLoss(Loss):
             without ``weight``, 0 for an ignored target; 1 for probability targets): the
             mean's divisor without sample weights, weighted, so unit weights give what no
             weights give. The gradient is that mean's, the count weighted (class weights do not
-            enter it). For reduction "sum": sum_n w_n l_n and its gradient. Finite and >= 0,
-            one per sample (logits' shape without ``axis``): else a ValueError (a TypeError for
-            non-numbers).
+            enter it). For reduction "sum": sum_n w_n l_n and its gradient; for "none": each
+            sample's w_n l_n and the gradient of their sum. Finite and >= 0, one per sample
+            (logits' shape without ``axis``): else a ValueError (a TypeError for non-numbers).
 
         Returns
         -------
@@ -198,7 +198,11 @@ class CrossEntropyLoss(Loss):
         if sample_weight is not None:
             sample_weight = _checked_sample_weight(sample_weight, logits, self.axis)
         if self._fuses(logits, target, sample_weight):
-            return self._fused_step(logits, target, sample_weight, np.empty_like(logits))
+            step = self._fused_step(logits, target, sample_weight, np.empty_like(logits))
+            if sample_weight is not None and not np.sum(sample_weight, dtype=np.float64) > 0:
+                # a batch that weighs 0 has no gradient (StepLoss), as the separate passes say
+                return step._replace(grad=None)
+            return step
         return self._separate_passes(logits, target, sample_weight)
 
     def _fused_step(

@@ -165,10 +165,19 @@ def weighted_mean_step(
     target's class weight, 0 if ignored: :func:`target_weights`), its gradient (each sample's
     scaled by w_n over that divisor) and the weighted count of ``hits``; the gradient is None
     when the batch weighs 0. For a loss whose ``reduction`` is "sum", the weighted sum
-    sum_n w_n l_n and its gradient instead (unit weights: the loss's own sum). The one place
-    this weighted mean is written, for :meth:`CrossEntropyLoss.forward_backward` and the
-    training step of any other loss."""
+    sum_n w_n l_n and its gradient instead (unit weights: the loss's own sum); for "none",
+    each sample's w_n l_n and the gradient of their sum (unit weights: the loss's own
+    per-sample losses and gradient). The one place this weighted mean is written, for
+    :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
     losses = per_sample.forward(logits, target)
+    if reduction == "none":
+        # weighed sample by sample, not averaged: unit weights must give what no weights give
+        weights = sample_weight.reshape(losses.shape)
+        correct = float(np.dot(sample_weight.reshape(-1), hits.reshape(-1)))
+        if not float(np.sum(weights, dtype=np.float64)) > 0:
+            return StepLoss(np.zeros_like(losses), None, correct)
+        weighted = np.multiply(losses, weights, dtype=losses.dtype)
+        return StepLoss(weighted, per_sample.backward(weights), correct)
     summed = reduction == "sum"
     counts = None if summed else target_weights(per_sample, target)
     loss, scale, correct = weighted_mean(losses, sample_weight, hits, counts, summed)

@@ -62,8 +62,11 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     return X
 
 
-def check_target(y: Any, n_samples: int, n_classes: int | None, what: str = "y") -> np.ndarray:
-    """``y`` as an (N,) intp array of class indices in 0..C-1."""
+def check_target(
+    y: Any, n_samples: int, n_classes: int | None, what: str = "y", ignore_index: Any = None
+) -> np.ndarray:
+    """``y`` as an (N,) intp array of class indices in 0..C-1, or the loss's ``ignore_index``
+    (which may lie outside them, as torch's -100 does: the loss accepts it on every route)."""
     y = np.asarray(y)
     if y.shape != (n_samples,):
         raise ValueError(f"fit: {what} must have shape ({n_samples},); got shape {y.shape}")
@@ -71,9 +74,14 @@ def check_target(y: Any, n_samples: int, n_classes: int | None, what: str = "y")
         y = y.astype(np.intp)
     if not np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
         raise TypeError(f"fit: {what} must hold integer class indices; got dtype {y.dtype}")
-    low, high = int(y.min()), int(y.max())
+    kept = y if ignore_index is None else y[y != ignore_index]
+    if not kept.size:  # every target ignored: a loss and gradient of 0, as the loss's own
+        return y.astype(np.intp, copy=False)
+    low, high = int(kept.min()), int(kept.max())
     if low < 0 or (n_classes is not None and high >= n_classes):
         expected = "0..C-1" if n_classes is None else f"0..{n_classes - 1} (the model's outputs)"
+        if ignore_index is not None:
+            expected += f" or the loss's ignore_index {ignore_index}"
         raise ValueError(f"fit: {what} must hold class indices in {expected}; got [{low}, {high}]")
     return y.astype(np.intp, copy=False)
 
@@ -91,9 +99,10 @@ def check_weight(
 
 
 def check_validation(
-    validation_data: Any, X: Any, n_classes: int | None
+    validation_data: Any, X: Any, n_classes: int | None, ignore_index: Any = None
 ) -> tuple[Any, np.ndarray, np.ndarray | None]:
-    """fit's ``validation_data`` as ``(X_val, y_val, w_val)``, checked like X, y, sample_weight."""
+    """fit's ``validation_data`` as ``(X_val, y_val, w_val)``, checked like X, y, sample_weight
+    (``ignore_index``: the loss's, which y_val may hold as y may)."""
     if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2, 3)):
         raise ValueError(
             "fit: validation_data must be a pair (X_val, y_val) or a triple (X_val, y_val, "
@@ -111,7 +120,7 @@ def check_validation(
         raise ValueError(
             f"fit: X_val must have shape (N, {X.shape[1]}) like X; got shape {X_val.shape}"
         )
-    y_val = check_target(validation_data[1], X_val.shape[0], n_classes, "y_val")
+    y_val = check_target(validation_data[1], X_val.shape[0], n_classes, "y_val", ignore_index)
     w_val = None
     if len(validation_data) == 3:
         w_val = check_weight(validation_data[2], X_val.shape[0], X.dtype, "sample_weight_val")

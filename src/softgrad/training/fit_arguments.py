@@ -52,7 +52,8 @@ def check_arguments(
     width = data.input_width(model)
     if width is not None:  # else a matmul deep in the first step names neither fit nor X
         check_feature_count(X, width, "fit")
-    target = data.check_target(y, X.shape[0], data.n_classes(model))
+    ignore_index = getattr(loss, "ignore_index", None)  # a target the loss leaves out
+    target = data.check_target(y, X.shape[0], data.n_classes(model), "y", ignore_index)
     weight = data.check_weight(sample_weight, X.shape[0], dtype)
     return epochs, batch_size, X, target, weight
 

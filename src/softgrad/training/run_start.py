@@ -51,7 +51,10 @@ def new_run(
             "fit: validation_data and validation_fraction must not both be given; got both"
         )
     if validation_fraction:
-        train_idx, val_idx = _split_validation(target, float(validation_fraction), generator)
+        ignore_index = getattr(loss, "ignore_index", None)
+        train_idx, val_idx = _split_validation(
+            target, float(validation_fraction), generator, ignore_index
+        )
         _check_split_weights(weight, train_idx, val_idx, validation_fraction)
         validation = (
             data.dense_rows(X, val_idx),
@@ -61,7 +64,10 @@ def new_run(
     else:
         train_idx = np.arange(X.shape[0])
         if validation_data is not None:
-            validation = data.check_validation(validation_data, X, data.n_classes(model))
+            ignore_index = getattr(loss, "ignore_index", None)  # y_val may hold it as y may
+            validation = data.check_validation(
+                validation_data, X, data.n_classes(model), ignore_index
+            )
     info = {
         "n_samples": X.shape[0],
         "n_features": X.shape[1],
@@ -84,9 +90,10 @@ def new_run(
 
 
 def _split_validation(
-    target: np.ndarray, fraction: float, generator: np.random.Generator
+    target: np.ndarray, fraction: float, generator: np.random.Generator, ignore_index: Any = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """stratified_split, behind checks whose messages name fit's own argument."""
+    """stratified_split, behind checks whose messages name fit's own argument; the targets
+    the loss ignores (``ignore_index``, maybe outside the classes: -100) are one stratum."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fit: validation_fraction must be in (0, 1); got {fraction!r}")
     if math.ceil(fraction * len(target)) >= len(target):
@@ -94,6 +101,9 @@ def _split_validation(
             f"fit: validation_fraction must leave at least one training sample; got "
             f"{fraction!r} of {len(target)} samples"
         )
+    if ignore_index is not None and ignore_index < 0:
+        # stratified_split takes labels >= 0: the ignored ones become a label of their own
+        target = np.where(target == ignore_index, max(int(target.max()), 0) + 1, target)
     return stratified_split(target, fraction, generator)
 
 
