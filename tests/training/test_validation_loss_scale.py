@@ -18,6 +18,10 @@ CLASS_WEIGHTS = np.array([1.0, 2.0, 3.0])
         (CrossEntropyLoss(), False),
         (CrossEntropyLoss(label_smoothing=0.2), False),
         (CrossEntropyLoss(reduction="sum"), False),
+        # a sum is reported per sample (or unit of weight) in training: so is its validation
+        (CrossEntropyLoss(reduction="sum", ignore_index=0), False),
+        (CrossEntropyLoss(reduction="sum", weight=CLASS_WEIGHTS), True),
+        (CrossEntropyLoss(reduction="sum", weight=CLASS_WEIGHTS, ignore_index=2), False),
         (CrossEntropyLoss(weight=CLASS_WEIGHTS), True),
         (CrossEntropyLoss(ignore_index=0), True),
         (CrossEntropyLoss(weight=CLASS_WEIGHTS), False),

@@ -71,7 +71,9 @@ def evaluate(
     loss : loss layer, optional
         Any layer with a ``reduction`` attribute, given the model's outputs: its per-sample
         losses summed and divided as its own 'mean' divides them (by the count, or for class
-        weights or ``ignore_index`` by the targets' class weights, as in training). Default:
+        weights or ``ignore_index`` by the targets' class weights, as in training); a loss of
+        reduction "sum" by the count (or the sample weights' sum), as training reports its
+        loss per sample. Default:
         softmax cross-entropy on the logits (the input of a final Softmax or LogSoftmax layer,
         :func:`logits_network`).
     batch_size : int, default 1024
@@ -127,7 +129,8 @@ def evaluation_sums(
     loss does not ignore (w_i = 1 without sample weights, cw = 1 without class weights), so
     the validation loss is on the training loss's scale, and unit weights score as no
     weights. A divisor of 0 (every target ignored) gives a loss of 0, as the loss's own mean
-    does.
+    does. For a loss of reduction "sum", the samples' count or weight, as training divides
+    its sums to report them (EpochRunner's ``loss_is_sum``).
     """
     # NaN and inf are refused batch by batch (BatchForward), after y and sample_weight
     X = check_inputs(X, batch_size, "evaluate", model, finite=False)
@@ -165,6 +168,8 @@ def evaluation_sums(
             if ignored:
                 counted += counted_weight(loss, y[rows], w, 0.0)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
-    if per_sample is None:  # the default cross-entropy: no class weights, nothing ignored
+    # the default cross-entropy (no class weights, nothing ignored), or a sum reported per
+    # sample as training reports it
+    if per_sample is None or getattr(loss, "reduction", None) == "sum":
         loss_total = total
     return loss_sum, hits, loss_total, counted if ignored else total
