@@ -388,3 +388,11 @@ def test_a_buffer_already_holding_forwards_values_is_still_a_cache(gallery, rng)
     result = gradcheck(node, x)
     assert result.ok and [c.name for c in result.checks] == ["x", "W", "b"], str(result)
     assert result.notes == (CACHES + "not parameters: x",)
+
+
+def test_a_cache_every_copy_shares_holds_the_forward_that_backward_differentiates(gallery, rng):
+    # the cache is a class attribute: a forward at another point on another copy (the search for
+    # caches among the attributes) between forward at x and backward would leave its input there
+    node = gallery("stateful_nodes", "ClassCacheLinear", D, 2)
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert result.ok and [c.name for c in result.checks] == ["x", "W"], str(result)

@@ -31,7 +31,9 @@ base copy (floating arrays in attributes, in dicts and lists held by attributes,
 are converted; aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible
 (an attribute holding a lock or a module), each evaluation runs on a shallow copy whose arrays,
 dicts and lists are copied, and the object's attributes and their arrays are restored afterwards;
-a note says so.
+a note says so. Each backward follows the forward it differentiates with no other forward in
+between, so a cache that every copy shares (a class attribute, a module's global) holds that
+forward's values.
 """
 
 from __future__ import annotations
@@ -216,26 +218,39 @@ class NodeRunner:
         self._discovered = True
 
     def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
-        """A copy of every attribute array that may be a parameter, by attribute name."""
+        """A copy of every attribute array that may be a parameter, by attribute name (what is
+        no longer an array after forward is left out: it changed)."""
         keys = [key for kind, key in self._candidates.values() if kind == "attr"]
-        return {key: np.array(getattr(obj, key), copy=True) for key in keys}
+        return {
+            key: getattr(obj, key).copy()
+            for key in keys
+            if isinstance(getattr(obj, key, None), np.ndarray)
+        }
 
-    def _changed_by_forward(
-        self, done: Any, before: dict[str, np.ndarray], x: np.ndarray
-    ) -> set[str]:
-        """The attribute arrays whose contents forward changed: from ``before`` to ``done`` (an
-        object after forward at x), or from ``done`` to an object after forward near x."""
-        changed = {k for k, v in before.items() if not _same_contents(getattr(done, k, None), v)}
+    def _contents_near(self, x: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The candidate attribute arrays of an object after forward near x (None when forward
+        refuses the point). Run before the forward whose backward is checked, never between
+        them: a node may keep its cache where every copy sees it (a class attribute, a module's
+        global), and a forward near x would leave it there for backward at x."""
         nearby = self._fresh(self._base)
         try:
             self._forward(nearby, x + (np.abs(x) + 1.0) / 256.0)
         except UserCodeError:  # forward refuses the point: judge by the first comparison
+            return None
+        return self._attribute_contents(nearby)
+
+    @staticmethod
+    def _changed_by_forward(
+        before: dict[str, np.ndarray],
+        done: dict[str, np.ndarray],
+        near: dict[str, np.ndarray] | None,
+    ) -> set[str]:
+        """The attribute arrays whose contents forward changed: from ``before`` to ``done`` (after
+        forward at x), or from ``done`` to ``near`` (after forward near x)."""
+        changed = {k for k, v in before.items() if not _same_contents(done.get(k), v)}
+        if near is None:
             return changed
-        return changed | {
-            k
-            for k in before
-            if not _same_contents(getattr(nearby, k, None), getattr(done, k, None))
-        }
+        return changed | {k for k in before if not _same_contents(near.get(k), done.get(k))}
 
     def _get(self, obj: Any, name: str) -> Any:
         kind, key = self._candidates[name]
@@ -267,8 +282,9 @@ class NodeRunner:
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
         obj = self._fresh(self._base)
         before = {} if self._discovered else self._attribute_contents(obj)
+        near = self._contents_near(x) if before else None
         y = self._forward(obj, x)
-        changed = self._changed_by_forward(obj, before, x) if before else set()
+        changed = self._changed_by_forward(before, self._attribute_contents(obj), near)
         if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
             grad_x = self._call(obj, "backward")
         else:
