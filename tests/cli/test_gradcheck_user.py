@@ -78,6 +78,15 @@ def test_a_wrong_node_fails_with_exit_1_and_the_diagnosis(cli, nodes):
     assert "s * (g - sum(g * s, axis=-1, keepdims=True))" in text
 
 
+def test_a_node_that_changes_grad_y_in_place_fails_with_exit_1(cli, nodes):
+    result = cli("gradcheck", nodes("softmax_nodes.py:SoftmaxInPlace"))
+    assert result.code == 1 and result.err == "", result.err
+    rows = [line.split() for line in result.out.splitlines()]
+    assert ["x", "ok"] == [rows[3][0], rows[3][-1]]  # the gradient it returns is right
+    assert rows[4][0] == "grad_y" and "FAIL backward changed grad_y in place" in result.out
+    assert "diagnosis:\n  grad_y: backward changed grad_y in place" in result.out
+
+
 def test_shape_args_and_seed(cli, nodes):
     as_list = cli(
         "gradcheck", nodes("linear_nodes.py:Linear"), "--args", "[3, 2]", "--shape", "5,3"
@@ -151,9 +160,9 @@ def test_a_sibling_import_of_the_users_file_works(cli, nodes):
 JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
-    "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxNoUpstream, "
-    "SoftmaxPurePython, SoftmaxReturnsJacobian, SoftmaxSignFlipped, SoftmaxSumOverBatch, "
-    "SoftmaxTimesTwo, SoftmaxWithInput"
+    "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxDiagonalInPlace, SoftmaxInPlace, "
+    "SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxPurePython, SoftmaxReturnsJacobian, "
+    "SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 

@@ -406,3 +406,29 @@ def test_the_table_of_mistakes_matches_nothing_to_nan_or_inf(bad, rng):
     right = 2 * x * g
     for analytic, numeric in [(np.where(x > 0, bad, right), right), (3 * right, right + bad)]:
         assert matching_mistakes(Evidence("x", analytic, numeric, x, g)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "failed", "mistakes"),
+    [
+        ("SoftmaxInPlace", ["grad_y"], ("grad_y_modified",)),
+        ("SoftmaxDiagonalInPlace", ["x", "grad_y"], ("grad_y_modified", "softmax_diagonal")),
+    ],
+)
+def test_a_backward_that_changes_grad_y_in_place_fails_even_with_the_right_gradient(
+    name, failed, mistakes, gallery, rng
+):
+    result = gradcheck(gallery("softmax_nodes", name), rng.standard_normal((N, C)), rng=rng)
+    assert not result.ok and result.failed() == failed, str(result)
+    assert result.mistakes == mistakes, str(result)
+    assert result.diagnosis.startswith("grad_y: backward changed grad_y in place"), str(result)
+    assert "grad_x = grad_y * ..., not grad_y *= ..." in result.diagnosis
+
+
+def test_a_vjp_that_changes_g_in_place_fails(rng):
+    def vjp(x, g):
+        g *= np.cos(x)
+        return g
+
+    result = gradcheck(np.sin, rng.standard_normal((N, C)), vjp=vjp, rng=rng)
+    assert result.failed() == ["grad_y"] and result.mistakes == ("grad_y_modified",)

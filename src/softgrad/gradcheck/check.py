@@ -33,6 +33,13 @@ from softgrad.gradcheck.user_objects import NodeRunner, is_node
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.loss import Loss
 
+GRAD_Y = "grad_y"  # the check that backward left its argument as it was given
+GRAD_Y_CHANGED = (
+    "grad_y: backward changed grad_y in place (grad_y *= ..., grad_y -= ...): it is the "
+    "caller's array, and whatever reads it afterwards (another branch of the network) gets the "
+    "changed numbers. Compute into a new array: grad_x = grad_y * ..., not grad_y *= ..."
+)
+
 
 def gradcheck(
     f: Any,
@@ -116,6 +123,11 @@ def gradcheck(
     within eps of x), fail with that said (``"backward_not_finite"``,
     ``"differences_not_finite"``). NumPy's floating-point warnings are silenced while the checked
     code runs, since the result reports what they would warn about.
+
+    backward must leave grad_y as it was given: the caller's array is read again by whatever else
+    needs it. A backward that changes it in place (``grad_y *= s``) fails an extra check named
+    ``"grad_y"`` (``result.mistakes`` starts with ``"grad_y_modified"``), even when the gradient
+    it returns is right.
 
     Examples
     --------
@@ -224,7 +236,8 @@ def _check(
             runner.name, (check,), 0.0, atol, rtol, text, key, notes, precision_warning(settings)
         )
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
-    raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
+    given_g = g.copy() if y.ndim else 1.0  # compared with g after backward
+    raw_x, raw_params = runner.gradients(x64.copy(), given_g)
     notes = (*runner.notes, *precision)  # the runner's, once backward has run
 
     def phi() -> float:
@@ -244,6 +257,8 @@ def _check(
             checks.append(failed_check(name, array.shape, run.problems[name]))
         else:
             checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
+    if y.ndim and not np.array_equal(given_g, g):
+        checks.append(failed_check(GRAD_Y, g.shape, "backward changed grad_y in place"))
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
         diagnosis, mistakes = _diagnosis(runner, run, checks, settings)
@@ -282,7 +297,7 @@ def _diagnosis(
     evidence = []
     for check in checks:
         raw = run.raws.get(check.name)
-        if check.ok or check.name in run.problems:
+        if check.ok or check.name in run.problems or check.name == GRAD_Y:
             continue
         if raw is None:
             where = runner.grad_names.get(check.name, "its gradient")
@@ -308,4 +323,8 @@ def _diagnosis(
 
     probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
     passed = [check.name for check in checks if check.ok]
-    return diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
+    text, keys = diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
+    if any(check.name == GRAD_Y for check in checks):
+        text = "\n".join(line for line in (GRAD_Y_CHANGED, text) if line)
+        keys = ("grad_y_modified", *keys)
+    return text, keys
