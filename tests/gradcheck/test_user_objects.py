@@ -396,3 +396,31 @@ def test_a_cache_every_copy_shares_holds_the_forward_that_backward_differentiate
     node = gallery("stateful_nodes", "ClassCacheLinear", D, 2)
     result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
     assert result.ok and [c.name for c in result.checks] == ["x", "W"], str(result)
+
+
+def test_a_forward_that_rounds_x_to_float32_is_checked_at_float32_settings(gallery, rng):
+    # its output is float64 (the check made its weights float64), but x is rounded to float32
+    # inside: central differences at float64's step were noise and flagged the right node
+    x, target = rng.standard_normal((N, D)), rng.integers(0, C, size=N)
+    right = gradcheck(gallery("float32_nodes", "SoftmaxRegression32", D, C), x, target=target)
+    chosen = NARROW[np.dtype(np.float32)]
+    assert right.ok and [c.name for c in right.checks] == ["x", "W", "b"], str(right)
+    assert (right.eps, right.atol, right.rtol) == (chosen.eps, chosen.atol, chosen.rtol)
+    assert right.notes == (
+        "forward computes in float32: the step and tolerances were chosen for it",
+    )
+    wrong = gradcheck(gallery("float32_nodes", "SoftmaxRegression32NoMean", D, C), x, target=target)
+    assert wrong.failed() == ["x", "W", "b"], str(wrong)
+    assert wrong.mistakes == ("constant_factor",) * 3, str(wrong)
+    assert "4 (= N, N = 4 the batch size) times the right gradient" in wrong.diagnosis
+
+
+def test_a_float64_forward_is_not_taken_for_one_that_rounds_its_input():
+    from softgrad.gradcheck.precision import input_precision
+
+    x = np.array([[0.3, -1.2, 2.5, 1e-3]])
+    assert input_precision(np.tanh, x) is None
+    assert input_precision(lambda v: np.zeros(3), x) is None  # constant: no change to see
+    assert input_precision(lambda v: np.tanh(v.astype(np.float16)).astype(np.float64), x) == (
+        np.float16
+    )

@@ -15,6 +15,7 @@ from softgrad.gradcheck.hints import gradient_problem, problem_advice
 from softgrad.gradcheck.mistakes import Evidence
 from softgrad.gradcheck.precision import (
     Settings,
+    input_precision,
     precision_note,
     precision_warning,
     settings_for,
@@ -81,7 +82,9 @@ def gradcheck(
     eps : float, optional
         Finite-difference step. None (the default) chooses it from the precision of forward's
         output: 1e-6 for float64 (and anything but a narrower float), 1e-2 for float32, 0.1 for
-        float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured).
+        float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured); or
+        from the precision forward rounds x to, when narrower (``x.astype(np.float32)`` inside
+        a forward whose output is float64).
     atol, rtol : float, optional
         An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. None (the
         default) chooses them as eps: 1e-5 and 1e-4 for float64, 5e-3 and 1e-2 for float32,
@@ -220,7 +223,9 @@ def _check(
 ) -> GradcheckResult:
     raw_y = runner.forward(x64.copy())
     y = as_output(raw_y, runner.name)
-    settings = settings_for(raw_y, *given)
+    finite = y.size > 0 and bool(np.all(np.isfinite(y)))
+    rounds_to = input_precision(runner.forward, x64) if finite else None
+    settings = settings_for(raw_y, *given, rounds_to)
     eps, atol, rtol = settings.eps, settings.atol, settings.rtol
     precision = [note] if (note := precision_note(settings, given)) else []
     if y.size == 0:  # phi = sum(g * y) is 0 whatever x: a pass would mean nothing

@@ -31,6 +31,11 @@ gallery, 20 seeds, x of scale 1 and 3):
   size). The sign (0.19), the cross-entropy without its 1/N (0.56) and x for s (19) do fail,
   by 1.9 times the tolerance at the least, and are named.
 
+A forward may round x to float32 inside (``x.astype(np.float32)``) and still return float64
+(its weights, made float64 by the check, promote the result): :func:`input_precision` sees that
+forward's output does not change for a change of x too small for float32, and the float32
+settings are used.
+
 A gradient is matched to a known mistake (:mod:`softgrad.gradcheck.mistakes`) to float64 rounding
 for a float64 forward, and to the check's own tolerance for a narrower one: its central
 differences, and the sign or factor fitted to them, are no more precise than that. Two runs of
@@ -40,6 +45,7 @@ rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,8 +91,16 @@ NARROW = {
 }
 
 
-def settings_for(y: Any, eps: float | None, atol: float | None, rtol: float | None) -> Settings:
-    """The settings for forward's raw output y: those given, the rest chosen from y's precision.
+def settings_for(
+    y: Any,
+    eps: float | None,
+    atol: float | None,
+    rtol: float | None,
+    rounds_to: np.dtype | None = None,
+) -> Settings:
+    """The settings for forward's raw output y: those given, the rest chosen from y's precision,
+    or from ``rounds_to`` (:func:`input_precision`) when forward rounds its input to a narrower
+    float than its output's.
 
     Examples
     --------
@@ -99,6 +113,9 @@ def settings_for(y: Any, eps: float | None, atol: float | None, rtol: float | No
     """
     dtype = y.dtype if isinstance(y, (np.ndarray, np.generic)) else None
     chosen = NARROW.get(dtype, FLOAT64)
+    narrower = NARROW.get(rounds_to)
+    if narrower is not None and (chosen.precision is None or rounds_to.itemsize < dtype.itemsize):
+        chosen = narrower
     return Settings(
         chosen.eps if eps is None else eps,
         chosen.atol if atol is None else atol,
@@ -107,6 +124,48 @@ def settings_for(y: Any, eps: float | None, atol: float | None, rtol: float | No
         chosen.rounding,
         chosen.precision,
     )
+
+
+# (dtype, a relative change of x it cannot hold, one it holds): below half its spacing at a
+# point it represents exactly (2**-12 for float16, 2**-25 for float32), and above a few spacings
+INPUT_PROBES = (
+    (np.dtype(np.float16), 2.0**-14, 2.0**-8),
+    (np.dtype(np.float32), 2.0**-30, 2.0**-16),
+)
+
+
+def input_precision(forward: Callable[[np.ndarray], Any], x: np.ndarray) -> np.dtype | None:
+    """The narrower float that forward rounds its input to (``x.astype(np.float32)`` in a node
+    whose output is float64 all the same), or None.
+
+    At a point that float holds exactly, a relative change of x too small for it to hold
+    leaves forward's output as it was, bit for bit, while a larger one changes it. A float64
+    forward sees both changes. Central differences of a forward that rounds x to float32 are
+    noise at float64's step (1e-6 is 8 float32 spacings of 1): its step and tolerances must be
+    float32's, whatever dtype its output has.
+
+    Examples
+    --------
+    >>> x = np.array([[0.3, -1.2, 2.5]])
+    >>> input_precision(lambda v: np.tanh(v.astype(np.float32)).astype(np.float64), x)
+    dtype('float32')
+    >>> input_precision(np.tanh, x) is None
+    True
+    """
+    for dtype, unseen, seen in INPUT_PROBES:
+        point = x.astype(dtype).astype(np.float64)
+        if not (np.all(np.isfinite(point)) and np.any(point)):
+            continue
+        try:
+            y, y_unseen, y_seen = (
+                np.asarray(forward(point * (1.0 + step)), dtype=np.float64)
+                for step in (0.0, unseen, seen)
+            )
+        except Exception:  # the checked code refuses the probe's point: judge by its output
+            return None
+        if np.array_equal(y, y_unseen) and not np.array_equal(y, y_seen, equal_nan=True):
+            return dtype
+    return None
 
 
 def precision_note(settings: Settings, given: tuple[float | None, ...]) -> str | None:
