@@ -9,6 +9,7 @@ import pytest
 from softgrad.errors import SoftgradError, UserCodeError
 from softgrad.gradcheck import gradcheck
 from softgrad.gradcheck.precision import NARROW
+from softgrad.nn.layer import Layer
 
 N, C, D = 4, 10, 3
 
@@ -424,3 +425,60 @@ def test_a_float64_forward_is_not_taken_for_one_that_rounds_its_input():
     assert input_precision(lambda v: np.tanh(v.astype(np.float16)).astype(np.float64), x) == (
         np.float16
     )
+
+
+class _AttrLinear(Layer):
+    """A user's Layer subclass keeping its weight as an attribute pair W/dW, outside params."""
+
+    def __init__(self, factor=1.0):
+        super().__init__()
+        self.W = np.random.default_rng(4).standard_normal((D, 2)).astype(np.float32)
+        self.factor = factor
+
+    def forward(self, x):
+        self.inputs = {"x": x}  # a cache under a name of its own, no _cache_attrs
+        return x @ self.W
+
+    def backward(self, grad_y, input_grad=True):
+        self.dW = self.factor * self.inputs["x"].T @ grad_y
+        return grad_y @ self.W.T
+
+
+class _ScaledSoftmax(Layer):
+    """A user's Layer subclass with a float32 private constant and a list cache."""
+
+    def __init__(self, diagonal=False):
+        super().__init__()
+        self._temperature = np.full(C, 2.0, dtype=np.float32)
+        self.diagonal = diagonal
+
+    def forward(self, x):
+        z = x / self._temperature
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        self.saved = [e / e.sum(axis=-1, keepdims=True)]
+        return self.saved[0]
+
+    def backward(self, grad_y, input_grad=True):
+        (s,) = self.saved
+        if self.diagonal:
+            return grad_y * s * (1 - s) / self._temperature
+        return s * (grad_y - np.sum(grad_y * s, axis=-1, keepdims=True)) / self._temperature
+
+
+def test_a_layer_subclass_keeping_w_outside_params_has_it_checked(rng):
+    x = rng.standard_normal((N, D))
+    right = _AttrLinear()
+    before = _state(right)
+    result = gradcheck(right, x, rng=rng)
+    assert result.ok and [c.name for c in result.checks] == ["x", "W"], str(result)
+    _assert_unchanged(right, before)
+    wrong = gradcheck(_AttrLinear(factor=3.0), x, rng=rng)
+    assert wrong.failed() == ["W"] and wrong.mistakes == ("constant_factor",), str(wrong)
+    assert "W: off by a constant factor: backward computes 3 " in wrong.diagnosis
+
+
+def test_a_layer_subclass_without_cache_attrs_is_checked_afresh_each_time(rng):
+    x = rng.standard_normal((N, C))
+    assert gradcheck(_ScaledSoftmax(), x, rng=rng).ok
+    wrong = gradcheck(_ScaledSoftmax(diagonal=True), x, rng=rng)
+    assert wrong.failed() == ["x"], str(wrong)

@@ -29,7 +29,7 @@ from softgrad.gradcheck.result import (
     compare,
     failed_check,
 )
-from softgrad.gradcheck.runners import FunctionRunner, LayerRunner
+from softgrad.gradcheck.runners import FunctionRunner
 from softgrad.gradcheck.user_objects import NodeRunner, is_node
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.loss import Loss
@@ -67,10 +67,11 @@ def gradcheck(
     Parameters
     ----------
     f : Layer, object with forward/backward, or callable
-        A softgrad layer or network is checked through its ``backward`` on a float64 deep copy.
-        Any other object with ``forward(x)`` and ``backward(grad_y)`` (your own node: no base
-        class needed) is checked the same way; its parameters are found in a ``params``/``grads``
-        dict pair or in attribute pairs ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
+        An object with ``forward(x)`` and ``backward(grad_y)`` (a softgrad layer or network, a
+        subclass of Layer, or your own node: no base class needed) is checked through its
+        ``backward`` on float64 deep copies (a Layer made float64 by its ``astype``); its
+        parameters are found in a ``params``/``grads`` dict pair and in attribute pairs
+        ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
         :mod:`softgrad.gradcheck.user_objects`). f itself is never modified. A plain callable
         ``f(x) -> y`` must come with ``vjp``.
     x : array_like of shape S
@@ -168,7 +169,7 @@ def gradcheck(
 
 def _runner(
     f: Any, target: Any, vjp: Any, name: str | None, check_params: bool, where: str
-) -> FunctionRunner | LayerRunner | NodeRunner:
+) -> FunctionRunner | NodeRunner:
     """The runner for what f is: a softgrad Layer, a node with forward/backward, a function."""
     is_loss = isinstance(f, Loss)
     if is_loss and target is None:
@@ -181,9 +182,10 @@ def _runner(
                 f"{where}: target must be None unless f is a loss layer; got {target!r}"
             )
         label = name or type(f).__name__
-        if isinstance(f, Layer):
-            return LayerRunner(f, target, label, check_params)
-        return NodeRunner(f, target, label, check_params)
+        # a Layer converts itself (astype: a Sequential keeps its parameter store); the
+        # arrays it keeps outside params, a user layer's W/dW pair included, as any node's
+        prepare = as_float64_layer if isinstance(f, Layer) else None
+        return NodeRunner(f, target, label, check_params, prepare)
     if not callable(f):
         raise TypeError(
             f"{where}: f must be a Layer, an object with forward(x) and backward(grad_y) methods, "
@@ -201,6 +203,12 @@ def _runner(
     return FunctionRunner(f, vjp, label)
 
 
+def as_float64_layer(layer: Layer) -> Layer:
+    """A softgrad layer's float64 copy for the check: its parameters and gradients converted by
+    ``astype``, which a Sequential needs to keep its flat parameter store."""
+    return layer.astype(np.float64)
+
+
 @dataclass
 class _Run:
     """One check's quantities: the point, the output, the cotangent and every gradient."""
@@ -215,7 +223,7 @@ class _Run:
 
 
 def _check(
-    runner: FunctionRunner | LayerRunner | NodeRunner,
+    runner: FunctionRunner | NodeRunner,
     x64: np.ndarray,
     target: Any,
     g_rng: np.random.Generator,
@@ -282,7 +290,7 @@ def _slopes_agree(right: np.ndarray, numeric: np.ndarray, settings: Settings) ->
 
 
 def _diagnosis(
-    runner: FunctionRunner | LayerRunner | NodeRunner,
+    runner: FunctionRunner | NodeRunner,
     run: _Run,
     checks: list[Check],
     settings: Settings,

@@ -26,8 +26,13 @@ What is recognised (duck typing, nothing to inherit):
   changes (a max-norm clip in place) is therefore listed as a cache, not checked. A parameter
   named ``x`` is checked as ``"self.x"`` (``"params['x']"``), apart from the input's ``"x"``.
 
+A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` dict is
+softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
+subclass) is found as in any node.
+
 The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
-base copy (floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
+base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store;
+then floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
 are converted; aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible
 (an attribute holding a lock or a module), each evaluation runs on a shallow copy whose arrays,
 dicts and lists are copied, and the object's attributes and their arrays are restored afterwards;
@@ -40,7 +45,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -127,7 +132,14 @@ class _Snapshot:
 class NodeRunner:
     """Runs the user's node on copies (see the module docstring for what is recognised)."""
 
-    def __init__(self, obj: Any, target: Any, name: str, check_params: bool):
+    def __init__(
+        self,
+        obj: Any,
+        target: Any,
+        name: str,
+        check_params: bool,
+        prepare: Callable[[Any], Any] | None = None,
+    ):
         self.name = name
         self.notes: list[str] = []
         self.params: dict[str, np.ndarray] = {}
@@ -153,6 +165,8 @@ class NodeRunner:
                 f"ran on a shallow copy with its arrays copied, and {name}'s attributes were "
                 "restored afterwards"
             )
+        if prepare is not None:
+            base = prepare(base)
         if hasattr(base, "__dict__"):
             memo: dict[int, np.ndarray] = {}
             depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
