@@ -216,7 +216,11 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     factor = float(np.sum(ev.analytic * ev.numeric)) / norm
     if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
-    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
+    n = ev.n_samples
+    # x's last axis holds classes only in a recognised softmax or cross-entropy: elsewhere (a
+    # Linear's features, a weight gradient) a factor of its size is no mistake with classes
+    classes = ev.op is not None and ev.op.name in ("softmax", "cross_entropy")
+    c = ev.x.shape[-1] if classes and ev.x.ndim else 1
     name = factor_name(factor, n, c)
     if _one_magnitude(ev) and not readable_factor(factor, n, c):
         # one entry, or entries of one size (softmax + cross-entropy at one sample of 2
