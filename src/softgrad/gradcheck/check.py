@@ -15,10 +15,13 @@ from softgrad.gradcheck.hints import gradient_problem, problem_advice
 from softgrad.gradcheck.mistakes import Evidence
 from softgrad.gradcheck.precision import (
     Settings,
+    coarse_advice,
     input_precision,
+    match_tolerance,
     precision_note,
     precision_warning,
     settings_for,
+    with_rounding_floor,
 )
 from softgrad.gradcheck.result import (
     Check,
@@ -28,6 +31,7 @@ from softgrad.gradcheck.result import (
     check_settings,
     compare,
     failed_check,
+    flat_note,
 )
 from softgrad.gradcheck.runners import FunctionRunner
 from softgrad.gradcheck.user_objects import NodeRunner, is_node
@@ -89,7 +93,9 @@ def gradcheck(
     atol, rtol : float, optional
         An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. None (the
         default) chooses them as eps: 1e-5 and 1e-4 for float64, 5e-3 and 1e-2 for float32,
-        0.1 and 0.1 for float16. Values given are used as they are. A float16 forward's result,
+        0.1 and 0.1 for float16; a chosen atol is raised to the rounding floor of the central
+        differences where forward's output is large (a float32 loss near 1e3), with a note.
+        Values given are used as they are. A float16 forward's result,
         whatever the settings, carries ``result.warning``: float16 cannot tell a small mistake
         from rounding, so check such a node in float32.
     rng : numpy.random.Generator or int or None
@@ -127,6 +133,10 @@ def gradcheck(
     within eps of x), fail with that said (``"backward_not_finite"``,
     ``"differences_not_finite"``). NumPy's floating-point warnings are silenced while the checked
     code runs, since the result reports what they would warn about.
+
+    Where the central differences are too coarse to tell mistakes apart (their rounding floor
+    beyond 5% of the largest right entry), no mistake is named; where every right entry of a
+    quantity is below atol (a saturated softmax), a note says that a pass says little.
 
     backward must leave grad_y as it was given: the caller's array is read again by whatever else
     needs it. A backward that changes it in place (``grad_y *= s``) fails an extra check named
@@ -249,6 +259,9 @@ def _check(
             runner.name, (check,), 0.0, atol, rtol, text, key, notes, precision_warning(settings)
         )
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
+    settings, floor_note = with_rounding_floor(settings, y, g, given[1])
+    atol = settings.atol
+    precision += [floor_note] if floor_note else []
     given_g = g.copy() if y.ndim else 1.0  # compared with g after backward
     raw_x, raw_params = runner.gradients(x64.copy(), given_g)
     notes = (*runner.notes, *precision)  # the runner's, once backward has run
@@ -275,6 +288,7 @@ def _check(
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
         diagnosis, mistakes = _diagnosis(runner, run, checks, settings)
+    notes += (flat,) if (flat := flat_note(run.numerics, atol)) else ()
     warning = precision_warning(settings)
     return GradcheckResult(
         runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes, warning
@@ -317,6 +331,9 @@ def _diagnosis(
             advice.append(f"{check.name}: backward left no gradient for it; set {where}")
             continue
         param = runner.params.get(check.name)
+        match = match_tolerance(settings, run.numerics[check.name])
+        if match is None:
+            advice.append(coarse_advice(check.name, settings, run.numerics[check.name]))
         evidence.append(
             Evidence(
                 check.name,
@@ -327,7 +344,8 @@ def _diagnosis(
                 op if check.name == "x" else None,
                 None if param is None else param.copy(),
                 weights,
-                settings.match,
+                match or settings.match,
+                nameable=match is not None,
             )
         )
 

@@ -43,6 +43,9 @@ class Evidence:
     match : tuple of float
         ``(atol, rtol)`` within which two gradients are the same (:meth:`same`): float64
         rounding, or the check's tolerance for a forward in float32 or float16.
+    nameable : bool
+        False where central differences are too coarse to tell mistakes apart
+        (:func:`softgrad.gradcheck.precision.match_tolerance`): no mistake is matched.
     """
 
     name: str
@@ -54,6 +57,7 @@ class Evidence:
     param: np.ndarray | None = None
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
     match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
+    nameable: bool = True
 
     def same(self, a: np.ndarray, b: np.ndarray) -> bool:
         """True when the gradients a and b agree to this evidence's precision."""
@@ -293,6 +297,8 @@ def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
     [('sign_flipped', 'minus the right gradient')]
     """
     found: dict[str, tuple[Mistake, str]] = {}
+    if not ev.nameable:
+        return []
     for mistake in MISTAKES:
         for predicted, formula in mistake.predict(ev):
             if reproduces(ev, predicted):

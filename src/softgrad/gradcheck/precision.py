@@ -36,6 +36,11 @@ A forward may round x to float32 inside (``x.astype(np.float32)``) and still ret
 forward's output does not change for a change of x too small for float32, and the float32
 settings are used.
 
+Central differences divide forward's rounding by the step: where forward's output is large
+(a cross-entropy of logits near 1e3 is near 1e3), that floor (:func:`with_rounding_floor`)
+passes the chosen atol, which is raised to it, and where it passes 5% of the gradient's largest
+entry no mistake is named (:func:`match_tolerance`).
+
 A gradient is matched to a known mistake (:mod:`softgrad.gradcheck.mistakes`) to float64 rounding
 for a float64 forward, and to the check's own tolerance for a narrower one: its central
 differences, and the sign or factor fitted to them, are no more precise than that. Two runs of
@@ -46,7 +51,7 @@ rounding.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -71,6 +76,8 @@ class Settings:
         (8 machine epsilons of the larger magnitude), for the probes that compare them.
     precision : numpy.dtype or None
         The narrower float forward computes in (float32, float16), None for float64.
+    floor : float
+        How far rounding in forward can move a central difference (:func:`with_rounding_floor`).
     """
 
     eps: float
@@ -79,6 +86,7 @@ class Settings:
     match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
     rounding: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
     precision: np.dtype | None = None
+    floor: float = 0.0
 
 
 FLOAT64 = Settings(1e-6, 1e-5, 1e-4)
@@ -166,6 +174,82 @@ def input_precision(forward: Callable[[np.ndarray], Any], x: np.ndarray) -> np.d
         if np.array_equal(y, y_unseen) and not np.array_equal(y, y_seen, equal_nan=True):
             return dtype
     return None
+
+
+# central differences divide forward's rounding by the step: phi = sum(g * y) is rounded to
+# about u * sum(|g * y|) (u the precision's machine epsilon), which moves a difference by up to
+# that over eps. Right softmax and cross-entropy nodes (float32 and float64, logits of scale 1 to
+# 1e4, 10 seeds) reached 0.95 of u * sum(|g * y|) / eps; the margin is 4
+ROUNDING_MARGIN = 4.0
+
+
+def with_rounding_floor(
+    settings: Settings, y: np.ndarray, g: Any, atol_given: float | None
+) -> tuple[Settings, str | None]:
+    """``settings`` with its ``floor``: how far forward's rounding can move a central difference.
+
+    A chosen atol is raised to the floor (a given one is kept), with the note saying so: a
+    cross-entropy of logits near 1e3 in float32 is a number near 1e3, rounded to 6e-5, and its
+    differences at eps=1e-2 are off by up to 1e-2 however right backward is.
+
+    Examples
+    --------
+    >>> settings = NARROW[np.dtype(np.float32)]
+    >>> raised, note = with_rounding_floor(settings, np.float64(1000.0), 1.0, None)
+    >>> round(raised.atol, 4), raised.floor == raised.atol
+    (0.0477, True)
+    >>> with_rounding_floor(settings, np.ones(3), np.ones(3), None)[0].atol
+    0.005
+    """
+    u = float(np.finfo(settings.precision or np.float64).eps)
+    size = float(np.sum(np.abs(np.asarray(g) * y)))
+    floor = ROUNDING_MARGIN * u * size / settings.eps
+    atol = settings.atol if atol_given is not None else max(settings.atol, floor)
+    note = None
+    if atol > settings.atol:
+        note = (
+            f"forward's output is large (sum |g * y| = {size:.3g}): its rounding moves central "
+            f"differences by up to {floor:.3g}, so atol was raised to that"
+        )
+    return replace(settings, atol=atol, floor=floor), note
+
+
+# a gradient is matched to a mistake only where the differences are good to 5% of its largest
+# entry: at a coarser point (float32 logits near 1e3: 20%) a gradient divided by N*C matched
+# "divided by N twice" and "all zeros" alike
+COARSE = 0.05
+
+
+def match_tolerance(settings: Settings, numeric: np.ndarray) -> tuple[float, float] | None:
+    """``(atol, rtol)`` within which a gradient reproduces a mistake, against the central
+    differences ``numeric``: the precision's, or their rounding floor relative to their largest
+    entry (a mistake's factor of 16 multiplies their error by 16); None where the floor passes
+    :data:`COARSE` of that entry, too coarse to tell one mistake from another.
+
+    Examples
+    --------
+    >>> match_tolerance(FLOAT64, np.array([0.5, -0.25])) == (FLOAT64.match)
+    True
+    >>> match_tolerance(replace(FLOAT64, floor=0.1), np.array([0.5, -0.25])) is None
+    True
+    """
+    atol, rtol = settings.match
+    top = float(np.max(np.abs(numeric), initial=0.0))
+    if top == 0.0:  # no entry to be relative to (and none a mistake's factor scales)
+        return max(atol, settings.floor), rtol
+    if settings.floor > COARSE * top:
+        return None
+    return max(atol, settings.floor), max(rtol, settings.floor / top)
+
+
+def coarse_advice(name: str, settings: Settings, numeric: np.ndarray) -> str:
+    """The diagnosis line for a quantity whose differences are too coarse to name a mistake."""
+    top = float(np.max(np.abs(numeric), initial=0.0))
+    return (
+        f"{name}: central differences here are good to {settings.floor:.2g} only (forward's "
+        f"rounding of a large output), against {top:.2g} for the largest entry: no mistake is "
+        "named at this point; check at a smaller x, or in float64"
+    )
 
 
 def precision_note(settings: Settings, given: tuple[float | None, ...]) -> str | None:
