@@ -153,6 +153,26 @@ WRONG = [
         "grad_y itself",
     ),
     ("activation_nodes", "TanhPlaceholder", (), (N, C), None, "zero_gradient", "x", "all zeros"),
+    (
+        "linear_nodes",
+        "LinearReturnsDW",
+        (N, N),
+        (N, N),
+        None,
+        "wrong_argument",
+        "x",
+        "the gradient with respect to W, not x",
+    ),
+    (
+        "loss_nodes",
+        "SoftmaxCrossEntropyByProbs",
+        (),
+        (N, C),
+        "classes",
+        "wrong_argument",
+        "x",
+        "with respect to the probabilities, not the logits x",
+    ),
     # log(y + 1e-7) in the loss (the textbook's): recognised as the cross-entropy all the same
     *[
         ("loss_nodes", "SoftmaxWithLossNoMean", (), shape, "classes", *NO_MEAN)
@@ -262,6 +282,7 @@ def test_each_mistake_of_the_table_is_reproduced_by_its_own_prediction(rng):
             "bias_not_summed",
             "ce_missing_mean",
             "ce_mean_twice",
+            "wrong_argument",  # no other argument, and no cross-entropy
         )
         assert bool(predictions) != (mistake.key in not_for_a_softmax), mistake.key
         for predicted, _ in predictions:

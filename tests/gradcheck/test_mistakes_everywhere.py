@@ -60,6 +60,7 @@ LOSS_BACKWARDS = {
     "sign": (lambda p, onehot, n: (onehot - p) / n, "sign_flipped"),
     "times_n": (lambda p, onehot, n: (p - onehot) * n, "constant_factor"),
     "mean_of_all": (lambda p, onehot, n: (p - onehot) / p.size, "constant_factor"),
+    "by_probs": (lambda p, onehot, n: -onehot / (n * p), "wrong_argument"),  # d loss / d p
 }
 
 
@@ -81,24 +82,30 @@ class _SoftmaxCrossEntropy:
         return LOSS_BACKWARDS[self.mistake][0](self.p, onehot, len(self.target))
 
 
-def _same_numbers(make, mistake, x, *args):
-    """True when the wrong backward returns the right gradient at x (nothing to catch there)."""
+def _float64_gradients(make, mistake, x, seed, *args):
+    """The wrong and the right backward's gradients at x, in float64, for the cotangent the
+    check draws with ``rng=seed`` (none for a loss)."""
     wrong, right = make(np.float64, mistake), make(np.float64, "right")
     wrong.forward(x.copy(), *args)
     right.forward(x.copy(), *args)
-    cotangent = () if args else (np.ones_like(x),)
+    g = () if args else (np.random.default_rng(seed).standard_normal(x.shape),)
     with np.errstate(all="ignore"):
-        return np.allclose(wrong.backward(*cotangent), right.backward(*cotangent), atol=1e-12)
+        return wrong.backward(*(v.copy() for v in g)), right.backward(*g)
 
 
-def _assert_caught(result, key, numbers_right):
-    if numbers_right:
+# what the diagnosis states as seen (NaN in what backward returned), not a mistake it infers
+FACTS = ("grad_y_modified", "backward_not_finite", "differences_not_finite")
+
+
+def _assert_caught(result, key, gradients):
+    wrong, right = gradients
+    with np.errstate(invalid="ignore"):
+        # an entry moved by twice the tolerance is beyond any rounding of the differences
+        visible = ~(np.abs(wrong - right) <= 2 * (result.atol + result.rtol * np.abs(right)))
+    if not visible.any():  # within the tolerance everywhere: nothing the check can see
         return
-    flat = any(note.startswith("right gradients below atol") for note in result.notes)
-    if result.ok:  # only where the right gradient is below atol, and said to be
-        assert flat and result.failed() == [], str(result)
-        return
-    named = [k for k in dict.fromkeys(result.mistakes) if k != "grad_y_modified"]
+    assert not result.ok, str(result)
+    named = [k for k in dict.fromkeys(result.mistakes) if k not in FACTS]
     if len(named) == 1 and key is not None:  # one mistake named: never a wrong one
         assert named == [key], str(result)
 
@@ -111,7 +118,7 @@ cases = st.tuples(
 )
 
 
-@settings(max_examples=40)
+@settings(max_examples=200)
 @given(cases, st.sampled_from([*SOFTMAX_BACKWARDS, "in_place"]))
 def test_the_softmax_mistakes_fail_and_are_never_misnamed(case, mistake):
     dtype, shape, scale, seed = case
@@ -123,10 +130,11 @@ def test_the_softmax_mistakes_fail_and_are_never_misnamed(case, mistake):
     if mistake == "in_place":
         assert result.failed() == ["grad_y"] and result.mistakes == ("grad_y_modified",)
         return
-    _assert_caught(result, SOFTMAX_BACKWARDS[mistake][1], _same_numbers(_Softmax, mistake, x))
+    gradients = _float64_gradients(_Softmax, mistake, x, seed)
+    _assert_caught(result, SOFTMAX_BACKWARDS[mistake][1], gradients)
 
 
-@settings(max_examples=40)
+@settings(max_examples=200)
 @given(cases, st.sampled_from(list(LOSS_BACKWARDS)))
 def test_the_cross_entropy_mistakes_fail_and_are_never_misnamed(case, mistake):
     dtype, shape, scale, seed = case
@@ -136,8 +144,8 @@ def test_the_cross_entropy_mistakes_fail_and_are_never_misnamed(case, mistake):
     if mistake == "right":
         assert result.ok, str(result)
         return
-    numbers_right = _same_numbers(_SoftmaxCrossEntropy, mistake, x, target)
-    _assert_caught(result, LOSS_BACKWARDS[mistake][1], numbers_right)
+    gradients = _float64_gradients(_SoftmaxCrossEntropy, mistake, x, seed, target)
+    _assert_caught(result, LOSS_BACKWARDS[mistake][1], gradients)
 
 
 def test_a_right_float32_cross_entropy_of_logits_near_1e3_passes():

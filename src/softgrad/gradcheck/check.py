@@ -346,6 +346,7 @@ def _diagnosis(
                 weights,
                 match or settings.match,
                 nameable=match is not None,
+                others={k: v for k, v in run.numerics.items() if k != check.name},
             )
         )
 

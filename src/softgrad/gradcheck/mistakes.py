@@ -46,6 +46,8 @@ class Evidence:
     nameable : bool
         False where central differences are too coarse to tell mistakes apart
         (:func:`softgrad.gradcheck.precision.match_tolerance`): no mistake is matched.
+    others : mapping of str to ndarray
+        The right gradients (central differences) of the other checked quantities, by name.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Evidence:
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
     match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
     nameable: bool = True
+    others: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def same(self, a: np.ndarray, b: np.ndarray) -> bool:
         """True when the gradients a and b agree to this evidence's precision."""
@@ -191,6 +194,23 @@ def _ce_mean_twice(ev: Evidence) -> list[Prediction]:
     return [(ev.op.right / n, f"(softmax(x) - onehot(target)) / N / N, N = {n}")]
 
 
+def _wrong_argument(ev: Evidence) -> list[Prediction]:
+    predictions = [
+        (right, f"the gradient with respect to {name}, not {ev.name}")
+        for name, right in ev.others.items()
+        if right.shape == ev.numeric.shape
+    ]
+    if _on_x(ev, "cross_entropy") and ev.g.ndim == 0:
+        # d loss / d softmax(x): -target / (N * p), where backward owes d loss / d x
+        p, target = ev.op.s, ev.op.s - ev.op.sum_grad / float(ev.g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            probs = -target / (ev.op.n_rows * p)
+        if np.all(np.isfinite(probs)):
+            formula = "-onehot(target) / (N * softmax(x)), with respect to the probabilities"
+            predictions.append((float(ev.g) * probs, f"{formula}, not the logits x"))
+    return predictions
+
+
 def _sign_flipped(ev: Evidence) -> list[Prediction]:
     return [(-ev.numeric, "minus the right gradient")]
 
@@ -261,6 +281,7 @@ MISTAKES: tuple[Mistake, ...] = (
         supersedes=("constant_factor",),
     ),
     Mistake("bias_not_summed", "the bias gradient not summed over the batch", _bias_not_summed),
+    Mistake("wrong_argument", "the gradient with respect to another argument", _wrong_argument),
     Mistake("sign_flipped", "the sign is flipped", _sign_flipped, supersedes=("constant_factor",)),
     Mistake("zero_gradient", "the gradient is zero", _zero, supersedes=("constant_factor",)),
     Mistake("constant_factor", "off by a constant factor", _constant_factor),
