@@ -276,6 +276,36 @@ def test_a_module_that_raises_on_import_is_one_line(usage_error, nodes):
     assert "syntax.py raised SyntaxError: " in usage_error("gradcheck", nodes("syntax.py:X"))
 
 
+LAYER_WITHOUT_SUPER = """
+import numpy as np
+from softgrad.nn.layer import Layer
+
+
+class NoSuper(Layer):
+    def __init__(self):  # Layer.__init__ never called: no params, no grads
+        self.W = np.ones((10, 3))
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, grad_y, input_grad=True):
+        self.dW = self.x.T @ grad_y
+        return grad_y @ self.W.T
+"""
+
+
+def test_a_layer_subclass_that_breaks_astype_is_one_line(usage_error, nodes):
+    (nodes.folder / "no_super.py").write_text(LAYER_WITHOUT_SUPER)
+    line = usage_error("gradcheck", nodes("no_super.py:NoSuper"))
+    assert line == (
+        "softgrad: error: gradcheck: NoSuper.astype(float64) raised AttributeError: 'NoSuper' "
+        "object has no attribute 'params' (a Layer subclass's __init__ must call "
+        "super().__init__())"
+    )
+    assert sorted(p.name for p in nodes.folder.iterdir() if not p.suffix == ".py") == []
+
+
 def test_plain_gradcheck_still_checks_softgrad_itself(cli):
     result = cli("gradcheck")
     assert result.code == 0 and "all 14 cases passed" in result.out

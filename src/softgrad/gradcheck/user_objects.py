@@ -166,7 +166,7 @@ class NodeRunner:
                 "restored afterwards"
             )
         if prepare is not None:
-            base = prepare(base)
+            base = self._prepared(base, prepare)
         if hasattr(base, "__dict__"):
             memo: dict[int, np.ndarray] = {}
             depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
@@ -174,6 +174,19 @@ class NodeRunner:
                 vars(base)[key] = _to_float64(value, memo, depth)
         self._base = base
         self._candidates = self._parameter_candidates(base)
+
+    def _prepared(self, base: Any, prepare: Callable[[Any], Any]) -> Any:
+        """``prepare(base)``, a Layer's astype: the user's subclass may break it (its __init__
+        never called Layer's, so it has no params), which is said as its own code raising."""
+        try:
+            return prepare(base)
+        except (Exception, SystemExit) as exc:
+            hint = ""
+            if isinstance(exc, AttributeError) and not hasattr(base, "params"):
+                hint = " (a Layer subclass's __init__ must call super().__init__())"
+            raise UserCodeError(
+                f"gradcheck: {self.name}.astype(float64) raised {type(exc).__name__}: {exc}{hint}"
+            ) from exc
 
     # ---- parameters ---------------------------------------------------------------------------
     @staticmethod
