@@ -482,3 +482,13 @@ def test_a_layer_subclass_without_cache_attrs_is_checked_afresh_each_time(rng):
     assert gradcheck(_ScaledSoftmax(), x, rng=rng).ok
     wrong = gradcheck(_ScaledSoftmax(diagonal=True), x, rng=rng)
     assert wrong.failed() == ["x"], str(wrong)
+
+
+def test_a_node_with_slots_has_its_parameters_checked(gallery, rng):
+    node = gallery("linear_nodes", "LinearSlots", D, 2)
+    weights = node.W.copy()
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert [c.name for c in result.checks] == ["x", "W"], str(result)
+    assert result.failed() == ["W"] and result.mistakes == ("constant_factor",), str(result)
+    assert node.W.dtype == np.float32 and np.array_equal(node.W, weights)
+    assert not hasattr(node, "dW")

@@ -9,7 +9,8 @@ What is recognised (duck typing, nothing to inherit):
 
   - softgrad's convention: a dict ``obj.params`` of arrays, whose gradients backward writes into
     the dict ``obj.grads`` under the same keys;
-  - attribute pairs: an attribute ``P`` holding a floating-point array, with its gradient in the
+  - attribute pairs (in ``__dict__`` or ``__slots__``): an attribute ``P`` holding a
+    floating-point array, with its gradient in the
     attribute ``dP``, ``d_P`` or ``grad_P`` after backward (``W``/``dW``, ``b``/``db``,
     ``W``/``grad_W``).
 
@@ -167,11 +168,14 @@ class NodeRunner:
             )
         if prepare is not None:
             base = self._prepared(base, prepare)
-        if hasattr(base, "__dict__"):
-            memo: dict[int, np.ndarray] = {}
-            depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
-            for key, value in vars(base).items():
-                vars(base)[key] = _to_float64(value, memo, depth)
+        memo: dict[int, np.ndarray] = {}
+        depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
+        for key, value in _attributes(base).items():
+            converted = _to_float64(value, memo, depth)
+            if hasattr(base, "__dict__") and key in vars(base):  # past any __setattr__ of its own
+                vars(base)[key] = converted
+            else:
+                setattr(base, key, converted)
         self._base = base
         self._candidates = self._parameter_candidates(base)
 
@@ -200,7 +204,7 @@ class NodeRunner:
                 if isinstance(value, np.ndarray) and value.dtype.kind == "f":
                     found[_apart_from_x(str(key), f"params[{key!r}]")] = ("params", key)
                     seen.add(id(value))
-        attrs = vars(base) if hasattr(base, "__dict__") else {}
+        attrs = _attributes(base)
         arrays = {
             key: value
             for key, value in attrs.items()
@@ -325,6 +329,17 @@ class NodeRunner:
     def close(self) -> None:
         if self._snapshot is not None:
             self._snapshot.restore()
+
+
+def _attributes(obj: Any) -> dict[str, Any]:
+    """The object's attributes: the ``__slots__`` it has set, and its ``__dict__``."""
+    found = {}
+    for klass in type(obj).__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for name in [slots] if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                found[name] = getattr(obj, name)
+    return {**found, **vars(obj)} if hasattr(obj, "__dict__") else found
 
 
 def _same_contents(after: Any, before: Any) -> bool:
