@@ -10,9 +10,8 @@ What is recognised (duck typing, nothing to inherit):
   - softgrad's convention: a dict ``obj.params`` of arrays, whose gradients backward writes into
     the dict ``obj.grads`` under the same keys;
   - attribute pairs (in ``__dict__`` or ``__slots__``): an attribute ``P`` holding a
-    floating-point array, with its gradient in the
-    attribute ``dP``, ``d_P`` or ``grad_P`` after backward (``W``/``dW``, ``b``/``db``,
-    ``W``/``grad_W``).
+    floating-point array, with its gradient in the attribute ``dP``, ``d_P`` or ``grad_P``
+    after backward (``W``/``dW``, ``b``/``db``, ``W``/``grad_W``).
 
   A parameter is read by forward, never written: what tells an attribute array apart is its
   contents. An array whose contents forward changes is a cache, not a parameter, whether
