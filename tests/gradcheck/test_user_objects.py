@@ -492,3 +492,24 @@ def test_a_node_with_slots_has_its_parameters_checked(gallery, rng):
     assert result.failed() == ["W"] and result.mistakes == ("constant_factor",), str(result)
     assert node.W.dtype == np.float32 and np.array_equal(node.W, weights)
     assert not hasattr(node, "dW")
+
+
+class _TanhIntegerGradient:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad_y):
+        return (grad_y * (1 - self.y**2)).astype(np.int64)  # the fractions cut off
+
+
+def test_a_gradient_in_integers_is_said_to_be_one(rng):
+    result = gradcheck(_TanhIntegerGradient(), rng.standard_normal((N, C)), rng=rng)
+    assert result.failed() == ["x"], str(result)
+    assert result.diagnosis.startswith(
+        "x: backward returned an array of dtype int64: a gradient holds real numbers, which "
+        "integers cut off"
+    ), result.diagnosis
+    # integers that are the right numbers are right: d sum(x) / dx is 1 for a cotangent of 1
+    ones = gradcheck(lambda x: x.sum(), np.ones(3), vjp=lambda x, g: np.ones(3, dtype=int))
+    assert ones.ok, str(ones)

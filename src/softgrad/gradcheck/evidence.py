@@ -75,6 +75,8 @@ def diagnose_run(
             where = runner.grad_names.get(check.name, "its gradient")
             advice.append(f"{check.name}: backward left no gradient for it; set {where}")
             continue
+        if np.asarray(raw).dtype.kind in "biu":  # what the check converted to float64
+            advice.append(_integer_advice(check.name, np.asarray(raw).dtype))
         param = runner.params.get(check.name)
         match = match_tolerance(settings, run.numerics[check.name])
         if match is None:
@@ -105,3 +107,13 @@ def diagnose_run(
         text = "\n".join(line for line in (GRAD_Y_CHANGED, text) if line)
         keys = ("grad_y_modified", *keys)
     return text, keys
+
+
+def _integer_advice(name: str, dtype: np.dtype) -> str:
+    """The diagnosis line for a wrong gradient held in integers (or booleans)."""
+    where = "backward returned" if name == "x" else "its gradient is"
+    return (
+        f"{name}: {where} an array of dtype {dtype}: a gradient holds real numbers, which "
+        "integers cut off (np.zeros_like of an integer array, an .astype(int), a boolean mask "
+        "returned as it is); make it float"
+    )
