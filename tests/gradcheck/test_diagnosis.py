@@ -274,8 +274,9 @@ def test_each_mistake_of_the_table_is_reproduced_by_its_own_prediction(rng):
     op = recognise(x, s, g, None)
     assert op is not None and op.name == "softmax" and np.allclose(op.right, right)
     for mistake in MISTAKES:
-        # the factor is fitted to the user's gradient: give it one that is 3 times too large
-        user = 3 * right if mistake.key == "constant_factor" else right
+        # the factor is fitted to the user's gradient: give it one that is 3 times too large;
+        # "all zeros" is predicted for a gradient that is zeros
+        user = {"constant_factor": 3 * right, "zero_gradient": 0 * right}.get(mistake.key, right)
         predictions = mistake.predict(Evidence("x", user, right, x, g, op))
         not_for_a_softmax = (
             "transposed_weight",
