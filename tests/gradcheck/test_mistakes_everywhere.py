@@ -172,9 +172,10 @@ def test_coarse_differences_name_no_mistake_rather_than_a_wrong_one():
 
 def test_a_float32_gradient_smaller_than_atol_is_not_called_zero():
     # (p - onehot) / (N * C) at one sample of 10 classes: 1.7e-3 at most, below float32's
-    # atol=5e-3, which matched "all zeros" and named it; it is the right gradient over C
+    # atol=5e-3, which matched "all zeros" and named it; it is the right gradient over C, whose
+    # two entries that matter ([a, -a]) fit any factor, so nothing is named
     rng = np.random.default_rng(18098)
     x, target = rng.standard_normal((1, 10)) * 30, rng.integers(0, 10, size=1)
     result = gradcheck(_SoftmaxCrossEntropy(np.float32, "mean_of_all"), x, target=target, rng=0)
-    assert result.mistakes == ("constant_factor",), str(result)
-    assert "backward computes 0.1 times the right gradient" in result.diagnosis
+    assert not result.ok and result.mistakes == (), str(result)
+    assert "all zeros" not in result.diagnosis
