@@ -447,6 +447,14 @@ def test_a_backward_that_changes_grad_y_in_place_fails_even_with_the_right_gradi
     assert "grad_x = grad_y * ..., not grad_y *= ..." in result.diagnosis
 
 
+def test_a_forward_that_changes_x_in_place_fails_even_with_the_right_gradient(gallery, rng):
+    x = rng.standard_normal((N, C))
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxShiftsInPlace"), x, rng=rng)
+    assert result.failed() == ["forward_x"] and result.mistakes == ("x_modified",), str(result)
+    assert result.diagnosis.startswith("forward_x: forward changed x in place (x -= x.max(...)")
+    assert "z = x - x.max(...), not x -= ..." in result.diagnosis
+
+
 def test_a_vjp_that_changes_g_in_place_fails(rng):
     def vjp(x, g):
         g *= np.cos(x)

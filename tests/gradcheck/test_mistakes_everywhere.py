@@ -94,7 +94,7 @@ def _float64_gradients(make, mistake, x, seed, *args):
 
 
 # what the diagnosis states as seen (NaN in what backward returned), not a mistake it infers
-FACTS = ("grad_y_modified", "backward_not_finite", "differences_not_finite")
+FACTS = ("x_modified", "grad_y_modified", "backward_not_finite", "differences_not_finite")
 
 
 def _assert_caught(result, key, gradients):

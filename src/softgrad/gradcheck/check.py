@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.gradcheck.diagnosis import forward_not_finite
-from softgrad.gradcheck.evidence import GRAD_Y, Run, diagnose_run
+from softgrad.gradcheck.evidence import FORWARD_X, GRAD_Y, Run, diagnose_run
 from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.hints import gradient_problem
 from softgrad.gradcheck.precision import (
@@ -125,10 +125,11 @@ def gradcheck(
     beyond 5% of the largest right entry), no mistake is named; where every right entry of a
     quantity is below atol (a saturated softmax), a note says that a pass says little.
 
-    backward must leave grad_y as it was given: the caller's array is read again by whatever else
-    needs it. A backward that changes it in place (``grad_y *= s``) fails an extra check named
-    ``"grad_y"`` (``result.mistakes`` starts with ``"grad_y_modified"``), even when the gradient
-    it returns is right.
+    forward must leave x, and backward grad_y, as they were given: the caller's array is read
+    again by whatever else needs it. A forward that changes x in place (``x -= x.max(...)``)
+    fails an extra check named ``"forward_x"`` (mistake ``"x_modified"``), and a backward that
+    changes grad_y (``grad_y *= s``) one named ``"grad_y"`` (``"grad_y_modified"``), even when
+    the gradient is right; these come first in ``result.mistakes``.
 
     Examples
     --------
@@ -213,7 +214,8 @@ def _check(
     g_rng: np.random.Generator,
     given: tuple[float | None, float | None, float | None],
 ) -> GradcheckResult:
-    raw_y = runner.forward(x64.copy())
+    given_x = x64.copy()  # compared with x64 once forward has run
+    raw_y = runner.forward(given_x)
     y = as_output(raw_y, runner.name)
     finite = y.size > 0 and bool(np.all(np.isfinite(y)))
     rounds_to = input_precision(runner.forward, x64) if finite else None
@@ -257,6 +259,8 @@ def _check(
             checks.append(failed_check(name, array.shape, run.problems[name]))
         else:
             checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
+    if not np.array_equal(given_x, x64, equal_nan=True):
+        checks.append(failed_check(FORWARD_X, x64.shape, "forward changed x in place"))
     if y.ndim and not np.array_equal(given_g, g):
         checks.append(failed_check(GRAD_Y, g.shape, "backward changed grad_y in place"))
     diagnosis, mistakes = None, ()

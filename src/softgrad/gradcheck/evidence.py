@@ -20,11 +20,22 @@ from softgrad.gradcheck.runners import FunctionRunner
 from softgrad.gradcheck.user_objects import NodeRunner
 
 GRAD_Y = "grad_y"  # the check that backward left its argument as it was given
-GRAD_Y_CHANGED = (
-    "grad_y: backward changed grad_y in place (grad_y *= ..., grad_y -= ...): it is the "
-    "caller's array, and whatever reads it afterwards (another branch of the network) gets the "
-    "changed numbers. Compute into a new array: grad_x = grad_y * ..., not grad_y *= ..."
-)
+FORWARD_X = "forward_x"  # the check that forward left its argument as it was given
+# check name -> (diagnosis line, mistake key) for an argument changed in place
+IN_PLACE = {
+    FORWARD_X: (
+        "forward_x: forward changed x in place (x -= x.max(...), x *= ...): it is the caller's "
+        "array, the layer below's output, which that layer may keep for its own backward. "
+        "Compute into a new array: z = x - x.max(...), not x -= ...",
+        "x_modified",
+    ),
+    GRAD_Y: (
+        "grad_y: backward changed grad_y in place (grad_y *= ..., grad_y -= ...): it is the "
+        "caller's array, and whatever reads it afterwards (another branch of the network) gets "
+        "the changed numbers. Compute into a new array: grad_x = grad_y * ..., not grad_y *= ...",
+        "grad_y_modified",
+    ),
+}
 
 
 @dataclass
@@ -69,7 +80,7 @@ def diagnose_run(
     evidence = []
     for check in checks:
         raw = run.raws.get(check.name)
-        if check.ok or check.name in run.problems or check.name == GRAD_Y:
+        if check.ok or check.name in run.problems or check.name in IN_PLACE:
             continue
         if raw is None:
             where = runner.grad_names.get(check.name, "its gradient")
@@ -103,10 +114,9 @@ def diagnose_run(
     probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
     passed = [check.name for check in checks if check.ok]
     text, keys = diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
-    if any(check.name == GRAD_Y for check in checks):
-        text = "\n".join(line for line in (GRAD_Y_CHANGED, text) if line)
-        keys = ("grad_y_modified", *keys)
-    return text, keys
+    changed = [IN_PLACE[check.name] for check in checks if check.name in IN_PLACE]
+    text = "\n".join(line for line in (*(line for line, _ in changed), text) if line)
+    return text, (*(key for _, key in changed), *keys)
 
 
 def _integer_advice(name: str, dtype: np.dtype) -> str:
