@@ -78,6 +78,15 @@ def test_a_wrong_node_fails_with_exit_1_and_the_diagnosis(cli, nodes):
     assert "s * (g - sum(g * s, axis=-1, keepdims=True))" in text
 
 
+def test_a_node_that_changes_grad_y_in_place_fails_with_exit_1(cli, nodes):
+    result = cli("gradcheck", nodes("softmax_nodes.py:SoftmaxInPlace"))
+    assert result.code == 1 and result.err == "", result.err
+    rows = [line.split() for line in result.out.splitlines()]
+    assert ["x", "ok"] == [rows[3][0], rows[3][-1]]  # the gradient it returns is right
+    assert rows[4][0] == "grad_y" and "FAIL backward changed grad_y in place" in result.out
+    assert "diagnosis:\n  grad_y: backward changed grad_y in place" in result.out
+
+
 def test_shape_args_and_seed(cli, nodes):
     as_list = cli(
         "gradcheck", nodes("linear_nodes.py:Linear"), "--args", "[3, 2]", "--shape", "5,3"
@@ -151,9 +160,10 @@ def test_a_sibling_import_of_the_users_file_works(cli, nodes):
 JSON_HELP = "a list of positional arguments, an object of keyword arguments, or one value"
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
-    "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxNoShift, SoftmaxNoUpstream, "
-    "SoftmaxPurePython, SoftmaxReturnsJacobian, SoftmaxSignFlipped, SoftmaxSumOverBatch, "
-    "SoftmaxTimesTwo, SoftmaxWithInput"
+    "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxDiagonalInPlace, SoftmaxInPlace, "
+    "SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxPurePython, SoftmaxReturnsJacobian, "
+    "SoftmaxShiftsInPlace, SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, "
+    "SoftmaxWithInput"
 )
 
 
@@ -265,6 +275,36 @@ def test_a_module_that_raises_on_import_is_one_line(usage_error, nodes):
     assert line.endswith("broken_import.py raised RuntimeError: half-written file")
     (nodes.folder / "syntax.py").write_text("def forward(self x):\n")
     assert "syntax.py raised SyntaxError: " in usage_error("gradcheck", nodes("syntax.py:X"))
+
+
+LAYER_WITHOUT_SUPER = """
+import numpy as np
+from softgrad.nn.layer import Layer
+
+
+class NoSuper(Layer):
+    def __init__(self):  # Layer.__init__ never called: no params, no grads
+        self.W = np.ones((10, 3))
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, grad_y, input_grad=True):
+        self.dW = self.x.T @ grad_y
+        return grad_y @ self.W.T
+"""
+
+
+def test_a_layer_subclass_that_breaks_astype_is_one_line(usage_error, nodes):
+    (nodes.folder / "no_super.py").write_text(LAYER_WITHOUT_SUPER)
+    line = usage_error("gradcheck", nodes("no_super.py:NoSuper"))
+    assert line == (
+        "softgrad: error: gradcheck: NoSuper.astype(float64) raised AttributeError: 'NoSuper' "
+        "object has no attribute 'params' (a Layer subclass's __init__ must call "
+        "super().__init__())"
+    )
+    assert sorted(p.name for p in nodes.folder.iterdir() if not p.suffix == ".py") == []
 
 
 def test_plain_gradcheck_still_checks_softgrad_itself(cli):

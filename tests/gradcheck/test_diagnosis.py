@@ -153,6 +153,26 @@ WRONG = [
         "grad_y itself",
     ),
     ("activation_nodes", "TanhPlaceholder", (), (N, C), None, "zero_gradient", "x", "all zeros"),
+    (
+        "linear_nodes",
+        "LinearReturnsDW",
+        (N, N),
+        (N, N),
+        None,
+        "wrong_argument",
+        "x",
+        "the gradient with respect to W, not x",
+    ),
+    (
+        "loss_nodes",
+        "SoftmaxCrossEntropyByProbs",
+        (),
+        (N, C),
+        "classes",
+        "wrong_argument",
+        "x",
+        "with respect to the probabilities, not the logits x",
+    ),
     # log(y + 1e-7) in the loss (the textbook's): recognised as the cross-entropy all the same
     *[
         ("loss_nodes", "SoftmaxWithLossNoMean", (), shape, "classes", *NO_MEAN)
@@ -254,14 +274,16 @@ def test_each_mistake_of_the_table_is_reproduced_by_its_own_prediction(rng):
     op = recognise(x, s, g, None)
     assert op is not None and op.name == "softmax" and np.allclose(op.right, right)
     for mistake in MISTAKES:
-        # the factor is fitted to the user's gradient: give it one that is 3 times too large
-        user = 3 * right if mistake.key == "constant_factor" else right
+        # the factor is fitted to the user's gradient: give it one that is 3 times too large;
+        # "all zeros" is predicted for a gradient that is zeros
+        user = {"constant_factor": 3 * right, "zero_gradient": 0 * right}.get(mistake.key, right)
         predictions = mistake.predict(Evidence("x", user, right, x, g, op))
         not_for_a_softmax = (
             "transposed_weight",
             "bias_not_summed",
             "ce_missing_mean",
             "ce_mean_twice",
+            "wrong_argument",  # no other argument, and no cross-entropy
         )
         assert bool(predictions) != (mistake.key in not_for_a_softmax), mistake.key
         for predicted, _ in predictions:
@@ -406,3 +428,37 @@ def test_the_table_of_mistakes_matches_nothing_to_nan_or_inf(bad, rng):
     right = 2 * x * g
     for analytic, numeric in [(np.where(x > 0, bad, right), right), (3 * right, right + bad)]:
         assert matching_mistakes(Evidence("x", analytic, numeric, x, g)) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "failed", "mistakes"),
+    [
+        ("SoftmaxInPlace", ["grad_y"], ("grad_y_modified",)),
+        ("SoftmaxDiagonalInPlace", ["x", "grad_y"], ("grad_y_modified", "softmax_diagonal")),
+    ],
+)
+def test_a_backward_that_changes_grad_y_in_place_fails_even_with_the_right_gradient(
+    name, failed, mistakes, gallery, rng
+):
+    result = gradcheck(gallery("softmax_nodes", name), rng.standard_normal((N, C)), rng=rng)
+    assert not result.ok and result.failed() == failed, str(result)
+    assert result.mistakes == mistakes, str(result)
+    assert result.diagnosis.startswith("grad_y: backward changed grad_y in place"), str(result)
+    assert "grad_x = grad_y * ..., not grad_y *= ..." in result.diagnosis
+
+
+def test_a_forward_that_changes_x_in_place_fails_even_with_the_right_gradient(gallery, rng):
+    x = rng.standard_normal((N, C))
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxShiftsInPlace"), x, rng=rng)
+    assert result.failed() == ["forward_x"] and result.mistakes == ("x_modified",), str(result)
+    assert result.diagnosis.startswith("forward_x: forward changed x in place (x -= x.max(...)")
+    assert "z = x - x.max(...), not x -= ..." in result.diagnosis
+
+
+def test_a_vjp_that_changes_g_in_place_fails(rng):
+    def vjp(x, g):
+        g *= np.cos(x)
+        return g
+
+    result = gradcheck(np.sin, rng.standard_normal((N, C)), vjp=vjp, rng=rng)
+    assert result.failed() == ["grad_y"] and result.mistakes == ("grad_y_modified",)

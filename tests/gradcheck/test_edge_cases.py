@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from softgrad import functional as F
 from softgrad.gradcheck import check_softmax_jacobian, gradcheck
 
 
@@ -114,3 +115,24 @@ def test_an_output_with_no_entries_says_the_pass_means_little(x_shape):
         "right gradient is 0, so a pass shows only that backward returned zeros",
     )
     assert result.notes[0] in str(result)
+
+
+def test_a_factor_the_size_of_a_linear_layers_features_is_not_called_the_classes():
+    # x of shape (4, 3) into a Linear: 3 is the number of features, not of classes
+    w = np.arange(6.0).reshape(3, 2) / 6
+
+    def vjp(x, g):
+        return 3 * g @ w.T
+
+    result = gradcheck(lambda x: x @ w, np.ones((4, 3)), vjp=vjp, rng=0)
+    assert result.mistakes == ("constant_factor",), str(result)
+    assert "backward computes 3 times the right gradient" in result.diagnosis
+    assert "classes" not in result.diagnosis
+    # a softmax's last axis does hold the classes
+    softmax = gradcheck(
+        lambda x: np.exp(x) / np.exp(x).sum(axis=-1, keepdims=True),
+        np.linspace(-1.0, 1.0, 12).reshape(4, 3),
+        vjp=lambda x, g: 3 * F.softmax_vjp(F.softmax(x), g),
+        rng=0,
+    )
+    assert "3 (= C, C = 3 the classes) times" in softmax.diagnosis, str(softmax)

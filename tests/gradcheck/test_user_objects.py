@@ -9,6 +9,7 @@ import pytest
 from softgrad.errors import SoftgradError, UserCodeError
 from softgrad.gradcheck import gradcheck
 from softgrad.gradcheck.precision import NARROW
+from softgrad.nn.layer import Layer
 
 N, C, D = 4, 10, 3
 
@@ -388,3 +389,127 @@ def test_a_buffer_already_holding_forwards_values_is_still_a_cache(gallery, rng)
     result = gradcheck(node, x)
     assert result.ok and [c.name for c in result.checks] == ["x", "W", "b"], str(result)
     assert result.notes == (CACHES + "not parameters: x",)
+
+
+def test_a_cache_every_copy_shares_holds_the_forward_that_backward_differentiates(gallery, rng):
+    # the cache is a class attribute: a forward at another point on another copy (the search for
+    # caches among the attributes) between forward at x and backward would leave its input there
+    node = gallery("stateful_nodes", "ClassCacheLinear", D, 2)
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert result.ok and [c.name for c in result.checks] == ["x", "W"], str(result)
+
+
+def test_a_forward_that_rounds_x_to_float32_is_checked_at_float32_settings(gallery, rng):
+    # its output is float64 (the check made its weights float64), but x is rounded to float32
+    # inside: central differences at float64's step were noise and flagged the right node
+    x, target = rng.standard_normal((N, D)), rng.integers(0, C, size=N)
+    right = gradcheck(gallery("float32_nodes", "SoftmaxRegression32", D, C), x, target=target)
+    chosen = NARROW[np.dtype(np.float32)]
+    assert right.ok and [c.name for c in right.checks] == ["x", "W", "b"], str(right)
+    assert (right.eps, right.atol, right.rtol) == (chosen.eps, chosen.atol, chosen.rtol)
+    assert right.notes == (
+        "forward computes in float32: the step and tolerances were chosen for it",
+    )
+    wrong = gradcheck(gallery("float32_nodes", "SoftmaxRegression32NoMean", D, C), x, target=target)
+    assert wrong.failed() == ["x", "W", "b"], str(wrong)
+    assert wrong.mistakes == ("constant_factor",) * 3, str(wrong)
+    assert "4 (= N, N = 4 the batch size) times the right gradient" in wrong.diagnosis
+
+
+def test_a_float64_forward_is_not_taken_for_one_that_rounds_its_input():
+    from softgrad.gradcheck.precision import input_precision
+
+    x = np.array([[0.3, -1.2, 2.5, 1e-3]])
+    assert input_precision(np.tanh, x) is None
+    assert input_precision(lambda v: np.zeros(3), x) is None  # constant: no change to see
+    assert input_precision(lambda v: np.tanh(v.astype(np.float16)).astype(np.float64), x) == (
+        np.float16
+    )
+
+
+class _AttrLinear(Layer):
+    """A user's Layer subclass keeping its weight as an attribute pair W/dW, outside params."""
+
+    def __init__(self, factor=1.0):
+        super().__init__()
+        self.W = np.random.default_rng(4).standard_normal((D, 2)).astype(np.float32)
+        self.factor = factor
+
+    def forward(self, x):
+        self.inputs = {"x": x}  # a cache under a name of its own, no _cache_attrs
+        return x @ self.W
+
+    def backward(self, grad_y, input_grad=True):
+        self.dW = self.factor * self.inputs["x"].T @ grad_y
+        return grad_y @ self.W.T
+
+
+class _ScaledSoftmax(Layer):
+    """A user's Layer subclass with a float32 private constant and a list cache."""
+
+    def __init__(self, diagonal=False):
+        super().__init__()
+        self._temperature = np.full(C, 2.0, dtype=np.float32)
+        self.diagonal = diagonal
+
+    def forward(self, x):
+        z = x / self._temperature
+        e = np.exp(z - z.max(axis=-1, keepdims=True))
+        self.saved = [e / e.sum(axis=-1, keepdims=True)]
+        return self.saved[0]
+
+    def backward(self, grad_y, input_grad=True):
+        (s,) = self.saved
+        if self.diagonal:
+            return grad_y * s * (1 - s) / self._temperature
+        return s * (grad_y - np.sum(grad_y * s, axis=-1, keepdims=True)) / self._temperature
+
+
+def test_a_layer_subclass_keeping_w_outside_params_has_it_checked(rng):
+    x = rng.standard_normal((N, D))
+    right = _AttrLinear()
+    before = _state(right)
+    result = gradcheck(right, x, rng=rng)
+    assert result.ok and [c.name for c in result.checks] == ["x", "W"], str(result)
+    _assert_unchanged(right, before)
+    wrong = gradcheck(_AttrLinear(factor=3.0), x, rng=rng)
+    assert wrong.failed() == ["W"] and wrong.mistakes == ("constant_factor",), str(wrong)
+    assert "W: off by a constant factor: backward computes 3 times the right" in wrong.diagnosis
+
+
+def test_a_layer_subclass_without_cache_attrs_is_checked_afresh_each_time(rng):
+    x = rng.standard_normal((N, C))
+    assert gradcheck(_ScaledSoftmax(), x, rng=rng).ok
+    wrong = gradcheck(_ScaledSoftmax(diagonal=True), x, rng=rng)
+    assert wrong.failed() == ["x"], str(wrong)
+
+
+def test_a_node_with_slots_has_its_parameters_checked(gallery, rng):
+    node = gallery("linear_nodes", "LinearSlots", D, 2)
+    weights = node.W.copy()
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert [c.name for c in result.checks] == ["x", "W"], str(result)
+    assert result.failed() == ["W"] and result.mistakes == ("constant_factor",), str(result)
+    assert node.W.dtype == np.float32 and np.array_equal(node.W, weights)
+    assert not hasattr(node, "dW")
+
+
+class _TanhIntegerGradient:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad_y):
+        return (grad_y * (1 - self.y**2)).astype(np.int64)  # the fractions cut off
+
+
+def test_a_gradient_in_integers_is_said_to_be_one(rng):
+    result = gradcheck(_TanhIntegerGradient(), rng.standard_normal((N, C)), rng=rng)
+    assert result.failed() == ["x"], str(result)
+    assert result.diagnosis.startswith(
+        "x: backward returned an array of dtype int64: a gradient holds real numbers, which "
+        "integers cut off"
+    ), result.diagnosis
+    # integers that are the right numbers are right: d sum(x) / dx is 1 for a cotangent of 1
+    ones = gradcheck(lambda x: x.sum(), np.ones(3), vjp=lambda x, g: np.ones(3, dtype=int))
+    assert ones.ok, str(ones)

@@ -17,7 +17,8 @@ gradient check a ``.diagnosis``.
 Modules: ``check`` (gradcheck itself), ``runners`` and ``user_objects`` (how a function, a
 softgrad layer or your own node is run on copies), ``finite_differences``, ``forward_ops``
 (recognising a softmax, sigmoid, tanh or cross-entropy forward), ``mistakes`` (the table of
-known wrong backwards), ``diagnosis`` and ``hints`` (naming the mistake, or locating the error),
+known wrong backwards), ``evidence`` (what a failed check hands the diagnosis), ``diagnosis``
+and ``hints`` (naming the mistake, or locating the error),
 ``identities`` (adjoint identity, softmax Jacobian invariants), ``precision`` (the step and
 tolerances, chosen from the precision forward computes in: float64, float32, float16),
 ``result``.

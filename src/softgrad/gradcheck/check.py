@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from softgrad.gradcheck.diagnosis import Probe, diagnose, forward_not_finite
+from softgrad.gradcheck.diagnosis import forward_not_finite
+from softgrad.gradcheck.evidence import FORWARD_X, GRAD_Y, Run, diagnose_run
 from softgrad.gradcheck.finite_differences import central_differences
-from softgrad.gradcheck.forward_ops import RECOGNISE_RTOL, recognise, same
-from softgrad.gradcheck.hints import gradient_problem, problem_advice
-from softgrad.gradcheck.mistakes import Evidence
+from softgrad.gradcheck.hints import gradient_problem
 from softgrad.gradcheck.precision import (
-    Settings,
+    input_precision,
     precision_note,
     precision_warning,
     settings_for,
+    with_rounding_floor,
 )
 from softgrad.gradcheck.result import (
-    Check,
     GradcheckResult,
     as_float64,
     as_output,
     check_settings,
     compare,
     failed_check,
+    flat_note,
 )
-from softgrad.gradcheck.runners import FunctionRunner, LayerRunner
+from softgrad.gradcheck.runners import FunctionRunner
 from softgrad.gradcheck.user_objects import NodeRunner, is_node
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.loss import Loss
@@ -59,10 +58,11 @@ def gradcheck(
     Parameters
     ----------
     f : Layer, object with forward/backward, or callable
-        A softgrad layer or network is checked through its ``backward`` on a float64 deep copy.
-        Any other object with ``forward(x)`` and ``backward(grad_y)`` (your own node: no base
-        class needed) is checked the same way; its parameters are found in a ``params``/``grads``
-        dict pair or in attribute pairs ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
+        An object with ``forward(x)`` and ``backward(grad_y)`` (a softgrad layer or network, a
+        subclass of Layer, or your own node: no base class needed) is checked through its
+        ``backward`` on float64 deep copies (a Layer made float64 by its ``astype``); its
+        parameters are found in a ``params``/``grads`` dict pair and in attribute pairs
+        ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
         :mod:`softgrad.gradcheck.user_objects`). f itself is never modified. A plain callable
         ``f(x) -> y`` must come with ``vjp``.
     x : array_like of shape S
@@ -74,11 +74,15 @@ def gradcheck(
     eps : float, optional
         Finite-difference step. None (the default) chooses it from the precision of forward's
         output: 1e-6 for float64 (and anything but a narrower float), 1e-2 for float32, 0.1 for
-        float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured).
+        float16 (see :mod:`softgrad.gradcheck.precision`, where the choice was measured); or
+        from the precision forward rounds x to, when narrower (``x.astype(np.float32)`` inside
+        a forward whose output is float64).
     atol, rtol : float, optional
         An entry passes when ``|analytic - numeric| <= atol + rtol * |numeric|``. None (the
         default) chooses them as eps: 1e-5 and 1e-4 for float64, 5e-3 and 1e-2 for float32,
-        0.1 and 0.1 for float16. Values given are used as they are. A float16 forward's result,
+        0.1 and 0.1 for float16; a chosen atol is raised to the rounding floor of the central
+        differences where forward's output is large (a float32 loss near 1e3), with a note.
+        Values given are used as they are. A float16 forward's result,
         whatever the settings, carries ``result.warning``: float16 cannot tell a small mistake
         from rounding, so check such a node in float32.
     rng : numpy.random.Generator or int or None
@@ -117,6 +121,16 @@ def gradcheck(
     ``"differences_not_finite"``). NumPy's floating-point warnings are silenced while the checked
     code runs, since the result reports what they would warn about.
 
+    Where the central differences are too coarse to tell mistakes apart (their rounding floor
+    beyond 5% of the largest right entry), no mistake is named; where every right entry of a
+    quantity is below atol (a saturated softmax), a note says that a pass says little.
+
+    forward must leave x, and backward grad_y, as they were given: the caller's array is read
+    again by whatever else needs it. A forward that changes x in place (``x -= x.max(...)``)
+    fails an extra check named ``"forward_x"`` (mistake ``"x_modified"``), and a backward that
+    changes grad_y (``grad_y *= s``) one named ``"grad_y"`` (``"grad_y_modified"``), even when
+    the gradient is right; these come first in ``result.mistakes``.
+
     Examples
     --------
     >>> from softgrad.nn import Linear
@@ -153,7 +167,7 @@ def gradcheck(
 
 def _runner(
     f: Any, target: Any, vjp: Any, name: str | None, check_params: bool, where: str
-) -> FunctionRunner | LayerRunner | NodeRunner:
+) -> FunctionRunner | NodeRunner:
     """The runner for what f is: a softgrad Layer, a node with forward/backward, a function."""
     is_loss = isinstance(f, Loss)
     if is_loss and target is None:
@@ -166,9 +180,10 @@ def _runner(
                 f"{where}: target must be None unless f is a loss layer; got {target!r}"
             )
         label = name or type(f).__name__
-        if isinstance(f, Layer):
-            return LayerRunner(f, target, label, check_params)
-        return NodeRunner(f, target, label, check_params)
+        # a Layer converts itself (astype: a Sequential keeps its parameter store); the
+        # arrays it keeps outside params, a user layer's W/dW pair included, as any node's
+        prepare = as_float64_layer if isinstance(f, Layer) else None
+        return NodeRunner(f, target, label, check_params, prepare)
     if not callable(f):
         raise TypeError(
             f"{where}: f must be a Layer, an object with forward(x) and backward(grad_y) methods, "
@@ -186,29 +201,25 @@ def _runner(
     return FunctionRunner(f, vjp, label)
 
 
-@dataclass
-class _Run:
-    """One check's quantities: the point, the output, the cotangent and every gradient."""
-
-    x: np.ndarray
-    y: np.ndarray
-    g: np.ndarray
-    target: Any
-    raws: dict[str, Any]  # what backward produced, by quantity ("x", "W" ...)
-    numerics: dict[str, np.ndarray]  # central differences, by quantity
-    problems: dict[str, str]  # what is wrong with a gradient before looking at numbers
+def as_float64_layer(layer: Layer) -> Layer:
+    """A softgrad layer's float64 copy for the check: its parameters and gradients converted by
+    ``astype``, which a Sequential needs to keep its flat parameter store."""
+    return layer.astype(np.float64)
 
 
 def _check(
-    runner: FunctionRunner | LayerRunner | NodeRunner,
+    runner: FunctionRunner | NodeRunner,
     x64: np.ndarray,
     target: Any,
     g_rng: np.random.Generator,
     given: tuple[float | None, float | None, float | None],
 ) -> GradcheckResult:
-    raw_y = runner.forward(x64.copy())
+    given_x = x64.copy()  # compared with x64 once forward has run
+    raw_y = runner.forward(given_x)
     y = as_output(raw_y, runner.name)
-    settings = settings_for(raw_y, *given)
+    finite = y.size > 0 and bool(np.all(np.isfinite(y)))
+    rounds_to = input_precision(runner.forward, x64) if finite else None
+    settings = settings_for(raw_y, *given, rounds_to)
     eps, atol, rtol = settings.eps, settings.atol, settings.rtol
     precision = [note] if (note := precision_note(settings, given)) else []
     if y.size == 0:  # phi = sum(g * y) is 0 whatever x: a pass would mean nothing
@@ -224,7 +235,11 @@ def _check(
             runner.name, (check,), 0.0, atol, rtol, text, key, notes, precision_warning(settings)
         )
     g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
-    raw_x, raw_params = runner.gradients(x64.copy(), g.copy() if y.ndim else 1.0)
+    settings, floor_note = with_rounding_floor(settings, y, g, given[1])
+    atol = settings.atol
+    precision += [floor_note] if floor_note else []
+    given_g = g.copy() if y.ndim else 1.0  # compared with g after backward
+    raw_x, raw_params = runner.gradients(x64.copy(), given_g)
     notes = (*runner.notes, *precision)  # the runner's, once backward has run
 
     def phi() -> float:
@@ -236,7 +251,7 @@ def _check(
         if raw is not None:  # a gradient never set is said by compare and _diagnosis
             problems[name] = gradient_problem(raw, f"{runner.grad_names[name]} is")
     found = {name: problem for name, problem in problems.items() if problem}
-    run = _Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, found)
+    run = Run(x64, y, g, target, {"x": raw_x, **raw_params}, {}, found)
     checks = []
     for name, array in {"x": x64, **runner.params}.items():
         run.numerics[name] = central_differences(phi, array, eps)
@@ -244,68 +259,15 @@ def _check(
             checks.append(failed_check(name, array.shape, run.problems[name]))
         else:
             checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
+    if not np.array_equal(given_x, x64, equal_nan=True):
+        checks.append(failed_check(FORWARD_X, x64.shape, "forward changed x in place"))
+    if y.ndim and not np.array_equal(given_g, g):
+        checks.append(failed_check(GRAD_Y, g.shape, "backward changed grad_y in place"))
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
-        diagnosis, mistakes = _diagnosis(runner, run, checks, settings)
+        diagnosis, mistakes = diagnose_run(runner, run, checks, settings)
+    notes += (flat,) if (flat := flat_note(run.numerics, atol)) else ()
     warning = precision_warning(settings)
     return GradcheckResult(
         runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes, warning
     )
-
-
-def _slopes_agree(right: np.ndarray, numeric: np.ndarray, settings: Settings) -> bool:
-    """True when an op's right gradient is the measured one, to the tolerance that recognised
-    the op's output (a textbook log(y + 1e-7) moves the slope as much as the value) on top of
-    the check's own (a float32 forward's differences)."""
-    rtol = max(settings.rtol, RECOGNISE_RTOL)
-    return same(right, numeric, atol=settings.atol, rtol=rtol)
-
-
-def _diagnosis(
-    runner: FunctionRunner | LayerRunner | NodeRunner,
-    run: _Run,
-    checks: list[Check],
-    settings: Settings,
-) -> tuple[str | None, tuple[str, ...]]:
-    """Evidence for every failed quantity, handed to :func:`diagnose`."""
-    op = recognise(run.x, run.y, run.g, run.target)
-    numeric = run.numerics.get("x")
-    if op is not None and numeric is not None and not _slopes_agree(op.right, numeric, settings):
-        # the output matched at this one point only (x**2 and tanh are both 0 at x = 0): a
-        # function that is the op has its slope too, and central differences measured it
-        op = None
-    weights = {k: v.copy() for k, v in runner.params.items() if v.ndim == 2}
-    advice = [
-        problem_advice(name, problem, run.numerics[name].shape)
-        for name, problem in run.problems.items()
-    ]
-    evidence = []
-    for check in checks:
-        raw = run.raws.get(check.name)
-        if check.ok or check.name in run.problems:
-            continue
-        if raw is None:
-            where = runner.grad_names.get(check.name, "its gradient")
-            advice.append(f"{check.name}: backward left no gradient for it; set {where}")
-            continue
-        param = runner.params.get(check.name)
-        evidence.append(
-            Evidence(
-                check.name,
-                np.asarray(raw, dtype=np.float64),
-                run.numerics[check.name],
-                run.x,
-                np.asarray(run.g),
-                op if check.name == "x" else None,
-                None if param is None else param.copy(),
-                weights,
-                settings.match,
-            )
-        )
-
-    def vjp(cotangent: Any) -> Any:
-        return runner.gradients(run.x.copy(), cotangent)[0]
-
-    probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
-    passed = [check.name for check in checks if check.ok]
-    return diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)

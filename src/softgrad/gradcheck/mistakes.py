@@ -43,6 +43,11 @@ class Evidence:
     match : tuple of float
         ``(atol, rtol)`` within which two gradients are the same (:meth:`same`): float64
         rounding, or the check's tolerance for a forward in float32 or float16.
+    nameable : bool
+        False where central differences are too coarse to tell mistakes apart
+        (:func:`softgrad.gradcheck.precision.match_tolerance`): no mistake is matched.
+    others : mapping of str to ndarray
+        The right gradients (central differences) of the other checked quantities, by name.
     """
 
     name: str
@@ -54,6 +59,8 @@ class Evidence:
     param: np.ndarray | None = None
     weights: Mapping[str, np.ndarray] = field(default_factory=dict)
     match: tuple[float, float] = (SAME_ATOL, SAME_RTOL)
+    nameable: bool = True
+    others: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def same(self, a: np.ndarray, b: np.ndarray) -> bool:
         """True when the gradients a and b agree to this evidence's precision."""
@@ -187,11 +194,36 @@ def _ce_mean_twice(ev: Evidence) -> list[Prediction]:
     return [(ev.op.right / n, f"(softmax(x) - onehot(target)) / N / N, N = {n}")]
 
 
+def _wrong_argument(ev: Evidence) -> list[Prediction]:
+    predictions = [
+        (right, f"the gradient with respect to {name}, not {ev.name}")
+        for name, right in ev.others.items()
+        if right.shape == ev.numeric.shape
+    ]
+    if _on_x(ev, "cross_entropy") and ev.g.ndim == 0:
+        # d loss / d softmax(x): -target / (N * p), where backward owes d loss / d x
+        p, target = ev.op.s, ev.op.s - ev.op.sum_grad / float(ev.g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            probs = -target / (ev.op.n_rows * p)
+        if np.all(np.isfinite(probs)):
+            formula = "-onehot(target) / (N * softmax(x)), with respect to the probabilities"
+            predictions.append((float(ev.g) * probs, f"{formula}, not the logits x"))
+    return predictions
+
+
 def _sign_flipped(ev: Evidence) -> list[Prediction]:
     return [(-ev.numeric, "minus the right gradient")]
 
 
+# "all zeros" is what backward returns, not what a float32 check's tolerance cannot tell from
+# zero: the gradient a tenth of the right one (1.7e-3 against atol=5e-3) matched it
+ZERO_FRACTION = 1e-3
+
+
 def _zero(ev: Evidence) -> list[Prediction]:
+    top = float(np.max(np.abs(ev.numeric), initial=0.0))
+    if float(np.max(np.abs(ev.analytic), initial=0.0)) > ZERO_FRACTION * top:
+        return []
     return [(np.zeros_like(ev.numeric), "all zeros")]
 
 
@@ -216,7 +248,11 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     factor = float(np.sum(ev.analytic * ev.numeric)) / norm
     if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
-    n, c = ev.n_samples, ev.x.shape[-1] if ev.x.ndim else 1
+    n = ev.n_samples
+    # x's last axis holds classes only in a recognised softmax or cross-entropy: elsewhere (a
+    # Linear's features, a weight gradient) a factor of its size is no mistake with classes
+    classes = ev.op is not None and ev.op.name in ("softmax", "cross_entropy")
+    c = ev.x.shape[-1] if classes and ev.x.ndim else 1
     name = factor_name(factor, n, c)
     if _one_magnitude(ev) and not readable_factor(factor, n, c):
         # one entry, or entries of one size (softmax + cross-entropy at one sample of 2
@@ -253,6 +289,7 @@ MISTAKES: tuple[Mistake, ...] = (
         supersedes=("constant_factor",),
     ),
     Mistake("bias_not_summed", "the bias gradient not summed over the batch", _bias_not_summed),
+    Mistake("wrong_argument", "the gradient with respect to another argument", _wrong_argument),
     Mistake("sign_flipped", "the sign is flipped", _sign_flipped, supersedes=("constant_factor",)),
     Mistake("zero_gradient", "the gradient is zero", _zero, supersedes=("constant_factor",)),
     Mistake("constant_factor", "off by a constant factor", _constant_factor),
@@ -289,6 +326,8 @@ def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
     [('sign_flipped', 'minus the right gradient')]
     """
     found: dict[str, tuple[Mistake, str]] = {}
+    if not ev.nameable:
+        return []
     for mistake in MISTAKES:
         for predicted, formula in mistake.predict(ev):
             if reproduces(ev, predicted):

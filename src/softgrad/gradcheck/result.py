@@ -245,6 +245,27 @@ def compare(name: str, actual: Any, expected: np.ndarray, atol: float, rtol: flo
     )
 
 
+def flat_note(numerics: dict[str, np.ndarray], atol: float) -> str | None:
+    """The note for quantities whose right gradient is below atol in every entry: there any
+    backward that returns small numbers passes (a softmax saturated by large logits, a ReLU off
+    everywhere), so the pass says little.
+
+    Examples
+    --------
+    >>> print(flat_note({"x": np.array([1e-9, -2e-8]), "W": np.ones(2)}, 1e-5))
+    right gradients below atol=1e-05 in every entry of x (forward is flat or saturated at this
+    point): a pass there says little about backward; check at another x (smaller logits)
+    """
+    flat = [name for name, v in numerics.items() if v.size and np.max(np.abs(v)) <= atol]
+    if not flat:
+        return None
+    return (
+        f"right gradients below atol={atol:g} in every entry of {', '.join(flat)} (forward is flat "
+        "or saturated at this point): a pass there says little about backward; check at another "
+        "x (smaller logits)"
+    )
+
+
 def failed_check(name: str, shape: tuple[int, ...], note: str) -> Check:
     """A failed Check without numbers (missing gradient, wrong shape), explained by ``note``."""
     nan = float("nan")

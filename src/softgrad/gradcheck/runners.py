@@ -1,8 +1,9 @@
-"""How gradcheck runs what it checks: a function with its VJP, or a softgrad Layer.
+"""How gradcheck runs what it checks: a function with its VJP.
 
 A runner evaluates the checked thing afresh at a point and returns the raw gradients its backward
 produced; the comparison and the diagnosis (:mod:`softgrad.gradcheck.check`) do not care what it
-is. The runner for a user's own object is in :mod:`softgrad.gradcheck.user_objects`.
+is. The runner for an object with forward and backward, a softgrad Layer or the user's own node,
+is in :mod:`softgrad.gradcheck.user_objects`.
 
 Every runner has ``name``, ``notes`` (what the check had to assume), ``params`` (the float64
 parameter arrays that central differences perturb in place; filled by the first ``gradients``
@@ -12,13 +13,10 @@ call), ``grad_names`` (where each parameter's gradient is expected, for messages
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from softgrad.nn.layer import Layer
 
 
 class FunctionRunner:
@@ -39,36 +37,3 @@ class FunctionRunner:
 
     def close(self) -> None:
         """Nothing to restore: the function was only called."""
-
-
-class LayerRunner:
-    """A softgrad Layer (or Sequential, or loss layer) on float64 deep copies.
-
-    ``copy.deepcopy(layer).astype(np.float64)`` is the base; every evaluation runs on a fresh
-    deep copy of it, so a layer with randomness (Dropout in training mode) draws the same mask
-    each time and the caller's layer is never touched.
-    """
-
-    def __init__(self, layer: Layer, target: Any, name: str, check_params: bool):
-        self.name = name
-        self.notes: list[str] = []
-        self._base = copy.deepcopy(layer).astype(np.float64)
-        self._target = target
-        self.params: dict[str, np.ndarray] = dict(self._base.params) if check_params else {}
-        self.grad_names = {key: f"grads[{key!r}]" for key in self.params}
-
-    def _run(self, x: np.ndarray) -> tuple[Layer, Any]:
-        layer = copy.deepcopy(self._base)
-        y = layer.forward(x) if self._target is None else layer.forward(x, self._target)
-        return layer, y
-
-    def forward(self, x: np.ndarray) -> Any:
-        return self._run(x)[1]
-
-    def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
-        layer, _ = self._run(x)
-        grad_x = layer.backward(g)
-        return grad_x, {key: layer.grads.get(key) for key in self.params}
-
-    def close(self) -> None:
-        """Nothing to restore: only copies were run."""

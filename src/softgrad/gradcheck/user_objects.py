@@ -9,9 +9,9 @@ What is recognised (duck typing, nothing to inherit):
 
   - softgrad's convention: a dict ``obj.params`` of arrays, whose gradients backward writes into
     the dict ``obj.grads`` under the same keys;
-  - attribute pairs: an attribute ``P`` holding a floating-point array, with its gradient in the
-    attribute ``dP``, ``d_P`` or ``grad_P`` after backward (``W``/``dW``, ``b``/``db``,
-    ``W``/``grad_W``).
+  - attribute pairs (in ``__dict__`` or ``__slots__``): an attribute ``P`` holding a
+    floating-point array, with its gradient in the attribute ``dP``, ``d_P`` or ``grad_P``
+    after backward (``W``/``dW``, ``b``/``db``, ``W``/``grad_W``).
 
   A parameter is read by forward, never written: what tells an attribute array apart is its
   contents. An array whose contents forward changes is a cache, not a parameter, whether
@@ -26,19 +26,26 @@ What is recognised (duck typing, nothing to inherit):
   changes (a max-norm clip in place) is therefore listed as a cache, not checked. A parameter
   named ``x`` is checked as ``"self.x"`` (``"params['x']"``), apart from the input's ``"x"``.
 
+A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` dict is
+softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
+subclass) is found as in any node.
+
 The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
-base copy (floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
+base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store;
+then floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
 are converted; aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible
 (an attribute holding a lock or a module), each evaluation runs on a shallow copy whose arrays,
 dicts and lists are copied, and the object's attributes and their arrays are restored afterwards;
-a note says so.
+a note says so. Each backward follows the forward it differentiates with no other forward in
+between, so a cache that every copy shares (a class attribute, a module's global) holds that
+forward's values.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -125,7 +132,14 @@ class _Snapshot:
 class NodeRunner:
     """Runs the user's node on copies (see the module docstring for what is recognised)."""
 
-    def __init__(self, obj: Any, target: Any, name: str, check_params: bool):
+    def __init__(
+        self,
+        obj: Any,
+        target: Any,
+        name: str,
+        check_params: bool,
+        prepare: Callable[[Any], Any] | None = None,
+    ):
         self.name = name
         self.notes: list[str] = []
         self.params: dict[str, np.ndarray] = {}
@@ -151,13 +165,31 @@ class NodeRunner:
                 f"ran on a shallow copy with its arrays copied, and {name}'s attributes were "
                 "restored afterwards"
             )
-        if hasattr(base, "__dict__"):
-            memo: dict[int, np.ndarray] = {}
-            depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
-            for key, value in vars(base).items():
-                vars(base)[key] = _to_float64(value, memo, depth)
+        if prepare is not None:
+            base = self._prepared(base, prepare)
+        memo: dict[int, np.ndarray] = {}
+        depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
+        for key, value in _attributes(base).items():
+            converted = _to_float64(value, memo, depth)
+            if hasattr(base, "__dict__") and key in vars(base):  # past any __setattr__ of its own
+                vars(base)[key] = converted
+            else:
+                setattr(base, key, converted)
         self._base = base
         self._candidates = self._parameter_candidates(base)
+
+    def _prepared(self, base: Any, prepare: Callable[[Any], Any]) -> Any:
+        """``prepare(base)``, a Layer's astype: the user's subclass may break it (its __init__
+        never called Layer's, so it has no params), which is said as its own code raising."""
+        try:
+            return prepare(base)
+        except (Exception, SystemExit) as exc:
+            hint = ""
+            if isinstance(exc, AttributeError) and not hasattr(base, "params"):
+                hint = " (a Layer subclass's __init__ must call super().__init__())"
+            raise UserCodeError(
+                f"gradcheck: {self.name}.astype(float64) raised {type(exc).__name__}: {exc}{hint}"
+            ) from exc
 
     # ---- parameters ---------------------------------------------------------------------------
     @staticmethod
@@ -171,7 +203,7 @@ class NodeRunner:
                 if isinstance(value, np.ndarray) and value.dtype.kind == "f":
                     found[_apart_from_x(str(key), f"params[{key!r}]")] = ("params", key)
                     seen.add(id(value))
-        attrs = vars(base) if hasattr(base, "__dict__") else {}
+        attrs = _attributes(base)
         arrays = {
             key: value
             for key, value in attrs.items()
@@ -216,26 +248,39 @@ class NodeRunner:
         self._discovered = True
 
     def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
-        """A copy of every attribute array that may be a parameter, by attribute name."""
+        """A copy of every attribute array that may be a parameter, by attribute name (what is
+        no longer an array after forward is left out: it changed)."""
         keys = [key for kind, key in self._candidates.values() if kind == "attr"]
-        return {key: np.array(getattr(obj, key), copy=True) for key in keys}
+        return {
+            key: getattr(obj, key).copy()
+            for key in keys
+            if isinstance(getattr(obj, key, None), np.ndarray)
+        }
 
-    def _changed_by_forward(
-        self, done: Any, before: dict[str, np.ndarray], x: np.ndarray
-    ) -> set[str]:
-        """The attribute arrays whose contents forward changed: from ``before`` to ``done`` (an
-        object after forward at x), or from ``done`` to an object after forward near x."""
-        changed = {k for k, v in before.items() if not _same_contents(getattr(done, k, None), v)}
+    def _contents_near(self, x: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The candidate attribute arrays of an object after forward near x (None when forward
+        refuses the point). Run before the forward whose backward is checked, never between
+        them: a node may keep its cache where every copy sees it (a class attribute, a module's
+        global), and a forward near x would leave it there for backward at x."""
         nearby = self._fresh(self._base)
         try:
             self._forward(nearby, x + (np.abs(x) + 1.0) / 256.0)
         except UserCodeError:  # forward refuses the point: judge by the first comparison
+            return None
+        return self._attribute_contents(nearby)
+
+    @staticmethod
+    def _changed_by_forward(
+        before: dict[str, np.ndarray],
+        done: dict[str, np.ndarray],
+        near: dict[str, np.ndarray] | None,
+    ) -> set[str]:
+        """The attribute arrays whose contents forward changed: from ``before`` to ``done`` (after
+        forward at x), or from ``done`` to ``near`` (after forward near x)."""
+        changed = {k for k, v in before.items() if not _same_contents(done.get(k), v)}
+        if near is None:
             return changed
-        return changed | {
-            k
-            for k in before
-            if not _same_contents(getattr(nearby, k, None), getattr(done, k, None))
-        }
+        return changed | {k for k in before if not _same_contents(near.get(k), done.get(k))}
 
     def _get(self, obj: Any, name: str) -> Any:
         kind, key = self._candidates[name]
@@ -267,8 +312,9 @@ class NodeRunner:
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
         obj = self._fresh(self._base)
         before = {} if self._discovered else self._attribute_contents(obj)
+        near = self._contents_near(x) if before else None
         y = self._forward(obj, x)
-        changed = self._changed_by_forward(obj, before, x) if before else set()
+        changed = self._changed_by_forward(before, self._attribute_contents(obj), near)
         if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
             grad_x = self._call(obj, "backward")
         else:
@@ -282,6 +328,17 @@ class NodeRunner:
     def close(self) -> None:
         if self._snapshot is not None:
             self._snapshot.restore()
+
+
+def _attributes(obj: Any) -> dict[str, Any]:
+    """The object's attributes: the ``__slots__`` it has set, and its ``__dict__``."""
+    found = {}
+    for klass in type(obj).__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for name in [slots] if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                found[name] = getattr(obj, name)
+    return {**found, **vars(obj)} if hasattr(obj, "__dict__") else found
 
 
 def _same_contents(after: Any, before: Any) -> bool:

@@ -106,3 +106,37 @@ class SoftmaxCrossEntropy32NoMean(SoftmaxCrossEntropy32):
         grad = self.probs.copy()
         grad[np.arange(len(self.target)), self.target] -= 1
         return grad  # the 1/N of the mean is missing
+
+
+class SoftmaxRegression32:
+    """Linear + softmax + mean cross-entropy that casts its input to float32 to train fast; its
+    float32 weights, made float64 by the check, give a float64 loss all the same."""
+
+    def __init__(self, n_in, n_classes):
+        rng = np.random.default_rng(3)
+        self.W = rng.standard_normal((n_in, n_classes)).astype(np.float32)
+        self.b = np.zeros(n_classes, dtype=np.float32)
+
+    def forward(self, x, target):
+        self.x = x.astype(np.float32)
+        z = self.x @ self.W + self.b
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        self.p = e / e.sum(axis=1, keepdims=True)
+        self.target = target
+        return -np.mean(np.log(self.p[np.arange(len(x)), target]))
+
+    def backward(self):
+        dz = self.p.copy()
+        dz[np.arange(len(self.target)), self.target] -= 1
+        dz = self._mean(dz)
+        self.dW = self.x.T @ dz
+        self.db = dz.sum(axis=0)
+        return dz @ self.W.T
+
+    def _mean(self, dz):
+        return dz / len(self.target)
+
+
+class SoftmaxRegression32NoMean(SoftmaxRegression32):
+    def _mean(self, dz):
+        return dz  # the 1/N of the mean is missing

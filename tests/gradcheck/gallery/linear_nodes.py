@@ -93,3 +93,26 @@ class LearnedOffset:
     def backward(self, grad_y):
         self.dx = grad_y.sum(axis=0)
         return grad_y
+
+
+class LinearReturnsDW(Linear):
+    def backward(self, grad_y):
+        super().backward(grad_y)
+        return self.dW  # the weight's gradient, where the input's belongs
+
+
+class LinearSlots:
+    """y = x @ W with __slots__ (no __dict__), and a dW five times too large."""
+
+    __slots__ = ("W", "dW", "x")
+
+    def __init__(self, n_in, n_out):
+        self.W = np.random.default_rng(5).standard_normal((n_in, n_out)).astype(np.float32)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, grad_y):
+        self.dW = 5 * self.x.T @ grad_y
+        return grad_y @ self.W.T

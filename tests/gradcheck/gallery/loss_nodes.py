@@ -95,3 +95,10 @@ class SoftmaxCrossEntropyByCounts(SoftmaxCrossEntropy):
     def backward(self):
         onehot = np.eye(self.probs.shape[1])[self.target]
         return (self.probs - onehot) / onehot.sum(axis=0)  # meant N: a class never seen is 0
+
+
+class SoftmaxCrossEntropyByProbs(SoftmaxCrossEntropy):
+    def backward(self):
+        n = len(self.target)
+        onehot = np.eye(self.probs.shape[1])[self.target]
+        return -onehot / (n * self.probs)  # d loss / d probs, where d loss / d logits belongs

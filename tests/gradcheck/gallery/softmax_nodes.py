@@ -89,3 +89,24 @@ class SoftmaxReturnsJacobian(Softmax):
     def backward(self, g):
         s = self.s  # J = diag(s) - s s^T for every sample, where J^T g belongs
         return s[:, :, None] * np.eye(s.shape[1]) - s[:, :, None] * s[:, None, :]
+
+
+class SoftmaxInPlace(Softmax):
+    def backward(self, g):
+        g -= np.sum(g * self.s, axis=-1, keepdims=True)  # the caller's array, changed
+        g *= self.s
+        return g  # the right numbers
+
+
+class SoftmaxDiagonalInPlace(Softmax):
+    def backward(self, g):
+        g *= self.s * (1 - self.s)  # the caller's array, changed, and only the diagonal
+        return g
+
+
+class SoftmaxShiftsInPlace(Softmax):
+    def forward(self, x):
+        x -= x.max(axis=-1, keepdims=True)  # the caller's array, changed
+        e = np.exp(x)
+        self.s = e / e.sum(axis=-1, keepdims=True)
+        return self.s
