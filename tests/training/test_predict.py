@@ -132,15 +132,21 @@ def test_the_plan_runs_only_for_a_plain_mlp(blobs, monkeypatch):
     assert calls == [1]
 
 
-def test_after_inference_through_the_plan_backward_sees_the_last_batch(blobs):
+@pytest.mark.parametrize("fuse", [True, False])
+def test_after_inference_backward_needs_a_forward_of_its_own(blobs, fuse):
+    # inference drops the forward caches (test_inference_holds_one_batch): a backward right
+    # after it is refused, not run on whichever batch inference saw last
     X = blobs[0]
     model = build_mlp(5, [16], 4, rng=0)
+    model.fuse = fuse
     grad = np.random.default_rng(0).standard_normal((300 - 256, 4)).astype(np.float32)
     model.forward(X[256:])
     model.backward(grad)
     expected = {name: g.copy() for name, g in model.named_grads().items()}
-    model.forward(X[:50])  # another batch's state, which inference must replace
-    predict_logits(model, X, batch_size=128)  # the last batch is X[256:]
+    predict_logits(model, X, batch_size=128)
+    with pytest.raises(RuntimeError, match="backward"):
+        model.backward(grad)
+    model.forward(X[256:])
     model.backward(grad)
     for name, g in model.named_grads().items():
         assert np.array_equal(g, expected[name]), name
