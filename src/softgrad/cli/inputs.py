@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,22 +80,74 @@ def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
     return array
 
 
+class RowNames(Sequence[str]):
+    """The name of each sample ``softgrad predict`` reads: an image's path as given, an array
+    file's row as ``path[row]``; made when asked for, not held as one string per row (60,000
+    of them took 4 MB, and as many again once quoted for the table).
+
+    Example
+    -------
+    >>> names = RowNames()
+    >>> names.add("a.npy", 2, indexed=True)
+    >>> names.add("cat.png", 1, indexed=False)
+    >>> list(names), names[1], len(names)
+    (['a.npy[0]', 'a.npy[1]', 'cat.png'], 'a.npy[1]', 3)
+    """
+
+    def __init__(self) -> None:
+        self._files: list[tuple[str, int, bool]] = []  # (path as given, rows, indexed)
+        self._ends: list[int] = []  # the row after each file's last
+
+    def add(self, text: str, n_rows: int, indexed: bool) -> None:
+        """The next ``n_rows`` samples come from ``text`` (each named ``text[k]`` if
+        ``indexed``; an image, one sample, is named ``text``)."""
+        self._files.append((text, n_rows, indexed))
+        self._ends.append(len(self) + n_rows)
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[k] for k in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(f"RowNames: row must be in 0..{len(self) - 1}; got {row}")
+        file = bisect.bisect_right(self._ends, row)
+        text, n_rows, indexed = self._files[file]
+        return f"{text}[{row - (self._ends[file] - n_rows)}]" if indexed else text
+
+    def __iter__(self) -> Iterator[str]:
+        for text, n_rows, indexed in self._files:
+            if indexed:
+                yield from (f"{text}[{k}]" for k in range(n_rows))
+            else:
+                yield text
+
+    def widest(self, width: Callable[[str], int]) -> int:
+        """The largest ``width(name)`` over every name, measured on one name a file: a file's
+        names differ only in their row number, whose last is the longest (0 if none)."""
+        return max((width(self[end - 1]) for end in self._ends), default=0)
+
+
 def read_inputs(
     paths: list[str], model: Any, invert: str = "auto"
-) -> tuple[np.ndarray, list[str], list[str]]:
+) -> tuple[np.ndarray, RowNames, list[str]]:
     """All samples of ``paths`` as raw rows, a label per sample, and notes for the user.
 
     Returns ``(X, names, notes)``: X of shape (N, D) in the model's raw input units; ``names[k]``
-    is the file (with ``[row]`` for array files); ``notes`` mention inverted images. Values are
-    finite but may still overflow in the model: :func:`finite_logits` checks that.
+    is the file (with ``[row]`` for array files, :class:`RowNames`); ``notes`` mention
+    inverted images. Values are finite but may still overflow in the model:
+    :func:`finite_logits` checks that.
     """
-    rows, names, notes = [], [], []
+    rows, names, notes = [], RowNames(), []
     for text in paths:
         path = checks.input_file(text, "INPUT")
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
             rows.append(_image_row(path, model, invert, notes)[None, :])
-            names.append(text)
+            names.add(text, 1, indexed=False)
             continue
         if suffix in (".npy", ".npz"):
             array = _from_array_file(path)
@@ -107,7 +160,7 @@ def read_inputs(
             )
         X = _as_rows(array, path, model.n_features)
         rows.append(X)
-        names.extend(f"{text}[{k}]" for k in range(X.shape[0]))
+        names.add(text, X.shape[0], indexed=True)
     # as stored: one file's array is used as it is (uint8 images stay uint8, 1/8 of float64),
     # several are joined in their common type; the Model scales each batch as it runs
     return (rows[0] if len(rows) == 1 else np.concatenate(rows)), names, notes

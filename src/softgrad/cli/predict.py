@@ -12,7 +12,7 @@ import numpy as np
 from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
-from softgrad.cli.inputs import finite_logits, read_inputs
+from softgrad.cli.inputs import RowNames, finite_logits, read_inputs
 from softgrad.cli.output import class_names, padded, print_json_items, shown, text_width
 from softgrad.cli.threads import add_threads_option
 from softgrad.functional import softmax
@@ -47,32 +47,42 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     X, names, notes = read_inputs(args.inputs, model, args.invert)
     # one forward pass: the overflow check's logits give the probabilities
-    probs = softmax(finite_logits(model, X, lambda row: f"predict: {names[row]}"))
-    k = min(args.top, probs.shape[1])
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    logits = finite_logits(model, X, lambda row: f"predict: {names[row]}")
+    k = min(args.top, logits.shape[1])
     classes = class_names(model)
     for note in notes:
         print(f"softgrad: note: {note}", file=sys.stderr)
     # one sample at a time: 60,000 predictions as dicts held more than the rows themselves
+    ranked = _ranked(logits, k)
     if args.json:
-        print_json_items(
-            {"model": args.model}, "predictions", _predictions(names, probs, order, classes)
-        )
+        print_json_items({"model": args.model}, "predictions", _predictions(names, ranked, classes))
         return 0
     # names that would not read as themselves (blank, a newline, a tab ...) are shown quoted
-    inputs = [shown(name) for name in names]
-    width = max(text_width(n) for n in inputs)
-    for name, p, idx in zip(inputs, probs, order, strict=True):
-        ranked = ", ".join(f"{shown(classes[j])} ({float(p[j]):.4f})" for j in idx)
-        print(f"{padded(name, width)}  {ranked}")
+    width = names.widest(lambda name: text_width(shown(name)))
+    for name, (p, idx) in zip(names, ranked, strict=True):
+        top = ", ".join(f"{shown(classes[j])} ({float(p[j]):.4f})" for j in idx)
+        print(f"{padded(shown(name), width)}  {top}")
     return 0
 
 
+# rows ranked at a time: their probabilities and order, not the whole input's (an (N, C) int64
+# argsort was twice the float32 logits it ranked)
+RANK_ROWS = 1024
+
+
+def _ranked(logits: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each row's probabilities and its ``k`` most probable classes, most probable first (ties
+    in class order), computed ``RANK_ROWS`` rows at a time."""
+    for start in range(0, len(logits), RANK_ROWS):
+        probs = softmax(logits[start : start + RANK_ROWS])
+        yield from zip(probs, np.argsort(-probs, axis=1, kind="stable")[:, :k], strict=True)
+
+
 def _predictions(
-    names: list[str], probs: np.ndarray, order: np.ndarray, classes: list[str]
+    names: RowNames, ranked: Iterator[tuple[np.ndarray, np.ndarray]], classes: list[str]
 ) -> Iterator[dict[str, Any]]:
     """Each sample's prediction as --json prints it: its class, probability and top K."""
-    for name, p, idx in zip(names, probs, order, strict=True):
+    for name, (p, idx) in zip(names, ranked, strict=True):
         top = [{"class": classes[j], "probability": float(p[j])} for j in idx]
         yield {
             "input": name,
