@@ -138,7 +138,9 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
     return np.array([known[name] for name in data.class_names], dtype=np.int64)
 
 
-def _score(model: Any, parts: list[np.ndarray], y: np.ndarray, row_name: Any) -> dict[str, Any]:
+def _score(
+    model: Any, parts: list[np.ndarray], y: np.ndarray, where: str, row_name: Any
+) -> dict[str, Any]:
     from softgrad import metrics
     from softgrad.cli.inputs import finite_logits
     from softgrad.functional import cross_entropy
@@ -146,10 +148,17 @@ def _score(model: Any, parts: list[np.ndarray], y: np.ndarray, row_name: Any) ->
     # one pass over the data: loss and predictions both come from these logits (rows that
     # overflow in the model's dtype are refused by row, as predict does); each part's rows
     # are numbered after the previous parts'
+    # NaN and inf: refused batch by batch as the model reads them, after the classes are
+    # matched (the loaders refuse them in files already)
     starts = np.cumsum([0] + [len(X) for X in parts])
     logits = np.concatenate(
         [
-            finite_logits(model, X, lambda row, start=start: row_name(start + row))
+            finite_logits(
+                model,
+                X,
+                lambda row, start=start: row_name(start + row),
+                lambda X=X, start=start: check_finite_rows(X, where, "features", first_row=start),
+            )
             for X, start in zip(parts, starts, strict=False)
         ]
     )
@@ -186,15 +195,12 @@ def run(args: argparse.Namespace) -> int:
     data = load_data_with_progress(spec)
     parts, y, split = _split(data, args.split, spec, model)
     where = f"evaluate: {data.name}"
-    first_row = 0
     for X in parts:
         check_feature_count(X, model.n_features, where, "samples")
-        check_finite_rows(X, where, "features", first_row=first_row)
-        first_row += len(X)
     if len(y) == 0:
         raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
     codes = _model_codes(data, model, where)[y]
-    scores = _score(model, parts, codes, lambda row: f"{where} ({split}, row {row})")
+    scores = _score(model, parts, codes, where, lambda row: f"{where} ({split}, row {row})")
     names = class_names(model)
     if as_csv:
         write_confusion_csv(confusion, scores["confusion_matrix"], names)

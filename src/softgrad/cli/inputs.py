@@ -76,8 +76,7 @@ def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
     elif array.ndim >= 3 and int(np.prod(array.shape[1:])) == n_features:
         array = array.reshape(array.shape[0], -1)  # a stack of images
     check_feature_count(array, n_features, f"predict: {path}", "samples")
-    check_finite_rows(array, f"predict: {path}", "features")
-    return array
+    return array  # NaN and inf: refused batch by batch as the model reads them (finite_logits)
 
 
 class RowNames(Sequence[str]):
@@ -125,6 +124,11 @@ class RowNames(Sequence[str]):
             else:
                 yield text
 
+    def files(self) -> Iterator[tuple[str, slice]]:
+        """Each file's path as given and its rows."""
+        for (text, n_rows, _), end in zip(self._files, self._ends, strict=True):
+            yield text, slice(end - n_rows, end)
+
     def widest(self, width: Callable[[str], int]) -> int:
         """The largest ``width(name)`` over every name, measured on one name a file: a file's
         names differ only in their row number, whose last is the longest (0 if none)."""
@@ -138,8 +142,10 @@ def read_inputs(
 
     Returns ``(X, names, notes)``: X of shape (N, D) in the model's raw input units; ``names[k]``
     is the file (with ``[row]`` for array files, :class:`RowNames`); ``notes`` mention
-    inverted images. Values are finite but may still overflow in the model:
-    :func:`finite_logits` checks that.
+    inverted images. Every file is read and its shape checked here; its values are checked
+    as the model reads them, one batch at a time (NaN and inf, and values that overflow in
+    the model: :func:`finite_logits` with :func:`refuse_nonfinite`), not in a pass of their
+    own first.
     """
     rows, names, notes = [], RowNames(), []
     for text in paths:
@@ -190,7 +196,19 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
     return row
 
 
-def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> np.ndarray:
+def refuse_nonfinite(names: RowNames, X: np.ndarray) -> None:
+    """Refuse the first NaN or inf of ``X``, named by its file and its row there
+    (``predict: x.npy: features must be finite; got NaN or inf in row 3``)."""
+    for text, rows in names.files():
+        check_finite_rows(X[rows], f"predict: {Path(text)}", "features")
+
+
+def finite_logits(
+    model: Any,
+    X: np.ndarray,
+    row_name: Callable[[int], str],
+    refuse: Callable[[], None] | None = None,
+) -> np.ndarray:
     """The model's logits for ``X``, refusing rows whose values overflow in its arithmetic.
 
     Finite inputs can still overflow: 1e308 in a float64 file is inf in a float32 model, and a
@@ -198,6 +216,10 @@ def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> 
     NumPy's warnings off; a row with a non-finite logit is refused with one line naming it
     (``row_name(row)``, e.g. ``predict: x.npy[3]``). Softmax and cross-entropy of the finite
     logits returned cannot warn, so callers take probabilities and losses from them.
+
+    The model refuses NaN and inf batch by batch as it reads them; ``refuse``, called then,
+    raises the caller's own error for them (:func:`refuse_nonfinite`): X is read for them in
+    full only when it holds one.
 
     Example
     -------
@@ -221,3 +243,7 @@ def finite_logits(model: Any, X: np.ndarray, row_name: Callable[[int], str]) -> 
             f"arithmetic; values up to {biggest!r} times the weights overflow (give values "
             "in the range of the training data)"
         ) from None
+    except ValueError:  # NaN or inf in X, which the model names as "X"
+        if refuse is not None:
+            refuse()
+        raise
