@@ -162,6 +162,8 @@ class Model:
         X : array_like of shape (N, D), or (N, H, W) matching ``image_shape``
             Raw features (the model scales them), or ``model.scaler.inputs(raw)`` (a
             :class:`ScaledRows` of the model's scaler: its raw rows are read, scaled once).
+            A model without a scaler reads any ScaledRows as ``predict_proba`` of
+            :mod:`softgrad.training` does, scaling a batch at a time.
         batch_size : int, default 1024
             Rows per forward pass.
         """

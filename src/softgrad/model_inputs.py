@@ -82,11 +82,14 @@ def check_rows(
     image_shape: tuple[int, ...] | None,
     n_features: int | None,
     finite: bool = True,
-) -> np.ndarray:
+) -> np.ndarray | ScaledRows:
     """Raw feature rows as an (N, D) array of finite real numbers, ready for the model's scaler.
 
     Images of ``image_shape`` (N, H, W) are flattened; a :class:`ScaledRows` of the model's own
-    ``scaler`` gives its raw rows (the model scales them once); a sparse matrix, ragged rows,
+    ``scaler`` gives its raw rows (the model scales them once), and for a model without a
+    scaler comes back as it is (batched inference scales a batch at a time; its stored
+    values are not checked for NaN and inf, as ``predict_proba`` does not check them, but
+    logits they make non-finite are refused by row); a sparse matrix, ragged rows,
     another shape or another feature count are refused. ``finite=False`` leaves NaN and inf
     to the caller (the Model's batched inference checks each batch as it runs).
     """
@@ -94,7 +97,13 @@ def check_rows(
         raise TypeError(
             f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix (pass X.toarray())"
         )
-    if isinstance(X, ScaledRows) and scaler is not None:
+    if isinstance(X, ScaledRows) and scaler is None:
+        # rows the network reads as they are, scaled a batch at a time by predict_batches:
+        # np.asarray made a float copy of all of them (Fashion-MNIST: 188 MB for 47 of uint8)
+        if n_features is not None:
+            check_feature_count(X, n_features, where)
+        return X
+    if isinstance(X, ScaledRows):
         # its rows read already scaled: the model's scaler would scale them a second time
         if X.scaler != scaler:
             raise ValueError(
