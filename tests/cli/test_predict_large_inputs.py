@@ -25,21 +25,46 @@ def digit_rows():
 def test_one_file_is_used_as_stored(tmp_path, digits_model, digit_rows):
     path = tmp_path / "rows.npy"
     np.save(path, digit_rows)
-    X, names, notes = read_inputs([str(path)], load(digits_model))
-    assert X.dtype == np.uint8  # not a float64 copy eight times its size
-    np.testing.assert_array_equal(X, digit_rows)
+    parts, names, notes = read_inputs([str(path)], load(digits_model))
+    assert len(parts) == 1 and parts[0].dtype == np.uint8  # not a float64 copy 8 times its size
+    np.testing.assert_array_equal(parts[0], digit_rows)
     assert names[3] == f"{path}[3]" and notes == []
 
 
-def test_files_of_other_types_are_joined_in_their_common_type(tmp_path, digits_model, digit_rows):
+def test_files_of_other_types_are_each_kept_as_stored(tmp_path, digits_model, digit_rows):
+    # not joined: the joined copy held every row twice
     np.save(tmp_path / "a.npy", digit_rows[:10])
     np.save(tmp_path / "b.npy", digit_rows[10:].astype(np.float32))
-    X, names, _ = read_inputs(
+    parts, names, _ = read_inputs(
         [str(tmp_path / "a.npy"), str(tmp_path / "b.npy")], load(digits_model)
     )
-    assert X.dtype == np.float32 and X.shape == digit_rows.shape
-    np.testing.assert_array_equal(X, digit_rows)
+    assert [part.dtype for part in parts] == [np.uint8, np.float32]
+    np.testing.assert_array_equal(np.concatenate(parts), digit_rows)
     assert names[10] == f"{tmp_path / 'b.npy'}[0]"
+
+
+@pytest.mark.parametrize("flags", [[], ["--json", "--top", "3"]])
+def test_several_files_predict_as_their_rows_in_one_file(
+    cli, tmp_path, digits_model, digit_rows, flags
+):
+    np.save(tmp_path / "a.npy", digit_rows[:10])
+    np.save(tmp_path / "b.npy", digit_rows[10:].astype(np.float32))
+    np.save(tmp_path / "all.npy", digit_rows.astype(np.float64))
+    files = cli("predict", "--model", digits_model, *flags, tmp_path / "a.npy", tmp_path / "b.npy")
+    one = cli("predict", "--model", digits_model, *flags, tmp_path / "all.npy")
+    assert files.code == one.code == 0
+    if flags:
+        got, want = files.json()["predictions"], one.json()["predictions"]
+        # batches of other rows: the BLAS may round each product another way (float32)
+        tolerance = 64 * float(np.finfo(np.float32).eps)  # 64 features a product
+        for k, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert [t["class"] for t in g["top"]] == [t["class"] for t in w["top"]], k
+            for t, u in zip(g["top"], w["top"], strict=True):
+                assert t["probability"] == pytest.approx(u["probability"], abs=tolerance), k
+    else:
+        got = [line.split(None, 1)[1] for line in files.out.splitlines()]
+        want = [line.split(None, 1)[1] for line in one.out.splitlines()]
+        assert got == want
 
 
 @pytest.mark.parametrize("flags", [[], ["--top", "3"], ["--json"], ["--json", "--top", "2"]])

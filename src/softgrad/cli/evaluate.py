@@ -142,25 +142,18 @@ def _score(
     model: Any, parts: list[np.ndarray], y: np.ndarray, where: str, row_name: Any
 ) -> dict[str, Any]:
     from softgrad import metrics
-    from softgrad.cli.inputs import finite_logits
+    from softgrad.cli.inputs import parts_logits
     from softgrad.functional import cross_entropy
 
     # one pass over the data: loss and predictions both come from these logits (rows that
     # overflow in the model's dtype are refused by row, as predict does); each part's rows
-    # are numbered after the previous parts'
-    # NaN and inf: refused batch by batch as the model reads them, after the classes are
-    # matched (the loaders refuse them in files already)
-    starts = np.cumsum([0] + [len(X) for X in parts])
-    logits = np.concatenate(
-        [
-            finite_logits(
-                model,
-                X,
-                lambda row, start=start: row_name(start + row),
-                lambda X=X, start=start: check_finite_rows(X, where, "features", first_row=start),
-            )
-            for X, start in zip(parts, starts, strict=False)
-        ]
+    # are numbered after the previous parts'. NaN and inf: refused batch by batch as the
+    # model reads them, after the classes are matched (the loaders refuse them in files)
+    logits = parts_logits(
+        model,
+        parts,
+        row_name,
+        lambda X, start: check_finite_rows(X, where, "features", first_row=start),
     )
     pred = logits.argmax(axis=1)
     loss = cross_entropy(logits, y)

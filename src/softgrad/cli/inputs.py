@@ -137,22 +137,24 @@ class RowNames(Sequence[str]):
 
 def read_inputs(
     paths: list[str], model: Any, invert: str = "auto"
-) -> tuple[np.ndarray, RowNames, list[str]]:
+) -> tuple[list[np.ndarray], RowNames, list[str]]:
     """All samples of ``paths`` as raw rows, a label per sample, and notes for the user.
 
-    Returns ``(X, names, notes)``: X of shape (N, D) in the model's raw input units; ``names[k]``
-    is the file (with ``[row]`` for array files, :class:`RowNames`); ``notes`` mention
+    Returns ``(parts, names, notes)``: the rows, in the model's raw input units, as arrays of
+    shape (n, D), each file's as stored (uint8 images stay uint8, 1/8 of float64) and each run
+    of image files stacked into one (float32); ``names[k]`` is row k's file (with ``[row]`` for
+    array files, :class:`RowNames`), counted over the parts in turn; ``notes`` mention
     inverted images. Every file is read and its shape checked here; its values are checked
     as the model reads them, one batch at a time (NaN and inf, and values that overflow in
-    the model: :func:`finite_logits` with :func:`refuse_nonfinite`), not in a pass of their
-    own first.
+    the model: :func:`parts_logits` with :func:`refuse_nonfinite`), not in a pass of their
+    own first. Files are not joined: the joined copy held every row twice.
     """
-    rows, names, notes = [], RowNames(), []
+    parts, images, names, notes = [], [], RowNames(), []
     for text in paths:
         path = checks.input_file(text, "INPUT")
         suffix = path.suffix.lower()
         if suffix in IMAGE_SUFFIXES:
-            rows.append(_image_row(path, model, invert, notes)[None, :])
+            images.append(_image_row(path, model, invert, notes))
             names.add(text, 1, indexed=False)
             continue
         if suffix in (".npy", ".npz"):
@@ -164,12 +166,15 @@ def read_inputs(
                 f"predict: INPUT must end in one of {', '.join(ARRAY_SUFFIXES + IMAGE_SUFFIXES)}; "
                 f"got {text!r}"
             )
+        if images:
+            parts.append(np.stack(images))
+            images = []
         X = _as_rows(array, path, model.n_features)
-        rows.append(X)
+        parts.append(X)
         names.add(text, X.shape[0], indexed=True)
-    # as stored: one file's array is used as it is (uint8 images stay uint8, 1/8 of float64),
-    # several are joined in their common type; the Model scales each batch as it runs
-    return (rows[0] if len(rows) == 1 else np.concatenate(rows)), names, notes
+    if images:
+        parts.append(np.stack(images))
+    return parts, names, notes
 
 
 def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndarray:
@@ -196,11 +201,37 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
     return row
 
 
-def refuse_nonfinite(names: RowNames, X: np.ndarray) -> None:
-    """Refuse the first NaN or inf of ``X``, named by its file and its row there
-    (``predict: x.npy: features must be finite; got NaN or inf in row 3``)."""
+def refuse_nonfinite(names: RowNames, X: np.ndarray, start: int = 0) -> None:
+    """Refuse the first NaN or inf of ``X``, the rows ``start ..`` of ``names``, named by its
+    file and its row there (``predict: x.npy: features must be finite; got NaN or inf in row
+    3``)."""
     for text, rows in names.files():
-        check_finite_rows(X[rows], f"predict: {Path(text)}", "features")
+        if start <= rows.start < start + len(X):
+            part = X[rows.start - start : rows.stop - start]
+            check_finite_rows(part, f"predict: {Path(text)}", "features")
+
+
+def parts_logits(
+    model: Any,
+    parts: list[np.ndarray],
+    row_name: Callable[[int], str],
+    refuse: Callable[[np.ndarray, int], None],
+) -> np.ndarray:
+    """:func:`finite_logits` of each part in turn, joined (the logits, not the rows): rows are
+    named and numbered over all parts (``row_name(row)``); ``refuse(part, start)`` raises the
+    caller's error for a NaN or inf in ``part``, whose first row is row ``start``."""
+    logits, start = [], 0
+    for X in parts:
+        logits.append(
+            finite_logits(
+                model,
+                X,
+                lambda row, start=start: row_name(start + row),
+                lambda X=X, start=start: refuse(X, start),
+            )
+        )
+        start += len(X)
+    return logits[0] if len(logits) == 1 else np.concatenate(logits)
 
 
 def finite_logits(

@@ -12,7 +12,7 @@ import numpy as np
 from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
-from softgrad.cli.inputs import RowNames, finite_logits, read_inputs, refuse_nonfinite
+from softgrad.cli.inputs import RowNames, parts_logits, read_inputs, refuse_nonfinite
 from softgrad.cli.output import class_names, padded, print_json_items, shown, text_width
 from softgrad.cli.threads import add_threads_option
 from softgrad.functional import softmax
@@ -45,10 +45,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
-    X, names, notes = read_inputs(args.inputs, model, args.invert)
+    parts, names, notes = read_inputs(args.inputs, model, args.invert)
     # one forward pass: the overflow check's logits give the probabilities
-    logits = finite_logits(
-        model, X, lambda row: f"predict: {names[row]}", lambda: refuse_nonfinite(names, X)
+    logits = parts_logits(
+        model,
+        parts,
+        lambda row: f"predict: {names[row]}",
+        lambda X, start: refuse_nonfinite(names, X, start),
     )
     k = min(args.top, logits.shape[1])
     classes = class_names(model)
