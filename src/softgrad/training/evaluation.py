@@ -147,8 +147,11 @@ def evaluation_sums(
     ignored = getattr(loss, "ignore_index", None) is not None  # else every sample counts
     network = logits_network(model) if per_sample is None else model
     finite = "evaluate" if isinstance(X, np.ndarray) else None
-    forward = BatchForward(network, X.shape[0], batch_size, finite)
-    with eval_mode(network):
+    copies = not isinstance(X, np.ndarray)  # a ScaledRows or CSR batch: a copy made here
+    with (
+        eval_mode(network),
+        BatchForward(network, X.shape[0], batch_size, finite, copies) as forward,
+    ):
         for rows in batch_slices(X.shape[0], batch_size):
             logits = forward(batch_inputs(X, rows), rows)
             if per_sample is None:
