@@ -138,17 +138,14 @@ class BatchForward:
 
     def _forward(self, batch: np.ndarray, rows: slice | None, raw: np.ndarray | None) -> np.ndarray:
         plan = self.plan
+        planned = plan is not None and plan.takes(batch) and plan.ready()
         finite = self.finite
-        given = batch if raw is None else raw
-        if plan is not None and plan.takes(batch) and plan.ready():
-            if finite is not None and self.after_product:
-                return plan.forward(batch, _input_check(given, rows, finite))
-            if finite is not None:  # before the forward: inf in it would warn there
-                finite_batch(given, rows, finite)
-            return plan.forward(batch)
         if finite is not None:
-            finite_batch(given, rows, finite)
-        return self.model.forward(batch)
+            given = batch if raw is None else raw
+            if planned and self.after_product:
+                return plan.forward(batch, _input_check(given, rows, finite))
+            finite_batch(given, rows, finite)  # before the forward: inf in it would warn there
+        return plan.forward(batch) if planned else self.model.forward(batch)
 
 
 def _product_shows(plan: ForwardPlan, n_samples: int) -> bool:
