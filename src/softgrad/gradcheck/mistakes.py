@@ -297,13 +297,7 @@ MISTAKES: tuple[Mistake, ...] = (
 
 
 def reproduces(ev: Evidence, predicted: np.ndarray) -> bool:
-    """True when ``predicted`` is the user's gradient and is not the right one: neither the
-    central differences nor the exact gradient of the recognised forward (``ev.op.right``).
-    At one sample a missing 1/N is no mistake (N = 1), and where the differences disagree
-    with that exact gradient the forward is not quite the function it was recognised as
-    (:func:`exact_for_another_forward`), which no backward mistake explains."""
-    if ev.op is not None and ev.same(ev.op.right, predicted):
-        return False
+    """True when ``predicted`` is the user's gradient and is not the right one."""
     return ev.same(ev.analytic, predicted) and not ev.same(ev.numeric, predicted)
 
 
@@ -326,7 +320,9 @@ def matching_mistakes(ev: Evidence) -> list[tuple[Mistake, str]]:
     [('sign_flipped', 'minus the right gradient')]
     """
     found: dict[str, tuple[Mistake, str]] = {}
-    if not ev.nameable:
+    # a gradient that is the recognised forward's exact one makes no backward mistake (at one
+    # sample, a missing 1/N is none): its forward is what differs (exact_for_another_forward)
+    if not ev.nameable or exact_for_another_forward(ev):
         return []
     for mistake in MISTAKES:
         for predicted, formula in mistake.predict(ev):
