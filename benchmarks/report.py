@@ -242,8 +242,37 @@ def bound_table(bounds) -> str:
     return _table(["shapes", "GFLOP / epoch", "bound s", "GFLOP/s", "per product s"], rows)
 
 
+def markers_problem(path: Path) -> str | None:
+    """What keeps :func:`write_section` from rewriting ``path``, or None: the file must hold
+    both training markers once, in order, or neither (a missing file is fine). With one of
+    them gone, the section's end is unknown: the rewrite would append a second training
+    section below the first instead of replacing it."""
+    if not path.exists():
+        return None
+    text = path.read_text()
+    counts = text.count(BEGIN), text.count(END)
+    if counts == (0, 0):
+        return None
+    if counts != (1, 1) or text.index(BEGIN) > text.index(END):
+        return (
+            f"{path} must hold the markers {BEGIN} and {END} once each, in that order, or "
+            f"neither; it holds {counts[0]} and {counts[1]} (put the missing one back around "
+            "the training section)"
+        )
+    return None
+
+
 def write_section(path: Path, body: str) -> None:
-    """Replace the text between the training markers (creating file/markers if absent)."""
+    """Replace the text between the training markers (creating file/markers if absent).
+
+    Raises
+    ------
+    ValueError
+        The file holds one marker without the other, or either twice (:func:`markers_problem`).
+    """
+    problem = markers_problem(path)
+    if problem is not None:
+        raise ValueError(problem)
     block = f"{BEGIN}\n{body.rstrip()}\n{END}"
     if path.exists():
         text = path.read_text()

@@ -54,6 +54,26 @@ def test_run_refuses_an_output_that_is_a_folder(capsys, tmp_path):
     _exits_2_with_one_line(capsys, run.parse_args, ["--output", str(tmp_path)], "not a folder")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "# b\n\n<!-- training:begin -->\n## Training\n\n## Ops\n",  # the end marker lost
+        "# b\n\n## Training\n<!-- training:end -->\n",
+        "<!-- training:end -->\n<!-- training:begin -->\n",
+        "<!-- training:begin -->\nA\n<!-- training:end -->\n<!-- training:begin -->\n",
+    ],
+)
+def test_run_refuses_an_output_whose_training_markers_are_broken(capsys, tmp_path, text):
+    # found before the 15-minute run, whose rewrite would otherwise append a second section
+    out = tmp_path / "B.md"
+    out.write_text(text)
+    _exits_2_with_one_line(
+        capsys, run.parse_args, ["--output", str(out)], "--output", "training:begin", "neither"
+    )
+    assert out.read_text() == text
+    assert run.parse_args(["--output", str(out), "--no-write"]).no_write  # nothing to rewrite
+
+
 def _without(monkeypatch, *modules):
     real = bench_cli.missing
     monkeypatch.setattr(

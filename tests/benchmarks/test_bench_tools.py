@@ -105,6 +105,17 @@ def test_write_section_appends_its_markers_when_missing(tmp_path):
     assert text.endswith("\n\n<!-- training:begin -->\nfigures\n<!-- training:end -->\n")
 
 
+def test_write_section_refuses_a_file_that_lost_its_end_marker(tmp_path):
+    # BENCHMARKS.md lost its end marker once; the run's rewrite then appended a second
+    # training section below the first instead of replacing it
+    path = tmp_path / "BENCHMARKS.md"
+    text = "# softgrad benchmarks\n\n<!-- training:begin -->\nold\n\n## Ops\nops\n"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="once each, in that order, or neither; it holds 1 and 0"):
+        report.write_section(path, "new figures")
+    assert path.read_text() == text
+
+
 def test_bound_ratios_pair_each_epoch_with_the_bound_measured_after_it():
     run = SimpleNamespace(epoch_times=[9.0, 2.0, 3.0, 4.0, 6.0])
     cfg = SimpleNamespace(runs={"softgrad": run}, bound_times=[1.0, 1.0, 2.0, 2.0, 2.0])
