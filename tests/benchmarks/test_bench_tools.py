@@ -28,6 +28,7 @@ def _load(name: str):
 
 gemm_bound = _load("gemm_bound")
 report = _load("report")
+machine = _load("machine")
 
 
 @pytest.mark.parametrize(
@@ -114,6 +115,25 @@ def test_write_section_refuses_a_file_that_lost_its_end_marker(tmp_path):
     with pytest.raises(ValueError, match="once each, in that order, or neither; it holds 1 and 0"):
         report.write_section(path, "new figures")
     assert path.read_text() == text
+
+
+def test_the_cpu_is_named_with_its_family_model_and_widest_vector_extension(tmp_path):
+    block = (
+        "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\nmodel\t\t: {model}\n"
+        "model name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx {extra}\n\n"
+    )
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        block.format(n=0, family=23, model=1, extra="fma avx2")
+        + block.format(n=1, family=99, model=9, extra="avx2 avx512f")
+    )
+    # the first processor's block: a VM's "AMD EPYC" alone named neither a Zen 1 nor a Zen 5
+    assert machine.cpu_model(str(cpuinfo)) == "AMD EPYC (family 23, model 1, AVX2)"
+    cpuinfo.write_text(block.format(n=0, family=26, model=2, extra="avx2 avx512f avx512bw"))
+    assert machine.cpu_model(str(cpuinfo)) == "AMD EPYC (family 26, model 2, AVX-512)"
+    cpuinfo.write_text("model name\t: Some CPU\n")
+    assert machine.cpu_model(str(cpuinfo)) == "Some CPU"
+    assert machine.cpu_model(str(tmp_path / "absent")) != ""
 
 
 def test_bound_ratios_pair_each_epoch_with_the_bound_measured_after_it():
