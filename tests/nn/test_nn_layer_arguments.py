@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from softgrad.nn import Dropout, Linear, ReLU, Sequential, build_mlp
+from softgrad.nn import Dropout, Layer, Linear, ReLU, Sequential, build_mlp
 
 
 def _one_draw(generator, shape, init, dtype):
@@ -235,3 +235,37 @@ def test_build_mlp_refuses_weights_that_are_not_its_own(edit, message):
     edit(weights)
     with pytest.raises(ValueError, match=message):
         build_mlp(5, [6], 3, dtype=np.float64, weights=weights)
+
+
+class _SkipsInit(Layer):
+    """A user layer whose __init__ forgets super().__init__()."""
+
+    def __init__(self):
+        self.W = np.ones((2, 2))
+
+    def forward(self, x):
+        return x @ self.W
+
+
+@pytest.mark.parametrize(
+    ("call", "missing"),
+    [
+        (lambda layer: layer.astype(np.float32), "params"),
+        (lambda layer: layer.training, "training"),
+        (lambda layer: layer.grads, "grads"),
+    ],
+)
+def test_a_subclass_that_skipped_layer_init_is_told_to_call_it(call, missing):
+    # it was a bare "'_SkipsInit' object has no attribute 'params'" from inside softgrad
+    layer = _SkipsInit()
+    with pytest.raises(AttributeError, match=r"must call super\(\).__init__\(\)") as error:
+        call(layer)
+    assert error.value.name == missing and error.value.obj is layer
+    assert f"no attribute {missing!r}" in str(error.value)
+    assert not hasattr(layer, "params")  # still an AttributeError to hasattr and getattr
+
+
+def test_other_missing_attributes_keep_python_s_message():
+    with pytest.raises(AttributeError, match=r"^'_SkipsInit' object has no attribute 'nope'$"):
+        _SkipsInit().nope  # noqa: B018
+    assert getattr(Linear(2, 2), "nope", 7) == 7

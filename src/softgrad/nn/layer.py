@@ -135,6 +135,10 @@ def _as_mode(mode: Any, where: str) -> bool:
     return bool(mode)
 
 
+# what Layer.__init__ sets (Layer.__getattr__ names the cause when one is missing)
+_INIT_ATTRS = frozenset({"params", "grads", "training"})
+
+
 class Layer:
     """Base class of every layer: live ``params``, matching ``grads``, a ``training`` flag.
 
@@ -193,6 +197,21 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.training = True
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when the usual lookup fails: a subclass whose __init__ skipped
+        # Layer.__init__ has no params, grads or training, and every method reading them
+        # (astype, zero_grad, train ...) would raise a bare "object has no attribute 'params'"
+        if name in _INIT_ATTRS:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name!r}: its __init__ must call "
+                "super().__init__() (Layer.__init__ creates params, grads and training)",
+                name=name,
+                obj=self,
+            )
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+        )
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute the layer's output for input ``x`` and cache what ``backward`` needs."""
