@@ -300,9 +300,9 @@ def test_a_layer_subclass_that_breaks_astype_is_one_line(usage_error, nodes):
     (nodes.folder / "no_super.py").write_text(LAYER_WITHOUT_SUPER)
     line = usage_error("gradcheck", nodes("no_super.py:NoSuper"))
     assert line == (
-        "softgrad: error: gradcheck: NoSuper.astype(float64) raised AttributeError: 'NoSuper' "
-        "object has no attribute 'params' (a Layer subclass's __init__ must call "
-        "super().__init__())"
+        "softgrad: error: gradcheck: NoSuper.astype(float64) raised AttributeError: NoSuper "
+        "has no attribute 'params': its __init__ must call super().__init__() (Layer.__init__ "
+        "creates params, grads and training)"
     )
     assert sorted(p.name for p in nodes.folder.iterdir() if not p.suffix == ".py") == []
 

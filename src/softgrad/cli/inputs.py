@@ -75,7 +75,7 @@ def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
         array = array[None, :]
     elif array.ndim >= 3 and int(np.prod(array.shape[1:])) == n_features:
         array = array.reshape(array.shape[0], -1)  # a stack of images
-    check_feature_count(array, n_features, f"predict: {path}", "samples")
+    check_feature_count(array, n_features, f"predict: {str(path)!r}", "samples")
     return array  # NaN and inf: refused batch by batch as the model reads them (finite_logits)
 
 
@@ -180,7 +180,7 @@ def read_inputs(
 def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndarray:
     if model.image_shape is None:
         raise ValueError(
-            f"predict: {path} is an image, but this model was not trained on images; "
+            f"predict: {str(path)!r} is an image, but this model was not trained on images; "
             "give rows in a .npy, .npz or .csv file"
         )
     metadata = model.metadata or {}
@@ -195,8 +195,8 @@ def _image_row(path: Path, model: Any, invert: str, notes: list[str]) -> np.ndar
         kinds = {"dark": "light-on-dark", "light": "dark-on-light"}
         other = "light" if background == "dark" else "dark"
         notes.append(
-            f"{path} is {kinds[other]}; inverted it to match the {kinds[background]} training "
-            "images (use --invert no to keep it)"
+            f"{str(path)!r} is {kinds[other]}; inverted it to match the {kinds[background]} "
+            "training images (use --invert no to keep it)"
         )
     return row
 

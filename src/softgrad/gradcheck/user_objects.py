@@ -180,15 +180,13 @@ class NodeRunner:
 
     def _prepared(self, base: Any, prepare: Callable[[Any], Any]) -> Any:
         """``prepare(base)``, a Layer's astype: the user's subclass may break it (its __init__
-        never called Layer's, so it has no params), which is said as its own code raising."""
+        never called Layer's, so it has no params: Layer's own AttributeError says so), which
+        is said as its own code raising."""
         try:
             return prepare(base)
         except (Exception, SystemExit) as exc:
-            hint = ""
-            if isinstance(exc, AttributeError) and not hasattr(base, "params"):
-                hint = " (a Layer subclass's __init__ must call super().__init__())"
             raise UserCodeError(
-                f"gradcheck: {self.name}.astype(float64) raised {type(exc).__name__}: {exc}{hint}"
+                f"gradcheck: {self.name}.astype(float64) raised {type(exc).__name__}: {exc}"
             ) from exc
 
     # ---- parameters ---------------------------------------------------------------------------
