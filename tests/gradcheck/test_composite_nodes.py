@@ -51,7 +51,9 @@ def test_a_right_composite_has_every_sub_node_parameter_checked(gallery, rng):
         (
             "TwoLayerTransposedDW",
             "transposed_weight",
-            "self.out.W: a weight or weight gradient transposed: backward computes the transpose",
+            "self.out.W: a weight or weight gradient transposed: backward computes the transpose "
+            "of the gradient of self.out.W, shape (2, 3).\n  The gradient of self.out.W must have "
+            "self.out.W's shape (3, 2)",
         ),
     ],
 )
@@ -61,6 +63,7 @@ def test_a_wrong_gradient_inside_is_named_by_its_path(name, mistake, said, galle
     assert result.failed() == ["self.out.W"], str(result)
     assert result.mistakes == (mistake,), str(result)
     assert result.diagnosis.startswith(said), result.diagnosis
+    assert "dself" not in result.diagnosis  # "the gradient of self.out.W", never "dself.out.W"
 
 
 def test_the_softmax_diagonal_mistake_inside_fails_every_gradient_below_it(gallery, rng):
@@ -86,8 +89,12 @@ def test_a_list_of_layers_is_checked_layer_by_layer(gallery, rng):
     [
         (  # sub-nodes in a dict, and an activation in a tuple
             "EncoderDecoder",
-            ["self.blocks['enc'].W", "self.blocks['enc'].b"]
-            + ["self.blocks['dec'].W", "self.blocks['dec'].b"],
+            [
+                "self.blocks['enc'].W",
+                "self.blocks['enc'].b",
+                "self.blocks['dec'].W",
+                "self.blocks['dec'].b",
+            ],
         ),
         (  # self.head.parent is the node itself: a cycle, visited once
             "WithParent",
@@ -116,3 +123,23 @@ def test_a_composite_that_cannot_be_deep_copied_says_its_sub_nodes_went_unchecke
     )
     # the sub-node is the user's own: its float32 weights are neither converted nor replaced
     assert node.out.W is weights and weights.dtype == np.float32
+
+
+def test_the_report_of_many_parameters_stays_readable(gallery, rng):
+    node = gallery("composite_nodes", "ScaleStack", 12, 5, 7)
+    result = gradcheck(node, rng.standard_normal((N, 5)), rng=rng)
+    assert [c.name for c in result.checks] == ["x"] + [f"self.layers[{i}].W" for i in range(12)]
+    assert result.failed() == ["self.layers[7].W"], str(result)
+    # the twelve right quantities are in the table, not listed again in the diagnosis
+    assert result.diagnosis.startswith(
+        "no known mistake matches; wrong: self.layers[7].W; right: the other 12 (see the table)."
+    ), result.diagnosis
+    constants = ", ".join(f"self.layers[{i}].offset" for i in range(12))
+    assert result.notes == (
+        "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: "
+        + constants,
+    )
+    text = str(result).splitlines()
+    table = 1 + len(result.checks)  # its header and one row per check, after the title
+    assert all(len(line) <= 100 for line in text[table + 1 :]), "\n".join(text)
+    assert " ".join(" ".join(text[table + 1 :]).split()).startswith("note: " + result.notes[0])

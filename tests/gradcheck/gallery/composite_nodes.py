@@ -124,6 +124,30 @@ class Stack:
         return grad_y
 
 
+class Scale:
+    """y = x * W + offset: W learned (dW), offset a constant; ``slip`` added to dW."""
+
+    def __init__(self, width, slip=0.0):
+        self.W = np.linspace(0.5, 1.5, width)
+        self.offset = np.full(width, 0.25)
+        self.slip = slip
+
+    def forward(self, x):
+        self.x = x
+        return x * self.W + self.offset
+
+    def backward(self, grad_y):
+        self.dW = np.sum(grad_y * self.x, axis=0) + self.slip
+        return grad_y * self.W
+
+
+class ScaleStack(Stack):
+    """``depth`` Scale nodes, the one at ``wrong_at`` with 0.5 added to its dW."""
+
+    def __init__(self, depth, width, wrong_at):
+        self.layers = [Scale(width, 0.5 if i == wrong_at else 0.0) for i in range(depth)]
+
+
 class EncoderDecoder:
     """Sub-nodes in a dict, and in a tuple."""
 
