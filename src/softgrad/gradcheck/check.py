@@ -63,7 +63,9 @@ def gradcheck(
         subclass of Layer, or your own node: no base class needed) is checked through its
         ``backward`` on float64 deep copies (a Layer made float64 by its ``astype``); its
         parameters are found in a ``params``/``grads`` dict pair and in attribute pairs
-        ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
+        ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W``, on f and on the nodes it holds
+        (attributes, lists, tuples and dicts of nodes), each named by its path
+        (``"self.out.W"``, ``"self.layers[1].W"``; see
         :mod:`softgrad.gradcheck.user_objects`). f itself is never modified. A plain callable
         ``f(x) -> y`` must come with ``vjp``.
     x : array_like of shape S
@@ -89,7 +91,8 @@ def gradcheck(
     rng : numpy.random.Generator or int or None
         Source of g. None means a fixed seed (0), so that a report is reproducible.
     check_params : bool, default True
-        Also check every parameter gradient (``"W"``, ``"b"``; ``"0.W"`` ... for a Sequential).
+        Also check every parameter gradient (``"W"``, ``"b"``; ``"0.W"`` ... for a
+        Sequential; ``"self.out.W"`` ... for a node that f holds).
     name : str, optional
         Name shown in the report (default: the class or function name).
 

@@ -112,9 +112,9 @@ class Site:
 
     @property
     def name(self) -> str:
-        """The check's name: ``"W"`` or ``"params['W']"``-less on the node itself (``"self.x"``
-        for an attribute named x, apart from the input), the full path on a sub-node
-        (``"self.out.W"``, ``"self.fc1.params['W']"``)."""
+        """The check's name: the key or attribute alone on the node itself (``"W"``; an
+        ``x`` is ``"self.x"`` or ``"params['x']"``, apart from the input), the full path on a
+        sub-node (``"self.out.W"``, ``"self.fc1.params['W']"``)."""
         if not self.path:
             if str(self.key) != "x":
                 return str(self.key)

@@ -26,19 +26,31 @@ What is recognised (duck typing, nothing to inherit):
   changes (a max-norm clip in place) is therefore listed as a cache, not checked. A parameter
   named ``x`` is checked as ``"self.x"`` (``"params['x']"``), apart from the input's ``"x"``.
 
+* Parameters of the nodes it holds (a composite node), found the same way on each: a node in
+  an attribute, or in a list, tuple or dict an attribute holds, and so on down
+  (:mod:`softgrad.gradcheck.sub_nodes`). Each is named by its path as you write it:
+  ``"self.out.W"`` (gradient ``self.out.dW``), ``"self.fc1.params['W']"`` (``self.fc1.grads
+  ['W']``), ``"self.layers[1].W"``, ``"self.blocks['enc'].b"``. Each node is visited once (a
+  child that keeps a reference to its parent ends there), and each array is checked once,
+  under the first name found, the node's own before its sub-nodes': a softgrad Sequential's
+  parameters are its ``params['0.W']``..., not its layers' again. Caches and constants of a
+  sub-node are listed by their path.
+
 A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` dict is
 softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
 subclass) is found as in any node.
 
 The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
-base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store;
-then floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
-are converted; aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible
-(an attribute holding a lock or a module), each evaluation runs on a shallow copy whose arrays,
-dicts and lists are copied, and the object's attributes and their arrays are restored afterwards;
-a note says so. Each backward follows the forward it differentiates with no other forward in
-between, so a cache that every copy shares (a class attribute, a module's global) holds that
-forward's values.
+base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store,
+and so for each Layer it holds that is not float64 already; then floating arrays in attributes,
+in the dicts, lists and tuples they hold, and in sub-nodes, all the way down, are converted;
+aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible (an attribute
+holding a lock or a module), each evaluation runs on a shallow copy whose arrays, dicts and
+lists are copied, and the object's attributes and their arrays are restored afterwards; a note
+says so. The nodes it holds are then shared with the user's object: they are left as they are,
+and a note says that their parameters were not checked. Each backward follows the forward it
+differentiates with no other forward in between, so a cache that every copy shares (a class
+attribute, a module's global) holds that forward's values.
 """
 
 from __future__ import annotations
