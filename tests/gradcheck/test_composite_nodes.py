@@ -143,3 +143,27 @@ def test_the_report_of_many_parameters_stays_readable(gallery, rng):
     table = 1 + len(result.checks)  # its header and one row per check, after the title
     assert all(len(line) <= 100 for line in text[table + 1 :]), "\n".join(text)
     assert " ".join(" ".join(text[table + 1 :]).split()).startswith("note: " + result.notes[0])
+
+
+class _TwoArraysCalledW:
+    """params['W'] (3, 2) used by forward, and an attribute W (5,) of its own with dW."""
+
+    def __init__(self):
+        self.params = {"W": np.linspace(-1.0, 1.0, 6).reshape(3, 2)}
+        self.grads = {}
+        self.W = np.ones(5)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.params["W"]
+
+    def backward(self, grad_y):
+        self.grads["W"] = self.x.T @ grad_y
+        self.dW = np.zeros(5)
+        return grad_y @ self.params["W"].T
+
+
+def test_one_name_is_one_check_the_params_dict_first(rng):
+    result = gradcheck(_TwoArraysCalledW(), rng.standard_normal((N, 3)), rng=rng)
+    assert result.ok, str(result)
+    assert [(c.name, c.shape) for c in result.checks] == [("x", (N, 3)), ("W", (3, 2))]

@@ -68,19 +68,22 @@ def resolve(obj: Any, path: Path) -> Any:
     return obj
 
 
-def _children(node: Any) -> Iterator[tuple[Step | tuple[Step, Step], Any]]:
-    """The nodes a node holds: in an attribute, or in a list, tuple or dict an attribute holds."""
+def _children(node: Any) -> Iterator[tuple[Path, Any]]:
+    """``(steps, child)`` for the nodes a node holds: in an attribute, or in a list, tuple or
+    dict an attribute holds."""
     for key, value in attributes(node).items():
         if is_node(value):
-            yield ("attr", key), value
-        elif type(value) in (list, tuple):
-            for index, item in enumerate(value):
-                if is_node(item):
-                    yield (("attr", key), ("item", index)), item
+            yield (("attr", key),), value
+            continue
+        if type(value) in (list, tuple):
+            items = enumerate(value)
         elif isinstance(value, dict):
-            for name, item in value.items():
-                if is_node(item):
-                    yield (("attr", key), ("item", name)), item
+            items = iter(value.items())
+        else:
+            continue
+        for index, item in items:
+            if is_node(item):
+                yield (("attr", key), ("item", index)), item
 
 
 def sub_nodes(root: Any) -> Iterator[tuple[Path, Any]]:
@@ -94,10 +97,7 @@ def sub_nodes(root: Any) -> Iterator[tuple[Path, Any]]:
             continue
         seen.add(id(node))
         yield path, node
-        found = []
-        for step, child in _children(node):
-            steps = (step,) if isinstance(step[0], str) else step
-            found.append(((*path, *steps), child))
+        found = [((*path, *steps), child) for steps, child in _children(node)]
         stack.extend(reversed(found))
 
 
@@ -127,11 +127,11 @@ class Site:
         return str(self.key) if not self.path else self.name
 
     def grad_name(self, partner: str | None = None) -> str:
-        """Where its gradient is expected: ``grads['W']`` or the partner attribute ``dW``, with
-        the sub-node's path in front (``"self.out.dW"``)."""
+        """Where its gradient is expected: ``grads['W']``, or the attribute ``partner`` (``dW``)
+        found for it, with the sub-node's path in front (``"self.out.dW"``)."""
         if self.kind == "params":
             return self._spelled("grads")
-        return partner if not self.path else f"{spelled(self.path)}.{partner}"
+        return f"{spelled(self.path)}.{partner}" if self.path else str(partner)
 
     def _spelled(self, store: str) -> str:
         where = f"{store}[{self.key!r}]" if self.kind == "params" else str(self.key)
@@ -152,24 +152,29 @@ class Site:
 
 def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
     """Every floating array that may be a parameter, on ``root`` and (``into_sub_nodes``) on
-    the nodes under it, each array once."""
-    found: list[Site] = []
+    the nodes under it: each array once, and each name once (a ``params['W']`` before an
+    attribute ``W`` of another array)."""
+    found: dict[str, Site] = {}
     seen: set[int] = set()
+
+    def add(site: Site, value: np.ndarray) -> None:
+        if id(value) not in seen and site.name not in found:
+            found[site.name] = site
+            seen.add(id(value))
+
     nodes = sub_nodes(root) if into_sub_nodes else iter([((), root)])
     for path, node in nodes:
         params = getattr(node, "params", None)
         if isinstance(params, Mapping):
             for key, value in params.items():
-                if _floating(value) and id(value) not in seen:
-                    found.append(Site(path, "params", key))
-                    seen.add(id(value))
+                if _floating(value):
+                    add(Site(path, "params", key), value)
         arrays = {key: value for key, value in attributes(node).items() if _floating(value)}
         grad_like = {pattern.format(key) for key in arrays for pattern in GRAD_PATTERNS}
         for key, value in arrays.items():
-            if key not in grad_like and id(value) not in seen:
-                found.append(Site(path, "attr", key))
-                seen.add(id(value))
-    return found
+            if key not in grad_like:
+                add(Site(path, "attr", key), value)
+    return list(found.values())
 
 
 def held_nodes(root: Any) -> list[str]:
