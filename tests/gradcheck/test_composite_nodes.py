@@ -167,3 +167,33 @@ def test_one_name_is_one_check_the_params_dict_first(rng):
     result = gradcheck(_TwoArraysCalledW(), rng.standard_normal((N, 3)), rng=rng)
     assert result.ok, str(result)
     assert [(c.name, c.shape) for c in result.checks] == [("x", (N, 3)), ("W", (3, 2))]
+
+
+class _Pipeline:
+    """The nodes given, run in turn, each held in an attribute of its own."""
+
+    def __init__(self, **nodes):
+        self.names = list(nodes)
+        vars(self).update(nodes)
+
+    def forward(self, x):
+        for name in self.names:
+            x = getattr(self, name).forward(x)
+        return x
+
+    def backward(self, grad_y):
+        for name in reversed(self.names):
+            grad_y = getattr(self, name).backward(grad_y)
+        return grad_y
+
+
+def test_a_sub_nodes_caches_are_told_apart_and_listed_by_path(gallery, rng):
+    # self.probs.x and self.probs.out are preallocated, then replaced by forward
+    linear = gallery("composite_nodes", "MyLinear", D, 4)
+    node = _Pipeline(linear=linear, probs=gallery("stateful_nodes", "SoftmaxPreallocated", 4))
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert result.ok and [c.name for c in result.checks] == ["x", "self.linear.W", "self.linear.b"]
+    assert result.notes == (
+        "arrays whose contents forward changes (replaced or filled in place) were taken as "
+        "caches, not parameters: self.probs.x, self.probs.out",
+    )
