@@ -346,3 +346,13 @@ def test_a_float16_node_is_said_to_be_inconclusive_with_float32_suggested(cli, n
     assert lines[-1].endswith("check the node in float32")
     as_json = cli("gradcheck", nodes("float32_nodes.py:Tanh16"), "--shape", "2,3", "--json")
     assert as_json.json()["ok"] and as_json.json()["warning"].endswith("check the node in float32")
+
+
+def test_a_composite_node_has_its_sub_nodes_parameters_checked(cli, nodes):
+    right = cli("gradcheck", nodes("composite_nodes.py:TwoLayer"))
+    assert (right.code, right.err) == (0, ""), right.out
+    rows = [line.split()[0] for line in right.out.splitlines()[3:]]
+    assert rows == ["x", "self.fc1.params['W']", "self.fc1.params['b']", "self.out.W", "self.out.b"]
+    wrong = cli("gradcheck", nodes("composite_nodes.py:Stack"), "--args", '{"wrong": true}')
+    assert wrong.code == 1, wrong.out + wrong.err
+    assert "self.layers[2].W: off by a constant factor: backward computes 2 times" in wrong.out

@@ -28,7 +28,8 @@ from softgrad.gradcheck.result import (
     flat_note,
 )
 from softgrad.gradcheck.runners import FunctionRunner
-from softgrad.gradcheck.user_objects import NodeRunner, is_node
+from softgrad.gradcheck.sub_nodes import is_node
+from softgrad.gradcheck.user_objects import NodeRunner
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.loss import Loss
 
@@ -62,7 +63,9 @@ def gradcheck(
         subclass of Layer, or your own node: no base class needed) is checked through its
         ``backward`` on float64 deep copies (a Layer made float64 by its ``astype``); its
         parameters are found in a ``params``/``grads`` dict pair and in attribute pairs
-        ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W`` (see
+        ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W``, on f and on the nodes it holds
+        (attributes, lists, tuples and dicts of nodes), each named by its path
+        (``"self.out.W"``, ``"self.layers[1].W"``; see
         :mod:`softgrad.gradcheck.user_objects`). f itself is never modified. A plain callable
         ``f(x) -> y`` must come with ``vjp``.
     x : array_like of shape S
@@ -88,7 +91,8 @@ def gradcheck(
     rng : numpy.random.Generator or int or None
         Source of g. None means a fixed seed (0), so that a report is reproducible.
     check_params : bool, default True
-        Also check every parameter gradient (``"W"``, ``"b"``; ``"0.W"`` ... for a Sequential).
+        Also check every parameter gradient (``"W"``, ``"b"``; ``"0.W"`` ... for a
+        Sequential; ``"self.out.W"`` ... for a node that f holds).
     name : str, optional
         Name shown in the report (default: the class or function name).
 
@@ -182,8 +186,7 @@ def _runner(
         label = name or type(f).__name__
         # a Layer converts itself (astype: a Sequential keeps its parameter store); the
         # arrays it keeps outside params, a user layer's W/dW pair included, as any node's
-        prepare = as_float64_layer if isinstance(f, Layer) else None
-        return NodeRunner(f, target, label, check_params, prepare)
+        return NodeRunner(f, target, label, check_params, as_float64_layer)
     if not callable(f):
         raise TypeError(
             f"{where}: f must be a Layer, an object with forward(x) and backward(grad_y) methods, "
@@ -201,10 +204,18 @@ def _runner(
     return FunctionRunner(f, vjp, label)
 
 
-def as_float64_layer(layer: Layer) -> Layer:
-    """A softgrad layer's float64 copy for the check: its parameters and gradients converted by
-    ``astype``, which a Sequential needs to keep its flat parameter store."""
-    return layer.astype(np.float64)
+def as_float64_layer(node: Any, top: bool) -> Any:
+    """The float64 copy of a softgrad layer in the check (the checked node, ``top``, or one it
+    holds): its parameters and gradients converted by ``astype``, which a Sequential needs to
+    keep its flat parameter store. A layer inside whose arrays are float64 already is left as
+    it is (a Sequential's layers, converted by its astype: a second astype would copy them out
+    of its store), and so is any node that is not a softgrad Layer."""
+    if not isinstance(node, Layer):
+        return node
+    arrays = (*node.params.values(), *node.grads.values())
+    if top or any(np.asarray(a).dtype != np.float64 for a in arrays):
+        return node.astype(np.float64)
+    return node
 
 
 def _check(

@@ -31,7 +31,12 @@ import numpy as np
 
 from softgrad.gradcheck.forward_ops import SAME_ATOL, SAME_RTOL, same
 from softgrad.gradcheck.hints import describe_error, shape_hint
-from softgrad.gradcheck.mistakes import Evidence, exact_for_another_forward, matching_mistakes
+from softgrad.gradcheck.mistakes import (
+    Evidence,
+    exact_for_another_forward,
+    gradient_of,
+    matching_mistakes,
+)
 
 
 @dataclass(frozen=True)
@@ -64,14 +69,15 @@ class Probe:
 
 def right_formula(ev: Evidence, key: str) -> str:
     """The right gradient, as the sentence that follows the named mistake."""
-    shape = ev.numeric.shape
+    shape, grad = ev.numeric.shape, gradient_of(ev.name)
     if ev.param is not None and key in ("bias_not_summed", "wrong_axis"):
         return (
-            f"The right d{ev.name} sums grad_y over the batch: grad_y.sum(axis=0), shape {shape}."
+            f"The right {grad.removeprefix('the ')} sums grad_y over the batch: "
+            f"grad_y.sum(axis=0), shape {shape}."
         )
     if ev.param is not None and key == "transposed_weight":
         return (
-            f"d{ev.name} must have {ev.name}'s shape {shape}: x.T @ grad_y when "
+            f"{_capitalized(grad)} must have {ev.name}'s shape {shape}: x.T @ grad_y when "
             f"y = x @ {ev.name} (grad_y.T @ x when y = x @ {ev.name}.T)."
         )
     if key == "transposed_weight":
@@ -93,6 +99,23 @@ def right_formula(ev: Evidence, key: str) -> str:
         "The right gradient of the mean loss is (softmax(x) - onehot(target)) / N, "
         f"N = {op.n_rows}."
     )
+
+
+def _listed(names: Sequence[str], most: int = 6) -> str:
+    """``"x, W, b"``; past ``most`` names (a composite's many parameters), their count, which
+    the table shows one by one.
+
+    Examples
+    --------
+    >>> _listed(["x", "W", "b"]), _listed([f"self.layers[{i}].W" for i in range(9)])
+    ('x, W, b', 'the other 9 (see the table)')
+    """
+    return ", ".join(names) if len(names) <= most else f"the other {len(names)} (see the table)"
+
+
+def _capitalized(text: str) -> str:
+    """``"the gradient of ..."`` at the start of a sentence; ``"dW"`` as it is."""
+    return "The" + text[3:] if text.startswith("the ") else text
 
 
 def _not_finite(array: np.ndarray) -> str:
@@ -266,7 +289,7 @@ def diagnose(
         keys += named[1]
     if unexplained:
         wrong = ", ".join(ev.name for ev in unexplained)
-        right = f"; right: {', '.join(passed)}" if passed else ""
+        right = f"; right: {_listed(passed)}" if passed else ""
         lines.append(f"no known mistake matches; wrong: {wrong}{right}. Where the error is:")
         lines += [describe_error(ev, probe, atol, rtol) for ev in unexplained]
         if all(ev.numeric.size == 1 for ev in unexplained):

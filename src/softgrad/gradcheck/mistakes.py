@@ -108,6 +108,12 @@ class Mistake:
     supersedes: tuple[str, ...] = ()
 
 
+def gradient_of(name: str) -> str:
+    """How a parameter's gradient is called: ``"dW"`` for a plain name, ``"the gradient of
+    self.out.W"`` for a path (``"dself.out.W"`` reads as nothing)."""
+    return f"d{name}" if name.isidentifier() else f"the gradient of {name}"
+
+
 def _on_x(ev: Evidence, *names: str) -> bool:
     return ev.name == "x" and ev.op is not None and ev.op.name in names
 
@@ -167,7 +173,12 @@ def _bias_not_summed(ev: Evidence) -> list[Prediction]:
 def _transposed_weight(ev: Evidence) -> list[Prediction]:
     if ev.param is not None:
         if ev.param.ndim == 2:
-            return [(ev.numeric.T, f"the transpose of d{ev.name}, shape {ev.numeric.T.shape}")]
+            return [
+                (
+                    ev.numeric.T,
+                    f"the transpose of {gradient_of(ev.name)}, shape {ev.numeric.T.shape}",
+                )
+            ]
         return []
     if ev.name != "x" or ev.g.ndim != 2 or ev.x.ndim != 2:
         return []

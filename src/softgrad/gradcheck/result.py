@@ -201,7 +201,8 @@ class GradcheckResult:
             for row in [header, *rows]
         ]
         lines = [title, *("  " + line.rstrip() for line in table)]
-        lines += [f"  note: {note}" for note in self.notes]
+        for note in self.notes:  # wrapped: a note may list many arrays (a composite's)
+            lines += textwrap.wrap(note, 100, initial_indent="  note: ", subsequent_indent="    ")
         if self.warning:
             lines.append(f"  warning: {self.warning}")
         if self.diagnosis:

@@ -26,19 +26,31 @@ What is recognised (duck typing, nothing to inherit):
   changes (a max-norm clip in place) is therefore listed as a cache, not checked. A parameter
   named ``x`` is checked as ``"self.x"`` (``"params['x']"``), apart from the input's ``"x"``.
 
+* Parameters of the nodes it holds (a composite node), found the same way on each: a node in
+  an attribute, or in a list, tuple or dict an attribute holds, and so on down
+  (:mod:`softgrad.gradcheck.sub_nodes`). Each is named by its path as you write it:
+  ``"self.out.W"`` (gradient ``self.out.dW``), ``"self.fc1.params['W']"`` (``self.fc1.grads
+  ['W']``), ``"self.layers[1].W"``, ``"self.blocks['enc'].b"``. Each node is visited once (a
+  child that keeps a reference to its parent ends there), and each array is checked once,
+  under the first name found, the node's own before its sub-nodes': a softgrad Sequential's
+  parameters are its ``params['0.W']``..., not its layers' again. Caches and constants of a
+  sub-node are listed by their path.
+
 A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` dict is
 softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
 subclass) is found as in any node.
 
 The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
-base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store;
-then floating arrays in attributes, in dicts and lists held by attributes, and in sub-nodes
-are converted; aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible
-(an attribute holding a lock or a module), each evaluation runs on a shallow copy whose arrays,
-dicts and lists are copied, and the object's attributes and their arrays are restored afterwards;
-a note says so. Each backward follows the forward it differentiates with no other forward in
-between, so a cache that every copy shares (a class attribute, a module's global) holds that
-forward's values.
+base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store,
+and so for each Layer it holds that is not float64 already; then floating arrays in attributes,
+in the dicts, lists and tuples they hold, and in sub-nodes, all the way down, are converted;
+aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible (an attribute
+holding a lock or a module), each evaluation runs on a shallow copy whose arrays, dicts and
+lists are copied, and the object's attributes and their arrays are restored afterwards; a note
+says so. The nodes it holds are then shared with the user's object: they are left as they are,
+and a note says that their parameters were not checked. Each backward follows the forward it
+differentiates with no other forward in between, so a cache that every copy shares (a class
+attribute, a module's global) holds that forward's values.
 """
 
 from __future__ import annotations
@@ -51,35 +63,15 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import UserCodeError
+from softgrad.gradcheck.sub_nodes import (
+    GRAD_PATTERNS,
+    Float64,
+    held_nodes,
+    parameter_sites,
+)
 
-GRAD_PATTERNS = ("d{}", "d_{}", "grad_{}")
-
-
-def is_node(obj: Any) -> bool:
-    """True when ``obj`` has callable ``forward`` and ``backward`` attributes."""
-    return callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
-
-
-def _to_float64(value: Any, memo: dict[int, np.ndarray], depth: int) -> Any:
-    """``value`` with its floating arrays as float64 (containers and sub-nodes converted in place,
-    so call it on copies only); ``memo`` keeps two names for one array pointing at one array."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind != "f" or value.dtype == np.float64:
-            return value
-        if id(value) not in memo:
-            memo[id(value)] = value.astype(np.float64)
-        return memo[id(value)]
-    if depth == 0:
-        return value
-    if isinstance(value, dict):
-        for key in value:
-            value[key] = _to_float64(value[key], memo, depth - 1)
-    elif isinstance(value, list):
-        value[:] = [_to_float64(item, memo, depth - 1) for item in value]
-    elif is_node(value) and hasattr(value, "__dict__"):
-        for key, item in vars(value).items():
-            vars(value)[key] = _to_float64(item, memo, depth - 1)
-    return value
+# deep copies are converted all the way down (each container and node once: cycles end)
+_ALL_THE_WAY = 1 << 30
 
 
 def _copy_container(value: Any) -> Any:
@@ -138,7 +130,7 @@ class NodeRunner:
         target: Any,
         name: str,
         check_params: bool,
-        prepare: Callable[[Any], Any] | None = None,
+        prepare: Callable[[Any, bool], Any] | None = None,
     ):
         self.name = name
         self.notes: list[str] = []
@@ -165,74 +157,60 @@ class NodeRunner:
                 f"ran on a shallow copy with its arrays copied, and {name}'s attributes were "
                 "restored afterwards"
             )
-        if prepare is not None:
-            base = self._prepared(base, prepare)
-        memo: dict[int, np.ndarray] = {}
-        depth = 3 if self._snapshot is None else 1  # never convert shared sub-nodes
-        for key, value in _attributes(base).items():
-            converted = _to_float64(value, memo, depth)
-            if hasattr(base, "__dict__") and key in vars(base):  # past any __setattr__ of its own
-                vars(base)[key] = converted
-            else:
-                setattr(base, key, converted)
-        self._base = base
-        self._candidates = self._parameter_candidates(base)
+        deep = self._snapshot is None  # a shallow copy shares its sub-nodes: never converted
+        converter = Float64(
+            None if prepare is None else lambda node, where: self._prepared(node, where, prepare),
+            _ALL_THE_WAY if deep else 1,
+            into_nodes=deep,
+        )
+        self._base = converter.node(base)
+        self._sites = {site.name: site for site in parameter_sites(self._base, deep)}
+        self._partners: dict[str, str] = {}
+        if not deep and (shared := held_nodes(self._base)):
+            self.notes.append(
+                f"the nodes {name} holds ({', '.join(shared)}) are shared by its shallow copies, "
+                "so their parameters were not checked"
+            )
 
-    def _prepared(self, base: Any, prepare: Callable[[Any], Any]) -> Any:
-        """``prepare(base)``, a Layer's astype: the user's subclass may break it (its __init__
-        never called Layer's, so it has no params: Layer's own AttributeError says so), which
-        is said as its own code raising."""
+    def _prepared(self, node: Any, where: str, prepare: Callable[[Any, bool], Any]) -> Any:
+        """``prepare(node, top)``, a Layer's astype: the user's subclass may break it (its
+        __init__ never called Layer's, so it has no params: Layer's own AttributeError says
+        so), which is said as its own code raising; ``where`` is the node's path (``"self"``,
+        ``"self.fc1"``)."""
         try:
-            return prepare(base)
+            return prepare(node, where == "self")
         except (Exception, SystemExit) as exc:
+            label = self.name if where == "self" else f"{self.name} {where}"
             raise UserCodeError(
-                f"gradcheck: {self.name}.astype(float64) raised {type(exc).__name__}: {exc}"
+                f"gradcheck: {label}.astype(float64) raised {type(exc).__name__}: {exc}"
             ) from exc
 
     # ---- parameters ---------------------------------------------------------------------------
-    @staticmethod
-    def _parameter_candidates(base: Any) -> dict[str, tuple[str, str]]:
-        """name -> ("params", key) or ("attr", attribute) for the arrays that may be parameters."""
-        found: dict[str, tuple[str, str]] = {}
-        seen: set[int] = set()
-        params = getattr(base, "params", None)
-        if isinstance(params, Mapping):
-            for key, value in params.items():
-                if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-                    found[_apart_from_x(str(key), f"params[{key!r}]")] = ("params", key)
-                    seen.add(id(value))
-        attrs = _attributes(base)
-        arrays = {
-            key: value
-            for key, value in attrs.items()
-            if isinstance(value, np.ndarray) and value.dtype.kind == "f" and id(value) not in seen
-        }
-        grad_like = {p.format(key) for key in arrays for p in GRAD_PATTERNS}
-        for key in arrays:
-            if key not in grad_like and key not in found:
-                found[_apart_from_x(key, f"self.{key}")] = ("attr", key)
-        return found
-
     def _discover(self, done: Any, changed: set[str]) -> None:
-        """Pair each candidate with its gradient, seen on an object after backward; an attribute
+        """Pair each site with its gradient, seen on an object after backward; an attribute
         whose contents forward changed is a cache."""
         constants, caches = [], []
-        for name, (kind, key) in self._candidates.items():
-            if kind == "params":
-                self.grad_names[name] = f"grads[{key!r}]"
-            elif key in changed:
-                caches.append(key)
+        for name, site in self._sites.items():
+            if site.kind == "attr" and name in changed:
+                caches.append(site.label)
                 continue
-            else:
+            if site.kind == "attr":
+                node = site.node(done)
                 partner = next(
-                    (p.format(key) for p in GRAD_PATTERNS if hasattr(done, p.format(key))), None
+                    (
+                        p.format(site.key)
+                        for p in GRAD_PATTERNS
+                        if hasattr(node, p.format(site.key))
+                    ),
+                    None,
                 )
                 if partner is None:
-                    constants.append(name)
+                    constants.append(site.label)
                     continue
-                self.grad_names[name] = partner
+                self._partners[name] = partner
+            self.grad_names[name] = site.grad_name(self._partners.get(name))
             if self._check_params:
-                self.params[name] = self._get(self._base, name)
+                self.params[name] = site.value(self._base)
         if caches:
             self.notes.append(
                 "arrays whose contents forward changes (replaced or filled in place) were taken "
@@ -246,14 +224,14 @@ class NodeRunner:
         self._discovered = True
 
     def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
-        """A copy of every attribute array that may be a parameter, by attribute name (what is
-        no longer an array after forward is left out: it changed)."""
-        keys = [key for kind, key in self._candidates.values() if kind == "attr"]
-        return {
-            key: getattr(obj, key).copy()
-            for key in keys
-            if isinstance(getattr(obj, key, None), np.ndarray)
-        }
+        """A copy of every attribute array that may be a parameter, by check name (what is no
+        longer an array after forward is left out: it changed)."""
+        found = {}
+        for name, site in self._sites.items():
+            value = site.value(obj) if site.kind == "attr" else None
+            if isinstance(value, np.ndarray):
+                found[name] = value.copy()
+        return found
 
     def _contents_near(self, x: np.ndarray) -> dict[str, np.ndarray] | None:
         """The candidate attribute arrays of an object after forward near x (None when forward
@@ -280,16 +258,13 @@ class NodeRunner:
             return changed
         return changed | {k for k in before if not _same_contents(near.get(k), done.get(k))}
 
-    def _get(self, obj: Any, name: str) -> Any:
-        kind, key = self._candidates[name]
-        return obj.params[key] if kind == "params" else getattr(obj, key)
-
     def _gradient(self, done: Any, name: str) -> Any:
-        kind, key = self._candidates[name]
-        if kind == "params":
-            grads = getattr(done, "grads", None)
-            return grads.get(key) if isinstance(grads, Mapping) else None
-        return getattr(done, self.grad_names[name], None)
+        site = self._sites[name]
+        node = site.node(done)
+        if site.kind == "params":
+            grads = getattr(node, "grads", None)
+            return grads.get(site.key) if isinstance(grads, Mapping) else None
+        return getattr(node, self._partners[name], None)
 
     # ---- running ------------------------------------------------------------------------------
     def _call(self, obj: Any, method: str, *args: Any) -> Any:
@@ -328,17 +303,6 @@ class NodeRunner:
             self._snapshot.restore()
 
 
-def _attributes(obj: Any) -> dict[str, Any]:
-    """The object's attributes: the ``__slots__`` it has set, and its ``__dict__``."""
-    found = {}
-    for klass in type(obj).__mro__:
-        slots = vars(klass).get("__slots__", ())
-        for name in [slots] if isinstance(slots, str) else slots:
-            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
-                found[name] = getattr(obj, name)
-    return {**found, **vars(obj)} if hasattr(obj, "__dict__") else found
-
-
 def _same_contents(after: Any, before: Any) -> bool:
     """True when ``after`` is a float array of ``before``'s shape holding its values (rounded to
     ``after``'s dtype: a rebinding that casts them keeps them)."""
@@ -347,11 +311,6 @@ def _same_contents(after: Any, before: Any) -> bool:
     if after.dtype.kind != "f" or after.shape != before.shape:
         return False
     return bool(np.array_equal(after, before.astype(after.dtype), equal_nan=True))
-
-
-def _apart_from_x(name: str, spelled: str) -> str:
-    """A parameter's check name: ``spelled`` out when it would be the input's ``"x"``."""
-    return spelled if name == "x" else name
 
 
 def _takes_an_argument(method: Any) -> bool:

@@ -1,0 +1,235 @@
+"""Where a node's parameters may sit: on the node itself, and on its sub-nodes, by path.
+
+A sub-node is a node (an object with ``forward`` and ``backward``) held by an attribute, or by
+a list, tuple or dict held by an attribute (``self.out``, ``self.layers[1]``,
+``self.blocks['enc']``), and so on down. Each is visited once, whatever holds it again (a
+child's reference to its parent, a Sequential's second tuple of its layers), so cycles end.
+
+A :class:`Site` is one array that may be a parameter: a value of a node's ``params`` dict, or
+an attribute's floating array that is not named as a gradient (``dW``, ``d_W``, ``grad_W``). An
+array reached twice is one site, the first found: the node's own before its sub-nodes', so a
+softgrad Sequential's parameters are its ``params['0.W']``..., not its layers' again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+GRAD_PATTERNS = ("d{}", "d_{}", "grad_{}")
+
+# one step from a node down to a sub-node: ("attr", name) or ("item", index or key)
+Step = tuple[str, Any]
+Path = tuple[Step, ...]
+
+
+def is_node(obj: Any) -> bool:
+    """True when ``obj`` (not a class) has callable ``forward`` and ``backward`` attributes."""
+    if isinstance(obj, type):
+        return False
+    return callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
+
+
+def attributes(obj: Any) -> dict[str, Any]:
+    """The object's attributes: the ``__slots__`` it has set, and its ``__dict__``."""
+    found = {}
+    for klass in type(obj).__mro__:
+        slots = vars(klass).get("__slots__", ())
+        for name in [slots] if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                found[name] = getattr(obj, name)
+    return {**found, **vars(obj)} if hasattr(obj, "__dict__") else found
+
+
+def set_attribute(obj: Any, key: str, value: Any) -> None:
+    """``obj.key = value``, past any ``__setattr__`` of the object's own when it is in
+    ``__dict__``."""
+    if hasattr(obj, "__dict__") and key in vars(obj):
+        vars(obj)[key] = value
+    else:
+        setattr(obj, key, value)
+
+
+def spelled(path: Path) -> str:
+    """The path as the user writes it: ``"self.layers[1]"``, ``"self.fc1"``, ``"self"``."""
+    return "self" + "".join(f".{key}" if kind == "attr" else f"[{key!r}]" for kind, key in path)
+
+
+def resolve(obj: Any, path: Path) -> Any:
+    """The sub-node at ``path`` on ``obj``, or None when it is not there (any more)."""
+    for kind, key in path:
+        try:
+            obj = getattr(obj, key) if kind == "attr" else obj[key]
+        except (AttributeError, LookupError, TypeError):
+            return None
+    return obj
+
+
+def _children(node: Any) -> Iterator[tuple[Path, Any]]:
+    """``(steps, child)`` for the nodes a node holds: in an attribute, or in a list, tuple or
+    dict an attribute holds."""
+    for key, value in attributes(node).items():
+        if is_node(value):
+            yield (("attr", key),), value
+            continue
+        if type(value) in (list, tuple):
+            items = enumerate(value)
+        elif isinstance(value, dict):
+            items = iter(value.items())
+        else:
+            continue
+        for index, item in items:
+            if is_node(item):
+                yield (("attr", key), ("item", index)), item
+
+
+def sub_nodes(root: Any) -> Iterator[tuple[Path, Any]]:
+    """``(path, node)`` for ``root`` (path ``()``) and every node under it, depth first in
+    attribute order, each once."""
+    seen: set[int] = set()
+    stack: list[tuple[Path, Any]] = [((), root)]
+    while stack:
+        path, node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        yield path, node
+        found = [((*path, *steps), child) for steps, child in _children(node)]
+        stack.extend(reversed(found))
+
+
+@dataclass(frozen=True)
+class Site:
+    """One array that may be a parameter: ``kind`` "params" (``node.params[key]``) or "attr"
+    (``node.key``), on the node at ``path`` (``()`` for the checked node itself)."""
+
+    path: Path
+    kind: str
+    key: Any
+
+    @property
+    def name(self) -> str:
+        """The check's name: the key or attribute alone on the node itself (``"W"``; an
+        ``x`` is ``"self.x"`` or ``"params['x']"``, apart from the input), the full path on a
+        sub-node (``"self.out.W"``, ``"self.fc1.params['W']"``)."""
+        if not self.path:
+            if str(self.key) != "x":
+                return str(self.key)
+            return "self.x" if self.kind == "attr" else "params['x']"
+        return self._spelled("params")
+
+    @property
+    def label(self) -> str:
+        """How a note lists it: the attribute's name on the node itself, else its name."""
+        return str(self.key) if not self.path else self.name
+
+    def grad_name(self, partner: str | None = None) -> str:
+        """Where its gradient is expected: ``grads['W']``, or the attribute ``partner`` (``dW``)
+        found for it, with the sub-node's path in front (``"self.out.dW"``)."""
+        if self.kind == "params":
+            return self._spelled("grads")
+        return f"{spelled(self.path)}.{partner}" if self.path else str(partner)
+
+    def _spelled(self, store: str) -> str:
+        where = f"{store}[{self.key!r}]" if self.kind == "params" else str(self.key)
+        return f"{spelled(self.path)}.{where}" if self.path else where
+
+    def node(self, obj: Any) -> Any:
+        """The node holding this site on ``obj`` (a fresh copy of the checked node)."""
+        return resolve(obj, self.path)
+
+    def value(self, obj: Any) -> Any:
+        """The array at this site on ``obj``, or None when it is not there."""
+        node = self.node(obj)
+        if self.kind == "params":
+            params = getattr(node, "params", None)
+            return params.get(self.key) if isinstance(params, Mapping) else None
+        return getattr(node, self.key, None)
+
+
+def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
+    """Every floating array that may be a parameter, on ``root`` and (``into_sub_nodes``) on
+    the nodes under it: each array once, and each name once (a ``params['W']`` before an
+    attribute ``W`` of another array)."""
+    found: dict[str, Site] = {}
+    seen: set[int] = set()
+
+    def add(site: Site, value: np.ndarray) -> None:
+        if id(value) not in seen and site.name not in found:
+            found[site.name] = site
+            seen.add(id(value))
+
+    nodes = sub_nodes(root) if into_sub_nodes else iter([((), root)])
+    for path, node in nodes:
+        params = getattr(node, "params", None)
+        if isinstance(params, Mapping):
+            for key, value in params.items():
+                if _floating(value):
+                    add(Site(path, "params", key), value)
+        arrays = {key: value for key, value in attributes(node).items() if _floating(value)}
+        grad_like = {pattern.format(key) for key in arrays for pattern in GRAD_PATTERNS}
+        for key, value in arrays.items():
+            if key not in grad_like:
+                add(Site(path, "attr", key), value)
+    return list(found.values())
+
+
+def held_nodes(root: Any) -> list[str]:
+    """The paths of the nodes ``root`` holds (not root itself), as the user writes them."""
+    return [spelled(path) for path, _ in sub_nodes(root) if path]
+
+
+def _floating(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype.kind == "f"
+
+
+class Float64:
+    """Converts a copy's floating arrays to float64 in place: in attributes, in the dicts,
+    lists and tuples they hold, down to ``depth`` containers, and (``into_nodes``) in sub-nodes,
+    each prepared first (a softgrad Layer's astype). Two names for one array keep pointing at
+    one array, and each container and node is visited once (cycles end)."""
+
+    def __init__(self, prepare: Callable[[Any, str], Any] | None, depth: int, into_nodes: bool):
+        self._prepare = prepare
+        self._depth = depth
+        self._into_nodes = into_nodes
+        self._memo: dict[int, np.ndarray] = {}
+        self._visited: set[int] = set()
+
+    def node(self, node: Any, path: Path = (), depth: int | None = None) -> Any:
+        """``node`` prepared, its attributes converted (call it on copies only)."""
+        depth = self._depth if depth is None else depth
+        self._visited.add(id(node))
+        if self._prepare is not None:
+            node = self._prepare(node, spelled(path))
+        for key, value in attributes(node).items():
+            set_attribute(node, key, self._value(value, (*path, ("attr", key)), depth))
+        return node
+
+    def _value(self, value: Any, path: Path, depth: int) -> Any:
+        if isinstance(value, np.ndarray):
+            if value.dtype.kind != "f" or value.dtype == np.float64:
+                return value
+            if id(value) not in self._memo:
+                self._memo[id(value)] = value.astype(np.float64)
+            return self._memo[id(value)]
+        if depth == 0 or id(value) in self._visited:
+            return value
+        if isinstance(value, dict):
+            self._visited.add(id(value))
+            for key in value:
+                value[key] = self._item(value[key], path, key, depth)
+        elif isinstance(value, list):
+            self._visited.add(id(value))
+            value[:] = [self._item(item, path, index, depth) for index, item in enumerate(value)]
+        elif type(value) is tuple:
+            return tuple(self._item(item, path, index, depth) for index, item in enumerate(value))
+        elif self._into_nodes and is_node(value):
+            return self.node(value, path, depth - 1)
+        return value
+
+    def _item(self, item: Any, path: Path, index: Any, depth: int) -> Any:
+        return self._value(item, (*path, ("item", index)), depth - 1)

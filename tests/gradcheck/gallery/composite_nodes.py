@@ -1,0 +1,224 @@
+"""Composite nodes: a user's node made of other nodes (its own and softgrad's), right and wrong."""
+
+import threading
+
+import numpy as np
+
+import softgrad
+
+
+class MyReLU:
+    def forward(self, x):
+        self.mask = x > 0
+        return x * self.mask
+
+    def backward(self, grad_y):
+        return grad_y * self.mask
+
+
+class MyTanh:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad_y):
+        return grad_y * (1 - self.y**2)
+
+
+class MyLinear:
+    """y = x @ W + b, gradients in dW and db (float32 weights, as a user keeps them)."""
+
+    def __init__(self, n_in, n_out, seed=0):
+        rng = np.random.default_rng(seed)
+        self.W = (rng.standard_normal((n_in, n_out)) * 0.5).astype(np.float32)
+        self.b = (rng.standard_normal(n_out) * 0.1).astype(np.float32)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, grad_y):
+        self.dW = self.x.T @ grad_y
+        self.db = grad_y.sum(axis=0)
+        return grad_y @ self.W.T
+
+
+class MyLinearDoubledDW(MyLinear):
+    def backward(self, grad_y):
+        grad_x = super().backward(grad_y)
+        self.dW = 2 * self.dW  # twice the right gradient
+        return grad_x
+
+
+class MyLinearTransposedDW(MyLinear):
+    def backward(self, grad_y):
+        grad_x = super().backward(grad_y)
+        self.dW = grad_y.T @ self.x  # (out, in) where W is (in, out)
+        return grad_x
+
+
+class MySoftmaxDiagonal:
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        self.s = e / e.sum(axis=-1, keepdims=True)
+        return self.s
+
+    def backward(self, grad_y):
+        return grad_y * self.s * (1 - self.s)  # the Jacobian's diagonal only
+
+
+class TwoLayer:
+    """softgrad's Linear, a ReLU of the user's, and the user's Linear."""
+
+    out_class = MyLinear
+
+    def __init__(self, n_in=10, hidden=3, n_out=2):
+        self.fc1 = softgrad.nn.Linear(n_in, hidden, rng=0)
+        self.act = MyReLU()
+        self.out = self.out_class(hidden, n_out, seed=1)
+
+    def forward(self, x):
+        return self.out.forward(self.act.forward(self.fc1.forward(x)))
+
+    def backward(self, grad_y):
+        return self.fc1.backward(self.act.backward(self.out.backward(grad_y)))
+
+
+class TwoLayerDoubledDW(TwoLayer):
+    out_class = MyLinearDoubledDW
+
+
+class TwoLayerTransposedDW(TwoLayer):
+    out_class = MyLinearTransposedDW
+
+
+class SoftmaxRegressionDiagonal:
+    """The user's Linear, then a softmax whose backward keeps only the Jacobian's diagonal."""
+
+    def __init__(self, n_in=10, n_classes=4):
+        self.linear = MyLinear(n_in, n_classes, seed=2)
+        self.softmax = MySoftmaxDiagonal()
+
+    def forward(self, x):
+        return self.softmax.forward(self.linear.forward(x))
+
+    def backward(self, grad_y):
+        return self.linear.backward(self.softmax.backward(grad_y))
+
+
+class Stack:
+    """``self.layers``: a list of nodes, run in turn; ``wrong`` puts a doubled dW at index 2."""
+
+    def __init__(self, n_in=10, hidden=4, n_out=3, wrong=False):
+        last = MyLinearDoubledDW if wrong else MyLinear
+        self.layers = [MyLinear(n_in, hidden, seed=3), MyTanh(), last(hidden, n_out, seed=4)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_y):
+        for layer in reversed(self.layers):
+            grad_y = layer.backward(grad_y)
+        return grad_y
+
+
+class Scale:
+    """y = x * W + offset: W learned (dW), offset a constant; ``slip`` added to dW."""
+
+    def __init__(self, width, slip=0.0):
+        self.W = np.linspace(0.5, 1.5, width)
+        self.offset = np.full(width, 0.25)
+        self.slip = slip
+
+    def forward(self, x):
+        self.x = x
+        return x * self.W + self.offset
+
+    def backward(self, grad_y):
+        self.dW = np.sum(grad_y * self.x, axis=0) + self.slip
+        return grad_y * self.W
+
+
+class ScaleStack(Stack):
+    """``depth`` Scale nodes, the one at ``wrong_at`` with 0.5 added to its dW."""
+
+    def __init__(self, depth, width, wrong_at):
+        self.layers = [Scale(width, 0.5 if i == wrong_at else 0.0) for i in range(depth)]
+
+
+class EncoderDecoder:
+    """Sub-nodes in a dict, and in a tuple."""
+
+    def __init__(self, n_in=10, hidden=3):
+        self.blocks = {"enc": MyLinear(n_in, hidden, seed=5), "dec": MyLinear(hidden, n_in, seed=6)}
+        self.acts = (MyTanh(),)
+
+    def forward(self, x):
+        hidden = self.acts[0].forward(self.blocks["enc"].forward(x))
+        return self.blocks["dec"].forward(hidden)
+
+    def backward(self, grad_y):
+        grad_hidden = self.acts[0].backward(self.blocks["dec"].backward(grad_y))
+        return self.blocks["enc"].backward(grad_hidden)
+
+
+class Head:
+    """A child that keeps a reference to its parent (a cycle), and a scale of its own."""
+
+    def __init__(self, parent, n_in, n_out):
+        self.parent = parent
+        self.linear = MyLinear(n_in, n_out, seed=7)
+        self.scale = np.array([1.5])
+
+    def forward(self, x):
+        self.x = x
+        return self.scale * self.linear.forward(x)
+
+    def backward(self, grad_y):
+        self.dscale = np.array([np.sum(grad_y * self.linear.forward(self.x))])
+        return self.linear.backward(self.scale * grad_y)
+
+
+class WithParent:
+    """Holds a Head that points back at it."""
+
+    def __init__(self, n_in=10, n_out=2):
+        self.head = Head(self, n_in, n_out)
+
+    def forward(self, x):
+        return self.head.forward(x)
+
+    def backward(self, grad_y):
+        return self.head.backward(grad_y)
+
+
+class SequentialBody:
+    """A softgrad Sequential (its parameters in its own params dict), then the user's Linear."""
+
+    def __init__(self, n_in=10, hidden=4, n_out=2):
+        nn = softgrad.nn
+        self.body = nn.Sequential(nn.Linear(n_in, hidden, rng=8), nn.Tanh())
+        self.head = MyLinear(hidden, n_out, seed=9)
+
+    def forward(self, x):
+        return self.head.forward(self.body.forward(x))
+
+    def backward(self, grad_y):
+        return self.body.backward(self.head.backward(grad_y))
+
+
+class LockedTwoLayer:
+    """Holds a lock (no deep copy), and the user's Linear with float32 weights."""
+
+    def __init__(self, n_in=10, n_out=2):
+        self.lock = threading.Lock()
+        self.out = MyLinear(n_in, n_out, seed=10)
+
+    def forward(self, x):
+        with self.lock:
+            return self.out.forward(x)
+
+    def backward(self, grad_y):
+        return self.out.backward(grad_y)
