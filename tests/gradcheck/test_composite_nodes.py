@@ -197,3 +197,23 @@ def test_a_sub_nodes_caches_are_told_apart_and_listed_by_path(gallery, rng):
         "arrays whose contents forward changes (replaced or filled in place) were taken as "
         "caches, not parameters: self.probs.x, self.probs.out",
     )
+
+
+@pytest.mark.parametrize("share_grad", [False, True])
+def test_tied_weights_are_checked_against_the_sum_of_their_uses(gallery, rng, share_grad):
+    # one array in two sub-nodes: it was checked against the first node's dW alone, so a
+    # right tied network failed
+    node = gallery("composite_nodes", "TiedTwice", D, share_grad)
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == ["x", "self.first.W", "self.first.b", "self.second.b"]
+    shown = str(result)
+    assert "self.first.W is also self.second.W (one array, tied)" in shown
+    assert "self.first.dW + self.second.dW" in shown
+
+
+def test_a_tied_weight_missing_one_use_s_gradient_fails(gallery, rng):
+    node = gallery("composite_nodes", "TiedOneUseOnly")
+    result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
+    assert not result.ok
+    assert [c.name for c in result.checks if not c.ok] == ["self.first.W"]

@@ -14,7 +14,7 @@ softgrad Sequential's parameters are its ``params['0.W']``..., not its layers' a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,8 @@ class Site:
     path: Path
     kind: str
     key: Any
+    #: the same array held by other nodes (tied weights): their sites, in the order found
+    tied: tuple[Site, ...] = ()
 
     @property
     def name(self) -> str:
@@ -153,14 +155,21 @@ class Site:
 def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
     """Every floating array that may be a parameter, on ``root`` and (``into_sub_nodes``) on
     the nodes under it: each array once, and each name once (a ``params['W']`` before an
-    attribute ``W`` of another array)."""
+    attribute ``W`` of another array). An array that other nodes hold too (weights tied
+    between two sub-nodes) lists their sites in ``tied``; another name for it on the same node
+    (``params['W']`` and ``self.W``, one parameter) is dropped."""
     found: dict[str, Site] = {}
-    seen: set[int] = set()
+    first: dict[int, str] = {}  # id of an array -> the name of its first site
 
     def add(site: Site, value: np.ndarray) -> None:
-        if id(value) not in seen and site.name not in found:
+        name = first.get(id(value))
+        if name is not None:
+            held = found[name]
+            if site.path != held.path and all(site.path != t.path for t in held.tied):
+                found[name] = replace(held, tied=(*held.tied, site))
+        elif site.name not in found:
             found[site.name] = site
-            seen.add(id(value))
+            first[id(value)] = site.name
 
     nodes = sub_nodes(root) if into_sub_nodes else iter([((), root)])
     for path, node in nodes:

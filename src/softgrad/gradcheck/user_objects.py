@@ -34,7 +34,9 @@ What is recognised (duck typing, nothing to inherit):
   child that keeps a reference to its parent ends there), and each array is checked once,
   under the first name found, the node's own before its sub-nodes': a softgrad Sequential's
   parameters are its ``params['0.W']``..., not its layers' again. Caches and constants of a
-  sub-node are listed by their path.
+  sub-node are listed by their path. An array that several sub-nodes hold (tied weights) is
+  checked against the sum of the gradients each of them writes for its own use (a gradient
+  array they share counted once), and a note says so.
 
 A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` dict is
 softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
@@ -66,6 +68,7 @@ from softgrad.errors import UserCodeError
 from softgrad.gradcheck.sub_nodes import (
     GRAD_PATTERNS,
     Float64,
+    Site,
     held_nodes,
     parameter_sites,
 )
@@ -166,6 +169,7 @@ class NodeRunner:
         self._base = converter.node(base)
         self._sites = {site.name: site for site in parameter_sites(self._base, deep)}
         self._partners: dict[str, str] = {}
+        self._ties: dict[str, list[tuple[Site, str | None]]] = {}
         if not deep and (shared := held_nodes(self._base)):
             self.notes.append(
                 f"the nodes {name} holds ({', '.join(shared)}) are shared by its shallow copies, "
@@ -195,20 +199,14 @@ class NodeRunner:
                 caches.append(site.label)
                 continue
             if site.kind == "attr":
-                node = site.node(done)
-                partner = next(
-                    (
-                        p.format(site.key)
-                        for p in GRAD_PATTERNS
-                        if hasattr(node, p.format(site.key))
-                    ),
-                    None,
-                )
+                partner = _partner(site, done)
                 if partner is None:
                     constants.append(site.label)
                     continue
                 self._partners[name] = partner
             self.grad_names[name] = site.grad_name(self._partners.get(name))
+            if site.tied:
+                self._tie(name, site, done)
             if self._check_params:
                 self.params[name] = site.value(self._base)
         if caches:
@@ -222,6 +220,23 @@ class NodeRunner:
                 + ", ".join(constants)
             )
         self._discovered = True
+
+    def _tie(self, name: str, site: Site, done: Any) -> None:
+        """The gradients of an array that other sub-nodes hold too (tied weights): each node
+        that uses it gives the gradient of its own use, and the array's is their sum."""
+        ties = [(tie, None if tie.kind == "params" else _partner(tie, done)) for tie in site.tied]
+        with_grads = [(tie, partner) for tie, partner in ties if tie.kind == "params" or partner]
+        self._ties[name] = with_grads
+        names = [self.grad_names[name], *(tie.grad_name(p) for tie, p in with_grads)]
+        self.grad_names[name] = " + ".join(names)
+        note = (
+            f"{site.name} is also {', '.join(tie.name for tie in site.tied)} (one array, tied): "
+            f"its gradient was taken as the sum {self.grad_names[name]}"
+        )
+        without = [tie.name for tie, partner in ties if tie.kind == "attr" and partner is None]
+        if without:
+            note += f" ({', '.join(without)} has no gradient attribute: left out of the sum)"
+        self.notes.append(note)
 
     def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
         """A copy of every attribute array that may be a parameter, by check name (what is no
@@ -260,11 +275,19 @@ class NodeRunner:
 
     def _gradient(self, done: Any, name: str) -> Any:
         site = self._sites[name]
-        node = site.node(done)
-        if site.kind == "params":
-            grads = getattr(node, "grads", None)
-            return grads.get(site.key) if isinstance(grads, Mapping) else None
-        return getattr(node, self._partners[name], None)
+        grad = _read_gradient(site, self._partners.get(name), done)
+        ties = self._ties.get(name, ())
+        if not ties or not isinstance(grad, np.ndarray):
+            return grad
+        summed, total = [grad], grad
+        for tie, partner in ties:
+            more = _read_gradient(tie, partner, done)
+            if not isinstance(more, np.ndarray) or more.shape != grad.shape:
+                return more  # the check reports the wrong or missing gradient as it is
+            if not any(more is seen for seen in summed):  # one array written by both: once
+                summed.append(more)
+                total = total + more
+        return total
 
     # ---- running ------------------------------------------------------------------------------
     def _call(self, obj: Any, method: str, *args: Any) -> Any:
@@ -301,6 +324,25 @@ class NodeRunner:
     def close(self) -> None:
         if self._snapshot is not None:
             self._snapshot.restore()
+
+
+def _partner(site: Site, done: Any) -> str | None:
+    """The attribute holding an attribute site's gradient on ``done`` (``dW``, ``d_W`` or
+    ``grad_W`` for ``W``), or None."""
+    node = site.node(done)
+    return next(
+        (p.format(site.key) for p in GRAD_PATTERNS if hasattr(node, p.format(site.key))), None
+    )
+
+
+def _read_gradient(site: Site, partner: str | None, done: Any) -> Any:
+    """The gradient at ``site`` on ``done`` after backward: ``grads[key]``, or the attribute
+    ``partner``."""
+    node = site.node(done)
+    if site.kind == "params":
+        grads = getattr(node, "grads", None)
+        return grads.get(site.key) if isinstance(grads, Mapping) else None
+    return getattr(node, partner, None) if partner is not None else None
 
 
 def _same_contents(after: Any, before: Any) -> bool:

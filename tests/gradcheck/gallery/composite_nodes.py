@@ -222,3 +222,33 @@ class LockedTwoLayer:
 
     def backward(self, grad_y):
         return self.out.backward(grad_y)
+
+
+class TiedTwice:
+    """The same square weight array in two layers (tied weights): y = (x @ W + b1) @ W + b2.
+    Each layer writes the gradient of its own use; the array's is their sum."""
+
+    def __init__(self, n=10, share_grad=False):
+        self.first = MyLinear(n, n, seed=1)
+        self.second = MyLinear(n, n, seed=2)
+        self.second.W = self.first.W  # one array
+        self.share_grad = share_grad
+
+    def forward(self, x):
+        return self.second.forward(self.first.forward(x))
+
+    def backward(self, grad_y):
+        grad_x = self.first.backward(self.second.backward(grad_y))
+        if self.share_grad:  # a framework that accumulates into one array for both uses
+            self.first.dW = self.second.dW = self.first.dW + self.second.dW
+        return grad_x
+
+
+class TiedOneUseOnly(TiedTwice):
+    """Tied weights whose second layer's gradient is dropped (the classic tying mistake)."""
+
+    def backward(self, grad_y):
+        grad_x = super().backward(grad_y)
+        del self.second.dW
+        self.second.dW = np.zeros_like(self.first.dW)
+        return grad_x
