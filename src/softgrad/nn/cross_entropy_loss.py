@@ -254,11 +254,13 @@ class CrossEntropyLoss(Loss):
         kept = None if self.ignore_index is None else target != self.ignore_index
         if kept is not None:
             target = np.where(kept, target, 0)  # an ignored row reads class 0, then is dropped
-        picked = np.take_along_axis(logits, target[:, None], axis=1)[:, 0]
-        passes = np.max(logits, axis=1) - picked + math.log(logits.shape[1]) > self.max_sample_loss
+        # fancy indexing and the array methods: the check 95 -> 36 us at 128 x 10 float32 against
+        # take_along_axis and np.max (a busy 2-core host)
+        picked = logits[np.arange(len(target)), target]
+        passes = logits.max(axis=1) - picked > self.max_sample_loss - math.log(logits.shape[1])
         if kept is not None:
             passes &= kept
-        return bool(np.any(passes))
+        return bool(passes.any())
 
     def _fuses(self, logits: Any, target: Any, sample_weight: Any) -> bool:
         """Whether :meth:`forward_backward` takes the one-kernel path (see its Notes)."""
