@@ -2,8 +2,9 @@
 weights and ignore_index together, on both lanes, against PyTorch: the weighted mean over the
 rows not ignored, sum_n w_n l_n / sum_n w_n, its gradient and the weighted hits.
 
-CrossEntropyLoss.forward_backward does not take this path for the pair (``_fuses_settings``),
-but the kernels promise it (their docstrings): an ignore_index inside or outside the classes,
+CrossEntropyLoss.forward_backward and fit's step plan take this path for the pair
+(tests/nn/test_nn_loss_step_weights_with_ignore_index.py), as the kernels promise (their
+docstrings): an ignore_index inside or outside the classes,
 weights of 0 on some rows or on every row kept, an ignored row holding NaN or inf, short and
 long rows (``LONG_ROW``), a fresh gradient or the logits themselves.
 """

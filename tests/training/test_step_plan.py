@@ -77,9 +77,9 @@ def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
 
 @pytest.mark.parametrize(
     "what",
-    ["dropout", "fuse=False", "sample weights with ignore_index", "label smoothing",
-     "sum reduction", "nll", "float64 batches for float32 weights", "a softmax layer",
-     "forward replaced", "backward replaced"],
+    ["dropout", "fuse=False", "label smoothing", "sum reduction", "nll",
+     "float64 batches for float32 weights", "a softmax layer", "forward replaced",
+     "backward replaced"],
 )  # fmt: skip
 def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     X, y = blobs
@@ -89,8 +89,6 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
         model = build_mlp(5, [16], 3, rng=0, dropout=0.2)
     elif what == "fuse=False":
         model = Sequential(*model.layers, fuse=False)
-    elif what == "sample weights with ignore_index":
-        weights, loss = np.ones(len(X), np.float32), CrossEntropyLoss(ignore_index=0)
     elif what == "label smoothing":
         loss = CrossEntropyLoss(label_smoothing=0.1)
     elif what == "sum reduction":
@@ -395,14 +393,18 @@ def test_the_binary_estimator_fits_as_before_the_plan(dtype, blobs, monkeypatch)
     np.testing.assert_array_equal(planned.predict(X), public.predict(X))
 
 
-def _train_weighted(blobs, dtype, optimizer, l2_penalty=0.0):
+def _train_weighted(blobs, dtype, optimizer, l2_penalty=0.0, loss=None):
     X, y = blobs
     weights = np.random.default_rng(5).uniform(0.0, 2.0, size=len(X)).astype(dtype)
     weights[32:64] = 0.0  # the second batch of every epoch weighs nothing
+    if loss is not None and loss.ignore_index is not None:
+        y = y.copy()
+        y[::7] = loss.ignore_index
+        y[64:96] = loss.ignore_index  # the third batch of every epoch counts in no loss
     model = build_mlp(5, [16, 8], 3, rng=3, dtype=dtype)
     history = fit(
         model,
-        CrossEntropyLoss(),
+        CrossEntropyLoss() if loss is None else loss,
         optimizer,
         X.astype(dtype),
         y,
@@ -431,6 +433,36 @@ def test_the_plan_trains_with_sample_weights_as_the_public_methods_do(
     planned, planned_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
     _layers_only(monkeypatch)
     public, public_history = _train_weighted(blobs, dtype, optimizer(lr=0.05), 1e-3)
+    _assert_trained_alike(
+        dtype, planned, public, (planned_history, public_history), same_accuracy=False
+    )
+
+
+@pytest.mark.parametrize("ignore_index", [0, -100])
+@pytest.mark.parametrize("max_sample_loss", [None, 0.5])
+def test_sample_weights_with_ignore_index_get_a_plan(ignore_index, max_sample_loss, blobs):
+    # the pair trained through the public methods until the loss cap's check read an ignored
+    # target of -100 as a class (fix-loss8)
+    X, y = blobs
+    weights = np.ones(len(X), np.float32)
+    loss = CrossEntropyLoss(ignore_index=ignore_index, max_sample_loss=max_sample_loss)
+    plan = _runner(build_mlp(5, [16], 3, rng=0), loss, X, y, 32, weights).plan
+    assert isinstance(plan, StepPlan) and plan.sample_weight is weights
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ignore_index", [0, -100])
+@pytest.mark.parametrize("max_sample_loss", [None, 0.5])  # 0.5: some samples pass it
+def test_the_plan_trains_with_sample_weights_and_ignore_index_as_the_public_methods_do(
+    dtype, ignore_index, max_sample_loss, blobs, monkeypatch
+):
+    def train():
+        loss = CrossEntropyLoss(ignore_index=ignore_index, max_sample_loss=max_sample_loss)
+        return _train_weighted(blobs, dtype, Adam(lr=0.05), 1e-3, loss)
+
+    planned, planned_history = train()
+    _layers_only(monkeypatch)
+    public, public_history = train()
     _assert_trained_alike(
         dtype, planned, public, (planned_history, public_history), same_accuracy=False
     )

@@ -24,7 +24,8 @@ When it runs is decided by what the user built, nothing else:
   ``backward`` are the class's own (one replaced on the instance, a wrapper or a hook, runs);
 - every weight has one dtype, float32 or float64, the batch's dtype;
 - the loss is a :class:`~softgrad.nn.CrossEntropyLoss` whose settings take its one-kernel
-  path (``forward_backward``'s Notes; with sample weights, no ``ignore_index``), or a
+  path (``forward_backward``'s Notes: reduction "mean", no class weights or label smoothing;
+  sample weights, ``ignore_index`` and ``max_sample_loss`` each or together), or a
   :class:`~softgrad.nn.LogisticLoss` with reduction "mean" on a last Linear of one output
   (class-index targets 0 and 1; any label smoothing; with or without sample weights).
 
