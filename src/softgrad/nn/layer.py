@@ -200,8 +200,8 @@ class Layer:
 
     def __getattr__(self, name: str) -> Any:
         # only reached when the usual lookup fails: a subclass whose __init__ skipped
-        # Layer.__init__ has no params, grads or training, and every method reading them
-        # (astype, zero_grad, train ...) would raise a bare "object has no attribute 'params'"
+        # Layer.__init__ has no params, grads or training, and whatever reads them (astype,
+        # a forward reading self.training) raised a bare "object has no attribute 'params'"
         if name in _INIT_ATTRS:
             raise AttributeError(
                 f"{type(self).__name__} has no attribute {name!r}: its __init__ must call "
