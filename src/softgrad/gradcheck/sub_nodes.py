@@ -151,6 +151,22 @@ class Site:
             return params.get(self.key) if isinstance(params, Mapping) else None
         return getattr(node, self.key, None)
 
+    def partner(self, obj: Any) -> str | None:
+        """The attribute holding an attribute site's gradient on ``obj`` after backward
+        (``dW``, ``d_W`` or ``grad_W`` for ``W``), or None."""
+        node = self.node(obj)
+        names = (pattern.format(self.key) for pattern in GRAD_PATTERNS)
+        return next((name for name in names if hasattr(node, name)), None)
+
+    def gradient(self, obj: Any, partner: str | None) -> Any:
+        """The gradient at this site on ``obj`` after backward: ``grads[key]``, or the
+        attribute ``partner`` (:meth:`partner`); None when it is not there."""
+        node = self.node(obj)
+        if self.kind == "params":
+            grads = getattr(node, "grads", None)
+            return grads.get(self.key) if isinstance(grads, Mapping) else None
+        return getattr(node, partner, None) if partner is not None else None
+
 
 def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
     """Every floating array that may be a parameter, on ``root`` and (``into_sub_nodes``) on

@@ -59,14 +59,13 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from softgrad.errors import UserCodeError
 from softgrad.gradcheck.sub_nodes import (
-    GRAD_PATTERNS,
     Float64,
     Site,
     held_nodes,
@@ -199,7 +198,7 @@ class NodeRunner:
                 caches.append(site.label)
                 continue
             if site.kind == "attr":
-                partner = _partner(site, done)
+                partner = site.partner(done)
                 if partner is None:
                     constants.append(site.label)
                     continue
@@ -224,7 +223,7 @@ class NodeRunner:
     def _tie(self, name: str, site: Site, done: Any) -> None:
         """The gradients of an array that other sub-nodes hold too (tied weights): each node
         that uses it gives the gradient of its own use, and the array's is their sum."""
-        ties = [(tie, None if tie.kind == "params" else _partner(tie, done)) for tie in site.tied]
+        ties = [(tie, None if tie.kind == "params" else tie.partner(done)) for tie in site.tied]
         with_grads = [(tie, partner) for tie, partner in ties if tie.kind == "params" or partner]
         self._ties[name] = with_grads
         names = [self.grad_names[name], *(tie.grad_name(p) for tie, p in with_grads)]
@@ -275,13 +274,13 @@ class NodeRunner:
 
     def _gradient(self, done: Any, name: str) -> Any:
         site = self._sites[name]
-        grad = _read_gradient(site, self._partners.get(name), done)
+        grad = site.gradient(done, self._partners.get(name))
         ties = self._ties.get(name, ())
         if not ties or not isinstance(grad, np.ndarray):
             return grad
         summed, total = [grad], grad
         for tie, partner in ties:
-            more = _read_gradient(tie, partner, done)
+            more = tie.gradient(done, partner)
             if not isinstance(more, np.ndarray) or more.shape != grad.shape:
                 return more  # the check reports the wrong or missing gradient as it is
             if not any(more is seen for seen in summed):  # one array written by both: once
@@ -324,25 +323,6 @@ class NodeRunner:
     def close(self) -> None:
         if self._snapshot is not None:
             self._snapshot.restore()
-
-
-def _partner(site: Site, done: Any) -> str | None:
-    """The attribute holding an attribute site's gradient on ``done`` (``dW``, ``d_W`` or
-    ``grad_W`` for ``W``), or None."""
-    node = site.node(done)
-    return next(
-        (p.format(site.key) for p in GRAD_PATTERNS if hasattr(node, p.format(site.key))), None
-    )
-
-
-def _read_gradient(site: Site, partner: str | None, done: Any) -> Any:
-    """The gradient at ``site`` on ``done`` after backward: ``grads[key]``, or the attribute
-    ``partner``."""
-    node = site.node(done)
-    if site.kind == "params":
-        grads = getattr(node, "grads", None)
-        return grads.get(site.key) if isinstance(grads, Mapping) else None
-    return getattr(node, partner, None) if partner is not None else None
 
 
 def _same_contents(after: Any, before: Any) -> bool:
