@@ -112,6 +112,28 @@ def test_sub_nodes_held_in_every_way_are_checked_once(name, checked, gallery, rn
     assert [c.name for c in result.checks] == ["x", *checked]
 
 
+def test_sub_nodes_nested_in_lists_and_namedtuples_are_checked_and_named(gallery, rng):
+    x = rng.standard_normal((N, D))
+    names = [
+        "x",
+        "self.pair.enc.W",
+        "self.pair.enc.b",
+        "self.stages[1][0].W",
+        "self.stages[1][0].b",
+    ]
+    node = gallery("composite_nodes", "Stages")
+    weights = node.pair.enc.W.copy()
+    right = gradcheck(node, x, rng=rng)
+    assert right.ok and [c.name for c in right.checks] == names, str(right)
+    assert right.max_abs_err < 1e-7  # float64 throughout: the namedtuple's node converted too
+    # on a copy: the user's node keeps its float32 weights and namedtuple
+    assert type(node.pair) is type(node).Pair and node.pair.enc.W.dtype == np.float32
+    assert np.array_equal(node.pair.enc.W, weights)
+    wrong = gradcheck(gallery("composite_nodes", "Stages", D, 3, 2, True), x, rng=rng)
+    assert wrong.failed() == ["self.stages[1][0].W"], str(wrong)
+    assert wrong.diagnosis.startswith("self.stages[1][0].W: off by a constant factor"), str(wrong)
+
+
 def test_a_composite_that_cannot_be_deep_copied_says_its_sub_nodes_went_unchecked(gallery, rng):
     node = gallery("composite_nodes", "LockedTwoLayer")
     weights = node.out.W

@@ -1,8 +1,9 @@
 """Where a node's parameters may sit: on the node itself, and on its sub-nodes, by path.
 
 A sub-node is a node (an object with ``forward`` and ``backward``) held by an attribute, or by
-a list, tuple or dict held by an attribute (``self.out``, ``self.layers[1]``,
-``self.blocks['enc']``), and so on down. Each is visited once, whatever holds it again (a
+the lists, tuples and dicts an attribute holds, nested to any depth (``self.out``,
+``self.layers[1]``, ``self.blocks['enc']``, ``self.stages[1][0]``; a namedtuple's by field:
+``self.pair.enc``), and so on down. Each is visited once, whatever holds it again (a
 child's reference to its parent, a Sequential's second tuple of its layers), so cycles end.
 
 A :class:`Site` is one array that may be a parameter: a value of a node's ``params`` dict, or
@@ -69,21 +70,33 @@ def resolve(obj: Any, path: Path) -> Any:
 
 
 def _children(node: Any) -> Iterator[tuple[Path, Any]]:
-    """``(steps, child)`` for the nodes a node holds: in an attribute, or in a list, tuple or
-    dict an attribute holds."""
+    """``(steps, child)`` for the nodes a node holds: in an attribute, or in the lists, tuples
+    (named ones by field), and dicts an attribute holds, however deeply nested."""
     for key, value in attributes(node).items():
-        if is_node(value):
-            yield (("attr", key),), value
-            continue
-        if type(value) in (list, tuple):
-            items = enumerate(value)
-        elif isinstance(value, dict):
-            items = iter(value.items())
-        else:
-            continue
-        for index, item in items:
-            if is_node(item):
-                yield (("attr", key), ("item", index)), item
+        yield from _held((("attr", key),), value, set())
+
+
+def _held(steps: Path, value: Any, seen: set[int]) -> Iterator[tuple[Path, Any]]:
+    """The nodes ``value`` is or holds, each with the steps from the attribute to it; a
+    container met again on the way down (one that holds itself) is skipped."""
+    if is_node(value):
+        yield steps, value
+        return
+    if _is_namedtuple(value):
+        items: Iterator[tuple[Step, Any]] = (
+            (("attr", field), getattr(value, field)) for field in type(value)._fields
+        )
+    elif type(value) in (list, tuple):
+        items = ((("item", index), item) for index, item in enumerate(value))
+    elif isinstance(value, dict):
+        items = ((("item", key), item) for key, item in value.items())
+    else:
+        return
+    if id(value) in seen:
+        return
+    seen.add(id(value))
+    for step, item in items:
+        yield from _held((*steps, step), item, seen)
 
 
 def sub_nodes(root: Any) -> Iterator[tuple[Path, Any]]:
@@ -207,15 +220,20 @@ def held_nodes(root: Any) -> list[str]:
     return [spelled(path) for path, _ in sub_nodes(root) if path]
 
 
+def _is_namedtuple(value: Any) -> bool:
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
+
+
 def _floating(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype.kind == "f"
 
 
 class Float64:
     """Converts a copy's floating arrays to float64 in place: in attributes, in the dicts,
-    lists and tuples they hold, down to ``depth`` containers, and (``into_nodes``) in sub-nodes,
-    each prepared first (a softgrad Layer's astype). Two names for one array keep pointing at
-    one array, and each container and node is visited once (cycles end)."""
+    lists and tuples (named ones too) they hold, down to ``depth`` containers, and
+    (``into_nodes``) in sub-nodes, each prepared first (a softgrad Layer's astype). Two names
+    for one array keep pointing at one array, and each container and node is visited once
+    (cycles end)."""
 
     def __init__(self, prepare: Callable[[Any, str], Any] | None, depth: int, into_nodes: bool):
         self._prepare = prepare
@@ -252,6 +270,11 @@ class Float64:
             value[:] = [self._item(item, path, index, depth) for index, item in enumerate(value)]
         elif type(value) is tuple:
             return tuple(self._item(item, path, index, depth) for index, item in enumerate(value))
+        elif _is_namedtuple(value):  # rebuilt by field, as sub_nodes names its items
+            fields = type(value)._fields
+            return value._make(
+                self._value(getattr(value, f), (*path, ("attr", f)), depth - 1) for f in fields
+            )
         elif self._into_nodes and is_node(value):
             return self.node(value, path, depth - 1)
         return value

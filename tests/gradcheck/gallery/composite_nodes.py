@@ -1,6 +1,7 @@
 """Composite nodes: a user's node made of other nodes (its own and softgrad's), right and wrong."""
 
 import threading
+from collections import namedtuple
 
 import numpy as np
 
@@ -162,6 +163,33 @@ class EncoderDecoder:
     def backward(self, grad_y):
         grad_hidden = self.acts[0].backward(self.blocks["dec"].backward(grad_y))
         return self.blocks["enc"].backward(grad_hidden)
+
+
+class Stages:
+    """Sub-nodes two lists deep (``self.stages[1][0]``), and a namedtuple's by field
+    (``self.pair.enc``); a list that holds itself; ``wrong`` doubles the last dW."""
+
+    Pair = namedtuple("Pair", ["enc", "act"])
+
+    def __init__(self, n_in=10, hidden=3, n_out=2, wrong=False):
+        last = MyLinearDoubledDW if wrong else MyLinear
+        self.pair = self.Pair(MyLinear(n_in, hidden, seed=8), MyTanh())
+        self.stages = [[MyTanh()], [last(hidden, n_out, seed=9)]]
+        self.loop = [1.0]
+        self.loop.append(self.loop)
+
+    def forward(self, x):
+        x = self.pair.act.forward(self.pair.enc.forward(x))
+        for stage in self.stages:
+            for node in stage:
+                x = node.forward(x)
+        return x
+
+    def backward(self, grad_y):
+        for stage in reversed(self.stages):
+            for node in reversed(stage):
+                grad_y = node.backward(grad_y)
+        return self.pair.enc.backward(self.pair.act.backward(grad_y))
 
 
 class Head:
