@@ -239,3 +239,48 @@ def test_a_tied_weight_missing_one_use_s_gradient_fails(gallery, rng):
     result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
     assert not result.ok
     assert [c.name for c in result.checks if not c.ok] == ["self.first.W"]
+
+
+def test_a_weight_and_its_transpose_kept_as_a_view_are_one_parameter(gallery, rng):
+    # WT = W.T: copies made each its own array, so W's finite differences missed WT's use and a
+    # right tied autoencoder failed
+    x = rng.standard_normal((N, D))
+    right = gradcheck(gallery("composite_nodes", "TransposeTied"), x, rng=rng)
+    assert right.ok and [c.name for c in right.checks] == ["x", "W"], str(right)
+    assert right.notes == (
+        "W is viewed as WT (one memory, tied): its gradient was taken as dW; WT has no gradient "
+        "attribute, left out of the sum",
+    )
+    wrong = gradcheck(gallery("composite_nodes", "TransposeTied", D, 3, True), x, rng=rng)
+    assert wrong.failed() == ["W"], str(wrong)
+
+
+def test_tied_layers_through_a_transposed_view_sum_both_uses(gallery, rng):
+    x = rng.standard_normal((N, D))
+    node = gallery("composite_nodes", "TransposeTiedLayers")
+    weights = node.enc.W.copy()
+    right = gradcheck(node, x, rng=rng)
+    names = ["x", "self.enc.W", "self.enc.b", "self.dec.b"]
+    assert right.ok and [c.name for c in right.checks] == names, str(right)
+    assert right.max_abs_err < 1e-7  # float64: the float32 views converted, still one memory
+    assert right.notes == (
+        "self.enc.W is viewed as self.dec.W (one memory, tied): its gradient was taken as the "
+        "sum self.enc.dW + self.dec.dW (a view's gradient laid onto the elements it views)",
+    )
+    # the user's node is untouched: float32, still a view, same values
+    assert node.dec.W.dtype == np.float32 and node.dec.W.base is node.enc.W
+    assert np.array_equal(node.enc.W, weights)
+    wrong = gradcheck(gallery("composite_nodes", "TransposeTiedLayers", D, 3, True), x, rng=rng)
+    assert wrong.failed() == ["self.enc.W"], str(wrong)
+
+
+def test_parameters_kept_as_views_of_one_flat_vector_are_checked_as_it(gallery, rng):
+    result = gradcheck(gallery("composite_nodes", "FlatParameters"), rng.standard_normal((N, D)))
+    assert result.ok and [c.name for c in result.checks] == ["x", "theta"], str(result)
+    # dW and db are views of dtheta: counted once, not added to it again
+    assert result.max_abs_err < 1e-7
+    assert result.notes == (
+        "theta is viewed as W, b (one memory, tied): its gradient was taken as the sum dtheta + "
+        "dW + db (a view's gradient laid onto the elements it views); dW, db share memory with a "
+        "gradient before: counted once",
+    )

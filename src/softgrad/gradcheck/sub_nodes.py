@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.gradcheck.views import Linked, overlaps
+
 GRAD_PATTERNS = ("d{}", "d_{}", "grad_{}")
 
 # one step from a node down to a sub-node: ("attr", name) or ("item", index or key)
@@ -124,6 +126,8 @@ class Site:
     key: Any
     #: the same array held by other nodes (tied weights): their sites, in the order found
     tied: tuple[Site, ...] = ()
+    #: a tied site whose array is a view sharing memory with the site's (``W.T``), not the array
+    view: bool = False
 
     @property
     def name(self) -> str:
@@ -186,33 +190,55 @@ def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
     the nodes under it: each array once, and each name once (a ``params['W']`` before an
     attribute ``W`` of another array). An array that other nodes hold too (weights tied
     between two sub-nodes) lists their sites in ``tied``; another name for it on the same node
-    (``params['W']`` and ``self.W``, one parameter) is dropped."""
+    (``params['W']`` and ``self.W``, one parameter) is dropped. An array that shares memory
+    with one found before (``self.WT = self.W.T``; views of one flat vector) is tied to it too,
+    as a view (``Site.view``), on any node."""
     found: dict[str, Site] = {}
     first: dict[int, str] = {}  # id of an array -> the name of its first site
+    values: dict[str, np.ndarray] = {}  # name of a site -> its array
+
+    views: set[int] = set()  # ids of the arrays tied as views
 
     def add(site: Site, value: np.ndarray) -> None:
         name = first.get(id(value))
         if name is not None:
             held = found[name]
             if site.path != held.path and all(site.path != t.path for t in held.tied):
-                found[name] = replace(held, tied=(*held.tied, site))
+                found[name] = replace(
+                    held, tied=(*held.tied, replace(site, view=id(value) in views))
+                )
+            return
+        name = next((n for n, v in values.items() if overlaps(v, value)), None)
+        if name is not None:
+            held = found[name]
+            found[name] = replace(held, tied=(*held.tied, replace(site, view=True)))
+            first[id(value)] = name
+            views.add(id(value))
         elif site.name not in found:
             found[site.name] = site
             first[id(value)] = site.name
+            values[site.name] = value
 
+    for site, value in site_arrays(root, into_sub_nodes):
+        add(site, value)
+    return list(found.values())
+
+
+def site_arrays(root: Any, into_sub_nodes: bool) -> Iterator[tuple[Site, np.ndarray]]:
+    """``(site, array)`` for every floating array that may be a parameter, found as
+    :func:`parameter_sites` finds them, before any array is merged with another."""
     nodes = sub_nodes(root) if into_sub_nodes else iter([((), root)])
     for path, node in nodes:
         params = getattr(node, "params", None)
         if isinstance(params, Mapping):
             for key, value in params.items():
                 if _floating(value):
-                    add(Site(path, "params", key), value)
+                    yield Site(path, "params", key), value
         arrays = {key: value for key, value in attributes(node).items() if _floating(value)}
         grad_like = {pattern.format(key) for key in arrays for pattern in GRAD_PATTERNS}
         for key, value in arrays.items():
             if key not in grad_like:
-                add(Site(path, "attr", key), value)
-    return list(found.values())
+                yield Site(path, "attr", key), value
 
 
 def held_nodes(root: Any) -> list[str]:
@@ -232,11 +258,18 @@ class Float64:
     """Converts a copy's floating arrays to float64 in place: in attributes, in the dicts,
     lists and tuples (named ones too) they hold, down to ``depth`` containers, and
     (``into_nodes``) in sub-nodes, each prepared first (a softgrad Layer's astype). Two names
-    for one array keep pointing at one array, and each container and node is visited once
-    (cycles end)."""
+    for one array keep pointing at one array, arrays of one group of ``linked`` stay views of
+    one converted root, and each container and node is visited once (cycles end)."""
 
-    def __init__(self, prepare: Callable[[Any, str], Any] | None, depth: int, into_nodes: bool):
+    def __init__(
+        self,
+        prepare: Callable[[Any, str], Any] | None,
+        depth: int,
+        into_nodes: bool,
+        linked: Linked | None = None,
+    ):
         self._prepare = prepare
+        self._linked = linked  # arrays that share memory: converted as views of one root
         self._depth = depth
         self._into_nodes = into_nodes
         self._memo: dict[int, np.ndarray] = {}
@@ -257,7 +290,8 @@ class Float64:
             if value.dtype.kind != "f" or value.dtype == np.float64:
                 return value
             if id(value) not in self._memo:
-                self._memo[id(value)] = value.astype(np.float64)
+                linked = self._linked.convert(value, np.float64) if self._linked else None
+                self._memo[id(value)] = value.astype(np.float64) if linked is None else linked
             return self._memo[id(value)]
         if depth == 0 or id(value) in self._visited:
             return value

@@ -36,7 +36,10 @@ What is recognised (duck typing, nothing to inherit):
   parameters are its ``params['0.W']``..., not its layers' again. Caches and constants of a
   sub-node are listed by their path. An array that several sub-nodes hold (tied weights) is
   checked against the sum of the gradients each of them writes for its own use (a gradient
-  array they share counted once), and a note says so.
+  array they share counted once), and a note says so. So is an array viewed by another that
+  the node holds (``self.WT = self.W.T``, ``self.dec.W = self.enc.W.T``; ``W`` and ``b`` as
+  views of a flat ``theta``): the view is checked as part of the array it views, and a view's
+  gradient is laid onto the elements it views (:mod:`softgrad.gradcheck.views`).
 
 A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` dict is
 softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
@@ -46,7 +49,8 @@ The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` 
 base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store,
 and so for each Layer it holds that is not float64 already; then floating arrays in attributes,
 in the dicts, lists and tuples they hold, and in sub-nodes, all the way down, are converted;
-aliasing such as ``params["W"] is W`` is kept). When deep copying is impossible (an attribute
+aliasing such as ``params["W"] is W`` is kept, and so are views: ``WT = W.T`` stays a view of
+``W`` in every copy). When deep copying is impossible (an attribute
 holding a lock or a module), each evaluation runs on a shallow copy whose arrays, dicts and
 lists are copied, and the object's attributes and their arrays are restored afterwards; a note
 says so. The nodes it holds are then shared with the user's object: they are left as they are,
@@ -70,7 +74,10 @@ from softgrad.gradcheck.sub_nodes import (
     Site,
     held_nodes,
     parameter_sites,
+    site_arrays,
 )
+from softgrad.gradcheck.ties import Tie, tie_note, tied_gradient
+from softgrad.gradcheck.views import Linked, deepcopy_linked
 
 # deep copies are converted all the way down (each container and node once: cycles end)
 _ALL_THE_WAY = 1 << 30
@@ -143,7 +150,8 @@ class NodeRunner:
         self._snapshot: _Snapshot | None = None
         self._discovered = False
         try:
-            base = copy.deepcopy(obj)
+            # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
+            base = deepcopy_linked(obj, (value for _, value in site_arrays(obj, True)))
             self._fresh = copy.deepcopy
         except Exception as exc:  # whatever the object's __deepcopy__/__reduce__ raises
             if not hasattr(obj, "__dict__"):
@@ -160,15 +168,20 @@ class NodeRunner:
                 "restored afterwards"
             )
         deep = self._snapshot is None  # a shallow copy shares its sub-nodes: never converted
+        linked = Linked(value for _, value in site_arrays(base, deep)) if deep else None
         converter = Float64(
             None if prepare is None else lambda node, where: self._prepared(node, where, prepare),
             _ALL_THE_WAY if deep else 1,
             into_nodes=deep,
+            linked=linked,
         )
         self._base = converter.node(base)
+        if linked:  # every fresh copy keeps the converted views linked as well
+            linked = Linked(value for _, value in site_arrays(self._base, True))
+            self._fresh = lambda node: copy.deepcopy(node, linked.memo())
         self._sites = {site.name: site for site in parameter_sites(self._base, deep)}
         self._partners: dict[str, str] = {}
-        self._ties: dict[str, list[tuple[Site, str | None]]] = {}
+        self._ties: dict[str, list[Tie]] = {}
         if not deep and (shared := held_nodes(self._base)):
             self.notes.append(
                 f"the nodes {name} holds ({', '.join(shared)}) are shared by its shallow copies, "
@@ -221,21 +234,15 @@ class NodeRunner:
         self._discovered = True
 
     def _tie(self, name: str, site: Site, done: Any) -> None:
-        """The gradients of an array that other sub-nodes hold too (tied weights): each node
-        that uses it gives the gradient of its own use, and the array's is their sum."""
+        """The gradients of an array that other nodes hold or view too (tied weights):
+        :mod:`softgrad.gradcheck.ties`."""
         ties = [(tie, None if tie.kind == "params" else tie.partner(done)) for tie in site.tied]
         with_grads = [(tie, partner) for tie, partner in ties if tie.kind == "params" or partner]
         self._ties[name] = with_grads
-        names = [self.grad_names[name], *(tie.grad_name(p) for tie, p in with_grads)]
-        self.grad_names[name] = " + ".join(names)
-        note = (
-            f"{site.name} is also {', '.join(tie.name for tie in site.tied)} (one array, tied): "
-            f"its gradient was taken as the sum {self.grad_names[name]}"
-        )
-        without = [tie.name for tie, partner in ties if tie.kind == "attr" and partner is None]
-        if without:
-            note += f" ({', '.join(without)} has no gradient attribute: left out of the sum)"
-        self.notes.append(note)
+        own = self.grad_names[name]
+        self.grad_names[name] = " + ".join([own, *(tie.grad_name(p) for tie, p in with_grads)])
+        grad = site.gradient(done, self._partners.get(name))
+        self.notes.append(tie_note(site, self.grad_names[name], ties, grad, done))
 
     def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
         """A copy of every attribute array that may be a parameter, by check name (what is no
@@ -278,15 +285,7 @@ class NodeRunner:
         ties = self._ties.get(name, ())
         if not ties or not isinstance(grad, np.ndarray):
             return grad
-        summed, total = [grad], grad
-        for tie, partner in ties:
-            more = tie.gradient(done, partner)
-            if not isinstance(more, np.ndarray) or more.shape != grad.shape:
-                return more  # the check reports the wrong or missing gradient as it is
-            if not any(more is seen for seen in summed):  # one array written by both: once
-                summed.append(more)
-                total = total + more
-        return total
+        return tied_gradient(site, grad, ties, done)
 
     # ---- running ------------------------------------------------------------------------------
     def _call(self, obj: Any, method: str, *args: Any) -> Any:

@@ -280,3 +280,71 @@ class TiedOneUseOnly(TiedTwice):
         del self.second.dW
         self.second.dW = np.zeros_like(self.first.dW)
         return grad_x
+
+
+class TransposeTied:
+    """A tied autoencoder in one node: the decoder's weight ``WT`` is a view of ``W`` (``W.T``)
+    and ``dW`` holds both uses (``wrong``: only the encoder's)."""
+
+    def __init__(self, n=10, hidden=3, wrong=False):
+        rng = np.random.default_rng(11)
+        self.W = rng.standard_normal((n, hidden)) * 0.5
+        self.WT = self.W.T
+        self.wrong = wrong
+
+    def forward(self, x):
+        self.x = x
+        self.h = np.tanh(x @ self.W)
+        return self.h @ self.WT
+
+    def backward(self, grad_y):
+        grad_h = (grad_y @ self.WT.T) * (1 - self.h**2)
+        self.dW = self.x.T @ grad_h
+        if not self.wrong:
+            self.dW += (self.h.T @ grad_y).T  # the decoder's use, through the transpose
+        return grad_h @ self.W.T
+
+
+class TransposeTiedLayers:
+    """A tied autoencoder of two of the user's Linear nodes: ``self.dec.W = self.enc.W.T`` (float32
+    views of one array); each writes the gradient of its own use (``wrong``: the decoder's lost)."""
+
+    def __init__(self, n=10, hidden=3, wrong=False):
+        self.enc = MyLinear(n, hidden, seed=12)
+        self.act = MyTanh()
+        self.dec = MyLinear(hidden, n, seed=13)
+        self.dec.W = self.enc.W.T
+        self.wrong = wrong
+
+    def forward(self, x):
+        return self.dec.forward(self.act.forward(self.enc.forward(x)))
+
+    def backward(self, grad_y):
+        grad_x = self.enc.backward(self.act.backward(self.dec.backward(grad_y)))
+        if self.wrong:
+            self.dec.dW = np.zeros_like(self.dec.dW)
+        return grad_x
+
+
+class FlatParameters:
+    """All parameters as views of one flat vector ``theta`` (W and b), and their gradients as
+    views of one flat ``dtheta`` (dW and db), as an optimiser over a flat vector keeps them."""
+
+    def __init__(self, n=10, n_out=2):
+        rng = np.random.default_rng(14)
+        self.theta = rng.standard_normal(n * n_out + n_out) * 0.5
+        self.W = self.theta[: n * n_out].reshape(n, n_out)
+        self.b = self.theta[n * n_out :]
+        self.n = n
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W + self.b
+
+    def backward(self, grad_y):
+        self.dtheta = np.empty_like(self.theta)
+        self.dW = self.dtheta[: self.W.size].reshape(self.W.shape)
+        self.db = self.dtheta[self.W.size :]
+        self.dW[...] = self.x.T @ grad_y
+        self.db[...] = grad_y.sum(axis=0)
+        return grad_y @ self.W.T
