@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from softgrad.kernels import numba_activations, numba_gather, numba_threads, numba_updates
+from softgrad.kernels.numba_bound import NumbaBoundKernels
 from softgrad.kernels.numba_layout import _native_rows, _same_flat_layout, _same_or_apart
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numba_softmax_ops import NumbaSoftmaxKernels
@@ -33,7 +34,7 @@ from softgrad.kernels.updates import adam_scalars
 __all__ = ["NumbaOps"]
 
 
-class NumbaOps(NumbaSoftmaxKernels, NumbaPenaltyKernels, NumpyOps):
+class NumbaOps(NumbaBoundKernels, NumbaSoftmaxKernels, NumbaPenaltyKernels, NumpyOps):
     """The Numba lane: fused updates, scaled gather, bias + activation, softmax-cross-entropy."""
 
     name = "numba"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.kernels.activations import ActivationKernels
+from softgrad.kernels.bound import BoundKernels
 from softgrad.kernels.gather import GatherKernels
 from softgrad.kernels.logistic import LogisticKernels
 from softgrad.kernels.losses import LossKernels
@@ -23,6 +24,7 @@ class NumpyOps(
     GatherKernels,
     LogisticKernels,
     PenaltyKernels,
+    BoundKernels,
 ):
     """The NumPy lane: every routine as a few ufunc passes with ``out=`` buffers."""
 

@@ -19,6 +19,7 @@ int/bool in, float64 out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,14 @@ class _Fusable(_OutputCached):
         if self.kernel == "identity":
             return grad_y
         return getattr(get_ops(), f"{self.kernel}_vjp")(self._y, grad_y, out=grad_y)
+
+    def _bind_vjp_in_place(self, y: np.ndarray, grad_y: np.ndarray) -> Callable[[], Any] | None:
+        """:meth:`_vjp_in_place` of ``grad_y`` after a fused forward whose output is ``y``, as
+        one call bound now (softgrad.training.bound_step), or None for the identity (nothing
+        to do)."""
+        if self.kernel == "identity":
+            return None
+        return get_ops().bind_activation_vjp(self.kernel, y, grad_y)
 
 
 class ReLU(_Fusable):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -321,6 +322,54 @@ class Linear(Layer):
         if not input_grad:
             return None
         return np.matmul(g2, self.params["W"].T, out=out)
+
+    def _bind_forward_rows(
+        self, x2: np.ndarray, activation: str | None, out: np.ndarray
+    ) -> Callable[[], np.ndarray]:
+        """:meth:`_forward_activated_rows` (``activation`` given) or :meth:`_forward_rows`
+        of ``x2`` into ``out``, as one call bound now for these arrays and this layer's
+        parameter arrays (softgrad.training.bound_step: the same buffers at every step). It
+        keeps x2 for backward as they do; the arrays' contents may change between calls."""
+        weights, bias = self.params["W"], self.params.get("b")
+        ops = get_ops()
+        if activation is not None:
+            finish = ops.bind_bias_activation(out, bias, activation)
+        elif bias is not None and out.dtype in FUSED_DTYPES:
+            finish = ops.bind_bias_activation(out, bias, "identity")
+        elif bias is not None:
+            finish = functools.partial(np.add, out, bias, out=out)
+        else:
+            finish = None
+        shape, matmul = x2.shape, np.matmul
+
+        def run() -> np.ndarray:
+            self._x, self._x_shape = x2, shape
+            matmul(x2, weights, out=out)
+            if finish is not None:
+                finish()
+            return out
+
+        return run
+
+    def _bind_backward_rows(
+        self, x2: np.ndarray, g2: np.ndarray, out: np.ndarray | None
+    ) -> Callable[[], None]:
+        """:meth:`_backward_rows` of ``g2`` after a forward of ``x2``, as one call bound now
+        (:meth:`_bind_forward_rows`): ``grads["W"]``, ``grads["b"]`` and, into ``out`` unless it
+        is None, dL/dx."""
+        grad_w, x2_t = self._grad_buffer("W"), x2.T
+        grad_b = self._grad_buffer("b") if "b" in self.params else None
+        ones = self._ones(g2.shape[0], g2.dtype)
+        weights_t, matmul = self.params["W"].T, np.matmul
+
+        def run() -> None:
+            matmul(x2_t, g2, out=grad_w)
+            if grad_b is not None:
+                matmul(ones, g2, out=grad_b)
+            if out is not None:
+                matmul(g2, weights_t, out=out)
+
+        return run
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Assign ``grads["W"]``, ``grads["b"]`` and return dL/dx.

@@ -117,7 +117,10 @@ class EpochRunner:
 
     def _new_plan(self) -> StepPlan | None:
         size = self.x_buf.shape[0]
-        return StepPlan.build(self.model, self.loss, self.x_buf.dtype, size, self.sample_weight)
+        plan = StepPlan.build(self.model, self.loss, self.x_buf.dtype, size, self.sample_weight)
+        if plan is not None:  # full batches are gathered into the buffers themselves (_gather)
+            plan.bind(self.x_buf, self.t_buf)
+        return plan
 
     @property
     def loss_is_sum(self) -> bool:
@@ -186,9 +189,11 @@ class EpochRunner:
 
     def _gather(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(idx)
-        x = gather_rows(self.X, idx, self.x_buf[:n])
+        # a full batch fills the buffers themselves, which the plan's bound step is bound to
+        full = n == len(self.x_buf)
+        x = gather_rows(self.X, idx, self.x_buf if full else self.x_buf[:n])
         # mode="clip" skips numpy's bounds-checking buffered path (2.6x faster); idx is valid
-        t = np.take(self.target, idx, out=self.t_buf[:n], mode="clip")
+        t = np.take(self.target, idx, out=self.t_buf if full else self.t_buf[:n], mode="clip")
         return x, t
 
     def _hits(self, logits: np.ndarray, t: np.ndarray) -> np.ndarray:

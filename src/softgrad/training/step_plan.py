@@ -50,6 +50,7 @@ from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
 from softgrad.nn.linear import Inspect
 from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import StepLoss
+from softgrad.training.bound_step import BoundStep
 
 __all__ = ["ForwardPlan", "StepPlan"]
 
@@ -176,6 +177,8 @@ class StepPlan(ForwardPlan):
         self.grad_logits = np.empty_like(self.stages[-1][2])
         self.n_classes = self.layers[-1].out_features
         # LogisticLoss's targets as probabilities, softplus(logits) and the hits
+        self.bound: BoundStep | None = None  # the full-size step's calls, bound (bind)
+        self._bound_ran = False  # whether the last forward_loss ran them
         self.loss_buffers = ()
         if type(loss) is LogisticLoss:
             column = (batch_size, 1)
@@ -202,6 +205,12 @@ class StepPlan(ForwardPlan):
         (:meth:`ForwardPlan.ready`, and the loss's settings unchanged). Checked at every step."""
         return super().ready() and self.loss._fuses_settings(self.sample_weight)
 
+    def bind(self, x: np.ndarray, target: np.ndarray) -> None:
+        """Bind the step of full-size batches held in ``x`` and ``target`` (the caller's
+        gather buffers): :class:`~softgrad.training.bound_step.BoundStep`. A later
+        :meth:`forward_loss` of exactly these arrays runs the bound calls where they apply."""
+        self.bound = BoundStep.build(self, x, target)
+
     def forward_loss(
         self, x: np.ndarray, target: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> StepLoss:
@@ -213,6 +222,12 @@ class StepPlan(ForwardPlan):
         shape (n,), int; sample_weight : ndarray of shape (n,) in x's dtype, given exactly when
         the plan was built with weights; n at most the batch size the plan was built for.
         """
+        bound = self.bound
+        if bound is not None and x is bound.x and target is bound.t and bound.usable():
+            step = bound.forward_loss()
+            self._bound_ran = True
+            return step
+        self._bound_ran = False
         n = x.shape[0]
         a = self.forward(x)
         if self.loss_buffers:
@@ -225,6 +240,9 @@ class StepPlan(ForwardPlan):
     def backward(self, grad_logits: np.ndarray) -> None:
         """``model.backward(grad_logits, input_grad=False)``: every gradient assigned, the
         first layer's input gradient not computed."""
+        if self._bound_ran and grad_logits is self.grad_logits:
+            self.bound.backward()  # the gradient of the bound forward_loss
+            return
         n = grad_logits.shape[0]
         g = grad_logits
         stages, grad_ins = self.stages, self.grad_ins

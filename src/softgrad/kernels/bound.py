@@ -1,0 +1,47 @@
+"""Calls bound once: a lane's routine with its arrays fixed, for a caller that runs the same call
+on the same arrays at every step (softgrad.training.bound_step: a training step of fixed-size
+buffers).
+
+Each ``bind_*`` method returns a callable of no arguments that does what the routine it names
+does with the arguments given now, on every call. On the NumPy lane it is that routine with its
+arguments fixed (``functools.partial``); the Numba lane (``numba_bound``) checks the arrays'
+layout once, here, and binds the compiled kernel itself, so that a call skips the checks,
+reshapes and lookups the routine makes each time (about 2-5 us a call on a Zen 1 core, a tenth
+of a small batch's step). The arrays must keep their layout and stay alive while the callable is
+used; their contents may change. The result is the routine's, bit for bit on the same lane.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BoundKernels"]
+
+
+class BoundKernels:
+    """The NumPy lane's ``bind_*`` methods: the lane's own routines, arguments fixed."""
+
+    def bind_bias_activation(
+        self, y: np.ndarray, b: np.ndarray | None, activation: str
+    ) -> Callable[[], Any]:
+        """``bias_activation(y, b, activation)`` bound: ``y = f(y + b)`` in place."""
+        return functools.partial(self.bias_activation, y, b, activation)
+
+    def bind_activation_vjp(
+        self, activation: str, y: np.ndarray, g: np.ndarray
+    ) -> Callable[[], Any]:
+        """``<activation>_vjp(y, g, out=g)`` bound: ``g = g * f'(y)`` in place, ``y`` the
+        activation's output (``activation``: "relu", "tanh" or "sigmoid")."""
+        return functools.partial(getattr(self, f"{activation}_vjp"), y, g, out=g)
+
+    def bind_softmax_cross_entropy_mean_correct(
+        self, logits: np.ndarray, target: np.ndarray, grad: np.ndarray
+    ) -> Callable[[], tuple[float, float]]:
+        """``softmax_cross_entropy_mean_correct(logits, target, grad)`` bound (no sample
+        weights, no ignored target): returns (mean loss, correct count), or raises its
+        IndexError for a target outside the classes."""
+        return functools.partial(self.softmax_cross_entropy_mean_correct, logits, target, grad)
