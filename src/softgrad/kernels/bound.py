@@ -45,3 +45,33 @@ class BoundKernels:
         weights, no ignored target): returns (mean loss, correct count), or raises its
         IndexError for a target outside the classes."""
         return functools.partial(self.softmax_cross_entropy_mean_correct, logits, target, grad)
+
+    def bind_sgd_update(
+        self, param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, scratch: list, **hyper
+    ) -> Callable[[float, bool], None]:
+        """``sgd_update(param, grad, buf, scratch, **hyper)`` bound, all but the learning rate
+        and the first-step flag: ``call(lr, first_step)``. ``hyper``: momentum, nesterov,
+        weight_decay, lr_in_velocity."""
+
+        def run(lr: float, first_step: bool) -> None:
+            self.sgd_update(param, grad, buf, scratch, lr=lr, first_step=first_step, **hyper)
+
+        return run
+
+    def bind_adam_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        m: np.ndarray,
+        v: np.ndarray,
+        scratch: list,
+        **hyper: Any,
+    ) -> Callable[[float, int], None]:
+        """``adam_update(param, grad, m, v, scratch, **hyper)`` bound, all but the learning
+        rate and the step count: ``call(lr, step)``. ``hyper``: beta1, beta2, eps,
+        weight_decay, decoupled, fold_bias_correction."""
+
+        def run(lr: float, step: int) -> None:
+            self.adam_update(param, grad, m, v, scratch, lr=lr, step=step, **hyper)
+
+        return run

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.kernels import numba_activations, numba_losses
+from softgrad.kernels import numba_activations, numba_losses, numba_updates
 from softgrad.kernels.bound import BoundKernels
 from softgrad.kernels.numba_layout import _same_flat_layout
 from softgrad.kernels.numba_softmax_ops import _NO_WEIGHTS, _long_rows_apart
+from softgrad.kernels.updates import adam_scalars
 
 __all__ = ["NumbaBoundKernels"]
 
@@ -67,5 +68,55 @@ class NumbaBoundKernels(BoundKernels):
             if correct < 0:  # a target outside the classes: the routine says which
                 return generic()
             return loss, correct
+
+        return run
+
+    def bind_sgd_update(
+        self, param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, scratch: list, **hyper
+    ) -> Callable[[float, bool], None]:
+        """The SGD rule's kernel (``NumbaOps.sgd_update``), its settings cast to param's dtype
+        once and the learning rate whenever it changes."""
+        if not _same_flat_layout(param, grad, *(() if buf is None else (buf,))):
+            return super().bind_sgd_update(param, grad, buf, scratch, **hyper)
+        cast = param.dtype.type
+        flat = param.reshape(-1)
+        arrays = (flat, grad.reshape(-1), flat[:0] if buf is None else buf.reshape(-1))
+        momentum, decay = cast(hyper["momentum"]), cast(hyper["weight_decay"])
+        rule = numba_updates.sgd_rule(momentum, hyper["nesterov"], hyper["lr_in_velocity"])
+        kernel = numba_updates.SGD_RULES[rule]
+        last = [None, None]  # the learning rate last given, and its cast
+
+        def run(lr: float, first_step: bool) -> None:
+            if lr != last[0] or last[0] is None:
+                last[0], last[1] = lr, cast(lr)
+            kernel(*arrays, last[1], momentum, decay, bool(first_step))
+
+        return run
+
+    def bind_adam_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        m: np.ndarray,
+        v: np.ndarray,
+        scratch: list,
+        **hyper: Any,
+    ) -> Callable[[float, int], None]:
+        """The Adam kernel (``NumbaOps.adam_update``), the scalars that do not change with the
+        step or the learning rate cast to param's dtype once."""
+        if not _same_flat_layout(param, grad, m, v):
+            return super().bind_adam_update(param, grad, m, v, scratch, **hyper)
+        cast = param.dtype.type
+        beta1, beta2, decay = hyper["beta1"], hyper["beta2"], hyper["weight_decay"]
+        decoupled, fold = hyper["decoupled"], hyper["fold_bias_correction"]
+        arrays = (param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1))
+        rates = (cast(beta1), cast(beta2), cast(1.0 - beta1), cast(1.0 - beta2))
+        eps, l2 = cast(hyper["eps"]), cast(0.0 if decoupled else decay)
+        kernel, one = numba_updates.adam, cast(1.0)
+
+        def run(lr: float, step: int) -> None:
+            step_size, root = adam_scalars(lr, beta1, beta2, fold, step)
+            shrink = cast(1.0 - lr * decay) if decoupled else one
+            kernel(*arrays, *rates, cast(step_size), cast(root), eps, l2, shrink)
 
         return run

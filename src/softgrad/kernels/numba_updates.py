@@ -22,7 +22,7 @@ from numba import njit, prange
 
 from softgrad.kernels.numba_threads import parallel_kernel
 
-__all__ = ["SGD_RULES", "adam", "sgd"]
+__all__ = ["SGD_RULES", "adam", "sgd", "sgd_rule"]
 
 
 def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, first):
@@ -48,13 +48,19 @@ def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, 
     lr, momentum, weight_decay : float scalars of param's dtype
     nesterov, lr_in_velocity, first : bool
     """
+    SGD_RULES[sgd_rule(momentum, nesterov, lr_in_velocity)](
+        param, grad, buf, lr, momentum, weight_decay, first
+    )
+
+
+def sgd_rule(momentum, nesterov, lr_in_velocity):
+    """The index in ``SGD_RULES`` of the kernel :func:`sgd` runs for these settings
+    (``momentum`` the scalar of param's dtype the kernel gets: one that rounds to 0 is none)."""
     if momentum == 0:
-        rule = PLAIN
-    elif lr_in_velocity:
-        rule = VELOCITY_NESTEROV if nesterov else VELOCITY
-    else:
-        rule = MOMENTUM_NESTEROV if nesterov else MOMENTUM
-    SGD_RULES[rule](param, grad, buf, lr, momentum, weight_decay, first)
+        return PLAIN
+    if lr_in_velocity:
+        return VELOCITY_NESTEROV if nesterov else VELOCITY
+    return MOMENTUM_NESTEROV if nesterov else MOMENTUM
 
 
 # One kernel per rule, the rule a constant in each (as numba_activations' one kernel per

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -180,20 +180,35 @@ class Adam(Optimizer):
         scratch: list[np.ndarray],
     ) -> None:
         get_ops().adam_update(
-            param,
-            grad,
-            slots["m"],
-            slots["v"],
-            scratch,
-            lr=self.lr,
-            beta1=self.beta1,
-            beta2=self.beta2,
-            eps=self.eps,
-            weight_decay=self.weight_decay,
-            decoupled=not self._coupled_decay(),
-            fold_bias_correction=self.fold_bias_correction,
-            step=step,
+            param, grad, slots["m"], slots["v"], scratch, lr=self.lr, step=step, **self._rule()
         )
+
+    def _rule(self) -> dict[str, Any]:
+        """The kernel seam's settings of the update (all but lr and the step)."""
+        return {
+            "beta1": self.beta1,
+            "beta2": self.beta2,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "decoupled": not self._coupled_decay(),
+            "fold_bias_correction": self.fold_bias_correction,
+        }
+
+    def _bind_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> Callable[[int], None]:
+        """The kernel seam's bound Adam update (``bind_adam_update``), as SGD's
+        (:meth:`softgrad.optim.SGD._bind_update`); the learning rate read at each step."""
+        if type(self)._update is not Adam._update:
+            return super()._bind_update(param, grad, slots, scratch)
+        run = get_ops().bind_adam_update(
+            param, grad, slots["m"], slots["v"], scratch, **self._rule()
+        )
+        return lambda step: run(self.lr, step)
 
 
 class AdamW(Adam):

@@ -21,9 +21,12 @@ state; the next flat step rebuilds it from the per-key state (values copied, not
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from softgrad.kernels import get_ops
 
 __all__ = ["FlatState", "flat_step"]
 
@@ -37,6 +40,9 @@ class FlatState:
         self.step = step
         self.scratch = [np.empty_like(store.params) for _ in range(n_scratch)]
         self.keys = tuple(key for key, *_ in store.layout)
+        # the update of the flat buffers, bound on the lane in use (Optimizer._bind_update)
+        self.update: Callable[[int], None] | None = None
+        self.update_ops: Any = None
 
     def usable(self, store: Any) -> bool:
         """Whether this state still serves ``store``. The per-array path, restoring a state and
@@ -110,7 +116,11 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
         if state is None:
             return False
     step = state.step + 1
-    opt._update(store.params, store.grads, step, state.slots, state.scratch)
+    ops = get_ops()
+    if state.update is None or state.update_ops is not ops:  # bound once (on this lane)
+        state.update = opt._bind_update(store.params, store.grads, state.slots, state.scratch)
+        state.update_ops = ops
+    state.update(step)
     state.step = step
     opt_steps = opt._steps
     for key in state.keys:

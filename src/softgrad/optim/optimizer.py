@@ -11,7 +11,7 @@ header and restored later for a bit-identical resumed run.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -248,6 +248,19 @@ class Optimizer:
         scratch: list[np.ndarray],
     ) -> None:
         raise NotImplementedError
+
+    def _bind_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> Callable[[int], None]:
+        """:meth:`_update` of these arrays as ``call(step)``, bound once for the flat buffers
+        (softgrad.optim.flat: the same arrays at every step until the state is dropped). An
+        optimizer may bind its kernel (the kernel seam's ``bind_*``); this one calls
+        :meth:`_update`, reading the hyperparameters at each call as it does."""
+        return lambda step: self._update(param, grad, step, slots, scratch)
 
     def _new_state(self, key: str, param: np.ndarray) -> dict[str, np.ndarray]:
         names = self._slot_names(self._hyper())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -148,9 +148,31 @@ class SGD(Optimizer):
             slots.get("momentum_buffer"),
             scratch,
             lr=self.lr,
-            momentum=self.momentum,
-            nesterov=self.nesterov,
-            weight_decay=self.weight_decay,
-            lr_in_velocity=self.lr_in_velocity,
             first_step=step == 1,
+            **self._rule(),
         )
+
+    def _rule(self) -> dict[str, Any]:
+        """The kernel seam's settings of the update (all but lr and the first-step flag)."""
+        return {
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+            "lr_in_velocity": self.lr_in_velocity,
+        }
+
+    def _bind_update(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        slots: dict[str, np.ndarray],
+        scratch: list[np.ndarray],
+    ) -> Callable[[int], None]:
+        """The kernel seam's bound SGD update (``bind_sgd_update``): the settings fixed, as the
+        flat state that holds it lasts only while they are (``Optimizer.__setattr__``); the
+        learning rate read at each step. A subclass with its own :meth:`_update` keeps it."""
+        if type(self)._update is not SGD._update:
+            return super()._bind_update(param, grad, slots, scratch)
+        buf = slots.get("momentum_buffer")
+        run = get_ops().bind_sgd_update(param, grad, buf, scratch, **self._rule())
+        return lambda step: run(self.lr, step == 1)
