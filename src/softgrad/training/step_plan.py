@@ -32,6 +32,9 @@ When it runs is decided by what the user built, nothing else:
 Batched inference (softgrad.training.predict) runs the forward half of the same plan,
 :class:`ForwardPlan`, for the same networks.
 
+A batch of the full size, gathered into the runner's own buffers, runs the same calls bound once
+(:mod:`softgrad.training.bound_step`: the per-call lookups and checks made once).
+
 Anything else trains through the public methods, with the same results. Before each step the
 plan checks that the network still is what it was built for (:meth:`StepPlan.ready`: the same
 layers, ``fuse`` still on, the parameter store still the network's own with every array in
@@ -176,9 +179,9 @@ class StepPlan(ForwardPlan):
         ]
         self.grad_logits = np.empty_like(self.stages[-1][2])
         self.n_classes = self.layers[-1].out_features
-        # LogisticLoss's targets as probabilities, softplus(logits) and the hits
         self.bound: BoundStep | None = None  # the full-size step's calls, bound (bind)
         self._bound_ran = False  # whether the last forward_loss ran them
+        # LogisticLoss's targets as probabilities, softplus(logits) and the hits
         self.loss_buffers = ()
         if type(loss) is LogisticLoss:
             column = (batch_size, 1)
