@@ -15,7 +15,7 @@ from softgrad.kernels import numba_activations, numba_losses, numba_updates
 from softgrad.kernels.bound import BoundKernels
 from softgrad.kernels.numba_layout import _same_flat_layout
 from softgrad.kernels.numba_softmax_ops import _NO_WEIGHTS, _long_rows_apart
-from softgrad.kernels.updates import adam_scalars
+from softgrad.kernels.updates import UpdateKernels, adam_scalars
 
 __all__ = ["NumbaBoundKernels"]
 
@@ -77,7 +77,13 @@ class NumbaBoundKernels(BoundKernels):
         """The SGD rule's kernel (``NumbaOps.sgd_update``), its settings cast to param's dtype
         once and the learning rate whenever it changes."""
         if not _same_flat_layout(param, grad, *(() if buf is None else (buf,))):
-            return super().bind_sgd_update(param, grad, buf, scratch, **hyper)
+            # the NumPy lane's routine itself (this lane's sgd_update is this binding)
+            def numpy_lane(lr: float, first_step: bool) -> None:
+                UpdateKernels.sgd_update(
+                    self, param, grad, buf, scratch, lr=lr, first_step=first_step, **hyper
+                )
+
+            return numpy_lane
         cast = param.dtype.type
         flat = param.reshape(-1)
         arrays = (flat, grad.reshape(-1), flat[:0] if buf is None else buf.reshape(-1))
@@ -87,7 +93,7 @@ class NumbaBoundKernels(BoundKernels):
         last = [None, None]  # the learning rate last given, and its cast
 
         def run(lr: float, first_step: bool) -> None:
-            if lr != last[0] or last[0] is None:
+            if lr != last[0]:  # None at first
                 last[0], last[1] = lr, cast(lr)
             kernel(*arrays, last[1], momentum, decay, bool(first_step))
 
@@ -105,7 +111,13 @@ class NumbaBoundKernels(BoundKernels):
         """The Adam kernel (``NumbaOps.adam_update``), the scalars that do not change with the
         step or the learning rate cast to param's dtype once."""
         if not _same_flat_layout(param, grad, m, v):
-            return super().bind_adam_update(param, grad, m, v, scratch, **hyper)
+            # the NumPy lane's routine itself (this lane's adam_update is this binding)
+            def numpy_lane(lr: float, step: int) -> None:
+                UpdateKernels.adam_update(
+                    self, param, grad, m, v, scratch, lr=lr, step=step, **hyper
+                )
+
+            return numpy_lane
         cast = param.dtype.type
         beta1, beta2, decay = hyper["beta1"], hyper["beta2"], hyper["weight_decay"]
         decoupled, fold = hyper["decoupled"], hyper["fold_bias_correction"]

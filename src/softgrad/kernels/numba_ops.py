@@ -18,18 +18,18 @@ softmax-cross-entropy, which choose among row kernels, are the mixin
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
 
-from softgrad.kernels import numba_activations, numba_gather, numba_threads, numba_updates
+from softgrad.kernels import numba_activations, numba_gather, numba_threads
 from softgrad.kernels.numba_bound import NumbaBoundKernels
 from softgrad.kernels.numba_layout import _native_rows, _same_flat_layout, _same_or_apart
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numba_softmax_ops import NumbaSoftmaxKernels
 from softgrad.kernels.numpy_ops import NumpyOps
 from softgrad.kernels.rows import row_view
-from softgrad.kernels.updates import adam_scalars
 
 __all__ = ["NumbaOps"]
 
@@ -57,35 +57,15 @@ class NumbaOps(NumbaBoundKernels, NumbaSoftmaxKernels, NumbaPenaltyKernels, Nump
         scratch: list[np.ndarray],
         *,
         lr: float,
-        momentum: float,
-        nesterov: bool,
-        weight_decay: float,
-        lr_in_velocity: bool,
         first_step: bool,
+        **hyper: Any,
     ) -> None:
-        """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd`); the
-        NumPy lane's signature, ``scratch`` unused (the fused loop needs no temporary).
-        Arrays other than C-contiguous native float32/float64 of one dtype go to the NumPy
-        lane."""
-        if not _same_flat_layout(param, grad, *(() if buf is None else (buf,))):
-            super().sgd_update(
-                param, grad, buf, scratch, lr=lr, momentum=momentum, nesterov=nesterov,
-                weight_decay=weight_decay, lr_in_velocity=lr_in_velocity, first_step=first_step,
-            )  # fmt: skip
-            return
-        flat = param.reshape(-1)
-        cast = param.dtype.type  # float32 parameters: the update computes in float32
-        numba_updates.sgd(
-            flat,
-            grad.reshape(-1),
-            flat[:0] if buf is None else buf.reshape(-1),  # not read when momentum is 0
-            cast(lr),
-            cast(momentum),
-            cast(weight_decay),
-            bool(nesterov),
-            bool(lr_in_velocity),
-            bool(first_step),
-        )
+        """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd`): the bound
+        call (``bind_sgd_update``, which casts the settings and picks the rule's kernel) made
+        once; the NumPy lane's signature (``hyper``: momentum, nesterov, weight_decay,
+        lr_in_velocity), ``scratch`` unused. Arrays other than C-contiguous native
+        float32/float64 of one dtype go to the NumPy lane."""
+        self.bind_sgd_update(param, grad, buf, scratch, **hyper)(lr, first_step)
 
     def adam_update(
         self,
@@ -96,42 +76,15 @@ class NumbaOps(NumbaBoundKernels, NumbaSoftmaxKernels, NumbaPenaltyKernels, Nump
         scratch: list[np.ndarray],
         *,
         lr: float,
-        beta1: float,
-        beta2: float,
-        eps: float,
-        weight_decay: float,
-        decoupled: bool,
-        fold_bias_correction: bool,
         step: int,
+        **hyper: Any,
     ) -> None:
         """One Adam (AdamW when ``decoupled``) step in one pass
-        (:func:`softgrad.kernels.numba_updates.adam`), on torch's moments; the NumPy lane's
-        signature, ``scratch`` unused. Arrays other than C-contiguous native float32/float64
-        of one dtype go to the NumPy lane."""
-        if not _same_flat_layout(param, grad, m, v):
-            super().adam_update(
-                param, grad, m, v, scratch, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-                weight_decay=weight_decay, decoupled=decoupled,
-                fold_bias_correction=fold_bias_correction, step=step,
-            )  # fmt: skip
-            return
-        step_size, root = adam_scalars(lr, beta1, beta2, fold_bias_correction, step)
-        cast = param.dtype.type
-        numba_updates.adam(
-            param.reshape(-1),
-            grad.reshape(-1),
-            m.reshape(-1),
-            v.reshape(-1),
-            cast(beta1),
-            cast(beta2),
-            cast(1.0 - beta1),
-            cast(1.0 - beta2),
-            cast(step_size),
-            cast(root),
-            cast(eps),
-            cast(0.0 if decoupled else weight_decay),
-            cast(1.0 - lr * weight_decay if decoupled else 1.0),
-        )
+        (:func:`softgrad.kernels.numba_updates.adam`), on torch's moments: the bound call
+        (``bind_adam_update``) made once; the NumPy lane's signature (``hyper``: beta1, beta2,
+        eps, weight_decay, decoupled, fold_bias_correction), ``scratch`` unused. Arrays other
+        than C-contiguous native float32/float64 of one dtype go to the NumPy lane."""
+        self.bind_adam_update(param, grad, m, v, scratch, **hyper)(lr, step)
 
     def gather_rows_scaled(
         self,
