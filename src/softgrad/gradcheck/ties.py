@@ -14,7 +14,7 @@ import numpy as np
 from softgrad.gradcheck.sub_nodes import Site
 from softgrad.gradcheck.views import carried, overlaps
 
-__all__ = ["Tie", "tie_note", "tied_gradient"]
+__all__ = ["Tie", "tie_note", "tied_gradient", "with_gradients"]
 
 #: a tied site and the attribute holding its gradient (None for a ``params`` site)
 Tie = tuple[Site, "str | None"]
@@ -27,35 +27,45 @@ def _counted(grad: Any, summed: list[Any]) -> bool:
     )
 
 
-def tied_gradient(site: Site, grad: Any, ties: list[Tie], done: Any) -> Any:
+def with_gradients(ties: list[Tie]) -> list[Tie]:
+    """The ties that give a gradient: every ``params`` site, an attribute one with a partner."""
+    return [(tie, partner) for tie, partner in ties if tie.kind == "params" or partner]
+
+
+def tied_gradient(site: Site, grad: Any, ties: list[Tie], done: Any) -> tuple[Any, list[Tie]]:
     """The gradient of ``site``'s array on ``done`` (the copy after backward): ``grad``, its
-    own node's, plus each tie's. A missing or misshapen gradient is returned as it is, for the
-    check to report."""
-    summed, total = [grad], grad
+    own node's, plus each tie's; and the ties whose gradient was one already summed (counted
+    once). A missing or misshapen gradient is returned as it is, for the check to report."""
+    summed, total, once = [grad], grad, []
     for tie, partner in ties:
         more = tie.gradient(done, partner)
         if tie.view and isinstance(more, np.ndarray):  # dWT of WT = W.T: onto W's elements
             if _counted(more, summed):  # dW and db as views of dtheta: in it already
+                once.append((tie, partner))
                 continue
             summed.append(more)
             view = tie.value(done)
-            more = carried(more, view, site.value(done)) if isinstance(view, np.ndarray) else None
-            if more is None:  # not of the view's shape
-                return tie.gradient(done, partner)
+            carried_over = (
+                carried(more, view, site.value(done)) if isinstance(view, np.ndarray) else None
+            )
+            if carried_over is None:  # not of the view's shape
+                return more, once
+            more = carried_over
         elif not isinstance(more, np.ndarray) or more.shape != grad.shape:
-            return more
+            return more, once
         elif _counted(more, summed):  # one array written by both uses
+            once.append((tie, partner))
             continue
         else:
             summed.append(more)
         total = total + more
-    return total
+    return total, once
 
 
 def tie_note(site: Site, grad_name: str, ties: list[Tie], grad: Any, done: Any) -> str:
     """What the check's notes say of ``site``'s ties: what holds its array, the sum its
     gradient was taken as (``grad_name``, the terms joined), and what was left out of it."""
-    with_grads = [(tie, partner) for tie, partner in ties if tie.kind == "params" or partner]
+    with_grads = with_gradients(ties)
     views = [tie.name for tie, _ in ties if tie.view]
     same = [tie.name for tie, _ in ties if not tie.view]
     held = [f"also {', '.join(same)} (one array, tied)"] if same else []
@@ -67,13 +77,9 @@ def tie_note(site: Site, grad_name: str, ties: list[Tie], grad: Any, done: Any) 
     without = [tie.name for tie, partner in ties if tie.kind == "attr" and partner is None]
     if without:
         note += f"; {', '.join(without)} has no gradient attribute, left out of the sum"
-    summed, once = [grad], []
-    for tie, partner in with_grads:
-        more = tie.gradient(done, partner)
-        if _counted(more, summed):
-            once.append(tie.grad_name(partner))
-        summed.append(more)
+    once = tied_gradient(site, grad, with_grads, done)[1] if isinstance(grad, np.ndarray) else []
     if once:
+        names = ", ".join(tie.grad_name(partner) for tie, partner in once)
         verb = "shares" if len(once) == 1 else "share"
-        note += f"; {', '.join(once)} {verb} memory with a gradient before: counted once"
+        note += f"; {names} {verb} memory with a gradient before: counted once"
     return note

@@ -76,7 +76,7 @@ from softgrad.gradcheck.sub_nodes import (
     parameter_sites,
     site_arrays,
 )
-from softgrad.gradcheck.ties import Tie, tie_note, tied_gradient
+from softgrad.gradcheck.ties import Tie, tie_note, tied_gradient, with_gradients
 from softgrad.gradcheck.views import Linked, deepcopy_linked
 
 # deep copies are converted all the way down (each container and node once: cycles end)
@@ -237,8 +237,7 @@ class NodeRunner:
         """The gradients of an array that other nodes hold or view too (tied weights):
         :mod:`softgrad.gradcheck.ties`."""
         ties = [(tie, None if tie.kind == "params" else tie.partner(done)) for tie in site.tied]
-        with_grads = [(tie, partner) for tie, partner in ties if tie.kind == "params" or partner]
-        self._ties[name] = with_grads
+        with_grads = self._ties[name] = with_gradients(ties)
         own = self.grad_names[name]
         self.grad_names[name] = " + ".join([own, *(tie.grad_name(p) for tie, p in with_grads)])
         grad = site.gradient(done, self._partners.get(name))
@@ -285,7 +284,7 @@ class NodeRunner:
         ties = self._ties.get(name, ())
         if not ties or not isinstance(grad, np.ndarray):
             return grad
-        return tied_gradient(site, grad, ties, done)
+        return tied_gradient(site, grad, ties, done)[0]
 
     # ---- running ------------------------------------------------------------------------------
     def _call(self, obj: Any, method: str, *args: Any) -> Any:
