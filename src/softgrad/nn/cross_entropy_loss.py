@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -234,6 +235,29 @@ class CrossEntropyLoss(Loss):
                 loss = weighted_mean(losses, sample_weight, no_hits, counts)[0]
         # the loss in the logits' dtype, as forward gives it
         return StepLoss(float(logits.dtype.type(loss)), grad, correct)
+
+    def _binds_plain_step(self) -> bool:
+        """Whether :meth:`_bind_fused_step`'s call is this loss's step now: no ignored target
+        and no cap (softgrad.training.bound_step asks before each batch)."""
+        return self.ignore_index is None and self.max_sample_loss is None
+
+    def _bind_fused_step(
+        self, logits: np.ndarray, target: np.ndarray, grad: np.ndarray
+    ) -> Callable[[], StepLoss]:
+        """:meth:`_fused_step` of these arrays without sample weights, as one call bound now
+        (the kernel seam's ``bind_softmax_cross_entropy_mean_correct``), valid while
+        :meth:`_binds_plain_step` holds."""
+        kernel = get_ops().bind_softmax_cross_entropy_mean_correct(logits, target, grad)
+        cast = logits.dtype.type
+
+        def run() -> StepLoss:
+            try:
+                loss, correct = kernel()
+            except IndexError:  # a target out of range: the validated path says which
+                return self._separate_passes(logits, target, None)
+            return StepLoss(float(cast(loss)), grad, correct)  # in the logits' dtype
+
+        return run
 
     def _may_pass_cap(
         self, logits: np.ndarray, target: np.ndarray, sample_weight: Any, grad: np.ndarray

@@ -41,8 +41,6 @@ class BoundStep:
         self.x, self.t = x, t
         self.loss = plan.loss
         self.ops = get_ops()
-        self.grad_logits = plan.grad_logits
-        self.dtype = plan.dtype.type
         # forward: (bound call, the activation that keeps the output or None, the output)
         self.forward: list[tuple[Callable[[], Any], Any, np.ndarray]] = []
         inputs = []
@@ -52,8 +50,7 @@ class BoundStep:
             inputs.append(a)
             self.forward.append((linear._bind_forward_rows(a, kernel, out), activation, out))
             a = out
-        self.logits = a
-        self.loss_call = self.ops.bind_softmax_cross_entropy_mean_correct(a, t, plan.grad_logits)
+        self.loss_call = plan.loss._bind_fused_step(a, t, plan.grad_logits)
         # backward, last stage first: each activation's vjp (None for none), then its Linear
         self.backward_calls: list[Callable[[], Any]] = []
         g = plan.grad_logits
@@ -83,10 +80,10 @@ class BoundStep:
         return cls(plan, x, t)
 
     def usable(self) -> bool:
-        """Whether the bound calls still are the plan's step: the same lane, and a loss without
-        ignored targets or a cap (the plan's ``ready`` checks the rest). Checked every step."""
-        loss = self.loss
-        return get_ops() is self.ops and loss.ignore_index is None and loss.max_sample_loss is None
+        """Whether the bound calls still are the plan's step: the same lane, and a loss whose
+        bound step is still its step (``CrossEntropyLoss._binds_plain_step``: no ignored
+        target, no cap; the plan's ``ready`` checks the rest). Checked every step."""
+        return get_ops() is self.ops and self.loss._binds_plain_step()
 
     def forward_loss(self) -> StepLoss:
         """The plan's ``forward_loss(x, t)`` for the bound arrays."""
@@ -94,12 +91,7 @@ class BoundStep:
             run()
             if activation is not None:
                 activation.take_output(out)
-        try:
-            loss, correct = self.loss_call()
-        except IndexError:  # a target outside the classes: the loss's own path names it
-            return self.loss._fused_step(self.logits, self.t, None, self.grad_logits)
-        # the loss in the logits' dtype, as CrossEntropyLoss._fused_step gives it
-        return StepLoss(float(self.dtype(loss)), self.grad_logits, correct)
+        return self.loss_call()
 
     def backward(self) -> None:
         """The plan's ``backward`` of the gradient :meth:`forward_loss` wrote."""
