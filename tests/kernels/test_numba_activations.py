@@ -229,10 +229,56 @@ def test_elementwise_activations_run_the_kernel_once(activation, rng, monkeypatc
     calls = []
     kernel = numba_activations.bias_activation
 
-    def counted(y, b, kind):
+    def counted(y, b, kind, check=False):
         calls.append((y.shape, b.size, kind))
-        return kernel(y, b, kind)
+        return kernel(y, b, kind, check)
 
     monkeypatch.setattr(numba_activations, "bias_activation", counted)
     getattr(OPS, activation)(rng.standard_normal((2, 3, 4)).astype(np.float32))
     assert calls == [((6, 4), 0, numba_activations.ACTIVATIONS[activation])]
+
+
+def _with_bad_rows(rng, shape, dtype, bad_rows):
+    """y, b of ``_inputs`` with one NaN, +inf or -inf in each of ``bad_rows`` (in turn), and
+    rows of the largest finite values elsewhere (which must not count)."""
+    y, b = _inputs(rng, shape, dtype, False)
+    for index, row in enumerate(bad_rows):
+        y[row, rng.integers(shape[1])] = (np.nan, np.inf, -np.inf)[index % 3]
+    good = [r for r in range(shape[0]) if r not in bad_rows][:2]
+    y[good] = np.finfo(dtype).max  # a sum of the values (or of their squares) would overflow
+    return y, b
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no bias"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape", [(5, 3), (128, 100), *THREADED_SHAPES], ids=["5x3", "128x100", "PAR", "CHEAP_PAR"]
+)
+@pytest.mark.parametrize("activation", list(FORWARD))
+def test_the_checked_pass_counts_the_rows_that_held_nan_or_inf(activation, shape, dtype, bias, rng):
+    # inference's finite check of the first product, read in the bias + activation pass: the
+    # count of rows holding NaN or +-inf before it, on the calling thread and on the threads
+    bad_rows = [0, 3, shape[0] - 1]
+    y, b = _with_bad_rows(rng, shape, dtype, bad_rows)
+    b = b if bias else np.empty(0, dtype)
+    kind = numba_activations.ACTIVATIONS[activation]
+    unchecked = y.copy()
+    with np.errstate(all="ignore"):
+        assert numba_activations.bias_activation(y, b, kind, True) == len(bad_rows)
+        assert numba_activations.bias_activation(unchecked, b, kind) == 0
+    np.testing.assert_array_equal(y, unchecked)  # the check changes no value
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", list(FORWARD))
+def test_bias_activation_finite_agrees_with_the_numpy_lane(activation, dtype, rng, agree):
+    from softgrad.kernels.numpy_ops import NumpyOps
+
+    numpy_ops = NumpyOps()
+    for bad_rows in ([], [7], [0, 127]):
+        y, b = _with_bad_rows(rng, (128, 100), dtype, bad_rows)
+        expected = y.copy()
+        with np.errstate(all="ignore"):
+            finite = numpy_ops.bias_activation_finite(expected, b, activation)
+            assert OPS.bias_activation_finite(y, b, activation) is finite is (not bad_rows)
+        agree(y, expected, N_OPS, f"checked {activation}(y + b)")

@@ -201,7 +201,11 @@ def _kernel_calls():
         "adam twin": _repeat(numba_updates.adam, *small, *adam_args),
         "adam threaded": _repeat(numba_updates.adam, *large, *adam_args, times=300),
         "bias + relu twin": _repeat(
-            numba_activations.bias_relu, np.ones((1000, 1000), f32), np.ones(1000, f32), times=500
+            numba_activations.bias_relu,
+            np.ones((1000, 1000), f32),
+            np.ones(1000, f32),
+            False,
+            times=500,
         ),
         "softmax twin": _repeat(numba_softmax.softmax_rows, logits, np.empty_like(logits), 1.0, 1),
         "cross-entropy": _repeat(

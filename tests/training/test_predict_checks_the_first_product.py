@@ -1,6 +1,7 @@
 """Batched inference over more rows than the first layer has units checks each batch's first
-product x @ W1 for NaN and inf, and reads the rows themselves only when the product is not
-finite: the same errors, naming the same rows, as checking the rows first."""
+product x @ W1 for NaN and inf, in the pass that adds its bias and applies the activation, and
+reads the rows themselves only when the product is not finite: the same errors, naming the
+same rows, as checking the rows first."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import numpy as np
 import pytest
 
 from softgrad.errors import InputOverflowError
+from softgrad.kernels import get_ops
 from softgrad.nn import build_mlp
+from softgrad.training import predict
 from softgrad.training.predict import predict_batches, predict_logits, predict_proba
 
 INFERENCE = [predict_proba, predict_logits, predict_batches]
@@ -27,6 +30,23 @@ def test_finite_rows_are_never_read_by_the_check(model, infer, rows_read):
     assert rows_read == []
     if infer is predict_logits:
         np.testing.assert_array_equal(got, model.forward(X))
+
+
+@pytest.mark.parametrize("infer", INFERENCE, ids=lambda f: f.__name__)
+def test_the_product_is_checked_in_its_bias_and_activation_pass(model, infer, monkeypatch):
+    # one pass over each batch's product: the bias + activation that reads it anyway
+    ops = get_ops()
+    checked = []
+    fused = ops.bias_activation_finite
+
+    def record(y, b, activation):
+        checked.append((y.shape, activation))
+        return fused(y, b, activation)
+
+    monkeypatch.setattr(ops, "bias_activation_finite", record)
+    monkeypatch.setattr(predict, "all_finite", None, raising=False)  # no pass of its own
+    infer(model, np.ones((22, 6), np.float32), batch_size=8)
+    assert checked == [((8, 5), "relu"), ((8, 5), "relu"), ((6, 5), "relu")]
 
 
 @pytest.mark.parametrize("infer", INFERENCE, ids=lambda f: f.__name__)

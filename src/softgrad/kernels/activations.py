@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.kernels.finite import all_finite
 from softgrad.kernels.rows import as_rows, put_rows, row_view
 
 # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked
@@ -65,6 +66,15 @@ class ActivationKernels:
         if activation != "identity":
             getattr(self, activation)(y, out=y)
         return y
+
+    def bias_activation_finite(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> bool:
+        """:meth:`bias_activation`, and whether every entry of y was finite before it (no NaN,
+        no infinity): inference's check of a first product, which an activation could hide
+        (ReLU makes -inf a 0). Here one more pass over y, first (:func:`all_finite`); the
+        Numba lane reads it in the bias + activation pass itself."""
+        finite = all_finite(y)
+        self.bias_activation(y, b, activation)
+        return finite
 
     def relu(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """y = max(x, 0) into ``out`` (fresh if None; may be ``x``). NaN stays NaN."""

@@ -35,7 +35,7 @@ class NumbaBoundKernels(BoundKernels):
             return super().bind_bias_activation(y, b, activation)
         bias = b if b is not None else y[:0, :].reshape(0)
         kernel = numba_activations.BIAS_ACTIVATION[numba_activations.ACTIVATIONS[activation]]
-        return functools.partial(kernel, y, bias)
+        return functools.partial(kernel, y, bias, False)
 
     def bind_activation_vjp(
         self, activation: str, y: np.ndarray, g: np.ndarray

@@ -120,9 +120,18 @@ class NumbaOps(NumbaBoundKernels, NumbaSoftmaxKernels, NumbaPenaltyKernels, Nump
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
         """``y = f(y + b)`` in place on an (N, H) product, one pass; ``activation`` names f
         (``numba_activations.ACTIVATIONS``)."""
-        bias = b if b is not None else y[:0, :].reshape(0)
-        numba_activations.bias_activation(y, bias, numba_activations.ACTIVATIONS[activation])
+        self._bias_activation(y, b, activation, False)
         return y
+
+    def bias_activation_finite(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> bool:
+        """:meth:`bias_activation`, and whether y was finite before it: read in the same pass
+        (the NumPy lane reads y once more first)."""
+        return self._bias_activation(y, b, activation, True) == 0
+
+    def _bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str, check: bool):
+        bias = b if b is not None else y[:0, :].reshape(0)
+        kind = numba_activations.ACTIVATIONS[activation]
+        return numba_activations.bias_activation(y, bias, kind, check)
 
     def sigmoid(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """s = 1 / (1 + exp(-x)) into ``out`` (fresh if None; may be ``x``): the bias +

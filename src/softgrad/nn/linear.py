@@ -10,6 +10,7 @@ import numpy as np
 
 from softgrad.checks import as_real_float
 from softgrad.kernels import FUSED_DTYPES, get_ops
+from softgrad.kernels.finite import all_finite
 from softgrad.nn.layer import Layer, as_generator, check_input_grad
 from softgrad.nn.linear_init import _checked, _checked_arrays, _draw_weights, linear_size
 from softgrad.nn.store_buffers import allocate_flat
@@ -17,9 +18,10 @@ from softgrad.nn.store_buffers import allocate_flat
 # the activations forward_activated runs (ActivationKernels.bias_activation's names)
 _ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 
-# what the row forwards call with a layer's product x @ W, before its bias (inference's
-# deferred finite check of the input: softgrad.training.predict.BatchForward)
-Inspect = Callable[[np.ndarray], object]
+# what the row forwards call when a layer's product x @ W held a NaN or an infinity, once its
+# bias and activation are applied (inference's deferred finite check of the input:
+# softgrad.training.predict.BatchForward); it may raise
+Inspect = Callable[[], object]
 
 
 class Linear(Layer):
@@ -276,14 +278,17 @@ class Linear(Layer):
         self, x2: np.ndarray, out: np.ndarray | None, inspect: Inspect | None = None
     ) -> np.ndarray:
         """``x2 @ W + b`` into ``out`` (a fresh array if None); keeps x2 for backward.
-        ``inspect``, if given, sees the product ``x2 @ W`` before the bias is added."""
-        y = self._product_rows(x2, out, inspect)
+        ``inspect``, if given, is called when the product ``x2 @ W`` held a NaN or an
+        infinity (:data:`Inspect`)."""
+        y = self._product_rows(x2, out)
         bias = self.params.get("b")
-        if bias is not None and y.dtype in FUSED_DTYPES:
+        if y.dtype in FUSED_DTYPES and (bias is not None or inspect is not None):
             # the bias + identity kernel: np.add's roundings, in the Numba lane twice as fast
             # (1,024 x 10 float32: 2.0 against 4.4 us, a head's logits at inference)
-            get_ops().bias_activation(y, bias, "identity")
-        elif bias is not None:
+            return self._bias_activation(y, bias, "identity", inspect)
+        if inspect is not None and not all_finite(y):
+            inspect()
+        if bias is not None:
             np.add(y, bias, out=y)
         return y
 
@@ -295,19 +300,27 @@ class Linear(Layer):
         inspect: Inspect | None = None,
     ) -> np.ndarray:
         """``f(x2 @ W + b)`` into ``out`` (a fresh array if None); keeps x2 for backward.
-        ``inspect``, if given, sees the product ``x2 @ W`` before the bias and activation."""
-        y = self._product_rows(x2, out, inspect)
-        get_ops().bias_activation(y, self.params.get("b"), activation)
+        ``inspect``, if given, is called when the product ``x2 @ W`` held a NaN or an
+        infinity (:data:`Inspect`)."""
+        y = self._product_rows(x2, out)
+        return self._bias_activation(y, self.params.get("b"), activation, inspect)
+
+    def _bias_activation(
+        self, y: np.ndarray, b: np.ndarray | None, activation: str, inspect: Inspect | None
+    ) -> np.ndarray:
+        """``y = f(y + b)`` in place; with ``inspect``, the product's finite check read in the
+        same pass (``bias_activation_finite``: a second pass over a product both BLAS threads
+        just wrote cost more than the bias and activation themselves)."""
+        ops = get_ops()
+        if inspect is None:
+            ops.bias_activation(y, b, activation)
+        elif not ops.bias_activation_finite(y, b, activation):
+            inspect()
         return y
 
-    def _product_rows(
-        self, x2: np.ndarray, out: np.ndarray | None, inspect: Inspect | None = None
-    ) -> np.ndarray:
+    def _product_rows(self, x2: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         self._x, self._x_shape = x2, x2.shape
-        y = np.matmul(x2, self.params["W"], out=out)
-        if inspect is not None:
-            inspect(y)
-        return y
+        return np.matmul(x2, self.params["W"], out=out)
 
     def _backward_rows(
         self, g2: np.ndarray, input_grad: bool, out: np.ndarray | None

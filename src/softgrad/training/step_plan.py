@@ -141,8 +141,9 @@ class ForwardPlan:
         view of the plan's last array, valid until the next call. Rows of another dtype are
         cast into an array of the plan's first (as the public forward's ``astype``). Every layer
         keeps what its public ``backward`` would need, as after ``model.forward``.
-        ``inspect``, if given, is called with the first layer's product ``x @ W``, before its
-        bias and activation (it may raise, which ends the forward there)."""
+        ``inspect``, if given, is called when the first layer's product ``x @ W`` held a NaN
+        or an infinity, once its bias and activation are applied (it may raise, which ends the
+        forward there; the first pass over the product reads it, ``bias_activation_finite``)."""
         n = x.shape[0]
         a = x
         if x.dtype != self.dtype:
