@@ -18,7 +18,7 @@ from softgrad import serialization
 from softgrad.functional import log_softmax, softmax
 from softgrad.model_inputs import check_rows, model_classes, model_image_shape, network_sizes
 from softgrad.preprocessing import Scaler
-from softgrad.training.inference_checks import finite_logits_head
+from softgrad.training.inference_checks import finite_logits_head, softmax_finite
 from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
@@ -125,9 +125,15 @@ class Model:
         return X if self.scaler is None else self.scaler.transform(X)
 
     def _map_batches(
-        self, X: Any, batch_size: int, where: str, head: Callable[[np.ndarray], np.ndarray]
+        self,
+        X: Any,
+        batch_size: int,
+        where: str,
+        head: Callable[[np.ndarray], np.ndarray],
+        checked: Callable[[np.ndarray], tuple[np.ndarray, bool]] | None = None,
     ) -> np.ndarray:
-        """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`)."""
+        """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`);
+        ``checked``: the head with the logits' finite test in its pass (finite_logits_head)."""
         X = check_rows(
             X,
             where,
@@ -136,7 +142,7 @@ class Model:
             n_features=self.n_features,
             finite=False,  # batch by batch, in predict_batches
         )
-        finite_head = finite_logits_head(X, where, head)
+        finite_head = finite_logits_head(X, where, head, checked)
         network = logits_network(self.network)  # a final Softmax is not applied twice
         with np.errstate(over="ignore", invalid="ignore"):  # refused there, not warned about
             return predict_batches(
@@ -167,7 +173,7 @@ class Model:
         batch_size : int, default 1024
             Rows per forward pass.
         """
-        return self._map_batches(X, batch_size, "Model.predict_proba", softmax)
+        return self._map_batches(X, batch_size, "Model.predict_proba", softmax, softmax_finite)
 
     def predict_log_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """``log_softmax(logits)``: ndarray of shape (N, C), exact even where probs underflow."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from softgrad.kernels.numba_math import exp, tanh
+from softgrad.kernels.numba_math import exp, holds_nonfinite, tanh
 from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
 
 # below this many elements a pass of a few arithmetic operations per element (bias add, ReLU,
@@ -124,26 +124,14 @@ def _bias_rows(y, b, kind, check):
     for n in prange(y.shape[0]):
         row = y[n]
         if check:
-            bad += _holds_nonfinite(row)
+            bad += holds_nonfinite(row)
         _bias_activation_row(row, b, kind)
     return bad
 
 
-# A flag of its own, not a second family of kernels: the training step passes False and pays
-# one branch a row; inference's check (a separate pass over a (1024, 100) product written by
-# both BLAS threads) took 100-160 us a batch on a 2-core Zen 1, this loop over the row in cache
-# 12 us a batch. Fast-math ``reassoc`` on this function alone lets LLVM vectorise the sum (the
-# strict sum of a float is one long chain); it may reorder the additions, which changes
-# nothing here: every term is +-0 for a finite x, and NaN for +-inf or NaN (inf * 0), whose
-# sum is NaN in any order. No term can overflow, unlike a sum of the values themselves.
-@njit(fastmath={"reassoc"})
-def _holds_nonfinite(row):
-    """Whether the row holds a NaN or an infinity: the sum of ``x * 0`` is NaN exactly then."""
-    zero = row.dtype.type(0)
-    total = zero
-    for h in range(row.size):
-        total += row[h] * zero
-    return total != zero
+# A flag, not a second family of kernels: the training step passes False and pays one branch
+# a row; inference's check (a separate pass over a (1024, 100) product just written by the
+# BLAS) took 100-160 us a batch on a 2-core Zen 1, this test of each row in cache 12 us a batch.
 
 
 @njit(inline="always")

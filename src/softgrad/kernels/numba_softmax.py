@@ -31,6 +31,7 @@ from softgrad.kernels.numba_exp_rows import (
     _keeps_unshifted,
     _row_dot,
 )
+from softgrad.kernels.numba_math import holds_nonfinite
 from softgrad.kernels.numba_threads import parallel_kernel
 
 __all__ = [
@@ -43,8 +44,9 @@ __all__ = [
 
 
 @parallel_kernel
-def softmax_rows(x, out, scale, n_shares):
-    """``out[n] = scale * softmax(x[n])`` for each row.
+def softmax_rows(x, out, scale, n_shares, check=False):
+    """``out[n] = scale * softmax(x[n])`` for each row; with ``check``, returns how many rows
+    of x held a NaN or an infinity (read block by block before the block is written), else 0.
 
     Parameters
     ----------
@@ -57,6 +59,13 @@ def softmax_rows(x, out, scale, n_shares):
     n_shares : int
         The blocks are split in this many shares, each with its own scratch, one per thread on
         the threaded compile (from ``PARALLEL_MIN`` elements); 1 on the calling thread.
+    check : bool, default False
+        Count the rows of x that hold a NaN or an infinity (``numba_math.holds_nonfinite``).
+
+    Returns
+    -------
+    int
+        With ``check``, that count (an integer sum: the same for any split); else 0.
 
     Notes
     -----
@@ -82,11 +91,18 @@ def softmax_rows(x, out, scale, n_shares):
     n_rows, n_classes = x.shape
     rows = max(1, SOFTMAX_BLOCK // n_classes)
     n_blocks = (n_rows + rows - 1) // rows
+    found = np.zeros(n_shares, dtype=np.int64)  # rows with NaN or inf, per share
     for share in prange(n_shares):
         e = np.empty(rows * n_classes, dtype=x.dtype)
         sums = np.empty(rows)
         for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
+            if check:  # inference's check of the logits, in the pass that reads them
+                for n in range(block * rows, min(block * rows + rows, n_rows)):
+                    found[share] += holds_nonfinite(x[n])
             _softmax_block(x, out, scale, block * rows, rows, e, sums)
+    # a count per share, summed after the loop: Numba's threaded compile lost a scalar sum made
+    # in the inner loops (it returned 0), and failed to compile one summed a share at a time
+    return found.sum()
 
 
 @parallel_kernel

@@ -41,6 +41,17 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         numba_softmax.softmax_rows(x, e, float(scale), _shares(x))
         return None
 
+    def softmax_rows_finite(self, x: np.ndarray, e: np.ndarray) -> bool:
+        """The NumPy lane's :meth:`softmax_rows_finite` in one kernel call: the logits' test
+        read block by block in the softmax's pass (numba_softmax.softmax_rows with ``check``);
+        one pass of its own plus the softmax took 2x as long on inference's (1024, 10) logits
+        just written by the BLAS. Long rows and other layouts: the NumPy lane's two passes."""
+        if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
+            return super().softmax_rows_finite(x, e)
+        if _long_rows_apart(x, e):
+            return super().softmax_rows_finite(x, e)
+        return numba_softmax.softmax_rows(x, e, 1.0, _shares(x), True) == 0
+
     def log_softmax_rows(self, x: np.ndarray, out: np.ndarray) -> None:
         """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
         (numba_softmax.log_softmax_rows, or log_softmax_long_rows as for softmax_rows), for every

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from softgrad.kernels.finite import all_finite
 from softgrad.kernels.rows import as_rows, put_rows, row_view
 
 INF = np.inf
@@ -132,6 +133,15 @@ class SoftmaxKernels:
             np.multiply(e, np.divide(scale, total), out=e)
         else:
             np.divide(e, total, out=e)
+
+    def softmax_rows_finite(self, x: np.ndarray, e: np.ndarray) -> bool:
+        """:meth:`softmax_rows` (probabilities), and whether every entry of x is finite:
+        inference's check of its logits, which a softmax can hide (-inf gives a probability
+        of 0, +inf one of 1/k). Here one more pass over x (:func:`all_finite`); the Numba lane
+        reads them in the softmax's own pass."""
+        finite = all_finite(x)
+        self.softmax_rows(x, e)
+        return finite
 
     def log_softmax(
         self,

@@ -24,7 +24,12 @@ from softgrad import functional as F
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
 from softgrad.training.data import batch_inputs
-from softgrad.training.inference_checks import check_inputs, finite_batch, finite_logits_head
+from softgrad.training.inference_checks import (
+    check_inputs,
+    finite_batch,
+    finite_logits_head,
+    softmax_finite,
+)
 from softgrad.training.step_plan import ForwardPlan
 
 
@@ -329,7 +334,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     ((4, 3), dtype('float32'), True)
     """
     X = check_inputs(X, batch_size, "predict_proba", model, finite=False)
-    head = finite_logits_head(X, "predict_proba", _softmax_rows)
+    head = finite_logits_head(X, "predict_proba", _softmax_rows, checked=softmax_finite)
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
     with np.errstate(over="ignore", invalid="ignore"):  # refused by the head, not warned about
         return _run_batches(logits_network(model), X, batch_size, None, head, finite)
