@@ -93,6 +93,8 @@ class EpochProgress:
         self.epochs_seen = 0
         self.n_samples = 0
 
+    batch_hook_reads_only = True  # the bar reads the state's epoch and batch count
+
     def on_batch_end(self, state: Any) -> None:
         if not self.bar:
             return None

@@ -45,6 +45,8 @@ class InterruptAtBatchEnd(Callback):
     Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
     """
 
+    batch_hook_reads_only = True  # it raises a deferred Ctrl-C, and changes nothing
+
     def __enter__(self) -> InterruptAtBatchEnd:
         self._pending = False
         self._previous = None

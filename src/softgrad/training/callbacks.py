@@ -72,7 +72,16 @@ class Callback:
     ...         return state.epoch >= self.n
     >>> StopAfter(2).on_epoch_end(TrainState(epoch=2))
     True
+
+    A callback whose ``on_batch_end`` only reads (the state, its logs) and changes nothing
+    that training uses (the network, its parameters, the loss, the optimizer and its settings,
+    the kernels, the data) may say so with ``batch_hook_reads_only = True``: fit then keeps
+    its checks-free step between batches (:mod:`softgrad.training.trusted_step`), which any
+    other ``on_batch_end`` turns off, since it may change any of them.
     """
+
+    # whether on_batch_end only reads (see above); any object may set it
+    batch_hook_reads_only = False
 
     def on_train_begin(self, state: TrainState) -> None:
         """Called once before the first epoch (after a resume, before the next epoch)."""
@@ -128,6 +137,15 @@ class CallbackList:
         """True when some callback wants to hear about every batch."""
         return bool(self.hooks["on_batch_end"])
 
+    @property
+    def batch_hooks_read_only(self) -> bool:
+        """True when every ``on_batch_end`` belongs to a callback that says it only reads
+        (``batch_hook_reads_only``; a bare function never does)."""
+        return all(
+            getattr(getattr(fn, "__self__", None), "batch_hook_reads_only", False) is True
+            for fn in self.hooks["on_batch_end"]
+        )
+
     def call(self, hook: str, state: TrainState) -> bool:
         """Run every callback's ``hook``; True when any of them asked to stop."""
         stop = False
@@ -144,6 +162,8 @@ class BatchSizeMeanLoss(Callback):
     Without sample weights it equals ``train_loss``; with them fit's ``train_loss`` weighs
     each sample by its weight, scikit-learn by its count.
     """
+
+    batch_hook_reads_only = True  # it sums the logs' loss and batch size
 
     def __init__(self) -> None:
         self._sum = 0.0

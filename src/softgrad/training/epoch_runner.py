@@ -36,6 +36,7 @@ from softgrad.training.data import (
 from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.evaluation import evaluate
 from softgrad.training.step_plan import StepPlan
+from softgrad.training.trusted_step import TrustedStep
 
 
 @dataclass
@@ -152,22 +153,40 @@ class EpochRunner:
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
         step = self._batch_step()
+        # with nothing between two batches that could change training, the full-size ones
+        # after a checked step skip the checks (softgrad.training.trusted_step); a subclass's
+        # own step is always its own
+        may_trust = (
+            (not batch_hooks or callbacks.batch_hooks_read_only)
+            and step == self._step
+            and type(self)._step is _PLAIN_STEP
+        )
+        trusted = None
         self.stop_requested = False
         done = 0
-        for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
-            idx = order[start : start + self.batch_size]
-            stepped = step(idx, state.epoch, batch)
-            if stepped is None:  # every rank agreed to stop before this batch
-                self.stop_requested = True
-                break
-            result.add(*stepped)
-            done = batch
-            if batch_hooks:
-                state.batch = batch
-                state.logs = {"loss": stepped[0], "batch_size": len(idx)}
-                self.stop_requested = bool(callbacks.call("on_batch_end", state))
-                if self.stop_requested and self.stops_alone:
+        try:
+            for batch, start in enumerate(range(0, len(order), self.batch_size), start=1):
+                idx = order[start : start + self.batch_size]
+                if trusted is not None and len(idx) == trusted.rows:
+                    stepped = trusted(idx, batch)
+                else:
+                    stepped = step(idx, state.epoch, batch)
+                    if may_trust and batch == 1:
+                        trusted = TrustedStep.build(self, state.epoch)
+                if stepped is None:  # every rank agreed to stop before this batch
+                    self.stop_requested = True
                     break
+                result.add(*stepped)
+                done = batch
+                if batch_hooks:
+                    state.batch = batch
+                    state.logs = {"loss": stepped[0], "batch_size": len(idx)}
+                    self.stop_requested = bool(callbacks.call("on_batch_end", state))
+                    if self.stop_requested and self.stops_alone:
+                        break
+        finally:
+            if trusted is not None:
+                trusted.close()
         result.stopped = self.stop_requested
         result.complete = done == self.n_batches(len(order))
         return result
@@ -314,3 +333,7 @@ class EpochRunner:
             batch=batch,
             reason=reason,
         )
+
+
+# the step TrustedStep replaces: a subclass that overrides it keeps its own at every batch
+_PLAIN_STEP = EpochRunner._step
