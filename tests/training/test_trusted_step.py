@@ -158,13 +158,15 @@ def test_an_optimizer_with_its_own_step_takes_it_at_every_batch(blobs, trusted_c
     assert trusted_calls == [] and Clipped.steps == 30
 
 
-def test_a_runner_with_its_own_step_takes_it_at_every_batch(blobs, trusted_calls):
-    class Counting(EpochRunner):
-        steps = 0
+@pytest.mark.parametrize("part", ["_step", "_gather", "_forward_loss", "_backward"])
+def test_a_runner_with_its_own_step_or_part_of_it_takes_it_at_every_batch(
+    part, blobs, trusted_calls
+):
+    def counted(self, *args):
+        type(self).steps += 1
+        return getattr(EpochRunner, part)(self, *args)
 
-        def _step(self, idx, epoch, batch):
-            type(self).steps += 1
-            return super()._step(idx, epoch, batch)
+    Counting = type("Counting", (EpochRunner,), {"steps": 0, part: counted})
 
     X, y = blobs
     model = build_mlp(5, [16], 3, rng=0)

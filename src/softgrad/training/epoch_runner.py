@@ -159,7 +159,7 @@ class EpochRunner:
         may_trust = (
             (not batch_hooks or callbacks.batch_hooks_read_only)
             and step == self._step
-            and type(self)._step is _PLAIN_STEP
+            and all(getattr(type(self), name) is plain for name, plain in _TRUSTED_PARTS)
         )
         trusted = None
         self.stop_requested = False
@@ -335,5 +335,9 @@ class EpochRunner:
         )
 
 
-# the step TrustedStep replaces: a subclass that overrides it keeps its own at every batch
-_PLAIN_STEP = EpochRunner._step
+# what TrustedStep does in place of the runner's own: a subclass that overrides any of them
+# keeps its own step at every batch
+_TRUSTED_PARTS = tuple(
+    (name, getattr(EpochRunner, name))
+    for name in ("_step", "_gather", "_forward_loss", "_backward")
+)
