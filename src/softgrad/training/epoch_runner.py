@@ -153,14 +153,7 @@ class EpochRunner:
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
         step = self._batch_step()
-        # with nothing between two batches that could change training, the full-size ones
-        # after a checked step skip the checks (softgrad.training.trusted_step); a subclass's
-        # own step is always its own
-        may_trust = (
-            (not batch_hooks or callbacks.batch_hooks_read_only)
-            and step == self._step
-            and all(getattr(type(self), name) is plain for name, plain in _TRUSTED_PARTS)
-        )
+        may_trust = self._may_trust(step, callbacks)
         trusted = None
         self.stop_requested = False
         done = 0
@@ -190,6 +183,17 @@ class EpochRunner:
         result.stopped = self.stop_requested
         result.complete = done == self.n_batches(len(order))
         return result
+
+    def _may_trust(self, step: Any, callbacks: CallbackList) -> bool:
+        """Whether the full-size batches after a checked step may skip the checks between
+        batches (:mod:`softgrad.training.trusted_step`): nothing between two batches could
+        change training (no batch hook, or only hooks that say they read), and the step is
+        this class's own, every part of it (a subclass's step is always its own)."""
+        return (
+            (not callbacks.has_batch_hooks or callbacks.batch_hooks_read_only)
+            and step == self._step
+            and all(getattr(type(self), name) is plain for name, plain in _TRUSTED_PARTS)
+        )
 
     def _batch_step(self) -> Any:
         """The step :meth:`run` takes per batch: ``step(idx, epoch, batch)`` returns the batch's
