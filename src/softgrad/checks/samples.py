@@ -10,8 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.kernels.finite import all_finite
-
 
 def as_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     """``np.asarray(x)``, with a message that names the entry where nested lists of unequal
@@ -79,6 +77,10 @@ def check_real_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     return array
 
 
+# the dtypes whose dot product runs in the BLAS (float16's runs in a slow NumPy loop)
+_BLAS_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def check_finite_rows(x: np.ndarray, where: str, what: str = "X", first_row: int = 0) -> None:
     """Refuse NaN or infinite entries, naming the first row that holds one (counted from
     ``first_row``: ``x`` may be a batch of a larger array).
@@ -102,6 +104,30 @@ def check_finite_rows(x: np.ndarray, where: str, what: str = "X", first_row: int
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.ndim > 1 else ~np.isfinite(x)
     row = first_row + int(np.flatnonzero(bad)[0])
     raise ValueError(f"{where}: {what} must be finite; got NaN or inf in row {row}")
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """Whether every entry of the array ``x`` is finite (integer arrays always are): the one
+    pass behind :func:`check_finite_rows`, which names the row when it is not.
+
+    For a C-contiguous float32 or float64 array, the BLAS's sum of squares (NaN or inf exactly
+    when an entry is, or when the squares overflow, which then takes the next test); else one
+    ``min`` and one ``max`` (they propagate NaN and expose +-inf).
+
+    Example
+    -------
+    >>> all_finite(np.array([[0.0, 1e30], [2.0, 3.0]], dtype=np.float32)), all_finite(np.array([np.inf]))
+    (True, False)
+    """  # noqa: E501
+    if x.dtype.kind != "f" or x.size == 0:
+        return True
+    if x.flags.c_contiguous and x.dtype in _BLAS_DTYPES:
+        flat = x.reshape(-1)
+        with np.errstate(over="ignore"):  # a finite overflow is not the caller's to hear of
+            total = np.dot(flat, flat)
+        if np.isfinite(total):
+            return True
+    return bool(np.isfinite(x.min()) and np.isfinite(x.max()))
 
 
 def check_feature_count(x: np.ndarray, n_features: int, where: str, what: str = "X") -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.kernels.finite import all_finite
+from softgrad.checks.samples import all_finite
 from softgrad.kernels.rows import as_rows, put_rows, row_view
 
 # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from softgrad.kernels.finite import all_finite
+from softgrad.checks.samples import all_finite
 from softgrad.kernels.rows import as_rows, put_rows, row_view
 
 INF = np.inf

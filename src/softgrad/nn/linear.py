@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_real_float
+from softgrad.checks.samples import all_finite
 from softgrad.kernels import FUSED_DTYPES, get_ops
-from softgrad.kernels.finite import all_finite
 from softgrad.nn.layer import Layer, as_generator, check_input_grad
 from softgrad.nn.linear_init import _checked, _checked_arrays, _draw_weights, linear_size
 from softgrad.nn.store_buffers import allocate_flat
