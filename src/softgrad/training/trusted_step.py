@@ -15,7 +15,7 @@ and the optimizer's bound flat update. The kernels and their order are those of 
 step, so the weights are the same bits.
 
 Measured (h100 b128, Fashion-MNIST, fit with and without it in one process, epochs interleaved,
-the median of the per-round ratios, 2-core Zen 1): 0.94-0.95x the checked epoch with SGD, 0.96x
+the median of the per-round ratios, 2-core Zen 1): 0.93-0.95x the checked epoch with SGD, 0.96x
 with Adam. A call of Python costs 2-3x more in the step than alone: the products before it evict
 the interpreter's code and data (a 200-pass Python loop, 9.8 us alone, took 23.6 us right after
 a (1024, 784) x (784, 100) product).
