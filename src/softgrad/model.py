@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from softgrad import serialization
-from softgrad.functional import log_softmax, softmax
+from softgrad.functional import log_softmax
 from softgrad.model_inputs import check_rows, model_classes, model_image_shape, network_sizes
 from softgrad.preprocessing import Scaler
 from softgrad.training.inference_checks import finite_logits_head, softmax_finite
@@ -129,11 +129,11 @@ class Model:
         X: Any,
         batch_size: int,
         where: str,
-        head: Callable[[np.ndarray], np.ndarray],
+        head: Callable[[np.ndarray], np.ndarray] | None = None,
         checked: Callable[[np.ndarray], tuple[np.ndarray, bool]] | None = None,
     ) -> np.ndarray:
-        """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`);
-        ``checked``: the head with the logits' finite test in its pass (finite_logits_head)."""
+        """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`),
+        or ``checked``'s: a head with the logits' finite test in its pass (finite_logits_head)."""
         X = check_rows(
             X,
             where,
@@ -173,7 +173,7 @@ class Model:
         batch_size : int, default 1024
             Rows per forward pass.
         """
-        return self._map_batches(X, batch_size, "Model.predict_proba", softmax, softmax_finite)
+        return self._map_batches(X, batch_size, "Model.predict_proba", checked=softmax_finite)
 
     def predict_log_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
         """``log_softmax(logits)``: ndarray of shape (N, C), exact even where probs underflow."""

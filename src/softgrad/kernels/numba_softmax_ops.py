@@ -47,9 +47,9 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         a pass of its own plus the softmax took 210 against 131 us on inference's (1024, 10)
         logits just written by the BLAS (2-core Zen 1). Long rows and other layouts: the NumPy
         lane's two passes."""
-        if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
-            return super().softmax_rows_finite(x, e)
-        if _long_rows_apart(x, e):
+        if not (
+            _same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)
+        ) or _long_rows_apart(x, e):
             return super().softmax_rows_finite(x, e)
         return numba_softmax.softmax_rows(x, e, 1.0, _shares(x), True) == 0
 

@@ -44,6 +44,21 @@ class FlatState:
         self.update: Callable[[int], None] | None = None
         self.update_ops: Any = None
 
+    def advance(self, steps: dict[str, int] | None = None) -> None:
+        """One update of the flat buffers (the bound ``update``) with the next step count; with
+        ``steps`` (the optimizer's count per key), every key is given that count too."""
+        step = self.step + 1
+        self.update(step)
+        self.step = step
+        if steps is not None:
+            self.write_steps(steps)
+
+    def write_steps(self, steps: dict[str, int]) -> None:
+        """Give every key of the store the state's step count (Adam's bias corrections and a
+        saved state read the optimizer's own count per key)."""
+        for key in self.keys:
+            steps[key] = self.step
+
     def usable(self, store: Any) -> bool:
         """Whether this state still serves ``store``. The per-array path, restoring a state and
         setting a hyperparameter drop it (``Optimizer.step``, ``load_state_dict`` and
@@ -115,14 +130,9 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
         state = opt._flat = _build(opt, store)
         if state is None:
             return False
-    step = state.step + 1
     ops = get_ops()
     if state.update is None or state.update_ops is not ops:  # bound once (on this lane)
         state.update = opt._bind_update(store.params, store.grads, state.slots, state.scratch)
         state.update_ops = ops
-    state.update(step)
-    state.step = step
-    opt_steps = opt._steps
-    for key in state.keys:
-        opt_steps[key] = step
+    state.advance(opt._steps)
     return True

@@ -79,13 +79,13 @@ def finite_batch(batch: np.ndarray, rows: slice, where: str) -> None:
 def finite_logits_head(
     X: Any,
     where: str,
-    head: Callable[[np.ndarray], np.ndarray],
+    head: Callable[[np.ndarray], np.ndarray] | None = None,
     checked: Callable[[np.ndarray], tuple[np.ndarray, bool]] | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """A ``head`` for :func:`predict_batches` over ``X``: ``head(logits)``, after refusing the
-    first row whose logits are not finite. ``checked``, if given, is ``head`` that also tells
-    whether the logits were finite, ``(head(logits), finite)``, in the pass that reads them
-    (:func:`softmax_finite`); the logits are then not read a second time.
+    first row whose logits are not finite. Give ``head``, or ``checked``: a head that also
+    tells whether the logits were finite, ``(result, finite)``, from the pass that reads them
+    (:func:`softmax_finite`), so the logits are not read a second time.
 
     Finite input can still overflow in the model's dtype (1e300 in float32, or a large value
     times the weights): its row is refused with an :class:`~softgrad.errors.InputOverflowError`
@@ -116,7 +116,7 @@ def finite_logits_head(
         if checked is not None:
             result, finite = checked(logits)
         else:
-            result, finite = None, all_finite(logits)
+            result, finite = logits, all_finite(logits)
         if not finite:
             bad = ~np.isfinite(logits).all(axis=tuple(range(1, logits.ndim)))
             row = done + int(np.flatnonzero(bad)[0])
@@ -130,7 +130,7 @@ def finite_logits_head(
                 logits.dtype.name,
             )
         done += len(logits)
-        return head(logits) if checked is None else result
+        return result if head is None else head(result)
 
     return finite_head
 

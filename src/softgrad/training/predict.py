@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from softgrad import functional as F
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
 from softgrad.training.data import batch_inputs
@@ -300,10 +299,6 @@ def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     return predict_batches(model, X, batch_size, where="predict_logits")
 
 
-def _softmax_rows(logits: np.ndarray) -> np.ndarray:
-    return F.softmax(logits, axis=-1)
-
-
 def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities ``softmax(logits)`` for ``X``, computed in batches.
 
@@ -334,7 +329,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     ((4, 3), dtype('float32'), True)
     """
     X = check_inputs(X, batch_size, "predict_proba", model, finite=False)
-    head = finite_logits_head(X, "predict_proba", _softmax_rows, checked=softmax_finite)
+    head = finite_logits_head(X, "predict_proba", checked=softmax_finite)
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
     with np.errstate(over="ignore", invalid="ignore"):  # refused by the head, not warned about
         return _run_batches(logits_network(model), X, batch_size, None, head, finite)

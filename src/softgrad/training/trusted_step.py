@@ -29,7 +29,6 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.optim.optimizer import Optimizer
-from softgrad.training.data import gather_rows
 
 __all__ = ["TrustedStep"]
 
@@ -44,8 +43,7 @@ class TrustedStep:
         self.runner, self.epoch = runner, epoch
         self.bound, self.grads = plan.bound, plan.grads
         self.n_classes = plan.n_classes
-        self.X, self.target = runner.X, runner.target
-        self.x_buf, self.t_buf = runner.x_buf, runner.t_buf
+        self.gather = runner._gather
         self.rows = len(runner.x_buf)
         self.loss_is_sum = runner.loss_is_sum
         self.check = runner.divergence.check
@@ -77,8 +75,7 @@ class TrustedStep:
         """The step of the batch ``idx`` (the batch size's rows), number ``batch`` of the
         epoch: ``(loss, weight, hits, counted)`` as ``EpochRunner._step`` returns them."""
         n = self.rows
-        gather_rows(self.X, idx, self.x_buf)
-        np.take(self.target, idx, out=self.t_buf, mode="clip")  # as EpochRunner._gather
+        self.gather(idx)  # a full batch: into the buffers the bound step reads
         step = self.bound.forward_loss()
         batch_loss = step.loss / n if self.loss_is_sum else step.loss
         reason = self.check(batch_loss, n, n, self.n_classes)
@@ -87,16 +84,11 @@ class TrustedStep:
         self.bound.backward()
         if self.l2:
             batch_loss += self.runner._penalize(self.grads, n)
-        state = self.state
-        step_count = state.step + 1
-        state.update(step_count)
-        state.step = step_count
+        self.state.advance()  # the per-key counts once, at close
         # every target counts: the bound loss has no ignore_index (BoundStep.usable)
         return batch_loss, n, step.correct, n
 
     def close(self) -> None:
         """Give every parameter the flat state's step count, as ``flat_step`` does at every
         step (Adam's bias corrections and a saved state read them)."""
-        steps = self.optimizer._steps
-        for key in self.state.keys:
-            steps[key] = self.state.step
+        self.state.write_steps(self.optimizer._steps)
