@@ -60,7 +60,7 @@ def child(argv: list[str]) -> None:
     import softgrad.cli.train  # the command's own imports, before any stage
     import softgrad.kernels
     import softgrad.training
-    from softgrad.cli import progress, ranks, train
+    from softgrad.cli import progress, ranks, train_report
     from softgrad.datasets.dataset import Dataset
 
     stages = {"imports": _memory()}
@@ -84,7 +84,7 @@ def child(argv: list[str]) -> None:
     hook(Dataset, "fit_scaler", "scaler")
     hook(ranks, "training_rows", "training rows")
     hook(softgrad.training, "fit", "fit")
-    hook(train, "_report", "report")
+    hook(train_report, "report", "report")  # looked up there by the command at each run
     code = cli.main(["train", *argv])
     # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into a child's ru_maxrss
     peak = _memory()["VmHWM"]  # the whole process

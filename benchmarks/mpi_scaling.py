@@ -76,10 +76,12 @@ def worker(hidden: int, batch: int, steps: int, warmup: int, allreduce_repeats: 
     if comm is not None:
         plain_sum = comm.sum_
 
-        def sum_(buffer):  # the gradient, or the step's 4-number status (a wait for the others)
+        def sum_(buffer):  # the gradient, or the step's few-number status (a wait for the others)
             t0, c0 = time.perf_counter(), time.thread_time()
             plain_sum(buffer)
-            kind = "status" if buffer.size == 4 else "gradient"
+            # the status is a handful of float64 (ShardedRunner.status: 5 since the failure
+            # flag joined it; a size of 4 here missed it), the gradient every parameter
+            kind = "status" if buffer.size < n_params(hidden) else "gradient"
             timed[kind].append(time.perf_counter() - t0)
             timed[f"{kind}_cpu"].append(time.thread_time() - c0)
             return buffer
