@@ -6,6 +6,7 @@ cases pass --no-write, so a check that regressed would not rewrite BENCHMARKS.md
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 
 import pytest
@@ -145,3 +146,16 @@ def test_inference_names_the_missing_onnx_library(monkeypatch):
     assert [r.peer for r in results] == ["softgrad"]
     assert how == "not run (onnxruntime is not installed)"
     assert results[0].round_ratio is None  # softgrad against itself says nothing
+
+
+def test_csv_train_memory_records_every_stage_of_a_real_run(tmp_path):
+    # one `softgrad train` in a child, each stage hooked where the command looks it up: a
+    # stage that moved (the report went from cli.train._report to cli.train_report.report)
+    # stopped the script with an AttributeError before it measured anything
+    csv_train_memory = importlib.import_module("csv_train_memory")
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(50)))
+    got = csv_train_memory.run_once(tiny, tmp_path / "m.npz", dict(os.environ))
+    assert got["code"] == 0
+    assert set(got["stages"]) == set(csv_train_memory.STAGES)
+    assert got["peak"] > 0 and got["load_s"] > 0

@@ -45,3 +45,15 @@ def test_the_cost_model_fit_recovers_its_own_figures():
     assert got_a == pytest.approx(a, rel=1e-9) and got_b == pytest.approx(b, rel=1e-6)
     # the fixed part stays on every machine: with b == T(1) nothing divides
     assert mpi_scaling.projected_speedup(0.01, 256, 8, 100, fixed=0.01) < 1.0
+
+
+@pytest.mark.mpi
+def test_a_two_rank_step_is_split_into_compute_gradient_and_wait():
+    # the worker tells the step's status Allreduce (a handful of numbers) from the gradient's;
+    # when the status grew from 4 numbers to 5 it found none, and the target's report of
+    # where a step goes stopped on a KeyError
+    got = mpi_scaling.measure(hidden=16, batch=64, ranks=2, steps=6)
+    assert got["ranks"] == 2 and len(got["by_rank"]) == 2
+    for figures in got["by_rank"]:
+        for key in ("step_ms", "cpu_ms", "gradient_ms", "status_ms", "gradient_cpu_ms"):
+            assert figures[key] >= 0.0, key
