@@ -273,6 +273,8 @@ def main(argv=None) -> int:
                     "dataset": c.dataset,
                     "spec": c.spec.__dict__,
                     "runs": {n: r.__dict__ for n, r in c.runs.items()},
+                    # the quick bound after each round, paired with that round's epochs
+                    "bound_times": c.bound_times,
                 }
                 for c in configs
             ],
