@@ -14,6 +14,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from data import BenchData
 from peers import PEERS, RunSpec
 
@@ -64,6 +65,8 @@ class ConfigResult:
     peers: dict = field(default_factory=dict, repr=False)  # the trained peer objects
     # the GEMM-only bound re-measured after every round of epochs, paired with that round
     bound_times: list[float] = field(default_factory=list)
+    # handoff_probe timed after every round: what tells the rounds in the host's slow phases
+    probe_times: list[float] = field(default_factory=list)
 
 
 # OpenBLAS's idle workers spin for about 2**28 cycles (~0.1 s) after a product before they
@@ -74,6 +77,45 @@ SETTLE_SECONDS = 0.15
 
 def settle() -> None:
     time.sleep(SETTLE_SECONDS)
+
+
+class HandoffProbe:
+    """Time the training step's handoff between the cores: gather 128 random rows of ``X``
+    into a buffer, then the two products that read it on both BLAS threads (x @ W1, x^T @ d1,
+    H = 100), 20 times; the fastest of 3 such runs, in seconds (about 6 ms when quick).
+
+    This host has slow phases in which every peer's epoch takes up to 2.2x as long while a
+    Python loop, a gather, page faults, a serial kernel and the products alone (the quick
+    bound) move by 8% at most. This probe moves with them (measured in turns with 50-step fits
+    for three minutes: 47.6 ms against 32.5 ms, every slow fit's probe over 1.4x the quickest,
+    no quick one's over 1.2x): the phases slow the transfer of the lines one core wrote to
+    the other, which the step does at every batch and the bound never does.
+    """
+
+    STEPS, ROWS, HIDDEN = 20, 128, 100
+
+    def __init__(self, X, seed: int = 0) -> None:
+        # the training set itself where it is C-contiguous float32 (Fashion-MNIST's): no copy
+        self.X = np.ascontiguousarray(X.reshape(X.shape[0], -1), dtype=np.float32)
+        self.rng = np.random.default_rng(seed)
+        d = self.X.shape[1]
+        self.x = np.empty((self.ROWS, d), dtype=np.float32)
+        self.W = self.rng.random((d, self.HIDDEN), dtype=np.float32)
+        self.d1 = self.rng.random((self.ROWS, self.HIDDEN), dtype=np.float32)
+        self.h = np.empty((self.ROWS, self.HIDDEN), dtype=np.float32)
+        self.gW = np.empty((d, self.HIDDEN), dtype=np.float32)
+
+    def __call__(self, repeats: int = 3) -> float:
+        best = float("inf")
+        for _ in range(repeats):
+            rows = [self.rng.integers(0, self.X.shape[0], self.ROWS) for _ in range(self.STEPS)]
+            started = time.perf_counter()
+            for idx in rows:
+                np.take(self.X, idx, axis=0, out=self.x)
+                np.matmul(self.x, self.W, out=self.h)
+                np.matmul(self.x.T, self.d1, out=self.gW)
+            best = min(best, time.perf_counter() - started)
+        return best
 
 
 class _EpochClock:
@@ -95,19 +137,28 @@ class _EpochClock:
 
 
 def run_config(
-    data: BenchData, spec: RunSpec, peer_names: list[str], epochs: int, log=None, bound=None
+    data: BenchData,
+    spec: RunSpec,
+    peer_names: list[str],
+    epochs: int,
+    log=None,
+    bound=None,
+    probe: bool = True,
 ) -> ConfigResult:
     """Train every peer for ``epochs`` epochs, interleaved, and collect their figures.
 
     ``bound``, if given, is called after every round of epochs and returns the GEMM-only epoch
     time measured then (``ConfigResult.bound_times``): paired with that round's epochs, it gives
-    an epoch / bound ratio that load coming and going moves on both sides.
+    an epoch / bound ratio that load coming and going moves on both sides. ``probe``: time a
+    :class:`HandoffProbe` after every round too (``ConfigResult.probe_times``).
     """
     peers = [PEERS[name](spec, data.X_train, data.y_train, data.n_classes) for name in peer_names]
     runs = {p.name: PeerRun(p.name) for p in peers}
     driver = next((p for p in peers if hasattr(p, "train")), None)
     others = [p for p in peers if p is not driver]
     bound_times: list[float] = []
+    probe_times: list[float] = []
+    handoff = HandoffProbe(data.X_train) if probe else None
 
     def evaluate(peer) -> None:
         runs[peer.name].test_acc.append(peer.accuracy(data.X_test, data.y_test))
@@ -126,6 +177,8 @@ def run_config(
             gc.collect()
             settle()
             bound_times.append(bound())
+        if handoff is not None:
+            probe_times.append(handoff())
         if log is not None:
             done = len(runs[peers[0].name].epoch_times)
             log(
@@ -134,6 +187,7 @@ def run_config(
                     f"{name} {r.epoch_times[-1]:.3f}s acc {r.test_acc[-1]:.4f}"
                     for name, r in runs.items()
                 )
+                + (f"  handoff probe {1e3 * probe_times[-1]:.1f} ms" if probe_times else "")
             )
         gc.collect()
         settle()  # before the driver's next epoch
@@ -147,7 +201,14 @@ def run_config(
         for _ in range(epochs):
             other_epochs()
     return ConfigResult(
-        data.name, spec, len(data.X_train), epochs, runs, {p.name: p for p in peers}, bound_times
+        data.name,
+        spec,
+        len(data.X_train),
+        epochs,
+        runs,
+        {p.name: p for p in peers},
+        bound_times,
+        probe_times,
     )
 
 

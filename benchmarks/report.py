@@ -58,6 +58,27 @@ def bound_ratios(cfg, warmup: int = 1) -> list[float]:
     return sorted(a / b for a, b in pairs)
 
 
+# a round whose handoff probe took this much longer than the configuration's quickest one fell
+# in a slow phase of the host (harness.HandoffProbe: slow phases gave 1.4x and more, quick
+# rounds under 1.2x)
+SLOW_PROBE = 1.3
+
+
+def slow_rounds(cfg, warmup: int = 1) -> tuple[int, int] | None:
+    """(how many rounds after the warm-up had a handoff probe over ``SLOW_PROBE`` times the
+    configuration's quickest, how many rounds), or None without probes."""
+    probes = getattr(cfg, "probe_times", [])[warmup:]
+    if not probes:
+        return None
+    quickest = min(probes)
+    return sum(p > SLOW_PROBE * quickest for p in probes), len(probes)
+
+
+def _slow_rounds(cfg) -> str:
+    counted = slow_rounds(cfg)
+    return "-" if counted is None else f"{counted[0]} of {counted[1]}"
+
+
 def _quartiles(ratios: list[float]) -> str:
     """`` (median; lower quartile-upper quartile)`` of at least 3 ratios, interpolated between
     neighbours as numpy.percentile does (the median of an even count is the mean of the two
@@ -94,6 +115,7 @@ def epoch_table(configs, bounds) -> str:
                 _seconds(bound.seconds) if bound else "-",
                 (_ratio(sg, bound.seconds) + _quartiles(bound_ratios(cfg))) if bound else "-",
                 f"{100 * bound.seconds / sg:.0f} %" if bound and sg else "-",
+                _slow_rounds(cfg),
             ]
         )
     return _table(
@@ -109,6 +131,7 @@ def epoch_table(configs, bounds) -> str:
             "GEMM bound s",
             "softgrad / bound",
             "GEMM share",
+            "slow rounds",
         ],
         rows,
     )

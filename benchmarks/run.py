@@ -275,6 +275,7 @@ def main(argv=None) -> int:
                     "runs": {n: r.__dict__ for n, r in c.runs.items()},
                     # the quick bound after each round, paired with that round's epochs
                     "bound_times": c.bound_times,
+                    "probe_times": c.probe_times,
                 }
                 for c in configs
             ],
@@ -325,7 +326,10 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "against the bound measured at the end of the run (next sections), then in brackets "
         "the same statistics of softgrad's epochs against a quick bound re-measured right "
         "after each of them (3 repeats instead of 15, so a little higher). GEMM share = bound "
-        "/ softgrad epoch. "
+        "/ softgrad epoch. Slow rounds: rounds of epochs (after the warm-up) after which the "
+        "handoff probe (`harness.HandoffProbe`: a batch gathered on one core, then read by "
+        "both BLAS threads) took over 1.3x its quickest time in that configuration, the "
+        "host's slow phases, which slow every peer's epoch and not the bound. "
         "NumPy ref = the same step hand-written inside the benchmark (`NumpyRefPeer` in "
         "benchmarks/peers.py: preallocated buffers, fused softmax-CE gradient, no loss value, "
         "no accuracy, no checks), a yardstick for how much of softgrad's time is layering.",

@@ -7,6 +7,7 @@ FLOPs) and that a benchmark run rewrites only its own section of the shared BENC
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -187,3 +188,38 @@ def test_inference_peers_are_timed_in_interleaved_rounds(monkeypatch):
     assert calls == ["a", "b", "c"] * 4
     assert outputs == {"a": "a", "b": "b", "c": "c"}
     assert [len(t) for t in times.values()] == [3, 3, 3]
+
+
+def test_a_round_is_slow_when_its_handoff_probe_took_over_1_3x_the_quickest():
+    # the warm-up round is left out; then 1.0 is the quickest, and 1.4 and 2.0 are over 1.3x it
+    cfg = SimpleNamespace(probe_times=[5.0, 1.0, 1.2, 1.4, 2.0])
+    assert report.slow_rounds(cfg) == (2, 4)
+    assert report._slow_rounds(cfg) == "2 of 4"
+    assert report.slow_rounds(SimpleNamespace(probe_times=[])) is None
+    assert report._slow_rounds(SimpleNamespace()) == "-"  # a run from before the probe
+
+
+def test_every_round_of_a_configuration_is_probed(monkeypatch):
+    harness = importlib.import_module("harness")
+    data = importlib.import_module("data")
+    peers = importlib.import_module("peers")
+    monkeypatch.setattr(harness, "SETTLE_SECONDS", 0.0)
+    digits = data.load_digits_split()
+    spec = peers.RunSpec(hidden=8, batch_size=128, optimizer="sgd", lr=0.03)
+    cfg = harness.run_config(digits, spec, ["numpy-ref"], epochs=3)
+    assert len(cfg.probe_times) == 3 == len(cfg.runs["numpy-ref"].epoch_times)
+    assert all(t > 0.0 for t in cfg.probe_times)
+    assert harness.run_config(digits, spec, ["numpy-ref"], 2, probe=False).probe_times == []
+
+
+def test_the_handoff_probe_reads_the_rows_it_gathers_through_both_products():
+    harness = importlib.import_module("harness")
+    X = np.arange(40.0).reshape(10, 4)  # float64: the probe keeps a float32 copy
+    probe = harness.HandoffProbe(X)
+    assert probe.X.dtype == np.float32 and probe(repeats=2) > 0.0
+    # its last step: x = X[idx], h = x @ W, gW = x^T @ d1, on rows of X
+    assert np.isin(probe.x, probe.X).all()
+    np.testing.assert_allclose(probe.h, probe.x @ probe.W, rtol=1e-5)
+    np.testing.assert_allclose(probe.gW, probe.x.T @ probe.d1, rtol=1e-5)
+    X32 = np.zeros((300, 784), np.float32)
+    assert np.shares_memory(harness.HandoffProbe(X32).X, X32)  # the set itself, not a copy
