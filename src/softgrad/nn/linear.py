@@ -9,10 +9,10 @@ import numpy as np
 from softgrad.checks import as_real_float
 from softgrad.nn.layer import Layer, as_generator, check_input_grad
 from softgrad.nn.linear_init import _checked, _checked_arrays, _draw_weights, linear_size
-from softgrad.nn.linear_rows import Inspect, LinearRows
+from softgrad.nn.linear_rows import LinearRows
 from softgrad.nn.store_buffers import allocate_flat
 
-__all__ = ["Inspect", "Linear", "linear_size"]
+__all__ = ["Linear", "linear_size"]
 
 # the activations forward_activated runs (ActivationKernels.bias_activation's names)
 _ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")

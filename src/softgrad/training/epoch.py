@@ -14,7 +14,8 @@ import numpy as np
 from softgrad.errors import DivergenceError
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.early_stopping import EarlyStopping
-from softgrad.training.epoch_runner import EpochResult, EpochRunner
+from softgrad.training.epoch_result import EpochResult
+from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.history import History
 
 

@@ -38,7 +38,7 @@ from softgrad.training.evaluation import evaluate
 from softgrad.training.step_plan import StepPlan
 from softgrad.training.trusted_step import TrustedStep
 
-__all__ = ["EpochResult", "EpochRunner"]
+__all__ = ["EpochRunner"]
 
 
 class EpochRunner:

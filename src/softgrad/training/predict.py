@@ -150,10 +150,10 @@ class BatchForward:
         if finite is not None:
             given = batch if raw is None else raw
             if planned and self.after_product:
-                # the product reads X unchecked: a BLAS kernel that multiplies an inf by the
-                # zeros padding its tiles raises the invalid flag (OpenBLAS's SkylakeX kernel
-                # does, its Haswell one does not), which NumPy would warn of before the
-                # check names the row
+                # the product reads X unchecked: an inf times a zero raises the invalid flag,
+                # which NumPy would warn of before the check names the row (a zero weight
+                # does it on any BLAS; OpenBLAS's SkylakeX kernel does it with every weight
+                # nonzero, its Haswell one does not)
                 with np.errstate(invalid="ignore"):
                     return plan.forward(batch, _input_check(given, rows, finite))
             finite_batch(given, rows, finite)  # before the forward: inf in it would warn there

@@ -50,7 +50,7 @@ import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
-from softgrad.nn.linear import Inspect
+from softgrad.nn.linear_rows import Inspect
 from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import StepLoss
 from softgrad.training.bound_step import BoundStep
