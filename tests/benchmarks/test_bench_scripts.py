@@ -159,3 +159,17 @@ def test_csv_train_memory_records_every_stage_of_a_real_run(tmp_path):
     assert got["code"] == 0
     assert set(got["stages"]) == set(csv_train_memory.STAGES)
     assert got["peak"] > 0 and got["load_s"] > 0
+
+
+def test_csv_load_measures_each_reader_on_a_real_file(tmp_path):
+    # each reader loads the file in a fresh interpreter (a child of the script) and reports its
+    # time and peak; a reader whose call moved would fail in its child, not here
+    csv_load = importlib.import_module("csv_load")
+    path = tmp_path / "small.csv"
+    csv_load.generate(path, 300, 6)
+    readers = [r for r in csv_load.READERS if csv_load._available(r)]
+    assert {"softgrad", "softgrad-read"} <= set(readers)
+    for reader in readers:
+        got = csv_load.measure(reader, path, runs=1)
+        assert got["mb_s"] > 0 and got["mb_cpu_s"] > 0, reader
+        assert got["peak_ratio"] > got["added_ratio"] and got["peak_mb"] > 0, reader

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -57,3 +61,42 @@ def test_a_two_rank_step_is_split_into_compute_gradient_and_wait():
     for figures in got["by_rank"]:
         for key in ("step_ms", "cpu_ms", "gradient_ms", "status_ms", "gradient_cpu_ms"):
             assert figures[key] >= 0.0, key
+
+
+@pytest.mark.mpi
+def test_the_memory_benchmark_reports_every_way_of_reading_on_two_ranks(tmp_path, rng):
+    # the whole script, on a tiny IDX folder where SOFTGRAD_DATA points (the gzipped files it
+    # needs); each of its four mpiexec runs prints one JSON line per rank
+    from softgrad.datasets import save_idx
+
+    n_train, n_test = 1100, 50  # more than the script's batch of 512
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": (np.arange(n_train) % 10).astype(np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": (np.arange(n_test) % 10).astype(np.uint8),
+    }
+    for name, array in arrays.items():
+        save_idx(tmp_path / name, array)
+    env = {**os.environ, "SOFTGRAD_DATA": str(tmp_path), "OPENBLAS_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "mpi_memory.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    reports = {}
+    for line in out.stdout.splitlines():
+        mode, _, figures = line.partition(": ")
+        if mode in ("whole", "map", "shard", "cli"):
+            reports.setdefault(mode, []).append(json.loads(figures))
+    assert sorted(reports) == ["cli", "map", "shard", "whole"], out.stdout
+    for mode, ranks in reports.items():
+        assert sorted(r["rank"] for r in ranks) == [0, 1], (mode, ranks)
+        assert all(r["peak_rss_mb"] > 0 for r in ranks), (mode, ranks)
+    # a rank-owned shard holds its half of the rows; the others every row
+    assert sorted(r["rows"] for r in reports["shard"]) == [n_train // 2, n_train // 2]
+    assert all(r["rows"] == n_train for r in reports["whole"] + reports["map"])
+    assert all(r["private_array_mb"] == 0 for r in reports["map"])  # mapped, not held
