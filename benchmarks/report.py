@@ -39,43 +39,91 @@ def _seconds(value: float | None) -> str:
     return f"{value:.3f}" if value < 10 else f"{value:.1f}"
 
 
-def round_ratios(cfg, peer: str, warmup: int = 1, ours: str = "softgrad") -> list[float]:
-    """softgrad / peer epoch by epoch (after the warm-up): each pair ran back to back."""
+def _rounds(times: list[float], warmup: int, rounds: list[int] | None) -> list[float]:
+    """``times`` after the warm-up, or only those of ``rounds`` (indices into ``times``)."""
+    return times[warmup:] if rounds is None else [times[i] for i in rounds]
+
+
+def round_ratios(
+    cfg, peer: str, warmup: int = 1, ours: str = "softgrad", rounds: list[int] | None = None
+) -> list[float]:
+    """softgrad / peer epoch by epoch (after the warm-up, or in ``rounds`` only): each pair ran
+    back to back."""
     sg, other = cfg.runs.get(ours), cfg.runs.get(peer)
     if sg is None or other is None:
         return []
-    pairs = zip(sg.epoch_times[warmup:], other.epoch_times[warmup:], strict=True)
+    pairs = zip(
+        _rounds(sg.epoch_times, warmup, rounds),
+        _rounds(other.epoch_times, warmup, rounds),
+        strict=True,
+    )
     return sorted(a / b for a, b in pairs)
 
 
-def bound_ratios(cfg, warmup: int = 1) -> list[float]:
-    """softgrad epoch / GEMM-only bound re-measured right after it, epoch by epoch."""
+def bound_ratios(cfg, warmup: int = 1, rounds: list[int] | None = None) -> list[float]:
+    """softgrad epoch / GEMM-only bound re-measured right after it, epoch by epoch (after the
+    warm-up, or in ``rounds`` only)."""
     sg = cfg.runs.get("softgrad")
     bounds = getattr(cfg, "bound_times", [])
     if sg is None or len(bounds) != len(sg.epoch_times):
         return []
-    pairs = zip(sg.epoch_times[warmup:], bounds[warmup:], strict=True)
+    pairs = zip(
+        _rounds(sg.epoch_times, warmup, rounds), _rounds(bounds, warmup, rounds), strict=True
+    )
     return sorted(a / b for a, b in pairs)
 
 
-# a round whose handoff probe took this much longer than the configuration's quickest one fell
-# in a slow phase of the host (harness.HandoffProbe: slow phases gave 1.4x and more, quick
-# rounds under 1.2x)
+def median_epoch(run, rounds: list[int] | None = None) -> float:
+    """A peer's median epoch after the warm-up, or over ``rounds`` only."""
+    return (
+        run.median_epoch()
+        if rounds is None
+        else statistics.median(_rounds(run.epoch_times, 0, rounds))
+    )
+
+
+# a round whose handoff probe took this much longer than the quickest one of its data set in the
+# run fell in a slow phase of the host (harness.HandoffProbe: slow phases gave 1.4x and more,
+# quick rounds under 1.2x)
 SLOW_PROBE = 1.3
 
 
-def slow_rounds(cfg, warmup: int = 1) -> tuple[int, int] | None:
-    """(how many rounds after the warm-up had a handoff probe over ``SLOW_PROBE`` times the
-    configuration's quickest, how many rounds), or None without probes."""
-    probes = getattr(cfg, "probe_times", [])[warmup:]
-    if not probes:
+def quickest_probes(configs, warmup: int = 1) -> dict[str, float]:
+    """Each data set's quickest handoff probe over every configuration of the run (after their
+    warm-ups). The probe's work depends on the data set alone, so a configuration that ran
+    wholly inside a slow phase shows against the others' quick rounds; its own quickest would
+    have counted every round of it as quick."""
+    quickest: dict[str, float] = {}
+    for cfg in configs:
+        probes = getattr(cfg, "probe_times", [])[warmup:]
+        if probes:
+            quickest[cfg.dataset] = min(quickest.get(cfg.dataset, float("inf")), min(probes))
+    return quickest
+
+
+def quick_rounds(cfg, quickest: float | None = None, warmup: int = 1) -> list[int] | None:
+    """The rounds after the warm-up (indices into the epoch lists) whose handoff probe took at
+    most ``SLOW_PROBE`` times ``quickest`` (:func:`quickest_probes` of the run; the
+    configuration's own quickest when None), or None without probes."""
+    probes = getattr(cfg, "probe_times", [])
+    if len(probes) <= warmup:
         return None
-    quickest = min(probes)
-    return sum(p > SLOW_PROBE * quickest for p in probes), len(probes)
+    reference = min(probes[warmup:]) if quickest is None else quickest
+    return [i for i in range(warmup, len(probes)) if probes[i] <= SLOW_PROBE * reference]
 
 
-def _slow_rounds(cfg) -> str:
-    counted = slow_rounds(cfg)
+def slow_rounds(cfg, quickest: float | None = None, warmup: int = 1) -> tuple[int, int] | None:
+    """(how many rounds after the warm-up were not :func:`quick_rounds`, how many rounds), or
+    None without probes."""
+    quick = quick_rounds(cfg, quickest, warmup)
+    if quick is None:
+        return None
+    counted = len(cfg.probe_times) - warmup
+    return counted - len(quick), counted
+
+
+def _slow_rounds(cfg, quickest: float | None = None) -> str:
+    counted = slow_rounds(cfg, quickest)
     return "-" if counted is None else f"{counted[0]} of {counted[1]}"
 
 
@@ -96,6 +144,7 @@ def _round_ratios(cfg, peer: str, ours: str = "softgrad") -> str:
 def epoch_table(configs, bounds) -> str:
     """One row per configuration: median epoch per peer, ratios, GEMM bound."""
     rows = []
+    quickest = quickest_probes(configs)
     for cfg in configs:
         runs = cfg.runs
         med = {name: run.median_epoch() for name, run in runs.items()}
@@ -115,7 +164,7 @@ def epoch_table(configs, bounds) -> str:
                 _seconds(bound.seconds) if bound else "-",
                 (_ratio(sg, bound.seconds) + _quartiles(bound_ratios(cfg))) if bound else "-",
                 f"{100 * bound.seconds / sg:.0f} %" if bound and sg else "-",
-                _slow_rounds(cfg),
+                _slow_rounds(cfg, quickest.get(cfg.dataset)),
             ]
         )
     return _table(

@@ -328,8 +328,10 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "after each of them (3 repeats instead of 15, so a little higher). GEMM share = bound "
         "/ softgrad epoch. Slow rounds: rounds of epochs (after the warm-up) after which the "
         "handoff probe (`harness.HandoffProbe`: a batch gathered on one core, then read by "
-        "both BLAS threads) took over 1.3x its quickest time in that configuration, the "
-        "host's slow phases, which slow every peer's epoch and not the bound. "
+        "both BLAS threads) took over 1.3x the quickest probe of its data set in the run: the "
+        "host's slow phases, which slow every peer's epoch (softgrad's most) and the bound "
+        "little. The targets below give the figures over the quick rounds beside those over all "
+        "rounds; the status is the one over all rounds. "
         "NumPy ref = the same step hand-written inside the benchmark (`NumpyRefPeer` in "
         "benchmarks/peers.py: preallocated buffers, fused softmax-CE gradient, no loss value, "
         "no accuracy, no checks), a yardstick for how much of softgrad's time is layering.",

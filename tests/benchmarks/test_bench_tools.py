@@ -223,3 +223,86 @@ def test_the_handoff_probe_reads_the_rows_it_gathers_through_both_products():
     np.testing.assert_allclose(probe.gW, probe.x.T @ probe.d1, rtol=1e-5)
     X32 = np.zeros((300, 784), np.float32)
     assert np.shares_memory(harness.HandoffProbe(X32).X, X32)  # the set itself, not a copy
+
+
+def test_the_quick_rounds_are_those_whose_probe_stayed_within_1_3x_the_quickest():
+    cfg = SimpleNamespace(probe_times=[5.0, 1.0, 1.2, 1.4, 2.0, 1.3])
+    assert report.quick_rounds(cfg) == [1, 2, 5]  # indices into the epoch lists
+    assert report.slow_rounds(cfg) == (2, 5)
+    assert report.quick_rounds(SimpleNamespace(probe_times=[5.0])) is None  # the warm-up only
+
+
+def test_ratios_over_the_quick_rounds_take_only_those_rounds():
+    softgrad = SimpleNamespace(epoch_times=[9.0, 1.0, 2.0, 1.0, 3.0])
+    peer = SimpleNamespace(epoch_times=[9.0, 2.0, 2.0, 4.0, 3.0])
+    cfg = SimpleNamespace(
+        runs={"softgrad": softgrad, "pytorch": peer}, bound_times=[1.0, 0.5, 1.0, 0.5, 1.0]
+    )
+    assert report.round_ratios(cfg, "pytorch", rounds=[1, 3]) == [0.25, 0.5]
+    assert report.bound_ratios(cfg, rounds=[2, 4]) == [2.0, 3.0]
+    assert report.median_epoch(peer, [1, 3]) == 3.0
+
+
+def _probed_config(probe_times):
+    harness = importlib.import_module("harness")
+    # epochs 2-3 and 5 quick (softgrad 1.0 against PyTorch 2.5 and a bound of 0.5); epoch 4 in a
+    # slow phase that slowed softgrad more than PyTorch (3.0 against 3.0)
+    return SimpleNamespace(
+        dataset="fashion-mnist",
+        spec=SimpleNamespace(hidden=100, batch_size=128, optimizer="sgd", label="h100 b128 sgd"),
+        runs={
+            "softgrad": harness.PeerRun("softgrad", [9.0, 1.0, 1.0, 3.0, 1.0], [0.8] * 5),
+            "pytorch": harness.PeerRun("pytorch", [9.0, 2.5, 2.5, 3.0, 2.5], [0.8] * 5),
+        },
+        bound_times=[0.5] * 5,
+        probe_times=probe_times,
+    )
+
+
+def test_the_targets_give_the_quick_rounds_beside_all_rounds_and_judge_on_all():
+    targets = _load("targets")
+    bounds = {("fashion-mnist", 100, 128): SimpleNamespace(seconds=0.5)}
+    cfg = _probed_config([9.0, 1.0, 1.0, 2.0, 1.0])
+    rows = targets.targets_table([cfg], bounds, []).splitlines()
+    pytorch = next(row for row in rows if "h100 b128 sgd: epoch <= 0.5x PyTorch" in row)
+    # all four rounds: medians 1.0 / 2.5 = 0.40x, paired 0.4, 0.4, 1.0, 0.4
+    assert "| 0.40x (epoch by epoch: 0.40x); the 3 quick rounds of 4: 0.40x (epoch by" in pytorch
+    bound = next(row for row in rows if "h100 b128 sgd: epoch <= 1.3x GEMM" in row)
+    # all rounds: 2.00x (paired 2, 2, 6, 2); the quick ones alone are the same 2.00x, and the
+    # status stays the one over all rounds
+    assert "| 2.00x (epoch by epoch: 2.00x); the 3 quick rounds of 4: 2.00x" in bound
+    assert bound.endswith("| MISSED |")
+    # no slow round: nothing is added
+    quiet = targets.targets_table([_probed_config([9.0] + [1.0] * 4)], bounds, [])
+    assert "quick rounds" not in quiet
+
+
+def test_a_slow_phase_moves_the_all_rounds_figure_and_not_the_quick_one():
+    targets = _load("targets")
+    cfg = _probed_config([9.0, 1.0, 1.0, 2.0, 1.0])
+    cfg.runs["softgrad"].epoch_times = [9.0, 1.0, 3.0, 3.0, 1.0]  # two slow-looking epochs
+    cfg.probe_times = [9.0, 1.0, 2.0, 2.0, 1.0]  # both in the slow phase
+    rows = targets.targets_table([cfg], {}, []).splitlines()
+    pytorch = next(row for row in rows if "h100 b128 sgd: epoch <= 0.5x PyTorch" in row)
+    # all rounds: median(1, 3, 3, 1) = 2.0 against median(2.5, 2.5, 3, 2.5) = 2.5: 0.80x,
+    # MISSED; the 2 quick rounds: 1.0 / 2.5 = 0.40x
+    assert "0.80x (epoch by epoch:" in pytorch and "the 2 quick rounds of 4: 0.40x" in pytorch
+    assert pytorch.endswith("| MISSED |")
+
+
+def test_a_configuration_wholly_inside_a_slow_phase_is_told_by_the_runs_quickest_probe():
+    targets = _load("targets")
+    quick = _probed_config([9.0, 1.0, 1.0, 1.0, 1.0])
+    slow = _probed_config([9.0, 2.0, 2.0, 2.0, 2.0])
+    slow.spec = SimpleNamespace(hidden=100, batch_size=64, optimizer="sgd", label="h100 b64 sgd")
+    digits = SimpleNamespace(dataset="digits", probe_times=[9.0, 0.1, 0.5])
+    # per data set: the digits probe is other work and has its own quickest
+    assert report.quickest_probes([quick, slow, digits]) == {"fashion-mnist": 1.0, "digits": 0.1}
+    assert report.slow_rounds(slow) == (0, 4)  # against its own quickest: nothing to see
+    assert report.slow_rounds(slow, 1.0) == (4, 4)
+    assert report.quick_rounds(slow, 1.0) == []
+    rows = report.epoch_table([quick, slow], {}).splitlines()
+    assert rows[2].endswith("| 0 of 4 |") and rows[3].endswith("| 4 of 4 |")
+    table = targets.targets_table([quick, slow], {}, [])
+    b64 = next(row for row in table.splitlines() if "h100 b64 sgd: epoch <= 0.5x PyTorch" in row)
+    assert "; all 4 rounds in the host's slow phases |" in b64
