@@ -1,4 +1,4 @@
-"""The peers that train the same network: softgrad, PyTorch CPU, scikit-learn, a NumPy reference.
+"""The peers that train the same network: softgrad, PyTorch CPU, scikit-learn, two references.
 
 Every peer trains D-H-C (Linear, ReLU, Linear, softmax cross-entropy) with the same batch size,
 optimizer, learning rate and number of epochs, from the same initialisation scale: Glorot uniform
@@ -7,7 +7,9 @@ and the NumPy reference start from the very same arrays (zero biases); scikit-le
 from that distribution (its biases are drawn too), since it offers no way to pass weights in.
 
 A peer exposes ``train_epoch()`` (one pass over the training set in shuffled mini-batches, the
-only thing timed), ``predict_proba(X)`` and ``accuracy(X, y)``.
+only thing timed), ``predict_proba(X)`` and ``accuracy(X, y)``. The references are written
+inside the benchmark: :class:`NumpyRefPeer`, the step hand-fused in NumPy, and ``threads-ref``
+(threaded_ref.py), a data-parallel step on two threads.
 """
 
 from __future__ import annotations
@@ -339,9 +341,17 @@ class NumpyRefPeer(Peer):
         return z
 
 
+def _threads_ref(spec: RunSpec, X: np.ndarray, y: np.ndarray, n_classes: int) -> Peer:
+    """threaded_ref.ThreadedRefPeer, imported only when it runs (Numba, SciPy, threadpoolctl)."""
+    from threaded_ref import ThreadedRefPeer
+
+    return ThreadedRefPeer(spec, X, y, n_classes)
+
+
 PEERS = {
     cls.name: cls for cls in (SoftgradPeer, SoftgradUint8Peer, TorchPeer, SklearnPeer, NumpyRefPeer)
 }
+PEERS["threads-ref"] = _threads_ref
 
 
 def softgrad_available() -> bool:

@@ -19,6 +19,7 @@ PEER_TITLES = {
     "pytorch": "PyTorch",
     "sklearn": "scikit-learn",
     "numpy-ref": "NumPy reference",
+    "threads-ref": "two-thread reference",
     "onnxruntime": "ONNX Runtime",
 }
 
@@ -157,6 +158,7 @@ def epoch_table(configs, bounds) -> str:
                 _seconds(med.get("pytorch")),
                 _seconds(med.get("sklearn")),
                 _seconds(med.get("numpy-ref")),
+                _seconds(med.get("threads-ref")),
                 _ratio(sg, med.get("pytorch")) + _round_ratios(cfg, "pytorch"),
                 _ratio(med.get("softgrad-uint8"), med.get("pytorch"))
                 + _round_ratios(cfg, "pytorch", "softgrad-uint8"),
@@ -174,6 +176,7 @@ def epoch_table(configs, bounds) -> str:
             "PyTorch s",
             "sklearn s",
             "NumPy ref s",
+            "2-thread ref s",
             "softgrad / PyTorch",
             "softgrad uint8 / PyTorch",
             "softgrad / sklearn",

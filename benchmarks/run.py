@@ -91,7 +91,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--no-reference",
         dest="reference",
         action="store_false",
-        help="leave out the hand-fused NumPy step (benchmarks/peers.py) in the batch-128 runs",
+        help="leave out the hand-fused NumPy step (benchmarks/peers.py) and the two-thread step "
+        "(benchmarks/threaded_ref.py) in the batch-128 runs",
     )
     parser.add_argument("--no-write", action="store_true", help="do not rewrite --output")
     parser.add_argument(
@@ -142,6 +143,11 @@ def _complete(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         args.notes.append("softgrad is not importable: the NumPy reference runs in its place")
     if not args.peers:
         parser.error("no peer left to run")
+    # the two-thread reference's imports (Numba is softgrad's; SciPy and threadpoolctl come with
+    # scikit-learn and the bench extra)
+    args.threads_ref = args.reference and not bench_cli.missing("numba", "scipy", "threadpoolctl")
+    if args.reference and not args.threads_ref:
+        args.notes.append("the two-thread reference left out: it needs numba, scipy, threadpoolctl")
     bench_cli.check_kernels(parser)
     bench_cli.fashion_root(parser)
 
@@ -193,6 +199,8 @@ def main(argv=None) -> int:
         peer_names = list(args.peers)
         if args.reference and spec.batch_size == 128 and "numpy-ref" not in peer_names:
             peer_names.append("numpy-ref")
+            if dataset == "fashion-mnist" and args.threads_ref:
+                peer_names.append("threads-ref")
         if dataset == "fashion-mnist" and "softgrad" in peer_names:
             # what `softgrad train` runs on an image set: the pixels kept as uint8
             # right after softgrad, which stays the first peer with train(): the one fit()
@@ -334,7 +342,10 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "rounds; the status is the one over all rounds. "
         "NumPy ref = the same step hand-written inside the benchmark (`NumpyRefPeer` in "
         "benchmarks/peers.py: preallocated buffers, fused softmax-CE gradient, no loss value, "
-        "no accuracy, no checks), a yardstick for how much of softgrad's time is layering.",
+        "no accuracy, no checks), a yardstick for how much of softgrad's time is layering. "
+        "2-thread ref = the step as two threads each running half of every batch in one "
+        "compiled function on one BLAS thread, exchanging gradients once a step "
+        "(benchmarks/threaded_ref.py), a yardstick for what that structure would gain here.",
         "",
         "### Throughput, accuracy and time to 0.88 test accuracy",
         "",
