@@ -83,9 +83,9 @@ def median_epoch(run, rounds: list[int] | None = None) -> float:
     )
 
 
-# a round whose handoff probe took this much longer than the quickest one of its data set in the
-# run fell in a slow phase of the host (harness.HandoffProbe: slow phases gave 1.4x and more,
-# quick rounds under 1.2x)
+# a round with a handoff probe on either side this much longer than the quickest one of its data
+# set in the run fell (partly) in a slow phase of the host (harness.HandoffProbe: slow phases
+# gave 1.4x and more, quick rounds under 1.2x)
 SLOW_PROBE = 1.3
 
 
@@ -103,14 +103,19 @@ def quickest_probes(configs, warmup: int = 1) -> dict[str, float]:
 
 
 def quick_rounds(cfg, quickest: float | None = None, warmup: int = 1) -> list[int] | None:
-    """The rounds after the warm-up (indices into the epoch lists) whose handoff probe took at
-    most ``SLOW_PROBE`` times ``quickest`` (:func:`quickest_probes` of the run; the
-    configuration's own quickest when None), or None without probes."""
+    """The rounds after the warm-up (indices into the epoch lists) that began and ended in a
+    quick phase: the probes on both sides of the round (the one after the round before, and its
+    own) took at most ``SLOW_PROBE`` times ``quickest`` (:func:`quickest_probes` of the run;
+    the configuration's own quickest when None). None without probes.
+
+    Both sides, because a phase can begin or end inside a round: in a full run a round whose
+    own probe was quick held epochs 2.2x as slow as the quick ones, after a slow probe."""
     probes = getattr(cfg, "probe_times", [])
     if len(probes) <= warmup:
         return None
-    reference = min(probes[warmup:]) if quickest is None else quickest
-    return [i for i in range(warmup, len(probes)) if probes[i] <= SLOW_PROBE * reference]
+    limit = SLOW_PROBE * (min(probes[warmup:]) if quickest is None else quickest)
+    first = max(warmup, 1)  # the first round has no probe before it: it counts as slow
+    return [i for i in range(first, len(probes)) if max(probes[i - 1], probes[i]) <= limit]
 
 
 def slow_rounds(cfg, quickest: float | None = None, warmup: int = 1) -> tuple[int, int] | None:

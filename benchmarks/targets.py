@@ -86,7 +86,8 @@ def _on_quick_rounds(cfg, quickest: dict, figure) -> str:
     rounds = report.quick_rounds(cfg, quickest.get(cfg.dataset))
     if not rounds:
         return f"; all {counted[1]} rounds in the host's slow phases"
-    return f"; the {len(rounds)} quick rounds of {counted[1]}: {figure(rounds)}"
+    quick = f"the {len(rounds)} quick rounds" if len(rounds) > 1 else "the one quick round"
+    return f"; {quick} of {counted[1]}: {figure(rounds)}"
 
 
 def _peer_ratio(cfg, peer: str, rounds: list[int] | None = None) -> float:
