@@ -345,8 +345,9 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         "benchmarks/peers.py: preallocated buffers, fused softmax-CE gradient, no loss value, "
         "no accuracy, no checks), a yardstick for how much of softgrad's time is layering. "
         "2-thread ref = the step as two threads each running half of every batch in one "
-        "compiled function on one BLAS thread, exchanging gradients once a step "
-        "(benchmarks/threaded_ref.py), a yardstick for what that structure would gain here.",
+        "compiled function on one BLAS thread, exchanging gradients once a step, on the pixel "
+        "bytes scaled as they are gathered (benchmarks/threaded_ref.py), a yardstick for what "
+        "that structure would gain here.",
         "",
         "### Throughput, accuracy and time to 0.88 test accuracy",
         "",

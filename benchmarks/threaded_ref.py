@@ -18,9 +18,10 @@ slow that handoff (training_findings.md). Here each core keeps its half of the b
 only data that crosses is the other half's gradient, once a step.
 
 The arithmetic is NumpyRefPeer's (peers.py): the same initialisation, shuffles, SGD momentum and
-Adam in torch's form. The products of one half run in SciPy's BLAS (Numba calls it through
-``scipy.linalg.cython_blas``), NumPy's in the other peers; :class:`ThreadedRefPeer` limits both
-to one thread for its epochs.
+Adam in torch's form, on the set as ``softgrad train`` holds it: pixel bytes scaled as each row
+is gathered (:func:`pixel_bytes`; the softgrad-uint8 peer's set). The products of one half run
+in SciPy's BLAS (Numba calls it through ``scipy.linalg.cython_blas``), NumPy's in the other
+peers; :class:`ThreadedRefPeer` limits both to one thread for its epochs.
 """
 
 from __future__ import annotations
@@ -53,17 +54,18 @@ def _column_sums(a, out):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def half_step(X, y, idx, W1, b1, W2, b2, x, h, z, dh, gW1, gb1, gW2, gb2, inv_n):
+def half_step(X, y, idx, W1, b1, W2, b2, x, h, z, dh, gW1, gb1, gW2, gb2, inv_n, x_scale):
     """The gradients of one half of a batch (rows ``idx`` of X, y), each scaled by ``inv_n``,
     1 / the whole batch's size, written into gW1, gb1, gW2, gb2. x, h, z, dh: this half's
-    buffers, at least len(idx) rows."""
+    buffers, at least len(idx) rows. X is float32 or uint8; its rows are multiplied by
+    ``x_scale`` as they are gathered (1/255 for pixel bytes, 1 for float32)."""
     m = idx.shape[0]
     n_features, hidden, n_classes = X.shape[1], h.shape[1], z.shape[1]
     x, h, z, dh = x[:m], h[:m], z[:m], dh[:m]
     for r in range(m):
         src = X[idx[r]]
         for j in range(n_features):
-            x[r, j] = src[j]
+            x[r, j] = src[j] * x_scale
     np.dot(x, W1, h)
     for r in range(m):
         for j in range(hidden):
@@ -118,6 +120,18 @@ def adam_update(p, m, v, ga, gb, beta1, beta2, step_size, inv_root_bias2, eps):
         p[i] -= step_size * (mi / (np.sqrt(vi) * inv_root_bias2 + eps))
 
 
+def pixel_bytes(X: np.ndarray) -> tuple[np.ndarray, np.float32]:
+    """(the set to gather from, the scale of its rows), as ``softgrad train`` holds an image
+    set: when every value of X is k / 255 for a byte k (Fashion-MNIST scaled to [0, 1]), the
+    bytes themselves (a quarter of the memory and of the bytes each gather reads) and 1/255;
+    else X and 1."""
+    pixels = np.rint(X * np.float32(255.0))
+    if pixels.min(initial=0.0) >= 0 and pixels.max(initial=0.0) <= 255:
+        if np.array_equal(pixels / np.float32(255.0), X):
+            return pixels.astype(np.uint8), np.float32(1.0 / 255.0)
+    return X, np.float32(1.0)
+
+
 class _Replica:
     """One thread's parameters, optimizer state, batch buffers and two gradient buffers."""
 
@@ -141,7 +155,8 @@ class ThreadedRefPeer(Peer):
     def __init__(self, spec: RunSpec, X: np.ndarray, y: np.ndarray, n_classes: int):
         if X.dtype != np.float32 or not X.flags.c_contiguous:
             raise ValueError("threads-ref trains on a C-contiguous float32 X")
-        self.spec, self.X, self.y = spec, X, np.ascontiguousarray(y, dtype=np.int64)
+        self.X, self.x_scale = pixel_bytes(X)
+        self.spec, self.y = spec, np.ascontiguousarray(y, dtype=np.int64)
         params = glorot_init(X.shape[1], spec.hidden, n_classes, spec.seed)
         rows = (spec.batch_size + 1) // 2
         self.replicas = [_Replica(params, rows, X.shape[1], n_classes) for _ in range(2)]
@@ -150,7 +165,8 @@ class ThreadedRefPeer(Peer):
         self.rng = np.random.default_rng(spec.seed + 1)  # NumpyRefPeer's shuffles
         # compile (or load from the cache) before anything is timed
         r = self.replicas[0]
-        half_step(self.X, self.y, np.arange(1), *r.params, r.x, r.h, r.z, r.dh, *r.grads[0], 1.0)
+        warm = (np.float32(1.0), self.x_scale)
+        half_step(self.X, self.y, np.arange(1), *r.params, r.x, r.h, r.z, r.dh, *r.grads[0], *warm)
         zero = [np.zeros_like(p) for p in r.params]
         sgd_update(zero[1].copy(), zero[1].copy(), zero[1], zero[1], np.float32(0), np.float32(0))
         scalars = (np.float32(s) for s in (0.9, 0.999, 0.0, 1.0, 1.0))
@@ -166,7 +182,19 @@ class ThreadedRefPeer(Peer):
                 half = batch[k * n // 2 : (k + 1) * n // 2]
                 grads = me.grads[step & 1]
                 inv_n = np.float32(1.0 / n)
-                half_step(self.X, self.y, half, *me.params, me.x, me.h, me.z, me.dh, *grads, inv_n)
+                half_step(
+                    self.X,
+                    self.y,
+                    half,
+                    *me.params,
+                    me.x,
+                    me.h,
+                    me.z,
+                    me.dh,
+                    *grads,
+                    inv_n,
+                    self.x_scale,
+                )
                 self.posts[1 - k].put(step)
                 if self.posts[k].get(timeout=EXCHANGE_TIMEOUT_S) != step:
                     raise RuntimeError("threads-ref: the threads fell out of step")

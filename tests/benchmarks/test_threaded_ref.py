@@ -65,3 +65,26 @@ def test_it_refuses_an_x_it_would_copy(digits):
         threaded_ref.ThreadedRefPeer(
             spec, digits.X_train.astype(np.float64), digits.y_train, digits.n_classes
         )
+
+
+def test_a_pixel_set_is_held_as_its_bytes_and_trains_as_the_float32_one(digits):
+    # values k / 255: held as the bytes k (as softgrad train holds an image set), each gathered
+    # row scaled by 1/255, which is k / 255 to float32 rounding
+    pixels = (np.rint(digits.X_train * 255) / np.float32(255)).astype(np.float32)
+    spec = peers.RunSpec(hidden=16, batch_size=100, optimizer="sgd", lr=0.03)
+    ours = threaded_ref.ThreadedRefPeer(spec, pixels, digits.y_train, digits.n_classes)
+    assert ours.X.dtype == np.uint8 and ours.x_scale == np.float32(1 / 255)
+    assert_array_equal(ours.X, np.rint(pixels * 255))
+    ref = peers.NumpyRefPeer(spec, pixels, digits.y_train, digits.n_classes)
+    ref.train_epoch()
+    ours.train_epoch()
+    for got, want in zip(ours.replicas[0].params, ref.params, strict=True):
+        assert_allclose(got, want, rtol=64 * EPS32, atol=64 * EPS32)
+
+
+def test_a_set_that_is_not_pixel_bytes_is_kept_as_it_is(digits):
+    X = digits.X_train  # values k / 16: not bytes over 255
+    held, scale = threaded_ref.pixel_bytes(X)
+    assert held is X and scale == 1.0
+    shifted = np.full((3, 2), 2.0, np.float32)  # 510 / 255: out of a byte's range
+    assert threaded_ref.pixel_bytes(shifted)[0] is shifted
