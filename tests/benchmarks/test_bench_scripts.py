@@ -59,6 +59,7 @@ def _stop(capsys, script, argv):
         ("startup", ["--repeats", "3"], "unrecognized arguments"),
         ("mpi_scaling", ["--quick", "--steps", "3"], "unrecognized arguments"),
         ("mpi_memory", ["--epochs", "1"], "unrecognized arguments"),
+        ("phases", ["--seconds", "0"], "argument --seconds: must be a positive finite number"),
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
@@ -83,6 +84,7 @@ def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
         "startup",
         "mpi_scaling",
         "mpi_memory",
+        "phases",
     ],
 )
 def test_help_prints_usage_and_runs_nothing(capsys, script):
@@ -173,3 +175,19 @@ def test_csv_load_measures_each_reader_on_a_real_file(tmp_path):
         got = csv_load.measure(reader, path, runs=1)
         assert got["mb_s"] > 0 and got["mb_cpu_s"] > 0, reader
         assert got["peak_ratio"] > got["added_ratio"] and got["peak_mb"] > 0, reader
+
+
+def test_phases_samples_every_figure_and_splits_them_by_the_probe():
+    phases = importlib.import_module("phases")
+    digits = importlib.import_module("data").load_digits_split()
+    sampler = phases.Sampler(digits.X_train, digits.y_train, digits.n_classes, torch_peer=False)
+    both, one, torch, probe, lock = sampler()
+    assert both > 0 and one > 0 and probe > 0 and lock > 0
+    assert torch != torch  # NaN: no PyTorch peer asked for
+    # probes 1.0, 1.2 (quick) and 2.0 (slow: over 1.3x the quickest)
+    samples = [(2.0, 3.0, 4.0, 1.0, 1e-5), (2.2, 3.0, 4.0, 1.2, 1e-5), (5.0, 3.0, 6.0, 2.0, 2e-5)]
+    lines = phases.summary(samples)
+    assert lines[2] == "| quick | 2 | 2100.0 | 3000.0 | 4000.0 | 1100.0 | 10.0 |"
+    assert lines[3] == "| slow | 1 | 5000.0 | 3000.0 | 6000.0 | 2000.0 | 20.0 |"
+    assert lines[4] == "| slow / quick | | 2.38x | 1.00x | 1.50x | 1.82x | 2.00x |"
+    assert len(phases.summary(samples[:2])) == 3  # no slow sample: no ratio line
