@@ -49,6 +49,13 @@ def glorot_init(n_in: int, n_hidden: int, n_out: int, seed: int) -> list[np.ndar
     return out
 
 
+def adam_corrections(spec: RunSpec, t: int) -> tuple[float, float]:
+    """(step size, sqrt(1 - beta2**t)): torch's Adam bias corrections at step ``t`` folded into
+    two scalars, in Python floats (no float64 promotion of the float32 passes)."""
+    beta1, beta2 = spec.betas
+    return spec.lr / (1.0 - beta1**t), math.sqrt(1.0 - beta2**t)
+
+
 class Peer:
     """Interface shared by the peers (see module docstring)."""
 
@@ -306,8 +313,7 @@ class NumpyRefPeer(Peer):
         # torch's Adam as written (the moments with their (1 - beta) factors, as softgrad keeps
         # them: without, v overflows float32 1000x sooner), the bias corrections folded into
         # two scalars: 12 passes per parameter
-        root_bias2 = math.sqrt(1.0 - beta2**self.t)  # Python floats: no float64 promotion
-        step_size = spec.lr / (1.0 - beta1**self.t)
+        step_size, root_bias2 = adam_corrections(spec, self.t)
         for p, g, m, v, tmp in zip(
             self.params, self.grads, self.state1, self.state2, self.tmp, strict=True
         ):

@@ -27,6 +27,7 @@ import time
 
 import bench_cli
 import numpy as np
+import report
 
 ROWS = 6_400  # 50 batches of 128
 COLUMNS = ("2 BLAS threads ms", "1 BLAS thread ms", "PyTorch ms", "probe ms", "lock us")
@@ -55,44 +56,17 @@ def lock_round_trip(n: int = 2_000) -> float:
 
 
 class Sampler:
-    """The figures of one sample (:meth:`__call__`), on ``X`` (float32, at least 128 rows)."""
+    """The figures of one sample (:meth:`__call__`), on ``X`` (float32, at least 128 rows): the
+    softgrad and PyTorch peers of run.py (peers.py), SGD momentum 0.9, lr 0.03."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, n_classes: int, torch_peer: bool = True):
         import harness
+        from peers import PEERS, RunSpec
 
-        from softgrad.nn import CrossEntropyLoss, build_mlp
-        from softgrad.optim import SGD
-
-        self.X, self.y = X, y
-        self.model = build_mlp(X.shape[1], [100], n_classes, rng=0)
-        self.loss, self.opt = CrossEntropyLoss(), SGD(lr=0.03, momentum=0.9)
-        self.rng = np.random.default_rng(1)
+        spec = RunSpec(hidden=100, batch_size=128, optimizer="sgd", lr=0.03)
+        self.softgrad = PEERS["softgrad"](spec, X, y, n_classes)
+        self.torch = PEERS["pytorch"](spec, X, y, n_classes) if torch_peer else None
         self.probe = harness.HandoffProbe(X)
-        self.torch = self._torch_steps(n_classes) if torch_peer else None
-
-    def _torch_steps(self, n_classes: int):
-        import torch
-
-        X, y = torch.from_numpy(self.X), torch.from_numpy(self.y.astype(np.int64))
-        net = torch.nn.Sequential(
-            torch.nn.Linear(X.shape[1], 100), torch.nn.ReLU(), torch.nn.Linear(100, n_classes)
-        )
-        opt = torch.optim.SGD(net.parameters(), lr=0.03, momentum=0.9)
-
-        def steps() -> None:
-            order = torch.randperm(len(X))
-            for start in range(0, len(X), 128):
-                rows = order[start : start + 128]
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(net(X[rows]), y[rows]).backward()
-                opt.step()
-
-        return steps
-
-    def _fit(self) -> None:
-        from softgrad.training import fit
-
-        fit(self.model, self.loss, self.opt, self.X, self.y, epochs=1, batch_size=128, rng=self.rng)
 
     def __call__(self) -> tuple[float, ...]:
         """(fit on the BLAS's threads, fit on one, PyTorch or NaN, probe, lock), in seconds."""
@@ -106,17 +80,17 @@ class Sampler:
                 times.append(time.perf_counter() - start)
             return min(times)
 
-        both = best(self._fit)
+        both = best(self.softgrad.train_epoch)
         with threadpool_limits(1, user_api="blas"):
-            one = best(self._fit)
-        torch = best(self.torch) if self.torch is not None else float("nan")
+            one = best(self.softgrad.train_epoch)
+        torch = best(self.torch.train_epoch) if self.torch is not None else float("nan")
         probe = self.probe()  # the best of its repeats
         return both, one, torch, probe, lock_round_trip()
 
 
-def summary(samples: list[tuple[float, ...]], slow_probe: float = 1.3) -> list[str]:
+def summary(samples: list[tuple[float, ...]], slow_probe: float = report.SLOW_PROBE) -> list[str]:
     """Markdown lines: the medians of every column over the quick samples (probe within
-    ``slow_probe`` times the quickest) and over the slow ones, and slow / quick."""
+    ``slow_probe`` times the quickest, run.py's rule) and over the slow ones, and slow / quick."""
     quickest = min(s[3] for s in samples)
     groups = {
         "quick": [s for s in samples if s[3] <= slow_probe * quickest],

@@ -26,14 +26,13 @@ peers; :class:`ThreadedRefPeer` limits both to one thread for its epochs.
 
 from __future__ import annotations
 
-import math
 import queue
 import threading
 
 import numba
 import numpy as np
 import scipy.linalg  # noqa: F401  (loads the BLAS Numba's np.dot calls)
-from peers import NumpyRefPeer, Peer, RunSpec, glorot_init
+from peers import NumpyRefPeer, Peer, RunSpec, adam_corrections, glorot_init
 from threadpoolctl import threadpool_limits
 
 # every kernel: error_model="numpy" (a division is not checked for zero, as in softgrad's
@@ -211,11 +210,8 @@ class ThreadedRefPeer(Peer):
             for p, buf, ga, gb in zip(me.params, me.state1, first, second, strict=True):
                 sgd_update(p, buf, ga, gb, lr, mom)
             return
-        beta1, beta2 = spec.betas
-        t += self.t
-        root_bias2 = math.sqrt(1.0 - beta2**t)
-        step_size = spec.lr / (1.0 - beta1**t)
-        scalars = (beta1, beta2, step_size, 1.0 / root_bias2, spec.eps)
+        step_size, root_bias2 = adam_corrections(spec, self.t + t)
+        scalars = (*spec.betas, step_size, 1.0 / root_bias2, spec.eps)
         scalars = tuple(np.float32(s) for s in scalars)
         for p, m, v, ga, gb in zip(me.params, me.state1, me.state2, first, second, strict=True):
             adam_update(p, m, v, ga, gb, *scalars)
