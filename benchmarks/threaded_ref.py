@@ -162,14 +162,13 @@ class ThreadedRefPeer(Peer):
         self.posts = [queue.SimpleQueue(), queue.SimpleQueue()]
         self.t = 0  # Adam's step count, shared: both threads take every step
         self.rng = np.random.default_rng(spec.seed + 1)  # NumpyRefPeer's shuffles
-        # compile (or load from the cache) before anything is timed
-        r = self.replicas[0]
-        warm = (np.float32(1.0), self.x_scale)
-        half_step(self.X, self.y, np.arange(1), *r.params, r.x, r.h, r.z, r.dh, *r.grads[0], *warm)
-        zero = [np.zeros_like(p) for p in r.params]
-        sgd_update(zero[1].copy(), zero[1].copy(), zero[1], zero[1], np.float32(0), np.float32(0))
-        scalars = (np.float32(s) for s in (0.9, 0.999, 0.0, 1.0, 1.0))
-        adam_update(*(zero[1].copy() for _ in range(3)), zero[1], zero[1], *scalars)
+        # compile (or load from the cache) every kernel with the types and ranks the epochs pass,
+        # before anything is timed: a step and an update on a throwaway replica
+        scratch = _Replica(params, 1, X.shape[1], n_classes)
+        warm = (*scratch.grads[0], np.float32(1.0), self.x_scale)
+        half_step(self.X, self.y, np.arange(1), *scratch.params, scratch.x, scratch.h, scratch.z,
+                  scratch.dh, *warm)  # fmt: skip
+        self._update(scratch, scratch.grads[0], scratch.grads[1], 1)
 
     def _steps(self, k: int, perm: np.ndarray, errors: list) -> None:
         """Thread ``k``'s share of one epoch: its half of every batch in ``perm``."""
