@@ -150,3 +150,14 @@ def traced_peak():
             tracemalloc.stop()
 
     return measure
+
+
+@pytest.fixture
+def unfolded():
+    """Gradient folding off for the test (softgrad.training.folded_step): a fit then writes
+    every gradient and updates from it, the path a bit-for-bit comparison is made on."""
+    from softgrad.training import set_gradient_folding
+
+    previous = set_gradient_folding(False)
+    yield
+    set_gradient_folding(previous)

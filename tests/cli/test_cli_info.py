@@ -34,6 +34,25 @@ def test_info_names_versions_blas_and_the_default_lane(cli, fresh_lane):
     assert lines["blas"]
 
 
+def test_info_says_whether_sgd_folds_its_gradients_and_through_which_blas(cli, monkeypatch):
+    from softgrad.kernels import blas
+
+    found = blas.numpy_blas()
+    lines = dict(line.split(None, 1) for line in cli("info").out.splitlines())
+    folding = cli("info", "--json").json()["folding"]
+    if found is None:
+        assert lines["folding"].startswith("unavailable") and folding["why"]
+    else:
+        assert lines["folding"] == f"on (SGD's gradients into its update, in {found.description})"
+        assert folding == {"on": True, "blas": found.description, "why": None,
+                           "summary": lines["folding"]}  # fmt: skip
+    monkeypatch.setattr(blas, "_found", {"blas": None, "why": "no BLAS inside NumPy's package"})
+    line = dict(x.split(None, 1) for x in cli("info").out.splitlines())["folding"]
+    assert line == (
+        "unavailable (SGD writes its gradients, then updates): no BLAS inside NumPy's package"
+    )
+
+
 def test_info_json(cli, fresh_lane):
     info = cli("info", "--json").json()
     assert info["softgrad"] == __version__

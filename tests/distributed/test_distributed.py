@@ -204,7 +204,11 @@ def _fit(optimizer, **kwargs):
         (lambda: Adam(lr=0.01), {"validation_fraction": 0.2, "early_stopping": True}, 80),
     ],
 )
-def test_a_one_rank_communicator_is_a_plain_fit_bit_for_bit(make_optimizer, extra, n_train):
+def test_a_one_rank_communicator_is_a_plain_fit_bit_for_bit(
+    make_optimizer, extra, n_train, unfolded
+):
+    # the plain fit unfolded: a data-parallel step sums the gradients, so it never folds them
+    # into SGD's update (softgrad.training.folded_step; folded is the same to a rounding)
     plain_model, plain_history = _fit(make_optimizer(), epochs=4, **extra)
     ranks = Ranks()
     model, history = _fit(

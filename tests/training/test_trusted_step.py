@@ -2,7 +2,9 @@
 training runs between batches, the full-size batches after a checked step skip the checks, and
 training computes what the checked steps compute, bit for bit: the weights, the optimizer's
 state and step counts, the history. Any batch hook that does not say it only reads, sample
-weights, a subclass's own step or optimizer step, keep every step checked."""
+weights, a subclass's own step or optimizer step, keep every step checked. Gradient folding
+(SGD's gradients folded into its update, test_folded_step.py) is off here: it trains to a
+rounding per step, not bit for bit."""
 
 import numpy as np
 import pytest
@@ -19,6 +21,11 @@ OPTIMIZERS = {
     "adam": lambda: Adam(lr=0.01),
     "adamw": lambda: AdamW(lr=0.01, weight_decay=0.01),
 }
+
+
+@pytest.fixture(autouse=True)
+def _unfolded(unfolded):
+    """Every test here without gradient folding (module docstring)."""
 
 
 class _Calls(list):

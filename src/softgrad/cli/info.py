@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not _print_with_note("kernels", kernels, "fallback") and kernels["name"] != "numba":
         numba = info["numba"]
         print(f"numba     {f'{numba} (installed, not in use)' if numba else 'not installed'}")
+    print(f"folding   {info['folding']['summary']}")
     if info["busy"]:  # its own label: the lines above may carry a note each
         print(f"load      {info['busy']}")
     return 0
@@ -88,9 +89,29 @@ def collect() -> dict[str, Any]:
         "blas": blas,
         "kernels": kernels,
         "numba": _installed_version("numba"),
+        "folding": folding_info(),
         # the BLAS's threads on a busy machine; 0 threads (no count known) never notes
         "busy": busy_note(blas.get("threads", 0)),
     }
+
+
+def folding_info() -> dict[str, Any]:
+    """Whether SGD's trusted steps fold the gradients into the update
+    (softgrad.training.folded_step): ``on`` (the setting), ``blas`` (the routines of NumPy's
+    BLAS it calls, or None), ``why`` (why there are none, or None) and a one-line ``summary``."""
+    from softgrad.kernels.blas import numpy_blas, why_unavailable
+    from softgrad.training import gradient_folding
+
+    blas, on = numpy_blas(), gradient_folding()
+    why = None if blas is not None else why_unavailable()
+    if blas is None:
+        summary = f"unavailable (SGD writes its gradients, then updates): {why}"
+    elif on:
+        summary = f"on (SGD's gradients into its update, in {blas.description})"
+    else:
+        summary = "off (set_gradient_folding(False))"
+    return {"on": on, "blas": None if blas is None else blas.description, "why": why,
+            "summary": summary}  # fmt: skip
 
 
 def blas_info() -> dict[str, Any]:

@@ -94,6 +94,7 @@ class EpochProgress:
         self.n_samples = 0
 
     batch_hook_reads_only = True  # the bar reads the state's epoch and batch count
+    batch_hook_reads_grads = False
 
     def on_batch_end(self, state: Any) -> None:
         if not self.bar:

@@ -46,6 +46,7 @@ class InterruptAtBatchEnd(Callback):
     """
 
     batch_hook_reads_only = True  # it raises a deferred Ctrl-C, and changes nothing
+    batch_hook_reads_grads = False
 
     def __enter__(self) -> InterruptAtBatchEnd:
         self._pending = False

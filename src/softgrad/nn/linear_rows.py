@@ -17,12 +17,25 @@ import numpy as np
 from softgrad.checks.samples import all_finite
 from softgrad.kernels import FUSED_DTYPES, get_ops
 
-__all__ = ["Inspect", "LinearRows"]
+__all__ = ["FoldTarget", "Inspect", "LinearRows"]
 
 # what the row forwards call when a layer's product x @ W held a NaN or an infinity, once its
 # bias and activation are applied (inference's deferred finite check of the input:
 # softgrad.training.predict.BatchForward); it may raise
 Inspect = Callable[[], object]
+
+
+class FoldTarget:
+    """Where a layer's folded parameter gradients go
+    (:meth:`LinearRows._bind_folded_backward_rows`): ``arrays`` = (the array for W's, the one
+    for b's or None), both shaped like the parameters;
+    ``coefficients`` = the (alpha, beta) of the next call, a list the caller updates in place;
+    ``blas`` the :class:`~softgrad.kernels.blas.NumpyBlas` that runs the products."""
+
+    __slots__ = ("arrays", "blas", "coefficients")
+
+    def __init__(self, arrays: tuple, coefficients: list, blas: object) -> None:
+        self.arrays, self.coefficients, self.blas = arrays, coefficients, blas
 
 
 class LinearRows:
@@ -142,6 +155,32 @@ class LinearRows:
                 matmul(ones, g2, out=grad_b)
             if out is not None:
                 matmul(g2, weights_t, out=out)
+
+        return run
+
+    def _bind_folded_backward_rows(
+        self, x2: np.ndarray, g2: np.ndarray, out: np.ndarray | None, fold: FoldTarget
+    ) -> Callable[[], None]:
+        """:meth:`_bind_backward_rows` with the parameter gradients folded into ``fold``'s
+        arrays instead of written to ``grads`` (softgrad.training.folded_step): each call sets
+        ``fold.weights = alpha * x2^T g2 + beta * fold.weights`` and ``fold.bias = alpha *
+        ones^T g2 + beta * fold.bias`` in one BLAS product each, ``(alpha, beta) =
+        fold.coefficients`` read at the call. dL/dx (into ``out`` unless None) comes first,
+        from the weights as they were: a fold may target the weights themselves."""
+        blas, (target_w, target_b) = fold.blas, fold.arrays
+        gemm = blas.bind_gemm_tn(x2, g2, target_w)
+        gemv = None
+        if target_b is not None:
+            gemv = blas.bind_gemv_t(g2, self._ones(g2.shape[0], g2.dtype), target_b)
+        weights_t, matmul, coefficients = self.params["W"].T, np.matmul, fold.coefficients
+
+        def run() -> None:
+            if out is not None:
+                matmul(g2, weights_t, out=out)
+            alpha, beta = coefficients
+            gemm(alpha, beta)
+            if gemv is not None:
+                gemv(alpha, beta)
 
         return run
 

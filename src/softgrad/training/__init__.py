@@ -14,6 +14,7 @@ from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerb
 from softgrad.training.early_stopping import EarlyStopping, NoImprovementStopping
 from softgrad.training.evaluation import evaluate
 from softgrad.training.fit import fit
+from softgrad.training.folded_step import gradient_folding, set_gradient_folding
 from softgrad.training.history import History
 from softgrad.training.predict import predict_logits, predict_proba
 
@@ -30,6 +31,8 @@ __all__ = [
     "TrainState",
     "evaluate",
     "fit",
+    "gradient_folding",
     "predict_logits",
     "predict_proba",
+    "set_gradient_folding",
 ]

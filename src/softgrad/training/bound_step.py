@@ -51,18 +51,32 @@ class BoundStep:
             self.forward.append((linear._bind_forward_rows(a, kernel, out), activation, out))
             a = out
         self.loss_call = plan.loss._bind_fused_step(a, t, plan.grad_logits)
-        # backward, last stage first: each activation's vjp (None for none), then its Linear
-        self.backward_calls: list[Callable[[], Any]] = []
-        g = plan.grad_logits
-        for index in range(len(plan.stages) - 1, -1, -1):
-            linear, activation, out = plan.stages[index]
+        # what binding the backward reads (not the plan itself: it holds this step)
+        self.stages, self.grad_ins, self.grad_logits = plan.stages, plan.grad_ins, plan.grad_logits
+        self.inputs = inputs
+        self.backward_calls = self.bind_backward()
+
+    def bind_backward(self, folds: dict[int, Any] | None = None) -> list[Callable[[], Any]]:
+        """The backward's calls, last stage first: each activation's vjp (where it has one),
+        then its Linear's. ``folds`` maps a stage's index to the
+        :class:`~softgrad.nn.linear_rows.FoldTarget` its parameter gradients fold into
+        (softgrad.training.folded_step); the others write ``grads``."""
+        calls: list[Callable[[], Any]] = []
+        g = self.grad_logits
+        for index in range(len(self.stages) - 1, -1, -1):
+            linear, activation, out = self.stages[index]
             if activation is not None:
                 vjp = activation._bind_vjp_in_place(out, g)
                 if vjp is not None:
-                    self.backward_calls.append(vjp)
-            grad_in = plan.grad_ins[index]
-            self.backward_calls.append(linear._bind_backward_rows(inputs[index], g, grad_in))
+                    calls.append(vjp)
+            grad_in, x2 = self.grad_ins[index], self.inputs[index]
+            fold = None if folds is None else folds.get(index)
+            if fold is None:
+                calls.append(linear._bind_backward_rows(x2, g, grad_in))
+            else:
+                calls.append(linear._bind_folded_backward_rows(x2, g, grad_in, fold))
             g = grad_in
+        return calls
 
     @classmethod
     def build(cls, plan: Any, x: np.ndarray, t: np.ndarray) -> BoundStep | None:

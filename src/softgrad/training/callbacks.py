@@ -78,10 +78,17 @@ class Callback:
     the kernels, the data) may say so with ``batch_hook_reads_only = True``: fit then keeps
     its checks-free step between batches (:mod:`softgrad.training.trusted_step`), which any
     other ``on_batch_end`` turns off, since it may change any of them.
+
+    Such a step may also fold SGD's gradients straight into its update
+    (:mod:`softgrad.training.folded_step`), leaving ``model.named_grads()`` unwritten until the
+    epoch's last full batch. So a read-only hook is taken to read the gradients too, and keeps
+    every gradient written, unless it also says ``batch_hook_reads_grads = False``.
     """
 
     # whether on_batch_end only reads (see above); any object may set it
     batch_hook_reads_only = False
+    # whether a read-only on_batch_end may read the gradients (see above)
+    batch_hook_reads_grads = True
 
     def on_train_begin(self, state: TrainState) -> None:
         """Called once before the first epoch (after a resume, before the next epoch)."""
@@ -146,6 +153,15 @@ class CallbackList:
             for fn in self.hooks["on_batch_end"]
         )
 
+    @property
+    def batch_hooks_read_grads(self) -> bool:
+        """True unless every ``on_batch_end`` belongs to a callback that says it does not
+        read the gradients (``batch_hook_reads_grads = False``; a bare function may)."""
+        return not all(
+            getattr(getattr(fn, "__self__", None), "batch_hook_reads_grads", True) is False
+            for fn in self.hooks["on_batch_end"]
+        )
+
     def call(self, hook: str, state: TrainState) -> bool:
         """Run every callback's ``hook``; True when any of them asked to stop."""
         stop = False
@@ -164,6 +180,7 @@ class BatchSizeMeanLoss(Callback):
     """
 
     batch_hook_reads_only = True  # it sums the logs' loss and batch size
+    batch_hook_reads_grads = False
 
     def __init__(self) -> None:
         self._sum = 0.0

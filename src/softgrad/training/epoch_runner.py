@@ -123,6 +123,7 @@ class EpochRunner:
         batch_hooks = callbacks.has_batch_hooks
         step = self._batch_step()
         may_trust = self._may_trust(step, callbacks)
+        reads_grads = batch_hooks and callbacks.batch_hooks_read_grads
         trusted = None
         self.stop_requested = False
         done = 0
@@ -134,7 +135,7 @@ class EpochRunner:
                 else:
                     stepped = step(idx, state.epoch, batch)
                     if may_trust and batch == 1:
-                        trusted = TrustedStep.build(self, state.epoch)
+                        trusted = TrustedStep.build(self, state.epoch, len(order), reads_grads)
                 if stepped is None:  # every rank agreed to stop before this batch
                     self.stop_requested = True
                     break

@@ -29,6 +29,7 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.optim.optimizer import Optimizer
+from softgrad.training.folded_step import GradientFold
 
 __all__ = ["TrustedStep"]
 
@@ -38,7 +39,7 @@ class TrustedStep:
     step that ran the bound calls: build it with :meth:`build`, call it per batch, and
     :meth:`close` it when the epoch ends (or stops)."""
 
-    def __init__(self, runner: Any, epoch: int) -> None:
+    def __init__(self, runner: Any, epoch: int, samples: int, reads_grads: bool) -> None:
         plan = runner.plan
         self.runner, self.epoch = runner, epoch
         self.bound, self.grads = plan.bound, plan.grads
@@ -50,12 +51,20 @@ class TrustedStep:
         self.l2 = bool(runner.l2_penalty)
         self.optimizer = runner.optimizer
         self.state = runner.optimizer._flat
+        # SGD's gradients folded into its update (softgrad.training.folded_step), but for the
+        # epoch's last full batch, which leaves the gradients written as without folding
+        self.fold = GradientFold.build(runner, plan, self.state, reads_grads)
+        self.last_full = samples // self.rows
 
     @classmethod
-    def build(cls, runner: Any, epoch: int) -> TrustedStep | None:
-        """The trusted step of ``runner``'s epoch ``epoch``, or None where its checked step
-        must go on: the last step did not run the plan's bound calls, or the optimizer did not
-        take its flat, bound update (a subclass's own ``step``, per-array state)."""
+    def build(
+        cls, runner: Any, epoch: int, samples: int, reads_grads: bool = True
+    ) -> TrustedStep | None:
+        """The trusted step of ``runner``'s epoch ``epoch`` over ``samples`` samples, or None
+        where its checked step must go on: the last step did not run the plan's bound calls,
+        or the optimizer did not take its flat, bound update (a subclass's own ``step``,
+        per-array state). ``reads_grads``: whether a batch hook may read the gradients (which
+        keeps them written at every step)."""
         plan = runner.plan
         if plan is None or plan.bound is None or not plan._bound_ran:
             return None
@@ -69,7 +78,7 @@ class TrustedStep:
             return None
         if state.update_ops is not get_ops():
             return None
-        return cls(runner, epoch)
+        return cls(runner, epoch, samples, reads_grads)
 
     def __call__(self, idx: np.ndarray, batch: int) -> tuple[float, float, float, float]:
         """The step of the batch ``idx`` (the batch size's rows), number ``batch`` of the
@@ -81,10 +90,13 @@ class TrustedStep:
         reason = self.check(batch_loss, n, n, self.n_classes)
         if reason is not None:
             self.runner._diverged(reason, batch_loss, self.epoch, batch)
-        self.bound.backward()
-        if self.l2:
-            batch_loss += self.runner._penalize(self.grads, n)
-        self.state.advance()  # the per-key counts once, at close
+        if self.fold is not None and batch != self.last_full:
+            self.fold.step()  # backward and update, the gradients folded into the update
+        else:
+            self.bound.backward()
+            if self.l2:
+                batch_loss += self.runner._penalize(self.grads, n)
+            self.state.advance()  # the per-key counts once, at close
         # every target counts: the bound loss has no ignore_index (BoundStep.usable)
         return batch_loss, n, step.correct, n
 

@@ -1,0 +1,197 @@
+"""NumPy's own BLAS, for the products ``np.matmul`` cannot express: ``C = alpha A^T B + beta C``.
+
+``np.matmul`` writes ``A^T B`` into ``C``; BLAS's GEMM also scales what ``C`` held and adds it,
+in the same pass over ``C``. A training step uses that to fold a weight gradient into the
+optimizer's momentum buffer (``b = 1 * x^T g + momentum * b``) or into the weights themselves
+(plain SGD: ``W = -lr * x^T g + 1 * W``), instead of writing the gradient and reading it back
+in a separate update pass (:mod:`softgrad.training.folded_step`).
+
+The library is the one NumPy itself calls, found among the loaded libraries by
+``threadpoolctl`` (a scikit-learn dependency): the BLAS inside NumPy's own package (a wheel's
+``numpy.libs``), or, for a NumPy built against the system's BLAS, the only BLAS loaded. Its
+threads are NumPy's (``--threads`` and ``threadpool_limits`` limit both), so the products run
+as ``np.matmul``'s would. Before first use each routine is checked against NumPy on a small
+product (both dtypes, ``beta`` 0 over a NaN, a transposed operand); where no library is found,
+a symbol is missing or a check fails, :func:`numpy_blas` is None and the callers keep NumPy's
+products. Why, if so: :func:`why_unavailable`.
+
+Every array handed to a ``bind_*`` method must be C-contiguous, of one dtype (float32 or
+float64), and stay alive and in place while the bound call is used (the call holds it).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["NumpyBlas", "numpy_blas", "why_unavailable"]
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_SCALARS = {np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+_LETTER = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
+
+
+class NumpyBlas:
+    """``cblas_?gemm`` and ``cblas_?gemv`` of one loaded BLAS, bound to arrays.
+
+    Parameters
+    ----------
+    functions : dict
+        ``(letter, routine) -> ctypes function``, letter "s" or "d", routine "gemm" or "gemv",
+        argument types set.
+    description : str
+        The library and symbols, for ``softgrad info``.
+    """
+
+    def __init__(self, functions: dict[tuple[str, str], Any], description: str) -> None:
+        self._functions = functions
+        self.description = description
+
+    def bind_gemm_tn(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> Callable[..., None]:
+        """``call(alpha, beta)``: ``c = alpha * a.T @ b + beta * c`` for ``a`` (K, M), ``b``
+        (K, N), ``c`` (M, N). With ``beta`` 0, ``c``'s values are not read (a NaN there is
+        overwritten, as BLAS specifies)."""
+        (k, m), n = a.shape, b.shape[1]
+        if b.shape[0] != k or c.shape != (m, n):
+            raise ValueError(f"gemm_tn: shapes {a.shape}, {b.shape}, {c.shape} do not chain")
+        fn, scalar = self._routine(c.dtype, "gemm", a, b, c)
+        pa, pb, pc = a.ctypes.data, b.ctypes.data, c.ctypes.data
+        keep = (a, b, c)
+
+        def run(alpha: float, beta: float) -> None:
+            fn(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, scalar(alpha), pa, m, pb, n, scalar(beta),
+               pc, n)  # fmt: skip
+
+        run.arrays = keep  # type: ignore[attr-defined]  # the pointers' owners stay alive
+        return run
+
+    def bind_gemv_t(self, a: np.ndarray, x: np.ndarray, y: np.ndarray) -> Callable[..., None]:
+        """``call(alpha, beta)``: ``y = alpha * a.T @ x + beta * y`` for ``a`` (K, N), ``x``
+        (K,), ``y`` (N,): the column sums of ``a`` when ``x`` is ones (a bias gradient)."""
+        k, n = a.shape
+        if x.shape != (k,) or y.shape != (n,):
+            raise ValueError(f"gemv_t: shapes {a.shape}, {x.shape}, {y.shape} do not chain")
+        fn, scalar = self._routine(y.dtype, "gemv", a, x, y)
+        pa, px, py = a.ctypes.data, x.ctypes.data, y.ctypes.data
+        keep = (a, x, y)
+
+        def run(alpha: float, beta: float) -> None:
+            fn(_ROW_MAJOR, _TRANS, k, n, scalar(alpha), pa, n, px, 1, scalar(beta), py, 1)
+
+        run.arrays = keep  # type: ignore[attr-defined]
+        return run
+
+    def _routine(self, dtype: np.dtype, routine: str, *arrays: np.ndarray) -> tuple[Any, Any]:
+        for array in arrays:
+            if array.dtype != dtype or not array.flags.c_contiguous:
+                raise ValueError(
+                    f"{routine}: every array must be C-contiguous {dtype}; got "
+                    f"{array.dtype} (C-contiguous: {array.flags.c_contiguous})"
+                )
+        if dtype not in _LETTER:
+            raise ValueError(f"{routine}: float32 or float64 arrays; got {dtype}")
+        return self._functions[_LETTER[dtype], routine], _SCALARS[dtype]
+
+
+_found: dict[str, Any] = {}
+
+
+def numpy_blas() -> NumpyBlas | None:
+    """NumPy's own BLAS, checked (module docstring), or None; looked up once per process."""
+    if "blas" not in _found:
+        try:
+            _found["blas"], _found["why"] = _load(), None
+        except (OSError, AttributeError, ImportError, ValueError, RuntimeError) as exc:
+            _found["blas"], _found["why"] = None, str(exc)
+    return _found["blas"]
+
+
+def why_unavailable() -> str | None:
+    """Why :func:`numpy_blas` is None (one line), or None when it is not."""
+    numpy_blas()
+    return _found["why"]
+
+
+def _numpy_library() -> tuple[str, str, str]:
+    """(path, internal API, symbol prefix) of the BLAS NumPy calls, among the loaded ones."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    root = os.path.dirname(os.path.realpath(np.__file__))
+    own = (root + os.sep, os.path.realpath(root + ".libs") + os.sep)
+    inside = [lib for lib in blas if os.path.realpath(lib.filepath).startswith(own)]
+    chosen = inside or (blas if len(blas) == 1 else [])
+    if len(chosen) != 1:
+        raise RuntimeError(
+            f"no BLAS library inside NumPy's package and {len(blas)} others loaded: "
+            "cannot tell which one NumPy calls"
+        )
+    lib = chosen[0]
+    return lib.filepath, lib.internal_api, getattr(lib, "prefix", "") or ""
+
+
+def _load() -> NumpyBlas:
+    path, api, prefix = _numpy_library()
+    library = ctypes.CDLL(path)
+    ilp64 = False
+    if api == "openblas":
+        config = getattr(library, f"{'scipy_' if 'scipy' in prefix else ''}openblas_get_config64_",
+                         None) or getattr(library, "openblas_get_config", None)  # fmt: skip
+        if config is not None:
+            config.restype = ctypes.c_char_p
+            ilp64 = b"USE64BITINT" in (config() or b"")
+    functions, names = {}, []
+    for letter in "sd":
+        for routine in ("gemm", "gemv"):
+            fn, name, int_type = _symbol(library, f"cblas_{letter}{routine}", ilp64)
+            scalar = ctypes.c_float if letter == "s" else ctypes.c_double
+            ptr = ctypes.c_void_p
+            if routine == "gemm":
+                fn.argtypes = [ctypes.c_int] * 3 + [int_type] * 3 + [
+                    scalar, ptr, int_type, ptr, int_type, scalar, ptr, int_type
+                ]  # fmt: skip
+            else:
+                fn.argtypes = [ctypes.c_int] * 2 + [int_type] * 2 + [
+                    scalar, ptr, int_type, ptr, int_type, scalar, ptr, int_type
+                ]  # fmt: skip
+            fn.restype = None
+            functions[letter, routine] = fn
+            names.append(name)
+    blas = NumpyBlas(functions, f"{os.path.basename(path)} ({', '.join(names)})")
+    _self_check(blas)
+    return blas
+
+
+def _symbol(library: Any, base: str, ilp64: bool) -> tuple[Any, str, Any]:
+    """The routine ``base`` under the names a BLAS build gives it, and its integer type."""
+    for name in (f"scipy_{base}64_", f"{base}64_", f"scipy_{base}", base):
+        fn = getattr(library, name, None)
+        if fn is not None:
+            wide = name.endswith("64_") or ilp64
+            return fn, name, ctypes.c_int64 if wide else ctypes.c_int
+    raise AttributeError(f"{base} not found in NumPy's BLAS")
+
+
+def _self_check(blas: NumpyBlas) -> None:
+    """Each routine against NumPy on small operands; RuntimeError on any disagreement."""
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        a = rng.standard_normal((7, 5)).astype(dtype)
+        b = rng.standard_normal((7, 3)).astype(dtype)
+        c = rng.standard_normal((5, 3)).astype(dtype)
+        want = 0.5 * (a.T @ b) + 2.0 * c
+        blas.bind_gemm_tn(a, b, c)(0.5, 2.0)
+        nan = np.full((5, 3), np.nan, dtype)
+        blas.bind_gemm_tn(a, b, nan)(-1.0, 0.0)
+        x = rng.standard_normal(7).astype(dtype)
+        y = rng.standard_normal(3).astype(dtype)
+        want_y = -0.25 * (b.T @ x) + 0.5 * y
+        blas.bind_gemv_t(b, x, y)(-0.25, 0.5)
+        tolerance = 64 * np.finfo(dtype).eps
+        for got, expected in ((c, want), (nan, -(a.T @ b)), (y, want_y)):
+            if not np.allclose(got, expected, rtol=tolerance, atol=tolerance):
+                raise RuntimeError(f"NumPy's BLAS disagrees with np.matmul ({blas.description})")

@@ -1,0 +1,125 @@
+"""NumPy's own BLAS through softgrad.kernels.blas: alpha A^T B + beta C and alpha A^T x + beta y
+against NumPy's products, to a tolerance from the dtype (the same BLAS, another order of the
+scaling and the sum)."""
+
+import numpy as np
+import pytest
+
+from softgrad.kernels import blas as blas_module
+
+DTYPES = [np.float32, np.float64]
+
+
+def _blas():
+    found = blas_module.numpy_blas()
+    if found is None:  # a NumPy built against a BLAS that cannot be told apart: no folding
+        pytest.skip(f"NumPy's BLAS not usable here: {blas_module.why_unavailable()}")
+    return found
+
+
+def _tolerance(dtype, k):
+    return 4 * (k + 2) * np.finfo(dtype).eps
+
+
+def test_numpys_own_bundled_blas_is_found():
+    config = getattr(np, "__config__", None)
+    name = getattr(config, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {}).get("name")
+    if name != "scipy-openblas":
+        pytest.skip(f"NumPy built against {name!r}, not the wheel's bundled OpenBLAS")
+    found = blas_module.numpy_blas()
+    assert found is not None, blas_module.why_unavailable()
+    assert "gemm" in found.description and blas_module.why_unavailable() is None
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (128, 784, 100), (33, 17, 5), (2, 300, 1)])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.9), (-0.03, 1.0), (1.0, 0.0), (0.5, -2.0)])
+def test_gemm_tn_is_alpha_at_b_plus_beta_c(dtype, shape, alpha, beta):
+    k, m, n = shape
+    rng = np.random.default_rng(k * m + n)
+    a = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    want = alpha * (a.astype(np.float64).T @ b) + beta * c.astype(np.float64)
+    run = _blas().bind_gemm_tn(a, b, c)
+    run(alpha, beta)
+    scale = np.abs(a).T.astype(np.float64) @ np.abs(b) * abs(alpha) + abs(beta) * np.abs(want)
+    assert np.all(np.abs(c - want) <= _tolerance(dtype, k) * (scale + 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_with_beta_0_overwrites_what_c_held_even_a_nan(dtype):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((9, 4)).astype(dtype)
+    b = rng.standard_normal((9, 3)).astype(dtype)
+    c = np.full((4, 3), np.nan, dtype)
+    _blas().bind_gemm_tn(a, b, c)(1.0, 0.0)
+    np.testing.assert_allclose(c, a.T @ b, rtol=_tolerance(dtype, 9), atol=_tolerance(dtype, 9))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_bound_gemm_reads_its_arrays_contents_at_each_call(dtype):
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((6, 4)).astype(dtype)
+    b = rng.standard_normal((6, 2)).astype(dtype)
+    c = np.zeros((4, 2), dtype)
+    run = _blas().bind_gemm_tn(a, b, c)
+    run(1.0, 0.0)
+    a *= 2  # the same arrays, new contents
+    run(1.0, 1.0)  # c = 2 a^T b + a^T b
+    np.testing.assert_allclose(c, 1.5 * (a.T @ b), rtol=_tolerance(dtype, 6), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.9), (-0.1, 1.0), (1.0, 0.0)])
+def test_gemv_t_is_alpha_at_x_plus_beta_y(dtype, alpha, beta):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((128, 100)).astype(dtype)
+    x = np.ones(128, dtype)  # the column sums: a bias gradient
+    y = rng.standard_normal(100).astype(dtype)
+    want = alpha * a.astype(np.float64).sum(axis=0) + beta * y.astype(np.float64)
+    _blas().bind_gemv_t(a, x, y)(alpha, beta)
+    scale = np.abs(a).sum(axis=0) * abs(alpha) + abs(beta) * np.abs(want) + 1
+    assert np.all(np.abs(y - want) <= _tolerance(dtype, 128) * scale)
+
+
+def test_arrays_it_cannot_hand_to_blas_are_refused_by_name():
+    found = _blas()
+    a = np.ones((4, 3), np.float32)
+    with pytest.raises(ValueError, match="gemm: every array must be C-contiguous float32"):
+        found.bind_gemm_tn(a, np.ones((4, 2), np.float64), np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        found.bind_gemm_tn(np.ones((3, 4), np.float32).T, np.ones((4, 2), np.float32),
+                           np.ones((3, 2), np.float32))  # fmt: skip
+    with pytest.raises(ValueError, match="gemm_tn: shapes"):
+        found.bind_gemm_tn(a, np.ones((5, 2), np.float32), np.ones((3, 2), np.float32))
+    with pytest.raises(ValueError, match="gemv_t: shapes"):
+        found.bind_gemv_t(a, np.ones(3, np.float32), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        half = np.ones((4, 3), np.float16)
+        found.bind_gemm_tn(half, np.ones((4, 2), np.float16), np.ones((3, 2), np.float16))
+
+
+def test_no_blas_to_be_found_is_none_with_the_reason(monkeypatch):
+    def nothing():
+        raise RuntimeError("no BLAS library inside NumPy's package and 2 others loaded")
+
+    monkeypatch.setattr(blas_module, "_found", {})
+    monkeypatch.setattr(blas_module, "_numpy_library", nothing)
+    assert blas_module.numpy_blas() is None
+    assert blas_module.why_unavailable().startswith("no BLAS library inside NumPy's package")
+
+
+def test_a_blas_that_disagrees_with_numpy_is_not_used(monkeypatch):
+    found = _blas()
+
+    class Wrong(blas_module.NumpyBlas):
+        def bind_gemm_tn(self, a, b, c):
+            run = super().bind_gemm_tn(a, b, c)
+            return lambda alpha, beta: run(alpha * 2, beta)  # a wrong product
+
+    monkeypatch.setattr(blas_module, "_found", {})
+    monkeypatch.setattr(blas_module, "NumpyBlas", Wrong)
+    assert blas_module.numpy_blas() is None
+    assert "disagrees with np.matmul" in blas_module.why_unavailable()
+    assert found is not None

@@ -1,0 +1,204 @@
+"""Gradient folding (softgrad.training.folded_step): SGD's trusted steps fold each gradient into
+the update through BLAS's beta. Training then equals unfolded training to a rounding per step,
+the epoch's last full batch leaves the gradients written, and every setting that reads the
+gradient itself keeps them written at every step."""
+
+import numpy as np
+import pytest
+
+from softgrad.errors import DivergenceError
+from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.optim import SGD, Adam
+from softgrad.training import Callback, fit, folded_step, set_gradient_folding
+from softgrad.training.folded_step import GradientFold
+
+FOLDED = {
+    "torch momentum": lambda: SGD(lr=0.05, momentum=0.9),
+    "sklearn velocity": lambda: SGD(lr=0.05, momentum=0.9, lr_in_velocity=True),
+    "no momentum": lambda: SGD(lr=0.1),
+}
+UNFOLDED = {
+    "nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "weight decay": lambda: SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "adam": lambda: Adam(lr=0.01),
+}
+
+
+@pytest.fixture
+def folds(monkeypatch):
+    """The number of folded steps (GradientFold.step calls) so far, in a one-item list."""
+    count = [0]
+    real = GradientFold.step
+
+    def counted(self):
+        count[0] += 1
+        real(self)
+
+    monkeypatch.setattr(GradientFold, "step", counted)
+    return count
+
+
+@pytest.fixture
+def folding():
+    """Restores the process's folding setting after the test."""
+    previous = folded_step.gradient_folding()
+    yield set_gradient_folding
+    set_gradient_folding(previous)
+
+
+def _train(X, y, make_opt, dtype=np.float32, fold=True, hidden=(16,), **kwargs):
+    previous = set_gradient_folding(fold)
+    try:
+        model = build_mlp(X.shape[1], list(hidden), 3, rng=0, dtype=dtype)
+        opt = make_opt()
+        history = fit(
+            model, CrossEntropyLoss(), opt, X.astype(dtype), y, epochs=3, batch_size=32, rng=1,
+            **kwargs,
+        )  # fmt: skip
+    finally:
+        set_gradient_folding(previous)
+    return model, opt, history
+
+
+def _close(a, b, dtype):
+    """Folded and unfolded training: the same steps, one rounding apart in each update."""
+    tolerance = 50 * np.finfo(dtype).eps
+    (model_a, opt_a, hist_a), (model_b, opt_b, hist_b) = a, b
+    np.testing.assert_allclose(hist_a.train_loss, hist_b.train_loss, rtol=tolerance)
+    for dicts in ((model_a.named_params(), model_b.named_params()),
+                  (model_a.named_grads(), model_b.named_grads())):  # fmt: skip
+        for key, value in dicts[1].items():
+            np.testing.assert_allclose(
+                dicts[0][key], value, rtol=tolerance, atol=tolerance, err_msg=key
+            )
+    assert opt_a._steps == opt_b._steps
+    for key, slots in opt_b._slots.items():
+        for name, value in slots.items():
+            np.testing.assert_allclose(
+                opt_a._slots[key][name], value, rtol=tolerance, atol=tolerance, err_msg=key
+            )
+
+
+@pytest.mark.parametrize("name", list(FOLDED))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_folded_training_equals_unfolded_training_to_rounding(
+    name, dtype, blobs, folds, kernel_lane
+):
+    X, y = blobs  # 300 rows: 9 full batches of 32 and a short one per epoch
+    folded = _train(X, y, FOLDED[name], dtype)
+    # batch 1 is checked (it binds), 9 is the last full one (unfolded), 10 the short one
+    assert folds[0] == 7 * 3
+    _close(folded, _train(X, y, FOLDED[name], dtype, fold=False), dtype)
+
+
+def test_a_deeper_network_folds_every_layer(blobs, folds):
+    X, y = blobs
+    folded = _train(X, y, FOLDED["torch momentum"], hidden=(16, 8))
+    assert folds[0] == 21
+    _close(folded, _train(X, y, FOLDED["torch momentum"], hidden=(16, 8), fold=False), np.float32)
+
+
+def test_the_last_batch_leaves_the_gradients_written_when_every_batch_is_full(blobs, folds):
+    X, y = blobs
+    X, y = X[:288], y[:288]  # 9 full batches, no short one: the 9th runs unfolded
+    folded = _train(X, y, FOLDED["torch momentum"])
+    assert folds[0] == 7 * 3
+    _close(folded, _train(X, y, FOLDED["torch momentum"], fold=False), np.float32)
+
+
+def test_a_folded_step_writes_no_gradient(blobs, folds, monkeypatch):
+    # what the gradients would hold if the last full batch folded too: batch 1's (checked)
+    X, y = blobs
+    X, y = X[:288], y[:288]
+    seen = []
+    real = GradientFold.step
+
+    def watched(self):
+        before = self.state.store.grads.copy()
+        real(self)
+        seen.append(np.array_equal(before, self.state.store.grads))
+
+    monkeypatch.setattr(GradientFold, "step", watched)
+    _train(X, y, FOLDED["torch momentum"])
+    assert len(seen) == 21 and all(seen)
+
+
+@pytest.mark.parametrize("name", list(UNFOLDED))
+def test_settings_that_read_the_gradient_keep_it_written(name, blobs, folds):
+    X, y = blobs
+    _train(X, y, UNFOLDED[name])
+    assert folds[0] == 0
+
+
+def test_an_l2_penalty_keeps_the_gradients_written(blobs, folds):
+    X, y = blobs
+    _train(X, y, FOLDED["torch momentum"], l2_penalty=1e-3)
+    assert folds[0] == 0
+
+
+def test_folding_off_keeps_the_gradients_written(blobs, folds):
+    X, y = blobs
+    _train(X, y, FOLDED["torch momentum"], fold=False)
+    assert folds[0] == 0
+
+
+class _ReadsLosses(Callback):
+    batch_hook_reads_only = True
+    batch_hook_reads_grads = False
+
+    def on_batch_end(self, state):
+        pass
+
+
+class _ReadsGrads(Callback):
+    batch_hook_reads_only = True  # and may read the gradients: the default
+
+    def __init__(self):
+        self.norms = []
+
+    def on_batch_end(self, state):
+        grads = state.model.named_grads()
+        self.norms.append(float(np.linalg.norm(grads["0.W"])))
+
+
+def test_a_batch_hook_that_may_read_the_gradients_keeps_them_written(blobs, folds):
+    X, y = blobs
+    hook = _ReadsGrads()
+    _train(X, y, FOLDED["torch momentum"], callbacks=[hook])
+    assert folds[0] == 0
+    again = _ReadsGrads()
+    _train(X, y, FOLDED["torch momentum"], fold=False, callbacks=[again])
+    assert hook.norms == again.norms  # every batch's own gradient, as without folding
+
+
+def test_a_batch_hook_that_reads_no_gradient_keeps_the_folding(blobs, folds):
+    X, y = blobs
+    _train(X, y, FOLDED["torch momentum"], callbacks=[_ReadsLosses()])
+    assert folds[0] == 21
+
+
+def test_without_numpys_blas_training_runs_unfolded(blobs, folds, monkeypatch):
+    monkeypatch.setattr(folded_step, "numpy_blas", lambda: None)
+    X, y = blobs
+    _train(X, y, FOLDED["torch momentum"])
+    assert folds[0] == 0
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_divergence_in_a_folded_step_is_reported_as_unfolded(momentum, blobs, folds):
+    X, y = blobs
+    X = X * 100  # the loss overflows within the first epoch, after some folded steps
+    errors = []
+    for fold in (True, False):
+        with pytest.raises(DivergenceError) as info:
+            _train(X, y, lambda: SGD(lr=10.0, momentum=momentum), fold=fold)
+        errors.append((str(info.value), info.value.epoch, info.value.batch))
+    assert folds[0] >= 2 and errors[0] == errors[1]
+
+
+def test_set_gradient_folding_takes_a_bool_and_returns_the_setting_it_had(folding):
+    assert folding(False) is True or folded_step.gradient_folding() is False
+    assert folding(True) is False
+    assert folded_step.gradient_folding() is True
+    with pytest.raises(TypeError, match="set_gradient_folding: on must be True or False"):
+        folding(1)
