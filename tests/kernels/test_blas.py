@@ -83,6 +83,26 @@ def test_gemv_t_is_alpha_at_x_plus_beta_y(dtype, alpha, beta):
     assert np.all(np.abs(y - want) <= _tolerance(dtype, 128) * scale)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 7, 79_510])  # the last long enough for OpenBLAS's threads
+@pytest.mark.parametrize("alpha", [-0.03, 1.0])
+def test_axpy_adds_alpha_x_to_y_elementwise(dtype, size, alpha):
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal(size).astype(dtype)
+    y = rng.standard_normal(size).astype(dtype)
+    want = y.astype(np.float64) + alpha * x.astype(np.float64)
+    _blas().bind_axpy(x, y)(alpha)
+    # one product and one sum, each rounded at most once
+    assert np.all(np.abs(y - want) <= 2 * np.finfo(dtype).eps * (np.abs(want) + abs(alpha * x)))
+
+
+def test_axpy_runs_on_arrays_of_any_shape_as_their_elements(rng):
+    x = rng.standard_normal((784, 100)).astype(np.float32)
+    y = np.zeros((784, 100), np.float32)
+    _blas().bind_axpy(x, y)(1.0)
+    np.testing.assert_array_equal(y, x)
+
+
 def test_arrays_it_cannot_hand_to_blas_are_refused_by_name():
     found = _blas()
     a = np.ones((4, 3), np.float32)
@@ -95,6 +115,10 @@ def test_arrays_it_cannot_hand_to_blas_are_refused_by_name():
         found.bind_gemm_tn(a, np.ones((5, 2), np.float32), np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="gemv_t: shapes"):
         found.bind_gemv_t(a, np.ones(3, np.float32), np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="axpy: shapes"):
+        found.bind_axpy(np.ones(3, np.float32), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="axpy: every array must be C-contiguous float32"):
+        found.bind_axpy(np.ones(3, np.float64), np.ones(3, np.float32))
     with pytest.raises(ValueError, match="float32 or float64"):
         half = np.ones((4, 3), np.float16)
         found.bind_gemm_tn(half, np.ones((4, 2), np.float16), np.ones((3, 2), np.float16))

@@ -36,13 +36,13 @@ _LETTER = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 
 
 class NumpyBlas:
-    """``cblas_?gemm`` and ``cblas_?gemv`` of one loaded BLAS, bound to arrays.
+    """``cblas_?gemm``, ``cblas_?gemv`` and ``cblas_?axpy`` of one loaded BLAS, bound to arrays.
 
     Parameters
     ----------
     functions : dict
-        ``(letter, routine) -> ctypes function``, letter "s" or "d", routine "gemm" or "gemv",
-        argument types set.
+        ``(letter, routine) -> ctypes function``, letter "s" or "d", routine "gemm", "gemv" or
+        "axpy", argument types set.
     description : str
         The library and symbols, for ``softgrad info``.
     """
@@ -81,6 +81,22 @@ class NumpyBlas:
 
         def run(alpha: float, beta: float) -> None:
             fn(_ROW_MAJOR, _TRANS, k, n, scalar(alpha), pa, n, px, 1, scalar(beta), py, 1)
+
+        run.arrays = keep  # type: ignore[attr-defined]
+        return run
+
+    def bind_axpy(self, x: np.ndarray, y: np.ndarray) -> Callable[..., None]:
+        """``call(alpha)``: ``y += alpha * x`` for ``x`` and ``y`` of one shape. OpenBLAS runs a
+        long one on its threads, which a product just before has left awake: an SGD update
+        ``W -= lr * b`` over 80k float32 took 17 us against 31-35 us on one core in the loop."""
+        if x.shape != y.shape:
+            raise ValueError(f"axpy: shapes {x.shape} and {y.shape} differ")
+        fn, scalar = self._routine(y.dtype, "axpy", x, y)
+        n, px, py = y.size, x.ctypes.data, y.ctypes.data
+        keep = (x, y)
+
+        def run(alpha: float) -> None:
+            fn(n, scalar(alpha), px, 1, py, 1)
 
         run.arrays = keep  # type: ignore[attr-defined]
         return run
@@ -146,18 +162,19 @@ def _load() -> NumpyBlas:
             ilp64 = b"USE64BITINT" in (config() or b"")
     functions, names = {}, []
     for letter in "sd":
-        for routine in ("gemm", "gemv"):
+        for routine in ("gemm", "gemv", "axpy"):
             fn, name, int_type = _symbol(library, f"cblas_{letter}{routine}", ilp64)
             scalar = ctypes.c_float if letter == "s" else ctypes.c_double
             ptr = ctypes.c_void_p
+            # the arguments after the orders and sizes: alpha, A, lda, B / x, ldb / incx,
+            # beta, C / y, ldc / incy (axpy: alpha, x, incx, y, incy)
+            tail = [scalar, ptr, int_type, ptr, int_type, scalar, ptr, int_type]
             if routine == "gemm":
-                fn.argtypes = [ctypes.c_int] * 3 + [int_type] * 3 + [
-                    scalar, ptr, int_type, ptr, int_type, scalar, ptr, int_type
-                ]  # fmt: skip
+                fn.argtypes = [ctypes.c_int] * 3 + [int_type] * 3 + tail
+            elif routine == "gemv":
+                fn.argtypes = [ctypes.c_int] * 2 + [int_type] * 2 + tail
             else:
-                fn.argtypes = [ctypes.c_int] * 2 + [int_type] * 2 + [
-                    scalar, ptr, int_type, ptr, int_type, scalar, ptr, int_type
-                ]  # fmt: skip
+                fn.argtypes = [int_type, scalar, ptr, int_type, ptr, int_type]
             fn.restype = None
             functions[letter, routine] = fn
             names.append(name)
@@ -191,7 +208,10 @@ def _self_check(blas: NumpyBlas) -> None:
         y = rng.standard_normal(3).astype(dtype)
         want_y = -0.25 * (b.T @ x) + 0.5 * y
         blas.bind_gemv_t(b, x, y)(-0.25, 0.5)
+        z = rng.standard_normal((5, 3)).astype(dtype)
+        want_z = z + 0.75 * want
+        blas.bind_axpy(c, z)(0.75)
         tolerance = 64 * np.finfo(dtype).eps
-        for got, expected in ((c, want), (nan, -(a.T @ b)), (y, want_y)):
+        for got, expected in ((c, want), (nan, -(a.T @ b)), (y, want_y), (z, want_z)):
             if not np.allclose(got, expected, rtol=tolerance, atol=tolerance):
                 raise RuntimeError(f"NumPy's BLAS disagrees with np.matmul ({blas.description})")

@@ -9,7 +9,8 @@ batch's hits come from one call (the loss's ``forward_backward``: one kernel pas
 CrossEntropyLoss), with no separate argmax. The loss is checked BEFORE the model's backward,
 so a non-finite loss leaves the weights of the last completed step. The gradients stay where
 the model keeps them (one flat buffer for a Sequential: ``model.named_grads()``), read between
-backward and the optimizer step.
+backward and the optimizer step; SGD's trusted steps fold them into its update instead
+(:mod:`softgrad.training.folded_step`).
 
 What an epoch records around this loop (validation, history, early stopping, the schedule, the
 callbacks' logs) is :mod:`softgrad.training.epoch`.

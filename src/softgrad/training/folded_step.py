@@ -4,22 +4,23 @@ A step of SGD with momentum writes each weight gradient ``g = x^T d`` (one BLAS 
 reads it back in the update pass ``b = momentum * b + g; W -= lr * b``. BLAS's GEMM can do the
 first half itself: ``b = 1 * x^T d + momentum * b`` is one product with ``beta = momentum``
 (:mod:`softgrad.kernels.blas`), in the pass that writes the product anyway, and the update
-is left with ``W -= lr * b``: the gradient is never written or read, and the buffer is read
-and written once less. Measured with ``fit`` on Fashion-MNIST (uint8 rows, b128, SGD momentum
-0.9, epochs interleaved with folding on and off, the median of the per-round ratios, 2-core
-Zen 4): h100 0.92-0.96x the unfolded epoch (0.181 against 0.197 s), 0.91x in the host's slow
-phases; h256 0.98-1.02x (the first layer's 800 KB gradient, written half on each core, costs
-the same read back across cores whether it is a gradient or a buffer); plain SGD, which folds
-into the weights themselves and has no update pass left, h100 0.95x, h256 0.74x in a slow
-phase.
+is left with ``W -= lr * b``, one BLAS axpy that OpenBLAS spreads over the threads the product
+has just left awake: the gradient is never written or read, the buffer is read and written
+once less, and the update runs on both cores. Measured with ``fit`` on Fashion-MNIST (uint8 rows, b128, SGD momentum 0.9, epochs interleaved
+with folding on and off, 2-core Zen 4): h100 0.170-0.176 s against 0.193-0.204 unfolded
+(0.86-0.88x), h256 0.94x; in the host's slow phases (both BLAS threads' lines slow to reach
+the other core) 0.66-0.70x, as the update no longer reads on one core what both wrote. With
+the fold alone and the update on one core, h100 was 0.92-0.96x and h256 0.98-1.02x: the first
+layer's gradient (313 KB at h100, 800 KB at h256), written half on each core, cost the same
+read back across cores as a gradient or as a buffer.
 
 The rules folded, with the products' (alpha, beta) and what is left of the update:
 
 =============================  ==========================  =====================
 SGD setting                     product: alpha, beta         update left
 =============================  ==========================  =====================
-momentum, torch's rule          1, momentum (0 at step 1)    ``W -= lr * b``
-momentum, ``lr_in_velocity``    -lr, momentum                ``W += v``
+momentum, torch's rule          1, momentum (0 at step 1)    ``W -= lr * b`` (axpy)
+momentum, ``lr_in_velocity``    -lr, momentum                ``W += v`` (axpy)
 no momentum                     -lr, 1 into W itself         none
 =============================  ==========================  =====================
 
@@ -51,7 +52,6 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.kernels import get_ops
 from softgrad.kernels.blas import numpy_blas
 from softgrad.nn.linear_rows import FoldTarget
 
@@ -85,19 +85,9 @@ class GradientFold:
         self.velocity = bool(optimizer.lr_in_velocity)
         folds = {index: FoldTarget(arrays, self.coefficients, blas) for index, arrays in targets}
         self.backward_calls = bound.bind_backward(folds)
-        store = state.store
         self.apply = None
-        if self.momentum != 0.0:  # W -= lr * b (or W += v): SGD's plain rule on the buffer
-            self.apply = get_ops().bind_sgd_update(
-                store.params,
-                state.slots["momentum_buffer"],
-                None,
-                state.scratch,
-                momentum=0.0,
-                nesterov=False,
-                weight_decay=0.0,
-                lr_in_velocity=False,
-            )
+        if self.momentum != 0.0:  # W -= lr * b (or W += v) on the BLAS's threads
+            self.apply = blas.bind_axpy(state.slots["momentum_buffer"], state.store.params)
 
     @classmethod
     def build(cls, runner: Any, plan: Any, state: Any, reads_grads: bool) -> GradientFold | None:
@@ -142,7 +132,7 @@ class GradientFold:
         for run in self.backward_calls:
             run()
         if self.apply is not None:
-            self.apply(-1.0 if self.velocity else lr, False)
+            self.apply(1.0 if self.velocity else -lr)
         state.step += 1
 
 
