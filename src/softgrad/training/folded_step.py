@@ -6,7 +6,9 @@ first half itself: ``b = 1 * x^T d + momentum * b`` is one product with ``beta =
 (:mod:`softgrad.kernels.blas`), in the pass that writes the product anyway, and the update
 is left with ``W -= lr * b``, one BLAS axpy that OpenBLAS spreads over the threads the product
 has just left awake: the gradient is never written or read, the buffer is read and written
-once less, and the update runs on both cores. Measured with ``fit`` on Fashion-MNIST (uint8 rows, b128, SGD momentum 0.9, epochs interleaved
+once less, and the update runs on both cores.
+
+Measured with ``fit`` on Fashion-MNIST (uint8 rows, b128, SGD momentum 0.9, epochs interleaved
 with folding on and off, 2-core Zen 4): h100 0.170-0.176 s against 0.193-0.204 unfolded
 (0.86-0.88x), h256 0.94x; in the host's slow phases (both BLAS threads' lines slow to reach
 the other core) 0.66-0.70x, as the update no longer reads on one core what both wrote. With
