@@ -2,10 +2,10 @@
 
 Stage breakdown: perf_counter around each part of the step (batch gather, every layer's
 forward and backward, the loss, the optimizer), installed as wrappers on the instances of one
-fit() run (nothing in softgrad changes). The Linear layers' time is their matrix products
-plus their bias and bookkeeping; the GEMM-only bound of the same shapes (gemm_bound.py) tells
-which part of it is BLAS. cProfile adds per-function totals (its own overhead inflates the
-small functions; the stage times are the ones to trust).
+fit() run (nothing in softgrad changes; the trusted steps stay on: stage_breakdown). The Linear
+layers' time is their matrix products plus their bias and bookkeeping; the GEMM-only bound of
+the same shapes (gemm_bound.py) tells which part of it is BLAS. cProfile adds per-function
+totals (its own overhead inflates the small functions; the stage times are the ones to trust).
 
 Run standalone: ``python benchmarks/profile_step.py --hidden 100 --batch 128 --optimizer sgd``.
 """
@@ -53,8 +53,16 @@ class _Stages:
 
 
 def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[float, dict]:
-    """(epoch seconds, {stage: seconds}) for the last of warmup + 1 epochs."""
-    from softgrad.training import epoch as loop
+    """(epoch seconds, {stage: seconds}) for the last of warmup + 1 epochs.
+
+    The steps are timed where fit runs them: a plain MLP's full-size batches after the first
+    take the trusted step (softgrad.training.trusted_step), whose gather, bound forward + loss,
+    backward and update are wrapped on its instance (wrapping the runner's class methods would
+    turn the trusted steps off), SGD's folded ones (folded_step) with the update's axpy apart.
+    The checked steps (each epoch's first and short last batch) time their plan's calls and
+    the optimizer step; their gather falls in "rest of the loop".
+    """
+    from softgrad.training import trusted_step
     from softgrad.training.step_plan import StepPlan
 
     peer = SoftgradPeer(spec, X, y, n_classes)
@@ -67,22 +75,45 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
     peer.loss.forward = _timed(table, "loss forward", peer.loss.forward)
     peer.loss.backward = _timed(table, "loss backward", peer.loss.backward)
     peer.opt.step = _timed(table, "optimizer step", peer.opt.step)
-    original = (loop.EpochRunner._gather, loop.EpochRunner._hits)
-    loop.EpochRunner._gather = _timed(table, "gather batch", original[0])
-    loop.EpochRunner._hits = _timed(table, "accuracy (argmax)", original[1])
     # a plain MLP steps through the step plan (training/step_plan.py), not the layers' methods
     planned = (StepPlan.forward_loss, StepPlan.backward)
     StepPlan.forward_loss = _timed(table, "plan: forward + loss", planned[0])
     StepPlan.backward = _timed(table, "plan: backward", planned[1])
+    trusted_init = trusted_step.TrustedStep.__init__
+
+    def timed_trusted(self, *args, **kwargs):
+        trusted_init(self, *args, **kwargs)
+        self.gather = _timed(table, "gather batch", self.gather)
+        self.bound = _BoundTimes(self.bound, table)
+        self.state.advance = _timed(table, "optimizer step", self.state.advance)
+        fold = self.fold
+        if fold is not None:
+            fold.backward_calls = [
+                _timed(table, "plan: backward (gradients folded)", run)
+                for run in fold.backward_calls
+            ]
+            if fold.apply is not None:
+                fold.apply = _timed(table, "optimizer step", fold.apply)
+
+    trusted_step.TrustedStep.__init__ = timed_trusted
     try:
         peer.train(warmup + 1, callbacks=[stages])
     finally:
-        loop.EpochRunner._gather, loop.EpochRunner._hits = original
         StepPlan.forward_loss, StepPlan.backward = planned
+        trusted_step.TrustedStep.__init__ = trusted_init
     rest = stages.epoch_time - sum(table.values())
     out = dict(sorted(table.items(), key=lambda kv: -kv[1]))
     out["rest of the loop"] = rest
     return stages.epoch_time, out
+
+
+class _BoundTimes:
+    """A trusted step's bound step with its forward + loss and its backward timed (the plan
+    keeps the bound step itself, so its checked steps are not timed twice)."""
+
+    def __init__(self, bound, table: dict) -> None:
+        self.forward_loss = _timed(table, "plan: forward + loss", bound.forward_loss)
+        self.backward = _timed(table, "plan: backward", bound.backward)
 
 
 def cprofile_top(X, y, n_classes, spec: RunSpec, top: int = 15) -> str:
