@@ -98,6 +98,28 @@ def test_a_deeper_network_folds_every_layer(blobs, folds):
     _close(folded, _train(X, y, FOLDED["torch momentum"], hidden=(16, 8), fold=False), np.float32)
 
 
+def _no_bias_net():
+    from softgrad.nn import ReLU, Sequential
+    from softgrad.nn.linear import Linear
+
+    return Sequential(Linear(5, 16, bias=False, rng=0), ReLU(), Linear(16, 3, rng=1))
+
+
+def test_a_layer_without_bias_folds_its_weights_alone(blobs, folds):
+    X, y = blobs
+    runs = []
+    for fold in (True, False):
+        previous = set_gradient_folding(fold)
+        try:
+            model, opt = _no_bias_net(), FOLDED["torch momentum"]()
+            history = fit(model, CrossEntropyLoss(), opt, X, y, epochs=3, batch_size=32, rng=1)
+        finally:
+            set_gradient_folding(previous)
+        runs.append((model, opt, history))
+    assert folds[0] == 21
+    _close(runs[0], runs[1], np.float32)
+
+
 def test_the_last_batch_leaves_the_gradients_written_when_every_batch_is_full(blobs, folds):
     X, y = blobs
     X, y = X[:288], y[:288]  # 9 full batches, no short one: the 9th runs unfolded

@@ -141,35 +141,26 @@ class GradientFold:
 def _targets(plan: Any, store: Any, into: np.ndarray) -> list | None:
     """``[(stage index, (W's array, b's array or None))]``: the views of ``into`` (laid out as
     the store) where each Linear's gradients fold, or None unless the Linears' W and b are the
-    whole store, each a C-contiguous view at its place."""
-    grads, offsets, covered = store.grads, {}, 0
-    for key, start, stop, shape in store.layout:
-        offsets[key] = (start, stop, shape)
-    found = []
+    whole store, each gradient a C-contiguous view of the store's at its place."""
+    grads, found, keys, covered = store.grads, [], 0, 0
     base = grads.__array_interface__["data"][0]
-    itemsize = grads.itemsize
     for index, (linear, _, _) in enumerate(plan.stages):
-        arrays = []
-        for name in ("W", "b"):
+        arrays: list[np.ndarray | None] = [None, None]
+        for slot, name in enumerate(("W", "b")):
             if name not in linear.params:
-                if name == "W":
-                    return None
-                arrays.append(None)
                 continue
             grad = linear.grads.get(name)
             if grad is None or not grad.flags.c_contiguous or grad.dtype != grads.dtype:
                 return None
-            start = (grad.__array_interface__["data"][0] - base) // itemsize
+            start = (grad.__array_interface__["data"][0] - base) // grads.itemsize
             stop = start + grad.size
             if start < 0 or stop > grads.size or grad.shape != linear.params[name].shape:
                 return None
             if not np.shares_memory(grad, grads[start:stop]):
                 return None
-            arrays.append(into[start:stop].reshape(grad.shape))
-            covered += grad.size
+            arrays[slot] = into[start:stop].reshape(grad.shape)
+            keys, covered = keys + 1, covered + grad.size
+        if arrays[0] is None:
+            return None
         found.append((index, tuple(arrays)))
-    if covered != grads.size or len(offsets) != sum(
-        1 + (target[1] is not None) for _, target in found
-    ):
-        return None
-    return found
+    return found if covered == grads.size and keys == len(store.layout) else None
