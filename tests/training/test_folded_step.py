@@ -16,10 +16,15 @@ FOLDED = {
     "torch momentum": lambda: SGD(lr=0.05, momentum=0.9),
     "sklearn velocity": lambda: SGD(lr=0.05, momentum=0.9, lr_in_velocity=True),
     "no momentum": lambda: SGD(lr=0.1),
+    "torch momentum, weight decay": lambda: SGD(lr=0.05, momentum=0.9, weight_decay=0.01),
+    "sklearn velocity, weight decay": lambda: SGD(
+        lr=0.05, momentum=0.9, lr_in_velocity=True, weight_decay=0.01
+    ),
+    "no momentum, weight decay": lambda: SGD(lr=0.1, weight_decay=0.01),
 }
 UNFOLDED = {
     "nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True),
-    "weight decay": lambda: SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "nesterov, weight decay": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
     "adam": lambda: Adam(lr=0.01),
 }
 

@@ -26,7 +26,10 @@ momentum, ``lr_in_velocity``    -lr, momentum                ``W += v`` (axpy)
 no momentum                     -lr, 1 into W itself         none
 =============================  ==========================  =====================
 
-(the loss's gradient already carries the batch's 1/n). The bias gradients fold the same way
+(the loss's gradient already carries the batch's 1/n). Weight decay ``wd`` adds one axpy
+before the update, ``b += wd * W`` (``v -= lr * wd * W``), which is torch's ``b = momentum * b
++ (g + wd * W)`` (scikit-learn's rule likewise); without momentum it is the product's beta,
+``W = (1 - lr * wd) W - lr x^T d``. The bias gradients fold the same way
 through GEMV (``ones^T d``). The result is SGD's, to a rounding per step: ``momentum * b + g``
 is rounded once inside the product instead of twice.
 
@@ -36,7 +39,7 @@ When
 
     - folding is on (:func:`set_gradient_folding`, on by default);
     - the optimizer is :class:`~softgrad.optim.SGD` with its own update, without Nesterov
-      momentum or weight decay (both read the gradient itself);
+      momentum (it reads the gradient itself);
     - no L2 penalty (scikit-learn's ``alpha`` adds to the gradients) and no batch hook that may
       read the gradients (a callback's ``batch_hook_reads_grads = False`` says it does not);
     - NumPy's own BLAS was found and checked (:func:`softgrad.kernels.blas.numpy_blas`);
@@ -85,11 +88,15 @@ class GradientFold:
         self.coefficients: list[float] = [1.0, 0.0]
         self.momentum = float(optimizer.momentum)
         self.velocity = bool(optimizer.lr_in_velocity)
+        self.decay = float(optimizer.weight_decay)
         folds = {index: FoldTarget(arrays, self.coefficients, blas) for index, arrays in targets}
         self.backward_calls = bound.bind_backward(folds)
-        self.apply = None
+        self.apply = self.decay_into = None
         if self.momentum != 0.0:  # W -= lr * b (or W += v) on the BLAS's threads
-            self.apply = blas.bind_axpy(state.slots["momentum_buffer"], state.store.params)
+            buffer, params = state.slots["momentum_buffer"], state.store.params
+            self.apply = blas.bind_axpy(buffer, params)
+            if self.decay != 0.0:  # b += wd * W (or v -= lr * wd * W) before it
+                self.decay_into = blas.bind_axpy(params, buffer)
 
     @classmethod
     def build(cls, runner: Any, plan: Any, state: Any, reads_grads: bool) -> GradientFold | None:
@@ -106,7 +113,7 @@ class GradientFold:
             for name in ("_update", "_bind_update", "_rule")
         ):
             return None
-        if optimizer.nesterov or optimizer.weight_decay != 0.0:
+        if optimizer.nesterov:
             return None
         if optimizer.momentum != 0.0 and "momentum_buffer" not in state.slots:
             return None
@@ -123,9 +130,9 @@ class GradientFold:
         """The backward and the update of one step, the step count advanced
         (``FlatState.advance`` without the per-key counts, as the trusted step's)."""
         state, optimizer, coefficients = self.state, self.optimizer, self.coefficients
-        lr = float(optimizer.lr)
-        if self.momentum == 0.0:
-            coefficients[0], coefficients[1] = -lr, 1.0
+        lr, decay = float(optimizer.lr), self.decay
+        if self.momentum == 0.0:  # W = (1 - lr * wd) W - lr x^T d, straight into the weights
+            coefficients[0], coefficients[1] = -lr, 1.0 - lr * decay
         elif self.velocity:
             coefficients[0], coefficients[1] = -lr, self.momentum
         else:
@@ -133,6 +140,8 @@ class GradientFold:
             coefficients[1] = 0.0 if state.step == 0 else self.momentum
         for run in self.backward_calls:
             run()
+        if self.decay_into is not None:
+            self.decay_into(-lr * decay if self.velocity else decay)
         if self.apply is not None:
             self.apply(1.0 if self.velocity else -lr)
         state.step += 1
