@@ -21,9 +21,10 @@ FOLDED = {
         lr=0.05, momentum=0.9, lr_in_velocity=True, weight_decay=0.01
     ),
     "no momentum, weight decay": lambda: SGD(lr=0.1, weight_decay=0.01),
+    "torch nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True),
+    "sklearn nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, lr_in_velocity=True),
 }
 UNFOLDED = {
-    "nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True),
     "nesterov, weight decay": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
     "adam": lambda: Adam(lr=0.01),
 }
@@ -96,11 +97,12 @@ def test_folded_training_equals_unfolded_training_to_rounding(
     _close(folded, _train(X, y, FOLDED[name], dtype, fold=False), dtype)
 
 
-def test_a_deeper_network_folds_every_layer(blobs, folds):
+@pytest.mark.parametrize("name", ["torch momentum", "torch nesterov"])
+def test_a_deeper_network_folds_every_layer(name, blobs, folds):
     X, y = blobs
-    folded = _train(X, y, FOLDED["torch momentum"], hidden=(16, 8))
+    folded = _train(X, y, FOLDED[name], hidden=(16, 8))
     assert folds[0] == 21
-    _close(folded, _train(X, y, FOLDED["torch momentum"], hidden=(16, 8), fold=False), np.float32)
+    _close(folded, _train(X, y, FOLDED[name], hidden=(16, 8), fold=False), np.float32)
 
 
 def _no_bias_net():

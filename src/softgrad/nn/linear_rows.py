@@ -30,12 +30,22 @@ class FoldTarget:
     (:meth:`LinearRows._bind_folded_backward_rows`): ``arrays`` = (the array for W's, the one
     for b's or None), both shaped like the parameters;
     ``coefficients`` = the (alpha, beta) of the next call, a list the caller updates in place;
-    ``blas`` the :class:`~softgrad.kernels.blas.NumpyBlas` that runs the products."""
+    ``blas`` the :class:`~softgrad.kernels.blas.NumpyBlas` that runs the products; ``before``
+    and ``after``, if given, run right before and after the products (Nesterov's moves of the
+    weights around the new buffer: softgrad.training.folded_step)."""
 
-    __slots__ = ("arrays", "blas", "coefficients")
+    __slots__ = ("after", "arrays", "before", "blas", "coefficients")
 
-    def __init__(self, arrays: tuple, coefficients: list, blas: object) -> None:
+    def __init__(
+        self,
+        arrays: tuple,
+        coefficients: list,
+        blas: object,
+        before: Callable[[], None] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> None:
         self.arrays, self.coefficients, self.blas = arrays, coefficients, blas
+        self.before, self.after = before, after
 
 
 class LinearRows:
@@ -165,22 +175,28 @@ class LinearRows:
         arrays instead of written to ``grads`` (softgrad.training.folded_step): each call sets
         ``fold.weights = alpha * x2^T g2 + beta * fold.weights`` and ``fold.bias = alpha *
         ones^T g2 + beta * fold.bias`` in one BLAS product each, ``(alpha, beta) =
-        fold.coefficients`` read at the call. dL/dx (into ``out`` unless None) comes first,
-        from the weights as they were: a fold may target the weights themselves."""
+        fold.coefficients`` read at the call, between ``fold.before`` and ``fold.after``. dL/dx
+        (into ``out`` unless None) comes first, from the weights as they were: a fold may
+        target the weights themselves, and ``before`` may move them."""
         blas, (target_w, target_b) = fold.blas, fold.arrays
         gemm = blas.bind_gemm_tn(x2, g2, target_w)
         gemv = None
         if target_b is not None:
             gemv = blas.bind_gemv_t(g2, self._ones(g2.shape[0], g2.dtype), target_b)
         weights_t, matmul, coefficients = self.params["W"].T, np.matmul, fold.coefficients
+        before, after = fold.before, fold.after
 
         def run() -> None:
             if out is not None:
                 matmul(g2, weights_t, out=out)
+            if before is not None:
+                before()
             alpha, beta = coefficients
             gemm(alpha, beta)
             if gemv is not None:
                 gemv(alpha, beta)
+            if after is not None:
+                after()
 
         return run
 

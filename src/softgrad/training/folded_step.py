@@ -29,17 +29,22 @@ no momentum                     -lr, 1 into W itself         none
 (the loss's gradient already carries the batch's 1/n). Weight decay ``wd`` adds one axpy
 before the update, ``b += wd * W`` (``v -= lr * wd * W``), which is torch's ``b = momentum * b
 + (g + wd * W)`` (scikit-learn's rule likewise); without momentum it is the product's beta,
-``W = (1 - lr * wd) W - lr x^T d``. The bias gradients fold the same way
-through GEMV (``ones^T d``). The result is SGD's, to a rounding per step: ``momentum * b + g``
-is rounded once inside the product instead of twice.
+``W = (1 - lr * wd) W - lr x^T d``. Nesterov momentum needs ``g`` itself (torch's ``W -= lr *
+(g + momentum * b_new)``), which is ``b_new - momentum * b_old``; so each layer moves its
+weights by the old buffer right before its product and by the new one right after:
+``W += lr * momentum * b_old``, the product, ``W -= lr * (1 + momentum) * b_new`` (scikit-learn's
+rule: ``W -= momentum * v_old``, ``W += (1 + momentum) * v_new``), two axpys per array and no
+update left. The bias gradients fold the same way through GEMV (``ones^T d``). The result is
+SGD's, to a rounding or two per step: ``momentum * b + g`` is rounded once inside the product
+instead of twice.
 
 When
     A :class:`~softgrad.training.trusted_step.TrustedStep` folds when everything below holds,
     decided once per epoch; any other step writes the gradients as always:
 
     - folding is on (:func:`set_gradient_folding`, on by default);
-    - the optimizer is :class:`~softgrad.optim.SGD` with its own update, without Nesterov
-      momentum (it reads the gradient itself);
+    - the optimizer is :class:`~softgrad.optim.SGD` with its own update, not Nesterov momentum
+      with weight decay (the decay term would read weights its move has changed);
     - no L2 penalty (scikit-learn's ``alpha`` adds to the gradients) and no batch hook that may
       read the gradients (a callback's ``batch_hook_reads_grads = False`` says it does not);
     - NumPy's own BLAS was found and checked (:func:`softgrad.kernels.blas.numpy_blas`);
@@ -89,14 +94,42 @@ class GradientFold:
         self.momentum = float(optimizer.momentum)
         self.velocity = bool(optimizer.lr_in_velocity)
         self.decay = float(optimizer.weight_decay)
-        folds = {index: FoldTarget(arrays, self.coefficients, blas) for index, arrays in targets}
+        self.nesterov = bool(optimizer.nesterov)
+        # Nesterov's moves of the weights before and after each layer's product (their alphas)
+        self.shifts: list[float] = [0.0, 0.0]
+        folds = {
+            index: FoldTarget(arrays, self.coefficients, blas, *self._moves(blas, arrays, params))
+            for index, arrays, params in targets
+        }
         self.backward_calls = bound.bind_backward(folds)
         self.apply = self.decay_into = None
-        if self.momentum != 0.0:  # W -= lr * b (or W += v) on the BLAS's threads
+        if self.momentum != 0.0 and not self.nesterov:  # W -= lr * b (or W += v) on BLAS threads
             buffer, params = state.slots["momentum_buffer"], state.store.params
             self.apply = blas.bind_axpy(buffer, params)
             if self.decay != 0.0:  # b += wd * W (or v -= lr * wd * W) before it
                 self.decay_into = blas.bind_axpy(params, buffer)
+
+    def _moves(self, blas: Any, arrays: tuple, params: tuple) -> tuple:
+        """(before, after) for a layer's fold: None, None but with Nesterov momentum, where
+        each adds its alpha (``shifts``) times the layer's buffer to its weights."""
+        if not self.nesterov:
+            return None, None
+        moves = [
+            blas.bind_axpy(buffer, param)
+            for buffer, param in zip(arrays, params, strict=True)
+            if buffer is not None
+        ]
+        shifts = self.shifts
+
+        def before() -> None:
+            for move in moves:
+                move(shifts[0])
+
+        def after() -> None:
+            for move in moves:
+                move(shifts[1])
+
+        return before, after
 
     @classmethod
     def build(cls, runner: Any, plan: Any, state: Any, reads_grads: bool) -> GradientFold | None:
@@ -113,8 +146,8 @@ class GradientFold:
             for name in ("_update", "_bind_update", "_rule")
         ):
             return None
-        if optimizer.nesterov:
-            return None
+        if optimizer.nesterov and optimizer.weight_decay != 0.0:
+            return None  # its decay term reads the weights its move has already changed
         if optimizer.momentum != 0.0 and "momentum_buffer" not in state.slots:
             return None
         blas = numpy_blas()
@@ -138,6 +171,12 @@ class GradientFold:
         else:
             coefficients[0] = 1.0
             coefficients[1] = 0.0 if state.step == 0 else self.momentum
+        if self.nesterov:  # W + lr mu b_old - lr (1 + mu) b_new (W - mu v_old + (1 + mu) v_new)
+            momentum = self.momentum
+            if self.velocity:
+                self.shifts[0], self.shifts[1] = -momentum, 1.0 + momentum
+            else:
+                self.shifts[0], self.shifts[1] = lr * momentum, -lr * (1.0 + momentum)
         for run in self.backward_calls:
             run()
         if self.decay_into is not None:
@@ -148,13 +187,15 @@ class GradientFold:
 
 
 def _targets(plan: Any, store: Any, into: np.ndarray) -> list | None:
-    """``[(stage index, (W's array, b's array or None))]``: the views of ``into`` (laid out as
-    the store) where each Linear's gradients fold, or None unless the Linears' W and b are the
-    whole store, each gradient a C-contiguous view of the store's at its place."""
+    """``[(stage index, (W's array, b's array or None), (W, b or None))]``: the views of
+    ``into`` (laid out as the store) where each Linear's gradients fold, and of the store's
+    parameters, or None unless the Linears' W and b are the whole store, each gradient a
+    C-contiguous view of the store's at its place."""
     grads, found, keys, covered = store.grads, [], 0, 0
     base = grads.__array_interface__["data"][0]
     for index, (linear, _, _) in enumerate(plan.stages):
         arrays: list[np.ndarray | None] = [None, None]
+        params: list[np.ndarray | None] = [None, None]
         for slot, name in enumerate(("W", "b")):
             if name not in linear.params:
                 continue
@@ -168,8 +209,9 @@ def _targets(plan: Any, store: Any, into: np.ndarray) -> list | None:
             if not np.shares_memory(grad, grads[start:stop]):
                 return None
             arrays[slot] = into[start:stop].reshape(grad.shape)
+            params[slot] = store.params[start:stop].reshape(grad.shape)
             keys, covered = keys + 1, covered + grad.size
         if arrays[0] is None:
             return None
-        found.append((index, tuple(arrays)))
+        found.append((index, tuple(arrays), tuple(params)))
     return found if covered == grads.size and keys == len(store.layout) else None
