@@ -14,7 +14,7 @@ with folding on and off, 2-core Zen 4): h100 0.170-0.176 s against 0.193-0.204 u
 the other core) 0.66-0.70x, as the update no longer reads on one core what both wrote. With
 the fold alone and the update on one core, h100 was 0.92-0.96x and h256 0.98-1.02x: the first
 layer's gradient (313 KB at h100, 800 KB at h256), written half on each core, cost the same
-read back across cores as a gradient or as a buffer.
+read back across cores as a gradient or as a buffer. Nesterov's (below): h100 0.92x, h256 0.95x.
 
 The rules folded, with the products' (alpha, beta) and what is left of the update:
 
