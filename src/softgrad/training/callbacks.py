@@ -148,17 +148,19 @@ class CallbackList:
     def batch_hooks_read_only(self) -> bool:
         """True when every ``on_batch_end`` belongs to a callback that says it only reads
         (``batch_hook_reads_only``; a bare function never does)."""
-        return all(
-            getattr(getattr(fn, "__self__", None), "batch_hook_reads_only", False) is True
-            for fn in self.hooks["on_batch_end"]
-        )
+        return self._every_batch_hook_says("batch_hook_reads_only", True, default=False)
 
     @property
     def batch_hooks_read_grads(self) -> bool:
         """True unless every ``on_batch_end`` belongs to a callback that says it does not
         read the gradients (``batch_hook_reads_grads = False``; a bare function may)."""
-        return not all(
-            getattr(getattr(fn, "__self__", None), "batch_hook_reads_grads", True) is False
+        return not self._every_batch_hook_says("batch_hook_reads_grads", False, default=True)
+
+    def _every_batch_hook_says(self, name: str, value: bool, default: bool) -> bool:
+        """Whether the callback of every ``on_batch_end`` has ``name`` set to ``value`` (a
+        bare function, or a callback without it, has ``default``); True when there are none."""
+        return all(
+            getattr(getattr(fn, "__self__", None), name, default) is value
             for fn in self.hooks["on_batch_end"]
         )
 

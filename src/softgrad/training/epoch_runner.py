@@ -124,7 +124,7 @@ class EpochRunner:
         batch_hooks = callbacks.has_batch_hooks
         step = self._batch_step()
         may_trust = self._may_trust(step, callbacks)
-        reads_grads = batch_hooks and callbacks.batch_hooks_read_grads
+        reads_grads = callbacks.batch_hooks_read_grads  # False without batch hooks
         trusted = None
         self.stop_requested = False
         done = 0

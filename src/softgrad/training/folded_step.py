@@ -148,8 +148,6 @@ class GradientFold:
             return None
         if optimizer.nesterov and optimizer.weight_decay != 0.0:
             return None  # its decay term reads the weights its move has already changed
-        if optimizer.momentum != 0.0 and "momentum_buffer" not in state.slots:
-            return None
         blas = numpy_blas()
         if blas is None or plan.dtype not in (np.float32, np.float64):
             return None
@@ -189,29 +187,22 @@ class GradientFold:
 def _targets(plan: Any, store: Any, into: np.ndarray) -> list | None:
     """``[(stage index, (W's array, b's array or None), (W, b or None))]``: the views of
     ``into`` (laid out as the store) where each Linear's gradients fold, and of the store's
-    parameters, or None unless the Linears' W and b are the whole store, each gradient a
-    C-contiguous view of the store's at its place."""
-    grads, found, keys, covered = store.grads, [], 0, 0
-    base = grads.__array_interface__["data"][0]
+    parameters, or None unless the Linears' W and b are the whole store. The plan checked that
+    the store is the network's, its views in place (``StepPlan.ready``), so each layer's
+    gradient array is the store's view of its key."""
+    views = store.named_grads()
+    spans = {id(views[key]): (start, stop) for key, start, stop, _ in store.layout}
+    found = []
     for index, (linear, _, _) in enumerate(plan.stages):
         arrays: list[np.ndarray | None] = [None, None]
         params: list[np.ndarray | None] = [None, None]
         for slot, name in enumerate(("W", "b")):
-            if name not in linear.params:
-                continue
-            grad = linear.grads.get(name)
-            if grad is None or not grad.flags.c_contiguous or grad.dtype != grads.dtype:
-                return None
-            start = (grad.__array_interface__["data"][0] - base) // grads.itemsize
-            stop = start + grad.size
-            if start < 0 or stop > grads.size or grad.shape != linear.params[name].shape:
-                return None
-            if not np.shares_memory(grad, grads[start:stop]):
-                return None
-            arrays[slot] = into[start:stop].reshape(grad.shape)
-            params[slot] = store.params[start:stop].reshape(grad.shape)
-            keys, covered = keys + 1, covered + grad.size
-        if arrays[0] is None:
-            return None
+            if name in linear.params:
+                span = spans.pop(id(linear.grads.get(name)), None)
+                if span is None:
+                    return None
+                shape = linear.params[name].shape
+                arrays[slot] = into[span[0] : span[1]].reshape(shape)
+                params[slot] = store.params[span[0] : span[1]].reshape(shape)
         found.append((index, tuple(arrays), tuple(params)))
-    return found if covered == grads.size and keys == len(store.layout) else None
+    return found if not spans else None  # every key a Linear's W or b

@@ -57,9 +57,7 @@ class TrustedStep:
         self.last_full = samples // self.rows
 
     @classmethod
-    def build(
-        cls, runner: Any, epoch: int, samples: int, reads_grads: bool = True
-    ) -> TrustedStep | None:
+    def build(cls, runner: Any, epoch: int, samples: int, reads_grads: bool) -> TrustedStep | None:
         """The trusted step of ``runner``'s epoch ``epoch`` over ``samples`` samples, or None
         where its checked step must go on: the last step did not run the plan's bound calls,
         or the optimizer did not take its flat, bound update (a subclass's own ``step``,
