@@ -87,7 +87,10 @@ def cli_worker() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report = {"rank": int(os.environ.get("PMI_RANK", 0)), "peak_rss_mb": round(peak_mb, 1)}
     peaks = {f"peak_{name}": value for name, value in peaks.items()}
-    print(f"cli: {json.dumps({**report, **peaks})}", flush=True)
+    # both ranks print at about the same time: one write of the whole line each (print wrote the
+    # text and the newline apart, and mpiexec once joined rank 1's line to rank 0's)
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), f"cli: {json.dumps({**report, **peaks})}\n".encode())
 
 
 def worker(mode: str, mapped: str) -> None:
