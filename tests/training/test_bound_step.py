@@ -95,7 +95,26 @@ def test_full_batches_take_the_bound_step_and_the_short_last_one_the_plan(blobs,
     assert calls == [32] * 18
 
 
-@pytest.mark.parametrize("change", ["ignore_index", "max_sample_loss", "lane"])
+@pytest.mark.parametrize("cap", [0.5, 50.0])  # 0.5: some samples' losses pass it
+def test_a_capped_loss_takes_the_bound_step_and_reports_the_capped_mean(cap, blobs):
+    # the estimator's loss (scikit-learn reports each sample's loss as at most -log(eps))
+    X, y = blobs
+    capped = _runner(build_mlp(5, [16], 3, rng=0), X, y, CrossEntropyLoss(max_sample_loss=cap))
+    x, t = capped._gather(np.arange(32))
+    bound = capped.plan.forward_loss(x, t)
+    assert capped.plan._bound_ran
+    loss, correct, grad = bound.loss, bound.correct, bound.grad.copy()
+    planned = capped.plan.forward_loss(x[:], t[:])  # other arrays: the plan's own step
+    assert not capped.plan._bound_ran
+    assert (loss, correct) == (planned.loss, planned.correct)
+    np.testing.assert_array_equal(grad, planned.grad)
+    plain = _runner(build_mlp(5, [16], 3, rng=0), X, y, CrossEntropyLoss())
+    uncapped = plain.plan.forward_loss(*plain._gather(np.arange(32)))
+    np.testing.assert_array_equal(grad, uncapped.grad)  # the cap leaves the gradient alone
+    assert loss <= cap and (loss < uncapped.loss if cap < 1 else loss == uncapped.loss)
+
+
+@pytest.mark.parametrize("change", ["ignore_index", "lane"])
 def test_a_change_the_bound_calls_do_not_cover_runs_the_plan_s_step(change, blobs, monkeypatch):
     X, y = blobs
     loss = CrossEntropyLoss()

@@ -221,25 +221,31 @@ class CrossEntropyLoss(Loss):
             )
         except IndexError:  # a target out of range: the validated path says which
             return self._separate_passes(logits, target, sample_weight)
-        if self.max_sample_loss is not None and self._may_pass_cap(
-            logits, target, sample_weight, grad
-        ):
-            # a sample's loss may pass the cap: forward's capped mean, on a copy (the layer
-            # keeps nothing for backward here)
-            if sample_weight is None:
-                loss = copy.copy(self).forward(logits, target)
-            else:
-                losses = self._per_sample().forward(logits, target)
-                counts = target_weights(self, target)
-                no_hits = np.zeros(len(target), bool)
-                loss = weighted_mean(losses, sample_weight, no_hits, counts)[0]
+        loss = self._capped(loss, logits, target, sample_weight, grad)
         # the loss in the logits' dtype, as forward gives it
         return StepLoss(float(logits.dtype.type(loss)), grad, correct)
 
+    def _capped(
+        self, loss: Any, logits: np.ndarray, target: np.ndarray, sample_weight: Any, grad: Any
+    ) -> Any:
+        """The kernel's mean ``loss``, or forward's capped mean where a sample's loss may pass
+        ``max_sample_loss`` (:meth:`_may_pass_cap`), computed on a copy (the layer keeps
+        nothing for backward here)."""
+        if self.max_sample_loss is None or not self._may_pass_cap(
+            logits, target, sample_weight, grad
+        ):
+            return loss
+        if sample_weight is None:
+            return copy.copy(self).forward(logits, target)
+        losses = self._per_sample().forward(logits, target)
+        counts = target_weights(self, target)
+        no_hits = np.zeros(len(target), bool)
+        return weighted_mean(losses, sample_weight, no_hits, counts)[0]
+
     def _binds_plain_step(self) -> bool:
         """Whether :meth:`_bind_fused_step`'s call is this loss's step now: no ignored target
-        and no cap (softgrad.training.bound_step asks before each batch)."""
-        return self.ignore_index is None and self.max_sample_loss is None
+        (softgrad.training.bound_step asks before each batch). A cap is read at each call."""
+        return self.ignore_index is None
 
     def _bind_fused_step(
         self, logits: np.ndarray, target: np.ndarray, grad: np.ndarray
@@ -255,6 +261,8 @@ class CrossEntropyLoss(Loss):
                 loss, correct = kernel()
             except IndexError:  # a target out of range: the validated path says which
                 return self._separate_passes(logits, target, None)
+            if self.max_sample_loss is not None:  # scikit-learn's reported loss (the estimator)
+                loss = self._capped(loss, logits, target, None, grad)
             return StepLoss(float(cast(loss)), grad, correct)  # in the logits' dtype
 
         return run

@@ -96,7 +96,7 @@ class BoundStep:
     def usable(self) -> bool:
         """Whether the bound calls still are the plan's step: the same lane, and a loss whose
         bound step is still its step (``CrossEntropyLoss._binds_plain_step``: no ignored
-        target, no cap; the plan's ``ready`` checks the rest). Checked every step."""
+        target; the plan's ``ready`` checks the rest). Checked every step."""
         return get_ops() is self.ops and self.loss._binds_plain_step()
 
     def forward_loss(self) -> StepLoss:
