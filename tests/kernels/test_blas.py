@@ -96,6 +96,16 @@ def test_axpy_adds_alpha_x_to_y_elementwise(dtype, size, alpha):
     assert np.all(np.abs(y - want) <= 2 * np.finfo(dtype).eps * (np.abs(want) + abs(alpha * x)))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [7, 79_510])
+def test_axpy_onto_itself_adds_its_own_multiple(dtype, size):
+    # a fold's decay term W += (-lr s) W: each element read before it is written
+    x = np.random.default_rng(size).standard_normal(size).astype(dtype)
+    want = x.astype(np.float64) * (1.0 - 1e-3)
+    _blas().bind_axpy(x, x)(-1e-3)
+    assert np.all(np.abs(x - want) <= np.finfo(dtype).eps * np.abs(want))
+
+
 def test_axpy_runs_on_arrays_of_any_shape_as_their_elements(rng):
     x = rng.standard_normal((784, 100)).astype(np.float32)
     y = np.zeros((784, 100), np.float32)

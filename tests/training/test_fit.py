@@ -571,7 +571,7 @@ def test_fit_reads_the_gradients_a_layer_assigns_anew_each_backward(blobs):
     assert not np.array_equal(seen[0], seen[1]) and not np.array_equal(seen[1], seen[2])
 
 
-def test_a_layer_that_assigns_fresh_arrays_during_fit_is_trained_on_them(blobs):
+def test_a_layer_that_assigns_fresh_arrays_during_fit_is_trained_on_them(blobs, unfolded):
     # the store copies an array a layer put in place of its view back in (at named_grads()
     # and at the optimizer's step), so fit's flat update and its L2 term see the new values
     from softgrad.nn import Linear, ReLU, Sequential

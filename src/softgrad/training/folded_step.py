@@ -21,32 +21,43 @@ The rules folded, with the products' (alpha, beta) and what is left of the updat
 =============================  ==========================  =====================
 SGD setting                     product: alpha, beta         update left
 =============================  ==========================  =====================
-momentum, torch's rule          1, momentum (0 at step 1)    ``W -= lr * b`` (axpy)
+momentum, torch's rule          1, momentum                  ``W -= lr * b`` (axpy)
 momentum, ``lr_in_velocity``    -lr, momentum                ``W += v`` (axpy)
 no momentum                     -lr, 1 into W itself         none
 =============================  ==========================  =====================
 
-(the loss's gradient already carries the batch's 1/n). Weight decay ``wd`` adds one axpy
-before the update, ``b += wd * W`` (``v -= lr * wd * W``), which is torch's ``b = momentum * b
-+ (g + wd * W)`` (scikit-learn's rule likewise); without momentum it is the product's beta,
-``W = (1 - lr * wd) W - lr x^T d``. Nesterov momentum needs ``g`` itself (torch's ``W -= lr *
-(g + momentum * b_new)``), which is ``b_new - momentum * b_old``; so each layer moves its
-weights by the old buffer right before its product and by the new one right after:
-``W += lr * momentum * b_old``, the product, ``W -= lr * (1 + momentum) * b_new`` (scikit-learn's
-rule: ``W -= momentum * v_old``, ``W += (1 + momentum) * v_new``), two axpys per array and no
-update left. The bias gradients fold the same way through GEMV (``ones^T d``). The result is
-SGD's, to a rounding or two per step: ``momentum * b + g`` is rounded once inside the product
-instead of twice.
+(the loss's gradient already carries the batch's 1/n). A decay term ``s * W`` in the gradient
+(weight decay ``wd`` on every parameter, scikit-learn's L2 penalty ``alpha / n`` on the
+weights W but not the biases, or both) adds BLAS axpys before the update (weight decay one
+over the whole store, the penalty one per W), ``b += s * W`` (``v -= lr * s * W``), which is
+torch's ``b = momentum * b + (g + s * W)`` (scikit-learn's rule likewise); without momentum
+each layer takes it off its weights right before its product, ``W += (-lr * s) W`` (an axpy of
+W onto itself: scaling by ``1 - lr * s`` instead, as the product's beta could, rounds ``lr *
+s`` against 1, and in float32 a 1e-7 loses up to half of itself; a scikit-learn Fashion-MNIST
+test moved 7e-4 from its loss curve so). The L2 penalty's loss term ``0.5 * alpha / n *
+sum(W * W)`` is a dot per W, of the weights the step starts from.
+
+Nesterov momentum needs ``g`` itself (torch's ``W -= lr * (g + momentum * b_new)``), which is
+``b_new - momentum * b_old``; so each layer moves its weights by the old buffer right before
+its product and by the new one right after: ``W += lr * momentum * b_old``, the product, ``W -=
+lr * (1 + momentum) * b_new`` (scikit-learn's rule: ``W -= momentum * v_old``, ``W += (1 +
+momentum) * v_new``), two axpys per array and no update left. A decay term must read the
+weights before the first move, and the product overwrites ``b_old``: so it goes into the buffer
+before the move, ``b += (s / momentum) W`` (the product's beta makes it ``s * W``; ``v -= (lr
+s / momentum) W``), and the move, which must still add ``b_old`` alone, becomes ``W += (-lr
+* s) W`` and ``W += lr * momentum * b``: three axpys per array before the product. The bias
+gradients fold the same way through GEMV (``ones^T d``). The result is SGD's, to a rounding or
+two per step: ``momentum * b + g`` is rounded once inside the product instead of twice.
 
 When
     A :class:`~softgrad.training.trusted_step.TrustedStep` folds when everything below holds,
     decided once per epoch; any other step writes the gradients as always:
 
     - folding is on (:func:`set_gradient_folding`, on by default);
-    - the optimizer is :class:`~softgrad.optim.SGD` with its own update, not Nesterov momentum
-      with weight decay (the decay term would read weights its move has changed);
-    - no L2 penalty (scikit-learn's ``alpha`` adds to the gradients) and no batch hook that may
-      read the gradients (a callback's ``batch_hook_reads_grads = False`` says it does not);
+    - the optimizer is :class:`~softgrad.optim.SGD` with its own update, past its first step
+      (torch's rule ignores the buffer there; a trusted epoch follows a checked step anyway);
+    - no batch hook that may read the gradients (a callback's ``batch_hook_reads_grads =
+      False`` says it does not);
     - NumPy's own BLAS was found and checked (:func:`softgrad.kernels.blas.numpy_blas`);
     - the network's parameters are exactly its Linear layers' W and b.
 
@@ -88,40 +99,77 @@ def gradient_folding() -> bool:
 class GradientFold:
     """The folded backward and update of a trusted epoch: build it with :meth:`build`."""
 
-    def __init__(self, bound: Any, optimizer: Any, state: Any, targets: list, blas: Any) -> None:
+    def __init__(
+        self, bound: Any, optimizer: Any, state: Any, targets: list, blas: Any, l2: float
+    ) -> None:
         self.optimizer, self.state = optimizer, state
-        self.coefficients: list[float] = [1.0, 0.0]
+        # (alpha, beta for W, beta for b) of every layer's products
+        self.coefficients: list[float] = [1.0, 0.0, 0.0]
         self.momentum = float(optimizer.momentum)
         self.velocity = bool(optimizer.lr_in_velocity)
         self.decay = float(optimizer.weight_decay)
         self.nesterov = bool(optimizer.nesterov)
-        # Nesterov's moves of the weights before and after each layer's product (their alphas)
+        self.l2 = l2  # scikit-learn's alpha over the batch's rows: the weights' extra rate
+        # every Linear's W is penalized: (its array in the fold's target, the weights)
+        self.penalized = [(arrays[0], params[0]) for _, arrays, params in targets]
+        self.squares = [weights.reshape(-1) for _, weights in self.penalized]
+        # Nesterov's moves of the weights before and after each layer's product (their alphas),
+        # and per slot (W, b) the decay's pre-add into the buffer and its term in the weights
         self.shifts: list[float] = [0.0, 0.0]
+        self.pre: list[list[float]] = [[0.0, 0.0], [0.0, 0.0]]
         folds = {
             index: FoldTarget(arrays, self.coefficients, blas, *self._moves(blas, arrays, params))
             for index, arrays, params in targets
         }
         self.backward_calls = bound.bind_backward(folds)
         self.apply = self.decay_into = None
+        self.penalize_into: list = []
         if self.momentum != 0.0 and not self.nesterov:  # W -= lr * b (or W += v) on BLAS threads
             buffer, params = state.slots["momentum_buffer"], state.store.params
             self.apply = blas.bind_axpy(buffer, params)
             if self.decay != 0.0:  # b += wd * W (or v -= lr * wd * W) before it
                 self.decay_into = blas.bind_axpy(params, buffer)
+            if self.l2 != 0.0:  # b_W += l2 * W (or v_W -= lr * l2 * W) likewise
+                self.penalize_into = [blas.bind_axpy(w, b) for b, w in self.penalized]
+
+    def _rate(self, slot: int) -> float:
+        """The decay rate of a layer's W (slot 0: weight decay plus the L2 penalty) or b."""
+        return self.decay + (self.l2 if slot == 0 else 0.0)
 
     def _moves(self, blas: Any, arrays: tuple, params: tuple) -> tuple:
-        """(before, after) for a layer's fold: None, None but with Nesterov momentum, where
-        each adds its alpha (``shifts``) times the layer's buffer to its weights."""
-        if not self.nesterov:
+        """(before, after) for a layer's fold, each None or a call: with momentum but not
+        Nesterov's, None, None (the decay terms go into the buffers after every product);
+        without momentum, ``before`` takes each decay term off the weights (``W += (-lr s) W``,
+        the product's beta 1); Nesterov's, the decay's pre-add and term, then the moves by
+        ``shifts`` (module docstring)."""
+        if self.momentum != 0.0 and not self.nesterov:
             return None, None
-        moves = [
-            blas.bind_axpy(buffer, param)
-            for buffer, param in zip(arrays, params, strict=True)
+        pairs = [
+            (slot, buffer, param)
+            for slot, (buffer, param) in enumerate(zip(arrays, params, strict=True))
             if buffer is not None
         ]
+        # the decay term as an axpy of the weights onto themselves: exact to a rounding, where
+        # a scale by (1 - lr s) would round lr s against 1 (in float32 a 1e-7 half lost)
+        decays = [
+            (self.pre[slot], blas.bind_axpy(param, buffer), blas.bind_axpy(param, param))
+            for slot, buffer, param in pairs
+            if self._rate(slot) != 0.0
+        ]
+        if not self.nesterov:  # no momentum: the fold's arrays are the weights themselves
+
+            def decay() -> None:
+                for (_, term), _, shrink in decays:
+                    shrink(term)
+
+            return (decay if decays else None), None
+        moves = [blas.bind_axpy(buffer, param) for _, buffer, param in pairs]
         shifts = self.shifts
 
         def before() -> None:
+            for (into_buffer, term), add, shrink in decays:
+                add(into_buffer)
+                shrink(term)
             for move in moves:
                 move(shifts[0])
 
@@ -139,15 +187,15 @@ class GradientFold:
         from softgrad.optim import SGD
 
         optimizer = runner.optimizer
-        if not _setting["on"] or reads_grads or runner.l2_penalty:
+        if not _setting["on"] or reads_grads:
             return None
         if not isinstance(optimizer, SGD) or any(
             getattr(type(optimizer), name) is not getattr(SGD, name)
             for name in ("_update", "_bind_update", "_rule")
         ):
             return None
-        if optimizer.nesterov and optimizer.weight_decay != 0.0:
-            return None  # its decay term reads the weights its move has already changed
+        if state.step == 0:  # torch's rule ignores the buffer at step 1 (b = g): not folded
+            return None  # (the trusted steps follow a checked one, so never met there)
         blas = numpy_blas()
         if blas is None or plan.dtype not in (np.float32, np.float64):
             return None
@@ -155,33 +203,43 @@ class GradientFold:
         targets = _targets(plan, state.store, into)
         if targets is None:
             return None
-        return cls(plan.bound, optimizer, state, targets, blas)
+        # a trusted step's batch is full: scikit-learn's alpha / sum(w) is alpha / rows
+        l2 = runner.l2_penalty / len(runner.x_buf)
+        return cls(plan.bound, optimizer, state, targets, blas, l2)
 
-    def step(self) -> None:
+    def step(self) -> float:
         """The backward and the update of one step, the step count advanced
-        (``FlatState.advance`` without the per-key counts, as the trusted step's)."""
+        (``FlatState.advance`` without the per-key counts, as the trusted step's); returns the
+        L2 penalty's loss term (0 without one)."""
         state, optimizer, coefficients = self.state, self.optimizer, self.coefficients
-        lr, decay = float(optimizer.lr), self.decay
-        if self.momentum == 0.0:  # W = (1 - lr * wd) W - lr x^T d, straight into the weights
-            coefficients[0], coefficients[1] = -lr, 1.0 - lr * decay
-        elif self.velocity:
-            coefficients[0], coefficients[1] = -lr, self.momentum
+        lr, decay, l2, momentum = float(optimizer.lr), self.decay, self.l2, self.momentum
+        penalty = 0.0
+        if l2 != 0.0:  # of the weights the step starts from, as the unfolded step's
+            penalty = sum(0.5 * l2 * float(np.dot(flat, flat)) for flat in self.squares)
+        if momentum == 0.0:  # W += (-lr s) W, then W = -lr x^T d + W, straight into the weights
+            coefficients[:] = -lr, 1.0, 1.0
         else:
-            coefficients[0] = 1.0
-            coefficients[1] = 0.0 if state.step == 0 else self.momentum
+            coefficients[:] = -lr if self.velocity else 1.0, momentum, momentum
+        for slot, factors in enumerate(self.pre):
+            rate = self._rate(slot)
+            # Nesterov's pre-add, which the product's beta makes s W (or -lr s W)
+            factors[0] = (-lr * rate if self.velocity else rate) / (momentum or 1.0)
+            factors[1] = -lr * rate
         if self.nesterov:  # W + lr mu b_old - lr (1 + mu) b_new (W - mu v_old + (1 + mu) v_new)
-            momentum = self.momentum
             if self.velocity:
-                self.shifts[0], self.shifts[1] = -momentum, 1.0 + momentum
+                self.shifts[:] = -momentum, 1.0 + momentum
             else:
-                self.shifts[0], self.shifts[1] = lr * momentum, -lr * (1.0 + momentum)
+                self.shifts[:] = lr * momentum, -lr * (1.0 + momentum)
         for run in self.backward_calls:
             run()
         if self.decay_into is not None:
             self.decay_into(-lr * decay if self.velocity else decay)
+        for add in self.penalize_into:
+            add(-lr * l2 if self.velocity else l2)
         if self.apply is not None:
             self.apply(1.0 if self.velocity else -lr)
         state.step += 1
+        return penalty
 
 
 def _targets(plan: Any, store: Any, into: np.ndarray) -> list | None:

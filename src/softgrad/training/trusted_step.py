@@ -89,7 +89,8 @@ class TrustedStep:
         if reason is not None:
             self.runner._diverged(reason, batch_loss, self.epoch, batch)
         if self.fold is not None and batch != self.last_full:
-            self.fold.step()  # backward and update, the gradients folded into the update
+            # backward and update, the gradients folded into the update (and the L2 term)
+            batch_loss += self.fold.step()
         else:
             self.bound.backward()
             if self.l2:
