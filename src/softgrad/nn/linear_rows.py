@@ -29,8 +29,7 @@ class FoldTarget:
     """Where a layer's folded parameter gradients go
     (:meth:`LinearRows._bind_folded_backward_rows`): ``arrays`` = (the array for W's, the one
     for b's or None), both shaped like the parameters;
-    ``coefficients`` = the (alpha, beta for W, beta for b) of the next call, a list the caller
-    updates in place (the betas differ where only W is penalized and the fold is W itself);
+    ``coefficients`` = the (alpha, beta) of the next call, a list the caller updates in place;
     ``blas`` the :class:`~softgrad.kernels.blas.NumpyBlas` that runs the products; ``before``
     and ``after``, if given, run right before and after the products (Nesterov's moves of the
     weights around the new buffer: softgrad.training.folded_step)."""
@@ -174,8 +173,8 @@ class LinearRows:
     ) -> Callable[[], None]:
         """:meth:`_bind_backward_rows` with the parameter gradients folded into ``fold``'s
         arrays instead of written to ``grads`` (softgrad.training.folded_step): each call sets
-        ``fold.weights = alpha * x2^T g2 + beta_w * fold.weights`` and ``fold.bias = alpha *
-        ones^T g2 + beta_b * fold.bias`` in one BLAS product each, ``(alpha, beta_w, beta_b) =
+        ``fold.weights = alpha * x2^T g2 + beta * fold.weights`` and ``fold.bias = alpha *
+        ones^T g2 + beta * fold.bias`` in one BLAS product each, ``(alpha, beta) =
         fold.coefficients`` read at the call, between ``fold.before`` and ``fold.after``. dL/dx
         (into ``out`` unless None) comes first, from the weights as they were: a fold may
         target the weights themselves, and ``before`` may move them."""
@@ -192,10 +191,10 @@ class LinearRows:
                 matmul(g2, weights_t, out=out)
             if before is not None:
                 before()
-            alpha, beta_w, beta_b = coefficients
-            gemm(alpha, beta_w)
+            alpha, beta = coefficients
+            gemm(alpha, beta)
             if gemv is not None:
-                gemv(alpha, beta_b)
+                gemv(alpha, beta)
             if after is not None:
                 after()
 

@@ -103,8 +103,7 @@ class GradientFold:
         self, bound: Any, optimizer: Any, state: Any, targets: list, blas: Any, l2: float
     ) -> None:
         self.optimizer, self.state = optimizer, state
-        # (alpha, beta for W, beta for b) of every layer's products
-        self.coefficients: list[float] = [1.0, 0.0, 0.0]
+        self.coefficients: list[float] = [1.0, 0.0]  # every layer's products' (alpha, beta)
         self.momentum = float(optimizer.momentum)
         self.velocity = bool(optimizer.lr_in_velocity)
         self.decay = float(optimizer.weight_decay)
@@ -151,18 +150,19 @@ class GradientFold:
         ]
         # the decay term as an axpy of the weights onto themselves: exact to a rounding, where
         # a scale by (1 - lr s) would round lr s against 1 (in float32 a 1e-7 half lost)
-        decays = [
-            (self.pre[slot], blas.bind_axpy(param, buffer), blas.bind_axpy(param, param))
-            for slot, buffer, param in pairs
-            if self._rate(slot) != 0.0
-        ]
+        decayed = [(slot, buffer, param) for slot, buffer, param in pairs if self._rate(slot)]
+        shrinks = [(self.pre[slot], blas.bind_axpy(param, param)) for slot, _, param in decayed]
         if not self.nesterov:  # no momentum: the fold's arrays are the weights themselves
 
             def decay() -> None:
-                for (_, term), _, shrink in decays:
+                for (_, term), shrink in shrinks:
                     shrink(term)
 
-            return (decay if decays else None), None
+            return (decay if shrinks else None), None
+        decays = [
+            (factors, blas.bind_axpy(param, buffer), shrink)
+            for (factors, shrink), (_, buffer, param) in zip(shrinks, decayed, strict=True)
+        ]
         moves = [blas.bind_axpy(buffer, param) for _, buffer, param in pairs]
         shifts = self.shifts
 
@@ -217,9 +217,9 @@ class GradientFold:
         if l2 != 0.0:  # of the weights the step starts from, as the unfolded step's
             penalty = sum(0.5 * l2 * float(np.dot(flat, flat)) for flat in self.squares)
         if momentum == 0.0:  # W += (-lr s) W, then W = -lr x^T d + W, straight into the weights
-            coefficients[:] = -lr, 1.0, 1.0
+            coefficients[:] = -lr, 1.0
         else:
-            coefficients[:] = -lr if self.velocity else 1.0, momentum, momentum
+            coefficients[:] = -lr if self.velocity else 1.0, momentum
         for slot, factors in enumerate(self.pre):
             rate = self._rate(slot)
             # Nesterov's pre-add, which the product's beta makes s W (or -lr s W)
