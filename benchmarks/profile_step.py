@@ -84,13 +84,13 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
     def timed_trusted(self, *args, **kwargs):
         trusted_init(self, *args, **kwargs)
         self.gather = _timed(table, "gather batch", self.gather)
-        self.bound = _BoundTimes(self.bound, table)
+        self.bounds = tuple(_BoundTimes(bound, table) for bound in self.bounds)
         self.state.advance = _timed(table, "optimizer step", self.state.advance)
         fold = self.fold
         if fold is not None:
             fold.backward_calls = [
-                _timed(table, "plan: backward (gradients folded)", run)
-                for run in fold.backward_calls
+                [_timed(table, "plan: backward (gradients folded)", run) for run in calls]
+                for calls in fold.backward_calls
             ]
             if fold.apply is not None:
                 fold.apply = _timed(table, "optimizer step", fold.apply)

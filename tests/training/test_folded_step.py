@@ -39,9 +39,9 @@ def folds(monkeypatch):
     count = [0]
     real = GradientFold.step
 
-    def counted(self):
+    def counted(self, turn):
         count[0] += 1
-        return real(self)
+        return real(self, turn)
 
     monkeypatch.setattr(GradientFold, "step", counted)
     return count
@@ -158,9 +158,9 @@ def test_a_folded_step_writes_no_gradient(blobs, folds, monkeypatch):
     seen = []
     real = GradientFold.step
 
-    def watched(self):
+    def watched(self, turn):
         before = self.state.store.grads.copy()
-        penalty = real(self)
+        penalty = real(self, turn)
         seen.append(np.array_equal(before, self.state.store.grads))
         return penalty
 

@@ -6,6 +6,8 @@ weights, a subclass's own step or optimizer step, keep every step checked. Gradi
 (SGD's gradients folded into its update, test_folded_step.py) is off here: it trains to a
 rounding per step, not bit for bit."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -89,6 +91,27 @@ def test_trusted_steps_train_as_the_checked_ones_bit_for_bit(
     checked = _train(X, y, OPTIMIZERS[name], dtype, trusted=False, calls=trusted_calls, **options)
     assert len(trusted_calls) == 24  # none more
     _same_training(trusted, checked)
+
+
+def test_trusted_steps_gather_into_two_input_buffers_in_turns(blobs, monkeypatch, trusted_calls):
+    # each batch goes where the last product did not just read (trusted_step's docstring); the
+    # bit-for-bit tests above show the turns change nothing in what is computed
+    from softgrad.training import epoch_runner
+
+    X, y = blobs
+    seen = []
+    real = epoch_runner.gather_rows
+
+    def watched(rows, idx, out):
+        seen.append(out.ctypes.data)
+        return real(rows, idx, out)
+
+    monkeypatch.setattr(epoch_runner, "gather_rows", watched)
+    _train(X, y, OPTIMIZERS["sgd momentum"], calls=trusted_calls)
+    assert trusted_calls == list(range(2, 10)) * 3
+    full = seen[:9]  # epoch 1's full batches: the checked first one, then 8 trusted
+    assert len(set(full)) == 2
+    assert all(a != b for a, b in itertools.pairwise(full))
 
 
 def test_no_trusted_step_where_the_plan_binds_none(blobs, trusted_calls):

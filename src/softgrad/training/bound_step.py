@@ -13,10 +13,11 @@ step calls what they returned. The formulas and kernels are the row methods' own
 step computes what the plan's step computes, bit for bit on the same lane.
 
 It runs when the plan's step would, for a batch of the full size held in the arrays it was bound
-to, under a :class:`~softgrad.nn.CrossEntropyLoss` without sample weights, ignored targets or
-a loss cap (``max_sample_loss``); the plan checks that before each batch, as it checks the
-network (:meth:`BoundStep.usable`, after ``StepPlan.ready``), and the lane in use (a
-``set_kernels`` between two batches is honoured). Anything else is the plan's own step.
+to, under a :class:`~softgrad.nn.CrossEntropyLoss` without sample weights or ignored targets (a
+loss cap, ``max_sample_loss``, is applied as the plan's step applies it); the plan checks that
+before each batch, as it checks the network (:meth:`BoundStep.usable`, after
+``StepPlan.ready``), and the lane in use (a ``set_kernels`` between two batches is honoured).
+Anything else is the plan's own step.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class GradientFold:
     """The folded backward and update of a trusted epoch: build it with :meth:`build`."""
 
     def __init__(
-        self, bound: Any, optimizer: Any, state: Any, targets: list, blas: Any, l2: float
+        self, bounds: tuple, optimizer: Any, state: Any, targets: list, blas: Any, l2: float
     ) -> None:
         self.optimizer, self.state = optimizer, state
         self.coefficients: list[float] = [1.0, 0.0]  # every layer's products' (alpha, beta)
@@ -120,7 +120,8 @@ class GradientFold:
             index: FoldTarget(arrays, self.coefficients, blas, *self._moves(blas, arrays, params))
             for index, arrays, params in targets
         }
-        self.backward_calls = bound.bind_backward(folds)
+        # per bound step (the trusted steps' input buffers): its folded backward's calls
+        self.backward_calls = [bound.bind_backward(folds) for bound in bounds]
         self.apply = self.decay_into = None
         self.penalize_into: list = []
         if self.momentum != 0.0 and not self.nesterov:  # W -= lr * b (or W += v) on BLAS threads
@@ -180,10 +181,12 @@ class GradientFold:
         return before, after
 
     @classmethod
-    def build(cls, runner: Any, plan: Any, state: Any, reads_grads: bool) -> GradientFold | None:
+    def build(
+        cls, runner: Any, plan: Any, state: Any, reads_grads: bool, bounds: tuple
+    ) -> GradientFold | None:
         """The fold of ``runner``'s trusted epoch, or None where its steps write the gradients
         (module docstring: When). ``state`` is the optimizer's flat state; ``reads_grads``
-        whether a batch hook may read the gradients."""
+        whether a batch hook may read the gradients; ``bounds`` the epoch's bound steps."""
         from softgrad.optim import SGD
 
         optimizer = runner.optimizer
@@ -205,10 +208,11 @@ class GradientFold:
             return None
         # a trusted step's batch is full: scikit-learn's alpha / sum(w) is alpha / rows
         l2 = runner.l2_penalty / len(runner.x_buf)
-        return cls(plan.bound, optimizer, state, targets, blas, l2)
+        return cls(bounds, optimizer, state, targets, blas, l2)
 
-    def step(self) -> float:
-        """The backward and the update of one step, the step count advanced
+    def step(self, turn: int) -> float:
+        """The backward and the update of one step, on the inputs of bound step ``turn`` (of
+        ``build``'s ``bounds``), the step count advanced
         (``FlatState.advance`` without the per-key counts, as the trusted step's); returns the
         L2 penalty's loss term (0 without one)."""
         state, optimizer, coefficients = self.state, self.optimizer, self.coefficients
@@ -230,7 +234,7 @@ class GradientFold:
                 self.shifts[:] = -momentum, 1.0 + momentum
             else:
                 self.shifts[:] = lr * momentum, -lr * (1.0 + momentum)
-        for run in self.backward_calls:
+        for run in self.backward_calls[turn]:
             run()
         if self.decay_into is not None:
             self.decay_into(-lr * decay if self.velocity else decay)
