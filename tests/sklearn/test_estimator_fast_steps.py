@@ -1,8 +1,9 @@
-"""The estimator's epochs take the training loop's fast steps: a multiclass fit without sample
-weights runs its full batches as trusted steps (softgrad.training.trusted_step), and with
-solver="sgd" folds their gradients into the update (softgrad.training.folded_step), although
-its loss is capped (scikit-learn's reported loss, ``max_sample_loss``) and penalized (alpha).
-A capped loss once kept every one of its steps checked, which no result showed."""
+"""The estimator's epochs take the training loop's fast steps: a fit without sample weights
+(multiclass, or binary on one logistic output) runs its full batches as trusted steps
+(softgrad.training.trusted_step), and with solver="sgd" folds their gradients into the update
+(softgrad.training.folded_step), although its loss is capped (scikit-learn's reported loss,
+``max_sample_loss``) and penalized (alpha). A capped loss once kept every one of its steps
+checked, and a logistic output had no bound step at all, which no result showed."""
 
 import warnings
 
@@ -34,11 +35,12 @@ def counts(monkeypatch):
     return seen
 
 
+@pytest.mark.parametrize("n_classes", [3, 2])  # 2: one logistic output, as scikit-learn's
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_a_multiclass_fit_takes_the_trusted_steps(solver, counts):
+def test_a_fit_takes_the_trusted_steps(solver, n_classes, counts):
     rng = np.random.default_rng(7)
-    y = rng.integers(0, 3, size=300)  # 9 full batches of 32 and a short one per epoch
-    X = rng.normal(scale=3.0, size=(3, 5))[y] + rng.normal(size=(300, 5))
+    y = rng.integers(0, n_classes, size=300)  # 9 full batches of 32 and a short one per epoch
+    X = rng.normal(scale=3.0, size=(n_classes, 5))[y] + rng.normal(size=(300, 5))
     estimator = MLPClassifier(
         hidden_layer_sizes=(16,), solver=solver, batch_size=32, max_iter=2, random_state=0
     )

@@ -12,6 +12,7 @@ from softgrad.nn import (
     CrossEntropyLoss,
     Identity,
     Linear,
+    LogisticLoss,
     ReLU,
     Sequential,
     Sigmoid,
@@ -93,6 +94,26 @@ def test_full_batches_take_the_bound_step_and_the_short_last_one_the_plan(blobs,
     model = build_mlp(5, [16], 3, rng=0)
     fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=2, batch_size=32, rng=0)
     assert calls == [32] * 18
+
+
+@pytest.mark.parametrize("cap", [None, 0.3])  # 0.3: some samples' losses pass it
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_logistic_output_takes_the_bound_step_bit_for_bit(cap, dtype, blobs, kernel_lane):
+    # scikit-learn's binary layout (the estimator's, capped): the plan's own call, bound
+    X, y = blobs
+    model = build_mlp(5, [16], 1, rng=0, dtype=dtype)
+    runner = _runner(model, X.astype(dtype), y % 2, LogisticLoss(max_sample_loss=cap))
+    plan = runner.plan
+    assert isinstance(plan.bound, BoundStep)
+    x, t = runner._gather(np.arange(40, 72))
+    bound = _step(plan, x, t)
+    assert plan._bound_ran
+    planned = _step(plan, x[:], t[:])
+    assert not plan._bound_ran
+    assert bound[:2] == planned[:2]
+    np.testing.assert_array_equal(bound[2], planned[2])
+    for key, value in planned[3].items():
+        np.testing.assert_array_equal(bound[3][key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("cap", [0.5, 50.0])  # 0.5: some samples' losses pass it

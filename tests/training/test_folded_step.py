@@ -113,6 +113,27 @@ def test_an_l2_penalty_folds_into_every_rule(name, dtype, blobs, folds):
     assert not np.allclose(folded[0].named_params()["0.W"], plain[0].named_params()["0.W"])
 
 
+@pytest.mark.parametrize("name", ["sklearn nesterov", "torch momentum"])
+def test_one_logistic_output_folds_too(name, blobs, folds):
+    # the estimator's binary layout: one logistic output, a capped loss, an L2 penalty
+    from softgrad.nn import LogisticLoss
+
+    X, y = blobs
+    runs = []
+    for fold in (True, False):
+        previous = set_gradient_folding(fold)
+        try:
+            model, opt = build_mlp(5, [16], 1, rng=0), FOLDED[name]()
+            loss = LogisticLoss(max_sample_loss=0.3)
+            history = fit(model, loss, opt, X, y % 2, epochs=3, batch_size=32, rng=1,
+                          l2_penalty=1e-2)  # fmt: skip
+        finally:
+            set_gradient_folding(previous)
+        runs.append((model, opt, history))
+    assert folds[0] == 7 * 3
+    _close(runs[0], runs[1], np.float32)
+
+
 @pytest.mark.parametrize("name", ["torch momentum", "torch nesterov"])
 def test_a_deeper_network_folds_every_layer(name, blobs, folds):
     X, y = blobs

@@ -11,7 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
-from softgrad.nn import CrossEntropyLoss, build_mlp
+from softgrad.nn import CrossEntropyLoss, LogisticLoss, build_mlp
 from softgrad.optim import SGD, Adam, AdamW
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training import Callback, fit, trusted_step
@@ -91,6 +91,23 @@ def test_trusted_steps_train_as_the_checked_ones_bit_for_bit(
     checked = _train(X, y, OPTIMIZERS[name], dtype, trusted=False, calls=trusted_calls, **options)
     assert len(trusted_calls) == 24  # none more
     _same_training(trusted, checked)
+
+
+@pytest.mark.parametrize("name", ["sgd nesterov decay", "adam"])
+def test_one_logistic_output_trains_as_its_checked_steps_bit_for_bit(name, blobs, trusted_calls):
+    # scikit-learn's binary layout: one logistic output, its loss capped as the estimator's
+    X, y = blobs
+    runs = []
+    for trusted in (True, False):
+        if not trusted:
+            trusted_calls.off()
+        model, opt = build_mlp(5, [16], 1, rng=0), OPTIMIZERS[name]()
+        loss = LogisticLoss(max_sample_loss=0.3)
+        history = fit(model, loss, opt, X, y % 2, epochs=3, batch_size=32, rng=1, l2_penalty=1e-3)
+        runs.append((model, opt, history))
+        if trusted:
+            assert trusted_calls == list(range(2, 10)) * 3
+    _same_training(*runs)
 
 
 def test_trusted_steps_gather_into_two_input_buffers_in_turns(blobs, monkeypatch, trusted_calls):

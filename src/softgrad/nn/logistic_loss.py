@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -144,6 +146,26 @@ class LogisticLoss(Layer):
         elif self.reduction == "mean":
             grad *= 1.0 / len(grad)
         return grad
+
+    def _binds_plain_step(self) -> bool:
+        """Whether :meth:`_bind_fused_step`'s call is this loss's step now: always, as it is
+        :meth:`_fused_step` itself, which reads the settings (the cap too) at each call, and the
+        plan checks the reduction before each batch (``StepPlan.ready``)."""
+        return True
+
+    def _bind_fused_step(
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        grad: np.ndarray,
+        dense: np.ndarray,
+        softplus: np.ndarray,
+        hits: np.ndarray,
+    ) -> Callable[[], StepLoss]:
+        """:meth:`_fused_step` of these arrays without sample weights, as one call bound now
+        (softgrad.training.bound_step): the plan's own call for a full batch."""
+        step = self._fused_step
+        return functools.partial(step, logits, target, None, grad, dense, softplus, hits)
 
     def _fuses_settings(self, sample_weight: Any) -> bool:
         """Whether :meth:`_fused_step` serves a training step with these settings: reduction

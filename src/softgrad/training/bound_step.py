@@ -14,7 +14,8 @@ step computes what the plan's step computes, bit for bit on the same lane.
 
 It runs when the plan's step would, for a batch of the full size held in the arrays it was bound
 to, under a :class:`~softgrad.nn.CrossEntropyLoss` without sample weights or ignored targets (a
-loss cap, ``max_sample_loss``, is applied as the plan's step applies it); the plan checks that
+loss cap, ``max_sample_loss``, is applied as the plan's step applies it), or a
+:class:`~softgrad.nn.LogisticLoss` on one output without sample weights; the plan checks that
 before each batch, as it checks the network (:meth:`BoundStep.usable`, after
 ``StepPlan.ready``), and the lane in use (a ``set_kernels`` between two batches is honoured).
 Anything else is the plan's own step.
@@ -29,6 +30,7 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
+from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import StepLoss
 
 __all__ = ["BoundStep"]
@@ -51,7 +53,8 @@ class BoundStep:
             inputs.append(a)
             self.forward.append((linear._bind_forward_rows(a, kernel, out), activation, out))
             a = out
-        self.loss_call = plan.loss._bind_fused_step(a, t, plan.grad_logits)
+        # LogisticLoss's call also takes the plan's buffers for it (none for CrossEntropyLoss)
+        self.loss_call = plan.loss._bind_fused_step(a, t, plan.grad_logits, *plan.loss_buffers)
         # what binding the backward reads (not the plan itself: it holds this step)
         self.stages, self.grad_ins, self.grad_logits = plan.stages, plan.grad_ins, plan.grad_logits
         self.inputs = inputs
@@ -84,7 +87,9 @@ class BoundStep:
         """A bound step of ``plan`` for batches held in ``x`` (n, D) and ``t`` (n,), n the
         plan's batch size, or None where only the plan's own step runs (module docstring)."""
         rows = plan.stages[0][2].shape[0]
-        if type(plan.loss) is not CrossEntropyLoss or plan.sample_weight is not None:
+        if type(plan.loss) not in (CrossEntropyLoss, LogisticLoss):
+            return None
+        if plan.sample_weight is not None:
             return None
         if not (type(x) is np.ndarray and x.dtype == plan.dtype and x.flags.c_contiguous):
             return None
@@ -96,8 +101,8 @@ class BoundStep:
 
     def usable(self) -> bool:
         """Whether the bound calls still are the plan's step: the same lane, and a loss whose
-        bound step is still its step (``CrossEntropyLoss._binds_plain_step``: no ignored
-        target; the plan's ``ready`` checks the rest). Checked every step."""
+        bound step is still its step (``_binds_plain_step``: CrossEntropyLoss without an ignored
+        target, LogisticLoss always; the plan's ``ready`` checks the rest). Checked every step."""
         return get_ops() is self.ops and self.loss._binds_plain_step()
 
     def forward_loss(self) -> StepLoss:
