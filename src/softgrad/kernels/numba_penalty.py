@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.kernels.numba_threads import kernel
-from softgrad.kernels.penalty import PenaltyKernels
+from softgrad.kernels.penalty import PenaltyKernels, penalty_loss
 
 __all__ = ["NumbaPenaltyKernels", "add_scaled"]
 
@@ -51,6 +51,5 @@ class NumbaPenaltyKernels(PenaltyKernels):
             and grad.flags.writeable
         ):
             return super().l2_penalty(param, grad, scale, scratch)
-        flat = param.reshape(-1)
-        add_scaled(grad.reshape(-1), flat, param.dtype.type(scale))
-        return 0.5 * scale * float(np.dot(flat, flat))
+        add_scaled(grad.reshape(-1), param.reshape(-1), param.dtype.type(scale))
+        return penalty_loss(param, scale)

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["PenaltyKernels", "penalty_loss"]
+
+
+def penalty_loss(param: np.ndarray, scale: float) -> float:
+    """The L2 penalty's loss term ``0.5 * scale * sum(W * W)`` (one BLAS dot), for both lanes'
+    :meth:`PenaltyKernels.l2_penalty` and SGD's folded steps (softgrad.training.folded_step)."""
+    flat = param.reshape(-1)
+    return 0.5 * scale * float(np.dot(flat, flat))
+
 
 class PenaltyKernels:
     """NumpyOps mixin: L2 penalty added to a gradient and to a loss."""
@@ -30,5 +39,4 @@ class PenaltyKernels:
         """
         np.multiply(param, scale, out=scratch)
         grad += scratch
-        flat = param.reshape(-1)
-        return 0.5 * scale * float(np.dot(flat, flat))
+        return penalty_loss(param, scale)

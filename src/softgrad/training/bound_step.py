@@ -29,8 +29,6 @@ from typing import Any
 import numpy as np
 
 from softgrad.kernels import get_ops
-from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
-from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import StepLoss
 
 __all__ = ["BoundStep"]
@@ -87,8 +85,7 @@ class BoundStep:
         """A bound step of ``plan`` for batches held in ``x`` (n, D) and ``t`` (n,), n the
         plan's batch size, or None where only the plan's own step runs (module docstring)."""
         rows = plan.stages[0][2].shape[0]
-        if type(plan.loss) not in (CrossEntropyLoss, LogisticLoss):
-            return None
+        # the plan's loss is a CrossEntropyLoss or one LogisticLoss output (StepPlan.build)
         if plan.sample_weight is not None:
             return None
         if not (type(x) is np.ndarray and x.dtype == plan.dtype and x.flags.c_contiguous):

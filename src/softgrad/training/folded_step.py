@@ -74,6 +74,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.kernels.blas import numpy_blas
+from softgrad.kernels.penalty import penalty_loss
 from softgrad.nn.linear_rows import FoldTarget
 
 __all__ = ["GradientFold", "gradient_folding", "set_gradient_folding"]
@@ -111,7 +112,6 @@ class GradientFold:
         self.l2 = l2  # scikit-learn's alpha over the batch's rows: the weights' extra rate
         # every Linear's W is penalized: (its array in the fold's target, the weights)
         self.penalized = [(arrays[0], params[0]) for _, arrays, params in targets]
-        self.squares = [weights.reshape(-1) for _, weights in self.penalized]
         # Nesterov's moves of the weights before and after each layer's product (their alphas),
         # and per slot (W, b) the decay's pre-add into the buffer and its term in the weights
         self.shifts: list[float] = [0.0, 0.0]
@@ -219,16 +219,16 @@ class GradientFold:
         lr, decay, l2, momentum = float(optimizer.lr), self.decay, self.l2, self.momentum
         penalty = 0.0
         if l2 != 0.0:  # of the weights the step starts from, as the unfolded step's
-            penalty = sum(0.5 * l2 * float(np.dot(flat, flat)) for flat in self.squares)
+            penalty = sum(penalty_loss(weights, l2) for _, weights in self.penalized)
         if momentum == 0.0:  # W += (-lr s) W, then W = -lr x^T d + W, straight into the weights
             coefficients[:] = -lr, 1.0
         else:
             coefficients[:] = -lr if self.velocity else 1.0, momentum
-        for slot, factors in enumerate(self.pre):
+        for slot, factors in enumerate(self.pre):  # the decay terms _moves runs per layer
             rate = self._rate(slot)
-            # Nesterov's pre-add, which the product's beta makes s W (or -lr s W)
-            factors[0] = (-lr * rate if self.velocity else rate) / (momentum or 1.0)
             factors[1] = -lr * rate
+            if self.nesterov:  # its pre-add, which the product's beta makes s W (or -lr s W)
+                factors[0] = (-lr * rate if self.velocity else rate) / momentum
         if self.nesterov:  # W + lr mu b_old - lr (1 + mu) b_new (W - mu v_old + (1 + mu) v_new)
             if self.velocity:
                 self.shifts[:] = -momentum, 1.0 + momentum
