@@ -31,6 +31,17 @@ def test_numpys_own_bundled_blas_is_found():
     assert "gemm" in found.description and blas_module.why_unavailable() is None
 
 
+def test_the_thread_count_is_the_one_threadpool_limits_sets():
+    from threadpoolctl import threadpool_limits
+
+    found = _blas()
+    if found.threads() is None:
+        pytest.skip(f"this BLAS does not report its threads: {found.description}")
+    for limit in (1, 2, 3):
+        with threadpool_limits(limits=limit, user_api="blas"):
+            assert found.threads() == limit
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (128, 784, 100), (33, 17, 5), (2, 300, 1)])
 @pytest.mark.parametrize("alpha, beta", [(1.0, 0.9), (-0.03, 1.0), (1.0, 0.0), (0.5, -2.0)])

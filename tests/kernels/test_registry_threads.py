@@ -192,8 +192,8 @@ def _kernel_calls():
     big = numba_threads.PARALLEL_MIN
     small = [np.ones(big - 1, f32) for _ in range(4)]
     large = [np.ones(big + 1000, f32) for _ in range(4)]
-    # beta1, beta2, 1 - beta1, 1 - beta2, step size, root, eps, weight decay, shrink
-    adam_args = tuple(map(f32, (0.9, 0.999, 0.1, 0.001, 1e-3, 1.0, 1e-8, 0.0, 1.0)))
+    # beta1, beta2, 1 - beta1, 1 - beta2, step size, root, eps, weight decay, shrink, tiny
+    adam_args = tuple(map(f32, (0.9, 0.999, 0.1, 0.001, 1e-3, 1.0, 1e-8, 0.0, 1.0, 1.2e-38)))
     logits = np.ones((100_000, 10), f32)
     images = np.ones((10_000, 784), np.uint8)
     one = np.ones(1, f32)

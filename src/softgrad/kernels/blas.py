@@ -46,9 +46,21 @@ class NumpyBlas:
         The library and symbols, for ``softgrad info``.
     """
 
-    def __init__(self, functions: dict[tuple[str, str], Any], description: str) -> None:
+    def __init__(
+        self,
+        functions: dict[tuple[str, str], Any],
+        description: str,
+        thread_query: Callable[[], int] | None = None,
+    ) -> None:
         self._functions = functions
         self.description = description
+        self._thread_query = thread_query
+
+    def threads(self) -> int | None:
+        """The threads the library runs a call on now (``threadpool_limits`` and
+        ``set_threads`` change it), or None where the library does not say. One C call
+        (``openblas_get_num_threads``), cheap enough to ask before every optimizer step."""
+        return None if self._thread_query is None else int(self._thread_query())
 
     def bind_gemm_tn(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> Callable[..., None]:
         """``call(alpha, beta)``: ``c = alpha * a.T @ b + beta * c`` for ``a`` (K, M), ``b``
@@ -188,9 +200,27 @@ def _load() -> NumpyBlas:
             fn.restype = None
             functions[letter, routine] = fn
             names.append(name)
-    blas = NumpyBlas(functions, f"{os.path.basename(path)} ({', '.join(names)})")
+    blas = NumpyBlas(
+        functions, f"{os.path.basename(path)} ({', '.join(names)})", _thread_query(library, api)
+    )
     _self_check(blas)
     return blas
+
+
+def _thread_query(library: Any, api: str) -> Callable[[], int] | None:
+    """The library's own count of its threads, as threadpoolctl reads it, or None."""
+    bases = {
+        "openblas": ("openblas_get_num_threads",),
+        "mkl": ("MKL_Get_Max_Threads",),
+        "blis": ("bli_thread_get_num_threads",),
+    }.get(api, ())
+    for base in bases:
+        for name in (f"scipy_{base}64_", f"{base}64_", f"scipy_{base}", base):
+            fn = getattr(library, name, None)
+            if fn is not None:
+                fn.argtypes, fn.restype = [], ctypes.c_int
+                return fn
+    return None
 
 
 def _symbol(library: Any, base: str, ilp64: bool) -> tuple[Any, str, Any]:

@@ -61,6 +61,12 @@ class Adam(Optimizer):
     A state saved before ``fold_bias_correction`` existed loads as
     ``fold_bias_correction=False``.
 
+    On the Numba lane a moment that falls below the dtype's smallest normal number is stored as
+    0 (unless ``eps`` is 0): a subnormal moment makes a step too small to move a float32
+    parameter larger than 2e-25 with the defaults, and costs the CPU's slow path at every step
+    it stays subnormal (softgrad.kernels.numba_updates.adam). The NumPy lane
+    and torch keep it; the parameters agree to rounding.
+
     Examples
     --------
     >>> import numpy as np
