@@ -10,7 +10,12 @@ then trains in float32) for reference. Runs are interleaved (A B C, C B A, ...) 
 the repeats is reported (and the ratio of the fastest runs, the least disturbed by other load);
 test accuracy is on the 10,000 test images.
 
-Usage: python benchmarks/bench_sklearn.py [--repeats 3] [--epochs 10] [--threads 1] [--no-write]
+The whole comparison runs once per BLAS thread count in ``--threads`` (default 1, then 2), one
+table each: on one thread every peer computes on one core, the setting of a fair per-core
+comparison; on two, softgrad's BLAS calls that spread elementwise work (the folded SGD update,
+Adam's move) have a second core, as they do for a user of a 2-core machine.
+
+Usage: python benchmarks/bench_sklearn.py [--repeats 3] [--epochs 10] [--threads 1 2] [--no-write]
 [--output BENCHMARKS.md]
 Writes its section of BENCHMARKS.md between ``<!-- sklearn:begin -->`` and
 ``<!-- sklearn:end -->`` (markers appended at the end of the file when absent).
@@ -95,22 +100,33 @@ def run(repeats, epochs):
     }
 
 
-def section(results, repeats, epochs, threads, info):
+def heading(repeats, epochs, info):
+    """The section's title and the setting every table shares."""
+    return "\n".join(
+        [
+            "## scikit-learn drop-in: `softgrad.sklearn.MLPClassifier` vs sklearn's MLPClassifier",
+            "",
+            f"Fashion-MNIST (60,000 train / 10,000 test), hidden (100,), batch 128, {epochs} "
+            "epochs, same hyperparameters (sgd: lr 0.05, momentum 0.9, Nesterov; adam: lr "
+            "0.001), whole `fit` call timed (input validation and conversion included), input "
+            f"`X / 255.0` (float64). Median of {repeats} interleaved runs (order alternating), "
+            "for each BLAS thread count in turn. "
+            f"{info['cpu']}, {info['cores']} cores; NumPy {info['numpy']} with {info['blas']}; "
+            f"softgrad kernels: {info['kernels']}; scikit-learn {sklearn.__version__}. Produced "
+            "by `benchmarks/bench_sklearn.py`.",
+            "",
+            "Run i of every estimator uses random_state=i: softgrad then starts from sklearn's "
+            "initial weights and visits the same batches, so accuracy differences come from "
+            "float32 vs float64 rounding alone.",
+        ]
+    )
+
+
+def section(results, threads, load):
+    """One thread count's table and verdicts; ``load`` the 1-minute load average at its start
+    and end."""
     lines = [
-        "## scikit-learn drop-in: `softgrad.sklearn.MLPClassifier` vs sklearn's MLPClassifier",
-        "",
-        f"Fashion-MNIST (60,000 train / 10,000 test), hidden (100,), batch 128, {epochs} epochs, "
-        "same hyperparameters (sgd: lr 0.05, momentum 0.9, Nesterov; adam: lr 0.001), whole "
-        "`fit` call timed (input validation and conversion included), input `X / 255.0` "
-        f"(float64). Median of {repeats} interleaved runs (order alternating); BLAS threads: "
-        f"{threads}. "
-        f"{info['cpu']}, {info['cores']} cores; NumPy {info['numpy']} with {info['blas']}; "
-        f"softgrad kernels: {info['kernels']}; scikit-learn {sklearn.__version__}. Produced "
-        "by `benchmarks/bench_sklearn.py`.",
-        "",
-        "Run i of every estimator uses random_state=i: softgrad then starts from sklearn's initial "
-        "weights and visits the same batches, so accuracy differences come from float32 vs "
-        "float64 rounding alone.",
+        f"### BLAS threads: {threads}",
         "",
         "| solver | estimator | fit time (s) | runs (s) | test accuracy: mean (runs) "
         "| sklearn time / this |",
@@ -140,6 +156,10 @@ def section(results, repeats, epochs, threads, info):
             f"accuracy {ours:.4f} vs {theirs:.4f} ({verdict}; "
             f"per-seed differences {diffs_text})."
         )
+    lines += [
+        "",
+        f"Machine load (1-minute load average) at start / end: {load[0]:.2f} / {load[1]:.2f}.",
+    ]
     return "\n".join(lines)
 
 
@@ -165,8 +185,9 @@ def main(argv=None):
     parser.add_argument(
         "--threads",
         type=bench_cli.nonnegative_int,
-        default=1,
-        help="BLAS threads (0: library default)",
+        nargs="+",
+        default=[1, 2],
+        help="BLAS thread counts, one comparison each (0: library default)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     parser.add_argument(
@@ -176,19 +197,19 @@ def main(argv=None):
     )
     args = bench_cli.parse(parser, argv, fashion=True)
     bench_cli.check_output(parser, args)
-    load_before = os.getloadavg()[0]
     from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
-    with threadpool_limits(args.threads or None):  # None sets no limit: the library default
-        info = machine.describe()
-        print(bench_cli.header(info), flush=True)
-        results = run(args.repeats, args.epochs)
-    text = section(results, args.repeats, args.epochs, args.threads or "library default", info)
-    # other work on the machine shows in the spread of the runs: say how busy it was
-    text += (
-        f"\n\nMachine load (1-minute load average) at start / end: {load_before:.2f} / "
-        f"{os.getloadavg()[0]:.2f}."
-    )
+    info = machine.describe()
+    print(bench_cli.header(info), flush=True)
+    parts = [heading(args.repeats, args.epochs, info)]
+    for threads in args.threads:
+        # other work on the machine shows in the spread of the runs: say how busy it was
+        load_before = os.getloadavg()[0]
+        with threadpool_limits(threads or None):  # None sets no limit: the library default
+            results = run(args.repeats, args.epochs)
+        load = (load_before, os.getloadavg()[0])
+        parts.append(section(results, threads or "library default", load))
+    text = "\n\n".join(parts)
     print(text)
     if not args.no_write:
         write_section(text, args.output)
