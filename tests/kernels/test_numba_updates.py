@@ -238,6 +238,18 @@ def test_the_split_adam_update_runs_only_where_it_pays(rng):
     assert calls(PARALLEL_MIN, 2) == 0  # the fused kernel on Numba's threads
 
 
+def test_a_zero_learning_rate_carries_nan_into_the_parameters_as_the_fused_kernel(rng):
+    # a BLAS axpy by 0 returns without reading its vector: the split must not run then
+    _blas_reporting_threads()
+    opt, dtype, size = Adam(lr=0.0), np.float32, 79_510
+    grads, start = _grads(rng, size, dtype, special=True), rng.standard_normal(size).astype(dtype)
+    *split, calls = _bound_adam(opt, size, dtype, grads, start, 2)
+    fused = _bound_adam(opt, size, dtype, grads, start, 2, scratch=False)
+    assert calls == 0 and np.isnan(fused[0][:4]).any()
+    for a, b in zip(split, fused[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_split_step_under_one_thread_is_the_fused_kernel_bit_for_bit(rng):
     # which path runs is decided at each step from the BLAS's threads
     _blas_reporting_threads()

@@ -14,9 +14,11 @@ more than one thread, the split update computes the moments and the direction
 ``m / (sqrt(v) * root + eps)`` into a temporary (numba_updates.adam_direction: the same
 operations), and a BLAS axpy ``W += -step_size * direction``, which OpenBLAS spreads over its
 threads, moves the parameters: each core takes back half of the lines. In ``fit`` (h100 b128
-Adam, Fashion-MNIST) the epoch took 0.89x the fused kernel's. The axpy may fuse the last
-multiply-add, so the two paths differ by a rounding; which one runs depends on the size and the
-BLAS's thread count at each step, never on timing.
+Adam, Fashion-MNIST, epochs interleaved in one process, both storing subnormal moments as 0) the
+epoch took 0.97x the fused kernel's. The axpy may fuse the last multiply-add, so the two paths
+differ by a rounding; which one runs depends on the size, the BLAS's thread count at each step
+and a zero step size (a BLAS axpy by 0 returns at once, where the kernel would carry a NaN
+direction into the parameters), never on timing.
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ class NumbaBoundKernels(BoundKernels):
 
         def run(lr: float, step: int) -> None:
             step_size, root = adam_scalars(lr, beta1, beta2, fold, step)
-            if split is not None and split.blas.threads() > 1:
+            if split is not None and step_size != 0 and split.blas.threads() > 1:
                 numba_updates.adam_direction(
                     split.direction, *arrays, *rates, cast(root), eps, l2, tiny
                 )
