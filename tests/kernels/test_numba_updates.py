@@ -238,6 +238,24 @@ def test_the_split_adam_update_runs_only_where_it_pays(rng):
     assert calls(PARALLEL_MIN, 2) == 0  # the fused kernel on Numba's threads
 
 
+@pytest.mark.parametrize(("cls", "config"), ADAM_RULES, ids=ADAM_IDS)
+def test_the_split_update_gives_the_same_bits_run_to_run(cls, config):
+    # the axpy splits the elements between the BLAS threads, each element's result its own
+    _blas_reporting_threads()
+    size, dtype = 79_510, np.float32
+    runs = []
+    for _ in range(2):
+        rng = np.random.default_rng(11)
+        grads, start = (
+            _grads(rng, size, dtype, special=True),
+            rng.standard_normal(size).astype(dtype),
+        )
+        runs.append(_bound_adam(cls(**config), size, dtype, grads, start, 2))
+    assert runs[0][3] == N_STEPS
+    for a, b in zip(runs[0][:3], runs[1][:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_zero_learning_rate_carries_nan_into_the_parameters_as_the_fused_kernel(rng):
     # a BLAS axpy by 0 returns without reading its vector: the split must not run then
     _blas_reporting_threads()
