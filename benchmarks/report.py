@@ -310,16 +310,21 @@ def bound_table(bounds) -> str:
     rows = []
     for (dataset, hidden, batch), b in sorted(bounds.items()):
         detail = ", ".join(f"{k} {v:.3f}" for k, v in b.per_shape.items())
+        measured = b.seconds if b.measured is None else b.measured
         rows.append(
             [
                 f"{dataset} h{hidden} b{batch}",
                 f"{b.gflop:.2f}",
                 _seconds(b.seconds),
                 f"{b.gflops:.0f}",
+                _seconds(measured),
+                "-" if b.quick is None else _seconds(b.quick),
                 detail,
             ]
         )
-    return _table(["shapes", "GFLOP / epoch", "bound s", "GFLOP/s", "per product s"], rows)
+    headers = ["shapes", "GFLOP / epoch", "bound s", "GFLOP/s", "full measurement s"]
+    headers += ["lowest quick s", "per product s (full measurement)"]
+    return _table(headers, rows)
 
 
 def markers_problem(path: Path) -> str | None:
