@@ -215,7 +215,7 @@ def _thread_query(library: Any, api: str) -> Callable[[], int] | None:
         "blis": ("bli_thread_get_num_threads",),
     }.get(api, ())
     for base in bases:
-        for name in (f"scipy_{base}64_", f"{base}64_", f"scipy_{base}", base):
+        for name in _build_names(base):
             fn = getattr(library, name, None)
             if fn is not None:
                 fn.argtypes, fn.restype = [], ctypes.c_int
@@ -223,9 +223,15 @@ def _thread_query(library: Any, api: str) -> Callable[[], int] | None:
     return None
 
 
+def _build_names(base: str) -> tuple[str, ...]:
+    """The names a BLAS build may give the symbol ``base``: SciPy's OpenBLAS prefixes
+    ``scipy_``, a 64-bit-integer build appends ``64_``."""
+    return (f"scipy_{base}64_", f"{base}64_", f"scipy_{base}", base)
+
+
 def _symbol(library: Any, base: str, ilp64: bool) -> tuple[Any, str, Any]:
     """The routine ``base`` under the names a BLAS build gives it, and its integer type."""
-    for name in (f"scipy_{base}64_", f"{base}64_", f"scipy_{base}", base):
+    for name in _build_names(base):
         fn = getattr(library, name, None)
         if fn is not None:
             wide = name.endswith("64_") or ilp64
