@@ -182,7 +182,7 @@ def adam(
         # the same order, so the same bits
         for i in prange(param.size):
             mi, vi = _moments(grad[i], m, v, beta1, beta2, rate1, rate2, tiny, i)
-            param[i] = param[i] + (-step_size) * (mi / (np.sqrt(vi) * root + eps))
+            param[i] = param[i] + (-step_size) * _direction(mi, vi, root, eps)
     else:
         for i in prange(param.size):
             w = param[i]
@@ -192,7 +192,7 @@ def adam(
             mi, vi = _moments(g, m, v, beta1, beta2, rate1, rate2, tiny, i)
             if shrink != 1:
                 w = w * shrink
-            param[i] = w + (-step_size) * (mi / (np.sqrt(vi) * root + eps))
+            param[i] = w + (-step_size) * _direction(mi, vi, root, eps)
 
 
 @njit(inline="always")
@@ -210,6 +210,13 @@ def _moments(g, m, v, beta1, beta2, rate1, rate2, tiny, i):
     return mi, vi
 
 
+@njit(inline="always")
+def _direction(mi, vi, root, eps):
+    """Adam's direction ``m / (sqrt(v) * root + eps)`` of one element, for :func:`adam` and
+    :func:`adam_direction` alike."""
+    return mi / (np.sqrt(vi) * root + eps)
+
+
 @parallel_kernel
 def adam_direction(
     direction, param, grad, m, v, beta1, beta2, rate1, rate2, root, eps, weight_decay, tiny
@@ -223,9 +230,9 @@ def adam_direction(
     if weight_decay == 0:  # branch-free, so that LLVM vectorises it (adam)
         for i in prange(direction.size):
             mi, vi = _moments(grad[i], m, v, beta1, beta2, rate1, rate2, tiny, i)
-            direction[i] = mi / (np.sqrt(vi) * root + eps)
+            direction[i] = _direction(mi, vi, root, eps)
     else:
         for i in prange(direction.size):
             g = param[i] * weight_decay + grad[i]
             mi, vi = _moments(g, m, v, beta1, beta2, rate1, rate2, tiny, i)
-            direction[i] = mi / (np.sqrt(vi) * root + eps)
+            direction[i] = _direction(mi, vi, root, eps)
