@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
+from softgrad.coded_rows import CodedRows
 from softgrad.model_checks import axis_problem, batch_axis_layer, declared_shapes, first_break
 from softgrad.model_file_meta import as_image_shape
 from softgrad.preprocessing import ScaledRows, Scaler
+from softgrad.stored_rows import StoredRows
 from softgrad.training.data import issparse
 
 __all__ = ["check_rows", "model_classes", "model_image_shape", "network_sizes"]
@@ -82,23 +84,24 @@ def check_rows(
     image_shape: tuple[int, ...] | None,
     n_features: int | None,
     finite: bool = True,
-) -> np.ndarray | ScaledRows:
+) -> np.ndarray | StoredRows:
     """Raw feature rows as an (N, D) array of finite real numbers, ready for the model's scaler.
 
     Images of ``image_shape`` (N, H, W) are flattened; a :class:`ScaledRows` of the model's own
-    ``scaler`` gives its raw rows (the model scales them once), and for a model without a
-    scaler comes back as it is (batched inference scales a batch at a time; its stored
-    values are not checked for NaN and inf, as ``predict_proba`` does not check them, but
-    logits they make non-finite are refused by row); a sparse matrix, ragged rows,
-    another shape or another feature count are refused. ``finite=False`` leaves NaN and inf
-    to the caller (the Model's batched inference checks each batch as it runs).
+    ``scaler`` gives its raw rows (the model scales them once), a :class:`CodedRows` its
+    decoded rows; stored rows for a model without a scaler come back as they are (batched
+    inference reads a batch at a time; their stored values are not checked for NaN and inf,
+    as ``predict_proba`` does not check them, but logits they make non-finite are refused by
+    row); a sparse matrix, ragged rows, another shape or another feature count are refused.
+    ``finite=False`` leaves NaN and inf to the caller (the Model's batched inference checks
+    each batch as it runs).
     """
     if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
         raise TypeError(
             f"{where}: X must be a dense array (N, D); got a SciPy sparse matrix (pass X.toarray())"
         )
-    if isinstance(X, ScaledRows) and scaler is None:
-        # rows the network reads as they are, scaled a batch at a time by predict_batches:
+    if isinstance(X, StoredRows) and scaler is None:
+        # rows the network reads as they are, read a batch at a time by predict_batches:
         # np.asarray made a float copy of all of them (Fashion-MNIST: 188 MB for 47 of uint8)
         if n_features is not None:
             check_feature_count(X, n_features, where)
@@ -111,6 +114,8 @@ def check_rows(
                 f"scaler {scaler!r}; got a ScaledRows of {X.scaler!r}"
             )
         X = X.data  # the raw rows, which the model scales itself
+    if isinstance(X, CodedRows):
+        X = X.floats()  # the raw rows they stand for, which the model scales itself
     try:
         X = np.asarray(X)
     except ValueError as exc:  # a list of rows of different lengths

@@ -15,6 +15,7 @@ import numpy as np
 
 from softgrad.kernels import get_ops
 from softgrad.preprocessing_params import ScalerParams
+from softgrad.stored_rows import StoredRows
 
 __all__ = ["ScaledRows", "Scaler"]
 
@@ -164,7 +165,7 @@ class Scaler(ScalerParams):
         return f"Scaler(offset={show(self.offset)}, scale={show(self.scale)})"
 
 
-class ScaledRows:
+class ScaledRows(StoredRows):
     """Stored rows (uint8 images) read as scaled float rows, one batch at a time.
 
     The data set stays in memory in its stored type, a quarter of float32's bytes for uint8
@@ -232,17 +233,6 @@ class ScaledRows:
         self.scaler = scaler
         self.dtype = dtype
 
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    def __len__(self) -> int:
-        return self.data.shape[0]
-
     def astype(self, dtype: Any) -> ScaledRows:
         """The same stored rows read in ``dtype`` (no copy of the data)."""
         return self if np.dtype(dtype) == self.dtype else ScaledRows(self.data, self.scaler, dtype)
@@ -264,28 +254,14 @@ class ScaledRows:
         np.copyto(out, gather(self.data, idx, offset, scale, np.empty(out.shape, np.float32)))
         return out
 
-    def rows(self, rows: slice = slice(None)) -> np.ndarray:
-        """The scaled rows ``data[rows]`` as a new float array (an inference batch)."""
-        start, stop, step = rows.indices(len(self))
-        return self.take(np.arange(start, stop, step, dtype=np.intp))
+    def over(self, data: np.ndarray) -> ScaledRows:
+        """Other stored rows (a split of ``data``) read through the same scaler and dtype."""
+        return ScaledRows(data, self.scaler, self.dtype)
 
-    def __getitem__(self, rows: Any) -> ScaledRows:
-        """The rows ``data[rows]`` (a slice: a view; indices or a mask: a copy of the stored
-        rows), still lazily scaled (a validation split, a rank's shard)."""
-        if isinstance(rows, (int, np.integer)) or (isinstance(rows, tuple)):
-            raise TypeError(
-                "ScaledRows: index must be a slice, an array of row indices or a boolean mask; "
-                f"got {rows!r} (use .take([i]) for one row)"
-            )
-        return ScaledRows(self.data[rows], self.scaler, self.dtype)
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if copy is False:  # NumPy's protocol: refuse what cannot be done without a copy
-            raise ValueError(
-                "ScaledRows: copy=False is impossible; its float rows are always a new array"
-            )
-        rows = self.rows()
-        return rows if dtype is None else rows.astype(dtype, copy=False)
+    def floats(self) -> np.ndarray:
+        """Every row scaled by NumPy (``scaler.transform``), in :attr:`dtype`: equal to what
+        :meth:`take` reads (Notes)."""
+        return self.scaler.transform(self.data).astype(self.dtype, copy=False)
 
     def __repr__(self) -> str:
         return (

@@ -29,42 +29,6 @@ def _clf(**params) -> MLPClassifier:
     return MLPClassifier(**params)
 
 
-def _outputs(clf: MLPClassifier, X, y) -> dict:
-    """Everything a fitted estimator tells about (X, y) and its own training."""
-    return {
-        "weights": [w.copy() for w in clf.coefs_ + clf.intercepts_],
-        "loss_curve_": np.array(clf.loss_curve_),
-        "decision_function": clf.decision_function(X),
-        "predict_proba": clf.predict_proba(X),
-        "predict_log_proba": clf.predict_log_proba(X),
-        "predict": clf.predict(X),
-        "score": np.array(clf.score(X, y)),
-    }
-
-
-def _assert_same(got: dict, want: dict) -> None:
-    for name, value in want.items():
-        if name == "weights":
-            for index, (a, b) in enumerate(zip(got[name], value, strict=True)):
-                np.testing.assert_array_equal(a, b, err_msg=f"array {index} of coefs_+intercepts_")
-        else:
-            np.testing.assert_array_equal(got[name], value, err_msg=name)
-
-
-def _train(how: str, params: dict, X, y):
-    clf = _clf(**params)
-    half = len(X) // 2
-    if how == "partial_fit":
-        clf.partial_fit(X[:half], y[:half], classes=[0, 1, 2]).partial_fit(X[half:], y[half:])
-    elif how == "validation_data":
-        clf.fit(X[:half], y[:half], validation_data=(X[half:], y[half:]))
-    elif how == "sample_weight":
-        clf.fit(X, y, sample_weight=np.linspace(0.5, 2.0, len(X)))
-    else:
-        clf.fit(X, y)
-    return _outputs(clf, X, y)
-
-
 HOWS = ["fit", "partial_fit", "validation_data", "sample_weight"]
 PARAMS = {
     "adam": {},
@@ -81,12 +45,14 @@ CASES = [
 
 
 @pytest.mark.parametrize(("how", "params"), CASES)
-def test_uint8_X_gives_what_converting_it_first_gives(monkeypatch, how, params):
+def test_uint8_X_gives_what_converting_it_first_gives(
+    monkeypatch, how, params, train_outputs, assert_same_outputs
+):
     X, y = _images(120, 10)
-    got = _train(how, params, X, y)
+    got = train_outputs(_clf(**params), how, X, y)
     # today's path before this change: validate_data converts X to the dtype first
     monkeypatch.setattr(_data, "cast_per_batch", lambda X, dtype: False)
-    _assert_same(got, _train(how, params, X, y))
+    assert_same_outputs(got, train_outputs(_clf(**params), how, X, y))
 
 
 @pytest.mark.parametrize(
@@ -102,17 +68,19 @@ def test_uint8_X_gives_what_converting_it_first_gives(monkeypatch, how, params):
     ],
 )
 @pytest.mark.parametrize("how", HOWS)
-def test_integer_X_gives_what_the_same_X_in_float_gives(x_dtype, dtype, how):
+def test_integer_X_gives_what_the_same_X_in_float_gives(
+    x_dtype, dtype, how, train_outputs, assert_same_outputs
+):
     X, y = _images(120, 10, x_dtype, high=16)
     got, want = (
-        _train(how, {"dtype": dtype}, X, y),
-        _train(how, {"dtype": dtype}, X.astype(dtype), y),
+        train_outputs(_clf(dtype=dtype), how, X, y),
+        train_outputs(_clf(dtype=dtype), how, X.astype(dtype), y),
     )
     if dtype == np.float32:
         # each sample's reported loss is capped at -log(eps) of the dtype scikit-learn would
         # train in on the caller's X: float64 for integers, float32 for float32 X
         del got["loss_curve_"], want["loss_curve_"]
-    _assert_same(got, want)
+    assert_same_outputs(got, want)
 
 
 @pytest.mark.parametrize("x_dtype", [np.int32, np.int64, np.uint64])

@@ -1,5 +1,6 @@
-"""NumPy kernels: the batch gather, rows of the training set into a preallocated batch, and the
-scaled gather that reads stored (uint8) rows as scaled float rows."""
+"""NumPy kernels: the batch gather, rows of the training set into a preallocated batch, the
+scaled gather that reads stored (uint8) rows as scaled float rows, and the coded rows' pair
+(float rows of at most 256 values as uint8 codes, and their gather through the value table)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,72 @@ class GatherKernels:
         np.subtract(rows, np.asarray(offset, dtype=dtype), out=flat, dtype=dtype)
         np.multiply(flat, np.asarray(scale, dtype=dtype), out=flat)
         return out
+
+    def encode_rows(self, x: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(codes, values)`` with ``values[codes] == x.astype(dtype)`` bit for bit (codes
+        uint8 of x's shape, values of ``dtype``, at most 256), or None where x is not coded.
+
+        The NumPy lane never codes: without a compiled loop, finding the distinct values
+        takes several passes over x (a sort, or hashing and checking by whole-array
+        operations), more than the ``astype`` it would save, and this lane must not make a
+        fit slower. The Numba lane's one pass (``numba_codes``) is the implementation;
+        :class:`softgrad.coded_rows.CodedRows` says what the codes buy.
+
+        Examples
+        --------
+        >>> from softgrad.kernels.numpy_ops import NumpyOps
+        >>> NumpyOps().encode_rows(np.array([[0.0, 0.5]]), np.dtype(np.float32)) is None
+        True
+        """
+        return None
+
+    def gather_rows_table(
+        self,
+        codes: np.ndarray,
+        idx: np.ndarray,
+        table: np.ndarray,
+        out: np.ndarray,
+        grid: tuple[float, float] | None = None,
+    ) -> np.ndarray:
+        """``out[i] = table[codes[idx[i]]]``: coded rows decoded into a batch; returns ``out``.
+
+        Parameters
+        ----------
+        codes : ndarray of uint8 of shape (N, D)
+            Row codes, each below ``table.size``.
+        idx : ndarray of shape (B,), integer
+            Row numbers; out of range ones are clipped to ``[0, N - 1]``.
+        table : ndarray of shape (K,)
+            The values, out's dtype.
+        out : ndarray of shape (B, D)
+            Where the batch goes, float32 or float64, C-contiguous.
+        grid : (offset, divisor) or None
+            When given, ``table[k] == (k - offset) / divisor`` in out's dtype for every k
+            (the caller checked it): the Numba lane then computes the values, which
+            vectorises, where a lookup does not. This lane reads the table all the same.
+
+        Examples
+        --------
+        >>> from softgrad.kernels.numpy_ops import NumpyOps
+        >>> codes = np.array([[0, 2], [1, 1]], dtype=np.uint8)
+        >>> NumpyOps().gather_rows_table(codes, np.array([1, 0]),
+        ...                              np.array([0.0, 0.5, 1.0]), np.empty((2, 2)))
+        array([[0.5, 0.5],
+               [0. , 1. ]])
+        """
+        rows = np.take(codes, idx, axis=0, mode="clip")
+        return np.take(table, rows, out=out, mode="clip")
+
+    def recode(self, codes: np.ndarray, remap: np.ndarray) -> None:
+        """``codes[...] = remap[codes]`` in place: codes renumbered (uint8 codes, ``remap``
+        uint8 of 256 entries, one per code).
+
+        Examples
+        --------
+        >>> from softgrad.kernels.numpy_ops import NumpyOps
+        >>> codes = np.array([[0, 1, 1]], dtype=np.uint8)
+        >>> NumpyOps().recode(codes, np.array([7, 3] + [0] * 254, dtype=np.uint8))
+        >>> codes
+        array([[7, 3, 3]], dtype=uint8)
+        """
+        codes[...] = np.take(remap, codes)

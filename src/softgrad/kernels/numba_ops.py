@@ -23,7 +23,13 @@ from typing import Any
 import numba
 import numpy as np
 
-from softgrad.kernels import numba_activations, numba_gather, numba_threads
+from softgrad.kernels import (
+    FUSED_DTYPES,
+    numba_activations,
+    numba_codes,
+    numba_gather,
+    numba_threads,
+)
 from softgrad.kernels.numba_bound import NumbaBoundKernels
 from softgrad.kernels.numba_layout import _native_rows, _same_flat_layout, _same_or_apart
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
@@ -115,6 +121,59 @@ class NumbaOps(NumbaBoundKernels, NumbaSoftmaxKernels, NumbaPenaltyKernels, Nump
                 for v in (offset, scale)
             )
         numba_gather.gather_rows_scaled(x, idx, offset, scale, out2)
+        return out
+
+    def encode_rows(self, x: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(codes, values)`` with ``values[codes] == x.astype(dtype)`` bit for bit, in one
+        pass (:mod:`~softgrad.kernels.numba_codes`), or None: for x not a C-contiguous native
+        float32/float64 (N, D) array, for ``dtype`` not one of them, and where a value is not
+        finite once converted or x holds more than 256 distinct values."""
+        dtype = np.dtype(dtype)
+        floats = FUSED_DTYPES
+        if not (_native_rows(x) and x.ndim == 2 and x.dtype in floats and dtype in floats):
+            return None
+        codes = np.empty(x.shape, np.uint8)
+        table = np.zeros(numba_codes.MAX_CODES, dtype)
+        encode = numba_codes.encode_rows32 if dtype == np.float32 else numba_codes.encode_rows64
+        used = encode(x, codes, table)
+        return None if used < 0 else (codes, table[:used].copy())
+
+    def recode(self, codes: np.ndarray, remap: np.ndarray) -> None:
+        """``codes[...] = remap[codes]`` in place, one pass (the NumPy lane: ``np.take``
+        into a temporary of codes' size); ``remap`` uint8 of 256 entries."""
+        if not (_native_rows(codes) and codes.dtype == np.uint8 and codes.flags.writeable):
+            return super().recode(codes, remap)
+        numba_codes.recode(codes, np.ascontiguousarray(remap, dtype=np.uint8))
+
+    def gather_rows_table(
+        self,
+        codes: np.ndarray,
+        idx: np.ndarray,
+        table: np.ndarray,
+        out: np.ndarray,
+        grid: tuple[float, float] | None = None,
+    ) -> np.ndarray:
+        """``out[i] = table[codes[idx[i]]]``, one pass; with ``grid`` (offset, divisor) the
+        values are computed, ``(code - offset) / divisor`` (``gather_rows_levels``: 20 us for
+        128 random rows of 784 codes into float32, against 47 us by table lookup). Anything
+        but C-contiguous native (N, D) arrays of one float dtype, or an ``out`` that may
+        overlap the others, goes to the NumPy lane."""
+        if (
+            not _native_rows(codes, idx, table, out)
+            or codes.ndim != 2
+            or codes.dtype != np.uint8
+            or out.dtype not in FUSED_DTYPES
+            or table.dtype != out.dtype
+            or np.may_share_memory(out, codes)
+            or np.may_share_memory(out, idx)
+            or np.may_share_memory(out, table)
+        ):
+            return super().gather_rows_table(codes, idx, table, out, grid)
+        if grid is not None:
+            cast = out.dtype.type
+            numba_gather.gather_rows_levels(codes, idx, cast(grid[0]), cast(grid[1]), out)
+        else:
+            numba_gather.gather_rows_table(codes, idx, table, out)
         return out
 
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:

@@ -11,7 +11,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from softgrad.checks import check_fits_rows
+from softgrad.coded_rows import CodedRows
 from softgrad.preprocessing import ScaledRows, Scaler
+from softgrad.stored_rows import StoredRows
 
 WHERE = "MLPClassifier"
 
@@ -70,12 +72,36 @@ def check_X_y(est, X, y, dtype, reset: bool):
     if cast_per_batch(X, dtype):  # as in check_X
         X, y = validate_data(est, X, y, accept_sparse="csr", dtype=None, reset=reset)
         X = _cast_rows(X, dtype)
+    elif (coded := _coded(est, X, y, dtype, reset)) is not None:
+        X, y = coded
     else:
         check_fits_rows(X, dtype, type(est).__name__, "X")  # as in check_X
         X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
     check_label_kinds(y, "y")
     check_classification_targets(y)
     return X, y
+
+
+def _coded(est, X, y, dtype, reset: bool):
+    """``(CodedRows, y)`` for a float array X of at most 256 distinct values (pixels scaled by
+    ``X / 255.0``), validated, or None (then :func:`check_X_y` converts X as always).
+
+    X is coded only where the lane codes (:meth:`CodedRows.encode`: the Numba lane) and the
+    rows read exactly as ``X.astype(dtype)`` would, so the fit is the same: a quarter of the
+    float32 copy's memory, and on a grid such as ``k / 255`` a batch gathered in 20 us where
+    the float32 copy's took 45. validate_data runs first without its NaN/inf scan: the coding
+    pass refuses any value that is not finite in ``dtype``, and the fallback then runs the
+    scan and names the value.
+    """
+    if not (type(X) is np.ndarray or isinstance(X, np.memmap)) or X.dtype.kind != "f":
+        return None
+    if X.dtype not in (np.float32, np.float64) or X.ndim != 2 or not X.flags.c_contiguous:
+        return None
+    checked, y = validate_data(
+        est, X, y, accept_sparse="csr", dtype=None, ensure_all_finite=False, reset=reset
+    )
+    rows = CodedRows.encode(checked, dtype)
+    return None if rows is None else (rows, y)
 
 
 def check_label_kinds(labels, name: str) -> None:
@@ -180,7 +206,7 @@ def split(est, X, y_idx, w, validation_data, random_state, dtype):
         return (X, y_idx, w), (X_val, encode_labels(y_val, est.classes_), None)
     if not est.early_stopping:
         return (X, y_idx, w), None
-    rows = X.data if isinstance(X, ScaledRows) else X  # the stored rows are split, not floats
+    rows = X.data if isinstance(X, StoredRows) else X  # the stored rows are split, not floats
     parts = [rows, y_idx] if w is None else [rows, y_idx, w]
     halves = train_test_split(
         *parts,
@@ -191,8 +217,8 @@ def split(est, X, y_idx, w, validation_data, random_state, dtype):
         stratify=indicator(y_idx) if len(est.classes_) == 2 else None,
     )
     X_train, X_val, y_idx, y_val = halves[:4]
-    if isinstance(X, ScaledRows):
-        X_train, X_val = _cast_rows(X_train, X.dtype), _cast_rows(X_val, X.dtype)
+    if isinstance(X, StoredRows):
+        X_train, X_val = X.over(X_train), X.over(X_val)
     X = X_train
     w, w_val = (None, None) if w is None else halves[4:]
     if X_val.shape[0] < 2:

@@ -4,9 +4,10 @@ per-sample copy, predicted classes from the logits).
 
 Sparse input is handled here and only here: a CSR matrix stays sparse, and each batch of its
 rows becomes a dense array (:func:`gather_rows`, :func:`batch_inputs`) before the model sees it.
-So are stored rows scaled on the fly (:class:`softgrad.preprocessing.ScaledRows`, uint8 images):
-they stay in their stored type, and each batch is gathered and scaled in one kernel pass
-(``gather_rows_scaled``) into the float batch buffer.
+So are stored rows read on the fly (:class:`softgrad.stored_rows.StoredRows`: uint8 images
+scaled by a ScaledRows, float rows coded by a CodedRows): they stay in their stored form, and
+each batch is gathered and read in one kernel pass (``gather_rows_scaled``,
+``gather_rows_table``) into the float batch buffer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from softgrad.checks import as_array, check_fits_rows, check_sample_weight
 from softgrad.kernels import get_ops
 from softgrad.nn.loss import target_weights
 from softgrad.preprocessing import ScaledRows
+from softgrad.stored_rows import StoredRows
 
 
 def issparse(X: Any) -> bool:
@@ -35,10 +37,11 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
 
     A scipy sparse matrix becomes a CSR matrix of ``dtype`` (its batches are densified).
-    ``check_finite=False`` skips the scan for NaN/inf (one pass over X). A ScaledRows stays
-    lazy, read in ``dtype`` (its stored integers and its scaler are finite already).
+    ``check_finite=False`` skips the scan for NaN/inf (one pass over X). Stored rows (a
+    ScaledRows, a CodedRows) stay lazy, read in ``dtype`` (their stored integers, scaler and
+    values are finite already).
     """
-    if isinstance(X, ScaledRows):
+    if isinstance(X, StoredRows):
         if len(X) == 0:
             raise ValueError(f"fit: {what} must have at least one sample; got shape {X.shape}")
         return X.astype(dtype)
@@ -168,31 +171,31 @@ def _check_sparse(X: Any, dtype: np.dtype, what: str, check_finite: bool) -> Any
 
 def gather_rows(X: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``X[idx]`` written into ``out`` (shape (len(idx), D)): a CSR batch is densified there,
-    stored rows of a ScaledRows are scaled there (``gather_rows_scaled``, one pass)."""
+    stored rows (ScaledRows, CodedRows) are read there (one kernel pass)."""
     if isinstance(X, np.ndarray):
         return get_ops().gather_rows(X, idx, out)  # idx is valid: rows of a permutation
-    if isinstance(X, ScaledRows):
+    if isinstance(X, StoredRows):
         return X.take(idx, out)
     out.fill(0)
     return X[idx].toarray(out=out)
 
 
 def dense_rows(X: Any, rows: slice | np.ndarray) -> Any:
-    """``X[rows]`` (a validation split): a CSR matrix's rows are densified, a ScaledRows' rows
-    stay stored (a smaller ScaledRows), an array's are ``X[rows]``."""
+    """``X[rows]`` (a validation split): a CSR matrix's rows are densified, stored rows stay
+    stored (a smaller ScaledRows or CodedRows), an array's are ``X[rows]``."""
     return X[rows].toarray() if issparse(X) else X[rows]
 
 
 def as_inputs(X: Any, where: str) -> Any:
-    """``X`` as inference reads it: a CSR matrix or a ScaledRows as it is, else an ndarray
+    """``X`` as inference reads it: a CSR matrix or stored rows as they are, else an ndarray
     (nested lists of unequal lengths are named: :func:`softgrad.checks.as_array`)."""
-    return X if issparse(X) or isinstance(X, ScaledRows) else as_array(X, where)
+    return X if issparse(X) or isinstance(X, StoredRows) else as_array(X, where)
 
 
 def batch_inputs(X: Any, rows: slice) -> np.ndarray:
     """The rows ``X[rows]`` as a dense float batch for the network: a CSR batch is densified,
-    a ScaledRows batch scaled (one batch of floats, never the whole set)."""
-    if isinstance(X, ScaledRows):
+    stored rows' batch read (one batch of floats, never the whole set)."""
+    if isinstance(X, StoredRows):
         return X.rows(rows)
     return dense_rows(X, rows)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import DistributedError, DivergenceError
-from softgrad.preprocessing import ScaledRows
+from softgrad.stored_rows import StoredRows
 from softgrad.training.checkpoint import save_checkpoint
 from softgrad.training.data import dense_rows
 from softgrad.training.distributed import Communicator
@@ -127,13 +127,13 @@ def values_checksum(values: Any) -> str | None:
     """A checksum (crc32, as 8 hex digits) of an array's values as fit reads them; None for
     None.
 
-    ``values`` : ndarray of shape (N, ...), a CSR matrix or a ScaledRows of shape (N, D).
+    ``values`` : ndarray of shape (N, ...), a CSR matrix or stored rows of shape (N, D).
     The checksum covers its dtype, its shape and its values: all of them while they take at
     most ``CHECKSUM_BYTES`` (1 MiB: y up to 131,072 samples, X up to 334 rows of 784
     float32), else the rows ``0, k, 2k, ...`` that take about that much. So a
     value that differs in a large X is seen only when its row is one of those: the check is
     for whole arrays that differ (another file, order or preprocessing), at the cost of a
-    millisecond. A CSR matrix's rows are read densified and a ScaledRows' scaled, so the same
+    millisecond. A CSR matrix's rows are read densified and stored rows decoded, so the same
     values held in another form have the same checksum.
     """
     if values is None:
@@ -142,11 +142,11 @@ def values_checksum(values: Any) -> str | None:
     row_bytes = values.dtype.itemsize * math.prod(values.shape[1:])
     step = max(1, -(-n_rows * row_bytes // CHECKSUM_BYTES))
     rows = dense_rows(values, slice(None, None, step))
-    if isinstance(rows, ScaledRows):
-        # its rows as they read (ScaledRows' Notes), through NumPy: the compiled gather of
-        # a copied array is another specialisation than that of the CLI's read-only map,
-        # which took 0.17-0.34 s to load
-        rows = rows.scaler.transform(rows.data).astype(rows.dtype, copy=False)
+    if isinstance(rows, StoredRows):
+        # its rows as they read, through NumPy: the compiled gather of a copied array is
+        # another specialisation than that of the CLI's read-only map, which took 0.17-0.34 s
+        # to load
+        rows = rows.floats()
     rows = np.ascontiguousarray(rows)
     crc = zlib.crc32(f"{rows.dtype.str} {values.shape}".encode())
     return f"{zlib.crc32(rows, crc):08x}"
