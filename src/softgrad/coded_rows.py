@@ -114,9 +114,8 @@ class CodedRows(StoredRows):
 
         Example
         -------
-        >>> from softgrad.kernels import get_ops
-        >>> X = np.array([[0.0, 255.0], [51.0, 0.0]]) / 255.0
-        >>> rows = CodedRows.encode(X, np.float32)
+        >>> X = np.arange(256.0).reshape(16, 16) / 255.0
+        >>> rows = CodedRows.encode(X, np.float32)  # None on the NumPy lane
         >>> rows is None or (rows.grid == (0.0, 255.0)
         ...                  and np.array_equal(np.asarray(rows), X.astype(np.float32)))
         True
