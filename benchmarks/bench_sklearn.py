@@ -4,8 +4,9 @@ Both estimators get the same call: ``fit(X_train, y_train)`` with X_train = imag
 float64 array a scikit-learn user has), hidden_layer_sizes=(100,), batch_size=128, max_iter=10
 epochs, random_state, and each solver's settings (sgd: learning_rate_init=0.05, momentum 0.9,
 Nesterov; adam: learning_rate_init=0.001). The timed region is the whole ``fit`` call, input
-validation and dtype conversion included (softgrad converts to float32 once; sklearn trains in
-float64, the dtype of the data it is given). A second sklearn row gets float32 input (sklearn
+validation and dtype conversion included (softgrad, on the Numba lane, keeps X's 256 values as
+uint8 codes, ``softgrad.coded_rows.CodedRows``, in one pass; sklearn trains in float64, the
+dtype of the data it is given). A second sklearn row gets float32 input (sklearn
 then trains in float32) for reference. Runs are interleaved (A B C, C B A, ...) and the median of
 the repeats is reported (and the ratio of the fastest runs, the least disturbed by other load);
 test accuracy is on the 10,000 test images.
@@ -81,7 +82,7 @@ def run(repeats, epochs):
     times: dict = {s: {} for s in SOLVERS}
     accuracy: dict = {s: {} for s in SOLVERS}
     # warm-up, not timed: one epoch of every peer on the full data. The first touch of fresh
-    # memory is slow on VMs (softgrad's float32 copy of X would pay it in its first timed run)
+    # memory is slow on VMs (softgrad's codes of X would pay it in their first timed run)
     for estimator, dtype in _peers("sgd", 1, 0).values():
         _time_fit(estimator, inputs[dtype], y_train)
     for repeat in range(repeats):
