@@ -187,3 +187,22 @@ def test_fit_and_predict_on_coded_rows_equal_the_float_copy(numba_lane, rng):
     for (name, p), (_, q) in zip(a.named_params().items(), b.named_params().items(), strict=True):
         np.testing.assert_array_equal(p, q, err_msg=name)
     np.testing.assert_array_equal(pa, pb)
+
+
+def test_a_model_with_a_scaler_scales_the_decoded_rows(numba_lane, rng):
+    from softgrad.model import Model
+    from softgrad.nn import build_mlp
+    from softgrad.preprocessing import Scaler
+
+    X = _pixels(rng, shape=(40, 6)) / 255.0
+    rows = CodedRows.encode(X, np.float32)
+    scaler = Scaler.fit_standard(X)
+    model = Model(build_mlp(6, [5], 3, rng=0), scaler=scaler)
+    np.testing.assert_array_equal(
+        model.predict_proba(rows), model.predict_proba(X.astype(np.float32))
+    )
+    bare = Model(build_mlp(6, [5], 3, rng=0))  # no scaler: read a batch at a time
+    np.testing.assert_array_equal(
+        bare.predict_proba(rows, batch_size=16),
+        bare.predict_proba(X.astype(np.float32), batch_size=16),
+    )

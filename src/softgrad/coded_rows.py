@@ -25,12 +25,10 @@ from typing import Any
 import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES, get_ops
+from softgrad.kernels.gather import MAX_CODES
 from softgrad.stored_rows import StoredRows
 
 __all__ = ["CodedRows"]
-
-# one uint8 code per value
-MAX_CODES = 256
 
 
 class CodedRows(StoredRows):

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
-from softgrad.coded_rows import CodedRows
 from softgrad.model_checks import axis_problem, batch_axis_layer, declared_shapes, first_break
 from softgrad.model_file_meta import as_image_shape
 from softgrad.preprocessing import ScaledRows, Scaler
@@ -88,13 +87,13 @@ def check_rows(
     """Raw feature rows as an (N, D) array of finite real numbers, ready for the model's scaler.
 
     Images of ``image_shape`` (N, H, W) are flattened; a :class:`ScaledRows` of the model's own
-    ``scaler`` gives its raw rows (the model scales them once), a :class:`CodedRows` its
-    decoded rows; stored rows for a model without a scaler come back as they are (batched
-    inference reads a batch at a time; their stored values are not checked for NaN and inf,
-    as ``predict_proba`` does not check them, but logits they make non-finite are refused by
-    row); a sparse matrix, ragged rows, another shape or another feature count are refused.
-    ``finite=False`` leaves NaN and inf to the caller (the Model's batched inference checks
-    each batch as it runs).
+    ``scaler`` gives its raw rows (the model scales them once), other stored rows (a
+    :class:`~softgrad.coded_rows.CodedRows`) their float rows. Stored rows for a model without
+    a scaler come back as they are (batched inference reads a batch at a time; their stored
+    values are not checked for NaN and inf, as ``predict_proba`` does not check them, but
+    logits they make non-finite are refused by row); a sparse matrix, ragged rows, another
+    shape or another feature count are refused. ``finite=False`` leaves NaN and inf to the
+    caller (the Model's batched inference checks each batch as it runs).
     """
     if issparse(X):  # np.asarray made it a 0-d object array: "X must be numeric"
         raise TypeError(
@@ -114,8 +113,6 @@ def check_rows(
                 f"scaler {scaler!r}; got a ScaledRows of {X.scaler!r}"
             )
         X = X.data  # the raw rows, which the model scales itself
-    if isinstance(X, CodedRows):
-        X = X.floats()  # the raw rows they stand for, which the model scales itself
     try:
         X = np.asarray(X)
     except ValueError as exc:  # a list of rows of different lengths

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from softgrad.coded_rows import CodedRows
 from softgrad.errors import DistributedError
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.distributed import Communicator
@@ -89,7 +90,7 @@ def test_sample_weight_on_one_rank_alone_is_named():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_same_values_in_another_form_have_the_same_checksum(dtype):
-    # fit trains alike on a ScaledRows, its scaled array and a CSR matrix of it
+    # fit trains alike on a ScaledRows, its scaled array, a CSR matrix and codes of it
     X, _, _ = _data(n_samples=6000, n_features=50)  # past CHECKSUM_BYTES as floats: sampled
     rows = ScaledRows(X, Scaler.for_range(255), dtype)
     dense = np.asarray(rows)
@@ -97,6 +98,9 @@ def test_the_same_values_in_another_form_have_the_same_checksum(dtype):
     want = values_checksum(dense)
     assert values_checksum(rows) == want
     assert values_checksum(scipy.sparse.csr_matrix(dense)) == want
+    levels, codes = np.unique(dense, return_inverse=True)  # at most 256 values: X is uint8
+    coded = CodedRows(codes.reshape(dense.shape).astype(np.uint8), levels)
+    assert values_checksum(coded) == want
     # the dtype and the shape are part of it
     assert values_checksum(dense.astype(np.float16)) != want
     assert values_checksum(dense.reshape(-1, 25)) != want

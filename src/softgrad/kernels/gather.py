@@ -8,6 +8,9 @@ import math
 
 import numpy as np
 
+# coded rows (``encode_rows``): one uint8 code per value, so at most this many distinct values
+MAX_CODES = 256
+
 
 class GatherKernels:
     """NumpyOps mixin: the batch gather and the scaled gather."""

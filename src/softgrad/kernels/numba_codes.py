@@ -24,12 +24,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from softgrad.kernels.gather import MAX_CODES
 from softgrad.kernels.numba_threads import kernel
 
 __all__ = ["MAX_CODES", "encode_rows32", "encode_rows64", "recode"]
 
-# one uint8 code per value
-MAX_CODES = 256
 # the keys' hash table: a power of two, four times MAX_CODES so that probes stay short
 _SLOTS = 1024
 _SHIFT = np.uint64(64 - 10)  # the top 10 bits of the 64-bit product index the slots
