@@ -153,6 +153,10 @@ class CodedRows(StoredRows):
             out = np.empty((idx.shape[0], self.data.shape[1]), dtype=self.dtype)
         return get_ops().gather_rows_table(self.data, idx, self.table, out, self.grid)
 
+    def bind_take(self, out: np.ndarray) -> Any:
+        """:meth:`take` into ``out`` bound (StoredRows.bind_take): the lane's bound gather."""
+        return get_ops().bind_gather_rows_table(self.data, self.table, out, self.grid)
+
     def over(self, data: np.ndarray) -> CodedRows:
         """Other codes (a split of ``data``) read through the same values."""
         rows = CodedRows.__new__(CodedRows)

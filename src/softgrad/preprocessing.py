@@ -254,6 +254,14 @@ class ScaledRows(StoredRows):
         np.copyto(out, gather(self.data, idx, offset, scale, np.empty(out.shape, np.float32)))
         return out
 
+    def bind_take(self, out: np.ndarray) -> Any:
+        """:meth:`take` into ``out`` bound (StoredRows.bind_take): the lane's bound scaled
+        gather for a float32 ``out``, :meth:`take` itself for float64."""
+        if out.dtype != np.float32:
+            return super().bind_take(out)
+        offset, scale = self.scaler.offset, self.scaler.scale
+        return get_ops().bind_gather_rows_scaled(self.data, offset, scale, out)
+
     def over(self, data: np.ndarray) -> ScaledRows:
         """Other stored rows (a split of ``data``) read through the same scaler and dtype."""
         return ScaledRows(data, self.scaler, self.dtype)

@@ -10,6 +10,8 @@ the whole set never becomes floats.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,12 @@ class StoredRows:
         """The rows ``idx`` (ndarray of int of shape (B,)) as floats, written into ``out``
         (shape (B, D) of :attr:`dtype`, C-contiguous; allocated if None)."""
         raise NotImplementedError
+
+    def bind_take(self, out: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`take` into ``out`` bound to everything but the rows: ``call(idx)``, for a
+        loop that gathers batches into one buffer (a training epoch). A subclass binds its
+        kernel (the lane's ``bind_gather_*``: its checks made once)."""
+        return functools.partial(self.take, out=out)
 
     def astype(self, dtype: Any) -> StoredRows:
         """The same stored rows read in ``dtype`` (no copy of the data)."""

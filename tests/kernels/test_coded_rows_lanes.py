@@ -178,3 +178,18 @@ def test_recode_renumbers_in_place(ops, codes):
     work = codes.copy()
     assert ops.recode(work, remap) is None
     np.testing.assert_array_equal(work, remap[codes])
+
+
+@pytest.mark.parametrize("ops", LANES)
+@pytest.mark.parametrize("grid", [None, (0.0, 255.0)])
+def test_a_bound_table_gather_is_the_gather(ops, grid, codes):
+    table = np.arange(256, dtype=np.float32) / np.float32(255)
+    out = np.empty((4, 784), np.float32)
+    run = ops.bind_gather_rows_table(codes, table, out, grid)
+    for idx in (
+        np.array([3, 3, 0, 299]),
+        np.array([5, 1, 2, 7], dtype=np.int32),  # another index dtype
+        np.arange(8)[::2],  # not contiguous: the NumPy lane's gather
+    ):
+        assert run(idx) is out
+        np.testing.assert_array_equal(out, table[codes[idx]])

@@ -118,3 +118,19 @@ def test_non_contiguous_stored_rows_give_the_same_batch(ops, pixels):
     out = np.empty((3, 784), dtype=np.float32)
     ops.gather_rows_scaled(strided, idx, 3.0, 0.25, out)
     np.testing.assert_array_equal(out, Scaler(3.0, 0.25).transform(pixels[[0, 298, 14]]))
+
+
+@pytest.mark.parametrize("ops", LANES)
+@pytest.mark.parametrize("which", list(SCALERS))
+def test_a_bound_scaled_gather_is_the_gather(ops, which, pixels):
+    scaler = SCALERS[which]
+    out = np.empty((4, 784), np.float32)
+    run = ops.bind_gather_rows_scaled(pixels, scaler.offset, scaler.scale, out)
+    full = scaler.transform(pixels)
+    for idx in (
+        np.array([3, 3, 0, 299]),
+        np.array([5, 1, 2, 7], dtype=np.int32),  # another index dtype
+        np.arange(8)[::2],  # not contiguous: the NumPy lane's gather
+    ):
+        assert run(idx) is out
+        np.testing.assert_array_equal(out.view(np.uint32), full[idx].view(np.uint32))

@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 
+from softgrad.coded_rows import CodedRows
 from softgrad.nn import CrossEntropyLoss, LogisticLoss, build_mlp
 from softgrad.optim import SGD, Adam, AdamW
 from softgrad.preprocessing import ScaledRows, Scaler
@@ -117,13 +118,23 @@ def test_trusted_steps_gather_into_two_input_buffers_in_turns(blobs, monkeypatch
 
     X, y = blobs
     seen = []
-    real = epoch_runner.gather_rows
+    real, real_bind = epoch_runner.gather_rows, trusted_step.bind_gather_rows
 
-    def watched(rows, idx, out):
+    def watched(rows, idx, out):  # the checked steps' gather
         seen.append(out.ctypes.data)
         return real(rows, idx, out)
 
+    def bind_watched(rows, out):  # the trusted steps' gathers, one bound per buffer
+        take = real_bind(rows, out)
+
+        def run(idx):
+            seen.append(out.ctypes.data)
+            return take(idx)
+
+        return run
+
     monkeypatch.setattr(epoch_runner, "gather_rows", watched)
+    monkeypatch.setattr(trusted_step, "bind_gather_rows", bind_watched)
     _train(X, y, OPTIMIZERS["sgd momentum"], calls=trusted_calls)
     assert trusted_calls == list(range(2, 10)) * 3
     full = seen[:9]  # epoch 1's full batches: the checked first one, then 8 trusted
@@ -145,6 +156,18 @@ def test_stored_uint8_rows_gathered_and_scaled_train_the_same(blobs, trusted_cal
     trusted = _train(rows, y, OPTIMIZERS["adam"])
     assert trusted_calls
     _same_training(trusted, _train(rows, y, OPTIMIZERS["adam"], trusted=False, calls=trusted_calls))
+
+
+def test_coded_float_rows_train_the_same(blobs, trusted_calls):
+    X, y = blobs
+    levels = np.clip(np.rint((X - X.min()) * 20), 0, 255).astype(np.uint8)
+    rows = CodedRows(levels, np.arange(256) / 255.0)  # float64 values: read in the model's dtype
+    trusted = _train(rows, y, OPTIMIZERS["sgd nesterov decay"])
+    assert trusted_calls
+    checked = _train(rows, y, OPTIMIZERS["sgd nesterov decay"], trusted=False, calls=trusted_calls)
+    _same_training(trusted, checked)
+    # and the same training as on the floats the codes stand for
+    _same_training(trusted, _train(levels / 255.0, y, OPTIMIZERS["sgd nesterov decay"]))
 
 
 class _Reads(Callback):

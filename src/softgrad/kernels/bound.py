@@ -46,6 +46,22 @@ class BoundKernels:
         IndexError for a target outside the classes."""
         return functools.partial(self.softmax_cross_entropy_mean_correct, logits, target, grad)
 
+    def bind_gather_rows(self, x: np.ndarray, out: np.ndarray) -> Callable[[np.ndarray], Any]:
+        """``gather_rows(x, idx, out)`` bound to everything but the rows: ``call(idx)``."""
+        return functools.partial(self.gather_rows, x, out=out)
+
+    def bind_gather_rows_scaled(
+        self, x: np.ndarray, offset: Any, scale: Any, out: np.ndarray
+    ) -> Callable[[np.ndarray], Any]:
+        """``gather_rows_scaled(x, idx, offset, scale, out)`` bound likewise: ``call(idx)``."""
+        return functools.partial(self.gather_rows_scaled, x, offset=offset, scale=scale, out=out)
+
+    def bind_gather_rows_table(
+        self, codes: np.ndarray, table: np.ndarray, out: np.ndarray, grid: Any = None
+    ) -> Callable[[np.ndarray], Any]:
+        """``gather_rows_table(codes, idx, table, out, grid)`` bound likewise: ``call(idx)``."""
+        return functools.partial(self.gather_rows_table, codes, table=table, out=out, grid=grid)
+
     def bind_sgd_update(
         self, param: np.ndarray, grad: np.ndarray, buf: np.ndarray | None, scratch: list, **hyper
     ) -> Callable[[float, bool], None]:

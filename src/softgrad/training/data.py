@@ -13,6 +13,7 @@ each batch is gathered and read in one kernel pass (``gather_rows_scaled``,
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 from typing import Any
 
@@ -178,6 +179,17 @@ def gather_rows(X: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         return X.take(idx, out)
     out.fill(0)
     return X[idx].toarray(out=out)
+
+
+def bind_gather_rows(X: Any, out: np.ndarray) -> Any:
+    """:func:`gather_rows` into ``out`` bound to everything but the rows: ``call(idx)`` (the
+    lane's bound gather, or stored rows' ``bind_take``: their checks made once), for the
+    batches of an epoch gathered into one buffer."""
+    if isinstance(X, np.ndarray):
+        return get_ops().bind_gather_rows(X, out)
+    if isinstance(X, StoredRows):
+        return X.bind_take(out)
+    return functools.partial(gather_rows, X, out=out)
 
 
 def dense_rows(X: Any, rows: slice | np.ndarray) -> Any:
