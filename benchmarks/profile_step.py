@@ -83,7 +83,8 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
 
     def timed_trusted(self, *args, **kwargs):
         trusted_init(self, *args, **kwargs)
-        self.gather = _timed(table, "gather batch", self.gather)
+        # each input buffer's bound gather (the targets' np.take falls in "rest of the loop")
+        self.takes = tuple(_timed(table, "gather batch", take) for take in self.takes)
         self.bounds = tuple(_BoundTimes(bound, table) for bound in self.bounds)
         self.state.advance = _timed(table, "optimizer step", self.state.advance)
         fold = self.fold
