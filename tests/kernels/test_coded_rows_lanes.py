@@ -193,3 +193,35 @@ def test_a_bound_table_gather_is_the_gather(ops, grid, codes):
     ):
         assert run(idx) is out
         np.testing.assert_array_equal(out, table[codes[idx]])
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 7])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_chunked_coding_is_one_pass_whatever_the_chunks(monkeypatch, chunks, dtype):
+    from softgrad.kernels import numba_gather_ops
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 200, size=(50, 30)) / 7.0
+    x[40:] = rng.integers(200, 256, size=(10, 30)) / 7.0  # values the first chunks never meet
+    one = NUMBA.encode_rows(x, np.dtype(dtype))  # as many chunks as threads
+    bounds = np.linspace(0, 50, chunks + 1).astype(np.intp)
+    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n: bounds)
+    codes, values = NUMBA.encode_rows(x, np.dtype(dtype))
+    # the codes of a single pass in row order: first appearance over the whole array
+    flat_bits = _bits(x.astype(dtype)).ravel()
+    _, first = np.unique(flat_bits, return_index=True)
+    order = flat_bits[np.sort(first)]
+    np.testing.assert_array_equal(_bits(values), order)
+    np.testing.assert_array_equal(codes, one[0])
+    np.testing.assert_array_equal(_bits(values[codes]), _bits(x.astype(dtype)))
+
+
+def test_chunks_of_256_values_each_but_more_together_are_declined(monkeypatch):
+    from softgrad.kernels import numba_gather_ops
+
+    x = np.concatenate([np.arange(200.0), np.arange(100.0, 300.0)]).reshape(2, 200)
+    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n: np.array([0, 1, 2]))
+    assert NUMBA.encode_rows(x, np.dtype(np.float32)) is None  # 300 values in all
+    x[1, 150] = np.nan  # a chunk that fails fails the whole
+    x[1] = np.where(np.isnan(x[1]), np.nan, x[1] - 100.0)
+    assert NUMBA.encode_rows(x, np.dtype(np.float32)) is None

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from softgrad.kernels import FUSED_DTYPES, numba_codes, numba_gather
+from softgrad.kernels import FUSED_DTYPES, numba_codes, numba_gather, numba_threads
 from softgrad.kernels.numba_layout import _native_rows
 
 __all__ = ["NumbaGatherKernels"]
@@ -83,26 +83,71 @@ class NumbaGatherKernels:
         return _bound(_table_call(codes, table, out, grid), out, generic)
 
     def encode_rows(self, x: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
-        """``(codes, values)`` with ``values[codes] == x.astype(dtype)`` bit for bit, in one
-        pass (:mod:`~softgrad.kernels.numba_codes`), or None: for x not a C-contiguous native
-        float32/float64 (N, D) array, for ``dtype`` not one of them, and where a value is not
-        finite once converted or x holds more than 256 distinct values."""
+        """``(codes, values)`` with ``values[codes] == x.astype(dtype)`` bit for bit, codes in
+        order of first appearance (:mod:`~softgrad.kernels.numba_codes`: chunks of rows on the
+        threads, merged), or None: for x not a C-contiguous native float32/float64 (N, D)
+        array, for ``dtype`` not one of them, and where a value is not finite once converted
+        or x holds more than 256 distinct values."""
         dtype = np.dtype(dtype)
         floats = FUSED_DTYPES
         if not (_native_rows(x) and x.ndim == 2 and x.dtype in floats and dtype in floats):
             return None
+        bounds = _chunks(x.shape[0])
         codes = np.empty(x.shape, np.uint8)
-        table = np.zeros(numba_codes.MAX_CODES, dtype)
-        encode = numba_codes.encode_rows32 if dtype == np.float32 else numba_codes.encode_rows64
-        used = encode(x, codes, table)
-        return None if used < 0 else (codes, table[:used].copy())
+        tables = np.zeros((bounds.size - 1, numba_codes.MAX_CODES), dtype)
+        used = np.zeros(bounds.size - 1, np.intp)
+        encode = numba_codes.encode_chunks32 if dtype == np.float32 else numba_codes.encode_chunks64
+        encode(x, bounds, codes, tables, used)
+        merged = _merged(tables, used)
+        if merged is None:
+            return None
+        values, remaps = merged
+        if remaps is not None:  # a later chunk met values in another order than the first
+            numba_codes.recode_chunks(codes, bounds * x.shape[1], remaps)
+        return codes, values
 
     def recode(self, codes: np.ndarray, remap: np.ndarray) -> None:
-        """``codes[...] = remap[codes]`` in place, one pass (the NumPy lane: ``np.take``
-        into a temporary of codes' size); ``remap`` uint8 of 256 entries."""
+        """``codes[...] = remap[codes]`` in place, one pass on the threads (the NumPy lane:
+        ``np.take`` into a temporary of codes' size); ``remap`` uint8 of 256 entries."""
         if not (_native_rows(codes) and codes.dtype == np.uint8 and codes.flags.writeable):
             return super().recode(codes, remap)
-        numba_codes.recode(codes, np.ascontiguousarray(remap, dtype=np.uint8))
+        bounds = _chunks(codes.size)
+        remaps = np.tile(np.asarray(remap, dtype=np.uint8), (bounds.size - 1, 1))
+        numba_codes.recode_chunks(codes, bounds, remaps)
+
+
+def _chunks(n: int) -> np.ndarray:
+    """Bounds of about equal chunks of ``range(n)``, one per thread a parallel kernel runs on
+    (at least one chunk; the coded rows' results do not depend on how many)."""
+    chunks = max(1, min(numba_threads.thread_count(), n))
+    return np.linspace(0, n, chunks + 1).astype(np.intp)
+
+
+def _merged(tables: np.ndarray, used: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """The chunks' tables (``tables[c, :used[c]]``, each in order of first appearance in its
+    chunk) as one: ``(values, remaps)``, the values in order of first appearance over the
+    chunks in order, and ``remaps[c, k]`` the merged code of chunk c's code k (None where
+    every chunk's codes are the merged ones already); None where a chunk failed (-1) or the
+    chunks hold more than 256 values together."""
+    if (used < 0).any():
+        return None
+    keys = tables.view(np.uint32 if tables.dtype == np.float32 else np.uint64)
+    merged: dict[int, int] = {}  # a value's bits -> its merged code
+    first: list[tuple[int, int]] = []  # where each merged value was first met: (chunk, code)
+    remaps = np.zeros(tables.shape, np.uint8)
+    moved = False
+    for chunk, count in enumerate(used.tolist()):
+        for code, key in enumerate(keys[chunk, :count].tolist()):
+            to = merged.get(key)
+            if to is None:
+                if len(first) == numba_codes.MAX_CODES:
+                    return None
+                to = merged[key] = len(first)
+                first.append((chunk, code))
+            remaps[chunk, code] = to
+            moved = moved or to != code
+    where = np.array(first, dtype=np.intp).reshape(-1, 2)  # (chunk, code) of each value
+    return tables[where[:, 0], where[:, 1]], (remaps if moved else None)
 
 
 def _ran(call: Callable[[np.ndarray], object] | None, idx: np.ndarray, out: np.ndarray) -> bool:
