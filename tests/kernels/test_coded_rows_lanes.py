@@ -225,3 +225,9 @@ def test_chunks_of_256_values_each_but_more_together_are_declined(monkeypatch):
     x[1, 150] = np.nan  # a chunk that fails fails the whole
     x[1] = np.where(np.isnan(x[1]), np.nan, x[1] - 100.0)
     assert NUMBA.encode_rows(x, np.dtype(np.float32)) is None
+
+
+def test_a_short_remap_is_the_numpy_lanes_index_error(codes):
+    work = codes[:2].copy()
+    with pytest.raises(IndexError):
+        NUMBA.recode(work, np.arange(10, dtype=np.uint8))  # codes up to 255 index past it

@@ -109,10 +109,13 @@ class NumbaGatherKernels:
     def recode(self, codes: np.ndarray, remap: np.ndarray) -> None:
         """``codes[...] = remap[codes]`` in place, one pass on the threads (the NumPy lane:
         ``np.take`` into a temporary of codes' size); ``remap`` uint8 of 256 entries."""
+        remap = np.asarray(remap)
         if not (_native_rows(codes) and codes.dtype == np.uint8 and codes.flags.writeable):
             return super().recode(codes, remap)
+        if remap.shape != (numba_codes.MAX_CODES,):  # the kernel would read past it
+            return super().recode(codes, remap)
         bounds = _chunks(codes.size)
-        remaps = np.tile(np.asarray(remap, dtype=np.uint8), (bounds.size - 1, 1))
+        remaps = np.tile(remap.astype(np.uint8, copy=False), (bounds.size - 1, 1))
         numba_codes.recode_chunks(codes, bounds, remaps)
 
 
