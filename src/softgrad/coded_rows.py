@@ -144,13 +144,8 @@ class CodedRows(StoredRows):
             return self
         return CodedRows(self.data, self.values.astype(dtype))
 
-    def take(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The rows ``idx`` (ndarray of int of shape (B,)) decoded into ``out`` (shape (B, D)
-        of :attr:`dtype`, C-contiguous; allocated if None). Indices must be in ``[0, N)``: the
-        kernel clips any other to the nearest row."""
-        idx = np.asarray(idx, dtype=np.intp)
-        if out is None:
-            out = np.empty((idx.shape[0], self.data.shape[1]), dtype=self.dtype)
+    def _take_into(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The rows ``idx`` decoded into ``out`` (StoredRows.take)."""
         return get_ops().gather_rows_table(self.data, idx, self.table, out, self.grid)
 
     def bind_take(self, out: np.ndarray) -> Any:

@@ -237,15 +237,8 @@ class ScaledRows(StoredRows):
         """The same stored rows read in ``dtype`` (no copy of the data)."""
         return self if np.dtype(dtype) == self.dtype else ScaledRows(self.data, self.scaler, dtype)
 
-    def take(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The scaled rows ``idx`` (ndarray of int of shape (B,)), written into ``out``.
-
-        ``out`` : ndarray of shape (B, D) of :attr:`dtype`, C-contiguous (allocated if None).
-        Indices must be in ``[0, N)``: the kernel clips any other to the nearest row.
-        """
-        idx = np.asarray(idx, dtype=np.intp)
-        if out is None:
-            out = np.empty((idx.shape[0], *self.data.shape[1:]), dtype=self.dtype)
+    def _take_into(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The scaled rows ``idx`` written into ``out`` (StoredRows.take)."""
         gather = get_ops().gather_rows_scaled
         offset, scale = self.scaler.offset, self.scaler.scale  # float32, as transform uses
         if out.dtype == np.float32:

@@ -23,8 +23,8 @@ class StoredRows:
     """The interface of stored rows read as floats: what training and inference rely on.
 
     A subclass sets ``data`` (the stored (N, D) array, C-contiguous) and ``dtype`` (the float
-    dtype the rows read in), and implements :meth:`take` (a batch of rows, in one kernel pass),
-    :meth:`astype`, :meth:`over` and :meth:`floats`.
+    dtype the rows read in), and implements ``_take_into`` (a batch of rows, in one kernel
+    pass), :meth:`astype`, :meth:`over` and :meth:`floats`.
     """
 
     data: np.ndarray
@@ -43,7 +43,15 @@ class StoredRows:
 
     def take(self, idx: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The rows ``idx`` (ndarray of int of shape (B,)) as floats, written into ``out``
-        (shape (B, D) of :attr:`dtype`, C-contiguous; allocated if None)."""
+        (shape (B, D) of :attr:`dtype`, C-contiguous; allocated if None) and returned.
+        Indices must be in ``[0, N)``: the kernels clip any other to the nearest row."""
+        idx = np.asarray(idx, dtype=np.intp)
+        if out is None:
+            out = np.empty((idx.shape[0], *self.data.shape[1:]), dtype=self.dtype)
+        return self._take_into(idx, out)
+
+    def _take_into(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """:meth:`take` of intp ``idx`` into an allocated ``out``: the subclass's kernel call."""
         raise NotImplementedError
 
     def bind_take(self, out: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
