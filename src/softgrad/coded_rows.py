@@ -87,20 +87,20 @@ class CodedRows(StoredRows):
             raise ValueError(
                 f"CodedRows: codes must index values (below {values.size}); got code {top}"
             )
-        self._set(np.ascontiguousarray(codes), values)
+        found = _grid(values)
+        # a grid only where code k is level k: the caller's codes are never renumbered
+        in_order = found is not None and np.array_equal(found[2], np.arange(values.size))
+        self._set(np.ascontiguousarray(codes), values, found[:2] if in_order else None)
 
-    def _set(self, codes: np.ndarray, values: np.ndarray) -> None:
-        self.data, self.values, self.dtype = codes, values, values.dtype
-        levels = _grid(values)
-        if levels is not None and np.array_equal(levels[2], np.arange(values.size)):
-            self.grid: tuple[float, float] | None = levels[:2]
-        else:
-            self.grid = None
+    def _set(self, codes: np.ndarray, values: np.ndarray, grid: tuple[float, float] | None) -> None:
+        """Hold ``codes`` into ``values`` read through ``grid`` (code k is level k) or None."""
+        self.data, self.values, self.dtype, self.grid = codes, values, values.dtype, grid
         # the kernels' table: every code readable, those beyond the values never used
-        self.table = np.zeros(MAX_CODES, self.dtype)
-        self.table[: values.size] = values
-        if self.grid is not None:
-            self.table[:] = _levels_values(self.grid, MAX_CODES, self.dtype)
+        if grid is not None:
+            self.table = _levels_values(grid, MAX_CODES, self.dtype)
+        else:
+            self.table = np.zeros(MAX_CODES, self.dtype)
+            self.table[: values.size] = values
 
     @classmethod
     def encode(cls, X: np.ndarray, dtype: Any = np.float32) -> CodedRows | None:
@@ -126,14 +126,16 @@ class CodedRows(StoredRows):
             return None
         codes, values = coded
         rows = cls.__new__(cls)
-        grid = _grid(values)
-        if grid is not None:
-            offset, divisor, levels = grid
-            remap = np.zeros(MAX_CODES, np.uint8)
-            remap[: values.size] = levels
-            ops.recode(codes, remap)
-            values = _levels_values((offset, divisor), int(levels.max()) + 1, values.dtype)
-        rows._set(codes, values)
+        found = _grid(values)
+        if found is None:
+            rows._set(codes, values, None)
+            return rows
+        offset, divisor, levels = found
+        remap = np.zeros(MAX_CODES, np.uint8)
+        remap[: values.size] = levels
+        ops.recode(codes, remap)  # code k is now level k
+        values = _levels_values((offset, divisor), int(levels.max()) + 1, values.dtype)
+        rows._set(codes, values, (offset, divisor))
         return rows
 
     def astype(self, dtype: Any) -> CodedRows:
