@@ -117,7 +117,7 @@ def test_trusted_steps_gather_into_two_input_buffers_in_turns(blobs, monkeypatch
     from softgrad.training import epoch_runner
 
     X, y = blobs
-    seen = []
+    seen, bound = [], []
     real, real_bind = epoch_runner.gather_rows, trusted_step.bind_gather_rows
 
     def watched(rows, idx, out):  # the checked steps' gather
@@ -129,6 +129,7 @@ def test_trusted_steps_gather_into_two_input_buffers_in_turns(blobs, monkeypatch
 
         def run(idx):
             seen.append(out.ctypes.data)
+            bound.append(out.ctypes.data)
             return take(idx)
 
         return run
@@ -137,6 +138,7 @@ def test_trusted_steps_gather_into_two_input_buffers_in_turns(blobs, monkeypatch
     monkeypatch.setattr(trusted_step, "bind_gather_rows", bind_watched)
     _train(X, y, OPTIMIZERS["sgd momentum"], calls=trusted_calls)
     assert trusted_calls == list(range(2, 10)) * 3
+    assert len(bound) == len(trusted_calls)  # every trusted batch through a bound gather
     full = seen[:9]  # epoch 1's full batches: the checked first one, then 8 trusted
     assert len(set(full)) == 2
     assert all(a != b for a, b in itertools.pairwise(full))

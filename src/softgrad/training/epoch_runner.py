@@ -182,15 +182,19 @@ class EpochRunner:
         return evaluate(model, X, y, loss, sample_weight=sample_weight)
 
     def _gather(
-        self, idx: np.ndarray, into: np.ndarray | None = None
+        self, idx: np.ndarray, into: np.ndarray | None = None, take: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The batch ``idx``: its inputs and targets. A full batch fills the buffers themselves,
         which the plan's bound step is bound to (the inputs ``into`` instead, if given: another
-        buffer of ``x_buf``'s shape, as the trusted steps take two in turns)."""
+        buffer of ``x_buf``'s shape, as the trusted steps take two in turns), through ``take``
+        where given: the inputs' gather bound to that buffer (``data.bind_gather_rows``)."""
         n = len(idx)
         full = n == len(self.x_buf)
         inputs = self.x_buf if into is None else into
-        x = gather_rows(self.X, idx, inputs if full else inputs[:n])
+        if take is not None and full:
+            x = take(idx)
+        else:
+            x = gather_rows(self.X, idx, inputs if full else inputs[:n])
         # mode="clip" skips numpy's bounds-checking buffered path (2.6x faster); idx is valid
         t = np.take(self.target, idx, out=self.t_buf if full else self.t_buf[:n], mode="clip")
         return x, t

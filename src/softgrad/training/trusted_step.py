@@ -62,9 +62,9 @@ class TrustedStep:
         self.bounds = (plan.bound, BoundStep(plan, self.inputs[1], runner.t_buf))
         self.turn = 1  # the checked step before used the plan's buffer
         self.n_classes = plan.n_classes
+        self.gather = runner._gather
         # each buffer's gather bound once (the lane's checks made here, not at every batch)
         self.takes = tuple(bind_gather_rows(runner.X, inputs) for inputs in self.inputs)
-        self.target, self.t_buf = runner.target, runner.t_buf
         self.rows = len(runner.x_buf)
         self.loss_is_sum = runner.loss_is_sum
         self.check = runner.divergence.check
@@ -104,9 +104,8 @@ class TrustedStep:
         n, turn = self.rows, self.turn
         self.turn = 1 - turn
         bound = self.bounds[turn]
-        self.takes[turn](idx)  # a full batch: into the buffer its bound step reads
-        # mode="clip" skips numpy's bounds-checking buffered path; idx is valid
-        np.take(self.target, idx, out=self.t_buf, mode="clip")
+        # a full batch: into the buffer its bound step reads
+        self.gather(idx, self.inputs[turn], self.takes[turn])
         step = bound.forward_loss()
         batch_loss = step.loss / n if self.loss_is_sum else step.loss
         reason = self.check(batch_loss, n, n, self.n_classes)
