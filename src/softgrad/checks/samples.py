@@ -178,8 +178,9 @@ def first_beyond_dtype(rows: np.ndarray, dtype: Any, nonfinite: bool) -> tuple[i
     return divmod(first, bad.shape[1]) if bad.flat[first] else None
 
 
-def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X") -> None:
-    """Refuse float values beyond the largest finite value of ``dtype``, naming the first row.
+def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X", first_row: int = 0) -> None:
+    """Refuse float values beyond the largest finite value of ``dtype``, naming the first row
+    (counted from ``first_row``: ``x`` may be a batch of a larger array).
 
     1e300 in a float64 array is finite, but inf once converted to a float32 model's dtype (and
     the conversion warns). Checked before converting: one ``min`` and one ``max`` in the common
@@ -211,7 +212,7 @@ def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X") -> None:
     value = rows[row, column].item()
     raise ValueError(
         f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
-        f"{value!r} in row {row} (rescale it, or use a {x.dtype} model)"
+        f"{value!r} in row {first_row + row} (rescale it, or use a {x.dtype} model)"
     )
 
 

@@ -22,7 +22,7 @@ from softgrad.training.data import (
     per_sample_loss,
     predicted_classes,
 )
-from softgrad.training.inference_checks import check_inputs, weight_matrices
+from softgrad.training.inference_checks import check_inputs, input_dtype, weight_matrices
 from softgrad.training.predict import BatchForward, batch_slices, eval_mode, logits_network
 
 __all__ = ["evaluate"]
@@ -133,7 +133,7 @@ def evaluation_sums(
     its sums to report them (EpochRunner's ``loss_is_sum``).
     """
     # NaN and inf are refused batch by batch (BatchForward), after y and sample_weight
-    X = check_inputs(X, batch_size, "evaluate", model, finite=False)
+    X = check_inputs(X, batch_size, "evaluate", model, finite=False, fits=False)
     if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
     # a loss given checks its own targets (LogisticLoss: 0 and 1)
@@ -150,7 +150,9 @@ def evaluation_sums(
     copies = not isinstance(X, np.ndarray)  # a ScaledRows or CSR batch: a copy made here
     with (
         eval_mode(network),
-        BatchForward(network, X.shape[0], batch_size, finite, copies) as forward,
+        BatchForward(
+            network, X.shape[0], batch_size, finite, copies, input_dtype(model)
+        ) as forward,
     ):
         for rows in batch_slices(X.shape[0], batch_size):
             logits = forward(batch_inputs(X, rows), rows)
