@@ -11,6 +11,12 @@ then trains in float32) for reference. Runs are interleaved (A B C, C B A, ...) 
 the repeats is reported (and the ratio of the fastest runs, the least disturbed by other load);
 test accuracy is on the 10,000 test images.
 
+Prediction: ``predict_proba`` on the 10,000 test images (``X_test / 255.0``, float64, and for
+the float32 row float32) by each peer fitted with the SGD solver in the last run, in interleaved
+rounds with a pause between peers (``harness.settle``: the previous library's BLAS threads
+spin for a while after its last product); the median over the rounds, and the median of the
+per-round ratios against sklearn.
+
 The whole comparison runs once per BLAS thread count in ``--threads`` (default 1, then 2), one
 table each: on one thread every peer computes on one core, the setting of a fair per-core
 comparison; on two, softgrad's BLAS calls that spread elementwise work (the folded SGD update,
@@ -33,6 +39,7 @@ from pathlib import Path
 import bench_cli
 import machine
 import numpy as np
+from harness import settle
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLP
 
@@ -44,6 +51,7 @@ BEGIN, END = "<!-- sklearn:begin -->", "<!-- sklearn:end -->"
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 SOLVERS = {"sgd": {"learning_rate_init": 0.05}, "adam": {"learning_rate_init": 0.001}}
 TARGETS = {"sgd": 1.8, "adam": 2.2}
+PREDICT_ROUNDS = 15
 
 
 def _peers(solver, epochs, seed):
@@ -71,8 +79,25 @@ def _time_fit(estimator, X, y):
         return time.perf_counter() - start
 
 
+def time_predict(fitted, tests, rounds=PREDICT_ROUNDS):
+    """{peer: [seconds]} of ``predict_proba`` on the test images: each fitted peer once to warm
+    up, then ``rounds`` rounds timing each once in turn, with a pause before every call."""
+    times = {name: [] for name in fitted}
+    for estimator, dtype in fitted.values():
+        settle()
+        estimator.predict_proba(tests[dtype])
+    for _ in range(rounds):
+        for name, (estimator, dtype) in fitted.items():
+            settle()
+            start = time.perf_counter()
+            estimator.predict_proba(tests[dtype])
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def run(repeats, epochs):
-    """{solver: {peer: (median seconds, [seconds], [test accuracy])}}, runs in seed order."""
+    """({solver: {peer: (median seconds, [seconds], [test accuracy])}}, runs in seed order,
+    {peer: [predict_proba seconds]} of the SGD peers of the last run)."""
     X_train, y_train, X_test, y_test = load_fashion_mnist()
     inputs = {
         np.float64: X_train / 255.0,
@@ -81,6 +106,7 @@ def run(repeats, epochs):
     tests = {np.float64: X_test / 255.0, np.float32: (X_test / np.float32(255)).astype(np.float32)}
     times: dict = {s: {} for s in SOLVERS}
     accuracy: dict = {s: {} for s in SOLVERS}
+    fitted: dict = {}
     # warm-up, not timed: one epoch of every peer on the full data. The first touch of fresh
     # memory is slow on VMs (softgrad's codes of X would pay it in their first timed run)
     for estimator, dtype in _peers("sgd", 1, 0).values():
@@ -91,14 +117,17 @@ def run(repeats, epochs):
             # alternate the order (ABC, CBA, ...) so no peer always runs first or last
             for name, (estimator, dtype) in peers[:: 1 if repeat % 2 == 0 else -1]:
                 seconds = _time_fit(estimator, inputs[dtype], y_train)
+                if solver == "sgd":
+                    fitted[name] = (estimator, dtype)
                 times[solver].setdefault(name, []).append(seconds)
                 acc = estimator.score(tests[dtype], y_test)
                 accuracy[solver].setdefault(name, []).append(acc)
                 print(f"{solver:5s} {name:24s} {seconds:7.2f} s  test acc {acc:.4f}", flush=True)
-    return {
+    results = {
         s: {n: (statistics.median(t), t, accuracy[s][n]) for n, t in times[s].items()}
         for s in SOLVERS
     }
+    return results, time_predict(fitted, tests)
 
 
 def heading(repeats, epochs, info):
@@ -123,9 +152,9 @@ def heading(repeats, epochs, info):
     )
 
 
-def section(results, threads, load):
-    """One thread count's table and verdicts; ``load`` the 1-minute load average at its start
-    and end."""
+def section(results, threads, load, predicted):
+    """One thread count's tables and verdicts; ``load`` the 1-minute load average at its start
+    and end, ``predicted`` the prediction times (:func:`time_predict`)."""
     lines = [
         f"### BLAS threads: {threads}",
         "",
@@ -157,11 +186,32 @@ def section(results, threads, load):
             f"accuracy {ours:.4f} vs {theirs:.4f} ({verdict}; "
             f"per-seed differences {diffs_text})."
         )
+    lines += ["", *predict_table(predicted)]
     lines += [
         "",
         f"Machine load (1-minute load average) at start / end: {load[0]:.2f} / {load[1]:.2f}.",
     ]
     return "\n".join(lines)
+
+
+def predict_table(predicted):
+    """The prediction rows: each peer's median ``predict_proba`` time and sklearn's over it,
+    as medians and round by round."""
+    base = predicted["sklearn"]
+    lines = [
+        f"`predict_proba` on the 10,000 test images (SGD fits of the last run, median of "
+        f"{len(base)} interleaved rounds):",
+        "",
+        "| estimator | predict_proba (ms) | sklearn time / this (round by round) |",
+        "|---|---|---|",
+    ]
+    for name, runs in predicted.items():
+        ratio = statistics.median(base) / statistics.median(runs)
+        per_round = statistics.median(b / r for b, r in zip(base, runs, strict=True))
+        lines.append(
+            f"| {name} | {1e3 * statistics.median(runs):.1f} | {ratio:.2f}x ({per_round:.2f}x) |"
+        )
+    return lines
 
 
 def write_section(text, path=BENCHMARKS_MD):
@@ -207,9 +257,9 @@ def main(argv=None):
         # other work on the machine shows in the spread of the runs: say how busy it was
         load_before = os.getloadavg()[0]
         with threadpool_limits(threads or None):  # None sets no limit: the library default
-            results = run(args.repeats, args.epochs)
+            results, predicted = run(args.repeats, args.epochs)
         load = (load_before, os.getloadavg()[0])
-        parts.append(section(results, threads or "library default", load))
+        parts.append(section(results, threads or "library default", load, predicted))
     text = "\n\n".join(parts)
     print(text)
     if not args.no_write:

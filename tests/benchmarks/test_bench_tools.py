@@ -323,3 +323,36 @@ def test_a_configuration_wholly_inside_a_slow_phase_is_told_by_the_runs_quickest
     table = targets.targets_table([quick, slow], {}, [])
     b64 = next(row for row in table.splitlines() if "h100 b64 sgd: epoch <= 0.5x PyTorch" in row)
     assert "; all 4 rounds in the host's slow phases |" in b64
+
+
+def test_bench_sklearn_times_each_peers_prediction_in_interleaved_rounds(monkeypatch):
+    bench_sklearn = _load("bench_sklearn")
+    monkeypatch.setattr(bench_sklearn, "settle", lambda: None)
+    calls = []
+
+    class Peer:
+        def __init__(self, name):
+            self.name = name
+
+        def predict_proba(self, X):
+            calls.append((self.name, X.dtype))
+
+    fitted = {"sklearn": (Peer("sk"), np.float64), "softgrad": (Peer("sg"), np.float32)}
+    tests = {np.float64: np.zeros((2, 3)), np.float32: np.zeros((2, 3), np.float32)}
+    times = bench_sklearn.time_predict(fitted, tests, rounds=3)
+    assert calls == [("sk", np.float64), ("sg", np.float32)] * 4  # a warm-up, then 3 rounds
+    assert {name: len(runs) for name, runs in times.items()} == {"sklearn": 3, "softgrad": 3}
+
+
+def test_bench_sklearn_reports_sklearns_prediction_time_over_each_peers():
+    bench_sklearn = _load("bench_sklearn")
+    rows = bench_sklearn.predict_table(
+        {"sklearn": [0.020, 0.030, 0.020], "softgrad": [0.010, 0.010, 0.020]}
+    )
+    # medians 20 / 10 ms; per round 2, 3 and 1: median 2
+    assert "| softgrad | 10.0 | 2.00x (2.00x) |" in rows
+    assert "| sklearn | 20.0 | 1.00x (1.00x) |" in rows
+    assert (
+        rows[0].startswith("`predict_proba` on the 10,000 test images")
+        and "3 interleaved" in rows[0]
+    )
