@@ -203,9 +203,9 @@ def test_chunked_coding_is_one_pass_whatever_the_chunks(monkeypatch, chunks, dty
     rng = np.random.default_rng(5)
     x = rng.integers(0, 200, size=(50, 30)) / 7.0
     x[40:] = rng.integers(200, 256, size=(10, 30)) / 7.0  # values the first chunks never meet
-    one = NUMBA.encode_rows(x, np.dtype(dtype))  # as many chunks as threads
+    one = NUMBA.encode_rows(x, np.dtype(dtype))  # one chunk: below the threads' size
     bounds = np.linspace(0, 50, chunks + 1).astype(np.intp)
-    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n: bounds)
+    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n, serial=False: bounds)
     codes, values = NUMBA.encode_rows(x, np.dtype(dtype))
     # the codes of a single pass in row order: first appearance over the whole array
     flat_bits = _bits(x.astype(dtype)).ravel()
@@ -216,11 +216,38 @@ def test_chunked_coding_is_one_pass_whatever_the_chunks(monkeypatch, chunks, dty
     np.testing.assert_array_equal(_bits(values[codes]), _bits(x.astype(dtype)))
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_a_set_the_threads_share_is_coded_in_chunks_as_in_one_pass(monkeypatch, dtype):
+    from softgrad.kernels import numba_gather_ops, numba_threads
+
+    rng = np.random.default_rng(6)
+    rows = numba_threads.PARALLEL_MIN // 100 + 7  # just past the threads' size, 100 a row
+    x = rng.integers(0, 120, size=(rows, 100)) / 255.0
+    x[-3:] = rng.integers(120, 256, size=(3, 100)) / 255.0  # met by the last chunk alone
+    seen = []
+    real = numba_gather_ops._chunks
+
+    def spy(n, serial=False):
+        seen.append(real(n, serial))
+        return seen[-1]
+
+    monkeypatch.setattr(numba_gather_ops, "_chunks", spy)
+    codes, values = NUMBA.encode_rows(x, np.dtype(dtype))
+    small = NUMBA.encode_rows(x[:50], np.dtype(dtype))
+    assert seen[0].size - 1 == max(1, numba_threads.thread_count())  # one chunk a thread
+    assert seen[-1].size == 2  # 50 rows: one chunk
+    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n, serial=False: np.array([0, n]))
+    one_codes, one_values = NUMBA.encode_rows(x, np.dtype(dtype))
+    np.testing.assert_array_equal(_bits(values), _bits(one_values))
+    np.testing.assert_array_equal(codes, one_codes)
+    np.testing.assert_array_equal(_bits(small[1][small[0]]), _bits(x[:50].astype(dtype)))
+
+
 def test_chunks_of_256_values_each_but_more_together_are_declined(monkeypatch):
     from softgrad.kernels import numba_gather_ops
 
     x = np.concatenate([np.arange(200.0), np.arange(100.0, 300.0)]).reshape(2, 200)
-    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n: np.array([0, 1, 2]))
+    monkeypatch.setattr(numba_gather_ops, "_chunks", lambda n, serial=False: np.array([0, 1, 2]))
     assert NUMBA.encode_rows(x, np.dtype(np.float32)) is None  # 300 values in all
     x[1, 150] = np.nan  # a chunk that fails fails the whole
     x[1] = np.where(np.isnan(x[1]), np.nan, x[1] - 100.0)
