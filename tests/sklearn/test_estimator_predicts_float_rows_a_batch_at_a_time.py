@@ -37,7 +37,7 @@ def fitted():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("units", [8, 64])
-@pytest.mark.parametrize("given", ["float64", "float32", "float16", "fortran"])
+@pytest.mark.parametrize("given", ["float64", "float32", "float16", "fortran", ">f8"])
 def test_float_rows_give_the_converted_copys_outputs_bit_for_bit(fitted, dtype, units, given):
     clf = fitted[dtype, units]
     X = _data(2500, seed=1)[0]
@@ -69,6 +69,13 @@ def test_a_bad_value_is_named_by_its_row(fitted, units, output, value, message, 
         getattr(clf, output)(X)
     for a, b in zip(clf.coefs_ + clf.intercepts_, before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_big_endian_rows_are_named_in_the_words_of_native_ones(fitted):
+    X = _data(50, seed=1)[0].astype(">f8")
+    X[7, 3] = 1e300
+    with pytest.raises(ValueError, match=r"in row 7 \(rescale it, or use a float64 model\)$"):
+        fitted[np.float32, 8].predict(X)
 
 
 def test_a_float64_model_takes_values_beyond_float32(fitted):

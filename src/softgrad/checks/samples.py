@@ -210,9 +210,10 @@ def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X", first_row: 
         return
     row, column = bad
     value = rows[row, column].item()
+    wide = x.dtype.newbyteorder("=").name  # float64, not >f8, for big-endian rows
     raise ValueError(
         f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
-        f"{value!r} in row {first_row + row} (rescale it, or use a {x.dtype} model)"
+        f"{value!r} in row {first_row + row} (rescale it, or use a {wide} model)"
     )
 
 
