@@ -12,29 +12,10 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from softgrad.checks import check_fits_rows
 from softgrad.coded_rows import CodedRows
-from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.stored_rows import StoredRows
+from softgrad.training.data import cast_per_batch, cast_rows
 
 WHERE = "MLPClassifier"
-
-
-def cast_per_batch(X, dtype) -> bool:
-    """Whether the network reads ``X`` cast to ``dtype`` one batch at a time
-    (:func:`check_X`): a NumPy array of integers whose every value the kernel's cast gives
-    exactly as ``X.astype(dtype)`` does. Into float32 that is every integer dtype (one
-    rounding either way); into float64 only integers of at most 16 bits, since ScaledRows
-    reads float64 rows as float32 ones widened, and a wider integer beyond 2**24 would be
-    rounded twice.
-
-    Example
-    -------
-    >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float64), cast_per_batch(
-    ...     np.zeros((2, 3), np.int64), np.float64), cast_per_batch(np.zeros((2, 3)), np.float32)
-    (True, False, False)
-    """
-    if type(X) is not np.ndarray and not isinstance(X, np.memmap):
-        return False  # lists, pandas, np.matrix, sparse: converted by validate_data
-    return X.dtype.kind in "iu" and (np.dtype(dtype) == np.float32 or X.dtype.itemsize <= 2)
 
 
 def checked_per_batch(X) -> bool:
@@ -50,11 +31,6 @@ def checked_per_batch(X) -> bool:
     """
     is_array = type(X) is np.ndarray or isinstance(X, np.memmap)
     return is_array and X.dtype.kind == "f"
-
-
-def _cast_rows(X, dtype) -> ScaledRows:
-    """Validated integer X as rows cast to ``dtype`` as they are read (offset 0, scale 1)."""
-    return ScaledRows(X, Scaler(), dtype)
 
 
 def check_X(est, X, dtype, reset: bool):
@@ -73,7 +49,7 @@ def check_X(est, X, dtype, reset: bool):
     """
     if cast_per_batch(X, dtype):  # dtype=None: validate_data keeps the integers as they are
         X = validate_data(est, X, accept_sparse="csr", dtype=None, reset=reset)
-        return _cast_rows(X, dtype)
+        return cast_rows(X, dtype)
     if checked_per_batch(X):
         return validate_data(
             est, X, accept_sparse="csr", dtype=None, ensure_all_finite=False, reset=reset
@@ -101,7 +77,7 @@ def check_X_y(est, X, y, dtype, reset: bool, code: bool = True):
         )
     if cast_per_batch(X, dtype):  # as in check_X
         X, y = validate_data(est, X, y, accept_sparse="csr", dtype=None, reset=reset)
-        X = _cast_rows(X, dtype)
+        X = cast_rows(X, dtype)
     elif code and (coded := _coded(est, X, y, dtype, reset)) is not None:
         X, y = coded
     else:
