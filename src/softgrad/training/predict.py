@@ -240,8 +240,10 @@ def predict_batches(
         Name used in error messages.
     check_finite : bool, optional
         Refuse NaN and inf in an ndarray ``X``, one batch at a time, naming the row of ``X``
-        (:class:`BatchForward`). Default: without ``prepare`` only, since a ``prepare`` may
-        make them finite (an imputation); a Model, whose scaling keeps them, passes True.
+        (:class:`BatchForward`), and without ``prepare`` values beyond the model's dtype in
+        the same pass (without this check, those are looked for over the whole ``X`` first).
+        Default: without ``prepare`` only, since a ``prepare`` may make them finite (an
+        imputation); a Model, whose scaling keeps them, passes True.
 
     Returns
     -------
@@ -282,8 +284,8 @@ def _run_batches(
 ) -> np.ndarray:
     """:func:`predict_batches` on ``X`` already checked by :func:`check_inputs`; ``finite``:
     the name under which each batch's finite check runs (``check_inputs(finite=False)``), or
-    None when ``X`` needs none here; ``fits``: the dtype each batch checked so must fit
-    (``check_inputs(fits=False)``)."""
+    None when ``X`` needs none here; ``fits``: the dtype each batch must fit, checked with
+    its finite check (``check_inputs(fits=False)``)."""
     out = None
     copies = prepare is not None or not isinstance(X, np.ndarray)
     forward = BatchForward(model, X.shape[0], batch_size, finite, copies, fits)
