@@ -14,34 +14,13 @@ from softgrad.datasets import load_digits
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam
 from softgrad.preprocessing import ScaledRows, Scaler
-from softgrad.training import data, epoch_runner, fit
+from softgrad.training import data, fit
 
 
 @pytest.fixture(scope="module")
 def digits():
     ds = load_digits()
     return ds.X_train, ds.y_train, ds.X_test, ds.y_test
-
-
-@pytest.fixture
-def trained_on(monkeypatch):
-    """The X each epoch runner was built with, in call order."""
-    seen = []
-    real = epoch_runner.EpochRunner.__init__
-
-    def spy(self, model, loss, optimizer, X, *args, **kwargs):
-        seen.append(X)
-        return real(self, model, loss, optimizer, X, *args, **kwargs)
-
-    monkeypatch.setattr(epoch_runner.EpochRunner, "__init__", spy)
-    return seen
-
-
-def _train(X, y, dtype, optimizer, **kwargs):
-    model = build_mlp(64, [16], 10, rng=0, dtype=dtype)
-    history = fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=3, batch_size=64, rng=2,
-                  **kwargs)  # fmt: skip
-    return model, history
 
 
 CASES = [
@@ -56,19 +35,16 @@ CASES = [
 @pytest.mark.parametrize(("x_dtype", "dtype"), CASES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("make", [lambda: SGD(lr=0.01, momentum=0.9), lambda: Adam(lr=0.01)])
 def test_integer_rows_train_as_their_converted_copy_bit_for_bit(
-    digits, trained_on, x_dtype, dtype, make
+    train_64, assert_same_training, digits, trained_on, x_dtype, dtype, make
 ):
     X, y, X_test, y_test = digits
     X, X_test = X.astype(x_dtype), X_test.astype(x_dtype)
-    a, history_a = _train(X, y, dtype, make(), validation_data=(X_test, y_test))
+    a, history_a = train_64(X, y, dtype, make(), validation_data=(X_test, y_test))
     assert type(trained_on[-1]) is ScaledRows and trained_on[-1].data is X  # no copy of X
     assert trained_on[-1].scaler == Scaler()
-    b, history_b = _train(X.astype(dtype), y, dtype, make(), validation_data=(X_test, y_test))
+    b, history_b = train_64(X.astype(dtype), y, dtype, make(), validation_data=(X_test, y_test))
     assert type(trained_on[-1]) is np.ndarray
-    for (name, w_a), w_b in zip(a.named_params().items(), b.named_params().values(), strict=True):
-        np.testing.assert_array_equal(w_a, w_b, err_msg=name)
-    assert history_a.train_loss == history_b.train_loss
-    assert history_a.val_loss == history_b.val_loss and history_a.val_acc == history_b.val_acc
+    assert_same_training(a, history_a, b, history_b)
 
 
 def test_wide_integers_for_a_float64_model_are_converted_as_before(digits):
@@ -80,12 +56,12 @@ def test_wide_integers_for_a_float64_model_are_converted_as_before(digits):
     assert type(data.check_features(X, np.dtype(np.float32))) is ScaledRows  # one rounding
 
 
-def test_raw_integer_validation_rows_go_with_raw_integer_rows(digits):
+def test_raw_integer_validation_rows_go_with_raw_integer_rows(train_64, digits):
     X, y, X_test, y_test = digits
     # with X read through an identity scaler, raw integer X_val is read alike: accepted
-    _train(ScaledRows(X, Scaler()), y, np.float32, SGD(lr=0.01), validation_data=(X_test, y_test))
+    train_64(ScaledRows(X, Scaler()), y, np.float32, SGD(lr=0.01), validation_data=(X_test, y_test))
     with pytest.raises(TypeError, match=r"X_val must be scaled like X"):
-        _train(Scaler.for_range(16).inputs(X), y, np.float32, SGD(lr=0.01),
+        train_64(Scaler.for_range(16).inputs(X), y, np.float32, SGD(lr=0.01),
                validation_data=(X_test, y_test))  # fmt: skip
 
 

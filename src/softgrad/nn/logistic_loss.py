@@ -90,7 +90,7 @@ class LogisticLoss(Layer):
             if np.any((target != 0) & (target != 1)):
                 raise ValueError(
                     "LogisticLoss.forward: class-index targets must be 0 or 1 for one output; "
-                    f"got values in [{target.min()!r}, {target.max()!r}]"
+                    f"got values in [{target.min().item()!r}, {target.max().item()!r}]"
                 )
         elif target.shape != (n, width):
             raise ValueError(

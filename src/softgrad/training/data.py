@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_array, check_fits_rows, check_sample_weight
+from softgrad.coded_rows import CodedRows
 from softgrad.kernels import get_ops
 from softgrad.nn.loss import target_weights
 from softgrad.preprocessing import ScaledRows, Scaler
@@ -58,6 +59,16 @@ def cast_rows(X: np.ndarray, dtype: Any) -> ScaledRows:
     return ScaledRows(X, Scaler(), dtype)
 
 
+def _coded(X: np.ndarray, dtype: np.dtype) -> CodedRows | None:
+    """Float rows of another dtype than the model's, coded where they hold at most 256 values
+    (:meth:`CodedRows.encode`, the Numba lane): ``X / 255.0`` in float64 for a float32 model,
+    the estimator's rule. They would be converted whole anyway; coded, they take a byte a
+    value instead of four, and read bit for bit as the converted copy."""
+    if X.dtype == dtype or X.dtype not in (np.float32, np.float64) or not X.flags.c_contiguous:
+        return None
+    return CodedRows.encode(X, dtype)
+
+
 def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool = True) -> Any:
     """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
 
@@ -66,7 +77,9 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     ScaledRows, a CodedRows) stay lazy, read in ``dtype`` (their stored integers, scaler and
     values are finite already), and so does an array of integers (:func:`cast_per_batch`:
     uint8 pixels given as they are), which is read through an identity ScaledRows, never
-    converted whole: Fashion-MNIST's 60,000 uint8 images made a 188 MB float32 copy.
+    converted whole: Fashion-MNIST's 60,000 uint8 images made a 188 MB float32 copy. Float
+    rows of another dtype, which would be converted, are coded where they can be
+    (:func:`_coded`).
     """
     if isinstance(X, StoredRows):
         if len(X) == 0:
@@ -83,6 +96,9 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
         raise TypeError(f"fit: {what} must be a real numeric array; got dtype {X.dtype}")
     if cast_per_batch(X, dtype):  # integers are finite and fit every float dtype
         return cast_rows(X, dtype)
+    coded = _coded(X, dtype)
+    if coded is not None:  # every value finite in dtype: the coder refuses any other
+        return coded
     check_fits_rows(X, dtype, "fit", what)  # 1e300 is inf in float32: refused, not cast
     X = np.ascontiguousarray(X, dtype=dtype)
     if not check_finite:
@@ -90,6 +106,7 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     # min and max propagate NaN and expose +-inf without a temporary the size of X
     low, high = X.min(), X.max()
     if not (np.isfinite(low) and np.isfinite(high)):
+        low, high = float(low), float(high)  # nan, not np.float32(nan)
         raise ValueError(f"fit: {what} must be finite; got values in [{low!r}, {high!r}]")
     return X
 
