@@ -76,3 +76,31 @@ def test_values_the_coder_refuses_are_named_as_before(train_64, digits, value, m
     X[7, 3] = value
     with pytest.raises(ValueError, match=message):
         train_64(X, digits[1], np.float32, SGD(lr=0.1))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: X + np.arange(X.shape[1]) * 1e-3,  # float64, more than 256 values
+        lambda X: np.asfortranarray(X.astype(np.float32)),  # the model's dtype, another layout
+        lambda X: X.astype(np.float32),  # as it is: nothing to convert
+    ],
+    ids=["float64", "fortran float32", "float32"],
+)
+def test_rows_are_checked_once_after_the_conversion(train_64, digits, monkeypatch, make):
+    from softgrad.training import data
+
+    X = make(digits[0])
+    searched = []
+    real = data.check_fits_rows
+    monkeypatch.setattr(
+        data, "check_fits_rows", lambda *a, **k: searched.append(a) or real(*a, **k)
+    )
+    with np.errstate(all="raise"):  # no overflow in the conversion, no warning
+        train_64(X, digits[1], np.float32, SGD(lr=0.1))
+    assert searched == []  # X is searched for a value beyond float32 only when one is there
+    X_bad = np.array(X, copy=True)
+    X_bad[9, 2] = -1e39 if X_bad.dtype == np.float64 else np.inf
+    message = r"must fit in float32 .* in row 9 " if X_bad.dtype == np.float64 else r"inf\]$"
+    with pytest.raises(ValueError, match=message):
+        train_64(X_bad, digits[1], np.float32, SGD(lr=0.1))

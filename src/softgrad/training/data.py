@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_array, check_fits_rows, check_sample_weight
+from softgrad.checks.samples import all_finite
 from softgrad.coded_rows import CodedRows
 from softgrad.kernels import get_ops
 from softgrad.nn.loss import target_weights
@@ -99,16 +100,25 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     coded = _coded(X, dtype)
     if coded is not None:  # every value finite in dtype: the coder refuses any other
         return coded
-    check_fits_rows(X, dtype, "fit", what)  # 1e300 is inf in float32: refused, not cast
-    X = np.ascontiguousarray(X, dtype=dtype)
     if not check_finite:
-        return X
+        check_fits_rows(X, dtype, "fit", what)  # 1e300 is inf in float32: refused, not cast
+        return np.ascontiguousarray(X, dtype=dtype)
+    # converted first (X itself where it needs no conversion), then one pass over that: a
+    # value beyond dtype (1e300 in float32) is inf there, and only then is X searched for it,
+    # to name its row. Standardised float64 Fashion-MNIST into float32, in memory touched
+    # before: 39-43 ms, where a min and a max of X, the conversion and a min and a max of the
+    # copy took 69-75
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(X, dtype=dtype)
+    if all_finite(converted):
+        return converted
+    check_fits_rows(X, dtype, "fit", what)
     # min and max propagate NaN and expose +-inf without a temporary the size of X
-    low, high = X.min(), X.max()
+    low, high = converted.min(), converted.max()
     if not (np.isfinite(low) and np.isfinite(high)):
         low, high = float(low), float(high)  # nan, not np.float32(nan)
         raise ValueError(f"fit: {what} must be finite; got values in [{low!r}, {high!r}]")
-    return X
+    return converted
 
 
 def check_target(
