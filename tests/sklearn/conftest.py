@@ -49,3 +49,19 @@ def train_outputs():
 def assert_same_outputs():
     """``assert_same_outputs(got, want)``: every output of two trainings bit for bit."""
     return _assert_same
+
+
+@pytest.fixture
+def trained_on(monkeypatch):
+    """The X each fit hands to the training loop, in call order."""
+    from softgrad.sklearn import _training
+
+    seen = []
+    real = _training.train
+
+    def spy(est, train, *args, **kwargs):
+        seen.append(train[0])
+        return real(est, train, *args, **kwargs)
+
+    monkeypatch.setattr(_training, "train", spy)
+    return seen

@@ -13,7 +13,7 @@ import pytest
 
 from softgrad.coded_rows import CodedRows
 from softgrad.kernels import registry
-from softgrad.sklearn import MLPClassifier, _data, _training
+from softgrad.sklearn import MLPClassifier
 
 numba_ops = pytest.importorskip("softgrad.kernels.numba_ops")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -23,20 +23,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 def numba_lane(monkeypatch):
     """The lane that codes (the NumPy lane's encode_rows declines), whatever the run's is."""
     monkeypatch.setattr(registry, "_active", {"ops": numba_ops.NumbaOps()})
-
-
-@pytest.fixture
-def trained_on(monkeypatch):
-    """The X each fit hands to the training loop, in call order."""
-    seen = []
-    real = _training.train
-
-    def spy(est, train, *args, **kwargs):
-        seen.append(train[0])
-        return real(est, train, *args, **kwargs)
-
-    monkeypatch.setattr(_training, "train", spy)
-    return seen
 
 
 def _pixels(n_samples: int, n_features: int, dtype=np.float64, seed: int = 0):
@@ -74,8 +60,8 @@ def test_coded_X_gives_what_converting_it_gives(
     X, y = _pixels(120, 10, x_dtype)
     got = train_outputs(_clf(**params), how, X, y)
     assert all(isinstance(x, CodedRows) for x in trained_on), trained_on
-    # the path without codes: validate_data converts X to the dtype
-    monkeypatch.setattr(_data, "_coded", lambda *args: None)
+    # the path without codes: X converted to the dtype
+    monkeypatch.setattr(CodedRows, "encode", classmethod(lambda cls, *args: None))
     coded_calls = len(trained_on)
     want = train_outputs(_clf(**params), how, X, y)
     assert not any(isinstance(x, CodedRows) for x in trained_on[coded_calls:])

@@ -13,7 +13,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from softgrad.checks import check_fits_rows
 from softgrad.coded_rows import CodedRows
 from softgrad.stored_rows import StoredRows
-from softgrad.training.data import cast_per_batch, cast_rows
+from softgrad.training.data import cast_per_batch, cast_rows, converted_finite
 
 WHERE = "MLPClassifier"
 
@@ -61,7 +61,7 @@ def check_X(est, X, dtype, reset: bool):
 
 def check_X_y(est, X, y, dtype, reset: bool, code: bool = True):
     """Validated (X, y): X as in :func:`check_X`, or, with ``code``, as uint8 codes where it
-    can be (:func:`_coded`); y a 1-D array of class labels.
+    can be (:func:`_floats`); y a 1-D array of class labels.
 
     ``code=False`` for rows the training reads once (``partial_fit``'s block: one epoch over
     it). The coding pass pays where the rows are read again and again, not there: coded,
@@ -78,8 +78,8 @@ def check_X_y(est, X, y, dtype, reset: bool, code: bool = True):
     if cast_per_batch(X, dtype):  # as in check_X
         X, y = validate_data(est, X, y, accept_sparse="csr", dtype=None, reset=reset)
         X = cast_rows(X, dtype)
-    elif code and (coded := _coded(est, X, y, dtype, reset)) is not None:
-        X, y = coded
+    elif (read := _floats(est, X, y, dtype, reset, code)) is not None:
+        X, y = read
     else:
         check_fits_rows(X, dtype, type(est).__name__, "X")  # as in check_X
         X, y = validate_data(est, X, y, accept_sparse="csr", dtype=np.dtype(dtype), reset=reset)
@@ -88,27 +88,31 @@ def check_X_y(est, X, y, dtype, reset: bool, code: bool = True):
     return X, y
 
 
-def _coded(est, X, y, dtype, reset: bool):
-    """``(CodedRows, y)`` for a float array X of at most 256 distinct values (pixels scaled by
-    ``X / 255.0``), validated, or None (then :func:`check_X_y` converts X as always).
+def _floats(est, X, y, dtype, reset: bool, code: bool):
+    """``(rows, y)`` for a NumPy float array X, validated without validate_data's conversion
+    and NaN/inf scan, or None (then :func:`check_X_y` runs them, and names what they find).
 
-    X is coded only where the lane codes (:meth:`CodedRows.encode`: the Numba lane) and the
-    rows read exactly as ``X.astype(dtype)`` would, so the fit is the same: a quarter of the
-    float32 copy's memory, and on a grid such as ``k / 255`` a batch gathered in 20 us where
-    the float32 copy's took 45. validate_data runs first without its NaN/inf scan: the coding
-    pass refuses any value that is not finite in ``dtype``, and the fallback then runs the
-    scan and names the value.
+    With ``code``, X of at most 256 distinct values (pixels scaled by ``X / 255.0``) is coded
+    where the lane codes (:meth:`CodedRows.encode`: the Numba lane), the rows read exactly as
+    ``X.astype(dtype)`` would, so the fit is the same: a quarter of the float32 copy's memory,
+    and on a grid such as ``k / 255`` a batch gathered in 20 us where the float32 copy's took
+    45. Other X is converted and checked by one pass over the copy
+    (``training.data.converted_finite``), as ``fit`` converts it. A value not finite in
+    ``dtype`` makes the coder decline and the check fail: None.
     """
-    # the coder's own conditions, asked before validate_data runs for nothing
     if not (type(X) is np.ndarray or isinstance(X, np.memmap)):
-        return None
-    if X.dtype not in (np.float32, np.float64) or X.ndim != 2 or not X.flags.c_contiguous:
+        return None  # lists, pandas, np.matrix, sparse: validate_data converts them
+    if X.dtype.kind != "f" or X.ndim != 2:
         return None
     checked, y = validate_data(
         est, X, y, accept_sparse="csr", dtype=None, ensure_all_finite=False, reset=reset
     )
-    rows = CodedRows.encode(checked, dtype)
-    return None if rows is None else (rows, y)
+    if code:
+        rows = CodedRows.encode(checked, dtype)
+        if rows is not None:
+            return rows, y
+    converted = converted_finite(checked, dtype)
+    return None if converted is None else (converted, y)
 
 
 def check_label_kinds(labels, name: str) -> None:

@@ -70,6 +70,18 @@ def _coded(X: np.ndarray, dtype: np.dtype) -> CodedRows | None:
     return CodedRows.encode(X, dtype)
 
 
+def converted_finite(X: np.ndarray, dtype: Any) -> np.ndarray | None:
+    """``X`` as a C-contiguous array of ``dtype`` (X itself where it is one), checked by one
+    pass over the result (the BLAS's sum of squares, ``all_finite``); None where it holds NaN
+    or inf, a value beyond ``dtype`` included (1e300 in float32), which the caller then
+    searches X for and names by row. Standardised float64 Fashion-MNIST into float32, in
+    memory touched before: 38-43 ms, where a ``min`` and a ``max`` of X, the conversion and a
+    ``min`` and a ``max`` of the copy took 69-75."""
+    with np.errstate(over="ignore"):  # the overflow is found in the result, not warned of
+        converted = np.ascontiguousarray(X, dtype=dtype)
+    return converted if all_finite(converted) else None
+
+
 def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool = True) -> Any:
     """``X`` as a C-contiguous (N, D) array of ``dtype``: copied only if it is not one already.
 
@@ -103,16 +115,11 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     if not check_finite:
         check_fits_rows(X, dtype, "fit", what)  # 1e300 is inf in float32: refused, not cast
         return np.ascontiguousarray(X, dtype=dtype)
-    # converted first (X itself where it needs no conversion), then one pass over that: a
-    # value beyond dtype (1e300 in float32) is inf there, and only then is X searched for it,
-    # to name its row. Standardised float64 Fashion-MNIST into float32, in memory touched
-    # before: 39-43 ms, where a min and a max of X, the conversion and a min and a max of the
-    # copy took 69-75
-    with np.errstate(over="ignore"):
-        converted = np.ascontiguousarray(X, dtype=dtype)
-    if all_finite(converted):
+    converted = converted_finite(X, dtype)
+    if converted is not None:
         return converted
-    check_fits_rows(X, dtype, "fit", what)
+    check_fits_rows(X, dtype, "fit", what)  # names a value beyond dtype by its row
+    converted = np.ascontiguousarray(X, dtype=dtype)
     # min and max propagate NaN and expose +-inf without a temporary the size of X
     low, high = converted.min(), converted.max()
     if not (np.isfinite(low) and np.isfinite(high)):
