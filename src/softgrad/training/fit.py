@@ -89,7 +89,10 @@ def fit(
         if needed (float32 stays float32, with no copy when already C-contiguous). A sparse
         matrix is kept as CSR and each batch is densified into the batch buffer. A ScaledRows
         (``Scaler.inputs`` of uint8 images) stays stored, and each batch is gathered and
-        scaled into that buffer.
+        scaled into that buffer; so does an array of integers (uint8 pixels as they are),
+        each batch cast. Float rows it would convert (``X / 255.0`` in float64 for a float32
+        model) are kept as uint8 codes where they hold at most 256 values (CodedRows, the
+        Numba lane). Every batch reads as the converted copy would, bit for bit.
     y : ndarray of int of shape (N,)
         Class indices 0..C-1 (0 or 1 for a model with one logistic output).
     epochs : int, default 10
