@@ -1,7 +1,8 @@
-"""Float X of at most 256 distinct values (pixels scaled by ``X / 255.0``) is kept as uint8
-codes (CodedRows) on the Numba lane, and gives bit for bit what converting it to the dtype
-gives: the weights, the loss curve and every output of fit, predict and score. partial_fit,
-which reads its block once, does not code it.
+"""Float X of another dtype than the estimator's with at most 256 distinct values (pixels
+scaled by ``X / 255.0``, float64) is kept as uint8 codes (CodedRows) on the Numba lane, and
+gives bit for bit what converting it to the dtype gives: the weights, the loss curve and every
+output of fit, predict and score. partial_fit, which reads its block once, does not code it,
+nor does fit code X of the estimator's own dtype, which it reads as it is.
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ PARAMS = {
     "sgd": {"solver": "sgd"},
     "float64": {"dtype": np.float64},
 }
+# X of another dtype than the estimator's, which fit would convert: coded
 CASES = [
     pytest.param(how, params, x_dtype, id=f"{name}-{how}-{x_dtype.__name__}")
     for name, params in PARAMS.items()
     for how in HOWS
     for x_dtype in (np.float64, np.float32)
+    if np.dtype(x_dtype) != np.dtype(params.get("dtype", np.float32))
 ]
 
 
@@ -74,6 +77,14 @@ def test_partial_fit_does_not_code_the_block_it_reads_once(trained_on, x_dtype):
     _clf().partial_fit(X[:60], y[:60], classes=[0, 1, 2]).partial_fit(X[60:], y[60:])
     assert len(trained_on) == 2
     assert all(type(x) is np.ndarray and x.dtype == np.float32 for x in trained_on), trained_on
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_x_of_the_estimators_dtype_is_read_as_it_is(trained_on, dtype):
+    # nothing to convert, so nothing to spare: codes would add their memory to X's
+    X, y = _pixels(120, 10, dtype)
+    _clf(dtype=dtype).fit(X, y)
+    assert trained_on[-1] is X
 
 
 def test_k_over_255_reads_through_the_grid(trained_on):

@@ -11,32 +11,38 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from softgrad.checks import check_fits_rows
-from softgrad.coded_rows import CodedRows
 from softgrad.stored_rows import StoredRows
-from softgrad.training.data import cast_per_batch, cast_rows, converted_finite
+from softgrad.training.data import (
+    cast_per_batch,
+    cast_rows,
+    coded_rows,
+    converted_checked,
+    plain_array,
+)
 
 WHERE = "MLPClassifier"
 
 
-def checked_per_batch(X) -> bool:
-    """Whether prediction reads ``X`` as it is, a batch at a time (:func:`check_X`): a NumPy
-    array of floats. Converted whole to the model's dtype first, the estimator's
-    ``predict`` on the 10,000 Fashion-MNIST test images as float64 (h100, float32) took 20.0
-    ms, 9 of them in the copy and the scans over it before the network's 11.
+def float_array(X) -> bool:
+    """Whether ``X`` is a NumPy array of floats, which the estimator handles without
+    validate_data's conversion and scan: prediction reads it as it is, a batch at a time
+    (:func:`check_X`), and fit codes or converts it itself (:func:`_floats`). Converted whole
+    to the model's dtype first, the estimator's ``predict`` on the 10,000 Fashion-MNIST test
+    images as float64 (h100, float32) took 20.0 ms, 9 of them in the copy and the scans over
+    it before the network's 11.
 
     Example
     -------
-    >>> checked_per_batch(np.zeros((2, 3))), checked_per_batch(np.zeros((2, 3), np.uint8))
+    >>> float_array(np.zeros((2, 3))), float_array(np.zeros((2, 3), np.uint8))
     (True, False)
     """
-    is_array = type(X) is np.ndarray or isinstance(X, np.memmap)
-    return is_array and X.dtype.kind == "f"
+    return plain_array(X) and X.dtype.kind == "f"
 
 
 def check_X(est, X, dtype, reset: bool):
     """Validated 2-D input for prediction: a float array (or CSR matrix) in ``dtype``, with at
     most one copy; for an integer array (:func:`cast_per_batch`), a ScaledRows over X itself;
-    for a float array (:func:`checked_per_batch`), X itself.
+    for a float array (:func:`float_array`), X itself.
 
     validate_data converts to ``dtype`` first and then checks the values, so the NaN/inf scan
     reads the converted array (half the bytes of float64 input for a float32 model) and a
@@ -50,7 +56,7 @@ def check_X(est, X, dtype, reset: bool):
     if cast_per_batch(X, dtype):  # dtype=None: validate_data keeps the integers as they are
         X = validate_data(est, X, accept_sparse="csr", dtype=None, reset=reset)
         return cast_rows(X, dtype)
-    if checked_per_batch(X):
+    if float_array(X):
         return validate_data(
             est, X, accept_sparse="csr", dtype=None, ensure_all_finite=False, reset=reset
         )
@@ -92,27 +98,25 @@ def _floats(est, X, y, dtype, reset: bool, code: bool):
     """``(rows, y)`` for a NumPy float array X, validated without validate_data's conversion
     and NaN/inf scan, or None (then :func:`check_X_y` runs them, and names what they find).
 
-    With ``code``, X of at most 256 distinct values (pixels scaled by ``X / 255.0``) is coded
-    where the lane codes (:meth:`CodedRows.encode`: the Numba lane), the rows read exactly as
-    ``X.astype(dtype)`` would, so the fit is the same: a quarter of the float32 copy's memory,
-    and on a grid such as ``k / 255`` a batch gathered in 20 us where the float32 copy's took
-    45. Other X is converted and checked by one pass over the copy
-    (``training.data.converted_finite``), as ``fit`` converts it. A value not finite in
-    ``dtype`` makes the coder decline and the check fail: None.
+    With ``code``, X of another dtype than ``dtype`` of at most 256 distinct values (pixels
+    scaled by ``X / 255.0``, float64) is coded where the lane codes, as ``fit`` codes it
+    (``training.data.coded_rows``): the rows read exactly as ``X.astype(dtype)`` would, so the
+    fit is the same, with a quarter of the float32 copy's memory, and on a grid such as
+    ``k / 255`` a batch gathered in 20 us where the float32 copy's took 45. Other X is
+    converted (X itself where it is of ``dtype`` already) and checked by one pass over that
+    (``training.data.converted_checked``). A value not finite in ``dtype`` makes the coder
+    decline and the check fail: None.
     """
-    if not (type(X) is np.ndarray or isinstance(X, np.memmap)):
+    if not float_array(X) or X.ndim != 2:
         return None  # lists, pandas, np.matrix, sparse: validate_data converts them
-    if X.dtype.kind != "f" or X.ndim != 2:
-        return None
     checked, y = validate_data(
         est, X, y, accept_sparse="csr", dtype=None, ensure_all_finite=False, reset=reset
     )
-    if code:
-        rows = CodedRows.encode(checked, dtype)
-        if rows is not None:
-            return rows, y
-    converted = converted_finite(checked, dtype)
-    return None if converted is None else (converted, y)
+    rows = coded_rows(checked, dtype) if code else None
+    if rows is not None:
+        return rows, y
+    converted, finite = converted_checked(checked, dtype)
+    return (converted, y) if finite else None
 
 
 def check_label_kinds(labels, name: str) -> None:

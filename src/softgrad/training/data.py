@@ -36,6 +36,12 @@ def issparse(X: Any) -> bool:
     return module is not None and module.issparse(X)
 
 
+def plain_array(X: Any) -> bool:
+    """Whether ``X`` is a NumPy array itself (or a memmap), read as it is; lists, pandas
+    objects, ``np.matrix`` and sparse matrices are converted first."""
+    return type(X) is np.ndarray or isinstance(X, np.memmap)
+
+
 def cast_per_batch(X: Any, dtype: Any) -> bool:
     """Whether the network reads ``X`` cast to ``dtype`` one batch at a time (an identity
     :class:`~softgrad.preprocessing.ScaledRows` over it), not converted whole first: a NumPy
@@ -50,8 +56,8 @@ def cast_per_batch(X: Any, dtype: Any) -> bool:
     ...     np.zeros((2, 3), np.int64), np.float64), cast_per_batch(np.zeros((2, 3)), np.float32)
     (True, False, False)
     """
-    if type(X) is not np.ndarray and not isinstance(X, np.memmap):
-        return False  # lists, pandas, np.matrix, sparse: converted
+    if not plain_array(X):
+        return False
     return X.dtype.kind in "iu" and (np.dtype(dtype) == np.float32 or X.dtype.itemsize <= 2)
 
 
@@ -60,26 +66,25 @@ def cast_rows(X: np.ndarray, dtype: Any) -> ScaledRows:
     return ScaledRows(X, Scaler(), dtype)
 
 
-def _coded(X: np.ndarray, dtype: np.dtype) -> CodedRows | None:
-    """Float rows of another dtype than the model's, coded where they hold at most 256 values
-    (:meth:`CodedRows.encode`, the Numba lane): ``X / 255.0`` in float64 for a float32 model,
-    the estimator's rule. They would be converted whole anyway; coded, they take a byte a
-    value instead of four, and read bit for bit as the converted copy."""
-    if X.dtype == dtype or X.dtype not in (np.float32, np.float64) or not X.flags.c_contiguous:
-        return None
-    return CodedRows.encode(X, dtype)
+def coded_rows(X: np.ndarray, dtype: Any) -> CodedRows | None:
+    """Float rows of another dtype than the model's, which would be converted whole, coded
+    where they can be (``X / 255.0`` in float64 for a float32 model): a byte a value instead
+    of four, read bit for bit as the converted copy; None for rows of the model's dtype (read
+    as they are: codes would add memory) and where :meth:`CodedRows.encode` declines (more
+    than 256 values, a value not finite in ``dtype``, another layout, the NumPy lane)."""
+    return None if X.dtype == np.dtype(dtype) else CodedRows.encode(X, dtype)
 
 
-def converted_finite(X: np.ndarray, dtype: Any) -> np.ndarray | None:
-    """``X`` as a C-contiguous array of ``dtype`` (X itself where it is one), checked by one
-    pass over the result (the BLAS's sum of squares, ``all_finite``); None where it holds NaN
-    or inf, a value beyond ``dtype`` included (1e300 in float32), which the caller then
-    searches X for and names by row. Standardised float64 Fashion-MNIST into float32, in
-    memory touched before: 37-44 ms, where a ``min`` and a ``max`` of X, the conversion and a
-    ``min`` and a ``max`` of the copy took 66-75 (six of each, in turns)."""
+def converted_checked(X: np.ndarray, dtype: Any) -> tuple[np.ndarray, bool]:
+    """``(rows, finite)``: ``X`` as a C-contiguous array of ``dtype`` (X itself where it is
+    one), and whether every value of it is finite, from one pass over it (the BLAS's sum of
+    squares, ``all_finite``). A value beyond ``dtype`` (1e300 in float32) is inf there: the
+    caller then searches X for it and names its row. Standardised float64 Fashion-MNIST into
+    float32, in memory touched before: 37-44 ms, where a ``min`` and a ``max`` of X, the
+    conversion and a ``min`` and a ``max`` of the copy took 66-75 (six of each, in turns)."""
     with np.errstate(over="ignore"):  # the overflow is found in the result, not warned of
         converted = np.ascontiguousarray(X, dtype=dtype)
-    return converted if all_finite(converted) else None
+    return converted, all_finite(converted)
 
 
 def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool = True) -> Any:
@@ -92,7 +97,7 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     uint8 pixels given as they are), which is read through an identity ScaledRows, never
     converted whole: Fashion-MNIST's 60,000 uint8 images made a 188 MB float32 copy. Float
     rows of another dtype, which would be converted, are coded where they can be
-    (:func:`_coded`).
+    (:func:`coded_rows`).
     """
     if isinstance(X, StoredRows):
         if len(X) == 0:
@@ -109,23 +114,19 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
         raise TypeError(f"fit: {what} must be a real numeric array; got dtype {X.dtype}")
     if cast_per_batch(X, dtype):  # integers are finite and fit every float dtype
         return cast_rows(X, dtype)
-    coded = _coded(X, dtype)
+    coded = coded_rows(X, dtype)
     if coded is not None:  # every value finite in dtype: the coder refuses any other
         return coded
     if not check_finite:
         check_fits_rows(X, dtype, "fit", what)  # 1e300 is inf in float32: refused, not cast
         return np.ascontiguousarray(X, dtype=dtype)
-    converted = converted_finite(X, dtype)
-    if converted is not None:
+    converted, finite = converted_checked(X, dtype)
+    if finite:
         return converted
     check_fits_rows(X, dtype, "fit", what)  # names a value beyond dtype by its row
-    converted = np.ascontiguousarray(X, dtype=dtype)
-    # min and max propagate NaN and expose +-inf without a temporary the size of X
-    low, high = converted.min(), converted.max()
-    if not (np.isfinite(low) and np.isfinite(high)):
-        low, high = float(low), float(high)  # nan, not np.float32(nan)
-        raise ValueError(f"fit: {what} must be finite; got values in [{low!r}, {high!r}]")
-    return converted
+    # else NaN or inf in X: min and max propagate NaN and expose +-inf
+    low, high = float(converted.min()), float(converted.max())
+    raise ValueError(f"fit: {what} must be finite; got values in [{low!r}, {high!r}]")
 
 
 def check_target(
