@@ -60,6 +60,8 @@ def _stop(capsys, script, argv):
         ("mpi_scaling", ["--quick", "--steps", "3"], "unrecognized arguments"),
         ("mpi_memory", ["--epochs", "1"], "unrecognized arguments"),
         ("phases", ["--seconds", "0"], "argument --seconds: must be a positive finite number"),
+        ("fused_dense", ["--rounds", "0"], "argument --rounds: must be a positive integer"),
+        ("fused_dense", ["--pause", "-1"], "argument --pause: must be a positive finite number"),
     ],
 )
 def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
@@ -85,6 +87,7 @@ def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
         "mpi_scaling",
         "mpi_memory",
         "phases",
+        "fused_dense",
     ],
 )
 def test_help_prints_usage_and_runs_nothing(capsys, script):
