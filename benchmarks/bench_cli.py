@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import machine
+import sections
 
 
 class Parser(argparse.ArgumentParser):
@@ -76,9 +77,13 @@ def output_file(text: str) -> Path:
     return path
 
 
-def check_output(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def check_output(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, section: str | None = None
+) -> None:
     """``args.output`` as a Path, checked by :func:`output_file` unless ``--no-write`` (its
-    default, not run through ``type=``, is checked too); a clear stop otherwise."""
+    default, not run through ``type=``, is checked too); a clear stop otherwise. With
+    ``section``, the file must also hold that section's markers as
+    :func:`sections.write_section` needs them, found before the run, not after its minutes."""
     if args.no_write:
         args.output = Path(args.output)
         return
@@ -86,6 +91,9 @@ def check_output(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         args.output = output_file(str(args.output))
     except argparse.ArgumentTypeError as error:
         parser.error(f"argument --output: {error}")
+    problem = None if section is None else sections.markers_problem(args.output, section)
+    if problem is not None:
+        parser.error(f"argument --output: {problem}")
 
 
 def missing(*modules: str) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import bench_cli
 import numpy as np
+import sections
 from machine import blas_info, cpu_model, kernels
 
 import softgrad.functional as F
@@ -30,7 +30,6 @@ import softgrad.functional as F
 OPS = ["softmax", "log_softmax", "softmax_vjp", "cross_entropy_grad"]
 SHAPES = [(128, 10), (4096, 1000), (64, 10000)]
 PEERS = ["softgrad", "torch", "scipy", "numpy", "loop"]
-BEGIN, END = "<!-- ops:begin -->", "<!-- ops:end -->"
 # the per-sample Jacobian loop is timed on this many rows and scaled to the full batch: a
 # (10000, 10000) float32 Jacobian is 400 MB per sample
 LOOP_ROWS = {(128, 10): 128, (4096, 1000): 128, (64, 10000): 2}
@@ -296,22 +295,6 @@ def section(results, spreads, info, repeats, load_before, load_after, command) -
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    block = f"{BEGIN}\n{text}\n{END}"
-    if path.exists():
-        old = path.read_text()
-        if BEGIN in old and END in old:
-            pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
-            new = pattern.sub(lambda _: block, old, count=1)
-        else:
-            new = old.rstrip("\n") + "\n\n" + block + "\n"
-    else:
-        new = "# softgrad benchmarks\n\n" + block + "\n"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new)
-    os.replace(tmp, path)
-
-
 # --- main --------------------------------------------------------------------------------
 
 
@@ -327,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the Markdown file whose ops section is rewritten (default BENCHMARKS.md)",
     )
     args = bench_cli.parse(parser, argv)
-    bench_cli.check_output(parser, args)
+    bench_cli.check_output(parser, args, section="ops")
     threads = 1
     try:
         import torch
@@ -396,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     if not args.no_write:
-        write_section(args.output, text)
+        sections.write_section(args.output, "ops", text)
         print(f"\nwrote the ops section of {args.output}")
     return 0
 

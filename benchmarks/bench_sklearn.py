@@ -40,6 +40,7 @@ from pathlib import Path
 import bench_cli
 import machine
 import numpy as np
+import sections
 from harness import settle
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SkMLP
@@ -48,7 +49,6 @@ import sklearn
 from softgrad.datasets import load_fashion_mnist
 from softgrad.sklearn import MLPClassifier
 
-BEGIN, END = "<!-- sklearn:begin -->", "<!-- sklearn:end -->"
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 SOLVERS = {"sgd": {"learning_rate_init": 0.05}, "adam": {"learning_rate_init": 0.001}}
 TARGETS = {"sgd": 1.8, "adam": 2.2}
@@ -217,21 +217,6 @@ def predict_table(predicted):
     return lines
 
 
-def write_section(text, path=BENCHMARKS_MD):
-    """Replace the text between the markers (appending them when absent), atomically."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same folder: rename is atomic
-    with open(tmp, "w") as handle:
-        handle.write(new)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = bench_cli.Parser(prog="bench_sklearn.py", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=bench_cli.positive_int, default=3)
@@ -250,7 +235,7 @@ def main(argv=None):
         help="the Markdown file whose sklearn section is rewritten (default BENCHMARKS.md)",
     )
     args = bench_cli.parse(parser, argv, fashion=True)
-    bench_cli.check_output(parser, args)
+    bench_cli.check_output(parser, args, section="sklearn")
     from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
 
     info = machine.describe()
@@ -266,7 +251,7 @@ def main(argv=None):
     text = "\n\n".join(parts)
     print(text)
     if not args.no_write:
-        write_section(text, args.output)
+        sections.write_section(args.output, "sklearn", text)
     return 0
 
 

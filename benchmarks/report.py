@@ -10,8 +10,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-BEGIN, END = "<!-- training:begin -->", "<!-- training:end -->"
-HEADING = "# softgrad benchmarks\n"
+import sections
+
 TARGET_ACC = 0.88
 PEER_TITLES = {
     "softgrad": "softgrad",
@@ -327,48 +327,7 @@ def bound_table(bounds) -> str:
     return _table(headers, rows)
 
 
-def markers_problem(path: Path) -> str | None:
-    """What keeps :func:`write_section` from rewriting ``path``, or None: the file must hold
-    both training markers once, in order, or neither (a missing file is fine). With one of
-    them gone, the section's end is unknown: the rewrite would append a second training
-    section below the first instead of replacing it."""
-    if not path.exists():
-        return None
-    text = path.read_text()
-    counts = text.count(BEGIN), text.count(END)
-    if counts == (0, 0):
-        return None
-    if counts != (1, 1) or text.index(BEGIN) > text.index(END):
-        return (
-            f"{path} must hold the markers {BEGIN} and {END} once each, in that order, or "
-            f"neither; it holds {counts[0]} and {counts[1]} (put the missing one back around "
-            "the training section)"
-        )
-    return None
-
-
 def write_section(path: Path, body: str) -> None:
-    """Replace the text between the training markers (creating file/markers if absent).
-
-    Raises
-    ------
-    ValueError
-        The file holds one marker without the other, or either twice (:func:`markers_problem`).
-    """
-    problem = markers_problem(path)
-    if problem is not None:
-        raise ValueError(problem)
-    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    if path.exists():
-        text = path.read_text()
-    else:
-        text = HEADING
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Replace the text between the training markers (creating file/markers if absent):
+    :func:`sections.write_section`, which refuses a file that lost one of them."""
+    sections.write_section(path, "training", body)

@@ -125,10 +125,7 @@ def _complete(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             f"argument --batches: a batch must be at most the {N_FASHION_TRAIN:,} training "
             f"images; got {too_big[0]}"
         )
-    bench_cli.check_output(parser, args)
-    problem = None if args.no_write else report.markers_problem(args.output)
-    if problem is not None:  # found before the run, not after its 15 minutes
-        parser.error(f"argument --output: {problem}")
+    bench_cli.check_output(parser, args, section="training")
     named = args.peers is not None
     args.peers = list(dict.fromkeys(args.peers or ["softgrad", "pytorch", "sklearn"]))
     absent = {p: m for p, m in PEER_MODULES.items() if p in args.peers and bench_cli.missing(m)}

@@ -73,6 +73,23 @@ def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
 
 
 @pytest.mark.parametrize(
+    ("script", "section"), [("run", "training"), ("bench_ops", "ops"), ("bench_sklearn", "sklearn")]
+)
+def test_a_file_that_lost_a_marker_stops_the_run_before_it_starts(
+    capsys, tmp_path, script, section
+):
+    output = tmp_path / "BENCHMARKS.md"
+    text = f"# softgrad benchmarks\n\n<!-- {section}:begin -->\nold figures\n"
+    output.write_text(text)
+    code, captured = _stop(capsys, script, ["--output", str(output)])
+    assert code == 2, captured.err
+    assert captured.err.startswith(f"{script}.py: error: argument --output: ")
+    assert f"put the missing one back around the {section} section" in captured.err
+    assert len(captured.err.splitlines()) == 1 and captured.out == ""
+    assert output.read_text() == text
+
+
+@pytest.mark.parametrize(
     "script",
     [
         "bench_ops",

@@ -28,6 +28,7 @@ def _load(name: str):
 
 
 gemm_bound = _load("gemm_bound")
+sections = _load("sections")
 report = _load("report")
 machine = _load("machine")
 
@@ -116,6 +117,40 @@ def test_write_section_refuses_a_file_that_lost_its_end_marker(tmp_path):
     with pytest.raises(ValueError, match="once each, in that order, or neither; it holds 1 and 0"):
         report.write_section(path, "new figures")
     assert path.read_text() == text
+
+
+@pytest.mark.parametrize("name", ["training", "ops", "sklearn"])
+def test_each_section_is_rewritten_between_its_own_markers(tmp_path, name):
+    path = tmp_path / "BENCHMARKS.md"
+    others = "".join(
+        f"<!-- {other}:begin -->\n{other} figures\n<!-- {other}:end -->\n\n"
+        for other in ("training", "ops", "sklearn", "mpi")
+    )
+    path.write_text("# softgrad benchmarks\n\n" + others)
+    sections.write_section(path, name, "new figures\n")
+    sections.write_section(path, name, "new figures\n")  # idempotent
+    expected = others.replace(f"{name} figures", "new figures")
+    assert path.read_text() == "# softgrad benchmarks\n\n" + expected
+    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file was renamed over it
+
+
+@pytest.mark.parametrize(
+    ("text", "counts"),
+    [
+        # the ops incident: an old copy's end marker left above the section the rewrites found
+        ("<!-- ops:end -->\nstale\n<!-- ops:begin -->\nnew\n<!-- ops:end -->\n", "1 and 2"),
+        ("<!-- ops:end -->\nx\n<!-- ops:begin -->\n", "1 and 1"),  # out of order
+        ("<!-- ops:begin -->\nfigures\n", "1 and 0"),
+    ],
+)
+def test_a_section_whose_markers_are_broken_is_refused_and_left_alone(tmp_path, text, counts):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(text)
+    assert f"it holds {counts}" in sections.markers_problem(path, "ops")
+    with pytest.raises(ValueError, match="put the missing one back around the ops section"):
+        sections.write_section(path, "ops", "figures")
+    assert path.read_text() == text
+    assert sections.markers_problem(path, "sklearn") is None  # another section's are fine
 
 
 def test_the_cpu_is_named_with_its_family_model_and_widest_vector_extension(tmp_path):
