@@ -44,10 +44,12 @@ What it found (stop 39, 15:20 UTC, Zen 4, 2 cores, load 0.2-0.4, the defaults; t
 
 Repeated passes with no pause (both sides hot): 8.45 against 9.87 ms. An OpenBLAS thread spins
 for 0.1-0.2 s after each parallel call (it polls for the next call before it sleeps), and on
-two cores it takes the core a kernel on other threads needs, which halves their speed (chunked
-scheduling did not help). So inside softgrad the kernel would win 10-17% only where nothing has
-run on NumPy's BLAS for 0.2 s, and lose 2x in the common cases (``score`` right after ``fit``,
-a PCA's transform before ``predict`` in a pipeline, the validation pass after a training
+two cores it takes the core a kernel on other threads needs, which halves their speed. Chunked
+scheduling did not help. Nor does turning the polling off: with ``OPENBLAS_THREAD_TIMEOUT=4``
+the fused pass after a product takes 8.6 ms, but OpenBLAS's own takes 20.4, its worker asleep
+between the calls. So inside softgrad the kernel would win 10-17% only where nothing has run
+on NumPy's BLAS for 0.2 s, and lose 2x in the common cases (``score`` right after ``fit``, a
+PCA's transform before ``predict`` in a pipeline, the validation pass after a training
 epoch); choosing by timing would make a prediction's rounding depend on the machine's state.
 The tables: training_findings.md, stop 39.
 """
