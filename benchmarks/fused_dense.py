@@ -78,7 +78,7 @@ _I1, _I8, _I32, _I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(
 @dataclass(frozen=True)
 class Config:
     """A tile layout: ``lanes`` float32 per vector, ``rows`` rows per tile, panel ``widths``
-    in vectors (widest first, the last 1), and a name for the kernels' cache."""
+    in vectors (widest first, the last 1), and its name (printed, and the tests' ids)."""
 
     lanes: int
     rows: int
@@ -175,11 +175,11 @@ def _tile(config: Config, rows: int, width: int, relu: bool):
             next_rows = builder.mul(_I64(rows), x_stride)  # bytes from a row to the next tile's
             w_col = at(wa.data, builder.mul(col_v, _I64(4)))
 
-            def vector(base, j, mask):
+            def vector(base, j, mask):  # the j-th vector from base, masked lanes read as 0
                 pointer = builder.bitcast(builder.gep(base, [_I64(lanes * j)]), vptr)
                 if mask is None:
-                    return pointer, builder.load(pointer, align=4)
-                return pointer, builder.call(masked_load, [pointer, _I32(4), mask, zero])
+                    return builder.load(pointer, align=4)
+                return builder.call(masked_load, [pointer, _I32(4), mask, zero])
 
             entry = builder.block
             loop = builder.function.append_basic_block("tile.k")
@@ -197,7 +197,7 @@ def _tile(config: Config, rows: int, width: int, relu: bool):
             broadcast = [splat(builder.load(xs[r], align=4), vec) for r in range(rows)]
             summed = [[None] * width for _ in range(rows)]
             for j in range(width):  # one W vector live at a time: acc + broadcasts + 1 register
-                _, w_vec = vector(w_row, j, tail if j == width - 1 else None)
+                w_vec = vector(w_row, j, tail if j == width - 1 else None)
                 for r in range(rows):
                     summed[r][j] = builder.call(fma, [broadcast[r], w_vec, acc[r][j]])
             for r in range(rows):  # the next tile's rows of x, one tile ahead
@@ -217,7 +217,7 @@ def _tile(config: Config, rows: int, width: int, relu: bool):
             bias_mask = splat(has_bias, mask_type)
             b_col = at(ba.data, builder.mul(col_v, _I64(4)))
             biases = [
-                vector(b_col, j, builder.and_(bias_mask, tail) if j == width - 1 else bias_mask)[1]
+                vector(b_col, j, builder.and_(bias_mask, tail) if j == width - 1 else bias_mask)
                 for j in range(width)
             ]
             flags = _I64(0)
@@ -397,11 +397,11 @@ class Layer:
 
 def measure(layer: Layer, rounds: int, pause: float) -> dict[tuple[str, str], float]:
     """Median seconds of a pass over X for each way and setting, in interleaved rounds."""
-    import numba
     from threadpoolctl import threadpool_limits
 
     times: dict[tuple[str, str], list[float]] = {}
-    ways = {"OpenBLAS + bias/ReLU": layer.blas, "fused": layer.fused}
+    ways = dict(zip(WAYS, (layer.blas, layer.fused), strict=True))
+    idle, after_product, one_thread = SETTINGS
     threads = numba.get_num_threads()
 
     def timed(way: str, setting: str) -> None:
@@ -414,15 +414,15 @@ def measure(layer: Layer, rounds: int, pause: float) -> dict[tuple[str, str], fl
     for _ in range(rounds):
         for way in ways:
             time.sleep(pause)
-            timed(way, "BLAS idle")
+            timed(way, idle)
             layer.blas_product()
-            timed(way, "right after a BLAS product")
+            timed(way, after_product)
         with threadpool_limits(1):
             numba.set_num_threads(1)
             try:
                 for way in ways:
                     time.sleep(pause)
-                    timed(way, "one thread")
+                    timed(way, one_thread)
             finally:
                 numba.set_num_threads(threads)
     return {key: statistics.median(values) for key, values in times.items()}
