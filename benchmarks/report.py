@@ -1,16 +1,14 @@
 """Tables of a training benchmark run: printed to the console and written into BENCHMARKS.md.
 
-Only the text between ``<!-- training:begin -->`` and ``<!-- training:end -->`` is rewritten;
-other sections of BENCHMARKS.md (ops, sklearn) are left byte for byte as they are. The
-hand-written analysis in benchmarks/training_findings.md is copied in below the tables.
+run.py writes them between ``<!-- training:begin -->`` and ``<!-- training:end -->``
+(:func:`sections.write_section`); other sections of BENCHMARKS.md (ops, sklearn) are left
+byte for byte as they are. The hand-written analysis in benchmarks/training_findings.md is
+copied in below the tables.
 """
 
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
-
-import sections
 
 TARGET_ACC = 0.88
 PEER_TITLES = {
@@ -325,9 +323,3 @@ def bound_table(bounds) -> str:
     headers = ["shapes", "GFLOP / epoch", "bound s", "GFLOP/s", "full measurement s"]
     headers += ["lowest quick s", "per product s (full measurement)"]
     return _table(headers, rows)
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace the text between the training markers (creating file/markers if absent):
-    :func:`sections.write_section`, which refuses a file that lost one of them."""
-    sections.write_section(path, "training", body)

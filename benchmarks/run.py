@@ -35,6 +35,7 @@ import machine  # noqa: E402
 import memory  # noqa: E402
 import profile_step  # noqa: E402
 import report  # noqa: E402
+import sections  # noqa: E402
 import targets  # noqa: E402
 from peers import RunSpec, softgrad_available  # noqa: E402
 
@@ -278,7 +279,7 @@ def main(argv=None) -> int:
     print()
     print(body)
     if not args.no_write:
-        report.write_section(args.output, body)
+        sections.write_section(args.output, "training", body)
         log(f"rewrote the training section of {args.output}")
     if args.json:
         dump = {

@@ -79,7 +79,7 @@ def test_step_shapes_match_a_real_step():
 
 def test_write_section_creates_the_file_with_only_its_markers(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
-    report.write_section(path, "## Training\n\nfigures")
+    sections.write_section(path, "training", "## Training\n\nfigures")
     assert path.read_text() == (
         "# softgrad benchmarks\n\n<!-- training:begin -->\n## Training\n\nfigures\n"
         "<!-- training:end -->\n"
@@ -94,15 +94,15 @@ def test_write_section_rewrites_only_between_its_markers(tmp_path):
         "<!-- sklearn:begin -->\nsklearn table\n<!-- sklearn:end -->\n"
     )
     path.write_text(others)
-    report.write_section(path, "new figures\n")
-    report.write_section(path, "new figures\n")  # idempotent
+    sections.write_section(path, "training", "new figures\n")
+    sections.write_section(path, "training", "new figures\n")  # idempotent
     assert path.read_text() == others.replace("old figures", "new figures")
 
 
 def test_write_section_appends_its_markers_when_missing(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     path.write_text("# softgrad benchmarks\n\n<!-- ops:begin -->\nops\n<!-- ops:end -->\n")
-    report.write_section(path, "figures")
+    sections.write_section(path, "training", "figures")
     text = path.read_text()
     assert text.startswith("# softgrad benchmarks\n\n<!-- ops:begin -->\nops\n<!-- ops:end -->\n")
     assert text.endswith("\n\n<!-- training:begin -->\nfigures\n<!-- training:end -->\n")
@@ -115,7 +115,7 @@ def test_write_section_refuses_a_file_that_lost_its_end_marker(tmp_path):
     text = "# softgrad benchmarks\n\n<!-- training:begin -->\nold\n\n## Ops\nops\n"
     path.write_text(text)
     with pytest.raises(ValueError, match="once each, in that order, or neither; it holds 1 and 0"):
-        report.write_section(path, "new figures")
+        sections.write_section(path, "training", "new figures")
     assert path.read_text() == text
 
 
