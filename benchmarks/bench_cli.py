@@ -143,12 +143,13 @@ def header(info: dict | None = None) -> str:
     return (
         f"machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}; "
         f"NumPy {info['numpy']}, BLAS {info['blas']}; softgrad {info['softgrad']}, kernels "
-        f"{info['kernels']}; OpenBLAS environment: {_env_text(info['openblas_env'])}; "
+        f"{info['kernels']}; BLAS and thread environment: {env_text(info['env'])}; "
         f"load average {info['load_average']}"
     )
 
 
-def _env_text(env: dict | str) -> str:
+def env_text(env: dict | str) -> str:
+    """``machine.describe()``'s environment: ``"K=V, K=V"``, or ``"unset"`` as it says."""
     if isinstance(env, dict):
         return ", ".join(f"{k}={v}" for k, v in env.items())
     return env

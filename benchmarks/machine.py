@@ -92,12 +92,29 @@ def kernels() -> str:
     facts = ops.describe() if hasattr(ops, "describe") else {}
     text = ops.name
     if facts:
-        text += f" (numba {facts['numba']}, {facts['layer']} layer, {facts['threads']} threads)"
+        threads = threads_text(facts["threads"])
+        text += f" (numba {facts['numba']}, {facts['layer']} layer, {threads})"
     elif ops.name == "numpy":  # NumPy's elementwise passes run on the calling thread
         text += f" (NumPy {np.__version__} ufuncs, 1 thread)"
     if registry.fallback():
         text += f"; {registry.fallback()}"
     return text
+
+
+#: The environment variables that choose the BLAS's kernels and every library's thread count,
+#: recorded with each run: a run made under one of them is another run
+ENV_KEYS = (
+    "OPENBLAS_CORETYPE",
+    "OPENBLAS_L2_SIZE",
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+
+
+def threads_text(count) -> str:
+    """``"1 thread"``, ``"2 threads"`` (``"? threads"`` where the count is unknown)."""
+    return f"{count} thread" if count == 1 else f"{count} threads"
 
 
 def describe() -> dict:
@@ -109,7 +126,7 @@ def describe() -> dict:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count()
-    env = {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}
+    env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
     return {
         "cpu": cpu_model(),
         "cores": cores,
@@ -117,7 +134,7 @@ def describe() -> dict:
         "numpy": np.__version__,
         "blas": (
             f"{blas.get('internal_api', '?')} {blas.get('version', '?')}, kernel "
-            f"{blas.get('architecture', '?')}, {blas.get('num_threads', '?')} threads"
+            f"{blas.get('architecture', '?')}, {threads_text(blas.get('num_threads', '?'))}"
         ),
         "blas_threads": blas_threads(),
         "kernels": kernels(),
@@ -125,6 +142,6 @@ def describe() -> dict:
         "scikit-learn": _version("scikit-learn"),
         "onnxruntime": _version("onnxruntime"),
         "softgrad": _version("softgrad"),
-        "openblas_env": env or "unset",
+        "env": env or "unset",
         "load_average": load_average(),
     }

@@ -95,6 +95,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="leave out the hand-fused NumPy step (benchmarks/peers.py) and the two-thread step "
         "(benchmarks/threaded_ref.py) in the batch-128 runs",
     )
+    parser.add_argument(
+        "--threads",
+        type=bench_cli.positive_int,
+        default=None,
+        help="threads for every peer: NumPy's BLAS (scikit-learn's too), softgrad's kernels, "
+        "PyTorch, ONNX Runtime (default: the BLAS's own count). 1 measures one core, where no "
+        "product is split between cores; the two-thread reference is then left out",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not rewrite --output")
     parser.add_argument(
         "--json", type=bench_cli.output_file, default=None, help="also dump raw figures here"
@@ -146,6 +154,11 @@ def _complete(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     args.threads_ref = args.reference and not bench_cli.missing("numba", "scipy", "threadpoolctl")
     if args.reference and not args.threads_ref:
         args.notes.append("the two-thread reference left out: it needs numba, scipy, threadpoolctl")
+    if args.threads == 1 and args.threads_ref:  # it runs two threads, whatever --threads says
+        args.threads_ref = False
+        args.notes.append("the two-thread reference left out: --threads 1")
+    if args.threads is not None and bench_cli.missing("threadpoolctl"):
+        parser.error("argument --threads: needs threadpoolctl, which is not installed")
     bench_cli.check_kernels(parser)
     bench_cli.fashion_root(parser)
 
@@ -164,6 +177,22 @@ def plan(args) -> list[tuple[str, RunSpec, int]]:
     return runs
 
 
+def limit_threads(count: int | None) -> None:
+    """Hold NumPy's BLAS (and with it scikit-learn and the NumPy reference) and softgrad's
+    kernels to ``count`` threads for the rest of the process (None: leave them as they are).
+    PyTorch and ONNX Runtime then follow the BLAS's count (:func:`main`)."""
+    if count is None:
+        return
+    if softgrad_available():
+        from softgrad import set_threads
+
+        set_threads(count)  # the BLAS and the Numba kernels together
+    else:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(count, user_api="blas")  # stays until restored
+
+
 def log(message: str) -> None:
     print(message, flush=True)
 
@@ -171,6 +200,7 @@ def log(message: str) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    limit_threads(args.threads)
     threads = machine.blas_threads()
     if "pytorch" in args.peers:
         import torch
@@ -316,9 +346,10 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         f"Machine: {info['cpu']}, {info['cores']} cores; Python {info['python']}, "
         f"NumPy {info['numpy']} with {info['blas']}; softgrad kernels: {info['kernels']}; "
         f"PyTorch {info['torch']} "
-        f"({machine.blas_threads()} threads, set to NumPy's BLAS count); scikit-learn "
-        f"{info['scikit-learn']}; ONNX Runtime {info['onnxruntime']}; OPENBLAS_CORETYPE / "
-        f"OPENBLAS_L2_SIZE: {info['openblas_env']}. Load average at start "
+        f"({machine.threads_text(machine.blas_threads())}, set to NumPy's BLAS count); "
+        f"scikit-learn {info['scikit-learn']}; ONNX Runtime {info['onnxruntime']}; "
+        f"{' / '.join(machine.ENV_KEYS)}: {bench_cli.env_text(info['env'])}. Load average at "
+        "start "
         f"{info['load_average']}, at end {info['load_average_end']}.",
         "",
         "Workload: 784-H-10 MLP (Linear, ReLU, Linear, softmax cross-entropy), float32 inputs in "
@@ -365,9 +396,15 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
     ]
     if other_cfgs:
         lines += [report.detail_table(other_cfgs), ""]
+    lines += ["### Targets (issue 11)", ""]
+    if args.threads is not None and args.threads != info["cores"]:
+        lines += [
+            f"This run held every peer to {machine.threads_text(args.threads)} (`--threads "
+            f"{args.threads}`) on {info['cores']} cores; the issue's targets are for runs on every "
+            "core, so these statuses describe this configuration only.",
+            "",
+        ]
     lines += [
-        "### Targets (issue 11)",
-        "",
         targets.targets_table(configs, bounds, mem_records, inf_results),
         "",
         "### GEMM-only lower bound (NumPy float32, this machine)",

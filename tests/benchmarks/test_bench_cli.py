@@ -44,6 +44,7 @@ def _exits_2_with_one_line(capsys, parse, argv, *needles):
         (["--output", "/no/such/folder/B.md"], ["--output", "/no/such/folder"]),
         (["--output", "/proc/B.md"], ["--output", "not writable"]),
         (["--no-write", "--json", "/no/such/folder/r.json"], ["--json", "/no/such/folder"]),
+        (["--no-write", "--threads", "0"], ["--threads", "positive integer", "'0'"]),
     ],
 )
 def test_run_refuses_a_bad_argument_in_one_line(capsys, argv, needles):
@@ -118,6 +119,36 @@ def test_run_quick_mode_still_runs_a_batch_sweep(monkeypatch):
     assert [s.batch_size for s in sweeps] == [512]
 
 
+def test_run_on_one_thread_leaves_out_the_two_thread_reference(monkeypatch):
+    monkeypatch.setattr(bench_cli, "fashion_root", lambda parser: None)
+    args = run.parse_args(["--no-write", "--threads", "1"])
+    assert args.reference and not args.threads_ref
+    assert "the two-thread reference left out: --threads 1" in args.notes
+    args = run.parse_args(["--no-write", "--threads", "2"])
+    assert args.threads_ref == (not bench_cli.missing("numba", "scipy", "threadpoolctl"))
+
+
+def test_run_holds_the_blas_and_the_kernels_to_the_threads_asked():
+    pytest.importorskip("threadpoolctl")
+    from softgrad import set_threads
+    from softgrad.kernels.threads import wanted_threads
+
+    machine = importlib.import_module("machine")
+    try:
+        run.limit_threads(1)
+        assert machine.blas_threads() == 1
+        assert wanted_threads() == 1
+        assert ", 1 thread" in machine.describe()["blas"]
+    finally:
+        set_threads(None)
+    assert wanted_threads() is None
+
+
+def test_threads_are_counted_in_words():
+    machine = importlib.import_module("machine")
+    assert [machine.threads_text(n) for n in (1, 2, "?")] == ["1 thread", "2 threads", "? threads"]
+
+
 def _script(name, *argv, **env):
     env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.run(
@@ -183,3 +214,23 @@ def test_the_header_names_the_lane_that_runs(lane):
         assert "kernels numpy (NumPy " in line, line
     else:
         assert "kernels numba (numba " in line or "kernels numpy" in line, line
+
+
+def test_the_header_records_the_thread_settings_of_the_environment():
+    # a run made under OPENBLAS_NUM_THREADS=1 must say so: its figures are another machine's
+    machine = importlib.import_module("machine")
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in machine.ENV_KEYS},
+        "OPENBLAS_NUM_THREADS": "1",
+        "NUMBA_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    code = "import bench_cli; print(bench_cli.header())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=BENCH
+    )
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert "BLAS and thread environment: OPENBLAS_NUM_THREADS=1, NUMBA_NUM_THREADS=1" in line
+    assert ", 1 thread; softgrad " in line, line  # the BLAS's count, in words
+    assert "kernels numpy" in line or " layer, 1 thread)" in line, line  # and Numba's
