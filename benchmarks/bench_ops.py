@@ -23,7 +23,7 @@ from pathlib import Path
 import bench_cli
 import numpy as np
 import sections
-from machine import blas_info, cpu_model, kernels
+from machine import blas_info, cpu_model, held_threads, kernels
 
 import softgrad.functional as F
 
@@ -311,6 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = bench_cli.parse(parser, argv)
     bench_cli.check_output(parser, args, section="ops")
+    # every peer on one thread: NumPy's BLAS and softgrad's kernels here (its Numba lane
+    # threads a softmax from PARALLEL_MIN elements), PyTorch in _run
+    with held_threads(1):
+        return _run(args, argv)
+
+
+def _run(args, argv: list[str] | None) -> int:
+    """The measurements and the section of :func:`main`, on one thread."""
     threads = 1
     try:
         import torch
@@ -322,20 +330,6 @@ def main(argv: list[str] | None = None) -> int:
         import scipy.special as scipy_special
     except ImportError:
         scipy_special = None
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    except ImportError:
-        pass
-    # softgrad's Numba lane threads a softmax from PARALLEL_MIN elements: one thread, as every
-    # peer here
-    from softgrad.kernels import get_ops
-
-    if get_ops().name == "numba":
-        import numba
-
-        numba.set_num_threads(threads)
     print(bench_cli.header(), flush=True)  # after the thread limits: the counts the run uses
     for name, module in (("torch", torch), ("scipy", scipy_special)):
         if module is None:

@@ -159,7 +159,7 @@ def section(results, threads, load, predicted):
     """One thread count's tables and verdicts; ``load`` the 1-minute load average at its start
     and end, ``predicted`` the prediction times (:func:`time_predict`)."""
     lines = [
-        f"### BLAS threads: {threads}",
+        f"### Threads: {threads} (NumPy's BLAS and softgrad's kernels)",
         "",
         "| solver | estimator | fit time (s) | runs (s) | test accuracy: mean (runs) "
         "| sklearn time / this |",
@@ -236,15 +236,13 @@ def main(argv=None):
     )
     args = bench_cli.parse(parser, argv, fashion=True)
     bench_cli.check_output(parser, args, section="sklearn")
-    from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
-
     info = machine.describe()
     print(bench_cli.header(info), flush=True)
     parts = [heading(args.repeats, args.epochs, info)]
     for threads in args.threads:
         # other work on the machine shows in the spread of the runs: say how busy it was
         load_before = os.getloadavg()[0]
-        with threadpool_limits(threads or None):  # None sets no limit: the library default
+        with machine.held_threads(threads or None):  # None: the libraries' defaults
             results, predicted = run(args.repeats, args.epochs)
         load = (load_before, os.getloadavg()[0])
         parts.append(section(results, threads or "library default", load, predicted))

@@ -3,8 +3,10 @@ thread counts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+from collections.abc import Iterator
 from importlib import metadata
 
 
@@ -110,6 +112,30 @@ ENV_KEYS = (
     "OMP_NUM_THREADS",
     "NUMBA_NUM_THREADS",
 )
+
+
+@contextlib.contextmanager
+def held_threads(count: int | None) -> Iterator[None]:
+    """NumPy's BLAS (and so scikit-learn and the NumPy reference) and softgrad's kernels held
+    to ``count`` threads inside the block, the libraries' defaults given back after it (None:
+    left as they are). PyTorch and ONNX Runtime are given the BLAS's count by the scripts
+    (:func:`blas_threads`). Without softgrad, the BLAS alone is held (threadpoolctl)."""
+    if count is None:
+        yield
+        return
+    try:
+        from softgrad import set_threads
+    except ImportError:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(count, user_api="blas"):
+            yield
+        return
+    set_threads(count)  # the BLAS and the Numba kernels together
+    try:
+        yield
+    finally:
+        set_threads(None)
 
 
 def threads_text(count) -> str:

@@ -177,30 +177,19 @@ def plan(args) -> list[tuple[str, RunSpec, int]]:
     return runs
 
 
-def limit_threads(count: int | None) -> None:
-    """Hold NumPy's BLAS (and with it scikit-learn and the NumPy reference) and softgrad's
-    kernels to ``count`` threads for the rest of the process (None: leave them as they are).
-    PyTorch and ONNX Runtime then follow the BLAS's count (:func:`main`)."""
-    if count is None:
-        return
-    if softgrad_available():
-        from softgrad import set_threads
-
-        set_threads(count)  # the BLAS and the Numba kernels together
-    else:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(count, user_api="blas")  # stays until restored
-
-
 def log(message: str) -> None:
     print(message, flush=True)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    with machine.held_threads(args.threads):
+        return _run(args, argv)
+
+
+def _run(args: argparse.Namespace, argv) -> int:
+    """The whole run of :func:`main`, with the threads ``--threads`` holds."""
     started = time.perf_counter()
-    limit_threads(args.threads)
     threads = machine.blas_threads()
     if "pytorch" in args.peers:
         import torch

@@ -128,20 +128,22 @@ def test_run_on_one_thread_leaves_out_the_two_thread_reference(monkeypatch):
     assert args.threads_ref == (not bench_cli.missing("numba", "scipy", "threadpoolctl"))
 
 
-def test_run_holds_the_blas_and_the_kernels_to_the_threads_asked():
+def test_the_scripts_hold_the_blas_and_the_kernels_to_the_threads_asked():
+    # run.py --threads, bench_sklearn.py per thread count, bench_ops.py at one thread
     pytest.importorskip("threadpoolctl")
-    from softgrad import set_threads
     from softgrad.kernels.threads import wanted_threads
 
     machine = importlib.import_module("machine")
-    try:
-        run.limit_threads(1)
+    before = machine.blas_threads()
+    with machine.held_threads(1):
         assert machine.blas_threads() == 1
         assert wanted_threads() == 1
         assert ", 1 thread" in machine.describe()["blas"]
-    finally:
-        set_threads(None)
-    assert wanted_threads() is None
+        assert "1 thread)" in machine.describe()["kernels"] or "numpy" in machine.kernels()
+    assert wanted_threads() is None  # given back after the block
+    assert machine.blas_threads() == before
+    with machine.held_threads(None):  # no --threads: left as they are
+        assert wanted_threads() is None and machine.blas_threads() == before
 
 
 def test_threads_are_counted_in_words():
