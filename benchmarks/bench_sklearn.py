@@ -18,10 +18,11 @@ pause between peers (``harness.settle``: the previous library's BLAS threads spi
 after its last product); the median over the rounds, and the median of the per-round ratios
 against sklearn.
 
-The whole comparison runs once per BLAS thread count in ``--threads`` (default 1, then 2), one
-table each: on one thread every peer computes on one core, the setting of a fair per-core
-comparison; on two, softgrad's BLAS calls that spread elementwise work (the folded SGD update,
-Adam's move) have a second core, as they do for a user of a 2-core machine.
+The whole comparison runs once per thread count in ``--threads`` (default 1, then 2), one table
+each, NumPy's BLAS and softgrad's kernels held to it (``machine.held_threads``): on one thread
+every peer computes on one core, the setting of a fair per-core comparison; on two, softgrad's
+BLAS calls that spread elementwise work (the folded SGD update, Adam's move) have a second
+core, as they do for a user of a 2-core machine.
 
 Usage: python benchmarks/bench_sklearn.py [--repeats 3] [--epochs 10] [--threads 1 2] [--no-write]
 [--output BENCHMARKS.md]
@@ -143,7 +144,7 @@ def heading(repeats, epochs, info):
             "epochs, same hyperparameters (sgd: lr 0.05, momentum 0.9, Nesterov; adam: lr "
             "0.001), whole `fit` call timed (input validation and conversion included), input "
             f"`X / 255.0` (float64). Median of {repeats} interleaved runs (order alternating), "
-            "for each BLAS thread count in turn. "
+            "for each thread count (NumPy's BLAS and softgrad's kernels) in turn. "
             f"{info['cpu']}, {info['cores']} cores; NumPy {info['numpy']} with {info['blas']}; "
             f"softgrad kernels: {info['kernels']}; scikit-learn {sklearn.__version__}. Produced "
             "by `benchmarks/bench_sklearn.py`.",
@@ -226,7 +227,8 @@ def main(argv=None):
         type=bench_cli.nonnegative_int,
         nargs="+",
         default=[1, 2],
-        help="BLAS thread counts, one comparison each (0: library default)",
+        help="thread counts of NumPy's BLAS and softgrad's kernels, one comparison each (0: "
+        "the libraries' defaults)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md")
     parser.add_argument(
