@@ -22,7 +22,6 @@ def _train(clf, how: str, X, y) -> dict:
     return {
         "weights": [w.copy() for w in clf.coefs_ + clf.intercepts_],
         "loss_curve_": np.array(clf.loss_curve_),
-        "decision_function": clf.decision_function(X),
         "predict_proba": clf.predict_proba(X),
         "predict_log_proba": clf.predict_log_proba(X),
         "predict": clf.predict(X),

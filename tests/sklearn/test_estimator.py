@@ -82,8 +82,9 @@ def test_binary_uses_one_logistic_output_like_sklearn():
     clf = _clf().fit(X, np.array(["no", "yes"])[y])
     assert (clf.n_outputs_, clf.out_activation_, clf.n_layers_) == (1, "logistic", 3)
     assert [c.shape for c in clf.coefs_] == [(5, 10), (10, 1)]
-    scores = clf.decision_function(X)
-    assert scores.shape == (120,)
+    logits = clf.to_model().decision_function(X)  # [0, z]: softmax([0, z]) = sigmoid(z)
+    assert logits.shape == (120, 2) and not logits[:, 0].any()
+    scores = logits[:, 1]
     np.testing.assert_array_equal(clf.predict(X), np.where(scores > 0, "yes", "no"))
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba[:, 1], 1 / (1 + np.exp(-scores.astype(float))), rtol=1e-6)
@@ -93,7 +94,7 @@ def test_binary_uses_one_logistic_output_like_sklearn():
 def test_multiclass_outputs():
     X, y = _data(4, n_samples=160)
     clf = _clf().fit(X, y)
-    logits = clf.decision_function(X)
+    logits = clf.to_model().decision_function(X)
     assert logits.shape == (160, 4) and clf.out_activation_ == "softmax"
     np.testing.assert_allclose(clf.predict_log_proba(X), log_softmax(logits, axis=1), rtol=1e-6)
     np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), clf.predict_proba(X), atol=1e-6)
@@ -107,18 +108,17 @@ def test_predict_log_proba_finite_where_proba_saturates(n_classes):
     assert np.any(clf.predict_proba(X) == 0)
     log_proba = clf.predict_log_proba(X)
     assert np.all(np.isfinite(log_proba))
-    logits = clf.decision_function(X).astype(np.float64)
-    if n_classes == 2:
-        logits = np.column_stack([np.zeros_like(logits), logits])
+    logits = clf.to_model().decision_function(X).astype(np.float64)  # two classes: [0, z]
     # atol: log-probabilities of ~-1e-35 (float32) against the float64 reference's exact 0.0
     np.testing.assert_allclose(log_proba, log_softmax(logits, axis=1), rtol=1e-5, atol=1e-6)
 
 
-def test_multilabel_is_rejected_clearly():
+@pytest.mark.parametrize("as_given", [np.asarray, lambda Y: Y.tolist()], ids=["array", "lists"])
+def test_multilabel_is_rejected_clearly(as_given):
     X, _ = _data(3)
     Y = np.random.default_rng(0).integers(0, 2, size=(120, 3))
-    with pytest.raises(ValueError, match="multilabel"):
-        _clf().fit(X, Y)
+    with pytest.raises(ValueError, match=r"got shape \(120, 3\) \(multilabel"):
+        _clf().fit(X, as_given(Y))
 
 
 @pytest.mark.parametrize("labels", [["a", 1], [1.5, "b"], [2, "c"]])
@@ -539,7 +539,8 @@ def test_coefs_and_intercepts_are_assignable():
     assert mlp.predict_proba(X)[0, 1] == pytest.approx(0.739, abs=1e-3)
     # assigned after fitting, the arrays replace the live weights at the next prediction
     mlp.coefs_ = [np.zeros((3, 2)), np.zeros((2, 1))]
-    np.testing.assert_allclose(mlp.decision_function(X), mlp.intercepts_[1])
+    z = mlp.intercepts_[1][0]
+    np.testing.assert_allclose(mlp.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)), rtol=1e-6)
 
 
 def test_assigning_one_layer_of_coefs_or_intercepts_writes_into_the_network():

@@ -92,7 +92,7 @@ def test_wide_integers_are_rounded_to_float32_as_astype_rounds_them(x_dtype):
     big = (2**24 + rng.integers(0, 2**20, size=(50, 4))).astype(x_dtype)
     assert not np.array_equal(big.astype(np.float32).astype(np.int64), big)  # some do round
     np.testing.assert_array_equal(
-        clf.decision_function(big), clf.decision_function(big.astype(np.float32))
+        clf.predict_log_proba(big), clf.predict_log_proba(big.astype(np.float32))
     )
 
 

@@ -58,7 +58,10 @@ def test_fit_and_assigned_coefs_build_the_network_without_drawing(forbid_draws):
     clf.intercepts_ = [np.float64(0.25), np.arange(3)]  # cast and broadcast as before
     np.testing.assert_array_equal(clf.coefs_[0], np.float32(0.5))
     np.testing.assert_array_equal(clf.intercepts_[0], np.full(6, 0.25, np.float32))
-    np.testing.assert_array_equal(clf.decision_function(X), np.tile([0.0, 1.0, 2.0], (60, 1)))
+    logits = clf.to_model().decision_function(X)
+    np.testing.assert_array_equal(logits, np.tile([0.0, 1.0, 2.0], (60, 1)))
+    expected = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
+    np.testing.assert_allclose(clf.predict_proba(X), np.tile(expected, (60, 1)), rtol=1e-6)
 
 
 def _sklearns_draw(layer_units, activation, random_state):

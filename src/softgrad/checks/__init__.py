@@ -11,7 +11,8 @@ The checks live in three modules, by what they check; import them from here:
 
 - :mod:`~softgrad.checks.scalars`: single values (``check_positive_int``, ``check_int``,
   ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``) and a hyperparameter
-  that must fit the parameters' dtype (``check_fits_dtype``).
+  that must fit the parameters' dtype (``check_fits_dtype``) or stay above 0 there
+  (``check_stays_positive``).
 - :mod:`~softgrad.checks.samples`: arrays of samples (``as_array``, ``check_real_array``,
   ``check_finite_rows``, ``check_feature_count``, ``check_fits_rows`` and its scan
   ``first_beyond_dtype``, ``check_sample_weight``).
@@ -52,6 +53,7 @@ from softgrad.checks.scalars import (
     check_metric,
     check_number,
     check_positive_int,
+    check_stays_positive,
 )
 
 __all__ = [
@@ -72,6 +74,7 @@ __all__ = [
     "check_real_array",
     "check_same_shape",
     "check_sample_weight",
+    "check_stays_positive",
     "check_where",
     "first_beyond_dtype",
     "normalize_axis",

@@ -1,5 +1,5 @@
 """Checks of single values: counts, numbers in a range, flags, choices, a monitored metric, and
-a hyperparameter that must fit the parameters' dtype.
+a hyperparameter that must fit the parameters' dtype (or stay above 0 there).
 
 Each returns the value in the form its caller trusts (``int``, ``float``, ``bool``) or raises
 in the house template (see :mod:`softgrad.checks`).
@@ -98,6 +98,28 @@ def check_fits_dtype(value: float, dtype: Any, where: str, what: str, fix: str =
         f"{where}: {what}={value:.6g} overflows {dtype} (max {largest:.2g}); use a value below "
         f"{largest:.2g}{fix}"
     )
+
+
+def check_stays_positive(
+    value: float, dtype: Any, where: str, what: str, harm: str, fix: str = ""
+) -> None:
+    """Refuse a positive number that rounds to 0 in ``dtype`` (Adam's ``eps=1e-8`` in float16);
+    ``harm`` says what the 0 would do, ``fix`` what to do besides passing a larger value.
+
+    Example
+    -------
+    >>> check_stays_positive(1e-50, np.float32, "Adam", "eps", "0 / 0 is NaN")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Adam: eps must be at least 1.4e-45 in float32, its smallest positive value ...
+    """
+    dtype = np.dtype(dtype)
+    if value > 0 and dtype.kind == "f" and dtype.type(value) == 0:
+        smallest = float(np.finfo(dtype).smallest_subnormal)
+        raise ValueError(
+            f"{where}: {what} must be at least {smallest:.2g} in {dtype}, its smallest positive "
+            f"value (rounded to 0, {harm}); got {value:.6g} (use a larger {what}{fix})"
+        )
 
 
 def check_int(value: Any, where: str, what: str, low: int) -> int:

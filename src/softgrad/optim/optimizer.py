@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad.checks import check_fits_dtype, check_number
+from softgrad.checks import check_fits_dtype, check_number, check_stays_positive
 from softgrad.optim.flat import FlatState, flat_step
 from softgrad.optim.optimizer_checks import check_roles, check_step_args, parse_entries
 
@@ -175,13 +175,7 @@ class Optimizer:
         for what, value in self._dtype_scalars().items():
             check_fits_dtype(value, dtype, where, what, fix)
         for what, (value, harm) in self._dtype_floors().items():
-            if value > 0 and dtype.kind == "f" and dtype.type(value) == 0:
-                smallest = float(np.finfo(dtype).smallest_subnormal)
-                raise ValueError(
-                    f"{where}: {what} must be at least {smallest:.2g} in {dtype}, its smallest "
-                    f"positive value (rounded to 0, {harm}); got {value:.6g} (use a larger "
-                    f"{what}{fix})"
-                )
+            check_stays_positive(value, dtype, where, what, harm, fix)
         self._fits = dtype
 
     def _hyper(self) -> dict[str, Any]:

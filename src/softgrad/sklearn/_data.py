@@ -75,7 +75,10 @@ def check_X_y(est, X, y, dtype, reset: bool, code: bool = True):
     1.13x at 2,048 and 1.09x at 16,384 (2-core Zen 4; per block size, the median call over
     the stream in six rounds alternating with the float copy, the median of the rounds'
     ratios), and the float copy it would spare lives for one call only."""
-    shape = getattr(y, "shape", ())  # nested lists are left to validate_data's 1-D check
+    shape = getattr(y, "shape", None)
+    if shape is None:  # a list of label lists: its rows' length, as an array's shape
+        first = y[0] if isinstance(y, (list, tuple)) and len(y) else None
+        shape = (len(y), len(first)) if isinstance(first, (list, tuple, np.ndarray)) else ()
     if len(shape) == 2 and shape[1] > 1:
         raise ValueError(
             f"{WHERE}: y must be a 1-D array of class labels; got shape {shape!r} (multilabel "

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from softgrad.checks import check_fits_dtype
+from softgrad.checks import check_fits_dtype, check_stays_positive
 from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, Dropout, LogisticLoss
 from softgrad.optim import SGD, Adam, InvScalingLR
@@ -93,14 +93,18 @@ def make_optimizer(est):
     )
 
 
-def _check_dtype_range(est, dtype) -> None:
-    """ValueError naming the estimator's own parameter when it overflows the training dtype
-    (the optimizer and fit would name their lr, eps, l2_penalty, which the user never set)."""
+def check_dtype_range(est, dtype) -> None:
+    """ValueError naming the estimator's own parameter when it overflows the training dtype,
+    or Adam's epsilon rounds to 0 there (the optimizer and fit would name their lr, eps,
+    l2_penalty, which the user never set, and only once training had begun)."""
     names = ["learning_rate_init", "alpha"] + (["epsilon"] if est.solver == "adam" else [])
     for name in names:
-        check_fits_dtype(
-            float(getattr(est, name)), dtype, "MLPClassifier", name, " (or dtype=np.float64)"
-        )
+        value = float(getattr(est, name))
+        check_fits_dtype(value, dtype, "MLPClassifier", name, " (or dtype=np.float64)")
+    if est.solver == "adam":
+        harm = "a weight whose gradient is 0 would become NaN, 0 / 0"
+        fix = ", or dtype=np.float64"
+        check_stays_positive(float(est.epsilon), dtype, "MLPClassifier", "epsilon", harm, fix)
 
 
 class _Record(Callback):
@@ -227,7 +231,6 @@ def train(
         for layer in est._model.layers:
             if isinstance(layer, Dropout):
                 layer.rng = generator
-    _check_dtype_range(est, X.dtype)
     _follow_monitor(est)
     stopping, callbacks = _policies(est, w is not None, X.shape[0])
     est.n_iter_ = 0

@@ -82,8 +82,11 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
 
     Notes
     -----
-    ``decision_function`` returns the logits: shape (N,) for two classes (positive means
-    classes_[1], like sklearn's linear classifiers), (N, C) otherwise. ``predict_log_proba`` is
+    There is no ``decision_function``, as in sklearn's MLPClassifier: scikit-learn's tools use
+    it wherever an estimator has one (``CalibratedClassifierCV`` calibrates it,
+    ``DecisionBoundaryDisplay`` draws it), so having it would change what they do with the
+    estimator. The logits are ``clf.to_model().decision_function(X)`` (for two classes the
+    columns [0, z]). ``predict_log_proba`` is
     computed from the logits (log-softmax / log-sigmoid), so it stays finite where
     ``predict_proba`` rounds to 0. As in sklearn, ``n_iter_`` counts the epochs of the last call
     (1 after ``partial_fit``) while ``loss_curve_`` and ``t_`` accumulate over warm starts and
@@ -151,6 +154,9 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     >>> bool(clf.score(X, y) > 0.95), clf.predict_proba(X[:1]).shape, clf.predict_proba(X).dtype
     (True, (1, 3), dtype('float32'))
     """
+
+    #: The loss it minimises, named as sklearn's MLPClassifier names it (not a parameter).
+    loss = "log_loss"
 
     def __init__(
         self,
@@ -276,6 +282,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         hidden = _params.hidden_sizes(self.hidden_layer_sizes)
         first = "_model" not in vars(self) or (not self.warm_start and not incremental)
         dtype = _params.resolve_dtype(self.dtype) if first else self._dtype()
+        _training.check_dtype_range(self, dtype)  # before anything is set up
         loss_dtype = _training.sklearn_dtype(X)
         # partial_fit's block is read once: not coded (check_X_y says why)
         X, y = _data.check_X_y(self, X, y, dtype, reset=first, code=not incremental)
@@ -303,7 +310,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         return train, val, random_state, batch_size, loss_dtype
 
     # ---- prediction -----------------------------------------------------------------------------
-    def decision_function(self, X) -> np.ndarray:
+    def _logits(self, X) -> np.ndarray:
         """Logits: shape (N,) for two classes (> 0 means classes_[1]), else (N, C)."""
         check_is_fitted(self)
         self._adopt_assigned_weights()
@@ -316,7 +323,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
 
     def _softmax_logits(self, X) -> np.ndarray:
         """(N, C) logits; two classes: [0, z], since softmax([0, z]) = [sigmoid(-z), sigmoid(z)]."""
-        logits = self.decision_function(X)
+        logits = self._logits(X)
         if logits.ndim == 1:
             return np.column_stack([np.zeros_like(logits), logits])
         return logits
@@ -331,7 +338,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class label of each row, shape (N,)."""
-        logits = self.decision_function(X)
+        logits = self._logits(X)
         idx = (logits > 0).astype(np.intp) if logits.ndim == 1 else np.argmax(logits, axis=1)
         return self.classes_[idx]
 
