@@ -403,6 +403,30 @@ def test_nonfinite_logits_follow_log_softmax_limits():
     assert cross_entropy(masked, np.array([1])) == np.inf
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_zero_target_probability_takes_nothing_from_an_infinite_logit(dtype):
+    # sum_c t_c * (lse - logits_c) with t_c = 0 at an infinite logit: 0 * inf was NaN
+    def loss(logits, target):
+        return cross_entropy(np.array([logits], dtype), np.array([target], dtype))
+
+    # a -inf logit (a mask) the target gives 0: the loss of the other classes
+    assert loss([-np.inf, 0.0, 1.0], [0.0, 0.5, 0.5]) == pytest.approx(
+        np.log1p(np.e) - 0.5, rel=4 * float(np.finfo(dtype).eps)
+    )
+    # one +inf logit holds all the mass: the target on it loses nothing, and k of them log(k)
+    assert loss([np.inf, 0.0, 1.0], [1.0, 0.0, 0.0]) == 0.0
+    assert loss([np.inf, 0.0, np.inf], [0.5, 0.0, 0.5]) == pytest.approx(np.log(2), rel=1e-6)
+    # the limits where the target does reach an infinite logit, and NaN, stay as they were
+    assert loss([-np.inf, 0.0, 1.0], [0.1, 0.4, 0.5]) == np.inf
+    assert loss([np.inf, 0.0, 1.0], [0.5, 0.5, 0.0]) == np.inf
+    assert np.isnan(loss([np.nan, 0.0, 1.0], [0.0, 0.5, 0.5]))
+    assert np.isnan(loss([-np.inf, -np.inf, -np.inf], [0.0, 1.0, 0.0]))
+    # the gradient was right already: softmax * sum(t) - t, 0 at the mask
+    grad = cross_entropy_grad(np.array([[-np.inf, 0.0, 1.0]], dtype), np.array([[0, 0.5, 0.5]]))
+    s = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+    np.testing.assert_allclose(grad[0], [0.0, *(s - 0.5)], rtol=4 * np.finfo(dtype).eps)
+
+
 @pytest.mark.parametrize("n_classes", [2, 1000])
 def test_float32_rows_whose_exps_sum_past_float32s_range_keep_their_softmax(n_classes):
     # each exp(88.5) = 2.7e38 is finite and their sum is not: the stored sum was inf in the

@@ -93,6 +93,26 @@ WRONG = [
         "over axis 0 (the batch) instead of axis -1 (the classes)",
     ),
     (
+        "softmax_nodes",
+        "SoftmaxSummedOverAnotherAxis",
+        (0, -1),
+        (C, N),
+        None,
+        "wrong_axis",
+        "x",
+        "over axis -1 (the batch) instead of axis 0 (the classes)",
+    ),
+    (
+        "softmax_nodes",
+        "SoftmaxSummedOverAnotherAxis",
+        (1, 0),
+        (N, C, 3),
+        None,
+        "wrong_axis",
+        "x",
+        "over axis 0 (the batch) instead of axis 1 (the classes)",
+    ),
+    (
         "linear_nodes",
         "LinearBiasWrongAxis",
         (D, 2),
@@ -183,6 +203,18 @@ WRONG = [
     ("float32_nodes", "Softmax32WithInput", (), (N, C), None, "input_for_output", "x", "with x"),
     ("float32_nodes", "Softmax32SignFlipped", (), (N, C), None, "sign_flipped", "x", "minus"),
     ("float32_nodes", "SoftmaxCrossEntropy32NoMean", (), (N, C), "classes", *NO_MEAN),
+    # a float32 forward blurs the fitted factor to ~1e-5: still named as N or 1/N
+    (
+        "float32_nodes",
+        "SoftmaxCrossEntropy32SumDividedByN",
+        (),
+        (N, C),
+        "classes",
+        "constant_factor",
+        "x",
+        "1/4 (= 1/N, N = 4 the batch size) times the right gradient; divided by N once too often",
+    ),
+    ("float32_nodes", "Softmax32TimesN", (), (N, C), None, "constant_factor", "x", "4 (= N, N = 4"),
 ]
 
 RIGHT = [
@@ -462,3 +494,23 @@ def test_a_vjp_that_changes_g_in_place_fails(rng):
 
     result = gradcheck(np.sin, rng.standard_normal((N, C)), vjp=vjp, rng=rng)
     assert result.failed() == ["grad_y"] and result.mistakes == ("grad_y_modified",)
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(
+    ("name", "target_kind", "words"),
+    [
+        ("SoftmaxCrossEntropy32SumDividedByN", "classes", "1/4 (= 1/N, N = 4 the batch size)"),
+        ("Softmax32TimesN", None, "4 (= N, N = 4 the batch size)"),
+    ],
+)
+def test_a_float32_factor_of_the_batch_size_is_named_at_any_point(
+    name, target_kind, words, seed, gallery
+):
+    # the factor fitted through float32 differences is 1/4 to ~1e-5, not 1e-6: it was named
+    # "0.25" or "4" on some points and "1/N" or "N" on others
+    rng = np.random.default_rng(seed)
+    x, target = _point((N, C), target_kind, rng)
+    result = gradcheck(gallery("float32_nodes", name), x, target=target, rng=rng)
+    assert result.mistakes == ("constant_factor",), str(result)
+    assert f"backward computes {words} times the right gradient" in result.diagnosis

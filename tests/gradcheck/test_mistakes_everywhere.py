@@ -170,6 +170,20 @@ def test_coarse_differences_name_no_mistake_rather_than_a_wrong_one():
     assert float64.mistakes == ("sign_flipped",), str(float64)  # float64 is fine at 1e3
 
 
+def test_coarse_float16_differences_say_why_and_what_makes_them_finer():
+    # a float16 softmax's output is at most 1: the differences are coarse because float16 is,
+    # so the advice is float64, and the output's size is given rather than called large
+    rng = np.random.default_rng(0)
+    x, target = rng.standard_normal((4, 10)), rng.integers(0, 10, size=4)
+    result = gradcheck(_SoftmaxCrossEntropy(np.float16, "sign"), x, target=target, rng=0)
+    assert not result.ok and result.mistakes == (), str(result)
+    text = " ".join(result.diagnosis.split())
+    assert "(forward's rounding in float16, of an output with ||g * y|| = " in text
+    assert (
+        "over the step eps = 0.1)" in text and "check the node in float64, or at another x" in text
+    )
+
+
 def test_a_float32_gradient_smaller_than_atol_is_not_called_zero():
     # (p - onehot) / (N * C) at one sample of 10 classes: 1.7e-3 at most, below float32's
     # atol=5e-3, which matched "all zeros" and named it; it is the right gradient over C, whose

@@ -349,6 +349,21 @@ def test_softmax_vjp_rows_match_the_numpy_lane(shape, dtype, rng, agree):
     np.testing.assert_array_equal(g, actual)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_vjp_rows_take_infinite_cotangents_as_the_numpy_lane_without_a_warning(dtype):
+    # inf * 0 at a masked entry is NaN in the row's dot product, and inf - inf too: both
+    # lanes give the same NaN and inf, and neither warns (the suite turns warnings to errors)
+    s = np.array([[0.5, 0.5, 0.0], [0.25, 0.75, 0.0], [0.5, 0.5, 0.0]], dtype)
+    g = np.array([[1.0, 0.0, np.inf], [np.inf, 0.0, 0.0], [np.nan, 0.0, 0.0]], dtype)
+    actual, expected = np.empty_like(s), np.empty_like(s)
+    OPS.softmax_vjp_rows(s, g, actual)
+    NUMPY_OPS.softmax_vjp_rows(s, g, expected)
+    np.testing.assert_array_equal(actual, expected)
+    assert np.isnan(actual[0]).all() and np.isnan(actual[2]).all()
+    # 0.25 * (inf - inf) is NaN where the cotangent is inf, 0.75 * (0 - inf) = -inf elsewhere
+    assert np.isnan(actual[1, 0]) and actual[1, 1] == -np.inf and np.isnan(actual[1, 2])
+
+
 def test_the_row_kernels_on_threads_give_the_same_bits_for_any_split(rng, agree):
     # from PARALLEL_MIN elements the blocks (rows for the VJP and the long-row kernels) are
     # shared among the threads: any number of shares, and the calling-thread twin, give the

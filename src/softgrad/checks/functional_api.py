@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks.samples import as_array
+
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 
@@ -26,25 +28,26 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def as_real_float(x: Any, where: str, name: str = "x") -> np.ndarray:
-    """``x`` as an ndarray of a float dtype: floats keep theirs (float16 too), integers and
-    booleans become float64. A complex, string or object array is a TypeError (a cast would
-    drop its imaginary part, or parse it, silently).
+    """``x`` as an ndarray of a float dtype: float16/32/64 keep theirs, integers and booleans
+    become float64. A complex, string or object array is a TypeError (a cast would drop its
+    imaginary part, or parse it, silently), and so is a longdouble one (float128: the kernels
+    and model files hold float16/32/64; a cast would drop its extra precision silently).
 
     Example
     -------
     >>> as_real_float(np.array([1 + 5j, 2.0]), "Softmax.forward")
     Traceback (most recent call last):
     ...
-    TypeError: Softmax.forward: x must be a real array (float, int or bool dtype); got dtype 'complex128'
+    TypeError: Softmax.forward: x must be a real array (float16, float32, float64, int or bool dtype); got dtype 'complex128'
     """  # noqa: E501
-    a = np.asarray(x)
+    a = as_array(x, where, name)  # nested lists of unequal lengths: where they part
     kind = a.dtype.kind
-    if kind == "f":
+    if kind == "f" and a.itemsize <= 8:
         return a
     if kind not in "biu":
         raise TypeError(
-            f"{where}: {name} must be a real array (float, int or bool dtype); got dtype "
-            f"{str(a.dtype)!r}"
+            f"{where}: {name} must be a real array (float16, float32, float64, int or bool "
+            f"dtype); got dtype {str(a.dtype)!r}"
         )
     return a.astype(np.float64)
 

@@ -178,9 +178,12 @@ def first_beyond_dtype(rows: np.ndarray, dtype: Any, nonfinite: bool) -> tuple[i
     return divmod(first, bad.shape[1]) if bad.flat[first] else None
 
 
-def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X", first_row: int = 0) -> None:
+def check_fits_rows(
+    x: Any, dtype: Any, where: str, what: str = "X", first_row: int = 0, of: str = "model"
+) -> None:
     """Refuse float values beyond the largest finite value of ``dtype``, naming the first row
-    (counted from ``first_row``: ``x`` may be a batch of a larger array).
+    (counted from ``first_row``: ``x`` may be a batch of a larger array). ``of``: whose dtype
+    it is, "model" or "logits" (the functional API's targets and weights).
 
     1e300 in a float64 array is finite, but inf once converted to a float32 model's dtype (and
     the conversion warns). Checked before converting: one ``min`` and one ``max`` in the common
@@ -211,9 +214,12 @@ def check_fits_rows(x: Any, dtype: Any, where: str, what: str = "X", first_row: 
     row, column = bad
     value = rows[row, column].item()
     wide = x.dtype.newbyteorder("=").name  # float64, not >f8, for big-endian rows
+    owner, wider = ("the model's", f"a {wide} model")
+    if of != "model":
+        owner, wider = f"the {of}'", f"{wide} {of}"
     raise ValueError(
-        f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
-        f"{value!r} in row {first_row + row} (rescale it, or use a {wide} model)"
+        f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), {owner} dtype; got "
+        f"{value!r} in row {first_row + row} (rescale it, or use {wider})"
     )
 
 

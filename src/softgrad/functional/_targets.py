@@ -109,7 +109,7 @@ def weights(weight: Any, n_classes: int, dtype: np.dtype, where: str) -> np.ndar
         raise ValueError(
             f"{where}: weight must have shape ({n_classes},) (one per class); got shape {w.shape}"
         )
-    check_fits_rows(w, dtype, where, "weight")  # 1e39 is finite in float64, inf in float32
+    check_fits_rows(w, dtype, where, "weight", of="logits")  # 1e39: finite in float64 only
     w = w.astype(dtype, copy=False)
     if not np.all(np.isfinite(w) & (w >= 0)):
         bad = int(np.flatnonzero(~(np.isfinite(w) & (w >= 0)))[0])
@@ -180,6 +180,7 @@ def prob_targets(target: np.ndarray, rows: Rows, where: str) -> np.ndarray:
             f"{where}: target (class probabilities) must have the logits' shape {rows.shape}; "
             f"got shape {target.shape}"
         )
+    check_fits_rows(target, rows.x.dtype, where, "target", of="logits")  # as the weights
     moved = np.moveaxis(target.astype(rows.x.dtype, copy=False), rows.axis, -1)
     return moved.reshape(len(rows.x), rows.n_classes)
 

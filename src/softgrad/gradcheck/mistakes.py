@@ -68,16 +68,25 @@ class Evidence:
 
     @property
     def n_samples(self) -> int:
-        """N: the length of x's first axis (1 for a 1-d x)."""
-        return self.x.shape[0] if self.x.ndim >= 2 else 1
+        """N: the length of the batch axis (:meth:`axis_name`; 1 for a 1-d x)."""
+        return self.x.shape[self._batch_axis()] if self.x.ndim >= 2 else 1
+
+    def _batch_axis(self) -> int:
+        # the first axis that does not hold the classes (those of the recognised softmax, else
+        # the last axis)
+        return 1 if self.op is not None and self.op.axis == 0 else 0
 
     def axis_name(self, axis: int | None) -> str:
-        """``"axis 0 (the batch)"``, ``"axis -1 (the classes)"``, ``"every axis"``."""
+        """``"axis 0 (the batch)"``, ``"axis -1 (the classes)"``, ``"every axis"``: the
+        classes lie along the recognised softmax's axis (the last one without it), the batch
+        along the first other axis."""
         if axis is None:
             return "every axis (one total)"
         ndim = self.x.ndim
+        classes = ndim - 1 if self.op is None else self.op.axis
+        batch = None if ndim < 2 else self._batch_axis()
         shown = axis - ndim if axis == ndim - 1 else axis
-        role = "the batch" if axis == 0 and ndim >= 2 else "the classes" if shown == -1 else ""
+        role = "the classes" if axis == classes else "the batch" if axis == batch else ""
         return f"axis {shown} ({role})" if role else f"axis {shown}"
 
 
@@ -260,12 +269,16 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     if abs(factor) < 1e-9 or not np.isfinite(factor):
         return []
     n = ev.n_samples
-    # x's last axis holds classes only in a recognised softmax or cross-entropy: elsewhere (a
-    # Linear's features, a weight gradient) a factor of its size is no mistake with classes
+    # x holds classes only in a recognised softmax or cross-entropy (along its axis): elsewhere
+    # (a Linear's features, a weight gradient) a factor of its size is no mistake with classes
     classes = ev.op is not None and ev.op.name in ("softmax", "cross_entropy")
-    c = ev.x.shape[-1] if classes and ev.x.ndim else 1
-    name = factor_name(factor, n, c)
-    if _one_magnitude(ev) and not readable_factor(factor, n, c):
+    c = ev.x.shape[ev.op.axis] if classes and ev.x.ndim else 1
+    # how well the factor is known: the fit's residual, relative (the differences' rounding,
+    # about 1e-5 with a float32 forward), from 1e-6 (float64) to 1e-3
+    residual = float(np.linalg.norm(ev.analytic - factor * ev.numeric))
+    rtol = min(1e-3, max(1e-6, residual / (abs(factor) * norm**0.5)))
+    name = factor_name(factor, n, c, rtol)
+    if _one_magnitude(ev) and not readable_factor(factor, n, c, rtol):
         # one entry, or entries of one size (softmax + cross-entropy at one sample of 2
         # classes: [a, -a]), are always some multiple of the right ones: 0.623 says nothing,
         # 2 or 1/N does

@@ -29,7 +29,9 @@ gallery, 20 seeds, x of scale 1 and 3):
   (rounding grows as 1/eps), 0.95 at 0.1, 3.4 at 0.3 and 1.4 at 0.5 (truncation grows as
   eps^2: tanh at 0.5 reaches 0.026, and a right x**3 already 0.033 at 0.3, the diagonal's
   size). The sign (0.19), the cross-entropy without its 1/N (0.56) and x for s (19) do fail,
-  by 1.9 times the tolerance at the least, and are named.
+  by 1.9 times the tolerance at the least, but are not named: the differences are good to
+  about 0.1 there, too coarse against gradients of 0.25 to tell one mistake from another
+  (:func:`match_tolerance`), and the diagnosis says so (:func:`coarse_advice`).
 
 A forward may round x to float32 inside (``x.astype(np.float32)``) and still return float64
 (its weights, made float64 by the check, promote the result): :func:`input_precision` sees that
@@ -247,12 +249,30 @@ def match_tolerance(settings: Settings, numeric: np.ndarray) -> tuple[float, flo
 
 
 def coarse_advice(name: str, settings: Settings, numeric: np.ndarray) -> str:
-    """The diagnosis line for a quantity whose differences are too coarse to name a mistake."""
+    """The diagnosis line for a quantity whose differences are too coarse to name a mistake:
+    forward's rounding (its precision, and the size of its output) against the gradient's
+    largest entry, and what makes the check finer.
+
+    Example
+    -------
+    >>> settings = replace(NARROW[np.dtype(np.float16)], floor=0.098)
+    >>> print(coarse_advice("x", settings, np.array([0.24, -0.1])))
+    x: central differences here are good to 0.098 only (forward's rounding in float16, of an
+    output with ||g * y|| = 2.5, over the step eps = 0.1), against 0.24 for the largest entry:
+    no mistake is named at this point; check the node in float64, or at another x, where the
+    output is smaller or the gradient larger against it
+    """
     top = float(np.max(np.abs(numeric), initial=0.0))
+    precision = np.dtype(settings.precision or np.float64)
+    u = float(np.finfo(precision).eps)
+    size = settings.floor * settings.eps / (ROUNDING_MARGIN * u)  # with_rounding_floor's ||g * y||
+    another_x = "at another x, where the output is smaller or the gradient larger against it"
+    fix = another_x if settings.precision is None else f"the node in float64, or {another_x}"
     return (
         f"{name}: central differences here are good to {settings.floor:.2g} only (forward's "
-        f"rounding of a large output), against {top:.2g} for the largest entry: no mistake is "
-        "named at this point; check at a smaller x, or in float64"
+        f"rounding in {precision}, of an output with ||g * y|| = {size:.2g}, over the step "
+        f"eps = {settings.eps:g}), against {top:.2g} for the largest entry: no mistake is named "
+        f"at this point; check {fix}"
     )
 
 

@@ -133,9 +133,11 @@ class ActivationKernels:
     def softmax_vjp_rows(self, s: np.ndarray, g: np.ndarray, out: np.ndarray) -> None:
         """``out = s * (g - sum(g * s, axis=1))`` on (M, C) rows of one dtype; ``out`` may be
         ``g``, not ``s`` (the one routine a lane replaces)."""
-        dot = _row_dot(g, s)[:, None]
-        np.subtract(g, dot, out=out)
-        out *= s
+        # an inf or NaN cotangent gives NaN or inf as the compiled lane does: without a warning
+        with np.errstate(invalid="ignore", over="ignore"):
+            dot = _row_dot(g, s)[:, None]
+            np.subtract(g, dot, out=out)
+            out *= s
 
     def log_softmax_vjp(
         self, logp: np.ndarray, g: np.ndarray, axis: int = -1, out: np.ndarray | None = None

@@ -43,7 +43,22 @@ def _picked(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
     # target offsets, which the float64 loss takes without a cast
     if target.ndim == 1:
         return logits.reshape(-1)[target]
-    return np.einsum("ij,ij->i", logits, target, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        picked = np.einsum("ij,ij->i", logits, target, dtype=np.float64)
+    return _zero_targets_take_nothing(picked, logits, target)
+
+
+def _zero_targets_take_nothing(picked, values, target) -> np.ndarray:
+    # a class the target gives 0 adds nothing, whatever its value: 0 * -inf (a masked logit,
+    # or a log-probability of 0) is NaN in the einsum, so the NaN rows (rare) are summed again
+    # without those entries. A NaN value where the target is not 0 stays NaN.
+    bad = np.isnan(picked)
+    if bad.any():
+        t = target[bad]
+        with np.errstate(invalid="ignore"):
+            terms = values[bad].astype(np.float64) * t
+        picked[bad] = np.where(t != 0, terms, 0.0).sum(axis=1)
+    return picked
 
 
 class LossKernels:
@@ -90,10 +105,11 @@ class LossKernels:
     def _posinf_rows_loss(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
         # rows with +inf logits (rare): -logp from log_softmax's limits, for every row
         logp = self.log_softmax(logits).astype(np.float64)
-        with np.errstate(invalid="ignore"):  # 0 * -inf of a zero target on a masked entry
-            if target.ndim == 1:
-                return -logp.reshape(-1)[target]
-            return -np.einsum("ij,ij->i", logp, target)
+        if target.ndim == 1:
+            return -logp.reshape(-1)[target]
+        with np.errstate(invalid="ignore"):
+            picked = np.einsum("ij,ij->i", logp, target)
+        return -_zero_targets_take_nothing(picked, logp, target)
 
     def softmax_cross_entropy_grad(
         self, cache: SoftmaxCE, scale: float | np.ndarray, out: np.ndarray | None = None

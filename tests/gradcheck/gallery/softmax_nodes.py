@@ -44,6 +44,23 @@ class SoftmaxSumOverBatch(Softmax):
         return s * (g - np.sum(g * s, axis=0, keepdims=True))  # axis 0 is the batch
 
 
+class SoftmaxSummedOverAnotherAxis:
+    """A softmax over ``axis`` (classes along axis 0, one sample a column; or (batch, classes,
+    positions)), with a backward that sums over ``summed``, as if the classes lay there."""
+
+    def __init__(self, axis, summed):
+        self.axis, self.summed = axis, summed
+
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=self.axis, keepdims=True))
+        self.s = e / e.sum(axis=self.axis, keepdims=True)
+        return self.s
+
+    def backward(self, g):
+        s = self.s
+        return s * (g - np.sum(g * s, axis=self.summed, keepdims=True))
+
+
 class SoftmaxTimesTwo(Softmax):
     def backward(self, g):
         s = self.s
