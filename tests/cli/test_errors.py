@@ -246,8 +246,8 @@ def test_predict_names_bad_array_files_and_what_they_are(
     (tmp_path / "text.npz").write_text("hello")
     expected = {
         "objects.npy": "'objects.npy': its array must be numbers or strings; got Python objects",
-        "garbage.npy": "'garbage.npy': file must be a .npy array or an .npz archive "
-        "(np.save, np.savez); got a truncated or corrupted npy",
+        "garbage.npy": "'garbage.npy': its array must start with a readable .npy header; got "
+        "format version (32, 103), not 1.0, 2.0 or 3.0 (a damaged file)",
         "pickled.npz": "'pickled.npz': array 'X' must be numbers or strings; got Python objects",
         "foreign.npz": "'foreign.npz': file must hold an array named X (or exactly one array); "
         "got ['a', 'b']",

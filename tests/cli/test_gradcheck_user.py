@@ -162,8 +162,8 @@ SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
     "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxDiagonalInPlace, SoftmaxInPlace, "
     "SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxPurePython, SoftmaxReturnsJacobian, "
-    "SoftmaxShiftsInPlace, SoftmaxSignFlipped, SoftmaxSumOverBatch, SoftmaxTimesTwo, "
-    "SoftmaxWithInput"
+    "SoftmaxShiftsInPlace, SoftmaxSignFlipped, SoftmaxSumOverBatch, "
+    "SoftmaxSummedOverAnotherAxis, SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 

@@ -42,6 +42,13 @@ def test_a_bad_thread_count_is_one_error_line(usage_error, command, bad):
     assert re.search(r"argument --threads: must be (a positive integer|an integer); got", line)
 
 
+def test_a_thread_count_beyond_a_c_int_runs(cli):
+    # 2**64 was a ctypes traceback, exit 1
+    result = cli("info", "--threads", str(2**64), "--json")
+    assert result.code == 0 and result.err == "", result.err
+    assert result.json()["blas"]["threads"] >= 1
+
+
 def test_train_evaluate_and_predict_run_on_one_thread(cli, tmp_path):
     model = tmp_path / "model.npz"
     trained = cli("train", "--epochs", "2", "--quiet", "--threads", "1", "--out", model)

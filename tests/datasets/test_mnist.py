@@ -35,10 +35,24 @@ def test_load_idx_folder_flattens_images_and_keeps_uint8(make_idx_folder):
 
 def test_load_idx_folder_counts_classes_from_labels(make_idx_folder, rng):
     folder, _ = make_idx_folder(
-        y_train=np.array([0, 1, 2] * 10, dtype=np.uint8),
+        y_train=np.array([0, 1, 2, 3, 4, 5] * 5, dtype=np.uint8),
         y_test=np.array([0, 1, 2, 3] * 2 + [0, 0], dtype=np.uint8),
     )
-    assert load_idx_folder(folder).class_names == ["0", "1", "2", "3"]
+    assert load_idx_folder(folder).class_names == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_a_test_label_no_training_sample_has_is_refused(make_idx_folder, rng):
+    # it made an 11th output of Fashion-MNIST's 10 (a test label of 255), never trained
+    folder, _ = make_idx_folder(
+        y_train=np.array([0, 1, 2] * 10, dtype=np.uint8),
+        y_test=np.array([0, 1, 2] * 2 + [0, 0, 255, 3], dtype=np.uint8),
+    )
+    with pytest.raises(
+        DataFormatError,
+        match=r"test labels must be classes of the training "
+        r"labels; got '255' at index 8 of '.*t10k-labels-idx1-ubyte', which no training sample",
+    ):
+        load_idx_folder(folder)
 
 
 def test_float_images_get_no_range_hint(make_idx_folder, rng):

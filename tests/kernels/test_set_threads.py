@@ -56,3 +56,10 @@ def test_a_thread_count_that_is_not_a_positive_int_is_named(bad):
 def test_usable_cpus_counts_the_cpus_this_process_may_run_on():
     cpus = threads.usable_cpus()
     assert 1 <= cpus <= (os.cpu_count() or cpus)
+
+
+def test_a_count_beyond_a_c_int_asks_the_blas_for_as_many_as_it_runs():
+    # ctypes refused 2**64 ("int too long to convert"): a traceback from --threads
+    set_threads(2**64)
+    assert wanted_threads() == 2**64
+    assert numpy_blas_threads() >= 1

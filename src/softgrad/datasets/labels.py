@@ -32,6 +32,7 @@ def as_text(array: np.ndarray) -> np.ndarray:
 
 def _integral(y: np.ndarray) -> np.ndarray:
     """Mask of the float entries that are exact integers (finite, whole, below 2**53)."""
+    y = y.astype(np.float64, copy=False)  # float16's cast of 2**53 overflowed, with a warning
     with np.errstate(invalid="ignore"):
         return np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < _INT_LIMIT)
 
@@ -124,7 +125,9 @@ def encode_labels(
     DataFormatError
         Non-integral numbers, NaN, empty strings; complex, datetime64, timedelta64 (or any
         other non-numeric, non-string) labels; with ``class_names``, integer labels outside
-        0..len(class_names)-1.
+        0..len(class_names)-1; a label of a later part (the test set) that the first part (the
+        training set) does not hold: no model trained on the first could predict it, and it
+        would add an output that is never trained.
 
     Notes
     -----
@@ -137,6 +140,28 @@ def encode_labels(
     >>> codes[0], names
     (array([1, 0, 1, 2]), ['0', '5', '1000000000'])
     """
+    codes, names = _encode(parts, where, locate, class_names)
+    seen = np.zeros(len(names), dtype=bool)
+    seen[codes[0]] = True
+    for k, part in enumerate(codes[1:], start=1):
+        unseen = np.flatnonzero(~seen[part])
+        if unseen.size:
+            i = int(unseen[0])
+            raise DataFormatError(
+                f"{where}: test labels must be classes of the training labels; got "
+                f"{names[part[i]]!r} at {locate(k, i)}, which no training sample has (a class "
+                "the model could never learn)"
+            )
+    return codes, names
+
+
+def _encode(
+    parts: Sequence[np.ndarray],
+    where: str,
+    locate: Callable[[int, int], str],
+    class_names: Sequence[str] | None,
+) -> tuple[list[np.ndarray], list[str]]:
+    """:func:`encode_labels` without its check that the later parts hold no new class."""
     for y in parts:
         if y.dtype.kind not in _LABEL_KINDS:
             # complex, datetime64 and timedelta64 convert to float64 (dropping the imaginary

@@ -19,15 +19,11 @@ from typing import BinaryIO
 import numpy as np
 
 from softgrad.datasets.idx import _GZIP_MAGIC, _MAX_GZIP_RATIO, _open, _read_header
-from softgrad.datasets.sniff import check_array_headers, describe, sniff
+from softgrad.datasets.sniff import check_array_headers, describe, npy_header, sniff
 from softgrad.errors import DataFormatError
 
 # what a damaged compressed stream raises while it is read
 _STREAM_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile)
-_NPY_HEADERS = {
-    (1, 0): np.lib.format.read_array_header_1_0,
-    (2, 0): np.lib.format.read_array_header_2_0,
-}
 
 
 class _Stream:
@@ -129,10 +125,7 @@ def _locate_npz(path: Path, key: str | None, where: str):
 
 
 def _read_npy_header(f: BinaryIO, where: str) -> tuple[np.dtype, tuple[int, ...]]:
-    version = np.lib.format.read_magic(f)
-    if version not in _NPY_HEADERS:
-        raise DataFormatError(f"{where}: .npy format must be 1.0 or 2.0; got {version}")
-    shape, fortran, dtype = _NPY_HEADERS[version](f)
+    shape, fortran, dtype = npy_header(f, where, DataFormatError, "the array")
     if fortran and len(shape) > 1:
         raise DataFormatError(f"{where}: array must be stored in C order; got Fortran order")
     if dtype.hasobject:

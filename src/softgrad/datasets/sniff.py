@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
 import zlib
 from typing import IO
 
 import numpy as np
 
-__all__ = ["MAX_INFLATE_RATIO", "check_array_headers", "describe", "read_arrays", "sniff"]
+__all__ = [
+    "MAX_INFLATE_RATIO",
+    "check_array_headers",
+    "describe",
+    "npy_header",
+    "read_arrays",
+    "sniff",
+]
 
 _MAGIC = (
     (b"PK\x03\x04", "zip"),
@@ -94,24 +102,41 @@ def describe(path: str | os.PathLike) -> str:
 MAX_INFLATE_RATIO = 1100
 
 
-def _array_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
-    """(shape, dtype) from the .npy header at ``f``'s position, reading nothing else."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version in ((2, 0), (3, 0)):
-        # 3.0 differs from 2.0 only in allowing UTF-8 field names: the same length prefix
-        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        raise ValueError(f"unknown .npy format version {version}")
-    return tuple(int(n) for n in shape), dtype
+# what NumPy's header parser raises on a damaged header: a bad magic string or dict (ValueError),
+# a literal that does not parse (SyntaxError), an unclosed bracket (tokenize's TokenError)
+_HEADER_ERRORS = (ValueError, SyntaxError, tokenize.TokenError, UnicodeDecodeError)
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    # 3.0 differs from 2.0 only in allowing UTF-8 field names: the same length prefix
+    (2, 0): np.lib.format.read_array_header_2_0,
+    (3, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def npy_header(
+    f: IO[bytes], where: str, error: type[Exception], holder: str
+) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) from the .npy header at ``f``'s position, reading nothing
+    else; a damaged header is ``error`` naming ``holder`` ("its array", "array 'X'")."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version not in _HEADER_READERS:
+            raise ValueError(f"format version {version}, not 1.0, 2.0 or 3.0")
+        shape, fortran, dtype = _HEADER_READERS[version](f)
+    except _HEADER_ERRORS as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise error(
+            f"{where}: {holder} must start with a readable .npy header; got {reason} (a damaged "
+            "file)"
+        ) from None
+    return tuple(int(n) for n in shape), bool(fortran), dtype
 
 
 def _check_claim(
     f: IO[bytes], data_bytes: int, where: str, error: type[Exception], holder: str
 ) -> None:
     start = f.tell()
-    shape, dtype = _array_header(f)
+    shape, _, dtype = npy_header(f, where, error, holder)
     if dtype.hasobject:
         return  # refused by np.load (allow_pickle=False) before it reads any data
     claimed = math.prod(shape) * dtype.itemsize

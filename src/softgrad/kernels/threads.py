@@ -39,6 +39,9 @@ __all__ = ["set_threads", "usable_cpus", "wanted_threads"]
 _state: dict[str, Any] = {"threads": None, "limiter": None}
 
 
+_C_INT_MAX = 2**31 - 1
+
+
 def set_threads(n: int | None) -> None:
     """Compute with at most ``n`` threads from now on, in the BLAS and the Numba kernels.
 
@@ -80,7 +83,9 @@ def set_threads(n: int | None) -> None:
     if n is not None:
         from threadpoolctl import threadpool_limits
 
-        _state["limiter"] = threadpool_limits(limits=n, user_api="blas")
+        # the BLAS takes a C int and runs at most its own maximum: a larger n means as many as
+        # it can (2**64 raised ctypes' "int too long to convert")
+        _state["limiter"] = threadpool_limits(limits=min(n, _C_INT_MAX), user_api="blas")
     _state["threads"] = n
     numba = sys.modules.get("numba")  # never imported here: only if something did
     if numba is not None and n is None:  # the calling thread's own setting, put back
