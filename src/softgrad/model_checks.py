@@ -29,6 +29,7 @@ Each problem is one line naming the file and what is wrong.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -222,8 +223,10 @@ def first_break(shapes: dict[str, tuple[int, ...]]) -> tuple[str, str, int, int]
 def _ints(value: Any) -> list[int]:
     if isinstance(value, bool):
         return []
-    if isinstance(value, (int, float)):
-        return [int(value)] if np.isfinite(value) else [0]
+    if isinstance(value, int):  # any size: np.isfinite refuses an int beyond int64
+        return [value]
+    if isinstance(value, float):
+        return [int(value)] if math.isfinite(value) else [0]
     if isinstance(value, dict):
         return [v for item in value.values() for v in _ints(item)]
     if isinstance(value, list):

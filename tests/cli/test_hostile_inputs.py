@@ -23,6 +23,11 @@ def _huge_layer(arrays, meta):
     meta["network"]["layers"][0]["config"].update(in_features=50000, out_features=50000)
 
 
+def _size_beyond_int64(arrays, meta):
+    # np.isfinite(10**30) raised "ufunc 'isfinite' not supported", naming no file
+    meta["network"]["layers"][0]["config"].update(in_features=10**30)
+
+
 def _nan_weight(arrays, meta):
     arrays["0.W"][0, 0] = np.nan
 
@@ -52,6 +57,7 @@ def _softmax_over_the_batch(arrays, meta):
     ("edit", "fragment"),
     [
         (_huge_layer, "must not declare sizes beyond"),
+        (_size_beyond_int64, "must not declare sizes beyond"),
         (_nan_weight, "'0.W' must be finite"),
         (_zero_scale, "'scaler.scale' must be non-zero"),
         (_nested_200_deep, "__meta__ must nest lists and objects at most 100 levels deep"),
@@ -60,6 +66,7 @@ def _softmax_over_the_batch(arrays, meta):
     ],
     ids=[
         "huge-layer",
+        "size-beyond-int64",
         "nan-weight",
         "zero-scale",
         "nested-200-deep",

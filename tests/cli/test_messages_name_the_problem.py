@@ -147,11 +147,26 @@ def _first_optimizer_array(arrays):
             lambda a: a.update({"split.val_idx": np.arange(1437)}),
             "entry 'val_idx' is malformed (must leave training samples; it holds all 1437)",
         ),
+        (
+            lambda a: a.update({"split.val_idx": a["split.val_idx"][:0]}),
+            "entry 'val_idx' is malformed (must hold the validation samples of the run; it "
+            "holds none)",
+        ),
         (_damaged("param.0.W", np.nan), "entry 'param.0.W' must be finite; got nan"),
         (_damaged("param.2.b", -np.inf), "entry 'param.2.b' must be finite; got -inf"),
         (None, "must be finite; got nan (the file was written from a diverged run or damaged"),
     ],
-    ids=["beyond", "negative", "repeated", "float", "every-sample", "nan-W", "inf-b", "nan-optim"],
+    ids=[
+        "beyond",
+        "negative",
+        "repeated",
+        "float",
+        "every-sample",
+        "no-sample",
+        "nan-W",
+        "inf-b",
+        "nan-optim",
+    ],
 )
 def test_a_damaged_checkpoint_array_names_the_entry_not_a_divergence(
     usage_error, checkpoint, tmp_path, edit, fragment

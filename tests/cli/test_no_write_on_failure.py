@@ -109,6 +109,21 @@ def test_disk_full_while_writing_names_the_file_and_writes_nothing(
     assert _listing(old_model.parent) == ["m.npz"]  # no picture, no temp file
 
 
+def test_a_failed_plot_after_checkpoints_does_not_deny_the_checkpoint(
+    usage_error, old_model, monkeypatch
+):
+    # the checkpoint is written after every epoch, before the outputs: "nothing was written"
+    # was false there
+    monkeypatch.setattr("softgrad.plots.plot_learning_curves", _disk_full)
+    argv = ["--out", "m.npz", "--checkpoint", "ck.npz", "--plot", "c.png", "--quiet"]
+    line = usage_error("train", "--epochs", "2", *argv)
+    assert "could not write --plot 'c.png' (No space left on device); no other output was " in line
+    assert "--checkpoint 'ck.npz' holds the run, written after every epoch" in line
+    assert "nothing was written" not in line
+    assert old_model.read_bytes() == b"an earlier good model"
+    assert _listing(old_model.parent) == ["ck.npz", "m.npz"]
+
+
 def test_a_successful_run_publishes_every_output(cli, old_model):
     result = cli("train", "--epochs", "2", "--out", "m.npz", "--plot", "c.png", "--quiet")
     assert result.code == 0, result.err

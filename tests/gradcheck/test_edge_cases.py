@@ -74,6 +74,18 @@ def test_a_complex_output_is_refused_not_cut_to_its_real_part():
         gradcheck(lambda x: x + 1j, np.ones(3), vjp=lambda x, g: g, name="f")
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_an_integer_output_is_refused_not_checked_as_float16(dtype):
+    # its flat steps passed the precision probe for float16 rounding: "forward computes in
+    # float16", and a pass at float16's tolerances
+    def f(x):
+        return (np.round(10 * x)).astype(dtype)
+
+    expected = f"^gradcheck: f\\.forward must return floats; got dtype {np.dtype(dtype)}, whose"
+    with pytest.raises(TypeError, match=expected):
+        gradcheck(f, np.linspace(0.1, 0.9, 4), vjp=lambda x, g: 10 * g, name="f")
+
+
 def test_a_complex_x_is_refused():
     with pytest.raises(TypeError, match=r"^gradcheck: x must be real; got dtype complex128$"):
         gradcheck(np.sin, [1 + 1j], vjp=lambda x, g: g)

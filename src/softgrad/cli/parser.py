@@ -13,6 +13,7 @@ argument types live in the leaf module :mod:`softgrad.cli.argtypes`), so there i
 from __future__ import annotations
 
 import argparse
+import shlex
 from collections.abc import Sequence
 
 from softgrad import __version__
@@ -90,10 +91,23 @@ def _is_number(token: str) -> bool:
     return True
 
 
+def _refuse_options_before_the_command(argv: list[str]) -> None:
+    """``softgrad --threads 1 info``: the command's options come after it (argparse said
+    "invalid choice: '1'", taking the option's value for the command)."""
+    at = next((k for k, a in enumerate(argv) if a in COMMANDS), None)
+    if not at or argv[0] in ("-h", "--help", "--version") or not argv[0].startswith("-"):
+        return
+    reordered = shlex.join([argv[at], *argv[:at], *argv[at + 1 :]])
+    raise UsageError(
+        f"{argv[0]} must come after the command: softgrad {reordered} (got it before {argv[at]!r})"
+    )
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse ``argv`` (without the program name); raises UsageError on any mistake."""
     parser = build_parser()
     argv = list(argv)
+    _refuse_options_before_the_command(argv)
     try:
         args = parser.parse_args(_protect_negative_numbers(argv))
     except UsageError as exc:

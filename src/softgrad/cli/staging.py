@@ -54,8 +54,16 @@ class Staged:
     (['a.txt'], 'new')
     """
 
-    def __init__(self) -> None:
+    def __init__(self, written: str | None = None) -> None:
+        """``written``: a file the command wrote before its outputs (a checkpoint after each
+        epoch), which a failure's message must not deny."""
         self._pending: list[tuple[Path, Path]] = []
+        self._tail = "nothing was written and every earlier file is as it was"
+        if written is not None:
+            self._tail = (
+                f"no other output was written and each is as it was; {written} holds the run, "
+                "written after every epoch"
+            )
 
     def __enter__(self) -> Staged:
         return self
@@ -83,14 +91,13 @@ class Staged:
             reason = exc.strerror or str(exc)
             raise OSError(
                 exc.errno,
-                f"train: could not write {option} {str(path)!r} ({reason}); nothing was written "
-                "and every earlier file is as it was",
+                f"train: could not write {option} {str(path)!r} ({reason}); {self._tail}",
             ) from None
         if not tmp.is_file():
             raise OSError(
                 errno.EIO,
                 f"train: {option} {str(path)!r} was not written (its writer made no file); "
-                "nothing was written and every earlier file is as it was",
+                f"{self._tail}",
             )
 
     def publish(self) -> None:

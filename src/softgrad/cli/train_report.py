@@ -96,7 +96,9 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     # every output is rendered to a hidden temp file first and published only when all are:
     # a failed plot leaves the old model (or none), never a new model without its picture
-    with Staged() as staged:
+    checkpoint = paths.get("--checkpoint")
+    written = None if checkpoint is None else f"--checkpoint {str(checkpoint)!r}"
+    with Staged(written) as staged:
         staged.render("--out", paths["--out"], model.save)
         _write_pictures(args, settings, data, history, network, X_test, staged)
         staged.publish()

@@ -313,6 +313,14 @@ def as_output(y: Any, name: str) -> np.ndarray:
             f"gradcheck: {name}.forward must return one array; got a {type(y).__name__} of "
             f"{len(y)} items"
         )
+    if isinstance(y, (np.ndarray, np.generic)) and y.dtype.kind in "biu":
+        # a step function of x: its differences are 0 or a jump, never a derivative (and the
+        # precision probe took its flat steps for float16 rounding)
+        raise TypeError(
+            f"gradcheck: {name}.forward must return floats; got dtype {y.dtype}, whose values "
+            "change in steps, so central differences say nothing about a gradient (return the "
+            "values before they are rounded or cast)"
+        )
     try:
         complex_values = np.iscomplexobj(y)
         array = None if complex_values else np.asarray(y, dtype=np.float64)

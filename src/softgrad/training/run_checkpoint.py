@@ -158,7 +158,8 @@ def _order_state(order: Any) -> dict[str, Any] | None:
 
 
 def _checked_val_idx(val_idx: Any, n_samples: int) -> np.ndarray:
-    """The validation split's indices: distinct integers in 0..n_samples-1, leaving one to train.
+    """The validation split's indices: distinct integers in 0..n_samples-1, at least one, and
+    leaving one to train.
 
     Out of range, an index failed deep in resume with an IndexError; negative, duplicate or
     float ones were taken silently (wrapped, counted twice, truncated).
@@ -176,4 +177,6 @@ def _checked_val_idx(val_idx: Any, n_samples: int) -> np.ndarray:
         raise ValueError("must hold distinct sample indices; some repeat")
     if val_idx.size >= n_samples:
         raise ValueError(f"must leave training samples; it holds all {n_samples}")
+    if val_idx.size == 0:  # the run held a share out: evaluating on none said "X must have..."
+        raise ValueError("must hold the validation samples of the run; it holds none")
     return val_idx.astype(np.intp)
