@@ -58,3 +58,18 @@ def digits_model(tmp_path_factory) -> Path:
     code = main(["train", "--epochs", "8", "--out", str(path), "--quiet", "--seed", "1"])
     assert code == 0 and path.exists()
     return path
+
+
+@pytest.fixture
+def csv_rows():
+    """``csv_rows(path, n_features, names=None)``: predict's rows of the .csv file ``path`` for a
+    model of ``n_features`` features, trained on columns ``names`` (None: no names)."""
+    from types import SimpleNamespace
+
+    from softgrad.cli import inputs
+
+    def read(path, n_features=3, names=None):
+        metadata = {} if names is None else {"feature_names": names}
+        return inputs._from_csv(path, SimpleNamespace(metadata=metadata, n_features=n_features))
+
+    return read

@@ -138,18 +138,16 @@ def test_patience_without_a_validation_set_is_refused(usage_error, tmp_path, mon
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_csv_of_rows_costs_about_its_size_plus_its_float64_values(tmp_path):
+def test_a_csv_of_rows_costs_about_its_size_plus_its_float64_values(tmp_path, csv_rows):
     import tracemalloc
     from pathlib import Path
-
-    from softgrad.cli.inputs import _from_csv
 
     n_rows, n_cols = 3000, 200
     path = Path(tmp_path / "rows.csv")
     path.write_text(("0.5," * (n_cols - 1) + "0.5\n") * n_rows)
     tracemalloc.start()
     try:
-        X = _from_csv(path)
+        X = csv_rows(path, n_cols)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

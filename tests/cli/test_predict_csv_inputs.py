@@ -1,11 +1,11 @@
 """predict's .csv inputs go through the one CSV reader (softgrad.datasets.csv.read_csv): a header
-is optional, a named label column is dropped, and a bad file gets the data loader's one-line
-messages naming the file and the line (and column) of the problem."""
+is optional, the model's feature columns are read (by name where the model has their names, else
+in order, a named label column dropped from a file one column wider), and a bad file gets the
+data loader's one-line messages naming the file and the line (and column) of the problem."""
 
 import numpy as np
 import pytest
 
-from softgrad.cli.inputs import _from_csv
 from softgrad.datasets import csv as csv_reader
 from softgrad.datasets import csv_blocks
 from softgrad.errors import DataFormatError
@@ -26,15 +26,15 @@ ROWS = [[1.0, 2.5, -3.0], [4.0, 0.0, 6e-3]]
     ],
     ids=["no-header", "header", "bom-crlf-blank", "quoted", "class-column", "label-first", "blank"],
 )
-def test_rows_are_read_with_or_without_a_header(tmp_path, text):
+def test_rows_are_read_with_or_without_a_header(csv_rows, tmp_path, text):
     path = tmp_path / "rows.csv"
     path.write_bytes(text.encode("utf-8"))
-    X = _from_csv(path)
+    X = csv_rows(path)
     assert X.dtype == np.float64  # predict checks overflow in the model's dtype itself
     np.testing.assert_array_equal(X, ROWS)
 
 
-def test_predict_reads_through_the_data_loaders_block_reader(tmp_path, monkeypatch):
+def test_predict_reads_through_the_data_loaders_block_reader(csv_rows, tmp_path, monkeypatch):
     blocks = []
     real = csv_blocks.BlockParser.parse
 
@@ -46,7 +46,7 @@ def test_predict_reads_through_the_data_loaders_block_reader(tmp_path, monkeypat
     monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 16)
     path = tmp_path / "rows.csv"
     path.write_text("a,b\n" + "".join(f"{i},{2 * i}\n" for i in range(20)))
-    np.testing.assert_array_equal(_from_csv(path)[:, 1], 2 * np.arange(20))
+    np.testing.assert_array_equal(csv_rows(path, 2)[:, 1], 2 * np.arange(20))
     assert len(blocks) > 1 and blocks[0] == 2
 
 
@@ -61,22 +61,24 @@ def test_predict_reads_through_the_data_loaders_block_reader(tmp_path, monkeypat
     ],
     ids=["word", "blank-cell", "short-row-no-header", "long-row", "nul"],
 )
-def test_a_bad_row_is_named_by_file_and_line(tmp_path, text, message):
+def test_a_bad_row_is_named_by_file_and_line(csv_rows, tmp_path, text, message):
     path = tmp_path / "bad.csv"
     path.write_text(text)
     with pytest.raises(DataFormatError, match=message) as info:
-        _from_csv(path)
+        csv_rows(path)
     assert str(info.value).startswith(f"predict: {str(path)!r}: ")
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("block_bytes", [4, 1 << 20], ids=["later-block", "one-block"])
-def test_a_latin_1_file_is_named_with_the_byte_and_its_offset(tmp_path, monkeypatch, block_bytes):
+def test_a_latin_1_file_is_named_with_the_byte_and_its_offset(
+    csv_rows, tmp_path, monkeypatch, block_bytes
+):
     monkeypatch.setattr(csv_reader, "BLOCK_BYTES", block_bytes)
     path = tmp_path / "caf\xe9.csv"
     path.write_bytes("a,b\n1,2\n3,caf\xe9\n".encode("latin-1"))
     with pytest.raises(DataFormatError) as info:
-        _from_csv(path)
+        csv_rows(path)
     assert str(info.value) == (
         f"predict: {str(path)!r}: file must be UTF-8 text; got byte b'\\xe9' at offset 13 "
         "(invalid continuation byte): save it as UTF-8"

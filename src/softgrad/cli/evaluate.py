@@ -14,6 +14,7 @@ from softgrad.checks import check_feature_count, check_finite_rows
 from softgrad.cli import checks
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
+from softgrad.cli.csv_columns import model_feature_names, reorder
 from softgrad.cli.output import class_names, describe_network, print_json, shown
 from softgrad.cli.threads import add_threads_option
 
@@ -190,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
     where = f"evaluate: {data.name}"
     for X in parts:
         check_feature_count(X, model.n_features, where, "samples")
+    features = model_feature_names(model, "evaluate")  # a CSV's columns, by name
+    parts = [reorder(X, features, data.feature_names, where) for X in parts]
     if len(y) == 0:
         raise ValueError(f"{where}: the {split} must hold at least one sample; got none")
     codes = _model_codes(data, model, where)[y]

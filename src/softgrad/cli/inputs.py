@@ -15,7 +15,6 @@ from softgrad.cli.images import IMAGE_SUFFIXES, load_image
 from softgrad.errors import DataFormatError, InputOverflowError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv")
-PREDICT_LABEL_COLUMNS = ("label", "target", "class", "y")
 
 
 def _from_array_file(path: Path) -> np.ndarray:
@@ -41,23 +40,19 @@ def _from_array_file(path: Path) -> np.ndarray:
     )
 
 
-def _named_label(header: list[str]) -> int | None:
-    """The first column named label, target, class or y (any case): not a feature; else None."""
-    lowered = [cell.strip().lower() for cell in header]
-    return next((k for k, name in enumerate(lowered) if name in PREDICT_LABEL_COLUMNS), None)
-
-
-def _from_csv(path: Path) -> np.ndarray:
-    """The rows of a .csv file as float64, read by the one CSV reader of softgrad.
-
-    The header is optional (a first line of numbers is a row); a column it names ``label``,
-    ``target``, ``class`` or ``y`` is dropped. Errors name the file, and the line and column of
-    a bad cell (:func:`softgrad.datasets.csv.read_csv`).
+def _from_csv(path: Path, model: Any) -> np.ndarray:
+    """The rows of a .csv file as float64, read by the one CSV reader of softgrad: the model's
+    feature columns, by name where the model has their names, else in order
+    (:mod:`softgrad.cli.csv_columns`). The header is optional (a first line of numbers is a
+    row). Errors name the file, and the line and column of a bad cell
+    (:func:`softgrad.datasets.csv.read_csv`).
     """
+    from softgrad.cli.csv_columns import FeatureColumns, model_feature_names
     from softgrad.datasets.csv import read_csv
 
-    table = read_csv(path, f"predict: {str(path)!r}", header="auto", label=_named_label)
-    return table.X
+    where = f"predict: {str(path)!r}"
+    columns = FeatureColumns(model_feature_names(model, "predict"), model.n_features, where)
+    return columns.order(read_csv(path, where, header="auto", label=columns))
 
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
@@ -160,7 +155,7 @@ def read_inputs(
         if suffix in (".npy", ".npz"):
             array = _from_array_file(path)
         elif suffix == ".csv":
-            array = _from_csv(path)
+            array = _from_csv(path, model)
         else:
             raise checks.UsageError(
                 f"predict: INPUT must end in one of {', '.join(ARRAY_SUFFIXES + IMAGE_SUFFIXES)}; "

@@ -24,7 +24,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="classify samples with a saved model",
         description="Print one line per sample: its most probable class and that probability. "
         "INPUT is a .npy/.npz (array X) file or a .csv file of raw feature rows (as in the "
-        "training data, before scaling), or an image (PNG, JPEG ...) for image models: it is "
+        "training data, before scaling; its columns read by name when the model was trained on "
+        "a CSV file, else in order), or an image (PNG, JPEG ...) for image models: it is "
         "converted to grey as training reads images, padded to the shape of the model's images, "
         "resized to their size and scaled like the training pixels.",
     )

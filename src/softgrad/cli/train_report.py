@@ -93,6 +93,8 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
         "history": history.to_dict(),
         **pictures,
     }
+    if data.feature_names is not None:  # a CSV's columns: predict then reads them by name
+        metadata["feature_names"] = data.feature_names
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     # every output is rendered to a hidden temp file first and published only when all are:
     # a failed plot leaves the old model (or none), never a new model without its picture

@@ -35,6 +35,10 @@ class Dataset:
     scale : float, optional
         Maximum raw feature value (255 for 8-bit images, 16 for the 8x8 digits): features are then
         scaled by ``1 / scale``. None means "standardise with the training set's statistics".
+    feature_names : sequence of str, optional
+        The name of each feature column (a CSV file's header without its label), D distinct
+        names; ``softgrad train`` saves them in the model, and ``softgrad predict`` then reads a
+        CSV file's columns by name. None where the data names no columns.
 
     Notes
     -----
@@ -61,6 +65,7 @@ class Dataset:
         image_shape: tuple[int, ...] | None = None,
         name: str = "",
         scale: float | None = None,
+        feature_names: Sequence[str] | None = None,
     ):
         self.X_train = np.asarray(X_train)
         self.y_train = np.asarray(y_train, dtype=np.int64)
@@ -70,6 +75,7 @@ class Dataset:
         self.image_shape = _image_shape(image_shape)
         self.name = str(name)
         self.scale = None if scale is None else float(scale)
+        self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
         self._validate()
 
     def _validate(self) -> None:
@@ -100,6 +106,12 @@ class Dataset:
             raise ValueError(
                 f"Dataset: image_shape must multiply to {self.n_features} features; "
                 f"got {self.image_shape}"
+            )
+        names = self.feature_names
+        if names is not None and (len(names) != self.n_features or len(set(names)) < len(names)):
+            raise ValueError(
+                f"Dataset: feature_names must be {self.n_features} distinct names, one per "
+                f"feature; got {len(names)} ({len(set(names))} distinct)"
             )
         if self.scale is not None and not (np.isfinite(self.scale) and self.scale > 0):
             raise ValueError(

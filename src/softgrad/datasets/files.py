@@ -202,7 +202,11 @@ def _load_csv(path: Path, where: str, progress: Progress | None) -> Dataset:
     def locate(split: str, row: int, col: int | None) -> str:
         return table.locate(row, col)
 
-    return _finish({"X": table.X, "y": table.y}, where, path.name, None, locate, True)
+    dataset = _finish({"X": table.X, "y": table.y}, where, path.name, None, locate, True)
+    names = [h.strip() for k, h in enumerate(table.header or []) if k != table.label_column]
+    if len(set(names)) == len(names) == dataset.n_features:  # a repeated name: no names kept
+        dataset.feature_names = names
+    return dataset
 
 
 def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> Dataset:
