@@ -81,7 +81,8 @@ def cross_entropy(
       always a finite gradient.
     - Non-finite logits follow :func:`log_softmax`: -inf logits (a mask) are fine, k +inf
       logits share the mass (loss log(k) at one of them, inf elsewhere; torch gives NaN), a
-      NaN makes only its own sample's loss NaN.
+      NaN makes only its own sample's loss NaN. With probability targets, a class whose
+      target is 0 adds nothing at an infinite logit (0 * inf is taken as 0; torch gives NaN).
 
     Examples
     --------

@@ -112,7 +112,9 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     Refused where sklearn fits, each with a ValueError that names the problem: a negative
     ``sample_weight`` (sklearn accepts it and trains on a loss that rewards those samples'
     errors), and a ``y`` with a single class (sklearn 1.9 fits a degenerate model), in ``fit``
-    and in ``partial_fit``'s ``classes``. Labels held as objects (pandas strings) give
+    and in ``partial_fit``'s ``classes``; in float32 (the default ``dtype``), features beyond
+    float32's range (|x| > 3.4e38), in ``fit`` and prediction, naming the row (sklearn computes
+    in float64; ``dtype=np.float64`` takes them). Labels held as objects (pandas strings) give
     ``classes_`` of their own type ('<U3' ...), as sklearn's ``unique_labels`` does. A
     refused call leaves the estimator as it was (weights, optimizer state, ``classes_``,
     ``n_features_in_``); after any call it holds no rows of its data, so its pickle (a dask
