@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam, AdaptiveLR, ReduceLROnPlateau, StepLR
-from softgrad.training import Callback, History, fit
+from softgrad.training import Callback, History, evaluate, fit
 
 
 def _weights(model):
@@ -609,3 +610,32 @@ def test_a_size_that_is_not_an_int_is_a_type_error_in_the_same_words(blobs, name
     model = build_mlp(X.shape[1], [4], 3, rng=0)
     with pytest.raises(TypeError, match=f"^fit: {name} must be a positive int; got 2.5$"):
         fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, rng=0, **{name: 2.5})
+
+
+@pytest.mark.parametrize("bad", [1e20, np.inf, np.nan, 1.5, -0.5])
+def test_a_target_that_is_not_a_whole_number_is_named_by_its_index(blobs, bad):
+    # 1e20 was cast to -2**63 with a RuntimeWarning and reported as such; inf warned in mod
+    X, y = blobs
+    y = y.astype(np.float64)
+    y[7] = bad
+    expected = f"fit: y must hold integer class indices; got {bad!r} at index 7"
+    with pytest.raises(TypeError, match=re.escape(expected)):
+        fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y)
+
+
+def test_nan_in_x_is_named_by_row_and_column(blobs):
+    X, y = blobs
+    X = X.copy()
+    X[13, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^fit: X must be finite; got nan in row 13, column 2$"):
+        fit(build_mlp(5, [4], 3, rng=0), CrossEntropyLoss(), SGD(), X, y)
+
+
+def test_evaluate_takes_whole_float_targets_as_fit_does(blobs):
+    X, y = blobs
+    model = build_mlp(5, [4], 3, rng=0)
+    assert evaluate(model, X, y.astype(np.float64)) == evaluate(model, X, y)
+    y = y.astype(np.float64)
+    y[4] = 0.5
+    with pytest.raises(TypeError, match=r"^evaluate: y must hold integer class indices; got 0.5 "):
+        evaluate(model, X, y)

@@ -212,7 +212,11 @@ def test_bad_inputs_are_refused_naming_the_function_and_x(blobs, function, edit,
 @pytest.mark.parametrize(
     ("y", "error", "message"),
     [
-        (lambda y: y.astype(np.float64), TypeError, "y must hold class indices 0..C-1 .*float64"),
+        (
+            lambda y: np.where(np.arange(300) == 77, 0.5, y),  # whole floats are class indices
+            TypeError,
+            "y must hold integer class indices; got 0.5 at index 77",
+        ),
         (
             lambda y: np.where(np.arange(300) == 120, 4, y),
             ValueError,

@@ -124,9 +124,33 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     if finite:
         return converted
     check_fits_rows(X, dtype, "fit", what)  # names a value beyond dtype by its row
-    # else NaN or inf in X: min and max propagate NaN and expose +-inf
-    low, high = float(converted.min()), float(converted.max())
-    raise ValueError(f"fit: {what} must be finite; got values in [{low!r}, {high!r}]")
+    # else NaN or inf in X: named by its row and column, as evaluate and predict name it
+    rows = converted.reshape(len(converted), -1)
+    row = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+    column = int(np.flatnonzero(~np.isfinite(rows[row]))[0])
+    raise ValueError(
+        f"fit: {what} must be finite; got {rows[row, column].item()!r} in row {row}, column "
+        f"{column}"
+    )
+
+
+def class_indices(y: np.ndarray, where: str, what: str = "y") -> np.ndarray:
+    """``y``'s class indices: integers as they are, whole floats (finite, below 2**53 in size)
+    as intp; TypeError for anything else, naming the first entry that is not a whole number
+    (1e20 was cast to -2**63 and reported as such, with a RuntimeWarning, and inf by its dtype).
+    """
+    if y.dtype.kind in "iu":
+        return y
+    if y.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):  # mod of inf and NaN
+            whole = np.isfinite(y) & (np.mod(y, 1) == 0) & (np.abs(y) < 2.0**53)
+        if whole.all():
+            return y.astype(np.intp)
+        i = int(np.flatnonzero(~whole)[0])
+        raise TypeError(
+            f"{where}: {what} must hold integer class indices; got {y[i].item()!r} at index {i}"
+        )
+    raise TypeError(f"{where}: {what} must hold integer class indices; got dtype {y.dtype}")
 
 
 def check_target(
@@ -137,10 +161,7 @@ def check_target(
     y = np.asarray(y)
     if y.shape != (n_samples,):
         raise ValueError(f"fit: {what} must have shape ({n_samples},); got shape {y.shape}")
-    if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
-        y = y.astype(np.intp)
-    if not np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.bool_):
-        raise TypeError(f"fit: {what} must hold integer class indices; got dtype {y.dtype}")
+    y = class_indices(y, "fit", what)
     kept = y if ignore_index is None else y[y != ignore_index]
     if not kept.size:  # every target ignored: a loss and gradient of 0, as the loss's own
         return y.astype(np.intp, copy=False)

@@ -17,6 +17,7 @@ from softgrad.checks import check_sample_weight
 from softgrad.nn.loss import ignored_misses
 from softgrad.training.data import (
     batch_inputs,
+    class_indices,
     counted_weight,
     mean_divisor,
     per_sample_loss,
@@ -36,10 +37,7 @@ def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
         raise ValueError(f"evaluate: y must have shape ({n_samples},); got shape {y.shape}")
     if model is None:
         return y
-    if y.dtype.kind not in "iu":
-        raise TypeError(
-            f"evaluate: y must hold class indices 0..C-1 (integers); got dtype {y.dtype}"
-        )
+    y = class_indices(y, "evaluate")  # whole floats too, as fit takes them
     weights = weight_matrices(model)
     if weights and y.size:
         n_classes = weights[-1].shape[1]

@@ -116,6 +116,31 @@ def check_parts(model: Any, loss: Any, optimizer: Any) -> None:
             "fit: optimizer must be a softgrad.optim.Optimizer such as optim.SGD(lr=0.1); got "
             f"{type(optimizer).__name__}"
         )
+    _check_head(model, loss)
+
+
+def _check_head(model: Any, loss: Any) -> None:
+    """Refuse a network ending in a Softmax (over its classes) before a loss that wants logits
+    or log-probabilities: it trained softmax(softmax(z)), a flatter distribution, without a
+    word (the classic network input -> Linear -> Softmax, trained with CrossEntropyLoss), while
+    predict_proba and evaluate, which take a final Softmax as the head, read the logits."""
+    from softgrad.nn import CrossEntropyLoss, NLLLoss, Sequential, Softmax
+
+    layers = getattr(model, "layers", None) if isinstance(model, Sequential) else None
+    head = layers[-1] if layers else None
+    if not (isinstance(head, Softmax) and head.axis in (-1, 1)):
+        return
+    fixes = {
+        CrossEntropyLoss: "takes logits and applies the softmax itself: remove the Softmax "
+        "(predict_proba, evaluate and Model apply it to the logits)",
+        NLLLoss: "takes log-probabilities: replace the Softmax with LogSoftmax",
+    }
+    for kind, fix in fixes.items():
+        if isinstance(loss, kind):
+            raise ValueError(
+                f"fit: model must not end in Softmax (layer {len(layers) - 1}) for "
+                f"{kind.__name__}, which {fix}"
+            )
 
 
 def check_schedule(lr_schedule: Any, optimizer: Any) -> None:

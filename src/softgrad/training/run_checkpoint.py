@@ -18,14 +18,26 @@ from softgrad.training.checkpoint import Checkpoint, checkpoint_entry
 from softgrad.training.data import dense_rows
 
 
-def layer_generators(model: Any) -> dict[str, np.random.Generator]:
-    """Generators owned by the model's layers (e.g. Dropout's), keyed ``"<layer>.<attribute>"``."""
+def layer_generators(model: Any, prefix: str = "") -> dict[str, np.random.Generator]:
+    """Generators owned by the model's layers (e.g. Dropout's), keyed ``"<layer>.<attribute>"``,
+    the layer's index in each nested Sequential before it (``"0.2.rng"``: a Dropout in a
+    Sequential inside the first layer, whose generator was left out of checkpoints)."""
     found = {}
     for i, layer in enumerate(getattr(model, "layers", ())):
         for attr, value in vars(layer).items():
             if isinstance(value, np.random.Generator):
-                found[f"{i}.{attr}"] = value
+                found[f"{prefix}{i}.{attr}"] = value
+        found.update(layer_generators(layer, f"{prefix}{i}."))
     return found
+
+
+def generator_owner(model: Any, key: str) -> tuple[Any, str]:
+    """(the layer, the attribute name) of a :func:`layer_generators` key."""
+    *path, attr = key.split(".")
+    layer = model
+    for index in path:
+        layer = layer.layers[int(index)]
+    return layer, attr
 
 
 def snapshot(run: Any, epoch: int) -> Checkpoint:

@@ -21,7 +21,7 @@ from softgrad.stored_rows import StoredRows
 from softgrad.training.checkpoint import save_checkpoint
 from softgrad.training.data import dense_rows
 from softgrad.training.distributed import Communicator
-from softgrad.training.run_checkpoint import layer_generators, snapshot
+from softgrad.training.run_checkpoint import generator_owner, layer_generators, snapshot
 
 
 def shared_generator(comm: Communicator, generator: np.random.Generator) -> np.random.Generator:
@@ -161,8 +161,7 @@ def _rank_streams(comm: Communicator, model: Any) -> None:
     layer gets a new generator: its current stream jumped rank + 1 times (2**127 draws each).
     """
     for key in layer_generators(model):
-        index, attr = key.split(".", 1)
-        layer = model.layers[int(index)]
+        layer, attr = generator_owner(model, key)
         jumped = getattr(layer, attr).bit_generator.jumped(comm.rank + 1)
         setattr(layer, attr, np.random.Generator(jumped))
 
@@ -171,8 +170,7 @@ def _restore_streams(model: Any, states: dict[str, Any]) -> None:
     """Give each layer generator a new Generator in the saved ``states`` (a new object: the
     layer may share its generator with fit's, whose stream stays as it is)."""
     for key, state in states.items():
-        index, attr = key.split(".", 1)
-        layer = model.layers[int(index)]
+        layer, attr = generator_owner(model, key)
         generator = np.random.Generator(type(getattr(layer, attr).bit_generator)())
         generator.bit_generator.state = state
         setattr(layer, attr, generator)
