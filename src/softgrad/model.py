@@ -17,8 +17,14 @@ import numpy as np
 from softgrad import serialization
 from softgrad.functional import log_softmax
 from softgrad.model_inputs import check_rows, model_classes, model_image_shape, network_sizes
+from softgrad.nn.sequential import Sequential
 from softgrad.preprocessing import Scaler
-from softgrad.training.inference_checks import finite_logits_head, softmax_finite
+from softgrad.training.inference_checks import (
+    LOGISTIC_FIX,
+    check_class_outputs,
+    finite_logits_head,
+    softmax_finite,
+)
 from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
@@ -79,7 +85,19 @@ class Model:
             raise TypeError(f"Model: scaler must be a softgrad Scaler or None; got {scaler!r}")
         if metadata is not None and not isinstance(metadata, dict):
             raise TypeError(f"Model: metadata must be a dict or None; got {metadata!r}")
+        if not isinstance(network, Sequential):
+            raise TypeError(
+                f"Model: network must be a softgrad.nn.Sequential; got {type(network).__name__} "
+                "(wrap a single layer: Sequential(layer))"
+            )
         in_size, out_size = network_sizes(network)
+        check_class_outputs(out_size, "Model", LOGISTIC_FIX)
+        if scaler is not None and None not in (in_size, scaler.n_features):
+            if scaler.n_features != in_size:
+                raise ValueError(
+                    f"Model: scaler must scale the network's {in_size} inputs; got a scaler of "
+                    f"{scaler.n_features} features"
+                )
         if classes is None:
             if out_size is None:
                 raise ValueError(

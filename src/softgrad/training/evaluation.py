@@ -23,7 +23,12 @@ from softgrad.training.data import (
     per_sample_loss,
     predicted_classes,
 )
-from softgrad.training.inference_checks import check_inputs, input_dtype, weight_matrices
+from softgrad.training.inference_checks import (
+    check_class_outputs,
+    check_inputs,
+    input_dtype,
+    weight_matrices,
+)
 from softgrad.training.predict import BatchForward, batch_slices, eval_mode, logits_network
 
 __all__ = ["evaluate"]
@@ -39,6 +44,9 @@ def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
         return y
     y = class_indices(y, "evaluate")  # whole floats too, as fit takes them
     weights = weight_matrices(model)
+    if weights:
+        fix = "pass loss=nn.LogisticLoss() for its targets 0 and 1"
+        check_class_outputs(weights[-1].shape[1], "evaluate", fix)
     if weights and y.size:
         n_classes = weights[-1].shape[1]
         bad = np.flatnonzero((y < 0) | (y >= n_classes))

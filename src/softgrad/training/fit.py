@@ -173,7 +173,9 @@ def fit(
         Rank 0's weights, optimizer state and generator are broadcast first; each rank trains
         on its shard of every batch and the gradients are summed before each step (the L2
         penalty is added once, after the sum), so the weights equal a one-process fit's to
-        rounding (bit for bit with one rank). Only rank 0 writes the checkpoint. A failure on
+        rounding (bit for bit with one rank), except with dropout: each rank draws its shard's
+        masks from its own stream, so such a run differs for each number of ranks (and is
+        reproducible at one). Only rank 0 writes the checkpoint. A failure on
         any rank raises on every rank. With several ranks each one computes on one BLAS and one
         kernel thread, unless a thread variable (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
         ``NUMBA_NUM_THREADS`` ...) or :func:`softgrad.set_threads` chose counts: ranks sharing

@@ -39,6 +39,21 @@ def weight_matrices(model: Any) -> list[np.ndarray]:
     return [value for name, value in params.items() if name.endswith("W") and value.ndim == 2]
 
 
+# what to do with a one-output network where one output per class is needed
+LOGISTIC_FIX = "predict_logits gives its logit z, and sigmoid(z) is the probability of class 1"
+
+
+def check_class_outputs(n_outputs: int | None, where: str, fix: str) -> None:
+    """ValueError for a network of one output, a logistic unit (trained with LogisticLoss),
+    where one output per class is needed: a softmax over its one logit is 1 for every row, so
+    predict_proba answered 1.0 and predict class 0 whatever the input. ``fix``: what to do."""
+    if n_outputs == 1:
+        raise ValueError(
+            f"{where}: model must give one output per class; got 1 output, a logistic unit "
+            f"(trained with LogisticLoss): {fix}"
+        )
+
+
 def input_dtype(model: Any) -> np.dtype | None:
     """The dtype a batch is cast to on its way into ``model`` (its first weight matrix's), or
     None for a model without one (then none is checked)."""

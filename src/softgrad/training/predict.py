@@ -25,11 +25,14 @@ from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
 from softgrad.training.data import batch_inputs
 from softgrad.training.inference_checks import (
+    LOGISTIC_FIX,
+    check_class_outputs,
     check_inputs,
     finite_batch,
     finite_logits_head,
     input_dtype,
     softmax_finite,
+    weight_matrices,
 )
 from softgrad.training.step_plan import ForwardPlan
 
@@ -369,6 +372,9 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
+    weights = weight_matrices(model)
+    outputs = weights[-1].shape[1] if weights else None
+    check_class_outputs(outputs, "predict_proba", LOGISTIC_FIX)
     X = check_inputs(X, batch_size, "predict_proba", model, finite=False, fits=False)
     head = finite_logits_head(X, "predict_proba", checked=softmax_finite)
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
