@@ -1,11 +1,13 @@
 """checkpoint= and resume=: an interrupted run continues to the very same result."""
 
+import re
+
 import numpy as np
 import pytest
 
 from softgrad.errors import ModelFileError
 from softgrad.nn import CrossEntropyLoss, build_mlp
-from softgrad.optim import SGD, Adam, ReduceLROnPlateau
+from softgrad.optim import SGD, Adam, ReduceLROnPlateau, StepLR
 from softgrad.serialization import read_npz, write_npz
 from softgrad.training import fit
 from softgrad.training.checkpoint import load_checkpoint
@@ -306,3 +308,77 @@ def test_a_dropout_inside_a_nested_sequential_resumes_bit_for_bit(blobs, tmp_pat
     resumed = run(4, resume=tmp_path / "c.npz")
     for name, value in whole.named_params().items():
         np.testing.assert_array_equal(resumed.named_params()[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "schedule", "message"),
+    [
+        (
+            lambda: SGD(lr=0.1, momentum=0.9),
+            None,
+            "the checkpoint's SGD has momentum=0.0; got 0.9",
+        ),
+        (lambda: SGD(lr=0.1, weight_decay=1e-3), None, "has weight_decay=0.0; got 0.001"),
+        (lambda: Adam(lr=0.1), None, "optimizer"),  # another kind: named as before
+        (lambda: SGD(lr=0.1), StepLR, "the checkpoint's run had none; got StepLR"),
+    ],
+    ids=["momentum", "weight-decay", "kind", "schedule-added"],
+)
+def test_resume_refuses_another_optimizer_setting_or_schedule(
+    blobs, tmp_path, optimizer, schedule, message
+):
+    # the checkpoint's settings replaced the given optimizer's without a word (SGD with
+    # momentum 0.9 and Nesterov resumed as plain SGD), and a schedule added or left out changed
+    # the rates
+    X, y = blobs
+    fit(
+        build_mlp(5, [8], 3, rng=0),
+        CrossEntropyLoss(),
+        SGD(lr=0.1),
+        X,
+        y,
+        epochs=2,
+        rng=0,
+        checkpoint=tmp_path / "c.npz",
+    )
+    given = optimizer()
+    lr_schedule = None if schedule is None else schedule(given, step_size=1)
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        fit(
+            build_mlp(5, [8], 3, rng=0),
+            CrossEntropyLoss(),
+            given,
+            X,
+            y,
+            epochs=4,
+            rng=0,
+            resume=tmp_path / "c.npz",
+            lr_schedule=lr_schedule,
+        )
+
+
+def test_resume_refuses_a_schedule_left_out(blobs, tmp_path):
+    X, y = blobs
+    optimizer = SGD(lr=0.1)
+    fit(
+        build_mlp(5, [8], 3, rng=0),
+        CrossEntropyLoss(),
+        optimizer,
+        X,
+        y,
+        epochs=2,
+        rng=0,
+        checkpoint=tmp_path / "c.npz",
+        lr_schedule=StepLR(optimizer, step_size=1),
+    )
+    with pytest.raises(ValueError, match=r"the checkpoint's run had StepLR; got none$"):
+        fit(
+            build_mlp(5, [8], 3, rng=0),
+            CrossEntropyLoss(),
+            SGD(lr=0.1),
+            X,
+            y,
+            epochs=4,
+            rng=0,
+            resume=tmp_path / "c.npz",
+        )

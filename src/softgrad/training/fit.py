@@ -157,7 +157,9 @@ def fit(
         resuming it trains the cut epoch whole).
     resume : path or Checkpoint, optional
         Continue from a checkpoint: the result equals an uninterrupted run with the same seed.
-        The model, data, optimizer (and schedule, if given) must be of the run that wrote it.
+        The model, data, optimizer (its kind and settings; its lr is the checkpoint's, where a
+        schedule had moved it) and schedule (or none) must be of the run that wrote it: another
+        is refused, naming the setting.
         A path is read with :func:`~softgrad.training.checkpoint.load_checkpoint`; a
         Checkpoint it returned is taken as it is, for a caller that read it already (``softgrad
         train --resume`` builds the network from its weights). Its state is copied into the

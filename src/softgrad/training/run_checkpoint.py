@@ -125,6 +125,7 @@ def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) 
             f"parameters; got {dtypes} (build the model in the checkpoint's dtype)"
         )
     _check_same_kinds(run, ckpt)
+    _check_same_settings(run, ckpt)
 
 
 def _restore_split(run: Any, val_idx: Any, X, target, weight, where: str) -> None:
@@ -139,6 +140,30 @@ def _restore_split(run: Any, val_idx: Any, X, target, weight, where: str) -> Non
         target[val_idx],
         None if weight is None else weight[val_idx],
     )
+
+
+def _check_same_settings(run: Any, ckpt: Checkpoint) -> None:
+    """The optimizer's settings (but its lr, which a schedule moves) and the presence of a
+    schedule as the checkpoint's run had them: the checkpoint's replaced the optimizer's given
+    (SGD(momentum=0.9, nesterov=True) resumed as SGD(momentum=0)), and a schedule left out or
+    added changed the rates, both without a word."""
+    if (run.lr_schedule is None) != (ckpt.schedule is None):
+        saved = "none" if ckpt.schedule is None else ckpt.schedule.get("type", "a schedule")
+        given = "none" if run.lr_schedule is None else type(run.lr_schedule).__name__
+        raise ValueError(
+            f"fit: resume must continue with the run's lr_schedule; the checkpoint's run had "
+            f"{saved}; got {given}"
+        )
+    saved = ckpt.optimizer if isinstance(ckpt.optimizer, dict) else {}
+    given = run.optimizer.state_dict(copy=False)
+    for key, value in saved.items():
+        if key in ("type", "lr", "state_version") or not isinstance(value, (bool, int, float)):
+            continue
+        if key in given and given[key] != value:
+            raise ValueError(
+                f"fit: resume must continue with the run's optimizer settings; the checkpoint's "
+                f"{saved.get('type', 'optimizer')} has {key}={value!r}; got {given[key]!r}"
+            )
 
 
 def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
