@@ -310,6 +310,12 @@ def test_a_dropout_inside_a_nested_sequential_resumes_bit_for_bit(blobs, tmp_pat
         np.testing.assert_array_equal(resumed.named_params()[name], value, err_msg=name)
 
 
+def _small_run(blobs, optimizer, epochs, **kwargs):
+    X, y = blobs
+    model = build_mlp(5, [8], 3, rng=0)
+    return fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=epochs, rng=0, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("optimizer", "schedule", "message"),
     [
@@ -330,55 +336,16 @@ def test_resume_refuses_another_optimizer_setting_or_schedule(
     # the checkpoint's settings replaced the given optimizer's without a word (SGD with
     # momentum 0.9 and Nesterov resumed as plain SGD), and a schedule added or left out changed
     # the rates
-    X, y = blobs
-    fit(
-        build_mlp(5, [8], 3, rng=0),
-        CrossEntropyLoss(),
-        SGD(lr=0.1),
-        X,
-        y,
-        epochs=2,
-        rng=0,
-        checkpoint=tmp_path / "c.npz",
-    )
+    _small_run(blobs, SGD(lr=0.1), 2, checkpoint=tmp_path / "c.npz")
     given = optimizer()
     lr_schedule = None if schedule is None else schedule(given, step_size=1)
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
-        fit(
-            build_mlp(5, [8], 3, rng=0),
-            CrossEntropyLoss(),
-            given,
-            X,
-            y,
-            epochs=4,
-            rng=0,
-            resume=tmp_path / "c.npz",
-            lr_schedule=lr_schedule,
-        )
+        _small_run(blobs, given, 4, resume=tmp_path / "c.npz", lr_schedule=lr_schedule)
 
 
 def test_resume_refuses_a_schedule_left_out(blobs, tmp_path):
-    X, y = blobs
     optimizer = SGD(lr=0.1)
-    fit(
-        build_mlp(5, [8], 3, rng=0),
-        CrossEntropyLoss(),
-        optimizer,
-        X,
-        y,
-        epochs=2,
-        rng=0,
-        checkpoint=tmp_path / "c.npz",
-        lr_schedule=StepLR(optimizer, step_size=1),
-    )
+    schedule = StepLR(optimizer, step_size=1)
+    _small_run(blobs, optimizer, 2, checkpoint=tmp_path / "c.npz", lr_schedule=schedule)
     with pytest.raises(ValueError, match=r"the checkpoint's run had StepLR; got none$"):
-        fit(
-            build_mlp(5, [8], 3, rng=0),
-            CrossEntropyLoss(),
-            SGD(lr=0.1),
-            X,
-            y,
-            epochs=4,
-            rng=0,
-            resume=tmp_path / "c.npz",
-        )
+        _small_run(blobs, SGD(lr=0.1), 4, resume=tmp_path / "c.npz")
