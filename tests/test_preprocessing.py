@@ -198,3 +198,10 @@ def test_fit_standard_holds_at_most_a_bounded_float64_block_of_wide_rows(rng):
     block = 8 * preprocessing_params._CHUNK_VALUES  # one float64 block, and einsum's product of it
     assert peak <= 2 * block + 1_000_000, peak
     np.testing.assert_allclose(scaler.offset, X.mean(axis=0, dtype=np.float64), rtol=1e-6)
+
+
+def test_a_value_beyond_float32_scales_to_inf_without_a_warning():
+    # NumPy's "overflow encountered in subtract" leaked (the suite turns warnings to errors)
+    X = np.array([[1e300, -1e300, np.nan, 2.0]])
+    out = Scaler(0.0, 1.0).transform(X)
+    np.testing.assert_array_equal(out, np.array([[np.inf, -np.inf, np.nan, 2.0]], np.float32))

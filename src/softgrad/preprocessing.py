@@ -91,7 +91,8 @@ class Scaler(ScalerParams):
         Returns
         -------
         ndarray of shape (..., D), float32
-            ``out`` when given. The values are the same either way.
+            ``out`` when given. The values are the same either way. A value whose scaled form
+            lies beyond float32 is +-inf there, as ``astype(np.float32)`` makes it; NaN stays.
 
         Example
         -------
@@ -115,9 +116,12 @@ class Scaler(ScalerParams):
                 f"Scaler.transform: out must be float32 of shape {X.shape} like X; "
                 f"got {out.dtype.name} of shape {out.shape}"
             )
-        # dtype=float32: the subtraction itself runs in float32, never promoted to float64
-        np.subtract(X, self.offset, out=out, dtype=np.float32)
-        np.multiply(out, self.scale, out=out)
+        # dtype=float32: the subtraction itself runs in float32, never promoted to float64;
+        # a value beyond float32 becomes +-inf as a cast makes it, without NumPy's warning
+        # (fit, the models and the CLI refuse such rows by name before they scale them)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(X, self.offset, out=out, dtype=np.float32)
+            np.multiply(out, self.scale, out=out)
         return out
 
     def inputs(self, X: np.ndarray, dtype: Any = np.float32) -> ScaledRows | np.ndarray:

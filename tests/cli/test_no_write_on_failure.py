@@ -210,3 +210,28 @@ def test_a_writer_that_makes_no_file_is_reported_by_the_users_name(
     assert "--plot 'c.png' was not written" in line and "staged" not in line
     assert old_model.read_bytes() == b"an earlier good model"
     assert _listing(old_model.parent) == ["m.npz"]
+
+
+@pytest.mark.parametrize(("size", "prefix"), [(None, ""), ("1", ""), ("2", "mpiexec -n 2 ")])
+def test_the_resume_command_of_a_data_parallel_run_keeps_its_ranks(monkeypatch, size, prefix):
+    # the hint after Ctrl-C under mpiexec -n 2 resumed on one process: with dropout another run
+    from softgrad.cli.train_stops import resume_command
+
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(name, raising=False)
+    if size is not None:
+        monkeypatch.setenv("PMI_SIZE", size)
+    args = SimpleNamespace(
+        data="digits",
+        resume=None,
+        epochs=3,
+        patience=None,
+        out="m.npz",
+        plot=None,
+        misclassified=None,
+        checkpoint="ck.npz",
+        json=False,
+        quiet=True,
+    )
+    expected = "softgrad train --data digits --resume ck.npz --epochs 3 --out m.npz"
+    assert resume_command(args, "ck.npz").startswith(prefix + expected)

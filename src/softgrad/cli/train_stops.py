@@ -16,6 +16,7 @@ from typing import Any
 from softgrad.cli.errors import interrupted
 from softgrad.cli.progress import EpochProgress
 from softgrad.training.callbacks import Callback
+from softgrad.training.mpi_rank import launcher_ranks
 
 
 def checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
@@ -98,7 +99,8 @@ def resume_command(args, checkpoint: str) -> str:
     """The command that resumes this run from ``checkpoint``.
 
     The settings --resume refuses come from the checkpoint: only the honoured ones and the
-    files are repeated.
+    files are repeated. Under a launcher of several ranks it starts with ``mpiexec -n N``: on
+    one process a run with dropout would be another run (its masks are drawn per rank).
     """
     argv = ["softgrad", "train", "--data", args.data, "--resume", checkpoint]
     options = ["epochs", "patience", "out", "plot", "misclassified", "checkpoint"]
@@ -109,6 +111,9 @@ def resume_command(args, checkpoint: str) -> str:
         if value is not None:
             argv += [f"--{option.replace('_', '-')}", str(value)]
     argv += [flag for flag in ("--json", "--quiet") if getattr(args, flag[2:])]
+    n_ranks = launcher_ranks()  # a data-parallel run resumes under as many ranks
+    if n_ranks is not None and n_ranks > 1:
+        argv = ["mpiexec", "-n", str(n_ranks), *argv]
     return shlex.join(argv)
 
 
