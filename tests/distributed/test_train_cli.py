@@ -260,3 +260,27 @@ def test_ctrl_c_as_a_complete_run_shuts_down_is_dropped(tmp_path):
     # where the rank that met it exited 130 without a word
     done = _softgrad(["-c", _CTRL_C_AT_SHUTDOWN], tmp_path, 2)
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "")
+
+
+def test_ranks_given_different_options_are_refused_naming_the_option(tmp_path):
+    # a launch giving the ranks different commands: rank 1's --data and --out were ignored
+    # (only rank 0 reads and writes), and another --lr was found after training as weights
+    # that differ
+    command, env = _command(TRAIN, 1)
+    launcher, python_args = command[:3], command[3:]
+    other = [*python_args, "--data", "missing.npz"]
+    done = subprocess.run(
+        [*launcher, *python_args, "--out", "m.npz", ":", "-n", "1", *other, "--out", "m.npz"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == (
+        "softgrad: error: train: rank 1 of 2 failed: ValueError: train: every rank must be "
+        "given the same options; rank 1 has --data 'missing.npz' where rank 0 has 'digits'"
+    )
+    assert not (tmp_path / "m.npz").exists()

@@ -5,7 +5,8 @@ The launcher is detected from the environment before mpi4py is imported
 launcher of several ranks each uses one BLAS thread and one Numba kernel thread unless the user
 set a count (:func:`start`), and:
 
-- every rank checks the options; an error on any rank ends every rank (:func:`together`)
+- every rank checks the options, which must be rank 0's (:func:`check_same_options`); an
+  error on any rank ends every rank (:func:`together`)
   before training starts;
 - rank 0 alone reads the data set (:func:`load_once`) and writes its training rows (images as
   stored, other features scaled) to one file that every rank memory-maps (:func:`training_rows`);
@@ -107,6 +108,26 @@ def together(comm: Communicator | None, where: str) -> Iterator[None]:
         return
     with comm.agree(where, RANK_ERRORS):
         yield
+
+
+def check_same_options(comm: Communicator | None, options: dict[str, Any]) -> None:
+    """ValueError on a rank whose command line differs from rank 0's (a launch that gives the
+    ranks different commands: ``mpiexec -n 1 softgrad train : -n 1 softgrad train --data
+    other.npz``): only rank 0 reads the data and writes the files, so rank 1's --data and
+    --out were ignored without a word, and another --lr was found only after training, as
+    weights that differ. Call it on every rank at the same point, in :func:`together`."""
+    if comm is None or comm.size == 1:
+        return
+    mine = {key: repr(value) for key, value in options.items() if not callable(value)}
+    first = comm.broadcast_object(mine)
+    differ = [key for key in sorted(set(mine) | set(first)) if mine.get(key) != first.get(key)]
+    if differ:
+        key = differ[0]
+        raise ValueError(
+            f"train: every rank must be given the same options; rank {comm.rank} has "
+            f"--{key.replace('_', '-')} {mine.get(key, 'unset')} where rank 0 has "
+            f"{first.get(key, 'unset')}"
+        )
 
 
 def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:

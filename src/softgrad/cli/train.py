@@ -250,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, comm: Any) -> int:
     from softgrad.kernels import get_ops, registry
 
+    with ranks.together(comm, "train"):  # before anything one rank alone could raise on
+        ranks.check_same_options(comm, vars(args))
     with ranks.together(comm, "train"):
         settings = train_config.resolve(args)
         paths = _check_paths(args)
