@@ -197,8 +197,9 @@ def test_ctrl_c_under_mpiexec_ends_every_rank_with_one_line_and_the_resume_comma
     assert proc.returncode == 130, err
     assert err.splitlines() == [
         "data-parallel over 2 MPI ranks, global batch 32",
-        "softgrad: error: interrupted; nothing else was written; resume with: softgrad train "
-        "--data digits --resume ck.npz --epochs 100000 --out m.npz --checkpoint ck.npz --quiet",
+        "softgrad: error: interrupted; nothing else was written; resume with: mpiexec -n 2 "
+        "softgrad train --data digits --resume ck.npz --epochs 100000 --out m.npz --checkpoint "
+        "ck.npz --quiet",
     ]
     # stdout holds only the launcher's own notice ("[mpiexec@host] Sending Ctrl-C ...")
     assert all(line.startswith("[mpiexec@") for line in out.splitlines()), out
