@@ -334,3 +334,12 @@ def test_buffers_are_adopted_only_where_every_array_already_is():
     elsewhere = np.zeros_like(store.params), np.zeros_like(store.grads)
     with pytest.raises(ValueError, match=r"ParamStore: 'W' must be the view of \[0:12\]"):
         ParamStore(owners, buffers=elsewhere)
+
+
+def test_a_parameter_replaced_by_another_shape_is_named_as_a_possible_cause():
+    # the message blamed the gradient alone, which the user had not touched
+    net = Sequential(Linear(4, 5, rng=0))
+    net.named_params()
+    net[0].params["W"] = np.zeros((4, 6), np.float32)
+    with pytest.raises(ValueError, match=r"got \(4, 5\) \(or the parameter was replaced by an "):
+        net.named_params()

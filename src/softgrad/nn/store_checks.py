@@ -36,9 +36,17 @@ def _check_storable(owners: Sequence[tuple[str, Any, str]], where: str) -> None:
         grad = layer.grads.get(name)
         if grad is not None and (not isinstance(grad, np.ndarray) or grad.shape != param.shape):
             got = grad.shape if isinstance(grad, np.ndarray) else type(grad).__name__
+            # either side may be the one changed: a parameter replaced by an array of another
+            # shape was blamed on its gradient alone
+            hint = (
+                f" (or the parameter was replaced by an array of another shape: assign into it, "
+                f"params[{name!r}][...] = ..., or build a new layer)"
+                if isinstance(grad, np.ndarray)
+                else ""
+            )
             raise ValueError(
                 f"{where}: gradient {key!r} must be an ndarray of its parameter's shape "
-                f"{param.shape} (or absent or None); got {got}"
+                f"{param.shape} (or absent or None); got {got}{hint}"
             )
         arrays.append((key, param))
     dtypes = {param.dtype for _, param in arrays}
