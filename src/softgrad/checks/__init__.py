@@ -15,7 +15,8 @@ The checks live in three modules, by what they check; import them from here:
   (``check_stays_positive``).
 - :mod:`~softgrad.checks.samples`: arrays of samples (``as_array``, ``check_real_array``,
   ``check_finite_rows``, ``check_feature_count``, ``check_fits_rows`` and its scan
-  ``first_beyond_dtype``, ``check_sample_weight``).
+  ``first_beyond_dtype``, ``check_sample_weight``, and ``whole_numbers``, the rule for class
+  labels given as floats).
 - :mod:`~softgrad.checks.functional_api`: the functional API's dtype rule (``as_real_float``,
   ``as_float_array``, ``result_dtypes``), the arguments beside x (``normalize_axis``,
   ``check_where``, ``check_same_shape``, ``check_out``) and how it delivers a result in that
@@ -44,6 +45,7 @@ from softgrad.checks.samples import (
     check_real_array,
     check_sample_weight,
     first_beyond_dtype,
+    whole_numbers,
 )
 from softgrad.checks.scalars import (
     check_bool,
@@ -81,4 +83,5 @@ __all__ = [
     "result_dtypes",
     "to_output",
     "to_scalar",
+    "whole_numbers",
 ]

@@ -58,6 +58,21 @@ def _where_lengths_part(x: Any, what: str) -> str | None:
     return None
 
 
+def whole_numbers(y: np.ndarray) -> np.ndarray:
+    """Mask of the entries of a float array that are exact integers: finite, whole, and below
+    2**53 in size (beyond it a float no longer holds every integer). Class labels and class
+    indices follow this one rule.
+
+    Example
+    -------
+    >>> whole_numbers(np.array([2.0, 2.5, np.inf, 1e20]))
+    array([ True, False, False, False])
+    """
+    y = y.astype(np.float64, copy=False)  # float16's cast of 2**53 overflowed, with a warning
+    with np.errstate(invalid="ignore"):  # NaN and inf compare and round quietly
+        return np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < 2.0**53)
+
+
 def check_real_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     """``x`` as an ndarray of real numbers (bool, int, unsigned or float dtype); else ValueError
     (nested lists of unequal lengths: see :func:`as_array`).

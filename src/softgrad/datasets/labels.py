@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from softgrad.checks import whole_numbers
 from softgrad.errors import DataFormatError
 
 __all__ = ["as_text", "encode_labels"]
 
 
-_INT_LIMIT = 2.0**53  # integral floats beyond this are no longer exact integers
 _LABEL_KINDS = "biufUS"  # bool, integers, floats, strings (objects never load: no pickle)
 
 
@@ -30,13 +30,6 @@ def as_text(array: np.ndarray) -> np.ndarray:
     return array.astype(str)
 
 
-def _integral(y: np.ndarray) -> np.ndarray:
-    """Mask of the float entries that are exact integers (finite, whole, below 2**53)."""
-    y = y.astype(np.float64, copy=False)  # float16's cast of 2**53 overflowed, with a warning
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(y) & (y == np.round(y)) & (np.abs(y) < _INT_LIMIT)
-
-
 def _as_integers(y: np.ndarray) -> np.ndarray | None:
     """``y`` as int64 when every entry is an integer (12, 12.0, "12"), else None."""
     if y.dtype.kind in "biu":
@@ -53,7 +46,7 @@ def _as_integers(y: np.ndarray) -> np.ndarray | None:
             except ValueError:
                 return None
     if y.dtype.kind == "f":
-        if not np.all(_integral(y)):
+        if not np.all(whole_numbers(y)):
             return None
         return y.astype(np.int64)
     return None
@@ -178,7 +171,7 @@ def _encode(
         # all numbers, but some are not integers (1.5, nan): not class labels
         k = next(k for k, codes in enumerate(ints) if codes is None)
         y = floats[k]
-        i = int(np.flatnonzero(~_integral(y))[0])  # type: ignore[arg-type]
+        i = int(np.flatnonzero(~whole_numbers(y))[0])  # type: ignore[arg-type]
         raise DataFormatError(
             f"{where}: labels must be whole numbers (below 2**53 in size) or class names; "
             f"got {parts[k][i].item()!r} at {locate(k, i)}"

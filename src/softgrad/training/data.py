@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import as_array, check_fits_rows, check_sample_weight
+from softgrad.checks import as_array, check_fits_rows, check_sample_weight, whole_numbers
 from softgrad.checks.samples import all_finite
 from softgrad.coded_rows import CodedRows
 from softgrad.kernels import get_ops
@@ -142,8 +142,7 @@ def class_indices(y: np.ndarray, where: str, what: str = "y") -> np.ndarray:
     if y.dtype.kind in "iu":
         return y
     if y.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):  # mod of inf and NaN
-            whole = np.isfinite(y) & (np.mod(y, 1) == 0) & (np.abs(y) < 2.0**53)
+        whole = whole_numbers(y)
         if whole.all():
             return y.astype(np.intp)
         i = int(np.flatnonzero(~whole)[0])
