@@ -91,7 +91,7 @@ class Model:
                 "(wrap a single layer: Sequential(layer))"
             )
         in_size, out_size = network_sizes(network)
-        check_class_outputs(out_size, "Model", LOGISTIC_FIX)
+        check_class_outputs(network, "Model", LOGISTIC_FIX)
         if scaler is not None and None not in (in_size, scaler.n_features):
             if scaler.n_features != in_size:
                 raise ValueError(

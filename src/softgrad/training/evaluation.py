@@ -43,10 +43,8 @@ def _check_targets(y: Any, n_samples: int, model: Any) -> np.ndarray:
     if model is None:
         return y
     y = class_indices(y, "evaluate")  # whole floats too, as fit takes them
+    check_class_outputs(model, "evaluate", "pass loss=nn.LogisticLoss() for its targets 0 and 1")
     weights = weight_matrices(model)
-    if weights:
-        fix = "pass loss=nn.LogisticLoss() for its targets 0 and 1"
-        check_class_outputs(weights[-1].shape[1], "evaluate", fix)
     if weights and y.size:
         n_classes = weights[-1].shape[1]
         bad = np.flatnonzero((y < 0) | (y >= n_classes))

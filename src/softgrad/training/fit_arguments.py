@@ -124,11 +124,10 @@ def _check_head(model: Any, loss: Any) -> None:
     or log-probabilities: it trained softmax(softmax(z)), a flatter distribution, without a
     word (the classic network input -> Linear -> Softmax, trained with CrossEntropyLoss), while
     predict_proba and evaluate, which take a final Softmax as the head, read the logits."""
-    from softgrad.nn import CrossEntropyLoss, NLLLoss, Sequential, Softmax
+    from softgrad.nn import CrossEntropyLoss, NLLLoss, Softmax
+    from softgrad.training.predict import softmax_head
 
-    layers = getattr(model, "layers", None) if isinstance(model, Sequential) else None
-    head = layers[-1] if layers else None
-    if not (isinstance(head, Softmax) and head.axis in (-1, 1)):
+    if not isinstance(softmax_head(model), Softmax):  # LogSoftmax suits both losses
         return
     fixes = {
         CrossEntropyLoss: "takes logits and applies the softmax itself: remove the Softmax "
@@ -138,7 +137,7 @@ def _check_head(model: Any, loss: Any) -> None:
     for kind, fix in fixes.items():
         if isinstance(loss, kind):
             raise ValueError(
-                f"fit: model must not end in Softmax (layer {len(layers) - 1}) for "
+                f"fit: model must not end in Softmax (layer {len(model.layers) - 1}) for "
                 f"{kind.__name__}, which {fix}"
             )
 

@@ -43,11 +43,12 @@ def weight_matrices(model: Any) -> list[np.ndarray]:
 LOGISTIC_FIX = "predict_logits gives its logit z, and sigmoid(z) is the probability of class 1"
 
 
-def check_class_outputs(n_outputs: int | None, where: str, fix: str) -> None:
+def check_class_outputs(model: Any, where: str, fix: str) -> None:
     """ValueError for a network of one output, a logistic unit (trained with LogisticLoss),
     where one output per class is needed: a softmax over its one logit is 1 for every row, so
     predict_proba answered 1.0 and predict class 0 whatever the input. ``fix``: what to do."""
-    if n_outputs == 1:
+    weights = weight_matrices(model)
+    if weights and weights[-1].shape[1] == 1:
         raise ValueError(
             f"{where}: model must give one output per class; got 1 output, a logistic unit "
             f"(trained with LogisticLoss): {fix}"

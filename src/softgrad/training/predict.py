@@ -32,7 +32,6 @@ from softgrad.training.inference_checks import (
     finite_logits_head,
     input_dtype,
     softmax_finite,
-    weight_matrices,
 )
 from softgrad.training.step_plan import ForwardPlan
 
@@ -75,10 +74,16 @@ def logits_network(model: Any) -> Any:
     >>> len(logits_network(Sequential(Linear(2, 3, rng=0), LogSoftmax())))
     1
     """
+    return model if softmax_head(model) is None else model[:-1]
+
+
+def softmax_head(model: Any) -> Any:
+    """The last layer of ``model`` when it is a Softmax or LogSoftmax over the class axis (-1
+    or 1 of the (N, C) output), the head :func:`logits_network` leaves out; else None."""
     if not isinstance(model, Sequential) or not model.layers:
-        return model
+        return None
     head = model.layers[-1]
-    return model[:-1] if isinstance(head, (Softmax, LogSoftmax)) and head.axis in (-1, 1) else model
+    return head if isinstance(head, (Softmax, LogSoftmax)) and head.axis in (-1, 1) else None
 
 
 class BatchForward:
@@ -372,9 +377,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     >>> probs.shape, probs.dtype, np.allclose(probs.sum(axis=1), 1.0)
     ((4, 3), dtype('float32'), True)
     """
-    weights = weight_matrices(model)
-    outputs = weights[-1].shape[1] if weights else None
-    check_class_outputs(outputs, "predict_proba", LOGISTIC_FIX)
+    check_class_outputs(model, "predict_proba", LOGISTIC_FIX)
     X = check_inputs(X, batch_size, "predict_proba", model, finite=False, fits=False)
     head = finite_logits_head(X, "predict_proba", checked=softmax_finite)
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
