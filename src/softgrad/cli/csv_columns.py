@@ -5,7 +5,7 @@ A model trained on a CSV file keeps the names of its feature columns (its metada
 those names, in any order, and skips at most one other column (the label of a file in the
 training format); ``evaluate`` reorders a data file's feature columns by them. A model without
 names (trained on arrays, images or the bundled data sets) reads the columns in order: a file
-with exactly one column more than its features drops the one named label, target, class or y
+with exactly one column more than its features drops the one named label, target, y or class
 (in that order), and a file as wide as its features drops none (a feature may be named y).
 
 Before, ``predict`` dropped the first column named label, target, class or y, whatever the
@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.datasets.csv import LABEL_COLUMNS
 from softgrad.errors import DataFormatError, ModelFileError
 
-LABEL_NAMES = ("label", "target", "class", "y")
+# training's label names (label, target, y), and class, which a file to predict may hold
+LABEL_NAMES = (*LABEL_COLUMNS, "class")
 
 
 def model_feature_names(model: Any, where: str) -> list[str] | None:
