@@ -44,6 +44,10 @@ def _softgrad(
     args: list[str], cwd: Path, ranks: int | None, threads_set: bool = True
 ) -> subprocess.CompletedProcess:
     command, env = _command(args, ranks, threads_set)
+    return _run(command, cwd, env)
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
@@ -270,14 +274,10 @@ def test_ranks_given_different_options_are_refused_naming_the_option(tmp_path):
     command, env = _command(TRAIN, 1)
     launcher, python_args = command[:3], command[3:]
     other = [*python_args, "--data", "missing.npz"]
-    done = subprocess.run(
+    done = _run(
         [*launcher, *python_args, "--out", "m.npz", ":", "-n", "1", *other, "--out", "m.npz"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
+        tmp_path,
+        env,
     )
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
