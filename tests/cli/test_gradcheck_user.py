@@ -126,6 +126,24 @@ def test_a_loss_node_gets_class_targets(cli, nodes):
     assert cli("gradcheck", nodes("loss_nodes.py:SoftmaxCrossEntropy")).code == 0
 
 
+def test_a_loss_node_of_one_hot_targets_gets_them_with_the_option(cli, nodes):
+    node = nodes("loss_nodes.py:OneHotCrossEntropy")
+    result = cli("gradcheck", node, "--targets", "onehot")
+    assert result.code == 0, result.out
+    assert "random class targets (one-hot)" in result.out
+    # N == C: the class indices broadcast against the one-hot shape without an error, and the
+    # failure says what the node was given
+    square = cli("gradcheck", node, "--shape", "10,10")
+    assert square.code == 1
+    assert square.out.rstrip().endswith(
+        "note: the target was class indices of shape (10,); for a forward that takes one-hot "
+        "targets, run with --targets onehot"
+    )
+    assert cli("gradcheck", node, "--shape", "10,10", "--targets", "onehot").code == 0
+    report = cli("gradcheck", node, "--targets", "onehot", "--json").json()
+    assert report["ok"] is True and report["targets"] == "onehot"
+
+
 def test_json_report(cli, nodes):
     result = cli("gradcheck", nodes("activation_nodes.py:TanhWithInput"), "--json")
     assert result.code == 1
@@ -161,9 +179,9 @@ JSON_HELP = "a list of positional arguments, an object of keyword arguments, or 
 SHAPE_HELP = "must be positive sizes separated by commas (e.g. 4,10)"
 SOFTMAX_CLASSES = (
     "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxDiagonalInPlace, SoftmaxInPlace, "
-    "SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxPurePython, SoftmaxReturnsJacobian, "
-    "SoftmaxShiftsInPlace, SoftmaxSignFlipped, SoftmaxSumOverBatch, "
-    "SoftmaxSummedOverAnotherAxis, SoftmaxTimesTwo, SoftmaxWithInput"
+    "SoftmaxInputForUpstream, SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxOverwritesOutput, "
+    "SoftmaxPurePython, SoftmaxReturnsJacobian, SoftmaxShiftsInPlace, SoftmaxSignFlipped, "
+    "SoftmaxSumOverBatch, SoftmaxSummedOverAnotherAxis, SoftmaxTimesTwo, SoftmaxWithInput"
 )
 
 
@@ -212,6 +230,22 @@ SOFTMAX_CLASSES = (
             "positional arguments: 'n_in' and 'n_out' (pass constructor arguments with --args)",
         ),
         (
+            # arguments given: the constructor's own message, without the hint to give them
+            ["broken_nodes.py:NeedsArguments", "--args", "[3]"],
+            "NeedsArguments(3) raised TypeError: NeedsArguments.__init__() missing 1 required "
+            "positional argument: 'n_out'",
+        ),
+        (
+            ["softmax_nodes.py:Softmax", "--targets", "onehot"],
+            "--targets is for a forward(x, target); Softmax.forward takes x alone",
+        ),
+        (
+            ["loss_nodes.py:OneHotCrossEntropy"],
+            "OneHotCrossEntropy.forward raised ValueError: operands could not be broadcast "
+            "together with shapes (4,) (4,10) (the target was class indices of shape (4,); for "
+            "a forward that takes one-hot targets, run with --targets onehot)",
+        ),
+        (
             ["broken_nodes.py:RaisesInBackward"],
             "RaisesInBackward.backward raised ValueError: my backward is not written yet",
         ),
@@ -223,9 +257,15 @@ SOFTMAX_CLASSES = (
         *[
             (
                 [option, value],
-                "--shape, --args, --eps, --atol and --rtol need a FILE.py:CLASS to check",
+                "--shape, --args, --targets, --eps, --atol and --rtol need a FILE.py:CLASS to "
+                "check",
             )
-            for option, value in [("--shape", "4,10"), ("--eps", "1e-3"), ("--rtol", "0")]
+            for option, value in [
+                ("--shape", "4,10"),
+                ("--eps", "1e-3"),
+                ("--rtol", "0"),
+                ("--targets", "onehot"),
+            ]
         ],
         *[
             (["float32_nodes.py:Softmax32", option, value], f"argument {option}: {message}")

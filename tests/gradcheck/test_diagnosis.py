@@ -390,7 +390,6 @@ def test_the_hints_name_parameters_and_input_apart(rng):
     [
         ("softmax_nodes", "SoftmaxNoUpstream", "upstream_ignored", "backward does not use grad_y"),
         ("activation_nodes", "TanhAddsUpstream", "not_linear", "backward is not linear in grad_y"),
-        ("softmax_nodes", "SoftmaxAliased", "not_linear", "backward is not linear in grad_y"),
     ],
 )
 def test_a_backward_not_linear_in_grad_y_is_said_so_without_a_jacobian(
@@ -477,6 +476,36 @@ def test_a_backward_that_changes_grad_y_in_place_fails_even_with_the_right_gradi
     assert result.mistakes == mistakes, str(result)
     assert result.diagnosis.startswith("grad_y: backward changed grad_y in place"), str(result)
     assert "grad_x = grad_y * ..., not grad_y *= ..." in result.diagnosis
+
+
+@pytest.mark.parametrize(
+    ("name", "failed", "mistakes"),
+    [
+        ("SoftmaxOverwritesOutput", ["output"], ("output_modified",)),
+        # dx = self.s; dx *= g: the output changed, and s * g used where s belongs
+        ("SoftmaxAliased", ["x", "output"], ("output_modified", "not_linear")),
+    ],
+)
+def test_a_backward_that_changes_forwards_output_in_place_fails_even_with_the_right_gradient(
+    name, failed, mistakes, gallery, rng
+):
+    x = rng.standard_normal((N, C))
+    result = gradcheck(gallery("softmax_nodes", name), x)
+    assert result.failed() == failed and result.mistakes == mistakes, str(result)
+    assert result.diagnosis.startswith(
+        "output: backward changed in place the array forward returned (self.s *= ..., then "
+        "return self.s)"
+    ), result.diagnosis
+    assert "grad_x = self.s * (...), not self.s *= ..." in result.diagnosis
+    if "not_linear" in mistakes:
+        assert "\nx: backward is not linear in grad_y: backward(2 * grad_y) " in result.diagnosis
+
+
+def test_the_caller_of_a_right_node_keeps_its_output(gallery, rng):
+    # the check compares the array forward returned before and after backward: a right node
+    # that returns its cache (self.s) and reads it in backward must not fail it
+    result = gradcheck(gallery("softmax_nodes", "Softmax"), rng.standard_normal((N, C)))
+    assert result.ok and [check.name for check in result.checks] == ["x"], str(result)
 
 
 def test_a_forward_that_changes_x_in_place_fails_even_with_the_right_gradient(gallery, rng):

@@ -1,4 +1,5 @@
-"""gradcheck at the edges of its input: a 0-d x, complex values, outputs with no entries."""
+"""gradcheck at the edges of its input: a 0-d x, complex values, outputs with no entries, an x
+drawn as grad_y is, and the ways of passing the checked thing wrongly."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 
 from softgrad import functional as F
+from softgrad.errors import UserCodeError
 from softgrad.gradcheck import check_softmax_jacobian, gradcheck
 
 
@@ -148,3 +150,46 @@ def test_a_factor_the_size_of_a_linear_layers_features_is_not_called_the_classes
         rng=0,
     )
     assert "3 (= C, C = 3 the classes) times" in softmax.diagnosis, str(softmax)
+
+
+def test_a_backward_reading_x_for_grad_y_fails_at_an_x_from_the_checks_own_seed(gallery):
+    # np.random.default_rng(0), the usual way to make a test x, is where the check draws grad_y
+    # from by default: drawn as is, grad_y would be x, and the mistake would pass
+    x = np.random.default_rng(0).standard_normal((4, 10))
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxInputForUpstream"), x)
+    assert not result.ok and result.mistakes == ("upstream_ignored",), str(result)
+    assert gradcheck(gallery("softmax_nodes", "Softmax"), x).ok
+
+
+def test_a_nodes_class_is_refused_saying_to_pass_an_object(gallery):
+    cls = type(gallery("softmax_nodes", "Softmax"))
+    with pytest.raises(TypeError) as caught:
+        gradcheck(cls, np.ones((2, 3)))
+    assert str(caught.value) == (
+        "gradcheck: f is the class Softmax, not one of its objects; pass an instance: "
+        "gradcheck(Softmax(...), x)"
+    )
+
+
+def test_a_vjp_of_the_wrong_signature_is_refused_before_it_runs(gallery):
+    node = gallery("softmax_nodes", "Softmax")
+    with pytest.raises(TypeError) as caught:
+        gradcheck(node.forward, np.ones((2, 3)), vjp=node.backward)
+    assert str(caught.value) == (
+        "gradcheck: vjp is called as vjp(x, g) and must take both; Softmax.backward takes (g); "
+        "to check your node's backward, pass the node itself: gradcheck(Softmax(), x)"
+    )
+    with pytest.raises(TypeError, match=r"^gradcheck: vjp is called as vjp\(x, g\) and must take "):
+        gradcheck(np.sin, np.ones(3), vjp=lambda g: g)
+    with pytest.raises(TypeError, match=r"^gradcheck: f is called as f\(x\) and must take one "):
+        gradcheck(lambda: 1.0, np.ones(3), vjp=lambda x, g: g)
+
+
+def test_a_plain_functions_exception_is_quoted_as_a_nodes_is():
+    def vjp(x, g):
+        raise KeyError("not written yet")
+
+    with pytest.raises(UserCodeError) as caught:
+        gradcheck(np.sin, np.ones(3), vjp=vjp)
+    assert str(caught.value) == "gradcheck: vjp (sin) raised KeyError: 'not written yet'"
+    assert isinstance(caught.value.__cause__, KeyError)

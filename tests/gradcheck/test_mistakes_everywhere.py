@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softgrad.gradcheck import gradcheck
+from softgrad.gradcheck.check import draw_cotangent
 
 
 def _softmax(x):
@@ -87,8 +88,8 @@ def _float64_gradients(make, mistake, x, seed, *args):
     check draws with ``rng=seed`` (none for a loss)."""
     wrong, right = make(np.float64, mistake), make(np.float64, "right")
     wrong.forward(x.copy(), *args)
-    right.forward(x.copy(), *args)
-    g = () if args else (np.random.default_rng(seed).standard_normal(x.shape),)
+    y = right.forward(x.copy(), *args)
+    g = () if args else (draw_cotangent(np.random.default_rng(seed), y, x),)
     with np.errstate(all="ignore"):
         return wrong.backward(*(v.copy() for v in g)), right.backward(*g)
 

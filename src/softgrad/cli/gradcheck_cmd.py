@@ -93,6 +93,13 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="constructor arguments as JSON: a list (positional), an object (keywords) or one "
         "value, e.g. '[10, 3]'",
     )
+    p.add_argument(
+        "--targets",
+        choices=("indices", "onehot"),
+        default=None,
+        help="what a forward(x, target) gets as target: random class indices (default; shape "
+        "--shape without its last size) or their one-hot rows (the shape of x)",
+    )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the test points")
     precision = "default: chosen from the precision of forward's output"
     p.add_argument(
@@ -157,10 +164,11 @@ def cases(seed: int) -> list[tuple[str, Callable[[], Any]]]:
 def run(args: argparse.Namespace) -> int:
     if args.node is not None:
         return run_user_node(args)
-    node_only = (args.shape, args.args, args.eps, args.atol, args.rtol)
+    node_only = (args.shape, args.args, args.targets, args.eps, args.atol, args.rtol)
     if any(value is not None for value in node_only):
         raise UsageError(
-            "gradcheck: --shape, --args, --eps, --atol and --rtol need a FILE.py:CLASS to check"
+            "gradcheck: --shape, --args, --targets, --eps, --atol and --rtol need a "
+            "FILE.py:CLASS to check"
         )
     results = [(name, thunk()) for name, thunk in cases(args.seed)]
     failed = [name for name, r in results if not r.ok]

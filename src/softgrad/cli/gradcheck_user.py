@@ -7,7 +7,9 @@
 ``--args`` is JSON: a list is passed as positional arguments, an object as keyword arguments,
 any other value as the one argument (``--args '[64, 10]'``, ``--args '{"n_in": 64}'``,
 ``--args 10``); nothing in it is evaluated as code. A forward that
-takes ``(x, target)`` (a loss) gets random class indices in [0, C), C the last size of --shape.
+takes ``(x, target)`` (a loss) gets random class indices in [0, C), C the last size of --shape,
+or with ``--targets onehot`` their one-hot rows; where such a forward raises or its check
+fails on class indices, the message says so and names ``--targets onehot``.
 The step and tolerances are chosen from the precision of your forward's output (float64: 1e-6,
 1e-5, 1e-4; float32 and float16: see :mod:`softgrad.gradcheck.precision`) unless given.
 Exit status and usage errors: see :mod:`softgrad.cli.gradcheck_cmd`.
@@ -120,7 +122,8 @@ def _build_node(target: str, arguments: str | None) -> tuple[Any, str]:
         try:
             node = cls(*positional, **keywords)
         except (Exception, SystemExit) as exc:  # the user's constructor (sys.exit too)
-            hint = " (pass constructor arguments with --args)" if isinstance(exc, TypeError) else ""
+            missing = isinstance(exc, TypeError) and arguments is None
+            hint = " (pass constructor arguments with --args)" if missing else ""
             raise UserCodeError(
                 f"gradcheck: {label} raised {type(exc).__name__}: {exc}{hint}"
             ) from exc
@@ -156,24 +159,59 @@ def run_user_node(args: argparse.Namespace) -> int:
     shape = args.shape or (4, 10)
     rng = np.random.default_rng(args.seed)
     x = away_from_zero(rng, shape)
-    target = rng.integers(0, shape[-1], size=shape[:-1]) if _needs_target(node) else None
-    result = gradcheck(
-        node,
-        x,
-        target=target,
-        rng=args.seed,
-        name=type(node).__name__,
-        eps=args.eps,
-        atol=args.atol,
-        rtol=args.rtol,
-    )
+    target = None
+    if _needs_target(node):
+        target = rng.integers(0, shape[-1], size=shape[:-1])
+        if args.targets == "onehot":
+            target = np.eye(shape[-1])[target]
+    elif args.targets is not None:
+        raise UsageError(
+            f"gradcheck: --targets is for a forward(x, target); {type(node).__name__}.forward "
+            "takes x alone"
+        )
+    indices = target is not None and args.targets != "onehot"
+    try:
+        result = gradcheck(
+            node,
+            x,
+            target=target,
+            rng=args.seed,
+            name=type(node).__name__,
+            eps=args.eps,
+            atol=args.atol,
+            rtol=args.rtol,
+        )
+    except UserCodeError as exc:
+        if not indices:
+            raise
+        raise UserCodeError(f"{exc} ({_INDEX_TARGETS.format(shape=target.shape)})") from exc
     if args.json:
-        print_json({**result.as_dict(), "node": args.node, "shape": list(shape), "seed": args.seed})
+        extra = {"targets": "indices" if indices else "onehot"} if target is not None else {}
+        print_json(
+            {
+                **result.as_dict(),
+                "node": args.node,
+                "shape": list(shape),
+                "seed": args.seed,
+                **extra,
+            }
+        )
         return 0 if result.ok else 1
-    with_target = " and random class targets" if target is not None else ""
+    with_target = ""
+    if target is not None:
+        with_target = " and random class targets" + ("" if indices else " (one-hot)")
     print(
         f"checking {label} from {args.node.rpartition(':')[0]} at x of shape {shape}"
         f"{with_target} (seed {args.seed})"
     )
     print(result)
+    if indices and not result.ok:
+        print(f"note: {_INDEX_TARGETS.format(shape=target.shape)}")
     return 0 if result.ok else 1
+
+
+# said where a forward(x, target) given class indices raised or failed its check
+_INDEX_TARGETS = (
+    "the target was class indices of shape {shape}; for a forward that takes one-hot targets, "
+    "run with --targets onehot"
+)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from softgrad.gradcheck.diagnosis import forward_not_finite
-from softgrad.gradcheck.evidence import FORWARD_X, GRAD_Y, Run, diagnose_run
+from softgrad.gradcheck.evidence import FORWARD_X, GRAD_Y, OUTPUT, Run, diagnose_run
 from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.hints import gradient_problem
 from softgrad.gradcheck.precision import (
@@ -28,7 +29,7 @@ from softgrad.gradcheck.result import (
     flat_note,
 )
 from softgrad.gradcheck.runners import FunctionRunner
-from softgrad.gradcheck.sub_nodes import is_node
+from softgrad.gradcheck.sub_nodes import is_node, is_node_class
 from softgrad.gradcheck.user_objects import NodeRunner
 from softgrad.nn.layer import Layer, as_generator
 from softgrad.nn.loss import Loss
@@ -89,7 +90,9 @@ def gradcheck(
         whatever the settings, carries ``result.warning``: float16 cannot tell a small mistake
         from rounding, so check such a node in float32.
     rng : numpy.random.Generator or int or None
-        Source of g. None means a fixed seed (0), so that a report is reproducible.
+        Source of g. None means a fixed seed (0), so that a report is reproducible. A g nearly
+        parallel to x (|cosine| > 0.9: x drawn from the same seed, ``default_rng(0)``) is drawn
+        again, since a backward that reads x where grad_y belongs would then pass.
     check_params : bool, default True
         Also check every parameter gradient (``"W"``, ``"b"``; ``"0.W"`` ... for a
         Sequential; ``"self.out.W"`` ... for a node that f holds).
@@ -105,9 +108,11 @@ def gradcheck(
     Raises
     ------
     softgrad.errors.UserCodeError
-        The node's own forward or backward raised; the message quotes its exception.
+        The node's own forward or backward (a plain function's f or vjp) raised; the message
+        quotes its exception.
     TypeError
-        forward returned None (a `return` missing), a tuple or something that is not numbers.
+        forward returned None (a `return` missing), a tuple or something that is not numbers;
+        f is a node's class instead of an object of it; vjp cannot be called as vjp(x, g).
 
     Notes
     -----
@@ -131,9 +136,11 @@ def gradcheck(
 
     forward must leave x, and backward grad_y, as they were given: the caller's array is read
     again by whatever else needs it. A forward that changes x in place (``x -= x.max(...)``)
-    fails an extra check named ``"forward_x"`` (mistake ``"x_modified"``), and a backward that
-    changes grad_y (``grad_y *= s``) one named ``"grad_y"`` (``"grad_y_modified"``), even when
-    the gradient is right; these come first in ``result.mistakes``.
+    fails an extra check named ``"forward_x"`` (mistake ``"x_modified"``), a backward that
+    changes grad_y (``grad_y *= s``) one named ``"grad_y"`` (``"grad_y_modified"``), and a
+    node's backward that changes the array its forward returned (``self.s *= ...; return
+    self.s``: the caller's probabilities) one named ``"output"`` (``"output_modified"``), even
+    when the gradient is right; these come first in ``result.mistakes``.
 
     Examples
     --------
@@ -187,6 +194,11 @@ def _runner(
         # a Layer converts itself (astype: a Sequential keeps its parameter store); the
         # arrays it keeps outside params, a user layer's W/dW pair included, as any node's
         return NodeRunner(f, target, label, check_params, as_float64_layer)
+    if isinstance(f, type) and (issubclass(f, Layer) or is_node_class(f)):
+        raise TypeError(
+            f"{where}: f is the class {f.__name__}, not one of its objects; pass an instance: "
+            f"gradcheck({f.__name__}(...), x)"
+        )
     if not callable(f):
         raise TypeError(
             f"{where}: f must be a Layer, an object with forward(x) and backward(grad_y) methods, "
@@ -198,10 +210,52 @@ def _runner(
         raise TypeError(
             f"{where}: vjp must be a callable vjp(x, g) for a plain function; got {vjp!r}"
         )
+    check_takes(vjp, 2, f"{where}: vjp is called as vjp(x, g) and must take both", where)
+    check_takes(f, 1, f"{where}: f is called as f(x) and must take one argument", where)
     label = (
         name or getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", "f")
     )
     return FunctionRunner(f, vjp, label)
+
+
+def check_takes(function: Callable[..., Any], count: int, usage: str, where: str) -> None:
+    """Refuse a ``function`` that cannot be called with ``count`` positional arguments, the
+    message starting with ``usage``; one without a signature (a builtin, a ufunc) passes."""
+    try:
+        inspect.signature(function).bind(*(None,) * count)
+    except TypeError:
+        name = getattr(function, "__qualname__", None) or repr(function)
+        hint = ""
+        if getattr(function, "__name__", None) == "backward" and inspect.ismethod(function):
+            owner = type(function.__self__).__name__
+            hint = f"; to check your node's backward, pass the node itself: gradcheck({owner}(), x)"
+        signature = inspect.signature(function)
+        raise TypeError(f"{usage}; {name} takes {signature}{hint}") from None
+    except ValueError:  # no signature to read: the call says
+        return
+
+
+# a cotangent within this |cosine| of x is drawn again (REDRAWS times at most): drawn from the
+# seed x came from (np.random.default_rng(0) for both: gradcheck's default seed is 0), g would be
+# x itself, and a backward that reads x where grad_y belongs would pass
+PARALLEL_COSINE = 0.9
+REDRAWS = 8
+
+
+def draw_cotangent(rng: np.random.Generator, y: np.ndarray, x: np.ndarray) -> Any:
+    """The cotangent g of a check: standard normal of y's shape (1.0 for a scalar output),
+    drawn again from ``rng`` while it is nearly parallel to ``x`` (``PARALLEL_COSINE``)."""
+    if not y.ndim:
+        return np.float64(1.0)
+    g = rng.standard_normal(y.shape)
+    norm_x = float(np.linalg.norm(x)) if x.shape == y.shape and x.size > 1 else 0.0
+    for _ in range(REDRAWS):
+        if norm_x == 0.0 or abs(float(np.vdot(g, x))) <= PARALLEL_COSINE * norm_x * float(
+            np.linalg.norm(g)
+        ):
+            break
+        g = rng.standard_normal(y.shape)
+    return g
 
 
 def as_float64_layer(node: Any, top: bool) -> Any:
@@ -245,7 +299,7 @@ def _check(
         return GradcheckResult(
             runner.name, (check,), 0.0, atol, rtol, text, key, notes, precision_warning(settings)
         )
-    g = g_rng.standard_normal(y.shape) if y.ndim else np.float64(1.0)
+    g = draw_cotangent(g_rng, y, x64)
     settings, floor_note = with_rounding_floor(settings, y, g, given[1])
     atol = settings.atol
     precision += [floor_note] if floor_note else []
@@ -274,6 +328,8 @@ def _check(
         checks.append(failed_check(FORWARD_X, x64.shape, "forward changed x in place"))
     if y.ndim and not np.array_equal(given_g, g):
         checks.append(failed_check(GRAD_Y, g.shape, "backward changed grad_y in place"))
+    if runner.output_changed:
+        checks.append(failed_check(OUTPUT, y.shape, "backward changed forward's output in place"))
     diagnosis, mistakes = None, ()
     if not all(check.ok for check in checks):
         diagnosis, mistakes = diagnose_run(runner, run, checks, settings)

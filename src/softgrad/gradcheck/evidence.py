@@ -1,7 +1,7 @@
 """From a failed check's run to the diagnosis: the evidence for every wrong quantity (the
 recognised forward, the tolerance to match mistakes at, the other quantities' right gradients),
-handed to :func:`softgrad.gradcheck.diagnosis.diagnose`; and the check that backward left
-grad_y as it was given."""
+handed to :func:`softgrad.gradcheck.diagnosis.diagnose`; and the checks that forward left x,
+and backward grad_y and forward's output, as they were given."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from softgrad.gradcheck.user_objects import NodeRunner
 
 GRAD_Y = "grad_y"  # the check that backward left its argument as it was given
 FORWARD_X = "forward_x"  # the check that forward left its argument as it was given
+OUTPUT = "output"  # the check that a node's backward left forward's output as it was returned
 # check name -> (diagnosis line, mistake key) for an argument changed in place
 IN_PLACE = {
     FORWARD_X: (
@@ -34,6 +35,13 @@ IN_PLACE = {
         "caller's array, and whatever reads it afterwards (another branch of the network) gets "
         "the changed numbers. Compute into a new array: grad_x = grad_y * ..., not grad_y *= ...",
         "grad_y_modified",
+    ),
+    OUTPUT: (
+        "output: backward changed in place the array forward returned (self.s *= ..., then "
+        "return self.s): it is the caller's array, the probabilities, and whatever reads it "
+        "after backward (the accuracy, the predictions, the loss) gets the changed numbers. "
+        "Compute into a new array: grad_x = self.s * (...), not self.s *= ...",
+        "output_modified",
     ),
 }
 

@@ -8,7 +8,8 @@ is in :mod:`softgrad.gradcheck.user_objects`.
 Every runner has ``name``, ``notes`` (what the check had to assume), ``params`` (the float64
 parameter arrays that central differences perturb in place; filled by the first ``gradients``
 call), ``grad_names`` (where each parameter's gradient is expected, for messages),
-``forward(x) -> y``, ``gradients(x, g) -> (grad_x, {name: grad})`` and ``close()``.
+``output_changed`` (whether the last ``gradients`` call's backward changed the array forward
+returned), ``forward(x) -> y``, ``gradients(x, g) -> (grad_x, {name: grad})`` and ``close()``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from softgrad.errors import UserCodeError
 
 
 class FunctionRunner:
@@ -27,13 +30,24 @@ class FunctionRunner:
         self.notes: list[str] = []
         self.params: dict[str, np.ndarray] = {}
         self.grad_names: dict[str, str] = {}
+        self.output_changed = False  # vjp is not given f's output
         self._f, self._vjp = f, vjp
 
     def forward(self, x: np.ndarray) -> Any:
-        return self._f(x)
+        return self._call(self._f, "f", x)
 
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
-        return self._vjp(x, g), {}
+        return self._call(self._vjp, "vjp", x, g), {}
+
+    def _call(self, function: Callable[..., Any], role: str, *args: Any) -> Any:
+        """``function(*args)``, the user's exception quoted as a node's is
+        (:class:`softgrad.gradcheck.user_objects.NodeRunner`)."""
+        try:
+            return function(*args)
+        except (Exception, SystemExit) as exc:  # the user's code (sys.exit too): quote it
+            raise UserCodeError(
+                f"gradcheck: {role} ({self.name}) raised {type(exc).__name__}: {exc}"
+            ) from exc
 
     def close(self) -> None:
         """Nothing to restore: the function was only called."""

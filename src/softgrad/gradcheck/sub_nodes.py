@@ -36,6 +36,12 @@ def is_node(obj: Any) -> bool:
     return callable(getattr(obj, "forward", None)) and callable(getattr(obj, "backward", None))
 
 
+def is_node_class(cls: type) -> bool:
+    """True when ``cls`` defines callable ``forward`` and ``backward``: a node's class, given
+    where one of its objects belongs."""
+    return callable(getattr(cls, "forward", None)) and callable(getattr(cls, "backward", None))
+
+
 def attributes(obj: Any) -> dict[str, Any]:
     """The object's attributes: the ``__slots__`` it has set, and its ``__dict__``."""
     found = {}

@@ -145,6 +145,7 @@ class NodeRunner:
         self.notes: list[str] = []
         self.params: dict[str, np.ndarray] = {}
         self.grad_names: dict[str, str] = {}
+        self.output_changed = False  # by the last gradients call's backward
         self._target = target
         self._check_params = check_params
         self._snapshot: _Snapshot | None = None
@@ -307,11 +308,16 @@ class NodeRunner:
         before = {} if self._discovered else self._attribute_contents(obj)
         near = self._contents_near(x) if before else None
         y = self._forward(obj, x)
+        returned = y.copy() if isinstance(y, np.ndarray) else None
         changed = self._changed_by_forward(before, self._attribute_contents(obj), near)
         if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
             grad_x = self._call(obj, "backward")
         else:
             grad_x = self._call(obj, "backward", g)
+        # the caller's output array, changed by backward (self.s *= ...; return self.s)
+        self.output_changed = returned is not None and not np.array_equal(
+            y, returned, equal_nan=True
+        )
         if not self._discovered:
             self._discover(obj, changed)
         grad_x = grad_x.copy() if isinstance(grad_x, np.ndarray) else grad_x

@@ -20,6 +20,19 @@ class SoftmaxCrossEntropy:
         return grad / n
 
 
+class OneHotCrossEntropy:
+    """Mean cross-entropy of softmax(logits) against one-hot rows, as courses write it."""
+
+    def forward(self, logits, y_onehot):
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        self.probs = e / e.sum(axis=1, keepdims=True)
+        self.y = y_onehot
+        return -np.sum(y_onehot * np.log(self.probs)) / logits.shape[0]
+
+    def backward(self):
+        return (self.probs - self.y) / self.probs.shape[0]
+
+
 class SoftmaxCrossEntropyNoMean(SoftmaxCrossEntropy):
     def backward(self):
         grad = self.probs.copy()

@@ -115,6 +115,19 @@ class SoftmaxInPlace(Softmax):
         return g  # the right numbers
 
 
+class SoftmaxOverwritesOutput(Softmax):
+    def backward(self, g):
+        dot = np.sum(g * self.s, axis=-1, keepdims=True)
+        self.s *= g - dot  # the array forward returned, the caller's probabilities, changed
+        return self.s  # the right numbers
+
+
+class SoftmaxInputForUpstream(SoftmaxWithInput):
+    def backward(self, g):
+        x = self.x  # the cached input where grad_y belongs
+        return self.s * (x - np.sum(x * self.s, axis=-1, keepdims=True))
+
+
 class SoftmaxDiagonalInPlace(Softmax):
     def backward(self, g):
         g *= self.s * (1 - self.s)  # the caller's array, changed, and only the diagonal
