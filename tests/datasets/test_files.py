@@ -373,6 +373,12 @@ def test_csv_is_deterministic(tmp_path):
             r"numbers only \('0\.5,1\.5,2'\): add a header line",
         ),
         ("\ufeff1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,0\n", r"numbers only \('1,2,3,4,5,\.\.\.'\)"),
+        # nor when its label is a word: the numbers are not names
+        (
+            "0.126,-0.132,0.64,yes\n0.2,0.1,0.3,no\n0.1,0.1,0.3,yes\n",
+            r"line 1 must be a header naming the columns; got a sample, numbers and 'yes' in "
+            r"column 4: add a header line",
+        ),
     ],
     ids=[
         "empty",
@@ -390,12 +396,31 @@ def test_csv_is_deterministic(tmp_path):
         "blank-label",
         "no-header",
         "no-header-wide-with-bom",
+        "no-header-word-label",
     ],
 )
 def test_bad_csv(tmp_path, text, message):
     with pytest.raises(DataFormatError, match=message) as info:
         load_file(_write(tmp_path, "bad.csv", text))
     assert "bad.csv" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("header", "features"),
+    [
+        ("0,1,2,label", ["0", "1", "2"]),  # pandas' numbered header
+        ("1,2,3,label", ["1", "2", "3"]),
+        ("label,12,13,40", ["12", "13", "40"]),  # pixels named by their index
+    ],
+)
+def test_a_header_of_numbers_and_one_word_is_a_header_where_it_names_columns(
+    tmp_path, header, features
+):
+    label_first = header.startswith("label")
+    lines = [f"{c},0.5,0.25,1" if label_first else f"0.5,0.25,1,{c}" for c in "abab"]
+    ds = load_file(_write(tmp_path, "named.csv", "\n".join([header, *lines]) + "\n"))
+    assert ds.feature_names == features
+    assert len(ds.y_train) + len(ds.y_test) == 4
 
 
 def test_csv_that_is_not_utf8(tmp_path):
@@ -412,6 +437,30 @@ def test_idx_folder(make_idx_folder):
     ds = load_file(folder)
     assert ds.name == "mine" and ds.image_shape == (4, 3)
     np.testing.assert_array_equal(ds.y_train, arrays["y_train"])
+
+
+def test_a_folder_of_images_without_class_folders_says_so(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / f"img{k}.png")
+    with pytest.raises(DataFormatError) as info:
+        load_file(folder)
+    assert str(info.value) == (
+        f"load_file: '{folder}': folder holds 3 images but no class folders; put each class's "
+        f"images in a sub-folder named after it ({folder}/<class>/img0.png)"
+    )
+
+
+def test_an_empty_folder_says_what_a_data_folder_holds(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_file(tmp_path)
+    assert str(info.value) == (
+        f"load_file: '{tmp_path}': folder is empty; it must hold a data set (the four IDX files, "
+        "or one sub-folder of PNG images per class)"
+    )
 
 
 def test_missing_path(tmp_path):

@@ -129,6 +129,21 @@ def test_absent_data_set_says_how_to_get_it(monkeypatch, tmp_path, loader, const
     assert isinstance(info.value, FileNotFoundError)
 
 
+def test_a_default_folder_holding_some_of_the_files_names_those_missing(
+    make_idx_folder, monkeypatch
+):
+    folder, _ = make_idx_folder("mnist")
+    (folder / "t10k-labels-idx1-ubyte").unlink()
+    monkeypatch.setenv("SOFTGRAD_DATA", str(folder.parent))
+    monkeypatch.setattr(mnist_module, "MNIST_DIR", str(folder.parent / "absent"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist()
+    assert str(info.value) == (
+        f"load_mnist: folder '{folder}' holds some of the four IDX files; missing "
+        "t10k-labels-idx1-ubyte (each may end in .gz)"
+    )
+
+
 def test_absent_data_set_without_env(monkeypatch, tmp_path):
     monkeypatch.delenv("SOFTGRAD_DATA", raising=False)
     monkeypatch.setattr(mnist_module, "FASHION_MNIST_DIR", str(tmp_path / "absent"))

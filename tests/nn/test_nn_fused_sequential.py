@@ -134,6 +134,17 @@ def test_the_parameter_store_is_unchanged_by_fusing(rng):
     assert net.named_grads().flat is not None
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_forward_activated_in_float16_is_the_unfused_layers_on_either_lane(activation, lane, rng):
+    # float16 has no compiled kernel: the Numba lane raised Numba's NotImplementedError
+    layer = Linear(5, 4, rng=0, dtype=np.float16)
+    x = rng.standard_normal((3, 5)).astype(np.float16)
+    name = activation.__name__.lower()
+    y = layer.forward_activated(x, name)
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y, activation().forward(layer.forward(x)))
+
+
 def test_forward_activated_names_the_activation(rng):
     layer = Linear(3, 2, rng=0, dtype=np.float64)
     x = rng.standard_normal((4, 3))

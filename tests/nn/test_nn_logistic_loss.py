@@ -98,3 +98,11 @@ def test_a_loss_cap_applies_to_each_sample_and_leaves_the_gradient(reduction):
     plain.forward(logits, target)
     np.testing.assert_array_equal(loss.backward(), plain.backward())
     assert loss.get_config()["max_sample_loss"] == 36.04
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_an_empty_batch_has_a_loss_of_0_as_cross_entropys_does(reduction):
+    # the mean divided by the 0 samples: ZeroDivisionError
+    loss = LogisticLoss(reduction=reduction)
+    assert loss.forward(np.zeros((0, 1)), np.zeros(0, dtype=np.int64)) == 0.0
+    assert loss.backward().shape == (0, 1)

@@ -9,7 +9,7 @@ import pytest
 
 from softgrad import functional as F
 from softgrad.gradcheck import gradcheck
-from softgrad.nn import CrossEntropyLoss, NLLLoss
+from softgrad.nn import CrossEntropyLoss, LogisticLoss, NLLLoss
 
 CE_OPTIONS = [
     {},
@@ -186,6 +186,29 @@ def test_class_weights_that_are_not_real_numbers_are_refused(weight):
     # a complex array computed a loss (the imaginary part dropped); a list raised Python's error
     with pytest.raises(TypeError, match=r"^CrossEntropyLoss: weight must hold real class weights"):
         CrossEntropyLoss(weight=weight)
+
+
+@pytest.mark.parametrize("make", [CrossEntropyLoss, NLLLoss, LogisticLoss])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("grad_y", ["complex", "text"])
+def test_a_grad_y_that_is_not_real_numbers_is_refused_naming_the_loss(make, reduction, grad_y, rng):
+    # a complex grad_y had its imaginary part dropped with only NumPy's ComplexWarning; text
+    # raised NumPy's "could not convert string to float", naming no loss
+    loss = make(reduction=reduction)
+    width = 1 if make is LogisticLoss else 3
+    loss.forward(rng.standard_normal((2, width)), np.array([0, 1]))
+    scalar = reduction == "mean"
+    bad = {
+        "complex": 1j if scalar else np.array([1 + 5j, 2.0]),
+        "text": "x" if scalar else np.array(["1", "2"]),
+    }[grad_y]
+    kind = "complex128" if grad_y == "complex" else "<U1"
+    with pytest.raises(TypeError) as caught:
+        loss.backward(bad)
+    assert str(caught.value) == (
+        f"{make.__name__}.backward: grad_y must be a real array (float16, float32, float64, int "
+        f"or bool dtype); got dtype '{kind}'"
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

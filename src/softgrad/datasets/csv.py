@@ -144,7 +144,8 @@ def read_csv(
     Raises
     ------
     DataFormatError
-        An empty file, a blank header line or a first line of numbers (``header="required"``);
+        An empty file, a blank header line, a first line of numbers (``header="required"``) or
+        of numbers and one word (a first sample whose label is a word, in either mode);
         a header of fewer than 2 columns when it must hold a label; a row whose number of
         columns differs from the header's, or a feature cell that is not a number (both named
         by line, and column); text that is not UTF-8 (naming the byte and its offset) or not
@@ -233,6 +234,19 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _a_sample_with_a_word(cells: list[str]) -> int | None:
+    """The column of the one word in a line of numbers (``0.12,-0.3,0.64,yes``: the first sample
+    of a file without a header, its label a word), or None: more or fewer words, a word that
+    names the label column (``label,12,13,40``: pixels named by their index), or numbers that
+    count the columns (``0,1,2,label``, pandas' numbered header, or from 1)."""
+    words = [k for k, cell in enumerate(cells) if not _is_number(cell)]
+    if len(cells) < 2 or len(words) != 1 or cells[words[0]].strip().lower() in LABEL_COLUMNS:
+        return None
+    numbers = [float(cell) for k, cell in enumerate(cells) if k != words[0]]
+    counted = any(numbers == list(range(start, start + len(numbers))) for start in (0, 1))
+    return None if counted else words[0]
+
+
 def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, int, int]:
     """(the header's cells or None, the number of columns, the line number of the first data
     line); ``f`` is left at the first data line. ``"auto"`` skips blank lines first."""
@@ -251,6 +265,13 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
         return None, 0, line  # an empty file, or only blank lines: an empty table
     if cells is None or not any(h.strip() for h in cells):
         raise DataFormatError(f"{where}: file must start with a header line; got an empty file")
+    word = _a_sample_with_a_word(cells)
+    if word is not None:  # taken as the header, the first sample would be dropped
+        raise DataFormatError(
+            f"{where}: line {line} must be a header naming the columns; got a sample, numbers "
+            f"and {cells[word].strip()!r} in column {word + 1}: add a header line such as "
+            "x1,x2,label"
+        )
     if all(_is_number(c) for c in cells):  # a line of numbers is a row, never a header
         if mode == "required":
             # taken as the header, the file's first sample was dropped without a word

@@ -250,6 +250,8 @@ def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> D
         raise DatasetNotFoundError(f"{where}: no such file or folder")
     if path.is_dir():  # the four IDX files, else one sub-folder of PNG images per class
         has_classes = find_idx_folder(path) is None and any(p.is_dir() for p in path.iterdir())
+        if not has_classes and find_idx_folder(path) is None:
+            _refuse_folder(path, where)
         return load_image_folder(path) if has_classes else load_idx_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
@@ -259,6 +261,26 @@ def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> D
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
+
+
+# what a folder of images without class folders holds (the image loader itself reads PNG)
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _refuse_folder(path: Path, where: str) -> None:
+    """A folder with neither the four IDX files nor class sub-folders, refused by what it holds:
+    nothing, images without class folders, or some IDX files (load_idx_folder names those
+    missing)."""
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    kinds = " (the four IDX files, or one sub-folder of PNG images per class)"
+    if not entries:
+        raise DatasetNotFoundError(f"{where}: folder is empty; it must hold a data set{kinds}")
+    images = sorted(p for p in entries if p.suffix.lower() in PICTURE_SUFFIXES)
+    if images:
+        raise DataFormatError(
+            f"{where}: folder holds {_count(len(images), 'image')} but no class folders; put "
+            f"each class's images in a sub-folder named after it ({path}/<class>/{images[0].name})"
+        )
 
 
 def _count(n: int, noun: str) -> str:

@@ -65,8 +65,12 @@ def _file_in(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _missing_stems(folder: Path) -> list[str]:
+    return [stem for stem in IDX_FILES.values() if _file_in(folder, stem) is None]
+
+
 def _missing(folder: Path) -> str:
-    return ", ".join(stem for stem in IDX_FILES.values() if _file_in(folder, stem) is None)
+    return ", ".join(_missing_stems(folder))
 
 
 def find_idx_folder(folder: str | os.PathLike) -> dict[str, Path] | None:
@@ -179,6 +183,12 @@ def _default_root(candidates: list[str | None], where: str, howto: str) -> Path:
     for folder in candidates:
         if folder and find_idx_folder(folder) is not None:
             return Path(folder)
+    for folder in candidates:  # some of the four files there: name the ones missing
+        if folder and Path(folder).is_dir() and len(_missing_stems(Path(folder))) < len(IDX_FILES):
+            raise DatasetNotFoundError(
+                f"{where}: folder '{folder}' holds some of the four IDX files; missing "
+                f"{_missing(Path(folder))} (each may end in .gz)"
+            )
     looked = ", ".join(f"'{c}'" for c in candidates if c) or "nowhere"
     raise DatasetNotFoundError(f"{where}: data set not found (looked in {looked}); {howto}")
 

@@ -236,7 +236,7 @@ class Linear(LinearRows, Layer):
         x : ndarray of shape (..., in_features)
         activation : {"identity", "relu", "tanh", "sigmoid"}
             f, as :meth:`softgrad.kernels.activations.ActivationKernels.bias_activation`
-            names it. W must be float32 or float64.
+            names it. float16 weights take the NumPy lane's two passes on either lane.
 
         Returns
         -------

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from softgrad.checks.samples import all_finite
-from softgrad.kernels import FUSED_DTYPES, get_ops
+from softgrad.kernels import FUSED_DTYPES, NumpyOps, get_ops
 
 __all__ = ["FoldTarget", "Inspect", "LinearRows"]
 
@@ -95,7 +95,9 @@ class LinearRows:
         """``y = f(y + b)`` in place; with ``inspect``, the product's finite check read in the
         same pass (``bias_activation_finite``: a second pass over a product both BLAS threads
         just wrote cost more than the bias and activation themselves)."""
-        ops = get_ops()
+        # float16 (outside FUSED_DTYPES: no compiled kernel) takes the NumPy lane's passes on
+        # either lane, so that forward_activated gives it the same numbers everywhere
+        ops = get_ops() if y.dtype in FUSED_DTYPES else _numpy_ops()
         if inspect is None:
             ops.bias_activation(y, b, activation)
         elif not ops.bias_activation_finite(y, b, activation):
@@ -206,3 +208,9 @@ class LinearRows:
         if ones is None or ones.shape[0] != n_rows or ones.dtype != dtype:
             ones = self._ones_buffer = np.ones(n_rows, dtype=dtype)
         return ones
+
+
+@functools.cache
+def _numpy_ops() -> NumpyOps:
+    """The NumPy lane's routines, for the dtypes the compiled ones do not take."""
+    return NumpyOps()

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import as_real_float
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer, check_input_grad
 from softgrad.nn.loss import StepLoss, check_max_sample_loss, weighted_mean
@@ -127,7 +128,9 @@ class LogisticLoss(Layer):
         if self.reduction == "none":
             return losses
         total = float(np.sum(losses, dtype=np.float64))
-        return total / len(losses) if self.reduction == "mean" else total
+        if self.reduction == "sum":
+            return total
+        return total / len(losses) if len(losses) else 0.0  # no samples: 0, as CrossEntropyLoss
 
     def _row_grad(
         self,
@@ -143,7 +146,7 @@ class LogisticLoss(Layer):
         grad = get_ops().sigmoid_cross_entropy_grad(logits, dense, softplus, out)
         if scale is not None:
             np.multiply(grad, scale[:, None], out=grad)
-        elif self.reduction == "mean":
+        elif self.reduction == "mean" and len(grad):
             grad *= 1.0 / len(grad)
         return grad
 
@@ -238,7 +241,9 @@ class LogisticLoss(Layer):
         grad = self._row_grad(logits, self._target, self._softplus, np.empty_like(logits))
         if grad_y is None:
             return grad
-        grad_y = np.asarray(grad_y, dtype=grad.dtype)
+        grad_y = as_real_float(grad_y, "LogisticLoss.backward", "grad_y").astype(
+            grad.dtype, copy=False
+        )
         expected = (len(grad),) if self.reduction == "none" else ()
         if grad_y.shape != expected:
             raise ValueError(

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from softgrad.checks import as_real_float
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -88,7 +89,8 @@ class Loss(Layer):
         """grad * grad_y, with grad_y a scalar (mean/sum) or per-sample losses' cotangent."""
         if grad_y is None:
             return grad
-        grad_y = np.asarray(grad_y, dtype=grad.dtype)
+        where = f"{type(self).__name__}.backward"
+        grad_y = as_real_float(grad_y, where, "grad_y").astype(grad.dtype, copy=False)
         if self.reduction != "none":
             if grad_y.ndim != 0:
                 raise ValueError(
