@@ -62,6 +62,23 @@ def test_learning_curves_from_a_dict_without_validation(tmp_path):
     assert _size(path) == (550, 210)
 
 
+@pytest.mark.parametrize("n_epochs", [1, 3, 40])
+def test_learning_curves_tick_whole_epochs(tmp_path, monkeypatch, n_epochs):
+    # matplotlib's default ticks read 1.00, 1.25, ... 3.00 (0.96 ... 1.04 for one epoch)
+    drawn = {}
+
+    def keep(fig, path, *args):
+        drawn["fig"] = fig
+        return path
+
+    monkeypatch.setattr(plots.curves, "save_atomic", keep)
+    plots.plot_learning_curves(_history(n_epochs, validation=False), tmp_path / "c.png")
+    for ax in drawn["fig"].axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_learning_curves_need_an_epoch(tmp_path):
     with pytest.raises(ValueError, match="at least one epoch"):
         plots.plot_learning_curves(History(), tmp_path / "c.png")

@@ -65,6 +65,20 @@ def test_every_command_escapes_what_an_ascii_stdout_cannot_show(
     assert stdout.errors == "strict"  # put back once the command ended
 
 
+def test_the_tables_align_the_escaped_names(accented, monkeypatch):
+    # widths were measured on 'café' (4 columns) while 'caf\\xe9' (7) was written
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main([str(a) for a in _commands(accented)["evaluate"]]) == 0
+    stdout.flush()
+    lines = raw.getvalue().decode("ascii").splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("class ")))
+    rows = lines[start : start + 3]
+    assert [row.split()[0] for row in rows] == ["class", "caf\\xe9", "th\\xe9"], rows
+    assert len({len(row) for row in rows}) == 1, rows  # every column ends where its header does
+
+
 def test_predict_under_pythonioencoding_ascii_prints_every_line(accented):
     env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(SRC)}
     argv = [str(a) for a in _commands(accented)["predict"]]

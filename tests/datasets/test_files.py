@@ -373,6 +373,13 @@ def test_csv_is_deterministic(tmp_path):
             r"numbers only \('0\.5,1\.5,2'\): add a header line",
         ),
         ("\ufeff1,2,3,4,5,6,7,8\n1,2,3,4,5,6,7,0\n", r"numbers only \('1,2,3,4,5,\.\.\.'\)"),
+        # pandas' row index (to_csv without index=False) trained on as a feature
+        (
+            ",a,b,label\n0,1,2,x\n1,3,4,y\n",
+            r"header must name every column; column 1 has no name \(pandas writes its row "
+            r"index so: to_csv\(\.\.\., index=False\) leaves it out\): name it or drop it",
+        ),
+        ("a, ,label\n1,2,x\n3,4,y\n", r"column 2 has no name: name it or drop it"),
         # nor when its label is a word: the numbers are not names
         (
             "0.126,-0.132,0.64,yes\n0.2,0.1,0.3,no\n0.1,0.1,0.3,yes\n",
@@ -396,6 +403,8 @@ def test_csv_is_deterministic(tmp_path):
         "blank-label",
         "no-header",
         "no-header-wide-with-bom",
+        "pandas-index",
+        "blank-name",
         "no-header-word-label",
     ],
 )

@@ -87,7 +87,17 @@ def text_width(text: str) -> int:
     -------
     >>> text_width("cat"), text_width("猫"), text_width("cafe\u0301")
     (3, 2, 4)
+
+    Measured as stdout writes it: where its encoding cannot show a character (ASCII, under
+    ``PYTHONIOENCODING=ascii``), as the escape :func:`escaped_stdout` writes (``\\xe9``, 4
+    columns), which put the columns after ``caf\\xe9`` out of line.
     """
+    encoding = getattr(sys.stdout, "encoding", None)
+    if encoding and not text.isascii():
+        try:
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:  # an encoding Python does not know: measure the text itself
+            pass
     return sum(
         0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
         for c in text

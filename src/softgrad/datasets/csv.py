@@ -146,7 +146,8 @@ def read_csv(
     DataFormatError
         An empty file, a blank header line, a first line of numbers (``header="required"``) or
         of numbers and one word (a first sample whose label is a word, in either mode);
-        a header of fewer than 2 columns when it must hold a label; a row whose number of
+        a header of fewer than 2 columns when it must hold a label, or with a feature column
+        without a name (pandas' row index); a row whose number of
         columns differs from the header's, or a feature cell that is not a number (both named
         by line, and column); text that is not UTF-8 (naming the byte and its offset) or not
         valid CSV.
@@ -188,6 +189,7 @@ def read_csv(
                 f"got {names!r}{_separator_hint(names)}"
             )
         _check_label_named_once(names, label_col, where)
+        _check_features_named(names, label_col, where)
         reader = BlockParser(names, n_columns, label_col, where, engine, f.tell())
         # every row takes at least n_columns bytes: the claim of a wide header is checked
         # against the file's real size before memory is reserved for it
@@ -223,6 +225,21 @@ def _check_label_named_once(names: list[str] | None, label_col: int | None, wher
         raise DataFormatError(
             f"{where}: header must name the label column once; got {names[label_col]!r} in "
             f"columns {', '.join(map(str, same))}: rename or drop the others"
+        )
+
+
+def _check_features_named(names: list[str] | None, label_col: int | None, where: str) -> None:
+    """Refuse a header with a feature column without a name: pandas writes its row index so
+    (``DataFrame.to_csv`` keeps the index unless ``index=False``), and trained on, the row
+    number is a feature (one that tells the class where the file is sorted by it)."""
+    if names is None:
+        return
+    blank = [k + 1 for k, h in enumerate(names) if k != label_col and not h.strip()]
+    if blank:
+        index = " (pandas writes its row index so: to_csv(..., index=False) leaves it out)"
+        raise DataFormatError(
+            f"{where}: header must name every column; column {blank[0]} has no name"
+            f"{index if blank[0] == 1 else ''}: name it or drop it"
         )
 
 

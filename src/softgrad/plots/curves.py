@@ -80,7 +80,9 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
     curves.png (420, 1100, 4)
     """
     h = _history_lists(history)
-    fig = new_figure(CURVES_FIGSIZE)
+    fig = new_figure(CURVES_FIGSIZE)  # matplotlib imported, or its install hint raised
+    from matplotlib.ticker import MaxNLocator
+
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, metric, title in ((ax_loss, "loss", "Loss"), (ax_acc, "acc", "Accuracy")):
         for split, style in (("train", "-o"), ("val", "-s")):
@@ -95,6 +97,7 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
                 best, color="gray", linestyle="--", linewidth=1, label=f"best (epoch {best})"
             )
         ax.set_title(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # no epoch 1.25
         ax.set_xlabel("epoch")
         ax.set_ylabel(title.lower())
         ax.grid(True, alpha=0.3)
