@@ -295,29 +295,53 @@ def test_the_diagnosis_gives_the_right_formula(gallery, rng):
     assert "(softmax(x) - onehot(target)) / N, N = 4" in loss.diagnosis
 
 
-def test_each_mistake_of_the_table_is_reproduced_by_its_own_prediction(rng):
-    # every wrong softmax backward built from the table matches exactly that table entry
-    x, g = rng.standard_normal((N, C)), rng.standard_normal((N, C))
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    s = e / e.sum(axis=1, keepdims=True)
-    right = s * (g - np.sum(g * s, axis=1, keepdims=True))
+# the table's entries that cannot apply to each forward's input gradient
+NOT_FOR = {
+    "softmax": (
+        "transposed_weight",
+        "bias_not_summed",
+        "ce_missing_mean",
+        "ce_mean_twice",
+        "wrong_argument",  # no other argument, and no cross-entropy
+        "log_softmax_diagonal",
+        "log_softmax_as_softmax",
+        "log_for_probabilities",
+        "jacobian_untransposed",  # the softmax's Jacobian is symmetric
+    ),
+    "log_softmax": (
+        "softmax_diagonal",
+        "input_for_output",
+        "transposed_weight",
+        "bias_not_summed",
+        "ce_missing_mean",
+        "ce_mean_twice",
+        "wrong_argument",
+    ),
+}
+
+
+@pytest.mark.parametrize("forward", ["softmax", "log_softmax"])
+def test_each_mistake_of_the_table_is_reproduced_by_its_own_prediction(forward, rng):
+    # every wrong backward built from the table matches exactly that table entry
+    from softgrad import functional as F
     from softgrad.gradcheck.forward_ops import recognise
 
-    op = recognise(x, s, g, None)
-    assert op is not None and op.name == "softmax" and np.allclose(op.right, right)
+    x, g = rng.standard_normal((N, C)), rng.standard_normal((N, C))
+    y = F.softmax(x) if forward == "softmax" else F.log_softmax(x)
+    s = np.exp(x - x.max(axis=1, keepdims=True))
+    s /= s.sum(axis=1, keepdims=True)
+    if forward == "softmax":
+        right = s * (g - np.sum(g * s, axis=1, keepdims=True))
+    else:
+        right = g - s * np.sum(g, axis=1, keepdims=True)
+    op = recognise(x, y, g, None)
+    assert op is not None and op.name == forward and np.allclose(op.right, right)
     for mistake in MISTAKES:
         # the factor is fitted to the user's gradient: give it one that is 3 times too large;
         # "all zeros" is predicted for a gradient that is zeros
         user = {"constant_factor": 3 * right, "zero_gradient": 0 * right}.get(mistake.key, right)
         predictions = mistake.predict(Evidence("x", user, right, x, g, op))
-        not_for_a_softmax = (
-            "transposed_weight",
-            "bias_not_summed",
-            "ce_missing_mean",
-            "ce_mean_twice",
-            "wrong_argument",  # no other argument, and no cross-entropy
-        )
-        assert bool(predictions) != (mistake.key in not_for_a_softmax), mistake.key
+        assert bool(predictions) != (mistake.key in NOT_FOR[forward]), mistake.key
         for predicted, _ in predictions:
             found = matching_mistakes(Evidence("x", predicted, right, x, g, op))
             assert [m.key for m, _ in found] == [mistake.key], (mistake.key, found)
@@ -543,3 +567,56 @@ def test_a_float32_factor_of_the_batch_size_is_named_at_any_point(
     result = gradcheck(gallery("float32_nodes", name), x, target=target, rng=rng)
     assert result.mistakes == ("constant_factor",), str(result)
     assert f"backward computes {words} times the right gradient" in result.diagnosis
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "says"),
+    [
+        (
+            "LogSoftmaxDiagonal",
+            "log_softmax_diagonal",
+            "the log-softmax Jacobian reduced to its diagonal: backward computes g * (1 - s), "
+            "s = exp(y).",
+        ),
+        (
+            "LogSoftmaxWithSoftmaxBackward",
+            "log_softmax_as_softmax",
+            "the softmax's backward where the log-softmax's belongs: backward computes "
+            "s * (g - sum(g * s)).",
+        ),
+        (
+            "LogSoftmaxLogForProbabilities",
+            "log_for_probabilities",
+            "the output y = log(s) written where the probabilities s = exp(y) belong: backward "
+            "computes g - y * sum(g), with y = log(s).",
+        ),
+        (
+            "LogSoftmaxUntransposed",
+            "jacobian_untransposed",
+            "the Jacobian applied untransposed (J g where backward owes J^T g): backward "
+            "computes g - sum(g * s), which is J g.",
+        ),
+        (
+            "LogSoftmaxSumOverBatch",
+            "wrong_axis",
+            "summed over the wrong axis: backward computes sum(g) over axis 0 (the batch) "
+            "instead of axis -1 (the classes).",
+        ),
+        ("LogSoftmaxSignFlipped", "sign_flipped", "the sign is flipped"),
+    ],
+)
+def test_the_log_softmax_mistakes_are_named_with_the_right_formula(name, key, says, gallery, rng):
+    # the log-softmax is recognised from its output as the softmax is: before, only the flipped
+    # sign was named and every other mistake read "no known mistake matches"
+    result = gradcheck(gallery("log_softmax_nodes", name), rng.standard_normal((N, C)), rng=rng)
+    assert result.failed() == ["x"] and result.mistakes == (key,), str(result)
+    assert result.diagnosis.startswith(f"x: {says}"), result.diagnosis
+    assert result.diagnosis.endswith(
+        "The right gradient is g - exp(y) * sum(g, axis=-1, keepdims=True), with y = "
+        "log_softmax(x) the output, from J = I - 1 s^T (s = exp(y)): J^T g."
+    ), result.diagnosis
+
+
+def test_a_right_log_softmax_passes(gallery, rng):
+    for x in (rng.standard_normal((N, C)), 30 * rng.standard_normal((N, C))):
+        assert gradcheck(gallery("log_softmax_nodes", "LogSoftmax"), x, rng=rng).ok

@@ -53,6 +53,48 @@ class _Softmax:
         return SOFTMAX_BACKWARDS[self.mistake][0](self.s, self.x, g.astype(self.dtype))
 
 
+def _log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _log_right(y, g, axis=-1):
+    return g - np.exp(y) * np.sum(g, axis=axis, keepdims=True)
+
+
+# name -> (backward(y, g) with y = log_softmax(x), the mistake it is)
+LOG_SOFTMAX_BACKWARDS = {
+    "right": (_log_right, None),
+    "diagonal": (lambda y, g: g * (1 - np.exp(y)), "log_softmax_diagonal"),
+    "as_softmax": (
+        lambda y, g: np.exp(y) * (g - np.sum(g * np.exp(y), axis=-1, keepdims=True)),
+        "log_softmax_as_softmax",
+    ),
+    "log_for_probs": (
+        lambda y, g: g - y * np.sum(g, axis=-1, keepdims=True),
+        "log_for_probabilities",
+    ),
+    "untransposed": (
+        lambda y, g: g - np.sum(g * np.exp(y), axis=-1, keepdims=True),
+        "jacobian_untransposed",
+    ),
+    "sign": (lambda y, g: -_log_right(y, g), "sign_flipped"),
+    "axis0": (lambda y, g: _log_right(y, g, axis=0), "wrong_axis"),
+}
+
+
+class _LogSoftmax:
+    def __init__(self, dtype, mistake):
+        self.dtype, self.mistake = dtype, mistake
+
+    def forward(self, x):
+        self.y = _log_softmax(x.astype(self.dtype))
+        return self.y
+
+    def backward(self, g):
+        return LOG_SOFTMAX_BACKWARDS[self.mistake][0](self.y, g.astype(self.dtype))
+
+
 # name -> (grad(p, onehot, n), the mistake it is)
 LOSS_BACKWARDS = {
     "right": (lambda p, onehot, n: (p - onehot) / n, None),
@@ -119,20 +161,28 @@ cases = st.tuples(
 )
 
 
-@settings(max_examples=200)
-@given(cases, st.sampled_from([*SOFTMAX_BACKWARDS, "in_place"]))
-def test_the_softmax_mistakes_fail_and_are_never_misnamed(case, mistake):
+# (node, its table, the mistake): the softmax's and the log-softmax's backwards, one draw each
+NODE_MISTAKES = [
+    *((_Softmax, SOFTMAX_BACKWARDS, m) for m in [*SOFTMAX_BACKWARDS, "in_place"]),
+    *((_LogSoftmax, LOG_SOFTMAX_BACKWARDS, m) for m in LOG_SOFTMAX_BACKWARDS),
+]
+
+
+@settings(max_examples=300)
+@given(cases, st.sampled_from(NODE_MISTAKES))
+def test_the_softmax_mistakes_fail_and_are_never_misnamed(case, node_mistake):
     dtype, shape, scale, seed = case
+    node, table, mistake = node_mistake
     x = np.random.default_rng(seed).standard_normal(shape) * scale
-    result = gradcheck(_Softmax(dtype, mistake), x, rng=seed)
+    result = gradcheck(node(dtype, mistake), x, rng=seed)
     if mistake == "right":
         assert result.ok, str(result)
         return
     if mistake == "in_place":
         assert result.failed() == ["grad_y"] and result.mistakes == ("grad_y_modified",)
         return
-    gradients = _float64_gradients(_Softmax, mistake, x, seed)
-    _assert_caught(result, SOFTMAX_BACKWARDS[mistake][1], gradients)
+    gradients = _float64_gradients(node, mistake, x, seed)
+    _assert_caught(result, table[mistake][1], gradients)
 
 
 @settings(max_examples=200)

@@ -91,6 +91,12 @@ def right_formula(ev: Evidence, key: str) -> str:
             f"The right gradient is s * (g - sum(g * s, axis={axis}, keepdims=True)), "
             "from J = diag(s) - s s^T."
         )
+    if op.name == "log_softmax":
+        axis = -1 if op.axis == ev.x.ndim - 1 else op.axis
+        return (
+            f"The right gradient is g - exp(y) * sum(g, axis={axis}, keepdims=True), with "
+            "y = log_softmax(x) the output, from J = I - 1 s^T (s = exp(y)): J^T g."
+        )
     if op.name == "sigmoid":
         return "The right gradient is g * s * (1 - s), with s = sigmoid(x) the output."
     if op.name == "tanh":

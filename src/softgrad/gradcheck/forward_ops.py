@@ -2,8 +2,8 @@
 
 The diagnosis can only say "you kept the diagonal of the softmax Jacobian" when it knows the
 forward is a softmax. :func:`recognise` compares the output at the checked point with softgrad's
-own softmax (over each axis), sigmoid, tanh and mean cross-entropy; a match gives an :class:`Op`
-holding what the right backward and its classic wrong versions are written with.
+own softmax and log-softmax (over each axis), sigmoid, tanh and mean cross-entropy; a match gives
+an :class:`Op` holding what the right backward and its classic wrong versions are written with.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ class Op:
 
     Attributes
     ----------
-    name : {"softmax", "sigmoid", "tanh", "cross_entropy"}
+    name : {"softmax", "log_softmax", "sigmoid", "tanh", "cross_entropy"}
     s : ndarray of x's shape
-        The forward output for the elementwise functions and the softmax; ``softmax(x)`` (over
-        the last axis) for the cross-entropy, whose own output is the scalar loss.
+        The forward output for the elementwise functions and the softmax; the probabilities
+        ``exp(y)`` for the log-softmax (its output y is ``log(s)``); ``softmax(x)`` (over the
+        last axis) for the cross-entropy, whose own output is the scalar loss.
     axis : int
         The softmax's axis (normalised to be >= 0; the last axis for the cross-entropy).
     right : ndarray of x's shape
@@ -117,6 +118,10 @@ def recognise(x: np.ndarray, y: Any, g: Any, target: Any) -> Op | None:
     for axis in sorted(range(x.ndim), reverse=True):  # the last axis first: the usual one
         if x.shape[axis] > 1 and _is(y, F.softmax(x, axis=axis)):
             return Op("softmax", y, axis, F.softmax_vjp(y, g, axis=axis))
+    for axis in sorted(range(x.ndim), reverse=True):
+        if x.shape[axis] > 1 and _is(y, F.log_softmax(x, axis=axis)):
+            # s: the probabilities exp(y), which its derivative is written with
+            return Op("log_softmax", np.exp(y), axis, F.log_softmax_vjp(y, g, axis=axis))
     return None
 
 

@@ -35,7 +35,7 @@ class Evidence:
     g : ndarray
         The cotangent (of the output's shape; 1.0 for a scalar loss).
     op : Op or None
-        The recognised forward function (softmax, sigmoid, tanh, cross-entropy).
+        The recognised forward function (softmax, log-softmax, sigmoid, tanh, cross-entropy).
     param : ndarray or None
         The parameter's value (None for x).
     weights : mapping of str to ndarray
@@ -134,6 +134,35 @@ def _softmax_diagonal(ev: Evidence) -> list[Prediction]:
     return [(g * s * (1 - s), "g * s * (1 - s)")]
 
 
+def _log_softmax_diagonal(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "log_softmax"):
+        return []
+    return [(ev.g * (1 - ev.op.s), "g * (1 - s), s = exp(y)")]
+
+
+def _log_softmax_as_softmax(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "log_softmax"):
+        return []
+    s, g, axis = ev.op.s, ev.g, ev.op.axis
+    return [(s * (g - np.sum(g * s, axis=axis, keepdims=True)), "s * (g - sum(g * s))")]
+
+
+def _log_for_probabilities(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "log_softmax"):
+        return []
+    g, axis = ev.g, ev.op.axis
+    with np.errstate(divide="ignore"):
+        y = np.log(ev.op.s)
+    return [(g - y * np.sum(g, axis=axis, keepdims=True), "g - y * sum(g), with y = log(s)")]
+
+
+def _jacobian_untransposed(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "log_softmax"):  # the softmax's Jacobian is symmetric: J g is J^T g
+        return []
+    s, g, axis = ev.op.s, ev.g, ev.op.axis
+    return [(g - np.sum(g * s, axis=axis, keepdims=True), "g - sum(g * s), which is J g")]
+
+
 def _input_for_output(ev: Evidence) -> list[Prediction]:
     if not _on_x(ev, "softmax", "sigmoid", "tanh"):
         return []
@@ -156,6 +185,16 @@ def _wrong_axis(ev: Evidence) -> list[Prediction]:
             (
                 s * (g - np.sum(g * s, axis=a, keepdims=True)),
                 f"sum(g * s) over {ev.axis_name(a)} instead of {ev.axis_name(right)}",
+            )
+            for a in axes
+        ]
+    if _on_x(ev, "log_softmax"):
+        s, g, right = ev.op.s, ev.g, ev.op.axis
+        axes = [a for a in range(ev.x.ndim) if a != right] + [None]
+        return [
+            (
+                g - s * np.sum(g, axis=a, keepdims=True),
+                f"sum(g) over {ev.axis_name(a)} instead of {ev.axis_name(right)}",
             )
             for a in axes
         ]
@@ -271,7 +310,7 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     n = ev.n_samples
     # x holds classes only in a recognised softmax or cross-entropy (along its axis): elsewhere
     # (a Linear's features, a weight gradient) a factor of its size is no mistake with classes
-    classes = ev.op is not None and ev.op.name in ("softmax", "cross_entropy")
+    classes = ev.op is not None and ev.op.name in ("softmax", "log_softmax", "cross_entropy")
     c = ev.x.shape[ev.op.axis] if classes and ev.x.ndim else 1
     # how well the factor is known: the fit's residual, relative (the differences' rounding,
     # about 1e-5 with a float32 forward), from 1e-6 (float64) to 1e-3
@@ -293,6 +332,26 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
 
 MISTAKES: tuple[Mistake, ...] = (
     Mistake("softmax_diagonal", "the softmax Jacobian reduced to its diagonal", _softmax_diagonal),
+    Mistake(
+        "log_softmax_diagonal",
+        "the log-softmax Jacobian reduced to its diagonal",
+        _log_softmax_diagonal,
+    ),
+    Mistake(
+        "log_softmax_as_softmax",
+        "the softmax's backward where the log-softmax's belongs",
+        _log_softmax_as_softmax,
+    ),
+    Mistake(
+        "log_for_probabilities",
+        "the output y = log(s) written where the probabilities s = exp(y) belong",
+        _log_for_probabilities,
+    ),
+    Mistake(
+        "jacobian_untransposed",
+        "the Jacobian applied untransposed (J g where backward owes J^T g)",
+        _jacobian_untransposed,
+    ),
     Mistake(
         "input_for_output",
         "the derivative written with the input x where the output s belongs",
