@@ -366,6 +366,18 @@ def test_corrupted_central_directory(saved):
         load(saved)
 
 
+def test_a_member_that_is_not_an_array_is_refused_naming_the_file(saved):
+    # np.load hands such a member over as bytes: the reader failed on bytes.dtype
+    with zipfile.ZipFile(saved, "a") as archive:
+        archive.writestr("notes.txt", "trained on Tuesday")
+    with pytest.raises(ModelFileError) as caught:
+        load(saved)
+    assert str(caught.value) == (
+        f"model file '{saved}': file must be a softgrad .npz file; got a member 'notes.txt' "
+        "that is not an array (.npy)"
+    )
+
+
 def test_foreign_npz_without_header(tmp_path):
     np.savez(tmp_path / "plain.npz", W=np.eye(3))
     with pytest.raises(ModelFileError, match="no __meta__ entry: not a softgrad file"):

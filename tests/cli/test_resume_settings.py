@@ -3,6 +3,7 @@ and the model's metadata records the settings the run was trained with."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import softgrad
@@ -102,6 +103,21 @@ def test_resume_honours_epochs_and_patience_and_records_them(cli, checkpoint, tm
     assert result.json()["epochs_run"] <= 4
     settings = softgrad.load(out).metadata["settings"]
     assert settings["epochs"] == 4 and settings["patience"] == 1
+
+
+def test_resume_without_patience_goes_on_with_the_runs_early_stopping(cli, tmp_path):
+    # left out, --patience was None: early stopping off, and the resumed run ended on its last
+    # weights where the uninterrupted one restored its best
+    argv = ["train", "--quiet", "--lr-schedule", "constant", "--lr", "0.01", "--threads", "1"]
+    full, resumed, ck = tmp_path / "full.npz", tmp_path / "resumed.npz", tmp_path / "ck.npz"
+    assert cli(*argv, "--epochs", "12", "--patience", "20", "--out", full).code == 0
+    part = ["--epochs", "4", "--patience", "20", "--out", tmp_path / "part.npz"]
+    assert cli(*argv, *part, "--checkpoint", ck).code == 0
+    assert cli("train", "--resume", ck, "--epochs", "12", "--out", resumed, "--quiet").code == 0
+    expected, got = softgrad.load(full), softgrad.load(resumed)
+    assert got.metadata["settings"]["patience"] == 20
+    for key, weights in expected.network.named_params().items():
+        assert np.array_equal(got.network.named_params()[key], weights), key
 
 
 def test_resume_of_an_adam_run_accepts_momentum_which_adam_does_not_use(cli, tmp_path):

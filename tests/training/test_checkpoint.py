@@ -349,3 +349,49 @@ def test_resume_refuses_a_schedule_left_out(blobs, tmp_path):
     _small_run(blobs, optimizer, 2, checkpoint=tmp_path / "c.npz", lr_schedule=schedule)
     with pytest.raises(ValueError, match=r"the checkpoint's run had StepLR; got none$"):
         _small_run(blobs, SGD(lr=0.1), 4, resume=tmp_path / "c.npz")
+
+
+def _damage_stopper(path, edit):
+    arrays, meta = read_npz(path, what="checkpoint")
+    edit(arrays, meta)
+    write_npz(path, arrays, meta, kind="checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda arrays, meta: arrays["stop.best.0.W"].__setitem__((0, 0), np.nan),
+            "entry 'stop.best.0.W' must be finite; got nan",
+        ),
+        (
+            lambda arrays, meta: arrays.__setitem__("stop.best.0.W", arrays["stop.best.0.W"][:3]),
+            "entry 'stopper' is malformed (best weights must be the model's parameters "
+            "{'0.W': (5, 16), '0.b': (16,), '3.W': (16, 3), '3.b': (3,)}; got {'0.W': (3, 16), ",
+        ),
+        (
+            lambda arrays, meta: meta.__setitem__("epoch", 1),
+            "entry 'history' is malformed (must hold as many epochs as entry 'epoch' (1); got 2)",
+        ),
+    ],
+    ids=["nan-best-weights", "best-weights-of-another-shape", "history-longer-than-epoch"],
+)
+def test_damaged_early_stopping_state_is_refused_before_the_model_changes(
+    blobs, tmp_path, edit, message
+):
+    # NaN best weights were restored into the model at the end; another shape failed there with
+    # NumPy's broadcast error after the resumed epochs trained; a history longer than its epoch
+    # count grew past the run's epochs
+    X, y = blobs
+    path = tmp_path / "run.npz"
+    _fit(X, y, 2, rng=0, checkpoint=path)
+    _damage_stopper(path, edit)
+    model, optimizer, schedule = _setup()
+    before = {k: v.copy() for k, v in model.named_params().items()}
+    with pytest.raises(ModelFileError) as caught:
+        fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=4, batch_size=32, rng=0,
+            validation_fraction=0.2, early_stopping=True, patience=10, lr_schedule=schedule,
+            resume=path)  # fmt: skip
+    assert str(caught.value).startswith(f"fit: resume checkpoint {str(path)!r}: {message}")
+    for key, value in model.named_params().items():
+        assert np.array_equal(value, before[key]), key

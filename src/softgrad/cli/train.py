@@ -85,7 +85,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--resume",
         help="continue the run saved in this checkpoint, on the same data and with the "
         "settings it stores: --epochs (the total, at least the epochs done; left out, the "
-        "checkpoint run's total) and --patience may change; any other setting given must "
+        "checkpoint run's total) and --patience (left out, the checkpoint's) may change; "
+        "any other setting given must "
         "equal the checkpoint's (left out, it is the checkpoint's). With the cosine schedule "
         "the run ends at the epochs it was started with: --epochs defaults to them and any "
         "other value is refused, since the schedule spans exactly those epochs. A checkpoint "

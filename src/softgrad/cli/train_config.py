@@ -181,7 +181,8 @@ RESUME_HONOURED: dict[str, str] = {
     "epochs": "the run goes on to the new total, at least the epochs done (left out: the "
     "checkpoint run's total; cosine schedule: see train_resume.match_checkpoint)",
     "patience": "early stopping is checked from the resumed epoch on; nothing in the weights, "
-    "optimizer or split depends on it",
+    "optimizer or split depends on it (left out: the checkpoint's, so the run's early "
+    "stopping goes on)",
 }
 RESUME_REFUSED: dict[str, str] = {
     "hidden": "the checkpoint's weights have its layer widths",

@@ -31,7 +31,8 @@ from softgrad.cli.train_config import (
     option_flag,
 )
 
-# what a checkpoint's refused setting must be: an argparse type of the command line, or choices
+# what a checkpoint's setting must be (the refused ones, and patience, taken when left out): an
+# argparse type of the command line, or choices
 _SAVED_CHECKS: dict[str, Any] = {
     "hidden": hidden_sizes,
     "activation": ACTIVATIONS,
@@ -46,6 +47,7 @@ _SAVED_CHECKS: dict[str, Any] = {
     "batch_size": positive_int,
     "val_fraction": fraction,
     "seed": nonnegative_int,
+    "patience": positive_int,  # or None (no early stopping): honoured, its left-out value
 }
 
 
@@ -54,7 +56,7 @@ def _check_saved(path: str, saved: dict[str, Any]) -> None:
     from softgrad.errors import ModelFileError
 
     for key, check in _SAVED_CHECKS.items():
-        if key not in saved:
+        if key not in saved or (key == "patience" and saved[key] is None):
             continue
         value = saved[key]
         if isinstance(check, tuple):
@@ -172,6 +174,10 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
         settings["unverified"] = [key for key in RESUME_REFUSED if key in unverified]
     if args.epochs is None and isinstance(saved.get("epochs"), int):
         settings["epochs"] = saved["epochs"]  # left out: finish the run, not the default's total
+    if args.patience is None and "patience" in saved:
+        # left out: the run's early stopping goes on (its best weights are in the checkpoint);
+        # None here turned it off, and the resumed run kept its last weights, not its best
+        settings["patience"] = saved["patience"]
     if settings["epochs"] < ckpt.epoch:
         # fit would train nothing, and the metadata would record fewer epochs than were run
         raise ValueError(

@@ -216,7 +216,8 @@ def read_arrays(
     ------
     error
         ``"{where}: file must be {expected}; got {what it is}"`` for a text file, a pickle, an
-        empty file ...; object (pickled) arrays; truncated or corrupted archives; a header
+        empty file ...; object (pickled) arrays; a member that is not an array (a text file
+        added to the zip); truncated or corrupted archives; a header
         that declares more (or less) data than the file holds, checked before anything is
         allocated (:func:`check_array_headers`).
     PermissionError
@@ -238,6 +239,11 @@ def read_arrays(
                 arrays = {}
                 for name in wanted:
                     arrays[name] = npz[name]
+                    if not isinstance(arrays[name], np.ndarray):  # a member that is not .npy
+                        raise error(
+                            f"{where}: file must be {expected}; got a member {name!r} that is not "
+                            "an array (.npy)"
+                        )
                 return arrays
     except (PermissionError, error):
         raise

@@ -176,6 +176,10 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
             parts[key] = join_state(meta[key], arrays, taken)
     with checkpoint_entry(where, "history"):
         history = History.from_dict(meta["history"])
+        if history.epochs != epoch:  # resumed, the run's history would outgrow its epochs
+            raise ValueError(
+                f"must hold as many epochs as entry 'epoch' ({epoch}); got {history.epochs}"
+            )
     with checkpoint_entry(where, "data"):
         data = dict(meta["data"])
     with checkpoint_entry(where, "order"):
@@ -275,13 +279,14 @@ def _check_version(version: Any, where: str) -> None:
 
 
 def _check_finite(arrays: dict[str, np.ndarray], where: str) -> None:
-    """Weights and optimizer state hold finite numbers.
+    """Weights, optimizer state and early stopping's best weights hold finite numbers.
 
     Resumed, NaN weights were reported as a run that diverged under its learning rate, with
-    the damaged checkpoint named as holding "the last good weights".
+    the damaged checkpoint named as holding "the last good weights"; NaN best weights were
+    restored into the model when the run ended.
     """
     for name, array in arrays.items():
-        if name.startswith(("param.", "optim.")) and array.dtype.kind in "fc":
+        if name.startswith(("param.", "optim.", "stop.")) and array.dtype.kind in "fc":
             bad = ~np.isfinite(array.reshape(-1))
             if bad.any():
                 first = array.reshape(-1)[bad][0].item()

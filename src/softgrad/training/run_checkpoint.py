@@ -69,6 +69,8 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     params = run.model.named_params()
     _check_continues(run, ckpt, params)
     where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
+    with checkpoint_entry(where, "stopper"):  # checked before anything is loaded, too
+        _check_best_weights(ckpt.stopper, params)
     with checkpoint_entry(where, "params"):
         for name, value in params.items():
             np.copyto(value, ckpt.params[name])
@@ -98,6 +100,21 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     if ckpt.val_idx is not None:
         _restore_split(run, ckpt.val_idx, X, target, weight, where)
     return ckpt.epoch
+
+
+def _check_best_weights(state: dict[str, Any], params: dict[str, np.ndarray]) -> None:
+    """Early stopping's best weights (``best.<name>``), if any, are the model's parameters in
+    their shapes: restored at the end of the run, others failed there with NumPy's broadcast
+    error or a KeyError, after the resumed epochs had trained."""
+    best = {key[len("best.") :]: value for key, value in state.items() if key.startswith("best.")}
+    if not best:
+        return
+    shapes = {name: np.shape(value) for name, value in best.items()}
+    expected = {name: value.shape for name, value in params.items()}
+    if shapes != expected:
+        raise ValueError(
+            f"best weights must be the model's parameters {expected!r}; got {shapes!r}"
+        )
 
 
 def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) -> None:
