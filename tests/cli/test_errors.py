@@ -452,3 +452,13 @@ def test_a_csv_without_a_header_is_refused_not_shortened(
         "numbers only ('0.5,1.5,2'): add a header line such as x1,x2,label"
     )
     assert files_in(tmp_path) == ["d.csv"]
+
+
+@pytest.mark.parametrize(("size", "said"), [(1, "1 MPI rank,"), (3, "3 MPI ranks,")])
+def test_the_data_parallel_line_counts_its_ranks(capsys, size, said):
+    from types import SimpleNamespace
+
+    from softgrad.cli.ranks import announce
+
+    announce(SimpleNamespace(rank=0, size=size), 32)
+    assert capsys.readouterr().err == f"data-parallel over {said} global batch 32\n"

@@ -51,15 +51,35 @@ def test_a_row_that_overflows_is_named_among_all_samples(
     assert f"(all samples, row {named}): values must stay finite" in line, line
 
 
-def test_all_samples_are_the_data_sets_own_arrays_not_a_copy(tmp_path, data_file, model):
+def test_all_samples_are_the_data_sets_own_arrays_not_a_copy(data_file):
     from types import SimpleNamespace
 
     from softgrad.cli.evaluate import _split
-    from softgrad.model import load
 
     _, X, y = data_file
     data = SimpleNamespace(X_train=X, y_train=y, X_test=X[:30] + 0.1, y_test=y[:30])
-    parts, labels, split = _split(data, "all", str(tmp_path / "other.npz"), load(model))
+    parts, labels, split = _split(data, "all")
     assert split == "all samples" and len(parts) == 2
     assert parts[0] is data.X_train and parts[1] is data.X_test
     np.testing.assert_array_equal(labels, np.concatenate([y, y[:30]]))
+
+
+@pytest.mark.parametrize("split", [["--split", "all"], []])  # auto: all of another file
+def test_every_sample_of_a_file_too_small_to_split_is_scored(cli, tmp_path, model, split):
+    # two samples of two classes: no class could give one to a test set, and the loader's
+    # refusal to split (train needs a test set) refused to score them all
+    rows = np.array([[0.0, 0.0, 0.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+    small = tmp_path / "small.npz"
+    np.savez(small, X=rows, y=np.array([0, 2]))
+    result = cli("evaluate", "--model", model, "--data", small, *split, "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["split"] == "all samples" and report["n_samples"] == 2
+    assert sum(map(sum, report["confusion_matrix"])) == 2
+
+
+def test_the_test_set_of_a_file_too_small_to_split_is_still_refused(usage_error, tmp_path, model):
+    small = tmp_path / "small.npz"
+    np.savez(small, X=np.zeros((2, 4)), y=np.array([0, 2]))
+    line = usage_error("evaluate", "--model", model, "--data", small, "--split", "test")
+    assert "data must have at least 2 samples of some class to hold out a test set" in line

@@ -78,8 +78,8 @@ def nan_data(monkeypatch):
     load = progress.load_data_with_progress
     where = {}
 
-    def loaded(spec, quiet=False):
-        data = load(spec, quiet)
+    def loaded(spec, quiet=False, hold_out=True):
+        data = load(spec, quiet, hold_out)
         if "row" in where:
             data.X_test = data.X_test.astype(np.float64)
             data.X_test[where["row"], 2] = np.nan

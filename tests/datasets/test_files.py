@@ -418,11 +418,12 @@ def test_bad_csv(tmp_path, text, message):
     ("header", "features"),
     [
         ("0,1,2,label", ["0", "1", "2"]),  # pandas' numbered header
+        ("0,1,2,3", ["0", "1", "2"]),  # DataFrame(np.c_[X, y]).to_csv(index=False): all numbers
         ("1,2,3,label", ["1", "2", "3"]),
         ("label,12,13,40", ["12", "13", "40"]),  # pixels named by their index
     ],
 )
-def test_a_header_of_numbers_and_one_word_is_a_header_where_it_names_columns(
+def test_a_header_of_numbers_is_a_header_where_it_names_or_counts_columns(
     tmp_path, header, features
 ):
     label_first = header.startswith("label")
@@ -538,3 +539,20 @@ def test_npz_test_labels_no_training_sample_has_are_refused(tmp_path, y, y_test,
     expected = f"test labels must be classes of the training labels; got {named}, which no"
     with pytest.raises(DataFormatError, match=re.escape(expected)):
         load_file(path)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".csv"])
+def test_without_hold_out_every_sample_is_a_training_sample_in_file_order(tmp_path, suffix):
+    # one sample of each class: no test set can be split off, and none is asked for
+    X, y = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], np.float32), np.array([2, 0, 1])
+    if suffix == ".npz":
+        np.savez(tmp_path / "d.npz", X=X, y=y)
+    else:
+        rows = "\n".join(f"{a},{b},{c}" for (a, b), c in zip(X, y, strict=True))
+        _write(tmp_path, "d.csv", "a,b,label\n" + rows + "\n")
+    with pytest.raises(DataFormatError, match="at least 2 samples of some class"):
+        load_file(tmp_path / f"d{suffix}")
+    ds = load_file(tmp_path / f"d{suffix}", hold_out=False)
+    np.testing.assert_array_equal(ds.X_train, X)
+    assert [ds.class_names[k] for k in ds.y_train] == ["2", "0", "1"]
+    assert ds.X_test.shape == (0, 2) and ds.y_test.shape == (0,)

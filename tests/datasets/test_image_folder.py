@@ -162,3 +162,12 @@ def test_a_class_sub_folder_of_a_blank_name_is_refused(png_folder, blank):
     words = f"class sub-folder names must not be blank; got {blank!r} for class 0"
     with pytest.raises(DataFormatError, match=re.escape(words) + "$"):
         load_image_folder(root)
+
+
+def test_without_hold_out_every_image_is_a_training_image_in_folder_order(png_folder):
+    root, pixels = png_folder
+    ds = load_image_folder(root, hold_out=False)
+    assert ds.X_test.shape == (0, 20) and len(ds.y_test) == 0
+    order = [(name, k) for name in ("circle", "square", "triangle") for k in range(6)]
+    np.testing.assert_array_equal(ds.X_train, np.stack([pixels[o].reshape(-1) for o in order]))
+    assert load_file(root, hold_out=False).X_train.shape == (18, 20)

@@ -50,7 +50,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "--confusion",
         metavar="FILE",
         help="write the whole confusion matrix: as CSV (FILE.csv; rows: true class, columns: "
-        "predicted class) or drawn as a picture (.png, .pdf, .svg, .jpg). Beyond "
+        f"predicted class) or drawn as a picture ({', '.join(checks.PLOT_SUFFIXES)}). Beyond "
         f"{MAX_SHOWN_CLASSES} classes the report shows a summary instead of the matrix",
     )
     p.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -99,15 +99,18 @@ def _same_file(spec: str, trained_on: str | None) -> bool:
     return trained_on is not None and Path(spec).resolve() == Path(trained_on).resolve()
 
 
-def _split(
-    data: Any, choice: str, spec: str, model: Any
-) -> tuple[list[np.ndarray], np.ndarray, str]:
+def _resolve_split(choice: str, spec: str, model: Any) -> str:
+    """``--split`` as 'test' or 'all': 'auto' is the test set of the model's own data file or
+    of a set with one of its own, every sample of any other file."""
+    if choice != "auto":
+        return choice
+    own_data = _same_file(spec, (model.metadata or {}).get("data_spec"))
+    return "test" if own_data or _has_own_test_set(spec) else "all"
+
+
+def _split(data: Any, choice: str) -> tuple[list[np.ndarray], np.ndarray, str]:
     """The rows to score, as the data set's own arrays (the training and the test rows for
     'all': joined they were a copy of the whole set), their labels, and the split's name."""
-    if choice == "auto":
-        trained_on = (model.metadata or {}).get("data_spec")
-        own_data = _same_file(spec, trained_on)
-        choice = "test" if own_data or _has_own_test_set(spec) else "all"
     if choice == "test":
         return [data.X_test], data.y_test, "test set"
     parts = [X for X in (data.X_train, data.X_test) if len(X)]
@@ -186,8 +189,11 @@ def run(args: argparse.Namespace) -> int:
         {"--confusion": confusion},
         {"--model": Path(args.model), data_option: checks.data_path(spec, data_option)},
     )
-    data = load_data_with_progress(spec)
-    parts, y, split = _split(data, args.split, spec, model)
+    choice = _resolve_split(args.split, spec, model)
+    # 'all' scores every sample: nothing to hold out (a file in which no class has 2 samples
+    # cannot be split, and scoring it all was refused for that)
+    data = load_data_with_progress(spec, hold_out=choice == "test")
+    parts, y, split = _split(data, choice)
     where = f"evaluate: {data.name}"
     for X in parts:
         check_feature_count(X, model.n_features, where, "samples")

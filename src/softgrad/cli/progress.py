@@ -149,14 +149,14 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def load_data_with_progress(spec: str, quiet: bool = False) -> Any:
+def load_data_with_progress(spec: str, quiet: bool = False, hold_out: bool = True) -> Any:
     """:func:`softgrad.datasets.load_data` with a :class:`LoadProgress` on stderr."""
     from softgrad.datasets import load_data
 
     progress = LoadProgress(Path(spec).name, quiet=quiet)
     finished = False
     try:
-        data = load_data(spec, progress=progress)
+        data = load_data(spec, progress=progress, hold_out=hold_out)
         finished = True
     finally:
         progress.close(finished)

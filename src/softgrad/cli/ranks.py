@@ -94,7 +94,8 @@ def announce(comm: Communicator | None, batch_size: int) -> None:
     if comm is not None and comm.rank == 0:
         # stdout stays pure JSON with --json, so the line goes where progress goes
         print(
-            f"data-parallel over {comm.size} MPI ranks, global batch {batch_size}",
+            f"data-parallel over {comm.size} MPI rank{'s' if comm.size != 1 else ''}, global "
+            f"batch {batch_size}",
             file=sys.stderr,
             flush=True,
         )

@@ -53,6 +53,7 @@ def load_data(
     *,
     root: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
+    hold_out: bool = True,
 ) -> Dataset:
     """Load a data set by name or path.
 
@@ -68,6 +69,9 @@ def load_data(
     progress : callable, optional
         Called as ``progress(bytes_read, file_size)`` while a .csv file is read (see
         :func:`load_file`); never called for the other formats.
+    hold_out : bool, default True
+        For a file without a test set of its own: split one off (False: every sample a
+        training sample, the test set empty; :func:`load_file`). The named sets keep theirs.
 
     Returns
     -------
@@ -98,7 +102,7 @@ def load_data(
     if name == "digits":
         return load_digits()
     if Path(spec).exists():
-        return load_file(spec, progress=progress)
+        return load_file(spec, progress=progress, hold_out=hold_out)
     raise DatasetNotFoundError(
         f"load_data: data must be one of 'digits', 'fashion-mnist', 'mnist' or an existing "
         f".npz/.csv file or IDX folder; got {str(spec)!r}"

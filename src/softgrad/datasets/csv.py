@@ -144,7 +144,8 @@ def read_csv(
     Raises
     ------
     DataFormatError
-        An empty file, a blank header line, a first line of numbers (``header="required"``) or
+        An empty file, a blank header line, a first line of numbers (``header="required"``;
+        but pandas' numbered columns ``0,1,...,n-1``, a header there) or
         of numbers and one word (a first sample whose label is a word, in either mode);
         a header of fewer than 2 columns when it must hold a label, or with a feature column
         without a name (pandas' row index); a row whose number of
@@ -251,6 +252,11 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _pandas_numbers(cells: list[str]) -> bool:
+    """True for the cells ``0,1,...,n-1`` exactly (n >= 2): pandas' numbered columns."""
+    return len(cells) >= 2 and [c.strip() for c in cells] == [str(k) for k in range(len(cells))]
+
+
 def _a_sample_with_a_word(cells: list[str]) -> int | None:
     """The column of the one word in a line of numbers (``0.12,-0.3,0.64,yes``: the first sample
     of a file without a header, its label a word), or None: more or fewer words, a word that
@@ -289,6 +295,9 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
             f"and {cells[word].strip()!r} in column {word + 1}: add a header line such as "
             "x1,x2,label"
         )
+    if mode == "required" and _pandas_numbers(cells):
+        # DataFrame(np.c_[X, y]).to_csv(index=False) names its columns 0, 1, ...: a header
+        return cells, len(cells), line + raw.count(b"\n")
     if all(_is_number(c) for c in cells):  # a line of numbers is a row, never a header
         if mode == "required":
             # taken as the header, the file's first sample was dropped without a word

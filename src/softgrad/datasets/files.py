@@ -99,9 +99,11 @@ def _finish(
     class_names: list[str] | None,
     locate,
     values_checked: bool = False,
+    hold_out: bool = True,
 ) -> Dataset:
     """Check features (their values unless ``values_checked``), encode labels, split off a
-    test set when there is none."""
+    test set when there is none (``hold_out``; else every row is a training row and the test
+    set is empty)."""
     has_test = "X_test" in parts
     splits = ("train", "test") if has_test else ("train",)
     for split in splits:
@@ -133,6 +135,9 @@ def _finish(
     if has_test:
         X_train, y_train = X, codes[0]
         X_test, y_test = parts["X_test"], codes[1]
+    elif not hold_out:
+        X_train, y_train = X, codes[0]
+        X_test, y_test = X[:0], codes[0][:0]
     else:
         # with every class a single sample the test set could only hold unseen classes
         if np.bincount(codes[0]).max(initial=0) < 2:
@@ -145,10 +150,11 @@ def _finish(
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
         X_train, X_test = _partition(X, train_idx, test_idx)
         y_train, y_test = codes[0][train_idx], codes[0][test_idx]
+    features = int(np.prod(X.shape[1:]))  # -1 cannot be inferred for an empty test set
     return Dataset(
-        X_train.reshape(len(X_train), -1),
+        X_train.reshape(len(X_train), features),
         y_train,
-        X_test.reshape(len(X_test), -1),
+        X_test.reshape(len(X_test), features),
         y_test,
         class_names,
         image_shape=image_shape,
@@ -157,7 +163,7 @@ def _finish(
     )
 
 
-def _load_npz(path: Path, where: str) -> Dataset:
+def _load_npz(path: Path, where: str, hold_out: bool) -> Dataset:
     parts = read_arrays(
         path,
         where,
@@ -188,10 +194,10 @@ def _load_npz(path: Path, where: str) -> Dataset:
         array = ("X" if col is not None else "y") + ("" if split == "train" else "_test")
         return f"{array}[{row}]" if col is None else f"{array}[{row}, {col}] (flattened)"
 
-    return _finish(parts, where, path.name, class_names, locate)
+    return _finish(parts, where, path.name, class_names, locate, hold_out=hold_out)
 
 
-def _load_csv(path: Path, where: str, progress: Progress | None) -> Dataset:
+def _load_csv(path: Path, where: str, progress: Progress | None, hold_out: bool) -> Dataset:
     # float32: what training reads, so no float64 copy of the set is ever held; the reader
     # refuses NaN, inf and values float32 cannot hold on each block's float64 cells, by line
     # and column, so _finish does not scan the values again (its temporaries cost ~5 MB of RSS)
@@ -202,14 +208,17 @@ def _load_csv(path: Path, where: str, progress: Progress | None) -> Dataset:
     def locate(split: str, row: int, col: int | None) -> str:
         return table.locate(row, col)
 
-    dataset = _finish({"X": table.X, "y": table.y}, where, path.name, None, locate, True)
+    parts = {"X": table.X, "y": table.y}
+    dataset = _finish(parts, where, path.name, None, locate, True, hold_out)
     names = [h.strip() for k, h in enumerate(table.header or []) if k != table.label_column]
     if len(set(names)) == len(names) == dataset.n_features:  # a repeated name: no names kept
         dataset.feature_names = names
     return dataset
 
 
-def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> Dataset:
+def load_file(
+    path: str | os.PathLike, *, progress: Progress | None = None, hold_out: bool = True
+) -> Dataset:
     """Load user data from an .npz file, a .csv file or a folder of IDX files.
 
     Parameters
@@ -219,11 +228,16 @@ def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> D
     progress : callable, optional
         Called as ``progress(bytes_read, file_size)`` while a .csv file is read (block by
         block, see :func:`softgrad.datasets.csv.read_csv`); the CLI draws it as a bar.
+    hold_out : bool, default True
+        Split a test set off a file without one; False keeps every sample a training sample
+        and the test set empty (``softgrad evaluate --split all``, which scores them all: a
+        file in which no class has 2 samples cannot be split).
 
     Returns
     -------
     Dataset
-        Named after the file; the file's own test set or a stratified 20% split.
+        Named after the file; the file's own test set, a stratified 20% split, or (without
+        ``hold_out``) an empty one.
 
     Raises
     ------
@@ -252,12 +266,12 @@ def load_file(path: str | os.PathLike, *, progress: Progress | None = None) -> D
         has_classes = find_idx_folder(path) is None and any(p.is_dir() for p in path.iterdir())
         if not has_classes and find_idx_folder(path) is None:
             _refuse_folder(path, where)
-        return load_image_folder(path) if has_classes else load_idx_folder(path)
+        return load_image_folder(path, hold_out=hold_out) if has_classes else load_idx_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return _load_npz(path, where)
+        return _load_npz(path, where, hold_out)
     if suffix == ".csv":
-        return _load_csv(path, where, progress)
+        return _load_csv(path, where, progress, hold_out)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )

@@ -132,7 +132,9 @@ def _read_grey(path: Path) -> np.ndarray:
         raise DataFormatError(f"{where}: file must be a readable PNG image; got {exc}") from exc
 
 
-def load_image_folder(folder: str | os.PathLike, *, name: str | None = None) -> Dataset:
+def load_image_folder(
+    folder: str | os.PathLike, *, name: str | None = None, hold_out: bool = True
+) -> Dataset:
     """Load a folder of PNG images, one sub-folder per class, as uint8 grey pixels.
 
     Parameters
@@ -141,6 +143,9 @@ def load_image_folder(folder: str | os.PathLike, *, name: str | None = None) -> 
         Holds one sub-folder per class (at least 2), each with ``.png`` images of one size.
     name : str, optional
         Data set name; default the folder's name.
+    hold_out : bool, default True
+        Split the test set off; False keeps every image a training image and the test set
+        empty (:func:`softgrad.datasets.load_file`).
 
     Returns
     -------
@@ -191,12 +196,15 @@ def load_image_folder(folder: str | os.PathLike, *, name: str | None = None) -> 
                 f"image; got {grey.shape[1]}x{grey.shape[0]} (resize them to one size)"
             )
         X[row] = grey.reshape(-1)
-    if np.bincount(y).max() < 2:
+    if not hold_out:
+        train, test = np.arange(len(y)), np.arange(0)
+    elif np.bincount(y).max() < 2:
         raise DataFormatError(
             f"load_image_folder: '{folder}': some class must hold at least 2 images to split "
             f"off a test set; got 1 image in each of {len(classes)} classes"
         )
-    train, test = stratified_split(y, IMAGE_TEST_FRACTION, rng=IMAGE_SEED)
+    else:
+        train, test = stratified_split(y, IMAGE_TEST_FRACTION, rng=IMAGE_SEED)
     return Dataset(
         X[train],
         y[train],
