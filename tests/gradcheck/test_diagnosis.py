@@ -163,6 +163,27 @@ WRONG = [
         "/ N / N, N = 4",
     ),
     (
+        "loss_nodes",
+        "SoftmaxCrossEntropyColumns",
+        (),
+        (N, C),
+        "classes",
+        "target_indexing",
+        "x",
+        "d[:, y] -= 1, which takes 1 from column y of every row, where d[np.arange(N), y] -= 1 "
+        "belongs.",
+    ),
+    (
+        "loss_nodes",
+        "SoftmaxCrossEntropyIndicesAsOneHot",
+        (),
+        (N, C),
+        "classes",
+        "target_indexing",
+        "x",
+        "softmax(x) - y[:, None], the class indices where their one-hot rows belong.",
+    ),
+    (
         "linear_nodes",
         "LinearBiasNotSummed",
         (D, 2),
@@ -302,6 +323,7 @@ NOT_FOR = {
         "bias_not_summed",
         "ce_missing_mean",
         "ce_mean_twice",
+        "target_indexing",
         "wrong_argument",  # no other argument, and no cross-entropy
         "log_softmax_diagonal",
         "log_softmax_as_softmax",
@@ -315,6 +337,7 @@ NOT_FOR = {
         "bias_not_summed",
         "ce_missing_mean",
         "ce_mean_twice",
+        "target_indexing",
         "wrong_argument",
     ),
 }

@@ -104,6 +104,9 @@ LOSS_BACKWARDS = {
     "times_n": (lambda p, onehot, n: (p - onehot) * n, "constant_factor"),
     "mean_of_all": (lambda p, onehot, n: (p - onehot) / p.size, "constant_factor"),
     "by_probs": (lambda p, onehot, n: -onehot / (n * p), "wrong_argument"),  # d loss / d p
+    # d[:, y] -= 1: column y of every row; and the indices y[:, None] for their one-hot rows
+    "columns": (lambda p, onehot, n: (p - onehot.max(axis=0)) / n, "target_indexing"),
+    "indices": (lambda p, onehot, n: (p - onehot.argmax(axis=1)[:, None]) / n, "target_indexing"),
 }
 
 

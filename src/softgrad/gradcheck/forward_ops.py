@@ -46,6 +46,8 @@ class Op:
         Cross-entropy only: g * (softmax(x) - onehot(target)), the gradient of the *summed* loss.
     n_rows : int
         Cross-entropy only: the number of predictions the mean divides by (N).
+    target : ndarray of x.shape[:-1] or None
+        Cross-entropy only: the class indices, where the target was given as indices.
     """
 
     name: str
@@ -54,6 +56,7 @@ class Op:
     right: np.ndarray
     sum_grad: np.ndarray | None = None
     n_rows: int = 1
+    target: np.ndarray | None = None
 
 
 def same(a: Any, b: Any, atol: float = SAME_ATOL, rtol: float = SAME_RTOL) -> bool:
@@ -137,4 +140,6 @@ def _cross_entropy(x: np.ndarray, y: np.ndarray, g: np.ndarray, target: np.ndarr
     if not _is(y, mean_loss):
         return None
     n_rows = x.size // x.shape[-1]
-    return Op("cross_entropy", F.softmax(x), x.ndim - 1, sum_grad / n_rows, sum_grad, n_rows)
+    indices = target if target.dtype.kind in "iu" and target.shape == x.shape[:-1] else None
+    s = F.softmax(x)
+    return Op("cross_entropy", s, x.ndim - 1, sum_grad / n_rows, sum_grad, n_rows, indices)

@@ -253,6 +253,25 @@ def _ce_mean_twice(ev: Evidence) -> list[Prediction]:
     return [(ev.op.right / n, f"(softmax(x) - onehot(target)) / N / N, N = {n}")]
 
 
+def _target_indexing(ev: Evidence) -> list[Prediction]:
+    if not _on_x(ev, "cross_entropy") or ev.op.target is None or ev.x.ndim != 2:
+        return []
+    s, y, scale = ev.op.s, ev.op.target, float(ev.g) / ev.op.n_rows
+    columns = np.zeros_like(s)
+    columns[:, np.unique(y)] = 1.0  # what d[:, y] -= 1 subtracts: column y of every row
+    return [
+        (
+            scale * (s - columns),
+            "d[:, y] -= 1, which takes 1 from column y of every row, where "
+            "d[np.arange(N), y] -= 1 belongs",
+        ),
+        (
+            scale * (s - y[:, None]),
+            "softmax(x) - y[:, None], the class indices where their one-hot rows belong",
+        ),
+    ]
+
+
 def _wrong_argument(ev: Evidence) -> list[Prediction]:
     predictions = [
         (right, f"the gradient with respect to {name}, not {ev.name}")
@@ -369,6 +388,12 @@ MISTAKES: tuple[Mistake, ...] = (
         "ce_mean_twice",
         "the softmax + cross-entropy gradient is divided by N twice",
         _ce_mean_twice,
+        supersedes=("constant_factor",),
+    ),
+    Mistake(
+        "target_indexing",
+        "the one-hot targets subtracted wrongly",
+        _target_indexing,
         supersedes=("constant_factor",),
     ),
     Mistake("bias_not_summed", "the bias gradient not summed over the batch", _bias_not_summed),

@@ -115,3 +115,16 @@ class SoftmaxCrossEntropyByProbs(SoftmaxCrossEntropy):
         n = len(self.target)
         onehot = np.eye(self.probs.shape[1])[self.target]
         return -onehot / (n * self.probs)  # d loss / d probs, where d loss / d logits belongs
+
+
+class SoftmaxCrossEntropyColumns(SoftmaxCrossEntropy):
+    def backward(self):
+        grad = self.probs.copy()
+        grad[:, self.target] -= 1  # column target of every row, not one entry per row
+        return grad / len(self.target)
+
+
+class SoftmaxCrossEntropyIndicesAsOneHot(SoftmaxCrossEntropy):
+    def backward(self):
+        n = len(self.target)
+        return (self.probs - self.target[:, None]) / n  # the indices, not their one-hot rows
