@@ -164,6 +164,17 @@ WRONG = [
     ),
     (
         "loss_nodes",
+        "MeanSquaredError",
+        (),
+        (N, C),
+        "values",
+        "constant_factor",
+        "x",
+        "40 (= E, E = 40 the entries of x) times the right gradient; a 1/E (a mean over every "
+        "entry, as a mean squared error's) is missing",
+    ),
+    (
+        "loss_nodes",
         "SoftmaxCrossEntropyColumns",
         (),
         (N, C),

@@ -335,8 +335,11 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     # about 1e-5 with a float32 forward), from 1e-6 (float64) to 1e-3
     residual = float(np.linalg.norm(ev.analytic - factor * ev.numeric))
     rtol = min(1e-3, max(1e-6, residual / (abs(factor) * norm**0.5)))
-    name = factor_name(factor, n, c, rtol)
-    if _one_magnitude(ev) and not readable_factor(factor, n, c, rtol):
+    # the entries of x a mean over them all divides by (a mean squared error's N * C), named
+    # where x holds no classes (a softmax's or cross-entropy's mean is over its rows)
+    entries = ev.x.size if ev.name == "x" and not classes else 1
+    name = factor_name(factor, n, c, rtol, entries)
+    if _one_magnitude(ev) and not readable_factor(factor, n, c, rtol, entries):
         # one entry, or entries of one size (softmax + cross-entropy at one sample of 2
         # classes: [a, -a]), are always some multiple of the right ones: 0.623 says nothing,
         # 2 or 1/N does
@@ -344,6 +347,8 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     cause = {
         "(= N,": "; a 1/N (a mean over the batch) is missing",
         "(= 1/N,": "; divided by N once too often",
+        "(= E,": "; a 1/E (a mean over every entry, as a mean squared error's) is missing",
+        "(= 1/E,": "; divided by the entries E once too often",
     }
     why = next((text for label, text in cause.items() if label in name), "")
     return [(factor * ev.numeric, f"{name} times the right gradient{why}")]

@@ -128,3 +128,14 @@ class SoftmaxCrossEntropyIndicesAsOneHot(SoftmaxCrossEntropy):
     def backward(self):
         n = len(self.target)
         return (self.probs - self.target[:, None]) / n  # the indices, not their one-hot rows
+
+
+class MeanSquaredError:
+    """np.mean((x - target)**2): the mean over every entry, N * C of them."""
+
+    def forward(self, x, target):
+        self.diff = x - target
+        return np.mean(self.diff**2)
+
+    def backward(self, grad_y=1.0):
+        return grad_y * 2 * self.diff  # the 1/(N * C) of the mean is missing
