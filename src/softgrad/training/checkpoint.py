@@ -104,15 +104,17 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> history = History(train_loss=[0.9, 0.7], train_acc=[0.5, 0.6], lr=[0.1, 0.1],
+    ...                   epoch_time=[0.2, 0.2])  # the 2 epochs done
     >>> ckpt = Checkpoint(
     ...     epoch=2, params={"0.W": np.ones((2, 2), np.float32)}, optimizer={"lr": 0.1},
     ...     schedule=None, rng=np.random.default_rng(0).bit_generator.state, layer_rngs={},
-    ...     history=History(), stopper={}, val_idx=None)
+    ...     history=history, stopper={}, val_idx=None)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     save_checkpoint(Path(folder) / "run.npz", ckpt)
     ...     back = load_checkpoint(Path(folder) / "run.npz")
-    >>> back.epoch, back.params["0.W"].dtype, back.rng == ckpt.rng
-    (2, dtype('float32'), True)
+    >>> back.epoch, back.history.epochs, back.params["0.W"].dtype, back.rng == ckpt.rng
+    (2, 2, dtype('float32'), True)
     """
     from softgrad.serialization import write_npz
 
