@@ -122,6 +122,7 @@ def test_a_loss_node_gets_class_targets(cli, nodes):
     result = cli("gradcheck", nodes("loss_nodes.py:SoftmaxCrossEntropyMeanTwice"), "--shape", "6,3")
     assert result.code == 1
     assert "random class targets" in result.out
+    assert "--targets onehot" not in result.out  # a mistake named: the indices were understood
     assert "divided by N twice" in result.out and "N = 6" in result.out
     assert cli("gradcheck", nodes("loss_nodes.py:SoftmaxCrossEntropy")).code == 0
 

@@ -8,8 +8,8 @@
 any other value as the one argument (``--args '[64, 10]'``, ``--args '{"n_in": 64}'``,
 ``--args 10``); nothing in it is evaluated as code. A forward that
 takes ``(x, target)`` (a loss) gets random class indices in [0, C), C the last size of --shape,
-or with ``--targets onehot`` their one-hot rows; where such a forward raises or its check
-fails on class indices, the message says so and names ``--targets onehot``.
+or with ``--targets onehot`` their one-hot rows; where such a forward raises, or its check fails
+with no mistake named, on class indices, the message says so and names ``--targets onehot``.
 The step and tolerances are chosen from the precision of your forward's output (float64: 1e-6,
 1e-5, 1e-4; float32 and float16: see :mod:`softgrad.gradcheck.precision`) unless given.
 Exit status and usage errors: see :mod:`softgrad.cli.gradcheck_cmd`.
@@ -205,7 +205,9 @@ def run_user_node(args: argparse.Namespace) -> int:
         f"{with_target} (seed {args.seed})"
     )
     print(result)
-    if indices and not result.ok:
+    if indices and not result.ok and not result.mistakes:
+        # no mistake named: a node of one-hot targets reads indices wrongly (at N == C they
+        # broadcast without an error); a named mistake says the targets were understood
         print(f"note: {_INDEX_TARGETS.format(shape=target.shape)}")
     return 0 if result.ok else 1
 

@@ -210,15 +210,15 @@ def _runner(
         raise TypeError(
             f"{where}: vjp must be a callable vjp(x, g) for a plain function; got {vjp!r}"
         )
-    check_takes(vjp, 2, f"{where}: vjp is called as vjp(x, g) and must take both", where)
-    check_takes(f, 1, f"{where}: f is called as f(x) and must take one argument", where)
+    check_takes(vjp, 2, f"{where}: vjp is called as vjp(x, g) and must take both")
+    check_takes(f, 1, f"{where}: f is called as f(x) and must take one argument")
     label = (
         name or getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", "f")
     )
     return FunctionRunner(f, vjp, label)
 
 
-def check_takes(function: Callable[..., Any], count: int, usage: str, where: str) -> None:
+def check_takes(function: Callable[..., Any], count: int, usage: str) -> None:
     """Refuse a ``function`` that cannot be called with ``count`` positional arguments, the
     message starting with ``usage``; one without a signature (a builtin, a ufunc) passes."""
     try:
