@@ -171,3 +171,32 @@ def test_early_stopping_switched_between_warm_starts_restarts_the_stopping_rule(
         assert clf.best_validation_score_ == max(clf.validation_scores_)
     else:
         assert clf.best_loss_ == min(clf.loss_curve_[-4:])
+
+
+@pytest.mark.parametrize(
+    ("start", "change"),
+    [
+        ({"learning_rate": "invscaling"}, {"learning_rate_init": 0.5}),
+        ({"learning_rate": "invscaling"}, {"power_t": 0.9}),
+        ({}, {"learning_rate": "invscaling"}),
+        ({"tol": 10.0, "n_iter_no_change": 1}, {"learning_rate": "adaptive"}),
+        (
+            {"tol": 10.0, "n_iter_no_change": 1, "learning_rate": "adaptive"},
+            {"learning_rate": "constant"},
+        ),
+    ],
+)
+def test_partial_fit_keeps_the_first_calls_learning_rate_settings_as_sklearn(start, change):
+    # sklearn's optimizer keeps learning_rate, learning_rate_init and power_t from the first
+    # partial_fit; softgrad read them again at every call (invscaling, adaptive), so a stream
+    # whose settings changed in between trained another run than sklearn's
+    X, y = _data()
+    params = {"solver": "sgd", "learning_rate_init": 0.1, **start}
+    curves = []
+    for clf in (_clf(**params), SkMLP(hidden_layer_sizes=(8, 6), random_state=0, **params)):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+        clf.set_params(**change)
+        for _ in range(5):
+            clf.partial_fit(X, y)
+        curves.append(np.array(clf.loss_curve_))
+    np.testing.assert_allclose(curves[0], curves[1], rtol=1e-10)  # float64 both (_clf)

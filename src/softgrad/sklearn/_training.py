@@ -93,6 +93,23 @@ def make_optimizer(est):
     )
 
 
+# the learning-rate settings sklearn's optimizer keeps from its creation: partial_fit calls after
+# the first train on the first call's, whatever set_params changed in between (fit makes a new
+# optimizer, with the settings of the time)
+LR_SETTINGS = ("learning_rate", "learning_rate_init", "power_t")
+
+
+def lr_settings(est) -> dict:
+    """The estimator's learning-rate settings, as its optimizer is made with them."""
+    return {name: getattr(est, name) for name in LR_SETTINGS}
+
+
+def _lr_setting(est, name: str):
+    """A learning-rate setting as the optimizer was made with it (the estimator's own for one
+    pickled before the settings were kept)."""
+    return vars(est).get("_lr_settings", {}).get(name, getattr(est, name))
+
+
 def check_dtype_range(est, dtype) -> None:
     """ValueError naming the estimator's own parameter when it overflows the training dtype,
     or Adam's epsilon rounds to 0 there (the optimizer and fit would name their lr, eps,
@@ -172,7 +189,7 @@ def _policies(est, weighted: bool, n_samples: int):
         est.n_iter_no_change,
         monitor="val_acc" if early else loss_key,
         mode="max" if early else "min",
-        adaptive_lr=est.solver == "sgd" and est.learning_rate == "adaptive",
+        adaptive_lr=est.solver == "sgd" and _lr_setting(est, "learning_rate") == "adaptive",
         best=est.best_validation_score_ if early else est.best_loss_,
         no_improvement_count=est._no_improvement_count,
         best_params=getattr(est, "_best_params", None),
@@ -199,13 +216,15 @@ def _loss(est, dtype):
 
 def _invscaling(est, n_samples: int):
     """sklearn's "invscaling": lr = lr_init / (t_ + 1) ** power_t after each epoch, or None."""
-    if est.solver != "sgd" or est.learning_rate != "invscaling" or est.lr_schedule is not None:
+    invscaling = _lr_setting(est, "learning_rate") == "invscaling"
+    if est.solver != "sgd" or not invscaling or est.lr_schedule is not None:
         return None
-    schedule = InvScalingLR(est._optimizer, power_t=est.power_t, samples_per_epoch=n_samples)
+    power_t = _lr_setting(est, "power_t")
+    schedule = InvScalingLR(est._optimizer, power_t=power_t, samples_per_epoch=n_samples)
     # the schedule takes the optimizer's current lr as its base; after an earlier partial_fit
     # that rate is already decayed, and decaying it again would compound the decay call after
     # call. sklearn's base is always learning_rate_init, with t the samples seen so far.
-    schedule.base_lr = float(est.learning_rate_init)
+    schedule.base_lr = float(_lr_setting(est, "learning_rate_init"))
     schedule.t = est.t_  # samples seen by earlier fits (warm start, partial_fit)
     return schedule
 

@@ -300,6 +300,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
             _network.apply_changed_parameters(self, hidden)
         if not incremental or "_optimizer" not in vars(self):
             self._optimizer = _training.make_optimizer(self)
+            self._lr_settings = _training.lr_settings(self)
         train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
         n_train = train[0].shape[0]
         batch_size = _params.batch_size_for(self.batch_size, n_train)
