@@ -306,3 +306,41 @@ def test_a_softmax_over_each_samples_values_inside_the_network_is_kept(rng):
     # one row at a time BLAS may take another kernel (gemv): equal to float32's rounding
     eps = np.finfo(np.float32).eps
     np.testing.assert_allclose(model.predict_proba(X, batch_size=7), one_by_one, atol=16 * eps)
+
+
+def _named_model():
+    network = build_mlp(3, [5], 2, rng=0)
+    names = ["height", "weight", "age"]
+    return Model(network, classes=["cat", "dog"], metadata={"feature_names": names}), names
+
+
+def test_a_dataframe_is_read_by_the_feature_names_the_model_was_trained_on():
+    # the columns were read by position: a reordered frame got other answers without a word
+    pd = pytest.importorskip("pandas")
+    model, names = _named_model()
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    frame = pd.DataFrame(X, columns=names)
+    expected = model.predict_proba(X)
+    np.testing.assert_array_equal(model.predict_proba(frame[["age", "height", "weight"]]), expected)
+    np.testing.assert_array_equal(model.predict_proba(pd.DataFrame(X)), expected)  # numbered
+    with pytest.raises(ValueError) as caught:
+        model.predict(frame.rename(columns={"height": "h"}))
+    assert str(caught.value) == (
+        "Model.predict: feature columns must be the model's; missing 'height', not the model's "
+        "'h' (the model was trained on 'height', 'weight', 'age')"
+    )
+
+
+def test_the_training_functions_name_a_model_given_where_a_network_belongs():
+    from softgrad import training
+
+    model, _ = _named_model()
+    for call in (training.predict_proba, training.predict_logits):
+        with pytest.raises(TypeError, match=r"^model must be a softgrad network .*; got Model "):
+            call(model, np.zeros((2, 3)))
+
+
+def test_a_scaler_of_scale_0_is_refused_as_save_and_load_refuse_it():
+    # it made every prediction one constant, and save refused the model afterwards
+    with pytest.raises(ValueError, match=r"^Model: scaler.scale must be non-zero .* feature 1$"):
+        Model(build_mlp(2, [3], 2, rng=0), scaler=Scaler(np.zeros(2), np.array([1.0, 0.0])))

@@ -16,7 +16,13 @@ import numpy as np
 
 from softgrad import serialization
 from softgrad.functional import log_softmax
-from softgrad.model_inputs import check_rows, model_classes, model_image_shape, network_sizes
+from softgrad.model_inputs import (
+    check_rows,
+    column_order,
+    model_classes,
+    model_image_shape,
+    network_sizes,
+)
 from softgrad.nn.sequential import Sequential
 from softgrad.preprocessing import Scaler
 from softgrad.training.inference_checks import (
@@ -98,6 +104,13 @@ class Model:
                     f"Model: scaler must scale the network's {in_size} inputs; got a scaler of "
                     f"{scaler.n_features} features"
                 )
+        if scaler is not None and np.any(np.asarray(scaler.scale) == 0):
+            # save and load refuse it; here it made every prediction one constant
+            first = int(np.argmax(np.asarray(scaler.scale).reshape(-1) == 0))
+            raise ValueError(
+                f"Model: scaler.scale must be non-zero (0 maps every input to one point); got "
+                f"0 for feature {first}"
+            )
         if classes is None:
             if out_size is None:
                 raise ValueError(
@@ -142,6 +155,21 @@ class Model:
         """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without one."""
         return X if self.scaler is None else self.scaler.transform(X)
 
+    def _columns_by_name(self, X: Any, where: str) -> Any:
+        """A pandas DataFrame's columns in the order of the feature names the model was trained
+        on (``metadata["feature_names"]``, a CSV file's header), as ``softgrad predict`` reads a
+        CSV file: by name. Names that are not the model's are refused; a frame of numbered
+        columns (not strings), and any other X, is read by position."""
+        names = self.metadata.get("feature_names")
+        columns = getattr(X, "columns", None)
+        if not isinstance(names, list) or columns is None or isinstance(X, np.ndarray):
+            return X
+        columns = list(columns)
+        if not all(isinstance(c, str) for c in columns):
+            return X
+        order = column_order(names, columns, where, ValueError)
+        return X if order is None else X.iloc[:, order]  # the frame's columns in the model's
+
     def _map_batches(
         self,
         X: Any,
@@ -153,7 +181,7 @@ class Model:
         """``head(logits)`` of every batch (:func:`softgrad.training.predict.predict_batches`),
         or ``checked``'s: a head with the logits' finite test in its pass (finite_logits_head)."""
         X = check_rows(
-            X,
+            self._columns_by_name(X, where),
             where,
             scaler=self.scaler,
             image_shape=self.image_shape,

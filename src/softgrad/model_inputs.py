@@ -75,6 +75,31 @@ def model_image_shape(image_shape: Any) -> tuple[int, int] | None:
     return as_image_shape(image_shape, "Model", "the grey images the model reads as flattened rows")
 
 
+def quoted_names(names: list[str], most: int = 4) -> str:
+    """``'a', 'b', 'c', 'd' and 2 more``: names as a message lists them."""
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def column_order(
+    names: list[str], columns: list[str], where: str, error: type[Exception]
+) -> list[int] | None:
+    """Where each of the model's feature ``names`` is among a table's ``columns`` (a DataFrame
+    in ``Model``, a CSV file's header in ``softgrad predict`` and ``evaluate``), or None when
+    they are in the model's order; ``error`` names the missing names and the other columns."""
+    if columns == names:
+        return None
+    missing = [n for n in names if n not in columns]
+    extra = [c for c in columns if c not in names]
+    if missing or extra:
+        missing_text, extra_text = quoted_names(missing) or "none", quoted_names(extra) or "none"
+        raise error(
+            f"{where}: feature columns must be the model's; missing {missing_text}, not the "
+            f"model's {extra_text} (the model was trained on {quoted_names(names)})"
+        )
+    return [columns.index(name) for name in names]
+
+
 def check_rows(
     X: Any,
     where: str,

@@ -26,6 +26,8 @@ import numpy as np
 
 from softgrad.datasets.csv import LABEL_COLUMNS
 from softgrad.errors import DataFormatError, ModelFileError
+from softgrad.model_inputs import column_order
+from softgrad.model_inputs import quoted_names as _quoted
 
 # training's label names (label, target, y), and class, which a file to predict may hold
 LABEL_NAMES = (*LABEL_COLUMNS, "class")
@@ -49,11 +51,6 @@ def model_feature_names(model: Any, where: str) -> list[str] | None:
             f"one per feature; got {shown}"
         )
     return names
-
-
-def _quoted(names: list[str], most: int = 4) -> str:
-    shown = ", ".join(repr(n) for n in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 class FeatureColumns:
@@ -107,14 +104,7 @@ def reorder(X: np.ndarray, names: list[str] | None, columns: list[str] | None, w
     """``X``'s columns (named ``columns``) in the order of the model's ``names``; ``X`` itself
     when either is None or the order is the model's. Columns that are not the model's are
     refused naming them."""
-    if names is None or columns is None or columns == names:
+    if names is None or columns is None:
         return X
-    missing = [name for name in names if name not in columns]
-    extra = [column for column in columns if column not in names]
-    if missing or extra:
-        raise DataFormatError(
-            f"{where}: feature columns must be the model's; missing {_quoted(missing) or 'none'}"
-            f", not the model's {_quoted(extra) or 'none'} (the model was trained on "
-            f"{_quoted(names)})"
-        )
-    return X[:, [columns.index(name) for name in names]]
+    order = column_order(names, columns, where, DataFormatError)
+    return X if order is None else X[:, order]

@@ -40,6 +40,19 @@ from softgrad.training.step_plan import ForwardPlan
 def model_mode(model: Any, training: bool) -> Iterator[None]:
     """Put ``model`` in training or evaluation mode for the block, then restore every layer's
     own previous mode (a model whose layers had mixed modes gets them back as they were)."""
+    if not callable(getattr(model, "train", None)):
+        # a softgrad.Model (softgrad.load's) failed here with "'Model' object has no attribute
+        # 'train'"
+        hint = ""
+        if hasattr(model, "network") and hasattr(model, "scale"):
+            hint = (
+                " (a softgrad.Model predicts by itself: model.predict_proba(X); or pass "
+                "model.network with model.scale(X))"
+            )
+        raise TypeError(
+            f"model must be a softgrad network (a Sequential or a Layer); got "
+            f"{type(model).__name__}{hint}"
+        )
     layers = list(getattr(model, "layers", ()))
     modes = [getattr(layer, "training", True) for layer in layers]
     own_mode = getattr(model, "training", None)
