@@ -16,6 +16,7 @@ import numpy as np
 
 from softgrad import serialization
 from softgrad.functional import log_softmax
+from softgrad.model_file_scaler import zero_scale
 from softgrad.model_inputs import (
     check_rows,
     column_order,
@@ -104,13 +105,10 @@ class Model:
                     f"Model: scaler must scale the network's {in_size} inputs; got a scaler of "
                     f"{scaler.n_features} features"
                 )
-        if scaler is not None and np.any(np.asarray(scaler.scale) == 0):
-            # save and load refuse it; here it made every prediction one constant
-            first = int(np.argmax(np.asarray(scaler.scale).reshape(-1) == 0))
-            raise ValueError(
-                f"Model: scaler.scale must be non-zero (0 maps every input to one point); got "
-                f"0 for feature {first}"
-            )
+        # save and load refuse it; here it made every prediction one constant
+        problem = None if scaler is None else zero_scale(np.asarray(scaler.scale))
+        if problem is not None:
+            raise ValueError(f"Model: scaler.scale {problem}")
         if classes is None:
             if out_size is None:
                 raise ValueError(

@@ -24,7 +24,7 @@ import numpy as np
 
 from softgrad.errors import ModelFileError
 
-__all__ = ["SCALER_ARRAYS", "check_scaler_shape", "check_scaler_values"]
+__all__ = ["SCALER_ARRAYS", "check_scaler_shape", "check_scaler_values", "zero_scale"]
 
 #: the arrays of a model file's scaler
 SCALER_ARRAYS = ("scaler.offset", "scaler.scale")
@@ -48,15 +48,22 @@ def check_scaler_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], whe
     with every other stored array."""
     _check_exact(arrays, where)
     scale = arrays.get("scaler.scale")
-    if scale is not None and scale.dtype.kind in "biuf" and np.any(scale == 0):
-        raise ModelFileError(
-            f"{where}: 'scaler.scale' must be non-zero (0 maps every input to one point); "
-            f"got 0 for feature {int(np.flatnonzero(np.ravel(scale) == 0)[0])}"
-        )
+    problem = zero_scale(scale) if scale is not None and scale.dtype.kind in "biuf" else None
+    if problem is not None:
+        raise ModelFileError(f"{where}: 'scaler.scale' {problem}")
     if not isinstance(meta.get("scaled", True), bool):
         raise ModelFileError(f"{where}: 'scaled' must be true or false; got {meta['scaled']!r}")
     if meta.get("scaled", True) is False:
         _check_identity(arrays, where)
+
+
+def zero_scale(scale: np.ndarray) -> str | None:
+    """What is wrong with a scaler's ``scale`` that holds a 0, or None: the rule a model file
+    and a ``Model`` built from parts both follow."""
+    zeros = np.flatnonzero(np.ravel(scale) == 0)
+    if not zeros.size:
+        return None
+    return f"must be non-zero (0 maps every input to one point); got 0 for feature {zeros[0]}"
 
 
 def _check_exact(arrays: dict[str, np.ndarray], where: str) -> None:

@@ -22,6 +22,15 @@ import numpy as np
 from softgrad.errors import UserCodeError
 
 
+def call_quoted(label: str, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)``: the user's code, whose exception (sys.exit too) is raised again as a
+    UserCodeError quoting it, ``label`` naming what raised (``"MySoftmax.backward"``)."""
+    try:
+        return function(*args)
+    except (Exception, SystemExit) as exc:
+        raise UserCodeError(f"gradcheck: {label} raised {type(exc).__name__}: {exc}") from exc
+
+
 class FunctionRunner:
     """A plain function ``f(x) -> y`` checked through ``vjp(x, g) -> grad_x``."""
 
@@ -34,20 +43,10 @@ class FunctionRunner:
         self._f, self._vjp = f, vjp
 
     def forward(self, x: np.ndarray) -> Any:
-        return self._call(self._f, "f", x)
+        return call_quoted(f"f ({self.name})", self._f, x)
 
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
-        return self._call(self._vjp, "vjp", x, g), {}
-
-    def _call(self, function: Callable[..., Any], role: str, *args: Any) -> Any:
-        """``function(*args)``, the user's exception quoted as a node's is
-        (:class:`softgrad.gradcheck.user_objects.NodeRunner`)."""
-        try:
-            return function(*args)
-        except (Exception, SystemExit) as exc:  # the user's code (sys.exit too): quote it
-            raise UserCodeError(
-                f"gradcheck: {role} ({self.name}) raised {type(exc).__name__}: {exc}"
-            ) from exc
+        return call_quoted(f"vjp ({self.name})", self._vjp, x, g), {}
 
     def close(self) -> None:
         """Nothing to restore: the function was only called."""

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.errors import UserCodeError
+from softgrad.gradcheck.runners import call_quoted
 from softgrad.gradcheck.sub_nodes import (
     Float64,
     Site,
@@ -289,12 +290,7 @@ class NodeRunner:
 
     # ---- running ------------------------------------------------------------------------------
     def _call(self, obj: Any, method: str, *args: Any) -> Any:
-        try:
-            return getattr(obj, method)(*args)
-        except (Exception, SystemExit) as exc:  # the user's code (sys.exit too): quote it
-            raise UserCodeError(
-                f"gradcheck: {self.name}.{method} raised {type(exc).__name__}: {exc}"
-            ) from exc
+        return call_quoted(f"{self.name}.{method}", getattr(obj, method), *args)
 
     def _forward(self, obj: Any, x: np.ndarray) -> Any:
         args = (x,) if self._target is None else (x, self._target)
