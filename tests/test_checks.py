@@ -74,3 +74,27 @@ class TestCheckFiniteRows:
         x[1, 0] = np.nan
         with pytest.raises(ValueError, match=r"in row 1025$"):
             check_finite_rows(x, "predict", first_row=1024)
+
+
+def test_the_first_entry_that_is_not_a_number_is_named_where_it_sits():
+    import pandas as pd
+
+    from softgrad import Model, Scaler
+    from softgrad.nn import CrossEntropyLoss, Linear, Sequential
+    from softgrad.optim import SGD
+    from softgrad.training import fit
+
+    frame = pd.DataFrame({"a": [0.1, 0.2], "b": [1, 2.5], "color": [3, "red"]})
+    net = Sequential(Linear(3, 2, rng=0))
+    named = r"; got dtype (object|'\|O'): column 'color' holds 'red' \(row 1\)$"
+    with pytest.raises(TypeError, match=r"^fit: X must be a real numeric array" + named):
+        fit(net, CrossEntropyLoss(), SGD(lr=0.1), frame, np.array([0, 1]), epochs=1)
+    with pytest.raises(ValueError, match=r"^Model\.predict: X must be numeric" + named):
+        Model(net).predict(frame)
+    objects = np.array([[1, 2.5, 3], [4, 5, b"x"]], dtype=object)
+    with pytest.raises(ValueError, match=r"got dtype '\|O': X\[1, 2\] is b'x'$"):
+        Model(net).predict(objects)
+    with pytest.raises(ValueError, match=r"dtype 'str32': X\[0\] is '1'$"):
+        Scaler(0.0, 1.0).transform(np.array(["1", "2"]))
+    with pytest.raises(ValueError, match=r"must be numeric; got dtype '<c16'$"):  # no one entry
+        Model(net).predict(np.array([[1.0, 2, 3 + 1j]]))

@@ -138,11 +138,7 @@ def check_rows(
                 f"scaler {scaler!r}; got a ScaledRows of {X.scaler!r}"
             )
         X = X.data  # the raw rows, which the model scales itself
-    try:
-        X = np.asarray(X)
-    except ValueError as exc:  # a list of rows of different lengths
-        raise ValueError(f"{where}: X must be rectangular (N, D); got {exc}") from None
-    X = check_real_array(X, where)
+    X = check_real_array(X, where)  # names ragged rows' first short one, a frame's text column
     if X.ndim == 3 and image_shape is not None and X.shape[1:] == image_shape:
         X = X.reshape(len(X), int(np.prod(image_shape)))  # -1 cannot size N == 0
     if X.ndim != 2:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import first_non_number
 from softgrad.kernels import get_ops
 from softgrad.preprocessing_params import ScalerParams
 from softgrad.stored_rows import StoredRows
@@ -100,9 +101,12 @@ class Scaler(ScalerParams):
         >>> Scaler(1.0, 0.5).transform(X, out=X) is X, X
         (True, array([[0.5, 1.5]], dtype=float32))
         """
-        X = np.asarray(X)
+        given, X = X, np.asarray(X)
         if X.dtype.kind not in "biuf":
-            raise ValueError(f"Scaler.transform: X must be numeric; got dtype {X.dtype.name!r}")
+            raise ValueError(
+                f"Scaler.transform: X must be numeric; got dtype {X.dtype.name!r}"
+                + first_non_number(given, X)
+            )
         n_features = self.n_features
         if n_features is not None and (X.ndim == 0 or X.shape[-1] != n_features):
             raise ValueError(

@@ -4,12 +4,23 @@ on, and SGD's folded backward and its update show as stages of their own."""
 from __future__ import annotations
 
 import importlib
+import types
 
 import numpy as np
 import pytest
 
 profile_step = importlib.import_module("profile_step")
 peers = importlib.import_module("peers")
+
+
+@pytest.fixture
+def ticking_clock(monkeypatch):
+    """profile_step's clock made a counter that moves 1 s a reading: every stage the profile
+    wraps and calls measures a whole number of seconds > 0, on any machine and any clock."""
+    readings = iter(range(10**9))
+    monkeypatch.setattr(
+        profile_step, "time", types.SimpleNamespace(perf_counter=lambda: next(readings))
+    )
 
 
 def _breakdown(optimizer, warmup=1):
@@ -20,7 +31,7 @@ def _breakdown(optimizer, warmup=1):
     return profile_step.stage_breakdown(X, y, 3, spec, warmup=warmup)
 
 
-def test_sgd_is_timed_on_its_folded_trusted_steps():
+def test_sgd_is_timed_on_its_folded_trusted_steps(ticking_clock):
     epoch, stages = _breakdown("sgd")
     assert {"gather batch", "plan: forward + loss", "plan: backward (gradients folded)",
             "optimizer step", "rest of the loop"} <= set(stages)  # fmt: skip
@@ -44,7 +55,7 @@ def test_the_profile_leaves_the_trusted_step_as_it_was():
     assert trusted_step.TrustedStep.__init__ is before
 
 
-def test_adams_update_is_timed_once_however_many_epochs_ran(monkeypatch):
+def test_adams_update_is_timed_once_however_many_epochs_ran(monkeypatch, ticking_clock):
     # the flat state outlives each epoch's trusted step: wrapping its update on the state
     # itself wrapped the last epoch's wrapper again, and the measured epoch counted the update
     # once per epoch run (an Adam profile's "rest of the loop" came out negative)

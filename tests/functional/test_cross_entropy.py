@@ -368,13 +368,16 @@ def test_default_options_lane_matches_general_path(rng, close, reduction, dtype)
     lane = cross_entropy_grad(logits, target, reduction=reduction)
     general = cross_entropy_grad(np.asfortranarray(logits), target, reduction=reduction)
     assert lane.dtype == dtype and lane.flags.c_contiguous
-    close(lane, general, rtol=1e-6, atol=1e-9, what="lean lane vs general path")
+    # the general path copies the logits to C order and runs the same kernels: a few
+    # roundings apart at most, whatever the dtype (1e-6 let float64 lose half its digits)
+    tol = 4 * float(np.finfo(dtype).eps)
+    close(lane, general, rtol=tol, atol=tol, what="lean lane vs general path")
     out = np.empty_like(logits)
     assert cross_entropy_grad(logits, target, reduction=reduction, out=out) is out
     close(out, lane, 0, 0, what="lean lane out=")
     loss_lane = cross_entropy(logits, target, reduction=reduction)
     loss_general = cross_entropy(np.asfortranarray(logits), target, reduction=reduction)
-    close(loss_lane, loss_general, rtol=1e-6, atol=1e-9, what="loss lane vs general path")
+    close(loss_lane, loss_general, rtol=tol, atol=tol, what="loss lane vs general path")
     for bad in ([0, 1, 2, 3, 4, 5, 0], [-1, 0, 0, 0, 0, 0, 0]):
         for fn in (cross_entropy, cross_entropy_grad):
             with pytest.raises(ValueError, match=r"target must be class indices in \[0, 4\]"):
@@ -415,7 +418,9 @@ def test_a_zero_target_probability_takes_nothing_from_an_infinite_logit(dtype):
     )
     # one +inf logit holds all the mass: the target on it loses nothing, and k of them log(k)
     assert loss([np.inf, 0.0, 1.0], [1.0, 0.0, 0.0]) == 0.0
-    assert loss([np.inf, 0.0, np.inf], [0.5, 0.0, 0.5]) == pytest.approx(np.log(2), rel=1e-6)
+    assert loss([np.inf, 0.0, np.inf], [0.5, 0.0, 0.5]) == pytest.approx(
+        np.log(2), rel=4 * float(np.finfo(dtype).eps)
+    )
     # the limits where the target does reach an infinite logit, and NaN, stay as they were
     assert loss([-np.inf, 0.0, 1.0], [0.1, 0.4, 0.5]) == np.inf
     assert loss([np.inf, 0.0, 1.0], [0.5, 0.5, 0.0]) == np.inf

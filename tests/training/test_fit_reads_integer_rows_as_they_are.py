@@ -77,3 +77,17 @@ def test_no_float_copy_of_the_integer_rows_is_made():
     finally:
         tracemalloc.stop()
     assert peak < X.size * 4 / 8, peak  # the float32 copy: 62.7 MB
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_boolean_rows_train_as_their_converted_copy_bit_for_bit(
+    train_64, assert_same_training, digits, trained_on, dtype
+):
+    # 0/1 features (one-hot columns): Model and the estimator take them; fit refused them
+    X, y, X_test, y_test = (a > 8 if a.ndim == 2 else a for a in digits)
+    a, history_a = train_64(X, y, dtype, Adam(lr=0.01), validation_data=(X_test, y_test))
+    assert type(trained_on[-1]) is ScaledRows and trained_on[-1].data.base is X  # no copy of X
+    b, history_b = train_64(
+        X.astype(dtype), y, dtype, Adam(lr=0.01), validation_data=(X_test, y_test)
+    )
+    assert_same_training(a, history_a, b, history_b)

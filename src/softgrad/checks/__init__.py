@@ -45,6 +45,7 @@ from softgrad.checks.samples import (
     check_real_array,
     check_sample_weight,
     first_beyond_dtype,
+    first_non_number,
     whole_numbers,
 )
 from softgrad.checks.scalars import (
@@ -79,6 +80,7 @@ __all__ = [
     "check_stays_positive",
     "check_where",
     "first_beyond_dtype",
+    "first_non_number",
     "normalize_axis",
     "result_dtypes",
     "to_output",

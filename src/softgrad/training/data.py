@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import as_array, check_fits_rows, check_sample_weight, whole_numbers
+from softgrad.checks import (
+    as_array,
+    check_fits_rows,
+    check_sample_weight,
+    first_non_number,
+    whole_numbers,
+)
 from softgrad.checks.samples import all_finite
 from softgrad.coded_rows import CodedRows
 from softgrad.kernels import get_ops
@@ -105,13 +111,18 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
         return X.astype(dtype)
     if issparse(X):
         return _check_sparse(X, dtype, what, check_finite)
-    X = np.asarray(X)
+    given, X = X, np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"fit: {what} must have shape (N, D); got shape {X.shape}")
     if len(X) == 0:
         raise ValueError(f"fit: {what} must have at least one sample; got shape {X.shape}")
+    if X.dtype == np.bool_:  # 0/1 features (one-hot columns), as Model and the estimator take
+        X = X.view(np.uint8)  # the same bytes, cast a batch at a time as other integers are
     if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
-        raise TypeError(f"fit: {what} must be a real numeric array; got dtype {X.dtype}")
+        raise TypeError(
+            f"fit: {what} must be a real numeric array; got dtype {X.dtype}"
+            + first_non_number(given, X, what)
+        )
     if cast_per_batch(X, dtype):  # integers are finite and fit every float dtype
         return cast_rows(X, dtype)
     coded = coded_rows(X, dtype)
