@@ -114,7 +114,8 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str,
 
 def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> np.ndarray:
     """Check a user-supplied ``out`` buffer: an ndarray of exactly ``shape`` and ``dtype``."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, np.ndarray) or isinstance(out, (np.matrix, np.ma.MaskedArray)):
+        # a matrix's * is a matrix product, a masked array's mask is not written
         raise TypeError(f"{where}: out must be a numpy.ndarray or None; got {type(out).__name__!r}")
     if out.shape != shape:
         raise ValueError(f"{where}: out must have shape {shape}; got shape {out.shape}")

@@ -23,6 +23,12 @@ def as_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     ValueError: predict: X must be a rectangular array of numbers; got nested lists of unequal \
 lengths: X[1] is a list of 1 where X[0] is a list of 2
     """
+    if isinstance(x, np.ma.MaskedArray):  # np.asarray drops the mask and reads what it hid
+        raise TypeError(
+            f"{where}: {what} must not be a masked array (its mask would be ignored); pass "
+            f"{what}.filled(value), or {what}.data with where=~{what}.mask to the functions that "
+            "take where="
+        )
     try:
         return np.asarray(x)
     except ValueError as exc:

@@ -92,13 +92,24 @@ class NumbaOps(
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
         """``y = f(y + b)`` in place on an (N, H) product, one pass; ``activation`` names f
         (``numba_activations.ACTIVATIONS``)."""
+        if not self._kernel_bias(y, b):
+            return super().bias_activation(y, b, activation)
         self._bias_activation(y, b, activation, False)
         return y
 
     def bias_activation_finite(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> bool:
         """:meth:`bias_activation`, and whether y was finite before it: read in the same pass
         (the NumPy lane reads y once more first)."""
+        if not self._kernel_bias(y, b):
+            return super().bias_activation_finite(y, b, activation)
         return self._bias_activation(y, b, activation, True) == 0
+
+    @staticmethod
+    def _kernel_bias(y: np.ndarray, b: np.ndarray | None) -> bool:
+        """Whether the kernel takes ``b``: absent, or of y's native float dtype and (H,) shape
+        in C order. A bias the user replaced by another byte order, dtype or a subclass goes
+        to the NumPy lane's passes (the kernel is compiled for none of them)."""
+        return b is None or (_same_flat_layout(b) and b.dtype == y.dtype and b.shape == y.shape[1:])
 
     def _bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str, check: bool):
         bias = b if b is not None else y[:0, :].reshape(0)
@@ -159,7 +170,12 @@ class NumbaOps(
         (the training step's); None otherwise (the NumPy lane takes the call)."""
         if out is None and type(g) is np.ndarray:
             out = np.empty_like(g)
-        if not (_same_flat_layout(y, g, out) and out.flags.writeable):
+        if not (
+            _same_flat_layout(y, g, out)
+            and out.flags.writeable
+            and _same_or_apart(y, out)  # a partial overlap would read what it wrote
+            and _same_or_apart(g, out)
+        ):
             return None
         numba_activations.activation_backward(
             y.reshape(-1), g.reshape(-1), numba_activations.ACTIVATIONS[activation], out.reshape(-1)

@@ -71,6 +71,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         if not (
             _same_flat_layout(s, g, out)
             and out.flags.writeable
+            and g.flags.writeable  # the kernel is typed for a g it may write (out is g)
             and not np.may_share_memory(s, out)
             and _same_or_apart(g, out)
         ):
@@ -86,6 +87,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         native float rows; anything else (distribution targets) goes to the NumPy lane."""
         if target.ndim != 1 or not _same_flat_layout(logits, e):
             return super().softmax_cross_entropy(logits, target, e)
+        target = _native(target)
         n_rows = logits.shape[0]
         total = np.empty((n_rows, 1), dtype=logits.dtype)
         loss = np.empty(n_rows)
@@ -140,6 +142,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
             A target outside [0, C) (the kernel checks them before anything is written).
         """
         weights = _NO_WEIGHTS if sample_weight is None else np.asarray(sample_weight, np.float64)
+        target = _native(target)
         use_ignore = ignore_index is not None
         # long rows into another array one at a time (numba_exp_rows.LONG_ROW), else by blocks
         ignore = int(ignore_index) if use_ignore else 0
@@ -160,6 +163,12 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
                 f"[0, {logits.shape[1]}); got values from {target.min()} to {target.max()}"
             )
         return loss, correct
+
+
+def _native(target: np.ndarray) -> np.ndarray:
+    """Class indices in the machine's byte order: the kernels are compiled for no other (a
+    '>i8' array read from a file stopped them with a typing error)."""
+    return target if target.dtype.isnative else target.astype(target.dtype.newbyteorder("="))
 
 
 # an empty weight array: every sample weighs 1 (one compiled signature for both cases)

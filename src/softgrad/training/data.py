@@ -111,7 +111,7 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
         return X.astype(dtype)
     if issparse(X):
         return _check_sparse(X, dtype, what, check_finite)
-    given, X = X, np.asarray(X)
+    given, X = X, as_array(X, "fit", what)  # a masked array refused, not read unmasked
     if X.ndim != 2:
         raise ValueError(f"fit: {what} must have shape (N, D); got shape {X.shape}")
     if len(X) == 0:
