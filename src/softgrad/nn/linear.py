@@ -8,7 +8,13 @@ import numpy as np
 
 from softgrad.checks import as_real_float
 from softgrad.nn.layer import Layer, as_generator, check_input_grad
-from softgrad.nn.linear_init import _checked, _checked_arrays, _draw_weights, linear_size
+from softgrad.nn.linear_init import (
+    _checked,
+    _checked_arrays,
+    _draw_weights,
+    check_params,
+    linear_size,
+)
 from softgrad.nn.linear_rows import LinearRows
 from softgrad.nn.store_buffers import allocate_flat
 
@@ -256,6 +262,7 @@ class Linear(LinearRows, Layer):
     def _rows(self, x: Any, where: str) -> tuple[np.ndarray, tuple[int, ...]]:
         """``x`` checked, cast to W's dtype and seen as (M, in_features) rows, and its shape
         (the output's leading axes)."""
+        check_params(self, f"Linear.{where}")  # as a user may have replaced them
         x = as_real_float(x, f"Linear.{where}")  # not complex (a cast drops the imaginary part)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
@@ -283,6 +290,7 @@ class Linear(LinearRows, Layer):
         if type(input_grad) is not bool:
             check_input_grad(input_grad, self)
         self._check_forward_done(self._x)
+        check_params(self, "Linear.backward")
         weights = self.params["W"]
         grad_y = as_real_float(grad_y, "Linear.backward", "grad_y")
         expected = (*self._x_shape[:-1], self.out_features)

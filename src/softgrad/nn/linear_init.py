@@ -81,3 +81,48 @@ def _checked_arrays(W: Any, b: Any, init: Any) -> tuple[int, int]:
             f"shape {b.shape}, {b.dtype}"
         )
     return in_features, out_features
+
+
+def check_params(layer: Any, where: str) -> None:
+    """``layer.params`` as a forward or backward reads them: W a float ndarray (float16/32/64,
+    native byte order) of the layer's (in_features, out_features), b (if the layer has one) of
+    W's dtype and shape (out_features,). A user may replace them after the layer was built; an
+    integer W truncated x to integers, a square np.matrix multiplied where it should scale, a
+    byte-swapped bias crashed the Numba lane, each without naming the array. Subclasses other
+    than np.matrix and masked arrays (a memmap of saved weights) are taken."""
+    W, b = layer.params.get("W"), layer.params.get("b")
+    shape = (layer.in_features, layer.out_features)
+    if (
+        type(W) is np.ndarray
+        and W.shape == shape
+        and W.dtype in _FLOATS
+        and (b is None or (type(b) is np.ndarray and b.dtype == W.dtype and b.shape == shape[1:]))
+    ):
+        return  # the common case, a few attribute reads
+    _check_param(where, "W", W, _FLOATS, shape, "a native float dtype (float16, float32, float64)")
+    if b is not None:
+        _check_param(where, "b", b, (W.dtype,), shape[1:], f"W's dtype {W.dtype.name}")
+
+
+def _check_param(
+    where: str, name: str, array: Any, dtypes: tuple, shape: tuple[int, ...], dtype_text: str
+) -> None:
+    """Refuse ``params[name]`` unless it is an ndarray (not a matrix or masked array) of one of
+    ``dtypes`` and ``shape``: a TypeError, or a ValueError for the right array of another shape."""
+    error = TypeError
+    if isinstance(array, np.ndarray) and not isinstance(array, (np.matrix, np.ma.MaskedArray)):
+        if array.dtype in dtypes:
+            if array.shape == shape:
+                return
+            error = ValueError
+    got = type(array).__name__
+    if isinstance(array, np.ndarray):
+        got += f" of dtype {array.dtype.str!r} and shape {array.shape}"
+    raise error(
+        f"{where}: params[{name!r}] must be an ndarray of {dtype_text} and shape {shape}; got "
+        f"{got} (assign into it, params[{name!r}][...] = ..., or build the layer again with "
+        "Linear.from_arrays)"
+    )
+
+
+_FLOATS = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float64))
