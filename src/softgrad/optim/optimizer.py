@@ -204,7 +204,8 @@ class Optimizer:
             The live parameter arrays (e.g. ``model.named_params()``); written in place,
             never rebound.
         grads : dict of str -> ndarray
-            Gradients with the same keys and shapes.
+            Gradients with the same keys and shapes; one of another float dtype is cast to
+            its parameter's first (the update runs in the parameter's precision).
 
         Raises
         ------
@@ -231,7 +232,12 @@ class Optimizer:
             else:
                 slots = self._match_state(where, key, param, slots)
             self._steps[key] += 1
-            self._update(param, grads[key], self._steps[key], slots, self._scratch[key])
+            grad = grads[key]
+            if grad.dtype != param.dtype:
+                # in the parameter's precision: a float32 gradient of a float64 parameter
+                # moved it by float32 roundings (1e-9 where its spacing is 4e-16)
+                grad = grad.astype(param.dtype)
+            self._update(param, grad, self._steps[key], slots, self._scratch[key])
 
     def _update(
         self,

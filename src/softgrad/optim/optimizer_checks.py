@@ -26,16 +26,20 @@ def check_step_args(where: str, params: Any, grads: Any) -> None:
         )
     for key, param in params.items():
         grad = grads[key]
-        if not isinstance(param, np.ndarray) or param.dtype.kind != "f":
-            raise TypeError(
-                f"{where}: params[{key!r}] must be a floating-point ndarray; "
-                f"got {type(param).__name__} of dtype {getattr(param, 'dtype', None)}"
-            )
-        if not isinstance(grad, np.ndarray) or grad.dtype.kind != "f":
-            raise TypeError(
-                f"{where}: grads[{key!r}] must be a floating-point ndarray; "
-                f"got {type(grad).__name__} of dtype {getattr(grad, 'dtype', None)}"
-            )
+        for what, array in (("params", param), ("grads", grad)):
+            # a matrix's * is a matrix product (a square one updated silently wrong), and a
+            # masked array's mask would be ignored
+            if not _plain_float_array(array):
+                subclass = isinstance(array, np.ndarray) and array.dtype.kind == "f"
+                raise TypeError(
+                    f"{where}: {what}[{key!r}] must be a floating-point ndarray; "
+                    f"got {type(array).__name__} of dtype {getattr(array, 'dtype', None)}"
+                    + (
+                        " (a matrix or masked array is not one: it would be updated wrong)"
+                        if subclass
+                        else ""
+                    )
+                )
         if grad.shape != param.shape:
             raise ValueError(
                 f"{where}: grads[{key!r}] must have the shape of params[{key!r}] "
@@ -43,8 +47,23 @@ def check_step_args(where: str, params: Any, grads: Any) -> None:
             )
         if grad is param:
             raise ValueError(f"{where}: grads[{key!r}] must be the gradient; got params[{key!r}]")
+        if np.may_share_memory(grad, param) and np.shares_memory(grad, param):
+            # the update writes the parameter while it still reads the gradient (AdamW's decay
+            # came first and moved the gradient it then read)
+            raise ValueError(
+                f"{where}: grads[{key!r}] must not share memory with params[{key!r}] "
+                "(pass a copy of the gradient)"
+            )
         if not param.flags.writeable:
             raise ValueError(f"{where}: params[{key!r}] must be writable (updated in place)")
+
+
+def _plain_float_array(array: Any) -> bool:
+    return (
+        isinstance(array, np.ndarray)
+        and not isinstance(array, (np.matrix, np.ma.MaskedArray))
+        and array.dtype.kind == "f"
+    )
 
 
 def check_roles(where: str, params: Any, grads: Any) -> None:
