@@ -63,3 +63,40 @@ def test_a_count_beyond_a_c_int_asks_the_blas_for_as_many_as_it_runs():
     set_threads(2**64)
     assert wanted_threads() == 2**64
     assert numpy_blas_threads() >= 1
+
+
+def test_two_threads_limiting_at_once_still_let_none_put_the_count_back(monkeypatch):
+    # both read "no limit yet" and made a limiter; the second recorded the first's 1 as the
+    # count to put back, and None left the BLAS on one thread for the rest of the process.
+    # A stand-in BLAS (one global count) keeps this off OpenBLAS's own rules for threads.
+    import threading
+    import time
+
+    import threadpoolctl
+
+    blas = {"threads": 2}
+
+    class Limits:  # threadpoolctl.threadpool_limits on the stand-in
+        def __init__(self, limits, user_api):
+            time.sleep(0.05)  # both threads have read "no limit yet" before either limits
+            self.original = blas["threads"]
+            blas["threads"] = limits
+
+        def restore_original_limits(self):
+            blas["threads"] = self.original
+
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", Limits)
+    barrier = threading.Barrier(2)
+
+    def limit():
+        barrier.wait()
+        set_threads(1)
+
+    workers = [threading.Thread(target=limit) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert blas["threads"] == 1
+    set_threads(None)
+    assert blas["threads"] == 2

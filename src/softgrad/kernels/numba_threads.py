@@ -73,6 +73,18 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 _LAUNCH = threading.Lock()
 
 
+def _new_launch_lock() -> None:
+    """A fresh launch lock in a forked child: a fork while another thread launched a kernel
+    left the child a lock held by a thread it does not have, and its first launch waited
+    forever."""
+    global _LAUNCH
+    _LAUNCH = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_launch_lock)
+
+
 def _writable(folder: Path) -> bool:
     """Whether a file can be created in ``folder`` (made if missing), as Numba checks it."""
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 from softgrad.checks.scalars import check_positive_int
@@ -40,6 +41,20 @@ _state: dict[str, Any] = {"threads": None, "limiter": None}
 
 
 _C_INT_MAX = 2**31 - 1
+
+# held while set_threads changes the limits: threadpoolctl's limiter records the limits it
+# found as the ones to put back; a forked child gets a fresh one (one held by another thread
+# at the fork would never be released there)
+_LOCK = threading.Lock()
+
+
+def _new_lock() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def set_threads(n: int | None) -> None:
@@ -76,6 +91,11 @@ def set_threads(n: int | None) -> None:
     """
     if n is not None:
         n = check_positive_int(n, "set_threads", "n")
+    with _LOCK:  # two threads at once both took the default for "original": None kept 1
+        _set_threads(n)
+
+
+def _set_threads(n: int | None) -> None:
     limiter = _state["limiter"]
     if limiter is not None:
         limiter.restore_original_limits()
