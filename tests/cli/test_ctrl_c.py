@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import softgrad
 from softgrad.training.checkpoint import load_checkpoint
@@ -22,7 +23,7 @@ SRC = Path(softgrad.__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(SRC)}
 
 
-def _interrupt_after_the_first_checkpoint(argv, folder):
+def _interrupt_after_the_first_checkpoint(argv, folder, signum=signal.SIGINT):
     proc = subprocess.Popen(
         [sys.executable, "-m", "softgrad", *argv],
         cwd=folder,
@@ -37,17 +38,20 @@ def _interrupt_after_the_first_checkpoint(argv, folder):
         while not (folder / "ck.npz").exists() and proc.poll() is None:
             assert time.monotonic() < deadline, "no checkpoint was written"
             time.sleep(0.01)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     return proc.returncode, out, err
 
 
-def test_ctrl_c_during_training_names_the_resume_command(tmp_path):
+# SIGTERM (kill, timeout, a scheduler's time limit) stops a run as Ctrl-C does: Python's
+# default ended the process at once, and a checkpoint being written stayed as a temp file
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_during_training_names_the_resume_command(tmp_path, signum):
     argv = ["train", "--epochs", "100000", "--hidden", "8", "--lr-schedule", "constant"]
     argv += ["--checkpoint", "ck.npz", "--out", "m.npz", "--quiet"]
-    code, out, err = _interrupt_after_the_first_checkpoint(argv, tmp_path)
+    code, out, err = _interrupt_after_the_first_checkpoint(argv, tmp_path, signum)
     assert code == 130, err
     assert err.splitlines() == [
         "softgrad: error: interrupted; nothing else was written; resume with: softgrad train "
@@ -83,3 +87,64 @@ def test_the_resume_command_after_ctrl_c_finishes_the_run_bit_identically(tmp_pa
     b = softgrad.load(tmp_path / "full.npz").network.named_params()
     for name, value in b.items():
         np.testing.assert_array_equal(a[name], value, err_msg=name)
+
+
+def test_ctrl_c_while_the_command_line_is_imported_is_one_line(monkeypatch, capsys):
+    # the console script imports softgrad.cli before main runs: a Ctrl-C during an import
+    # (NumPy's takes tenths of a second) printed a traceback, not the promised line
+    from softgrad.cli import main
+
+    class Interrupting:
+        def find_spec(self, name, path=None, target=None):
+            if name == "softgrad.cli.parser":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "softgrad.cli.parser", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    assert main(["info"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "softgrad: error: interrupted\n" and captured.out == ""
+
+
+def test_sigterm_is_left_to_a_caller_that_handles_it_and_put_back_after(monkeypatch):
+    from softgrad.cli.errors import sigterm_as_ctrl_c
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with sigterm_as_ctrl_c():
+        assert callable(signal.getsignal(signal.SIGTERM))
+        with pytest.raises(KeyboardInterrupt):  # as Ctrl-C, through the SIGINT handler
+            signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    set_handlers = []
+    monkeypatch.setattr(signal, "getsignal", lambda signum: print)  # a handler of the caller's
+    monkeypatch.setattr(signal, "signal", lambda *args: set_handlers.append(args))
+    with sigterm_as_ctrl_c():
+        pass
+    assert set_handlers == []  # left alone
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_stdout_that_cannot_be_written_is_named_with_the_files_that_were(tmp_path):
+    # "softgrad: error: No space left on device" said neither that it was stdout nor that the
+    # model had been written all the same
+    def run(*argv):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(
+                [sys.executable, "-m", "softgrad", *argv],
+                cwd=tmp_path, env=ENV, stdout=full, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+        return proc.returncode, proc.stderr
+
+    code, err = run("train", "--epochs", "1", "--hidden", "8", "--quiet", "--out", "m.npz")
+    assert code == 2
+    assert err == (
+        "softgrad: error: could not write the report to stdout (No space left on device); "
+        "the files were written: m.npz\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+    assert softgrad.load(tmp_path / "m.npz").n_classes == 10
+    assert run("info") == (
+        2,
+        "softgrad: error: could not write to stdout (No space left on device)\n",
+    )

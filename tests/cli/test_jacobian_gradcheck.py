@@ -61,11 +61,21 @@ def test_json_is_strict_an_infinite_value_prints_as_null(cli):
 
 
 def test_options_may_sit_between_negative_values(cli, usage_error):
-    result = cli("jacobian", "1", "--log", "-3", "--precision", "3", "-2.5e-1", "--json")
+    result = cli("jacobian", "1", "--log", "-3", "--precision", "3", "-2.5e-1")
     assert result.code == 0, result.err
-    assert result.json()["x"] == [1.0, -3.0, -0.25]
+    assert result.out.splitlines()[1].split() == ["x", "1", "-3", "-0.25"]
+    assert result.out.splitlines()[2].split()[1:] == ["-0.266", "-4.27", "-1.52"]  # 3 digits
+    assert cli("jacobian", "1", "--log", "-3", "-2.5e-1", "--json").json()["x"] == [1, -3, -0.25]
     assert "expected one argument" in usage_error("jacobian", "--precision")
-    usage_error("jacobian", "1", "--precision")  # the 1 becomes the precision: no values left
+    # a --precision with nothing after it is refused, not given the first value: "1 2 3
+    # --precision" printed the softmax of [2, 3] at 1 digit, exit 0
+    for values in (["1"], ["1", "2", "3"]):
+        assert "expected one argument" in usage_error("jacobian", *values, "--precision")
+
+
+def test_precision_and_json_are_not_given_together(cli, usage_error):
+    # --json printed every digit, ignoring the --precision asked for
+    assert "--json prints every digit" in usage_error("jacobian", "--json", "--precision", "2", "1")
 
 
 def test_jacobian_columns_are_aligned(cli):

@@ -414,3 +414,23 @@ def test_curves_mark_the_best_epoch_only_when_the_model_holds_it(
     expected = None if patience is None else result.json()["history"]["best_epoch"]
     assert history["best_epoch"] == expected
     assert patience is None or expected is not None
+
+
+def test_resume_refuses_another_total_for_the_step_schedule(cli, usage_error, tmp_path):
+    # the step schedule decays at each third of the run's epochs: a 3-epoch run resumed to 6
+    # decayed every epoch (lr 3e-3 to 3e-8) while its model recorded "6 epochs, step"
+    common = ["--quiet", "--json", "--lr-schedule", "step", "--hidden", "8"]
+    ckpt = tmp_path / "ck.npz"
+    cli("train", "--epochs", "3", "--out", tmp_path / "a.npz", "--checkpoint", ckpt, *common)
+    line = usage_error("train", "--resume", ckpt, "--epochs", "6", "--out", tmp_path / "b.npz")
+    assert line == (
+        f"softgrad: error: train: --epochs must be 3 to resume {ckpt}, the epochs its run was "
+        "started with (its step schedule decays at each third of those); got 6 (leave --epochs "
+        "out to finish that run, or start a new one)"
+    )
+    assert not (tmp_path / "b.npz").exists()
+    # a constant schedule does not depend on the total: more epochs are taken
+    constant = [*common[:2], "--lr-schedule", "constant", "--hidden", "8"]
+    cli("train", "--epochs", "2", "--out", tmp_path / "c.npz", "--checkpoint", ckpt, *constant)
+    more = cli("train", "--resume", ckpt, "--epochs", "3", "--out", tmp_path / "d.npz", "--quiet")
+    assert more.code == 0, more.err

@@ -9,10 +9,13 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from softgrad.errors import SoftgradError
@@ -139,9 +142,38 @@ def flush_stdout() -> None:
     the unwritten text stays buffered, and the final flush would fail again."""
     try:
         sys.stdout.flush()
-    except OSError:
+    except OSError:  # a StdoutError within escaped_stdout: it names stdout
         _silence_stdout()
         raise
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, a scheduler's time limit) handled as Ctrl-C is: by the
+    SIGINT handler in force when it arrives, so training's deferral to the batch end and the
+    ranks' agreement apply to it too, and the run ends with one line, exit 130, no temp file
+    left. Python's default for SIGTERM ends the process at once: a checkpoint being written
+    stayed behind as a hidden temp file. A SIGTERM handler set by the caller (``main`` called
+    from a program of its own) is left alone, and so is everything outside the main thread,
+    where no handler can be set."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def as_ctrl_c(signum: int, frame: object) -> None:
+        handler = signal.getsignal(signal.SIGINT)
+        if not callable(handler):  # SIGINT ignored (a background job): SIGTERM still stops
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)
+
+    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_guarded(command: Callable[[], int]) -> int:

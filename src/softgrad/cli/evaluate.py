@@ -15,7 +15,13 @@ from softgrad.cli import checks
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
 from softgrad.cli.csv_columns import model_feature_names, reorder
-from softgrad.cli.output import class_names, describe_network, print_json, shown
+from softgrad.cli.output import (
+    class_names,
+    describe_network,
+    print_json,
+    report_after_writing,
+    shown,
+)
 from softgrad.cli.threads import add_threads_option
 
 SPLITS = ("auto", "test", "all")
@@ -218,10 +224,14 @@ def run(args: argparse.Namespace) -> int:
         "n_samples": len(y),
         "class_names": names,
     }
-    if args.json:
-        print_json({**head, **scores, "confusion": args.confusion})
-    else:
-        _print_report(head, scores, args.confusion)
+
+    def report() -> None:
+        if args.json:
+            print_json({**head, **scores, "confusion": args.confusion})
+        else:
+            _print_report(head, scores, args.confusion)
+
+    report_after_writing(report, [] if confusion is None else [str(confusion)])
     return 0
 
 

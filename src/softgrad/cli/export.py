@@ -8,7 +8,7 @@ from typing import Any
 
 from softgrad.cli import checks
 from softgrad.cli.evaluate import load_model
-from softgrad.cli.output import print_json, shown
+from softgrad.cli.output import print_json, report_after_writing, shown
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -33,8 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     export_onnx(model, out)  # atomic: a failed export leaves no partial file
     size = out.stat().st_size
-    if args.json:
-        print_json({"model": args.model, "out": str(out), "bytes": size})
-    else:
-        print(f"exported {shown(args.model)} to {shown(str(out))} ({size:,} bytes)")
+
+    def report() -> None:
+        if args.json:
+            print_json({"model": args.model, "out": str(out), "bytes": size})
+        else:
+            print(f"exported {shown(args.model)} to {shown(str(out))} ({size:,} bytes)")
+
+    report_after_writing(report, [str(out)])
     return 0

@@ -44,9 +44,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--precision",
         type=_digits,
-        default=4,
-        help="significant digits of each value, 0 to 17 (default 4; 3e38 prints as 3e+38, "
-        "1e-30 as 1e-30)",
+        default=None,
+        help="significant digits of each value in the table, 0 to 17 (default 4; 3e38 prints "
+        "as 3e+38, 1e-30 as 1e-30); not with --json, which prints every digit",
     )
     p.add_argument(
         "--json",
@@ -90,6 +90,11 @@ def run(args: argparse.Namespace) -> int:
             f"printed); got {len(args.x)} (for gradients, softgrad.functional.softmax_vjp "
             "builds no Jacobian)"
         )
+    if args.json and args.precision is not None:  # it printed every digit without a word
+        raise UsageError(
+            "jacobian: --precision sets the table's digits; --json prints every digit of each "
+            "value (leave out one of the two)"
+        )
     x = np.asarray(args.x, dtype=np.float64)
     if args.log:
         name, y, J = "log_softmax", log_softmax(x), log_softmax_jacobian(x)
@@ -101,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         print_json({"x": x, name: _no_negative_zero(y), "jacobian": _no_negative_zero(J)})
         return 0
     # general format: a fixed number of decimals printed 3e38 as 39 digits and 1e-30 as 0.0000
-    fmt = f"{{:.{max(args.precision, 1)}g}}"
+    precision = 4 if args.precision is None else args.precision
+    fmt = f"{{:.{max(precision, 1)}g}}"
     labels = [f"[{i}]" for i in range(len(x))]
     top = _no_negative_zero(np.stack([x, y]))
     print(matrix(top, fmt, row_labels=["x", f"{name}(x)"], col_labels=labels))

@@ -17,7 +17,7 @@ import math
 import sys
 import textwrap
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 import numpy as np
@@ -26,21 +26,81 @@ import numpy as np
 @contextlib.contextmanager
 def escaped_stdout() -> Iterator[None]:
     """Within the block, ``sys.stdout`` writes what its encoding cannot show as ``\\xNN``
-    escapes (``errors="backslashreplace"``); its own error handling is put back afterwards.
-
-    A stream that cannot be reconfigured (not a TextIOWrapper) is left as it is.
-    """
+    escapes (``errors="backslashreplace"``; its own error handling is put back afterwards;
+    a stream that cannot be reconfigured, not a TextIOWrapper, keeps its own), and a write
+    that fails for another reason than a closed pipe raises :class:`StdoutError`, which says
+    it was stdout (``> /dev/full`` said only "No space left on device")."""
     stream = sys.stdout
     errors = getattr(stream, "errors", None)
-    if errors is None or not hasattr(stream, "reconfigure"):
-        yield
-        return
-    stream.reconfigure(errors="backslashreplace")
+    reconfigure = errors is not None and hasattr(stream, "reconfigure")
+    if reconfigure:
+        stream.reconfigure(errors="backslashreplace")
+    sys.stdout = _NamedStdout(stream)
     try:
         yield
     finally:
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
-            stream.reconfigure(errors=errors)
+        if isinstance(sys.stdout, _NamedStdout):  # unless the block replaced it in turn
+            sys.stdout = stream
+        if reconfigure:
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
+                stream.reconfigure(errors=errors)
+
+
+class StdoutError(OSError):
+    """A write to stdout failed (a full disk, ``/dev/full``), not because its reader went away;
+    ``reason`` is the system's word for it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"could not write to stdout ({reason})")
+        self.reason = reason
+
+
+class _NamedStdout:
+    """stdout, whose failed writes and flushes say it was stdout (:class:`StdoutError`); a
+    closed pipe stays a BrokenPipeError (softgrad ... | head ends quietly)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.strerror or str(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.strerror or str(exc)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def report_after_writing(print_report: Callable[[], None], written: Sequence[str]) -> None:
+    """Print a command's report once its files are ``written``, and flush it. stdout failing
+    then (a full disk, ``> /dev/full``) said only "No space left on device", as if the
+    outputs had failed, while they were in place: the error line now says it was stdout, and
+    which files were written. A reader that went away (a closed pipe) still ends quietly."""
+    from softgrad.cli.errors import flush_stdout
+
+    try:
+        print_report()
+        flush_stdout()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        files = ", ".join(shown(name) for name in written)
+        reason = exc.reason if isinstance(exc, StdoutError) else exc.strerror or str(exc)
+        raise OSError(
+            f"could not write the report to stdout ({reason})"
+            + (f"; the files were written: {files}" if files else "")
+        ) from None
 
 
 def class_names(model: Any) -> list[str]:

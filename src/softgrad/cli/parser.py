@@ -60,18 +60,24 @@ def _protect_negative_numbers(argv: list[str]) -> list[str]:
         return argv
     options: list[str] = []
     values: list[str] = []
+    dangling: list[str] = []  # a valued option with nothing after it stays last
     tokens = iter(argv[1:])
     for token in tokens:
         if _takes_a_value(token):
             value = next(tokens, None)
-            options += [token] if value is None else [token, value]
+            # moved before the values it would take the first of them ("jacobian 1 2 3
+            # --precision" read precision 1): last, argparse says it expects a value
+            if value is None:
+                dangling.append(token)
+            else:
+                options += [token, value]
         elif _is_number(token):
             values.append(" " + token if token.startswith("-") else token)
         elif token.startswith("-"):
             options.append(token)
         else:
             values.append(token)  # not a number: argparse reports it as a bad value
-    return [argv[0], *options, *values]
+    return [argv[0], *options, *values, *dangling]
 
 
 _JACOBIAN_VALUED_OPTIONS = ("--precision",)

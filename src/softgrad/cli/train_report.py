@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.cli.output import describe_network, print_json
+from softgrad.cli.output import describe_network, print_json, report_after_writing
 from softgrad.cli.staging import Staged
 
 MISCLASSIFIED_SHOWN = 36
@@ -104,10 +104,12 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
         staged.render("--out", paths["--out"], model.save)
         _write_pictures(args, settings, data, history, network, X_test, staged)
         staged.publish()
+    written = [args.out, args.plot, args.misclassified, args.checkpoint]
+    written = [str(name) for name in written if name is not None]
     if args.json:
-        print_json({**summary, "history": history.to_dict()})
+        report_after_writing(lambda: print_json({**summary, "history": history.to_dict()}), written)
     else:
-        _print_summary(summary)
+        report_after_writing(lambda: _print_summary(summary), written)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

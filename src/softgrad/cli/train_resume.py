@@ -149,8 +149,11 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
     A cosine schedule spans exactly the epochs its run was started with (``t_max``, restored
     from the checkpoint): going on past them would climb the learning rate back up (3 epochs
     resumed to 6 gave 0.003, 0.00225, 0.00075, 0, 0.00075, 0.00225). So with a cosine schedule
-    ``--epochs`` left out means the checkpoint's epochs, and any other value is refused. The
-    other schedules do not depend on the total and may be continued for more epochs.
+    ``--epochs`` left out means the checkpoint's epochs, and any other value is refused. So
+    with the step schedule, which decays every third of the run's epochs (its step size,
+    restored too: a 3-epoch run resumed to 6 decayed every epoch, while its model recorded
+    "6 epochs, step"). The other schedules do not depend on the total and may be continued
+    for more epochs.
     """
     if args.resume is None:
         return settings
@@ -186,13 +189,16 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
             f"pass {ckpt.epoch + 1} or more to go on)"
         )
     schedule = ckpt.schedule or {}
-    if schedule.get("type") != "CosineLR":
+    if schedule.get("type") == "CosineLR":
+        started, spans = int(schedule["t_max"]), "its cosine learning-rate schedule spans exactly"
+    elif schedule.get("type") == "StepLR" and isinstance(saved.get("epochs"), int):
+        started, spans = saved["epochs"], "its step schedule decays at each third of"
+    else:
         return settings
-    started = int(schedule["t_max"])
     if args.epochs is not None and args.epochs != started:
         raise ValueError(
             f"train: --epochs must be {started} to resume {args.resume}, the epochs its run was "
-            f"started with (its cosine learning-rate schedule spans exactly those); got "
-            f"{args.epochs} (leave --epochs out to finish that run, or start a new one)"
+            f"started with ({spans} those); got {args.epochs} (leave --epochs out to finish that "
+            "run, or start a new one)"
         )
     return {**settings, "epochs": started}
