@@ -22,6 +22,7 @@ from softgrad.functional import (
     nll_loss_grad,
     softmax,
 )
+from softgrad.nn import CrossEntropyLoss
 
 REDUCTIONS = ["mean", "sum", "none"]
 OPTIONS = [
@@ -203,6 +204,28 @@ def test_ignored_rows_have_zero_gradient_even_with_nonfinite_logits():
     grad = cross_entropy_grad(logits, target, ignore_index=-100, label_smoothing=0.2)
     assert np.all(grad[1] == 0) and np.all(np.isfinite(grad))
     assert np.isfinite(cross_entropy(logits, target, ignore_index=-100, label_smoothing=0.2))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_an_ignored_row_whose_first_class_is_infinitely_wrong_warns_nothing(kernel_lane, dtype):
+    # the ignored row is gathered at class 0 with weight 0: its inf loss times 0 warned
+    # "invalid value encountered in multiply" (an error under -W error, as in this suite)
+    logits = np.array([[-np.inf, 0.0, 1.0], [0.0, 1.0, 2.0], [-3e4, 3e4, 0.0]], dtype)
+    target = np.array([-100, 2, -100])
+    expected = -np.log(np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum())[2]
+    tol = 8 * float(np.finfo(dtype).eps)
+    for weight in (None, [1.0, 2.0, 1.0]):
+        loss = cross_entropy(logits, target, ignore_index=-100, weight=weight)
+        assert loss == pytest.approx(expected, rel=tol)
+        grad = cross_entropy_grad(logits, target, ignore_index=-100, weight=weight)
+        assert np.all(grad[[0, 2]] == 0) and np.all(np.isfinite(grad))
+        layer = CrossEntropyLoss(ignore_index=-100, weight=weight)
+        assert layer.forward(logits, target) == pytest.approx(
+            expected, rel=8 * float(np.finfo(dtype).eps)
+        )
+    # a kept row of a class weighing 0, at a -inf logit: NaN, as torch's and nll_loss's, quietly
+    masked = np.array([[-np.inf, 0.0, 1.0]], dtype)
+    assert np.isnan(cross_entropy(masked, [0], weight=[0.0, 1.0, 1.0], reduction="none")[0])
 
 
 def test_finite_huge_logits_give_finite_loss_and_grad():

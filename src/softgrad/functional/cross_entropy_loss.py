@@ -119,7 +119,11 @@ def row_losses(p: Problem, e: np.ndarray) -> RowLosses:
         return RowLosses(np.zeros(n_rows), None, None, divisor)
     loss, cache = get_ops().softmax_cross_entropy(p.rows.x, target, e)
     if row_weight is not None:
-        loss *= row_weight
+        # an ignored row (weight 0, forced to 0 below) or a class of weight 0 whose loss is
+        # inf gives inf * 0 = NaN: quietly, as nll_loss does (a RuntimeWarning was an error
+        # under -W error for a row the call had asked to ignore)
+        with np.errstate(invalid="ignore"):
+            loss *= row_weight
     if p.valid is not None:
         # an ignored row may hold -inf/NaN logits: force its loss to exactly 0
         loss[~p.valid] = 0.0

@@ -71,9 +71,11 @@ def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -
 
     Notes
     -----
-    Entries with s = 0 (masked by ``where``) get gradient exactly 0 for a finite g. A NaN or
-    inf in a slice's g makes the whole slice NaN, at a masked entry too (as in PyTorch; the
-    sum(g * s) takes 0 * inf = NaN): the cotangent of a masked output must be finite, 0 say.
+    Entries with s = 0 (masked by ``where``) get gradient exactly 0 for a finite g, unless
+    ``g_i - sum(g * s)`` overflows (g near the dtype's largest value): then 0 * inf is NaN
+    there, as in PyTorch. A NaN or inf in a slice's g makes every entry of the slice NaN or
+    infinite, at a masked entry too (as in PyTorch; the sum(g * s) takes 0 * inf = NaN): the
+    cotangent of a masked output must be finite, 0 say.
     dtype: the common dtype of s and g under the package rule (float16 computed in float32).
 
     Examples
