@@ -47,4 +47,7 @@ def test_a_full_disk_is_one_error_line_and_exit_2(argv):
     with open("/dev/full", "w") as full:
         done = _run(argv, full)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == ["softgrad: error: No space left on device"]
+    # it names stdout: "No space left on device" alone read as if an output file had failed
+    assert done.stderr.splitlines() == [
+        "softgrad: error: could not write to stdout (No space left on device)"
+    ]
