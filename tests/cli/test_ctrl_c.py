@@ -148,3 +148,11 @@ def test_a_stdout_that_cannot_be_written_is_named_with_the_files_that_were(tmp_p
         2,
         "softgrad: error: could not write to stdout (No space left on device)\n",
     )
+
+
+def test_the_command_line_reads_the_launchers_variables_that_training_reads():
+    # main notes Ctrl-C on several ranks before it may import the training package
+    import softgrad.cli
+    from softgrad.training.mpi_rank import LAUNCHER_VARIABLES
+
+    assert softgrad.cli._LAUNCHER_VARIABLES == LAUNCHER_VARIABLES

@@ -242,6 +242,42 @@ def test_ctrl_c_before_training_ends_every_rank_as_a_plain_run_does(tmp_path, ct
     assert (done.returncode, done.stderr, done.stdout) == expected
 
 
+# Ctrl-C (or SIGTERM) that mpiexec passes on while the ranks are still starting, before MPI
+# has: softgrad.cli.main's own flow, with the signal sent as it reads its command line
+_CTRL_C_WHILE_STARTING = """
+import os, signal, sys
+from softgrad import cli
+from softgrad.cli import parser
+
+parse = parser.parse_args
+
+def signalled(argv):
+    if int(os.environ["PMI_RANK"]) in {ctrl_c_on}:
+        os.kill(os.getpid(), signal.{signal})
+    return parse(argv)
+
+parser.parse_args = signalled
+sys.exit(cli.main(["train", "--epochs", "3", "--hidden", "8", "--out", "m.npz", "--quiet"]))
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("ctrl_c_on", [(1,), (0, 1)])
+def test_ctrl_c_while_the_ranks_start_ends_every_rank_with_one_line(
+    tmp_path, ctrl_c_on, signal_name
+):
+    # a rank that stopped before it joined MPI left the others waiting in MPI's start for
+    # ever (mpiexec's time limit did not end them), and each such rank said "interrupted"
+    code = _CTRL_C_WHILE_STARTING.format(ctrl_c_on=set(ctrl_c_on), signal=signal_name)
+    done = _softgrad(["-c", code], tmp_path, 2)
+    assert (done.returncode, done.stderr, done.stdout) == (
+        130,
+        "softgrad: error: interrupted\n",
+        "",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 _CTRL_C_AT_SHUTDOWN = """
 import os, signal, sys
 from softgrad.cli import ranks

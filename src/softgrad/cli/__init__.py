@@ -35,13 +35,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupted.
     """
     try:
-        from softgrad.cli.errors import flush_stdout, run_guarded, sigterm_as_ctrl_c
-        from softgrad.cli.output import escaped_stdout
-        from softgrad.cli.parser import parse_args
-        from softgrad.cli.threads import apply_threads
+        from softgrad.cli import errors  # light: what the early signals need
+
+        with errors.sigterm_as_ctrl_c():
+            if _several_ranks():  # before the heavy imports: MPI's start is seconds away
+                errors.EarlyCtrlC.keep()
+            return _main(argv)
     except KeyboardInterrupt:  # before run_guarded can report it: its one line, by hand
         sys.stderr.write("softgrad: error: interrupted\n")
         return 130
+
+
+# the variables an MPI launcher sets with the number of ranks (LAUNCHER_VARIABLES of
+# softgrad.training.mpi_rank, read here without importing it: a test keeps the two the same)
+_LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+
+
+def _several_ranks() -> bool:
+    """Whether an MPI launcher started this process as one of several ranks."""
+    import os
+
+    for name in _LAUNCHER_VARIABLES:
+        value = os.environ.get(name)
+        if value is not None:
+            return value.isdigit() and int(value) > 1
+    return False
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    """:func:`main` once its signals are set."""
+    from softgrad.cli.errors import flush_stdout, run_guarded
+    from softgrad.cli.output import escaped_stdout
+    from softgrad.cli.parser import parse_args
+    from softgrad.cli.threads import apply_threads
 
     arguments = list(sys.argv[1:] if argv is None else argv)
 
@@ -60,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush_stdout()
         return code
 
-    # an ASCII stdout prints café as caf\xe9, never half a table; a scheduler's SIGTERM
-    # stops the run as Ctrl-C does (nothing half-written, how to resume)
-    with sigterm_as_ctrl_c(), escaped_stdout():
+    # an ASCII stdout prints café as caf\xe9, never half a table (a scheduler's SIGTERM stops
+    # the run as Ctrl-C does, from main: nothing half-written, how to resume)
+    with escaped_stdout():
         return run_guarded(command)

@@ -176,6 +176,34 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class EarlyCtrlC:
+    """Ctrl-C (and SIGTERM, which :func:`sigterm_as_ctrl_c` passes to SIGINT's handler) on one
+    of several MPI ranks, from the process's start until the ranks have met: noted, not
+    raised. A rank that stopped on it before it joined MPI left the others waiting in MPI's
+    start for ever (mpiexec's own time limit did not end them), and each such rank printed
+    its own "interrupted". :func:`softgrad.cli.ranks.run_ranks` takes the note once the ranks
+    have met and stops them together at their next agreement, reported once by rank 0.
+    mpiexec ends the ranks itself at a repeated Ctrl-C."""
+
+    noted = False
+
+    @classmethod
+    def keep(cls) -> None:
+        """Note SIGINT from now on (main thread only: elsewhere no handler can be set)."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, cls._note)
+
+    @classmethod
+    def _note(cls, signum: int, frame: object) -> None:
+        cls.noted = True
+
+    @classmethod
+    def take(cls) -> bool:
+        """Whether a signal was noted (forgotten once taken)."""
+        noted, cls.noted = cls.noted, False
+        return noted
+
+
 def run_guarded(command: Callable[[], int]) -> int:
     """Run ``command`` and map every expected failure to one error line and an exit status."""
     try:

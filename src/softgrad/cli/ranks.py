@@ -44,6 +44,7 @@ from softgrad.cli.errors import (
     EXIT_OK,
     EXIT_USAGE,
     EXPECTED_ERRORS,
+    EarlyCtrlC,
     UsageError,
     interrupted,
     one_line,
@@ -207,6 +208,8 @@ def _agreed_ctrl_c(comm: Communicator) -> Iterator[None]:
         comm.defer(KeyboardInterrupt())
 
     previous = signal.signal(signal.SIGINT, keep)
+    if EarlyCtrlC.take():  # one that came while the ranks started: kept for their agreement
+        comm.defer(KeyboardInterrupt())
     try:
         yield
     finally:
