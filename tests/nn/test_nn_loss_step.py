@@ -215,3 +215,28 @@ def test_an_ignored_target_is_never_a_hit_on_either_route(options, lane, rng):
     fused = CrossEntropyLoss(ignore_index=1).forward_backward(logits, target)
     separate = CrossEntropyLoss(ignore_index=1, **options).forward_backward(logits, target)
     assert fused.correct == separate.correct == 40 - ignored
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"label_smoothing": 0.1}, {"weight": [1.0, 2.0, 1.0]}, {"ignore_index": -100},
+     {"reduction": "sum"}, {"reduction": "none"}],
+    ids=["plain", "smoothing", "class weights", "ignore_index", "sum", "none"],
+)  # fmt: skip
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_sample_of_weight_zero_takes_no_part_whatever_its_loss(lane, options, dtype):
+    # its loss is inf (a -inf logit at its target): 0 * inf made the batch's loss NaN, with a
+    # NumPy warning on one lane only (an error under -W error), while its gradient was 0
+    logits = np.array([[-np.inf, 0.0, 1.0], [0.0, 1.0, 2.0], [2.0, -1.0, 0.5]], dtype)
+    target = np.array([0, 2, 1])
+    weight = np.array([0.0, 1.0, 3.0], dtype)
+    got = CrossEntropyLoss(**options).forward_backward(logits, target, weight)
+    kept = CrossEntropyLoss(**options).forward_backward(logits[1:], target[1:], weight[1:])
+    tol = N_OPS * float(np.finfo(dtype).eps)
+    if options.get("reduction") == "none":
+        assert got.loss[0] == 0
+        np.testing.assert_allclose(got.loss[1:], kept.loss, rtol=tol)
+    else:
+        assert got.loss == pytest.approx(kept.loss, rel=tol)
+    assert np.all(got.grad[0] == 0)
+    np.testing.assert_allclose(got.grad[1:], kept.grad, rtol=tol, atol=tol)

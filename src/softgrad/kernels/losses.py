@@ -22,6 +22,21 @@ from typing import NamedTuple
 import numpy as np
 
 
+def weighted_total(weights: np.ndarray, losses: np.ndarray) -> float:
+    """``sum_n w_n l_n`` over per-sample ``losses`` of the ``weights``' shape, a sample of
+    weight 0 taking no part whatever its loss: its gradient is 0, and its inf loss (a -inf
+    logit at its target) made the whole loss NaN (0 * inf), with NumPy's "invalid value"
+    warning on one lane and not the other. As an ignored target's row does.
+
+    Example
+    -------
+    >>> weighted_total(np.array([0.0, 2.0]), np.array([np.inf, 1.5]))
+    3.0
+    """
+    weights, losses = weights.reshape(-1), losses.reshape(-1)
+    return float(np.dot(weights, np.where(weights != 0, losses, 0)))
+
+
 class SoftmaxCE(NamedTuple):
     """What the gradient needs, kept by :meth:`LossKernels.softmax_cross_entropy`."""
 
@@ -161,7 +176,7 @@ class LossKernels:
             if weight_sum <= 0:
                 grad[...] = 0.0
                 return 0.0
-            value = float(sample_weight @ loss) / weight_sum
+            value = weighted_total(sample_weight, loss) / weight_sum
             # w / sum(w) in float64: float32 weights near float32's limit have a sum beyond it,
             # which a float32 division took as inf (every scale 0, no step at all)
             w64 = sample_weight.astype(np.float64, copy=False)

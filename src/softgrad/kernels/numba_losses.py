@@ -111,7 +111,8 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
                 )
             else:  # a block that needs the shift (rare): row by row
                 row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
-            total += w * row_loss
+            if w != 0:  # a sample of weight 0 takes no part, whatever its loss (inf * 0 = NaN)
+                total += w * row_loss
             if hit:
                 correct += w
     return total * scale, correct
@@ -141,7 +142,8 @@ def softmax_cross_entropy_long_rows(logits, target, weight, ignore, use_ignore, 
         w = weight[n] if weight.size else 1.0
         row_loss, mass = _long_row_loss(logits[n], target[n], grad[n])
         _grad_from_exps(grad[n], target[n], w * scale, mass)
-        total += w * row_loss
+        if w != 0:  # as in softmax_cross_entropy
+            total += w * row_loss
         if top[n] == target[n]:
             correct += w
     return total * scale, correct

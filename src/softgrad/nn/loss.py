@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from softgrad.checks import as_real_float
+from softgrad.kernels.losses import weighted_total
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -178,7 +179,9 @@ def weighted_mean_step(
         correct = float(np.dot(sample_weight.reshape(-1), hits.reshape(-1)))
         if not float(np.sum(weights, dtype=np.float64)) > 0:
             return StepLoss(np.zeros_like(losses), None, correct)
-        weighted = np.multiply(losses, weights, dtype=losses.dtype)
+        # a sample of weight 0 takes no part, whatever its loss (weighted_total)
+        weighted = np.zeros_like(losses)
+        np.multiply(losses, weights, out=weighted, where=weights != 0)
         return StepLoss(weighted, per_sample.backward(weights), correct)
     summed = reduction == "sum"
     counts = None if summed else target_weights(per_sample, target)
@@ -211,13 +214,13 @@ def weighted_mean(
     if not weight > 0:
         return 0.0, None, correct
     if summed:
-        return float(np.dot(weights, losses.reshape(-1))), sample_weight, correct
+        return weighted_total(weights, losses), sample_weight, correct
     if counts is not None:
         weight = float(np.dot(weights.astype(np.float64, copy=False), counts.reshape(-1)))
         if not weight > 0:
             return 0.0, np.zeros_like(sample_weight), correct
     scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
-    return float(np.dot(weights, losses.reshape(-1))) / weight, scale, correct
+    return weighted_total(weights, losses) / weight, scale, correct
 
 
 def check_max_sample_loss(value: Any, where: str) -> float | None:
