@@ -77,7 +77,10 @@ def set_threads(n: int | None) -> None:
     One thread is often much faster on a machine whose cores other work holds (module
     docstring); the results are the same computation, and a BLAS may order its sums
     differently with another thread count, so compare runs with a tolerance. The limit holds
-    for the whole process, every Python thread included.
+    for the whole process, every Python thread included. Set it from one thread, the main
+    one say: threadpoolctl (3.8) lets the first Python thread that limits OpenBLAS's
+    process-wide pool keep control of it while that thread lives, and ignores the BLAS part
+    of a limit another thread then sets (the kernels' part still applies).
 
     Example
     -------
