@@ -46,6 +46,7 @@ from softgrad.checks.samples import (
     check_sample_weight,
     first_beyond_dtype,
     first_non_number,
+    plain_ndarray,
     whole_numbers,
 )
 from softgrad.checks.scalars import (
@@ -82,6 +83,7 @@ __all__ = [
     "first_beyond_dtype",
     "first_non_number",
     "normalize_axis",
+    "plain_ndarray",
     "result_dtypes",
     "to_output",
     "to_scalar",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks.samples import as_array
+from softgrad.checks.samples import as_array, plain_ndarray
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -114,8 +114,7 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str,
 
 def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> np.ndarray:
     """Check a user-supplied ``out`` buffer: an ndarray of exactly ``shape`` and ``dtype``."""
-    if not isinstance(out, np.ndarray) or isinstance(out, (np.matrix, np.ma.MaskedArray)):
-        # a matrix's * is a matrix product, a masked array's mask is not written
+    if not plain_ndarray(out):  # a matrix's * is a matrix product, a masked array's mask unset
         raise TypeError(f"{where}: out must be a numpy.ndarray or None; got {type(out).__name__!r}")
     if out.shape != shape:
         raise ValueError(f"{where}: out must have shape {shape}; got shape {out.shape}")

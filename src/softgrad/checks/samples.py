@@ -11,6 +11,19 @@ from typing import Any
 import numpy as np
 
 
+def plain_ndarray(x: Any) -> bool:
+    """Whether ``x`` is an ndarray whose elementwise arithmetic and conversion are NumPy's own:
+    not an ``np.matrix`` (its ``*`` is a matrix product) or a masked array (``np.asarray``
+    drops its mask). A memmap is one.
+
+    Example
+    -------
+    >>> plain_ndarray(np.zeros(2)), plain_ndarray(np.ma.masked_array([1.0]))
+    (True, False)
+    """
+    return isinstance(x, np.ndarray) and not isinstance(x, (np.matrix, np.ma.MaskedArray))
+
+
 def as_array(x: Any, where: str, what: str = "X") -> np.ndarray:
     """``np.asarray(x)``, with a message that names the entry where nested lists of unequal
     lengths part (NumPy's own says only "inhomogeneous shape").

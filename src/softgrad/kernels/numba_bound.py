@@ -32,7 +32,7 @@ import numpy as np
 from softgrad.kernels import numba_activations, numba_losses, numba_updates
 from softgrad.kernels.blas import numpy_blas
 from softgrad.kernels.bound import BoundKernels
-from softgrad.kernels.numba_layout import _same_flat_layout
+from softgrad.kernels.numba_layout import _kernel_bias, _same_flat_layout
 from softgrad.kernels.numba_softmax_ops import _NO_WEIGHTS, _long_rows_apart
 from softgrad.kernels.updates import UpdateKernels, adam_scalars
 
@@ -48,9 +48,7 @@ class NumbaBoundKernels(BoundKernels):
         """The bias + activation kernel (``NumbaOps.bias_activation``) on ``y`` and ``b``."""
         if not (_same_flat_layout(y) and y.ndim == 2 and y.flags.writeable):
             return super().bind_bias_activation(y, b, activation)
-        if b is not None and not (_same_flat_layout(b) and b.shape == y.shape[1:]):
-            return super().bind_bias_activation(y, b, activation)
-        if b is not None and b.dtype != y.dtype:
+        if not _kernel_bias(y, b):
             return super().bind_bias_activation(y, b, activation)
         bias = b if b is not None else y[:0, :].reshape(0)
         kernel = numba_activations.BIAS_ACTIVATION[numba_activations.ACTIVATIONS[activation]]

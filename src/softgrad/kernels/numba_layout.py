@@ -23,6 +23,14 @@ def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
     return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
 
 
+def _kernel_bias(y: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether the bias + activation kernel takes the bias ``b`` of the product ``y``: absent,
+    or of y's native float dtype and (H,) shape in C order. A bias the user replaced by
+    another byte order, dtype or a subclass goes to the NumPy lane's passes (the kernel is
+    compiled for none of them)."""
+    return b is None or (_same_flat_layout(b) and b.dtype == y.dtype and b.shape == y.shape[1:])
+
+
 def _native_rows(*arrays: object) -> bool:
     """Whether the arrays are C-contiguous ndarrays of a native (not byte-swapped) dtype."""
     return all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype.isnative for a in arrays)

@@ -26,7 +26,7 @@ import numpy as np
 from softgrad.kernels import numba_activations, numba_threads
 from softgrad.kernels.numba_bound import NumbaBoundKernels
 from softgrad.kernels.numba_gather_ops import NumbaGatherKernels
-from softgrad.kernels.numba_layout import _same_flat_layout, _same_or_apart
+from softgrad.kernels.numba_layout import _kernel_bias, _same_flat_layout, _same_or_apart
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numba_softmax_ops import NumbaSoftmaxKernels
 from softgrad.kernels.numpy_ops import NumpyOps
@@ -92,7 +92,7 @@ class NumbaOps(
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
         """``y = f(y + b)`` in place on an (N, H) product, one pass; ``activation`` names f
         (``numba_activations.ACTIVATIONS``)."""
-        if not self._kernel_bias(y, b):
+        if not _kernel_bias(y, b):
             return super().bias_activation(y, b, activation)
         self._bias_activation(y, b, activation, False)
         return y
@@ -100,16 +100,9 @@ class NumbaOps(
     def bias_activation_finite(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> bool:
         """:meth:`bias_activation`, and whether y was finite before it: read in the same pass
         (the NumPy lane reads y once more first)."""
-        if not self._kernel_bias(y, b):
+        if not _kernel_bias(y, b):
             return super().bias_activation_finite(y, b, activation)
         return self._bias_activation(y, b, activation, True) == 0
-
-    @staticmethod
-    def _kernel_bias(y: np.ndarray, b: np.ndarray | None) -> bool:
-        """Whether the kernel takes ``b``: absent, or of y's native float dtype and (H,) shape
-        in C order. A bias the user replaced by another byte order, dtype or a subclass goes
-        to the NumPy lane's passes (the kernel is compiled for none of them)."""
-        return b is None or (_same_flat_layout(b) and b.dtype == y.dtype and b.shape == y.shape[1:])
 
     def _bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str, check: bool):
         bias = b if b is not None else y[:0, :].reshape(0)

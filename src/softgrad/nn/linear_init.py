@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import plain_ndarray
 from softgrad.nn.layer import as_float_dtype
 
 _INITS = ("he", "glorot")
@@ -110,7 +111,7 @@ def _check_param(
     """Refuse ``params[name]`` unless it is an ndarray (not a matrix or masked array) of one of
     ``dtypes`` and ``shape``: a TypeError, or a ValueError for the right array of another shape."""
     error = TypeError
-    if isinstance(array, np.ndarray) and not isinstance(array, (np.matrix, np.ma.MaskedArray)):
+    if plain_ndarray(array):
         if array.dtype in dtypes:
             if array.shape == shape:
                 return

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import plain_ndarray
+
 
 def check_step_args(where: str, params: Any, grads: Any) -> None:
     """Validate ``step``'s arguments: same keys, float ndarrays, equal shapes, writable params."""
@@ -29,7 +31,7 @@ def check_step_args(where: str, params: Any, grads: Any) -> None:
         for what, array in (("params", param), ("grads", grad)):
             # a matrix's * is a matrix product (a square one updated silently wrong), and a
             # masked array's mask would be ignored
-            if not _plain_float_array(array):
+            if not (plain_ndarray(array) and array.dtype.kind == "f"):
                 subclass = isinstance(array, np.ndarray) and array.dtype.kind == "f"
                 raise TypeError(
                     f"{where}: {what}[{key!r}] must be a floating-point ndarray; "
@@ -56,14 +58,6 @@ def check_step_args(where: str, params: Any, grads: Any) -> None:
             )
         if not param.flags.writeable:
             raise ValueError(f"{where}: params[{key!r}] must be writable (updated in place)")
-
-
-def _plain_float_array(array: Any) -> bool:
-    return (
-        isinstance(array, np.ndarray)
-        and not isinstance(array, (np.matrix, np.ma.MaskedArray))
-        and array.dtype.kind == "f"
-    )
 
 
 def check_roles(where: str, params: Any, grads: Any) -> None:
