@@ -164,6 +164,17 @@ WRONG = [
     ),
     (
         "loss_nodes",
+        "SequenceCrossEntropyOverBatch",
+        (),
+        (N, 5, C),
+        "classes",
+        "constant_factor",
+        "x",
+        "5 times the right gradient: it divides by 4 (axis 0's length) where the mean over all "
+        "N = 20 rows of x (4 x 5, every axis but the classes) divides by 20",
+    ),
+    (
+        "loss_nodes",
         "MeanSquaredError",
         (),
         (N, C),
@@ -269,6 +280,7 @@ RIGHT = [
     ("float32_nodes", "Sigmoid32", (), (N, C), None),
     ("float32_nodes", "Linear32", (D, 2), (N, D), None),
     ("float32_nodes", "SoftmaxCrossEntropy32", (), (N, C), "classes"),  # an np.float32 loss
+    ("loss_nodes", "SequenceCrossEntropy", (), (N, 5, C), "classes"),
 ]
 
 
@@ -325,6 +337,14 @@ def test_the_diagnosis_gives_the_right_formula(gallery, rng):
         target=rng.integers(0, C, size=N),
     )
     assert "(softmax(x) - onehot(target)) / N, N = 4" in loss.diagnosis
+    sequence = gradcheck(
+        gallery("loss_nodes", "SequenceCrossEntropyOverBatch"),
+        rng.standard_normal((N, 5, C)),
+        target=rng.integers(0, C, size=(N, 5)),
+    )
+    assert sequence.diagnosis.endswith(
+        "/ N, N = 20 the rows of x (4 x 5, every axis but the classes)."
+    ), sequence.diagnosis
 
 
 # the table's entries that cannot apply to each forward's input gradient

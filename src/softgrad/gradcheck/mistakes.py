@@ -338,6 +338,10 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     # the entries of x a mean over them all divides by (a mean squared error's N * C), named
     # where x holds no classes (a softmax's or cross-entropy's mean is over its rows)
     entries = ev.x.size if ev.name == "x" and not classes else 1
+    if classes and ev.op.name == "cross_entropy" and ev.name == "x" and ev.x.ndim >= 3:
+        rows = _rows_divisor(ev, factor, rtol)
+        if rows is not None:  # a mean over some of the rows' axes: N is no single axis here
+            return [(factor * ev.numeric, rows)]
     name = factor_name(factor, n, c, rtol, entries)
     if _one_magnitude(ev) and not readable_factor(factor, n, c, rtol, entries):
         # one entry, or entries of one size (softmax + cross-entropy at one sample of 2
@@ -352,6 +356,34 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     }
     why = next((text for label, text in cause.items() if label in name), "")
     return [(factor * ev.numeric, f"{name} times the right gradient{why}")]
+
+
+def _rows_divisor(ev: Evidence, factor: float, rtol: float) -> str | None:
+    """For a cross-entropy over x of 3 or more axes, whose mean is over all its rows (every axis
+    but the classes: B * T of a sequence), a factor that comes from dividing by the length of
+    some of those axes only (the batch B): ``"5 times the right gradient: it divides by 4
+    (axis 0's length) where the mean over all N = 20 rows of x (4 x 5, every axis but the
+    classes) divides by 20"``."""
+    lead, n_rows = ev.x.shape[:-1], ev.op.n_rows
+    divisor = n_rows / factor
+    for mask in range(1, 2 ** len(lead) - 1):  # the proper, non-empty sets of the rows' axes
+        axes = [i for i in range(len(lead)) if mask >> i & 1]
+        lengths = [lead[i] for i in axes]
+        size = int(np.prod(lengths))
+        if size == n_rows or abs(divisor - size) > rtol * size:
+            continue
+        named = (
+            f"axis {axes[0]}'s length"
+            if len(axes) == 1
+            else f"the lengths of axes {', '.join(map(str, axes))}: "
+            + " x ".join(map(str, lengths))
+        )
+        return (
+            f"{factor_name(factor, 1, 1, rtol)} times the right gradient: it divides by "
+            f"{size} ({named}) where the mean over all N = {n_rows} rows of x "
+            f"({' x '.join(map(str, lead))}, every axis but the classes) divides by {n_rows}"
+        )
+    return None
 
 
 MISTAKES: tuple[Mistake, ...] = (

@@ -139,3 +139,26 @@ class MeanSquaredError:
 
     def backward(self, grad_y=1.0):
         return grad_y * 2 * self.diff  # the 1/(N * C) of the mean is missing
+
+
+class SequenceCrossEntropy:
+    """Mean cross-entropy over every position of a (batch, time, classes) sequence of logits."""
+
+    def forward(self, logits, target):
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        self.probs = e / e.sum(axis=-1, keepdims=True)
+        self.target = target
+        picked = np.take_along_axis(self.probs, target[..., None], axis=-1)
+        return -np.log(picked).mean()
+
+    def backward(self, grad_y=1.0):
+        grad = self.probs.copy()
+        rows = np.take_along_axis(grad, self.target[..., None], axis=-1)
+        np.put_along_axis(grad, self.target[..., None], rows - 1, axis=-1)
+        return grad_y * grad / self.target.size
+
+
+class SequenceCrossEntropyOverBatch(SequenceCrossEntropy):
+    def backward(self, grad_y=1.0):
+        # divided by the batch only, where forward's mean is over every position: B * T
+        return super().backward(grad_y) * self.target.size / len(self.target)
