@@ -252,6 +252,37 @@ def test_save_refuses_a_model_that_load_would_refuse(tmp_path, network, extras, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("network", "classes", "message"),
+    [
+        (
+            lambda: build_mlp(3, [4], 3, rng=0),
+            np.arange(2),
+            r"one entry per network output \(3\); got 2",
+        ),
+        (
+            lambda: build_mlp(3, [4], 3, rng=0),
+            np.arange(4),
+            r"one entry per network output \(3\); got 4",
+        ),
+        (lambda: build_mlp(3, [4], 3, rng=0), np.array([0, 0, 1]), "distinct integers or strings"),
+        (lambda: build_mlp(3, [4], 3, rng=0), np.array([[0, 1, 2]]), "a 1-D array of distinct"),
+        (lambda: build_mlp(3, [4], 3, rng=0), np.array([2**63, 1, 2], dtype=np.uint64), "int64"),
+        (lambda: build_mlp(3, [4], 1, rng=0), np.arange(1), "one output per class; got 1 output"),
+    ],
+    ids=["fewer", "more", "repeated", "2-d", "beyond-int64", "logistic-unit"],
+)
+def test_write_model_refuses_classes_that_load_would_refuse(tmp_path, network, classes, message):
+    # serialization.write_model, the writer under save, wrote these, and every load refused them
+    path = tmp_path / "m.npz"
+    with pytest.raises(ValueError, match=message) as info:
+        serialization.write_model(path, network(), classes=classes)
+    assert str(info.value).startswith(f"save: '{path}' not written (load would refuse it): ")
+    assert list(tmp_path.iterdir()) == []
+    serialization.write_model(path, build_mlp(3, [4], 3, rng=0), classes=np.array(["a", "b", "c"]))
+    assert list(load(path).classes) == ["a", "b", "c"]
+
+
 def test_metadata_as_deep_as_load_reads_is_saved(tmp_path):
     deepest = {"x": _nested_lists(serialization.MAX_HEADER_DEPTH - 3)}  # 98 levels, with its own
     save(build_mlp(3, [4], 2, rng=0), tmp_path / "m.npz", metadata=deepest)
@@ -458,7 +489,7 @@ def test_pickled_object_array_is_refused(tmp_path, rng):
             r"'0.b' must be floating point of shape \(32,\)",
         ),
         (lambda a, m: a.update({"0.b": np.zeros(32, np.int32)}), "must be floating point"),
-        (lambda a, m: a.pop("classes"), "contents do not fit together"),
+        (lambda a, m: a.pop("classes"), "file lacks the classes"),
         (lambda a, m: a.update({"classes": np.arange(3)}), "one entry per network output"),
         (lambda a, m: a.pop("scaler.scale"), "contents do not fit together"),
         (lambda a, m: m.update({"network": {"layers": [{"type": "Conv2d"}]}}), "architecture"),

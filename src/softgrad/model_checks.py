@@ -43,6 +43,7 @@ __all__ = [
     "axis_problem",
     "batch_axis_layer",
     "check_model_contents",
+    "classes_problem",
     "declared_shapes",
     "first_break",
 ]
@@ -201,6 +202,46 @@ def _check_parts_fit(
     check_scaler_shape(arrays, weights[0][0], where)
 
 
+def classes_problem(classes: np.ndarray) -> str | None:
+    """What is wrong with ``classes`` as a model's labels, or None: they must be a 1-D array of
+    distinct integers (within int64, as they are stored) or strings."""
+    if classes.dtype.kind == "u" and classes.size and classes.max() > np.iinfo(np.int64).max:
+        return f"must be integers within int64 or strings; got {classes.max().item()!r}"
+    if (
+        classes.ndim != 1
+        or classes.dtype.kind not in "biuUS"
+        or len(np.unique(classes)) != len(classes)
+    ):
+        kind = f"{classes.dtype.name} {classes!r}"
+        return f"must be a 1-D array of distinct integers or strings; got {kind}"
+    return None
+
+
+def _check_classes(
+    declared: dict[str, tuple[int, ...]], arrays: dict[str, np.ndarray], where: str
+) -> None:
+    """The classes are a model's labels (:func:`classes_problem`), one per output of the last
+    Linear layer (only Linear layers change the width); a logistic unit's one output is no
+    model of classes."""
+    if "classes" not in arrays:
+        raise ModelFileError(f"{where}: file lacks the classes (the labels of the outputs)")
+    classes = arrays["classes"]
+    problem = classes_problem(classes)
+    if problem is not None:
+        raise ModelFileError(f"{where}: classes {problem}")
+    outputs = [shape for name, shape in declared.items() if name.endswith(".W")][-1][1]
+    if outputs == 1:
+        raise ModelFileError(
+            f"{where}: network must give one output per class; got 1 output, a logistic unit "
+            "(trained with LogisticLoss)"
+        )
+    if len(classes) != outputs:
+        raise ModelFileError(
+            f"{where}: classes must have one entry per network output ({outputs}); "
+            f"got {len(classes)}"
+        )
+
+
 def first_break(shapes: dict[str, tuple[int, ...]]) -> tuple[str, str, int, int] | None:
     """The first two Linear layers in a row whose sizes do not chain, from the weight shapes
     ``{"0.W": (in, out), ...}`` in layer order: ``(layer, next layer, its out_features, the
@@ -263,6 +304,7 @@ def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], wh
         One line naming the file and the first problem.
     """
     _check_shapes(meta, arrays, where)
+    _check_classes(declared_shapes(meta["network"], where), arrays, where)
     _check_finite(arrays, where)
     check_scaler_values(meta, arrays, where)
     check_meta(meta, where)

@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows, check_real_array
-from softgrad.model_checks import axis_problem, batch_axis_layer, declared_shapes, first_break
+from softgrad.model_checks import (
+    axis_problem,
+    batch_axis_layer,
+    classes_problem,
+    declared_shapes,
+    first_break,
+)
 from softgrad.model_file_meta import as_image_shape
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.stored_rows import StoredRows
@@ -57,16 +63,9 @@ def model_classes(classes: Any) -> np.ndarray:
         # as NumPy reads the same values from a list (a pandas column of str: str); an object
         # array of anything else (None, ints beyond int64) used to become their str() silently
         array = np.array(array.tolist())
-    if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
-        # labels are stored as int64: 2**63 became -2**63
-        raise ValueError(
-            f"Model: classes must be integers within int64 or strings; got {array.max().item()!r}"
-        )
-    if array.ndim != 1 or array.dtype.kind not in "biuUS" or len(np.unique(array)) != len(array):
-        raise ValueError(
-            "Model: classes must be a 1-D array of distinct integers or strings; "
-            f"got {array.dtype.name} {array!r}"
-        )
+    problem = classes_problem(array)  # labels are stored as int64: 2**63 became -2**63
+    if problem is not None:
+        raise ValueError(f"Model: classes {problem}")
     return array.astype(np.int64) if array.dtype.kind in "biu" else array
 
 
