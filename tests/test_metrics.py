@@ -151,6 +151,22 @@ def test_large_input_is_vectorised():
             ValueError,
             r"cm must hold finite counts >= 0; got dtype float64 with min 0.0 and max inf",
         ),
+        # the message's own min and max raised a raw TypeError, UFuncTypeError or AttributeError
+        (
+            lambda: precision_recall([[None, 1], [1, 1]]),
+            ValueError,
+            r"^precision_recall: cm must be a matrix of counts; got dtype object$",
+        ),
+        (
+            lambda: precision_recall([[1, 2], [3, "x"]]),
+            ValueError,
+            r"^precision_recall: cm must be a matrix of counts; got dtype <U21$",
+        ),
+        (
+            lambda: precision_recall(np.array([[1, 2], [3, 4]], dtype=object)),
+            ValueError,
+            "cm must be a matrix of counts; got dtype object",
+        ),
         # C * C counts overflowed int64: "Python int too large to convert to C long"
         (
             lambda: confusion_matrix([0], [0], 10**12),

@@ -153,8 +153,12 @@ def precision_recall(cm: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"precision_recall: cm must be a square (C, C) matrix; got shape {matrix.shape}"
         )
+    if matrix.dtype.kind not in "iuf":  # None, 'x', objects: no min or max to report
+        raise ValueError(
+            f"precision_recall: cm must be a matrix of counts; got dtype {matrix.dtype}"
+        )
     # NaN is not >= 0; inf is, and inf / inf was a NaN precision
-    if matrix.dtype.kind not in "iuf" or not np.all((matrix >= 0) & np.isfinite(matrix)):
+    if not np.all((matrix >= 0) & np.isfinite(matrix)):
         low, high = matrix.min().item(), matrix.max().item()
         raise ValueError(
             "precision_recall: cm must hold finite counts >= 0; "

@@ -74,6 +74,28 @@ def test_cosine_closed_form():
     np.testing.assert_allclose(got, expected, rtol=1e-15, atol=1e-16)
 
 
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda o: StepLR(o, step_size=3, gamma=0.5),
+        lambda o: CosineLR(o, t_max=4),
+        lambda o: ConstantLR(o, factor=0.5, total_iters=2),
+        lambda o: InvScalingLR(o),
+    ],
+    ids=["step", "cosine", "constant", "invscaling"],
+)
+@pytest.mark.parametrize(
+    ("epoch", "error", "match"),
+    [(-1, ValueError, "epoch must be >= 0; got -1"), ("a", TypeError, "epoch must be an int")],
+)
+def test_lr_at_refuses_an_epoch_before_the_start(build, epoch, error, match):
+    # CosineLR.lr_at(-1) gave 0.0905 and StepLR's base_lr / gamma; "a" a raw TypeError
+    schedule = build(SGD(lr=0.4))
+    with pytest.raises(error, match=f"^{type(schedule).__name__}.lr_at: {match}"):
+        schedule.lr_at(epoch)
+    assert schedule.lr_at(np.int64(0)) == schedule.lr_at(0)
+
+
 def test_constant_lr():
     assert rates(ConstantLR(SGD(lr=0.3)), [None] * 3) == [0.3, 0.3, 0.3]
     got = rates(ConstantLR(SGD(lr=0.3), factor=0.5, total_iters=2), [None] * 4)

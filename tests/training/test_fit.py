@@ -437,12 +437,14 @@ def test_float32_input_is_not_copied():
         (
             {"validation_fraction": 1.0},
             ValueError,
-            r"fit: validation_fraction must be in \(0, 1\); got 1.0",
+            r"fit: validation_fraction must be a float in \[0, 1\) \(0: no validation split\); "
+            r"got 1.0",
         ),
         (
             {"validation_fraction": -0.1},
             ValueError,
-            r"fit: validation_fraction must be in \(0, 1\); got -0.1",
+            r"fit: validation_fraction must be a float in \[0, 1\) \(0: no validation split\); "
+            r"got -0.1",
         ),
         (
             {"validation_fraction": 0.999},

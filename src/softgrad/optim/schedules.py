@@ -30,7 +30,12 @@ class _ClosedForm(LRSchedule):
         self._set_lr(0)  # torch's schedulers set epoch 0's rate when built
 
     def lr_at(self, epoch: int) -> float:
-        """The learning rate during epoch ``epoch`` (0 before the first ``step``)."""
+        """The learning rate during epoch ``epoch`` (0 before the first ``step``): an integer
+        >= 0 (-1 gave a rate past the schedule's start, and a string a raw TypeError)."""
+        return self._rate(check_int(epoch, f"{type(self).__name__}.lr_at", "epoch", 0))
+
+    def _rate(self, epoch: int) -> float:
+        """The formula of :meth:`lr_at`, for a checked epoch."""
         raise NotImplementedError
 
     def step(self, metric: float | None = None) -> None:
@@ -97,7 +102,7 @@ class ConstantLR(_ClosedForm):
             "total_iters": check_int(config["total_iters"], where, "total_iters", 0),
         }
 
-    def lr_at(self, epoch: int) -> float:
+    def _rate(self, epoch: int) -> float:
         return self.base_lr * self.factor if epoch < self.total_iters else self.base_lr
 
 
@@ -140,7 +145,7 @@ class StepLR(_ClosedForm):
             "gamma": check_number(config["gamma"], where, "gamma", 0.0),
         }
 
-    def lr_at(self, epoch: int) -> float:
+    def _rate(self, epoch: int) -> float:
         return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -185,7 +190,7 @@ class CosineLR(_ClosedForm):
             "eta_min": check_number(config["eta_min"], where, "eta_min", 0.0),
         }
 
-    def lr_at(self, epoch: int) -> float:
+    def _rate(self, epoch: int) -> float:
         cosine = math.cos(math.pi * epoch / self.t_max)
         # halve (1 + cos) first: the same bits, and base_lr near the float maximum cannot
         # overflow in between
@@ -237,7 +242,7 @@ class InvScalingLR(_ClosedForm):
             ),
         }
 
-    def lr_at(self, epoch: int) -> float:
+    def _rate(self, epoch: int) -> float:
         """The rate for the current ``t`` (``epoch`` only identifies the call)."""
         return float(self.base_lr) / (self.t + 1) ** self.power_t
 

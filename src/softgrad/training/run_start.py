@@ -95,7 +95,10 @@ def _split_validation(
     """stratified_split, behind checks whose messages name fit's own argument; the targets
     the loss ignores (``ignore_index``, maybe outside the classes: -100) are one stratum."""
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fit: validation_fraction must be in (0, 1); got {fraction!r}")
+        raise ValueError(
+            f"fit: validation_fraction must be a float in [0, 1) (0: no validation split); "
+            f"got {fraction!r}"
+        )
     if math.ceil(fraction * len(target)) >= len(target):
         raise ValueError(
             f"fit: validation_fraction must leave at least one training sample; got "
