@@ -335,17 +335,17 @@ def test_bad_arguments(fn):
             (
                 ValueError,
                 dict(label_smoothing=1.5),
-                rf"^{name}: label_smoothing must be in \[0, 1\]; got 1.5$",
+                rf"^{name}: label_smoothing must be a float in \[0, 1\]; got 1.5$",
             ),
             (
                 ValueError,
                 dict(label_smoothing=-0.1),
-                r"label_smoothing must be in \[0, 1\]; got -0.1$",
+                r"label_smoothing must be a float in \[0, 1\]; got -0.1$",
             ),
             (
                 TypeError,
                 dict(label_smoothing="0.1"),
-                rf"^{name}: label_smoothing must be a float; got '0.1'$",
+                rf"^{name}: label_smoothing must be a float in \[0, 1\]; got '0.1'$",
             ),
             (
                 ValueError,

@@ -149,6 +149,23 @@ def test_backward_before_forward_raises(loss_cls):
         loss_cls().backward()
 
 
+@pytest.mark.parametrize("layer", ["CrossEntropyLoss", "LogisticLoss"])
+def test_label_smoothing_is_checked_as_the_functions_check_it(layer):
+    # the layers refused a NumPy integer 0 that F.cross_entropy takes, with their own messages
+    import softgrad.functional as F
+    from softgrad import nn
+
+    build = getattr(nn, layer)
+    assert build(label_smoothing=np.int64(0)).label_smoothing == 0.0
+    F.cross_entropy(np.zeros((2, 3)), [0, 1], label_smoothing=np.int64(0))
+    for bad, error in ((1.5, ValueError), (True, TypeError), ("0.1", TypeError)):
+        expected = rf"must be a float in \[0, 1\]; got {bad!r}$"
+        with pytest.raises(error, match=f"^{layer}: label_smoothing {expected}"):
+            build(label_smoothing=bad)
+        with pytest.raises(error, match=f"^cross_entropy: label_smoothing {expected}"):
+            F.cross_entropy(np.zeros((2, 3)), [0, 1], label_smoothing=bad)
+
+
 def test_option_validation():
     with pytest.raises(
         ValueError, match="reduction must be one of 'mean', 'sum', 'none'; got 'avg'"

@@ -20,6 +20,7 @@ __all__ = [
     "REDUCTIONS",
     "Problem",
     "Rows",
+    "check_label_smoothing",
     "check_options",
     "class_targets",
     "grad_scale",
@@ -78,19 +79,30 @@ def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
     return Rows(rows, out_dtype, ax, xc.shape, lead)
 
 
+def check_label_smoothing(label_smoothing: Any, where: str) -> float:
+    """``label_smoothing`` as a float in [0, 1], for the functions and the loss layers alike
+    (a NumPy integer 0 too; not a bool or a string)."""
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(
+            f"{where}: label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
+        )
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(
+            f"{where}: label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
+        )
+    return eps
+
+
 def check_options(reduction: Any, label_smoothing: Any, ignore_index: Any, where: str) -> float:
     """Check reduction / label_smoothing / ignore_index; return label_smoothing as a float."""
     if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(
             f"{where}: reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}"
         )
-    if isinstance(label_smoothing, bool) or not isinstance(
-        label_smoothing, (int, float, np.integer, np.floating)
-    ):
-        raise TypeError(f"{where}: label_smoothing must be a float; got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"{where}: label_smoothing must be in [0, 1]; got {label_smoothing!r}")
+    eps = check_label_smoothing(label_smoothing, where)
     if ignore_index is not None and (
         isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
     ):

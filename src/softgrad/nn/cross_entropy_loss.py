@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_sample_weight
+from softgrad.functional._targets import check_label_smoothing
 from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
 from softgrad.kernels import FUSED_DTYPES, get_ops
 from softgrad.nn.layer import check_input_grad
@@ -81,19 +82,7 @@ class CrossEntropyLoss(Loss):
     ) -> None:
         super().__init__(axis, reduction, weight, ignore_index)
         self.max_sample_loss = check_max_sample_loss(max_sample_loss, "CrossEntropyLoss")
-        if isinstance(label_smoothing, bool) or not isinstance(
-            label_smoothing, (int, float, np.floating)
-        ):
-            raise TypeError(
-                f"CrossEntropyLoss: label_smoothing must be a float in [0, 1]; "
-                f"got {label_smoothing!r}"
-            )
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(
-                f"CrossEntropyLoss: label_smoothing must be a float in [0, 1]; "
-                f"got {label_smoothing!r}"
-            )
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_label_smoothing(label_smoothing, "CrossEntropyLoss")
         self._problem: Problem | None = None  # the validated call: layout, targets, options
         # per-row losses and the kernel's cache: e = exp(logits - shift), its row sums, targets
         self._losses: RowLosses | None = None

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_real_float
+from softgrad.functional._targets import check_label_smoothing
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer, check_input_grad
 from softgrad.nn.loss import StepLoss, check_max_sample_loss, weighted_mean
@@ -68,18 +69,8 @@ class LogisticLoss(Layer):
             raise ValueError(
                 f"LogisticLoss: reduction must be one of 'mean', 'sum', 'none'; got {reduction!r}"
             )
-        if isinstance(label_smoothing, bool) or not isinstance(
-            label_smoothing, (int, float, np.floating)
-        ):
-            raise TypeError(
-                f"LogisticLoss: label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
-            )
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(
-                f"LogisticLoss: label_smoothing must be a float in [0, 1]; got {label_smoothing!r}"
-            )
         self.reduction = reduction
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = check_label_smoothing(label_smoothing, "LogisticLoss")
         self._logits: np.ndarray | None = None
         self._target: np.ndarray | None = None
         self._softplus: np.ndarray | None = None
