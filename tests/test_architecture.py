@@ -274,3 +274,55 @@ def test_the_cycle_detector_passes_a_package_without_one(tmp_path):
         },
     )
     assert import_cycles(import_graph(package)) == []
+
+
+# the one write below the faces: MPI's last resort, the traceback of a rank about to be killed
+# (training/distributed.py, Communicator.abort)
+_LAST_WORDS = {("training/distributed.py", "print_exception")}
+
+
+def _writes(path: Path) -> list[str]:
+    """The prints and writes to stdout or stderr in a module, as ``name:line``."""
+    return _writes_in(path.read_text(encoding="utf-8"), str(path.relative_to(SRC)))
+
+
+def _writes_in(source: str, where: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "print":
+            found.append(("print", node.lineno))
+        elif isinstance(func, ast.Attribute) and func.attr in ("print_exception", "print_exc"):
+            found.append((func.attr, node.lineno))
+        elif (
+            isinstance(func, ast.Attribute)
+            and func.attr == "write"
+            and isinstance(func.value, ast.Attribute)
+            and func.value.attr in ("stdout", "stderr")
+        ):
+            found.append((f"{func.value.attr}.write", node.lineno))
+    return [f"{name}:{line}" for name, line in found if (where, name) not in _LAST_WORDS]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _modules() if FLOORS[_part(p)] < 3],
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_only_the_faces_print(path):
+    # the estimator's verbose lines were printed from training/callbacks.py
+    assert not _writes(path), f"{path.relative_to(SRC)} writes to the terminal: {_writes(path)}"
+
+
+def test_the_print_finder_sees_prints_and_writes():
+    source = "import sys, traceback\nprint(1)\nsys.stdout.write('x')\nsys.stderr.write('y')\n"
+    source += "traceback.print_exception(None)\n"
+    assert _writes_in(source, "training/x.py") == [
+        "print:2",
+        "stdout.write:3",
+        "stderr.write:4",
+        "print_exception:5",
+    ]
+    assert _writes_in(source, "training/distributed.py")[-1] == "stderr.write:4"

@@ -6,7 +6,7 @@ Nothing here computes a forward or backward pass, an update or an epoch: the upd
 ``optim.SGD(lr_in_velocity=True)`` / ``optim.Adam(fold_bias_correction=True)`` (sklearn's
 rules), the L2 term is fit's ``l2_penalty``, the batch order fit's ``ReshuffleEachEpoch`` policy
 on sklearn's RandomState, the stopping rule ``NoImprovementStopping`` and the verbose lines
-``SklearnVerbose``.
+``SklearnVerbose`` (:mod:`softgrad.sklearn._verbose`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, Dropout, LogisticLoss
 from softgrad.optim import SGD, Adam, InvScalingLR
 from softgrad.sklearn._network import glorot_model
+from softgrad.sklearn._verbose import SklearnVerbose
 from softgrad.training import fit
 from softgrad.training.batch_order import ReshuffleEachEpoch
-from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose
+from softgrad.training.callbacks import BatchSizeMeanLoss, Callback
 from softgrad.training.early_stopping import NoImprovementStopping
 
 

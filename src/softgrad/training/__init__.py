@@ -5,12 +5,12 @@ callbacks (:class:`Callback`, which see a :class:`TrainState`), so the CLI draws
 and the estimator prints its verbose lines without the loop printing anything.
 :func:`evaluate`, :func:`predict_logits` and :func:`predict_proba` run in batches in eval mode.
 Policies a caller plugs in: the batch order (``shuffle=``: :class:`ReshuffleEachEpoch` is
-scikit-learn's), scikit-learn's stopping rule (:class:`NoImprovementStopping`) and verbose
-lines (:class:`SklearnVerbose`), as callbacks.
+scikit-learn's) and scikit-learn's stopping rule (:class:`NoImprovementStopping`), as
+callbacks.
 """
 
 from softgrad.training.batch_order import InOrder, PermuteEachEpoch, ReshuffleEachEpoch
-from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, SklearnVerbose, TrainState
+from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, TrainState
 from softgrad.training.early_stopping import EarlyStopping, NoImprovementStopping
 from softgrad.training.evaluation import evaluate
 from softgrad.training.fit import fit
@@ -27,7 +27,6 @@ __all__ = [
     "NoImprovementStopping",
     "PermuteEachEpoch",
     "ReshuffleEachEpoch",
-    "SklearnVerbose",
     "TrainState",
     "evaluate",
     "fit",
