@@ -36,6 +36,8 @@ _LAYER_ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "Sigmoid": "logistic", "Id
 def _from_estimator(est) -> tuple[list, None]:
     from sklearn.utils.validation import check_is_fitted
 
+    from softgrad.sklearn.convert import softmax_layers
+
     check_is_fitted(est)
     if getattr(est, "out_activation_", "softmax") not in ("softmax", "logistic") or (
         est.out_activation_ == "logistic" and est.coefs_[-1].shape[1] != 1
@@ -44,11 +46,7 @@ def _from_estimator(est) -> tuple[list, None]:
             "export_onnx: model must be a binary or multiclass classifier; got out_activation_="
             f"{est.out_activation_!r} with {est.coefs_[-1].shape[1]} outputs (multilabel?)"
         )
-    coefs = [np.asarray(c) for c in est.coefs_]
-    intercepts = [np.asarray(b) for b in est.intercepts_]
-    if coefs[-1].shape[1] == 1:  # logistic output z -> softmax logits [0, z]
-        coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
-        intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
+    coefs, intercepts = softmax_layers(est.coefs_, est.intercepts_)  # logistic z -> [0, z]
     plan: list = []
     for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
         plan.append(("gemm", coef, intercept, f"layer {i} (coefs_[{i}], intercepts_[{i}])"))

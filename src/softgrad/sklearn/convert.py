@@ -37,6 +37,17 @@ _SHARED = (
 _FITTED = ("n_iter_", "t_", "loss_", "best_loss_", "validation_scores_", "best_validation_score_")
 
 
+def softmax_layers(coefs, intercepts) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """An MLP's weights as lists for a softmax over its outputs: a two-class MLP's one logistic
+    output z becomes the logits [0, z], since softmax([0, z]) = [sigmoid(-z), sigmoid(z)] (for
+    :func:`to_model` and :func:`softgrad.onnx_export.export_onnx`, which must agree)."""
+    coefs, intercepts = [np.asarray(c) for c in coefs], [np.asarray(b) for b in intercepts]
+    if coefs[-1].shape[1] == 1:
+        coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
+        intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
+    return coefs, intercepts
+
+
 def _check_sklearn_mlp(mlp):
     from sklearn.neural_network import MLPClassifier as SkMLP
     from sklearn.utils.validation import check_is_fitted
@@ -151,10 +162,7 @@ def to_model(est):
     from softgrad.sklearn._network import build_model
 
     check_is_fitted(est)
-    coefs, intercepts = list(est.coefs_), list(est.intercepts_)
-    if coefs[-1].shape[1] == 1:
-        coefs[-1] = np.hstack([np.zeros_like(coefs[-1]), coefs[-1]])
-        intercepts[-1] = np.concatenate([np.zeros_like(intercepts[-1]), intercepts[-1]])
+    coefs, intercepts = softmax_layers(est.coefs_, est.intercepts_)
     network = build_model(zip(coefs, intercepts, strict=True), est.activation, 0.0, coefs[0].dtype)
     metadata = {"source": "softgrad.sklearn.MLPClassifier", "n_iter": int(est.n_iter_)}
     return Model(network, est.classes_, Scaler(0.0, 1.0), metadata=metadata)
