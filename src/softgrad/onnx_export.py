@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.atomic import atomic_write
+from softgrad.checks import check_path
 from softgrad.errors import MissingDependencyError
 from softgrad.model_checks import axis_problem, batch_axis_layer
 
@@ -273,7 +274,9 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     >>> probs.shape, bool(np.allclose(probs, predict_proba(net, X), atol=1e-6))
     ((5, 3), True)
     """
-    path = Path(path)
+    path = Path(check_path(path, "export_onnx"))
+    if not isinstance(name, str):
+        raise TypeError(f"export_onnx: name must be a str; got {type(name).__name__}")
     if path.is_dir():
         raise IsADirectoryError(
             errno.EISDIR,

@@ -10,8 +10,8 @@ API); private helpers behind them trust what they were given. Each takes the val
 The checks live in three modules, by what they check; import them from here:
 
 - :mod:`~softgrad.checks.scalars`: single values (``check_positive_int``, ``check_int``,
-  ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``) and a hyperparameter
-  that must fit the parameters' dtype (``check_fits_dtype``) or stay above 0 there
+  ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``, ``check_path``) and a
+  hyperparameter that must fit the parameters' dtype (``check_fits_dtype``) or stay above 0 there
   (``check_stays_positive``).
 - :mod:`~softgrad.checks.samples`: arrays of samples (``as_array``, ``check_real_array``,
   ``check_finite_rows``, ``check_feature_count``, ``check_fits_rows`` and its scan
@@ -56,6 +56,7 @@ from softgrad.checks.scalars import (
     check_int,
     check_metric,
     check_number,
+    check_path,
     check_positive_int,
     check_stays_positive,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "check_metric",
     "check_number",
     "check_out",
+    "check_path",
     "check_positive_int",
     "check_real_array",
     "check_same_shape",

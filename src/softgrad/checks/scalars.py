@@ -8,6 +8,7 @@ in the house template (see :mod:`softgrad.checks`).
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -157,3 +158,14 @@ def check_metric(metric: Any, where: str) -> float:
     if isinstance(metric, (bool, np.bool_)) or not isinstance(metric, _REAL):
         raise TypeError(f"{where}: metric must be a real number; got {metric!r}")
     return float(metric)
+
+
+def check_path(value: Any, where: str, what: str = "path") -> str | os.PathLike:
+    """A file or folder name as given: a str or an os.PathLike (a number or None reached the
+    operating system's raw ``expected str, bytes or os.PathLike object``, and bytes are no
+    name softgrad writes into its messages)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"{where}: {what} must be a str or pathlib.Path; got {type(value).__name__}"
+        )
+    return value

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from softgrad.checks import check_path
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.digits import load_digits
 from softgrad.datasets.files import load_file
@@ -90,6 +91,9 @@ def load_data(
     >>> X_train.shape, X_test.shape
     ((1437, 64), (360, 64))
     """
+    check_path(spec, "load_data", "spec")
+    if root is not None:
+        check_path(root, "load_data", "root")
     name = str(spec).strip().lower().replace("_", "-")
     loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist}
     if name in loaders:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softgrad.checks import check_path
 from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.features import check_values, chunk_rows
@@ -258,7 +259,7 @@ def load_file(
     >>> ds.class_names, ds.X_train.shape, ds.X_test.shape
     (['apple', 'pear'], (8, 2), (2, 2))
     """
-    path = Path(path)
+    path = Path(check_path(path, "load_file"))
     where = f"load_file: '{path}'"
     if not path.exists():
         raise DatasetNotFoundError(f"{where}: no such file or folder")

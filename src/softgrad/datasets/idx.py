@@ -33,6 +33,7 @@ from typing import BinaryIO
 import numpy as np
 
 from softgrad.atomic import atomic_write
+from softgrad.checks import check_path
 from softgrad.errors import DataFormatError
 
 __all__ = ["IDX_DTYPES", "load_idx", "save_idx"]
@@ -157,7 +158,7 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     array([[  1,  -2],
            [  3, 300]], dtype=int16)
     """
-    path = Path(path)
+    path = Path(check_path(path, "load_idx"))
     where = f"load_idx: '{path}'"
     if not path.is_file():
         raise FileNotFoundError(f"{where}: no such file")
@@ -191,6 +192,7 @@ def save_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | Non
     ValueError
         Unsupported dtype, a 0-d array, or more than 255 dimensions.
     """
+    check_path(path, "save_idx")
     array = np.asarray(array)
     code = _CODE_OF_KIND.get((array.dtype.kind, array.dtype.itemsize))
     if code is None or array.dtype.kind not in "uif":

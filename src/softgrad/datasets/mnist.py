@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from softgrad.checks import check_path
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.features import check_values
 from softgrad.datasets.idx import load_idx
@@ -140,7 +141,7 @@ def load_idx_folder(
         Images flattened to rows (a view, no copy) with ``image_shape`` the per-sample shape
         when it is 2-D; ``scale`` 255 for uint8 images, else None (standardise).
     """
-    folder = Path(folder)
+    folder = Path(check_path(folder, "load_idx_folder", "folder"))
     files = find_idx_folder(folder)
     if files is None:
         raise DatasetNotFoundError(

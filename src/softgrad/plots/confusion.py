@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_path
 from softgrad.plots._figure import display_name, new_figure, save_atomic
 
 # the figure grows with the classes up to this side (4000 x 4000 pixels at 100 dpi, 64 MB as
@@ -69,6 +70,7 @@ def plot_confusion_matrix(
     ...     print(path.name, imread(path).shape)  # 6 x 6 inches at 100 dpi, RGBA
     cm.png (600, 600, 4)
     """
+    check_path(path, "plot_confusion_matrix")
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
         raise ValueError(

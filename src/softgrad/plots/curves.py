@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import check_path
 from softgrad.plots._figure import new_figure, save_atomic
 
 CURVES_FIGSIZE = (11.0, 4.2)
@@ -79,6 +80,7 @@ def plot_learning_curves(history: Any, path: str | os.PathLike, *, dpi: int = 10
     ...     print(path.name, imread(path).shape)  # (height, width, RGBA)
     curves.png (420, 1100, 4)
     """
+    check_path(path, "plot_learning_curves")
     h = _history_lists(history)
     fig = new_figure(CURVES_FIGSIZE)  # matplotlib imported, or its install hint raised
     from matplotlib.ticker import MaxNLocator

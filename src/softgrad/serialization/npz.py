@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.atomic import atomic_write
+from softgrad.checks import check_path
 from softgrad.datasets.sniff import read_arrays
 from softgrad.errors import ModelFileError
 
@@ -88,6 +89,12 @@ def write_npz(
     ValueError
         Unknown ``kind``, an object array, the key ``"__meta__"``, or ``meta`` that is not JSON.
     """
+    check_path(path, "write_npz")
+    if not isinstance(arrays, dict) or not all(isinstance(k, str) for k in arrays):
+        raise TypeError(
+            "write_npz: arrays must be a dict of arrays by str name; got "
+            + (type(arrays).__name__ if not isinstance(arrays, dict) else f"keys {list(arrays)!r}")
+        )
     if kind not in KINDS:
         raise ValueError(f"write_npz: kind must be one of {KINDS}; got {kind!r}")
     header = {"format": FORMAT, "kind": kind, "version": VERSION, "meta": dict(meta or {})}
