@@ -12,7 +12,7 @@ import pytest
 from softgrad.cli import info as info_command
 from softgrad.cli import threads as threads_option
 from softgrad.kernels import registry
-from softgrad.kernels.threads import set_threads
+from softgrad.kernels.threads import set_threads, wanted_threads
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +40,26 @@ def test_info_shows_one_thread_for_the_blas_and_the_kernels(cli):
 def test_a_bad_thread_count_is_one_error_line(usage_error, command, bad):
     line = usage_error(command, "--threads", bad)
     assert re.search(r"argument --threads: must be (a positive integer|an integer); got", line)
+
+
+def _blas_threads() -> int:
+    return threads_option.numpy_blas_pool()["num_threads"]
+
+
+@pytest.mark.parametrize("limit_before", [None, 2])
+def test_the_limit_holds_for_its_command_alone(cli, tmp_path, limit_before):
+    # main() from a program: a second command ran on the first's --threads 1, its results
+    # those of one thread, and a command that failed left the limit in place too
+    set_threads(limit_before)
+    blas_before = _blas_threads()
+    assert cli("info", "--threads", "1", "--json").json()["blas"]["threads"] == 1
+    assert wanted_threads() == limit_before
+    assert _blas_threads() == blas_before
+    failed = cli("train", "--threads", "1", "--data", tmp_path / "missing.csv")
+    assert failed.code == 2
+    assert wanted_threads() == limit_before
+    assert _blas_threads() == blas_before
+    assert cli("info", "--json").json()["blas"]["threads"] == blas_before
 
 
 def test_a_thread_count_beyond_a_c_int_runs(cli):

@@ -90,3 +90,51 @@ def test_the_lane_reports_the_limit_and_computes_the_same_update(monkeypatch):
     assert ops.describe()["threads"] == 1
     # the threaded kernel and its calling-thread twin: one formula per element
     np.testing.assert_allclose(updated[1], updated[0], rtol=4 * np.finfo(np.float32).eps, atol=0)
+
+
+_WORKER_SCRIPT = """
+import threading, queue, numba, numpy as np
+from softgrad import functional as F
+from softgrad.kernels import get_ops
+from softgrad.kernels.threads import set_threads
+
+assert get_ops().name == "numba"
+big = np.zeros((1 << 12, 1 << 9), np.float32)  # 2**21 entries: the parallel kernel
+orders, seen = queue.Queue(), queue.Queue()
+
+def worker():
+    while orders.get():
+        F.softmax(big)
+        seen.put(numba.get_num_threads())
+
+thread = threading.Thread(target=worker)
+thread.start()
+set_threads(2)
+orders.put(True)
+limited = seen.get()
+set_threads(None)
+orders.put(True)
+orders.put(False)
+thread.join()
+print(limited, seen.get(), numba.get_num_threads())
+"""
+
+
+def test_none_gives_numbas_pool_back_to_a_thread_that_ran_under_the_limit(tmp_path):
+    # Numba's count is each thread's own, and set_threads(None) put back its caller's alone: a
+    # worker that had run a kernel under set_threads(2) ran the rest of its life on 2 of 4
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_NUM_THREADS": "4", "SOFTGRAD_KERNELS": "numba"}
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER_SCRIPT],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "4", "4"], done.stdout

@@ -67,7 +67,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from softgrad.cli.errors import flush_stdout, run_guarded
     from softgrad.cli.output import escaped_stdout
     from softgrad.cli.parser import parse_args
-    from softgrad.cli.threads import apply_threads
+    from softgrad.cli.threads import command_threads
 
     arguments = list(sys.argv[1:] if argv is None else argv)
 
@@ -81,9 +81,9 @@ def _main(argv: Sequence[str] | None) -> int:
             from softgrad.cli.ranks import refuse_ranks
 
             refuse_ranks(args.command)  # only train runs data-parallel under mpiexec
-        apply_threads(args)  # --threads, before any work
-        code = args.run(args)
-        flush_stdout()
+        with command_threads(args):  # --threads, before any work and for it alone
+            code = args.run(args)
+            flush_stdout()
         return code
 
     # an ASCII stdout prints café as caf\xe9, never half a table (a scheduler's SIGTERM stops

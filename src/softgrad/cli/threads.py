@@ -8,13 +8,15 @@ last minute (a test suite, an earlier run), so a note there would come and go wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from softgrad.cli.argtypes import positive_int
 
-__all__ = ["add_threads_option", "apply_threads", "busy_note", "numpy_blas_pool"]
+__all__ = ["add_threads_option", "busy_note", "command_threads", "numpy_blas_pool"]
 
 
 def add_threads_option(p: argparse.ArgumentParser) -> None:
@@ -28,13 +30,24 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def apply_threads(args: argparse.Namespace) -> None:
-    """Set the command's ``--threads`` limit, where it has one and it was given."""
+@contextlib.contextmanager
+def command_threads(args: argparse.Namespace) -> Iterator[None]:
+    """The command's ``--threads`` limit, where it has one and it was given, for the command
+    alone: the limit the process had is put back after it, whether it returns or raises (a
+    program calling :func:`softgrad.cli.main` twice trained its second run on the first's
+    ``--threads 1``)."""
     threads = getattr(args, "threads", None)
-    if threads is not None:
-        from softgrad.kernels.threads import set_threads
+    if threads is None:
+        yield
+        return
+    from softgrad.kernels.threads import set_threads, wanted_threads
 
-        set_threads(threads)
+    before = wanted_threads()
+    set_threads(threads)
+    try:
+        yield
+    finally:
+        set_threads(before)
 
 
 def numpy_blas_pool() -> dict[str, Any] | None:

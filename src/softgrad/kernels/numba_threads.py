@@ -71,6 +71,10 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 # held around every parallel launch: the workqueue layer must not be entered by two threads
 _LAUNCH = threading.Lock()
+# Numba's thread count is each Python thread's own: whether a launch in this thread set it to a
+# set_threads limit, which a launch after set_threads(None) must lift here too (set_threads
+# puts back only its caller's count; a thread that launched under the limit kept it)
+_LIMITED_HERE = threading.local()
 
 
 def _new_launch_lock() -> None:
@@ -253,6 +257,10 @@ def parallel_kernel(
         with _LAUNCH:
             if threads is not None:  # Numba's count is the calling thread's: set it here
                 numba.set_num_threads(thread_count())
+                _LIMITED_HERE.on = True
+            elif getattr(_LIMITED_HERE, "on", False):  # a limit set here, since lifted
+                numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+                _LIMITED_HERE.on = False
             return dispatcher(*args)
 
     launch.dispatcher = dispatcher
