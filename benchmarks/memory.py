@@ -9,9 +9,10 @@ training allocates, without the interpreter and library code.
 - PyTorch and scikit-learn train on the float32 set in [0, 1] (``data.load_fashion``).
 - softgrad trains as ``softgrad train`` does: the images stay uint8 as loaded
   (``softgrad.datasets.load_fashion_mnist``) and ``Scaler.for_range(255).inputs`` reads each
-  batch scaled (``ScaledRows``). Its kernels are loaded (Numba compiles or loads them from its
-  cache) by a 3-step fit on 256 stand-in rows before the "imports" reading, so their machine
-  code counts as library code, as PyTorch's and scikit-learn's compiled code does.
+  batch scaled (``ScaledRows``).
+- Every peer first trains 3 steps on 256 stand-in rows before the "imports" reading
+  (:func:`_warm_up`), so that what a library loads or allocates at its first use (softgrad's
+  Numba kernels, PyTorch's allocator) counts as library code for all of them alike.
 - ``softgrad-float32`` (not run by default) is softgrad on the float32 set, the way it trained
   before the uint8 path: the figure to compare with.
 
@@ -65,8 +66,7 @@ def child(peer: str, hidden: int, batch_size: int, optimizer: str, lr: float, ep
         torch.set_num_threads(blas_threads())
     elif peer == "sklearn":
         import sklearn.neural_network  # noqa: F401
-    elif peer.startswith("softgrad"):
-        _load_softgrad_kernels(hidden, batch_size, optimizer, lr)
+    _warm_up(peer, hidden, batch_size, optimizer, lr)
     from peers import PEERS, RunSpec
 
     rss_imports = _status_kib("VmRSS")
@@ -74,12 +74,7 @@ def child(peer: str, hidden: int, batch_size: int, optimizer: str, lr: float, ep
     rss_data = _status_kib("VmRSS")
     reset = _reset_peak()
     spec = RunSpec(hidden, batch_size, optimizer, lr)
-    runner = PEERS[peer.removesuffix("-float32")](spec, X, y, n_classes)
-    if hasattr(runner, "train"):
-        runner.train(epochs)
-    else:
-        for _ in range(epochs):
-            runner.train_epoch()
+    _train(PEERS[peer.removesuffix("-float32")](spec, X, y, n_classes), epochs)
     peak = _status_kib("VmHWM")
     model_bytes = 4 * (X.shape[1] * hidden + hidden + hidden * n_classes + n_classes)
     print(
@@ -98,18 +93,34 @@ def child(peer: str, hidden: int, batch_size: int, optimizer: str, lr: float, ep
     )
 
 
-def _load_softgrad_kernels(hidden: int, batch_size: int, optimizer: str, lr: float) -> None:
-    """Import softgrad and load its kernels: a 3-step fit on 256 stand-in uint8 rows."""
+def _warm_up(peer: str, hidden: int, batch_size: int, optimizer: str, lr: float) -> None:
+    """Run the peer once before the "imports" reading, the same way for every peer: one epoch
+    of 3 batches on 256 stand-in rows (uint8 for softgrad, as it trains, else float32), so that
+    the code and the first-use allocations of every library (softgrad's Numba kernels, compiled
+    or loaded from its cache; PyTorch's allocator and kernels) count as library code alike.
+    PyTorch's first use alone raised its RSS by about 85 MiB, which counted as training when
+    only softgrad was warmed up."""
     import numpy as np
     from peers import PEERS, RunSpec
 
-    from softgrad.preprocessing import Scaler
-
     pixels = np.random.default_rng(0).integers(0, 256, size=(256, 784), dtype=np.uint8)
     labels = np.arange(256) % 10
-    rows = Scaler.for_range(255).inputs(pixels)
+    if peer == "softgrad":
+        from softgrad.preprocessing import Scaler
+
+        rows = Scaler.for_range(255).inputs(pixels)
+    else:
+        rows = (pixels / np.float32(255)).astype(np.float32)
     spec = RunSpec(hidden, min(batch_size, 100), optimizer, lr)
-    PEERS["softgrad"](spec, rows, labels, 10).train(1)
+    _train(PEERS[peer.removesuffix("-float32")](spec, rows, labels, 10), 1)
+
+
+def _train(runner, epochs: int) -> None:
+    if hasattr(runner, "train"):
+        runner.train(epochs)
+    else:
+        for _ in range(epochs):
+            runner.train_epoch()
 
 
 def _training_set(peer: str):

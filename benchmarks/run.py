@@ -413,7 +413,9 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
         report.memory_table(mem_records),
         "",
         "Peak RSS is read from VmHWM after resetting it once the data is loaded, so it covers "
-        "training only; 'peak - imports' excludes the interpreter and library code.",
+        "training only; 'peak - imports' excludes the interpreter, library code and what each "
+        "library allocates at its first use (every peer trains 3 steps on stand-in rows before "
+        "the imports reading).",
         "",
         "### Inference: predict_proba on the 10,000 test images, batch 1,024",
         "",

@@ -129,6 +129,27 @@ def test_memory_names_the_peer_whose_library_is_missing(monkeypatch, capsys):
     assert err == "memory.py: error: peer pytorch needs torch, which is not installed\n"
 
 
+@pytest.mark.parametrize("peer", memory.PEERS)
+def test_memory_warms_every_peer_up_alike(monkeypatch, peer):
+    # only softgrad was warmed up, so PyTorch's first-use allocations (85 MiB) counted as its
+    # training: 1.48x against 1.01x
+    peers = importlib.import_module("peers")
+    runs = []
+
+    class Recorder:
+        def __init__(self, spec, X, y, n_classes):
+            data = X.data if hasattr(X, "scaler") else X
+            runs.append((spec.batch_size, data.shape, data.dtype.name, len(y), n_classes))
+
+        def train_epoch(self):
+            runs.append("epoch")
+
+    monkeypatch.setitem(peers.PEERS, peer.removesuffix("-float32"), Recorder)
+    memory._warm_up(peer, hidden=100, batch_size=128, optimizer="sgd", lr=0.01)
+    dtype = "uint8" if peer == "softgrad" else "float32"
+    assert runs == [(100, (256, 784), dtype, 256, 10), "epoch"]
+
+
 def test_memory_says_which_child_failed_and_why(monkeypatch):
     failed = subprocess.CompletedProcess([], 1, "", "Traceback ...\nMemoryError: out of memory\n")
     monkeypatch.setattr(memory.subprocess, "run", lambda *a, **k: failed)
