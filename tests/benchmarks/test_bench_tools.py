@@ -391,3 +391,33 @@ def test_bench_sklearn_reports_sklearns_prediction_time_over_each_peers():
         rows[0].startswith("`predict_proba` on the 10,000 test images")
         and "3 interleaved" in rows[0]
     )
+
+
+def test_a_peer_target_is_met_only_if_the_paired_epochs_meet_it_too():
+    # the docstring's rule held for the bound and inference targets only: PyTorch's and
+    # scikit-learn's were judged on the ratio of the medians alone
+    targets = _load("targets")
+    harness = importlib.import_module("harness")
+    # medians: softgrad 1.0 against 5.0 (0.20x, a 5x speed-up); epoch by epoch softgrad / PyTorch
+    # is 0.53, 0.2, 0.6 (median 0.53x) and softgrad / scikit-learn 0.59, 0.2, 0.6 (1.70x)
+    cfg = SimpleNamespace(
+        dataset="fashion-mnist",
+        spec=SimpleNamespace(hidden=100, batch_size=128, optimizer="sgd", label="h100 b128 sgd"),
+        runs={
+            "softgrad": harness.PeerRun("softgrad", [9.0, 1.0, 1.0, 3.0], [0.8] * 4),
+            "pytorch": harness.PeerRun("pytorch", [9.0, 1.9, 5.0, 5.0], [0.8] * 4),
+            "sklearn": harness.PeerRun("sklearn", [9.0, 1.7, 5.0, 5.0], [0.8] * 4),
+        },
+        probe_times=[1.0] * 4,
+    )
+    rows = targets.targets_table([cfg], {}, []).splitlines()
+    pytorch = next(row for row in rows if "h100 b128 sgd: epoch <= 0.5x PyTorch" in row)
+    assert pytorch.endswith("| 0.20x (epoch by epoch: 0.53x) | MISSED |"), pytorch
+    sklearn = next(row for row in rows if "1.8x faster than sklearn" in row)
+    assert sklearn.endswith("| 5.00x (epoch by epoch: 1.70x), acc 0.8000 vs 0.8000 | MISSED |")
+    # every epoch meets both: met
+    cfg.runs["pytorch"].epoch_times = [9.0, 2.5, 5.0, 7.0]
+    cfg.runs["sklearn"].epoch_times = [9.0, 2.5, 5.0, 7.0]
+    rows = targets.targets_table([cfg], {}, []).splitlines()
+    assert next(row for row in rows if "0.5x PyTorch" in row).endswith("| met |")
+    assert next(row for row in rows if "1.8x faster than sklearn" in row).endswith("| met |")
