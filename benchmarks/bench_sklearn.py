@@ -183,12 +183,21 @@ def section(results, threads, load, predicted):
         diffs = [a - b for a, b in zip(peers["softgrad"][2], peers["sklearn"][2], strict=True)]
         verdict = "equal or better" if ours >= theirs else "lower"
         diffs_text = ", ".join(f"{d:+.4f}" for d in diffs)
+        # the target asks for the speed at equal or better accuracy (as run.py judges it)
+        met = ratio >= TARGETS[solver] and ours >= theirs
+        float32 = peers.get("sklearn (float32 input)")
+        beside = (
+            ""
+            if float32 is None
+            else f" Against sklearn given float32 input (it then computes in float32 as "
+            f"softgrad does): {float32[0] / peers['softgrad'][0]:.2f}x."
+        )
         lines.append(
-            f"- {solver}: softgrad is {ratio:.2f}x faster than sklearn (target "
-            f"{TARGETS[solver]}x: {'met' if ratio >= TARGETS[solver] else 'NOT met'}; fastest "
-            f"run against fastest run: {best_ratio:.2f}x); mean test "
-            f"accuracy {ours:.4f} vs {theirs:.4f} ({verdict}; "
-            f"per-seed differences {diffs_text})."
+            f"- {solver}: softgrad is {ratio:.2f}x faster than sklearn on float64 input, as a "
+            f"drop-in user passes it (target {TARGETS[solver]}x at equal or better accuracy: "
+            f"{'met' if met else 'NOT met'}; fastest run against fastest run: "
+            f"{best_ratio:.2f}x); mean test accuracy {ours:.4f} vs {theirs:.4f} ({verdict}; "
+            f"per-seed differences {diffs_text}).{beside}"
         )
     lines += ["", *predict_table(predicted)]
     lines += [

@@ -427,9 +427,11 @@ def render(args, info, command, configs, bounds, inf_results, onnx_how, mem_reco
             else f"ONNX Runtime: {onnx_how}"
         )
         + "; scikit-learn "
-        "predicts the whole array in one call (no batch argument), and so does the NumPy "
-        "reference (one product over all rows, which is faster than ten of 1,024 rows: read "
-        "its row as the layering's cost plus that). The peers ran in 15 "
+        "predicts the whole array in one call (no batch argument), and so do the NumPy "
+        "reference and the two-thread reference (one product over all rows, which is faster "
+        "than ten of 1,024 rows: read their rows as the layering's cost plus that). The "
+        "probabilities of ONNX Runtime and of softgrad on the uint8 set (the same weights) are "
+        "compared with softgrad's. The peers ran in 15 "
         "interleaved rounds; in brackets, the median over the rounds of softgrad's time over "
         "the peer's in the same round.",
         "",
