@@ -38,6 +38,8 @@ def files_in(folder):
         (["train", "--data", "missing.npz"], "missing.npz"),
         (["train", "--data", ""], "argument --data: must name a data set or a file; got ''"),
         (["evaluate", "--model", "m.npz", "--data", " "], "--data: must name a data set or a"),
+        # named "load_data: data", neither the option nor the function's own argument
+        (["train", "--data", "nope"], "softgrad: error: --data must be one of 'digits', "),
         (["train", "--out", "no/such/dir/model.npz"], "does not exist"),
         (["train", "--out", "model.txt"], "--out must end in one of .npz"),
         (["train", "--plot", "curves.gif"], "--plot must end in one of"),

@@ -32,7 +32,10 @@ def test_paths_go_to_load_file(make_idx_folder, tmp_path):
 
 
 def test_unknown_spec_lists_the_choices():
-    with pytest.raises(DatasetNotFoundError, match=r"'digits', 'fashion-mnist'.*'fashoin'"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"^load_data: spec must be one of 'digits', 'fashion-mnist'.*'fashoin'",
+    ):
         load_data("fashoin")
 
 

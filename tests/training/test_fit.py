@@ -641,3 +641,20 @@ def test_evaluate_takes_whole_float_targets_as_fit_does(blobs):
     y[4] = 0.5
     with pytest.raises(TypeError, match=r"^evaluate: y must hold integer class indices; got 0.5 "):
         evaluate(model, X, y)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"enabled": "x"}, TypeError, "^EarlyStopping: enabled must be a bool; got 'x'$"),
+        ({"patience": 0}, ValueError, "^EarlyStopping: patience must be a positive int; got 0$"),
+        ({"min_delta": -1.0}, ValueError, "^EarlyStopping: min_delta must be"),
+        ({"restore_best": 1}, TypeError, "^EarlyStopping: restore_best must be a bool"),
+    ],
+)
+def test_early_stopping_built_by_hand_names_itself(kwargs, error, message):
+    # it named fit and fit's argument early_stopping, which the caller had not called
+    from softgrad.training import EarlyStopping
+
+    with pytest.raises(error, match=message):
+        EarlyStopping(**kwargs)

@@ -151,8 +151,12 @@ def _isatty(stream: TextIO) -> bool:
 
 def load_data_with_progress(spec: str, quiet: bool = False, hold_out: bool = True) -> Any:
     """:func:`softgrad.datasets.load_data` with a :class:`LoadProgress` on stderr."""
-    from softgrad.datasets import load_data
+    from softgrad.datasets import load_data, unknown_spec
+    from softgrad.errors import DatasetNotFoundError
 
+    problem = unknown_spec(spec)
+    if problem is not None:  # named as the command line names it, not as load_data's spec
+        raise DatasetNotFoundError(f"--data {problem}")
     progress = LoadProgress(Path(spec).name, quiet=quiet)
     finished = False
     try:

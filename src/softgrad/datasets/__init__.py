@@ -44,6 +44,7 @@ __all__ = [
     "load_mnist",
     "save_idx",
     "stratified_split",
+    "unknown_spec",
 ]
 
 DATASET_NAMES = ("digits", "fashion-mnist", "mnist")
@@ -107,7 +108,17 @@ def load_data(
         return load_digits()
     if Path(spec).exists():
         return load_file(spec, progress=progress, hold_out=hold_out)
-    raise DatasetNotFoundError(
-        f"load_data: data must be one of 'digits', 'fashion-mnist', 'mnist' or an existing "
-        f".npz/.csv file or IDX folder; got {str(spec)!r}"
+    raise DatasetNotFoundError(f"load_data: spec {unknown_spec(spec)}")
+
+
+def unknown_spec(spec: str | os.PathLike) -> str | None:
+    """What is wrong with ``spec`` as data to load (``"must be one of ...; got 'nope'"``, for
+    the caller to name it: ``load_data: spec``, the command line's ``--data``), or None for a
+    data set's name or an existing path."""
+    name = str(spec).strip().lower().replace("_", "-")
+    if name in DATASET_NAMES or Path(spec).exists():
+        return None
+    return (
+        "must be one of 'digits', 'fashion-mnist', 'mnist' or an existing .npz/.csv file or "
+        f"IDX folder; got {str(spec)!r}"
     )

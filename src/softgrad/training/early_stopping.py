@@ -53,12 +53,28 @@ class EarlyStopping:
         restore_best: bool = True,
         enabled: bool = True,
     ) -> None:
-        # named as fit names them: fit builds it from its own arguments
-        self.patience = check_positive_int(patience, "fit", "patience")
+        self._settings(patience, min_delta, restore_best, enabled, "EarlyStopping", "enabled")
+
+    @classmethod
+    def from_fit(
+        cls, patience: Any, min_delta: Any, restore_best: Any, early_stopping: Any
+    ) -> EarlyStopping:
+        """The rule :func:`~softgrad.training.fit` builds from its own arguments, whose
+        messages name them as fit does (``fit: early_stopping must be a bool``)."""
+        stopper = cls.__new__(cls)
+        stopper._settings(
+            patience, min_delta, restore_best, early_stopping, "fit", "early_stopping"
+        )
+        return stopper
+
+    def _settings(
+        self, patience: Any, min_delta: Any, restore_best: Any, enabled: Any, where: str, on: str
+    ) -> None:
+        self.patience = check_positive_int(patience, where, "patience")
         # finite: best - inf is never beaten, so no epoch would count as the best
-        self.min_delta = check_number(min_delta, "fit", "min_delta", 0.0)
-        self.restore_best = check_bool(restore_best, "fit", "restore_best")
-        self.enabled = check_bool(enabled, "fit", "early_stopping")
+        self.min_delta = check_number(min_delta, where, "min_delta", 0.0)
+        self.restore_best = check_bool(restore_best, where, "restore_best")
+        self.enabled = check_bool(enabled, where, on)
         self.best = math.inf
         self.best_epoch: int | None = None
         self.wait = 0

@@ -250,7 +250,7 @@ def fit(
             batch_order(shuffle),
             validation_data,
             validation_fraction,
-            EarlyStopping(patience, min_delta, restore_best, early_stopping),
+            EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
         )
         run.settings = settings
         start = 0
