@@ -343,5 +343,10 @@ def test_the_training_functions_name_a_model_given_where_a_network_belongs():
 
 def test_a_scaler_of_scale_0_is_refused_as_save_and_load_refuse_it():
     # it made every prediction one constant, and save refused the model afterwards
+    # the Scaler itself refuses it now, before any training with it
+    with pytest.raises(ValueError, match=r"^Scaler: scale must be non-zero .* feature 1$"):
+        Scaler(np.zeros(2), np.array([1.0, 0.0]))
+    scaler = Scaler(np.zeros(2), np.array([1.0, 2.0]))
+    scaler.scale = np.array([1.0, 0.0], np.float32)  # set afterwards: Model still refuses it
     with pytest.raises(ValueError, match=r"^Model: scaler.scale must be non-zero .* feature 1$"):
-        Model(build_mlp(2, [3], 2, rng=0), scaler=Scaler(np.zeros(2), np.array([1.0, 0.0])))
+        Model(build_mlp(2, [3], 2, rng=0), scaler=scaler)

@@ -15,6 +15,7 @@ import numpy as np
 
 from softgrad.checks import first_non_number
 from softgrad.kernels import get_ops
+from softgrad.model_file_scaler import zero_scale
 from softgrad.preprocessing_params import ScalerParams
 from softgrad.stored_rows import StoredRows
 
@@ -64,6 +65,9 @@ class Scaler(ScalerParams):
     def __init__(self, offset: float | np.ndarray = 0.0, scale: float | np.ndarray = 1.0):
         self.offset = _as_float32(offset, "offset")
         self.scale = _as_float32(scale, "scale")
+        problem = zero_scale(self.scale)  # Model, save and load refuse it: refused at once
+        if problem is not None:
+            raise ValueError(f"Scaler: scale {problem}")
         if self.offset.ndim == 1 and self.scale.ndim == 1 and self.offset.shape != self.scale.shape:
             raise ValueError(
                 f"Scaler: offset and scale must have the same length; "
