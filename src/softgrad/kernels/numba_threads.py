@@ -27,8 +27,11 @@ own fallback); a ``NUMBA_CACHE_DIR`` the user sets wins. Each kernel's cache is 
 digest of the lane's sources (:func:`kernel`), so a change anywhere in them compiles every
 kernel anew, and the first kernel a process defines removes the cache files that other
 versions of the lane left in that folder (:func:`prune_stale_caches`). Where neither is
-writable (a read-only install and home), Numba refuses to define a cached kernel at all, so
-:func:`_cache_fallback` then points it at a folder in the system's temporary directory.
+writable (a read-only install and home, or no home at all), Numba refuses to define a cached
+kernel at all, so :func:`_cache_fallback` then points it at a folder of this user's own in the
+system's temporary directory: made private (0700), and used only while it is this user's and
+private, since Numba's cache index is a pickle that Numba loads (a folder another user made
+there could run their code as ours); otherwise a fresh private folder for this process alone.
 
 Importing this module imports Numba; only the Numba lane imports it. The kernel modules
 import it (for :func:`parallel_kernel`) before they define a kernel, so the layer and the cache
@@ -37,10 +40,13 @@ folder are settled first.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import os
 import re
+import shutil
+import stat
 import tempfile
 import threading
 import types
@@ -99,15 +105,49 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _user_cache() -> Path | None:
+    """Numba's per-user cache folder (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``), or None
+    for a user without a home (no passwd entry and no ``HOME``: a container's arbitrary uid)."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # "Could not determine home directory"
+            return None
+    return Path(base) / "numba"
+
+
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` is a real folder (not a link) of this user's that no one else may
+    write or read, making it so if it is missing."""
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    info = folder.lstat()
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+
+
 def _cache_fallback() -> None:
-    """Point Numba's cache at the temporary directory when neither the source's
-    ``__pycache__`` nor the user's cache folder can be written (module docstring)."""
+    """Point Numba's cache at a private folder in the temporary directory when neither the
+    source's ``__pycache__`` nor the user's cache folder can be written (module docstring)."""
     if numba.config.CACHE_DIR:  # NUMBA_CACHE_DIR is set: the user's choice
         return
-    user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "numba"
-    if _writable(Path(__file__).parent / "__pycache__") or _writable(user_cache):
+    user_cache = _user_cache()
+    if _writable(Path(__file__).parent / "__pycache__") or (
+        user_cache is not None and _writable(user_cache)
+    ):
         return
-    numba.config.CACHE_DIR = str(Path(tempfile.gettempdir()) / f"softgrad-numba-{os.getuid()}")
+    shared = Path(tempfile.gettempdir()) / f"softgrad-numba-{os.getuid()}"
+    if _private(shared):
+        numba.config.CACHE_DIR = str(shared)
+        return
+    # taken (another user made it, or opened it to others): this process's own, removed at exit
+    own = tempfile.mkdtemp(prefix="softgrad-numba-")
+    atexit.register(shutil.rmtree, own, ignore_errors=True)
+    numba.config.CACHE_DIR = own
 
 
 _cache_fallback()
