@@ -205,7 +205,9 @@ def _check_parts_fit(
 def classes_problem(classes: np.ndarray) -> str | None:
     """What is wrong with ``classes`` as a model's labels, or None: they must be a 1-D array of
     distinct integers (within int64, as they are stored) or strings."""
-    if classes.dtype.kind == "u" and classes.size and classes.max() > np.iinfo(np.int64).max:
+    # compared as Python ints: NumPy 1.x compares uint64 with an int64 bound in float64, where
+    # 2**63 == 2**63 - 1, so 2**63 passed and became -2**63
+    if classes.dtype.kind == "u" and classes.size and int(classes.max()) > np.iinfo(np.int64).max:
         return f"must be integers within int64 or strings; got {classes.max().item()!r}"
     if (
         classes.ndim != 1

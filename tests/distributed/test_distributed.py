@@ -167,6 +167,33 @@ def test_world_without_mpi4py_names_the_extra(monkeypatch):
         world({"PMI_SIZE": "2"})
 
 
+def test_mpi4py_without_an_mpi_library_is_one_line_naming_the_extra(tmp_path):
+    # pip install mpi4py alone: importing mpi4py.MPI raises RuntimeError("cannot load MPI
+    # library"), which reached the command line as a traceback, exit 1
+    package = tmp_path / "fake" / "mpi4py"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "MPI.py").write_text(
+        "raise RuntimeError('cannot load MPI library\\nlibmpi.so: cannot open shared object file')"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(package.parent), *sys.path])}
+    env.update(PMI_SIZE="2", PMI_RANK="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "softgrad", "train", "--epochs", "1", "--out", "m.npz"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "needs an MPI library beside mpi4py (cannot load MPI library" in lines[0]
+    assert lines[0].endswith("pip install 'softgrad[mpi]'"), lines[0]
+    assert not (tmp_path / "m.npz").exists()
+
+
 @given(n_samples=st.integers(0, 300), size=st.integers(1, 9))
 def test_shards_tile_the_batch_in_order_and_differ_by_at_most_one(n_samples, size):
     bounds = [shard_bounds(n_samples, rank, size) for rank in range(size)]

@@ -33,7 +33,7 @@ def as_text(array: np.ndarray) -> np.ndarray:
 def _as_integers(y: np.ndarray) -> np.ndarray | None:
     """``y`` as int64 when every entry is an integer (12, 12.0, "12"), else None."""
     if y.dtype.kind in "biu":
-        if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+        if y.dtype.kind == "u" and y.size and int(y.max()) > np.iinfo(np.int64).max:
             return None
         return y.astype(np.int64)
     if y.dtype.kind in "US":

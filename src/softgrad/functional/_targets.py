@@ -150,9 +150,9 @@ def class_targets(
             f"without the class axis); got shape {target.shape}"
         )
     t = target.reshape(-1)
-    if t.dtype.kind == "u" and t.size and t.max() > np.iinfo(np.intp).max:
+    if t.dtype.kind == "u" and t.size and int(t.max()) > np.iinfo(np.intp).max:
         # beyond intp, an unsigned index would wrap to a negative one (even to ignore_index)
-        i = int(np.argmax(t > np.iinfo(np.intp).max))
+        i = int(np.argmax(t > np.uint64(np.iinfo(np.intp).max)))
         raise ValueError(
             f"{where}: target must be class indices in [0, {rows.n_classes - 1}] (or "
             f"ignore_index); got {int(t[i])!r} at index {_index(i, rows.lead)}"

@@ -89,6 +89,10 @@ def import_mpi() -> Any:
         raise MissingDependencyError(
             f"data-parallel training needs mpi4py and an MPI library: {INSTALL_HINT}"
         ) from exc
+    except RuntimeError as exc:  # mpi4py without an MPI library: "cannot load MPI library"
+        raise MissingDependencyError(
+            f"data-parallel training needs an MPI library beside mpi4py ({exc}): {INSTALL_HINT}"
+        ) from exc
     return MPI
 
 
