@@ -165,6 +165,9 @@ def test_world_without_mpi4py_names_the_extra(monkeypatch):
         import_mpi()
     with pytest.raises(MissingDependencyError, match=r"pip install 'softgrad\[mpi\]'"):
         world({"PMI_SIZE": "2"})
+    # a lone rank (srun --mpi=pmi2 of one task, mpiexec -n 1) is a plain run: it needed mpi4py
+    assert world({"PMI_SIZE": "1"}) is None
+    assert world({"OMPI_COMM_WORLD_SIZE": "1"}) is None
 
 
 def test_mpi4py_without_an_mpi_library_is_one_line_naming_the_extra(tmp_path):

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.errors import DistributedError
+from softgrad.errors import DistributedError, MissingDependencyError
 from softgrad.training.fail_together import FailTogether, _describe
 from softgrad.training.mpi_rank import (
     import_mpi,
@@ -79,11 +79,20 @@ def world(environ: Mapping[str, str] | None = None) -> Communicator | None:
     """The world communicator when an MPI launcher started this process, else None.
 
     Under ``mpiexec -n 1`` this is a 1-rank communicator (fit then equals a plain fit bit for
-    bit); a plain ``python`` run gets None without importing mpi4py.
+    bit), or None where mpi4py or its MPI library is missing (a lone rank is a plain run: a
+    scheduler's single task announced by ``PMI_SIZE=1`` needs no MPI); a plain ``python`` run
+    gets None without importing mpi4py.
     """
-    if launcher_ranks(environ) is None:
+    ranks = launcher_ranks(environ)
+    if ranks is None:
         return None
-    return Communicator.from_mpi(import_mpi().COMM_WORLD)
+    try:
+        mpi = import_mpi()
+    except MissingDependencyError:
+        if ranks == 1:
+            return None
+        raise
+    return Communicator.from_mpi(mpi.COMM_WORLD)
 
 
 class Communicator(FailTogether):
