@@ -3,6 +3,7 @@ state round trips, argument checks."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import types
@@ -181,12 +182,15 @@ def sklearn_adaptive(scores, mode, tol, n_iter_no_change):
         intercepts_=[],
     )
     early_stopping = mode == "max"
+    # its validation arguments: (X_val, y_val), and sample_weight_val from scikit-learn 1.7
+    arguments = inspect.signature(MLPClassifier._update_no_improvement_count).parameters
+    validation = [None] * (len(arguments) - 2)
     out = []
     for score in scores:
         out.append(optimizer.learning_rate)
         state.loss_curve_.append(score)
         state._score = lambda X, y, sample_weight=None, s=score: s
-        MLPClassifier._update_no_improvement_count(state, early_stopping, None, None, None)
+        MLPClassifier._update_no_improvement_count(state, early_stopping, *validation)
         if state._no_improvement_count > n_iter_no_change:
             if optimizer.trigger_stopping("", verbose=False):
                 out.append("stop")
