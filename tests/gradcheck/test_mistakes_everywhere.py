@@ -9,7 +9,7 @@ Each node is written as a user writes it: forward in its own dtype, backward fro
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from softgrad.gradcheck import gradcheck
@@ -173,6 +173,9 @@ NODE_MISTAKES = [
 
 @settings(max_examples=300)
 @given(cases, st.sampled_from(NODE_MISTAKES))
+# the differences' rounding at logits near 1e3 moved -numeric past the match, and the flip was
+# named "-1 times the right gradient" (constant_factor) instead of sign_flipped
+@example((np.float64, (1, 2), 1e3, 3072780), (_LogSoftmax, LOG_SOFTMAX_BACKWARDS, "sign"))
 def test_the_softmax_mistakes_fail_and_are_never_misnamed(case, node_mistake):
     dtype, shape, scale, seed = case
     node, table, mistake = node_mistake

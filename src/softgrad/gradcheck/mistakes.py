@@ -290,7 +290,14 @@ def _wrong_argument(ev: Evidence) -> list[Prediction]:
 
 
 def _sign_flipped(ev: Evidence) -> list[Prediction]:
-    return [(-ev.numeric, "minus the right gradient")]
+    predictions = [(-ev.numeric, "minus the right gradient")]
+    # the differences' own rounding can move every entry the same way (a log-softmax of logits
+    # near 1e3): -numeric then misses the user's -right by more than the match, where the
+    # fitted factor, -1 to its precision, does not (it was named "-1 times the right gradient")
+    fitted = _fitted_factor(ev)
+    if fitted is not None and abs(fitted[0] + 1.0) <= fitted[1]:
+        predictions.append((fitted[0] * ev.numeric, "minus the right gradient"))
+    return predictions
 
 
 # "all zeros" is what backward returns, not what a float32 check's tolerance cannot tell from
@@ -315,26 +322,34 @@ def _one_magnitude(ev: Evidence) -> bool:
     return magnitudes.size <= 1 or float(np.ptp(magnitudes)) <= atol + rtol * largest
 
 
-def _constant_factor(ev: Evidence) -> list[Prediction]:
+def _fitted_factor(ev: Evidence) -> tuple[float, float] | None:
+    """``(factor, rtol)``: the least-squares factor from the right gradient to the user's, and
+    how well it is known (the fit's residual, relative: the differences' rounding, about 1e-5
+    with a float32 forward), from 1e-6 (float64) to 1e-3; None where there is none to fit."""
     if ev.analytic.shape != ev.numeric.shape:
-        return []
+        return None
     if not (np.isfinite(ev.analytic).all() and np.isfinite(ev.numeric).all()):
-        return []  # NaN or inf: no factor to fit
+        return None  # NaN or inf: no factor to fit
     norm = float(np.sum(ev.numeric * ev.numeric))
     if norm == 0.0 or not np.isfinite(norm):
-        return []
+        return None
     factor = float(np.sum(ev.analytic * ev.numeric)) / norm
     if abs(factor) < 1e-9 or not np.isfinite(factor):
+        return None
+    residual = float(np.linalg.norm(ev.analytic - factor * ev.numeric))
+    return factor, min(1e-3, max(1e-6, residual / (abs(factor) * norm**0.5)))
+
+
+def _constant_factor(ev: Evidence) -> list[Prediction]:
+    fitted = _fitted_factor(ev)
+    if fitted is None:
         return []
+    factor, rtol = fitted
     n = ev.n_samples
     # x holds classes only in a recognised softmax or cross-entropy (along its axis): elsewhere
     # (a Linear's features, a weight gradient) a factor of its size is no mistake with classes
     classes = ev.op is not None and ev.op.name in ("softmax", "log_softmax", "cross_entropy")
     c = ev.x.shape[ev.op.axis] if classes and ev.x.ndim else 1
-    # how well the factor is known: the fit's residual, relative (the differences' rounding,
-    # about 1e-5 with a float32 forward), from 1e-6 (float64) to 1e-3
-    residual = float(np.linalg.norm(ev.analytic - factor * ev.numeric))
-    rtol = min(1e-3, max(1e-6, residual / (abs(factor) * norm**0.5)))
     # the entries of x a mean over them all divides by (a mean squared error's N * C), named
     # where x holds no classes (a softmax's or cross-entropy's mean is over its rows)
     entries = ev.x.size if ev.name == "x" and not classes else 1
