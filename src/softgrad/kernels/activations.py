@@ -20,17 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.checks.samples import all_finite
-from softgrad.kernels.rows import as_rows, put_rows, row_view
-
-# per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked
-# (1, C) @ (C, 1) matmul
-_VECDOT = getattr(np, "vecdot", None)
-
-
-def _row_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if _VECDOT is not None:
-        return _VECDOT(a, b)
-    return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
+from softgrad.kernels.rows import as_rows, put_rows, row_dots, row_sums, row_view
 
 
 def _own(out: np.ndarray | None, like: np.ndarray, *inputs: np.ndarray) -> np.ndarray:
@@ -135,7 +125,7 @@ class ActivationKernels:
         ``g``, not ``s`` (the one routine a lane replaces)."""
         # an inf or NaN cotangent gives NaN or inf as the compiled lane does: without a warning
         with np.errstate(invalid="ignore", over="ignore"):
-            dot = _row_dot(g, s)[:, None]
+            dot = row_dots(g, s)[:, None]
             np.subtract(g, dot, out=out)
             out *= s
 
@@ -168,9 +158,9 @@ class ActivationKernels:
             neg = None
         s2 = np.exp(l2, out=_own(out2, l2, a2))
         if jvp:
-            np.subtract(a2, _row_dot(s2, a2)[:, None], out=out2)
+            np.subtract(a2, row_dots(s2, a2)[:, None], out=out2)
         else:
-            s2 *= np.einsum("ij->i", a2)[:, None]
+            s2 *= row_sums(a2)[:, None]
             np.subtract(a2, s2, out=out2)
         if neg is not None:
             out2[neg] = 0.0

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.checks.samples import all_finite
-from softgrad.kernels.rows import as_rows, put_rows, row_view
+from softgrad.kernels.rows import as_rows, put_rows, row_sums, row_view
 
 INF = np.inf
 
@@ -64,8 +64,7 @@ class SoftmaxKernels:
         """
         with np.errstate(over="ignore"):  # an overflow fails the check below
             np.exp(x, out=e)
-        # einsum's row sum is 2.6x faster than add.reduce(axis=1) on these machines
-        total = np.einsum("ij->i", e).reshape(-1, 1)
+        total = row_sums(e).reshape(-1, 1)
         if total.min() >= 1.0 and total.max() <= UNSHIFTED_MAX:  # NaN fails both
             return total, None
         return self._exp_rows_shifted(x, e)
@@ -84,7 +83,7 @@ class SoftmaxKernels:
         if neginf.any():
             e[neginf] = np.nan
             shift[neginf] = -INF
-        total = np.einsum("ij->i", e).reshape(-1, 1)
+        total = row_sums(e).reshape(-1, 1)
         if neginf.any():
             total[neginf] = 1.0
         return total, shift
