@@ -218,20 +218,46 @@ def test_help_still_works(cli):
     assert cli("--version").out.startswith("softgrad ")
 
 
-def test_missing_matplotlib_is_reported_before_training(usage_error, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("installed", "expected"),
+    [
+        (False, "plots need matplotlib: pip install 'softgrad[plots]'"),
+        # a matplotlib built for NumPy 1.x under NumPy 2: installing the extra again was
+        # "already satisfied" and changed nothing
+        (
+            True,
+            "plots need matplotlib, which is installed but failed to import (numpy.core."
+            "multiarray failed to import): install a matplotlib built for this NumPy (pip "
+            "install -U matplotlib)",
+        ),
+    ],
+    ids=["absent", "broken"],
+)
+def test_missing_matplotlib_is_reported_before_training(
+    usage_error, tmp_path, monkeypatch, installed, expected
+):
     import builtins
+    import importlib.util
 
-    real_import = builtins.__import__
+    real_import, real_find_spec = builtins.__import__, importlib.util.find_spec
 
     def no_matplotlib(name, *args, **kwargs):
         if name.startswith("matplotlib"):
+            if installed:
+                raise ImportError("numpy.core.multiarray failed to import")
             raise ImportError(f"No module named {name!r}")
         return real_import(name, *args, **kwargs)
 
+    def find_spec(name, *args, **kwargs):
+        if name == "matplotlib" and not installed:
+            return None
+        return real_find_spec(name, *args, **kwargs)
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     line = usage_error("train", "--plot", "c.png")
-    assert line == "softgrad: error: plots need matplotlib: pip install 'softgrad[plots]'"
+    assert line == f"softgrad: error: {expected}"
     assert files_in(tmp_path) == []
 
 

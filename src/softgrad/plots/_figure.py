@@ -35,13 +35,28 @@ def require_matplotlib() -> None:
     new_figure((1.0, 1.0))
 
 
+def _import_failure(exc: ImportError) -> str:
+    """What to do when matplotlib did not import: install it where it is missing; where it is
+    there but failed (built for NumPy 1.x under NumPy 2, a broken install), installing the
+    extra again is satisfied and changes nothing, so the message says what failed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        return INSTALL_HINT
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (
+        f"plots need matplotlib, which is installed but failed to import ({reason}): install "
+        "a matplotlib built for this NumPy (pip install -U matplotlib)"
+    )
+
+
 def new_figure(figsize: tuple[float, float]) -> Any:
     """A matplotlib Figure on its own Agg canvas (pyplot's backend is never touched)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise MissingDependencyError(INSTALL_HINT) from exc
+        raise MissingDependencyError(_import_failure(exc)) from exc
     fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
     return fig
