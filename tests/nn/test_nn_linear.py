@@ -168,3 +168,17 @@ def test_bad_arguments_raise_clear_errors(rng):
     layer.forward(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"grad_y must have shape \(2, 2\)"):
         layer.backward(np.ones((2, 3)))
+
+
+def test_a_float32_bias_gradient_over_a_tall_batch_keeps_its_digits():
+    # one BLAS GEMV summed the batch in running sums: 1.4e-4 of a bias gradient of equal
+    # entries over 1e5 rows (9.6e-3 over 1e6), where NumPy's pairwise sum kept 6e-8. Now
+    # blocks of 128 rows, each at most 128 roundings of its running sum (32 eps of equal
+    # entries at worst), are added in float64
+    rows = 200_000
+    layer = Linear(3, 2, rng=0, dtype=np.float32)
+    layer.forward(np.ones((rows, 3), np.float32))
+    layer.backward(np.full((rows, 2), 0.1, np.float32))
+    exact = float(np.float32(0.1)) * rows
+    error = np.max(np.abs(layer.grads["b"].astype(np.float64) - exact)) / exact
+    assert error <= 64 * np.finfo(np.float32).eps, error

@@ -263,3 +263,31 @@ def test_set_gradient_folding_takes_a_bool_and_returns_the_setting_it_had(foldin
     assert folded_step.gradient_folding() is True
     with pytest.raises(TypeError, match="set_gradient_folding: on must be True or False"):
         folding(1)
+
+
+@pytest.mark.parametrize("name", ["torch momentum", "no momentum", "torch nesterov"])
+def test_a_batch_taller_than_one_gemv_folds_its_bias_sum_by_blocks(name, folds):
+    # batches over COLUMN_BLOCK rows sum the bias gradient a block at a time (the fold's
+    # alpha and beta applied after it): the same training to a rounding per step
+    from softgrad.kernels.rows import COLUMN_BLOCK
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((5 * (COLUMN_BLOCK + 200), 4))
+    y = rng.integers(0, 3, size=len(X))
+
+    def train(fold):
+        previous = set_gradient_folding(fold)
+        try:
+            model = build_mlp(4, [8], 3, rng=0, dtype=np.float64)
+            opt = FOLDED[name]()
+            history = fit(
+                model, CrossEntropyLoss(), opt, X, y, epochs=2, batch_size=COLUMN_BLOCK + 200,
+                rng=1,
+            )  # fmt: skip
+        finally:
+            set_gradient_folding(previous)
+        return model, opt, history
+
+    folded = train(True)
+    assert folds[0] > 0
+    _close(folded, train(False), np.float64)

@@ -62,9 +62,9 @@ class SoftmaxKernels:
             softmax, and its logsumexp is -inf); a row holding +inf has shift +inf and e 1 at
             its +inf entries, 0 elsewhere (the k +inf entries share the mass equally).
         """
-        with np.errstate(over="ignore"):  # an overflow fails the check below
+        with np.errstate(over="ignore"):  # an overflow (of an exp or the sum) fails the check
             np.exp(x, out=e)
-        total = row_sums(e).reshape(-1, 1)
+            total = row_sums(e).reshape(-1, 1)
         if total.min() >= 1.0 and total.max() <= UNSHIFTED_MAX:  # NaN fails both
             return total, None
         return self._exp_rows_shifted(x, e)
