@@ -97,6 +97,15 @@ def test_lr_at_refuses_an_epoch_before_the_start(build, epoch, error, match):
     assert schedule.lr_at(np.int64(0)) == schedule.lr_at(0)
 
 
+def test_invscaling_lr_at_follows_the_epoch_it_is_asked_for():
+    # it returned the current count's rate whatever the epoch: the estimator's lr_schedule,
+    # which reads lr_at(epoch), trained at a constant rate with it
+    schedule = InvScalingLR(SGD(lr=0.1), power_t=0.5, samples_per_epoch=100)
+    assert [schedule.lr_at(e) for e in (0, 1, 10)] == [0.1, 0.1 / 101**0.5, 0.1 / 1001**0.5]
+    schedule.step(t=7)  # a count set by hand moves the optimizer, not lr_at's closed form
+    assert schedule.optimizer.lr == 0.1 / 8**0.5 and schedule.lr_at(1) == 0.1 / 101**0.5
+
+
 def test_constant_lr():
     assert rates(ConstantLR(SGD(lr=0.3)), [None] * 3) == [0.3, 0.3, 0.3]
     got = rates(ConstantLR(SGD(lr=0.3), factor=0.5, total_iters=2), [None] * 4)

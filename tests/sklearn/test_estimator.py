@@ -297,6 +297,17 @@ def test_lr_schedule_from_softgrad_optim():
     np.testing.assert_allclose(clf.history_["learning_rate"], expected, rtol=1e-12)
 
 
+def test_lr_schedule_of_inverse_scaling_decays_each_epoch():
+    # its lr_at ignored the epoch: every epoch trained at 0.1
+    from softgrad.optim import SGD, InvScalingLR
+
+    X, y = _data(3)
+    schedule = InvScalingLR(SGD(lr=0.1), power_t=0.5, samples_per_epoch=len(X))
+    clf = _clf(lr_schedule=schedule, max_iter=4).fit(X, y)
+    expected = [0.1 / (e * len(X) + 1) ** 0.5 for e in range(4)]
+    np.testing.assert_allclose(clf.history_["learning_rate"], expected, rtol=1e-12)
+
+
 def test_callbacks_receive_logs_and_can_stop(recwarn):
     X, y = _data(3)
     seen = []

@@ -38,6 +38,11 @@ class _ClosedForm(LRSchedule):
         """The formula of :meth:`lr_at`, for a checked epoch."""
         raise NotImplementedError
 
+    def _current_rate(self, epoch: int) -> float:
+        """The rate a ``step`` sets for ``epoch``: :meth:`lr_at`'s, unless the schedule keeps a
+        counter of its own (:class:`InvScalingLR`'s samples seen)."""
+        return self.lr_at(epoch)
+
     def step(self, metric: float | None = None) -> None:
         """End of an epoch: ``optimizer.lr = lr_at(last_epoch + 1)``; ``metric`` is ignored."""
         self.last_epoch += 1
@@ -47,7 +52,7 @@ class _ClosedForm(LRSchedule):
         """``optimizer.lr = lr_at(epoch)``, refusing a rate that overflows a float (gamma=1e300
         reaches inf in two steps): the message names the schedule, not the optimizer's lr."""
         try:
-            lr = self.lr_at(epoch)
+            lr = self._current_rate(epoch)
         except OverflowError:
             lr = math.inf
         if not math.isfinite(lr):
@@ -243,8 +248,17 @@ class InvScalingLR(_ClosedForm):
         }
 
     def _rate(self, epoch: int) -> float:
-        """The rate for the current ``t`` (``epoch`` only identifies the call)."""
-        return float(self.base_lr) / (self.t + 1) ** self.power_t
+        """:meth:`lr_at`: the rate after ``epoch`` epochs of ``samples_per_epoch`` samples
+        (``t = epoch * samples_per_epoch``; it returned the current ``t``'s rate whatever the
+        epoch, so the estimator's ``lr_schedule`` trained at a constant rate with it)."""
+        return self._rate_at(epoch * self.samples_per_epoch)
+
+    def _current_rate(self, epoch: int) -> float:
+        """The rate of the samples counted so far (``step(t=...)`` may set the count)."""
+        return self._rate_at(self.t)
+
+    def _rate_at(self, t: int) -> float:
+        return float(self.base_lr) / (t + 1) ** self.power_t
 
     def step(self, metric: float | None = None, *, t: int | None = None) -> None:
         """End of an epoch: ``t`` becomes the given sample count, else grows by
