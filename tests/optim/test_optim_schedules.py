@@ -106,6 +106,21 @@ def test_invscaling_lr_at_follows_the_epoch_it_is_asked_for():
     assert schedule.optimizer.lr == 0.1 / 8**0.5 and schedule.lr_at(1) == 0.1 / 101**0.5
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+@pytest.mark.parametrize("cls", [ReduceLROnPlateau, AdaptiveLR])
+def test_an_infinite_best_comes_back_from_the_state(cls, mode):
+    # step takes an infinite metric (as torch's does), and the state it left was refused
+    metric = math.inf if mode == "max" else -math.inf
+    schedule = cls(SGD(lr=0.1), mode=mode)
+    schedule.step(metric)
+    state = json.loads(json.dumps(schedule.state_dict()))  # as a checkpoint stores it
+    restored = cls(SGD(lr=0.1), mode=mode)
+    restored.load_state_dict(state)
+    assert restored.state_dict() == schedule.state_dict() and restored.best == metric
+    with pytest.raises(ValueError, match="best must be"):
+        cls(SGD(lr=0.1), mode=mode).load_state_dict({**state, "best": math.nan})
+
+
 def test_constant_lr():
     assert rates(ConstantLR(SGD(lr=0.3)), [None] * 3) == [0.3, 0.3, 0.3]
     got = rates(ConstantLR(SGD(lr=0.3), factor=0.5, total_iters=2), [None] * 4)

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from softgrad.checks import check_choice, check_int, check_metric, check_number
 from softgrad.optim.optimizer import Optimizer
 from softgrad.optim.schedules import LRSchedule
@@ -14,8 +16,13 @@ __all__ = ["AdaptiveLR", "ReduceLROnPlateau"]
 
 
 def _check_best(where: str, best: Any) -> float | None:
-    """The saved best value: None (nothing seen yet) or a float."""
-    return None if best is None else check_number(best, where, "best", -math.inf)
+    """The saved best value: None (nothing seen yet) or a float, +-inf too (``step`` takes an
+    infinite metric, as torch's does, and its own state_dict was then refused)."""
+    if best is None:
+        return None
+    if isinstance(best, (float, np.floating)) and math.isinf(best):
+        return float(best)
+    return check_number(best, where, "best", -math.inf)
 
 
 class ReduceLROnPlateau(LRSchedule):
