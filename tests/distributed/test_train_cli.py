@@ -117,7 +117,7 @@ def test_one_rank_trains_on_a_plain_runs_threads_and_weights_bit_for_bit(tmp_pat
     ("args", "message"),
     [
         (["--epochs", "0"], "softgrad: error: train: argument --epochs: must be a positive"),
-        (["--data", "missing.npz"], "softgrad: error: load_data: data must be one of"),
+        (["--data", "missing.npz"], "softgrad: error: --data must be one of"),
         # the command line's own checks (a UsageError each) were a traceback and MPI_Abort
         (["--resume", "missing.npz"], "softgrad: error: --resume: file 'missing.npz' does not"),
         (["--out", "nowhere/model.npz"], "softgrad: error: --out: folder 'nowhere' does not"),
