@@ -212,3 +212,21 @@ def test_a_copied_optimizer_leaves_its_temporaries_and_steps_as_the_original(cls
         twin.step(twin_params, grads)
     for key in params:
         np.testing.assert_array_equal(twin_params[key], params[key])
+
+
+def test_sgds_state_after_momentum_is_set_to_0_loads_back():
+    # the buffer of the steps with momentum stayed in the state, which load_state_dict then
+    # refused ("state keys must be 'step.<param>'")
+    params = {"0.W": np.ones(3)}
+    opt = SGD(lr=0.1, momentum=0.9)
+    opt.step(params, {"0.W": np.ones(3)})
+    opt.momentum = 0.0
+    opt.step(params, {"0.W": np.ones(3)})
+    state = opt.state_dict()
+    assert not any(key.startswith("momentum_buffer.") for key in state)
+    restored = SGD()
+    restored.load_state_dict(state)
+    following = {"0.W": params["0.W"].copy()}
+    opt.step(params, {"0.W": np.ones(3)})
+    restored.step(following, {"0.W": np.ones(3)})
+    np.testing.assert_array_equal(following["0.W"], params["0.W"])

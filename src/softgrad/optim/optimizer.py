@@ -346,10 +346,14 @@ class Optimizer:
         state: dict[str, Any] = {"type": type(self).__name__, "lr": self.lr, **self._hyper()}
         if self._STATE_VERSION > 1:
             state["state_version"] = self._STATE_VERSION
+        # the slots these hyperparameters use: a buffer kept from an earlier setting (momentum
+        # set to 0 after steps with it) made a state that load_state_dict refused
+        used = self._slot_names({name: getattr(self, name) for name in self._HYPER_NAMES})
         for key, step in self._steps.items():
             state[f"step.{key}"] = int(step)
             for name, array in self._slots[key].items():
-                state[f"{name}.{key}"] = array.copy() if copy else array
+                if name in used:
+                    state[f"{name}.{key}"] = array.copy() if copy else array
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
