@@ -174,3 +174,16 @@ def test_numpy_float64_hyperparameters_do_not_promote_float32(cls):
     opt.step(params, {"W": np.ones(3, np.float32)})
     assert params["W"].dtype == np.float32
     assert all(type(v) is float for k, v in opt.get_config().items() if k != "betas")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "g", "eps"), [(np.float32, 1e-19, 1e-30), (np.float64, 1e-156, 1e-250)]
+)
+def test_a_tiny_eps_keeps_a_subnormal_v_that_a_normal_m_divides(kernel_lane, dtype, g, eps):
+    # the Numba lane stored v = 0.001 g**2 (subnormal) as 0 while m = 0.1 g stayed normal: the
+    # step was m / eps, -3e8 after 3 steps where torch moves about -3e-3 (lr times sign(g))
+    params = {"0.W": np.zeros(5, dtype)}
+    opt = Adam(lr=1e-3, eps=eps)
+    for _ in range(3):
+        opt.step(params, {"0.W": np.full(5, g, dtype)})
+    np.testing.assert_allclose(params["0.W"], -3e-3, rtol=1e-4)

@@ -39,6 +39,30 @@ from softgrad.kernels.updates import UpdateKernels, adam_scalars
 __all__ = ["NumbaBoundKernels"]
 
 
+def flush_floor(dtype: Any, eps: float, beta2: float) -> float:
+    """The magnitude below which Adam's kernel stores a moment as 0 (numba_updates.adam): the
+    dtype's smallest normal number where that cannot move a step, else 0 (no flush). A flushed
+    v changes a step's denominator ``sqrt(v) * root + eps`` by at most ``sqrt(tiny) * root``,
+    below a rounding of eps when ``sqrt(tiny) * root <= eps * machine eps`` for the largest
+    root (the first step's ``1 / sqrt(1 - beta2)``); with a smaller eps (1e-30 in float32) a
+    flushed v made the step ``m / eps``, -3e8 where torch moved -3e-3.
+
+    Examples
+    --------
+    >>> flush_floor(np.float32, 1e-8, 0.999) == np.finfo(np.float32).tiny
+    True
+    >>> flush_floor(np.float32, 1e-30, 0.999), flush_floor(np.float64, 0.0, 0.999)
+    (0.0, 0.0)
+    """
+    info = np.finfo(dtype)
+    if eps <= 0 or beta2 >= 1:
+        return 0.0
+    largest_root = 1.0 / float(np.sqrt(1.0 - beta2))
+    if float(np.sqrt(info.tiny)) * largest_root <= eps * float(info.eps):
+        return float(info.tiny)
+    return 0.0
+
+
 class NumbaBoundKernels(BoundKernels):
     """``bind_*`` for the Numba lane: the kernels themselves, checked once."""
 
@@ -144,8 +168,8 @@ class NumbaBoundKernels(BoundKernels):
         rates = (cast(beta1), cast(beta2), cast(1.0 - beta1), cast(1.0 - beta2))
         eps, l2 = cast(hyper["eps"]), cast(0.0 if decoupled else decay)
         kernel, one = numba_updates.adam, cast(1.0)
-        # subnormal moments stored as 0 (numba_updates.adam: why), unless eps is 0
-        tiny = cast(np.finfo(param.dtype).tiny if hyper["eps"] > 0 else 0.0)
+        # subnormal moments stored as 0 (numba_updates.adam: why) where that moves no step
+        tiny = cast(flush_floor(param.dtype, hyper["eps"], beta2))
         split = _split_moves(arrays, scratch, decoupled and decay != 0.0)
 
         def run(lr: float, step: int) -> None:

@@ -158,8 +158,9 @@ def adam(
     ``step_size * m / (sqrt(v) * root + eps)``, is below ``step_size * tiny / eps``; with
     torch's defaults (lr 1e-3, eps 1e-8) under 1.2e-32 in float32, less than half a rounding of
     any parameter larger than 2e-25. The caller passes ``tiny`` 0 (no flush) when eps is 0,
-    where a flushed v would divide by zero. NaN and inf are kept (the comparisons are false
-    for NaN).
+    where a flushed v would divide by zero, or so small that a flushed v would change the step
+    (:func:`softgrad.kernels.numba_bound.flush_floor`). NaN and inf are kept (the comparisons
+    are false for NaN).
 
     ``step_size`` and ``root`` carry the bias corrections (torch's rule, or scikit-learn's
     with the corrections in the step size and ``root`` 1: the caller computes them once per

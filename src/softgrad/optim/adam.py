@@ -62,7 +62,8 @@ class Adam(Optimizer):
     ``fold_bias_correction=False``.
 
     On the Numba lane a moment that falls below the dtype's smallest normal number is stored as
-    0 (unless ``eps`` is 0): a subnormal moment makes a step too small to move a float32
+    0 (unless ``eps`` is 0 or so small that this would change a step): a subnormal moment
+    makes a step too small to move a float32
     parameter larger than 2e-25 with the defaults, and costs the CPU's slow path at every step
     it stays subnormal (softgrad.kernels.numba_updates.adam). The NumPy lane and torch keep
     it; the parameters agree to rounding.
