@@ -49,7 +49,7 @@ def flush_floor(dtype: Any, eps: float, beta2: float) -> float:
 
     Examples
     --------
-    >>> flush_floor(np.float32, 1e-8, 0.999) == np.finfo(np.float32).tiny
+    >>> flush_floor(np.float32, 1e-8, 0.999) == float(np.finfo(np.float32).tiny)
     True
     >>> flush_floor(np.float32, 1e-30, 0.999), flush_floor(np.float64, 0.0, 0.999)
     (0.0, 0.0)
