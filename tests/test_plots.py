@@ -139,17 +139,34 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     assert (tmp_path / "c.png").read_bytes() == b"old"  # the old picture survives
 
 
-def test_missing_matplotlib_gives_the_install_hint(monkeypatch, tmp_path):
-    real_import = builtins.__import__
+@pytest.mark.parametrize(
+    ("installed", "message"),
+    [
+        (False, r"^plots need matplotlib: pip install 'softgrad\[plots\]'$"),
+        # installed but built for another NumPy: the install command is "already satisfied"
+        (True, r"^plots need matplotlib, which is installed but failed to import \(broken\)"),
+    ],
+    ids=["absent", "broken"],
+)
+def test_missing_matplotlib_gives_the_install_hint(monkeypatch, tmp_path, installed, message):
+    import importlib.util
+
+    real_import, real_find_spec = builtins.__import__, importlib.util.find_spec
 
     def no_matplotlib(name, *args, **kwargs):
         if name.startswith("matplotlib"):
-            raise ImportError(f"No module named {name!r}")
+            raise ImportError("broken" if installed else f"No module named {name!r}")
         return real_import(name, *args, **kwargs)
 
+    def find_spec(name, *args, **kwargs):
+        if name == "matplotlib" and not installed:
+            return None
+        return real_find_spec(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'softgrad\[plots\]'"):
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(MissingDependencyError, match=message):
         plots.plot_learning_curves(_history(3), tmp_path / "c.png")
-    with pytest.raises(MissingDependencyError):
+    with pytest.raises(MissingDependencyError, match=message):
         plots.require_matplotlib()
     assert list(tmp_path.iterdir()) == []
