@@ -86,6 +86,9 @@ def _build(opt: Any, store: Any) -> FlatState | None:
             view = views[name] = flat_slots[name][start:stop].reshape(shape)
             if old is not None and name in old:  # a slot new to this key stays zero
                 np.copyto(view, old[name])
+        for name, array in (old or {}).items():
+            if name not in names:  # kept for a later setting that uses it again (momentum 0.9
+                views[name] = array  # -> 0 -> 0.9), as the per-array path and torch keep it
         opt._slots[key] = views
         opt._steps[key] = step
         opt._scratch.pop(key, None)
