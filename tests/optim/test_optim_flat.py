@@ -239,3 +239,55 @@ def test_the_learning_rate_keeps_the_flat_state():
     opt.lr = 0.005
     _run(opt, net, [_grads(net, np.random.default_rng(11))], packed=True)
     assert opt._flat is state and state.step == 2
+
+
+def test_momentum_set_to_0_and_back_keeps_its_buffer_on_the_flat_store(kernel_lane):
+    # the flat store rebuilt its slots from the ones in use and dropped the buffer: -0.54
+    # where the per-array path and torch give -0.801 (b = 1, 2.9; a plain step; b = 3.61)
+    from softgrad import nn
+
+    net = nn.Sequential(nn.Linear(1, 3, rng=0, dtype=np.float64))
+    params = net.named_params()
+    params["0.W"][...], params["0.b"][...] = 0.0, 0.0
+    opt = SGD(lr=0.1, momentum=0.9)
+    for momentum, g in zip((0.9, 0.9, 0.0, 0.9), (1.0, 2.0, 0.5, 1.0), strict=True):
+        opt.momentum = momentum
+        grads = net.named_grads()
+        grads["0.W"][...], grads["0.b"][...] = 0.0, g
+        opt.step(net.named_params(), grads)
+    np.testing.assert_allclose(net.named_params()["0.b"], -0.801, rtol=1e-14)
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat store", "plain dicts"])
+@pytest.mark.parametrize("turn_on", [True, False])
+def test_lr_in_velocity_set_after_steps_converts_the_buffers(kernel_lane, flat, turn_on):
+    # the buffer held torch's b and was read as scikit-learn's v = -lr b: with gradient +1 the
+    # weight went from -1.314 to +2.271. At a constant rate both rules are one trajectory, so
+    # switching rules mid-way must not move it
+    from softgrad import nn
+
+    def trajectory(switch):
+        net = nn.Sequential(nn.Linear(1, 3, rng=0, dtype=np.float64))
+        params = net.named_params() if flat else {"0.b": np.zeros(3)}
+        params["0.b"][...] = 0.0
+        opt = SGD(lr=0.1, momentum=0.9, lr_in_velocity=not turn_on)
+        for step in range(8):
+            if step == 5 and switch:
+                opt.lr_in_velocity = turn_on
+            grads = net.named_grads() if flat else {"0.b": np.zeros(3)}
+            if flat:
+                grads["0.W"][...] = 0.0
+            grads["0.b"][...] = 1.0
+            opt.step(params, grads)
+        return params["0.b"].copy()
+
+    np.testing.assert_allclose(trajectory(True), trajectory(False), rtol=1e-14)
+
+
+def test_lr_in_velocity_cannot_be_turned_off_at_lr_0_once_there_are_buffers():
+    opt = SGD(lr=0.1, momentum=0.9, lr_in_velocity=True)
+    opt.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+    opt.lr = 0.0
+    with pytest.raises(ValueError, match="turned off after steps only with lr > 0"):
+        opt.lr_in_velocity = False
+    assert opt.lr_in_velocity is True

@@ -54,7 +54,9 @@ class SGD(Optimizer):
     Notes
     -----
     State per parameter: ``"momentum_buffer.<key>"`` (only when ``momentum > 0``) and the step
-    count. The buffer holds torch's ``b`` or, with ``lr_in_velocity``, scikit-learn's ``v``.
+    count. The buffer holds torch's ``b`` or, with ``lr_in_velocity``, scikit-learn's ``v``;
+    setting ``lr_in_velocity`` after steps converts the buffers at the current rate (``v = -lr
+    b``, exact while the rate has not changed; to torch's rule it needs ``lr > 0``).
     The buffer of a parameter's first step is the gradient itself, as in torch, not
     ``(1 - dampening) * g``. A state saved before ``lr_in_velocity`` existed loads as
     ``lr_in_velocity=False``.
@@ -125,6 +127,24 @@ class SGD(Optimizer):
             "weight_decay": check_number(hyper["weight_decay"], where, "weight_decay", 0.0),
             "lr_in_velocity": check_bool(hyper["lr_in_velocity"], where, "lr_in_velocity"),
         }
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        before = self.__dict__.get("lr_in_velocity") if name == "lr_in_velocity" else None
+        if before is not None and bool(value) != before and before and self.lr == 0.0:
+            if any("momentum_buffer" in slots for slots in self._slots.values()):
+                raise ValueError(
+                    "SGD: lr_in_velocity can be turned off after steps only with lr > 0 (the "
+                    f"buffer b = -v / lr); got lr {self.lr!r}"
+                )
+        super().__setattr__(name, value)
+        if before is not None and self.lr_in_velocity != before:
+            # the buffers held the other rule's quantity: torch's b and scikit-learn's v
+            # = -lr b (reused as they were, the next step moved the weights uphill)
+            factor = -self.lr if self.lr_in_velocity else -1.0 / self.lr
+            for slots in self._slots.values():
+                buffer = slots.get("momentum_buffer")
+                if buffer is not None:
+                    buffer *= factor
 
     @classmethod
     def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
