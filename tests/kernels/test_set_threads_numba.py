@@ -120,21 +120,11 @@ print(limited, seen.get(), numba.get_num_threads())
 """
 
 
-def test_none_gives_numbas_pool_back_to_a_thread_that_ran_under_the_limit(tmp_path):
+def test_none_gives_numbas_pool_back_to_a_thread_that_ran_under_the_limit(fresh_python, tmp_path):
     # Numba's count is each thread's own, and set_threads(None) put back its caller's alone: a
     # worker that had run a kernel under set_threads(2) ran the rest of its life on 2 of 4
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "NUMBA_NUM_THREADS": "4", "SOFTGRAD_KERNELS": "numba"}
-    done = subprocess.run(
-        [sys.executable, "-c", _WORKER_SCRIPT],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    done = fresh_python(
+        _WORKER_SCRIPT, cwd=tmp_path, NUMBA_NUM_THREADS="4", SOFTGRAD_KERNELS="numba"
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["2", "4", "4"], done.stdout
