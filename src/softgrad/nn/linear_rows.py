@@ -161,13 +161,16 @@ class LinearRows:
         grad_b = self._grad_buffer("b") if "b" in self.params else None
         ones = self._ones(g2.shape[0], g2.dtype)
         weights_t, matmul = self.params["W"].T, np.matmul
-        # one GEMV for a batch of up to COLUMN_BLOCK rows (kernels.rows.column_sums)
-        sums = matmul if g2.shape[0] <= COLUMN_BLOCK else column_sums_into(g2)
+        bias_sum = None  # kernels.rows.column_sums, its one GEMV bound here for a short batch
+        if grad_b is not None and g2.shape[0] <= COLUMN_BLOCK:
+            bias_sum = functools.partial(matmul, ones, g2, out=grad_b)
+        elif grad_b is not None:
+            bias_sum = functools.partial(column_sums, g2, ones, grad_b)
 
         def run() -> None:
             matmul(x2_t, g2, out=grad_w)
-            if grad_b is not None:
-                sums(ones, g2, out=grad_b)
+            if bias_sum is not None:
+                bias_sum()
             if out is not None:
                 matmul(g2, weights_t, out=out)
 
@@ -213,15 +216,6 @@ class LinearRows:
         if ones is None or ones.shape[0] != n_rows or ones.dtype != dtype:
             ones = self._ones_buffer = np.ones(n_rows, dtype=dtype)
         return ones
-
-
-def column_sums_into(g2: np.ndarray) -> Callable[..., np.ndarray]:
-    """``matmul(ones, g2, out=...)``'s signature for :func:`~softgrad.kernels.rows.column_sums`."""
-
-    def sums(ones: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return column_sums(g, ones, out)
-
-    return sums
 
 
 def _folded_column_sums(

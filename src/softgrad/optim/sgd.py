@@ -130,21 +130,22 @@ class SGD(Optimizer):
 
     def __setattr__(self, name: str, value: Any) -> None:
         before = self.__dict__.get("lr_in_velocity") if name == "lr_in_velocity" else None
-        if before is not None and bool(value) != before and before and self.lr == 0.0:
-            if any("momentum_buffer" in slots for slots in self._slots.values()):
-                raise ValueError(
-                    "SGD: lr_in_velocity can be turned off after steps only with lr > 0 (the "
-                    f"buffer b = -v / lr); got lr {self.lr!r}"
-                )
+        if before is None:  # another attribute, or the constructor's setting
+            super().__setattr__(name, value)
+            return
+        # the buffers hold the other rule's quantity, torch's b or scikit-learn's v = -lr b:
+        # reused as they were, the next step moved the weights uphill
+        buffers = [s["momentum_buffer"] for s in self._slots.values() if "momentum_buffer" in s]
+        if buffers and before and not value and self.lr == 0.0:
+            raise ValueError(
+                "SGD: lr_in_velocity can be turned off after steps only with lr > 0 (the "
+                f"buffer b = -v / lr); got lr {self.lr!r}"
+            )
         super().__setattr__(name, value)
-        if before is not None and self.lr_in_velocity != before:
-            # the buffers held the other rule's quantity: torch's b and scikit-learn's v
-            # = -lr b (reused as they were, the next step moved the weights uphill)
+        if self.lr_in_velocity != before:
             factor = -self.lr if self.lr_in_velocity else -1.0 / self.lr
-            for slots in self._slots.values():
-                buffer = slots.get("momentum_buffer")
-                if buffer is not None:
-                    buffer *= factor
+            for buffer in buffers:
+                buffer *= factor
 
     @classmethod
     def _slot_names(cls, hyper: Mapping[str, Any]) -> tuple[str, ...]:
