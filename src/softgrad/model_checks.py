@@ -143,7 +143,10 @@ def _size(value: Any, what: str, where: str) -> int:
     return value
 
 
-def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+def _check_shapes(
+    meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str
+) -> dict[str, tuple[int, ...]]:
+    """The declared parameter shapes, checked against the stored arrays."""
     declared = declared_shapes(meta.get("network"), where)
     stored = sum(int(a.size) for a in arrays.values())
     # a size declared anywhere (a layer without parameters too) is bounded by what is stored:
@@ -178,6 +181,7 @@ def _check_shapes(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: st
             f"{where}: arrays must be the weights its architecture declares, the scaler and the "
             f"classes; got {unused} besides (the file is damaged or was not written by softgrad)"
         )
+    return declared
 
 
 def _check_parts_fit(
@@ -305,8 +309,7 @@ def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], wh
     ModelFileError
         One line naming the file and the first problem.
     """
-    _check_shapes(meta, arrays, where)
-    _check_classes(declared_shapes(meta["network"], where), arrays, where)
+    _check_classes(_check_shapes(meta, arrays, where), arrays, where)
     _check_finite(arrays, where)
     check_scaler_values(meta, arrays, where)
     check_meta(meta, where)

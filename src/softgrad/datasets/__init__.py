@@ -95,7 +95,7 @@ def load_data(
     check_path(spec, "load_data", "spec")
     if root is not None:
         check_path(root, "load_data", "root")
-    name = str(spec).strip().lower().replace("_", "-")
+    name = _dataset_name(spec)
     loaders = {"fashion-mnist": load_fashion_mnist, "mnist": load_mnist}
     if name in loaders:
         return loaders[name](root)
@@ -115,10 +115,14 @@ def unknown_spec(spec: str | os.PathLike) -> str | None:
     """What is wrong with ``spec`` as data to load (``"must be one of ...; got 'nope'"``, for
     the caller to name it: ``load_data: spec``, the command line's ``--data``), or None for a
     data set's name or an existing path."""
-    name = str(spec).strip().lower().replace("_", "-")
-    if name in DATASET_NAMES or Path(spec).exists():
+    if _dataset_name(spec) in DATASET_NAMES or Path(spec).exists():
         return None
     return (
         "must be one of 'digits', 'fashion-mnist', 'mnist' or an existing .npz/.csv file or "
         f"IDX folder; got {str(spec)!r}"
     )
+
+
+def _dataset_name(spec: str | os.PathLike) -> str:
+    """``spec`` as a data set's name is compared: ``" Fashion_MNIST"`` is ``"fashion-mnist"``."""
+    return str(spec).strip().lower().replace("_", "-")
