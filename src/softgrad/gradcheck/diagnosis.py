@@ -36,6 +36,7 @@ from softgrad.gradcheck.mistakes import (
     exact_for_another_forward,
     gradient_of,
     matching_mistakes,
+    rows_of,
 )
 
 
@@ -101,11 +102,7 @@ def right_formula(ev: Evidence, key: str) -> str:
         return "The right gradient is g * s * (1 - s), with s = sigmoid(x) the output."
     if op.name == "tanh":
         return "The right gradient is g * (1 - s**2), with s = tanh(x) the output."
-    rows = (
-        f" the rows of x ({' x '.join(map(str, ev.x.shape[:-1]))}, every axis but the classes)"
-        if ev.x.ndim >= 3
-        else ""
-    )
+    rows = f" the {rows_of(ev.x)}" if ev.x.ndim >= 3 else ""
     return (
         "The right gradient of the mean loss is (softmax(x) - onehot(target)) / N, "
         f"N = {op.n_rows}{rows}."

@@ -395,10 +395,15 @@ def _rows_divisor(ev: Evidence, factor: float, rtol: float) -> str | None:
         )
         return (
             f"{factor_name(factor, 1, 1, rtol)} times the right gradient: it divides by "
-            f"{size} ({named}) where the mean over all N = {n_rows} rows of x "
-            f"({' x '.join(map(str, lead))}, every axis but the classes) divides by {n_rows}"
+            f"{size} ({named}) where the mean over all N = {n_rows} {rows_of(ev.x)} divides by "
+            f"{n_rows}"
         )
     return None
+
+
+def rows_of(x: np.ndarray) -> str:
+    """``"rows of x (4 x 5, every axis but the classes)"``: what a cross-entropy's N counts."""
+    return f"rows of x ({' x '.join(map(str, x.shape[:-1]))}, every axis but the classes)"
 
 
 MISTAKES: tuple[Mistake, ...] = (
