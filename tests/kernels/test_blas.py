@@ -1,11 +1,13 @@
-"""NumPy's own BLAS through softgrad.kernels.blas: alpha A^T B + beta C and alpha A^T x + beta y
-against NumPy's products, to a tolerance from the dtype (the same BLAS, another order of the
-scaling and the sum)."""
+"""The routines of softgrad.kernels.blas, NumPy's own BLAS and the np.matmul stand-in used where
+it is not found: alpha A^T B + beta C, alpha A^T x + beta y and y += alpha x against NumPy's
+products, to a tolerance from the dtype (the same BLAS, another order of the scaling and the
+sum)."""
 
 import numpy as np
 import pytest
 
 from softgrad.kernels import blas as blas_module
+from softgrad.kernels.routines import MatmulRoutines
 
 DTYPES = [np.float32, np.float64]
 
@@ -15,6 +17,14 @@ def _blas():
     if found is None:  # a NumPy built against a BLAS that cannot be told apart: no folding
         pytest.skip(f"NumPy's BLAS not usable here: {blas_module.why_unavailable()}")
     return found
+
+
+@pytest.fixture(params=["NumPy's BLAS", "np.matmul"])
+def routines(request):
+    """Each implementation of the bind_* calls: the same contract."""
+    if request.param == "np.matmul":
+        return MatmulRoutines("a test")
+    return _blas()
 
 
 def _tolerance(dtype, k):
@@ -45,36 +55,36 @@ def test_the_thread_count_is_the_one_threadpool_limits_sets():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (128, 784, 100), (33, 17, 5), (2, 300, 1)])
 @pytest.mark.parametrize("alpha, beta", [(1.0, 0.9), (-0.03, 1.0), (1.0, 0.0), (0.5, -2.0)])
-def test_gemm_tn_is_alpha_at_b_plus_beta_c(dtype, shape, alpha, beta):
+def test_gemm_tn_is_alpha_at_b_plus_beta_c(dtype, shape, alpha, beta, routines):
     k, m, n = shape
     rng = np.random.default_rng(k * m + n)
     a = rng.standard_normal((k, m)).astype(dtype)
     b = rng.standard_normal((k, n)).astype(dtype)
     c = rng.standard_normal((m, n)).astype(dtype)
     want = alpha * (a.astype(np.float64).T @ b) + beta * c.astype(np.float64)
-    run = _blas().bind_gemm_tn(a, b, c)
+    run = routines.bind_gemm_tn(a, b, c)
     run(alpha, beta)
     scale = np.abs(a).T.astype(np.float64) @ np.abs(b) * abs(alpha) + abs(beta) * np.abs(want)
     assert np.all(np.abs(c - want) <= _tolerance(dtype, k) * (scale + 1))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_with_beta_0_overwrites_what_c_held_even_a_nan(dtype):
+def test_gemm_with_beta_0_overwrites_what_c_held_even_a_nan(dtype, routines):
     rng = np.random.default_rng(1)
     a = rng.standard_normal((9, 4)).astype(dtype)
     b = rng.standard_normal((9, 3)).astype(dtype)
     c = np.full((4, 3), np.nan, dtype)
-    _blas().bind_gemm_tn(a, b, c)(1.0, 0.0)
+    routines.bind_gemm_tn(a, b, c)(1.0, 0.0)
     np.testing.assert_allclose(c, a.T @ b, rtol=_tolerance(dtype, 9), atol=_tolerance(dtype, 9))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_a_bound_gemm_reads_its_arrays_contents_at_each_call(dtype):
+def test_a_bound_gemm_reads_its_arrays_contents_at_each_call(dtype, routines):
     rng = np.random.default_rng(2)
     a = rng.standard_normal((6, 4)).astype(dtype)
     b = rng.standard_normal((6, 2)).astype(dtype)
     c = np.zeros((4, 2), dtype)
-    run = _blas().bind_gemm_tn(a, b, c)
+    run = routines.bind_gemm_tn(a, b, c)
     run(1.0, 0.0)
     a *= 2  # the same arrays, new contents
     run(1.0, 1.0)  # c = 2 a^T b + a^T b
@@ -83,13 +93,13 @@ def test_a_bound_gemm_reads_its_arrays_contents_at_each_call(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("alpha, beta", [(1.0, 0.9), (-0.1, 1.0), (1.0, 0.0)])
-def test_gemv_t_is_alpha_at_x_plus_beta_y(dtype, alpha, beta):
+def test_gemv_t_is_alpha_at_x_plus_beta_y(dtype, alpha, beta, routines):
     rng = np.random.default_rng(3)
     a = rng.standard_normal((128, 100)).astype(dtype)
     x = np.ones(128, dtype)  # the column sums: a bias gradient
     y = rng.standard_normal(100).astype(dtype)
     want = alpha * a.astype(np.float64).sum(axis=0) + beta * y.astype(np.float64)
-    _blas().bind_gemv_t(a, x, y)(alpha, beta)
+    routines.bind_gemv_t(a, x, y)(alpha, beta)
     scale = np.abs(a).sum(axis=0) * abs(alpha) + abs(beta) * np.abs(want) + 1
     assert np.all(np.abs(y - want) <= _tolerance(dtype, 128) * scale)
 
@@ -97,55 +107,54 @@ def test_gemv_t_is_alpha_at_x_plus_beta_y(dtype, alpha, beta):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", [1, 7, 79_510])  # the last long enough for OpenBLAS's threads
 @pytest.mark.parametrize("alpha", [-0.03, 1.0])
-def test_axpy_adds_alpha_x_to_y_elementwise(dtype, size, alpha):
+def test_axpy_adds_alpha_x_to_y_elementwise(dtype, size, alpha, routines):
     rng = np.random.default_rng(size)
     x = rng.standard_normal(size).astype(dtype)
     y = rng.standard_normal(size).astype(dtype)
     want = y.astype(np.float64) + alpha * x.astype(np.float64)
-    _blas().bind_axpy(x, y)(alpha)
+    routines.bind_axpy(x, y)(alpha)
     # one product and one sum, each rounded at most once
     assert np.all(np.abs(y - want) <= 2 * np.finfo(dtype).eps * (np.abs(want) + abs(alpha * x)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("size", [7, 79_510])
-def test_axpy_onto_itself_adds_its_own_multiple(dtype, size):
+def test_axpy_onto_itself_adds_its_own_multiple(dtype, size, routines):
     # a fold's decay term W += (-lr s) W: each element read before it is written
     x = np.random.default_rng(size).standard_normal(size).astype(dtype)
     want = x.astype(np.float64) * (1.0 - 1e-3)
-    _blas().bind_axpy(x, x)(-1e-3)
+    routines.bind_axpy(x, x)(-1e-3)
     assert np.all(np.abs(x - want) <= np.finfo(dtype).eps * np.abs(want))
 
 
-def test_axpy_runs_on_arrays_of_any_shape_as_their_elements(rng):
+def test_axpy_runs_on_arrays_of_any_shape_as_their_elements(rng, routines):
     x = rng.standard_normal((784, 100)).astype(np.float32)
     y = np.zeros((784, 100), np.float32)
-    _blas().bind_axpy(x, y)(1.0)
+    routines.bind_axpy(x, y)(1.0)
     np.testing.assert_array_equal(y, x)
 
 
-def test_arrays_it_cannot_hand_to_blas_are_refused_by_name():
-    found = _blas()
+def test_arrays_it_cannot_hand_to_blas_are_refused_by_name(routines):
     a = np.ones((4, 3), np.float32)
     with pytest.raises(ValueError, match="gemm: every array must be C-contiguous float32"):
-        found.bind_gemm_tn(a, np.ones((4, 2), np.float64), np.ones((3, 2), np.float32))
+        routines.bind_gemm_tn(a, np.ones((4, 2), np.float64), np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="C-contiguous"):
-        found.bind_gemm_tn(np.ones((3, 4), np.float32).T, np.ones((4, 2), np.float32),
+        routines.bind_gemm_tn(np.ones((3, 4), np.float32).T, np.ones((4, 2), np.float32),
                            np.ones((3, 2), np.float32))  # fmt: skip
     with pytest.raises(ValueError, match="gemm_tn: shapes"):
-        found.bind_gemm_tn(a, np.ones((5, 2), np.float32), np.ones((3, 2), np.float32))
+        routines.bind_gemm_tn(a, np.ones((5, 2), np.float32), np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="gemv_t: shapes"):
-        found.bind_gemv_t(a, np.ones(3, np.float32), np.ones(3, np.float32))
+        routines.bind_gemv_t(a, np.ones(3, np.float32), np.ones(3, np.float32))
     with pytest.raises(ValueError, match="axpy: shapes"):
-        found.bind_axpy(np.ones(3, np.float32), np.ones(4, np.float32))
+        routines.bind_axpy(np.ones(3, np.float32), np.ones(4, np.float32))
     with pytest.raises(ValueError, match="axpy: every array must be C-contiguous float32"):
-        found.bind_axpy(np.ones(3, np.float64), np.ones(3, np.float32))
+        routines.bind_axpy(np.ones(3, np.float64), np.ones(3, np.float32))
     with pytest.raises(ValueError, match="float32 or float64"):
         half = np.ones((4, 3), np.float16)
-        found.bind_gemm_tn(half, np.ones((4, 2), np.float16), np.ones((3, 2), np.float16))
+        routines.bind_gemm_tn(half, np.ones((4, 2), np.float16), np.ones((3, 2), np.float16))
 
 
-def test_no_blas_to_be_found_is_none_with_the_reason(monkeypatch):
+def test_no_blas_to_be_found_is_none_with_the_reason_and_np_matmul_stands_in(monkeypatch):
     def nothing():
         raise RuntimeError("no BLAS library inside NumPy's package and 2 others loaded")
 
@@ -153,6 +162,18 @@ def test_no_blas_to_be_found_is_none_with_the_reason(monkeypatch):
     monkeypatch.setattr(blas_module, "_numpy_library", nothing)
     assert blas_module.numpy_blas() is None
     assert blas_module.why_unavailable().startswith("no BLAS library inside NumPy's package")
+    routines = blas_module.blas_routines()
+    assert isinstance(routines, MatmulRoutines) and routines.threads() == 1
+    assert routines.description == (
+        "np.matmul and NumPy's elementwise passes (no BLAS library inside NumPy's package and 2 "
+        "others loaded)"
+    )
+    assert blas_module.blas_routines() is routines  # once per process
+
+
+def test_the_routines_are_numpys_blas_where_it_is_found():
+    found = _blas()
+    assert blas_module.blas_routines() is found
 
 
 def test_a_blas_that_disagrees_with_numpy_is_not_used(monkeypatch):

@@ -238,11 +238,17 @@ def test_a_batch_hook_that_reads_no_gradient_keeps_the_folding(blobs, folds):
     assert folds[0] == 21
 
 
-def test_without_numpys_blas_training_runs_unfolded(blobs, folds, monkeypatch):
-    monkeypatch.setattr(folded_step, "numpy_blas", lambda: None)
+@pytest.mark.parametrize("name", list(FOLDED))
+def test_without_numpys_blas_training_folds_through_np_matmul(name, blobs, folds, monkeypatch):
+    # whether a step folds is the setting's alone, never the BLAS found: the same calls in
+    # np.matmul and NumPy's passes, the same training to a rounding per step
+    from softgrad.kernels.routines import MatmulRoutines
+
+    monkeypatch.setattr(folded_step, "blas_routines", lambda: MatmulRoutines("not found"))
     X, y = blobs
-    _train(X, y, FOLDED["torch momentum"])
-    assert folds[0] == 0
+    folded = _train(X, y, FOLDED[name], np.float64, l2_penalty=0.5)
+    assert folds[0] == 7 * 3
+    _close(folded, _train(X, y, FOLDED[name], np.float64, fold=False, l2_penalty=0.5), np.float64)
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])

@@ -97,20 +97,19 @@ def collect() -> dict[str, Any]:
 
 def folding_info() -> dict[str, Any]:
     """Whether SGD's trusted steps fold the gradients into the update
-    (softgrad.training.folded_step): ``on`` (the setting), ``blas`` (the routines of NumPy's
-    BLAS it calls, or None), ``why`` (why there are none, or None) and a one-line ``summary``."""
-    from softgrad.kernels.blas import numpy_blas, why_unavailable
+    (softgrad.training.folded_step): ``on`` (the setting), ``blas`` (the routines that run
+    the folded products: NumPy's BLAS, or np.matmul and NumPy's passes), ``why`` (why not
+    NumPy's BLAS, or None) and a one-line ``summary``."""
+    from softgrad.kernels.blas import blas_routines, why_unavailable
     from softgrad.training import gradient_folding
 
-    blas, on = numpy_blas(), gradient_folding()
-    why = None if blas is not None else why_unavailable()
-    if blas is None:
-        summary = f"unavailable (SGD writes its gradients, then updates): {why}"
-    elif on:
-        summary = f"on (SGD's gradients into its update, in {blas.description})"
-    else:
-        summary = "off (set_gradient_folding(False))"
-    return {"on": on, "blas": None if blas is None else blas.description, "why": why,
+    routines, on = blas_routines(), gradient_folding()
+    summary = (
+        f"on (SGD's gradients into its update, in {routines.description})"
+        if on
+        else "off (set_gradient_folding(False))"
+    )
+    return {"on": on, "blas": routines.description, "why": why_unavailable(),
             "summary": summary}  # fmt: skip
 
 

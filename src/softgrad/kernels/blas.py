@@ -1,4 +1,4 @@
-"""NumPy's own BLAS, for the products ``np.matmul`` cannot express: ``C = alpha A^T B + beta C``.
+"""The products ``np.matmul`` cannot express, ``C = alpha A^T B + beta C``, in NumPy's own BLAS.
 
 ``np.matmul`` writes ``A^T B`` into ``C``; BLAS's GEMM also scales what ``C`` held and adds it,
 in the same pass over ``C``. A training step uses that to fold a weight gradient into the
@@ -6,14 +6,19 @@ optimizer's momentum buffer (``b = 1 * x^T g + momentum * b``) or into the weigh
 (plain SGD: ``W = -lr * x^T g + 1 * W``), instead of writing the gradient and reading it back
 in a separate update pass (:mod:`softgrad.training.folded_step`).
 
-The library is the one NumPy itself calls, found among the loaded libraries by
-``threadpoolctl`` (a scikit-learn dependency): the BLAS inside NumPy's own package (a wheel's
-``numpy.libs``), or, for a NumPy built against the system's BLAS, the only BLAS loaded. Its
-threads are NumPy's (``--threads`` and ``threadpool_limits`` limit both), so the products run
-as ``np.matmul``'s would. Before first use each routine is checked against NumPy on a small
-product (both dtypes, ``beta`` 0 over a NaN, a transposed operand); where no library is found,
-a symbol is missing or a check fails, :func:`numpy_blas` is None and the callers keep NumPy's
-products. Why, if so: :func:`why_unavailable`.
+:func:`blas_routines` gives the calls, bound to arrays, and never chooses whether they are
+used: the caller does, from the user's settings. They come from one of two places:
+
+- :class:`NumpyBlas`, the library NumPy itself calls, found among the loaded libraries by
+  ``threadpoolctl`` (a scikit-learn dependency): the BLAS inside NumPy's own package (a
+  wheel's ``numpy.libs``), or, for a NumPy built against the system's BLAS, the only BLAS
+  loaded. Its threads are NumPy's (``--threads`` and ``threadpool_limits`` limit both), so the
+  products run as ``np.matmul``'s would. Before first use each routine is checked against
+  NumPy on a small product (both dtypes, ``beta`` 0 over a NaN, a transposed operand).
+- :class:`~softgrad.kernels.routines.MatmulRoutines` where no library is found, a symbol is
+  missing or a check fails (why: :func:`why_unavailable`): the same calls as ``np.matmul`` into
+  a scratch array and NumPy's elementwise passes. The results agree to a rounding per call
+  (GEMM adds ``beta * C`` inside its kernel); the passes the library saves are paid again.
 
 Every array handed to a ``bind_*`` method must be C-contiguous, of one dtype (float32 or
 float64), and stay alive and in place while the bound call is used (the call holds it).
@@ -28,13 +33,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NumpyBlas", "numpy_blas", "why_unavailable"]
+from softgrad.kernels.routines import MatmulRoutines, Routines
+
+__all__ = ["NumpyBlas", "blas_routines", "numpy_blas", "why_unavailable"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_LETTER = {np.dtype(np.float32): "s", np.dtype(np.float64): "d"}
 
 
-class NumpyBlas:
+class NumpyBlas(Routines):
     """``cblas_?gemm``, ``cblas_?gemv`` and ``cblas_?axpy`` of one loaded BLAS, bound to arrays.
 
     Parameters
@@ -44,6 +50,12 @@ class NumpyBlas:
         "axpy", argument types set.
     description : str
         The library and symbols, for ``softgrad info``.
+
+    Notes
+    -----
+    OpenBLAS runs a long axpy on its threads, which a product just before has left awake: an
+    SGD update ``W -= lr * b`` over 80k float32 took 17 us against 31-35 us on one core in the
+    loop.
     """
 
     def __init__(
@@ -62,49 +74,18 @@ class NumpyBlas:
         (``openblas_get_num_threads``), cheap enough to ask before every optimizer step."""
         return None if self._thread_query is None else int(self._thread_query())
 
-    def bind_gemm_tn(self, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> Callable[..., None]:
-        """``call(alpha, beta)``: ``c = alpha * a.T @ b + beta * c`` for ``a`` (K, M), ``b``
-        (K, N), ``c`` (M, N). With ``beta`` 0, ``c``'s values are not read (a NaN there is
-        overwritten, as BLAS specifies)."""
+    def _gemm_tn(self, a: Any, b: Any, c: Any, letter: str) -> Callable[..., None]:
         (k, m), n = a.shape, b.shape[1]
-        if b.shape[0] != k or c.shape != (m, n):
-            raise ValueError(f"gemm_tn: shapes {a.shape}, {b.shape}, {c.shape} do not chain")
-        fn = self._routine(c.dtype, "gemm", a, b, c)
         args = (_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, 0.0, a, m, b, n, 0.0, c, n)
-        return _bind(fn, args, (6, 11), (a, b, c))
+        return _bind(self._functions[letter, "gemm"], args, (6, 11), (a, b, c))
 
-    def bind_gemv_t(self, a: np.ndarray, x: np.ndarray, y: np.ndarray) -> Callable[..., None]:
-        """``call(alpha, beta)``: ``y = alpha * a.T @ x + beta * y`` for ``a`` (K, N), ``x``
-        (K,), ``y`` (N,): the column sums of ``a`` when ``x`` is ones (a bias gradient)."""
+    def _gemv_t(self, a: Any, x: Any, y: Any, letter: str) -> Callable[..., None]:
         k, n = a.shape
-        if x.shape != (k,) or y.shape != (n,):
-            raise ValueError(f"gemv_t: shapes {a.shape}, {x.shape}, {y.shape} do not chain")
-        fn = self._routine(y.dtype, "gemv", a, x, y)
         args = (_ROW_MAJOR, _TRANS, k, n, 0.0, a, n, x, 1, 0.0, y, 1)
-        return _bind(fn, args, (4, 9), (a, x, y))
+        return _bind(self._functions[letter, "gemv"], args, (4, 9), (a, x, y))
 
-    def bind_axpy(self, x: np.ndarray, y: np.ndarray) -> Callable[..., None]:
-        """``call(alpha)``: ``y += alpha * x`` for ``x`` and ``y`` of one shape. OpenBLAS runs a
-        long one on its threads, which a product just before has left awake: an SGD update
-        ``W -= lr * b`` over 80k float32 took 17 us against 31-35 us on one core in the loop.
-        ``x`` may be ``y`` itself (``y += alpha * y``, each element read before it is written;
-        the load-time check tries it): a decay term exact to a rounding, where a scale by
-        ``1 + alpha`` would round a small alpha against 1."""
-        if x.shape != y.shape:
-            raise ValueError(f"axpy: shapes {x.shape} and {y.shape} differ")
-        fn = self._routine(y.dtype, "axpy", x, y)
-        return _bind(fn, (y.size, 0.0, x, 1, y, 1), (1,), (x, y))
-
-    def _routine(self, dtype: np.dtype, routine: str, *arrays: np.ndarray) -> Any:
-        for array in arrays:
-            if array.dtype != dtype or not array.flags.c_contiguous:
-                raise ValueError(
-                    f"{routine}: every array must be C-contiguous {dtype}; got "
-                    f"{array.dtype} (C-contiguous: {array.flags.c_contiguous})"
-                )
-        if dtype not in _LETTER:
-            raise ValueError(f"{routine}: float32 or float64 arrays; got {dtype}")
-        return self._functions[_LETTER[dtype], routine]
+    def _axpy(self, x: Any, y: Any, letter: str) -> Callable[..., None]:
+        return _bind(self._functions[letter, "axpy"], (y.size, 0.0, x, 1, y, 1), (1,), (x, y))
 
 
 def _bind(fn: Any, args: tuple, scalars: tuple[int, ...], keep: tuple) -> Callable[..., None]:
@@ -146,6 +127,15 @@ def numpy_blas() -> NumpyBlas | None:
         except (OSError, AttributeError, ImportError, ValueError, RuntimeError) as exc:
             _found["blas"], _found["why"] = None, str(exc)
     return _found["blas"]
+
+
+def blas_routines() -> NumpyBlas | MatmulRoutines:
+    """The ``bind_*`` calls: NumPy's own BLAS (:func:`numpy_blas`) where it was found and
+    checked, else :class:`MatmulRoutines`; the same for the whole process."""
+    if "routines" not in _found:
+        found = numpy_blas()
+        _found["routines"] = found if found is not None else MatmulRoutines(_found["why"])
+    return _found["routines"]
 
 
 def why_unavailable() -> str | None:

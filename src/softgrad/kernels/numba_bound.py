@@ -3,7 +3,8 @@ once and binds the compiled kernel the lane's routine would call, so that a call
 launch alone. Arrays the kernel does not take get the NumPy lane's binding, which runs the
 lane's routine in full (it falls back where it must, as on any call).
 
-Adam's update is the one bound call that also uses NumPy's BLAS (softgrad.kernels.blas). The
+Adam's update is the one bound call that also uses NumPy's BLAS
+(softgrad.kernels.blas.blas_routines). The
 fused kernel runs on the calling thread below Numba's ``PARALLEL_MIN``, and there its last
 store, the parameters, is what costs in a training step: the forward product has just read the
 weights on both BLAS threads, so each line the kernel writes must first be taken back from the
@@ -16,9 +17,10 @@ operations), and a BLAS axpy ``W += -step_size * direction``, which OpenBLAS spr
 threads, moves the parameters: each core takes back half of the lines. In ``fit`` (h100 b128
 Adam, Fashion-MNIST, epochs interleaved in one process, both storing subnormal moments as 0) the
 epoch took 0.97x the fused kernel's. The axpy may fuse the last multiply-add, so the two paths
-differ by a rounding; which one runs depends on the size, the BLAS's thread count at each step
-and a zero step size (a BLAS axpy by 0 returns at once, where the kernel would carry a NaN
-direction into the parameters), never on timing.
+differ by a rounding; which one runs depends on the size, the axpy's thread count at each step
+(1 where NumPy's BLAS cannot be called directly, and NumPy's elementwise pass would move the
+parameters on one core) and a zero step size (a BLAS axpy by 0 returns at once, where the
+kernel would carry a NaN direction into the parameters), never on timing.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.kernels import numba_activations, numba_losses, numba_updates
-from softgrad.kernels.blas import numpy_blas
+from softgrad.kernels.blas import blas_routines
 from softgrad.kernels.bound import BoundKernels
 from softgrad.kernels.numba_layout import _kernel_bias, _same_flat_layout
 from softgrad.kernels.numba_softmax_ops import _NO_WEIGHTS, _long_rows_apart
@@ -206,13 +208,13 @@ class _SplitMoves:
 
 def _split_moves(arrays: tuple, scratch: list, decays: bool) -> _SplitMoves | None:
     """The split update's calls for ``arrays`` (param, grad, m, v, flat), or None where it
-    does not apply: a size outside [SPLIT_MIN, PARALLEL_MIN), no checked BLAS or none that
-    reports its threads, or no temporary of the parameters' layout apart from them."""
+    does not apply: a size outside [SPLIT_MIN, PARALLEL_MIN), routines that do not report
+    their threads, or no temporary of the parameters' layout apart from them."""
     param = arrays[0]
     if not SPLIT_MIN <= param.size < numba_updates.adam.parallel_min:
         return None
-    blas = numpy_blas()
-    if blas is None or blas.threads() is None:
+    blas = blas_routines()
+    if blas.threads() is None:
         return None
     for temporary in scratch:
         direction = temporary.reshape(-1) if type(temporary) is np.ndarray else None

@@ -16,6 +16,7 @@ import numpy as np
 
 from softgrad.checks.samples import all_finite
 from softgrad.kernels import FUSED_DTYPES, NumpyOps, get_ops
+from softgrad.kernels.routines import accumulate
 from softgrad.kernels.rows import COLUMN_BLOCK, column_sums
 
 __all__ = ["FoldTarget", "Inspect", "LinearRows"]
@@ -31,7 +32,8 @@ class FoldTarget:
     (:meth:`LinearRows._bind_folded_backward_rows`): ``arrays`` = (the array for W's, the one
     for b's or None), both shaped like the parameters;
     ``coefficients`` = the (alpha, beta) of the next call, a list the caller updates in place;
-    ``blas`` the :class:`~softgrad.kernels.blas.NumpyBlas` that runs the products; ``before``
+    ``blas`` the routines that run the products
+    (:func:`~softgrad.kernels.blas.blas_routines`); ``before``
     and ``after``, if given, run right before and after the products (Nesterov's moves of the
     weights around the new buffer: softgrad.training.folded_step)."""
 
@@ -227,12 +229,7 @@ def _folded_column_sums(
 
     def run(alpha: float, beta: float) -> None:
         column_sums(g2, ones, scratch)
-        np.multiply(scratch, alpha, out=scratch)
-        if beta == 0.0:
-            np.copyto(target, scratch)
-        else:
-            np.multiply(target, beta, out=target)
-            np.add(target, scratch, out=target)
+        accumulate(target, scratch, alpha, beta)
 
     return run
 

@@ -58,7 +58,7 @@ When
       (torch's rule ignores the buffer there; a trusted epoch follows a checked step anyway);
     - no batch hook that may read the gradients (a callback's ``batch_hook_reads_grads =
       False`` says it does not);
-    - NumPy's own BLAS was found and checked (:func:`softgrad.kernels.blas.numpy_blas`);
+    - the network's dtype is float32 or float64;
     - the network's parameters are exactly its Linear layers' W and b.
 
 What the gradients hold
@@ -73,7 +73,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.kernels.blas import numpy_blas
+from softgrad.kernels.blas import blas_routines
 from softgrad.kernels.penalty import penalty_loss
 from softgrad.nn.linear_rows import FoldTarget
 
@@ -199,8 +199,7 @@ class GradientFold:
             return None
         if state.step == 0:  # torch's rule ignores the buffer at step 1 (b = g): not folded
             return None  # (the trusted steps follow a checked one, so never met there)
-        blas = numpy_blas()
-        if blas is None or plan.dtype not in (np.float32, np.float64):
+        if plan.dtype not in (np.float32, np.float64):
             return None
         into = state.slots["momentum_buffer"] if optimizer.momentum != 0.0 else state.store.params
         targets = _targets(plan, state.store, into)
@@ -208,7 +207,7 @@ class GradientFold:
             return None
         # a trusted step's batch is full: scikit-learn's alpha / sum(w) is alpha / rows
         l2 = runner.l2_penalty / len(runner.x_buf)
-        return cls(bounds, optimizer, state, targets, blas, l2)
+        return cls(bounds, optimizer, state, targets, blas_routines(), l2)
 
     def step(self, turn: int) -> float:
         """The backward and the update of one step, on the inputs of bound step ``turn`` (of
