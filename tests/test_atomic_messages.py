@@ -98,8 +98,39 @@ def test_save_refuses_a_loop_of_symbolic_links_naming_it_and_keeps_it(tmp_path, 
     with pytest.raises(OSError) as caught:
         softgrad.save(build_mlp(2, [], 2, rng=0), names[0])
     assert caught.value.errno == errno.ELOOP and caught.value.filename == str(names[0])
-    assert "atomic_write: path must be a file or a symbolic link to one; got a loop of " in str(
+    assert "save: path must be a file or a symbolic link to one; got a loop of " in str(
         caught.value
     )
     assert all(link.is_symlink() for link in names)
     assert sorted(tmp_path.iterdir()) == sorted(names)  # no temp file left either
+
+
+def _writers():
+    import softgrad
+    from softgrad.datasets import save_idx
+    from softgrad.training.checkpoint import Checkpoint, save_checkpoint
+
+    network = build_mlp(2, [], 2, rng=0)
+    return {
+        "save": lambda path: softgrad.save(network, path),
+        "save_idx": lambda path: save_idx(path, np.zeros((2, 2), np.uint8)),
+        "save_checkpoint": lambda path: save_checkpoint(path, _checkpoint(Checkpoint, network)),
+    }
+
+
+def _checkpoint(checkpoint_class, network):
+    from softgrad.optim import SGD
+    from softgrad.training import History
+
+    return checkpoint_class(
+        epoch=0, params=network.named_params(), optimizer=SGD(lr=0.1).state_dict(),
+        schedule=None, rng={}, layer_rngs={}, history=History(), stopper={}, val_idx=None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("writer", ["save", "save_idx", "save_checkpoint"])
+def test_a_folder_given_as_the_file_is_refused_in_the_name_of_the_function_called(tmp_path, writer):
+    with pytest.raises(IsADirectoryError) as caught:
+        _writers()[writer](tmp_path)
+    assert str(caught.value).startswith(f"[Errno 21] {writer}: path must be a file name, not a")
+    assert caught.value.filename == str(tmp_path) and list(tmp_path.iterdir()) == []

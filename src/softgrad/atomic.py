@@ -57,15 +57,15 @@ def not_a_regular_file(path: str | os.PathLike) -> str | None:
     return f"{target!r}, {kind}"
 
 
-def write_target(path: str | os.PathLike) -> Path:
+def write_target(path: str | os.PathLike, where: str = "atomic_write") -> Path:
     """The file a write to ``path`` replaces: ``path`` itself, or the file its symbolic link
     names. Refuses what a rename must not replace (a folder, a device, a pipe, a socket, a
-    loop of symbolic links)."""
+    loop of symbolic links), the error beginning ``where`` (the public function called)."""
     if link_loops(path):
         # realpath ends inside the loop: the rename replaced a link of it with a regular file
         raise OSError(
             errno.ELOOP,
-            "atomic_write: path must be a file or a symbolic link to one; got a loop of "
+            f"{where}: path must be a file or a symbolic link to one; got a loop of "
             "symbolic links (one leads back to itself), which a rename would replace with a "
             "regular file: remove the link or point it at a file",
             str(path),
@@ -73,13 +73,13 @@ def write_target(path: str | os.PathLike) -> Path:
     target = Path(os.path.realpath(path))
     if target.is_dir():
         raise IsADirectoryError(
-            errno.EISDIR, "atomic_write: path must be a file name, not a folder", str(path)
+            errno.EISDIR, f"{where}: path must be a file name, not a folder", str(path)
         )
     what = not_a_regular_file(path)
     if what is not None:
         raise OSError(
             errno.EINVAL,
-            f"atomic_write: path must be a regular file (a rename would replace {what}); "
+            f"{where}: path must be a regular file (a rename would replace {what}); "
             "give a file name",
             str(path),
         )
@@ -128,7 +128,7 @@ def _temp_name(name: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+def atomic_write(path: str | os.PathLike, where: str = "atomic_write") -> Iterator[IO[bytes]]:
     """Open a temp file beside ``path`` for binary writing; on success rename it onto ``path``.
 
     The data is flushed and fsync'ed before ``os.replace``, so ``path`` is either the old file
@@ -143,6 +143,8 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     ----------
     path : str or PathLike
         Destination; its folder must exist.
+    where : str, default "atomic_write"
+        The public function writing, which the errors about ``path`` begin with.
 
     Raises
     ------
@@ -168,10 +170,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     b'all or nothing'
     """
     path = Path(path)
-    target = write_target(path)  # through a symbolic link, onto the file it names
+    target = write_target(path, where)  # through a symbolic link, onto the file it names
     folder = target.parent
     if not folder.is_dir():
-        raise FileNotFoundError(f"atomic_write: folder of '{path}' must exist; it does not")
+        raise FileNotFoundError(f"{where}: folder of '{path}' must exist; it does not")
     tmp = folder / _temp_name(target.name)
     with _naming(path, tmp):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -285,7 +285,7 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
             str(path),
         )
     proto = build_graph(model, name=name)
-    with atomic_write(path) as handle:
+    with atomic_write(path, "export_onnx") as handle:
         handle.write(proto.SerializeToString())
     return path
 

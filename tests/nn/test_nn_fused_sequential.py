@@ -155,3 +155,13 @@ def test_forward_activated_names_the_activation(rng):
     )
     with pytest.raises(ValueError, match=r"activation must be one of .*; got 'gelu'"):
         layer.forward_activated(x, "gelu")
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_a_fused_pair_refuses_a_wrong_input_as_the_unfused_network_does(fuse, rng):
+    # the user called the network's forward: no internal method's name in the message
+    x = rng.standard_normal((2, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^Linear\.forward: x must have shape \(\.\.\., 6\); got"):
+        _pair_net(ReLU, fuse=fuse).forward(x)
+    with pytest.raises(ValueError, match=r"^Linear\.forward_activated: x must have shape"):
+        Linear(6, 9, rng=0).forward_activated(x, "relu")  # called by name: named so

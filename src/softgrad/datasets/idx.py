@@ -207,7 +207,7 @@ def save_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | Non
         compress = path.suffix == ".gz"
     header = struct.pack(f">HBB{array.ndim}I", 0, code, array.ndim, *array.shape)
     payload = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
-    with atomic_write(path) as f:
+    with atomic_write(path, "save_idx") as f:
         if compress:
             # mtime=0: the same array always gives the same bytes
             f.write(gzip.compress(payload, mtime=0))

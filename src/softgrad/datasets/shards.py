@@ -147,7 +147,7 @@ def open_rows(
         )
     cache = Path(cache)
     if not cache.is_file() or cache.stat().st_mtime < path.stat().st_mtime:
-        with opener as (f, dtype, shape, where), atomic_write(cache) as out:
+        with opener as (f, dtype, shape, where), atomic_write(cache, "open_rows") as out:
             _inflate_to_npy(f, dtype, shape, where, out)
     return np.load(cache, mmap_mode="r")
 

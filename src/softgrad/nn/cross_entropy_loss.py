@@ -114,7 +114,7 @@ class CrossEntropyLoss(Loss):
             self.weight,
             self.ignore_index,
             self.label_smoothing,
-            "cross_entropy",
+            "CrossEntropyLoss",
         )
         losses = row_losses(p, np.empty_like(p.rows.x))
         self._problem, self._losses = p, losses

@@ -254,7 +254,12 @@ class Linear(LinearRows, Layer):
                 "Linear.forward_activated: activation must be one of 'identity', 'relu', "
                 f"'tanh', 'sigmoid'; got {activation!r}"
             )
-        x2, shape = self._rows(x, "forward_activated")
+        return self._forward_fused(x, activation, "forward_activated")
+
+    def _forward_fused(self, x: Any, activation: str, where: str) -> np.ndarray:
+        """:meth:`forward_activated` for a known ``activation``, ``x``'s errors naming
+        ``Linear.<where>``: a Sequential's fused pair says ``forward``, as its unfused one."""
+        x2, shape = self._rows(x, where)
         y = self._forward_activated_rows(x2, activation, None)
         self._x_shape = shape  # the input's leading axes, for backward
         return y.reshape(*shape[:-1], self.out_features)

@@ -207,7 +207,7 @@ class Sequential(Layer):
             layer = layers[index]
             if index in pairs and layer.params["W"].dtype in FUSED_DTYPES:
                 activation = layers[index + 1]
-                x = activation.take_output(layer.forward_activated(x, activation.kernel))
+                x = activation.take_output(layer._forward_fused(x, activation.kernel, "forward"))
                 index += 2
             else:
                 x = layer.forward(x)

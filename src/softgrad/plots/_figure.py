@@ -118,6 +118,6 @@ def save_atomic(
     with _quiet():
         if tight:
             fig.tight_layout()
-        with atomic_write(path) as fh:
+        with atomic_write(path, where) as fh:
             fig.savefig(fh, format=fmt, dpi=dpi)
     return path

@@ -110,7 +110,7 @@ def write_model(
         check_model_contents(meta, arrays, where)
     except ModelFileError as exc:
         raise ValueError(str(exc)) from None
-    write_npz(path, arrays, meta, kind="model")
+    write_npz(path, arrays, meta, kind="model", where="save")
 
 
 _TOO_MANY_DIGITS = 10**MAX_INT_DIGITS

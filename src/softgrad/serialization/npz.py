@@ -67,6 +67,7 @@ def write_npz(
     arrays: dict[str, np.ndarray],
     meta: dict[str, Any] | None = None,
     kind: str = "model",
+    where: str = "write_npz",
 ) -> None:
     """Write ``arrays`` and a JSON header atomically to ``path`` (that exact name, no suffix added).
 
@@ -83,6 +84,9 @@ def write_npz(
         (The header may nest deeper than :func:`read_npz` reads: tests write such files.)
     kind : {"model", "checkpoint"}
         What the file is; :func:`read_npz` checks it.
+    where : str, default "write_npz"
+        The public function writing (``save``, ``save_checkpoint``), which the errors about
+        ``path`` begin with.
 
     Raises
     ------
@@ -109,7 +113,7 @@ def write_npz(
         payload[name] = array
     text = json_text(header)
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    with atomic_write(path) as f:
+    with atomic_write(path, where) as f:
         np.savez(f, **payload)
 
 

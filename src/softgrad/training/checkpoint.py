@@ -139,7 +139,7 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
         meta["settings"] = ckpt.settings
     if ckpt.rank_layer_rngs is not None:
         meta["rank_layer_rngs"] = split_state(ckpt.rank_layer_rngs, "rank_layer_rng", arrays)
-    write_npz(path, arrays, meta, kind="checkpoint")
+    write_npz(path, arrays, meta, kind="checkpoint", where="save_checkpoint")
 
 
 def load_checkpoint(path: str | PathLike) -> Checkpoint:
