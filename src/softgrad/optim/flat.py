@@ -108,9 +108,18 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
     ------
     RuntimeError
         The dicts belong to a store that the network has since replaced (``astype``, a new
-        shape): updating it would leave the network as it is.
+        shape), or to two stores (one of them stale): updating it would leave the network as
+        it is.
     """
     store = getattr(params, "store", None)  # None as well once the dict was edited
+    grad_store = getattr(grads, "store", None)
+    if store is not None and grad_store is not None and grad_store is not store:
+        raise RuntimeError(
+            f"{type(opt).__name__}.step: params and grads must be one network's current "
+            "parameters and gradients; got the dicts of two parameter stores (call "
+            "named_params() and named_grads() again after astype, a change of shape or a layer "
+            "replaced, added or removed)"
+        )
     if (
         store is None
         or getattr(grads, "store", None) is not store

@@ -67,7 +67,6 @@ class EpochRunner:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.X, self.target, self.sample_weight = X, target, sample_weight
         self.batch_size = batch_size
-        self.params = model.named_params()
         size = min(batch_size, X.shape[0])
         self.x_buf = np.empty((size, *X.shape[1:]), dtype=X.dtype)
         self.t_buf = np.empty(size, dtype=target.dtype)
@@ -76,15 +75,29 @@ class EpochRunner:
         self.w_buf = None if sample_weight is None else np.empty(size, dtype=sample_weight.dtype)
         if sample_weight is not None:  # refuse a loss that cannot weigh its samples, up front
             per_sample_loss(loss, "fit")
-        self.snapshot = {name: np.empty_like(value) for name, value in self.params.items()}
         self.l2_penalty = float(l2_penalty)
-        self.penalized = [name for name in self.params if name.rsplit(".", 1)[-1] == "W"]
-        self.penalty_scratch = {name: np.empty_like(self.params[name]) for name in self.penalized}
+        self._adopt(model.named_params())
         self.divergence = DivergenceMonitor()  # the rule: softgrad.training.divergence
         self.epoch_complete = True  # whether the last epoch ran every batch (train_epoch)
         # a plain MLP under cross-entropy (or one logistic output) steps through one plan
         # (training.step_plan), with or without sample weights
         self.plan = self._new_plan()
+
+    def _adopt(self, params: Any) -> None:
+        """Take ``params`` as the parameters the steps update, with their epoch-start
+        snapshot (their values now) and the L2 penalty's scratch."""
+        self.params = params
+        self.snapshot = {name: value.copy() for name, value in params.items()}
+        self.penalized = [name for name in params if name.rsplit(".", 1)[-1] == "W"]
+        self.penalty_scratch = {name: np.empty_like(params[name]) for name in self.penalized}
+
+    def _params_of(self, grads: Any) -> Any:
+        """The parameters of the store ``grads`` belongs to: :attr:`params`, or the network's
+        new ones where a callback replaced its store between two batches (a layer swapped,
+        ``astype``); the epoch's snapshot then starts from them as they are."""
+        if getattr(grads, "store", None) is not getattr(self.params, "store", None):
+            self._adopt(self.model.named_params())
+        return self.params
 
     def _new_plan(self) -> StepPlan | None:
         size = self.x_buf.shape[0]
@@ -116,9 +129,13 @@ class EpochRunner:
         its batch (a data-parallel runner agrees on it with the other ranks first), and
         ``result.complete`` then says whether every batch had run.
         """
-        for name, value in self.params.items():
-            np.copyto(self.snapshot[name], value)
-        self.plan = self._new_plan()  # the network may have changed between epochs
+        params = self.model.named_params()  # the network may have changed between epochs
+        if getattr(params, "store", None) is getattr(self.params, "store", None):
+            for name, value in self.params.items():
+                np.copyto(self.snapshot[name], value)
+        else:
+            self._adopt(params)
+        self.plan = self._new_plan()
         self.divergence.start_epoch(len(order))
         result = EpochResult()
         batch_hooks = callbacks.has_batch_hooks
@@ -258,9 +275,10 @@ class EpochRunner:
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
         grads = self._backward(plan, step.grad)
+        params = self._params_of(grads)
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
-        self.optimizer.step(self.params, grads)
+        self.optimizer.step(params, grads)
         return batch_loss, n, step.correct, counted_weight(self.loss, t, None, n)
 
     def _ready_plan(self) -> StepPlan | None:
@@ -287,9 +305,10 @@ class EpochRunner:
             self._diverged(reason, batch_loss, epoch, batch)
         if weight > 0:  # a batch that weighs nothing moves no weight
             grads = self._backward(plan, step.grad)
+            params = self._params_of(grads)
             if self.l2_penalty:
                 batch_loss += self._penalize(grads, weight)
-            self.optimizer.step(self.params, grads)
+            self.optimizer.step(params, grads)
         return batch_loss, weight, step.correct, counted_weight(self.loss, t, w, weight)
 
     def restore_epoch_start(self) -> None:

@@ -124,11 +124,12 @@ class ShardedRunner(EpochRunner):
             self._diverged(reason, batch_loss, epoch, batch)
         if weight > 0:
             grads = self.model.named_grads()
+            params = self._params_of(grads)
             for buffer in _gradient_buffers(grads):
                 self.comm.sum_(buffer)
             if self.l2_penalty:  # once, on the summed gradient, by the global batch's weight
                 batch_loss += self._penalize(grads, weight)
-            self.optimizer.step(self.params, grads)
+            self.optimizer.step(params, grads)
         return batch_loss, weight, float(status[_HITS]), float(status[_COUNTED])
 
     def _batch_weight(self, idx: np.ndarray) -> float:
