@@ -158,6 +158,18 @@ def test_loaded_state_takes_the_parameter_dtype():
             r"parameter 'w' must have 'step' and \['m', 'v'\] entries",
         ),
         (lambda s: s.pop("step.w"), ValueError, "must have 'step'"),
+        # values no run of steps leaves: the lanes would then differ (NaN on the NumPy lane's
+        # sqrt of a negative v, where the Numba lane stores it as 0 and takes a huge step)
+        (
+            lambda s: s["v.w"].__setitem__(0, -1e-6),
+            ValueError,
+            r"v\.w must be >= 0 \(a running average of squared gradients\); got -1e-06$",
+        ),
+        (
+            lambda s: s["m.w"].__setitem__(1, np.nan),
+            ValueError,
+            r"m\.w must hold no NaN \(the state of a run that diverged\); got NaN$",
+        ),
     ],
 )
 def test_bad_state_is_rejected_and_leaves_the_optimizer_untouched(edit, error, match):
@@ -175,6 +187,28 @@ def test_bad_state_is_rejected_and_leaves_the_optimizer_untouched(edit, error, m
     assert all(np.array_equal(after[k], before[k]) for k in before)
 
 
+def test_an_sgd_buffer_holding_nan_is_rejected():
+    source = SGD(lr=0.1, momentum=0.9)
+    source.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+    state = source.state_dict()
+    state["momentum_buffer.w"][0] = np.nan
+    with pytest.raises(ValueError, match=r"^SGD\.load_state_dict: momentum_buffer\.w must hold no"):
+        SGD(lr=0.1, momentum=0.9).load_state_dict(state)
+
+
+def test_an_infinite_second_moment_is_a_state_steps_leave_and_loads_back():
+    # a float32 gradient near its largest squares past it: resuming from inf resumes the run
+    source = Adam(lr=0.01)
+    params = {"w": np.zeros(2, np.float32)}
+    with np.errstate(over="ignore"):  # the NumPy lane's square overflows, as it should
+        source.step(params, {"w": np.array([np.finfo(np.float32).max, 1.0], np.float32)})
+    state = source.state_dict()
+    assert np.isinf(state["v.w"][0])
+    target = Adam(lr=0.01)
+    target.load_state_dict(state)
+    assert np.array_equal(target.state_dict()["v.w"], state["v.w"])
+
+
 def test_not_a_mapping_is_a_type_error():
     with pytest.raises(TypeError, match="state must be a dict from state_dict"):
         SGD().load_state_dict([("lr", 0.1)])
@@ -189,6 +223,41 @@ def test_state_from_another_model_fails_at_the_step():
         r"parameter's shape \(2, 2\); got \(3, 2\)",
     ):
         opt.step({"0.W": np.zeros((2, 2))}, {"0.W": np.ones((2, 2))})
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CONFIGS)
+def test_a_state_of_other_parameter_names_is_refused_at_the_first_step(cls, kwargs):
+    # another network's state: its "2.*" would be kept and saved again, "3.*" start afresh
+    source = cls(**kwargs)
+    names = {"0.W": (3, 4), "0.b": (4,), "2.W": (4, 2), "2.b": (2,)}
+    grads = {k: np.ones(s) for k, s in names.items()}
+    source.step({k: np.zeros(s) for k, s in names.items()}, grads)
+    other = {k.replace("2.", "3."): s for k, s in names.items()}
+    params = {k: np.zeros(s) for k, s in other.items()}
+    target = cls(**kwargs)
+    target.load_state_dict(source.state_dict())
+    with pytest.raises(ValueError) as caught:
+        target.step(params, {k: np.ones(s) for k, s in other.items()})
+    assert str(caught.value) == (
+        f"{cls.__name__}.step: the loaded state must be of these parameters; it holds "
+        "['2.W', '2.b'], which params has not, and params has ['3.W', '3.b'], which it has no "
+        "state for (the state_dict of another network's optimizer?)"
+    )
+    assert all(not value.any() for value in params.values())  # refused before any update
+    assert target.state_dict().keys() == source.state_dict().keys()
+
+
+def test_a_state_of_a_subset_or_a_superset_of_the_parameters_loads():
+    # frozen parameters left out of the dicts, or a layer added since: not another network
+    source = Adam(lr=0.1)
+    source.step({"a": np.zeros(2), "b": np.zeros(2)}, {"a": np.ones(2), "b": np.ones(2)})
+    for params in ({"a": np.zeros(2)}, {"a": np.zeros(2), "b": np.zeros(2), "c": np.zeros(2)}):
+        target = Adam(lr=0.1)
+        target.load_state_dict(source.state_dict())
+        target.step(params, {key: np.ones(2) for key in params})
+        assert all(value.all() for value in params.values())
+    # the names are checked once, at the first step after the load
+    target.step({"x": np.zeros(2)}, {"x": np.ones(2)})
 
 
 @pytest.mark.parametrize(("cls", "kwargs"), CONFIGS)

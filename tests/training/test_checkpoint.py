@@ -343,6 +343,27 @@ def test_resume_refuses_another_optimizer_setting_or_schedule(
         _small_run(blobs, given, 4, resume=tmp_path / "c.npz", lr_schedule=lr_schedule)
 
 
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, momentum=0.9), lambda: Adam(lr=0.01)])
+def test_resume_takes_an_optimizer_that_has_stepped_since_and_equals_a_fresh_one(
+    blobs, tmp_path, make
+):
+    # its per-parameter step counts were compared as settings: "has step.0.W=8; got 20"
+    X, y = blobs
+    path = tmp_path / "c.npz"
+
+    def run(optimizer, epochs, **kwargs):
+        model = build_mlp(5, [8], 3, rng=0)
+        fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=epochs, rng=0, **kwargs)
+        return model
+
+    used = make()
+    run(used, 2, checkpoint=path)
+    run(used, 3)  # trained on in memory: another state, the same settings
+    resumed_used, resumed_fresh = run(used, 4, resume=path), run(make(), 4, resume=path)
+    for name, value in resumed_fresh.named_params().items():
+        np.testing.assert_array_equal(resumed_used.named_params()[name], value, err_msg=name)
+
+
 def test_resume_refuses_a_schedule_left_out(blobs, tmp_path):
     optimizer = SGD(lr=0.1)
     schedule = StepLR(optimizer, step_size=1)

@@ -130,6 +130,19 @@ class Adam(Optimizer):
         return ("m", "v")
 
     @classmethod
+    def _check_slots(cls, where: str, slots: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Optimizer's checks, and v >= 0: an average of squares (sqrt(v) of a negative v is
+        NaN on the NumPy lane, where the Numba lane stores it as 0)."""
+        super()._check_slots(where, slots)
+        for key, arrays in slots.items():
+            v = arrays["v"]
+            if (v < 0).any():
+                raise ValueError(
+                    f"{where}: v.{key} must be >= 0 (a running average of squared gradients); "
+                    f"got {float(v[v < 0].flat[0])!r}"
+                )
+
+    @classmethod
     def _upgrade_slots(
         cls, version: int, hyper: Mapping[str, Any], slots: dict[str, dict[str, np.ndarray]]
     ) -> None:

@@ -115,7 +115,22 @@ class Optimizer:
         """Names of the per-parameter state arrays under these hyperparameters."""
         return ()
 
+    @classmethod
+    def _check_slots(cls, where: str, slots: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        """Refuse a loaded state's slot values that no run of steps leaves: NaN (a run that
+        diverged; its next steps would be NaN on every lane). Subclasses add their own."""
+        for key, arrays in slots.items():
+            for name, array in arrays.items():
+                if np.isnan(array).any():
+                    raise ValueError(
+                        f"{where}: {name}.{key} must hold no NaN (the state of a run that "
+                        "diverged); got NaN"
+                    )
+
     _HYPER_NAMES: tuple[str, ...] = ()  # flat hyperparameter names, one attribute each
+    # the parameter names a loaded state holds, until the first step after the load has
+    # checked them against its params (_check_loaded_names); None otherwise
+    _loaded_names: frozenset[str] | None = None
     # options added after checkpoints were first written (scikit-learn's rules), with the
     # default that those checkpoints were trained with: a saved state or config lists an option
     # only when it differs from its default, so files and reprs of the default rules keep
@@ -215,6 +230,8 @@ class Optimizer:
             Keys or shapes differ, or a parameter's shape differs from its saved state.
         """
         check_roles(f"{type(self).__name__}.step", params, grads)
+        if self._loaded_names is not None:
+            self._check_loaded_names(params)
         store = getattr(params, "store", None)
         if store is not None:
             self.check_dtype(store.params.dtype)
@@ -381,12 +398,30 @@ class Optimizer:
         version = self._saved_version(where, state.get("state_version", 1))
         scalar_keys = {"type", "state_version", *names}
         steps, slots = parse_entries(where, state, scalar_keys, type(self)._slot_names(hyper))
+        type(self)._check_slots(where, slots)
         if version < self._STATE_VERSION:
             type(self)._upgrade_slots(version, hyper, slots)  # slots are parse_entries' copies
         self._lr, self._fits = lr, None
         # all at once: one at a time, each would be checked against the others' old values
         self.__dict__.update(hyper)
         self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None
+        self._loaded_names = frozenset(steps)
+
+    def _check_loaded_names(self, params: Mapping[str, np.ndarray]) -> None:
+        """At the first step after :meth:`load_state_dict`: refuse a state of other parameter
+        names than ``params``' (some of its names missing there, and some of ``params`` with
+        no state: another network's state, whose parameters would start afresh while its
+        own entries stayed). A state of a subset or a superset of ``params`` loads (frozen
+        parameters, a layer added)."""
+        stale = sorted(self._loaded_names - params.keys())
+        fresh = sorted(params.keys() - self._loaded_names)
+        if stale and fresh:
+            raise ValueError(
+                f"{type(self).__name__}.step: the loaded state must be of these parameters; it "
+                f"holds {_names(stale)}, which params has not, and params has {_names(fresh)}, "
+                "which it has no state for (the state_dict of another network's optimizer?)"
+            )
+        self._loaded_names = None
 
     def _saved_version(self, where: str, version: Any) -> int:
         """A saved state's ``state_version``, one this class reads (1 up to its own)."""
@@ -400,3 +435,9 @@ class Optimizer:
                 + (" (saved by a newer softgrad: upgrade softgrad)" if version > newest else "")
             )
         return int(version)
+
+
+def _names(names: list[str], shown: int = 4) -> str:
+    """``names`` for a message: the first ``shown``, then how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return repr(names[:shown])[:-1] + more + "]" if more else repr(names)

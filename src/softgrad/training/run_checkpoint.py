@@ -174,7 +174,10 @@ def _check_same_settings(run: Any, ckpt: Checkpoint) -> None:
     saved = ckpt.optimizer if isinstance(ckpt.optimizer, dict) else {}
     given = run.optimizer.state_dict(copy=False)
     for key, value in saved.items():
-        if key in ("type", "lr", "state_version") or not isinstance(value, (bool, int, float)):
+        # per-parameter entries ("step.0.W", "m.0.W") are the run's state, not its settings
+        if key in ("type", "lr", "state_version") or "." in key:
+            continue
+        if not isinstance(value, (bool, int, float)):
             continue
         if key in given and given[key] != value:
             raise ValueError(
