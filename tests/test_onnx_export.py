@@ -151,10 +151,26 @@ def test_unsupported_models_are_rejected():
 
     with pytest.raises(TypeError, match=r"model must be a softgrad\.model\.Model"):
         build_graph(object())
-    with pytest.raises(ValueError, match="got Square at position 1"):
+    with pytest.raises(ValueError, match=r"got Square \(.*\.Square\) at position 1$"):
         build_graph(Sequential(Linear(3, 3, rng=0), Square(), Linear(3, 2, rng=0)))
-    with pytest.raises(ValueError, match=r"got Square at position 1\.0"):
+    with pytest.raises(ValueError, match=r"got Square \(.*\.Square\) at position 1\.0$"):
         build_graph(Sequential(Linear(3, 3, rng=0), Sequential(Square()), Linear(3, 2, rng=0)))
+
+
+@pytest.mark.parametrize("name", ["Tanh", "Dropout", "Linear"])
+def test_a_users_layer_named_as_softgrads_is_refused_not_exported_as_it(name):
+    # the graph took each layer by its class name: a user's Tanh computing 2 tanh(x), or a
+    # Dropout with a trained scale, was exported as softgrad's, its parameter dropped
+    from softgrad.nn import Layer, Linear, Sequential
+
+    imposter = type(name, (Layer,), {"forward": lambda self, x: 2.0 * np.tanh(x)})
+    with pytest.raises(ValueError) as caught:
+        build_graph(Sequential(Linear(3, 3, rng=0), imposter(), Linear(3, 2, rng=0)))
+    assert str(caught.value).startswith(
+        "export_onnx: layers must be softgrad's Linear, ReLU, Tanh, Sigmoid, Identity, Dropout, "
+        f"Softmax, LogSoftmax or Sequential; got {name} ("
+    )
+    assert str(caught.value).endswith(f".{name}) at position 1")
 
 
 def _architectures():

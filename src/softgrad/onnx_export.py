@@ -68,10 +68,21 @@ def _from_sequential(network) -> list:
     return plan
 
 
+_EXPORTED = "Linear, ReLU, Tanh, Sigmoid, Identity, Dropout, Softmax, LogSoftmax or Sequential"
+
+
 def _add_layers(layers, plan: list, prefix: str) -> None:
     """Append the steps of ``layers`` to ``plan``; a nested Sequential's layers in its place."""
+    from softgrad.nn import LAYERS
+
     for position, layer in enumerate(layers):
-        kind = type(layer).__name__
+        cls = type(layer)
+        kind = cls.__name__
+        if LAYERS.get(kind) is not cls:  # a class of the same name computes something else
+            raise ValueError(
+                f"export_onnx: layers must be softgrad's {_EXPORTED}; got {kind} "
+                f"({cls.__module__}.{cls.__qualname__}) at position {prefix}{position}"
+            )
         if kind == "Sequential":
             _add_layers(layer.layers, plan, f"{prefix}{position}.")
         elif kind == "Linear":
@@ -92,8 +103,8 @@ def _add_layers(layers, plan: list, prefix: str) -> None:
             plan.append(("along", kind, layer.axis))
         else:
             raise ValueError(
-                "export_onnx: layers must be Linear, ReLU, Tanh, Sigmoid, Identity, Dropout, "
-                f"Softmax, LogSoftmax or Sequential; got {kind} at position {prefix}{position}"
+                f"export_onnx: layers must be {_EXPORTED}; got {kind} at position "
+                f"{prefix}{position}"
             )
 
 
