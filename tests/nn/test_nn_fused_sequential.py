@@ -165,3 +165,28 @@ def test_a_fused_pair_refuses_a_wrong_input_as_the_unfused_network_does(fuse, rn
         _pair_net(ReLU, fuse=fuse).forward(x)
     with pytest.raises(ValueError, match=r"^Linear\.forward_activated: x must have shape"):
         Linear(6, 9, rng=0).forward_activated(x, "relu")  # called by name: named so
+
+
+@pytest.mark.parametrize("hooked", ["linear forward", "activation backward"])
+def test_a_hook_set_on_a_layer_of_a_pair_runs_as_it_would_unfused(hooked, rng):
+    # the pair ran Linear.forward_activated and the activation's backward_in_place: a hook set
+    # on the instance (a wrapper, a fault injector) was skipped without a word
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    results = []
+    for fuse in (True, False):
+        net, calls = _pair_net(ReLU, fuse=fuse), []
+        layer = net[0] if hooked == "linear forward" else net[1]
+        real = getattr(layer, hooked.split()[1])
+
+        def hook(*args, real=real, calls=calls, **kwargs):
+            calls.append(hooked)
+            return real(*args, **kwargs) * 2.0
+
+        setattr(layer, hooked.split()[1], hook)
+        assert net.fused_pairs == (frozenset({2}) if fuse else frozenset())  # the other fuses
+        y = net.forward(x)
+        grad = net.backward(np.ones_like(y))
+        assert calls == [hooked]
+        results.append((y, grad))
+    for fused, unfused in zip(*results, strict=True):
+        np.testing.assert_allclose(fused, unfused, rtol=1e-6, atol=1e-6)

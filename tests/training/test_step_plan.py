@@ -79,7 +79,7 @@ def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
     "what",
     ["dropout", "fuse=False", "label smoothing", "sum reduction", "nll",
      "float64 batches for float32 weights", "a softmax layer", "forward replaced",
-     "backward replaced"],
+     "backward replaced", "a layer's forward replaced", "a layer's backward replaced"],
 )  # fmt: skip
 def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     X, y = blobs
@@ -101,6 +101,9 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
         from softgrad.nn import Softmax
 
         model = Sequential(*model.layers, Softmax())
+    elif what.startswith("a layer's"):  # on a layer of a fused pair: it must run too
+        name = what.split()[2]
+        setattr(model.layers[1], name, getattr(model.layers[1], name))
     elif what.endswith("replaced"):  # a wrapper on the instance (a hook) must run
         name = what.split()[0]
         setattr(model, name, getattr(model, name))
@@ -120,6 +123,25 @@ def test_a_forward_replaced_by_a_callback_runs_from_the_next_batch(blobs):
         def on_batch_end(self, state):
             if state.batch == 2:
                 model.forward = counted
+
+    fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=32, callbacks=[Hook()])
+    assert calls == [32] * 7 + [12]  # batches 3 to 10 of 300 samples
+
+
+def test_a_layers_backward_replaced_by_a_callback_runs_from_the_next_batch(blobs):
+    X, y = blobs
+    model = build_mlp(5, [16], 3, rng=0)
+    calls = []
+    relu = model.layers[1]
+
+    def counted(grad, input_grad=True):
+        calls.append(len(grad))
+        return type(relu).backward(relu, grad, input_grad)
+
+    class Hook(Callback):
+        def on_batch_end(self, state):
+            if state.batch == 2:
+                relu.backward = counted
 
     fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=32, callbacks=[Hook()])
     assert calls == [32] * 7 + [12]  # batches 3 to 10 of 300 samples

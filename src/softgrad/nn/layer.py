@@ -128,6 +128,13 @@ def check_input_grad(input_grad: Any, layer: Any) -> None:
         )
 
 
+def replaced_methods(layer: Any) -> bool:
+    """Whether ``layer.forward`` or ``layer.backward`` was replaced on the instance (a wrapper,
+    a hook, a fault injector): a fused pair or a plan then steps aside, so that it runs."""
+    own = getattr(layer, "__dict__", {})
+    return "forward" in own or "backward" in own
+
+
 def _as_mode(mode: Any, where: str) -> bool:
     """``train``'s mode as a bool (``train("eval")`` set training mode: a str is truthy)."""
     if not isinstance(mode, (bool, np.bool_)):

@@ -10,7 +10,7 @@ import numpy as np
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
-from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad
+from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad, replaced_methods
 from softgrad.nn.layer_config import layers_drawn_into_buffers, layers_from_config, linears_holding
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
@@ -186,14 +186,17 @@ class Sequential(Layer):
     def fused_pairs(self) -> frozenset[int]:
         """Indices i of the Linear layers that run fused with the activation layer i + 1
         (empty when ``fuse`` is False). A pair is exactly a Linear (not a subclass) and a ReLU,
-        Tanh, Sigmoid or Identity after it; a pair whose weights are not float32/float64
-        (float16) runs unfused."""
+        Tanh, Sigmoid or Identity after it, neither with a ``forward`` or ``backward`` set on
+        the instance (a hook runs as it would unfused); a pair whose weights are not
+        float32/float64 (float16) runs unfused."""
         if not self.fuse:
             return frozenset()
         layers = tuple(self.layers)
         if self._pairs is None or self._pairs[0] != layers:
             self._pairs = (layers, frozenset(_fused_pairs(layers)))
-        return self._pairs[1]
+        pairs = self._pairs[1]
+        hooked = [i for i in pairs if any(map(replaced_methods, layers[i : i + 2]))]
+        return pairs.difference(hooked) if hooked else pairs
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every layer (each of ``fused_pairs`` with its activation in one

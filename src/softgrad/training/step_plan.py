@@ -50,19 +50,13 @@ import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.cross_entropy_loss import CrossEntropyLoss
+from softgrad.nn.layer import replaced_methods
 from softgrad.nn.linear_rows import Inspect
 from softgrad.nn.logistic_loss import LogisticLoss
 from softgrad.nn.loss import StepLoss
 from softgrad.training.bound_step import BoundStep
 
 __all__ = ["ForwardPlan", "StepPlan"]
-
-
-def _replaced_methods(model: Any) -> bool:
-    """Whether ``model.forward`` or ``model.backward`` was replaced on the instance (a wrapper,
-    a hook, a fault injector): the plans then step aside, so that it runs."""
-    own = vars(model)
-    return "forward" in own or "backward" in own
 
 
 class ForwardPlan:
@@ -99,7 +93,7 @@ class ForwardPlan:
         module docstring), and that dtype ``x_dtype`` where one is given."""
         from softgrad.nn import Linear, Sequential
 
-        if type(model) is not Sequential or not model.fuse or _replaced_methods(model):
+        if type(model) is not Sequential or not model.fuse or replaced_methods(model):
             return False
         layers = tuple(model.layers)
         if len(layers) % 2 != 1 or type(layers[-1]) is not Linear:
@@ -124,7 +118,12 @@ class ForwardPlan:
         ``named_params`` does). Costs a few microseconds."""
         model = self.model
         # a changed layers list, parameter shape or dtype makes the network build a new store
-        return model.fuse and model._current_store() is self.store and not _replaced_methods(model)
+        return (
+            model.fuse
+            and model._current_store() is self.store
+            and not replaced_methods(model)
+            and not any(map(replaced_methods, model.layers))  # a hook set on a layer since
+        )
 
     def takes(self, x: np.ndarray) -> bool:
         """Whether the plan runs the batch ``x``: (n, D) rows of real numbers, n at most its
