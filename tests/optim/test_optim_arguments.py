@@ -110,6 +110,40 @@ def test_a_gradient_sharing_memory_with_its_parameter_is_refused(kernel_lane, ma
     make(lr=0.1).step({"w": halves[:4]}, {"w": halves[4:]})
 
 
+@pytest.mark.parametrize("make", [AdamW, Adam, SGD])
+@pytest.mark.parametrize("shared", ["the same array", "overlapping views"])
+def test_parameters_sharing_memory_are_refused_before_any_update(kernel_lane, make, shared):
+    # each was updated twice (torch warns and does so): w ended at 0.8 after one step of 0.1
+    buffer = np.ones(6)
+    if shared == "the same array":
+        params = {"a": buffer, "b": buffer}
+        message = "are the same array"
+    else:
+        params = {"a": buffer[:4], "b": buffer[2:]}
+        message = "are views of one array that overlap"
+    grads = {key: np.ones(value.shape) for key, value in params.items()}
+    optimizer = make(lr=0.1)
+    with pytest.raises(ValueError) as caught:
+        optimizer.step(params, grads)
+    assert str(caught.value) == (
+        f"{type(optimizer).__name__}.step: params must be apart; params['a'] and params['b'] "
+        f"{message}, which each step would update twice"
+    )
+    np.testing.assert_array_equal(buffer, np.ones(6))
+    interleaved = np.zeros(8)  # within one span, no element shared: taken, and again
+    apart = {"a": interleaved[::2], "b": interleaved[1::2]}
+    for _ in range(2):
+        optimizer.step(apart, {key: np.ones(4) for key in apart})
+    assert np.all(interleaved == interleaved[0]) and interleaved[0] < 0
+
+
+def test_the_parameters_are_compared_again_when_they_change():
+    optimizer, buffer = SGD(lr=0.1), np.zeros(4)
+    optimizer.step({"a": buffer[:2], "b": buffer[2:]}, {"a": np.ones(2), "b": np.ones(2)})
+    with pytest.raises(ValueError, match="are views of one array that overlap"):
+        optimizer.step({"a": buffer[:3], "b": buffer[2:]}, {"a": np.ones(3), "b": np.ones(2)})
+
+
 @pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, momentum=0.9), Adam, AdamW])
 def test_a_float32_gradient_moves_a_float64_parameter_in_float64(kernel_lane, make):
     grad32 = np.array([0.1, 0.2, 0.3], np.float32)

@@ -11,6 +11,8 @@ header and restored later for a bit-identical resumed run.
 
 from __future__ import annotations
 
+import operator
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from softgrad.checks import check_fits_dtype, check_number, check_stays_positive
 from softgrad.optim.flat import FlatState, flat_step
-from softgrad.optim.optimizer_checks import check_roles, check_step_args, parse_entries
+from softgrad.optim.optimizer_checks import check_apart, check_roles, check_step_args, parse_entries
 
 __all__ = ["Optimizer"]
 
@@ -79,6 +81,9 @@ class Optimizer:
         self._slots: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, list[np.ndarray]] = {}
         self._flat: FlatState | None = None  # the state over a packed network (optim.flat)
+        # weak references to the parameters of the last step array by array, which
+        # check_apart found apart: the same arrays again are not compared again
+        self._apart: tuple = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
         # a hyperparameter may change the state's slots or temporaries (momentum 0 -> 0.9): the
@@ -131,6 +136,7 @@ class Optimizer:
     # the parameter names a loaded state holds, until the first step after the load has
     # checked them against its params (_check_loaded_names); None otherwise
     _loaded_names: frozenset[str] | None = None
+    _apart: tuple = ()  # (set in __init__; an optimizer pickled before it has none)
     # options added after checkpoints were first written (scikit-learn's rules), with the
     # default that those checkpoints were trained with: a saved state or config lists an option
     # only when it differs from its default, so files and reprs of the default rules keep
@@ -242,6 +248,7 @@ class Optimizer:
         check_step_args(where, params, grads)
         for param in params.values():  # before any update: a refused step changes nothing
             self.check_dtype(param.dtype)
+        self._check_apart(where, params)
         for key, param in params.items():
             slots = self._slots.get(key)
             if slots is None:
@@ -325,6 +332,7 @@ class Optimizer:
         state = self.__dict__.copy()
         state["_flat"] = None
         state["_scratch"] = {}
+        state["_apart"] = ()
         state["_state_version"] = self._STATE_VERSION
         return state
 
@@ -406,6 +414,15 @@ class Optimizer:
         self.__dict__.update(hyper)
         self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None
         self._loaded_names = frozenset(steps)
+
+    def _check_apart(self, where: str, params: Mapping[str, np.ndarray]) -> None:
+        """:func:`check_apart` on ``params``, unless they are the arrays it last found apart
+        (a training loop passes the same ones every step: about 0.1 us a parameter then)."""
+        apart, values = self._apart, list(params.values())
+        if len(apart) == len(values) and all(map(operator.is_, (r() for r in apart), values)):
+            return
+        check_apart(where, params)
+        self._apart = tuple(map(weakref.ref, values))
 
     def _check_loaded_names(self, params: Mapping[str, np.ndarray]) -> None:
         """At the first step after :meth:`load_state_dict`: refuse a state of other parameter

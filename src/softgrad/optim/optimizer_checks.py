@@ -1,5 +1,6 @@
 """What an :class:`~softgrad.optim.Optimizer` refuses: ``step``'s two dicts of parameters and
-gradients (:func:`check_step_args`; :func:`check_roles`, the two in their places), and a saved
+gradients (:func:`check_step_args`; :func:`check_roles`, the two in their places;
+:func:`check_apart`, no memory shared between parameters), and a saved
 state's per-parameter entries (:func:`parse_entries`, for ``load_state_dict``). Each raises
 before anything changes.
 """
@@ -58,6 +59,21 @@ def check_step_args(where: str, params: Any, grads: Any) -> None:
             )
         if not param.flags.writeable:
             raise ValueError(f"{where}: params[{key!r}] must be writable (updated in place)")
+
+
+def check_apart(where: str, params: Mapping[str, np.ndarray]) -> None:
+    """Refuse two parameters that share memory (the same array under two names, or views that
+    overlap): each step would update it twice (torch warns, and updates twice). One
+    ``np.may_share_memory`` bounds test a pair, the exact test where that cannot tell."""
+    items = list(params.items())
+    for index, (key, param) in enumerate(items):
+        for other_key, other in items[index + 1 :]:
+            if np.may_share_memory(param, other) and np.shares_memory(param, other):
+                same = "the same array" if param is other else "views of one array that overlap"
+                raise ValueError(
+                    f"{where}: params must be apart; params[{key!r}] and params[{other_key!r}] "
+                    f"are {same}, which each step would update twice"
+                )
 
 
 def check_roles(where: str, params: Any, grads: Any) -> None:
