@@ -63,15 +63,18 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
     the optimizer step; their gather falls in "rest of the loop".
     """
     from softgrad.training import trusted_step
-    from softgrad.training.step_plan import StepPlan
+    from softgrad.training.step_plan import ForwardPlan, StepPlan
 
     peer = SoftgradPeer(spec, X, y, n_classes)
     stages = _Stages(peer, warmup)
     table = stages.table
-    for index, layer in enumerate(peer.model.layers):
-        name = f"{index}:{type(layer).__name__}"
-        layer.forward = _timed(table, f"{name} forward", layer.forward)
-        layer.backward = _timed(table, f"{name} backward", layer.backward)
+    # the layers' own methods run where the network has no plan; wrapped on a plain MLP, they
+    # would be hooks, which the plan steps aside for (so that they run)
+    if not ForwardPlan.fits(peer.model):
+        for index, layer in enumerate(peer.model.layers):
+            name = f"{index}:{type(layer).__name__}"
+            layer.forward = _timed(table, f"{name} forward", layer.forward)
+            layer.backward = _timed(table, f"{name} backward", layer.backward)
     peer.loss.forward = _timed(table, "loss forward", peer.loss.forward)
     peer.loss.backward = _timed(table, "loss backward", peer.loss.backward)
     peer.opt.step = _timed(table, "optimizer step", peer.opt.step)
