@@ -198,6 +198,22 @@ def test_tied_weights_raise():
         Sequential(first, second)
 
 
+def test_weights_tied_after_the_store_was_built_raise_as_before():
+    # the tie was copied into the store and cut without a word: the two trained apart
+    first, second = Linear(3, 3, rng=0), Linear(3, 3, rng=1)
+    net = Sequential(first, second)
+    second.params["W"] = first.params["W"]
+    with pytest.raises(ValueError, match=r"must not share memory; got '0\.W' and '1\.W'"):
+        net.named_params()
+
+
+def test_a_new_view_of_a_parameters_own_memory_is_taken():
+    net = _net()
+    weights = net.layers[0].params["W"]
+    net.layers[0].params["W"] = weights[:]  # the same values, another array object
+    np.testing.assert_array_equal(net.named_params()["0.W"], weights)
+
+
 def test_a_layer_keeping_an_attribute_over_its_parameters_raises():
     class Scale(Linear):
         def __init__(self):

@@ -200,7 +200,7 @@ class ParamStore:
                 return False
         for layer, name, param, grad in self._checks:
             params = layer.params  # read each time: a layer may replace a whole dict
-            if params.get(name) is not param and not _reseat(params, name, param):
+            if params.get(name) is not param and not self._reseat_param(params, name, param):
                 return False
             grads = layer.grads
             if grads.get(name) is not grad and not _reseat(grads, name, grad, missing_ok=True):
@@ -209,6 +209,15 @@ class ParamStore:
             if len(layer.params) != count:
                 return False
         return True
+
+    def _reseat_param(self, params: dict, name: str, view: np.ndarray) -> bool:
+        """:func:`_reseat` for a parameter, but False for an array over the store's own
+        memory (another parameter's view, tied after the store was built): copied in, the tie
+        would be cut without a word; the new store's checks refuse it by name."""
+        value = params.get(name)
+        if isinstance(value, np.ndarray) and np.may_share_memory(value, self.params):
+            return False
+        return _reseat(params, name, view)
 
     def named_params(self) -> ParamDict:
         """Qualified name -> parameter view, as a ParamDict over this store."""
