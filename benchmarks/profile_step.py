@@ -68,15 +68,21 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
     peer = SoftgradPeer(spec, X, y, n_classes)
     stages = _Stages(peer, warmup)
     table = stages.table
-    # the layers' own methods run where the network has no plan; wrapped on a plain MLP, they
-    # would be hooks, which the plan steps aside for (so that they run)
+    # the layers' and the loss's own methods run where the network has no plan; wrapped on a
+    # plain MLP, they would be hooks, which the plan steps aside for (so that they run)
     if not ForwardPlan.fits(peer.model):
         for index, layer in enumerate(peer.model.layers):
             name = f"{index}:{type(layer).__name__}"
             layer.forward = _timed(table, f"{name} forward", layer.forward)
             layer.backward = _timed(table, f"{name} backward", layer.backward)
-    peer.loss.forward = _timed(table, "loss forward", peer.loss.forward)
-    peer.loss.backward = _timed(table, "loss backward", peer.loss.backward)
+        # the loss as fit calls it there: its forward_backward, or its forward and backward
+        if hasattr(peer.loss, "forward_backward"):
+            peer.loss.forward_backward = _timed(
+                table, "loss forward + backward", peer.loss.forward_backward
+            )
+        else:
+            peer.loss.forward = _timed(table, "loss forward", peer.loss.forward)
+            peer.loss.backward = _timed(table, "loss backward", peer.loss.backward)
     peer.opt.step = _timed(table, "optimizer step", peer.opt.step)
     # a plain MLP steps through the step plan (training/step_plan.py), not the layers' methods
     planned = (StepPlan.forward_loss, StepPlan.backward)

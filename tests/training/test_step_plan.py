@@ -79,7 +79,8 @@ def test_a_plain_mlp_under_cross_entropy_gets_a_plan(blobs):
     "what",
     ["dropout", "fuse=False", "label smoothing", "sum reduction", "nll",
      "float64 batches for float32 weights", "a softmax layer", "forward replaced",
-     "backward replaced", "a layer's forward replaced", "a layer's backward replaced"],
+     "backward replaced", "a layer's forward replaced", "a layer's backward replaced",
+     "the loss's forward replaced", "the loss's forward_backward replaced"],
 )  # fmt: skip
 def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     X, y = blobs
@@ -101,6 +102,9 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
         from softgrad.nn import Softmax
 
         model = Sequential(*model.layers, Softmax())
+    elif what.startswith("the loss's"):  # on the loss: it must run too
+        name = what.split()[2]
+        setattr(loss, name, getattr(loss, name))
     elif what.startswith("a layer's"):  # on a layer of a fused pair: it must run too
         name = what.split()[2]
         setattr(model.layers[1], name, getattr(model.layers[1], name))
@@ -145,6 +149,27 @@ def test_a_layers_backward_replaced_by_a_callback_runs_from_the_next_batch(blobs
 
     fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=32, callbacks=[Hook()])
     assert calls == [32] * 7 + [12]  # batches 3 to 10 of 300 samples
+
+
+@pytest.mark.parametrize("name", ["forward", "backward", "forward_backward"])
+def test_a_hook_on_the_loss_runs_at_every_batch_and_trains_alike(name, blobs):
+    # the plan called the loss's kernels, and fit its forward_backward: a hook on the
+    # instance's forward or backward never ran
+    X, y = blobs
+    histories = []
+    for hooked in (True, False):
+        model, loss, calls = build_mlp(5, [16], 3, rng=0), CrossEntropyLoss(), []
+        if hooked:
+            real = getattr(loss, name)
+
+            def hook(*args, real=real, calls=calls, **kwargs):
+                calls.append(name)
+                return real(*args, **kwargs)
+
+            setattr(loss, name, hook)
+        histories.append(fit(model, loss, SGD(lr=0.1), X, y, epochs=2, batch_size=32, rng=0))
+        assert len(calls) == (20 if hooked else 0)  # 10 batches of 300 samples an epoch
+    np.testing.assert_allclose(histories[0].train_loss, histories[1].train_loss, rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

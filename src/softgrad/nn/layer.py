@@ -128,11 +128,12 @@ def check_input_grad(input_grad: Any, layer: Any) -> None:
         )
 
 
-def replaced_methods(layer: Any) -> bool:
-    """Whether ``layer.forward`` or ``layer.backward`` was replaced on the instance (a wrapper,
-    a hook, a fault injector): a fused pair or a plan then steps aside, so that it runs."""
+def replaced_methods(layer: Any, names: tuple[str, ...] = ("forward", "backward")) -> bool:
+    """Whether one of the methods ``names`` of ``layer`` was replaced on the instance (a
+    wrapper, a hook, a fault injector): a fused pair or a plan then steps aside, so that it
+    runs."""
     own = getattr(layer, "__dict__", {})
-    return "forward" in own or "backward" in own
+    return any(name in own for name in names)
 
 
 def _as_mode(mode: Any, where: str) -> bool:

@@ -25,6 +25,7 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
+from softgrad.nn.layer import replaced_methods
 from softgrad.nn.loss import StepLoss, ignored_misses, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
@@ -233,9 +234,11 @@ class EpochRunner:
 
     def _loss_step(self, logits: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> StepLoss:
         """The batch's loss, dL/dlogits and hits: the loss's ``forward_backward`` where it has
-        one (CrossEntropyLoss: one kernel call), else forward, backward and the argmax."""
+        one (CrossEntropyLoss: one kernel call) and no ``forward`` or ``backward`` set on the
+        instance, else forward, backward and the argmax."""
         forward_backward = getattr(self.loss, "forward_backward", None)
-        if forward_backward is not None:
+        # a forward or backward hooked on the instance runs: forward_backward would skip it
+        if forward_backward is not None and not replaced_methods(self.loss):
             return forward_backward(logits, t, w)
         hits = self._hits(logits, t)
         if w is None:

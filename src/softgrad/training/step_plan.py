@@ -21,13 +21,15 @@ When it runs is decided by what the user built, nothing else:
 - the model is a :class:`~softgrad.nn.Sequential` with ``fuse=True`` whose layers are exactly
   its ``fused_pairs`` (a Linear and its activation) followed by one last Linear, with no other
   layer (Dropout, a nested Sequential, a Softmax) between them, and whose ``forward`` and
-  ``backward`` are the class's own (one replaced on the instance, a wrapper or a hook, runs);
+  ``backward``, and its layers', are the classes' own (one replaced on the instance, a wrapper
+  or a hook, runs);
 - every weight has one dtype, float32 or float64, the batch's dtype;
 - the loss is a :class:`~softgrad.nn.CrossEntropyLoss` whose settings take its one-kernel
   path (``forward_backward``'s Notes: reduction "mean", no class weights or label smoothing;
   sample weights, ``ignore_index`` and ``max_sample_loss`` each or together), or a
   :class:`~softgrad.nn.LogisticLoss` with reduction "mean" on a last Linear of one output
-  (class-index targets 0 and 1; any label smoothing; with or without sample weights).
+  (class-index targets 0 and 1; any label smoothing; with or without sample weights); in
+  either case with no ``forward``, ``backward`` or ``forward_backward`` set on the instance.
 
 Batched inference (softgrad.training.predict) runs the forward half of the same plan,
 :class:`ForwardPlan`, for the same networks.
@@ -57,6 +59,9 @@ from softgrad.nn.loss import StepLoss
 from softgrad.training.bound_step import BoundStep
 
 __all__ = ["ForwardPlan", "StepPlan"]
+
+# a loss with one of these set on the instance trains through its public methods (the hook runs)
+LOSS_METHODS = ("forward", "backward", "forward_backward")
 
 
 class ForwardPlan:
@@ -197,6 +202,8 @@ class StepPlan(ForwardPlan):
         per-sample weights (N,), or None."""
         if type(loss) not in (CrossEntropyLoss, LogisticLoss):
             return None
+        if replaced_methods(loss, LOSS_METHODS):
+            return None
         if not loss._fuses_settings(sample_weight) or not cls.fits(model, x_dtype):
             return None
         if type(loss) is LogisticLoss and model.layers[-1].out_features != 1:
@@ -206,7 +213,12 @@ class StepPlan(ForwardPlan):
     def ready(self) -> bool:
         """Whether the network and the loss are still those the plan was built for
         (:meth:`ForwardPlan.ready`, and the loss's settings unchanged). Checked at every step."""
-        return super().ready() and self.loss._fuses_settings(self.sample_weight)
+        loss = self.loss
+        return (
+            super().ready()
+            and loss._fuses_settings(self.sample_weight)
+            and not replaced_methods(loss, LOSS_METHODS)
+        )
 
     def bind(self, x: np.ndarray, target: np.ndarray) -> None:
         """Bind the step of full-size batches held in ``x`` and ``target`` (the caller's
