@@ -78,6 +78,11 @@ class Callback:
     the kernels, the data) may say so with ``batch_hook_reads_only = True``: fit then keeps
     its checks-free step between batches (:mod:`softgrad.training.trusted_step`), which any
     other ``on_batch_end`` turns off, since it may change any of them.
+    The declaration is the hook's word, not checked: one that changes something anyway may
+    find the change ignored until the epoch ends (a replaced array, the loss's settings, a new
+    store by ``astype``, whose remaining steps that epoch are lost) or taken at once (the
+    learning rate, weights edited in place). Changes made in ``on_epoch_end`` are always
+    honoured.
 
     Such a step may also fold SGD's gradients straight into its update
     (:mod:`softgrad.training.folded_step`), leaving ``model.named_grads()`` unwritten until the

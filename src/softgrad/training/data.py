@@ -331,6 +331,16 @@ def predicted_classes(logits: np.ndarray, out: np.ndarray | None = None) -> np.n
     return np.argmax(logits, axis=-1, out=out)
 
 
+def loss_reduction(loss: Any) -> str:
+    """The loss's reduction as fit trains it, "mean" or "sum" (one without a ``reduction``
+    averages); ValueError for any other (reduction "none" gives no batch loss to step on),
+    whether given so or set by a callback during the run."""
+    reduction = getattr(loss, "reduction", "mean")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {reduction!r}")
+    return reduction
+
+
 def mean_divisor(loss: Any, target: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """What the loss's 'mean' divides the (weighted) sum of ``target``'s per-sample losses by:
     sum_n w_n * cw[y_n] over the targets the loss does not ignore (its ``ignore_index``), cw

@@ -92,19 +92,46 @@ class EarlyStopping:
             self.best_epoch = int(epoch)
             self.wait = 0
             if self.keeps_weights:
+                kept = self.best_params
+                if kept.keys() != params.keys():  # the network's layers changed (a callback)
+                    kept = self.best_params = {}
                 for name, value in params.items():
-                    if name not in self.best_params:
-                        self.best_params[name] = np.empty_like(value)
-                    np.copyto(self.best_params[name], value)
+                    copy = kept.get(name)
+                    if copy is None or copy.shape != value.shape or copy.dtype != value.dtype:
+                        kept[name] = np.empty_like(value)
+                    np.copyto(kept[name], value)
         else:
             self.wait += 1
         return self.enabled and self.wait >= self.patience
 
     def restore(self, params: dict[str, np.ndarray]) -> None:
-        """Copy the best weights into the live arrays ``params`` (no-op if none were kept)."""
-        if self.keeps_weights and self.best_params:
-            for name, value in params.items():
-                np.copyto(value, self.best_params[name])
+        """Copy the best weights into the live arrays ``params`` (no-op if none were kept),
+        cast to their dtype.
+
+        Raises
+        ------
+        ValueError
+            The network changed since the best epoch (a callback replaced layers by others of
+            other names or shapes): its weights cannot be put back. ``params`` is unchanged.
+        """
+        kept = self.best_params
+        if not (self.keeps_weights and kept):
+            return
+        changed = sorted(
+            name
+            for name in kept.keys() | params.keys()
+            if name not in kept or name not in params or kept[name].shape != params[name].shape
+        )
+        if changed:
+            raise ValueError(
+                f"EarlyStopping.restore: params must have the names and shapes of epoch "
+                f"{self.best_epoch}'s weights (restore_best); the network changed since in "
+                f"{changed[:4]!r}"
+                + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+                + ": it keeps its last weights"
+            )
+        for name, value in params.items():
+            np.copyto(value, kept[name])
 
     def state_dict(self) -> dict[str, Any]:
         """State for a checkpoint: JSON-safe scalars and the best weights (``"best.<name>"``)."""

@@ -108,12 +108,11 @@ def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tupl
     X_val, y_val, w_val = run.validation
     val_loss, val_acc = runner.evaluate(run.model, X_val, y_val, run.loss, w_val)
     if not np.isfinite(val_loss):
-        runner.restore_epoch_start()  # the epoch's weights are useless
+        kept = runner.restore_epoch_start(epoch)  # the epoch's weights are useless
         reason = f"the validation loss must be finite; got {val_loss!r}"
         raise DivergenceError(
             f"fit: {reason} after epoch {epoch}. Training diverged: try a lower learning rate "
-            f"(now {run.optimizer.lr!r}). The model keeps the weights at the start of epoch "
-            f"{epoch}.",
+            f"(now {run.optimizer.lr!r}). The model keeps {kept}.",
             epoch=epoch,
             batch=n_batches,
             reason=reason,

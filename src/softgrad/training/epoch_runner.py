@@ -31,6 +31,7 @@ from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
     counted_weight,
     gather_rows,
+    loss_reduction,
     per_sample_loss,
     predicted_classes,
 )
@@ -84,20 +85,25 @@ class EpochRunner:
         # (training.step_plan), with or without sample weights
         self.plan = self._new_plan()
 
-    def _adopt(self, params: Any) -> None:
-        """Take ``params`` as the parameters the steps update, with their epoch-start
-        snapshot (their values now) and the L2 penalty's scratch."""
+    def _adopt(self, params: Any, kept: str = "the weights at the start of the epoch") -> None:
+        """Take ``params`` as the parameters the steps update, with their snapshot (their
+        values now: what a diverged epoch puts back, which ``kept`` names) and the L2
+        penalty's scratch."""
         self.params = params
         self.snapshot = {name: value.copy() for name, value in params.items()}
+        self.snapshot_is = kept
         self.penalized = [name for name in params if name.rsplit(".", 1)[-1] == "W"]
         self.penalty_scratch = {name: np.empty_like(params[name]) for name in self.penalized}
 
-    def _params_of(self, grads: Any) -> Any:
+    def _params_of(self, grads: Any, batch: int) -> Any:
         """The parameters of the store ``grads`` belongs to: :attr:`params`, or the network's
-        new ones where a callback replaced its store between two batches (a layer swapped,
-        ``astype``); the epoch's snapshot then starts from them as they are."""
+        new ones where a callback replaced its store before batch ``batch`` (a layer swapped,
+        ``astype``); the snapshot a diverged epoch puts back is then theirs as they are."""
         if getattr(grads, "store", None) is not getattr(self.params, "store", None):
-            self._adopt(self.model.named_params())
+            self._adopt(
+                self.model.named_params(),
+                f"the weights a callback gave it after batch {batch - 1} (changing the network)",
+            )
         return self.params
 
     def _new_plan(self) -> StepPlan | None:
@@ -113,8 +119,8 @@ class EpochRunner:
 
         Read at every step, as the step plan reads the loss's settings (``StepPlan.ready``):
         a callback that changes the loss between two batches is honoured at the next one on
-        either route."""
-        return getattr(self.loss, "reduction", "mean") == "sum"
+        either route, and a reduction fit does not train with is refused there too."""
+        return loss_reduction(self.loss) == "sum"
 
     def n_batches(self, n_samples: int) -> int:
         return -(-n_samples // self.batch_size)
@@ -134,6 +140,7 @@ class EpochRunner:
         if getattr(params, "store", None) is getattr(self.params, "store", None):
             for name, value in self.params.items():
                 np.copyto(self.snapshot[name], value)
+            self.snapshot_is = "the weights at the start of the epoch"
         else:
             self._adopt(params)
         self.plan = self._new_plan()
@@ -278,7 +285,7 @@ class EpochRunner:
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
         grads = self._backward(plan, step.grad)
-        params = self._params_of(grads)
+        params = self._params_of(grads, batch)
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
         self.optimizer.step(params, grads)
@@ -308,16 +315,23 @@ class EpochRunner:
             self._diverged(reason, batch_loss, epoch, batch)
         if weight > 0:  # a batch that weighs nothing moves no weight
             grads = self._backward(plan, step.grad)
-            params = self._params_of(grads)
+            params = self._params_of(grads, batch)
             if self.l2_penalty:
                 batch_loss += self._penalize(grads, weight)
             self.optimizer.step(params, grads)
         return batch_loss, weight, step.correct, counted_weight(self.loss, t, w, weight)
 
-    def restore_epoch_start(self) -> None:
-        """Put back the weights the epoch started from (its one snapshot), in place."""
+    def restore_epoch_start(self, epoch: int) -> str:
+        """Put back the weights epoch ``epoch`` started from (its one snapshot), in place;
+        returns what the model keeps, for a message. Where a callback changed the network's
+        store during the epoch, the snapshot is of the new store's weights as the callback
+        left them, and the network changed after the last step keeps them as they are."""
+        params = self.model.named_params()
+        if getattr(params, "store", None) is not getattr(self.params, "store", None):
+            return "the weights a callback gave it (changing the network) after its last step"
         for name, value in self.params.items():
             np.copyto(value, self.snapshot[name])
+        return self.snapshot_is.replace("the epoch", f"epoch {epoch}")
 
     def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
         kept = (
@@ -329,8 +343,7 @@ class EpochRunner:
         exploded = math.isfinite(batch_loss) or self.divergence.exploding()
         if exploded or not all(np.isfinite(value).all() for value in self.params.values()):
             # the last step overflowed the weights themselves: fall back to the epoch's start
-            self.restore_epoch_start()
-            kept = f"the weights at the start of epoch {epoch}"
+            kept = self.restore_epoch_start(epoch)
         raise DivergenceError(
             f"fit: {reason} at epoch {epoch}, batch {batch}. Training diverged: try a lower "
             f"learning rate (now "

@@ -290,6 +290,7 @@ def fit(
                     # epoch before, and resuming it trains this epoch whole, as an
                     # uninterrupted run does
                     save_checkpoint(checkpoint, snapshot(run, epoch))
+            params = model.named_params()  # a callback may have changed the network's store
             run.stopper.restore(params)
             if comm is not None:  # the restored best epoch too is the same on every rank
                 comm.agree_epoch(params, False, "fit: at the end")

@@ -41,8 +41,7 @@ def check_arguments(
     """
     epochs = check_positive_int(epochs, "fit", "epochs")
     batch_size = check_positive_int(batch_size, "fit", "batch_size")
-    if getattr(loss, "reduction", "mean") not in ("mean", "sum"):
-        raise ValueError(f"fit: loss reduction must be 'mean' or 'sum'; got {loss.reduction!r}")
+    data.loss_reduction(loss)
     _check_checkpoint_path(checkpoint)
     params = model.named_params()
     if not params:

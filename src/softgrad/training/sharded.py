@@ -124,7 +124,7 @@ class ShardedRunner(EpochRunner):
             self._diverged(reason, batch_loss, epoch, batch)
         if weight > 0:
             grads = self.model.named_grads()
-            params = self._params_of(grads)
+            params = self._params_of(grads, batch)
             for buffer in _gradient_buffers(grads):
                 self.comm.sum_(buffer)
             if self.l2_penalty:  # once, on the summed gradient, by the global batch's weight
