@@ -261,6 +261,12 @@ def run(case: str, comm, out: Path):
             "hand_acc": _accuracy(model, X, y, kwargs.get("sample_weight")),
             "hand_val_acc": _accuracy(model, *kwargs["validation_data"]),
         }
+    if case == "nan_in_optimizer_state":  # a step by hand met a NaN gradient, on every rank
+        grads = {key: np.zeros_like(value) for key, value in model.named_params().items()}
+        grads["0.b"][0] = np.nan
+        optimizer.step(model.named_params(), grads)
+        for value in model.named_params().values():
+            value[...] = np.nan_to_num(value)  # the weights repaired, not the optimizer
     history = fit(model, loss, optimizer, X, y, comm=comm, **kwargs)
     if case.startswith("threads"):
         hand = {"threads": counter.threads}

@@ -291,6 +291,17 @@ def test_a_temporary_sharing_memory_with_the_buffers_is_not_used(rng):
     assert _split_moves((param, grad, m, v), [np.empty(size, dtype)], False) is not None
 
 
+def test_routines_whose_axpy_runs_on_one_thread_split_no_update(monkeypatch):
+    # np.matmul's stand-in for a BLAS not found: the split would bind axpys never run
+    from softgrad.kernels import numba_bound
+    from softgrad.kernels.routines import MatmulRoutines
+
+    monkeypatch.setattr(numba_bound, "blas_routines", lambda: MatmulRoutines("not found"))
+    size, dtype = 79_510, np.float32
+    arrays = tuple(np.zeros(size, dtype) for _ in range(4))
+    assert _split_moves(arrays, [np.empty(size, dtype)], False) is None
+
+
 @pytest.mark.parametrize("scratch", [False, True], ids=["fused", "split"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_subnormal_moments_are_stored_as_zero(dtype, scratch, rng, agree):

@@ -207,11 +207,14 @@ def test_weights_tied_after_the_store_was_built_raise_as_before():
         net.named_params()
 
 
-def test_a_new_view_of_a_parameters_own_memory_is_taken():
+def test_a_new_view_of_a_parameters_own_memory_is_put_back_in_the_same_store():
     net = _net()
+    flat = net.named_params().flat
     weights = net.layers[0].params["W"]
     net.layers[0].params["W"] = weights[:]  # the same values, another array object
-    np.testing.assert_array_equal(net.named_params()["0.W"], weights)
+    params = net.named_params()
+    assert params.flat is flat and net.layers[0].params["W"] is params["0.W"]
+    np.testing.assert_array_equal(params["0.W"], weights)
 
 
 def test_a_layer_keeping_an_attribute_over_its_parameters_raises():

@@ -247,6 +247,16 @@ def test_a_state_of_other_parameter_names_is_refused_at_the_first_step(cls, kwar
     assert target.state_dict().keys() == source.state_dict().keys()
 
 
+def test_params_of_another_type_after_a_load_are_named_as_without_one():
+    # the names were compared first: "'list' object has no attribute 'keys'"
+    source = SGD(lr=0.1)
+    source.step({"w": np.zeros(2)}, {"w": np.ones(2)})
+    target = SGD(lr=0.1)
+    target.load_state_dict(source.state_dict())
+    with pytest.raises(TypeError, match=r"^SGD\.step: params must be a dict of name -> ndarray"):
+        target.step([np.zeros(2)], [np.ones(2)])
+
+
 def test_a_state_of_a_subset_or_a_superset_of_the_parameters_loads():
     # frozen parameters left out of the dicts, or a layer added since: not another network
     source = Adam(lr=0.1)

@@ -202,3 +202,23 @@ def test_a_diverged_epoch_says_which_weights_a_changed_network_keeps(at):
             "last step."
         )
     np.testing.assert_array_equal(_flat(model), kept["weights"])
+
+
+def test_fit_refuses_an_optimizer_that_stepped_on_another_network(blobs):
+    # its "2.*" state would be kept and saved, the model's "3.*" start afresh
+    from softgrad.nn import Dropout
+
+    X, y = blobs
+    optimizer = Adam(lr=0.01)
+    fit(_net(), CrossEntropyLoss(), optimizer, X, y, epochs=1, batch_size=32)
+    other = Sequential(Linear(5, 16, rng=0), ReLU(), Dropout(0.0), Linear(16, 3, rng=1))
+    before = _flat(other)
+    with pytest.raises(ValueError) as caught:
+        fit(other, CrossEntropyLoss(), optimizer, X, y, epochs=1, batch_size=32)
+    assert str(caught.value) == (
+        "fit: optimizer must hold no state of other parameters than the model's; it holds "
+        "['2.W', '2.b'], which the model has not, and the model has ['3.W', '3.b'], which it "
+        "has no state for (an optimizer used on another network? give a new one)"
+    )
+    np.testing.assert_array_equal(_flat(other), before)
+    fit(_net(), CrossEntropyLoss(), optimizer, X, y, epochs=1, batch_size=32)  # its own: goes on

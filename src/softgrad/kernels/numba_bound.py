@@ -208,13 +208,14 @@ class _SplitMoves:
 
 def _split_moves(arrays: tuple, scratch: list, decays: bool) -> _SplitMoves | None:
     """The split update's calls for ``arrays`` (param, grad, m, v, flat), or None where it
-    does not apply: a size outside [SPLIT_MIN, PARALLEL_MIN), routines that do not report
-    their threads, or no temporary of the parameters' layout apart from them."""
+    does not apply: a size outside [SPLIT_MIN, PARALLEL_MIN), routines whose axpy runs on one
+    thread alone or that do not report their threads, or no temporary of the parameters'
+    layout apart from them."""
     param = arrays[0]
     if not SPLIT_MIN <= param.size < numba_updates.adam.parallel_min:
         return None
     blas = blas_routines()
-    if blas.threads() is None:
+    if not blas.threaded or blas.threads() is None:
         return None
     for temporary in scratch:
         direction = temporary.reshape(-1) if type(temporary) is np.ndarray else None

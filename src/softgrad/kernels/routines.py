@@ -22,6 +22,9 @@ class Routines:
     float64 of one dtype."""
 
     description: str
+    # whether the axpy may run on more than one thread (softgrad.kernels.numba_bound's split
+    # Adam update is for such an axpy alone)
+    threaded = True
 
     def threads(self) -> int | None:
         """The threads an axpy runs on now, or None where that is not known."""
@@ -87,6 +90,8 @@ class MatmulRoutines(Routines):
         Why NumPy's BLAS is not used, for ``softgrad info``.
     """
 
+    threaded = False
+
     def __init__(self, why: str) -> None:
         self.description = f"np.matmul and NumPy's elementwise passes ({why})"
 
@@ -123,9 +128,11 @@ class MatmulRoutines(Routines):
 
 
 def accumulate(target: np.ndarray, scratch: np.ndarray, alpha: float, beta: float) -> None:
-    """``target = alpha * scratch + beta * target`` in place, ``scratch`` overwritten; with
-    ``beta`` 0 target's values are not read (GEMM's contract: a NaN there is overwritten)."""
-    np.multiply(scratch, alpha, out=scratch)
+    """``target = alpha * scratch + beta * target`` in place, ``scratch`` overwritten (but
+    with ``alpha`` 1); with ``beta`` 0 target's values are not read (GEMM's contract: a NaN
+    there is overwritten)."""
+    if alpha != 1.0:
+        np.multiply(scratch, alpha, out=scratch)
     if beta == 0.0:
         np.copyto(target, scratch)
     else:

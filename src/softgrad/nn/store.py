@@ -216,7 +216,9 @@ class ParamStore:
         would be cut without a word; the new store's checks refuse it by name."""
         value = params.get(name)
         if isinstance(value, np.ndarray) and np.may_share_memory(value, self.params):
-            return False
+            others = (param for _, _, param, _ in self._checks if param is not view)
+            if any(np.shares_memory(value, other) for other in others):
+                return False
         return _reseat(params, name, view)
 
     def named_params(self) -> ParamDict:

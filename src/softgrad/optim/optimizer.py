@@ -236,8 +236,8 @@ class Optimizer:
             Keys or shapes differ, or a parameter's shape differs from its saved state.
         """
         check_roles(f"{type(self).__name__}.step", params, grads)
-        if self._loaded_names is not None:
-            self._check_loaded_names(params)
+        if self._loaded_names is not None and isinstance(params, Mapping):
+            self._check_loaded_names(params)  # (check_step_args names a params of another type)
         store = getattr(params, "store", None)
         if store is not None:
             self.check_dtype(store.params.dtype)
@@ -430,15 +430,24 @@ class Optimizer:
         no state: another network's state, whose parameters would start afresh while its
         own entries stayed). A state of a subset or a superset of ``params`` loads (frozen
         parameters, a layer added)."""
-        stale = sorted(self._loaded_names - params.keys())
-        fresh = sorted(params.keys() - self._loaded_names)
-        if stale and fresh:
+        problem = _other_names(self._loaded_names, params.keys(), "params")
+        if problem:
             raise ValueError(
-                f"{type(self).__name__}.step: the loaded state must be of these parameters; it "
-                f"holds {_names(stale)}, which params has not, and params has {_names(fresh)}, "
-                "which it has no state for (the state_dict of another network's optimizer?)"
+                f"{type(self).__name__}.step: the loaded state must be of these parameters; "
+                f"{problem} (the state_dict of another network's optimizer?)"
             )
         self._loaded_names = None
+
+    def check_state_names(self, params: Mapping[str, np.ndarray], where: str) -> None:
+        """Refuse a state of other parameter names than ``params``' (the rule of the first
+        step after :meth:`load_state_dict`): an optimizer that has stepped on another network.
+        ``fit`` asks before its first step, on every rank."""
+        problem = _other_names(self._steps.keys(), params.keys(), "the model")
+        if problem:
+            raise ValueError(
+                f"{where}: optimizer must hold no state of other parameters than the model's; "
+                f"{problem} (an optimizer used on another network? give a new one)"
+            )
 
     def _saved_version(self, where: str, version: Any) -> int:
         """A saved state's ``state_version``, one this class reads (1 up to its own)."""
@@ -452,6 +461,19 @@ class Optimizer:
                 + (" (saved by a newer softgrad: upgrade softgrad)" if version > newest else "")
             )
         return int(version)
+
+
+def _other_names(state: Any, params: Any, holder: str) -> str | None:
+    """What is wrong with a state of the parameter names ``state`` for ``params``' names, or
+    None: some names missing in each (a subset or a superset is frozen parameters or a layer
+    added, not another network)."""
+    stale, fresh = sorted(set(state) - set(params)), sorted(set(params) - set(state))
+    if not (stale and fresh):
+        return None
+    return (
+        f"it holds {_names(stale)}, which {holder} has not, and {holder} has {_names(fresh)}, "
+        "which it has no state for"
+    )
 
 
 def _names(names: list[str], shown: int = 4) -> str:
