@@ -85,13 +85,14 @@ class EpochRunner:
         # (training.step_plan), with or without sample weights
         self.plan = self._new_plan()
 
-    def _adopt(self, params: Any, kept: str = "the weights at the start of the epoch") -> None:
+    def _adopt(self, params: Any, after_batch: int | None = None) -> None:
         """Take ``params`` as the parameters the steps update, with their snapshot (their
-        values now: what a diverged epoch puts back, which ``kept`` names) and the L2
-        penalty's scratch."""
+        values now: what a diverged epoch puts back; taken at the epoch's start, or after
+        batch ``after_batch`` where a callback changed the network) and the L2 penalty's
+        scratch."""
         self.params = params
         self.snapshot = {name: value.copy() for name, value in params.items()}
-        self.snapshot_is = kept
+        self.snapshot_after = after_batch
         self.penalized = [name for name in params if name.rsplit(".", 1)[-1] == "W"]
         self.penalty_scratch = {name: np.empty_like(params[name]) for name in self.penalized}
 
@@ -100,10 +101,7 @@ class EpochRunner:
         new ones where a callback replaced its store before batch ``batch`` (a layer swapped,
         ``astype``); the snapshot a diverged epoch puts back is then theirs as they are."""
         if getattr(grads, "store", None) is not getattr(self.params, "store", None):
-            self._adopt(
-                self.model.named_params(),
-                f"the weights a callback gave it after batch {batch - 1} (changing the network)",
-            )
+            self._adopt(self.model.named_params(), after_batch=batch - 1)
         return self.params
 
     def _new_plan(self) -> StepPlan | None:
@@ -140,7 +138,7 @@ class EpochRunner:
         if getattr(params, "store", None) is getattr(self.params, "store", None):
             for name, value in self.params.items():
                 np.copyto(self.snapshot[name], value)
-            self.snapshot_is = "the weights at the start of the epoch"
+            self.snapshot_after = None
         else:
             self._adopt(params)
         self.plan = self._new_plan()
@@ -331,7 +329,12 @@ class EpochRunner:
             return "the weights a callback gave it (changing the network) after its last step"
         for name, value in self.params.items():
             np.copyto(value, self.snapshot[name])
-        return self.snapshot_is.replace("the epoch", f"epoch {epoch}")
+        if self.snapshot_after is None:
+            return f"the weights at the start of epoch {epoch}"
+        return (
+            f"the weights a callback gave it after batch {self.snapshot_after} (changing the "
+            "network)"
+        )
 
     def _diverged(self, reason: str, batch_loss: float, epoch: int, batch: int) -> None:
         kept = (
