@@ -122,7 +122,7 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
         )
     if (
         store is None
-        or getattr(grads, "store", None) is not store
+        or grad_store is not store
         or params.holds_grads
         or not grads.holds_grads
         or not opt.elementwise
