@@ -222,3 +222,17 @@ def test_fit_refuses_an_optimizer_that_stepped_on_another_network(blobs):
     )
     np.testing.assert_array_equal(_flat(other), before)
     fit(_net(), CrossEntropyLoss(), optimizer, X, y, epochs=1, batch_size=32)  # its own: goes on
+
+
+def test_fit_refuses_an_optimizer_holding_nan_as_load_state_dict_does(blobs):
+    # a step by hand on a NaN gradient: every later step NaN (under MPI, the ranks loading
+    # rank 0's state refused it alone, and rank 0 waited forever)
+    X, y = blobs
+    model, optimizer = _net(), SGD(lr=0.1, momentum=0.9)
+    grads = {key: np.zeros_like(value) for key, value in model.named_params().items()}
+    grads["0.b"][0] = np.nan
+    optimizer.step(model.named_params(), grads)
+    for value in model.named_params().values():
+        value[...] = np.nan_to_num(value)
+    with pytest.raises(ValueError, match=r"^fit: optimizer: momentum_buffer\.0\.b must hold no"):
+        fit(model, CrossEntropyLoss(), optimizer, X, y, epochs=1, batch_size=32)

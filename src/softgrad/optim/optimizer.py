@@ -438,10 +438,13 @@ class Optimizer:
             )
         self._loaded_names = None
 
-    def check_state_names(self, params: Mapping[str, np.ndarray], where: str) -> None:
-        """Refuse a state of other parameter names than ``params``' (the rule of the first
-        step after :meth:`load_state_dict`): an optimizer that has stepped on another network.
-        ``fit`` asks before its first step, on every rank."""
+    def check_state(self, params: Mapping[str, np.ndarray], where: str) -> None:
+        """Refuse a state that :meth:`load_state_dict` would refuse (NaN left by a step on a
+        NaN gradient, ...), or of other parameter names than ``params``' (the rule of the
+        first step after a load): an optimizer that has stepped on another network. ``fit``
+        asks before its first step, on every rank (whose optimizers then take rank 0's state
+        through ``load_state_dict``)."""
+        type(self)._check_slots(f"{where}: optimizer", self._slots)
         problem = _other_names(self._steps.keys(), params.keys(), "the model")
         if problem:
             raise ValueError(

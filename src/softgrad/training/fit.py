@@ -234,7 +234,7 @@ def fit(
         settings = check_settings(checkpoint_settings)
         check_resume(resume)
         if resume is None:  # a checkpoint's state replaces the optimizer's own
-            optimizer.check_state_names(params, "fit")
+            optimizer.check_state(params, "fit")
         generator = as_generator(rng, "fit")
     if comm is not None:
         # before the validation split draws from it: every rank splits and shuffles alike
