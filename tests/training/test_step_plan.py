@@ -114,38 +114,21 @@ def test_every_other_network_or_loss_trains_without_a_plan(what, blobs):
     assert _runner(model, loss, inputs, y, sample_weight=weights).plan is None
 
 
-def test_a_forward_replaced_by_a_callback_runs_from_the_next_batch(blobs):
+@pytest.mark.parametrize("where", ["the network's forward", "a layer's backward"])
+def test_a_method_replaced_by_a_callback_runs_from_the_next_batch(where, blobs):
     X, y = blobs
     model = build_mlp(5, [16], 3, rng=0)
-    calls = []
+    owner, name = (model, "forward") if where == "the network's forward" else (model[1], "backward")
+    real, calls = getattr(type(owner), name), []
 
-    def counted(x):
-        calls.append(len(x))
-        return Sequential.forward(model, x)
+    def counted(arrays, *args, **kwargs):
+        calls.append(len(arrays))
+        return real(owner, arrays, *args, **kwargs)
 
     class Hook(Callback):
         def on_batch_end(self, state):
             if state.batch == 2:
-                model.forward = counted
-
-    fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=32, callbacks=[Hook()])
-    assert calls == [32] * 7 + [12]  # batches 3 to 10 of 300 samples
-
-
-def test_a_layers_backward_replaced_by_a_callback_runs_from_the_next_batch(blobs):
-    X, y = blobs
-    model = build_mlp(5, [16], 3, rng=0)
-    calls = []
-    relu = model.layers[1]
-
-    def counted(grad, input_grad=True):
-        calls.append(len(grad))
-        return type(relu).backward(relu, grad, input_grad)
-
-    class Hook(Callback):
-        def on_batch_end(self, state):
-            if state.batch == 2:
-                relu.backward = counted
+                setattr(owner, name, counted)
 
     fit(model, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=32, callbacks=[Hook()])
     assert calls == [32] * 7 + [12]  # batches 3 to 10 of 300 samples
