@@ -132,8 +132,12 @@ def replaced_methods(layer: Any, names: tuple[str, ...] = ("forward", "backward"
     """Whether one of the methods ``names`` of ``layer`` was replaced on the instance (a
     wrapper, a hook, a fault injector): a fused pair or a plan then steps aside, so that it
     runs."""
-    own = getattr(layer, "__dict__", {})
-    return any(name in own for name in names)
+    own = getattr(layer, "__dict__", None)
+    if own:
+        for name in names:  # a loop, not any(): asked per forward of every fused pair
+            if name in own:
+                return True
+    return False
 
 
 def _as_mode(mode: Any, where: str) -> bool:

@@ -195,8 +195,10 @@ class Sequential(Layer):
         if self._pairs is None or self._pairs[0] != layers:
             self._pairs = (layers, frozenset(_fused_pairs(layers)))
         pairs = self._pairs[1]
-        hooked = [i for i in pairs if any(map(replaced_methods, layers[i : i + 2]))]
-        return pairs.difference(hooked) if hooked else pairs
+        for index in pairs:  # asked at every forward and backward: no list built unless hooked
+            if _hooked_pair(layers, index):
+                return frozenset(i for i in pairs if not _hooked_pair(layers, i))
+        return pairs
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every layer (each of ``fused_pairs`` with its activation in one
@@ -353,6 +355,12 @@ class Sequential(Layer):
 
 # activation layers a Linear runs fused (Sequential.fused_pairs), and the dtypes the kernels take
 _FUSABLE = (ReLU, Tanh, Sigmoid, Identity)
+
+
+def _hooked_pair(layers: tuple[Layer, ...], index: int) -> bool:
+    """Whether the Linear at ``index`` or the activation after it has a hook (a ``forward`` or
+    ``backward`` set on the instance)."""
+    return replaced_methods(layers[index]) or replaced_methods(layers[index + 1])
 
 
 def _fused_pairs(layers: tuple[Layer, ...]) -> Iterator[int]:

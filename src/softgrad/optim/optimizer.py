@@ -81,9 +81,6 @@ class Optimizer:
         self._slots: dict[str, dict[str, np.ndarray]] = {}
         self._scratch: dict[str, list[np.ndarray]] = {}
         self._flat: FlatState | None = None  # the state over a packed network (optim.flat)
-        # weak references to the parameters of the last step array by array, which
-        # check_apart found apart: the same arrays again are not compared again
-        self._apart: tuple = ()
 
     def __setattr__(self, name: str, value: Any) -> None:
         # a hyperparameter may change the state's slots or temporaries (momentum 0 -> 0.9): the
@@ -136,7 +133,9 @@ class Optimizer:
     # the parameter names a loaded state holds, until the first step after the load has
     # checked them against its params (_check_loaded_names); None otherwise
     _loaded_names: frozenset[str] | None = None
-    _apart: tuple = ()  # (set in __init__; an optimizer pickled before it has none)
+    # weak references to the parameters of the last step array by array, which check_apart
+    # found apart: the same arrays again are not compared again (_check_apart)
+    _apart: tuple = ()
     # options added after checkpoints were first written (scikit-learn's rules), with the
     # default that those checkpoints were trained with: a saved state or config lists an option
     # only when it differs from its default, so files and reprs of the default rules keep
