@@ -130,9 +130,9 @@ class Optimizer:
                     )
 
     _HYPER_NAMES: tuple[str, ...] = ()  # flat hyperparameter names, one attribute each
-    # the parameter names a loaded state holds, until the first step after the load has
-    # checked them against its params (_check_loaded_names); None otherwise
-    _loaded_names: frozenset[str] | None = None
+    # whether the names of a loaded state (its per-parameter step counts) wait for the first
+    # step after the load to be checked against its params (_check_loaded_names)
+    _loaded_names_unchecked = False
     # weak references to the parameters of the last step array by array, which check_apart
     # found apart: the same arrays again are not compared again (_check_apart)
     _apart: tuple = ()
@@ -235,7 +235,7 @@ class Optimizer:
             Keys or shapes differ, or a parameter's shape differs from its saved state.
         """
         check_roles(f"{type(self).__name__}.step", params, grads)
-        if self._loaded_names is not None and isinstance(params, Mapping):
+        if self._loaded_names_unchecked and isinstance(params, Mapping):
             self._check_loaded_names(params)  # (check_step_args names a params of another type)
         store = getattr(params, "store", None)
         if store is not None:
@@ -412,7 +412,7 @@ class Optimizer:
         # all at once: one at a time, each would be checked against the others' old values
         self.__dict__.update(hyper)
         self._steps, self._slots, self._scratch, self._flat = steps, slots, {}, None
-        self._loaded_names = frozenset(steps)
+        self._loaded_names_unchecked = True
 
     def _check_apart(self, where: str, params: Mapping[str, np.ndarray]) -> None:
         """:func:`check_apart` on ``params``, unless they are the arrays it last found apart
@@ -429,13 +429,13 @@ class Optimizer:
         no state: another network's state, whose parameters would start afresh while its
         own entries stayed). A state of a subset or a superset of ``params`` loads (frozen
         parameters, a layer added)."""
-        problem = _other_names(self._loaded_names, params.keys(), "params")
+        problem = _other_names(self._steps.keys(), params.keys(), "params")
         if problem:
             raise ValueError(
                 f"{type(self).__name__}.step: the loaded state must be of these parameters; "
                 f"{problem} (the state_dict of another network's optimizer?)"
             )
-        self._loaded_names = None
+        self._loaded_names_unchecked = False
 
     def check_state(self, params: Mapping[str, np.ndarray], where: str) -> None:
         """Refuse a state that :meth:`load_state_dict` would refuse (NaN left by a step on a
