@@ -249,17 +249,28 @@ def test_every_kernel_is_cached_under_the_digest_of_the_lanes_sources(name):
     assert stale == [], f"{name}: compile {stale} with numba_threads.kernel"
 
 
-def test_a_change_to_any_file_of_the_lane_changes_the_digest(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [
+        ("numba_math.py", "", "# one more line\n"),
+        # a constant a kernel compiles in: a kernel cached before it changed kept the old one
+        ("gather.py", "MAX_CODES = 256", "MAX_CODES = 16"),
+    ],
+    ids=["a helper kernels inline", "a constant kernels compile in"],
+)
+def test_a_change_to_any_file_of_the_kernels_package_changes_the_digest(tmp_path, name, old, new):
     # a kernel's cache is named after it: editing a helper file (numba_math) must make every
     # kernel compile anew, though Numba only hashes the file that defines each kernel
     from pathlib import Path
 
     package = Path(numba_threads.__file__).parent
-    for path in package.glob("numba_*.py"):
+    for path in package.glob("*.py"):
         (tmp_path / path.name).write_bytes(path.read_bytes())
     assert numba_threads._source_digest(tmp_path) == numba_threads.SOURCE_DIGEST
-    with open(tmp_path / "numba_math.py", "a") as math_file:
-        math_file.write("# one more line\n")
+    edited = tmp_path / name
+    text = edited.read_text()
+    assert old in text
+    edited.write_text(text.replace(old, new) if old else text + new)
     assert numba_threads._source_digest(tmp_path) != numba_threads.SOURCE_DIGEST
 
 

@@ -23,15 +23,24 @@ The lock costs well under a microsecond against kernels of tens.
 
 Kernels compile once: ``cache=True`` stores the machine code beside the source
 (``__pycache__``), or, where the install is not writable, in the user's cache folder (Numba's
-own fallback); a ``NUMBA_CACHE_DIR`` the user sets wins. Each kernel's cache is named after a
-digest of the lane's sources (:func:`kernel`), so a change anywhere in them compiles every
-kernel anew, and the first kernel a process defines removes the cache files that other
-versions of the lane left in that folder (:func:`prune_stale_caches`). Where neither is
+own fallback); a ``NUMBA_CACHE_DIR`` the user sets wins where it can be written. Each kernel's
+cache is named after a digest of the kernels package's sources (:func:`kernel`), so a change
+anywhere in them compiles every kernel anew, and the first kernel a process defines removes
+the cache files that other versions of the lane left in that folder
+(:func:`prune_stale_caches`). Where neither is
 writable (a read-only install and home, or no home at all), Numba refuses to define a cached
 kernel at all, so :func:`_cache_fallback` then points it at a folder of this user's own in the
 system's temporary directory: made private (0700), and used only while it is this user's and
 private, since Numba's cache index is a pickle that Numba loads (a folder another user made
 there could run their code as ours); otherwise a fresh private folder for this process alone.
+A ``NUMBA_CACHE_DIR`` that cannot be written is passed over as Numba passes it over, and where
+no folder at all can be written the kernels compile in every process, uncached.
+
+The cache only saves time, so it never stops a kernel (:func:`_forgiving_cache`): a cache file
+that cannot be read (truncated by a full disk, garbled) is a miss, and the kernel compiles and
+writes it again; a cache that cannot be written (a full disk, a folder made read-only since)
+leaves the kernel compiled for this process. Both went up to the user as a traceback from
+Numba's cache code, on every run until the file was removed by hand.
 
 Importing this module imports Numba; only the Numba lane imports it. The kernel modules
 import it (for :func:`parallel_kernel`) before they define a kernel, so the layer and the cache
@@ -140,12 +149,21 @@ def _cache_fallback() -> None:
         user_cache is not None and _writable(user_cache)
     ):
         return
+    _use_private_cache()
+
+
+def _use_private_cache() -> None:
+    """Point Numba's cache at ``$TMPDIR/softgrad-numba-<uid>`` where that folder is this
+    user's and private, else at a private folder for this process alone, removed at exit."""
     shared = Path(tempfile.gettempdir()) / f"softgrad-numba-{os.getuid()}"
     if _private(shared):
         numba.config.CACHE_DIR = str(shared)
         return
     # taken (another user made it, or opened it to others): this process's own, removed at exit
-    own = tempfile.mkdtemp(prefix="softgrad-numba-")
+    try:
+        own = tempfile.mkdtemp(prefix="softgrad-numba-")
+    except OSError:  # no temporary directory either: kernel() compiles without a cache
+        return
     atexit.register(shutil.rmtree, own, ignore_errors=True)
     numba.config.CACHE_DIR = own
 
@@ -161,16 +179,19 @@ PARALLEL_MIN = 1 << 20
 
 
 def _source_digest(folder: Path = Path(__file__).parent) -> str:
-    """12 hex digits of a SHA-256 over every Numba-lane source file (``numba_*.py`` in
-    ``folder``, the kernels package), names and contents."""
+    """12 hex digits of a SHA-256 over every source file of the kernels package (``*.py`` in
+    ``folder``), names and contents: the Numba lane's ``numba_*.py`` files and the modules
+    whose constants its kernels compile in (``gather.MAX_CODES``, ``softmax.UNSHIFTED_MAX``:
+    with ``numba_*.py`` alone, a kernel cached before ``MAX_CODES`` changed kept the old
+    bound while the Python beside it sized its tables by the new one)."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("numba_*.py")):
+    for path in sorted(folder.glob("*.py")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
-# in every kernel's cache name: a change to any file of the lane compiles every kernel anew
+# in every kernel's cache name: a change to any file of the package compiles every kernel anew
 # (kernel's docstring)
 SOURCE_DIGEST = _source_digest()
 
@@ -187,22 +208,85 @@ def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
     object; a parallel launch still takes :data:`_LAUNCH` (module docstring). The error model:
     :func:`parallel_kernel`.
 
-    The digest (``SOURCE_DIGEST``) covers every ``numba_*.py`` file. Numba reuses a cached
+    The digest (``SOURCE_DIGEST``) covers every file of the kernels package. Numba reuses a cached
     kernel while a hash of the file that defines it is unchanged, whatever changed in the
     files it depends on: a helper it inlines from numba_math, or the options compiled here
     (this very ``nogil`` was not picked up by the cached kernels of unchanged files). Those
     stale kernels would also outlive an upgrade, since pip leaves the cache files it did not
     install. Named after the digest, every kernel compiles anew after any change to the
-    lane, and a stale one is never found."""
-    dispatcher = numba.njit(cache=True, error_model="numpy", nogil=True, **options)(
-        _renamed(fn, f"{name or fn.__qualname__}_{SOURCE_DIGEST}")
-    )
+    package, and a stale one is never found."""
+    renamed = _renamed(fn, f"{name or fn.__qualname__}_{SOURCE_DIGEST}")
+    try:
+        dispatcher = numba.njit(cache=True, error_model="numpy", nogil=True, **options)(renamed)
+    except RuntimeError as error:
+        if "cannot cache function" not in str(error):
+            raise
+        # no folder Numba can write: not NUMBA_CACHE_DIR (a file, read-only, on a path that
+        # cannot be made), the install or the user's cache folder
+        dispatcher = _without_usable_folder(renamed, options)
     # Numba's cache folder for this kernel (its FunctionCache; absent on a NullCache)
-    folder = getattr(getattr(dispatcher, "_cache", None), "cache_path", None)
-    if folder is not None and folder not in _PRUNED:
-        _PRUNED.add(folder)
-        prune_stale_caches(Path(folder))
+    cache = getattr(dispatcher, "_cache", None)
+    folder = getattr(cache, "cache_path", None)
+    if folder is not None:
+        _forgiving_cache(cache)
+        if folder not in _PRUNED:
+            _PRUNED.add(folder)
+            prune_stale_caches(Path(folder))
     return dispatcher
+
+
+def _without_usable_folder(fn: Callable, options: dict) -> Callable:
+    """``fn`` compiled as :func:`kernel` compiles it where Numba found no folder to cache it
+    in: cached in the private temporary folder (:func:`_use_private_cache`) if that can be
+    written, else not cached (compiled again by every process)."""
+    compile_with = functools.partial(numba.njit, error_model="numpy", nogil=True, **options)
+    _use_private_cache()
+    try:
+        return compile_with(cache=True)(fn)
+    except RuntimeError as error:
+        if "cannot cache function" not in str(error):
+            raise
+        return compile_with(cache=False)(fn)
+
+
+def _forgiving_cache(cache: numba.core.caching.Cache) -> None:
+    """Make ``cache`` (a dispatcher's disk cache) a help that never fails a kernel: a cache
+    entry that cannot be read is a miss, and its index is written anew, so the compile that
+    follows replaces the entry; a compile that cannot be saved stays this process's alone.
+
+    Numba raised from both (``EOFError`` or ``UnpicklingError`` from a truncated index, an
+    ``OSError`` "No space left on device"), which reached the user as a traceback from its
+    cache code, or as the CLI's one line "No space left on device" that named no file, on
+    every run until the file was removed by hand."""
+    load, save = cache.load_overload, cache.save_overload
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception:  # whatever fails in reading it: the machine code is compiled anew
+            _clear_index(cache)
+            return None
+
+    def save_overload(sig, data):
+        try:
+            save(sig, data)
+        except Exception:  # the index may be what failed (written by another process since)
+            _clear_index(cache)
+            try:
+                save(sig, data)
+            except Exception:  # a full disk, a folder made read-only: compiled all the same
+                return
+
+    cache.load_overload = load_overload
+    cache.save_overload = save_overload
+
+
+def _clear_index(cache: numba.core.caching.Cache) -> None:
+    """Write ``cache``'s index empty (Numba's ``flush``), where that can be written."""
+    try:
+        cache.flush()
+    except Exception:  # a folder that cannot be written: the entry stays a miss
+        return
 
 
 # a kernel cache file: <module>.<qualname>-<line>.py<version>[.<n>].nbi / .nbc, the module one
