@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 
-from softgrad.optim import Adam, AdamW
+from softgrad.optim import SGD, Adam, AdamW
 
 BETAS = (0.9, 0.999)
 
@@ -132,6 +132,32 @@ def test_an_optimizer_pickled_in_the_old_layout_unpickles_converted(rng):
     # and a new pickle keeps its moments as they are
     again = pickle.loads(pickle.dumps(opt))
     np.testing.assert_array_equal(again.state_dict()["v.w"], opt.state_dict()["v.w"])
+
+
+@pytest.mark.parametrize(
+    ("make", "option"),
+    [
+        (lambda: Adam(lr=0.01), "fold_bias_correction"),
+        (lambda: SGD(lr=0.1, momentum=0.9), "lr_in_velocity"),
+    ],
+    ids=["Adam", "SGD"],
+)
+def test_an_optimizer_pickled_before_an_option_existed_steps_by_its_default(rng, make, option):
+    # its first step failed: 'Adam' object has no attribute 'fold_bias_correction'
+    params = {"w": rng.standard_normal(30)}
+    opt = make()
+    for _ in range(3):
+        opt.step(params, {"w": rng.standard_normal(30)})
+    state = pickle.loads(pickle.dumps(opt)).__getstate__()  # arrays of its own, as unpickled
+    del state[option]
+    unpickled = type(opt).__new__(type(opt))
+    unpickled.__setstate__(state)  # what pickle.loads does with that dict
+    assert getattr(unpickled, option) is False
+    twin = {"w": params["w"].copy()}
+    g = rng.standard_normal(30)
+    unpickled.step(twin, {"w": g})
+    opt.step(params, {"w": g})
+    np.testing.assert_array_equal(twin["w"], params["w"])
 
 
 @pytest.mark.parametrize(

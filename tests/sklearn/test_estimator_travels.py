@@ -116,6 +116,24 @@ def test_the_pickles_load_in_a_fresh_interpreter(tmp_path):
         np.testing.assert_array_equal(np.load(tmp_path / f"{how}.npy"), est.predict_proba(X), how)
 
 
+def test_an_estimator_pickled_before_a_parameter_existed_takes_its_default():
+    # it predicted, but fit, partial_fit, get_params and clone raised "'MLPClassifier' object
+    # has no attribute 'max_fun'"
+    X, y = _data()
+    fitted = _fitted("fit")
+    state = pickle.loads(pickle.dumps(fitted)).__dict__
+    for newer in ("max_fun", "label_smoothing", "callbacks"):
+        del state[newer]
+    old = MLPClassifier.__new__(MLPClassifier)
+    old.__setstate__(state)  # what pickle.loads does with that dict
+    assert old.get_params() == fitted.get_params()
+    np.testing.assert_array_equal(old.predict_proba(X), fitted.predict_proba(X))
+    for estimator in (old, fitted):
+        estimator.partial_fit(X, y)
+    np.testing.assert_array_equal(old.predict_proba(X), fitted.predict_proba(X))
+    assert clone(old).get_params() == clone(fitted).get_params()
+
+
 def test_clone_and_set_params_round_trip_every_parameter():
     X, y = _data()
     params = {

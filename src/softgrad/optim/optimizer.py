@@ -338,12 +338,14 @@ class Optimizer:
     def __setstate__(self, state: dict[str, Any]) -> None:
         # an optimizer pickled by an older softgrad (no "_state_version") holds the slots of
         # its time: converted as load_state_dict converts an old saved state
-        state = dict(state)
+        # one pickled before an option existed takes the option's default, the rule it ran by
+        # (its first step failed on the missing attribute: 'Adam' object has no attribute
+        # 'fold_bias_correction')
+        state = {**self._HYPER_DEFAULTS, **state}
         version = state.pop("_state_version", 1)
         self.__dict__.update(state)
         if version < self._STATE_VERSION:
-            saved = {**self._HYPER_DEFAULTS, **vars(self)}  # options newer than the pickle
-            hyper = {name: saved.get(name) for name in self._HYPER_NAMES}
+            hyper = {name: state.get(name) for name in self._HYPER_NAMES}
             type(self)._upgrade_slots(version, hyper, self.__dict__.get("_slots", {}))
 
     # ---- saving and restoring ----------------------------------------------------------------

@@ -12,6 +12,7 @@ policies), ``_weights`` (``coefs_`` / ``intercepts_``) and ``convert`` (to and f
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -229,6 +230,14 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # CSR input, as sklearn's MLP (CSC is converted)
         return tags
+
+    def __setstate__(self, state):
+        # an estimator pickled before a parameter existed takes that parameter's default,
+        # under which it was fitted: it predicted, but fit, partial_fit, get_params and clone
+        # failed ('MLPClassifier' object has no attribute 'max_fun')
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+        super().__setstate__({**defaults, **state})
 
     # ---- training -----------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
