@@ -268,9 +268,19 @@ def test_save_refuses_a_model_that_load_would_refuse(tmp_path, network, extras, 
         (lambda: build_mlp(3, [4], 3, rng=0), np.array([0, 0, 1]), "distinct integers or strings"),
         (lambda: build_mlp(3, [4], 3, rng=0), np.array([[0, 1, 2]]), "a 1-D array of distinct"),
         (lambda: build_mlp(3, [4], 3, rng=0), np.array([2**63, 1, 2], dtype=np.uint64), "int64"),
-        (lambda: build_mlp(3, [4], 1, rng=0), np.arange(1), "one output per class; got 1 output"),
+        (
+            lambda: build_mlp(3, [4], 1, rng=0),
+            np.arange(1),
+            r"one output per class, for 2 classes or more; got 1 output, a logistic unit "
+            r"\(trained with LogisticLoss\), for 1 class$",
+        ),
+        (
+            lambda: build_mlp(3, [4], 1, rng=0),
+            np.arange(2),
+            r"for 2 classes or more; got 1 output, .*, for 2 classes$",
+        ),
     ],
-    ids=["fewer", "more", "repeated", "2-d", "beyond-int64", "logistic-unit"],
+    ids=["fewer", "more", "repeated", "2-d", "beyond-int64", "logistic-unit", "logistic-unit-2"],
 )
 def test_write_model_refuses_classes_that_load_would_refuse(tmp_path, network, classes, message):
     # serialization.write_model, the writer under save, wrote these, and every load refused them

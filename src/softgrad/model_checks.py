@@ -237,9 +237,11 @@ def _check_classes(
         raise ModelFileError(f"{where}: classes {problem}")
     outputs = [shape for name, shape in declared.items() if name.endswith(".W")][-1][1]
     if outputs == 1:
+        # a class or two: "one output per class" read as a contradiction where there was one
         raise ModelFileError(
-            f"{where}: network must give one output per class; got 1 output, a logistic unit "
-            "(trained with LogisticLoss)"
+            f"{where}: network must give one output per class, for 2 classes or more; got 1 "
+            f"output, a logistic unit (trained with LogisticLoss), for {len(classes)} "
+            f"class{'es' if len(classes) != 1 else ''}"
         )
     if len(classes) != outputs:
         raise ModelFileError(
