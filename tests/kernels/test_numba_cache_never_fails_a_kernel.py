@@ -10,6 +10,7 @@ and prints its result with the cache's hits and misses."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 from pathlib import Path
 
@@ -121,10 +122,29 @@ def test_a_cache_folder_that_cannot_be_written_is_passed_over_for_a_private_one(
     assert _cache_files(private, ".nbi") and (private.stat().st_mode & 0o777) == 0o700
 
 
+_NO_FOLDER = _ONLY_THE_USERS_FOLDER.replace("[caching.UserProvidedCacheLocator]", "[]")
+
+
 def test_without_any_folder_to_cache_in_every_process_compiles(run_kernel, tmp_path):
-    no_folder = _ONLY_THE_USERS_FOLDER.replace("[caching.UserProvidedCacheLocator]", "[]")
-    assert run_kernel(no_folder, TMPDIR=str(tmp_path)) == (_RESULT, 0, 1)
-    assert run_kernel(no_folder, TMPDIR=str(tmp_path)) == (_RESULT, 0, 1)
+    assert run_kernel(_NO_FOLDER, TMPDIR=str(tmp_path)) == (_RESULT, 0, 1)
+    assert run_kernel(_NO_FOLDER, TMPDIR=str(tmp_path)) == (_RESULT, 0, 1)
+
+
+@pytest.mark.parametrize("folder", ["given", "none"])
+def test_softgrad_info_names_the_folder_the_kernels_are_cached_in(fresh_python, tmp_path, folder):
+    from softgrad.cli.info import NO_CACHE
+
+    before = _NO_FOLDER if folder == "none" else ""
+    code = f"{before}\nfrom softgrad.cli import main\nmain(['info', '--json'])\nmain(['info'])"
+    done = fresh_python(code, NUMBA_CACHE_DIR=str(tmp_path / "mine"), TMPDIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    reported, text = done.stdout.split("\n}\n", 1)
+    cache = json.loads(reported + "}")["kernels"]["cache"]
+    line = dict(row.split(None, 1) for row in text.splitlines())["cache"]
+    if folder == "none":
+        assert cache is None and line == NO_CACHE
+    else:
+        assert Path(cache).parent == tmp_path / "mine" and line == cache
 
 
 def _softgrad_imports(path: Path) -> set[str]:

@@ -51,13 +51,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"python    {info['python']}")
     print(f"numpy     {info['numpy']}")
     _print_with_note("blas", blas, "note")
-    if not _print_with_note("kernels", kernels, "fallback") and kernels["name"] != "numba":
+    shown = {key: value for key, value in kernels.items() if key != "cache"}
+    if not _print_with_note("kernels", shown, "fallback") and kernels["name"] != "numba":
         numba = info["numba"]
         print(f"numba     {f'{numba} (installed, not in use)' if numba else 'not installed'}")
+    if "cache" in kernels:  # the Numba lane's: where a first run's compiles are kept
+        print(f"cache     {kernels['cache'] or NO_CACHE}")
     print(f"folding   {info['folding']['summary']}")
     if info["busy"]:  # its own label: the lines above may carry a note each
         print(f"load      {info['busy']}")
     return 0
+
+
+# the cache line where no folder could be written (numba_threads.kernel)
+NO_CACHE = "none: no folder can be written, so every process compiles the kernels it calls"
 
 
 def _print_with_note(label: str, info: dict[str, Any], note_key: str) -> bool:

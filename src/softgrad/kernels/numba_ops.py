@@ -44,12 +44,14 @@ class NumbaOps(
 
     @staticmethod
     def describe() -> dict[str, object]:
-        """What this lane runs on: Numba's version, its thread count and its threading layer
-        (:mod:`softgrad.kernels.numba_threads` chooses it)."""
+        """What this lane runs on: Numba's version, its thread count, its threading layer
+        (:mod:`softgrad.kernels.numba_threads` chooses it) and the folder its kernels are
+        cached in (None: compiled by every process)."""
         return {
             "numba": numba.__version__,
             "threads": numba_threads.thread_count(),
             "layer": numba_threads.threading_layer(),
+            "cache": numba_threads.cache_folder(),
         }
 
     def sgd_update(

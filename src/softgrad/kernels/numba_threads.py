@@ -70,6 +70,7 @@ __all__ = [
     "LAYER",
     "PARALLEL_MIN",
     "SOURCE_DIGEST",
+    "cache_folder",
     "kernel",
     "parallel_kernel",
     "prune_stale_caches",
@@ -247,6 +248,13 @@ def _without_usable_folder(fn: Callable, options: dict) -> Callable:
         if "cannot cache function" not in str(error):
             raise
         return compile_with(cache=False)(fn)
+
+
+def cache_folder() -> str | None:
+    """Where the kernels defined in this process keep their machine code between runs (the
+    folders, joined by ", ", should a fallback have moved it between kernels), or None where
+    every one compiles uncached (:func:`kernel`): ``softgrad info``'s ``cache`` line."""
+    return ", ".join(sorted(_PRUNED)) or None
 
 
 def _forgiving_cache(cache: numba.core.caching.Cache) -> None:
