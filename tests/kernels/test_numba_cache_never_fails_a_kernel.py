@@ -98,6 +98,25 @@ def test_a_compile_that_cannot_be_saved_runs_all_the_same(run_kernel, tmp_path):
     assert run_kernel(NUMBA_CACHE_DIR=str(cache)) == (_RESULT, 1, 0)
 
 
+def test_an_index_that_cannot_be_read_when_a_compile_is_saved_is_written_anew(run_kernel, tmp_path):
+    # another process garbled it between this one's load and save: the save read it first
+    garbled_once = (
+        "import pickle\n"
+        "from numba.core import caching\n"
+        "read = caching.IndexDataCacheFile._load_index\n"
+        "calls = []\n"
+        "def load_index(self):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 2:\n"
+        "        raise pickle.UnpicklingError('invalid load key')\n"
+        "    return read(self)\n"
+        "caching.IndexDataCacheFile._load_index = load_index\n"
+    )
+    cache = tmp_path / "cache"
+    assert run_kernel(garbled_once, NUMBA_CACHE_DIR=str(cache)) == (_RESULT, 0, 1)
+    assert run_kernel(NUMBA_CACHE_DIR=str(cache)) == (_RESULT, 1, 0)
+
+
 # Numba looks for a cache folder in NUMBA_CACHE_DIR alone (the install's __pycache__ and the
 # user's folder, which root can always write, are left out)
 _ONLY_THE_USERS_FOLDER = (

@@ -278,11 +278,13 @@ def _forgiving_cache(cache: numba.core.caching.Cache) -> None:
     def save_overload(sig, data):
         try:
             save(sig, data)
-        except Exception:  # the index may be what failed (written by another process since)
+        except OSError:  # a full disk, a folder made read-only: compiled all the same
+            return
+        except Exception:  # the index it adds to could not be read: written anew, then saved
             _clear_index(cache)
             try:
                 save(sig, data)
-            except Exception:  # a full disk, a folder made read-only: compiled all the same
+            except Exception:
                 return
 
     cache.load_overload = load_overload
