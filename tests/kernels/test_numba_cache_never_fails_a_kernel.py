@@ -149,21 +149,37 @@ def test_without_any_folder_to_cache_in_every_process_compiles(run_kernel, tmp_p
     assert run_kernel(_NO_FOLDER, TMPDIR=str(tmp_path)) == (_RESULT, 0, 1)
 
 
-@pytest.mark.parametrize("folder", ["given", "none"])
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX users and modes")
+@pytest.mark.parametrize("folder", ["given", "none", "this process's own"])
 def test_softgrad_info_names_the_folder_the_kernels_are_cached_in(fresh_python, tmp_path, folder):
     from softgrad.cli.info import NO_CACHE
 
-    before = _NO_FOLDER if folder == "none" else ""
-    code = f"{before}\nfrom softgrad.cli import main\nmain(['info', '--json'])\nmain(['info'])"
-    done = fresh_python(code, NUMBA_CACHE_DIR=str(tmp_path / "mine"), TMPDIR=str(tmp_path))
+    given = tmp_path / "mine"
+    before = {"given": "", "none": _NO_FOLDER, "this process's own": _ONLY_THE_USERS_FOLDER}
+    shared = tmp_path / f"softgrad-numba-{os.getuid()}"
+    if folder == "this process's own":  # the private folder, opened to others: not used
+        given.write_text("not a folder")
+        shared.mkdir(mode=0o777)
+        shared.chmod(0o777)
+    code = f"{before[folder]}\nfrom softgrad.cli import main\nmain(['info', '--json'])\n"
+    done = fresh_python(code + "main(['info'])", NUMBA_CACHE_DIR=str(given), TMPDIR=str(tmp_path))
     assert done.returncode == 0, done.stderr
     reported, text = done.stdout.split("\n}\n", 1)
-    cache = json.loads(reported + "}")["kernels"]["cache"]
-    line = dict(row.split(None, 1) for row in text.splitlines())["cache"]
+    kernels = json.loads(reported + "}")["kernels"]
+    lines = [row.split(None, 1) for row in text.splitlines()]
+    cache_line = lines[[label for label, _ in lines].index("cache")]
+    after = lines[lines.index(cache_line) + 1]
     if folder == "none":
-        assert cache is None and line == NO_CACHE
+        assert kernels["cache"] is None and cache_line[1] == NO_CACHE
+    elif folder == "given":
+        assert Path(kernels["cache"]).parent == given and cache_line[1] == kernels["cache"]
     else:
-        assert Path(cache).parent == tmp_path / "mine" and line == cache
+        own = Path(kernels["cache"]).parent
+        assert own.parent == tmp_path and own.name.startswith("softgrad-numba-") and own != shared
+        assert after == ["note", kernels["cache_note"]]
+        assert f"{shared} is another user's or open to others" in after[1]
+    if folder != "this process's own":
+        assert kernels["cache_note"] is None and after[0] != "note"
 
 
 def _softgrad_imports(path: Path) -> set[str]:

@@ -51,12 +51,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"python    {info['python']}")
     print(f"numpy     {info['numpy']}")
     _print_with_note("blas", blas, "note")
-    shown = {key: value for key, value in kernels.items() if key != "cache"}
+    shown = {key: value for key, value in kernels.items() if not key.startswith("cache")}
     if not _print_with_note("kernels", shown, "fallback") and kernels["name"] != "numba":
         numba = info["numba"]
         print(f"numba     {f'{numba} (installed, not in use)' if numba else 'not installed'}")
     if "cache" in kernels:  # the Numba lane's: where a first run's compiles are kept
         print(f"cache     {kernels['cache'] or NO_CACHE}")
+        if kernels.get("cache_note"):
+            print(f"note      {kernels['cache_note']}")
     print(f"folding   {info['folding']['summary']}")
     if info["busy"]:  # its own label: the lines above may carry a note each
         print(f"load      {info['busy']}")

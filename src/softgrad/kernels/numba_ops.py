@@ -46,12 +46,14 @@ class NumbaOps(
     def describe() -> dict[str, object]:
         """What this lane runs on: Numba's version, its thread count, its threading layer
         (:mod:`softgrad.kernels.numba_threads` chooses it) and the folder its kernels are
-        cached in (None: compiled by every process)."""
+        cached in (None: compiled by every process), with a note where that folder lasts only
+        as long as the process."""
         return {
             "numba": numba.__version__,
             "threads": numba_threads.thread_count(),
             "layer": numba_threads.threading_layer(),
             "cache": numba_threads.cache_folder(),
+            "cache_note": numba_threads.cache_note(),
         }
 
     def sgd_update(

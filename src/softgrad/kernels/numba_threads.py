@@ -71,6 +71,7 @@ __all__ = [
     "PARALLEL_MIN",
     "SOURCE_DIGEST",
     "cache_folder",
+    "cache_note",
     "kernel",
     "parallel_kernel",
     "prune_stale_caches",
@@ -167,6 +168,7 @@ def _use_private_cache() -> None:
         return
     atexit.register(shutil.rmtree, own, ignore_errors=True)
     numba.config.CACHE_DIR = own
+    _OWN_FOLDERS.append((own, str(shared)))
 
 
 _cache_fallback()
@@ -257,6 +259,20 @@ def cache_folder() -> str | None:
     return ", ".join(sorted(_PRUNED)) or None
 
 
+def cache_note() -> str | None:
+    """Why the kernels' cache lasts only as long as this process, where it does: the private
+    temporary folder was another user's or open to others, so a folder of this process's own
+    holds it (:func:`_use_private_cache`) and every run compiles its kernels anew."""
+    for own, shared in _OWN_FOLDERS:
+        if any(folder.startswith(own) for folder in _PRUNED):
+            return (
+                "the kernels are cached for this process alone (removed at exit), so every run "
+                f"compiles them: {shared} is another user's or open to others (remove it, or "
+                "set NUMBA_CACHE_DIR to a folder of your own)"
+            )
+    return None
+
+
 def _forgiving_cache(cache: numba.core.caching.Cache) -> None:
     """Make ``cache`` (a dispatcher's disk cache) a help that never fails a kernel: a cache
     entry that cannot be read is a miss, and its index is written anew, so the compile that
@@ -304,6 +320,8 @@ def _clear_index(cache: numba.core.caching.Cache) -> None:
 _CACHE_FILE = re.compile(r"^numba_\w+\.(?P<name>[^-]+)-\d+\.py\d+(?:\.\d+)?\.nb[ci]$")
 # the cache folders pruned in this process: one listing each, at the first kernel defined
 _PRUNED: set[str] = set()
+# (folder, the shared one it stands in for): the private folders made for this process alone
+_OWN_FOLDERS: list[tuple[str, str]] = []
 
 
 def prune_stale_caches(folder: Path, digest: str = SOURCE_DIGEST) -> list[str]:
