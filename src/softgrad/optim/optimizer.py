@@ -245,8 +245,10 @@ class Optimizer:
         self._flat = None  # this step moves some parameters on their own: state array by array
         where = f"{type(self).__name__}.step"
         check_step_args(where, params, grads)
-        for param in params.values():  # before any update: a refused step changes nothing
+        for key, param in params.items():  # before any update: a refused step changes nothing
             self.check_dtype(param.dtype)
+            if key in self._slots:  # (the first keys were updated before the third's refusal)
+                self._check_state_shape(where, key, param, self._slots[key])
         self._check_apart(where, params)
         for key, param in params.items():
             slots = self._slots.get(key)
@@ -303,12 +305,8 @@ class Optimizer:
 
         Temporaries are (re)allocated when missing (restored state) or no longer matching.
         """
+        self._check_state_shape(where, key, param, slots)
         for name, array in slots.items():
-            if array.shape != param.shape:
-                raise ValueError(
-                    f"{where}: the {name!r} state of {key!r} must have the parameter's shape "
-                    f"{param.shape}; got {array.shape} (state from another model?)"
-                )
             if array.dtype != param.dtype:
                 slots[name] = array.astype(param.dtype)
         for name in self._slot_names(self._hyper()):
@@ -322,6 +320,18 @@ class Optimizer:
         ):
             self._scratch[key] = [np.empty_like(param) for _ in range(self._n_scratch())]
         return slots
+
+    @staticmethod
+    def _check_state_shape(
+        where: str, key: str, param: np.ndarray, slots: dict[str, np.ndarray]
+    ) -> None:
+        """ValueError where a slot of ``key``'s state has another shape than its parameter."""
+        for name, array in slots.items():
+            if array.shape != param.shape:
+                raise ValueError(
+                    f"{where}: the {name!r} state of {key!r} must have the parameter's shape "
+                    f"{param.shape}; got {array.shape} (state from another model?)"
+                )
 
     def __getstate__(self) -> dict[str, Any]:
         # the flat state refers to a network's buffers (and so to the network): a pickled or

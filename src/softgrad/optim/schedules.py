@@ -44,9 +44,11 @@ class _ClosedForm(LRSchedule):
         return self.lr_at(epoch)
 
     def step(self, metric: float | None = None) -> None:
-        """End of an epoch: ``optimizer.lr = lr_at(last_epoch + 1)``; ``metric`` is ignored."""
-        self.last_epoch += 1
-        self._set_lr(self.last_epoch)
+        """End of an epoch: ``optimizer.lr = lr_at(last_epoch + 1)``; ``metric`` is ignored.
+        Refused (a rate that overflows), the schedule stays at its epoch."""
+        with self._unchanged_if_refused():
+            self.last_epoch += 1
+            self._set_lr(self.last_epoch)
 
     def _set_lr(self, epoch: int) -> None:
         """``optimizer.lr = lr_at(epoch)``, refusing a rate that overflows a float (gamma=1e300
@@ -65,9 +67,11 @@ class _ClosedForm(LRSchedule):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore the saved state and set the optimizer's ``lr`` to the restored epoch's rate
-        (so it does not matter whether the optimizer's state is loaded before or after)."""
-        super().load_state_dict(state)
-        self._set_lr(self.last_epoch)
+        (so it does not matter whether the optimizer's state is loaded before or after).
+        Refused (that rate overflows), the schedule is left as it was."""
+        with self._unchanged_if_refused():
+            super().load_state_dict(state)
+            self._set_lr(self.last_epoch)
 
 
 class ConstantLR(_ClosedForm):
@@ -263,8 +267,9 @@ class InvScalingLR(_ClosedForm):
     def step(self, metric: float | None = None, *, t: int | None = None) -> None:
         """End of an epoch: ``t`` becomes the given sample count, else grows by
         ``samples_per_epoch``; then ``lr = base_lr / (t + 1) ** power_t``."""
-        if t is None:
-            self.t += self.samples_per_epoch
-        else:
-            self.t = check_int(t, f"{type(self).__name__}.step", "t", 0)
-        super().step(metric)
+        with self._unchanged_if_refused():  # the count too, where its rate is refused
+            if t is None:
+                self.t += self.samples_per_epoch
+            else:
+                self.t = check_int(t, f"{type(self).__name__}.step", "t", 0)
+            super().step(metric)
