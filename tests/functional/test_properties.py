@@ -44,13 +44,41 @@ def finite_arrays(draw, dtypes=(np.float32, np.float64), min_side=1, max_dims=3)
     return x, axis
 
 
+# row lengths on both sides of the Numba lane's limits: in-order sums below 32 entries
+# (numba_exp_rows.SHORT_ROW), rows of 64 and more one at a time (LONG_ROW), blocks of 2,048
+# (SOFTMAX_BLOCK); finite_arrays' sides of at most 5 never reached them
+LONG_SIDES = [31, 32, 33, 63, 64, 65, 2047, 2048, 2049]
+
+
+@st.composite
+def long_rows(draw, dtypes=(np.float32, np.float64)):
+    """(x, -1): 1-3 rows of a length from LONG_SIDES, most entries one drawn value and the
+    others drawn as finite_arrays draws them (ordinary, huge and tiny)."""
+    dtype = draw(st.sampled_from(dtypes))
+    shape = (draw(st.integers(1, 3)), draw(st.sampled_from(LONG_SIDES)))
+    width = np.dtype(dtype).itemsize * 8
+    limit = float(np.finfo(dtype).max)
+    elements = st.one_of(
+        st.floats(-50, 50, width=width),
+        st.sampled_from([float(np.dtype(dtype).type(v)) for v in EXTREMES if abs(v) <= limit]),
+        st.floats(-limit, limit, width=width),
+    )
+    fill = st.floats(-50, 50, width=width)
+    return draw(hnp.arrays(dtype, shape, elements=elements, fill=fill)), -1
+
+
+def any_rows(max_dims=3):
+    """finite_arrays' cases or long_rows'."""
+    return st.one_of(finite_arrays(max_dims=max_dims), long_rows())
+
+
 def _slices(a, axis):
     """The array with the softmax axis last, flattened to (M, C)."""
     moved = np.moveaxis(np.asarray(a), axis, -1)
     return moved.reshape(-1, moved.shape[-1])
 
 
-@given(finite_arrays())
+@given(any_rows())
 def test_softmax_is_a_distribution(case):
     x, axis = case
     s = softmax(x, axis)
@@ -73,7 +101,7 @@ def test_shift_invariance(case, c):
     np.testing.assert_allclose(softmax(shifted, axis), softmax(x, axis), rtol=tol, atol=tol)
 
 
-@given(finite_arrays())
+@given(any_rows())
 def test_finite_in_finite_out(case):
     x, axis = case
     s = softmax(x, axis)
@@ -89,7 +117,7 @@ def test_finite_in_finite_out(case):
     assert np.all(np.isfinite(log_softmax_vjp(logp, g, axis)))
 
 
-@given(finite_arrays(max_dims=2), st.data())
+@given(any_rows(max_dims=2), st.data())
 def test_cross_entropy_finite_for_finite_logits(case, data):
     x, axis = case
     n = x.shape[axis]
@@ -108,7 +136,7 @@ def test_cross_entropy_finite_for_finite_logits(case, data):
     assert np.all(np.abs(np.sum(grad.astype(np.float64), axis=axis)) <= 1e-5)
 
 
-@given(finite_arrays(), st.data())
+@given(any_rows(), st.data())
 def test_where_masked_entries_exact(case, data):
     x, axis = case
     mask = data.draw(hnp.arrays(np.bool_, x.shape))
@@ -128,7 +156,7 @@ def test_where_masked_entries_exact(case, data):
     assert np.all(log_softmax_vjp(logp, g, axis)[~mask] == 0)
 
 
-@given(finite_arrays(), st.data())
+@given(any_rows(), st.data())
 def test_posinf_entries_share_the_mass(case, data):
     x, axis = case
     hits = data.draw(hnp.arrays(np.bool_, x.shape))
