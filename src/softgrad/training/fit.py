@@ -11,7 +11,8 @@ prints nothing: progress goes to callbacks.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from os import PathLike
 from typing import Any
 
@@ -239,7 +240,11 @@ def fit(
     if comm is not None:
         # before the validation split draws from it: every rank splits and shuffles alike
         generator = shared_generator(comm, generator)
-    with _on_every_rank(comm, "fit: setting up the run"):
+    # given back if the set-up refuses (a split that leaves a side weighing 0, a checkpoint
+    # refused): the caller's generator had drawn the validation split, and a fit after the
+    # fix split another way than the same fit without the refused one
+    drawn_from = generator.bit_generator.state
+    with _on_every_rank(comm, "fit: setting up the run"), _kept_if_refused(generator, drawn_from):
         run = new_run(
             model,
             loss,
@@ -304,6 +309,16 @@ def fit(
 def _on_every_rank(comm: Any, where: str) -> Any:
     """The checks of one process, or :meth:`Communicator.check_together`'s under ``comm``."""
     return nullcontext() if comm is None else comm.check_together(where)
+
+
+@contextmanager
+def _kept_if_refused(generator: np.random.Generator, state: dict[str, Any]) -> Iterator[None]:
+    """``generator`` put back at ``state`` (its ``bit_generator.state``) if the block raises."""
+    try:
+        yield
+    except Exception:
+        generator.bit_generator.state = state
+        raise
 
 
 def _train_state(run: Run, runner: EpochRunner, start: int, epochs: int) -> TrainState:

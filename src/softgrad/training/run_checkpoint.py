@@ -71,28 +71,16 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
     with checkpoint_entry(where, "stopper"):  # checked before anything is loaded, too
         _check_best_weights(ckpt.stopper, params)
-    with checkpoint_entry(where, "params"):
-        for name, value in params.items():
-            np.copyto(value, ckpt.params[name])
-    with checkpoint_entry(where, "optimizer"):
-        run.optimizer.load_state_dict(ckpt.optimizer)
-    if run.lr_schedule is not None and ckpt.schedule is not None:
-        with checkpoint_entry(where, "schedule"):
-            run.lr_schedule.load_state_dict(ckpt.schedule)
-    with checkpoint_entry(where, "rng"):
-        run.generator.bit_generator.state = ckpt.rng
-    with checkpoint_entry(where, "layer_rngs"):
-        for key, generator in layer_generators(run.model).items():
-            # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
-            # saved its own stream for that layer: training.together gives it back per rank)
-            if key in ckpt.layer_rngs and generator is not run.generator:
-                generator.bit_generator.state = ckpt.layer_rngs[key]
+    # every entry into copies first: one refused (a NaN in the last Adam moment, a schedule
+    # whose rate overflows, a validation index past the data) had the weights, the optimizer
+    # and the generators of the caller's objects replaced before it, and a later fit without
+    # resume went on from them
+    _load_states(run, ckpt, where, rehearsal=True)
+    if ckpt.val_idx is not None:
+        with checkpoint_entry(where, "val_idx"):
+            _checked_val_idx(ckpt.val_idx, X.shape[0])
+    _load_states(run, ckpt, where)
     run.rank_streams = ckpt.rank_layer_rngs
-    with checkpoint_entry(where, "stopper"):
-        run.stopper.load_state_dict(ckpt.stopper)
-    if ckpt.order is not None:
-        with checkpoint_entry(where, "order"):
-            run.order.load_state_dict(copy.deepcopy(ckpt.order))
     run.history = copy.deepcopy(ckpt.history)
     if run.history.stop_reason == "callback":
         # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
@@ -100,6 +88,34 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     if ckpt.val_idx is not None:
         _restore_split(run, ckpt.val_idx, X, target, weight, where)
     return ckpt.epoch
+
+
+def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False) -> None:
+    """The checkpoint's weights, optimizer, schedule, generators, stopper and batch order into
+    the run's objects, or with ``rehearsal`` into copies of them (the same loads, so a state
+    that either refuses is refused before any object of the run is changed)."""
+    own = copy.deepcopy if rehearsal else (lambda thing: thing)
+    with checkpoint_entry(where, "params"):
+        for name, value in run.model.named_params().items():
+            np.copyto(np.empty_like(value) if rehearsal else value, ckpt.params[name])
+    with checkpoint_entry(where, "optimizer"):
+        own(run.optimizer).load_state_dict(ckpt.optimizer)
+    if run.lr_schedule is not None and ckpt.schedule is not None:
+        with checkpoint_entry(where, "schedule"):
+            own(run.lr_schedule).load_state_dict(ckpt.schedule)
+    with checkpoint_entry(where, "rng"):
+        own(run.generator).bit_generator.state = ckpt.rng
+    with checkpoint_entry(where, "layer_rngs"):
+        for key, generator in layer_generators(run.model).items():
+            # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
+            # saved its own stream for that layer: training.together gives it back per rank)
+            if key in ckpt.layer_rngs and generator is not run.generator:
+                own(generator).bit_generator.state = ckpt.layer_rngs[key]
+    with checkpoint_entry(where, "stopper"):
+        own(run.stopper).load_state_dict(ckpt.stopper)
+    if ckpt.order is not None:
+        with checkpoint_entry(where, "order"):
+            own(run.order).load_state_dict(copy.deepcopy(ckpt.order))
 
 
 def _check_best_weights(state: dict[str, Any], params: dict[str, np.ndarray]) -> None:
