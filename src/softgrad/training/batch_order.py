@@ -7,6 +7,7 @@ indices`` and, to be checkpointed, ``state_dict()`` / ``load_state_dict(state)``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -87,18 +88,36 @@ class ReshuffleEachEpoch:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.random_state.set_state(
-            (
-                state["name"],
-                np.asarray(state["keys"], dtype=np.uint32),
-                state["pos"],
-                state["has_gauss"],
-                state["cached_gaussian"],
-            )
-        )
+        """Restore what :meth:`state_dict` returned; checked whole first, so a refused state
+        loads nothing (a bad ``order`` was refused with a bare NumPy error after the
+        RandomState had taken the state)."""
+        where = "ReshuffleEachEpoch.load_state_dict"
+        names = ("name", "keys", "pos", "has_gauss", "cached_gaussian", "order")
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
+        missing = [name for name in names if name not in state]
+        if missing:
+            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
         order = state["order"]
-        self._order = None if order is None else np.asarray(order, dtype=np.intp)
+        if order is not None:
+            order = np.asarray(order)
+            if order.ndim != 1 or order.dtype.kind not in "iu":
+                raise ValueError(
+                    f"{where}: state['order'] must be None or a 1-D array of sample indices; "
+                    f"got {order.ndim}-D {order.dtype}"
+                )
+        before = self.random_state.get_state()
+        try:
+            keys = np.asarray(state["keys"], dtype=np.uint32)
+            self.random_state.set_state(
+                (state["name"], keys, state["pos"], state["has_gauss"], state["cached_gaussian"])
+            )
+        except (TypeError, ValueError, IndexError) as error:
+            self.random_state.set_state(before)  # NumPy had written the keys it could
+            raise ValueError(
+                f"{where}: state must hold a RandomState's state (as get_state() gives it); {error}"
+            ) from None
+        self._order = None if order is None else order.astype(np.intp)
 
     def __repr__(self) -> str:
         return "ReshuffleEachEpoch(random_state=RandomState)"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_bool, check_number, check_positive_int
+from softgrad.checks import check_bool, check_int, check_number, check_positive_int
 
 
 class EarlyStopping:
@@ -144,16 +145,27 @@ class EarlyStopping:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.best = math.inf if state["best"] is None else float(state["best"])
+        """Restore what :meth:`state_dict` returned; checked whole first, so a refused state
+        loads nothing (a bad ``wait`` left ``best`` and ``best_epoch`` loaded, with a bare
+        ``int()`` error or a KeyError)."""
+        where = "EarlyStopping.load_state_dict"
+        entries = _state_entries(where, state, ("best", "best_epoch", "wait"), "best.")
+        best = state["best"]
+        best = math.inf if best is None else check_number(best, where, "state['best']", -math.inf)
         best_epoch = state["best_epoch"]
-        self.best_epoch = None if best_epoch is None else int(best_epoch)
-        self.wait = int(state["wait"])
-        self.best_params = {
-            key[len("best.") :]: np.array(value)
-            for key, value in state.items()
-            if key.startswith("best.")
-        }
+        if best_epoch is not None:
+            best_epoch = check_int(best_epoch, where, "state['best_epoch']", 0)
+        wait = check_int(state["wait"], where, "state['wait']", 0)
+        kept = {}
+        for key in entries:
+            value = np.asarray(state[key])
+            if value.dtype.kind != "f":
+                raise TypeError(
+                    f"{where}: state[{key!r}] must be an array of floats (the best weights); "
+                    f"got dtype {value.dtype}"
+                )
+            kept[key[len("best.") :]] = np.array(value)
+        self.best, self.best_epoch, self.wait, self.best_params = best, best_epoch, wait, kept
 
 
 class NoImprovementStopping:
@@ -282,3 +294,14 @@ class NoImprovementStopping:
         if self.mode == "max" and self.best_params and state.model is not None:
             for name, value in state.model.named_params().items():
                 np.copyto(value, self.best_params[name])
+
+
+def _state_entries(where: str, state: Any, names: tuple[str, ...], prefix: str) -> list[str]:
+    """The keys of ``state`` that start with ``prefix``, after refusing a state that is no
+    dict or lacks one of ``names``."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
+    missing = [name for name in names if name not in state]
+    if missing:
+        raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+    return [key for key in state if isinstance(key, str) and key.startswith(prefix)]
