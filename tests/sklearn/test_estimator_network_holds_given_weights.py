@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from sklearn.neural_network import MLPClassifier as SkMLP
 
+from softgrad.functional import softmax as softmax_rows
 from softgrad.sklearn import MLPClassifier
 from softgrad.sklearn._network import build_model, glorot_model
 
@@ -108,3 +109,26 @@ def test_building_from_given_weights_peaks_at_the_weights_and_their_gradients(tr
     network, peak = traced_peak(lambda: build_model(pairs, "relu", 0.5, np.dtype(np.float64)))
     size = network.named_params().flat.nbytes  # 15 MB
     assert peak <= 2.05 * size + (1 << 20), f"peak {peak / size:.2f}x the weights' {size} bytes"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_assigned_weights_refused_for_one_intercept_are_kept_until_it_is_fixed():
+    # NumPy's "could not broadcast input array from shape (4,) into shape (3,)", and the
+    # assigned coefs_ were dropped with it: after the fix the old network predicted
+    X, y = _data(3)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    W0, W1 = np.full((5, 5), 0.1), np.full((5, 3), 0.2)
+    clf.coefs_ = [W0, W1]
+    clf.intercepts_ = [np.zeros(5), np.zeros(4)]
+    with pytest.raises(
+        ValueError,
+        match=r"intercepts_\[1\] must have the shape \(3,\) \(one per column of coefs_\[1\], "
+        r"\(5, 3\)\); got \(4,\)",
+    ):
+        clf.predict_proba(X)
+    clf.intercepts_ = [np.zeros(5), np.arange(3.0)]
+    expected = build_model([(W0, np.zeros(5)), (W1, np.arange(3.0))], "relu", 0.0, np.float32)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), softmax_rows(expected.forward(X.astype(np.float32))), rtol=1e-6
+    )
+    np.testing.assert_array_equal(clf.coefs_[0], W0.astype(np.float32))

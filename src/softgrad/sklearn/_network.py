@@ -62,7 +62,8 @@ def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
     where drawing Linear layers, overwriting them and copying them into the store peaked at
     5x).
     """
-    linears = (_linear(np.asarray(coef), intercept, dtype) for coef, intercept in weights)
+    pairs = enumerate(weights)
+    linears = (_linear(np.asarray(coef), intercept, dtype, i) for i, (coef, intercept) in pairs)
     return Sequential(*_layers(linears, activation, dropout))
 
 
@@ -79,13 +80,20 @@ def _layers(linears, activation: str, dropout: float) -> list:
     return layers
 
 
-def _linear(coef: np.ndarray, intercept, dtype) -> Linear:
-    """A Linear holding ``coef`` and ``intercept`` cast (and broadcast) into new arrays of
-    ``dtype``, as assigning them into its arrays would; sizes checked by Linear.from_arrays."""
+def _linear(coef: np.ndarray, intercept, dtype, index: int) -> Linear:
+    """A Linear holding ``coef`` and ``intercept`` (the pair ``index``) cast (and broadcast)
+    into new arrays of ``dtype``, as assigning them into its arrays would; sizes checked by
+    Linear.from_arrays, an intercept that cannot take its place here."""
     W = np.empty(coef.shape, dtype=dtype)
     W[...] = coef
     b = np.empty(W.shape[1:], dtype=dtype)
-    b[...] = intercept
+    try:
+        b[...] = intercept
+    except ValueError:  # NumPy's "could not broadcast input array from shape (4,) into (3,)"
+        raise ValueError(
+            f"intercepts_[{index}] must have the shape {b.shape} (one per column of "
+            f"coefs_[{index}], {W.shape}); got {np.shape(intercept)}"
+        ) from None
     return Linear.from_arrays(W, b)
 
 

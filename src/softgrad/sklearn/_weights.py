@@ -150,8 +150,11 @@ class FittedWeights:
         intercepts = self.intercepts_ if intercepts is None else intercepts
         dtype = self._dtype() if "_model" in vars(self) else resolve_dtype(self.dtype)
         pairs = list(zip(coefs, intercepts, strict=True))
+        # forgotten once built: a refused pair (an intercept of the wrong size) had dropped
+        # the assigned coefs_ too, and after the fix the network was built from the old ones
+        model = build_model(pairs, self.activation, self.dropout, dtype)
         self._assigned_coefs = self._assigned_intercepts = None
-        self._model = build_model(pairs, self.activation, self.dropout, dtype)
+        self._model = model
 
     def _dtype(self) -> np.dtype:
         return self._linears()[0].params["W"].dtype
