@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from softgrad.checks import check_fits_dtype, check_stays_positive
+from softgrad.checks import check_fits_dtype, check_number, check_stays_positive
 from softgrad.errors import DivergenceError
 from softgrad.nn import CrossEntropyLoss, Dropout, LogisticLoss
 from softgrad.optim import SGD, Adam, InvScalingLR
@@ -123,6 +123,18 @@ def check_dtype_range(est, dtype) -> None:
         harm = "a weight whose gradient is 0 would become NaN, 0 / 0"
         fix = ", or dtype=np.float64"
         check_stays_positive(float(est.epsilon), dtype, "MLPClassifier", "epsilon", harm, fix)
+
+
+def check_first_rate(est) -> None:
+    """The ``lr_schedule``'s rate for the call's first epoch, refused before anything trains:
+    refused only when that epoch began (by the optimizer's lr), a fit had set its network up
+    anew and kept it, untrained, and a warm start had lost its optimizer's state."""
+    schedule = est.lr_schedule
+    if schedule is None:
+        return
+    epoch = len(est.loss_curve_)
+    rate = getattr(schedule, "lr_at", schedule)(epoch)
+    check_number(rate, "MLPClassifier", f"lr_schedule({epoch}), the learning rate", 0.0)
 
 
 class _Record(Callback):

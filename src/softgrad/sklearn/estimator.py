@@ -305,12 +305,16 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         random_state = check_random_state(self.random_state)
         if first:
             _training.initialize(self, X.shape[1], hidden, dtype, random_state)
-        else:
+        train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
+        if not first:
+            # after every refusal of the call's data: it changes the kept network in place
+            # (a Dropout inserted, early stopping's best weights renamed), which a refusal
+            # after it did not undo, and the next fit failed on the old names ('3.W')
             _network.apply_changed_parameters(self, hidden)
         if not incremental or "_optimizer" not in vars(self):
             self._optimizer = _training.make_optimizer(self)
             self._lr_settings = _training.lr_settings(self)
-        train, val = _data.split(self, X, y_idx, w, validation_data, random_state, dtype)
+        _training.check_first_rate(self)
         n_train = train[0].shape[0]
         batch_size = _params.batch_size_for(self.batch_size, n_train)
         if self.batch_size != "auto" and self.batch_size > n_train:
