@@ -1,5 +1,6 @@
 """checkpoint= and resume=: an interrupted run continues to the very same result."""
 
+import dataclasses
 import re
 
 import numpy as np
@@ -10,7 +11,7 @@ from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam, ReduceLROnPlateau, StepLR
 from softgrad.serialization import read_npz, write_npz
 from softgrad.training import fit
-from softgrad.training.checkpoint import load_checkpoint
+from softgrad.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _setup(seed=0):
@@ -416,3 +417,32 @@ def test_damaged_early_stopping_state_is_refused_before_the_model_changes(
     assert str(caught.value).startswith(f"fit: resume checkpoint {str(path)!r}: {message}")
     for key, value in model.named_params().items():
         assert np.array_equal(value, before[key]), key
+
+
+def test_a_checkpoint_whose_weights_are_not_float_arrays_is_neither_written_nor_read(
+    tmp_path, monkeypatch
+):
+    # a string weight was written over a good file, read back, and refused only at resume
+    # as "another model"
+    from softgrad.training import checkpoint as checkpoint_module
+
+    X = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    path = tmp_path / "run.ckpt"
+    fit(build_mlp(3, [4], 2, rng=0), CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1,
+        checkpoint=path)  # fmt: skip
+    good = path.read_bytes()
+    ckpt = load_checkpoint(path)
+    bad = dataclasses.replace(ckpt, params={**ckpt.params, "2.b": "x"})
+    with pytest.raises(
+        TypeError,
+        match=r"save_checkpoint: .* not written: params\['2.b'\] must be a "
+        r"floating-point ndarray; got 'x'",
+    ):
+        save_checkpoint(path, bad)
+    assert path.read_bytes() == good
+    monkeypatch.setattr(checkpoint_module, "_params_problem", lambda params: None)
+    save_checkpoint(path, dataclasses.replace(ckpt, params={**ckpt.params, "2.b": np.arange(2)}))
+    monkeypatch.undo()
+    with pytest.raises(ModelFileError, match=r"entry 'params' is malformed \(params\['2.b'\] must"):
+        load_checkpoint(path)

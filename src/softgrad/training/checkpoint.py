@@ -13,7 +13,7 @@ it cannot trust. A run's state goes into a checkpoint and back in
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
@@ -118,6 +118,9 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
     """
     from softgrad.serialization import write_npz
 
+    problem = _params_problem(ckpt.params)
+    if problem is not None:  # load_checkpoint refuses it too: the good file stays
+        raise TypeError(f"save_checkpoint: {path!s} not written: {problem}")
     arrays: dict[str, np.ndarray] = {}
     meta = {
         "format": "softgrad-checkpoint",
@@ -176,6 +179,10 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
     for key in ("params", "optimizer", "schedule", "rng", "layer_rngs", "stopper", "val_idx"):
         with checkpoint_entry(where, key):
             parts[key] = join_state(meta[key], arrays, taken)
+    with checkpoint_entry(where, "params"):
+        problem = _params_problem(parts["params"])
+        if problem is not None:
+            raise TypeError(problem)
     with checkpoint_entry(where, "history"):
         history = History.from_dict(meta["history"])
         if history.epochs != epoch:  # resumed, the run's history would outgrow its epochs
@@ -198,6 +205,19 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         source=str(path),
         **parts,
     )
+
+
+def _params_problem(params: Any) -> str | None:
+    """What makes ``params`` no checkpoint's weights (a dict of floating-point ndarrays by
+    name), or None: a weight of another kind was written, read back and refused only at
+    resume, as another model."""
+    if not isinstance(params, Mapping):
+        return f"params must be a dict of floating-point ndarrays; got {type(params).__name__}"
+    for name, value in params.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            got = f"{value.dtype} ndarray" if isinstance(value, np.ndarray) else repr(value)
+            return f"params[{name!r}] must be a floating-point ndarray; got {got}"
+    return None
 
 
 @dataclass(frozen=True)
