@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
@@ -86,3 +87,33 @@ def test_a_split_refused_for_its_weights_draws_nothing_from_the_callers_generato
         fit(model, CrossEntropyLoss(), optimizer, _X, _Y, epochs=1, rng=generator,
             validation_fraction=0.5, sample_weight=weight)  # fmt: skip
     assert generator.bit_generator.state == state
+
+
+class _LockedOrder:
+    """A user's batch-order policy that keeps state and cannot be copied (it holds a lock)."""
+
+    def __init__(self) -> None:
+        self.lock, self.turns = threading.Lock(), 0
+
+    def order(self, train_idx, generator):
+        self.turns += 1
+        return np.roll(train_idx, self.turns)
+
+    def state_dict(self):
+        return {"turns": self.turns}
+
+    def load_state_dict(self, state):
+        self.turns = int(state["turns"])
+
+
+def test_a_policy_that_cannot_be_copied_still_resumes(tmp_path):
+    # the checks load each state into a copy first; what cannot be copied loads as it did
+    path = tmp_path / "run.ckpt"
+    model, optimizer, _ = _parts()
+    fit(model, CrossEntropyLoss(), optimizer, _X, _Y, epochs=2, rng=0, shuffle=_LockedOrder(),
+        checkpoint=path)  # fmt: skip
+    policy = _LockedOrder()
+    model, optimizer, _ = _parts()
+    fit(model, CrossEntropyLoss(), optimizer, _X, _Y, epochs=3, rng=0, shuffle=policy,
+        resume=path)  # fmt: skip
+    assert policy.turns == 3

@@ -94,28 +94,38 @@ def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False
     """The checkpoint's weights, optimizer, schedule, generators, stopper and batch order into
     the run's objects, or with ``rehearsal`` into copies of them (the same loads, so a state
     that either refuses is refused before any object of the run is changed)."""
-    own = copy.deepcopy if rehearsal else (lambda thing: thing)
     with checkpoint_entry(where, "params"):
         for name, value in run.model.named_params().items():
             np.copyto(np.empty_like(value) if rehearsal else value, ckpt.params[name])
-    with checkpoint_entry(where, "optimizer"):
-        own(run.optimizer).load_state_dict(ckpt.optimizer)
+    parts = [("optimizer", run.optimizer, ckpt.optimizer)]
     if run.lr_schedule is not None and ckpt.schedule is not None:
-        with checkpoint_entry(where, "schedule"):
-            own(run.lr_schedule).load_state_dict(ckpt.schedule)
-    with checkpoint_entry(where, "rng"):
-        own(run.generator).bit_generator.state = ckpt.rng
-    with checkpoint_entry(where, "layer_rngs"):
-        for key, generator in layer_generators(run.model).items():
-            # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
-            # saved its own stream for that layer: training.together gives it back per rank)
-            if key in ckpt.layer_rngs and generator is not run.generator:
-                own(generator).bit_generator.state = ckpt.layer_rngs[key]
-    with checkpoint_entry(where, "stopper"):
-        own(run.stopper).load_state_dict(ckpt.stopper)
+        parts.append(("schedule", run.lr_schedule, ckpt.schedule))
+    parts.append(("stopper", run.stopper, ckpt.stopper))
     if ckpt.order is not None:
-        with checkpoint_entry(where, "order"):
-            own(run.order).load_state_dict(copy.deepcopy(ckpt.order))
+        parts.append(("order", run.order, copy.deepcopy(ckpt.order)))
+    for entry, owner, state in parts:
+        target = _rehearsal_copy(owner) if rehearsal else owner
+        if target is not None:
+            with checkpoint_entry(where, entry):
+                target.load_state_dict(state)
+    generators = [("rng", run.generator, ckpt.rng)]
+    for key, generator in layer_generators(run.model).items():
+        # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
+        # saved its own stream for that layer: training.together gives it back per rank)
+        if key in ckpt.layer_rngs and generator is not run.generator:
+            generators.append(("layer_rngs", generator, ckpt.layer_rngs[key]))
+    for entry, generator, state in generators:
+        with checkpoint_entry(where, entry):
+            (copy.deepcopy(generator) if rehearsal else generator).bit_generator.state = state
+
+
+def _rehearsal_copy(owner: Any) -> Any:
+    """A deep copy of ``owner`` to rehearse a load on, or None where it cannot be copied (a
+    user's batch-order policy holding a lock): its state then loads unrehearsed, as before."""
+    try:
+        return copy.deepcopy(owner)
+    except Exception:
+        return None
 
 
 def _check_best_weights(state: dict[str, Any], params: dict[str, np.ndarray]) -> None:
