@@ -63,7 +63,9 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         ``lr_schedule(epoch) -> learning rate`` (epoch 0-based, counted over warm starts and
         partial_fit calls), or a closed-form schedule of :mod:`softgrad.optim` (its
         ``lr_at(epoch)``, e.g. ``CosineLR(SGD(lr=0.1), t_max=20)``), set before each epoch for
-        either solver; it overrides learning_rate and learning_rate_init.
+        either solver; it overrides learning_rate and learning_rate_init. The first epoch's
+        rate is also read before the call sets anything up, and refused there if it is not a
+        finite number >= 0 (so the schedule is a function of the epoch alone).
     callbacks : sequence or None, default=None
         Each called after every epoch as ``cb(logs)`` (or ``cb.on_epoch_end(logs)``), logs a dict
         with epoch, loss, val_loss, val_score, learning_rate, estimator; a true return stops.
