@@ -123,6 +123,39 @@ def test_an_edited_dict_no_longer_claims_the_store(edit):
     assert params.store is None
 
 
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda d: d.pop("missing"), KeyError),
+        (lambda d: d.__delitem__("missing"), KeyError),
+        (lambda d: d.update(5), TypeError),
+        (lambda d: d.__ior__(5), TypeError),
+    ],
+    ids=["pop", "del", "update", "ior"],
+)
+def test_a_refused_edit_keeps_the_store(call, error):
+    # the dict disowned its store before the refusal: every later step went array by array
+    params = _net().named_params()
+    with pytest.raises(error):
+        call(params)
+    assert params.store is not None
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda d: d.pop("missing", None),
+        lambda d: d.setdefault("0.W"),
+        lambda d: d.update({"0.W": d["0.W"]}),
+    ],
+    ids=["pop-default", "setdefault-present", "update-same"],
+)
+def test_an_edit_that_changes_nothing_keeps_the_store(call):
+    params = _net().named_params()
+    call(params)
+    assert params.store is not None
+
+
 def test_scaling_a_gradient_in_place_keeps_the_flat_step():
     # grads[key] *= 0.5 puts the same view back through __setitem__: it counted as an edit,
     # and every later step went array by array

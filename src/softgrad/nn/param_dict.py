@@ -33,35 +33,43 @@ class ParamDict(dict):
     def _edited(self) -> None:
         self.store = None
 
+    # each edit says so only once it is made: a refused one (pop of a missing key, update(5))
+    # had the dict disown its store, and every later step went array by array
     def __setitem__(self, key: Any, value: Any) -> None:
         if self.get(key) is not value:  # grads[key] *= 0.5 puts back the same view
             self._edited()
         super().__setitem__(key, value)
 
     def __delitem__(self, key: Any) -> None:
-        self._edited()
         super().__delitem__(key)
+        self._edited()
 
     def __ior__(self, other: Any) -> ParamDict:
-        self._edited()
-        return super().__ior__(other)
+        self.update(other)
+        return self
 
-    def pop(self, *args: Any) -> Any:
-        self._edited()
-        return super().pop(*args)
+    def pop(self, key: Any, *default: Any) -> Any:
+        if key in self:
+            self._edited()
+        return super().pop(key, *default)
 
     def popitem(self) -> Any:
+        item = super().popitem()
         self._edited()
-        return super().popitem()
+        return item
 
     def clear(self) -> None:
-        self._edited()
+        if self:
+            self._edited()
         super().clear()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self._edited()
-        super().update(*args, **kwargs)
+        items = dict(*args, **kwargs)  # refused here (not a mapping) before any change
+        if any(self.get(key) is not value for key, value in items.items()):
+            self._edited()
+        super().update(items)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        self._edited()
+        if key not in self:
+            self._edited()
         return super().setdefault(key, default)
