@@ -80,7 +80,9 @@ def _build(opt: Any, store: Any) -> FlatState | None:
     for key, start, stop, shape in store.layout:
         old = opt._slots.get(key)
         if old is not None:
-            old = opt._match_state(where, key, params[start:stop].reshape(shape), old)
+            param = params[start:stop].reshape(shape)
+            opt._check_state_shape(where, key, param, old)
+            old = opt._match_state(key, param, old)
         views = {}
         for name in names:
             view = views[name] = flat_slots[name][start:stop].reshape(shape)

@@ -255,7 +255,7 @@ class Optimizer:
             if slots is None:
                 slots = self._new_state(key, param)
             else:
-                slots = self._match_state(where, key, param, slots)
+                slots = self._match_state(key, param, slots)
             self._steps[key] += 1
             grad = grads[key]
             if grad.dtype != param.dtype:
@@ -299,13 +299,13 @@ class Optimizer:
         return 1
 
     def _match_state(
-        self, where: str, key: str, param: np.ndarray, slots: dict[str, np.ndarray]
+        self, key: str, param: np.ndarray, slots: dict[str, np.ndarray]
     ) -> dict[str, np.ndarray]:
-        """Check the state against the parameter; convert it once to the param's dtype.
+        """Convert the state once to the param's dtype, and add the slots a setting needs.
 
-        Temporaries are (re)allocated when missing (restored state) or no longer matching.
+        Temporaries are (re)allocated when missing (restored state) or no longer matching. The
+        shapes were checked by the caller (:meth:`_check_state_shape`), before any update.
         """
-        self._check_state_shape(where, key, param, slots)
         for name, array in slots.items():
             if array.dtype != param.dtype:
                 slots[name] = array.astype(param.dtype)
