@@ -150,6 +150,22 @@ def test_without_any_folder_to_cache_in_every_process_compiles(run_kernel, tmp_p
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX users and modes")
+def test_a_process_without_any_folder_makes_one_private_folder_at_most(fresh_python, tmp_path):
+    # with the shared private folder taken, every kernel made a folder of its own, then
+    # compiled uncached all the same
+    shared = tmp_path / f"softgrad-numba-{os.getuid()}"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    code = (
+        f"{_NO_FOLDER}\nfrom softgrad.kernels import numba_ops\nimport pathlib\n"
+        f"print(len(list(pathlib.Path({str(tmp_path)!r}).glob('softgrad-numba-*'))))"
+    )
+    done = fresh_python(code, TMPDIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2"]  # the shared one, and this process's own
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX users and modes")
 @pytest.mark.parametrize("folder", ["given", "none", "this process's own"])
 def test_softgrad_info_names_the_folder_the_kernels_are_cached_in(fresh_python, tmp_path, folder):
     from softgrad.cli.info import NO_CACHE

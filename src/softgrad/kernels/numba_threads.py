@@ -219,14 +219,15 @@ def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
     install. Named after the digest, every kernel compiles anew after any change to the
     package, and a stale one is never found."""
     renamed = _renamed(fn, f"{name or fn.__qualname__}_{SOURCE_DIGEST}")
+    compile_with = functools.partial(numba.njit, error_model="numpy", nogil=True, **options)
     try:
-        dispatcher = numba.njit(cache=True, error_model="numpy", nogil=True, **options)(renamed)
+        dispatcher = compile_with(cache=True)(renamed)
     except RuntimeError as error:
         if "cannot cache function" not in str(error):
             raise
         # no folder Numba can write: not NUMBA_CACHE_DIR (a file, read-only, on a path that
         # cannot be made), the install or the user's cache folder
-        dispatcher = _without_usable_folder(renamed, options)
+        dispatcher = _without_usable_folder(renamed, compile_with)
     # Numba's cache folder for this kernel (its FunctionCache; absent on a NullCache)
     cache = getattr(dispatcher, "_cache", None)
     folder = getattr(cache, "cache_path", None)
@@ -238,12 +239,16 @@ def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
     return dispatcher
 
 
-def _without_usable_folder(fn: Callable, options: dict) -> Callable:
-    """``fn`` compiled as :func:`kernel` compiles it where Numba found no folder to cache it
-    in: cached in the private temporary folder (:func:`_use_private_cache`) if that can be
-    written, else not cached (compiled again by every process)."""
-    compile_with = functools.partial(numba.njit, error_model="numpy", nogil=True, **options)
-    _use_private_cache()
+def _without_usable_folder(fn: Callable, compile_with: Callable) -> Callable:
+    """``fn`` compiled by ``compile_with`` (:func:`kernel`'s ``numba.njit``) where Numba found
+    no folder to cache it in: cached in the private temporary folder
+    (:func:`_use_private_cache`, tried once a process: a process where it too failed made a
+    folder of its own for every kernel) if that can be written, else not cached (compiled
+    again by every process)."""
+    global _PRIVATE_TRIED
+    if not _PRIVATE_TRIED:
+        _PRIVATE_TRIED = True
+        _use_private_cache()
     try:
         return compile_with(cache=True)(fn)
     except RuntimeError as error:
@@ -322,6 +327,8 @@ _CACHE_FILE = re.compile(r"^numba_\w+\.(?P<name>[^-]+)-\d+\.py\d+(?:\.\d+)?\.nb[
 _PRUNED: set[str] = set()
 # (folder, the shared one it stands in for): the private folders made for this process alone
 _OWN_FOLDERS: list[tuple[str, str]] = []
+# whether a kernel without a usable folder has tried the private one (_without_usable_folder)
+_PRIVATE_TRIED = False
 
 
 def prune_stale_caches(folder: Path, digest: str = SOURCE_DIGEST) -> list[str]:
