@@ -7,7 +7,8 @@ boundary (the CLI, the model, fit and predict, the optimizers and schedules, the
 API); private helpers behind them trust what they were given. Each takes the value first, then
 ``where`` (the caller, as the message names it) and ``what`` (the argument's name).
 
-The checks live in three modules, by what they check; import them from here:
+The checks live in three modules, by what they check, and one more says what a refusal leaves
+behind; import them from here:
 
 - :mod:`~softgrad.checks.scalars`: single values (``check_positive_int``, ``check_int``,
   ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``, ``check_path``) and a
@@ -21,6 +22,8 @@ The checks live in three modules, by what they check; import them from here:
   ``as_float_array``, ``result_dtypes``), the arguments beside x (``normalize_axis``,
   ``check_where``, ``check_same_shape``, ``check_out``) and how it delivers a result in that
   dtype (``to_output``, ``to_scalar``).
+- :mod:`~softgrad.checks.refusals`: ``unchanged_if_refused``, an object's attributes put back
+  when the block that sets them up is refused.
 
 This package sits on the bottom floor: it imports nothing of softgrad outside itself, so every
 floor can use it.
@@ -37,6 +40,7 @@ from softgrad.checks.functional_api import (
     to_output,
     to_scalar,
 )
+from softgrad.checks.refusals import unchanged_if_refused
 from softgrad.checks.samples import (
     as_array,
     check_feature_count,
@@ -89,5 +93,6 @@ __all__ = [
     "result_dtypes",
     "to_output",
     "to_scalar",
+    "unchanged_if_refused",
     "whole_numbers",
 ]

@@ -6,8 +6,7 @@ changes). The schedules themselves are in :mod:`softgrad.optim.schedules` (close
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from softgrad.checks import check_int, check_number
@@ -115,19 +114,6 @@ class LRSchedule:
         }
         for name, value in {**config, **values}.items():
             setattr(self, name, value)
-
-    @contextmanager
-    def _unchanged_if_refused(self) -> Iterator[None]:
-        """The schedule's attributes as they were if the block raises: a ``step`` or
-        ``load_state_dict`` refused for the rate it would set (one that overflows) kept the
-        epoch it had advanced, or every loaded setting, and the next call went on from those."""
-        saved = dict(vars(self))
-        try:
-            yield
-        except Exception:
-            vars(self).clear()
-            vars(self).update(saved)
-            raise
 
     def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
         return {name: check_int(value, where, name, 0) for name, value in counters.items()}

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from softgrad.checks import check_int, check_number
+from softgrad.checks import check_int, check_number, unchanged_if_refused
 from softgrad.optim.lr_schedule import LRSchedule
 from softgrad.optim.optimizer import Optimizer
 
@@ -46,7 +46,7 @@ class _ClosedForm(LRSchedule):
     def step(self, metric: float | None = None) -> None:
         """End of an epoch: ``optimizer.lr = lr_at(last_epoch + 1)``; ``metric`` is ignored.
         Refused (a rate that overflows), the schedule stays at its epoch."""
-        with self._unchanged_if_refused():
+        with unchanged_if_refused(self):
             self.last_epoch += 1
             self._set_lr(self.last_epoch)
 
@@ -69,7 +69,7 @@ class _ClosedForm(LRSchedule):
         """Restore the saved state and set the optimizer's ``lr`` to the restored epoch's rate
         (so it does not matter whether the optimizer's state is loaded before or after).
         Refused (that rate overflows), the schedule is left as it was."""
-        with self._unchanged_if_refused():
+        with unchanged_if_refused(self):
             super().load_state_dict(state)
             self._set_lr(self.last_epoch)
 
@@ -267,7 +267,7 @@ class InvScalingLR(_ClosedForm):
     def step(self, metric: float | None = None, *, t: int | None = None) -> None:
         """End of an epoch: ``t`` becomes the given sample count, else grows by
         ``samples_per_epoch``; then ``lr = base_lr / (t + 1) ** power_t``."""
-        with self._unchanged_if_refused():  # the count too, where its rate is refused
+        with unchanged_if_refused(self):  # the count too, where its rate is refused
             if t is None:
                 self.t += self.samples_per_epoch
             else:

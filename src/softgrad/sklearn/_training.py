@@ -12,7 +12,6 @@ on sklearn's RandomState, the stopping rule ``NoImprovementStopping`` and the ve
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -31,24 +30,6 @@ from softgrad.training.early_stopping import NoImprovementStopping
 
 def _empty_history() -> dict[str, list]:
     return {"loss": [], "val_loss": [], "val_score": [], "learning_rate": []}
-
-
-@contextmanager
-def unchanged_if_refused(est):
-    """Put the estimator's attributes back as they were if the block raises: a call refused
-    while it takes in its data and sets up the network leaves no half-set ``classes_``,
-    ``n_features_in_``, new network or optimizer behind. (A first partial_fit refused for its
-    y had left classes_, so the next call, without classes, was taken for a later one and
-    trained with its own block's labels as the classes of the stream.) The weights are
-    trained only after the block, so they are untouched too; a changed activation or dropout
-    applied to the kept network in the block stays applied, as predict would apply it."""
-    before = dict(vars(est))
-    try:
-        yield
-    except BaseException:  # Ctrl-C while a large X is checked, too
-        vars(est).clear()
-        vars(est).update(before)
-        raise
 
 
 def initialize(est, n_features: int, hidden, dtype, random_state) -> None:

@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from softgrad import functional as F
+from softgrad.checks import unchanged_if_refused
 from softgrad.sklearn import _data, _network, _params, _training
 from softgrad.sklearn._weights import FittedWeights
 from softgrad.training.predict import predict_batches
@@ -283,7 +284,12 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("MLPClassifier: partial_fit does not support early_stopping=True")
         self._adopt_assigned_weights()
-        with _training.unchanged_if_refused(self):
+        # a call refused while it takes in its data and sets up the network leaves no half-set
+        # classes_, n_features_in_, network or optimizer (a first partial_fit refused for its y
+        # had left classes_, so the next call, without classes, was taken for a later one); the
+        # weights are trained only after the block, and the kept network is changed in place
+        # only after every refusal of the call's data (_prepare)
+        with unchanged_if_refused(self):
             prepared = self._prepare(X, y, sample_weight, validation_data, incremental, classes)
         train, val, random_state, batch_size, loss_dtype = prepared
         _training.train(self, train, val, random_state, batch_size, incremental, loss_dtype)
