@@ -11,9 +11,9 @@ The checks live in three modules, by what they check, and one more says what a r
 behind; import them from here:
 
 - :mod:`~softgrad.checks.scalars`: single values (``check_positive_int``, ``check_int``,
-  ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``, ``check_path``) and a
-  hyperparameter that must fit the parameters' dtype (``check_fits_dtype``) or stay above 0 there
-  (``check_stays_positive``).
+  ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``, ``check_path``), a saved
+  state's entries (``check_saved_state``) and a hyperparameter that must fit the parameters' dtype
+  (``check_fits_dtype``) or stay above 0 there (``check_stays_positive``).
 - :mod:`~softgrad.checks.samples`: arrays of samples (``as_array``, ``check_real_array``,
   ``check_finite_rows``, ``check_feature_count``, ``check_fits_rows`` and its scan
   ``first_beyond_dtype``, ``check_sample_weight``, and ``whole_numbers``, the rule for class
@@ -62,6 +62,7 @@ from softgrad.checks.scalars import (
     check_number,
     check_path,
     check_positive_int,
+    check_saved_state,
     check_stays_positive,
 )
 
@@ -84,6 +85,7 @@ __all__ = [
     "check_real_array",
     "check_same_shape",
     "check_sample_weight",
+    "check_saved_state",
     "check_stays_positive",
     "check_where",
     "first_beyond_dtype",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,21 @@ def check_int(value: Any, where: str, what: str, low: int) -> int:
     if value < low:
         raise ValueError(f"{where}: {what} must be >= {low}; got {value!r}")
     return int(value)
+
+
+def check_saved_state(
+    state: Any, where: str, names: tuple[str, ...], optional: Any = (), kind: str | None = None
+) -> None:
+    """Refuse a saved state (a ``load_state_dict`` argument) that is no dict, whose ``"type"``
+    is not ``kind`` (where given: the class that saved it), or that lacks one of ``names`` (but
+    those in ``optional``, which take a default), naming them all."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
+    if kind is not None and state.get("type") != kind:
+        raise ValueError(f"{where}: state['type'] must be {kind!r}; got {state.get('type')!r}")
+    missing = [name for name in names if name not in state and name not in optional]
+    if missing:
+        raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
 
 
 def check_bool(value: Any, where: str, what: str) -> bool:

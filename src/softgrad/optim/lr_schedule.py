@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from softgrad.checks import check_int, check_number
+from softgrad.checks import check_int, check_number, check_saved_state
 from softgrad.optim.optimizer import Optimizer
 
 __all__ = ["LRSchedule"]
@@ -91,16 +91,8 @@ class LRSchedule:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`state_dict` saved; validated first, untouched on error."""
         where = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(state, Mapping):
-            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
-        if state.get("type") != type(self).__name__:
-            raise ValueError(
-                f"{where}: state['type'] must be {type(self).__name__!r}; got {state.get('type')!r}"
-            )
         names = (*self._CONFIG, "base_lr", "last_epoch", *self._COUNTERS)
-        missing = [name for name in names if name not in state]
-        if missing:
-            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        check_saved_state(state, where, names, kind=type(self).__name__)
         unexpected = sorted(str(name) for name in state if name not in ("type", *names))
         if unexpected:  # a typo, or another schedule's state: as the optimizers refuse it
             raise ValueError(

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad.checks import check_fits_dtype, check_number, check_stays_positive
+from softgrad.checks import check_fits_dtype, check_number, check_saved_state, check_stays_positive
 from softgrad.optim.flat import FlatState, flat_step
 from softgrad.optim.optimizer_checks import check_apart, check_roles, check_step_args, parse_entries
 
@@ -401,16 +401,8 @@ class Optimizer:
         newer one is refused.
         """
         where = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(state, Mapping):
-            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
-        if state.get("type") != type(self).__name__:
-            raise ValueError(
-                f"{where}: state['type'] must be {type(self).__name__!r}; got {state.get('type')!r}"
-            )
         names = ("lr", *self._HYPER_NAMES)
-        missing = [name for name in names if name not in state and name not in self._HYPER_DEFAULTS]
-        if missing:
-            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        check_saved_state(state, where, names, self._HYPER_DEFAULTS, kind=type(self).__name__)
         lr = check_number(state["lr"], where, "state['lr']", 0.0)
         saved = {**self._HYPER_DEFAULTS, **{name: state[name] for name in names if name in state}}
         hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})

@@ -7,10 +7,11 @@ indices`` and, to be checkpointed, ``state_dict()`` / ``load_state_dict(state)``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from softgrad.checks import check_saved_state
 
 
 class PermuteEachEpoch:
@@ -93,11 +94,7 @@ class ReshuffleEachEpoch:
         RandomState had taken the state)."""
         where = "ReshuffleEachEpoch.load_state_dict"
         names = ("name", "keys", "pos", "has_gauss", "cached_gaussian", "order")
-        if not isinstance(state, Mapping):
-            raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
-        missing = [name for name in names if name not in state]
-        if missing:
-            raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
+        check_saved_state(state, where, names)
         order = state["order"]
         if order is not None:
             order = np.asarray(order)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_bool, check_int, check_number, check_positive_int
+from softgrad.checks import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+    check_saved_state,
+)
 
 
 class EarlyStopping:
@@ -149,7 +154,8 @@ class EarlyStopping:
         loads nothing (a bad ``wait`` left ``best`` and ``best_epoch`` loaded, with a bare
         ``int()`` error or a KeyError)."""
         where = "EarlyStopping.load_state_dict"
-        entries = _state_entries(where, state, ("best", "best_epoch", "wait"), "best.")
+        check_saved_state(state, where, ("best", "best_epoch", "wait"))
+        entries = [key for key in state if isinstance(key, str) and key.startswith("best.")]
         best = state["best"]
         best = math.inf if best is None else check_number(best, where, "state['best']", -math.inf)
         best_epoch = state["best_epoch"]
@@ -294,14 +300,3 @@ class NoImprovementStopping:
         if self.mode == "max" and self.best_params and state.model is not None:
             for name, value in state.model.named_params().items():
                 np.copyto(value, self.best_params[name])
-
-
-def _state_entries(where: str, state: Any, names: tuple[str, ...], prefix: str) -> list[str]:
-    """The keys of ``state`` that start with ``prefix``, after refusing a state that is no
-    dict or lacks one of ``names``."""
-    if not isinstance(state, Mapping):
-        raise TypeError(f"{where}: state must be a dict from state_dict(); got {state!r}")
-    missing = [name for name in names if name not in state]
-    if missing:
-        raise ValueError(f"{where}: state must hold {list(names)!r}; missing {missing!r}")
-    return [key for key in state if isinstance(key, str) and key.startswith(prefix)]
