@@ -26,20 +26,25 @@ FLOAT_DTYPES = [np.float16, np.float32, np.float64]
 EXTREMES = [0.0, 1e-30, -1e-30, 1e-45, 1e4, -1e4, 3e38, -3e38]
 
 
+def _elements(dtype):
+    """Ordinary, huge and tiny finite values of ``dtype``."""
+    width = np.dtype(dtype).itemsize * 8
+    limit = float(np.finfo(dtype).max)
+    return st.one_of(
+        st.floats(-50, 50, width=width),
+        # each value as the dtype holds it (1e-30 is not a float32): NumPy 1.x's hypothesis
+        # check refused the float64 1e-30 for a float32 array, and 1e-45 rounds to 0 or 1.4e-45
+        st.sampled_from([float(np.dtype(dtype).type(v)) for v in EXTREMES if abs(v) <= limit]),
+        st.floats(-limit, limit, width=width),
+    )
+
+
 @st.composite
 def finite_arrays(draw, dtypes=(np.float32, np.float64), min_side=1, max_dims=3):
     """(x, axis): finite arrays of 1-3 dims mixing ordinary, huge and tiny values."""
     dtype = draw(st.sampled_from(dtypes))
     shape = draw(hnp.array_shapes(min_dims=1, max_dims=max_dims, min_side=min_side, max_side=5))
-    limit = float(np.finfo(dtype).max)
-    elements = st.one_of(
-        st.floats(-50, 50, width=np.dtype(dtype).itemsize * 8),
-        # each value as the dtype holds it (1e-30 is not a float32): NumPy 1.x's hypothesis
-        # check refused the float64 1e-30 for a float32 array, and 1e-45 rounds to 0 or 1.4e-45
-        st.sampled_from([float(np.dtype(dtype).type(v)) for v in EXTREMES if abs(v) <= limit]),
-        st.floats(-limit, limit, width=np.dtype(dtype).itemsize * 8),
-    )
-    x = draw(hnp.arrays(dtype, shape, elements=elements))
+    x = draw(hnp.arrays(dtype, shape, elements=_elements(dtype)))
     axis = draw(st.integers(-len(shape), len(shape) - 1))
     return x, axis
 
@@ -56,15 +61,8 @@ def long_rows(draw, dtypes=(np.float32, np.float64)):
     others drawn as finite_arrays draws them (ordinary, huge and tiny)."""
     dtype = draw(st.sampled_from(dtypes))
     shape = (draw(st.integers(1, 3)), draw(st.sampled_from(LONG_SIDES)))
-    width = np.dtype(dtype).itemsize * 8
-    limit = float(np.finfo(dtype).max)
-    elements = st.one_of(
-        st.floats(-50, 50, width=width),
-        st.sampled_from([float(np.dtype(dtype).type(v)) for v in EXTREMES if abs(v) <= limit]),
-        st.floats(-limit, limit, width=width),
-    )
-    fill = st.floats(-50, 50, width=width)
-    return draw(hnp.arrays(dtype, shape, elements=elements, fill=fill)), -1
+    fill = st.floats(-50, 50, width=np.dtype(dtype).itemsize * 8)
+    return draw(hnp.arrays(dtype, shape, elements=_elements(dtype), fill=fill)), -1
 
 
 def any_rows(max_dims=3):
