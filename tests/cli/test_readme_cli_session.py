@@ -1,5 +1,6 @@
-"""The README's command lines: the ones it shows with their output print that output, and every
-command and option it names is one the parser takes."""
+"""The README's command lines and those of the pages it links (docs/*.md): the ones the README
+shows with their output print that output, and every command and option a page names is one the
+parser takes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ import pytest
 
 from softgrad.cli.parser import COMMANDS, build_parser, parse_args
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-TEXT = README.read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = (ROOT / "README.md").read_text(encoding="utf-8")
+# the README and the user's pages: the contributor's page (architecture.md) names pytest's and
+# the tools' options, and writes a command's options as a list (`train --checkpoint/--resume`)
+PAGES = {
+    path.relative_to(ROOT).as_posix(): path.read_text(encoding="utf-8")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    if path.name != "architecture.md"
+}
+ALL_TEXT = "\n".join(PAGES.values())
 COMMAND = re.compile(rf"softgrad ((?:{'|'.join(COMMANDS)})\b[^`\n]*)")
 
 
@@ -109,13 +118,13 @@ def test_gradcheck_passes_the_readme_fix_as_shown(cli, tmp_path, monkeypatch):
 
 
 def test_the_gradcheck_synopsis_lists_the_command_options():
-    synopsis = re.search(r"`softgrad gradcheck FILE\.py:CLASS ((?:\[[^\]]+\]\s*)+)`", TEXT)
+    synopsis = re.search(r"`softgrad gradcheck FILE\.py:CLASS ((?:\[[^\]]+\]\s*)+)`", ALL_TEXT)
     named = set(re.findall(r"\[(--[a-z-]+)", synopsis.group(1)))
     assert named == _options(_subparsers()["gradcheck"])
 
 
 # every command line written out (not a bare command name in the prose, nor the synopsis)
-LINES = sorted({c.strip() for c in COMMAND.findall(TEXT) if " " in c.strip() and "[" not in c})
+LINES = sorted({c.strip() for c in COMMAND.findall(ALL_TEXT) if " " in c.strip() and "[" not in c})
 
 
 @pytest.mark.parametrize("command", LINES)
@@ -128,5 +137,9 @@ def test_every_option_the_readme_names_is_an_option_of_a_command():
     known = set().union(*(_options(sub) for sub in _subparsers().values()))
     # pip's, pytest's and mpiexec's options are not softgrad's
     others = {"--hypothesis-profile"}  # pytest's, from hypothesis' plugin (the tests' profiles)
-    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", TEXT))
-    assert named - known - others == set()
+    named = {
+        (option, page)
+        for page, text in PAGES.items()
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", text)
+    }
+    assert {(o, page) for o, page in named if o not in known | others} == set()

@@ -4,9 +4,9 @@ dask-ml's Incremental, and hyperparameter search under joblib's dask backend.
 Both run on a LocalCluster of 2 worker processes (1 thread each), so the estimator really travels
 between processes: it is pickled to a worker, trained there, and pickled back. Training is in
 float64, so a result computed on the cluster and one computed here agree to rounding.
-Measured by hand, not here (timings and memory; the figures are in README.md's Dask part): the
-README's reader keeps the client and workers small on Fashion-MNIST, and two threads of one
-worker fit two estimators in about half the time of one after the other.
+Measured by hand, not here (timings and memory; the figures are in docs/scale-out.md's Dask
+part): that page's reader keeps the client and workers small on Fashion-MNIST, and two threads
+of one worker fit two estimators in about half the time of one after the other.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _estimator(**params) -> MLPClassifier:
 
 
 def _npy_blocks(path, block: int):
-    """The README's way to read a .npy file bigger than memory into a dask array: each task
+    """docs/scale-out.md's way to read a .npy file bigger than memory into a dask array: each task
     maps the file on its worker and reads its rows there, so the graph holds the path and
     the bounds, never the rows (``da.from_array`` of the memory map holds all of them)."""
     import dask
@@ -211,7 +211,7 @@ def test_incremental_over_uneven_blocks_the_first_holding_one_class(client):
 
 
 def test_class_weight_under_incremental_weighs_every_block_as_serial_partial_fit(client):
-    # the README's way to weigh samples under Incremental: a dict computed on all of y
+    # docs/scale-out.md's way to weigh samples under Incremental: a dict computed on all of y
     import dask.array as da
     from dask_ml.wrappers import Incremental
 

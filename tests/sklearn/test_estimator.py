@@ -178,7 +178,7 @@ def test_max_fun_is_accepted_and_validated_like_sklearn():
 
 
 def test_negative_sample_weight_and_a_single_class_are_refused_where_sklearn_fits():
-    # documented differences (class docstring, README): softgrad's errors name the problem
+    # documented differences (class docstring, docs/sklearn.md): softgrad's errors name the problem
     X, y = _data(3)
     weight = np.ones(len(y))
     weight[0] = -0.5
