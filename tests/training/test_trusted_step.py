@@ -245,7 +245,6 @@ def test_a_runner_with_its_own_step_or_part_of_it_takes_it_at_every_batch(
     runner = Counting(model, CrossEntropyLoss(), SGD(lr=0.05), X, y, None, 32, 0.0)
     from softgrad.training.callbacks import CallbackList, TrainState
 
-    runner.begin(TrainState(epoch=1))
     runner.run(np.arange(len(y)), TrainState(epoch=1), CallbackList(()))
     assert trusted_calls == [] and Counting.steps == 10
 

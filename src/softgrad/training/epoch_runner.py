@@ -123,10 +123,6 @@ class EpochRunner:
     def n_batches(self, n_samples: int) -> int:
         return -(-n_samples // self.batch_size)
 
-    def begin(self, state: TrainState) -> None:
-        """What runs before the callbacks' ``on_train_begin``: nothing in one process (the
-        ranks' agreement on the data in :class:`~softgrad.training.sharded.ShardedRunner`)."""
-
     def run(self, order: np.ndarray, state: TrainState, callbacks: CallbackList) -> EpochResult:
         """Train one epoch over the samples ``X[order]``, in mini-batches of that order.
 

@@ -35,11 +35,13 @@ from softgrad.training.fit_arguments import (
     check_settings,
 )
 from softgrad.training.history import History
+from softgrad.training.kept_state import KeptState
 from softgrad.training.predict import model_mode
 from softgrad.training.run_checkpoint import snapshot
 from softgrad.training.run_start import new_run, resume_from_checkpoint
 from softgrad.training.sharded import ShardedRunner
 from softgrad.training.together import (
+    agree_to_start,
     end_epoch_together,
     fail_together,
     shared_generator,
@@ -237,41 +239,56 @@ def fit(
         if resume is None:  # a checkpoint's state replaces the optimizer's own
             optimizer.check_state(params, "fit")
         generator = as_generator(rng, "fit")
+    # on several ranks a refusal can come after changes that no rank can rehearse away (a
+    # resume loaded on the ranks whose file was good, the split drawn before the ranks agree
+    # on the data): each rank puts back what its set-up changed, so the call after the fix
+    # trains as if the refused one had not been made
+    kept = (
+        nullcontext()
+        if comm is None
+        else KeptState(model, (optimizer, lr_schedule, shuffle), generator)
+    )
+    with kept:
+        if comm is not None:
+            # before the validation split draws from it: every rank splits and shuffles alike
+            generator = shared_generator(comm, generator)
+        # given back if the set-up refuses (a split that leaves a side weighing 0, a checkpoint
+        # refused): the caller's generator had drawn the validation split, and a fit after the
+        # fix split another way than the same fit without the refused one
+        drawn_from = generator.bit_generator.state
+        with (
+            _on_every_rank(comm, "fit: setting up the run"),
+            _kept_if_refused(generator, drawn_from),
+        ):
+            run = new_run(
+                model,
+                loss,
+                optimizer,
+                lr_schedule,
+                X,
+                target,
+                weight,
+                generator,
+                batch_order(shuffle),
+                validation_data,
+                validation_fraction,
+                EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
+            )
+            run.settings = settings
+            start = 0
+            if resume is not None:
+                start = resume_from_checkpoint(run, resume, epochs, X, target, weight)
+            # copied in: the run holds none of its arrays, and a caller that lets go of a
+            # loaded checkpoint frees them (the weights, the optimizer's state) for the epochs
+            # to come
+            del resume
+            arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
+            runner = EpochRunner(*arrays) if comm is None else ShardedRunner(comm, *arrays)
+        if comm is not None:
+            agree_to_start(comm, run, batch_size, epochs, X, target, weight)
+    del kept  # its copies of the weights and the state the set-up replaced
     if comm is not None:
-        # before the validation split draws from it: every rank splits and shuffles alike
-        generator = shared_generator(comm, generator)
-    # given back if the set-up refuses (a split that leaves a side weighing 0, a checkpoint
-    # refused): the caller's generator had drawn the validation split, and a fit after the
-    # fix split another way than the same fit without the refused one
-    drawn_from = generator.bit_generator.state
-    with _on_every_rank(comm, "fit: setting up the run"), _kept_if_refused(generator, drawn_from):
-        run = new_run(
-            model,
-            loss,
-            optimizer,
-            lr_schedule,
-            X,
-            target,
-            weight,
-            generator,
-            batch_order(shuffle),
-            validation_data,
-            validation_fraction,
-            EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
-        )
-        run.settings = settings
-        start = 0
-        if resume is not None:
-            start = resume_from_checkpoint(run, resume, epochs, X, target, weight)
-        # copied in: the run holds none of its arrays, and a caller that lets go of a loaded
-        # checkpoint frees them (the weights, the optimizer's state) for the epochs to come
-        del resume
-    arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
-    if comm is None:
-        runner = EpochRunner(*arrays)
-    else:
-        runner = ShardedRunner(comm, *arrays)
-        start_together(comm, run, batch_size)
+        start_together(comm, run)
     hooks = runner.callback_list(callbacks)
     state = _train_state(run, runner, start, epochs)
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
@@ -280,7 +297,6 @@ def fit(
         np.errstate(over="ignore", invalid="ignore"),
         fail_together(comm),
     ):
-        runner.begin(state)
         hooks.call("on_train_begin", state)
         try:
             finished = run.history.stop_reason == "early_stopping"

@@ -37,7 +37,6 @@ from softgrad.training.data import counted_weight, mean_divisor, output_width, p
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.evaluation import evaluation_figures, evaluation_sums
-from softgrad.training.together import check_same_data
 
 # the status each step sums over the ranks
 _LOSS, _HITS, _COUNTED, _FAILED, _STOP = range(5)
@@ -63,16 +62,6 @@ class ShardedRunner(EpochRunner):
         self.status = np.zeros(5, dtype=np.float64)
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
-
-    def begin(self, state: TrainState) -> None:
-        """Before any callback runs, the ranks agree on fit's ``epochs`` and on the training
-        data's values (what :func:`~softgrad.training.together.start_together` cannot see:
-        :func:`~softgrad.training.together.check_same_data`): a rank that ran fewer epochs
-        would leave the others waiting in a collective, ranks given other data would train on
-        a mix of it, and a callback's ``on_train_begin`` (which may write files) would have
-        run for a training that does not happen."""
-        if self.comm.size > 1:
-            check_same_data(self.comm, state.epochs, self.X, self.target, self.sample_weight)
 
     def _batch_step(self) -> Any:
         """EpochRunner.run's step: one global batch, with the collectives (every rank stops

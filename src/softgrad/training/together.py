@@ -32,17 +32,15 @@ def shared_generator(comm: Communicator, generator: np.random.Generator) -> np.r
     return generator
 
 
-def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
-    """Give every rank rank 0's parameters and optimizer state, and each rank its own dropout
-    streams (see :func:`_rank_streams`).
-
-    A run resumed from a checkpoint of the same number of ranks takes each rank's streams back
-    from it (``run.rank_streams``), so it continues as the uninterrupted run would. With a
-    different number of ranks, each rank starts a new stream as a fresh run does, from the
-    restored one (rank 0's): the masks then differ from any uninterrupted run, which could
-    not match anyway since the shards differ. A 1-rank run keeps every object untouched (it
-    is a plain run).
-    """
+def agree_to_start(
+    comm: Communicator, run: Any, batch_size: int, epochs: int, X: Any, target: Any, weight: Any
+) -> None:
+    """Raise the same error on every rank unless every rank got the same run
+    (:func:`_check_same_run`), enough samples for every rank, and the same ``epochs`` and
+    training data (:func:`check_same_data`). All of it before :func:`start_together` changes
+    anything, and before any callback's ``on_train_begin`` (which may write files) runs for
+    a training that does not happen; what the set-up before it changed is fit's to put back
+    (:class:`~softgrad.training.kept_state.KeptState`)."""
     _check_same_run(comm, run, batch_size)
     n_train = len(run.train_idx)
     if min(batch_size, n_train) < comm.size:
@@ -51,6 +49,21 @@ def start_together(comm: Communicator, run: Any, batch_size: int) -> None:
             f"fit: batch_size and the training samples must each be at least the number of "
             f"ranks ({comm.size}); got batch_size={batch_size} and {n_train} samples"
         )
+    if comm.size > 1:
+        check_same_data(comm, epochs, X, target, weight)
+
+
+def start_together(comm: Communicator, run: Any) -> None:
+    """Give every rank rank 0's parameters and optimizer state, and each rank its own dropout
+    streams (see :func:`_rank_streams`), once the ranks agreed (:func:`agree_to_start`).
+
+    A run resumed from a checkpoint of the same number of ranks takes each rank's streams back
+    from it (``run.rank_streams``), so it continues as the uninterrupted run would. With a
+    different number of ranks, each rank starts a new stream as a fresh run does, from the
+    restored one (rank 0's): the masks then differ from any uninterrupted run, which could
+    not match anyway since the shards differ. A 1-rank run keeps every object untouched (it
+    is a plain run).
+    """
     for value in run.model.named_params().values():
         comm.broadcast_(value)
     # no copy: the state is pickled to the other ranks, and rank 0 reads none of it back
@@ -101,11 +114,10 @@ def check_same_data(comm: Communicator, epochs: int, X: Any, target: Any, weight
     (:func:`values_checksum`), in one allgather.
 
     fit's docstring asks for the same data on every rank, and the shapes and the training
-    split are compared before (:func:`start_together`); ranks given arrays of the same shape
+    split are compared before (:func:`_check_same_run`); ranks given arrays of the same shape
     but other values (another file, another shuffle, other preprocessing) would otherwise
-    train on a mix of them without a word. Called by
-    :meth:`~softgrad.training.sharded.ShardedRunner.begin` before any callback runs, which
-    holds the training arrays as fit converted them.
+    train on a mix of them without a word. ``X``, ``target`` and ``weight`` are the training
+    arrays as fit converted them (:func:`agree_to_start`).
     """
     data = (("X", X), ("y", target), ("sample_weight", weight))
     comm.check_same({"epochs": epochs, **_checksums(data)}, "fit")
