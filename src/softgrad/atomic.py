@@ -4,6 +4,10 @@ Model and checkpoint files, IDX files, ONNX graphs and plots are all written wit
 :func:`atomic_write`: the bytes go to a temporary file beside the destination, which is renamed
 onto it only once everything was written. A reader (or a crash) sees the old file or the complete
 new one, never a partial write.
+
+Each temp file is locked (``flock``) by the process writing it, for as long as it writes: a
+command that cleans up the temp files a killed run left (``softgrad train``) tells a live one
+by the lock (:func:`held`) and leaves it to its writer.
 """
 
 from __future__ import annotations
@@ -17,7 +21,40 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "link_loops", "not_a_regular_file", "write_target"]
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so every temp file looks left behind
+    fcntl = None
+
+__all__ = ["atomic_write", "held", "hold", "link_loops", "not_a_regular_file", "write_target"]
+
+
+def hold(fd: int, exclusive: bool = True) -> None:
+    """Lock the open file ``fd`` (released when it is closed), so that :func:`held` sees a live
+    writer. Best effort: a file system without locks leaves it unlocked."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+
+
+def held(path: str | os.PathLike) -> bool:
+    """Whether a live process holds ``path`` locked (:func:`hold`): a temp file being written,
+    or rendered and not yet published, as opposed to one a killed run left."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # and with it the lock just taken
+    return False
 
 
 @contextlib.contextmanager
@@ -177,6 +214,7 @@ def atomic_write(path: str | os.PathLike, where: str = "atomic_write") -> Iterat
     tmp = folder / _temp_name(target.name)
     with _naming(path, tmp):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    hold(fd)
     try:
         with _naming(path, tmp):
             with os.fdopen(fd, "wb") as f:

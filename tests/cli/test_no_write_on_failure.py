@@ -172,6 +172,60 @@ def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch)
     assert _listing(tmp_path) == sorted(["c.png", "ck.npz", "m.npz", *unrelated])
 
 
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ["--data", "no-such-data.npz"],
+        ["--lr", "1e39"],
+        ["--val-fraction", "0.001"],
+        ["--hidden", "100000000000"],
+    ],
+    ids=["data", "lr-beyond-float32", "validation-share", "network-memory"],
+)
+def test_a_refused_train_removes_no_temp_file(usage_error, tmp_path, monkeypatch, refused):
+    # the clean-up of a killed run's temp files ran before --resume, the data and the options
+    # were checked: a refused command deleted them (another run's, being written, among them)
+    monkeypatch.chdir(tmp_path)
+    names = [".ck.npz.140576ac84fa.tmp", ".m.0123456789ab.staged.npz"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    line = usage_error(
+        "train", "--epochs", "1", "--out", "m.npz", "--checkpoint", "ck.npz", *refused
+    )
+    assert line.startswith("softgrad: error:") and "removed" not in line
+    assert _listing(tmp_path) == sorted(names)
+
+
+def test_the_temp_file_a_live_run_writes_is_not_a_leftover(cli, tmp_path, monkeypatch):
+    # a second run given the same --checkpoint removed the first's temp file while it was
+    # written; the first then failed with "No such file or directory: ck.npz"
+    from softgrad.atomic import atomic_write
+
+    monkeypatch.chdir(tmp_path)
+    with atomic_write(tmp_path / "ck.npz") as live:
+        live.write(b"a checkpoint being written")
+        (temp,) = [p.name for p in tmp_path.iterdir()]
+        result = cli("train", "--epochs", "1", "--out", "m.npz", "--checkpoint", "ck.npz")
+        assert result.code == 0, result.err
+        assert "removed" not in result.err
+        assert temp in _listing(tmp_path)
+    assert (tmp_path / "ck.npz").read_bytes() == b"a checkpoint being written"
+
+
+def test_a_rendered_output_waiting_to_be_published_is_not_a_leftover(tmp_path):
+    from softgrad.cli.staging import Staged, remove_leftovers
+
+    target = tmp_path / "m.npz"
+    with Staged() as staged:
+        staged.render("--out", target, lambda temp: temp.write_bytes(b"the new model"))
+        assert remove_leftovers([target]) == []
+        staged.publish()
+    assert _listing(tmp_path) == ["m.npz"] and target.read_bytes() == b"the new model"
+    # published, nothing holds a lock: a temp file of that name is a killed run's again
+    (tmp_path / ".m.0123456789ab.staged.npz").write_bytes(b"x")
+    assert remove_leftovers([target]) == [".m.0123456789ab.staged.npz"]
+
+
 @pytest.mark.parametrize(("fail_at", "survivor"), [(1, "no checkpoint was written"), (2, "intact")])
 def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
     usage_error, old_model, monkeypatch, fail_at, survivor
@@ -235,3 +289,84 @@ def test_the_resume_command_of_a_data_parallel_run_keeps_its_ranks(monkeypatch, 
     )
     expected = "softgrad train --data digits --resume ck.npz --epochs 3 --out m.npz"
     assert resume_command(args, "ck.npz").startswith(prefix + expected)
+
+
+def _two_rendered(folder):
+    """A Staged holding a new model and a new picture, over an old model and picture."""
+    from softgrad.cli.staging import Staged
+
+    for name in ("m.npz", "p.png"):
+        (folder / name).write_bytes(b"old " + name.encode())
+    staged = Staged()
+    for option, name in (("--out", "m.npz"), ("--plot", "p.png")):
+        staged.render(
+            option, folder / name, lambda temp, n=name: temp.write_bytes(b"new " + n.encode())
+        )
+    return staged
+
+
+def test_ctrl_c_between_two_renames_waits_for_the_last(tmp_path, monkeypatch):
+    # a SIGINT (or SIGTERM) after the model's rename published it beside the old picture
+    import signal
+
+    import softgrad.cli.staging as staging
+
+    real_replace, calls = os.replace, []
+
+    def replace_then_ctrl_c(tmp, final):
+        real_replace(tmp, final)
+        calls.append(final)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(staging.os, "replace", replace_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as caught, _two_rendered(tmp_path) as staged:
+        staged.publish()
+    assert len(calls) == 2
+    named = f"--out {str(tmp_path / 'm.npz')!r}, --plot {str(tmp_path / 'p.png')!r}"
+    assert caught.value.args == (f"{named} written",)
+    assert [(tmp_path / n).read_bytes() for n in ("m.npz", "p.png")] == [b"new m.npz", b"new p.png"]
+    assert _listing(tmp_path) == ["m.npz", "p.png"]
+
+
+def test_a_rename_refused_midway_names_the_users_file_and_what_was_written(tmp_path, monkeypatch):
+    import softgrad.cli.staging as staging
+
+    real_replace = os.replace
+
+    def refuse_the_picture(tmp, final):
+        if str(final).endswith(".png"):
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(tmp))
+        real_replace(tmp, final)
+
+    monkeypatch.setattr(staging.os, "replace", refuse_the_picture)
+    with pytest.raises(OSError) as caught, _two_rendered(tmp_path) as staged:
+        staged.publish()
+    message = caught.value.strerror
+    assert message.startswith(f"train: could not write --plot {str(tmp_path / 'p.png')!r}")
+    assert "(Operation not permitted)" in message and ".staged" not in message
+    assert f"--out {str(tmp_path / 'm.npz')!r} written, the rest as they were" in message
+    assert _listing(tmp_path) == ["m.npz", "p.png"]
+
+
+def test_an_output_another_user_owns_in_a_sticky_folder_is_refused_before_training(
+    usage_error, tmp_path, monkeypatch
+):
+    # writable (mode 666), but the sticky folder lets only its owner replace it: the rename
+    # failed after training, with the model published and the picture not
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "p.png").write_bytes(b"someone else's picture")
+    (shared / "p.png").chmod(0o666)
+    monkeypatch.chdir(shared)
+    monkeypatch.setattr(os, "geteuid", lambda: os.stat(shared).st_uid + 4242)  # not the owner
+    assert os.stat(shared).st_mode & stat.S_ISVTX
+    line = usage_error("train", "--epochs", "1", "--out", "m.npz", "--plot", "p.png")
+    assert line == (
+        "softgrad: error: --plot: file 'p.png' belongs to another user in a folder where only "
+        "a file's owner may replace it (a sticky folder, as /tmp is): choose another name"
+    )
+    assert _listing(shared) == ["p.png"]

@@ -321,3 +321,38 @@ def test_ranks_given_different_options_are_refused_naming_the_option(tmp_path):
         "given the same options; rank 1 has --data 'missing.npz' where rank 0 has 'digits'"
     )
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs mounted for the test: a folder whose disk fills up (root only)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_for_the_shared_rows_ends_every_rank_with_one_line(tmp_path, small_disk):
+    # the rows every rank maps (400 KB here) were written through a map of a sparse file, so
+    # the full disk was a SIGBUS: rank 0 died with no message and the file stayed, taking the
+    # disk from every later run in the folder
+    X = np.random.default_rng(1).normal(size=(5000, 20)).astype(np.float32)
+    np.savez(tmp_path / "big.npz", X=X, y=(X[:, 0] > 0).astype(int))
+    (small_disk / "model.npz").write_bytes(b"the model of an earlier run")
+    args = ["--data", str(tmp_path / "big.npz"), "--out", "model.npz", "--epochs", "1"]
+    done = _softgrad(["-m", "softgrad", "train", "--quiet", *args], small_disk, 2)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("softgrad: error:")]
+    assert len(lines) == 1, done.stderr
+    assert "could not write the training rows" in lines[0] and "No space left" in lines[0]
+    assert [p.name for p in small_disk.iterdir()] == ["model.npz"]
+    assert (small_disk / "model.npz").read_bytes() == b"the model of an earlier run"

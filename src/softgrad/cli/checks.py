@@ -5,6 +5,7 @@ in :mod:`softgrad.checks`."""
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -48,7 +49,25 @@ def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> 
             )
     if p.exists() and not os.access(p, os.W_OK):
         raise UsageError(f"{option}: file {path!r} is not writable")
+    if _owned_by_another_in_a_sticky_folder(target):
+        # writable, but the rename that publishes the output is refused (EPERM): it failed
+        # after training, once the other outputs had been published
+        raise UsageError(
+            f"{option}: file {path!r} belongs to another user in a folder where only a file's "
+            "owner may replace it (a sticky folder, as /tmp is): choose another name"
+        )
     return p
+
+
+def _owned_by_another_in_a_sticky_folder(target: Path) -> bool:
+    """Whether renaming onto ``target`` is refused by the sticky bit of its folder: neither
+    the file nor the folder is ours, and we are not root (Linux's and BSD's rule)."""
+    euid = os.geteuid() if hasattr(os, "geteuid") else 0
+    try:
+        folder, file = os.stat(target.parent), os.lstat(target)
+    except OSError:  # no such file yet: a new name is ours
+        return False
+    return bool(folder.st_mode & stat.S_ISVTX) and euid not in (0, folder.st_uid, file.st_uid)
 
 
 def input_file(path: str, option: str) -> Path:

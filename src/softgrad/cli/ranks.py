@@ -306,17 +306,20 @@ def _write_rows(
     try:
         for name in remove_dead_rows(path.parent):
             print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=X.shape)
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+        # written, not mapped: a full disk under a map written through (a sparse file) is a
+        # SIGBUS that ended rank 0 with no message and left the file, where a write is an
+        # OSError (ENOSPC) that removes it and is told on every rank
         try:
-            for start in range(0, X.shape[0], _ROWS_CHUNK):
-                chunk = X[start : start + _ROWS_CHUNK]
-                out[start : start + _ROWS_CHUNK] = chunk if scale is None else scale(chunk)
-            out.flush()
+            with open(path, "wb") as file:
+                np.lib.format.write_array_header_1_0(file, {**header, "shape": X.shape})
+                for start in range(0, X.shape[0], _ROWS_CHUNK):
+                    chunk = X[start : start + _ROWS_CHUNK]
+                    rows = chunk if scale is None else scale(chunk)
+                    file.write(np.ascontiguousarray(rows, dtype=dtype).data)
         except BaseException:
-            del out
             path.unlink(missing_ok=True)
             raise
-        del out
     except OSError as exc:
         return OSError(
             exc.errno,

@@ -11,9 +11,11 @@ link stays a link.
 
 A run killed with kill -9 cannot remove its temp files. :func:`remove_leftovers` removes, for a
 run's own targets, the temp files of both namings softgrad uses (``.<name>.<12 hex>.tmp`` from
-the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here) before the run writes.
-Two runs writing the same file at the same time were never safe, so this takes nothing from
-them.
+the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here) before the run writes,
+except those a live process holds locked (``softgrad.atomic.held``): the atomic writers lock
+their temp file while they write, and :class:`Staged` each rendered file until it is
+published. A second run given the same ``--checkpoint`` removed the first run's temp file
+while it was being written, and the first run then failed naming its checkpoint.
 
 A temp name must fit in the 255 bytes a file system allows a name, whatever the target's name:
 the stem is cut (at a character boundary) so that ``.<stem>.<12 hex>.staged<suffix>`` does, as
@@ -23,15 +25,18 @@ writer ignores it) is cut too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import secrets
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from softgrad.atomic import cut_name, temp_stem, write_target
+from softgrad.atomic import cut_name, held, hold, temp_stem, write_target
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
 _SUFFIX_BYTES = 64
@@ -58,6 +63,8 @@ class Staged:
         """``written``: a file the command wrote before its outputs (a checkpoint after each
         epoch), which a failure's message must not deny."""
         self._pending: list[tuple[Path, Path]] = []
+        self._named: list[str] = []  # "--out 'm.npz'" for each rendered file, for messages
+        self._held: list[int] = []  # a lock on each rendered file until it is published
         self._tail = "nothing was written and every earlier file is as it was"
         if written is not None:
             self._tail = (
@@ -72,6 +79,13 @@ class Staged:
         for tmp, _ in self._pending:  # not published: the targets stay as they were
             tmp.unlink(missing_ok=True)
         self._pending.clear()
+        self._named.clear()
+        self._release()
+
+    def _release(self) -> None:
+        for fd in self._held:
+            os.close(fd)
+        self._held.clear()
 
     def render(self, option: str, path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
         """Call ``write(tmp)`` for a temp file standing in for ``path`` (named for ``option``)."""
@@ -85,6 +99,7 @@ class Staged:
         stem, suffix = _staged_parts(final.stem, suffix)
         tmp = final.with_name(f".{stem}.{secrets.token_hex(6)}.staged{suffix}")
         self._pending.append((tmp, final))
+        self._named.append(f"{option} {str(path)!r}")
         try:
             write(tmp)
         except OSError as exc:
@@ -99,12 +114,61 @@ class Staged:
                 f"train: {option} {str(path)!r} was not written (its writer made no file); "
                 f"{self._tail}",
             )
+        with contextlib.suppress(OSError):  # unlocked, it is taken for a killed run's
+            fd = os.open(tmp, os.O_RDONLY)
+            self._held.append(fd)
+            hold(fd, exclusive=False)
 
     def publish(self) -> None:
-        """Rename every rendered file onto its target."""
-        for tmp, final in self._pending:
-            os.replace(tmp, final)
-        self._pending.clear()
+        """Rename every rendered file onto its target, with Ctrl-C and SIGTERM held until the
+        last rename: a signal between two renames published a new model beside an old
+        picture. One that arrives meanwhile is raised once they are done, saying so."""
+        named = ", ".join(self._named)
+        try:
+            with _signals_held():
+                for done, (tmp, final) in enumerate(self._pending):
+                    try:
+                        os.replace(tmp, final)
+                    except OSError as exc:
+                        raise OSError(exc.errno, self._failed(done, exc)) from None
+                self._pending.clear()
+        except KeyboardInterrupt:
+            if self._pending:  # before the first rename: nothing was published
+                raise
+            raise KeyboardInterrupt(f"{named} written") from None
+        finally:
+            self._release()
+
+    def _failed(self, done: int, exc: OSError) -> str:
+        """The message of rename ``done`` failing: the user's file, and what was published."""
+        reason = exc.strerror or str(exc)
+        before = self._named[:done]
+        state = f"{', '.join(before)} written, the rest as they were" if before else self._tail
+        return f"train: could not write {self._named[done]} ({reason}); {state}"
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM noted in the block and raised again after it, to the handlers in
+    force before (where no handler can be set, in a thread other than the main one,
+    nothing). Python-level: blocking them with ``pthread_sigmask`` holds them from this thread
+    alone, and the BLAS's threads took them at once, whose flag the main thread then ran."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: noted.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(signum) is not None  # a handler set outside Python stays
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:
@@ -123,7 +187,7 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
         if not final.parent.is_dir():
             continue
         for entry in final.parent.iterdir():
-            if pattern.fullmatch(entry.name) and entry.is_file():
+            if pattern.fullmatch(entry.name) and entry.is_file() and not held(entry):
                 entry.unlink(missing_ok=True)
                 removed.append(entry.name)
     return removed

@@ -256,11 +256,6 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     with ranks.together(comm, "train"):
         settings = train_config.resolve(args)
         paths = _check_paths(args)
-        if ranks.speaks(comm):  # one rank removes them: the others would race it
-            for name in remove_leftovers(list(paths.values())):
-                print(
-                    f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr
-                )
         settings = train_resume.match_checkpoint(args, settings)
         train_config.check_dtype_range(settings)
         note = train_resume.resume_note(args, settings)
@@ -271,6 +266,10 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         data = ranks.load_once(comm, lambda: _load(args, settings, quiet))
         settings, validation_note = _validation(args, settings, data)
         train_config.check_network_memory(settings, data.n_features, data.n_classes)
+    # once every check has passed: a refused command removes nothing
+    if ranks.speaks(comm):  # one rank removes them: the others would race it
+        for name in remove_leftovers(list(paths.values())):
+            print(f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr)
     ranks.announce(comm, settings["batch_size"])
     get_ops()  # the kernel lane is chosen here; a fallback from the default is never silent
     if ranks.speaks(comm) and registry.fallback() is not None:

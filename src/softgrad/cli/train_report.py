@@ -106,10 +106,14 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
         staged.publish()
     written = [args.out, args.plot, args.misclassified, args.checkpoint]
     written = [str(name) for name in written if name is not None]
-    if args.json:
-        report_after_writing(lambda: print_json({**summary, "history": history.to_dict()}), written)
-    else:
-        report_after_writing(lambda: _print_summary(summary), written)
+    try:
+        if args.json:
+            document = {**summary, "history": history.to_dict()}
+            report_after_writing(lambda: print_json(document), written)
+        else:
+            report_after_writing(lambda: _print_summary(summary), written)
+    except KeyboardInterrupt:  # the outputs are published: not "nothing else was written"
+        raise KeyboardInterrupt(f"{', '.join(map(repr, written))} written") from None
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -76,6 +76,8 @@ def on_interrupt(args, paths, progress: EpochProgress) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) and exc.args:  # it says what was written
+            raise
         if interrupted(exc):
             raise _interrupted_run(args, paths, progress.epochs_seen) from None
         raise
