@@ -370,3 +370,86 @@ def test_an_output_another_user_owns_in_a_sticky_folder_is_refused_before_traini
         "a file's owner may replace it (a sticky folder, as /tmp is): choose another name"
     )
     assert _listing(shared) == ["p.png"]
+
+
+def test_ctrl_c_and_a_failed_rename_say_what_was_written(tmp_path, monkeypatch):
+    # the held Ctrl-C replaced the failed rename's error with a bare KeyboardInterrupt, which
+    # train reported as "nothing else was written" beside the published model
+    import signal
+
+    import softgrad.cli.staging as staging
+
+    real_replace, calls = os.replace, []
+
+    def ctrl_c_then_refuse(tmp, final):
+        calls.append(final)
+        if len(calls) == 2:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        real_replace(tmp, final)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(staging.os, "replace", ctrl_c_then_refuse)
+    with pytest.raises(KeyboardInterrupt) as caught, _two_rendered(tmp_path) as staged:
+        staged.publish()
+    assert caught.value.args == (
+        f"--out {str(tmp_path / 'm.npz')!r} written, the rest as they were",
+    )
+    assert [(tmp_path / n).read_bytes() for n in ("m.npz", "p.png")] == [b"new m.npz", b"old p.png"]
+    assert _listing(tmp_path) == ["m.npz", "p.png"]
+
+
+def test_a_staged_used_again_names_its_new_outputs(tmp_path, monkeypatch):
+    import softgrad.cli.staging as staging
+
+    with _two_rendered(tmp_path) as staged:
+        staged.publish()
+        staged.render("--misclassified", tmp_path / "w.png", lambda temp: temp.write_bytes(b"w"))
+        monkeypatch.setattr(staging.os, "replace", _refused)
+        with pytest.raises(OSError) as caught:
+            staged.publish()
+    assert caught.value.strerror.startswith(
+        f"train: could not write --misclassified {str(tmp_path / 'w.png')!r}"
+    )
+
+
+def _refused(tmp, final):
+    raise PermissionError(errno.EPERM, "Operation not permitted")
+
+
+SIGTERM_AFTER_AN_IGNORED_CTRL_C = """
+import os, signal, sys
+from pathlib import Path
+import softgrad.cli.staging as staging
+
+folder = Path(sys.argv[1])
+real_replace = os.replace
+
+def replace_then_signals(tmp, final):
+    real_replace(tmp, final)
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's
+staging.os.replace = replace_then_signals
+with staging.Staged() as staged:
+    staged.render("--out", folder / "m.npz", lambda temp: temp.write_bytes(b"new"))
+    staged.publish()
+print("still running")
+"""
+
+
+def test_a_sigterm_held_behind_an_ignored_ctrl_c_still_ends_the_process(tmp_path):
+    # only the first signal held was raised again: a SIGTERM behind an ignored SIGINT was lost
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_AFTER_AN_IGNORED_CTRL_C, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGTERM, (done.returncode, done.stdout, done.stderr)
+    assert (tmp_path / "m.npz").read_bytes() == b"new"

@@ -94,6 +94,10 @@ class _CountThreads:
         self.threads = np.array([max(blas), numba.get_num_threads()])
 
 
+def _unreadable(values):
+    raise MemoryError("this rank alone could not read its rows")
+
+
 def _failing_checkpoint(path, ckpt):
     raise OSError(f"no space left writing {path.name} (on purpose)")
 
@@ -238,6 +242,10 @@ def run(case: str, comm, out: Path):
             kwargs["validation_data"] = (X_val, (y_val + 1) % N_CLASSES)
         if case == "data_agrees":  # the same values in other forms: fit converts them alike
             X, y = np.asfortranarray(X.astype(np.float64)), y.astype(np.int32).tolist()
+    if case == "checksum_fails" and broken:  # its data cannot be read while the ranks compare
+        import softgrad.training.together
+
+        softgrad.training.together.values_checksum = _unreadable
     if case == "resume_missing" and broken:  # a resume file this rank cannot see
         kwargs["resume"] = out / "not-on-this-node.npz"
     if case == "raise_in_validation" and broken:

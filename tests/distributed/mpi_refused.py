@@ -13,6 +13,7 @@ by the same objects that never saw the refused one. Each rank writes ``OUT/<case
 from __future__ import annotations
 
 import json
+import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import Adam, StepLR
-from softgrad.training import ReshuffleEachEpoch, fit
+from softgrad.training import fit
 from softgrad.training.distributed import world
 from softgrad.training.run_checkpoint import layer_generators
 
@@ -35,6 +36,35 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
     return (centers[y] + rng.normal(size=(N_SAMPLES, N_FEATURES))).astype(np.float64), y
 
 
+class _UsersOrder:
+    """A user's batch-order policy, keeping its state where it likes: a ``random.Random``, a
+    NumPy generator in a list, a count changed in place (fit can only ask it for its state)."""
+
+    def __init__(self) -> None:
+        self.random, self.generators, self.count = (
+            random.Random(4),
+            [np.random.default_rng(4)],
+            np.zeros(1),
+        )
+
+    def order(self, train_idx: np.ndarray, generator: Any) -> np.ndarray:
+        self.count += 1
+        self.generators[0].random()
+        order = list(train_idx)
+        self.random.shuffle(order)
+        return np.asarray(order)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = self.generators[0].bit_generator.state
+        return {"random": self.random.getstate(), "generator": state, "count": self.count.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        version, internal, gauss = state["random"]
+        self.random.setstate((version, tuple(internal), gauss))
+        self.generators[0].bit_generator.state = state["generator"]
+        self.count[...] = state["count"]
+
+
 def _trained(out: Path, rank: int) -> dict[str, Any]:
     """Objects that have trained, as a script holds them before it calls fit on every rank:
     a plain fit wrote this rank's checkpoint, one more epoch moved them past it."""
@@ -45,7 +75,7 @@ def _trained(out: Path, rank: int) -> dict[str, Any]:
         "model": model,
         "optimizer": optimizer,
         "lr_schedule": StepLR(optimizer, step_size=1, gamma=0.9),
-        "shuffle": ReshuffleEachEpoch(np.random.RandomState(4)),
+        "shuffle": _UsersOrder(),
         "rng": np.random.default_rng(5),
         "checkpoint": out / f"checkpoint{rank}.npz",
     }

@@ -284,6 +284,12 @@ def test_a_run_with_dropout_resumed_on_the_same_ranks_equals_the_uninterrupted_r
             "fit: checking the arguments: rank 1 of 2 failed: ValueError: fit: X must",
         ),
         ("resume_missing", "fit: setting up the run: rank 1 of 2 failed: "),
+        # an error while the ranks compare their data: it ended every rank inside the epochs'
+        # fail-together; moved before them, one rank raised alone and the others waited
+        (
+            "checksum_fails",
+            "fit: comparing the ranks' runs: rank 1 of 2 failed: MemoryError: this rank alone",
+        ),
         # rank 0's optimizer state, refused by the ranks that loaded it: rank 0 waited forever;
         # now every rank checks its own with the arguments, as one process does
         (

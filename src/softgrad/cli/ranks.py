@@ -303,16 +303,17 @@ def _write_rows(
 ) -> Exception | None:
     """Rank 0 writes the rows every rank maps, through ``scale`` (None: as stored), in
     ``dtype``; the error, if any, for every rank to raise."""
+    from softgrad.datasets.shards import write_npy_header
+
     try:
         for name in remove_dead_rows(path.parent):
             print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
         # written, not mapped: a full disk under a map written through (a sparse file) is a
         # SIGBUS that ended rank 0 with no message and left the file, where a write is an
         # OSError (ENOSPC) that removes it and is told on every rank
         try:
             with open(path, "wb") as file:
-                np.lib.format.write_array_header_1_0(file, {**header, "shape": X.shape})
+                write_npy_header(file, dtype, X.shape)
                 for start in range(0, X.shape[0], _ROWS_CHUNK):
                     chunk = X[start : start + _ROWS_CHUNK]
                     rows = chunk if scale is None else scale(chunk)

@@ -122,28 +122,34 @@ class Staged:
     def publish(self) -> None:
         """Rename every rendered file onto its target, with Ctrl-C and SIGTERM held until the
         last rename: a signal between two renames published a new model beside an old
-        picture. One that arrives meanwhile is raised once they are done, saying so."""
-        named = ", ".join(self._named)
+        picture. One that arrives meanwhile is raised once they are done, saying what was
+        written (and, with a rename that failed, that the rest is as it was)."""
+        done = 0
         try:
             with _signals_held():
-                for done, (tmp, final) in enumerate(self._pending):
+                for tmp, final in self._pending:
                     try:
                         os.replace(tmp, final)
                     except OSError as exc:
                         raise OSError(exc.errno, self._failed(done, exc)) from None
-                self._pending.clear()
+                    done += 1
         except KeyboardInterrupt:
-            if self._pending:  # before the first rename: nothing was published
+            if done == 0:  # before the first rename: nothing was published
                 raise
-            raise KeyboardInterrupt(f"{named} written") from None
+            raise KeyboardInterrupt(self._written(done)) from None
         finally:
+            self._pending, self._named = self._pending[done:], self._named[done:]
             self._release()
+
+    def _written(self, done: int) -> str:
+        """What the first ``done`` renames published, and what they left as it was."""
+        rest = ", the rest as they were" if done < len(self._named) else ""
+        return f"{', '.join(self._named[:done])} written{rest}"
 
     def _failed(self, done: int, exc: OSError) -> str:
         """The message of rename ``done`` failing: the user's file, and what was published."""
         reason = exc.strerror or str(exc)
-        before = self._named[:done]
-        state = f"{', '.join(before)} written, the rest as they were" if before else self._tail
+        state = self._written(done) if done else self._tail
         return f"train: could not write {self._named[done]} ({reason}); {state}"
 
 
@@ -167,8 +173,8 @@ def _signals_held() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if noted:
-            signal.raise_signal(noted[0])
+        for signum in dict.fromkeys(noted):  # each once, in order; SIGINT may be ignored
+            signal.raise_signal(signum)
 
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:

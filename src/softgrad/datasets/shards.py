@@ -48,7 +48,7 @@ from softgrad.atomic import atomic_write
 from softgrad.datasets.shard_headers import _STREAM_ERRORS, _locate
 from softgrad.errors import DataFormatError
 
-__all__ = ["open_rows", "read_shard"]
+__all__ = ["open_rows", "read_shard", "write_npy_header"]
 
 _CHUNK = 1 << 20  # bytes inflated at a time while skipping or copying
 
@@ -198,12 +198,18 @@ def _stream_rows(
     return rows
 
 
+def write_npy_header(out: BinaryIO, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    """The header of an .npy file of C-ordered ``dtype`` rows of ``shape``, which the rows'
+    bytes follow (:func:`open_rows` maps such a file)."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(out, {**header, "shape": tuple(shape)})
+
+
 def _inflate_to_npy(
     f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], where: str, out: BinaryIO
 ) -> None:
     """Copy the stream's data after an .npy header for it, ``_CHUNK`` bytes at a time."""
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
-    np.lib.format.write_array_header_1_0(out, {**header, "shape": tuple(shape)})
+    write_npy_header(out, dtype, shape)
     want = math.prod(shape) * dtype.itemsize
     try:
         copied = 0

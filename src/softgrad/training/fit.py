@@ -239,15 +239,15 @@ def fit(
         if resume is None:  # a checkpoint's state replaces the optimizer's own
             optimizer.check_state(params, "fit")
         generator = as_generator(rng, "fit")
-    # on several ranks a refusal can come after changes that no rank can rehearse away (a
-    # resume loaded on the ranks whose file was good, the split drawn before the ranks agree
-    # on the data): each rank puts back what its set-up changed, so the call after the fix
-    # trains as if the refused one had not been made
-    kept = (
-        nullcontext()
-        if comm is None
-        else KeptState(model, (optimizer, lr_schedule, shuffle), generator)
-    )
+        # on several ranks a refusal can come after changes that no rank can rehearse away (a
+        # resume loaded on the ranks whose file was good, the split drawn before the ranks
+        # agree on the data): each rank puts back what its set-up changed, so the call after
+        # the fix trains as if the refused one had not been made
+        kept = (
+            nullcontext()
+            if comm is None
+            else KeptState(model, optimizer, lr_schedule, shuffle, generator)
+        )
     with kept:
         if comm is not None:
             # before the validation split draws from it: every rank splits and shuffles alike

@@ -22,31 +22,43 @@ class KeptState:
     """A context manager: the state of fit's objects as it was on entry, put back if the block
     raises (Ctrl-C included).
 
+    The set-up changes them only in these ways, and each is undone by its own means:
+
+    - the weights: copied into in place (a resume, rank 0's broadcast): their values, copied;
+    - the layers' generators: given a state (a resume) or replaced (each rank's dropout
+      stream): the objects and their states;
+    - the schedule and the batch-order policy: loaded from a checkpoint through their
+      ``load_state_dict``: their ``state_dict()``, loaded back (a user's policy keeps its
+      state where it likes, in a ``random.Random`` or a list, which only it knows);
+    - the optimizer: loaded through ``load_state_dict``, which replaces its state and
+      settings and changes no array of them: its attributes, shallowly (no copy of Adam's
+      moments), put back last, after the schedule has set its rate;
+    - fit's generator, the caller's if it gave one: its state.
+
     Parameters
     ----------
-    model
-        Its parameters' values (copied) and its layers' generators (the objects and their
-        states: a data-parallel run gives each rank new ones).
-    owners
-        Objects whose attributes the set-up may replace (the optimizer, the schedule, a
-        batch-order policy; None is skipped): their ``__dict__`` shallowly, and the state of
-        each NumPy generator or RandomState among its values, which a load sets in place.
-    generator
-        fit's generator, the caller's if it gave one: its state.
+    model, optimizer, lr_schedule, order
+        fit's; ``lr_schedule`` may be None, and ``order`` anything fit's ``shuffle`` takes
+        (a bool keeps no state).
+    generator : numpy.random.Generator
     """
 
-    def __init__(self, model: Any, owners: tuple[Any, ...], generator: np.random.Generator):
+    def __init__(
+        self, model: Any, optimizer: Any, lr_schedule: Any, order: Any, generator: Any
+    ) -> None:
         self._params = [(value, value.copy()) for value in model.named_params().values()]
         self._layers = []
         for key, layer_generator in layer_generators(model).items():
             layer, attr = generator_owner(model, key)
-            self._layers.append((layer, attr, layer_generator, _state(layer_generator)))
-        self._owners = [
-            (owner, dict(vars(owner)), _random_states(owner))
-            for owner in owners
-            if hasattr(owner, "__dict__")
+            self._layers.append((layer, attr, layer_generator, layer_generator.bit_generator.state))
+        self._loaded = [
+            (owner, owner.state_dict())
+            for owner in (lr_schedule, order)
+            if callable(getattr(owner, "load_state_dict", None))
+            and callable(getattr(owner, "state_dict", None))
         ]
-        self._generator = (generator, _state(generator))
+        self._optimizer = (optimizer, dict(vars(optimizer)))
+        self._generator = (generator, generator.bit_generator.state)
 
     def __enter__(self) -> KeptState:
         return self
@@ -61,29 +73,11 @@ class KeptState:
             np.copyto(value, kept)
         for layer, attr, layer_generator, state in self._layers:
             setattr(layer, attr, layer_generator)
-            _set_state(layer_generator, state)
-        for owner, attributes, states in self._owners:
-            vars(owner).clear()
-            vars(owner).update(attributes)
-            for random, state in states:
-                _set_state(random, state)
-        _set_state(*self._generator)
-
-
-def _random_states(owner: Any) -> list[tuple[Any, Any]]:
-    """The NumPy generators and RandomStates among ``owner``'s attributes, with their states."""
-    kinds = (np.random.Generator, np.random.RandomState)
-    return [(value, _state(value)) for value in vars(owner).values() if isinstance(value, kinds)]
-
-
-def _state(random: Any) -> Any:
-    if isinstance(random, np.random.RandomState):
-        return random.get_state()
-    return random.bit_generator.state
-
-
-def _set_state(random: Any, state: Any) -> None:
-    if isinstance(random, np.random.RandomState):
-        random.set_state(state)
-    else:
-        random.bit_generator.state = state
+            layer_generator.bit_generator.state = state
+        for owner, state in self._loaded:
+            owner.load_state_dict(state)
+        optimizer, attributes = self._optimizer
+        vars(optimizer).clear()
+        vars(optimizer).update(attributes)
+        generator, state = self._generator
+        generator.bit_generator.state = state

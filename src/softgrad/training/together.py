@@ -36,21 +36,37 @@ def agree_to_start(
     comm: Communicator, run: Any, batch_size: int, epochs: int, X: Any, target: Any, weight: Any
 ) -> None:
     """Raise the same error on every rank unless every rank got the same run
-    (:func:`_check_same_run`), enough samples for every rank, and the same ``epochs`` and
-    training data (:func:`check_same_data`). All of it before :func:`start_together` changes
+    (:func:`_run_values`), enough samples for every rank, and the same ``epochs`` and
+    training data (:func:`_data_values`). All of it before :func:`start_together` changes
     anything, and before any callback's ``on_train_begin`` (which may write files) runs for
     a training that does not happen; what the set-up before it changed is fit's to put back
-    (:class:`~softgrad.training.kept_state.KeptState`)."""
-    _check_same_run(comm, run, batch_size)
-    n_train = len(run.train_idx)
-    if min(batch_size, n_train) < comm.size:
-        # a rank without a sample in the first batch would have no gradient to sum
-        raise ValueError(
-            f"fit: batch_size and the training samples must each be at least the number of "
-            f"ranks ({comm.size}); got batch_size={batch_size} and {n_train} samples"
-        )
-    if comm.size > 1:
-        check_same_data(comm, epochs, X, target, weight)
+    (:class:`~softgrad.training.kept_state.KeptState`).
+
+    Each rank first works out what it compares (checksums of its arrays), failing together
+    (:meth:`Communicator.check_together`); anything else raised on one rank alone (Ctrl-C)
+    ends every rank (MPI_Abort), as in the epochs: the others would wait for ever.
+    """
+    if comm.size == 1:
+        return
+    try:
+        with comm.check_together("fit: comparing the ranks' runs"):
+            run_values = _run_values(run, batch_size)
+            data_values = _data_values(epochs, X, target, weight)
+        comm.check_same(run_values, "fit")
+        n_train = len(run.train_idx)
+        if min(batch_size, n_train) < comm.size:
+            # a rank without a sample in the first batch would have no gradient to sum (the
+            # ranks agreed on both: raised alike on every rank)
+            raise ValueError(
+                f"fit: batch_size and the training samples must each be at least the number "
+                f"of ranks ({comm.size}); got batch_size={batch_size} and {n_train} samples"
+            )
+        comm.check_same(data_values, "fit")
+    except (DistributedError, ValueError):  # raised on every rank alike
+        raise
+    except BaseException as exc:
+        comm.abort(exc, 2)
+        raise
 
 
 def start_together(comm: Communicator, run: Any) -> None:
@@ -79,24 +95,22 @@ def start_together(comm: Communicator, run: Any) -> None:
         _rank_streams(comm, run.model)
 
 
-def _check_same_run(comm: Communicator, run: Any, batch_size: int) -> None:
-    """Raise the same DistributedError on every rank unless every rank got the same run: the
+def _run_values(run: Any, batch_size: int) -> dict[str, Any]:
+    """What every rank's run must have alike (:func:`agree_to_start` compares them): the
     sizes that fix how many steps each epoch takes and what each collective carries (the
-    number of epochs, which the run does not hold, is agreed by ShardedRunner.run).
+    number of epochs, which the run does not hold, goes with the data: :func:`_data_values`).
 
     Ranks given different arguments (another batch_size, another data set, a resume on one
     rank alone) would take different numbers of steps, and the first rank to finish would
     leave the others waiting in a collective forever. One allgather of a few numbers per rank
     (the training split as a checksum of its indices) tells first.
     """
-    if comm.size == 1:
-        return
     digest = hashlib.blake2b(np.ascontiguousarray(run.train_idx).tobytes(), digest_size=8)
     validation = None if run.validation is None else len(run.validation[1])
     # validation_data given as such: its values too (a split of X is X's rows, checked apart)
     given = run.validation if run.data_info["validation"] == "data" else (None, None, None)
     params = run.model.named_params()
-    mine = {
+    return {
         "batch_size": batch_size,
         "the data set's shape": (run.data_info["n_samples"], run.data_info["n_features"]),
         "the training split": (len(run.train_idx), digest.hexdigest()),
@@ -105,7 +119,6 @@ def _check_same_run(comm: Communicator, run: Any, batch_size: int) -> None:
         "the parameter shapes": [(k, v.shape, v.dtype.str) for k, v in params.items()],
         "the epochs done (resume)": run.history.epochs,
     }
-    comm.check_same(mine, "fit")
 
 
 def check_same_data(comm: Communicator, epochs: int, X: Any, target: Any, weight: Any) -> None:
@@ -114,13 +127,19 @@ def check_same_data(comm: Communicator, epochs: int, X: Any, target: Any, weight
     (:func:`values_checksum`), in one allgather.
 
     fit's docstring asks for the same data on every rank, and the shapes and the training
-    split are compared before (:func:`_check_same_run`); ranks given arrays of the same shape
+    split are compared before (:func:`_run_values`); ranks given arrays of the same shape
     but other values (another file, another shuffle, other preprocessing) would otherwise
     train on a mix of them without a word. ``X``, ``target`` and ``weight`` are the training
     arrays as fit converted them (:func:`agree_to_start`).
     """
+    comm.check_same(_data_values(epochs, X, target, weight), "fit")
+
+
+def _data_values(epochs: int, X: Any, target: Any, weight: Any) -> dict[str, Any]:
+    """``epochs`` and the checksums of the training data, as :func:`check_same_data` compares
+    them."""
     data = (("X", X), ("y", target), ("sample_weight", weight))
-    comm.check_same({"epochs": epochs, **_checksums(data)}, "fit")
+    return {"epochs": epochs, **_checksums(data)}
 
 
 def _checksums(arrays: Any) -> dict[str, str | None]:
