@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -172,3 +173,12 @@ def unfolded():
     previous = set_gradient_folding(False)
     yield
     set_gradient_folding(previous)
+
+
+@pytest.fixture
+def python_ctrl_c():
+    """Python's own SIGINT handler (KeyboardInterrupt wherever the signal comes) for the test,
+    whatever an earlier test or the runner left in force; put back after."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -134,3 +134,27 @@ def test_a_folder_given_as_the_file_is_refused_in_the_name_of_the_function_calle
         _writers()[writer](tmp_path)
     assert str(caught.value).startswith(f"[Errno 21] {writer}: path must be a file name, not a")
     assert caught.value.filename == str(tmp_path) and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+@pytest.mark.parametrize("at", ["hold", "fdopen"])
+def test_ctrl_c_just_after_the_temp_file_is_made_leaves_neither_it_nor_its_descriptor(
+    tmp_path, monkeypatch, at
+):
+    # the temp file was made before the block that removes it began: Ctrl-C in between (the
+    # lock, the file object) left it beside the target, and its descriptor open
+    import softgrad.atomic
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    owner = softgrad.atomic if at == "hold" else os
+    monkeypatch.setattr(owner, at, interrupted)
+    target = tmp_path / "model.npz"
+    target.write_bytes(b"old")
+    open_before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(KeyboardInterrupt), atomic_write(target) as f:
+        f.write(b"never")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+    assert target.read_bytes() == b"old"
+    assert len(os.listdir("/proc/self/fd")) == open_before

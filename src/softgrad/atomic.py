@@ -212,19 +212,26 @@ def atomic_write(path: str | os.PathLike, where: str = "atomic_write") -> Iterat
     if not folder.is_dir():
         raise FileNotFoundError(f"{where}: folder of '{path}' must exist; it does not")
     tmp = folder / _temp_name(target.name)
-    with _naming(path, tmp):
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    hold(fd)
+    created = False  # from the line that creates it on, every way out removes the temp file
     try:
         with _naming(path, tmp):
-            with os.fdopen(fd, "wb") as f:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            created = True
+            try:
+                hold(fd)
+                f = os.fdopen(fd, "wb")
+            except BaseException:
+                os.close(fd)
+                raise
+            with f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if created:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
     # make the rename itself durable (best effort: not every platform can open a folder)
     with contextlib.suppress(OSError):

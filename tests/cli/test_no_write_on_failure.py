@@ -305,7 +305,7 @@ def _two_rendered(folder):
     return staged
 
 
-def test_ctrl_c_between_two_renames_waits_for_the_last(tmp_path, monkeypatch):
+def test_ctrl_c_between_two_renames_waits_for_the_last(tmp_path, monkeypatch, python_ctrl_c):
     # a SIGINT (or SIGTERM) after the model's rename published it beside the old picture
     import signal
 
@@ -372,7 +372,7 @@ def test_an_output_another_user_owns_in_a_sticky_folder_is_refused_before_traini
     assert _listing(shared) == ["p.png"]
 
 
-def test_ctrl_c_and_a_failed_rename_say_what_was_written(tmp_path, monkeypatch):
+def test_ctrl_c_and_a_failed_rename_say_what_was_written(tmp_path, monkeypatch, python_ctrl_c):
     # the held Ctrl-C replaced the failed rename's error with a bare KeyboardInterrupt, which
     # train reported as "nothing else was written" beside the published model
     import signal

@@ -46,7 +46,8 @@ class Ranks:
     def __init__(self, rank=0, size=1, others=None, remote_status=None, silent_reports=0):
         self.rank, self.size = rank, size
         # how many failure reports (allgathers of a str or None) come before the others' own:
-        # 2 lets fit's two checks pass on the other ranks, which then fail in the step
+        # 3 lets fit's three checks (its arguments, its set-up, the ranks' runs compared) pass
+        # on the other ranks, which then fail in the step
         self.silent_reports = silent_reports
         self.others = others if others is not None else [None] * size
         self.remote_status = remote_status  # what the other ranks add to each step's status
@@ -262,7 +263,7 @@ def test_a_one_rank_communicator_is_a_plain_fit_bit_for_bit(
 def test_a_failure_on_another_rank_raises_here_before_any_step():
     # rank 1 of 2 failed in its forward pass of the first batch
     failed = [0.0, 0.0, 0.0, 1.0, 0.0]  # the status: loss, hits, counted, failed, stop
-    ranks = Ranks(0, 2, [None, "RuntimeError: boom"], remote_status=failed, silent_reports=2)
+    ranks = Ranks(0, 2, [None, "RuntimeError: boom"], remote_status=failed, silent_reports=3)
     model = build_mlp(5, [8], 3, rng=0, dtype=np.float64)
     before = {key: value.copy() for key, value in model.named_params().items()}
     X, y, _ = _problem()

@@ -186,6 +186,7 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     from softgrad.nn import CrossEntropyLoss
     from softgrad.training import fit
     from softgrad.training.checkpoint import load_checkpoint
+    from softgrad.training.interrupts import InterruptAtBatchEnd
 
     rng = np.random.default_rng(settings["seed"])
     with ranks.together(comm, "train"):  # a file one rank cannot read ends every rank
@@ -200,7 +201,7 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     try:
         with (
             train_stops.on_interrupt(args, paths, progress),
-            train_stops.InterruptAtBatchEnd() as stopper,
+            InterruptAtBatchEnd() as stopper,
         ):
             history = fit(
                 network,

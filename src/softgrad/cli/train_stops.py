@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from softgrad.cli.errors import interrupted
 from softgrad.cli.progress import EpochProgress
-from softgrad.training.callbacks import Callback
 from softgrad.training.mpi_rank import launcher_ranks
 
 
@@ -35,39 +31,6 @@ def checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
         f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
         f"({exc.strerror or exc}); {previous}; nothing else was written"
     )
-
-
-class InterruptAtBatchEnd(Callback):
-    """Defer Ctrl-C during training to the end of the batch (a callback raises it there).
-
-    A KeyboardInterrupt raised inside ``np.savez`` while a checkpoint is written surfaces as
-    zipfile's own errors ("Can't close the ZIP file ...") and unraisable warnings; deferred,
-    the checkpoint being written is finished and the run stops after the next batch. A second
-    Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
-    """
-
-    batch_hook_reads_only = True  # it raises a deferred Ctrl-C, and changes nothing
-    batch_hook_reads_grads = False
-
-    def __enter__(self) -> InterruptAtBatchEnd:
-        self._pending = False
-        self._previous = None
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self._pending:
-            raise KeyboardInterrupt
-        self._pending = True
-
-    def on_batch_end(self, state: Any) -> None:
-        if self._pending:
-            raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

@@ -233,6 +233,14 @@ class Optimizer:
             A parameter or gradient is not a floating-point ndarray.
         ValueError
             Keys or shapes differ, or a parameter's shape differs from its saved state.
+
+        Notes
+        -----
+        A step is not atomic against Ctrl-C, as no Python loop over parameters is (PyTorch's
+        ``optimizer.step`` neither): a KeyboardInterrupt raised inside it can leave some
+        parameters (or their step counts) one step ahead of the others. ``fit`` defers Ctrl-C
+        to the end of the batch (:mod:`softgrad.training.interrupts`), and a loop of your own
+        can do the same: note the signal in a handler, and raise it between two steps.
         """
         check_roles(f"{type(self).__name__}.step", params, grads)
         if self._loaded_names_unchecked and isinstance(params, Mapping):

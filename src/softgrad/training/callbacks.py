@@ -133,6 +133,7 @@ class CallbackList:
                 raise TypeError(
                     f"fit: callbacks must have at least one of the methods {_HOOKS}; got {cb!r}"
                 )
+        self.callbacks = callbacks
         self.hooks = {
             hook: [getattr(cb, hook) for cb in callbacks if callable(getattr(cb, hook, None))]
             for hook in _HOOKS

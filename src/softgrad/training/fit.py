@@ -20,7 +20,7 @@ import numpy as np
 
 from softgrad.nn.layer import as_generator
 from softgrad.training.batch_order import batch_order
-from softgrad.training.callbacks import TrainState
+from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.checkpoint import Checkpoint, save_checkpoint
 from softgrad.training.distributed import as_communicator
 from softgrad.training.early_stopping import EarlyStopping
@@ -35,6 +35,7 @@ from softgrad.training.fit_arguments import (
     check_settings,
 )
 from softgrad.training.history import History
+from softgrad.training.interrupts import ctrl_c_at_batch_end
 from softgrad.training.kept_state import KeptState
 from softgrad.training.predict import model_mode
 from softgrad.training.run_checkpoint import snapshot
@@ -203,6 +204,11 @@ def fit(
 
     Notes
     -----
+    - Ctrl-C is raised at the end of the batch it comes in (or, after the last batch, when
+      fit ends), where the weights, the optimizer's step counts, early stopping's restored
+      weights and every callback's record hold the same step; a second Ctrl-C raises at
+      once. This holds where Python's own SIGINT handler is in force, in the main thread; a
+      handler of the caller's own is left as it is (:mod:`softgrad.training.interrupts`).
     - Each batch's loss is checked BEFORE its backward pass, so a NaN/inf loss leaves the
       weights of the last completed step; if that step itself overflowed the weights, they are
       reset to those at the start of the epoch (one copy per epoch, not per step). NumPy's
@@ -289,36 +295,43 @@ def fit(
     del kept  # its copies of the weights and the state the set-up replaced
     if comm is not None:
         start_together(comm, run)
-    hooks = runner.callback_list(callbacks)
-    state = _train_state(run, runner, start, epochs)
-    # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
-    with (
-        model_mode(model, True),
-        np.errstate(over="ignore", invalid="ignore"),
-        fail_together(comm),
-    ):
-        hooks.call("on_train_begin", state)
-        try:
-            finished = run.history.stop_reason == "early_stopping"
-            for epoch in range(start + 1, epochs + 1):
-                if finished:
-                    break
-                finished = train_epoch(run, runner, hooks, state, epoch)
-                if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
-                    # (the ranks agreed on a callback's stop, so each cut the epoch alike)
-                    saved = checkpoint if runner.epoch_complete else None
-                    finished = end_epoch_together(comm, run, finished, epoch, saved)
-                elif checkpoint is not None and runner.epoch_complete:
-                    # an epoch a callback cut short is not saved as done: the file keeps the
-                    # epoch before, and resuming it trains this epoch whole, as an
-                    # uninterrupted run does
-                    save_checkpoint(checkpoint, snapshot(run, epoch))
-            params = model.named_params()  # a callback may have changed the network's store
-            run.stopper.restore(params)
-            if comm is not None:  # the restored best epoch too is the same on every rank
-                comm.agree_epoch(params, False, "fit: at the end")
-        finally:
-            hooks.call("on_train_end", state)
+    # Ctrl-C raised between two batches, where every object holds a state of the run
+    # (training.interrupts); a handler of the caller's own is left to do what it does
+    with ctrl_c_at_batch_end() as deferral:
+        if deferral is not None:  # last, after the caller's (a list checked as fit checks it)
+            callbacks = [*CallbackList(callbacks).callbacks, deferral]
+        hooks = runner.callback_list(callbacks)
+        state = _train_state(run, runner, start, epochs)
+        # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
+        with (
+            model_mode(model, True),
+            np.errstate(over="ignore", invalid="ignore"),
+            fail_together(comm),
+        ):
+            hooks.call("on_train_begin", state)
+            try:
+                finished = run.history.stop_reason == "early_stopping"
+                for epoch in range(start + 1, epochs + 1):
+                    if finished:
+                        break
+                    finished = train_epoch(run, runner, hooks, state, epoch)
+                    if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
+                        # (the ranks agreed on a callback's stop, so each cut the epoch alike)
+                        saved = checkpoint if runner.epoch_complete else None
+                        finished = end_epoch_together(comm, run, finished, epoch, saved)
+                    elif checkpoint is not None and runner.epoch_complete:
+                        # an epoch a callback cut short is not saved as done: the file keeps the
+                        # epoch before, and resuming it trains this epoch whole, as an
+                        # uninterrupted run does
+                        save_checkpoint(checkpoint, snapshot(run, epoch))
+                params = model.named_params()  # a callback may have changed the network's store
+                run.stopper.restore(params)
+                if comm is not None:  # the restored best epoch too is the same on every rank
+                    comm.agree_epoch(params, False, "fit: at the end")
+            finally:
+                hooks.call("on_train_end", state)
+        if deferral is not None and deferral.pending:  # after the last batch: raised now
+            raise KeyboardInterrupt
     return run.history
 
 
