@@ -158,3 +158,45 @@ def test_ctrl_c_just_after_the_temp_file_is_made_leaves_neither_it_nor_its_descr
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
     assert target.read_bytes() == b"old"
     assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_ctrl_c_as_the_temp_file_is_opened_leaves_neither_it_nor_its_descriptor(
+    tmp_path, monkeypatch, python_ctrl_c
+):
+    # Python runs a signal's handler as soon as os.open returns: before the descriptor was
+    # even stored, the KeyboardInterrupt left the file and the descriptor behind
+    import signal
+
+    real_open = os.open
+
+    def open_then_ctrl_c(*args, **kwargs):
+        fd = real_open(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return fd
+
+    monkeypatch.setattr(os, "open", open_then_ctrl_c)
+    target = tmp_path / "model.npz"
+    open_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    with pytest.raises(KeyboardInterrupt), atomic_write(target) as f:
+        f.write(b"never")
+    assert list(tmp_path.iterdir()) == []
+    if open_before is not None:
+        assert len(os.listdir("/proc/self/fd")) == open_before
+
+
+def test_signals_held_raises_every_signal_it_held_once(python_ctrl_c):
+    # SIGINT's KeyboardInterrupt, raised first, dropped the SIGTERM held behind it
+    import signal
+
+    from softgrad.atomic import signals_held
+
+    terms = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: terms.append(signum))
+    try:
+        with pytest.raises(KeyboardInterrupt), signals_held():
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGINT):
+                os.kill(os.getpid(), signum)
+            assert terms == []  # held
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert terms == [signal.SIGTERM]

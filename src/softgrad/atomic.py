@@ -16,7 +16,9 @@ import contextlib
 import errno
 import os
 import secrets
+import signal
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -26,7 +28,49 @@ try:
 except ImportError:  # Windows: no advisory locks, so every temp file looks left behind
     fcntl = None
 
-__all__ = ["atomic_write", "held", "hold", "link_loops", "not_a_regular_file", "write_target"]
+__all__ = [
+    "atomic_write",
+    "held",
+    "hold",
+    "link_loops",
+    "not_a_regular_file",
+    "signals_held",
+    "write_target",
+]
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM noted in the block and raised again after it, each once, in order,
+    to the handlers in force before (where no handler can be set, in a thread other than the
+    main one, nothing): for a few lines that must run whole (a temp file made and owned, the
+    renames that publish a command's outputs). Python-level: ``pthread_sigmask`` blocks them
+    for the calling thread alone, and a BLAS thread took them at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: noted.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if signal.getsignal(signum) is not None  # a handler set outside Python stays
+    }
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _raise_each(list(dict.fromkeys(noted)))
+
+
+def _raise_each(signums: list[int]) -> None:
+    """Raise every signal of ``signums``, the later ones even where an earlier one's handler
+    raised (Ctrl-C's KeyboardInterrupt must not drop the SIGTERM held behind it)."""
+    if signums:
+        try:
+            signal.raise_signal(signums[0])
+        finally:
+            _raise_each(signums[1:])
 
 
 def hold(fd: int, exclusive: bool = True) -> None:
@@ -212,23 +256,28 @@ def atomic_write(path: str | os.PathLike, where: str = "atomic_write") -> Iterat
     if not folder.is_dir():
         raise FileNotFoundError(f"{where}: folder of '{path}' must exist; it does not")
     tmp = folder / _temp_name(target.name)
-    created = False  # from the line that creates it on, every way out removes the temp file
+    created, f = False, None  # from the line that makes it on, every way out removes the file
     try:
         with _naming(path, tmp):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-            created = True
-            try:
-                hold(fd)
-                f = os.fdopen(fd, "wb")
-            except BaseException:
-                os.close(fd)
-                raise
+            # Ctrl-C held until the file is made, owned and known: raised as os.open returned,
+            # it left the temp file and its descriptor behind
+            with signals_held():
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                created = True
+                try:
+                    hold(fd)
+                    f = os.fdopen(fd, "wb")
+                except BaseException:
+                    os.close(fd)
+                    raise
             with f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
     except BaseException:
+        if f is not None:
+            f.close()  # a signal held over its making, raised before the block took it over
         if created:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

@@ -30,13 +30,11 @@ import errno
 import os
 import re
 import secrets
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from softgrad.atomic import cut_name, held, hold, temp_stem, write_target
+from softgrad.atomic import cut_name, held, hold, signals_held, temp_stem, write_target
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
 _SUFFIX_BYTES = 64
@@ -126,7 +124,7 @@ class Staged:
         written (and, with a rename that failed, that the rest is as it was)."""
         done = 0
         try:
-            with _signals_held():
+            with signals_held():
                 for tmp, final in self._pending:
                     try:
                         os.replace(tmp, final)
@@ -151,30 +149,6 @@ class Staged:
         reason = exc.strerror or str(exc)
         state = self._written(done) if done else self._tail
         return f"train: could not write {self._named[done]} ({reason}); {state}"
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM noted in the block and raised again after it, to the handlers in
-    force before (where no handler can be set, in a thread other than the main one,
-    nothing). Python-level: blocking them with ``pthread_sigmask`` holds them from this thread
-    alone, and the BLAS's threads took them at once, whose flag the main thread then ran."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    noted: list[int] = []
-    previous = {
-        signum: signal.signal(signum, lambda signum, frame: noted.append(signum))
-        for signum in (signal.SIGINT, signal.SIGTERM)
-        if signal.getsignal(signum) is not None  # a handler set outside Python stays
-    }
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        for signum in dict.fromkeys(noted):  # each once, in order; SIGINT may be ignored
-            signal.raise_signal(signum)
 
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:

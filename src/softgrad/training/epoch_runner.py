@@ -170,6 +170,7 @@ class EpochRunner:
         finally:
             if trusted is not None:
                 trusted.close()
+        state.batch = done  # the epoch's last batch, for on_epoch_end, with batch hooks or not
         result.stopped = self.stop_requested
         result.complete = done == self.n_batches(len(order))
         return result
