@@ -300,39 +300,53 @@ def fit(
     with ctrl_c_at_batch_end() as deferral:
         if deferral is not None:  # last, after the caller's (a list checked as fit checks it)
             callbacks = [*CallbackList(callbacks).callbacks, deferral]
-        hooks = runner.callback_list(callbacks)
-        state = _train_state(run, runner, start, epochs)
-        # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
-        with (
-            model_mode(model, True),
-            np.errstate(over="ignore", invalid="ignore"),
-            fail_together(comm),
-        ):
-            hooks.call("on_train_begin", state)
-            try:
-                finished = run.history.stop_reason == "early_stopping"
-                for epoch in range(start + 1, epochs + 1):
-                    if finished:
-                        break
-                    finished = train_epoch(run, runner, hooks, state, epoch)
-                    if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
-                        # (the ranks agreed on a callback's stop, so each cut the epoch alike)
-                        saved = checkpoint if runner.epoch_complete else None
-                        finished = end_epoch_together(comm, run, finished, epoch, saved)
-                    elif checkpoint is not None and runner.epoch_complete:
-                        # an epoch a callback cut short is not saved as done: the file keeps the
-                        # epoch before, and resuming it trains this epoch whole, as an
-                        # uninterrupted run does
-                        save_checkpoint(checkpoint, snapshot(run, epoch))
-                params = model.named_params()  # a callback may have changed the network's store
-                run.stopper.restore(params)
-                if comm is not None:  # the restored best epoch too is the same on every rank
-                    comm.agree_epoch(params, False, "fit: at the end")
-            finally:
-                hooks.call("on_train_end", state)
+        _train(run, runner, runner.callback_list(callbacks), start, epochs, checkpoint, comm)
         if deferral is not None and deferral.pending:  # after the last batch: raised now
             raise KeyboardInterrupt
     return run.history
+
+
+def _train(
+    run: Run,
+    runner: EpochRunner,
+    hooks: Any,
+    start: int,
+    epochs: int,
+    checkpoint: str | PathLike | None,
+    comm: Any,
+) -> None:
+    """Epochs ``start + 1`` to ``epochs`` of the run set up, then early stopping's best
+    weights; a checkpoint after each complete epoch."""
+    model = run.model
+    state = _train_state(run, runner, start, epochs)
+    # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
+    with (
+        model_mode(model, True),
+        np.errstate(over="ignore", invalid="ignore"),
+        fail_together(comm),
+    ):
+        hooks.call("on_train_begin", state)
+        try:
+            finished = run.history.stop_reason == "early_stopping"
+            for epoch in range(start + 1, epochs + 1):
+                if finished:
+                    break
+                finished = train_epoch(run, runner, hooks, state, epoch)
+                if comm is not None:  # rank 0 writes the checkpoint, with every rank's state
+                    # (the ranks agreed on a callback's stop, so each cut the epoch alike)
+                    saved = checkpoint if runner.epoch_complete else None
+                    finished = end_epoch_together(comm, run, finished, epoch, saved)
+                elif checkpoint is not None and runner.epoch_complete:
+                    # an epoch a callback cut short is not saved as done: the file keeps the
+                    # epoch before, and resuming it trains this epoch whole, as an
+                    # uninterrupted run does
+                    save_checkpoint(checkpoint, snapshot(run, epoch))
+            params = model.named_params()  # a callback may have changed the network's store
+            run.stopper.restore(params)
+            if comm is not None:  # the restored best epoch too is the same on every rank
+                comm.agree_epoch(params, False, "fit: at the end")
+        finally:
+            hooks.call("on_train_end", state)
 
 
 def _on_every_rank(comm: Any, where: str) -> Any:
