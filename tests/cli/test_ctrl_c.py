@@ -156,3 +156,31 @@ def test_the_command_line_reads_the_launchers_variables_that_training_reads():
     from softgrad.training.mpi_rank import LAUNCHER_VARIABLES
 
     assert softgrad.cli._LAUNCHER_VARIABLES == LAUNCHER_VARIABLES
+
+
+def test_ctrl_c_after_the_last_batch_is_not_dropped(cli, tmp_path, monkeypatch, python_ctrl_c):
+    # it came while the last epoch was validated or the best weights put back: the run went
+    # on, wrote its model and exited 0 as if no Ctrl-C had come
+    from softgrad.training.early_stopping import EarlyStopping
+
+    real_restore = EarlyStopping.restore
+
+    def restore_then_ctrl_c(self, params):
+        real_restore(self, params)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(EarlyStopping, "restore", restore_then_ctrl_c)
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--epochs", "2", "--hidden", "8", "--checkpoint", "ck.npz", "--quiet"]
+    result = cli(*argv)
+    assert result.code == 130, result.err
+    assert result.err.splitlines() == [
+        "softgrad: error: interrupted; nothing else was written; resume with: softgrad train "
+        "--data digits --resume ck.npz --epochs 2 --out model.npz --checkpoint ck.npz --quiet"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+    # the command it gives finishes the run: no epoch left to train, the model written
+    monkeypatch.setattr(EarlyStopping, "restore", real_restore)
+    resumed = cli(*shlex.split(result.err.split("resume with: ")[1])[1:])
+    assert resumed.code == 0, resumed.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "model.npz"]

@@ -226,6 +226,11 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
                 comm=comm,
                 checkpoint_settings=settings,
             )
+            if stopper.pending and (comm is None or comm.size == 1):
+                # Ctrl-C after the last batch (the last validation, the best weights put
+                # back) was dropped, and the outputs written as if it had not come. Ranks
+                # agree on one at a step only, so several let it go as before
+                raise KeyboardInterrupt
     except DivergenceError as err:
         raise DivergenceError(
             f"{err} {train_stops.diverged_outputs(args, paths, progress.epochs_seen)}",
