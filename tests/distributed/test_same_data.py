@@ -11,7 +11,7 @@ from softgrad.coded_rows import CodedRows
 from softgrad.errors import DistributedError
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.training.distributed import Communicator
-from softgrad.training.together import CHECKSUM_BYTES, check_same_data, values_checksum
+from softgrad.training.together import CHECKSUM_BYTES, data_values, values_checksum
 
 IN_PLACE, SUM = object(), object()
 
@@ -52,9 +52,9 @@ def _data(n_samples=40, n_features=5):
 
 
 def _theirs(X, y, weight, epochs=3):
-    """What rank 1 sends in check_same_data's allgather for this data."""
+    """What rank 1 sends in the allgather that compares data_values for this data."""
     sent = []
-    check_same_data(Communicator(_Keep(sent), IN_PLACE, SUM), epochs, X, y, weight)
+    Communicator(_Keep(sent), IN_PLACE, SUM).check_same(data_values(epochs, X, y, weight), "fit")
     return sent[0]
 
 
@@ -65,7 +65,7 @@ def test_one_value_that_differs_on_another_rank_is_named(name):
     theirs[name][7] += 1  # one row of X, one label, one weight
     comm = Communicator(OtherRank(_theirs(*theirs.values())), IN_PLACE, SUM)
     with pytest.raises(DistributedError) as caught:
-        check_same_data(comm, 3, X, y, weight)
+        comm.check_same(data_values(3, X, y, weight), "fit")
     ours = values_checksum({"X": X, "y": y, "sample_weight": weight}[name])
     others = values_checksum(theirs[name])
     assert str(caught.value) == (
@@ -77,7 +77,7 @@ def test_one_value_that_differs_on_another_rank_is_named(name):
 def test_the_same_data_passes_and_none_is_compared_as_none():
     X, y, _ = _data()
     comm = Communicator(OtherRank(_theirs(X.copy(), y.copy(), None)), IN_PLACE, SUM)
-    check_same_data(comm, 3, X, y, None)
+    comm.check_same(data_values(3, X, y, None), "fit")
     assert values_checksum(None) is None
 
 
@@ -85,7 +85,7 @@ def test_sample_weight_on_one_rank_alone_is_named():
     X, y, weight = _data()
     comm = Communicator(OtherRank(_theirs(X, y, None)), IN_PLACE, SUM)
     with pytest.raises(DistributedError, match="the checksum of sample_weight must be"):
-        check_same_data(comm, 3, X, y, weight)
+        comm.check_same(data_values(3, X, y, weight), "fit")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -37,7 +37,7 @@ def agree_to_start(
 ) -> None:
     """Raise the same error on every rank unless every rank got the same run
     (:func:`_run_values`), enough samples for every rank, and the same ``epochs`` and
-    training data (:func:`_data_values`). All of it before :func:`start_together` changes
+    training data (:func:`data_values`). All of it before :func:`start_together` changes
     anything, and before any callback's ``on_train_begin`` (which may write files) runs for
     a training that does not happen; what the set-up before it changed is fit's to put back
     (:class:`~softgrad.training.kept_state.KeptState`).
@@ -51,7 +51,7 @@ def agree_to_start(
     try:
         with comm.check_together("fit: comparing the ranks' runs"):
             run_values = _run_values(run, batch_size)
-            data_values = _data_values(epochs, X, target, weight)
+            data = data_values(epochs, X, target, weight)
         comm.check_same(run_values, "fit")
         n_train = len(run.train_idx)
         if min(batch_size, n_train) < comm.size:
@@ -61,7 +61,7 @@ def agree_to_start(
                 f"fit: batch_size and the training samples must each be at least the number "
                 f"of ranks ({comm.size}); got batch_size={batch_size} and {n_train} samples"
             )
-        comm.check_same(data_values, "fit")
+        comm.check_same(data, "fit")
     except (DistributedError, ValueError):  # raised on every rank alike
         raise
     except BaseException as exc:
@@ -98,7 +98,7 @@ def start_together(comm: Communicator, run: Any) -> None:
 def _run_values(run: Any, batch_size: int) -> dict[str, Any]:
     """What every rank's run must have alike (:func:`agree_to_start` compares them): the
     sizes that fix how many steps each epoch takes and what each collective carries (the
-    number of epochs, which the run does not hold, goes with the data: :func:`_data_values`).
+    number of epochs, which the run does not hold, goes with the data: :func:`data_values`).
 
     Ranks given different arguments (another batch_size, another data set, a resume on one
     rank alone) would take different numbers of steps, and the first rank to finish would
@@ -121,23 +121,17 @@ def _run_values(run: Any, batch_size: int) -> dict[str, Any]:
     }
 
 
-def check_same_data(comm: Communicator, epochs: int, X: Any, target: Any, weight: Any) -> None:
-    """Raise the same DistributedError on every rank unless every rank got the same
-    ``epochs`` and training data: a checksum of X, y and sample_weight each
-    (:func:`values_checksum`), in one allgather.
+def data_values(epochs: int, X: Any, target: Any, weight: Any) -> dict[str, Any]:
+    """What every rank's training data must have alike (:func:`agree_to_start` compares
+    them, in one allgather): ``epochs`` and a checksum of X, y and sample_weight each
+    (:func:`values_checksum`).
 
     fit's docstring asks for the same data on every rank, and the shapes and the training
-    split are compared before (:func:`_run_values`); ranks given arrays of the same shape
-    but other values (another file, another shuffle, other preprocessing) would otherwise
-    train on a mix of them without a word. ``X``, ``target`` and ``weight`` are the training
-    arrays as fit converted them (:func:`agree_to_start`).
+    split are compared too (:func:`_run_values`); ranks given arrays of the same shape but
+    other values (another file, another shuffle, other preprocessing) would otherwise train
+    on a mix of them without a word. ``X``, ``target`` and ``weight`` are the training
+    arrays as fit converted them.
     """
-    comm.check_same(_data_values(epochs, X, target, weight), "fit")
-
-
-def _data_values(epochs: int, X: Any, target: Any, weight: Any) -> dict[str, Any]:
-    """``epochs`` and the checksums of the training data, as :func:`check_same_data` compares
-    them."""
     data = (("X", X), ("y", target), ("sample_weight", weight))
     return {"epochs": epochs, **_checksums(data)}
 
@@ -149,7 +143,7 @@ def _checksums(arrays: Any) -> dict[str, str | None]:
 
 # the bytes of the values that values_checksum reads: all of them up to this, else rows at an
 # even stride adding up to about this. On Fashion-MNIST's training set (60,000 x 784, float32
-# or a uint8 ScaledRows) check_same_data took 0.7-0.9 ms a rank under mpiexec -n 2, its
+# or a uint8 ScaledRows) comparing them took 0.7-0.9 ms a rank under mpiexec -n 2, its
 # allgather included, against 0.14 s an epoch; all of float32 X took 25 ms (crc32, 7 GB/s
 # here; blake2b 124 ms), uint8's 6 ms, and 4 MiB of rows 2.5 ms (a fresh 4 MiB to fault in)
 CHECKSUM_BYTES = 1 << 20
