@@ -30,10 +30,10 @@ Before the first step the ranks agree that they run the same fit (the batch size
 shape, the training split, the validation data's checksums, the network's shapes, the epochs
 done, the epochs and the checksums of X, y and sample_weight: ``together.agree_to_start``),
 so ranks given different arguments fail together instead of taking different numbers of
-steps, and ranks given other data of the same shapes fail instead of training on a mix of it. fit's own argument checks, the validation split and the resume
-file's reading run before that on each rank inside :meth:`Communicator.check_together`, so a
-check that fails on one rank alone (a NaN in that rank's data, a resume file missing there)
-ends every rank too.
+steps, and ranks given other data of the same shapes fail instead of training on a mix of
+it. fit's own argument checks, the validation split and the resume file's reading run before
+that on each rank inside :meth:`Communicator.check_together`, so a check that fails on one
+rank alone (a NaN in that rank's data, a resume file missing there) ends every rank too.
 """
 
 from __future__ import annotations
