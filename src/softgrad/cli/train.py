@@ -201,7 +201,9 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     try:
         with (
             train_stops.on_interrupt(args, paths, progress),
-            InterruptAtBatchEnd() as stopper,
+            # a Ctrl-C after the last batch was dropped, and the outputs written as if it had
+            # not come; ranks agree on one at a step only, so several let it go as before
+            InterruptAtBatchEnd(raise_at_exit=comm is None or comm.size == 1) as stopper,
         ):
             history = fit(
                 network,
@@ -226,11 +228,6 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
                 comm=comm,
                 checkpoint_settings=settings,
             )
-            if stopper.pending and (comm is None or comm.size == 1):
-                # Ctrl-C after the last batch (the last validation, the best weights put
-                # back) was dropped, and the outputs written as if it had not come. Ranks
-                # agree on one at a step only, so several let it go as before
-                raise KeyboardInterrupt
     except DivergenceError as err:
         raise DivergenceError(
             f"{err} {train_stops.diverged_outputs(args, paths, progress.epochs_seen)}",

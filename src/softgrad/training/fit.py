@@ -301,8 +301,6 @@ def fit(
         if deferral is not None:  # last, after the caller's (a list checked as fit checks it)
             callbacks = [*CallbackList(callbacks).callbacks, deferral]
         _train(run, runner, runner.callback_list(callbacks), start, epochs, checkpoint, comm)
-        if deferral is not None and deferral.pending:  # after the last batch: raised now
-            raise KeyboardInterrupt
     return run.history
 
 

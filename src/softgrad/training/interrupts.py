@@ -28,13 +28,21 @@ class InterruptAtBatchEnd(Callback):
     the checkpoint being written is finished and the run stops after the next batch. A second
     Ctrl-C interrupts at once. Outside the main thread signals cannot be caught: no deferral.
     ``pending`` says whether a Ctrl-C is waiting to be raised.
+
+    Parameters
+    ----------
+    raise_at_exit : bool, default True
+        Raise a Ctrl-C still pending when the block ends (one after the last batch: the last
+        validation, the best weights put back) instead of dropping it. Ranks of a
+        data-parallel run agree on a Ctrl-C at a step only, so each would raise its own.
     """
 
     batch_hook_reads_only = True  # it raises a deferred Ctrl-C, and changes nothing
     batch_hook_reads_grads = False
 
-    def __init__(self) -> None:
+    def __init__(self, raise_at_exit: bool = True) -> None:
         self.pending = False
+        self.raise_at_exit = raise_at_exit
         self._previous: Any = None
 
     def __enter__(self) -> InterruptAtBatchEnd:
@@ -44,9 +52,11 @@ class InterruptAtBatchEnd(Callback):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, kind: Any, *exc_info: Any) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if kind is None and self.pending and self.raise_at_exit:
+            raise KeyboardInterrupt
 
     def _handle(self, signum: int, frame: Any) -> None:
         if self.pending:
@@ -60,10 +70,10 @@ class InterruptAtBatchEnd(Callback):
 
 @contextmanager
 def ctrl_c_at_batch_end() -> Iterator[InterruptAtBatchEnd | None]:
-    """fit's deferral (:class:`InterruptAtBatchEnd`, for fit to add to its callbacks), where
-    Ctrl-C would otherwise raise at any line: Python's own handler in force, in the main
-    thread. A handler of the caller's own (``softgrad train``'s, a notebook's) is left to do
-    what it does; then this yields None."""
+    """fit's deferral (:class:`InterruptAtBatchEnd`, for fit to add to its callbacks; a Ctrl-C
+    after the last batch is raised as fit ends), where Ctrl-C would otherwise raise at any
+    line: Python's own handler in force, in the main thread. A handler of the caller's own
+    (``softgrad train``'s, a notebook's) is left to do what it does; then this yields None."""
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
