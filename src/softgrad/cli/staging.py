@@ -60,8 +60,8 @@ class Staged:
     def __init__(self, written: str | None = None) -> None:
         """``written``: a file the command wrote before its outputs (a checkpoint after each
         epoch), which a failure's message must not deny."""
-        self._pending: list[tuple[Path, Path]] = []
-        self._named: list[str] = []  # "--out 'm.npz'" for each rendered file, for messages
+        # (temp file, target, "--out 'm.npz'" for messages) of each file rendered
+        self._pending: list[tuple[Path, Path, str]] = []
         self._held: list[int] = []  # a lock on each rendered file until it is published
         self._tail = "nothing was written and every earlier file is as it was"
         if written is not None:
@@ -74,10 +74,9 @@ class Staged:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        for tmp, _ in self._pending:  # not published: the targets stay as they were
+        for tmp, _, _ in self._pending:  # not published: the targets stay as they were
             tmp.unlink(missing_ok=True)
         self._pending.clear()
-        self._named.clear()
         self._release()
 
     def _release(self) -> None:
@@ -96,8 +95,7 @@ class Staged:
             raise OSError(exc.errno, f"train: {option} {str(path)!r}: {exc.strerror}") from None
         stem, suffix = _staged_parts(final.stem, suffix)
         tmp = final.with_name(f".{stem}.{secrets.token_hex(6)}.staged{suffix}")
-        self._pending.append((tmp, final))
-        self._named.append(f"{option} {str(path)!r}")
+        self._pending.append((tmp, final, f"{option} {str(path)!r}"))
         try:
             write(tmp)
         except OSError as exc:
@@ -125,7 +123,7 @@ class Staged:
         done = 0
         try:
             with signals_held():
-                for tmp, final in self._pending:
+                for tmp, final, _ in self._pending:
                     try:
                         os.replace(tmp, final)
                     except OSError as exc:
@@ -136,19 +134,19 @@ class Staged:
                 raise
             raise KeyboardInterrupt(self._written(done)) from None
         finally:
-            self._pending, self._named = self._pending[done:], self._named[done:]
+            self._pending = self._pending[done:]
             self._release()
 
     def _written(self, done: int) -> str:
         """What the first ``done`` renames published, and what they left as it was."""
-        rest = ", the rest as they were" if done < len(self._named) else ""
-        return f"{', '.join(self._named[:done])} written{rest}"
+        rest = ", the rest as they were" if done < len(self._pending) else ""
+        return f"{', '.join(named for _, _, named in self._pending[:done])} written{rest}"
 
     def _failed(self, done: int, exc: OSError) -> str:
         """The message of rename ``done`` failing: the user's file, and what was published."""
         reason = exc.strerror or str(exc)
         state = self._written(done) if done else self._tail
-        return f"train: could not write {self._named[done]} ({reason}); {state}"
+        return f"train: could not write {self._pending[done][2]} ({reason}); {state}"
 
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:
