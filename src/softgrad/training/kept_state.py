@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks import unchanged_if_refused
 from softgrad.training.run_checkpoint import generator_owner, layer_generators
 
 
@@ -57,18 +58,20 @@ class KeptState:
             if callable(getattr(owner, "load_state_dict", None))
             and callable(getattr(owner, "state_dict", None))
         ]
-        self._optimizer = (optimizer, dict(vars(optimizer)))
+        self._optimizer = unchanged_if_refused(optimizer)
         self._generator = (generator, generator.bit_generator.state)
 
     def __enter__(self) -> KeptState:
+        self._optimizer.__enter__()
         return self
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         if kind is not None:
-            self.restore()
+            self._restore()
+        # the optimizer last, after the schedule set its rate: its attributes as they were
+        self._optimizer.__exit__(kind, error, traceback)
 
-    def restore(self) -> None:
-        """Put every kept value back."""
+    def _restore(self) -> None:
         for value, kept in self._params:
             np.copyto(value, kept)
         for layer, attr, layer_generator, state in self._layers:
@@ -76,8 +79,5 @@ class KeptState:
             layer_generator.bit_generator.state = state
         for owner, state in self._loaded:
             owner.load_state_dict(state)
-        optimizer, attributes = self._optimizer
-        vars(optimizer).clear()
-        vars(optimizer).update(attributes)
         generator, state = self._generator
         generator.bit_generator.state = state
