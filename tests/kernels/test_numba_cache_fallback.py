@@ -75,3 +75,20 @@ def test_a_cache_folder_the_user_set_wins(monkeypatch, no_writable_cache, tmp_pa
     numba_threads._cache_fallback()
     assert numba_threads.numba.config.CACHE_DIR == str(tmp_path / "mine")
     assert not no_writable_cache.exists()
+
+
+@pytest.mark.parametrize("xdg_cache_home", ["", "relative/cache"])
+def test_a_cache_home_that_is_not_a_path_leaves_the_working_folder_alone(
+    monkeypatch, no_writable_cache, tmp_path, xdg_cache_home
+):
+    # Numba reads XDG_CACHE_HOME as it is: set empty it cached into ./numba, in whichever
+    # folder the user ran softgrad from, while the install's __pycache__ was read-only
+    monkeypatch.setenv("XDG_CACHE_HOME", xdg_cache_home)
+    monkeypatch.setattr(numba_threads, "_writable", lambda folder: folder.name != "__pycache__")
+    working = tmp_path / "working"
+    working.mkdir()
+    monkeypatch.chdir(working)
+    assert numba_threads._user_cache() is None
+    numba_threads._cache_fallback()
+    assert numba_threads.numba.config.CACHE_DIR == str(no_writable_cache)
+    assert list(working.iterdir()) == []

@@ -28,7 +28,9 @@ cache is named after a digest of the kernels package's sources (:func:`kernel`),
 anywhere in them compiles every kernel anew, and the first kernel a process defines removes
 the cache files that other versions of the lane left in that folder
 (:func:`prune_stale_caches`). Where neither is
-writable (a read-only install and home, or no home at all), Numba refuses to define a cached
+writable (a read-only install and home, or no home at all; an ``XDG_CACHE_HOME`` set empty or
+relative counts as no home, since Numba would resolve it against the working directory and
+leave a ``numba`` folder wherever the user runs), Numba refuses to define a cached
 kernel at all, so :func:`_cache_fallback` then points it at a folder of this user's own in the
 system's temporary directory: made private (0700), and used only while it is this user's and
 private, since Numba's cache index is a pickle that Numba loads (a folder another user made
@@ -118,14 +120,18 @@ def _writable(folder: Path) -> bool:
 
 def _user_cache() -> Path | None:
     """Numba's per-user cache folder (``$XDG_CACHE_HOME/numba`` or ``~/.cache/numba``), or None
-    for a user without a home (no passwd entry and no ``HOME``: a container's arbitrary uid)."""
+    where that is no folder of the user's: no home (no passwd entry and no ``HOME``: a
+    container's arbitrary uid), or an ``XDG_CACHE_HOME`` set empty or relative, which Numba
+    reads as it is (``os.getenv``) and so resolves against the working directory, writing a
+    ``numba`` folder into whichever folder the user runs from."""
     base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
+    if base is None:
         try:
             base = str(Path.home() / ".cache")
         except (RuntimeError, KeyError):  # "Could not determine home directory"
             return None
-    return Path(base) / "numba"
+    folder = Path(base) / "numba"
+    return folder if folder.is_absolute() else None
 
 
 def _private(folder: Path) -> bool:
