@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -276,6 +277,47 @@ def test_ctrl_c_while_the_ranks_start_ends_every_rank_with_one_line(
         "",
     )
     assert list(tmp_path.iterdir()) == []
+
+
+# Ctrl-C after the last batch (while the best weights are put back) on one rank, or on every
+# rank as mpiexec passes it: softgrad.cli.main's own flow, the signal sent from the restore
+_CTRL_C_AFTER_THE_LAST_BATCH = """
+import os, signal, sys
+from softgrad import cli
+from softgrad.training.early_stopping import EarlyStopping
+
+restore = EarlyStopping.restore
+
+def restore_then_ctrl_c(self, params):
+    restore(self, params)
+    if int(os.environ["PMI_RANK"]) in {ctrl_c_on}:
+        os.kill(os.getpid(), signal.SIGINT)
+
+EarlyStopping.restore = restore_then_ctrl_c
+argv = ["train", "--epochs", "2", "--hidden", "8", "--checkpoint", "ck.npz", "--quiet"]
+sys.exit(cli.main(argv))
+"""
+
+
+@pytest.mark.parametrize("ctrl_c_on", [(1,), (0, 1)])
+def test_ctrl_c_after_the_last_batch_stops_every_rank_before_the_outputs(tmp_path, ctrl_c_on):
+    # the ranks agreed on a Ctrl-C at a step only: one after the last batch was dropped, and
+    # the run wrote its model and exited 0 as if it had not come (one process stops there)
+    code = _CTRL_C_AFTER_THE_LAST_BATCH.format(ctrl_c_on=set(ctrl_c_on))
+    done = _softgrad(["-c", code], tmp_path, 2)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == [
+        "data-parallel over 2 MPI ranks, global batch 32",
+        "softgrad: error: interrupted; nothing else was written; resume with: mpiexec -n 2 "
+        "softgrad train --data digits --resume ck.npz --epochs 2 --out model.npz --checkpoint "
+        "ck.npz --quiet",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]
+    # the command it gives finishes the run: no epoch left to train, the model written
+    resume = shlex.split(done.stderr.split("resume with: mpiexec -n 2 softgrad ")[1])
+    resumed = _softgrad(["-m", "softgrad", *resume], tmp_path, 2)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "model.npz"]
 
 
 _CTRL_C_AT_SHUTDOWN = """

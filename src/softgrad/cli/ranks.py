@@ -139,7 +139,8 @@ def run_ranks(comm: Communicator | None, command: Callable[[], int]) -> int:
     Rank 0 exits with status 2 and the others with 0, so that the launcher, which ends every
     rank as soon as one exits non-zero, has already let rank 0's line out (mpiexec still
     exits 2). Ctrl-C that the ranks stopped at together (train raises it from a callback at a
-    batch end, and fit agrees on it like an error; before training, :func:`_agreed_ctrl_c`
+    batch end, and fit agrees on it like an error, or on one after the last batch at its
+    end; before training, :func:`_agreed_ctrl_c`
     keeps it for the next :func:`together`) is re-raised on rank 0 alone once MPI is shut
     down, so it is reported as in a plain run (status 130); a second Ctrl-C, or one raised on
     one rank alone anywhere else, ends every rank through MPI_Abort.

@@ -201,8 +201,8 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     try:
         with (
             train_stops.on_interrupt(args, paths, progress),
-            # a Ctrl-C after the last batch was dropped, and the outputs written as if it had
-            # not come; ranks agree on one at a step only, so several let it go as before
+            # fit raises a Ctrl-C that comes after the last batch, on every rank together; one
+            # as fit returns would be raised by each rank on its own, so several let it go
             InterruptAtBatchEnd(raise_at_exit=comm is None or comm.size == 1) as stopper,
         ):
             history = fit(

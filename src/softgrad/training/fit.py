@@ -35,7 +35,7 @@ from softgrad.training.fit_arguments import (
     check_settings,
 )
 from softgrad.training.history import History
-from softgrad.training.interrupts import ctrl_c_at_batch_end
+from softgrad.training.interrupts import ctrl_c_at_batch_end, take_pending
 from softgrad.training.kept_state import KeptState
 from softgrad.training.predict import model_mode
 from softgrad.training.run_checkpoint import snapshot
@@ -343,6 +343,11 @@ def _train(
             run.stopper.restore(params)
             if comm is not None:  # the restored best epoch too is the same on every rank
                 comm.agree_epoch(params, False, "fit: at the end")
+            if take_pending(hooks.callbacks):  # a Ctrl-C deferred after the last batch
+                if comm is None or comm.size == 1:
+                    raise KeyboardInterrupt
+                # every rank raises it at fit's last agreement (fail_together), as at a step
+                comm.defer(KeyboardInterrupt())
         finally:
             hooks.call("on_train_end", state)
 

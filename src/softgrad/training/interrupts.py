@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,9 +32,11 @@ class InterruptAtBatchEnd(Callback):
     Parameters
     ----------
     raise_at_exit : bool, default True
-        Raise a Ctrl-C still pending when the block ends (one after the last batch: the last
-        validation, the best weights put back) instead of dropping it. Ranks of a
-        data-parallel run agree on a Ctrl-C at a step only, so each would raise its own.
+        Raise a Ctrl-C still pending when the block ends instead of dropping it. fit raises
+        one that came after the last batch (the last validation, the best weights put back)
+        itself, where the ranks of a data-parallel run still agree on it
+        (:func:`take_pending`); one that comes after that, as fit returns, each rank would
+        raise on its own, so several ranks let it go.
     """
 
     batch_hook_reads_only = True  # it raises a deferred Ctrl-C, and changes nothing
@@ -66,6 +68,16 @@ class InterruptAtBatchEnd(Callback):
     def on_batch_end(self, state: Any) -> None:
         if self.pending:
             raise KeyboardInterrupt
+
+
+def take_pending(callbacks: Iterable[Any]) -> bool:
+    """Whether an :class:`InterruptAtBatchEnd` among ``callbacks`` holds a Ctrl-C (one that
+    came after the last batch), which the caller raises; it is no longer pending after this."""
+    for callback in callbacks:
+        if isinstance(callback, InterruptAtBatchEnd) and callback.pending:
+            callback.pending = False
+            return True
+    return False
 
 
 @contextmanager
