@@ -27,13 +27,17 @@ def _root(array: np.ndarray) -> np.ndarray:
     return array
 
 
+# np.exceptions is NumPy 1.25's; 1.24 (the floor pyproject.toml declares) has it at the top
+_TOO_HARD = getattr(np, "exceptions", np).TooHardError
+
+
 def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two arrays share memory (an exact answer, or True when it is too hard to find)."""
     if not np.may_share_memory(a, b):
         return False
     try:
         return bool(np.shares_memory(a, b, max_work=10_000))
-    except np.exceptions.TooHardError:
+    except _TOO_HARD:
         return True
 
 
