@@ -27,7 +27,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "training data, before scaling; its columns read by name when the model was trained on "
         "a CSV file, else in order), or an image (PNG, JPEG ...) for image models: it is "
         "converted to grey as training reads images, padded to the shape of the model's images, "
-        "resized to their size and scaled like the training pixels.",
+        "resized to their size and scaled like the training pixels (images need Pillow: pip "
+        "install 'softgrad[plots]').",
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="array files or images")
