@@ -205,7 +205,7 @@ def fit(
     Notes
     -----
     - Ctrl-C is raised at the end of the batch it comes in (or, after the last batch, when
-      fit ends), where the weights, the optimizer's step counts, early stopping's restored
+      fit ends; on every rank together with ``comm``), where the weights, the optimizer's step counts, early stopping's restored
       weights and every callback's record hold the same step; a second Ctrl-C raises at
       once. This holds where Python's own SIGINT handler is in force, in the main thread; a
       handler of the caller's own is left as it is (:mod:`softgrad.training.interrupts`).
