@@ -205,10 +205,11 @@ def fit(
     Notes
     -----
     - Ctrl-C is raised at the end of the batch it comes in (or, after the last batch, when
-      fit ends; on every rank together with ``comm``), where the weights, the optimizer's step counts, early stopping's restored
-      weights and every callback's record hold the same step; a second Ctrl-C raises at
-      once. This holds where Python's own SIGINT handler is in force, in the main thread; a
-      handler of the caller's own is left as it is (:mod:`softgrad.training.interrupts`).
+      fit ends; on every rank together with ``comm``), where the weights, the optimizer's
+      step counts, early stopping's restored weights and every callback's record hold the
+      same step; a second Ctrl-C raises at once. This holds where Python's own SIGINT
+      handler is in force, in the main thread; a handler of the caller's own is left as it
+      is (:mod:`softgrad.training.interrupts`).
     - Each batch's loss is checked BEFORE its backward pass, so a NaN/inf loss leaves the
       weights of the last completed step; if that step itself overflowed the weights, they are
       reset to those at the start of the epoch (one copy per epoch, not per step). NumPy's
