@@ -60,6 +60,25 @@ def _open(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if is_gzip else open(path, "rb")  # type: ignore[return-value]
 
 
+_READ_CHUNK = 1 << 20  # bytes asked of a stream at a time by read_into
+
+
+def read_into(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f`` until it is full or ``f`` ends; the bytes read.
+
+    At most 1 MiB is asked for at a time: gzip's and zipfile's ``readinto`` inflate a
+    request into a temporary ``bytes`` of its size and then copy it, so one request for the
+    whole buffer held the data twice (a 2 GiB gzipped IDX file peaked at 4 GiB).
+    """
+    filled = 0
+    while filled < len(view):
+        got = f.readinto(view[filled : filled + _READ_CHUNK])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    return filled
+
+
 def _read_exact(f: BinaryIO, n_bytes: int) -> bytes:
     data = f.read(n_bytes)
     return data if data is not None else b""
@@ -99,13 +118,7 @@ def _read_data(
             f"got a file that cannot hold more than {max_bytes} (truncated file or bad header)"
         )
     buf = np.empty(n_bytes, dtype=np.uint8)
-    view = memoryview(buf)
-    filled = 0
-    while filled < n_bytes:
-        got = f.readinto(view[filled:])  # type: ignore[attr-defined]
-        if not got:
-            break
-        filled += got
+    filled = read_into(f, memoryview(buf))
     if filled < n_bytes:
         raise DataFormatError(
             f"{where}: data must be {n_bytes} bytes for shape {shape} of {dtype.name}; "

@@ -45,6 +45,7 @@ from typing import BinaryIO
 import numpy as np
 
 from softgrad.atomic import atomic_write
+from softgrad.datasets.idx import read_into
 from softgrad.datasets.shard_headers import _STREAM_ERRORS, _locate
 from softgrad.errors import DataFormatError
 
@@ -159,16 +160,6 @@ def _check_rank(rank: int, size: int) -> None:
         )
 
 
-def _read_into(f: BinaryIO, view: memoryview) -> int:
-    filled = 0
-    while filled < len(view):
-        got = f.readinto(view[filled:])  # type: ignore[attr-defined]
-        if not got:
-            break
-        filled += got
-    return filled
-
-
 def _stream_rows(
     f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], start: int, stop: int, where: str
 ) -> np.ndarray:
@@ -179,12 +170,12 @@ def _stream_rows(
     try:
         to_skip = start * row_bytes
         while to_skip:
-            got = _read_into(f, scratch[: min(to_skip, len(scratch))])
+            got = read_into(f, scratch[: min(to_skip, len(scratch))])
             if not got:
                 break
             to_skip -= got
         buf = np.empty((stop - start) * row_bytes, dtype=np.uint8)
-        filled = 0 if to_skip else _read_into(f, memoryview(buf))
+        filled = 0 if to_skip else read_into(f, memoryview(buf))
     except _STREAM_ERRORS as exc:
         raise DataFormatError(f"{where}: compressed stream must be intact; got {exc}") from exc
     if to_skip or filled < len(buf):
