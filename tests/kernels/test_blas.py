@@ -189,3 +189,51 @@ def test_a_blas_that_disagrees_with_numpy_is_not_used(monkeypatch):
     assert blas_module.numpy_blas() is None
     assert "disagrees with np.matmul" in blas_module.why_unavailable()
     assert found is not None
+
+
+def _spy_on_calls(monkeypatch, limit):
+    """The BLAS's integer limit set to ``limit`` (a 32-bit-integer BLAS stood in for on NumPy's
+    own), and the list that gets the integer arguments of every call bound to the BLAS."""
+    monkeypatch.setattr(blas_module, "_int_max", lambda fn: limit)
+    bound, real_bind = [], blas_module._bind
+
+    def spy(fn, args, scalars, keep):
+        bound.append([value for value in args if isinstance(value, int)])
+        return real_bind(fn, args, scalars, keep)
+
+    monkeypatch.setattr(blas_module, "_bind", spy)
+    return bound
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("aliased", [False, True])
+def test_an_axpy_longer_than_the_blas_integers_runs_in_pieces(dtype, aliased, monkeypatch):
+    # a 32-bit-integer BLAS (conda-forge's OpenBLAS) took n modulo 2**32 through ctypes: an
+    # update over more than 2**31 - 1 weights moved a part of them, or none
+    found = _blas()
+    bound = _spy_on_calls(monkeypatch, 1000)
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((25, 101)).astype(dtype)  # 2,525: three pieces, the last short
+    x = y if aliased else rng.standard_normal(y.shape).astype(dtype)
+    want = (y + 0.5 * x).copy()
+    found.bind_axpy(x, y)(0.5)
+    assert [args[0] for args in bound] == [1000, 1000, 525]
+    np.testing.assert_allclose(y, want, rtol=np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("call", ["gemm", "gemv"])
+def test_a_product_dimension_past_the_blas_integers_is_left_to_numpy(call, monkeypatch):
+    found = _blas()
+    bound = _spy_on_calls(monkeypatch, 5)
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((7, 3))  # K = 7 > 5
+    if call == "gemm":
+        b, out = rng.standard_normal((7, 2)), rng.standard_normal((3, 2))
+        want = 2.0 * a.T @ b + 0.5 * out
+        found.bind_gemm_tn(a, b, out)(2.0, 0.5)
+    else:
+        b, out = rng.standard_normal(7), rng.standard_normal(3)
+        want = 2.0 * a.T @ b + 0.5 * out
+        found.bind_gemv_t(a, b, out)(2.0, 0.5)
+    assert bound == []  # no size the BLAS would wrap was handed to it
+    np.testing.assert_allclose(out, want, rtol=_tolerance(np.float64, 7), atol=0)

@@ -76,16 +76,51 @@ class NumpyBlas(Routines):
 
     def _gemm_tn(self, a: Any, b: Any, c: Any, letter: str) -> Callable[..., None]:
         (k, m), n = a.shape, b.shape[1]
+        fn = self._functions[letter, "gemm"]
+        if max(m, n, k) > _int_max(fn):  # a dimension past a 32-bit BLAS's integers
+            return self._wide._gemm_tn(a, b, c, letter)
         args = (_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, 0.0, a, m, b, n, 0.0, c, n)
-        return _bind(self._functions[letter, "gemm"], args, (6, 11), (a, b, c))
+        return _bind(fn, args, (6, 11), (a, b, c))
 
     def _gemv_t(self, a: Any, x: Any, y: Any, letter: str) -> Callable[..., None]:
         k, n = a.shape
+        fn = self._functions[letter, "gemv"]
+        if max(k, n) > _int_max(fn):
+            return self._wide._gemv_t(a, x, y, letter)
         args = (_ROW_MAJOR, _TRANS, k, n, 0.0, a, n, x, 1, 0.0, y, 1)
-        return _bind(self._functions[letter, "gemv"], args, (4, 9), (a, x, y))
+        return _bind(fn, args, (4, 9), (a, x, y))
 
     def _axpy(self, x: Any, y: Any, letter: str) -> Callable[..., None]:
-        return _bind(self._functions[letter, "axpy"], (y.size, 0.0, x, 1, y, 1), (1,), (x, y))
+        fn = self._functions[letter, "axpy"]
+        step = _int_max(fn)
+        if y.size <= step:
+            return _bind(fn, (y.size, 0.0, x, 1, y, 1), (1,), (x, y))
+        # elementwise, so exact in pieces: a 32-bit BLAS's n wrapped past 2**31 - 1 (ctypes
+        # does not check), and the folded step over a flat store that long updated a part
+        flat_x, flat_y = x.reshape(-1), y.reshape(-1)
+        parts = [
+            _bind(fn, (min(step, y.size - i), 0.0, flat_x[i:], 1, flat_y[i:], 1), (1,), ())
+            for i in range(0, y.size, step)
+        ]
+
+        def run(alpha: float) -> None:
+            for part in parts:
+                part(alpha)
+
+        run.arrays = (x, y)  # type: ignore[attr-defined]
+        return run
+
+    @property
+    def _wide(self) -> MatmulRoutines:
+        """The calls for a dimension a 32-bit BLAS cannot take (NumPy's matmul splits it)."""
+        return MatmulRoutines("a dimension past the BLAS's 32-bit integers")
+
+
+def _int_max(fn: Any) -> int:
+    """The largest size the routine ``fn`` takes, from its integer type (its last argument,
+    ``ldc`` or ``incy``, is one): 32 bits in an LP64 build such as conda-forge's OpenBLAS, 64
+    in NumPy's wheels. ctypes wraps a larger Python int silently instead of raising."""
+    return 2 ** (8 * ctypes.sizeof(fn.argtypes[-1]) - 1) - 1
 
 
 def _bind(fn: Any, args: tuple, scalars: tuple[int, ...], keep: tuple) -> Callable[..., None]:
