@@ -159,3 +159,21 @@ def test_to_model_predicts_the_same_and_round_trips(tmp_path, n_classes):
     model.save(tmp_path / "model.npz")
     loaded = load(tmp_path / "model.npz")
     np.testing.assert_allclose(loaded.predict_proba(X), ours.predict_proba(X), atol=1e-6)
+
+
+def test_a_float64_estimators_model_reads_its_features_in_float64(tmp_path):
+    # to_model's identity Scaler rounded every feature to float32 first: its probabilities
+    # were 2e-8 from the estimator's, a float32 model's accuracy from a float64 one
+    from softgrad import load
+
+    X, y = make_classification(n_samples=120, n_features=6, n_informative=4, random_state=3)
+    ours = MLPClassifier(
+        hidden_layer_sizes=(8,), max_iter=20, random_state=0, dtype=np.float64
+    ).fit(X, y)
+    model = ours.to_model()
+    model.save(tmp_path / "model.npz")
+    tolerance = 64 * np.finfo(np.float64).eps
+    for predicts in (model, load(tmp_path / "model.npz")):
+        np.testing.assert_allclose(
+            predicts.predict_proba(X), ours.predict_proba(X), rtol=tolerance, atol=tolerance
+        )

@@ -152,17 +152,17 @@ def to_model(est):
 
     The model predicts what the estimator predicts; it can be saved with ``Model.save`` and used
     by the ``softgrad`` command line. A two-class estimator (one logistic output z) becomes a
-    network with the logits [0, z]: softmax([0, z]) = [sigmoid(-z), sigmoid(z)]. The scaler is
-    the identity (the estimator takes its features as they are).
+    network with the logits [0, z]: softmax([0, z]) = [sigmoid(-z), sigmoid(z)]. It has no
+    scaler: the estimator takes its features as they are, and a float64 estimator's model
+    reads them in float64 (an identity Scaler would round them to float32 first).
     """
     from sklearn.utils.validation import check_is_fitted
 
     from softgrad.model import Model
-    from softgrad.preprocessing import Scaler
     from softgrad.sklearn._network import build_model
 
     check_is_fitted(est)
     coefs, intercepts = softmax_layers(est.coefs_, est.intercepts_)
     network = build_model(zip(coefs, intercepts, strict=True), est.activation, 0.0, coefs[0].dtype)
     metadata = {"source": "softgrad.sklearn.MLPClassifier", "n_iter": int(est.n_iter_)}
-    return Model(network, est.classes_, Scaler(0.0, 1.0), metadata=metadata)
+    return Model(network, est.classes_, None, metadata=metadata)
