@@ -9,7 +9,7 @@ from softgrad import preprocessing_params
 from softgrad.preprocessing import Scaler
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.float32, np.float64, np.bool_])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.float32, np.bool_])
 def test_transform_is_float32_formula(rng, dtype):
     X = rng.integers(0, 200, (17, 5)) if dtype != np.bool_ else rng.integers(0, 2, (17, 5))
     X = X.astype(dtype)
@@ -20,6 +20,43 @@ def test_transform_is_float32_formula(rng, dtype):
     # the same arithmetic done by hand in float32: bit-identical (no float64 detour)
     expected = (X.astype(np.float32) - offset) * scale
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float64_input_is_scaled_in_float64_then_rounded_once(rng, dtype):
+    X = rng.standard_normal((300, 5)) * 1e3
+    offset = rng.standard_normal(5).astype(np.float32)
+    scale = rng.uniform(0.1, 2, 5).astype(np.float32)
+    out = Scaler(offset, scale).transform(X, dtype=dtype)  # 300 rows: blocks of the working dtype
+    assert out.dtype == dtype and out.shape == X.shape
+    expected = ((X - offset.astype(np.float64)) * scale.astype(np.float64)).astype(dtype)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_float64_features_keep_the_digits_float32_drops_before_the_offset():
+    # cast to float32 first, timestamps near 1.7e9 (float32's step there: 128 s) lost their
+    # seconds before the mean came off, in a float64 model too
+    seconds = 1.7e9 + np.arange(200.0)[:, None]
+    scaler = Scaler.fit_standard(seconds)
+    for dtype in (np.float32, np.float64):
+        scaled = scaler.transform(seconds, dtype=dtype)
+        assert len(np.unique(scaled)) == 200
+        assert np.all(np.diff(scaled[:, 0]) > 0)
+
+
+def test_integer_and_float32_features_are_scaled_in_float32_and_widened_for_float64(rng):
+    scaler = Scaler(rng.standard_normal(4).astype(np.float32), np.float32(0.37))
+    for X in (rng.integers(0, 256, (9, 4)).astype(np.uint8), rng.random((9, 4), np.float32)):
+        np.testing.assert_array_equal(
+            scaler.transform(X, dtype=np.float64), scaler.transform(X).astype(np.float64)
+        )
+
+
+def test_transform_refuses_a_dtype_it_cannot_give(rng):
+    with pytest.raises(ValueError, match="dtype must be float32 or float64; got 'float16'"):
+        Scaler().transform(np.zeros((2, 3)), dtype=np.float16)
+    with pytest.raises(ValueError, match="out must be float64 of shape"):
+        Scaler().transform(np.zeros((2, 3)), out=np.zeros((2, 3), np.float32), dtype=np.float64)
 
 
 def test_float64_input_is_rounded_once_to_float32(rng):

@@ -42,6 +42,23 @@ def test_take_and_rows_equal_transform_bit_for_bit(dtype, rng):
     np.testing.assert_array_equal(np.asarray(rows), full)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float64_features_are_read_as_transform_scales_them(dtype, kernel_lane, rng):
+    # stored float64 features are scaled in float64 (Scaler's Notes): the rows a ScaledRows
+    # gathers, bound or not, must be those very values
+    X = 1.7e9 + rng.normal(size=(40, 6)) * 300
+    scaler = Scaler.fit_standard(X)
+    rows = ScaledRows(X, scaler, dtype)
+    full = scaler.transform(X, dtype=dtype)
+    idx = np.array([39, 0, 0, 17])
+    np.testing.assert_array_equal(rows.take(idx), full[idx])
+    out = np.empty((4, 6), dtype)
+    rows.bind_take(out)(idx)
+    np.testing.assert_array_equal(out, full[idx])
+    np.testing.assert_array_equal(rows.floats(), full)
+    np.testing.assert_array_equal(scaler.inputs(X, dtype), full)
+
+
 def test_asarray_without_a_copy_is_refused(pixels):
     with pytest.raises(ValueError, match="copy=False is impossible"):
         np.asarray(Scaler.for_range(255).inputs(pixels), copy=False)

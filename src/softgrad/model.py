@@ -30,6 +30,7 @@ from softgrad.training.inference_checks import (
     LOGISTIC_FIX,
     check_class_outputs,
     finite_logits_head,
+    input_dtype,
     softmax_finite,
 )
 from softgrad.training.predict import logits_network, predict_batches
@@ -150,8 +151,12 @@ class Model:
         return len(self.classes)
 
     def scale(self, X: np.ndarray) -> np.ndarray:
-        """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without one."""
-        return X if self.scaler is None else self.scaler.transform(X)
+        """Raw features -> network input: ``scaler.transform(X)``, in float64 for a float64
+        network (float32 for the others), or ``X`` itself without a scaler."""
+        if self.scaler is None:
+            return X
+        wide = input_dtype(self.network) == np.float64
+        return self.scaler.transform(X, dtype=np.float64 if wide else np.float32)
 
     def _columns_by_name(self, X: Any, where: str) -> Any:
         """A pandas DataFrame's columns in the order of the feature names the model was trained

@@ -9,6 +9,7 @@ classes hold the map and apply it, whatever chose it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,37 @@ from softgrad.preprocessing_params import ScalerParams
 from softgrad.stored_rows import StoredRows
 
 __all__ = ["ScaledRows", "Scaler"]
+
+
+_BLOCK = 1 << 16  # values scaled at a time when the working dtype is not the result's
+
+
+def working_dtype(stored: np.dtype) -> np.dtype:
+    """The dtype features stored as ``stored`` are scaled in (:class:`Scaler`'s Notes):
+    float64 for floats wider than float32, which a cast to float32 would round before the
+    offset is taken off; float32 for the rest (integers are cast to float32 first, as the
+    batch gather kernels read them)."""
+    return np.dtype(np.float64 if stored.kind == "f" and stored.itemsize > 4 else np.float32)
+
+
+def _scale_into(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray) -> Any:
+    """``out = (X - offset) * scale``, each operation rounded in out's dtype."""
+    np.subtract(X, offset, out=out, dtype=out.dtype)
+    return np.multiply(out, scale, out=out)
+
+
+def _scale_by_blocks(
+    X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray, work: np.dtype
+) -> None:
+    """:func:`_scale_into` in ``work``, a block of rows at a time (no whole intermediate), each
+    block then cast into ``out``."""
+    if X.ndim < 2:  # one row, or one value
+        out[...] = _scale_into(X, offset, scale, np.empty(X.shape, work))
+        return
+    rows = max(1, _BLOCK // max(1, math.prod(X.shape[1:])))
+    for start in range(0, X.shape[0], rows):
+        part = X[start : start + rows]
+        out[start : start + rows] = _scale_into(part, offset, scale, np.empty(part.shape, work))
 
 
 def _as_float32(value: Any, what: str) -> np.ndarray:
@@ -48,10 +80,15 @@ class Scaler(ScalerParams):
 
     Notes
     -----
-    ``offset`` and ``scale`` are stored as float32 and the arithmetic runs in float32 straight
-    into the output buffer, so transforming 60000 uint8 images allocates the float32 result and
-    nothing else (no float64 intermediate). Feature ``j`` with zero variance gets scale 1 from
-    :meth:`fit_standard`, so it maps to 0 instead of dividing by zero.
+    ``offset`` and ``scale`` are stored as float32. Features that float32 holds exactly (any
+    integers up to 16 bits, float32 values) are scaled in float32 straight into the output
+    buffer, so transforming 60000 uint8 images allocates the float32 result and nothing else;
+    a float64 result widens those float32 values. Wider floats (float64 features) are scaled
+    in float64 and rounded once into the result: cast to float32 first, a feature's digits
+    below float32's resolution at its magnitude were lost before the offset was taken off
+    (a timestamp near 1.7e9 rounded to 128 s, a price near 1e6 to 1/16), in a float64 model
+    too. Feature ``j`` with zero variance gets scale 1 from :meth:`fit_standard`, so it maps
+    to 0 instead of dividing by zero.
 
     Example
     -------
@@ -82,22 +119,27 @@ class Scaler(ScalerParams):
                 return int(array.shape[0])
         return None
 
-    def transform(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Return ``(X - offset) * scale`` as a float32 array (new, or ``out``).
+    def transform(
+        self, X: np.ndarray, out: np.ndarray | None = None, dtype: Any = np.float32
+    ) -> np.ndarray:
+        """Return ``(X - offset) * scale`` as a float array (new, or ``out``).
 
         Parameters
         ----------
         X : ndarray of shape (..., D)
-            Raw features of any numeric dtype.
-        out : ndarray of shape (..., D), float32, optional
-            Where to write the result; ``out=X`` scales a float32 ``X`` in place (its raw
-            values are gone), so a data set its owner no longer needs raw is not copied.
+            Raw features of any numeric dtype (float64 ones are scaled in float64: Notes).
+        out : ndarray of shape (..., D), optional
+            Where to write the result, of ``dtype``; ``out=X`` scales a float32 ``X`` in place
+            (its raw values are gone), so a data set its owner no longer needs raw is not
+            copied.
+        dtype : float32 or float64, default float32
+            The result's dtype (a network's).
 
         Returns
         -------
-        ndarray of shape (..., D), float32
+        ndarray of shape (..., D), of ``dtype``
             ``out`` when given. The values are the same either way. A value whose scaled form
-            lies beyond float32 is +-inf there, as ``astype(np.float32)`` makes it; NaN stays.
+            lies beyond ``dtype`` is +-inf there, as ``astype`` makes it; NaN stays.
 
         Example
         -------
@@ -117,19 +159,26 @@ class Scaler(ScalerParams):
                 f"Scaler.transform: X must have {n_features} features (last axis); "
                 f"got shape {X.shape}"
             )
-        if out is None:
-            out = np.empty(X.shape, dtype=np.float32)
-        elif out.dtype != np.float32 or out.shape != X.shape:
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
             raise ValueError(
-                f"Scaler.transform: out must be float32 of shape {X.shape} like X; "
+                f"Scaler.transform: dtype must be float32 or float64; got {dtype.name!r}"
+            )
+        if out is None:
+            out = np.empty(X.shape, dtype=dtype)
+        elif out.dtype != dtype or out.shape != X.shape:
+            raise ValueError(
+                f"Scaler.transform: out must be {dtype.name} of shape {X.shape} like X; "
                 f"got {out.dtype.name} of shape {out.shape}"
             )
-        # dtype=float32: the subtraction itself runs in float32, never promoted to float64;
-        # a value beyond float32 becomes +-inf as a cast makes it, without NumPy's warning
-        # (fit, the models and the CLI refuse such rows by name before they scale them)
+        work = working_dtype(X.dtype)
+        # a value beyond the result's range becomes +-inf as a cast makes it, without NumPy's
+        # warning (fit, the models and the CLI refuse such rows by name before they scale them)
         with np.errstate(over="ignore", invalid="ignore"):
-            np.subtract(X, self.offset, out=out, dtype=np.float32)
-            np.multiply(out, self.scale, out=out)
+            if work == dtype:  # straight into out: never promoted, no intermediate
+                _scale_into(X, self.offset, self.scale, out)
+            else:  # in the working dtype, then rounded or widened into out
+                _scale_by_blocks(X, self.offset, self.scale, out, work)
         return out
 
     def inputs(self, X: np.ndarray, dtype: Any = np.float32) -> ScaledRows | np.ndarray:
@@ -147,7 +196,7 @@ class Scaler(ScalerParams):
         ScaledRows or ndarray of shape (N, D)
             For an integer ``X``, a :class:`ScaledRows` over ``X`` itself (no copy when it is
             C-contiguous): no float copy of the data set is ever made, each batch is scaled as
-            it is gathered. For float ``X``, ``self.transform(X)`` (float32).
+            it is gathered. For float ``X``, ``self.transform(X, dtype=dtype)``.
 
         Example
         -------
@@ -161,7 +210,7 @@ class Scaler(ScalerParams):
         X = np.asarray(X)
         if X.dtype.kind in "iu":
             return ScaledRows(X, self, dtype)
-        return self.transform(X)
+        return self.transform(X, dtype=dtype)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Scaler):
@@ -204,12 +253,14 @@ class ScaledRows(StoredRows):
 
     Notes
     -----
-    A row equals ``scaler.transform(data)`` at that row bit for bit: the value is converted to
-    float32, the offset subtracted and the scale multiplied, each rounded once in float32, as
-    ``transform`` does. In float64 these float32 rows are widened (exactly), as ``fit`` widens
-    a transformed array for a float64 model, so training on a ScaledRows equals training on
-    ``scaler.transform(data)`` in either dtype. ``np.asarray(rows)`` materialises every row as
-    floats; the training and inference loops never do.
+    A row equals ``scaler.transform(data, dtype=dtype)`` at that row bit for bit: the value is
+    converted to float32, the offset subtracted and the scale multiplied, each rounded once in
+    float32, as ``transform`` does; in float64 these float32 rows are widened (exactly), as
+    ``fit`` widens a transformed array for a float64 model, so training on a ScaledRows equals
+    training on ``scaler.transform(data)`` in either dtype. Stored floats wider than float32
+    are scaled in float64 and then rounded to ``dtype``, as ``transform`` scales them.
+    ``np.asarray(rows)`` materialises every row as floats; the training and inference loops
+    never do.
 
     Example
     -------
@@ -253,16 +304,17 @@ class ScaledRows(StoredRows):
         """The scaled rows ``idx`` written into ``out`` (StoredRows.take)."""
         gather = get_ops().gather_rows_scaled
         offset, scale = self.scaler.offset, self.scaler.scale  # float32, as transform uses
-        if out.dtype == np.float32:
+        work = working_dtype(self.data.dtype)
+        if out.dtype == work:
             return gather(self.data, idx, offset, scale, out)
-        # float64: transform's float32 rows, widened exactly (see Notes)
-        np.copyto(out, gather(self.data, idx, offset, scale, np.empty(out.shape, np.float32)))
+        # transform's rows in their working dtype, widened or rounded into out (see Notes)
+        np.copyto(out, gather(self.data, idx, offset, scale, np.empty(out.shape, work)))
         return out
 
     def bind_take(self, out: np.ndarray) -> Any:
         """:meth:`take` into ``out`` bound (StoredRows.bind_take): the lane's bound scaled
-        gather for a float32 ``out``, :meth:`take` itself for float64."""
-        if out.dtype != np.float32:
+        gather for a float32 ``out`` of rows scaled in float32, else :meth:`take` itself."""
+        if out.dtype != np.float32 or working_dtype(self.data.dtype) != out.dtype:
             return super().bind_take(out)
         offset, scale = self.scaler.offset, self.scaler.scale
         return get_ops().bind_gather_rows_scaled(self.data, offset, scale, out)
@@ -274,7 +326,7 @@ class ScaledRows(StoredRows):
     def floats(self) -> np.ndarray:
         """Every row scaled by NumPy (``scaler.transform``), in :attr:`dtype`: equal to what
         :meth:`take` reads (Notes)."""
-        return self.scaler.transform(self.data).astype(self.dtype, copy=False)
+        return self.scaler.transform(self.data, dtype=self.dtype)
 
     def __repr__(self) -> str:
         return (

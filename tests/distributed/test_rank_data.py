@@ -119,7 +119,7 @@ def test_rows_rank_0_could_not_write_fail_every_rank(tmp_path):
 
 def test_any_error_while_rank_0_writes_is_raised_on_every_rank_and_leaves_no_file(tmp_path):
     class Broken:
-        def transform(self, X):
+        def transform(self, X, dtype=np.float32):
             raise ValueError("Scaler.transform: broken on purpose")
 
     comm = Communicator(Peers(0, 2), IN_PLACE, SUM)

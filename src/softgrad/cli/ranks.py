@@ -30,6 +30,7 @@ left is removed by the next run's rank 0 on that host (:mod:`softgrad.cli.rows_f
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
 import threading
@@ -274,9 +275,10 @@ def training_rows(
     the model's ``dtype``. Rank 0 first removes the files there that killed runs on this host
     left (:mod:`softgrad.cli.rows_file`).
 
-    The values are those fit would train on in one process: the scaler's float32 output cast
-    to ``dtype``, as fit casts it (:class:`~softgrad.preprocessing.ScaledRows` reads a row as
-    ``transform`` does, bit for bit). The file is unlinked as soon as every rank has mapped it.
+    The values are those fit would train on in one process: the scaler's output in ``dtype``
+    (``transform(..., dtype=dtype)``; float32 rows cast to it, as fit casts them;
+    :class:`~softgrad.preprocessing.ScaledRows` reads a row as ``transform`` does, bit for
+    bit). The file is unlinked as soon as every rank has mapped it.
 
     ``X`` is the command's own ``data.X_train``, not read raw again: in a plain run a float32
     ``X`` (a CSV file's features) is scaled in place (``scaler.transform(X, out=X)``, the same
@@ -285,12 +287,12 @@ def training_rows(
     if comm is None or comm.size == 1:
         if X.dtype == np.float32 and X.flags.writeable:
             return scaler.transform(X, out=X)
-        return scaler.inputs(X)
+        return scaler.inputs(X, dtype)
     # the other ranks' X is a placeholder of rank 0's shape and dtype (load_once)
     stored = X.dtype.kind in "iu"
     path, error = rows_path(folder), None
     if comm.rank == 0:
-        scale = None if stored else scaler.transform
+        scale = None if stored else functools.partial(scaler.transform, dtype=dtype)
         error = _write_rows(path, scale, X, X.dtype if stored else np.dtype(dtype))
     comm.raise_together(error, "train: sharing the training rows")
     # the other ranks' scaler is their placeholder's: rank 0's scales the batches

@@ -83,7 +83,9 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
     from softgrad.training import evaluate
 
     network, history, seconds, progress = trained
-    X_test = scaler.inputs(data.X_test)  # uint8 test images are scaled per batch too
+    # uint8 test images are scaled per batch too; float ones into the network's dtype, as
+    # the saved Model scales what it predicts
+    X_test = scaler.inputs(data.X_test, settings["dtype"])
     test = evaluate(network, X_test, data.y_test, loss=CrossEntropyLoss())
     summary = _summary(args, settings, data, network, history, seconds, progress, test)
     summary["validation_note"] = validation_note
