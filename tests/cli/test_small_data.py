@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import softgrad
 from softgrad.datasets.idx import save_idx
@@ -35,7 +36,7 @@ def test_sixty_samples_of_ten_classes_train_and_say_validation_was_skipped(
     assert result.code == 0, result.err
     assert (
         "validation skipped: 0.1 of 60 training samples is fewer than one per class "
-        "(10 classes); pass --val-fraction 0.17 or more to hold out one sample per class"
+        "(10 classes); pass --val-fraction 0.16 or more to hold out one sample per class"
     ) in result.out
     model = softgrad.load(tmp_path / "model.npz")
     assert model.metadata["settings"]["val_fraction"] == 0.0  # the model records what ran
@@ -54,11 +55,26 @@ def test_the_suggested_share_trains_with_validation(cli, tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     _idx_folder(tmp_path, rng)
     result = cli(
-        "train", "--data", str(tmp_path), "--epochs", "1", "--val-fraction", "0.17", "--json"
+        "train", "--data", str(tmp_path), "--epochs", "1", "--val-fraction", "0.16", "--json"
     )
     assert result.code == 0, result.err
     assert result.json()["validation_note"] is None
-    assert result.json()["settings"]["val_fraction"] == 0.17
+    assert result.json()["settings"]["val_fraction"] == 0.16
+
+
+@pytest.mark.parametrize("n_train, option", [(48, ["--val-fraction", "0.2"]), (95, [])])
+def test_a_share_that_holds_out_one_sample_per_class_is_used(
+    cli, tmp_path, monkeypatch, rng, n_train, option
+):
+    # the split holds out ceil(fraction * N): 0.2 of 48 and 0.1 of 95 are 10 samples for 10
+    # classes, but the check read fraction * N (9.6, 9.5) and refused the first and skipped
+    # validation for the second, the default
+    monkeypatch.chdir(tmp_path)
+    _idx_folder(tmp_path, rng, n_train=n_train)
+    result = cli("train", "--data", str(tmp_path), "--epochs", "1", *option, "--json")
+    assert result.code == 0, result.err
+    assert result.json()["validation_note"] is None
+    assert result.json()["history"]["val_loss"][0] is not None
 
 
 def test_a_share_the_user_chose_is_never_changed(usage_error, tmp_path, monkeypatch, rng):
@@ -68,7 +84,7 @@ def test_a_share_the_user_chose_is_never_changed(usage_error, tmp_path, monkeypa
     assert line == (
         "softgrad: error: train: --val-fraction needs a validation set with at least one sample "
         "per class; got 0.1 of 60 training samples is fewer than one per class (10 classes): "
-        "pass --val-fraction 0.17 or more to hold out one sample per class"
+        "pass --val-fraction 0.16 or more to hold out one sample per class"
     )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".npz")) == []
 
@@ -103,3 +119,13 @@ def test_a_one_epoch_summary_says_one_epoch(cli, tmp_path, monkeypatch, rng):
     result = cli("train", "--data", str(tmp_path), "--epochs", "1", "--quiet")
     assert result.code == 0, result.err
     assert ": 1 epoch in " in result.out.splitlines()[0], result.out
+
+
+def test_a_share_that_leaves_no_training_sample_names_the_option(usage_error, tmp_path, rng):
+    # fit's own words named its Python argument: "fit: validation_fraction must leave ..."
+    _idx_folder(tmp_path, rng, n_train=40, n_classes=4)
+    line = usage_error("train", "--data", str(tmp_path), "--val-fraction", "0.98")
+    assert line == (
+        "softgrad: error: train: --val-fraction must leave at least one training sample; got "
+        "0.98 of 40 training samples, which holds out 40: pass a smaller --val-fraction"
+    )

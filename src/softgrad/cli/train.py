@@ -158,19 +158,31 @@ def _validation(
     without validation and the note says so and why. A share the user chose is never changed:
     one that is too small is refused, and so is the default when ``--patience`` needs validation.
     """
+    from softgrad.datasets.split import held_out_size
+
     fraction, n_train, n_classes = settings["val_fraction"], len(data.y_train), data.n_classes
-    if not fraction or fraction * n_train >= n_classes:
+    held = held_out_size(fraction, n_train) if fraction else 0
+    if args.val_fraction is not None and held >= n_train:  # fit's error named its argument
+        raise ValueError(
+            f"train: --val-fraction must leave at least one training sample; got "
+            f"{fraction:g} of {n_train} training samples, which holds out {held}: pass a "
+            "smaller --val-fraction"
+        )
+    # the split holds out ceil(fraction * N) samples: fraction * N itself refused 0.2 of 48
+    # samples for 10 classes, which holds out 10
+    if not fraction or held >= n_classes:
         return settings, None
     why = (
         f"{fraction:g} of {n_train} training samples is fewer than one per class "
         f"({n_classes} classes)"
     )
-    needed = math.ceil(100 * n_classes / n_train) / 100  # the smallest share in whole percent
-    if needed * n_train < n_classes:  # 100 * C / N rounded down in floating point
+    # the smallest share in whole percent that holds out C samples: above (C - 1) / N
+    needed = math.floor(100 * (n_classes - 1) / n_train) / 100
+    while held_out_size(needed, n_train) < n_classes:
         needed = round(needed + 0.01, 2)
     fix = (
         f"pass --val-fraction {needed:g} or more to hold out one sample per class"
-        if needed < 1 and math.ceil(needed * n_train) < n_train
+        if needed < 1 and held_out_size(needed, n_train) < n_train
         else "this data set has too few samples to hold one per class out"
     )
     if args.val_fraction is not None or settings["patience"] is not None:

@@ -104,13 +104,19 @@ def _check_labels(y) -> np.ndarray:
     return labels
 
 
+def held_out_size(fraction: float, n_samples: int) -> int:
+    """The samples :func:`stratified_split` holds out of ``n_samples``: ``ceil(fraction * N)``
+    (scikit-learn's rounding), for a caller that must know it before splitting."""
+    return math.ceil(fraction * n_samples)
+
+
 def _check_fraction(fraction, n_samples: int) -> int:
     """Validate ``fraction`` and return the held-out size ``ceil(fraction * n_samples)``."""
     if not isinstance(fraction, Real) or isinstance(fraction, bool):
         raise TypeError(f"stratified_split: fraction must be a real number; got {fraction!r}")
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"stratified_split: fraction must be in (0, 1); got {fraction!r}")
-    n_held = math.ceil(fraction * n_samples)
+    n_held = held_out_size(fraction, n_samples)
     if n_held >= n_samples:
         raise ValueError(
             f"stratified_split: fraction must leave at least one training sample, "

@@ -7,13 +7,12 @@ arguments are :mod:`softgrad.training.fit_arguments`'.
 
 from __future__ import annotations
 
-import math
 from os import PathLike
 from typing import Any
 
 import numpy as np
 
-from softgrad.datasets.split import stratified_split
+from softgrad.datasets.split import held_out_size, stratified_split
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
 from softgrad.training.checkpoint import Checkpoint, load_checkpoint
@@ -99,7 +98,7 @@ def _split_validation(
             f"fit: validation_fraction must be a float in [0, 1) (0: no validation split); "
             f"got {fraction!r}"
         )
-    if math.ceil(fraction * len(target)) >= len(target):
+    if held_out_size(fraction, len(target)) >= len(target):
         raise ValueError(
             f"fit: validation_fraction must leave at least one training sample; got "
             f"{fraction!r} of {len(target)} samples"
