@@ -296,15 +296,29 @@ def test_a_network_beyond_this_machines_memory_is_refused_before_allocating(
 ):
     from softgrad.cli import train_config
 
-    # 64-1000-10 digits network: 75,010 parameters, 5 float32 copies = 1,500,200 bytes
-    monkeypatch.setattr(train_config, "physical_memory", lambda: 1_500_199)
+    # 64-1000-10 digits network: 75,010 parameters, 5 float32 copies = 1,500,200 bytes, and
+    # 1,024 rows (evaluate's batch) x 1,010 units x 4 arrays x 4 bytes = 16,547,840 bytes
+    needed = 1_500_200 + 16_547_840
+    monkeypatch.setattr(train_config, "physical_memory", lambda: needed - 1)
     monkeypatch.chdir(tmp_path)
     line = usage_error("train", "--quiet", "--hidden", "1000")
     assert "train: --hidden 1000 must fit in this machine's memory" in line
-    assert "75,010 parameters" in line and "pass smaller layer widths" in line
+    assert "75,010 parameters" in line and "activations of 1,024 rows" in line
+    assert "pass smaller layer widths" in line
     assert list(tmp_path.iterdir()) == []
-    monkeypatch.setattr(train_config, "physical_memory", lambda: 1_500_200)
+    monkeypatch.setattr(train_config, "physical_memory", lambda: needed)
     assert train_config.check_network_memory({"hidden": [1000], "dtype": "float32"}, 64, 10) is None
+
+
+def test_a_layer_whose_activations_cannot_fit_is_refused_though_its_weights_can(monkeypatch):
+    # 2 features, --hidden 100000000: 14.9 GiB of weights and state passed the check, and the
+    # first batch's arrays (12 GiB each at batch 32) woke the out-of-memory killer (status 137)
+    from softgrad.cli import train_config
+
+    monkeypatch.setattr(train_config, "physical_memory", lambda: 23 * 2**30)
+    settings = {"hidden": [100_000_000], "dtype": "float32", "batch_size": 32}
+    with pytest.raises(ValueError, match=r"activations of 1,024 rows\) against 23\.0 GiB"):
+        train_config.check_network_memory(settings, 2, 2)
 
 
 def test_evaluate_names_a_recorded_data_file_that_is_gone(cli, usage_error, tmp_path):

@@ -108,6 +108,9 @@ def check_dtype_range(settings: dict[str, Any]) -> None:
 # what training holds per parameter, in units of the dtype: weights, gradients, Adam's two
 # moments and the update's temporaries (SGD holds less; a bound, not a measurement)
 COPIES_PER_PARAMETER = 5
+# per unit and row of a batch: the product, the activation's output, the gradient, a mask
+ACTIVATION_COPIES = 4
+INFERENCE_ROWS = 1024  # the batch evaluate and predict run (training.evaluation)
 
 
 def physical_memory() -> int | None:
@@ -126,6 +129,9 @@ def check_network_memory(settings: dict[str, Any], n_features: int, n_classes: i
     ``--hidden 100000000`` asked NumPy for 47.7 GiB of initial weights: refused where
     allocation fails, but where the system overcommits memory the allocation succeeds and
     filling it wakes the out-of-memory killer, which may end other processes than this one.
+    The activations count too: a batch's rows times every layer's units, a few arrays of them
+    (at 2 features the weights of ``--hidden 100000000`` came to 14.9 GiB and passed, and
+    the first batch's 12 GiB arrays ended the run with the out-of-memory killer's status 137).
     """
     from itertools import pairwise
 
@@ -133,15 +139,18 @@ def check_network_memory(settings: dict[str, Any], n_features: int, n_classes: i
 
     sizes = [n_features, *settings["hidden"], n_classes]
     n_params = sum((a + 1) * b for a, b in pairwise(sizes))
-    needed = n_params * COPIES_PER_PARAMETER * np.dtype(settings["dtype"]).itemsize
+    itemsize = np.dtype(settings["dtype"]).itemsize
+    rows = max(settings.get("batch_size") or 0, INFERENCE_ROWS)
+    activations = rows * sum(sizes[1:]) * ACTIVATION_COPIES * itemsize
+    needed = n_params * COPIES_PER_PARAMETER * itemsize + activations
     available = physical_memory()
     if available is not None and needed > available:
         hidden = ",".join(map(str, settings["hidden"]))
         raise ValueError(
             f"train: --hidden {hidden} must fit in this machine's memory; got a network of "
             f"{n_params:,} parameters, which needs about {needed / 2**30:,.1f} GiB to train "
-            f"(weights, gradients, optimizer state) against {available / 2**30:,.1f} GiB here "
-            "(pass smaller layer widths)"
+            f"(weights, gradients, optimizer state and the activations of {rows:,} rows) "
+            f"against {available / 2**30:,.1f} GiB here (pass smaller layer widths)"
         )
 
 
