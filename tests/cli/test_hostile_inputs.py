@@ -91,8 +91,10 @@ def test_hostile_model_files_are_refused_on_load(
     assert not (tmp_path / "m.onnx").exists()
 
 
+# the digits model scales by 1/16, in float64 for float64 rows: 16 * 3.5e38 scales to 3.5e38,
+# beyond float32's 3.4e38 (3.5e38 itself scales to 2.2e37 and is answered: next test)
 @pytest.mark.parametrize(
-    ("value", "row"), [(1e308, 1), (-1e308, 2), (3.5e38, 0), (np.finfo(np.float64).max, 1)]
+    ("value", "row"), [(1e308, 1), (-1e308, 2), (16 * 3.5e38, 0), (np.finfo(np.float64).max, 1)]
 )
 def test_inputs_that_overflow_the_models_dtype_are_refused_by_row(
     usage_error, digits_model, tmp_path, value, row
@@ -108,8 +110,9 @@ def test_inputs_that_overflow_the_models_dtype_are_refused_by_row(
 
 
 def test_large_but_representable_inputs_are_answered_without_warnings(cli, digits_model, tmp_path):
-    X = np.zeros((2, 64))
+    X = np.zeros((3, 64))
     X[1, 7] = 1e30
+    X[2, 7] = 3.5e38  # beyond float32, but not once scaled (by 1/16, in float64)
     np.save(tmp_path / "large.npy", X)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
