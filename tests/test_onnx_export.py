@@ -351,3 +351,23 @@ def test_a_bare_network_with_a_softmax_over_the_batch_is_refused_as_a_model_is(t
     with pytest.raises(ValueError, match=r"^export_onnx: layer 1 \(Softmax\) axis must be -1 or 1"):
         export_onnx(net, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_past_an_onnx_files_2_gib_are_refused_before_the_graph(
+    tmp_path, monkeypatch, dtype
+):
+    # protobuf failed with "Failed to serialize proto" and no reason, after the graph had
+    # taken 3.7 times the weights' memory (a 23,200 x 23,200 float32 layer); the limit is
+    # lowered here to this network's 7,510 values, less one byte
+    from softgrad import onnx_export
+    from softgrad.nn import build_mlp
+
+    net = build_mlp(64, [100], 10, rng=0, dtype=dtype)
+    itemsize = np.dtype(dtype).itemsize
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 7_510 * itemsize - 1)
+    with pytest.raises(ValueError, match=r"at most 2 GiB \(protobuf's limit\); got 7,510 "):
+        export_onnx(net, tmp_path / "net.onnx")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 7_510 * itemsize)
+    assert export_onnx(net, tmp_path / "net.onnx").is_file()

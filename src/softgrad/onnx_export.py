@@ -136,6 +136,25 @@ def _graph_dtype(plan: list) -> type:
     return np.float64 if any(array.dtype.itemsize > 4 for array in weights) else np.float32
 
 
+# protobuf serialises one message of at most 2 GiB, which an ONNX file is; 1 MiB is left for
+# the graph, the scaler and the metadata
+MAX_WEIGHT_BYTES = 2**31 - 1 - 2**20
+
+
+def _check_size(plan: list, dtype: type) -> None:
+    """ValueError, before any copy is made, for weights an ONNX file cannot hold: protobuf
+    failed with "Failed to serialize proto" and no reason, after the graph had taken 3.7
+    times the weights' memory."""
+    n_values = sum(array.size for step in plan if step[0] == "gemm" for array in step[1:3])
+    size = n_values * np.dtype(dtype).itemsize
+    if size > MAX_WEIGHT_BYTES:
+        raise ValueError(
+            f"export_onnx: the weights must fit in one ONNX file, at most 2 GiB (protobuf's "
+            f"limit); got {n_values:,} {np.dtype(dtype).name} values, {size / 2**30:.2f} GiB: "
+            "nothing was written"
+        )
+
+
 def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
     current = "input"
     offset = np.asarray(scaler.offset, dtype=np.float32)
@@ -178,6 +197,7 @@ def build_graph(model, name: str = "softgrad"):
 
     plan, scaler = _plan(model)
     dtype = _graph_dtype(plan)
+    _check_size(plan, dtype)
     gemms = [step[1] for step in plan if step[0] == "gemm"]
     n_features, n_classes = gemms[0].shape[0], gemms[-1].shape[1]
     inits: list = []
@@ -259,7 +279,8 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     IsADirectoryError
         ``path`` is a folder (checked before the graph is built).
     ValueError
-        A layer the graph cannot express: nothing is written.
+        A layer the graph cannot express, or weights past an ONNX file's 2 GiB (protobuf's
+        limit): nothing is written.
 
     Examples
     --------
