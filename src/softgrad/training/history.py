@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 _LISTS = ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time")
 _STOP_REASONS = (None, "early_stopping", "callback")
 
@@ -94,6 +96,17 @@ class History:
         out["stop_reason"] = self.stop_reason
         return out
 
+    def to_arrays(self) -> dict[str, Any]:
+        """:meth:`to_dict` with each list as a float64 array (non-finite values kept): what a
+        checkpoint stores, beside its JSON header; :meth:`from_dict` reads it back."""
+        out: dict[str, Any] = {
+            name: np.asarray(getattr(self, name), dtype=np.float64) for name in _LISTS
+        }
+        out["best_epoch"] = self.best_epoch
+        out["stopped_early"] = self.stopped_early
+        out["stop_reason"] = self.stop_reason
+        return out
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
         """Rebuild a History from :meth:`to_dict` output (None entries come back as NaN)."""
@@ -104,7 +117,7 @@ class History:
             raise ValueError(
                 f"History.from_dict: d must have the keys {list(_LISTS)}; got {sorted(d)!r}"
             )
-        lists = {name: [math.nan if v is None else float(v) for v in d[name]] for name in _LISTS}
+        lists = {name: _floats(d[name]) for name in _LISTS}
         best_epoch = d.get("best_epoch")
         stop_reason = d.get("stop_reason")
         if stop_reason not in _STOP_REASONS:
@@ -118,6 +131,19 @@ class History:
             stopped_early=bool(d.get("stopped_early", False)),
             stop_reason=stop_reason,
         )
+
+
+def _floats(values: Any) -> list[float]:
+    """A list of :meth:`History.to_dict` (None for NaN) or :meth:`History.to_arrays` (a 1-D
+    float array) as floats."""
+    if isinstance(values, np.ndarray):
+        if values.ndim != 1 or values.dtype.kind != "f":
+            raise ValueError(
+                f"a history entry must be a 1-D float array; got {values.dtype.name} of "
+                f"shape {values.shape}"
+            )
+        return values.tolist()
+    return [math.nan if v is None else float(v) for v in values]
 
 
 def _json_float(value: float) -> float | None:
