@@ -33,3 +33,23 @@ def test_training_and_prediction_read_the_digits_float32_drops(cli, tmp_path, rn
     assert json.loads(result.out)["test_accuracy"] > 0.95
     model = softgrad.load(out)
     assert np.mean(model.predict(X_test).astype(int) == y_test) > 0.95
+
+
+def test_predict_reads_a_csv_as_training_and_evaluate_read_it(cli, tmp_path, rng):
+    # train and evaluate parse a CSV's features as float32 (issue 12's memory); predict
+    # parsed them as float64, and once float64 rows were scaled in float64 it answered 701
+    # of 1,500 rows otherwise than the model evaluate scored on the same file
+    signal = rng.normal(scale=2e-4, size=(400, 2))
+    X, y = 1e4 + signal, (signal[:, 0] > 0).astype(int)
+    rows = "".join(f"{a:.17g},{b:.17g},{label}\n" for (a, b), label in zip(X, y, strict=True))
+    (tmp_path / "fine.csv").write_text("a,b,label\n" + rows)
+    out = tmp_path / "m.npz"
+    trained = cli(
+        "train", "--data", tmp_path / "fine.csv", "--out", out, "--epochs", "2", "--quiet"
+    )
+    assert trained.code == 0, trained.err
+    got = cli("predict", "--model", out, "--json", tmp_path / "fine.csv")
+    assert got.code == 0, got.err
+    answers = [p["top"][0]["class"] for p in got.json()["predictions"]]
+    expected = softgrad.load(out).predict(X.astype(np.float32))
+    assert answers == [str(c) for c in expected]
