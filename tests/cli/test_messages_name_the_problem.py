@@ -321,6 +321,18 @@ def test_a_layer_whose_activations_cannot_fit_is_refused_though_its_weights_can(
         train_config.check_network_memory(settings, 2, 2)
 
 
+def test_a_small_data_sets_batches_hold_no_more_rows_than_it_has(monkeypatch):
+    # 75 rows at --hidden 2000000 trained in 1.25 GB; counted as 1,024 rows the check asked
+    # for 31 GiB and refused it
+    from softgrad.cli import train_config
+
+    monkeypatch.setattr(train_config, "physical_memory", lambda: 23 * 2**30)
+    settings = {"hidden": [2_000_000], "dtype": "float32", "batch_size": 32}
+    assert train_config.check_network_memory(settings, 2, 2, n_rows=75) is None
+    with pytest.raises(ValueError, match=r"activations of 1,024 rows"):
+        train_config.check_network_memory(settings, 2, 2, n_rows=5_000)
+
+
 def test_evaluate_names_a_recorded_data_file_that_is_gone(cli, usage_error, tmp_path):
     rows = "".join(f"{k},{2 * k},{k % 2}\n" for k in range(30))
     (tmp_path / "d.csv").write_text("a,b,label\n" + rows)

@@ -280,7 +280,8 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
         quiet = args.quiet or not ranks.speaks(comm)
         data = ranks.load_once(comm, lambda: _load(args, settings, quiet))
         settings, validation_note = _validation(args, settings, data)
-        train_config.check_network_memory(settings, data.n_features, data.n_classes)
+        n_rows = max(len(data.y_train), len(data.y_test))
+        train_config.check_network_memory(settings, data.n_features, data.n_classes, n_rows)
     # once every check has passed: a refused command removes nothing
     if ranks.speaks(comm):  # one rank removes them: the others would race it
         for name in remove_leftovers(list(paths.values())):

@@ -123,7 +123,9 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_network_memory(settings: dict[str, Any], n_features: int, n_classes: int) -> None:
+def check_network_memory(
+    settings: dict[str, Any], n_features: int, n_classes: int, n_rows: int | None = None
+) -> None:
     """ValueError when the network alone could not fit in this machine's memory.
 
     ``--hidden 100000000`` asked NumPy for 47.7 GiB of initial weights: refused where
@@ -132,6 +134,8 @@ def check_network_memory(settings: dict[str, Any], n_features: int, n_classes: i
     The activations count too: a batch's rows times every layer's units, a few arrays of them
     (at 2 features the weights of ``--hidden 100000000`` came to 14.9 GiB and passed, and
     the first batch's 12 GiB arrays ended the run with the out-of-memory killer's status 137).
+    A batch holds at most ``n_rows``, the larger of the training and test sets (75 rows at
+    ``--hidden 2000000`` train in 1.25 GB, where 1,024 rows would need 31 GiB).
     """
     from itertools import pairwise
 
@@ -141,6 +145,8 @@ def check_network_memory(settings: dict[str, Any], n_features: int, n_classes: i
     n_params = sum((a + 1) * b for a, b in pairwise(sizes))
     itemsize = np.dtype(settings["dtype"]).itemsize
     rows = max(settings.get("batch_size") or 0, INFERENCE_ROWS)
+    if n_rows is not None:
+        rows = max(1, min(rows, n_rows))
     activations = rows * sum(sizes[1:]) * ACTIVATION_COPIES * itemsize
     needed = n_params * COPIES_PER_PARAMETER * itemsize + activations
     available = physical_memory()
