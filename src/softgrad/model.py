@@ -26,6 +26,7 @@ from softgrad.model_inputs import (
 )
 from softgrad.nn.sequential import Sequential
 from softgrad.preprocessing import Scaler
+from softgrad.scaling import working_dtype
 from softgrad.training.inference_checks import (
     LOGISTIC_FIX,
     check_class_outputs,
@@ -36,6 +37,11 @@ from softgrad.training.inference_checks import (
 from softgrad.training.predict import logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
+
+
+def _unscaled(X: np.ndarray) -> np.ndarray:
+    """A model without a scaler reads X as it is."""
+    return X
 
 
 class Model:
@@ -153,10 +159,28 @@ class Model:
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Raw features -> network input: ``scaler.transform(X)``, in float64 for a float64
         network (float32 for the others), or ``X`` itself without a scaler."""
-        if self.scaler is None:
-            return X
-        wide = input_dtype(self.network) == np.float64
-        return self.scaler.transform(X, dtype=np.float64 if wide else np.float32)
+        return self._scaling()(X)
+
+    def _scaling(self) -> Callable[[np.ndarray], np.ndarray]:
+        """:meth:`scale` for the batches of one call. The network's dtype matters to float64
+        rows only (the others are scaled in float32, and a float64 network widens them as
+        transform would): it is looked up once a call, and only for them (``named_params``
+        cost 8 us of a one-row prediction's 240)."""
+        scaler = self.scaler
+        if scaler is None:
+            return _unscaled
+        found: list[np.dtype] = []
+
+        def scale(X: np.ndarray) -> np.ndarray:
+            X = np.asarray(X)
+            if working_dtype(X.dtype) == np.float32:
+                return scaler.transform(X)
+            if not found:
+                wide = input_dtype(self.network) == np.float64
+                found.append(np.dtype(np.float64 if wide else np.float32))
+            return scaler.transform(X, dtype=found[0])
+
+        return scale
 
     def _columns_by_name(self, X: Any, where: str) -> Any:
         """A pandas DataFrame's columns in the order of the feature names the model was trained
@@ -198,7 +222,7 @@ class Model:
                 network,
                 X,
                 batch_size,
-                prepare=self.scale,
+                prepare=self._scaling(),
                 head=finite_head,
                 where=where,
                 check_finite=True,

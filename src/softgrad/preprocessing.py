@@ -9,7 +9,6 @@ classes hold the map and apply it, whatever chose it.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -18,58 +17,22 @@ from softgrad.checks import first_non_number
 from softgrad.kernels import get_ops
 from softgrad.model_file_scaler import zero_scale
 from softgrad.preprocessing_params import ScalerParams
+from softgrad.scaling import (
+    FLOAT32,
+    FLOAT64,
+    as_float32,
+    scale_by_blocks,
+    scale_into,
+    working_dtype,
+)
 from softgrad.stored_rows import StoredRows
 
 __all__ = ["ScaledRows", "Scaler"]
 
 
-_BLOCK = 1 << 16  # values scaled at a time when the working dtype is not the result's
-
-
-def working_dtype(stored: np.dtype) -> np.dtype:
-    """The dtype features stored as ``stored`` are scaled in (:class:`Scaler`'s Notes):
-    float64 for floats wider than float32, which a cast to float32 would round before the
-    offset is taken off; float32 for the rest (integers are cast to float32 first, as the
-    batch gather kernels read them)."""
-    return np.dtype(np.float64 if stored.kind == "f" and stored.itemsize > 4 else np.float32)
-
-
-def _scale_into(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray) -> Any:
-    """``out = (X - offset) * scale``, each operation rounded in out's dtype."""
-    np.subtract(X, offset, out=out, dtype=out.dtype)
-    return np.multiply(out, scale, out=out)
-
-
-def _scale_by_blocks(
-    X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray, work: np.dtype
-) -> None:
-    """:func:`_scale_into` in ``work``, a block of rows at a time (no whole intermediate), each
-    block then cast into ``out``."""
-    if X.ndim < 2:  # one row, or one value
-        out[...] = _scale_into(X, offset, scale, np.empty(X.shape, work))
-        return
-    rows = max(1, _BLOCK // max(1, math.prod(X.shape[1:])))
-    for start in range(0, X.shape[0], rows):
-        part = X[start : start + rows]
-        out[start : start + rows] = _scale_into(part, offset, scale, np.empty(part.shape, work))
-
-
-def _as_float32(value: Any, what: str) -> np.ndarray:
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf" or array.ndim > 1:
-        raise ValueError(
-            f"Scaler: {what} must be a number or a 1-D numeric array (D,); "
-            f"got {array.dtype.name} of shape {array.shape}"
-        )
-    with np.errstate(over="ignore"):  # out of float32 range becomes inf, reported below
-        array = array.astype(np.float32)
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"Scaler: {what} must be finite in float32; got {value!r}")
-    return array
-
-
 class Scaler(ScalerParams):
-    """Maps raw features to float32 network inputs: ``x_scaled = (x - offset) * scale``.
+    """Maps raw features to network inputs: ``x_scaled = (x - offset) * scale``, in float32
+    (or float64 for a float64 network: :meth:`transform`'s ``dtype``).
 
     Parameters
     ----------
@@ -100,8 +63,8 @@ class Scaler(ScalerParams):
     """
 
     def __init__(self, offset: float | np.ndarray = 0.0, scale: float | np.ndarray = 1.0):
-        self.offset = _as_float32(offset, "offset")
-        self.scale = _as_float32(scale, "scale")
+        self.offset = as_float32(offset, "offset")
+        self.scale = as_float32(scale, "scale")
         problem = zero_scale(self.scale)  # Model, save and load refuse it: refused at once
         if problem is not None:
             raise ValueError(f"Scaler: scale {problem}")
@@ -159,8 +122,8 @@ class Scaler(ScalerParams):
                 f"Scaler.transform: X must have {n_features} features (last axis); "
                 f"got shape {X.shape}"
             )
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
+        dtype = FLOAT32 if dtype is np.float32 else np.dtype(dtype)  # the common case, quickly
+        if dtype != FLOAT32 and dtype != FLOAT64:
             raise ValueError(
                 f"Scaler.transform: dtype must be float32 or float64; got {dtype.name!r}"
             )
@@ -176,9 +139,9 @@ class Scaler(ScalerParams):
         # warning (fit, the models and the CLI refuse such rows by name before they scale them)
         with np.errstate(over="ignore", invalid="ignore"):
             if work == dtype:  # straight into out: never promoted, no intermediate
-                _scale_into(X, self.offset, self.scale, out)
+                scale_into(X, self.offset, self.scale, out)
             else:  # in the working dtype, then rounded or widened into out
-                _scale_by_blocks(X, self.offset, self.scale, out, work)
+                scale_by_blocks(X, self.offset, self.scale, out, work)
         return out
 
     def inputs(self, X: np.ndarray, dtype: Any = np.float32) -> ScaledRows | np.ndarray:
@@ -289,8 +252,8 @@ class ScaledRows(StoredRows):
                 f"ScaledRows: data must have {scaler.n_features} features like the scaler; "
                 f"got shape {data.shape}"
             )
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
+        dtype = FLOAT32 if dtype is np.float32 else np.dtype(dtype)  # the common case, quickly
+        if dtype != FLOAT32 and dtype != FLOAT64:
             raise ValueError(f"ScaledRows: dtype must be float32 or float64; got {dtype.name!r}")
         self.data = np.ascontiguousarray(data)
         self.scaler = scaler

@@ -1,0 +1,58 @@
+"""The arithmetic of :class:`~softgrad.preprocessing.Scaler`: ``(X - offset) * scale`` in the
+dtype the stored features call for (:func:`working_dtype`), into a result of another dtype a
+block of rows at a time, and the float32 parameters it is given."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FLOAT32", "FLOAT64", "as_float32", "scale_by_blocks", "scale_into", "working_dtype"]
+
+FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+_BLOCK = 1 << 16  # values scaled at a time when the working dtype is not the result's
+
+
+def working_dtype(stored: np.dtype) -> np.dtype:
+    """The dtype features stored as ``stored`` are scaled in (the Notes of
+    :class:`~softgrad.preprocessing.Scaler`): float64 for floats wider than float32, which a
+    cast to float32 would round before the offset is taken off; float32 for the rest
+    (integers are cast to float32 first, as the batch gather kernels read them)."""
+    return FLOAT64 if stored.kind == "f" and stored.itemsize > 4 else FLOAT32
+
+
+def scale_into(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray) -> Any:
+    """``out = (X - offset) * scale``, each operation rounded in out's dtype."""
+    np.subtract(X, offset, out=out, dtype=out.dtype)
+    return np.multiply(out, scale, out=out)
+
+
+def scale_by_blocks(
+    X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray, work: np.dtype
+) -> None:
+    """:func:`scale_into` in ``work``, a block of rows at a time (no whole intermediate), each
+    block then cast into ``out``."""
+    if X.ndim < 2:  # one row, or one value
+        out[...] = scale_into(X, offset, scale, np.empty(X.shape, work))
+        return
+    rows = max(1, _BLOCK // max(1, math.prod(X.shape[1:])))
+    for start in range(0, X.shape[0], rows):
+        part = X[start : start + rows]
+        out[start : start + rows] = scale_into(part, offset, scale, np.empty(part.shape, work))
+
+
+def as_float32(value: Any, what: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf" or array.ndim > 1:
+        raise ValueError(
+            f"Scaler: {what} must be a number or a 1-D numeric array (D,); "
+            f"got {array.dtype.name} of shape {array.shape}"
+        )
+    with np.errstate(over="ignore"):  # out of float32 range becomes inf, reported below
+        array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"Scaler: {what} must be finite in float32; got {value!r}")
+    return array
