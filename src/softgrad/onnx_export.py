@@ -1,12 +1,15 @@
 """Export a trained softgrad network to ONNX: Gemm layers, activations and a Softmax.
 
-It predicts what :class:`softgrad.model.Model` predicts, to float32 rounding: a float64 model's
-graph computes in float64 between its float32 input and outputs.
+It predicts what :class:`softgrad.model.Model` predicts on the same float32 features, to
+float32 rounding: a float64 model's graph computes in float64 between its float32 input and
+outputs. Its input is float32, so features that need float64 (the Model scales float64 rows in
+float64: a timestamp's seconds near 1.7e9) reach the graph rounded, as they reach a Model
+given them as float32.
 
 The graph takes ``input`` (float32, shape (N, D), N dynamic) and returns ``probabilities``
 (N, C) and ``logits`` (N, C). A :class:`softgrad.model.Model`'s input scaler is kept as explicit
 ``Sub`` (offset) and ``Mul`` (scale) nodes before the first Gemm, the same float32 arithmetic as
-:meth:`Scaler.transform`, so the graph accepts raw features. A two-class
+:meth:`Scaler.transform` on float32 features, so the graph accepts raw features. A two-class
 :class:`softgrad.sklearn.MLPClassifier` (one logistic output z) is exported as the logits
 [0, z]: softmax([0, z]) = [sigmoid(-z), sigmoid(z)], its predict_proba.
 """
@@ -208,7 +211,8 @@ def build_graph(model, name: str = "softgrad"):
     if dtype == np.float32:
         _body_nodes(plan, current, "logits", dtype, helper, numpy_helper, inits, nodes)
         nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
-    else:  # the input (scaled in float32, as the model does) -> float64 -> float32 outputs
+    else:  # the float32 input (scaled in float32, as the model scales float32 rows) ->
+        # float64 -> float32 outputs
         double, single = TensorProto.DOUBLE, TensorProto.FLOAT
         nodes.append(helper.make_node("Cast", [current], ["input64"], to=double))
         _body_nodes(plan, "input64", "logits64", dtype, helper, numpy_helper, inits, nodes)
