@@ -35,6 +35,7 @@ FLOORS = {
     "model_inputs": 2,
     "preprocessing": 2,
     "preprocessing_params": 2,
+    "scaling": 2,
     "stored_rows": 2,
     "coded_rows": 2,
     "metrics": 2,
