@@ -53,3 +53,36 @@ def test_predict_reads_a_csv_as_training_and_evaluate_read_it(cli, tmp_path, rng
     answers = [p["top"][0]["class"] for p in got.json()["predictions"]]
     expected = softgrad.load(out).predict(X.astype(np.float32))
     assert answers == [str(c) for c in expected]
+
+
+def test_predict_reads_a_csv_in_float64_for_a_model_trained_in_python(cli, tmp_path, rng):
+    # read as float32 for every model, a float64 network trained with fit on float64 rows
+    # answered 710 of 1,500 CSV rows otherwise than Model.predict on the same rows
+    from softgrad.model import Model
+    from softgrad.nn import CrossEntropyLoss, build_mlp
+    from softgrad.optim import Adam
+    from softgrad.preprocessing import Scaler
+    from softgrad.training import fit
+
+    signal = rng.normal(scale=2e-4, size=(400, 2))
+    X, y = 1e4 + signal, (signal[:, 0] > 0).astype(int)
+    scaler = Scaler.fit_standard(X)
+    network = build_mlp(2, [16], 2, rng=0, dtype=np.float64)
+    fit(
+        network,
+        CrossEntropyLoss(),
+        Adam(lr=1e-2),
+        scaler.transform(X, dtype=np.float64),
+        y,
+        epochs=20,
+        rng=0,
+    )
+    model = Model(network, None, scaler)
+    model.save(tmp_path / "m.npz")
+    rows = "".join(f"{a:.17g},{b:.17g}\n" for a, b in X)
+    (tmp_path / "fine.csv").write_text(rows)
+    got = cli("predict", "--model", tmp_path / "m.npz", "--json", tmp_path / "fine.csv")
+    assert got.code == 0, got.err
+    answers = [int(p["top"][0]["class"]) for p in got.json()["predictions"]]
+    assert answers == model.predict(X).tolist()
+    assert np.mean(model.predict(X) == y) > 0.95

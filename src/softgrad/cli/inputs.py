@@ -41,24 +41,34 @@ def _from_array_file(path: Path) -> np.ndarray:
 
 
 def _from_csv(path: Path, model: Any) -> np.ndarray:
-    """The rows of a .csv file as float32, read by the one CSV reader of softgrad as
-    ``train`` and ``evaluate`` read a CSV data set (:mod:`softgrad.datasets.files`): the
-    model's feature columns, by name where the model has their names, else in order
+    """The rows of a .csv file, read by the one CSV reader of softgrad: the model's feature
+    columns, by name where the model has their names, else in order
     (:mod:`softgrad.cli.csv_columns`). The header is optional (a first line of numbers is a
     row). Errors name the file, and the line and column of a bad cell, or of a value float32
-    cannot hold (:func:`softgrad.datasets.csv.read_csv`).
+    cannot hold where the features are read as float32
+    (:func:`softgrad.datasets.csv.read_csv`).
 
-    float32 as training read them: read as float64, a feature's digits below float32's step
-    (a timestamp's seconds) reached a model that was trained without them, and scaled in
-    float64 gave other answers than ``evaluate`` scored on the same file (701 of 1,500 rows
-    of a feature of 1e4 +- 2e-4).
+    Read as the model's training features were: float32 for a model ``softgrad train``
+    trained on a CSV file, as its loader parses one (:mod:`softgrad.datasets.files`), else
+    float64, which the model scales in float64 where the features need it. Read as float64,
+    a CSV-trained model's features kept digits below float32's step (a timestamp's seconds)
+    that training never saw, and ``predict`` answered 701 of 1,500 rows of a feature of
+    1e4 +- 2e-4 otherwise than ``evaluate`` scored them; read as float32, a float64 model
+    trained in Python lost them (710 of 1,500).
     """
     from softgrad.cli.csv_columns import FeatureColumns, model_feature_names
     from softgrad.datasets.csv import read_csv
 
     where = f"predict: {str(path)!r}"
     columns = FeatureColumns(model_feature_names(model, "predict"), model.n_features, where)
-    return columns.order(read_csv(path, where, header="auto", label=columns, dtype=np.float32))
+    dtype = np.float32 if _trained_on_csv(model) else np.float64
+    return columns.order(read_csv(path, where, header="auto", label=columns, dtype=dtype))
+
+
+def _trained_on_csv(model: Any) -> bool:
+    """Whether ``softgrad train`` trained ``model`` on a .csv file (its ``data_spec``)."""
+    spec = (model.metadata or {}).get("data_spec")
+    return isinstance(spec, str) and spec.lower().endswith(".csv")
 
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
