@@ -157,8 +157,10 @@ class Model:
         return len(self.classes)
 
     def scale(self, X: np.ndarray) -> np.ndarray:
-        """Raw features -> network input: ``scaler.transform(X)``, in float64 for a float64
-        network (float32 for the others), or ``X`` itself without a scaler."""
+        """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without a
+        scaler. float64 rows come out in float64 for a float64 network (the others in
+        float32); other rows come out in float32, which a float64 network widens exactly as
+        it reads them."""
         return self._scaling()(X)
 
     def _scaling(self) -> Callable[[np.ndarray], np.ndarray]:

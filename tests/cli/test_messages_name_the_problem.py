@@ -89,7 +89,7 @@ def checkpoint(tmp_path_factory):
     ("edit", "fragment"),
     [
         (lambda m: m.update(epoch="x"), "entry 'epoch' is malformed"),
-        (lambda m: m["history"]["train_loss"].__setitem__(0, "x"), "entry 'history' is malformed"),
+        (lambda m: m["history"].update(train_loss="x"), "entry 'history' is malformed"),
         (lambda m: m["stopper"].update(best="x"), "entry 'stopper' is malformed"),
         (lambda m: m["optimizer"].update(lr="x"), "entry 'optimizer' is malformed"),
         (lambda m: m["rng"].update(bit_generator="x"), "entry 'rng' is malformed"),

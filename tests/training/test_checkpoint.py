@@ -479,3 +479,19 @@ def test_a_format_1_checkpoint_with_the_history_in_its_header_still_resumes(blob
     )
     old = load_checkpoint(tmp_path / "v1.npz")
     assert old.history.to_dict() == history.to_dict() and old.epoch == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "keep"), [("train_acc", 1), ("val_loss", 1), ("val_loss", 0), ("lr", 3)]
+)
+def test_a_history_list_of_another_length_is_refused_naming_the_entry(blobs, tmp_path, name, keep):
+    # only train_loss was held to the epochs: a checkpoint with val_loss cut short resumed,
+    # and the resumed run's plot and model file had the validation curve an epoch off
+    X, y = blobs
+    _fit(X, y, 2, rng=1, checkpoint=tmp_path / "ck.npz")
+    arrays, meta = read_npz(tmp_path / "ck.npz", what="checkpoint")
+    values = arrays[f"history.{name}"]
+    arrays[f"history.{name}"] = np.resize(values, keep) if keep <= 2 else np.r_[values, 0.1]
+    write_npz(tmp_path / "ck.npz", arrays, meta, kind="checkpoint")
+    with pytest.raises(ModelFileError, match=rf"entry 'history' is malformed .*{name} "):
+        load_checkpoint(tmp_path / "ck.npz")

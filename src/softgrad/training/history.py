@@ -118,6 +118,7 @@ class History:
                 f"History.from_dict: d must have the keys {list(_LISTS)}; got {sorted(d)!r}"
             )
         lists = {name: _floats(d[name]) for name in _LISTS}
+        _check_lengths(lists)
         best_epoch = d.get("best_epoch")
         stop_reason = d.get("stop_reason")
         if stop_reason not in _STOP_REASONS:
@@ -130,6 +131,23 @@ class History:
             best_epoch=None if best_epoch is None else int(best_epoch),
             stopped_early=bool(d.get("stopped_early", False)),
             stop_reason=stop_reason,
+        )
+
+
+def _check_lengths(lists: dict[str, list[float]]) -> None:
+    """ValueError unless every list holds one value an epoch (the validation lists none, for a
+    run without validation): a checkpoint with one list cut short resumed, and its plot and
+    model file showed the validation curve an epoch off."""
+    epochs = len(lists["train_loss"])
+    lengths = {name: len(values) for name, values in lists.items()}
+    allowed = {name: (0, epochs) if name.startswith("val_") else (epochs,) for name in lists}
+    if any(lengths[name] not in allowed[name] for name in lists) or (
+        lengths["val_loss"] != lengths["val_acc"]
+    ):
+        shown = ", ".join(f"{name} {length}" for name, length in lengths.items())
+        raise ValueError(
+            f"History.from_dict: every list must hold one value an epoch (the validation "
+            f"lists may be empty); got {shown}"
         )
 
 
