@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,20 +89,16 @@ class History:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (plain lists of floats; non-finite values become None)."""
-        out: dict[str, Any] = {
-            name: [_json_float(v) for v in getattr(self, name)] for name in _LISTS
-        }
-        out["best_epoch"] = self.best_epoch
-        out["stopped_early"] = self.stopped_early
-        out["stop_reason"] = self.stop_reason
-        return out
+        return self._with_lists(lambda values: [_json_float(v) for v in values])
 
     def to_arrays(self) -> dict[str, Any]:
         """:meth:`to_dict` with each list as a float64 array (non-finite values kept): what a
         checkpoint stores, beside its JSON header; :meth:`from_dict` reads it back."""
-        out: dict[str, Any] = {
-            name: np.asarray(getattr(self, name), dtype=np.float64) for name in _LISTS
-        }
+        return self._with_lists(lambda values: np.asarray(values, dtype=np.float64))
+
+    def _with_lists(self, convert: Callable[[list[float]], Any]) -> dict[str, Any]:
+        """Every list through ``convert``, and the run's end as it is."""
+        out: dict[str, Any] = {name: convert(getattr(self, name)) for name in _LISTS}
         out["best_epoch"] = self.best_epoch
         out["stopped_early"] = self.stopped_early
         out["stop_reason"] = self.stop_reason
