@@ -66,9 +66,12 @@ def _from_csv(path: Path, model: Any) -> np.ndarray:
 
 
 def _trained_on_csv(model: Any) -> bool:
-    """Whether ``softgrad train`` trained ``model`` on a .csv file (its ``data_spec``)."""
+    """Whether ``softgrad train`` trained ``model`` on a file its loader read as CSV (the
+    model's ``data_spec``)."""
+    from softgrad.datasets.files import is_csv
+
     spec = (model.metadata or {}).get("data_spec")
-    return isinstance(spec, str) and spec.lower().endswith(".csv")
+    return isinstance(spec, str) and is_csv(spec)
 
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:

@@ -271,11 +271,16 @@ def load_file(
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return _load_npz(path, where, hold_out)
-    if suffix == ".csv":
+    if is_csv(path):
         return _load_csv(path, where, progress, hold_out)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
+
+
+def is_csv(path: str | os.PathLike) -> bool:
+    """Whether :func:`load_file` reads ``path`` as a CSV file (its features as float32)."""
+    return Path(path).suffix.lower() == ".csv"
 
 
 # what a folder of images without class folders holds (the image loader itself reads PNG)
