@@ -34,7 +34,7 @@ from softgrad.training.inference_checks import (
     input_dtype,
     softmax_finite,
 )
-from softgrad.training.predict import logits_network, predict_batches
+from softgrad.training.predict import INFERENCE_BATCH, logits_network, predict_batches
 
 __all__ = ["Model", "load", "save"]
 
@@ -230,12 +230,12 @@ class Model:
                 check_finite=True,
             )
 
-    def decision_function(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+    def decision_function(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype (the input
         of a final Softmax or LogSoftmax layer, whose output they are not)."""
         return self._map_batches(X, batch_size, "Model.decision_function", lambda z: z)
 
-    def predict_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict_proba(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Class probabilities ``softmax(logits)``: ndarray of shape (N, C), rows sum to 1.
 
         Parameters
@@ -250,11 +250,11 @@ class Model:
         """
         return self._map_batches(X, batch_size, "Model.predict_proba", checked=softmax_finite)
 
-    def predict_log_proba(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict_log_proba(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """``log_softmax(logits)``: ndarray of shape (N, C), exact even where probs underflow."""
         return self._map_batches(X, batch_size, "Model.predict_log_proba", log_softmax)
 
-    def predict(self, X: Any, batch_size: int = 1024) -> np.ndarray:
+    def predict(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The most probable class of each row: ndarray of shape (N,) of entries of ``classes``."""
         index = self._map_batches(
             X, batch_size, "Model.predict", lambda logits: np.argmax(logits, axis=-1)

@@ -110,7 +110,6 @@ def check_dtype_range(settings: dict[str, Any]) -> None:
 COPIES_PER_PARAMETER = 5
 # per unit and row of a batch: the product, the activation's output, the gradient, a mask
 ACTIVATION_COPIES = 4
-INFERENCE_ROWS = 1024  # the batch evaluate and predict run (training.evaluation)
 
 
 def physical_memory() -> int | None:
@@ -141,10 +140,12 @@ def check_network_memory(
 
     import numpy as np
 
+    from softgrad.training.predict import INFERENCE_BATCH  # the rows evaluate runs at once
+
     sizes = [n_features, *settings["hidden"], n_classes]
     n_params = sum((a + 1) * b for a, b in pairwise(sizes))
     itemsize = np.dtype(settings["dtype"]).itemsize
-    rows = max(settings.get("batch_size") or 0, INFERENCE_ROWS)
+    rows = max(settings.get("batch_size") or 0, INFERENCE_BATCH)
     if n_rows is not None:
         rows = max(1, min(rows, n_rows))
     activations = rows * sum(sizes[1:]) * ACTIVATION_COPIES * itemsize

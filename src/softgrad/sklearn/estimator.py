@@ -23,13 +23,7 @@ from softgrad import functional as F
 from softgrad.checks import unchanged_if_refused
 from softgrad.sklearn import _data, _network, _params, _training
 from softgrad.sklearn._weights import FittedWeights
-from softgrad.training.predict import predict_batches
-
-# rows per forward pass in prediction. The 10,000 Fashion-MNIST test images at h100, float32
-# (2-core Zen 4, medians of 15 interleaved rounds): float64 rows 12.8 / 12.3 / 12.4 / 13.4 ms
-# in batches of 512 / 1,024 / 2,048 / 4,096 rows (two float batches, 3.2 and 6.4 MB, stay in
-# cache for the product), float32 rows 10.9 / 10.6 / 10.5 / 10.9 ms
-PREDICT_BATCH = 1024
+from softgrad.training.predict import INFERENCE_BATCH, predict_batches
 
 
 class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
@@ -341,7 +335,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         _network.use_activation(self._model, self.activation)  # as set now, as in sklearn
         X = _data.check_X(self, X, self._dtype(), reset=False)
         # a float X is cast and checked a batch at a time (_data.check_X), named as ours
-        logits = predict_batches(self._model, X, PREDICT_BATCH, where=type(self).__name__)
+        logits = predict_batches(self._model, X, INFERENCE_BATCH, where=type(self).__name__)
         self._model._clear_cache()  # the last batch, a view of X: not kept alive
         return logits[:, 0] if logits.shape[1] == 1 else logits
 

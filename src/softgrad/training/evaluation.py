@@ -29,7 +29,13 @@ from softgrad.training.inference_checks import (
     input_dtype,
     weight_matrices,
 )
-from softgrad.training.predict import BatchForward, batch_slices, eval_mode, logits_network
+from softgrad.training.predict import (
+    INFERENCE_BATCH,
+    BatchForward,
+    batch_slices,
+    eval_mode,
+    logits_network,
+)
 
 __all__ = ["evaluate"]
 
@@ -61,7 +67,7 @@ def evaluate(
     X: Any,
     y: Any,
     loss: Any = None,
-    batch_size: int = 1024,
+    batch_size: int = INFERENCE_BATCH,
     sample_weight: Any = None,
 ) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` on ``(X, y)``, computed in batches in eval mode.
@@ -120,7 +126,12 @@ def evaluation_figures(
 
 
 def evaluation_sums(
-    model: Any, X: Any, y: Any, loss: Any, batch_size: int = 1024, sample_weight: Any = None
+    model: Any,
+    X: Any,
+    y: Any,
+    loss: Any,
+    batch_size: int = INFERENCE_BATCH,
+    sample_weight: Any = None,
 ) -> tuple[float, float, float, float]:
     """:func:`evaluate`'s figures as sums (float64): (loss sum, hits, what the loss is divided
     by, what the hits are divided by), for a caller that adds them up over shards first.

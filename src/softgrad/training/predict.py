@@ -35,6 +35,13 @@ from softgrad.training.inference_checks import (
 )
 from softgrad.training.step_plan import ForwardPlan
 
+# rows of one inference batch by default, wherever a model predicts or is scored (the
+# estimator's prediction too). The 10,000 Fashion-MNIST test images at h100, float32 (2-core
+# Zen 4, medians of 15 interleaved rounds): float64 rows 12.8 / 12.3 / 12.4 / 13.4 ms in
+# batches of 512 / 1,024 / 2,048 / 4,096 rows (two float batches, 3.2 and 6.4 MB, stay in
+# cache for the product), float32 rows 10.9 / 10.6 / 10.5 / 10.9 ms
+INFERENCE_BATCH = 1024
+
 
 @contextmanager
 def model_mode(model: Any, training: bool) -> Iterator[None]:
@@ -233,7 +240,7 @@ def batch_slices(n_samples: int, batch_size: int) -> Iterator[slice]:
 def predict_batches(
     model: Any,
     X: Any,
-    batch_size: int = 1024,
+    batch_size: int = INFERENCE_BATCH,
     *,
     prepare: Callable[[np.ndarray], np.ndarray] | None = None,
     head: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -334,7 +341,7 @@ def _batch_result(
     return result if head is None else head(result)
 
 
-def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+def predict_logits(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """The model's outputs (logits) for ``X``, computed ``batch_size`` rows at a time.
 
     Parameters
@@ -361,7 +368,7 @@ def predict_logits(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
     return predict_batches(model, X, batch_size, where="predict_logits")
 
 
-def predict_proba(model: Any, X: Any, batch_size: int = 1024) -> np.ndarray:
+def predict_proba(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
     """Class probabilities ``softmax(logits)`` for ``X``, computed in batches.
 
     Parameters
