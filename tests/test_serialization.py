@@ -701,6 +701,12 @@ def _refusal(tmp_path, rng, edit, message):
             lambda a, m: m["metadata"].update({"image_background": "white"}),
             "'image_background' must be 'dark', 'light' or null; got 'white'",
         ),
+        # evaluate and predict read a CSV as float64 for "float64" only: a typo would read
+        # float32 and blur what the model trained on
+        (
+            lambda a, m: m["metadata"].update({"csv_dtype": "f8"}),
+            "'csv_dtype' must be 'float32', 'float64' or null .*; got 'f8'",
+        ),
     ],
     ids=[
         "nan-W",
@@ -713,6 +719,7 @@ def _refusal(tmp_path, rng, edit, message):
         "text-input-max",
         "negative-input-max",
         "unknown-background",
+        "unknown-csv-dtype",
     ],
 )
 def test_values_that_cannot_give_finite_answers_are_refused(tmp_path, rng, edit, message):

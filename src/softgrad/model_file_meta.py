@@ -7,7 +7,8 @@
   ``softgrad predict`` on a picture said the model "was not trained on images";
 - ``metadata`` is a mapping, and of the facts the commands read from it, ``input_max`` is a
   positive finite number, ``input_min`` a finite number below it, ``image_background``
-  "dark" or "light" and ``data_spec`` a string (each may be null).
+  "dark" or "light", ``data_spec`` a string and ``csv_dtype`` "float32" or "float64" (each
+  may be null).
 
 Each problem is one line naming the file and what is wrong.
 """
@@ -94,6 +95,12 @@ def _check_facts(user: dict[str, Any], where: str) -> None:
         raise ModelFileError(
             f"{where}: metadata 'data_spec' must be a data set name or path, or null; "
             f"got {data_spec!r}"
+        )
+    csv_dtype = user.get("csv_dtype")
+    if csv_dtype not in (None, "float32", "float64"):
+        raise ModelFileError(
+            f"{where}: metadata 'csv_dtype' must be 'float32', 'float64' or null (how the "
+            f"training CSV's features were read); got {csv_dtype!r}"
         )
     input_max = user.get("input_max")
     if input_max is not None and not (_finite_number(input_max) and input_max > 0):

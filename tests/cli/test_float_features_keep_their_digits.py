@@ -35,24 +35,79 @@ def test_training_and_prediction_read_the_digits_float32_drops(cli, tmp_path, rn
     assert np.mean(model.predict(X_test).astype(int) == y_test) > 0.95
 
 
-def test_predict_reads_a_csv_as_training_and_evaluate_read_it(cli, tmp_path, rng):
-    # train and evaluate parse a CSV's features as float32 (issue 12's memory); predict
-    # parsed them as float64, and once float64 rows were scaled in float64 it answered 701
-    # of 1,500 rows otherwise than the model evaluate scored on the same file
-    signal = rng.normal(scale=2e-4, size=(400, 2))
+def _fine_csv(path, rng, n=400, labels=True):
+    """A CSV of two features on a mean of 1e4, the class in the first one's last 2e-4."""
+    signal = rng.normal(scale=2e-4, size=(n, 2))
     X, y = 1e4 + signal, (signal[:, 0] > 0).astype(int)
-    rows = "".join(f"{a:.17g},{b:.17g},{label}\n" for (a, b), label in zip(X, y, strict=True))
-    (tmp_path / "fine.csv").write_text("a,b,label\n" + rows)
+    cells = [f"{a:.17g},{b:.17g}" for a, b in X]
+    if labels:
+        cells = [f"{row},{label}" for row, label in zip(cells, y, strict=True)]
+    path.write_text(("a,b,label\n" if labels else "a,b\n") + "\n".join(cells) + "\n")
+    return X, y
+
+
+def test_a_csv_whose_features_need_float64_trains_and_predicts_on_them(cli, tmp_path, rng):
+    # the loader parsed a CSV's features as float32 (issue 12's memory): 3 distinct values of
+    # the feature were left, and the test accuracy was a coin's (0.49), --dtype float64 too
+    X, y = _fine_csv(tmp_path / "fine.csv", rng, n=1500)
     out = tmp_path / "m.npz"
-    trained = cli(
-        "train", "--data", tmp_path / "fine.csv", "--out", out, "--epochs", "2", "--quiet"
-    )
+    argv = ["train", "--data", tmp_path / "fine.csv", "--out", out, "--epochs", "10"]
+    trained = cli(*argv, "--json", "--quiet")
     assert trained.code == 0, trained.err
+    assert json.loads(trained.out)["test_accuracy"] > 0.95
+    model = softgrad.load(out)
+    assert model.metadata["csv_dtype"] == "float64"
+    # predict reads the file as evaluate scored it: as the model's training read it
     got = cli("predict", "--model", out, "--json", tmp_path / "fine.csv")
     assert got.code == 0, got.err
     answers = [p["top"][0]["class"] for p in got.json()["predictions"]]
-    expected = softgrad.load(out).predict(X.astype(np.float32))
-    assert answers == [str(c) for c in expected]
+    assert answers == model.predict(X).tolist()
+    assert np.mean(model.predict(X).astype(int) == y) > 0.95
+
+
+def test_inputs_of_a_float64_csv_model_are_read_as_float64_whatever_their_own_range(
+    cli, tmp_path, rng
+):
+    # three rows: the first two 9e-4 apart, which float32 reads as one value (1e4), beside a
+    # third 100 away, so that float32 would lose less than 2**-16 of this file's own range;
+    # the model that trained on float64 reads them as float64 all the same
+    _fine_csv(tmp_path / "fine.csv", rng, n=1500)
+    out = tmp_path / "m.npz"
+    trained = cli("train", "--data", tmp_path / "fine.csv", "--out", out, "--epochs", "10")
+    assert trained.code == 0, trained.err
+    rows = [(1e4 + 4.5e-4, 1e4, 1), (1e4 - 4.5e-4, 1e4, 0), (1e4 + 100, 1e4, 1)]
+    (tmp_path / "three.csv").write_text(
+        "a,b,label\n" + "".join(f"{a!r},{b!r},{c}\n" for a, b, c in rows)
+    )
+    assert np.float32(rows[0][0]) == np.float32(rows[1][0])
+    scored = cli("evaluate", "--model", out, "--data", tmp_path / "three.csv", "--split", "all")
+    assert scored.code == 0, scored.err
+    assert "accuracy 1.0000" in scored.out
+    got = cli("predict", "--model", out, "--json", tmp_path / "three.csv")
+    assert got.code == 0, got.err
+    assert [p["top"][0]["class"] for p in got.json()["predictions"]] == ["1", "0", "1"]
+
+
+def test_predict_reads_a_csv_as_training_and_evaluate_read_it(cli, tmp_path, rng):
+    # train and evaluate parse a CSV's features as float32 where that keeps their variation
+    # (issue 12's memory); predict parsed them as float64, and once float64 rows were scaled
+    # in float64 it answered rows otherwise than the model evaluate scored on the same file
+    X = rng.normal(size=(400, 2)) * [1.0, 1e-3] + [0.0, 1.0]
+    y = (X[:, 0] + (X[:, 1] - 1.0) * 1e3 > 0).astype(int)
+    rows = "".join(f"{a:.17g},{b:.17g},{label}\n" for (a, b), label in zip(X, y, strict=True))
+    (tmp_path / "plain.csv").write_text("a,b,label\n" + rows)
+    out = tmp_path / "m.npz"
+    trained = cli(
+        "train", "--data", tmp_path / "plain.csv", "--out", out, "--epochs", "2", "--quiet"
+    )
+    assert trained.code == 0, trained.err
+    model = softgrad.load(out)
+    assert model.metadata["csv_dtype"] == "float32"
+    got = cli("predict", "--model", out, "--json", tmp_path / "plain.csv")
+    assert got.code == 0, got.err
+    probabilities = [p["probability"] for p in got.json()["predictions"]]
+    expected = model.predict_proba(X.astype(np.float32)).max(axis=1)
+    assert probabilities == expected.tolist()
 
 
 def test_predict_reads_a_csv_in_float64_for_a_model_trained_in_python(cli, tmp_path, rng):

@@ -78,8 +78,8 @@ def nan_data(monkeypatch):
     load = progress.load_data_with_progress
     where = {}
 
-    def loaded(spec, quiet=False, hold_out=True):
-        data = load(spec, quiet, hold_out)
+    def loaded(spec, quiet=False, hold_out=True, **options):
+        data = load(spec, quiet, hold_out, **options)
         if "row" in where:
             data.X_test = data.X_test.astype(np.float64)
             data.X_test[where["row"], 2] = np.nan

@@ -48,11 +48,13 @@ def _from_csv(path: Path, model: Any) -> np.ndarray:
     cannot hold where the features are read as float32
     (:func:`softgrad.datasets.csv.read_csv`).
 
-    Read as the model's training features were: float32 for a model ``softgrad train``
-    trained on a CSV file, as its loader parses one (:mod:`softgrad.datasets.files`), else
-    float64, which the model scales in float64 where the features need it. Read as float64,
-    a CSV-trained model's features kept digits below float32's step (a timestamp's seconds)
-    that training never saw, and ``predict`` answered 701 of 1,500 rows of a feature of
+    Read as ``softgrad evaluate`` reads the file, hence as the model's training read its
+    features: for a model ``softgrad train`` trained on a CSV file, as its loader parses one
+    (:mod:`softgrad.datasets.files`: float32, or float64 where float32 would lose a column's
+    variation; float64 if the training file needed it, :func:`csv_float64`), else float64,
+    which the model scales in float64 where the features need it. Read as float64, a model
+    trained on float32 features saw digits below float32's step (a timestamp's seconds) that
+    training never saw, and ``predict`` answered 701 of 1,500 rows of a feature of
     1e4 +- 2e-4 otherwise than ``evaluate`` scored them; read as float32, a float64 model
     trained in Python lost them (710 of 1,500).
     """
@@ -61,8 +63,10 @@ def _from_csv(path: Path, model: Any) -> np.ndarray:
 
     where = f"predict: {str(path)!r}"
     columns = FeatureColumns(model_feature_names(model, "predict"), model.n_features, where)
-    dtype = np.float32 if _trained_on_csv(model) else np.float64
-    return columns.order(read_csv(path, where, header="auto", label=columns, dtype=dtype))
+    narrow = _trained_on_csv(model) and not csv_float64(model)
+    dtype = np.float32 if narrow else np.float64
+    table = read_csv(path, where, header="auto", label=columns, dtype=dtype, widen=narrow)
+    return columns.order(table)
 
 
 def _trained_on_csv(model: Any) -> bool:
@@ -72,6 +76,14 @@ def _trained_on_csv(model: Any) -> bool:
 
     spec = (model.metadata or {}).get("data_spec")
     return isinstance(spec, str) and is_csv(spec)
+
+
+def csv_float64(model: Any) -> bool:
+    """Whether ``softgrad train`` read the CSV file that trained ``model`` as float64 (its
+    metadata's ``csv_dtype``): float32 would have lost a column's variation, so ``evaluate``
+    and ``predict`` read the model's CSV inputs as float64 too, whatever float32 would keep
+    of them (one row of a timestamp within a day has no range to lose)."""
+    return (model.metadata or {}).get("csv_dtype") == "float64"
 
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:

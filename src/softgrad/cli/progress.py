@@ -149,7 +149,9 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def load_data_with_progress(spec: str, quiet: bool = False, hold_out: bool = True) -> Any:
+def load_data_with_progress(
+    spec: str, quiet: bool = False, hold_out: bool = True, csv_float64: bool = False
+) -> Any:
     """:func:`softgrad.datasets.load_data` with a :class:`LoadProgress` on stderr."""
     from softgrad.datasets import load_data, unknown_spec
     from softgrad.errors import DatasetNotFoundError
@@ -160,7 +162,7 @@ def load_data_with_progress(spec: str, quiet: bool = False, hold_out: bool = Tru
     progress = LoadProgress(Path(spec).name, quiet=quiet)
     finished = False
     try:
-        data = load_data(spec, progress=progress, hold_out=hold_out)
+        data = load_data(spec, progress=progress, hold_out=hold_out, csv_float64=csv_float64)
         finished = True
     finally:
         progress.close(finished)

@@ -78,6 +78,7 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
 
     ``pictures`` is :func:`picture_record` of the data, taken before training (which may
     standardise the training rows in place)."""
+    from softgrad.datasets.files import is_csv
     from softgrad.model import Model
     from softgrad.nn import CrossEntropyLoss
     from softgrad.training import evaluate
@@ -97,6 +98,8 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
     }
     if data.feature_names is not None:  # a CSV's columns: predict then reads them by name
         metadata["feature_names"] = data.feature_names
+    if is_csv(args.data):  # evaluate and predict read the model's CSV inputs alike
+        metadata["csv_dtype"] = data.X_train.dtype.name
     model = Model(network, np.asarray(data.class_names), scaler, data.image_shape, metadata)
     # every output is rendered to a hidden temp file first and published only when all are:
     # a failed plot leaves the old model (or none), never a new model without its picture

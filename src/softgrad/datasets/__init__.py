@@ -56,6 +56,7 @@ def load_data(
     root: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
     hold_out: bool = True,
+    csv_float64: bool = False,
 ) -> Dataset:
     """Load a data set by name or path.
 
@@ -74,6 +75,8 @@ def load_data(
     hold_out : bool, default True
         For a file without a test set of its own: split one off (False: every sample a
         training sample, the test set empty; :func:`load_file`). The named sets keep theirs.
+    csv_float64 : bool, default False
+        Read a .csv file's features as float64 (:func:`load_file`); other formats ignore it.
 
     Returns
     -------
@@ -107,7 +110,7 @@ def load_data(
     if name == "digits":
         return load_digits()
     if Path(spec).exists():
-        return load_file(spec, progress=progress, hold_out=hold_out)
+        return load_file(spec, progress=progress, hold_out=hold_out, csv_float64=csv_float64)
     raise DatasetNotFoundError(f"load_data: spec {unknown_spec(spec)}")
 
 

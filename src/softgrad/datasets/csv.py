@@ -7,7 +7,8 @@ whole quoted fields), into a feature array allocated once, in the dtype asked fo
 the features plus one block's text, lines and parsed float64 cells. Read as float32 (what
 training uses), a 5-decimal file's features take about 0.45x its size, and ``load_file``
 peaks at about 0.7x on an 85 MB file (``tests/datasets/test_large_csv_memory.py`` bounds it);
-reading the whole text and splitting it into Python strings took 14x.
+reading the whole text and splitting it into Python strings took 14x. A float32 reading that
+would blur a column (``widen``) is dropped and the file read again as float64.
 
 Two engines read a block, and give the same table:
 
@@ -43,7 +44,15 @@ import numpy as np
 from softgrad.datasets.csv_blocks import BlockParser, checked_rows, column_name, decode
 from softgrad.errors import DataFormatError
 
-__all__ = ["BLOCK_BYTES", "ENGINES", "HEADERS", "LABEL_COLUMNS", "CsvTable", "read_csv"]
+__all__ = [
+    "BLOCK_BYTES",
+    "ENGINES",
+    "HEADERS",
+    "LABEL_COLUMNS",
+    "WIDEN_ABOVE",
+    "CsvTable",
+    "read_csv",
+]
 
 LABEL_COLUMNS = ("label", "target", "y")
 ENGINES = ("numpy", "python")
@@ -52,6 +61,11 @@ HEADERS = ("required", "auto")
 # read. Measured on the 85 MB files: 64 KiB to 8 MiB blocks read at the same speed per CPU
 # second, and blocks of 1 MiB and more leave ~5 MB more of freed heap in the process's RSS
 BLOCK_BYTES = 1 << 18
+# read_csv(widen=True): float32 keeps every value of a column to within this share of the
+# column's range, or the file is read again as float64. 2**-16: more than 16 bits across the
+# range (an 8-bit image has 8); a timestamp in seconds rounds to 128 s in float32, which keeps
+# a year of them (2e-6 of the range) and not a day (7e-4)
+WIDEN_ABOVE = 2.0**-16
 
 Progress = Callable[[int, int], None]
 
@@ -112,6 +126,7 @@ def read_csv(
     header: str = "required",
     label: Callable[[list[str]], int | None] = label_column,
     progress: Progress | None = None,
+    widen: bool = False,
 ) -> CsvTable:
     """Read a CSV file of numeric features and (usually) one label column.
 
@@ -134,7 +149,13 @@ def read_csv(
         ``label(header)``: the index of the label column given the header's cells, or None for
         none (default :func:`label_column`: named ``label``/``target``/``y``, else the last).
     progress : callable, optional
-        Called as ``progress(bytes_read, file_size)`` after each block; the CLI draws it.
+        Called as ``progress(bytes_read, file_size)`` after each block; the CLI draws it. A
+        file read again (``widen``) reports its second reading from 0.
+    widen : bool, default False
+        With ``dtype`` float32: read the file again as float64 when float32 rounds some value
+        of a feature column by more than ``WIDEN_ABOVE`` (2**-16) of that column's range
+        (max - min), so that the column's variation survives: a timestamp within a day, a
+        reading of 1e4 +- 2e-4. A column of one value never needs it.
 
     Returns
     -------
@@ -192,6 +213,7 @@ def read_csv(
         _check_label_named_once(names, label_col, where)
         _check_features_named(names, label_col, where)
         reader = BlockParser(names, n_columns, label_col, where, engine, f.tell())
+        rounding = _Rounding(len(reader.features)) if widen and dtype == np.float32 else None
         # every row takes at least n_columns bytes: the claim of a wide header is checked
         # against the file's real size before memory is reserved for it
         rows = min(_count_lines(f) + 1, (size - f.tell()) // max(n_columns, 1) + 1)
@@ -203,15 +225,45 @@ def read_csv(
             del block  # the text goes before the next block is read
             m = len(cells)
             reader.store(cells, lines_block, X[n : n + m])
+            if rounding is not None:
+                rounding.add(reader.feature_cells(cells), X[n : n + m])
             lines[n : n + m] = lines_block
             labels.append(y_block)
             n += m
             del cells
             if progress is not None:
                 progress(f.tell(), size)
+    if rounding is not None and rounding.loses():
+        del X, lines, labels  # the float32 reading goes before the float64 one is made
+        again = {"engine": engine, "header": header, "label": label, "progress": progress}
+        return read_csv(path, where, dtype=np.float64, **again)
     y = None if label_col is None else np.concatenate(labels or [np.array([], dtype=str)])
     # a leading slice of a C-contiguous array stays contiguous: no copy for the few rows spare
     return CsvTable(names, X[:n], y, lines[:n], label_col)
+
+
+class _Rounding:
+    """For each feature column of a file read as float32: the range of its values and the
+    most that float32 rounded one of them (:func:`read_csv`'s ``widen``)."""
+
+    def __init__(self, n_features: int):
+        self.low = np.full(n_features, np.inf)
+        self.high = np.full(n_features, -np.inf)
+        self.error = np.zeros(n_features)
+
+    def add(self, exact: np.ndarray, rounded: np.ndarray) -> None:
+        """A block's float64 feature values and their float32 roundings."""
+        if not len(exact):
+            return
+        np.minimum(self.low, exact.min(axis=0), out=self.low)
+        np.maximum(self.high, exact.max(axis=0), out=self.high)
+        error = np.abs(rounded.astype(np.float64) - exact).max(axis=0)
+        np.maximum(self.error, error, out=self.error)
+
+    def loses(self) -> bool:
+        """Whether float32 rounded some column by more than ``WIDEN_ABOVE`` of its range."""
+        spread = self.high - self.low
+        return bool(np.any((spread > 0) & (self.error > WIDEN_ABOVE * spread)))
 
 
 def _check_label_named_once(names: list[str] | None, label_col: int | None, where: str) -> None:

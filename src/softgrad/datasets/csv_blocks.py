@@ -97,10 +97,14 @@ class BlockParser:
         # min and max propagate NaN and show inf (overflow included) without a temporary
         if np.isfinite(out.min()) and np.isfinite(out.max()):
             return
-        features = cells if col is None else np.delete(cells, col, axis=1)
+        features = self.feature_cells(cells)
         row, c = first_bad_value(features)
         at = f"line {lines[row]}, {column_name(self.header, self.features[c])}"
         raise bad_value_error(self.where, features[row, c].item(), at)
+
+    def feature_cells(self, cells: np.ndarray) -> np.ndarray:
+        """The feature columns of a block's ``cells`` (a copy without the label column)."""
+        return cells if self.label_col is None else np.delete(cells, self.label_col, axis=1)
 
     def _numpy(self, text: str, n_lines: int, first_line: int):
         """The block through NumPy's C reader, or None when it needs the csv module's rules."""

@@ -11,7 +11,10 @@ Formats
     column. Every other column is a numeric feature, read block by block straight into a
     float32 array, what training reads (:func:`softgrad.datasets.csv.read_csv`: the features
     plus one block at the peak, progress reported through ``progress``); a value float32
-    cannot hold is refused by line and column.
+    cannot hold is refused by line and column. A file in which float32 would round some
+    column by more than 2**-16 of its range (a timestamp within a day, a reading of
+    1e4 +- 2e-4) is read again as float64, twice the memory, so that its variation is kept
+    (``read_csv``'s ``widen``); ``csv_float64`` reads it as float64 at once.
 folder
     The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``; or
     one sub-folder of PNG images per class (:func:`softgrad.datasets.images.load_image_folder`).
@@ -27,7 +30,7 @@ errors naming the sample. Without a test set of its own, the data is split with
 :func:`stratified_split` (``ceil(TEST_FRACTION * N)`` samples with ``TEST_FRACTION`` = 0.2, shared
 among the classes by largest remainder, seed ``SPLIT_SEED`` = 0), so the same file always gives the
 same split (both parts are views of the one loaded array); it needs some class with at least 2
-samples. Features keep their dtype (a .csv's are float32); uint8 features
+samples. Features keep their dtype (a .csv's are float32, or float64 above); uint8 features
 get ``scale`` 255 (pixels), others None (standardise).
 """
 
@@ -198,11 +201,16 @@ def _load_npz(path: Path, where: str, hold_out: bool) -> Dataset:
     return _finish(parts, where, path.name, class_names, locate, hold_out=hold_out)
 
 
-def _load_csv(path: Path, where: str, progress: Progress | None, hold_out: bool) -> Dataset:
-    # float32: what training reads, so no float64 copy of the set is ever held; the reader
-    # refuses NaN, inf and values float32 cannot hold on each block's float64 cells, by line
-    # and column, so _finish does not scan the values again (its temporaries cost ~5 MB of RSS)
-    table = read_csv(path, where, dtype=np.float32, progress=progress)
+def _load_csv(
+    path: Path, where: str, progress: Progress | None, hold_out: bool, float64: bool
+) -> Dataset:
+    # float32: what training reads, so no float64 copy of the set is ever held, unless float32
+    # would lose a column's variation (widen). The float32 reader refuses NaN, inf and values
+    # float32 cannot hold on each block's float64 cells, by line and column, so _finish does
+    # not scan the values again (its temporaries cost ~5 MB of RSS); a float64 reading is
+    # checked there
+    dtype = np.float64 if float64 else np.float32
+    table = read_csv(path, where, dtype=dtype, progress=progress, widen=True)
     if len(table.X) == 0:
         raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
 
@@ -210,7 +218,7 @@ def _load_csv(path: Path, where: str, progress: Progress | None, hold_out: bool)
         return table.locate(row, col)
 
     parts = {"X": table.X, "y": table.y}
-    dataset = _finish(parts, where, path.name, None, locate, True, hold_out)
+    dataset = _finish(parts, where, path.name, None, locate, not float64, hold_out)
     names = [h.strip() for k, h in enumerate(table.header or []) if k != table.label_column]
     if len(set(names)) == len(names) == dataset.n_features:  # a repeated name: no names kept
         dataset.feature_names = names
@@ -218,7 +226,11 @@ def _load_csv(path: Path, where: str, progress: Progress | None, hold_out: bool)
 
 
 def load_file(
-    path: str | os.PathLike, *, progress: Progress | None = None, hold_out: bool = True
+    path: str | os.PathLike,
+    *,
+    progress: Progress | None = None,
+    hold_out: bool = True,
+    csv_float64: bool = False,
 ) -> Dataset:
     """Load user data from an .npz file, a .csv file or a folder of IDX files.
 
@@ -233,6 +245,11 @@ def load_file(
         Split a test set off a file without one; False keeps every sample a training sample
         and the test set empty (``softgrad evaluate --split all``, which scores them all: a
         file in which no class has 2 samples cannot be split).
+    csv_float64 : bool, default False
+        Read a .csv file's features as float64, whatever float32 would keep (the test files
+        of a model trained on a CSV that needed float64: ``softgrad evaluate``). By default
+        they are float32, or float64 where float32 would lose a column's variation (module
+        docstring). Other formats keep their dtype either way.
 
     Returns
     -------
@@ -272,14 +289,15 @@ def load_file(
     if suffix == ".npz":
         return _load_npz(path, where, hold_out)
     if is_csv(path):
-        return _load_csv(path, where, progress, hold_out)
+        return _load_csv(path, where, progress, hold_out, csv_float64)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
 
 
 def is_csv(path: str | os.PathLike) -> bool:
-    """Whether :func:`load_file` reads ``path`` as a CSV file (its features as float32)."""
+    """Whether :func:`load_file` reads ``path`` as a CSV file (its features as float32, or
+    float64 where float32 would lose a column's variation)."""
     return Path(path).suffix.lower() == ".csv"
 
 
