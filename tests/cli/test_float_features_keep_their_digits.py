@@ -141,3 +141,55 @@ def test_predict_reads_a_csv_in_float64_for_a_model_trained_in_python(cli, tmp_p
     answers = [int(p["top"][0]["class"]) for p in got.json()["predictions"]]
     assert answers == model.predict(X).tolist()
     assert np.mean(model.predict(X) == y) > 0.95
+
+
+def test_a_rows_answer_does_not_depend_on_the_rows_beside_it(cli, tmp_path, rng):
+    # predict decided the dtype by the file's own columns: beside a row 2e-4 away, a row was
+    # read as float64, beside one 100 away as float32, and got another answer (0.5000 as
+    # class 0 in one file, as class 1 in the other) from a model trained on float32 features
+    X = rng.normal(size=(400, 2)) * [100.0, 1.0] + [1e4, 0.0]
+    y = (X[:, 1] > 0).astype(int)
+    rows = "".join(f"{a:.17g},{b:.17g},{c}\n" for (a, b), c in zip(X, y, strict=True))
+    (tmp_path / "plain.csv").write_text("a,b,label\n" + rows)
+    out = tmp_path / "m.npz"
+    trained = cli("train", "--data", tmp_path / "plain.csv", "--out", out, "--epochs", "2")
+    assert trained.code == 0, trained.err
+    assert softgrad.load(out).metadata["csv_dtype"] == "float32"
+    shared = "10000.00031,0.5\n"
+    (tmp_path / "near.csv").write_text("a,b\n" + shared + "10000.00011,0.5\n")
+    (tmp_path / "far.csv").write_text("a,b\n" + shared + "10100,0.5\n")
+    answers = []
+    for name in ("near.csv", "far.csv"):
+        got = cli("predict", "--model", out, "--json", tmp_path / name)
+        assert got.code == 0, got.err
+        answers.append(got.json()["predictions"][0]["probability"])
+    expected = softgrad.load(out).predict_proba(np.float32([[10000.00031, 0.5]])).max()
+    assert answers == [expected, expected]
+
+
+def test_predict_names_the_line_and_column_of_nan_for_a_float64_csv_model(cli, tmp_path, rng):
+    # read as float64, the rows kept NaN, and the model's batch check named "row 3" only
+    _fine_csv(tmp_path / "fine.csv", rng, n=1500)
+    out = tmp_path / "m.npz"
+    trained = cli("train", "--data", tmp_path / "fine.csv", "--out", out, "--epochs", "1")
+    assert trained.code == 0, trained.err
+    (tmp_path / "nan.csv").write_text("a,b\n10000,10000\n\n10000,10000\nnan,10000\n")
+    got = cli("predict", "--model", out, tmp_path / "nan.csv")
+    assert got.code == 2
+    assert got.err.strip().endswith("features must be finite; got nan at line 5, column 1 ('a')")
+
+
+def test_evaluate_reads_a_csv_as_predict_does_for_a_model_not_trained_on_one(cli, tmp_path, rng):
+    # evaluate read every CSV as float32, predict read it as float64 for a model trained on
+    # an .npz file: on float64 features of 1e4 +- 2e-4, evaluate scored a coin's accuracy
+    X_test, y_test = _fine_features(tmp_path / "fine.npz", rng)
+    out = tmp_path / "m.npz"
+    trained = cli("train", "--data", tmp_path / "fine.npz", "--out", out, "--epochs", "10")
+    assert trained.code == 0, trained.err
+    rows = "".join(f"{a:.17g},{b:.17g},{c}\n" for (a, b), c in zip(X_test, y_test, strict=True))
+    (tmp_path / "test.csv").write_text("a,b,label\n" + rows)
+    scored = cli("evaluate", "--model", out, "--data", tmp_path / "test.csv", "--json")
+    assert scored.code == 0, scored.err
+    got = cli("predict", "--model", out, "--json", tmp_path / "test.csv")
+    answers = np.array([int(p["class"]) for p in got.json()["predictions"]])
+    assert scored.json()["accuracy"] == np.mean(answers == y_test) > 0.95

@@ -104,20 +104,49 @@ def test_load_file_keeps_the_variation_and_its_checks(tmp_path, rng):
     lines = path.read_text().splitlines()
     lines[5] = "1e39," + lines[5].split(",")[1]
     path.write_text("\n".join(lines) + "\n")
-    for wide in (False, True):
+    for dtype in (None, np.float32, np.float64):
         with pytest.raises(DataFormatError, match=r"float32's range.*line 6, column 1 \('f0'\)"):
-            load_file(path, csv_float64=wide)
+            load_file(path, csv_dtype=dtype)
 
 
-def test_csv_float64_reads_any_csv_as_float64(tmp_path, rng):
+def test_csv_dtype_reads_any_csv_in_that_dtype(tmp_path, rng):
     column = rng.normal(size=40)
     path = _write(tmp_path / "plain.csv", [column], ["x", "y"] * 20)
     assert load_data(str(path)).X_train.dtype == np.float32
-    data = load_data(str(path), csv_float64=True, hold_out=False)
+    data = load_data(str(path), csv_dtype="float64", hold_out=False)
     assert data.X_train.dtype == np.float64
     np.testing.assert_array_equal(data.X_train[:, 0], column)
     lines = path.read_text().splitlines()
     lines[3] = "nan,x"
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataFormatError, match=r"line 4, column 1 \('f0'\)"):
-        load_file(path, csv_float64=True)
+        load_file(path, csv_dtype=np.float64)
+
+
+def test_csv_dtype_float32_never_widens(tmp_path, rng):
+    # what a model trained on float32 features reads: the file's own rows do not decide
+    fine = 1e4 + rng.normal(scale=2e-4, size=100)
+    path = _write(tmp_path / "fine.csv", [fine], rng.integers(0, 2, 100))
+    data = load_file(path, csv_dtype=np.float32, hold_out=False)
+    np.testing.assert_array_equal(data.X_train[:, 0], fine.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int64", "complex64", "banana", object])
+def test_csv_dtype_is_none_float32_or_float64(tmp_path, dtype):
+    path = _write(tmp_path / "t.csv", [np.arange(4.0)], ["x", "y"] * 2)
+    with pytest.raises(ValueError, match="load_file: csv_dtype must be None, float32 or float64"):
+        load_file(path, csv_dtype=dtype)
+
+
+def test_a_second_reading_goes_on_from_the_first_in_the_progress(tmp_path, monkeypatch, rng):
+    # it went back to 0: the CLI's bar fell from full to empty and filled again
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 512)
+    fine = 1e4 + rng.normal(scale=2e-4, size=200)
+    path = _write(tmp_path / "fine.csv", [fine], rng.integers(0, 2, 200))
+    calls = []
+    table = read_csv(path, "t", dtype=np.float32, widen=True, progress=lambda *c: calls.append(c))
+    assert table.X.dtype == np.float64
+    size = path.stat().st_size
+    done = [c[0] for c in calls]
+    assert done == sorted(done) and calls[-1] == (2 * size, 2 * size)
+    assert (size, size) in calls  # the first reading's end, then the second's blocks

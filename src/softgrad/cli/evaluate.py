@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
 
         require_matplotlib()
     model = load_model(args.model)
-    from softgrad.cli.inputs import csv_float64
+    from softgrad.cli.inputs import csv_dtype
     from softgrad.cli.progress import load_data_with_progress
 
     spec = _data_spec(args, model)
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     choice = _resolve_split(args.split, spec, model)
     # 'all' scores every sample: nothing to hold out (a file in which no class has 2 samples
     # cannot be split, and scoring it all was refused for that)
-    data = load_data_with_progress(spec, hold_out=choice == "test", csv_float64=csv_float64(model))
+    data = load_data_with_progress(spec, hold_out=choice == "test", csv_dtype=csv_dtype(model))
     parts, y, split = _split(data, choice)
     where = f"evaluate: {data.name}"
     for X in parts:

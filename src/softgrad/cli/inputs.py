@@ -44,46 +44,43 @@ def _from_csv(path: Path, model: Any) -> np.ndarray:
     """The rows of a .csv file, read by the one CSV reader of softgrad: the model's feature
     columns, by name where the model has their names, else in order
     (:mod:`softgrad.cli.csv_columns`). The header is optional (a first line of numbers is a
-    row). Errors name the file, and the line and column of a bad cell, or of a value float32
-    cannot hold where the features are read as float32
+    row). Errors name the file, and the line and column of a bad cell, of NaN or inf, or of
+    a value float32 cannot hold where the features are read as float32
     (:func:`softgrad.datasets.csv.read_csv`).
 
-    Read as ``softgrad evaluate`` reads the file, hence as the model's training read its
-    features: for a model ``softgrad train`` trained on a CSV file, as its loader parses one
-    (:mod:`softgrad.datasets.files`: float32, or float64 where float32 would lose a column's
-    variation; float64 if the training file needed it, :func:`csv_float64`), else float64,
-    which the model scales in float64 where the features need it. Read as float64, a model
-    trained on float32 features saw digits below float32's step (a timestamp's seconds) that
-    training never saw, and ``predict`` answered 701 of 1,500 rows of a feature of
-    1e4 +- 2e-4 otherwise than ``evaluate`` scored them; read as float32, a float64 model
-    trained in Python lost them (710 of 1,500).
+    Read in :func:`csv_dtype`, as ``softgrad evaluate`` reads the file: as the model's
+    training read its features. Read as float64, a model trained on float32 features saw
+    digits below float32's step (a timestamp's seconds) that training never saw, and
+    ``predict`` answered 701 of 1,500 rows of a feature of 1e4 +- 2e-4 otherwise than
+    ``evaluate`` scored them; read as float32, a float64 model trained in Python lost them
+    (710 of 1,500). The dtype is the model's, never the file's: decided by what float32
+    keeps of each column of the file, a row's answer depended on the other rows beside it.
     """
     from softgrad.cli.csv_columns import FeatureColumns, model_feature_names
     from softgrad.datasets.csv import read_csv
+    from softgrad.datasets.features import check_values
 
     where = f"predict: {str(path)!r}"
     columns = FeatureColumns(model_feature_names(model, "predict"), model.n_features, where)
-    narrow = _trained_on_csv(model) and not csv_float64(model)
-    dtype = np.float32 if narrow else np.float64
-    table = read_csv(path, where, header="auto", label=columns, dtype=dtype, widen=narrow)
+    table = read_csv(path, where, header="auto", label=columns, dtype=csv_dtype(model))
+    # the float32 reader refuses NaN and inf by line and column; the float64 one keeps them
+    check_values(table.X, where, table.locate, within=np.float64)
     return columns.order(table)
 
 
-def _trained_on_csv(model: Any) -> bool:
-    """Whether ``softgrad train`` trained ``model`` on a file its loader read as CSV (the
-    model's ``data_spec``)."""
+def csv_dtype(model: Any) -> type:
+    """The dtype in which ``evaluate`` and ``predict`` read ``model``'s CSV inputs: as its
+    training read its features. A model ``softgrad train`` trained on a CSV file records it
+    (its metadata's ``csv_dtype``: float32, or float64 where float32 would have lost a
+    column's variation; float32 for a model file written before it was recorded); any other
+    model reads float64, which it scales in float64 where the features need it."""
     from softgrad.datasets.files import is_csv
 
-    spec = (model.metadata or {}).get("data_spec")
-    return isinstance(spec, str) and is_csv(spec)
-
-
-def csv_float64(model: Any) -> bool:
-    """Whether ``softgrad train`` read the CSV file that trained ``model`` as float64 (its
-    metadata's ``csv_dtype``): float32 would have lost a column's variation, so ``evaluate``
-    and ``predict`` read the model's CSV inputs as float64 too, whatever float32 would keep
-    of them (one row of a timestamp within a day has no range to lose)."""
-    return (model.metadata or {}).get("csv_dtype") == "float64"
+    metadata = model.metadata or {}
+    spec = metadata.get("data_spec")
+    if not (isinstance(spec, str) and is_csv(spec)):
+        return np.float64
+    return np.float64 if metadata.get("csv_dtype") == "float64" else np.float32
 
 
 def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:

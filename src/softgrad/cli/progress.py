@@ -150,7 +150,7 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def load_data_with_progress(
-    spec: str, quiet: bool = False, hold_out: bool = True, csv_float64: bool = False
+    spec: str, quiet: bool = False, hold_out: bool = True, csv_dtype: Any = None
 ) -> Any:
     """:func:`softgrad.datasets.load_data` with a :class:`LoadProgress` on stderr."""
     from softgrad.datasets import load_data, unknown_spec
@@ -162,7 +162,7 @@ def load_data_with_progress(
     progress = LoadProgress(Path(spec).name, quiet=quiet)
     finished = False
     try:
-        data = load_data(spec, progress=progress, hold_out=hold_out, csv_float64=csv_float64)
+        data = load_data(spec, progress=progress, hold_out=hold_out, csv_dtype=csv_dtype)
         finished = True
     finally:
         progress.close(finished)
@@ -238,6 +238,8 @@ class LoadProgress:
                 delay=max(0.0, LOAD_DELAY - (self.clock() - self._start)),
                 ncols=size.columns or 100,
             )
+        if self._tqdm.total != total_bytes:  # a CSV read again as float64: twice the bytes
+            self._tqdm.total = total_bytes
         self._tqdm.update(bytes_read - self._tqdm.n)
 
     def close(self, finished: bool = True) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from softgrad.checks import check_path
 from softgrad.datasets.dataset import Dataset
@@ -56,7 +57,7 @@ def load_data(
     root: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
     hold_out: bool = True,
-    csv_float64: bool = False,
+    csv_dtype: Any = None,
 ) -> Dataset:
     """Load a data set by name or path.
 
@@ -75,8 +76,9 @@ def load_data(
     hold_out : bool, default True
         For a file without a test set of its own: split one off (False: every sample a
         training sample, the test set empty; :func:`load_file`). The named sets keep theirs.
-    csv_float64 : bool, default False
-        Read a .csv file's features as float64 (:func:`load_file`); other formats ignore it.
+    csv_dtype : None, float32 or float64
+        The dtype of a .csv file's features (:func:`load_file`: None decides by what float32
+        keeps of each column); other formats ignore it.
 
     Returns
     -------
@@ -110,7 +112,7 @@ def load_data(
     if name == "digits":
         return load_digits()
     if Path(spec).exists():
-        return load_file(spec, progress=progress, hold_out=hold_out, csv_float64=csv_float64)
+        return load_file(spec, progress=progress, hold_out=hold_out, csv_dtype=csv_dtype)
     raise DatasetNotFoundError(f"load_data: spec {unknown_spec(spec)}")
 
 

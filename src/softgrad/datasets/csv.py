@@ -149,8 +149,9 @@ def read_csv(
         ``label(header)``: the index of the label column given the header's cells, or None for
         none (default :func:`label_column`: named ``label``/``target``/``y``, else the last).
     progress : callable, optional
-        Called as ``progress(bytes_read, file_size)`` after each block; the CLI draws it. A
-        file read again (``widen``) reports its second reading from 0.
+        Called as ``progress(bytes_read, total_bytes)`` after each block; the CLI draws it.
+        ``total_bytes`` is the file's size, and twice it once the file is read again
+        (``widen``), whose second reading goes on from the first's end.
     widen : bool, default False
         With ``dtype`` float32: read the file again as float64 when float32 rounds some value
         of a feature column by more than ``WIDEN_ABOVE`` (2**-16) of that column's range
@@ -235,7 +236,9 @@ def read_csv(
                 progress(f.tell(), size)
     if rounding is not None and rounding.loses():
         del X, lines, labels  # the float32 reading goes before the float64 one is made
-        again = {"engine": engine, "header": header, "label": label, "progress": progress}
+        # the second reading goes on from the first: bytes_read runs on to twice the size
+        second = None if progress is None else lambda done, total: progress(total + done, 2 * total)
+        again = {"engine": engine, "header": header, "label": label, "progress": second}
         return read_csv(path, where, dtype=np.float64, **again)
     y = None if label_col is None else np.concatenate(labels or [np.array([], dtype=str)])
     # a leading slice of a C-contiguous array stays contiguous: no copy for the few rows spare

@@ -8,6 +8,7 @@ value the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,15 +52,18 @@ def bad_value_error(where: str, value: float, at: str) -> DataFormatError:
     )
 
 
-def check_values(X: np.ndarray, where: str, locate: Callable[[int, int], str]) -> None:
+def check_values(
+    X: np.ndarray, where: str, locate: Callable[[int, int], str], within: Any = np.float32
+) -> None:
     """Refuse the first value of the float array ``X`` (N, ...) that :func:`first_bad_value`
-    finds, scanning its flattened rows chunk by chunk; ``locate(row, column)`` names it."""
-    if X.dtype.kind != "f":
+    finds, scanning its flattened rows chunk by chunk; ``locate(row, column)`` names it.
+    ``within=np.float64`` refuses NaN and inf only (what a model can scale into range)."""
+    if X.dtype.kind != "f" or X.size == 0:  # reshape(0, -1) is ambiguous
         return
     flat = X.reshape(len(X), -1)
     step = chunk_rows(flat)
     for start in range(0, len(flat), step):
-        bad = first_bad_value(flat[start : start + step])
+        bad = first_beyond_dtype(flat[start : start + step], within, nonfinite=True)
         if bad is not None:
             row, col = bad[0] + start, bad[1]
             raise bad_value_error(where, flat[row, col].item(), locate(row, col))

@@ -14,7 +14,7 @@ Formats
     cannot hold is refused by line and column. A file in which float32 would round some
     column by more than 2**-16 of its range (a timestamp within a day, a reading of
     1e4 +- 2e-4) is read again as float64, twice the memory, so that its variation is kept
-    (``read_csv``'s ``widen``); ``csv_float64`` reads it as float64 at once.
+    (``read_csv``'s ``widen``); ``csv_dtype`` reads it in one dtype instead.
 folder
     The four MNIST file names (``train-images-idx3-ubyte`` ...), each optionally ``.gz``; or
     one sub-folder of PNG images per class (:func:`softgrad.datasets.images.load_image_folder`).
@@ -40,6 +40,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,15 +203,16 @@ def _load_npz(path: Path, where: str, hold_out: bool) -> Dataset:
 
 
 def _load_csv(
-    path: Path, where: str, progress: Progress | None, hold_out: bool, float64: bool
+    path: Path, where: str, progress: Progress | None, hold_out: bool, dtype: Any
 ) -> Dataset:
     # float32: what training reads, so no float64 copy of the set is ever held, unless float32
-    # would lose a column's variation (widen). The float32 reader refuses NaN, inf and values
-    # float32 cannot hold on each block's float64 cells, by line and column, so _finish does
-    # not scan the values again (its temporaries cost ~5 MB of RSS); a float64 reading is
-    # checked there
-    dtype = np.float64 if float64 else np.float32
-    table = read_csv(path, where, dtype=dtype, progress=progress, widen=True)
+    # would lose a column's variation (widen, when no dtype is asked for). The float32 reader
+    # refuses NaN, inf and values float32 cannot hold on each block's float64 cells, by line
+    # and column, so _finish does not scan the values again (its temporaries cost ~5 MB of
+    # RSS); a float64 reading is checked there
+    widen = dtype is None
+    dtype = np.float32 if widen else _csv_dtype(dtype)
+    table = read_csv(path, where, dtype=dtype, progress=progress, widen=widen)
     if len(table.X) == 0:
         raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
 
@@ -218,7 +220,8 @@ def _load_csv(
         return table.locate(row, col)
 
     parts = {"X": table.X, "y": table.y}
-    dataset = _finish(parts, where, path.name, None, locate, not float64, hold_out)
+    checked = table.X.dtype == np.float32 or widen  # a widened file was read as float32 first
+    dataset = _finish(parts, where, path.name, None, locate, checked, hold_out)
     names = [h.strip() for k, h in enumerate(table.header or []) if k != table.label_column]
     if len(set(names)) == len(names) == dataset.n_features:  # a repeated name: no names kept
         dataset.feature_names = names
@@ -230,7 +233,7 @@ def load_file(
     *,
     progress: Progress | None = None,
     hold_out: bool = True,
-    csv_float64: bool = False,
+    csv_dtype: Any = None,
 ) -> Dataset:
     """Load user data from an .npz file, a .csv file or a folder of IDX files.
 
@@ -245,11 +248,12 @@ def load_file(
         Split a test set off a file without one; False keeps every sample a training sample
         and the test set empty (``softgrad evaluate --split all``, which scores them all: a
         file in which no class has 2 samples cannot be split).
-    csv_float64 : bool, default False
-        Read a .csv file's features as float64, whatever float32 would keep (the test files
-        of a model trained on a CSV that needed float64: ``softgrad evaluate``). By default
-        they are float32, or float64 where float32 would lose a column's variation (module
-        docstring). Other formats keep their dtype either way.
+    csv_dtype : None, float32 or float64
+        The dtype of a .csv file's features. None (the default, what ``softgrad train``
+        reads): float32, or float64 where float32 would lose a column's variation (module
+        docstring). float32 or float64: that dtype, whatever the file holds (``softgrad
+        evaluate`` reads a model's test files as its training read its features). Other
+        formats keep their dtype either way.
 
     Returns
     -------
@@ -289,10 +293,21 @@ def load_file(
     if suffix == ".npz":
         return _load_npz(path, where, hold_out)
     if is_csv(path):
-        return _load_csv(path, where, progress, hold_out, csv_float64)
+        return _load_csv(path, where, progress, hold_out, csv_dtype)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
+
+
+def _csv_dtype(dtype: Any) -> np.dtype:
+    """``load_file``'s ``csv_dtype`` other than None, checked: float32 or float64."""
+    try:
+        checked = np.dtype(dtype)
+    except TypeError:
+        checked = None
+    if checked not in (np.float32, np.float64):
+        raise ValueError(f"load_file: csv_dtype must be None, float32 or float64; got {dtype!r}")
+    return checked
 
 
 def is_csv(path: str | os.PathLike) -> bool:
