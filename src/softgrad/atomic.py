@@ -254,7 +254,7 @@ def atomic_write(path: str | os.PathLike, where: str = "atomic_write") -> Iterat
     target = write_target(path, where)  # through a symbolic link, onto the file it names
     folder = target.parent
     if not folder.is_dir():
-        raise FileNotFoundError(f"{where}: folder of '{path}' must exist; it does not")
+        raise FileNotFoundError(f"{where}: folder of {str(path)!r} must exist; it does not")
     tmp = folder / _temp_name(target.name)
     created, f = False, None  # from the line that makes it on, every way out removes the file
     try:

@@ -23,6 +23,11 @@ SRC = Path(softgrad.__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(SRC)}
 
 
+def _default_hangup() -> None:
+    """SIGHUP as a terminal's process gets it, even under ``nohup`` (which ignores it)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _interrupt_after_the_first_checkpoint(argv, folder, signum=signal.SIGINT):
     proc = subprocess.Popen(
         [sys.executable, "-m", "softgrad", *argv],
@@ -31,6 +36,7 @@ def _interrupt_after_the_first_checkpoint(argv, folder, signum=signal.SIGINT):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_hangup,
     )
     try:
         # the first checkpoint is written atomically: once it exists, it is complete
@@ -45,9 +51,14 @@ def _interrupt_after_the_first_checkpoint(argv, folder, signum=signal.SIGINT):
     return proc.returncode, out, err
 
 
-# SIGTERM (kill, timeout, a scheduler's time limit) stops a run as Ctrl-C does: Python's
-# default ended the process at once, and a checkpoint being written stayed as a temp file
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+# SIGTERM (kill, timeout, a scheduler's time limit) and SIGHUP (the terminal closed) stop a
+# run as Ctrl-C does: Python's default ended the process at once, with no word, and a
+# checkpoint being written stayed as a temp file
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+    ids=["ctrl-c", "sigterm", "sighup"],
+)
 def test_ctrl_c_during_training_names_the_resume_command(tmp_path, signum):
     argv = ["train", "--epochs", "100000", "--hidden", "8", "--lr-schedule", "constant"]
     argv += ["--checkpoint", "ck.npz", "--out", "m.npz", "--quiet"]
@@ -110,12 +121,18 @@ def test_ctrl_c_while_the_command_line_is_imported_is_one_line(monkeypatch, caps
 def test_sigterm_is_left_to_a_caller_that_handles_it_and_put_back_after(monkeypatch):
     from softgrad.cli.errors import sigterm_as_ctrl_c
 
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    with sigterm_as_ctrl_c():
-        assert callable(signal.getsignal(signal.SIGTERM))
-        with pytest.raises(KeyboardInterrupt):  # as Ctrl-C, through the SIGINT handler
-            signal.raise_signal(signal.SIGTERM)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    previous_hangup = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        with sigterm_as_ctrl_c():
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                assert callable(signal.getsignal(signum))
+                with pytest.raises(KeyboardInterrupt):  # as Ctrl-C, through SIGINT's handler
+                    signal.raise_signal(signum)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGHUP, previous_hangup)
     set_handlers = []
     monkeypatch.setattr(signal, "getsignal", lambda signum: print)  # a handler of the caller's
     monkeypatch.setattr(signal, "signal", lambda *args: set_handlers.append(args))

@@ -5,7 +5,8 @@ This package is the only part of softgrad that prints: the workflows it drives (
 sets, model files, metrics) report through return values and callbacks.
 
 Exit status: 0 success; 1 a check failed (``gradcheck``); 2 any bad input, reported as one line
-``softgrad: error: ...`` on stderr with nothing written; 130 interrupted by Ctrl-C or SIGTERM.
+``softgrad: error: ...`` on stderr with nothing written; 130 interrupted by Ctrl-C, SIGTERM or
+SIGHUP.
 
 This module imports nothing at its top but ``sys``: the console script imports it before
 ``main`` runs, and a Ctrl-C during an import there (NumPy's takes a few tenths of a second)
@@ -37,12 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from softgrad.cli import errors  # light: what the early signals need
 
-        with errors.sigterm_as_ctrl_c():
+        with errors.standard_streams(), errors.sigterm_as_ctrl_c():
             if _several_ranks():  # before the heavy imports: MPI's start is seconds away
                 errors.EarlyCtrlC.keep()
             return _main(argv)
     except KeyboardInterrupt:  # before run_guarded can report it: its one line, by hand
-        sys.stderr.write("softgrad: error: interrupted\n")
+        try:
+            sys.stderr.write("softgrad: error: interrupted\n")
+        except (AttributeError, OSError, ValueError):
+            pass  # stderr closed, or its reader gone
         return 130
 
 

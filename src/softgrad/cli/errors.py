@@ -10,6 +10,7 @@ traceback.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import signal
@@ -128,11 +129,20 @@ def report(message: str, stream: TextIO | None = None) -> None:
 
 
 def _silence_stdout() -> None:
+    _silence(sys.stdout)
+
+
+def _silence(stream: object) -> None:
+    """Point the descriptor under ``stream`` at /dev/null: what it still buffers then goes
+    nowhere, instead of failing again at the interpreter's final flush."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+        finally:
+            os.close(devnull)
     except (OSError, ValueError, AttributeError):
-        pass  # stdout is not a real file (captured in tests): nothing will flush to a pipe
+        pass  # not a real file (captured in tests): nothing will flush to a pipe
 
 
 def flush_stdout() -> None:
@@ -148,18 +158,104 @@ def flush_stdout() -> None:
 
 
 @contextlib.contextmanager
+def standard_streams() -> Iterator[None]:
+    """stdout and stderr for a run, whatever state the shell left them in.
+
+    - stderr carries diagnostics only (progress, notes, the error line), so it never stops a
+      command: a closed stderr (``2>&-``) or one whose reader went away (``train 2>&1 |
+      head -1``) drops what is written to it from then on. The first progress line after
+      ``head`` left raised BrokenPipeError, and the run was dropped without a model (exit
+      141, which the shell did not show); with stderr closed, the error line went to stdout.
+    - A closed stdout (``>&-``) fails the first write as a full disk does (one error line,
+      exit 2; :func:`softgrad.cli.output.escaped_stdout` names stdout): Python leaves
+      ``sys.stdout`` None, and every command ended in a traceback, exit 1.
+    - A closed descriptor 1 or 2 is given /dev/null, so that no file opened later (a model
+      being written) takes its number.
+
+    The streams are put back afterwards."""
+    saved = sys.stdout, sys.stderr
+    for fd in (1, 2):
+        _occupy(fd)
+    sys.stderr = _Diagnostics(sys.stderr)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _occupy(fd: int) -> None:
+    """Open /dev/null on the descriptor ``fd`` if it is closed."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+
+
+class _Diagnostics:
+    """stderr (or None, a closed one), whose failed writes and flushes are dropped with
+    everything after them (:func:`standard_streams`)."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self._stream = stream
+        self._lost = stream is None
+
+    def write(self, text: str) -> int:
+        self._call("write", text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._call("flush")
+
+    def isatty(self) -> bool:
+        return not self._lost and bool(self._call("isatty"))
+
+    def _call(self, name: str, *args: object) -> object:
+        if self._lost:
+            return None
+        try:
+            return getattr(self._stream, name)(*args)
+        except (OSError, ValueError):  # a closed pipe, a closed file
+            self._lost = True
+            _silence(self._stream)  # the interpreter's final flush must not fail again
+            return None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+class _ClosedStdout:
+    """``sys.stdout`` when descriptor 1 was closed (``>&-``): writing fails as writing to a
+    closed descriptor does."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        pass  # nothing was written
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM (``kill``, ``timeout``, a scheduler's time limit) handled as Ctrl-C is: by the
     SIGINT handler in force when it arrives, so training's deferral to the batch end and the
     ranks' agreement apply to it too, and the run ends with one line, exit 130, no temp file
     left. Python's default for SIGTERM ends the process at once: a checkpoint being written
-    stayed behind as a hidden temp file. A SIGTERM handler set by the caller (``main`` called
-    from a program of its own) is left alone, and so is everything outside the main thread,
-    where no handler can be set."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
-    ):
+    stayed behind as a hidden temp file. SIGHUP (the terminal closed, an ssh session dropped)
+    is handled alike: it too ended the process at once, with no word and a temp file left.
+    A handler set by the caller (``main`` called from a program of its own, ``nohup``'s
+    ignored SIGHUP) is left alone, and so is everything outside the main thread, where no
+    handler can be set."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -169,11 +265,19 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             raise KeyboardInterrupt
         handler(signal.SIGINT, frame)
 
-    previous = signal.signal(signal.SIGTERM, as_ctrl_c)
+    ours = [s for s in _STOP_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    previous = {s: signal.signal(s, as_ctrl_c) for s in ours}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# the signals that stop a run as Ctrl-C does (SIGHUP: not on Windows)
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 class EarlyCtrlC:

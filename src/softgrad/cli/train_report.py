@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.cli.output import describe_network, print_json, report_after_writing
+from softgrad.cli.output import describe_network, print_json, report_after_writing, shown
 from softgrad.cli.staging import Staged
 
 MISCLASSIFIED_SHOWN = 36
@@ -134,11 +134,12 @@ def _print_summary(s: dict[str, Any]) -> None:
     )
     if s["validation_note"]:
         print(s["validation_note"])
-    print(f"model saved to {s['model']}")
+    # names as predict and export show them: a newline or tab in one broke the line
+    print(f"model saved to {shown(str(s['model']))}")
     if s["plot"]:
-        print(f"learning curves saved to {s['plot']}")
+        print(f"learning curves saved to {shown(str(s['plot']))}")
     if s["misclassified"]:
-        print(f"misclassified test images saved to {s['misclassified']}")
+        print(f"misclassified test images saved to {shown(str(s['misclassified']))}")
 
 
 def _is_picture_set(data: Any) -> bool:

@@ -281,7 +281,7 @@ def load_file(
     (['apple', 'pear'], (8, 2), (2, 2))
     """
     path = Path(check_path(path, "load_file"))
-    where = f"load_file: '{path}'"
+    where = f"load_file: {str(path)!r}"
     if not path.exists():
         raise DatasetNotFoundError(f"{where}: no such file or folder")
     if path.is_dir():  # the four IDX files, else one sub-folder of PNG images per class

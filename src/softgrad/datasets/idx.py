@@ -172,7 +172,7 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
            [  3, 300]], dtype=int16)
     """
     path = Path(check_path(path, "load_idx"))
-    where = f"load_idx: '{path}'"
+    where = f"load_idx: {str(path)!r}"
     if not path.is_file():
         raise FileNotFoundError(f"{where}: no such file")
     try:

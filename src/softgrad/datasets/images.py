@@ -63,7 +63,7 @@ def _hidden(path: Path) -> bool:
 
 def _class_files(folder: Path) -> dict[str, list[Path]]:
     """Class name -> its image files, both sorted; the folder's layout checked."""
-    where = f"load_image_folder: '{folder}'"
+    where = f"load_image_folder: {str(folder)!r}"
     if not folder.is_dir():
         raise DatasetNotFoundError(f"{where}: no such folder")
     classes = {
@@ -119,7 +119,7 @@ def open_image(path: Path, where: str) -> Iterator[Any]:
 def _read_grey(path: Path) -> np.ndarray:
     """``path`` decoded as grey uint8 levels of shape (height, width), upright."""
     UnidentifiedImageError = pillow("load_image_folder").UnidentifiedImageError
-    where = f"load_image_folder: '{path}'"
+    where = f"load_image_folder: {str(path)!r}"
     try:
         with open_image(path, where) as image:
             if image.mode not in EIGHT_BIT_MODES:
@@ -192,7 +192,7 @@ def load_image_folder(
         grey = _read_grey(path)
         if grey.shape != first.shape:
             raise DataFormatError(
-                f"load_image_folder: '{path}': image must be {width}x{height} like the first "
+                f"load_image_folder: {str(path)!r}: image must be {width}x{height} like the first "
                 f"image; got {grey.shape[1]}x{grey.shape[0]} (resize them to one size)"
             )
         X[row] = grey.reshape(-1)
@@ -200,7 +200,7 @@ def load_image_folder(
         train, test = np.arange(len(y)), np.arange(0)
     elif np.bincount(y).max() < 2:
         raise DataFormatError(
-            f"load_image_folder: '{folder}': some class must hold at least 2 images to split "
+            f"load_image_folder: {str(folder)!r}: some class must hold at least 2 images to split "
             f"off a test set; got 1 image in each of {len(classes)} classes"
         )
     else:

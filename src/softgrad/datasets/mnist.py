@@ -85,35 +85,35 @@ def find_idx_folder(folder: str | os.PathLike) -> dict[str, Path] | None:
 def _check_pair(X: np.ndarray, y: np.ndarray, X_path: Path, y_path: Path) -> None:
     if X.ndim < 2:
         raise DataFormatError(
-            f"load_idx_folder: '{X_path}' must hold samples of at least 1 dimension "
+            f"load_idx_folder: {str(X_path)!r} must hold samples of at least 1 dimension "
             f"(n_samples, ...); got shape {X.shape}"
         )
     if y.ndim != 1 or y.dtype.kind not in "iu":
         raise DataFormatError(
-            f"load_idx_folder: '{y_path}' must hold 1-D integer labels; "
+            f"load_idx_folder: {str(y_path)!r} must hold 1-D integer labels; "
             f"got shape {y.shape} of {y.dtype.name}"
         )
     if len(X) != len(y):
         raise DataFormatError(
-            f"load_idx_folder: '{y_path}' must hold one label per sample of '{X_path}' "
+            f"load_idx_folder: {str(y_path)!r} must hold one label per sample of {str(X_path)!r} "
             f"({len(X)}); got {len(y)} labels"
         )
     if len(y) == 0:
-        raise DataFormatError(f"load_idx_folder: '{X_path}' must hold samples; got none")
+        raise DataFormatError(f"load_idx_folder: {str(X_path)!r} must hold samples; got none")
     if X[0].size == 0:
         raise DataFormatError(
-            f"load_idx_folder: '{X_path}' must hold samples of at least one value; got shape "
+            f"load_idx_folder: {str(X_path)!r} must hold samples of at least one value; got shape "
             f"{X.shape}"
         )
     # float images (IDX types 0D and 0E) pass the check every .npz and .csv feature passes
     check_values(
         X,
-        f"load_idx_folder: '{X_path}'",
+        f"load_idx_folder: {str(X_path)!r}",
         lambda row, col: f"sample {row}, value {col} (flattened)",
     )
     if y.min() < 0:
         raise DataFormatError(
-            f"load_idx_folder: labels in '{y_path}' must be >= 0; got {int(y.min())} "
+            f"load_idx_folder: labels in {str(y_path)!r} must be >= 0; got {int(y.min())} "
             f"at index {int(np.argmin(y))}"
         )
 
@@ -145,7 +145,7 @@ def load_idx_folder(
     files = find_idx_folder(folder)
     if files is None:
         raise DatasetNotFoundError(
-            f"load_idx_folder: folder '{folder}' must hold the four IDX files; "
+            f"load_idx_folder: folder {str(folder)!r} must hold the four IDX files; "
             f"missing {_missing(folder)} (each may end in .gz)"
         )
     arrays = {role: load_idx(path) for role, path in files.items()}
@@ -163,7 +163,7 @@ def load_idx_folder(
     label_files = (files["y_train"], files["y_test"])
     (y_train, y_test), class_names = encode_labels(
         [arrays["y_train"], arrays["y_test"]],
-        f"load_idx_folder: '{folder}'",
+        f"load_idx_folder: {str(folder)!r}",
         lambda part, i: f"index {i} of '{label_files[part]}'",
         class_names,
     )
@@ -187,10 +187,10 @@ def _default_root(candidates: list[str | None], where: str, howto: str) -> Path:
     for folder in candidates:  # some of the four files there: name the ones missing
         if folder and Path(folder).is_dir() and len(_missing_stems(Path(folder))) < len(IDX_FILES):
             raise DatasetNotFoundError(
-                f"{where}: folder '{folder}' holds some of the four IDX files; missing "
+                f"{where}: folder {str(folder)!r} holds some of the four IDX files; missing "
                 f"{_missing(Path(folder))} (each may end in .gz)"
             )
-    looked = ", ".join(f"'{c}'" for c in candidates if c) or "nowhere"
+    looked = ", ".join(f"{str(c)!r}" for c in candidates if c) or "nowhere"
     raise DatasetNotFoundError(f"{where}: data set not found (looked in {looked}); {howto}")
 
 
@@ -246,7 +246,7 @@ def load_fashion_mnist(root: str | os.PathLike | None = None) -> Dataset:
         root = _default_root(candidates, "load_fashion_mnist", _FASHION_HOWTO)
     elif find_idx_folder(root) is None:
         raise DatasetNotFoundError(
-            f"load_fashion_mnist: folder '{root}' must hold the four Fashion-MNIST IDX files; "
+            f"load_fashion_mnist: folder {str(root)!r} must hold the four Fashion-MNIST IDX files; "
             f"missing {_missing(Path(root))}; {_FASHION_HOWTO}"
         )
     return load_idx_folder(root, name="fashion-mnist", class_names=FASHION_MNIST_CLASSES)
@@ -297,7 +297,7 @@ def load_mnist(root: str | os.PathLike | None = None) -> Dataset:
         root = _default_root(candidates, "load_mnist", _MNIST_HOWTO)
     elif find_idx_folder(root) is None:
         raise DatasetNotFoundError(
-            f"load_mnist: folder '{root}' must hold the four MNIST IDX files; "
+            f"load_mnist: folder {str(root)!r} must hold the four MNIST IDX files; "
             f"missing {_missing(Path(root))}; {_MNIST_HOWTO}"
         )
     return load_idx_folder(root, name="mnist", class_names=MNIST_CLASSES)

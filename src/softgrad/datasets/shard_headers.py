@@ -64,7 +64,7 @@ class _Stream:
 
 def _locate(path: Path, key: str | None) -> tuple[np.ndarray | None, _Stream | None]:
     """``(memmap, None)`` for a file stored uncompressed, ``(None, stream opener)`` else."""
-    where = f"read_shard: '{path}'"
+    where = f"read_shard: {str(path)!r}"
     if not path.is_file():
         raise FileNotFoundError(f"{where}: no such file")
     suffix = path.suffix.lower()

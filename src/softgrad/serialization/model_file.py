@@ -39,7 +39,7 @@ __all__ = ["ModelContents", "model_file_error", "read_model", "write_model"]
 
 def model_file_error(path: str | os.PathLike, problem: str) -> ModelFileError:
     """The ModelFileError for a model file whose ``problem`` was found after reading it."""
-    return ModelFileError(f"model file '{path}': {problem}")
+    return ModelFileError(f"model file {str(path)!r}: {problem}")
 
 
 def write_model(
@@ -83,7 +83,7 @@ def write_model(
 
     if not isinstance(path, (str, os.PathLike)):  # as read_npz refuses it, by name
         raise TypeError(f"save: path must be a str or pathlib.Path; got {type(path).__name__}")
-    _check_layer_classes(network, f"save: '{path}' not written")
+    _check_layer_classes(network, f"save: {str(path)!r} not written")
     arrays: dict[str, np.ndarray] = dict(network.named_params())
     for name, array in (scaler or Scaler()).to_arrays().items():
         arrays[f"scaler.{name}"] = array
@@ -98,8 +98,8 @@ def write_model(
     }
     # never write a file that read_model refuses (NaN weights, no Linear layer ...), nor
     # metadata that it would give back changed
-    where = f"save: '{path}' not written (load would refuse it)"
-    _check_metadata(meta["metadata"], f"save: '{path}' not written")
+    where = f"save: {str(path)!r} not written (load would refuse it)"
+    _check_metadata(meta["metadata"], f"save: {str(path)!r} not written")
     meta = json.loads(json_text(meta))  # as read_model will see it (NumPy numbers converted)
     if too_deep({"meta": meta}):  # the header's levels above the meta, as read_npz counts
         raise ValueError(
@@ -261,7 +261,7 @@ def read_model(path: str | os.PathLike) -> ModelContents:
     from softgrad.model_checks import check_model_contents
 
     arrays, meta = read_npz(path, "model")
-    where = f"model file '{path}'"
+    where = f"model file {str(path)!r}"
     check_model_contents(meta, arrays, where)  # before anything is built from the declaration
     network = _build_network(meta, arrays, where)
     try:

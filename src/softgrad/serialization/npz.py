@@ -290,7 +290,7 @@ def _opened(path: Any, kind: str, caller: str) -> tuple[str, Path, str]:
             f"{type(path).__name__}"
         )
     path = Path(path)
-    where = f"{kind} file '{path}'"
+    where = f"{kind} file {str(path)!r}"
     if not path.exists():
         raise FileNotFoundError(f"{where}: no such file")
     if path.is_dir():
