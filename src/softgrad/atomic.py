@@ -81,6 +81,20 @@ def hold(fd: int, exclusive: bool = True) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
 
 
+def try_hold(fd: int) -> bool:
+    """Lock the open file ``fd`` exclusively if no other process holds a lock on it; whether
+    it is now locked by us (a file system without locks: yes)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # no locks here: nothing to agree through
+    return True
+
+
 def held(path: str | os.PathLike) -> bool:
     """Whether a live process holds ``path`` locked (:func:`hold`): a temp file being written,
     or rendered and not yet published, as opposed to one a killed run left."""
@@ -274,7 +288,9 @@ def atomic_write(path: str | os.PathLike, where: str = "atomic_write") -> Iterat
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, target)
+                # renamed while still locked: closed first, the temp file was unlocked for a
+                # moment, and another run's clean-up took it for a killed run's and removed it
+                os.replace(tmp, target)
     except BaseException:
         if f is not None:
             f.close()  # a signal held over its making, raised before the block took it over

@@ -150,8 +150,17 @@ def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch)
         ".ck.npz.140576ac84fa.tmp",
         ".m.0123456789ab.staged.npz",
         ".c.aaaaaaaaaaaa.staged.png",
+        # an atomic writer's temp file of a staged file (a model or picture rendered through
+        # one), which stayed for good after a kill -9 while it was written
+        "..m.0123456789ab.staged.npz.aaaaaaaaaaaa.tmp",
+        "..c.0123456789ab.staged.png.5d78ae383b7a.tmp",
     ]
-    unrelated = [".ck.npz.tmp", ".other.npz.140576ac84fa.tmp", "m.0123456789ab.staged.npz"]
+    unrelated = [
+        ".ck.npz.tmp",
+        ".other.npz.140576ac84fa.tmp",
+        "m.0123456789ab.staged.npz",
+        "..other.0123456789ab.staged.npz.aaaaaaaaaaaa.tmp",
+    ]
     for name in leftovers + unrelated:
         (tmp_path / name).write_bytes(b"x" * 100)
     result = cli(
@@ -224,6 +233,69 @@ def test_a_rendered_output_waiting_to_be_published_is_not_a_leftover(tmp_path):
     # published, nothing holds a lock: a temp file of that name is a killed run's again
     (tmp_path / ".m.0123456789ab.staged.npz").write_bytes(b"x")
     assert remove_leftovers([target]) == [".m.0123456789ab.staged.npz"]
+
+
+def test_an_atomic_writer_renames_its_temp_file_while_it_holds_it(tmp_path, monkeypatch):
+    # it closed (and so unlocked) the temp file before renaming it: another run's clean-up
+    # removed it in between, and this run failed naming its own checkpoint
+    from softgrad import atomic
+
+    seen = []
+    replace = os.replace
+
+    def spy(src, dst):
+        seen.append(atomic.held(src))
+        return replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", spy)
+    with atomic.atomic_write(tmp_path / "ck.npz") as f:
+        f.write(b"a checkpoint")
+    assert seen == [True]
+    assert (tmp_path / "ck.npz").read_bytes() == b"a checkpoint"
+
+
+def test_a_folder_where_another_run_stages_is_left_to_a_later_clean_up(tmp_path):
+    # between a staged file's rename by its writer and its lock, a second run took it for a
+    # killed run's and removed it; the first run then failed ("its writer made no file")
+    from softgrad.cli.staging import Staged, remove_leftovers
+
+    other = tmp_path / ".m.0123456789ab.staged.npz"
+    other.write_bytes(b"x")  # unlocked: a killed run's, or one a live run is about to lock
+    with Staged() as staged:
+        staged.render("--plot", tmp_path / "p.png", lambda temp: temp.write_bytes(b"png"))
+        assert remove_leftovers([tmp_path / "m.npz"]) == []
+        assert other.exists()
+        staged.publish()
+    assert remove_leftovers([tmp_path / "m.npz"]) == [other.name]
+
+
+def test_a_publication_waits_for_another_run_staging_beside_it(tmp_path):
+    # two runs given the same --out and --plot: their renames interleaved, and one run's
+    # model was left beside the other run's picture
+    import threading
+
+    from softgrad.cli.staging import Staged
+
+    def rendered(text):
+        staged = Staged()
+        for name in ("m.npz", "p.png"):
+            staged.render(name, tmp_path / name, lambda temp: temp.write_text(text))
+        return staged
+
+    first, second = rendered("first"), rendered("second")
+    publishing = threading.Thread(target=first.publish)
+    publishing.start()
+    publishing.join(timeout=0.5)
+    assert publishing.is_alive()  # waiting: the second run still stages here
+    assert not (tmp_path / "m.npz").exists()
+    second.publish()
+    publishing.join(timeout=30)
+    assert not publishing.is_alive()
+    first.__exit__(None, None, None)
+    second.__exit__(None, None, None)
+    texts = {(tmp_path / name).read_text() for name in ("m.npz", "p.png")}
+    assert len(texts) == 1  # the later publication's files, both of them (either run's)
+    assert _listing(tmp_path) == ["m.npz", "p.png"]
 
 
 @pytest.mark.parametrize(("fail_at", "survivor"), [(1, "no checkpoint was written"), (2, "intact")])

@@ -80,3 +80,32 @@ def test_weights_that_do_not_fit_the_settings_get_a_drawn_network_for_fit_to_ref
     network = build_network(SETTINGS, 5, 3, np.random.default_rng(0), ckpt)
     assert network.named_params()["0.W"].shape == (5, 6)
     assert ckpt.params["0.W"] is other["0.W"]  # untouched: fit names the mismatch
+
+
+def test_a_checkpoint_rewritten_while_the_run_starts_is_refused(cli, tmp_path, monkeypatch):
+    # its header was checked, then another run replaced the file while the data loaded, and
+    # the model recorded the first checkpoint's settings (lr 0.001) beside weights trained
+    # from the second's (lr 0.01); of another width, fit's refusal named no file
+    import shutil
+
+    from softgrad.cli import progress
+
+    constant = ["--lr-schedule", "constant"]  # a cosine run cannot be extended
+    for name, lr in (("x.npz", "0.001"), ("y.npz", "0.01")):
+        argv = ["train", "--epochs", "1", "--hidden", "8", "--lr", lr, "--quiet", *constant]
+        done = cli(*argv, "--out", tmp_path / f"m{name}", "--checkpoint", tmp_path / name)
+        assert done.code == 0, done.err
+    shutil.copy(tmp_path / "x.npz", tmp_path / "ck.npz")
+    load = progress.load_data_with_progress
+
+    def rewritten_meanwhile(*args, **kwargs):
+        data = load(*args, **kwargs)
+        shutil.copy(tmp_path / "y.npz", tmp_path / "ck.npz")  # as another run's rename
+        return data
+
+    monkeypatch.setattr(progress, "load_data_with_progress", rewritten_meanwhile)
+    argv = ["train", "--epochs", "2", "--resume", tmp_path / "ck.npz", "--quiet"]
+    result = cli(*argv, "--out", tmp_path / "m.npz")
+    assert result.code == 2
+    assert f"--resume {str(tmp_path / 'ck.npz')!r} changed while the run started" in result.err
+    assert not (tmp_path / "m.npz").exists()

@@ -10,12 +10,22 @@ A target that is a symbolic link is written through: the file it points to is re
 link stays a link.
 
 A run killed with kill -9 cannot remove its temp files. :func:`remove_leftovers` removes, for a
-run's own targets, the temp files of both namings softgrad uses (``.<name>.<12 hex>.tmp`` from
-the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here) before the run writes,
-except those a live process holds locked (``softgrad.atomic.held``): the atomic writers lock
-their temp file while they write, and :class:`Staged` each rendered file until it is
-published. A second run given the same ``--checkpoint`` removed the first run's temp file
-while it was being written, and the first run then failed naming its checkpoint.
+run's own targets, the temp files of the namings softgrad uses (``.<name>.<12 hex>.tmp`` from
+the atomic writers, ``.<stem>.<12 hex>.staged<suffix>`` from here, and the atomic writer's
+temp file of such a staged file, ``..<stem>.<12 hex>.staged<suffix>.<12 hex>.tmp``) before
+the run writes, except those a live process holds locked (``softgrad.atomic.held``): the
+atomic writers lock their temp file while they write and rename it, and :class:`Staged` each
+rendered file until it is published. A second run given the same ``--checkpoint`` removed the
+first run's temp file while it was being written, and the first run then failed naming its
+checkpoint.
+
+Runs writing beside each other also agree through a lock on each folder they stage in (an
+``flock`` on the folder itself, no lock file): :class:`Staged` holds it shared from its first
+render to its publication, which takes it exclusively for the renames, and
+:func:`remove_leftovers` takes it exclusively or leaves the folder alone. So a run's staged
+file is never taken for a killed run's in the moment between its writer's rename and its own
+lock, and two runs given the same outputs publish one after the other: a model of one run
+beside the other run's picture was left when their renames interleaved.
 
 A temp name must fit in the 255 bytes a file system allows a name, whatever the target's name:
 the stem is cut (at a character boundary) so that ``.<stem>.<12 hex>.staged<suffix>`` does, as
@@ -34,11 +44,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from softgrad.atomic import cut_name, held, hold, signals_held, temp_stem, write_target
+from softgrad.atomic import (
+    cut_name,
+    held,
+    hold,
+    signals_held,
+    temp_stem,
+    try_hold,
+    write_target,
+)
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
 _SUFFIX_BYTES = 64
 _STAGED_FIXED_BYTES = len(".") + len(".") + 12 + len(".staged")  # around the stem and suffix
+# a cut temp stem (softgrad.atomic.temp_stem) keeps 200 bytes, less a character kept whole
+_CUT_BYTES = 197
 
 
 class Staged:
@@ -63,6 +83,7 @@ class Staged:
         # (temp file, target, "--out 'm.npz'" for messages) of each file rendered
         self._pending: list[tuple[Path, Path, str]] = []
         self._held: list[int] = []  # a lock on each rendered file until it is published
+        self._folders: dict[Path, int | None] = {}  # each target's folder, locked shared
         self._tail = "nothing was written and every earlier file is as it was"
         if written is not None:
             self._tail = (
@@ -80,9 +101,11 @@ class Staged:
         self._release()
 
     def _release(self) -> None:
-        for fd in self._held:
-            os.close(fd)
+        for fd in [*self._held, *self._folders.values()]:
+            if fd is not None:
+                os.close(fd)
         self._held.clear()
+        self._folders.clear()
 
     def render(self, option: str, path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
         """Call ``write(tmp)`` for a temp file standing in for ``path`` (named for ``option``)."""
@@ -93,6 +116,8 @@ class Staged:
             final = write_target(path)
         except OSError as exc:
             raise OSError(exc.errno, f"train: {option} {str(path)!r}: {exc.strerror}") from None
+        if final.parent not in self._folders:  # before any file of it is made
+            self._folders[final.parent] = lock_folder(final.parent, exclusive=False)
         stem, suffix = _staged_parts(final.stem, suffix)
         tmp = final.with_name(f".{stem}.{secrets.token_hex(6)}.staged{suffix}")
         self._pending.append((tmp, final, f"{option} {str(path)!r}"))
@@ -122,6 +147,12 @@ class Staged:
         written (and, with a rename that failed, that the rest is as it was)."""
         done = 0
         try:
+            # one run's renames at a time in these folders, in one order (no two runs wait on
+            # each other): a shared lock becomes exclusive once no other run stages there
+            for folder in sorted(self._folders):
+                fd = self._folders[folder]
+                if fd is not None:
+                    hold(fd)
             with signals_held():
                 for tmp, final, _ in self._pending:
                     try:
@@ -150,25 +181,63 @@ class Staged:
 
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:
-    """Remove temp files that interrupted runs left beside ``paths``; the names removed."""
+    """Remove temp files that interrupted runs left beside ``paths``; the names removed. A
+    folder in which another run is staging its outputs (its lock, module docstring) is left
+    as it is, for a later run to clean."""
     removed = []
     for path in paths:
         if path is None:
             continue
         final = Path(os.path.realpath(path))
-        # as the atomic writers and Staged.render name them
-        parts = (temp_stem(final.name), *_staged_parts(final.stem, Path(path).suffix))
-        name, stem, suffix = (re.escape(part) for part in parts)
-        pattern = re.compile(
-            rf"\.(?:{name}\.[0-9a-f]{{12}}\.tmp|{stem}\.[0-9a-f]{{12}}\.staged{suffix})"
-        )
         if not final.parent.is_dir():
             continue
-        for entry in final.parent.iterdir():
-            if pattern.fullmatch(entry.name) and entry.is_file() and not held(entry):
-                entry.unlink(missing_ok=True)
-                removed.append(entry.name)
+        folder = lock_folder(final.parent, exclusive=True, wait=False)
+        if folder is None:
+            continue  # another run stages here (or the folder cannot be locked)
+        try:
+            for entry in final.parent.iterdir():
+                if _is_leftover(entry.name, final.name, final.stem, Path(path).suffix):
+                    if entry.is_file() and not held(entry):
+                        entry.unlink(missing_ok=True)
+                        removed.append(entry.name)
+        finally:
+            os.close(folder)
     return removed
+
+
+def _is_leftover(entry: str, name: str, stem: str, suffix: str) -> bool:
+    """Whether the file named ``entry`` is a temp file of a target named ``name`` (``stem``
+    and ``suffix``), as the atomic writers and :meth:`Staged.render` name them."""
+    stem, suffix = _staged_parts(stem, suffix)
+    staged = re.compile(rf"\.{re.escape(stem)}\.[0-9a-f]{{12}}\.staged{re.escape(suffix)}")
+    if staged.fullmatch(entry):
+        return True
+    atomic = re.fullmatch(r"\.(.+)\.[0-9a-f]{12}\.tmp", entry)
+    if atomic is None:
+        return False
+    kept = atomic.group(1)  # the first bytes of the name written: the target's, or those of
+    # a staged file that an atomic writer rendered, cut within or after its stem when long
+    if kept == temp_stem(name) or staged.fullmatch(kept):
+        return True
+    cut = len(os.fsencode(kept)) >= _CUT_BYTES
+    return cut and (kept.startswith(f".{stem}.") or f".{stem}".startswith(kept))
+
+
+def lock_folder(folder: Path, exclusive: bool, wait: bool = True) -> int | None:
+    """An open descriptor of ``folder`` locked shared or ``exclusive`` (closing it unlocks);
+    None where folders cannot be locked, or, without ``wait``, when another process holds a
+    lock that conflicts."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    if wait:
+        hold(fd, exclusive)
+        return fd
+    if try_hold(fd):
+        return fd
+    os.close(fd)
+    return None
 
 
 def _staged_parts(stem: str, suffix: str) -> tuple[str, str]:

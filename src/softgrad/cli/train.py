@@ -204,6 +204,8 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     with ranks.together(comm, "train"):  # a file one rank cannot read ends every rank
         # read once, here: the network is built holding its weights, and fit takes the rest
         resumed = [None if args.resume is None else load_checkpoint(args.resume)]
+        if resumed[0] is not None:
+            train_resume.check_unchanged(args, resumed[0])
         network = build_network(settings, data.n_features, data.n_classes, rng, resumed[0])
     optimizer = train_config.make_optimizer(settings)
     schedule = train_config.make_schedule(settings, optimizer)

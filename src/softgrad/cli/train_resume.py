@@ -136,6 +136,20 @@ def resume_note(args: argparse.Namespace, settings: dict[str, Any]) -> str | Non
     )
 
 
+def check_unchanged(args: argparse.Namespace, checkpoint: Any) -> None:
+    """Refuse a ``--resume`` checkpoint whose epochs or settings differ from those its header
+    gave :func:`match_checkpoint` at the run's start: another run rewrote the file between
+    the two readings (while the data loaded). The model then recorded one run's settings
+    beside another run's weights."""
+    epoch, settings = args.resume_checked
+    if (checkpoint.epoch, checkpoint.settings) != (epoch, settings):
+        raise ValueError(
+            f"train: --resume {str(args.resume)!r} changed while the run started (epoch "
+            f"{epoch} when its settings were checked, {checkpoint.epoch} when it was read): "
+            "another run is writing it; resume once that run has ended"
+        )
+
+
 def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` as the run ``--resume`` continues: its refused settings, and its epochs.
 
@@ -162,6 +176,7 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
 
     # its header alone: fit reads the whole file (weights, optimizer state) once, to resume
     ckpt = read_checkpoint_header(args.resume)
+    args.resume_checked = (ckpt.epoch, ckpt.settings)  # what the whole file must still hold
     if ckpt.settings is None:  # written before checkpoints recorded them: what its state proves
         saved, unverified = legacy_checkpoint.settings_from_state(
             load_checkpoint(args.resume), args.resume
