@@ -98,21 +98,14 @@ def try_hold(fd: int) -> bool:
 def held(path: str | os.PathLike) -> bool:
     """Whether a live process holds ``path`` locked (:func:`hold`): a temp file being written,
     or rendered and not yet published, as opposed to one a killed run left."""
-    if fcntl is None:
-        return False
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
+        return not try_hold(fd)
     finally:
         os.close(fd)  # and with it the lock just taken
-    return False
 
 
 @contextlib.contextmanager
