@@ -3,10 +3,13 @@ so the run publishes them, and the leftovers of a killed run under such names ar
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
 import softgrad
-from softgrad.cli.staging import Staged, remove_leftovers
+from softgrad.cli.staging import LEFTOVER_AGE, Staged, remove_leftovers
 
 
 def _listing(folder):
@@ -46,6 +49,9 @@ def test_leftovers_of_long_names_are_found_and_removed(tmp_path):
         staged._pending.clear()  # killed: nothing removes it
     atomic_name = "." + NAMES[0][:200] + ".0123456789ab.tmp"  # atomic_write cuts to 200 bytes
     (tmp_path / atomic_name).write_bytes(b"x")
+    past = time.time() - 2 * LEFTOVER_AGE  # as old as a killed run's files are
+    for name in (staged_name, atomic_name):
+        os.utime(tmp_path / name, (past, past))
     assert sorted(remove_leftovers([target])) == sorted([staged_name, atomic_name])
     assert _listing(tmp_path) == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +17,16 @@ from softgrad.errors import DivergenceError
 
 def _listing(folder):
     return sorted(p.name for p in folder.iterdir())
+
+
+def _killed_runs_file(path, data=b"x"):
+    """``path`` as a killed run left it: written, and older than a live run's unlocked file
+    can be (staging.LEFTOVER_AGE)."""
+    from softgrad.cli.staging import LEFTOVER_AGE
+
+    path.write_bytes(data)
+    past = time.time() - 2 * LEFTOVER_AGE
+    os.utime(path, (past, past))
 
 
 @pytest.fixture
@@ -162,7 +173,7 @@ def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch)
         "..other.0123456789ab.staged.npz.aaaaaaaaaaaa.tmp",
     ]
     for name in leftovers + unrelated:
-        (tmp_path / name).write_bytes(b"x" * 100)
+        _killed_runs_file(tmp_path / name, b"x" * 100)
     result = cli(
         "train",
         "--epochs",
@@ -231,7 +242,7 @@ def test_a_rendered_output_waiting_to_be_published_is_not_a_leftover(tmp_path):
         staged.publish()
     assert _listing(tmp_path) == ["m.npz"] and target.read_bytes() == b"the new model"
     # published, nothing holds a lock: a temp file of that name is a killed run's again
-    (tmp_path / ".m.0123456789ab.staged.npz").write_bytes(b"x")
+    _killed_runs_file(tmp_path / ".m.0123456789ab.staged.npz")
     assert remove_leftovers([target]) == [".m.0123456789ab.staged.npz"]
 
 
@@ -254,48 +265,27 @@ def test_an_atomic_writer_renames_its_temp_file_while_it_holds_it(tmp_path, monk
     assert (tmp_path / "ck.npz").read_bytes() == b"a checkpoint"
 
 
-def test_a_folder_where_another_run_stages_is_left_to_a_later_clean_up(tmp_path):
+def test_a_young_unlocked_temp_file_may_be_a_live_runs_and_is_left(tmp_path):
     # between a staged file's rename by its writer and its lock, a second run took it for a
     # killed run's and removed it; the first run then failed ("its writer made no file")
-    from softgrad.cli.staging import Staged, remove_leftovers
+    from softgrad.cli.staging import remove_leftovers
 
-    other = tmp_path / ".m.0123456789ab.staged.npz"
-    other.write_bytes(b"x")  # unlocked: a killed run's, or one a live run is about to lock
-    with Staged() as staged:
-        staged.render("--plot", tmp_path / "p.png", lambda temp: temp.write_bytes(b"png"))
-        assert remove_leftovers([tmp_path / "m.npz"]) == []
-        assert other.exists()
-        staged.publish()
-    assert remove_leftovers([tmp_path / "m.npz"]) == [other.name]
+    young, old = tmp_path / ".m.0123456789ab.staged.npz", tmp_path / ".m.npz.0123456789ab.tmp"
+    young.write_bytes(b"a live run's, a moment before its lock")
+    _killed_runs_file(old)
+    assert remove_leftovers([tmp_path / "m.npz"]) == [old.name]
+    assert _listing(tmp_path) == [young.name]
 
 
-def test_a_publication_waits_for_another_run_staging_beside_it(tmp_path):
-    # two runs given the same --out and --plot: their renames interleaved, and one run's
-    # model was left beside the other run's picture
-    import threading
+def test_only_softgrads_temp_names_are_leftovers(tmp_path):
+    # a name of 200 bytes beginning with the target's stem was taken for the cut temp file of
+    # a staged output, which for m.npz is never cut
+    from softgrad.cli.staging import remove_leftovers
 
-    from softgrad.cli.staging import Staged
-
-    def rendered(text):
-        staged = Staged()
-        for name in ("m.npz", "p.png"):
-            staged.render(name, tmp_path / name, lambda temp: temp.write_text(text))
-        return staged
-
-    first, second = rendered("first"), rendered("second")
-    publishing = threading.Thread(target=first.publish)
-    publishing.start()
-    publishing.join(timeout=0.5)
-    assert publishing.is_alive()  # waiting: the second run still stages here
-    assert not (tmp_path / "m.npz").exists()
-    second.publish()
-    publishing.join(timeout=30)
-    assert not publishing.is_alive()
-    first.__exit__(None, None, None)
-    second.__exit__(None, None, None)
-    texts = {(tmp_path / name).read_text() for name in ("m.npz", "p.png")}
-    assert len(texts) == 1  # the later publication's files, both of them (either run's)
-    assert _listing(tmp_path) == ["m.npz", "p.png"]
+    mine = tmp_path / ("..m." + "x" * 200 + ".0123456789ab.tmp")
+    _killed_runs_file(mine)
+    assert remove_leftovers([tmp_path / "m.npz"]) == []
+    assert mine.exists()
 
 
 @pytest.mark.parametrize(("fail_at", "survivor"), [(1, "no checkpoint was written"), (2, "intact")])

@@ -280,18 +280,20 @@ def test_ctrl_c_while_the_ranks_start_ends_every_rank_with_one_line(
 
 
 # Ctrl-C after the last batch (while the best weights are put back) on one rank, or on every
-# rank as mpiexec passes it: softgrad.cli.main's own flow, the signal sent from the restore
+# rank as mpiexec passes it: softgrad.cli.main's own flow, the signal sent from the restore.
+# SIGHUP too, which MPI's start had taken from Python's handler: the rank went on
 _CTRL_C_AFTER_THE_LAST_BATCH = """
 import os, signal, sys
 from softgrad import cli
 from softgrad.training.early_stopping import EarlyStopping
 
+signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as a terminal's process has it (not nohup's)
 restore = EarlyStopping.restore
 
 def restore_then_ctrl_c(self, params):
     restore(self, params)
     if int(os.environ["PMI_RANK"]) in {ctrl_c_on}:
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.{signal})
 
 EarlyStopping.restore = restore_then_ctrl_c
 argv = ["train", "--epochs", "2", "--hidden", "8", "--checkpoint", "ck.npz", "--quiet"]
@@ -299,11 +301,15 @@ sys.exit(cli.main(argv))
 """
 
 
-@pytest.mark.parametrize("ctrl_c_on", [(1,), (0, 1)])
-def test_ctrl_c_after_the_last_batch_stops_every_rank_before_the_outputs(tmp_path, ctrl_c_on):
+@pytest.mark.parametrize(
+    ("ctrl_c_on", "signal_name"), [((1,), "SIGINT"), ((0, 1), "SIGINT"), ((1,), "SIGHUP")]
+)
+def test_ctrl_c_after_the_last_batch_stops_every_rank_before_the_outputs(
+    tmp_path, ctrl_c_on, signal_name
+):
     # the ranks agreed on a Ctrl-C at a step only: one after the last batch was dropped, and
     # the run wrote its model and exited 0 as if it had not come (one process stops there)
-    code = _CTRL_C_AFTER_THE_LAST_BATCH.format(ctrl_c_on=set(ctrl_c_on))
+    code = _CTRL_C_AFTER_THE_LAST_BATCH.format(ctrl_c_on=set(ctrl_c_on), signal=signal_name)
     done = _softgrad(["-c", code], tmp_path, 2)
     assert done.returncode == 130, done.stderr
     assert done.stderr.splitlines() == [

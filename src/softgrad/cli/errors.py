@@ -280,6 +280,18 @@ _STOP_SIGNALS = tuple(
 )
 
 
+def handlers_again() -> None:
+    """Install again the Python handlers of Ctrl-C and the stop signals, as they are: MPICH's
+    start puts its own handler under SIGHUP's (``signal.getsignal`` still names Python's), so
+    a SIGHUP to a rank was swallowed and the run went on. Called once MPI has started."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, *_STOP_SIGNALS):
+        handler = signal.getsignal(signum)
+        if callable(handler):
+            signal.signal(signum, handler)
+
+
 class EarlyCtrlC:
     """Ctrl-C (and SIGTERM, which :func:`sigterm_as_ctrl_c` passes to SIGINT's handler) on one
     of several MPI ranks, from the process's start until the ranks have met: noted, not

@@ -48,6 +48,7 @@ from softgrad.cli.errors import (
     EXPECTED_ERRORS,
     EarlyCtrlC,
     UsageError,
+    handlers_again,
     interrupted,
     one_line,
     report,
@@ -84,7 +85,10 @@ def start() -> Communicator | None:
     cores to itself, and trains bit for bit as a plain run (OpenBLAS's GEMM on 2 threads rounds
     otherwise than on 1).
     """
-    return world()
+    comm = world()
+    if comm is not None:
+        handlers_again()  # MPI's start took SIGHUP from Python's handler
+    return comm
 
 
 def speaks(comm: Communicator | None) -> bool:

@@ -19,13 +19,11 @@ rendered file until it is published. A second run given the same ``--checkpoint`
 first run's temp file while it was being written, and the first run then failed naming its
 checkpoint.
 
-Runs writing beside each other also agree through a lock on each folder they stage in (an
-``flock`` on the folder itself, no lock file): :class:`Staged` holds it shared from its first
-render to its publication, which takes it exclusively for the renames, and
-:func:`remove_leftovers` takes it exclusively or leaves the folder alone. So a run's staged
-file is never taken for a killed run's in the moment between its writer's rename and its own
-lock, and two runs given the same outputs publish one after the other: a model of one run
-beside the other run's picture was left when their renames interleaved.
+A live run's temp file is unlocked for a moment twice: between its creation and its lock, and
+between a staged file's rename by its writer and :class:`Staged`'s lock. So a file younger
+than ``LEFTOVER_AGE`` seconds is not removed either, whatever its lock: a second run removed a
+first run's staged model in that moment, and the first then failed ("its writer made no
+file"). A killed run's file that young is left for a later run to clean.
 
 A temp name must fit in the 255 bytes a file system allows a name, whatever the target's name:
 the stem is cut (at a character boundary) so that ``.<stem>.<12 hex>.staged<suffix>`` does, as
@@ -40,25 +38,17 @@ import errno
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from softgrad.atomic import (
-    cut_name,
-    held,
-    hold,
-    signals_held,
-    temp_stem,
-    try_hold,
-    write_target,
-)
+from softgrad.atomic import cut_name, held, hold, signals_held, temp_stem, write_target
 
 NAME_MAX = 255  # bytes in a file name on Linux, macOS and Windows file systems
 _SUFFIX_BYTES = 64
 _STAGED_FIXED_BYTES = len(".") + len(".") + 12 + len(".staged")  # around the stem and suffix
-# a cut temp stem (softgrad.atomic.temp_stem) keeps 200 bytes, less a character kept whole
-_CUT_BYTES = 197
+LEFTOVER_AGE = 10.0  # seconds: a temp file younger than this may be a live run's, unlocked
 
 
 class Staged:
@@ -83,7 +73,6 @@ class Staged:
         # (temp file, target, "--out 'm.npz'" for messages) of each file rendered
         self._pending: list[tuple[Path, Path, str]] = []
         self._held: list[int] = []  # a lock on each rendered file until it is published
-        self._folders: dict[Path, int | None] = {}  # each target's folder, locked shared
         self._tail = "nothing was written and every earlier file is as it was"
         if written is not None:
             self._tail = (
@@ -101,11 +90,9 @@ class Staged:
         self._release()
 
     def _release(self) -> None:
-        for fd in [*self._held, *self._folders.values()]:
-            if fd is not None:
-                os.close(fd)
+        for fd in self._held:
+            os.close(fd)
         self._held.clear()
-        self._folders.clear()
 
     def render(self, option: str, path: str | os.PathLike, write: Callable[[Path], Any]) -> None:
         """Call ``write(tmp)`` for a temp file standing in for ``path`` (named for ``option``)."""
@@ -116,8 +103,6 @@ class Staged:
             final = write_target(path)
         except OSError as exc:
             raise OSError(exc.errno, f"train: {option} {str(path)!r}: {exc.strerror}") from None
-        if final.parent not in self._folders:  # before any file of it is made
-            self._folders[final.parent] = lock_folder(final.parent, exclusive=False)
         stem, suffix = _staged_parts(final.stem, suffix)
         tmp = final.with_name(f".{stem}.{secrets.token_hex(6)}.staged{suffix}")
         self._pending.append((tmp, final, f"{option} {str(path)!r}"))
@@ -147,12 +132,6 @@ class Staged:
         written (and, with a rename that failed, that the rest is as it was)."""
         done = 0
         try:
-            # one run's renames at a time in these folders, in one order (no two runs wait on
-            # each other): a shared lock becomes exclusive once no other run stages there
-            for folder in sorted(self._folders):
-                fd = self._folders[folder]
-                if fd is not None:
-                    hold(fd)
             with signals_held():
                 for tmp, final, _ in self._pending:
                     try:
@@ -182,8 +161,8 @@ class Staged:
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:
     """Remove temp files that interrupted runs left beside ``paths``; the names removed. A
-    folder in which another run is staging its outputs (its lock, module docstring) is left
-    as it is, for a later run to clean."""
+    file a live process holds (``softgrad.atomic.held``), or younger than ``LEFTOVER_AGE``
+    seconds, is left (module docstring)."""
     removed = []
     for path in paths:
         if path is None:
@@ -191,17 +170,14 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
         final = Path(os.path.realpath(path))
         if not final.parent.is_dir():
             continue
-        folder = lock_folder(final.parent, exclusive=True, wait=False)
-        if folder is None:
-            continue  # another run stages here (or the folder cannot be locked)
-        try:
-            for entry in final.parent.iterdir():
-                if _is_leftover(entry.name, final.name, final.stem, Path(path).suffix):
-                    if entry.is_file() and not held(entry):
-                        entry.unlink(missing_ok=True)
-                        removed.append(entry.name)
-        finally:
-            os.close(folder)
+        for entry in final.parent.iterdir():
+            if not _is_leftover(entry.name, final.name, final.stem, Path(path).suffix):
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to stat
+                young = time.time() - entry.lstat().st_mtime < LEFTOVER_AGE
+                if entry.is_file() and not young and not held(entry):
+                    entry.unlink(missing_ok=True)
+                    removed.append(entry.name)
     return removed
 
 
@@ -215,29 +191,16 @@ def _is_leftover(entry: str, name: str, stem: str, suffix: str) -> bool:
     atomic = re.fullmatch(r"\.(.+)\.[0-9a-f]{12}\.tmp", entry)
     if atomic is None:
         return False
-    kept = atomic.group(1)  # the first bytes of the name written: the target's, or those of
-    # a staged file that an atomic writer rendered, cut within or after its stem when long
+    # the first bytes of the name written (temp_stem): the target's, or those of a staged
+    # file that an atomic writer rendered, cut (within or after its stem) when it is long
+    kept = atomic.group(1)
     if kept == temp_stem(name) or staged.fullmatch(kept):
         return True
-    cut = len(os.fsencode(kept)) >= _CUT_BYTES
-    return cut and (kept.startswith(f".{stem}.") or f".{stem}".startswith(kept))
-
-
-def lock_folder(folder: Path, exclusive: bool, wait: bool = True) -> int | None:
-    """An open descriptor of ``folder`` locked shared or ``exclusive`` (closing it unlocks);
-    None where folders cannot be locked, or, without ``wait``, when another process holds a
-    lock that conflicts."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return None
-    if wait:
-        hold(fd, exclusive)
-        return fd
-    if try_hold(fd):
-        return fd
-    os.close(fd)
-    return None
+    start = len(f".{stem}.")
+    digits = kept[start : start + 12]  # the staged name's 12 hex digits, or those kept
+    if not re.fullmatch("[0-9a-f]*", digits):
+        return False
+    return kept == temp_stem(f".{stem}.{digits.ljust(12, '0')}.staged{suffix}")
 
 
 def _staged_parts(stem: str, suffix: str) -> tuple[str, str]:
