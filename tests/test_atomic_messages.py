@@ -200,3 +200,21 @@ def test_signals_held_raises_every_signal_it_held_once(python_ctrl_c):
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert terms == [signal.SIGTERM]
+
+
+def test_a_hangup_held_stops_a_background_job_whose_ctrl_c_is_ignored():
+    # the CLI passes SIGHUP to SIGINT's handler: held as SIGINT, it was raised again into
+    # SIGINT's ignored setting (a background job) and lost, while the job's outputs published
+    import signal
+
+    from softgrad.atomic import signals_held
+    from softgrad.cli.errors import sigterm_as_ctrl_c
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.getsignal(signal.SIGHUP)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        with sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt), signals_held():
+            os.kill(os.getpid(), signal.SIGHUP)
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGHUP, previous[1])

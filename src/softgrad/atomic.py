@@ -39,20 +39,27 @@ __all__ = [
 ]
 
 
+_HELD_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)  # SIGHUP: not on Windows
+
+
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM noted in the block and raised again after it, each once, in order,
-    to the handlers in force before (where no handler can be set, in a thread other than the
-    main one, nothing): for a few lines that must run whole (a temp file made and owned, the
-    renames that publish a command's outputs). Python-level: ``pthread_sigmask`` blocks them
-    for the calling thread alone, and a BLAS thread took them at once."""
+    """SIGINT, SIGTERM and SIGHUP noted in the block and raised again after it, each once, in
+    order, to the handlers in force before (where no handler can be set, in a thread other than
+    the main one, nothing): for a few lines that must run whole (a temp file made and owned,
+    the renames that publish a command's outputs). Python-level: ``pthread_sigmask`` blocks
+    them for the calling thread alone, and a BLAS thread took them at once. Each is raised
+    again as itself: the CLI passes SIGHUP to SIGINT's handler, and one held as SIGINT was lost
+    where SIGINT is ignored (a background job)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     noted: list[int] = []
     previous = {
         signum: signal.signal(signum, lambda signum, frame: noted.append(signum))
-        for signum in (signal.SIGINT, signal.SIGTERM)
+        for signum in _HELD_SIGNALS
         if signal.getsignal(signum) is not None  # a handler set outside Python stays
     }
     try:
@@ -98,8 +105,8 @@ def try_hold(fd: int) -> bool:
 def held(path: str | os.PathLike) -> bool:
     """Whether a live process holds ``path`` locked (:func:`hold`): a temp file being written,
     or rendered and not yet published, as opposed to one a killed run left."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
+    try:  # the file itself, never one a link put in its place names
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return False
     try:

@@ -277,6 +277,36 @@ def test_a_young_unlocked_temp_file_may_be_a_live_runs_and_is_left(tmp_path):
     assert _listing(tmp_path) == [young.name]
 
 
+def test_the_clean_up_never_stops_a_run_nor_follows_a_link(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from softgrad.cli.staging import LEFTOVER_AGE, remove_leftovers
+
+    # a link named like a temp file is the user's (softgrad writes regular files): it was
+    # removed, its age read from the link and its type from the file it names
+    _killed_runs_file(tmp_path / "keep.txt")
+    link = tmp_path / ".m.npz.0123456789ab.tmp"
+    link.symlink_to("keep.txt")
+    past = time.time() - 2 * LEFTOVER_AGE
+    os.utime(link, (past, past), follow_symlinks=False)
+    # a clock far ahead (tomorrow) must not keep a killed run's file for ever; one a few
+    # seconds ahead may be a live run's on a file server
+    tomorrow, soon = tmp_path / ".m.0123456789ab.staged.npz", tmp_path / ".m.npz.aaaaaaaaaaaa.tmp"
+    for path, ahead in ((tomorrow, 86400), (soon, LEFTOVER_AGE / 2)):
+        path.write_bytes(b"x")
+        os.utime(path, (time.time() + ahead, time.time() + ahead))
+    assert remove_leftovers([tmp_path / "m.npz"]) == [tomorrow.name]
+    assert link.is_symlink() and soon.exists()
+
+    # a folder a run may write in but not list (mode 333): the run failed with "Permission
+    # denied" naming the folder, before it trained
+    def unlistable(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", unlistable)
+    assert remove_leftovers([tmp_path / "m.npz"]) == []
+
+
 def test_only_softgrads_temp_names_are_leftovers(tmp_path):
     # a name of 200 bytes beginning with the target's stem was taken for the cut temp file of
     # a staged output, which for m.npz is never cut

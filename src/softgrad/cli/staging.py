@@ -38,6 +38,7 @@ import errno
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -168,14 +169,19 @@ def remove_leftovers(paths: list[Path | None]) -> list[str]:
         if path is None:
             continue
         final = Path(os.path.realpath(path))
-        if not final.parent.is_dir():
+        try:
+            entries = list(final.parent.iterdir())
+        except OSError:  # no such folder, or one we may write in but not list: best effort
             continue
-        for entry in final.parent.iterdir():
+        for entry in entries:
             if not _is_leftover(entry.name, final.name, final.stem, Path(path).suffix):
                 continue
             with contextlib.suppress(OSError):  # gone meanwhile, or not ours to stat
-                young = time.time() - entry.lstat().st_mtime < LEFTOVER_AGE
-                if entry.is_file() and not young and not held(entry):
+                info = entry.lstat()  # softgrad writes regular files: a link is the user's
+                # within LEFTOVER_AGE either way: a clock ahead of ours gives a live run's file
+                # a time to come, and one far ahead (a wrong clock) must not keep it for ever
+                young = abs(time.time() - info.st_mtime) < LEFTOVER_AGE
+                if stat.S_ISREG(info.st_mode) and not young and not held(entry):
                     entry.unlink(missing_ok=True)
                     removed.append(entry.name)
     return removed
