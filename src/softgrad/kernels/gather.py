@@ -148,7 +148,10 @@ class GatherKernels:
                [0. , 1. ]])
         """
         rows = np.take(codes, idx, axis=0, mode="clip")
-        return np.take(table, rows, out=out, mode="clip")
+        # a table of another dtype is cast first (K values): np.take would copy out's old
+        # contents into a buffer of the table's dtype, and garbage in an np.empty out (a
+        # signalling NaN's bits) raised "invalid value encountered in cast" now and then
+        return np.take(table.astype(out.dtype, copy=False), rows, out=out, mode="clip")
 
     def recode(self, codes: np.ndarray, remap: np.ndarray) -> None:
         """``codes[...] = remap[codes]`` in place: codes renumbered (uint8 codes, ``remap``
