@@ -307,6 +307,55 @@ def test_the_clean_up_never_stops_a_run_nor_follows_a_link(tmp_path, monkeypatch
     assert remove_leftovers([tmp_path / "m.npz"]) == []
 
 
+def test_a_publication_waits_while_another_run_publishes_in_its_folder(tmp_path):
+    # two runs given the same --out and --plot: their renames interleaved, and one run's
+    # model was left beside the other run's picture
+    import fcntl
+    import threading
+
+    from softgrad.cli.staging import Staged
+
+    staged = Staged()
+    for name in ("m.npz", "p.png"):
+        staged.render(name, tmp_path / name, lambda temp: temp.write_text("new"))
+    other = os.open(tmp_path, os.O_RDONLY)  # another run, publishing there
+    fcntl.flock(other, fcntl.LOCK_EX)
+    publishing = threading.Thread(target=staged.publish)
+    try:
+        publishing.start()
+        publishing.join(timeout=0.5)
+        assert publishing.is_alive()
+        assert not (tmp_path / "m.npz").exists()
+    finally:
+        os.close(other)
+    publishing.join(timeout=30)
+    assert not publishing.is_alive()
+    assert _listing(tmp_path) == ["m.npz", "p.png"]
+
+
+def test_runs_publishing_across_the_same_two_folders_never_wait_on_each_other(tmp_path):
+    # folder locks taken while staging, then made exclusive, deadlocked two such runs
+    import threading
+
+    from softgrad.cli.staging import Staged
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    runs = []
+    for text, folders in (("a", (one, two)), ("b", (two, one))):
+        staged = Staged()
+        for folder, name in zip(folders, ("m.npz", "p.png"), strict=True):
+            staged.render(name, folder / name, lambda temp, t=text: temp.write_text(t))
+        runs.append(threading.Thread(target=staged.publish))
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=30)
+    assert not any(run.is_alive() for run in runs)
+    assert _listing(one) == ["m.npz", "p.png"] and _listing(two) == ["m.npz", "p.png"]
+
+
 def test_only_softgrads_temp_names_are_leftovers(tmp_path):
     # a name of 200 bytes beginning with the target's stem was taken for the cut temp file of
     # a staged output, which for m.npz is never cut

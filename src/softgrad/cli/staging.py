@@ -25,6 +25,11 @@ than ``LEFTOVER_AGE`` seconds is not removed either, whatever its lock: a second
 first run's staged model in that moment, and the first then failed ("its writer made no
 file"). A killed run's file that young is left for a later run to clean.
 
+Two runs given the same outputs publish one after the other: :meth:`Staged.publish` renames
+while it holds each target's folder locked (taken only there, and in one order, so that no
+two runs wait on each other in a cycle; locks held while staging deadlocked two runs that
+staged in the same two folders).
+
 A temp name must fit in the 255 bytes a file system allows a name, whatever the target's name:
 the stem is cut (at a character boundary) so that ``.<stem>.<12 hex>.staged<suffix>`` does, as
 the atomic writers cut theirs, and a suffix longer than 64 bytes (no picture format; the model
@@ -40,7 +45,7 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +135,14 @@ class Staged:
         """Rename every rendered file onto its target, with Ctrl-C and SIGTERM held until the
         last rename: a signal between two renames published a new model beside an old
         picture. One that arrives meanwhile is raised once they are done, saying what was
-        written (and, with a rename that failed, that the rest is as it was)."""
+        written (and, with a rename that failed, that the rest is as it was).
+
+        The renames run while this process holds each target's folder locked (an ``flock`` on
+        the folder itself, taken in one order by every run and only here, so two runs never
+        wait on each other in a cycle): two runs given the same outputs left one run's model
+        beside the other's picture when their renames interleaved."""
         done = 0
+        folders = _locked_folders(final.parent for _, final, _ in self._pending)
         try:
             with signals_held():
                 for tmp, final, _ in self._pending:
@@ -145,6 +156,8 @@ class Staged:
                 raise
             raise KeyboardInterrupt(self._written(done)) from None
         finally:
+            for fd in folders:
+                os.close(fd)
             self._pending = self._pending[done:]
             self._release()
 
@@ -158,6 +171,25 @@ class Staged:
         reason = exc.strerror or str(exc)
         state = self._written(done) if done else self._tail
         return f"train: could not write {self._pending[done][2]} ({reason}); {state}"
+
+
+def _locked_folders(folders: Iterable[Path]) -> list[int]:
+    """A descriptor of each distinct folder, locked exclusively, in sorted order (so that no
+    two runs wait on each other); a folder that cannot be opened or locked is passed over."""
+    held_open = []
+    try:
+        for folder in sorted(set(folders)):
+            try:
+                fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            except OSError:
+                continue
+            held_open.append(fd)
+            hold(fd)  # waits while another run publishes there
+    except BaseException:  # Ctrl-C while waiting: nothing renamed, nothing held
+        for fd in held_open:
+            os.close(fd)
+        raise
+    return held_open
 
 
 def remove_leftovers(paths: list[Path | None]) -> list[str]:
