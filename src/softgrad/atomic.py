@@ -29,6 +29,7 @@ except ImportError:  # Windows: no advisory locks, so every temp file looks left
     fcntl = None
 
 __all__ = [
+    "STOP_SIGNALS",
     "atomic_write",
     "held",
     "hold",
@@ -39,9 +40,11 @@ __all__ = [
 ]
 
 
-_HELD_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-)  # SIGHUP: not on Windows
+#: the signals besides Ctrl-C that stop a command as Ctrl-C does (SIGHUP: not on Windows)
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+_HELD_SIGNALS = (signal.SIGINT, *STOP_SIGNALS)
 
 
 @contextlib.contextmanager
@@ -88,31 +91,24 @@ def hold(fd: int, exclusive: bool = True) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
 
 
-def try_hold(fd: int) -> bool:
-    """Lock the open file ``fd`` exclusively if no other process holds a lock on it; whether
-    it is now locked by us (a file system without locks: yes)."""
-    if fcntl is None:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True  # no locks here: nothing to agree through
-    return True
-
-
 def held(path: str | os.PathLike) -> bool:
     """Whether a live process holds ``path`` locked (:func:`hold`): a temp file being written,
     or rendered and not yet published, as opposed to one a killed run left."""
+    if fcntl is None:
+        return False
     try:  # the file itself, never one a link put in its place names
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return False
     try:
-        return not try_hold(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
     finally:
         os.close(fd)  # and with it the lock just taken
+    return False
 
 
 @contextlib.contextmanager

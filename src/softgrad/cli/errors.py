@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
+from softgrad.atomic import STOP_SIGNALS
 from softgrad.errors import SoftgradError
 
 EXIT_OK = 0
@@ -128,21 +129,21 @@ def report(message: str, stream: TextIO | None = None) -> None:
     print(f"softgrad: error: {fold(message)}", file=stream or sys.stderr, flush=True)
 
 
-def _silence_stdout() -> None:
-    _silence(sys.stdout)
-
-
 def _silence(stream: object) -> None:
     """Point the descriptor under ``stream`` at /dev/null: what it still buffers then goes
     nowhere, instead of failing again at the interpreter's final flush."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
-        finally:
-            os.close(devnull)
+        _devnull_onto(stream.fileno())  # type: ignore[attr-defined]
     except (OSError, ValueError, AttributeError):
         pass  # not a real file (captured in tests): nothing will flush to a pipe
+
+
+def _devnull_onto(fd: int) -> None:
+    """Open /dev/null as the descriptor ``fd`` (closing what ``fd`` was)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    if devnull != fd:  # fd was closed and the lowest free number: it is /dev/null already
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 def flush_stdout() -> None:
@@ -153,7 +154,7 @@ def flush_stdout() -> None:
     try:
         sys.stdout.flush()
     except OSError:  # a StdoutError within escaped_stdout: it names stdout
-        _silence_stdout()
+        _silence(sys.stdout)
         raise
 
 
@@ -190,10 +191,7 @@ def _occupy(fd: int) -> None:
     try:
         os.fstat(fd)
     except OSError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        if devnull != fd:
-            os.dup2(devnull, fd)
-            os.close(devnull)
+        _devnull_onto(fd)
 
 
 class _Diagnostics:
@@ -265,7 +263,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             raise KeyboardInterrupt
         handler(signal.SIGINT, frame)
 
-    ours = [s for s in _STOP_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    ours = [s for s in STOP_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
     previous = {s: signal.signal(s, as_ctrl_c) for s in ours}
     try:
         yield
@@ -274,19 +272,13 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-# the signals that stop a run as Ctrl-C does (SIGHUP: not on Windows)
-_STOP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
-)
-
-
 def handlers_again() -> None:
     """Install again the Python handlers of Ctrl-C and the stop signals, as they are: MPICH's
     start puts its own handler under SIGHUP's (``signal.getsignal`` still names Python's), so
     a SIGHUP to a rank was swallowed and the run went on. Called once MPI has started."""
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in (signal.SIGINT, *_STOP_SIGNALS):
+    for signum in (signal.SIGINT, *STOP_SIGNALS):
         handler = signal.getsignal(signum)
         if callable(handler):
             signal.signal(signum, handler)
@@ -329,7 +321,7 @@ def run_guarded(command: Callable[[], int]) -> int:
     except BrokenPipeError:
         # the reader of stdout went away (``softgrad predict ... | head``): stop quietly, and
         # point stdout at /dev/null so the interpreter's final flush does not fail again
-        _silence_stdout()
+        _silence(sys.stdout)
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt as exc:
         # a command may say what the interruption left and how to go on (train: how to resume)
