@@ -39,11 +39,13 @@ def _gone_reader():
 
 def test_a_closed_stdout_is_one_error_line_naming_the_files_written(tmp_path):
     # every command ended in a traceback (AttributeError: 'NoneType' ... 'write'), exit 1
-    done = _run(["info"], tmp_path, ">&-")
-    assert (done.returncode, done.stderr) == (
-        2,
-        "softgrad: error: could not write to stdout (stdout is closed)\n",
-    )
+    # --help and --version too: argparse swallowed the failed write, and they exited 0
+    for argv in (["info"], ["--help"], ["--version"], ["train", "--help"]):
+        done = _run(argv, tmp_path, ">&-")
+        assert (done.returncode, done.stderr) == (
+            2,
+            "softgrad: error: could not write to stdout (stdout is closed)\n",
+        ), argv
     done = _run(TRAIN, tmp_path, ">&-")
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from collections.abc import Sequence
 
 from softgrad import __version__
@@ -28,6 +29,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # type: ignore[override]
         command = self.prog.removeprefix("softgrad").strip()
         raise UsageError(f"{command}: {message}" if command else message)
+
+    def _print_message(self, message: str, file=None) -> None:  # type: ignore[override]
+        """argparse's, without its ``except OSError: pass``: the text of ``--help`` and
+        ``--version`` that could not be written (``> /dev/full``, a closed pipe) now fails as
+        any command's output does. With an unbuffered stdout (``PYTHONUNBUFFERED=1``, as many
+        container images set) the failed write was swallowed and the command exited 0."""
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def build_parser() -> Parser:
