@@ -188,7 +188,7 @@ def test_temp_files_left_by_a_killed_run_are_removed(cli, tmp_path, monkeypatch)
     )
     assert result.code == 0, result.err
     for name in leftovers:
-        assert f"removed {name}, left by an interrupted run" in result.err
+        assert f"removed {name!r}, left by an interrupted run" in result.err
     assert _listing(tmp_path) == sorted(["c.png", "ck.npz", "m.npz", *unrelated])
 
 

@@ -161,7 +161,7 @@ def test_rank_0_removes_the_rows_files_of_killed_runs_on_its_host_and_no_other(t
         [alive.name, elsewhere.name, mine.name]
     )
     assert capsys.readouterr().err == (
-        f"softgrad: note: removed {dead.name}, left by a killed run\n"
+        f"softgrad: note: removed {dead.name!r}, left by a killed run\n"
     )
 
 

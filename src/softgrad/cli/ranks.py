@@ -317,7 +317,7 @@ def _write_rows(
 
     try:
         for name in remove_dead_rows(path.parent):
-            print(f"softgrad: note: removed {name}, left by a killed run", file=sys.stderr)
+            print(f"softgrad: note: removed {name!r}, left by a killed run", file=sys.stderr)
         # written, not mapped: a full disk under a map written through (a sparse file) is a
         # SIGBUS that ended rank 0 with no message and left the file, where a write is an
         # OSError (ENOSPC) that removes it and is told on every rank

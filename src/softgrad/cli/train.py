@@ -287,7 +287,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     # once every check has passed: a refused command removes nothing
     if ranks.speaks(comm):  # one rank removes them: the others would race it
         for name in remove_leftovers(list(paths.values())):
-            print(f"softgrad: note: removed {name}, left by an interrupted run", file=sys.stderr)
+            print(f"softgrad: note: removed {name!r}, left by an interrupted run", file=sys.stderr)
     ranks.announce(comm, settings["batch_size"])
     get_ops()  # the kernel lane is chosen here; a fallback from the default is never silent
     if ranks.speaks(comm) and registry.fallback() is not None:
