@@ -59,7 +59,7 @@ def test_an_old_checkpoint_without_the_settings_it_cannot_prove_is_refused_namin
 ):
     out = tmp_path / "resumed.npz"
     line = usage_error("train", "--resume", old_checkpoint, "--out", out, "--quiet")
-    assert f"--resume {old_checkpoint} predates the settings record" in line
+    assert f"--resume {str(old_checkpoint)!r} predates the settings record" in line
     assert "cannot tell --activation, --batch-size, --label-smoothing" in line
     assert "pass the original run's values" in line
     assert not out.exists()
@@ -85,7 +85,7 @@ def test_an_old_checkpoint_refuses_a_setting_its_state_proves_otherwise(
     line = usage_error(
         "train", "--resume", old_checkpoint, "--out", out, "--quiet", *UNPROVEN, option, given
     )
-    assert f"train: {option} must be {proven} to resume {old_checkpoint}" in line
+    assert f"train: {option} must be {proven} to resume {str(old_checkpoint)!r}" in line
     assert not out.exists()
 
 

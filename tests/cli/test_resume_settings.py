@@ -72,7 +72,8 @@ def test_resume_refuses_a_changed_setting_naming_both_values(
 ):
     out = tmp_path / "resumed.npz"
     line = usage_error("train", "--resume", checkpoint, "--out", out, "--quiet", option, given)
-    assert f"train: {option} must be {saved} to resume {checkpoint}, the checkpoint's value" in line
+    resumed = f"to resume {str(checkpoint)!r}, the checkpoint's value"
+    assert f"train: {option} must be {saved} {resumed}" in line
     assert f"got {given} (leave {option} out to continue that run" in line
     assert not out.exists()
 
@@ -135,7 +136,7 @@ def test_resume_refuses_fewer_epochs_than_the_checkpoint_has_trained(
     # fit would train nothing and the metadata would record 1 epoch for a 2-epoch model
     out = tmp_path / "resumed.npz"
     line = usage_error("train", "--resume", checkpoint, "--out", out, "--quiet", "--epochs", "1")
-    assert f"train: --epochs must be at least 2 to resume {checkpoint}, the epochs" in line
+    assert f"train: --epochs must be at least 2 to resume {str(checkpoint)!r}, the epochs" in line
     assert "the total, not the epochs to add" in line
     assert not out.exists()
 

@@ -379,8 +379,8 @@ def test_resume_keeps_the_cosine_schedule_of_the_run_it_continues(
     monkeypatch.setattr(EpochProgress, "on_batch_end", real)
     line = usage_error("train", "--epochs", "6", "--resume", ckpt, "--out", tmp_path / "b.npz")
     assert line == (
-        f"softgrad: error: train: --epochs must be 4 to resume {ckpt}, the epochs its run was "
-        "started with (its cosine learning-rate schedule spans exactly those); got 6 (leave "
+        f"softgrad: error: train: --epochs must be 4 to resume {str(ckpt)!r}, the epochs its run "
+        "was started with (its cosine learning-rate schedule spans exactly those); got 6 (leave "
         "--epochs out to finish that run, or start a new one)"
     )
     # without --epochs the run finishes where it was headed, on the same decreasing schedule
@@ -424,8 +424,8 @@ def test_resume_refuses_another_total_for_the_step_schedule(cli, usage_error, tm
     cli("train", "--epochs", "3", "--out", tmp_path / "a.npz", "--checkpoint", ckpt, *common)
     line = usage_error("train", "--resume", ckpt, "--epochs", "6", "--out", tmp_path / "b.npz")
     assert line == (
-        f"softgrad: error: train: --epochs must be 3 to resume {ckpt}, the epochs its run was "
-        "started with (its step schedule decays at each third of those); got 6 (leave --epochs "
+        f"softgrad: error: train: --epochs must be 3 to resume {str(ckpt)!r}, the epochs its run "
+        "was started with (its step schedule decays at each third of those); got 6 (leave --epochs "
         "out to finish that run, or start a new one)"
     )
     assert not (tmp_path / "b.npz").exists()

@@ -93,8 +93,8 @@ def _refuse_changes(args: argparse.Namespace, saved: dict[str, Any]) -> None:
         if key == "momentum" and saved.get("optimizer") != "sgd":
             continue  # adam and adamw have no momentum setting: nothing to keep or change
         raise ValueError(
-            f"train: {option_flag(key)} must be {_shown(saved[key])} to resume {args.resume}, the "
-            f"checkpoint's value ({why}); got {_shown(given)} (leave {option_flag(key)} out to "
+            f"train: {option_flag(key)} must be {_shown(saved[key])} to resume {args.resume!r}, "
+            f"the checkpoint's value ({why}); got {_shown(given)} (leave {option_flag(key)} out to "
             "continue that run, or start a new one)"
         )
 
@@ -105,7 +105,7 @@ _MUST_BE_GIVEN = ("activation", "batch_size", "label_smoothing", "dropout")
 
 def _require_unproven(args: argparse.Namespace, settings: dict[str, Any], unverified: list) -> None:
     """Refuse to guess what an old checkpoint's state cannot prove and the run depends on."""
-    where = f"train: --resume {args.resume} predates the settings record"
+    where = f"train: --resume {args.resume!r} predates the settings record"
     missing = [key for key in _MUST_BE_GIVEN if key in unverified and getattr(args, key) is None]
     if missing:
         example = " ".join(f"{option_flag(key)} {_shown(settings[key])}" for key in missing)
@@ -199,7 +199,7 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
     if settings["epochs"] < ckpt.epoch:
         # fit would train nothing, and the metadata would record fewer epochs than were run
         raise ValueError(
-            f"train: --epochs must be at least {ckpt.epoch} to resume {args.resume}, the epochs "
+            f"train: --epochs must be at least {ckpt.epoch} to resume {args.resume!r}, the epochs "
             f"its run has trained; got {settings['epochs']} (the total, not the epochs to add: "
             f"pass {ckpt.epoch + 1} or more to go on)"
         )
@@ -212,7 +212,7 @@ def match_checkpoint(args: argparse.Namespace, settings: dict[str, Any]) -> dict
         return settings
     if args.epochs is not None and args.epochs != started:
         raise ValueError(
-            f"train: --epochs must be {started} to resume {args.resume}, the epochs its run was "
+            f"train: --epochs must be {started} to resume {args.resume!r}, the epochs its run was "
             f"started with ({spans} those); got {args.epochs} (leave --epochs out to finish that "
             "run, or start a new one)"
         )
