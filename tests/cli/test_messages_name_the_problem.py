@@ -207,7 +207,7 @@ def test_evaluate_refuses_inputs_that_overflow_the_models_dtype_by_row(
             "all",
         )
     assert caught == []
-    assert "rows.npz (all samples, row 0): values must stay finite in the model's float32" in line
+    assert "'rows.npz' (all samples, row 0): values must stay finite in the model's float32" in line
 
 
 def test_predict_runs_the_forward_pass_once(cli, digits_model, tmp_path, monkeypatch):

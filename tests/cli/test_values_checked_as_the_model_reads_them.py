@@ -103,7 +103,7 @@ def test_evaluate_names_the_row_of_a_bad_value(usage_error, digits_model, nan_da
     nan_data["row"] = row
     line = usage_error("evaluate", "--model", digits_model, "--data", "digits")
     assert line.endswith(f": features must be finite; got NaN or inf in row {row}"), line
-    assert line.startswith("softgrad: error: evaluate: digits"), line
+    assert line.startswith("softgrad: error: evaluate: 'digits'"), line
 
 
 def test_evaluate_names_an_unknown_class_before_a_bad_value(usage_error, digits_model, nan_data):

@@ -240,7 +240,7 @@ def test_evaluate_matches_classes_by_name(cli, usage_error, tmp_path, rng):
     bird.write_text("a,b,label\n0,0,dog\n1,1,bird\n2,2,dog\n3,3,bird\n")
     line = usage_error("evaluate", "--model", model, "--data", bird)
     assert line == (
-        "softgrad: error: evaluate: bird.csv: classes must be ones the model knows "
+        "softgrad: error: evaluate: 'bird.csv': classes must be ones the model knows "
         "(cat, dog, fish); got 'bird'"
     )
 

@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     # cannot be split, and scoring it all was refused for that)
     data = load_data_with_progress(spec, hold_out=choice == "test", csv_dtype=csv_dtype(model))
     parts, y, split = _split(data, choice)
-    where = f"evaluate: {data.name}"
+    where = f"evaluate: {data.name!r}"  # quoted, as every message names a file
     for X in parts:
         check_feature_count(X, model.n_features, where, "samples")
     features = model_feature_names(model, "evaluate")  # a CSV's columns, by name
