@@ -556,3 +556,19 @@ def test_without_hold_out_every_sample_is_a_training_sample_in_file_order(tmp_pa
     np.testing.assert_array_equal(ds.X_train, X)
     assert [ds.class_names[k] for k in ds.y_train] == ["2", "0", "1"]
     assert ds.X_test.shape == (0, 2) and ds.y_test.shape == (0,)
+
+
+def test_a_file_too_small_to_split_is_told_what_its_format_can_do(tmp_path):
+    # only a .npz file can hold a test set of its own: a CSV was told to give X_test and y_test
+    npz = tmp_path / "two.npz"
+    np.savez(npz, X=np.zeros((2, 3)), y=np.array([0, 1]))
+    csv = _write(tmp_path, "two.csv", "a,b,label\n0,0,cat\n1,1,dog\n")
+    with pytest.raises(DataFormatError) as npz_error:
+        load_file(npz)
+    with pytest.raises(DataFormatError) as csv_error:
+        load_file(csv)
+    assert str(npz_error.value).endswith("(add rows, or give arrays X_test and y_test)")
+    assert str(csv_error.value).endswith(
+        "data must have at least 2 samples of some class to hold out a test set; got 2 "
+        "samples in 2 classes (add rows)"
+    )

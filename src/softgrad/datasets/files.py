@@ -105,10 +105,12 @@ def _finish(
     locate,
     values_checked: bool = False,
     hold_out: bool = True,
+    test_arrays: bool = False,
 ) -> Dataset:
     """Check features (their values unless ``values_checked``), encode labels, split off a
     test set when there is none (``hold_out``; else every row is a training row and the test
-    set is empty)."""
+    set is empty). ``test_arrays``: the file could have held a test set (a .npz file's X_test
+    and y_test), which a refusal then suggests."""
     has_test = "X_test" in parts
     splits = ("train", "test") if has_test else ("train",)
     for split in splits:
@@ -146,11 +148,12 @@ def _finish(
     else:
         # with every class a single sample the test set could only hold unseen classes
         if np.bincount(codes[0]).max(initial=0) < 2:
+            # a CSV's reader was told to give arrays X_test and y_test, which a CSV cannot hold
+            hint = ", or give arrays X_test and y_test" if test_arrays else ""
             raise DataFormatError(
                 f"{where}: data must have at least 2 samples of some class to hold out a test "
                 f"set; got {_count(len(X), 'sample')} in {_count(len(class_names), 'class')} "
-                "(add rows, or give "
-                "X_test and y_test)"
+                f"(add rows{hint})"
             )
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
         X_train, X_test = _partition(X, train_idx, test_idx)
@@ -199,7 +202,9 @@ def _load_npz(path: Path, where: str, hold_out: bool) -> Dataset:
         array = ("X" if col is not None else "y") + ("" if split == "train" else "_test")
         return f"{array}[{row}]" if col is None else f"{array}[{row}, {col}] (flattened)"
 
-    return _finish(parts, where, path.name, class_names, locate, hold_out=hold_out)
+    return _finish(
+        parts, where, path.name, class_names, locate, hold_out=hold_out, test_arrays=True
+    )
 
 
 def _load_csv(
