@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import shutil
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -395,6 +397,30 @@ def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
             "--epochs 3 --out m.npz --checkpoint ck.npz --quiet;"
         ) in line
         assert softgrad.training.checkpoint.load_checkpoint("ck.npz").epoch == 1
+
+
+def test_a_checkpoint_folder_removed_during_the_run_is_named(usage_error, old_model, monkeypatch):
+    # the raw "No such file or directory: sub/ck.npz" said neither which option nor what was kept
+    fit_module = importlib.import_module("softgrad.training.fit")
+    real_save = fit_module.save_checkpoint
+    calls = []
+
+    def save_then_lose_the_folder(path, ckpt):
+        calls.append(path)
+        if len(calls) == 2:
+            shutil.rmtree("sub")
+        real_save(path, ckpt)
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_then_lose_the_folder)
+    Path("sub").mkdir()
+    line = usage_error(
+        "train", "--epochs", "3", "--out", "m.npz", "--checkpoint", "sub/ck.npz", "--quiet"
+    )
+    assert line == (
+        "softgrad: error: train: could not write --checkpoint 'sub/ck.npz' after epoch 2 (its "
+        "folder was removed); 'sub' is gone; nothing else was written"
+    )
+    assert old_model.read_bytes() == b"an earlier good model"
 
 
 def test_a_writer_that_makes_no_file_is_reported_by_the_users_name(

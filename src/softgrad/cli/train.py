@@ -249,7 +249,7 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
             err.batch,
         ) from None
     except OSError as exc:
-        if paths["--checkpoint"] is None or isinstance(exc, FileNotFoundError):
+        if not train_stops.about_checkpoint(exc, paths["--checkpoint"]):
             raise
         # the one file fit writes: name it (not its temp file) and what survived
         raise OSError(

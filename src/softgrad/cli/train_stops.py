@@ -6,6 +6,7 @@ message says what was kept and the command that resumes the run.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,25 @@ from softgrad.cli.progress import EpochProgress
 from softgrad.training.mpi_rank import launcher_ranks
 
 
+def about_checkpoint(exc: OSError, checkpoint: Path | None) -> bool:
+    """Whether ``exc``, raised while the run trained, is the checkpoint's write failing (the
+    one file fit writes). A missing file or folder is only when the error names the checkpoint
+    or its temp file: the rows an MPI run maps are written during the run too."""
+    if checkpoint is None:
+        return False
+    if not isinstance(exc, FileNotFoundError):
+        return True
+    named = str(exc) if exc.filename is None else os.fsdecode(exc.filename)
+    return checkpoint.name in named
+
+
 def checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
     ckpt = str(paths["--checkpoint"])
-    if epochs_done > 1:
+    folder = Path(ckpt).parent
+    reason = exc.strerror or exc
+    if not folder.is_dir():  # removed during the run: nothing of the run is left to resume
+        reason, previous = "its folder was removed", f"{str(folder)!r} is gone"
+    elif epochs_done > 1:
         previous = (
             "its checkpoint of the epoch before is intact: make room, then resume with: "
             f"{resume_command(args, ckpt)}"
@@ -29,7 +46,7 @@ def checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
 
     return (
         f"train: could not write --checkpoint {ckpt!r} after epoch {epochs_done} "
-        f"({exc.strerror or exc}); {previous}; nothing else was written"
+        f"({reason}); {previous}; nothing else was written"
     )
 
 
