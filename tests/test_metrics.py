@@ -8,7 +8,7 @@ import sklearn.metrics as skm
 from hypothesis import given
 from hypothesis import strategies as st
 
-from softgrad.metrics import accuracy, confusion_matrix, log_loss, precision_recall
+from softgrad.metrics import accuracy, confusion_matrix, log_loss, precision_recall, top_k
 
 
 @st.composite
@@ -191,3 +191,51 @@ def test_confusion_matrix_takes_every_integer_dtype(true_dtype, pred_dtype):
     expected = skm.confusion_matrix(y_true, y_pred, labels=[0, 1, 2])
     cm = confusion_matrix(y_true.astype(true_dtype), y_pred.astype(pred_dtype), 3)
     np.testing.assert_array_equal(cm, expected)
+
+
+@st.composite
+def _scores_and_k(draw):
+    """Rows of few distinct values (ties everywhere), of any length, and a k that fits."""
+    n_rows = draw(st.integers(0, 6))
+    n_cols = draw(st.integers(1, 9))
+    values = st.sampled_from([-np.inf, -1.0, 0.0, 0.5, 0.5, 2.0, np.inf])
+    row = st.lists(values, min_size=n_cols, max_size=n_cols)
+    rows = draw(st.lists(row, min_size=n_rows, max_size=n_rows))
+    scores = np.array(rows, dtype=np.float64).reshape(n_rows, n_cols)
+    return scores, draw(st.integers(1, n_cols))
+
+
+@given(_scores_and_k(), st.sampled_from([np.float32, np.float64, np.int64, np.uint8]))
+def test_top_k_is_the_stable_sort_of_every_row(case, dtype):
+    scores, k = case
+    if np.dtype(dtype).kind in "iu":  # whole numbers: the infinities become the extremes
+        scores = np.nan_to_num(scores * 2, posinf=100, neginf=0 if dtype is np.uint8 else -100)
+    scores = scores.astype(dtype)
+    index, values = top_k(scores, k)
+    # the order a full sort gives: highest first, ties in column order
+    expected = np.argsort(-scores.astype(np.float64), axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
+    assert index.shape == values.shape == (len(scores), k)
+
+
+@pytest.mark.parametrize(
+    ("scores", "k", "error", "match"),
+    [
+        (np.zeros((2, 3)), 0, ValueError, r"k must be an integer in 1\.\.3 \(the columns\); got 0"),
+        (np.zeros((2, 3)), 4, ValueError, r"k must be an integer in 1\.\.3"),
+        (np.zeros((2, 3)), 1.0, ValueError, r"k must be an integer in 1\.\.3 .*got 1\.0"),
+        (np.zeros((2, 3)), True, ValueError, r"k must be an integer"),
+        (np.zeros(3), 1, ValueError, r"scores must be 2-D \(N, C\); got shape \(3,\)"),
+        (
+            np.array([[0.0, 1.0], [np.nan, 1.0]]),
+            2,
+            ValueError,
+            "scores must not be NaN; got NaN in row 1",
+        ),
+        (np.zeros((1, 2), dtype=complex), 1, TypeError, "scores must be real numbers"),
+    ],
+)
+def test_top_k_refuses_what_has_no_order(scores, k, error, match):
+    with pytest.raises(error, match=f"^top_k: {match}"):
+        top_k(scores, k)
