@@ -34,7 +34,10 @@ def test_all_samples_score_as_the_rows_joined(cli, tmp_path, data_file, model):
     got, want = parts.json(), whole.json()
     assert got["n_samples"] == want["n_samples"] == 120
     assert got["confusion_matrix"] == want["confusion_matrix"]
-    assert got["loss"] == pytest.approx(want["loss"], rel=1e-12)
+    # the float32 logits of a batch of 90 and one of 30 rows differ from those of one batch of
+    # 120 in their last places (the BLAS blocks the rows by their count): a float32 tolerance
+    # (the loss, once rounded to float32, hid that, and would not at a rounding boundary)
+    assert got["loss"] == pytest.approx(want["loss"], rel=16 * float(np.finfo(np.float32).eps))
 
 
 @pytest.mark.parametrize(("part", "row", "named"), [("X", 7, 7), ("X_test", 4, 94)])

@@ -212,14 +212,16 @@ def test_evaluate_refuses_inputs_that_overflow_the_models_dtype_by_row(
 
 def test_predict_runs_the_forward_pass_once(cli, digits_model, tmp_path, monkeypatch):
     calls = []
-    real = Model.decision_function
+    real = Model.map_logits
 
     def counted(self, X, *args, **kwargs):
         calls.append(len(X))
         return real(self, X, *args, **kwargs)
 
-    monkeypatch.setattr(Model, "decision_function", counted)
-    monkeypatch.setattr(Model, "predict_proba", None)  # probabilities come from those logits
+    monkeypatch.setattr(Model, "map_logits", counted)
+    # the probabilities and classes come from the logits of that one pass, a batch at a time
+    monkeypatch.setattr(Model, "predict_proba", None)
+    monkeypatch.setattr(Model, "decision_function", None)
     np.save(tmp_path / "x.npy", np.zeros((3, 64)))
     result = cli("predict", "--model", digits_model, tmp_path / "x.npy")
     assert result.code == 0, result.err

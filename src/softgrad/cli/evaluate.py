@@ -152,21 +152,34 @@ def _score(
     model: Any, parts: list[np.ndarray], y: np.ndarray, where: str, row_name: Any
 ) -> dict[str, Any]:
     from softgrad import metrics
-    from softgrad.cli.inputs import parts_logits
+    from softgrad.cli.inputs import parts_by_rows
     from softgrad.functional import cross_entropy
 
-    # one pass over the data: loss and predictions both come from these logits (rows that
-    # overflow in the model's dtype are refused by row, as predict does); each part's rows
-    # are numbered after the previous parts'. NaN and inf: refused batch by batch as the
+    def scored(logits: np.ndarray, first: int) -> np.ndarray:
+        """Each row's predicted class and loss: the N * C logits are never held (2.5 GB for
+        300,000 rows of 1,000 classes, to print a C x C matrix)."""
+        rows = np.empty(len(logits), dtype=[("pred", np.intp), ("loss", np.float64)])
+        rows["pred"] = logits.argmax(axis=1)
+        target = y[first : first + len(logits)]
+        # in float64: a float32 row loss differs by a unit in its last place with the row's
+        # place in its batch (the kernels' vector and scalar paths), and the parts' score
+        # then differed from their rows' joined
+        rows["loss"] = cross_entropy(logits.astype(np.float64), target, reduction="none")
+        return rows
+
+    # one pass over the data: loss and predictions both come from each batch's logits (rows
+    # that overflow in the model's dtype are refused by row, as predict does); each part's
+    # rows are numbered after the previous parts'. NaN and inf: refused batch by batch as the
     # model reads them, after the classes are matched (the loaders refuse them in files)
-    logits = parts_logits(
+    rows = parts_by_rows(
         model,
         parts,
         row_name,
         lambda X, start: check_finite_rows(X, where, "features", first_row=start),
+        scored,
     )
-    pred = logits.argmax(axis=1)
-    loss = cross_entropy(logits, y)
+    pred = rows["pred"]
+    loss = np.sum(rows["loss"]) / len(y)
     cm = metrics.confusion_matrix(y, pred, model.n_classes)
     precision, recall = metrics.precision_recall(cm)
     return {

@@ -99,7 +99,7 @@ def _as_rows(array: np.ndarray, path: Path, n_features: int) -> np.ndarray:
     elif array.ndim >= 3 and int(np.prod(array.shape[1:])) == n_features:
         array = array.reshape(array.shape[0], -1)  # a stack of images
     check_feature_count(array, n_features, f"predict: {str(path)!r}", "samples")
-    return array  # NaN and inf: refused batch by batch as the model reads them (finite_logits)
+    return array  # NaN and inf: refused batch by batch as the model reads them (finite_rows)
 
 
 class RowNames(Sequence[str]):
@@ -169,7 +169,7 @@ def read_inputs(
     array files, :class:`RowNames`), counted over the parts in turn; ``notes`` mention
     inverted images. Every file is read and its shape checked here; its values are checked
     as the model reads them, one batch at a time (NaN and inf, and values that overflow in
-    the model: :func:`parts_logits` with :func:`refuse_nonfinite`), not in a pass of their
+    the model: :func:`parts_by_rows` with :func:`refuse_nonfinite`), not in a pass of their
     own first. Files are not joined: the joined copy held every row twice.
     """
     parts, images, names, notes = [], [], RowNames(), []
@@ -234,42 +234,49 @@ def refuse_nonfinite(names: RowNames, X: np.ndarray, start: int = 0) -> None:
             check_finite_rows(part, f"predict: {Path(text)}", "features")
 
 
-def parts_logits(
+def parts_by_rows(
     model: Any,
     parts: list[np.ndarray],
     row_name: Callable[[int], str],
     refuse: Callable[[np.ndarray, int], None],
+    head: Callable[[np.ndarray, int], np.ndarray],
 ) -> np.ndarray:
-    """:func:`finite_logits` of each part in turn, joined (the logits, not the rows): rows are
-    named and numbered over all parts (``row_name(row)``); ``refuse(part, start)`` raises the
-    caller's error for a NaN or inf in ``part``, whose first row is row ``start``."""
-    logits, start = [], 0
+    """:func:`finite_rows` of each part in turn, joined: ``head(logits, first)`` of each batch
+    of logits, whose first row is row ``first`` over all parts, so the N * C logits are never
+    held (predict kept them, and a copy joining the parts: 2.5 GB for 300,000 rows of 1,000
+    classes, to print one class a row). Rows are named and numbered over all parts
+    (``row_name(row)``); ``refuse(part, start)`` raises the caller's error for a NaN or inf in
+    ``part``, whose first row is row ``start``."""
+    results, start = [], 0
     for X in parts:
-        logits.append(
-            finite_logits(
+        results.append(
+            finite_rows(
                 model,
                 X,
                 lambda row, start=start: row_name(start + row),
                 lambda X=X, start=start: refuse(X, start),
+                lambda logits, first, start=start: head(logits, start + first),
             )
         )
         start += len(X)
-    return logits[0] if len(logits) == 1 else np.concatenate(logits)
+    return results[0] if len(results) == 1 else np.concatenate(results)
 
 
-def finite_logits(
+def finite_rows(
     model: Any,
     X: np.ndarray,
     row_name: Callable[[int], str],
     refuse: Callable[[], None] | None = None,
+    head: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The model's logits for ``X``, refusing rows whose values overflow in its arithmetic.
+    """The model's logits for ``X``, or ``head(logits, first)`` of each batch of them (its
+    first row being row ``first`` of X), refusing rows whose values overflow in its arithmetic.
 
     Finite inputs can still overflow: 1e308 in a float64 file is inf in a float32 model, and a
     large value times the weights can pass float32's 3.4e38. The forward pass runs once, with
     NumPy's warnings off; a row with a non-finite logit is refused with one line naming it
     (``row_name(row)``, e.g. ``predict: x.npy[3]``). Softmax and cross-entropy of the finite
-    logits returned cannot warn, so callers take probabilities and losses from them.
+    logits cannot warn, so callers take probabilities and losses from them.
 
     The model refuses NaN and inf batch by batch as it reads them; ``refuse``, called then,
     raises the caller's own error for them (:func:`refuse_nonfinite`): X is read for them in
@@ -280,15 +287,24 @@ def finite_logits(
     >>> from softgrad.model import Model
     >>> from softgrad.nn import build_mlp
     >>> model = Model(build_mlp(2, [3], 2, rng=0), np.array(["a", "b"]))
-    >>> finite_logits(model, np.zeros((2, 2)), lambda row: f"x.npy[{row}]").shape
+    >>> finite_rows(model, np.zeros((2, 2)), lambda row: f"x.npy[{row}]").shape
     (2, 2)
-    >>> finite_logits(model, np.array([[0.0, 0.0], [1e308, 0.0]]), lambda row: f"x.npy[{row}]")
+    >>> finite_rows(model, np.array([[0.0, 0.0], [1e308, 0.0]]), lambda row: f"x.npy[{row}]")
     Traceback (most recent call last):
     ...
     softgrad.errors.DataFormatError: x.npy[1]: values must stay finite in the model's float32 arithmetic; values up to 1e+308 times the weights overflow (give values in the range of the training data)
     """  # noqa: E501
     try:
-        return model.decision_function(X)  # refuses a row with non-finite logits, unwarned
+        if head is None:
+            return model.decision_function(X)  # refuses a row with non-finite logits, unwarned
+        seen = 0
+
+        def counted(logits: np.ndarray) -> np.ndarray:  # the batches come in order
+            nonlocal seen
+            seen += len(logits)
+            return head(logits, seen - len(logits))
+
+        return model.map_logits(X, counted, where="Model.decision_function")
     except InputOverflowError as err:
         row = err.row
         biggest = np.abs(X[row]).max().item()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -12,10 +12,9 @@ import numpy as np
 from softgrad.cli.argtypes import positive_int
 from softgrad.cli.evaluate import load_model
 from softgrad.cli.images import INVERT_CHOICES
-from softgrad.cli.inputs import RowNames, parts_logits, read_inputs, refuse_nonfinite
+from softgrad.cli.inputs import RowNames, parts_by_rows, read_inputs, refuse_nonfinite
 from softgrad.cli.output import class_names, padded, print_json_items, shown, text_width
 from softgrad.cli.threads import add_threads_option
-from softgrad.functional import softmax
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -46,51 +45,45 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from softgrad.model import ranked_rows
+
     model = load_model(args.model)
     parts, names, notes = read_inputs(args.inputs, model, args.invert)
-    # one forward pass: the overflow check's logits give the probabilities
-    logits = parts_logits(
+    k = min(args.top, model.n_classes)
+    # one forward pass, every row checked before a line is printed; of each batch's logits
+    # only the k most probable classes are kept
+    top = parts_by_rows(
         model,
         parts,
         lambda row: f"predict: {names[row]}",
         lambda X, start: refuse_nonfinite(names, X, start),
+        lambda logits, first: ranked_rows(logits, k),
     )
-    k = min(args.top, logits.shape[1])
     classes = class_names(model)
     for note in notes:
         print(f"softgrad: note: {note}", file=sys.stderr)
     # one sample at a time: 60,000 predictions as dicts held more than the rows themselves
-    ranked = _ranked(logits, k)
+    ranked = zip(top["index"], top["p"], strict=True)
     if args.json:
         print_json_items({"model": args.model}, "predictions", _predictions(names, ranked, classes))
         return 0
     # names that would not read as themselves (blank, a newline, a tab ...) are shown quoted
     width = names.widest(lambda name: text_width(shown(name)))
-    for name, (p, idx) in zip(names, ranked, strict=True):
-        top = ", ".join(f"{shown(classes[j])} ({float(p[j]):.4f})" for j in idx)
-        print(f"{padded(shown(name), width)}  {top}")
+    for name, (index, p) in zip(names, ranked, strict=True):
+        pairs = zip(index, p, strict=True)
+        shown_top = ", ".join(f"{shown(classes[j])} ({float(q):.4f})" for j, q in pairs)
+        print(f"{padded(shown(name), width)}  {shown_top}")
     return 0
 
 
-# rows ranked at a time: their probabilities and order, not the whole input's (an (N, C) int64
-# argsort was twice the float32 logits it ranked)
-RANK_ROWS = 1024
-
-
-def _ranked(logits: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Each row's probabilities and its ``k`` most probable classes, most probable first (ties
-    in class order), computed ``RANK_ROWS`` rows at a time."""
-    for start in range(0, len(logits), RANK_ROWS):
-        probs = softmax(logits[start : start + RANK_ROWS])
-        yield from zip(probs, np.argsort(-probs, axis=1, kind="stable")[:, :k], strict=True)
-
-
 def _predictions(
-    names: RowNames, ranked: Iterator[tuple[np.ndarray, np.ndarray]], classes: list[str]
+    names: RowNames, ranked: Iterable[tuple[np.ndarray, np.ndarray]], classes: list[str]
 ) -> Iterator[dict[str, Any]]:
     """Each sample's prediction as --json prints it: its class, probability and top K."""
-    for name, (p, idx) in zip(names, ranked, strict=True):
-        top = [{"class": classes[j], "probability": float(p[j])} for j in idx]
+    for name, (index, p) in zip(names, ranked, strict=True):
+        top = [
+            {"class": classes[j], "probability": float(q)} for j, q in zip(index, p, strict=True)
+        ]
         yield {
             "input": name,
             "class": top[0]["class"],
