@@ -11,7 +11,7 @@ Shape legend used in every docstring: N samples, D input features, H hidden unit
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -73,6 +73,56 @@ _SUBMODULES = (
 )
 
 __all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+
+
+if TYPE_CHECKING:
+    # What __getattr__ returns, for type checkers: without these, every name below is Any to
+    # them, and a wrong call (softgrad.load(3), softgrad.softmax("x")) went unflagged.
+    from softgrad import datasets as datasets
+    from softgrad import functional as functional
+    from softgrad import metrics as metrics
+    from softgrad import nn as nn
+    from softgrad import optim as optim
+    from softgrad import plots as plots
+    from softgrad import preprocessing as preprocessing
+    from softgrad import serialization as serialization
+    from softgrad import training as training
+    from softgrad.datasets import Dataset as Dataset
+    from softgrad.datasets import load_data as load_data
+    from softgrad.functional import cross_entropy as cross_entropy
+    from softgrad.functional import cross_entropy_grad as cross_entropy_grad
+    from softgrad.functional import log_softmax as log_softmax
+    from softgrad.functional import log_softmax_jacobian as log_softmax_jacobian
+    from softgrad.functional import log_softmax_jvp as log_softmax_jvp
+    from softgrad.functional import log_softmax_vjp as log_softmax_vjp
+    from softgrad.functional import logsumexp as logsumexp
+    from softgrad.functional import nll_loss as nll_loss
+    from softgrad.functional import nll_loss_grad as nll_loss_grad
+    from softgrad.functional import relu as relu
+    from softgrad.functional import relu_vjp as relu_vjp
+    from softgrad.functional import sigmoid as sigmoid
+    from softgrad.functional import sigmoid_vjp as sigmoid_vjp
+    from softgrad.functional import softmax as softmax
+    from softgrad.functional import softmax_jacobian as softmax_jacobian
+    from softgrad.functional import softmax_jvp as softmax_jvp
+    from softgrad.functional import softmax_vjp as softmax_vjp
+    from softgrad.functional import tanh as tanh
+    from softgrad.functional import tanh_vjp as tanh_vjp
+    from softgrad.gradcheck import GradcheckResult as GradcheckResult
+    from softgrad.gradcheck import _CallableModule
+    from softgrad.gradcheck import check_adjoint as check_adjoint
+    from softgrad.gradcheck import check_softmax_jacobian as check_softmax_jacobian
+    from softgrad.kernels import set_kernels as set_kernels
+    from softgrad.kernels import set_threads as set_threads
+    from softgrad.model import Model as Model
+    from softgrad.model import load as load
+    from softgrad.model import save as save
+    from softgrad.onnx_export import export_onnx as export_onnx
+    from softgrad.preprocessing import Scaler as Scaler
+    from softgrad.training.fit import fit as fit
+
+    # the module, callable as the function (softgrad/gradcheck/__init__.py)
+    gradcheck: _CallableModule
 
 
 def __getattr__(name: str) -> Any:

@@ -27,7 +27,7 @@ tolerances, chosen from the precision forward computes in: float64, float32, flo
 
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from softgrad.gradcheck.check import gradcheck
 from softgrad.gradcheck.identities import check_adjoint, check_softmax_jacobian
@@ -41,8 +41,17 @@ class _CallableModule(types.ModuleType):
     binds the attribute ``softgrad.gradcheck`` to the module, so calling the module must mean
     calling the function."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> GradcheckResult:
-        return gradcheck(*args, **kwargs)
+    if TYPE_CHECKING:
+        # what a type checker sees of ``softgrad.gradcheck``: the function's own signature when
+        # it is called, and the module's functions as attributes (softgrad/__init__.py)
+        __call__ = staticmethod(gradcheck)
+        check_adjoint = staticmethod(check_adjoint)
+        check_softmax_jacobian = staticmethod(check_softmax_jacobian)
+        gradcheck = staticmethod(gradcheck)
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> GradcheckResult:
+            return gradcheck(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule
