@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -123,6 +123,13 @@ class CrossEntropyLoss(Loss):
             per_row = np.minimum(per_row, self.max_sample_loss)
         return self._result(p.reduce(per_row, losses.divisor))
 
+    # None only for input_grad=False: a type checker then takes model.backward(loss.backward())
+    @overload
+    def backward(self, grad_y: Any = None, input_grad: Literal[True] = True) -> np.ndarray: ...
+    @overload
+    def backward(self, grad_y: Any = None, *, input_grad: bool) -> np.ndarray | None: ...
+    @overload
+    def backward(self, grad_y: Any, input_grad: bool) -> np.ndarray | None: ...
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
 

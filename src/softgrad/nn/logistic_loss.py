@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -221,6 +221,13 @@ class LogisticLoss(Layer):
         self._logits, self._target, self._softplus = logits, dense, softplus
         return self._reduce(losses)
 
+    # None only for input_grad=False: a type checker then takes model.backward(loss.backward())
+    @overload
+    def backward(self, grad_y: Any = None, input_grad: Literal[True] = True) -> np.ndarray: ...
+    @overload
+    def backward(self, grad_y: Any = None, *, input_grad: bool) -> np.ndarray | None: ...
+    @overload
+    def backward(self, grad_y: Any, input_grad: bool) -> np.ndarray | None: ...
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits of shape (N, K), times ``grad_y`` (a scalar, or (N,) for "none")."""
         if type(input_grad) is not bool:

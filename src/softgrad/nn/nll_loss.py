@@ -3,7 +3,7 @@ Softmax -> negative-log-likelihood network."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -110,6 +110,13 @@ class NLLLoss(Loss):
         self._problem, self._clipped = p, clipped
         return self._result(loss)
 
+    # None only for input_grad=False: a type checker then takes model.backward(loss.backward())
+    @overload
+    def backward(self, grad_y: Any = None, input_grad: Literal[True] = True) -> np.ndarray: ...
+    @overload
+    def backward(self, grad_y: Any = None, *, input_grad: bool) -> np.ndarray | None: ...
+    @overload
+    def backward(self, grad_y: Any, input_grad: bool) -> np.ndarray | None: ...
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dinput, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
 
