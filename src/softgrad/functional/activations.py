@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softgrad.checks import as_float_array, check_out, check_same_shape, result_dtypes, to_output
 from softgrad.kernels import get_ops
@@ -40,7 +41,7 @@ def _binary(a: Any, g: Any, out: Any, name: str, a_name: str):
     return ac, gc, out_dtype, np.empty_like(ac)
 
 
-def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+def relu(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """Rectified linear unit: y = max(x, 0).
 
     Parameters
@@ -67,7 +68,7 @@ def relu(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
-def relu_vjp(y: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
+def relu_vjp(y: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """VJP of ReLU from its output: grad_x = g * (y > 0).
 
     Parameters
@@ -96,7 +97,7 @@ def relu_vjp(y: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
-def sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+def sigmoid(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """Logistic sigmoid: s = 1 / (1 + exp(-x)), computed without overflow for any x.
 
     Parameters
@@ -128,7 +129,7 @@ def sigmoid(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
-def sigmoid_vjp(s: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
+def sigmoid_vjp(s: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """VJP of the sigmoid from its output: grad_x = g * s * (1 - s).
 
     Parameters
@@ -156,7 +157,7 @@ def sigmoid_vjp(s: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
-def tanh(x: Any, out: np.ndarray | None = None) -> np.ndarray:
+def tanh(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """Hyperbolic tangent: t = tanh(x).
 
     Parameters
@@ -183,7 +184,7 @@ def tanh(x: Any, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
-def tanh_vjp(t: Any, g: Any, out: np.ndarray | None = None) -> np.ndarray:
+def tanh_vjp(t: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """VJP of tanh from its output: grad_x = g * (1 - t * t).
 
     Parameters

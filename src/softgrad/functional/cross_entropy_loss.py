@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softgrad.checks import check_out, to_output
 from softgrad.kernels import get_ops
@@ -28,11 +29,11 @@ __all__ = [
 
 
 def cross_entropy(
-    logits: Any,
-    target: Any,
+    logits: ArrayLike,
+    target: ArrayLike,
     axis: int = -1,
     reduction: str = "mean",
-    weight: Any = None,
+    weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
 ) -> Any:
@@ -131,11 +132,11 @@ def row_losses(p: Problem, e: np.ndarray) -> RowLosses:
 
 
 def cross_entropy_grad(
-    logits: Any,
-    target: Any,
+    logits: ArrayLike,
+    target: ArrayLike,
     axis: int = -1,
     reduction: str = "mean",
-    weight: Any = None,
+    weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     label_smoothing: float = 0.0,
     out: np.ndarray | None = None,

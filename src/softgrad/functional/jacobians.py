@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softgrad.checks import as_float_array, normalize_axis, to_output
 from softgrad.kernels import get_ops
@@ -23,7 +24,7 @@ def _jacobian_probs(x: Any, axis: Any, name: str) -> tuple[np.ndarray, np.dtype]
     return np.moveaxis(s, ax, -1), out_dtype
 
 
-def softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
+def softmax_jacobian(x: ArrayLike, axis: int = -1) -> np.ndarray:
     """The Jacobian of softmax along ``axis``: J[..., i, j] = d s_i / d x_j = s_i (delta_ij - s_j).
 
     Parameters
@@ -61,7 +62,7 @@ def softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
     return to_output(jac, out_dtype)
 
 
-def log_softmax_jacobian(x: Any, axis: int = -1) -> np.ndarray:
+def log_softmax_jacobian(x: ArrayLike, axis: int = -1) -> np.ndarray:
     """The Jacobian of log-softmax along ``axis``: J[..., i, j] = delta_ij - s_j.
 
     Parameters

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softgrad.checks import check_out, to_output
 from softgrad.kernels import get_ops
@@ -55,11 +56,11 @@ class NLLProblem(NamedTuple):
 
 
 def nll_loss(
-    logp: Any,
-    target: Any,
+    logp: ArrayLike,
+    target: ArrayLike,
     axis: int = -1,
     reduction: str = "mean",
-    weight: Any = None,
+    weight: ArrayLike | None = None,
     ignore_index: int | None = None,
 ) -> Any:
     """Negative log-likelihood: loss_n = -w[y_n] * logp[n, y_n] (0 for ignored targets).
@@ -101,11 +102,11 @@ def nll_loss(
 
 
 def nll_loss_grad(
-    logp: Any,
-    target: Any,
+    logp: ArrayLike,
+    target: ArrayLike,
     axis: int = -1,
     reduction: str = "mean",
-    weight: Any = None,
+    weight: ArrayLike | None = None,
     ignore_index: int | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:

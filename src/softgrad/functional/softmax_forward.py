@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softgrad.checks import as_float_array, check_out, check_where, normalize_axis, to_output
 from softgrad.kernels import get_ops
@@ -32,7 +33,9 @@ def _buffer(xc: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return np.empty_like(xc)
 
 
-def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = None) -> np.ndarray:
+def softmax(
+    x: ArrayLike, axis: int = -1, where: ArrayLike | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Softmax along ``axis``: s_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j.
 
     Parameters
@@ -90,7 +93,7 @@ def softmax(x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = 
 
 
 def log_softmax(
-    x: Any, axis: int = -1, where: Any = None, out: np.ndarray | None = None
+    x: ArrayLike, axis: int = -1, where: ArrayLike | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Log-softmax along ``axis``: log s_i = (x_i - m) - log(sum_j exp(x_j - m)), m = max_j x_j.
 
@@ -136,7 +139,9 @@ def log_softmax(
     return to_output(buf, out_dtype, out)
 
 
-def logsumexp(x: Any, axis: int = -1, keepdims: bool = False, where: Any = None) -> np.ndarray:
+def logsumexp(
+    x: ArrayLike, axis: int = -1, keepdims: bool = False, where: ArrayLike | None = None
+) -> np.ndarray:
     """log(sum(exp(x))) along ``axis``, computed as m + log(sum(exp(x - m))) with m the max.
 
     Parameters

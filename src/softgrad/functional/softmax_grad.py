@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from softgrad.checks import (
     as_float_array,
@@ -49,7 +50,9 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
     return ac, bc, ax, out_dtype, buf
 
 
-def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+def softmax_vjp(
+    s: ArrayLike, g: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+) -> np.ndarray:
     """Vector-Jacobian product of softmax: g @ J = s * (g - sum(g * s, axis)).
 
     Parameters
@@ -89,7 +92,9 @@ def softmax_vjp(s: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -
     return to_output(get_ops().softmax_vjp(sc, gc, ax, buf), out_dtype, out)
 
 
-def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+def softmax_jvp(
+    s: ArrayLike, v: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+) -> np.ndarray:
     """Jacobian-vector product of softmax: J @ v = s * (v - sum(s * v, axis)).
 
     Parameters
@@ -120,7 +125,9 @@ def softmax_jvp(s: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -
     return to_output(get_ops().softmax_vjp(sc, vc, ax, buf), out_dtype, out)
 
 
-def log_softmax_vjp(logp: Any, g: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+def log_softmax_vjp(
+    logp: ArrayLike, g: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+) -> np.ndarray:
     """Vector-Jacobian product of log-softmax: g @ J = g - exp(logp) * sum(g, axis).
 
     Parameters
@@ -159,7 +166,9 @@ def log_softmax_vjp(logp: Any, g: Any, axis: int = -1, out: np.ndarray | None = 
     return to_output(get_ops().log_softmax_vjp(lc, gc, ax, buf), out_dtype, out)
 
 
-def log_softmax_jvp(logp: Any, v: Any, axis: int = -1, out: np.ndarray | None = None) -> np.ndarray:
+def log_softmax_jvp(
+    logp: ArrayLike, v: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+) -> np.ndarray:
     """Jacobian-vector product of log-softmax: J @ v = v - sum(exp(logp) * v, axis).
 
     Parameters
