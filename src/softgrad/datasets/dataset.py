@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from softgrad.model_file_meta import as_image_shape
+
+if TYPE_CHECKING:
+    from softgrad.preprocessing import Scaler
 
 __all__ = ["Dataset"]
 
@@ -134,7 +137,7 @@ class Dataset:
     def __len__(self) -> int:
         return 4
 
-    def fit_scaler(self):
+    def fit_scaler(self) -> Scaler:
         """The input scaling this data set calls for, fitted on the training split only.
 
         Returns

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -24,6 +25,9 @@ from softgrad.checks import unchanged_if_refused
 from softgrad.sklearn import _data, _network, _params, _training
 from softgrad.sklearn._weights import FittedWeights
 from softgrad.training.predict import INFERENCE_BATCH, predict_batches
+
+if TYPE_CHECKING:
+    from softgrad.model import Model
 
 
 class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
@@ -362,7 +366,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
 
     # ---- conversion -----------------------------------------------------------------------------
     @classmethod
-    def from_sklearn(cls, mlp, **params):
+    def from_sklearn(cls, mlp, **params) -> MLPClassifier:
         """A fitted softgrad estimator with the weights of a fitted sklearn MLPClassifier."""
         from softgrad.sklearn.convert import from_sklearn
 
@@ -374,7 +378,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
 
         return to_sklearn(self)
 
-    def to_model(self):
+    def to_model(self) -> Model:
         """This network as a :class:`softgrad.model.Model` (for ``save``, the CLI, ONNX)."""
         from softgrad.sklearn.convert import to_model
 
