@@ -38,6 +38,10 @@ settings.register_profile(
 )
 settings.load_profile("softgrad")
 
+# tests/typing holds programs for mypy (tests/test_typing.py), never run: --doctest-modules
+# would import them
+collect_ignore = ["typing"]
+
 FASHION_DIRS = [os.environ.get("SOFTGRAD_DATA"), "/usr/share/datasets/fashion-mnist"]
 
 

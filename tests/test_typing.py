@@ -1,0 +1,77 @@
+"""softgrad is a typed package (PEP 561): a user's code that calls it as the docs show passes
+mypy, and clearly wrong calls are reported (tests/typing/)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+import softgrad
+
+TYPING = Path(__file__).parent / "typing"
+PACKAGE = Path(softgrad.__file__).parent
+
+
+def run_mypy(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    """mypy at its default strictness on ``path``, with the softgrad these tests import."""
+    env = dict(os.environ)
+    # a source tree (PYTHONPATH, or an editable install) is put on MYPYPATH; an installed
+    # softgrad is found by mypy in site-packages, which MYPYPATH must not name
+    if "site-packages" not in PACKAGE.parts:
+        env["MYPYPATH"] = str(PACKAGE.parent)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(TYPING / "mypy.ini"),
+            "--cache-dir",
+            str(cache),
+            "--no-error-summary",
+            "--show-error-codes",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cache.parent,
+    )
+
+
+def wrong_lines(path: Path) -> list[int]:
+    """The lines whose comment starts with ``# wrong``."""
+    tokens = tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+    return [
+        t.start[0] for t in tokens if t.type == tokenize.COMMENT and t.string.startswith("# wrong")
+    ]
+
+
+def test_the_package_carries_its_py_typed_marker():
+    assert (PACKAGE / "py.typed").is_file(), f"no py.typed in {PACKAGE}"
+
+
+def test_documented_use_passes_mypy(tmp_path):
+    result = run_mypy(TYPING / "user_code.py", tmp_path / "mypy_cache")
+    assert result.returncode == 0, f"mypy on user_code.py:\n{result.stdout}{result.stderr}"
+
+
+def test_wrong_calls_are_reported_on_each_marked_line(tmp_path):
+    path = TYPING / "wrong_calls.py"
+    expected = wrong_lines(path)
+    assert len(expected) >= 10, expected
+    result = run_mypy(path, tmp_path / "mypy_cache")
+    reported = {
+        int(m.group(1))
+        for m in re.finditer(r"^.*wrong_calls\.py:(\d+): error:", result.stdout, re.M)
+    }
+    missed = [line for line in expected if line not in reported]
+    unmarked = sorted(reported - set(expected))
+    assert result.returncode == 1, f"mypy on wrong_calls.py:\n{result.stdout}{result.stderr}"
+    assert not missed, f"mypy reported nothing on lines {missed}:\n{result.stdout}"
+    assert not unmarked, f"mypy reported unmarked lines {unmarked}:\n{result.stdout}"
