@@ -73,7 +73,7 @@ def models_and_files(tmp: Path) -> None:
     network = nn.Sequential(
         nn.Linear(data.n_features, 32, rng=rng),
         nn.Tanh(),
-        nn.Dropout(0.1, rng=0),
+        nn.Dropout(0.1, rng=np.int64(7)),
         nn.Linear(32, data.n_classes, rng=1),
     )
     scaler = softgrad.Scaler.for_range(16)

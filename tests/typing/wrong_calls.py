@@ -43,4 +43,6 @@ def wrong(X: np.ndarray, y: np.ndarray, tmp: Path) -> None:
     model.backward(loss.backward(input_grad=False))  # wrong: None when input_grad=False
     MLPClassifier().to_model().sav(tmp / "m.npz")  # wrong: save
     load_digits().fit_scaler().transfrom(X)  # wrong: transform
+    nn.Linear(64, 10, rng=0.5)  # wrong: a float is no seed
+    softgrad.gradcheck(model, X, rng=np.random.RandomState(0))  # wrong: a Generator
     print(saved)

@@ -31,7 +31,7 @@ from softgrad.gradcheck.result import (
 from softgrad.gradcheck.runners import FunctionRunner
 from softgrad.gradcheck.sub_nodes import is_node, is_node_class
 from softgrad.gradcheck.user_objects import NodeRunner
-from softgrad.nn.layer import Layer, as_generator
+from softgrad.nn.layer import Layer, Seed, as_generator
 from softgrad.nn.loss import Loss
 
 
@@ -44,7 +44,7 @@ def gradcheck(
     eps: float | None = None,
     atol: float | None = None,
     rtol: float | None = None,
-    rng: Any = None,
+    rng: Seed = None,
     check_params: bool = True,
     name: str | None = None,
 ) -> GradcheckResult:

@@ -17,7 +17,7 @@ from softgrad.gradcheck.result import (
     compare,
     failed_check,
 )
-from softgrad.nn.layer import as_generator
+from softgrad.nn.layer import Seed, as_generator
 
 
 def check_adjoint(
@@ -25,7 +25,7 @@ def check_adjoint(
     vjp: Callable[[np.ndarray], np.ndarray],
     x_shape: tuple[int, ...],
     *,
-    rng: Any = None,
+    rng: Seed = None,
     n_trials: int = 3,
     atol: float = 1e-12,
     rtol: float = 1e-6,
@@ -111,7 +111,7 @@ def check_softmax_jacobian(
     x: Any,
     axis: int = -1,
     *,
-    rng: Any = None,
+    rng: Seed = None,
     atol: float = 1e-12,
     rtol: float = 1e-9,
 ) -> GradcheckResult:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_real_float
-from softgrad.nn.layer import Layer, as_generator, check_input_grad
+from softgrad.nn.layer import Layer, Seed, as_generator, check_input_grad
 
 
 class Dropout(Layer):
@@ -45,7 +45,7 @@ class Dropout(Layer):
 
     _cache_attrs = ("_mask", "_identity")  # the last forward's mask, for backward
 
-    def __init__(self, p: float = 0.5, rng: Any = None) -> None:
+    def __init__(self, p: float = 0.5, rng: Seed = None) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)):
             raise TypeError(f"Dropout: p must be a float in [0, 1]; got {p!r}")

@@ -29,7 +29,7 @@ its last gradients or forward caches, as torch does. ``copy.deepcopy`` copies ev
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import numpy as np
 
@@ -63,6 +63,10 @@ def as_float_dtype(dtype: Any, where: str) -> np.dtype:
     # native byte order: the compiled kernels refuse '>f4', and a model mixing it with
     # float32 would not share one parameter store
     return np.dtype(resolved.type)
+
+
+# what as_generator accepts: the type of every public rng= argument (Linear, Dropout, gradcheck ...)
+Seed: TypeAlias = "np.random.Generator | int | np.integer | None"
 
 
 def as_generator(rng: Any, where: str) -> np.random.Generator:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_real_float
-from softgrad.nn.layer import Layer, as_generator, check_input_grad
+from softgrad.nn.layer import Layer, Seed, as_generator, check_input_grad
 from softgrad.nn.linear_init import (
     _checked,
     _checked_arrays,
@@ -86,7 +86,7 @@ class Linear(LinearRows, Layer):
         in_features: int,
         out_features: int,
         bias: bool = True,
-        rng: Any = None,
+        rng: Seed = None,
         init: str = "he",
         dtype: Any = np.float32,
     ) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from softgrad.nn.activations import Identity, ReLU, Sigmoid, Tanh
 from softgrad.nn.dropout import Dropout
-from softgrad.nn.layer import Layer, as_float_dtype, as_generator
+from softgrad.nn.layer import Layer, Seed, as_float_dtype, as_generator
 from softgrad.nn.linear import Linear, linear_size
 from softgrad.nn.sequential import Sequential
 from softgrad.nn.store_buffers import allocate_places
@@ -31,7 +31,7 @@ def build_mlp(
     n_classes: int,
     activation: str = "relu",
     dropout: float = 0.0,
-    rng: Any = None,
+    rng: Seed = None,
     dtype: Any = np.float32,
     init: str | None = None,
     weights: Mapping[str, np.ndarray] | None = None,

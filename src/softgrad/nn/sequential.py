@@ -10,7 +10,14 @@ import numpy as np
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from softgrad.nn.dropout import Dropout
-from softgrad.nn.layer import Layer, _as_mode, as_generator, check_input_grad, replaced_methods
+from softgrad.nn.layer import (
+    Layer,
+    Seed,
+    _as_mode,
+    as_generator,
+    check_input_grad,
+    replaced_methods,
+)
 from softgrad.nn.layer_config import layers_drawn_into_buffers, layers_from_config, linears_holding
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
@@ -302,7 +309,7 @@ class Sequential(Layer):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any], rng: Any = None) -> Sequential:
+    def from_config(cls, config: dict[str, Any], rng: Seed = None) -> Sequential:
         """Build a Sequential from ``get_config()`` output (fresh weights drawn from ``rng``).
 
         Parameters
