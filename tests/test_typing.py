@@ -75,3 +75,20 @@ def test_wrong_calls_are_reported_on_each_marked_line(tmp_path):
     assert result.returncode == 1, f"mypy on wrong_calls.py:\n{result.stdout}{result.stderr}"
     assert not missed, f"mypy reported nothing on lines {missed}:\n{result.stdout}"
     assert not unmarked, f"mypy reported unmarked lines {unmarked}:\n{result.stdout}"
+
+
+def test_every_lazy_name_is_declared_for_type_checkers():
+    # softgrad's names come through __getattr__, which a type checker reads as Any: a name
+    # added to __all__ without its import under TYPE_CHECKING would go unchecked for users
+    import ast
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    declared = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for item in node.body:
+                if isinstance(item, ast.ImportFrom):
+                    declared |= {alias.asname for alias in item.names if alias.asname}
+                elif isinstance(item, ast.AnnAssign):
+                    declared.add(item.target.id)
+    assert set(softgrad.__all__) - {"__version__"} == declared

@@ -45,4 +45,6 @@ def wrong(X: np.ndarray, y: np.ndarray, tmp: Path) -> None:
     load_digits().fit_scaler().transfrom(X)  # wrong: transform
     nn.Linear(64, 10, rng=0.5)  # wrong: a float is no seed
     softgrad.gradcheck(model, X, rng=np.random.RandomState(0))  # wrong: a Generator
+    softgrad.load(tmp / "m.npz").predict_top(X, top=3)  # wrong: k
+    softgrad.metrics.top_k(X)  # wrong: k missing
     print(saved)
