@@ -371,3 +371,43 @@ def test_weights_past_an_onnx_files_2_gib_are_refused_before_the_graph(
     assert list(tmp_path.iterdir()) == []
     monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 7_510 * itemsize)
     assert export_onnx(net, tmp_path / "net.onnx").is_file()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's VmHWM")
+def test_export_holds_a_few_times_the_weights_at_its_peak(tmp_path):
+    # each weight was copied by astype, by from_array, into the graph and into the model, and
+    # the checker serialised the proto again: 6.3 times 36 MB of weights above the memory of
+    # the network itself; now 3.3 (the proto, its bytes and the checker's parse of them, one
+    # or two at a time). Measured in a child process from its peak resident memory, reset
+    # once the network is built: protobuf's and the checker's memory is not Python's.
+    import subprocess
+
+    code = """
+import re, sys
+import onnx.checker, onnx.helper, onnx.numpy_helper  # their import is not the export's memory
+from softgrad.nn import build_mlp
+from softgrad.onnx_export import export_onnx
+
+def status(key):
+    text = open("/proc/self/status").read()
+    return int(re.search(rf"^{key}:\\s+(\\d+) kB", text, re.M).group(1)) * 1024
+
+network = build_mlp(3000, [3000], 10, rng=0)  # 9 million float32 weights: 36 MB
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # the peak is counted from here
+base = status("VmRSS")
+export_onnx(network, sys.argv[1])
+print(status("VmHWM") - base)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    weights = (3000 * 3000 + 3000 + 3000 * 10 + 10) * 4
+    grown = int(done.stdout.split()[-1])
+    assert grown < 4.5 * weights, f"peak {grown / weights:.1f} times the weights"

@@ -158,33 +158,31 @@ def _check_size(plan: list, dtype: type) -> None:
         )
 
 
-def _scaler_nodes(scaler, helper, numpy_helper, inits, nodes) -> str:
+def _scaler_nodes(scaler, helper, inits, nodes) -> str:
     current = "input"
     offset = np.asarray(scaler.offset, dtype=np.float32)
     scale = np.asarray(scaler.scale, dtype=np.float32)
     if np.any(offset != 0):
-        inits.append(numpy_helper.from_array(offset, "scaler_offset"))
+        inits.append((offset, "scaler_offset"))
         nodes.append(helper.make_node("Sub", [current, "scaler_offset"], ["scaled_0"]))
         current = "scaled_0"
     if np.any(scale != 1):
-        inits.append(numpy_helper.from_array(scale, "scaler_scale"))
+        inits.append((scale, "scaler_scale"))
         nodes.append(helper.make_node("Mul", [current, "scaler_scale"], ["scaled"]))
         current = "scaled"
     return current
 
 
-def _body_nodes(plan, current, last, dtype, helper, numpy_helper, inits, nodes) -> None:
-    """Gemm and activation nodes from ``current`` on, weights in ``dtype``; the last one
-    writes ``last``."""
+def _body_nodes(plan, current, last, dtype, helper, inits, nodes) -> None:
+    """Gemm and activation nodes from ``current`` on, weights in ``dtype`` (``inits`` gets
+    each array and its name); the last one writes ``last``."""
     steps = [step for step in plan if step[0] != "act" or _ACTIVATION_OPS[step[1]] is not None]
     for index, step in enumerate(steps):
         out = last if index == len(steps) - 1 else f"t{index}"
         if step[0] == "gemm":
-            W, b = step[1].astype(dtype), step[2].astype(dtype)
-            inits += [
-                numpy_helper.from_array(W, f"W{index}"),
-                numpy_helper.from_array(b, f"b{index}"),
-            ]
+            # no copy of weights already in the graph's dtype
+            inits += [(step[1].astype(dtype, copy=False), f"W{index}")]
+            inits += [(step[2].astype(dtype, copy=False), f"b{index}")]
             nodes.append(helper.make_node("Gemm", [current, f"W{index}", f"b{index}"], [out]))
         elif step[0] == "act":
             nodes.append(helper.make_node(_ACTIVATION_OPS[step[1]], [current], [out]))
@@ -195,7 +193,16 @@ def _body_nodes(plan, current, last, dtype, helper, numpy_helper, inits, nodes) 
 
 def build_graph(model, name: str = "softgrad"):
     """The ONNX ModelProto of ``model`` (see :func:`export_onnx`), checked by onnx.checker."""
-    onnx = _import_onnx()
+    proto = _graph(model, name)
+    _import_onnx().checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _graph(model, name: str):
+    """:func:`build_graph`'s ModelProto, not checked yet. Each weight is copied once, into the
+    proto, one at a time: each was copied by ``astype``, by ``from_array``, into the graph
+    and into the model (export peaked at 7 times the weights, with the checker's copies)."""
+    _import_onnx()
     from onnx import TensorProto, helper, numpy_helper
 
     plan, scaler = _plan(model)
@@ -207,15 +214,15 @@ def build_graph(model, name: str = "softgrad"):
     nodes: list = []
     current = "input"
     if scaler is not None:
-        current = _scaler_nodes(scaler, helper, numpy_helper, inits, nodes)
+        current = _scaler_nodes(scaler, helper, inits, nodes)
     if dtype == np.float32:
-        _body_nodes(plan, current, "logits", dtype, helper, numpy_helper, inits, nodes)
+        _body_nodes(plan, current, "logits", dtype, helper, inits, nodes)
         nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
     else:  # the float32 input (scaled in float32, as the model scales float32 rows) ->
         # float64 -> float32 outputs
         double, single = TensorProto.DOUBLE, TensorProto.FLOAT
         nodes.append(helper.make_node("Cast", [current], ["input64"], to=double))
-        _body_nodes(plan, "input64", "logits64", dtype, helper, numpy_helper, inits, nodes)
+        _body_nodes(plan, "input64", "logits64", dtype, helper, inits, nodes)
         nodes += [
             helper.make_node("Softmax", ["logits64"], ["probabilities64"], axis=1),
             helper.make_node("Cast", ["probabilities64"], ["probabilities"], to=single),
@@ -229,16 +236,16 @@ def build_graph(model, name: str = "softgrad"):
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", n_classes]),
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", n_classes]),
         ],
-        inits,
     )
     proto = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="softgrad"
     )
+    for array, key in inits:  # the same message as make_graph's initializer list gives
+        proto.graph.initializer.append(numpy_helper.from_array(array, key))
     proto.ir_version = IR_VERSION
     classes = getattr(model, "classes_", getattr(model, "classes", None))
     if classes is not None:  # the label of each probability column, for consumers of the file
         helper.set_model_props(proto, {"classes": json.dumps(_json_labels(classes))})
-    onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
@@ -320,9 +327,11 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
             "not a folder",
             str(path),
         )
-    proto = build_graph(model, name=name)
+    # serialised once, the proto let go of, then checked and written from those bytes
+    data = _graph(model, name).SerializeToString()
+    _import_onnx().checker.check_model(data, full_check=True)
     with atomic_write(path, "export_onnx") as handle:
-        handle.write(proto.SerializeToString())
+        handle.write(data)
     return path
 
 
