@@ -205,7 +205,24 @@ class SoftmaxKernels:
         if x.size == 0:
             return np.full(lead, -INF, x.dtype)
         x2, _ = _rows(x, axis, where)
-        return self.logsumexp_rows(x2, np.empty_like(x2)).reshape(lead)
+        n_rows = x2.shape[0]
+        # the exponentials of at most SCRATCH_VALUES entries at a time: a scratch copy of the
+        # whole input doubled the memory of a call that returns one value a row (80 MB of
+        # scratch for 80 KB of output); blocks of whole 64-row groups
+        step = max(64, SCRATCH_VALUES // max(x2.shape[1], 1) // 64 * 64)
+        if n_rows <= step:
+            return self.logsumexp_rows(x2, np.empty_like(x2)).reshape(lead)
+        total = np.empty((n_rows, 1), dtype=x2.dtype)
+        scratch = np.empty((step, x2.shape[1]), dtype=x2.dtype)
+        for start in range(0, n_rows, step):
+            rows = slice(start, min(start + step, n_rows))
+            e = scratch[: rows.stop - start]
+            total[rows] = self.logsumexp_rows(x2[rows], e)
+        return total.reshape(lead)
+
+
+# the most entries a reduction over rows (logsumexp) exponentiates at a time: 8 MB of float64
+SCRATCH_VALUES = 2**20
 
 
 def _posinf_hits(x2: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
