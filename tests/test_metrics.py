@@ -217,6 +217,26 @@ def test_top_k_is_the_stable_sort_of_every_row(case, dtype):
     np.testing.assert_array_equal(index, expected)
     np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
     assert index.shape == values.shape == (len(scores), k)
+    assert values.dtype == scores.dtype
+
+
+@pytest.mark.parametrize(
+    ("scores", "order"),
+    [
+        # never negated: -(-128) is -128 in int8, and 2**64 - 1 read as int64 is -1
+        (np.array([[-128, 0, -1, 127]], dtype=np.int8), [3, 1, 2, 0]),
+        (np.array([[np.iinfo(np.int64).min, 5, -3]]), [1, 2, 0]),
+        (np.array([[2**63 + 5, 1, 2**64 - 1]], dtype=np.uint64), [2, 0, 1]),
+        (np.array([[True, False, True, False]]), [0, 2, 1, 3]),
+    ],
+    ids=["int8", "int64", "uint64", "bool"],
+)
+def test_top_k_ranks_integers_at_the_ends_of_their_range(scores, order):
+    for k in range(1, scores.shape[1] + 1):
+        index, values = top_k(scores, k)
+        np.testing.assert_array_equal(index, [order[:k]])
+        np.testing.assert_array_equal(values, scores[:, order[:k]])
+        assert values.dtype == scores.dtype
 
 
 @pytest.mark.parametrize(

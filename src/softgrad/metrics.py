@@ -258,8 +258,6 @@ def top_k(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     scores = np.asarray(scores)
     if scores.dtype.kind not in "biuf":
         raise TypeError(f"top_k: scores must be real numbers; got dtype {scores.dtype}")
-    if scores.dtype.kind in "bu":  # negated below: unsigned integers would wrap around
-        scores = scores.astype(np.int64)
     if scores.ndim != 2:
         raise ValueError(f"top_k: scores must be 2-D (N, C); got shape {scores.shape}")
     n_rows, n_cols = scores.shape
@@ -284,7 +282,10 @@ def top_k(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
             tied[surplus] &= firsts
         taken |= tied
         index = np.nonzero(taken)[1].reshape(n_rows, k)  # row by row, in column order
-        # highest first; a stable sort keeps the equal ones in column order
-        order = np.argsort(-np.take_along_axis(scores, index, axis=1), axis=1, kind="stable")
-        index = np.take_along_axis(index, order, axis=1)
+        # highest first, the equal ones in column order: a stable ascending sort of the
+        # columns taken last to first, read backwards (never negated: -(-128) is -128 in
+        # int8, and an unsigned integer has no negative)
+        backwards = np.take_along_axis(scores, index[:, ::-1], axis=1)
+        order = np.argsort(backwards, axis=1, kind="stable")[:, ::-1]
+        index = np.take_along_axis(index[:, ::-1], order, axis=1)
     return index, np.take_along_axis(scores, index, axis=1)
