@@ -21,8 +21,9 @@ def run_mypy(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     """mypy at its default strictness on ``path``, with the softgrad these tests import."""
     env = dict(os.environ)
     # a source tree (PYTHONPATH, or an editable install) is put on MYPYPATH; an installed
-    # softgrad is found by mypy in site-packages, which MYPYPATH must not name
-    if "site-packages" not in PACKAGE.parts:
+    # softgrad is found by mypy in its site folder, which MYPYPATH must not name (Debian's
+    # Python calls it dist-packages: a test of the name "site-packages" failed there)
+    if not _installed(PACKAGE.parent):
         env["MYPYPATH"] = str(PACKAGE.parent)
     return subprocess.run(
         [
@@ -42,6 +43,14 @@ def run_mypy(path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         cwd=cache.parent,
     )
+
+
+def _installed(folder: Path) -> bool:
+    """Whether ``folder`` is one of this Python's site folders, where mypy finds packages."""
+    import site
+
+    sites = [*site.getsitepackages(), site.getusersitepackages()]
+    return any(folder.resolve() == Path(p).resolve() for p in sites)
 
 
 def wrong_lines(path: Path) -> list[int]:
