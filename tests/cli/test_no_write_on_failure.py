@@ -423,6 +423,31 @@ def test_a_checkpoint_folder_removed_during_the_run_is_named(usage_error, old_mo
     assert old_model.read_bytes() == b"an earlier good model"
 
 
+def test_a_working_folder_removed_during_the_run_is_named(usage_error, tmp_path, monkeypatch):
+    # "No such file or directory" alone: os.getcwd() failed, naming no file
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    fit_module = importlib.import_module("softgrad.training.fit")
+    real_save = fit_module.save_checkpoint
+    calls = []
+
+    def save_then_lose_the_working_folder(path, ckpt):
+        calls.append(path)
+        if len(calls) == 2:
+            shutil.rmtree(work)
+        real_save(path, ckpt)
+
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_then_lose_the_working_folder)
+    line = usage_error(
+        "train", "--epochs", "3", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet"
+    )
+    assert line == (
+        "softgrad: error: train: could not write --checkpoint 'ck.npz' after epoch 2 (its "
+        "folder was removed); the working folder is gone; nothing else was written"
+    )
+
+
 def test_a_writer_that_makes_no_file_is_reported_by_the_users_name(
     usage_error, old_model, monkeypatch
 ):

@@ -25,15 +25,27 @@ def about_checkpoint(exc: OSError, checkpoint: Path | None) -> bool:
     if not isinstance(exc, FileNotFoundError):
         return True
     named = str(exc) if exc.filename is None else os.fsdecode(exc.filename)
-    return checkpoint.name in named
+    return checkpoint.name in named or _gone_folder(checkpoint) is not None
+
+
+def _gone_folder(checkpoint: Path) -> str | None:
+    """The checkpoint's folder as a message names it, when it was removed during the run
+    ("the working folder" when that one was: its name cannot be known any more, and
+    ``Path('.').is_dir()`` still holds there); None while it is there."""
+    folder = checkpoint.parent
+    try:
+        there = os.path.isdir(os.path.abspath(folder))
+    except FileNotFoundError:  # os.getcwd() of a working folder that was removed
+        return "the working folder"
+    return None if there else repr(str(folder))
 
 
 def checkpoint_failed(args, paths, exc: OSError, epochs_done: int) -> str:
     ckpt = str(paths["--checkpoint"])
-    folder = Path(ckpt).parent
     reason = exc.strerror or exc
-    if not folder.is_dir():  # removed during the run: nothing of the run is left to resume
-        reason, previous = "its folder was removed", f"{str(folder)!r} is gone"
+    gone = _gone_folder(Path(ckpt))
+    if gone is not None:  # removed during the run: nothing of the run is left to resume
+        reason, previous = "its folder was removed", f"{gone} is gone"
     elif epochs_done > 1:
         previous = (
             "its checkpoint of the epoch before is intact: make room, then resume with: "
