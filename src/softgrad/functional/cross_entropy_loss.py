@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike
 from softgrad.checks import check_out, to_output
 from softgrad.kernels import get_ops
 from softgrad.kernels.losses import SoftmaxCE
+from softgrad.kernels.rows import scratch_rows
 
 from ._targets import Problem
 
@@ -98,9 +99,22 @@ def cross_entropy(
     p = Problem(
         logits, target, axis, reduction, weight, ignore_index, label_smoothing, "cross_entropy"
     )
-    x = p.rows.x
-    losses = row_losses(p, np.empty_like(x))
+    losses = row_losses(p, None)  # no gradient: no cache of the exponentials
     return p.reduce(losses.loss, losses.divisor)
+
+
+def _losses_in_blocks(x: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The kernel's per-row losses (float64), a block of rows at a time into one scratch."""
+    step = scratch_rows(x.shape[1])
+    if x.shape[0] <= step:
+        return get_ops().softmax_cross_entropy(x, target, np.empty_like(x))[0]
+    loss = np.empty(x.shape[0], dtype=np.float64)
+    scratch = np.empty((step, x.shape[1]), dtype=x.dtype)
+    for start in range(0, x.shape[0], step):
+        rows = slice(start, min(start + step, x.shape[0]))
+        e = scratch[: rows.stop - start]
+        loss[rows] = get_ops().softmax_cross_entropy(x[rows], target[rows], e)[0]
+    return loss
 
 
 class RowLosses(NamedTuple):
@@ -112,13 +126,20 @@ class RowLosses(NamedTuple):
     divisor: float  # the 'mean' divisor
 
 
-def row_losses(p: Problem, e: np.ndarray) -> RowLosses:
-    """Per-row losses of a validated call from the one kernel; ``e`` (M, C) is filled."""
+def row_losses(p: Problem, e: np.ndarray | None) -> RowLosses:
+    """Per-row losses of a validated call from the one kernel; ``e`` (M, C) is filled, the
+    cache of the gradient. ``e`` None: no gradient, and no cache (``cache`` None): the
+    exponentials of a block of rows at a time (:func:`~softgrad.kernels.rows.scratch_rows`),
+    not of the whole input at once."""
     target, row_weight, divisor = p.kernel_target()
-    n_rows = e.shape[0]
-    if e.size == 0:  # no sample, or no class (an empty sum: loss 0)
+    x = p.rows.x
+    n_rows = x.shape[0]
+    if x.size == 0:  # no sample, or no class (an empty sum: loss 0)
         return RowLosses(np.zeros(n_rows), None, None, divisor)
-    loss, cache = get_ops().softmax_cross_entropy(p.rows.x, target, e)
+    if e is not None:
+        loss, cache = get_ops().softmax_cross_entropy(x, target, e)
+    else:
+        loss, cache = _losses_in_blocks(x, target), None
     if row_weight is not None:
         # an ignored row (weight 0, forced to 0 below) or a class of weight 0 whose loss is
         # inf gives inf * 0 = NaN: quietly, as nll_loss does (a RuntimeWarning was an error

@@ -12,12 +12,14 @@ import numpy as np
 __all__ = [
     "COLUMN_BLOCK",
     "PAIRWISE_MIN",
+    "SCRATCH_VALUES",
     "as_rows",
     "column_sums",
     "put_rows",
     "row_dots",
     "row_sums",
     "row_view",
+    "scratch_rows",
 ]
 
 # Rows of at most this many entries are summed by einsum, whose SIMD running sums are as exact as
@@ -31,6 +33,19 @@ PAIRWISE_MIN = 128
 # rows at a time into float64: one GEMV over 1e6 rows lost 9.6e-3 of a float32 bias gradient of
 # equal entries (1e-5 over 1,024), against 6e-8 for NumPy's pairwise sum and 5.6e-7 for torch's.
 COLUMN_BLOCK = 1024
+
+# The most entries a reduction of rows to one value each (logsumexp, a cross-entropy without
+# its gradient) exponentiates at a time: 8 MB of float64. A scratch copy of the whole input
+# doubled the memory of a call that returns one value a row (80 MB for 80 KB of output).
+SCRATCH_VALUES = 2**20
+
+
+def scratch_rows(n_cols: int) -> int:
+    """Rows of ``n_cols`` entries in a block of at most :data:`SCRATCH_VALUES` entries, whole
+    groups of 64 (at least one group), so that a row kernel groups a block's rows as it groups
+    the whole array's."""
+    return max(64, SCRATCH_VALUES // max(n_cols, 1) // 64 * 64)
+
 
 # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked
 # (1, C) @ (C, 1) matmul

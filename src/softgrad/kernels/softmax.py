@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.checks.samples import all_finite
-from softgrad.kernels.rows import as_rows, put_rows, row_sums, row_view
+from softgrad.kernels.rows import as_rows, put_rows, row_sums, row_view, scratch_rows
 
 INF = np.inf
 
@@ -206,10 +206,7 @@ class SoftmaxKernels:
             return np.full(lead, -INF, x.dtype)
         x2, _ = _rows(x, axis, where)
         n_rows = x2.shape[0]
-        # the exponentials of at most SCRATCH_VALUES entries at a time: a scratch copy of the
-        # whole input doubled the memory of a call that returns one value a row (80 MB of
-        # scratch for 80 KB of output); blocks of whole 64-row groups
-        step = max(64, SCRATCH_VALUES // max(x2.shape[1], 1) // 64 * 64)
+        step = scratch_rows(x2.shape[1])  # the exponentials of a block of rows at a time
         if n_rows <= step:
             return self.logsumexp_rows(x2, np.empty_like(x2)).reshape(lead)
         total = np.empty((n_rows, 1), dtype=x2.dtype)
@@ -219,10 +216,6 @@ class SoftmaxKernels:
             e = scratch[: rows.stop - start]
             total[rows] = self.logsumexp_rows(x2[rows], e)
         return total.reshape(lead)
-
-
-# the most entries a reduction over rows (logsumexp) exponentiates at a time: 8 MB of float64
-SCRATCH_VALUES = 2**20
 
 
 def _posinf_hits(x2: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
