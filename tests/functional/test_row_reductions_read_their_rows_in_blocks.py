@@ -87,3 +87,26 @@ def test_the_scratch_is_a_block_not_the_input(rng, reduce):
     finally:
         tracemalloc.stop()
     assert peak < x.nbytes / 4, f"peak {peak / 2**20:.1f} MiB for {x.nbytes / 2**20:.0f} MiB"
+
+
+def test_row_dots_of_long_rows_multiply_a_block_at_a_time(rng):
+    from softgrad.functional import log_softmax, log_softmax_jvp
+    from softgrad.kernels.rows import row_dots
+
+    a = rng.normal(size=(3000, 700)).astype(np.float32)  # rows past PAIRWISE_MIN, 3 blocks
+    b = rng.normal(size=a.shape).astype(np.float32)
+    # each row's pairwise sum of the same products, in the same order, block or not
+    np.testing.assert_array_equal(row_dots(a, b), np.add.reduce(a * b, axis=1))
+    logp = log_softmax(rng.normal(size=(10_000, 1_000)).astype(np.float32))  # 40 MB
+    v = rng.normal(size=logp.shape).astype(np.float32)
+    log_softmax_jvp(logp[:10], v[:10])
+    tracemalloc.start()
+    try:
+        out = log_softmax_jvp(logp, v)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the output and a block: the products of the whole input doubled it
+    assert peak < 1.3 * out.nbytes, f"peak {peak / out.nbytes:.2f} times the output"
+    expected = v - np.sum(np.exp(logp.astype(np.float64)) * v, axis=1, keepdims=True)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)

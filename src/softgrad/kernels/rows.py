@@ -90,7 +90,18 @@ def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     pairwise over a product for long ones (a dot product's running sums lost digits as
     einsum's do: 6.3e-4 of a float32 log-softmax VJP over two rows of 1e6)."""
     if a.shape[1] > PAIRWISE_MIN:
-        return np.add.reduce(a * b, axis=1)
+        # the products of a block of rows at a time (a * b of the whole input doubled the
+        # memory of log_softmax_jvp); each row's pairwise sum is the same
+        step = scratch_rows(a.shape[1])
+        if a.shape[0] <= step:
+            return np.add.reduce(a * b, axis=1)
+        out = np.empty(a.shape[0], dtype=np.result_type(a, b))
+        scratch = np.empty((step, a.shape[1]), dtype=out.dtype)
+        for start in range(0, a.shape[0], step):
+            rows = slice(start, min(start + step, a.shape[0]))
+            products = np.multiply(a[rows], b[rows], out=scratch[: rows.stop - start])
+            out[rows] = np.add.reduce(products, axis=1)
+        return out
     if _VECDOT is not None:
         return _VECDOT(a, b)
     return np.matmul(a[:, None, :], b[:, :, None])[:, 0, 0]
