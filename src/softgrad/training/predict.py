@@ -14,6 +14,7 @@ activation after it as the product plus one bias-and-activation kernel call). Fo
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,10 +44,44 @@ from softgrad.training.step_plan import ForwardPlan
 INFERENCE_BATCH = 1024
 
 
+class _Hold:
+    """One mode a network is held in by :func:`model_mode`: its calls still inside, and the
+    modes of every module (at every depth) to put back when the last one leaves."""
+
+    def __init__(self, model: Any, training: bool) -> None:
+        self.model, self.training, self.calls = model, training, 0
+        self.saved = [(module, module.training) for module in _modules(model)]
+
+
+# the holds of each network (by id, the network kept in its holds), innermost last; a lock,
+# since inference calls from several threads share one network
+_HOLDS: dict[int, list[_Hold]] = {}
+_HOLDS_LOCK = threading.Lock()
+
+
+def _modules(model: Any) -> Iterator[Any]:
+    """``model`` and every layer in it at every depth (a nested Sequential's own layers too),
+    those that have a mode."""
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if isinstance(getattr(module, "training", None), bool):
+            yield module
+        stack.extend(reversed(list(getattr(module, "layers", ()))))
+
+
 @contextmanager
 def model_mode(model: Any, training: bool) -> Iterator[None]:
     """Put ``model`` in training or evaluation mode for the block, then restore every layer's
-    own previous mode (a model whose layers had mixed modes gets them back as they were)."""
+    own previous mode, at every depth (a model whose layers had mixed modes gets them back as
+    they were; a nested Sequential's were all set to its own).
+
+    Calls in the same mode share it: inference from several threads on one network puts it in
+    evaluation mode when the first call begins and back when the last one ends. Each call
+    saved and restored the modes itself, so a call that ended switched Dropout back on under
+    another one still running (wrong predictions), and the network could stay in evaluation
+    mode for good. A call in the other mode inside one (``evaluate`` in a callback of ``fit``)
+    sets its own and puts the held one back when it ends."""
     if not callable(getattr(model, "train", None)):
         # a softgrad.Model (softgrad.load's) failed here with "'Model' object has no attribute
         # 'train'"
@@ -60,17 +95,31 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
             f"model must be a softgrad network (a Sequential or a Layer); got "
             f"{type(model).__name__}{hint}"
         )
-    layers = list(getattr(model, "layers", ()))
-    modes = [getattr(layer, "training", True) for layer in layers]
-    own_mode = getattr(model, "training", None)
-    model.train(training)
+    training = bool(training)
+    with _HOLDS_LOCK:
+        holds = _HOLDS.setdefault(id(model), [])
+        hold = holds[-1] if holds and holds[-1].model is model else None
+        if hold is None or hold.training != training:
+            hold = _Hold(model, training)
+            holds.append(hold)
+            model.train(training)
+        hold.calls += 1
     try:
         yield
     finally:
-        for layer, mode in zip(layers, modes, strict=True):
-            layer.train(mode)
-        if own_mode is not None:
-            model.training = own_mode
+        with _HOLDS_LOCK:
+            hold.calls -= 1
+            if hold.calls == 0:
+                holds = _HOLDS[id(model)]
+                holds.remove(hold)
+                if not holds:
+                    del _HOLDS[id(model)]
+                for module, mode in hold.saved:
+                    # a container's own flag only: its train() would set its layers' too
+                    if hasattr(module, "layers"):
+                        module.training = mode
+                    else:
+                        module.train(mode)
 
 
 def eval_mode(model: Any) -> Any:
