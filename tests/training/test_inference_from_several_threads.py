@@ -8,22 +8,26 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 import softgrad
 from softgrad.model import Model
-from softgrad.nn import Dropout, Linear, ReLU, Sequential
+from softgrad.nn import Dropout, Layer, Linear, ReLU, Sequential, Softmax
 from softgrad.training import predict_proba
 
 
-def _dropout_model():
+def _dropout_model(head=()):
     network = Sequential(
-        Linear(64, 128, rng=0), ReLU(), Dropout(0.5, rng=1), Linear(128, 10, rng=2)
+        Linear(64, 128, rng=0), ReLU(), Dropout(0.5, rng=1), Linear(128, 10, rng=2), *head
     )
     return Model(network, list(range(10)))  # its layers in training mode, as built
 
 
-def test_a_call_that_ends_leaves_evaluation_mode_to_one_still_running(rng):
-    model = _dropout_model()
+@pytest.mark.parametrize("head", [(), (Softmax(),)], ids=["logits", "a Softmax head"])
+def test_a_call_that_ends_leaves_evaluation_mode_to_one_still_running(rng, head):
+    # a network ending in Softmax is run as a new slice of it at every call: the holds are
+    # its layers', not the network object's
+    model = _dropout_model(head)
     X = rng.random((1000, 64)).astype(np.float32)
     alone = model.map_logits(X, lambda z: z.copy(), batch_size=100)
     # forced order: A enters, B enters, A ends while B is between batches, B ends
@@ -57,7 +61,7 @@ def test_a_call_that_ends_leaves_evaluation_mode_to_one_still_running(rng):
     # the same path on the same machine as the call made alone: the same bits
     np.testing.assert_array_equal(results["A"], alone)
     np.testing.assert_array_equal(results["B"], alone)
-    assert [layer.training for layer in model.network.layers] == [True] * 4
+    assert [layer.training for layer in model.network.layers] == [True] * (4 + len(head))
 
 
 def test_many_threads_predict_as_one_does(rng):
@@ -118,3 +122,26 @@ def test_fit_still_validates_in_evaluation_mode_and_trains_in_training_mode(rng)
         rng=0,
     )
     assert seen == [True, True, True] and network.training and network.layers[2].training
+
+
+def test_a_numpy_bool_mode_comes_back(rng):
+    network = Sequential(Linear(4, 8, rng=0), ReLU(), Dropout(0.5, rng=1), Linear(8, 3, rng=2))
+    network.layers[2].training = np.True_  # set by hand: not saved, it stayed off
+    predict_proba(network, rng.random((5, 4)))
+    assert network.layers[2].training
+
+
+def test_a_layer_refusing_its_mode_leaves_nothing_held_or_switched(rng):
+    from softgrad.training.predict import _HOLDS, eval_mode
+
+    class Stubborn(Layer):
+        def forward(self, x):
+            return x
+
+        def train(self, mode=True):
+            raise RuntimeError("no modes here")
+
+    network = Sequential(Linear(4, 4, rng=0), Stubborn())
+    with pytest.raises(RuntimeError, match="no modes here"), eval_mode(network):
+        pass
+    assert network.layers[0].training and not _HOLDS

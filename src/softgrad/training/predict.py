@@ -13,6 +13,7 @@ activation after it as the product plus one bias-and-activation kernel call). Fo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Iterator
@@ -45,29 +46,62 @@ INFERENCE_BATCH = 1024
 
 
 class _Hold:
-    """One mode a network is held in by :func:`model_mode`: its calls still inside, and the
-    modes of every module (at every depth) to put back when the last one leaves."""
+    """One mode a module (a layer, or a container's own flag) is held in by
+    :func:`model_mode`: the calls still inside, and the module's mode to put back when the
+    last one leaves."""
 
-    def __init__(self, model: Any, training: bool) -> None:
-        self.model, self.training, self.calls = model, training, 0
-        self.saved = [(module, module.training) for module in _modules(model)]
+    def __init__(self, module: Any, training: bool) -> None:
+        self.module, self.training, self.calls = module, training, 0
+        self.saved = module.training
 
 
-# the holds of each network (by id, the network kept in its holds), innermost last; a lock,
-# since inference calls from several threads share one network
+# the holds of each module (by id, the module kept in its holds), innermost last, under a lock:
+# inference calls from several threads share one network's layers. Per module, not per
+# network: a network ending in Softmax is run as a new slice of it at every call (its
+# logits_network), whose layers are the network's own
 _HOLDS: dict[int, list[_Hold]] = {}
 _HOLDS_LOCK = threading.Lock()
 
 
-def _modules(model: Any) -> Iterator[Any]:
+def _modules(model: Any) -> list[Any]:
     """``model`` and every layer in it at every depth (a nested Sequential's own layers too),
-    those that have a mode."""
-    stack = [model]
+    those that have a mode (a ``training`` attribute)."""
+    found, stack = [], [model]
     while stack:
         module = stack.pop()
-        if isinstance(getattr(module, "training", None), bool):
-            yield module
+        if hasattr(module, "training"):
+            found.append(module)
         stack.extend(reversed(list(getattr(module, "layers", ()))))
+    return found
+
+
+def _set_mode(module: Any, mode: Any) -> None:
+    """A layer's mode through its own ``train``; a container's own flag only (its ``train``
+    would set its layers', which are held, and put back, each by itself)."""
+    if hasattr(module, "layers"):
+        module.training = mode
+    else:
+        module.train(mode)
+
+
+def _release(holds: list[_Hold]) -> None:
+    """Leave ``holds`` (under the lock): each one the last call leaves gives its module back
+    its mode; the first error doing so is raised once every hold is released."""
+    error = None
+    for hold in holds:
+        hold.calls -= 1
+        if hold.calls:
+            continue
+        stack = _HOLDS[id(hold.module)]
+        stack.remove(hold)
+        if not stack:
+            del _HOLDS[id(hold.module)]
+        try:
+            _set_mode(hold.module, hold.saved)
+        except Exception as exc:  # a layer's own train() refusing: the others still restored
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 @contextmanager
@@ -76,12 +110,13 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
     own previous mode, at every depth (a model whose layers had mixed modes gets them back as
     they were; a nested Sequential's were all set to its own).
 
-    Calls in the same mode share it: inference from several threads on one network puts it in
-    evaluation mode when the first call begins and back when the last one ends. Each call
-    saved and restored the modes itself, so a call that ended switched Dropout back on under
-    another one still running (wrong predictions), and the network could stay in evaluation
-    mode for good. A call in the other mode inside one (``evaluate`` in a callback of ``fit``)
-    sets its own and puts the held one back when it ends."""
+    Calls in the same mode share it, layer by layer: inference from several threads on one
+    network puts each layer in evaluation mode when the first call begins and back when the
+    last one ends. Each call saved and restored the modes itself, so a call that ended
+    switched Dropout back on under another one still running (wrong predictions), and the
+    network could stay in evaluation mode for good. A call in the other mode inside one
+    (``evaluate`` in a callback of ``fit``) sets its own and puts the held one back when it
+    ends."""
     if not callable(getattr(model, "train", None)):
         # a softgrad.Model (softgrad.load's) failed here with "'Model' object has no attribute
         # 'train'"
@@ -96,30 +131,30 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
             f"{type(model).__name__}{hint}"
         )
     training = bool(training)
+    taken: list[_Hold] = []
     with _HOLDS_LOCK:
-        holds = _HOLDS.setdefault(id(model), [])
-        hold = holds[-1] if holds and holds[-1].model is model else None
-        if hold is None or hold.training != training:
-            hold = _Hold(model, training)
-            holds.append(hold)
-            model.train(training)
-        hold.calls += 1
+        try:
+            for module in _modules(model):
+                stack = _HOLDS.setdefault(id(module), [])
+                top = stack[-1] if stack else None
+                if top is not None and top.module is module and top.training == training:
+                    top.calls += 1
+                    taken.append(top)
+                    continue
+                hold = _Hold(module, training)
+                hold.calls += 1
+                stack.append(hold)
+                taken.append(hold)
+                _set_mode(module, training)
+        except BaseException:  # a layer's train() refused: nothing is left held or switched
+            with contextlib.suppress(Exception):  # its refusal is the error to raise
+                _release(taken)
+            raise
     try:
         yield
     finally:
         with _HOLDS_LOCK:
-            hold.calls -= 1
-            if hold.calls == 0:
-                holds = _HOLDS[id(model)]
-                holds.remove(hold)
-                if not holds:
-                    del _HOLDS[id(model)]
-                for module, mode in hold.saved:
-                    # a container's own flag only: its train() would set its layers' too
-                    if hasattr(module, "layers"):
-                        module.training = mode
-                    else:
-                        module.train(mode)
+            _release(taken)
 
 
 def eval_mode(model: Any) -> Any:
