@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 from softgrad.checks import check_out, to_output
 from softgrad.kernels import get_ops
 from softgrad.kernels.losses import SoftmaxCE
-from softgrad.kernels.rows import scratch_rows
+from softgrad.kernels.rows import row_blocks
 
 from ._targets import Problem
 
@@ -105,14 +105,8 @@ def cross_entropy(
 
 def _losses_in_blocks(x: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The kernel's per-row losses (float64), a block of rows at a time into one scratch."""
-    step = scratch_rows(x.shape[1])
-    if x.shape[0] <= step:
-        return get_ops().softmax_cross_entropy(x, target, np.empty_like(x))[0]
     loss = np.empty(x.shape[0], dtype=np.float64)
-    scratch = np.empty((step, x.shape[1]), dtype=x.dtype)
-    for start in range(0, x.shape[0], step):
-        rows = slice(start, min(start + step, x.shape[0]))
-        e = scratch[: rows.stop - start]
+    for rows, e in row_blocks(*x.shape, x.dtype):
         loss[rows] = get_ops().softmax_cross_entropy(x[rows], target[rows], e)[0]
     return loss
 
@@ -129,7 +123,7 @@ class RowLosses(NamedTuple):
 def row_losses(p: Problem, e: np.ndarray | None) -> RowLosses:
     """Per-row losses of a validated call from the one kernel; ``e`` (M, C) is filled, the
     cache of the gradient. ``e`` None: no gradient, and no cache (``cache`` None): the
-    exponentials of a block of rows at a time (:func:`~softgrad.kernels.rows.scratch_rows`),
+    exponentials of a block of rows at a time (:func:`~softgrad.kernels.rows.row_blocks`),
     not of the whole input at once."""
     target, row_weight, divisor = p.kernel_target()
     x = p.rows.x

@@ -7,6 +7,9 @@ layout is copied into rows, and results computed in rows are copied back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
 
 __all__ = [
@@ -16,10 +19,10 @@ __all__ = [
     "as_rows",
     "column_sums",
     "put_rows",
+    "row_blocks",
     "row_dots",
     "row_sums",
     "row_view",
-    "scratch_rows",
 ]
 
 # Rows of at most this many entries are summed by einsum, whose SIMD running sums are as exact as
@@ -40,11 +43,16 @@ COLUMN_BLOCK = 1024
 SCRATCH_VALUES = 2**20
 
 
-def scratch_rows(n_cols: int) -> int:
-    """Rows of ``n_cols`` entries in a block of at most :data:`SCRATCH_VALUES` entries, whole
-    groups of 64 (at least one group), so that a row kernel groups a block's rows as it groups
-    the whole array's."""
-    return max(64, SCRATCH_VALUES // max(n_cols, 1) // 64 * 64)
+def row_blocks(n_rows: int, n_cols: int, dtype: Any) -> Iterator[tuple[slice, np.ndarray]]:
+    """The rows of an (n_rows, n_cols) array in blocks of at most :data:`SCRATCH_VALUES`
+    entries, whole groups of 64 rows (at least one group, so that a row kernel groups a
+    block's rows as it groups the whole array's), each with a scratch of its shape in
+    ``dtype``: views of one buffer, the size of the first block."""
+    step = min(n_rows, max(64, SCRATCH_VALUES // max(n_cols, 1) // 64 * 64))
+    scratch = np.empty((step, n_cols), dtype=dtype)
+    for start in range(0, n_rows, max(step, 1)):
+        rows = slice(start, min(start + step, n_rows))
+        yield rows, scratch[: rows.stop - start]
 
 
 # per-row dot products without an (M, C) temporary: np.vecdot (NumPy >= 2), else a stacked
@@ -92,15 +100,9 @@ def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[1] > PAIRWISE_MIN:
         # the products of a block of rows at a time (a * b of the whole input doubled the
         # memory of log_softmax_jvp); each row's pairwise sum is the same
-        step = scratch_rows(a.shape[1])
-        if a.shape[0] <= step:
-            return np.add.reduce(a * b, axis=1)
         out = np.empty(a.shape[0], dtype=np.result_type(a, b))
-        scratch = np.empty((step, a.shape[1]), dtype=out.dtype)
-        for start in range(0, a.shape[0], step):
-            rows = slice(start, min(start + step, a.shape[0]))
-            products = np.multiply(a[rows], b[rows], out=scratch[: rows.stop - start])
-            out[rows] = np.add.reduce(products, axis=1)
+        for rows, products in row_blocks(*a.shape, out.dtype):
+            out[rows] = np.add.reduce(np.multiply(a[rows], b[rows], out=products), axis=1)
         return out
     if _VECDOT is not None:
         return _VECDOT(a, b)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from softgrad.checks.samples import all_finite
-from softgrad.kernels.rows import as_rows, put_rows, row_sums, row_view, scratch_rows
+from softgrad.kernels.rows import as_rows, put_rows, row_blocks, row_sums, row_view
 
 INF = np.inf
 
@@ -205,15 +205,8 @@ class SoftmaxKernels:
         if x.size == 0:
             return np.full(lead, -INF, x.dtype)
         x2, _ = _rows(x, axis, where)
-        n_rows = x2.shape[0]
-        step = scratch_rows(x2.shape[1])  # the exponentials of a block of rows at a time
-        if n_rows <= step:
-            return self.logsumexp_rows(x2, np.empty_like(x2)).reshape(lead)
-        total = np.empty((n_rows, 1), dtype=x2.dtype)
-        scratch = np.empty((step, x2.shape[1]), dtype=x2.dtype)
-        for start in range(0, n_rows, step):
-            rows = slice(start, min(start + step, n_rows))
-            e = scratch[: rows.stop - start]
+        total = np.empty((x2.shape[0], 1), dtype=x2.dtype)
+        for rows, e in row_blocks(*x2.shape, x2.dtype):  # the exponentials of a block at a time
             total[rows] = self.logsumexp_rows(x2[rows], e)
         return total.reshape(lead)
 
