@@ -226,6 +226,14 @@ def log_loss(y_true: Any, probs: Any) -> float:
     return float(-np.mean(np.log(picked)))
 
 
+def checked_k(k: Any, limit: int, where: str, of: str) -> int:
+    """``k`` of a top-k call as an int, refused unless it is an integer in 1..``limit`` (how
+    many ``of`` there are to rank)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
+        raise ValueError(f"{where}: k must be an integer in 1..{limit} ({of}); got {k!r}")
+    return int(k)
+
+
 def top_k(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` highest scores of each row and their columns, highest first, ties in column
     order: what ``np.argsort(-scores, axis=1, kind="stable")[:, :k]`` gives, in O(N * C)
@@ -261,8 +269,7 @@ def top_k(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     if scores.ndim != 2:
         raise ValueError(f"top_k: scores must be 2-D (N, C); got shape {scores.shape}")
     n_rows, n_cols = scores.shape
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_cols:
-        raise ValueError(f"top_k: k must be an integer in 1..{n_cols} (the columns); got {k!r}")
+    k = checked_k(k, n_cols, "top_k", "the columns")
     if scores.dtype.kind == "f":
         nan_rows = np.flatnonzero(np.isnan(scores).any(axis=1))
         if nan_rows.size:  # argmax and a sort place NaN differently: no order to give

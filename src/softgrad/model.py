@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from softgrad import serialization
-from softgrad.functional import log_softmax
+from softgrad.functional import log_softmax, softmax
+from softgrad.metrics import checked_k, top_k
 from softgrad.model_file_scaler import zero_scale
 from softgrad.model_inputs import (
     check_rows,
@@ -283,13 +284,7 @@ class Model:
         >>> index.shape, p.shape, bool(np.all(p[:, 0] >= p[:, 1]))
         ((2, 2), (2, 2), True)
         """
-        n_classes = self.n_classes
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_classes:
-            raise ValueError(
-                f"Model.predict_top: k must be an integer in 1..{n_classes} (the classes); "
-                f"got {k!r}"
-            )
-        k = int(k)
+        k = checked_k(k, self.n_classes, "Model.predict_top", "the classes")
         rows = self.map_logits(X, lambda z: ranked_rows(z, k), batch_size, "Model.predict_top")
         return np.ascontiguousarray(rows["index"]), np.ascontiguousarray(rows["p"])
 
@@ -357,9 +352,6 @@ def ranked_rows(logits: np.ndarray, k: int) -> np.ndarray:
     >>> rows["index"], rows["p"].round(3)
     (array([[1, 2]]), array([[0.468, 0.468]]))
     """
-    from softgrad.functional import softmax
-    from softgrad.metrics import top_k
-
     index, p = top_k(softmax(logits, axis=-1), k)
     rows = np.empty(len(p), dtype=[("index", np.intp, (k,)), ("p", p.dtype, (k,))])
     rows["index"], rows["p"] = index, p
