@@ -266,17 +266,17 @@ def finite_rows(
     model: Any,
     X: np.ndarray,
     row_name: Callable[[int], str],
-    refuse: Callable[[], None] | None = None,
-    head: Callable[[np.ndarray, int], np.ndarray] | None = None,
+    refuse: Callable[[], None],
+    head: Callable[[np.ndarray, int], np.ndarray],
 ) -> np.ndarray:
-    """The model's logits for ``X``, or ``head(logits, first)`` of each batch of them (its
-    first row being row ``first`` of X), refusing rows whose values overflow in its arithmetic.
+    """``head(logits, first)`` of each batch of the model's logits for ``X`` (its first row
+    being row ``first`` of X), joined, refusing rows whose values overflow in its arithmetic.
 
     Finite inputs can still overflow: 1e308 in a float64 file is inf in a float32 model, and a
     large value times the weights can pass float32's 3.4e38. The forward pass runs once, with
     NumPy's warnings off; a row with a non-finite logit is refused with one line naming it
     (``row_name(row)``, e.g. ``predict: x.npy[3]``). Softmax and cross-entropy of the finite
-    logits cannot warn, so callers take probabilities and losses from them.
+    logits cannot warn, so heads take probabilities and losses from them.
 
     The model refuses NaN and inf batch by batch as it reads them; ``refuse``, called then,
     raises the caller's own error for them (:func:`refuse_nonfinite`): X is read for them in
@@ -287,23 +287,25 @@ def finite_rows(
     >>> from softgrad.model import Model
     >>> from softgrad.nn import build_mlp
     >>> model = Model(build_mlp(2, [3], 2, rng=0), np.array(["a", "b"]))
-    >>> finite_rows(model, np.zeros((2, 2)), lambda row: f"x.npy[{row}]").shape
-    (2, 2)
-    >>> finite_rows(model, np.array([[0.0, 0.0], [1e308, 0.0]]), lambda row: f"x.npy[{row}]")
+    >>> def name(row):
+    ...     return f"x.npy[{row}]"
+    >>> def top(logits, first):
+    ...     return logits.argmax(axis=1)
+    >>> finite_rows(model, np.zeros((2, 2)), name, lambda: None, top).shape
+    (2,)
+    >>> finite_rows(model, np.array([[0.0, 0.0], [1e308, 0.0]]), name, lambda: None, top)
     Traceback (most recent call last):
     ...
     softgrad.errors.DataFormatError: x.npy[1]: values must stay finite in the model's float32 arithmetic; values up to 1e+308 times the weights overflow (give values in the range of the training data)
     """  # noqa: E501
+    seen = 0
+
+    def counted(logits: np.ndarray) -> np.ndarray:  # the batches come in order
+        nonlocal seen
+        seen += len(logits)
+        return head(logits, seen - len(logits))
+
     try:
-        if head is None:
-            return model.decision_function(X)  # refuses a row with non-finite logits, unwarned
-        seen = 0
-
-        def counted(logits: np.ndarray) -> np.ndarray:  # the batches come in order
-            nonlocal seen
-            seen += len(logits)
-            return head(logits, seen - len(logits))
-
         return model.map_logits(X, counted, where="Model.decision_function")
     except InputOverflowError as err:
         row = err.row
@@ -314,6 +316,5 @@ def finite_rows(
             "in the range of the training data)"
         ) from None
     except ValueError:  # NaN or inf in X, which the model names as "X"
-        if refuse is not None:
-            refuse()
+        refuse()
         raise
