@@ -399,20 +399,25 @@ def test_disk_full_on_the_checkpoint_names_it_and_what_survived(
         assert softgrad.training.checkpoint.load_checkpoint("ck.npz").epoch == 1
 
 
-def test_a_checkpoint_folder_removed_during_the_run_is_named(usage_error, old_model, monkeypatch):
-    # the raw "No such file or directory: sub/ck.npz" said neither which option nor what was kept
+def _removed_before_the_second_checkpoint(monkeypatch, folder):
+    """fit's second checkpoint is written after ``folder`` was removed."""
     fit_module = importlib.import_module("softgrad.training.fit")
     real_save = fit_module.save_checkpoint
     calls = []
 
-    def save_then_lose_the_folder(path, ckpt):
+    def save_after_the_removal(path, ckpt):
         calls.append(path)
         if len(calls) == 2:
-            shutil.rmtree("sub")
+            shutil.rmtree(folder)
         real_save(path, ckpt)
 
-    monkeypatch.setattr(fit_module, "save_checkpoint", save_then_lose_the_folder)
+    monkeypatch.setattr(fit_module, "save_checkpoint", save_after_the_removal)
+
+
+def test_a_checkpoint_folder_removed_during_the_run_is_named(usage_error, old_model, monkeypatch):
+    # the raw "No such file or directory: sub/ck.npz" said neither which option nor what was kept
     Path("sub").mkdir()
+    _removed_before_the_second_checkpoint(monkeypatch, "sub")
     line = usage_error(
         "train", "--epochs", "3", "--out", "m.npz", "--checkpoint", "sub/ck.npz", "--quiet"
     )
@@ -428,17 +433,7 @@ def test_a_working_folder_removed_during_the_run_is_named(usage_error, tmp_path,
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    fit_module = importlib.import_module("softgrad.training.fit")
-    real_save = fit_module.save_checkpoint
-    calls = []
-
-    def save_then_lose_the_working_folder(path, ckpt):
-        calls.append(path)
-        if len(calls) == 2:
-            shutil.rmtree(work)
-        real_save(path, ckpt)
-
-    monkeypatch.setattr(fit_module, "save_checkpoint", save_then_lose_the_working_folder)
+    _removed_before_the_second_checkpoint(monkeypatch, work)
     line = usage_error(
         "train", "--epochs", "3", "--out", "m.npz", "--checkpoint", "ck.npz", "--quiet"
     )
