@@ -13,7 +13,7 @@ logs are not full of carriage returns.
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +21,34 @@ from pathlib import Path
 from typing import Any, TextIO
 
 LOAD_DELAY = 1.0  # seconds: a load quicker than this shows nothing
+
+
+def _env_size(name: str) -> int:
+    """``$COLUMNS`` or ``$LINES`` as shutil.get_terminal_size takes them: a positive integer,
+    else 0 (unset or not a number)."""
+    try:
+        return max(0, int(os.environ.get(name, "")))
+    except ValueError:
+        return 0
+
+
+def terminal_size(stream: Any) -> os.terminal_size:
+    """The size of the terminal that ``stream`` draws on: ``$COLUMNS`` and ``$LINES`` first, as
+    shutil.get_terminal_size takes them, then the stream's own terminal, and 100 x 24 where it
+    reports none (a bare pty reports 0 x 0, which would hide the bar).
+
+    Not shutil's: it asks stdout's terminal, and ``softgrad train > run.json`` (or ``| jq``)
+    redirects stdout while the bar goes to stderr, so the bar was drawn 100 columns wide on a
+    terminal of 60 and wrapped at every redraw, leaving a line behind each time.
+    """
+    columns, lines = _env_size("COLUMNS"), _env_size("LINES")
+    if not (columns and lines):
+        try:
+            size = os.get_terminal_size(stream.fileno())
+        except (AttributeError, ValueError, OSError):  # no file, closed, or not a terminal
+            size = os.terminal_size((0, 0))
+        columns, lines = columns or size.columns, lines or size.lines
+    return os.terminal_size((columns or 100, lines or 24))
 
 
 def _last(values: Any) -> float | None:
@@ -102,16 +130,15 @@ class EpochProgress:
         if self._tqdm is None:
             from tqdm import tqdm
 
-            # a terminal that reports no size (a bare pty) would hide the bar entirely
-            size = shutil.get_terminal_size(fallback=(100, 24))
+            size = terminal_size(self.stream)
             self._tqdm = tqdm(
                 total=state.n_batches,
                 desc=f"epoch {state.epoch}/{self.epochs}",
                 unit="batch",
                 file=self.stream,
                 leave=False,  # replaced by the epoch's summary line when the epoch ends
-                ncols=size.columns or 100,
-                nrows=size.lines or 24,
+                ncols=size.columns,
+                nrows=size.lines,
             )
         loss = state.logs.get("loss")
         if loss is not None:
@@ -227,7 +254,7 @@ class LoadProgress:
         if self._tqdm is None:
             from tqdm import tqdm
 
-            size = shutil.get_terminal_size(fallback=(100, 24))
+            size = terminal_size(self.stream)
             self._tqdm = tqdm(
                 total=total_bytes,
                 desc=f"loading {self.name}",
@@ -236,7 +263,7 @@ class LoadProgress:
                 file=self.stream,
                 leave=False,
                 delay=max(0.0, LOAD_DELAY - (self.clock() - self._start)),
-                ncols=size.columns or 100,
+                ncols=size.columns,
             )
         if self._tqdm.total != total_bytes:  # a CSV read again as float64: twice the bytes
             self._tqdm.total = total_bytes
