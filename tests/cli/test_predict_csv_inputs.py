@@ -57,7 +57,7 @@ def test_predict_reads_through_the_data_loaders_block_reader(csv_rows, tmp_path,
         ("a,b,c\n1,2,3\n\n4,,6\n", r"got '' on line 4, column 2 \('b'\)"),
         ("1,2,3\n4,5\n", "every row must have 3 columns like the first row; got 2 on line 2"),
         ("a,b,c\n1,2,3\n4,5,6,7\n", "3 columns like the header; got 4 on line 3"),
-        ("a,b\n1,2\0\n", r"numbers; got '2\\x00' on line 2, column 2 \('b'\)"),
+        ("a,b\n1,2\0\n", r"got a NUL byte \(b'\\x00'\) on line 2, at offset 7 "),
     ],
     ids=["word", "blank-cell", "short-row-no-header", "long-row", "nul"],
 )

@@ -172,8 +172,8 @@ def read_csv(
         a header of fewer than 2 columns when it must hold a label, or with a feature column
         without a name (pandas' row index); a row whose number of
         columns differs from the header's, or a feature cell that is not a number (both named
-        by line, and column); text that is not UTF-8 (naming the byte and its offset) or not
-        valid CSV.
+        by line, and column); text that is not UTF-8 or holds a NUL byte (naming the byte and
+        its offset) or not valid CSV.
 
     Notes
     -----
@@ -337,7 +337,7 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
         if not more:
             break
         raw += more
-    text = decode(raw, where, start, "utf-8-sig")
+    text = decode(raw, where, start, "utf-8-sig", first_line=line)
     cells = next(checked_rows(csv.reader(io.StringIO(text)), where), None)
     if mode == "auto" and not raw:
         return None, 0, line  # an empty file, or only blank lines: an empty table

@@ -16,16 +16,38 @@ from softgrad.errors import DataFormatError
 __all__ = ["BlockParser", "checked_rows", "column_name", "decode"]
 
 
-def decode(data: bytes | bytearray, where: str, offset: int, encoding: str = "utf-8") -> str:
-    """``data`` (found at byte ``offset`` of the file) as text, or an error naming the byte."""
+def decode(
+    data: bytes | bytearray,
+    where: str,
+    offset: int,
+    encoding: str = "utf-8",
+    first_line: int | None = None,
+) -> str:
+    """``data`` (found at byte ``offset`` of the file, on line ``first_line`` when given) as
+    text, or an error naming the byte, its offset, and its line when ``first_line`` is given.
+
+    A NUL byte is valid UTF-8 but no text's: it is refused too. Python's csv module keeps it
+    inside a cell and NumPy's strings drop it at a cell's end, so labels ``x`` and ``x\\0``
+    trained as one class; and it is what a UTF-16 file without a byte-order mark is read as,
+    which was refused as rows of the wrong width.
+    """
     try:
-        return data.decode(encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         bad = bytes(data[exc.start : exc.start + 1])
         raise DataFormatError(
             f"{where}: file must be UTF-8 text; got byte {bad!r} at offset {offset + exc.start} "
             f"({exc.reason}): save it as UTF-8"
         ) from None
+    if "\0" in text:
+        at = data.find(b"\0")
+        lines_before = data.count(b"\n", 0, at)
+        line = "" if first_line is None else f"on line {first_line + lines_before}, "
+        raise DataFormatError(
+            f"{where}: file must be UTF-8 text; got a NUL byte (b'\\x00') {line}at offset "
+            f"{offset + at} (a UTF-16 file?): save it as UTF-8"
+        )
+    return text
 
 
 def column_name(header: list[str] | None, col: int) -> str:
@@ -73,10 +95,9 @@ class BlockParser:
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         """(cells (n, n_columns) float64 with 0 in the label column, labels (n,) or None, line
         numbers (n,))."""
-        text = decode(block, self.where, self.offset)
+        text = decode(block, self.where, self.offset, first_line=first_line)
         self.offset += len(block)
-        # the csv module refuses NUL bytes, which NumPy's reader would keep inside a label
-        if self.engine == "numpy" and not block.isspace() and b"\0" not in block:
+        if self.engine == "numpy" and not block.isspace():  # decode refused NUL bytes
             parsed = self._numpy(text, newlines + (not block.endswith(b"\n")), first_line)
             if parsed is not None:
                 return parsed
