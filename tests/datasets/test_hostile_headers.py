@@ -66,9 +66,10 @@ def test_npz_member_claiming_more_than_it_stores(tmp_path):
 
 
 @pytest.mark.parametrize("method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bz2", "lzma"])
-def test_npz_member_inflating_beyond_deflates_ratio_is_a_bomb(tmp_path, method):
+def test_npz_member_in_bzip2_or_lzma_is_refused_before_it_inflates(tmp_path, method):
     # a consistent header and data, but 20 MB from a few KB: deflate (np.savez_compressed)
-    # cannot go past ~1030x, bzip2 and lzma members can
+    # cannot go past ~1030x, bzip2 and lzma members can, and zipfile inflates a whole
+    # compressed chunk of them at once whatever sizes the archive states
     path = tmp_path / "bomb.npz"
     shape = (2_500_000,)
     with zipfile.ZipFile(path, "w", compression=method) as archive:
@@ -76,6 +77,21 @@ def test_npz_member_inflating_beyond_deflates_ratio_is_a_bomb(tmp_path, method):
             member.write(_npy_header(shape, "<f8"))
             member.write(bytes(8 * shape[0]))
     assert path.stat().st_size * MAX_INFLATE_RATIO < 20_000_000
+    _refused_cheaply(
+        lambda: read_arrays(path, "read", DataFormatError, "an archive"),
+        r"array 'X' must be stored or deflated, as np.savez and np.savez_compressed write it",
+    )
+
+
+def test_deflated_member_claiming_beyond_deflates_ratio_is_a_bomb(tmp_path):
+    # the central directory says 3 GB inflate from the member's few hundred bytes
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("X.npy", _npy_header((4,), "<f8") + bytes(32))
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 24 : central + 28] = struct.pack("<I", 3_000_000_000)
+    path.write_bytes(bytes(raw))
     _refused_cheaply(lambda: read_arrays(path, "read", DataFormatError, "an archive"), "zip bomb")
 
 

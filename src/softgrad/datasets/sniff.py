@@ -100,6 +100,11 @@ def describe(path: str | os.PathLike) -> str:
 
 # deflate gives at most ~1032 bytes per compressed byte: a member claiming more is a zip bomb
 MAX_INFLATE_RATIO = 1100
+# the compressions np.savez and np.savez_compressed write. zipfile inflates bzip2 and LZMA a
+# whole compressed chunk at a time, without a limit: a 4 KB bzip2 chunk of a 5 KB file took
+# 3 GB, whatever the sizes the archive states
+_COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflated"}
+_OTHER_COMPRESSIONS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "LZMA"}
 
 
 # what NumPy's header parser raises on a damaged header: a bad magic string or dict (ValueError),
@@ -139,6 +144,13 @@ def _check_claim(
     shape, _, dtype = npy_header(f, where, error, holder)
     if dtype.hasobject:
         return  # refused by np.load (allow_pickle=False) before it reads any data
+    if dtype.itemsize == 0 and math.prod(shape) > 0:
+        # no byte of data to check the claim against: np.load makes |S0 into |S1, so a 2 KB
+        # file claiming 10**12 empty strings asked for 931 GiB
+        raise error(
+            f"{where}: {holder} must have a dtype of at least one byte per element; got "
+            f"{dtype} of shape {shape} (a forged file)"
+        )
     claimed = math.prod(shape) * dtype.itemsize
     available = data_bytes - (f.tell() - start)
     if claimed != available:
@@ -159,9 +171,14 @@ def check_array_headers(
 
     A header is a claim: ``np.load`` allocates the declared shape before reading the data, so
     a few-byte file declaring shape (10**6, 10**6) would ask for terabytes. Every array (of an
-    .npz: every member named in ``keys``) must hold exactly the bytes its header declares, and
-    a compressed member may claim at most ``MAX_INFLATE_RATIO`` times its compressed size.
-    ``kind`` is :func:`sniff`'s ``"npy"`` or ``"zip"``.
+    .npz: every member named in ``keys``) must hold exactly the bytes its header declares, with
+    at least one byte an element, and a compressed member may claim at most
+    ``MAX_INFLATE_RATIO`` times its compressed size. An .npz member must be stored or deflated
+    (what NumPy writes) and not encrypted. ``kind`` is :func:`sniff`'s ``"npy"`` or ``"zip"``.
+
+    Every member NumPy would load is checked: ``np.load`` reads a member named ``W`` as well as
+    ``W.npy``, by its magic string, so the name's suffix decides nothing. A member that is not
+    an array (no .npy magic) is left to :func:`read_arrays`, which refuses it by name.
     """
     if kind == "npy":
         with open(path, "rb") as f:
@@ -170,17 +187,40 @@ def check_array_headers(
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             key = info.filename.removesuffix(".npy")
-            if not info.filename.endswith(".npy") or (keys is not None and key not in keys):
+            if keys is not None and key not in keys:
                 continue
             holder = f"array {key!r}"
-            if info.file_size > MAX_INFLATE_RATIO * max(info.compress_size, 1):
-                raise error(
-                    f"{where}: {holder} must inflate to at most {MAX_INFLATE_RATIO} times its "
-                    f"{info.compress_size} compressed bytes; it claims {info.file_size} bytes "
-                    "(a zip bomb or a damaged archive)"
-                )
+            _check_member(info, where, error, holder)
             with archive.open(info) as member:
+                if not info.filename.endswith(".npy"):
+                    magic = member.read(len(np.lib.format.MAGIC_PREFIX))
+                    if magic != np.lib.format.MAGIC_PREFIX:
+                        continue  # not an array: read_arrays names it
+                    member.seek(0)
                 _check_claim(member, info.file_size, where, error, holder)
+
+
+def _check_member(info: zipfile.ZipInfo, where: str, error: type[Exception], holder: str) -> None:
+    """An .npz member as NumPy writes it, before a byte of it is inflated: stored or deflated,
+    not encrypted, and claiming at most ``MAX_INFLATE_RATIO`` times its compressed size."""
+    if info.compress_type not in _COMPRESSIONS:
+        method = _OTHER_COMPRESSIONS.get(info.compress_type, "unknown")
+        raise error(
+            f"{where}: {holder} must be stored or deflated, as np.savez and "
+            f"np.savez_compressed write it; got compression method {info.compress_type} "
+            f"({method}): save the arrays again with NumPy"
+        )
+    if info.flag_bits & 0x1:
+        raise error(
+            f"{where}: {holder} must not be encrypted; got a password-protected member: save "
+            "the arrays again with NumPy"
+        )
+    if info.file_size > MAX_INFLATE_RATIO * max(info.compress_size, 1):
+        raise error(
+            f"{where}: {holder} must inflate to at most {MAX_INFLATE_RATIO} times its "
+            f"{info.compress_size} compressed bytes; it claims {info.file_size} bytes "
+            "(a zip bomb or a damaged archive)"
+        )
 
 
 def read_arrays(
