@@ -15,6 +15,7 @@ from softgrad.cli import checks
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
 from softgrad.cli.csv_columns import model_feature_names, reorder
+from softgrad.cli.names import as_file_name
 from softgrad.cli.output import (
     class_names,
     describe_network,
@@ -73,7 +74,7 @@ def load_model(path: str) -> Any:
 
 
 def _data_spec(args: argparse.Namespace, model: Any) -> str:
-    spec = args.data or (model.metadata or {}).get("data_spec")
+    spec = args.data or _recorded_spec(model)
     if not spec:
         raise checks.UsageError(
             "evaluate: --data is required: the model does not record its data set"
@@ -101,6 +102,13 @@ def _has_own_test_set(spec: str) -> bool:
         return False  # load_data has already read it: this cannot happen in practice
 
 
+def _recorded_spec(model: Any) -> str | None:
+    """The data set the model records, as this process names it: a file's name recorded as
+    text opens under any locale (:func:`~softgrad.cli.names.as_file_name`)."""
+    spec = (model.metadata or {}).get("data_spec")
+    return as_file_name(spec) if isinstance(spec, str) and spec else spec
+
+
 def _same_file(spec: str, trained_on: str | None) -> bool:
     return trained_on is not None and Path(spec).resolve() == Path(trained_on).resolve()
 
@@ -110,7 +118,7 @@ def _resolve_split(choice: str, spec: str, model: Any) -> str:
     of a set with one of its own, every sample of any other file."""
     if choice != "auto":
         return choice
-    own_data = _same_file(spec, (model.metadata or {}).get("data_spec"))
+    own_data = _same_file(spec, _recorded_spec(model))
     return "test" if own_data or _has_own_test_set(spec) else "all"
 
 

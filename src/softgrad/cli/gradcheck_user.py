@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.cli.errors import UsageError
+from softgrad.cli.names import as_text
 from softgrad.cli.output import print_json
 from softgrad.errors import UserCodeError
 
@@ -104,6 +105,7 @@ def _find_class(module: Any, class_name: str, file_name: str) -> Any:
 def _build_node(target: str, arguments: str | None) -> tuple[Any, str]:
     """Import FILE.py, build CLASS(*args, **kwargs); returns the object and its label."""
     file_name, sep, class_name = target.rpartition(":")
+    class_name = as_text(class_name)  # a Python name is text (Échelle under LC_ALL=C too)
     if not sep or not file_name or not class_name.isidentifier():
         raise UsageError(
             "gradcheck: the node must be FILE.py:CLASS (e.g. my_nodes.py:MySoftmax); "

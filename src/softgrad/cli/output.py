@@ -22,6 +22,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from softgrad.cli.names import json_text
+
 
 @contextlib.contextmanager
 def escaped_stdout() -> Iterator[None]:
@@ -181,7 +183,9 @@ def _plain(value: Any) -> Any:
         return _plain(value.tolist())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int)):
+    if isinstance(value, str):
+        return json_text(value)
+    if value is None or isinstance(value, int):
         return value
     if hasattr(value, "to_dict"):
         return _plain(value.to_dict())

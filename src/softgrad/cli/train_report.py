@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.cli.names import as_text
 from softgrad.cli.output import describe_network, print_json, report_after_writing, shown
 from softgrad.cli.staging import Staged
 
@@ -16,8 +17,9 @@ MISCLASSIFIED_SHOWN = 36
 
 
 def _data_spec(data: str) -> str:
-    """What ``evaluate`` should load by default: a named set, or the file's absolute path."""
-    return str(Path(data).resolve()) if Path(data).exists() else data
+    """What ``evaluate`` should load by default: a named set, or the file's absolute path, as
+    the text its bytes spell (:func:`~softgrad.cli.names.as_text`), whatever the locale."""
+    return as_text(str(Path(data).resolve())) if Path(data).exists() else data
 
 
 def _write_pictures(args, settings, data, history, network, X_test_scaled, staged) -> None:
