@@ -199,3 +199,19 @@ def test_a_model_with_big_endian_weights_predicts_like_the_native_one(cli, digit
         scored.json()["accuracy"]
         == cli("evaluate", "--model", digits_model, "--json").json()["accuracy"]
     )
+
+
+def test_resume_refuses_a_checkpoint_naming_one_array_twice(cli, usage_error, tmp_path):
+    # each reference after the first was a full copy: a 100 KB file naming a deflated 16 MB
+    # array 2,000 times ran out of memory, and 150 times was accepted after peaking at 2.5 GB
+    checkpoint, out = tmp_path / "ck.npz", tmp_path / "resumed.npz"
+    started = ["train", "--epochs", "1", "--quiet", "--out", tmp_path / "started.npz"]
+    assert cli(*started, "--checkpoint", checkpoint).code == 0
+    arrays, meta = read_npz(checkpoint, "checkpoint")
+    arrays["stop.pad"] = np.zeros(1000, np.float32)
+    meta["stopper"]["pad"] = [{"__array__": "stop.pad"}] * 2
+    write_npz(checkpoint, arrays, meta, kind="checkpoint")
+    line = usage_error("train", "--resume", checkpoint, "--out", out, "--quiet")
+    assert f"resume checkpoint {str(checkpoint)!r}: entry 'stopper'" in line, line
+    assert "array 'stop.pad' must be named once" in line, line
+    assert not out.exists()
