@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -55,11 +56,21 @@ def column_name(header: list[str] | None, col: int) -> str:
     return f"column {col + 1}" + (f" ({header[col]!r})" if header is not None else "")
 
 
-def checked_rows(reader: Iterator[list[str]], where: str) -> Iterator[list[str]]:
-    """The rows of a csv reader, its errors as DataFormatError naming the file."""
+def checked_rows(reader: Any, where: str, first_line: int | None = None) -> Iterator[list[str]]:
+    """The rows of a csv reader, its errors as DataFormatError naming the file (and, given the
+    line its text starts on, the line of a row whose cell is past the csv module's limit)."""
+    read = 0  # the lines the rows given so far took
     try:
-        yield from reader
+        for row in reader:
+            read = reader.line_num
+            yield row
     except csv.Error as exc:
+        if first_line is not None and "field larger than field limit" in str(exc):
+            # a quote left open: its cell runs on over the lines after it
+            raise DataFormatError(
+                f"{where}: cells must hold at most {csv.field_size_limit()} characters; got a "
+                f"longer one in the row on line {first_line + read} (a quote left open?)"
+            ) from exc
         if "new-line character seen in unquoted field" in str(exc):  # Python's advice is
             # for its own open(); old Mac line ends are what a user can change
             raise DataFormatError(
@@ -167,16 +178,20 @@ class BlockParser:
         cells, lines = [], []
         reader = csv.reader(io.StringIO(text))
         like = "the header" if self.header is not None else "the first row"
-        for row in checked_rows(reader, self.where):
+        read = 0  # the lines the rows before this one took
+        for row in checked_rows(reader, self.where, first_line):
+            start, end, read = first_line + read, first_line + reader.line_num - 1, reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
             if len(row) != self.n_columns:
+                # a row over several lines is a quoted cell: named where its quote opens
+                spans = f" (a quoted cell runs on from it to line {end}: a quote left open?)"
                 raise DataFormatError(
                     f"{self.where}: every row must have {self.n_columns} columns like {like}; "
-                    f"got {len(row)} on line {first_line + reader.line_num - 1}"
+                    f"got {len(row)} on line {start}{spans if end > start else ''}"
                 )
             cells.append(row)
-            lines.append(first_line + reader.line_num - 1)
+            lines.append(end)
         values = np.zeros((len(cells), self.n_columns), dtype=np.float64)
         for i, row in enumerate(cells):
             for col in self.features:

@@ -1,0 +1,99 @@
+"""A double quote left open in a CSV file: the reader stays linear in the file's size (it
+recounted every quote read so far after each line: 58 s for a 1 MB file) and the refusal names
+the line of the quote."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from softgrad.datasets import csv as csv_reader
+from softgrad.datasets.csv import read_csv
+from softgrad.errors import DataFormatError
+
+ROWS = b"1,2,0\n" * 3000  # 18 KB: recounted after each line, 27 MB of quotes scanned
+
+
+def _bytes_scanned_by_count(read):
+    """``read()``'s outcome, and the bytes that ``count`` calls made from the CSV reader
+    scanned (for quotes and line ends): each call reported with the object it scanned."""
+    scanned = 0
+
+    def profile(frame, event, arg):
+        nonlocal scanned
+        if event == "c_call" and frame.f_code.co_filename == csv_reader.__file__:
+            if getattr(arg, "__name__", "") == "count" and hasattr(arg.__self__, "__len__"):
+                scanned += len(arg.__self__)
+
+    sys.setprofile(profile)
+    try:
+        outcome = read()
+    except DataFormatError as exc:
+        outcome = exc
+    finally:
+        sys.setprofile(None)
+    return outcome, scanned
+
+
+@pytest.mark.parametrize("where", ["header", "row"])
+def test_a_quote_left_open_is_read_in_linear_time(tmp_path, monkeypatch, where):
+    # small blocks, so that the rows after the quote are read one line at a time
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 64)
+    head = b'a,"b,label\n' if where == "header" else b'a,b,label\n1,2,0\n"1,2,0\n'
+    path = tmp_path / "open.csv"
+    path.write_bytes(head + ROWS)
+    outcome, scanned = _bytes_scanned_by_count(lambda: read_csv(path, "t"))
+    assert isinstance(outcome, DataFormatError), outcome
+    size = path.stat().st_size
+    assert scanned <= 4 * size, f"scanned {scanned} bytes for quotes; the file has {size}"
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+@pytest.mark.parametrize(
+    ("header", "blank", "line"), [("required", b"", 1), ("auto", b"", 1), ("auto", b"\n\n", 3)]
+)
+def test_a_header_quote_left_open_is_named_by_its_line(tmp_path, engine, header, blank, line):
+    # the header swallowed the file: "file must hold at least one data row; got only a header"
+    # (and read with header="auto", an empty table); "auto" skips blank lines before it
+    path = tmp_path / "open.csv"
+    path.write_bytes(blank + b'a,"b,label\n' + b"1,2,0\n" * 5)
+    match = (
+        rf"^t: header must close its quoted cells; got a double quote on line {line} that the "
+        r"file never closes: close it or remove it$"
+    )
+    with pytest.raises(DataFormatError, match=match):
+        read_csv(path, "t", engine=engine, header=header)
+
+
+def test_a_header_quote_closed_on_a_later_line_still_reads(tmp_path):
+    path = tmp_path / "closed.csv"
+    path.write_bytes(b'a,"b\nc",label\n1,2,0\n3,4,1\n')
+    table = read_csv(path, "t")
+    assert table.header == ["a", "b\nc", "label"] and table.lines.tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+def test_a_row_quote_left_open_is_named_where_the_row_starts(tmp_path, engine):
+    # the row was named by its last line, 4, with nothing said of the quote
+    path = tmp_path / "open.csv"
+    path.write_bytes(b'a,b,label\n1,2,0\n"1,2,0\n1,2,0\n')
+    match = (
+        r"^t: every row must have 3 columns like the header; got 1 on line 3 \(a quoted cell "
+        r"runs on from it to line 4: a quote left open\?\)$"
+    )
+    with pytest.raises(DataFormatError, match=match):
+        read_csv(path, "t", engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+def test_a_row_quote_left_open_over_a_long_file_is_named_by_its_line(tmp_path, engine):
+    # the csv module's "field larger than field limit (131072)" named no line
+    path = tmp_path / "open.csv"
+    path.write_bytes(b'a,b,label\n1,2,0\n"1,2,0\n' + b"1,2,0\n" * 25000)
+    match = (
+        r"^t: cells must hold at most 131072 characters; got a longer one in the row on line 3 "
+        r"\(a quote left open\?\)$"
+    )
+    with pytest.raises(DataFormatError, match=match):
+        read_csv(path, "t", engine=engine)
