@@ -53,6 +53,11 @@ def _softmax_over_the_batch(arrays, meta):
     meta["network"]["layers"].append({"type": "Softmax", "config": {"axis": 0}})
 
 
+def _ten_thousand_identity_layers(arrays, meta):
+    # each layer was built, through inspect.signature: a million took 77 s and 1.1 GB to load
+    meta["network"]["layers"] += [{"type": "Identity", "config": {}}] * 10_000
+
+
 @pytest.mark.parametrize(
     ("edit", "fragment"),
     [
@@ -63,6 +68,7 @@ def _softmax_over_the_batch(arrays, meta):
         (_nested_200_deep, "__meta__ must nest lists and objects at most 100 levels deep"),
         (_three_entry_image_shape, "image_shape must be [height, width], two positive integers"),
         (_softmax_over_the_batch, "layer 3 (Softmax) axis must be -1 or 1, each sample's own"),
+        (_ten_thousand_identity_layers, "architecture must declare at most 10000 layers; got 1000"),
     ],
     ids=[
         "huge-layer",
@@ -72,6 +78,7 @@ def _softmax_over_the_batch(arrays, meta):
         "nested-200-deep",
         "three-entry-image-shape",
         "softmax-over-the-batch",
+        "ten-thousand-identity-layers",
     ],
 )
 @pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
