@@ -340,7 +340,7 @@ def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], wh
     ModelFileError
         One line naming the file and the first problem.
     """
-    _check_layer_count(meta["network"], where)
+    _check_layer_count(meta.get("network"), where)  # a missing one: named by _check_shapes
     _check_classes(_check_shapes(meta, arrays, where), arrays, where)
     _check_finite(arrays, where)
     check_scaler_values(meta, arrays, where)
