@@ -846,6 +846,61 @@ def test_a_header_nested_too_deeply_is_refused_in_one_line(tmp_path, rng, edit):
     assert str(info.value) == expected
 
 
+def _with_header_objects(tmp_path, rng, n_objects):
+    """A model file whose metadata holds ``n_objects`` empty JSON objects, written as a hostile
+    file would be: past save's own check."""
+    arrays, meta = _small_file(tmp_path, rng)
+    meta["metadata"]["x"] = "@@"
+    write_npz(tmp_path / "objects.npz", arrays, meta)
+    stored = dict(np.load(tmp_path / "objects.npz"))
+    text = stored["__meta__"].tobytes().decode()
+    text = text.replace('"@@"', "[" + ",".join(["{}"] * n_objects) + "]")
+    stored["__meta__"] = np.frombuffer(text.encode(), np.uint8)
+    np.savez_compressed(tmp_path / "objects.npz", **stored)
+    return tmp_path / "objects.npz"
+
+
+def test_a_header_of_too_many_objects_is_refused_as_it_is_parsed(tmp_path, rng, monkeypatch):
+    # a 106 KB file inflating to the JSON of a million layers took 13 s and 470 MB to read
+    # before anything refused it; the parser now stops at the object one too many
+    path = _with_header_objects(tmp_path, rng, serialization.MAX_HEADER_OBJECTS)
+    assert path.stat().st_size < 100_000
+    parsed = []
+    real_loads = json.loads
+
+    def counting_loads(text, **kwargs):
+        hook = kwargs["object_pairs_hook"]
+
+        def counted(pairs):
+            parsed.append(None)
+            return hook(pairs)
+
+        return real_loads(text, **{**kwargs, "object_pairs_hook": counted})
+
+    monkeypatch.setattr(serialization.npz.json, "loads", counting_loads)
+    with pytest.raises(ModelFileError) as info:
+        load(path)
+    assert str(info.value) == (
+        f"model file '{path}': __meta__ must hold at most {serialization.MAX_HEADER_OBJECTS} "
+        "JSON objects; got more (the file is damaged or was not written by softgrad)"
+    )
+    assert len(parsed) == serialization.MAX_HEADER_OBJECTS + 1  # stopped there
+
+
+def test_a_header_within_the_object_bound_loads(tmp_path, rng):
+    # the file's own objects (its header, the network's layers, ...) besides the metadata's
+    path = _with_header_objects(tmp_path, rng, serialization.MAX_HEADER_OBJECTS - 100)
+    assert len(load(path).metadata["x"]) == serialization.MAX_HEADER_OBJECTS - 100
+
+
+def test_save_refuses_metadata_that_load_would_refuse_for_its_objects(tmp_path, rng):
+    model, _ = _model(rng)
+    model.metadata["x"] = [{} for _ in range(serialization.MAX_HEADER_OBJECTS)]
+    with pytest.raises(ValueError, match=r"not written \(load would refuse it\): the header must"):
+        model.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_a_header_within_the_nesting_bound_loads(tmp_path, rng):
     arrays, meta = _small_file(tmp_path, rng)
     meta["metadata"]["x"] = json.loads("[" * 90 + "]" * 90)

@@ -27,8 +27,10 @@ from softgrad.preprocessing import Scaler
 from softgrad.serialization.npz import (
     JSON_SCALARS,
     MAX_HEADER_DEPTH,
+    MAX_HEADER_OBJECTS,
     MAX_INT_DIGITS,
     json_text,
+    parse_header,
     read_npz,
     too_deep,
     write_npz,
@@ -100,7 +102,13 @@ def write_model(
     # metadata that it would give back changed
     where = f"save: {str(path)!r} not written (load would refuse it)"
     _check_metadata(meta["metadata"], f"save: {str(path)!r} not written")
-    meta = json.loads(json_text(meta))  # as read_model will see it (NumPy numbers converted)
+    try:  # as read_model will see it (NumPy numbers converted), its objects counted
+        meta = parse_header(json_text(meta))
+    except ValueError:  # the one refusal left: keys and integers were checked above
+        raise ValueError(
+            f"{where}: the header must hold at most {MAX_HEADER_OBJECTS} JSON objects (a few a "
+            "layer, and the metadata's dicts); got more"
+        ) from None
     if too_deep({"meta": meta}):  # the header's levels above the meta, as read_npz counts
         raise ValueError(
             f"{where}: the architecture must nest lists and objects at most {MAX_HEADER_DEPTH} "
