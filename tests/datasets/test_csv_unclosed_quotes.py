@@ -97,3 +97,19 @@ def test_a_row_quote_left_open_over_a_long_file_is_named_by_its_line(tmp_path, e
     )
     with pytest.raises(DataFormatError, match=match):
         read_csv(path, "t", engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+@pytest.mark.parametrize("later", [b"", b'5,6,7"\n'], ids=["no-other-quote", "quote-in-a-row"])
+def test_a_quote_inside_an_unquoted_header_cell_is_text(tmp_path, engine, later):
+    # a,b,size" is three cells to the csv module (a quote opens a quoted cell only at its
+    # start); the header took the lines after it while its quotes were odd: the rows up to the
+    # next odd quote were dropped without a word, and a file without one was refused
+    path = tmp_path / "inches.csv"
+    path.write_bytes(b'a,b,size"\n' + b"1,2,0\n" * 3 + later + b"3,4,1\n")
+    table = read_csv(path, "t", engine=engine)
+    assert table.header == ["a", "b", 'size"']
+    n_rows = 4 + bool(later)
+    assert table.lines.tolist() == list(range(2, 2 + n_rows))
+    assert table.X.shape == (n_rows, 2)
+    assert table.y.tolist() == ["0", "0", "0", *(['7"'] if later else []), "1"]

@@ -333,9 +333,11 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
     raw = f.readline()
     while mode == "auto" and raw and not raw.strip():
         start, line, raw = f.tell(), line + 1, f.readline()
-    raw = _quoted_lines_joined(f, raw, line, where)
+    raw, opened = _quoted_lines_joined(f, raw, line)
     text = decode(raw, where, start, "utf-8-sig", first_line=line)
-    cells = next(checked_rows(csv.reader(io.StringIO(text)), where), None)
+    reader = csv.reader(io.StringIO(text))
+    cells = next(checked_rows(reader, where), None)
+    raw = _first_row(f, raw, start, reader.line_num, opened, where)
     if mode == "auto" and not raw:
         return None, 0, line  # an empty file, or only blank lines: an empty table
     if cells is None or not any(h.strip() for h in cells):
@@ -364,27 +366,47 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
     return cells, len(cells), line + raw.count(b"\n")
 
 
-def _quoted_lines_joined(f: BinaryIO, raw: bytes, line: int, where: str) -> bytes:
-    """The header line ``raw`` (line ``line``) and, while a quoted cell is open in it, the lines
-    it runs on to; DataFormatError naming the line of the quote when the file ends inside it.
+def _quoted_lines_joined(f: BinaryIO, raw: bytes, line: int) -> tuple[bytes, int | None]:
+    """The header line ``raw`` (line ``line``) and, while its quotes are odd in number (a
+    quoted cell may run on), the lines after it; and the line of the quote left open when the
+    file ends with them odd (None when they are even).
 
     The quotes are counted once per line read, their parity kept (recounting the lines read so
     far after each one was quadratic: 58 s for a 1 MB file after ``a,"b,label``).
     """
     quotes, opened, parts = raw.count(b'"'), line, [raw]
-    while quotes % 2:  # a quoted header cell runs on to the next line
+    while quotes % 2:
         more = f.readline()
         if not more:
-            raise DataFormatError(
-                f"{where}: header must close its quoted cells; got a double quote on line "
-                f"{opened} that the file never closes: close it or remove it"
-            )
+            return b"".join(parts), opened
         line, found = line + 1, more.count(b'"')
         if found % 2:  # the last quote of this line is the one left open
             opened = line
         quotes += found
         parts.append(more)
-    return b"".join(parts)
+    return b"".join(parts), None
+
+
+def _first_row(
+    f: BinaryIO, raw: bytes, start: int, rows_lines: int, opened: int | None, where: str
+) -> bytes:
+    """The lines of ``raw`` (read from byte ``start``) that the csv module's first row took,
+    ``rows_lines`` of them; ``f`` is put back after them. A quote inside an unquoted cell is
+    text (``size"``), so the lines joined after it are data: they were dropped without a word
+    when the next odd quote was in a row (``12"``), and a file without one was refused. Its
+    first row running on to the end of the file is a quoted cell the file never closes."""
+    if rows_lines >= raw.count(b"\n") + (not raw.endswith(b"\n")):  # it took every line
+        if opened is not None and rows_lines > 1:
+            raise DataFormatError(
+                f"{where}: header must close its quoted cells; got a double quote on line "
+                f"{opened} that the file never closes: close it or remove it"
+            )
+        return raw
+    end = -1
+    for _ in range(rows_lines):
+        end = raw.index(b"\n", end + 1)
+    f.seek(start + end + 1)
+    return raw[: end + 1]
 
 
 def _count_lines(f: BinaryIO) -> int:
