@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import importlib
 import os
+from typing import TYPE_CHECKING, TypedDict
 
 from softgrad.errors import MissingDependencyError
+
+if TYPE_CHECKING:  # every lane subclasses NumpyOps; importing it here would import them all
+    from softgrad.kernels.numpy_ops import NumpyOps
 
 __all__ = ["DEFAULT", "KERNELS", "fallback", "get_ops", "set_kernels"]
 
@@ -31,11 +35,17 @@ DEFAULT = "numba"
 # what each lane needs beyond NumPy (imported only when the lane is chosen)
 _REQUIRES = {"numba": "numba"}
 
+
 # the one process-wide choice the API names (set_kernels / SOFTGRAD_KERNELS); see module docstring
-_active: dict[str, object] = {}
+class _Active(TypedDict, total=False):
+    ops: NumpyOps  # the lane in use
+    fallback: str  # why it is not DEFAULT (see fallback())
 
 
-def set_kernels(name: str) -> object:
+_active: _Active = {}
+
+
+def set_kernels(name: str) -> NumpyOps:
     """Use the kernels called ``name`` from now on in this process; returns their Ops object.
 
     Parameters
@@ -74,18 +84,22 @@ def set_kernels(name: str) -> object:
                 f"({_why(exc)}); install it (pip install {required}) or use set_kernels('numpy')"
             ) from exc
     module, cls = KERNELS[name].split(":")
-    ops = getattr(importlib.import_module(module), cls)()
-    _active.clear()  # a choice made now replaces any earlier one, and its fallback
+    ops: NumpyOps = getattr(importlib.import_module(module), cls)()
+    _active.pop("fallback", None)  # a choice made now replaces any earlier one, and its fallback
     _active["ops"] = ops
     return ops
 
 
 def _why(exc: BaseException) -> str:
-    """Why an import failed: an ImportError's message, any other error's type too."""
+    """Why an import failed: an ImportError's message, any other error's type too.
+
+    Given a MissingDependencyError from set_kernels, the import error it was raised from."""
+    if isinstance(exc, MissingDependencyError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     return str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
 
 
-def get_ops() -> object:
+def get_ops() -> NumpyOps:
     """The Ops object in use (``SOFTGRAD_KERNELS``, else ``DEFAULT``, on first call)."""
     ops = _active.get("ops")
     if ops is not None:
@@ -97,7 +111,7 @@ def get_ops() -> object:
         except MissingDependencyError as exc:  # the default's package is missing
             ops = set_kernels("numpy")
             _active["fallback"] = (
-                f"the default {DEFAULT!r} kernels cannot run here ({_why(exc.__cause__)}); the "
+                f"the default {DEFAULT!r} kernels cannot run here ({_why(exc)}); the "
                 f"'numpy' kernels run instead (pip install {_REQUIRES[DEFAULT]}, or set "
                 "SOFTGRAD_KERNELS=numpy to choose them)"
             )
@@ -112,7 +126,7 @@ def get_ops() -> object:
         required = _REQUIRES[name]
         raise MissingDependencyError(
             f"SOFTGRAD_KERNELS={name}: the {name!r} kernels need {required}, which cannot be "
-            f"imported ({_why(exc.__cause__)}); install it (pip install {required}) or set "
+            f"imported ({_why(exc)}); install it (pip install {required}) or set "
             "SOFTGRAD_KERNELS=numpy"
         ) from exc.__cause__
 
@@ -129,4 +143,4 @@ def fallback() -> str | None:
     >>> reason is None or reason.startswith("the default 'numba' kernels cannot run here")
     True
     """
-    return _active.get("fallback")  # type: ignore[return-value]
+    return _active.get("fallback")
