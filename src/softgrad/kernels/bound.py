@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,75 @@ __all__ = ["BoundKernels"]
 
 class BoundKernels:
     """The NumPy lane's ``bind_*`` methods: the lane's own routines, arguments fixed."""
+
+    if TYPE_CHECKING:  # the routines it binds, from the other mixins of NumpyOps
+        # (mypy reports any of these that no longer matches the routine it declares)
+
+        def bias_activation(
+            self, y: np.ndarray, b: np.ndarray | None, activation: str
+        ) -> np.ndarray: ...
+
+        def softmax_cross_entropy_mean_correct(
+            self,
+            logits: np.ndarray,
+            target: np.ndarray,
+            grad: np.ndarray,
+            sample_weight: np.ndarray | None = None,
+            ignore_index: int | None = None,
+        ) -> tuple[float, float]: ...
+
+        def gather_rows(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray: ...
+
+        def gather_rows_scaled(
+            self,
+            x: np.ndarray,
+            idx: np.ndarray,
+            offset: np.ndarray | float,
+            scale: np.ndarray | float,
+            out: np.ndarray,
+        ) -> np.ndarray: ...
+
+        def gather_rows_table(
+            self,
+            codes: np.ndarray,
+            idx: np.ndarray,
+            table: np.ndarray,
+            out: np.ndarray,
+            grid: tuple[float, float] | None = None,
+        ) -> np.ndarray: ...
+
+        def sgd_update(
+            self,
+            param: np.ndarray,
+            grad: np.ndarray,
+            buf: np.ndarray | None,
+            scratch: list[np.ndarray],
+            *,
+            lr: float,
+            momentum: float,
+            nesterov: bool,
+            weight_decay: float,
+            lr_in_velocity: bool,
+            first_step: bool,
+        ) -> None: ...
+
+        def adam_update(
+            self,
+            param: np.ndarray,
+            grad: np.ndarray,
+            m: np.ndarray,
+            v: np.ndarray,
+            scratch: list[np.ndarray],
+            *,
+            lr: float,
+            beta1: float,
+            beta2: float,
+            eps: float,
+            weight_decay: float,
+            decoupled: bool,
+            fold_bias_correction: bool,
+            step: int,
+        ) -> None: ...
 
     def bind_bias_activation(
         self, y: np.ndarray, b: np.ndarray | None, activation: str

@@ -17,7 +17,7 @@ probability targets, any axis) is one of these two target kinds with per-row sca
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -78,6 +78,20 @@ def _zero_targets_take_nothing(picked, values, target) -> np.ndarray:
 
 class LossKernels:
     """NumpyOps mixin: softmax-cross-entropy loss and gradient."""
+
+    if TYPE_CHECKING:  # SoftmaxKernels' routines, which NumpyOps mixes in beside these
+
+        def exp_rows(
+            self, x: np.ndarray, e: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+        def log_softmax(
+            self,
+            x: np.ndarray,
+            axis: int = -1,
+            where: np.ndarray | None = None,
+            out: np.ndarray | None = None,
+        ) -> np.ndarray: ...
 
     def softmax_cross_entropy(
         self, logits: np.ndarray, target: np.ndarray, e: np.ndarray

@@ -65,8 +65,12 @@ def flush_floor(dtype: Any, eps: float, beta2: float) -> float:
     return 0.0
 
 
-class NumbaBoundKernels(BoundKernels):
-    """``bind_*`` for the Numba lane: the kernels themselves, checked once."""
+class NumbaBoundKernels(UpdateKernels, BoundKernels):
+    """``bind_*`` for the Numba lane: the kernels themselves, checked once.
+
+    An UpdateKernels as well: arrays the kernels do not take are bound to the NumPy lane's
+    update itself (NumbaOps's own update is this binding); the order of the bases keeps
+    NumbaOps's method resolution order what NumpyOps's bases make it."""
 
     def bind_bias_activation(
         self, y: np.ndarray, b: np.ndarray | None, activation: str

@@ -21,12 +21,13 @@ from collections.abc import Callable
 import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES, numba_codes, numba_gather, numba_threads
+from softgrad.kernels.gather import GatherKernels
 from softgrad.kernels.numba_layout import _native_rows
 
 __all__ = ["NumbaGatherKernels"]
 
 
-class NumbaGatherKernels:
+class NumbaGatherKernels(GatherKernels):
     """The scaled gather, the coded rows' kernels and their bound calls, for NumbaOps."""
 
     def gather_rows_scaled(
