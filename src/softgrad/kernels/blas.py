@@ -267,7 +267,8 @@ def _symbol(library: Any, base: str, ilp64: bool) -> tuple[Any, str, Any]:
 def _self_check(blas: NumpyBlas) -> None:
     """Each routine against NumPy on small operands; RuntimeError on any disagreement."""
     rng = np.random.default_rng(0)
-    for dtype in (np.float32, np.float64):
+    dtypes: tuple[type[np.floating], ...] = (np.float32, np.float64)
+    for dtype in dtypes:
         a = rng.standard_normal((7, 5)).astype(dtype)
         b = rng.standard_normal((7, 3)).astype(dtype)
         c = rng.standard_normal((5, 3)).astype(dtype)

@@ -157,7 +157,7 @@ class LossKernels:
         per_row = not isinstance(scale, float)
         if target.ndim == 1:
             np.multiply(e, np.divide(scale, total), out=out)
-            out.reshape(-1)[target] -= scale[:, 0] if per_row else scale
+            out.reshape(-1)[target] -= scale if isinstance(scale, float) else scale[:, 0]
         else:
             coef = np.sum(target, axis=1, keepdims=True, dtype=e.dtype)
             coef *= scale

@@ -137,7 +137,7 @@ class NumbaBoundKernels(UpdateKernels, BoundKernels):
         momentum, decay = cast(hyper["momentum"]), cast(hyper["weight_decay"])
         rule = numba_updates.sgd_rule(momentum, hyper["nesterov"], hyper["lr_in_velocity"])
         kernel = numba_updates.SGD_RULES[rule]
-        last = [None, None]  # the learning rate last given, and its cast
+        last: list[Any] = [None, None]  # the learning rate last given, and its cast
 
         def run(lr: float, first_step: bool) -> None:
             if lr != last[0]:  # None at first

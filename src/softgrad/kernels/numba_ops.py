@@ -140,6 +140,7 @@ class NumbaOps(
             np.copyto(out, x)
         if out.size:  # rows along the last axis (a 0-d array is one)
             rows = row_view(out, -1) if out.ndim else out.reshape(1, 1)
+            assert rows is not None  # out is C-contiguous: its last axis is its rows
             self.bias_activation(rows, None, activation)
         return out
 
@@ -168,7 +169,8 @@ class NumbaOps(
         if out is None and type(g) is np.ndarray:
             out = np.empty_like(g)
         if not (
-            _same_flat_layout(y, g, out)
+            out is not None  # _same_flat_layout refuses it too
+            and _same_flat_layout(y, g, out)
             and out.flags.writeable
             and _same_or_apart(y, out)  # a partial overlap would read what it wrote
             and _same_or_apart(g, out)

@@ -145,7 +145,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         target = _native(target)
         use_ignore = ignore_index is not None
         # long rows into another array one at a time (numba_exp_rows.LONG_ROW), else by blocks
-        ignore = int(ignore_index) if use_ignore else 0
+        ignore = int(ignore_index) if ignore_index is not None else 0
         if _long_rows_apart(logits, grad):
             # NumPy's vectorised argmax gives the kernel each row's maximum (the kernel's own
             # scalar loop was most of its time at 1,000 classes)

@@ -63,6 +63,7 @@ import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol, cast, overload
 
 import numba
 
@@ -81,12 +82,16 @@ __all__ = [
     "threading_layer",
 ]
 
+# Numba's settings: numba.config makes its names at run time (from the environment), so a type
+# checker sees none of them
+_config: Any = numba.config
+
 # the threading layer the Numba lane uses unless NUMBA_THREADING_LAYER says otherwise
 LAYER = "workqueue"
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     # before any parallel launch: Numba loads its layer at the first one, and only then
-    numba.config.THREADING_LAYER = LAYER
+    _config.THREADING_LAYER = LAYER
 
 # held around every parallel launch: the workqueue layer must not be entered by two threads
 _LAUNCH = threading.Lock()
@@ -150,7 +155,7 @@ def _private(folder: Path) -> bool:
 def _cache_fallback() -> None:
     """Point Numba's cache at a private folder in the temporary directory when neither the
     source's ``__pycache__`` nor the user's cache folder can be written (module docstring)."""
-    if numba.config.CACHE_DIR:  # NUMBA_CACHE_DIR is set: the user's choice
+    if _config.CACHE_DIR:  # NUMBA_CACHE_DIR is set: the user's choice
         return
     user_cache = _user_cache()
     if _writable(Path(__file__).parent / "__pycache__") or (
@@ -165,7 +170,7 @@ def _use_private_cache() -> None:
     user's and private, else at a private folder for this process alone, removed at exit."""
     shared = Path(tempfile.gettempdir()) / f"softgrad-numba-{os.getuid()}"
     if _private(shared):
-        numba.config.CACHE_DIR = str(shared)
+        _config.CACHE_DIR = str(shared)
         return
     # taken (another user made it, or opened it to others): this process's own, removed at exit
     try:
@@ -173,7 +178,7 @@ def _use_private_cache() -> None:
     except OSError:  # no temporary directory either: kernel() compiles without a cache
         return
     atexit.register(shutil.rmtree, own, ignore_errors=True)
-    numba.config.CACHE_DIR = own
+    _config.CACHE_DIR = own
     _OWN_FOLDERS.append((own, str(shared)))
 
 
@@ -227,7 +232,7 @@ def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
     renamed = _renamed(fn, f"{name or fn.__qualname__}_{SOURCE_DIGEST}")
     compile_with = functools.partial(numba.njit, error_model="numpy", nogil=True, **options)
     try:
-        dispatcher = compile_with(cache=True)(renamed)
+        dispatcher: Callable = compile_with(cache=True)(renamed)
     except RuntimeError as error:
         if "cannot cache function" not in str(error):
             raise
@@ -237,7 +242,7 @@ def kernel(fn: Callable, *, name: str | None = None, **options) -> Callable:
     # Numba's cache folder for this kernel (its FunctionCache; absent on a NullCache)
     cache = getattr(dispatcher, "_cache", None)
     folder = getattr(cache, "cache_path", None)
-    if folder is not None:
+    if cache is not None and folder is not None:
         _forgiving_cache(cache)
         if folder not in _PRUNED:
             _PRUNED.add(folder)
@@ -314,8 +319,9 @@ def _forgiving_cache(cache: numba.core.caching.Cache) -> None:
             except Exception:
                 return
 
-    cache.load_overload = load_overload
-    cache.save_overload = save_overload
+    # this one object's methods replaced, by design (mypy takes it for a mistake)
+    cache.load_overload = load_overload  # type: ignore[method-assign]
+    cache.save_overload = save_overload  # type: ignore[method-assign]
 
 
 def _clear_index(cache: numba.core.caching.Cache) -> None:
@@ -377,12 +383,34 @@ def prune_stale_caches(folder: Path, digest: str = SOURCE_DIGEST) -> list[str]:
     return removed
 
 
+class ParallelKernel(Protocol):
+    """What :func:`parallel_kernel` returns: the launcher, with its two compiles."""
+
+    dispatcher: Callable  # compiled with parallel=True
+    serial_dispatcher: Callable  # compiled without, for calls below parallel_min
+    parallel_min: int  # the size from which the threaded compile runs
+
+    def __call__(self, *args: Any) -> Any: ...
+
+
+@overload
+def parallel_kernel(
+    fn: Callable, *, size_arg: int = 0, parallel_min: int = PARALLEL_MIN
+) -> ParallelKernel: ...
+
+
+@overload
+def parallel_kernel(
+    fn: None = None, *, size_arg: int = 0, parallel_min: int = PARALLEL_MIN
+) -> Callable[[Callable], ParallelKernel]: ...
+
+
 def parallel_kernel(
     fn: Callable | None = None,
     *,
     size_arg: int = 0,
     parallel_min: int = PARALLEL_MIN,
-) -> Callable:
+) -> ParallelKernel | Callable[[Callable], ParallelKernel]:
     """``fn`` compiled with ``parallel=True`` (:func:`kernel`: cached, NumPy's error model, without
     the GIL), called under the launch lock (module docstring), and compiled a second time
     without ``parallel`` for the calls whose ``args[size_arg]`` holds fewer than
@@ -424,14 +452,16 @@ def parallel_kernel(
                 numba.set_num_threads(thread_count())
                 _LIMITED_HERE.on = True
             elif getattr(_LIMITED_HERE, "on", False):  # a limit set here, since lifted
-                numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+                numba.set_num_threads(_config.NUMBA_NUM_THREADS)
                 _LIMITED_HERE.on = False
             return dispatcher(*args)
 
-    launch.dispatcher = dispatcher
-    launch.serial_dispatcher = serial
-    launch.parallel_min = parallel_min
-    return launch
+    # a function takes attributes; the cast tells mypy which
+    wrapper = cast(ParallelKernel, launch)
+    wrapper.dispatcher = dispatcher
+    wrapper.serial_dispatcher = serial
+    wrapper.parallel_min = parallel_min
+    return wrapper
 
 
 def _renamed(fn: Callable, qualname: str) -> Callable:
@@ -452,7 +482,7 @@ def thread_count() -> int:
     threads = wanted_threads()
     if threads is None:
         return numba.get_num_threads()
-    return min(threads, numba.config.NUMBA_NUM_THREADS)
+    return min(threads, _config.NUMBA_NUM_THREADS)
 
 
 def threading_layer() -> str:
@@ -461,4 +491,4 @@ def threading_layer() -> str:
     try:
         return numba.threading_layer()
     except ValueError:  # no parallel kernel has run in this process yet
-        return str(numba.config.THREADING_LAYER)
+        return str(_config.THREADING_LAYER)

@@ -101,7 +101,7 @@ def row_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # the products of a block of rows at a time (a * b of the whole input doubled the
         # memory of log_softmax_jvp); each row's pairwise sum is the same
         out = np.empty(a.shape[0], dtype=np.result_type(a, b))
-        for rows, products in row_blocks(*a.shape, out.dtype):
+        for rows, products in row_blocks(a.shape[0], a.shape[1], out.dtype):
             out[rows] = np.add.reduce(np.multiply(a[rows], b[rows], out=products), axis=1)
         return out
     if _VECDOT is not None:

@@ -118,7 +118,7 @@ class SoftmaxKernels:
         x2, empty = _rows(x, axis, where)
         out2 = row_view(out, axis)
         direct = out2 is not None and not np.may_share_memory(out2, x2)
-        e = out2 if direct else np.empty_like(x2)
+        e = out2 if out2 is not None and direct else np.empty_like(x2)
         self.softmax_rows(x2, e, scale)
         if empty is not None:
             e[empty] = 0.0
@@ -206,7 +206,8 @@ class SoftmaxKernels:
             return np.full(lead, -INF, x.dtype)
         x2, _ = _rows(x, axis, where)
         total = np.empty((x2.shape[0], 1), dtype=x2.dtype)
-        for rows, e in row_blocks(*x2.shape, x2.dtype):  # the exponentials of a block at a time
+        # the exponentials of a block at a time
+        for rows, e in row_blocks(x2.shape[0], x2.shape[1], x2.dtype):
             total[rows] = self.logsumexp_rows(x2[rows], e)
         return total.reshape(lead)
 

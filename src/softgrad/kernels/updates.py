@@ -86,7 +86,10 @@ class UpdateKernels:
             grad = decayed
         if momentum == 0.0:
             _add_scaled(param, -lr, grad, tmp)
-        elif lr_in_velocity:
+            return
+        if buf is None:
+            raise TypeError("sgd_update: buf must be an ndarray when momentum is not 0; got None")
+        if lr_in_velocity:
             buf *= momentum
             np.multiply(grad, -lr, out=tmp)  # -lr * g, also the first half of Nesterov's step
             buf += tmp
