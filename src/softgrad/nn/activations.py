@@ -50,19 +50,20 @@ class _OutputCached(Layer):
         super().__init__()
         self._y: np.ndarray | None = None
 
-    def _checked_grad(self, grad_y: Any, input_grad: Any = True) -> np.ndarray:
+    def _checked_grad(self, grad_y: Any, input_grad: Any = True) -> tuple[np.ndarray, np.ndarray]:
+        """The cached output and ``grad_y`` checked against it (cast to its dtype)."""
         if type(input_grad) is not bool:
             check_input_grad(input_grad, self)
-        self._check_forward_done(self._y)
+        y = self._check_forward_done(self._y)
         grad_y = as_real_float(grad_y, f"{type(self).__name__}.backward", "grad_y")
-        if grad_y.shape != self._y.shape:
+        if grad_y.shape != y.shape:
             raise ValueError(
-                f"{type(self).__name__}.backward: grad_y must have shape {self._y.shape}; "
+                f"{type(self).__name__}.backward: grad_y must have shape {y.shape}; "
                 f"got shape {grad_y.shape}"
             )
-        if grad_y.dtype != self._y.dtype:
-            grad_y = grad_y.astype(self._y.dtype)
-        return grad_y
+        if grad_y.dtype != y.dtype:
+            grad_y = grad_y.astype(y.dtype)
+        return y, grad_y
 
 
 class _Fusable(_OutputCached):
@@ -79,7 +80,7 @@ class _Fusable(_OutputCached):
     def backward_in_place(self, grad_y: np.ndarray) -> np.ndarray:
         """``backward(grad_y)`` written over ``grad_y`` (a fresh float array nothing else
         reads: the input gradient of the Linear above, in a fused Sequential)."""
-        return self._vjp_in_place(self._checked_grad(grad_y))
+        return self._vjp_in_place(self._checked_grad(grad_y)[1])
 
     def _vjp_in_place(self, grad_y: np.ndarray) -> np.ndarray:
         """``grad_y * f'(y)`` written over ``grad_y``, trusting it (of the output's shape and
@@ -143,13 +144,13 @@ class ReLU(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (y > 0) (in grad_y if inplace)."""
-        grad_y = self._checked_grad(grad_y, input_grad)
+        y, grad_y = self._checked_grad(grad_y, input_grad)
         if not input_grad:
             return None
         if self.inplace and _writable_float(grad_y):
-            get_ops().relu_vjp(self._y, grad_y, out=grad_y)
+            get_ops().relu_vjp(y, grad_y, out=grad_y)
             return grad_y
-        return _apply(get_ops().relu_vjp, self._y, grad_y)
+        return _apply(get_ops().relu_vjp, y, grad_y)
 
     def get_config(self) -> dict[str, Any]:
         """``{"inplace": True}`` when set, else ``{}`` (model files of plain ReLUs unchanged)."""
@@ -177,8 +178,8 @@ class Tanh(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * (1 - t*t)."""
-        grad_y = self._checked_grad(grad_y, input_grad)
-        return _apply(get_ops().tanh_vjp, self._y, grad_y) if input_grad else None
+        y, grad_y = self._checked_grad(grad_y, input_grad)
+        return _apply(get_ops().tanh_vjp, y, grad_y) if input_grad else None
 
 
 class Sigmoid(_Fusable):
@@ -202,8 +203,8 @@ class Sigmoid(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y * s * (1 - s)."""
-        grad_y = self._checked_grad(grad_y, input_grad)
-        return _apply(get_ops().sigmoid_vjp, self._y, grad_y) if input_grad else None
+        y, grad_y = self._checked_grad(grad_y, input_grad)
+        return _apply(get_ops().sigmoid_vjp, y, grad_y) if input_grad else None
 
 
 class Identity(_Fusable):
@@ -223,7 +224,7 @@ class Identity(_Fusable):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape (...) -> grad_x = grad_y (a copy)."""
-        grad_y = self._checked_grad(grad_y, input_grad)
+        _, grad_y = self._checked_grad(grad_y, input_grad)
         return np.array(grad_y, copy=True) if input_grad else None
 
 
@@ -277,10 +278,10 @@ class Softmax(_AlongAxis):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape S -> grad_x = s * (grad_y - sum(grad_y * s, axis))."""
-        grad_y = self._checked_grad(grad_y, input_grad)
+        y, grad_y = self._checked_grad(grad_y, input_grad)
         if not input_grad:
             return None
-        return _apply(get_ops().softmax_vjp, self._y, grad_y, axis=self.axis)
+        return _apply(get_ops().softmax_vjp, y, grad_y, axis=self.axis)
 
 
 class LogSoftmax(_AlongAxis):
@@ -309,7 +310,7 @@ class LogSoftmax(_AlongAxis):
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """grad_y : ndarray of shape S -> grad_x = grad_y - exp(l) * sum(grad_y, axis)."""
-        grad_y = self._checked_grad(grad_y, input_grad)
+        y, grad_y = self._checked_grad(grad_y, input_grad)
         if not input_grad:
             return None
-        return _apply(get_ops().log_softmax_vjp, self._y, grad_y, axis=self.axis)
+        return _apply(get_ops().log_softmax_vjp, y, grad_y, axis=self.axis)

@@ -87,6 +87,7 @@ class Dropout(Layer):
             return None
         if self._identity:
             return np.array(grad_y, copy=True)
+        assert self._mask is not None  # forward in training mode keeps it (_identity False)
         return np.multiply(grad_y, self._mask, dtype=self._mask.dtype)
 
     def get_config(self) -> dict[str, Any]:

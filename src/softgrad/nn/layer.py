@@ -29,7 +29,7 @@ its last gradients or forward caches, as torch does. ``copy.deepcopy`` copies ev
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, overload
 
 import numpy as np
 
@@ -151,7 +151,13 @@ def _as_mode(mode: Any, where: str) -> bool:
     return bool(mode)
 
 
-class _SetByInit:
+# what a layer caches in forward for backward
+_Cached = TypeVar("_Cached")
+# what Layer.__init__ sets (_SetByInit)
+_Value = TypeVar("_Value")
+
+
+class _SetByInit(Generic[_Value]):
     """A class attribute for what ``Layer.__init__`` sets on the instance (``params``, ``grads``,
     ``training``). The instance's own value shadows it (a non-data descriptor), so it is only
     reached when a subclass's ``__init__`` skipped ``super().__init__()``, and then names that
@@ -162,6 +168,10 @@ class _SetByInit:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _SetByInit[_Value]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> _Value: ...
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         if obj is None:
             return self
@@ -228,13 +238,13 @@ class Layer:
     _cache_attrs: ClassVar[tuple[str, ...]] = ()
 
     # set on each instance by __init__; these only explain their absence (_SetByInit)
-    params = _SetByInit()
-    grads = _SetByInit()
-    training = _SetByInit()
+    params = _SetByInit[dict[str, np.ndarray]]()
+    grads = _SetByInit[dict[str, np.ndarray]]()
+    training = _SetByInit[bool]()
 
     def __init__(self) -> None:
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
+        self.params = {}
+        self.grads = {}
         self.training = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -330,13 +340,15 @@ class Layer:
         clone.__setstate__(copy.deepcopy(self._state(), memo))
         return clone
 
-    def _check_forward_done(self, cached: Any) -> None:
-        """Raise the RuntimeError for ``backward`` called before ``forward``."""
+    def _check_forward_done(self, cached: _Cached | None) -> _Cached:
+        """Raise the RuntimeError for ``backward`` called before ``forward``; else return
+        ``cached``, which is then known not to be None."""
         if cached is None:
             raise RuntimeError(
                 f"{type(self).__name__}.backward: forward must be called before backward; "
                 "got no cached forward pass"
             )
+        return cached
 
     def _grad_buffer(self, name: str) -> np.ndarray:
         """The array ``grads[name]``, reallocated only if the parameter's shape or dtype changed."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from softgrad.nn.layer import Layer
 from softgrad.nn.linear import Linear
 from softgrad.nn.linear_init import _checked, linear_size
 from softgrad.nn.store_buffers import allocate_places
+
+if TYPE_CHECKING:  # sequential.py imports this module
+    from softgrad.nn.sequential import Sequential
 
 __all__ = ["layers_drawn_into_buffers", "layers_from_config", "linear_arguments", "linears_holding"]
 
@@ -74,7 +77,7 @@ def _layer_from_spec(
         )
     kwargs = dict(spec.get("config") or {})
     if layer_cls is registry.get("Sequential"):
-        return layer_cls._unstored(
+        return cast("type[Sequential]", layer_cls)._unstored(
             layers_from_config(kwargs, registry, rng, build_linear, f"{key}.")
         )
     if _takes_rng(layer_cls):
@@ -134,7 +137,7 @@ def layers_drawn_into_buffers(
     :func:`layers_from_config` refuses: building it layer by layer says why."""
     linears = _declared_linears(config, registry)
     dtypes = {dtype for *_, dtype in linears or ()}
-    if len(dtypes) != 1:
+    if linears is None or len(dtypes) != 1:
         return None
     sizes = [linear_size(n_in, n_out, bias) for n_in, n_out, bias, *_ in linears]
     what = f"Sequential.from_config: the {sum(sizes)} parameters"

@@ -37,6 +37,7 @@ def _draw_weights(generator: np.random.Generator, weights: np.ndarray, init: str
     for start in range(0, in_features, rows):
         block = (min(rows, in_features - start), out_features)
         if init == "he":
+            assert draws is not None  # made above for "he"
             draw = generator.standard_normal(out=draws[: block[0] * out_features].reshape(block))
             weights[start : start + rows] = np.multiply(draw, scale, out=draw)
         else:
@@ -110,7 +111,7 @@ def _check_param(
 ) -> None:
     """Refuse ``params[name]`` unless it is an ndarray (not a matrix or masked array) of one of
     ``dtypes`` and ``shape``: a TypeError, or a ValueError for the right array of another shape."""
-    error = TypeError
+    error: type[Exception] = TypeError
     if plain_ndarray(array):
         if array.dtype in dtypes:
             if array.shape == shape:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from softgrad.checks.samples import all_finite
 from softgrad.kernels import FUSED_DTYPES, NumpyOps, get_ops
-from softgrad.kernels.routines import accumulate
+from softgrad.kernels.routines import Routines, accumulate
 from softgrad.kernels.rows import COLUMN_BLOCK, column_sums
 
 __all__ = ["FoldTarget", "Inspect", "LinearRows"]
@@ -43,7 +44,7 @@ class FoldTarget:
         self,
         arrays: tuple,
         coefficients: list,
-        blas: object,
+        blas: Routines,
         before: Callable[[], None] | None = None,
         after: Callable[[], None] | None = None,
     ) -> None:
@@ -60,6 +61,10 @@ class LinearRows:
     _x: np.ndarray | None
     _x_shape: tuple[int, ...]
     _ones_buffer: np.ndarray | None
+
+    if TYPE_CHECKING:  # Layer's, which Linear mixes in beside this
+
+        def _grad_buffer(self, name: str) -> np.ndarray: ...
 
     def _forward_rows(
         self, x2: np.ndarray, out: np.ndarray | None, inspect: Inspect | None = None
@@ -117,6 +122,7 @@ class LinearRows:
         """Assign ``grads["W"] = x^T g2`` and ``grads["b"] = sum(g2, axis=0)`` from (M, H)
         rows of dL/dy; return dL/dx = ``g2 @ W^T`` into ``out`` (fresh if None), or None
         without ``input_grad``."""
+        assert self._x is not None  # Linear.backward checked that forward ran
         np.matmul(self._x.T, g2, out=self._grad_buffer("W"))
         if "b" in self.params:
             # ones @ grad_y (a BLAS GEMV) measured 2-4x faster than grad_y.sum(axis=0) here

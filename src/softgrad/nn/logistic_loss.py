@@ -202,7 +202,10 @@ class LogisticLoss(Layer):
             return StepLoss(0.0, None, correct)
         return StepLoss(loss, self._row_grad(logits, dense, softplus, grad, scale), correct)
 
-    def forward(self, logits: np.ndarray, target: Any) -> float | np.ndarray:
+    # a loss's forward takes the targets too (as Loss's does), and is never a Sequential's step
+    def forward(  # type: ignore[override]
+        self, logits: np.ndarray, target: Any
+    ) -> float | np.ndarray:
         """Loss of ``logits`` (N, K) against ``target`` ((N,) indices or (N, K) probabilities).
 
         Returns
@@ -230,11 +233,12 @@ class LogisticLoss(Layer):
         """dL/dlogits of shape (N, K), times ``grad_y`` (a scalar, or (N,) for "none")."""
         if type(input_grad) is not bool:
             check_input_grad(input_grad, self)
-        self._check_forward_done(self._logits)
+        logits = self._check_forward_done(self._logits)
         if not input_grad:
             return None
-        logits = self._logits
-        grad = self._row_grad(logits, self._target, self._softplus, np.empty_like(logits))
+        dense, softplus = self._target, self._softplus
+        assert dense is not None and softplus is not None  # forward keeps them with the logits
+        grad = self._row_grad(logits, dense, softplus, np.empty_like(logits))
         if grad_y is None:
             return grad
         grad_y = as_real_float(grad_y, "LogisticLoss.backward", "grad_y").astype(

@@ -6,7 +6,7 @@ The layers: :class:`~softgrad.nn.cross_entropy_loss.CrossEntropyLoss`,
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -22,7 +22,7 @@ class StepLoss(NamedTuple):
 
     Attributes
     ----------
-    loss : float
+    loss : float, or ndarray of shape (N,) for ``reduction="none"``
         The batch's loss, as ``forward`` gives it (with ``sample_weight``: the weighted mean).
     grad : ndarray of the logits' shape and dtype, or None
         dL/dlogits, as ``backward()`` gives it; None when the batch weighs 0.
@@ -30,7 +30,7 @@ class StepLoss(NamedTuple):
         The (weighted) count of samples whose argmax over the classes is the target.
     """
 
-    loss: float
+    loss: float | np.ndarray
     grad: np.ndarray | None
     correct: float
 
@@ -42,6 +42,12 @@ class Loss(Layer):
     """
 
     _cache_attrs = ("_input", "_target")  # the last forward's inputs, for backward
+
+    if TYPE_CHECKING:  # a loss's forward takes the targets too, and is never a Sequential's step
+
+        def forward(  # type: ignore[override]
+            self, x: np.ndarray, target: np.ndarray
+        ) -> float | np.ndarray: ...
 
     def __init__(self, axis: int, reduction: str, weight: Any, ignore_index: Any) -> None:
         super().__init__()
@@ -148,6 +154,7 @@ def target_weights(loss: Any, target: Any) -> np.ndarray | None:
         return None
     kept = None if ignore is None else np.not_equal(target, ignore)
     if weight is None:
+        assert kept is not None  # weight and ignore are not both None (above)
         return kept.astype(np.float64)
     class_weight = np.asarray(weight, dtype=np.float64)
     if kept is None:
@@ -172,7 +179,7 @@ def weighted_mean_step(
     each sample's w_n l_n and the gradient of their sum (unit weights: the loss's own
     per-sample losses and gradient). The one place this weighted mean is written, for
     :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
-    losses = per_sample.forward(logits, target)
+    losses = np.asarray(per_sample.forward(logits, target))  # a reduction="none" loss's array
     if reduction == "none":
         # weighed sample by sample, not averaged: unit weights must give what no weights give
         weights = sample_weight.reshape(losses.shape)

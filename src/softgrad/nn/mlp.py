@@ -138,13 +138,13 @@ def _check_weights(
 ) -> None:
     """Refuse ``weights`` that are not exactly build_mlp's parameters: their names, shapes and
     ``dtype`` (a cast would round them)."""
-    wanted = {}
+    wanted: dict[str, tuple[int, ...]] = {}
     for index, (fan_in, fan_out) in enumerate(shapes):
         wanted[f"{stride * index}.W"] = (fan_in, fan_out)
         wanted[f"{stride * index}.b"] = (fan_out,)
     if not isinstance(weights, Mapping) or set(weights) != set(wanted):
-        got = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
-        raise ValueError(f"build_mlp: weights must name {sorted(wanted)}; got {got}")
+        names = sorted(weights) if isinstance(weights, Mapping) else type(weights).__name__
+        raise ValueError(f"build_mlp: weights must name {sorted(wanted)}; got {names}")
     for name, shape in wanted.items():
         array = weights[name]
         if not isinstance(array, np.ndarray) or array.shape != shape or array.dtype != dtype:

@@ -77,7 +77,9 @@ class NLLLoss(Loss):
         """JSON-safe constructor arguments."""
         return {**super().get_config(), "log_input": self.log_input}
 
-    def forward(self, x: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+    def forward(  # type: ignore[override]  # takes the targets too, as every loss does (Loss)
+        self, x: np.ndarray, target: np.ndarray
+    ) -> float | np.ndarray:
         """Loss of log-probabilities (or probabilities, ``log_input=False``) against ``target``.
 
         Parameters
@@ -124,10 +126,9 @@ class NLLLoss(Loss):
         """
         if type(input_grad) is not bool:
             check_input_grad(input_grad, self)
-        self._check_forward_done(self._problem)
+        p = self._check_forward_done(self._problem)
         if not input_grad:
             return None
-        p = self._problem
         scale = grad_scale(p.reduction, p.divisor)
         rows = get_ops().nll_loss_grad(p.target, p.row_weight, scale, np.empty_like(p.rows.x))
         grad = np.ascontiguousarray(p.rows.restore(rows))

@@ -44,7 +44,9 @@ class ParamDict(dict):
         super().__delitem__(key)
         self._edited()
 
-    def __ior__(self, other: Any) -> ParamDict:
+    # mypy finds dict's own __ior__ (typeshed's signature, returning Self) "incompatible" with
+    # __or__, whose overload widens the key and value types; this one is dict's
+    def __ior__(self, other: Any) -> ParamDict:  # type: ignore[misc]
         self.update(other)
         return self
 

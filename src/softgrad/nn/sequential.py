@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from softgrad.kernels import FUSED_DTYPES
-from softgrad.nn.activations import Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from softgrad.nn.activations import (
+    Identity,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    _Fusable,
+)
 from softgrad.nn.dropout import Dropout
 from softgrad.nn.layer import (
     Layer,
@@ -144,7 +152,7 @@ class Sequential(Layer):
         return store
 
     # params/grads are views of the children's dicts (the arrays are the live ones)
-    @property  # type: ignore[override]
+    @property
     def params(self) -> dict[str, np.ndarray]:
         return self.named_params()
 
@@ -153,7 +161,7 @@ class Sequential(Layer):
         if value:
             raise AttributeError("Sequential: params must be set on the layers; got a dict")
 
-    @property  # type: ignore[override]
+    @property
     def grads(self) -> dict[str, np.ndarray]:
         return self.named_grads()
 
@@ -218,8 +226,9 @@ class Sequential(Layer):
         while index < len(layers):
             layer = layers[index]
             if index in pairs and layer.params["W"].dtype in FUSED_DTYPES:
-                activation = layers[index + 1]
-                x = activation.take_output(layer._forward_fused(x, activation.kernel, "forward"))
+                # fused_pairs holds a Linear's index, followed by a fusable activation
+                linear, activation = cast(Linear, layer), cast(_Fusable, layers[index + 1])
+                x = activation.take_output(linear._forward_fused(x, activation.kernel, "forward"))
                 index += 2
             else:
                 x = layer.forward(x)
@@ -256,9 +265,10 @@ class Sequential(Layer):
                 and type(layers[index + 1]) is Linear
                 and grad_y.dtype in FUSED_DTYPES
             ):
-                grad_y = layer.backward_in_place(grad_y)
+                grad_y = cast(_Fusable, layer).backward_in_place(grad_y)  # a fused pair's
             else:
-                grad_y = layer.backward(grad_y, input_grad=need_input)
+                # dL/dx when asked for it (need_input), else None, returned below
+                grad_y = cast(np.ndarray, layer.backward(grad_y, input_grad=need_input))
             if not need_input:
                 return None
         return grad_y
