@@ -212,7 +212,7 @@ def _runner(
         )
     check_takes(vjp, 2, f"{where}: vjp is called as vjp(x, g) and must take both")
     check_takes(f, 1, f"{where}: f is called as f(x) and must take one argument")
-    label = (
+    label = str(
         name or getattr(f, "__name__", None) or getattr(getattr(f, "func", None), "__name__", "f")
     )
     return FunctionRunner(f, vjp, label)
@@ -330,7 +330,8 @@ def _check(
         checks.append(failed_check(GRAD_Y, g.shape, "backward changed grad_y in place"))
     if runner.output_changed:
         checks.append(failed_check(OUTPUT, y.shape, "backward changed forward's output in place"))
-    diagnosis, mistakes = None, ()
+    mistakes: tuple[str, ...] = ()
+    diagnosis = None
     if not all(check.ok for check in checks):
         diagnosis, mistakes = diagnose_run(runner, run, checks, settings)
     notes += (flat,) if (flat := flat_note(run.numerics, atol)) else ()

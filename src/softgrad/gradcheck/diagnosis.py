@@ -212,6 +212,7 @@ def _another_forward(ev: Evidence) -> str:
     """The line for a backward that is the exact gradient of the function its forward was
     recognised as, while the forward computes something slightly else."""
     worst = float(np.max(np.abs(ev.analytic - ev.numeric)))
+    assert ev.op is not None  # exact_for_another_forward found the op's gradient
     what = {"cross_entropy": "softmax + cross-entropy"}.get(ev.op.name, ev.op.name)
     return (
         f"{ev.name}: backward computes the exact gradient of {what}, but forward does not "

@@ -31,7 +31,7 @@ def gradient_problem(raw: Any, returned: str) -> str | None:
     if not isinstance(raw, (np.ndarray, np.generic, float, int, list)):
         return f"{returned} a {type(raw).__name__}"
     if not _numbers(raw):
-        return f"{returned} an array of dtype {raw.dtype}"
+        return f"{returned} an array of dtype {np.asarray(raw).dtype}"
     return None
 
 

@@ -123,63 +123,76 @@ def gradient_of(name: str) -> str:
     return f"d{name}" if name.isidentifier() else f"the gradient of {name}"
 
 
-def _on_x(ev: Evidence, *names: str) -> bool:
-    return ev.name == "x" and ev.op is not None and ev.op.name in names
+# the ops whose x holds classes along their axis
+_CLASSES = ("softmax", "log_softmax", "cross_entropy")
+
+
+def _on_x(ev: Evidence, *names: str) -> Op | None:
+    """The recognised op of an input gradient, if it is one of ``names``; else None."""
+    if ev.name == "x" and ev.op is not None and ev.op.name in names:
+        return ev.op
+    return None
 
 
 def _softmax_diagonal(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "softmax"):
+    op = _on_x(ev, "softmax")
+    if op is None:
         return []
-    s, g = ev.op.s, ev.g
+    s, g = op.s, ev.g
     return [(g * s * (1 - s), "g * s * (1 - s)")]
 
 
 def _log_softmax_diagonal(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "log_softmax"):
+    op = _on_x(ev, "log_softmax")
+    if op is None:
         return []
-    return [(ev.g * (1 - ev.op.s), "g * (1 - s), s = exp(y)")]
+    return [(ev.g * (1 - op.s), "g * (1 - s), s = exp(y)")]
 
 
 def _log_softmax_as_softmax(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "log_softmax"):
+    op = _on_x(ev, "log_softmax")
+    if op is None:
         return []
-    s, g, axis = ev.op.s, ev.g, ev.op.axis
+    s, g, axis = op.s, ev.g, op.axis
     return [(s * (g - np.sum(g * s, axis=axis, keepdims=True)), "s * (g - sum(g * s))")]
 
 
 def _log_for_probabilities(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "log_softmax"):
+    op = _on_x(ev, "log_softmax")
+    if op is None:
         return []
-    g, axis = ev.g, ev.op.axis
+    g, axis = ev.g, op.axis
     with np.errstate(divide="ignore"):
-        y = np.log(ev.op.s)
+        y = np.log(op.s)
     return [(g - y * np.sum(g, axis=axis, keepdims=True), "g - y * sum(g), with y = log(s)")]
 
 
 def _jacobian_untransposed(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "log_softmax"):  # the softmax's Jacobian is symmetric: J g is J^T g
+    op = _on_x(ev, "log_softmax")
+    if op is None:  # the softmax's Jacobian is symmetric: J g is J^T g
         return []
-    s, g, axis = ev.op.s, ev.g, ev.op.axis
+    s, g, axis = op.s, ev.g, op.axis
     return [(g - np.sum(g * s, axis=axis, keepdims=True), "g - sum(g * s), which is J g")]
 
 
 def _input_for_output(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "softmax", "sigmoid", "tanh"):
+    op = _on_x(ev, "softmax", "sigmoid", "tanh")
+    if op is None:
         return []
     x, g = ev.x, ev.g
-    if ev.op.name == "tanh":
+    if op.name == "tanh":
         return [(g * (1 - x**2), "g * (1 - x**2)")]
     diagonal = (g * x * (1 - x), "g * x * (1 - x)")
-    if ev.op.name == "sigmoid":
+    if op.name == "sigmoid":
         return [diagonal]
-    axis = ev.op.axis
+    axis = op.axis
     full = x * (g - np.sum(g * x, axis=axis, keepdims=True))
     return [(full, "x * (g - sum(g * x)), with x where s belongs"), diagonal]
 
 
 def _wrong_axis(ev: Evidence) -> list[Prediction]:
-    if _on_x(ev, "softmax"):
-        s, g, right = ev.op.s, ev.g, ev.op.axis
+    if (op := _on_x(ev, "softmax")) is not None:
+        s, g, right = op.s, ev.g, op.axis
         axes = [a for a in range(ev.x.ndim) if a != right] + [None]
         return [
             (
@@ -188,8 +201,8 @@ def _wrong_axis(ev: Evidence) -> list[Prediction]:
             )
             for a in axes
         ]
-    if _on_x(ev, "log_softmax"):
-        s, g, right = ev.op.s, ev.g, ev.op.axis
+    if (op := _on_x(ev, "log_softmax")) is not None:
+        s, g, right = op.s, ev.g, op.axis
         axes = [a for a in range(ev.x.ndim) if a != right] + [None]
         return [
             (
@@ -241,22 +254,25 @@ def _transposed_weight(ev: Evidence) -> list[Prediction]:
 
 
 def _ce_missing_mean(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "cross_entropy"):
+    op = _on_x(ev, "cross_entropy")
+    if op is None or op.sum_grad is None:  # a cross-entropy's op always has it
         return []
-    return [(ev.op.sum_grad, "softmax(x) - onehot(target), without the 1/N of the mean")]
+    return [(op.sum_grad, "softmax(x) - onehot(target), without the 1/N of the mean")]
 
 
 def _ce_mean_twice(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "cross_entropy"):
+    op = _on_x(ev, "cross_entropy")
+    if op is None:
         return []
-    n = ev.op.n_rows
-    return [(ev.op.right / n, f"(softmax(x) - onehot(target)) / N / N, N = {n}")]
+    n = op.n_rows
+    return [(op.right / n, f"(softmax(x) - onehot(target)) / N / N, N = {n}")]
 
 
 def _target_indexing(ev: Evidence) -> list[Prediction]:
-    if not _on_x(ev, "cross_entropy") or ev.op.target is None or ev.x.ndim != 2:
+    op = _on_x(ev, "cross_entropy")
+    if op is None or op.target is None or ev.x.ndim != 2:
         return []
-    s, y, scale = ev.op.s, ev.op.target, float(ev.g) / ev.op.n_rows
+    s, y, scale = op.s, op.target, float(ev.g) / op.n_rows
     columns = np.zeros_like(s)
     columns[:, np.unique(y)] = 1.0  # what d[:, y] -= 1 subtracts: column y of every row
     return [
@@ -278,11 +294,12 @@ def _wrong_argument(ev: Evidence) -> list[Prediction]:
         for name, right in ev.others.items()
         if right.shape == ev.numeric.shape
     ]
-    if _on_x(ev, "cross_entropy") and ev.g.ndim == 0:
+    op = _on_x(ev, "cross_entropy")
+    if op is not None and op.sum_grad is not None and ev.g.ndim == 0:
         # d loss / d softmax(x): -target / (N * p), where backward owes d loss / d x
-        p, target = ev.op.s, ev.op.s - ev.op.sum_grad / float(ev.g)
+        p, target = op.s, op.s - op.sum_grad / float(ev.g)
         with np.errstate(divide="ignore", invalid="ignore"):
-            probs = -target / (ev.op.n_rows * p)
+            probs = -target / (op.n_rows * p)
         if np.all(np.isfinite(probs)):
             formula = "-onehot(target) / (N * softmax(x)), with respect to the probabilities"
             predictions.append((float(ev.g) * probs, f"{formula}, not the logits x"))
@@ -348,12 +365,13 @@ def _constant_factor(ev: Evidence) -> list[Prediction]:
     n = ev.n_samples
     # x holds classes only in a recognised softmax or cross-entropy (along its axis): elsewhere
     # (a Linear's features, a weight gradient) a factor of its size is no mistake with classes
-    classes = ev.op is not None and ev.op.name in ("softmax", "log_softmax", "cross_entropy")
-    c = ev.x.shape[ev.op.axis] if classes and ev.x.ndim else 1
+    op = ev.op if ev.op is not None and ev.op.name in _CLASSES else None
+    classes = op is not None
+    c = ev.x.shape[op.axis] if op is not None and ev.x.ndim else 1
     # the entries of x a mean over them all divides by (a mean squared error's N * C), named
     # where x holds no classes (a softmax's or cross-entropy's mean is over its rows)
     entries = ev.x.size if ev.name == "x" and not classes else 1
-    if classes and ev.op.name == "cross_entropy" and ev.name == "x" and ev.x.ndim >= 3:
+    if op is not None and op.name == "cross_entropy" and ev.name == "x" and ev.x.ndim >= 3:
         rows = _rows_divisor(ev, factor, rtol)
         if rows is not None:  # a mean over some of the rows' axes: N is no single axis here
             return [(factor * ev.numeric, rows)]
@@ -379,6 +397,7 @@ def _rows_divisor(ev: Evidence, factor: float, rtol: float) -> str | None:
     some of those axes only (the batch B): ``"5 times the right gradient: it divides by 4
     (axis 0's length) where the mean over all N = 20 rows of x (4 x 5, every axis but the
     classes) divides by 20"``."""
+    assert ev.op is not None  # a cross-entropy's (the caller's test)
     lead, n_rows = ev.x.shape[:-1], ev.op.n_rows
     divisor = n_rows / factor
     for mask in range(1, 2 ** len(lead) - 1):  # the proper, non-empty sets of the rows' axes

@@ -92,7 +92,7 @@ class Settings:
 
 
 FLOAT64 = Settings(1e-6, 1e-5, 1e-4)
-NARROW = {
+NARROW: dict[np.dtype, Settings] = {
     np.dtype(dtype): Settings(eps, atol, rtol, (atol, rtol), (SAME_ATOL, 8 * eps_dtype), dtype)
     for dtype, eps, atol, rtol, eps_dtype in (
         (np.dtype(np.float32), 1e-2, 5e-3, 1e-2, float(np.finfo(np.float32).eps)),
@@ -122,9 +122,14 @@ def settings_for(
     (1e-06, 0.001, 0.0001, None)
     """
     dtype = y.dtype if isinstance(y, (np.ndarray, np.generic)) else None
-    chosen = NARROW.get(dtype, FLOAT64)
-    narrower = NARROW.get(rounds_to)
-    if narrower is not None and (chosen.precision is None or rounds_to.itemsize < dtype.itemsize):
+    chosen = FLOAT64 if dtype is None else NARROW.get(dtype, FLOAT64)
+    narrower = None if rounds_to is None else NARROW.get(rounds_to)
+    # without a dtype of its own, y's settings are FLOAT64's, of no precision: any narrower wins
+    if (
+        narrower is not None
+        and rounds_to is not None
+        and (chosen.precision is None or dtype is None or rounds_to.itemsize < dtype.itemsize)
+    ):
         chosen = narrower
     return Settings(
         chosen.eps if eps is None else eps,

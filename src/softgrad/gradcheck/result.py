@@ -284,7 +284,8 @@ def check_settings(where: str, eps: Any, atol: Any, rtol: Any) -> tuple[Any, Any
         if not np.isfinite(value) or value < 0 or (positive and value == 0):
             expected = "a positive finite number" if positive else "a finite number >= 0"
             raise ValueError(f"{where}: {what} must be {expected}; got {value!r}")
-    return tuple(None if value is None else float(value) for value in (eps, atol, rtol))
+    eps, atol, rtol = (None if value is None else float(value) for value in (eps, atol, rtol))
+    return eps, atol, rtol
 
 
 def as_float64(x: Any, where: str, what: str = "x") -> np.ndarray:

@@ -154,7 +154,7 @@ class NodeRunner:
         try:
             # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
             base = deepcopy_linked(obj, (value for _, value in site_arrays(obj, True)))
-            self._fresh = copy.deepcopy
+            self._fresh: Callable[[Any], Any] = copy.deepcopy
         except Exception as exc:  # whatever the object's __deepcopy__/__reduce__ raises
             if not hasattr(obj, "__dict__"):
                 raise TypeError(
