@@ -22,11 +22,14 @@ state; the next flat step rebuilds it from the per-key state (values copied, not
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from softgrad.kernels import get_ops
+
+if TYPE_CHECKING:  # for the annotations only
+    from softgrad.nn.store import ParamStore
 
 __all__ = ["FlatState", "flat_step"]
 
@@ -48,6 +51,7 @@ class FlatState:
         """One update of the flat buffers (the bound ``update``) with the next step count; with
         ``steps`` (the optimizer's count per key), every key is given that count too."""
         step = self.step + 1
+        assert self.update is not None  # flat_step binds it before the first advance
         self.update(step)
         self.step = step
         if steps is not None:
@@ -113,8 +117,9 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
         shape), or to two stores (one of them stale): updating it would leave the network as
         it is.
     """
-    store = getattr(params, "store", None)  # None as well once the dict was edited
-    grad_store = getattr(grads, "store", None)
+    # None as well once the dict was edited
+    store: ParamStore | None = getattr(params, "store", None)
+    grad_store: ParamStore | None = getattr(grads, "store", None)
     if store is not None and grad_store is not None and grad_store is not store:
         raise RuntimeError(
             f"{type(opt).__name__}.step: params and grads must be one network's current "
@@ -139,7 +144,9 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
     for value in params.values():  # a frozen (read-only) parameter: the per-array path refuses it
         if not value.flags.writeable:
             return False
-    state = getattr(opt, "_flat", None)  # absent from optimizers pickled before it
+    state: FlatState | None = getattr(
+        opt, "_flat", None
+    )  # absent from optimizers pickled before it
     if state is None or not state.usable(store):
         state = opt._flat = _build(opt, store)
         if state is None:

@@ -82,6 +82,16 @@ class ReduceLROnPlateau(LRSchedule):
     )
     _COUNTERS = ("best", "num_bad_epochs", "cooldown_counter")
 
+    # the validated settings, which LRSchedule.__init__ sets from _CONFIG
+    mode: str
+    factor: float
+    patience: int
+    threshold: float
+    threshold_mode: str
+    cooldown: int
+    min_lr: float
+    eps: float
+
     def __init__(
         self,
         optimizer: Optimizer,
@@ -209,6 +219,12 @@ class AdaptiveLR(LRSchedule):
     """
 
     _CONFIG = ("tol", "n_iter_no_change", "mode", "min_lr")
+
+    # the validated settings, which LRSchedule.__init__ sets from _CONFIG
+    tol: float
+    n_iter_no_change: int
+    mode: str
+    min_lr: float
     _COUNTERS = ("best", "no_improvement_count", "should_stop")
 
     def __init__(

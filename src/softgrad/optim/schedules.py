@@ -100,6 +100,10 @@ class ConstantLR(_ClosedForm):
 
     _CONFIG = ("factor", "total_iters")
 
+    # the validated settings, which LRSchedule.__init__ sets from _CONFIG
+    factor: float
+    total_iters: int
+
     def __init__(self, optimizer: Optimizer, factor: float = 1.0, total_iters: int = 0) -> None:
         super().__init__(optimizer, factor=factor, total_iters=total_iters)
 
@@ -142,6 +146,10 @@ class StepLR(_ClosedForm):
     """
 
     _CONFIG = ("step_size", "gamma")
+
+    # the validated settings, which LRSchedule.__init__ sets from _CONFIG
+    step_size: int
+    gamma: float
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer, step_size=step_size, gamma=gamma)
@@ -188,6 +196,10 @@ class CosineLR(_ClosedForm):
 
     _CONFIG = ("t_max", "eta_min")
 
+    # the validated settings, which LRSchedule.__init__ sets from _CONFIG
+    t_max: int
+    eta_min: float
+
     def __init__(self, optimizer: Optimizer, t_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer, t_max=t_max, eta_min=eta_min)
 
@@ -233,6 +245,10 @@ class InvScalingLR(_ClosedForm):
     """
 
     _CONFIG = ("power_t", "samples_per_epoch")
+
+    # the validated settings, which LRSchedule.__init__ sets from _CONFIG
+    power_t: float
+    samples_per_epoch: int
     _COUNTERS = ("t",)
 
     def __init__(
