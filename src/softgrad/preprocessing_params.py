@@ -13,14 +13,11 @@ of X, and each feature's spread is checked against what a float32 scale can inve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from softgrad.checks import check_number
-
-if TYPE_CHECKING:  # the class this mixin is part of, for the annotations alone
-    from softgrad.preprocessing import Scaler
 
 __all__ = ["ScalerParams"]
 
@@ -53,18 +50,30 @@ def _std(X: np.ndarray, mean: np.ndarray, step: int) -> np.ndarray:
     return np.sqrt(sum_sq / X.shape[0])
 
 
+# the class a class method is called on (Scaler)
+_S = TypeVar("_S", bound="ScalerParams")
+
+
 class ScalerParams:
     """Scaler mixin: its offset and scale fitted to data, chosen for a range, or read from
     a model file's arrays (and written back)."""
 
+    if TYPE_CHECKING:  # Scaler's, which the class methods build
+        offset: np.ndarray
+        scale: np.ndarray
+
+        def __init__(
+            self, offset: float | np.ndarray = 0.0, scale: float | np.ndarray = 1.0
+        ) -> None: ...
+
     @classmethod
-    def for_range(cls, max_value: float) -> Scaler:
+    def for_range(cls: type[_S], max_value: float) -> _S:
         """Scale raw values in ``[0, max_value]`` to ``[0, 1]`` (images: ``max_value=255``)."""
         max_value = check_number(max_value, "Scaler.for_range", "max_value", 0.0, low_open=True)
         return cls(0.0, 1.0 / max_value)
 
     @classmethod
-    def fit_standard(cls, X: np.ndarray) -> Scaler:
+    def fit_standard(cls: type[_S], X: np.ndarray) -> _S:
         """Standardise each feature to mean 0 and standard deviation 1 over the rows of ``X``.
 
         Parameters
@@ -128,7 +137,7 @@ class ScalerParams:
         return {"offset": self.offset.copy(), "scale": self.scale.copy()}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Scaler:
+    def from_arrays(cls: type[_S], arrays: dict[str, np.ndarray]) -> _S:
         """Inverse of :meth:`to_arrays`."""
         missing = {"offset", "scale"} - set(arrays)
         if missing:

@@ -106,7 +106,7 @@ def cross_entropy(
 def _losses_in_blocks(x: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The kernel's per-row losses (float64), a block of rows at a time into one scratch."""
     loss = np.empty(x.shape[0], dtype=np.float64)
-    for rows, e in row_blocks(*x.shape, x.dtype):
+    for rows, e in row_blocks(x.shape[0], x.shape[1], x.dtype):
         loss[rows] = get_ops().softmax_cross_entropy(x[rows], target[rows], e)[0]
     return loss
 
@@ -201,11 +201,11 @@ def cross_entropy_grad(
     x = p.rows.x
     # the gradient goes into e = exp(logits - shift) itself: e may be out, unless out is logits
     direct = view is not None and not np.may_share_memory(view, x)
-    e = view if direct else np.empty(x.shape, x.dtype)
+    e = view if view is not None and direct else np.empty(x.shape, x.dtype)
     row_grad(p, row_losses(p, e), out=e)
-    if direct:
+    if out is not None and direct:  # (a view is of out)
         return out
-    if view is not None:
+    if out is not None and view is not None:
         np.copyto(view, e)
         return out
     grad = p.rows.restore(e)
@@ -218,7 +218,7 @@ def row_grad(p: Problem, losses: RowLosses, out: np.ndarray) -> np.ndarray:
     r_n = r * w[y_n] (r from the reduction); ignored rows are exactly 0.
     """
     if losses.cache is not None:
-        scale = p.grad_scale(losses.divisor)
+        scale: float | np.ndarray = p.grad_scale(losses.divisor)
         if losses.row_weight is not None:
             scale = (losses.row_weight * scale).astype(out.dtype).reshape(-1, 1)
         get_ops().softmax_cross_entropy_grad(losses.cache, scale, out=out)
