@@ -103,7 +103,9 @@ class CsvTable:
     def locate(self, row: int, col: int | None = None) -> str:
         """Where row ``row`` of X (and its feature ``col``; None: its label) is in the file."""
         if col is None:
-            label = self.header[self.label_column]  # a label column is named in a header
+            # a label column is named in a header
+            assert self.header is not None and self.label_column is not None
+            label = self.header[self.label_column]
             return f"line {self.lines[row]} (label column {label!r})"
         return f"line {self.lines[row]}, {column_name(self.header, self.feature_columns[col])}"
 
@@ -207,7 +209,7 @@ def read_csv(
     with open(path, "rb") as f:
         names, n_columns, first_line = _read_header(f, where, header)
         label_col = None if names is None else label(names)
-        if header == "required" and label_col is not None and n_columns < 2:
+        if header == "required" and names is not None and label_col is not None and n_columns < 2:
             raise DataFormatError(
                 f"{where}: header must name at least 2 columns (features and a label); "
                 f"got {names!r}{_separator_hint(names)}"
@@ -239,9 +241,18 @@ def read_csv(
         del X, lines, labels  # the float32 reading goes before the float64 one is made
         # the second reading goes on from the first: bytes_read runs on to twice the size
         second = None if progress is None else lambda done, total: progress(total + done, 2 * total)
-        again = {"engine": engine, "header": header, "label": label, "progress": second}
-        return read_csv(path, where, dtype=np.float64, **again)
-    y = None if label_col is None else np.concatenate(labels or [np.array([], dtype=str)])
+        return read_csv(
+            path,
+            where,
+            dtype=np.float64,
+            engine=engine,
+            header=header,
+            label=label,
+            progress=second,
+        )
+    # with a label column every block has its labels
+    label_blocks = [block for block in labels if block is not None]
+    y = None if label_col is None else np.concatenate(label_blocks or [np.array([], dtype=str)])
     # a leading slice of a C-contiguous array stays contiguous: no copy for the few rows spare
     return CsvTable(names, X[:n], y, lines[:n], label_col)
 
@@ -416,7 +427,7 @@ def _count_lines(f: BinaryIO) -> int:
     return count
 
 
-def _blocks(f: BinaryIO, first_line: int) -> Iterator[tuple[bytearray, int, int]]:
+def _blocks(f: io.BufferedIOBase, first_line: int) -> Iterator[tuple[bytearray, int, int]]:
     """Blocks of whole lines (and whole quoted fields): (block, its first line, its newlines).
 
     A block is read into a bytearray that grows in place to the line end, so the text is held

@@ -130,7 +130,9 @@ class BlockParser:
         if np.isfinite(out.min()) and np.isfinite(out.max()):
             return
         features = self.feature_cells(cells)
-        row, c = first_bad_value(features)
+        bad = first_bad_value(features)
+        assert bad is not None  # out holds a NaN or an infinity, from one of these values
+        row, c = bad
         at = f"line {lines[row]}, {column_name(self.header, self.features[c])}"
         raise bad_value_error(self.where, features[row, c].item(), at)
 

@@ -36,6 +36,7 @@ get ``scale`` 255 (pixels), others None (standardise).
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from collections.abc import Callable
@@ -116,7 +117,7 @@ def _finish(
     for split in splits:
         X, y = (parts["X"], parts["y"]) if split == "train" else (parts["X_test"], parts["y_test"])
         label = f"{where} ({split})" if has_test else where
-        _check_features(X, label, lambda r, c, s=split: locate(s, r, c), not values_checked)
+        _check_features(X, label, functools.partial(locate, split), not values_checked)
         if y.shape != (len(X),):
             raise DataFormatError(
                 f"{label}: labels must have shape ({len(X)},), one per sample; got {y.shape}"
@@ -224,6 +225,7 @@ def _load_csv(
     def locate(split: str, row: int, col: int | None) -> str:
         return table.locate(row, col)
 
+    assert table.y is not None  # read_csv's default header and label: a label column
     parts = {"X": table.X, "y": table.y}
     checked = table.X.dtype == np.float32 or widen  # a widened file was read as float32 first
     dataset = _finish(parts, where, path.name, None, locate, checked, hold_out)

@@ -28,7 +28,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 
@@ -63,7 +63,7 @@ def _open(path: Path) -> BinaryIO:
 _READ_CHUNK = 1 << 20  # bytes asked of a stream at a time by read_into
 
 
-def read_into(f: BinaryIO, view: memoryview) -> int:
+def read_into(f: IO[bytes], view: memoryview) -> int:
     """Fill ``view`` from ``f`` until it is full or ``f`` ends; the bytes read.
 
     At most 1 MiB is asked for at a time: gzip's and zipfile's ``readinto`` inflate a
@@ -118,7 +118,7 @@ def _read_data(
             f"got a file that cannot hold more than {max_bytes} (truncated file or bad header)"
         )
     buf = np.empty(n_bytes, dtype=np.uint8)
-    filled = read_into(f, memoryview(buf))
+    filled = read_into(f, buf.data)  # (a memoryview of buf)
     if filled < n_bytes:
         raise DataFormatError(
             f"{where}: data must be {n_bytes} bytes for shape {shape} of {dtype.name}; "

@@ -164,14 +164,15 @@ def _encode(
                 "(complex numbers, dates and durations are not class labels)"
             )
     ints = [_as_integers(y) for y in parts]
-    if all(codes is not None for codes in ints):
-        return _encode_integers(ints, where, locate, class_names)  # type: ignore[arg-type]
+    integers = [codes for codes in ints if codes is not None]
+    if len(integers) == len(ints):
+        return _encode_integers(integers, where, locate, class_names)
     floats = [_as_floats(y) for y in parts]
-    if all(f is not None for f in floats):
+    numbers = [f for f in floats if f is not None]
+    if len(numbers) == len(floats):
         # all numbers, but some are not integers (1.5, nan): not class labels
         k = next(k for k, codes in enumerate(ints) if codes is None)
-        y = floats[k]
-        i = int(np.flatnonzero(~whole_numbers(y))[0])  # type: ignore[arg-type]
+        i = int(np.flatnonzero(~whole_numbers(numbers[k]))[0])
         raise DataFormatError(
             f"{where}: labels must be whole numbers (below 2**53 in size) or class names; "
             f"got {parts[k][i].item()!r} at {locate(k, i)}"

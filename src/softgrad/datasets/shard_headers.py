@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -110,7 +110,7 @@ def _locate_npz(path: Path, key: str | None, where: str):
     check_array_headers(path, "zip", where, DataFormatError, keys=(key,))
     if info.compress_type != zipfile.ZIP_STORED:
 
-        def open_member(stack: ExitStack) -> BinaryIO:
+        def open_member(stack: ExitStack) -> IO[bytes]:
             return stack.enter_context(stack.enter_context(zipfile.ZipFile(path)).open(info))
 
         return None, _Stream(open_member, _read_npy_header, where)
@@ -124,7 +124,7 @@ def _locate_npz(path: Path, key: str | None, where: str):
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape), None
 
 
-def _read_npy_header(f: BinaryIO, where: str) -> tuple[np.dtype, tuple[int, ...]]:
+def _read_npy_header(f: IO[bytes], where: str) -> tuple[np.dtype, tuple[int, ...]]:
     shape, fortran, dtype = npy_header(f, where, DataFormatError, "the array")
     if fortran and len(shape) > 1:
         raise DataFormatError(f"{where}: array must be stored in C order; got Fortran order")

@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -102,6 +102,7 @@ def read_shard(
     if mapped is not None:
         start, stop = shard_bounds(mapped.shape[0], rank, size)
         return mapped[start:stop]
+    assert opener is not None  # _locate gives a memory map or a stream
     with opener as (f, dtype, shape, where):
         start, stop = shard_bounds(shape[0] if shape else 0, rank, size)
         return _stream_rows(f, dtype, shape, start, stop, where)
@@ -147,6 +148,7 @@ def open_rows(
             f"read one shard with read_shard"
         )
     cache = Path(cache)
+    assert opener is not None  # _locate gives a memory map or a stream
     if not cache.is_file() or cache.stat().st_mtime < path.stat().st_mtime:
         with opener as (f, dtype, shape, where), atomic_write(cache, "open_rows") as out:
             _inflate_to_npy(f, dtype, shape, where, out)
@@ -161,12 +163,12 @@ def _check_rank(rank: int, size: int) -> None:
 
 
 def _stream_rows(
-    f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], start: int, stop: int, where: str
+    f: IO[bytes], dtype: np.dtype, shape: tuple[int, ...], start: int, stop: int, where: str
 ) -> np.ndarray:
     """Rows ``[start, stop)`` from a stream at the first data byte: the rows before are
     inflated into a small scratch buffer and dropped, the stream is left after ``stop``."""
     row_bytes = math.prod(shape[1:]) * dtype.itemsize
-    scratch = memoryview(np.empty(min(_CHUNK, max(start * row_bytes, 1)), dtype=np.uint8))
+    scratch = np.empty(min(_CHUNK, max(start * row_bytes, 1)), dtype=np.uint8).data
     try:
         to_skip = start * row_bytes
         while to_skip:
@@ -175,7 +177,7 @@ def _stream_rows(
                 break
             to_skip -= got
         buf = np.empty((stop - start) * row_bytes, dtype=np.uint8)
-        filled = 0 if to_skip else read_into(f, memoryview(buf))
+        filled = 0 if to_skip else read_into(f, buf.data)  # (a memoryview of buf)
     except _STREAM_ERRORS as exc:
         raise DataFormatError(f"{where}: compressed stream must be intact; got {exc}") from exc
     if to_skip or filled < len(buf):
@@ -189,7 +191,7 @@ def _stream_rows(
     return rows
 
 
-def write_npy_header(out: BinaryIO, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+def write_npy_header(out: IO[bytes], dtype: np.dtype, shape: tuple[int, ...]) -> None:
     """The header of an .npy file of C-ordered ``dtype`` rows of ``shape``, which the rows'
     bytes follow (:func:`open_rows` maps such a file)."""
     header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
@@ -197,7 +199,7 @@ def write_npy_header(out: BinaryIO, dtype: np.dtype, shape: tuple[int, ...]) -> 
 
 
 def _inflate_to_npy(
-    f: BinaryIO, dtype: np.dtype, shape: tuple[int, ...], where: str, out: BinaryIO
+    f: IO[bytes], dtype: np.dtype, shape: tuple[int, ...], where: str, out: IO[bytes]
 ) -> None:
     """Copy the stream's data after an .npy header for it, ``_CHUNK`` bytes at a time."""
     write_npy_header(out, dtype, shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from numbers import Real
+from typing import cast
 
 import numpy as np
 
@@ -114,9 +115,12 @@ def _check_fraction(fraction, n_samples: int) -> int:
     """Validate ``fraction`` and return the held-out size ``ceil(fraction * n_samples)``."""
     if not isinstance(fraction, Real) or isinstance(fraction, bool):
         raise TypeError(f"stratified_split: fraction must be a real number; got {fraction!r}")
-    if not 0.0 < fraction < 1.0:
+    # every Real compares and multiplies as a float does; numbers.Real's stubs declare only
+    # its own __lt__ and __le__, so a float on the left is refused
+    real = cast(float, fraction)
+    if not 0.0 < real < 1.0:
         raise ValueError(f"stratified_split: fraction must be in (0, 1); got {fraction!r}")
-    n_held = held_out_size(fraction, n_samples)
+    n_held = held_out_size(real, n_samples)
     if n_held >= n_samples:
         raise ValueError(
             f"stratified_split: fraction must leave at least one training sample, "
