@@ -9,6 +9,8 @@ training run that diverged. Data-format and model-file errors also subclass Valu
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SoftgradError(Exception):
     """Base class of every error softgrad raises on purpose."""
@@ -43,7 +45,11 @@ class DivergenceError(SoftgradError, FloatingPointError):
         The rule that fired, as a phrase (``"the training loss must be finite; got nan"``, or
         the finite rule of :mod:`softgrad.training.divergence` with its limit), for a caller
         that words its own message; None when the raiser did not give it.
+    history : softgrad.training.History
+        Set by ``fit`` on the error it raises: the epochs completed before.
     """
+
+    history: Any  # a softgrad.training.History (this bottom floor imports nothing above it)
 
     def __init__(self, message: str, epoch: int, batch: int, reason: str | None = None):
         super().__init__(message)

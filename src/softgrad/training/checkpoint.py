@@ -181,7 +181,9 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
     arrays, meta = read_npz(path, what="checkpoint")
     where, epoch, settings = _checked_header(meta, path)
     _check_finite(arrays, where)
-    parts, taken = {}, set()  # each array read is given out itself, once
+    # each array read is given out itself, once
+    parts: dict[str, Any] = {}
+    taken: set[str] = set()
     for key in ("params", "optimizer", "schedule", "rng", "layer_rngs", "stopper", "val_idx"):
         with checkpoint_entry(where, key):
             parts[key] = join_state(meta[key], arrays, taken)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import sys
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from softgrad.checks import (
 from softgrad.checks.samples import all_finite
 from softgrad.coded_rows import CodedRows
 from softgrad.kernels import get_ops
-from softgrad.nn.loss import target_weights
+from softgrad.nn.loss import StepLoss, target_weights
 from softgrad.preprocessing import ScaledRows, Scaler
 from softgrad.stored_rows import StoredRows
 
@@ -399,6 +399,12 @@ def counted_weight(
         return float(np.count_nonzero(kept))
     # the sum the weighted hits are (np.dot(sample_weight, hits)): hits <= counted exactly
     return float(np.dot(sample_weight, kept))
+
+
+def step_loss(step: StepLoss) -> float:
+    """A training step's loss, a number: the loss's reduction is "mean" or "sum" (the checks
+    above refuse "none", whose StepLoss holds one loss per sample)."""
+    return cast(float, step.loss)
 
 
 def per_sample_loss(loss: Any, where: str) -> Any:

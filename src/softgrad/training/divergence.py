@@ -85,8 +85,9 @@ class DivergenceMonitor:
         self._seen += n_samples
         if self._seen < self._needed or self._weight_sum <= 0:
             return None
-        mean = self.epoch_mean()
-        if mean <= self.limit:
+        mean, limit = self.epoch_mean(), self.limit
+        assert limit is not None  # the reference is set by the first batch, above
+        if mean <= limit:
             return None
         return (
             "the mean training loss of the epoch so far must stay below "

@@ -105,6 +105,7 @@ def _run_batches(
 
 
 def _validate(run: Run, runner: EpochRunner, epoch: int, n_batches: int) -> tuple[float, float]:
+    assert run.validation is not None  # (the caller's test)
     X_val, y_val, w_val = run.validation
     val_loss, val_acc = runner.evaluate(run.model, X_val, y_val, run.loss, w_val)
     if not np.isfinite(val_loss):

@@ -34,6 +34,7 @@ from softgrad.training.data import (
     loss_reduction,
     per_sample_loss,
     predicted_classes,
+    step_loss,
 )
 from softgrad.training.divergence import DivergenceMonitor
 from softgrad.training.epoch_result import EpochResult
@@ -275,10 +276,12 @@ class EpochRunner:
         x, t = self._gather(idx)
         n = len(idx)
         step, n_classes, plan = self._forward_loss(x, t, None)
-        batch_loss = step.loss / n if self.loss_is_sum else step.loss
+        loss = step_loss(step)
+        batch_loss = loss / n if self.loss_is_sum else loss
         reason = self.divergence.check(batch_loss, n, n, n_classes)
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
+        assert step.grad is not None  # None only for a batch that weighs 0 (sample weights)
         grads = self._backward(plan, step.grad)
         params = self._params_of(grads, batch)
         if self.l2_penalty:
@@ -302,13 +305,14 @@ class EpochRunner:
         np.take(self.sample_weight, idx, out=w, mode="clip")
         weight = float(np.sum(w, dtype=np.float64))
         step, n_classes, plan = self._forward_loss(x, t, w)
-        batch_loss = step.loss if weight > 0 else 0.0
+        batch_loss = step_loss(step) if weight > 0 else 0.0
         if self.loss_is_sum and weight > 0:  # reported per unit of weight, as _step does
             batch_loss /= weight
         reason = self.divergence.check(batch_loss, weight, len(idx), n_classes)
         if reason is not None:
             self._diverged(reason, batch_loss, epoch, batch)
         if weight > 0:  # a batch that weighs nothing moves no weight
+            assert step.grad is not None  # (it has a gradient)
             grads = self._backward(plan, step.grad)
             params = self._params_of(grads, batch)
             if self.l2_penalty:

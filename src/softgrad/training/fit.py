@@ -11,7 +11,7 @@ prints nothing: progress goes to callbacks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from os import PathLike
 from typing import Any
@@ -359,7 +359,7 @@ def _on_every_rank(comm: Any, where: str) -> Any:
 
 
 @contextmanager
-def _kept_if_refused(generator: np.random.Generator, state: dict[str, Any]) -> Iterator[None]:
+def _kept_if_refused(generator: np.random.Generator, state: Mapping[str, Any]) -> Iterator[None]:
     """``generator`` put back at ``state`` (its ``bit_generator.state``) if the block raises."""
     try:
         yield

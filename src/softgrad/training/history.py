@@ -84,6 +84,8 @@ class History:
         self.lr.append(float(lr))
         self.epoch_time.append(float(epoch_time))
         if val_loss is not None:
+            if val_acc is None:
+                raise TypeError("History.append: val_acc must be a number with val_loss; got None")
             self.val_loss.append(float(val_loss))
             self.val_acc.append(float(val_acc))
 

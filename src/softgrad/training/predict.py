@@ -272,8 +272,9 @@ class BatchForward:
         planned = plan is not None and plan.takes(batch) and plan.ready()
         finite = self.finite
         if finite is not None:
+            assert rows is not None  # every caller that checks a batch names its rows
             given = batch if raw is None else raw
-            if planned and self.after_product:
+            if plan is not None and planned and self.after_product:
                 # the product reads X unchecked: an inf times a zero raises the invalid flag,
                 # which NumPy would warn of before the check names the row (a zero weight
                 # does it on any BLAS; OpenBLAS's SkylakeX kernel does it with every weight
@@ -284,7 +285,7 @@ class BatchForward:
                     return plan.forward(batch, check)
             # before the forward: inf in the batch would warn there
             check_batch(batch, given, rows, finite, self.fits)
-        return plan.forward(batch) if planned else self.model.forward(batch)
+        return plan.forward(batch) if plan is not None and planned else self.model.forward(batch)
 
 
 def _product_shows(plan: ForwardPlan, n_samples: int) -> bool:
@@ -408,6 +409,7 @@ def _run_batches(
             if out is None:
                 out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
             out[rows] = result
+    assert out is not None  # batch_slices gives one batch at least (an empty one for N == 0)
     return out
 
 

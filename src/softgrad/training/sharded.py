@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.data import counted_weight, mean_divisor, output_width, per_sample_loss
+from softgrad.training.data import (
+    counted_weight,
+    mean_divisor,
+    output_width,
+    per_sample_loss,
+    step_loss,
+)
 from softgrad.training.distributed import Communicator, shard_bounds
 from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.evaluation import evaluation_figures, evaluation_sums
@@ -166,7 +172,8 @@ class ShardedRunner(EpochRunner):
         # the global batch's weights sit in w_buf (_batch_weight); this shard's are a slice
         w = None if self.sample_weight is None else self.w_buf[start : start + n]
         # through the step plan when it fits, as the single-process step
-        (batch_loss, grad, hits), _, plan = self._forward_loss(x, t, w)
+        step, _, plan = self._forward_loss(x, t, w)
+        batch_loss, grad, hits = step_loss(step), step.grad, step.correct
         local_weight = n if w is None else float(np.sum(w, dtype=np.float64))
         counted = counted_weight(self.loss, t, w, local_weight)
         if self.loss_is_sum:
@@ -184,6 +191,7 @@ class ShardedRunner(EpochRunner):
         if share == 0:  # the shard weighs 0 (its sample weights, all ignored, ...): no grad
             self._zero_gradients()
             return 0.0, hits, counted
+        assert grad is not None  # a shard that weighs something has a gradient
         if share != 1:
             grad *= share  # the shard's mean -> its share of the batch's mean
         self._backward(plan, grad)

@@ -187,7 +187,7 @@ class StepPlan(ForwardPlan):
         self.bound: BoundStep | None = None  # the full-size step's calls, bound (bind)
         self._bound_ran = False  # whether the last forward_loss ran them
         # LogisticLoss's targets as probabilities, softplus(logits) and the hits
-        self.loss_buffers = ()
+        self.loss_buffers: tuple[np.ndarray, ...] = ()
         if type(loss) is LogisticLoss:
             column = (batch_size, 1)
             hits = np.empty(batch_size, bool)
@@ -255,7 +255,7 @@ class StepPlan(ForwardPlan):
     def backward(self, grad_logits: np.ndarray) -> None:
         """``model.backward(grad_logits, input_grad=False)``: every gradient assigned, the
         first layer's input gradient not computed."""
-        if self._bound_ran and grad_logits is self.grad_logits:
+        if self.bound is not None and self._bound_ran and grad_logits is self.grad_logits:
             self.bound.backward()  # the gradient of the bound forward_loss
             return
         n = grad_logits.shape[0]

@@ -175,7 +175,7 @@ def values_checksum(values: Any) -> str | None:
         rows = rows.floats()
     rows = np.ascontiguousarray(rows)
     crc = zlib.crc32(f"{rows.dtype.str} {values.shape}".encode())
-    return f"{zlib.crc32(rows, crc):08x}"
+    return f"{zlib.crc32(rows.data, crc):08x}"  # (the bytes of the contiguous rows)
 
 
 def _rank_streams(comm: Communicator, model: Any) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 from softgrad.kernels import get_ops
 from softgrad.optim.optimizer import Optimizer
 from softgrad.training.bound_step import BoundStep
-from softgrad.training.data import bind_gather_rows
+from softgrad.training.data import bind_gather_rows, step_loss
 from softgrad.training.folded_step import GradientFold
 
 __all__ = ["TrustedStep"]
@@ -107,7 +107,8 @@ class TrustedStep:
         # a full batch: into the buffer its bound step reads
         self.gather(idx, self.inputs[turn], self.takes[turn])
         step = bound.forward_loss()
-        batch_loss = step.loss / n if self.loss_is_sum else step.loss
+        loss = step_loss(step)
+        batch_loss = loss / n if self.loss_is_sum else loss
         reason = self.check(batch_loss, n, n, self.n_classes)
         if reason is not None:
             self.runner._diverged(reason, batch_loss, self.epoch, batch)
