@@ -35,7 +35,7 @@ def positive_int(text: str) -> int:
     ...
     argparse.ArgumentTypeError: must be a positive integer; got '0'
     """
-    value = _number(text, int)
+    value = int(_number(text, int))  # (an int already: the int's own)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
     return value
@@ -43,7 +43,7 @@ def positive_int(text: str) -> int:
 
 def nonnegative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    value = _number(text, int)
+    value = int(_number(text, int))  # (an int already: the int's own)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
     return value

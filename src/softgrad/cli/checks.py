@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import overload
 
 from softgrad.atomic import link_loops, not_a_regular_file
 from softgrad.cli.errors import UsageError
@@ -15,6 +16,12 @@ from softgrad.cli.errors import UsageError
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
+@overload
+def output_path(path: str, option: str, suffixes: Iterable[str] = ()) -> Path: ...
+@overload
+def output_path(path: None, option: str, suffixes: Iterable[str] = ()) -> None: ...
+@overload
+def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> Path | None: ...
 def output_path(path: str | None, option: str, suffixes: Iterable[str] = ()) -> Path | None:
     """Check that ``path`` can be written: its folder exists and is writable, it is not a folder.
 

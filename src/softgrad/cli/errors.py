@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import TextIO
 
 from softgrad.atomic import STOP_SIGNALS
@@ -90,7 +91,7 @@ def _file_name(name: object) -> str:
     return name if fold(name) == name else repr(name)
 
 
-def interrupted(exc: BaseException) -> bool:
+def interrupted(exc: BaseException | None) -> bool:
     """Whether ``exc`` is Ctrl-C, or an error raised while cleaning up after one.
 
     Ctrl-C inside a library's cleanup (``np.savez`` closing its zip file) can surface as that
@@ -257,7 +258,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
         yield
         return
 
-    def as_ctrl_c(signum: int, frame: object) -> None:
+    def as_ctrl_c(signum: int, frame: FrameType | None) -> None:
         handler = signal.getsignal(signal.SIGINT)
         if not callable(handler):  # SIGINT ignored (a background job): SIGTERM still stops
             raise KeyboardInterrupt

@@ -232,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     codes = _model_codes(data, model, where)[y]
     scores = _score(model, parts, codes, where, lambda row: f"{where} ({split}, row {row})")
     names = class_names(model)
-    if as_csv:
+    if confusion is not None and as_csv:
         write_confusion_csv(confusion, scores["confusion_matrix"], names)
     elif confusion is not None:
         from softgrad.plots import plot_confusion_matrix

@@ -161,7 +161,7 @@ def run_user_node(args: argparse.Namespace) -> int:
     shape = args.shape or (4, 10)
     rng = np.random.default_rng(args.seed)
     x = away_from_zero(rng, shape)
-    target = None
+    target: np.ndarray | None = None
     if _needs_target(node):
         target = rng.integers(0, shape[-1], size=shape[:-1])
         if args.targets == "onehot":
@@ -184,7 +184,7 @@ def run_user_node(args: argparse.Namespace) -> int:
             rtol=args.rtol,
         )
     except UserCodeError as exc:
-        if not indices:
+        if not indices or target is None:
             raise
         raise UserCodeError(f"{exc} ({_INDEX_TARGETS.format(shape=target.shape)})") from exc
     if args.json:
@@ -207,7 +207,7 @@ def run_user_node(args: argparse.Namespace) -> int:
         f"{with_target} (seed {args.seed})"
     )
     print(result)
-    if indices and not result.ok and not result.mistakes:
+    if indices and target is not None and not result.ok and not result.mistakes:
         # no mistake named: a node of one-hot targets reads indices wrongly (at N == C they
         # broadcast without an error); a named mistake says the targets were understood
         print(f"note: {_INDEX_TARGETS.format(shape=target.shape)}")

@@ -84,7 +84,7 @@ def collect() -> dict[str, Any]:
     from softgrad.kernels import get_ops, registry
 
     ops = get_ops()
-    kernels = {"name": ops.name}
+    kernels: dict[str, Any] = {"name": ops.name}
     describe = getattr(ops, "describe", None)
     if describe is not None:
         kernels.update(describe())

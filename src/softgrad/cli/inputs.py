@@ -172,7 +172,8 @@ def read_inputs(
     the model: :func:`parts_by_rows` with :func:`refuse_nonfinite`), not in a pass of their
     own first. Files are not joined: the joined copy held every row twice.
     """
-    parts, images, names, notes = [], [], RowNames(), []
+    parts, images, names = [], [], RowNames()
+    notes: list[str] = []
     for text in paths:
         path = checks.input_file(text, "INPUT")
         suffix = path.suffix.lower()
@@ -253,13 +254,27 @@ def parts_by_rows(
             finite_rows(
                 model,
                 X,
-                lambda row, start=start: row_name(start + row),
-                lambda X=X, start=start: refuse(X, start),
-                lambda logits, first, start=start: head(logits, start + first),
+                *_part_calls(X, start, row_name, refuse, head),
             )
         )
         start += len(X)
     return results[0] if len(results) == 1 else np.concatenate(results)
+
+
+def _part_calls(
+    X: np.ndarray,
+    start: int,
+    row_name: Callable[[int], str],
+    refuse: Callable[[np.ndarray, int], None],
+    head: Callable[[np.ndarray, int], np.ndarray],
+) -> tuple[Callable[[int], str], Callable[[], None], Callable[[np.ndarray, int], np.ndarray]]:
+    """The calls :func:`finite_rows` makes for the part ``X`` whose first row is row ``start``
+    over all parts: ``row_name``, ``refuse`` and ``head`` of the rows over all parts."""
+    return (
+        lambda row: row_name(start + row),
+        lambda: refuse(X, start),
+        lambda logits, first: head(logits, start + first),
+    )
 
 
 def finite_rows(

@@ -44,8 +44,10 @@ def settings_from_state(ckpt: Any, path: str) -> tuple[dict[str, Any], list[str]
         (int(key.split(".")[0]), value) for key, value in ckpt.params.items() if key.endswith(".W")
     )
     strides = {b - a for (a, _), (b, _) in pairwise(linear)}
-    optimizer = OPTIMIZERS.get(ckpt.optimizer.get("type"))
-    schedule = SCHEDULES.get((ckpt.schedule or {}).get("type"))
+    kind = ckpt.optimizer.get("type")
+    optimizer = OPTIMIZERS.get(kind) if isinstance(kind, str) else None
+    kind = (ckpt.schedule or {}).get("type")
+    schedule = SCHEDULES.get(kind) if isinstance(kind, str) else None
     if not linear or linear[0][0] != 0 or len(strides) > 1 or strides - {2, 3}:
         problem = f"a network of Linear layers at {[index for index, _ in linear]}"
     elif optimizer is None or schedule is None:

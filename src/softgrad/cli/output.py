@@ -34,18 +34,19 @@ def escaped_stdout() -> Iterator[None]:
     it was stdout (``> /dev/full`` said only "No space left on device")."""
     stream = sys.stdout
     errors = getattr(stream, "errors", None)
-    reconfigure = errors is not None and hasattr(stream, "reconfigure")
-    if reconfigure:
-        stream.reconfigure(errors="backslashreplace")
+    # a TextIOWrapper's (the TextIO that sys.stdout is typed as has none)
+    reconfigure = getattr(stream, "reconfigure", None) if errors is not None else None
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     sys.stdout = _NamedStdout(stream)
     try:
         yield
     finally:
         if isinstance(sys.stdout, _NamedStdout):  # unless the block replaced it in turn
             sys.stdout = stream
-        if reconfigure:
+        if reconfigure is not None:
             with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
-                stream.reconfigure(errors=errors)
+                reconfigure(errors=errors)
 
 
 class StdoutError(OSError):

@@ -26,11 +26,11 @@ COMMANDS = ("train", "evaluate", "predict", "gradcheck", "jacobian", "export", "
 class Parser(argparse.ArgumentParser):
     """ArgumentParser whose errors raise UsageError instead of printing usage and exiting."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         command = self.prog.removeprefix("softgrad").strip()
         raise UsageError(f"{command}: {message}" if command else message)
 
-    def _print_message(self, message: str, file=None) -> None:  # type: ignore[override]
+    def _print_message(self, message: str, file=None) -> None:
         """argparse's, without its ``except OSError: pass``: the text of ``--help`` and
         ``--version`` that could not be written (``> /dev/full``, a closed pipe) now fails as
         any command's output does. With an unbuffered stdout (``PYTHONUNBUFFERED=1``, as many

@@ -348,7 +348,8 @@ def _map_rows(comm: Communicator, path: Path) -> np.ndarray:
     """Every rank maps the rows rank 0 wrote to ``path``; rank 0 then unlinks the name."""
     from softgrad.datasets.shards import open_rows
 
-    rows, error = None, None
+    rows = None
+    error: Exception | None = None
     try:
         rows = open_rows(path)
     except FileNotFoundError:
@@ -363,4 +364,5 @@ def _map_rows(comm: Communicator, path: Path) -> np.ndarray:
     finally:  # every rank has mapped it (or failed): the name is no longer needed
         if comm.rank == 0:
             path.unlink(missing_ok=True)
+    assert rows is not None  # else raise_together raised the error that kept it
     return rows

@@ -111,16 +111,16 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
         staged.render("--out", paths["--out"], model.save)
         _write_pictures(args, settings, data, history, network, X_test, staged)
         staged.publish()
-    written = [args.out, args.plot, args.misclassified, args.checkpoint]
-    written = [str(name) for name in written if name is not None]
+    named = [args.out, args.plot, args.misclassified, args.checkpoint]
+    outputs = [str(name) for name in named if name is not None]
     try:
         if args.json:
             document = {**summary, "history": history.to_dict()}
-            report_after_writing(lambda: print_json(document), written)
+            report_after_writing(lambda: print_json(document), outputs)
         else:
-            report_after_writing(lambda: _print_summary(summary), written)
+            report_after_writing(lambda: _print_summary(summary), outputs)
     except KeyboardInterrupt:  # the outputs are published: not "nothing else was written"
-        raise KeyboardInterrupt(f"{', '.join(map(repr, written))} written") from None
+        raise KeyboardInterrupt(f"{', '.join(map(repr, outputs))} written") from None
 
 
 def _print_summary(s: dict[str, Any]) -> None:
@@ -172,8 +172,9 @@ def picture_record(data: Any) -> dict[str, Any]:
 
     span = _pixel_range(data)
     background = None
-    if _is_picture_set(data) and span["input_max"] is not None:
+    input_max, input_min = span["input_max"], span.get("input_min")
+    if _is_picture_set(data) and input_max is not None:
         background = training_background(
-            data.X_train, data.image_shape, span["input_max"], span.get("input_min", 0.0)
+            data.X_train, data.image_shape, input_max, 0.0 if input_min is None else input_min
         )
     return {**span, "image_background": background}
