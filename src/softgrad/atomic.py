@@ -21,8 +21,10 @@ import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks, so every temp file looks left behind

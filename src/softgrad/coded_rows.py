@@ -90,7 +90,11 @@ class CodedRows(StoredRows):
         found = _grid(values)
         # a grid only where code k is level k: the caller's codes are never renumbered
         in_order = found is not None and np.array_equal(found[2], np.arange(values.size))
-        self._set(np.ascontiguousarray(codes), values, found[:2] if in_order else None)
+        self._set(
+            np.ascontiguousarray(codes),
+            values,
+            found[:2] if found is not None and in_order else None,
+        )
 
     def _set(self, codes: np.ndarray, values: np.ndarray, grid: tuple[float, float] | None) -> None:
         """Hold ``codes`` into ``values`` read through ``grid`` (code k is level k) or None."""

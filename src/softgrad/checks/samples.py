@@ -6,7 +6,7 @@ Each names the first offending row or entry, in the house template (see :mod:`so
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -205,7 +205,16 @@ def all_finite(x: np.ndarray) -> bool:
     return bool(np.isfinite(x.min()) and np.isfinite(x.max()))
 
 
-def check_feature_count(x: np.ndarray, n_features: int, where: str, what: str = "X") -> None:
+class _Shaped(Protocol):
+    """What check_feature_count reads: an ndarray's, or stored rows' (softgrad.stored_rows)."""
+
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+
+def check_feature_count(x: _Shaped, n_features: int, where: str, what: str = "X") -> None:
     """Refuse anything but a 2-D array of ``n_features`` columns (the model's input size).
 
     Example

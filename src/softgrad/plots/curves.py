@@ -40,7 +40,10 @@ def _history_lists(history: Any) -> dict[str, Any]:
             f"got train_loss={get('train_loss')!r}"
         )
     best = get("best_epoch")
-    if best is not None and not (isinstance(best, Integral) and not isinstance(best, bool)):
+    # tested apart, so that best stays as given for the comparison below (numbers.Integral's
+    # stubs refuse an int on the left of <=, which any Integral takes)
+    whole = isinstance(best, Integral) and not isinstance(best, bool)
+    if best is not None and not whole:
         raise ValueError(f"plot_learning_curves: best_epoch must be None or an int; got {best!r}")
     # an epoch the history does not hold (a history cut short) is not marked
     out["best_epoch"] = best if best is not None and 1 <= best <= n_epochs else None

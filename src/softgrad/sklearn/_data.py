@@ -75,7 +75,7 @@ def check_X_y(est, X, y, dtype, reset: bool, code: bool = True):
     1.13x at 2,048 and 1.09x at 16,384 (2-core Zen 4; per block size, the median call over
     the stream in six rounds alternating with the float copy, the median of the rounds'
     ratios), and the float copy it would spare lives for one call only."""
-    shape = getattr(y, "shape", None)
+    shape: tuple[int, ...] | None = getattr(y, "shape", None)
     if shape is None:  # a list of label lists: its rows' length, as an array's shape
         first = y[0] if isinstance(y, (list, tuple)) and len(y) else None
         shape = (len(y), len(first)) if isinstance(first, (list, tuple, np.ndarray)) else ()
@@ -200,7 +200,10 @@ def _check_class_weight_values(class_weight) -> None:
     if not isinstance(class_weight, dict):
         return
     for label, value in class_weight.items():
-        if not (isinstance(value, numbers.Real) and np.isfinite(value) and value >= 0):
+        # tested apart, so that value stays as given (numbers.Real's stubs refuse np.isfinite
+        # and an int on the left of <=, which any Real takes)
+        real = isinstance(value, numbers.Real)
+        if not (real and np.isfinite(value) and value >= 0):
             raise ValueError(
                 f"{WHERE}: class_weight must map each class to a finite weight >= 0; "
                 f"got {value!r} for class {label!r}"

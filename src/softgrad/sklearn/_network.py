@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from softgrad.nn import ACTIVATIONS, Dropout, Linear, Sequential
+from softgrad.nn import ACTIVATIONS, Dropout, Layer, Linear, Sequential
 from softgrad.sklearn._params import resolve_dtype
 
 # scalars of a coef drawn at a time: one float64 block (2 MB), not a float64 copy of the coef
@@ -70,7 +70,7 @@ def build_model(weights, activation: str, dropout: float, dtype) -> Sequential:
 def _layers(linears, activation: str, dropout: float) -> list:
     """The Linear layers given, each but the last followed by the activation and (with
     ``dropout``) a Dropout layer, whose generator train() sets."""
-    layers = []
+    layers: list[Layer] = []
     for linear in linears:
         if layers:
             layers.append(ACTIVATIONS[activation]())

@@ -188,7 +188,7 @@ def _policies(est, weighted: bool, n_samples: int):
         no_improvement_count=est._no_improvement_count,
         best_params=getattr(est, "_best_params", None),
     )
-    callbacks = [BatchSizeMeanLoss()] if weighted else []
+    callbacks: list[Callback | NoImprovementStopping] = [BatchSizeMeanLoss()] if weighted else []
     callbacks.append(stopping)
     if est.verbose:
         callbacks.append(SklearnVerbose(loss_key, stopping))

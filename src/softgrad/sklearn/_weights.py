@@ -5,6 +5,7 @@ or whole lists assigned by hand (``clf.coefs_ = [...]``), which become the netwo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ class LiveWeights(list):
         self.name = name
 
     def __setitem__(self, index: Any, value: Any) -> None:
+        positions: Sequence[int]
         if isinstance(index, slice):
             positions = range(len(self))[index]
             values = list(value)
@@ -89,8 +91,10 @@ class LiveWeights(list):
             f"layers, assign a whole list (clf.{self.name} = [...])"
         )
 
+    # one array per layer: every method that would resize or reorder the list refuses
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
-    __delitem__ = __iadd__ = __imul__ = _refuse
+    # list's += and *= return the list: these refuse instead, on purpose
+    __delitem__ = __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
 
     def __reduce_ex__(self, protocol: Any) -> tuple[type, tuple[list[np.ndarray]]]:
         # a copy is detached from the network: a plain list (list's own reduce would
@@ -101,6 +105,11 @@ class LiveWeights(list):
 class FittedWeights:
     """The estimator's ``coefs_`` / ``intercepts_`` and what they tell of its network
     (``_model``, set by fit): a mixin of :class:`softgrad.sklearn.MLPClassifier`."""
+
+    # the estimator's parameters (MLPClassifier.__init__) that the network is built with
+    dtype: Any
+    activation: str
+    dropout: float
 
     def _linears(self) -> list[Linear]:
         return [layer for layer in self._model.layers if isinstance(layer, Linear)]
