@@ -172,6 +172,18 @@ def test_file_is_plain_arrays_with_a_json_header(tmp_path, rng):
     assert header["meta"]["softgrad_version"] == softgrad.__version__
 
 
+@pytest.mark.parametrize("name", ["allow_pickle", "file"])
+def test_an_array_named_as_a_savez_argument_is_written_like_any_other(tmp_path, name):
+    # np.savez(file, **arrays) takes its own keyword names too: an array named "allow_pickle"
+    # was taken for that flag and left out of the file, one named "file" raised TypeError
+    arrays = {name: np.arange(3.0), "W": np.ones(2)}
+    write_npz(tmp_path / "m.npz", arrays, kind="checkpoint")
+    got, _ = read_npz(tmp_path / "m.npz", "checkpoint")
+    assert sorted(got) == sorted(arrays), f"expected {sorted(arrays)}, got {sorted(got)}"
+    for key, array in arrays.items():
+        np.testing.assert_array_equal(got[key], array, err_msg=key)
+
+
 def test_a_header_naming_a_key_twice_is_refused(tmp_path, rng):
     # JSON readers keep the last of two equal keys silently: a file edited by hand could
     # say two things (here two layer types) and be read as one of them
@@ -551,14 +563,14 @@ def test_model_file_error_is_a_value_error(tmp_path):
 # --- atomic writes ------------------------------------------------------------------------------
 
 
-def _failing_savez(file, **arrays):
-    file.write(b"PK\x03\x04 half a model")  # some bytes reach the temp file first
+def _failing_write_array(fp, array, **options):
+    fp.write(b"\x93NUMPY half an array")  # some bytes reach the temp file first
     raise OSError("disk full")
 
 
 def test_failed_write_leaves_no_file(tmp_path, rng, monkeypatch):
     model, _ = _model(rng)
-    monkeypatch.setattr(np, "savez", _failing_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", _failing_write_array)
     with pytest.raises(OSError, match="disk full"):
         model.save(tmp_path / "m.npz")
     assert list(tmp_path.iterdir()) == []
@@ -568,7 +580,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, rng, monkeypatch):
     model, _ = _model(rng)
     model.save(tmp_path / "m.npz")
     before = (tmp_path / "m.npz").read_bytes()
-    monkeypatch.setattr(np, "savez", _failing_savez)
+    monkeypatch.setattr(np.lib.format, "write_array", _failing_write_array)
     with pytest.raises(OSError, match="disk full"):
         model.save(tmp_path / "m.npz")
     assert (tmp_path / "m.npz").read_bytes() == before

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def write_npz(
     text = json_text(header)
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_write(path, where) as f:
-        np.savez(f, **payload)
+        _savez(f, payload)
 
 
 def json_text(value: Any) -> str:
@@ -270,6 +271,17 @@ def too_deep(value: Any) -> bool:
             if isinstance(child, containers)
         ]
     return False
+
+
+def _savez(f: Any, payload: dict[str, np.ndarray]) -> None:
+    """What ``np.savez(f, **payload)`` writes (one uncompressed .npy member per array), without
+    passing the names as keywords: np.savez has its own (``file``, ``allow_pickle``), so an
+    array named "allow_pickle" was taken for that flag and left out of the file, and one named
+    "file" raised a TypeError. No object arrays reach here (write_npz refuses them)."""
+    with zipfile.ZipFile(f, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in payload.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def read_npz(
