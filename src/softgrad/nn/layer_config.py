@@ -94,7 +94,7 @@ def _layer_from_spec(
 
 
 @functools.cache
-def _takes_rng(layer_cls: type[Layer]) -> bool:
+def _takes_rng(layer_cls: type) -> bool:  # type[Layer] reads as unhashable to mypy
     """Whether the layer's constructor takes ``rng``: read once per class (inspect.signature
     per layer was most of the time of building a network of many layers, 9 s for 100,000)."""
     return "rng" in inspect.signature(layer_cls).parameters
