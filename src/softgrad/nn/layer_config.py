@@ -8,7 +8,6 @@ its nested containers here.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -93,11 +92,16 @@ def _layer_from_spec(
         ) from None
 
 
-@functools.cache
-def _takes_rng(layer_cls: type) -> bool:  # type[Layer] reads as unhashable to mypy
+_TAKES_RNG: dict[type, bool] = {}
+
+
+def _takes_rng(layer_cls: type[Layer]) -> bool:
     """Whether the layer's constructor takes ``rng``: read once per class (inspect.signature
     per layer was most of the time of building a network of many layers, 9 s for 100,000)."""
-    return "rng" in inspect.signature(layer_cls).parameters
+    takes = _TAKES_RNG.get(layer_cls)
+    if takes is None:
+        takes = _TAKES_RNG[layer_cls] = "rng" in inspect.signature(layer_cls).parameters
+    return takes
 
 
 def linear_arguments(kwargs: dict[str, Any]) -> tuple[int, int, bool, str, np.dtype]:
