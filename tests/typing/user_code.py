@@ -4,7 +4,9 @@ this folder: tests/conftest.py), so it builds nothing and writes no file."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.pipeline import make_pipeline
@@ -27,6 +29,7 @@ from softgrad.functional import (
     log_softmax_jacobian,
     log_softmax_vjp,
     logsumexp,
+    nll_loss,
     softmax,
     softmax_jacobian,
     softmax_jvp,
@@ -148,8 +151,12 @@ def functions() -> None:
     vjp: np.ndarray = softmax_vjp(softmax(x64), g)
     jvp: np.ndarray = softmax_jvp(softmax(x64), [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     lvjp: np.ndarray = log_softmax_vjp(logp, g, axis=0)
-    loss = cross_entropy(x64, [2, 0], label_smoothing=0.1)
-    losses = cross_entropy(x32, np.array([2, 0]), reduction="none", weight=[1.0, 2.0, 1.0])
+    loss: np.floating[Any] = cross_entropy(x64, [2, 0], label_smoothing=0.1)
+    losses: np.ndarray = cross_entropy(x32, np.array([2, 0]), reduction="none", weight=[1, 2, 1])
+    total = float(cross_entropy(x32, [2, 0], 1, "sum")) + float(nll_loss(logp, [2, 0, 1], 0))
+    per_row: np.ndarray = nll_loss(logp, [2, 0, 1], 0, reduction="none")
+    either = cross_entropy(x64, [2, 0], reduction=str(sys.argv[-1]))  # chosen at run time
+    print(total, per_row, either.shape)  # a NumPy scalar has a shape too: ()
     grad: np.ndarray = cross_entropy_grad(x64, [2, 0], ignore_index=-100)
     top: np.ndarray = softgrad.softmax(x32)
     print(s, s32, lse, J, JL, vjp, jvp, lvjp, loss, losses, grad, top)

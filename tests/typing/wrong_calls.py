@@ -11,7 +11,7 @@ import numpy as np
 import softgrad
 from softgrad import nn, optim
 from softgrad.datasets import load_data, load_digits
-from softgrad.functional import cross_entropy_grad, softmax, softmax_vjp
+from softgrad.functional import cross_entropy, cross_entropy_grad, softmax, softmax_vjp
 from softgrad.sklearn import MLPClassifier
 from softgrad.training import fit
 
@@ -28,6 +28,9 @@ def wrong(X: np.ndarray, y: np.ndarray, tmp: Path) -> None:
     softmax_vjp(softmax(X), {"g": 1})  # wrong: a dict is not array_like
     softgrad.softmax(X, dim=1)  # wrong: torch's keyword
     cross_entropy_grad(X, y, reduction=None)  # wrong: reduction is a str
+    len(cross_entropy(X, y))  # wrong: a mean is a scalar, not the rows' losses
+    row_losses: np.floating = cross_entropy(X, y, reduction="none")  # wrong: an array
+    print(row_losses)
     nn.Linear(64, 10, rgn=0)  # wrong: rng
     optim.Adam(learning_rate=0.1)  # wrong: lr
     fit(model, loss, optim.SGD(), X, y, epoch=3)  # wrong: epochs

@@ -7,7 +7,7 @@ logits' own shape.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,6 +27,43 @@ __all__ = [
     "row_grad",
     "row_losses",
 ]
+
+
+@overload
+def cross_entropy(
+    logits: ArrayLike,
+    target: ArrayLike,
+    axis: int = ...,
+    reduction: Literal["mean", "sum"] = ...,
+    weight: ArrayLike | None = ...,
+    ignore_index: int | None = ...,
+    label_smoothing: float = ...,
+) -> np.floating[Any]: ...
+
+
+@overload
+def cross_entropy(
+    logits: ArrayLike,
+    target: ArrayLike,
+    axis: int = ...,
+    *,
+    reduction: Literal["none"],
+    weight: ArrayLike | None = ...,
+    ignore_index: int | None = ...,
+    label_smoothing: float = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def cross_entropy(
+    logits: ArrayLike,
+    target: ArrayLike,
+    axis: int = ...,
+    reduction: str = ...,
+    weight: ArrayLike | None = ...,
+    ignore_index: int | None = ...,
+    label_smoothing: float = ...,
+) -> np.floating[Any] | np.ndarray: ...
 
 
 def cross_entropy(

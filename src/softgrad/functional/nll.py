@@ -8,7 +8,7 @@ Shape legend: N samples, C classes, ``...`` any leading dimensions.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -53,6 +53,40 @@ class NLLProblem(NamedTuple):
     def reduce(self, loss: np.ndarray) -> Any:
         """The per-row losses reduced as ``reduction`` says (see ``reduce_rows``)."""
         return reduce_rows(loss, self.rows, self.reduction, self.divisor)
+
+
+@overload
+def nll_loss(
+    logp: ArrayLike,
+    target: ArrayLike,
+    axis: int = ...,
+    reduction: Literal["mean", "sum"] = ...,
+    weight: ArrayLike | None = ...,
+    ignore_index: int | None = ...,
+) -> np.floating[Any]: ...
+
+
+@overload
+def nll_loss(
+    logp: ArrayLike,
+    target: ArrayLike,
+    axis: int = ...,
+    *,
+    reduction: Literal["none"],
+    weight: ArrayLike | None = ...,
+    ignore_index: int | None = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def nll_loss(
+    logp: ArrayLike,
+    target: ArrayLike,
+    axis: int = ...,
+    reduction: str = ...,
+    weight: ArrayLike | None = ...,
+    ignore_index: int | None = ...,
+) -> np.floating[Any] | np.ndarray: ...
 
 
 def nll_loss(

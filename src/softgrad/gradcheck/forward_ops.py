@@ -137,7 +137,7 @@ def _cross_entropy(x: np.ndarray, y: np.ndarray, g: np.ndarray, target: np.ndarr
         sum_grad = g * F.cross_entropy_grad(x, target, reduction="sum")
     except (TypeError, ValueError):  # not class indices or probabilities for these logits
         return None
-    if not _is(y, mean_loss):
+    if not _is(y, np.asarray(mean_loss)):
         return None
     n_rows = x.size // x.shape[-1]
     indices = target if target.dtype.kind in "iu" and target.shape == x.shape[:-1] else None
