@@ -220,7 +220,7 @@ class Model:
         )
         finite_head = finite_logits_head(X, where, head, checked)
         network = logits_network(self.network)  # a final Softmax is not applied twice
-        with np.errstate(over="ignore", invalid="ignore"):  # refused there, not warned about
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused there
             return predict_batches(
                 network,
                 X,

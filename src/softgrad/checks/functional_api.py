@@ -12,7 +12,9 @@ delivered in the output dtype, or into ``out``, by :func:`to_output`; a Python f
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -133,7 +135,7 @@ def to_output(buf: np.ndarray, out_dtype: np.dtype, out: np.ndarray | None = Non
     """
     if out is None and buf.dtype == out_dtype:
         return buf
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):  # float16's range and its subnormals
         if out is not None:
             if buf is not out:
                 np.copyto(out, buf, casting="same_kind")
@@ -150,5 +152,27 @@ def to_scalar(value: float, dtype: np.dtype) -> np.generic:
     largest = _LARGEST.get(dtype, 0.0)
     if -largest <= value <= largest:  # NaN fails: it goes below, and converts silently
         return dtype.type(value)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", under="ignore"):
         return dtype.type(value)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def quiet_underflow(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``func`` run with NumPy's underflow flag ignored, whatever the caller set.
+
+    An exp, a product or a cast that underflows to 0 (or a subnormal) gives the right answer
+    in the softmax calculus: a probability below the smallest float. A program that had called
+    ``np.seterr(all="raise")`` got FloatingPointError from ``softmax([0.0, -800.0])``, and on
+    one kernel lane and not the other (compiled kernels raise no NumPy flags). Overflow and
+    invalid operations keep the caller's setting: they are what it asked to hear of.
+    """
+
+    @functools.wraps(func)
+    def quiet(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(under="ignore"):
+            return func(*args, **kwargs)
+
+    return quiet

@@ -198,7 +198,7 @@ def all_finite(x: np.ndarray) -> bool:
         return True
     if x.flags.c_contiguous and x.dtype in _BLAS_DTYPES:
         flat = x.reshape(-1)
-        with np.errstate(over="ignore"):  # a finite overflow is not the caller's to hear of
+        with np.errstate(over="ignore", under="ignore"):  # not the caller's to hear of
             total = np.dot(flat, flat)
         if np.isfinite(total):
             return True

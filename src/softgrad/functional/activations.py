@@ -12,7 +12,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from softgrad.checks import as_float_array, check_out, check_same_shape, result_dtypes, to_output
+from softgrad.checks import (
+    as_float_array,
+    check_out,
+    check_same_shape,
+    quiet_underflow,
+    result_dtypes,
+    to_output,
+)
 from softgrad.kernels import get_ops
 
 __all__ = ["relu", "relu_vjp", "sigmoid", "sigmoid_vjp", "tanh", "tanh_vjp"]
@@ -41,6 +48,7 @@ def _binary(a: Any, g: Any, out: Any, name: str, a_name: str):
     return ac, gc, out_dtype, np.empty_like(ac)
 
 
+@quiet_underflow
 def relu(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """Rectified linear unit: y = max(x, 0).
 
@@ -68,6 +76,7 @@ def relu(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def relu_vjp(y: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """VJP of ReLU from its output: grad_x = g * (y > 0).
 
@@ -97,6 +106,7 @@ def relu_vjp(y: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.nd
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def sigmoid(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """Logistic sigmoid: s = 1 / (1 + exp(-x)), computed without overflow for any x.
 
@@ -129,6 +139,7 @@ def sigmoid(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def sigmoid_vjp(s: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """VJP of the sigmoid from its output: grad_x = g * s * (1 - s).
 
@@ -157,6 +168,7 @@ def sigmoid_vjp(s: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def tanh(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """Hyperbolic tangent: t = tanh(x).
 
@@ -184,6 +196,7 @@ def tanh(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def tanh_vjp(t: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     """VJP of tanh from its output: grad_x = g * (1 - t * t).
 

@@ -12,7 +12,7 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from softgrad.checks import check_out, to_output
+from softgrad.checks import check_out, quiet_underflow, to_output
 from softgrad.kernels import get_ops
 from softgrad.kernels.losses import SoftmaxCE
 from softgrad.kernels.rows import row_blocks
@@ -66,6 +66,7 @@ def cross_entropy(
 ) -> np.floating[Any] | np.ndarray: ...
 
 
+@quiet_underflow
 def cross_entropy(
     logits: ArrayLike,
     target: ArrayLike,
@@ -183,6 +184,7 @@ def row_losses(p: Problem, e: np.ndarray | None) -> RowLosses:
     return RowLosses(loss, cache, row_weight, divisor)
 
 
+@quiet_underflow
 def cross_entropy_grad(
     logits: ArrayLike,
     target: ArrayLike,

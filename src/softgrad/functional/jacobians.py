@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from softgrad.checks import as_float_array, normalize_axis, to_output
+from softgrad.checks import as_float_array, normalize_axis, quiet_underflow, to_output
 from softgrad.kernels import get_ops
 
 __all__ = ["log_softmax_jacobian", "softmax_jacobian"]
@@ -24,6 +24,7 @@ def _jacobian_probs(x: Any, axis: Any, name: str) -> tuple[np.ndarray, np.dtype]
     return np.moveaxis(s, ax, -1), out_dtype
 
 
+@quiet_underflow
 def softmax_jacobian(x: ArrayLike, axis: int = -1) -> np.ndarray:
     """The Jacobian of softmax along ``axis``: J[..., i, j] = d s_i / d x_j = s_i (delta_ij - s_j).
 
@@ -62,6 +63,7 @@ def softmax_jacobian(x: ArrayLike, axis: int = -1) -> np.ndarray:
     return to_output(jac, out_dtype)
 
 
+@quiet_underflow
 def log_softmax_jacobian(x: ArrayLike, axis: int = -1) -> np.ndarray:
     """The Jacobian of log-softmax along ``axis``: J[..., i, j] = delta_ij - s_j.
 

@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from softgrad.checks import check_out, to_output
+from softgrad.checks import check_out, quiet_underflow, to_output
 from softgrad.kernels import get_ops
 
 from ._targets import Rows, check_options, class_targets, grad_scale, reduce_rows, to_rows, weights
@@ -89,6 +89,7 @@ def nll_loss(
 ) -> np.floating[Any] | np.ndarray: ...
 
 
+@quiet_underflow
 def nll_loss(
     logp: ArrayLike,
     target: ArrayLike,
@@ -135,6 +136,7 @@ def nll_loss(
     return p.reduce(get_ops().nll_loss(p.rows.x, p.target, p.row_weight, p.valid))
 
 
+@quiet_underflow
 def nll_loss_grad(
     logp: ArrayLike,
     target: ArrayLike,

@@ -11,7 +11,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from softgrad.checks import as_float_array, check_out, check_where, normalize_axis, to_output
+from softgrad.checks import (
+    as_float_array,
+    check_out,
+    check_where,
+    normalize_axis,
+    quiet_underflow,
+    to_output,
+)
 from softgrad.kernels import get_ops
 
 __all__ = ["log_softmax", "logsumexp", "softmax"]
@@ -33,6 +40,7 @@ def _buffer(xc: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return np.empty_like(xc)
 
 
+@quiet_underflow
 def softmax(
     x: ArrayLike, axis: int = -1, where: ArrayLike | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -92,6 +100,7 @@ def softmax(
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def log_softmax(
     x: ArrayLike, axis: int = -1, where: ArrayLike | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -139,6 +148,7 @@ def log_softmax(
     return to_output(buf, out_dtype, out)
 
 
+@quiet_underflow
 def logsumexp(
     x: ArrayLike, axis: int = -1, keepdims: bool = False, where: ArrayLike | None = None
 ) -> np.ndarray:

@@ -17,6 +17,7 @@ from softgrad.checks import (
     check_out,
     check_same_shape,
     normalize_axis,
+    quiet_underflow,
     result_dtypes,
     to_output,
 )
@@ -50,6 +51,7 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
     return ac, bc, ax, out_dtype, buf
 
 
+@quiet_underflow
 def softmax_vjp(
     s: ArrayLike, g: ArrayLike, axis: int = -1, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -92,6 +94,7 @@ def softmax_vjp(
     return to_output(get_ops().softmax_vjp(sc, gc, ax, buf), out_dtype, out)
 
 
+@quiet_underflow
 def softmax_jvp(
     s: ArrayLike, v: ArrayLike, axis: int = -1, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -125,6 +128,7 @@ def softmax_jvp(
     return to_output(get_ops().softmax_vjp(sc, vc, ax, buf), out_dtype, out)
 
 
+@quiet_underflow
 def log_softmax_vjp(
     logp: ArrayLike, g: ArrayLike, axis: int = -1, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -166,6 +170,7 @@ def log_softmax_vjp(
     return to_output(get_ops().log_softmax_vjp(lc, gc, ax, buf), out_dtype, out)
 
 
+@quiet_underflow
 def log_softmax_jvp(
     logp: ArrayLike, v: ArrayLike, axis: int = -1, out: np.ndarray | None = None
 ) -> np.ndarray:

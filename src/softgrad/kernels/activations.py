@@ -84,7 +84,8 @@ class ActivationKernels:
         nonneg = x >= 0
         buf = np.abs(x, out=out)
         np.negative(buf, out=buf)
-        np.exp(buf, out=buf)
+        with np.errstate(under="ignore"):  # exp(-|x|) of a large |x| is 0 (or subnormal)
+            np.exp(buf, out=buf)
         np.divide(buf, buf + 1.0, out=buf)
         # for x >= 0, 1 - e / (1 + e) = 1 / (1 + e)
         np.subtract(1.0, buf, out=buf, where=nonneg)
@@ -156,7 +157,8 @@ class ActivationKernels:
             a2 = np.where(neg, 0.0, a2).astype(a2.dtype, copy=False)
         else:
             neg = None
-        s2 = np.exp(l2, out=_own(out2, l2, a2))
+        with np.errstate(under="ignore"):  # a probability below the smallest float is 0
+            s2 = np.exp(l2, out=_own(out2, l2, a2))
         if jvp:
             np.subtract(a2, row_dots(s2, a2)[:, None], out=out2)
         else:

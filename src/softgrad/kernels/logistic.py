@@ -33,7 +33,8 @@ class LogisticKernels:
         >>> get_ops().softplus(np.array([1000.0]))  # no overflow
         array([1000.])
         """
-        return np.logaddexp(0.0, logits, out=out)
+        with np.errstate(under="ignore"):  # log(1 + e^x) of a very negative x is e^x, or 0
+            return np.logaddexp(0.0, logits, out=out)
 
     def sigmoid_cross_entropy(
         self, logits: np.ndarray, target: np.ndarray, softplus: np.ndarray

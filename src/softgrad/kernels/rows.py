@@ -89,7 +89,7 @@ def row_sums(a: np.ndarray) -> np.ndarray:
     pairwise sum (:data:`PAIRWISE_MIN`)."""
     if a.shape[1] <= PAIRWISE_MIN:
         return np.einsum("ij->i", a)
-    with np.errstate(over="ignore"):  # an inf sum, without a warning, as einsum gives it
+    with np.errstate(over="ignore", under="ignore"):  # an inf sum, as einsum gives it
         return np.add.reduce(a, axis=1)
 
 

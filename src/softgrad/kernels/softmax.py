@@ -62,7 +62,7 @@ class SoftmaxKernels:
             softmax, and its logsumexp is -inf); a row holding +inf has shift +inf and e 1 at
             its +inf entries, 0 elsewhere (the k +inf entries share the mass equally).
         """
-        with np.errstate(over="ignore"):  # an overflow (of an exp or the sum) fails the check
+        with np.errstate(over="ignore", under="ignore"):  # an overflow fails the check
             np.exp(x, out=e)
             total = row_sums(e).reshape(-1, 1)
         if total.min() >= 1.0 and total.max() <= UNSHIFTED_MAX:  # NaN fails both
@@ -73,7 +73,7 @@ class SoftmaxKernels:
         # shift by the row max so exp() cannot overflow; a non-finite max cannot be a shift
         m = np.max(x, axis=1, keepdims=True)
         shift = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             np.subtract(x, shift, out=e)
             np.exp(e, out=e)
         posinf, neginf = np.isposinf(m[:, 0]), np.isneginf(m[:, 0])
@@ -190,7 +190,7 @@ class SoftmaxKernels:
             np.log(total, out=total)
             # -inf - -inf gives an all -inf row its NaN; x - shift overflows only where the
             # true log-probability is beyond the dtype's range (-inf, its rounding)
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", under="ignore"):
                 np.subtract(x, shift, out=out)
             out -= total
         if hits is not None:  # inf - inf at the +inf entries: their limit log(1/k)

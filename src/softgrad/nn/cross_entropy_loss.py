@@ -10,7 +10,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from softgrad.checks import check_sample_weight
+from softgrad.checks import check_sample_weight, quiet_underflow
 from softgrad.functional._targets import check_label_smoothing
 from softgrad.functional.cross_entropy_loss import Problem, RowLosses, row_grad, row_losses
 from softgrad.kernels import FUSED_DTYPES, get_ops
@@ -94,6 +94,7 @@ class CrossEntropyLoss(Loss):
             "max_sample_loss": self.max_sample_loss,
         }
 
+    @quiet_underflow
     def forward(  # type: ignore[override]  # takes the targets too, as every loss does (Loss)
         self, logits: np.ndarray, target: np.ndarray
     ) -> float | np.ndarray:
@@ -130,6 +131,7 @@ class CrossEntropyLoss(Loss):
     def backward(self, grad_y: Any = None, input_grad: Literal[True] = True) -> np.ndarray: ...
     @overload
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None: ...
+    @quiet_underflow
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
 

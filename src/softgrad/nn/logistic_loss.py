@@ -8,7 +8,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from softgrad.checks import as_real_float
+from softgrad.checks import as_real_float, quiet_underflow
 from softgrad.functional._targets import check_label_smoothing
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer, check_input_grad
@@ -203,6 +203,7 @@ class LogisticLoss(Layer):
         return StepLoss(loss, self._row_grad(logits, dense, softplus, grad, scale), correct)
 
     # a loss's forward takes the targets too (as Loss's does), and is never a Sequential's step
+    @quiet_underflow
     def forward(  # type: ignore[override]
         self, logits: np.ndarray, target: Any
     ) -> float | np.ndarray:
@@ -229,6 +230,7 @@ class LogisticLoss(Layer):
     def backward(self, grad_y: Any = None, input_grad: Literal[True] = True) -> np.ndarray: ...
     @overload
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None: ...
+    @quiet_underflow
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dlogits of shape (N, K), times ``grad_y`` (a scalar, or (N,) for "none")."""
         if type(input_grad) is not bool:

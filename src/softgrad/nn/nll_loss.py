@@ -7,6 +7,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from softgrad.checks import quiet_underflow
 from softgrad.functional._targets import grad_scale
 from softgrad.functional.nll import NLLProblem
 from softgrad.kernels import get_ops
@@ -77,6 +78,7 @@ class NLLLoss(Loss):
         """JSON-safe constructor arguments."""
         return {**super().get_config(), "log_input": self.log_input}
 
+    @quiet_underflow
     def forward(  # type: ignore[override]  # takes the targets too, as every loss does (Loss)
         self, x: np.ndarray, target: np.ndarray
     ) -> float | np.ndarray:
@@ -117,6 +119,7 @@ class NLLLoss(Loss):
     def backward(self, grad_y: Any = None, input_grad: Literal[True] = True) -> np.ndarray: ...
     @overload
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None: ...
+    @quiet_underflow
     def backward(self, grad_y: Any = None, input_grad: bool = True) -> np.ndarray | None:
         """dL/dinput, times ``grad_y`` (scalar, or per-sample for ``reduction="none"``).
 

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from softgrad.checks import quiet_underflow
 from softgrad.kernels import FUSED_DTYPES
 from softgrad.nn.activations import (
     Identity,
@@ -215,6 +216,7 @@ class Sequential(Layer):
                 return frozenset(i for i in pairs if not _hooked_pair(layers, i))
         return pairs
 
+    @quiet_underflow
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every layer (each of ``fused_pairs`` with its activation in one
         step); returns the last layer's output."""
@@ -235,6 +237,7 @@ class Sequential(Layer):
                 index += 1
         return x
 
+    @quiet_underflow
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate ``grad_y`` through the layers in reverse, assigning every gradient.
 

@@ -321,7 +321,7 @@ def _train(
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
     with (
         model_mode(model, True),
-        np.errstate(over="ignore", invalid="ignore"),
+        np.errstate(over="ignore", invalid="ignore", under="ignore"),
         fail_together(comm),
     ):
         hooks.call("on_train_begin", state)

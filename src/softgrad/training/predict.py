@@ -280,7 +280,7 @@ class BatchForward:
                 # does it on any BLAS; OpenBLAS's SkylakeX kernel does it with every weight
                 # nonzero, its Haswell one does not); the cast of 1e300 to float32 raises
                 # the overflow flag
-                with np.errstate(invalid="ignore", over="ignore"):
+                with np.errstate(invalid="ignore", over="ignore", under="ignore"):
                     check = _input_check(batch, given, rows, finite, self.fits)
                     return plan.forward(batch, check)
             # before the forward: inf in the batch would warn there
@@ -488,5 +488,5 @@ def predict_proba(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.n
     head = finite_logits_head(X, "predict_proba", checked=softmax_finite)
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
     fits = input_dtype(model)  # checked with the finite check: ndarray rows
-    with np.errstate(over="ignore", invalid="ignore"):  # refused by the head, not warned about
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused by the head
         return _run_batches(logits_network(model), X, batch_size, None, head, finite, fits)
