@@ -59,6 +59,21 @@ def test_a_layer_the_user_sets_wins(fresh_python):
     assert done.stdout.split() == ["omp", "omp"]
 
 
+def test_a_layer_the_user_sets_in_code_wins(fresh_python):
+    # numba.config.THREADING_LAYER set before softgrad's kernels load is Numba's documented
+    # choice in code; softgrad overwrote it, for the user's own parallel code as well
+    try:
+        importlib.import_module("numba.np.ufunc.omppool")
+    except ImportError as exc:  # Numba's OpenMP layer needs libgomp
+        pytest.skip(f"Numba's omp layer cannot load here: {exc}")
+    chosen = "import numba\nnumba.config.THREADING_LAYER = 'omp'\n"
+    done = fresh_python(
+        chosen + _ADAM + "step(1)\nprint(numba.threading_layer(), numba.config.THREADING_LAYER)"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["omp", "omp"]
+
+
 def test_two_python_threads_can_train_at_once(fresh_python):
     # the workqueue layer aborts the process on concurrent launches; the launch lock serializes
     code = _ADAM + (

@@ -86,10 +86,13 @@ __all__ = [
 # checker sees none of them
 _config: Any = numba.config
 
-# the threading layer the Numba lane uses unless NUMBA_THREADING_LAYER says otherwise
+# the threading layer the Numba lane uses unless the user chose one: NUMBA_THREADING_LAYER, or
+# numba.config.THREADING_LAYER set in code before softgrad's kernels load (Numba's documented
+# way; overwriting it moved the user's own prange code onto workqueue, where their threads'
+# launches beside softgrad's aborted the process)
 LAYER = "workqueue"
 
-if "NUMBA_THREADING_LAYER" not in os.environ:
+if "NUMBA_THREADING_LAYER" not in os.environ and _config.THREADING_LAYER == "default":
     # before any parallel launch: Numba loads its layer at the first one, and only then
     _config.THREADING_LAYER = LAYER
 
