@@ -140,6 +140,17 @@ class ParamStore:
         Sequential and those nested in it): :meth:`sync` is False once one of them changes (a
         layer replaced, added or removed), since the store then misses the new layer."""
         self._watched = tuple((container, tuple(container.layers)) for container in containers)
+        # a layer that held no parameter when the store was built holds none in it: one it
+        # makes later (a lazy shape, known at the first forward) must retire the store too, or
+        # named_params() never held it and no optimizer ever moved it
+        counted = {id(layer) for layer, _ in self._sizes}
+        nested = {id(container) for container in containers}
+        self._sizes += tuple(
+            (layer, 0)
+            for container in containers
+            for layer in container.layers
+            if id(layer) not in counted and id(layer) not in nested
+        )
 
     def _set_entries(self, entries: list[_Entry]) -> None:
         self._entries = tuple(entries)
