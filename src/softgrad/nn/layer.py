@@ -144,6 +144,33 @@ def replaced_methods(layer: Any, names: tuple[str, ...] = ("forward", "backward"
     return False
 
 
+_OVERRIDDEN: dict[tuple[type, str], bool] = {}
+
+
+def overridden_below(
+    layer: Any, fused: str, names: tuple[str, ...] = ("forward", "backward")
+) -> bool:
+    """Whether ``type(layer)`` overrides one of the methods ``names`` below the class that
+    defines its method ``fused`` (a subclass of CrossEntropyLoss with its own forward and
+    backward, whose inherited ``forward_backward`` would run the base class's loss instead).
+    Read once per class."""
+    cls = type(layer)
+    known = _OVERRIDDEN.get((cls, fused))
+    if known is None:
+        owner = _definer(cls, fused)
+        definers = [_definer(cls, name) for name in names]
+        known = owner is not object and any(
+            definer is not owner and issubclass(definer, owner) for definer in definers
+        )
+        _OVERRIDDEN[(cls, fused)] = known
+    return known
+
+
+def _definer(cls: type, name: str) -> type:
+    """The class of ``cls.__mro__`` that defines ``name`` (``object`` when none does)."""
+    return next((k for k in cls.__mro__ if name in vars(k)), object)
+
+
 def _as_mode(mode: Any, where: str) -> bool:
     """``train``'s mode as a bool (``train("eval")`` set training mode: a str is truthy)."""
     if not isinstance(mode, (bool, np.bool_)):

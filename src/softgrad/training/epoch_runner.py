@@ -25,7 +25,7 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
-from softgrad.nn.layer import replaced_methods
+from softgrad.nn.layer import overridden_below, replaced_methods
 from softgrad.nn.loss import StepLoss, ignored_misses, weighted_mean_step
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
@@ -240,8 +240,13 @@ class EpochRunner:
         one (CrossEntropyLoss: one kernel call) and no ``forward`` or ``backward`` set on the
         instance, else forward, backward and the argmax."""
         forward_backward = getattr(self.loss, "forward_backward", None)
-        # a forward or backward hooked on the instance runs: forward_backward would skip it
-        if forward_backward is not None and not replaced_methods(self.loss):
+        # a forward or backward hooked on the instance, or a subclass's own, runs:
+        # forward_backward would skip it (and train the base class's loss)
+        if (
+            forward_backward is not None
+            and not replaced_methods(self.loss)
+            and not overridden_below(self.loss, "forward_backward")
+        ):
             return forward_backward(logits, t, w)
         hits = self._hits(logits, t)
         if w is None:
