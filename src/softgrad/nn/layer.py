@@ -8,6 +8,8 @@ A layer is a plain object with live parameter arrays and a pair of methods::
 
 ``input_grad`` is a bool, Python's or NumPy's; anything else (``"no"``, ``0.0``, None, an array)
 is a TypeError naming the layer (:func:`check_input_grad`, called by every layer and loss).
+A layer of your own may write its backward as ``backward(grad_y)`` alone: a Sequential then
+calls it so (:func:`backward_of`), and its input gradient is computed whether asked for or not.
 
 ``params`` holds the live weights: an optimizer updates them in place, and writing into
 ``params["W"][...]`` changes what ``forward`` computes. ``grads`` has the same keys; ``backward``
@@ -29,6 +31,7 @@ its last gradients or forward caches, as torch does. ``copy.deepcopy`` copies ev
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, overload
 
 import numpy as np
@@ -142,6 +145,27 @@ def replaced_methods(layer: Any, names: tuple[str, ...] = ("forward", "backward"
             if name in own:
                 return True
     return False
+
+
+_TAKES_INPUT_GRAD: dict[type, bool] = {}
+
+
+def backward_of(layer: Any, grad_y: np.ndarray, input_grad: bool) -> Any:
+    """``layer.backward(grad_y, input_grad=input_grad)``, or ``layer.backward(grad_y)`` for a
+    layer written as CONVENTIONS writes one, ``backward(grad_y) -> grad_x``, whose backward
+    takes no ``input_grad`` (its input gradient is then computed whether asked for or not): the
+    keyword failed such a layer's first batch with a bare TypeError. Read once per class (each
+    time for a backward replaced on the instance)."""
+    own = "backward" in getattr(layer, "__dict__", ())
+    takes = None if own else _TAKES_INPUT_GRAD.get(type(layer))
+    if takes is None:
+        parameters = inspect.signature(layer.backward).parameters.values()
+        takes = any(
+            p.name == "input_grad" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
+        )
+        if not own:
+            _TAKES_INPUT_GRAD[type(layer)] = takes
+    return layer.backward(grad_y, input_grad=input_grad) if takes else layer.backward(grad_y)
 
 
 _OVERRIDDEN: dict[tuple[type, str], bool] = {}

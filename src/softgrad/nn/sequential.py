@@ -24,6 +24,7 @@ from softgrad.nn.layer import (
     Seed,
     _as_mode,
     as_generator,
+    backward_of,
     check_input_grad,
     replaced_methods,
 )
@@ -271,7 +272,7 @@ class Sequential(Layer):
                 grad_y = cast(_Fusable, layer).backward_in_place(grad_y)  # a fused pair's
             else:
                 # dL/dx when asked for it (need_input), else None, returned below
-                grad_y = cast(np.ndarray, layer.backward(grad_y, input_grad=need_input))
+                grad_y = cast(np.ndarray, backward_of(layer, grad_y, need_input))
             if not need_input:
                 return None
         return grad_y
