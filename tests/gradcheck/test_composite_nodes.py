@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import softgrad
 from softgrad.gradcheck import gradcheck
 
 N, D = 4, 10
@@ -232,6 +233,51 @@ def test_tied_weights_are_checked_against_the_sum_of_their_uses(gallery, rng, sh
     shown = str(result)
     assert "self.first.W is also self.second.W (one array, tied)" in shown
     assert "self.first.dW + self.second.dW" in shown
+
+
+def _sequential(gallery):
+    nn = softgrad.nn
+    return nn.Sequential(nn.Linear(D, 4, rng=1), nn.Tanh(), nn.Linear(4, 2, rng=2))
+
+
+def _nested_sequential(gallery):
+    nn = softgrad.nn
+    return nn.Sequential(nn.Sequential(nn.Linear(D, 4, rng=1), nn.Tanh()), nn.Linear(4, 2, rng=2))
+
+
+@pytest.mark.parametrize(
+    ("build", "checked"),
+    [
+        (_sequential, ["0.W", "0.b", "2.W", "2.b"]),
+        (_nested_sequential, ["0.0.W", "0.0.b", "1.W", "1.b"]),
+        (
+            lambda gallery: gallery("composite_nodes", "SequentialBody"),
+            ["self.body.params['0.W']", "self.body.params['0.b']", "self.head.W", "self.head.b"],
+        ),
+    ],
+)
+def test_a_sequential_s_names_for_its_layers_arrays_are_no_tie(build, checked, gallery, rng):
+    # params['0.W'] is the layer's own params['W'] under its qualified name: every parameter
+    # was noted as "also self.layers[0].params['W'] (one array, tied)", nothing being tied
+    result = gradcheck(build(gallery), rng.standard_normal((N, D)), rng=rng)
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == ["x", *checked]
+    assert result.notes == (), result.notes
+    assert result.max_abs_err < 1e-7  # each gradient taken once: grads['0.W'], not a sum
+
+
+def test_weights_tied_beside_a_sequential_are_still_noted_as_tied(gallery, rng):
+    result = gradcheck(
+        gallery("composite_nodes", "SequentialThenTiedPair"), rng.standard_normal((N, D))
+    )
+    assert result.ok, str(result)
+    names = ["self.first.W", "self.first.b", "self.second.b"]
+    names += ["self.body.params['0.W']", "self.body.params['0.b']"]
+    assert [c.name for c in result.checks] == ["x", *names]
+    assert result.notes == (
+        "self.first.W is also self.second.W (one array, tied): its gradient was taken as the sum "
+        "self.first.dW + self.second.dW",
+    )
 
 
 def test_a_tied_weight_missing_one_use_s_gradient_fails(gallery, rng):

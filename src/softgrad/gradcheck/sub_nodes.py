@@ -9,7 +9,9 @@ child's reference to its parent, a Sequential's second tuple of its layers), so 
 A :class:`Site` is one array that may be a parameter: a value of a node's ``params`` dict, or
 an attribute's floating array that is not named as a gradient (``dW``, ``d_W``, ``grad_W``). An
 array reached twice is one site, the first found: the node's own before its sub-nodes', so a
-softgrad Sequential's parameters are its ``params['0.W']``..., not its layers' again.
+softgrad Sequential's parameters are its ``params['0.W']``..., not its layers' again. Nor is a
+Sequential's ``params['0.W']`` a tie with its layer's ``params['W']``: it is the layer's own
+array under its qualified name, one parameter held once (:func:`one_holding`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.gradcheck.views import Linked, overlaps
+from softgrad.nn.sequential import Sequential
 
 GRAD_PATTERNS = ("d{}", "d_{}", "grad_{}")
 
@@ -196,9 +199,11 @@ def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
     the nodes under it: each array once, and each name once (a ``params['W']`` before an
     attribute ``W`` of another array). An array that other nodes hold too (weights tied
     between two sub-nodes) lists their sites in ``tied``; another name for it on the same node
-    (``params['W']`` and ``self.W``, one parameter) is dropped. An array that shares memory
-    with one found before (``self.WT = self.W.T``; views of one flat vector) is tied to it too,
-    as a view (``Site.view``), on any node."""
+    (``params['W']`` and ``self.W``, one parameter), or a softgrad Sequential's name for its
+    layer's array (``params['0.W']`` and ``self.layers[0].params['W']``), is dropped
+    (:func:`one_holding`). An array that shares memory with one found before
+    (``self.WT = self.W.T``; views of one flat vector) is tied to it too, as a view
+    (``Site.view``), on any node."""
     found: dict[str, Site] = {}
     first: dict[int, str] = {}  # id of an array -> the name of its first site
     values: dict[str, np.ndarray] = {}  # name of a site -> its array
@@ -209,7 +214,7 @@ def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
         name = first.get(id(value))
         if name is not None:
             held = found[name]
-            if site.path != held.path and all(site.path != t.path for t in held.tied):
+            if not any(one_holding(site, other, root) for other in (held, *held.tied)):
                 found[name] = replace(
                     held, tied=(*held.tied, replace(site, view=id(value) in views))
                 )
@@ -228,6 +233,33 @@ def parameter_sites(root: Any, into_sub_nodes: bool) -> list[Site]:
     for site, value in site_arrays(root, into_sub_nodes):
         add(site, value)
     return list(found.values())
+
+
+def one_holding(site: Site, other: Site, root: Any) -> bool:
+    """Whether two sites of one array on ``root`` are one parameter held once, not a tie: two
+    names on one node (``params['W']`` and ``self.W``), or a softgrad Sequential's qualified
+    name for the array of a layer it holds (its ``params['0.W']``, the layer's
+    ``params['W']``; each layer appears once in a Sequential, so its store never ties two)."""
+    if site.path == other.path:
+        return True
+    return _qualified_in(other, site, root) or _qualified_in(site, other, root)
+
+
+def _qualified_in(outer: Site, inner: Site, root: Any) -> bool:
+    """Whether ``outer`` is a Sequential's ``params`` entry that names ``inner``'s: its
+    qualified name (``"1.0.W"``) leads through the layers, nested Sequentials included, to
+    ``inner``'s node and key."""
+    if outer.kind != "params" or inner.kind != "params":
+        return False
+    node, key, target = outer.node(root), str(outer.key), inner.node(root)
+    while isinstance(node, Sequential):
+        index, _, key = key.partition(".")
+        if not index.isdigit() or int(index) >= len(node.layers):
+            return False
+        node = node.layers[int(index)]
+        if node is target and key == inner.key:
+            return True
+    return False
 
 
 def site_arrays(root: Any, into_sub_nodes: bool) -> Iterator[tuple[Site, np.ndarray]]:

@@ -272,6 +272,22 @@ class TiedTwice:
         return grad_x
 
 
+class SequentialThenTiedPair(TiedTwice):
+    """A softgrad Sequential, then the tied pair of :class:`TiedTwice`: the Sequential's names
+    for its layers' arrays are no tie, the pair's one array is."""
+
+    def __init__(self, n=10):
+        super().__init__(n)
+        nn = softgrad.nn
+        self.body = nn.Sequential(nn.Linear(n, n, rng=3), nn.Tanh())
+
+    def forward(self, x):
+        return super().forward(self.body.forward(x))
+
+    def backward(self, grad_y):
+        return self.body.backward(super().backward(grad_y))
+
+
 class TiedOneUseOnly(TiedTwice):
     """Tied weights whose second layer's gradient is dropped (the classic tying mistake)."""
 
