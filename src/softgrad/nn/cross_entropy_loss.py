@@ -329,7 +329,13 @@ class CrossEntropyLoss(Loss):
             return StepLoss(loss, self.backward(), float(np.count_nonzero(hits)))
         hits = _hits(logits, target, self)
         return weighted_mean_step(
-            self._per_sample(), logits, target, sample_weight, hits, self.reduction
+            self._per_sample(),
+            logits,
+            target,
+            sample_weight,
+            hits,
+            self.reduction,
+            where=f"{type(self).__name__}.forward_backward",
         )
 
     def _per_sample(self) -> CrossEntropyLoss:

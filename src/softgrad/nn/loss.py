@@ -163,6 +163,36 @@ def target_weights(loss: Any, target: Any) -> np.ndarray | None:
     return np.multiply(class_weight[np.where(kept, target, 0)], kept)
 
 
+def per_sample_losses(
+    per_sample: Any, logits: np.ndarray, target: Any, shape: tuple[int, ...], where: str
+) -> np.ndarray:
+    """``per_sample.forward(logits, target)``, a copy of a loss layer set to reduction "none",
+    as an array checked to hold one loss per sample (:func:`checked_per_sample`)."""
+    return checked_per_sample(per_sample.forward(logits, target), shape, per_sample, where)
+
+
+def checked_per_sample(
+    losses: Any, shape: tuple[int, ...], per_sample: Any, where: str, needed_by: str = ""
+) -> np.ndarray:
+    """``losses``, what ``per_sample.forward`` returned with reduction "none", as an array
+    of ``shape`` (one per sample: the targets' or the sample weights' shape). TypeError
+    otherwise, naming the loss's class and the shape it returned (``needed_by``: what reads
+    the losses, said in the message).
+
+    A loss of the user's own whose forward ignores ``reduction`` gives its batch mean (one
+    number): summed as N losses and divided by N, it made the validation loss N times too
+    small, and trained sample weights on a number that weighs no sample, without a word."""
+    losses = np.asarray(losses)
+    if losses.shape != shape:
+        hint = " (one number: a forward that ignores reduction)" if losses.ndim == 0 else ""
+        raise TypeError(
+            f"{where}: {type(per_sample).__name__}.forward must return one loss per sample, "
+            f"of shape {shape}, when its reduction is 'none'{needed_by}; got shape "
+            f"{losses.shape}{hint}"
+        )
+    return losses
+
+
 def weighted_mean_step(
     per_sample: Loss,
     logits: np.ndarray,
@@ -170,6 +200,7 @@ def weighted_mean_step(
     sample_weight: np.ndarray,
     hits: np.ndarray,
     reduction: str = "mean",
+    where: str = "fit",
 ) -> StepLoss:
     """A step's loss sum_n w_n l_n / sum_n w_n c_n from a ``reduction="none"`` loss (c_n its
     target's class weight, 0 if ignored: :func:`target_weights`), its gradient (each sample's
@@ -178,8 +209,10 @@ def weighted_mean_step(
     sum_n w_n l_n and its gradient instead (unit weights: the loss's own sum); for "none",
     each sample's w_n l_n and the gradient of their sum (unit weights: the loss's own
     per-sample losses and gradient). The one place this weighted mean is written, for
-    :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss."""
-    losses = np.asarray(per_sample.forward(logits, target))  # a reduction="none" loss's array
+    :meth:`CrossEntropyLoss.forward_backward` and the training step of any other loss.
+    ``per_sample`` must give one loss per sample weight (:func:`per_sample_losses`; ``where``
+    names the caller in its TypeError: fit's training step by default)."""
+    losses = per_sample_losses(per_sample, logits, target, sample_weight.shape, where)
     if reduction == "none":
         # weighed sample by sample, not averaged: unit weights must give what no weights give
         weights = sample_weight.reshape(losses.shape)

@@ -408,11 +408,15 @@ def step_loss(step: StepLoss) -> float:
 
 
 def per_sample_loss(loss: Any, where: str) -> Any:
-    """A shallow copy of the loss layer with ``reduction="none"`` (the caller's is untouched)."""
+    """A shallow copy of the loss layer with ``reduction="none"`` (the caller's is untouched);
+    its forward's losses are checked where they are read (:func:`softgrad.nn.loss.
+    per_sample_losses`)."""
     if getattr(loss, "reduction", None) is None:
         raise TypeError(
-            f"{where}: loss must have a 'reduction' attribute to weight samples "
-            f"(e.g. CrossEntropyLoss); got {loss!r}"
+            f"{where}: loss must have a 'reduction' attribute to give one loss per sample "
+            f"(as CrossEntropyLoss does with reduction='none'); got {type(loss).__name__} "
+            "without one (add reduction = 'mean', and have forward return one loss per sample "
+            "when it is 'none')"
         )
     per_sample = copy.copy(loss)
     per_sample.reduction = "none"

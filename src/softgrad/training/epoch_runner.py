@@ -255,7 +255,7 @@ class EpochRunner:
         # a reduction-"none" copy of the loss as it is now: a copy made once would keep the
         # settings of the first batch (the plan reads the loss's own at every step)
         per_sample = per_sample_loss(self.loss, "fit")
-        return weighted_mean_step(per_sample, logits, t, w, hits, self.loss.reduction)
+        return weighted_mean_step(per_sample, logits, t, w, hits, self.loss.reduction, where="fit")
 
     def _forward_loss(
         self, x: np.ndarray, t: np.ndarray, w: np.ndarray | None

@@ -14,7 +14,7 @@ import numpy as np
 
 from softgrad import functional as F
 from softgrad.checks import check_sample_weight
-from softgrad.nn.loss import ignored_misses
+from softgrad.nn.loss import ignored_misses, per_sample_losses
 from softgrad.training.data import (
     batch_inputs,
     class_indices,
@@ -79,7 +79,9 @@ def evaluate(
     y : ndarray of int of shape (N,)
         Class indices 0..C-1.
     loss : loss layer, optional
-        Any layer with a ``reduction`` attribute, given the model's outputs: its per-sample
+        Any layer with a ``reduction`` attribute, given the model's outputs, whose forward
+        returns one loss per sample, shape (N,), when it is "none" (a TypeError names the
+        loss and the shape otherwise: a forward that ignores it): its per-sample
         losses summed and divided as its own 'mean' divides them (by the count, or for class
         weights or ``ignore_index`` by the targets' class weights, as in training); a loss of
         reduction "sum" by the count (or the sample weights' sum), as training reports its
@@ -174,7 +176,7 @@ def evaluation_sums(
             if per_sample is None:
                 losses = F.cross_entropy(logits, y[rows], reduction="none")
             else:
-                losses = per_sample.forward(logits, y[rows])
+                losses = per_sample_losses(per_sample, logits, y[rows], y[rows].shape, "evaluate")
             hit = ignored_misses(predicted_classes(logits) == y[rows], y[rows], loss)
             w = None if sample_weight is None else sample_weight[rows]
             if w is None:

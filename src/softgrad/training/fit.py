@@ -30,9 +30,11 @@ from softgrad.training.fit_arguments import (
     check_arguments,
     check_parts,
     check_penalty,
+    check_per_sample_loss,
     check_resume,
     check_schedule,
     check_settings,
+    per_sample_readers,
 )
 from softgrad.training.history import History
 from softgrad.training.interrupts import ctrl_c_at_batch_end, take_pending
@@ -85,7 +87,12 @@ def fit(
         Produces logits; its parameters are updated in place.
     loss : loss layer
         ``forward(logits, target) -> float`` and ``backward() -> grad_logits``, e.g.
-        CrossEntropyLoss() (reduction "mean" or "sum").
+        CrossEntropyLoss() (reduction "mean" or "sum"). With ``validation_data``,
+        ``validation_fraction`` or ``sample_weight``, fit reads the loss sample by sample, on
+        a copy with ``reduction = "none"``: a loss of your own needs a ``reduction``
+        attribute, and its forward must then return one loss per sample, shape (N,). Both
+        are checked before training (its forward run on two rows of zero logits), and the
+        losses again wherever they are read: a TypeError names the loss and what it returned.
     optimizer : Optimizer
         ``step(params, grads)``, ``lr``, ``state_dict()``/``load_state_dict()``.
     X : ndarray or scipy sparse matrix of shape (N, D)
@@ -238,6 +245,9 @@ def fit(
         check_schedule(lr_schedule, optimizer)
         epochs, batch_size, X, target, weight = check_arguments(
             model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
+        )
+        check_per_sample_loss(
+            model, loss, target, per_sample_readers(validation_data, validation_fraction, weight)
         )
         params = model.named_params()
         l2_penalty = check_penalty(l2_penalty, params)

@@ -165,6 +165,60 @@ def check_schedule(lr_schedule: Any, optimizer: Any) -> None:
         )
 
 
+def per_sample_readers(validation_data: Any, validation_fraction: Any, weight: Any) -> list[str]:
+    """The arguments given that make the run read the loss sample by sample (the validation
+    figures; each batch's weighted mean)."""
+    given = {
+        "validation_data": validation_data is not None,
+        # a fraction of another type is refused by name when the split is drawn
+        "validation_fraction": isinstance(validation_fraction, (int, float, np.number))
+        and not isinstance(validation_fraction, (bool, np.bool_))
+        and validation_fraction > 0,
+        "sample_weight": weight is not None,
+    }
+    return [name for name, needed in given.items() if needed]
+
+
+def check_per_sample_loss(model: Any, loss: Any, target: np.ndarray, needs: list[str]) -> None:
+    """Refuse, before the first epoch, a loss that cannot give one loss per sample where the
+    run reads them: ``needs`` names the arguments that do (``validation_data`` and
+    ``validation_fraction``: the validation figures; ``sample_weight``: each batch's weighted
+    mean). Each takes a copy of the loss with ``reduction = "none"``
+    (:func:`~softgrad.training.data.per_sample_loss`), so a loss needs that attribute, and
+    its forward must honour it.
+
+    A loss without ``reduction`` is refused by name. A loss of the user's own (any class but
+    softgrad's CrossEntropyLoss, NLLLoss and LogisticLoss) is probed: its "none" copy's
+    forward on two rows of zero logits (the model's output width, the first targets) must
+    return two losses. A forward that ignores ``reduction`` returns one number, and would
+    have trained an epoch before the validation refused it. The probe is skipped where the
+    model does not tell its output width, or the forward raises on the made-up logits (the
+    losses are checked again wherever they are read)."""
+    from softgrad.nn import CrossEntropyLoss, LogisticLoss, NLLLoss
+    from softgrad.nn.loss import checked_per_sample
+
+    if not needs:
+        return
+    needed_by = f" ({' and '.join(needs)} {'needs' if len(needs) == 1 else 'need'} them)"
+    if getattr(loss, "reduction", None) is None:
+        raise TypeError(
+            f"fit: loss must have a 'reduction' attribute to give one loss per sample"
+            f"{needed_by}; got {type(loss).__name__} without one (add reduction = 'mean', and "
+            "have forward return one loss per sample when it is 'none')"
+        )
+    width = data.output_width(model)
+    if type(loss) in (CrossEntropyLoss, NLLLoss, LogisticLoss) or width is None:
+        return
+    dtype = next(iter(model.named_params().values())).dtype
+    logits, rows = np.zeros((2, width), dtype=dtype), np.arange(2) % len(target)
+    per_sample = data.per_sample_loss(loss, "fit")
+    try:
+        losses = per_sample.forward(logits, target[rows])
+    except Exception:  # made-up logits: the training step will say what the loss wants
+        return
+    checked_per_sample(losses, (2,), per_sample, "fit", needed_by)
+
+
 def check_penalty(l2_penalty: Any, params: Any) -> float:
     """The L2 factor as a float, finite in every parameter's dtype (the update converts it)."""
     if (

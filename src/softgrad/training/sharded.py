@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.nn.loss import per_sample_losses
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
     counted_weight,
@@ -206,7 +207,7 @@ class ShardedRunner(EpochRunner):
         forward and backward; returns that part and leaves its gradient in the model."""
         per_sample = per_sample_loss(self.loss, "fit")
         logits = self.model.forward(x)
-        losses = per_sample.forward(logits, t)
+        losses = per_sample_losses(per_sample, logits, t, t.shape, "fit")
         scale = np.full(len(t), 1.0 / divisor, dtype=logits.dtype)
         if w is not None:
             scale *= w
