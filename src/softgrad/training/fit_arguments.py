@@ -209,7 +209,7 @@ def check_per_sample_loss(model: Any, loss: Any, target: np.ndarray, needs: list
     width = data.output_width(model)
     if type(loss) in (CrossEntropyLoss, NLLLoss, LogisticLoss) or width is None:
         return
-    dtype = next(iter(model.named_params().values())).dtype
+    dtype = next((p.dtype for p in model.named_params().values()), np.dtype(np.float64))
     logits, rows = np.zeros((2, width), dtype=dtype), np.arange(2) % len(target)
     per_sample = data.per_sample_loss(loss, "fit")
     try:
