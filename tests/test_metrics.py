@@ -244,8 +244,11 @@ def test_top_k_ranks_integers_at_the_ends_of_their_range(scores, order):
     [
         (np.zeros((2, 3)), 0, ValueError, r"k must be an integer in 1\.\.3 \(the columns\); got 0"),
         (np.zeros((2, 3)), 4, ValueError, r"k must be an integer in 1\.\.3"),
-        (np.zeros((2, 3)), 1.0, ValueError, r"k must be an integer in 1\.\.3 .*got 1\.0"),
-        (np.zeros((2, 3)), True, ValueError, r"k must be an integer"),
+        (np.zeros((2, 3)), 1.0, TypeError, r"k must be an integer in 1\.\.3 .*got 1\.0"),
+        (np.zeros((2, 3)), True, TypeError, r"k must be an integer"),
+        (np.zeros((2, 3)), None, TypeError, r"k must be an integer in 1\.\.3 .*got None"),
+        # no column to rank: the scores are wrong, not k (it said "1..0 (the columns)")
+        (np.zeros((3, 0)), 1, ValueError, r"scores must have at least one column to rank"),
         (np.zeros(3), 1, ValueError, r"scores must be 2-D \(N, C\); got shape \(3,\)"),
         (
             np.array([[0.0, 1.0], [np.nan, 1.0]]),

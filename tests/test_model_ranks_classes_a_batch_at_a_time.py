@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from softgrad import nn
 from softgrad.errors import InputOverflowError
 from softgrad.model import Model
 from softgrad.nn import build_mlp
@@ -44,9 +45,12 @@ def test_predict_top_keeps_ties_in_class_order():
     np.testing.assert_array_equal(p, np.full((2, 3), 0.25, dtype=np.float32))
 
 
-@pytest.mark.parametrize("k", [0, 8, 1.0, True, "2"])
-def test_predict_top_refuses_a_k_beyond_the_classes(k):
-    with pytest.raises(ValueError, match=r"^Model\.predict_top: k must be an integer in 1\.\.7"):
+@pytest.mark.parametrize(
+    ("k", "error"),
+    [(0, ValueError), (8, ValueError), (1.0, TypeError), (True, TypeError), ("2", TypeError)],
+)
+def test_predict_top_refuses_a_k_beyond_the_classes(k, error):
+    with pytest.raises(error, match=r"^Model\.predict_top: k must be an integer in 1\.\.7"):
         _model().predict_top(np.ones((2, 5)), k=k)
 
 
@@ -72,3 +76,45 @@ def test_map_logits_refuses_a_row_that_overflows_before_its_head_sees_it():
     with pytest.raises(InputOverflowError, match=r"^ranks: X row 4 must give finite logits"):
         model.map_logits(X, lambda z: seen.append(len(z)) or z, batch_size=3, where="ranks")
     assert seen == [3]  # the first batch only
+
+
+def test_predict_top_names_the_class_predict_names():
+    # ranked by rounded probabilities, logits [0, 1e-8] were a tie (softmax 0.5, 0.5) and named
+    # class 0 where predict, ranking the logits, named class 1; an underflow to 0 tied a logit
+    # of -200 with one of -300
+    network = nn.Sequential(nn.Linear(1, 3, rng=0))
+    network.named_params()["0.W"][...] = 0.0
+    network.named_params()["0.b"][...] = [0.0, 1e-8, -300.0]
+    model = Model(network, ["a", "b", "c"])
+    index, p = model.predict_top(np.zeros((1, 1)), k=2)
+    assert model.classes[index[0, 0]] == model.predict(np.zeros((1, 1)))[0] == "b"
+    np.testing.assert_array_equal(index, [[1, 0]])
+    np.testing.assert_array_equal(p, model.predict_proba(np.zeros((1, 1)))[:, [1, 0]])
+    network.named_params()["0.b"][...] = [0.0, -300.0, -200.0]
+    index, p = model.predict_top(np.zeros((1, 1)), k=3)
+    np.testing.assert_array_equal(index, [[0, 2, 1]])
+
+
+@pytest.mark.parametrize(
+    ("head", "error", "match"),
+    [
+        (lambda z: z.max(), TypeError, r"an ndarray of the batch's 2 rows; got float32"),
+        (lambda z: z[:1, 0], ValueError, r"an array of the batch's 2 rows; got shape \(1,\)"),
+        (lambda z: list(z[:, 0]), TypeError, r"an ndarray of the batch's 2 rows; got list"),
+        (lambda z: None, TypeError, r"an ndarray of the batch's 2 rows; got NoneType"),
+        (
+            lambda z: z.argmax(axis=1) if z[0, 0] > -1e9 and len(z) == 2 else z.max(axis=1),
+            ValueError,
+            r"rows of one shape and dtype for every batch; got float32 of shape \(\) a row after",
+        ),
+    ],
+    ids=["scalar", "one-row", "list", "none", "ints-then-floats"],
+)
+def test_map_logits_refuses_a_head_result_that_is_not_its_batch_rows(head, error, match):
+    with pytest.raises(error, match=r"^Model\.map_logits: head must return " + match):
+        _model().map_logits(np.ones((3, 5)), head, batch_size=2)
+
+
+def test_map_logits_refuses_a_head_that_is_not_callable():
+    with pytest.raises(TypeError, match=r"^Model\.map_logits: head must be callable; got int"):
+        _model().map_logits(np.ones((3, 5)), 3)

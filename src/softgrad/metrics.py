@@ -227,9 +227,11 @@ def log_loss(y_true: Any, probs: Any) -> float:
 
 
 def checked_k(k: Any, limit: int, where: str, of: str) -> int:
-    """``k`` of a top-k call as an int, refused unless it is an integer in 1..``limit`` (how
-    many ``of`` there are to rank)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= limit:
+    """``k`` of a top-k call as an int: TypeError unless it is an integer (bool is not),
+    ValueError unless it is in 1..``limit`` (how many ``of`` there are to rank)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{where}: k must be an integer in 1..{limit} ({of}); got {k!r}")
+    if not 1 <= k <= limit:
         raise ValueError(f"{where}: k must be an integer in 1..{limit} ({of}); got {k!r}")
     return int(k)
 
@@ -269,6 +271,10 @@ def top_k(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     if scores.ndim != 2:
         raise ValueError(f"top_k: scores must be 2-D (N, C); got shape {scores.shape}")
     n_rows, n_cols = scores.shape
+    if n_cols == 0:
+        raise ValueError(
+            f"top_k: scores must have at least one column to rank; got shape {scores.shape}"
+        )
     k = checked_k(k, n_cols, "top_k", "the columns")
     if scores.dtype.kind == "f":
         nan_rows = np.flatnonzero(np.isnan(scores).any(axis=1))

@@ -303,6 +303,12 @@ class Model:
         batches come in order, so a head may count the rows it has seen. ``where`` starts the
         messages of its errors.
 
+        The logits a head is given are one buffer, written again by the next batch: a head
+        that keeps them (rather than what it computes from them) must keep a copy. A head
+        that returns anything but an array of its batch's rows, of one shape and dtype for
+        every batch, is refused (a scalar was broadcast over the batch, the floats of a
+        later batch cut to the first batch's ints).
+
         Example
         -------
         >>> from softgrad.nn import build_mlp
@@ -312,6 +318,8 @@ class Model:
         >>> bool(np.array_equal(model.classes[top], model.predict(X)))
         True
         """
+        if not callable(head):
+            raise TypeError(f"{where}: head must be callable; got {type(head).__name__}")
         return self._map_batches(X, batch_size, where, head)
 
     def predict(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
@@ -341,8 +349,9 @@ class Model:
 
 
 def ranked_rows(logits: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` most probable classes of each row of ``logits`` (N, C), most probable first,
-    ties in class order, and their probabilities: a structured array of N records, fields
+    """The ``k`` most probable classes of each row of ``logits`` (N, C), most probable first
+    (by the logits, as :meth:`Model.predict` takes the most probable), ties in class order,
+    and their probabilities: a structured array of N records, fields
     ``index`` (intp) and ``p`` (the logits' dtype), each of k values: one array, as
     :meth:`Model.map_logits` joins a head's batches.
 
@@ -352,7 +361,11 @@ def ranked_rows(logits: np.ndarray, k: int) -> np.ndarray:
     >>> rows["index"], rows["p"].round(3)
     (array([[1, 2]]), array([[0.468, 0.468]]))
     """
-    index, p = top_k(softmax(logits, axis=-1), k)
+    # ranked by the logits, as predict ranks them (softmax keeps their order): ranked by the
+    # probabilities, logits [0, 1e-8] rounded to a tie and named class 0 where predict named
+    # class 1, and an underflow to 0 tied a logit of -200 with one of -300
+    index, _ = top_k(logits, k)
+    p = np.take_along_axis(softmax(logits, axis=-1), index, axis=1)
     rows = np.empty(len(p), dtype=[("index", np.intp, (k,)), ("p", p.dtype, (k,))])
     rows["index"], rows["p"] = index, p
     return rows

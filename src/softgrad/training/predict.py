@@ -383,7 +383,7 @@ def predict_batches(
     fits = input_dtype(checked)
     if finite is None and fits is not None:  # no batch is checked: the whole X, first
         check_fits_rows(X, fits, where)
-    return _run_batches(model, X, batch_size, prepare, head, finite, fits)
+    return _run_batches(model, X, batch_size, prepare, head, finite, fits, where)
 
 
 def _run_batches(
@@ -394,23 +394,50 @@ def _run_batches(
     head: Callable[[np.ndarray], np.ndarray] | None,
     finite: str | None = None,
     fits: np.dtype | None = None,
+    where: str = "predict_batches",
 ) -> np.ndarray:
     """:func:`predict_batches` on ``X`` already checked by :func:`check_inputs`; ``finite``:
     the name under which each batch's finite check runs (``check_inputs(finite=False)``), or
     None when ``X`` needs none here; ``fits``: the dtype each batch must fit, checked with
-    its finite check (``check_inputs(fits=False)``)."""
+    its finite check (``check_inputs(fits=False)``). Each head's result is checked
+    (:func:`_head_result`), named by ``where``."""
     out = None
     copies = prepare is not None or not isinstance(X, np.ndarray)
     forward = BatchForward(model, X.shape[0], batch_size, finite, copies, fits)
     with eval_mode(model), forward:
         for rows in batch_slices(X.shape[0], batch_size):
             # in a function of its own: the batch is gone before the next one is made
+            n_rows = min(rows.stop, X.shape[0]) - rows.start
             result = _batch_result(forward, X, rows, prepare, head)
+            result = _head_result(result, n_rows, out, where)
             if out is None:
                 out = np.empty((X.shape[0], *result.shape[1:]), dtype=result.dtype)
             out[rows] = result
     assert out is not None  # batch_slices gives one batch at least (an empty one for N == 0)
     return out
+
+
+def _head_result(result: Any, n_rows: int, out: np.ndarray | None, where: str) -> np.ndarray:
+    """A head's result for a batch of ``n_rows`` rows, refused unless it is an array of them,
+    of the shape and dtype of the first batch's (``out``, None for the first): a scalar was
+    broadcast over the batch, a float cut to the first batch's ints, without a word."""
+    if not isinstance(result, np.ndarray):
+        raise TypeError(
+            f"{where}: head must return an ndarray of the batch's {n_rows} rows; got "
+            f"{type(result).__name__}"
+        )
+    if result.ndim == 0 or result.shape[0] != n_rows:
+        raise ValueError(
+            f"{where}: head must return an array of the batch's {n_rows} rows; got shape "
+            f"{result.shape}"
+        )
+    if out is not None and (result.shape[1:] != out.shape[1:] or result.dtype != out.dtype):
+        raise ValueError(
+            f"{where}: head must return rows of one shape and dtype for every batch; got "
+            f"{result.dtype} of shape {result.shape[1:]} a row after {out.dtype} of shape "
+            f"{out.shape[1:]}"
+        )
+    return result
 
 
 def _batch_result(
@@ -489,4 +516,6 @@ def predict_proba(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.n
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
     fits = input_dtype(model)  # checked with the finite check: ndarray rows
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused by the head
-        return _run_batches(logits_network(model), X, batch_size, None, head, finite, fits)
+        return _run_batches(
+            logits_network(model), X, batch_size, None, head, finite, fits, "predict_proba"
+        )
