@@ -31,7 +31,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="array files or images")
-    p.add_argument("--top", type=positive_int, default=1, help="show the K most probable classes")
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=1,
+        help="show the K most probable classes (every class when K is more than their number)",
+    )
     p.add_argument(
         "--invert",
         choices=INVERT_CHOICES,
