@@ -22,6 +22,20 @@ class TenfoldCE(nn.CrossEntropyLoss):
         return 10.0 * super().backward(grad_y, input_grad)
 
 
+class Tenfold:
+    """A mixin scaling a loss's forward and backward by ten."""
+
+    def forward(self, logits, target):
+        return 10.0 * super().forward(logits, target)
+
+    def backward(self, grad_y=None, input_grad=True):
+        return 10.0 * super().backward(grad_y, input_grad)
+
+
+class MixedIn(Tenfold, nn.CrossEntropyLoss):
+    """The mixin listed before the base class: its methods are the loss's."""
+
+
 class OwnFused(TenfoldCE):
     """A subclass that brings its own forward_backward too: that one is the loss."""
 
@@ -52,12 +66,13 @@ def _by_hand(loss, X, y):
     return net.layers[0].params["W"]
 
 
-def test_fit_trains_the_subclass_loss():
-    W_fit, X, y = _weights(TenfoldCE())
+@pytest.mark.parametrize("tenfold", [TenfoldCE, MixedIn], ids=["subclass", "mixin"])
+def test_fit_trains_the_subclass_loss(tenfold):
+    W_fit, X, y = _weights(tenfold())
     W_plain, _, _ = _weights(nn.CrossEntropyLoss())
     assert np.abs(W_fit - W_plain).max() > 1e-2  # ten times the gradient moved it elsewhere
     tol = 64 * np.finfo(np.float32).eps
-    np.testing.assert_allclose(W_fit, _by_hand(TenfoldCE(), X, y), rtol=tol, atol=tol)
+    np.testing.assert_allclose(W_fit, _by_hand(tenfold(), X, y), rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize(
@@ -66,9 +81,10 @@ def test_fit_trains_the_subclass_loss():
         (nn.CrossEntropyLoss(), False),
         (TenfoldCE(), True),
         (OwnFused(), False),
+        (MixedIn(), True),
         (nn.LogisticLoss(), False),
     ],
-    ids=["base", "own-methods", "own-fused-too", "logistic"],
+    ids=["base", "own-methods", "own-fused-too", "mixin", "logistic"],
 )
 def test_which_losses_keep_their_fused_step(loss, expected):
     assert overridden_below(loss, "forward_backward") is expected

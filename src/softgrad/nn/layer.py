@@ -181,10 +181,12 @@ def overridden_below(
     cls = type(layer)
     known = _OVERRIDDEN.get((cls, fused))
     if known is None:
+        # a method found before fused's owner in the MRO is not the one fused belongs with:
+        # a subclass's own, or a mixin's listed before the base (class L(Mixin, Base))
+        mro = cls.__mro__
         owner = _definer(cls, fused)
-        definers = [_definer(cls, name) for name in names]
         known = owner is not object and any(
-            definer is not owner and issubclass(definer, owner) for definer in definers
+            mro.index(_definer(cls, name)) < mro.index(owner) for name in names
         )
         _OVERRIDDEN[(cls, fused)] = known
     return known
