@@ -103,3 +103,48 @@ def test_text_from_surrogates_and_back():
     # in this process's encoding a name and its text are one round trip apart
     for text in ["café.csv", "plain.npz", "猫/x.csv"]:
         assert as_text(as_file_name(text)) == text
+
+
+@pytest.fixture(scope="module")
+def latin1_locale(tmp_path_factory):
+    """A Latin-1 locale built with localedef into a temporary LOCPATH (skipped where the
+    machine cannot build one)."""
+    folder = tmp_path_factory.mktemp("locales")
+    name = "en_US.ISO-8859-1"
+    try:
+        built = subprocess.run(
+            ["localedef", "-i", "en_US", "-f", "ISO-8859-1", str(folder / name)],
+            capture_output=True,
+            timeout=60,
+        )
+    except FileNotFoundError:
+        pytest.skip("no localedef on this machine")
+    if not (folder / name).is_dir():
+        pytest.skip(f"localedef could not build {name}: {built.stderr.decode(errors='replace')}")
+    return {"LOCPATH": str(folder), "LC_ALL": name, "PYTHONUTF8": "0"}
+
+
+def test_a_latin1_locale_keeps_the_names_python_read(latin1_locale, tmp_path):
+    # only an ASCII file-system encoding reads a UTF-8 name as surrogates; reading a Latin-1
+    # name's one byte as UTF-8 made Échelle into '\udcc9chelle', "not FILE.py:CLASS"
+    env = {**os.environ, **latin1_locale, "PYTHONPATH": str(SRC)}
+    probe = [sys.executable, "-c", "import sys; print(sys.getfilesystemencoding())"]
+    assert subprocess.run(probe, env=env, capture_output=True, text=True).stdout.strip() in (
+        "iso8859-1",
+        "latin-1",
+    )
+    (tmp_path / "layer_e.py").write_bytes(
+        "class Échelle:\n"
+        "    def forward(self, x):\n        return 3 * x\n"
+        "    def backward(self, g):\n        return 3 * g\n".encode()  # Python source is UTF-8
+    )
+    target = os.fsencode("layer_e.py:") + "Échelle".encode("latin-1")
+    done = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"softgrad", b"gradcheck", target, b"--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["name"] == "Échelle"

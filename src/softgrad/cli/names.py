@@ -10,20 +10,32 @@ JSON can carry. :func:`as_text` reads a name's bytes as UTF-8 (what the name spe
 
 from __future__ import annotations
 
+import codecs
 import os
+import sys
 
 __all__ = ["as_file_name", "as_text", "json_text"]
 
 
+def _ascii_file_system() -> bool:
+    """Whether Python reads file names as ASCII (``LC_ALL=C PYTHONUTF8=0``): the one encoding
+    in which a UTF-8 name arrives as surrogates. Under any other (UTF-8, Latin-1 ...) Python
+    has read the name as its locale spells it, and it is left so."""
+    return codecs.lookup(sys.getfilesystemencoding()).name == "ascii"
+
+
 def as_text(name: str) -> str:
-    """``name``'s bytes in the file system read as UTF-8: the text it spells, bytes that are not
-    UTF-8 left as surrogates. The same text whatever the locale the name was read in.
+    """``name`` as the text it spells: under an ASCII file-system encoding, its bytes read as
+    UTF-8 (bytes that are not UTF-8 left as surrogates); under any other, as Python read it
+    (a Latin-1 locale's ``Échelle`` was made into a surrogate by reading its one byte as UTF-8).
 
     Example
     -------
     >>> as_text("caf\\u00e9.csv") == "café.csv"
     True
     """
+    if not _ascii_file_system():
+        return name
     try:
         raw = os.fsencode(name)
     except UnicodeEncodeError:  # text the file system's encoding cannot spell: text already
@@ -42,6 +54,8 @@ def as_file_name(text: str) -> str:
     >>> as_text(as_file_name("café.csv")) == "café.csv"
     True
     """
+    if not _ascii_file_system():
+        return text
     try:
         return os.fsdecode(text.encode("utf-8", "surrogateescape"))
     except UnicodeEncodeError:  # a surrogate outside the escaped bytes: not a file name's
