@@ -963,3 +963,25 @@ def test_a_softmax_over_the_batch_is_refused_on_load(tmp_path, rng, layer, name,
         f"sample's own values; got {axis}, the batch (each answer would depend on the rows "
         "predicted with it)"
     )
+
+
+def test_a_checkpoint_header_is_bounded_as_resume_reads_it(tmp_path, monkeypatch):
+    # a checkpoint holds every Dropout layer's random state for every rank: past the model
+    # file's bound in a big data-parallel run, which save_checkpoint wrote and resume refused
+    from softgrad.serialization import npz
+
+    monkeypatch.setattr(npz, "MAX_HEADER_OBJECTS", 100)
+    monkeypatch.setattr(npz, "MAX_CHECKPOINT_OBJECTS", 1000)
+    monkeypatch.setitem(npz._MAX_OBJECTS, "model", 100)
+    monkeypatch.setitem(npz._MAX_OBJECTS, "checkpoint", 1000)
+    states = {"rngs": [{"state": {}} for _ in range(250)]}  # 500 objects: a checkpoint's
+    write_npz(tmp_path / "ck.npz", {}, states, kind="checkpoint")
+    assert read_npz(tmp_path / "ck.npz", kind="checkpoint")[1] == states
+    too_many = {"rngs": [{"state": {}} for _ in range(600)]}
+    with pytest.raises(ValueError, match=r"header must hold at most 1000 JSON objects, as resume"):
+        write_npz(tmp_path / "big.npz", {}, too_many, kind="checkpoint")
+    assert not (tmp_path / "big.npz").exists()
+    monkeypatch.setattr(npz, "MAX_CHECKPOINT_OBJECTS", 10**9)  # written past save's check
+    write_npz(tmp_path / "big.npz", {}, too_many, kind="checkpoint")
+    with pytest.raises(ModelFileError, match=r"__meta__ must hold at most 1000 JSON objects"):
+        read_npz(tmp_path / "big.npz", kind="checkpoint")

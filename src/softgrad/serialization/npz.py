@@ -33,6 +33,7 @@ __all__ = [
     "FORMAT",
     "JSON_SCALARS",
     "KINDS",
+    "MAX_CHECKPOINT_OBJECTS",
     "MAX_HEADER_DEPTH",
     "MAX_HEADER_OBJECTS",
     "MAX_INT_DIGITS",
@@ -63,10 +64,11 @@ _TOO_DEEP = (
 #: header is parsed: a 106 KB file inflating to 35 MB of a million layers took 13 s and 470 MB
 #: to read before the layer count refused it.
 MAX_HEADER_OBJECTS = 200_000
-_TOO_MANY_OBJECTS = (
-    f"{META_KEY} must hold at most {MAX_HEADER_OBJECTS} JSON objects; got more (the file is "
-    "damaged or was not written by softgrad)"
-)
+#: A checkpoint's: its state holds the random state of every layer drawing one (Dropout) for
+#: every rank of a data-parallel run, two objects each, beside a model's. write_npz refuses a
+#: checkpoint beyond it, so that no run writes one its resume refuses.
+MAX_CHECKPOINT_OBJECTS = 2_000_000
+_MAX_OBJECTS = {"model": MAX_HEADER_OBJECTS, "checkpoint": MAX_CHECKPOINT_OBJECTS}
 #: The most digits an integer in the header may have: Python's default limit on converting
 #: between int and str (sys.int_info.default_max_str_digits). A fixed number, not the running
 #: process's setting, so a file one process writes every other one reads.
@@ -125,6 +127,15 @@ def write_npz(
             )
         payload[name] = array
     text = json_text(header)
+    if kind == "checkpoint":  # write_model checks a model's with its other checks
+        try:
+            parse_header(text, MAX_CHECKPOINT_OBJECTS)
+        except _TooManyObjects:
+            raise ValueError(
+                f"{where}: a checkpoint's header must hold at most {MAX_CHECKPOINT_OBJECTS} "
+                "JSON objects, as resume reads it; this one would hold more (its layers' random "
+                "states for every rank)"
+            ) from None
     payload[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     with atomic_write(path, where) as f:
         _savez(f, payload)
@@ -158,10 +169,15 @@ def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]
         raise _fail(where, f"file has no {META_KEY} entry: not a softgrad file (a plain .npz?)")
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise _fail(where, f"{META_KEY} must be a 1-D uint8 array; got {raw.dtype} {raw.shape}")
+    limit = _MAX_OBJECTS.get(kind, MAX_HEADER_OBJECTS)
     try:
-        meta = parse_header(raw.tobytes().decode("utf-8"))
+        meta = parse_header(raw.tobytes().decode("utf-8"), limit)
     except _TooManyObjects:
-        raise _fail(where, _TOO_MANY_OBJECTS) from None
+        raise _fail(
+            where,
+            f"{META_KEY} must hold at most {limit} JSON objects; got more (the file is "
+            "damaged or was not written by softgrad)",
+        ) from None
     except _RepeatedKey as exc:
         raise _fail(
             where,
@@ -208,9 +224,9 @@ class _TooManyObjects(ValueError):
     pass
 
 
-def parse_header(text: str) -> Any:
+def parse_header(text: str, max_objects: int = MAX_HEADER_OBJECTS) -> Any:
     """The JSON header ``text``, parsed; ValueError subclasses for a key given twice in an
-    object (``_RepeatedKey``), more than ``MAX_HEADER_OBJECTS`` objects (``_TooManyObjects``,
+    object (``_RepeatedKey``), more than ``max_objects`` objects (``_TooManyObjects``,
     raised as the parser reaches the one too many) and an integer beyond ``MAX_INT_DIGITS``
     digits (``_LongInt``)."""
     count = 0
@@ -220,7 +236,7 @@ def parse_header(text: str) -> Any:
         # edited by hand could say two things and be read as one
         nonlocal count
         count += 1
-        if count > MAX_HEADER_OBJECTS:
+        if count > max_objects:
             raise _TooManyObjects()
         obj = dict(pairs)  # one pass in C; a key given twice is looked for only then
         if len(obj) != len(pairs):
