@@ -113,3 +113,24 @@ def test_a_quote_inside_an_unquoted_header_cell_is_text(tmp_path, engine, later)
     assert table.lines.tolist() == list(range(2, 2 + n_rows))
     assert table.X.shape == (n_rows, 2)
     assert table.y.tolist() == ["0", "0", "0", *(['7"'] if later else []), "1"]
+
+
+def test_a_quote_inside_an_unquoted_header_cell_reads_the_header_alone(tmp_path):
+    # the header joined every line after a,size",label up to the end of the file (no other
+    # odd quote) and parsed them to find its row's end: 1.7 GB held for a 93 MB file
+    import tracemalloc
+
+    from softgrad.datasets.csv import _read_header
+
+    path = tmp_path / "stray.csv"
+    path.write_bytes(b'a,size",label\n' + b"1,2,0\n" * 400_000)  # 2.4 MB
+    with open(path, "rb") as f:
+        tracemalloc.start()
+        try:
+            cells, n_columns, first_data_line = _read_header(f, "t", "required")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert f.tell() == len(b'a,size",label\n')
+    assert (cells, n_columns, first_data_line) == (["a", 'size"', "label"], 3, 2)
+    assert peak < 100_000, f"{peak} bytes held to read a {path.stat().st_size}-byte file's header"

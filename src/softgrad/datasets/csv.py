@@ -344,11 +344,9 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
     raw = f.readline()
     while mode == "auto" and raw and not raw.strip():
         start, line, raw = f.tell(), line + 1, f.readline()
-    raw, opened = _quoted_lines_joined(f, raw, line)
-    text = decode(raw, where, start, "utf-8-sig", first_line=line)
-    reader = csv.reader(io.StringIO(text))
-    cells = next(checked_rows(reader, where), None)
-    raw = _first_row(f, raw, start, reader.line_num, opened, where)
+    lines = _HeaderLines(f, raw, start, line, where)
+    cells = lines.first_row()
+    raw = lines.taken()
     if mode == "auto" and not raw:
         return None, 0, line  # an empty file, or only blank lines: an empty table
     if cells is None or not any(h.strip() for h in cells):
@@ -377,47 +375,68 @@ def _read_header(f: BinaryIO, where: str, mode: str) -> tuple[list[str] | None, 
     return cells, len(cells), line + raw.count(b"\n")
 
 
-def _quoted_lines_joined(f: BinaryIO, raw: bytes, line: int) -> tuple[bytes, int | None]:
-    """The header line ``raw`` (line ``line``) and, while its quotes are odd in number (a
-    quoted cell may run on), the lines after it; and the line of the quote left open when the
-    file ends with them odd (None when they are even).
+class _HeaderLines:
+    """The lines of a CSV file from its header line on, decoded for the csv module one at a time
+    as it asks for them, so that it takes the header's row and nothing after it.
 
-    The quotes are counted once per line read, their parity kept (recounting the lines read so
-    far after each one was quadratic: 58 s for a 1 MB file after ``a,"b,label``).
+    A quote opens a quoted cell only at a cell's start (``size"`` is text), so only the csv
+    module knows where the header's row ends. Joining the lines after it while the file's
+    quotes were odd in number dropped the rows up to the next odd quote (a ``12"`` cell), and
+    then held the whole rest of a file without one (1.7 GB for 93 MB). Read a line at a time,
+    the header holds its own lines: one, or those of a quoted cell running on, which the csv
+    module's field limit bounds. The quotes are counted once a line, their parity kept, so
+    that a quote the file never closes is named by its line.
     """
-    quotes, opened, parts = raw.count(b'"'), line, [raw]
-    while quotes % 2:
-        more = f.readline()
-        if not more:
-            return b"".join(parts), opened
-        line, found = line + 1, more.count(b'"')
-        if found % 2:  # the last quote of this line is the one left open
-            opened = line
-        quotes += found
-        parts.append(more)
-    return b"".join(parts), None
 
+    def __init__(self, f: BinaryIO, raw: bytes, start: int, line: int, where: str) -> None:
+        self.f, self.where = f, where
+        self.parts: list[bytes] = []
+        self.offset, self.line = start, line
+        self.quotes, self.opened = 0, line
+        self.pending: bytes | None = raw
+        self.ended = False
 
-def _first_row(
-    f: BinaryIO, raw: bytes, start: int, rows_lines: int, opened: int | None, where: str
-) -> bytes:
-    """The lines of ``raw`` (read from byte ``start``) that the csv module's first row took,
-    ``rows_lines`` of them; ``f`` is put back after them. A quote inside an unquoted cell is
-    text (``size"``), so the lines joined after it are data: they were dropped without a word
-    when the next odd quote was in a row (``12"``), and a file without one was refused. Its
-    first row running on to the end of the file is a quoted cell the file never closes."""
-    if rows_lines >= raw.count(b"\n") + (not raw.endswith(b"\n")):  # it took every line
-        if opened is not None and rows_lines > 1:
+    def __iter__(self) -> _HeaderLines:
+        return self
+
+    def __next__(self) -> str:
+        raw = self.f.readline() if self.pending is None else self.pending
+        if not raw:
+            self.ended = True
+            raise StopIteration
+        first = self.pending is not None
+        self.pending = None
+        text = decode(raw, self.where, self.offset, "utf-8-sig" if first else "utf-8", self.line)
+        found = raw.count(b'"')
+        if found % 2:  # the last quote of this line is the one left open, or the one closing
+            self.opened = self.line
+        self.quotes += found
+        self.parts.append(raw)
+        self.offset += len(raw)
+        self.line += 1
+        return text
+
+    def first_row(self) -> list[str] | None:
+        """The csv module's first row (None for no line); ``f`` is left after its lines. A
+        quoted cell the file never closes (or does not close within the csv module's field
+        limit) is refused by the line of its quote."""
+        reader = csv.reader(self)
+        try:
+            cells = next(checked_rows(reader, self.where), None)
+        except DataFormatError:
+            if self.quotes % 2 == 0:
+                raise
+            cells, self.ended = None, True
+        if self.ended and self.quotes % 2 and len(self.parts) > 1:
             raise DataFormatError(
-                f"{where}: header must close its quoted cells; got a double quote on line "
-                f"{opened} that the file never closes: close it or remove it"
+                f"{self.where}: header must close its quoted cells; got a double quote on line "
+                f"{self.opened} that the file never closes: close it or remove it"
             )
-        return raw
-    end = -1
-    for _ in range(rows_lines):
-        end = raw.index(b"\n", end + 1)
-    f.seek(start + end + 1)
-    return raw[: end + 1]
+        return cells
+
+    def taken(self) -> bytes:
+        """The bytes of the lines the header's row took."""
+        return b"".join(self.parts)
 
 
 def _count_lines(f: BinaryIO) -> int:
