@@ -62,3 +62,19 @@ def test_a_backward_replaced_on_the_instance_is_read_as_it_is():
     # float32 sums of two products: within a few ulps of the terms' size, not of the result
     scale = 3 * np.abs(W).sum(axis=1).max()
     np.testing.assert_allclose(grad_x, 3 * np.ones((1, 2)) @ W.T, atol=4 * 2**-23 * scale, rtol=0)
+
+
+def test_a_backward_without_a_signature_is_given_input_grad():
+    # a callable inspect cannot read (a C function, a compiled one) is called as every
+    # softgrad layer's backward is: grad_y and input_grad
+    class NoSignature:
+        __signature__ = property(lambda self: (_ for _ in ()).throw(ValueError("none")))
+
+        def __call__(self, grad_y, input_grad=True):
+            return 4 * grad_y
+
+    layer = DoubleAsked()
+    layer.backward = NoSignature()
+    net = nn.Sequential(layer)
+    net.forward(np.ones((1, 2)))
+    np.testing.assert_array_equal(net.backward(np.ones((1, 2))), 4 * np.ones((1, 2)))

@@ -159,8 +159,11 @@ def backward_of(layer: Any, grad_y: np.ndarray, input_grad: bool) -> Any:
     own = "backward" in getattr(layer, "__dict__", ())
     takes = None if own else _TAKES_INPUT_GRAD.get(type(layer))
     if takes is None:
-        parameters = inspect.signature(layer.backward).parameters.values()
-        takes = any(
+        try:
+            parameters = inspect.signature(layer.backward).parameters.values()
+        except (TypeError, ValueError):  # a callable without a signature: as every layer's
+            parameters = None
+        takes = parameters is None or any(
             p.name == "input_grad" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters
         )
         if not own:
