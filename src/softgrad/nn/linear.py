@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import as_real_float, quiet_underflow
+from softgrad.checks import as_real_float
 from softgrad.nn.layer import Layer, Seed, as_generator, check_input_grad
 from softgrad.nn.linear_init import (
     _checked,
@@ -212,7 +212,6 @@ class Linear(LinearRows, Layer):
         """Whether the layer has a bias."""
         return "b" in self.params
 
-    @quiet_underflow
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Compute ``x @ W + b``.
 
@@ -279,7 +278,6 @@ class Linear(LinearRows, Layer):
             x = x.astype(weights.dtype)
         return x.reshape(-1, self.in_features), x.shape
 
-    @quiet_underflow
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Assign ``grads["W"]``, ``grads["b"]`` and return dL/dx.
 
