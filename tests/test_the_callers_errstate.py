@@ -72,6 +72,39 @@ def test_a_network_trains_and_predicts_with_tiny_values(kernel_lane, raising, rn
     assert softgrad.training.predict_proba(net, X).shape == (32, 3)
 
 
+OPTIMIZERS = {
+    "SGD": lambda: optim.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    "Adam": lambda: optim.Adam(lr=1e-3),
+    "AdamW": lambda: optim.AdamW(lr=1e-3, weight_decay=1e-2),
+}
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain dicts", "a Sequential's store"])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_an_optimizer_step_on_tiny_gradients_is_no_error(kernel_lane, name, packed):
+    # Adam squares a gradient of 1e-30: 0 in float32, the right second moment. Called outside
+    # fit (the README's own loop), the step raised FloatingPointError on the NumPy lane only
+    def tiny_step():
+        if packed:
+            net = nn.Sequential(nn.Linear(4, 3, rng=0))
+            params, grads = net.named_params(), net.named_grads()
+        else:
+            params = {"W": np.ones((4, 3), np.float32), "b": np.ones(3, np.float32)}
+            grads = {key: np.empty_like(value) for key, value in params.items()}
+        for grad in grads.values():
+            grad[...] = 1e-30
+        opt = OPTIMIZERS[name]()
+        for _ in range(2):
+            opt.step(params, grads)
+        return {key: value.copy() for key, value in params.items()}
+
+    expected = tiny_step()
+    with np.errstate(all="raise"):
+        got = tiny_step()
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])  # the same path, same machine
+
+
 def test_the_callers_setting_is_left_as_it_was(kernel_lane, raising):
     F.softmax(WIDE)
     nn.CrossEntropyLoss().forward(WIDE, TARGET)

@@ -18,7 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from softgrad.checks import check_fits_dtype, check_number, check_saved_state, check_stays_positive
+from softgrad.checks import (
+    check_fits_dtype,
+    check_number,
+    check_saved_state,
+    check_stays_positive,
+    quiet_underflow,
+)
 from softgrad.optim.flat import FlatState, flat_step
 from softgrad.optim.optimizer_checks import check_apart, check_roles, check_step_args, parse_entries
 
@@ -215,6 +221,7 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
     # ---- the update --------------------------------------------------------------------------
+    @quiet_underflow
     def step(self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         """Update every parameter in place from its gradient.
 
@@ -241,6 +248,11 @@ class Optimizer:
         parameters (or their step counts) one step ahead of the others. ``fit`` defers Ctrl-C
         to the end of the batch (:mod:`softgrad.training.interrupts`), and a loop of your own
         can do the same: note the signal in a handler, and raise it between two steps.
+
+        A gradient or a moment that underflows to 0 is the right update, so the step ignores
+        NumPy's underflow flag whatever the caller set (``np.seterr(all="raise")`` made Adam's
+        squared gradients of 1e-30 a FloatingPointError on the NumPy lane and not on the
+        compiled one); overflow and invalid operations keep the caller's setting.
         """
         check_roles(f"{type(self).__name__}.step", params, grads)
         if self._loaded_names_unchecked and isinstance(params, Mapping):
