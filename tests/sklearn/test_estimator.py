@@ -361,7 +361,7 @@ def test_ctrl_c_ends_training_with_a_warning_and_keeps_the_model(
         warnings.simplefilter("always")
         assert _call_through_ctrl_c(getattr(clf, method), X, y) is clf
     assert [(w.category, str(w.message)) for w in caught] == [
-        (ConvergenceWarning, "Training interrupted by user.")
+        (UserWarning, "Training interrupted by user.")
     ]
     # the interrupted epoch is not recorded; the steps taken before it are kept
     assert len(steps) == interrupted_step
@@ -387,7 +387,7 @@ def test_ctrl_c_under_early_stopping_restores_the_best_weights():
         random_state=1,
         callbacks=[interrupt_at_seven],
     )
-    with pytest.warns(ConvergenceWarning, match=r"^Training interrupted by user\.$"):
+    with pytest.warns(UserWarning, match=r"^Training interrupted by user\.$"):
         _call_through_ctrl_c(clf.fit, X, y)
     best = int(np.argmax(clf.validation_scores_))  # the first epoch with the best score
     assert len(clf.validation_scores_) == 7 and best < 6  # so restoring changes the weights

@@ -215,3 +215,20 @@ def test_changed_activation_applies_to_the_kept_weights_like_sklearn(how, solver
     np.testing.assert_allclose(
         ours.to_sklearn().predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_the_fitted_losses_are_numpy_floats_as_sklearns(early_stopping):
+    # code written for scikit-learn calls clf.loss_.item(), which a Python float has not
+    X, y = _data(3)
+    params = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    params["early_stopping"] = early_stopping
+    fitted = []
+    for cls in (SkMLP, MLPClassifier):
+        with pytest.warns(ConvergenceWarning):
+            fitted.append(cls(**params).fit(X, y))
+    sk, ours = fitted
+    assert type(ours.loss_) is type(sk.loss_) is np.float64
+    assert [type(v) for v in ours.loss_curve_] == [type(v) for v in sk.loss_curve_]
+    assert type(ours.best_loss_) is type(sk.best_loss_)
+    assert ours.loss_.item() == ours.loss_curve_[-1]

@@ -132,7 +132,8 @@ class _Record(Callback):
 
     def on_epoch_end(self, state) -> bool:
         est, logs = self.est, state.logs
-        est.loss_ = logs[self.loss_key]
+        # NumPy floats, as scikit-learn's are (clf.loss_.item() is scikit-learn users' code)
+        est.loss_ = np.float64(logs[self.loss_key])
         est.loss_curve_.append(est.loss_)
         est.n_iter_ += 1
         est.t_ += self.n_samples
@@ -141,10 +142,10 @@ class _Record(Callback):
             est.validation_scores_.append(logs["val_acc"])
             est.best_validation_score_ = self.stopping.best
         else:
-            est.best_loss_ = self.stopping.best
+            est.best_loss_ = np.float64(self.stopping.best)
         entry = {
             "epoch": len(est.loss_curve_),
-            "loss": est.loss_,
+            "loss": logs[self.loss_key],
             "val_loss": logs["val_loss"],
             "val_score": logs["val_acc"],
             "learning_rate": logs["lr"],
@@ -272,7 +273,8 @@ def train(
     except KeyboardInterrupt:
         # sklearn's rule: Ctrl-C ends training, not the program. fit's on_train_end hooks have
         # run, so under early stopping NoImprovementStopping has put the best weights back.
-        warnings.warn("Training interrupted by user.", ConvergenceWarning, stacklevel=5)
+        # A UserWarning, as scikit-learn's: a filter on ConvergenceWarning hid it, not theirs.
+        warnings.warn("Training interrupted by user.", UserWarning, stacklevel=5)
     except DivergenceError as err:
         # the rule that fired: a NaN/inf loss, or softgrad's finite rule (an exploding loss,
         # which scikit-learn's MLP does not check: the stack applies it to every fit)

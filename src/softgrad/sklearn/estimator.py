@@ -138,7 +138,7 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     (``err.reason``), the epoch and the batch; the network keeps its last good weights.
 
     Ctrl-C (KeyboardInterrupt) during ``fit`` or ``partial_fit`` ends training as in sklearn:
-    a ConvergenceWarning "Training interrupted by user.", the weights trained so far (the best
+    a UserWarning "Training interrupted by user.", the weights trained so far (the best
     epoch's under early_stopping), and the call returns the estimator. The interrupted epoch is
     not recorded in ``loss_curve_``.
 
