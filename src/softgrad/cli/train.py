@@ -87,9 +87,10 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "settings it stores: --epochs (the total, at least the epochs done; left out, the "
         "checkpoint run's total) and --patience (left out, the checkpoint's) may change; "
         "any other setting given must "
-        "equal the checkpoint's (left out, it is the checkpoint's). With the cosine schedule "
-        "the run ends at the epochs it was started with: --epochs defaults to them and any "
-        "other value is refused, since the schedule spans exactly those epochs. A checkpoint "
+        "equal the checkpoint's (left out, it is the checkpoint's). With the cosine and "
+        "step schedules the run ends at the epochs it was started with: --epochs defaults to "
+        "them and any other value is refused, since the schedule is laid out over exactly "
+        "those epochs (cosine spans them; step decays at each third of them). A checkpoint "
         "written before settings were recorded is checked against what its state proves; "
         "--activation, --batch-size, --label-smoothing (and --dropout if it has dropout) must "
         "then be given, and a note names what was used unchecked",

@@ -195,7 +195,8 @@ def make_schedule(settings: dict[str, Any], optimizer: Any) -> Any:
 # settings the run was actually trained with. Each entry says why.
 RESUME_HONOURED: dict[str, str] = {
     "epochs": "the run goes on to the new total, at least the epochs done (left out: the "
-    "checkpoint run's total; cosine schedule: see train_resume.match_checkpoint)",
+    "checkpoint run's total; cosine and step schedules: see "
+    "train_resume.match_checkpoint)",
     "patience": "early stopping is checked from the resumed epoch on; nothing in the weights, "
     "optimizer or split depends on it (left out: the checkpoint's, so the run's early "
     "stopping goes on)",

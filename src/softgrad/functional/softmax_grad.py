@@ -159,6 +159,10 @@ def log_softmax_vjp(
     instead (PyTorch's Jacobian), so a slice holding -inf differs from ``g @ J`` at those
     entries and by their g.
 
+    A finite g whose ``sum(g)`` overflows (entries near the dtype's largest value) gives -inf
+    or inf (or NaN) where the exact gradient is finite, as in PyTorch: ``g = [3e38, 3e38]`` in
+    float32 over two equal logits gives ``[-inf, -inf]`` for the exact ``[0, 0]``.
+
     Examples
     --------
     >>> import numpy as np
