@@ -208,3 +208,21 @@ def test_ctrl_c_while_the_data_is_taken_in_leaves_no_classes_behind(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         clf.partial_fit(X, y, classes=[0, 1, 2])
     assert not hasattr(clf, "classes_") and not hasattr(clf, "n_features_in_")
+
+
+def test_an_unknown_label_among_many_classes_is_named_in_a_short_message():
+    # the message listed every class: 2.4 million characters for 200,000 string classes
+    classes = np.array([f"c{i:05d}" for i in range(20_000)])
+    X = np.random.default_rng(0).standard_normal((14, 3))
+    clf = _clf(hidden_layer_sizes=(2,)).partial_fit(X[:4], classes[:4], classes=classes)
+    y = np.concatenate([classes[:2], [f"new{i:02d}" for i in range(12)]])
+    with pytest.raises(ValueError) as caught:
+        clf.partial_fit(X, y)
+    message = str(caught.value)
+    assert len(message) < 400
+    first = ", ".join(repr(str(c)) for c in classes[:10])
+    assert f"classes_ [{first}, ...] (20,000 in all); " in message
+    assert message.endswith(
+        "got ['new00', 'new01', 'new02', 'new03', 'new04', 'new05', "
+        "'new06', 'new07', 'new08', 'new09', ...] (12 in all)"
+    )

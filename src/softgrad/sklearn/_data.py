@@ -160,10 +160,18 @@ def encode_labels(y, classes) -> np.ndarray:
     unknown = classes[idx] != y
     if np.any(unknown):
         raise ValueError(
-            f"{WHERE}: y must only hold labels in classes_ {classes.tolist()!r}; "
-            f"got {np.unique(np.asarray(y)[unknown]).tolist()!r}"
+            f"{WHERE}: y must only hold labels in classes_ {_first_few(classes)}; "
+            f"got {_first_few(np.unique(np.asarray(y)[unknown]))}"
         )
     return idx
+
+
+def _first_few(values: np.ndarray, shown: int = 10) -> str:
+    """``values`` as a list for a message, its first ``shown`` and the count past those: the
+    classes of 200,000 string labels made a message of 2.4 million characters."""
+    if len(values) <= shown:
+        return repr(values.tolist())
+    return f"{repr(values[:shown].tolist())[:-1]}, ...] ({len(values):,} in all)"
 
 
 def sample_weights(est, X, y, y_idx, classes, sample_weight, incremental: bool):
