@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import weakref
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar, overload
 
 import numpy as np
@@ -147,7 +148,9 @@ def replaced_methods(layer: Any, names: tuple[str, ...] = ("forward", "backward"
     return False
 
 
-_TAKES_INPUT_GRAD: dict[type, bool] = {}
+# per-class answers, held weakly: a layer class made at run time (a notebook cell run again, a
+# search building classes) was kept for the life of the process by these caches
+_TAKES_INPUT_GRAD: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
 def backward_of(layer: Any, grad_y: np.ndarray, input_grad: bool) -> Any:
@@ -171,7 +174,7 @@ def backward_of(layer: Any, grad_y: np.ndarray, input_grad: bool) -> Any:
     return layer.backward(grad_y, input_grad=input_grad) if takes else layer.backward(grad_y)
 
 
-_OVERRIDDEN: dict[tuple[type, str], bool] = {}
+_OVERRIDDEN: weakref.WeakKeyDictionary[type, dict[str, bool]] = weakref.WeakKeyDictionary()
 
 
 def overridden_below(
@@ -182,7 +185,10 @@ def overridden_below(
     backward, whose inherited ``forward_backward`` would run the base class's loss instead).
     Read once per class."""
     cls = type(layer)
-    known = _OVERRIDDEN.get((cls, fused))
+    answers = _OVERRIDDEN.get(cls)
+    if answers is None:
+        answers = _OVERRIDDEN[cls] = {}
+    known = answers.get(fused)
     if known is None:
         # a method found before fused's owner in the MRO is not the one fused belongs with:
         # a subclass's own, or a mixin's listed before the base (class L(Mixin, Base))
@@ -191,7 +197,7 @@ def overridden_below(
         known = owner is not object and any(
             mro.index(_definer(cls, name)) < mro.index(owner) for name in names
         )
-        _OVERRIDDEN[(cls, fused)] = known
+        answers[fused] = known
     return known
 
 

@@ -9,6 +9,7 @@ its nested containers here.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -92,7 +93,8 @@ def _layer_from_spec(
         ) from None
 
 
-_TAKES_RNG: dict[type, bool] = {}
+# held weakly: a layer class made at run time is not kept for the life of the process
+_TAKES_RNG: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
 
 
 def _takes_rng(layer_cls: type[Layer]) -> bool:

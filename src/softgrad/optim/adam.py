@@ -220,7 +220,7 @@ class Adam(Optimizer):
         grad: np.ndarray,
         slots: dict[str, np.ndarray],
         scratch: list[np.ndarray],
-    ) -> Callable[[int], None]:
+    ) -> Callable[[Optimizer, int], None]:
         """The kernel seam's bound Adam update (``bind_adam_update``), as SGD's
         (:meth:`softgrad.optim.SGD._bind_update`); the learning rate read at each step."""
         if type(self)._update is not Adam._update:
@@ -228,7 +228,7 @@ class Adam(Optimizer):
         run = get_ops().bind_adam_update(
             param, grad, slots["m"], slots["v"], scratch, **self._rule()
         )
-        return lambda step: run(self.lr, step)
+        return lambda opt, step: run(opt.lr, step)
 
 
 class AdamW(Adam):

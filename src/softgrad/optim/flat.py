@@ -44,15 +44,16 @@ class FlatState:
         self.scratch = [np.empty_like(store.params) for _ in range(n_scratch)]
         self.keys = tuple(key for key, *_ in store.layout)
         # the update of the flat buffers, bound on the lane in use (Optimizer._bind_update)
-        self.update: Callable[[int], None] | None = None
+        self.update: Callable[[Any, int], None] | None = None
         self.update_ops: Any = None
 
-    def advance(self, steps: dict[str, int] | None = None) -> None:
-        """One update of the flat buffers (the bound ``update``) with the next step count; with
-        ``steps`` (the optimizer's count per key), every key is given that count too."""
+    def advance(self, opt: Any, steps: dict[str, int] | None = None) -> None:
+        """One update of the flat buffers (the bound ``update``, given ``opt``) with the next
+        step count; with ``steps`` (the optimizer's count per key), every key is given that
+        count too."""
         step = self.step + 1
         assert self.update is not None  # flat_step binds it before the first advance
-        self.update(step)
+        self.update(opt, step)
         self.step = step
         if steps is not None:
             self.write_steps(steps)
@@ -155,5 +156,5 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
     if state.update is None or state.update_ops is not ops:  # bound once (on this lane)
         state.update = opt._bind_update(store.params, store.grads, state.slots, state.scratch)
         state.update_ops = ops
-    state.advance(opt._steps)
+    state.advance(opt, opt._steps)
     return True

@@ -300,12 +300,16 @@ class Optimizer:
         grad: np.ndarray,
         slots: dict[str, np.ndarray],
         scratch: list[np.ndarray],
-    ) -> Callable[[int], None]:
-        """:meth:`_update` of these arrays as ``call(step)``, bound once for the flat buffers
-        (softgrad.optim.flat: the same arrays at every step until the state is dropped). An
-        optimizer may bind its kernel (the kernel seam's ``bind_*``); this one calls
-        :meth:`_update`, reading the hyperparameters at each call as it does."""
-        return lambda step: self._update(param, grad, step, slots, scratch)
+    ) -> Callable[[Optimizer, int], None]:
+        """:meth:`_update` of these arrays as ``call(optimizer, step)``, bound once for the flat
+        buffers (softgrad.optim.flat: the same arrays at every step until the state is
+        dropped). An optimizer may bind its kernel (the kernel seam's ``bind_*``); this one
+        calls :meth:`_update`, reading the hyperparameters at each call as it does.
+
+        The call is given the optimizer rather than holding it: the optimizer holds the flat
+        state that holds the call, and a closure over ``self`` made every trained optimizer
+        a reference cycle, its moments kept until Python's cycle collector ran."""
+        return lambda opt, step: opt._update(param, grad, step, slots, scratch)
 
     def _new_state(self, key: str, param: np.ndarray) -> dict[str, np.ndarray]:
         names = self._slot_names(self._hyper())

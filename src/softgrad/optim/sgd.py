@@ -188,7 +188,7 @@ class SGD(Optimizer):
         grad: np.ndarray,
         slots: dict[str, np.ndarray],
         scratch: list[np.ndarray],
-    ) -> Callable[[int], None]:
+    ) -> Callable[[Optimizer, int], None]:
         """The kernel seam's bound SGD update (``bind_sgd_update``): the settings fixed, as the
         flat state that holds it lasts only while they are (``Optimizer.__setattr__``); the
         learning rate read at each step. A subclass with its own :meth:`_update` keeps it."""
@@ -196,4 +196,4 @@ class SGD(Optimizer):
             return super()._bind_update(param, grad, slots, scratch)
         buf = slots.get("momentum_buffer")
         run = get_ops().bind_sgd_update(param, grad, buf, scratch, **self._rule())
-        return lambda step: run(self.lr, step == 1)
+        return lambda opt, step: run(opt.lr, step == 1)

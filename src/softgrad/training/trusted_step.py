@@ -119,7 +119,7 @@ class TrustedStep:
             bound.backward()
             if self.l2:
                 batch_loss += self.runner._penalize(self.grads, n)
-            self.state.advance()  # the per-key counts once, at close
+            self.state.advance(self.optimizer)  # the per-key counts once, at close
         # every target counts: the bound loss has no ignore_index (BoundStep.usable)
         return batch_loss, n, step.correct, n
 
