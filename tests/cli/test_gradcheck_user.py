@@ -87,6 +87,17 @@ def test_a_node_that_changes_grad_y_in_place_fails_with_exit_1(cli, nodes):
     assert "diagnosis:\n  grad_y: backward changed grad_y in place" in result.out
 
 
+def test_a_node_whose_backward_changes_x_in_place_fails_with_exit_1(cli, nodes):
+    result = cli("gradcheck", nodes("softmax_nodes.py:SoftmaxZeroesItsInput"))
+    assert result.code == 1 and result.err == "", result.err
+    rows = [line.split() for line in result.out.splitlines()]
+    assert ["x", "ok"] == [rows[3][0], rows[3][-1]]  # the gradient it returns is right
+    assert rows[4][0] == "backward_x" and "FAIL backward changed x in place" in result.out
+    assert "diagnosis:\n  backward_x: backward changed x in place" in result.out
+    report = cli("gradcheck", nodes("softmax_nodes.py:SoftmaxZeroesItsInput"), "--json").json()
+    assert report["ok"] is False and report["mistakes"] == ["x_modified"]
+
+
 def test_shape_args_and_seed(cli, nodes):
     as_list = cli(
         "gradcheck", nodes("linear_nodes.py:Linear"), "--args", "[3, 2]", "--shape", "5,3"
@@ -182,7 +193,8 @@ SOFTMAX_CLASSES = (
     "Softmax, SoftmaxAliased, SoftmaxDiagonal, SoftmaxDiagonalInPlace, SoftmaxInPlace, "
     "SoftmaxInputForUpstream, SoftmaxNoShift, SoftmaxNoUpstream, SoftmaxOverwritesOutput, "
     "SoftmaxPurePython, SoftmaxReturnsJacobian, SoftmaxShiftsInPlace, SoftmaxSignFlipped, "
-    "SoftmaxSumOverBatch, SoftmaxSummedOverAnotherAxis, SoftmaxTimesTwo, SoftmaxWithInput"
+    "SoftmaxSumOverBatch, SoftmaxSummedOverAnotherAxis, SoftmaxTimesTwo, SoftmaxWithInput, "
+    "SoftmaxZeroesItsInput"
 )
 
 

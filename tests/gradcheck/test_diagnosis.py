@@ -594,6 +594,42 @@ def test_a_forward_that_changes_x_in_place_fails_even_with_the_right_gradient(ga
     assert "z = x - x.max(...), not x -= ..." in result.diagnosis
 
 
+def test_a_backward_that_changes_x_in_place_fails_even_with_the_right_gradient(gallery, rng):
+    # forward kept self.x = x, backward zeroed self.x: the caller's array, the layer below's output
+    x = rng.standard_normal((N, C))
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxZeroesItsInput"), x, rng=rng)
+    assert result.failed() == ["backward_x"] and result.mistakes == ("x_modified",), str(result)
+    assert result.diagnosis.startswith("backward_x: backward changed x in place (self.x *= 0")
+    assert "rebind it (self.x = None), not self.x *= 0" in result.diagnosis
+    assert x.any()  # the check ran on copies: the user's x is as it was
+
+
+def test_x_changed_by_forward_and_by_backward_is_one_mistake_told_twice(rng):
+    class DoublesThenZeroes:
+        def forward(self, x):
+            self.x = x
+            x *= 2  # the caller's array, changed
+            return x.copy()
+
+        def backward(self, g):
+            self.x *= 0  # and changed again
+            return 2 * g
+
+    result = gradcheck(DoublesThenZeroes(), rng.standard_normal((N, C)), rng=rng)
+    assert result.failed() == ["forward_x", "backward_x"], str(result)
+    assert result.mistakes == ("x_modified",), str(result)
+    assert "\nbackward_x: backward changed x in place" in result.diagnosis
+
+
+def test_a_vjp_that_changes_x_in_place_fails(rng):
+    def vjp(x, g):
+        x[...] = np.cos(x)
+        return g * x
+
+    result = gradcheck(np.sin, rng.standard_normal((N, C)), vjp=vjp, rng=rng)
+    assert result.failed() == ["backward_x"] and result.mistakes == ("x_modified",), str(result)
+
+
 def test_a_vjp_that_changes_g_in_place_fails(rng):
     def vjp(x, g):
         g *= np.cos(x)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.gradcheck.diagnosis import forward_not_finite
-from softgrad.gradcheck.evidence import FORWARD_X, GRAD_Y, OUTPUT, Run, diagnose_run
+from softgrad.gradcheck.evidence import BACKWARD_X, FORWARD_X, GRAD_Y, OUTPUT, Run, diagnose_run
 from softgrad.gradcheck.finite_differences import central_differences
 from softgrad.gradcheck.hints import gradient_problem
 from softgrad.gradcheck.precision import (
@@ -134,9 +134,11 @@ def gradcheck(
     beyond 5% of the largest right entry), no mistake is named; where every right entry of a
     quantity is below atol (a saturated softmax), a note says that a pass says little.
 
-    forward must leave x, and backward grad_y, as they were given: the caller's array is read
-    again by whatever else needs it. A forward that changes x in place (``x -= x.max(...)``)
+    forward must leave x, and backward x and grad_y, as they were given: the caller's array is
+    read again by whatever else needs it. A forward that changes x in place (``x -= x.max(...)``)
     fails an extra check named ``"forward_x"`` (mistake ``"x_modified"``), a backward that
+    changes x (through the cache forward kept: ``self.x = x`` then ``self.x *= 0``; a vjp that
+    changes its x) one named ``"backward_x"`` (also ``"x_modified"``), a backward that
     changes grad_y (``grad_y *= s``) one named ``"grad_y"`` (``"grad_y_modified"``), and a
     node's backward that changes the array its forward returned (``self.s *= ...; return
     self.s``: the caller's probabilities) one named ``"output"`` (``"output_modified"``), even
@@ -326,6 +328,8 @@ def _check(
             checks.append(compare(name, run.raws.get(name), run.numerics[name], atol, rtol))
     if not np.array_equal(given_x, x64, equal_nan=True):
         checks.append(failed_check(FORWARD_X, x64.shape, "forward changed x in place"))
+    if runner.x_changed:
+        checks.append(failed_check(BACKWARD_X, x64.shape, "backward changed x in place"))
     if y.ndim and not np.array_equal(given_g, g):
         checks.append(failed_check(GRAD_Y, g.shape, "backward changed grad_y in place"))
     if runner.output_changed:

@@ -1,7 +1,7 @@
 """From a failed check's run to the diagnosis: the evidence for every wrong quantity (the
 recognised forward, the tolerance to match mistakes at, the other quantities' right gradients),
 handed to :func:`softgrad.gradcheck.diagnosis.diagnose`; and the checks that forward left x,
-and backward grad_y and forward's output, as they were given."""
+and backward x, grad_y and forward's output, as they were given."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from softgrad.gradcheck.user_objects import NodeRunner
 
 GRAD_Y = "grad_y"  # the check that backward left its argument as it was given
 FORWARD_X = "forward_x"  # the check that forward left its argument as it was given
+BACKWARD_X = "backward_x"  # the check that backward left forward's argument as forward left it
 OUTPUT = "output"  # the check that a node's backward left forward's output as it was returned
 # check name -> (diagnosis line, mistake key) for an argument changed in place
 IN_PLACE = {
@@ -28,6 +29,13 @@ IN_PLACE = {
         "forward_x: forward changed x in place (x -= x.max(...), x *= ...): it is the caller's "
         "array, the layer below's output, which that layer may keep for its own backward. "
         "Compute into a new array: z = x - x.max(...), not x -= ...",
+        "x_modified",
+    ),
+    BACKWARD_X: (
+        "backward_x: backward changed x in place (self.x *= 0, self.x -= ... on the x that "
+        "forward kept): it is the caller's array, the layer below's output, which that layer may "
+        "keep for its own backward (a sigmoid's or a ReLU's output). Compute into a new array; "
+        "to free a cache, rebind it (self.x = None), not self.x *= 0",
         "x_modified",
     ),
     GRAD_Y: (
@@ -124,7 +132,8 @@ def diagnose_run(
     text, keys = diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
     changed = [IN_PLACE[check.name] for check in checks if check.name in IN_PLACE]
     text = "\n".join(line for line in (*(line for line, _ in changed), text) if line)
-    return text, (*(key for _, key in changed), *keys)
+    # x_modified once, whether forward or backward changed x (or both: both lines say)
+    return text, (*dict.fromkeys(key for _, key in changed), *keys)
 
 
 def _integer_advice(name: str, dtype: np.dtype) -> str:

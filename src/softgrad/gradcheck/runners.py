@@ -9,7 +9,8 @@ Every runner has ``name``, ``notes`` (what the check had to assume), ``params`` 
 parameter arrays that central differences perturb in place; filled by the first ``gradients``
 call), ``grad_names`` (where each parameter's gradient is expected, for messages),
 ``output_changed`` (whether the last ``gradients`` call's backward changed the array forward
-returned), ``forward(x) -> y``, ``gradients(x, g) -> (grad_x, {name: grad})`` and ``close()``.
+returned), ``x_changed`` (whether it changed x: the caller's array, which the layer below still
+reads), ``forward(x) -> y``, ``gradients(x, g) -> (grad_x, {name: grad})`` and ``close()``.
 """
 
 from __future__ import annotations
@@ -40,13 +41,17 @@ class FunctionRunner:
         self.params: dict[str, np.ndarray] = {}
         self.grad_names: dict[str, str] = {}
         self.output_changed = False  # vjp is not given f's output
+        self.x_changed = False  # by the last gradients call's vjp
         self._f, self._vjp = f, vjp
 
     def forward(self, x: np.ndarray) -> Any:
         return call_quoted(f"f ({self.name})", self._f, x)
 
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
-        return call_quoted(f"vjp ({self.name})", self._vjp, x, g), {}
+        given_x = x.copy()
+        grad_x = call_quoted(f"vjp ({self.name})", self._vjp, x, g)
+        self.x_changed = not np.array_equal(x, given_x, equal_nan=True)
+        return grad_x, {}
 
     def close(self) -> None:
         """Nothing to restore: the function was only called."""

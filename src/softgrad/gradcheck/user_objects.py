@@ -147,6 +147,7 @@ class NodeRunner:
         self.params: dict[str, np.ndarray] = {}
         self.grad_names: dict[str, str] = {}
         self.output_changed = False  # by the last gradients call's backward
+        self.x_changed = False  # by the last gradients call's backward
         self._target = target
         self._check_params = check_params
         self._snapshot: _Snapshot | None = None
@@ -305,6 +306,7 @@ class NodeRunner:
         near = self._contents_near(x) if before else None
         y = self._forward(obj, x)
         returned = y.copy() if isinstance(y, np.ndarray) else None
+        given_x = x.copy()  # as forward left it: what the layer below still holds
         changed = self._changed_by_forward(before, self._attribute_contents(obj), near)
         if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
             grad_x = self._call(obj, "backward")
@@ -314,6 +316,8 @@ class NodeRunner:
         self.output_changed = returned is not None and not np.array_equal(
             y, returned, equal_nan=True
         )
+        # the caller's input, changed by backward through a cache of it (self.x *= 0)
+        self.x_changed = not np.array_equal(x, given_x, equal_nan=True)
         if not self._discovered:
             self._discover(obj, changed)
         grad_x = grad_x.copy() if isinstance(grad_x, np.ndarray) else grad_x
