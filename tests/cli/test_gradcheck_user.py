@@ -259,6 +259,20 @@ SOFTMAX_CLASSES = (
             "a forward that takes one-hot targets, run with --targets onehot)",
         ),
         (
+            # forward ran on the indices: no --targets hint, but how backward is called
+            ["loss_nodes.py:NnfsSoftmaxCrossEntropy"],
+            "NnfsSoftmaxCrossEntropy.backward must take backward(1.0) or backward() for a loss "
+            "(forward returned a scalar), which is how gradcheck calls it; got backward(dvalues, "
+            "y_true). A backward that takes other arguments, such as nnfs's backward(dvalues, "
+            "y_true), is not a form gradcheck can call: check a subclass whose forward keeps the "
+            "target and whose backward() calls yours (docs/check-your-backward.md shows one)",
+        ),
+        (
+            ["loss_nodes.py:TypeErrorInBackward"],
+            "TypeErrorInBackward.backward raised TypeError: object of type 'TypeErrorInBackward' "
+            "has no len()",
+        ),
+        (
             ["broken_nodes.py:RaisesInBackward"],
             "RaisesInBackward.backward raised ValueError: my backward is not written yet",
         ),

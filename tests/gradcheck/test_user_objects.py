@@ -273,6 +273,37 @@ def test_a_loss_node_gets_the_target_and_a_unit_cotangent(gallery, rng):
         assert result.ok == (name == "SoftmaxCrossEntropy")
 
 
+def test_a_loss_backward_taking_other_arguments_is_told_how_gradcheck_calls_it(gallery, rng):
+    x, target = rng.standard_normal((N, C)), rng.integers(0, C, size=N)
+    with pytest.raises(TypeError) as caught:
+        gradcheck(gallery("loss_nodes", "NnfsSoftmaxCrossEntropy"), x, target=target)
+    assert str(caught.value).startswith(
+        "gradcheck: NnfsSoftmaxCrossEntropy.backward must take backward(1.0) or backward() for a "
+        "loss (forward returned a scalar), which is how gradcheck calls it; got "
+        "backward(dvalues, y_true). A backward that takes other arguments, such as nnfs's "
+        "backward(dvalues, y_true), is not a form gradcheck can call"
+    ), str(caught.value)
+    # the subclass the message points to is checked
+    checked = gallery("loss_nodes", "CheckedNnfsSoftmaxCrossEntropy")
+    assert gradcheck(checked, x, target=target).ok
+
+
+def test_a_backward_that_cannot_take_grad_y_is_told_how_gradcheck_calls_it(rng):
+    class TakesTwo:
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, grad_y, cache):
+            return 2 * grad_y
+
+    with pytest.raises(TypeError) as caught:
+        gradcheck(TakesTwo(), rng.standard_normal((N, C)))
+    assert str(caught.value).startswith(
+        "gradcheck: TakesTwo.backward must take backward(grad_y) (forward returned an array), "
+        "which is how gradcheck calls it; got backward(grad_y, cache)."
+    ), str(caught.value)
+
+
 def test_forward_returning_none_is_refused(gallery, rng):
     with pytest.raises(TypeError) as caught:
         gradcheck(gallery("broken_nodes", "ForgetsReturn"), rng.standard_normal((N, C)))

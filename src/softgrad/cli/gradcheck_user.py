@@ -8,8 +8,9 @@
 any other value as the one argument (``--args '[64, 10]'``, ``--args '{"n_in": 64}'``,
 ``--args 10``); nothing in it is evaluated as code. A forward that
 takes ``(x, target)`` (a loss) gets random class indices in [0, C), C the last size of --shape,
-or with ``--targets onehot`` their one-hot rows; where such a forward raises, or its check fails
-with no mistake named, on class indices, the message says so and names ``--targets onehot``.
+or with ``--targets onehot`` their one-hot rows; where such a forward raises (or its backward
+raises a shape or index error), or its check fails with no mistake named, on class indices, the
+message says so and names ``--targets onehot``.
 The step and tolerances are chosen from the precision of your forward's output (float64: 1e-6,
 1e-5, 1e-4; float32 and float16: see :mod:`softgrad.gradcheck.precision`) unless given.
 Exit status and usage errors: see :mod:`softgrad.cli.gradcheck_cmd`.
@@ -153,6 +154,14 @@ def _needs_target(node: Any) -> bool:
     return len(required) >= 2
 
 
+def _may_concern_targets(exc: UserCodeError, name: str) -> bool:
+    """True when the user's exception may come of the targets' encoding: forward, which reads
+    them first, raised; or backward raised a shape or index error (one-hot arithmetic on class
+    indices), not any error (a backward that gradcheck cannot call is said apart)."""
+    from_forward = str(exc).startswith(f"gradcheck: {name}.forward raised ")
+    return from_forward or isinstance(exc.__cause__, (ValueError, IndexError))
+
+
 def run_user_node(args: argparse.Namespace) -> int:
     """Check the node ``FILE.py:CLASS`` that ``args.node`` names; the exit status (0 or 1)."""
     from softgrad.gradcheck import gradcheck
@@ -184,7 +193,7 @@ def run_user_node(args: argparse.Namespace) -> int:
             rtol=args.rtol,
         )
     except UserCodeError as exc:
-        if not indices or target is None:
+        if not indices or target is None or not _may_concern_targets(exc, type(node).__name__):
             raise
         raise UserCodeError(f"{exc} ({_INDEX_TARGETS.format(shape=target.shape)})") from exc
     if args.json:

@@ -112,7 +112,9 @@ def gradcheck(
         quotes its exception.
     TypeError
         forward returned None (a `return` missing), a tuple or something that is not numbers;
-        f is a node's class instead of an object of it; vjp cannot be called as vjp(x, g).
+        f is a node's class instead of an object of it; vjp cannot be called as vjp(x, g); a
+        node's backward cannot be called as backward(grad_y) (a loss's, of a scalar output, as
+        backward(1.0) or backward()).
 
     Notes
     -----

@@ -4,7 +4,9 @@ What is recognised (duck typing, nothing to inherit):
 
 * ``obj.forward(x) -> y`` and ``obj.backward(grad_y) -> grad_x``. With a ``target``, forward is
   called as ``obj.forward(x, target)``. For a scalar output (a loss) the cotangent is 1: backward
-  is called as ``backward(1.0)``, or ``backward()`` when it takes no argument.
+  is called as ``backward(1.0)``, or ``backward()`` when it takes no argument; a backward that
+  cannot be called so (nnfs's ``backward(dvalues, y_true)``) is refused with a TypeError that
+  says how it is called.
 * Parameters, looked up on the object as constructed (before any forward):
 
   - softgrad's convention: a dict ``obj.params`` of arrays, whose gradients backward writes into
@@ -300,6 +302,25 @@ class NodeRunner:
     def forward(self, x: np.ndarray) -> Any:
         return self._forward(self._fresh(self._base), x)
 
+    def _backward_arguments(self, obj: Any, scalar: bool, g: Any) -> tuple[Any, ...]:
+        """What backward is called with: ``(g,)``, or ``()`` for a loss's (a scalar output)
+        backward that takes no argument; a backward that takes neither is refused before it
+        is called, since the TypeError of the call would read as its own code failing."""
+        if _can_take(obj.backward, 1):
+            return (g,)
+        if scalar and _can_take(obj.backward, 0):
+            return ()
+        forms = "backward(1.0) or backward() for a loss (forward returned a scalar)"
+        if not scalar:
+            forms = "backward(grad_y) (forward returned an array)"
+        raise TypeError(
+            f"gradcheck: {self.name}.backward must take {forms}, which is how gradcheck calls it; "
+            f"got backward{inspect.signature(obj.backward)}. A backward that takes other "
+            "arguments, such as nnfs's backward(dvalues, y_true), is not a form gradcheck can "
+            "call: check a subclass whose forward keeps the target and whose backward() calls "
+            "yours (docs/check-your-backward.md shows one)"
+        )
+
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
         obj = self._fresh(self._base)
         before = {} if self._discovered else self._attribute_contents(obj)
@@ -308,10 +329,7 @@ class NodeRunner:
         returned = y.copy() if isinstance(y, np.ndarray) else None
         given_x = x.copy()  # as forward left it: what the layer below still holds
         changed = self._changed_by_forward(before, self._attribute_contents(obj), near)
-        if np.ndim(y) == 0 and not _takes_an_argument(obj.backward):
-            grad_x = self._call(obj, "backward")
-        else:
-            grad_x = self._call(obj, "backward", g)
+        grad_x = self._call(obj, "backward", *self._backward_arguments(obj, np.ndim(y) == 0, g))
         # the caller's output array, changed by backward (self.s *= ...; return self.s)
         self.output_changed = returned is not None and not np.array_equal(
             y, returned, equal_nan=True
@@ -339,12 +357,12 @@ def _same_contents(after: Any, before: Any) -> bool:
     return bool(np.array_equal(after, before.astype(after.dtype), equal_nan=True))
 
 
-def _takes_an_argument(method: Any) -> bool:
-    """True when ``method`` can be called with one positional argument."""
+def _can_take(method: Any, count: int) -> bool:
+    """True when ``method`` can be called with ``count`` positional arguments."""
     try:
-        inspect.signature(method).bind(None)
+        inspect.signature(method).bind(*(None,) * count)
     except TypeError:
         return False
     except ValueError:  # no signature (a builtin): assume it takes grad_y
-        return True
+        return count == 1
     return True

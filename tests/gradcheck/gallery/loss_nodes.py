@@ -162,3 +162,40 @@ class SequenceCrossEntropyOverBatch(SequenceCrossEntropy):
     def backward(self, grad_y=1.0):
         # divided by the batch only, where forward's mean is over every position: B * T
         return super().backward(grad_y) * self.target.size / len(self.target)
+
+
+class NnfsSoftmaxCrossEntropy:
+    """nnfs.io's fused softmax + categorical cross-entropy: its backward takes the softmax
+    output and the targets, backward(dvalues, y_true), which gradcheck cannot call."""
+
+    def forward(self, inputs, y_true):
+        exp_values = np.exp(inputs - np.max(inputs, axis=1, keepdims=True))
+        self.output = exp_values / np.sum(exp_values, axis=1, keepdims=True)
+        n = len(self.output)
+        return np.mean(-np.log(np.clip(self.output[range(n), y_true], 1e-7, 1 - 1e-7)))
+
+    def backward(self, dvalues, y_true):
+        samples = len(dvalues)
+        if len(y_true.shape) == 2:
+            y_true = np.argmax(y_true, axis=1)
+        self.dinputs = dvalues.copy()
+        self.dinputs[range(samples), y_true] -= 1
+        self.dinputs = self.dinputs / samples
+        return self.dinputs
+
+
+class CheckedNnfsSoftmaxCrossEntropy(NnfsSoftmaxCrossEntropy):
+    """The subclass docs/check-your-backward.md shows: forward keeps the target, backward()
+    calls nnfs's backward(dvalues, y_true) with the softmax output and it."""
+
+    def forward(self, inputs, y_true):
+        self.y_true = y_true
+        return super().forward(inputs, y_true)
+
+    def backward(self):
+        return super().backward(self.output, self.y_true)
+
+
+class TypeErrorInBackward(SoftmaxCrossEntropy):
+    def backward(self):
+        return len(self)  # the user's own TypeError, nothing to do with the targets
