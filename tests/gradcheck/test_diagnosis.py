@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from softgrad.gradcheck import gradcheck
+from softgrad.gradcheck import check_adjoint, gradcheck
 from softgrad.gradcheck.mistakes import MISTAKES, Evidence, matching_mistakes
 
 N, C, D = 4, 10, 3
@@ -496,6 +496,16 @@ def test_a_forward_that_overflows_fails_without_differences_and_names_the_causes
     )
     assert "an exp that overflows (subtract each row's max first" in result.diagnosis
     assert gradcheck(gallery("softmax_nodes", "SoftmaxNoShift"), x / 800).ok  # finite: right
+
+
+def test_the_first_line_shows_no_step_where_no_differences_were_taken(gallery, rng):
+    x = rng.standard_normal((N, C))
+    x[1, 3] = 800.0
+    result = gradcheck(gallery("softmax_nodes", "SoftmaxNoShift"), x)
+    assert str(result).splitlines()[0] == "SoftmaxNoShift: FAILED (atol=1e-05, rtol=0.0001)"
+    assert gradcheck(gallery("softmax_nodes", "SoftmaxNoShift"), x / 800).eps == 1e-6
+    adjoint = check_adjoint(lambda v: 2 * v, lambda u: 2 * u, (3,), rng=rng)
+    assert str(adjoint).splitlines()[0].startswith(f"{adjoint.name}: ok (atol=")
 
 
 def test_a_log_of_logits_says_the_loss_is_not_finite(gallery, rng):

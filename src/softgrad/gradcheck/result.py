@@ -58,7 +58,8 @@ class GradcheckResult:
     checks : tuple of Check
         One entry per compared quantity.
     eps, atol, rtol : float
-        Settings used (eps is 0 when no finite differences were taken).
+        Settings used (eps is 0 when no finite differences were taken: a forward not finite at
+        x, an identity check; the printed first line then leaves it out).
     diagnosis : str or None
         For a failed gradient check: the mistake that reproduces the wrong gradient, named with
         the right formula (one line per failed quantity), or, when no known mistake matches, where
@@ -195,7 +196,8 @@ class GradcheckResult:
         outcome = "ok" if self.ok else "FAILED"
         if self.warning:
             outcome += ", inconclusive"
-        title = f"{self.name}: {outcome} (eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g})"
+        step = f"eps={self.eps:g}, " if self.eps else ""  # 0: no finite differences taken
+        title = f"{self.name}: {outcome} ({step}atol={self.atol:g}, rtol={self.rtol:g})"
         table = [
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
             for row in [header, *rows]
