@@ -4,6 +4,8 @@ textbook's log(y + 1e-7)), is told so rather than named as a 1/N mistake."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,28 @@ def test_mistakes_alike_at_one_sample_are_listed_with_how_to_tell_them_apart(gal
     assert "they agree at one sample: check at an x of several rows" in result.diagnosis
     result = gradcheck(gallery("softmax_nodes", "SoftmaxDiagonal"), rng.standard_normal((3, 10)))
     assert result.mistakes == ("softmax_diagonal",)
+
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "check-your-backward.md"
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "keys"),
+    [
+        ("softmax_nodes", "SoftmaxDiagonal", ("softmax_diagonal", "wrong_axis")),
+        ("softmax_nodes", "SoftmaxSumOverBatch", ("softmax_diagonal", "wrong_axis")),
+        ("log_softmax_nodes", "LogSoftmaxDiagonal", ("log_softmax_diagonal", "wrong_axis")),
+        ("log_softmax_nodes", "LogSoftmaxSumOverBatch", ("log_softmax_diagonal", "wrong_axis")),
+    ],
+)
+def test_the_page_says_what_one_sample_names(module, name, keys, gallery, rng):
+    # the diagonal-only Jacobian and the sum over the batch axis agree at N = 1, and each is a
+    # real mistake there: naming only one would misname the other
+    result = gradcheck(gallery(module, name), rng.standard_normal((1, 10)), rng=rng)
+    assert result.mistakes == keys, str(result)
+    page = " ".join(PAGE.read_text(encoding="utf-8").split())
+    assert "a (1, 10) x gives `('softmax_diagonal', 'wrong_axis')` for either" in page
+    assert "no mistake of the batch axis is named at one sample" not in page
 
 
 def _factor_keys(analytic, numeric):
