@@ -67,12 +67,21 @@ def test_a_wrong_gradient_inside_is_named_by_its_path(name, mistake, said, galle
     assert "dself" not in result.diagnosis  # "the gradient of self.out.W", never "dself.out.W"
 
 
-def test_the_softmax_diagonal_mistake_inside_fails_every_gradient_below_it(gallery, rng):
+def test_a_mistake_in_a_node_without_parameters_names_it_to_check_alone(gallery, rng):
     result = gradcheck(gallery("composite_nodes", "SoftmaxRegressionDiagonal"), rng.random((N, D)))
     assert result.failed() == ["x", "self.linear.W", "self.linear.b"], str(result)
     assert result.diagnosis.startswith(
         "no known mistake matches; wrong: x, self.linear.W, self.linear.b."
     ), result.diagnosis
+    # the Linear's backward is right: the wrong grad_y came from the softmax, checked alone
+    assert result.diagnosis.endswith(
+        "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
+        "makes every gradient below it wrong, however right the backward there. The nodes "
+        "without parameters, which only x checks: self.softmax; check each alone "
+        "(gradcheck(node, x) at an x of its input's shape), where its mistake is named"
+    ), result.diagnosis
+    alone = gradcheck(gallery("composite_nodes", "MySoftmaxDiagonal"), rng.random((N, 4)))
+    assert alone.mistakes == ("softmax_diagonal",), str(alone)
 
 
 def test_a_list_of_layers_is_checked_layer_by_layer(gallery, rng):
@@ -83,6 +92,7 @@ def test_a_list_of_layers_is_checked_layer_by_layer(gallery, rng):
     wrong = gradcheck(gallery("composite_nodes", "Stack", D, 4, 3, True), x, rng=rng)
     assert wrong.failed() == ["self.layers[2].W"] and wrong.mistakes == ("constant_factor",)
     assert wrong.diagnosis.startswith("self.layers[2].W: off by a constant factor"), str(wrong)
+    assert "a node that hands a wrong grad_y down" not in wrong.diagnosis  # x is right
 
 
 @pytest.mark.parametrize(

@@ -130,10 +130,28 @@ def diagnose_run(
     probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
     passed = [check.name for check in checks if check.ok]
     text, keys = diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
+    if not keys and (later := _handed_down(runner, checks)):
+        text = f"{text}\n{later}" if text else later
     changed = [IN_PLACE[check.name] for check in checks if check.name in IN_PLACE]
     text = "\n".join(line for line in (*(line for line, _ in changed), text) if line)
     # x_modified once, whether forward or backward changed x (or both: both lines say)
     return text, (*dict.fromkeys(key for _, key in changed), *keys)
+
+
+def _handed_down(runner: FunctionRunner | NodeRunner, checks: list[Check]) -> str | None:
+    """The line for a composite whose x and parameters are wrong with no mistake named, while
+    it holds nodes without parameters: a right backward of a parameter's node returns wrong
+    gradients when a later node hands it a wrong grad_y, and nothing but x checks those."""
+    free = getattr(runner, "parameter_free", [])
+    failed = {check.name for check in checks if not check.ok}
+    if not free or "x" not in failed or not failed & set(runner.params):
+        return None
+    return (
+        "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
+        "makes every gradient below it wrong, however right the backward there. The nodes "
+        f"without parameters, which only x checks: {', '.join(free)}; check each alone "
+        "(gradcheck(node, x) at an x of its input's shape), where its mistake is named"
+    )
 
 
 def _integer_advice(name: str, dtype: np.dtype) -> str:

@@ -78,6 +78,8 @@ from softgrad.gradcheck.sub_nodes import (
     held_nodes,
     parameter_sites,
     site_arrays,
+    spelled,
+    sub_nodes,
 )
 from softgrad.gradcheck.ties import Tie, tie_note, tied_gradient, with_gradients
 from softgrad.gradcheck.views import Linked, deepcopy_linked
@@ -149,6 +151,8 @@ class NodeRunner:
         self.params: dict[str, np.ndarray] = {}
         self.grad_names: dict[str, str] = {}
         self.output_changed = False  # by the last gradients call's backward
+        # the nodes it holds that have no parameter (a softmax in self.layers): found with them
+        self.parameter_free: list[str] = []
         self.x_changed = False  # by the last gradients call's backward
         self._target = target
         self._check_params = check_params
@@ -237,6 +241,12 @@ class NodeRunner:
                 + ", ".join(constants)
             )
         self._discovered = True
+        holding = [self._sites[name].path for name in self.grad_names]
+        self.parameter_free = [
+            spelled(path)
+            for path, _ in sub_nodes(self._base)
+            if path and not any(site[: len(path)] == path for site in holding)
+        ]
 
     def _tie(self, name: str, site: Site, done: Any) -> None:
         """The gradients of an array that other nodes hold or view too (tied weights):
