@@ -36,7 +36,8 @@ def test_sixty_samples_of_ten_classes_train_and_say_validation_was_skipped(
     assert result.code == 0, result.err
     assert (
         "validation skipped: 0.1 of 60 training samples is fewer than one per class "
-        "(10 classes); pass --val-fraction 0.16 or more to hold out one sample per class"
+        "(10 classes); pass --val-fraction from 0.16 to 0.83 to hold out one sample per class "
+        "and keep one"
     ) in result.out
     model = softgrad.load(tmp_path / "model.npz")
     assert model.metadata["settings"]["val_fraction"] == 0.0  # the model records what ran
@@ -84,7 +85,7 @@ def test_a_share_the_user_chose_is_never_changed(usage_error, tmp_path, monkeypa
     assert line == (
         "softgrad: error: train: --val-fraction needs a validation set with at least one sample "
         "per class; got 0.1 of 60 training samples is fewer than one per class (10 classes): "
-        "pass --val-fraction 0.16 or more to hold out one sample per class"
+        "pass --val-fraction from 0.16 to 0.83 to hold out one sample per class and keep one"
     )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".npz")) == []
 

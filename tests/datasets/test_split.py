@@ -8,10 +8,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from softgrad.datasets import stratified_split
+from softgrad.datasets.split import held_out_per_class
 
 
 def _labels(counts):
     return np.repeat(np.arange(len(counts)), counts)
+
+
+def _assert_shares(counts, got, n_held):
+    """Largest remainder, but for a class's last sample: held out only when every class gives
+    all it can spare (M > N - C); a share beyond its ceiling only when no class that can spare
+    one is below its own."""
+    counts, got = np.asarray(counts), np.asarray(got)
+    got, counts = got[counts > 0], counts[counts > 0]
+    n = counts.sum()
+    exact = counts * n_held / n
+    spare = counts - 1
+    assert got.sum() == n_held and np.all(got <= counts), (got, counts)
+    assert np.all(got >= np.minimum(np.floor(exact), spare)), (got, exact)
+    if np.any(got == counts):
+        assert n_held > n - len(counts) and np.all(got >= spare), (got, counts)
+    if np.any(got > np.ceil(exact)):
+        assert np.all(got >= np.minimum(np.ceil(exact), spare)), (got, exact)
 
 
 def _assert_partition(train_idx, held_idx, n):
@@ -33,16 +51,7 @@ def test_split_is_a_stratified_partition(rng, counts, fraction):
 
     _assert_partition(train_idx, held_idx, y.size)
     assert len(held_idx) == n_held
-    held_counts = np.bincount(y[held_idx], minlength=len(counts))
-    exact = np.array(counts) * n_held / y.size
-    for c, n in enumerate(counts):
-        # each class gets the floor or the ceiling of its exact share, never more than it has
-        assert math.floor(exact[c]) <= held_counts[c] <= min(math.ceil(exact[c]), n), (
-            c,
-            n,
-            held_counts[c],
-            exact[c],
-        )
+    _assert_shares(counts, np.bincount(y[held_idx], minlength=len(counts)), n_held)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.2, 0.25, 0.5, 0.77])
@@ -177,13 +186,33 @@ def test_split_properties(labels, fraction, seed):
     train_idx, held_idx = stratified_split(target, fraction, np.random.default_rng(seed))
     assert len(held_idx) == n_held
     _assert_partition(train_idx, held_idx, n)
-    counts = np.bincount(target, minlength=6)
-    got = np.bincount(target[held_idx], minlength=6)
-    exact = counts * n_held / n
-    assert np.all(got >= np.floor(exact)) and np.all(got <= np.ceil(exact)), (got, exact)
-    # a single-sample class is held out only when the classes with 2+ samples cannot take the
-    # missing ones: each of them with a fractional share is already at its ceiling
-    singles_held = np.count_nonzero((counts == 1) & (got == 1))
-    if singles_held:
-        fractional = (counts >= 2) & (np.floor(exact) != exact)
-        assert np.all(got[fractional] == np.ceil(exact[fractional])), (got, exact)
+    _assert_shares(
+        np.bincount(target, minlength=6), np.bincount(target[held_idx], minlength=6), n_held
+    )
+
+
+def test_a_single_sample_stays_in_training_where_whole_shares_leave_one_over():
+    # 100 samples each of two classes and five of one: M = ceil(0.2 * 205) = 41, the two large
+    # classes' shares are exactly 20, and the remainders alone sent the 41st, a class's only
+    # sample, to the test set (a class never learnt and always wrong); a large class gives 21
+    y = np.repeat(np.arange(7), [100, 100, 1, 1, 1, 1, 1])
+    train_idx, held_idx = stratified_split(y, 0.2, rng=0)
+    assert np.bincount(y[held_idx], minlength=7).tolist() == [21, 20, 0, 0, 0, 0, 0]
+    assert set(y[train_idx]) == set(range(7))
+
+
+def test_a_ceiling_that_would_take_a_class_whole_goes_to_a_class_that_can_spare_it():
+    # shares at 0.9 of [50, 7, 3, 100]: 45, 6.3, 2.7, 90; the ceilings of the 7 and the 3 would
+    # leave them nothing to train on: the largest class gives the missing one
+    y = np.repeat(np.arange(4), [50, 7, 3, 100])
+    _, held_idx = stratified_split(y, 0.9, rng=0)
+    assert np.bincount(y[held_idx]).tolist() == [45, 6, 2, 91]
+
+
+def test_held_out_per_class_is_what_the_split_holds_out(rng):
+    y = rng.permutation(np.repeat([0, 1, 3, 4], [40, 9, 1, 2]))
+    for fraction in (0.05, 0.2, 0.5, 0.9):
+        _, held_idx = stratified_split(y, fraction, rng=1)
+        np.testing.assert_array_equal(
+            held_out_per_class(y, fraction), np.bincount(y[held_idx], minlength=5)
+        )

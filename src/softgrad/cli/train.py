@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -158,10 +157,14 @@ def _validation(
     sample (60 samples of 10 classes: 10% of the 48 training samples is 4.8). Then the run trains
     without validation and the note says so and why. A share the user chose is never changed:
     one that is too small is refused, and so is the default when ``--patience`` needs validation.
+    The split is checked class by class, as it shares the samples (by class size): a count of
+    samples against classes let a class of 1 in 10,000 go unvalidated, and a large share hold
+    classes out whole. A class of a single training sample cannot be on both sides: the note
+    says that validation holds none of it.
     """
     from softgrad.datasets.split import held_out_size
 
-    fraction, n_train, n_classes = settings["val_fraction"], len(data.y_train), data.n_classes
+    fraction, n_train = settings["val_fraction"], len(data.y_train)
     held = held_out_size(fraction, n_train) if fraction else 0
     if args.val_fraction is not None and held >= n_train:  # fit's error named its argument
         raise ValueError(
@@ -169,23 +172,27 @@ def _validation(
             f"{fraction:g} of {n_train} training samples, which holds out {held}: pass a "
             "smaller --val-fraction"
         )
-    # the split holds out ceil(fraction * N) samples: fraction * N itself refused 0.2 of 48
-    # samples for 10 classes, which holds out 10
-    if not fraction or held >= n_classes:
+    if not fraction:
         return settings, None
-    why = (
-        f"{fraction:g} of {n_train} training samples is fewer than one per class "
-        f"({n_classes} classes)"
-    )
-    # the smallest share in whole percent that holds out C samples: above (C - 1) / N
-    needed = math.floor(100 * (n_classes - 1) / n_train) / 100
-    while held_out_size(needed, n_train) < n_classes:
-        needed = round(needed + 0.01, 2)
-    fix = (
-        f"pass --val-fraction {needed:g} or more to hold out one sample per class"
-        if needed < 1 and held_out_size(needed, n_train) < n_train
-        else "this data set has too few samples to hold one per class out"
-    )
+    counts = np.bincount(data.y_train, minlength=data.n_classes)
+    y = data.y_train
+    why = _unvalidated(y, counts, fraction)
+    if why is None:
+        return settings, _single_samples_unvalidated(counts, data.class_names)
+    # the shares that work, in whole percent (else per mille): they run from the first that
+    # validates every class to the last that leaves each a training sample
+    works: list[float] = []
+    for steps in (100, 1000):
+        works = [k / steps for k in range(1, steps) if not _unvalidated(y, counts, k / steps)]
+        if works:
+            break
+    if not works:
+        fix = "this data set has too few samples to hold one per class out"
+    elif works[-1] >= 0.99:
+        fix = f"pass --val-fraction {works[0]:g} or more to hold out one sample per class"
+    else:
+        shares = f"{works[0]:g}" if len(works) == 1 else f"from {works[0]:g} to {works[-1]:g}"
+        fix = f"pass --val-fraction {shares} to hold out one sample per class and keep one"
     if args.val_fraction is not None or settings["patience"] is not None:
         asked = "--val-fraction" if args.val_fraction is not None else "--patience"
         raise ValueError(
@@ -193,6 +200,57 @@ def _validation(
             f"got {why}: {fix}"
         )
     return {**settings, "val_fraction": 0.0}, f"validation skipped: {why}; {fix}"
+
+
+def _unvalidated(y: np.ndarray, counts: np.ndarray, fraction: float) -> str | None:
+    """Why the validation split at ``fraction`` fails a class, or None: a class of 2 or more
+    training samples gets no validation sample, or one is held out whole."""
+    from softgrad.datasets.split import held_out_per_class, held_out_size
+
+    n_train = len(y)
+    held = held_out_size(fraction, n_train)
+    if held >= n_train:
+        return f"{fraction:g} of {n_train} training samples holds every one out"
+    several = int(np.count_nonzero(counts >= 2))
+    if held < several:  # the split holds out ceil(fraction * N) samples
+        of = "" if several == len(counts) else " of 2 or more samples"
+        return (
+            f"{fraction:g} of {n_train} training samples is fewer than one per class "
+            f"({several} classes{of})"
+        )
+    shares = np.zeros_like(counts)
+    found = held_out_per_class(y, fraction)
+    shares[: len(found)] = found
+    whole = int(np.count_nonzero((counts > 0) & (shares == counts)))
+    if whole:
+        return (
+            f"{fraction:g} of {n_train} training samples holds out every training sample of "
+            f"{_count(whole, 'class')}"
+        )
+    missed = int(np.count_nonzero((counts >= 2) & (shares == 0)))
+    if missed:
+        return (
+            f"{fraction:g} of {n_train} training samples gives {_count(missed, 'class')} no "
+            "validation sample (the split shares it by class size)"
+        )
+    return None
+
+
+def _single_samples_unvalidated(counts: np.ndarray, names: list[str]) -> str | None:
+    """The note for classes of a single training sample, which validation cannot hold."""
+    single = np.flatnonzero(counts == 1)
+    if not single.size:
+        return None
+    shown = ", ".join(repr(names[i]) for i in single[:5]) + (", ..." if single.size > 5 else "")
+    return (
+        f"validation holds no sample of {_count(int(single.size), 'class')} with a single "
+        f"training sample ({shown}): validation's loss and accuracy leave them out"
+    )
+
+
+def _count(n: int, what: str) -> str:
+    plural = "classes" if what == "class" else f"{what}s"
+    return f"{n:,} {what if n == 1 else plural}"
 
 
 def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, EpochProgress]:

@@ -34,7 +34,7 @@ import numpy as np
 
 from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.grey import EIGHT_BIT_MODES, grey_levels, pillow
-from softgrad.datasets.split import stratified_split
+from softgrad.datasets.split import check_every_class_trains, stratified_split
 from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = [
@@ -205,6 +205,8 @@ def load_image_folder(
         )
     else:
         train, test = stratified_split(y, IMAGE_TEST_FRACTION, rng=IMAGE_SEED)
+        where = f"load_image_folder: {str(folder)!r}"
+        check_every_class_trains(y, train, test, where, list(classes))
     return Dataset(
         X[train],
         y[train],

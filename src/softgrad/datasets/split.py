@@ -8,11 +8,13 @@ or classes).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Real
 from typing import cast
 
 import numpy as np
 
+from softgrad.errors import DataFormatError
 from softgrad.nn.layer import as_generator
 
 __all__ = ["stratified_split"]
@@ -53,13 +55,17 @@ def stratified_split(
     Largest remainder: class c of ``N_c`` samples first gets ``floor(M * N_c / N)``; the ones
     still missing go, one each, to the classes with the largest remainders of ``M * N_c / N``
     (exact integer arithmetic; ties: larger class, then smaller label). So the counts add up to
-    exactly M, each class gets the floor or the ceiling of its exact share, and no class gives
-    more samples than it has (a class may go entirely to the held-out part when ``fraction``
-    is large, as in scikit-learn).
+    exactly M, and each class gets the floor or the ceiling of its exact share, but for the rule
+    that follows.
 
-    A class with a single sample cannot be on both sides. It stays in training unless M can
-    only be reached by holding it out: the remaining samples go first to classes with two or
-    more samples that have a remainder, and only then to single-sample classes.
+    A class keeps a training sample unless M can only be reached by holding out its last one
+    (M > N - C, C the classes): a class held out whole could never be learnt, and is always
+    wrong where it is scored. So a ceiling that would take a class's last sample (a class with
+    a single sample, or 4 samples with a share of 3.6) is not given; the samples still missing
+    go beyond the ceilings of the classes that can spare them, larger classes first; and only
+    then, one each and by largest remainder, to the last samples of classes. (The remainders
+    alone sent a class's only sample to the test set where the larger classes' shares were
+    whole: 100 samples each of two classes and five single samples, 20% held out.)
 
     Example
     -------
@@ -130,13 +136,63 @@ def _check_fraction(fraction, n_samples: int) -> int:
 
 
 def _allocate(counts: np.ndarray, n_held: int) -> np.ndarray:
-    """Largest-remainder shares of ``n_held`` in proportion to ``counts``."""
-    # integers throughout: M * N_c // N and its remainder are exact, so ties are real ties
+    """Largest-remainder shares of ``n_held`` in proportion to ``counts``, each class keeping a
+    sample while ``n_held`` allows (:func:`stratified_split`'s Notes)."""
+    # integers throughout: M * N_c // N and its remainder are exact, so ties are real ties.
+    # The floors never take a class's last sample: M * N_c / N < N_c, as M < N
     per_class, remainder = np.divmod(counts * n_held, counts.sum())
+    spare = counts - 1  # what a class can give and keep a training sample
+    labels = np.arange(len(counts))
     short = n_held - int(per_class.sum())
-    # sum(remainder) / N == short < number of positive remainders, so a class without remainder
-    # is never reached and every class ends at the floor or ceiling of its share; lexsort's last
-    # key is its first: positive remainder, then 2+ samples, largest remainder, larger class
-    ranking = np.lexsort((np.arange(len(counts)), -counts, -remainder, counts == 1, remainder == 0))
-    per_class[ranking[:short]] += 1
+    # 1. the ceilings, by largest remainder (then larger class, smaller label), where a class
+    # can spare one more; sum(remainder) / N == short < the number of positive remainders
+    ceiling = (remainder > 0) & (per_class < spare)
+    ranking = np.lexsort((labels, -counts, -remainder, ~ceiling))
+    take = min(short, int(np.count_nonzero(ceiling)))
+    per_class[ranking[:take]] += 1
+    short -= take
+    if short:
+        # 2. beyond the ceilings, larger classes first, rather than a class's last sample
+        order = np.lexsort((labels, -counts))
+        room = (spare - per_class)[order]
+        extra = np.clip(short - (np.cumsum(room) - room), 0, room)
+        per_class[order] += extra
+        short -= int(extra.sum())
+    if short:
+        # 3. M > N - C: every class gives all but one; last samples by largest remainder
+        per_class[np.lexsort((labels, -counts, -remainder))[:short]] += 1
     return per_class
+
+
+def held_out_per_class(y: np.ndarray, fraction: float) -> np.ndarray:
+    """How many samples of each class (``np.bincount(y)``'s order) :func:`stratified_split`
+    holds out of ``y`` at ``fraction``, without drawing the split: for a caller that checks a
+    share before it splits (every class validated, none held out whole)."""
+    counts = np.bincount(_check_labels(y))
+    shares = np.zeros_like(counts)
+    present = counts > 0
+    shares[present] = _allocate(counts[present], _check_fraction(fraction, len(y)))
+    return shares
+
+
+def check_every_class_trains(
+    y: np.ndarray, train_idx: np.ndarray, held_idx: np.ndarray, where: str, names: Sequence[str]
+) -> None:
+    """Refuse a test split that holds out a class whole: it can be reached only when M > N - C
+    (more classes than the training part can keep), and such a class is never learnt and
+    always wrong where it is scored.
+
+    Raises
+    ------
+    DataFormatError
+        Naming a class held out whole, and how many such classes there are.
+    """
+    whole = np.setdiff1d(y[held_idx], y[train_idx])
+    if whole.size:
+        more = f" and {whole.size - 1} more" if whole.size > 1 else ""
+        raise DataFormatError(
+            f"{where}: data must keep a training sample of every class when its test set "
+            f"({len(held_idx)} of {len(y)} samples) is held out; got {len(names)} classes, so "
+            f"class {names[whole[0]]!r}{more} would be in the test set only (add samples of "
+            "the rarest classes)"
+        )
