@@ -19,7 +19,18 @@ import numpy as np
 
 from softgrad.checks import check_number
 
-__all__ = ["ScalerParams"]
+__all__ = ["FeatureScaleError", "ScalerParams"]
+
+
+class FeatureScaleError(ValueError):
+    """A feature whose standard deviation a float32 scale cannot invert; ``feature`` is its
+    index and ``std`` the deviation, for a caller that names the feature as its user knows it
+    (a file's column: :meth:`softgrad.datasets.Dataset.fit_scaler`)."""
+
+    def __init__(self, message: str, feature: int, std: float) -> None:
+        super().__init__(message)
+        self.feature, self.std = feature, std
+
 
 # rows per float64 block when fitting, and at most _CHUNK_VALUES values (8 MB): bounded extra
 # memory however wide the rows (4096 rows of 5,000 features were 164 MB)
@@ -49,6 +60,9 @@ def _std(X: np.ndarray, mean: np.ndarray, step: int) -> np.ndarray:
             sum_sq += np.einsum("ij,ij->j", block, block)
     return np.sqrt(sum_sq / X.shape[0])
 
+
+# the standard deviations whose inverse a float32 scale holds
+STD_RANGE = (1 / float(np.finfo(np.float32).max), 1 / float(np.finfo(np.float32).tiny))
 
 # the class a class method is called on (Scaler)
 _S = TypeVar("_S", bound="ScalerParams")
@@ -125,10 +139,12 @@ class ScalerParams:
         beyond = ~constant & ~((scale >= tiny) & (scale <= largest))
         if np.any(beyond):  # the float32 scale would be 0 or inf, or lose its precision
             j = int(np.flatnonzero(beyond)[0])
-            raise ValueError(
+            raise FeatureScaleError(
                 f"Scaler.fit_standard: X's feature {j} must have a standard deviation from "
-                f"{1 / largest:.3g} to {1 / tiny:.3g}, whose inverse the float32 scale holds; "
-                f"got {float(std[j])!r} (rescale the feature)"
+                f"{STD_RANGE[0]:.3g} to {STD_RANGE[1]:.3g}, whose inverse the float32 scale "
+                f"holds; got {float(std[j])!r} (rescale the feature)",
+                j,
+                float(std[j]),
             )
         return cls(mean, scale)
 

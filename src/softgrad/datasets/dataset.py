@@ -145,12 +145,33 @@ class Dataset:
         Scaler
             ``Scaler.for_range(scale)`` when :attr:`scale` is set, else
             ``Scaler.fit_standard(X_train)``.
+
+        Raises
+        ------
+        ValueError
+            A feature's standard deviation is beyond what a float32 scale inverts; the message
+            names the data set and the feature's column (1-based, and its name where the data
+            names columns), as the file shows it.
         """
         from softgrad.preprocessing import Scaler
+        from softgrad.preprocessing_params import STD_RANGE, FeatureScaleError
 
         if self.scale is not None:
             return Scaler.for_range(self.scale)
-        return Scaler.fit_standard(self.X_train)
+        try:
+            return Scaler.fit_standard(self.X_train)
+        except FeatureScaleError as exc:
+            # named as the file names it: its column (1-based) and the column's name
+            names = self.feature_names
+            column = f"column {exc.feature + 1}" + (
+                f" ({names[exc.feature]!r})" if names is not None else ""
+            )
+            raise ValueError(
+                f"Dataset.fit_scaler: training features of {self.name!r} must each have a "
+                "standard deviation from "
+                f"{STD_RANGE[0]:.3g} to {STD_RANGE[1]:.3g} for the float32 scaling; got "
+                f"{exc.std!r} in {column} (rescale it)"
+            ) from None
 
     def __repr__(self) -> str:
         return (
