@@ -231,3 +231,14 @@ def test_a_gradient_set_to_none_is_pickled_as_none():
     twin = _roundtrip(layer)
     assert twin.grads["b"] is None and not np.any(twin.grads["W"])
     assert Sequential(twin).named_grads()["0.b"].shape == (2,)
+
+
+def test_a_networks_parameter_dicts_pickle():
+    # the store watches its Sequentials through weak references, which do not pickle: a
+    # pickled net.params raised TypeError
+    net = Sequential(Linear(3, 2, rng=0), Sequential(Linear(2, 2, rng=1)))
+    for got in (net.params, net.named_params(), net.named_grads(), net.layers[1].named_params()):
+        copy = pickle.loads(pickle.dumps(got))
+        assert copy.keys() == got.keys()
+        for key in got:
+            np.testing.assert_array_equal(copy[key], got[key])

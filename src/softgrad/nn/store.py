@@ -159,6 +159,14 @@ class ParamStore:
             if id(layer) not in counted and id(layer) not in nested
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The store without the containers it watches: weak references do not pickle (a
+        pickled ``net.params`` raised TypeError), and a copy watches no network of the
+        caller's."""
+        state = self.__dict__.copy()
+        state["_watched"] = ()
+        return state
+
     def _set_entries(self, entries: list[_Entry]) -> None:
         self._entries = tuple(entries)
         # how many parameters each layer holds: one added later is not in this store
