@@ -216,3 +216,11 @@ def test_held_out_per_class_is_what_the_split_holds_out(rng):
         np.testing.assert_array_equal(
             held_out_per_class(y, fraction), np.bincount(y[held_idx], minlength=5)
         )
+
+
+def test_samples_beyond_the_ceilings_are_shared_in_proportion():
+    # 60 single samples leave 19 of 109 to the three large classes, beyond their whole shares:
+    # all on the largest held out 47% of it and 31% of the two one sample smaller
+    y = np.repeat(np.arange(63), [101, 100, 100] + [1] * 60)
+    _, held_idx = stratified_split(y, 0.3, rng=0)
+    assert np.bincount(y[held_idx], minlength=63)[:3].tolist() == [37, 36, 36]

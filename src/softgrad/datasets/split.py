@@ -62,10 +62,10 @@ def stratified_split(
     (M > N - C, C the classes): a class held out whole could never be learnt, and is always
     wrong where it is scored. So a ceiling that would take a class's last sample (a class with
     a single sample, or 4 samples with a share of 3.6) is not given; the samples still missing
-    go beyond the ceilings of the classes that can spare them, larger classes first; and only
-    then, one each and by largest remainder, to the last samples of classes. (The remainders
-    alone sent a class's only sample to the test set where the larger classes' shares were
-    whole: 100 samples each of two classes and five single samples, 20% held out.)
+    go beyond the ceilings of the classes that can spare them, in proportion to their sizes;
+    and only then, one each and by largest remainder, to the last samples of classes. (The
+    remainders alone sent a class's only sample to the test set where the larger classes'
+    shares were whole: 100 samples each of two classes and five single samples, 20% held out.)
 
     Example
     -------
@@ -151,12 +151,18 @@ def _allocate(counts: np.ndarray, n_held: int) -> np.ndarray:
     take = min(short, int(np.count_nonzero(ceiling)))
     per_class[ranking[:take]] += 1
     short -= take
-    if short:
-        # 2. beyond the ceilings, larger classes first, rather than a class's last sample
-        order = np.lexsort((labels, -counts))
-        room = (spare - per_class)[order]
-        extra = np.clip(short - (np.cumsum(room) - room), 0, room)
-        per_class[order] += extra
+    room = spare - per_class
+    while short and room.any():
+        # 2. beyond the ceilings rather than a class's last sample, shared in proportion to
+        # the classes that can spare (all of it on the largest put 47% of one class and 31% of
+        # its neighbours, one sample smaller, in a 30% split); where the shares round to 0,
+        # one each to the largest
+        weights = np.where(room > 0, counts, 0)
+        extra = np.minimum(short * weights // weights.sum(), room)
+        if not extra.any():
+            extra[np.lexsort((labels, -weights))[: min(short, np.count_nonzero(room))]] = 1
+        per_class += extra
+        room -= extra
         short -= int(extra.sum())
     if short:
         # 3. M > N - C: every class gives all but one; last samples by largest remainder
