@@ -150,8 +150,8 @@ class Dataset:
         ------
         ValueError
             A feature's standard deviation is beyond what a float32 scale inverts; the message
-            names the data set and the feature's column (1-based, and its name where the data
-            names columns), as the file shows it.
+            names the data set and the feature (its number from 1, and its column's name where
+            the data names columns).
         """
         from softgrad.preprocessing import Scaler
         from softgrad.preprocessing_params import STD_RANGE, FeatureScaleError
@@ -161,9 +161,10 @@ class Dataset:
         try:
             return Scaler.fit_standard(self.X_train)
         except FeatureScaleError as exc:
-            # named as the file names it: its column (1-based) and the column's name
+            # named as the data names it: the feature's number (1-based) and its column's name
+            # (not the file's column number: a label column may come first)
             names = self.feature_names
-            column = f"column {exc.feature + 1}" + (
+            column = f"feature {exc.feature + 1}" + (
                 f" ({names[exc.feature]!r})" if names is not None else ""
             )
             raise ValueError(
