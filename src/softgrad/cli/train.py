@@ -54,8 +54,14 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int)
     p.add_argument("--lr", type=positive_float, help="learning rate")
     p.add_argument("--optimizer", choices=train_config.OPTIMIZERS)
-    p.add_argument("--momentum", type=fraction, help="SGD momentum (Nesterov when > 0)")
-    p.add_argument("--lr-schedule", choices=train_config.SCHEDULES)
+    p.add_argument("--momentum", type=fraction, help="SGD momentum (Nesterov when > 0); sgd only")
+    p.add_argument(
+        "--lr-schedule",
+        choices=train_config.SCHEDULES,
+        help="cosine (to 0 over the epochs), step (x0.1 at each third of them), plateau (x0.5 "
+        f"after {train_config.PLATEAU_PATIENCE + 1} epochs without improvement of the "
+        "validation loss, the training loss without validation) or constant",
+    )
     p.add_argument("--weight-decay", type=nonnegative_float)
     p.add_argument("--dropout", type=fraction, help="dropout probability after each hidden layer")
     p.add_argument("--label-smoothing", type=fraction)
@@ -130,6 +136,7 @@ def _load(args: argparse.Namespace, settings: dict[str, Any], quiet: bool) -> An
             "train: --patience monitors the validation loss, so --val-fraction must be above 0; "
             f"got --val-fraction {settings['val_fraction']} (drop --patience, or hold out data)"
         )
+    train_config.check_pairs(args, settings)
     data = load_data_with_progress(args.data, quiet)
     if len(data.y_train) < 2 or len(data.y_test) == 0:
         raise ValueError(
@@ -186,12 +193,16 @@ def _validation(
         works = [k / steps for k in range(1, steps) if not _unvalidated(y, counts, k / steps)]
         if works:
             break
+    # a range is named only where every share in it works: a class of 2 can lose its
+    # validation sample to the remainders as the share grows
+    whole = bool(works) and len(works) == round((works[-1] - works[0]) * steps) + 1
     if not works:
         fix = "this data set has too few samples to hold one per class out"
-    elif works[-1] >= 0.99:
+    elif whole and works[-1] >= 0.99:
         fix = f"pass --val-fraction {works[0]:g} or more to hold out one sample per class"
     else:
-        shares = f"{works[0]:g}" if len(works) == 1 else f"from {works[0]:g} to {works[-1]:g}"
+        shares = f"from {works[0]:g} to {works[-1]:g}" if whole else f"{works[0]:g}"
+        shares = f"{works[0]:g}" if len(works) == 1 else shares
         fix = f"pass --val-fraction {shares} to hold out one sample per class and keep one"
     if args.val_fraction is not None or settings["patience"] is not None:
         asked = "--val-fraction" if args.val_fraction is not None else "--patience"
