@@ -121,13 +121,18 @@ def test_resume_without_patience_goes_on_with_the_runs_early_stopping(cli, tmp_p
         assert np.array_equal(got.network.named_params()[key], weights), key
 
 
-def test_resume_of_an_adam_run_accepts_momentum_which_adam_does_not_use(cli, tmp_path):
+def test_resume_of_an_adam_run_refuses_momentum_as_a_new_run_does(cli, usage_error, tmp_path):
+    # adam does not use --momentum: it was accepted here (and a new run recorded it in the
+    # model's metadata without using it); both are refused now, naming --optimizer
     ckpt, out = tmp_path / "ck.npz", tmp_path / "m.npz"
     argv = ["--hidden", "8", "--quiet", "--lr-schedule", "constant", "--out", out]
     assert cli("train", "--epochs", "1", "--checkpoint", ckpt, *argv).code == 0
-    result = cli("train", "--epochs", "2", "--resume", ckpt, "--momentum", "0.3", *argv)
-    assert result.code == 0, result.err
-    assert softgrad.load(out).metadata["settings"]["optimizer"] == "adam"
+    line = usage_error("train", "--epochs", "2", "--resume", ckpt, "--momentum", "0.3", *argv)
+    assert line == (
+        "softgrad: error: train: --momentum is SGD's, so --optimizer must be sgd; got "
+        "--optimizer adam (drop --momentum: adam keeps moment estimates of its own)"
+    )
+    assert len(softgrad.load(out).metadata["history"]["train_loss"]) == 1  # the first run's
 
 
 def test_resume_refuses_fewer_epochs_than_the_checkpoint_has_trained(

@@ -161,6 +161,33 @@ def check_network_memory(
         )
 
 
+# --lr-schedule plateau: the rate is halved after PLATEAU_PATIENCE + 1 epochs in a row without
+# an improvement of the validation loss (the training loss without validation)
+PLATEAU_PATIENCE = 2
+
+
+def check_pairs(args: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """Refuse settings that cannot act together: ``--momentum`` with adam or adamw (it was
+    ignored, and the model's metadata recorded it), and ``--lr-schedule plateau`` with a
+    ``--patience`` that stops the run before the schedule can lower the rate (it trained as
+    the constant schedule, without a word)."""
+    if args.momentum is not None and settings["optimizer"] != "sgd":
+        raise ValueError(
+            "train: --momentum is SGD's, so --optimizer must be sgd; got --optimizer "
+            f"{settings['optimizer']} (drop --momentum: {settings['optimizer']} keeps moment "
+            "estimates of its own)"
+        )
+    waits = PLATEAU_PATIENCE + 1
+    patience = settings["patience"]
+    if settings["lr_schedule"] == "plateau" and patience is not None and patience <= waits:
+        raise ValueError(
+            f"train: --lr-schedule plateau halves the learning rate after {waits} epochs "
+            f"without improvement, so --patience must be above {waits}, or early stopping ends "
+            f"the run first; got --patience {patience} (pass a larger --patience, or another "
+            "--lr-schedule)"
+        )
+
+
 def make_optimizer(settings: dict[str, Any]) -> Any:
     """The optimizer named by ``settings["optimizer"]`` with its lr and weight decay."""
     from softgrad import optim
@@ -185,7 +212,7 @@ def make_schedule(settings: dict[str, Any], optimizer: Any) -> Any:
     if name == "step":
         return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
     if name == "plateau":
-        return optim.ReduceLROnPlateau(optimizer, factor=0.5, patience=2)
+        return optim.ReduceLROnPlateau(optimizer, factor=0.5, patience=PLATEAU_PATIENCE)
     return optim.ConstantLR(optimizer)
 
 
@@ -209,7 +236,8 @@ RESUME_REFUSED: dict[str, str] = {
     "optimizer": "the checkpoint holds that optimizer's state",
     "lr": "the checkpoint's optimizer and schedule restore its learning rate",
     "lr_schedule": "the checkpoint holds that schedule's state",
-    "momentum": "the checkpoint's SGD state restores its momentum (ignored by adam/adamw)",
+    "momentum": "the checkpoint's SGD state restores its momentum (adam/adamw refuse it: "
+    "check_pairs)",
     "weight_decay": "the checkpoint's optimizer state restores its weight decay",
     "label_smoothing": "the loss the checkpoint's weights were trained on",
     "batch_size": "a resumed run equals an uninterrupted one only with the same batches",

@@ -1,0 +1,46 @@
+"""``softgrad train`` refuses options that cannot act together, before it loads anything:
+``--momentum`` with adam or adamw was ignored while the model's metadata recorded it, and
+``--lr-schedule plateau`` with a ``--patience`` of 3 or less trained as the constant schedule
+(early stopping ends the run after the 3 epochs without improvement that the schedule waits)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_momentum_with_an_adam_optimizer_is_refused(usage_error, tmp_path, optimizer):
+    out = tmp_path / "m.npz"
+    line = usage_error(
+        "train", "--optimizer", optimizer, "--momentum", "0.5", "--epochs", "1", "--out", out
+    )
+    assert line == (
+        f"softgrad: error: train: --momentum is SGD's, so --optimizer must be sgd; got "
+        f"--optimizer {optimizer} (drop --momentum: {optimizer} keeps moment estimates of its own)"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("patience", ["1", "3"])
+def test_a_plateau_schedule_that_early_stopping_would_end_first_is_refused(
+    usage_error, tmp_path, patience
+):
+    out = tmp_path / "m.npz"
+    line = usage_error(
+        "train", "--lr-schedule", "plateau", "--patience", patience, "--epochs", "1", "--out", out
+    )
+    assert line == (
+        "softgrad: error: train: --lr-schedule plateau halves the learning rate after 3 epochs "
+        "without improvement, so --patience must be above 3, or early stopping ends the run "
+        f"first; got --patience {patience} (pass a larger --patience, or another --lr-schedule)"
+    )
+    assert not out.exists()
+
+
+def test_sgd_momentum_and_a_plateau_with_room_train(cli, tmp_path):
+    argv = ["--epochs", "1", "--hidden", "8", "--quiet", "--json", "--out", tmp_path / "m.npz"]
+    result = cli("train", "--optimizer", "sgd", "--momentum", "0.5", *argv)
+    assert result.code == 0, result.err
+    assert result.json()["settings"]["momentum"] == 0.5
+    result = cli("train", "--lr-schedule", "plateau", "--patience", "4", *argv)
+    assert result.code == 0, result.err
