@@ -28,7 +28,9 @@ CASES = {
     "resume_missing_on_one_rank": "DistributedError: fit: setting up the run: rank {last} of",
     # the ranks agree on these only once each has split its data and loaded its checkpoint
     "epochs_differ": "DistributedError: fit: epochs must be the same on every rank",
-    "X_differs": "DistributedError: fit: the checksum of X must be the same on every rank",
+    # a resume: the rank whose X differs from the checkpoint's tells as the run is set up
+    "X_differs": "DistributedError: fit: setting up the run: rank {last} of {ranks} failed: "
+    "ValueError: fit: resume must continue a run on the same data; got other values of X or y",
     "batch_size_below_the_ranks": "ValueError: fit: batch_size and the training samples must",
     # no resume: the split drawn from fit's generator, which every rank took from rank 0's
     "no_resume_epochs_differ": "DistributedError: fit: epochs must be the same on every rank",
@@ -50,6 +52,7 @@ def test_a_refused_fit_changes_nothing_on_any_rank(tmp_path, ranks):
     for case, message in CASES.items():
         for rank in range(ranks):
             result = json.loads((tmp_path / f"{case}.rank{rank}.json").read_text())
-            assert result["error"].startswith(message.format(last=ranks - 1)), (case, result)
+            expected = message.format(last=ranks - 1, ranks=ranks)
+            assert result["error"].startswith(expected), (case, result)
             assert result["changed"] == [], (case, rank, result)
             assert result["retry_identical"], (case, rank, result)

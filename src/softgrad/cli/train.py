@@ -312,6 +312,15 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
                 comm=comm,
                 checkpoint_settings=settings,
             )
+    except ValueError as exc:
+        same = "fit: resume must continue a run on the same data; "
+        if args.resume is None or not str(exc).startswith(same):
+            raise
+        # fit's words name its arguments: say which options, and what to pass
+        raise ValueError(
+            f"train: --data must be the data set --resume {args.resume!r} was trained on; "
+            f"{str(exc)[len(same) :]} (pass that run's --data)"
+        ) from None
     except DivergenceError as err:
         raise DivergenceError(
             f"{err} {train_stops.diverged_outputs(args, paths, progress.epochs_seen)}",

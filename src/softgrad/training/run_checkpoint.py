@@ -146,10 +146,12 @@ def _check_best_weights(state: dict[str, Any], params: dict[str, np.ndarray]) ->
 def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) -> None:
     """The checkpoint continues this run: the same data, model and kinds of optimizer and
     schedule (checked before anything is loaded)."""
-    if ckpt.data != run.data_info:
+    shape = {key: value for key, value in run.data_info.items() if key != "checksums"}
+    saved = {key: value for key, value in ckpt.data.items() if key != "checksums"}
+    if saved != shape:
         raise ValueError(
             f"fit: resume must continue a run on the same data; the checkpoint was written for "
-            f"{ckpt.data!r}; got {run.data_info!r}"
+            f"{saved!r}; got {shape!r}"
         )
     shapes = {name: value.shape for name, value in params.items()}
     saved = {name: value.shape for name, value in ckpt.params.items()}
@@ -166,6 +168,14 @@ def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) 
         raise ValueError(
             f"fit: resume must continue the same model; the checkpoint has {saved_dtypes} "
             f"parameters; got {dtypes} (build the model in the checkpoint's dtype)"
+        )
+    # the values last: X as fit converted it is in the model's dtype, refused above by name
+    checksums = ckpt.data.get("checksums")  # None: written before the values were recorded
+    if checksums is not None and checksums != run.data_info["checksums"]:
+        raise ValueError(
+            "fit: resume must continue a run on the same data; got other values of X or y than "
+            f"the checkpoint was written for (checksums {run.data_info['checksums']} against "
+            f"{checksums}), in data of the same shape"
         )
     _check_same_kinds(run, ckpt)
     _check_same_settings(run, ckpt)
