@@ -44,3 +44,24 @@ def test_sgd_momentum_and_a_plateau_with_room_train(cli, tmp_path):
     assert result.json()["settings"]["momentum"] == 0.5
     result = cli("train", "--lr-schedule", "plateau", "--patience", "4", *argv)
     assert result.code == 0, result.err
+
+
+def test_a_plateau_resume_is_told_to_pass_a_larger_patience(cli, usage_error, tmp_path):
+    # the checkpoint's schedule cannot change on a resume: "or another --lr-schedule" was refused
+    ckpt, out = tmp_path / "ck.npz", tmp_path / "m.npz"
+    argv = ["--hidden", "8", "--quiet", "--out", out]
+    result = cli(
+        "train",
+        "--lr-schedule",
+        "plateau",
+        "--patience",
+        "5",
+        "--epochs",
+        "1",
+        "--checkpoint",
+        ckpt,
+        *argv,
+    )
+    assert result.code == 0, result.err
+    line = usage_error("train", "--resume", ckpt, "--patience", "3", "--epochs", "2", *argv)
+    assert line.endswith("got --patience 3 (pass a larger --patience)")

@@ -224,3 +224,13 @@ def test_samples_beyond_the_ceilings_are_shared_in_proportion():
     y = np.repeat(np.arange(63), [101, 100, 100] + [1] * 60)
     _, held_idx = stratified_split(y, 0.3, rng=0)
     assert np.bincount(y[held_idx], minlength=63)[:3].tolist() == [37, 36, 36]
+
+
+def test_counts_whose_products_pass_int64_are_refused():
+    # M * N_c wrapped past 2**63 - 1: the shares came out negative and the split never ended
+    from softgrad.datasets.split import MAX_SAMPLES, _allocate
+
+    counts = np.array([2, 10**9, 10**9, 10**9, 10**9], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"y must hold at most 3,037,000,499 samples"):
+        _allocate(counts, int(counts.sum()) - 5)
+    assert MAX_SAMPLES**2 <= 2**63 - 1 < (MAX_SAMPLES + 1) ** 2

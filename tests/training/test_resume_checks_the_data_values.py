@@ -70,3 +70,15 @@ def test_a_checkpoint_without_checksums_still_resumes(tmp_path):
     del old.data["checksums"]  # as written before they were recorded
     (tmp_path / "again").mkdir()
     _run(tmp_path / "again", _data(1)[0], y, 2, resume=old)  # trusted on its shape, as before
+
+
+@pytest.mark.parametrize("data", [None, [1, 2]], ids=["None", "a list"])
+def test_a_hand_built_checkpoint_of_other_data_is_refused_by_name(tmp_path, data):
+    import dataclasses
+
+    X, y = _data(0)
+    _, ckpt = _run(tmp_path, X, y, 1)
+    (tmp_path / "again").mkdir()
+    odd = dataclasses.replace(load_checkpoint(ckpt), data=data)
+    with pytest.raises(ValueError, match=r"^fit: resume must continue a run on the same data; "):
+        _run(tmp_path / "again", X, y, 2, resume=odd)

@@ -180,11 +180,13 @@ def check_pairs(args: argparse.Namespace, settings: dict[str, Any]) -> None:
     waits = PLATEAU_PATIENCE + 1
     patience = settings["patience"]
     if settings["lr_schedule"] == "plateau" and patience is not None and patience <= waits:
+        # on a resume the schedule is the checkpoint's, and so is a --patience left out
+        whose = "the checkpoint's " if args.resume is not None and args.patience is None else ""
+        fix = "" if args.resume is not None else ", or another --lr-schedule"
         raise ValueError(
             f"train: --lr-schedule plateau halves the learning rate after {waits} epochs "
             f"without improvement, so --patience must be above {waits}, or early stopping ends "
-            f"the run first; got --patience {patience} (pass a larger --patience, or another "
-            "--lr-schedule)"
+            f"the run first; got {whose}--patience {patience} (pass a larger --patience{fix})"
         )
 
 

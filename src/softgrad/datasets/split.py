@@ -135,11 +135,22 @@ def _check_fraction(fraction, n_samples: int) -> int:
     return n_held
 
 
+# the largest N whose products M * N_c (M < N) stay within int64: isqrt(2**63 - 1)
+MAX_SAMPLES = 3_037_000_499
+
+
 def _allocate(counts: np.ndarray, n_held: int) -> np.ndarray:
     """Largest-remainder shares of ``n_held`` in proportion to ``counts``, each class keeping a
     sample while ``n_held`` allows (:func:`stratified_split`'s Notes)."""
-    # integers throughout: M * N_c // N and its remainder are exact, so ties are real ties.
-    # The floors never take a class's last sample: M * N_c / N < N_c, as M < N
+    # integers throughout: M * N_c // N and its remainder are exact, so ties are real ties,
+    # while M * N fits int64 (past it the products wrapped, and the shares of the loop below
+    # came out negative and never ended). The floors never take a class's last sample:
+    # M * N_c / N < N_c, as M < N
+    if int(counts.sum()) > MAX_SAMPLES:
+        raise ValueError(
+            f"stratified_split: y must hold at most {MAX_SAMPLES:,} samples (the shares are "
+            f"exact int64 products of two counts); got {int(counts.sum()):,}"
+        )
     per_class, remainder = np.divmod(counts * n_held, counts.sum())
     spare = counts - 1  # what a class can give and keep a training sample
     labels = np.arange(len(counts))

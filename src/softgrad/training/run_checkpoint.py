@@ -146,8 +146,9 @@ def _check_best_weights(state: dict[str, Any], params: dict[str, np.ndarray]) ->
 def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) -> None:
     """The checkpoint continues this run: the same data, model and kinds of optimizer and
     schedule (checked before anything is loaded)."""
+    data = ckpt.data if isinstance(ckpt.data, dict) else {"data": ckpt.data}  # (hand-built)
     shape = {key: value for key, value in run.data_info.items() if key != "checksums"}
-    saved = {key: value for key, value in ckpt.data.items() if key != "checksums"}
+    saved = {key: value for key, value in data.items() if key != "checksums"}
     if saved != shape:
         raise ValueError(
             f"fit: resume must continue a run on the same data; the checkpoint was written for "
@@ -170,12 +171,13 @@ def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) 
             f"parameters; got {dtypes} (build the model in the checkpoint's dtype)"
         )
     # the values last: X as fit converted it is in the model's dtype, refused above by name
-    checksums = ckpt.data.get("checksums")  # None: written before the values were recorded
-    if checksums is not None and checksums != run.data_info["checksums"]:
+    checksums = data.get("checksums")  # None: written before the values were recorded
+    now = run.data_info["checksums"]
+    if checksums is not None and (not isinstance(checksums, dict) or checksums != now):
         raise ValueError(
             "fit: resume must continue a run on the same data; got other values of X or y than "
-            f"the checkpoint was written for (checksums {run.data_info['checksums']} against "
-            f"{checksums}), in data of the same shape"
+            f"the checkpoint was written for (checksums {now} against {checksums!r}), in data "
+            "of the same shape"
         )
     _check_same_kinds(run, ckpt)
     _check_same_settings(run, ckpt)
