@@ -166,7 +166,8 @@ class SequenceCrossEntropyOverBatch(SequenceCrossEntropy):
 
 class NnfsSoftmaxCrossEntropy:
     """nnfs.io's fused softmax + categorical cross-entropy: its backward takes the softmax
-    output and the targets, backward(dvalues, y_true), which gradcheck cannot call."""
+    output and the targets, backward(dvalues, y_true), which gradcheck cannot call, and keeps
+    its result in self.dinputs, returning nothing, as the book's does."""
 
     def forward(self, inputs, y_true):
         exp_values = np.exp(inputs - np.max(inputs, axis=1, keepdims=True))
@@ -181,19 +182,20 @@ class NnfsSoftmaxCrossEntropy:
         self.dinputs = dvalues.copy()
         self.dinputs[range(samples), y_true] -= 1
         self.dinputs = self.dinputs / samples
-        return self.dinputs
 
 
 class CheckedNnfsSoftmaxCrossEntropy(NnfsSoftmaxCrossEntropy):
     """The subclass docs/check-your-backward.md shows: forward keeps the target, backward()
-    calls nnfs's backward(dvalues, y_true) with the softmax output and it."""
+    calls nnfs's backward(dvalues, y_true) with the softmax output and it, and returns what
+    nnfs's keeps in self.dinputs."""
 
     def forward(self, inputs, y_true):
         self.y_true = y_true
         return super().forward(inputs, y_true)
 
     def backward(self):
-        return super().backward(self.output, self.y_true)
+        super().backward(self.output, self.y_true)
+        return self.dinputs
 
 
 class TypeErrorInBackward(SoftmaxCrossEntropy):
