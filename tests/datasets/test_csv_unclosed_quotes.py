@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 from softgrad.datasets import csv as csv_reader
@@ -143,14 +144,14 @@ ROW = b"0.123456789,0.987654321,0.555555555,0.333333333,0\n"
 
 def test_a_quote_inside_an_unquoted_label_cell_ends_its_block_at_its_line(tmp_path, monkeypatch):
     # the block took every line after 12" while its quotes were odd: the rest of the file
-    from softgrad.datasets.csv import _blocks
+    from softgrad.datasets.csv import _Blocks
 
     monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 1024)
     path = tmp_path / "inches.csv"
     path.write_bytes(INCHES + ROW * 2000)  # 100 KB, a hundred blocks
     with open(path, "rb") as f:
         f.readline()
-        blocks = [(len(block), line, newlines) for block, line, newlines in _blocks(f, 2)]
+        blocks = [(len(block), line, newlines) for block, line, newlines in _Blocks(f, 2)]
     largest = max(size for size, _, _ in blocks)
     assert largest <= 1024 + len(ROW), f"a block of {largest} bytes; BLOCK_BYTES is 1024"
     starts = [line for _, line, _ in blocks]
@@ -212,3 +213,36 @@ def test_a_bad_cell_after_a_quote_inside_an_unquoted_label_cell_is_named_by_its_
     match = r"^t: features must be numbers; got 'oops' on line 483, column 2 \('b'\)$"
     with pytest.raises(DataFormatError, match=match):
         read_csv(path, "t", engine=engine)
+
+
+def _cell_across_a_block_end(block_bytes):
+    """A literal quote (12") and a quoted two-line label whose first line crosses the block's
+    end: the block's quotes are even, so it ended inside the cell. The label's second line,
+    1,2,three", reads as a row of its own: the file was misread, not refused."""
+    head = b'a,b,label\n1,2,12"\n'
+    cell = b'3,4,"two\n1,2,three"\n'
+    fill = block_bytes - 3 - (len(head) - len(b"a,b,label\n"))
+    rows = []
+    while fill > 12:
+        rows.append(b"0,0,x\n")
+        fill -= 6
+    rows.append(b"0,0," + b"x" * (fill - 5) + b"\n")
+    return head + b"".join(rows) + cell + b"5,6,y\n" * 5
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+def test_a_quoted_cell_that_an_even_count_hid_is_read_whole(tmp_path, monkeypatch, engine):
+    import csv
+    import io
+
+    monkeypatch.setattr(csv_reader, "BLOCK_BYTES", 1024)
+    data = _cell_across_a_block_end(1024)
+    header = len(b"a,b,label\n")  # the blocks begin after it
+    assert data.index(b'3,4,"two') - header < 1024 <= data.index(b'1,2,three"') - header
+    path = tmp_path / "cut.csv"
+    path.write_bytes(data)
+    table = csv_reader.read_csv(path, "read_csv: 'cut.csv'", engine=engine)
+    rows = list(csv.reader(io.StringIO(data.decode())))[1:]
+    assert table.y.tolist() == [row[2] for row in rows]
+    assert "two\n1,2,three" in table.y.tolist()
+    np.testing.assert_array_equal(table.X, np.array([row[:2] for row in rows], dtype=np.float32))

@@ -41,7 +41,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from softgrad.datasets.csv_blocks import BlockParser, checked_rows, column_name, decode
+from softgrad.datasets.csv_blocks import (
+    BlockParser,
+    RowRunsOn,
+    checked_rows,
+    column_name,
+    decode,
+)
 from softgrad.errors import DataFormatError
 
 __all__ = [
@@ -224,8 +230,23 @@ def read_csv(
         X = np.empty((rows, len(reader.features)), dtype=dtype)
         lines = np.empty(rows, dtype=np.int64)
         labels, n = [], 0
-        for block, line, newlines in _blocks(f, first_line):
-            cells, y_block, lines_block = reader.parse(block, line, newlines)
+        blocks = _Blocks(f, first_line)
+        for block, line, newlines in blocks:
+            offset = reader.offset
+            try:
+                cells, y_block, lines_block = reader.parse(block, line, newlines)
+            except RowRunsOn as runs:
+                # the block ended inside a quoted cell that an even count of quotes hid (a
+                # quote that is text, 12", beside it): parse it again to its last row's end
+                parsed = runs.parsed
+                if blocks.finish_row(block):
+                    reader.offset = offset
+                    try:
+                        parsed = reader.parse(block, line, blocks.newlines)
+                    except RowRunsOn as again:  # still open at the csv module's field limit
+                        parsed = again.parsed
+                # else the file ends in the cell: its last, as the csv module reads it
+                cells, y_block, lines_block = parsed
             del block  # the text goes before the next block is read
             m = len(cells)
             reader.store(cells, lines_block, X[n : n + m])
@@ -446,7 +467,7 @@ def _count_lines(f: BinaryIO) -> int:
     return count
 
 
-def _blocks(f: io.BufferedIOBase, first_line: int) -> Iterator[tuple[bytearray, int, int]]:
+class _Blocks:
     """Blocks of whole lines, ending where a row ends: (block, its first line, its newlines).
 
     A block is read into a bytearray that grows in place to the line end, so the text is held
@@ -455,22 +476,36 @@ def _blocks(f: io.BufferedIOBase, first_line: int) -> Iterator[tuple[bytearray, 
     ends it there, at no cost to a file without quotes; an odd one goes on to where the csv
     module ends the row that crosses its end (:func:`_finish_row`). An even count misses a
     quoted cell running past the end only beside a quote that is text in the same block
-    (``12"``, then ``"two`` over two lines): the parser refuses its row; scanning every block
-    that holds a quote cost 36% more time on a file of quoted labels.
+    (``12"``, then ``"two`` over two lines): the parser then finds its last row cut inside the
+    cell (:class:`~softgrad.datasets.csv_blocks.RowRunsOn`), and :meth:`finish_row` extends
+    the block (scanning every block that holds a quote cost 36% more time on a file of quoted
+    labels; this costs a strict re-read of a block's last row where the block holds a quote).
     """
-    line = first_line
-    while True:
-        block = bytearray(BLOCK_BYTES)
-        del block[f.readinto(block) :]
-        if not block:
-            return
-        block += f.readline()
-        newlines = block.count(b"\n")
-        if block.count(b'"') % 2:  # a quoted cell runs on past the end, or a quote is text
-            newlines += _finish_row(f, block, newlines)
-        yield block, line, newlines
-        del block  # the caller has parsed it: do not hold it while the next one is read
-        line += newlines
+
+    def __init__(self, f: io.BufferedIOBase, first_line: int) -> None:
+        self.f, self.line, self.newlines = f, first_line, 0
+
+    def __iter__(self) -> Iterator[tuple[bytearray, int, int]]:
+        f = self.f
+        while True:
+            block = bytearray(BLOCK_BYTES)
+            del block[f.readinto(block) :]
+            if not block:
+                return
+            block += f.readline()
+            self.newlines = block.count(b"\n")
+            if block.count(b'"') % 2:  # a quoted cell runs on past the end, or a quote is text
+                self.newlines += _finish_row(f, block, self.newlines)
+            yield block, self.line, self.newlines
+            del block  # the caller has parsed it: do not hold it while the next one is read
+            self.line += self.newlines
+
+    def finish_row(self, block: bytearray) -> int:
+        """Extend the block just yielded to where the csv module ends its last row; the
+        newlines added (0: the file ends in the cell)."""
+        added = _finish_row(self.f, block, self.newlines)
+        self.newlines += added
+        return added
 
 
 def _finish_row(f: io.BufferedIOBase, block: bytearray, newlines: int) -> int:

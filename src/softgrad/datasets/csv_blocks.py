@@ -14,7 +14,18 @@ import numpy as np
 from softgrad.datasets.features import bad_value_error, first_bad_value
 from softgrad.errors import DataFormatError
 
-__all__ = ["BlockParser", "checked_rows", "column_name", "decode"]
+__all__ = ["BlockParser", "RowRunsOn", "checked_rows", "column_name", "decode"]
+
+
+class RowRunsOn(Exception):
+    """A block's last row ends inside a quoted cell (its block ended there: an even count of
+    quotes, one of them text such as ``12"``, hid the cell running on). ``parsed`` is what the
+    csv module made of the block, which holds the cell cut at the block's end; the reader
+    extends the block to the row's end and parses it again."""
+
+    def __init__(self, parsed: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
+        super().__init__("a quoted cell runs on past the block's end")
+        self.parsed = parsed
 
 
 def decode(
@@ -172,6 +183,8 @@ class BlockParser:
             rows = np.flatnonzero(np.fromiter(map(bool, lines), bool, len(lines)))
             if len(rows) != len(cells):
                 return None
+        if '"' in lines[-1] and _ends_in_a_quoted_cell(lines[-1], 0):
+            return None  # cut inside a quoted cell at the block's end: the csv module says so
         y = None if self.label_col is None else np.array(labels, dtype=str)
         return cells, y, first_line + rows
 
@@ -180,8 +193,9 @@ class BlockParser:
         cells, lines = [], []
         reader = csv.reader(io.StringIO(text))
         like = "the header" if self.header is not None else "the first row"
-        read = 0  # the lines the rows before this one took
+        read = last = 0  # the lines the rows before this one took; where the last row began
         for row in checked_rows(reader, self.where, first_line):
+            last = read
             start, end, read = first_line + read, first_line + reader.line_num - 1, reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # blank line
@@ -205,4 +219,20 @@ class BlockParser:
                         f"{lines[i]}, {column_name(self.header, col)}"
                     ) from None
         y = None if self.label_col is None else np.array([r[self.label_col] for r in cells], str)
-        return values, y, np.array(lines, dtype=np.int64)
+        parsed = (values, y, np.array(lines, dtype=np.int64))
+        if '"' in text and _ends_in_a_quoted_cell(text, last):
+            raise RowRunsOn(parsed)
+        return parsed
+
+
+def _ends_in_a_quoted_cell(text: str, last: int) -> bool:
+    """Whether the row that begins at line ``last`` (from 0) of ``text`` runs to its end inside
+    a quoted cell: the csv module takes such a cell as ended there, where strict parsing says
+    "unexpected end of data". Only the last row is read again."""
+    tail = "\n".join(text.split("\n")[last:])
+    try:
+        for _ in csv.reader(io.StringIO(tail), strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
