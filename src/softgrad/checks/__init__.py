@@ -66,6 +66,7 @@ from softgrad.checks.scalars import (
     check_saved_state,
     check_stays_positive,
 )
+from softgrad.checks.wording import counted, first_few
 
 __all__ = [
     "as_array",
@@ -89,7 +90,9 @@ __all__ = [
     "check_saved_state",
     "check_stays_positive",
     "check_where",
+    "counted",
     "first_beyond_dtype",
+    "first_few",
     "first_non_number",
     "normalize_axis",
     "plain_ndarray",

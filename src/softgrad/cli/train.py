@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_finite_rows
+from softgrad.checks import check_finite_rows, counted
 from softgrad.cli import checks, ranks, train_config, train_report, train_resume, train_stops
 from softgrad.cli.argtypes import (
     data_spec,
@@ -236,12 +236,12 @@ def _unvalidated(y: np.ndarray, counts: np.ndarray, fraction: float) -> str | No
     if whole:
         return (
             f"{fraction:g} of {n_train} training samples holds out every training sample of "
-            f"{_count(whole, 'class')}"
+            f"{counted(whole, 'class')}"
         )
     missed = int(np.count_nonzero((counts >= 2) & (shares == 0)))
     if missed:
         return (
-            f"{fraction:g} of {n_train} training samples gives {_count(missed, 'class')} no "
+            f"{fraction:g} of {n_train} training samples gives {counted(missed, 'class')} no "
             "validation sample (the split shares it by class size)"
         )
     return None
@@ -254,14 +254,9 @@ def _single_samples_unvalidated(counts: np.ndarray, names: list[str]) -> str | N
         return None
     shown = ", ".join(repr(names[i]) for i in single[:5]) + (", ..." if single.size > 5 else "")
     return (
-        f"validation holds no sample of {_count(int(single.size), 'class')} with a single "
+        f"validation holds no sample of {counted(int(single.size), 'class')} with a single "
         f"training sample ({shown}): validation's loss and accuracy leave them out"
     )
-
-
-def _count(n: int, what: str) -> str:
-    plural = "classes" if what == "class" else f"{what}s"
-    return f"{n:,} {what if n == 1 else plural}"
 
 
 def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, EpochProgress]:

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_path
+from softgrad.checks import check_path, counted
 from softgrad.datasets.csv import LABEL_COLUMNS, Progress, read_csv
 from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.features import check_values, chunk_rows
@@ -153,7 +153,7 @@ def _finish(
             hint = ", or give arrays X_test and y_test" if test_arrays else ""
             raise DataFormatError(
                 f"{where}: data must have at least 2 samples of some class to hold out a test "
-                f"set; got {_count(len(X), 'sample')} in {_count(len(class_names), 'class')} "
+                f"set; got {counted(len(X), 'sample')} in {counted(len(class_names), 'class')} "
                 f"(add rows{hint})"
             )
         train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
@@ -339,11 +339,6 @@ def _refuse_folder(path: Path, where: str) -> None:
     images = sorted(p for p in entries if p.suffix.lower() in PICTURE_SUFFIXES)
     if images:
         raise DataFormatError(
-            f"{where}: folder holds {_count(len(images), 'image')} but no class folders; put "
+            f"{where}: folder holds {counted(len(images), 'image')} but no class folders; put "
             f"each class's images in a sub-folder named after it ({path}/<class>/{images[0].name})"
         )
-
-
-def _count(n: int, noun: str) -> str:
-    """``n`` and ``noun``, plural unless n is 1: "1 sample", "3 classes"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"

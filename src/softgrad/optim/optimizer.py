@@ -23,6 +23,7 @@ from softgrad.checks import (
     check_number,
     check_saved_state,
     check_stays_positive,
+    first_few,
     quiet_underflow,
 )
 from softgrad.optim.flat import FlatState, flat_step
@@ -501,12 +502,6 @@ def _other_names(state: Any, params: Any, holder: str) -> str | None:
     if not (stale and fresh):
         return None
     return (
-        f"it holds {_names(stale)}, which {holder} has not, and {holder} has {_names(fresh)}, "
-        "which it has no state for"
+        f"it holds {first_few(stale)}, which {holder} has not, and {holder} has "
+        f"{first_few(fresh)}, which it has no state for"
     )
-
-
-def _names(names: list[str], shown: int = 4) -> str:
-    """``names`` for a message: the first ``shown``, then how many more."""
-    more = f" and {len(names) - shown} more" if len(names) > shown else ""
-    return repr(names[:shown])[:-1] + more + "]" if more else repr(names)

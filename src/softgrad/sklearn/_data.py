@@ -10,7 +10,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from softgrad.checks import check_fits_rows
+from softgrad.checks import check_fits_rows, first_few
 from softgrad.stored_rows import StoredRows
 from softgrad.training.data import (
     cast_per_batch,
@@ -160,18 +160,10 @@ def encode_labels(y, classes) -> np.ndarray:
     unknown = classes[idx] != y
     if np.any(unknown):
         raise ValueError(
-            f"{WHERE}: y must only hold labels in classes_ {_first_few(classes)}; "
-            f"got {_first_few(np.unique(np.asarray(y)[unknown]))}"
+            f"{WHERE}: y must only hold labels in classes_ {first_few(classes.tolist(), 10)}; "
+            f"got {first_few(np.unique(np.asarray(y)[unknown]).tolist(), 10)}"
         )
     return idx
-
-
-def _first_few(values: np.ndarray, shown: int = 10) -> str:
-    """``values`` as a list for a message, its first ``shown`` and the count past those: the
-    classes of 200,000 string labels made a message of 2.4 million characters."""
-    if len(values) <= shown:
-        return repr(values.tolist())
-    return f"{repr(values[:shown].tolist())[:-1]}, ...] ({len(values):,} in all)"
 
 
 def sample_weights(est, X, y, y_idx, classes, sample_weight, incremental: bool):
