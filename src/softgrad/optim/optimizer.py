@@ -29,7 +29,7 @@ from softgrad.checks import (
 from softgrad.optim.flat import FlatState, flat_step
 from softgrad.optim.optimizer_checks import check_apart, check_roles, check_step_args, parse_entries
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "step_in_guard"]
 
 
 class Optimizer:
@@ -505,3 +505,21 @@ def _other_names(state: Any, params: Any, holder: str) -> str | None:
         f"it holds {first_few(stale)}, which {holder} has not, and {holder} has "
         f"{first_few(fresh)}, which it has no state for"
     )
+
+
+def step_in_guard(
+    opt: Any, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]
+) -> None:
+    """``opt.step(params, grads)`` for a caller already ignoring underflow (fit's training
+    step): Optimizer's own step without its guard, whose errstate would be a second one at
+    every step (1.2 us); a step a subclass or the instance replaced, as it is, read at each
+    call."""
+    step = opt.step
+    if getattr(step, "__func__", None) is Optimizer.step:
+        _UNGUARDED_STEP(opt, params, grads)
+    else:
+        step(params, grads)
+
+
+# the body of Optimizer.step under quiet_underflow (functools.wraps keeps it)
+_UNGUARDED_STEP = Optimizer.step.__wrapped__  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import overridden_below, replaced_methods
 from softgrad.nn.loss import StepLoss, ignored_misses, weighted_mean_step
+from softgrad.optim.optimizer import step_in_guard
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
     counted_weight,
@@ -291,7 +292,7 @@ class EpochRunner:
         params = self._params_of(grads, batch)
         if self.l2_penalty:
             batch_loss += self._penalize(grads, n)
-        self.optimizer.step(params, grads)
+        step_in_guard(self.optimizer, params, grads)
         return batch_loss, n, step.correct, counted_weight(self.loss, t, None, n)
 
     def _ready_plan(self) -> StepPlan | None:
@@ -322,7 +323,7 @@ class EpochRunner:
             params = self._params_of(grads, batch)
             if self.l2_penalty:
                 batch_loss += self._penalize(grads, weight)
-            self.optimizer.step(params, grads)
+            step_in_guard(self.optimizer, params, grads)
         return batch_loss, weight, step.correct, counted_weight(self.loss, t, w, weight)
 
     def restore_epoch_start(self, epoch: int) -> str:

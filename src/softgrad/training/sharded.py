@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.nn.loss import per_sample_losses
+from softgrad.optim.optimizer import step_in_guard
 from softgrad.training.callbacks import CallbackList, TrainState
 from softgrad.training.data import (
     counted_weight,
@@ -125,7 +126,7 @@ class ShardedRunner(EpochRunner):
                 self.comm.sum_(buffer)
             if self.l2_penalty:  # once, on the summed gradient, by the global batch's weight
                 batch_loss += self._penalize(grads, weight)
-            self.optimizer.step(params, grads)
+            step_in_guard(self.optimizer, params, grads)
         return batch_loss, weight, float(status[_HITS]), float(status[_COUNTED])
 
     def _batch_weight(self, idx: np.ndarray) -> float:
