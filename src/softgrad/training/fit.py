@@ -49,6 +49,7 @@ from softgrad.training.together import (
     fail_together,
     shared_generator,
     start_together,
+    values_checksum,
 )
 
 
@@ -292,6 +293,11 @@ def fit(
                 EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
             )
             run.settings = settings
+            if checkpoint is not None or resume is not None:
+                # the values too (a millisecond): a resume on another data set of the same
+                # shape trained on it, the model naming only the new one; no run without a
+                # checkpoint reads them
+                run.data_info["checksums"] = {"X": values_checksum(X), "y": values_checksum(target)}
             start = 0
             if resume is not None:
                 start = resume_from_checkpoint(run, resume, epochs, X, target, weight)

@@ -172,7 +172,7 @@ def _check_continues(run: Any, ckpt: Checkpoint, params: dict[str, np.ndarray]) 
         )
     # the values last: X as fit converted it is in the model's dtype, refused above by name
     checksums = data.get("checksums")  # None: written before the values were recorded
-    now = run.data_info["checksums"]
+    now = run.data_info.get("checksums")
     if checksums is not None and (not isinstance(checksums, dict) or checksums != now):
         raise ValueError(
             "fit: resume must continue a run on the same data; got other values of X or y than "

@@ -20,7 +20,6 @@ from softgrad.training.early_stopping import EarlyStopping
 from softgrad.training.epoch import Run
 from softgrad.training.history import History
 from softgrad.training.run_checkpoint import resume_run
-from softgrad.training.together import values_checksum
 
 
 def new_run(
@@ -72,9 +71,6 @@ def new_run(
         "n_samples": X.shape[0],
         "n_features": X.shape[1],
         "validation": "fraction" if val_idx is not None else "data" if validation else None,
-        # the values too (a millisecond: together.values_checksum): a resume on another data
-        # set of the same shape trained on it, and the model named only the new one
-        "checksums": {"X": values_checksum(X), "y": values_checksum(target)},
     }
     return Run(
         model,
