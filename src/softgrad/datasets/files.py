@@ -53,7 +53,7 @@ from softgrad.datasets.images import load_image_folder
 from softgrad.datasets.labels import as_text, encode_labels
 from softgrad.datasets.mnist import find_idx_folder, load_idx_folder
 from softgrad.datasets.sniff import read_arrays
-from softgrad.datasets.split import check_every_class_trains, stratified_split
+from softgrad.datasets.split import split_off_test
 from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = ["LABEL_COLUMNS", "SPLIT_SEED", "TEST_FRACTION", "load_file"]
@@ -156,8 +156,9 @@ def _finish(
                 f"set; got {counted(len(X), 'sample')} in {counted(len(class_names), 'class')} "
                 f"(add rows{hint})"
             )
-        train_idx, test_idx = stratified_split(codes[0], TEST_FRACTION, rng=SPLIT_SEED)
-        check_every_class_trains(codes[0], train_idx, test_idx, where, class_names)
+        train_idx, test_idx = split_off_test(
+            codes[0], TEST_FRACTION, SPLIT_SEED, where, class_names
+        )
         X_train, X_test = _partition(X, train_idx, test_idx)
         y_train, y_test = codes[0][train_idx], codes[0][test_idx]
     features = int(np.prod(X.shape[1:]))  # -1 cannot be inferred for an empty test set

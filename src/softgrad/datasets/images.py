@@ -34,7 +34,7 @@ import numpy as np
 
 from softgrad.datasets.dataset import Dataset, check_class_names
 from softgrad.datasets.grey import EIGHT_BIT_MODES, grey_levels, pillow
-from softgrad.datasets.split import check_every_class_trains, stratified_split
+from softgrad.datasets.split import split_off_test
 from softgrad.errors import DataFormatError, DatasetNotFoundError
 
 __all__ = [
@@ -204,9 +204,8 @@ def load_image_folder(
             f"off a test set; got 1 image in each of {len(classes)} classes"
         )
     else:
-        train, test = stratified_split(y, IMAGE_TEST_FRACTION, rng=IMAGE_SEED)
         where = f"load_image_folder: {str(folder)!r}"
-        check_every_class_trains(y, train, test, where, list(classes))
+        train, test = split_off_test(y, IMAGE_TEST_FRACTION, IMAGE_SEED, where, list(classes))
     return Dataset(
         X[train],
         y[train],

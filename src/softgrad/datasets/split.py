@@ -192,18 +192,19 @@ def held_out_per_class(y: np.ndarray, fraction: float) -> np.ndarray:
     return shares
 
 
-def check_every_class_trains(
-    y: np.ndarray, train_idx: np.ndarray, held_idx: np.ndarray, where: str, names: Sequence[str]
-) -> None:
-    """Refuse a test split that holds out a class whole: it can be reached only when M > N - C
-    (more classes than the training part can keep), and such a class is never learnt and
-    always wrong where it is scored.
+def split_off_test(
+    y: np.ndarray, fraction: float, seed: int, where: str, names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A data set's test split (:func:`stratified_split`), refused where it holds out a class
+    whole: it can only when M > N - C (more classes than the training part can keep), and such
+    a class is never learnt and always wrong where it is scored.
 
     Raises
     ------
     DataFormatError
         Naming a class held out whole, and how many such classes there are.
     """
+    train_idx, held_idx = stratified_split(y, fraction, rng=seed)
     whole = np.setdiff1d(y[held_idx], y[train_idx])
     if whole.size:
         more = f" and {whole.size - 1} more" if whole.size > 1 else ""
@@ -213,3 +214,4 @@ def check_every_class_trains(
             f"class {names[whole[0]]!r}{more} would be in the test set only (add samples of "
             "the rarest classes)"
         )
+    return train_idx, held_idx
