@@ -596,22 +596,34 @@ def test_the_caller_of_a_right_node_keeps_its_output(gallery, rng):
     assert result.ok and [check.name for check in result.checks] == ["x"], str(result)
 
 
-def test_a_forward_that_changes_x_in_place_fails_even_with_the_right_gradient(gallery, rng):
+@pytest.mark.parametrize(
+    ("node", "check", "told", "advice"),
+    [
+        (
+            "SoftmaxShiftsInPlace",
+            "forward_x",
+            "forward changed x in place (x -= x.max(...)",
+            "z = x - x.max(...), not x -= ...",
+        ),
+        # forward kept self.x = x, backward zeroed self.x: the layer below's output
+        (
+            "SoftmaxZeroesItsInput",
+            "backward_x",
+            "backward changed x in place (self.x *= 0",
+            "rebind it (self.x = None), not self.x *= 0",
+        ),
+    ],
+)
+def test_a_node_that_changes_x_in_place_fails_even_with_the_right_gradient(
+    gallery, rng, node, check, told, advice
+):
     x = rng.standard_normal((N, C))
-    result = gradcheck(gallery("softmax_nodes", "SoftmaxShiftsInPlace"), x, rng=rng)
-    assert result.failed() == ["forward_x"] and result.mistakes == ("x_modified",), str(result)
-    assert result.diagnosis.startswith("forward_x: forward changed x in place (x -= x.max(...)")
-    assert "z = x - x.max(...), not x -= ..." in result.diagnosis
-
-
-def test_a_backward_that_changes_x_in_place_fails_even_with_the_right_gradient(gallery, rng):
-    # forward kept self.x = x, backward zeroed self.x: the caller's array, the layer below's output
-    x = rng.standard_normal((N, C))
-    result = gradcheck(gallery("softmax_nodes", "SoftmaxZeroesItsInput"), x, rng=rng)
-    assert result.failed() == ["backward_x"] and result.mistakes == ("x_modified",), str(result)
-    assert result.diagnosis.startswith("backward_x: backward changed x in place (self.x *= 0")
-    assert "rebind it (self.x = None), not self.x *= 0" in result.diagnosis
-    assert x.any()  # the check ran on copies: the user's x is as it was
+    given = x.copy()
+    result = gradcheck(gallery("softmax_nodes", node), x, rng=rng)
+    assert result.failed() == [check] and result.mistakes == ("x_modified",), str(result)
+    assert result.diagnosis.startswith(f"{check}: {told}")
+    assert advice in result.diagnosis
+    np.testing.assert_array_equal(x, given)  # the check ran on copies: the user's x is kept
 
 
 def test_x_changed_by_forward_and_by_backward_is_one_mistake_told_twice(rng):
