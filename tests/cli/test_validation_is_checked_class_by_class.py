@@ -22,7 +22,7 @@ def test_a_class_of_one_training_sample_is_named_in_a_note(cli, tmp_path, monkey
     result = cli("train", "--data", path, "--epochs", "1", "--quiet", "--json")
     assert result.code == 0, result.err
     assert result.json()["validation_note"] == (
-        "validation holds no sample of 1 class with a single training sample ('1'): "
+        "validation holds no sample of 1 class with a single training sample ['1']: "
         "validation's loss and accuracy leave them out"
     )
     assert result.json()["history"]["val_loss"][0] is not None  # validation still ran

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import check_finite_rows, counted
+from softgrad.checks import check_finite_rows, counted, first_few
 from softgrad.cli import checks, ranks, train_config, train_report, train_resume, train_stops
 from softgrad.cli.argtypes import (
     data_spec,
@@ -252,10 +252,10 @@ def _single_samples_unvalidated(counts: np.ndarray, names: list[str]) -> str | N
     single = np.flatnonzero(counts == 1)
     if not single.size:
         return None
-    shown = ", ".join(repr(names[i]) for i in single[:5]) + (", ..." if single.size > 5 else "")
     return (
         f"validation holds no sample of {counted(int(single.size), 'class')} with a single "
-        f"training sample ({shown}): validation's loss and accuracy leave them out"
+        f"training sample {first_few([names[i] for i in single], 5)}: validation's loss and "
+        "accuracy leave them out"
     )
 
 

@@ -229,7 +229,8 @@ def _ends_in_a_quoted_cell(text: str, last: int) -> bool:
     """Whether the row that begins at line ``last`` (from 0) of ``text`` runs to its end inside
     a quoted cell: the csv module takes such a cell as ended there, where strict parsing says
     "unexpected end of data". Only the last row is read again."""
-    tail = "\n".join(text.split("\n")[last:])
+    # lines ``last`` on, split from the end (the block's other lines are not split at all)
+    tail = "\n".join(text.rsplit("\n", text.count("\n") + 1 - last)[1:]) if last else text
     try:
         for _ in csv.reader(io.StringIO(tail), strict=True):
             pass
