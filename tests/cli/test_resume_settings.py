@@ -129,8 +129,8 @@ def test_resume_of_an_adam_run_refuses_momentum_as_a_new_run_does(cli, usage_err
     assert cli("train", "--epochs", "1", "--checkpoint", ckpt, *argv).code == 0
     line = usage_error("train", "--epochs", "2", "--resume", ckpt, "--momentum", "0.3", *argv)
     assert line == (
-        "softgrad: error: train: --momentum is SGD's, so --optimizer must be sgd; got "
-        "--optimizer adam (drop --momentum: adam keeps moment estimates of its own)"
+        "softgrad: error: train: --momentum is SGD's, so --optimizer must be sgd; got the "
+        "checkpoint's --optimizer adam (drop --momentum: adam keeps moment estimates of its own)"
     )
     assert len(softgrad.load(out).metadata["history"]["train_loss"]) == 1  # the first run's
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+import softgrad
+
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw"])
 def test_momentum_with_an_adam_optimizer_is_refused(usage_error, tmp_path, optimizer):
@@ -19,6 +21,29 @@ def test_momentum_with_an_adam_optimizer_is_refused(usage_error, tmp_path, optim
         f"--optimizer {optimizer} (drop --momentum: {optimizer} keeps moment estimates of its own)"
     )
     assert not out.exists()
+
+
+def test_momentum_with_the_default_optimizer_says_the_optimizer_is_the_default(
+    usage_error, tmp_path
+):
+    # "got --optimizer adam" read as if the user had typed it
+    line = usage_error("train", "--momentum", "0.5", "--epochs", "1", "--out", tmp_path / "m.npz")
+    assert line == (
+        "softgrad: error: train: --momentum is SGD's, so --optimizer must be sgd; got the default "
+        "--optimizer adam (drop --momentum: adam keeps moment estimates of its own)"
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_an_adam_model_records_no_momentum_it_did_not_use(cli, tmp_path, optimizer):
+    # its settings held the default momentum 0.9, as if adam had used it
+    out = tmp_path / "m.npz"
+    argv = ["--epochs", "1", "--hidden", "8", "--quiet", "--json", "--out", out]
+    result = cli("train", "--optimizer", optimizer, *argv)
+    assert result.code == 0, result.err
+    assert "momentum" not in result.json()["settings"]
+    assert "momentum" not in softgrad.load(out).metadata["settings"]
+    assert result.json()["settings"]["optimizer"] == optimizer
 
 
 @pytest.mark.parametrize("patience", ["1", "3"])

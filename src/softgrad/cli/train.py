@@ -347,7 +347,7 @@ def _run(args: argparse.Namespace, comm: Any) -> int:
     with ranks.together(comm, "train"):
         settings = train_config.resolve(args)
         paths = _check_paths(args)
-        settings = train_resume.match_checkpoint(args, settings)
+        settings = train_config.acting(train_resume.match_checkpoint(args, settings))
         train_config.check_dtype_range(settings)
         note = train_resume.resume_note(args, settings)
         if note is not None and ranks.speaks(comm):

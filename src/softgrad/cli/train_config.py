@@ -172,8 +172,12 @@ def check_pairs(args: argparse.Namespace, settings: dict[str, Any]) -> None:
     ``--patience`` that stops the run before the schedule can lower the rate (it trained as
     the constant schedule, without a word)."""
     if args.momentum is not None and settings["optimizer"] != "sgd":
+        # the optimizer left out is the checkpoint's on a resume, else the data set's default
+        whose = ""
+        if args.optimizer is None:
+            whose = "the checkpoint's " if args.resume is not None else "the default "
         raise ValueError(
-            "train: --momentum is SGD's, so --optimizer must be sgd; got --optimizer "
+            f"train: --momentum is SGD's, so --optimizer must be sgd; got {whose}--optimizer "
             f"{settings['optimizer']} (drop --momentum: {settings['optimizer']} keeps moment "
             "estimates of its own)"
         )
@@ -188,6 +192,21 @@ def check_pairs(args: argparse.Namespace, settings: dict[str, Any]) -> None:
             f"without improvement, so --patience must be above {waits}, or early stopping ends "
             f"the run first; got {whose}--patience {patience} (pass a larger --patience{fix})"
         )
+
+
+def acting(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` without those the run does not use, so the model's metadata records only
+    what trained it: ``momentum`` is SGD's (an adam model recorded the default 0.9, and an
+    adam checkpoint of an earlier softgrad still holds it).
+
+    Example
+    -------
+    >>> sorted(acting({"optimizer": "adam", "momentum": 0.9, "lr": 0.001}))
+    ['lr', 'optimizer']
+    """
+    if settings["optimizer"] == "sgd":
+        return settings
+    return {key: value for key, value in settings.items() if key != "momentum"}
 
 
 def make_optimizer(settings: dict[str, Any]) -> Any:
