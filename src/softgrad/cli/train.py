@@ -169,7 +169,7 @@ def _validation(
     classes out whole. A class of a single training sample cannot be on both sides: the note
     says that validation holds none of it.
     """
-    from softgrad.datasets.split import held_out_size
+    from softgrad.datasets.split import fraction_fix, held_out_size, validation_problem
 
     fraction, n_train = settings["val_fraction"], len(data.y_train)
     held = held_out_size(fraction, n_train) if fraction else 0
@@ -181,29 +181,11 @@ def _validation(
         )
     if not fraction:
         return settings, None
-    counts = np.bincount(data.y_train, minlength=data.n_classes)
-    y = data.y_train
-    why = _unvalidated(y, counts, fraction)
+    why = validation_problem(data.y_train, fraction, "training samples")
     if why is None:
+        counts = np.bincount(data.y_train, minlength=data.n_classes)
         return settings, _single_samples_unvalidated(counts, data.class_names)
-    # the shares that work, in whole percent (else per mille): they run from the first that
-    # validates every class to the last that leaves each a training sample
-    works: list[float] = []
-    for steps in (100, 1000):
-        works = [k / steps for k in range(1, steps) if not _unvalidated(y, counts, k / steps)]
-        if works:
-            break
-    # a range is named only where every share in it works: a class of 2 can lose its
-    # validation sample to the remainders as the share grows
-    whole = bool(works) and len(works) == round((works[-1] - works[0]) * steps) + 1
-    if not works:
-        fix = "this data set has too few samples to hold one per class out"
-    elif whole and works[-1] >= 0.99:
-        fix = f"pass --val-fraction {works[0]:g} or more to hold out one sample per class"
-    else:
-        shares = f"from {works[0]:g} to {works[-1]:g}" if whole else f"{works[0]:g}"
-        shares = f"{works[0]:g}" if len(works) == 1 else shares
-        fix = f"pass --val-fraction {shares} to hold out one sample per class and keep one"
+    fix = fraction_fix(data.y_train, "--val-fraction")
     if args.val_fraction is not None or settings["patience"] is not None:
         asked = "--val-fraction" if args.val_fraction is not None else "--patience"
         raise ValueError(
@@ -211,40 +193,6 @@ def _validation(
             f"got {why}: {fix}"
         )
     return {**settings, "val_fraction": 0.0}, f"validation skipped: {why}; {fix}"
-
-
-def _unvalidated(y: np.ndarray, counts: np.ndarray, fraction: float) -> str | None:
-    """Why the validation split at ``fraction`` fails a class, or None: a class of 2 or more
-    training samples gets no validation sample, or one is held out whole."""
-    from softgrad.datasets.split import held_out_per_class, held_out_size
-
-    n_train = len(y)
-    held = held_out_size(fraction, n_train)
-    if held >= n_train:
-        return f"{fraction:g} of {n_train} training samples holds every one out"
-    several = int(np.count_nonzero(counts >= 2))
-    if held < several:  # the split holds out ceil(fraction * N) samples
-        of = "" if several == len(counts) else " of 2 or more samples"
-        return (
-            f"{fraction:g} of {n_train} training samples is fewer than one per class "
-            f"({several} classes{of})"
-        )
-    shares = np.zeros_like(counts)
-    found = held_out_per_class(y, fraction)
-    shares[: len(found)] = found
-    whole = int(np.count_nonzero((counts > 0) & (shares == counts)))
-    if whole:
-        return (
-            f"{fraction:g} of {n_train} training samples holds out every training sample of "
-            f"{counted(whole, 'class')}"
-        )
-    missed = int(np.count_nonzero((counts >= 2) & (shares == 0)))
-    if missed:
-        return (
-            f"{fraction:g} of {n_train} training samples gives {counted(missed, 'class')} no "
-            "validation sample (the split shares it by class size)"
-        )
-    return None
 
 
 def _single_samples_unvalidated(counts: np.ndarray, names: list[str]) -> str | None:

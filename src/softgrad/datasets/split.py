@@ -14,6 +14,7 @@ from typing import cast
 
 import numpy as np
 
+from softgrad.checks import counted
 from softgrad.errors import DataFormatError
 from softgrad.nn.layer import as_generator
 
@@ -190,6 +191,76 @@ def held_out_per_class(y: np.ndarray, fraction: float) -> np.ndarray:
     present = counts > 0
     shares[present] = _allocate(counts[present], _check_fraction(fraction, len(y)))
     return shares
+
+
+def validation_problem(
+    y: np.ndarray, fraction: float, samples: str = "samples", ignored: int | None = None
+) -> str | None:
+    """Why the split of ``y`` at ``fraction`` fails a class as a validation set, or None: a
+    class of 2 or more samples gets no validation sample, or a class is held out whole. A class
+    of a single sample cannot be on both sides and is not a failure. ``samples`` names what
+    ``y`` holds in the reason ("training samples"); ``ignored`` is a label that is split but
+    is not a class (fit's stratum of the targets its loss ignores).
+
+    Example
+    -------
+    >>> validation_problem(np.repeat([0, 1, 2], [40, 4, 4]), 0.02)
+    '0.02 of 48 samples is fewer than one per class (3 classes)'
+    >>> validation_problem(np.repeat([0, 1, 2], [40, 4, 4]), 0.2) is None
+    True
+    """
+    n = len(y)
+    held = held_out_size(fraction, n)
+    if held >= n:
+        return f"{fraction:g} of {n} {samples} holds every one out"
+    counts = np.bincount(_check_labels(y))
+    judged = np.ones(len(counts), dtype=bool)
+    if ignored is not None and ignored < len(counts):
+        judged[ignored] = False
+    several = int(np.count_nonzero(judged & (counts >= 2)))
+    if held < several:  # the split holds out ceil(fraction * N) samples
+        of = "" if several == np.count_nonzero(judged & (counts > 0)) else " of 2 or more samples"
+        return f"{fraction:g} of {n} {samples} is fewer than one per class ({several} classes{of})"
+    shares = held_out_per_class(y, fraction)
+    whole = int(np.count_nonzero(judged & (counts > 0) & (shares == counts)))
+    if whole:
+        every = samples.removesuffix("s")  # "every training sample of 2 classes"
+        return f"{fraction:g} of {n} {samples} holds out every {every} of {counted(whole, 'class')}"
+    missed = int(np.count_nonzero(judged & (counts >= 2) & (shares == 0)))
+    if missed:
+        return (
+            f"{fraction:g} of {n} {samples} gives {counted(missed, 'class')} no validation "
+            "sample (the split shares it by class size)"
+        )
+    return None
+
+
+def validating_fractions(y: np.ndarray, ignored: int | None = None) -> tuple[list[float], bool]:
+    """The shares at which :func:`validation_problem` finds none, in whole percent (else per
+    mille where no whole percent works), and whether they are a range without a gap: a class
+    of 2 can lose its validation sample to the remainders as the share grows."""
+    works: list[float] = []
+    for steps in (100, 1000):
+        works = [
+            k / steps for k in range(1, steps) if not validation_problem(y, k / steps, "", ignored)
+        ]
+        if works:
+            break
+    whole = bool(works) and len(works) == round((works[-1] - works[0]) * steps) + 1
+    return works, whole
+
+
+def fraction_fix(y: np.ndarray, option: str, ignored: int | None = None) -> str:
+    """What to pass as ``option`` (``--val-fraction``, ``validation_fraction``) so that the
+    split of ``y`` validates every class and keeps each a sample: a range where every share
+    in it works, else the first that does."""
+    works, whole = validating_fractions(y, ignored)
+    if not works:
+        return "this data set has too few samples to hold one per class out"
+    if whole and works[-1] >= 0.99:
+        return f"pass {option} {works[0]:g} or more to hold out one sample per class"
+    shares = f"from {works[0]:g} to {works[-1]:g}" if whole and len(works) > 1 else f"{works[0]:g}"
+    return f"pass {option} {shares} to hold out one sample per class and keep one"
 
 
 def split_off_test(

@@ -124,7 +124,9 @@ def fit(
         ignored targets left out), weighted as ``sample_weight`` weighs the training loss.
     validation_fraction : float in [0, 1), default 0.0
         Hold out ``ceil(validation_fraction * N)`` samples of (X, y), stratified by class
-        (see :func:`softgrad.datasets.stratified_split`).
+        (see :func:`softgrad.datasets.stratified_split`). A share that gives a class of 2 or
+        more samples no validation sample, or holds a class out whole, is refused with the
+        shares that work (a class of one sample trains, with none in validation).
     early_stopping : bool, default False
         Stop after ``patience`` epochs in which the validation loss (the training loss when
         there is no validation set) did not fall below the best by more than ``min_delta``.
@@ -201,6 +203,10 @@ def fit(
 
     Raises
     ------
+    ValueError
+        Among others: a ``validation_fraction`` whose split leaves a class of 2 or more
+        samples without a validation sample, or holds a class out whole (the validation
+        figures and early stopping were blind to it, or it was never learnt).
     DivergenceError
         The run diverged: the training or validation loss became NaN/inf, or the mean training
         loss of an epoch so far exceeded 20 x max(loss of the first batch, log(C)) once it

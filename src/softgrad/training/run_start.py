@@ -12,7 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.datasets.split import held_out_size, stratified_split
+from softgrad.datasets.split import (
+    fraction_fix,
+    held_out_size,
+    stratified_split,
+    validation_problem,
+)
 from softgrad.nn.layer import as_generator
 from softgrad.training import data
 from softgrad.training.checkpoint import Checkpoint, load_checkpoint
@@ -103,9 +108,20 @@ def _split_validation(
             f"fit: validation_fraction must leave at least one training sample; got "
             f"{fraction!r} of {len(target)} samples"
         )
+    ignored = ignore_index
     if ignore_index is not None and ignore_index < 0:
         # stratified_split takes labels >= 0: the ignored ones become a label of their own
-        target = np.where(target == ignore_index, max(int(target.max()), 0) + 1, target)
+        ignored = max(int(target.max()), 0) + 1
+        target = np.where(target == ignore_index, ignored, target)
+    # as softgrad train's --val-fraction: validation figures blind to a class (early stopping
+    # watched the others), or a class held out whole (never learnt), without a word
+    why = validation_problem(target, fraction, "samples", ignored)
+    if why is not None:
+        raise ValueError(
+            "fit: validation_fraction must give every class of 2 or more samples a validation "
+            f"sample and keep one of each; got {why}: "
+            f"{fraction_fix(target, 'validation_fraction', ignored)}"
+        )
     return stratified_split(target, fraction, generator)
 
 
