@@ -246,3 +246,42 @@ def test_a_quoted_cell_that_an_even_count_hid_is_read_whole(tmp_path, monkeypatc
     assert table.y.tolist() == [row[2] for row in rows]
     assert "two\n1,2,three" in table.y.tolist()
     np.testing.assert_array_equal(table.X, np.array([row[:2] for row in rows], dtype=np.float32))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+@pytest.mark.parametrize("block", [64, None], ids=["small-blocks", "one-block"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'a,b,label\n1,2,x\n3,4,"open\n5,6,y\n' + b"7,8,z\n" * 20,
+        b'a,b,label\n1,2,x\n3,4,"open',
+        b'a,b,label\n1,2,12"\n3,4,"open\n5,6,y\n' + b"7,8,z\n" * 20,  # an even count of quotes
+    ],
+    ids=["lines-after", "at-the-end", "beside-a-quote-that-is-text"],
+)
+def test_a_label_quote_never_closed_is_named_by_its_line(
+    tmp_path, monkeypatch, engine, block, text
+):
+    # in the label column the row kept its 3 columns: one label held every line after it
+    if block is not None:
+        monkeypatch.setattr(csv_reader, "BLOCK_BYTES", block)
+    path = tmp_path / "open.csv"
+    path.write_bytes(text)
+    match = (
+        r"^t: rows must close their quoted cells; got a double quote in the row on line 3 that "
+        r"the file never closes: close it or remove it$"
+    )
+    with pytest.raises(DataFormatError, match=match):
+        read_csv(path, "t", engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "python"])
+@pytest.mark.parametrize("block", [16, None], ids=["small-blocks", "one-block"])
+def test_quoted_labels_closed_at_the_files_end_still_read(tmp_path, monkeypatch, engine, block):
+    if block is not None:
+        monkeypatch.setattr(csv_reader, "BLOCK_BYTES", block)
+    path = tmp_path / "closed.csv"
+    path.write_bytes(b'a,b,label\n1,2,12"\n3,4,"two\nlines"\n5,6,"end"')
+    table = read_csv(path, "t", engine=engine)
+    assert table.y.tolist() == ['12"', "two\nlines", "end"]
+    assert table.lines.tolist() == [2, 4, 5]

@@ -243,9 +243,16 @@ def read_csv(
                     reader.offset = offset
                     try:
                         parsed = reader.parse(block, line, blocks.newlines)
-                    except RowRunsOn as again:  # still open at the csv module's field limit
-                        parsed = again.parsed
-                # else the file ends in the cell: its last, as the csv module reads it
+                    except RowRunsOn as again:  # the file's end, or the csv module's field limit
+                        runs, parsed = again, again.parsed
+                if blocks.at_end():
+                    # the csv module reads the rest of the file into the cell; in the label
+                    # column the row still had its columns, and one label held every line after
+                    raise DataFormatError(
+                        f"{where}: rows must close their quoted cells; got a double quote in the "
+                        f"row on line {runs.line} that the file never closes: close it or "
+                        "remove it"
+                    ) from None
                 cells, y_block, lines_block = parsed
             del block  # the text goes before the next block is read
             m = len(cells)
@@ -499,6 +506,13 @@ class _Blocks:
             yield block, self.line, self.newlines
             del block  # the caller has parsed it: do not hold it while the next one is read
             self.line += self.newlines
+
+    def at_end(self) -> bool:
+        """Whether the file has no byte after the block just yielded."""
+        here = self.f.tell()
+        end = not self.f.read(1)
+        self.f.seek(here)
+        return end
 
     def finish_row(self, block: bytearray) -> int:
         """Extend the block just yielded to where the csv module ends its last row; the

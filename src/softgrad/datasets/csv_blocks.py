@@ -20,12 +20,13 @@ __all__ = ["BlockParser", "RowRunsOn", "checked_rows", "column_name", "decode"]
 class RowRunsOn(Exception):
     """A block's last row ends inside a quoted cell (its block ended there: an even count of
     quotes, one of them text such as ``12"``, hid the cell running on). ``parsed`` is what the
-    csv module made of the block, which holds the cell cut at the block's end; the reader
-    extends the block to the row's end and parses it again."""
+    csv module made of the block, which holds the cell cut at the block's end, and ``line``
+    the line its last row starts on; the reader extends the block to the row's end and parses
+    it again (where the file ends in the cell, the quote was never closed)."""
 
-    def __init__(self, parsed: tuple[np.ndarray, np.ndarray | None, np.ndarray]) -> None:
+    def __init__(self, parsed: tuple[np.ndarray, np.ndarray | None, np.ndarray], line: int) -> None:
         super().__init__("a quoted cell runs on past the block's end")
-        self.parsed = parsed
+        self.parsed, self.line = parsed, line
 
 
 def decode(
@@ -221,7 +222,7 @@ class BlockParser:
         y = None if self.label_col is None else np.array([r[self.label_col] for r in cells], str)
         parsed = (values, y, np.array(lines, dtype=np.int64))
         if '"' in text and _ends_in_a_quoted_cell(text, last):
-            raise RowRunsOn(parsed)
+            raise RowRunsOn(parsed, first_line + last)
         return parsed
 
 
