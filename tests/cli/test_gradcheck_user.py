@@ -424,3 +424,18 @@ def test_a_composite_node_has_its_sub_nodes_parameters_checked(cli, nodes):
     wrong = cli("gradcheck", nodes("composite_nodes.py:Stack"), "--args", '{"wrong": true}')
     assert wrong.code == 1, wrong.out + wrong.err
     assert "self.layers[2].W: off by a constant factor: backward computes 2 times" in wrong.out
+
+
+def test_a_composite_names_the_mistake_of_a_node_without_parameters_in_json_too(cli, nodes):
+    spec = nodes("composite_nodes.py:StackSoftmaxDiagonal")
+    text = cli("gradcheck", spec)
+    assert text.code == 1, text.out + text.err
+    assert "  self.layers[1]: the softmax Jacobian reduced to its diagonal" in text.out
+    report = cli("gradcheck", spec, "--json").json()
+    assert report["mistakes"] == ["softmax_diagonal"]
+    [sub] = report["sub_nodes"]
+    assert (sub["path"], sub["ok"], sub["mistakes"]) == (
+        "self.layers[1]",
+        False,
+        ["softmax_diagonal"],
+    )

@@ -67,19 +67,20 @@ def test_a_wrong_gradient_inside_is_named_by_its_path(name, mistake, said, galle
     assert "dself" not in result.diagnosis  # "the gradient of self.out.W", never "dself.out.W"
 
 
-def test_a_mistake_in_a_node_without_parameters_names_it_to_check_alone(gallery, rng):
+def test_a_mistake_in_a_node_without_parameters_is_named_by_its_path(gallery, rng):
     result = gradcheck(gallery("composite_nodes", "SoftmaxRegressionDiagonal"), rng.random((N, D)))
     assert result.failed() == ["x", "self.linear.W", "self.linear.b"], str(result)
-    assert result.diagnosis.startswith(
-        "no known mistake matches; wrong: x, self.linear.W, self.linear.b."
-    ), result.diagnosis
     # the Linear's backward is right: the wrong grad_y came from the softmax, checked alone
-    assert result.diagnosis.endswith(
+    assert result.diagnosis.startswith(
         "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
         "makes every gradient below it wrong, however right the backward there. The nodes "
-        "without parameters, which only x checks: self.softmax; check each alone "
-        "(gradcheck(node, x) at an x of its input's shape), where its mistake is named"
+        "without parameters, which only x checks: self.softmax; each checked alone at the input "
+        "forward gave it:\n"
+        "  self.softmax: the softmax Jacobian reduced to its diagonal: backward computes "
+        "g * s * (1 - s).\n"
     ), result.diagnosis
+    assert "no known mistake matches; wrong: x, self.linear.W, self.linear.b." in result.diagnosis
+    assert result.mistakes == ("softmax_diagonal",)
     alone = gradcheck(gallery("composite_nodes", "MySoftmaxDiagonal"), rng.random((N, 4)))
     assert alone.mistakes == ("softmax_diagonal",), str(alone)
 

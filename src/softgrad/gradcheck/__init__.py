@@ -16,7 +16,8 @@ gradient check a ``.diagnosis``.
 
 Modules: ``check`` (gradcheck itself), ``runners`` and ``user_objects`` (how a function, a
 softgrad layer or your own node is run on copies), ``sub_nodes`` (where a node's parameters
-sit, its sub-nodes' included, by path), ``finite_differences``, ``forward_ops``
+sit, its sub-nodes' included, by path), ``sub_node_checks`` (a failing composite's nodes
+without parameters, each checked alone), ``finite_differences``, ``forward_ops``
 (recognising a softmax, sigmoid, tanh or cross-entropy forward), ``mistakes`` (the table of
 known wrong backwards), ``evidence`` (what a failed check hands the diagnosis), ``diagnosis``
 and ``hints`` (naming the mistake, or locating the error),

@@ -21,6 +21,7 @@ from softgrad.gradcheck.precision import (
 )
 from softgrad.gradcheck.result import (
     GradcheckResult,
+    SubNodeCheck,
     as_float64,
     as_output,
     check_settings,
@@ -29,6 +30,7 @@ from softgrad.gradcheck.result import (
     flat_note,
 )
 from softgrad.gradcheck.runners import FunctionRunner
+from softgrad.gradcheck.sub_node_checks import CheckAlone
 from softgrad.gradcheck.sub_nodes import is_node, is_node_class
 from softgrad.gradcheck.user_objects import NodeRunner
 from softgrad.nn.layer import Layer, Seed, as_generator
@@ -173,9 +175,28 @@ def gradcheck(
     x64 = as_float64(x, where)
     g_rng = as_generator(0 if rng is None else rng, where)
     runner = _runner(f, target, vjp, name, check_params, where)
+    given = (eps, atol, rtol)
+
+    def check_alone(node: Any, x: np.ndarray, target: Any, name: str) -> GradcheckResult:
+        # a composite's node without parameters, alone: the nodes without parameters it holds
+        # are the composite's too, each checked alone already, so none is checked again
+        alone = _runner(node, target, None, name, check_params, where)
+        return _run(alone, as_float64(x, where), target, g_rng, given, None)
+
+    return _run(runner, x64, target, g_rng, given, check_alone)
+
+
+def _run(
+    runner: FunctionRunner | NodeRunner,
+    x64: np.ndarray,
+    target: Any,
+    g_rng: np.random.Generator,
+    given: tuple[float | None, float | None, float | None],
+    check_alone: CheckAlone | None,
+) -> GradcheckResult:
     try:
         with np.errstate(all="ignore"):  # NaN and inf are reported in the result
-            return _check(runner, x64, target, g_rng, (eps, atol, rtol))
+            return _check(runner, x64, target, g_rng, given, check_alone)
     finally:
         runner.close()
 
@@ -282,6 +303,7 @@ def _check(
     target: Any,
     g_rng: np.random.Generator,
     given: tuple[float | None, float | None, float | None],
+    check_alone: CheckAlone | None,
 ) -> GradcheckResult:
     given_x = x64.copy()  # compared with x64 once forward has run
     raw_y = runner.forward(given_x)
@@ -338,10 +360,11 @@ def _check(
         checks.append(failed_check(OUTPUT, y.shape, "backward changed forward's output in place"))
     mistakes: tuple[str, ...] = ()
     diagnosis = None
+    subs: tuple[SubNodeCheck, ...] = ()
     if not all(check.ok for check in checks):
-        diagnosis, mistakes = diagnose_run(runner, run, checks, settings)
+        diagnosis, mistakes, subs = diagnose_run(runner, run, checks, settings, check_alone)
     notes += (flat,) if (flat := flat_note(run.numerics, atol)) else ()
     warning = precision_warning(settings)
     return GradcheckResult(
-        runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes, warning
+        runner.name, tuple(checks), eps, atol, rtol, diagnosis, mistakes, notes, warning, subs
     )

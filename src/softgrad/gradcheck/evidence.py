@@ -15,8 +15,9 @@ from softgrad.gradcheck.forward_ops import RECOGNISE_RTOL, recognise, same
 from softgrad.gradcheck.hints import problem_advice
 from softgrad.gradcheck.mistakes import Evidence
 from softgrad.gradcheck.precision import Settings, coarse_advice, match_tolerance
-from softgrad.gradcheck.result import Check
+from softgrad.gradcheck.result import Check, SubNodeCheck
 from softgrad.gradcheck.runners import FunctionRunner
+from softgrad.gradcheck.sub_node_checks import CheckAlone, check_sub_nodes, handed_down
 from softgrad.gradcheck.user_objects import NodeRunner
 
 GRAD_Y = "grad_y"  # the check that backward left its argument as it was given
@@ -80,8 +81,12 @@ def diagnose_run(
     run: Run,
     checks: list[Check],
     settings: Settings,
-) -> tuple[str | None, tuple[str, ...]]:
-    """Evidence for every failed quantity, handed to :func:`diagnose`."""
+    check_alone: CheckAlone | None = None,
+) -> tuple[str | None, tuple[str, ...], tuple[SubNodeCheck, ...]]:
+    """Evidence for every failed quantity, handed to :func:`diagnose`; and, for a composite
+    whose x and parameters are wrong with no mistake named, its nodes without parameters
+    checked alone by ``check_alone`` (:mod:`softgrad.gradcheck.sub_node_checks`), their named
+    mistakes added to the keys."""
     op = recognise(run.x, run.y, run.g, run.target)
     numeric = run.numerics.get("x")
     if op is not None and numeric is not None and not _slopes_agree(op.right, numeric, settings):
@@ -130,28 +135,29 @@ def diagnose_run(
     probe = Probe(runner.forward, vjp, run.x, run.y, settings.eps, settings.rounding)
     passed = [check.name for check in checks if check.ok]
     text, keys = diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
-    if not keys and (later := _handed_down(runner, checks)):
-        text = f"{text}\n{later}" if text else later
+    subs: tuple[SubNodeCheck, ...] = ()
+    if not keys and (free := _handed_down(runner, checks)):
+        if check_alone is not None and isinstance(runner, NodeRunner):
+            subs = check_sub_nodes(runner, run.x, check_alone)
+        later = handed_down(free, subs)
+        keys = tuple(dict.fromkeys(key for sub in subs for key in sub.mistakes))
+        # a mistake named in a node comes first, as every named mistake does
+        text = "\n".join(line for line in ((later, text) if keys else (text, later)) if line)
     changed = [IN_PLACE[check.name] for check in checks if check.name in IN_PLACE]
     text = "\n".join(line for line in (*(line for line, _ in changed), text) if line)
     # x_modified once, whether forward or backward changed x (or both: both lines say)
-    return text, (*dict.fromkeys(key for _, key in changed), *keys)
+    return text, (*dict.fromkeys(key for _, key in changed), *keys), subs
 
 
-def _handed_down(runner: FunctionRunner | NodeRunner, checks: list[Check]) -> str | None:
-    """The line for a composite whose x and parameters are wrong with no mistake named, while
-    it holds nodes without parameters: a right backward of a parameter's node returns wrong
+def _handed_down(runner: FunctionRunner | NodeRunner, checks: list[Check]) -> list[str]:
+    """The nodes without parameters of a composite whose x and parameters are wrong with no
+    mistake named (none otherwise): a right backward of a parameter's node returns wrong
     gradients when a later node hands it a wrong grad_y, and nothing but x checks those."""
     free = getattr(runner, "parameter_free", [])
     failed = {check.name for check in checks if not check.ok}
     if not free or "x" not in failed or not failed & set(runner.params):
-        return None
-    return (
-        "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
-        "makes every gradient below it wrong, however right the backward there. The nodes "
-        f"without parameters, which only x checks: {', '.join(free)}; check each alone "
-        "(gradcheck(node, x) at an x of its input's shape), where its mistake is named"
-    )
+        return []
+    return list(free)
 
 
 def _integer_advice(name: str, dtype: np.dtype) -> str:

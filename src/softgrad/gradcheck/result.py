@@ -48,6 +48,47 @@ class Check:
 
 
 @dataclass(frozen=True)
+class SubNodeCheck:
+    """A composite's node without parameters, checked alone at the input the composite's
+    forward gave it (:mod:`softgrad.gradcheck.sub_node_checks`).
+
+    Attributes
+    ----------
+    path : str
+        Where the composite holds it: ``"self.layers[1]"``, ``"self.act"``.
+    ok : bool or None
+        Its own check passed (True) or failed (False); None when it could not be checked alone
+        (``note`` says why).
+    mistakes : tuple of str
+        Keys of the mistakes its check named, as :attr:`GradcheckResult.mistakes`.
+    diagnosis : str or None
+        Its check's diagnosis (None when it passed or was not checked).
+    calls : int
+        How many times the composite's forward called it (checked at the first call's input).
+    note : str
+        Why it was not checked alone, else "".
+    """
+
+    path: str
+    ok: bool | None
+    mistakes: tuple[str, ...] = ()
+    diagnosis: str | None = None
+    calls: int = 1
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary (an entry of ``GradcheckResult.as_dict()["sub_nodes"]``)."""
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "mistakes": list(self.mistakes),
+            "diagnosis": self.diagnosis,
+            "calls": self.calls,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
 class GradcheckResult:
     """Outcome of :func:`gradcheck`, :func:`check_adjoint` or :func:`check_softmax_jacobian`.
 
@@ -76,6 +117,11 @@ class GradcheckResult:
     warning : str or None
         Why the outcome, ``ok`` or not, is not conclusive (a forward that computes in float16),
         else None. Printed in the first line and after the table.
+    sub_nodes : tuple of SubNodeCheck
+        For a composite node whose x and parameters failed with no mistake named: each node
+        without parameters it holds, checked alone at the input its forward gave it (their
+        named mistakes are in ``mistakes`` too, and ``diagnosis`` says which node made them).
+        Empty otherwise: a passing check runs nothing more.
 
     Examples
     --------
@@ -107,6 +153,7 @@ class GradcheckResult:
     mistakes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     warning: str | None = None
+    sub_nodes: tuple[SubNodeCheck, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -152,6 +199,7 @@ class GradcheckResult:
             "mistakes": list(self.mistakes),
             "notes": list(self.notes),
             "warning": self.warning,
+            "sub_nodes": [sub.as_dict() for sub in self.sub_nodes],
             "checks": [
                 {
                     "name": c.name,

@@ -74,6 +74,7 @@ from softgrad.errors import UserCodeError
 from softgrad.gradcheck.runners import call_quoted
 from softgrad.gradcheck.sub_nodes import (
     Float64,
+    Path,
     Site,
     held_nodes,
     parameter_sites,
@@ -153,6 +154,7 @@ class NodeRunner:
         self.output_changed = False  # by the last gradients call's backward
         # the nodes it holds that have no parameter (a softmax in self.layers): found with them
         self.parameter_free: list[str] = []
+        self.parameter_free_paths: list[Path] = []
         self.x_changed = False  # by the last gradients call's backward
         self._target = target
         self._check_params = check_params
@@ -242,11 +244,12 @@ class NodeRunner:
             )
         self._discovered = True
         holding = [self._sites[name].path for name in self.grad_names]
-        self.parameter_free = [
-            spelled(path)
+        self.parameter_free_paths = [
+            path
             for path, _ in sub_nodes(self._base)
             if path and not any(site[: len(path)] == path for site in holding)
         ]
+        self.parameter_free = [spelled(path) for path in self.parameter_free_paths]
 
     def _tie(self, name: str, site: Site, done: Any) -> None:
         """The gradients of an array that other nodes hold or view too (tied weights):
@@ -311,6 +314,20 @@ class NodeRunner:
 
     def forward(self, x: np.ndarray) -> Any:
         return self._forward(self._fresh(self._base), x)
+
+    @property
+    def owns_sub_nodes(self) -> bool:
+        """Whether each copy has sub-nodes of its own: a deep copy's; a shallow copy's are the
+        user's."""
+        return self._snapshot is None
+
+    def copy(self) -> Any:
+        """A fresh float64 copy of the checked node, as each evaluation runs on."""
+        return self._fresh(self._base)
+
+    def forward_on(self, obj: Any, x: np.ndarray) -> Any:
+        """forward at x on ``obj`` (a :meth:`copy`), the target passed as in the check."""
+        return self._forward(obj, x)
 
     def _backward_arguments(self, obj: Any, scalar: bool, g: Any) -> tuple[Any, ...]:
         """What backward is called with: ``(g,)``, or ``()`` for a loss's (a scalar output)

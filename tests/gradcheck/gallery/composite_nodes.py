@@ -364,3 +364,73 @@ class FlatParameters:
         self.dW[...] = self.x.T @ grad_y
         self.db[...] = grad_y.sum(axis=0)
         return grad_y @ self.W.T
+
+
+class StackSoftmaxDiagonal(Stack):
+    """``self.layers``: the user's Linear, then a softmax with the diagonal-only mistake."""
+
+    def __init__(self, n_in=10, n_classes=4):
+        self.layers = [MyLinear(n_in, n_classes, seed=5), MySoftmaxDiagonal()]
+
+
+class TanhThenSoftmaxDiagonal:
+    """Attributes: a Linear, a right tanh, a Linear, then a softmax with the diagonal only."""
+
+    def __init__(self, n_in=10, hidden=3, n_classes=4):
+        self.fc = MyLinear(n_in, hidden, seed=6)
+        self.act = MyTanh()
+        self.out = MyLinear(hidden, n_classes, seed=7)
+        self.softmax = MySoftmaxDiagonal()
+
+    def forward(self, x):
+        return self.softmax.forward(self.out.forward(self.act.forward(self.fc.forward(x))))
+
+    def backward(self, grad_y):
+        grad_h = self.act.backward(self.out.backward(self.softmax.backward(grad_y)))
+        return self.fc.backward(grad_h)
+
+
+class OneTanhTwice(Stack):
+    """One MyTanh object at self.layers[1] and [3]: its second call overwrites the output the
+    first call kept, so the first backward through it is wrong, though its own backward is
+    right."""
+
+    def __init__(self, n_in=10, hidden=3):
+        act = MyTanh()
+        self.layers = [MyLinear(n_in, hidden, seed=8), act, MyLinear(hidden, hidden, seed=9), act]
+
+
+class Gate:
+    """y = x * scale, the scale read from ``Gate.scale``, which the composite holding it sets
+    around its call (a switch kept on the class): called alone, forward raises."""
+
+    scale = None
+
+    def forward(self, x):
+        if Gate.scale is None:
+            raise RuntimeError("Gate.forward called outside its network")
+        self.kept = Gate.scale
+        return x * self.kept
+
+    def backward(self, grad_y):
+        return grad_y * self.kept
+
+
+class GatedSoftmaxDiagonal:
+    """A Linear, a Gate that only runs inside it, and a softmax with the diagonal only."""
+
+    def __init__(self, n_in=10, n_classes=4):
+        self.linear = MyLinear(n_in, n_classes, seed=10)
+        self.gate = Gate()
+        self.softmax = MySoftmaxDiagonal()
+
+    def forward(self, x):
+        Gate.scale = 0.5
+        try:
+            h = self.gate.forward(self.linear.forward(x))
+        finally:
+            Gate.scale = None
+        return self.softmax.forward(h)
+
+    def backward(self, grad_y):
+        return self.linear.backward(self.gate.backward(self.softmax.backward(grad_y)))

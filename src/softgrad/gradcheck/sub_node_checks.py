@@ -1,0 +1,192 @@
+"""A composite's nodes without parameters, each checked alone at the input its forward gave it.
+
+A node without parameters (a softmax in ``self.layers``) that hands a wrong grad_y down makes x
+and every parameter below it wrong, however right their backward: the composite's own check
+sees only that, and names no mistake. Then each such node is checked alone, by the ordinary
+check, at the input the composite's forward passed it, and the report names the node whose
+mistake it is (``self.layers[1]: the softmax Jacobian reduced to its diagonal``).
+
+The inputs are recorded during one forward of a fresh copy of the composite whose nodes'
+``forward`` are wrapped: the copy's nodes, never the user's (a composite that could only be
+shallow-copied shares its nodes with the user's object, so nothing is checked alone there). A
+node is checked as it stood when forward first called it (a copy taken then keeps what the
+composite set on it before the call), at that first call's input; a node called more than once
+is said to be. A node reached by two paths is one node, checked once. A node that forward never
+called as ``node.forward(...)``, or whose own check raises (its forward needs what only the
+composite sets up), is reported as not checked alone, with why. Only this failure path runs it:
+a passing check runs nothing more.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from softgrad.errors import SoftgradError, UserCodeError
+from softgrad.gradcheck.result import GradcheckResult, SubNodeCheck
+from softgrad.gradcheck.sub_nodes import Path, resolve, spelled
+from softgrad.gradcheck.user_objects import NodeRunner
+
+#: ``check_alone(node, x, target, name)``: the ordinary check of one node (gradcheck's own)
+CheckAlone = Callable[[Any, np.ndarray, Any, str], GradcheckResult]
+
+_YOURSELF = "check it alone yourself (gradcheck(node, x) at an x of its input's shape)"
+
+
+@dataclass
+class _FirstCall:
+    """What a watched node's forward was first called with, and the node as it stood then."""
+
+    node: Any  # a copy taken at the call (None when it could not be copied)
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    calls: int = 1
+
+
+def _watch(node: Any, path: Path, seen: dict[Path, _FirstCall]) -> bool:
+    """Wrap ``node.forward`` (an attribute set on this object, a copy) so that its first call
+    is recorded in ``seen[path]`` and the others counted; False when it cannot be set."""
+    original = node.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if path in seen:
+            seen[path].calls += 1
+        else:  # copied before the call: forward may keep (or change) what it is given
+            seen[path] = _FirstCall(_unwatched_copy(node, forward), *_copied((args, kwargs)))
+        return original(*args, **kwargs)
+
+    try:
+        object.__setattr__(node, "forward", forward)
+    except (AttributeError, TypeError):  # __slots__ without a forward slot, a frozen class
+        return False
+    return True
+
+
+def _unwatched_copy(node: Any, wrapper: Any) -> Any:
+    """A deep copy of ``node`` without the wrapper on it (None when it cannot be copied)."""
+    object.__delattr__(node, "forward")
+    try:
+        return copy.deepcopy(node)
+    except Exception:  # whatever its __deepcopy__/__reduce__ raises: a fresh copy serves
+        return None
+    finally:
+        object.__setattr__(node, "forward", wrapper)
+
+
+def _copied(call: tuple[tuple[Any, ...], dict[str, Any]]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    try:
+        return copy.deepcopy(call)
+    except Exception:  # arguments that cannot be copied: arrays are, and are all it needs
+        return call
+
+
+def check_sub_nodes(
+    runner: NodeRunner, x: np.ndarray, check_alone: CheckAlone
+) -> tuple[SubNodeCheck, ...]:
+    """Each node without parameters the runner's composite holds, checked alone at the input
+    one forward at ``x`` gave it (see the module docstring)."""
+    paths = runner.parameter_free_paths
+    if not paths or not runner.owns_sub_nodes:
+        return ()
+    watched = runner.copy()
+    seen: dict[Path, _FirstCall] = {}
+    unwatched = {
+        p for p in paths if (node := resolve(watched, p)) is None or not _watch(node, p, seen)
+    }
+    try:
+        runner.forward_on(watched, x.copy())
+    except UserCodeError:  # it ran at x before; whatever was called until it raised is checked
+        pass
+    return tuple(
+        _verdict(runner, path, path in unwatched, seen.get(path), check_alone) for path in paths
+    )
+
+
+def _verdict(
+    runner: NodeRunner,
+    path: Path,
+    unwatched: bool,
+    first: _FirstCall | None,
+    check_alone: CheckAlone,
+) -> SubNodeCheck:
+    where = spelled(path)
+    if unwatched:
+        return SubNodeCheck(where, None, note="its forward could not be wrapped to see its input")
+    if first is None:
+        return SubNodeCheck(
+            where, None, note="forward did not call it as node.forward(...) at this x"
+        )
+    args, calls = first.args, first.calls
+    if first.kwargs or len(args) not in (1, 2):
+        return SubNodeCheck(
+            where,
+            None,
+            calls=calls,
+            note="forward called it with other arguments than (x) or (x, target), which is how "
+            "gradcheck calls a node",
+        )
+    node = first.node if first.node is not None else resolve(runner.copy(), path)
+    target = args[1] if len(args) == 2 else None
+    try:
+        result = check_alone(node, args[0], target, where)
+    except (SoftgradError, TypeError, ValueError) as exc:
+        return SubNodeCheck(where, None, calls=calls, note=str(exc))
+    return SubNodeCheck(where, result.ok, result.mistakes, result.diagnosis, calls)
+
+
+def handed_down(free: Sequence[str], subs: Sequence[SubNodeCheck]) -> str:
+    """The diagnosis lines for a composite whose x and parameters are wrong with no mistake
+    named, while it holds the nodes ``free`` without parameters, checked alone in ``subs``
+    (empty when they could not be)."""
+    head = (
+        "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
+        "makes every gradient below it wrong, however right the backward there. The nodes "
+        f"without parameters, which only x checks: {', '.join(free)}"
+    )
+    if not subs:
+        return (
+            f"{head}; check each alone (gradcheck(node, x) at an x of its input's shape), where "
+            "its mistake is named"
+        )
+    lines = [f"{head}; each checked alone at the input forward gave it:"]
+    for sub in subs:
+        lines += _sub_lines(sub)
+    if all(sub.ok for sub in subs):
+        lines.append(
+            "  each is right alone: look at how backward hands grad_y from one node to the next "
+            "(a node's backward skipped or called out of order, the wrong array handed down)"
+        )
+    return "\n".join(lines)
+
+
+def _sub_lines(sub: SubNodeCheck) -> list[str]:
+    """A sub-node's lines: its diagnosis under its path, or that it is right, or not checked."""
+    twice = (
+        f" (forward called it {sub.calls} times; checked at the first call's input)"
+        if sub.calls > 1
+        else ""
+    )
+    if sub.ok is None:
+        return [f"  {sub.path}: not checked alone{twice}: {sub.note}; {_YOURSELF}"]
+    if sub.ok and sub.calls > 1:
+        return [
+            f"  {sub.path}: right alone, but forward called it {sub.calls} times (checked at the "
+            "first call's input): what forward keeps for backward in attributes (self.y) the "
+            "last call overwrote, so every backward through it but the last is wrong; hold one "
+            "node for each use"
+        ]
+    if sub.ok:
+        return [f"  {sub.path}: right alone"]
+    lines = []
+    for line in (sub.diagnosis or "it failed alone").splitlines():
+        if line[:1].isspace():  # its own indentation, under the sub-node's line
+            lines.append(f"    {line}")
+        else:
+            lines.append(f"  {sub.path}: {line.removeprefix('x: ')}")
+    if twice:
+        lines[0] += twice
+    return lines
