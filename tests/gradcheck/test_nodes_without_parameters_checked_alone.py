@@ -122,3 +122,16 @@ def test_the_users_composite_is_left_as_it_was_while_its_nodes_are_checked_alone
         for key, value in was.items():
             if isinstance(value, np.ndarray):
                 assert now[key].dtype == value.dtype and np.array_equal(now[key], value), key
+
+
+def test_nodes_inside_a_node_without_parameters_are_checked_alone_as_their_own(gallery, rng):
+    # self.layers[1] is checked alone as a copy taken when it was called: its own nodes there
+    # run their own forward, not the watched copy's, and each node's calls are its own
+    result = gradcheck(gallery("composite_nodes", "NestedSoftmaxDiagonal"), rng.random((N, D)))
+    assert [(s.path, s.ok, s.mistakes, s.calls) for s in result.sub_nodes] == [
+        ("self.layers[1]", False, (), 1),
+        ("self.layers[1].layers[0]", True, (), 1),
+        ("self.layers[1].layers[1]", False, ("softmax_diagonal",), 1),
+    ], str(result)
+    assert result.mistakes == ("softmax_diagonal",)
+    assert f"\n  self.layers[1].layers[1]: {DIAGONAL}\n" in result.diagnosis, result.diagnosis

@@ -28,7 +28,7 @@ import numpy as np
 
 from softgrad.errors import SoftgradError, UserCodeError
 from softgrad.gradcheck.result import GradcheckResult, SubNodeCheck
-from softgrad.gradcheck.sub_nodes import Path, resolve, spelled
+from softgrad.gradcheck.sub_nodes import Path, resolve, spelled, sub_nodes
 from softgrad.gradcheck.user_objects import NodeRunner
 
 #: ``check_alone(node, x, target, name)``: the ordinary check of one node (gradcheck's own)
@@ -47,34 +47,46 @@ class _FirstCall:
     calls: int = 1
 
 
-def _watch(node: Any, path: Path, seen: dict[Path, _FirstCall]) -> bool:
-    """Wrap ``node.forward`` (an attribute set on this object, a copy) so that its first call
-    is recorded in ``seen[path]`` and the others counted; False when it cannot be set."""
-    original = node.forward
+class _Watch:
+    """The first call of each watched node's forward (and how many calls) in one forward of a
+    copy of the composite, by the node's path."""
 
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        if path in seen:
-            seen[path].calls += 1
-        else:  # copied before the call: forward may keep (or change) what it is given
-            seen[path] = _FirstCall(_unwatched_copy(node, forward), *_copied((args, kwargs)))
-        return original(*args, **kwargs)
+    def __init__(self) -> None:
+        self.seen: dict[Path, _FirstCall] = {}
+        self._wrappers: set[Any] = set()
 
-    try:
-        object.__setattr__(node, "forward", forward)
-    except (AttributeError, TypeError):  # __slots__ without a forward slot, a frozen class
-        return False
-    return True
+    def wrap(self, node: Any, path: Path) -> bool:
+        """Wrap ``node.forward`` (an attribute set on this object, a copy); False when it
+        cannot be set."""
+        original = node.forward
 
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            first = self.seen.get(path)
+            if first is not None:
+                first.calls += 1
+            else:  # copied before the call: forward may keep (or change) what it is given
+                self.seen[path] = _FirstCall(self._unwatched_copy(node), *_copied((args, kwargs)))
+            return original(*args, **kwargs)
 
-def _unwatched_copy(node: Any, wrapper: Any) -> Any:
-    """A deep copy of ``node`` without the wrapper on it (None when it cannot be copied)."""
-    object.__delattr__(node, "forward")
-    try:
-        return copy.deepcopy(node)
-    except Exception:  # whatever its __deepcopy__/__reduce__ raises: a fresh copy serves
-        return None
-    finally:
-        object.__setattr__(node, "forward", wrapper)
+        try:
+            object.__setattr__(node, "forward", forward)
+        except (AttributeError, TypeError):  # __slots__ without a forward slot, a frozen class
+            return False
+        self._wrappers.add(forward)
+        return True
+
+    def _unwatched_copy(self, node: Any) -> Any:
+        """A deep copy of ``node`` as it stands, with no wrapper left on it or on the nodes it
+        holds, whose forward would run the watched copy's (None when it cannot be copied)."""
+        try:
+            copied = copy.deepcopy(node)
+        except Exception:  # whatever its __deepcopy__/__reduce__ raises: a fresh copy serves
+            return None
+        for _, held in sub_nodes(copied):
+            own = vars(held) if hasattr(held, "__dict__") else {}
+            if own.get("forward") in self._wrappers:
+                del own["forward"]
+        return copied
 
 
 def _copied(call: tuple[tuple[Any, ...], dict[str, Any]]) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -93,16 +105,17 @@ def check_sub_nodes(
     if not paths or not runner.owns_sub_nodes:
         return ()
     watched = runner.copy()
-    seen: dict[Path, _FirstCall] = {}
+    watch = _Watch()
     unwatched = {
-        p for p in paths if (node := resolve(watched, p)) is None or not _watch(node, p, seen)
+        p for p in paths if (node := resolve(watched, p)) is None or not watch.wrap(node, p)
     }
     try:
         runner.forward_on(watched, x.copy())
     except UserCodeError:  # it ran at x before; whatever was called until it raised is checked
         pass
     return tuple(
-        _verdict(runner, path, path in unwatched, seen.get(path), check_alone) for path in paths
+        _verdict(runner, path, path in unwatched, watch.seen.get(path), check_alone)
+        for path in paths
     )
 
 

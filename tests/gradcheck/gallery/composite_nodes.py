@@ -434,3 +434,12 @@ class GatedSoftmaxDiagonal:
 
     def backward(self, grad_y):
         return self.linear.backward(self.gate.backward(self.softmax.backward(grad_y)))
+
+
+class NestedSoftmaxDiagonal(Stack):
+    """A Linear, then a Stack without parameters of a right tanh and a diagonal-only softmax."""
+
+    def __init__(self, n_in=10, n_classes=4):
+        block = Stack()
+        block.layers = [MyTanh(), MySoftmaxDiagonal()]
+        self.layers = [MyLinear(n_in, n_classes, seed=11), block]
