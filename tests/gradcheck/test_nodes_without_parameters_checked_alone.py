@@ -135,3 +135,12 @@ def test_nodes_inside_a_node_without_parameters_are_checked_alone_as_their_own(g
     ], str(result)
     assert result.mistakes == ("softmax_diagonal",)
     assert f"\n  self.layers[1].layers[1]: {DIAGONAL}\n" in result.diagnosis, result.diagnosis
+
+
+def test_a_node_called_past_its_forward_is_said_not_checked_and_why(gallery, rng):
+    result = gradcheck(gallery("composite_nodes", "CalledPastForward"), rng.random((N, D)))
+    [sub] = result.sub_nodes
+    assert (sub.path, sub.ok) == ("self.softmax", None), str(result)
+    assert sub.note.startswith("forward did not call it as node.forward(...) at this x")
+    assert "__call__ = forward alias" in sub.note
+    assert result.mistakes == ()

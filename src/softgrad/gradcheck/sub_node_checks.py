@@ -131,7 +131,11 @@ def _verdict(
         return SubNodeCheck(where, None, note="its forward could not be wrapped to see its input")
     if first is None:
         return SubNodeCheck(
-            where, None, note="forward did not call it as node.forward(...) at this x"
+            where,
+            None,
+            note="forward did not call it as node.forward(...) at this x, so its input is not "
+            "known (a call past the instance's forward: Class.forward(node, x), or a __call__ = "
+            "forward alias called as node(x))",
         )
     args, calls = first.args, first.calls
     if first.kwargs or len(args) not in (1, 2):
