@@ -81,6 +81,7 @@ def test_a_node_called_twice_is_checked_once_and_said_to_be(gallery, rng):
         "call's input): what forward keeps for backward in attributes (self.y) the last call "
         "overwrote"
     ) in result.diagnosis, result.diagnosis
+    assert "each is right alone" not in result.diagnosis  # the second call is the cause
     assert result.mistakes == ()
 
 

@@ -172,7 +172,7 @@ def handed_down(free: Sequence[str], subs: Sequence[SubNodeCheck]) -> str:
     lines = [f"{head}; each checked alone at the input forward gave it:"]
     for sub in subs:
         lines += _sub_lines(sub)
-    if all(sub.ok for sub in subs):
+    if all(sub.ok and sub.calls == 1 for sub in subs):  # a node called twice said its own
         lines.append(
             "  each is right alone: look at how backward hands grad_y from one node to the next "
             "(a node's backward skipped or called out of order, the wrong array handed down)"
