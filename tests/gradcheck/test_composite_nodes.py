@@ -72,14 +72,17 @@ def test_a_mistake_in_a_node_without_parameters_is_named_by_its_path(gallery, rn
     assert result.failed() == ["x", "self.linear.W", "self.linear.b"], str(result)
     # the Linear's backward is right: the wrong grad_y came from the softmax, checked alone
     assert result.diagnosis.startswith(
-        "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
+        "x and parameters wrong: a node that hands a wrong grad_y down "
         "makes every gradient below it wrong, however right the backward there. The nodes "
         "without parameters, which only x checks: self.softmax; each checked alone at the input "
         "forward gave it:\n"
         "  self.softmax: the softmax Jacobian reduced to its diagonal: backward computes "
         "g * s * (1 - s).\n"
     ), result.diagnosis
-    assert "no known mistake matches; wrong: x, self.linear.W, self.linear.b." in result.diagnosis
+    assert (
+        "\nthe composite's own gradients, which that makes wrong: no known mistake matches; "
+        "wrong: x, self.linear.W, self.linear.b." in result.diagnosis
+    ), result.diagnosis
     assert result.mistakes == ("softmax_diagonal",)
     alone = gradcheck(gallery("composite_nodes", "MySoftmaxDiagonal"), rng.random((N, 4)))
     assert alone.mistakes == ("softmax_diagonal",), str(alone)

@@ -141,6 +141,8 @@ def diagnose_run(
             subs = check_sub_nodes(runner, run.x, check_alone)
         later = handed_down(free, subs)
         keys = tuple(dict.fromkeys(key for sub in subs for key in sub.mistakes))
+        if keys and text:  # the composite's own lines locate what the node's mistake made
+            text = f"the composite's own gradients, which that makes wrong: {text}"
         # a mistake named in a node comes first, as every named mistake does
         text = "\n".join(line for line in ((later, text) if keys else (text, later)) if line)
     changed = [IN_PLACE[check.name] for check in checks if check.name in IN_PLACE]

@@ -159,10 +159,11 @@ def handed_down(free: Sequence[str], subs: Sequence[SubNodeCheck]) -> str:
     """The diagnosis lines for a composite whose x and parameters are wrong with no mistake
     named, while it holds the nodes ``free`` without parameters, checked alone in ``subs``
     (empty when they could not be)."""
+    named = any(sub.mistakes for sub in subs)
     head = (
-        "x and parameters wrong with no mistake named: a node that hands a wrong grad_y down "
-        "makes every gradient below it wrong, however right the backward there. The nodes "
-        f"without parameters, which only x checks: {', '.join(free)}"
+        "x and parameters wrong" + ("" if named else " with no mistake named") + ": a node that "
+        "hands a wrong grad_y down makes every gradient below it wrong, however right the "
+        f"backward there. The nodes without parameters, which only x checks: {', '.join(free)}"
     )
     if not subs:
         return (
