@@ -220,7 +220,11 @@ def run(args: argparse.Namespace) -> int:
     choice = _resolve_split(args.split, spec, model)
     # 'all' scores every sample: nothing to hold out (a file in which no class has 2 samples
     # cannot be split, and scoring it all was refused for that)
-    data = load_data_with_progress(spec, hold_out=choice == "test", csv_dtype=csv_dtype(model))
+    # NaN and inf refused here; a value beyond the model's dtype by the model, after its
+    # scaler (as predict reads rows): a float64 model's data may hold what float32 cannot
+    data = load_data_with_progress(
+        spec, hold_out=choice == "test", csv_dtype=csv_dtype(model), train_dtype="float64"
+    )
     parts, y, split = _split(data, choice)
     where = f"evaluate: {data.name!r}"  # quoted, as every message names a file
     for X in parts:

@@ -177,7 +177,11 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def load_data_with_progress(
-    spec: str, quiet: bool = False, hold_out: bool = True, csv_dtype: Any = None
+    spec: str,
+    quiet: bool = False,
+    hold_out: bool = True,
+    csv_dtype: Any = None,
+    train_dtype: Any = "float32",
 ) -> Any:
     """:func:`softgrad.datasets.load_data` with a :class:`LoadProgress` on stderr."""
     from softgrad.datasets import load_data, unknown_spec
@@ -189,7 +193,9 @@ def load_data_with_progress(
     progress = LoadProgress(Path(spec).name, quiet=quiet)
     finished = False
     try:
-        data = load_data(spec, progress=progress, hold_out=hold_out, csv_dtype=csv_dtype)
+        data = load_data(
+            spec, progress=progress, hold_out=hold_out, csv_dtype=csv_dtype, train_dtype=train_dtype
+        )
         finished = True
     finally:
         progress.close(finished)

@@ -137,7 +137,7 @@ def _load(args: argparse.Namespace, settings: dict[str, Any], quiet: bool) -> An
             f"got --val-fraction {settings['val_fraction']} (drop --patience, or hold out data)"
         )
     train_config.check_pairs(args, settings)
-    data = load_data_with_progress(args.data, quiet)
+    data = load_data_with_progress(args.data, quiet, train_dtype=settings["dtype"])
     if len(data.y_train) < 2 or len(data.y_test) == 0:
         raise ValueError(
             f"train: data must have at least 2 training and 1 test samples; got {data!r}"

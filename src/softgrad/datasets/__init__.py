@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from softgrad.checks import check_path
 from softgrad.datasets.dataset import Dataset
 from softgrad.datasets.digits import load_digits
@@ -58,6 +60,7 @@ def load_data(
     progress: Callable[[int, int], None] | None = None,
     hold_out: bool = True,
     csv_dtype: Any = None,
+    train_dtype: Any = np.float32,
 ) -> Dataset:
     """Load a data set by name or path.
 
@@ -79,6 +82,9 @@ def load_data(
     csv_dtype : None, float32 or float64
         The dtype of a .csv file's features (:func:`load_file`: None decides by what float32
         keeps of each column); other formats ignore it.
+    train_dtype : float32 or float64, default float32
+        The dtype the features will be computed in: a file's value beyond its range is refused
+        (:func:`load_file`; the named sets hold pixels).
 
     Returns
     -------
@@ -112,7 +118,9 @@ def load_data(
     if name == "digits":
         return load_digits()
     if Path(spec).exists():
-        return load_file(spec, progress=progress, hold_out=hold_out, csv_dtype=csv_dtype)
+        return load_file(
+            spec, progress=progress, hold_out=hold_out, csv_dtype=csv_dtype, train_dtype=train_dtype
+        )
     raise DatasetNotFoundError(f"load_data: spec {unknown_spec(spec)}")
 
 

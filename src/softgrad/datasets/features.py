@@ -43,12 +43,14 @@ def first_bad_value(X: np.ndarray) -> tuple[int, int] | None:
 
 
 def bad_value_error(where: str, value: float, at: str) -> DataFormatError:
-    """The error for a feature ``value`` that :func:`first_bad_value` found, located ``at``."""
+    """The error for a feature ``value`` that :func:`first_bad_value` (or :func:`check_values`
+    within float32) found, located ``at``."""
     if not np.isfinite(value):
         return DataFormatError(f"{where}: features must be finite; got {value!r} at {at}")
     return DataFormatError(
         f"{where}: features must be within float32's range (|x| <= {FLOAT32_MAX:.4g}); "
-        f"got {value!r} at {at}: softgrad trains in float32, rescale it"
+        f"got {value!r} at {at}: float32 training cannot hold it (rescale it, or train in "
+        "float64)"
     )
 
 

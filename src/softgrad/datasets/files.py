@@ -83,10 +83,15 @@ def _partition(
 
 
 def _check_features(
-    X: np.ndarray, where: str, locate: Callable[[int, int], str], values: bool = True
+    X: np.ndarray,
+    where: str,
+    locate: Callable[[int, int], str],
+    values: bool = True,
+    within: Any = np.float32,
 ) -> None:
-    """Reject non-numeric, empty or (when ``values``) non-finite features, naming the first bad
-    cell. ``values=False``: every value was checked already (the CSV reader, block by block)."""
+    """Reject non-numeric, empty or (when ``values``) non-finite features, or beyond the range
+    of ``within`` (the dtype training computes in), naming the first bad cell.
+    ``values=False``: every value was checked already (the CSV reader, block by block)."""
     if X.dtype.kind not in "biuf":
         raise DataFormatError(f"{where}: features must be numeric; got dtype {X.dtype.name!r}")
     if X.ndim < 2 or X.shape[0] == 0 or X.shape[1] == 0:
@@ -95,7 +100,7 @@ def _check_features(
             f"feature; got shape {X.shape}"
         )
     if values:
-        check_values(X, where, locate)
+        check_values(X, where, locate, within)
 
 
 def _finish(
@@ -107,6 +112,7 @@ def _finish(
     values_checked: bool = False,
     hold_out: bool = True,
     test_arrays: bool = False,
+    within: Any = np.float32,
 ) -> Dataset:
     """Check features (their values unless ``values_checked``), encode labels, split off a
     test set when there is none (``hold_out``; else every row is a training row and the test
@@ -117,7 +123,7 @@ def _finish(
     for split in splits:
         X, y = (parts["X"], parts["y"]) if split == "train" else (parts["X_test"], parts["y_test"])
         label = f"{where} ({split})" if has_test else where
-        _check_features(X, label, functools.partial(locate, split), not values_checked)
+        _check_features(X, label, functools.partial(locate, split), not values_checked, within)
         if y.shape != (len(X),):
             raise DataFormatError(
                 f"{label}: labels must have shape ({len(X)},), one per sample; got {y.shape}"
@@ -174,7 +180,7 @@ def _finish(
     )
 
 
-def _load_npz(path: Path, where: str, hold_out: bool) -> Dataset:
+def _load_npz(path: Path, where: str, hold_out: bool, within: Any) -> Dataset:
     parts = read_arrays(
         path,
         where,
@@ -206,20 +212,29 @@ def _load_npz(path: Path, where: str, hold_out: bool) -> Dataset:
         return f"{array}[{row}]" if col is None else f"{array}[{row}, {col}] (flattened)"
 
     return _finish(
-        parts, where, path.name, class_names, locate, hold_out=hold_out, test_arrays=True
+        parts,
+        where,
+        path.name,
+        class_names,
+        locate,
+        hold_out=hold_out,
+        test_arrays=True,
+        within=within,
     )
 
 
 def _load_csv(
-    path: Path, where: str, progress: Progress | None, hold_out: bool, dtype: Any
+    path: Path, where: str, progress: Progress | None, hold_out: bool, dtype: Any, within: Any
 ) -> Dataset:
     # float32: what training reads, so no float64 copy of the set is ever held, unless float32
     # would lose a column's variation (widen, when no dtype is asked for). The float32 reader
     # refuses NaN, inf and values float32 cannot hold on each block's float64 cells, by line
     # and column, so _finish does not scan the values again (its temporaries cost ~5 MB of
     # RSS); a float64 reading is checked there
+    if dtype is None and within == np.float64:
+        dtype = np.float64  # training in float64: float32 cells would round its features
     widen = dtype is None
-    dtype = np.float32 if widen else _csv_dtype(dtype)
+    dtype = np.float32 if widen else _float_dtype(dtype, "csv_dtype", "None, float32 or float64")
     table = read_csv(path, where, dtype=dtype, progress=progress, widen=widen)
     if len(table.X) == 0:
         raise DataFormatError(f"{where}: file must hold at least one data row; got only a header")
@@ -230,7 +245,7 @@ def _load_csv(
     assert table.y is not None  # read_csv's default header and label: a label column
     parts = {"X": table.X, "y": table.y}
     checked = table.X.dtype == np.float32 or widen  # a widened file was read as float32 first
-    dataset = _finish(parts, where, path.name, None, locate, checked, hold_out)
+    dataset = _finish(parts, where, path.name, None, locate, checked, hold_out, within=within)
     names = [h.strip() for k, h in enumerate(table.header or []) if k != table.label_column]
     if len(set(names)) == len(names) == dataset.n_features:  # a repeated name: no names kept
         dataset.feature_names = names
@@ -243,6 +258,7 @@ def load_file(
     progress: Progress | None = None,
     hold_out: bool = True,
     csv_dtype: Any = None,
+    train_dtype: Any = np.float32,
 ) -> Dataset:
     """Load user data from an .npz file, a .csv file or a folder of IDX files.
 
@@ -263,6 +279,10 @@ def load_file(
         docstring). float32 or float64: that dtype, whatever the file holds (``softgrad
         evaluate`` reads a model's test files as its training read its features). Other
         formats keep their dtype either way.
+    train_dtype : float32 or float64, default float32
+        The dtype the features are computed in (``softgrad train --dtype``, an evaluated
+        model's): a value beyond its range is refused. float64 also reads a .csv file's
+        features as float64 where ``csv_dtype`` is None (float32 cells would round them).
 
     Returns
     -------
@@ -276,7 +296,8 @@ def load_file(
         ``path`` does not exist (also a FileNotFoundError).
     DataFormatError
         Unknown extension; missing arrays; ragged rows; non-numeric, NaN or infinite features,
-        or features beyond float32's range (|x| > 3.4e38), which training could not represent;
+        or features beyond ``train_dtype``'s range (float32: |x| > 3.4e38), which training
+        could not represent;
         an empty set; labels that are non-integral numbers, NaN or empty. The message names the
         file and the row and column.
 
@@ -291,6 +312,7 @@ def load_file(
     """
     path = Path(check_path(path, "load_file"))
     where = f"load_file: {str(path)!r}"
+    within = _float_dtype(train_dtype, "train_dtype")
     if not path.exists():
         raise DatasetNotFoundError(f"{where}: no such file or folder")
     if path.is_dir():  # the four IDX files, else one sub-folder of PNG images per class
@@ -300,22 +322,23 @@ def load_file(
         return load_image_folder(path, hold_out=hold_out) if has_classes else load_idx_folder(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        return _load_npz(path, where, hold_out)
+        return _load_npz(path, where, hold_out, within)
     if is_csv(path):
-        return _load_csv(path, where, progress, hold_out, csv_dtype)
+        return _load_csv(path, where, progress, hold_out, csv_dtype, within)
     raise DataFormatError(
         f"{where}: file must be an .npz, a .csv or a folder of IDX files; got suffix {suffix!r}"
     )
 
 
-def _csv_dtype(dtype: Any) -> np.dtype:
-    """``load_file``'s ``csv_dtype`` other than None, checked: float32 or float64."""
+def _float_dtype(dtype: Any, argument: str, choices: str = "float32 or float64") -> np.dtype:
+    """``load_file``'s ``argument`` (``train_dtype``, or ``csv_dtype`` other than None),
+    checked: float32 or float64."""
     try:
         checked = np.dtype(dtype)
     except TypeError:
         checked = None
     if checked not in (np.float32, np.float64):
-        raise ValueError(f"load_file: csv_dtype must be None, float32 or float64; got {dtype!r}")
+        raise ValueError(f"load_file: {argument} must be {choices}; got {dtype!r}")
     return checked
 
 
