@@ -353,6 +353,35 @@ def test_a_bare_network_with_a_softmax_over_the_batch_is_refused_as_a_model_is(t
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_a_network_of_one_output_is_refused_as_a_model_is(tmp_path):
+    # a logistic unit: the graph's softmax over its one logit was 1.0 for every row, so its
+    # argmax was class 0 whatever the input, where Model and predict_proba refuse the network
+    from softgrad.nn import build_mlp
+
+    with pytest.raises(ValueError) as err:
+        export_onnx(build_mlp(4, [3], 1, rng=0), tmp_path / "m.onnx")
+    assert str(err.value) == (
+        "export_onnx: model must give one output per class; got 1 output, a logistic unit "
+        "(trained with LogisticLoss): give its last Linear a column of zeros before its own "
+        "(W [0 | w], b [0, b]): the logits [0, z] have the softmax [1 - sigmoid(z), sigmoid(z)]"
+    )
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_an_estimator_given_an_unknown_activation_after_fit_is_refused_by_name(tmp_path):
+    # set_params checks nothing: the export raised a bare KeyError('sigmoid')
+    X, y = make_classification(n_samples=60, n_features=4, n_informative=3, n_redundant=0,
+                               random_state=0)  # fmt: skip
+    clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(X, y)
+    clf.set_params(activation="sigmoid")
+    with pytest.raises(ValueError, match=(
+        r"^export_onnx: the estimator's activation must be one of 'identity', 'logistic', "
+        r"'relu', 'tanh', as scikit-learn's; got 'sigmoid'$"
+    )):  # fmt: skip
+        export_onnx(clf, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_weights_past_an_onnx_files_2_gib_are_refused_before_the_graph(
     tmp_path, monkeypatch, dtype

@@ -2,7 +2,8 @@
 
 It predicts what :class:`softgrad.model.Model` predicts on the same float32 features, to
 float32 rounding: a float64 model's graph computes in float64 between its float32 input and
-outputs. Its input is float32, so features that need float64 (the Model scales float64 rows in
+outputs, a float16 model's in float32 (its outputs differ from the model's by float16's rounding,
+about 1e-3). Its input is float32, so features that need float64 (the Model scales float64 rows in
 float64: a timestamp's seconds near 1.7e9) reach the graph rounded, as they reach a Model
 given them as float32.
 
@@ -50,6 +51,12 @@ def _from_estimator(est) -> tuple[list, None]:
             "export_onnx: model must be a binary or multiclass classifier; got out_activation_="
             f"{est.out_activation_!r} with {est.coefs_[-1].shape[1]} outputs (multilabel?)"
         )
+    if est.activation not in _ACTIVATION_OPS:  # set_params checks nothing (fit would)
+        raise ValueError(
+            f"export_onnx: the estimator's activation must be one of "
+            f"{', '.join(map(repr, sorted(_ACTIVATION_OPS)))}, as scikit-learn's; got "
+            f"{est.activation!r}"
+        )
     coefs, intercepts = softmax_layers(est.coefs_, est.intercepts_)  # logistic z -> [0, z]
     plan: list = []
     for i, (coef, intercept) in enumerate(zip(coefs, intercepts, strict=True)):
@@ -60,7 +67,16 @@ def _from_estimator(est) -> tuple[list, None]:
 
 
 def _from_sequential(network) -> list:
+    from softgrad.training.inference_checks import check_class_outputs
     from softgrad.training.predict import logits_network
+
+    # a softmax over one logit is 1 for every row, as Model and predict_proba refuse it
+    check_class_outputs(
+        network,
+        "export_onnx",
+        "give its last Linear a column of zeros before its own (W [0 | w], b [0, b]): the "
+        "logits [0, z] have the softmax [1 - sigmoid(z), sigmoid(z)]",
+    )
 
     # a final Softmax/LogSoftmax over the classes is the head, as in Model: the graph's own
     # Softmax over its input gives the probabilities
@@ -290,8 +306,9 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     IsADirectoryError
         ``path`` is a folder (checked before the graph is built).
     ValueError
-        A layer the graph cannot express, or weights past an ONNX file's 2 GiB (protobuf's
-        limit): nothing is written.
+        A layer the graph cannot express, a network of one output (a logistic unit: the
+        graph's softmax over it was 1 for every row, where Model refuses it), or weights past
+        an ONNX file's 2 GiB (protobuf's limit): nothing is written.
 
     Examples
     --------
