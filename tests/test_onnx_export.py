@@ -440,3 +440,12 @@ print(status("VmHWM") - base)
     weights = (3000 * 3000 + 3000 + 3000 * 10 + 10) * 4
     grown = int(done.stdout.split()[-1])
     assert grown < 4.5 * weights, f"peak {grown / weights:.1f} times the weights"
+
+
+def test_an_empty_graph_name_is_refused_by_name(tmp_path):
+    # it failed in onnx's checker ("Field 'name' of 'graph' is required to be non-empty")
+    from softgrad.nn import build_mlp
+
+    with pytest.raises(ValueError, match=r"^export_onnx: name must not be empty; got ''$"):
+        export_onnx(build_mlp(4, [3], 2, rng=0), tmp_path / "m.onnx", name="")
+    assert not (tmp_path / "m.onnx").exists()

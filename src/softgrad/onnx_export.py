@@ -287,7 +287,7 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     path : str or PathLike
         Destination; written to a temporary file in the same folder, then renamed.
     name : str
-        The graph's name.
+        The graph's name, not empty.
 
     Returns
     -------
@@ -337,6 +337,8 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     path = Path(check_path(path, "export_onnx"))
     if not isinstance(name, str):
         raise TypeError(f"export_onnx: name must be a str; got {type(name).__name__}")
+    if not name:  # onnx's checker said "Field 'name' of 'graph' is required to be non-empty"
+        raise ValueError("export_onnx: name must not be empty; got ''")
     if path.is_dir():
         raise IsADirectoryError(
             errno.EISDIR,
