@@ -149,14 +149,18 @@ def test_sub_nodes_nested_in_lists_and_namedtuples_are_checked_and_named(gallery
     assert wrong.diagnosis.startswith("self.stages[1][0].W: off by a constant factor"), str(wrong)
 
 
-def test_a_composite_that_cannot_be_deep_copied_says_its_sub_nodes_went_unchecked(gallery, rng):
+def test_a_composite_that_cannot_be_deep_copied_checks_its_sub_nodes_on_copies_of_them(
+    gallery, rng
+):
     node = gallery("composite_nodes", "LockedTwoLayer")
     weights = node.out.W
     result = gradcheck(node, rng.standard_normal((N, D)), rng=rng)
-    assert result.ok and [c.name for c in result.checks] == ["x"], str(result)
-    assert result.notes[1] == (
-        "the nodes LockedTwoLayer holds (self.out) are shared by its shallow copies, so their "
-        "parameters were not checked"
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == ["x", "self.out.W", "self.out.b"]
+    assert result.notes == (
+        "LockedTwoLayer could not be deep-copied (TypeError: cannot pickle '_thread.lock' "
+        "object); each evaluation ran on a deep copy that shares with LockedTwoLayer only what "
+        "cannot be copied (self.lock): the rest, the nodes it holds included, was the copy's own",
     )
     # the sub-node is the user's own: its float32 weights are neither converted nor replaced
     assert node.out.W is weights and weights.dtype == np.float32

@@ -69,8 +69,10 @@ def gradcheck(
         ``W``/``dW``, ``W``/``d_W``, ``W``/``grad_W``, on f and on the nodes it holds
         (attributes, lists, tuples and dicts of nodes), each named by its path
         (``"self.out.W"``, ``"self.layers[1].W"``; see
-        :mod:`softgrad.gradcheck.user_objects`). f itself is never modified. A plain callable
-        ``f(x) -> y`` must come with ``vjp``.
+        :mod:`softgrad.gradcheck.user_objects`). f is never modified, nor any node it holds,
+        even when f cannot be deep-copied (it holds a lock: only the lock is shared with its
+        copies; a node that cannot be copied at all is shared, restored afterwards, and named
+        in a note). A plain callable ``f(x) -> y`` must come with ``vjp``.
     x : array_like of shape S
         The point at which to check (finite; converted to float64).
     target : array_like, optional

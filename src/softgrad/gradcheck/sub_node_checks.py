@@ -7,8 +7,9 @@ check, at the input the composite's forward passed it, and the report names the 
 mistake it is (``self.layers[1]: the softmax Jacobian reduced to its diagonal``).
 
 The inputs are recorded during one forward of a fresh copy of the composite whose nodes'
-``forward`` are wrapped: the copy's nodes, never the user's (a composite that could only be
-shallow-copied shares its nodes with the user's object, so nothing is checked alone there). A
+``forward`` are wrapped: the copy's nodes, never the user's (a composite that cannot be
+deep-copied holds nodes of its own in its copies too; a node that cannot be copied at all is the
+user's, shared by every copy, and is not checked alone). A
 node is checked as it stood when forward first called it (a copy taken then keeps what the
 composite set on it before the call), at that first call's input; a node called more than once
 is said to be. A node reached by two paths is one node, checked once. A node that forward never
@@ -102,7 +103,7 @@ def check_sub_nodes(
     """Each node without parameters the runner's composite holds, checked alone at the input
     one forward at ``x`` gave it (see the module docstring)."""
     paths = runner.parameter_free_paths
-    if not paths or not runner.owns_sub_nodes:
+    if not paths:
         return ()
     watched = runner.copy()
     watch = _Watch()

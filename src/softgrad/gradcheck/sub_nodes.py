@@ -16,7 +16,7 @@ array under its qualified name, one parameter held once (:func:`one_holding`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,21 +93,24 @@ def _held(steps: Path, value: Any, seen: set[int]) -> Iterator[tuple[Path, Any]]
     if is_node(value):
         yield steps, value
         return
-    if _is_namedtuple(value):
-        items: Iterator[tuple[Step, Any]] = (
-            (("attr", field), getattr(value, field)) for field in type(value)._fields
-        )
-    elif type(value) in (list, tuple):
-        items = ((("item", index), item) for index, item in enumerate(value))
-    elif isinstance(value, dict):
-        items = ((("item", key), item) for key, item in value.items())
-    else:
-        return
-    if id(value) in seen:
+    items = contents(value)
+    if not items or id(value) in seen:
         return
     seen.add(id(value))
     for step, item in items:
         yield from _held((*steps, step), item, seen)
+
+
+def contents(value: Any) -> list[tuple[Step, Any]]:
+    """``(step, item)`` for what a container that may hold nodes holds: a list's or tuple's
+    items by index, a dict's by key, a namedtuple's by field; empty for anything else."""
+    if _is_namedtuple(value):
+        return [(("attr", field), getattr(value, field)) for field in type(value)._fields]
+    if type(value) in (list, tuple):
+        return [(("item", index), item) for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        return [(("item", key), item) for key, item in value.items()]
+    return []
 
 
 def sub_nodes(root: Any) -> Iterator[tuple[Path, Any]]:
@@ -295,7 +298,8 @@ def _floating(value: Any) -> bool:
 class Float64:
     """Converts a copy's floating arrays to float64 in place: in attributes, in the dicts,
     lists and tuples (named ones too) they hold, down to ``depth`` containers, and
-    (``into_nodes``) in sub-nodes, each prepared first (a softgrad Layer's astype). Two names
+    (``into_nodes``) in sub-nodes, each prepared first (a softgrad Layer's astype), all but those
+    in ``skip`` (the user's own, shared by a copy that could not copy them). Two names
     for one array keep pointing at one array, arrays of one group of ``linked`` stay views of
     one converted root, and each container and node is visited once (cycles end)."""
 
@@ -305,13 +309,15 @@ class Float64:
         depth: int,
         into_nodes: bool,
         linked: Linked | None = None,
+        skip: Iterable[Any] = (),
     ):
         self._prepare = prepare
         self._linked = linked  # arrays that share memory: converted as views of one root
         self._depth = depth
         self._into_nodes = into_nodes
         self._memo: dict[int, np.ndarray] = {}
-        self._visited: set[int] = set()
+        # what is shared with the user's object (it could not be copied) is never converted
+        self._visited: set[int] = {id(value) for value in skip}
 
     def node(self, node: Any, path: Path = (), depth: int | None = None) -> Any:
         """``node`` prepared, its attributes converted (call it on copies only)."""

@@ -47,16 +47,19 @@ A softgrad Layer (a subclass of it too) is checked the same way: its ``params`` 
 softgrad's convention, and an attribute pair kept outside it (``self.W``/``self.dW`` in a user's
 subclass) is found as in any node.
 
-The object is never modified. Each evaluation runs on a fresh ``copy.deepcopy`` of a float64
-base copy (a Layer's ``astype(np.float64)`` first, which keeps a Sequential's parameter store,
-and so for each Layer it holds that is not float64 already; then floating arrays in attributes,
-in the dicts, lists and tuples they hold, and in sub-nodes, all the way down, are converted;
-aliasing such as ``params["W"] is W`` is kept, and so are views: ``WT = W.T`` stays a view of
-``W`` in every copy). When deep copying is impossible (an attribute
-holding a lock or a module), each evaluation runs on a shallow copy whose arrays, dicts and
-lists are copied, and the object's attributes and their arrays are restored afterwards; a note
-says so. The nodes it holds are then shared with the user's object: they are left as they are,
-and a note says that their parameters were not checked. Each backward follows the forward it
+The object is never modified, nor any node it holds. Each evaluation runs on a fresh
+``copy.deepcopy`` of a float64 base copy (a Layer's ``astype(np.float64)`` first, which keeps a
+Sequential's parameter store, and so for each Layer it holds that is not float64 already; then
+floating arrays in attributes, in the dicts, lists and tuples they hold, and in sub-nodes, all
+the way down, are converted; aliasing such as ``params["W"] is W`` is kept, and so are views:
+``WT = W.T`` stays a view of ``W`` in every copy). When deep copying is impossible (an attribute
+holding a lock, an open file, a generator), each copy is still a deep copy of everything that
+can be copied, sharing with the object only what cannot be (the lock;
+:mod:`softgrad.gradcheck.partial_copies`): the nodes it holds are the copy's own, their
+parameters are checked (tied weights stay tied: one memo for the whole copy), and its nodes
+without parameters are checked alone; a note says what was shared. A node it holds that cannot
+be copied at all is shared with the user's object: its parameters are not checked, its
+attributes are restored afterwards, and a note names it. Each backward follows the forward it
 differentiates with no other forward in between, so a cache that every copy shares (a class
 attribute, a module's global) holds that forward's values.
 """
@@ -66,18 +69,20 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from softgrad.errors import UserCodeError
+from softgrad.gradcheck.partial_copies import PartialCopier, Snapshot
 from softgrad.gradcheck.runners import call_quoted
 from softgrad.gradcheck.sub_nodes import (
     Float64,
     Path,
     Site,
-    held_nodes,
     parameter_sites,
+    resolve,
     site_arrays,
     spelled,
     sub_nodes,
@@ -87,53 +92,6 @@ from softgrad.gradcheck.views import Linked, deepcopy_linked
 
 # deep copies are converted all the way down (each container and node once: cycles end)
 _ALL_THE_WAY = 1 << 30
-
-
-def _copy_container(value: Any) -> Any:
-    """One level of copying: an array, or a dict/list with its arrays copied."""
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    if isinstance(value, dict):
-        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in value.items()}
-    if isinstance(value, list):
-        return [v.copy() if isinstance(v, np.ndarray) else v for v in value]
-    return value
-
-
-def _shallow_copy(obj: Any) -> Any:
-    """A shallow copy whose own arrays, dicts and lists are copies."""
-    new = copy.copy(obj)
-    for key, value in vars(new).items():
-        vars(new)[key] = _copy_container(value)
-    return new
-
-
-class _Snapshot:
-    """The object's attributes and the contents of its arrays, dicts and lists, to put back."""
-
-    def __init__(self, obj: Any):
-        self._obj = obj
-        self._attrs = dict(vars(obj))
-        self._containers = [
-            (v, copy.copy(v)) for v in self._attrs.values() if type(v) in (dict, list)
-        ]
-        arrays = [v for v in self._attrs.values() if isinstance(v, np.ndarray)]
-        for container, _ in self._containers:
-            items = container.values() if isinstance(container, dict) else container
-            arrays += [v for v in items if isinstance(v, np.ndarray)]
-        self._arrays = [(a, a.copy()) for a in arrays if a.flags.writeable]
-
-    def restore(self) -> None:
-        vars(self._obj).clear()
-        vars(self._obj).update(self._attrs)
-        for container, content in self._containers:
-            container.clear()
-            if isinstance(container, dict):
-                container.update(content)
-            else:
-                container.extend(content)
-        for array, content in self._arrays:
-            array[...] = content
 
 
 class NodeRunner:
@@ -158,46 +116,60 @@ class NodeRunner:
         self.x_changed = False  # by the last gradients call's backward
         self._target = target
         self._check_params = check_params
-        self._snapshot: _Snapshot | None = None
+        self._snapshots: list[Snapshot] = []  # of the sub-nodes that could not be copied
         self._discovered = False
+        arrays = [value for _, value in site_arrays(obj, True)]
+        # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
+        copier: Callable[[Any, dict[int, Any]], Any] = copy.deepcopy
+        shared: list[Any] = []
         try:
-            # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
-            base = deepcopy_linked(obj, (value for _, value in site_arrays(obj, True)))
-            self._fresh: Callable[[Any], Any] = copy.deepcopy
+            base = deepcopy_linked(obj, arrays)
         except Exception as exc:  # whatever the object's __deepcopy__/__reduce__ raises
-            if not hasattr(obj, "__dict__"):
-                raise TypeError(
-                    f"gradcheck: obj must support copy.deepcopy or have a __dict__; {name} has "
-                    f"neither ({type(exc).__name__}: {exc})"
-                ) from exc
-            self._snapshot = _Snapshot(obj)
-            base = _shallow_copy(obj)
-            self._fresh = _shallow_copy
-            self.notes.append(
-                f"{name} could not be deep-copied ({type(exc).__name__}: {exc}); each evaluation "
-                f"ran on a shallow copy with its arrays copied, and {name}'s attributes were "
-                "restored afterwards"
-            )
-        deep = self._snapshot is None  # a shallow copy shares its sub-nodes: never converted
-        linked = Linked(value for _, value in site_arrays(base, deep)) if deep else None
+            partial = PartialCopier(obj, name)
+            copier, shared = partial.copy, [value for _, value in partial.shared]
+            base = partial.copy(obj, Linked(arrays).memo())
+            self.notes.append(partial.note(name, exc))
+            self._share(partial.shared_nodes)
+        linked = Linked(value for _, value in site_arrays(base, True))
         converter = Float64(
             None if prepare is None else lambda node, where: self._prepared(node, where, prepare),
-            _ALL_THE_WAY if deep else 1,
-            into_nodes=deep,
+            _ALL_THE_WAY,
+            into_nodes=True,
             linked=linked,
+            skip=shared,
         )
         self._base = converter.node(base)
-        if linked:  # every fresh copy keeps the converted views linked as well
-            linked = Linked(value for _, value in site_arrays(self._base, True))
-            self._fresh = lambda node: copy.deepcopy(node, linked.memo())
-        self._sites = {site.name: site for site in parameter_sites(self._base, deep)}
+        # every fresh copy keeps the converted views linked as well
+        linked = Linked(value for _, value in site_arrays(self._base, True))
+        self._fresh: Callable[[Any], Any] = lambda node: copier(node, linked.memo())
+        self._shared_ids = {id(value) for value in shared}
+        self._sites = {
+            site.name: replace(site, tied=tuple(t for t in site.tied if self._owned(t.path)))
+            for site in parameter_sites(self._base, True)
+            if self._owned(site.path)
+        }
         self._partners: dict[str, str] = {}
         self._ties: dict[str, list[Tie]] = {}
-        if not deep and (shared := held_nodes(self._base)):
-            self.notes.append(
-                f"the nodes {name} holds ({', '.join(shared)}) are shared by its shallow copies, "
-                "so their parameters were not checked"
-            )
+
+    def _share(self, nodes: list[tuple[Path, Any]]) -> None:
+        """Snapshot the user's nodes that every copy shares (and the nodes they hold), to put
+        back afterwards, and say so."""
+        if not nodes:
+            return
+        held = {id(n): n for _, node in nodes for _, n in sub_nodes(node)}
+        self._snapshots = [Snapshot(n) for n in held.values() if hasattr(n, "__dict__")]
+        self.notes.append(
+            f"the nodes {self.name} holds that cannot be copied "
+            f"({', '.join(spelled(path) for path, _ in nodes)}) are shared with {self.name}: "
+            "their parameters were not checked, and their attributes were restored afterwards"
+        )
+
+    def _owned(self, path: Path) -> bool:
+        """Whether the node at ``path`` on the base copy, and every node on the way to it, is
+        the copy's own (not shared with the user's object)."""
+        return not any(
+            id(resolve(self._base, path[:i])) in self._shared_ids for i in range(1, len(path) + 1)
+        )
 
     def _prepared(self, node: Any, where: str, prepare: Callable[[Any, bool], Any]) -> Any:
         """``prepare(node, top)``, a Layer's astype: the user's subclass may break it (its
@@ -247,7 +219,7 @@ class NodeRunner:
         self.parameter_free_paths = [
             path
             for path, _ in sub_nodes(self._base)
-            if path and not any(site[: len(path)] == path for site in holding)
+            if path and self._owned(path) and not any(site[: len(path)] == path for site in holding)
         ]
         self.parameter_free = [spelled(path) for path in self.parameter_free_paths]
 
@@ -315,12 +287,6 @@ class NodeRunner:
     def forward(self, x: np.ndarray) -> Any:
         return self._forward(self._fresh(self._base), x)
 
-    @property
-    def owns_sub_nodes(self) -> bool:
-        """Whether each copy has sub-nodes of its own: a deep copy's; a shallow copy's are the
-        user's."""
-        return self._snapshot is None
-
     def copy(self) -> Any:
         """A fresh float64 copy of the checked node, as each evaluation runs on."""
         return self._fresh(self._base)
@@ -370,8 +336,8 @@ class NodeRunner:
         return grad_x, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in grads.items()}
 
     def close(self) -> None:
-        if self._snapshot is not None:
-            self._snapshot.restore()
+        for snapshot in self._snapshots:
+            snapshot.restore()
 
 
 def _same_contents(after: Any, before: Any) -> bool:

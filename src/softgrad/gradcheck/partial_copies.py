@@ -1,0 +1,135 @@
+"""Copies of a node that cannot be deep-copied whole: all it holds that can be copied is copied,
+and only what cannot be is shared with the user's object.
+
+A composite that holds a ``threading.Lock``, an open file or a generator makes
+``copy.deepcopy`` raise. Its copies must still hold sub-nodes of their own: the caches a
+sub-node's forward sets (``self.s``, ``self.x``) and the gradients its backward accumulates
+(``self.dW += ...``) would otherwise land on the user's objects. So the objects that refuse to be
+copied are found as deep as they sit, by the paths :mod:`softgrad.gradcheck.sub_nodes` uses
+(the lock in ``self.lock``, not the composite holding it; a sub-node only when it refuses
+itself, its own ``__deepcopy__`` or ``__reduce__`` raising, once what it holds that refuses is
+left aside), and every copy is one ``copy.deepcopy`` whose memo maps each of them to itself:
+they alone are shared. One memo for the whole copy keeps what sub-nodes share shared in it
+(tied weights, one gradient array). When the node's own class refuses, the node is copied with
+``copy.copy`` and its attributes are deep-copied with one memo.
+
+A sub-node that is shared is the user's own: its parameters are not checked, and its attributes
+and the arrays it holds are put back afterwards (:class:`Snapshot`); a note names it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from softgrad.gradcheck.sub_nodes import Path, attributes, contents, is_node, set_attribute, spelled
+
+
+class Snapshot:
+    """An object's attributes and the contents of its arrays, dicts and lists, to put back."""
+
+    def __init__(self, obj: Any):
+        self._obj = obj
+        self._attrs = dict(vars(obj))
+        self._containers = [
+            (v, copy.copy(v)) for v in self._attrs.values() if type(v) in (dict, list)
+        ]
+        arrays = [v for v in self._attrs.values() if isinstance(v, np.ndarray)]
+        for container, _ in self._containers:
+            items = container.values() if isinstance(container, dict) else container
+            arrays += [v for v in items if isinstance(v, np.ndarray)]
+        self._arrays = [(a, a.copy()) for a in arrays if a.flags.writeable]
+
+    def restore(self) -> None:
+        vars(self._obj).clear()
+        vars(self._obj).update(self._attrs)
+        for container, content in self._containers:
+            container.clear()
+            if isinstance(container, dict):
+                container.update(content)
+            else:
+                container.extend(content)
+        for array, content in self._arrays:
+            array[...] = content
+
+
+def _copies(value: Any, memo: dict[int, Any]) -> bool:
+    """Whether ``value`` deep-copies with what ``memo`` maps left shared (tried on a copy of the
+    memo: a copy that fails half-way leaves half-made copies in it)."""
+    try:
+        copy.deepcopy(value, dict(memo))
+    except Exception:  # whatever a __deepcopy__/__reduce__ raises
+        return False
+    return True
+
+
+class PartialCopier:
+    """Copies of ``obj`` (whose ``copy.deepcopy`` raised) that share with it only what cannot be
+    copied: :attr:`shared` lists those objects by path, :attr:`shared_nodes` the nodes among
+    them. Raises TypeError when ``obj`` cannot even be copied with ``copy.copy``."""
+
+    def __init__(self, obj: Any, name: str):
+        self._keep: dict[int, Any] = {}  # id -> the object itself: deepcopy leaves it shared
+        self.shared: list[tuple[Path, Any]] = []
+        self._holds_nodes = False
+        seen = {id(obj)}  # a sub-node's reference back to obj ends there
+        for key, value in attributes(obj).items():
+            self._find((("attr", key),), value, seen)
+        self._top_refuses = not _copies(obj, self._keep)
+        if self._top_refuses:
+            try:
+                copy.copy(obj)
+            except Exception as exc:
+                raise TypeError(
+                    f"gradcheck: obj must support copy.deepcopy or copy.copy; {name} supports "
+                    f"neither ({type(exc).__name__}: {exc})"
+                ) from exc
+
+    def _find(self, path: Path, value: Any, seen: set[int]) -> None:
+        """Keep shared what ``value`` is or holds that refuses to be copied: a node or container
+        that refuses with all it holds left aside (its own class refuses), anything else that
+        refuses; each object once, whatever holds it again."""
+        if id(value) in seen or isinstance(value, np.ndarray):
+            return
+        seen.add(id(value))
+        parts = contents(value)
+        if is_node(value):
+            self._holds_nodes = True
+            parts = [(("attr", key), item) for key, item in attributes(value).items()]
+        for step, item in parts:
+            self._find((*path, step), item, seen)
+        if not _copies(value, {id(item): item for _, item in parts}):
+            self._keep[id(value)] = value
+            self.shared.append((path, value))
+
+    @property
+    def shared_nodes(self) -> list[tuple[Path, Any]]:
+        return [(path, value) for path, value in self.shared if is_node(value)]
+
+    def note(self, name: str, exc: Exception) -> str:
+        """What was done, for the result's notes."""
+        where = ", ".join(spelled(path) for path, _ in self.shared) or "nothing"
+        how = (
+            f"a copy.copy of {name} whose attributes were deep-copied"
+            if self._top_refuses
+            else "a deep copy"
+        )
+        return (
+            f"{name} could not be deep-copied ({type(exc).__name__}: {exc}); each evaluation ran "
+            f"on {how} that shares with {name} only what cannot be copied ({where}): the rest"
+            + (", the nodes it holds included," if self._holds_nodes else "")
+            + " was the copy's own"
+        )
+
+    def copy(self, obj: Any, memo: dict[int, Any]) -> Any:
+        """A copy of ``obj`` (the user's node, or a copy of it) sharing only what cannot be
+        copied; ``memo`` may map arrays to copies already made (views kept linked)."""
+        memo = {**memo, **self._keep}
+        if not self._top_refuses:
+            return copy.deepcopy(obj, memo)
+        new = copy.copy(obj)
+        for key, value in attributes(obj).items():
+            set_attribute(new, key, copy.deepcopy(value, memo))
+        return new
