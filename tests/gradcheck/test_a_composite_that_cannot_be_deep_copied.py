@@ -97,3 +97,18 @@ def test_a_node_that_cannot_be_copied_at_all_is_said_to_be_shared(gallery, rng):
     )
     # its cache set by the check's forward was taken off again
     assert _state(node) == before and not hasattr(node.layers[1], "y")
+
+
+def test_a_wrong_node_that_cannot_be_copied_is_said_not_to_be_checked_alone_and_why(gallery, rng):
+    node = gallery("locked_composites", "LockedStack", D, C, "handle")
+    before = _state(node)
+    result = gradcheck(node, rng.random((N, D)), rng=rng)
+    assert result.failed() == ["x", "self.layers[0].W", "self.layers[0].b"], str(result)
+    [sub] = result.sub_nodes
+    assert (sub.path, sub.ok, sub.note) == (
+        "self.layers[1]",
+        None,
+        "it cannot be copied, so every copy shares it with your object",
+    )
+    assert "  self.layers[1]: not checked alone: it cannot be copied" in result.diagnosis
+    assert _state(node) == before and not hasattr(node.layers[1], "s")

@@ -110,16 +110,18 @@ class PartialCopier:
 
     def note(self, name: str, exc: Exception) -> str:
         """What was done, for the result's notes."""
-        where = ", ".join(spelled(path) for path, _ in self.shared) or "nothing"
         how = (
             f"a copy.copy of {name} whose attributes were deep-copied"
             if self._top_refuses
             else "a deep copy"
         )
+        head = f"{name} could not be deep-copied ({type(exc).__name__}: {exc}); each evaluation ran"
+        if not self.shared:
+            return f"{head} on {how}, which shares nothing {name} holds"
+        where = ", ".join(spelled(path) for path, _ in self.shared)
         return (
-            f"{name} could not be deep-copied ({type(exc).__name__}: {exc}); each evaluation ran "
-            f"on {how} that shares with {name} only what cannot be copied ({where}): the rest"
-            + (", the nodes it holds included," if self._holds_nodes else "")
+            f"{head} on {how} that shares with {name} only what cannot be copied ({where}): the "
+            + ("rest, the nodes it holds included," if self._holds_nodes else "rest")
             + " was the copy's own"
         )
 

@@ -9,7 +9,7 @@ mistake it is (``self.layers[1]: the softmax Jacobian reduced to its diagonal``)
 The inputs are recorded during one forward of a fresh copy of the composite whose nodes'
 ``forward`` are wrapped: the copy's nodes, never the user's (a composite that cannot be
 deep-copied holds nodes of its own in its copies too; a node that cannot be copied at all is the
-user's, shared by every copy, and is not checked alone). A
+user's, shared by every copy, and is reported as not checked alone, with why). A
 node is checked as it stood when forward first called it (a copy taken then keeps what the
 composite set on it before the call), at that first call's input; a node called more than once
 is said to be. A node reached by two paths is one node, checked once. A node that forward never
@@ -35,6 +35,7 @@ from softgrad.gradcheck.user_objects import NodeRunner
 #: ``check_alone(node, x, target, name)``: the ordinary check of one node (gradcheck's own)
 CheckAlone = Callable[[Any, np.ndarray, Any, str], GradcheckResult]
 
+_SHARED = "it cannot be copied, so every copy shares it with your object"
 _YOURSELF = "check it alone yourself (gradcheck(node, x) at an x of its input's shape)"
 
 
@@ -107,15 +108,20 @@ def check_sub_nodes(
         return ()
     watched = runner.copy()
     watch = _Watch()
+    shared = {p for p in paths if runner.shares(p)}  # the user's: never wrapped, never run alone
     unwatched = {
-        p for p in paths if (node := resolve(watched, p)) is None or not watch.wrap(node, p)
+        p
+        for p in paths
+        if p not in shared and ((node := resolve(watched, p)) is None or not watch.wrap(node, p))
     }
     try:
         runner.forward_on(watched, x.copy())
     except UserCodeError:  # it ran at x before; whatever was called until it raised is checked
         pass
     return tuple(
-        _verdict(runner, path, path in unwatched, watch.seen.get(path), check_alone)
+        SubNodeCheck(spelled(path), None, note=_SHARED)
+        if path in shared
+        else _verdict(runner, path, path in unwatched, watch.seen.get(path), check_alone)
         for path in paths
     )
 

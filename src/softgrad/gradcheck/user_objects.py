@@ -58,10 +58,10 @@ can be copied, sharing with the object only what cannot be (the lock;
 :mod:`softgrad.gradcheck.partial_copies`): the nodes it holds are the copy's own, their
 parameters are checked (tied weights stay tied: one memo for the whole copy), and its nodes
 without parameters are checked alone; a note says what was shared. A node it holds that cannot
-be copied at all is shared with the user's object: its parameters are not checked, its
-attributes are restored afterwards, and a note names it. Each backward follows the forward it
-differentiates with no other forward in between, so a cache that every copy shares (a class
-attribute, a module's global) holds that forward's values.
+be copied at all is shared with the user's object: its parameters are not checked, nor is it
+checked alone (the report says why), its attributes are restored afterwards, and a note names
+it. Each backward follows the forward it differentiates with no other forward in between, so a
+cache that every copy shares (a class attribute, a module's global) holds that forward's values.
 """
 
 from __future__ import annotations
@@ -164,6 +164,10 @@ class NodeRunner:
             "their parameters were not checked, and their attributes were restored afterwards"
         )
 
+    def shares(self, path: Path) -> bool:
+        """Whether the node at ``path`` is the user's own in every copy (it cannot be copied)."""
+        return id(resolve(self._base, path)) in self._shared_ids
+
     def _owned(self, path: Path) -> bool:
         """Whether the node at ``path`` on the base copy, and every node on the way to it, is
         the copy's own (not shared with the user's object)."""
@@ -219,7 +223,9 @@ class NodeRunner:
         self.parameter_free_paths = [
             path
             for path, _ in sub_nodes(self._base)
-            if path and self._owned(path) and not any(site[: len(path)] == path for site in holding)
+            if path
+            and self._owned(path[:-1])  # a shared node is listed, not the nodes it holds
+            and not any(site[: len(path)] == path for site in holding)
         ]
         self.parameter_free = [spelled(path) for path in self.parameter_free_paths]
 

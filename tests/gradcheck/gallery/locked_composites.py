@@ -64,13 +64,25 @@ class HandleTanh:
         return grad_y * (1 - self.y**2)
 
 
+class HandleSoftmaxDiagonal(MySoftmaxDiagonal):
+    """The diagonal-only softmax, keeping a handle to a device, which cannot be copied."""
+
+    def __deepcopy__(self, memo):
+        raise TypeError("a device handle cannot be copied")
+
+    __copy__ = __deepcopy__
+
+
 class LockedStack:
-    """A lock, and ``self.layers``: a Linear then a softmax; ``mistake`` picks a wrong one."""
+    """A lock, and ``self.layers``: a Linear then a softmax; ``mistake`` picks a wrong one
+    ("linear", "softmax", or "handle": a wrong softmax that cannot be copied)."""
 
     def __init__(self, n_in=10, n_classes=4, mistake=None):
         self.lock = threading.Lock()
         linear = MyLinearDoubledDW if mistake == "linear" else MyLinear
-        softmax = MySoftmaxDiagonal if mistake == "softmax" else MySoftmax
+        softmax = {"softmax": MySoftmaxDiagonal, "handle": HandleSoftmaxDiagonal}.get(
+            mistake, MySoftmax
+        )
         self.layers = [linear(n_in, n_classes, seed=5), softmax()]
 
     def forward(self, x):
