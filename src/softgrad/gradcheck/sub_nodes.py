@@ -282,11 +282,6 @@ def site_arrays(root: Any, into_sub_nodes: bool) -> Iterator[tuple[Site, np.ndar
                 yield Site(path, "attr", key), value
 
 
-def held_nodes(root: Any) -> list[str]:
-    """The paths of the nodes ``root`` holds (not root itself), as the user writes them."""
-    return [spelled(path) for path, _ in sub_nodes(root) if path]
-
-
 def _is_namedtuple(value: Any) -> bool:
     return isinstance(value, tuple) and hasattr(type(value), "_fields")
 
