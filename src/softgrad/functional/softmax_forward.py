@@ -82,7 +82,7 @@ def softmax(
     - Speed: when every slice's sum of exp(x) lands in [1, 2**64] the max shift is skipped (two
       fewer passes, and no accuracy lost: any entry that underflows there is below the
       smallest normal number in the exact result too, and the sum is small enough for 1 / S
-      and log(S) to keep their precision); otherwise the call takes the shifted path (see
+      to keep its precision); otherwise the call takes the shifted path (see
       :mod:`softgrad.kernels.softmax`). Along any axis but a C-contiguous last
       one, the slices are first copied into rows.
 
@@ -133,6 +133,11 @@ def log_softmax(
     - +inf entries share the mass: log(1/k) for the k +inf entries, -inf for the rest.
     - NaN stays in its slice. A slice whose selected entries are all -inf gives NaN; a slice with
       no selected entry gives all -inf, never NaN.
+    - Accuracy: every entry is within about one rounding of 1 of the exact value, and at most
+      0. The shift is skipped where :func:`softmax` skips it (the speed above), so near 0 this
+      is an absolute accuracy, not a relative one: a slice of one entry may give -2e-8 in
+      float32 rather than 0. :func:`logsumexp` and the cross-entropy keep their bounds there
+      (at least the max; at least 0).
 
     Examples
     --------

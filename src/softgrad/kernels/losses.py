@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from softgrad.kernels.softmax import ratio_loss
+
 
 def weighted_total(weights: np.ndarray, losses: np.ndarray) -> float:
     """``sum_n w_n l_n`` over per-sample ``losses`` of the ``weights``' shape, a sample of
@@ -117,6 +119,12 @@ class LossKernels:
         total, shift = self.exp_rows(logits, e)
         if target.ndim == 1:
             target = _offsets(logits.shape[1], target)
+        if shift is None and target.ndim == 1:
+            # the loss as a ratio of the unshifted exps (kernels.softmax.ratio_loss): log(S) -
+            # x_y went below 0 for a confident row
+            e_y = e.reshape(-1)[target]
+            loss = ratio_loss(total[:, 0], e_y, lambda: _picked(logits, target))
+            return loss, SoftmaxCE(e, total, target)
         loss = np.log(total[:, 0], dtype=np.float64)
         if target.ndim == 2:
             loss *= np.sum(target, axis=1, dtype=np.float64)

@@ -21,11 +21,13 @@ exps written straight into its row of the output (:func:`_exps_into`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
 from softgrad.kernels.numba_math import exp
-from softgrad.kernels.softmax import UNSHIFTED_MAX
+from softgrad.kernels.softmax import RATIO_MIN, UNSHIFTED_MAX
 
 __all__ = ["LONG_ROW", "SHORT_ROW", "SOFTMAX_BLOCK"]
 
@@ -54,6 +56,18 @@ def _keeps_unshifted(total):
     With [1, inf), float32 rows whose float64 sum passed float32's range stored an infinite
     sum (a gradient of -onehot alone), and near it 1 / S was subnormal."""
     return (total >= 1.0) & (total <= UNSHIFTED_MAX)
+
+
+@njit(inline="always")
+def _ratio_loss(mass, e_y, x_y):
+    """The cross-entropy of a row whose exps were kept unshifted, from their float64 sum
+    ``mass``, the target's exp ``e_y`` and its logit ``x_y``: log1p(rest / e_y), rest = mass -
+    e_y (the NumPy lane's softgrad.kernels.softmax.ratio_loss: the rounding of exp(x_y) cancels,
+    and the loss is never below 0), or log(mass) - x_y for an exp below ``RATIO_MIN``."""
+    e = np.float64(e_y)
+    if e >= RATIO_MIN:
+        return math.log1p((mass - e) / e)
+    return math.log(mass) - np.float64(x_y)
 
 
 @njit(inline="always")

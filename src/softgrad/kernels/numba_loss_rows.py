@@ -11,12 +11,16 @@ numba_losses is the training step's one pass to a mean, its gradient and a count
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
-from softgrad.kernels.numba_exp_rows import LONG_ROW, SOFTMAX_BLOCK, _argmax, _exp_block
+from softgrad.kernels.numba_exp_rows import (
+    LONG_ROW,
+    SOFTMAX_BLOCK,
+    _argmax,
+    _exp_block,
+    _ratio_loss,
+)
 from softgrad.kernels.numba_losses import _exp_row, _long_row_loss
 from softgrad.kernels.numba_threads import kernel
 
@@ -71,7 +75,7 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
         stop = min(start + rows, n_rows)
         if _exp_block(logits, start, stop, e[start:stop].reshape(-1), sums):
             for n in range(start, stop):  # e holds exp(logits), unshifted
-                loss[n] = math.log(sums[n - start]) - np.float64(logits[n, target[n]])
+                loss[n] = _ratio_loss(sums[n - start], e[n, target[n]], logits[n, target[n]])
                 total[n] = sums[n - start]
         else:
             for n in range(start, stop):

@@ -10,6 +10,7 @@ for a row whose target is the ignored index) and the scale r (1/sum(w) for the m
     m_n    = max_c logits[n, c], or 0 (below)     (the shift: exp never overflows)
     S_n    = sum_c exp(logits[n, c] - m_n)         (accumulated in float64)
     loss   = r * sum_n w_n * (log(S_n) - (logits[n, y_n] - m_n))
+             (unshifted: log1p((S_n - e_y) / e_y), e_y = exp(logits[n, y_n]): numba_exp_rows)
     grad   = r * w_n * (exp(logits - m_n) / S_n - onehot(y_n))
     correct = sum_n w_n * [argmax_c logits[n, c] == y_n]
 
@@ -47,6 +48,7 @@ from softgrad.kernels.numba_exp_rows import (
     _exp_shifted,
     _exps_into,
     _keeps_unshifted,
+    _ratio_loss,
 )
 from softgrad.kernels.numba_threads import kernel
 
@@ -174,9 +176,9 @@ def _row_unshifted(x, y, rw, e, r, mass, g):
     sum, which keeps them (:func:`_keeps_unshifted`). Reads x (argmax, x[y]) before g (which
     may be x) is written."""
     arg = _argmax(x)
-    row_loss = math.log(mass) - np.float64(x[y])
-    factor = g.dtype.type(rw / mass)
     offset = r * x.size
+    row_loss = _ratio_loss(mass, e[offset + y], x[y])  # log(S) - x_y went below 0
+    factor = g.dtype.type(rw / mass)
     for c in range(x.size):
         g[c] = e[offset + c] * factor
     g[y] = g[y] - g.dtype.type(rw)
@@ -211,7 +213,7 @@ def _long_row_loss(x, y, e):
     :func:`~softgrad.kernels.numba_loss_rows.softmax_cross_entropy_rows`."""
     mass = _exps_into(x, e)
     if _keeps_unshifted(mass):
-        return math.log(mass) - np.float64(x[y]), mass
+        return _ratio_loss(mass, e[y], x[y]), mass
     row_loss, shifted = _exp_row(x, y, e, x[_argmax(x)])
     return row_loss, np.float64(shifted)
 
