@@ -77,14 +77,15 @@ def result_dtypes(a: np.dtype, b: np.dtype) -> tuple[np.dtype, np.dtype]:
     return _compute_dtype(out_dtype), out_dtype
 
 
-def normalize_axis(axis: Any, ndim: int, where: str) -> int:
-    """Return ``axis`` as a non-negative int, checking its type and range for ``ndim``-d input."""
+def normalize_axis(axis: Any, ndim: int, where: str, name: str = "x") -> int:
+    """Return ``axis`` as a non-negative int, checking its type and range for ``ndim``-d input
+    (``name``: the array's argument, which a 0-d array's refusal names)."""
     if type(axis) is int and -ndim <= axis < ndim:
         return axis % ndim  # the common case first
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{where}: axis must be an int; got {axis!r}")
     if ndim == 0:
-        raise ValueError(f"{where}: x must have at least 1 dimension; got a 0-d array")
+        raise ValueError(f"{where}: {name} must have at least 1 dimension; got a 0-d array")
     if not -ndim <= axis < ndim:
         raise ValueError(
             f"{where}: axis must be in [{-ndim}, {ndim - 1}] for {ndim}-d input; got {int(axis)!r}"

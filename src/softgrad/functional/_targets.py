@@ -66,7 +66,7 @@ class Rows:
 def to_rows(logits: Any, axis: Any, where: str, name: str = "logits") -> Rows:
     """Validate logits and lay them out as (M, C) rows (a view for the default last axis)."""
     xc, out_dtype = as_float_array(logits, where, name)
-    ax = normalize_axis(axis, xc.ndim, where)
+    ax = normalize_axis(axis, xc.ndim, where, name)
     lead = xc.shape[:ax] + xc.shape[ax + 1 :]
     n_rows = math.prod(lead)
     if xc.shape[ax] == 0 and n_rows:

@@ -35,7 +35,7 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
     ac, a_dtype = as_float_array(a, name, names[0])
     bc, b_dtype = as_float_array(b, name, names[1])
     check_same_shape(ac, bc, name, names)
-    ax = normalize_axis(axis, ac.ndim, name)
+    ax = normalize_axis(axis, ac.ndim, name, names[0])
     compute, out_dtype = result_dtypes(a_dtype, b_dtype)
     if ac.dtype != compute:
         ac = ac.astype(compute)
