@@ -94,8 +94,10 @@ def normalize_axis(axis: Any, ndim: int, where: str, name: str = "x") -> int:
 
 
 def check_where(mask: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
-    """Return the bool mask broadcast to ``shape`` (a read-only view, no copy)."""
-    m = np.asarray(mask)
+    """Return the bool mask broadcast to ``shape`` (a read-only view, no copy). A masked array
+    is refused (its own mask would be ignored), and nested lists of unequal lengths are named
+    (:func:`~softgrad.checks.samples.as_array`)."""
+    m = as_array(mask, where, "where", fix="where.filled(False) to leave its masked entries out")
     if m.dtype != np.bool_:
         raise TypeError(f"{where}: where must be a bool array; got dtype {str(m.dtype)!r}")
     try:

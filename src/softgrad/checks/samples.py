@@ -24,9 +24,12 @@ def plain_ndarray(x: Any) -> bool:
     return isinstance(x, np.ndarray) and not isinstance(x, (np.matrix, np.ma.MaskedArray))
 
 
-def as_array(x: Any, where: str, what: str = "X") -> np.ndarray:
+def as_array(x: Any, where: str, what: str = "X", fix: str | None = None) -> np.ndarray:
     """``np.asarray(x)``, with a message that names the entry where nested lists of unequal
-    lengths part (NumPy's own says only "inhomogeneous shape").
+    lengths part (NumPy's own says only "inhomogeneous shape"), and a masked array refused
+    (``np.asarray`` drops its mask and reads what it hid). ``fix``: what the refusal of a
+    masked array tells the user to pass instead (by default ``X.filled(value)``, or ``X.data``
+    with ``where=~X.mask``).
 
     Example
     -------
@@ -37,10 +40,13 @@ def as_array(x: Any, where: str, what: str = "X") -> np.ndarray:
 lengths: X[1] is a list of 1 where X[0] is a list of 2
     """
     if isinstance(x, np.ma.MaskedArray):  # np.asarray drops the mask and reads what it hid
+        if fix is None:
+            fix = (
+                f"{what}.filled(value), or {what}.data with where=~{what}.mask to the functions "
+                "that take where="
+            )
         raise TypeError(
-            f"{where}: {what} must not be a masked array (its mask would be ignored); pass "
-            f"{what}.filled(value), or {what}.data with where=~{what}.mask to the functions that "
-            "take where="
+            f"{where}: {what} must not be a masked array (its mask would be ignored); pass {fix}"
         )
     try:
         return np.asarray(x)

@@ -14,12 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.checks import as_float_array, check_fits_rows, normalize_axis, to_output, to_scalar
+from softgrad.checks import (
+    as_array,
+    as_float_array,
+    check_fits_rows,
+    normalize_axis,
+    to_output,
+    to_scalar,
+)
 
 __all__ = [
     "REDUCTIONS",
     "Problem",
     "Rows",
+    "as_target",
     "check_label_smoothing",
     "check_options",
     "class_targets",
@@ -114,7 +122,7 @@ def weights(weight: Any, n_classes: int, dtype: np.dtype, where: str) -> np.ndar
     """Validate a class-weight vector: shape (C,), finite and non-negative; cast to ``dtype``."""
     if weight is None:
         return None
-    w = np.asarray(weight)
+    w = as_array(weight, where, "weight", fix="weight.filled(value)")
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{where}: weight must be a real array; got dtype {str(w.dtype)!r}")
     if w.shape != (n_classes,):
@@ -129,6 +137,16 @@ def weights(weight: Any, n_classes: int, dtype: np.dtype, where: str) -> np.ndar
             f"{where}: weight must be finite and non-negative; got {w[bad].item()!r} at index {bad}"
         )
     return w
+
+
+def as_target(target: Any, where: str) -> np.ndarray:
+    """``target`` as an ndarray: a masked array refused (its mask would be ignored, and the
+    class its masked entries hide counted), nested lists of unequal lengths named."""
+    fix = (
+        "target.filled(value); for class indices, target.filled(-100) with ignore_index=-100 "
+        "leaves its masked samples out"
+    )
+    return as_array(target, where, "target", fix=fix)
 
 
 def class_targets(
@@ -242,7 +260,7 @@ class Problem:
         self.rows: Rows = to_rows(logits, axis, where)
         dtype = self.rows.x.dtype
         self.w = weights(weight, self.rows.n_classes, dtype, where)
-        target = np.asarray(target)
+        target = as_target(target, where)
         self.probs = target.dtype.kind == "f"
         if self.probs:
             if ignore_index is not None:

@@ -16,7 +16,16 @@ from numpy.typing import ArrayLike
 from softgrad.checks import check_out, quiet_underflow, to_output
 from softgrad.kernels import get_ops
 
-from ._targets import Rows, check_options, class_targets, grad_scale, reduce_rows, to_rows, weights
+from ._targets import (
+    Rows,
+    as_target,
+    check_options,
+    class_targets,
+    grad_scale,
+    reduce_rows,
+    to_rows,
+    weights,
+)
 
 __all__ = ["NLLProblem", "nll_loss", "nll_loss_grad"]
 
@@ -37,7 +46,7 @@ class NLLProblem(NamedTuple):
         check_options(reduction, 0.0, ignore_index, where)
         rows = to_rows(logp, axis, where, "logp")
         w = weights(weight, rows.n_classes, rows.x.dtype, where)
-        target = np.asarray(target)
+        target = as_target(target, where)
         if target.dtype.kind not in "iu":
             raise TypeError(
                 f"{where}: target must be an integer array of class indices; "
