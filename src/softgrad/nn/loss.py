@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from softgrad.checks import as_real_float
+from softgrad.checks import as_array, as_real_float
 from softgrad.kernels.losses import weighted_total
 from softgrad.nn.layer import Layer
 
@@ -62,8 +62,8 @@ class Loss(Layer):
             isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))
         ):
             raise TypeError(f"{where}: ignore_index must be an int or None; got {ignore_index!r}")
-        if weight is not None:
-            weight = np.array(weight)
+        if weight is not None:  # a masked array refused: its hidden weights were applied
+            weight = np.array(as_array(weight, where, "weight", fix="weight.filled(value)"))
             if weight.dtype.kind not in "biuf":
                 raise TypeError(
                     f"{where}: weight must hold real class weights; got dtype {weight.dtype}"

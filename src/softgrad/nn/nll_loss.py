@@ -7,8 +7,8 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from softgrad.checks import quiet_underflow
-from softgrad.functional._targets import grad_scale
+from softgrad.checks import as_array, quiet_underflow
+from softgrad.functional._targets import as_target, grad_scale
 from softgrad.functional.nll import NLLProblem
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import check_input_grad
@@ -93,8 +93,9 @@ class NLLLoss(Loss):
         -------
         float, or ndarray of shape S without ``axis`` for ``reduction="none"``
         """
-        x = np.asarray(x)
-        target = np.asarray(target)
+        # masked arrays refused: np.asarray dropped the mask, and the hidden entries counted
+        x = as_array(x, "NLLLoss.forward", "x", fix="x.filled(value)")
+        target = as_target(target, "NLLLoss.forward")
         if self.log_input:
             logp, clipped = x, None
         else:
