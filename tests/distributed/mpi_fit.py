@@ -115,7 +115,8 @@ def run(case: str, comm, out: Path):
         # each rank reads its shard of a gzipped IDX file cut short: only the last rank fails
         with comm.agree("reading the training data"):
             read_shard(out / "x-idx2-ubyte.gz", comm.rank, comm.size)
-    dtype = np.float32 if case == "sgd32" or case.startswith("data_") else np.float64
+    float32 = case in ("sgd32", "nesterov32") or case.startswith("data_")
+    dtype = np.float32 if float32 else np.float64
     X, y, weight = _data(dtype)
     # "unseeded": fresh entropy on each rank, for the weights and for fit's generator
     seeded = case != "unseeded"
@@ -182,6 +183,8 @@ def run(case: str, comm, out: Path):
         "l2_weighted",
     ) or case.startswith(("nan", "raise")):
         optimizer = SGD(lr=0.1, momentum=0.9)
+    elif case.startswith("nesterov"):
+        optimizer = SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
     elif case.startswith("sum"):
         optimizer = SGD(lr=0.1 / BATCH, momentum=0.9)  # a sum's gradient is BATCH times larger
     else:

@@ -21,8 +21,10 @@ One step on each rank (``comm`` a :class:`~softgrad.training.distributed.Communi
    the L2 penalty (scikit-learn's alpha, divided by the global batch's weight) added once to the
    summed gradient, and the optimizer step, the same on every rank.
 
-With one rank every scale is 1.0 and each figure is the plain loop's, so the result equals the
-plain loop's bit for bit. What the ranks do around the batches (start, end of epoch,
+One rank has nothing to sum and nobody to agree with between batches: it runs the plain loop's
+own step (:class:`~softgrad.training.epoch_runner.EpochRunner`'s, trusted and with SGD's
+gradient folded into its update as there), so the result equals a plain fit's bit for bit.
+What the ranks do around the batches (start, end of epoch,
 checkpoint, failing together) is in :mod:`softgrad.training.together`.
 """
 
@@ -70,10 +72,23 @@ class ShardedRunner(EpochRunner):
         self.status = np.zeros(5, dtype=np.float64)
         self.stop_requested = False
         self.n_outputs = output_width(self.model) or int(self.target.max()) + 1
+        # one rank steps as a plain fit does (_batch_step), so a callback's stop ends its
+        # epoch at once, as there
+        self.stops_alone = comm.size == 1
 
     def _batch_step(self) -> Any:
         """EpochRunner.run's step: one global batch, with the collectives (every rank stops
-        together when any rank's callback asked to)."""
+        together when any rank's callback asked to); one rank's is the plain loop's own.
+
+        One rank's collectives would sum nothing, and the plain step lets EpochRunner.run
+        trust its full batches and fold SGD's gradient into the update
+        (:mod:`softgrad.training.trusted_step`), which rounds otherwise than the update from a
+        written gradient: with this step one rank differed from a plain fit with SGD. What
+        the ranks do around the batches (the checks after each epoch, rank 0's checkpoint)
+        is :mod:`softgrad.training.together`'s either way.
+        """
+        if self.comm.size == 1:
+            return super()._batch_step()
         return self._sharded_step
 
     def callback_list(self, callbacks: Any) -> CallbackList:
