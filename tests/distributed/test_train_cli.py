@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from softgrad.training.checkpoint import load_checkpoint
+
 pytestmark = pytest.mark.mpi
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -422,3 +424,55 @@ def test_a_full_disk_for_the_shared_rows_ends_every_rank_with_one_line(tmp_path,
     assert "could not write the training rows" in lines[0] and "No space left" in lines[0]
     assert [p.name for p in small_disk.iterdir()] == ["model.npz"]
     assert (small_disk / "model.npz").read_bytes() == b"the model of an earlier run"
+
+
+# softgrad.cli.main's own flow, the disk filling up as rank 0 (the one that writes) writes the
+# checkpoint of epoch {fail_at}: the temp file named, as a real ENOSPC from the write names it
+_FULL_AT_CHECKPOINT = """
+import errno, sys
+from softgrad import cli
+from softgrad.training import together
+
+real_save = together.save_checkpoint
+calls = []
+
+def save_until_full(path, ckpt):
+    calls.append(path)
+    if len(calls) == {fail_at}:
+        raise OSError(errno.ENOSPC, "No space left on device", f".{{path}}.0123456789ab.tmp")
+    real_save(path, ckpt)
+
+together.save_checkpoint = save_until_full
+argv = ["train", "--epochs", "3", "--hidden", "8", "--out", "m.npz", "--checkpoint", "ck.npz"]
+sys.exit(cli.main([*argv, "--quiet"]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("fail_at", "survivor"),
+    [
+        (1, "no checkpoint was written"),
+        (
+            2,
+            "its checkpoint of the epoch before is intact: make room, then resume with: "
+            "mpiexec -n 2 softgrad train --data digits --resume ck.npz --epochs 3 --out m.npz "
+            "--checkpoint ck.npz --quiet",
+        ),
+    ],
+)
+def test_a_checkpoint_that_cannot_be_written_is_told_as_in_a_plain_run(tmp_path, fail_at, survivor):
+    # every rank raised a DistributedError, which train's "except OSError" never matched, and
+    # rank 0 printed the raw "No space left on device: ck.npz": no epoch, nothing of what was
+    # kept, no resume command
+    done = _softgrad(["-c", _FULL_AT_CHECKPOINT.format(fail_at=fail_at)], tmp_path, 2)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "data-parallel over 2 MPI ranks, global batch 32",
+        f"softgrad: error: train: could not write --checkpoint 'ck.npz' after epoch {fail_at} "
+        f"(No space left on device); {survivor}; nothing else was written",
+    ]
+    assert done.stdout == ""
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == ([] if fail_at == 1 else ["ck.npz"])
+    if fail_at == 2:
+        assert load_checkpoint(tmp_path / "ck.npz").epoch == 1

@@ -25,7 +25,7 @@ from softgrad.cli.progress import EpochProgress
 from softgrad.cli.staging import remove_leftovers
 from softgrad.cli.threads import add_threads_option
 from softgrad.cli.train_network import build_network
-from softgrad.errors import DivergenceError
+from softgrad.errors import DistributedError, DivergenceError
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
 
@@ -277,6 +277,14 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
         raise OSError(
             exc.errno, train_stops.checkpoint_failed(args, paths, exc, progress.epochs_seen)
         ) from None
+    except DistributedError as exc:
+        # under mpiexec the same write failed on rank 0 and is raised on every rank; rank 0
+        # reports the DistributedError's cause (cli/ranks.py): the plain run's line
+        own = train_stops.checkpoint_error(exc, paths["--checkpoint"])
+        if own is None:
+            raise
+        said = train_stops.checkpoint_failed(args, paths, own, progress.epochs_seen)
+        raise DistributedError(str(exc)) from OSError(own.errno, said)
     finally:
         progress.close()
     return network, history, time.perf_counter() - start, progress

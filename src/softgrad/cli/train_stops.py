@@ -13,19 +13,37 @@ from pathlib import Path
 
 from softgrad.cli.errors import interrupted
 from softgrad.cli.progress import EpochProgress
+from softgrad.errors import DistributedError
 from softgrad.training.mpi_rank import launcher_ranks
 
 
 def about_checkpoint(exc: OSError, checkpoint: Path | None) -> bool:
     """Whether ``exc``, raised while the run trained, is the checkpoint's write failing (the
-    one file fit writes). A missing file or folder is only when the error names the checkpoint
-    or its temp file: the rows an MPI run maps are written during the run too."""
+    one file fit writes; under mpiexec see :func:`checkpoint_error`). A missing file or
+    folder is only when the error names the checkpoint or its temp file: the rows an MPI run
+    maps are written during the run too."""
     if checkpoint is None:
         return False
     if not isinstance(exc, FileNotFoundError):
         return True
     named = str(exc) if exc.filename is None else os.fsdecode(exc.filename)
     return checkpoint.name in named or _gone_folder(checkpoint) is not None
+
+
+def checkpoint_error(exc: DistributedError, checkpoint: Path | None) -> OSError | None:
+    """The OSError rank 0 met writing ``checkpoint``, when ``exc`` (raised on every rank of
+    an MPI run, :func:`~softgrad.training.together.end_epoch_together`) is that write
+    failing; None on the other ranks (theirs is chained to nothing) and for any other error.
+
+    The plain run's ``except OSError`` never saw it: every rank raises a DistributedError,
+    and rank 0 reported the raw OSError ("No space left on device: ck.npz") without the
+    epoch, what was kept or how to resume."""
+    from softgrad.training.together import CHECKPOINT_WRITE
+
+    cause = exc.__cause__
+    if not str(exc).startswith(CHECKPOINT_WRITE) or not isinstance(cause, OSError):
+        return None
+    return cause if about_checkpoint(cause, checkpoint) else None
 
 
 def _gone_folder(checkpoint: Path) -> str | None:

@@ -202,6 +202,11 @@ def _restore_streams(model: Any, states: dict[str, Any]) -> None:
         setattr(layer, attr, generator)
 
 
+# where end_epoch_together's error names when rank 0 could not write the checkpoint: the
+# DistributedError every rank raises starts with it (on rank 0 chained to the OSError)
+CHECKPOINT_WRITE = "fit: writing the checkpoint after epoch"
+
+
 def end_epoch_together(
     comm: Communicator, run: Any, finished: bool, epoch: int, checkpoint: Any = None
 ) -> bool:
@@ -210,9 +215,10 @@ def end_epoch_together(
     Checks that the ranks still hold the same weights (and raises every rank's deferred error,
     an on_epoch_end callback's, together) and, with ``checkpoint``, gathers every rank's layer
     generator states (Dropout's) to rank 0, which writes the checkpoint; an error writing it
-    is raised on every rank. Early stopping decides on the same figures everywhere; a
-    callback may stop one rank alone, and then every rank stops (recorded as a callback's
-    stop).
+    is raised on every rank, as a DistributedError whose message starts with
+    :data:`CHECKPOINT_WRITE` (on rank 0 chained to the error). Early stopping decides on the
+    same figures everywhere; a callback may stop one rank alone, and then every rank stops
+    (recorded as a callback's stop).
     """
     stop = comm.agree_epoch(run.model.named_params(), finished, f"fit: after epoch {epoch}")
     if stop and not finished:
@@ -220,7 +226,7 @@ def end_epoch_together(
     if checkpoint is not None:
         states = {k: g.bit_generator.state for k, g in layer_generators(run.model).items()}
         streams = comm.gather_object(states)
-        with comm.agree(f"fit: writing the checkpoint after epoch {epoch}"):
+        with comm.agree(f"{CHECKPOINT_WRITE} {epoch}"):
             if comm.rank == 0:
                 run.rank_streams = streams
                 save_checkpoint(checkpoint, snapshot(run, epoch))
