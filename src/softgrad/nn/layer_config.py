@@ -23,7 +23,13 @@ from softgrad.nn.store_buffers import allocate_places
 if TYPE_CHECKING:  # sequential.py imports this module
     from softgrad.nn.sequential import Sequential
 
-__all__ = ["layers_drawn_into_buffers", "layers_from_config", "linear_arguments", "linears_holding"]
+__all__ = [
+    "layers_drawn_into_buffers",
+    "layers_from_config",
+    "linear_arguments",
+    "linears_holding",
+    "linears_over",
+]
 
 
 #: builds the Linear of its constructor arguments (checked by linear_arguments) and qualified
@@ -130,6 +136,21 @@ def linears_holding(take: Callable[[str, tuple[int, ...]], np.ndarray]) -> Linea
         return Linear.from_arrays(W, b, init=init)
 
     return held
+
+
+def linears_over(
+    memory: Callable[[str, int, int, bool], tuple[np.ndarray, np.ndarray]],
+) -> LinearBuilder:
+    """The builder of Linear layers whose arrays are views of ``memory(key, in_features,
+    out_features, bias)``, the 1-d (params, grads) slices of the store's buffers that hold the
+    layer's values already (``Linear._over``): Sequential._over_buffers'."""
+
+    def over(kwargs: dict[str, Any], key: str) -> Linear:
+        in_features, out_features, bias, init, _ = linear_arguments(kwargs)
+        places = memory(key, in_features, out_features, bias)
+        return Linear._over(places, in_features, out_features, init)
+
+    return over
 
 
 def layers_drawn_into_buffers(

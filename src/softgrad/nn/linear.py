@@ -184,20 +184,37 @@ class Linear(LinearRows, Layer):
         """Carve W (then b, if the memory holds it) out of ``memory`` and draw W (b zero), or
         copy ``given``'s W and b in."""
         self._set_shape(in_features, out_features, init)
-        n_weights = in_features * out_features
-        shape = (in_features, out_features)
-        params, grads = memory
-        W = params[:n_weights].reshape(shape)
+        self._carve(memory)
         if given is None:
             # looked up in this module, where tests replace it to check that nothing is drawn
-            W = _draw_weights(generator, W, init)
+            self.params["W"] = _draw_weights(generator, self.params["W"], init)
         else:
-            W[...] = given[0]
-        self.params["W"] = W
+            self.params["W"][...] = given[0]
+        if "b" in self.params:
+            self.params["b"][...] = 0 if given is None else given[1]
+
+    @classmethod
+    def _over(
+        cls, memory: tuple[np.ndarray, np.ndarray], in_features: int, out_features: int, init: str
+    ) -> Linear:
+        """A Linear whose arrays are views of ``memory`` holding what it holds (a model file's
+        weights, read straight into the parameter store's buffers): nothing drawn or copied.
+        Trusts its arguments, as :meth:`_drawn_into`."""
+        layer = cls.__new__(cls)
+        Layer.__init__(layer)
+        layer._set_shape(in_features, out_features, init)
+        layer._carve(memory)
+        return layer
+
+    def _carve(self, memory: tuple[np.ndarray, np.ndarray]) -> None:
+        """W (then b, if the 1-d ``memory`` holds it) and their gradients as views of it."""
+        n_weights = self.in_features * self.out_features
+        shape = (self.in_features, self.out_features)
+        params, grads = memory
+        self.params["W"] = params[:n_weights].reshape(shape)
         self.grads["W"] = grads[:n_weights].reshape(shape)
         if params.size > n_weights:
             self.params["b"] = params[n_weights:]
-            self.params["b"][...] = 0 if given is None else given[1]
             self.grads["b"] = grads[n_weights:]
 
     def _set_shape(self, in_features: int, out_features: int, init: str) -> None:

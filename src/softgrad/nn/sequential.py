@@ -28,7 +28,12 @@ from softgrad.nn.layer import (
     check_input_grad,
     replaced_methods,
 )
-from softgrad.nn.layer_config import layers_drawn_into_buffers, layers_from_config, linears_holding
+from softgrad.nn.layer_config import (
+    layers_drawn_into_buffers,
+    layers_from_config,
+    linears_holding,
+    linears_over,
+)
 from softgrad.nn.linear import Linear
 from softgrad.nn.store import ParamDict, ParamStore
 
@@ -365,6 +370,29 @@ class Sequential(Layer):
         """
         generator = as_generator(None, "Sequential.from_config")
         return cls(*layers_from_config(config, LAYERS, generator, linears_holding(take)))
+
+    @classmethod
+    def _over_buffers(
+        cls,
+        config: dict[str, Any],
+        buffers: tuple[np.ndarray, np.ndarray],
+        memory: Callable[[str, int, int, bool], tuple[np.ndarray, np.ndarray]],
+    ) -> Sequential:
+        """Build a Sequential from ``get_config()`` output over flat ``buffers`` (params,
+        grads) that already hold its parameters in store order: nothing drawn or copied, the
+        store adopts the buffers.
+
+        Each Linear's arrays are views of ``memory(key, in_features, out_features, bias)``
+        for its qualified name prefix (``"0"``, ``"1.2"``), which must be its slices of the
+        buffers at their places in store order (the store refuses anything else). What
+        read_model builds once it has read a model file's weights into the buffers: loading
+        peaks at the weights' bytes. Other layers are built as :meth:`from_config` builds them
+        (rng=None).
+        """
+        generator = as_generator(None, "Sequential.from_config")
+        return cls._adopting(
+            layers_from_config(config, LAYERS, generator, linears_over(memory)), buffers
+        )
 
     def __repr__(self) -> str:
         inner = "".join(
