@@ -47,6 +47,8 @@ __all__ = [
     "axis_problem",
     "batch_axis_layer",
     "check_model_contents",
+    "check_model_declaration",
+    "check_model_values",
     "classes_problem",
     "declared_shapes",
     "first_break",
@@ -312,10 +314,26 @@ def _ints(value: Any) -> list[int]:
     return []
 
 
+#: how many values the finite check looks at a time: a mask of the whole array was a
+#: transient of a byte a weight (16 MB for a 4096 x 4096 layer) on top of loading's buffer
+_FINITE_BLOCK = 1 << 18
+
+
+def _first_not_finite(array: np.ndarray) -> Any:
+    """The first value of ``array`` (in C order) that is NaN or infinite, or None."""
+    flat = array.reshape(-1)  # a view of a C-contiguous array, as read_model's all are
+    for start in range(0, flat.size, _FINITE_BLOCK):
+        block = flat[start : start + _FINITE_BLOCK]
+        finite = np.isfinite(block)
+        if not finite.all():
+            return block[~finite][0].item()
+    return None
+
+
 def _check_finite(arrays: dict[str, np.ndarray], where: str) -> None:
     for name, array in arrays.items():
-        if array.dtype.kind in "fc" and not np.isfinite(array).all():
-            first = array.reshape(-1)[~np.isfinite(array.reshape(-1))][0].item()
+        first = _first_not_finite(array) if array.dtype.kind in "fc" else None
+        if first is not None:
             raise ModelFileError(
                 f"{where}: {name!r} must be finite for the model to give finite answers; "
                 f"got {first!r} (the file was written from a diverged run or damaged)"
@@ -340,8 +358,25 @@ def check_model_contents(meta: dict[str, Any], arrays: dict[str, np.ndarray], wh
     ModelFileError
         One line naming the file and the first problem.
     """
+    check_model_declaration(meta, arrays, where)
+    check_model_values(meta, arrays, where)
+
+
+def check_model_declaration(
+    meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str
+) -> None:
+    """The first half of :func:`check_model_contents`: the architecture's layer count, the
+    weights' shapes and dtype against it, the scaler's shape and the classes. Of the weights
+    it reads only their shapes and dtypes: read_model checks a model file's before it reads
+    their values (into the parameter store's buffers). Raises as check_model_contents."""
     _check_layer_count(meta.get("network"), where)  # a missing one: named by _check_shapes
     _check_classes(_check_shapes(meta, arrays, where), arrays, where)
+
+
+def check_model_values(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> None:
+    """The second half of :func:`check_model_contents`, after :func:`check_model_declaration`:
+    every array finite (in the order ``arrays`` holds them: the first one not is named), the
+    scaler's values, the recorded facts and the Softmax axes. Raises as check_model_contents."""
     _check_finite(arrays, where)
     check_scaler_values(meta, arrays, where)
     check_meta(meta, where)
