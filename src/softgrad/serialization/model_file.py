@@ -219,7 +219,8 @@ class ModelContents(NamedTuple):
 def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: str):
     """The network ``meta`` declares, holding the weights popped from ``arrays``: nothing is
     drawn, and each array read is let go as the store copies it (load peaks at 2x the weights'
-    bytes, where building and overwriting a network peaked at 4x)."""
+    bytes, where building and overwriting a network peaked at 4x). For a file that
+    :mod:`softgrad.serialization.model_weights` does not read into the store itself."""
     from softgrad.nn import Sequential
 
     def take(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -267,11 +268,17 @@ def read_model(path: str | os.PathLike) -> ModelContents:
         scales in) would round (:mod:`softgrad.model_checks`).
     """
     from softgrad.model_checks import check_model_contents
+    from softgrad.serialization.model_weights import read_model_weights
 
-    arrays, meta = read_npz(path, "model")
     where = f"model file {str(path)!r}"
-    check_model_contents(meta, arrays, where)  # before anything is built from the declaration
-    network = _build_network(meta, arrays, where)
+    # a file as softgrad writes them: its weights read straight into the store's buffers
+    read = read_model_weights(path, where)
+    if read is not None:
+        network, arrays, meta = read
+    else:  # anything else read whole, and checked, as it always was
+        arrays, meta = read_npz(path, "model")
+        check_model_contents(meta, arrays, where)  # before anything is built from it
+        network = _build_network(meta, arrays, where)
     try:
         scaler = Scaler.from_arrays(
             {"offset": arrays.pop("scaler.offset"), "scale": arrays.pop("scaler.scale")}

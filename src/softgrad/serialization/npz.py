@@ -30,6 +30,7 @@ from softgrad.datasets.sniff import read_arrays
 from softgrad.errors import ModelFileError
 
 __all__ = [
+    "EXPECTED",
     "FORMAT",
     "JSON_SCALARS",
     "KINDS",
@@ -160,8 +161,12 @@ def _fail(where: str, problem: str) -> ModelFileError:
     return ModelFileError(f"{where}: {problem}")
 
 
-def _read_all(path: Path, where: str) -> dict[str, np.ndarray]:
-    return read_arrays(path, where, ModelFileError, "a softgrad .npz file")
+#: what a file read by read_npz must be, in its messages
+EXPECTED = "a softgrad .npz file"
+
+
+def _read_all(path: Path, where: str, keys: tuple[str, ...] | None) -> dict[str, np.ndarray]:
+    return read_arrays(path, where, ModelFileError, EXPECTED, keys=keys)
 
 
 def _parse_meta(raw: np.ndarray | None, where: str, kind: str) -> dict[str, Any]:
@@ -301,7 +306,11 @@ def _savez(f: Any, payload: dict[str, np.ndarray]) -> None:
 
 
 def read_npz(
-    path: str | os.PathLike, kind: str = "model", *, what: str | None = None
+    path: str | os.PathLike,
+    kind: str = "model",
+    *,
+    what: str | None = None,
+    keys: tuple[str, ...] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a file written by :func:`write_npz`, checking it thoroughly.
 
@@ -312,6 +321,8 @@ def read_npz(
         What the file must be.
     what : {"model", "checkpoint"}, optional
         Same as ``kind`` (the name SPEC.md uses); overrides it when given.
+    keys : tuple of str, optional
+        Read only these arrays (those present) besides the header; default all.
 
     Returns
     -------
@@ -330,7 +341,8 @@ def read_npz(
         kind, or written by a newer format version. The message names the file.
     """
     kind, path, where = _opened(path, kind if what is None else what, "read_npz")
-    arrays = {name: _native(array) for name, array in _read_all(path, where).items()}
+    wanted = None if keys is None else (*keys, META_KEY)
+    arrays = {name: _native(array) for name, array in _read_all(path, where, wanted).items()}
     meta = _parse_meta(arrays.pop(META_KEY, None), where, kind)
     return arrays, meta
 
