@@ -136,3 +136,35 @@ def test_a_damaged_weight_is_named_as_before(tmp_path):
     damaged = r"file must be a softgrad \.npz file; got a truncated or corrupted zip \(Bad CRC-32"
     with pytest.raises(ModelFileError, match=r"m\.npz': " + damaged):
         softgrad.load(tmp_path / "m.npz")
+
+
+def test_a_compressed_weight_shorter_than_its_zip_entry_says_is_named_in_numpys_words(tmp_path):
+    # a deflated member whose size fields claim 4 bytes more than it holds: read whole, NumPy
+    # said "EOF: reading array data, expected 140 bytes got 136"; read into the store it said
+    # "array '0.W' ends before its data does"
+    import io
+    import struct
+    import zipfile
+
+    path = tmp_path / "m.npz"
+    softgrad.Model(build_mlp(4, [3], 2, rng=0), np.array([0, 1])).save(path)
+    with zipfile.ZipFile(path) as archive:
+        raw = {info.filename: archive.read(info) for info in archive.infolist()}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, data in raw.items():
+            out.writestr(name, data[:-4] if name == "0.W.npy" else data)
+    data = bytearray(buffer.getvalue())
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("0.W.npy")
+    size = len(raw["0.W.npy"])  # what the entry now claims
+    data[info.header_offset + 22 : info.header_offset + 26] = struct.pack("<I", size)
+    central = data.find(b"PK\x01\x02" + data[info.header_offset + 4 : info.header_offset + 8])
+    while data[central + 46 : central + 46 + len(b"0.W.npy")] != b"0.W.npy":
+        central = data.find(b"PK\x01\x02", central + 4)
+    data[central + 24 : central + 28] = struct.pack("<I", size)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError) as err:
+        softgrad.load(path)
+    assert str(err.value).endswith(
+        "got a truncated or corrupted zip (EOF: reading array data, expected 48 bytes got 44)"
+    ), str(err.value)

@@ -82,3 +82,28 @@ def test_targets_the_loss_ignores_are_not_a_class_to_validate():
     y = np.r_[np.repeat([0, 1], [50, 50]), [-100, -100]]
     history = _fit(y, 0.02, loss=CrossEntropyLoss(ignore_index=-100))
     assert len(history.val_loss) == 1 and np.isfinite(history.val_loss[0])
+
+
+def test_a_checkpoint_written_before_the_check_resumes_with_the_arguments_that_wrote_it(
+    tmp_path, monkeypatch
+):
+    # the resumed run takes the checkpoint's split, so its share is not judged: a checkpoint of
+    # an earlier softgrad (no check: simulated) was refused with the fraction that wrote it
+    from softgrad.training import run_start
+
+    y = np.repeat([0, 1, 2], [40, 4, 4])
+    X = np.random.default_rng(1).standard_normal((len(y), 3)).astype(np.float32)
+    ckpt = tmp_path / "ck.npz"
+
+    def run(epochs, **where):
+        model = build_mlp(3, [4], 3, rng=0)
+        return fit(model, CrossEntropyLoss(), SGD(lr=0.01), X, y, epochs=epochs, batch_size=8,
+                   rng=0, validation_fraction=0.02, **where)  # fmt: skip
+
+    with monkeypatch.context() as patched:
+        patched.setattr(run_start, "validation_problem", lambda *args: None)
+        run(1, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="is fewer than one per class"):
+        run(2)  # a new run is judged
+    history = run(2, resume=ckpt)
+    assert len(history.val_loss) == 2

@@ -162,8 +162,11 @@ def _read_into(
                     for start in range(0, data.nbytes, CHUNK_BYTES):
                         chunk = data[start : start + CHUNK_BYTES]
                         got = f.read(chunk.nbytes)
-                        if len(got) != chunk.nbytes:
-                            raise EOFError(f"array {name!r} ends before its data does")
+                        if len(got) != chunk.nbytes:  # in NumPy's words, as read_npz says it
+                            raise EOFError(
+                                f"EOF: reading array data, expected {data.nbytes} bytes got "
+                                f"{start + len(got)}"
+                            )
                         chunk[...] = np.frombuffer(got, dtype=np.uint8)
                 if not member.dtype.isnative:
                     view.byteswap(inplace=True)

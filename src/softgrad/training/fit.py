@@ -297,6 +297,7 @@ def fit(
                 validation_data,
                 validation_fraction,
                 EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
+                resuming=resume is not None,
             )
             run.settings = settings
             if checkpoint is not None or resume is not None:

@@ -40,8 +40,11 @@ def new_run(
     validation_data: tuple[Any, Any] | None,
     validation_fraction: float,
     stopper: EarlyStopping,
+    resuming: bool = False,
 ) -> Run:
-    """A fresh Run: the generator from ``rng``, the training indices and the validation set."""
+    """A fresh Run: the generator from ``rng``, the training indices and the validation set.
+    ``resuming``: a checkpoint's split replaces this one, so the split's share is not judged
+    (a checkpoint written before fit judged it resumes with the arguments that wrote it)."""
     generator = as_generator(rng, "fit")
     val_idx = validation = None
     if isinstance(validation_fraction, (bool, np.bool_)) or not isinstance(
@@ -57,7 +60,7 @@ def new_run(
     if validation_fraction:
         ignore_index = getattr(loss, "ignore_index", None)
         train_idx, val_idx = _split_validation(
-            target, float(validation_fraction), generator, ignore_index
+            target, float(validation_fraction), generator, ignore_index, judge=not resuming
         )
         _check_split_weights(weight, train_idx, val_idx, validation_fraction)
         validation = (
@@ -94,10 +97,15 @@ def new_run(
 
 
 def _split_validation(
-    target: np.ndarray, fraction: float, generator: np.random.Generator, ignore_index: Any = None
+    target: np.ndarray,
+    fraction: float,
+    generator: np.random.Generator,
+    ignore_index: Any = None,
+    judge: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """stratified_split, behind checks whose messages name fit's own argument; the targets
-    the loss ignores (``ignore_index``, maybe outside the classes: -100) are one stratum."""
+    the loss ignores (``ignore_index``, maybe outside the classes: -100) are one stratum.
+    ``judge``: refuse a share that leaves a class unvalidated or held out whole."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(
             f"fit: validation_fraction must be a float in [0, 1) (0: no validation split); "
@@ -115,7 +123,7 @@ def _split_validation(
         target = np.where(target == ignore_index, ignored, target)
     # as softgrad train's --val-fraction: validation figures blind to a class (early stopping
     # watched the others), or a class held out whole (never learnt), without a word
-    why = validation_problem(target, fraction, "samples", ignored)
+    why = validation_problem(target, fraction, "samples", ignored) if judge else None
     if why is not None:
         raise ValueError(
             "fit: validation_fraction must give every class of 2 or more samples a validation "
