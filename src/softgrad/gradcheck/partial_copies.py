@@ -26,25 +26,52 @@ import numpy as np
 
 from softgrad.gradcheck.sub_nodes import Path, attributes, contents, is_node, set_attribute, spelled
 
+# how deep Snapshot looks into containers held in containers (self.stats = ([array],))
+_DEPTH = 4
+
+
+def _slot_names(obj: Any) -> list[str]:
+    """The names of the ``__slots__`` ``obj``'s classes declare (set or not)."""
+    names = []
+    for klass in type(obj).__mro__:
+        slots = vars(klass).get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return [n for n in names if n not in ("__dict__", "__weakref__")]
+
 
 class Snapshot:
-    """An object's attributes and the contents of its arrays, dicts and lists, to put back."""
+    """An object's attributes (in ``__dict__`` and ``__slots__``) and the contents of the
+    arrays, dicts and lists they hold, nested in lists, tuples and dicts down to ``_DEPTH``
+    levels, to put back. The nodes among them are left to snapshots of their own."""
 
     def __init__(self, obj: Any):
         self._obj = obj
-        self._attrs = dict(vars(obj))
-        self._containers = [
-            (v, copy.copy(v)) for v in self._attrs.values() if type(v) in (dict, list)
-        ]
-        arrays = [v for v in self._attrs.values() if isinstance(v, np.ndarray)]
-        for container, _ in self._containers:
-            items = container.values() if isinstance(container, dict) else container
-            arrays += [v for v in items if isinstance(v, np.ndarray)]
+        self._dict = dict(vars(obj)) if hasattr(obj, "__dict__") else None
+        self._slots = {n: getattr(obj, n) for n in _slot_names(obj) if hasattr(obj, n)}
+        self._containers: list[tuple[Any, Any]] = []
+        arrays: list[np.ndarray] = []
+        self._collect(attributes(obj).values(), arrays, 0, set())
         self._arrays = [(a, a.copy()) for a in arrays if a.flags.writeable]
 
+    def _collect(self, values: Any, arrays: list[np.ndarray], depth: int, seen: set[int]) -> None:
+        for value in values:
+            if isinstance(value, np.ndarray):
+                arrays.append(value)
+            elif depth < _DEPTH and id(value) not in seen and not is_node(value):
+                seen.add(id(value))
+                if type(value) in (dict, list):
+                    self._containers.append((value, copy.copy(value)))
+                self._collect([item for _, item in contents(value)], arrays, depth + 1, seen)
+
     def restore(self) -> None:
-        vars(self._obj).clear()
-        vars(self._obj).update(self._attrs)
+        if self._dict is not None:
+            vars(self._obj).clear()
+            vars(self._obj).update(self._dict)
+        for name in _slot_names(self._obj):
+            if name in self._slots:
+                object.__setattr__(self._obj, name, self._slots[name])
+            elif hasattr(self._obj, name):
+                object.__delattr__(self._obj, name)
         for container, content in self._containers:
             container.clear()
             if isinstance(container, dict):

@@ -157,7 +157,7 @@ class NodeRunner:
         if not nodes:
             return
         held = {id(n): n for _, node in nodes for _, n in sub_nodes(node)}
-        self._snapshots = [Snapshot(n) for n in held.values() if hasattr(n, "__dict__")]
+        self._snapshots = [Snapshot(n) for n in held.values()]
         self.notes.append(
             f"the nodes {self.name} holds that cannot be copied "
             f"({', '.join(spelled(path) for path, _ in nodes)}) are shared with {self.name}: "
