@@ -1,7 +1,9 @@
 """gradcheck on a composite that cannot be deep-copied, whose copies share a node that cannot
 be copied at all with the user's object: what the check's forward sets or changes on that node
 is put back afterwards, in its ``__slots__`` as in its ``__dict__``, and in the arrays it holds
-in tuples and nested containers."""
+in tuples and nested containers. A node the copies reach through an object that cannot be
+copied (a registry holding a lock) is the user's own in every copy: it is said to be shared, not
+the copy's own, and it is put back too."""
 
 from __future__ import annotations
 
@@ -86,3 +88,101 @@ def test_arrays_a_shared_node_holds_in_tuples_and_nested_containers_are_put_back
     np.testing.assert_array_equal(nested, [0.0, 0.0])
     assert not hasattr(net.act, "y")
     assert SHARED_NOTE in result.notes, result.notes
+
+
+class Linear:
+    def __init__(self, rng, shape=(3, 2)):
+        self.W = rng.standard_normal(shape)
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, g):
+        self.dW = self.x.T @ g
+        return g @ self.W.T
+
+
+class Registry:
+    """Refuses to be copied (it holds a lock) and points at the composite's node."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.nodes = {}
+        self.hits = [np.zeros(1)]
+
+    def __deepcopy__(self, memo):
+        raise TypeError("registry is a singleton")
+
+
+class Registered:
+    def __init__(self, rng):
+        self.fc = Linear(rng)
+        self.registry = Registry()
+        self.registry.nodes["fc"] = self.fc
+
+    def forward(self, x):
+        self.registry.hits[0] += 1
+        return self.registry.nodes["fc"].forward(x)
+
+    def backward(self, g):
+        return self.registry.nodes["fc"].backward(g)
+
+
+class WrongTanh:
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, g):
+        return g * (1 - self.y)  # not 1 - y**2
+
+
+class RegisteredWrong(Registered):
+    """first (its copies' own) -> fc -> act (both reached through the registry)."""
+
+    def __init__(self, rng):
+        super().__init__(rng)
+        self.first = Linear(rng, (3, 3))
+        self.act = WrongTanh()
+        self.registry.nodes["act"] = self.act
+
+    def forward(self, x):
+        return self.registry.nodes["act"].forward(super().forward(self.first.forward(x)))
+
+    def backward(self, g):
+        return self.first.backward(super().backward(self.registry.nodes["act"].backward(g)))
+
+
+def test_a_node_reached_through_an_object_that_cannot_be_copied_is_said_shared_and_put_back(rng):
+    net = Registered(rng)
+    W, nodes = net.fc.W.copy(), net.registry.nodes
+    result = gradcheck(net, rng.standard_normal((4, 3)), rng=rng)
+    # the copies' forward runs the user's fc through the registry: it is shared, not "the
+    # copy's own", and its W is not checked (nor taken as a constant of the copy's)
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == ["x"]
+    assert result.notes == (
+        "Registered could not be deep-copied (TypeError: registry is a singleton); each "
+        "evaluation ran on a deep copy that shares with Registered what cannot be copied "
+        "(self.registry) and the nodes reachable through it (self.registry.nodes['fc']), which "
+        "are Registered's own in every copy: their parameters were not checked, and their "
+        "attributes were restored afterwards; the rest was the copy's own",
+    )
+    assert not hasattr(net.fc, "dW") and not hasattr(net.fc, "x")
+    np.testing.assert_array_equal(net.fc.W, W)
+    assert net.registry.nodes is nodes and nodes == {"fc": net.fc}
+    np.testing.assert_array_equal(net.registry.hits[0], [0.0])
+
+
+def test_a_wrong_node_reached_through_an_object_that_cannot_be_copied_says_why_not_checked(rng):
+    net = RegisteredWrong(rng)
+    result = gradcheck(net, rng.standard_normal((4, 3)), rng=rng)
+    assert result.failed() == ["x", "self.first.W"], str(result)
+    assert "(self.registry.nodes['fc'], self.registry.nodes['act'])" in result.notes[0]
+    reached = "it is reached through an object that cannot be copied, so every copy shares it"
+    assert {(s.path, s.ok, s.note) for s in result.sub_nodes} == {
+        ("self.fc", None, f"{reached} with your object"),
+        ("self.act", None, f"{reached} with your object"),
+    }
+    assert not hasattr(net.act, "y") and not hasattr(net.fc, "dW")

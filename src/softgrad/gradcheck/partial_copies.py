@@ -14,12 +14,20 @@ they alone are shared. One memo for the whole copy keeps what sub-nodes share sh
 ``copy.copy`` and its attributes are deep-copied with one memo.
 
 A sub-node that is shared is the user's own: its parameters are not checked, and its attributes
-and the arrays it holds are put back afterwards (:class:`Snapshot`); a note names it.
+and the arrays it holds are put back afterwards (:class:`Snapshot`); a note names it. An object
+that refuses and is not a node (a registry holding a lock and a dict of the composite's nodes)
+is shared whole, with the nodes it holds: copies that ran the copy's own ``self.fc`` while
+forward reaches the user's through ``self.registry.nodes['fc']`` would put the check's caches and
+gradients on the user's node and check a parameter forward never used. So the nodes reachable
+through it are shared too (:attr:`PartialCopier.reached`), and they and the objects on the way
+(:attr:`PartialCopier.behind`) are put back afterwards.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import types
 from typing import Any
 
 import numpy as np
@@ -82,6 +90,14 @@ class Snapshot:
             array[...] = content
 
 
+def _may_hold(value: Any) -> bool:
+    """Whether ``value`` may hold nodes in its attributes or items: not an array, a class, a
+    module or a function."""
+    return not isinstance(value, (np.ndarray, type, types.ModuleType)) and not (
+        inspect.isroutine(value)
+    )
+
+
 def _copies(value: Any, memo: dict[int, Any]) -> bool:
     """Whether ``value`` deep-copies with what ``memo`` maps left shared (tried on a copy of the
     memo: a copy that fails half-way leaves half-made copies in it)."""
@@ -100,10 +116,19 @@ class PartialCopier:
     def __init__(self, obj: Any, name: str):
         self._keep: dict[int, Any] = {}  # id -> the object itself: deepcopy leaves it shared
         self.shared: list[tuple[Path, Any]] = []
+        #: the nodes reachable through a shared object that is not a node (a registry's dict of
+        #: them): copies reach the user's own through it, so they are shared too
+        self.reached: list[tuple[Path, Any]] = []
+        #: the objects on the way to them, shared with the user's object as well, to restore
+        self.behind: list[Any] = []
         self._holds_nodes = False
         seen = {id(obj)}  # a sub-node's reference back to obj ends there
         for key, value in attributes(obj).items():
             self._find((("attr", key),), value, seen)
+        reach_seen = {id(obj)}
+        for path, value in list(self.shared):
+            if not is_node(value):
+                self._reach(path, value, reach_seen, 0)
         self._top_refuses = not _copies(obj, self._keep)
         if self._top_refuses:
             try:
@@ -131,6 +156,26 @@ class PartialCopier:
             self._keep[id(value)] = value
             self.shared.append((path, value))
 
+    def _reach(self, path: Path, value: Any, seen: set[int], depth: int) -> None:
+        """Share the nodes ``value`` (shared whole, or held by what is) holds in its attributes
+        and containers, down to ``_DEPTH`` objects deep, and keep the objects on the way to
+        restore; a node ends the way (its own are found by :func:`sub_nodes`)."""
+        if id(value) in seen or depth > _DEPTH or not _may_hold(value):
+            return
+        seen.add(id(value))
+        if is_node(value):
+            if id(value) not in self._keep:
+                self._keep[id(value)] = value
+                self.reached.append((path, value))
+            return
+        if hasattr(value, "__dict__") or _slot_names(value):  # containers: their holder's
+            self.behind.append(value)
+        parts = contents(value) or [
+            (("attr", key), item) for key, item in attributes(value).items()
+        ]
+        for step, item in parts:
+            self._reach((*path, step), item, seen, depth + 1)
+
     @property
     def shared_nodes(self) -> list[tuple[Path, Any]]:
         return [(path, value) for path, value in self.shared if is_node(value)]
@@ -146,6 +191,14 @@ class PartialCopier:
         if not self.shared:
             return f"{head} on {how}, which shares nothing {name} holds"
         where = ", ".join(spelled(path) for path, _ in self.shared)
+        if self.reached:
+            reached = ", ".join(spelled(path) for path, _ in self.reached)
+            return (
+                f"{head} on {how} that shares with {name} what cannot be copied ({where}) and "
+                f"the nodes reachable through it ({reached}), which are {name}'s own in every "
+                "copy: their parameters were not checked, and their attributes were restored "
+                "afterwards; the rest was the copy's own"
+            )
         return (
             f"{head} on {how} that shares with {name} only what cannot be copied ({where}): the "
             + ("rest, the nodes it holds included," if self._holds_nodes else "rest")

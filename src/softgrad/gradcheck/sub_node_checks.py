@@ -36,6 +36,10 @@ from softgrad.gradcheck.user_objects import NodeRunner
 CheckAlone = Callable[[Any, np.ndarray, Any, str], GradcheckResult]
 
 _SHARED = "it cannot be copied, so every copy shares it with your object"
+_REACHED = (
+    "it is reached through an object that cannot be copied, so every copy shares it with your "
+    "object"
+)
 _YOURSELF = "check it alone yourself (gradcheck(node, x) at an x of its input's shape)"
 
 
@@ -119,7 +123,7 @@ def check_sub_nodes(
     except UserCodeError:  # it ran at x before; whatever was called until it raised is checked
         pass
     return tuple(
-        SubNodeCheck(spelled(path), None, note=_SHARED)
+        SubNodeCheck(spelled(path), None, note=_REACHED if runner.reached(path) else _SHARED)
         if path in shared
         else _verdict(runner, path, path in unwatched, watch.seen.get(path), check_alone)
         for path in paths

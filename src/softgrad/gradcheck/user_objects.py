@@ -122,14 +122,17 @@ class NodeRunner:
         # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
         copier: Callable[[Any, dict[int, Any]], Any] = copy.deepcopy
         shared: list[Any] = []
+        reached: list[Any] = []  # nodes shared because copies reach them through shared objects
         try:
             base = deepcopy_linked(obj, arrays)
         except Exception as exc:  # whatever the object's __deepcopy__/__reduce__ raises
             partial = PartialCopier(obj, name)
-            copier, shared = partial.copy, [value for _, value in partial.shared]
+            copier = partial.copy
+            reached = [value for _, value in partial.reached]
+            shared = [value for _, value in partial.shared] + reached
             base = partial.copy(obj, Linked(arrays).memo())
             self.notes.append(partial.note(name, exc))
-            self._share(partial.shared_nodes)
+            self._share(partial.shared_nodes, partial.reached, partial.behind)
         linked = Linked(value for _, value in site_arrays(base, True))
         converter = Float64(
             None if prepare is None else lambda node, where: self._prepared(node, where, prepare),
@@ -143,6 +146,7 @@ class NodeRunner:
         linked = Linked(value for _, value in site_arrays(self._base, True))
         self._fresh: Callable[[Any], Any] = lambda node: copier(node, linked.memo())
         self._shared_ids = {id(value) for value in shared}
+        self._reached_ids = {id(value) for value in reached}
         self._sites = {
             site.name: replace(site, tied=tuple(t for t in site.tied if self._owned(t.path)))
             for site in parameter_sites(self._base, True)
@@ -151,13 +155,17 @@ class NodeRunner:
         self._partners: dict[str, str] = {}
         self._ties: dict[str, list[Tie]] = {}
 
-    def _share(self, nodes: list[tuple[Path, Any]]) -> None:
-        """Snapshot the user's nodes that every copy shares (and the nodes they hold), to put
-        back afterwards, and say so."""
+    def _share(
+        self, nodes: list[tuple[Path, Any]], reached: list[tuple[Path, Any]], behind: list[Any]
+    ) -> None:
+        """Snapshot the user's nodes that every copy shares (those that cannot be copied, those
+        reached through what cannot be, and the nodes they hold) and the objects on the way to
+        them, to put back afterwards; say so of the nodes that cannot be copied (the note on
+        the copies names the others)."""
+        held = {id(n): n for _, node in nodes + reached for _, n in sub_nodes(node)}
+        self._snapshots = [Snapshot(n) for n in [*behind, *held.values()]]
         if not nodes:
             return
-        held = {id(n): n for _, node in nodes for _, n in sub_nodes(node)}
-        self._snapshots = [Snapshot(n) for n in held.values()]
         self.notes.append(
             f"the nodes {self.name} holds that cannot be copied "
             f"({', '.join(spelled(path) for path, _ in nodes)}) are shared with {self.name}: "
@@ -167,6 +175,11 @@ class NodeRunner:
     def shares(self, path: Path) -> bool:
         """Whether the node at ``path`` is the user's own in every copy (it cannot be copied)."""
         return id(resolve(self._base, path)) in self._shared_ids
+
+    def reached(self, path: Path) -> bool:
+        """Whether the node at ``path`` is shared because copies reach it through an object
+        that cannot be copied (the node itself could be)."""
+        return id(resolve(self._base, path)) in self._reached_ids
 
     def _owned(self, path: Path) -> bool:
         """Whether the node at ``path`` on the base copy, and every node on the way to it, is
