@@ -234,14 +234,9 @@ def _build_network(meta: dict[str, Any], arrays: dict[str, np.ndarray], where: s
             )
         return stored
 
-    try:
-        return Sequential._holding(meta["network"], take)
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{where}: architecture is not one this softgrad can build ({exc})"
-        ) from exc
+    from softgrad.serialization.model_weights import built
+
+    return built(lambda: Sequential._holding(meta["network"], take), where)
 
 
 def read_model(path: str | os.PathLike) -> ModelContents:

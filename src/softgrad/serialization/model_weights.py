@@ -20,6 +20,7 @@ import math
 import os
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -200,8 +201,15 @@ def _build(
         start, stop = places[names[0]][0], places[names[-1]][1]
         return params[start:stop], grads[start:stop]
 
+    return built(lambda: Sequential._over_buffers(config, buffers, memory), where)
+
+
+def built(build: Callable[[], Any], where: str) -> Any:
+    """``build()``: a network from a model file's declaration, over the store's buffers here
+    or from arrays read whole (model_file's ``_build_network``); whatever the builder refuses
+    (KeyError, TypeError, ValueError) is a ModelFileError naming the file."""
     try:
-        return Sequential._over_buffers(config, buffers, memory)
+        return build()
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
