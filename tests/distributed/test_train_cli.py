@@ -103,17 +103,11 @@ def test_one_rank_trains_on_a_plain_runs_threads_and_weights_bit_for_bit(tmp_pat
     y = np.arange(400) % 4
     args = ["-m", "softgrad", "train", "--data", "wide.npz", "--epochs", "1", "--quiet"]
     args += ["--hidden", "64", "--batch-size", "128"]
-    weights = []
-    for folder, ranks in (("plain", None), ("ranks", 1)):
-        (tmp_path / folder).mkdir()
-        np.savez(tmp_path / folder / "wide.npz", X=X, y=y)
-        done = _softgrad(args, tmp_path / folder, ranks, threads_set=False)
-        assert done.returncode == 0, done.stderr
-        with np.load(tmp_path / folder / "model.npz") as model:
-            weights.append({k: model[k] for k in model.files if not k.startswith("__")})
-    assert weights[0].keys() == weights[1].keys()
-    for key, value in weights[0].items():
-        assert_array_equal(weights[1][key], value, err_msg=key)
+
+    def data(folder):
+        np.savez(folder / "wide.npz", X=X, y=y)
+
+    _assert_one_rank_trains_as_a_plain_run(tmp_path, args, data, threads_set=False)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -122,10 +116,17 @@ def test_one_rank_trains_as_a_plain_run_bit_for_bit(tmp_path, optimizer):
     # into the update as a plain run does (softgrad.training.folded_step): the weights
     # differed from the plain run's by 1.2e-6 after 2 epochs
     args = ["-m", "softgrad", "train", "--epochs", "2", "--quiet", "--optimizer", optimizer]
+    _assert_one_rank_trains_as_a_plain_run(tmp_path, args, lambda folder: None)
+
+
+def _assert_one_rank_trains_as_a_plain_run(tmp_path, args, data, **options):
+    """``softgrad args`` plainly and under mpiexec -n 1, each in a folder of its own that
+    ``data(folder)`` fills: the two models' weights are equal bit for bit."""
     weights = []
     for folder, ranks in (("plain", None), ("ranks", 1)):
         (tmp_path / folder).mkdir()
-        done = _softgrad(args, tmp_path / folder, ranks)
+        data(tmp_path / folder)
+        done = _softgrad(args, tmp_path / folder, ranks, **options)
         assert done.returncode == 0, done.stderr
         with np.load(tmp_path / folder / "model.npz") as model:
             weights.append({k: model[k] for k in model.files if not k.startswith("__")})
