@@ -58,7 +58,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--lr-schedule",
         choices=train_config.SCHEDULES,
-        help="cosine (to 0 over the epochs), step (x0.1 at each third of them), plateau (x0.5 "
+        help="cosine (to 0 over the epochs), step (x0.1 after each third of them: every "
+        "ceil(epochs / 3) epochs), plateau (x0.5 "
         f"after {train_config.PLATEAU_PATIENCE + 1} epochs without improvement of the "
         "validation loss, the training loss without validation) or constant",
     )

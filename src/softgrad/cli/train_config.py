@@ -231,7 +231,9 @@ def make_schedule(settings: dict[str, Any], optimizer: Any) -> Any:
     if name == "cosine":
         return optim.CosineLR(optimizer, t_max=epochs)
     if name == "step":
-        return optim.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
+        # x0.1 after each third: a step of ceil(epochs / 3) decays twice in any run of 5 epochs
+        # or more (epochs // 3 decayed every epoch of 4 or 5, three times in 10)
+        return optim.StepLR(optimizer, step_size=max(1, -(-epochs // 3)), gamma=0.1)
     if name == "plateau":
         return optim.ReduceLROnPlateau(optimizer, factor=0.5, patience=PLATEAU_PATIENCE)
     return optim.ConstantLR(optimizer)
