@@ -172,3 +172,25 @@ def test_resume_reads_the_checkpoints_arrays_once(cli, checkpoint, tmp_path, mon
     result = cli("train", "--resume", checkpoint, "--epochs", "3", "--out", tmp_path / "r.npz")
     assert result.code == 0, result.err
     assert read.count(str(checkpoint)) == 1, read
+
+
+def test_resume_with_a_larger_patience_takes_on_a_run_that_stopped_early(cli, tmp_path):
+    # the stop was the checkpoint's: the resumed run trained 0 epochs where a run started
+    # with --patience 8 goes on to epoch 26
+    argv = ["train", "--quiet", "--json", "--hidden", "128", "--threads", "1", "--dtype"]
+    argv += ["float64", "--optimizer", "adam", "--lr", "0.02", "--lr-schedule", "constant"]
+    ck = tmp_path / "ck.npz"
+    stopped = cli(*argv, "--epochs", "40", "--patience", "4", "--out", tmp_path / "a.npz",
+                  "--checkpoint", ck).json()  # fmt: skip
+    assert stopped["stopped_early"] and stopped["epochs_run"] < 20
+    full = cli(*argv, "--epochs", "40", "--patience", "8", "--out", tmp_path / "f.npz").json()
+    resumed = cli("train", "--resume", ck, "--epochs", "40", "--patience", "8", "--quiet",
+                  "--json", "--out", tmp_path / "r.npz").json()  # fmt: skip
+    assert resumed["epochs_run"] > stopped["epochs_run"]
+    assert (resumed["epochs_run"], resumed["best_epoch"]) == (
+        full["epochs_run"],
+        full["best_epoch"],
+    )
+    expected, got = softgrad.load(tmp_path / "f.npz"), softgrad.load(tmp_path / "r.npz")
+    for key, weights in expected.network.named_params().items():
+        assert np.array_equal(got.network.named_params()[key], weights), key

@@ -110,6 +110,35 @@ class EarlyStopping:
             self.wait += 1
         return self.enabled and self.wait >= self.patience
 
+    def resume_at(self, epoch: int, loss: float, params: dict[str, np.ndarray]) -> None:
+        """Take up a run resumed after epoch ``epoch``, whose monitored ``loss`` and weights
+        ``params`` the checkpoint held, where the checkpoint holds no best weights to restore
+        (its run tracked the best epoch without early stopping, which is on now).
+
+        When epoch ``epoch`` was the best, its weights are the ones kept, as an uninterrupted run
+        would have kept them. When an earlier epoch was, its weights are gone: the resumed epoch
+        becomes the first one judged (best, no wait), so that the weights restored at the end are
+        those of the epoch named best. Early stopping on from the start of a run, or off now,
+        is left as loaded.
+
+        >>> stopper = EarlyStopping(patience=2, enabled=False)
+        >>> for epoch, loss in enumerate([0.3, 0.5], start=1):
+        ...     _ = stopper.update(epoch, loss, {"W": np.array([float(epoch)])})
+        >>> resumed = EarlyStopping(patience=2)
+        >>> resumed.load_state_dict(stopper.state_dict())
+        >>> resumed.resume_at(2, 0.5, {"W": np.array([2.0])})
+        >>> resumed.best_epoch, resumed.wait, resumed.best_params["W"]
+        (2, 0, array([2.]))
+        """
+        if not self.keeps_weights or self.best_params or self.best_epoch is None:
+            return
+        if self.best_epoch != epoch:
+            if not math.isfinite(loss):  # no epoch to restore yet: judged as a fresh run's
+                self.best, self.best_epoch, self.wait = math.inf, None, 0
+                return
+            self.best, self.best_epoch, self.wait = float(loss), int(epoch), 0
+        self.best_params = {name: np.array(value) for name, value in params.items()}
+
     def restore(self, params: dict[str, np.ndarray]) -> None:
         """Copy the best weights into the live arrays ``params`` (no-op if none were kept),
         cast to their dtype.

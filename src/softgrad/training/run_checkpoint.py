@@ -82,12 +82,29 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     _load_states(run, ckpt, where)
     run.rank_streams = ckpt.rank_layer_rngs
     run.history = copy.deepcopy(ckpt.history)
-    if run.history.stop_reason == "callback":
-        # a callback's stop (a time budget, an interrupt) is what resume is for: carry on
+    if ckpt.epoch > 0:
+        # early stopping switched on at this resume finds no best weights in the checkpoint
+        run.stopper.resume_at(ckpt.epoch, run.history.monitored_loss[-1], run.model.named_params())
+        run.history.best_epoch = run.stopper.best_epoch
+    if run.history.stop_reason == "callback" or (
+        run.history.stop_reason == "early_stopping" and not _still_stops(run)
+    ):
+        # a callback's stop (a time budget, an interrupt) is what resume is for, and a run
+        # that stopped early is taken on by a larger patience (or without early stopping), as
+        # a run started with it goes on: carry on
         run.history.stopped_early, run.history.stop_reason = False, None
     if ckpt.val_idx is not None:
         _restore_split(run, ckpt.val_idx, X, target, weight, where)
     return ckpt.epoch
+
+
+def _still_stops(run: Any) -> bool:
+    """Whether the resumed run's own rules stop it where its checkpoint stopped early: its
+    early stopping (the patience given now) or a schedule that asks to stop (AdaptiveLR)."""
+    stopper = run.stopper
+    if stopper.enabled and stopper.wait >= stopper.patience:
+        return True
+    return getattr(run.lr_schedule, "should_stop", False) is True
 
 
 def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False) -> None:
