@@ -18,6 +18,11 @@ SHARED_NOTE = (
     "were not checked, and their attributes were restored afterwards"
 )
 
+UNCHECKED = (
+    "The nodes with parameters that every copy shares with your object, whose parameters were "
+    "not checked (the notes say why), which only x checks: {}; check each alone yourself"
+)
+
 
 class _NoCopy:
     def __deepcopy__(self, memo):
@@ -181,8 +186,43 @@ def test_a_wrong_node_reached_through_an_object_that_cannot_be_copied_says_why_n
     assert result.failed() == ["x", "self.first.W"], str(result)
     assert "(self.registry.nodes['fc'], self.registry.nodes['act'])" in result.notes[0]
     reached = "it is reached through an object that cannot be copied, so every copy shares it"
-    assert {(s.path, s.ok, s.note) for s in result.sub_nodes} == {
-        ("self.fc", None, f"{reached} with your object"),
+    assert [(s.path, s.ok, s.note) for s in result.sub_nodes] == [
         ("self.act", None, f"{reached} with your object"),
-    }
+    ]
+    # self.fc holds W: it is listed as what it is (shared, its W not checked), not among the
+    # nodes without parameters, and not checked alone as one
+    assert "The nodes without parameters, which only x checks: self.act;" in result.diagnosis
+    assert UNCHECKED.format("self.fc") in result.diagnosis, result.diagnosis
     assert not hasattr(net.act, "y") and not hasattr(net.fc, "dW")
+
+
+class NoCopyLinear(_NoCopy, Linear):
+    """A node with weights that cannot be copied at all."""
+
+
+class SharedLinearThenWrongTanh:
+    """first (its copies' own) -> fc (shared: it cannot be copied) -> act (its copies' own)."""
+
+    def __init__(self, rng):
+        self.lock = threading.Lock()
+        self.first = Linear(rng, (3, 3))
+        self.fc = NoCopyLinear(rng)
+        self.act = WrongTanh()
+
+    def forward(self, x):
+        return self.act.forward(self.fc.forward(self.first.forward(x)))
+
+    def backward(self, g):
+        return self.first.backward(self.fc.backward(self.act.backward(g)))
+
+
+def test_a_shared_node_with_weights_that_cannot_be_copied_is_not_said_parameter_free(rng):
+    net = SharedLinearThenWrongTanh(rng)
+    result = gradcheck(net, rng.standard_normal((4, 3)), rng=rng)
+    assert result.failed() == ["x", "self.first.W"], str(result)
+    assert "(self.fc) are shared with SharedLinearThenWrongTanh" in result.notes[1], result.notes
+    assert UNCHECKED.format("self.fc") in result.diagnosis, result.diagnosis
+    assert "The nodes without parameters, which only x checks: self.act;" in result.diagnosis
+    # act is the copy's own: checked alone, its mistake is named
+    assert [(s.path, s.ok) for s in result.sub_nodes] == [("self.act", False)], result.sub_nodes
+    assert not hasattr(net.fc, "dW") and not hasattr(net.fc, "x")

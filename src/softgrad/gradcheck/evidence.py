@@ -136,10 +136,11 @@ def diagnose_run(
     passed = [check.name for check in checks if check.ok]
     text, keys = diagnose(evidence, advice, probe, settings.atol, settings.rtol, passed)
     subs: tuple[SubNodeCheck, ...] = ()
-    if not keys and (free := _handed_down(runner, checks)):
+    free, unchecked = _handed_down(runner, checks)
+    if not keys and (free or unchecked):
         if check_alone is not None and isinstance(runner, NodeRunner):
             subs = check_sub_nodes(runner, run.x, check_alone)
-        later = handed_down(free, subs)
+        later = handed_down(free, subs, unchecked)
         keys = tuple(dict.fromkeys(key for sub in subs for key in sub.mistakes))
         if keys and text:  # the composite's own lines locate what the node's mistake made
             text = f"the composite's own gradients, which that makes wrong: {text}"
@@ -151,15 +152,19 @@ def diagnose_run(
     return text, (*dict.fromkeys(key for _, key in changed), *keys), subs
 
 
-def _handed_down(runner: FunctionRunner | NodeRunner, checks: list[Check]) -> list[str]:
+def _handed_down(
+    runner: FunctionRunner | NodeRunner, checks: list[Check]
+) -> tuple[list[str], list[str]]:
     """The nodes without parameters of a composite whose x and parameters are wrong with no
-    mistake named (none otherwise): a right backward of a parameter's node returns wrong
-    gradients when a later node hands it a wrong grad_y, and nothing but x checks those."""
+    mistake named, and the nodes with parameters it shares with the user's object (their
+    parameters were not checked); none otherwise: a right backward of a parameter's node returns
+    wrong gradients when a later node hands it a wrong grad_y, and nothing but x checks those."""
     free = getattr(runner, "parameter_free", [])
+    unchecked = getattr(runner, "shared_with_parameters", [])
     failed = {check.name for check in checks if not check.ok}
-    if not free or "x" not in failed or not failed & set(runner.params):
-        return []
-    return list(free)
+    if not (free or unchecked) or "x" not in failed or not failed & set(runner.params):
+        return [], []
+    return list(free), list(unchecked)
 
 
 def _integer_advice(name: str, dtype: np.dtype) -> str:

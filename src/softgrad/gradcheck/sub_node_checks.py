@@ -9,7 +9,9 @@ mistake it is (``self.layers[1]: the softmax Jacobian reduced to its diagonal``)
 The inputs are recorded during one forward of a fresh copy of the composite whose nodes'
 ``forward`` are wrapped: the copy's nodes, never the user's (a composite that cannot be
 deep-copied holds nodes of its own in its copies too; a node that cannot be copied at all is the
-user's, shared by every copy, and is reported as not checked alone, with why). A
+user's, shared by every copy, and is reported as not checked alone, with why). A shared node
+that has parameters (a Linear reached through a registry that holds a lock) is not one of them:
+the diagnosis lists it apart, as a node whose parameters were not checked. A
 node is checked as it stood when forward first called it (a copy taken then keeps what the
 composite set on it before the call), at that first call's input; a node called more than once
 is said to be. A node reached by two paths is one node, checked once. A node that forward never
@@ -40,7 +42,8 @@ _REACHED = (
     "it is reached through an object that cannot be copied, so every copy shares it with your "
     "object"
 )
-_YOURSELF = "check it alone yourself (gradcheck(node, x) at an x of its input's shape)"
+_ALONE = "gradcheck(node, x) at an x of its input's shape"
+_YOURSELF = f"check it alone yourself ({_ALONE})"
 
 
 @dataclass
@@ -166,28 +169,40 @@ def _verdict(
     return SubNodeCheck(where, result.ok, result.mistakes, result.diagnosis, calls)
 
 
-def handed_down(free: Sequence[str], subs: Sequence[SubNodeCheck]) -> str:
+def handed_down(
+    free: Sequence[str], subs: Sequence[SubNodeCheck], unchecked: Sequence[str] = ()
+) -> str:
     """The diagnosis lines for a composite whose x and parameters are wrong with no mistake
     named, while it holds the nodes ``free`` without parameters, checked alone in ``subs``
-    (empty when they could not be)."""
+    (empty when they could not be), and the nodes ``unchecked`` with parameters that every copy
+    shares with the user's object (their parameters were not checked, nor are they here)."""
     named = any(sub.mistakes for sub in subs)
     head = (
         "x and parameters wrong" + ("" if named else " with no mistake named") + ": a node that "
         "hands a wrong grad_y down makes every gradient below it wrong, however right the "
-        f"backward there. The nodes without parameters, which only x checks: {', '.join(free)}"
+        "backward there."
     )
-    if not subs:
-        return (
-            f"{head}; check each alone (gradcheck(node, x) at an x of its input's shape), where "
-            "its mistake is named"
+    if unchecked:
+        head += (
+            " The nodes with parameters that every copy shares with your object, whose "
+            f"parameters were not checked (the notes say why), which only x checks: "
+            f"{', '.join(unchecked)}; check each alone yourself ({_ALONE})"
+            + ("." if free else ", where its mistake is named")
         )
+    if not free:
+        return head
+    head += f" The nodes without parameters, which only x checks: {', '.join(free)}"
+    if not subs:
+        return f"{head}; check each alone ({_ALONE}), where its mistake is named"
     lines = [f"{head}; each checked alone at the input forward gave it:"]
     for sub in subs:
         lines += _sub_lines(sub)
     if all(sub.ok and sub.calls == 1 for sub in subs):  # a node called twice said its own
         lines.append(
-            "  each is right alone: look at how backward hands grad_y from one node to the next "
-            "(a node's backward skipped or called out of order, the wrong array handed down)"
+            "  each is right alone: look at "
+            + ("the shared nodes above, and at " if unchecked else "")
+            + "how backward hands grad_y from one node to the next (a node's backward skipped "
+            "or called out of order, the wrong array handed down)"
         )
     return "\n".join(lines)
 

@@ -60,8 +60,10 @@ parameters are checked (tied weights stay tied: one memo for the whole copy), an
 without parameters are checked alone; a note says what was shared. A node it holds that cannot
 be copied at all is shared with the user's object: its parameters are not checked, nor is it
 checked alone (the report says why), its attributes are restored afterwards, and a note names
-it. Each backward follows the forward it differentiates with no other forward in between, so a
-cache that every copy shares (a class attribute, a module's global) holds that forward's values.
+it; one with parameters is not listed among the nodes without parameters, but as a shared
+node whose parameters were not checked. Each backward follows the forward it differentiates
+with no other forward in between, so a cache that every copy shares (a class attribute, a
+module's global) holds that forward's values.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ class NodeRunner:
         # the nodes it holds that have no parameter (a softmax in self.layers): found with them
         self.parameter_free: list[str] = []
         self.parameter_free_paths: list[Path] = []
+        # the shared nodes it holds that have parameters, which were not checked
+        self.shared_with_parameters: list[str] = []
         self.x_changed = False  # by the last gradients call's backward
         self._target = target
         self._check_params = check_params
@@ -147,11 +151,16 @@ class NodeRunner:
         self._fresh: Callable[[Any], Any] = lambda node: copier(node, linked.memo())
         self._shared_ids = {id(value) for value in shared}
         self._reached_ids = {id(value) for value in reached}
+        sites = parameter_sites(self._base, True)
         self._sites = {
             site.name: replace(site, tied=tuple(t for t in site.tied if self._owned(t.path)))
-            for site in parameter_sites(self._base, True)
+            for site in sites
             if self._owned(site.path)
         }
+        # the sites on the nodes every copy shares with the user's object: never checked
+        self._shared_sites = [
+            s for site in sites for s in (site, *site.tied) if not self._owned(s.path)
+        ]
         self._partners: dict[str, str] = {}
         self._ties: dict[str, list[Tie]] = {}
 
@@ -233,14 +242,23 @@ class NodeRunner:
             )
         self._discovered = True
         holding = [self._sites[name].path for name in self.grad_names]
+        # a shared node's parameters are not checked, but it has them: a params dict, or an
+        # attribute whose gradient partner its backward set (on the user's node itself)
+        unchecked = [
+            site.path
+            for site in self._shared_sites
+            if site.kind == "params" or site.partner(done) is not None
+        ]
+        listed = [  # a shared node is listed, not the nodes it holds
+            path for path, _ in sub_nodes(self._base) if path and self._owned(path[:-1])
+        ]
         self.parameter_free_paths = [
-            path
-            for path, _ in sub_nodes(self._base)
-            if path
-            and self._owned(path[:-1])  # a shared node is listed, not the nodes it holds
-            and not any(site[: len(path)] == path for site in holding)
+            path for path in listed if not _holds(path, holding) and not _holds(path, unchecked)
         ]
         self.parameter_free = [spelled(path) for path in self.parameter_free_paths]
+        self.shared_with_parameters = [
+            spelled(path) for path in listed if not self._owned(path) and _holds(path, unchecked)
+        ]
 
     def _tie(self, name: str, site: Site, done: Any) -> None:
         """The gradients of an array that other nodes hold or view too (tied weights):
@@ -357,6 +375,12 @@ class NodeRunner:
     def close(self) -> None:
         for snapshot in self._snapshots:
             snapshot.restore()
+
+
+def _holds(path: Path, sites: list[Path]) -> bool:
+    """Whether the node at ``path`` holds one of the sites at ``sites`` (its own or a node's
+    it holds)."""
+    return any(site[: len(path)] == path for site in sites)
 
 
 def _same_contents(after: Any, before: Any) -> bool:
