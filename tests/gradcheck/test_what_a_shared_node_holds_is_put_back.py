@@ -226,3 +226,61 @@ def test_a_shared_node_with_weights_that_cannot_be_copied_is_not_said_parameter_
     # act is the copy's own: checked alone, its mistake is named
     assert [(s.path, s.ok) for s in result.sub_nodes] == [("self.act", False)], result.sub_nodes
     assert not hasattr(net.fc, "dW") and not hasattr(net.fc, "x")
+
+
+class Owned:
+    """A registry that cannot be copied points back at the composite (``registry.owner``); its
+    forward runs ``fc`` directly, or (``through``) as ``self.registry.owner.fc``, which in every
+    copy is the user's fc."""
+
+    def __init__(self, rng, through):
+        self.fc = Linear(rng)
+        self.registry = Registry()
+        self.registry.owner = self
+        self.through = through
+
+    def _fc(self):
+        return self.registry.owner.fc if self.through else self.fc
+
+    def forward(self, x):
+        return self._fc().forward(x)
+
+    def backward(self, g):
+        return self._fc().backward(g)
+
+
+BACK = (
+    "But self.registry.owner is Owned itself in every copy, not the copy: what forward reaches "
+    "through it is Owned's own (Owned and its nodes were restored afterwards)"
+)
+
+
+def test_a_shared_object_pointing_back_at_the_composite_is_named_in_the_note(rng):
+    net = Owned(rng, through=False)
+    result = gradcheck(net, rng.standard_normal((4, 3)), rng=rng)
+    # forward runs the copy's own fc: its W is checked, and the note names the way back
+    assert result.ok and result.failed() == [], str(result)
+    assert [c.name for c in result.checks] == ["x", "self.fc.W"]
+    assert result.notes[0].endswith(f"the nodes it holds included, was the copy's own. {BACK}")
+    assert len(result.notes) == 1, result.notes
+
+
+def test_nodes_forward_runs_through_a_reference_back_to_the_composite_are_said_and_put_back(rng):
+    net = Owned(rng, through=True)
+    W = net.fc.W.copy()
+    result = gradcheck(net, rng.standard_normal((4, 3)), rng=rng)
+    # forward ran the user's fc, not the copy's: its W is not checked (nor called a constant of
+    # the copy's), the note says so, and the user's fc is as it was
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == ["x"]
+    assert result.notes == (
+        "Owned could not be deep-copied (TypeError: registry is a singleton); each evaluation ran "
+        "on a deep copy that shares with Owned only what cannot be copied (self.registry): the "
+        f"rest, the nodes it holds included, was the copy's own. {BACK}",
+        "forward ran Owned's own self.fc through self.registry.owner, which is Owned itself in "
+        "every copy, not the copy (they changed during the check): their parameters were not "
+        "checked, and their attributes were restored afterwards",
+    )
+    assert sorted(vars(net.fc)) == ["W"]
+    np.testing.assert_array_equal(net.fc.W, W)
+    assert net.registry.owner is net

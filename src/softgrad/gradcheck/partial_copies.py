@@ -20,7 +20,11 @@ is shared whole, with the nodes it holds: copies that ran the copy's own ``self.
 forward reaches the user's through ``self.registry.nodes['fc']`` would put the check's caches and
 gradients on the user's node and check a parameter forward never used. So the nodes reachable
 through it are shared too (:attr:`PartialCopier.reached`), and they and the objects on the way
-(:attr:`PartialCopier.behind`) are put back afterwards.
+(:attr:`PartialCopier.behind`) are put back afterwards. Such an object may point back at the
+composite itself (``self.registry.owner``): in every copy that is the user's object, not the
+copy, so the walk records where (:attr:`PartialCopier.back`) and the note says it; the copy's
+own nodes stay its own, and which of the user's a forward reached that way is seen afterwards
+(:meth:`Snapshot.changed`).
 """
 
 from __future__ import annotations
@@ -71,6 +75,21 @@ class Snapshot:
                     self._containers.append((value, copy.copy(value)))
                 self._collect([item for _, item in contents(value)], arrays, depth + 1, seen)
 
+    def changed(self) -> bool:
+        """Whether the object's attributes, or the containers and arrays snapshotted with them,
+        differ from the snapshot's (an attribute rebound counts, even to equal values)."""
+        if self._dict is not None and _rebound(vars(self._obj), self._dict):
+            return True
+        slots = {n: getattr(self._obj, n) for n in _slot_names(self._obj) if hasattr(self._obj, n)}
+        if _rebound(slots, self._slots):
+            return True
+        for container, content in self._containers:
+            now = container if isinstance(container, dict) else dict(enumerate(container))
+            was = content if isinstance(content, dict) else dict(enumerate(content))
+            if _rebound(now, was):
+                return True
+        return any(not np.array_equal(a, c, equal_nan=True) for a, c in self._arrays)
+
     def restore(self) -> None:
         if self._dict is not None:
             vars(self._obj).clear()
@@ -88,6 +107,11 @@ class Snapshot:
                 container.extend(content)
         for array, content in self._arrays:
             array[...] = content
+
+
+def _rebound(now: dict[Any, Any], was: dict[Any, Any]) -> bool:
+    """Whether ``now`` has other keys than ``was``, or another object under one of them."""
+    return now.keys() != was.keys() or any(now[key] is not value for key, value in was.items())
 
 
 def _may_hold(value: Any) -> bool:
@@ -121,11 +145,15 @@ class PartialCopier:
         self.reached: list[tuple[Path, Any]] = []
         #: the objects on the way to them, shared with the user's object as well, to restore
         self.behind: list[Any] = []
+        #: where a shared object points back at ``obj`` itself (``self.registry.owner``): in
+        #: every copy that is the user's object, not the copy
+        self.back: list[Path] = []
         self._holds_nodes = False
         seen = {id(obj)}  # a sub-node's reference back to obj ends there
         for key, value in attributes(obj).items():
             self._find((("attr", key),), value, seen)
-        reach_seen = {id(obj)}
+        self._root = id(obj)
+        reach_seen: set[int] = set()
         for path, value in list(self.shared):
             if not is_node(value):
                 self._reach(path, value, reach_seen, 0)
@@ -159,7 +187,11 @@ class PartialCopier:
     def _reach(self, path: Path, value: Any, seen: set[int], depth: int) -> None:
         """Share the nodes ``value`` (shared whole, or held by what is) holds in its attributes
         and containers, down to ``_DEPTH`` objects deep, and keep the objects on the way to
-        restore; a node ends the way (its own are found by :func:`sub_nodes`)."""
+        restore; a node ends the way (its own are found by :func:`sub_nodes`), and so does the
+        user's object itself, where it is recorded (:attr:`back`)."""
+        if id(value) == self._root:
+            self.back.append(path)
+            return
         if id(value) in seen or depth > _DEPTH or not _may_hold(value):
             return
         seen.add(id(value))
@@ -193,16 +225,24 @@ class PartialCopier:
         where = ", ".join(spelled(path) for path, _ in self.shared)
         if self.reached:
             reached = ", ".join(spelled(path) for path, _ in self.reached)
-            return (
+            text = (
                 f"{head} on {how} that shares with {name} what cannot be copied ({where}) and "
                 f"the nodes reachable through it ({reached}), which are {name}'s own in every "
                 "copy: their parameters were not checked, and their attributes were restored "
                 "afterwards; the rest was the copy's own"
             )
+        else:
+            text = (
+                f"{head} on {how} that shares with {name} only what cannot be copied ({where}): "
+                + ("the rest, the nodes it holds included," if self._holds_nodes else "the rest")
+                + " was the copy's own"
+            )
+        if not self.back:
+            return text
+        back = ", ".join(spelled(path) for path in self.back)
         return (
-            f"{head} on {how} that shares with {name} only what cannot be copied ({where}): the "
-            + ("rest, the nodes it holds included," if self._holds_nodes else "rest")
-            + " was the copy's own"
+            f"{text}. But {back} is {name} itself in every copy, not the copy: what forward "
+            f"reaches through it is {name}'s own ({name} and its nodes were restored afterwards)"
         )
 
     def copy(self, obj: Any, memo: dict[int, Any]) -> Any:

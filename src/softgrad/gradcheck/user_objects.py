@@ -61,7 +61,11 @@ without parameters are checked alone; a note says what was shared. A node it hol
 be copied at all is shared with the user's object: its parameters are not checked, nor is it
 checked alone (the report says why), its attributes are restored afterwards, and a note names
 it; one with parameters is not listed among the nodes without parameters, but as a shared
-node whose parameters were not checked. Each backward follows the forward it differentiates
+node whose parameters were not checked. When a shared object points back at the object itself
+(``self.registry.owner``), the note says so, the object and its nodes are restored afterwards,
+and the nodes that a forward changed through that reference (it ran the user's, not the
+copy's) are treated as shared: their parameters are not checked, and a note names them. Each
+backward follows the forward it differentiates
 with no other forward in between, so a cache that every copy shares (a class attribute, a
 module's global) holds that forward's values.
 """
@@ -121,6 +125,10 @@ class NodeRunner:
         self._target = target
         self._check_params = check_params
         self._snapshots: list[Snapshot] = []  # of the sub-nodes that could not be copied
+        # the user's object and its own nodes, when a shared object points back at it: a forward
+        # that goes through that reference changes them
+        self._watched: list[tuple[Path, Snapshot]] = []
+        self._user = obj
         self._discovered = False
         arrays = [value for _, value in site_arrays(obj, True)]
         # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
@@ -137,6 +145,8 @@ class NodeRunner:
             base = partial.copy(obj, Linked(arrays).memo())
             self.notes.append(partial.note(name, exc))
             self._share(partial.shared_nodes, partial.reached, partial.behind)
+            if partial.back:
+                self._watch(obj, {id(value) for value in shared}, partial.back)
         linked = Linked(value for _, value in site_arrays(base, True))
         converter = Float64(
             None if prepare is None else lambda node, where: self._prepared(node, where, prepare),
@@ -151,16 +161,10 @@ class NodeRunner:
         self._fresh: Callable[[Any], Any] = lambda node: copier(node, linked.memo())
         self._shared_ids = {id(value) for value in shared}
         self._reached_ids = {id(value) for value in reached}
-        sites = parameter_sites(self._base, True)
-        self._sites = {
-            site.name: replace(site, tied=tuple(t for t in site.tied if self._owned(t.path)))
-            for site in sites
-            if self._owned(site.path)
-        }
-        # the sites on the nodes every copy shares with the user's object: never checked
-        self._shared_sites = [
-            s for site in sites for s in (site, *site.tied) if not self._owned(s.path)
-        ]
+        self._all_sites = parameter_sites(self._base, True)
+        self._sites: dict[str, Site] = {}
+        self._shared_sites: list[Site] = []
+        self._split_sites()
         self._partners: dict[str, str] = {}
         self._ties: dict[str, list[Tie]] = {}
 
@@ -178,6 +182,53 @@ class NodeRunner:
         self.notes.append(
             f"the nodes {self.name} holds that cannot be copied "
             f"({', '.join(spelled(path) for path, _ in nodes)}) are shared with {self.name}: "
+            "their parameters were not checked, and their attributes were restored afterwards"
+        )
+
+    def _split_sites(self) -> None:
+        """The sites checked (on the copy's own nodes, with ties among them), and those on the
+        nodes every copy shares with the user's object, which are never checked."""
+        self._sites = {
+            site.name: replace(site, tied=tuple(t for t in site.tied if self._owned(t.path)))
+            for site in self._all_sites
+            if self._owned(site.path)
+        }
+        self._shared_sites = [
+            s for site in self._all_sites for s in (site, *site.tied) if not self._owned(s.path)
+        ]
+
+    def _watch(self, obj: Any, shared: set[int], back: list[Path]) -> None:
+        """Snapshot the user's object and the nodes it holds that copies do not share: a shared
+        object's reference back to it (``back``) leads a forward to them."""
+        self._back = back
+        self._watched = [
+            (path, Snapshot(node)) for path, node in sub_nodes(obj) if id(node) not in shared
+        ]
+        self._snapshots += [snapshot for _, snapshot in self._watched]
+
+    def _ran_back(self) -> None:
+        """After the first forward and backward: the user's own nodes that changed were run
+        through a shared object's reference back to the user's object, not the copy's, so they
+        are shared as the nodes reached through what cannot be copied are (not checked, said
+        so)."""
+        ran = [path for path, snapshot in self._watched if snapshot.changed()]
+        if not ran:
+            return
+        nodes = [resolve(self._base, path) for path in ran if path]
+        self._shared_ids |= {id(node) for node in nodes}
+        self._reached_ids |= {id(node) for node in nodes}
+        self._split_sites()
+        back = ", ".join(spelled(path) for path in self._back)
+        through = f"through {back}, which is {self.name} itself in every copy, not the copy"
+        if not nodes:
+            self.notes.append(
+                f"forward changed {self.name} itself {through}; its attributes were restored "
+                "afterwards"
+            )
+            return
+        where = ", ".join(spelled(path) for path in ran if path)
+        self.notes.append(
+            f"forward ran {self.name}'s own {where} {through} (they changed during the check): "
             "their parameters were not checked, and their attributes were restored afterwards"
         )
 
@@ -214,6 +265,7 @@ class NodeRunner:
     def _discover(self, done: Any, changed: set[str]) -> None:
         """Pair each site with its gradient, seen on an object after backward; an attribute
         whose contents forward changed is a cache."""
+        self._ran_back()
         constants, caches = [], []
         for name, site in self._sites.items():
             if site.kind == "attr" and name in changed:
@@ -247,7 +299,7 @@ class NodeRunner:
         unchecked = [
             site.path
             for site in self._shared_sites
-            if site.kind == "params" or site.partner(done) is not None
+            if site.kind == "params" or site.partner(self._user) is not None
         ]
         listed = [  # a shared node is listed, not the nodes it holds
             path for path, _ in sub_nodes(self._base) if path and self._owned(path[:-1])
