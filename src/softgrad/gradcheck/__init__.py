@@ -15,15 +15,18 @@ compared quantity (``"x"``, ``"W"``, ``"0.b"`` ...), printable as a table, and f
 gradient check a ``.diagnosis``.
 
 Modules: ``check`` (gradcheck itself), ``runners`` and ``user_objects`` (how a function, a
-softgrad layer or your own node is run on copies), ``sub_nodes`` (where a node's parameters
-sit, its sub-nodes' included, by path), ``sub_node_checks`` (a failing composite's nodes
-without parameters, each checked alone), ``finite_differences``, ``forward_ops``
-(recognising a softmax, sigmoid, tanh or cross-entropy forward), ``mistakes`` (the table of
-known wrong backwards), ``evidence`` (what a failed check hands the diagnosis), ``diagnosis``
-and ``hints`` (naming the mistake, or locating the error),
-``identities`` (adjoint identity, softmax Jacobian invariants), ``precision`` (the step and
-tolerances, chosen from the precision forward computes in: float64, float32, float16),
-``result``.
+softgrad layer or your own node is run), ``node_copies`` (the copies your node is run on, and
+what they share with it), ``partial_copies`` (copies of a node that cannot be deep-copied whole)
+and ``snapshots`` (what they share, put back), ``node_parameters`` (which of its arrays are
+parameters, and where their gradients are), ``ties`` and ``views`` (an array two nodes hold, or
+another views), ``sub_nodes`` (where a node's parameters sit, its sub-nodes' included, by path),
+``sub_node_checks`` (a failing composite's nodes without parameters, each checked alone),
+``finite_differences``, ``forward_ops`` (recognising a softmax, sigmoid, tanh or cross-entropy
+forward), ``mistakes`` (the table of known wrong backwards), ``factors`` (a wrong gradient's
+factor, as a person reads it), ``evidence`` (what a failed check hands the diagnosis),
+``diagnosis`` and ``hints`` (naming the mistake, or locating the error), ``identities`` (adjoint
+identity, softmax Jacobian invariants), ``precision`` (the step and tolerances, chosen from the
+precision forward computes in: float64, float32, float16), ``result``.
 """
 
 import sys

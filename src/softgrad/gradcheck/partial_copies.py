@@ -14,153 +14,34 @@ they alone are shared. One memo for the whole copy keeps what sub-nodes share sh
 ``copy.copy`` and its attributes are deep-copied with one memo.
 
 A sub-node that is shared is the user's own: its parameters are not checked, and its attributes
-and the arrays it holds are put back afterwards (:class:`Snapshot`); a note names it. An object
-that refuses and is not a node (a registry holding a lock and a dict of the composite's nodes)
-is shared whole, with the nodes it holds: copies that ran the copy's own ``self.fc`` while
-forward reaches the user's through ``self.registry.nodes['fc']`` would put the check's caches and
-gradients on the user's node and check a parameter forward never used. So the nodes reachable
-through it are shared too (:attr:`PartialCopier.reached`), and they and the objects on the way
-(:attr:`PartialCopier.behind`) are put back afterwards. That walk goes ``_DEPTH`` objects deep
-into containers and plain objects only: not into what holds data (arrays, array-likes such as a
-DataFrame, numbers, strings), classes, modules, functions or logging's objects (a logger leads
-to every logger of the process). A registry holding a logger, a DataFrame, a dict of 100,000
-numbers and an array of 1e7 float64 adds 0.2 s to a check (1.7 s when the walk entered them);
-its arrays are still copied to be put back (80 MB for that array).
+and the arrays it holds are put back afterwards (:mod:`softgrad.gradcheck.snapshots`); a note
+names it. An object that refuses and is not a node (a registry holding a lock and a dict of the
+composite's nodes) is shared whole, with the nodes it holds: copies that ran the copy's own
+``self.fc`` while forward reaches the user's through ``self.registry.nodes['fc']`` would put the
+check's caches and gradients on the user's node and check a parameter forward never used. So the
+nodes reachable through it are shared too (:attr:`PartialCopier.reached`), and they and the
+objects on the way (:attr:`PartialCopier.behind`) are put back afterwards. That walk goes
+``DEPTH`` objects deep into containers and plain objects only: not into what holds data (arrays,
+array-likes such as a DataFrame, numbers, strings), classes, modules, functions or logging's
+objects (a logger leads to every logger of the process). A registry holding a logger, a
+DataFrame, a dict of 100,000 numbers and an array of 1e7 float64 adds 0.2 s to a check (1.7 s
+when the walk entered them); its arrays are still copied to be put back (80 MB for that array).
 
 Such an object may point back at the composite itself (``self.registry.owner``): in every copy
 that is the user's object, not the copy, so the walk records where (:attr:`PartialCopier.back`)
 and the note says it; the copy's own nodes stay its own, and which of the user's a forward
-reached that way is seen afterwards (:meth:`Snapshot.changed`).
+reached that way is seen afterwards (:meth:`~softgrad.gradcheck.snapshots.Snapshot.changed`).
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
-import logging
-import types
 from typing import Any
 
 import numpy as np
 
+from softgrad.gradcheck.snapshots import DEPTH, may_hold, slot_names
 from softgrad.gradcheck.sub_nodes import Path, attributes, contents, is_node, set_attribute, spelled
-
-# how deep Snapshot looks into containers held in containers (self.stats = ([array],))
-_DEPTH = 4
-
-
-def _slot_names(obj: Any) -> list[str]:
-    """The names of the ``__slots__`` ``obj``'s classes declare (set or not)."""
-    names = []
-    for klass in type(obj).__mro__:
-        slots = vars(klass).get("__slots__", ())
-        names += [slots] if isinstance(slots, str) else list(slots)
-    return [n for n in names if n not in ("__dict__", "__weakref__")]
-
-
-class Snapshot:
-    """An object's attributes (in ``__dict__`` and ``__slots__``) and the contents of the
-    arrays, dicts and lists they hold, nested in lists, tuples and dicts down to ``_DEPTH``
-    levels, to put back. The nodes among them are left to snapshots of their own."""
-
-    def __init__(self, obj: Any):
-        self._obj = obj
-        self._dict = dict(vars(obj)) if hasattr(obj, "__dict__") else None
-        self._slots = {n: getattr(obj, n) for n in _slot_names(obj) if hasattr(obj, n)}
-        self._containers: list[tuple[Any, Any]] = []
-        arrays: list[np.ndarray] = []
-        self._collect(attributes(obj).values(), arrays, 0, set())
-        self._arrays = [(a, a.copy()) for a in arrays if a.flags.writeable]
-
-    def _collect(self, values: Any, arrays: list[np.ndarray], depth: int, seen: set[int]) -> None:
-        for value in values:
-            if isinstance(value, np.ndarray):
-                arrays.append(value)
-            elif (
-                depth < _DEPTH and _may_hold(value) and id(value) not in seen and not is_node(value)
-            ):
-                seen.add(id(value))
-                if type(value) in (dict, list):
-                    self._containers.append((value, copy.copy(value)))
-                self._collect(_items(value), arrays, depth + 1, seen)
-
-    def changed(self) -> bool:
-        """Whether the object's attributes, or the containers and arrays snapshotted with them,
-        differ from the snapshot's (an attribute rebound counts, even to equal values)."""
-        if self._dict is not None and _rebound(vars(self._obj), self._dict):
-            return True
-        slots = {n: getattr(self._obj, n) for n in _slot_names(self._obj) if hasattr(self._obj, n)}
-        if _rebound(slots, self._slots):
-            return True
-        for container, content in self._containers:
-            now = container if isinstance(container, dict) else dict(enumerate(container))
-            was = content if isinstance(content, dict) else dict(enumerate(content))
-            if _rebound(now, was):
-                return True
-        return any(not np.array_equal(a, c, equal_nan=True) for a, c in self._arrays)
-
-    def restore(self) -> None:
-        if self._dict is not None:
-            vars(self._obj).clear()
-            vars(self._obj).update(self._dict)
-        for name in _slot_names(self._obj):
-            if name in self._slots:
-                object.__setattr__(self._obj, name, self._slots[name])
-            elif hasattr(self._obj, name):
-                object.__delattr__(self._obj, name)
-        for container, content in self._containers:
-            container.clear()
-            if isinstance(container, dict):
-                container.update(content)
-            else:
-                container.extend(content)
-        for array, content in self._arrays:
-            array[...] = content
-
-
-def _items(value: Any) -> Any:
-    """The items :func:`contents` finds in ``value``, without their steps (a dict of 100,000
-    entries is not made into 100,000 pairs)."""
-    if isinstance(value, dict):
-        return value.values()
-    if type(value) in (list, tuple):
-        return value
-    return [item for _, item in contents(value)]
-
-
-def _rebound(now: dict[Any, Any], was: dict[Any, Any]) -> bool:
-    """Whether ``now`` has other keys than ``was``, or another object under one of them."""
-    return now.keys() != was.keys() or any(now[key] is not value for key, value in was.items())
-
-
-# what holds no node, whatever it holds: scalars and strings, arrays, classes and modules, and
-# logging's objects (a logger leads to every logger of the process, and their handlers' streams)
-_LEAVES = (
-    str,
-    bytes,
-    bytearray,
-    int,
-    float,
-    complex,
-    type(None),
-    np.ndarray,
-    np.generic,
-    type,
-    types.ModuleType,
-    logging.Logger,
-    logging.LoggerAdapter,
-    logging.Handler,
-    logging.Manager,
-)
-
-
-def _may_hold(value: Any) -> bool:
-    """Whether ``value`` may hold nodes in its attributes or items: not one of ``_LEAVES``, a
-    function, or an array-like (a class with ``__array__``: a pandas DataFrame, a tensor),
-    which holds data."""
-    return not (
-        isinstance(value, _LEAVES) or inspect.isroutine(value) or hasattr(type(value), "__array__")
-    )
 
 
 def _copies(value: Any, memo: dict[int, Any]) -> bool:
@@ -227,13 +108,13 @@ class PartialCopier:
 
     def _reach(self, path: Path, value: Any, seen: set[int], depth: int) -> None:
         """Share the nodes ``value`` (shared whole, or held by what is) holds in its attributes
-        and containers, down to ``_DEPTH`` objects deep, and keep the objects on the way to
+        and containers, down to ``DEPTH`` objects deep, and keep the objects on the way to
         restore; a node ends the way (its own are found by :func:`sub_nodes`), and so does the
         user's object itself, where it is recorded (:attr:`back`)."""
         if id(value) == self._root:
             self.back.append(path)
             return
-        if id(value) in seen or depth > _DEPTH or not _may_hold(value):
+        if id(value) in seen or depth > DEPTH or not may_hold(value):
             return
         seen.add(id(value))
         if is_node(value):
@@ -241,10 +122,10 @@ class PartialCopier:
                 self._keep[id(value)] = value
                 self.reached.append((path, value))
             return
-        if hasattr(value, "__dict__") or _slot_names(value):  # containers: their holder's
+        if hasattr(value, "__dict__") or slot_names(value):  # containers: their holder's
             self.behind.append(value)
         if isinstance(value, dict):  # a dict of 100,000 numbers costs one check of each
-            parts = [(("item", k), item) for k, item in value.items() if _may_hold(item)]
+            parts = [(("item", k), item) for k, item in value.items() if may_hold(item)]
         else:
             parts = contents(value) or [
                 (("attr", key), item) for key, item in attributes(value).items()

@@ -64,44 +64,35 @@ it; one with parameters is not listed among the nodes without parameters, but as
 node whose parameters were not checked. When a shared object points back at the object itself
 (``self.registry.owner``), the note says so, the object and its nodes are restored afterwards,
 and the nodes that a forward changed through that reference (it ran the user's, not the
-copy's) are treated as shared: their parameters are not checked, and a note names them. Each
-backward follows the forward it differentiates
+copy's) are treated as shared: their parameters are not checked, and a note names them
+(:mod:`softgrad.gradcheck.node_copies`). Each backward follows the forward it differentiates
 with no other forward in between, so a cache that every copy shares (a class attribute, a
 module's global) holds that forward's values.
+
+This module runs the node (:class:`NodeRunner`); the copies it runs on are
+:mod:`softgrad.gradcheck.node_copies`', and which arrays are parameters, with where their
+gradients are, :mod:`softgrad.gradcheck.node_parameters`'.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from softgrad.errors import UserCodeError
-from softgrad.gradcheck.partial_copies import PartialCopier, Snapshot
+from softgrad.gradcheck.node_copies import NodeCopies
+from softgrad.gradcheck.node_parameters import NodeParameters, changed_by_forward
 from softgrad.gradcheck.runners import call_quoted
-from softgrad.gradcheck.sub_nodes import (
-    Float64,
-    Path,
-    Site,
-    parameter_sites,
-    resolve,
-    site_arrays,
-    spelled,
-    sub_nodes,
-)
-from softgrad.gradcheck.ties import Tie, tie_note, tied_gradient, with_gradients
-from softgrad.gradcheck.views import Linked, deepcopy_linked
-
-# deep copies are converted all the way down (each container and node once: cycles end)
-_ALL_THE_WAY = 1 << 30
+from softgrad.gradcheck.sub_nodes import Path
 
 
 class NodeRunner:
-    """Runs the user's node on copies (see the module docstring for what is recognised)."""
+    """Runs the user's node on copies (see the module docstring for what is recognised): the
+    copies and what they share are :class:`~softgrad.gradcheck.node_copies.NodeCopies`', the
+    parameters found on them :class:`~softgrad.gradcheck.node_parameters.NodeParameters`'."""
 
     def __init__(
         self,
@@ -113,257 +104,46 @@ class NodeRunner:
     ):
         self.name = name
         self.notes: list[str] = []
-        self.params: dict[str, np.ndarray] = {}
-        self.grad_names: dict[str, str] = {}
         self.output_changed = False  # by the last gradients call's backward
-        # the nodes it holds that have no parameter (a softmax in self.layers): found with them
-        self.parameter_free: list[str] = []
-        self.parameter_free_paths: list[Path] = []
-        # the shared nodes it holds that have parameters, which were not checked
-        self.shared_with_parameters: list[str] = []
         self.x_changed = False  # by the last gradients call's backward
         self._target = target
-        self._check_params = check_params
-        self._snapshots: list[Snapshot] = []  # of the sub-nodes that could not be copied
-        # the user's object and its own nodes, when a shared object points back at it: a forward
-        # that goes through that reference changes them
-        self._watched: list[tuple[Path, Snapshot]] = []
-        self._user = obj
-        self._discovered = False
-        arrays = [value for _, value in site_arrays(obj, True)]
-        # arrays that share memory (self.WT = self.W.T) stay views of one root in copies
-        copier: Callable[[Any, dict[int, Any]], Any] = copy.deepcopy
-        shared: list[Any] = []
-        reached: list[Any] = []  # nodes shared because copies reach them through shared objects
-        try:
-            base = deepcopy_linked(obj, arrays)
-        except Exception as exc:  # whatever the object's __deepcopy__/__reduce__ raises
-            partial = PartialCopier(obj, name)
-            copier = partial.copy
-            reached = [value for _, value in partial.reached]
-            shared = [value for _, value in partial.shared] + reached
-            base = partial.copy(obj, Linked(arrays).memo())
-            self.notes.append(partial.note(name, exc))
-            self._share(partial.shared_nodes, partial.reached, partial.behind)
-            if partial.back:
-                self._watch(obj, {id(value) for value in shared}, partial.back)
-        linked = Linked(value for _, value in site_arrays(base, True))
-        converter = Float64(
-            None if prepare is None else lambda node, where: self._prepared(node, where, prepare),
-            _ALL_THE_WAY,
-            into_nodes=True,
-            linked=linked,
-            skip=shared,
-        )
-        self._base = converter.node(base)
-        # every fresh copy keeps the converted views linked as well
-        linked = Linked(value for _, value in site_arrays(self._base, True))
-        self._fresh: Callable[[Any], Any] = lambda node: copier(node, linked.memo())
-        self._shared_ids = {id(value) for value in shared}
-        self._reached_ids = {id(value) for value in reached}
-        self._all_sites = parameter_sites(self._base, True)
-        self._sites: dict[str, Site] = {}
-        self._shared_sites: list[Site] = []
-        self._split_sites()
-        self._partners: dict[str, str] = {}
-        self._ties: dict[str, list[Tie]] = {}
+        self._copies = NodeCopies(obj, name, self.notes, prepare)
+        self._parameters = NodeParameters(self._copies, obj, check_params, self.notes)
 
-    def _share(
-        self, nodes: list[tuple[Path, Any]], reached: list[tuple[Path, Any]], behind: list[Any]
-    ) -> None:
-        """Snapshot the user's nodes that every copy shares (those that cannot be copied, those
-        reached through what cannot be, and the nodes they hold) and the objects on the way to
-        them, to put back afterwards; say so of the nodes that cannot be copied (the note on
-        the copies names the others)."""
-        held = {id(n): n for _, node in nodes + reached for _, n in sub_nodes(node)}
-        self._snapshots = [Snapshot(n) for n in [*behind, *held.values()]]
-        if not nodes:
-            return
-        self.notes.append(
-            f"the nodes {self.name} holds that cannot be copied "
-            f"({', '.join(spelled(path) for path, _ in nodes)}) are shared with {self.name}: "
-            "their parameters were not checked, and their attributes were restored afterwards"
-        )
+    # ---- what was found ------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The parameters' values by check name (after the first :meth:`gradients`)."""
+        return self._parameters.params
 
-    def _split_sites(self) -> None:
-        """The sites checked (on the copy's own nodes, with ties among them), and those on the
-        nodes every copy shares with the user's object, which are never checked."""
-        self._sites = {
-            site.name: replace(site, tied=tuple(t for t in site.tied if self._owned(t.path)))
-            for site in self._all_sites
-            if self._owned(site.path)
-        }
-        self._shared_sites = [
-            s for site in self._all_sites for s in (site, *site.tied) if not self._owned(s.path)
-        ]
+    @property
+    def grad_names(self) -> dict[str, str]:
+        """Where each parameter's gradient is expected, by check name."""
+        return self._parameters.grad_names
 
-    def _watch(self, obj: Any, shared: set[int], back: list[Path]) -> None:
-        """Snapshot the user's object and the nodes it holds that copies do not share: a shared
-        object's reference back to it (``back``) leads a forward to them."""
-        self._back = back
-        self._watched = [
-            (path, Snapshot(node)) for path, node in sub_nodes(obj) if id(node) not in shared
-        ]
-        self._snapshots += [snapshot for _, snapshot in self._watched]
+    @property
+    def parameter_free(self) -> list[str]:
+        """The nodes it holds that have no parameter (a softmax in self.layers), by path."""
+        return self._parameters.parameter_free
 
-    def _ran_back(self) -> None:
-        """After the first forward and backward: the user's own nodes that changed were run
-        through a shared object's reference back to the user's object, not the copy's, so they
-        are shared as the nodes reached through what cannot be copied are (not checked, said
-        so)."""
-        ran = [path for path, snapshot in self._watched if snapshot.changed()]
-        if not ran:
-            return
-        nodes = [resolve(self._base, path) for path in ran if path]
-        self._shared_ids |= {id(node) for node in nodes}
-        self._reached_ids |= {id(node) for node in nodes}
-        self._split_sites()
-        back = ", ".join(spelled(path) for path in self._back)
-        through = f"through {back}, which is {self.name} itself in every copy, not the copy"
-        if not nodes:
-            self.notes.append(
-                f"forward changed {self.name} itself {through}; its attributes were restored "
-                "afterwards"
-            )
-            return
-        where = ", ".join(spelled(path) for path in ran if path)
-        self.notes.append(
-            f"forward ran {self.name}'s own {where} {through} (they changed during the check): "
-            "their parameters were not checked, and their attributes were restored afterwards"
-        )
+    @property
+    def parameter_free_paths(self) -> list[Path]:
+        return self._parameters.parameter_free_paths
+
+    @property
+    def shared_with_parameters(self) -> list[str]:
+        """The nodes with parameters that every copy shares with the user's object (their
+        parameters were not checked), by path."""
+        return self._parameters.shared_with_parameters
 
     def shares(self, path: Path) -> bool:
         """Whether the node at ``path`` is the user's own in every copy (it cannot be copied)."""
-        return id(resolve(self._base, path)) in self._shared_ids
+        return self._copies.shares(path)
 
     def reached(self, path: Path) -> bool:
         """Whether the node at ``path`` is shared because copies reach it through an object
         that cannot be copied (the node itself could be)."""
-        return id(resolve(self._base, path)) in self._reached_ids
-
-    def _owned(self, path: Path) -> bool:
-        """Whether the node at ``path`` on the base copy, and every node on the way to it, is
-        the copy's own (not shared with the user's object)."""
-        return not any(
-            id(resolve(self._base, path[:i])) in self._shared_ids for i in range(1, len(path) + 1)
-        )
-
-    def _prepared(self, node: Any, where: str, prepare: Callable[[Any, bool], Any]) -> Any:
-        """``prepare(node, top)``, a Layer's astype: the user's subclass may break it (its
-        __init__ never called Layer's, so it has no params: Layer's own AttributeError says
-        so), which is said as its own code raising; ``where`` is the node's path (``"self"``,
-        ``"self.fc1"``)."""
-        try:
-            return prepare(node, where == "self")
-        except (Exception, SystemExit) as exc:
-            label = self.name if where == "self" else f"{self.name} {where}"
-            raise UserCodeError(
-                f"gradcheck: {label}.astype(float64) raised {type(exc).__name__}: {exc}"
-            ) from exc
-
-    # ---- parameters ---------------------------------------------------------------------------
-    def _discover(self, done: Any, changed: set[str]) -> None:
-        """Pair each site with its gradient, seen on an object after backward; an attribute
-        whose contents forward changed is a cache."""
-        self._ran_back()
-        constants, caches = [], []
-        for name, site in self._sites.items():
-            if site.kind == "attr" and name in changed:
-                caches.append(site.label)
-                continue
-            if site.kind == "attr":
-                partner = site.partner(done)
-                if partner is None:
-                    constants.append(site.label)
-                    continue
-                self._partners[name] = partner
-            self.grad_names[name] = site.grad_name(self._partners.get(name))
-            if site.tied:
-                self._tie(name, site, done)
-            if self._check_params:
-                self.params[name] = site.value(self._base)
-        if caches:
-            self.notes.append(
-                "arrays whose contents forward changes (replaced or filled in place) were taken "
-                "as caches, not parameters: " + ", ".join(caches)
-            )
-        if constants:
-            self.notes.append(
-                "arrays without a gradient attribute (dP, d_P or grad_P) were taken as constants: "
-                + ", ".join(constants)
-            )
-        self._discovered = True
-        holding = [self._sites[name].path for name in self.grad_names]
-        # a shared node's parameters are not checked, but it has them: a params dict, or an
-        # attribute whose gradient partner its backward set (on the user's node itself)
-        unchecked = [
-            site.path
-            for site in self._shared_sites
-            if site.kind == "params" or site.partner(self._user) is not None
-        ]
-        listed = [  # a shared node is listed, not the nodes it holds
-            path for path, _ in sub_nodes(self._base) if path and self._owned(path[:-1])
-        ]
-        self.parameter_free_paths = [
-            path for path in listed if not _holds(path, holding) and not _holds(path, unchecked)
-        ]
-        self.parameter_free = [spelled(path) for path in self.parameter_free_paths]
-        self.shared_with_parameters = [
-            spelled(path) for path in listed if not self._owned(path) and _holds(path, unchecked)
-        ]
-
-    def _tie(self, name: str, site: Site, done: Any) -> None:
-        """The gradients of an array that other nodes hold or view too (tied weights):
-        :mod:`softgrad.gradcheck.ties`."""
-        ties = [(tie, None if tie.kind == "params" else tie.partner(done)) for tie in site.tied]
-        with_grads = self._ties[name] = with_gradients(ties)
-        own = self.grad_names[name]
-        self.grad_names[name] = " + ".join([own, *(tie.grad_name(p) for tie, p in with_grads)])
-        grad = site.gradient(done, self._partners.get(name))
-        self.notes.append(tie_note(site, self.grad_names[name], ties, grad, done))
-
-    def _attribute_contents(self, obj: Any) -> dict[str, np.ndarray]:
-        """A copy of every attribute array that may be a parameter, by check name (what is no
-        longer an array after forward is left out: it changed)."""
-        found = {}
-        for name, site in self._sites.items():
-            value = site.value(obj) if site.kind == "attr" else None
-            if isinstance(value, np.ndarray):
-                found[name] = value.copy()
-        return found
-
-    def _contents_near(self, x: np.ndarray) -> dict[str, np.ndarray] | None:
-        """The candidate attribute arrays of an object after forward near x (None when forward
-        refuses the point). Run before the forward whose backward is checked, never between
-        them: a node may keep its cache where every copy sees it (a class attribute, a module's
-        global), and a forward near x would leave it there for backward at x."""
-        nearby = self._fresh(self._base)
-        try:
-            self._forward(nearby, x + (np.abs(x) + 1.0) / 256.0)
-        except UserCodeError:  # forward refuses the point: judge by the first comparison
-            return None
-        return self._attribute_contents(nearby)
-
-    @staticmethod
-    def _changed_by_forward(
-        before: dict[str, np.ndarray],
-        done: dict[str, np.ndarray],
-        near: dict[str, np.ndarray] | None,
-    ) -> set[str]:
-        """The attribute arrays whose contents forward changed: from ``before`` to ``done`` (after
-        forward at x), or from ``done`` to ``near`` (after forward near x)."""
-        changed = {k for k, v in before.items() if not _same_contents(done.get(k), v)}
-        if near is None:
-            return changed
-        return changed | {k for k in before if not _same_contents(near.get(k), done.get(k))}
-
-    def _gradient(self, done: Any, name: str) -> Any:
-        site = self._sites[name]
-        grad = site.gradient(done, self._partners.get(name))
-        ties = self._ties.get(name, ())
-        if not ties or not isinstance(grad, np.ndarray):
-            return grad
-        return tied_gradient(site, grad, ties, done)[0]
+        return self._copies.reached(path)
 
     # ---- running ------------------------------------------------------------------------------
     def _call(self, obj: Any, method: str, *args: Any) -> Any:
@@ -374,15 +154,27 @@ class NodeRunner:
         return self._call(obj, "forward", *args)
 
     def forward(self, x: np.ndarray) -> Any:
-        return self._forward(self._fresh(self._base), x)
+        return self._forward(self._copies.fresh(), x)
 
     def copy(self) -> Any:
         """A fresh float64 copy of the checked node, as each evaluation runs on."""
-        return self._fresh(self._base)
+        return self._copies.fresh()
 
     def forward_on(self, obj: Any, x: np.ndarray) -> Any:
         """forward at x on ``obj`` (a :meth:`copy`), the target passed as in the check."""
         return self._forward(obj, x)
+
+    def _contents_near(self, x: np.ndarray) -> dict[str, np.ndarray] | None:
+        """The candidate attribute arrays of an object after forward near x (None when forward
+        refuses the point). Run before the forward whose backward is checked, never between
+        them: a node may keep its cache where every copy sees it (a class attribute, a module's
+        global), and a forward near x would leave it there for backward at x."""
+        nearby = self._copies.fresh()
+        try:
+            self._forward(nearby, x + (np.abs(x) + 1.0) / 256.0)
+        except UserCodeError:  # forward refuses the point: judge by the first comparison
+            return None
+        return self._parameters.attribute_contents(nearby)
 
     def _backward_arguments(self, obj: Any, scalar: bool, g: Any) -> tuple[Any, ...]:
         """What backward is called with: ``(g,)``, or ``()`` for a loss's (a scalar output)
@@ -404,13 +196,14 @@ class NodeRunner:
         )
 
     def gradients(self, x: np.ndarray, g: Any) -> tuple[Any, dict[str, Any]]:
-        obj = self._fresh(self._base)
-        before = {} if self._discovered else self._attribute_contents(obj)
+        parameters = self._parameters
+        obj = self._copies.fresh()
+        before = {} if parameters.discovered else parameters.attribute_contents(obj)
         near = self._contents_near(x) if before else None
         y = self._forward(obj, x)
         returned = y.copy() if isinstance(y, np.ndarray) else None
         given_x = x.copy()  # as forward left it: what the layer below still holds
-        changed = self._changed_by_forward(before, self._attribute_contents(obj), near)
+        changed = changed_by_forward(before, parameters.attribute_contents(obj), near)
         grad_x = self._call(obj, "backward", *self._backward_arguments(obj, np.ndim(y) == 0, g))
         # the caller's output array, changed by backward (self.s *= ...; return self.s)
         self.output_changed = returned is not None and not np.array_equal(
@@ -418,31 +211,14 @@ class NodeRunner:
         )
         # the caller's input, changed by backward through a cache of it (self.x *= 0)
         self.x_changed = not np.array_equal(x, given_x, equal_nan=True)
-        if not self._discovered:
-            self._discover(obj, changed)
+        if not parameters.discovered:
+            parameters.discover(obj, changed)
         grad_x = grad_x.copy() if isinstance(grad_x, np.ndarray) else grad_x
-        grads = {name: self._gradient(obj, name) for name in self.params}
+        grads = {name: parameters.gradient(obj, name) for name in self.params}
         return grad_x, {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in grads.items()}
 
     def close(self) -> None:
-        for snapshot in self._snapshots:
-            snapshot.restore()
-
-
-def _holds(path: Path, sites: list[Path]) -> bool:
-    """Whether the node at ``path`` holds one of the sites at ``sites`` (its own or a node's
-    it holds)."""
-    return any(site[: len(path)] == path for site in sites)
-
-
-def _same_contents(after: Any, before: Any) -> bool:
-    """True when ``after`` is a float array of ``before``'s shape holding its values (rounded to
-    ``after``'s dtype: a rebinding that casts them keeps them)."""
-    if not isinstance(after, np.ndarray) or not isinstance(before, np.ndarray):
-        return False
-    if after.dtype.kind != "f" or after.shape != before.shape:
-        return False
-    return bool(np.array_equal(after, before.astype(after.dtype), equal_nan=True))
+        self._copies.restore()
 
 
 def _can_take(method: Any, count: int) -> bool:
