@@ -112,3 +112,44 @@ def test_a_wrong_node_that_cannot_be_copied_is_said_not_to_be_checked_alone_and_
     )
     assert "  self.layers[1]: not checked alone: it cannot be copied" in result.diagnosis
     assert _state(node) == before and not hasattr(node.layers[1], "s")
+
+
+class Child:
+    """A Linear that keeps a reference to the composite holding it."""
+
+    def __init__(self, rng, parent):
+        self.W = rng.standard_normal((3, 2))
+        self.parent = parent
+
+    def forward(self, x):
+        self.x = x
+        return x @ self.W
+
+    def backward(self, g):
+        self.dW = self.x.T @ g
+        return g @ self.W.T
+
+
+class RefusingParent:
+    """Its own class refuses deepcopy, and its node points back at it."""
+
+    def __init__(self, rng):
+        self.fc = Child(rng, self)
+
+    def __deepcopy__(self, memo):
+        raise TypeError("no deepcopy of RefusingParent")
+
+    def forward(self, x):
+        assert self.fc.parent is self  # the copy's node points at the copy
+        return self.fc.forward(x)
+
+    def backward(self, g):
+        return self.fc.backward(g)
+
+
+def test_a_node_pointing_back_at_a_composite_whose_class_refuses_points_at_the_copy(rng):
+    net = RefusingParent(rng)
+    result = gradcheck(net, rng.standard_normal((4, 3)), rng=rng)
+    assert result.ok, str(result)
+    assert [c.name for c in result.checks] == ["x", "self.fc.W"]
+    assert net.fc.parent is net and sorted(vars(net.fc)) == ["W", "parent"]

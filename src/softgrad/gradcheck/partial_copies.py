@@ -177,6 +177,7 @@ class PartialCopier:
         if not self._top_refuses:
             return copy.deepcopy(obj, memo)
         new = copy.copy(obj)
+        memo[id(obj)] = new  # a sub-node's reference back to obj (self.fc.parent) is to the copy
         for key, value in attributes(obj).items():
             set_attribute(new, key, copy.deepcopy(value, memo))
         return new
