@@ -284,3 +284,35 @@ def test_nodes_forward_runs_through_a_reference_back_to_the_composite_are_said_a
     assert sorted(vars(net.fc)) == ["W"]
     np.testing.assert_array_equal(net.fc.W, W)
     assert net.registry.owner is net
+
+
+class WrongNoCopyLinear(NoCopyLinear):
+    def backward(self, g):
+        self.dW = self.x.T @ g
+        return g[:, ::-1] @ self.W.T  # grad_y with its columns swapped
+
+
+class LinearThenSharedWrongLinear:
+    """first (its copies' own) -> fc (shared, wrong): no node without parameters."""
+
+    def __init__(self, rng):
+        self.lock = threading.Lock()
+        self.first = Linear(rng, (3, 3))
+        self.fc = WrongNoCopyLinear(rng)
+
+    def forward(self, x):
+        return self.fc.forward(self.first.forward(x))
+
+    def backward(self, g):
+        return self.first.backward(self.fc.backward(g))
+
+
+def test_a_shared_node_with_weights_is_named_when_the_composite_has_no_parameter_free_node(rng):
+    result = gradcheck(LinearThenSharedWrongLinear(rng), rng.standard_normal((4, 3)), rng=rng)
+    assert set(result.failed()) >= {"x", "self.first.W"}, str(result)
+    assert result.diagnosis.endswith(
+        UNCHECKED.format("self.fc")
+        + " (gradcheck(node, x) at an x of its input's shape), where its mistake is named"
+    ), result.diagnosis
+    assert "The nodes without parameters" not in result.diagnosis
+    assert result.sub_nodes == ()

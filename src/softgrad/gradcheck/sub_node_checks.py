@@ -185,7 +185,7 @@ def handed_down(
     if unchecked:
         head += (
             " The nodes with parameters that every copy shares with your object, whose "
-            f"parameters were not checked (the notes say why), which only x checks: "
+            "parameters were not checked (the notes say why), which only x checks: "
             f"{', '.join(unchecked)}; check each alone yourself ({_ALONE})"
             + ("." if free else ", where its mistake is named")
         )
