@@ -196,10 +196,10 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(HERE))
         child(args.child, args.hidden, args.batch, args.optimizer, args.lr, args.epochs)
         return 0
+    if args.batch > 60_000:  # the arguments first: then what the machine lacks
+        parser.error(f"argument --batch: must be at most the 60,000 images; got {args.batch}")
     needs = {"torch": "peer pytorch"} if "pytorch" in args.peers else {}
     args = bench_cli.parse(parser, argv, needs=needs, fashion=True)
-    if args.batch > 60_000:
-        parser.error(f"argument --batch: must be at most the 60,000 images; got {args.batch}")
     print(bench_cli.header(), flush=True)
     for rec in measure(args.peers, args.hidden, args.batch, args.optimizer, args.lr, args.epochs):
         print(

@@ -92,3 +92,66 @@ def test_a_cache_home_that_is_not_a_path_leaves_the_working_folder_alone(
     numba_threads._cache_fallback()
     assert numba_threads.numba.config.CACHE_DIR == str(no_writable_cache)
     assert list(working.iterdir()) == []
+
+
+# run in a fresh interpreter: the fallback runs when the kernels' module is first imported, with
+# no folder writable (TemporaryFile, which _writable tries, refuses) and the temporary directory
+# given by the test; then a kernel runs, and the cache folder Numba was pointed at is printed
+_IMPORT = """
+import os, sys, tempfile
+def refuse(*args, **kwargs):
+    raise PermissionError(13, "Permission denied")
+tempfile.TemporaryFile = refuse
+os.environ.pop("NUMBA_CACHE_DIR", None)
+how = sys.argv[1]
+if how == "none":
+    def none():
+        raise FileNotFoundError(2, "No usable temporary directory found")
+    tempfile.gettempdir = none
+elif how == "working":
+    tempfile.tempdir = os.getcwd()  # what tempfile falls back to when no temporary folder works
+else:
+    tempfile.tempdir = how
+import numpy as np
+import numba
+import softgrad
+from softgrad import functional
+from softgrad.kernels import numba_threads
+softgrad.set_kernels("numba")
+assert np.allclose(functional.softmax(np.zeros((2, 3), np.float32)), 1 / 3)
+print(numba.config.CACHE_DIR)
+"""
+
+
+def _import_fresh(how: str, cwd: Path) -> str:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _IMPORT, how], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout.strip()
+
+
+def test_a_taken_folder_at_import_gives_this_process_its_own(tmp_path):
+    # the fallback runs at import: the list of this process's own folders was defined below
+    # it, so a taken /tmp/softgrad-numba-<uid> raised NameError from every Numba-lane entry
+    taken = tmp_path / f"softgrad-numba-{os.getuid()}"
+    taken.mkdir()
+    taken.chmod(0o755)  # open to others: not used
+    (tmp_path / "working").mkdir()
+    chosen = Path(_import_fresh(str(tmp_path), tmp_path / "working"))
+    assert chosen.parent == tmp_path and chosen.name.startswith("softgrad-numba-")
+    assert chosen != taken
+    assert not chosen.exists()  # removed at exit
+
+
+@pytest.mark.parametrize("how", ["none", "working"])
+def test_no_temporary_folder_compiles_uncached_and_leaves_the_working_folder_alone(tmp_path, how):
+    # tempfile.gettempdir() raised FileNotFoundError at import; where it fell back to the
+    # working folder, a softgrad-numba-<uid> folder was left wherever the user ran
+    working = tmp_path / "working"
+    working.mkdir()
+    assert _import_fresh(how, working) == ""
+    assert list(working.iterdir()) == []

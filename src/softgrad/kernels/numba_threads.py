@@ -116,6 +116,11 @@ if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_new_launch_lock)
 
 
+# (folder, the shared one it stands in for): the private folders made for this process alone
+# (defined before _cache_fallback runs at import, which may make one)
+_OWN_FOLDERS: list[tuple[str, str]] = []
+
+
 def _writable(folder: Path) -> bool:
     """Whether a file can be created in ``folder`` (made if missing), as Numba checks it."""
     try:
@@ -168,16 +173,34 @@ def _cache_fallback() -> None:
     _use_private_cache()
 
 
+def _temporary_folder() -> Path | None:
+    """The system's temporary directory, or None where no temporary directory can be written
+    (a read-only container run as a user without a home): tempfile then raises, or falls back
+    to the working directory, where a cache folder would be left wherever the user runs."""
+    try:
+        folder = Path(tempfile.gettempdir())
+    except OSError:  # "No usable temporary directory found"
+        return None
+    named = {os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")}
+    if folder == Path.cwd() and str(folder) not in named | {"/tmp", "/var/tmp", "/usr/tmp"}:
+        return None
+    return folder
+
+
 def _use_private_cache() -> None:
     """Point Numba's cache at ``$TMPDIR/softgrad-numba-<uid>`` where that folder is this
-    user's and private, else at a private folder for this process alone, removed at exit."""
-    shared = Path(tempfile.gettempdir()) / f"softgrad-numba-{os.getuid()}"
+    user's and private, else at a private folder for this process alone, removed at exit; where
+    no temporary directory can be written, leave it: kernel() compiles without a cache."""
+    temporary = _temporary_folder()
+    if temporary is None:
+        return
+    shared = temporary / f"softgrad-numba-{os.getuid()}"
     if _private(shared):
         _config.CACHE_DIR = str(shared)
         return
     # taken (another user made it, or opened it to others): this process's own, removed at exit
     try:
-        own = tempfile.mkdtemp(prefix="softgrad-numba-")
+        own = tempfile.mkdtemp(prefix="softgrad-numba-", dir=temporary)
     except OSError:  # no temporary directory either: kernel() compiles without a cache
         return
     atexit.register(shutil.rmtree, own, ignore_errors=True)
@@ -340,8 +363,6 @@ def _clear_index(cache: numba.core.caching.Cache) -> None:
 _CACHE_FILE = re.compile(r"^numba_\w+\.(?P<name>[^-]+)-\d+\.py\d+(?:\.\d+)?\.nb[ci]$")
 # the cache folders pruned in this process: one listing each, at the first kernel defined
 _PRUNED: set[str] = set()
-# (folder, the shared one it stands in for): the private folders made for this process alone
-_OWN_FOLDERS: list[tuple[str, str]] = []
 # whether a kernel without a usable folder has tried the private one (_without_usable_folder)
 _PRIVATE_TRIED = False
 
