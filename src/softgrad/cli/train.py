@@ -26,6 +26,7 @@ from softgrad.cli.staging import remove_leftovers
 from softgrad.cli.threads import add_threads_option
 from softgrad.cli.train_network import build_network
 from softgrad.errors import DistributedError, DivergenceError
+from softgrad.training.callbacks import Callback
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 
 
@@ -208,6 +209,18 @@ def _single_samples_unvalidated(counts: np.ndarray, names: list[str]) -> str | N
     )
 
 
+class _NotesOnceFitTakesTheRun(Callback):
+    """A fit callback printing ``notes`` on stderr when training begins: after fit's checks of
+    the run (a resume's data among them), so that a refused command prints one line, its error."""
+
+    def __init__(self, notes: list[str], speaks: bool) -> None:
+        self.notes = notes if speaks else []
+
+    def on_train_begin(self, state: Any) -> None:
+        for note in self.notes:
+            print(f"softgrad: note: {note}", file=sys.stderr, flush=True)
+
+
 def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, EpochProgress]:
     from softgrad.nn import CrossEntropyLoss
     from softgrad.training import fit
@@ -221,6 +234,9 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
         if resumed[0] is not None:
             train_resume.check_unchanged(args, resumed[0])
         network = build_network(settings, data.n_features, data.n_classes, rng, resumed[0])
+    # a checkpoint of an earlier softgrad holds no checksum of its data: only its shape is checked
+    unchecked_data = resumed[0] is not None and resumed[0].data.get("checksums") is None
+    notes = [train_resume.unchecked_data_note(args)] if unchecked_data else []
     optimizer = train_config.make_optimizer(settings)
     schedule = train_config.make_schedule(settings, optimizer)
     loss = CrossEntropyLoss(label_smoothing=settings["label_smoothing"])
@@ -248,7 +264,7 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
                 early_stopping=settings["patience"] is not None,
                 patience=settings["patience"] or 10,
                 lr_schedule=schedule,
-                callbacks=(progress, stopper),
+                callbacks=(_NotesOnceFitTakesTheRun(notes, ranks.speaks(comm)), progress, stopper),
                 checkpoint=None if paths["--checkpoint"] is None else str(paths["--checkpoint"]),
                 # handed over, not kept in this frame: fit lets go of it once its state is
                 # copied in, so its arrays (the optimizer's state) do not last the whole run
@@ -261,9 +277,16 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
         if args.resume is None or not str(exc).startswith(same):
             raise
         # fit's words name its arguments: say which options, and what to pass
+        # an earlier softgrad may have split this very data set otherwise: no --data then fits
+        earlier = (
+            "; if it was this one, the checkpoint is of an earlier softgrad that split it "
+            "otherwise, and its run cannot go on: start a new one"
+            if unchecked_data
+            else ""
+        )
         raise ValueError(
             f"train: --data must be the data set --resume {args.resume!r} was trained on; "
-            f"{str(exc)[len(same) :]} (pass that run's --data)"
+            f"{str(exc)[len(same) :]} (pass that run's --data{earlier})"
         ) from None
     except DivergenceError as err:
         raise DivergenceError(

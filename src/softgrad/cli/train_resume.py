@@ -108,11 +108,20 @@ def _require_unproven(args: argparse.Namespace, settings: dict[str, Any], unveri
     where = f"train: --resume {args.resume!r} predates the settings record"
     missing = [key for key in _MUST_BE_GIVEN if key in unverified and getattr(args, key) is None]
     if missing:
-        example = " ".join(f"{option_flag(key)} {_shown(settings[key])}" for key in missing)
+        # "dropout" is unverified where its network holds dropout layers: its p was above 0,
+        # whatever this data set's default (--dropout 0, suggested, was refused next)
+        has_dropout = "dropout" in missing and not settings["dropout"]
+        defaults = [key for key in missing if not (has_dropout and key == "dropout")]
+        examples = []
+        if defaults:
+            shown = " ".join(f"{option_flag(key)} {_shown(settings[key])}" for key in defaults)
+            examples.append(f"{shown}, this data set's defaults")
+        if has_dropout:
+            examples.append("--dropout P with P above 0, as its network holds dropout layers")
         raise ValueError(
             f"{where}, and its state cannot tell {', '.join(map(option_flag, missing))}: pass the "
-            f"original run's values (e.g. {example}, this data set's defaults); its layers, "
-            "dtype, optimizer, learning rate and schedule are checked against its state"
+            f"original run's values (e.g. {'; and '.join(examples)}); its layers, dtype, "
+            "optimizer, learning rate and schedule are checked against its state"
         )
     for key, held in (("dropout", "dropout layers"), ("val_fraction", "a validation split")):
         if key in unverified and not settings[key]:
@@ -120,6 +129,17 @@ def _require_unproven(args: argparse.Namespace, settings: dict[str, Any], unveri
                 f"{where}, and its network holds {held}: {option_flag(key)} must be above 0; got "
                 f"{_shown(settings[key])} (pass the original run's {option_flag(key)})"
             )
+
+
+def unchecked_data_note(args: argparse.Namespace) -> str:
+    """The note for a checkpoint of an earlier softgrad, which recorded no checksum of its data:
+    data of its shape from another source (a CSV's 64 features and 1,437 rows, resumed on the
+    digits) went on silently, its class names another run's."""
+    return (
+        f"--resume {args.resume!r} was written by an earlier softgrad, which recorded no "
+        "checksum of its data: that --data is the data its run was trained on is checked by "
+        "its shape alone"
+    )
 
 
 def resume_note(args: argparse.Namespace, settings: dict[str, Any]) -> str | None:
