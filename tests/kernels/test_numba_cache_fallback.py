@@ -110,26 +110,39 @@ if how == "none":
     tempfile.gettempdir = none
 elif how == "working":
     tempfile.tempdir = os.getcwd()  # what tempfile falls back to when no temporary folder works
-else:
+elif how != "env":  # "env": TMPDIR, as the test set it
     tempfile.tempdir = how
 import numpy as np
 import numba
 import softgrad
 from softgrad import functional
 from softgrad.kernels import numba_threads
-softgrad.set_kernels("numba")
-assert np.allclose(functional.softmax(np.zeros((2, 3), np.float32)), 1 / 3)
+if sys.argv[2:] != ["import only"]:  # Numba's compiler itself needs a working folder
+    softgrad.set_kernels("numba")
+    assert np.allclose(functional.softmax(np.zeros((2, 3), np.float32)), 1 / 3)
 print(numba.config.CACHE_DIR)
 """
 
 
-def _import_fresh(how: str, cwd: Path) -> str:
+def _import_fresh(how: str, cwd: Path, tmpdir: str | None = None, remove_cwd: bool = False) -> str:
     import subprocess
     import sys
 
+    env = {**os.environ, "TMPDIR": tmpdir} if tmpdir is not None else None
+    command = [sys.executable, "-c", _IMPORT, how, *(["import only"] if remove_cwd else [])]
+    if remove_cwd:  # the interpreter starts in a working folder removed under it
+        command = [
+            "sh",
+            "-c",
+            'cd "$1" && rmdir "$1" && shift && exec "$@"',
+            "sh",
+            str(cwd),
+            *command,
+        ]
     run = subprocess.run(
-        [sys.executable, "-c", _IMPORT, how], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+        command, cwd=cwd.parent if remove_cwd else cwd, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     return run.stdout.strip()
 
@@ -155,3 +168,23 @@ def test_no_temporary_folder_compiles_uncached_and_leaves_the_working_folder_alo
     working.mkdir()
     assert _import_fresh(how, working) == ""
     assert list(working.iterdir()) == []
+
+
+@pytest.mark.parametrize("spelled", ["{}/", "{}/.", "./"])
+def test_a_tmpdir_that_names_the_working_folder_is_taken(tmp_path, spelled):
+    # tempfile normalises TMPDIR ("wd/" is "wd"): the spelling the user chose was compared as
+    # typed, and the folder taken for tempfile's fallback to the working folder, so the kernels
+    # compiled uncached in every run
+    working = tmp_path / "working"
+    working.mkdir()
+    chosen = _import_fresh("env", working, tmpdir=spelled.format(working))
+    assert chosen == str(working / f"softgrad-numba-{os.getuid()}")
+
+
+def test_a_working_folder_removed_under_the_process_leaves_the_import_working(tmp_path):
+    # Path.cwd() raised FileNotFoundError at import, where tempfile itself gets by (a kernel
+    # that compiles there fails in Numba's own code, which calls os.getcwd; one cached runs)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    chosen = _import_fresh("env", gone, tmpdir=str(tmp_path), remove_cwd=True)
+    assert chosen == str(tmp_path / f"softgrad-numba-{os.getuid()}")

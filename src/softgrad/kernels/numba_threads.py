@@ -176,15 +176,22 @@ def _cache_fallback() -> None:
 def _temporary_folder() -> Path | None:
     """The system's temporary directory, or None where no temporary directory can be written
     (a read-only container run as a user without a home): tempfile then raises, or falls back
-    to the working directory, where a cache folder would be left wherever the user runs."""
+    to the working directory, where a cache folder would be left wherever the user runs. A
+    working directory named by TMPDIR, TEMP or TMP is the user's choice, and is taken."""
     try:
         folder = Path(tempfile.gettempdir())
     except OSError:  # "No usable temporary directory found"
         return None
-    named = {os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")}
-    if folder == Path.cwd() and str(folder) not in named | {"/tmp", "/var/tmp", "/usr/tmp"}:
-        return None
-    return folder
+    try:
+        working = Path.cwd()
+    except OSError:  # the working folder was removed: not what tempfile fell back to
+        return folder
+    if folder != working:
+        return folder
+    named = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]
+    # as tempfile normalises them (a trailing slash, "./"), and its own candidates
+    chosen = {os.path.abspath(name) for name in named if name} | {"/tmp", "/var/tmp", "/usr/tmp"}
+    return folder if str(folder) in chosen else None
 
 
 def _use_private_cache() -> None:
