@@ -31,14 +31,14 @@ class _WeightsByEpoch(Callback):
         self.weights[state.epoch] = {k: v.copy() for k, v in self.model.named_params().items()}
 
 
-def _fit(tmp_path, epochs, *, resume=None, checkpoint=None, callbacks=(), **early):
+def _fit(tmp_path, epochs, *, resume=None, checkpoint=None, callbacks=(), lr=0.05, **early):
     X, y = _data()
     model = build_mlp(6, [32, 32], 3, rng=1, dtype=np.float64)
     made = [c(model) for c in callbacks]
     history = fit(
         model,
         CrossEntropyLoss(),
-        Adam(lr=0.05),
+        Adam(lr=lr),
         X,
         y,
         epochs=epochs,
@@ -119,3 +119,39 @@ def test_a_run_that_stopped_early_stays_stopped_under_its_own_patience(tmp_path)
         "early_stopping",
     )
     assert _same(resumed.named_params(), model.named_params())
+
+
+def test_switched_on_off_and_on_again_the_run_ends_on_the_epoch_it_names(tmp_path):
+    # the first run's best weights (epoch 2) went through the run without early stopping in its
+    # checkpoints and were restored at the end of the third, which named epoch 5 best
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    _fit(tmp_path, 2, checkpoint=first, early_stopping=True, patience=50, lr=1e-3)
+    model, history, _ = _fit(tmp_path, 6, resume=first, checkpoint=second, lr=1e-3)
+    assert history.best_epoch not in (2, 6)
+    kept = {6: {k: v.copy() for k, v in model.named_params().items()}}
+    resumed, again, (seen,) = _fit(
+        tmp_path,
+        7,
+        resume=second,
+        early_stopping=True,
+        patience=50,
+        callbacks=[_WeightsByEpoch],
+        lr=1e-3,
+    )
+    kept.update(seen.weights)
+    assert again.best_epoch in kept
+    assert _same(resumed.named_params(), kept[again.best_epoch])
+
+
+def test_switched_on_the_run_is_judged_from_the_resumed_epoch_whatever_restore_best(tmp_path):
+    # without restore_best, the wait of the run without early stopping carried over and stopped
+    # the resumed run after one epoch, where with it the run went on from the resumed epoch
+    _, history, _ = _fit(tmp_path, 40, early_stopping=True, patience=4)
+    ckpt = tmp_path / "ck.npz"
+    _fit(tmp_path, history.best_epoch + 3, checkpoint=ckpt)
+    runs = [
+        _fit(tmp_path, 40, resume=ckpt, early_stopping=True, patience=3, restore_best=keep)[1]
+        for keep in (True, False)
+    ]
+    assert runs[0].epochs == runs[1].epochs > history.best_epoch + 4
+    assert runs[0].best_epoch == runs[1].best_epoch >= history.best_epoch + 3

@@ -97,7 +97,12 @@ class EarlyStopping:
             self.best = float(loss)
             self.best_epoch = int(epoch)
             self.wait = 0
-            if self.keeps_weights:
+            if not self.keeps_weights:
+                # an earlier epoch's weights, kept before early stopping or restore_best was
+                # turned off at a resume, are not this one's: a later resume that turns it on
+                # again would end on them
+                self.best_params = {}
+            else:
                 kept = self.best_params
                 if kept.keys() != params.keys():  # the network's layers changed (a callback)
                     kept = self.best_params = {}
@@ -110,34 +115,43 @@ class EarlyStopping:
             self.wait += 1
         return self.enabled and self.wait >= self.patience
 
-    def resume_at(self, epoch: int, loss: float, params: dict[str, np.ndarray]) -> None:
+    def resume_at(
+        self, epoch: int, loss: float, params: dict[str, np.ndarray], was_enabled: bool | None
+    ) -> None:
         """Take up a run resumed after epoch ``epoch``, whose monitored ``loss`` and weights
-        ``params`` the checkpoint held, where the checkpoint holds no best weights to restore
-        (its run tracked the best epoch without early stopping, which is on now).
+        ``params`` its checkpoint held, and whose run had early stopping on or off
+        (``was_enabled``; None for a checkpoint of an earlier softgrad, which did not record
+        it: on where it holds best weights).
 
-        When epoch ``epoch`` was the best, its weights are the ones kept, as an uninterrupted run
-        would have kept them. When an earlier epoch was, its weights are gone: the resumed epoch
-        becomes the first one judged (best, no wait), so that the weights restored at the end are
-        those of the epoch named best. Early stopping on from the start of a run, or off now,
-        is left as loaded.
+        Early stopping switched on at the resume, or its best weights kept where the checkpoint
+        holds none (``restore_best`` switched on): the epochs before the resume have no weights
+        to end on, so the resumed epoch becomes the first one judged (the best, no wait; its
+        weights kept where they are), and patience counts from it. Where the resumed epoch was
+        the best, that is the state the run had anyway. Otherwise (on throughout, or off now) the
+        state is left as loaded, and the run stops where an uninterrupted one stops.
 
         >>> stopper = EarlyStopping(patience=2, enabled=False)
         >>> for epoch, loss in enumerate([0.3, 0.5], start=1):
         ...     _ = stopper.update(epoch, loss, {"W": np.array([float(epoch)])})
         >>> resumed = EarlyStopping(patience=2)
         >>> resumed.load_state_dict(stopper.state_dict())
-        >>> resumed.resume_at(2, 0.5, {"W": np.array([2.0])})
+        >>> resumed.resume_at(2, 0.5, {"W": np.array([2.0])}, was_enabled=False)
         >>> resumed.best_epoch, resumed.wait, resumed.best_params["W"]
         (2, 0, array([2.]))
         """
-        if not self.keeps_weights or self.best_params or self.best_epoch is None:
+        if not self.enabled:
             return
-        if self.best_epoch != epoch:
-            if not math.isfinite(loss):  # no epoch to restore yet: judged as a fresh run's
-                self.best, self.best_epoch, self.wait = math.inf, None, 0
-                return
-            self.best, self.best_epoch, self.wait = float(loss), int(epoch), 0
-        self.best_params = {name: np.array(value) for name, value in params.items()}
+        if was_enabled is None:
+            was_enabled = bool(self.best_params)
+        restorable = self.best_params or not self.keeps_weights or self.best_epoch is None
+        if was_enabled and restorable:
+            return
+        if not math.isfinite(loss):  # no epoch to end on yet: judged as a fresh run's
+            self.best, self.best_epoch, self.wait, self.best_params = math.inf, None, 0, {}
+            return
+        self.best, self.best_epoch, self.wait = float(loss), int(epoch), 0
+        kept = self.keeps_weights
+        self.best_params = {name: np.array(value) for name, value in params.items()} if kept else {}
 
     def restore(self, params: dict[str, np.ndarray]) -> None:
         """Copy the best weights into the live arrays ``params`` (no-op if none were kept),
@@ -171,6 +185,7 @@ class EarlyStopping:
     def state_dict(self) -> dict[str, Any]:
         """State for a checkpoint: JSON-safe scalars and the best weights (``"best.<name>"``)."""
         state: dict[str, Any] = {
+            "enabled": self.enabled,  # what a resume that turns it on or off goes on from
             "best": None if math.isinf(self.best) else self.best,
             "best_epoch": self.best_epoch,
             "wait": self.wait,
@@ -191,6 +206,8 @@ class EarlyStopping:
         if best_epoch is not None:
             best_epoch = check_int(best_epoch, where, "state['best_epoch']", 0)
         wait = check_int(state["wait"], where, "state['wait']", 0)
+        if state.get("enabled") is not None:  # absent from the states of an earlier softgrad
+            check_bool(state["enabled"], where, "state['enabled']")
         kept = {}
         for key in entries:
             value = np.asarray(state[key])

@@ -175,9 +175,9 @@ def fit(
         schedule had moved it) and schedule (or none) must be of the run that wrote it: another
         is refused, naming the setting. Early stopping (its patience, on or off) may change:
         a run that stopped early goes on where its patience now lets it, as a run started
-        with that patience does; switched on at the resume of a run that ran without it, it
-        judges the epochs from the resumed one on (the checkpoint holds no earlier epoch's
-        weights to restore), unless the resumed epoch was the best.
+        with that patience does; switched on at the resume of a run that ran without it (or
+        ``restore_best`` switched on), it judges the epochs from the resumed one on: the
+        checkpoint holds no earlier epoch's weights to end on.
         A path is read with :func:`~softgrad.training.checkpoint.load_checkpoint`; a
         Checkpoint it returned is taken as it is, for a caller that read it already (``softgrad
         train --resume`` builds the network from its weights). Its state is copied into the

@@ -9,6 +9,7 @@ run's validation split whatever generator the call was given.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import numpy as np
@@ -82,10 +83,12 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     _load_states(run, ckpt, where)
     run.rank_streams = ckpt.rank_layer_rngs
     run.history = copy.deepcopy(ckpt.history)
-    if ckpt.epoch > 0:
-        # early stopping switched on at this resume finds no best weights in the checkpoint
-        run.stopper.resume_at(ckpt.epoch, run.history.monitored_loss[-1], run.model.named_params())
-        run.history.best_epoch = run.stopper.best_epoch
+    # early stopping (or restore_best) switched on at this resume: the checkpoint holds no
+    # weights of the epochs before it
+    monitored = run.history.monitored_loss
+    last = monitored[-1] if ckpt.epoch > 0 and monitored else math.nan
+    run.stopper.resume_at(ckpt.epoch, last, run.model.named_params(), ckpt.stopper.get("enabled"))
+    run.history.best_epoch = run.stopper.best_epoch
     if run.history.stop_reason == "callback" or (
         run.history.stop_reason == "early_stopping" and not _still_stops(run)
     ):
