@@ -211,7 +211,7 @@ def cut_name(text: str, max_bytes: int) -> str:
 def temp_stem(name: str) -> str:
     """The part of a target's ``name`` its temp file's name keeps: the first 200 bytes (a legal
     name of 238 bytes or more made the temp name too long, ENAMETOOLONG, so it could not be
-    written). :func:`softgrad.cli.staging.remove_leftovers` finds the temp files by it."""
+    written). :func:`softgrad.staging.remove_leftovers` finds the temp files by it."""
     return cut_name(name, _TEMP_STEM_BYTES)
 
 

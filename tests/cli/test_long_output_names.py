@@ -9,7 +9,7 @@ import time
 import pytest
 
 import softgrad
-from softgrad.cli.staging import LEFTOVER_AGE, Staged, remove_leftovers
+from softgrad.staging import LEFTOVER_AGE, Staged, remove_leftovers
 
 
 def _listing(folder):

@@ -24,7 +24,7 @@ def _listing(folder):
 def _killed_runs_file(path, data=b"x"):
     """``path`` as a killed run left it: written, and older than a live run's unlocked file
     can be (staging.LEFTOVER_AGE)."""
-    from softgrad.cli.staging import LEFTOVER_AGE
+    from softgrad.staging import LEFTOVER_AGE
 
     path.write_bytes(data)
     past = time.time() - 2 * LEFTOVER_AGE
@@ -235,7 +235,7 @@ def test_the_temp_file_a_live_run_writes_is_not_a_leftover(cli, tmp_path, monkey
 
 
 def test_a_rendered_output_waiting_to_be_published_is_not_a_leftover(tmp_path):
-    from softgrad.cli.staging import Staged, remove_leftovers
+    from softgrad.staging import Staged, remove_leftovers
 
     target = tmp_path / "m.npz"
     with Staged() as staged:
@@ -270,7 +270,7 @@ def test_an_atomic_writer_renames_its_temp_file_while_it_holds_it(tmp_path, monk
 def test_a_young_unlocked_temp_file_may_be_a_live_runs_and_is_left(tmp_path):
     # between a staged file's rename by its writer and its lock, a second run took it for a
     # killed run's and removed it; the first run then failed ("its writer made no file")
-    from softgrad.cli.staging import remove_leftovers
+    from softgrad.staging import remove_leftovers
 
     young, old = tmp_path / ".m.0123456789ab.staged.npz", tmp_path / ".m.npz.0123456789ab.tmp"
     young.write_bytes(b"a live run's, a moment before its lock")
@@ -282,7 +282,7 @@ def test_a_young_unlocked_temp_file_may_be_a_live_runs_and_is_left(tmp_path):
 def test_the_clean_up_never_stops_a_run_nor_follows_a_link(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from softgrad.cli.staging import LEFTOVER_AGE, remove_leftovers
+    from softgrad.staging import LEFTOVER_AGE, remove_leftovers
 
     # a link named like a temp file is the user's (softgrad writes regular files): it was
     # removed, its age read from the link and its type from the file it names
@@ -315,7 +315,7 @@ def test_a_publication_waits_while_another_run_publishes_in_its_folder(tmp_path)
     import fcntl
     import threading
 
-    from softgrad.cli.staging import Staged
+    from softgrad.staging import Staged
 
     staged = Staged()
     for name in ("m.npz", "p.png"):
@@ -339,7 +339,7 @@ def test_runs_publishing_across_the_same_two_folders_never_wait_on_each_other(tm
     # folder locks taken while staging, then made exclusive, deadlocked two such runs
     import threading
 
-    from softgrad.cli.staging import Staged
+    from softgrad.staging import Staged
 
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir()
@@ -361,7 +361,7 @@ def test_runs_publishing_across_the_same_two_folders_never_wait_on_each_other(tm
 def test_only_softgrads_temp_names_are_leftovers(tmp_path):
     # a name of 200 bytes beginning with the target's stem was taken for the cut temp file of
     # a staged output, which for m.npz is never cut
-    from softgrad.cli.staging import remove_leftovers
+    from softgrad.staging import remove_leftovers
 
     mine = tmp_path / ("..m." + "x" * 200 + ".0123456789ab.tmp")
     _killed_runs_file(mine)
@@ -480,7 +480,7 @@ def test_the_resume_command_of_a_data_parallel_run_keeps_its_ranks(monkeypatch, 
 
 def _two_rendered(folder):
     """A Staged holding a new model and a new picture, over an old model and picture."""
-    from softgrad.cli.staging import Staged
+    from softgrad.staging import Staged
 
     for name in ("m.npz", "p.png"):
         (folder / name).write_bytes(b"old " + name.encode())
@@ -496,7 +496,7 @@ def test_ctrl_c_between_two_renames_waits_for_the_last(tmp_path, monkeypatch, py
     # a SIGINT (or SIGTERM) after the model's rename published it beside the old picture
     import signal
 
-    import softgrad.cli.staging as staging
+    import softgrad.staging as staging
 
     real_replace, calls = os.replace, []
 
@@ -517,7 +517,7 @@ def test_ctrl_c_between_two_renames_waits_for_the_last(tmp_path, monkeypatch, py
 
 
 def test_a_rename_refused_midway_names_the_users_file_and_what_was_written(tmp_path, monkeypatch):
-    import softgrad.cli.staging as staging
+    import softgrad.staging as staging
 
     real_replace = os.replace
 
@@ -564,7 +564,7 @@ def test_ctrl_c_and_a_failed_rename_say_what_was_written(tmp_path, monkeypatch, 
     # train reported as "nothing else was written" beside the published model
     import signal
 
-    import softgrad.cli.staging as staging
+    import softgrad.staging as staging
 
     real_replace, calls = os.replace, []
 
@@ -586,7 +586,7 @@ def test_ctrl_c_and_a_failed_rename_say_what_was_written(tmp_path, monkeypatch, 
 
 
 def test_a_staged_used_again_names_its_new_outputs(tmp_path, monkeypatch):
-    import softgrad.cli.staging as staging
+    import softgrad.staging as staging
 
     with _two_rendered(tmp_path) as staged:
         staged.publish()
@@ -606,7 +606,7 @@ def _refused(tmp, final):
 SIGTERM_AFTER_AN_IGNORED_CTRL_C = """
 import os, signal, sys
 from pathlib import Path
-import softgrad.cli.staging as staging
+import softgrad.staging as staging
 
 folder = Path(sys.argv[1])
 real_replace = os.replace

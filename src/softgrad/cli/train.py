@@ -22,10 +22,10 @@ from softgrad.cli.argtypes import (
     positive_int,
 )
 from softgrad.cli.progress import EpochProgress
-from softgrad.cli.staging import remove_leftovers
 from softgrad.cli.threads import add_threads_option
 from softgrad.cli.train_network import build_network
 from softgrad.errors import DistributedError, DivergenceError
+from softgrad.staging import remove_leftovers
 from softgrad.training.callbacks import Callback
 from softgrad.training.divergence import LIMIT_FACTOR, MIN_SAMPLES
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from softgrad.cli.names import as_text
 from softgrad.cli.output import describe_network, print_json, report_after_writing, shown
-from softgrad.cli.staging import Staged
+from softgrad.staging import Staged
 
 MISCLASSIFIED_SHOWN = 36
 

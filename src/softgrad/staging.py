@@ -1,6 +1,7 @@
-"""All or nothing for a command's output files: render each to a hidden temp file, then publish.
+"""All or nothing for several output files: render each to a hidden temp file, then publish.
 
-``softgrad train`` writes a model and up to two pictures. Each is rendered to a hidden temp file
+``softgrad train`` writes a model and up to two pictures; ``export_onnx`` a graph and, past
+2 GiB of weights, the file of its weights. Each is rendered to a hidden temp file
 beside its target (with the target's suffix, so a picture keeps its format) by the usual atomic
 writers; only when every one has succeeded are they renamed onto their targets. A failure while
 rendering (disk full, a folder turned read-only) removes the temp files and leaves every
@@ -73,9 +74,11 @@ class Staged:
     (['a.txt'], 'new')
     """
 
-    def __init__(self, written: str | None = None) -> None:
+    def __init__(self, written: str | None = None, where: str = "train") -> None:
         """``written``: a file the command wrote before its outputs (a checkpoint after each
-        epoch), which a failure's message must not deny."""
+        epoch), which a failure's message must not deny; ``where``: the command or function
+        writing, which the messages begin with."""
+        self._where = where
         # (temp file, target, "--out 'm.npz'" for messages) of each file rendered
         self._pending: list[tuple[Path, Path, str]] = []
         self._held: list[int] = []  # a lock on each rendered file until it is published
@@ -108,7 +111,9 @@ class Staged:
         try:
             final = write_target(path)
         except OSError as exc:
-            raise OSError(exc.errno, f"train: {option} {str(path)!r}: {exc.strerror}") from None
+            raise OSError(
+                exc.errno, f"{self._where}: {option} {str(path)!r}: {exc.strerror}"
+            ) from None
         stem, suffix = _staged_parts(final.stem, suffix)
         tmp = final.with_name(f".{stem}.{secrets.token_hex(6)}.staged{suffix}")
         self._pending.append((tmp, final, f"{option} {str(path)!r}"))
@@ -118,12 +123,12 @@ class Staged:
             reason = exc.strerror or str(exc)
             raise OSError(
                 exc.errno,
-                f"train: could not write {option} {str(path)!r} ({reason}); {self._tail}",
+                f"{self._where}: could not write {option} {str(path)!r} ({reason}); {self._tail}",
             ) from None
         if not tmp.is_file():
             raise OSError(
                 errno.EIO,
-                f"train: {option} {str(path)!r} was not written (its writer made no file); "
+                f"{self._where}: {option} {str(path)!r} was not written (its writer made no file); "
                 f"{self._tail}",
             )
         with contextlib.suppress(OSError):  # unlocked, it is taken for a killed run's
@@ -170,7 +175,7 @@ class Staged:
         """The message of rename ``done`` failing: the user's file, and what was published."""
         reason = exc.strerror or str(exc)
         state = self._written(done) if done else self._tail
-        return f"train: could not write {self._pending[done][2]} ({reason}); {state}"
+        return f"{self._where}: could not write {self._pending[done][2]} ({reason}); {state}"
 
 
 def _locked_folders(folders: Iterable[Path]) -> list[int]:
