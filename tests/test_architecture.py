@@ -45,6 +45,7 @@ FLOORS = {
     "sklearn": 3,
     "plots": 3,
     "onnx_export": 3,
+    "onnx_external": 3,
 }
 
 

@@ -29,8 +29,9 @@ from softgrad.atomic import atomic_write
 from softgrad.checks import check_path
 from softgrad.errors import MissingDependencyError
 from softgrad.model_checks import axis_problem, batch_axis_layer
+from softgrad.staging import Staged
 
-__all__ = ["export_onnx"]
+__all__ = ["export_onnx", "export_onnx_files"]
 
 OPSET = 17
 IR_VERSION = 8  # readable by every onnxruntime >= 1.14
@@ -156,22 +157,13 @@ def _graph_dtype(plan: list) -> type:
 
 
 # protobuf serialises one message of at most 2 GiB, which an ONNX file is; 1 MiB is left for
-# the graph, the scaler and the metadata
+# the graph and the metadata. Past it the weights go to a file beside the graph (external data)
 MAX_WEIGHT_BYTES = 2**31 - 1 - 2**20
 
 
-def _check_size(plan: list, dtype: type) -> None:
-    """ValueError, before any copy is made, for weights an ONNX file cannot hold: protobuf
-    failed with "Failed to serialize proto" and no reason, after the graph had taken 3.7
-    times the weights' memory."""
-    n_values = sum(array.size for step in plan if step[0] == "gemm" for array in step[1:3])
-    size = n_values * np.dtype(dtype).itemsize
-    if size > MAX_WEIGHT_BYTES:
-        raise ValueError(
-            f"export_onnx: the weights must fit in one ONNX file, at most 2 GiB (protobuf's "
-            f"limit); got {n_values:,} {np.dtype(dtype).name} values, {size / 2**30:.2f} GiB: "
-            "nothing was written"
-        )
+def _weight_bytes(inits: list) -> int:
+    """The bytes of every initializer: the weights, the biases and the scaler's arrays."""
+    return sum(array.nbytes for array, _ in inits)
 
 
 def _scaler_nodes(scaler, helper, inits, nodes) -> str:
@@ -208,22 +200,42 @@ def _body_nodes(plan, current, last, dtype, helper, inits, nodes) -> None:
 
 
 def build_graph(model, name: str = "softgrad"):
-    """The ONNX ModelProto of ``model`` (see :func:`export_onnx`), checked by onnx.checker."""
-    proto = _graph(model, name)
+    """The ONNX ModelProto of ``model`` with its weights in it (see :func:`export_onnx`),
+    checked by onnx.checker. Weights past 2 GiB are refused: protobuf cannot serialise such a
+    message, and the checker failed on it; :func:`export_onnx` writes them beside the graph."""
+    proto, inits = _graph(model, name)
+    size = _weight_bytes(inits)
+    if size > MAX_WEIGHT_BYTES:
+        raise ValueError(
+            "build_graph: the weights must fit in one ONNX message, at most 2 GiB (protobuf's "
+            f"limit); got {size / 2**30:.2f} GiB: export_onnx writes such weights to a file "
+            "beside the graph"
+        )
+    _add_inline(proto, inits)
     _import_onnx().checker.check_model(proto, full_check=True)
     return proto
 
 
-def _graph(model, name: str):
-    """:func:`build_graph`'s ModelProto, not checked yet. Each weight is copied once, into the
-    proto, one at a time: each was copied by ``astype``, by ``from_array``, into the graph
-    and into the model (export peaked at 7 times the weights, with the checker's copies)."""
+def _add_inline(proto, inits: list) -> None:
+    """Append each (array, name) of ``inits`` to ``proto``'s graph, its values in the graph.
+    Each is copied once, into the proto, one at a time: each was copied by ``astype``, by
+    ``from_array``, into the graph and into the model (export peaked at 7 times the weights,
+    with the checker's copies)."""
+    from onnx import numpy_helper
+
+    for array, key in inits:  # the same message as make_graph's initializer list gives
+        proto.graph.initializer.append(numpy_helper.from_array(array, key))
+
+
+def _graph(model, name: str) -> tuple[Any, list]:
+    """:func:`build_graph`'s ModelProto without its initializers, not checked yet, and those:
+    (array in the graph's dtype, name) in the graph's order, for :func:`_add_inline` or
+    :func:`softgrad.onnx_external.add_external` to append."""
     _import_onnx()
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
 
     plan, scaler = _plan(model)
     dtype = _graph_dtype(plan)
-    _check_size(plan, dtype)
     gemms = [step[1] for step in plan if step[0] == "gemm"]
     n_features, n_classes = gemms[0].shape[0], gemms[-1].shape[1]
     inits: list = []
@@ -256,13 +268,11 @@ def _graph(model, name: str):
     proto = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="softgrad"
     )
-    for array, key in inits:  # the same message as make_graph's initializer list gives
-        proto.graph.initializer.append(numpy_helper.from_array(array, key))
     proto.ir_version = IR_VERSION
     classes = getattr(model, "classes_", getattr(model, "classes", None))
     if classes is not None:  # the label of each probability column, for consumers of the file
         helper.set_model_props(proto, {"classes": json.dumps(_json_labels(classes))})
-    return proto
+    return proto, inits
 
 
 def _json_labels(classes) -> list:
@@ -276,6 +286,12 @@ def _json_labels(classes) -> list:
 def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Path:
     """Write ``model`` as an ONNX file (atomically) and return its path.
 
+    Weights past 2 GiB (protobuf's limit on one ONNX file) are written beside the graph, as
+    ONNX's external data, to one file named after it (``model.onnx.data`` for
+    ``model.onnx``), which ONNX Runtime reads from the graph's folder: keep the two together.
+    The two are published together: each is written to a temporary file first, and both are
+    renamed only when both were written. :func:`export_onnx_files` returns both names.
+
     Parameters
     ----------
     model : softgrad.model.Model, softgrad.nn.Sequential or fitted softgrad.sklearn.MLPClassifier
@@ -285,7 +301,8 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
         same axis, and a final one over the classes is the head, as in ``Model``: "logits" is
         its input, and the graph's own Softmax gives the probabilities.
     path : str or PathLike
-        Destination; written to a temporary file in the same folder, then renamed.
+        Destination; written to a temporary file in the same folder, then renamed (with the
+        weights' file, when there is one).
     name : str
         The graph's name, not empty.
 
@@ -297,7 +314,9 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
         Softmax(axis=1); weights stored as float32, or for a float64 model as float64 with
         the graph computing in float64 (Cast nodes after the input scaling and before the
         outputs), as the model does. The class labels (when the model has them) are stored
-        as JSON in the metadata property "classes".
+        as JSON in the metadata property "classes". Past 2 GiB of weights, each initializer
+        names its span of the weights' file (``location`` is the file's name, relative to the
+        graph's folder); below, the graph holds them and no other file is written.
 
     Raises
     ------
@@ -306,9 +325,12 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     IsADirectoryError
         ``path`` is a folder (checked before the graph is built).
     ValueError
-        A layer the graph cannot express, a network of one output (a logistic unit: the
-        graph's softmax over it was 1 for every row, where Model refuses it), or weights past
-        an ONNX file's 2 GiB (protobuf's limit): nothing is written.
+        A layer the graph cannot express, or a network of one output (a logistic unit: the
+        graph's softmax over it was 1 for every row, where Model refuses it): nothing is
+        written.
+    OSError
+        Writing failed (a full disk, Ctrl-C while writing): neither file is replaced, and no
+        temporary file is left.
 
     Examples
     --------
@@ -334,6 +356,12 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     >>> probs.shape, bool(np.allclose(probs, predict_proba(net, X), atol=1e-6))
     ((5, 3), True)
     """
+    return export_onnx_files(model, path, name=name)[0]
+
+
+def export_onnx_files(model, path: str | os.PathLike, *, name: str = "softgrad") -> list[Path]:
+    """:func:`export_onnx`, returning the files written: ``[path]``, or past 2 GiB of weights
+    ``[path, weights' file]`` (``path`` with ``.data`` added to its name)."""
     path = Path(check_path(path, "export_onnx"))
     if not isinstance(name, str):
         raise TypeError(f"export_onnx: name must be a str; got {type(name).__name__}")
@@ -346,12 +374,44 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
             "not a folder",
             str(path),
         )
+    proto, inits = _graph(model, name)
+    if _weight_bytes(inits) > MAX_WEIGHT_BYTES:
+        return _export_external(proto, inits, path)
+    _add_inline(proto, inits)
+    del inits  # a float16 model's float32 copies: the proto holds the weights now
     # serialised once, the proto let go of, then checked and written from those bytes
-    data = _graph(model, name).SerializeToString()
+    data = proto.SerializeToString()
+    del proto
     _import_onnx().checker.check_model(data, full_check=True)
     with atomic_write(path, "export_onnx") as handle:
         handle.write(data)
-    return path
+    return [path]
+
+
+def _export_external(proto, inits: list, path: Path) -> list[Path]:
+    """Write the graph ``proto`` at ``path`` and the arrays of ``inits`` to its data file,
+    published together (:class:`softgrad.staging.Staged`)."""
+    from softgrad.onnx_external import add_external, check_graph, data_path, write_data
+
+    weights = data_path(path)
+    check_graph(proto, inits)
+    add_external(proto, inits, weights.name)
+    graph = proto.SerializeToString()  # the graph alone: its weights are not in the proto
+    del proto
+
+    def write_graph(tmp: Path) -> None:
+        with atomic_write(tmp, "export_onnx") as handle:
+            handle.write(graph)
+
+    with Staged(where="export_onnx") as staged:
+        # the weights first: a failure between the two renames (they run with Ctrl-C held)
+        # leaves an earlier graph, never a graph whose weights' file is missing
+        staged.render(
+            "the weights' file", weights, lambda tmp: write_data(tmp, inits, "export_onnx")
+        )
+        staged.render("path", path, write_graph)
+        staged.publish()
+    return [path, weights]
 
 
 def _import_onnx():

@@ -17,7 +17,9 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         help="export a saved model to ONNX",
         description="Write the model as an ONNX graph: input 'input' of shape (batch, D), raw "
         "features (the model's scaler is in the graph); outputs 'probabilities' and 'logits' "
-        "of shape (batch, C). Needs the onnx extra: pip install 'softgrad[onnx]'.",
+        "of shape (batch, C). Weights past 2 GiB (protobuf's limit on one ONNX file) are written "
+        "beside it, to OUT.data, which ONNX Runtime reads from the same folder: keep the two "
+        "together. Needs the onnx extra: pip install 'softgrad[onnx]'.",
     )
     p.add_argument("--model", required=True, help="model file written by 'softgrad train'")
     p.add_argument("--out", required=True, help="ONNX file to write (.onnx)")
@@ -29,16 +31,29 @@ def run(args: argparse.Namespace) -> int:
     out = checks.output_path(args.out, "--out", (".onnx",))
     checks.separate({"--out": out}, {"--model": Path(args.model)})
     model = load_model(args.model)
-    from softgrad.onnx_export import export_onnx
+    from softgrad.onnx_export import export_onnx_files
 
-    export_onnx(model, out)  # atomic: a failed export leaves no partial file
+    # atomic: a failed export leaves no partial file, and the graph and its weights' file
+    # are published together
+    written = export_onnx_files(model, out)
     size = out.stat().st_size
+    data = written[1] if len(written) > 1 else None
+    data_size = None if data is None else data.stat().st_size
 
     def report() -> None:
         if args.json:
-            print_json({"model": args.model, "out": str(out), "bytes": size})
-        else:
+            document = {"model": args.model, "out": str(out), "bytes": size}
+            if data is not None:  # below 2 GiB the document is as it was
+                document.update({"data": str(data), "data_bytes": data_size})
+            print_json(document)
+        elif data is None:
             print(f"exported {shown(args.model)} to {shown(str(out))} ({size:,} bytes)")
+        else:
+            print(
+                f"exported {shown(args.model)} to {shown(str(out))} ({size:,} bytes) and its "
+                f"weights to {shown(str(data))} ({data_size:,} bytes), past ONNX's 2 GiB in "
+                "one file: keep the two files together"
+            )
 
-    report_after_writing(report, [str(out)])
+    report_after_writing(report, [str(path) for path in written])
     return 0
