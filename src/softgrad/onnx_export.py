@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.atomic import atomic_write
+from softgrad.atomic import atomic_write, write_target
 from softgrad.checks import check_path
 from softgrad.errors import MissingDependencyError
 from softgrad.model_checks import axis_problem, batch_axis_layer
@@ -394,6 +394,15 @@ def _export_external(proto, inits: list, path: Path) -> list[Path]:
     from softgrad.onnx_external import add_external, check_graph, data_path, write_data
 
     weights = data_path(path)
+    try:  # before anything is written: a folder or a device there is refused
+        write_target(weights, "export_onnx")
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).removeprefix("export_onnx: ")
+        raise OSError(
+            exc.errno,
+            f"export_onnx: the weights' file {str(weights)!r} (beside the graph, past 2 GiB of "
+            f"weights): {reason}; nothing was written",
+        ) from None
     check_graph(proto, inits)
     add_external(proto, inits, weights.name)
     graph = proto.SerializeToString()  # the graph alone: its weights are not in the proto
@@ -409,7 +418,7 @@ def _export_external(proto, inits: list, path: Path) -> list[Path]:
         staged.render(
             "the weights' file", weights, lambda tmp: write_data(tmp, inits, "export_onnx")
         )
-        staged.render("path", path, write_graph)
+        staged.render("the graph", path, write_graph)
         staged.publish()
     return [path, weights]
 
