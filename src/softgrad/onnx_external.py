@@ -4,8 +4,8 @@ protobuf serialises one message of at most 2 GiB, and an ONNX file is one messag
 :func:`softgrad.onnx_export.export_onnx` writes the graph with each initializer naming a span
 of one data file in the same folder (``location``, ``offset``, ``length``), which ONNX Runtime
 reads from there. The arrays go from the network to that file one at a time, as they are: the
-graph never holds them, so no copy of the weights is made beyond the cast of one layer whose
-dtype is not the graph's (a float16 model's).
+graph never holds them, so no copy of the weights is made (a float16 model's are cast to
+float32 first, the graph's dtype, as they are below the limit).
 """
 
 from __future__ import annotations
