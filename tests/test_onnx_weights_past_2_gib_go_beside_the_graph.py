@@ -156,3 +156,35 @@ def test_the_export_holds_no_copy_of_the_weights(tmp_path, monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < 0.1 * weights, f"peak {peak / weights:.2f} times the weights"
+
+
+def test_a_graph_path_linked_into_another_folder_is_refused(tmp_path, monkeypatch):
+    # the graph went to the link's target and its weights' file beside the link: ONNX Runtime
+    # found no weights from the graph's own folder
+    net = build_mlp(64, [100], 10, rng=0)
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 10)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "lg.onnx"
+    link.symlink_to(tmp_path / "elsewhere" / "g.onnx")
+    with pytest.raises(ValueError, match="must not be a symbolic link into another folder"):
+        export_onnx_files(net, link)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["elsewhere", "lg.onnx"]
+    # a link in the same folder writes both beside the graph
+    (tmp_path / "here.onnx").symlink_to("g.onnx")
+    written = export_onnx_files(net, tmp_path / "here.onnx")
+    assert written[1] == tmp_path / "here.onnx.data"
+    X = _rows()
+    diff = np.abs(_probs(tmp_path / "here.onnx", X) - predict_proba(net, X)).max()
+    assert diff <= 1e-5
+
+
+def test_a_weights_file_that_is_a_link_is_refused(tmp_path, monkeypatch):
+    # written through the link, the weights were where onnx.load refuses to read them
+    net = build_mlp(64, [100], 10, rng=0)
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 10)
+    (tmp_path / "target.bin").write_bytes(b"kept")
+    (tmp_path / "s.onnx.data").symlink_to(tmp_path / "target.bin")
+    with pytest.raises(OSError, match="not a symbolic link"):
+        export_onnx_files(net, tmp_path / "s.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx.data", "target.bin"]
+    assert (tmp_path / "target.bin").read_bytes() == b"kept"

@@ -394,7 +394,22 @@ def _export_external(proto, inits: list, path: Path) -> list[Path]:
     from softgrad.onnx_external import add_external, check_graph, data_path, write_data
 
     weights = data_path(path)
+    graph_file = write_target(path, "export_onnx")
+    if graph_file.parent != Path(os.path.realpath(path.parent)):
+        # the graph would be written in the link's folder's stead: its weights' file, named
+        # beside the link, is where ONNX Runtime looks from the link but not from the graph
+        raise ValueError(
+            f"export_onnx: path must not be a symbolic link into another folder past 2 GiB of "
+            f"weights, whose file must sit beside the graph; got {str(path)!r}, a link to "
+            f"{str(graph_file)!r} (pass that path, or remove the link): nothing was written"
+        )
     try:  # before anything is written: a folder or a device there is refused
+        if weights.is_symlink():  # onnx.load refuses external data read through a link
+            raise OSError(
+                errno.EINVAL,
+                "must be a regular file, not a symbolic link (onnx refuses to read weights "
+                "through one): remove the link",
+            )
         write_target(weights, "export_onnx")
     except OSError as exc:
         reason = (exc.strerror or str(exc)).removeprefix("export_onnx: ")

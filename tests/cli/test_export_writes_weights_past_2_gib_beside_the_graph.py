@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,3 +63,16 @@ def test_a_full_disk_while_exporting_leaves_nothing(
     line = usage_error("export", "--model", digits_model, "--out", tmp_path / "m.onnx")
     assert "could not write the graph" in line and "nothing was written" in line, line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_weights_file_may_not_be_the_model(cli, usage_error, digits_model, tmp_path):
+    # --model m.onnx.data --out m.onnx replaced the model with the raw weights
+    model = tmp_path / "m.onnx.data"
+    model.write_bytes(Path(digits_model).read_bytes())
+    before = model.read_bytes()
+    line = usage_error("export", "--model", model, "--out", tmp_path / "m.onnx")
+    assert line == (
+        f"softgrad: error: --out's weights' file and --model must name different files; both "
+        f"are {str(model)!r}"
+    )
+    assert model.read_bytes() == before and not (tmp_path / "m.onnx").exists()

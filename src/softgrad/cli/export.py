@@ -29,7 +29,12 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     out = checks.output_path(args.out, "--out", (".onnx",))
-    checks.separate({"--out": out}, {"--model": Path(args.model)})
+    from softgrad.onnx_external import data_path
+
+    # past 2 GiB the weights go to OUT.data: it may not be the model either
+    checks.separate(
+        {"--out": out, "--out's weights' file": data_path(out)}, {"--model": Path(args.model)}
+    )
     model = load_model(args.model)
     from softgrad.onnx_export import export_onnx_files
 
