@@ -170,7 +170,7 @@ def test_no_temporary_folder_compiles_uncached_and_leaves_the_working_folder_alo
     assert list(working.iterdir()) == []
 
 
-@pytest.mark.parametrize("spelled", ["{}/", "{}/.", "./"])
+@pytest.mark.parametrize("spelled", ["{}/", "{}/.", "./", "."])
 def test_a_tmpdir_that_names_the_working_folder_is_taken(tmp_path, spelled):
     # tempfile normalises TMPDIR ("wd/" is "wd"): the spelling the user chose was compared as
     # typed, and the folder taken for tempfile's fallback to the working folder, so the kernels

@@ -155,3 +155,20 @@ def test_switched_on_the_run_is_judged_from_the_resumed_epoch_whatever_restore_b
     ]
     assert runs[0].epochs == runs[1].epochs > history.best_epoch + 4
     assert runs[0].best_epoch == runs[1].best_epoch >= history.best_epoch + 3
+
+
+def test_a_checkpoint_that_does_not_say_whether_early_stopping_was_on_goes_on_as_it_did(tmp_path):
+    # written before checkpoints recorded it: a run with early stopping on and restore_best off
+    # keeps no weights, and was taken for one without early stopping, re-based at the resume
+    # (8 epochs, best 4, where the uninterrupted run stops after 6, best 2)
+    from softgrad.serialization import read_npz, write_npz
+
+    early = {"early_stopping": True, "patience": 4, "restore_best": False}
+    _, history, _ = _fit(tmp_path, 40, **early)
+    ckpt, old = tmp_path / "ck.npz", tmp_path / "old.npz"
+    _fit(tmp_path, history.best_epoch + 2, checkpoint=ckpt, **early)
+    arrays, meta = read_npz(ckpt, what="checkpoint")
+    del meta["stopper"]["enabled"]
+    write_npz(old, arrays, meta, kind="checkpoint")
+    _, again, _ = _fit(tmp_path, 40, resume=old, **early)
+    assert (again.epochs, again.best_epoch) == (history.epochs, history.best_epoch)

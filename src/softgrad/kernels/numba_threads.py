@@ -185,7 +185,9 @@ def _temporary_folder() -> Path | None:
     try:
         working = Path.cwd()
     except OSError:  # the working folder was removed: not what tempfile fell back to
-        return folder
+        return folder if folder.is_absolute() else None
+    # TMPDIR=. comes back as ".": Numba would resolve it against whatever folder is current
+    folder = working / folder
     if folder != working:
         return folder
     named = [os.environ.get(name) for name in ("TMPDIR", "TEMP", "TMP")]

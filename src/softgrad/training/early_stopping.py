@@ -121,7 +121,7 @@ class EarlyStopping:
         """Take up a run resumed after epoch ``epoch``, whose monitored ``loss`` and weights
         ``params`` its checkpoint held, and whose run had early stopping on or off
         (``was_enabled``; None for a checkpoint of an earlier softgrad, which did not record
-        it: on where it holds best weights).
+        it: taken as on where it is on now).
 
         Early stopping switched on at the resume, or its best weights kept where the checkpoint
         holds none (``restore_best`` switched on): the epochs before the resume have no weights
@@ -142,7 +142,10 @@ class EarlyStopping:
         if not self.enabled:
             return
         if was_enabled is None:
-            was_enabled = bool(self.best_params)
+            # a checkpoint of an earlier softgrad: whether early stopping was on is unknown (a
+            # run with restore_best off keeps no weights either): taken as unchanged, so such a
+            # run goes on as it did, re-based only where weights are kept now and it has none
+            was_enabled = self.enabled
         restorable = self.best_params or not self.keeps_weights or self.best_epoch is None
         if was_enabled and restorable:
             return
