@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows
-from softgrad.cli import checks
+from softgrad.cli import checks, scored_split
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
 from softgrad.cli.csv_columns import model_feature_names, reorder
@@ -107,6 +107,12 @@ def _recorded_spec(model: Any) -> str | None:
     text opens under any locale (:func:`~softgrad.cli.names.as_file_name`)."""
     spec = (model.metadata or {}).get("data_spec")
     return as_file_name(spec) if isinstance(spec, str) and spec else spec
+
+
+def _is_recorded(spec: str, model: Any) -> bool:
+    """Whether ``spec`` is the data set the model records (by name, or the same file)."""
+    recorded = _recorded_spec(model)
+    return spec == recorded or _same_file(spec, recorded)
 
 
 def _same_file(spec: str, trained_on: str | None) -> bool:
@@ -226,6 +232,9 @@ def run(args: argparse.Namespace) -> int:
         spec, hold_out=choice == "test", csv_dtype=csv_dtype(model), train_dtype="float64"
     )
     parts, y, split = _split(data, choice)
+    note = None
+    if choice == "test" and _is_recorded(spec, model):  # printed with the report
+        note = scored_split.changed_note(model.metadata, data.y_test, data.name)
     where = f"evaluate: {data.name!r}"  # quoted, as every message names a file
     for X in parts:
         check_feature_count(X, model.n_features, where, "samples")
@@ -252,6 +261,8 @@ def run(args: argparse.Namespace) -> int:
     }
 
     def report() -> None:
+        if note is not None:
+            print(f"softgrad: note: {note}", file=sys.stderr)
         if args.json:
             print_json({**head, **scores, "confusion": args.confusion})
         else:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.cli import scored_split
 from softgrad.cli.names import as_text
 from softgrad.cli.output import describe_network, print_json, report_after_writing, shown
 from softgrad.staging import Staged
@@ -95,6 +96,7 @@ def report(args, settings, data, scaler, trained, paths, validation_note, pictur
     metadata = {
         **{k: summary[k] for k in ("data", "test_accuracy", "test_loss", "settings")},
         "data_spec": _data_spec(args.data),
+        scored_split.KEY: scored_split.record(data.y_test),  # evaluate tells another test set
         "history": history.to_dict(),
         **pictures,
     }
