@@ -359,9 +359,13 @@ def export_onnx(model, path: str | os.PathLike, *, name: str = "softgrad") -> Pa
     return export_onnx_files(model, path, name=name)[0]
 
 
-def export_onnx_files(model, path: str | os.PathLike, *, name: str = "softgrad") -> list[Path]:
+def export_onnx_files(
+    model, path: str | os.PathLike, *, name: str = "softgrad", keep: tuple = ()
+) -> list[Path]:
     """:func:`export_onnx`, returning the files written: ``[path]``, or past 2 GiB of weights
-    ``[path, weights' file]`` (``path`` with ``.data`` added to its name)."""
+    ``[path, weights' file]`` (``path`` with ``.data`` added to its name). ``keep``: paths the
+    weights' file must not replace (``softgrad export``'s model file), refused by ValueError
+    before anything is written; below 2 GiB no such file is written, so none is refused."""
     path = Path(check_path(path, "export_onnx"))
     if not isinstance(name, str):
         raise TypeError(f"export_onnx: name must be a str; got {type(name).__name__}")
@@ -376,7 +380,7 @@ def export_onnx_files(model, path: str | os.PathLike, *, name: str = "softgrad")
         )
     proto, inits = _graph(model, name)
     if _weight_bytes(inits) > MAX_WEIGHT_BYTES:
-        return _export_external(proto, inits, path)
+        return _export_external(proto, inits, path, keep)
     _add_inline(proto, inits)
     del inits  # a float16 model's float32 copies: the proto holds the weights now
     # serialised once, the proto let go of, then checked and written from those bytes
@@ -388,12 +392,19 @@ def export_onnx_files(model, path: str | os.PathLike, *, name: str = "softgrad")
     return [path]
 
 
-def _export_external(proto, inits: list, path: Path) -> list[Path]:
+def _export_external(proto, inits: list, path: Path, keep: tuple = ()) -> list[Path]:
     """Write the graph ``proto`` at ``path`` and the arrays of ``inits`` to its data file,
-    published together (:class:`softgrad.staging.Staged`)."""
+    published together (:class:`softgrad.staging.Staged`), never over a file of ``keep``."""
     from softgrad.onnx_external import add_external, check_graph, data_path, write_data
 
     weights = data_path(path)
+    for kept in keep:  # the model being exported, named m.onnx.data: replaced by raw weights
+        if _same_file(kept, weights):
+            raise ValueError(
+                f"export_onnx: the weights' file {str(weights)!r} (beside the graph, past 2 GiB "
+                f"of weights) must not replace {str(kept)!r}, which the export reads: pass "
+                "another graph name; nothing was written"
+            )
     graph_file = write_target(path, "export_onnx")
     if graph_file.parent != Path(os.path.realpath(path.parent)):
         # the graph would be written in the link's folder's stead: its weights' file, named
@@ -436,6 +447,15 @@ def _export_external(proto, inits: list, path: Path) -> list[Path]:
         staged.render("the graph", path, write_graph)
         staged.publish()
     return [path, weights]
+
+
+def _same_file(a: str | os.PathLike, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (through links too); False where either is
+    missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _import_onnx():

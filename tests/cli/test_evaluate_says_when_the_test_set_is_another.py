@@ -5,6 +5,10 @@ training). The model file records the test split's size and a checksum of its la
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import softgrad
@@ -55,3 +59,19 @@ def test_a_model_that_records_no_test_set_is_not_remarked(cli, digits_model, tmp
     path = tmp_path / "older.npz"
     model.save(path)
     assert "note" not in _evaluate(cli, path).err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_report_that_cannot_be_written_prints_its_error_alone(digits_model, tmp_path):
+    # the note went out before stdout failed: two stderr lines for a refused command
+    model = softgrad.load(digits_model)
+    model.metadata["test_split"] = {"n": 359, "labels": "0badc0de"}
+    path = tmp_path / "old.npz"
+    model.save(path)
+    command = [sys.executable, "-m", "softgrad", "evaluate", "--model", str(path), "--json"]
+    with open("/dev/full", "w") as full:
+        run = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "softgrad: error: could not write the report to stdout (No space left on device)"
+    ]

@@ -65,14 +65,21 @@ def test_a_full_disk_while_exporting_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_weights_file_may_not_be_the_model(cli, usage_error, digits_model, tmp_path):
+def test_the_weights_file_may_not_be_the_model(
+    cli, usage_error, digits_model, tmp_path, monkeypatch
+):
     # --model m.onnx.data --out m.onnx replaced the model with the raw weights
     model = tmp_path / "m.onnx.data"
     model.write_bytes(Path(digits_model).read_bytes())
     before = model.read_bytes()
+    # below 2 GiB no weights' file is written: such a model exports as before
+    assert cli("export", "--model", model, "--out", tmp_path / "m.onnx").code == 0
+    (tmp_path / "m.onnx").unlink()
+    monkeypatch.setattr(onnx_export, "MAX_WEIGHT_BYTES", 10)
     line = usage_error("export", "--model", model, "--out", tmp_path / "m.onnx")
     assert line == (
-        f"softgrad: error: --out's weights' file and --model must name different files; both "
-        f"are {str(model)!r}"
+        f"softgrad: error: export_onnx: the weights' file {str(model)!r} (beside the graph, past "
+        f"2 GiB of weights) must not replace {str(model)!r}, which the export reads: pass another "
+        "graph name; nothing was written"
     )
     assert model.read_bytes() == before and not (tmp_path / "m.onnx").exists()

@@ -261,12 +261,12 @@ def run(args: argparse.Namespace) -> int:
     }
 
     def report() -> None:
-        if note is not None:
-            print(f"softgrad: note: {note}", file=sys.stderr)
         if args.json:
             print_json({**head, **scores, "confusion": args.confusion})
         else:
             _print_report(head, scores, args.confusion)
+        if note is not None:  # once the report is out: a report that fails prints its error alone
+            print(f"softgrad: note: {note}", file=sys.stderr)
 
     report_after_writing(report, [] if confusion is None else [str(confusion)])
     return 0

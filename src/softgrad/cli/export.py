@@ -29,18 +29,14 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     out = checks.output_path(args.out, "--out", (".onnx",))
-    from softgrad.onnx_external import data_path
-
-    # past 2 GiB the weights go to OUT.data: it may not be the model either
-    checks.separate(
-        {"--out": out, "--out's weights' file": data_path(out)}, {"--model": Path(args.model)}
-    )
+    checks.separate({"--out": out}, {"--model": Path(args.model)})
     model = load_model(args.model)
     from softgrad.onnx_export import export_onnx_files
 
     # atomic: a failed export leaves no partial file, and the graph and its weights' file
     # are published together
-    written = export_onnx_files(model, out)
+    # past 2 GiB the weights go to OUT.data, which may not be the model either
+    written = export_onnx_files(model, out, keep=(Path(args.model),))
     size = out.stat().st_size
     data = written[1] if len(written) > 1 else None
     data_size = None if data is None else data.stat().st_size
