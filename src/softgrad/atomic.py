@@ -37,6 +37,7 @@ __all__ = [
     "hold",
     "link_loops",
     "not_a_regular_file",
+    "same_file",
     "signals_held",
     "write_target",
 ]
@@ -177,6 +178,17 @@ def write_target(path: str | os.PathLike, where: str = "atomic_write") -> Path:
             str(path),
         )
     return target
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same path once links are resolved, or a hard
+    link of it; False where they differ or one does not exist yet."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
 
 
 def link_loops(path: str | os.PathLike) -> bool:

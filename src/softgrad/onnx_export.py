@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.atomic import atomic_write, write_target
+from softgrad.atomic import atomic_write, same_file, write_target
 from softgrad.checks import check_path
 from softgrad.errors import MissingDependencyError
 from softgrad.model_checks import axis_problem, batch_axis_layer
@@ -399,7 +399,7 @@ def _export_external(proto, inits: list, path: Path, keep: tuple = ()) -> list[P
 
     weights = data_path(path)
     for kept in keep:  # the model being exported, named m.onnx.data: replaced by raw weights
-        if _same_file(kept, weights):
+        if same_file(kept, weights):
             raise ValueError(
                 f"export_onnx: the weights' file {str(weights)!r} (beside the graph, past 2 GiB "
                 f"of weights) must not replace {str(kept)!r}, which the export reads: pass "
@@ -447,15 +447,6 @@ def _export_external(proto, inits: list, path: Path, keep: tuple = ()) -> list[P
         staged.render("the graph", path, write_graph)
         staged.publish()
     return [path, weights]
-
-
-def _same_file(a: str | os.PathLike, b: Path) -> bool:
-    """Whether ``a`` and ``b`` name one file (through links too); False where either is
-    missing."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _import_onnx():

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import overload
 
-from softgrad.atomic import link_loops, not_a_regular_file
+from softgrad.atomic import link_loops, not_a_regular_file, same_file
 from softgrad.cli.errors import UsageError
 
 PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -181,7 +181,7 @@ def separate(
     named = [(k, p) for k, p in outputs.items() if p is not None]
     for n, (option, path) in enumerate(named):
         for earlier, other in named[:n]:
-            if _same_file(other, path):
+            if same_file(other, path):
                 raise UsageError(_clash(earlier, other, option, path))
     for source, given in inputs.items():
         if given is None:
@@ -190,22 +190,13 @@ def separate(
         for option, path in named:
             if (option, source) in allowed:
                 continue
-            if _same_file(given, path):
+            if same_file(given, path):
                 raise UsageError(_clash(option, path, source, given))
             if folder is not None and Path(os.path.realpath(path)).parent.parent == folder:
                 raise UsageError(
                     f"{option} must be outside the sub-folders of the {source} folder "
                     f"{str(given)!r}, whose images it would replace or join; got {str(path)!r}"
                 )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet
-        return False
 
 
 def _clash(option: str, path: Path, other: str, other_path: Path) -> str:

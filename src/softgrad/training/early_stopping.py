@@ -113,6 +113,11 @@ class EarlyStopping:
                     np.copyto(kept[name], value)
         else:
             self.wait += 1
+        return self.stops
+
+    @property
+    def stops(self) -> bool:
+        """Whether the rule stops the run after the epoch last recorded (patience run out)."""
         return self.enabled and self.wait >= self.patience
 
     def resume_at(
@@ -221,6 +226,14 @@ class EarlyStopping:
                 )
             kept[key[len("best.") :]] = np.array(value)
         self.best, self.best_epoch, self.wait, self.best_params = best, best_epoch, wait, kept
+
+
+def rules_stop(stopper: EarlyStopping, schedule: Any) -> bool:
+    """Whether a run's own rules stop it after the epoch last recorded: early stopping's
+    patience run out, or a schedule that asks to stop (AdaptiveLR: where scikit-learn stops,
+    its rate at the floor and stalled again). A resumed run that stopped early is judged by
+    the same rule with the settings it is resumed with."""
+    return stopper.stops or getattr(schedule, "should_stop", False) is True
 
 
 class NoImprovementStopping:

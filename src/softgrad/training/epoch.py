@@ -13,7 +13,7 @@ import numpy as np
 
 from softgrad.errors import DivergenceError
 from softgrad.training.callbacks import CallbackList, TrainState
-from softgrad.training.early_stopping import EarlyStopping
+from softgrad.training.early_stopping import EarlyStopping, rules_stop
 from softgrad.training.epoch_result import EpochResult
 from softgrad.training.epoch_runner import EpochRunner
 from softgrad.training.history import History
@@ -64,12 +64,11 @@ def train_epoch(
         val_acc=val_acc,
     )
     monitored = result.loss if val_loss is None else val_loss
-    stop_early = run.stopper.update(epoch, monitored, run.model.named_params())
+    run.stopper.update(epoch, monitored, run.model.named_params())
     run.history.best_epoch = run.stopper.best_epoch
     if run.lr_schedule is not None:
         run.lr_schedule.step(monitored)
-        # AdaptiveLR: where scikit-learn stops, its rate at the floor and stalled again
-        stop_early = stop_early or getattr(run.lr_schedule, "should_stop", False) is True
+    stop_early = rules_stop(run.stopper, run.lr_schedule)
     state.logs = {
         "train_loss": result.loss,
         "train_acc": result.accuracy,

@@ -17,6 +17,7 @@ import numpy as np
 from softgrad.training.batch_order import InOrder, PermuteEachEpoch
 from softgrad.training.checkpoint import Checkpoint, checkpoint_entry
 from softgrad.training.data import dense_rows
+from softgrad.training.early_stopping import rules_stop
 
 
 def layer_generators(model: Any, prefix: str = "") -> dict[str, np.random.Generator]:
@@ -90,7 +91,7 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     run.stopper.resume_at(ckpt.epoch, last, run.model.named_params(), ckpt.stopper.get("enabled"))
     run.history.best_epoch = run.stopper.best_epoch
     if run.history.stop_reason == "callback" or (
-        run.history.stop_reason == "early_stopping" and not _still_stops(run)
+        run.history.stop_reason == "early_stopping" and not rules_stop(run.stopper, run.lr_schedule)
     ):
         # a callback's stop (a time budget, an interrupt) is what resume is for, and a run
         # that stopped early is taken on by a larger patience (or without early stopping), as
@@ -99,15 +100,6 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     if ckpt.val_idx is not None:
         _restore_split(run, ckpt.val_idx, X, target, weight, where)
     return ckpt.epoch
-
-
-def _still_stops(run: Any) -> bool:
-    """Whether the resumed run's own rules stop it where its checkpoint stopped early: its
-    early stopping (the patience given now) or a schedule that asks to stop (AdaptiveLR)."""
-    stopper = run.stopper
-    if stopper.enabled and stopper.wait >= stopper.patience:
-        return True
-    return getattr(run.lr_schedule, "should_stop", False) is True
 
 
 def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False) -> None:
