@@ -230,7 +230,8 @@ def _fit(args, settings, data, scaler, paths, comm) -> tuple[Any, Any, float, Ep
     rng = np.random.default_rng(settings["seed"])
     with ranks.together(comm, "train"):  # a file one rank cannot read ends every rank
         # read once, here: the network is built holding its weights, and fit takes the rest
-        resumed = [None if args.resume is None else load_checkpoint(args.resume)]
+        # single use: fit takes its optimizer state as the run's own, not a copy of it
+        resumed = [None if args.resume is None else load_checkpoint(args.resume, single_use=True)]
         if resumed[0] is not None:
             train_resume.check_unchanged(args, resumed[0])
         network = build_network(settings, data.n_features, data.n_classes, rng, resumed[0])

@@ -20,6 +20,11 @@ class ParamDict(dict):
     store : ParamStore or None
         The store whose views the entries are; None once the dict has been edited (it then no
         longer says what the flat buffer holds, and an optimizer goes by its entries).
+    origin : ParamStore
+        The store it was made from, edited or not: an optimizer step given the dict puts that
+        store's views back into the layers first (``ParamStore.sync``: an array put in a
+        layer's place since is copied in), or refuses a dict of a store the network has
+        replaced, as it does an unedited one.
     flat : ndarray of shape (P,)
         The store's parameter (or gradient) buffer.
     holds_grads : bool
@@ -27,6 +32,7 @@ class ParamDict(dict):
     """
 
     store: ParamStore | None
+    origin: ParamStore
     flat: np.ndarray
     holds_grads: bool
 

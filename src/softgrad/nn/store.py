@@ -38,7 +38,10 @@ move).
 that its arrays are the store's views. An optimizer given both runs its update once over the
 flat buffers (:mod:`softgrad.optim.flat`). Editing such a dict (replacing or removing an entry,
 to freeze a parameter or clip a gradient) sets ``store`` to None, and so does building a plain
-dict from it: the optimizer then updates exactly the entries it was given, array by array.
+dict from it: the optimizer then updates exactly the entries it was given, array by array. An
+edited ParamDict keeps its ``origin`` store, so such a step still puts that store's views back
+in the layers first (an array assigned in their place copied in) and refuses a replaced store,
+as the flat step does; a plain dict is stepped as it is.
 
 A nested Sequential and a slice ``net[i:j]`` use a window of the outer store: the same views,
 and a flat buffer that is a slice of the outer one.
@@ -260,7 +263,8 @@ class ParamStore:
 
     def _named(self, holds_grads: bool) -> ParamDict:
         out = ParamDict(self._items[holds_grads])
-        out.store, out.flat = self, self.grads if holds_grads else self.params
+        out.store = out.origin = self
+        out.flat = self.grads if holds_grads else self.params
         out.holds_grads = holds_grads
         return out
 

@@ -31,7 +31,7 @@ from softgrad.kernels import get_ops
 if TYPE_CHECKING:  # for the annotations only
     from softgrad.nn.store import ParamStore
 
-__all__ = ["FlatState", "flat_step"]
+__all__ = ["FlatState", "flat_step", "sync_origins"]
 
 
 class FlatState:
@@ -80,6 +80,12 @@ def _build(opt: Any, store: Any) -> FlatState | None:
     (step,) = steps
     where = f"{type(opt).__name__}.step"
     names = opt._slot_names(opt._hyper())
+    adopted = _laid_out(opt._slots, names, store)
+    if adopted is not None:  # a resumed run's state, read into buffers laid out as the store
+        for key, *_ in store.layout:
+            opt._steps[key] = step
+            opt._scratch.pop(key, None)
+        return FlatState(store, adopted, step, opt._n_scratch())
     flat_slots = {name: np.zeros_like(store.params) for name in names}
     params = store.params
     for key, start, stop, shape in store.layout:
@@ -100,6 +106,78 @@ def _build(opt: Any, store: Any) -> FlatState | None:
         opt._steps[key] = step
         opt._scratch.pop(key, None)
     return FlatState(store, flat_slots, step, opt._n_scratch())
+
+
+def _laid_out(
+    slots: dict[str, dict[str, np.ndarray]], names: tuple[str, ...], store: Any
+) -> dict[str, np.ndarray] | None:
+    """The buffers the per-key state already lies in, by slot name, or None.
+
+    That is: every key of the store has exactly the slots ``names``, and each slot is a view
+    of its key's [start, stop) in one buffer of the store's size and dtype, a buffer of its own
+    (it owns its memory, so it is no view of the store's or of another slot's): the state a
+    resumed run read from its checkpoint (``load_checkpoint(..., single_use=True)``). The flat
+    state then adopts those buffers, where copying them into new ones held the largest
+    parameter's state twice and the whole state beside its copy.
+    """
+    params = store.params
+    bases: dict[str, np.ndarray] = {}
+    for key, start, _stop, shape in store.layout:
+        have = slots.get(key)
+        if have is None or set(have) != set(names):
+            return None
+        for name in names:
+            view, base = have[name], have[name].base
+            # (an unpickled array's base may be the bytes it was read from)
+            if not isinstance(base, np.ndarray) or bases.setdefault(name, base) is not base:
+                return None
+            offset = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+            if view.shape != shape or not view.flags.c_contiguous:
+                return None
+            if offset != start * view.itemsize:
+                return None
+    for base in bases.values():
+        if not (
+            base.base is None
+            and base.shape == params.shape
+            and base.dtype == params.dtype
+            and base.flags.writeable
+            and base is not params
+            and base is not store.grads
+        ):
+            return None
+    if len({id(base) for base in bases.values()}) != len(bases):
+        return None
+    return bases
+
+
+def sync_origins(opt: Any, params: Any, grads: Any) -> None:
+    """Before a step array by array: the stores the dicts were made from (``ParamDict.origin``,
+    an edited dict's too) put their views back in the layers, an array put in a layer's place
+    since copied in first, as the flat step's store does. An edited dict's entries are the
+    store's views from before: updating them while the layer held another array lost the step
+    (the next ``named_params()`` copied the layer's array over it), and a gradient put in
+    ``layer.grads`` took every later backward, the dict's entry keeping the old one.
+
+    Raises
+    ------
+    RuntimeError
+        A dict of a store the network has replaced (``astype``, a new shape, a layer
+        replaced, added or removed), edited or not.
+    """
+    for held in (params, grads):
+        origin = getattr(held, "origin", None)
+        if origin is not None and not origin.sync():
+            raise _replaced(opt)
+
+
+def _replaced(opt: Any) -> RuntimeError:
+    return RuntimeError(
+        f"{type(opt).__name__}.step: params must be the network's current parameters; "
+        "got the dicts of a store it has replaced (call named_params() and named_grads() "
+        "again, and edit them again, after astype, a change of shape or a layer replaced, "
+        "added or removed)"
+    )
 
 
 def flat_step(opt: Any, params: Any, grads: Any) -> bool:
@@ -137,11 +215,7 @@ def flat_step(opt: Any, params: Any, grads: Any) -> bool:
     ):
         return False
     if not store.sync():
-        raise RuntimeError(
-            f"{type(opt).__name__}.step: params must be the network's current parameters; "
-            "got the dicts of a store it has replaced (call named_params() and named_grads() "
-            "again after astype, a change of shape or a layer replaced, added or removed)"
-        )
+        raise _replaced(opt)
     for value in params.values():  # a frozen (read-only) parameter: the per-array path refuses it
         if not value.flags.writeable:
             return False

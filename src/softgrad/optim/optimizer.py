@@ -26,7 +26,7 @@ from softgrad.checks import (
     first_few,
     quiet_underflow,
 )
-from softgrad.optim.flat import FlatState, flat_step
+from softgrad.optim.flat import FlatState, flat_step, sync_origins
 from softgrad.optim.optimizer_checks import check_apart, check_roles, check_step_args, parse_entries
 
 __all__ = ["Optimizer", "step_in_guard"]
@@ -266,6 +266,7 @@ class Optimizer:
         self._flat = None  # this step moves some parameters on their own: state array by array
         where = f"{type(self).__name__}.step"
         check_step_args(where, params, grads)
+        sync_origins(self, params, grads)
         for key, param in params.items():  # before any update: a refused step changes nothing
             self.check_dtype(param.dtype)
             if key in self._slots:  # (the first keys were updated before the third's refusal)
@@ -425,6 +426,14 @@ class Optimizer:
         an older ``"state_version"`` (none: version 1) is converted to this one's meaning; a
         newer one is refused.
         """
+        self._load_state(state, copy=True)
+
+    def _load_state(self, state: Mapping[str, Any], copy: bool) -> None:
+        """:meth:`load_state_dict`; with ``copy=False`` the state's arrays become the
+        optimizer's own (where each is a writeable, C-ordered array in this machine's byte
+        order and of this class's state version): a resumed run takes a checkpoint's state so
+        (``load_checkpoint(..., single_use=True)``), and its first flat step adopts the buffers
+        they are views of (optim.flat) instead of copying them."""
         where = f"{type(self).__name__}.load_state_dict"
         names = ("lr", *self._HYPER_NAMES)
         check_saved_state(state, where, names, self._HYPER_DEFAULTS, kind=type(self).__name__)
@@ -433,7 +442,10 @@ class Optimizer:
         hyper = type(self)._validate({name: saved[name] for name in self._HYPER_NAMES})
         version = self._saved_version(where, state.get("state_version", 1))
         scalar_keys = {"type", "state_version", *names}
-        steps, slots = parse_entries(where, state, scalar_keys, type(self)._slot_names(hyper))
+        copy = copy or version < self._STATE_VERSION  # upgraded in place: on copies
+        steps, slots = parse_entries(
+            where, state, scalar_keys, type(self)._slot_names(hyper), copy=copy
+        )
         type(self)._check_slots(where, slots)
         if version < self._STATE_VERSION:
             type(self)._upgrade_slots(version, hyper, slots)  # slots are parse_entries' copies

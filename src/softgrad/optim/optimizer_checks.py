@@ -94,9 +94,15 @@ def _which(named: Any) -> str:
 
 
 def parse_entries(
-    where: str, state: Mapping[str, Any], scalar_keys: set[str], slot_names: tuple[str, ...]
+    where: str,
+    state: Mapping[str, Any],
+    scalar_keys: set[str],
+    slot_names: tuple[str, ...],
+    copy: bool = True,
 ) -> tuple[dict, dict]:
-    """Split ``"step.<key>"`` / ``"<slot>.<key>"`` entries into per-key steps and slot arrays."""
+    """Split ``"step.<key>"`` / ``"<slot>.<key>"`` entries into per-key steps and slot arrays:
+    copies, or with ``copy=False`` the arrays themselves where each is writeable, C-ordered and
+    in this machine's byte order (the others copied: the update writes them in place)."""
     steps: dict[str, int] = {}
     slots: dict[str, dict[str, np.ndarray]] = {}
     for entry, value in state.items():
@@ -115,7 +121,9 @@ def parse_entries(
                 raise ValueError(
                     f"{where}: {entry} must be a floating-point ndarray; got {type(value).__name__}"
                 )
-            slots.setdefault(key, {})[kind] = np.array(value, copy=True)
+            own = not copy and value.flags.writeable and value.flags.c_contiguous
+            own = own and value.dtype.isnative
+            slots.setdefault(key, {})[kind] = value if own else np.array(value, copy=True)
     for key in steps.keys() | slots.keys():
         have = slots.setdefault(key, {})
         if key not in steps or set(have) != set(slot_names):

@@ -31,7 +31,7 @@ from softgrad.errors import ModelFileError
 from softgrad.model_file_scaler import SCALER_ARRAYS
 from softgrad.serialization.npz import EXPECTED, META_KEY, read_npz
 
-__all__ = ["CHUNK_BYTES", "Member", "plain_members", "read_model_weights"]
+__all__ = ["CHUNK_BYTES", "Member", "plain_members", "read_into", "read_model_weights"]
 
 #: how many bytes of a weight are read at a time: the most that loading holds beside the store
 CHUNK_BYTES = 1 << 20
@@ -120,7 +120,7 @@ def read_model_weights(
     }
     check_model_declaration(meta, {**arrays, **stand_ins}, where)
     buffers, places, views = _allocate(meta["network"], weights, where)
-    _read_into(path, weights, views, where)
+    read_into(path, weights, views, where)
     # in the file's order, as read_npz gives them: the first array that is not finite is named
     values = {name: views[name] if name in views else arrays[name] for name in members}
     check_model_values(meta, values, where)
@@ -148,11 +148,13 @@ def _allocate(
     return (params, grads), places, views
 
 
-def _read_into(
+def read_into(
     path: str | os.PathLike, weights: dict[str, Member], views: dict[str, np.ndarray], where: str
 ) -> None:
-    """Each weight's data into its view, ``CHUNK_BYTES`` at a time (zipfile checks each
-    member's CRC as its last byte is read), then in this machine's byte order."""
+    """Each member's data into its view (of the member's shape and dtype, in this machine's
+    byte order), ``CHUNK_BYTES`` at a time (zipfile checks each member's CRC as its last byte
+    is read), then in this machine's byte order: the model's weights here, a checkpoint's
+    optimizer state (training.checkpoint_state)."""
     try:
         with zipfile.ZipFile(path) as archive:
             for name, member in weights.items():

@@ -101,6 +101,11 @@ class Checkpoint:
     settings: dict[str, Any] | None = None
     # the file it was read from (load_checkpoint), for messages naming it
     source: str | None = None
+    # read by load_checkpoint(..., single_use=True): the run that resumes from it takes its
+    # optimizer state's arrays as its own (they change as it trains), so it resumes one run
+    single_use: bool = False
+    # set once a run has taken a single_use Checkpoint's state (training.run_checkpoint)
+    spent: bool = field(default=False, init=False, repr=False, compare=False)
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
@@ -151,8 +156,15 @@ def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
     write_npz(path, arrays, meta, kind="checkpoint", where="save_checkpoint")
 
 
-def load_checkpoint(path: str | PathLike) -> Checkpoint:
+def load_checkpoint(path: str | PathLike, *, single_use: bool = False) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; ModelFileError if it is not one.
+
+    With ``single_use=True`` the optimizer's state is read straight into buffers laid out as
+    the run's parameters, and the run that resumes from the Checkpoint takes them as its own
+    state instead of copying them (``fit(resume=path)`` reads its file so): a resumed run then
+    peaks where the same run uninterrupted does, where the copy held one optimizer state more
+    (SGD with momentum; two with Adam). Such a Checkpoint resumes one run only (its arrays
+    change as that run trains); a second resume from it is refused.
 
     Examples
     --------
@@ -178,7 +190,7 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
     """
     from softgrad.serialization import read_npz
 
-    arrays, meta = read_npz(path, what="checkpoint")
+    arrays, meta = _read_arrays(path) if single_use else read_npz(path, what="checkpoint")
     where, epoch, settings = _checked_header(meta, path)
     _check_finite(arrays, where)
     # each array read is given out itself, once
@@ -211,8 +223,30 @@ def load_checkpoint(path: str | PathLike) -> Checkpoint:
         rank_layer_rngs=rank_layer_rngs,
         settings=settings,
         source=str(path),
+        single_use=single_use,
         **parts,
     )
+
+
+def _read_arrays(path: str | PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """read_npz's arrays and header of the checkpoint at ``path``, its optimizer state read
+    into buffers laid out as its weights where it can be (training.checkpoint_state), in the
+    file's order."""
+    from pathlib import Path
+
+    from softgrad.serialization import read_npz
+    from softgrad.serialization.npz import read_npz_header
+    from softgrad.training.checkpoint_state import read_flat_state
+
+    header = read_npz_header(path, "checkpoint")
+    flat = read_flat_state(path, header, f"checkpoint file {str(Path(path))!r}")
+    if flat is not None:
+        state, order = flat
+        others = tuple(name for name in order if name not in state)
+        arrays, meta = read_npz(path, what="checkpoint", keys=others)
+        if meta == header:  # not another file written over it since
+            return {name: state[name] if name in state else arrays[name] for name in order}, meta
+    return read_npz(path, what="checkpoint")
 
 
 def _params_problem(params: Any) -> str | None:

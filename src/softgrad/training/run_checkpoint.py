@@ -67,7 +67,15 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     """Load ``ckpt`` into the run (weights copied into the live arrays); the epochs done.
 
     ``ckpt`` is left as it was (the history and the batch order's state are copied: the run
-    goes on changing its own), so a caller's Checkpoint can resume another run the same way."""
+    goes on changing its own), so a caller's Checkpoint can resume another run the same way;
+    but a ``single_use`` one (``load_checkpoint(..., single_use=True)``) gives the optimizer
+    its state's arrays, and then resumes no other run."""
+    if ckpt.spent:
+        raise ValueError(
+            f"fit: resume checkpoint {ckpt.source or 'given'!r} was read with single_use=True "
+            "and a run has resumed from it, taking its optimizer state as its own: read the "
+            "file again (load_checkpoint) to resume another run"
+        )
     params = run.model.named_params()
     _check_continues(run, ckpt, params)
     where = f"fit: resume checkpoint {ckpt.source or 'given'!r}"
@@ -82,6 +90,7 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
         with checkpoint_entry(where, "val_idx"):
             _checked_val_idx(ckpt.val_idx, X.shape[0])
     _load_states(run, ckpt, where)
+    ckpt.spent = ckpt.single_use
     run.rank_streams = ckpt.rank_layer_rngs
     run.history = copy.deepcopy(ckpt.history)
     # early stopping (or restore_best) switched on at this resume: the checkpoint holds no
@@ -119,7 +128,10 @@ def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False
         target = _rehearsal_copy(owner) if rehearsal else owner
         if target is not None:
             with checkpoint_entry(where, entry):
-                target.load_state_dict(state)
+                if entry == "optimizer" and ckpt.single_use and _takes_arrays(target):
+                    target._load_state(state, copy=False)
+                else:
+                    target.load_state_dict(state)
     generators = [("rng", run.generator, ckpt.rng)]
     for key, generator in layer_generators(run.model).items():
         # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
@@ -129,6 +141,18 @@ def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False
     for entry, generator, state in generators:
         with checkpoint_entry(where, entry):
             (copy.deepcopy(generator) if rehearsal else generator).bit_generator.state = state
+
+
+def _takes_arrays(optimizer: Any) -> bool:
+    """Whether ``optimizer`` loads a state through Optimizer's own ``load_state_dict``, which
+    can take the state's arrays without copying them (a subclass or an object of the user's
+    that loads its own way is given its state as any caller gives it)."""
+    from softgrad.optim import Optimizer
+
+    return (
+        isinstance(optimizer, Optimizer)
+        and getattr(type(optimizer), "load_state_dict", None) is Optimizer.load_state_dict
+    )
 
 
 def _rehearsal_copy(owner: Any) -> Any:

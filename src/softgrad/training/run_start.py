@@ -159,7 +159,8 @@ def resume_from_checkpoint(
 ) -> int:
     """Load the checkpoint ``resume`` (a path, or a Checkpoint already read) into ``run``; the
     number of epochs it has done."""
-    ckpt = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume)
+    # a file read here is this run's alone: its optimizer state is read to be the run's own
+    ckpt = resume if isinstance(resume, Checkpoint) else load_checkpoint(resume, single_use=True)
     if epochs < ckpt.epoch:  # checked before the model takes the checkpoint's weights
         raise ValueError(
             f"fit: epochs must be at least the {ckpt.epoch} epochs the checkpoint has done "
