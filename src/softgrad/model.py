@@ -219,6 +219,20 @@ class Model:
             finite=False,  # batch by batch, in predict_batches
         )
         finite_head = finite_logits_head(X, where, head, checked)
+        n_classes = len(self.classes)
+
+        def one_per_class(logits: np.ndarray) -> np.ndarray:
+            # checked at every batch (a shape read): a network changed in place since the Model
+            # was made (a new head) was answered with the labels of the old classes, or failed
+            # in an IndexError
+            if logits.shape[-1] != n_classes:
+                raise ValueError(
+                    f"{where}: the network must give one output per class ({n_classes}); got "
+                    f"{logits.shape[-1]} (its layers changed since the Model was made? make a "
+                    "new Model(network, classes=...))"
+                )
+            return finite_head(logits)
+
         network = logits_network(self.network)  # a final Softmax is not applied twice
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):  # refused there
             return predict_batches(
@@ -226,7 +240,7 @@ class Model:
                 X,
                 batch_size,
                 prepare=self._scaling(),
-                head=finite_head,
+                head=one_per_class,
                 where=where,
                 check_finite=True,
             )
