@@ -120,3 +120,24 @@ def test_unnamed_classes_are_matched_to_a_models_named_ones_by_position(cli, tmp
     np.savez(tmp_path / "four.npz", X=X, y=np.arange(90) % 4)
     wider = cli("evaluate", "--model", model, "--data", tmp_path / "four.npz")
     assert wider.code == 2 and "classes must be ones the model knows" in wider.err
+
+
+def test_integer_classes_are_matched_by_name_even_where_the_data_counts_from_0(
+    cli, usage_error, tmp_path, rng
+):
+    # a model of labels 1, 2, 3 on a set labelled 0, 1, 2 read class k as the model's k-th:
+    # every 1 scored as a 2 (accuracy 0.0025 where by name it is 0.9975), and 0 not refused
+    y = np.arange(90) % 3 + 1
+    X = rng.normal(size=(90, 4)) + y[:, None]
+    np.savez(tmp_path / "train.npz", X=X, y=y, X_test=X[:30], y_test=y[:30])
+    model = tmp_path / "m.npz"
+    assert cli("train", "--data", tmp_path / "train.npz", "--out", model, "--quiet").code == 0
+    np.savez(tmp_path / "other.npz", X=X[:31], y=np.r_[y[:30] - 1, 0][:31])
+    line = usage_error("evaluate", "--model", model, "--data", tmp_path / "other.npz")
+    assert line.endswith("classes must be ones the model knows (1, 2, 3); got '0'"), line
+    # the same set without its unknown class is scored by name, with no note
+    np.savez(tmp_path / "known.npz", X=X[:30], y=y[:30])
+    by_name = cli("evaluate", "--model", model, "--data", tmp_path / "known.npz", "--json")
+    own = cli("evaluate", "--model", model, "--data", tmp_path / "train.npz", "--json")
+    assert by_name.code == 0 and "unnamed" not in by_name.err
+    assert by_name.json()["confusion_matrix"] == own.json()["confusion_matrix"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_feature_count, check_finite_rows
+from softgrad.checks.wording import fixed
 from softgrad.cli import checks, scored_split
 from softgrad.cli.argtypes import data_spec
 from softgrad.cli.confusion import MAX_SHOWN_CLASSES, per_class_report, write_confusion_csv
@@ -141,11 +143,14 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
     """``code_map[k]``: the model's output index for the data's class ``k``, matched by name;
     by position when the data's classes are unnamed, ``"0"`` .. ``"C-1"`` as an IDX folder's
     or integer labels' are, and the model names its own (a Fashion-MNIST model evaluated on
-    the folder of its four IDX files), with a note on stderr."""
+    the folder of its four IDX files), with a note on stderr. A model whose classes are integer
+    labels too (1, 2, 3) is matched by name: read by position, a set labelled 0..2 scored each
+    sample as the class after its own."""
     known = {name: k for k, name in enumerate(class_names(model))}
     unknown = [name for name in data.class_names if name not in known]
     unnamed = data.class_names == [str(k) for k in range(len(data.class_names))]
-    if unknown and unnamed and len(data.class_names) <= len(known):
+    named = not all(_integer_name(name) for name in known)
+    if unknown and unnamed and named and len(data.class_names) <= len(known):
         first = ", ".join(shown(n) for n in list(known)[:3]) + (", ..." if len(known) > 3 else "")
         print(
             f"softgrad: note: the data's classes are unnamed (0..{len(data.class_names) - 1}): "
@@ -160,6 +165,11 @@ def _model_codes(data: Any, model: Any, where: str) -> np.ndarray:
             f"({', '.join(shown(n) for n in known)}); got {got}"
         )
     return np.array([known[name] for name in data.class_names], dtype=np.int64)
+
+
+def _integer_name(name: str) -> bool:
+    """Whether a class name is an integer label's (``"3"``, ``"-1"``)."""
+    return re.fullmatch(r"-?[0-9]+", name) is not None
 
 
 def _score(
@@ -278,7 +288,7 @@ def _print_report(head: dict[str, Any], s: dict[str, Any], confusion: str | None
         f"evaluated {shown(head['model'])} ({head['architecture']}) on {shown(head['data'])} "
         f"{head['split']} ({head['n_samples']} samples)"
     )
-    print(f"accuracy {s['accuracy']:.4f}  loss {s['loss']:.4f}")
+    print(f"accuracy {fixed(s['accuracy'])}  loss {fixed(s['loss'])}")
     print()
     print(
         per_class_report(

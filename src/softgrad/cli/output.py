@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from softgrad.checks.wording import fixed
 from softgrad.cli.names import json_text
 
 
@@ -267,7 +268,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence
 
 def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
-        return f"{value:.4f}"
+        return fixed(float(value))
     return str(value)
 
 

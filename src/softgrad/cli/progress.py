@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from softgrad.checks.wording import fixed
+
 LOAD_DELAY = 1.0  # seconds: a load quicker than this shows nothing
 
 
@@ -74,7 +76,7 @@ def epoch_summary(history: Any) -> str:
     ):
         value = _last(getattr(history, key, None))
         if value is not None:
-            parts.append(f"{label} {value:.4f}")
+            parts.append(f"{label} {fixed(value)}")
     lr = _last(getattr(history, "lr", None))
     if lr is not None:
         parts.append(f"lr {lr:.3g}")

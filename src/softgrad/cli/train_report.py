@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks.wording import fixed
 from softgrad.cli import scored_split
 from softgrad.cli.names import as_text
 from softgrad.cli.output import describe_network, print_json, report_after_writing, shown
@@ -133,7 +134,7 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"{s['time_s']:.1f} s ({s['samples_per_s']:,.0f} samples/s){early}"
     )
     print(
-        f"test accuracy {s['test_accuracy']:.4f}  test loss {s['test_loss']:.4f}  "
+        f"test accuracy {fixed(s['test_accuracy'])}  test loss {fixed(s['test_loss'])}  "
         f"({s['n_test']} samples)"
     )
     if s["validation_note"]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_path
+from softgrad.checks.wording import fixed
 from softgrad.plots._figure import display_name, new_figure, save_atomic
 
 # the figure grows with the classes up to this side (4000 x 4000 pixels at 100 dpi, 64 MB as
@@ -93,10 +94,13 @@ def plot_confusion_matrix(
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     threshold = cm.max() / 2.0 if cm.size else 0.0
     fontsize = 10 if n <= 12 else 7
+    # counts as whole numbers (":g" drew 1,000,001 as 1e+06 and 1,234,567 as 1.23457e+06)
+    counts = bool(np.all(cm == np.round(cm)))
     for i in range(n if n <= MAX_ANNOTATED_CLASSES else 0):
         for j in range(n):
             color = "white" if cm[i, j] > threshold else "black"
-            ax.text(j, i, f"{cm[i, j]:g}", ha="center", va="center", color=color, fontsize=fontsize)
+            text = f"{int(cm[i, j])}" if counts else f"{cm[i, j]:.4g}"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=fontsize)
     if n <= MAX_NAMED_CLASSES:
         ticks = np.arange(n)
         ax.set_xticks(ticks, names, rotation=45, ha="right", rotation_mode="anchor")
@@ -107,8 +111,11 @@ def plot_confusion_matrix(
     ax.set_xlabel(f"predicted class{index}")
     ax.set_ylabel(f"true class{index}")
     total = cm.sum()
-    accuracy = float(np.trace(cm) / total) if total else 0.0
-    ax.set_title(f"Confusion matrix ({int(total)} samples, accuracy {accuracy:.3f})")
+    share = fixed(float(np.trace(cm) / total) if total else 0.0, 3)
+    if counts:
+        ax.set_title(f"Confusion matrix ({int(total)} samples, accuracy {share})")
+    else:  # shares (rows normalised ...): no count of samples, and the diagonal's is no accuracy
+        ax.set_title(f"Confusion matrix (the diagonal holds {share} of the total)")
     return save_atomic(fig, path, dpi, "plot_confusion_matrix")
 
 
