@@ -43,37 +43,39 @@ def test_bad_sample_weights_are_named(weight, error, words):
         check_sample_weight(weight, (2,), "fit", dtype=np.float32)
 
 
-class TestCheckFiniteRows:
-    """check_finite_rows: one pass in the common case (the BLAS's sum of squares for C-ordered
-    float32/float64), exact whatever the layout, dtype or size of the values."""
+# check_finite_rows: one pass in the common case (the BLAS's sum of squares for C-ordered
+# float32/float64), exact whatever the layout, dtype or size of the values
 
-    @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-    @pytest.mark.parametrize("order", ["C", "F"])
-    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-    def test_a_bad_value_is_found_in_any_layout_and_dtype(self, dtype, order, bad):
-        from softgrad.checks import check_finite_rows
 
-        x = np.ones((5, 4), dtype=dtype, order=order)
-        x[3, 2] = bad
-        with pytest.raises(ValueError, match=r"^fit: X must be finite; got NaN or inf in row 3$"):
-            check_finite_rows(x, "fit")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_bad_value_is_found_in_any_layout_and_dtype(dtype, order, bad):
+    from softgrad.checks import check_finite_rows
 
-    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-    def test_finite_values_whose_squares_overflow_are_finite(self, dtype):
-        from softgrad.checks import check_finite_rows
+    x = np.ones((5, 4), dtype=dtype, order=order)
+    x[3, 2] = bad
+    with pytest.raises(ValueError, match=r"^fit: X must be finite; got NaN or inf in row 3$"):
+        check_finite_rows(x, "fit")
 
-        big = np.finfo(dtype).max / 2
-        x = np.array([[big, -big], [1.0, 2.0]], dtype=dtype)
-        with np.errstate(over="raise"):  # the squares' overflow is the check's own business
-            check_finite_rows(x, "fit")  # no error and no warning: every value is finite
 
-    def test_the_row_is_counted_from_first_row(self):
-        from softgrad.checks import check_finite_rows
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_values_whose_squares_overflow_are_finite(dtype):
+    from softgrad.checks import check_finite_rows
 
-        x = np.zeros((3, 2))
-        x[1, 0] = np.nan
-        with pytest.raises(ValueError, match=r"in row 1025$"):
-            check_finite_rows(x, "predict", first_row=1024)
+    big = np.finfo(dtype).max / 2
+    x = np.array([[big, -big], [1.0, 2.0]], dtype=dtype)
+    with np.errstate(over="raise"):  # the squares' overflow is the check's own business
+        check_finite_rows(x, "fit")  # no error and no warning: every value is finite
+
+
+def test_the_row_is_counted_from_first_row():
+    from softgrad.checks import check_finite_rows
+
+    x = np.zeros((3, 2))
+    x[1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"in row 1025$"):
+        check_finite_rows(x, "predict", first_row=1024)
 
 
 def test_the_first_entry_that_is_not_a_number_is_named_where_it_sits():

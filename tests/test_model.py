@@ -337,7 +337,8 @@ def test_the_training_functions_name_a_model_given_where_a_network_belongs():
 
     model, _ = _named_model()
     for call in (training.predict_proba, training.predict_logits):
-        with pytest.raises(TypeError, match=r"^model must be a softgrad network .*; got Model "):
+        match = rf"^{call.__name__}: model must be a softgrad network .*; got Model "
+        with pytest.raises(TypeError, match=match):
             call(model, np.zeros((2, 3)))
 
 

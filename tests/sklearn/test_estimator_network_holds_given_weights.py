@@ -122,8 +122,8 @@ def test_assigned_weights_refused_for_one_intercept_are_kept_until_it_is_fixed()
     clf.intercepts_ = [np.zeros(5), np.zeros(4)]
     with pytest.raises(
         ValueError,
-        match=r"intercepts_\[1\] must have the shape \(3,\) \(one per column of coefs_\[1\], "
-        r"\(5, 3\)\); got \(4,\)",
+        match=r"^MLPClassifier: intercepts_\[1\] must have the shape \(3,\) \(one per column of "
+        r"coefs_\[1\], \(5, 3\)\); got \(4,\)",
     ):
         clf.predict_proba(X)
     clf.intercepts_ = [np.zeros(5), np.arange(3.0)]

@@ -90,12 +90,15 @@ def test_fit_matches_the_naive_loop(blobs, make_optimizer, weighted):
         5,
         sample_weight=None if w is None else w.astype(np.float32),
     )
-    np.testing.assert_allclose(history.train_loss, losses, rtol=1e-5)
-    np.testing.assert_allclose(history.train_acc, accs, rtol=1e-6)
+    # two orders of computation in float32 over 15 steps (3 epochs of 5 batches), products of
+    # at most 16 terms: a few roundings apart a step, about 100 epsilons by the end
+    tol = 100 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(history.train_loss, losses, rtol=tol)
+    np.testing.assert_allclose(history.train_acc, accs, rtol=1e-6)  # counts: the same rows right
     for name, value in model_fast.named_params().items():
         assert value.dtype == np.float32
         np.testing.assert_allclose(
-            value, model_naive.named_params()[name], rtol=1e-5, atol=1e-6, err_msg=name
+            value, model_naive.named_params()[name], rtol=tol, atol=tol / 10, err_msg=name
         )
 
 

@@ -91,7 +91,7 @@ def _linear(coef: np.ndarray, intercept, dtype, index: int) -> Linear:
         b[...] = intercept
     except ValueError:  # NumPy's "could not broadcast input array from shape (4,) into (3,)"
         raise ValueError(
-            f"intercepts_[{index}] must have the shape {b.shape} (one per column of "
+            f"MLPClassifier: intercepts_[{index}] must have the shape {b.shape} (one per column of "
             f"coefs_[{index}], {W.shape}); got {np.shape(intercept)}"
         ) from None
     return Linear.from_arrays(W, b)

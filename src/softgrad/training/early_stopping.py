@@ -86,6 +86,12 @@ class EarlyStopping:
         self.wait = 0
         self.best_params: dict[str, np.ndarray] = {}
 
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(patience={self.patience!r}, min_delta={self.min_delta!r}, "
+            f"restore_best={self.restore_best!r}, enabled={self.enabled!r})"
+        )
+
     @property
     def keeps_weights(self) -> bool:
         """Whether the best epoch's weights are copied (early stopping on, restore_best on)."""
@@ -322,6 +328,12 @@ class NoImprovementStopping:
         self.no_improvement_count = int(no_improvement_count)
         self.best_params = best_params
         self.message: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(tol={self.tol!r}, n_iter_no_change={self.n_iter_no_change!r}, "
+            f"monitor={self.monitor!r}, mode={self.mode!r}, adaptive_lr={self.adaptive_lr!r})"
+        )
 
     def _update(self, value: float, params: Any) -> None:
         if self.mode == "min":

@@ -166,7 +166,7 @@ def evaluation_sums(
     finite = "evaluate" if isinstance(X, np.ndarray) else None
     copies = not isinstance(X, np.ndarray)  # a ScaledRows or CSR batch: a copy made here
     with (
-        eval_mode(network),
+        eval_mode(network, "evaluate"),
         BatchForward(
             network, X.shape[0], batch_size, finite, copies, input_dtype(model)
         ) as forward,

@@ -347,7 +347,7 @@ def _train(
     state = _train_state(run, runner, start, epochs)
     # overflow inside a step is reported once, as a DivergenceError, not as numpy warnings
     with (
-        model_mode(model, True),
+        model_mode(model, True, "fit"),
         np.errstate(over="ignore", invalid="ignore", under="ignore"),
         fail_together(comm),
     ):

@@ -116,7 +116,7 @@ class History:
             raise ValueError(
                 f"History.from_dict: d must have the keys {list(_LISTS)}; got {sorted(d)!r}"
             )
-        lists = {name: _floats(d[name]) for name in _LISTS}
+        lists = {name: _floats(d[name], name) for name in _LISTS}
         _check_lengths(lists)
         best_epoch = d.get("best_epoch")
         stop_reason = d.get("stop_reason")
@@ -150,17 +150,25 @@ def _check_lengths(lists: dict[str, list[float]]) -> None:
         )
 
 
-def _floats(values: Any) -> list[float]:
+def _floats(values: Any, name: str) -> list[float]:
     """A list of :meth:`History.to_dict` (None for NaN) or :meth:`History.to_arrays` (a 1-D
     float array) as floats."""
+    where = f"History.from_dict: d[{name!r}]"
     if isinstance(values, np.ndarray):
         if values.ndim != 1 or values.dtype.kind != "f":
             raise ValueError(
-                f"a history entry must be a 1-D float array; got {values.dtype.name} of "
-                f"shape {values.shape}"
+                f"{where} must be a 1-D float array; got {values.dtype.name} of shape "
+                f"{values.shape}"
             )
         return values.tolist()
-    return [math.nan if v is None else float(v) for v in values]
+    try:
+        return [math.nan if v is None else float(v) for v in values]
+    except (TypeError, ValueError):  # Python's "could not convert string to float: 'a'"
+        shown = repr(values)
+        raise ValueError(
+            f"{where} must be a list of numbers (None for NaN); got "
+            f"{shown if len(shown) <= 80 else shown[:77] + '...'}"
+        ) from None
 
 
 def _json_float(value: float) -> float | None:

@@ -105,7 +105,7 @@ def _release(holds: list[_Hold]) -> None:
 
 
 @contextmanager
-def model_mode(model: Any, training: bool) -> Iterator[None]:
+def model_mode(model: Any, training: bool, where: str = "model_mode") -> Iterator[None]:
     """Put ``model`` in training or evaluation mode for the block, then restore every layer's
     own previous mode, at every depth (a model whose layers had mixed modes gets them back as
     they were; a nested Sequential's were all set to its own).
@@ -127,7 +127,7 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
                 "model.network with model.scale(X))"
             )
         raise TypeError(
-            f"model must be a softgrad network (a Sequential or a Layer); got "
+            f"{where}: model must be a softgrad network (a Sequential or a Layer); got "
             f"{type(model).__name__}{hint}"
         )
     training = bool(training)
@@ -157,9 +157,9 @@ def model_mode(model: Any, training: bool) -> Iterator[None]:
             _release(taken)
 
 
-def eval_mode(model: Any) -> Any:
-    """``model_mode(model, False)``: evaluation mode for the block (Dropout off)."""
-    return model_mode(model, False)
+def eval_mode(model: Any, where: str = "eval_mode") -> Any:
+    """``model_mode(model, False, where)``: evaluation mode for the block (Dropout off)."""
+    return model_mode(model, False, where)
 
 
 def logits_network(model: Any) -> Any:
@@ -404,7 +404,7 @@ def _run_batches(
     out = None
     copies = prepare is not None or not isinstance(X, np.ndarray)
     forward = BatchForward(model, X.shape[0], batch_size, finite, copies, fits)
-    with eval_mode(model), forward:
+    with eval_mode(model, where), forward:
         for rows in batch_slices(X.shape[0], batch_size):
             # in a function of its own: the batch is gone before the next one is made
             n_rows = min(rows.stop, X.shape[0]) - rows.start
