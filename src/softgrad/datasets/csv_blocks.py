@@ -172,6 +172,9 @@ class BlockParser:
                 dtype=np.float64,
                 ndmin=2,
                 comments=None,
+                # str cells for the labels on NumPy 1.x too, whose default ("bytes") gave the
+                # converter Latin-1 bytes: a label "café" failed in np.array(labels, dtype=str)
+                encoding=None,
                 converters=None if self.label_col is None else {self.label_col: keep},
             )
         except ValueError:

@@ -157,7 +157,14 @@ def encode_labels(y, classes) -> np.ndarray:
     """Indices of y's labels in the sorted ``classes``; ValueError naming unknown labels."""
     idx = np.searchsorted(classes, y)
     idx = np.clip(idx, 0, len(classes) - 1)
-    unknown = classes[idx] != y
+    picked, y = classes[idx], np.asarray(y)
+    kinds = {picked.dtype.kind, y.dtype.kind}
+    if kinds & set("US") and kinds & set("biuf"):
+        # strings against numbers: none is known (NumPy 1.24 compared the two arrays as one
+        # scalar, with a FutureWarning that a warnings filter turned into the error)
+        unknown = np.ones(len(y), dtype=bool)
+    else:
+        unknown = picked != y
     if np.any(unknown):
         raise ValueError(
             f"{WHERE}: y must only hold labels in classes_ {first_few(classes.tolist(), 10)}; "
