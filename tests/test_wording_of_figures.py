@@ -16,6 +16,8 @@ from softgrad.checks.wording import fixed
         (29_999 / 30_000, 4, "0.99997"),
         (0.99995, 4, "0.99995"),
         (1 - 1e-12, 4, "0.999999999999"),
+        (1 - 2**-53, 4, "0.9999999999999999"),  # past 15 decimals: the shortest exact text
+        (1 + 2**-52, 3, "1.0000000000000002"),
         (1.0, 4, "1.0000"),
         (4e-5, 4, "0.00004"),
         (0.0, 4, "0.0000"),
@@ -50,7 +52,7 @@ def _drawn(monkeypatch, cm):
 def test_the_confusion_plot_draws_counts_whole_and_no_false_accuracy(monkeypatch):
     seen = _drawn(monkeypatch, [[1_234_567, 1], [0, 2_000_001]])
     assert seen["cells"] == ["1234567", "1", "0", "2000001"]
-    assert seen["title"] == "Confusion matrix (3234569 samples, accuracy 0.9999997)"
+    assert seen["title"] == "Confusion matrix (3,234,569 samples, accuracy 0.9999997)"
     seen = _drawn(monkeypatch, np.array([[3.0, 1.0], [0.0, 4.0]]))  # counts held as floats
     assert seen["cells"] == ["3", "1", "0", "4"]
     assert seen["title"] == "Confusion matrix (8 samples, accuracy 0.875)"

@@ -81,6 +81,21 @@ def test_an_edited_dict_of_a_replaced_store_is_refused(change):
         np.testing.assert_array_equal(params[key], value, err_msg=key)
 
 
+def test_an_edited_dict_of_the_users_own_arrays_is_stepped_as_given():
+    # a shadow set of weights (every entry replaced): it speaks for no store, so a change of
+    # the network is none of its business (it was refused once edited dicts synced their store)
+    net, *_ = _run()
+    shadow = net.named_params()
+    for key in list(shadow):
+        shadow[key] = shadow[key].copy()
+    gradients = {key: np.ones_like(value) for key, value in shadow.items()}
+    net.layers.append(nn.ReLU())
+    expected = {key: value - 0.1 for key, value in shadow.items()}
+    optim.SGD(lr=0.1).step(shadow, gradients)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(shadow[key], value, err_msg=key)
+
+
 def test_a_plain_dict_is_stepped_as_given():
     # dict(...) keeps no store: its entries are what the optimizer updates, as documented
     net, params, grads, backward = _run()

@@ -3,6 +3,9 @@ into the buffers the first step updates, where it was read array by array and th
 there (a resumed run peaked one optimizer state above the uninterrupted run with SGD's
 momentum, two with Adam). A Checkpoint whose state a run has taken resumes no other run."""
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -117,3 +120,31 @@ def test_a_state_given_to_load_state_dict_is_copied_even_laid_out_as_the_store(u
     fit(model, CrossEntropyLoss(), second, X, y, epochs=2, rng=0)
     for key, value in before.items():
         np.testing.assert_array_equal(first.state_dict(copy=False)[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [copy.copy, dataclasses.replace],
+    ids=["copied_before", "replaced_after"],
+)
+def test_a_shallow_copy_of_a_checkpoint_read_for_one_run_resumes_no_second_one(twin, tmp_path):
+    # the copies hold the same arrays: two runs resumed from them stepped one shared state
+    (X, y), path = _data(), tmp_path / "run.npz"
+    fit(_model(), CrossEntropyLoss(), Adam(), X, y, epochs=1, rng=0, checkpoint=path)
+    ckpt = load_checkpoint(path, single_use=True)
+    before = twin(ckpt) if twin is copy.copy else None
+    fit(_model(), CrossEntropyLoss(), Adam(), X, y, epochs=2, rng=0, resume=ckpt)
+    other = before if before is not None else twin(ckpt)
+    with pytest.raises(ValueError, match="was read with single_use=True and a run has resumed"):
+        fit(_model(), CrossEntropyLoss(), Adam(), X, y, epochs=2, rng=0, resume=other)
+
+
+def test_a_deep_copy_of_a_checkpoint_read_for_one_run_resumes_a_run_of_its_own(tmp_path):
+    (X, y), path = _data(), tmp_path / "run.npz"
+    fit(_model(), CrossEntropyLoss(), Adam(), X, y, epochs=1, rng=0, checkpoint=path)
+    ckpt = load_checkpoint(path, single_use=True)
+    twin = copy.deepcopy(ckpt)
+    runs = [_model(), _model()]
+    for model, given in zip(runs, (ckpt, twin), strict=True):
+        fit(model, CrossEntropyLoss(), Adam(), X, y, epochs=2, rng=0, resume=given)
+    _assert_same_weights(runs[1], runs[0])

@@ -17,8 +17,8 @@ def fixed(value: float, places: int = 4) -> str:
     -------
     >>> fixed(0.87654), fixed(29_999 / 30_000), fixed(1.0), fixed(4e-5), fixed(2.5)
     ('0.8765', '0.99997', '1.0000', '0.00004', '2.5000')
-    >>> fixed(1e-30), fixed(0.9996, 3)
-    ('1e-30', '0.9996')
+    >>> fixed(1e-30), fixed(0.9996, 3), fixed(1 - 2**-53)
+    ('1e-30', '0.9996', '0.9999999999999999')
     """
     value = float(value)
     digits = places
@@ -27,7 +27,7 @@ def fixed(value: float, places: int = 4) -> str:
         return text
     while float(text) in (0.0, 1.0) and float(text) != value:
         if digits >= 15:
-            return f"{value:.3g}"
+            return repr(value)  # the shortest text that reads back as the value
         digits += 1
         text = f"{value:.{digits}f}"
     return text

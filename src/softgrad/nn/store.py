@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import operator
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -252,6 +252,12 @@ class ParamStore:
             if any(np.shares_memory(value, other) for other in others):
                 return False
         return _reseat(params, name, view)
+
+    def holds_any(self, arrays: Iterable[Any], grads: bool) -> bool:
+        """Whether any of ``arrays`` is one of this store's parameter (or gradient) views: an
+        edited dict that still holds one follows the store (optim.flat.sync_origins)."""
+        views = {id(view) for _, view in self._items[grads]}
+        return any(id(array) in views for array in arrays)
 
     def named_params(self) -> ParamDict:
         """Qualified name -> parameter view, as a ParamDict over this store."""

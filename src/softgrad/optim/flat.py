@@ -159,15 +159,22 @@ def sync_origins(opt: Any, params: Any, grads: Any) -> None:
     (the next ``named_params()`` copied the layer's array over it), and a gradient put in
     ``layer.grads`` took every later backward, the dict's entry keeping the old one.
 
+    A dict whose entries were all replaced (arrays of the user's own: a shadow set of weights)
+    no longer speaks for the store, and is stepped as it is.
+
     Raises
     ------
     RuntimeError
         A dict of a store the network has replaced (``astype``, a new shape, a layer
-        replaced, added or removed), edited or not.
+        replaced, added or removed), edited or not, that still holds some of its views.
     """
     for held in (params, grads):
         origin = getattr(held, "origin", None)
-        if origin is not None and not origin.sync():
+        if origin is None:
+            continue
+        if held.store is None and not origin.holds_any(held.values(), held.holds_grads):
+            continue
+        if not origin.sync():
             raise _replaced(opt)
 
 

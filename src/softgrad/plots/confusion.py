@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_path
-from softgrad.checks.wording import fixed
+from softgrad.checks.wording import counted, fixed
 from softgrad.plots._figure import display_name, new_figure, save_atomic
 
 # the figure grows with the classes up to this side (4000 x 4000 pixels at 100 dpi, 64 MB as
@@ -113,7 +113,7 @@ def plot_confusion_matrix(
     total = cm.sum()
     share = fixed(float(np.trace(cm) / total) if total else 0.0, 3)
     if counts:
-        ax.set_title(f"Confusion matrix ({int(total)} samples, accuracy {share})")
+        ax.set_title(f"Confusion matrix ({counted(int(total), 'sample')}, accuracy {share})")
     else:  # shares (rows normalised ...): no count of samples, and the diagonal's is no accuracy
         ax.set_title(f"Confusion matrix (the diagonal holds {share} of the total)")
     return save_atomic(fig, path, dpi, "plot_confusion_matrix")

@@ -102,10 +102,30 @@ class Checkpoint:
     # the file it was read from (load_checkpoint), for messages naming it
     source: str | None = None
     # read by load_checkpoint(..., single_use=True): the run that resumes from it takes its
-    # optimizer state's arrays as its own (they change as it trains), so it resumes one run
-    single_use: bool = False
-    # set once a run has taken a single_use Checkpoint's state (training.run_checkpoint)
-    spent: bool = field(default=False, init=False, repr=False, compare=False)
+    # optimizer state's arrays as its own (they change as it trains), so it resumes one run.
+    # The token is shared by its shallow copies (copy.copy, dataclasses.replace), which hold
+    # the same arrays: one run takes them; a deep copy has arrays and a token of its own
+    handover: HandOver | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def single_use(self) -> bool:
+        """Whether a run that resumes from it takes its optimizer state's arrays as its own."""
+        return self.handover is not None
+
+    @property
+    def spent(self) -> bool:
+        """Whether a run took its optimizer state (a single_use Checkpoint resumes one run)."""
+        return self.handover is not None and self.handover.taken
+
+
+class HandOver:
+    """Whether a run has taken a single_use Checkpoint's optimizer state (set by
+    training.run_checkpoint once every check passed)."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        self.taken = False
 
 
 def save_checkpoint(path: str | PathLike, ckpt: Checkpoint) -> None:
@@ -223,7 +243,7 @@ def load_checkpoint(path: str | PathLike, *, single_use: bool = False) -> Checkp
         rank_layer_rngs=rank_layer_rngs,
         settings=settings,
         source=str(path),
-        single_use=single_use,
+        handover=HandOver() if single_use else None,
         **parts,
     )
 

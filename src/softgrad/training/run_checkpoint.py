@@ -90,7 +90,8 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
         with checkpoint_entry(where, "val_idx"):
             _checked_val_idx(ckpt.val_idx, X.shape[0])
     _load_states(run, ckpt, where)
-    ckpt.spent = ckpt.single_use
+    if ckpt.handover is not None:
+        ckpt.handover.taken = True
     run.rank_streams = ckpt.rank_layer_rngs
     run.history = copy.deepcopy(ckpt.history)
     # early stopping (or restore_best) switched on at this resume: the checkpoint holds no
