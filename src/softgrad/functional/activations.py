@@ -64,6 +64,10 @@ def relu(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     y : ndarray of shape x.shape
         dtype rule as :func:`softgrad.functional.softmax`; NaN stays NaN.
 
+    Notes
+    -----
+    relu(-inf) = 0, relu(+inf) = +inf, relu(NaN) = NaN; -0.0 gives +0.0.
+
     Examples
     --------
     >>> import numpy as np
@@ -93,6 +97,11 @@ def relu_vjp(y: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.nd
     -------
     grad_x : ndarray of shape y.shape
         The subgradient at 0 is taken as 0 (as torch does).
+
+    Notes
+    -----
+    Computed as a product, so an inf or NaN in g where y <= 0 gives NaN there (0 * inf), where
+    torch gives 0; an inf g where y > 0 passes through. A NaN y counts as inactive (gradient 0).
 
     Examples
     --------
@@ -156,6 +165,11 @@ def sigmoid_vjp(s: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np
     -------
     grad_x : ndarray of shape s.shape
 
+    Notes
+    -----
+    At the saturated outputs s = 0 and s = 1 the gradient is 0 for a finite g, NaN for an
+    infinite g (0 * inf); a NaN in s or g gives NaN. s outside [0, 1] is not refused.
+
     Examples
     --------
     >>> import numpy as np
@@ -183,6 +197,10 @@ def tanh(x: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
     -------
     t : ndarray of shape x.shape
         In [-1, 1].
+
+    Notes
+    -----
+    tanh(-inf) = -1, tanh(+inf) = 1, tanh(NaN) = NaN; -0.0 stays -0.0.
 
     Examples
     --------
@@ -212,6 +230,11 @@ def tanh_vjp(t: ArrayLike, g: ArrayLike, out: np.ndarray | None = None) -> np.nd
     Returns
     -------
     grad_x : ndarray of shape t.shape
+
+    Notes
+    -----
+    At the saturated outputs t = -1 and t = 1 the gradient is 0 for a finite g, NaN for an
+    infinite g (0 * inf); a NaN in t or g gives NaN. t outside [-1, 1] is not refused.
 
     Examples
     --------

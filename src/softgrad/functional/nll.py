@@ -171,6 +171,12 @@ def nll_loss_grad(
     -------
     grad_logp : ndarray of shape logp.shape
 
+    Notes
+    -----
+    The gradient does not read logp's values: a -inf or NaN logp at a target still gets -r * w,
+    though :func:`nll_loss` is inf or NaN there. A 'mean' with no non-ignored target (or zero
+    total weight) gives all 0, matching the loss's 0.0.
+
     Examples
     --------
     >>> import numpy as np

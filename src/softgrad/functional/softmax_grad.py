@@ -116,6 +116,11 @@ def softmax_jvp(
     ds : ndarray of shape S
         The directional derivative of s. J is symmetric, so this is the same formula as the VJP.
 
+    Notes
+    -----
+    The VJP's formula, so its edge cases (:func:`softmax_vjp`): an entry with s = 0 gets 0 for a
+    finite v, but an inf or NaN in v anywhere in a slice makes that slice NaN (0 * inf in the sum).
+
     Examples
     --------
     >>> import numpy as np
@@ -195,6 +200,11 @@ def log_softmax_jvp(
     -------
     dlogp : ndarray of shape S
         The directional derivative of logp (0 at entries where logp = -inf).
+
+    Notes
+    -----
+    An entry with logp = -inf gets exactly 0 and its v is left out of the sum, even an inf or NaN
+    v. An inf v at a finite entry gives NaN (inf - inf) there; a NaN in logp makes the slice NaN.
 
     Examples
     --------
