@@ -97,8 +97,8 @@ def load_data(
     DataFormatError
         The file is malformed (see :func:`load_file`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> X_train, y_train, X_test, y_test = load_data("digits")
     >>> X_train.shape, X_test.shape
     ((1437, 64), (360, 64))
@@ -127,7 +127,27 @@ def load_data(
 def unknown_spec(spec: str | os.PathLike) -> str | None:
     """What is wrong with ``spec`` as data to load (``"must be one of ...; got 'nope'"``, for
     the caller to name it: ``load_data: spec``, the command line's ``--data``), or None for a
-    data set's name or an existing path."""
+    data set's name or an existing path.
+
+    Parameters
+    ----------
+    spec : str or PathLike
+        What :func:`load_data` would be given: a data set's name (case, spaces and ``_``
+        ignored) or a path.
+
+    Returns
+    -------
+    problem : str or None
+        The message's tail, or None when ``spec`` names something to load.
+
+    Examples
+    --------
+    >>> unknown_spec(" Digits") is None
+    True
+    >>> unknown_spec("nope")
+    "must be one of 'digits', 'fashion-mnist', 'mnist' or an existing .npz/.csv file or IDX
+    folder; got 'nope'"
+    """
     if _dataset_name(spec) in DATASET_NAMES or Path(spec).exists():
         return None
     return (

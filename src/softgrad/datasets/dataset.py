@@ -48,8 +48,8 @@ class Dataset:
     Iterating yields ``(X_train, y_train, X_test, y_test)``, so
     ``X_train, y_train, X_test, y_test = load_data("digits")`` works.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ds = Dataset(np.zeros((4, 2)), [0, 1, 0, 1], np.ones((2, 2)), [1, 0], ["no", "yes"])
     >>> ds
     Dataset(name='', n_train=4, n_test=2, n_features=2, n_classes=2, image_shape=None, scale=None)
@@ -152,6 +152,12 @@ class Dataset:
             A feature's standard deviation is beyond what a float32 scale inverts; the message
             names the data set and the feature (its number from 1, and its column's name where
             the data names columns).
+
+        Examples
+        --------
+        >>> from softgrad.datasets import load_digits
+        >>> load_digits().fit_scaler()  # pixels 0..16: x / 16, no statistics
+        Scaler(offset=0.0, scale=0.0625)
         """
         from softgrad.preprocessing import Scaler
         from softgrad.preprocessing_params import STD_RANGE, FeatureScaleError

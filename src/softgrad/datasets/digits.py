@@ -39,8 +39,8 @@ def load_digits() -> Dataset:
     reads them scaled one batch at a time. Arithmetic on them in uint8 wraps around (``16 -
     X`` is fine, ``X * 16`` is not): convert first (``X.astype(np.float32)``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> ds = load_digits()
     >>> ds.X_train.shape, ds.X_test.shape, ds.X_train.dtype.name, ds.scale
     ((1437, 64), (360, 64), 'uint8', 16.0)

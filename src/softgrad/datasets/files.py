@@ -301,12 +301,14 @@ def load_file(
         an empty set; labels that are non-integral numbers, NaN or empty. The message names the
         file and the row and column.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
-    >>> csv_path = pathlib.Path(tempfile.mkdtemp()) / "fruit.csv"
-    >>> _ = csv_path.write_text("weight,colour,label\\n" + "1.0,0.5,apple\\n2.0,0.1,pear\\n" * 5)
-    >>> ds = load_file(csv_path)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     csv_path = pathlib.Path(folder) / "fruit.csv"
+    ...     rows = "weight,colour,label\\n" + "1.0,0.5,apple\\n2.0,0.1,pear\\n" * 5
+    ...     _ = csv_path.write_text(rows)
+    ...     ds = load_file(csv_path)
     >>> ds.class_names, ds.X_train.shape, ds.X_test.shape
     (['apple', 'pear'], (8, 2), (2, 2))
     """

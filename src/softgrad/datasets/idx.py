@@ -164,12 +164,14 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         Bad magic number, truncated header or data, trailing bytes after the data, or a corrupt
         gzip stream. The message names the file.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> save_idx(folder / "a-idx2-short.gz", np.array([[1, -2], [3, 300]], dtype=np.int16))
-    >>> load_idx(folder / "a-idx2-short.gz")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "a-idx2-short.gz"
+    ...     save_idx(path, np.array([[1, -2], [3, 300]], dtype=np.int16))
+    ...     array = load_idx(path)
+    >>> array
     array([[  1,  -2],
            [  3, 300]], dtype=int16)
     """
@@ -206,6 +208,18 @@ def save_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | Non
     ------
     ValueError
         Unsupported dtype, a 0-d array, more than 255 dimensions, or a size past 2**32 - 1.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> array = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "a-idx2-ubyte.gz"
+    ...     save_idx(path, array)
+    ...     head = path.read_bytes()[:2]
+    ...     back = load_idx(path)
+    >>> head.hex(), np.array_equal(back, array), back.dtype  # gzip's magic: ".gz" compresses
+    ('1f8b', True, dtype('uint8'))
     """
     check_path(path, "save_idx")
     array = np.asarray(array)

@@ -164,16 +164,17 @@ def load_image_folder(
     MissingDependencyError
         Pillow is not installed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile
     >>> from PIL import Image
-    >>> root = Path(tempfile.mkdtemp())
-    >>> for label, grey in (("dark", 10), ("light", 240)):
-    ...     (root / label).mkdir()
-    ...     for k in range(5):
-    ...         Image.new("L", (4, 3), grey + k).save(root / label / f"{k}.png")
-    >>> ds = load_image_folder(root, name="shades")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     root = Path(folder)
+    ...     for label, grey in (("dark", 10), ("light", 240)):
+    ...         (root / label).mkdir()
+    ...         for k in range(5):
+    ...             Image.new("L", (4, 3), grey + k).save(root / label / f"{k}.png")
+    ...     ds = load_image_folder(root, name="shades")
     >>> ds
     Dataset(name='shades', n_train=8, n_test=2, n_features=12, n_classes=2,
             image_shape=(3, 4), scale=255.0)

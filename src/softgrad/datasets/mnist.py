@@ -140,6 +140,29 @@ def load_idx_folder(
     Dataset
         Images flattened to rows (a view, no copy) with ``image_shape`` the per-sample shape
         when it is 2-D; ``scale`` 255 for uint8 images, else None (standardise).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        A file missing, named in the message.
+    DataFormatError
+        A file that is not IDX, images and labels of different lengths, a negative label or
+        test images of another shape than the training ones.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from softgrad.datasets import save_idx
+    >>> images = np.zeros((4, 3, 2), dtype=np.uint8)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for split in ("train", "t10k"):
+    ...         save_idx(Path(folder) / f"{split}-images-idx3-ubyte", images)
+    ...         save_idx(Path(folder) / f"{split}-labels-idx1-ubyte.gz", np.uint8([0, 1, 1, 0]))
+    ...     data = load_idx_folder(folder, name="tiny", class_names=["no", "yes"])
+    >>> data
+    Dataset(name='tiny', n_train=4, n_test=4, n_features=6, n_classes=2,
+            image_shape=(3, 2), scale=255.0)
     """
     folder = Path(check_path(folder, "load_idx_folder", "folder"))
     files = find_idx_folder(folder)

@@ -68,8 +68,8 @@ def stratified_split(
     remainders alone sent a class's only sample to the test set where the larger classes'
     shares were whole: 100 samples each of two classes and five single samples, 20% held out.)
 
-    Example
-    -------
+    Examples
+    --------
     >>> y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
     >>> train_idx, held_out_idx = stratified_split(y, 0.25, rng=0)
     >>> np.bincount(y[held_out_idx]).tolist(), len(train_idx)
