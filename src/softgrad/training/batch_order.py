@@ -24,6 +24,20 @@ class PermuteEachEpoch:
     """
 
     def order(self, train_idx: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+        """The epoch's order: ``train_idx`` permuted by one draw of ``generator``.
+
+        Parameters
+        ----------
+        train_idx : ndarray of int of shape (N,)
+            The training samples' indices (after any validation split).
+        generator : numpy.random.Generator
+            fit's generator; one permutation is drawn from it.
+
+        Returns
+        -------
+        order : ndarray of int of shape (N,)
+            A new array; ``train_idx`` is not changed.
+        """
         return train_idx[generator.permutation(len(train_idx))]
 
     def __repr__(self) -> str:
@@ -31,9 +45,29 @@ class PermuteEachEpoch:
 
 
 class InOrder:
-    """The training samples in their stored order, every epoch (``shuffle=False``)."""
+    """The training samples in their stored order, every epoch (``shuffle=False``).
+
+    Examples
+    --------
+    >>> InOrder().order(np.arange(4), np.random.default_rng(0))
+    array([0, 1, 2, 3])
+    """
 
     def order(self, train_idx: np.ndarray, generator: np.random.Generator) -> np.ndarray:
+        """The epoch's order: ``train_idx`` itself (no copy); ``generator`` is not drawn from.
+
+        Parameters
+        ----------
+        train_idx : ndarray of int of shape (N,)
+            The training samples' indices.
+        generator : numpy.random.Generator
+            Unused.
+
+        Returns
+        -------
+        order : ndarray of int of shape (N,)
+            ``train_idx``.
+        """
         return train_idx
 
     def __repr__(self) -> str:
@@ -69,6 +103,21 @@ class ReshuffleEachEpoch:
         self._order: np.ndarray | None = None
 
     def order(self, train_idx: np.ndarray, generator: Any) -> np.ndarray:
+        """The epoch's order: the previous epoch's order (``train_idx`` at first, or when its
+        length changed) permuted by one shuffle of ``random_state``.
+
+        Parameters
+        ----------
+        train_idx : ndarray of int of shape (N,)
+            The training samples' indices.
+        generator : object
+            fit's generator; unused.
+
+        Returns
+        -------
+        order : ndarray of int of shape (N,)
+            Kept as the next epoch's starting order (and in :meth:`state_dict`).
+        """
         if self._order is None or len(self._order) != len(train_idx):
             self._order = np.asarray(train_idx)
         permutation = np.arange(len(train_idx))

@@ -36,8 +36,8 @@ class TrainState:
         ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` (None without validation),
         ``lr`` and ``epoch_time``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> state = TrainState(epochs=3, n_batches=10, n_samples=1280)
     >>> state.epoch, state.batch, state.history.epochs
     (0, 0, 0)
@@ -63,8 +63,8 @@ class Callback:
     returning True stops training (after a batch, the partial epoch is still validated and
     recorded, but not checkpointed: resuming trains that epoch whole).
 
-    Example
-    -------
+    Examples
+    --------
     >>> class StopAfter(Callback):
     ...     def __init__(self, n):
     ...         self.n = n
@@ -96,21 +96,61 @@ class Callback:
     batch_hook_reads_grads = True
 
     def on_train_begin(self, state: TrainState) -> None:
-        """Called once before the first epoch (after a resume, before the next epoch)."""
+        """Called once before the first epoch (after a resume, before the next epoch).
+
+        Parameters
+        ----------
+        state : TrainState
+            The run's state (``epoch`` 0, or the epochs a resumed run has done).
+        """
 
     def on_epoch_begin(self, state: TrainState) -> None:
-        """Called before each epoch's first batch."""
+        """Called before each epoch's first batch.
+
+        Parameters
+        ----------
+        state : TrainState
+            ``epoch`` is the epoch about to run (1-based), ``batch`` 0.
+        """
 
     def on_batch_end(self, state: TrainState) -> bool | None:
-        """Called after each update step; return True to stop training."""
+        """Called after each update step; return True to stop training.
+
+        Parameters
+        ----------
+        state : TrainState
+            ``batch`` is the step just taken; ``logs`` holds its ``loss`` and ``batch_size``.
+
+        Returns
+        -------
+        stop : bool or None
+            True stops training after this batch (the partial epoch is still recorded).
+        """
         return None
 
     def on_epoch_end(self, state: TrainState) -> bool | None:
-        """Called after each epoch is recorded in ``state.history``; return True to stop."""
+        """Called after each epoch is recorded in ``state.history``; return True to stop.
+
+        Parameters
+        ----------
+        state : TrainState
+            ``logs`` holds the epoch's figures (``train_loss``, ``val_loss``, ``lr`` ...).
+
+        Returns
+        -------
+        stop : bool or None
+            True stops training after this epoch.
+        """
         return None
 
     def on_train_end(self, state: TrainState) -> None:
-        """Called once when training ends (normally, early or by a callback)."""
+        """Called once when training ends (normally, early or by a callback).
+
+        Parameters
+        ----------
+        state : TrainState
+            The final state; ``history.stop_reason`` says what ended an early stop.
+        """
 
 
 class CallbackList:
@@ -185,6 +225,19 @@ class BatchSizeMeanLoss(Callback):
 
     Without sample weights it equals ``train_loss``; with them fit's ``train_loss`` weighs
     each sample by its weight, scikit-learn by its count.
+
+    Examples
+    --------
+    The hooks as :func:`fit` calls them, over an epoch of 10 samples in batches of 4:
+
+    >>> cb, state = BatchSizeMeanLoss(), TrainState()
+    >>> cb.on_epoch_begin(state)
+    >>> for loss, n in ((1.0, 4), (0.5, 4), (2.0, 2)):
+    ...     state.logs.update(loss=loss, batch_size=n)
+    ...     cb.on_batch_end(state)
+    >>> cb.on_epoch_end(state)
+    >>> state.logs["batch_size_mean_loss"]  # (1.0 * 4 + 0.5 * 4 + 2.0 * 2) / 10
+    1.0
     """
 
     batch_hook_reads_only = True  # it sums the logs' loss and batch size

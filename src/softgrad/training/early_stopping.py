@@ -41,8 +41,8 @@ class EarlyStopping:
     wait : int
         Epochs since the last improvement.
 
-    Example
-    -------
+    Examples
+    --------
     >>> params = {"W": np.array([1.0])}
     >>> stopper = EarlyStopping(patience=2)
     >>> for epoch, loss in enumerate([0.5, 0.4, 0.45, 0.41], start=1):

@@ -104,8 +104,8 @@ def evaluate(
         weight of 0 does not exclude a sample. NaN when every target is ignored (or every
         counted sample weighs 0), as for an epoch with nothing to count.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from softgrad.nn import Linear, Sequential
     >>> model = Sequential(Linear(2, 2, bias=False, rng=0, dtype=np.float64))
     >>> model.layers[0].params["W"][...] = np.eye(2)

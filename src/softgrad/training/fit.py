@@ -237,8 +237,8 @@ def fit(
       (``np.take(..., out=, mode="clip")``), forward, loss, backward without the first layer's
       input gradient, optimizer step. Nothing is promoted to float64.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from softgrad.nn import CrossEntropyLoss, build_mlp
     >>> from softgrad.optim import SGD
     >>> X = np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32)

@@ -85,7 +85,33 @@ _setting = {"on": True}
 def set_gradient_folding(on: bool) -> bool:
     """Turn gradient folding (module docstring) on or off for this process; returns the
     setting it had. Off, every step writes the gradients and then updates from them, and a
-    trusted epoch trains as its checked steps would, bit for bit."""
+    trusted epoch trains as its checked steps would, bit for bit.
+
+    Parameters
+    ----------
+    on : bool
+        True to fold (the default setting of a new process), False not to.
+
+    Returns
+    -------
+    previous : bool
+        The setting before the call, to restore it with.
+
+    Raises
+    ------
+    TypeError
+        ``on`` is not a bool (``0`` and ``1`` included).
+
+    Examples
+    --------
+    >>> from softgrad.training import gradient_folding, set_gradient_folding
+    >>> previous = set_gradient_folding(False)
+    >>> gradient_folding()
+    False
+    >>> _ = set_gradient_folding(previous)
+    >>> gradient_folding() == previous
+    True
+    """
     if not isinstance(on, bool):
         raise TypeError(f"set_gradient_folding: on must be True or False; got {on!r}")
     previous, _setting["on"] = _setting["on"], on
@@ -93,7 +119,19 @@ def set_gradient_folding(on: bool) -> bool:
 
 
 def gradient_folding() -> bool:
-    """Whether gradient folding is on (:func:`set_gradient_folding`)."""
+    """Whether gradient folding is on (:func:`set_gradient_folding`).
+
+    Returns
+    -------
+    on : bool
+        True unless :func:`set_gradient_folding` turned it off in this process.
+
+    Examples
+    --------
+    >>> from softgrad.training import gradient_folding
+    >>> isinstance(gradient_folding(), bool)
+    True
+    """
     return _setting["on"]
 
 

@@ -38,8 +38,8 @@ class History:
     stop_reason : {None, "early_stopping", "callback"}
         What ended training early.
 
-    Example
-    -------
+    Examples
+    --------
     >>> h = History(train_loss=[0.9, 0.5], train_acc=[0.6, 0.8], lr=[0.1, 0.1],
     ...             epoch_time=[0.2, 0.2], best_epoch=2)
     >>> h.epochs, h.monitored_loss

@@ -470,8 +470,8 @@ def predict_logits(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.
     logits : ndarray of shape (N, C)
         In the model's dtype. Only one batch of hidden activations exists at any time.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from softgrad.nn import Linear, Sequential
     >>> model = Sequential(Linear(2, 3, rng=0, dtype=np.float64))
     >>> X = np.arange(10.0).reshape(5, 2)
@@ -502,8 +502,8 @@ def predict_proba(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.n
         For the first row whose logits are not finite (finite input can overflow in the
         model's dtype), where a softmax would answer NaN.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from softgrad.nn import Linear, Sequential
     >>> model = Sequential(Linear(2, 3, rng=0))
     >>> probs = predict_proba(model, np.ones((4, 2), dtype=np.float32), batch_size=3)
