@@ -40,7 +40,25 @@ __all__ = ["ModelContents", "model_file_error", "read_model", "write_model"]
 
 
 def model_file_error(path: str | os.PathLike, problem: str) -> ModelFileError:
-    """The ModelFileError for a model file whose ``problem`` was found after reading it."""
+    """The ModelFileError for a model file whose ``problem`` was found after reading it.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file, named in the message.
+    problem : str
+        What is wrong with it.
+
+    Returns
+    -------
+    ModelFileError
+        To raise; its message begins ``model file '<path>':``.
+
+    Examples
+    --------
+    >>> model_file_error("m.npz", "classes must match the 3 outputs")
+    ModelFileError("model file 'm.npz': classes must match the 3 outputs")
+    """
     return ModelFileError(f"model file {str(path)!r}: {problem}")
 
 
@@ -78,6 +96,18 @@ def write_model(
         not build back (it builds a Sequential, and each layer by its class name from
         ``softgrad.nn.LAYERS``: a subclass, or a class of one's own named ``Tanh``, is
         refused): nothing is written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from softgrad.nn import build_mlp
+    >>> network = build_mlp(3, [4], 2, rng=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "m.npz"
+    ...     write_model(path, network, classes=np.array(["cat", "dog"]), metadata={"epochs": 5})
+    ...     contents = read_model(path)
+    >>> contents.classes.tolist(), contents.scaler, contents.metadata
+    (['cat', 'dog'], None, {'epochs': 5})
     """
     from softgrad import __version__
     from softgrad.kernels import get_ops
@@ -207,7 +237,16 @@ def _json_key(key: Any) -> str:
 
 
 class ModelContents(NamedTuple):
-    """What :func:`read_model` found in a model file (the arguments of ``Model``)."""
+    """What :func:`read_model` found in a model file (the arguments of ``Model``).
+
+    Examples
+    --------
+    >>> from softgrad import Model
+    >>> from softgrad.nn import build_mlp
+    >>> contents = ModelContents(build_mlp(2, [3], 2, rng=0), np.array([0, 1]), None, None, {})
+    >>> Model(*contents[:4], metadata=contents.metadata).n_classes
+    2
+    """
 
     network: Any
     classes: np.ndarray
@@ -261,6 +300,21 @@ def read_model(path: str | os.PathLike) -> ModelContents:
         together (weights missing or of the wrong shape, classes not matching the output size),
         values that cannot give finite answers, or a scaler that float32 (the dtype a model
         scales in) would round (:mod:`softgrad.model_checks`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from softgrad import Scaler
+    >>> from softgrad.nn import build_mlp
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "m.npz"
+    ...     write_model(path, build_mlp(4, [8], 3, rng=0), classes=np.arange(3),
+    ...                 scaler=Scaler.for_range(255.0), image_shape=(2, 2))
+    ...     contents = read_model(path)
+    >>> [type(layer).__name__ for layer in contents.network.layers], contents.image_shape
+    (['Linear', 'ReLU', 'Linear'], (2, 2))
+    >>> contents.scaler is not None, contents.network.named_params()["0.W"].dtype
+    (True, dtype('float32'))
     """
     from softgrad.model_checks import check_model_contents
     from softgrad.serialization.model_weights import read_model_weights

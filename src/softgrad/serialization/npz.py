@@ -108,6 +108,16 @@ def write_npz(
     ------
     ValueError
         Unknown ``kind``, an object array, the key ``"__meta__"``, or ``meta`` that is not JSON.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "state"  # no ".npz" is added
+    ...     write_npz(path, {"w": np.arange(3.0)}, {"step": np.int64(7)}, kind="checkpoint")
+    ...     arrays, meta = read_npz(path, "checkpoint")
+    >>> arrays, meta
+    ({'w': array([0., 1., 2.])}, {'step': 7})
     """
     check_path(path, "write_npz")
     if not isinstance(arrays, dict) or not all(isinstance(k, str) for k in arrays):
@@ -339,6 +349,20 @@ def read_npz(
     ModelFileError
         Truncated, corrupted, foreign (no softgrad header, not a zip), pickled, of another
         kind, or written by a newer format version. The message names the file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "m.npz"
+    ...     write_npz(path, {"a": np.ones(2), "b": np.zeros(1)}, {"note": "hi"})
+    ...     arrays, meta = read_npz(path, keys=("a",))
+    ...     try:
+    ...         _ = read_npz(path, "checkpoint")
+    ...     except ModelFileError:
+    ...         refused = True
+    >>> sorted(arrays), meta, refused
+    (['a'], {'note': 'hi'}, True)
     """
     kind, path, where = _opened(path, kind if what is None else what, "read_npz")
     wanted = None if keys is None else (*keys, META_KEY)
