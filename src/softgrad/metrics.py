@@ -255,8 +255,8 @@ def top_k(scores: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
     values : ndarray of shape (N, k)
         Those scores, in ``scores``' dtype.
 
-    Example
-    -------
+    Examples
+    --------
     >>> index, values = top_k(np.array([[0.1, 0.4, 0.1, 0.4], [0.7, 0.1, 0.1, 0.1]]), 2)
     >>> index
     array([[1, 3],

@@ -76,8 +76,8 @@ class Model:
     ``batch_size`` rows: scaling, activations and logits exist for one batch at a time, so 1e6
     samples cost only the (N, C) result. The network's previous mode is restored afterwards.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from softgrad.nn import Linear, Sequential
     >>> net = Sequential(Linear(2, 2, rng=0))
     >>> net[0].params["W"][...] = [[1, 0], [0, 1]]
@@ -161,7 +161,26 @@ class Model:
         """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without a
         scaler. float64 rows come out in float64 for a float64 network (the others in
         float32); other rows come out in float32, which a float64 network widens exactly as
-        it reads them."""
+        it reads them.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D)
+            Raw features.
+
+        Returns
+        -------
+        ndarray of shape (N, D)
+            The network's input.
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> model = Model(build_mlp(2, [3], 2, rng=0), scaler=Scaler.for_range(4))
+        >>> model.scale(np.array([[0, 2], [4, 1]], dtype=np.uint8))
+        array([[0.  , 0.5 ],
+               [1.  , 0.25]], dtype=float32)
+        """
         return self._scaling()(X)
 
     def _scaling(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -247,7 +266,32 @@ class Model:
 
     def decision_function(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """Logits (unnormalised scores): ndarray of shape (N, C), the network's dtype (the input
-        of a final Softmax or LogSoftmax layer, whose output they are not)."""
+        of a final Softmax or LogSoftmax layer, whose output they are not).
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D), or (N, H, W) matching ``image_shape``
+            Raw features, as for :meth:`predict_proba`.
+        batch_size : int, default 1024
+            Rows per forward pass.
+
+        Returns
+        -------
+        logits : ndarray of shape (N, C)
+
+        Raises
+        ------
+        ValueError
+            Input of the wrong shape or not finite, or logits that overflow.
+
+        Examples
+        --------
+        >>> from softgrad.nn import Linear, Sequential
+        >>> net = Sequential(Linear(2, 2, rng=0))
+        >>> net[0].params["W"][...] = [[1, 0], [0, 1]]
+        >>> Model(net).decision_function(np.array([[3.0, -1.0]]))  # W.T x + b, b = 0
+        array([[ 3., -1.]], dtype=float32)
+        """
         return self._map_batches(X, batch_size, "Model.decision_function", lambda z: z)
 
     def predict_proba(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
@@ -262,11 +306,44 @@ class Model:
             :mod:`softgrad.training` does, scaling a batch at a time.
         batch_size : int, default 1024
             Rows per forward pass.
+
+        Returns
+        -------
+        probabilities : ndarray of shape (N, C), the network's dtype
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> model = Model(build_mlp(4, [8], 3, rng=0), ["cat", "dog", "fish"])
+        >>> p = model.predict_proba(np.ones((5, 4)), batch_size=2)
+        >>> p.shape, p.dtype, bool(np.allclose(p.sum(axis=1), 1.0))
+        ((5, 3), dtype('float32'), True)
         """
         return self._map_batches(X, batch_size, "Model.predict_proba", checked=softmax_finite)
 
     def predict_log_proba(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-        """``log_softmax(logits)``: ndarray of shape (N, C), exact even where probs underflow."""
+        """``log_softmax(logits)``: ndarray of shape (N, C), exact even where probs underflow.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D), or (N, H, W) matching ``image_shape``
+            Raw features, as for :meth:`predict_proba`.
+        batch_size : int, default 1024
+            Rows per forward pass.
+
+        Returns
+        -------
+        log_probabilities : ndarray of shape (N, C), the network's dtype
+
+        Examples
+        --------
+        >>> from softgrad.nn import Linear, Sequential
+        >>> net = Sequential(Linear(2, 2, rng=0))
+        >>> net[0].params["W"][...] = [[1, 0], [0, 1]]
+        >>> model = Model(net)
+        >>> model.predict_log_proba(np.array([[200.0, 0.0]]))  # probability exp(-200) underflows
+        array([[   0., -200.]], dtype=float32)
+        """
         return self._map_batches(X, batch_size, "Model.predict_log_proba", log_softmax)
 
     def predict_top(
@@ -290,8 +367,8 @@ class Model:
             Positions in ``classes``: ``model.classes[index]`` are the labels.
         probabilities : ndarray of shape (N, k), the network's dtype
 
-        Example
-        -------
+        Examples
+        --------
         >>> from softgrad.nn import build_mlp
         >>> model = Model(build_mlp(4, [8], 3, rng=0), ["cat", "dog", "fish"])
         >>> index, p = model.predict_top(np.ones((2, 4)), k=2)
@@ -323,8 +400,24 @@ class Model:
         every batch, is refused (a scalar was broadcast over the batch, the floats of a
         later batch cut to the first batch's ints).
 
-        Example
+        Parameters
+        ----------
+        X : array_like
+            As for :meth:`predict_proba`.
+        head : callable, ndarray of shape (B, C) -> ndarray of B rows
+            Called once a batch, in order.
+        batch_size : int, default 1024
+            Rows per forward pass (B, but the last batch's remainder).
+        where : str, default "Model.map_logits"
+            The name the error messages begin with.
+
+        Returns
         -------
+        ndarray of N rows
+            The heads' results, joined along the first axis.
+
+        Examples
+        --------
         >>> from softgrad.nn import build_mlp
         >>> model = Model(build_mlp(4, [8], 3, rng=0), ["cat", "dog", "fish"])
         >>> X = np.ones((5, 4))
@@ -337,14 +430,58 @@ class Model:
         return self._map_batches(X, batch_size, where, head)
 
     def predict(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
-        """The most probable class of each row: ndarray of shape (N,) of entries of ``classes``."""
+        """The most probable class of each row: ndarray of shape (N,) of entries of ``classes``.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, D), or (N, H, W) matching ``image_shape``
+            Raw features, as for :meth:`predict_proba`.
+        batch_size : int, default 1024
+            Rows per forward pass.
+
+        Returns
+        -------
+        labels : ndarray of shape (N,)
+            Entries of ``classes``; ties go to the first class.
+
+        Examples
+        --------
+        >>> from softgrad.nn import Linear, Sequential
+        >>> net = Sequential(Linear(2, 2, rng=0))
+        >>> net[0].params["W"][...] = [[1, 0], [0, 1]]
+        >>> Model(net, [10, 20]).predict(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        array([10, 20, 10])
+        """
         index = self._map_batches(
             X, batch_size, "Model.predict", lambda logits: np.argmax(logits, axis=-1)
         )
         return self.classes[index]
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model to ``path`` as one .npz file, atomically (see :func:`save`)."""
+        """Write the model to ``path`` as one .npz file, atomically (see :func:`save`).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            Written exactly as given (no ``.npz`` suffix is added); its folder must exist.
+
+        Raises
+        ------
+        ValueError
+            As :func:`save`: a file :func:`load` would refuse or metadata it would not give
+            back equal; nothing is written.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> from softgrad.nn import build_mlp
+        >>> model = Model(build_mlp(2, [3], 2, rng=0), ["no", "yes"], metadata={"seed": 0})
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     model.save(pathlib.Path(folder) / "m.npz")
+        ...     back = load(pathlib.Path(folder) / "m.npz")
+        >>> back
+        Model(n_features=2, n_classes=2, classes=['no', 'yes'], scaler=None, image_shape=None)
+        """
         serialization.write_model(
             path,
             self.network,
@@ -419,15 +556,16 @@ def save(
         run, a network without a Linear layer, an integer of more than 4300 digits): nothing is
         written.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import tempfile, pathlib
     >>> import softgrad
     >>> from softgrad.nn import Linear, ReLU, Sequential
     >>> network = Sequential(Linear(4, 8, rng=0), ReLU(), Linear(8, 3, rng=1))
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.npz"
-    >>> softgrad.save(network, path)
-    >>> model = softgrad.load(path)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "net.npz"
+    ...     softgrad.save(network, path)
+    ...     model = softgrad.load(path)
     >>> X = np.ones((2, 4), dtype=np.float32)
     >>> bool(np.array_equal(model.network.forward(X), network.forward(X)))
     True
@@ -480,6 +618,24 @@ def load(path: str | os.PathLike) -> Model:
         Anything wrong with the file (see :func:`softgrad.serialization.read_npz`), or contents
         that do not fit together (weights missing or of the wrong shape, classes not matching
         the output size).
+
+    Examples
+    --------
+    A model saved with its classes and metadata comes back with them, predicting as it did.
+
+    >>> import tempfile, pathlib
+    >>> import softgrad
+    >>> from softgrad.nn import build_mlp
+    >>> network = build_mlp(2, [4], 3, rng=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = pathlib.Path(folder) / "model.npz"
+    ...     softgrad.save(network, path, classes=["a", "b", "c"], metadata={"run": 1})
+    ...     model = softgrad.load(path)
+    >>> model.n_features, model.classes.tolist(), model.metadata
+    (2, ['a', 'b', 'c'], {'run': 1})
+    >>> X = np.ones((2, 2), dtype=np.float32)
+    >>> bool(np.array_equal(model.predict_proba(X), softgrad.Model(network).predict_proba(X)))
+    True
     """
     contents = serialization.read_model(path)
     try:

@@ -365,7 +365,39 @@ def export_onnx_files(
     """:func:`export_onnx`, returning the files written: ``[path]``, or past 2 GiB of weights
     ``[path, weights' file]`` (``path`` with ``.data`` added to its name). ``keep``: paths the
     weights' file must not replace (``softgrad export``'s model file), refused by ValueError
-    before anything is written; below 2 GiB no such file is written, so none is refused."""
+    before anything is written; below 2 GiB no such file is written, so none is refused.
+
+    Parameters
+    ----------
+    model, path, name
+        As :func:`export_onnx`.
+    keep : tuple of path, default ()
+        Files the weights' file (past 2 GiB) must not replace.
+
+    Returns
+    -------
+    files : list of Path
+        ``[path]``, or ``[path, path + ".data"]`` past 2 GiB of weights.
+
+    Raises
+    ------
+    ValueError
+        As :func:`export_onnx`, and a weights' file that would replace a file of ``keep``.
+    MissingDependencyError, IsADirectoryError, OSError
+        As :func:`export_onnx`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from softgrad.nn import build_mlp
+    >>> net = build_mlp(4, [8], 3, rng=0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     files = export_onnx_files(net, Path(folder) / "net.onnx")
+    ...     names = [f.name for f in files], [f.name for f in Path(folder).iterdir()]
+    >>> names
+    (['net.onnx'], ['net.onnx'])
+    """
     path = Path(check_path(path, "export_onnx"))
     if not isinstance(name, str):
         raise TypeError(f"export_onnx: name must be a str; got {type(name).__name__}")

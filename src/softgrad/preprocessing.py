@@ -53,8 +53,8 @@ class Scaler(ScalerParams):
     too. Feature ``j`` with zero variance gets scale 1 from :meth:`fit_standard`, so it maps
     to 0 instead of dividing by zero.
 
-    Example
-    -------
+    Examples
+    --------
     >>> scaler = Scaler.for_range(255)
     >>> scaler.transform(np.array([[0, 51, 255]], dtype=np.uint8))
     array([[0. , 0.2, 1. ]], dtype=float32)
@@ -104,8 +104,8 @@ class Scaler(ScalerParams):
             ``out`` when given. The values are the same either way. A value whose scaled form
             lies beyond ``dtype`` is +-inf there, as ``astype`` makes it; NaN stays.
 
-        Example
-        -------
+        Examples
+        --------
         >>> X = np.array([[2.0, 4.0]], dtype=np.float32)
         >>> Scaler(1.0, 0.5).transform(X, out=X) is X, X
         (True, array([[0.5, 1.5]], dtype=float32))
@@ -161,8 +161,8 @@ class Scaler(ScalerParams):
             C-contiguous): no float copy of the data set is ever made, each batch is scaled as
             it is gathered. For float ``X``, ``self.transform(X, dtype=dtype)``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> pixels = np.array([[0, 51], [255, 102]], dtype=np.uint8)
         >>> rows = Scaler.for_range(255).inputs(pixels)
         >>> rows

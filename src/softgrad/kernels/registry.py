@@ -53,6 +53,11 @@ def set_kernels(name: str) -> NumpyOps:
     name : str
         One of ``KERNELS`` (``"numpy"``, ``"numba"``).
 
+    Returns
+    -------
+    ops : NumpyOps
+        The lane's Ops object, the one :func:`get_ops` now returns (``ops.name == name``).
+
     Raises
     ------
     ValueError

@@ -82,8 +82,8 @@ def set_threads(n: int | None) -> None:
     process-wide pool keep control of it while that thread lives, and ignores the BLAS part
     of a limit another thread then sets (the kernels' part still applies).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from softgrad.kernels.threads import set_threads, wanted_threads
     >>> set_threads(1)
     >>> wanted_threads()

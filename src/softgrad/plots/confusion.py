@@ -27,8 +27,18 @@ def confusion_figsize(n_classes: int) -> tuple[float, float]:
     """Figure size in inches of :func:`plot_confusion_matrix` for ``n_classes`` classes:
     ``max(6, 0.75 * C + 2.5)`` a side, at most ``MAX_SIDE_INCHES`` (40).
 
-    Example
+    Parameters
+    ----------
+    n_classes : int
+        C, the matrix's side.
+
+    Returns
     -------
+    (width, height) : tuple of float
+        Equal: the figure is square.
+
+    Examples
+    --------
     >>> confusion_figsize(10), confusion_figsize(1000)
     ((10.0, 10.0), (40.0, 40.0))
     """
