@@ -351,15 +351,75 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
         return logits
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (N, C), columns in the order of classes_."""
+        """Class probabilities, shape (N, C), columns in the order of classes_.
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (N, D)
+            Features, as given to ``fit``.
+
+        Returns
+        -------
+        probabilities : ndarray of shape (N, C), the network's dtype
+            Rows sum to 1; two classes give [sigmoid(-z), sigmoid(z)] of the one logit z.
+
+        Examples
+        --------
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 5)  # the first feature decides
+        >>> clf = MLPClassifier((4,), learning_rate_init=0.1, random_state=0).fit(X, y)
+        >>> clf.predict_proba(X[:4]).round(1)
+        array([[1., 0.],
+               [1., 0.],
+               [0., 1.],
+               [0., 1.]], dtype=float32)
+        """
         return F.softmax(self._softmax_logits(X), axis=1)
 
     def predict_log_proba(self, X) -> np.ndarray:
-        """Log-probabilities from the logits (log-softmax): finite where probabilities are 0."""
+        """Log-probabilities from the logits (log-softmax): finite where probabilities are 0.
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (N, D)
+            Features, as given to ``fit``.
+
+        Returns
+        -------
+        log_probabilities : ndarray of shape (N, C), the network's dtype
+
+        Examples
+        --------
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 5)  # the first feature decides
+        >>> clf = MLPClassifier((4,), learning_rate_init=0.1, random_state=0).fit(X, y)
+        >>> logp = clf.predict_log_proba(X[:4])
+        >>> logp.shape, bool(np.all(np.isfinite(logp) & (logp <= 0)))
+        ((4, 2), True)
+        """
         return F.log_softmax(self._softmax_logits(X), axis=1)
 
     def predict(self, X) -> np.ndarray:
-        """Most probable class label of each row, shape (N,)."""
+        """Most probable class label of each row, shape (N,).
+
+        Parameters
+        ----------
+        X : array_like or sparse matrix of shape (N, D)
+            Features, as given to ``fit``.
+
+        Returns
+        -------
+        labels : ndarray of shape (N,)
+            Entries of ``classes_``.
+
+        Examples
+        --------
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 5)  # the first feature decides
+        >>> clf = MLPClassifier((4,), learning_rate_init=0.1, random_state=0).fit(X, y)
+        >>> clf.predict(X[:4])
+        array(['no', 'no', 'yes', 'yes'], dtype='<U3')
+        """
         logits = self._logits(X)
         idx = (logits > 0).astype(np.intp) if logits.ndim == 1 else np.argmax(logits, axis=1)
         return self.classes_[idx]
@@ -367,19 +427,69 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     # ---- conversion -----------------------------------------------------------------------------
     @classmethod
     def from_sklearn(cls, mlp, **params) -> MLPClassifier:
-        """A fitted softgrad estimator with the weights of a fitted sklearn MLPClassifier."""
+        """A fitted softgrad estimator with the weights of a fitted sklearn MLPClassifier.
+
+        Parameters
+        ----------
+        mlp : sklearn.neural_network.MLPClassifier
+            Fitted.
+        **params
+            Settings that replace ``mlp``'s (``get_params``) in the new estimator.
+
+        Returns
+        -------
+        MLPClassifier
+            Predicting as ``mlp`` does, to float32's rounding.
+
+        Examples
+        --------
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 5)  # the first feature decides
+        >>> clf = MLPClassifier((4,), learning_rate_init=0.1, random_state=0).fit(X, y)
+        >>> back = MLPClassifier.from_sklearn(clf.to_sklearn())
+        >>> bool(np.array_equal(back.predict_proba(X), clf.predict_proba(X)))
+        True
+        """
         from softgrad.sklearn.convert import from_sklearn
 
         return from_sklearn(cls, mlp, **params)
 
     def to_sklearn(self):
-        """A fitted sklearn.neural_network.MLPClassifier with this estimator's weights."""
+        """A fitted sklearn.neural_network.MLPClassifier with this estimator's weights.
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier
+
+        Examples
+        --------
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 5)  # the first feature decides
+        >>> clf = MLPClassifier((4,), learning_rate_init=0.1, random_state=0).fit(X, y)
+        >>> sk = clf.to_sklearn()
+        >>> type(sk).__name__, sk.predict(X[:4]).tolist()
+        ('MLPClassifier', ['no', 'no', 'yes', 'yes'])
+        """
         from softgrad.sklearn.convert import to_sklearn
 
         return to_sklearn(self)
 
     def to_model(self) -> Model:
-        """This network as a :class:`softgrad.model.Model` (for ``save``, the CLI, ONNX)."""
+        """This network as a :class:`softgrad.model.Model` (for ``save``, the CLI, ONNX).
+
+        Returns
+        -------
+        Model
+            With the estimator's classes; no scaler (the estimator scales nothing).
+
+        Examples
+        --------
+        >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]] * 5)
+        >>> y = np.array(["no", "no", "yes", "yes"] * 5)  # the first feature decides
+        >>> clf = MLPClassifier((4,), learning_rate_init=0.1, random_state=0).fit(X, y)
+        >>> clf.to_model()
+        Model(n_features=2, n_classes=2, classes=['no', 'yes'], scaler=None, image_shape=None)
+        """
         from softgrad.sklearn.convert import to_model
 
         return to_model(self)
