@@ -310,27 +310,110 @@ class Layer:
         self.training = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Compute the layer's output for input ``x`` and cache what ``backward`` needs."""
+        """Compute the layer's output for input ``x`` and cache what ``backward`` needs.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, ...)
+            The input; each layer says the shape it takes.
+
+        Returns
+        -------
+        y : ndarray
+            The output, in the layer's (or the input's float) dtype.
+
+        Examples
+        --------
+        >>> from softgrad.nn import ReLU
+        >>> ReLU().forward(np.array([-1.0, 2.0]))
+        array([0., 2.])
+        """
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def backward(self, grad_y: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """Given dL/dy, assign ``grads`` and return dL/dx (None when ``input_grad`` is False)."""
+        """Given dL/dy, assign ``grads`` and return dL/dx (None when ``input_grad`` is False).
+
+        Parameters
+        ----------
+        grad_y : ndarray of shape y.shape
+            The cotangent dL/dy of the last ``forward``'s output.
+        input_grad : bool, default True
+            False skips dL/dx (the first layer's, which nothing reads); ``grads`` are still
+            assigned.
+
+        Returns
+        -------
+        grad_x : ndarray of shape x.shape or None
+
+        Raises
+        ------
+        RuntimeError
+            No ``forward`` since the layer was made (or its cache dropped).
+
+        Examples
+        --------
+        >>> from softgrad.nn import ReLU
+        >>> layer = ReLU()
+        >>> _ = layer.forward(np.array([-1.0, 2.0]))
+        >>> layer.backward(np.array([5.0, 5.0]))
+        array([0., 5.])
+        """
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def train(self, mode: bool = True) -> Layer:
-        """Set training mode (``mode=True``) or evaluation mode (``mode=False``); returns self."""
+        """Set training mode (``mode=True``) or evaluation mode (``mode=False``); returns self.
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        self : Layer
+
+        Examples
+        --------
+        >>> from softgrad.nn import Dropout
+        >>> layer = Dropout(0.5)
+        >>> layer.train(False) is layer, layer.training, layer.train().training
+        (True, False, True)
+        """
         self.training = _as_mode(mode, type(self).__name__)
         return self
 
     def eval(self) -> Layer:
-        """Set evaluation mode; returns self."""
+        """Set evaluation mode; returns self.
+
+        Returns
+        -------
+        self : Layer
+            ``train(False)``: Dropout passes its input through.
+
+        Examples
+        --------
+        >>> from softgrad.nn import Dropout
+        >>> Dropout(0.5).eval().training
+        False
+        """
         return self.train(False)
 
     def get_config(self) -> dict[str, Any]:
-        """The JSON-safe constructor arguments that rebuild this layer (no rng, no weights)."""
+        """The JSON-safe constructor arguments that rebuild this layer (no rng, no weights).
+
+        Returns
+        -------
+        config : dict
+            ``type(layer)(**config)`` builds the same layer, freshly initialised.
+
+        Examples
+        --------
+        >>> from softgrad.nn import Linear
+        >>> Linear(2, 3, rng=0).get_config()
+        {'in_features': 2, 'out_features': 3, 'bias': True, 'init': 'he', 'dtype': 'float32'}
+        """
         return {}
 
     def astype(self, dtype: Any) -> Layer:
@@ -350,6 +433,14 @@ class Layer:
         -------
         Layer
             self.
+
+        Examples
+        --------
+        >>> from softgrad.nn import Linear
+        >>> layer = Linear(2, 3, rng=0)
+        >>> params = layer.params
+        >>> layer.astype(np.float64) is layer, layer.params is params, params["W"].dtype
+        (True, True, dtype('float64'))
         """
         resolved = as_float_dtype(dtype, f"{type(self).__name__}.astype")
         for name in self.params:

@@ -39,6 +39,16 @@ class Loss(Layer):
     """Base of the loss layers: ``forward(x, target) -> loss``, ``backward(grad_y=None)``.
 
     Handles option validation, caching and scaling by the cotangent ``grad_y`` of the loss.
+
+    Examples
+    --------
+    >>> from softgrad.nn import NLLLoss
+    >>> loss = NLLLoss(reduction="sum")
+    >>> isinstance(loss, Loss), round(loss.forward(np.log([[0.5, 0.5], [0.25, 0.75]]), [0, 1]), 4)
+    (True, 0.9808)
+    >>> loss.backward()  # dL/dlogp: -1 at each target
+    array([[-1.,  0.],
+           [ 0., -1.]])
     """
 
     _cache_attrs = ("_input", "_target")  # the last forward's inputs, for backward
@@ -114,7 +124,19 @@ class Loss(Layer):
         return np.multiply(grad, np.expand_dims(grad_y, self.axis), out=grad)
 
     def get_config(self) -> dict[str, Any]:
-        """JSON-safe constructor arguments (weight as a list of floats)."""
+        """JSON-safe constructor arguments (weight as a list of floats).
+
+        Returns
+        -------
+        config : dict
+            ``axis``, ``reduction``, ``weight`` and ``ignore_index`` (and the subclass's own).
+
+        Examples
+        --------
+        >>> from softgrad.nn import CrossEntropyLoss
+        >>> CrossEntropyLoss(weight=[1, 2], ignore_index=-100).get_config()["weight"]
+        [1.0, 2.0]
+        """
         config = self._options()
         config["weight"] = None if self.weight is None else self.weight.tolist()
         return config
