@@ -66,7 +66,25 @@ class EarlyStopping:
         cls, patience: Any, min_delta: Any, restore_best: Any, early_stopping: Any
     ) -> EarlyStopping:
         """The rule :func:`~softgrad.training.fit` builds from its own arguments, whose
-        messages name them as fit does (``fit: early_stopping must be a bool``)."""
+        messages name them as fit does (``fit: early_stopping must be a bool``).
+
+        Parameters
+        ----------
+        patience, min_delta, restore_best, early_stopping
+            fit's arguments of those names (``early_stopping`` is ``enabled``).
+
+        Returns
+        -------
+        EarlyStopping
+
+        Examples
+        --------
+        >>> EarlyStopping.from_fit(3, 0.0, True, False)
+        EarlyStopping(patience=3, min_delta=0.0, restore_best=True, enabled=False)
+        >>> EarlyStopping.from_fit(3, 0.0, True, 1)
+        Traceback (most recent call last):
+        TypeError: fit: early_stopping must be a bool; got 1
+        """
         stopper = cls.__new__(cls)
         stopper._settings(
             patience, min_delta, restore_best, early_stopping, "fit", "early_stopping"
@@ -98,7 +116,28 @@ class EarlyStopping:
         return self.enabled and self.restore_best
 
     def update(self, epoch: int, loss: float, params: dict[str, np.ndarray]) -> bool:
-        """Record epoch ``epoch``'s monitored ``loss``; True when training should stop."""
+        """Record epoch ``epoch``'s monitored ``loss``; True when training should stop.
+
+        Parameters
+        ----------
+        epoch : int
+            1-based.
+        loss : float
+            The monitored loss (NaN never improves).
+        params : dict of str to ndarray
+            The live weights, copied when the epoch is the best and weights are kept.
+
+        Returns
+        -------
+        stop : bool
+            :attr:`stops`: patience run out (always False when not enabled).
+
+        Examples
+        --------
+        >>> stopper = EarlyStopping(patience=1, min_delta=0.1)
+        >>> stopper.update(1, 1.0, {}), stopper.update(2, 0.95, {}), stopper.best_epoch
+        (False, True, 1)
+        """
         if loss < self.best - self.min_delta:
             self.best = float(loss)
             self.best_epoch = int(epoch)
@@ -141,6 +180,19 @@ class EarlyStopping:
         the best, that is the state the run had anyway. Otherwise (on throughout, or off now) the
         state is left as loaded, and the run stops where an uninterrupted one stops.
 
+        Parameters
+        ----------
+        epoch : int
+            The last epoch the checkpoint holds (1-based).
+        loss : float
+            Its monitored loss.
+        params : dict of str to ndarray
+            Its weights (the live arrays the run resumes with).
+        was_enabled : bool or None
+            Whether the run that wrote the checkpoint had early stopping on.
+
+        Examples
+        --------
         >>> stopper = EarlyStopping(patience=2, enabled=False)
         >>> for epoch, loss in enumerate([0.3, 0.5], start=1):
         ...     _ = stopper.update(epoch, loss, {"W": np.array([float(epoch)])})
@@ -171,11 +223,24 @@ class EarlyStopping:
         """Copy the best weights into the live arrays ``params`` (no-op if none were kept),
         cast to their dtype.
 
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            The live weights, written in place.
+
         Raises
         ------
         ValueError
             The network changed since the best epoch (a callback replaced layers by others of
             other names or shapes): its weights cannot be put back. ``params`` is unchanged.
+
+        Examples
+        --------
+        >>> stopper, W = EarlyStopping(), np.array([1.0])
+        >>> _ = stopper.update(1, 0.5, {"W": W})
+        >>> W[0] = 7.0
+        >>> stopper.restore({"W": W}), W
+        (None, array([1.]))
         """
         kept = self.best_params
         if not (self.keeps_weights and kept):
@@ -197,7 +262,21 @@ class EarlyStopping:
             np.copyto(value, kept[name])
 
     def state_dict(self) -> dict[str, Any]:
-        """State for a checkpoint: JSON-safe scalars and the best weights (``"best.<name>"``)."""
+        """State for a checkpoint: JSON-safe scalars and the best weights (``"best.<name>"``).
+
+        Returns
+        -------
+        state : dict
+            ``enabled``, ``best`` (None for inf), ``best_epoch``, ``wait`` and a
+            ``best.<name>`` entry per kept weight (the kept array itself, not a copy).
+
+        Examples
+        --------
+        >>> stopper = EarlyStopping()
+        >>> _ = stopper.update(1, 0.5, {"W": np.array([2.0])})
+        >>> stopper.state_dict()
+        {'enabled': True, 'best': 0.5, 'best_epoch': 1, 'wait': 0, 'best.W': array([2.])}
+        """
         state: dict[str, Any] = {
             "enabled": self.enabled,  # what a resume that turns it on or off goes on from
             "best": None if math.isinf(self.best) else self.best,
@@ -210,7 +289,25 @@ class EarlyStopping:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned; checked whole first, so a refused state
         loads nothing (a bad ``wait`` left ``best`` and ``best_epoch`` loaded, with a bare
-        ``int()`` error or a KeyError)."""
+        ``int()`` error or a KeyError).
+
+        Parameters
+        ----------
+        state : dict
+            :meth:`state_dict`'s output (``enabled`` may be absent: an earlier softgrad's).
+
+        Raises
+        ------
+        TypeError, ValueError
+            A missing key or a value of the wrong kind, named in the message.
+
+        Examples
+        --------
+        >>> stopper = EarlyStopping()
+        >>> stopper.load_state_dict({"best": None, "best_epoch": None, "wait": 0})
+        >>> stopper.best, stopper.best_epoch
+        (inf, None)
+        """
         where = "EarlyStopping.load_state_dict"
         check_saved_state(state, where, ("best", "best_epoch", "wait"))
         entries = [key for key in state if isinstance(key, str) and key.startswith("best.")]

@@ -78,7 +78,28 @@ class History:
         val_loss: float | None = None,
         val_acc: float | None = None,
     ) -> None:
-        """Record one epoch (validation values only when a validation set exists)."""
+        """Record one epoch (validation values only when a validation set exists).
+
+        Parameters
+        ----------
+        train_loss, train_acc, lr, epoch_time : float
+            The epoch's figures, stored as Python floats.
+        val_loss, val_acc : float, optional
+            Both or neither.
+
+        Raises
+        ------
+        TypeError
+            ``val_loss`` without ``val_acc``.
+
+        Examples
+        --------
+        >>> h = History()
+        >>> h.append(train_loss=0.5, train_acc=0.75, lr=0.1, epoch_time=1.0, val_loss=0.25,
+        ...          val_acc=1.0)
+        >>> h.epochs, h.monitored_loss
+        (1, [0.25])
+        """
         self.train_loss.append(float(train_loss))
         self.train_acc.append(float(train_acc))
         self.lr.append(float(lr))
@@ -90,12 +111,37 @@ class History:
             self.val_acc.append(float(val_acc))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict (plain lists of floats; non-finite values become None)."""
+        """A JSON-safe dict (plain lists of floats; non-finite values become None).
+
+        Returns
+        -------
+        dict
+            One list per attribute, and ``best_epoch``, ``stopped_early``, ``stop_reason``.
+
+        Examples
+        --------
+        >>> h = History(train_loss=[float("nan")], train_acc=[0.5], lr=[0.1], epoch_time=[1.0])
+        >>> h.to_dict()["train_loss"], History.from_dict(h.to_dict()).train_loss
+        ([None], [nan])
+        """
         return self._with_lists(lambda values: [_json_float(v) for v in values])
 
     def to_arrays(self) -> dict[str, Any]:
         """:meth:`to_dict` with each list as a float64 array (non-finite values kept): what a
-        checkpoint stores, beside its JSON header; :meth:`from_dict` reads it back."""
+        checkpoint stores, beside its JSON header; :meth:`from_dict` reads it back.
+
+        Returns
+        -------
+        dict
+            As :meth:`to_dict`, each list a float64 ndarray of shape (epochs,).
+
+        Examples
+        --------
+        >>> h = History(train_loss=[0.5, 0.25], train_acc=[0.5, 1.0], lr=[0.1, 0.1],
+        ...             epoch_time=[1.0, 1.0])
+        >>> h.to_arrays()["train_loss"], History.from_dict(h.to_arrays()) == h
+        (array([0.5 , 0.25]), True)
+        """
         return self._with_lists(lambda values: np.asarray(values, dtype=np.float64))
 
     def _with_lists(self, convert: Callable[[list[float]], Any]) -> dict[str, Any]:
@@ -108,7 +154,29 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        """Rebuild a History from :meth:`to_dict` output (None entries come back as NaN)."""
+        """Rebuild a History from :meth:`to_dict` output (None entries come back as NaN).
+
+        Parameters
+        ----------
+        d : dict
+            :meth:`to_dict`'s or :meth:`to_arrays`'s output.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        TypeError, ValueError
+            ``d`` is not such a dict (a key missing, lists of different lengths, an unknown
+            ``stop_reason``), named in the message.
+
+        Examples
+        --------
+        >>> History.from_dict({"train_loss": [1.0], "train_acc": [0.5], "lr": [0.1],
+        ...                    "epoch_time": [2.0], "val_loss": [], "val_acc": []}).epochs
+        1
+        """
         if not isinstance(d, dict):
             raise TypeError(f"History.from_dict: d must be a dict; got {type(d).__name__!r}")
         missing = [name for name in _LISTS if name not in d]
