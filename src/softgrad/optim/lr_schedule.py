@@ -58,7 +58,27 @@ class LRSchedule:
         return {}
 
     def step(self, metric: float | None = None) -> None:
-        """End of an epoch: advance the counter and set the optimizer's ``lr``."""
+        """End of an epoch: advance the counter and set the optimizer's ``lr``.
+
+        Parameters
+        ----------
+        metric : float, optional
+            The epoch's monitored loss, for the schedules that watch one
+            (:class:`~softgrad.optim.ReduceLROnPlateau`, ``AdaptiveLR``); the others ignore it.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD, StepLR
+        >>> opt = SGD(lr=0.5)
+        >>> schedule = StepLR(opt, step_size=2, gamma=0.5)
+        >>> for epoch in range(4):
+        ...     schedule.step()
+        ...     print(schedule.last_epoch, opt.lr)
+        1 0.5
+        2 0.25
+        3 0.25
+        4 0.125
+        """
         raise NotImplementedError
 
     @property
@@ -67,7 +87,18 @@ class LRSchedule:
         return self.optimizer.lr
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments other than the optimizer (JSON-safe)."""
+        """Constructor arguments other than the optimizer (JSON-safe).
+
+        Returns
+        -------
+        config : dict
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD, StepLR
+        >>> StepLR(SGD(lr=0.1), step_size=3, gamma=0.5).get_config()
+        {'step_size': 3, 'gamma': 0.5}
+        """
         return {name: getattr(self, name) for name in self._CONFIG}
 
     def __repr__(self) -> str:
@@ -78,6 +109,17 @@ class LRSchedule:
         """Configuration and counters: flat keys, JSON-safe scalars (no arrays).
 
         The optimizer's own state (which holds the current ``lr``) is saved separately.
+
+        Returns
+        -------
+        state : dict
+            ``type``, the config, ``base_lr``, ``last_epoch`` and the subclass's counters.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD, StepLR
+        >>> StepLR(SGD(lr=0.5), step_size=1).state_dict()
+        {'type': 'StepLR', 'step_size': 1, 'gamma': 0.1, 'base_lr': 0.5, 'last_epoch': 0}
         """
         counters = {name: getattr(self, name) for name in self._COUNTERS}
         return {
@@ -89,7 +131,28 @@ class LRSchedule:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` saved; validated first, untouched on error."""
+        """Restore what :meth:`state_dict` saved; validated first, untouched on error.
+
+        Parameters
+        ----------
+        state : mapping
+            :meth:`state_dict`'s output, of a schedule of this class.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Another schedule's state, or a missing, extra or bad entry, named in the message.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD, StepLR
+        >>> schedule = StepLR(SGD(lr=0.5), step_size=1, gamma=0.5)
+        >>> schedule.step()
+        >>> resumed = StepLR(SGD(lr=0.5), step_size=4)
+        >>> resumed.load_state_dict(schedule.state_dict())
+        >>> resumed, resumed.last_epoch
+        (StepLR(step_size=1, gamma=0.5), 1)
+        """
         where = f"{type(self).__name__}.load_state_dict"
         names = (*self._CONFIG, "base_lr", "last_epoch", *self._COUNTERS)
         check_saved_state(state, where, names, kind=type(self).__name__)

@@ -185,8 +185,20 @@ class Optimizer:
         dtype. Call it yourself to check before training; ``where`` and ``fix`` replace the
         message's ``"<class>.step"`` and its advice.
 
-        Example
-        -------
+        Parameters
+        ----------
+        dtype : dtype
+            The parameters' dtype.
+        where, fix : str, optional
+            The message's first words and its advice.
+
+        Raises
+        ------
+        ValueError
+            A hyperparameter overflows ``dtype``, or one that must stay positive rounds to 0.
+
+        Examples
+        --------
         >>> from softgrad.optim import Adam
         >>> Adam(lr=1e308).check_dtype(np.float32)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -214,7 +226,19 @@ class Optimizer:
         }
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-safe)."""
+        """Constructor arguments (JSON-safe).
+
+        Returns
+        -------
+        config : dict
+            ``lr`` and the hyperparameters: ``type(opt)(**config)`` makes a fresh copy.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD
+        >>> SGD(lr=0.5, momentum=0.9).get_config()
+        {'lr': 0.5, 'momentum': 0.9, 'nesterov': False, 'weight_decay': 0.0}
+        """
         return {"lr": self.lr, **self._hyper()}
 
     def __repr__(self) -> str:
@@ -254,6 +278,14 @@ class Optimizer:
         NumPy's underflow flag whatever the caller set (``np.seterr(all="raise")`` made Adam's
         squared gradients of 1e-30 a FloatingPointError on the NumPy lane and not on the
         compiled one); overflow and invalid operations keep the caller's setting.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD
+        >>> params, grads = {"W": np.array([1.0, 2.0])}, {"W": np.array([0.5, -0.5])}
+        >>> SGD(lr=0.5).step(params, grads)  # W -= lr * g
+        >>> params["W"]
+        array([0.75, 2.25])
         """
         check_roles(f"{type(self).__name__}.step", params, grads)
         if self._loaded_names_unchecked and isinstance(params, Mapping):
@@ -404,6 +436,15 @@ class Optimizer:
             ``"state_version"`` (int) when the class's slots have changed meaning since the
             first saved states (Adam: 2). The scalars go through ``json.dumps``; the arrays
             fit in an ``.npz``.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD
+        >>> opt = SGD(lr=0.5, momentum=0.5)
+        >>> opt.step({"W": np.array([1.0, 2.0])}, {"W": np.array([0.5, -0.5])})
+        >>> opt.state_dict()
+        {'type': 'SGD', 'lr': 0.5, 'momentum': 0.5, 'nesterov': False, 'weight_decay': 0.0,
+         'step.W': 1, 'momentum_buffer.W': array([ 0.5, -0.5])}
         """
         state: dict[str, Any] = {"type": type(self).__name__, "lr": self.lr, **self._hyper()}
         if self._STATE_VERSION > 1:
@@ -425,6 +466,27 @@ class Optimizer:
         Arrays are copied (the caller's arrays are never updated by later steps). A state of
         an older ``"state_version"`` (none: version 1) is converted to this one's meaning; a
         newer one is refused.
+
+        Parameters
+        ----------
+        state : mapping
+            :meth:`state_dict`'s output, of an optimizer of this class.
+
+        Raises
+        ------
+        TypeError, ValueError
+            A state of another class, a missing or bad entry, or a newer ``state_version``,
+            named in the message.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD
+        >>> opt = SGD(lr=0.5, momentum=0.5)
+        >>> opt.step({"W": np.array([1.0, 2.0])}, {"W": np.array([0.5, -0.5])})
+        >>> resumed = SGD(lr=0.1)
+        >>> resumed.load_state_dict(opt.state_dict())
+        >>> resumed
+        SGD(lr=0.5, momentum=0.5, nesterov=False, weight_decay=0.0)
         """
         self._load_state(state, copy=True)
 
@@ -483,7 +545,30 @@ class Optimizer:
         NaN gradient, ...), or of other parameter names than ``params``' (the rule of the
         first step after a load): an optimizer that has stepped on another network. ``fit``
         asks before its first step, on every rank (whose optimizers then take rank 0's state
-        through ``load_state_dict``)."""
+        through ``load_state_dict``).
+
+        Parameters
+        ----------
+        params : mapping of str to ndarray
+            The model's parameters.
+        where : str
+            The message's first words.
+
+        Raises
+        ------
+        ValueError
+            A NaN or inf in the state, or state of parameters the model does not have.
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD
+        >>> opt = SGD(lr=0.5, momentum=0.5)
+        >>> opt.step({"W": np.array([1.0])}, {"W": np.array([1.0])})
+        >>> opt.check_state({"V": np.array([1.0])}, "fit")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: fit: optimizer must hold no state of other parameters than the model's; ...
+        """
         type(self)._check_slots(f"{where}: optimizer", self._slots)
         problem = _other_names(self._steps.keys(), params.keys(), "the model")
         if problem:
