@@ -197,11 +197,36 @@ class Sequential(Layer):
         return iter(self.layers)
 
     def named_params(self) -> ParamDict:
-        """Qualified name (``"0.W"``) -> live parameter array (a view of the store), in order."""
+        """Qualified name (``"0.W"``) -> live parameter array (a view of the store), in order.
+
+        Returns
+        -------
+        ParamDict
+            ``"<layer index>.<name>"`` -> ndarray; writing into an array changes the weights.
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> {name: p.shape for name, p in build_mlp(2, [3], 2, rng=0).named_params().items()}
+        {'0.W': (2, 3), '0.b': (3,), '2.W': (3, 2), '2.b': (2,)}
+        """
         return self._current_store().named_params()
 
     def named_grads(self) -> ParamDict:
-        """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``."""
+        """Qualified name (``"0.W"``) -> gradient array, same keys as ``named_params()``.
+
+        Returns
+        -------
+        ParamDict
+            Written by :meth:`backward`.
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> net = build_mlp(2, [3], 2, rng=0)
+        >>> net.named_grads().keys() == net.named_params().keys()
+        True
+        """
         return self._current_store().named_grads()
 
     @property
@@ -225,7 +250,24 @@ class Sequential(Layer):
     @quiet_underflow
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Run ``x`` through every layer (each of ``fused_pairs`` with its activation in one
-        step); returns the last layer's output."""
+        step); returns the last layer's output.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, D)
+
+        Returns
+        -------
+        y : ndarray of shape (N, C)
+            In the network's dtype.
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> y = build_mlp(2, [3], 4, rng=0).forward(np.ones((5, 2), dtype=np.float32))
+        >>> y.shape, y.dtype
+        ((5, 4), dtype('float32'))
+        """
         if not self.layers:
             return np.array(x, copy=True)
         pairs = self.fused_pairs
@@ -251,6 +293,25 @@ class Sequential(Layer):
         parameters (that layer skips its input-gradient matrix product) and None is returned.
         The activation of a fused pair below a Linear writes its gradient over that Linear's
         input gradient (a fresh array); ``grad_y`` itself is never written.
+
+        Parameters
+        ----------
+        grad_y : ndarray of shape (N, C)
+            dL/dy of the last :meth:`forward`'s output.
+        input_grad : bool, default True
+            False: no dL/dx (training never reads the first layer's).
+
+        Returns
+        -------
+        grad_x : ndarray of shape (N, D) or None
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> net = build_mlp(2, [3], 4, rng=0)
+        >>> _ = net.forward(np.ones((5, 2), dtype=np.float32))
+        >>> net.backward(np.ones((5, 4), dtype=np.float32)).shape, net.named_grads()["0.W"].shape
+        ((5, 2), (2, 3))
         """
         if type(input_grad) is not bool:
             check_input_grad(input_grad, self)
@@ -283,14 +344,47 @@ class Sequential(Layer):
         return grad_y
 
     def train(self, mode: bool = True) -> Sequential:
-        """Set training mode on this container and every layer; returns self."""
+        """Set training mode on this container and every layer; returns self.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            False: evaluation mode (Dropout passes its input through).
+
+        Returns
+        -------
+        self : Sequential
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> net = build_mlp(2, [3], 2, rng=0)
+        >>> net.train(False) is net, [layer.training for layer in net]
+        (True, [False, False, False])
+        """
         self.training = _as_mode(mode, "Sequential")
         for layer in self.layers:
             layer.train(mode)
         return self
 
     def astype(self, dtype: Any) -> Sequential:
-        """Convert every layer's parameters and gradients to ``dtype``; returns self."""
+        """Convert every layer's parameters and gradients to ``dtype``; returns self.
+
+        Parameters
+        ----------
+        dtype : {float16, float32, float64}
+
+        Returns
+        -------
+        self : Sequential
+            Arrays taken from ``named_params()`` before are not the network's any more.
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> build_mlp(2, [3], 2, rng=0).astype(np.float64).named_params()["0.W"].dtype
+        dtype('float64')
+        """
         for layer in self.layers:
             layer.astype(dtype)
         self._build_store()
@@ -319,7 +413,19 @@ class Sequential(Layer):
             layer._clear_cache()
 
     def get_config(self) -> dict[str, Any]:
-        """``{"layers": [{"type": "Linear", "config": {...}}, ...]}`` (JSON-safe, no weights)."""
+        """``{"layers": [{"type": "Linear", "config": {...}}, ...]}`` (JSON-safe, no weights).
+
+        Returns
+        -------
+        config : dict
+            :meth:`from_config` builds the architecture back from it.
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> [layer["type"] for layer in build_mlp(2, [3], 2, rng=0).get_config()["layers"]]
+        ['Linear', 'ReLU', 'Linear']
+        """
         return {
             "layers": [
                 {"type": type(layer).__name__, "config": layer.get_config()}
@@ -346,6 +452,14 @@ class Sequential(Layer):
             built one by one (``Linear(**config, rng=rng)``), and building peaks at the
             weights and their gradients (drawing the layers and then copying them into the
             store peaked at 3x the weights' bytes).
+
+        Examples
+        --------
+        >>> from softgrad.nn import build_mlp
+        >>> net = build_mlp(2, [3], 2, rng=0)
+        >>> twin = Sequential.from_config(net.get_config(), rng=0)
+        >>> twin.get_config() == net.get_config()
+        True
         """
         generator = as_generator(rng, "Sequential.from_config")
         drawn = layers_drawn_into_buffers(config, LAYERS, generator)
