@@ -182,11 +182,39 @@ class GradcheckResult:
         return None if worst is None else (worst.name, worst.worst_index)
 
     def failed(self) -> list[str]:
-        """Names of the checks that failed."""
+        """Names of the checks that failed.
+
+        Returns
+        -------
+        names : list of str
+            In the checks' order; empty when :attr:`ok`.
+
+        Examples
+        --------
+        >>> from softgrad.gradcheck import gradcheck
+        >>> gradcheck(np.sin, np.array([0.5, 2.0]), vjp=lambda x, g: g * np.cos(x)).failed()
+        []
+        """
         return [check.name for check in self.checks if not check.ok]
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe summary (for ``--json`` output)."""
+        """A JSON-safe summary (for ``--json`` output).
+
+        Returns
+        -------
+        summary : dict
+            The settings, the verdict (``ok``, ``diagnosis``, ``mistakes``, ``notes``), the
+            largest errors and one entry per check.
+
+        Examples
+        --------
+        >>> import json
+        >>> from softgrad.gradcheck import gradcheck
+        >>> result = gradcheck(np.sin, np.array([0.5, 2.0]), vjp=lambda x, g: g * np.cos(x))
+        >>> summary = result.as_dict()
+        >>> summary["name"], summary["ok"], json.loads(json.dumps(summary)) == summary
+        ('sin', True, True)
+        """
         return {
             "name": self.name,
             "ok": self.ok,
