@@ -9,7 +9,7 @@ from softgrad import preprocessing_params
 from softgrad.preprocessing import Scaler
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.float32, np.bool_])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.float32, np.bool_])
 def test_transform_is_float32_formula(rng, dtype):
     X = rng.integers(0, 200, (17, 5)) if dtype != np.bool_ else rng.integers(0, 2, (17, 5))
     X = X.astype(dtype)
@@ -42,6 +42,23 @@ def test_float64_features_keep_the_digits_float32_drops_before_the_offset():
         scaled = scaler.transform(seconds, dtype=dtype)
         assert len(np.unique(scaled)) == 200
         assert np.all(np.diff(scaled[:, 0]) > 0)
+
+
+@pytest.mark.parametrize("stored", [np.int32, np.uint32, np.int64, np.uint64])
+def test_integer_features_of_32_bits_or_more_keep_the_digits_float32_drops(stored):
+    # they were cast to float32 first: int64 timestamps near 1.7e9 scaled to [0, 0, 0, 2.45]
+    # where their float64 values give [0, 0.019, 1.15, 2.43], in a float64 model too
+    seconds = np.array([0, 1, 60, 127, 3600])[:, None] + 1_700_000_000
+    scaler = Scaler.fit_standard(seconds.astype(np.float64))
+    for dtype in (np.float32, np.float64):
+        got = scaler.transform(seconds.astype(stored), dtype=dtype)
+        np.testing.assert_array_equal(
+            got, scaler.transform(seconds.astype(np.float64), dtype=dtype)
+        )
+        np.testing.assert_array_equal(
+            scaler.inputs(seconds.astype(stored), dtype).take(np.arange(5)), got
+        )
+        assert np.all(np.diff(got[:, 0]) > 0)
 
 
 def test_integer_and_float32_features_are_scaled_in_float32_and_widened_for_float64(rng):

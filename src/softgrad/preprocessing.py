@@ -46,11 +46,11 @@ class Scaler(ScalerParams):
     ``offset`` and ``scale`` are stored as float32. Features that float32 holds exactly (any
     integers up to 16 bits, float32 values) are scaled in float32 straight into the output
     buffer, so transforming 60000 uint8 images allocates the float32 result and nothing else;
-    a float64 result widens those float32 values. Wider floats (float64 features) are scaled
-    in float64 and rounded once into the result: cast to float32 first, a feature's digits
-    below float32's resolution at its magnitude were lost before the offset was taken off
-    (a timestamp near 1.7e9 rounded to 128 s, a price near 1e6 to 1/16), in a float64 model
-    too. Feature ``j`` with zero variance gets scale 1 from :meth:`fit_standard`, so it maps
+    a float64 result widens those float32 values. Wider floats (float64 features) and wider
+    integers (32 and 64 bits) are scaled in float64 and rounded once into the result: cast to
+    float32 first, a feature's digits below float32's resolution at its magnitude were lost
+    before the offset was taken off (a timestamp near 1.7e9 rounded to 128 s, a price near 1e6
+    to 1/16), in a float64 model too. Feature ``j`` with zero variance gets scale 1 from :meth:`fit_standard`, so it maps
     to 0 instead of dividing by zero.
 
     Examples

@@ -18,10 +18,15 @@ _BLOCK = 1 << 16  # values scaled at a time when the working dtype is not the re
 
 def working_dtype(stored: np.dtype) -> np.dtype:
     """The dtype features stored as ``stored`` are scaled in (the Notes of
-    :class:`~softgrad.preprocessing.Scaler`): float64 for floats wider than float32, which a
-    cast to float32 would round before the offset is taken off; float32 for the rest
-    (integers are cast to float32 first, as the batch gather kernels read them)."""
-    return FLOAT64 if stored.kind == "f" and stored.itemsize > 4 else FLOAT32
+    :class:`~softgrad.preprocessing.Scaler`): float64 for what float32 does not hold exactly,
+    floats wider than float32 and integers of 32 bits or more, which a cast to float32 would
+    round before the offset is taken off (int64 timestamps near 1.7e9 to 128 s, in a float64
+    model too); float32 for the rest (integers up to 16 bits, which the batch gather kernels
+    read as float32, and float32 or float16 values)."""
+    wide = (
+        stored.kind == "f" and stored.itemsize > 4 or stored.kind in "iu" and stored.itemsize >= 4
+    )
+    return FLOAT64 if wide else FLOAT32
 
 
 def scale_into(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray) -> Any:
