@@ -50,8 +50,8 @@ class Scaler(ScalerParams):
     integers (32 and 64 bits) are scaled in float64 and rounded once into the result: cast to
     float32 first, a feature's digits below float32's resolution at its magnitude were lost
     before the offset was taken off (a timestamp near 1.7e9 rounded to 128 s, a price near 1e6
-    to 1/16), in a float64 model too. Feature ``j`` with zero variance gets scale 1 from :meth:`fit_standard`, so it maps
-    to 0 instead of dividing by zero.
+    to 1/16), in a float64 model too. Feature ``j`` with zero variance gets scale 1 from
+    :meth:`fit_standard`, so it maps to 0 instead of dividing by zero.
 
     Examples
     --------

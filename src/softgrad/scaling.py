@@ -23,10 +23,9 @@ def working_dtype(stored: np.dtype) -> np.dtype:
     round before the offset is taken off (int64 timestamps near 1.7e9 to 128 s, in a float64
     model too); float32 for the rest (integers up to 16 bits, which the batch gather kernels
     read as float32, and float32 or float16 values)."""
-    wide = (
-        stored.kind == "f" and stored.itemsize > 4 or stored.kind in "iu" and stored.itemsize >= 4
-    )
-    return FLOAT64 if wide else FLOAT32
+    if stored.kind == "f":
+        return FLOAT64 if stored.itemsize > 4 else FLOAT32
+    return FLOAT64 if stored.kind in "iu" and stored.itemsize >= 4 else FLOAT32
 
 
 def scale_into(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray) -> Any:

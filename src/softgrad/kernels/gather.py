@@ -73,9 +73,9 @@ class GatherKernels:
         Each value is converted to out's dtype, then ``(v - offset) * scale`` is rounded twice
         in that dtype: the very operations of ``Scaler.transform`` where the stored dtype is
         scaled in out's dtype (``softgrad.scaling.working_dtype``: integers up to 16 bits and
-        float32 into float32, wider integers and float64 into float64), so the batch equals ``scaler.transform(x,
-        dtype=out.dtype)[idx]`` bit for bit there. ``ScaledRows`` gathers the other pairs
-        into a buffer of the working dtype first. The Numba lane's kernel
+        float32 into float32, wider integers and float64 into float64), so the batch equals
+        ``scaler.transform(x, dtype=out.dtype)[idx]`` bit for bit there. ``ScaledRows``
+        gathers the other pairs into a buffer of the working dtype first. The Numba lane's kernel
         (``numba_gather.gather_rows_scaled``) computes the same two roundings.
 
         Examples
