@@ -19,7 +19,9 @@ def _hand_model(classes=("cat", "dog", "eel")):
 
 def test_hand_computed_outputs():
     model = _hand_model()
-    X = np.array([[10, 0], [0, 30], [20, 20]])
+    # 16-bit integers are scaled in float32, where 10 times the scale (0.1 in float32) is 1
+    # exactly; wider ones in float64, as float64 features, where it is 1 + 1.5e-8
+    X = np.array([[10, 0], [0, 30], [20, 20]], dtype=np.int16)
     # scaled x = [1, 0], [0, 3], [2, 2]  ->  logits [1, 0, 0], [0, 3, 2], [2, 2, 3]
     logits = np.array([[1.0, 0, 0], [0, 3, 2], [2, 2, 3]])
     np.testing.assert_allclose(model.decision_function(X), logits, rtol=1e-15)

@@ -96,11 +96,13 @@ def test_wide_integers_are_rounded_to_float32_as_astype_rounds_them(x_dtype):
     )
 
 
-def test_wide_integers_go_to_a_float64_model_converted_once():
-    # ScaledRows reads float64 rows as float32 ones widened: 2**24 + 1 would lose its 1
+def test_64_bit_integers_are_converted_once():
+    # ScaledRows reads integers of 32 bits or more as float64: a 64-bit one beyond 2**53 would
+    # be rounded twice into float32 (32-bit ones are exact in float64, and read per batch)
     X = np.array([[2**24 + 1, 0], [0, 1]], dtype=np.int64)
     assert not _data.cast_per_batch(X, np.float64)
-    assert _data.cast_per_batch(X, np.float32)
+    assert not _data.cast_per_batch(X, np.float32)
+    assert _data.cast_per_batch(X.astype(np.int32), np.float64)
     assert _data.cast_per_batch(X.astype(np.uint16), np.float64)
 
 

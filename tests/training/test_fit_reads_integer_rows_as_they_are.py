@@ -26,9 +26,10 @@ def digits():
 CASES = [
     (np.uint8, np.float32),
     (np.int16, np.float32),
-    (np.int64, np.float32),
+    (np.int32, np.float32),
     (np.uint8, np.float64),
     (np.int16, np.float64),
+    (np.int32, np.float64),
 ]
 
 
@@ -47,13 +48,19 @@ def test_integer_rows_train_as_their_converted_copy_bit_for_bit(
     assert_same_training(a, history_a, b, history_b)
 
 
-def test_wide_integers_for_a_float64_model_are_converted_as_before(digits):
-    # a ScaledRows reads float64 rows as float32 ones widened: 2**24 + 1 would be rounded
+def test_32_bit_integers_are_read_exactly_and_64_bit_ones_converted(digits):
+    # a ScaledRows reads 32-bit integers as float64 (exact: 2**24 + 1 is not rounded into a
+    # float64 model), and would round a 64-bit one beyond 2**53 twice into float32
     X = digits[0].astype(np.int32)
     X[0, 0] = 2**24 + 1
     rows = data.check_features(X, np.dtype(np.float64))
-    assert type(rows) is np.ndarray and rows.dtype == np.float64 and rows[0, 0] == 2**24 + 1
+    assert type(rows) is ScaledRows and rows.take(np.array([0]))[0, 0] == 2**24 + 1
     assert type(data.check_features(X, np.dtype(np.float32))) is ScaledRows  # one rounding
+    wide = X.astype(np.int64)
+    wide[0, 0] = 2**53 + 2**30 + 1
+    for dtype in (np.float32, np.float64):
+        rows = data.check_features(wide, np.dtype(dtype))
+        assert type(rows) is np.ndarray and rows[0, 0] == wide[0, 0].astype(dtype)
 
 
 def test_raw_integer_validation_rows_go_with_raw_integer_rows(train_64, digits):

@@ -268,6 +268,26 @@ def first_beyond_dtype(rows: np.ndarray, dtype: Any, nonfinite: bool) -> tuple[i
     return divmod(first, bad.shape[1]) if bad.flat[first] else None
 
 
+def _check_integers_fit(
+    x: np.ndarray, dtype: np.dtype, where: str, what: str, first_row: int
+) -> None:
+    """:func:`check_fits_rows` for integers: only float16 holds less than an integer dtype's
+    range (70,000 became inf, refused as "X must be finite; got inf", which X did not hold)."""
+    largest = float(np.finfo(dtype).max)
+    info = np.iinfo(x.dtype)
+    if info.max <= largest and info.min >= -largest:
+        return
+    if x.min() >= -largest and x.max() <= largest:
+        return
+    rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
+    row, column = np.argwhere((rows < -largest) | (rows > largest))[0]
+    raise ValueError(
+        f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
+        f"{rows[row, column].item()} in row {first_row + int(row)} (rescale it, or use a "
+        "float32 model)"
+    )
+
+
 def check_fits_rows(
     x: Any, dtype: Any, where: str, what: str = "X", first_row: int = 0, of: str = "model"
 ) -> None:
@@ -288,6 +308,9 @@ def check_fits_rows(
     ValueError: fit: X must fit in float32 (|x| <= 3.403e+38), the model's dtype; got 1e+300 in row 1 (rescale it, or use a float64 model)
     """  # noqa: E501
     dtype = np.dtype(dtype)
+    if isinstance(x, np.ndarray) and x.dtype.kind in "iu" and dtype.kind == "f" and x.size:
+        _check_integers_fit(x, dtype, where, what, first_row)
+        return
     if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or dtype.kind != "f" or x.size == 0:
         return
     largest = float(np.finfo(dtype).max)

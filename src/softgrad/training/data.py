@@ -51,20 +51,23 @@ def plain_array(X: Any) -> bool:
 def cast_per_batch(X: Any, dtype: Any) -> bool:
     """Whether the network reads ``X`` cast to ``dtype`` one batch at a time (an identity
     :class:`~softgrad.preprocessing.ScaledRows` over it), not converted whole first: a NumPy
-    array of integers whose every value the kernel's cast gives exactly as
-    ``X.astype(dtype)`` does. Into float32 that is every integer dtype (one rounding either
-    way); into float64 only integers of at most 16 bits, since ScaledRows reads float64 rows
-    as float32 ones widened, and a wider integer beyond 2**24 would be rounded twice.
+    array of integers whose every value the batch's cast gives exactly as ``X.astype(dtype)``
+    does, into float32 or float64 (the dtypes ScaledRows reads). That is integers of at most
+    32 bits: ScaledRows reads those up to 16 bits as float32 (exact) and wider ones as float64
+    (exact), then rounds once into the result; a 64-bit integer beyond 2**53 would be
+    rounded twice, into float64 and then into float32.
 
     Example
     -------
     >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float64), cast_per_batch(
     ...     np.zeros((2, 3), np.int64), np.float64), cast_per_batch(np.zeros((2, 3)), np.float32)
     (True, False, False)
+    >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float16)  # converted whole, checked
+    False
     """
-    if not plain_array(X):
+    if not plain_array(X) or np.dtype(dtype) not in (np.float32, np.float64):
         return False
-    return X.dtype.kind in "iu" and (np.dtype(dtype) == np.float32 or X.dtype.itemsize <= 2)
+    return X.dtype.kind in "iu" and X.dtype.itemsize <= 4
 
 
 def cast_rows(X: np.ndarray, dtype: Any) -> ScaledRows:
@@ -108,7 +111,11 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     if isinstance(X, StoredRows):
         if len(X) == 0:
             raise ValueError(f"fit: {what} must have at least one sample; got shape {X.shape}")
-        return X.astype(dtype)
+        if not isinstance(X, ScaledRows) or np.dtype(dtype) in (np.float32, np.float64):
+            return X.astype(dtype)
+        # ScaledRows reads float32 and float64 only: a float16 model's rows are scaled in
+        # float64, whole, then converted and checked as any float rows (it refused them)
+        X = X.astype(np.float64).floats()
     if issparse(X):
         return _check_sparse(X, dtype, what, check_finite)
     given, X = X, as_array(X, "fit", what)  # a masked array refused, not read unmasked

@@ -285,7 +285,13 @@ class BatchForward:
                     return plan.forward(batch, check)
             # before the forward: inf in the batch would warn there
             check_batch(batch, given, rows, finite, self.fits)
-        return plan.forward(batch) if plan is not None and planned else self.model.forward(batch)
+        if plan is not None and planned:
+            return plan.forward(batch)
+        if batch.dtype.kind == "f" and batch.dtype.itemsize > 8:
+            # long double rows, which the plan casts and the layers refuse (a float16 network
+            # has no plan): as float64, which every layer takes
+            batch = batch.astype(np.float64)
+        return self.model.forward(batch)
 
 
 def _product_shows(plan: ForwardPlan, n_samples: int) -> bool:
