@@ -163,6 +163,16 @@ def _encode(
                 f"{where}: labels must be integers, whole numbers or strings; got {y.dtype} "
                 "(complex numbers, dates and durations are not class labels)"
             )
+    for k, y in enumerate(parts):
+        beyond = y > np.uint64(np.iinfo(np.int64).max) if y.dtype.kind == "u" else None
+        if beyond is not None and beyond.any():
+            # refused as floats ("whole numbers below 2**53"), which int64's 2**60 is not
+            i = int(np.argmax(beyond))
+            raise DataFormatError(
+                f"{where}: labels must be integers below 2**63 (int64's range) or class names; "
+                f"got {y[i].item()} at {locate(k, i)} (store them as strings to keep them "
+                "as names)"
+            )
     ints = [_as_integers(y) for y in parts]
     integers = [codes for codes in ints if codes is not None]
     if len(integers) == len(ints):
