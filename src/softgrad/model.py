@@ -159,9 +159,10 @@ class Model:
 
     def scale(self, X: np.ndarray) -> np.ndarray:
         """Raw features -> network input: ``scaler.transform(X)``, or ``X`` itself without a
-        scaler. float64 rows come out in float64 for a float64 network (the others in
-        float32); other rows come out in float32, which a float64 network widens exactly as
-        it reads them.
+        scaler. Rows that are scaled in float64 (float64 values, integers of 32 bits or more:
+        ``softgrad.scaling.working_dtype``) come out in float64 for a float64 network (in
+        float32 for the others); other rows come out in float32, which a float64 network
+        widens exactly as it reads them.
 
         Parameters
         ----------
@@ -184,10 +185,11 @@ class Model:
         return self._scaling()(X)
 
     def _scaling(self) -> Callable[[np.ndarray], np.ndarray]:
-        """:meth:`scale` for the batches of one call. The network's dtype matters to float64
-        rows only (the others are scaled in float32, and a float64 network widens them as
-        transform would): it is looked up once a call, and only for them (``named_params``
-        cost 8 us of a one-row prediction's 240)."""
+        """:meth:`scale` for the batches of one call. The network's dtype matters only to rows
+        scaled in float64 (float64 values, integers of 32 bits or more; the others are scaled
+        in float32, and a float64 network widens them as transform would): it is looked up
+        once a call, and only for them (``named_params`` cost 8 us of a one-row prediction's
+        240)."""
         scaler = self.scaler
         if scaler is None:
             return _unscaled

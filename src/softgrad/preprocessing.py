@@ -27,7 +27,15 @@ from softgrad.scaling import (
 )
 from softgrad.stored_rows import StoredRows
 
-__all__ = ["ScaledRows", "Scaler"]
+__all__ = ["ScaledRows", "Scaler", "work_dtype"]
+
+
+def work_dtype(identity: bool, stored: np.dtype, result: np.dtype) -> np.dtype:
+    """The dtype rows stored as ``stored`` are scaled in for a result of ``result``: the
+    result's own where the scaler is the identity (``identity``: a cast, rounded once, as
+    ``astype`` rounds; through float64 an int64 beyond 2**53 would be rounded twice into
+    float32), else :func:`~softgrad.scaling.working_dtype` of the stored dtype."""
+    return np.dtype(result) if identity else working_dtype(stored)
 
 
 class Scaler(ScalerParams):
@@ -134,7 +142,7 @@ class Scaler(ScalerParams):
                 f"Scaler.transform: out must be {dtype.name} of shape {X.shape} like X; "
                 f"got {out.dtype.name} of shape {out.shape}"
             )
-        work = working_dtype(X.dtype)
+        work = work_dtype(self.is_identity, X.dtype, dtype)
         # a value beyond the result's range becomes +-inf as a cast makes it, without NumPy's
         # warning (fit, the models and the CLI refuse such rows by name before they scale them)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -174,6 +182,18 @@ class Scaler(ScalerParams):
         if X.dtype.kind in "iu":
             return ScaledRows(X, self, dtype)
         return self.transform(X, dtype=dtype)
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether it scales nothing (offset 0, scale 1): the rows are then only cast, once,
+        into the result's dtype, as ``X.astype(dtype)`` casts them (:func:`work_dtype`).
+
+        Example
+        -------
+        >>> Scaler().is_identity, Scaler.for_range(255).is_identity
+        (True, False)
+        """
+        return not self.offset.any() and bool((self.scale == 1).all())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Scaler):
@@ -216,12 +236,14 @@ class ScaledRows(StoredRows):
 
     Notes
     -----
-    A row equals ``scaler.transform(data, dtype=dtype)`` at that row bit for bit: the value is
-    converted to float32, the offset subtracted and the scale multiplied, each rounded once in
-    float32, as ``transform`` does; in float64 these float32 rows are widened (exactly), as
-    ``fit`` widens a transformed array for a float64 model, so training on a ScaledRows equals
-    training on ``scaler.transform(data)`` in either dtype. Stored floats wider than float32
-    are scaled in float64 and then rounded to ``dtype``, as ``transform`` scales them.
+    A row equals ``scaler.transform(data, dtype=dtype)`` at that row bit for bit, computed in
+    the same working dtype (:func:`work_dtype`): stored values float32 holds exactly (integers
+    up to 16 bits, float32) are converted to float32, the offset subtracted and the scale
+    multiplied, each rounded once in float32, and in float64 these float32 rows are widened
+    (exactly), as ``fit`` widens a transformed array for a float64 model; wider integers and
+    floats are scaled in float64 and then rounded to ``dtype``. An identity scaler (offset 0,
+    scale 1: ``fit``'s reading of integer rows a batch at a time) only casts, once, as
+    ``data.astype(dtype)`` does.
     ``np.asarray(rows)`` materialises every row as floats; the training and inference loops
     never do.
 
@@ -258,6 +280,7 @@ class ScaledRows(StoredRows):
         self.data = np.ascontiguousarray(data)
         self.scaler = scaler
         self.dtype = dtype
+        self._identity = scaler.is_identity  # read once: a batch's gather asks it
 
     def astype(self, dtype: Any) -> ScaledRows:
         """The same stored rows read in ``dtype`` (no copy of the data)."""
@@ -267,7 +290,7 @@ class ScaledRows(StoredRows):
         """The scaled rows ``idx`` written into ``out`` (StoredRows.take)."""
         gather = get_ops().gather_rows_scaled
         offset, scale = self.scaler.offset, self.scaler.scale  # float32, as transform uses
-        work = working_dtype(self.data.dtype)
+        work = work_dtype(self._identity, self.data.dtype, out.dtype)
         if out.dtype == work:
             return gather(self.data, idx, offset, scale, out)
         # transform's rows in their working dtype, widened or rounded into out (see Notes)
@@ -277,7 +300,8 @@ class ScaledRows(StoredRows):
     def bind_take(self, out: np.ndarray) -> Any:
         """:meth:`take` into ``out`` bound (StoredRows.bind_take): the lane's bound scaled
         gather for a float32 ``out`` of rows scaled in float32, else :meth:`take` itself."""
-        if out.dtype != np.float32 or working_dtype(self.data.dtype) != out.dtype:
+        work = work_dtype(self._identity, self.data.dtype, out.dtype)
+        if out.dtype != np.float32 or work != out.dtype:
             return super().bind_take(out)
         offset, scale = self.scaler.offset, self.scaler.scale
         return get_ops().bind_gather_rows_scaled(self.data, offset, scale, out)

@@ -96,14 +96,14 @@ def test_wide_integers_are_rounded_to_float32_as_astype_rounds_them(x_dtype):
     )
 
 
-def test_64_bit_integers_are_converted_once():
-    # ScaledRows reads integers of 32 bits or more as float64: a 64-bit one beyond 2**53 would
-    # be rounded twice into float32 (32-bit ones are exact in float64, and read per batch)
-    X = np.array([[2**24 + 1, 0], [0, 1]], dtype=np.int64)
-    assert not _data.cast_per_batch(X, np.float64)
-    assert not _data.cast_per_batch(X, np.float32)
-    assert _data.cast_per_batch(X.astype(np.int32), np.float64)
-    assert _data.cast_per_batch(X.astype(np.uint16), np.float64)
+def test_integers_of_any_width_are_cast_per_batch_once():
+    # the identity ScaledRows casts each value once into the model's dtype, as astype does
+    X = np.array([[2**24 + 1, 0], [0, 2**53 + 2**30 + 1]], dtype=np.int64)
+    for dtype in (np.float32, np.float64):
+        assert _data.cast_per_batch(X, dtype)
+        rows = _data.cast_rows(X, dtype)
+        np.testing.assert_array_equal(rows.take(np.arange(2)), X.astype(dtype))
+    assert not _data.cast_per_batch(X, np.float16)  # ScaledRows reads float32 and float64
 
 
 def _peak_bytes(call) -> int:
@@ -118,8 +118,10 @@ def _peak_bytes(call) -> int:
         tracemalloc.stop()
 
 
-def test_uint8_images_are_never_copied_as_floats():
-    X, y = _images(20_000, 784, high=256)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64])
+def test_integer_images_are_never_copied_as_floats(dtype):
+    # int64: NumPy's default integers (a float32 copy of them was made for a while)
+    X, y = _images(20_000, 784, dtype=dtype, high=256)
     float_copy = X.size * np.dtype(np.float32).itemsize  # 62.7 MB, what each call made before
     clf = _clf(hidden_layer_sizes=(4,), max_iter=1, learning_rate_init=1e-5)
     training = {

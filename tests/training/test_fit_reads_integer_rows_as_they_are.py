@@ -27,9 +27,11 @@ CASES = [
     (np.uint8, np.float32),
     (np.int16, np.float32),
     (np.int32, np.float32),
+    (np.int64, np.float32),
     (np.uint8, np.float64),
     (np.int16, np.float64),
     (np.int32, np.float64),
+    (np.int64, np.float64),
 ]
 
 
@@ -48,19 +50,18 @@ def test_integer_rows_train_as_their_converted_copy_bit_for_bit(
     assert_same_training(a, history_a, b, history_b)
 
 
-def test_32_bit_integers_are_read_exactly_and_64_bit_ones_converted(digits):
-    # a ScaledRows reads 32-bit integers as float64 (exact: 2**24 + 1 is not rounded into a
-    # float64 model), and would round a 64-bit one beyond 2**53 twice into float32
-    X = digits[0].astype(np.int32)
-    X[0, 0] = 2**24 + 1
-    rows = data.check_features(X, np.dtype(np.float64))
-    assert type(rows) is ScaledRows and rows.take(np.array([0]))[0, 0] == 2**24 + 1
-    assert type(data.check_features(X, np.dtype(np.float32))) is ScaledRows  # one rounding
-    wide = X.astype(np.int64)
-    wide[0, 0] = 2**53 + 2**30 + 1
-    for dtype in (np.float32, np.float64):
-        rows = data.check_features(wide, np.dtype(dtype))
-        assert type(rows) is np.ndarray and rows[0, 0] == wide[0, 0].astype(dtype)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_integers_are_cast_once_as_astype_casts_them(digits, dtype):
+    # the identity ScaledRows casts each value once into the model's dtype: 2**24 + 1 keeps
+    # its 1 in float64 (a float32 detour dropped it), and a 64-bit integer past 2**53 is not
+    # rounded twice into float32 (a float64 detour would)
+    X = digits[0].astype(np.int64)
+    X[0, :4] = [2**24 + 1, 2**53 + 2**30 + 1, 2**62 + 2**38 + 1, -(2**61) - 1]
+    rows = data.check_features(X, np.dtype(dtype))
+    assert type(rows) is ScaledRows and rows.data is X
+    idx = np.arange(len(X))
+    np.testing.assert_array_equal(rows.take(idx), X.astype(dtype))
+    np.testing.assert_array_equal(rows.take(idx[:7]), X[:7].astype(dtype))
 
 
 def test_raw_integer_validation_rows_go_with_raw_integer_rows(train_64, digits):

@@ -65,7 +65,8 @@ def test_long_double_rows_predict_as_their_float64_values():
 
 
 def test_int64_rows_train_a_float32_network_as_their_float32_values():
-    # no longer read a batch at a time (a 64-bit integer beyond 2**53 would round twice)
+    # read a batch at a time, each value cast once (through float64, one beyond 2**53 would
+    # be rounded twice into float32)
     X, y = _data()
     X = X.astype(np.int64) * (2**40) + 12345  # beyond float32's integers
     nets = []

@@ -297,8 +297,9 @@ def check_fits_rows(
 
     1e300 in a float64 array is finite, but inf once converted to a float32 model's dtype (and
     the conversion warns). Checked before converting: one ``min`` and one ``max`` in the common
-    case; NaN and inf pass here (the finiteness checks name them). Arrays whose dtype is not wider than
-    ``dtype`` (and non-float arrays) are left alone.
+    case; NaN and inf pass here (the finiteness checks name them). Arrays whose dtype is not
+    wider than ``dtype`` are left alone, and so are integer arrays but for a float16 ``dtype``
+    (70,000 is inf there), and arrays of anything else.
 
     Example
     -------

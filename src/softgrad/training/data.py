@@ -51,23 +51,21 @@ def plain_array(X: Any) -> bool:
 def cast_per_batch(X: Any, dtype: Any) -> bool:
     """Whether the network reads ``X`` cast to ``dtype`` one batch at a time (an identity
     :class:`~softgrad.preprocessing.ScaledRows` over it), not converted whole first: a NumPy
-    array of integers whose every value the batch's cast gives exactly as ``X.astype(dtype)``
-    does, into float32 or float64 (the dtypes ScaledRows reads). That is integers of at most
-    32 bits: ScaledRows reads those up to 16 bits as float32 (exact) and wider ones as float64
-    (exact), then rounds once into the result; a 64-bit integer beyond 2**53 would be
-    rounded twice, into float64 and then into float32.
+    array of integers, into float32 or float64 (the dtypes ScaledRows reads). An identity
+    ScaledRows casts each value once into ``dtype`` (``work_dtype``), as ``X.astype(dtype)``
+    does, so the rows are the converted copy's bit for bit, at any integer width.
 
     Example
     -------
     >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float64), cast_per_batch(
-    ...     np.zeros((2, 3), np.int64), np.float64), cast_per_batch(np.zeros((2, 3)), np.float32)
-    (True, False, False)
+    ...     np.zeros((2, 3), np.int64), np.float32), cast_per_batch(np.zeros((2, 3)), np.float32)
+    (True, True, False)
     >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float16)  # converted whole, checked
     False
     """
     if not plain_array(X) or np.dtype(dtype) not in (np.float32, np.float64):
         return False
-    return X.dtype.kind in "iu" and X.dtype.itemsize <= 4
+    return X.dtype.kind in "iu"
 
 
 def cast_rows(X: np.ndarray, dtype: Any) -> ScaledRows:
