@@ -89,9 +89,11 @@ def resume_run(run: Any, ckpt: Checkpoint, X, target, weight) -> int:
     if ckpt.val_idx is not None:
         with checkpoint_entry(where, "val_idx"):
             _checked_val_idx(ckpt.val_idx, X.shape[0])
-    _load_states(run, ckpt, where)
     if ckpt.handover is not None:
+        # taken once every check passed, before the load gives its arrays away: a load cut
+        # short (Ctrl-C) leaves the arrays with this run's optimizer, and no second run
         ckpt.handover.taken = True
+    _load_states(run, ckpt, where)
     run.rank_streams = ckpt.rank_layer_rngs
     run.history = copy.deepcopy(ckpt.history)
     # early stopping (or restore_best) switched on at this resume: the checkpoint holds no
