@@ -13,6 +13,7 @@ from softgrad.stored_rows import StoredRows
 from softgrad.training import fit, predict_proba
 
 numba_ops = pytest.importorskip("softgrad.kernels.numba_ops")
+NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"
 
 
 @pytest.fixture(params=["numba", "numpy"])
@@ -132,8 +133,9 @@ def test_astype_over_and_slices_keep_the_reading(numba_lane, rng):
     np.testing.assert_array_equal(np.asarray(rows[mask]), X[mask].astype(np.float32))
     with pytest.raises(TypeError, match=r"CodedRows: index must be a slice"):
         rows[3]
-    with pytest.raises(ValueError, match=r"CodedRows: copy=False is impossible"):
-        np.asarray(rows, copy=False)
+    if NUMPY2:  # np.asarray's copy keyword
+        with pytest.raises(ValueError, match=r"CodedRows: copy=False is impossible"):
+            np.asarray(rows, copy=False)
 
 
 @pytest.mark.parametrize(
