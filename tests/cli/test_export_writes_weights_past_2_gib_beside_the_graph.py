@@ -83,3 +83,23 @@ def test_the_weights_file_may_not_be_the_model(
         "graph name; nothing was written"
     )
     assert model.read_bytes() == before and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_later_export_under_2_gib_says_the_earlier_weights_file_is_not_its_own(
+    cli, digits_model, tmp_path, monkeypatch
+):
+    # the file is left (it may be one the user keeps), and was left without a word
+    out = tmp_path / "m.onnx"
+    with monkeypatch.context() as patched:
+        patched.setattr(onnx_export, "MAX_WEIGHT_BYTES", 10)
+        assert cli("export", "--model", digits_model, "--out", out).code == 0
+    result = cli("export", "--model", digits_model, "--out", out)
+    assert result.code == 0, result.err
+    assert result.out == f"exported {digits_model} to {out} ({out.stat().st_size:,} bytes)\n"
+    assert result.err == (
+        f"softgrad: note: {out}.data beside it is not this model's (it holds its weights "
+        "itself): an earlier export's weights, which you may remove\n"
+    )
+    assert (tmp_path / "m.onnx.data").exists()
+    again = cli("export", "--model", digits_model, "--out", tmp_path / "other.onnx")
+    assert again.code == 0 and again.err == ""  # no such file beside it: no note

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     size = out.stat().st_size
     data = written[1] if len(written) > 1 else None
     data_size = None if data is None else data.stat().st_size
+    from softgrad.onnx_external import data_path
+
+    # an earlier export's weights (past 2 GiB) beside a graph that now holds its own: left
+    # in place (the file may be one the user keeps), but not without a word
+    stale = data_path(out) if data is None and data_path(out).exists() else None
 
     def report() -> None:
         if args.json:
@@ -57,4 +63,10 @@ def run(args: argparse.Namespace) -> int:
             )
 
     report_after_writing(report, [str(path) for path in written])
+    if stale is not None:
+        print(
+            f"softgrad: note: {shown(str(stale))} beside it is not this model's (it holds its "
+            "weights itself): an earlier export's weights, which you may remove",
+            file=sys.stderr,
+        )
     return 0
