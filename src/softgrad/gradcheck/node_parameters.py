@@ -8,7 +8,8 @@ Every floating array on the node and its sub-nodes is a site that may be a param
 partner a constant, and notes list both. Sites on the nodes the copies share with the user's
 object (:class:`softgrad.gradcheck.node_copies.NodeCopies`) are never checked: such a node is
 listed apart when it has parameters (:attr:`NodeParameters.shared_with_parameters`), and among
-the nodes without parameters otherwise.
+the nodes without parameters otherwise; a note names the arrays on them that backward set no
+gradient for.
 """
 
 from __future__ import annotations
@@ -107,6 +108,20 @@ class NodeParameters:
             for site in self._shared_sites
             if site.kind == "params" or site.partner(self._user) is not None
         ]
+        # and the arrays on them that backward set no gradient for: constants, caches, or
+        # weights whose gradient backward forgot, which went unsaid (a node of the copy's own
+        # says so of its constants)
+        unseen = [
+            site.label
+            for site in self._shared_sites
+            if site.kind == "attr" and site.partner(self._user) is None
+        ]
+        if unseen:
+            self._notes.append(
+                "arrays on the nodes shared with your object that backward set no gradient "
+                "attribute (dP, d_P or grad_P) for were taken as constants or caches, and not "
+                "checked: " + ", ".join(unseen)
+            )
         listed = [path for path, _ in sub_nodes(self._copies.base) if path and owned(path[:-1])]
         self.parameter_free_paths = [
             path for path in listed if not _holds(path, holding) and not _holds(path, unchecked)
