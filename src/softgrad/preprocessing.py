@@ -280,7 +280,6 @@ class ScaledRows(StoredRows):
         self.data = np.ascontiguousarray(data)
         self.scaler = scaler
         self.dtype = dtype
-        self._identity = scaler.is_identity  # read once: a batch's gather asks it
 
     def astype(self, dtype: Any) -> ScaledRows:
         """The same stored rows read in ``dtype`` (no copy of the data)."""
@@ -290,7 +289,7 @@ class ScaledRows(StoredRows):
         """The scaled rows ``idx`` written into ``out`` (StoredRows.take)."""
         gather = get_ops().gather_rows_scaled
         offset, scale = self.scaler.offset, self.scaler.scale  # float32, as transform uses
-        work = work_dtype(self._identity, self.data.dtype, out.dtype)
+        work = work_dtype(self.scaler.is_identity, self.data.dtype, out.dtype)
         if out.dtype == work:
             return gather(self.data, idx, offset, scale, out)
         # transform's rows in their working dtype, widened or rounded into out (see Notes)
@@ -300,7 +299,7 @@ class ScaledRows(StoredRows):
     def bind_take(self, out: np.ndarray) -> Any:
         """:meth:`take` into ``out`` bound (StoredRows.bind_take): the lane's bound scaled
         gather for a float32 ``out`` of rows scaled in float32, else :meth:`take` itself."""
-        work = work_dtype(self._identity, self.data.dtype, out.dtype)
+        work = work_dtype(self.scaler.is_identity, self.data.dtype, out.dtype)
         if out.dtype != np.float32 or work != out.dtype:
             return super().bind_take(out)
         offset, scale = self.scaler.offset, self.scaler.scale

@@ -261,31 +261,14 @@ def first_beyond_dtype(rows: np.ndarray, dtype: Any, nonfinite: bool) -> tuple[i
     if rows.size == 0:
         return None
     with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(rows) <= largest)  # NaN fails the comparison too
-        if not nonfinite:
-            bad &= np.isfinite(rows)
+        if rows.dtype.kind in "iu":  # two comparisons: abs(-2**63) is -2**63 in int64
+            bad = (rows < -largest) | (rows > largest)
+        else:
+            bad = ~(np.abs(rows) <= largest)  # NaN fails the comparison too
+            if not nonfinite:
+                bad &= np.isfinite(rows)
     first = int(np.argmax(bad))  # the first True in row order (0 when there is none)
     return divmod(first, bad.shape[1]) if bad.flat[first] else None
-
-
-def _check_integers_fit(
-    x: np.ndarray, dtype: np.dtype, where: str, what: str, first_row: int
-) -> None:
-    """:func:`check_fits_rows` for integers: only float16 holds less than an integer dtype's
-    range (70,000 became inf, refused as "X must be finite; got inf", which X did not hold)."""
-    largest = float(np.finfo(dtype).max)
-    info = np.iinfo(x.dtype)
-    if info.max <= largest and info.min >= -largest:
-        return
-    if x.min() >= -largest and x.max() <= largest:
-        return
-    rows = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
-    row, column = np.argwhere((rows < -largest) | (rows > largest))[0]
-    raise ValueError(
-        f"{where}: {what} must fit in {dtype} (|x| <= {largest:.4g}), the model's dtype; got "
-        f"{rows[row, column].item()} in row {first_row + int(row)} (rescale it, or use a "
-        "float32 model)"
-    )
 
 
 def check_fits_rows(
@@ -309,13 +292,13 @@ def check_fits_rows(
     ValueError: fit: X must fit in float32 (|x| <= 3.403e+38), the model's dtype; got 1e+300 in row 1 (rescale it, or use a float64 model)
     """  # noqa: E501
     dtype = np.dtype(dtype)
-    if isinstance(x, np.ndarray) and x.dtype.kind in "iu" and dtype.kind == "f" and x.size:
-        _check_integers_fit(x, dtype, where, what, first_row)
-        return
-    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or dtype.kind != "f" or x.size == 0:
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "iuf" or dtype.kind != "f":
         return
     largest = float(np.finfo(dtype).max)
-    if float(np.finfo(x.dtype).max) <= largest:
+    # integers: only float16 holds less than their range (70,000 became inf, refused as "X
+    # must be finite; got inf", which X did not hold)
+    info = np.finfo(x.dtype) if x.dtype.kind == "f" else np.iinfo(x.dtype)
+    if x.size == 0 or (float(info.max) <= largest and float(info.min) >= -largest):
         return
     with np.errstate(invalid="ignore"):
         low, high = x.min(), x.max()
@@ -327,7 +310,8 @@ def check_fits_rows(
         return
     row, column = bad
     value = rows[row, column].item()
-    wide = x.dtype.newbyteorder("=").name  # float64, not >f8, for big-endian rows
+    # float64, not >f8, for big-endian rows; integers: float32 holds every one
+    wide = x.dtype.newbyteorder("=").name if x.dtype.kind == "f" else "float32"
     owner, wider = ("the model's", f"a {wide} model")
     if of != "model":
         owner, wider = f"the {of}'", f"{wide} {of}"
