@@ -104,8 +104,8 @@ def stage_breakdown(X, y, n_classes, spec: RunSpec, warmup: int = 1) -> tuple[fl
                 [_timed(table, "plan: backward (gradients folded)", run) for run in calls]
                 for calls in fold.backward_calls
             ]
-            if fold.apply is not None:
-                fold.apply = _timed(table, "optimizer step", fold.apply)
+            # what is left of the update after the products (the decay terms, W -= lr * b)
+            fold.fold.finish = _timed(table, "optimizer step", fold.fold.finish)
 
     trusted_step.TrustedStep.__init__ = timed_trusted
     try:

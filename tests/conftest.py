@@ -169,17 +169,6 @@ def traced_peak():
 
 
 @pytest.fixture
-def unfolded():
-    """Gradient folding off for the test (softgrad.training.folded_step): a fit then writes
-    every gradient and updates from it, the path a bit-for-bit comparison is made on."""
-    from softgrad.training import set_gradient_folding
-
-    previous = set_gradient_folding(False)
-    yield
-    set_gradient_folding(previous)
-
-
-@pytest.fixture
 def python_ctrl_c():
     """Python's own SIGINT handler (KeyboardInterrupt wherever the signal comes) for the test,
     whatever an earlier test or the runner left in force; put back after."""

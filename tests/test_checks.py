@@ -100,3 +100,34 @@ def test_the_first_entry_that_is_not_a_number_is_named_where_it_sits():
         Scaler(0.0, 1.0).transform(np.array(["1", "2"]))
     with pytest.raises(ValueError, match=r"must be numeric; got dtype '<c16'$"):  # no one entry
         Model(net).predict(np.array([[1.0, 2, 3 + 1j]]))
+
+
+def test_inherits_is_false_wherever_a_class_between_wrote_the_method():
+    from softgrad.checks.overrides import inherits
+
+    class Base:
+        def step(self):
+            return "base"
+
+        def load(self):
+            return "base"
+
+    class Plain(Base):
+        pass
+
+    class Own(Plain):
+        def load(self):
+            return "own"
+
+    class Mixin:
+        def step(self):
+            return "mixin"
+
+    class Mixed(Mixin, Plain):  # the mixin's step comes first: the user's
+        pass
+
+    assert inherits(Plain(), Base, "step", "load")
+    assert inherits(Own(), Base, "step") and not inherits(Own(), Base, "step", "load")
+    assert not inherits(Mixed(), Base, "step") and inherits(Mixed(), Base, "load")
+    assert not inherits(object(), Base, "step")  # not a Base at all
+    assert inherits(Own(), Own, "load")  # the class that wrote it is its own base

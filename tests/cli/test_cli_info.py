@@ -34,30 +34,25 @@ def test_info_names_versions_blas_and_the_default_lane(cli, fresh_lane):
     assert lines["blas"]
 
 
-def test_info_says_whether_sgd_folds_its_gradients_and_through_which_routines(cli, monkeypatch):
+def test_info_says_through_which_routines_sgd_folds_its_gradients(cli, monkeypatch):
     from softgrad.kernels import blas
 
     found = blas.blas_routines()
     lines = dict(line.split(None, 1) for line in cli("info").out.splitlines())
     folding = cli("info", "--json").json()["folding"]
-    assert lines["folding"] == f"on (SGD's gradients into its update, in {found.description})"
-    assert folding == {"on": True, "blas": found.description, "why": blas.why_unavailable(),
+    assert lines["folding"] == (
+        f"SGD's gradients into its update, in {found.description} "
+        "(SGD's fold_gradients, True by default)"
+    )
+    assert folding == {"blas": found.description, "why": blas.why_unavailable(),
                        "summary": lines["folding"]}  # fmt: skip
     # where NumPy's BLAS is not found, SGD still folds, through np.matmul, and says why
     monkeypatch.setattr(blas, "_found", {"blas": None, "why": "no BLAS inside NumPy's package"})
     line = dict(x.split(None, 1) for x in cli("info").out.splitlines())["folding"]
     assert line == (
-        "on (SGD's gradients into its update, in np.matmul and NumPy's elementwise passes "
-        "(no BLAS inside NumPy's package))"
+        "SGD's gradients into its update, in np.matmul and NumPy's elementwise passes "
+        "(no BLAS inside NumPy's package) (SGD's fold_gradients, True by default)"
     )
-    from softgrad.training import set_gradient_folding
-
-    previous = set_gradient_folding(False)
-    try:
-        line = dict(x.split(None, 1) for x in cli("info").out.splitlines())["folding"]
-    finally:
-        set_gradient_folding(previous)
-    assert line == "off (set_gradient_folding(False))"
 
 
 def test_info_json(cli, fresh_lane):

@@ -1,5 +1,6 @@
-"""Gradient folding (softgrad.training.folded_step): SGD's trusted steps fold each gradient into
-the update through BLAS's beta. Training then equals unfolded training to a rounding per step,
+"""Gradient folding (softgrad.training.folded_step, softgrad.kernels.sgd_fold): the trusted steps
+of an SGD with fold_gradients=True (its default) fold each gradient into the update through
+BLAS's beta. Training then equals unfolded training to a rounding per step,
 the epoch's last full batch leaves the gradients written, and every setting that reads the
 gradient itself keeps them written at every step."""
 
@@ -7,30 +8,35 @@ import numpy as np
 import pytest
 
 from softgrad.errors import DivergenceError
+from softgrad.kernels import sgd_fold
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD, Adam
-from softgrad.training import Callback, fit, folded_step, set_gradient_folding
+from softgrad.training import Callback, fit
 from softgrad.training.folded_step import GradientFold
 
 FOLDED = {
-    "torch momentum": lambda: SGD(lr=0.05, momentum=0.9),
-    "sklearn velocity": lambda: SGD(lr=0.05, momentum=0.9, lr_in_velocity=True),
-    "no momentum": lambda: SGD(lr=0.1),
-    "torch momentum, weight decay": lambda: SGD(lr=0.05, momentum=0.9, weight_decay=0.01),
-    "sklearn velocity, weight decay": lambda: SGD(
-        lr=0.05, momentum=0.9, lr_in_velocity=True, weight_decay=0.01
+    "torch momentum": lambda **fold: SGD(lr=0.05, momentum=0.9, **fold),
+    "sklearn velocity": lambda **fold: SGD(lr=0.05, momentum=0.9, lr_in_velocity=True, **fold),
+    "no momentum": lambda **fold: SGD(lr=0.1, **fold),
+    "torch momentum, weight decay": lambda **fold: SGD(
+        lr=0.05, momentum=0.9, weight_decay=0.01, **fold
     ),
-    "no momentum, weight decay": lambda: SGD(lr=0.1, weight_decay=0.01),
-    "torch nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True),
-    "sklearn nesterov": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, lr_in_velocity=True),
-    "torch nesterov, weight decay": lambda: SGD(
-        lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01
+    "sklearn velocity, weight decay": lambda **fold: SGD(
+        lr=0.05, momentum=0.9, lr_in_velocity=True, weight_decay=0.01, **fold
     ),
-    "sklearn nesterov, weight decay": lambda: SGD(
-        lr=0.05, momentum=0.9, nesterov=True, lr_in_velocity=True, weight_decay=0.01
+    "no momentum, weight decay": lambda **fold: SGD(lr=0.1, weight_decay=0.01, **fold),
+    "torch nesterov": lambda **fold: SGD(lr=0.05, momentum=0.9, nesterov=True, **fold),
+    "sklearn nesterov": lambda **fold: SGD(
+        lr=0.05, momentum=0.9, nesterov=True, lr_in_velocity=True, **fold
+    ),
+    "torch nesterov, weight decay": lambda **fold: SGD(
+        lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01, **fold
+    ),
+    "sklearn nesterov, weight decay": lambda **fold: SGD(
+        lr=0.05, momentum=0.9, nesterov=True, lr_in_velocity=True, weight_decay=0.01, **fold
     ),
 }
-UNFOLDED = {"adam": lambda: Adam(lr=0.01)}
+UNFOLDED = {"adam": lambda fold_gradients: Adam(lr=0.01)}  # Adam has no fold to turn on
 
 
 @pytest.fixture
@@ -47,25 +53,13 @@ def folds(monkeypatch):
     return count
 
 
-@pytest.fixture
-def folding():
-    """Restores the process's folding setting after the test."""
-    previous = folded_step.gradient_folding()
-    yield set_gradient_folding
-    set_gradient_folding(previous)
-
-
 def _train(X, y, make_opt, dtype=np.float32, fold=True, hidden=(16,), **kwargs):
-    previous = set_gradient_folding(fold)
-    try:
-        model = build_mlp(X.shape[1], list(hidden), 3, rng=0, dtype=dtype)
-        opt = make_opt()
-        history = fit(
-            model, CrossEntropyLoss(), opt, X.astype(dtype), y, epochs=3, batch_size=32, rng=1,
-            **kwargs,
-        )  # fmt: skip
-    finally:
-        set_gradient_folding(previous)
+    model = build_mlp(X.shape[1], list(hidden), 3, rng=0, dtype=dtype)
+    opt = make_opt(fold_gradients=fold)
+    history = fit(
+        model, CrossEntropyLoss(), opt, X.astype(dtype), y, epochs=3, batch_size=32, rng=1,
+        **kwargs,
+    )  # fmt: skip
     return model, opt, history
 
 
@@ -121,14 +115,10 @@ def test_one_logistic_output_folds_too(name, blobs, folds):
     X, y = blobs
     runs = []
     for fold in (True, False):
-        previous = set_gradient_folding(fold)
-        try:
-            model, opt = build_mlp(5, [16], 1, rng=0), FOLDED[name]()
-            loss = LogisticLoss(max_sample_loss=0.3)
-            history = fit(model, loss, opt, X, y % 2, epochs=3, batch_size=32, rng=1,
-                          l2_penalty=1e-2)  # fmt: skip
-        finally:
-            set_gradient_folding(previous)
+        model, opt = build_mlp(5, [16], 1, rng=0), FOLDED[name](fold_gradients=fold)
+        loss = LogisticLoss(max_sample_loss=0.3)
+        history = fit(model, loss, opt, X, y % 2, epochs=3, batch_size=32, rng=1,
+                      l2_penalty=1e-2)  # fmt: skip
         runs.append((model, opt, history))
     assert folds[0] == 7 * 3
     _close(runs[0], runs[1], np.float32)
@@ -153,12 +143,8 @@ def test_a_layer_without_bias_folds_its_weights_alone(blobs, folds):
     X, y = blobs
     runs = []
     for fold in (True, False):
-        previous = set_gradient_folding(fold)
-        try:
-            model, opt = _no_bias_net(), FOLDED["torch momentum"]()
-            history = fit(model, CrossEntropyLoss(), opt, X, y, epochs=3, batch_size=32, rng=1)
-        finally:
-            set_gradient_folding(previous)
+        model, opt = _no_bias_net(), FOLDED["torch momentum"](fold_gradients=fold)
+        history = fit(model, CrossEntropyLoss(), opt, X, y, epochs=3, batch_size=32, rng=1)
         runs.append((model, opt, history))
     assert folds[0] == 21
     _close(runs[0], runs[1], np.float32)
@@ -240,11 +226,11 @@ def test_a_batch_hook_that_reads_no_gradient_keeps_the_folding(blobs, folds):
 
 @pytest.mark.parametrize("name", list(FOLDED))
 def test_without_numpys_blas_training_folds_through_np_matmul(name, blobs, folds, monkeypatch):
-    # whether a step folds is the setting's alone, never the BLAS found: the same calls in
-    # np.matmul and NumPy's passes, the same training to a rounding per step
+    # whether a step folds is the optimizer's setting alone, never the BLAS found: the same
+    # calls in np.matmul and NumPy's passes, the same training to a rounding per step
     from softgrad.kernels.routines import MatmulRoutines
 
-    monkeypatch.setattr(folded_step, "blas_routines", lambda: MatmulRoutines("not found"))
+    monkeypatch.setattr(sgd_fold, "blas_routines", lambda: MatmulRoutines("not found"))
     X, y = blobs
     folded = _train(X, y, FOLDED[name], np.float64, l2_penalty=0.5)
     assert folds[0] == 7 * 3
@@ -258,17 +244,48 @@ def test_divergence_in_a_folded_step_is_reported_as_unfolded(momentum, blobs, fo
     errors = []
     for fold in (True, False):
         with pytest.raises(DivergenceError) as info:
-            _train(X, y, lambda: SGD(lr=10.0, momentum=momentum), fold=fold)
+            _train(X, y, lambda **kw: SGD(lr=10.0, momentum=momentum, **kw), fold=fold)
         errors.append((str(info.value), info.value.epoch, info.value.batch))
     assert folds[0] >= 2 and errors[0] == errors[1]
 
 
-def test_set_gradient_folding_takes_a_bool_and_returns_the_setting_it_had(folding):
-    assert folding(False) is True or folded_step.gradient_folding() is False
-    assert folding(True) is False
-    assert folded_step.gradient_folding() is True
-    with pytest.raises(TypeError, match="set_gradient_folding: on must be True or False"):
-        folding(1)
+def test_fold_gradients_is_a_bool_the_optimizer_keeps_and_shows():
+    assert SGD().fold_gradients is True
+    # shown where it is not the default, as lr_in_velocity
+    assert "fold_gradients" not in repr(SGD(lr=0.1))
+    off = SGD(lr=0.1, fold_gradients=False)
+    assert repr(off) == (
+        "SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, fold_gradients=False)"
+    )
+    assert off.get_config()["fold_gradients"] is False
+    for bad in (1, "no", None):
+        with pytest.raises(TypeError, match=r"^SGD: fold_gradients must be a bool"):
+            SGD(fold_gradients=bad)
+    with pytest.raises(TypeError, match=r"^SGD: fold_gradients must be a bool"):
+        off.fold_gradients = 0
+
+
+def test_a_state_saved_before_fold_gradients_existed_loads_folding(blobs):
+    X, y = blobs
+    saved = _train(X, y, FOLDED["torch momentum"], fold=False)[1].state_dict()
+    assert saved["fold_gradients"] is False
+    opt = SGD(lr=0.05, momentum=0.9, fold_gradients=False)
+    opt.load_state_dict({key: value for key, value in saved.items() if key != "fold_gradients"})
+    assert opt.fold_gradients is True
+    again = SGD(lr=0.05, momentum=0.9)
+    again.load_state_dict(saved)  # a saved setting is the optimizer's once loaded
+    assert again.fold_gradients is False
+
+
+def test_turning_folding_off_between_epochs_writes_the_gradients_from_then_on(blobs, folds):
+    X, y = blobs
+
+    class TurnOff(Callback):
+        def on_epoch_end(self, state):
+            state.optimizer.fold_gradients = False
+
+    _train(X, y, FOLDED["torch momentum"], callbacks=[TurnOff()])
+    assert folds[0] == 7  # the first epoch's, then none
 
 
 @pytest.mark.parametrize("name", ["torch momentum", "no momentum", "torch nesterov"])
@@ -282,16 +299,12 @@ def test_a_batch_taller_than_one_gemv_folds_its_bias_sum_by_blocks(name, folds):
     y = rng.integers(0, 3, size=len(X))
 
     def train(fold):
-        previous = set_gradient_folding(fold)
-        try:
-            model = build_mlp(4, [8], 3, rng=0, dtype=np.float64)
-            opt = FOLDED[name]()
-            history = fit(
-                model, CrossEntropyLoss(), opt, X, y, epochs=2, batch_size=COLUMN_BLOCK + 200,
-                rng=1,
-            )  # fmt: skip
-        finally:
-            set_gradient_folding(previous)
+        model = build_mlp(4, [8], 3, rng=0, dtype=np.float64)
+        opt = FOLDED[name](fold_gradients=fold)
+        history = fit(
+            model, CrossEntropyLoss(), opt, X, y, epochs=2, batch_size=COLUMN_BLOCK + 200,
+            rng=1,
+        )  # fmt: skip
         return model, opt, history
 
     folded = train(True)

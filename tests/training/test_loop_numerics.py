@@ -107,26 +107,12 @@ def test_unweighted_loop_is_bit_identical_to_the_naive_loop(fold, blobs):
     # without sample weights, and with the loss's one call (forward_backward: its loss and
     # gradient are forward's and backward's to a few roundings, tests/nn/test_nn_loss_step.py),
     # the two loops perform the very same float operations; with the gradients folded into
-    # SGD's update (softgrad.training.folded_step) the same up to one rounding per update
-    from softgrad.training import set_gradient_folding
-
+    # SGD's update (softgrad.kernels.sgd_fold) the same up to one rounding per update
     X, y = blobs
-    previous = set_gradient_folding(fold)
     model_fast = build_mlp(5, [16], 3, rng=2)
     model_naive = build_mlp(5, [16], 3, rng=2)
-    try:
-        fit(
-            model_fast,
-            CrossEntropyLoss(),
-            SGD(lr=0.1, momentum=0.9),
-            X,
-            y,
-            epochs=2,
-            batch_size=64,
-            rng=5,
-        )
-    finally:
-        set_gradient_folding(previous)
+    opt = SGD(lr=0.1, momentum=0.9, fold_gradients=fold)
+    fit(model_fast, CrossEntropyLoss(), opt, X, y, epochs=2, batch_size=64, rng=5)
     _naive_fit(
         model_naive, CrossEntropyLoss(), SGD(lr=0.1, momentum=0.9), X, y, 2, 64, 5, one_call=True
     )

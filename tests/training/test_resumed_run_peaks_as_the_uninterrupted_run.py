@@ -50,7 +50,7 @@ def test_a_resumed_epoch_peaks_as_an_uninterrupted_one(optimizer, tmp_path, trac
 
 
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_the_run_resumed_from_its_file_is_the_uninterrupted_run(optimizer, tmp_path, unfolded):
+def test_the_run_resumed_from_its_file_is_the_uninterrupted_run(optimizer, tmp_path):
     make, (X, y) = OPTIMIZERS[optimizer], _data()
     path = tmp_path / "run.npz"
     whole = _model()
@@ -107,7 +107,7 @@ def test_a_checkpoint_read_plainly_resumes_any_number_of_runs(tmp_path):
         np.testing.assert_array_equal(ckpt.optimizer[key], value, err_msg=key)
 
 
-def test_a_state_given_to_load_state_dict_is_copied_even_laid_out_as_the_store(unfolded):
+def test_a_state_given_to_load_state_dict_is_copied_even_laid_out_as_the_store():
     # a trained optimizer's state_dict(copy=False) is views of its flat buffers, laid out as
     # the network's store: the first step of another optimizer loading it must not adopt them
     (X, y), model = _data(), _model()

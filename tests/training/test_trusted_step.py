@@ -3,8 +3,8 @@ training runs between batches, the full-size batches after a checked step skip t
 training computes what the checked steps compute, bit for bit: the weights, the optimizer's
 state and step counts, the history. Any batch hook that does not say it only reads, sample
 weights, a subclass's own step or optimizer step, keep every step checked. Gradient folding
-(SGD's gradients folded into its update, test_folded_step.py) is off here: it trains to a
-rounding per step, not bit for bit."""
+(SGD's gradients folded into its update, test_folded_step.py) is off in every SGD here
+(fold_gradients=False): it trains to a rounding per step, not bit for bit."""
 
 import itertools
 
@@ -19,16 +19,13 @@ from softgrad.training import Callback, fit, trusted_step
 from softgrad.training.epoch_runner import EpochRunner
 
 OPTIMIZERS = {
-    "sgd momentum": lambda: SGD(lr=0.05, momentum=0.9),
-    "sgd nesterov decay": lambda: SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "sgd momentum": lambda: SGD(lr=0.05, momentum=0.9, fold_gradients=False),
+    "sgd nesterov decay": lambda: SGD(
+        lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3, fold_gradients=False
+    ),
     "adam": lambda: Adam(lr=0.01),
     "adamw": lambda: AdamW(lr=0.01, weight_decay=0.01),
 }
-
-
-@pytest.fixture(autouse=True)
-def _unfolded(unfolded):
-    """Every test here without gradient folding (module docstring)."""
 
 
 class _Calls(list):
@@ -242,7 +239,9 @@ def test_a_runner_with_its_own_step_or_part_of_it_takes_it_at_every_batch(
 
     X, y = blobs
     model = build_mlp(5, [16], 3, rng=0)
-    runner = Counting(model, CrossEntropyLoss(), SGD(lr=0.05), X, y, None, 32, 0.0)
+    runner = Counting(
+        model, CrossEntropyLoss(), SGD(lr=0.05, fold_gradients=False), X, y, None, 32, 0.0
+    )
     from softgrad.training.callbacks import CallbackList, TrainState
 
     runner.run(np.arange(len(y)), TrainState(epoch=1), CallbackList(()))
@@ -257,7 +256,13 @@ def test_divergence_in_a_trusted_step_is_reported_as_in_a_checked_one(blobs, tru
     errors = []
     for trusted in (True, False):
         with pytest.raises(DivergenceError) as info:
-            _train(X, y, lambda: SGD(lr=1e6), trusted=trusted, calls=trusted_calls)
+            _train(
+                X,
+                y,
+                lambda: SGD(lr=1e6, fold_gradients=False),
+                trusted=trusted,
+                calls=trusted_calls,
+            )
         errors.append((str(info.value), info.value.epoch, info.value.batch))
     assert errors[0] == errors[1]
     assert errors[0][2] >= 2 and trusted_calls[-1] == errors[0][2]  # in a trusted step

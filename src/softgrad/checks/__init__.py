@@ -7,8 +7,8 @@ boundary (the CLI, the model, fit and predict, the optimizers and schedules, the
 API); private helpers behind them trust what they were given. Each takes the value first, then
 ``where`` (the caller, as the message names it) and ``what`` (the argument's name).
 
-The checks live in three modules, by what they check, and one more says what a refusal leaves
-behind; import them from here:
+The checks live in three modules, by what they check, one more says what a refusal leaves
+behind, and one whether a user's class wrote its own method; import the first four from here:
 
 - :mod:`~softgrad.checks.scalars`: single values (``check_positive_int``, ``check_int``,
   ``check_number``, ``check_bool``, ``check_choice``, ``check_metric``, ``check_path``), a saved
@@ -24,6 +24,8 @@ behind; import them from here:
   dtype (``to_output``, ``to_scalar``).
 - :mod:`~softgrad.checks.refusals`: ``unchanged_if_refused``, an object's attributes put back
   when the block that sets them up is refused.
+- :mod:`~softgrad.checks.overrides`: ``inherits``, whether a user's class wrote its own of the
+  methods a fast path bypasses (the one test by which every fast path steps aside for it).
 
 This package sits on the bottom floor: it imports nothing of softgrad outside itself, so every
 floor can use it.

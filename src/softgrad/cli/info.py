@@ -105,21 +105,18 @@ def collect() -> dict[str, Any]:
 
 
 def folding_info() -> dict[str, Any]:
-    """Whether SGD's trusted steps fold the gradients into the update
-    (softgrad.training.folded_step): ``on`` (the setting), ``blas`` (the routines that run
-    the folded products: NumPy's BLAS, or np.matmul and NumPy's passes), ``why`` (why not
-    NumPy's BLAS, or None) and a one-line ``summary``."""
+    """How SGD's trusted steps fold the gradients into the update (softgrad.kernels.sgd_fold;
+    each SGD's ``fold_gradients``, True by default, chooses whether): ``blas`` (the routines
+    that run the folded products: NumPy's BLAS, or np.matmul and NumPy's passes), ``why`` (why
+    not NumPy's BLAS, or None) and a one-line ``summary``."""
     from softgrad.kernels.blas import blas_routines, why_unavailable
-    from softgrad.training import gradient_folding
 
-    routines, on = blas_routines(), gradient_folding()
+    routines = blas_routines()
     summary = (
-        f"on (SGD's gradients into its update, in {routines.description})"
-        if on
-        else "off (set_gradient_folding(False))"
+        f"SGD's gradients into its update, in {routines.description} "
+        "(SGD's fold_gradients, True by default)"
     )
-    return {"on": on, "blas": routines.description, "why": why_unavailable(),
-            "summary": summary}  # fmt: skip
+    return {"blas": routines.description, "why": why_unavailable(), "summary": summary}
 
 
 def blas_info() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from softgrad.kernels.logistic import LogisticKernels
 from softgrad.kernels.losses import LossKernels
 from softgrad.kernels.nll import NLLKernels
 from softgrad.kernels.penalty import PenaltyKernels
+from softgrad.kernels.sgd_fold import SGDFoldKernels
 from softgrad.kernels.softmax import SoftmaxKernels
 from softgrad.kernels.updates import UpdateKernels
 
@@ -25,6 +26,7 @@ class NumpyOps(
     LogisticKernels,
     PenaltyKernels,
     BoundKernels,
+    SGDFoldKernels,
 ):
     """The NumPy lane: every routine as a few ufunc passes with ``out=`` buffers."""
 

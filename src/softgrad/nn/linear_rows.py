@@ -17,39 +17,16 @@ import numpy as np
 
 from softgrad.checks.samples import all_finite
 from softgrad.kernels import FUSED_DTYPES, NumpyOps, get_ops
-from softgrad.kernels.routines import Routines, accumulate
+from softgrad.kernels.routines import accumulate
 from softgrad.kernels.rows import COLUMN_BLOCK, column_sums
+from softgrad.kernels.sgd_fold import FoldTarget
 
-__all__ = ["FoldTarget", "Inspect", "LinearRows"]
+__all__ = ["Inspect", "LinearRows"]
 
 # what the row forwards call when a layer's product x @ W held a NaN or an infinity, once its
 # bias and activation are applied (inference's deferred finite check of the input:
 # softgrad.training.predict.BatchForward); it may raise
 Inspect = Callable[[], object]
-
-
-class FoldTarget:
-    """Where a layer's folded parameter gradients go
-    (:meth:`LinearRows._bind_folded_backward_rows`): ``arrays`` = (the array for W's, the one
-    for b's or None), both shaped like the parameters;
-    ``coefficients`` = the (alpha, beta) of the next call, a list the caller updates in place;
-    ``blas`` the routines that run the products
-    (:func:`~softgrad.kernels.blas.blas_routines`); ``before``
-    and ``after``, if given, run right before and after the products (Nesterov's moves of the
-    weights around the new buffer: softgrad.training.folded_step)."""
-
-    __slots__ = ("after", "arrays", "before", "blas", "coefficients")
-
-    def __init__(
-        self,
-        arrays: tuple,
-        coefficients: list,
-        blas: Routines,
-        before: Callable[[], None] | None = None,
-        after: Callable[[], None] | None = None,
-    ) -> None:
-        self.arrays, self.coefficients, self.blas = arrays, coefficients, blas
-        self.before, self.after = before, after
 
 
 class LinearRows:
@@ -188,7 +165,7 @@ class LinearRows:
         self, x2: np.ndarray, g2: np.ndarray, out: np.ndarray | None, fold: FoldTarget
     ) -> Callable[[], None]:
         """:meth:`_bind_backward_rows` with the parameter gradients folded into ``fold``'s
-        arrays instead of written to ``grads`` (softgrad.training.folded_step): each call sets
+        arrays instead of written to ``grads`` (softgrad.kernels.sgd_fold): each call sets
         ``fold.weights = alpha * x2^T g2 + beta * fold.weights`` and ``fold.bias = alpha *
         ones^T g2 + beta * fold.bias`` in one BLAS product each, ``(alpha, beta) =
         fold.coefficients`` read at the call, between ``fold.before`` and ``fold.after``. dL/dx

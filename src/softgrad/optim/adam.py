@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from softgrad.checks import check_bool, check_number
+from softgrad.checks.overrides import inherits
 from softgrad.kernels import get_ops
 from softgrad.optim.optimizer import Optimizer
 
@@ -223,7 +224,7 @@ class Adam(Optimizer):
     ) -> Callable[[Optimizer, int], None]:
         """The kernel seam's bound Adam update (``bind_adam_update``), as SGD's
         (:meth:`softgrad.optim.SGD._bind_update`); the learning rate read at each step."""
-        if type(self)._update is not Adam._update:
+        if not inherits(self, Adam, "_update"):
             return super()._bind_update(param, grad, slots, scratch)
         run = get_ops().bind_adam_update(
             param, grad, slots["m"], slots["v"], scratch, **self._rule()

@@ -14,7 +14,6 @@ from softgrad.training.callbacks import BatchSizeMeanLoss, Callback, TrainState
 from softgrad.training.early_stopping import EarlyStopping, NoImprovementStopping
 from softgrad.training.evaluation import evaluate
 from softgrad.training.fit import fit
-from softgrad.training.folded_step import gradient_folding, set_gradient_folding
 from softgrad.training.history import History
 from softgrad.training.predict import predict_logits, predict_proba
 
@@ -30,8 +29,6 @@ __all__ = [
     "TrainState",
     "evaluate",
     "fit",
-    "gradient_folding",
     "predict_logits",
     "predict_proba",
-    "set_gradient_folding",
 ]

@@ -61,7 +61,7 @@ class BoundStep:
     def bind_backward(self, folds: dict[int, Any] | None = None) -> list[Callable[[], Any]]:
         """The backward's calls, last stage first: each activation's vjp (where it has one),
         then its Linear's. ``folds`` maps a stage's index to the
-        :class:`~softgrad.nn.linear_rows.FoldTarget` its parameter gradients fold into
+        :class:`~softgrad.kernels.sgd_fold.FoldTarget` its parameter gradients fold into
         (softgrad.training.folded_step); the others write ``grads``."""
         calls: list[Callable[[], Any]] = []
         g = self.grad_logits

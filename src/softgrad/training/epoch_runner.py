@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks.overrides import inherits
 from softgrad.errors import DivergenceError
 from softgrad.kernels import get_ops
 from softgrad.nn.layer import overridden_below, replaced_methods
@@ -185,7 +186,9 @@ class EpochRunner:
         return (
             (not callbacks.has_batch_hooks or callbacks.batch_hooks_read_only)
             and step == self._step
-            and all(getattr(type(self), name) is plain for name, plain in _TRUSTED_PARTS)
+            # what TrustedStep does in place of the runner's own: a subclass that wrote any
+            # of them keeps its own step at every batch
+            and inherits(self, EpochRunner, "_step", "_gather", "_forward_loss", "_backward")
         )
 
     def _batch_step(self) -> Any:
@@ -362,11 +365,3 @@ class EpochRunner:
             batch=batch,
             reason=reason,
         )
-
-
-# what TrustedStep does in place of the runner's own: a subclass that overrides any of them
-# keeps its own step at every batch
-_TRUSTED_PARTS = tuple(
-    (name, getattr(EpochRunner, name))
-    for name in ("_step", "_gather", "_forward_loss", "_backward")
-)

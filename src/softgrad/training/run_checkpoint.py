@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks.overrides import inherits
 from softgrad.training.batch_order import InOrder, PermuteEachEpoch
 from softgrad.training.checkpoint import Checkpoint, checkpoint_entry
 from softgrad.training.data import dense_rows
@@ -152,10 +153,7 @@ def _takes_arrays(optimizer: Any) -> bool:
     that loads its own way is given its state as any caller gives it)."""
     from softgrad.optim import Optimizer
 
-    return (
-        isinstance(optimizer, Optimizer)
-        and getattr(type(optimizer), "load_state_dict", None) is Optimizer.load_state_dict
-    )
+    return inherits(optimizer, Optimizer, "load_state_dict")
 
 
 def _rehearsal_copy(owner: Any) -> Any:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.checks.overrides import inherits
 from softgrad.kernels import get_ops
 from softgrad.optim.optimizer import Optimizer
 from softgrad.training.bound_step import BoundStep
@@ -89,7 +90,7 @@ class TrustedStep:
         if runner.sample_weight is not None or not plan.bound.usable():
             return None
         optimizer = runner.optimizer
-        if type(optimizer).step is not Optimizer.step:
+        if not inherits(optimizer, Optimizer, "step"):
             return None
         state = getattr(optimizer, "_flat", None)
         if state is None or not state.usable(plan.store) or state.update is None:
