@@ -327,10 +327,16 @@ def _small_run(blobs, optimizer, epochs, **kwargs):
             "the checkpoint's SGD has momentum=0.0; got 0.9",
         ),
         (lambda: SGD(lr=0.1, weight_decay=1e-3), None, "has weight_decay=0.0; got 0.001"),
+        # an option the state lists only where it is not the default: compared all the same
+        (
+            lambda: SGD(lr=0.1, lr_in_velocity=True),
+            None,
+            "the checkpoint's SGD has lr_in_velocity=False; got True",
+        ),
         (lambda: Adam(lr=0.1), None, "optimizer"),  # another kind: named as before
         (lambda: SGD(lr=0.1), StepLR, "the checkpoint's run had none; got StepLR"),
     ],
-    ids=["momentum", "weight-decay", "kind", "schedule-added"],
+    ids=["momentum", "weight-decay", "lr-in-velocity", "kind", "schedule-added"],
 )
 def test_resume_refuses_another_optimizer_setting_or_schedule(
     blobs, tmp_path, optimizer, schedule, message
@@ -343,6 +349,51 @@ def test_resume_refuses_another_optimizer_setting_or_schedule(
     lr_schedule = None if schedule is None else schedule(given, step_size=1)
     with pytest.raises((ValueError, TypeError), match=re.escape(message)):
         _small_run(blobs, given, 4, resume=tmp_path / "c.npz", lr_schedule=lr_schedule)
+
+
+def test_resume_refuses_the_default_rule_for_a_run_of_another(blobs, tmp_path):
+    # the saved state lists lr_in_velocity (not the default); the given optimizer's state does
+    # not: the checkpoint's rule was taken over silently
+    _small_run(blobs, SGD(lr=0.1, lr_in_velocity=True), 2, checkpoint=tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="has lr_in_velocity=True; got False"):
+        _small_run(blobs, SGD(lr=0.1), 4, resume=tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize("single_use", [False, True])
+@pytest.mark.parametrize("saved", [True, False])
+def test_a_resumed_run_folds_its_gradients_as_its_own_optimizer_says(
+    blobs, tmp_path, saved, single_use, monkeypatch
+):
+    # fold_gradients chooses how the update is computed, not what it computes: the resumed
+    # run keeps the given optimizer's (the checkpoint's replaced it without a word)
+    from softgrad.training.folded_step import GradientFold
+
+    folded = []
+    real = GradientFold.step
+    monkeypatch.setattr(
+        GradientFold, "step", lambda self, turn: folded.append(1) or real(self, turn)
+    )
+    path = tmp_path / "c.npz"
+    first = SGD(lr=0.1, momentum=0.9, fold_gradients=saved)
+    _small_run(blobs, first, 2, checkpoint=path, batch_size=32)  # 9 full batches an epoch
+    assert bool(folded) is saved
+    given = SGD(lr=0.1, momentum=0.9, fold_gradients=not saved)
+    folded.clear()
+    resume = load_checkpoint(path, single_use=True) if single_use else path
+    _small_run(blobs, given, 4, resume=resume, batch_size=32)
+    assert given.fold_gradients is (not saved)
+    assert bool(folded) is (not saved)
+
+
+def test_setting_fold_gradients_keeps_the_flat_state(blobs):
+    opt = SGD(lr=0.1, momentum=0.9)
+    _small_run(blobs, opt, 1)
+    flat = opt._flat
+    assert flat is not None
+    opt.fold_gradients = False  # no slot changes: the buffers stay
+    assert opt._flat is flat
+    opt.momentum = 0.5  # a setting of the update itself: rebuilt at the next step
+    assert opt._flat is None
 
 
 @pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, momentum=0.9), lambda: Adam(lr=0.01)])

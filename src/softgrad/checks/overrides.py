@@ -7,7 +7,10 @@ writes one of those methods (an optimizer's own ``_update`` is how
 :class:`~softgrad.optim.Optimizer` is extended) must have it run, so each fast path asks
 :func:`inherits` first, naming the methods it bypasses, and takes the plain path where the
 user wrote one. The answer depends only on the classes the user wrote; it is read where the
-fast path is bound (once per epoch or per flat state), not per array.
+fast path is bound (once per epoch or per flat state), not per array. A method is the user's
+when a subclass defines it: one patched onto softgrad's own class (``SGD._update = f``) is
+that class's, and one set on an instance (``opt._update = f``) is not looked at; subclass to
+change a method.
 """
 
 from __future__ import annotations

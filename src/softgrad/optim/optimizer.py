@@ -94,7 +94,8 @@ class Optimizer:
         # flat state is dropped and the next flat step rebuilds it from the per-key state
         # (values kept), so that step need not compare the hyperparameters every time
         if name in self._HYPER_NAMES:
-            object.__setattr__(self, "_flat", None)
+            if name not in self._CHOICE_NAMES:
+                object.__setattr__(self, "_flat", None)
             if all(other in self.__dict__ for other in self._HYPER_NAMES):
                 # set after construction (opt.momentum = 0.9): checked as the constructor
                 # checks it, with the others (momentum=-1 ran, nesterov without momentum too)
@@ -148,6 +149,10 @@ class Optimizer:
     # only when it differs from its default, so files and reprs of the default rules keep
     # their format, and a state without the option loads with the default
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    # hyperparameters that choose how the update is computed, not what it computes (SGD's
+    # fold_gradients): setting one keeps the flat state (no slot changes), and a resumed run
+    # keeps the value its optimizer was given instead of the checkpoint's
+    _CHOICE_NAMES: ClassVar[tuple[str, ...]] = ()
     # what the saved state's slots mean: a subclass whose slots changed meaning raises it,
     # saves it as "state_version" and converts a state of an older version in _upgrade_slots
     # (a state saved without the entry is version 1)

@@ -97,6 +97,7 @@ class SGD(Optimizer):
 
     _HYPER_NAMES = ("momentum", "nesterov", "weight_decay", "lr_in_velocity", "fold_gradients")
     _HYPER_DEFAULTS: ClassVar[dict[str, Any]] = {"lr_in_velocity": False, "fold_gradients": True}
+    _CHOICE_NAMES = ("fold_gradients",)
 
     def __init__(
         self,

@@ -131,11 +131,16 @@ def _load_states(run: Any, ckpt: Checkpoint, where: str, rehearsal: bool = False
     for entry, owner, state in parts:
         target = _rehearsal_copy(owner) if rehearsal else owner
         if target is not None:
+            # the optimizer's choices of how to compute its update are the resumed run's own
+            choices = getattr(type(target), "_CHOICE_NAMES", ()) if entry == "optimizer" else ()
+            kept = {name: getattr(target, name) for name in choices}
             with checkpoint_entry(where, entry):
                 if entry == "optimizer" and ckpt.single_use and _takes_arrays(target):
                     target._load_state(state, copy=False)
                 else:
                     target.load_state_dict(state)
+            for name, value in kept.items():
+                setattr(target, name, value)
     generators = [("rng", run.generator, ckpt.rng)]
     for key, generator in layer_generators(run.model).items():
         # a layer sharing fit's generator got its state above (a data-parallel run's rank 0
@@ -240,17 +245,22 @@ def _check_same_settings(run: Any, ckpt: Checkpoint) -> None:
     (SGD(momentum=0.9, nesterov=True) resumed as SGD(momentum=0)), and a schedule left out or
     added changed the rates, both without a word."""
     if (run.lr_schedule is None) != (ckpt.schedule is None):
-        saved = "none" if ckpt.schedule is None else ckpt.schedule.get("type", "a schedule")
-        given = "none" if run.lr_schedule is None else type(run.lr_schedule).__name__
+        had = "none" if ckpt.schedule is None else ckpt.schedule.get("type", "a schedule")
+        got = "none" if run.lr_schedule is None else type(run.lr_schedule).__name__
         raise ValueError(
             f"fit: resume must continue with the run's lr_schedule; the checkpoint's run had "
-            f"{saved}; got {given}"
+            f"{had}; got {got}"
         )
-    saved = ckpt.optimizer if isinstance(ckpt.optimizer, dict) else {}
-    given = run.optimizer.state_dict(copy=False)
+    # a state lists an option only where it is not the default: both sides with the defaults
+    # filled in (SGD(lr_in_velocity=True) resumed a run of torch's rule without a word)
+    defaults = getattr(type(run.optimizer), "_HYPER_DEFAULTS", {})
+    saved = {**defaults, **(ckpt.optimizer if isinstance(ckpt.optimizer, dict) else {})}
+    given = {**defaults, **run.optimizer.state_dict(copy=False)}
+    choices = getattr(type(run.optimizer), "_CHOICE_NAMES", ())
     for key, value in saved.items():
-        # per-parameter entries ("step.0.W", "m.0.W") are the run's state, not its settings
-        if key in ("type", "lr", "state_version") or "." in key:
+        # per-parameter entries ("step.0.W", "m.0.W") are the run's state, not its settings;
+        # a choice of how to compute the update (fold_gradients) is the resumed run's own
+        if key in ("type", "lr", "state_version", *choices) or "." in key:
             continue
         if not isinstance(value, (bool, int, float)):
             continue
