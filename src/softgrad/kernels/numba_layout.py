@@ -24,10 +24,12 @@ def _same_or_apart(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _kernel_bias(y: np.ndarray, b: np.ndarray | None) -> bool:
-    """Whether the bias + activation kernel takes the bias ``b`` of the product ``y``: absent,
-    or of y's native float dtype and (H,) shape in C order. A bias the user replaced by
-    another byte order, dtype or a subclass goes to the NumPy lane's passes (the kernel is
-    compiled for none of them)."""
+    """Whether the bias + activation kernel takes the product ``y`` and its bias ``b``: y of a
+    native float32/64 dtype, b absent or of y's dtype and (H,) shape in C order. A float16
+    product (no compiled kernel: Numba has no float16 arithmetic), or a bias the user replaced
+    by another byte order, dtype or a subclass, goes to the NumPy lane's passes."""
+    if y.dtype not in FUSED_DTYPES:
+        return False
     return b is None or (_same_flat_layout(b) and b.dtype == y.dtype and b.shape == y.shape[1:])
 
 

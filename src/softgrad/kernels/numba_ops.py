@@ -95,7 +95,8 @@ class NumbaOps(
 
     def bias_activation(self, y: np.ndarray, b: np.ndarray | None, activation: str) -> np.ndarray:
         """``y = f(y + b)`` in place on an (N, H) product, one pass; ``activation`` names f
-        (``numba_activations.ACTIVATIONS``)."""
+        (``numba_activations.ACTIVATIONS``). A float16 product (no compiled kernel) takes the
+        NumPy lane's passes, so a float16 layer gets the same numbers on either lane."""
         if not _kernel_bias(y, b):
             return super().bias_activation(y, b, activation)
         self._bias_activation(y, b, activation, False)

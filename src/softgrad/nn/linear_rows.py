@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from softgrad.checks.samples import all_finite
-from softgrad.kernels import FUSED_DTYPES, NumpyOps, get_ops
+from softgrad.kernels import get_ops
 from softgrad.kernels.routines import accumulate
 from softgrad.kernels.rows import COLUMN_BLOCK, column_sums
 from softgrad.kernels.sgd_fold import FoldTarget
@@ -51,15 +50,11 @@ class LinearRows:
         infinity (:data:`Inspect`)."""
         y = self._product_rows(x2, out)
         bias = self.params.get("b")
-        if y.dtype in FUSED_DTYPES and (bias is not None or inspect is not None):
-            # the bias + identity kernel: np.add's roundings, in the Numba lane twice as fast
-            # (1,024 x 10 float32: 2.0 against 4.4 us, a head's logits at inference)
-            return self._bias_activation(y, bias, "identity", inspect)
-        if inspect is not None and not all_finite(y):
-            inspect()
-        if bias is not None:
-            np.add(y, bias, out=y)
-        return y
+        if bias is None and inspect is None:
+            return y
+        # the bias + identity kernel: np.add's roundings, in the Numba lane twice as fast
+        # (1,024 x 10 float32: 2.0 against 4.4 us, a head's logits at inference)
+        return self._bias_activation(y, bias, "identity", inspect)
 
     def _forward_activated_rows(
         self,
@@ -80,9 +75,7 @@ class LinearRows:
         """``y = f(y + b)`` in place; with ``inspect``, the product's finite check read in the
         same pass (``bias_activation_finite``: a second pass over a product both BLAS threads
         just wrote cost more than the bias and activation themselves)."""
-        # float16 (outside FUSED_DTYPES: no compiled kernel) takes the NumPy lane's passes on
-        # either lane, so that forward_activated gives it the same numbers everywhere
-        ops = get_ops() if y.dtype in FUSED_DTYPES else _numpy_ops()
+        ops = get_ops()  # float16 too: the seam runs its NumPy passes on either lane
         if inspect is None:
             ops.bias_activation(y, b, activation)
         elif not ops.bias_activation_finite(y, b, activation):
@@ -119,10 +112,8 @@ class LinearRows:
         ops = get_ops()
         if activation is not None:
             finish = ops.bind_bias_activation(out, bias, activation)
-        elif bias is not None and out.dtype in FUSED_DTYPES:
-            finish = ops.bind_bias_activation(out, bias, "identity")
         elif bias is not None:
-            finish = functools.partial(np.add, out, bias, out=out)
+            finish = ops.bind_bias_activation(out, bias, "identity")
         else:
             finish = None
         shape, matmul = x2.shape, np.matmul
@@ -215,9 +206,3 @@ def _folded_column_sums(
         accumulate(target, scratch, alpha, beta)
 
     return run
-
-
-@functools.cache
-def _numpy_ops() -> NumpyOps:
-    """The NumPy lane's routines, for the dtypes the compiled ones do not take."""
-    return NumpyOps()
