@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.kernels import get_ops
+
 __all__ = ["accuracy", "confusion_matrix", "log_loss", "precision_recall", "top_k"]
 
 
@@ -222,8 +224,8 @@ def log_loss(y_true: Any, probs: Any) -> float:
             f"{where}: probs must be finite rows of values in [0, 1] summing to 1 (pass "
             "probabilities, not logits)"
         )
-    picked = np.clip(np.take_along_axis(p, true[:, None], axis=1)[:, 0], eps, 1 - eps)
-    return float(-np.mean(np.log(picked)))
+    picked = np.take_along_axis(p, true[:, None], axis=1)[:, 0]
+    return float(-np.mean(get_ops().log_clipped(picked, eps, 1 - eps)[0]))
 
 
 def checked_k(k: Any, limit: int, where: str, of: str) -> int:

@@ -107,3 +107,35 @@ def test_the_layer_and_the_functional_take_the_same_path(rng, dtype, reduction, 
     np.testing.assert_array_equal(loss, nll_loss(logp, target, **kw))
     np.testing.assert_array_equal(grad, nll_loss_grad(logp, target, **kw))
     assert grad.dtype == dtype and grad.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float16, *DTYPES])
+def test_log_clipped_and_its_vjp_by_hand(ops, dtype):
+    p = np.array([0.0, 1e-30, 0.5, 1.0, np.nan], dtype)
+    tiny = np.finfo(dtype).tiny
+    # logp = log(max(p, low)), below only; NaN stays NaN
+    logp, clipped = ops.log_clipped(p, tiny)
+    expected = np.array([tiny, max(dtype(1e-30), tiny), 0.5, 1.0, np.nan], dtype)
+    np.testing.assert_array_equal(clipped, expected)
+    np.testing.assert_array_equal(logp, np.log(expected))
+    assert logp.dtype == clipped.dtype == dtype
+    # between two bounds: log(clip(p, eps, 1 - eps)), log_loss's
+    eps = np.finfo(dtype).eps
+    logp, clipped = ops.log_clipped(p, eps, 1 - eps)
+    np.testing.assert_array_equal(clipped, np.array([eps, eps, 0.5, 1 - eps, np.nan], dtype))
+    np.testing.assert_array_equal(logp, np.log(clipped))
+    # grad_p = g / clipped, a clipped entry's too (g / low, not the clipped function's 0)
+    g = np.full(p.shape, -1.0, dtype)
+    np.testing.assert_array_equal(ops.log_clipped_vjp(clipped, g), -1.0 / clipped)
+    assert ops.log_clipped_vjp(clipped, g, out=g) is g
+
+
+def test_nllloss_of_probabilities_is_the_kernels_log(rng):
+    p = rng.dirichlet(np.ones(4), size=6)
+    p[0, 1] = 0.0
+    target = np.array([1, 0, 2, 3, 1, 0])
+    loss = NLLLoss(log_input=False, reduction="none")
+    logp, clipped = get_ops().log_clipped(p, np.finfo(p.dtype).tiny)
+    np.testing.assert_array_equal(loss.forward(p, target), -logp[np.arange(6), target])
+    grad = get_ops().nll_loss_grad(target, None, 1.0, np.empty_like(p))
+    np.testing.assert_array_equal(loss.backward(np.ones(6)), grad / clipped)

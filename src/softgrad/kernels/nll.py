@@ -6,7 +6,12 @@ row) and r the caller's scale (1 / sum(w) for a mean, else 1)::
     loss_n = -w_n * logp[n, y_n]                        (0 for an ignored row)
     grad[n, c] = -r * w_n  if c == y_n,  else 0          (d loss / d logp)
 
-The gradient does not depend on logp: NLL is linear in it. The reduction (a float64 sum, the
+The gradient does not depend on logp: NLL is linear in it. For probabilities rather than
+log-probabilities, ``log_clipped`` takes their log with p clipped to [low, high] first (no
+log(0)), and ``log_clipped_vjp`` carries a gradient back through it::
+
+    logp = log(clip(p, low, high))          grad_p = g / clip(p, low, high)
+ The reduction (a float64 sum, the
 mean's divisor) and the layout (any class axis) belong to :func:`softgrad.functional.nll_loss`,
 which validates and calls these; :class:`softgrad.nn.NLLLoss` calls them too.
 """
@@ -99,3 +104,52 @@ class NLLKernels:
         # 0.0 - w * r, not w * -r: an ignored (zero-weight) entry stays +0.0, never -0.0
         out[np.arange(out.shape[0]), target] = -scale if weight is None else 0.0 - weight * scale
         return out
+
+    def log_clipped(
+        self, p: np.ndarray, low: float, high: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``log(clip(p, low, high))`` and the clipped probabilities (the gradient's divisor).
+
+        Parameters
+        ----------
+        p : ndarray of any shape, float
+            Probabilities.
+        low : float
+            The smallest probability taken (``finfo(p.dtype).tiny`` for NLLLoss, ``eps`` for
+            log_loss): its log bounds a sample's loss at ``-log(low)``.
+        high : float, optional
+            The largest (``1 - eps`` for log_loss); None for no upper clip.
+
+        Returns
+        -------
+        logp, clipped : ndarray of p's shape and dtype
+
+        Notes
+        -----
+        NaN stays NaN. The clip is the one NumPy call each caller made before:
+        ``np.maximum`` below only, ``np.clip`` between two bounds.
+
+        Examples
+        --------
+        >>> from softgrad.kernels import get_ops
+        >>> logp, clipped = get_ops().log_clipped(np.array([0.0, 0.5, 1.0]), 0.25, 0.75)
+        >>> clipped, logp.round(6)  # log 0.25, log 0.5, log 0.75
+        (array([0.25, 0.5 , 0.75]), array([-1.386294, -0.693147, -0.287682]))
+        """
+        clipped = np.maximum(p, low) if high is None else np.clip(p, low, high)
+        return np.log(clipped), clipped
+
+    def log_clipped_vjp(
+        self, clipped: np.ndarray, g: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """grad_p = g / clipped into ``out`` (fresh if None; may be ``g``): the derivative of
+        log at the clipped probabilities, kept for a clipped entry too (``g / low``, finite and
+        pointing the right way, rather than the clipped function's 0).
+
+        Examples
+        --------
+        >>> from softgrad.kernels import get_ops
+        >>> get_ops().log_clipped_vjp(np.array([0.25, 0.5]), np.array([-1.0, -1.0]))
+        array([-4., -2.])
+        """
+        return np.divide(g, clipped, out=out)

@@ -106,8 +106,7 @@ class NLLLoss(Loss):
                     "NLLLoss.forward: probabilities must be >= 0 (log_input=False); "
                     f"got a minimum of {x.min()!r}"
                 )
-            clipped = np.maximum(x, np.finfo(x.dtype).tiny)
-            logp = np.log(clipped)
+            logp, clipped = get_ops().log_clipped(x, np.finfo(x.dtype).tiny)
         p = NLLProblem.check(
             logp, target, self.axis, self.reduction, self.weight, self.ignore_index, "nll_loss"
         )
@@ -139,5 +138,5 @@ class NLLLoss(Loss):
         if grad.dtype != p.rows.out_dtype:
             grad = grad.astype(p.rows.out_dtype)
         if self._clipped is not None:
-            np.divide(grad, self._clipped, out=grad)
+            get_ops().log_clipped_vjp(self._clipped, grad, out=grad)
         return self._scale(grad, grad_y)
