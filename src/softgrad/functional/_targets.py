@@ -22,6 +22,7 @@ from softgrad.checks import (
     to_output,
     to_scalar,
 )
+from softgrad.kernels import get_ops
 
 __all__ = [
     "REDUCTIONS",
@@ -297,7 +298,7 @@ class Problem:
         if self.probs:
             t = self.t
             if self.eps:
-                t = t * (1.0 - self.eps) + self.eps / n_classes
+                t = get_ops().smooth_targets(t, self.eps, n_classes)
             if self.w is not None:
                 t = t * self.w
             return t, None, float(n_rows)

@@ -23,7 +23,10 @@ Where each formula lives (written once):
 - softmax-cross-entropy loss and gradient: :mod:`softgrad.kernels.losses`
   (``softmax_cross_entropy`` keeps what ``softmax_cross_entropy_grad`` needs;
   ``softmax_cross_entropy_mean`` is scikit-learn's weighted-mean objective on top of them);
-- negative log-likelihood of log-probabilities and its gradient: :mod:`softgrad.kernels.nll`;
+- negative log-likelihood of log-probabilities and its gradient, and the log of clipped
+  probabilities (NLLLoss's ``log_input=False``, ``metrics.log_loss``):
+  :mod:`softgrad.kernels.nll`;
+- label smoothing of probability targets: :mod:`softgrad.kernels.targets`;
 - ReLU, sigmoid, tanh forward and output-based VJPs, and the softmax / log-softmax VJPs and
   JVPs: :mod:`softgrad.kernels.activations`;
 - the (M, C) row layout they share: :mod:`softgrad.kernels.rows`.

@@ -13,6 +13,7 @@ from softgrad.kernels.nll import NLLKernels
 from softgrad.kernels.penalty import PenaltyKernels
 from softgrad.kernels.sgd_fold import SGDFoldKernels
 from softgrad.kernels.softmax import SoftmaxKernels
+from softgrad.kernels.targets import TargetKernels
 from softgrad.kernels.updates import UpdateKernels
 
 
@@ -27,6 +28,7 @@ class NumpyOps(
     PenaltyKernels,
     BoundKernels,
     SGDFoldKernels,
+    TargetKernels,
 ):
     """The NumPy lane: every routine as a few ufunc passes with ``out=`` buffers."""
 

@@ -98,9 +98,8 @@ class LogisticLoss(Layer):
         out : ndarray of shape (N, K) in the logits' dtype. Trusts its inputs (forward checks).
         """
         np.copyto(out, target.reshape(out.shape), casting="unsafe")
-        if self.label_smoothing:
-            out *= 1.0 - self.label_smoothing
-            out += self.label_smoothing / 2
+        if self.label_smoothing:  # each output spreads over its two outcomes
+            get_ops().smooth_targets(out, self.label_smoothing, 2, out=out)
         return out
 
     def _row_losses(
