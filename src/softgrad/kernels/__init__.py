@@ -29,6 +29,9 @@ Where each formula lives (written once):
 - label smoothing of probability targets: :mod:`softgrad.kernels.targets`;
 - ReLU, sigmoid, tanh forward and output-based VJPs, and the softmax / log-softmax VJPs and
   JVPs: :mod:`softgrad.kernels.activations`;
+- the optimizers' updates (SGD's rules, Adam's): :mod:`softgrad.kernels.updates`; SGD's update
+  with its gradients folded into the backward's products: :mod:`softgrad.kernels.sgd_fold`;
+  scikit-learn's L2 penalty: :mod:`softgrad.kernels.penalty`;
 - the (M, C) row layout they share: :mod:`softgrad.kernels.rows`.
 """
 
