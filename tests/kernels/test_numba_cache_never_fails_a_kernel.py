@@ -118,10 +118,14 @@ def test_an_index_that_cannot_be_read_when_a_compile_is_saved_is_written_anew(ru
 
 
 # Numba looks for a cache folder in NUMBA_CACHE_DIR alone (the install's __pycache__ and the
-# user's folder, which root can always write, are left out)
+# user's folder, which root can always write, are left out). The locator of NUMBA_CACHE_DIR is
+# private in numba 0.60, the oldest pyproject.toml allows (_UserProvidedCacheLocator), and
+# public in later releases (UserProvidedCacheLocator): the name the installed numba has.
 _ONLY_THE_USERS_FOLDER = (
     "from numba.core import caching\n"
-    "caching.CompileResultCacheImpl._locator_classes = [caching.UserProvidedCacheLocator]\n"
+    "users = getattr(caching, 'UserProvidedCacheLocator', None)\n"
+    "users = users or caching._UserProvidedCacheLocator\n"
+    "caching.CompileResultCacheImpl._locator_classes = [users]\n"
 )
 
 
@@ -141,7 +145,9 @@ def test_a_cache_folder_that_cannot_be_written_is_passed_over_for_a_private_one(
     assert _cache_files(private, ".nbi") and (private.stat().st_mode & 0o777) == 0o700
 
 
-_NO_FOLDER = _ONLY_THE_USERS_FOLDER.replace("[caching.UserProvidedCacheLocator]", "[]")
+_NO_FOLDER = (
+    "from numba.core import caching\ncaching.CompileResultCacheImpl._locator_classes = []\n"
+)
 
 
 def test_without_any_folder_to_cache_in_every_process_compiles(run_kernel, tmp_path):
