@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -111,6 +113,24 @@ def test_misclassified_grid_size(tmp_path, rng, n, size):
         images, y_true, (y_true + 1) % 10, NAMES, (28, 28), tmp_path / "wrong.png"
     )
     assert _size(path) == size
+
+
+@pytest.mark.parametrize("dpi", [50, 96, 100, 200])
+@pytest.mark.parametrize("n", [3, 20])
+def test_misclassified_grid_is_the_whole_pixels_its_size_names(tmp_path, rng, n, dpi):
+    # 1.7 inches a column: 6 columns at 100 dpi are 1019.9999999999999 pixels, which
+    # matplotlib before 3.11 truncated to 1019 (3 columns: 509, 50 dpi: 509 and 254)
+    images = rng.integers(0, 256, (n, 28 * 28))
+    y_true = rng.integers(0, 10, n)
+    path = plots.plot_misclassified(
+        images, y_true, (y_true + 1) % 10, NAMES, (28, 28), tmp_path / "wrong.png", dpi=dpi
+    )
+    # the documented decimal sizes (10.2 x 8.6 inches) times dpi, in exact arithmetic, and the
+    # fractional pixel dropped as matplotlib drops it (8.6 inches at 96 dpi: 825 pixels)
+    expected = tuple(
+        math.floor(Fraction(repr(inches)) * dpi) for inches in plots.misclassified_figsize(n)
+    )
+    assert _size(path) == expected, f"{n} images at {dpi} dpi: expected {expected}"
 
 
 def test_misclassified_rejects_wrong_image_shape(tmp_path):

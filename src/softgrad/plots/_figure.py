@@ -90,6 +90,29 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _whole_pixels(fig: Any, dpi: float) -> None:
+    """Nudge ``fig``'s size up by a millionth of a pixel where ``inches * dpi`` fell a
+    floating-point tick short of a whole pixel, so that every matplotlib draws the pixels the
+    size names.
+
+    matplotlib before 3.11 truncates the size in pixels (``int(inches * dpi)``), and 6 columns
+    of 1.7 inches at 100 dpi are 1019.9999999999999 pixels: the grid of misclassified images
+    came out 1019 pixels wide, not the 1020 documented (509 for 3 columns, not 510). matplotlib
+    3.11 adds 1e-8 pixel before truncating; this gives the older ones the same count, and
+    leaves alone a size that needs no nudge.
+    """
+    sizes = [float(size) for size in fig.get_size_inches()]
+    wanted = [_nudged(size, dpi) for size in sizes]
+    if wanted != sizes:
+        fig.set_size_inches(wanted)
+
+
+def _nudged(inches: float, dpi: float) -> float:
+    """``inches``, or the size a millionth of a pixel above the whole pixel it fell short of."""
+    whole = math.floor(inches * dpi + 1e-8)
+    return inches if int(inches * dpi) == whole else (whole + 1e-6) / dpi
+
+
 def save_atomic(
     fig: Any, path: str | os.PathLike, dpi: float, where: str, *, tight: bool = True
 ) -> Path:
@@ -115,6 +138,7 @@ def save_atomic(
             f"{where}: dpi must keep the {width:g} x {height:g} inch picture within "
             f"{MAX_PIXELS} pixels ({4 * MAX_PIXELS // 10**6} MB to draw); got {dpi!r}"
         )
+    _whole_pixels(fig, dpi)
     with _quiet():
         if tight:
             fig.tight_layout()
