@@ -42,8 +42,8 @@ class LiveWeights(list):
     >>> W = np.zeros((2, 3), dtype=np.float32)
     >>> coefs = LiveWeights([W], "coefs_")
     >>> coefs[-1] = np.ones((2, 3))
-    >>> W.sum(), W.dtype
-    (np.float32(6.0), dtype('float32'))
+    >>> W.sum().item(), W.dtype  # written into W, in place: still float32
+    (6.0, dtype('float32'))
     >>> try:
     ...     coefs[0] = np.ones((3, 2))
     ... except ValueError as err:
