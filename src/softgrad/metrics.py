@@ -219,7 +219,7 @@ def log_loss(y_true: Any, probs: Any) -> float:
     # NaN fails every comparison, so only finite rows of values in [0, 1] pass ([1.5, -0.5]
     # sums to 1, and its clipped -0.5 cost -log(eps) as if it were a probability)
     in_range = np.all((p >= 0) & (p <= 1))
-    if not in_range or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=eps**0.5):
+    if not in_range or not np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=float(eps) ** 0.5):
         raise ValueError(
             f"{where}: probs must be finite rows of values in [0, 1] summing to 1 (pass "
             "probabilities, not logits)"

@@ -132,7 +132,7 @@ class ScalerParams:
         # to the feature's magnitude (scikit-learn's StandardScaler rule, var <= n eps var +
         # (n eps mean)**2, taken in std so that it cannot overflow); relative to 1, features
         # of 1e-30 and 2e-30 were taken as constant and mapped to 0
-        n_eps = X.shape[0] * np.finfo(np.float64).eps
+        n_eps = X.shape[0] * float(np.finfo(np.float64).eps)
         constant = std * np.sqrt(max(0.0, 1.0 - n_eps)) <= n_eps * np.abs(mean)
         scale = np.where(constant, 1.0, 1.0 / np.where(constant, 1.0, std))
         tiny, largest = np.finfo(np.float32).tiny, np.finfo(np.float32).max

@@ -183,7 +183,9 @@ def _blas_library() -> dict[str, Any]:
             "threading_layer": pool.get("threading_layer"),
         }
     try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        # typed Any: NumPy 1.24's stubs (and code) have no mode=, which raises TypeError there
+        show_config: Any = np.show_config
+        blas = show_config(mode="dicts")["Build Dependencies"]["blas"]
     except Exception:  # an older NumPy without mode="dicts": nothing more to say
         return {"name": "unknown"}
     return {"name": blas.get("name", "unknown"), "version": blas.get("version")}

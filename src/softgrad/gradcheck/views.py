@@ -36,8 +36,10 @@ def overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     if not np.may_share_memory(a, b):
         return False
     try:
-        # NumPy's stubs allow only -1 and 0, its documentation and code any bound on the work
-        return bool(np.shares_memory(a, b, max_work=10_000))  # type: ignore[arg-type]
+        # NumPy 2's stubs allow only -1 and 0 (1.x's any int), its documentation and code any
+        # bound on the work: typed Any, which both accept
+        max_work: Any = 10_000
+        return bool(np.shares_memory(a, b, max_work=max_work))
     except _TOO_HARD:
         return True
 
@@ -59,7 +61,7 @@ def _rebuilt(member: np.ndarray, root: np.ndarray, new_root: np.ndarray) -> np.n
     ratio = new_root.itemsize // root.itemsize
     offset = (member.__array_interface__["data"][0] - root.__array_interface__["data"][0]) * ratio
     strides = tuple(s * ratio for s in member.strides)
-    view = np.ndarray(member.shape, new_root.dtype, new_root, offset, strides)
+    view: np.ndarray = np.ndarray(member.shape, new_root.dtype, new_root, offset, strides)
     if not member.flags.writeable:
         view.flags.writeable = False
     return view

@@ -286,7 +286,7 @@ def _self_check(blas: NumpyBlas) -> None:
         w = rng.standard_normal(9).astype(dtype)
         want_w = w + dtype(-0.125) * w
         blas.bind_axpy(w, w)(-0.125)  # onto itself, as a decay term
-        tolerance = 64 * np.finfo(dtype).eps
+        tolerance = 64 * float(np.finfo(dtype).eps)
         checks = ((c, want), (nan, -(a.T @ b)), (y, want_y), (z, want_z), (w, want_w))
         for got, expected in checks:
             if not np.allclose(got, expected, rtol=tolerance, atol=tolerance):

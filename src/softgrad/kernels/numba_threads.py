@@ -354,9 +354,11 @@ def _forgiving_cache(cache: numba.core.caching.Cache) -> None:
             except Exception:
                 return
 
-    # this one object's methods replaced, by design (mypy takes it for a mistake)
-    cache.load_overload = load_overload  # type: ignore[method-assign]
-    cache.save_overload = save_overload  # type: ignore[method-assign]
+    # this one object's methods replaced, by design: through Any, as mypy takes it for a
+    # mistake where numba is typed and numba 0.60 (no py.typed) leaves the cache Any already
+    replaced: Any = cache
+    replaced.load_overload = load_overload
+    replaced.save_overload = save_overload
 
 
 def _clear_index(cache: numba.core.caching.Cache) -> None:
