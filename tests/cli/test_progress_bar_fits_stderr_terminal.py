@@ -75,8 +75,9 @@ def test_epoch_bar_never_wider_than_the_terminal(narrow_terminal):
     stream.flush()
     redraws = [part for part in _drawn(master).replace("\n", "\r").split("\r") if part.strip()]
     # closed as the CLI closes it: tqdm 4.60 (the floor pyproject.toml allows) keeps a bar left
-    # open among its instances, and drew the next test's bar below it, on line 2, each redraw
-    # ending in a cursor-up "\x1b[A" that made a 60-column line count 63 characters there
+    # open among its instances until the garbage collector runs, and drew a later test's bar
+    # below it, on line 2, each redraw ending in a cursor-up "\x1b[A" (a 60-column line counted
+    # 63 characters here; test_progress_entry found no line starting "epoch 2/2")
     progress.close()
     assert redraws and "epoch 1/1" in redraws[-1]
     assert max(len(part) for part in redraws) <= 60
@@ -92,5 +93,6 @@ def test_load_bar_never_wider_than_the_terminal(narrow_terminal):
     progress._tqdm.refresh()
     stream.flush()
     redraws = [part for part in _drawn(master).replace("\n", "\r").split("\r") if part.strip()]
+    progress.close()  # as the CLI closes it (the epoch bar's test above says why)
     assert redraws and "loading a-long-file" in redraws[-1]
     assert max(len(part) for part in redraws) <= 60
