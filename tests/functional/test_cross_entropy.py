@@ -198,6 +198,20 @@ def test_mean_over_zero_targets_is_zero_not_nan(kw):
     assert np.all(nll_loss_grad(log_softmax(logits), target, **kw) == 0.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_mean_whose_targets_weigh_zero_has_a_zero_gradient_under_smoothing(dtype):
+    # every target's class weighs 0 and the smoothing's share of the other classes does not:
+    # the 'mean' divisor sum_n w[y_n] is 0, the loss 0.0 (torch: NaN), and so the gradient 0,
+    # not the gradient of the sum that the smoothed targets would otherwise give
+    logits = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], dtype)
+    kw = dict(weight=[0.0, 1.0, 1.0], label_smoothing=0.3)
+    target = np.array([0, 0])
+    assert cross_entropy(logits, target, **kw) == 0.0
+    grad = cross_entropy_grad(logits, target, **kw)
+    nonzero = [tuple(int(i) for i in at) for at in np.argwhere(grad != 0)]
+    assert not nonzero, f"expected an all-zero gradient, got {grad[nonzero[0]]!r} at {nonzero[0]}"
+
+
 def test_ignored_rows_have_zero_gradient_even_with_nonfinite_logits():
     logits = np.array([[1.0, 2.0], [np.nan, np.inf], [0.0, 0.0]])
     target = np.array([0, -100, 1])
