@@ -732,3 +732,29 @@ def test_the_log_softmax_mistakes_are_named_with_the_right_formula(name, key, sa
 def test_a_right_log_softmax_passes(gallery, rng):
     for x in (rng.standard_normal((N, C)), 30 * rng.standard_normal((N, C))):
         assert gradcheck(gallery("log_softmax_nodes", "LogSoftmax"), x, rng=rng).ok
+
+
+class _SummedOverEveryAxis:
+    """A softmax (or log_softmax) node whose backward sums over the whole array, ``np.sum``
+    without ``axis``, where the classes' axis belongs."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def forward(self, x):
+        shifted = x - x.max(axis=-1, keepdims=True)
+        self.s = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+        return np.log(self.s) if self.log else self.s
+
+    def backward(self, g):
+        if self.log:
+            return g - self.s * np.sum(g)
+        return self.s * (g - np.sum(g * self.s))
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+def test_a_sum_over_every_axis_is_named_the_wrong_axis(log, rng):
+    result = gradcheck(_SummedOverEveryAxis(log), rng.standard_normal((N, C)))
+    text = " ".join(str(result).split())
+    assert result.mistakes == ("wrong_axis",), f"expected ('wrong_axis',), got {result}"
+    assert "over every axis (one total) instead of axis -1 (the classes)" in text, text
