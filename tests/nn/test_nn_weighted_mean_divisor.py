@@ -207,3 +207,18 @@ def test_the_weighted_mean_is_torchs_per_sample_losses_over_the_weighted_divisor
         label_smoothing=settings.get("label_smoothing", 0.0),
     )
     _close(unit.loss, mean.item(), dtype, "unit weights against torch's mean")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_samples_whose_targets_weigh_zero_have_a_zero_gradient_under_smoothing(dtype):
+    # the samples weigh 1 and 2, but every target's class weighs 0: the divisor
+    # sum_n w_n cw[y_n] is 0 and the loss 0.0, so the gradient is 0 too, as without sample
+    # weights; the smoothing's share of the other classes would otherwise give each row one
+    logits = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], dtype)
+    loss = CrossEntropyLoss(weight=[0.0, 1.0, 1.0], label_smoothing=0.3)
+    step = loss.forward_backward(logits, np.array([0, 0]), sample_weight=np.array([1.0, 2.0]))
+    assert step.loss == 0.0, f"expected a loss of 0.0, got {step.loss!r}"
+    nonzero = [tuple(int(i) for i in at) for at in np.argwhere(step.grad != 0)]
+    assert not nonzero, (
+        f"expected an all-zero gradient, got {step.grad[nonzero[0]]!r} at {nonzero[0]}"
+    )
