@@ -106,7 +106,7 @@ class NLLKernels:
         return out
 
     def log_clipped(
-        self, p: np.ndarray, low: float, high: float | None = None
+        self, p: np.ndarray, low: float | np.floating, high: float | np.floating | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``log(clip(p, low, high))`` and the clipped probabilities (the gradient's divisor).
 
@@ -114,10 +114,10 @@ class NLLKernels:
         ----------
         p : ndarray of any shape, float
             Probabilities.
-        low : float
+        low : float or NumPy floating scalar
             The smallest probability taken (``finfo(p.dtype).tiny`` for NLLLoss, ``eps`` for
             log_loss): its log bounds a sample's loss at ``-log(low)``.
-        high : float, optional
+        high : float or NumPy floating scalar, optional
             The largest (``1 - eps`` for log_loss); None for no upper clip.
 
         Returns
