@@ -133,6 +133,26 @@ def test_misclassified_grid_is_the_whole_pixels_its_size_names(tmp_path, rng, n,
     assert _size(path) == expected, f"{n} images at {dpi} dpi: expected {expected}"
 
 
+@pytest.mark.parametrize(
+    ("fmt", "mark"), [("svg", b'width="734.4pt"'), ("pdf", b"/MediaBox [ 0 0 734.4 187.2 ]")]
+)
+def test_a_vector_picture_keeps_its_size_and_the_figure_its_own(tmp_path, fmt, mark):
+    # the whole-pixel nudge is for raster pictures: an SVG of 10.2 inches was written
+    # 734.400001pt wide, and the figure was left 10.20000001 inches wide after saving
+    from matplotlib.figure import Figure
+
+    from softgrad.plots._figure import save_atomic
+
+    for suffix, wanted in ((fmt, mark), ("png", None)):
+        fig = Figure(figsize=(10.2, 2.6))
+        path = save_atomic(fig, tmp_path / f"p.{suffix}", 100, "test", tight=False)
+        assert list(fig.get_size_inches()) == [10.2, 2.6], suffix
+        if wanted is not None:
+            assert wanted in path.read_bytes()
+        else:
+            assert _size(path) == (1020, 260)
+
+
 def test_misclassified_rejects_wrong_image_shape(tmp_path):
     with pytest.raises(ValueError, match="image_shape"):
         plots.plot_misclassified(

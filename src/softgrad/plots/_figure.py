@@ -90,10 +90,16 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _whole_pixels(fig: Any, dpi: float) -> None:
-    """Nudge ``fig``'s size up by a millionth of a pixel where ``inches * dpi`` fell a
-    floating-point tick short of a whole pixel, so that every matplotlib draws the pixels the
-    size names.
+# the formats matplotlib draws as vectors: their sizes are points, never cut to whole pixels
+VECTOR_FORMATS = frozenset({"eps", "pdf", "pgf", "ps", "svg", "svgz"})
+
+
+@contextlib.contextmanager
+def _whole_pixels(fig: Any, dpi: float, fmt: str) -> Iterator[None]:
+    """Within the block, ``fig``'s size nudged up by a millionth of a pixel where ``inches *
+    dpi`` fell a floating-point tick short of a whole pixel, so that every matplotlib draws the
+    pixels the size names; the size as it was afterwards. A vector format (``fmt``) is left
+    alone: its size is not counted in pixels.
 
     matplotlib before 3.11 truncates the size in pixels (``int(inches * dpi)``), and 6 columns
     of 1.7 inches at 100 dpi are 1019.9999999999999 pixels: the grid of misclassified images
@@ -102,9 +108,15 @@ def _whole_pixels(fig: Any, dpi: float) -> None:
     leaves alone a size that needs no nudge.
     """
     sizes = [float(size) for size in fig.get_size_inches()]
-    wanted = [_nudged(size, dpi) for size in sizes]
-    if wanted != sizes:
-        fig.set_size_inches(wanted)
+    wanted = sizes if fmt in VECTOR_FORMATS else [_nudged(size, dpi) for size in sizes]
+    if wanted == sizes:
+        yield
+        return
+    fig.set_size_inches(wanted)
+    try:
+        yield
+    finally:
+        fig.set_size_inches(sizes)
 
 
 def _nudged(inches: float, dpi: float) -> float:
@@ -138,8 +150,7 @@ def save_atomic(
             f"{where}: dpi must keep the {width:g} x {height:g} inch picture within "
             f"{MAX_PIXELS} pixels ({4 * MAX_PIXELS // 10**6} MB to draw); got {dpi!r}"
         )
-    _whole_pixels(fig, dpi)
-    with _quiet():
+    with _quiet(), _whole_pixels(fig, dpi, fmt):
         if tight:
             fig.tight_layout()
         with atomic_write(path, where) as fh:
