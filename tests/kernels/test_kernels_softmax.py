@@ -154,22 +154,12 @@ def test_empty(ops, shape):
     assert np.all(lse == -INF)  # the log of an empty sum
 
 
-def _lane(name):
-    if name == "numpy":
-        return NumpyOps()
-    pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
-    from softgrad.kernels.numba_ops import NumbaOps
-
-    return NumbaOps()
-
-
-@pytest.mark.parametrize("lane", ["numpy", "numba"])
 @pytest.mark.parametrize("n_classes", [4, 100], ids=["short rows", "long rows"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_scaled_softmax_rows_sum_to_the_scale_on_both_lanes(lane, n_classes, dtype, rng):
+def test_scaled_softmax_rows_sum_to_the_scale_on_both_lanes(kernel_lane, n_classes, dtype, rng):
     # 100 classes: the Numba lane's long rows (numba_exp_rows.LONG_ROW) take their own kernel
     x = rng.normal(size=(3, n_classes)).astype(dtype)
-    ops = _lane(lane)
+    ops = get_ops()
     scaled, plain = ops.softmax(x, scale=0.25), ops.softmax(x)
     tol = 4 * np.finfo(dtype).eps
     err = np.abs(scaled - 0.25 * plain)

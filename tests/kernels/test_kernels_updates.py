@@ -137,22 +137,10 @@ def test_one_call_on_the_flat_buffer_is_the_calls_on_its_pieces(kernel, dtype, r
     np.testing.assert_array_equal(results[0], results[1])
 
 
-def _lane(name):
-    if name == "numpy":
-        from softgrad.kernels.numpy_ops import NumpyOps
-
-        return NumpyOps()
-    pytest.importorskip("numba", reason="the Numba lane needs numba (pip install numba)")
-    from softgrad.kernels.numba_ops import NumbaOps
-
-    return NumbaOps()
-
-
-@pytest.mark.parametrize("lane", ["numpy", "numba"])
 @pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_first_sgd_step_sets_the_buffer_to_the_gradient_whatever_it_held(
-    lane, nesterov, dtype, rng
+    kernel_lane, nesterov, dtype, rng
 ):
     # torch's b = g on a parameter's first step: a buffer holding anything else (here a stale
     # 7, as a restored state of step 0 can) takes no part in it
@@ -160,7 +148,7 @@ def test_the_first_sgd_step_sets_the_buffer_to_the_gradient_whatever_it_held(
     w0 = rng.standard_normal(40).astype(dtype)
     g = rng.standard_normal(40).astype(dtype)
     w, b = w0.copy(), np.full_like(w0, 7.0)
-    _lane(lane).sgd_update(
+    get_ops().sgd_update(
         w, g, b, [np.empty_like(w0)], lr=lr, momentum=momentum, nesterov=nesterov,
         weight_decay=0.0, lr_in_velocity=False, first_step=True,
     )  # fmt: skip
