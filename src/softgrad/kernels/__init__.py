@@ -27,6 +27,7 @@ Where each formula lives (written once):
   probabilities (NLLLoss's ``log_input=False``, ``metrics.log_loss``):
   :mod:`softgrad.kernels.nll`;
 - label smoothing of probability targets: :mod:`softgrad.kernels.targets`;
+- inverted dropout's mask: :mod:`softgrad.kernels.dropout`;
 - ReLU, sigmoid, tanh forward and output-based VJPs, and the softmax / log-softmax VJPs and
   JVPs: :mod:`softgrad.kernels.activations`;
 - the optimizers' updates (SGD's rules, Adam's): :mod:`softgrad.kernels.updates`; SGD's update

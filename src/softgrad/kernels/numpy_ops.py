@@ -6,6 +6,7 @@ import numpy as np
 
 from softgrad.kernels.activations import ActivationKernels
 from softgrad.kernels.bound import BoundKernels
+from softgrad.kernels.dropout import DropoutKernels
 from softgrad.kernels.gather import GatherKernels
 from softgrad.kernels.logistic import LogisticKernels
 from softgrad.kernels.losses import LossKernels
@@ -29,6 +30,7 @@ class NumpyOps(
     BoundKernels,
     SGDFoldKernels,
     TargetKernels,
+    DropoutKernels,
 ):
     """The NumPy lane: every routine as a few ufunc passes with ``out=`` buffers."""
 

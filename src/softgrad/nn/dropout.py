@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import as_real_float
+from softgrad.kernels import get_ops
 from softgrad.nn.layer import Layer, Seed, as_generator, check_input_grad
 
 
@@ -66,9 +67,7 @@ class Dropout(Layer):
             return np.array(x, copy=True)
         draw_dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
         uniform = self.rng.random(x.shape, dtype=draw_dtype)
-        keep = np.greater_equal(uniform, self.p)
-        scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
-        mask = np.multiply(keep, scale, out=uniform).astype(x.dtype, copy=False)
+        mask = get_ops().dropout_mask(uniform, self.p, x.dtype)
         self._identity, self._mask = False, mask
         return np.multiply(x, mask)
 
