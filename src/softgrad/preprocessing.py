@@ -188,8 +188,8 @@ class Scaler(ScalerParams):
         """Whether it scales nothing (offset 0, scale 1): the rows are then only cast, once,
         into the result's dtype, as ``X.astype(dtype)`` casts them (:func:`work_dtype`).
 
-        Example
-        -------
+        Examples
+        --------
         >>> Scaler().is_identity, Scaler.for_range(255).is_identity
         (True, False)
         """

@@ -11,9 +11,10 @@ log-probabilities, ``log_clipped`` takes their log with p clipped to [low, high]
 log(0)), and ``log_clipped_vjp`` carries a gradient back through it::
 
     logp = log(clip(p, low, high))          grad_p = g / clip(p, low, high)
- The reduction (a float64 sum, the
-mean's divisor) and the layout (any class axis) belong to :func:`softgrad.functional.nll_loss`,
-which validates and calls these; :class:`softgrad.nn.NLLLoss` calls them too.
+
+The reduction (a float64 sum, the mean's divisor) and the layout (any class axis) belong to
+:func:`softgrad.functional.nll_loss`, which validates and calls these; :class:`softgrad.nn.NLLLoss`
+calls them too.
 """
 
 from __future__ import annotations
