@@ -1,5 +1,6 @@
-"""Label smoothing (softgrad.kernels.targets): the formula by hand, and its two callers (the
-softmax cross-entropy's probability targets, LogisticLoss's) on the kernel's numbers."""
+"""Label smoothing (softgrad.kernels.targets): the formulas by hand, and their callers (the
+softmax cross-entropy's probability and class-index targets, LogisticLoss's) on the kernels'
+numbers."""
 
 from __future__ import annotations
 
@@ -21,6 +22,38 @@ def test_smooth_targets_by_hand(dtype):
     assert got.dtype == dtype and got.sum(axis=1) == pytest.approx([1.0, 1.0])
     assert get_ops().smooth_targets(t, 0.3, 3, out=t) is t
     np.testing.assert_array_equal(t, got)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_smooth_class_targets_by_hand(dtype):
+    y = np.array([2, 0, 1])
+    w = np.array([1.0, 2.0, 4.0], dtype)
+    # eps = 0.3, C = 3: share (eps / C) w = [0.1, 0.2, 0.4]; (1 - eps) w[y] = [2.8, 0.7, 1.4]
+    # added at y; the middle row ignored (its index 0 kept in range by the caller)
+    valid = np.array([True, False, True])
+    row_weight = w[y] * valid
+    got = get_ops().smooth_class_targets(y, 0.3, 3, np.dtype(dtype), w, row_weight, valid)
+    expected = np.array([[0.1, 0.2, 3.2], [0.0, 0.0, 0.0], [0.1, 1.6, 0.4]], dtype)
+    np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(dtype).eps)
+    assert got.dtype == dtype
+    plain = get_ops().smooth_class_targets(y, 0.3, 3, np.dtype(dtype))
+    np.testing.assert_allclose(plain, [[0.1, 0.1, 0.8], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
+    np.testing.assert_allclose(plain.sum(axis=1), 1.0, rtol=4 * np.finfo(dtype).eps)
+
+
+def test_class_index_smoothing_uses_the_kernel(rng):
+    logits = rng.standard_normal((6, 4))
+    y = np.array([0, 3, 1, 3, 2, 0])
+    w = rng.uniform(0.5, 2.0, size=4)
+    keep = y != 3
+    smoothed = get_ops().smooth_class_targets(
+        np.where(keep, y, 0), 0.2, 4, logits.dtype, w, w[y] * keep, keep
+    )
+    # the smoothed distributions carry the weights, so as probability targets they take none;
+    # their loss is the index call's, whose 'mean' divides by the kept rows' total weight
+    expected = cross_entropy(logits, smoothed, reduction="sum") / np.sum(w[y] * keep)
+    got = cross_entropy(logits, y, weight=w, ignore_index=3, label_smoothing=0.2)
+    np.testing.assert_allclose(got, expected, rtol=8 * np.finfo(np.float64).eps)
 
 
 def test_the_losses_smooth_with_the_kernel(rng):

@@ -305,13 +305,9 @@ class Problem:
         wy, divisor = self.class_weights()
         if not self.eps:
             return self.t, wy, divisor
-        share = np.full(n_classes, self.eps / n_classes, self.rows.x.dtype)
-        if self.w is not None:
-            share *= self.w
-        t = np.tile(share, (n_rows, 1))
-        t[np.arange(n_rows), self.t] += (1.0 - self.eps) * (1.0 if wy is None else wy)
-        if self.valid is not None:
-            t[~self.valid] = 0.0
+        t = get_ops().smooth_class_targets(
+            self.t, self.eps, n_classes, self.rows.x.dtype, self.w, wy, self.valid
+        )
         return t, None, divisor
 
     def grad_scale(self, divisor: float) -> float:
