@@ -18,11 +18,10 @@ from softgrad.kernels import get_ops
 from softgrad.model_file_scaler import zero_scale
 from softgrad.preprocessing_params import ScalerParams
 from softgrad.scaling import (
-    FLOAT32,
-    FLOAT64,
     as_float32,
     scale_by_blocks,
     scale_into,
+    scaled_dtype,
     working_dtype,
 )
 from softgrad.stored_rows import StoredRows
@@ -130,11 +129,7 @@ class Scaler(ScalerParams):
                 f"Scaler.transform: X must have {n_features} features (last axis); "
                 f"got shape {X.shape}"
             )
-        dtype = FLOAT32 if dtype is np.float32 else np.dtype(dtype)  # the common case, quickly
-        if dtype != FLOAT32 and dtype != FLOAT64:
-            raise ValueError(
-                f"Scaler.transform: dtype must be float32 or float64; got {dtype.name!r}"
-            )
+        dtype = scaled_dtype(dtype, "Scaler.transform")
         if out is None:
             out = np.empty(X.shape, dtype=dtype)
         elif out.dtype != dtype or out.shape != X.shape:
@@ -274,9 +269,7 @@ class ScaledRows(StoredRows):
                 f"ScaledRows: data must have {scaler.n_features} features like the scaler; "
                 f"got shape {data.shape}"
             )
-        dtype = FLOAT32 if dtype is np.float32 else np.dtype(dtype)  # the common case, quickly
-        if dtype != FLOAT32 and dtype != FLOAT64:
-            raise ValueError(f"ScaledRows: dtype must be float32 or float64; got {dtype.name!r}")
+        dtype = scaled_dtype(dtype, "ScaledRows")
         self.data = np.ascontiguousarray(data)
         self.scaler = scaler
         self.dtype = dtype

@@ -9,9 +9,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FLOAT32", "FLOAT64", "as_float32", "scale_by_blocks", "scale_into", "working_dtype"]
+__all__ = [
+    "FLOAT32",
+    "FLOAT64",
+    "SCALED_DTYPES",
+    "as_float32",
+    "scale_by_blocks",
+    "scale_into",
+    "scaled_dtype",
+    "working_dtype",
+]
 
 FLOAT32, FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+# the dtypes a Scaler's transform and a ScaledRows produce (a float16 model's rows are scaled
+# in float64, then converted)
+SCALED_DTYPES = (FLOAT32, FLOAT64)
 
 _BLOCK = 1 << 16  # values scaled at a time when the working dtype is not the result's
 
@@ -26,6 +38,15 @@ def working_dtype(stored: np.dtype) -> np.dtype:
     if stored.kind == "f":
         return FLOAT64 if stored.itemsize > 4 else FLOAT32
     return FLOAT64 if stored.kind in "iu" and stored.itemsize >= 4 else FLOAT32
+
+
+def scaled_dtype(dtype: Any, where: str) -> np.dtype:
+    """``dtype`` as a NumPy dtype, one of :data:`SCALED_DTYPES`; another raises a ValueError
+    naming ``where``."""
+    dtype = FLOAT32 if dtype is np.float32 else np.dtype(dtype)  # the common case, quickly
+    if dtype != FLOAT32 and dtype != FLOAT64:
+        raise ValueError(f"{where}: dtype must be float32 or float64; got {dtype.name!r}")
+    return dtype
 
 
 def scale_into(X: np.ndarray, offset: np.ndarray, scale: np.ndarray, out: np.ndarray) -> Any:

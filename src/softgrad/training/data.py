@@ -31,6 +31,7 @@ from softgrad.coded_rows import CodedRows
 from softgrad.kernels import get_ops
 from softgrad.nn.loss import StepLoss, target_weights
 from softgrad.preprocessing import ScaledRows, Scaler
+from softgrad.scaling import SCALED_DTYPES
 from softgrad.stored_rows import StoredRows
 
 
@@ -63,7 +64,7 @@ def cast_per_batch(X: Any, dtype: Any) -> bool:
     >>> cast_per_batch(np.zeros((2, 3), np.uint8), np.float16)  # converted whole, checked
     False
     """
-    if not plain_array(X) or np.dtype(dtype) not in (np.float32, np.float64):
+    if not plain_array(X) or np.dtype(dtype) not in SCALED_DTYPES:
         return False
     return X.dtype.kind in "iu"
 
@@ -109,7 +110,7 @@ def check_features(X: Any, dtype: np.dtype, what: str = "X", check_finite: bool 
     if isinstance(X, StoredRows):
         if len(X) == 0:
             raise ValueError(f"fit: {what} must have at least one sample; got shape {X.shape}")
-        if not isinstance(X, ScaledRows) or np.dtype(dtype) in (np.float32, np.float64):
+        if not isinstance(X, ScaledRows) or np.dtype(dtype) in SCALED_DTYPES:
             return X.astype(dtype)
         # ScaledRows reads float32 and float64 only: a float16 model's rows are scaled in
         # float64, whole, then converted and checked as any float rows (it refused them)
