@@ -131,6 +131,12 @@ def _import_fresh(how: str, cwd: Path, tmpdir: str | None = None, remove_cwd: bo
     env = {**os.environ, "TMPDIR": tmpdir} if tmpdir is not None else None
     command = [sys.executable, "-c", _IMPORT, how, *(["import only"] if remove_cwd else [])]
     if remove_cwd:  # the interpreter starts in a working folder removed under it
+        # run from a file, as the softgrad script runs: "-c" puts "" first on sys.path, and
+        # CPython 3.13.0-3.13.2 then fails any missing module attribute with SystemError when
+        # the working folder is gone (python/cpython#130932), inside numpy's own import
+        program = cwd.parent / "import_fresh.py"
+        program.write_text(_IMPORT)
+        command[1:3] = [str(program)]
         command = [
             "sh",
             "-c",
