@@ -146,9 +146,9 @@ def test_fused_grad_equals_chain_rule_and_explicit_jacobian(
     opts = dict(weight="w" if weighted else None, ignore_index=ignore_index, label_smoothing=0.0)
     logits, target, kw = _case(rng, shape, axis, opts, dtype)
     del kw["label_smoothing"]
-    fused = cross_entropy_grad(logits, target, axis, reduction, **kw)
+    fused = cross_entropy_grad(logits, target, axis, reduction=reduction, **kw)
     logp = log_softmax(logits, axis)
-    g = nll_loss_grad(logp, target, axis, reduction, **kw)  # dL/dlogp
+    g = nll_loss_grad(logp, target, axis, reduction=reduction, **kw)  # dL/dlogp
     close(fused, log_softmax_vjp(logp, g, axis), rtol, atol, what="fused vs chain rule")
     jac = log_softmax_jacobian(logits, axis)  # (..., i, j) = d logp_i / d x_j
     via_jac = np.einsum("...i,...ij->...j", np.moveaxis(g, axis, -1), jac)
@@ -282,14 +282,20 @@ def test_nll_loss_and_grad(
     del kw["label_smoothing"]
     logp = log_softmax(logits, axis)
     # cross_entropy(logits) == nll_loss(log_softmax(logits)) by definition
-    loss = nll_loss(logp, target, axis, reduction, **kw)
+    loss = nll_loss(logp, target, axis, reduction=reduction, **kw)
     assert np.asarray(loss).dtype == dtype
-    close(loss, cross_entropy(logits, target, axis, reduction, **kw), rtol, atol, "nll vs ce")
+    close(
+        loss,
+        cross_entropy(logits, target, axis, reduction=reduction, **kw),
+        rtol,
+        atol,
+        "nll vs ce",
+    )
 
     def loss_sum(z):
-        return np.sum(nll_loss(z, target, axis, reduction, **kw))
+        return np.sum(nll_loss(z, target, axis, reduction=reduction, **kw))
 
-    grad = nll_loss_grad(logp, target, axis, reduction, **kw)
+    grad = nll_loss_grad(logp, target, axis, reduction=reduction, **kw)
     assert grad.dtype == dtype and grad.shape == logp.shape
     close(grad, central_diff(loss_sum, logp, 1.0), rtol, atol, "nll grad vs FD")
 

@@ -115,7 +115,7 @@ def draw_loss(rng, dtype, n, c):
         target = rng.integers(0, 2, n) if c == 1 else rng.random((n, c)).astype(dtype)
         return (
             None,
-            LogisticLoss(reduction, smoothing),
+            LogisticLoss(reduction=reduction, label_smoothing=smoothing),
             target,
             g_loss,
             logistic_ref(smoothing, reduction),

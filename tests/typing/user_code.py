@@ -153,7 +153,8 @@ def functions() -> None:
     lvjp: np.ndarray = log_softmax_vjp(logp, g, axis=0)
     loss: np.floating[Any] = cross_entropy(x64, [2, 0], label_smoothing=0.1)
     losses: np.ndarray = cross_entropy(x32, np.array([2, 0]), reduction="none", weight=[1, 2, 1])
-    total = float(cross_entropy(x32, [2, 0], 1, "sum")) + float(nll_loss(logp, [2, 0, 1], 0))
+    total = float(cross_entropy(x32, [2, 0], 1, reduction="sum"))
+    total += float(nll_loss(logp, [2, 0, 1], 0))
     per_row: np.ndarray = nll_loss(logp, [2, 0, 1], 0, reduction="none")
     either = cross_entropy(x64, [2, 0], reduction=str(sys.argv[-1]))  # chosen at run time
     print(total, per_row, either.shape)  # a NumPy scalar has a shape too: ()

@@ -32,6 +32,11 @@ def wrong(X: np.ndarray, y: np.ndarray, tmp: Path) -> None:
     row_losses: np.floating = cross_entropy(X, y, reduction="none")  # wrong: an array
     print(row_losses)
     nn.Linear(64, 10, rgn=0)  # wrong: rng
+    cross_entropy(X, y, -1, "sum")  # wrong: the options after axis are keyword-only
+    softmax(X, -1, X > 0)  # wrong: where is keyword-only
+    nn.CrossEntropyLoss(np.ones(10))  # wrong: torch's positional weight; keyword-only here
+    optim.Adam(1e-3, (0.9, 0.999), 1e-8, 0.0, True)  # wrong: torch's amsgrad; keyword-only
+    optim.SGD(0.1, 0.9, 0.0, 1e-4)  # wrong: torch's dampening and weight_decay by position
     optim.Adam(learning_rate=0.1)  # wrong: lr
     fit(model, loss, optim.SGD(), X, y, epoch=3)  # wrong: epochs
     history = softgrad.fit(model, loss, optim.SGD(), X, y, checkpoint=3)  # wrong: a path

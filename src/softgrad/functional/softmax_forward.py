@@ -42,7 +42,7 @@ def _buffer(xc: np.ndarray, out: np.ndarray | None) -> np.ndarray:
 
 @quiet_underflow
 def softmax(
-    x: ArrayLike, axis: int = -1, where: ArrayLike | None = None, out: np.ndarray | None = None
+    x: ArrayLike, axis: int = -1, *, where: ArrayLike | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Softmax along ``axis``: s_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j.
 
@@ -102,7 +102,7 @@ def softmax(
 
 @quiet_underflow
 def log_softmax(
-    x: ArrayLike, axis: int = -1, where: ArrayLike | None = None, out: np.ndarray | None = None
+    x: ArrayLike, axis: int = -1, *, where: ArrayLike | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Log-softmax along ``axis``: log s_i = (x_i - m) - log(sum_j exp(x_j - m)), m = max_j x_j.
 
@@ -155,7 +155,7 @@ def log_softmax(
 
 @quiet_underflow
 def logsumexp(
-    x: ArrayLike, axis: int = -1, keepdims: bool = False, where: ArrayLike | None = None
+    x: ArrayLike, axis: int = -1, *, keepdims: bool = False, where: ArrayLike | None = None
 ) -> np.ndarray:
     """log(sum(exp(x))) along ``axis``, computed as m + log(sum(exp(x - m))) with m the max.
 

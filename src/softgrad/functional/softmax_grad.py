@@ -53,7 +53,7 @@ def _pair(a: Any, b: Any, axis: Any, out: Any, name: str, names: tuple[str, str]
 
 @quiet_underflow
 def softmax_vjp(
-    s: ArrayLike, g: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+    s: ArrayLike, g: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Vector-Jacobian product of softmax: g @ J = s * (g - sum(g * s, axis)).
 
@@ -96,7 +96,7 @@ def softmax_vjp(
 
 @quiet_underflow
 def softmax_jvp(
-    s: ArrayLike, v: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+    s: ArrayLike, v: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Jacobian-vector product of softmax: J @ v = s * (v - sum(s * v, axis)).
 
@@ -135,7 +135,7 @@ def softmax_jvp(
 
 @quiet_underflow
 def log_softmax_vjp(
-    logp: ArrayLike, g: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+    logp: ArrayLike, g: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Vector-Jacobian product of log-softmax: g @ J = g - exp(logp) * sum(g, axis).
 
@@ -181,7 +181,7 @@ def log_softmax_vjp(
 
 @quiet_underflow
 def log_softmax_jvp(
-    logp: ArrayLike, v: ArrayLike, axis: int = -1, out: np.ndarray | None = None
+    logp: ArrayLike, v: ArrayLike, axis: int = -1, *, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Jacobian-vector product of log-softmax: J @ v = v - sum(exp(logp) * v, axis).
 

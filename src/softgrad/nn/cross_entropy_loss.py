@@ -73,6 +73,7 @@ class CrossEntropyLoss(Loss):
 
     def __init__(
         self,
+        *,
         axis: int = -1,
         reduction: str = "mean",
         weight: Any = None,

@@ -59,6 +59,7 @@ class LogisticLoss(Layer):
 
     def __init__(
         self,
+        *,
         reduction: str = "mean",
         label_smoothing: float = 0.0,
         max_sample_loss: float | None = None,

@@ -61,6 +61,7 @@ class NLLLoss(Loss):
 
     def __init__(
         self,
+        *,
         axis: int = -1,
         reduction: str = "mean",
         weight: Any = None,

@@ -90,6 +90,7 @@ class Adam(Optimizer):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        *,
         fold_bias_correction: bool = False,
     ) -> None:
         super().__init__(lr)
@@ -265,9 +266,10 @@ class AdamW(Adam):
         betas: Sequence[float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        *,
         fold_bias_correction: bool = False,
     ) -> None:
-        super().__init__(lr, betas, eps, weight_decay, fold_bias_correction)
+        super().__init__(lr, betas, eps, weight_decay, fold_bias_correction=fold_bias_correction)
 
     def _coupled_decay(self) -> bool:
         return False

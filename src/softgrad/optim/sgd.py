@@ -103,6 +103,7 @@ class SGD(Optimizer):
         self,
         lr: float = 0.01,
         momentum: float = 0.0,
+        *,
         nesterov: bool = False,
         weight_decay: float = 0.0,
         lr_in_velocity: bool = False,
