@@ -150,7 +150,7 @@ def evaluation_sums(
     its sums to report them (EpochRunner's ``loss_is_sum``).
     """
     # NaN and inf are refused batch by batch (BatchForward), after y and sample_weight
-    X = check_inputs(X, batch_size, "evaluate", model, finite=False, fits=False)
+    X = check_inputs(X, batch_size, "evaluate", model)
     if X.shape[0] == 0:
         raise ValueError(f"evaluate: X must have at least one sample; got shape {X.shape}")
     # a loss given checks its own targets (LogisticLoss: 0 and 1)

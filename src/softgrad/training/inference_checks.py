@@ -14,7 +14,6 @@ import numpy as np
 from softgrad import functional as F
 from softgrad.checks import (
     check_finite_rows,
-    check_fits_rows,
     check_positive_int,
     check_real_array,
 )
@@ -67,20 +66,17 @@ def check_inputs(
     batch_size: Any,
     where: str,
     model: Any = None,
-    finite: bool = True,
-    fits: bool = True,
 ) -> np.ndarray:
     """X as inference reads it, checked: an array of real numbers (a complex, string or object
     array is refused, not cast: the cast dropped imaginary parts and parsed strings) of at least
     2 dimensions. With ``model``, its rows must also have the model's input size (the rows of
-    its first weight matrix), be finite, and fit the dtype of the network's parameters, to
-    which each batch is cast (1e300 is inf in float32). ``finite=False`` leaves the finite
-    check to the caller, who runs :func:`finite_batch` on each batch: read there, a batch is
-    in cache for the product that reads it next, instead of a pass over the whole of ``X``
-    first (1.5 of the 6.2 ms that ``predict_proba`` took on the 10,000 Fashion-MNIST test
-    images). ``fits=False`` leaves the dtype check to the caller as well (BatchForward's
-    ``fits``): on float64 rows for a float32 model it is a ``min`` and a ``max`` over the whole
-    of ``X`` (4.7 of the 18.7 ms of ``predict_proba`` on the float64 test images)."""
+    its first weight matrix). The finite check is the caller's, who runs :func:`finite_batch`
+    on each batch: read there, a batch is in cache for the product that reads it next, instead
+    of a pass over the whole of ``X`` first (1.5 of the 6.2 ms that ``predict_proba`` took on
+    the 10,000 Fashion-MNIST test images). So is the check that the rows fit the dtype of the
+    network's parameters (BatchForward's ``fits``): on float64 rows for a float32 model it is a
+    ``min`` and a ``max`` over the whole of ``X`` (4.7 of the 18.7 ms of ``predict_proba`` on
+    the float64 test images)."""
     X = as_inputs(X, where)
     if isinstance(X, np.ndarray):
         X = check_real_array(X, where)
@@ -95,16 +91,12 @@ def check_inputs(
                 f"{where}: X must have {n_features} features (the model's input size); "
                 f"got shape {X.shape}"
             )
-        if fits:
-            check_fits_rows(X, weights[0].dtype, where)
-    if finite and model is not None and isinstance(X, np.ndarray):
-        check_finite_rows(X, where)
     return X
 
 
 def finite_batch(batch: np.ndarray, rows: slice, where: str) -> None:
     """Refuse NaN or inf in ``batch`` (the rows ``rows`` of an ndarray X), naming the row of
-    X: :func:`check_inputs`' finite check, one batch at a time."""
+    X: inference's finite check, one batch at a time (:func:`check_inputs` leaves it here)."""
     check_finite_rows(batch, where, first_row=rows.start)
 
 

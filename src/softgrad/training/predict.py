@@ -205,7 +205,7 @@ class BatchForward:
     activation (``bias_activation_finite``; a pass of its own cost 100-160 us a batch of
     1,024 rows on a 2-core Zen 1, since both BLAS threads had just written the product), and
     reads ``x`` only when the product was not finite.
-    With ``fits`` (the network's dtype, where ``check_inputs(fits=False)`` left that check
+    With ``fits`` (the network's dtype, which :func:`check_inputs` leaves to be checked
     here) a batch cast to it is also refused, naming the row of X, if a value in it is
     beyond that dtype's range (``check_fits_rows``: 1e300 in float64 rows is inf in
     float32), before its finite check: where the product is read, the cast's inf shows
@@ -382,7 +382,7 @@ def predict_batches(
     """
     # with ``prepare`` the batches are the caller's to convert (a Model scales them first)
     checked = model if prepare is None else None
-    X = check_inputs(X, batch_size, where, checked, finite=False, fits=False)
+    X = check_inputs(X, batch_size, where, checked)
     if check_finite is None:
         check_finite = prepare is None
     finite = where if check_finite and isinstance(X, np.ndarray) else None
@@ -403,9 +403,9 @@ def _run_batches(
     where: str = "predict_batches",
 ) -> np.ndarray:
     """:func:`predict_batches` on ``X`` already checked by :func:`check_inputs`; ``finite``:
-    the name under which each batch's finite check runs (``check_inputs(finite=False)``), or
-    None when ``X`` needs none here; ``fits``: the dtype each batch must fit, checked with
-    its finite check (``check_inputs(fits=False)``). Each head's result is checked
+    the name under which each batch's finite check runs (:func:`check_inputs` leaves it here),
+    or None when ``X`` needs none here; ``fits``: the dtype each batch must fit, checked with
+    its finite check (:func:`check_inputs` leaves it here too). Each head's result is checked
     (:func:`_head_result`), named by ``where``."""
     out = None
     copies = prepare is not None or not isinstance(X, np.ndarray)
@@ -517,7 +517,7 @@ def predict_proba(model: Any, X: Any, batch_size: int = INFERENCE_BATCH) -> np.n
     ((4, 3), dtype('float32'), True)
     """
     check_class_outputs(model, "predict_proba", LOGISTIC_FIX)
-    X = check_inputs(X, batch_size, "predict_proba", model, finite=False, fits=False)
+    X = check_inputs(X, batch_size, "predict_proba", model)
     head = finite_logits_head(X, "predict_proba", checked=softmax_finite)
     finite = "predict_proba" if isinstance(X, np.ndarray) else None
     fits = input_dtype(model)  # checked with the finite check: ndarray rows
