@@ -366,17 +366,17 @@ def check_settings(where: str, eps: Any, atol: Any, rtol: Any) -> tuple[Any, Any
     return eps, atol, rtol
 
 
-def as_float64(x: Any, where: str, what: str = "x") -> np.ndarray:
+def as_float64(x: Any, where: str) -> np.ndarray:
     """A float64 copy of ``x``, which must be numeric and finite."""
     try:
         complex_values = np.iscomplexobj(x)
         array = np.array(0.0 if complex_values else x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{where}: {what} must be a numeric array; got {x!r}") from None
+        raise TypeError(f"{where}: x must be a numeric array; got {x!r}") from None
     if complex_values:  # a cast to float64 would drop the imaginary parts
-        raise TypeError(f"{where}: {what} must be real; got dtype {np.asarray(x).dtype}")
+        raise TypeError(f"{where}: x must be real; got dtype {np.asarray(x).dtype}")
     if not np.all(np.isfinite(array)):
-        raise ValueError(f"{where}: {what} must be finite; got non-finite entries in {x!r}")
+        raise ValueError(f"{where}: x must be finite; got non-finite entries in {x!r}")
     return array
 
 

@@ -177,10 +177,8 @@ def backward_of(layer: Any, grad_y: np.ndarray, input_grad: bool) -> Any:
 _OVERRIDDEN: weakref.WeakKeyDictionary[type, dict[str, bool]] = weakref.WeakKeyDictionary()
 
 
-def overridden_below(
-    layer: Any, fused: str, names: tuple[str, ...] = ("forward", "backward")
-) -> bool:
-    """Whether ``type(layer)`` overrides one of the methods ``names`` below the class that
+def overridden_below(layer: Any, fused: str) -> bool:
+    """Whether ``type(layer)`` overrides ``forward`` or ``backward`` below the class that
     defines its method ``fused`` (a subclass of CrossEntropyLoss with its own forward and
     backward, whose inherited ``forward_backward`` would run the base class's loss instead).
     Read once per class."""
@@ -195,7 +193,7 @@ def overridden_below(
         mro = cls.__mro__
         owner = _definer(cls, fused)
         known = owner is not object and any(
-            mro.index(_definer(cls, name)) < mro.index(owner) for name in names
+            mro.index(_definer(cls, name)) < mro.index(owner) for name in ("forward", "backward")
         )
         answers[fused] = known
     return known
