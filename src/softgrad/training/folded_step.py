@@ -18,7 +18,7 @@ When
       there; a trusted epoch follows a checked step anyway);
     - no batch hook that may read the gradients (a callback's ``batch_hook_reads_grads =
       False`` says it does not);
-    - the network's dtype is float32 or float64;
+    - the network's dtype is float32 or float64 (a StepPlan is built for no other);
     - the network's parameters are exactly its Linear layers' W and b.
 
 What the gradients hold
@@ -64,8 +64,6 @@ class GradientFold:
             return None
         if state.step == 0:  # torch's rule ignores the buffer at step 1 (b = g): not folded
             return None  # (the trusted steps follow a checked one, so never met there)
-        if plan.dtype not in (np.float32, np.float64):
-            return None
         buffer = state.slots["momentum_buffer"] if optimizer.momentum != 0.0 else None
         layers = _targets(plan, state.store, state.store.params if buffer is None else buffer)
         if layers is None:
