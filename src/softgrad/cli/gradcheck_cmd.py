@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.cli.argtypes import nonnegative_float, nonnegative_int, positive_float
-from softgrad.cli.errors import UsageError
+from softgrad.cli.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
 from softgrad.cli.gradcheck_user import away_from_zero, run_user_node
 from softgrad.cli.output import print_json, table
 
@@ -176,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(
             {"ok": not failed, "failed": failed, "results": [r.as_dict() for _, r in results]}
         )
-        return 1 if failed else 0
+        return EXIT_FAILED_CHECK if failed else EXIT_OK
     return _print_results(results, failed)
 
 
@@ -209,6 +209,6 @@ def _print_results(results: list[tuple[str, Any]], failed: list[str]) -> int:
             if r.diagnosis:
                 print(f"{name}:", *("  " + line for line in r.diagnosis.splitlines()), sep="\n")
         print(f"{len(failed)} of {len(results)} cases FAILED: {', '.join(failed)}")
-        return 1
+        return EXIT_FAILED_CHECK
     print(f"all {len(results)} cases passed (float64 central differences, eps 1e-6)")
-    return 0
+    return EXIT_OK

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.cli.errors import UsageError
+from softgrad.cli.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
 from softgrad.cli.names import as_text
 from softgrad.cli.output import print_json
 from softgrad.errors import UserCodeError
@@ -207,7 +207,7 @@ def run_user_node(args: argparse.Namespace) -> int:
                 **extra,
             }
         )
-        return 0 if result.ok else 1
+        return EXIT_OK if result.ok else EXIT_FAILED_CHECK
     with_target = ""
     if target is not None:
         with_target = " and random class targets" + ("" if indices else " (one-hot)")
@@ -220,7 +220,7 @@ def run_user_node(args: argparse.Namespace) -> int:
         # no mistake named: a node of one-hot targets reads indices wrongly (at N == C they
         # broadcast without an error); a named mistake says the targets were understood
         print(f"note: {_INDEX_TARGETS.format(shape=target.shape)}")
-    return 0 if result.ok else 1
+    return EXIT_OK if result.ok else EXIT_FAILED_CHECK
 
 
 # said where a forward(x, target) given class indices raised or failed its check
