@@ -8,7 +8,7 @@ import sklearn.metrics as skm
 from hypothesis import given
 from hypothesis import strategies as st
 
-from softgrad.metrics import accuracy, confusion_matrix, log_loss, precision_recall, top_k
+from softgrad.metrics import TopK, accuracy, confusion_matrix, log_loss, precision_recall, top_k
 
 
 @st.composite
@@ -211,13 +211,28 @@ def test_top_k_is_the_stable_sort_of_every_row(case, dtype):
     if np.dtype(dtype).kind in "iu":  # whole numbers: the infinities become the extremes
         scores = np.nan_to_num(scores * 2, posinf=100, neginf=0 if dtype is np.uint8 else -100)
     scores = scores.astype(dtype)
-    index, values = top_k(scores, k)
+    values, index = top_k(scores, k)
     # the order a full sort gives: highest first, ties in column order
     expected = np.argsort(-scores.astype(np.float64), axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(index, expected)
     np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
     assert index.shape == values.shape == (len(scores), k)
     assert values.dtype == scores.dtype
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("k", [1, 3])
+def test_top_k_unpacks_as_torch_topk(rng, k):
+    import torch
+
+    scores = rng.permutation(20).reshape(4, 5).astype(np.float32)  # no ties: one answer
+    got = top_k(scores, k)
+    expected = torch.topk(torch.from_numpy(scores), k, dim=1)
+    assert isinstance(got, TopK) and got._fields == ("values", "indices")
+    values, indices = got
+    np.testing.assert_array_equal(values, expected.values.numpy())
+    np.testing.assert_array_equal(indices, expected.indices.numpy())
+    np.testing.assert_array_equal(got.indices, expected[1].numpy())
 
 
 @pytest.mark.parametrize(
@@ -233,7 +248,7 @@ def test_top_k_is_the_stable_sort_of_every_row(case, dtype):
 )
 def test_top_k_ranks_integers_at_the_ends_of_their_range(scores, order):
     for k in range(1, scores.shape[1] + 1):
-        index, values = top_k(scores, k)
+        values, index = top_k(scores, k)
         np.testing.assert_array_equal(index, [order[:k]])
         np.testing.assert_array_equal(values, scores[:, order[:k]])
         assert values.dtype == scores.dtype

@@ -25,7 +25,7 @@ def _model(n_classes=7, dtype=np.float32):
 def test_predict_top_ranks_the_probabilities_as_a_stable_sort(rng, dtype, k):
     model = _model(dtype=dtype)
     X = rng.normal(size=(23, 5)) * 3
-    index, p = model.predict_top(X, k=k, batch_size=4)  # batches of 4 and a short one
+    p, index = model.predict_top(X, k=k, batch_size=4)  # batches of 4 and a short one
     probs = model.predict_proba(X, batch_size=4)
     expected = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     np.testing.assert_array_equal(index, expected)
@@ -40,7 +40,7 @@ def test_predict_top_keeps_ties_in_class_order():
     model = _model(n_classes=4)
     for name in model.network.named_params():
         model.network.named_params()[name][...] = 0.0
-    index, p = model.predict_top(np.ones((2, 5)), k=3)
+    p, index = model.predict_top(np.ones((2, 5)), k=3)
     np.testing.assert_array_equal(index, [[0, 1, 2], [0, 1, 2]])
     np.testing.assert_array_equal(p, np.full((2, 3), 0.25, dtype=np.float32))
 
@@ -86,12 +86,12 @@ def test_predict_top_names_the_class_predict_names():
     network.named_params()["0.W"][...] = 0.0
     network.named_params()["0.b"][...] = [0.0, 1e-8, -300.0]
     model = Model(network, ["a", "b", "c"])
-    index, p = model.predict_top(np.zeros((1, 1)), k=2)
+    p, index = model.predict_top(np.zeros((1, 1)), k=2)
     assert model.classes[index[0, 0]] == model.predict(np.zeros((1, 1)))[0] == "b"
     np.testing.assert_array_equal(index, [[1, 0]])
     np.testing.assert_array_equal(p, model.predict_proba(np.zeros((1, 1)))[:, [1, 0]])
     network.named_params()["0.b"][...] = [0.0, -300.0, -200.0]
-    index, p = model.predict_top(np.zeros((1, 1)), k=3)
+    p, index = model.predict_top(np.zeros((1, 1)), k=3)
     np.testing.assert_array_equal(index, [[0, 2, 1]])
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from softgrad import serialization
 from softgrad.functional import log_softmax, softmax
-from softgrad.metrics import checked_k, top_k
+from softgrad.metrics import TopK, checked_k, top_k
 from softgrad.model_file_scaler import zero_scale
 from softgrad.model_inputs import (
     check_rows,
@@ -348,9 +348,7 @@ class Model:
         """
         return self._map_batches(X, batch_size, "Model.predict_log_proba", log_softmax)
 
-    def predict_top(
-        self, X: Any, k: int = 1, batch_size: int = INFERENCE_BATCH
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_top(self, X: Any, k: int = 1, batch_size: int = INFERENCE_BATCH) -> TopK:
         """The ``k`` most probable classes of each row and their probabilities, most probable
         first, ties in class order (:func:`softgrad.metrics.top_k` of each batch's
         probabilities). Only those are kept: N * k values, where ``predict_proba`` returns
@@ -365,21 +363,25 @@ class Model:
 
         Returns
         -------
-        index : ndarray of shape (N, k), intp
-            Positions in ``classes``: ``model.classes[index]`` are the labels.
-        probabilities : ndarray of shape (N, k), the network's dtype
+        TopK
+            A named tuple, as ``torch.topk``'s (:class:`softgrad.metrics.TopK`):
+
+            values : ndarray of shape (N, k), the network's dtype
+                The probabilities.
+            indices : ndarray of shape (N, k), intp
+                Positions in ``classes``: ``model.classes[indices]`` are the labels.
 
         Examples
         --------
         >>> from softgrad.nn import build_mlp
         >>> model = Model(build_mlp(4, [8], 3, rng=0), ["cat", "dog", "fish"])
-        >>> index, p = model.predict_top(np.ones((2, 4)), k=2)
+        >>> p, index = model.predict_top(np.ones((2, 4)), k=2)
         >>> index.shape, p.shape, bool(np.all(p[:, 0] >= p[:, 1]))
         ((2, 2), (2, 2), True)
         """
         k = checked_k(k, self.n_classes, "Model.predict_top", "the classes")
         rows = self.map_logits(X, lambda z: ranked_rows(z, k), batch_size, "Model.predict_top")
-        return np.ascontiguousarray(rows["index"]), np.ascontiguousarray(rows["p"])
+        return TopK(np.ascontiguousarray(rows["p"]), np.ascontiguousarray(rows["index"]))
 
     def map_logits(
         self,
@@ -517,7 +519,7 @@ def ranked_rows(logits: np.ndarray, k: int) -> np.ndarray:
     # ranked by the logits, as predict ranks them (softmax keeps their order): ranked by the
     # probabilities, logits [0, 1e-8] rounded to a tie and named class 0 where predict named
     # class 1, and an underflow to 0 tied a logit of -200 with one of -300
-    index, _ = top_k(logits, k)
+    index = top_k(logits, k).indices
     p = np.take_along_axis(softmax(logits, axis=-1), index, axis=1)
     rows = np.empty(len(p), dtype=[("index", np.intp, (k,)), ("p", p.dtype, (k,))])
     rows["index"], rows["p"] = index, p

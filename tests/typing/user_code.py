@@ -92,8 +92,8 @@ def models_and_files(tmp: Path) -> None:
     scores: np.ndarray = model.decision_function(np.zeros((2, 64), dtype=np.uint8))
     rows = scaler.inputs(np.zeros((4, 64), dtype=np.uint8))
     print(probs.sum(axis=1), logp.shape, labels, scores.dtype, model.predict(rows))
-    index, top_p = model.predict_top(pixels, k=3)
-    best = softgrad.metrics.top_k(probs, 2)[0]
+    top_p, index = model.predict_top(pixels, k=3)
+    best = softgrad.metrics.top_k(probs, 2).indices
     argmax: np.ndarray = model.map_logits(pixels, lambda logits: logits.argmax(axis=1))
     print(model.classes[index], top_p.sum(axis=1), best, argmax)
     built = Model(network, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], scaler)
