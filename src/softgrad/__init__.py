@@ -61,14 +61,17 @@ _LAZY = {
 # still holds ``check_adjoint`` and the rest, whichever way it was imported first.
 _SUBMODULES = (
     "datasets",
+    "errors",
     "functional",
     "gradcheck",
+    "kernels",
     "metrics",
     "nn",
     "optim",
     "plots",
     "preprocessing",
     "serialization",
+    "sklearn",
     "training",
 )
 
@@ -79,13 +82,16 @@ if TYPE_CHECKING:
     # What __getattr__ returns, for type checkers: without these, every name below is Any to
     # them, and a wrong call (softgrad.load(3), softgrad.softmax("x")) went unflagged.
     from softgrad import datasets as datasets
+    from softgrad import errors as errors
     from softgrad import functional as functional
+    from softgrad import kernels as kernels
     from softgrad import metrics as metrics
     from softgrad import nn as nn
     from softgrad import optim as optim
     from softgrad import plots as plots
     from softgrad import preprocessing as preprocessing
     from softgrad import serialization as serialization
+    from softgrad import sklearn as sklearn
     from softgrad import training as training
     from softgrad.datasets import Dataset as Dataset
     from softgrad.datasets import load_data as load_data
