@@ -276,7 +276,11 @@ def test_dropout_is_seeded_and_off_at_prediction():
     c = _clf(dropout=0.0).fit(X, y)
     np.testing.assert_array_equal(a.coefs_[0], b.coefs_[0])
     assert not np.allclose(a.coefs_[0], c.coefs_[0])
-    np.testing.assert_array_equal(a.predict_proba(X), a.predict_proba(X))
+    # off at prediction: the probabilities are those of the weights alone, relu then softmax
+    hidden = np.maximum(X @ a.coefs_[0].astype(np.float64) + a.intercepts_[0], 0.0)
+    expected = np.exp(log_softmax(hidden @ a.coefs_[1].astype(np.float64) + a.intercepts_[1], 1))
+    eps = np.finfo(a.coefs_[0].dtype).eps
+    np.testing.assert_allclose(a.predict_proba(X), expected, rtol=64 * eps, atol=64 * eps)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
