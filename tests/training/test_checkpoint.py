@@ -218,14 +218,20 @@ def test_resume_rejects_files_that_are_not_checkpoints(blobs, tmp_path):
     X, y = blobs
     model_file = tmp_path / "model.npz"
     write_npz(model_file, {"a": np.zeros(1)}, {"x": 1}, kind="model")
-    with pytest.raises(ModelFileError):
+    kind = r"file must be a checkpoint file; got a 'model' file"
+    with pytest.raises(
+        ModelFileError, match=rf"^checkpoint file '{re.escape(str(model_file))}': {kind}"
+    ):
         _fit(X, y, 2, rng=0, resume=model_file)
     foreign = tmp_path / "foreign.npz"
     write_npz(foreign, {"a": np.zeros(1)}, {"format": "other"}, kind="checkpoint")
     with pytest.raises(ModelFileError, match="must be a softgrad checkpoint"):
         _fit(X, y, 2, rng=0, resume=foreign)
-    with pytest.raises(FileNotFoundError):
-        _fit(X, y, 2, rng=0, resume=tmp_path / "missing.npz")
+    missing = tmp_path / "missing.npz"
+    with pytest.raises(
+        FileNotFoundError, match=rf"^checkpoint file '{re.escape(str(missing))}': no such file$"
+    ):
+        _fit(X, y, 2, rng=0, resume=missing)
 
 
 def test_checkpoint_folder_must_exist_before_training(blobs, tmp_path):
