@@ -11,7 +11,9 @@ TOL = {np.float32: 1e-6, np.float64: 1e-15}
 
 
 @pytest.fixture
-def ops():
+def ops(kernel_lane):
+    # each lane: the Numba lane, the default, has its own activations, and get_ops() alone never
+    # reached the NumPy lane's
     return get_ops()
 
 

@@ -9,6 +9,10 @@ import pytest
 
 from softgrad.kernels import get_ops
 
+# every test on both lanes: the Numba lane, the default, has its own sgd_update and adam_update,
+# and get_ops() alone never reached the NumPy lane's UpdateKernels
+pytestmark = pytest.mark.usefixtures("kernel_lane")
+
 N_STEPS = 12
 # float64; the kernels fold Adam's bias corrections into two scalars, so each step rounds a
 # few more times than the textbook form
