@@ -53,9 +53,10 @@ def test_distribution_targets_are_the_same_formula(ops, rng, dtype):
     loss_i, cache_i = ops.softmax_cross_entropy(logits, target, np.empty_like(logits))
     loss_d, cache_d = ops.softmax_cross_entropy(logits, onehot, np.empty_like(logits))
     np.testing.assert_allclose(loss_d, loss_i * w, rtol=TOL[dtype])
-    grad_i = ops.softmax_cross_entropy_grad(cache_i, w[:, None])
-    grad_d = ops.softmax_cross_entropy_grad(cache_d, 1.0)
-    np.testing.assert_allclose(grad_d, grad_i, rtol=TOL[dtype], atol=TOL[dtype])
+    for scale in (1.0, 0.25):  # 0.25: a mean's 1 / N, scaling the target term too
+        grad_i = ops.softmax_cross_entropy_grad(cache_i, scale * w[:, None])
+        grad_d = ops.softmax_cross_entropy_grad(cache_d, scale)
+        np.testing.assert_allclose(grad_d, grad_i, rtol=TOL[dtype], atol=TOL[dtype])
 
 
 def test_grad_into_e_itself(ops, rng):
