@@ -162,8 +162,15 @@ def test_a_target_outside_the_classes_is_refused_as_the_plan_refuses_it(blobs):
         runner.plan.forward_loss(x, t)
     with pytest.raises(Exception) as planned:
         runner.plan.forward_loss(x[:], t[:])
-    assert type(bound.value) is type(planned.value)
-    assert str(bound.value) == str(planned.value) and "7" in str(bound.value)
+    assert type(bound.value) is type(planned.value) is ValueError
+    assert (
+        str(bound.value)
+        == str(planned.value)
+        == (
+            "CrossEntropyLoss: target must be class indices in [0, 2] (or ignore_index); "
+            "got 7 at index (5,)"
+        )
+    )
 
 
 def test_no_bound_step_where_the_plan_s_step_alone_applies(blobs):
