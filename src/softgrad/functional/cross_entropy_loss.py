@@ -103,7 +103,8 @@ def cross_entropy(
         Finite, non-negative class weights (default all 1).
     ignore_index : int, optional
         A target value whose samples are left out (loss and gradient 0, not counted by 'mean').
-        Only for class-index targets.
+        Only for class-index targets. None (the default) ignores nothing: torch's default, -100, is
+        refused here as a class index out of range; pass ``ignore_index=-100`` for torch's.
     label_smoothing : float in [0, 1], default 0.0
         Mixes the target with the uniform distribution, as torch does (weights included).
 
@@ -113,9 +114,9 @@ def cross_entropy(
 
     Notes
     -----
-    - Exactly torch's semantics, except that a 'mean' over zero non-ignored targets (or zero
-      total weight, or zero samples), where torch returns NaN, returns 0.0 here (and its
-      gradient is zero).
+    - Exactly torch's semantics, except ``ignore_index``'s default (None, not -100) and that a
+      'mean' over zero non-ignored targets (or zero total weight, or zero samples), where
+      torch returns NaN, returns 0.0 here (and its gradient is zero).
     - dtype: float16/32/64 logits give that dtype (float16 computed in float32); int/bool
       logits give float64.
     - Finite logits give a finite loss whenever the loss itself is representable (it can only

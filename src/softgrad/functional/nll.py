@@ -125,7 +125,9 @@ def nll_loss(
     weight : array_like of shape (C,), optional
         Finite, non-negative class weights.
     ignore_index : int, optional
-        Target value whose samples are left out.
+        Target value whose samples are left out. None (the default) ignores nothing:
+        torch's default, -100, is refused here as a class index out of range; pass
+        ``ignore_index=-100`` for torch's.
 
     Returns
     -------
@@ -133,8 +135,9 @@ def nll_loss(
 
     Notes
     -----
-    torch's semantics, except that a 'mean' over zero non-ignored targets (or zero total
-    weight) is 0.0 instead of NaN. dtype as :func:`softmax`.
+    torch's semantics, except ``ignore_index``'s default (None, not -100) and that a 'mean'
+    over zero non-ignored targets (or zero total weight) is 0.0 instead of NaN. dtype as
+    :func:`softmax`.
 
     Examples
     --------

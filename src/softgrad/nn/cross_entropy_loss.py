@@ -44,7 +44,9 @@ class CrossEntropyLoss(Loss):
     weight : array-like of shape (C,), optional
         Non-negative class weights cw.
     ignore_index : int, optional
-        Class-index target value that contributes neither loss nor gradient.
+        Class-index target value that contributes neither loss nor gradient. None (the
+        default) ignores nothing: torch's default, -100, is refused here as a class index
+        out of range; pass ``ignore_index=-100`` for torch's.
     label_smoothing : float in [0, 1], default 0.0
     max_sample_loss : float > 0, optional
         Each sample's loss (what ``reduction="none"`` gives) is reported as at most this before

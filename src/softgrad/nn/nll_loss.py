@@ -35,6 +35,8 @@ class NLLLoss(Loss):
     reduction : {"mean", "sum", "none"}, default "mean"
     weight : array-like of shape (C,), optional
     ignore_index : int, optional
+        As :func:`softgrad.functional.nll_loss`'s: None (the default) ignores nothing, where
+        torch's default is -100.
     log_input : bool, default True
 
     Notes
