@@ -74,7 +74,7 @@ def test_map_logits_refuses_a_row_that_overflows_before_its_head_sees_it():
     X[4] = 1e38  # finite, but scaled and times the weights past float32's range
     seen = []
     with pytest.raises(InputOverflowError, match=r"^ranks: X row 4 must give finite logits"):
-        model.map_logits(X, lambda z: seen.append(len(z)) or z, batch_size=3, where="ranks")
+        model.map_logits(X, lambda z: seen.append(len(z)) or z, batch_size=3, caller="ranks")
     assert seen == [3]  # the first batch only
 
 

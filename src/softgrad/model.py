@@ -380,7 +380,9 @@ class Model:
         ((2, 2), (2, 2), True)
         """
         k = checked_k(k, self.n_classes, "Model.predict_top", "the classes")
-        rows = self.map_logits(X, lambda z: ranked_rows(z, k), batch_size, "Model.predict_top")
+        rows = self.map_logits(
+            X, lambda z: ranked_rows(z, k), batch_size, caller="Model.predict_top"
+        )
         return TopK(np.ascontiguousarray(rows["p"]), np.ascontiguousarray(rows["index"]))
 
     def map_logits(
@@ -388,14 +390,15 @@ class Model:
         X: Any,
         head: Callable[[np.ndarray], np.ndarray],
         batch_size: int = INFERENCE_BATCH,
-        where: str = "Model.map_logits",
+        *,
+        caller: str = "Model.map_logits",
     ) -> np.ndarray:
         """``head(logits)`` of each batch of rows, in order, joined into one array of N rows:
         what a caller computes from the logits without holding all N * C of them (a loss and
         the predictions of a million rows of 1,000 classes). ``head`` is given finite logits
         (a row whose logits overflow is refused, as by :meth:`decision_function`) of shape
         (B, C) and returns an array of B rows (a structured array for several results); the
-        batches come in order, so a head may count the rows it has seen. ``where`` starts the
+        batches come in order, so a head may count the rows it has seen. ``caller`` starts the
         messages of its errors.
 
         The logits a head is given are one buffer, written again by the next batch: a head
@@ -412,8 +415,9 @@ class Model:
             Called once a batch, in order.
         batch_size : int, default 1024
             Rows per forward pass (B, but the last batch's remainder).
-        where : str, default "Model.map_logits"
-            The name the error messages begin with.
+        caller : str, default "Model.map_logits"
+            The name the error messages begin with: a function that wraps this one passes its
+            own.
 
         Returns
         -------
@@ -430,8 +434,8 @@ class Model:
         True
         """
         if not callable(head):
-            raise TypeError(f"{where}: head must be callable; got {type(head).__name__}")
-        return self._map_batches(X, batch_size, where, head)
+            raise TypeError(f"{caller}: head must be callable; got {type(head).__name__}")
+        return self._map_batches(X, batch_size, caller, head)
 
     def predict(self, X: Any, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
         """The most probable class of each row: ndarray of shape (N,) of entries of ``classes``.

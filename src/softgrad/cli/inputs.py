@@ -321,7 +321,7 @@ def finite_rows(
         return head(logits, seen - len(logits))
 
     try:
-        return model.map_logits(X, counted, where="Model.decision_function")
+        return model.map_logits(X, counted, caller="Model.decision_function")
     except InputOverflowError as err:
         row = err.row
         biggest = np.abs(X[row]).max().item()
