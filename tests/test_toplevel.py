@@ -53,6 +53,16 @@ def test_unknown_name_is_an_attribute_error_naming_it():
         softgrad.sofmax  # noqa: B018
 
 
+def test_a_star_import_keeps_the_users_scikit_learn(tmp_path):
+    # softgrad.sklearn is an attribute, not a name `from softgrad import *` binds
+    code = "import sklearn\nfrom softgrad import *\nprint(sklearn.__name__, softmax.__name__)"
+    (tmp_path / "star.py").write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "star.py")], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["sklearn", "softmax"]
+
+
 def test_every_public_name_resolves():
     for name in softgrad.__all__:
         assert getattr(softgrad, name) is not None, name

@@ -75,7 +75,11 @@ _SUBMODULES = (
     "training",
 )
 
-__all__ = sorted([*_LAZY, *_SUBMODULES, "__version__"])
+# reachable as softgrad.sklearn, never bound by `from softgrad import *`, which would hide the
+# user's scikit-learn under its name
+_NOT_STARRED = ("sklearn",)
+
+__all__ = sorted([*_LAZY, *(m for m in _SUBMODULES if m not in _NOT_STARRED), "__version__"])
 
 
 if TYPE_CHECKING:
