@@ -181,6 +181,9 @@ class BlockParser:
             return None  # a ragged row, a line of spaces or a bad cell: the csv module names it
         if cells.shape[1] != self.n_columns:
             return None
+        # annotated: NumPy 2.2's stubs (the last release for Python 3.10) type arange's result
+        # as 1-d and flatnonzero's as n-d, and mypy took the first for the variable
+        rows: np.ndarray
         if len(cells) == len(lines):
             rows = np.arange(len(lines))
         else:  # the C reader skipped blank lines, or joined a quoted field's lines (then: None)

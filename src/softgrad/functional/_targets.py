@@ -168,7 +168,9 @@ def class_targets(
             f"{where}: target (class indices) must have shape {rows.lead} (logits' shape "
             f"without the class axis); got shape {target.shape}"
         )
-    t = target.reshape(-1)
+    # annotated: NumPy 2.2's stubs (the last release for Python 3.10) type reshape(-1) as 1-d
+    # and np.where's result below as n-d, and mypy took the first for the variable
+    t: np.ndarray = target.reshape(-1)
     if t.dtype.kind == "u" and t.size and int(t.max()) > np.iinfo(np.intp).max:
         # beyond intp, an unsigned index would wrap to a negative one (even to ignore_index)
         i = int(np.argmax(t > np.uint64(np.iinfo(np.intp).max)))
