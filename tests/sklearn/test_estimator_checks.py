@@ -25,12 +25,22 @@ def _expected_failed(estimator):
     return EXPECTED_FAILED_FLOAT32 if np.dtype(estimator.dtype) == np.float32 else {}
 
 
-@parametrize_with_checks(
-    [
-        MLPClassifier(max_iter=100, random_state=0),
-        MLPClassifier(max_iter=100, random_state=0, dtype=np.float64),
-    ],
-    expected_failed_checks=_expected_failed,
+def _listed(marker):
+    """The parametrize marker with its values in a list: scikit-learn before 1.8 (1.7 is the
+    newest for Python 3.10) hands pytest a generator, which pytest 9 deprecates, and the
+    warning, an error here, failed the file's collection."""
+    argnames, argvalues = marker.args
+    return pytest.mark.parametrize(argnames, list(argvalues), **marker.kwargs)
+
+
+@_listed(
+    parametrize_with_checks(
+        [
+            MLPClassifier(max_iter=100, random_state=0),
+            MLPClassifier(max_iter=100, random_state=0, dtype=np.float64),
+        ],
+        expected_failed_checks=_expected_failed,
+    )
 )
 # Many checks fit on tiny data sets with max_iter=100 (sklearn's own setting for its MLP in this
 # suite); not converging there is expected and ConvergenceWarning would be an error under the
