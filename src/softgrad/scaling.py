@@ -44,7 +44,7 @@ def scaled_dtype(dtype: Any, where: str) -> np.dtype:
     """``dtype`` as a NumPy dtype, one of :data:`SCALED_DTYPES`; another raises a ValueError
     naming ``where``."""
     dtype = FLOAT32 if dtype is np.float32 else np.dtype(dtype)  # the common case, quickly
-    if dtype != FLOAT32 and dtype != FLOAT64:
+    if dtype not in SCALED_DTYPES:
         raise ValueError(f"{where}: dtype must be float32 or float64; got {dtype.name!r}")
     return dtype
 

@@ -143,9 +143,7 @@ def test_one_call_on_the_flat_buffer_is_the_calls_on_its_pieces(kernel, dtype, r
 
 @pytest.mark.parametrize("nesterov", [False, True], ids=["momentum", "nesterov"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_first_sgd_step_sets_the_buffer_to_the_gradient_whatever_it_held(
-    kernel_lane, nesterov, dtype, rng
-):
+def test_the_first_sgd_step_sets_the_buffer_to_the_gradient_whatever_it_held(nesterov, dtype, rng):
     # torch's b = g on a parameter's first step: a buffer holding anything else (here a stale
     # 7, as a restored state of step 0 can) takes no part in it
     lr, momentum = 0.1, 0.9
