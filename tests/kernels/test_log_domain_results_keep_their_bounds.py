@@ -84,6 +84,29 @@ def test_logsumexp_is_never_below_its_rows_max(lane, rng, dtype):
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logsumexp_near_0_is_accurate_relative_to_itself(lane, rng, dtype):
+    # m + log1p(r), the max's own exp (exactly 1) kept out of r's sum: m + log(1 + r) rounded
+    # 1 + r first, so [0, -40] gave 0 where its logsumexp is 4.25e-18, and a row of max 0 was
+    # accurate only to a rounding of 1 (as torch.logsumexp is; scipy's is not since 1.15)
+    n = 5000
+    x = rng.uniform(-60.0, -1.0, (n, 6))
+    x[np.arange(n), rng.integers(0, 6, n)] = 0.0  # the max, anywhere in its row
+    x = x.astype(dtype)
+    others = np.where(x == 0, -np.inf, x.astype(np.float64))
+    # log1p of the sum in float64 of exps of the values as given: float32's exact, float64's
+    # within about 3 of its roundings, relative to itself
+    exact = np.log1p(np.exp(others).sum(axis=1))
+    lse = F.logsumexp(x, axis=1)
+    rel = np.abs(lse.astype(np.float64) - exact) / exact
+    worst = int(np.argmax(rel))
+    eps = float(np.finfo(dtype).eps)
+    assert rel[worst] <= 4 * eps, (x[worst], lse[worst], exact[worst])
+    assert float(F.logsumexp(np.array([0.0, -40.0], dtype))) == pytest.approx(
+        4.248354255291589e-18, rel=2 * eps
+    )
+
+
 @pytest.mark.parametrize(
     ("row", "dtype", "expected"),
     [

@@ -178,6 +178,12 @@ def logsumexp(
     Notes
     -----
     - Never overflows for finite input: the result lies in [m, m + log(C)].
+    - Accuracy: computed as m + log1p(r), r the sum of the other entries' exp(x_j - m), the
+      max's own term (exactly 1) left out of the sum (Blanchard, Higham and Higham, 2021; as
+      ``scipy.special.logsumexp`` since SciPy 1.15). So a result near 0 is accurate relative
+      to itself: ``logsumexp([0, -40])`` is 4.25e-18, where ``torch.logsumexp`` and
+      m + log(1 + r) give 0. Elsewhere it is within a few roundings of the result, except
+      where m + log1p(r) cancels (m < 0 near -log1p(r)), which no formula in the dtype avoids.
     - An empty slice, an all -inf slice or a slice with no selected entry gives -inf (the log of
       an empty sum); a +inf entry gives +inf; a NaN gives NaN for its slice only.
 

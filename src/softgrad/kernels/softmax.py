@@ -1,13 +1,14 @@
-"""NumPy kernels: softmax, log-softmax and logsumexp, from one normalisation routine.
+"""NumPy kernels: softmax, log-softmax and logsumexp.
 
-Every normalisation in softgrad (these three, and the softmax-cross-entropy loss) goes through
+The softmax, the log-softmax and the softmax-cross-entropy loss go through
 :meth:`SoftmaxKernels.exp_rows` on C-contiguous (M, C) rows::
 
     e = exp(x - shift),  total = sum_j e_j          (per row)
-    softmax = e / total,  logsumexp = shift + log(total),  log_softmax = x - logsumexp
+    softmax = e / total,  log_softmax = x - shift - log(total)
 
-The routine has two strategies, chosen per call by a check on the result, never by the machine
-(logsumexp always takes the shifted one: below):
+logsumexp shifts by the max and sums the exps but the max's own (below).
+
+The routine has two strategies, chosen per call by a check on the result, never by the machine:
 
 - unshifted (shift = 0): exp(x) is summed directly and kept when every row sum S lies in
   [1, ``UNSHIFTED_MAX``] (2**64). Then no entry overflowed, and an entry that underflowed has
@@ -30,9 +31,14 @@ term exactly 1 (S' >= 1). So:
 
 - logsumexp always shifts: unshifted, it came out below the row max (float32 [0.8936608, -17.08]
   gave 0.8936607; float64 [1e-150] gave 0) and 200 roundings of itself off near 0 (float32
-  [1e-3, -30]). Shifted it is at least the max, keeps the max's own precision where the other
-  entries are below a rounding of it, and is otherwise within about a rounding of 1, as before
-  (1.6x the time at 4096 x 1000, here).
+  [1e-3, -30]). Shifted it is at least the max and keeps the max's own precision where the
+  other entries are below a rounding of it. And it is m + log1p(r), r the sum of the other
+  entries' exps, with the max's own term (exactly 1) left out of the sum (Blanchard, Higham
+  and Higham, "Accurately computing the log-sum-exp and softmax functions", IMA J. Numer.
+  Anal. 2021; scipy.special.logsumexp since 1.15): m + log(1 + r) rounded 1 + r first, so
+  [0, -40] gave 0 where it is 4.25e-18 (torch.logsumexp gives 0), and near 0 the result was
+  accurate only to a rounding of 1; now it is relatively accurate wherever m + log1p(r) does
+  not cancel (m >= 0, or r small against |m|).
 - the cross-entropy keeps the unshifted exps for its gradient and takes its loss from them as
   a ratio, -log(e_y / S) (:func:`ratio_loss`): the rounding of exp(x_y) cancels, and the loss
   is never below 0 (log(S) - x_y gave -2.1e-8 for [20, 0], target 0, where it is 2.06e-9; a
@@ -115,11 +121,24 @@ class SoftmaxKernels:
     def logsumexp_rows(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
         """log(sum(exp(x))) of each row, shape (M, 1); ``e`` is scratch of x's shape.
 
-        -inf for an all -inf row, +inf for a row holding +inf, NaN for a row holding NaN.
+        ``m + log1p(r)``, m the row's max and r the sum of the other entries' exp(x_j - m):
+        the max's own term, exactly 1, stays out of the sum, so r keeps its digits where it
+        is below a rounding of 1 (module docstring). -inf for an all -inf row, +inf for a
+        row holding +inf, NaN for a row holding NaN.
         """
-        total, shift = self._exp_rows_shifted(x, e)
-        lse = np.log(total, out=total)  # log(S') >= 0, S' >= 1: at least the row max
-        lse += shift
+        rows = np.arange(x.shape[0])
+        top = np.argmax(x, axis=1)  # a NaN row's first NaN: its m is NaN
+        m = x[rows, top].reshape(-1, 1)
+        # a non-finite max cannot be a shift: +-inf rows come out as m + log1p(r) with r's
+        # exps unshifted (r >= 0, no NaN in such a row), +inf and -inf, their limits
+        shift = np.where(np.isfinite(m), m, 0.0).astype(x.dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            np.subtract(x, shift, out=e)
+            np.exp(e, out=e)
+        e[rows, top] = 0.0
+        rest = row_sums(e).reshape(-1, 1)
+        lse = np.log1p(rest, out=rest)  # >= 0: logsumexp is at least the row max
+        lse += m
         return lse
 
     def softmax(
