@@ -18,6 +18,7 @@ from softgrad.optim import (
     ConstantLR,
     CosineLR,
     InvScalingLR,
+    LambdaLR,
     ReduceLROnPlateau,
     StepLR,
 )
@@ -82,8 +83,9 @@ def test_cosine_closed_form():
         lambda o: CosineLR(o, t_max=4),
         lambda o: ConstantLR(o, factor=0.5, total_iters=2),
         lambda o: InvScalingLR(o),
+        lambda o: LambdaLR(o, _decay),
     ],
-    ids=["step", "cosine", "constant", "invscaling"],
+    ids=["step", "cosine", "constant", "invscaling", "lambda"],
 )
 @pytest.mark.parametrize(
     ("epoch", "error", "match"),
@@ -263,6 +265,7 @@ def test_adaptive_matches_sklearn(mode, tol, n_iter_no_change):
             lambda o: ConstantLR(o, factor=0.25, total_iters=4),
             lambda t, o: t.optim.lr_scheduler.ConstantLR(o, factor=0.25, total_iters=4),
         ),
+        (lambda o: LambdaLR(o, _decay), lambda t, o: t.optim.lr_scheduler.LambdaLR(o, _decay)),
         (lambda o: ReduceLROnPlateau(o), lambda t, o: t.optim.lr_scheduler.ReduceLROnPlateau(o)),
         (
             lambda o: ReduceLROnPlateau(o, factor=0.5, patience=2, threshold=1e-3, cooldown=1),
@@ -304,12 +307,18 @@ def test_matches_torch_schedulers(ours, theirs):
         schedule.step(metric)
 
 
+def _decay(epoch):
+    """A factor no built-in schedule gives: a warm-up of 3 epochs, then a decay of 0.8."""
+    return (epoch + 1) / 3 if epoch < 3 else 0.8 ** (epoch - 2)
+
+
 def make_schedules():
     return [
         lambda o: ConstantLR(o, factor=0.5, total_iters=3),
         lambda o: StepLR(o, step_size=2, gamma=0.5),
         lambda o: CosineLR(o, t_max=6, eta_min=0.01),
         lambda o: InvScalingLR(o, power_t=0.5, samples_per_epoch=10),
+        lambda o: LambdaLR(o, _decay),
         lambda o: ReduceLROnPlateau(o, patience=1, factor=0.5, cooldown=1),
         lambda o: AdaptiveLR(o, n_iter_no_change=1, tol=0.01),
     ]
@@ -344,6 +353,7 @@ def test_resume_gives_the_same_rates(build, optimizer_first):
         (lambda o: StepLR(o, 5), "StepLR(step_size=5, gamma=0.1)"),
         (lambda o: CosineLR(o, 10), "CosineLR(t_max=10, eta_min=0.0)"),
         (lambda o: InvScalingLR(o), "InvScalingLR(power_t=0.5, samples_per_epoch=1)"),
+        (lambda o: LambdaLR(o, _decay), "LambdaLR(lr_lambda=_decay)"),
         (
             lambda o: ReduceLROnPlateau(o),
             "ReduceLROnPlateau(mode='min', factor=0.1, patience=10, threshold=0.0001, "
@@ -389,6 +399,28 @@ def test_repr(build, text):
         (lambda o: ReduceLROnPlateau(o, patience=-1), ValueError, "patience must be >= 0"),
         (lambda o: AdaptiveLR(o, n_iter_no_change=0), ValueError, "n_iter_no_change"),
         (lambda o: AdaptiveLR(o, tol=-1.0), ValueError, "tol must be >= 0.0"),
+        (
+            lambda o: LambdaLR(o, 0.5),
+            TypeError,
+            r"^LambdaLR: lr_lambda must be a function of the epoch, lr_lambda\(epoch\) -> "
+            "factor; got float$",
+        ),
+        (
+            lambda o: LambdaLR(o, lambda epoch: -0.5),
+            ValueError,
+            r"^LambdaLR: lr_lambda\(0\), the factor of base_lr, must be >= 0.0; got -0.5$",
+        ),
+        (
+            lambda o: LambdaLR(o, lambda epoch: float("nan")),
+            ValueError,
+            r"^LambdaLR: lr_lambda\(0\), the factor of base_lr, must be a finite number >= 0.0; "
+            "got nan$",
+        ),
+        (
+            lambda o: LambdaLR(o, lambda epoch: "1"),
+            TypeError,
+            r"^LambdaLR: lr_lambda\(0\), the factor of base_lr, must be a real number; got '1'$",
+        ),
     ],
 )
 def test_bad_arguments(build, error, match):
@@ -411,3 +443,42 @@ def test_bad_schedule_state():
     with pytest.raises(ValueError, match="step_size must be >= 1"):
         schedule.load_state_dict({**state, "step_size": 0, "last_epoch": 4})
     assert schedule.state_dict() == state  # untouched by the failed loads
+
+
+def test_lambda_lr_sets_base_lr_times_its_functions_factor_from_epoch_0():
+    opt = SGD(lr=0.6)
+    schedule = LambdaLR(opt, _decay)
+    got = rates(schedule, [None] * 6)
+    assert got == [0.6 * _decay(epoch) for epoch in range(6)]
+    assert [schedule.lr_at(epoch) for epoch in range(6)] == got
+    assert schedule.state_dict() == {
+        "type": "LambdaLR",
+        "base_lr": 0.6,
+        "last_epoch": 6,
+        "rate": 0.6 * _decay(6),
+    }
+
+
+def test_lambda_lr_refuses_the_state_of_another_function_and_loads_nothing():
+    # a function cannot be saved: a run resumes with the schedule built again, and a changed
+    # function (another warm-up) continued at other rates without a word
+    saved = LambdaLR(SGD(lr=0.6), _decay)
+    for _ in range(4):
+        saved.step()
+    state = json.loads(json.dumps(saved.state_dict()))  # as a checkpoint stores it
+    opt = SGD(lr=0.6)
+    other = LambdaLR(opt, lambda epoch: 0.9**epoch)
+    before, lr = other.state_dict(), opt.lr
+    with pytest.raises(
+        ValueError,
+        match=r"^LambdaLR.load_state_dict: lr_lambda must give the saved rate at the saved "
+        r"epoch 4; got 0.6 \* <lambda>\(4\) = 0.39366\d*, saved 0.384\d* \(build the schedule "
+        r"with the function the run was saved with\)$",
+    ):
+        other.load_state_dict(state)
+    assert other.state_dict() == before and opt.lr == lr and other.last_epoch == 0
+    with pytest.raises(
+        ValueError, match=r"^LambdaLR.load_state_dict: rate must be >= 0.0; got -1$"
+    ):
+        other.load_state_dict({**state, "rate": -1})
+    assert other.state_dict() == before and opt.lr == lr

@@ -9,7 +9,7 @@ import pytest
 
 from softgrad.errors import ModelFileError
 from softgrad.nn import CrossEntropyLoss, build_mlp
-from softgrad.optim import SGD, Adam, ReduceLROnPlateau, StepLR
+from softgrad.optim import SGD, Adam, LambdaLR, ReduceLROnPlateau, StepLR
 from softgrad.serialization import read_npz, write_npz
 from softgrad.training import fit
 from softgrad.training.checkpoint import load_checkpoint, save_checkpoint
@@ -61,6 +61,50 @@ def test_resume_equals_an_uninterrupted_run(blobs, tmp_path, resume_rng):
     assert history_full.lr[-1] != history_full.lr[0]  # the schedule state mattered
     for name, value in model_full.named_params().items():
         assert np.array_equal(value, model_resumed.named_params()[name]), name
+
+
+def _warmup(epoch):
+    return min(1.0, (epoch + 1) / 3)
+
+
+def _fit_lambda(X, y, epochs, lr_lambda, **kwargs):
+    model = build_mlp(5, [16], 3, rng=0)
+    optimizer = SGD(lr=0.2, momentum=0.9)
+    schedule = LambdaLR(optimizer, lr_lambda)
+    history = fit(
+        model, CrossEntropyLoss(), optimizer, X, y, epochs=epochs, batch_size=32, rng=7,
+        lr_schedule=schedule, **kwargs,
+    )  # fmt: skip
+    return model, history
+
+
+def test_a_run_with_a_function_for_its_rates_resumes_with_that_function(blobs, tmp_path):
+    # LambdaLR: the checkpoint holds its counters and the rate, not the function; the resumed
+    # run builds the schedule with the function again, and another function is refused
+    X, y = blobs
+    path = tmp_path / "run.ckpt.npz"
+    model_full, history_full = _fit_lambda(X, y, 5, _warmup)
+    assert history_full.lr == [0.2 * _warmup(epoch) for epoch in range(5)]
+    _fit_lambda(X, y, 2, _warmup, checkpoint=path)
+    model_resumed, history_resumed = _fit_lambda(X, y, 5, _warmup, resume=path)
+    assert _without_time(history_resumed) == _without_time(history_full)
+    for name, value in model_full.named_params().items():
+        assert np.array_equal(value, model_resumed.named_params()[name]), name
+    model = build_mlp(5, [16], 3, rng=0)
+    before = {name: value.copy() for name, value in model.named_params().items()}
+    optimizer = SGD(lr=0.2, momentum=0.9)
+    with pytest.raises(
+        ValueError,
+        match=r"^fit: resume must continue with the run's lr_schedule; LambdaLR's lr_lambda must "
+        r"give the saved rate at the saved epoch 2; got 0.2 \* <lambda>\(2\) = 0.1, saved 0.2 "
+        r"\(build the schedule with the function the run was saved with\)$",
+    ):
+        fit(
+            model, CrossEntropyLoss(), optimizer, X, y, epochs=5, batch_size=32, rng=7,
+            lr_schedule=LambdaLR(optimizer, lambda epoch: 0.5), resume=path,
+        )  # fmt: skip
+    for name, value in model.named_params().items():
+        assert np.array_equal(value, before[name]), name
 
 
 class _StopAtBatch:

@@ -21,7 +21,14 @@ Examples
 from softgrad.optim.adam import Adam, AdamW
 from softgrad.optim.optimizer import Optimizer
 from softgrad.optim.plateau import AdaptiveLR, ReduceLROnPlateau
-from softgrad.optim.schedules import ConstantLR, CosineLR, InvScalingLR, LRSchedule, StepLR
+from softgrad.optim.schedules import (
+    ConstantLR,
+    CosineLR,
+    InvScalingLR,
+    LambdaLR,
+    LRSchedule,
+    StepLR,
+)
 from softgrad.optim.sgd import SGD
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "CosineLR",
     "InvScalingLR",
     "LRSchedule",
+    "LambdaLR",
     "Optimizer",
     "ReduceLROnPlateau",
     "StepLR",

@@ -170,5 +170,12 @@ class LRSchedule:
         for name, value in {**config, **values}.items():
             setattr(self, name, value)
 
+    def _resume_mismatch(self, state: Any) -> str | None:
+        """What keeps this schedule from continuing the run that saved ``state``, beyond what
+        :meth:`load_state_dict` checks of the state itself; None where nothing does. fit asks
+        it before a resume loads anything (:class:`~softgrad.optim.LambdaLR`'s function is
+        not saved)."""
+        return None
+
     def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
         return {name: check_int(value, where, name, 0) for name, value in counters.items()}

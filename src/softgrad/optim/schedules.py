@@ -12,14 +12,14 @@ exactly; each overrides any ``lr`` set by hand at its next step. Their base clas
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from softgrad.checks import check_int, check_number, unchanged_if_refused
 from softgrad.optim.lr_schedule import LRSchedule
 from softgrad.optim.optimizer import Optimizer
 
-__all__ = ["ConstantLR", "CosineLR", "InvScalingLR", "LRSchedule", "StepLR"]
+__all__ = ["ConstantLR", "CosineLR", "InvScalingLR", "LRSchedule", "LambdaLR", "StepLR"]
 
 
 class _ClosedForm(LRSchedule):
@@ -289,3 +289,123 @@ class InvScalingLR(_ClosedForm):
             else:
                 self.t = check_int(t, f"{type(self).__name__}.step", "t", 0)
             super().step(metric)
+
+
+class LambdaLR(_ClosedForm):
+    """Any rate a function of the epoch gives: ``lr(e) = base_lr * lr_lambda(e)``.
+
+    torch's LambdaLR with one function (softgrad's optimizers have one rate): warm-up, a
+    polynomial decay, a table of rates. It is a closed form, as :class:`StepLR` is: a restored
+    schedule sets the saved epoch's rate from the function again.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    lr_lambda : callable
+        ``lr_lambda(epoch) -> factor``, for each epoch from 0 (an ``int``); the factor a finite
+        real number >= 0.
+
+    Notes
+    -----
+    A function cannot be saved in a checkpoint's JSON: :meth:`state_dict` holds ``base_lr``,
+    ``last_epoch`` and the ``rate`` set at that epoch, and a run resumes with a schedule
+    built again with its function. :meth:`load_state_dict` refuses a function that gives
+    another rate at the saved epoch (a changed warm-up continued without a word otherwise).
+
+    Examples
+    --------
+    >>> from softgrad.optim import SGD, LambdaLR
+    >>> opt = SGD(lr=0.1)
+    >>> def warmup(epoch):
+    ...     return min(1.0, (epoch + 1) / 3)
+    >>> schedule = LambdaLR(opt, warmup)
+    >>> rates = []
+    >>> for epoch in range(4):
+    ...     rates.append(round(opt.lr, 4))
+    ...     schedule.step()
+    >>> rates
+    [0.0333, 0.0667, 0.1, 0.1]
+    >>> schedule
+    LambdaLR(lr_lambda=warmup)
+    """
+
+    _COUNTERS = ("rate",)
+
+    # the rate set at ``last_epoch``, saved by state_dict (class docstring)
+    rate: float
+
+    def __init__(self, optimizer: Optimizer, lr_lambda: Callable[[int], float]) -> None:
+        if not callable(lr_lambda):
+            raise TypeError(
+                f"{type(self).__name__}: lr_lambda must be a function of the epoch, "
+                f"lr_lambda(epoch) -> factor; got {type(lr_lambda).__name__}"
+            )
+        self.lr_lambda = lr_lambda
+        super().__init__(optimizer)
+
+    def _rate(self, epoch: int) -> float:
+        return self._rate_from(self.base_lr, epoch)
+
+    def _rate_from(self, base_lr: float, epoch: int) -> float:
+        factor = self.lr_lambda(epoch)
+        what = f"lr_lambda({epoch}), the factor of base_lr,"
+        return base_lr * check_number(factor, type(self).__name__, what, 0.0)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr_lambda={self._function_name()})"
+
+    def _function_name(self) -> str:
+        return getattr(self.lr_lambda, "__name__", None) or repr(self.lr_lambda)
+
+    def _set_lr(self, epoch: int) -> None:
+        super()._set_lr(epoch)
+        self.rate = self.optimizer.lr  # saved, to know the function again (class docstring)
+
+    def _validate_counters(self, where: str, counters: Mapping[str, Any]) -> dict[str, Any]:
+        return {"rate": check_number(counters["rate"], where, "rate", 0.0)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output and set the saved epoch's rate from this
+        schedule's function: refused, and nothing changed, where that is not the saved
+        ``rate`` (another function than the run's).
+
+        Examples
+        --------
+        >>> from softgrad.optim import SGD, LambdaLR
+        >>> schedule = LambdaLR(SGD(lr=0.5), lambda epoch: 0.5**epoch)
+        >>> schedule.step()
+        >>> schedule.state_dict()
+        {'type': 'LambdaLR', 'base_lr': 0.5, 'last_epoch': 1, 'rate': 0.25}
+        >>> resumed = LambdaLR(SGD(lr=0.5), lambda epoch: 0.5**epoch)
+        >>> resumed.load_state_dict(schedule.state_dict())
+        >>> resumed.optimizer.lr
+        0.25
+        """
+        with unchanged_if_refused(self), unchanged_if_refused(self.optimizer):
+            super().load_state_dict(state)  # validated
+            problem = self._resume_mismatch(state)
+            if problem is not None:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {problem}")
+
+    def _resume_mismatch(self, state: Any) -> str | None:
+        """Where this schedule's function gives another rate at the saved epoch than the
+        saved ``rate``, what to say (None otherwise, and for a malformed state, which
+        :meth:`load_state_dict` refuses by name): fit asks it before it loads anything."""
+        try:
+            epoch, base_lr, saved = (state[name] for name in ("last_epoch", "base_lr", "rate"))
+            where = f"{type(self).__name__}.load_state_dict"  # the load's own checks
+            epoch = check_int(epoch, where, "last_epoch", 0)
+            base_lr = check_number(base_lr, where, "base_lr", 0.0)
+            saved = check_number(saved, where, "rate", 0.0)
+        except (KeyError, TypeError, ValueError):
+            return None
+        rate = self._rate_from(base_lr, epoch)
+        # the same function on the same floats gives the same rate; a tolerance for a math
+        # library that rounds otherwise on another machine
+        if math.isclose(rate, saved, rel_tol=1e-9):
+            return None
+        return (
+            f"lr_lambda must give the saved rate at the saved epoch {epoch}; got {base_lr!r} * "
+            f"{self._function_name()}({epoch}) = {rate!r}, saved {saved!r} (build the schedule "
+            "with the function the run was saved with)"
+        )

@@ -284,6 +284,12 @@ def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
                 f"fit: resume must continue with the same {what}; the checkpoint holds the state "
                 f"of {saved}; got {type(given).__name__}"
             )
+    problem = None if len(parts) == 1 else run.lr_schedule._resume_mismatch(ckpt.schedule)
+    if problem is not None:  # the schedule of a function: the function is not in the file
+        raise ValueError(
+            f"fit: resume must continue with the run's lr_schedule; "
+            f"{type(run.lr_schedule).__name__}'s {problem}"
+        )
 
 
 def _order_state(order: Any) -> dict[str, Any] | None:
