@@ -369,7 +369,18 @@ def test_a_schedule_of_another_optimizer_is_refused_before_training(blobs):
 @pytest.mark.parametrize(
     ("make", "error", "match"),
     [
-        (lambda opt: 0.1, TypeError, r"^fit: lr_schedule must be a schedule with step"),
+        (
+            lambda opt: 0.1,
+            TypeError,
+            r"^fit: lr_schedule must be a schedule with step\(metric\), such as "
+            r"optim.StepLR\(optimizer, step_size=10\); got float$",
+        ),
+        (
+            lambda opt: lambda epoch: 0.1 * 0.9**epoch,
+            TypeError,
+            r"^fit: lr_schedule must be a schedule with step\(metric\), .*; got function \(wrap "
+            r"a function as optim.LambdaLR\(optimizer, f\)\)$",
+        ),
         (
             lambda opt: ReduceLROnPlateau(opt, mode="max"),
             ValueError,
