@@ -43,3 +43,40 @@ def test_the_softmax_products_of_a_long_row(kernel_lane):
     assert np.max(np.abs(F.log_softmax_vjp(logp, g))) <= 8 * EPS * scale
     assert np.max(np.abs(F.log_softmax_jvp(logp, g))) <= 8 * EPS * scale
     assert np.max(np.abs(F.softmax_vjp(s, g))) <= 8 * EPS * scale / C
+
+
+@pytest.mark.parametrize("shift", [0.0, 800.0])  # 800: exps past 2**64 unshifted, shifted
+def test_long_float64_rows_keep_their_digits(kernel_lane, shift):
+    # float64 has no wider sum: the Numba lane summed a row in one vectorised running sum (or,
+    # shifted, in order), and its softmax summed to 1 +- 134 roundings here (1,080 shifted),
+    # its log-softmax and cross-entropy as far off; NumPy's pairwise sum kept 4
+    eps = float(np.finfo(np.float64).eps)
+    x = np.r_[0.0, np.full(C - 1, -11.5)] + shift
+    rest = (C - 1) * math.exp(-11.5)  # the other entries' share, against the first's 1
+    s = F.softmax(x)
+    assert abs(math.fsum(s) - 1.0) <= 6 * eps
+    assert abs(float(s[0]) - 1 / (1 + rest)) <= 4 * eps / (1 + rest)
+    assert abs(float(F.log_softmax(x)[0]) + math.log1p(rest)) <= 4 * eps
+    loss = F.cross_entropy(x[None], np.array([0]))
+    assert abs(float(loss) - math.log1p(rest)) <= 4 * eps
+    # sum(g * s) over the row: s * (g - sum(g * s)) is 0 for g constant, up to the dot's error
+    assert np.max(np.abs(F.softmax_vjp(s, np.full(C, 0.7)))) <= 8 * eps * 0.7 * float(s.max())
+
+
+def test_float64_log_probabilities_of_logits_near_44_keep_a_rounding_of_1(kernel_lane, rng):
+    # unshifted (every row's exps sum in [1, 2**64]), x - log(S) took log(S), up to 44.4,
+    # rounded to float64: 16 roundings of 1 off near 0 ([33.27, 0] gave -7.1e-15 for -3.56e-15)
+    eps = float(np.finfo(np.float64).eps)
+    x = rng.uniform(30.0, 44.0, (2000, 10))
+    x[:, 0] = x.max(axis=1) + rng.uniform(0.0, 5.0, 2000)
+    x = np.minimum(x, 44.0)
+    got = F.log_softmax(x)
+    m = x.max(axis=1, keepdims=True)
+    others = np.where(x == m, 0.0, np.exp(x - m))  # the max's own 1 left out of the sum
+    exact = (x - m) - np.log1p(others.sum(axis=1, keepdims=True))  # within a rounding of 1
+    err = np.abs(got - exact) / np.maximum(1.0, np.abs(exact))
+    worst = np.unravel_index(np.argmax(err), err.shape)
+    assert err[worst] <= 4 * eps, (x[worst[0]], got[worst], exact[worst])
+    assert float(F.log_softmax(np.array([33.26929937139761, 0.0]))[0]) == pytest.approx(
+        -3.558990807061558e-15, abs=2 * eps
+    )

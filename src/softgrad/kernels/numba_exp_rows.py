@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from softgrad.kernels.numba_math import exp
 from softgrad.kernels.softmax import RATIO_MIN, UNSHIFTED_MAX
@@ -114,13 +114,11 @@ def _exp_shifted(x, e, m):
             k += hit
         return np.float64(k)
     # the exps in one loop (vectorised for float32: numba_math.exp), the sum in a second one,
-    # in order (a float64 sum LLVM may not reorder, so the result is the same on every run)
+    # by blocks (_row_sum: the same on every run; summed in order, a float64 row of 100,000
+    # entries was 1,080 roundings off)
     for c in range(x.size):
         e[c] = exp(x[c] - m)
-    mass = 0.0
-    for c in range(x.size):
-        mass += e[c]
-    return mass
+    return _row_sum(e, 0, x.size)
 
 
 @njit(error_model="numpy")  # called, not inlined: see _exp_shifted
@@ -166,14 +164,47 @@ def _row_total(e, lo, hi):
     return total
 
 
-# The two row reductions may be reassociated (fastmath "reassoc", on these functions alone: a
-# kernel's exps and other arithmetic keep IEEE order), so that LLVM sums in vector registers:
-# a float64 dot of 64 rows of 10,000 float32 took 403 us in eight hand-interleaved partial sums
-# and 109 us so. The order is the compiled code's: the same bits on every run on one machine.
-# They are not inlined at Numba's level, which would compile them under the caller's flags.
+# The two row reductions of float64 rows are taken a block of SUM_BLOCK entries at a time,
+# each block reassociated (fastmath "reassoc", on the block functions alone: a kernel's exps
+# and other arithmetic keep IEEE order), so that LLVM sums it in vector registers (a float64
+# dot of 64 rows of 10,000 float32 took 403 us in eight hand-interleaved partial sums and 109
+# us so), and the blocks' sums added with Neumaier's compensation, in IEEE order. One
+# reassociated loop over a whole row summed each vector lane's share in one running sum, an
+# error that grew with the row: a float64 row of 100,000 entries summed its softmax to 1 +- 134
+# roundings (4,070 at a million), where NumPy's pairwise sum keeps 2; blocks keep each running
+# sum short, and the compensation adds them as if exactly. Rows of float32 and short rows keep
+# the one loop: float32's sums are float64, far within its rounding (blocks cost 20% on a
+# 1024 x 1000 VJP). A block's loop counts in unsigned integers: a signed index from a bound
+# given at run time may be negative, for all LLVM knows, and Numba's wraparound of negative
+# indices kept it scalar (1000-entry rows from entry 4: 532 against 75 us over 1024 rows).
+# The loops are called, not inlined by Numba, which would compile them under the caller's
+# flags; the row functions that choose are inlined. The order is the compiled code's: the same
+# bits on every run on one machine.
+SUM_BLOCK = 256
+
+
 @njit(error_model="numpy", fastmath={"reassoc"})
-def _row_dot(a, b):
-    """sum(a * b) of two rows, accumulated in float64."""
+def _block_dot(a, b, lo, hi):
+    """sum(a[lo:hi] * b[lo:hi]) in float64, reassociated (vector registers)."""
+    total = 0.0
+    for c in range(uint64(lo), uint64(hi)):
+        total += np.float64(a[c]) * np.float64(b[c])
+    return total
+
+
+@njit(error_model="numpy", fastmath={"reassoc"})
+def _block_sum(e, lo, hi):
+    """sum(e[lo:hi]) in float64, reassociated (vector registers)."""
+    total = 0.0
+    for c in range(uint64(lo), uint64(hi)):
+        total += np.float64(e[c])
+    return total
+
+
+@njit(error_model="numpy", fastmath={"reassoc"})
+def _dot_in_one(a, b):
+    """sum(a * b) of two rows in one reassociated float64 loop: a row of at most
+    ``SUM_BLOCK``, or of float32 (whose float64 running sums are far within its rounding)."""
     total = 0.0
     for c in range(a.size):
         total += np.float64(a[c]) * np.float64(b[c])
@@ -181,9 +212,59 @@ def _row_dot(a, b):
 
 
 @njit(error_model="numpy", fastmath={"reassoc"})
-def _row_sum(e, lo, hi):
-    """sum(e[lo:hi]), accumulated in float64."""
+def _sum_in_one(e, lo, hi):
+    """sum(e[lo:hi]) in one reassociated float64 loop (as :func:`_dot_in_one`)."""
     total = 0.0
     for c in range(lo, hi):
         total += np.float64(e[c])
     return total
+
+
+@njit(error_model="numpy")
+def _long_dot(a, b):
+    """:func:`_row_dot` of a float64 row longer than ``SUM_BLOCK``."""
+    n = a.size
+    total = 0.0
+    lost = 0.0
+    for lo in range(0, n, SUM_BLOCK):
+        part = _block_dot(a, b, lo, min(lo + SUM_BLOCK, n))
+        total, lost = _add_compensated(total, lost, part)
+    return total + lost
+
+
+@njit(error_model="numpy")
+def _long_sum(e, lo, hi):
+    """:func:`_row_sum` of more than ``SUM_BLOCK`` float64 entries."""
+    total = 0.0
+    lost = 0.0
+    for start in range(lo, hi, SUM_BLOCK):
+        part = _block_sum(e, start, min(start + SUM_BLOCK, hi))
+        total, lost = _add_compensated(total, lost, part)
+    return total + lost
+
+
+@njit(inline="always")
+def _row_dot(a, b):
+    """sum(a * b) of two rows, accumulated in float64 a block at a time (above)."""
+    if a.size <= SUM_BLOCK or a.itemsize < 8:
+        return _dot_in_one(a, b)
+    return _long_dot(a, b)
+
+
+@njit(inline="always")
+def _row_sum(e, lo, hi):
+    """sum(e[lo:hi]), accumulated in float64 a block at a time (above)."""
+    if hi - lo <= SUM_BLOCK or e.itemsize < 8:
+        return _sum_in_one(e, lo, hi)
+    return _long_sum(e, lo, hi)
+
+
+@njit(inline="always")
+def _add_compensated(total, lost, part):
+    """Neumaier's step: ``total + part``, and what rounding it lost added to ``lost``."""
+    new = total + part
+    if abs(total) >= abs(part):
+        lost += (total - new) + part
+    else:
+        lost += (part - new) + total
+    return new, lost

@@ -204,10 +204,14 @@ def _minus_log(source, target, total):
     """``target = source - log(total)``, an unshifted row's log_softmax, with log(total) as two
     numbers of target's dtype, ``(source - hi) - lo``: log(total) rounded to float32 alone put
     its rounding error on every entry (up to 32 roundings of a log-probability near 0 with
-    logits near 88), and the subtraction in float64 cost 15% at 64 x 10,000."""
+    logits near 88), and the subtraction in float64 cost 15% at 64 x 10,000. A float64 row's
+    ``lo`` is log(S)'s own rounding, by one Newton step (the NumPy lane's log_correction)."""
     log_total = math.log(total)
     hi = target.dtype.type(log_total)
-    lo = target.dtype.type(log_total - np.float64(hi))
+    if target.itemsize == 8:  # float64: log(S) beyond its rounding (kernels.softmax.log_correction)
+        lo = target.dtype.type((total - math.exp(log_total)) / total)
+    else:
+        lo = target.dtype.type(log_total - np.float64(hi))
     zero = target.dtype.type(0.0)
     for c in range(source.size):
         # at most 0, as a log-probability is (and the shifted path gives): exp(x) rounded
