@@ -119,7 +119,8 @@ def softmax_jvp(
     Notes
     -----
     The VJP's formula, so its edge cases (:func:`softmax_vjp`): an entry with s = 0 gets 0 for a
-    finite v, but an inf or NaN in v anywhere in a slice makes that slice NaN (0 * inf in the sum).
+    finite v, but an inf or NaN in v anywhere in a slice makes every entry of that slice NaN or
+    infinite (``[[0.5, 0.5]]`` and v ``[[inf, 0]]`` give ``[[nan, -inf]]``, as in PyTorch).
 
     Examples
     --------

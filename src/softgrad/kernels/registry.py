@@ -48,6 +48,10 @@ _active: _Active = {}
 def set_kernels(name: str) -> NumpyOps:
     """Use the kernels called ``name`` from now on in this process; returns their Ops object.
 
+    The setting is the process's, read again by each batch or block of a long computation:
+    switch between computations, not while other threads compute (a prediction running across
+    the switch takes some batches on each lane, whose roundings differ in the last bits).
+
     Parameters
     ----------
     name : str
