@@ -80,3 +80,17 @@ def test_float64_log_probabilities_of_logits_near_44_keep_a_rounding_of_1(kernel
     assert float(F.log_softmax(np.array([33.26929937139761, 0.0]))[0]) == pytest.approx(
         -3.558990807061558e-15, abs=2 * eps
     )
+
+
+@pytest.mark.parametrize("n_classes", [256, 300])  # 300: blocks of 256 and their compensation
+def test_an_infinite_cotangent_of_a_long_float64_row_is_nan_there_and_inf_elsewhere(
+    kernel_lane, n_classes
+):
+    # torch's pattern (s * (v - sum(v * s))); the blocks' compensation took inf - inf at first,
+    # which made the whole row NaN
+    s = np.full((1, n_classes), 1.0 / n_classes)
+    v = np.zeros((1, n_classes))
+    v[0, 0] = np.inf
+    for product in (F.softmax_vjp, F.softmax_jvp):
+        got = product(s, v)
+        assert np.isnan(got[0, 0]) and np.all(got[0, 1:] == -np.inf), (product.__name__, got[0, :3])

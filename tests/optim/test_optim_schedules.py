@@ -459,6 +459,12 @@ def test_lambda_lr_sets_base_lr_times_its_functions_factor_from_epoch_0():
     }
 
 
+def test_lambda_lr_takes_a_factor_of_any_real_type():
+    opt = SGD(lr=0.5)
+    schedule = LambdaLR(opt, lambda epoch: [np.float32(0.5), np.array(0.25), 2, 1][epoch])
+    assert rates(schedule, [None] * 3) == [0.25, 0.125, 1.0]
+
+
 def test_lambda_lr_refuses_the_state_of_another_function_and_loads_nothing():
     # a function cannot be saved: a run resumes with the schedule built again, and a changed
     # function (another warm-up) continued at other rates without a word

@@ -107,6 +107,44 @@ def test_a_run_with_a_function_for_its_rates_resumes_with_that_function(blobs, t
         assert np.array_equal(value, before[name]), name
 
 
+class _Halve:
+    """A schedule of the user's own, not an LRSchedule: fit steps it, checkpoints and resumes
+    its state (the resume check of LambdaLR's function asked it for a hook it does not have)."""
+
+    def __init__(self, optimizer):
+        self.optimizer, self.epoch = optimizer, 0
+
+    def step(self, metric=None):
+        self.epoch += 1
+        self.optimizer.lr = 0.2 * 0.5**self.epoch
+
+    def state_dict(self):
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state):
+        self.epoch = state["epoch"]
+
+
+def test_a_schedule_of_the_users_own_class_resumes(blobs, tmp_path):
+    X, y = blobs
+    path = tmp_path / "run.ckpt.npz"
+
+    def run(epochs, **kwargs):
+        model, optimizer = build_mlp(5, [16], 3, rng=0), SGD(lr=0.2)
+        history = fit(
+            model, CrossEntropyLoss(), optimizer, X, y, epochs=epochs, batch_size=32, rng=7,
+            lr_schedule=_Halve(optimizer), **kwargs,
+        )  # fmt: skip
+        return model, history
+
+    model_full, history_full = run(4)
+    run(2, checkpoint=path)
+    model_resumed, history_resumed = run(4, resume=path)
+    assert history_resumed.lr == history_full.lr == [0.2, 0.1, 0.05, 0.025]
+    for name, value in model_full.named_params().items():
+        assert np.array_equal(value, model_resumed.named_params()[name]), name
+
+
 class _StopAtBatch:
     """on_batch_end stops training at batch ``batch`` of epoch ``epoch`` (a time budget)."""
 

@@ -378,8 +378,9 @@ def test_a_schedule_of_another_optimizer_is_refused_before_training(blobs):
         (
             lambda opt: lambda epoch: 0.1 * 0.9**epoch,
             TypeError,
-            r"^fit: lr_schedule must be a schedule with step\(metric\), .*; got function \(wrap "
-            r"a function as optim.LambdaLR\(optimizer, f\)\)$",
+            r"^fit: lr_schedule must be a schedule with step\(metric\), .*; got function \(for "
+            r"a function of the epoch: optim.LambdaLR\(optimizer, f\), f\(epoch\) a factor of "
+            r"the optimizer's lr\)$",
         ),
         (
             lambda opt: ReduceLROnPlateau(opt, mode="max"),

@@ -171,7 +171,7 @@ def _row_total(e, lo, hi):
 # us so), and the blocks' sums added with Neumaier's compensation, in IEEE order. One
 # reassociated loop over a whole row summed each vector lane's share in one running sum, an
 # error that grew with the row: a float64 row of 100,000 entries summed its softmax to 1 +- 134
-# roundings (4,070 at a million), where NumPy's pairwise sum keeps 2; blocks keep each running
+# roundings (4,070 at a million), where NumPy's pairwise sum keeps 4; blocks keep each running
 # sum short, and the compensation adds them as if exactly. Rows of float32 and short rows keep
 # the one loop: float32's sums are float64, far within its rounding (blocks cost 20% on a
 # 1024 x 1000 VJP). A block's loop counts in unsigned integers: a signed index from a bound
@@ -261,8 +261,11 @@ def _row_sum(e, lo, hi):
 
 @njit(inline="always")
 def _add_compensated(total, lost, part):
-    """Neumaier's step: ``total + part``, and what rounding it lost added to ``lost``."""
+    """Neumaier's step: ``total + part``, and what rounding it lost added to ``lost``; nothing
+    where the sum is not finite (an infinite block gave inf - inf, a NaN for an inf sum)."""
     new = total + part
+    if not math.isfinite(new):
+        return new, lost
     if abs(total) >= abs(part):
         lost += (total - new) + part
     else:

@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from softgrad.checks import check_int, check_number, unchanged_if_refused
 from softgrad.optim.lr_schedule import LRSchedule
 from softgrad.optim.optimizer import Optimizer
@@ -348,6 +350,8 @@ class LambdaLR(_ClosedForm):
 
     def _rate_from(self, base_lr: float, epoch: int) -> float:
         factor = self.lr_lambda(epoch)
+        if isinstance(factor, np.ndarray) and factor.shape == ():  # torch takes a 0-d tensor
+            factor = factor[()]
         what = f"lr_lambda({epoch}), the factor of base_lr,"
         return base_lr * check_number(factor, type(self).__name__, what, 0.0)
 

@@ -148,8 +148,14 @@ def check_schedule(lr_schedule: Any, optimizer: Any) -> None:
     if lr_schedule is None:
         return
     if not callable(getattr(lr_schedule, "step", None)):
-        # a function of the epoch, as the estimator's lr_schedule takes: LambdaLR wraps one
-        fix = " (wrap a function as optim.LambdaLR(optimizer, f))" if callable(lr_schedule) else ""
+        # a function of the epoch, as the estimator's lr_schedule takes (which gives the rate
+        # itself): LambdaLR wraps one that gives a factor of the optimizer's lr
+        fix = (
+            " (for a function of the epoch: optim.LambdaLR(optimizer, f), f(epoch) a factor "
+            "of the optimizer's lr)"
+            if callable(lr_schedule)
+            else ""
+        )
         raise TypeError(
             "fit: lr_schedule must be a schedule with step(metric), such as "
             f"optim.StepLR(optimizer, step_size=10); got {type(lr_schedule).__name__}{fix}"

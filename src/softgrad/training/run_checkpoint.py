@@ -284,8 +284,11 @@ def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
                 f"fit: resume must continue with the same {what}; the checkpoint holds the state "
                 f"of {saved}; got {type(given).__name__}"
             )
-    problem = None if len(parts) == 1 else run.lr_schedule._resume_mismatch(ckpt.schedule)
-    if problem is not None:  # the schedule of a function: the function is not in the file
+    # a schedule of a function (LambdaLR): the function is not in the file; a schedule of the
+    # user's own class has no such hook
+    mismatch = getattr(run.lr_schedule, "_resume_mismatch", None) if len(parts) > 1 else None
+    problem = None if mismatch is None else mismatch(ckpt.schedule)
+    if problem is not None:
         raise ValueError(
             f"fit: resume must continue with the run's lr_schedule; "
             f"{type(run.lr_schedule).__name__}'s {problem}"
