@@ -123,3 +123,43 @@ def test_logsumexp_near_0_keeps_the_precision_of_its_max(lane, row, dtype, expec
     lse = float(F.logsumexp(np.array(row, dtype)))
     eps = float(np.finfo(dtype).eps)
     assert abs(lse - expected) <= 2 * eps * abs(expected), (lse, expected)
+
+
+def _exact_distribution_loss(x, t):
+    # sum_c t_c * ((m - x_c) + log1p(r)), r the other entries' exps against the max's 1: every
+    # term at least 0, so the sum is within a few float64 roundings of itself
+    x = x.astype(np.float64)
+    m = x.max(axis=1, keepdims=True)
+    others = np.where(x == m, 0.0, np.exp(x - m)).sum(axis=1, keepdims=True)
+    return np.sum(t * ((m - x) + np.log1p(others)), axis=1)
+
+
+@pytest.mark.parametrize("smoothing", [False, True])
+def test_a_float64_distribution_loss_near_large_logits_keeps_a_rounding_of_1(lane, rng, smoothing):
+    # log(S) * sum(t) - sum(t * x) cancelled: 70 roundings of 1 with label smoothing near logits
+    # of 32, 46 with probability targets; each t_c * (log(S) - x_c) now, as torch's log-softmax
+    n = 4000
+    x = rng.uniform(-2.0, 2.0, (n, 4))
+    x[np.arange(n), rng.integers(0, 4, n)] = rng.uniform(20.0, 44.0, n)  # unshifted: S < 2**64
+    y = rng.integers(0, 4, n)
+    if smoothing:
+        loss = F.cross_entropy(x, y, label_smoothing=0.01, reduction="none")
+        t = np.full((n, 4), 0.01 / 4) + 0.99 * np.eye(4)[y]
+    else:
+        t = rng.dirichlet(np.ones(4), n)
+        loss = F.cross_entropy(x, t, reduction="none")
+    exact = _exact_distribution_loss(x, t)
+    err = np.abs(loss - exact) / np.maximum(1.0, exact)
+    worst = int(np.argmax(err))
+    assert err[worst] <= 4 * np.finfo(np.float64).eps, (x[worst], t[worst], loss[worst])
+
+
+def test_a_float32_distribution_loss_is_never_below_0(lane, rng):
+    # a confident row whose target is its max class, class weights 4: -6e-7 (the exps' rounding
+    # through log(S) * sum(t) - sum(t * x)); each t_c * (log(S) - x_c) is at least 0 now
+    x = rng.standard_normal((20_000, 10)).astype(np.float32)
+    x[:, 0] = rng.uniform(15.0, 43.0, 20_000)  # every row's exps sum below 2**64: unshifted
+    target = np.eye(10, dtype=np.float32)[np.zeros(20_000, np.int64)]
+    loss = F.cross_entropy(x, target, weight=np.full(10, 4, np.float32), reduction="none")
+    assert loss.min() >= 0, f"{np.count_nonzero(loss < 0)} negative losses, down to {loss.min()!r}"
+    assert np.max(np.abs(loss - 4 * _exact_loss(x))) <= 4 * 4 * np.finfo(np.float32).eps

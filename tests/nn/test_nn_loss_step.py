@@ -242,3 +242,15 @@ def test_a_sample_of_weight_zero_takes_no_part_whatever_its_loss(lane, options, 
         assert got.loss == pytest.approx(kept.loss, rel=tol)
     assert np.all(got.grad[0] == 0)
     np.testing.assert_allclose(got.grad[1:], kept.grad, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_float64_mean_of_a_large_batch_is_forwards_to_a_few_roundings(lane, seed):
+    # the Numba kernel summed the row losses in one running float64 sum: 24 and 88 roundings
+    # off forward's pairwise mean at 100,000 rows (seeds 0, 1), 228 at a million
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((100_000, 10)) * 3
+    y = rng.integers(0, 10, 100_000)
+    fused = CrossEntropyLoss().forward_backward(x, y).loss
+    separate = CrossEntropyLoss().forward(x, y)
+    assert abs(fused - separate) <= 4 * np.finfo(np.float64).eps * separate

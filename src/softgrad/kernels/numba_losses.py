@@ -43,6 +43,7 @@ from numba import njit
 
 from softgrad.kernels.numba_exp_rows import (
     SOFTMAX_BLOCK,
+    _add_compensated,
     _argmax,
     _exp_block,
     _exp_shifted,
@@ -93,6 +94,7 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     if not scale > 0:  # -1: a target out of range, nothing written; 0: no weight, grad 0
         return 0.0, scale
     total = 0.0
+    lost = 0.0
     correct = 0.0
     # blocks of rows as softmax_rows takes them: flat unshifted exps where every row sum of
     # the block keeps them (_keeps_unshifted), each row shifted by its maximum otherwise
@@ -114,10 +116,10 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
             else:  # a block that needs the shift (rare): row by row
                 row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
             if w != 0:  # a sample of weight 0 takes no part, whatever its loss (inf * 0 = NaN)
-                total += w * row_loss
+                total, lost = _add_loss(total, lost, w * row_loss, logits)
             if hit:
                 correct += w
-    return total * scale, correct
+    return (total + lost) * scale, correct
 
 
 @kernel
@@ -136,6 +138,7 @@ def softmax_cross_entropy_long_rows(logits, target, weight, ignore, use_ignore, 
     if not scale > 0:  # -1: a target out of range, nothing written; 0: no weight, grad 0
         return 0.0, scale
     total = 0.0
+    lost = 0.0
     correct = 0.0
     for n in range(logits.shape[0]):
         if use_ignore and target[n] == ignore:
@@ -145,10 +148,21 @@ def softmax_cross_entropy_long_rows(logits, target, weight, ignore, use_ignore, 
         row_loss, mass = _long_row_loss(logits[n], target[n], grad[n])
         _grad_from_exps(grad[n], target[n], w * scale, mass)
         if w != 0:  # as in softmax_cross_entropy
-            total += w * row_loss
+            total, lost = _add_loss(total, lost, w * row_loss, logits)
         if top[n] == target[n]:
             correct += w
-    return total * scale, correct
+    return (total + lost) * scale, correct
+
+
+@njit(inline="always")
+def _add_loss(total, lost, term, logits):
+    """``total + term``, the running sum of the row losses: for float64 logits with Neumaier's
+    compensation (a running sum of a million float64 row losses put the mean 228 roundings off
+    ``forward``'s pairwise one), for float32's in plain float64 (far within float32's
+    rounding; the training step's sum as it was). ``logits``' dtype is a constant here."""
+    if logits.itemsize == 8:
+        return _add_compensated(total, lost, term)
+    return total + term, lost
 
 
 # called once per kernel call (both cross-entropy kernels' prologue)
