@@ -87,10 +87,13 @@ def _distribution_loss(logits: np.ndarray, target: np.ndarray, total: np.ndarray
     else:
         loss = log_total * np.sum(target, axis=1, dtype=np.float64)
         loss -= _picked(logits, target)
-    # each t_c * (log(S) - x_c) is at least 0 exactly; negative targets (torch takes them) keep
-    # their negative losses
-    if target.min() >= 0:
-        np.maximum(loss, 0.0, out=loss)  # NaN stays NaN
+    # each t_c * (log(S) - x_c) is at least 0 exactly: a row below 0 whose targets are all at
+    # least 0 gets 0 (rows with a negative target, which torch takes, keep their losses; a
+    # test of the whole call's targets let one such row unclamp all the others)
+    below = np.flatnonzero(loss < 0)
+    if below.size:
+        below = below[target[below].min(axis=1) >= 0]  # a NaN target: not clamped
+        loss[below] = 0.0
     return loss
 
 
