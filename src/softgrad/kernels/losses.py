@@ -67,8 +67,8 @@ def _picked(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def _distribution_loss(logits: np.ndarray, target: np.ndarray, total: np.ndarray) -> np.ndarray:
     """sum_c t_c * (log(S) - x_c) of rows of unshifted exps summing to ``total`` (N,), in
-    float64, at least 0 where every target is (as the exact loss is). A target of 0 takes
-    nothing.
+    float64, at least 0 in a row whose targets all are (as the exact loss is). A target of 0
+    takes nothing.
 
     float64 rows take each difference before its product, log(S) with its Newton step
     (kernels.softmax.log_correction): log(S) * sum(t) - sum(t * x) cancelled where log(S) is
