@@ -172,11 +172,12 @@ def _row_total(e, lo, hi):
 # reassociated loop over a whole row summed each vector lane's share in one running sum, an
 # error that grew with the row: a float64 row of 100,000 entries summed its softmax to 1 +- 134
 # roundings (4,070 at a million), where NumPy's pairwise sum keeps 4; blocks keep each running
-# sum short, and the compensation adds them as if exactly. Rows of float32 and short rows keep
-# the one loop: float32's sums are float64, far within its rounding (blocks cost 20% on a
-# 1024 x 1000 VJP). A block's loop counts in unsigned integers: a signed index from a bound
-# given at run time may be negative, for all LLVM knows, and Numba's wraparound of negative
-# indices kept it scalar (1000-entry rows from entry 4: 532 against 75 us over 1024 rows).
+# sum short, and the compensation adds them as if exactly. Rows of float32 and short rows are
+# one block: float32's sums are float64, far within its rounding (blocks cost 20% on a 1024 x
+# 1000 VJP). A block's loop counts in unsigned integers: a signed index from a bound given at
+# run time may be negative, for all LLVM knows, and Numba's wraparound of negative indices kept
+# it scalar (1000-entry rows from entry 4: 532 against 75 us over 1024 rows; the block path's
+# rows of 32 to 63 classes, summed from offsets, took twice the time in a softmax so).
 # The loops are called, not inlined by Numba, which would compile them under the caller's
 # flags; the row functions that choose are inlined. The order is the compiled code's: the same
 # bits on every run on one machine.
@@ -204,19 +205,12 @@ def _block_sum(e, lo, hi):
 @njit(error_model="numpy", fastmath={"reassoc"})
 def _dot_in_one(a, b):
     """sum(a * b) of two rows in one reassociated float64 loop: a row of at most
-    ``SUM_BLOCK``, or of float32 (whose float64 running sums are far within its rounding)."""
+    ``SUM_BLOCK``, or of float32 (whose float64 running sums are far within its rounding).
+    Not ``_block_dot(a, b, 0, n)``: called so from the softmax VJP's rows, 4096 x 10 took 119
+    against 26 us (whole rows need no bounds; the sums' blocks do)."""
     total = 0.0
     for c in range(a.size):
         total += np.float64(a[c]) * np.float64(b[c])
-    return total
-
-
-@njit(error_model="numpy", fastmath={"reassoc"})
-def _sum_in_one(e, lo, hi):
-    """sum(e[lo:hi]) in one reassociated float64 loop (as :func:`_dot_in_one`)."""
-    total = 0.0
-    for c in range(lo, hi):
-        total += np.float64(e[c])
     return total
 
 
@@ -255,7 +249,7 @@ def _row_dot(a, b):
 def _row_sum(e, lo, hi):
     """sum(e[lo:hi]), accumulated in float64 a block at a time (above)."""
     if hi - lo <= SUM_BLOCK or e.itemsize < 8:
-        return _sum_in_one(e, lo, hi)
+        return _block_sum(e, lo, hi)
     return _long_sum(e, lo, hi)
 
 
