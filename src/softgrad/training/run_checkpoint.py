@@ -240,16 +240,26 @@ def _restore_split(run: Any, val_idx: Any, X, target, weight, where: str) -> Non
 
 
 def _check_same_settings(run: Any, ckpt: Checkpoint) -> None:
-    """The optimizer's settings (but its lr, which a schedule moves) and the presence of a
-    schedule as the checkpoint's run had them: the checkpoint's replaced the optimizer's given
-    (SGD(momentum=0.9, nesterov=True) resumed as SGD(momentum=0)), and a schedule left out or
-    added changed the rates, both without a word."""
+    """The optimizer's settings (but its lr, which a schedule moves), the presence of a
+    schedule, and the rate a LambdaLR's function gives, as the checkpoint's run had them: the
+    checkpoint's replaced the optimizer's given (SGD(momentum=0.9, nesterov=True) resumed as
+    SGD(momentum=0)), and a schedule left out or added, or another function, changed the
+    rates, all without a word."""
     if (run.lr_schedule is None) != (ckpt.schedule is None):
         had = "none" if ckpt.schedule is None else ckpt.schedule.get("type", "a schedule")
         got = "none" if run.lr_schedule is None else type(run.lr_schedule).__name__
         raise ValueError(
             f"fit: resume must continue with the run's lr_schedule; the checkpoint's run had "
             f"{had}; got {got}"
+        )
+    # a schedule of a function (LambdaLR): the function is not in the file; a schedule of the
+    # user's own class has no such hook
+    mismatch = getattr(run.lr_schedule, "_resume_mismatch", None)
+    problem = None if mismatch is None else mismatch(ckpt.schedule)
+    if problem is not None:
+        raise ValueError(
+            f"fit: resume must continue with the run's lr_schedule; "
+            f"{type(run.lr_schedule).__name__}'s {problem}"
         )
     # a state lists an option only where it is not the default: both sides with the defaults
     # filled in (SGD(lr_in_velocity=True) resumed a run of torch's rule without a word)
@@ -284,15 +294,6 @@ def _check_same_kinds(run: Any, ckpt: Checkpoint) -> None:
                 f"fit: resume must continue with the same {what}; the checkpoint holds the state "
                 f"of {saved}; got {type(given).__name__}"
             )
-    # a schedule of a function (LambdaLR): the function is not in the file; a schedule of the
-    # user's own class has no such hook
-    mismatch = getattr(run.lr_schedule, "_resume_mismatch", None) if len(parts) > 1 else None
-    problem = None if mismatch is None else mismatch(ckpt.schedule)
-    if problem is not None:
-        raise ValueError(
-            f"fit: resume must continue with the run's lr_schedule; "
-            f"{type(run.lr_schedule).__name__}'s {problem}"
-        )
 
 
 def _order_state(order: Any) -> dict[str, Any] | None:
