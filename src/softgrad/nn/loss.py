@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from softgrad.checks import as_array, as_real_float
-from softgrad.kernels.losses import weighted_total
+from softgrad.kernels.losses import weighted_sum, weighted_total
 from softgrad.nn.layer import Layer
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -278,7 +278,7 @@ def weighted_mean(
     if summed:
         return weighted_total(weights, losses), sample_weight, correct
     if counts is not None:
-        weight = float(np.dot(weights.astype(np.float64, copy=False), counts.reshape(-1)))
+        weight = weighted_sum(weights, counts.reshape(-1))
         if not weight > 0:
             return 0.0, np.zeros_like(sample_weight), correct
     scale = sample_weight / np.asarray(weight, dtype=sample_weight.dtype)
