@@ -14,6 +14,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 
+from softgrad.training.early_stopping import EarlyStopping
+
 
 class _Solvers(StrOptions):
     """StrOptions whose message tells where L-BFGS went."""
@@ -84,6 +86,12 @@ def check_callbacks(callbacks) -> None:
     """TypeError unless each callback is callable or has a callable ``on_epoch_end``: checked
     when fit starts, not when the first epoch ends and has cost its time."""
     for index, callback in enumerate(callbacks or ()):
+        if isinstance(callback, EarlyStopping):
+            raise TypeError(
+                f"MLPClassifier: callbacks[{index}] is an EarlyStopping, the rule of "
+                "softgrad.training.fit's early_stopping argument; the estimator stops by its "
+                "own early_stopping, n_iter_no_change and tol (scikit-learn's rule)"
+            )
         if not callable(getattr(callback, "on_epoch_end", callback)):
             raise TypeError(
                 f"MLPClassifier: callbacks must hold callables or objects with an "

@@ -119,10 +119,12 @@ def check_first_rate(est) -> None:
 
 
 class _Record(Callback):
-    """Writes each epoch into the estimator's sklearn attributes and runs its own callbacks."""
+    """Writes each epoch into the estimator's sklearn attributes and calls its callbacks of
+    the logs-dict kind (those of fit's kind are fit's own: :func:`_policies`)."""
 
-    def __init__(self, est, stopping, loss_key: str, n_samples: int) -> None:
-        self.est, self.stopping, self.loss_key, self.n_samples = est, stopping, loss_key, n_samples
+    def __init__(self, est, stopping, loss_key: str, n_samples: int, batch_size: int) -> None:
+        self.est, self.stopping, self.loss_key = est, stopping, loss_key
+        self.n_samples, self.batch_size = n_samples, batch_size
 
     def on_epoch_begin(self, state) -> None:
         schedule = self.est.lr_schedule
@@ -136,7 +138,8 @@ class _Record(Callback):
         est.loss_ = np.float64(logs[self.loss_key])
         est.loss_curve_.append(est.loss_)
         est.n_iter_ += 1
-        est.t_ += self.n_samples
+        # the samples this epoch trained on: fewer where a callback's on_batch_end stopped it
+        est.t_ += min(state.batch * self.batch_size, self.n_samples)
         est._no_improvement_count = self.stopping.no_improvement_count
         if self.stopping.mode == "max":
             est.validation_scores_.append(logs["val_acc"])
@@ -154,6 +157,8 @@ class _Record(Callback):
             est.history_[key].append(entry[key])
         stop = False
         for callback in est.callbacks or ():
+            if isinstance(callback, Callback):  # fit calls it, with the TrainState
+                continue
             hook = getattr(callback, "on_epoch_end", callback)
             stop = bool(hook({**entry, "estimator": est})) or stop
         return stop
@@ -175,8 +180,10 @@ def _follow_monitor(est) -> None:
     est._best_params = None
 
 
-def _policies(est, weighted: bool, n_samples: int):
-    """The callbacks of one fit call: sklearn's loss average, stopping rule, verbose, record."""
+def _policies(est, weighted: bool, n_samples: int, batch_size: int):
+    """The callbacks of one fit call: sklearn's loss average, stopping rule, verbose, record,
+    then the user's callbacks of fit's kind (:class:`~softgrad.training.Callback` objects),
+    which see the estimator's attributes of the epoch already written."""
     early = est.early_stopping
     loss_key = "batch_size_mean_loss" if weighted else "train_loss"
     stopping = NoImprovementStopping(
@@ -193,7 +200,8 @@ def _policies(est, weighted: bool, n_samples: int):
     callbacks.append(stopping)
     if est.verbose:
         callbacks.append(SklearnVerbose(loss_key, stopping))
-    callbacks.append(_Record(est, stopping, loss_key, n_samples))
+    callbacks.append(_Record(est, stopping, loss_key, n_samples, batch_size))
+    callbacks.extend(cb for cb in est.callbacks or () if isinstance(cb, Callback))
     return stopping, callbacks
 
 
@@ -246,7 +254,7 @@ def train(
             if isinstance(layer, Dropout):
                 layer.rng = generator
     _follow_monitor(est)
-    stopping, callbacks = _policies(est, w is not None, X.shape[0])
+    stopping, callbacks = _policies(est, w is not None, X.shape[0], batch_size)
     est.n_iter_ = 0
     if not hasattr(est, "history_"):  # weights and bookkeeping set by hand (sklearn's tests)
         est.history_ = _empty_history()

@@ -68,6 +68,12 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     callbacks : sequence or None, default=None
         Each called after every epoch as ``cb(logs)`` (or ``cb.on_epoch_end(logs)``), logs a dict
         with epoch, loss, val_loss, val_score, learning_rate, estimator; a true return stops.
+        A :class:`softgrad.training.Callback` (an instance of it or of a subclass) is called
+        as :func:`softgrad.training.fit` calls it instead: every hook it has, with the
+        TrainState (its epochs and batches counted within each fit or partial_fit call, its
+        logs fit's: ``train_loss``, ``val_acc``, ``lr``), after the estimator's attributes
+        have taken the epoch; ``on_batch_end`` returning True stops mid-epoch (``t_`` counts
+        the samples trained on).
 
     Attributes
     ----------
