@@ -67,7 +67,7 @@ class NumbaOps(
         first_step: bool,
         **hyper: Any,
     ) -> None:
-        """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd`): the bound
+        """One SGD step in one pass (:func:`softgrad.kernels.numba_updates.sgd_rule`): the bound
         call (``bind_sgd_update``, which casts the settings and picks the rule's kernel) made
         once; the NumPy lane's signature (``hyper``: momentum, nesterov, weight_decay,
         lr_in_velocity), ``scratch`` unused. Arrays other than C-contiguous native

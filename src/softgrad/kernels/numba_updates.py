@@ -22,11 +22,16 @@ from numba import njit, prange
 
 from softgrad.kernels.numba_threads import parallel_kernel
 
-__all__ = ["SGD_RULES", "adam", "adam_direction", "sgd", "sgd_rule"]
+__all__ = ["SGD_RULES", "adam", "adam_direction", "sgd_rule"]
 
 
-def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, first):
-    """SGD in one pass: ``g = grad + weight_decay * W``, then torch's rule::
+def sgd_rule(momentum, nesterov, lr_in_velocity):
+    """The index in ``SGD_RULES`` of the kernel for these settings (``momentum`` the scalar of
+    param's dtype the kernel gets: one that rounds to 0 is none).
+
+    Each kernel, ``kernel(param, grad, buf, lr, momentum, weight_decay, first)`` on arrays of
+    shape (P,) (``param`` and ``buf`` updated; the scalars of param's dtype), makes SGD's
+    update in one pass: ``g = grad + weight_decay * W``, then torch's rule::
 
         b = g (first step) or momentum * b + g
         W -= lr * (g + momentum * b)    (nesterov)
@@ -38,24 +43,8 @@ def sgd(param, grad, buf, lr, momentum, weight_decay, nesterov, lr_in_velocity, 
         W += momentum * v - lr * g      (nesterov)
         W += v                          (otherwise)
 
-    and ``W -= lr * g`` when ``momentum`` is 0 (``buf`` is not touched). Runs the kernel of
-    the rule (``SGD_RULES``).
-
-    Parameters
-    ----------
-    param, grad, buf : ndarray of shape (P,)
-        Parameters (updated), gradient, momentum buffer or velocity (updated).
-    lr, momentum, weight_decay : float scalars of param's dtype
-    nesterov, lr_in_velocity, first : bool
+    and ``W -= lr * g`` when ``momentum`` is 0 (``buf`` is not touched).
     """
-    SGD_RULES[sgd_rule(momentum, nesterov, lr_in_velocity)](
-        param, grad, buf, lr, momentum, weight_decay, first
-    )
-
-
-def sgd_rule(momentum, nesterov, lr_in_velocity):
-    """The index in ``SGD_RULES`` of the kernel :func:`sgd` runs for these settings
-    (``momentum`` the scalar of param's dtype the kernel gets: one that rounds to 0 is none)."""
     if momentum == 0:
         return PLAIN
     if lr_in_velocity:
@@ -75,35 +64,35 @@ PLAIN, MOMENTUM, MOMENTUM_NESTEROV, VELOCITY, VELOCITY_NESTEROV = range(5)
 
 @parallel_kernel
 def sgd_plain(param, grad, buf, lr, momentum, weight_decay, first):
-    """``W -= lr * g`` (:func:`sgd` with momentum 0; ``buf`` untouched)."""
+    """``W -= lr * g`` (:func:`sgd_rule`: momentum 0; ``buf`` untouched)."""
     for i in prange(param.size):
         _sgd_one(param, grad, buf, lr, momentum, weight_decay, PLAIN, first, i)
 
 
 @parallel_kernel
 def sgd_momentum(param, grad, buf, lr, momentum, weight_decay, first):
-    """torch's momentum rule (:func:`sgd`)."""
+    """torch's momentum rule (:func:`sgd_rule`)."""
     for i in prange(param.size):
         _sgd_one(param, grad, buf, lr, momentum, weight_decay, MOMENTUM, first, i)
 
 
 @parallel_kernel
 def sgd_momentum_nesterov(param, grad, buf, lr, momentum, weight_decay, first):
-    """torch's Nesterov rule (:func:`sgd`)."""
+    """torch's Nesterov rule (:func:`sgd_rule`)."""
     for i in prange(param.size):
         _sgd_one(param, grad, buf, lr, momentum, weight_decay, MOMENTUM_NESTEROV, first, i)
 
 
 @parallel_kernel
 def sgd_velocity(param, grad, buf, lr, momentum, weight_decay, first):
-    """scikit-learn's momentum rule, the lr in the velocity (:func:`sgd`)."""
+    """scikit-learn's momentum rule, the lr in the velocity (:func:`sgd_rule`)."""
     for i in prange(param.size):
         _sgd_one(param, grad, buf, lr, momentum, weight_decay, VELOCITY, first, i)
 
 
 @parallel_kernel
 def sgd_velocity_nesterov(param, grad, buf, lr, momentum, weight_decay, first):
-    """scikit-learn's Nesterov rule (:func:`sgd`)."""
+    """scikit-learn's Nesterov rule (:func:`sgd_rule`)."""
     for i in prange(param.size):
         _sgd_one(param, grad, buf, lr, momentum, weight_decay, VELOCITY_NESTEROV, first, i)
 
