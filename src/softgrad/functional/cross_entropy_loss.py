@@ -148,8 +148,9 @@ def cross_entropy(
 def _losses_in_blocks(x: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The kernel's per-row losses (float64), a block of rows at a time into one scratch."""
     loss = np.empty(x.shape[0], dtype=np.float64)
+    ops = get_ops()  # every block on one lane, whatever another thread chooses meanwhile
     for rows, e in row_blocks(x.shape[0], x.shape[1], x.dtype):
-        loss[rows] = get_ops().softmax_cross_entropy(x[rows], target[rows], e)[0]
+        loss[rows] = ops.softmax_cross_entropy(x[rows], target[rows], e)[0]
     return loss
 
 

@@ -12,16 +12,19 @@ that cannot be imported is an error that says why. A lane is imported at the fir
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
-from typing import TYPE_CHECKING, TypedDict
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from softgrad.errors import MissingDependencyError
 
 if TYPE_CHECKING:  # every lane subclasses NumpyOps; importing it here would import them all
     from softgrad.kernels.numpy_ops import NumpyOps
 
-__all__ = ["DEFAULT", "KERNELS", "fallback", "get_ops", "set_kernels"]
+__all__ = ["DEFAULT", "KERNELS", "OneLane", "fallback", "get_ops", "on_one_lane", "set_kernels"]
 
 # name -> "module:class" of each implementation of the seam
 KERNELS = {
@@ -44,13 +47,21 @@ class _Active(TypedDict, total=False):
 
 _active: _Active = {}
 
+# per thread: the lane of the computation under way in it (OneLane), which get_ops returns
+# whatever another thread chooses meanwhile
+_held = threading.local()
+
 
 def set_kernels(name: str) -> NumpyOps:
     """Use the kernels called ``name`` from now on in this process; returns their Ops object.
 
-    The setting is the process's, read again by each batch or block of a long computation:
-    switch between computations, not while other threads compute (a prediction running across
-    the switch takes some batches on each lane, whose roundings differ in the last bits).
+    The setting is the process's. A computation under way in another thread keeps the lane
+    it started on to its end (fit, a batched prediction or evaluation: :class:`OneLane`), so
+    a switch does not mix the lanes' roundings within one result; the thread that switches
+    uses the new lane from its next kernel call, inside a computation of its own too (a fit
+    callback may switch lanes between epochs). A network's forward and backward called by
+    hand read the setting at each layer: switch between them, not while another thread runs
+    them.
 
     Parameters
     ----------
@@ -96,6 +107,8 @@ def set_kernels(name: str) -> NumpyOps:
     ops: NumpyOps = getattr(importlib.import_module(module), cls)()
     _active.pop("fallback", None)  # a choice made now replaces any earlier one, and its fallback
     _active["ops"] = ops
+    if getattr(_held, "ops", None) is not None:  # this thread's computation switches too
+        _held.ops = ops
     return ops
 
 
@@ -109,7 +122,11 @@ def _why(exc: BaseException) -> str:
 
 
 def get_ops() -> NumpyOps:
-    """The Ops object in use (``SOFTGRAD_KERNELS``, else ``DEFAULT``, on first call)."""
+    """The Ops object in use (``SOFTGRAD_KERNELS``, else ``DEFAULT``, on first call); within a
+    computation (:class:`OneLane`), the one it started on."""
+    ops = getattr(_held, "ops", None)
+    if ops is not None:
+        return ops
     ops = _active.get("ops")
     if ops is not None:
         return ops
@@ -138,6 +155,52 @@ def get_ops() -> NumpyOps:
             f"imported ({_why(exc)}); install it (pip install {required}) or set "
             "SOFTGRAD_KERNELS=numpy"
         ) from exc.__cause__
+
+
+class OneLane:
+    """Context manager: within it, this thread's :func:`get_ops` keeps returning the lane in
+    use when it began, whatever :func:`set_kernels` another thread calls meanwhile.
+
+    Around every computation that calls the kernels more than once (fit, each batched
+    prediction and evaluation); nested ones hold the outer one's lane. Not for generators:
+    one suspended inside it would leave its thread holding the lane.
+
+    Examples
+    --------
+    >>> from softgrad.kernels import get_ops
+    >>> with OneLane():
+    ...     same = get_ops() is get_ops()
+    >>> same
+    True
+    """
+
+    __slots__ = ("_outer",)
+
+    def __enter__(self) -> NumpyOps:
+        self._outer = outer = getattr(_held, "ops", None)
+        if outer is not None:
+            return outer
+        ops = get_ops()
+        _held.ops = ops
+        return ops
+
+    def __exit__(self, *exc: object) -> None:
+        if self._outer is None:
+            _held.ops = None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def on_one_lane(func: _F) -> _F:
+    """``func`` run within :class:`OneLane` (its signature and docstring kept)."""
+
+    @functools.wraps(func)
+    def held(*args: Any, **kwargs: Any) -> Any:
+        with OneLane():
+            return func(*args, **kwargs)
+
+    return held  # type: ignore[return-value]
 
 
 def fallback() -> str | None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from softgrad.kernels.registry import on_one_lane
 from softgrad.nn.layer import as_generator
 from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import CallbackList, TrainState
@@ -53,6 +54,7 @@ from softgrad.training.together import (
 )
 
 
+@on_one_lane  # a set_kernels in another thread does not mix the lanes within one run
 def fit(
     model: Any,
     loss: Any,

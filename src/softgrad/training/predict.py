@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from softgrad.checks import check_fits_rows
+from softgrad.kernels.registry import OneLane
 from softgrad.nn.activations import LogSoftmax, Softmax
 from softgrad.nn.sequential import Sequential
 from softgrad.training.data import batch_inputs
@@ -245,13 +246,20 @@ class BatchForward:
         )
         self.forget = getattr(model, "_clear_cache", None)
         self.copies = copies
+        # every batch on the lane the call started on (a set_kernels in another thread meanwhile
+        # would mix the lanes' roundings within one result)
+        self.one_lane = OneLane()
 
     def __enter__(self) -> BatchForward:
+        self.one_lane.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.forget is not None:
-            self.forget()
+        try:
+            if self.forget is not None:
+                self.forget()
+        finally:
+            self.one_lane.__exit__(*exc)
 
     def __call__(
         self, batch: np.ndarray, rows: slice | None = None, raw: np.ndarray | None = None
