@@ -12,19 +12,17 @@ that cannot be imported is an error that says why. A lane is imported at the fir
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict
 
 from softgrad.errors import MissingDependencyError
 
 if TYPE_CHECKING:  # every lane subclasses NumpyOps; importing it here would import them all
     from softgrad.kernels.numpy_ops import NumpyOps
 
-__all__ = ["DEFAULT", "KERNELS", "OneLane", "fallback", "get_ops", "on_one_lane", "set_kernels"]
+__all__ = ["DEFAULT", "KERNELS", "OneLane", "fallback", "get_ops", "set_kernels"]
 
 # name -> "module:class" of each implementation of the seam
 KERNELS = {
@@ -163,7 +161,9 @@ class OneLane:
 
     Around every computation that calls the kernels more than once (fit, each batched
     prediction and evaluation); nested ones hold the outer one's lane. Not for generators:
-    one suspended inside it would leave its thread holding the lane.
+    one suspended inside it would leave its thread holding the lane. Entered inside the
+    computation's function, not by a decorator, whose frame would hold the call's arguments to
+    its end (fit lets go of a loaded checkpoint once its state is copied in).
 
     Examples
     --------
@@ -187,20 +187,6 @@ class OneLane:
     def __exit__(self, *exc: object) -> None:
         if self._outer is None:
             _held.ops = None
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def on_one_lane(func: _F) -> _F:
-    """``func`` run within :class:`OneLane` (its signature and docstring kept)."""
-
-    @functools.wraps(func)
-    def held(*args: Any, **kwargs: Any) -> Any:
-        with OneLane():
-            return func(*args, **kwargs)
-
-    return held  # type: ignore[return-value]
 
 
 def fallback() -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from softgrad.kernels.registry import on_one_lane
+from softgrad.kernels.registry import OneLane
 from softgrad.nn.layer import as_generator
 from softgrad.training.batch_order import batch_order
 from softgrad.training.callbacks import CallbackList, TrainState
@@ -54,7 +54,6 @@ from softgrad.training.together import (
 )
 
 
-@on_one_lane  # a set_kernels in another thread does not mix the lanes within one run
 def fit(
     model: Any,
     loss: Any,
@@ -250,88 +249,97 @@ def fit(
     >>> history.epochs, history.train_acc[-1] > 0.95
     (20, True)
     """
-    comm = None if comm is None else as_communicator(comm)
-    # every rank checks its own arguments and data: a check failing on one rank alone ends
-    # every rank (Communicator.check_together), none is left waiting in the first collective
-    with _on_every_rank(comm, "fit: checking the arguments"):
-        check_parts(model, loss, optimizer)
-        check_schedule(lr_schedule, optimizer)
-        epochs, batch_size, X, target, weight = check_arguments(
-            model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
-        )
-        check_per_sample_loss(
-            model, loss, target, per_sample_readers(validation_data, validation_fraction, weight)
-        )
-        params = model.named_params()
-        l2_penalty = check_penalty(l2_penalty, params)
-        settings = check_settings(checkpoint_settings)
-        check_resume(resume)
-        if resume is None:  # a checkpoint's state replaces the optimizer's own
-            optimizer.check_state(params, "fit")
-        generator = as_generator(rng, "fit")
-        # on several ranks a refusal can come after changes that no rank can rehearse away (a
-        # resume loaded on the ranks whose file was good, the split drawn before the ranks
-        # agree on the data): each rank puts back what its set-up changed, so the call after
-        # the fix trains as if the refused one had not been made
-        kept = (
-            nullcontext()
-            if comm is None
-            else KeptState(model, optimizer, lr_schedule, shuffle, generator)
-        )
-    with kept:
-        if comm is not None:
-            # before the validation split draws from it: every rank splits and shuffles alike
-            generator = shared_generator(comm, generator)
-        # given back if the set-up refuses (a split that leaves a side weighing 0, a checkpoint
-        # refused): the caller's generator had drawn the validation split, and a fit after the
-        # fix split another way than the same fit without the refused one
-        drawn_from = generator.bit_generator.state
-        with (
-            _on_every_rank(comm, "fit: setting up the run"),
-            _kept_if_refused(generator, drawn_from),
-        ):
-            run = new_run(
+    # one lane for the whole run: a set_kernels in another thread meanwhile would mix the
+    # lanes within one training (and the model file names one)
+    with OneLane():
+        comm = None if comm is None else as_communicator(comm)
+        # every rank checks its own arguments and data: a check failing on one rank alone ends
+        # every rank (Communicator.check_together), none is left waiting in the first collective
+        with _on_every_rank(comm, "fit: checking the arguments"):
+            check_parts(model, loss, optimizer)
+            check_schedule(lr_schedule, optimizer)
+            epochs, batch_size, X, target, weight = check_arguments(
+                model, loss, X, y, sample_weight, epochs, batch_size, checkpoint, check_finite
+            )
+            check_per_sample_loss(
                 model,
                 loss,
-                optimizer,
-                lr_schedule,
-                X,
                 target,
-                weight,
-                generator,
-                batch_order(shuffle),
-                validation_data,
-                validation_fraction,
-                EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
-                resuming=resume is not None,
+                per_sample_readers(validation_data, validation_fraction, weight),
             )
-            run.settings = settings
-            if checkpoint is not None or resume is not None:
-                # the values too (a millisecond): a resume on another data set of the same
-                # shape trained on it, the model naming only the new one; no run without a
-                # checkpoint reads them
-                run.data_info["checksums"] = {"X": values_checksum(X), "y": values_checksum(target)}
-            start = 0
-            if resume is not None:
-                start = resume_from_checkpoint(run, resume, epochs, X, target, weight)
-            # copied in: the run holds none of its arrays, and a caller that lets go of a
-            # loaded checkpoint frees them (the weights, the optimizer's state) for the epochs
-            # to come
-            del resume
-            arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
-            runner = EpochRunner(*arrays) if comm is None else ShardedRunner(comm, *arrays)
+            params = model.named_params()
+            l2_penalty = check_penalty(l2_penalty, params)
+            settings = check_settings(checkpoint_settings)
+            check_resume(resume)
+            if resume is None:  # a checkpoint's state replaces the optimizer's own
+                optimizer.check_state(params, "fit")
+            generator = as_generator(rng, "fit")
+            # on several ranks a refusal can come after changes that no rank can rehearse away (a
+            # resume loaded on the ranks whose file was good, the split drawn before the ranks
+            # agree on the data): each rank puts back what its set-up changed, so the call after
+            # the fix trains as if the refused one had not been made
+            kept = (
+                nullcontext()
+                if comm is None
+                else KeptState(model, optimizer, lr_schedule, shuffle, generator)
+            )
+        with kept:
+            if comm is not None:
+                # before the validation split draws from it: every rank splits and shuffles alike
+                generator = shared_generator(comm, generator)
+            # given back if the set-up refuses (a split that leaves a side weighing 0, a checkpoint
+            # refused): the caller's generator had drawn the validation split, and a fit after the
+            # fix split another way than the same fit without the refused one
+            drawn_from = generator.bit_generator.state
+            with (
+                _on_every_rank(comm, "fit: setting up the run"),
+                _kept_if_refused(generator, drawn_from),
+            ):
+                run = new_run(
+                    model,
+                    loss,
+                    optimizer,
+                    lr_schedule,
+                    X,
+                    target,
+                    weight,
+                    generator,
+                    batch_order(shuffle),
+                    validation_data,
+                    validation_fraction,
+                    EarlyStopping.from_fit(patience, min_delta, restore_best, early_stopping),
+                    resuming=resume is not None,
+                )
+                run.settings = settings
+                if checkpoint is not None or resume is not None:
+                    # the values too (a millisecond): a resume on another data set of the same
+                    # shape trained on it, the model naming only the new one; no run without a
+                    # checkpoint reads them
+                    run.data_info["checksums"] = {
+                        "X": values_checksum(X),
+                        "y": values_checksum(target),
+                    }
+                start = 0
+                if resume is not None:
+                    start = resume_from_checkpoint(run, resume, epochs, X, target, weight)
+                # copied in: the run holds none of its arrays, and a caller that lets go of a
+                # loaded checkpoint frees them (the weights, the optimizer's state) for the epochs
+                # to come
+                del resume
+                arrays = (model, loss, optimizer, X, target, weight, batch_size, l2_penalty)
+                runner = EpochRunner(*arrays) if comm is None else ShardedRunner(comm, *arrays)
+            if comm is not None:
+                agree_to_start(comm, run, batch_size, epochs, X, target, weight)
+        del kept  # its copies of the weights and the state the set-up replaced
         if comm is not None:
-            agree_to_start(comm, run, batch_size, epochs, X, target, weight)
-    del kept  # its copies of the weights and the state the set-up replaced
-    if comm is not None:
-        start_together(comm, run)
-    # Ctrl-C raised between two batches, where every object holds a state of the run
-    # (training.interrupts); a handler of the caller's own is left to do what it does
-    with ctrl_c_at_batch_end() as deferral:
-        if deferral is not None:  # last, after the caller's (a list checked as fit checks it)
-            callbacks = [*CallbackList(callbacks).callbacks, deferral]
-        _train(run, runner, runner.callback_list(callbacks), start, epochs, checkpoint, comm)
-    return run.history
+            start_together(comm, run)
+        # Ctrl-C raised between two batches, where every object holds a state of the run
+        # (training.interrupts); a handler of the caller's own is left to do what it does
+        with ctrl_c_at_batch_end() as deferral:
+            if deferral is not None:  # last, after the caller's (a list checked as fit checks it)
+                callbacks = [*CallbackList(callbacks).callbacks, deferral]
+            _train(run, runner, runner.callback_list(callbacks), start, epochs, checkpoint, comm)
+        return run.history
 
 
 def _train(
