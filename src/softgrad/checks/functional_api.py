@@ -30,8 +30,8 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def as_real_float(x: Any, where: str, name: str = "x") -> np.ndarray:
-    """``x`` as an ndarray of a float dtype: float16/32/64 keep theirs, integers and booleans
-    become float64. A complex, string or object array is a TypeError (a cast would drop its
+    """``x`` as an ndarray of a float dtype: float16/32/64 keep theirs (in the machine's byte
+    order), integers and booleans become float64. A complex, string or object array is a TypeError (a cast would drop its
     imaginary part, or parse it, silently), and so is a longdouble one (float128: the kernels
     and model files hold float16/32/64; a cast would drop its extra precision silently).
 
@@ -45,7 +45,9 @@ def as_real_float(x: Any, where: str, name: str = "x") -> np.ndarray:
     a = as_array(x, where, name)  # nested lists of unequal lengths: where they part
     kind = a.dtype.kind
     if kind == "f" and a.itemsize <= 8:
-        return a
+        # in the machine's byte order, once (as NumPy's ufuncs return it): the kernels take
+        # native arrays alone, and every pass over swapped bytes cost 1.5-3x the call
+        return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
     if kind not in "biu":
         raise TypeError(
             f"{where}: {name} must be a real array (float16, float32, float64, int or bool "
