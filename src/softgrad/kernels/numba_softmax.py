@@ -265,7 +265,7 @@ def softmax_vjp_rows(s, g, out):
     # 1100 x 1000, whose threaded branch had no in-place loop)
     if out.ctypes.data == g.ctypes.data:  # in place: one array, no aliasing doubt
         for n in prange(s.shape[0]):
-            row = g[n]
+            row = out[n]  # g's memory, written through out: a read-only g types (never written)
             _softmax_vjp_row(s[n], row, row)
     else:
         for n in prange(s.shape[0]):

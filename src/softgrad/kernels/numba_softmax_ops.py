@@ -70,8 +70,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         (numba_softmax.softmax_vjp_rows), for every softmax VJP and JVP of this lane."""
         if not (
             _same_flat_layout(s, g, out)
-            and out.flags.writeable
-            and g.flags.writeable  # the kernel is typed for a g it may write (out is g)
+            and out.flags.writeable  # g may be read-only (a memmap): the kernel only reads it
             and not np.may_share_memory(s, out)
             and _same_or_apart(g, out)
         ):
