@@ -118,6 +118,19 @@ def test_fit_on_csr_input_equals_dense(blobs, shuffle):
         assert np.array_equal(value, csr.named_params()[key]), key
 
 
+def test_fit_refuses_a_csr_matrix_whose_column_index_is_out_of_range(blobs):
+    # the compiled batch gather trusts every column index: checked once, before training
+    X, y = blobs
+    X = sparse.csr_matrix(np.where(np.abs(X) < 1.0, 0.0, X).astype(np.float32))
+    X.indices[3] = 5  # the matrix has 5 columns
+    net = Sequential(Linear(5, 8, rng=0), Tanh(), Linear(8, 3, rng=1))
+    before = {key: value.copy() for key, value in net.named_params().items()}
+    with pytest.raises(ValueError, match=r"^fit: X is not a valid CSR matrix: .*indices"):
+        fit(net, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=64, rng=0)
+    for key, value in net.named_params().items():
+        assert np.array_equal(value, before[key]), key
+
+
 def test_no_improvement_stopping_divides_the_rate_by_five_then_stops():
     opt = SGD(lr=1e-5, momentum=0.9, lr_in_velocity=True)
     rule = NoImprovementStopping(tol=10.0, n_iter_no_change=1, adaptive_lr=True)

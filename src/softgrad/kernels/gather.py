@@ -1,10 +1,12 @@
 """NumPy kernels: the batch gather, rows of the training set into a preallocated batch, the
-scaled gather that reads stored (uint8) rows as scaled float rows, and the coded rows' pair
-(float rows of at most 256 values as uint8 codes, and their gather through the value table)."""
+scaled gather that reads stored (uint8) rows as scaled float rows, the gather that densifies a
+CSR matrix's rows, and the coded rows' pair (float rows of at most 256 values as uint8 codes,
+and their gather through the value table)."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -112,6 +114,32 @@ class GatherKernels:
         True
         """
         return None
+
+    def gather_sparse_rows(self, x: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[:] = x[idx]`` densified, x a CSR matrix (SciPy's: ``data``, ``indices``,
+        ``indptr``) of out's dtype; returns ``out``.
+
+        Parameters
+        ----------
+        x : scipy.sparse CSR matrix of shape (N, D)
+            Its column indices checked (each in ``[0, D)``: ``check_format(full_check=True)``).
+        idx : ndarray of shape (B,), integer
+            Row numbers, each in ``[0, N)`` (trusted, as :meth:`gather_rows`' are).
+        out : ndarray of shape (B, D)
+            C-contiguous, written whole (a column stored twice in a row is summed, as SciPy's
+            ``toarray`` does).
+
+        Examples
+        --------
+        >>> from scipy.sparse import csr_matrix
+        >>> from softgrad.kernels import get_ops
+        >>> x = csr_matrix(np.array([[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]]))
+        >>> get_ops().gather_sparse_rows(x, np.array([2, 1]), np.empty((2, 2)))
+        array([[0., 3.],
+               [2., 0.]])
+        """
+        out.fill(0)
+        return x[idx].toarray(out=out)
 
     def gather_rows_table(
         self,

@@ -16,9 +16,36 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from softgrad.kernels.numba_threads import PARALLEL_MIN, parallel_kernel
+from softgrad.kernels.numba_threads import PARALLEL_MIN, kernel, parallel_kernel
 
-__all__ = ["gather_rows_levels", "gather_rows_scaled", "gather_rows_table"]
+__all__ = ["gather_csr_rows", "gather_rows_levels", "gather_rows_scaled", "gather_rows_table"]
+
+
+@kernel
+def gather_csr_rows(data, indices, indptr, idx, out):
+    """``out[i] = row idx[i]`` of the CSR matrix (data, indices, indptr), densified: out zeroed,
+    then each stored value added at its column (a column stored twice is summed, as SciPy's
+    ``toarray``). On the calling thread: a batch's rows are a few thousand values. SciPy's
+    ``x[idx].toarray(out=out)`` builds a CSR matrix of the batch first: 44.6 against 9.6 us for
+    128 rows of 64 columns 94% full, 39.8 against 2.3 at 10% full.
+
+    Parameters
+    ----------
+    data : ndarray of shape (nnz,), out's dtype
+    indices : ndarray of int of shape (nnz,)
+        Column of each value, each in ``[0, D)`` (trusted: checked once by the caller).
+    indptr : ndarray of int of shape (N + 1,)
+    idx : ndarray of int of shape (B,)
+        Row numbers, each in ``[0, N)`` (trusted).
+    out : ndarray of shape (B, D)
+        C-contiguous.
+    """
+    out[:] = 0
+    for i in range(idx.size):
+        row = idx[i]
+        dst = out[i]
+        for p in range(indptr[row], indptr[row + 1]):
+            dst[indices[p]] += data[p]
 
 
 @parallel_kernel(size_arg=4)  # out: the batch decides the threads

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,26 @@ class NumbaGatherKernels(GatherKernels):
         if _ran(_table_call(codes, table, out, grid), idx, out):
             return out
         return super().gather_rows_table(codes, idx, table, out, grid)
+
+    def gather_sparse_rows(self, x: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The NumPy lane's :meth:`gather_sparse_rows` in one compiled pass
+        (``numba_gather.gather_csr_rows``) for a CSR matrix of out's dtype (native, float32 or
+        float64) and a C-contiguous ``out``; anything else goes to the NumPy lane."""
+        data, indices, indptr = x.data, x.indices, x.indptr
+        if (
+            getattr(x, "format", None) == "csr"
+            and _native_rows(data, indices, indptr, idx, out)
+            and out.ndim == 2
+            and out.dtype in FUSED_DTYPES
+            and data.dtype == out.dtype
+            and indices.dtype.kind in "iu"
+            and indptr.dtype.kind in "iu"
+            and idx.dtype.kind in "iu"
+            and out.flags.writeable
+        ):
+            numba_gather.gather_csr_rows(data, indices, indptr, idx, out)
+            return out
+        return super().gather_sparse_rows(x, idx, out)
 
     def bind_gather_rows_table(
         self,

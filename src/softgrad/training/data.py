@@ -271,6 +271,10 @@ def _check_sparse(X: Any, dtype: np.dtype, what: str, check_finite: bool) -> Any
         raise ValueError(f"fit: {what} must have shape (N, D) and N >= 1; got shape {X.shape}")
     sparse = sys.modules["scipy.sparse"]  # loaded: X is one of its matrices (issparse)
     X = sparse.csr_matrix(X, dtype=dtype)
+    try:  # once: the batch gather trusts every column index (a compiled pass, unchecked)
+        X.check_format(full_check=True)
+    except ValueError as err:
+        raise ValueError(f"fit: {what} is not a valid CSR matrix: {err}") from None
     if check_finite and X.nnz and not np.all(np.isfinite(X.data)):
         raise ValueError(f"fit: {what} must be finite; got a non-finite stored value")
     return X
@@ -283,8 +287,7 @@ def gather_rows(X: Any, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         return get_ops().gather_rows(X, idx, out)  # idx is valid: rows of a permutation
     if isinstance(X, StoredRows):
         return X.take(idx, out)
-    out.fill(0)
-    return X[idx].toarray(out=out)
+    return get_ops().gather_sparse_rows(X, idx, out)  # a CSR matrix checked by fit
 
 
 def bind_gather_rows(X: Any, out: np.ndarray) -> Any:
