@@ -1,13 +1,14 @@
 """Time softgrad's softmax ops against PyTorch CPU, scipy.special, plain NumPy and a naive loop.
 
-    /work/venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--no-write]
+    /work/venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--dtype float64] [--no-write]
 
-Ops: softmax, log_softmax, softmax_vjp, cross_entropy_grad; float32; shapes (128, 10),
-(4096, 1000), (64, 10000). Every implementation is first checked to compute the same thing, then
-all are timed in interleaved rounds (one call of each per round, so machine load hits them
-alike) and the median per call is reported. NumPy's ufuncs run on one thread, so PyTorch and the
-BLAS are limited to one thread too. The table is printed and written between the
-``<!-- ops:begin -->`` / ``<!-- ops:end -->`` markers of BENCHMARKS.md (nothing else is touched).
+Ops: softmax, log_softmax, softmax_vjp, cross_entropy_grad; float32 (or float64: its own
+section, ``ops-float64``); shapes (128, 10), (4096, 1000), (64, 10000). Every implementation
+is first checked to compute the same thing, then all are timed in interleaved rounds (one call
+of each per round, so machine load hits them alike) and the median per call is reported.
+NumPy's ufuncs run on one thread, so PyTorch and the BLAS are limited to one thread too. The
+table is printed and written between the ``<!-- ops:begin -->`` / ``<!-- ops:end -->`` markers
+of BENCHMARKS.md (``ops-float64``'s for float64; nothing else is touched).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from machine import blas_info, cpu_model, held_threads, kernels
 import softgrad.functional as F
 
 OPS = ["softmax", "log_softmax", "softmax_vjp", "cross_entropy_grad"]
+# --dtype -> the BENCHMARKS.md section its run rewrites
+SECTIONS = {"float32": "ops", "float64": "ops-float64"}
 SHAPES = [(128, 10), (4096, 1000), (64, 10000)]
 PEERS = ["softgrad", "torch", "scipy", "numpy", "loop"]
 # the per-sample Jacobian loop is timed on this many rows and scaled to the full batch: a
@@ -92,9 +95,7 @@ def implementations(op: str, data: dict, torch, scipy_special) -> dict[str, Call
         if torch:
             st, gt = torch.from_numpy(s), torch.from_numpy(g)
             # the kernel autograd runs for softmax's backward
-            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(
-                gt, st, -1, torch.float32
-            )
+            impls["torch"] = lambda: torch.ops.aten._softmax_backward_data(gt, st, -1, st.dtype)
     elif op == "cross_entropy_grad":
         impls["softgrad"] = lambda: F.cross_entropy_grad(x, y)
         impls["numpy"] = lambda: _plain_ce_grad(x, y)
@@ -237,11 +238,13 @@ def verdicts(results: dict, spreads: dict) -> list[str]:
     return (["- every target met in this run"] if met else []) + out
 
 
-def section(results, spreads, info, repeats, load_before, load_after, command) -> str:
+def section(
+    results, spreads, info, repeats, load_before, load_after, command, dtype="float32"
+) -> str:
     cores = os.cpu_count() or 1
     busy = max(load_before[0], load_after[0]) > 0.5 * cores
     lines = [
-        "## Ops",
+        "## Ops" if dtype == "float32" else f"## Ops, {dtype}",
         "",
         f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`.",
         "",
@@ -260,7 +263,7 @@ def section(results, spreads, info, repeats, load_before, load_after, command) -
         )
     lines += [
         "",
-        f"float32, time per call, median of {repeats} interleaved rounds (the loop: "
+        f"{dtype}, time per call, median of {repeats} interleaved rounds (the loop: "
         f"{max(3, repeats // 3)}). Ratios above 1 in the last three columns mean softgrad is "
         "faster; `softgrad / torch` below 2 meets the target (in brackets: the interquartile "
         "range of that ratio over the rounds, a measure of how much load moved it).",
@@ -303,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=bench_cli.positive_int, default=15, help="interleaved rounds (median)"
     )
+    parser.add_argument(
+        "--dtype",
+        choices=sorted(SECTIONS),
+        default="float32",
+        help="the arrays' dtype (float64 rewrites a section of its own)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave the file")
     parser.add_argument(
         "--output",
@@ -310,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the Markdown file whose ops section is rewritten (default BENCHMARKS.md)",
     )
     args = bench_cli.parse(parser, argv)
-    bench_cli.check_output(parser, args, section="ops")
+    bench_cli.check_output(parser, args, section=SECTIONS[args.dtype])
     # every peer on one thread: NumPy's BLAS and softgrad's kernels here (its Numba lane
     # threads a softmax from PARALLEL_MIN elements), PyTorch in _run
     with held_threads(1):
@@ -338,12 +347,13 @@ def _run(args, argv: list[str] | None) -> int:
     load_before = os.getloadavg()
     results = {}
     spreads = {}
+    dtype = np.dtype(args.dtype)
     for shape in SHAPES:
-        x = (rng.normal(size=shape) * 3).astype(np.float32)
+        x = (rng.normal(size=shape) * 3).astype(dtype)
         data = {
             "x": x,
             "s": F.softmax(x),
-            "g": rng.normal(size=shape).astype(np.float32),
+            "g": rng.normal(size=shape).astype(dtype),
             "y": rng.integers(0, shape[1], size=shape[0]),
             "loop_rows": LOOP_ROWS[shape],
         }
@@ -367,14 +377,15 @@ def _run(args, argv: list[str] | None) -> int:
     command = "python benchmarks/bench_ops.py"
     if argv:
         command += " " + " ".join(argv)
+    info = machine(torch, threads)
     text = section(
-        results, spreads, machine(torch, threads), args.repeats, load_before, load_after, command
+        results, spreads, info, args.repeats, load_before, load_after, command, args.dtype
     )
     print()
     print(text)
     if not args.no_write:
-        sections.write_section(args.output, "ops", text)
-        print(f"\nwrote the ops section of {args.output}")
+        sections.write_section(args.output, SECTIONS[args.dtype], text)
+        print(f"\nwrote the {SECTIONS[args.dtype]} section of {args.output}")
     return 0
 
 

@@ -61,6 +61,7 @@ def _stop(capsys, script, argv):
         ("mpi_memory", ["--epochs", "1"], "unrecognized arguments"),
         ("phases", ["--seconds", "0"], "argument --seconds: must be a positive finite number"),
         ("fused_dense", ["--rounds", "0"], "argument --rounds: must be a positive integer"),
+        ("bench_ops", ["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
         ("fused_dense", ["--pause", "-1"], "argument --pause: must be a positive finite number"),
     ],
 )
@@ -73,15 +74,21 @@ def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
 
 
 @pytest.mark.parametrize(
-    ("script", "section"), [("run", "training"), ("bench_ops", "ops"), ("bench_sklearn", "sklearn")]
+    ("script", "extra", "section"),
+    [
+        ("run", [], "training"),
+        ("bench_ops", [], "ops"),
+        ("bench_ops", ["--dtype", "float64"], "ops-float64"),
+        ("bench_sklearn", [], "sklearn"),
+    ],
 )
 def test_a_file_that_lost_a_marker_stops_the_run_before_it_starts(
-    capsys, tmp_path, script, section
+    capsys, tmp_path, script, extra, section
 ):
     output = tmp_path / "BENCHMARKS.md"
     text = f"# softgrad benchmarks\n\n<!-- {section}:begin -->\nold figures\n"
     output.write_text(text)
-    code, captured = _stop(capsys, script, ["--output", str(output)])
+    code, captured = _stop(capsys, script, [*extra, "--output", str(output)])
     assert code == 2, captured.err
     assert captured.err.startswith(f"{script}.py: error: argument --output: ")
     assert f"put the missing one back around the {section} section" in captured.err
