@@ -33,3 +33,28 @@ def test_swapped_bytes_give_the_native_result_in_native_order(name, dtype, kerne
     got = CALLS[name](x.astype(swapped), g.astype(swapped), y)
     assert got.dtype == native.dtype and got.dtype.isnative
     np.testing.assert_array_equal(got, native)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "relu", "tanh", "sigmoid"])
+def test_a_swapped_array_may_be_its_own_out(name, kernel_lane, rng):
+    # converted to the machine's order, x no longer had out's dtype: out=x was refused
+    x = (rng.normal(size=(30, 7)) * 3).astype(np.float32)
+    expected = getattr(F, name)(x)
+    swapped = x.astype(">f4")
+    got = getattr(F, name)(swapped, out=swapped)
+    assert got is swapped
+    np.testing.assert_array_equal(got.astype(np.float32), expected)
+
+
+def test_the_logistic_loss_reads_a_swapped_array_in_native_order(kernel_lane, rng):
+    # its forward took the logits as given: its buffers and gradient came back swapped
+    from softgrad.nn import LogisticLoss
+
+    logits = rng.normal(size=(50, 1))
+    y = rng.integers(0, 2, 50)
+    loss = LogisticLoss()
+    expected, expected_grad = loss.forward(logits, y), loss.backward()
+    got = loss.forward(logits.astype(">f8"), y)
+    grad = loss.backward()
+    assert got == expected and grad.dtype.isnative
+    np.testing.assert_array_equal(grad, expected_grad)

@@ -44,8 +44,27 @@ def test_a_column_stored_twice_is_summed_as_scipy_does(kernel_lane):
     np.testing.assert_array_equal(out, [[2.0, 5.0, 0.0], [0.0, 0.0, 8.0]])
 
 
-def test_another_sparse_format_takes_the_numpy_lane(kernel_lane, rng):
+@pytest.mark.parametrize("form", ["tocsc", "tolil", "todok"])
+def test_another_sparse_format_takes_the_numpy_lane(kernel_lane, rng, form):
+    # the Numba lane read indptr before it asked the format: LIL and DOK raised AttributeError
     x, dense = _csr(rng, np.float64, np.int32)
     out = np.empty((2, 7))
-    get_ops().gather_sparse_rows(x.tocsc(), np.array([1, 2]), out)
+    get_ops().gather_sparse_rows(getattr(x, form)(), np.array([1, 2]), out)
     np.testing.assert_array_equal(out, dense[[1, 2]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_numba_lane_densifies_csr_rows_itself(monkeypatch, rng, dtype):
+    pytest.importorskip("numba")
+    from softgrad.kernels.gather import GatherKernels
+    from softgrad.kernels.numba_ops import NumbaOps
+
+    def numpy_lane(self, x, idx, out):
+        raise AssertionError("the call went to the NumPy lane")
+
+    monkeypatch.setattr(GatherKernels, "gather_sparse_rows", numpy_lane)
+    x, dense = _csr(rng, dtype, np.int64)
+    idx = rng.permutation(40)[:16]
+    out = np.empty((16, 7), dtype)
+    NumbaOps().gather_sparse_rows(x, idx, out)
+    np.testing.assert_array_equal(out, dense[idx])

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from softgrad.kernels import get_ops, registry, set_kernels
+from softgrad.kernels.registry import OneLane
 from softgrad.model import Model
 from softgrad.nn import CrossEntropyLoss, build_mlp
 from softgrad.optim import SGD
@@ -106,8 +107,28 @@ def test_a_prediction_finishes_on_its_lane_when_another_thread_switches(rng, on_
     model.map_logits(X, head, batch_size=100)
     assert seen == ["numba"] * 10
     assert get_ops().name == "numpy"
-    # and the next call takes the new lane
-    set_kernels("numba")
     seen.clear()
-    proba = model.predict_proba(X, batch_size=100)
-    np.testing.assert_array_equal(proba, alone)
+    model.map_logits(X, head, batch_size=100)  # the next call takes the new lane
+    assert seen == ["numpy"] * 10
+    set_kernels("numba")
+    np.testing.assert_array_equal(model.predict_proba(X, batch_size=100), alone)
+
+
+def test_one_hold_object_entered_twice_lets_go_at_its_last_exit(on_numba):
+    # the outer exit took the inner entry's lane for its own hold and kept the thread's for
+    # good: later switches by other threads never reached this one
+    lane = OneLane()
+    with lane:
+        with lane:
+            pass
+        _switch_in_another_thread("numpy")
+        assert get_ops().name == "numba"  # still held by the outer entry
+    assert get_ops().name == "numpy"
+
+
+def test_a_hold_is_let_go_when_its_computation_raises(on_numba):
+    with pytest.raises(ValueError, match="inside"):
+        with OneLane():
+            raise ValueError("inside")
+    _switch_in_another_thread("numpy")
+    assert get_ops().name == "numpy"

@@ -31,9 +31,10 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
 
 def as_real_float(x: Any, where: str, name: str = "x") -> np.ndarray:
     """``x`` as an ndarray of a float dtype: float16/32/64 keep theirs (in the machine's byte
-    order), integers and booleans become float64. A complex, string or object array is a TypeError (a cast would drop its
-    imaginary part, or parse it, silently), and so is a longdouble one (float128: the kernels
-    and model files hold float16/32/64; a cast would drop its extra precision silently).
+    order), integers and booleans become float64. A complex, string or object array is a
+    TypeError (a cast would drop its imaginary part, or parse it, silently), and so is a
+    longdouble one (float128: the kernels and model files hold float16/32/64; a cast would
+    drop its extra precision silently).
 
     Example
     -------
@@ -120,12 +121,14 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, where: str, names: tuple[str,
 
 
 def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, where: str) -> np.ndarray:
-    """Check a user-supplied ``out`` buffer: an ndarray of exactly ``shape`` and ``dtype``."""
+    """Check a user-supplied ``out`` buffer: an ndarray of exactly ``shape`` and ``dtype``, in
+    either byte order (an input of the other order is computed in the machine's, and ``out``
+    may be that input: the result is copied in)."""
     if not plain_ndarray(out):  # a matrix's * is a matrix product, a masked array's mask unset
         raise TypeError(f"{where}: out must be a numpy.ndarray or None; got {type(out).__name__!r}")
     if out.shape != shape:
         raise ValueError(f"{where}: out must have shape {shape}; got shape {out.shape}")
-    if out.dtype != dtype:
+    if out.dtype != dtype and out.dtype.newbyteorder("=") != dtype:
         raise TypeError(f"{where}: out must have dtype {str(dtype)!r}; got {str(out.dtype)!r}")
     if not out.flags.writeable:
         raise ValueError(f"{where}: out must be writeable; got a read-only array")

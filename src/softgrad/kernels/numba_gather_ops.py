@@ -76,10 +76,11 @@ class NumbaGatherKernels(GatherKernels):
         """The NumPy lane's :meth:`gather_sparse_rows` in one compiled pass
         (``numba_gather.gather_csr_rows``) for a CSR matrix of out's dtype (native, float32 or
         float64) and a C-contiguous ``out``; anything else goes to the NumPy lane."""
+        if getattr(x, "format", None) != "csr":  # LIL, DOK ...: no indptr to read
+            return super().gather_sparse_rows(x, idx, out)
         data, indices, indptr = x.data, x.indices, x.indptr
         if (
-            getattr(x, "format", None) == "csr"
-            and _native_rows(data, indices, indptr, idx, out)
+            _native_rows(data, indices, indptr, idx, out)
             and out.ndim == 2
             and out.dtype in FUSED_DTYPES
             and data.dtype == out.dtype

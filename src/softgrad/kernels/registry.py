@@ -45,8 +45,8 @@ class _Active(TypedDict, total=False):
 
 _active: _Active = {}
 
-# per thread: the lane of the computation under way in it (OneLane), which get_ops returns
-# whatever another thread chooses meanwhile
+# per thread: the lane of the computation under way in it (OneLane: ``ops``, and ``depth`` the
+# holds nested), which get_ops returns whatever another thread chooses meanwhile
 _held = threading.local()
 
 
@@ -174,18 +174,18 @@ class OneLane:
     True
     """
 
-    __slots__ = ("_outer",)
+    __slots__ = ()  # the hold is the thread's (a depth and a lane): one object may nest
 
     def __enter__(self) -> NumpyOps:
-        self._outer = outer = getattr(_held, "ops", None)
-        if outer is not None:
-            return outer
-        ops = get_ops()
-        _held.ops = ops
-        return ops
+        depth = getattr(_held, "depth", 0)
+        if depth == 0:
+            _held.ops = get_ops()  # raises before the depth counts a hold never taken
+        _held.depth = depth + 1
+        return _held.ops
 
     def __exit__(self, *exc: object) -> None:
-        if self._outer is None:
+        _held.depth -= 1
+        if _held.depth == 0:
             _held.ops = None
 
 

@@ -213,11 +213,12 @@ class LogisticLoss(Layer):
         -------
         float, or ndarray of shape (N,) for ``reduction="none"``
         """
-        logits = np.asarray(logits)
-        if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
+        # a real array as every layer takes it: integers as float64, the machine's byte order,
+        # float128 and complex refused by name
+        logits = as_real_float(logits, "LogisticLoss.forward", "logits")
+        if logits.ndim != 2:
             raise ValueError(
-                "LogisticLoss.forward: logits must be a float array of shape (N, K); got "
-                f"shape {logits.shape}, dtype {logits.dtype}"
+                f"LogisticLoss.forward: logits must have shape (N, K); got shape {logits.shape}"
             )
         dense = self._dense_target(logits, target)
         softplus = np.empty_like(logits)
