@@ -117,6 +117,10 @@ def test_each_partial_fit_call_is_one_run_of_fits_protocol():
 def test_fits_early_stopping_rule_is_refused_naming_the_estimators_own():
     X, y = _data()
     clf = _clf(callbacks=[EarlyStopping(patience=2)])
-    with pytest.raises(TypeError, match=r"^MLPClassifier: callbacks\[0\] is an EarlyStopping, "):
+    with pytest.raises(
+        TypeError,
+        match=r"^MLPClassifier: callbacks\[0\] must be a callable or a Callback; got "
+        r"EarlyStopping\(.*\), the rule of softgrad.training.fit's early_stopping",
+    ):
         clf.fit(X, y)
     assert not hasattr(clf, "coefs_")

@@ -125,7 +125,10 @@ def test_fit_refuses_a_csr_matrix_whose_column_index_is_out_of_range(blobs):
     X.indices[3] = 5  # the matrix has 5 columns
     net = Sequential(Linear(5, 8, rng=0), Tanh(), Linear(8, 3, rng=1))
     before = {key: value.copy() for key, value in net.named_params().items()}
-    with pytest.raises(ValueError, match=r"^fit: X is not a valid CSR matrix: .*indices"):
+    with pytest.raises(
+        ValueError,
+        match=r"^fit: X must be a valid CSR matrix; got one SciPy's check refuses \(indices",
+    ):
         fit(net, CrossEntropyLoss(), SGD(lr=0.1), X, y, epochs=1, batch_size=64, rng=0)
     for key, value in net.named_params().items():
         assert np.array_equal(value, before[key]), key

@@ -274,7 +274,9 @@ def _check_sparse(X: Any, dtype: np.dtype, what: str, check_finite: bool) -> Any
     try:  # once: the batch gather trusts every column index (a compiled pass, unchecked)
         X.check_format(full_check=True)
     except ValueError as err:
-        raise ValueError(f"fit: {what} is not a valid CSR matrix: {err}") from None
+        raise ValueError(
+            f"fit: {what} must be a valid CSR matrix; got one SciPy's check refuses ({err})"
+        ) from None
     if check_finite and X.nnz and not np.all(np.isfinite(X.data)):
         raise ValueError(f"fit: {what} must be finite; got a non-finite stored value")
     return X
