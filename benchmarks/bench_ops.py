@@ -290,10 +290,10 @@ def section(
         "vectorises, kernels/numba_math.py, then the row sums and the scaled results; rows of 64 "
         "or more into another array one at a time, their exps straight into the output), on the "
         "NumPy lane whole-array passes with einsum row sums (2.6x faster than `sum(axis=1)` "
-        "here); cross_entropy_grad folds the 1/N into the softmax normalisation and scatters "
-        "-1/N at the targets. softmax_vjp is one `vecdot` and two in-place passes; PyTorch "
-        "fuses the subtract and multiply into one pass, which NumPy cannot, and that pass is "
-        "the remaining gap at (4096, 1000).",
+        "in float32 here); cross_entropy_grad folds the 1/N into the softmax normalisation and "
+        "scatters -1/N at the targets. softmax_vjp is one `vecdot` and two in-place passes; "
+        "PyTorch fuses the subtract and multiply into one pass, which NumPy cannot, and that "
+        "pass is the remaining gap at (4096, 1000).",
     ]
     return "\n".join(lines)
 

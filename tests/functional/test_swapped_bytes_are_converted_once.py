@@ -46,6 +46,42 @@ def test_a_swapped_array_may_be_its_own_out(name, kernel_lane, rng):
     np.testing.assert_array_equal(got.astype(np.float32), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize(
+    "name", ["softmax_vjp", "log_softmax_vjp", "softmax_jvp", "relu_vjp", "sigmoid_vjp"]
+)
+def test_a_swapped_cotangent_may_be_its_own_out(name, dtype, kernel_lane, rng):
+    x = (rng.normal(size=(30, 7)) * 3).astype(dtype)
+    y = (
+        F.log_softmax if name.startswith("log") else F.sigmoid if "sigmoid" in name else F.softmax
+    )(x)
+    g = rng.normal(size=x.shape).astype(dtype)
+    expected = getattr(F, name)(y, g)
+    swapped = g.astype(np.dtype(dtype).newbyteorder("S"))
+    got = getattr(F, name)(y, swapped, out=swapped)
+    assert got is swapped
+    np.testing.assert_array_equal(got.astype(dtype), expected)
+
+
+def test_the_logistic_loss_takes_logits_as_every_layer_does(kernel_lane):
+    from softgrad.nn import LogisticLoss
+
+    y = np.array([1, 0, 1])
+    loss = LogisticLoss()
+    expected = loss.forward(np.array([[2.0], [-1.0], [0.0]]), y)
+    for given in (np.array([[2], [-1], [0]]), [[2], [-1], [0]]):  # integers: as float64
+        assert loss.forward(given, y) == expected and loss.backward().dtype == np.float64
+    for bad, dtype in (
+        (np.zeros((3, 1), np.longdouble), "float128"),
+        (np.zeros((3, 1), complex), "complex128"),
+    ):
+        with pytest.raises(
+            TypeError,
+            match=rf"^LogisticLoss.forward: logits must be a real array .*; got dtype '{dtype}'",
+        ):
+            loss.forward(bad, y)
+
+
 def test_the_logistic_loss_reads_a_swapped_array_in_native_order(kernel_lane, rng):
     # its forward took the logits as given: its buffers and gradient came back swapped
     from softgrad.nn import LogisticLoss

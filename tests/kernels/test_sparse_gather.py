@@ -49,7 +49,7 @@ def test_another_sparse_format_takes_the_numpy_lane(kernel_lane, rng, form):
     # the Numba lane read indptr before it asked the format: LIL and DOK raised AttributeError
     x, dense = _csr(rng, np.float64, np.int32)
     out = np.empty((2, 7))
-    get_ops().gather_sparse_rows(getattr(x, form)(), np.array([1, 2]), out)
+    assert get_ops().gather_sparse_rows(getattr(x, form)(), np.array([1, 2]), out) is out
     np.testing.assert_array_equal(out, dense[[1, 2]])
 
 

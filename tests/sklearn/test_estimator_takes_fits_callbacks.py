@@ -119,8 +119,8 @@ def test_fits_early_stopping_rule_is_refused_naming_the_estimators_own():
     clf = _clf(callbacks=[EarlyStopping(patience=2)])
     with pytest.raises(
         TypeError,
-        match=r"^MLPClassifier: callbacks\[0\] must be a callable or a Callback; got "
-        r"EarlyStopping\(.*\), the rule of softgrad.training.fit's early_stopping",
+        match=r"^MLPClassifier: callbacks\[0\] must be a callable or an object with an "
+        r"on_epoch_end method; got EarlyStopping\(.*\), which is fit's early_stopping rule",
     ):
         clf.fit(X, y)
     assert not hasattr(clf, "coefs_")

@@ -132,3 +132,13 @@ def test_a_hold_is_let_go_when_its_computation_raises(on_numba):
             raise ValueError("inside")
     _switch_in_another_thread("numpy")
     assert get_ops().name == "numpy"
+
+
+def test_an_exit_without_its_enter_leaves_the_next_hold_whole(on_numba):
+    # the depth went below 0, and the next hold then took no lane (it returned None)
+    OneLane().__exit__(None, None, None)
+    with OneLane() as ops:
+        assert ops is not None and ops.name == "numba"
+        _switch_in_another_thread("numpy")
+        assert get_ops() is ops
+    assert get_ops().name == "numpy"

@@ -139,7 +139,8 @@ class GatherKernels:
                [2., 0.]])
         """
         out.fill(0)
-        return x[idx].toarray(out=out)
+        x[idx].toarray(out=out)  # DOK and COO rows give back another array: out is written
+        return out
 
     def gather_rows_table(
         self,

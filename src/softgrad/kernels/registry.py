@@ -184,8 +184,9 @@ class OneLane:
         return _held.ops
 
     def __exit__(self, *exc: object) -> None:
-        _held.depth -= 1
-        if _held.depth == 0:
+        depth = getattr(_held, "depth", 0) - 1
+        _held.depth = max(depth, 0)  # an exit without its enter lets go, no deeper
+        if depth <= 0:
             _held.ops = None
 
 

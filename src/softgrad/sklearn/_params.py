@@ -88,9 +88,9 @@ def check_callbacks(callbacks) -> None:
     for index, callback in enumerate(callbacks or ()):
         if isinstance(callback, EarlyStopping):
             raise TypeError(
-                f"MLPClassifier: callbacks[{index}] must be a callable or a Callback; got "
-                f"{callback!r}, the rule of softgrad.training.fit's early_stopping argument "
-                "(the estimator stops by its own early_stopping, n_iter_no_change and tol)"
+                f"MLPClassifier: callbacks[{index}] must be a callable or an object with an "
+                f"on_epoch_end method; got {callback!r}, which is fit's early_stopping rule: "
+                "the estimator stops by its own early_stopping, n_iter_no_change and tol"
             )
         if not callable(getattr(callback, "on_epoch_end", callback)):
             raise TypeError(
