@@ -139,3 +139,32 @@ def test_integer_images_are_never_copied_as_floats(dtype):
     batches = 3 * 4096 * X.shape[1] * np.dtype(np.float32).itemsize
     assert batches < float_copy
     assert all(peak < batches for peak in inference.values()), (inference, batches)
+
+
+@pytest.mark.parametrize("frame_dtype", [np.uint8, np.int64])
+def test_a_dataframe_of_integers_is_copied_once_at_most(frame_dtype):
+    # validate_data converted it to float32 whole: two float copies in fit (that copy, in
+    # pandas' column order, then fit's C-ordered one), one in prediction. Now uint8 columns
+    # are read as integers (their C-ordered copy, a quarter of a float32 one) and int64 ones,
+    # wider than float32, converted once in C order
+    pd = pytest.importorskip("pandas")
+    X, y = _images(20_000, 784, dtype=frame_dtype, high=256)
+    frame = pd.DataFrame(X, columns=[f"px{i}" for i in range(X.shape[1])])
+    float_copy = X.size * np.dtype(np.float32).itemsize
+    copy = min(X.nbytes, float_copy)
+    by_frame = _clf(hidden_layer_sizes=(4,), max_iter=1)
+    by_array = _clf(hidden_layer_sizes=(4,), max_iter=1)
+    peaks = {
+        "fit": _peak_bytes(lambda: by_frame.fit(frame, y)),
+        "predict_proba": _peak_bytes(lambda: by_frame.predict_proba(frame)),
+    }
+    batches = 3 * 4096 * X.shape[1] * np.dtype(np.float32).itemsize
+    assert all(peak < copy + batches for peak in peaks.values()), (peaks, copy, batches)
+    by_array.fit(X, y)
+    weights = zip(
+        by_frame.coefs_ + by_frame.intercepts_, by_array.coefs_ + by_array.intercepts_, strict=True
+    )
+    for ours, theirs in weights:
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(by_frame.predict_proba(frame), by_array.predict_proba(X))
+    assert list(by_frame.feature_names_in_) == list(frame.columns)

@@ -102,8 +102,11 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     integers (uint8 pixels) stays as it is and each batch is cast as it is read, in training
     and prediction (never a float copy of all of X: 4x uint8's bytes in float32; into float64
     only integers of up to 16 bits, which float32 holds exactly, the others are converted
-    once), with the very numbers converting X first gives; float inputs of the other dtype,
-    lists and DataFrames are converted once per call; CSR/CSC matrices are accepted; no input
+    once), with the very numbers converting X first gives, and so is a DataFrame of integer
+    columns (held in C order: as integers, or converted where they are wider than ``dtype``);
+    float inputs of the other dtype, lists and other DataFrames are converted once per call
+    (a DataFrame's values twice: pandas' copy, then a C-ordered one); CSR/CSC matrices are
+    accepted; no input
     is scaled (nor is it by sklearn). As in sklearn, a
     changed ``activation`` (``set_params``) applies to the weights the estimator has: in
     ``predict`` and when training continues (``warm_start``, ``partial_fit``), and so does a
