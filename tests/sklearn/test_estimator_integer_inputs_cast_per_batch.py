@@ -168,3 +168,23 @@ def test_a_dataframe_of_integers_is_copied_once_at_most(frame_dtype):
         np.testing.assert_array_equal(ours, theirs)
     np.testing.assert_array_equal(by_frame.predict_proba(frame), by_array.predict_proba(X))
     assert list(by_frame.feature_names_in_) == list(frame.columns)
+
+
+def test_a_float64_dataframe_is_converted_once_and_checked_by_row(traced_peak):
+    # validate_data converted it (pandas' astype, column by column) and fit copied that in C
+    # order: two float32 copies; 1e300, finite in float64, was named only as "infinity"
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(20_000, 784))
+    y = rng.integers(0, 3, 20_000)
+    frame = pd.DataFrame(X)
+    float_copy = X.size * np.dtype(np.float32).itemsize
+    clf = _clf(hidden_layer_sizes=(4,), max_iter=1)
+    clf.fit(frame.iloc[:500], y[:500])  # the kernels compiled and loaded first
+    _, peak = traced_peak(lambda: clf.fit(frame, y))
+    assert peak < 1.5 * float_copy, (peak, float_copy)
+    by_array = _clf(hidden_layer_sizes=(4,), max_iter=1).fit(X.astype(np.float32), y)
+    np.testing.assert_array_equal(clf.coefs_[0], by_array.coefs_[0])
+    X[123, 5] = 1e300
+    with pytest.raises(ValueError, match=r"^MLPClassifier: X must fit in float32 .* in row 123"):
+        _clf(max_iter=1).fit(pd.DataFrame(X), y)

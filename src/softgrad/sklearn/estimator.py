@@ -105,8 +105,8 @@ class MLPClassifier(ClassifierMixin, FittedWeights, BaseEstimator):
     once), with the very numbers converting X first gives, and so is a DataFrame of integer
     columns (held in C order: as integers, or converted where they are wider than ``dtype``);
     float inputs of the other dtype, lists and other DataFrames are converted once per call
-    (a DataFrame's values twice: pandas' copy, then a C-ordered one); CSR/CSC matrices are
-    accepted; no input
+    (in fit, a DataFrame of NumPy floats is checked as it is, then converted once in C order);
+    CSR/CSC matrices are accepted; no input
     is scaled (nor is it by sklearn). As in sklearn, a
     changed ``activation`` (``set_params``) applies to the weights the estimator has: in
     ``predict`` and when training continues (``warm_start``, ``partial_fit``), and so does a
