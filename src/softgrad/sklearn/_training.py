@@ -122,9 +122,12 @@ class _Record(Callback):
     """Writes each epoch into the estimator's sklearn attributes and calls its callbacks of
     the logs-dict kind (those of fit's kind are fit's own: :func:`_policies`)."""
 
-    def __init__(self, est, stopping, loss_key: str, n_samples: int, batch_size: int) -> None:
+    def __init__(
+        self, est, stopping, loss_key: str, n_samples: int, batch_size: int, logs_callbacks
+    ) -> None:
         self.est, self.stopping, self.loss_key = est, stopping, loss_key
         self.n_samples, self.batch_size = n_samples, batch_size
+        self.logs_callbacks = logs_callbacks  # each called with the epoch's logs dict
 
     def on_epoch_begin(self, state) -> None:
         schedule = self.est.lr_schedule
@@ -156,9 +159,7 @@ class _Record(Callback):
         for key in ("loss", "val_loss", "val_score", "learning_rate"):
             est.history_[key].append(entry[key])
         stop = False
-        for callback in est.callbacks or ():
-            if isinstance(callback, Callback):  # fit calls it, with the TrainState
-                continue
+        for callback in self.logs_callbacks:
             hook = getattr(callback, "on_epoch_end", callback)
             stop = bool(hook({**entry, "estimator": est})) or stop
         return stop
@@ -200,8 +201,12 @@ def _policies(est, weighted: bool, n_samples: int, batch_size: int):
     callbacks.append(stopping)
     if est.verbose:
         callbacks.append(SklearnVerbose(loss_key, stopping))
-    callbacks.append(_Record(est, stopping, loss_key, n_samples, batch_size))
-    callbacks.extend(cb for cb in est.callbacks or () if isinstance(cb, Callback))
+    # the user's: fit's kind to fit (the TrainState), the others to _Record (a logs dict)
+    theirs = list(est.callbacks or ())
+    fits_kind = [cb for cb in theirs if isinstance(cb, Callback)]
+    logs_kind = [cb for cb in theirs if not isinstance(cb, Callback)]
+    callbacks.append(_Record(est, stopping, loss_key, n_samples, batch_size, logs_kind))
+    callbacks.extend(fits_kind)
     return stopping, callbacks
 
 

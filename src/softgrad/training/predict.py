@@ -63,6 +63,9 @@ class _Hold:
 _HOLDS: dict[int, list[_Hold]] = {}
 _HOLDS_LOCK = threading.Lock()
 
+# each batched call holds its thread's lane (stateless: the hold is the calling thread's)
+_ONE_LANE = OneLane()
+
 
 def _modules(model: Any) -> list[Any]:
     """``model`` and every layer in it at every depth (a nested Sequential's own layers too),
@@ -246,12 +249,11 @@ class BatchForward:
         )
         self.forget = getattr(model, "_clear_cache", None)
         self.copies = copies
-        # every batch on the lane the call started on (a set_kernels in another thread meanwhile
-        # would mix the lanes' roundings within one result)
-        self.one_lane = OneLane()
 
     def __enter__(self) -> BatchForward:
-        self.one_lane.__enter__()
+        # every batch on the lane the call started on (a set_kernels in another thread meanwhile
+        # would mix the lanes' roundings within one result); the hold is the thread's
+        _ONE_LANE.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -259,7 +261,7 @@ class BatchForward:
             if self.forget is not None:
                 self.forget()
         finally:
-            self.one_lane.__exit__(*exc)
+            _ONE_LANE.__exit__(*exc)
 
     def __call__(
         self, batch: np.ndarray, rows: slice | None = None, raw: np.ndarray | None = None
