@@ -17,11 +17,11 @@ from numba import njit
 from softgrad.kernels.numba_exp_rows import (
     LONG_ROW,
     SOFTMAX_BLOCK,
-    _argmax,
     _exp_block,
+    _exp_block_shifted,
     _ratio_loss,
 )
-from softgrad.kernels.numba_losses import _exp_row, _long_row_loss
+from softgrad.kernels.numba_losses import _long_row_loss, _shifted_loss
 from softgrad.kernels.numba_threads import kernel
 
 __all__ = ["softmax_cross_entropy_rows", "softmax_cross_entropy_rows_grad"]
@@ -73,15 +73,17 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     sums = np.empty(rows)
     for start in range(0, n_rows, rows):
         stop = min(start + rows, n_rows)
-        if _exp_block(logits, start, stop, e[start:stop].reshape(-1), sums):
+        block = e[start:stop].reshape(-1)
+        if _exp_block(logits, start, stop, block, sums):
             for n in range(start, stop):  # e holds exp(logits), unshifted
                 loss[n] = _ratio_loss(sums[n - start], e[n, target[n]], logits[n, target[n]])
-                total[n] = sums[n - start]
-        else:
+        else:  # each row shifted by its maximum, one per entry of the block
+            shift = _exp_block_shifted(logits, start, stop, block, sums)
             for n in range(start, stop):
-                row = logits[n]
-                loss[n], total[n] = _exp_row(row, target[n], e[n], row[_argmax(row)])
+                m = shift[(n - start) * n_classes]
+                loss[n] = _shifted_loss(sums[n - start], logits[n, target[n]], m)
         for n in range(start, stop):
+            total[n] = sums[n - start]
             offsets[n] = n * n_classes + target[n]
     return True
 

@@ -46,10 +46,12 @@ from softgrad.kernels.numba_exp_rows import (
     _add_compensated,
     _argmax,
     _exp_block,
+    _exp_block_shifted,
     _exp_shifted,
     _exps_into,
     _keeps_unshifted,
     _ratio_loss,
+    _row_max,
 )
 from softgrad.kernels.numba_threads import kernel
 
@@ -104,17 +106,25 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     for start in range(0, n_rows, rows):
         stop = min(start + rows, n_rows)
         direct = _exp_block(logits, start, stop, e, sums)
+        # a block that needs the shift: each row's maximum, one per entry (e: not read)
+        shift = e if direct else _exp_block_shifted(logits, start, stop, e, sums)
         for n in range(start, stop):
             if use_ignore and target[n] == ignore:
                 grad[n] = 0
                 continue
             w = weight[n] if weight.size else 1.0
-            if direct:
-                row_loss, hit = _row_unshifted(
-                    logits[n], target[n], w * scale, e, n - start, sums[n - start], grad[n]
-                )
-            else:  # a block that needs the shift (rare): row by row
-                row_loss, hit = _row(logits[n], target[n], w * scale, grad[n])
+            r = n - start
+            row_loss, hit = _block_row(
+                logits[n],
+                target[n],
+                w * scale,
+                e,
+                r,
+                sums[r],
+                direct,
+                shift[r * n_classes],
+                grad[n],
+            )
             if w != 0:  # a sample of weight 0 takes no part, whatever its loss (inf * 0 = NaN)
                 total, lost = _add_loss(total, lost, w * row_loss, logits)
             if hit:
@@ -189,26 +199,21 @@ def _mean_scale(target, weight, ignore, use_ignore, grad):
 
 
 @njit(inline="always")
-def _row_unshifted(x, y, rw, e, r, mass, g):
-    """:func:`_row` from the block's exps: row ``r`` of ``e`` holds exp(x) and ``mass`` its
-    sum, which keeps them (:func:`_keeps_unshifted`). Reads x (argmax, x[y]) before g (which
-    may be x) is written."""
+def _block_row(x, y, rw, e, r, mass, direct, m, g):
+    """(loss, argmax == y) of row ``r`` of a block; writes rw * (softmax(x) - onehot(y)) into
+    g (may be x). Row r of ``e`` holds exp(x) and ``mass`` its sum, which keeps them
+    (``direct``: :func:`_keeps_unshifted`), or exp(x - m) and its sum, m the row's maximum
+    (:func:`_shifted_loss`). Reads x (argmax, x[y]) before g is written."""
     arg = _argmax(x)
     offset = r * x.size
-    row_loss = _ratio_loss(mass, e[offset + y], x[y])  # log(S) - x_y went below 0
-    factor = g.dtype.type(rw / mass)
+    if direct:
+        row_loss = _ratio_loss(mass, e[offset + y], x[y])  # log(S) - x_y went below 0
+    else:
+        row_loss = _shifted_loss(mass, x[y], m)
+    factor = g.dtype.type(rw / mass)  # NaN for a NaN row, whose e is NaN
     for c in range(x.size):
         g[c] = e[offset + c] * factor
     g[y] = g[y] - g.dtype.type(rw)
-    return row_loss, arg == y
-
-
-@njit(inline="always")
-def _row(x, y, rw, g):
-    """(loss, argmax == y) of one row; writes rw * (softmax(x) - onehot(y)) into g (may be x)."""
-    arg = _argmax(x)  # before g (which may be x) is written
-    row_loss, mass = _exp_row(x, y, g, x[arg])
-    _grad_from_exps(g, y, rw, mass)
     return row_loss, arg == y
 
 
@@ -232,7 +237,7 @@ def _long_row_loss(x, y, e):
     mass = _exps_into(x, e)
     if _keeps_unshifted(mass):
         return _ratio_loss(mass, e[y], x[y]), mass
-    row_loss, shifted = _exp_row(x, y, e, x[_argmax(x)])
+    row_loss, shifted = _exp_row(x, y, e, _row_max(x))
     return row_loss, np.float64(shifted)
 
 
@@ -243,10 +248,18 @@ def _exp_row(x, y, e, m):
     target's first). The caller's argmax gives m, so a row is scanned for it once."""
     x_y = x[y]
     mass = _exp_shifted(x, e, m)
+    return _shifted_loss(mass, x_y, m), e.dtype.type(mass)
+
+
+@njit(inline="always")
+def _shifted_loss(mass, x_y, m):
+    """The cross-entropy of a row shifted by its maximum m, from the sum of its exps and its
+    target's logit: log(S) - (x_y - m); NaN for a NaN or all -inf row (whose S is NaN); for
+    a row holding +inf, log(k) where the target is one of its k +inf entries, else inf."""
     if m != m or m == -np.inf:
-        return np.nan, e.dtype.type(np.nan)
+        return np.nan
     if m == np.inf:
-        return (math.log(mass) if x_y == np.inf else np.inf), e.dtype.type(mass)
+        return math.log(mass) if x_y == np.inf else np.inf
     # (x_y - m) in the logits' dtype, as the NumPy lane: log(S) keeps its precision beside a
     # large shift, and a loss beyond the dtype's range overflows to inf as it does there
-    return math.log(mass) - np.float64(x_y - m), e.dtype.type(mass)
+    return math.log(mass) - np.float64(x_y - m)

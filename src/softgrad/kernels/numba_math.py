@@ -78,7 +78,7 @@ _LN2_LO = _F(-2.12194440e-4)
 # Cephes expf's minimax coefficients of (exp(r) - 1 - r) / r^2
 _P0, _P1, _P2 = _F(1.9875691500e-4), _F(1.3981999507e-3), _F(8.3334519073e-3)
 _P3, _P4, _P5 = _F(4.1665795894e-2), _F(1.6666665459e-1), _F(5.0000001201e-1)
-_HALF, _ONE, _INF = _F(0.5), _F(1.0), _F(np.inf)
+_HALF, _ONE, _INF, _ZERO = _F(0.5), _F(1.0), _F(np.inf), _F(0.0)
 _HIGH = _F(88.72283935546875)  # ln(FLT_MAX) rounded down: above it exp overflows
 _LOW = _F(-103.972084)  # below ln of half the smallest subnormal, exp rounds to 0
 
@@ -116,7 +116,10 @@ def _exp_float32(x):
     p = (((((_P0 * r + _P1) * r + _P2) * r + _P3) * r + _P4) * r + _P5) * (r * r) + r + _ONE
     k_int = np.int32(k)
     half_k = k_int >> 1
-    y = p * _from_bits((half_k + 127) << 23) * _from_bits((k_int - half_k + 127) << 23)
+    # below _LOW the second factor is 0, not 2^-75: p 2^-75 2^-75 underflowed to 0, which this
+    # CPU finishes in microcode (exps of -inf, a mask's, 1.6x the time); 6% more elsewhere
+    low = _from_bits((k_int - half_k + 127) << 23)
+    y = p * _from_bits((half_k + 127) << 23) * (_ZERO if x < _LOW else low)
     y = _INF if x > _HIGH else y
     return x if x != x else y
 
@@ -149,9 +152,9 @@ def _exp_float64(x):
     k_int = np.int64(k)
     half_k = k_int >> 1
     y = p * _float64_from_bits((half_k + 1023) << 52)
-    y = y * _float64_from_bits((k_int - half_k + 1023) << 52)
+    low = _float64_from_bits((k_int - half_k + 1023) << 52)
+    y = y * (_ZERO_64 if x < _LOW_64 else low)  # as _exp_float32's
     y = _INF_64 if x > _HIGH_64 else y
-    y = _ZERO_64 if x < _LOW_64 else y
     return x if x != x else y
 
 

@@ -24,12 +24,13 @@ from numba import njit, prange
 
 from softgrad.kernels.numba_exp_rows import (
     SOFTMAX_BLOCK,
-    _argmax,
     _exp_block,
+    _exp_block_shifted,
     _exp_shifted,
     _exps_into,
     _keeps_unshifted,
     _row_dot,
+    _row_max,
 )
 from softgrad.kernels.numba_math import holds_nonfinite
 from softgrad.kernels.numba_threads import parallel_kernel
@@ -73,12 +74,12 @@ def softmax_rows(x, out, scale, n_shares, check=False):
     (``SOFTMAX_BLOCK`` elements, at least one row) instead of per call: exp(x) over the whole
     block in one flat loop (vectorised), the row sums S, and when every sum keeps them
     (:func:`_keeps_unshifted`) the result is ``scale * exp(x) / S``; otherwise each row of the
-    block is shifted by its maximum m (:func:`_exp_shifted`), with the NumPy lane's limits: NaN
-    throughout for a row holding NaN or only -inf; for the k +inf entries of a row 1/k and 0
-    elsewhere. Flat passes let the CPU overlap the rows' short dependency chains, where one row at a
-    time (max, exps, sum, scale) waited on each: softmax at 1024 x 10 float32, 10 us against 83 us
-    row by row, and 47 us for the NumPy lane (22 us while each row's sum was a call of the
-    vectorised sum: ``SHORT_ROW``).
+    block is shifted by its maximum m (:func:`_exp_block_shifted`), with the NumPy lane's
+    limits: NaN throughout for a row holding NaN or only -inf; for the k +inf entries of a row
+    1/k and 0 elsewhere. Flat passes let the CPU overlap the rows' short dependency chains,
+    where one row at a time (max, exps, sum, scale) waited on each: softmax at 1024 x 10
+    float32, 10 us against 83 us row by row, and 47 us for the NumPy lane (22 us while each
+    row's sum was a call of the vectorised sum: ``SHORT_ROW``).
 
     Each row depends on itself alone, so the split changes no bit. The body is the loop over
     the shares alone: below ``PARALLEL_MIN`` elements the calling-thread twin runs it
@@ -132,20 +133,13 @@ def _softmax_block(x, out, scale, start, rows, e, sums):
     The block of x is read in full before out (which may be x) is written."""
     stop = min(start + rows, x.shape[0])
     n_classes = x.shape[1]
-    if _exp_block(x, start, stop, e, sums):
-        for r in range(stop - start):
-            factor = out.dtype.type(scale / sums[r])
-            row = out[start + r]
-            for c in range(n_classes):
-                row[c] = e[r * n_classes + c] * factor
-    else:
-        for n in range(start, stop):
-            row = x[n]
-            mass = _exp_shifted(row, e[:n_classes], row[_argmax(row)])
-            factor = out.dtype.type(scale / mass)  # NaN for a NaN row, whose e is NaN
-            target = out[n]
-            for c in range(n_classes):
-                target[c] = e[c] * factor
+    if not _exp_block(x, start, stop, e, sums):
+        _exp_block_shifted(x, start, stop, e, sums)
+    for r in range(stop - start):
+        factor = out.dtype.type(scale / sums[r])  # NaN for a NaN row, whose e is NaN
+        row = out[start + r]
+        for c in range(n_classes):
+            row[c] = e[r * n_classes + c] * factor
 
 
 @njit(inline="always")
@@ -157,8 +151,9 @@ def _log_softmax_block(x, out, start, rows, e, sums):
         for r in range(stop - start):
             _minus_log(x[start + r], out[start + r], sums[r])
         return
-    for n in range(start, stop):
-        _log_softmax_shifted_row(x[n], out[n], e[:n_classes])
+    shift = _exp_block_shifted(x, start, stop, e, sums)
+    for r in range(stop - start):
+        _minus_shifted_log(x[start + r], out[start + r], shift[r * n_classes], sums[r])
 
 
 @parallel_kernel
@@ -178,7 +173,7 @@ def softmax_long_rows(x, out, scale):
         target = out[n]
         mass = _exps_into(source, target)
         if not _keeps_unshifted(mass):
-            mass = _exp_shifted(source, target, source[_argmax(source)])
+            mass = _exp_shifted(source, target, _row_max(source))
         factor = out.dtype.type(scale / mass)  # NaN for a NaN row, whose target is NaN
         for c in range(n_classes):
             target[c] *= factor
@@ -222,12 +217,21 @@ def _minus_log(source, target, total):
 
 @njit(error_model="numpy")
 def _log_softmax_shifted_row(source, target, scratch):
-    """log_softmax of one row shifted by its maximum m, ``(x - m) - log(S)``, with the NumPy
-    lane's limits: ``-log(k)`` at the k +inf entries of a row holding +inf and -inf elsewhere,
-    NaN throughout for a row holding NaN or only -inf. ``scratch`` (a row's length) takes the
-    exps: it may be ``target`` where target is not ``source``."""
+    """log_softmax of one long row shifted by its maximum m: :func:`_minus_shifted_log`.
+    ``scratch`` (a row's length) takes the exps: it may be ``target`` where target is not
+    ``source``."""
+    m = _row_max(source)
+    mass = _exp_shifted(source, scratch, m) if m - m == 0 else np.nan  # not read: limits
+    _minus_shifted_log(source, target, m, mass)
+
+
+@njit(inline="always")
+def _minus_shifted_log(source, target, m, total):
+    """``target = (source - m) - log(total)`` (target may be source): the log_softmax of a row
+    shifted by its maximum m, whose exps sum to ``total``, with the NumPy lane's limits:
+    ``-log(k)`` at the k +inf entries of a row holding +inf and -inf elsewhere, NaN throughout
+    for a row holding NaN or only -inf (then ``total`` is not read)."""
     n_classes = source.size
-    m = source[_argmax(source)]
     if m != m or m == -np.inf:
         for c in range(n_classes):
             target[c] = np.nan
@@ -239,7 +243,7 @@ def _log_softmax_shifted_row(source, target, scratch):
         for c in range(n_classes):
             target[c] = at_inf if source[c] == np.inf else -np.inf
     else:
-        log_total = target.dtype.type(math.log(_exp_shifted(source, scratch, m)))
+        log_total = target.dtype.type(math.log(total))
         for c in range(n_classes):
             target[c] = (source[c] - m) - log_total
 
