@@ -56,8 +56,9 @@ selected, so the loop stays vectorised. Accuracy, measured over every float32 in
 at most 1 ulp from tanh in float64 rounded to float32, as ``np.tanh`` here. -0.0, subnormals
 (tanh(x) = x), +-inf (+-1) and NaN as ``np.tanh``. Speed: 12,800 values in 17 us against
 38 us for ``np.tanh``; the bias + tanh kernel at 128 x 100 takes 26 us, where the bias pass
-plus ``np.tanh`` took 41. float64 goes to ``np.tanh`` in Numba, the C library's tanh, which
-may differ from NumPy's own by an ulp.
+plus ``np.tanh`` took 41. float64 goes to ``np.tanh`` in Numba, the C library's tanh, one call
+per element (up to 2 ulps; NumPy's own within 1): the Numba lane takes a float64 tanh
+activation to NumPy instead (NumbaOps._bias_activation), 6.2 against 0.7 ms at 4096 x 100.
 """
 
 from __future__ import annotations
