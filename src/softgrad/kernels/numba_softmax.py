@@ -22,6 +22,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from softgrad.kernels.numba_activations import CHEAP_PARALLEL_MIN
 from softgrad.kernels.numba_exp_rows import (
     SOFTMAX_BLOCK,
     _exp_block,
@@ -38,6 +39,7 @@ from softgrad.kernels.numba_threads import parallel_kernel
 __all__ = [
     "log_softmax_long_rows",
     "log_softmax_rows",
+    "select_rows",
     "softmax_long_rows",
     "softmax_rows",
     "softmax_vjp_rows",
@@ -246,6 +248,24 @@ def _minus_shifted_log(source, target, m, total):
         log_total = target.dtype.type(math.log(total))
         for c in range(n_classes):
             target[c] = (source[c] - m) - log_total
+
+
+@parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)  # a select per entry: a cheap pass
+def select_rows(x, keep, out, empty):
+    """``out = x`` where ``keep`` holds and -inf elsewhere, row by row, and ``empty[n]``
+    whether row n keeps no entry: a masked softmax's rows (NumpyOps.masked_rows), in one
+    branch-free pass. ``keep`` is a bool array of x's shape, any strides (a broadcast mask)."""
+    fill = x.dtype.type(-np.inf)
+    for n in prange(x.shape[0]):
+        row = x[n]
+        mask = keep[n]
+        target = out[n]
+        kept = 0
+        for c in range(row.size):
+            take = mask[c]
+            target[c] = row[c] if take else fill
+            kept += take
+        empty[n] = kept == 0
 
 
 @parallel_kernel

@@ -41,6 +41,22 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         numba_softmax.softmax_rows(x, e, float(scale), _shares(x))
         return None
 
+    def masked_rows(
+        self, x: np.ndarray, axis: int, where: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The NumPy lane's :meth:`masked_rows` in one kernel pass (numba_softmax.select_rows:
+        the selection and each row's count of kept entries) for x whose rows lie along its last
+        axis, C-contiguous native float32/64: ``np.where`` branched on every entry, a random
+        half of a 4096 x 100 mask taking 1.5 ms where an all-True one took 0.23."""
+        if where is None or x.ndim == 0 or axis % x.ndim != x.ndim - 1 or not _same_flat_layout(x):
+            return super().masked_rows(x, axis, where)
+        rows = x.reshape(-1, x.shape[-1])
+        keep = where.reshape(rows.shape)  # a broadcast mask stays a view where it can
+        out = np.empty_like(rows)
+        empty = np.empty(rows.shape[0], dtype=np.bool_)
+        numba_softmax.select_rows(rows, keep, out, empty)
+        return out, (empty if empty.any() else None)
+
     def softmax_rows_finite(self, x: np.ndarray, e: np.ndarray) -> bool:
         """The NumPy lane's :meth:`softmax_rows_finite` in one kernel call: the logits' test
         read block by block in the softmax's pass (numba_softmax.softmax_rows with ``check``);

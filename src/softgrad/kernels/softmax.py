@@ -159,7 +159,7 @@ class SoftmaxKernels:
         out = np.empty_like(x) if out is None else out
         if x.size == 0:
             return out
-        x2, empty = _rows(x, axis, where)
+        x2, empty = self.masked_rows(x, axis, where)
         out2 = row_view(out, axis)
         direct = out2 is not None and not np.may_share_memory(out2, x2)
         e = out2 if out2 is not None and direct else np.empty_like(x2)
@@ -201,7 +201,7 @@ class SoftmaxKernels:
         out = np.empty_like(x) if out is None else out
         if x.size == 0:
             return out
-        x2, empty = _rows(x, axis, where)
+        x2, empty = self.masked_rows(x, axis, where)
         out2 = row_view(out, axis)
         buf = out2 if out2 is not None else np.empty_like(x2)
         self.log_softmax_rows(x2, buf)
@@ -249,13 +249,25 @@ class SoftmaxKernels:
             k = np.sum(at, axis=1, keepdims=True)
             out[rows] = np.where(at, -np.log(k), -INF)
 
+    def masked_rows(
+        self, x: np.ndarray, axis: int, where: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(M, C) rows of x, ``axis`` last (see :mod:`softgrad.kernels.rows`), with the entries
+        ``where`` leaves out as -inf (a fresh array then); and a bool mask of the rows that keep
+        no entry, None without a mask or where every row keeps one."""
+        if where is None:
+            return as_rows(x, axis), None
+        x2 = as_rows(np.where(where, x, -INF), axis)
+        empty = np.logical_not(as_rows(where, axis).any(axis=1))
+        return x2, empty if empty.any() else None
+
     def logsumexp(self, x: np.ndarray, axis: int = -1, where: np.ndarray | None = None):
         """log(sum(exp(x))) along ``axis``: shape S without ``axis``; -inf for empty slices."""
         ax = axis % x.ndim
         lead = x.shape[:ax] + x.shape[ax + 1 :]
         if x.size == 0:
             return np.full(lead, -INF, x.dtype)
-        x2, _ = _rows(x, axis, where)
+        x2, _ = self.masked_rows(x, axis, where)
         total = np.empty((x2.shape[0], 1), dtype=x2.dtype)
         # the exponentials of a block at a time
         for rows, e in row_blocks(x2.shape[0], x2.shape[1], x2.dtype):
@@ -289,16 +301,6 @@ def _posinf_hits(x2: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndar
     if not rows.any():
         return None
     return rows, x2[rows] == INF
-
-
-def _rows(x: np.ndarray, axis: int, where: np.ndarray | None):
-    """(M, C) rows of x (see :mod:`softgrad.kernels.rows`) with masked entries as -inf; and the
-    rows with no selected entry (None without a mask)."""
-    if where is None:
-        return as_rows(x, axis), None
-    x2 = as_rows(np.where(where, x, -INF), axis)
-    empty = ~as_rows(where, axis).any(axis=1)
-    return x2, empty if empty.any() else None
 
 
 # the target's exp from which the cross-entropy of an unshifted row is log(S / e_y): S <= 2**64
