@@ -154,16 +154,7 @@ def _exp_block_shifted(x, start, stop, e, sums):
     logits (a network's, on unscaled inputs) taking 4-6x an ordinary block's time. The
     rows are summed as the unshifted block's (:func:`_row_total`)."""
     n_classes = x.shape[1]
-    size = (stop - start) * n_classes
-    shift = np.empty(size, dtype=x.dtype)
-    for r in range(stop - start):
-        row = x[start + r]
-        m = row[_argmax(row)]
-        for c in range(r * n_classes, (r + 1) * n_classes):
-            shift[c] = m
-    flat = x[start:stop].reshape(size)
-    for i in range(size):
-        e[i] = exp(flat[i] - shift[i])
+    shift = _shifted_exps(x, start, stop, e)
     for r in range(stop - start):
         lo = r * n_classes
         m = shift[lo]
@@ -175,21 +166,41 @@ def _exp_block_shifted(x, start, stop, e, sums):
 
 
 @njit(inline="always")
+def _shifted_exps(x, start, stop, e):
+    """exp(x - m_n) of rows start .. stop into the flat scratch ``e``, m_n each row's maximum
+    (np.max's, by :func:`_argmax`: NaN for a row holding NaN), in one flat loop over the
+    block; returns the shifts, one per entry of the block (row r's maximum at ``r * C``)."""
+    n_classes = x.shape[1]
+    size = (stop - start) * n_classes
+    shift = np.empty(size, dtype=x.dtype)
+    for r in range(stop - start):
+        row = x[start + r]
+        m = row[_argmax(row)]
+        for c in range(r * n_classes, (r + 1) * n_classes):
+            shift[c] = m
+    flat = x[start:stop].reshape(size)
+    for i in range(size):
+        e[i] = exp(flat[i] - shift[i])
+    return shift
+
+
+@njit(inline="always")
 def _row_max(x):
     """np.max of a long row (the shifted rows of ``LONG_ROW`` or more): NaN if it holds one.
 
     A row of finite numbers (:func:`~softgrad.kernels.numba_math.holds_nonfinite`, a
-    vectorised test) goes to :func:`_max_of_finite`, any other to :func:`_argmax`: the
+    vectorised test) goes to :func:`_max_without_nan`, any other to :func:`_argmax`: the
     same value but for a tie of -0.0 and 0.0, which a shifted row cannot hold (a row whose
     maximum is 0 sums to between 1 and C, and keeps its exps unshifted)."""
     if holds_nonfinite(x):
         return x[_argmax(x)]
-    return _max_of_finite(x)
+    return _max_without_nan(x)
 
 
 @njit(error_model="numpy")
-def _max_of_finite(x):
-    """The largest entry of a row of finite numbers, in eight running maxima the CPU takes
+def _max_without_nan(x):
+    """The largest entry of a row that holds no NaN (+-inf included; a NaN other than the first
+    entry is passed over, as no running maximum takes it), in eight running maxima the CPU takes
     side by side (LLVM packs them in one vector register). One running maximum chained every
     entry to the last through its comparison, as :func:`_argmax` does: over 512 rows of
     1,000 float32, 308 against 78 us, a third of a shifted softmax's time."""

@@ -24,21 +24,27 @@ from numba import njit, prange
 
 from softgrad.kernels.numba_activations import CHEAP_PARALLEL_MIN
 from softgrad.kernels.numba_exp_rows import (
+    LONG_ROW,
     SOFTMAX_BLOCK,
+    _argmax,
     _exp_block,
     _exp_block_shifted,
     _exp_shifted,
     _exps_into,
     _keeps_unshifted,
+    _max_without_nan,
     _row_dot,
     _row_max,
+    _row_sum,
+    _shifted_exps,
 )
-from softgrad.kernels.numba_math import holds_nonfinite
+from softgrad.kernels.numba_math import exp, holds_nonfinite
 from softgrad.kernels.numba_threads import parallel_kernel
 
 __all__ = [
     "log_softmax_long_rows",
     "log_softmax_rows",
+    "logsumexp_rows",
     "select_rows",
     "softmax_long_rows",
     "softmax_rows",
@@ -248,6 +254,87 @@ def _minus_shifted_log(source, target, m, total):
         log_total = target.dtype.type(math.log(total))
         for c in range(n_classes):
             target[c] = (source[c] - m) - log_total
+
+
+@parallel_kernel
+def logsumexp_rows(x, out, n_shares):
+    """``out[n] = logsumexp(x[n])`` for each row, the NumPy lane's formula (NumpyOps.
+    logsumexp_rows): ``m + log1p(r)``, m the row's maximum and r the sum of the other entries'
+    exp(x - m), the maximum's own term (exactly 1) left out, so that r keeps its digits below a
+    rounding of 1; in float64, rounded once to out's dtype. A row whose maximum is not finite
+    gives it: NaN for a row holding NaN, +inf, or -inf for a row of -inf.
+
+    Blocks of rows and shares as :func:`softmax_rows` (a block's exps in one flat loop, each
+    row shifted by its maximum: :func:`_logsumexp_block`); rows of ``LONG_ROW`` or more one at
+    a time, their maximum in running maxima (:func:`_logsumexp_long_row`). The NumPy lane's
+    argmax, fancy indexing and exps took 2.5-4x the Numba lane's softmax (4096 x 10 float32:
+    153 against 51 us).
+    """
+    n_rows, n_classes = x.shape
+    rows = max(1, SOFTMAX_BLOCK // n_classes)
+    n_blocks = (n_rows + rows - 1) // rows
+    for share in prange(n_shares):
+        e = np.empty(rows * n_classes, dtype=x.dtype)
+        for block in range(share * n_blocks // n_shares, (share + 1) * n_blocks // n_shares):
+            start = block * rows
+            stop = min(start + rows, n_rows)
+            if n_classes >= LONG_ROW:
+                for n in range(start, stop):
+                    out[n] = _logsumexp_long_row(x[n], e[:n_classes])
+            else:
+                _logsumexp_block(x, out, start, stop, e)
+
+
+@njit(inline="always")
+def _logsumexp_block(x, out, start, stop, e):
+    """Rows start .. stop of :func:`logsumexp_rows`, short ones: the block's exps shifted by
+    each row's maximum in one flat loop (:func:`_shifted_exps`), then each row's sum of the
+    exps of its entries below the maximum, plus 1 for each further entry equal to it."""
+    n_classes = x.shape[1]
+    shift = _shifted_exps(x, start, stop, e)
+    for r in range(stop - start):
+        row = x[start + r]
+        lo = r * n_classes
+        m = shift[lo]
+        if not m - m == 0:  # NaN or +-inf: the result (np.max's NaN for a row holding NaN)
+            out[start + r] = m
+            continue
+        rest = 0.0
+        ties = 0.0
+        for c in range(n_classes):
+            if row[c] == m:
+                ties += 1.0
+            else:
+                rest += e[lo + c]
+        # m's own entry is one of the ties; a tie added into rest first would take its digits
+        out[start + r] = np.float64(m) + math.log1p(rest + (ties - 1.0))
+
+
+@njit(error_model="numpy")
+def _logsumexp_long_row(row, e):
+    """logsumexp of one long row (:func:`logsumexp_rows`), ``e`` scratch of its length: its
+    maximum m in running maxima; the exps of the entries below m (a NaN's is NaN, and so is
+    the result) and their sum, plus 1 for each further entry equal to m. A maximum that is not
+    finite takes :func:`_argmax`'s, which names a NaN the running maxima pass over."""
+    m = _max_without_nan(row)
+    if not m - m == 0:
+        return np.float64(row[_argmax(row)])
+    zero = row.dtype.type(0)
+    for c in range(row.size):
+        v = row[c]
+        e[c] = exp(v - m) if v != m else zero
+    ties = _count_equal(row, m)  # m's own entry among them
+    return np.float64(m) + math.log1p(_row_sum(e, 0, row.size) + (ties - 1.0))
+
+
+@njit(error_model="numpy", fastmath={"reassoc"})
+def _count_equal(row, m):
+    """How many entries of ``row`` equal ``m``, as a float64 sum (reassociated: vector
+    registers; the terms are 0 and 1, so any order gives the same count)."""
+    count = 0.0
+    for c in range(row.size):
+        count += 1.0 if row[c] == m else 0.0
+    return count
 
 
 @parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)  # a select per entry: a cheap pass

@@ -57,6 +57,15 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         numba_softmax.select_rows(rows, keep, out, empty)
         return out, (empty if empty.any() else None)
 
+    def logsumexp_rows(self, x: np.ndarray, e: np.ndarray) -> np.ndarray:
+        """The NumPy lane's ``logsumexp_rows`` (shape (M, 1), x's dtype) in one kernel call
+        (numba_softmax.logsumexp_rows) for C-contiguous native float32/64 rows; ``e`` unused."""
+        if not _same_flat_layout(x):
+            return super().logsumexp_rows(x, e)
+        out = np.empty((x.shape[0], 1), dtype=x.dtype)
+        numba_softmax.logsumexp_rows(x, out.reshape(-1), _shares(x))
+        return out
+
     def softmax_rows_finite(self, x: np.ndarray, e: np.ndarray) -> bool:
         """The NumPy lane's :meth:`softmax_rows_finite` in one kernel call: the logits' test
         read block by block in the softmax's pass (numba_softmax.softmax_rows with ``check``);
