@@ -320,13 +320,36 @@ def _long_dot(a, b):
     return total + lost
 
 
+@njit(error_model="numpy", fastmath={"reassoc"})
+def _block_sum_kept(a, logp, lo, hi):
+    """sum(a[lo:hi]) over the entries whose ``logp`` is not -inf, in float64, reassociated."""
+    total = 0.0
+    for c in range(uint64(lo), uint64(hi)):
+        total += np.float64(a[c]) if logp[c] != -np.inf else 0.0
+    return total
+
+
 @njit(error_model="numpy")
-def _long_sum(e, lo, hi):
-    """:func:`_row_sum` of more than ``SUM_BLOCK`` float64 entries."""
+def _kept_sum(a, logp):
+    """sum(a) over the entries of a row whose ``logp`` is not -inf (a masked log_softmax's
+    cotangent), accumulated in float64 as :func:`_row_sum` accumulates a row."""
+    if a.size <= SUM_BLOCK or a.itemsize < 8:
+        return _block_sum_kept(a, logp, 0, a.size)
+    return _long_sum(a, 0, a.size, logp)
+
+
+@njit(error_model="numpy")
+def _long_sum(e, lo, hi, logp=None):
+    """:func:`_row_sum` of more than ``SUM_BLOCK`` float64 entries; with ``logp``, of those
+    whose logp is not -inf (:func:`_kept_sum`)."""
     total = 0.0
     lost = 0.0
     for start in range(lo, hi, SUM_BLOCK):
-        part = _block_sum(e, start, min(start + SUM_BLOCK, hi))
+        stop = min(start + SUM_BLOCK, hi)
+        if logp is None:
+            part = _block_sum(e, start, stop)
+        else:
+            part = _block_sum_kept(e, logp, start, stop)
         total, lost = _add_compensated(total, lost, part)
     return total + lost
 

@@ -20,6 +20,7 @@ from softgrad.kernels.losses import LossKernels, SoftmaxCE
 from softgrad.kernels.numba_exp_rows import LONG_ROW
 from softgrad.kernels.numba_layout import _same_flat_layout, _same_or_apart
 from softgrad.kernels.numba_threads import PARALLEL_MIN
+from softgrad.kernels.rows import row_view
 from softgrad.kernels.softmax import SoftmaxKernels
 
 __all__ = ["NumbaSoftmaxKernels"]
@@ -64,6 +65,24 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
             return super().logsumexp_rows(x, e)
         out = np.empty((x.shape[0], 1), dtype=x.dtype)
         numba_softmax.logsumexp_rows(x, out.reshape(-1), _shares(x))
+        return out
+
+    def _log_softmax_product(self, logp, a, axis, out, jvp: bool) -> np.ndarray:
+        """The log_softmax VJP in one kernel call (numba_softmax.log_softmax_vjp_rows) where
+        logp, g and out lie in rows along ``axis`` (C-contiguous, one native float32/64 dtype,
+        out writeable, g and out the same array or apart, out not logp); the JVP and anything
+        else take the NumPy lane's passes."""
+        out = np.empty_like(logp) if out is None else out
+        rows = [row_view(array, axis) for array in (logp, a, out)]
+        if (
+            jvp
+            or logp.size == 0
+            or not _same_flat_layout(*rows)  # refuses None, another dtype or layout
+            or not (out.flags.writeable and _same_or_apart(a, out))
+            or np.may_share_memory(out, logp)
+        ):
+            return super()._log_softmax_product(logp, a, axis, out, jvp)
+        numba_softmax.log_softmax_vjp_rows(*rows)
         return out
 
     def softmax_rows_finite(self, x: np.ndarray, e: np.ndarray) -> bool:
