@@ -56,6 +56,26 @@ def test_sigmoid_extremes_and_nan(ops):
     assert s[3] == 1.0 and np.isnan(s[4])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("signs", ["mixed", "all positive", "all negative"])
+def test_sigmoid_is_its_two_formulas_bit_for_bit_whatever_the_signs(ops, rng, dtype, signs):
+    # s = e / (1 + e), e = exp(-|x|), for x < 0 and 1 - s for x >= 0, on both lanes; the NumPy
+    # lane takes a mixed array without a masked subtraction (it branched on every entry)
+    x = (rng.standard_normal(4000) * 5).astype(dtype)
+    x = {"mixed": x, "all positive": np.abs(x), "all negative": -np.abs(x) - 1}[signs]
+    x[:3] = {"mixed": [0.0, -0.0, -1e-30], "all positive": [0.0, 1e30, np.inf]}.get(
+        signs, [-np.inf, -1e30, -100.0]
+    )
+    e = np.exp(-np.abs(x))
+    s = e / (e + dtype(1))
+    expected = np.where(x >= 0, dtype(1) - s, s)
+    got = ops.sigmoid(x)
+    if ops.name == "numpy":
+        np.testing.assert_array_equal(got, expected)
+    else:  # numba_math's exp, within an ulp of NumPy's
+        np.testing.assert_allclose(got, expected, rtol=4 * np.finfo(dtype).eps, atol=0)
+
+
 def test_relu_keeps_nan_and_zero_subgradient(ops):
     y = ops.relu(np.array([np.nan, 0.0, 2.0]))
     assert np.isnan(y[0]) and y[1] == 0.0
