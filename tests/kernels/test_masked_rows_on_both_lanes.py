@@ -60,6 +60,16 @@ def test_the_rows_and_the_empty_rows_are_the_numpy_lanes(shape, kind, density, d
         np.testing.assert_array_equal(empty, expected_empty)
 
 
+@pytest.mark.parametrize("shape", [(3, 0), (0, 5), (2, 3, 0)])
+def test_empty_arrays_are_the_numpy_lanes(shape, rng):
+    x = np.zeros(shape, np.float32)
+    where = _mask(rng, shape, "full", 0.5)
+    rows, empty = NumbaOps().masked_rows(x, -1, where)
+    expected_rows, expected_empty = NumpyOps().masked_rows(x, -1, where)
+    assert rows.shape == expected_rows.shape and rows.dtype == expected_rows.dtype
+    assert (empty is None) == (expected_empty is None)
+
+
 @pytest.mark.parametrize(
     "layout",
     ["other axis", "Fortran order", "a slice", "float16", "int64", "no mask"],

@@ -170,8 +170,7 @@ def test_the_same_inputs_give_bit_identical_results(activation, rng):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_the_kernels_own_tanh_matches_numpys(dtype, rng, agree):
-    # the kernel's float32 tanh is numba_math's (within 1 ulp), float64's the C library's (NumbaOps
-    # takes float64 to NumPy: below)
+    # the kernel's float32 tanh is numba_math's (within 1 ulp), float64's np.tanh (below)
     y, b = _inputs(rng, (128, 100), dtype, True)
     expected = np.tanh(y + b)
     numba_activations.bias_activation(y, b, numba_activations.TANH)
@@ -186,10 +185,12 @@ def test_a_float64_tanh_is_numpys_bit_for_bit(bias, rng):
     y, b = _inputs(rng, (128, 100), np.float64, True)
     bias_or_none = b if bias else None
     expected = np.tanh(y + b) if bias else np.tanh(y)
-    plain, checked = y.copy(), y.copy()
+    plain, checked, bound = y.copy(), y.copy(), y.copy()
     np.testing.assert_array_equal(OPS.bias_activation(plain, bias_or_none, "tanh"), expected)
     OPS.bias_activation_finite(checked, bias_or_none, "tanh")
     np.testing.assert_array_equal(checked, expected)
+    OPS.bind_bias_activation(bound, bias_or_none, "tanh")()  # the training step's bound call
+    np.testing.assert_array_equal(bound, expected)
     np.testing.assert_array_equal(OPS.tanh(y), np.tanh(y))
 
 

@@ -81,8 +81,8 @@ class NumbaBoundKernels(UpdateKernels, BoundKernels):
         if not _kernel_bias(y, b):
             return super().bind_bias_activation(y, b, activation)
         bias = b if b is not None else y[:0, :].reshape(0)
-        kernel = numba_activations.BIAS_ACTIVATION[numba_activations.ACTIVATIONS[activation]]
-        return functools.partial(kernel, y, bias, False)
+        kind = numba_activations.ACTIVATIONS[activation]
+        return functools.partial(numba_activations.bias_kernel(kind, y.dtype), y, bias, False)
 
     def bind_activation_vjp(
         self, activation: str, y: np.ndarray, g: np.ndarray

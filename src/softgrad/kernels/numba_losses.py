@@ -106,7 +106,8 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
     for start in range(0, n_rows, rows):
         stop = min(start + rows, n_rows)
         direct = _exp_block(logits, start, stop, e, sums)
-        # a block that needs the shift: each row's maximum, one per entry (e: not read)
+        # a block that needs the shift: each row's maximum, one per entry (for a direct block
+        # e stands in, and _block_row passes its entries over)
         shift = e if direct else _exp_block_shifted(logits, start, stop, e, sums)
         for n in range(start, stop):
             if use_ignore and target[n] == ignore:

@@ -91,8 +91,9 @@ def softmax_rows(x, out, scale, n_shares, check=False):
     float32, 10 us against 83 us row by row, and 47 us for the NumPy lane (22 us while each
     row's sum was a call of the vectorised sum: ``SHORT_ROW``).
 
-    Each row depends on itself alone, so the split changes no bit. The body is the loop over
-    the shares alone: below ``PARALLEL_MIN`` elements the calling-thread twin runs it
+    A row depends on its block alone (whether the block keeps its exps unshifted), and the
+    shares split at blocks, so the split changes no bit. The body is the loop over the shares
+    alone: below ``PARALLEL_MIN`` elements the calling-thread twin runs it
     (``parallel_kernel``), so it holds one copy of the block routine and its exps. With a
     second copy for a serial branch, and log_softmax's in the same kernel, a first softmax
     (an empty cache) compiled for 8.0 s. (The share loop is written out in both kernels: one
@@ -263,8 +264,10 @@ def logsumexp_rows(x, out, n_shares):
     """``out[n] = logsumexp(x[n])`` for each row, the NumPy lane's formula (NumpyOps.
     logsumexp_rows): ``m + log1p(r)``, m the row's maximum and r the sum of the other entries'
     exp(x - m), the maximum's own term (exactly 1) left out, so that r keeps its digits below a
-    rounding of 1; in float64, rounded once to out's dtype. A row whose maximum is not finite
-    gives it: NaN for a row holding NaN, +inf, or -inf for a row of -inf.
+    rounding of 1; in float64, rounded once to out's dtype (the NumPy lane sums and adds in the
+    dtype: float32 [log 0.5, log 0.5] gives -1.9e-9 here, the inputs' rounding, and 0 there).
+    A row whose maximum is not finite gives it: NaN for a row holding NaN, +inf, or -inf for a
+    row of -inf.
 
     Blocks of rows and shares as :func:`softmax_rows` (a block's exps in one flat loop, each
     row shifted by its maximum: :func:`_logsumexp_block`); rows of ``LONG_ROW`` or more one at
@@ -343,9 +346,10 @@ def _count_equal(row, m):
 def log_softmax_vjp_rows(logp, g, out):
     """``out[n] = g[n] - exp(logp[n]) * sum(g[n])`` for each row: the log_softmax VJP, with the
     NumPy lane's masked entries (NumpyOps.log_softmax_vjp): where logp is -inf the gradient is
-    exactly 0 and g leaves the sum. The sum is accumulated in float64 (:func:`_kept_sum`) and
-    rounded to the dtype, as the NumPy lane's row sum is; exp is numba_math's. ``out`` may be
-    ``g``, not ``logp``. The NumPy lane's float64 exp of a log-probability below -708 (a
+    exactly 0 and g leaves the sum. The sum is accumulated in float64 (:func:`_kept_sum`), then
+    rounded to the dtype (the NumPy lane adds in the dtype: a float32 sum that passes float32's
+    range is inf there and finite here); exp is numba_math's. ``out`` may be ``g``, not
+    ``logp``. The NumPy lane's float64 exp of a log-probability below -708 (a
     subnormal probability) or of -inf took its slow path: 33x the time at 512 x 1000."""
     for n in prange(logp.shape[0]):
         _log_softmax_vjp_row(logp[n], g[n], out[n])
