@@ -52,6 +52,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         if (
             where is None
             or x.size == 0  # (an empty array has no rows view)
+            or x.ndim == 0
             or axis % x.ndim != x.ndim - 1
             or not _same_flat_layout(x)
         ):
