@@ -1,12 +1,13 @@
-"""The log_softmax VJP's Numba kernel gives the NumPy lane's results: g - exp(logp) * sum(g),
-with a gradient of exactly 0 where logp is -inf (a masked entry), whose g leaves the sum.
+"""The log_softmax VJP's and JVP's Numba kernels give the NumPy lane's results:
+g - exp(logp) * sum(g) and v - sum(exp(logp) * v), exactly 0 where logp is -inf (a masked
+entry), whose g or v leaves the sum.
 
-The lane took the VJP to NumPy, whose float64 exp takes a slow path for a subnormal result
-(a log-probability below -708) and for -inf: 33x the time at 512 x 1000. Its kernel
-(numba_softmax.log_softmax_vjp_rows) is held here to the NumPy lane within a few roundings,
-on ordinary and far-out log-probabilities, masks, NaN and infinite cotangents, in place and
-apart; what it does not take (another axis, another layout or dtype, the JVP) is the NumPy
-lane's own.
+The lane took both to NumPy, whose float64 exp takes a slow path for a subnormal result (a
+log-probability below -708) and for -inf: 33x the time at 512 x 1000. Its kernels
+(numba_softmax.log_softmax_vjp_rows, log_softmax_jvp_rows) are held here to the NumPy lane
+within a few roundings, on ordinary and far-out log-probabilities, masks, NaN and infinite
+cotangents, in place and apart; what they do not take (another axis, another layout or dtype,
+out as logp) is the NumPy lane's own.
 """
 
 from __future__ import annotations
@@ -39,27 +40,28 @@ def _inputs(rng, shape, dtype, offset):
     return logp, g
 
 
+@pytest.mark.parametrize("product", ["log_softmax_vjp", "log_softmax_jvp"])
 @pytest.mark.parametrize("in_place", [False, True], ids=["apart", "in place"])
 @pytest.mark.parametrize("offset", [0.0, 720.0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_the_vjp_is_the_numpy_lanes(shape, dtype, offset, in_place, rng, agree):
+def test_the_products_are_the_numpy_lanes(shape, dtype, offset, in_place, product, rng, agree):
     if dtype == np.float32 and offset:
         offset = 90.0  # float32's subnormal probabilities
     logp, g = _inputs(rng, shape, dtype, offset)
     with np.errstate(all="ignore"):
-        expected = NumpyOps().log_softmax_vjp(logp, g)
+        expected = getattr(NumpyOps(), product)(logp, g)
         cotangent = g.copy()
-        got = NumbaOps().log_softmax_vjp(logp, cotangent, out=cotangent if in_place else None)
+        got = getattr(NumbaOps(), product)(logp, cotangent, out=cotangent if in_place else None)
     assert (got is cotangent) == in_place
     magnitude = float(np.abs(g[np.isfinite(g)]).sum(axis=-1).max()) if g.size > 1 else 1.0
-    agree(got, expected, 4, "log_softmax_vjp", magnitude)
+    agree(got, expected, 4, product, magnitude)
     if shape[0] > 6:
         assert got[1, 0] == 0 and np.all(got[2] == 0)  # masked: exactly 0
 
 
 @pytest.mark.parametrize(
-    "layout", ["other axis", "Fortran order", "float16", "a slice", "the JVP", "out is logp"]
+    "layout", ["other axis", "Fortran order", "float16", "a slice", "out is logp"]
 )
 def test_what_the_kernel_does_not_take_is_the_numpy_lanes(layout, rng):
     logp, g = _inputs(rng, (12, 7), np.float32, 0.0)
@@ -73,13 +75,25 @@ def test_what_the_kernel_does_not_take_is_the_numpy_lanes(layout, rng):
     elif layout == "a slice":
         logp, g = logp[:, ::2], g[:, ::2]
     with np.errstate(all="ignore"):
-        if layout == "the JVP":
-            got = NumbaOps().log_softmax_jvp(logp, g)
-            expected = NumpyOps().log_softmax_jvp(logp, g)
-        elif layout == "out is logp":
+        if layout == "out is logp":
             expected = NumpyOps().log_softmax_vjp(logp, g, out=logp.copy())
             got = NumbaOps().log_softmax_vjp(logp, g, out=logp)
         else:
             got = NumbaOps().log_softmax_vjp(logp, g, axis, out)
             expected = NumpyOps().log_softmax_vjp(logp, g, axis, out)
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("product", ["log_softmax_vjp", "log_softmax_jvp"])
+def test_on_the_threads_a_rows_bits_are_its_own(product, rng):
+    # from PARALLEL_MIN elements the threaded compile runs (the JVP's rows split in shares):
+    # each row's result is the one it gets alone
+    from softgrad.kernels.numba_threads import PARALLEL_MIN
+
+    logp, g = _inputs(rng, (PARALLEL_MIN // 100 + 3, 100), np.float32, 0.0)
+    ops = NumbaOps()
+    with np.errstate(all="ignore"):
+        whole = getattr(ops, product)(logp, g)
+        for n in [*range(8), *range(len(logp) - 8, len(logp))]:
+            alone = getattr(ops, product)(logp[n : n + 1], g[n : n + 1])
+            np.testing.assert_array_equal(whole[n : n + 1], alone)

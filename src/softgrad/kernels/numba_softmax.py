@@ -43,6 +43,7 @@ from softgrad.kernels.numba_math import exp, holds_nonfinite
 from softgrad.kernels.numba_threads import parallel_kernel
 
 __all__ = [
+    "log_softmax_jvp_rows",
     "log_softmax_long_rows",
     "log_softmax_rows",
     "log_softmax_vjp_rows",
@@ -362,6 +363,35 @@ def _log_softmax_vjp_row(logp, g, out):
     for c in range(logp.size):  # out may be g: each entry read before it is written
         value = logp[c]
         out[c] = g[c] - exp(value) * total if value != -np.inf else zero
+
+
+@parallel_kernel
+def log_softmax_jvp_rows(logp, v, out, n_shares):
+    """``out[n] = v[n] - sum(exp(logp[n]) * v[n])`` for each row: the log_softmax JVP, with the
+    NumPy lane's masked entries (NumpyOps.log_softmax_jvp): 0 where logp is -inf, whose v
+    leaves the sum. The dot product is accumulated in float64 (:func:`_row_dot`), then rounded
+    to the dtype; exp is numba_math's. ``out`` may be ``v``, not ``logp``. The rows are split
+    in ``n_shares`` shares, each with its scratch rows (the exps and the kept tangent). As the
+    VJP's, the NumPy lane's float64 exp of a subnormal probability or of -inf was its slow
+    path."""
+    n_rows, n_classes = logp.shape
+    for share in prange(n_shares):
+        s = np.empty(n_classes, dtype=logp.dtype)
+        kept = np.empty(n_classes, dtype=logp.dtype)
+        for n in range(share * n_rows // n_shares, (share + 1) * n_rows // n_shares):
+            _log_softmax_jvp_row(logp[n], v[n], out[n], s, kept)
+
+
+@njit(inline="always")
+def _log_softmax_jvp_row(logp, v, out, s, kept):
+    zero = out.dtype.type(0)
+    for c in range(logp.size):  # read before out (may be v) is written
+        value = logp[c]
+        s[c] = exp(value) if value != -np.inf else zero
+        kept[c] = v[c] if value != -np.inf else zero
+    total = out.dtype.type(_row_dot(s, kept))
+    for c in range(logp.size):
+        out[c] = kept[c] - total if logp[c] != -np.inf else zero
 
 
 @parallel_kernel(parallel_min=CHEAP_PARALLEL_MIN)  # a select per entry: a cheap pass

@@ -74,11 +74,12 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         return out
 
     def _log_softmax_product(self, logp, a, axis, out, jvp: bool) -> np.ndarray:
-        """The log_softmax VJP in one kernel call (numba_softmax.log_softmax_vjp_rows) where
-        logp, g and out lie in rows along ``axis`` (C-contiguous, one native float32/64 dtype,
-        out writeable, g and out the same array or apart, out not logp); the JVP and anything
-        else take the NumPy lane's passes."""
-        if jvp or logp.size == 0:  # (an empty array of 3 axes has no rows view)
+        """The log_softmax VJP and JVP in one kernel call each (numba_softmax.
+        log_softmax_vjp_rows, log_softmax_jvp_rows) where logp, the cotangent or tangent ``a``
+        and out lie in rows along ``axis`` (C-contiguous, one native float32/64 dtype, out
+        writeable, a and out the same array or apart, out not logp); anything else takes the
+        NumPy lane's passes."""
+        if logp.size == 0:  # (an empty array of 3 axes has no rows view)
             return super()._log_softmax_product(logp, a, axis, out, jvp)
         out = np.empty_like(logp) if out is None else out
         rows = [row_view(array, axis) for array in (logp, a, out)]
@@ -88,7 +89,10 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
             or np.may_share_memory(out, logp)
         ):
             return super()._log_softmax_product(logp, a, axis, out, jvp)
-        numba_softmax.log_softmax_vjp_rows(*rows)
+        if jvp:
+            numba_softmax.log_softmax_jvp_rows(*rows, _shares(logp))
+        else:
+            numba_softmax.log_softmax_vjp_rows(*rows)
         return out
 
     def softmax_rows_finite(self, x: np.ndarray, e: np.ndarray) -> bool:
