@@ -1,14 +1,17 @@
 """Time softgrad's softmax ops against PyTorch CPU, scipy.special, plain NumPy and a naive loop.
 
-    /work/venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--dtype float64] [--no-write]
+    /work/venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--dtype float64]
+        [--logits large] [--no-write]
 
 Ops: softmax, log_softmax, softmax_vjp, cross_entropy_grad; float32 (or float64: its own
-section, ``ops-float64``); shapes (128, 10), (4096, 1000), (64, 10000). Every implementation
-is first checked to compute the same thing, then all are timed in interleaved rounds (one call
-of each per round, so machine load hits them alike) and the median per call is reported.
-NumPy's ufuncs run on one thread, so PyTorch and the BLAS are limited to one thread too. The
-table is printed and written between the ``<!-- ops:begin -->`` / ``<!-- ops:end -->`` markers
-of BENCHMARKS.md (``ops-float64``'s for float64; nothing else is touched).
+section, ``ops-float64``); shapes (128, 10), (4096, 1000), (64, 10000). Logits are N(0, 3), or
+with ``--logits large`` N(0, 30) (a network's on unscaled inputs: every row needs the max shift,
+and many exps are subnormal; its own sections, ``ops-large`` and ``ops-large-float64``). Every
+implementation is first checked to compute the same thing, then all are timed in interleaved
+rounds (one call of each per round, so machine load hits them alike) and the median per call is
+reported. NumPy's ufuncs run on one thread, so PyTorch and the BLAS are limited to one thread
+too. The table is printed and written between the ``<!-- ops:begin -->`` / ``<!-- ops:end -->``
+markers of BENCHMARKS.md (``ops-float64``'s for float64, and so on; nothing else is touched).
 """
 
 from __future__ import annotations
@@ -29,8 +32,15 @@ from machine import blas_info, cpu_model, held_threads, kernels
 import softgrad.functional as F
 
 OPS = ["softmax", "log_softmax", "softmax_vjp", "cross_entropy_grad"]
-# --dtype -> the BENCHMARKS.md section its run rewrites
-SECTIONS = {"float32": "ops", "float64": "ops-float64"}
+# (--dtype, --logits) -> the BENCHMARKS.md section its run rewrites
+SECTIONS = {
+    ("float32", "ordinary"): "ops",
+    ("float64", "ordinary"): "ops-float64",
+    ("float32", "large"): "ops-large",
+    ("float64", "large"): "ops-large-float64",
+}
+# --logits -> the logits' standard deviation
+LOGIT_SCALES = {"ordinary": 3.0, "large": 30.0}
 SHAPES = [(128, 10), (4096, 1000), (64, 10000)]
 PEERS = ["softgrad", "torch", "scipy", "numpy", "loop"]
 # the per-sample Jacobian loop is timed on this many rows and scaled to the full batch: a
@@ -239,12 +249,23 @@ def verdicts(results: dict, spreads: dict) -> list[str]:
 
 
 def section(
-    results, spreads, info, repeats, load_before, load_after, command, dtype="float32"
+    results,
+    spreads,
+    info,
+    repeats,
+    load_before,
+    load_after,
+    command,
+    dtype="float32",
+    logits="ordinary",
 ) -> str:
     cores = os.cpu_count() or 1
     busy = max(load_before[0], load_after[0]) > 0.5 * cores
+    title = "## Ops" if dtype == "float32" else f"## Ops, {dtype}"
+    if logits != "ordinary":
+        title += f", {logits} logits (N(0, {LOGIT_SCALES[logits]:g}))"
     lines = [
-        "## Ops" if dtype == "float32" else f"## Ops, {dtype}",
+        title,
         "",
         f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}`.",
         "",
@@ -263,7 +284,8 @@ def section(
         )
     lines += [
         "",
-        f"{dtype}, time per call, median of {repeats} interleaved rounds (the loop: "
+        f"{dtype}, logits N(0, {LOGIT_SCALES[logits]:g}), time per call, median of {repeats} "
+        f"interleaved rounds (the loop: "
         f"{max(3, repeats // 3)}). Ratios above 1 in the last three columns mean softgrad is "
         "faster; `softgrad / torch` below 2 meets the target (in brackets: the interquartile "
         "range of that ratio over the rounds, a measure of how much load moved it).",
@@ -308,9 +330,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--dtype",
-        choices=sorted(SECTIONS),
+        choices=sorted({dtype for dtype, _ in SECTIONS}),
         default="float32",
         help="the arrays' dtype (float64 rewrites a section of its own)",
+    )
+    parser.add_argument(
+        "--logits",
+        choices=sorted(LOGIT_SCALES),
+        default="ordinary",
+        help="N(0, 3) logits, or large ones, N(0, 30) (a section of its own)",
     )
     parser.add_argument("--no-write", action="store_true", help="print only; leave the file")
     parser.add_argument(
@@ -319,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the Markdown file whose ops section is rewritten (default BENCHMARKS.md)",
     )
     args = bench_cli.parse(parser, argv)
-    bench_cli.check_output(parser, args, section=SECTIONS[args.dtype])
+    bench_cli.check_output(parser, args, section=SECTIONS[args.dtype, args.logits])
     # every peer on one thread: NumPy's BLAS and softgrad's kernels here (its Numba lane
     # threads a softmax from PARALLEL_MIN elements), PyTorch in _run
     with held_threads(1):
@@ -349,7 +377,7 @@ def _run(args, argv: list[str] | None) -> int:
     spreads = {}
     dtype = np.dtype(args.dtype)
     for shape in SHAPES:
-        x = (rng.normal(size=shape) * 3).astype(dtype)
+        x = (rng.normal(size=shape) * LOGIT_SCALES[args.logits]).astype(dtype)
         data = {
             "x": x,
             "s": F.softmax(x),
@@ -379,13 +407,22 @@ def _run(args, argv: list[str] | None) -> int:
         command += " " + " ".join(argv)
     info = machine(torch, threads)
     text = section(
-        results, spreads, info, args.repeats, load_before, load_after, command, args.dtype
+        results,
+        spreads,
+        info,
+        args.repeats,
+        load_before,
+        load_after,
+        command,
+        args.dtype,
+        args.logits,
     )
     print()
     print(text)
+    name = SECTIONS[args.dtype, args.logits]
     if not args.no_write:
-        sections.write_section(args.output, SECTIONS[args.dtype], text)
-        print(f"\nwrote the {SECTIONS[args.dtype]} section of {args.output}")
+        sections.write_section(args.output, name, text)
+        print(f"\nwrote the {name} section of {args.output}")
     return 0
 
 

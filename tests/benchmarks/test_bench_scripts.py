@@ -62,6 +62,7 @@ def _stop(capsys, script, argv):
         ("phases", ["--seconds", "0"], "argument --seconds: must be a positive finite number"),
         ("fused_dense", ["--rounds", "0"], "argument --rounds: must be a positive integer"),
         ("bench_ops", ["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+        ("bench_ops", ["--logits", "huge"], "argument --logits: invalid choice: 'huge'"),
         ("fused_dense", ["--pause", "-1"], "argument --pause: must be a positive finite number"),
     ],
 )
@@ -79,6 +80,7 @@ def test_a_bad_argument_is_one_line_and_exit_2(capsys, script, argv, needle):
         ("run", [], "training"),
         ("bench_ops", [], "ops"),
         ("bench_ops", ["--dtype", "float64"], "ops-float64"),
+        ("bench_ops", ["--logits", "large"], "ops-large"),
         ("bench_sklearn", [], "sklearn"),
     ],
 )

@@ -25,6 +25,13 @@ from softgrad.kernels.softmax import SoftmaxKernels
 
 __all__ = ["NumbaSoftmaxKernels"]
 
+# the log_softmax VJP and JVP kernels take rows of at least this many classes: a row at a time,
+# their per-row cost (a call for the sum, two short loops) lost to the NumPy lane's whole-array
+# passes on narrow rows (4096 x 10: 233 against 101 us float32, 153 against 98 float64) and
+# broke even about here (32: 214 against 201, 231 against 240). Narrow float64 rows keep
+# NumPy's slow exp of a subnormal probability.
+PRODUCT_MIN_CLASSES = 32
+
 
 class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
     """NumbaOps mixin: the softmax family and softmax-cross-entropy in one kernel call each."""
@@ -77,9 +84,9 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         """The log_softmax VJP and JVP in one kernel call each (numba_softmax.
         log_softmax_vjp_rows, log_softmax_jvp_rows) where logp, the cotangent or tangent ``a``
         and out lie in rows along ``axis`` (C-contiguous, one native float32/64 dtype, out
-        writeable, a and out the same array or apart, out not logp); anything else takes the
-        NumPy lane's passes."""
-        if logp.size == 0:  # (an empty array of 3 axes has no rows view)
+        writeable, a and out the same array or apart, out not logp) of at least
+        ``PRODUCT_MIN_CLASSES`` classes; anything else takes the NumPy lane's passes."""
+        if logp.size == 0 or logp.shape[axis] < PRODUCT_MIN_CLASSES:  # (empty: no rows view)
             return super()._log_softmax_product(logp, a, axis, out, jvp)
         out = np.empty_like(logp) if out is None else out
         rows = [row_view(array, axis) for array in (logp, a, out)]
