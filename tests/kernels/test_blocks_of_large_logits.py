@@ -25,8 +25,9 @@ numba = pytest.importorskip("numba")
 from softgrad.kernels.numba_exp_rows import SOFTMAX_BLOCK, _row_max  # noqa: E402
 from softgrad.kernels.numba_ops import NumbaOps  # noqa: E402
 
-# rows of the block path (C < LONG_ROW: 1 .. 63) and of the long-row path (64 and more)
-CLASSES = [1, 2, 10, 31, 40, 63, 64, 100, 1000]
+# rows of the block path (C < LONG_ROW: 1 .. 63) and of the long-row path (64 and more; from
+# PEEK_ROW_MIN, 1024, a row of large logits skips its unshifted exps)
+CLASSES = [1, 2, 10, 31, 40, 63, 64, 100, 1000, 2048]
 DTYPES = [np.float32, np.float64]
 
 
@@ -150,3 +151,31 @@ def test_a_long_rows_maximum_is_np_max(dtype, rng):
                 assert np.isnan(got), (n, row)
             else:
                 assert got == expected, (n, trial, got, expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_peek_decides_what_the_sums_would(dtype):
+    # a block, or a row of PEEK_ROW_MIN entries or more, skips its unshifted exps where one of
+    # its first PEEK entries is at least SURELY_BEYOND: exact only if that entry's exp alone is
+    # beyond UNSHIFTED_MAX (then every sum holding it fails the check), far beyond a rounding
+    from numba import njit
+
+    from softgrad.kernels.numba_exp_rows import PEEK, SURELY_BEYOND, _surely_beyond
+    from softgrad.kernels.numba_math import exp
+    from softgrad.kernels.softmax import UNSHIFTED_MAX
+
+    @njit
+    def exps(x, out):
+        for i in range(x.size):
+            out[i] = exp(x[i])
+
+    x = np.array([SURELY_BEYOND], dtype)
+    out = np.empty_like(x)
+    exps(x, out)
+    assert out[0] > 1.1 * UNSHIFTED_MAX
+    row = np.zeros(2 * PEEK, dtype)
+    row[PEEK - 1] = SURELY_BEYOND
+    assert _surely_beyond(row)
+    row[PEEK - 1] = np.nextafter(dtype(SURELY_BEYOND), dtype(0))
+    row[PEEK] = SURELY_BEYOND  # past the entries it reads
+    assert not _surely_beyond(row)
