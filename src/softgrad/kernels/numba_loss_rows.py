@@ -19,9 +19,8 @@ from softgrad.kernels.numba_exp_rows import (
     SOFTMAX_BLOCK,
     _exp_block,
     _exp_block_shifted,
-    _ratio_loss,
 )
-from softgrad.kernels.numba_losses import _long_row_loss, _shifted_loss
+from softgrad.kernels.numba_losses import _block_loss, _long_row_loss
 from softgrad.kernels.numba_threads import kernel
 
 __all__ = ["softmax_cross_entropy_rows", "softmax_cross_entropy_rows_grad"]
@@ -74,17 +73,16 @@ def softmax_cross_entropy_rows(logits, target, e, total, loss, offsets):
     for start in range(0, n_rows, rows):
         stop = min(start + rows, n_rows)
         block = e[start:stop].reshape(-1)
-        if _exp_block(logits, start, stop, block, sums):
-            for n in range(start, stop):  # e holds exp(logits), unshifted
-                loss[n] = _ratio_loss(sums[n - start], e[n, target[n]], logits[n, target[n]])
-        else:  # each row shifted by its maximum, one per entry of the block
-            shift = _exp_block_shifted(logits, start, stop, block, sums)
-            for n in range(start, stop):
-                m = shift[(n - start) * n_classes]
-                loss[n] = _shifted_loss(sums[n - start], logits[n, target[n]], m)
+        direct = _exp_block(logits, start, stop, block, sums)
+        # a block that needs the shift: each row's maximum, one per entry (for a direct block
+        # the exps stand in, and _block_loss passes them over)
+        shift = block if direct else _exp_block_shifted(logits, start, stop, block, sums)
         for n in range(start, stop):
-            total[n] = sums[n - start]
-            offsets[n] = n * n_classes + target[n]
+            r = n - start
+            y = target[n]
+            loss[n] = _block_loss(direct, sums[r], e[n, y], logits[n, y], shift[r * n_classes])
+            total[n] = sums[r]
+            offsets[n] = n * n_classes + y
     return True
 
 

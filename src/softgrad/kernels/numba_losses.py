@@ -107,7 +107,7 @@ def softmax_cross_entropy(logits, target, weight, ignore, use_ignore, grad):
         stop = min(start + rows, n_rows)
         direct = _exp_block(logits, start, stop, e, sums)
         # a block that needs the shift: each row's maximum, one per entry (for a direct block
-        # e stands in, and _block_row passes its entries over)
+        # e stands in, and _block_loss passes its entries over)
         shift = e if direct else _exp_block_shifted(logits, start, stop, e, sums)
         for n in range(start, stop):
             if use_ignore and target[n] == ignore:
@@ -207,10 +207,7 @@ def _block_row(x, y, rw, e, r, mass, direct, m, g):
     (:func:`_shifted_loss`). Reads x (argmax, x[y]) before g is written."""
     arg = _argmax(x)
     offset = r * x.size
-    if direct:
-        row_loss = _ratio_loss(mass, e[offset + y], x[y])  # log(S) - x_y went below 0
-    else:
-        row_loss = _shifted_loss(mass, x[y], m)
+    row_loss = _block_loss(direct, mass, e[offset + y], x[y], m)
     factor = g.dtype.type(rw / mass)  # NaN for a NaN row, whose e is NaN
     for c in range(x.size):
         g[c] = e[offset + c] * factor
@@ -250,6 +247,17 @@ def _exp_row(x, y, e, m):
     x_y = x[y]
     mass = _exp_shifted(x, e, m)
     return _shifted_loss(mass, x_y, m), e.dtype.type(mass)
+
+
+@njit(inline="always")
+def _block_loss(direct, mass, e_y, x_y, m):
+    """The cross-entropy of a row of a block, from the sum of its exps: kept unshifted
+    (``direct``: :func:`_ratio_loss`, log(S) - x_y having gone below 0), or shifted by the
+    row's maximum m (:func:`_shifted_loss`; ``e_y`` not read). Both kernels of blocks (the
+    fused step's and the per-row pair's) take their rows' losses here."""
+    if direct:
+        return _ratio_loss(mass, e_y, x_y)
+    return _shifted_loss(mass, x_y, m)
 
 
 @njit(inline="always")
