@@ -106,3 +106,14 @@ def test_an_empty_batch_has_a_loss_of_0_as_cross_entropys_does(reduction):
     loss = LogisticLoss(reduction=reduction)
     assert loss.forward(np.zeros((0, 1)), np.zeros(0, dtype=np.int64)) == 0.0
     assert loss.backward().shape == (0, 1)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_no_outputs_sum_no_terms_to_a_loss_of_0(reduction):
+    # logits of shape (N, 0): each sample's loss is a sum over no outputs (an IndexError was
+    # raised from the kernel's one-output shortcut)
+    loss = LogisticLoss(reduction=reduction)
+    value = loss.forward(np.zeros((3, 0)), np.zeros((3, 0)))
+    np.testing.assert_array_equal(value, np.zeros(3) if reduction == "none" else 0.0)
+    grad_y = np.ones(3) if reduction == "none" else None
+    assert loss.backward(grad_y).shape == (3, 0)

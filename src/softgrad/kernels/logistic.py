@@ -6,7 +6,7 @@ Per sample i and output k, with z the logits and t in [0, 1] the targets::
     dl_ik/dz_ik = s_ik - t_ik,   s = sigmoid(z) = exp(z - log(1 + exp(z)))
 
 ``log(1 + exp(z))`` is computed as ``logaddexp(0, z)``, which never overflows, and the sigmoid
-is taken from that same term (one pass shared by the loss and its gradient).
+is taken from that same term (the loss writes it for its gradient).
 """
 
 from __future__ import annotations
@@ -37,28 +37,34 @@ class LogisticKernels:
             return np.logaddexp(0.0, logits, out=out)
 
     def sigmoid_cross_entropy(
-        self, logits: np.ndarray, target: np.ndarray, softplus: np.ndarray
+        self, logits: np.ndarray, target: np.ndarray, softplus_out: np.ndarray
     ) -> np.ndarray:
-        """Per-sample loss ``sum_k softplus(z_ik) - t_ik * z_ik``, shape (N,).
+        """Per-sample loss ``sum_k softplus(z_ik) - t_ik * z_ik``, shape (N,), with
+        ``softplus(logits)`` written into ``softplus_out`` (kept by the caller for the
+        gradient).
 
         Parameters
         ----------
         logits : ndarray of shape (N, K)
         target : ndarray of shape (N, K)
             Probabilities of the positive class of each output, in [0, 1].
-        softplus : ndarray of shape (N, K)
-            ``softplus(logits)`` (kept by the caller for the gradient).
+        softplus_out : ndarray of shape (N, K)
+            Written: ``softplus(logits)``. Apart from ``logits`` and ``target``.
 
         Examples
         --------
         >>> from softgrad.kernels import get_ops
-        >>> ops = get_ops()
-        >>> z, t = np.array([[0.0], [2.0]]), np.array([[1.0], [0.0]])
-        >>> ops.sigmoid_cross_entropy(z, t, ops.softplus(z))  # log 2, log(1 + e^2)
+        >>> z, t, softplus = np.array([[0.0], [2.0]]), np.array([[1.0], [0.0]]), np.empty((2, 1))
+        >>> get_ops().sigmoid_cross_entropy(z, t, softplus)  # log 2, log(1 + e^2)
         array([0.69314718, 2.12692801])
+        >>> softplus
+        array([[0.69314718],
+               [2.12692801]])
         """
+        softplus = self.softplus(logits, out=softplus_out)
         per_output = softplus - target * logits
-        return per_output.sum(axis=1) if per_output.shape[1] > 1 else per_output[:, 0]
+        # one output: its terms are the losses; no output (K = 0): a sum of none, 0
+        return per_output[:, 0] if per_output.shape[1] == 1 else per_output.sum(axis=1)
 
     def sigmoid_cross_entropy_grad(
         self, logits: np.ndarray, target: np.ndarray, softplus: np.ndarray, out: np.ndarray

@@ -12,7 +12,8 @@ methods that call one elementwise kernel over a flat buffer or a batch (the opti
 bias + activation and the activations' backward); the gathers and the coded rows are the mixin
 :class:`~softgrad.kernels.numba_gather_ops.NumbaGatherKernels`, the softmax family and
 softmax-cross-entropy, which choose among row kernels,
-:class:`~softgrad.kernels.numba_softmax_ops.NumbaSoftmaxKernels`, and the L2 penalty
+:class:`~softgrad.kernels.numba_softmax_ops.NumbaSoftmaxKernels`, sigmoid cross-entropy
+:class:`~softgrad.kernels.numba_logistic.NumbaLogisticKernels`, and the L2 penalty
 :class:`~softgrad.kernels.numba_penalty.NumbaPenaltyKernels`.
 """
 
@@ -27,6 +28,7 @@ from softgrad.kernels import numba_activations, numba_threads
 from softgrad.kernels.numba_bound import NumbaBoundKernels
 from softgrad.kernels.numba_gather_ops import NumbaGatherKernels
 from softgrad.kernels.numba_layout import _kernel_bias, _same_flat_layout, _same_or_apart
+from softgrad.kernels.numba_logistic import NumbaLogisticKernels
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numba_softmax_ops import NumbaSoftmaxKernels
 from softgrad.kernels.numpy_ops import NumpyOps
@@ -36,9 +38,15 @@ __all__ = ["NumbaOps"]
 
 
 class NumbaOps(
-    NumbaBoundKernels, NumbaGatherKernels, NumbaSoftmaxKernels, NumbaPenaltyKernels, NumpyOps
+    NumbaBoundKernels,
+    NumbaGatherKernels,
+    NumbaSoftmaxKernels,
+    NumbaLogisticKernels,
+    NumbaPenaltyKernels,
+    NumpyOps,
 ):
-    """The Numba lane: fused updates, scaled gather, bias + activation, softmax-cross-entropy."""
+    """The Numba lane: fused updates, scaled gather, bias + activation, softmax-cross-entropy,
+    sigmoid cross-entropy."""
 
     name = "numba"
 

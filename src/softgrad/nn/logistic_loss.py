@@ -108,8 +108,7 @@ class LogisticLoss(Layer):
     ) -> np.ndarray:
         """Per-sample losses of ``logits`` (N, K) against probabilities ``dense`` (N, K), with
         ``softplus(logits)`` written into ``softplus`` for the gradient: shape (N,)."""
-        ops = get_ops()
-        losses = ops.sigmoid_cross_entropy(logits, dense, ops.softplus(logits, out=softplus))
+        losses = get_ops().sigmoid_cross_entropy(logits, dense, softplus)
         if self.max_sample_loss is not None:
             np.minimum(losses, self.max_sample_loss, out=losses)
         return losses
