@@ -1,9 +1,13 @@
-"""Time softgrad's softmax ops against PyTorch CPU, scipy.special, plain NumPy and a naive loop.
+"""Time softgrad's softmax ops and logistic loss against PyTorch CPU, scipy.special, plain NumPy
+and a naive loop.
 
     /work/venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--dtype float64]
         [--logits large] [--no-write]
 
-Ops: softmax, log_softmax, softmax_vjp, cross_entropy_grad; float32 (or float64: its own
+Ops: softmax, log_softmax, softmax_vjp, cross_entropy_grad, and logistic_loss (sigmoid
+cross-entropy's summed loss and its gradient against 0/1 multilabel targets: ``LogisticLoss``'s
+forward and backward, the loss of scikit-learn's binary and multilabel MLPClassifier); float32
+(or float64: its own
 section, ``ops-float64``); shapes (128, 10), (4096, 1000), (64, 10000). Logits are N(0, 3), or
 with ``--logits large`` N(0, 30) (a network's on unscaled inputs: every row needs the max shift,
 and many exps are subnormal; its own sections, ``ops-large`` and ``ops-large-float64``). Every
@@ -30,8 +34,9 @@ import sections
 from machine import blas_info, cpu_model, held_threads, kernels
 
 import softgrad.functional as F
+from softgrad.nn import LogisticLoss
 
-OPS = ["softmax", "log_softmax", "softmax_vjp", "cross_entropy_grad"]
+OPS = ["softmax", "log_softmax", "softmax_vjp", "cross_entropy_grad", "logistic_loss"]
 # (--dtype, --logits) -> the BENCHMARKS.md section its run rewrites
 SECTIONS = {
     ("float32", "ordinary"): "ops",
@@ -66,6 +71,13 @@ def _plain_ce_grad(x, y):
     p = _plain_softmax(x)
     p[np.arange(len(y)), y] -= 1
     return p / len(y)
+
+
+def _plain_logistic(x, t):
+    # softgrad's NumPy lane's formulas: softplus by np.logaddexp, the sigmoid from it
+    softplus = np.logaddexp(0.0, x)
+    np.sum(softplus - t * x)
+    return np.exp(x - softplus) - t
 
 
 def _loop_vjp(s, g):
@@ -119,7 +131,38 @@ def implementations(op: str, data: dict, torch, scipy_special) -> dict[str, Call
                 return p.div_(len(y))
 
             impls["torch"] = torch_fused
+    elif op == "logistic_loss":
+        _logistic_impls(impls, x, data["t"], torch, scipy_special)
     return impls
+
+
+def _logistic_impls(impls: dict, x, t, torch, scipy_special) -> None:
+    """logistic_loss's peers, each computing the summed loss and returning the gradient."""
+    loss = LogisticLoss(reduction="sum")
+
+    def ours():
+        loss.forward(x, t)
+        return loss.backward()
+
+    impls["softgrad"] = ours
+    impls["numpy"] = lambda: _plain_logistic(x, t)
+    if scipy_special:
+
+        def scipy_logistic():  # -t log s - (1 - t) log(1 - s), by log_expit
+            log_s, log_not_s = scipy_special.log_expit(x), scipy_special.log_expit(-x)
+            np.sum(-(t * log_s + (1 - t) * log_not_s))
+            return scipy_special.expit(x) - t
+
+        impls["scipy"] = scipy_logistic
+    if torch:
+        xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+        def torch_logistic():  # its fused loss, and the gradient's formula (no autograd)
+            bce(xt, tt, reduction="sum")
+            return torch.sigmoid(xt).sub_(tt)
+
+        impls["torch"] = torch_logistic
 
 
 # --- timing ------------------------------------------------------------------------------
@@ -294,8 +337,12 @@ def section(
         "",
         "What the peers are: torch = `torch.softmax` / `torch.log_softmax` / "
         "`aten._softmax_backward_data` (the kernel autograd runs) / the same fused "
-        "softmax-minus-one-hot formula; scipy = `scipy.special.softmax` / `log_softmax` (no "
-        "VJP or loss gradient there); plain NumPy = the textbook expression with temporaries; "
+        "softmax-minus-one-hot formula / `binary_cross_entropy_with_logits` and "
+        "`sigmoid(x) - t`; scipy = `scipy.special.softmax` / `log_softmax` (no VJP or softmax "
+        "loss gradient there) / `log_expit` and `expit(x) - t`; plain NumPy = the textbook "
+        "expression with temporaries (for logistic_loss `np.logaddexp(0, x)`, the NumPy "
+        "lane's); logistic_loss is `LogisticLoss(reduction='sum')`'s forward and backward "
+        "(0/1 targets, each of the K outputs a yes/no: multilabel); "
         "per-sample loop = `g[i] @ (diag(s[i]) - outer(s[i], s[i]))` for each row, timed on "
         + ", ".join(f"{k} rows at {s}" for s, k in LOOP_ROWS.items() if k < s[0])
         + " and scaled to the full batch (on all rows at the other shapes).",
@@ -315,7 +362,9 @@ def section(
         "in float32 here); cross_entropy_grad folds the 1/N into the softmax normalisation and "
         "scatters -1/N at the targets. softmax_vjp is one `vecdot` and two in-place passes; "
         "PyTorch fuses the subtract and multiply into one pass, which NumPy cannot, and that "
-        "pass is the remaining gap at (4096, 1000).",
+        "pass is the remaining gap at (4096, 1000). logistic_loss on the Numba lane takes "
+        "softplus in one pass of numba_math's vectorised exp and log1p "
+        "(kernels/numba_logistic.py), where `np.logaddexp` calls the C library's per element.",
     ]
     return "\n".join(lines)
 
@@ -383,6 +432,7 @@ def _run(args, argv: list[str] | None) -> int:
             "s": F.softmax(x),
             "g": rng.normal(size=shape).astype(dtype),
             "y": rng.integers(0, shape[1], size=shape[0]),
+            "t": rng.integers(0, 2, size=shape).astype(dtype),
             "loop_rows": LOOP_ROWS[shape],
         }
         for op in OPS:
