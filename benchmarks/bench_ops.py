@@ -74,7 +74,8 @@ def _plain_ce_grad(x, y):
 
 
 def _plain_logistic(x, t):
-    # softgrad's NumPy lane's formulas: softplus by np.logaddexp, the sigmoid from it
+    # the textbook expression (softgrad's formulas before stop 61): softplus by np.logaddexp,
+    # the sigmoid from it
     softplus = np.logaddexp(0.0, x)
     np.sum(softplus - t * x)
     return np.exp(x - softplus) - t
@@ -340,9 +341,9 @@ def section(
         "softmax-minus-one-hot formula / `binary_cross_entropy_with_logits` and "
         "`sigmoid(x) - t`; scipy = `scipy.special.softmax` / `log_softmax` (no VJP or softmax "
         "loss gradient there) / `log_expit` and `expit(x) - t`; plain NumPy = the textbook "
-        "expression with temporaries (for logistic_loss `np.logaddexp(0, x)`, the NumPy "
-        "lane's); logistic_loss is `LogisticLoss(reduction='sum')`'s forward and backward "
-        "(0/1 targets, each of the K outputs a yes/no: multilabel); "
+        "expression with temporaries (for logistic_loss `np.logaddexp(0, x)`, softgrad's "
+        "formula before stop 61); logistic_loss is `LogisticLoss(reduction='sum')`'s forward "
+        "and backward (0/1 targets, each of the K outputs a yes/no: multilabel); "
         "per-sample loop = `g[i] @ (diag(s[i]) - outer(s[i], s[i]))` for each row, timed on "
         + ", ".join(f"{k} rows at {s}" for s, k in LOOP_ROWS.items() if k < s[0])
         + " and scaled to the full batch (on all rows at the other shapes).",

@@ -69,7 +69,7 @@ def test_softplus_matches_the_numpy_lane(shape, dtype, special, rng):
     z = _logits(rng, shape, dtype)
     if special and z.size >= len(SPECIAL):
         z.ravel()[: len(SPECIAL)] = SPECIAL
-    with np.errstate(invalid="ignore"):  # np.logaddexp of NaN warns
+    with np.errstate(invalid="ignore"):  # NaN through NumPy's ufuncs warns
         expected = NUMPY.softplus(z)
     got = NUMBA.softplus(z)
     # exp and log1p within 1 ulp each here, np.exp within 3 in float32, and the sum
@@ -98,20 +98,21 @@ def test_the_losses_and_the_gradient_match_the_numpy_lane(shape, dtype, special,
     _close(softplus, expected_softplus, 4, "the softplus the loss wrote")
     if shape[1] == 0:
         np.testing.assert_array_equal(got, np.zeros(shape[0], dtype))
-    if special:  # the limits' places; their values: test_limits_of_the_gradient...
+    if special:  # the limits' places (their values: test_limits_of_the_gradient_are_sigmoids)
         for where in (np.isnan, np.isposinf, np.isneginf):
             np.testing.assert_array_equal(where(got), where(expected))
             np.testing.assert_array_equal(where(out), where(expected_grad))
-        return
     # a row's terms cancel (t = 1 on a large logit: softplus(z) - z is small): the roundings
     # of the NumPy lane's pairwise dtype sum, relative to the row's largest sum of |terms|
-    terms = np.abs(expected_softplus.astype(np.float64)) + np.abs(t.astype(np.float64) * z)
-    magnitude = float(terms.sum(axis=1).max()) if terms.size else 1.0
+    with np.errstate(invalid="ignore"):  # 0 * inf
+        terms = np.abs(expected_softplus.astype(np.float64)) + np.abs(t.astype(np.float64) * z)
+    finite = np.isfinite(terms)
+    magnitude = float(np.where(finite, terms, 0).sum(axis=1).max()) if terms.size else 1.0
     n_ops = 2 * math.ceil(math.log2(max(shape[1], 2))) + 6
     agree(got, expected, n_ops, "per-sample losses", magnitude=magnitude)
     # exp(z - softplus(z)): the difference cancels relative to |z| (numba_math's exp 1 ulp,
     # NumPy's 3 in float32, softplus's own 4), then - t
-    largest = float(np.abs(z).max()) if z.size else 1.0
+    largest = float(np.abs(z[np.isfinite(z)]).max(initial=1.0))
     agree(out, expected_grad, 8, "gradient", magnitude=largest)
 
 
@@ -143,6 +144,42 @@ def test_a_subnormal_sigmoid_is_taken_in_one_pass_without_numpys_slow_exp(rng):
     np.testing.assert_allclose(grad, exact, rtol=2 * np.finfo(np.float64).eps, atol=5e-324)
 
 
+@pytest.mark.parametrize("ops", [NUMPY, NUMBA], ids=["numpy", "numba"])
+@pytest.mark.parametrize("rows", [7, numba_logistic.GRAD_MIN // 4], ids=["small", "GRAD_MIN"])
+def test_outputs_may_be_any_input(ops, rows, rng, agree):
+    # softplus written into the logits or the targets, the gradient into any input: the
+    # results of separate arrays (the NumPy lane read the target after writing the gradient
+    # over it, and the logits after writing softplus over them). The Numba lane sends a loss
+    # whose softplus_out is an input to the NumPy lane's method (its dtype sums: a few
+    # roundings apart from the kernel's)
+    z, t = _logits(rng, (rows, 4), np.float64), _targets(rng, (rows, 4), np.float64)
+    softplus = np.empty_like(z)
+    losses = ops.sigmoid_cross_entropy(z, t, softplus)
+    grad = ops.sigmoid_cross_entropy_grad(z, t, softplus, np.empty_like(z))
+    for name in ("logits", "target"):
+        arrays = {"logits": z.copy(), "target": t.copy()}
+        got = ops.sigmoid_cross_entropy(arrays["logits"], arrays["target"], arrays[name])
+        magnitude = float((np.abs(softplus) + np.abs(t * z)).sum(axis=1).max())
+        agree(got, losses, 0 if ops is NUMPY else 8, f"into the {name}", magnitude=magnitude)
+        np.testing.assert_array_equal(arrays[name], softplus)
+    for name in ("logits", "target", "softplus"):
+        arrays = {"logits": z.copy(), "target": t.copy(), "softplus": softplus.copy()}
+        out = arrays[name]
+        got = ops.sigmoid_cross_entropy_grad(
+            arrays["logits"], arrays["target"], arrays["softplus"], out
+        )
+        assert got is out
+        np.testing.assert_array_equal(got, grad, err_msg=f"the gradient into the {name}")
+
+
+def test_integer_logits_are_taken_as_float64_as_np_logaddexp_took_them():
+    for ops in (NUMPY, NUMBA):
+        got = ops.softplus(np.array([[1, 2, -3]], dtype=np.int8))
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, np.logaddexp(0.0, [[1.0, 2.0, -3.0]]), rtol=1e-15)
+        assert ops.softplus(np.array([True, False])).dtype == np.float64
+
+
 def test_the_threaded_kernels_match_the_numpy_lane(rng):
     shape = (PARALLEL_MIN // 512 + 1, 512)
     z, t = _logits(rng, shape, np.float32), _targets(rng, shape, np.float32)
@@ -155,6 +192,17 @@ def test_the_threaded_kernels_match_the_numpy_lane(rng):
     np.testing.assert_allclose(grad, expected, atol=5 * np.finfo(np.float32).eps * 20)
     again = NUMBA.sigmoid_cross_entropy_grad(z, t, softplus, np.empty_like(z))
     np.testing.assert_array_equal(grad, again)  # the same bits on the same path
+    for width in (1, 512):  # the loss's flat loop and its blocks of rows, on the threads
+        z, t = _logits(rng, (PARALLEL_MIN // width + 1, width), np.float32), None
+        t = _targets(rng, z.shape, np.float32)
+        written, expected_softplus = np.empty_like(z), np.empty_like(z)
+        losses = NUMBA.sigmoid_cross_entropy(z, t, written)
+        assert numba_logistic.logistic_losses.dispatcher.signatures
+        expected = NUMPY.sigmoid_cross_entropy(z, t, expected_softplus)
+        _close(written, expected_softplus, 4, f"threaded softplus of the loss, K = {width}")
+        magnitude = float((np.abs(expected_softplus) + np.abs(t * z)).sum(axis=1).max())
+        np.testing.assert_allclose(losses, expected, rtol=0, atol=16 * 1.2e-7 * magnitude)
+        np.testing.assert_array_equal(losses, NUMBA.sigmoid_cross_entropy(z, t, written))
 
 
 def test_other_layouts_dtypes_and_overlaps_take_the_numpy_lane(rng, agree):
@@ -174,15 +222,12 @@ def test_other_layouts_dtypes_and_overlaps_take_the_numpy_lane(rng, agree):
         (strided, t[:, ::2], np.empty_like(strided)),
         (base, t.astype(np.float64), np.empty_like(base)),
         (base, t, np.empty_like(base)[:, ::-1]),  # a reversed view to write into
-        (base.copy(), t, None),  # softplus into the logits: both lanes read what they wrote
     ):
-        softplus_numpy = (z if softplus is None else softplus).copy()
-        z_numpy = z.copy() if softplus is not None else softplus_numpy
-        expected = NUMPY.sigmoid_cross_entropy(z_numpy, target, softplus_numpy)
-        got = NUMBA.sigmoid_cross_entropy(z, target, z if softplus is None else softplus)
+        expected = NUMPY.sigmoid_cross_entropy(z, target, np.empty_like(z))
+        got = NUMBA.sigmoid_cross_entropy(z, target, softplus)
         # the NumPy lane's method, which takes the Numba lane's softplus where it can (in the
         # logits' float32 with float64 targets)
-        magnitude = float(np.abs(z_numpy).sum(axis=1).max())
+        magnitude = float(np.abs(z).sum(axis=1).max())
         agree(got.astype(z.dtype), expected.astype(z.dtype), 8, "losses", magnitude=magnitude)
     sp = NUMPY.softplus(base)
     big = _logits(rng, (numba_logistic.GRAD_MIN // 40, 40), np.float32)

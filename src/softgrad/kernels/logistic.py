@@ -38,6 +38,8 @@ class LogisticKernels:
         >>> get_ops().softplus(np.array([1000.0]))  # no overflow
         array([1000.])
         """
+        if logits.dtype.kind != "f":  # integers and bools as np.logaddexp(0.0, x) took them
+            logits = logits.astype(np.result_type(logits.dtype, 0.0))
         with np.errstate(under="ignore"):  # log(1 + e^x) of a very negative x is e^x, or 0
             e = np.abs(logits, out=np.empty_like(logits))
             np.negative(e, out=e)
@@ -60,7 +62,8 @@ class LogisticKernels:
         target : ndarray of shape (N, K)
             Probabilities of the positive class of each output, in [0, 1].
         softplus_out : ndarray of shape (N, K)
-            Written: ``softplus(logits)``. Apart from ``logits`` and ``target``.
+            Written: ``softplus(logits)`` (after ``target * logits`` is taken: it may be either
+            array).
 
         Examples
         --------
@@ -72,15 +75,16 @@ class LogisticKernels:
         array([[0.69314718],
                [2.12692801]])
         """
-        softplus = self.softplus(logits, out=softplus_out)
-        per_output = softplus - target * logits
+        per_output = target * logits  # first: softplus_out may be either
+        np.subtract(self.softplus(logits, out=softplus_out), per_output, out=per_output)
         # one output: its terms are the losses; no output (K = 0): a sum of none, 0
         return per_output[:, 0] if per_output.shape[1] == 1 else per_output.sum(axis=1)
 
     def sigmoid_cross_entropy_grad(
         self, logits: np.ndarray, target: np.ndarray, softplus: np.ndarray, out: np.ndarray
     ) -> np.ndarray:
-        """dl/dz = sigmoid(z) - t, written into ``out`` (shape (N, K)); returns ``out``.
+        """dl/dz = sigmoid(z) - t, written into ``out`` (shape (N, K); it may be any of the
+        inputs); returns ``out``.
 
         Examples
         --------
@@ -91,6 +95,8 @@ class LogisticKernels:
         array([[-0.5       ],
                [ 0.88079708]])
         """
+        if np.may_share_memory(out, target):  # read after out is first written
+            target = target.copy()
         np.subtract(logits, softplus, out=out)
         np.exp(out, out=out)
         out -= target

@@ -9,18 +9,18 @@ which LLVM vectorises::
     l_n         = sum_k softplus(z_nk) - t_nk z_nk     (accumulated in float64)
     dl/dz       = exp(z - softplus(z)) - t
 
-The NumPy lane's ``np.logaddexp`` calls the C library's exp and log1p once per element, on
-either lane: 6.5 ms of a 7.4 ms loss-and-gradient at 4096 x 100 float32, 6.6x PyTorch's
-``binary_cross_entropy_with_logits`` with its backward on one core. The values agree with the
-NumPy lane's within a few roundings (exp and log1p are each within 1 ulp of the correctly
-rounded function); the limits are ``np.logaddexp``'s: softplus(+inf) = inf,
-softplus(-inf) = 0, NaN for NaN.
+Both lanes took softplus as ``np.logaddexp(0, z)``, which calls the C library's exp and log1p
+once per element: 6.5 ms of a 7.4 ms loss-and-gradient at 4096 x 100 float32, 6.6x PyTorch's
+``binary_cross_entropy_with_logits`` with its backward on one core (the NumPy lane now composes
+NumPy's vectorised ufuncs). The values agree with the NumPy lane's within a few roundings
+(exp and log1p are each within 1 ulp of the correctly rounded function); the limits are
+``np.logaddexp``'s: softplus(+inf) = inf, softplus(-inf) = 0, NaN for NaN.
 
 The loss takes blocks of whole rows of about ``SOFTMAX_BLOCK`` elements (in L1), as the
 softmax kernels do: the block's softplus in one flat loop, vectorised across short rows (a
 loop per row of 10 ran its exps and logs one at a time: 14.3 against 5.4 us at 128 x 10), then
-each row's sum while the block is in cache (the NumPy lane makes four passes over the whole
-array). A row's sum is float64, in an order LLVM chooses for vector registers (the same on
+each row's sum while the block is in cache (the NumPy lane makes about nine passes over the
+whole array). A row's sum is float64, in an order LLVM chooses for vector registers (the same on
 every run on one machine), float64 rows of more than ``SUM_BLOCK`` terms a block at a time
 with compensation, as the softmax kernels' sums; the NumPy lane sums in the dtype, pairwise.
 A gradient of fewer than ``GRAD_MIN`` elements keeps the NumPy lane's three passes: the

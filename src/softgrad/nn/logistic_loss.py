@@ -40,10 +40,11 @@ class LogisticLoss(Layer):
     Targets are either class indices of shape (N,) in {0, 1}, for a single output (K = 1: the
     binary classifier, class 1 where z > 0), or probabilities of shape (N, K) in [0, 1] (one
     independent yes/no per output: multilabel indicators). The loss is finite for any finite
-    logits (``logaddexp`` never overflows). ``forward`` and ``backward`` check their inputs,
-    then call the row-level methods (``_fill_target``, ``_row_losses``, ``_row_grad``) that a
-    training step's plan (softgrad.training.step_plan) calls into its own arrays through
-    ``_fused_step``: the same results, bit for bit.
+    logits (softplus is taken as ``max(z, 0) + log1p(exp(-|z|))``, which never overflows).
+    ``forward`` and ``backward`` check their inputs, then call the row-level methods
+    (``_fill_target``, ``_row_losses``, ``_row_grad``) that a training step's plan
+    (softgrad.training.step_plan) calls into its own arrays through ``_fused_step``: the same
+    results, bit for bit.
 
     Examples
     --------
