@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from softgrad.kernels import NumpyOps, get_ops
+from softgrad.kernels.softmax import APART_MIN
 
 INF = np.inf
 # float32 softmax of C = 10 entries: a few roundings of exp, sum and divide
@@ -35,8 +36,8 @@ def test_get_ops_is_a_numpy_ops():
 def test_exp_rows_unshifted_when_every_sum_is_at_least_one(ops, rng, dtype):
     x = rng.normal(size=(6, 10)).astype(dtype) + 1.0
     e = np.empty_like(x)
-    total, shift = ops.exp_rows(x, e)
-    assert shift is None
+    total, shift, rows = ops.exp_rows(x, e)
+    assert shift is None and rows is None
     np.testing.assert_array_equal(e, np.exp(x))
     np.testing.assert_allclose(total[:, 0], np.exp(x).sum(1), rtol=TOL[dtype])
 
@@ -47,8 +48,8 @@ def test_exp_rows_shifted_limits(ops, dtype):
         [[-200.0, -201.0, -202.0], [INF, 0.0, INF], [np.nan, 0.0, 1.0], [-INF, -INF, -INF]], dtype
     )
     e = np.empty_like(x)
-    total, shift = ops.exp_rows(x, e)
-    assert shift is not None and shift.shape == (4, 1)
+    total, shift, rows = ops.exp_rows(x, e)  # every row fails the check: one strategy
+    assert shift is not None and shift.shape == (4, 1) and rows is None
     assert shift[0, 0] == -200.0 and shift[1, 0] == INF and shift[3, 0] == -INF
     np.testing.assert_allclose(e[0], np.exp([0.0, -1.0, -2.0]), rtol=TOL[dtype])
     np.testing.assert_array_equal(e[1], [1.0, 0.0, 1.0])  # the +inf entries share the mass
@@ -56,6 +57,29 @@ def test_exp_rows_shifted_limits(ops, dtype):
     assert np.isnan(total[2, 0])  # NaN stays in its row
     assert np.all(np.isnan(e[3])) and total[3, 0] == 1.0  # no softmax; logsumexp -inf
     assert np.all(total[~np.isnan(total)] > 0)  # dividing by total never warns
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_rows_shifts_the_rows_that_fail_apart(ops, rng, dtype):
+    # two rows fail the check (a sum beyond UNSHIFTED_MAX, one below 1): in a call of
+    # APART_MIN entries they alone are shifted, the others keep their unshifted exps
+    x = rng.normal(size=(APART_MIN // 10 + 1, 10)).astype(dtype)
+    x[1, 3], x[4] = 60.0, -200.0
+    e = np.empty_like(x)
+    total, shift, rows = ops.exp_rows(x, e)
+    np.testing.assert_array_equal(rows, [1, 4])
+    assert shift is not None and shift.shape == (2, 1)
+    assert shift[0, 0] == 60.0 and shift[1, 0] == x[4].max()
+    kept = np.setdiff1d(np.arange(len(x)), rows)
+    np.testing.assert_array_equal(e[kept], np.exp(x[kept]))
+    np.testing.assert_allclose(e[rows], np.exp(x[rows] - shift), rtol=TOL[dtype])
+    np.testing.assert_allclose(total[:, 0], e.astype(np.float64).sum(1), rtol=TOL[dtype] * 4)
+    x[: len(x) // 2 + 1] = 100.0  # more than half the rows fail: the whole call shifted
+    total, shift, rows = ops.exp_rows(x, e)
+    assert rows is None and shift is not None and shift.shape == (len(x), 1)
+    small = x[:6]  # a call under APART_MIN entries: shifted whole
+    total, shift, rows = ops.exp_rows(small, np.empty_like(small))
+    assert rows is None and shift is not None and shift.shape == (6, 1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,6 +17,7 @@ probability targets, any axis) is one of these two target kinds with per-row sca
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -131,7 +132,7 @@ class LossKernels:
 
         def exp_rows(
             self, x: np.ndarray, e: np.ndarray
-        ) -> tuple[np.ndarray, np.ndarray | None]: ...
+        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]: ...
 
         def log_softmax(
             self,
@@ -162,28 +163,47 @@ class LossKernels:
             ``e``, its row sums and the targets as flat offsets, for
             :meth:`softmax_cross_entropy_grad`.
         """
-        total, shift = self.exp_rows(logits, e)
+        total, shift, rows = self.exp_rows(logits, e)
+        classes = target
         if target.ndim == 1:
             target = _offsets(logits.shape[1], target)
-        if shift is None and target.ndim == 1:
-            # the loss as a ratio of the unshifted exps (kernels.softmax.ratio_loss): log(S) -
-            # x_y went below 0 for a confident row
-            e_y = e.reshape(-1)[target]
-            loss = ratio_loss(total[:, 0], e_y, lambda: _picked(logits, target))
+        if shift is not None and rows is None:
+            loss = self._shifted_loss(logits, target, total, shift)
             return loss, SoftmaxCE(e, total, target)
-        if shift is None:  # distributions (class indices took the ratio above)
-            return _distribution_loss(logits, target, total[:, 0]), SoftmaxCE(e, total, target)
+        # every row as an unshifted one; a call's shifted rows (whose exps are no unshifted
+        # ones: their results, which may warn, are written again below) apart
+        apart_rows = np.errstate(divide="ignore", over="ignore", invalid="ignore")
+        with apart_rows if rows is not None else contextlib.nullcontext():
+            if target.ndim == 1:
+                # the loss as a ratio of the unshifted exps (kernels.softmax.ratio_loss): log(S)
+                # - x_y went below 0 for a confident row
+                e_y = e.reshape(-1)[target]
+                loss = ratio_loss(total[:, 0], e_y, lambda: _picked(logits, target))
+            else:  # distributions
+                loss = _distribution_loss(logits, target, total[:, 0])
+        if rows is not None:
+            assert shift is not None  # the shifted rows' maxima
+            apart = logits[rows]
+            picked = _offsets(logits.shape[1], classes[rows]) if target.ndim == 1 else target[rows]
+            loss[rows] = self._shifted_loss(apart, picked, total[rows], shift)
+        return loss, SoftmaxCE(e, total, target)
+
+    def _shifted_loss(
+        self, logits: np.ndarray, target: np.ndarray, total: np.ndarray, shift: np.ndarray
+    ) -> np.ndarray:
+        """The losses of rows whose exps were shifted by their maximum (``total`` and
+        ``shift`` of shape (N, 1); ``target`` flat offsets into these rows, or distributions),
+        in float64: shift + log(S) - x_y, with the limits of rows holding +inf."""
         loss = np.log(total[:, 0], dtype=np.float64)
         if target.ndim == 2:
             loss *= np.sum(target, axis=1, dtype=np.float64)
         if np.isposinf(shift).any():
-            loss = self._posinf_rows_loss(logits, target)
-        else:
-            # (logits - shift) first, so log(S) keeps its precision beside a large shift;
-            # -inf - -inf gives an all -inf row its NaN, and a loss beyond the dtype overflows
-            with np.errstate(invalid="ignore", over="ignore"):
-                loss -= _picked(logits - shift, target)
-        return loss, SoftmaxCE(e, total, target)
+            return self._posinf_rows_loss(logits, target)
+        # (logits - shift) first, so log(S) keeps its precision beside a large shift; -inf -
+        # -inf gives an all -inf row its NaN, and a loss beyond the dtype overflows
+        with np.errstate(invalid="ignore", over="ignore"):
+            loss -= _picked(logits - shift, target)
+        return loss
 
     def _posinf_rows_loss(self, logits: np.ndarray, target: np.ndarray) -> np.ndarray:
         # rows with +inf logits (rare): -logp from log_softmax's limits, for every row
