@@ -118,7 +118,7 @@ class LogisticLoss(Layer):
         """The per-sample ``losses`` (N,) reduced as ``reduction`` says."""
         if self.reduction == "none":
             return losses
-        total = float(np.sum(losses, dtype=np.float64))
+        total = float(losses.sum(dtype=np.float64))  # np.sum's dispatch: 1 us more a call
         if self.reduction == "sum":
             return total
         return total / len(losses) if len(losses) else 0.0  # no samples: 0, as CrossEntropyLoss
