@@ -284,12 +284,13 @@ def test_bad_out(fn):
 
 
 # rows 140-145 fail the unshifted strategy's check (sum < 1, overflow, NaN, +-inf): a call
-# holding them takes the shifted strategy; the other rows alone pass it
+# holding them takes the shifted strategy for them (on the NumPy lane apart from the other
+# rows, in a call this large; on the Numba lane for their blocks); the other rows alone pass it
 _FAILING = [140, 141, 142, 143, 144, 145]
 
 
 def _mixed_rows(rng, dtype, n_rows=300, n=1000):
-    # rows that must make the call take the shifted strategy (see _FAILING)
+    # rows that must take the shifted strategy (see _FAILING)
     x = rng.normal(size=(n_rows, n)).astype(dtype) * 3
     x[140] = -200.0  # every exp underflows: sum < 1
     x[141, :3] = [3e38, -3e38, 1e-30]  # exp overflows
@@ -303,7 +304,8 @@ def _mixed_rows(rng, dtype, n_rows=300, n=1000):
 @pytest.mark.parametrize(("dtype", "rtol"), [(np.float32, 4e-6), (np.float64, 1e-14)])
 def test_fast_path_and_shifted_path_both_accurate(rng, close, dtype, rtol):
     # the passing rows alone take the unshifted strategy; all rows (and the transposed array
-    # along axis 0) the shifted one: each must match a float64 reference, NaN for NaN
+    # along axis 0) the shifted one for the failing rows: each must match a float64
+    # reference, NaN for NaN
     x = _mixed_rows(rng, dtype)
     passing = np.delete(np.arange(300), _FAILING)
     ref = _reference_softmax(np.where(np.isinf(x), 0.0, x), -1)  # finite rows; fixed below

@@ -50,11 +50,11 @@ def _each_alone(function, x, sample, *per_row):
 def _check(function, x, clean, at, sample, agree, *per_row):
     """The rows not at ``at`` bit for bit as in ``clean``; every sampled row within a few
     roundings of itself alone (a call of one row shifts it whole, as it did)."""
-    with np.errstate(invalid="ignore"):
-        got = function(x, *per_row)
-        others = np.setdiff1d(np.arange(N_ROWS), at)
-        np.testing.assert_array_equal(got[others], function(clean, *per_row)[others])
-        alone = _each_alone(function, x, sample, *per_row)
+    # no errstate: the apart rows' warnings stay inside (a caller's warnings are errors here)
+    got = function(x, *per_row)
+    others = np.setdiff1d(np.arange(N_ROWS), at)
+    np.testing.assert_array_equal(got[others], function(clean, *per_row)[others])
+    alone = _each_alone(function, x, sample, *per_row)
     magnitude = float(np.abs(x[np.isfinite(x)]).max())
     agree(got[sample], alone, 4, function.__name__, magnitude=magnitude)
 
@@ -65,9 +65,8 @@ def test_softmax_and_log_softmax_shift_the_failing_rows_alone(dtype, rng, agree)
     for function in (F.softmax, F.log_softmax):
         _check(function, x, clean, at, sample, agree)
         y = x.copy()  # in place: the shifted rows are read before out is written
-        with np.errstate(invalid="ignore"):
-            assert function(y, out=y) is y
-            np.testing.assert_array_equal(y, function(x))
+        assert function(y, out=y) is y
+        np.testing.assert_array_equal(y, function(x))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -88,10 +87,10 @@ def test_cross_entropy_shifts_the_failing_rows_alone(dtype, rng, agree):
         _check(cross_entropy_grad, x, clean, at, sample, agree, target)
 
 
-@pytest.mark.parametrize("n_rows", [10, N_ROWS], ids=["small call", "over half failing"])
+@pytest.mark.parametrize("n_rows", [10, N_ROWS], ids=["small call", "over a third failing"])
 def test_a_small_call_or_one_of_many_failing_rows_is_shifted_whole(n_rows, rng, agree):
     x = (rng.standard_normal((n_rows, 5)) * 3).astype(np.float32)
-    x[: n_rows // 2 + 1, 0] = 100.0
+    x[: n_rows // 3 + 1, 0] = 100.0
     sample = np.arange(0, n_rows, max(1, n_rows // 50))
     expected = _each_alone(F.log_softmax, x, sample)
     agree(F.log_softmax(x)[sample], expected, 4, "log_softmax", magnitude=100.0)

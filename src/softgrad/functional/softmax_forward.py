@@ -82,9 +82,10 @@ def softmax(
     - Speed: when every slice's sum of exp(x) lands in [1, 2**64] the max shift is skipped (two
       fewer passes, and no accuracy lost: any entry that underflows there is below the
       smallest normal number in the exact result too, and the sum is small enough for 1 / S
-      to keep its precision); otherwise the call takes the shifted path (see
-      :mod:`softgrad.kernels.softmax`). Along any axis but a C-contiguous last
-      one, the slices are first copied into rows.
+      to keep its precision); otherwise the slices that fail take the shifted path, apart
+      from the others in a large call, or with the whole call (see
+      :mod:`softgrad.kernels.softmax`). Along any axis but a C-contiguous last one, the
+      slices are first copied into rows.
 
     Examples
     --------

@@ -18,8 +18,9 @@ better and inherits the rest.
 
 Where each formula lives (written once):
 
-- softmax, log-softmax, logsumexp: :mod:`softgrad.kernels.softmax`, all from one normalisation
-  routine ``exp_rows`` (an unshifted strategy with a shifted fallback);
+- softmax, log-softmax, logsumexp: :mod:`softgrad.kernels.softmax`, the first two from one
+  normalisation routine ``exp_rows`` (an unshifted strategy, with a shifted fallback for the
+  rows that fail it), logsumexp always shifted (``logsumexp_rows``);
 - softmax-cross-entropy loss and gradient: :mod:`softgrad.kernels.losses`
   (``softmax_cross_entropy`` keeps what ``softmax_cross_entropy_grad`` needs;
   ``softmax_cross_entropy_mean`` is scikit-learn's weighted-mean objective on top of them);

@@ -21,12 +21,13 @@ The routine has two strategies, chosen per call by a check on the result, never 
 - shifted (shift = the row max): the textbook-safe formula, taken by the rows that fail the
   check (an overflow, S < 1, NaN, +-inf): in a call of ``APART_MIN`` entries or more their
   exps are taken again apart and the other rows keep the unshifted formula (their values those
-  of the call without the failing rows); in a smaller call, or where more than half the rows
-  fail, by the whole call. One failing row shifted every call:
-  at 4096 x 10 float32 one row holding a logit of 200 took a softmax 359 us against 92 without
-  it, now 134; log_softmax 472 -> 203, the cross-entropy 543 -> 188 (4096 x 100 float64: 7.5
-  -> 0.57 ms). Below 8,192 entries the apart rows' fancy indexing cost more (128 x 10: 42 ->
-  57 us).
+  of the call without the failing rows); in a smaller call, or where more than a third of the
+  rows fail, by the whole call. One failing row shifted every call: at 4096 x 10 float32 one
+  row holding a logit of 200 took a softmax 359 us against 92 without it, now 134;
+  log_softmax 472 -> 203, the cross-entropy 543 -> 188 (4096 x 100 float64: 7.5 -> 0.57 ms).
+  Below 8,192 entries the apart rows' fancy indexing cost more (128 x 10: 42 -> 57 us), and
+  so it did with half the rows failing (log_softmax 353-398 -> 371-521 us at 4096 x 10; a
+  third: level or faster, a quarter: 266 against 354).
 
 Measured here (2 loaded cores, float32): softmax at (4096, 1000) 15-17 ms unshifted against
 21 ms shifted; at (128, 10) 17-21 us against 21-26 us.
@@ -106,7 +107,7 @@ class SoftmaxKernels:
             its +inf entries, 0 elsewhere (the k +inf entries share the mass equally).
         rows : ndarray of intp of shape (R,), or None
             The rows taken shifted, in order, where the call has ``APART_MIN`` entries or more
-            and they are at most half of its rows (module docstring); None where the call took
+            and they are at most a third of its rows (module docstring); None where the call took
             one strategy.
         """
         with np.errstate(over="ignore", under="ignore"):  # an overflow fails the check
@@ -118,7 +119,7 @@ class SoftmaxKernels:
             return (*self._exp_rows_shifted(x, e), None)
         kept = (total[:, 0] >= 1.0) & (total[:, 0] <= UNSHIFTED_MAX)
         rows = np.flatnonzero(~kept)
-        if 2 * rows.size > len(x):
+        if 3 * rows.size > len(x):
             return (*self._exp_rows_shifted(x, e), None)
         apart = x[rows]
         e_apart = np.empty_like(apart)
