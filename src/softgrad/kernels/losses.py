@@ -17,7 +17,6 @@ probability targets, any axis) is one of these two target kinds with per-row sca
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -78,6 +77,19 @@ def _picked(logits: np.ndarray, target: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         picked = np.einsum("ij,ij->i", logits, target, dtype=np.float64)
     return _zero_targets_take_nothing(picked, logits, target)
+
+
+def _unshifted_loss(
+    logits: np.ndarray, target: np.ndarray, e: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """The losses of rows whose exps ``e`` were kept unshifted (row sums ``total``, (N, 1);
+    ``target`` flat offsets or distributions), in float64."""
+    if target.ndim == 1:
+        # the loss as a ratio of the unshifted exps (kernels.softmax.ratio_loss): log(S) - x_y
+        # went below 0 for a confident row
+        e_y = e.reshape(-1)[target]
+        return ratio_loss(total[:, 0], e_y, lambda: _picked(logits, target))
+    return _distribution_loss(logits, target, total[:, 0])  # distributions
 
 
 def _distribution_loss(logits: np.ndarray, target: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -170,22 +182,15 @@ class LossKernels:
         if shift is not None and rows is None:
             loss = self._shifted_loss(logits, target, total, shift)
             return loss, SoftmaxCE(e, total, target)
-        # every row as an unshifted one; a call's shifted rows (whose exps are no unshifted
-        # ones: their results, which may warn, are written again below) apart
-        apart_rows = np.errstate(divide="ignore", over="ignore", invalid="ignore")
-        with apart_rows if rows is not None else contextlib.nullcontext():
-            if target.ndim == 1:
-                # the loss as a ratio of the unshifted exps (kernels.softmax.ratio_loss): log(S)
-                # - x_y went below 0 for a confident row
-                e_y = e.reshape(-1)[target]
-                loss = ratio_loss(total[:, 0], e_y, lambda: _picked(logits, target))
-            else:  # distributions
-                loss = _distribution_loss(logits, target, total[:, 0])
-        if rows is not None:
-            assert shift is not None  # the shifted rows' maxima
-            apart = logits[rows]
-            picked = _offsets(logits.shape[1], classes[rows]) if target.ndim == 1 else target[rows]
-            loss[rows] = self._shifted_loss(apart, picked, total[rows], shift)
+        if rows is None:
+            return _unshifted_loss(logits, target, e, total), SoftmaxCE(e, total, target)
+        # every row as an unshifted one; the shifted rows (whose exps are no unshifted ones:
+        # their results, which may warn, are written again below) apart
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            loss = _unshifted_loss(logits, target, e, total)
+        assert shift is not None  # the shifted rows' maxima
+        picked = _offsets(logits.shape[1], classes[rows]) if target.ndim == 1 else target[rows]
+        loss[rows] = self._shifted_loss(logits[rows], picked, total[rows], shift)
         return loss, SoftmaxCE(e, total, target)
 
     def _shifted_loss(
