@@ -52,3 +52,10 @@ def _same_flat_layout(*arrays: object) -> bool:
         if not a.flags.c_contiguous:
             return False
     return True
+
+
+def _writes_into(x: np.ndarray, out: np.ndarray) -> bool:
+    """Whether a kernel reading ``x`` may write ``out`` element by element: both C-contiguous
+    ndarrays of one shape and native float32/64 dtype, ``out`` writeable and either ``x``
+    itself or apart from it (a partial overlap would read what the pass wrote)."""
+    return _same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)

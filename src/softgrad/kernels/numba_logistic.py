@@ -38,7 +38,7 @@ from numba import njit, prange, uint64
 
 from softgrad.kernels.logistic import LogisticKernels
 from softgrad.kernels.numba_exp_rows import SOFTMAX_BLOCK, SUM_BLOCK, _add_compensated
-from softgrad.kernels.numba_layout import _same_flat_layout, _same_or_apart
+from softgrad.kernels.numba_layout import _same_flat_layout, _same_or_apart, _writes_into
 from softgrad.kernels.numba_math import exp, log1p
 from softgrad.kernels.numba_threads import parallel_kernel
 
@@ -152,7 +152,7 @@ class NumbaLogisticKernels(LogisticKernels):
         """
         if out is None and _same_flat_layout(logits) and logits.ndim:
             out = np.empty_like(logits)
-        if not (_flat_pass(logits, out) and out is not None):
+        if not (logits.ndim and out is not None and _writes_into(logits, out)):
             return super().softplus(logits, out=out)
         softplus_kernel(logits.reshape(-1), out.reshape(-1))
         return out
@@ -200,7 +200,7 @@ class NumbaLogisticKernels(LogisticKernels):
         """
         if not (
             logits.size >= GRAD_MIN
-            and _flat_pass(logits, out)
+            and _writes_into(logits, out)
             and _same_flat_layout(logits, target, softplus)
             and _same_or_apart(target, out)
             and _same_or_apart(softplus, out)
@@ -209,16 +209,3 @@ class NumbaLogisticKernels(LogisticKernels):
         flat = out.reshape(-1)
         logistic_grad(logits.reshape(-1), target.reshape(-1), softplus.reshape(-1), flat)
         return out
-
-
-def _flat_pass(x: np.ndarray, out: np.ndarray | None) -> bool:
-    """Whether an elementwise kernel takes ``x`` into ``out``: both C-contiguous of one shape
-    and native float32/64 dtype, at least 1-d, ``out`` writeable and either ``x`` itself or
-    apart from it (a partial overlap would read what the pass wrote)."""
-    return (
-        out is not None
-        and x.ndim > 0
-        and _same_flat_layout(x, out)
-        and out.flags.writeable
-        and _same_or_apart(x, out)
-    )

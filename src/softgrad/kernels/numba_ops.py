@@ -27,7 +27,12 @@ import numpy as np
 from softgrad.kernels import numba_activations, numba_threads
 from softgrad.kernels.numba_bound import NumbaBoundKernels
 from softgrad.kernels.numba_gather_ops import NumbaGatherKernels
-from softgrad.kernels.numba_layout import _kernel_bias, _same_flat_layout, _same_or_apart
+from softgrad.kernels.numba_layout import (
+    _kernel_bias,
+    _same_flat_layout,
+    _same_or_apart,
+    _writes_into,
+)
 from softgrad.kernels.numba_logistic import NumbaLogisticKernels
 from softgrad.kernels.numba_penalty import NumbaPenaltyKernels
 from softgrad.kernels.numba_softmax_ops import NumbaSoftmaxKernels
@@ -143,7 +148,7 @@ class NumbaOps(
             if not _same_flat_layout(x):
                 return None
             out = np.empty_like(x)  # C-contiguous like x, writeable, apart from it
-        elif not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
+        elif not _writes_into(x, out):
             return None
         if out is not x:
             np.copyto(out, x)

@@ -18,7 +18,7 @@ from softgrad.kernels import numba_loss_rows, numba_losses, numba_softmax, numba
 from softgrad.kernels.activations import ActivationKernels
 from softgrad.kernels.losses import LossKernels, SoftmaxCE
 from softgrad.kernels.numba_exp_rows import LONG_ROW
-from softgrad.kernels.numba_layout import _same_flat_layout, _same_or_apart
+from softgrad.kernels.numba_layout import _same_flat_layout, _same_or_apart, _writes_into
 from softgrad.kernels.numba_threads import PARALLEL_MIN
 from softgrad.kernels.rows import row_view
 from softgrad.kernels.softmax import SoftmaxKernels
@@ -41,7 +41,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         (numba_softmax.softmax_rows: flat passes over blocks of rows; rows of ``LONG_ROW`` or
         more into another array one at a time, numba_softmax.softmax_long_rows), for every
         softmax of this lane (any axis, masks: NumpyOps.softmax brings them to rows first)."""
-        if not (_same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)):
+        if not _writes_into(x, e):
             return super().softmax_rows(x, e, scale)
         if _long_rows_apart(x, e):
             numba_softmax.softmax_long_rows(x, e, float(scale))
@@ -108,9 +108,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         a pass of its own plus the softmax took 210 against 131 us on inference's (1024, 10)
         logits just written by the BLAS (2-core Zen 1). Long rows and other layouts: the NumPy
         lane's two passes."""
-        if not (
-            _same_flat_layout(x, e) and e.flags.writeable and _same_or_apart(x, e)
-        ) or _long_rows_apart(x, e):
+        if not _writes_into(x, e) or _long_rows_apart(x, e):
             return super().softmax_rows_finite(x, e)
         return numba_softmax.softmax_rows(x, e, 1.0, _shares(x), True) == 0
 
@@ -118,7 +116,7 @@ class NumbaSoftmaxKernels(SoftmaxKernels, LossKernels, ActivationKernels):
         """The NumPy lane's ``out = log_softmax(x)`` on (M, C) rows in one kernel call
         (numba_softmax.log_softmax_rows, or log_softmax_long_rows as for softmax_rows), for every
         log_softmax of this lane."""
-        if not (_same_flat_layout(x, out) and out.flags.writeable and _same_or_apart(x, out)):
+        if not _writes_into(x, out):
             return super().log_softmax_rows(x, out)
         if _long_rows_apart(x, out):
             numba_softmax.log_softmax_long_rows(x, out)
